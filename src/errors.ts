@@ -1,0 +1,66 @@
+/**
+ * Typed errors with stable codes, all in one place (in the manner of undici / fastify).
+ * Codes are part of the public surface: logs, metrics and tests match on them.
+ */
+export type ErrorCode =
+  | 'ONSIGHT_CONFIG_INVALID'
+  | 'ONSIGHT_CONFIG_UNREADABLE'
+  | 'ONSIGHT_USAGE'
+  | 'ONSIGHT_UNKNOWN_FORMAT'
+  | 'ONSIGHT_PLUGIN_INVALID'
+  | 'ONSIGHT_STORE'
+  | 'ONSIGHT_LISTEN'
+  | 'ONSIGHT_CREDENTIALS'
+  | 'ONSIGHT_SCOPE_VIOLATION'
+  | 'ONSIGHT_SCANNER'
+  | 'ONSIGHT_QUALYS_API'
+  | 'ONSIGHT_QUALYS_HTTP'
+  | 'ONSIGHT_QUALYS_XML'
+  | 'ONSIGHT_QUALYS_RATE_LIMIT'
+  | 'ONSIGHT_QUALYS_NETWORK';
+
+export class OnsightError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+export interface ConfigIssue {
+  /** dotted key path, e.g. `regions[0].cidrs[1]` */
+  path: string;
+  /** 1-based line in the config file, when known */
+  line?: number;
+  message: string;
+}
+
+export class ConfigError extends OnsightError {
+  readonly issues: ConfigIssue[];
+  readonly file?: string;
+  constructor(issues: ConfigIssue[], file?: string) {
+    super('ONSIGHT_CONFIG_INVALID', formatIssues(issues, file));
+    this.issues = issues;
+    this.file = file;
+  }
+}
+
+export function formatIssues(issues: ConfigIssue[], file?: string): string {
+  return issues
+    .map((i) => `${file ?? 'config'}${i.line ? `:${i.line}` : ''}: ${i.path || '(root)'}: ${i.message}`)
+    .join('\n');
+}
+
+export class UsageError extends OnsightError {
+  constructor(message: string) {
+    super('ONSIGHT_USAGE', message);
+  }
+}
+
+/** Exit codes of the CLI (DESIGN.md): 0 ok, 1 runtime failure, 2 bad usage or bad config. */
+export function exitCodeFor(err: unknown): number {
+  if (err instanceof ConfigError || err instanceof UsageError) return 2;
+  if (err instanceof OnsightError && (err.code === 'ONSIGHT_UNKNOWN_FORMAT' || err.code === 'ONSIGHT_CONFIG_UNREADABLE')) return 2;
+  return 1;
+}

@@ -1,0 +1,151 @@
+/**
+ * Turns raw lines into Sightings: reads the syslog header, picks the parser (fixed or `auto`),
+ * keeps one parser instance per (source, format), fills in what the contract requires, and
+ * validates every draft. Nothing a line contains can make this throw.
+ */
+import { SIGHTING_KINDS, type Sighting, type SightingDraft } from '../sighting.js';
+import { parseSyslog, type SyslogMessage } from '../sources/syslog/header.js';
+import { canonicalIp } from '../util/ip.js';
+import { normalizeMac } from '../util/mac.js';
+import { OnsightError } from '../errors.js';
+import type { LineInput, LineParser, ParserPlugin } from './plugin.js';
+import type { ParserRegistry } from './registry.js';
+
+export interface DecodeMeta {
+  receivedAt: Date;
+  source: string;
+  /** 1-based line number in a file */
+  line?: number;
+  /** a header already parsed by the source (RFC 5424 over TLS, say) */
+  syslog?: SyslogMessage;
+}
+
+export interface DecodeResult {
+  /** the format that claimed the line, if any */
+  format?: string;
+  sightings: Sighting[];
+}
+
+export interface DecoderCounters {
+  lines: number;
+  /** lines some parser claimed */
+  recognized: number;
+  /** lines no parser claimed (auto) */
+  unrecognized: number;
+  sightings: number;
+  /** drafts dropped because a field was malformed (a parser bug, counted not fatal) */
+  invalid: number;
+  /** a parser threw: a bug, counted, the line dropped */
+  parserErrors: number;
+  byFormat: Record<string, { lines: number; sightings: number }>;
+}
+
+const MAX_INSTANCES = 4096;
+const DAY = 86_400_000;
+
+export class LineDecoder {
+  readonly counters: DecoderCounters = { lines: 0, recognized: 0, unrecognized: 0, sightings: 0, invalid: 0, parserErrors: 0, byFormat: {} };
+  private readonly plugins: ParserPlugin[];
+  private readonly instances = new Map<string, LineParser>();
+
+  constructor(registry: ParserRegistry, private readonly format: string, private readonly zone: string) {
+    if (format === 'auto') this.plugins = registry.list();
+    else {
+      const p = registry.get(format);
+      if (!p) throw new OnsightError('ONSIGHT_UNKNOWN_FORMAT', `unknown format "${format}"; known: auto, ${registry.ids().join(', ')}`);
+      this.plugins = [p];
+    }
+  }
+
+  decode(raw: string, meta: DecodeMeta): DecodeResult {
+    this.counters.lines++;
+    const syslog = meta.syslog ?? parseSyslog(raw, { receivedAt: meta.receivedAt, zone: this.zone });
+    const input: LineInput = { raw, syslog, receivedAt: meta.receivedAt, zone: this.zone, source: meta.source };
+    const plugin = this.pick(input);
+    if (!plugin) {
+      this.counters.unrecognized++;
+      return { sightings: [] };
+    }
+    this.counters.recognized++;
+    const fc = (this.counters.byFormat[plugin.id] ??= { lines: 0, sightings: 0 });
+    fc.lines++;
+    let drafts: SightingDraft[];
+    try {
+      drafts = this.instance(plugin, meta.source).parse(input);
+    } catch {
+      this.counters.parserErrors++;
+      return { format: plugin.id, sightings: [] };
+    }
+    const sightings: Sighting[] = [];
+    for (const d of drafts ?? []) {
+      const s = this.finish(d, plugin.id, syslog, meta);
+      if (s) sightings.push(s);
+      else this.counters.invalid++;
+    }
+    this.counters.sightings += sightings.length;
+    fc.sightings += sightings.length;
+    return { format: plugin.id, sightings };
+  }
+
+  private pick(input: LineInput): ParserPlugin | undefined {
+    if (this.format !== 'auto') return this.plugins[0];
+    for (const p of this.plugins) {
+      try {
+        if (p.detect(input)) return p;
+      } catch {
+        this.counters.parserErrors++;
+      }
+    }
+    return undefined;
+  }
+
+  private instance(plugin: ParserPlugin, source: string): LineParser {
+    const key = `${source}\u0000${plugin.id}`;
+    let inst = this.instances.get(key);
+    if (!inst) {
+      if (this.instances.size >= MAX_INSTANCES) this.instances.delete(this.instances.keys().next().value as string);
+      inst = plugin.create();
+      this.instances.set(key, inst);
+    }
+    return inst;
+  }
+
+  /** Validate and complete a draft; undefined when a field is malformed. */
+  private finish(d: SightingDraft, format: string, syslog: SyslogMessage, meta: DecodeMeta): Sighting | undefined {
+    if (!d || !SIGHTING_KINDS.includes(d.kind)) return undefined;
+    const ip = canonicalIp(d.ip);
+    if (!ip) return undefined;
+    const s: Sighting = { ...d, ip, at: '', format, source: meta.source };
+    if (d.ip6 !== undefined) {
+      const ip6 = canonicalIp(d.ip6);
+      if (ip6) s.ip6 = ip6;
+      else delete s.ip6;
+    }
+    if (d.mac !== undefined) {
+      const mac = normalizeMac(d.mac);
+      if (mac) s.mac = mac;
+      else delete s.mac;
+    }
+    if (d.remoteIp !== undefined) {
+      const r = canonicalIp(d.remoteIp);
+      if (r) s.remoteIp = r;
+      else delete s.remoteIp;
+    }
+    const received = meta.receivedAt.getTime();
+    let at = d.at ? Date.parse(d.at) : syslog.time ?? received;
+    if (!Number.isFinite(at)) at = syslog.time ?? received;
+    // never place an event more than a day in the future
+    if (at > received + DAY) at = received;
+    s.at = new Date(at).toISOString();
+    if (d.durationS !== undefined && !(Number.isFinite(d.durationS) && d.durationS >= 0)) delete s.durationS;
+    if (s.expiresAt === undefined && s.durationS !== undefined && (s.kind === 'lease' || s.kind === 'renew')) {
+      s.expiresAt = new Date(at + s.durationS * 1000).toISOString();
+    } else if (s.expiresAt !== undefined) {
+      const e = Date.parse(s.expiresAt);
+      if (Number.isFinite(e)) s.expiresAt = new Date(e).toISOString();
+      else delete s.expiresAt;
+    }
+    if (meta.line !== undefined) s.line = meta.line;
+    return s;
+  }
+}

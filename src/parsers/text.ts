@@ -1,0 +1,106 @@
+/** Small linear-time text helpers shared by parser plug-ins. None of them throws or backtracks. */
+
+/** Split on runs of spaces/tabs, keeping at most `max` words (the rest of the line is not scanned). */
+export function words(text: string, max = 64): string[] {
+  const out: string[] = [];
+  let i = 0;
+  const n = text.length;
+  while (i < n && out.length < max) {
+    while (i < n && (text.charCodeAt(i) === 32 || text.charCodeAt(i) === 9)) i++;
+    if (i >= n) break;
+    const s = i;
+    while (i < n && text.charCodeAt(i) !== 32 && text.charCodeAt(i) !== 9) i++;
+    out.push(text.slice(s, i));
+  }
+  return out;
+}
+
+/** `(name)` → `name`; also strips a trailing comma or colon. */
+export function unparen(tok: string): string {
+  let t = tok;
+  while (t.endsWith(',') || t.endsWith(':') || t.endsWith(';')) t = t.slice(0, -1);
+  if (t.startsWith('(') && t.endsWith(')')) t = t.slice(1, -1);
+  return t;
+}
+
+/** `key=value key2="quoted value"` pairs (FortiGate, strongSwan-ish). Linear scan, bounded count. */
+export function keyValues(text: string, maxPairs = 256): Map<string, string> {
+  const out = new Map<string, string>();
+  let i = 0;
+  const n = text.length;
+  while (i < n && out.size < maxPairs) {
+    while (i < n && text.charCodeAt(i) === 32) i++;
+    const ks = i;
+    while (i < n && text[i] !== '=' && text.charCodeAt(i) !== 32) i++;
+    if (i >= n) break;
+    if (text[i] !== '=') continue;
+    const key = text.slice(ks, i);
+    i++;
+    let value: string;
+    if (text[i] === '"') {
+      const vs = ++i;
+      while (i < n && text[i] !== '"') i++;
+      value = text.slice(vs, i);
+      i++;
+    } else {
+      const vs = i;
+      while (i < n && text.charCodeAt(i) !== 32) i++;
+      value = text.slice(vs, i);
+    }
+    if (key) out.set(key, value);
+  }
+  return out;
+}
+
+/**
+ * One CSV record (RFC 4180 quoting: `"a,b"`, `""` for a quote). Linear; stops after `maxFields`.
+ */
+export function csvFields(text: string, maxFields = 512): string[] {
+  const out: string[] = [];
+  let i = 0;
+  const n = text.length;
+  while (out.length < maxFields) {
+    let field = '';
+    if (text[i] === '"') {
+      i++;
+      while (i < n) {
+        if (text[i] === '"') {
+          if (text[i + 1] === '"') {
+            field += '"';
+            i += 2;
+            continue;
+          }
+          i++;
+          break;
+        }
+        field += text[i++];
+      }
+      while (i < n && text[i] !== ',') i++;
+    } else {
+      const s = i;
+      while (i < n && text[i] !== ',') i++;
+      field = text.slice(s, i);
+    }
+    out.push(field);
+    if (i >= n) break;
+    i++; // the comma
+    if (i === n) {
+      out.push('');
+      break;
+    }
+  }
+  return out;
+}
+
+/** A Map that forgets its oldest entries past `limit`: bounded per-source parser state. */
+export class BoundedMap<K, V> extends Map<K, V> {
+  constructor(private readonly limit: number) {
+    super();
+  }
+
+  override set(key: K, value: V): this {
+    if (super.has(key)) super.delete(key);
+    else if (this.size >= this.limit) super.delete(super.keys().next().value as K);
+    return super.set(key, value);
+  }
+}

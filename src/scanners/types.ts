@@ -1,0 +1,89 @@
+/**
+ * The scanner seam: what the scheduler needs from a vulnerability scanner. Qualys today
+ * (src/scanners/qualys), a dry-run printer, the simulator's in-process scanner; later Tenable and
+ * Rapid7. Vendor specifics stay behind this interface.
+ */
+
+export type ScanState = 'submitted' | 'queued' | 'running' | 'paused' | 'finished' | 'error' | 'canceled' | 'unknown';
+
+export const TERMINAL_STATES: ReadonlySet<ScanState> = new Set(['finished', 'error', 'canceled']);
+
+export interface LaunchRequest {
+  /** our durable intent id; must be recoverable from the scan's title (reconciliation after a crash) */
+  intentId: string;
+  /** scan title; contains intentId */
+  title: string;
+  /** canonical IP addresses, all inside policy.scope and outside policy.exclude (checked again by the scanner client) */
+  targets: string[];
+  /** scanner appliance name */
+  appliance: string;
+  /** option profile title (Qualys) or template; scanner default when absent */
+  optionProfile?: string;
+}
+
+export interface LaunchResult {
+  /** the scanner's reference, e.g. `scan/1736361211.27337` */
+  scanRef: string;
+}
+
+export interface ScanStatus {
+  scanRef: string;
+  title: string;
+  state: ScanState;
+  targets?: string[];
+  appliance?: string;
+  launchedAt?: string;
+  endedAt?: string;
+}
+
+export interface ScanFilter {
+  scanRefs?: string[];
+  states?: ScanState[];
+  launchedAfter?: Date;
+}
+
+export interface ApplianceStatus {
+  name: string;
+  online: boolean;
+  /** scans running on it now, ours and everybody else's (GUI, other tools) */
+  runningScans: number;
+  runningSlices?: number;
+  maxCapacityUnits?: number;
+  heartbeatsMissed?: number;
+  /** scan refs running on it, when the scanner tells */
+  runningScanRefs?: string[];
+}
+
+export interface LastScanned {
+  ip: string;
+  /** ISO 8601 UTC; absent when never scanned */
+  lastScannedAt?: string;
+  /** where the date came from: `vm-scan`, `agent`, ... */
+  via?: string;
+}
+
+/** What the scanner's API lets us spend, as last reported (no call is made to read it). */
+export interface Allowance {
+  /** calls left in the current window, if known */
+  remaining?: number;
+  limit?: number;
+  windowSec?: number;
+  /** seconds to wait before the next call is allowed (0 = now) */
+  waitSec: number;
+  concurrencyLimit?: number;
+  concurrencyRunning?: number;
+  /** scans the subscription may run at once, if known */
+  maxConcurrentScans?: number;
+}
+
+export interface Scanner {
+  readonly kind: string;
+  launch(req: LaunchRequest): Promise<LaunchResult>;
+  listScans(filter: ScanFilter): Promise<ScanStatus[]>;
+  cancel(scanRef: string): Promise<void>;
+  appliances(): Promise<ApplianceStatus[]>;
+  /** last scan dates the scanner knows for these addresses (batched by the implementation) */
+  lastScanned(ips: string[]): Promise<LastScanned[]>;
+  allowance(): Allowance;
+  close(): Promise<void>;
+}

@@ -1,0 +1,59 @@
+/**
+ * The Sighting: the contract between parsers and everything downstream (see DESIGN.md).
+ * Field names and forms are a public contract: `onsight parse` prints exactly this as JSON Lines.
+ */
+export type SightingKind = 'lease' | 'renew' | 'release' | 'expire' | 'tunnel-up' | 'tunnel-down';
+
+export const SIGHTING_KINDS: readonly SightingKind[] = ['lease', 'renew', 'release', 'expire', 'tunnel-up', 'tunnel-down'];
+
+/** What a parser returns: the facts of one line. The pipeline adds format, source and line. */
+export interface SightingDraft {
+  kind: SightingKind;
+  /** canonical: IPv4 dotted quad, IPv6 compressed lower-case */
+  ip: string;
+  /** a second (IPv6) inner address when a VPN line gives both */
+  ip6?: string;
+  /** lower-case colon form */
+  mac?: string;
+  /** DHCPv6 DUID (or DHCPv4 client-id) exactly as logged */
+  duid?: string;
+  clientId?: string;
+  hostname?: string;
+  /** VPN user / common name as logged */
+  user?: string;
+  /** VPN client's public (outer) address */
+  remoteIp?: string;
+  remoteHost?: string;
+  /** ISO 8601 UTC; when the line has no time the pipeline uses the receive time */
+  at?: string;
+  expiresAt?: string;
+  /** lease time or session length in seconds */
+  durationS?: number;
+}
+
+export interface Sighting extends SightingDraft {
+  at: string;
+  /** parser id */
+  format: string;
+  /** where the line came from: `udp:5514`, `tcp:5514`, `file:/var/log/dhcpd.log`, `stdin` ... */
+  source: string;
+  /** 1-based line number within its file (files and `onsight parse` only) */
+  line?: number;
+}
+
+/** Key order for stable JSON output. */
+const ORDER: (keyof Sighting)[] = [
+  'kind', 'ip', 'ip6', 'mac', 'duid', 'clientId', 'hostname', 'user', 'remoteIp', 'remoteHost',
+  'at', 'expiresAt', 'durationS', 'format', 'source', 'line',
+];
+
+export function sightingToJson(s: Sighting): string {
+  const out: Record<string, unknown> = {};
+  for (const k of ORDER) if (s[k] !== undefined && s[k] !== '') out[k] = s[k];
+  return JSON.stringify(out);
+}
+
+/** Presence-starting kinds bind an IP to a device; ending kinds unbind it. */
+export function isBindingStart(kind: SightingKind): boolean {
+  return kind === 'lease' || kind === 'renew' || kind === 'tunnel-up';
+}

@@ -1,0 +1,103 @@
+import ipaddr from 'ipaddr.js';
+
+/** Canonical form of an IP address (IPv4 dotted quad, IPv6 compressed lower-case), or undefined. */
+export function canonicalIp(text: string | undefined): string | undefined {
+  if (!text || text.length > 64) return undefined;
+  let t = text.trim();
+  if (t.startsWith('[') && t.endsWith(']')) t = t.slice(1, -1);
+  const pct = t.indexOf('%');
+  if (pct >= 0) t = t.slice(0, pct); // zone index (fe80::1%eth0) is not part of the address
+  try {
+    if (ipaddr.IPv4.isValidFourPartDecimal(t)) return ipaddr.IPv4.parse(t).toString();
+    if (t.includes(':') && ipaddr.IPv6.isValid(t)) {
+      const a = ipaddr.IPv6.parse(t);
+      if (a.isIPv4MappedAddress()) return a.toIPv4Address().toString();
+      return a.toString();
+    }
+  } catch {
+    /* fall through */
+  }
+  return undefined;
+}
+
+export function isIpv6(ip: string): boolean {
+  return ip.includes(':');
+}
+
+type Parsed = ipaddr.IPv4 | ipaddr.IPv6;
+
+export interface Cidr {
+  text: string;
+  addr: Parsed;
+  bits: number;
+}
+
+export function parseCidr(text: string): Cidr | undefined {
+  try {
+    const t = text.trim();
+    if (!t.includes('/')) {
+      const a = canonicalIp(t);
+      if (!a) return undefined;
+      const p = ipaddr.parse(a);
+      return { text: t, addr: p, bits: p.kind() === 'ipv4' ? 32 : 128 };
+    }
+    const [addr, bits] = ipaddr.parseCIDR(t);
+    if (addr.kind() === 'ipv4' && !ipaddr.IPv4.isValidFourPartDecimal(t.slice(0, t.indexOf('/')))) return undefined;
+    return { text: t, addr, bits };
+  } catch {
+    return undefined;
+  }
+}
+
+export function cidrContains(c: Cidr, ip: string): boolean {
+  try {
+    const a = ipaddr.parse(ip);
+    if (a.kind() !== c.addr.kind()) return false;
+    return (a as ipaddr.IPv4).match(c.addr as ipaddr.IPv4, c.bits);
+  } catch {
+    return false;
+  }
+}
+
+/** A set of CIDRs answering "is this address inside?" and "which is the longest prefix?". */
+export class CidrSet<T = string> {
+  private readonly entries: { cidr: Cidr; value: T }[] = [];
+
+  add(cidr: Cidr, value: T): void {
+    this.entries.push({ cidr, value });
+    this.entries.sort((a, b) => b.cidr.bits - a.cidr.bits); // longest prefix first
+  }
+
+  /** value of the longest matching prefix */
+  lookup(ip: string): T | undefined {
+    let a: Parsed;
+    try {
+      a = ipaddr.parse(ip);
+    } catch {
+      return undefined;
+    }
+    for (const e of this.entries) {
+      if (e.cidr.addr.kind() === a.kind() && (a as ipaddr.IPv4).match(e.cidr.addr as ipaddr.IPv4, e.cidr.bits)) return e.value;
+    }
+    return undefined;
+  }
+
+  contains(ip: string): boolean {
+    return this.lookup(ip) !== undefined;
+  }
+
+  get size(): number {
+    return this.entries.length;
+  }
+
+  cidrs(): Cidr[] {
+    return this.entries.map((e) => e.cidr);
+  }
+}
+
+/** Two CIDRs overlap when one contains the other's network address. */
+export function cidrsOverlap(a: Cidr, b: Cidr): boolean {
+  if (a.addr.kind() !== b.addr.kind()) return false;
+  const bits = Math.min(a.bits, b.bits);
+  return (a.addr as ipaddr.IPv4).match(b.addr as ipaddr.IPv4, bits);
+}

@@ -1,0 +1,140 @@
+/** Time helpers for log lines: year-less syslog stamps, zones, offsets. Nothing here throws. */
+
+export const MONTHS: Record<string, number> = {
+  jan: 1, feb: 2, mar: 3, apr: 4, may: 5, jun: 6, jul: 7, aug: 8, sep: 9, oct: 10, nov: 11, dec: 12,
+};
+
+export function monthNumber(name: string): number | undefined {
+  return MONTHS[name.slice(0, 3).toLowerCase()];
+}
+
+const offsetFormatters = new Map<string, Intl.DateTimeFormat>();
+
+/** Offset (ms) of `zone` from UTC at the instant `utcMs`. `zone` is an IANA name, `UTC` or `local`. */
+export function zoneOffsetMs(zone: string, utcMs: number): number {
+  if (zone === 'UTC' || zone === 'Etc/UTC' || zone === 'Z') return 0;
+  if (zone === 'local') return -new Date(utcMs).getTimezoneOffset() * 60_000;
+  let f = offsetFormatters.get(zone);
+  if (!f) {
+    try {
+      f = new Intl.DateTimeFormat('en-US', {
+        timeZone: zone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric',
+        hour: 'numeric', minute: 'numeric', second: 'numeric',
+      });
+    } catch {
+      return 0;
+    }
+    offsetFormatters.set(zone, f);
+  }
+  const parts: Record<string, number> = {};
+  for (const p of f.formatToParts(new Date(utcMs))) if (p.type !== 'literal') parts[p.type] = Number(p.value);
+  const asUtc = Date.UTC(parts.year, parts.month - 1, parts.day, parts.hour, parts.minute, parts.second);
+  return asUtc - Math.floor(utcMs / 1000) * 1000;
+}
+
+export function isValidZone(zone: string): boolean {
+  if (zone === 'UTC' || zone === 'local') return true;
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Wall-clock time in `zone` → UTC epoch ms (two passes settle DST edges). */
+export function wallToUtc(y: number, mo: number, d: number, h: number, mi: number, s: number, ms: number, zone: string): number {
+  const wall = Date.UTC(y, mo - 1, d, h, mi, s, ms);
+  let t = wall - zoneOffsetMs(zone, wall);
+  t = wall - zoneOffsetMs(zone, t);
+  return t;
+}
+
+const DAY = 86_400_000;
+
+/**
+ * A year-less stamp (classic BSD syslog): take the receive year, and step back a year if that
+ * would put the event more than a day in the future (December lines read in January).
+ */
+export function resolveYearless(mo: number, d: number, h: number, mi: number, s: number, ms: number, receivedAt: Date, zone: string): number {
+  const year = receivedAt.getUTCFullYear();
+  let t = wallToUtc(year, mo, d, h, mi, s, ms, zone);
+  if (t > receivedAt.getTime() + DAY) t = wallToUtc(year - 1, mo, d, h, mi, s, ms, zone);
+  return t;
+}
+
+function digits(text: string, start: number, n: number): number {
+  let v = 0;
+  for (let i = start; i < start + n; i++) {
+    const c = text.charCodeAt(i) - 48;
+    if (c < 0 || c > 9 || Number.isNaN(c)) return -1;
+    v = v * 10 + c;
+  }
+  return v;
+}
+
+/**
+ * ISO 8601 / RFC 3339 date-time with optional fraction and offset, e.g. `2022-08-12T12:01:17-05:00`,
+ * `2024-01-13T06:24:01`, `2024-01-13 06:24:01.123`. Without an offset the wall time is read in `zone`.
+ * Returns epoch ms or undefined. Linear, no regex.
+ */
+export function parseIsoTime(text: string, zone: string): number | undefined {
+  if (text.length < 19 || text.length > 40) return undefined;
+  const y = digits(text, 0, 4), mo = digits(text, 5, 2), d = digits(text, 8, 2);
+  const h = digits(text, 11, 2), mi = digits(text, 14, 2), s = digits(text, 17, 2);
+  if (text[4] !== '-' || text[7] !== '-' || (text[10] !== 'T' && text[10] !== 't' && text[10] !== ' ')) return undefined;
+  if (text[13] !== ':' || text[16] !== ':') return undefined;
+  if (y < 0 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 || s > 60) return undefined;
+  let i = 19;
+  let ms = 0;
+  if (text[i] === '.' || text[i] === ',') {
+    i++;
+    let scale = 100;
+    while (i < text.length && text.charCodeAt(i) >= 48 && text.charCodeAt(i) <= 57) {
+      ms += (text.charCodeAt(i) - 48) * scale;
+      scale /= 10;
+      i++;
+    }
+    ms = Math.floor(ms);
+  }
+  if (i === text.length) return wallToUtc(y, mo, d, h, mi, s, ms, zone);
+  const base = Date.UTC(y, mo - 1, d, h, mi, s, ms);
+  if ((text[i] === 'Z' || text[i] === 'z') && i + 1 === text.length) return base;
+  if ((text[i] === '+' || text[i] === '-') && (text.length === i + 6 || text.length === i + 5 || text.length === i + 3)) {
+    const oh = digits(text, i + 1, 2);
+    const om = text.length === i + 3 ? 0 : digits(text, text[i + 3] === ':' ? i + 4 : i + 3, 2);
+    if (oh < 0 || om < 0 || oh > 23 || om > 59) return undefined;
+    const off = (oh * 60 + om) * 60_000 * (text[i] === '+' ? 1 : -1);
+    return base - off;
+  }
+  return undefined;
+}
+
+export function toIso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+/** Parse durations like `30d`, `12h`, `15m`, `90s`, `1w`, or a plain number of seconds → seconds. */
+export function parseDuration(text: string | number): number | undefined {
+  if (typeof text === 'number') return Number.isFinite(text) && text >= 0 ? text : undefined;
+  const t = text.trim();
+  if (t === '') return undefined;
+  let total = 0;
+  let num = '';
+  let any = false;
+  for (const c of t) {
+    if (c >= '0' && c <= '9') num += c;
+    else {
+      const mult = ({ s: 1, m: 60, h: 3600, d: 86400, w: 604800 } as Record<string, number>)[c];
+      if (!mult || num === '') return undefined;
+      total += Number(num) * mult;
+      num = '';
+      any = true;
+    }
+  }
+  if (num !== '') {
+    if (any) return undefined;
+    return Number(num);
+  }
+  return total;
+}
