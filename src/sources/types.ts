@@ -47,3 +47,47 @@ export interface SourceCounters {
   received: number;
   dropped: Record<string, number>;
 }
+
+/** One `type: syslog` input, as validated from the config (defaults filled in). */
+export interface SyslogInputOptions {
+  /** `udp://HOST:PORT`, `tcp://HOST:PORT` or `tls://HOST:PORT` (IPv6 hosts in brackets) */
+  listen: string;
+  /** sender CIDRs; others are dropped and counted. Empty or absent: everyone. */
+  allow?: string[];
+  /** `auto` or a parser id */
+  format: string;
+  /** longest message accepted (bytes); longer frames are dropped and counted. Default 65536. */
+  maxMessageBytes: number;
+  /** TCP/TLS: close a connection idle this long (seconds). Default 300. */
+  idleTimeoutS: number;
+  /** TCP/TLS: most connections at once; more are refused and counted. Default 1000. */
+  maxConnections: number;
+  /** UDP: SO_RCVBUF to ask for (bytes). Default 8 MiB. */
+  udpRecvBufferBytes: number;
+  tls?: { cert: string; key: string; ca?: string; requireClientCert?: boolean };
+}
+
+/** One `type: file` input. */
+export interface FileInputOptions {
+  /** a path or a glob */
+  path: string;
+  format: string;
+  /** where to start a file never seen before: `beginning` (default) or `end` */
+  startAt: 'beginning' | 'end';
+  /** how often to poll for growth and rotation, ms (fs events also trigger reads). Default 250. */
+  pollMs: number;
+}
+
+/** Reads the last committed checkpoint of a file input (from the SQLite store). */
+export type CheckpointReader = (path: string) => FileCheckpoint | undefined;
+
+/** A running input. */
+export interface InputHandle {
+  /** `udp:5514`, `file:/var/log/dhcpd.log` ... */
+  readonly name: string;
+  counters(): SourceCounters;
+  /** re-read certificates and the like (SIGHUP) without dropping connections */
+  reload?(): Promise<void>;
+  /** stop accepting, flush what was read to the sink, release sockets/files */
+  close(): Promise<void>;
+}
