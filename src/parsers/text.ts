@@ -104,3 +104,48 @@ export class BoundedMap<K, V> extends Map<K, V> {
     return super.set(key, value);
   }
 }
+
+/**
+ * A syslog tag at the very start of `text` (`dnsmasq-dhcp[1105]: rest`, `dnsmasq: rest`), for lines
+ * that reach a parser without a timestamp, so the header parser did not read the tag. Linear, bounded.
+ */
+export function leadingTag(text: string, maxTag = 64): { app: string; pid?: string; rest: string } | undefined {
+  const n = Math.min(text.length, maxTag + 1);
+  let i = 0;
+  while (i < n) {
+    const c = text.charCodeAt(i);
+    if (c === 32 || c === 9 || c === 58 /* : */ || c === 91 /* [ */) break;
+    i++;
+  }
+  if (i === 0 || i >= n) return undefined;
+  const app = text.slice(0, i);
+  let pid: string | undefined;
+  if (text.charCodeAt(i) === 91) {
+    const s = i + 1;
+    let j = s;
+    while (j < n && text.charCodeAt(j) >= 48 && text.charCodeAt(j) <= 57) j++;
+    if (j === s || text.charCodeAt(j) !== 93 /* ] */) return undefined;
+    pid = text.slice(s, j);
+    i = j + 1;
+  }
+  if (text.charCodeAt(i) !== 58) return undefined;
+  i++;
+  while (i < text.length && (text.charCodeAt(i) === 32 || text.charCodeAt(i) === 9)) i++;
+  return { app, pid, rest: text.slice(i) };
+}
+
+/** Is `s` a run of decimal digits (non-empty, at most `max` long)? */
+export function isDigits(s: string, max = 20): boolean {
+  if (s.length === 0 || s.length > max) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
+}
+
+/** A non-negative integer of at most 15 digits, or undefined. */
+export function toCount(s: string | undefined): number | undefined {
+  if (s === undefined || !isDigits(s, 15)) return undefined;
+  return Number(s);
+}
