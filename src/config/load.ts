@@ -1,0 +1,100 @@
+/**
+ * Reads and validates the config. Every problem is reported with its key path and, when it came
+ * from a file, its line, e.g. `onsight.yaml:12: regions[0].cidrs[1]: not a CIDR or IP address`.
+ */
+import { readFileSync } from 'node:fs';
+import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
+import { ConfigError, OnsightError, type ConfigIssue } from '../errors.js';
+import { cidrsOverlap, parseCidr } from '../util/ip.js';
+import { configSchema, type Config } from './schema.js';
+import { DEFAULT_CONFIG } from './default.js';
+
+export interface LoadedConfig {
+  config: Config;
+  /** the file it came from, or `(embedded default)` */
+  origin: string;
+  /** problems that do not stop the daemon (overlapping regions, say) */
+  warnings: ConfigIssue[];
+}
+
+function pathText(path: PropertyKey[]): string {
+  let out = '';
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out ? `.${String(p)}` : String(p);
+  return out;
+}
+
+function lineOf(doc: Document, lc: LineCounter, path: PropertyKey[]): number | undefined {
+  // walk up until a node exists (a missing key is reported on its parent)
+  for (let n = path.length; n >= 0; n--) {
+    const node = doc.getIn(path.slice(0, n) as (string | number)[], true);
+    if (isNode(node) && node.range) return lc.linePos(node.range[0]).line;
+  }
+  return undefined;
+}
+
+/** Validate a plain object (already parsed); `locate` maps a key path to a line. */
+export function validateConfig(raw: unknown, locate: (path: PropertyKey[]) => number | undefined = () => undefined, file?: string): LoadedConfig {
+  const r = configSchema.safeParse(raw ?? {});
+  if (!r.success) {
+    const issues = r.error.issues.map((i) => ({ path: pathText(i.path), line: locate(i.path), message: i.message }));
+    throw new ConfigError(issues, file);
+  }
+  const config = r.data;
+  const errors: ConfigIssue[] = [];
+  const warnings: ConfigIssue[] = [];
+  const at = (path: PropertyKey[], message: string) => ({ path: pathText(path), line: locate(path), message });
+
+  if (config.scanner.type === 'qualys' && !config.scanner.passwordFile && !config.scanner.passwordEnv && !config.scanner.credential) {
+    errors.push(at(['scanner'], 'qualys needs one of passwordFile, passwordEnv or credential (never the password itself)'));
+  }
+  const names = new Set<string>();
+  config.regions.forEach((r, i) => {
+    if (names.has(r.name)) errors.push(at(['regions', i, 'name'], `region "${r.name}" is defined twice`));
+    names.add(r.name);
+  });
+  const applianceOwner = new Map<string, string>();
+  config.regions.forEach((r, i) => r.appliances.forEach((a, j) => {
+    const other = applianceOwner.get(a.name);
+    if (other && other !== r.name) warnings.push(at(['regions', i, 'appliances', j], `appliance "${a.name}" also serves region "${other}"`));
+    applianceOwner.set(a.name, r.name);
+  }));
+  // overlapping CIDRs across regions: longest prefix wins, but equal prefixes are ambiguous
+  const all = config.regions.flatMap((r, i) => r.cidrs.map((c, j) => ({ r: r.name, c: parseCidr(c)!, path: ['regions', i, 'cidrs', j] })));
+  for (let a = 0; a < all.length; a++) {
+    for (let b = a + 1; b < all.length; b++) {
+      if (all[a].r === all[b].r || !cidrsOverlap(all[a].c, all[b].c)) continue;
+      if (all[a].c.bits === all[b].c.bits) errors.push(at(all[b].path, `${all[b].c.text} of region "${all[b].r}" is the same network as ${all[a].c.text} of region "${all[a].r}"`));
+      else warnings.push(at(all[b].path, `${all[b].c.text} (region "${all[b].r}") overlaps ${all[a].c.text} (region "${all[a].r}"): the longest prefix wins`));
+    }
+  }
+  const listens = new Set<string>();
+  config.inputs.forEach((inp, i) => {
+    if (inp.type !== 'syslog') return;
+    if (listens.has(inp.listen)) errors.push(at(['inputs', i, 'listen'], `${inp.listen} is configured twice`));
+    listens.add(inp.listen);
+    if (inp.listen.startsWith('tls:') && !inp.tls) errors.push(at(['inputs', i], 'a tls:// listener needs tls.cert and tls.key'));
+    if (!inp.listen.startsWith('tls:') && inp.tls) errors.push(at(['inputs', i, 'tls'], 'tls settings on a non-tls listener'));
+  });
+  if (errors.length) throw new ConfigError(errors, file);
+  return { config, origin: file ?? '(embedded default)', warnings };
+}
+
+export function parseConfigText(text: string, file: string): LoadedConfig {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length) {
+    throw new ConfigError(doc.errors.map((e) => ({ path: '', line: e.linePos?.[0]?.line, message: `YAML: ${e.message.split('\n')[0]}` })), file);
+  }
+  return validateConfig(doc.toJS(), (path) => lineOf(doc, lc, path), file);
+}
+
+export function loadConfig(file?: string): LoadedConfig {
+  if (!file) return validateConfig(DEFAULT_CONFIG);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new OnsightError('ONSIGHT_CONFIG_UNREADABLE', `cannot read config ${file}: ${(err as Error).message}`);
+  }
+  return parseConfigText(text, file);
+}

@@ -1,0 +1,275 @@
+/**
+ * The inventory: device identities, which IP each holds now (bindings with a start and an end),
+ * the sightings that proved it, and when each device was last scanned.
+ *
+ * An identity is the strongest identifier a sighting gives: MAC, then DUID / client-id, then VPN
+ * user (+ device name), then hostname. A new binding of an IP to another identity ends the old one
+ * at once (IP reuse). Renewals of a known binding are merged into it, not stored again.
+ */
+import type { DB } from '../store/db.js';
+import type { Sighting } from '../sighting.js';
+import type { FileCheckpoint } from '../sources/types.js';
+
+export interface InventoryOptions {
+  defaultLeaseS: number;
+  maxSessionS: number;
+  retentionS: number;
+}
+
+export interface IdentityView {
+  id: number;
+  key: string;
+  mac?: string;
+  duid?: string;
+  user?: string;
+  hostname?: string;
+  lastScannedAt?: number;
+  lastScannedVia?: string;
+}
+
+export interface BindingView {
+  id: number;
+  ip: string;
+  identityId: number;
+  identityKey: string;
+  mac?: string;
+  user?: string;
+  hostname?: string;
+  channel: 'dhcp' | 'vpn';
+  format: string;
+  startAt: number;
+  lastSeen: number;
+  expiresAt?: number;
+  endAt?: number;
+  endReason?: string;
+  renewals: number;
+  lastScannedAt?: number;
+  lastScannedVia?: string;
+}
+
+export type Change = 'new' | 'renewed' | 'ended' | 'reassigned' | 'ignored';
+
+export interface ApplyResult {
+  change: Change;
+  bindingId?: number;
+  identityId?: number;
+  /** why a sighting changed nothing */
+  note?: string;
+}
+
+interface BindingRow {
+  id: number; ip: string; identity_id: number; key: string; mac: string | null; user: string | null; hostname: string | null;
+  channel: 'dhcp' | 'vpn'; format: string; start_at: number; last_seen: number; expires_at: number | null; end_at: number | null;
+  end_reason: string | null; renewals: number; last_scanned_at: number | null; last_scanned_via: string | null;
+}
+
+const BINDING_SELECT = `SELECT b.id, b.ip, b.identity_id, i.key, i.mac, i.user, i.hostname, b.channel, b.format, b.start_at, b.last_seen,
+  b.expires_at, b.end_at, b.end_reason, b.renewals, i.last_scanned_at, i.last_scanned_via
+  FROM bindings b JOIN identities i ON i.id = b.identity_id`;
+
+function toView(r: BindingRow): BindingView {
+  const v: BindingView = {
+    id: r.id, ip: r.ip, identityId: r.identity_id, identityKey: r.key, channel: r.channel, format: r.format,
+    startAt: r.start_at, lastSeen: r.last_seen, renewals: r.renewals,
+  };
+  if (r.mac) v.mac = r.mac;
+  if (r.user) v.user = r.user;
+  if (r.hostname) v.hostname = r.hostname;
+  if (r.expires_at !== null) v.expiresAt = r.expires_at;
+  if (r.end_at !== null) v.endAt = r.end_at;
+  if (r.end_reason) v.endReason = r.end_reason;
+  if (r.last_scanned_at !== null) v.lastScannedAt = r.last_scanned_at;
+  if (r.last_scanned_via) v.lastScannedVia = r.last_scanned_via;
+  return v;
+}
+
+/** The identity key a sighting points at: strongest identifier first. */
+export function identityKey(s: Pick<Sighting, 'mac' | 'duid' | 'clientId' | 'user' | 'hostname' | 'ip'>): string {
+  if (s.mac) return `mac:${s.mac}`;
+  if (s.duid) return `duid:${s.duid.toLowerCase()}`;
+  if (s.clientId) return `cid:${s.clientId.toLowerCase()}`;
+  if (s.user) return s.hostname ? `user:${s.user}|${s.hostname.toLowerCase()}` : `user:${s.user}`;
+  if (s.hostname) return `host:${s.hostname.toLowerCase()}`;
+  return `ip:${s.ip}`;
+}
+
+/** Does the sighting contradict the identity holding the binding? (a stale release for a reused IP) */
+function contradicts(s: Sighting, b: BindingView): boolean {
+  if (s.mac && b.mac) return s.mac !== b.mac;
+  if (s.user && b.user) return s.user.toLowerCase() !== b.user.toLowerCase();
+  if (s.mac && b.identityKey.startsWith('user:')) return true;
+  return false;
+}
+
+const END_KIND: Record<string, string> = { release: 'released', expire: 'expired', 'tunnel-down': 'tunnel-down' };
+
+export class Inventory {
+  private readonly stmt;
+
+  constructor(private readonly db: DB, private readonly opts: InventoryOptions) {
+    this.stmt = {
+      identityByKey: db.prepare('SELECT id FROM identities WHERE key = ?'),
+      insertIdentity: db.prepare(`INSERT INTO identities (key, mac, duid, user, hostname, first_seen, last_seen)
+        VALUES (@key, @mac, @duid, @user, @hostname, @at, @at)`),
+      touchIdentity: db.prepare(`UPDATE identities SET last_seen = max(last_seen, @at),
+        hostname = coalesce(@hostname, hostname), user = coalesce(@user, user), mac = coalesce(@mac, mac) WHERE id = @id`),
+      openByIp: db.prepare(`${BINDING_SELECT} WHERE b.ip = ? AND b.end_at IS NULL ORDER BY b.id DESC LIMIT 1`),
+      bindingById: db.prepare(`${BINDING_SELECT} WHERE b.id = ?`),
+      openByIdentity: db.prepare('SELECT id, ip, channel FROM bindings WHERE identity_id = ? AND end_at IS NULL'),
+      insertBinding: db.prepare(`INSERT INTO bindings (ip, identity_id, channel, format, start_at, last_seen, expires_at)
+        VALUES (@ip, @identityId, @channel, @format, @at, @at, @expiresAt)`),
+      renewBinding: db.prepare(`UPDATE bindings SET last_seen = max(last_seen, @at), expires_at = @expiresAt, renewals = renewals + 1 WHERE id = @id`),
+      endBinding: db.prepare('UPDATE bindings SET end_at = @at, end_reason = @reason WHERE id = @id AND end_at IS NULL'),
+      insertSighting: db.prepare(`INSERT INTO sightings (at, kind, ip, identity_id, binding_id, format, source, json)
+        VALUES (@at, @kind, @ip, @identityId, @bindingId, @format, @source, @json)`),
+      getCheckpoint: db.prepare('SELECT path, dev, ino, offset, fingerprint FROM checkpoints WHERE path = ?'),
+      putCheckpoint: db.prepare(`INSERT INTO checkpoints (path, dev, ino, offset, fingerprint, updated_at) VALUES (@path, @dev, @ino, @offset, @fingerprint, @now)
+        ON CONFLICT(path) DO UPDATE SET dev = excluded.dev, ino = excluded.ino, offset = excluded.offset, fingerprint = excluded.fingerprint, updated_at = excluded.updated_at`),
+      markScanned: db.prepare(`UPDATE identities SET last_scanned_at = @at, last_scanned_via = @via
+        WHERE id = @id AND (last_scanned_at IS NULL OR last_scanned_at < @at)`),
+      expired: db.prepare('SELECT id FROM bindings WHERE end_at IS NULL AND expires_at IS NOT NULL AND expires_at < ?'),
+      present: db.prepare(`${BINDING_SELECT} WHERE b.end_at IS NULL AND (b.expires_at IS NULL OR b.expires_at >= ?) ORDER BY b.ip`),
+      identity: db.prepare('SELECT id, key, mac, duid, user, hostname, last_scanned_at, last_scanned_via FROM identities WHERE id = ?'),
+    };
+  }
+
+  /**
+   * Apply a batch of sightings and the file checkpoints of the lines that produced them in ONE
+   * transaction: either all of it is in the database or none of it is.
+   */
+  commitBatch(sightings: Sighting[], checkpoints: FileCheckpoint[] = [], now = Date.now()): ApplyResult[] {
+    return this.db.transaction(() => {
+      const results = sightings.map((s) => this.apply(s));
+      for (const c of checkpoints) this.stmt.putCheckpoint.run({ ...c, now });
+      return results;
+    })();
+  }
+
+  private identityFor(s: Sighting, at: number): number {
+    const key = identityKey(s);
+    const row = this.stmt.identityByKey.get(key) as { id: number } | undefined;
+    const fields = { mac: s.mac ?? null, duid: s.duid ?? null, user: s.user ?? null, hostname: s.hostname ?? null, at };
+    if (row) {
+      this.stmt.touchIdentity.run({ ...fields, id: row.id });
+      return row.id;
+    }
+    return Number(this.stmt.insertIdentity.run({ key, ...fields }).lastInsertRowid);
+  }
+
+  /** Apply one sighting (call inside a transaction; commitBatch does). */
+  apply(s: Sighting): ApplyResult {
+    const at = Date.parse(s.at);
+    const channel = s.kind === 'tunnel-up' || s.kind === 'tunnel-down' ? 'vpn' : 'dhcp';
+    const open = this.stmt.openByIp.get(s.ip) as BindingRow | undefined;
+    const current = open ? toView(open) : undefined;
+    const record = (identityId: number | null, bindingId: number | null) =>
+      this.stmt.insertSighting.run({ at, kind: s.kind, ip: s.ip, identityId, bindingId, format: s.format, source: s.source, json: JSON.stringify(s) });
+
+    if (s.kind === 'release' || s.kind === 'expire' || s.kind === 'tunnel-down') {
+      if (!current) return { change: 'ignored', note: 'no open binding for this address' };
+      if (contradicts(s, current)) return { change: 'ignored', note: `address now held by ${current.identityKey}` };
+      if (at < current.startAt) return { change: 'ignored', note: 'older than the binding it would end' };
+      this.stmt.endBinding.run({ id: current.id, at, reason: END_KIND[s.kind] });
+      record(current.identityId, current.id);
+      return { change: 'ended', bindingId: current.id, identityId: current.identityId };
+    }
+
+    const identityId = this.identityFor(s, at);
+    const expiresAt = s.expiresAt ? Date.parse(s.expiresAt)
+      : at + 1000 * (channel === 'vpn' ? this.opts.maxSessionS : s.durationS ?? this.opts.defaultLeaseS);
+    if (current && current.identityId === identityId) {
+      if (at < current.lastSeen) return { change: 'ignored', bindingId: current.id, identityId, note: 'older than what we know' };
+      this.stmt.renewBinding.run({ id: current.id, at, expiresAt });
+      return { change: 'renewed', bindingId: current.id, identityId };
+    }
+    let change: Change = 'new';
+    if (current) {
+      // IP reuse: the address now belongs to another device; the old binding ends now
+      this.stmt.endBinding.run({ id: current.id, at, reason: 'reassigned' });
+      change = 'reassigned';
+    }
+    // a device holds one DHCP address per family: its previous lease ends when it takes a new one
+    if (channel === 'dhcp' && s.mac) {
+      const family = s.ip.includes(':');
+      for (const b of this.stmt.openByIdentity.all(identityId) as { id: number; ip: string; channel: string }[]) {
+        if (b.channel === 'dhcp' && b.ip.includes(':') === family && b.ip !== s.ip) this.stmt.endBinding.run({ id: b.id, at, reason: 'moved' });
+      }
+    }
+    const bindingId = Number(this.stmt.insertBinding.run({ ip: s.ip, identityId, channel, format: s.format, at, expiresAt }).lastInsertRowid);
+    record(identityId, bindingId);
+    return { change, bindingId, identityId };
+  }
+
+  checkpoint(path: string): FileCheckpoint | undefined {
+    return this.stmt.getCheckpoint.get(path) as FileCheckpoint | undefined;
+  }
+
+  binding(id: number): BindingView | undefined {
+    const r = this.stmt.bindingById.get(id) as BindingRow | undefined;
+    return r ? toView(r) : undefined;
+  }
+
+  /** the binding holding `ip` now, if any */
+  openBinding(ip: string): BindingView | undefined {
+    const r = this.stmt.openByIp.get(ip) as BindingRow | undefined;
+    return r ? toView(r) : undefined;
+  }
+
+  identity(id: number): IdentityView | undefined {
+    const r = this.stmt.identity.get(id) as { id: number; key: string; mac: string | null; duid: string | null; user: string | null; hostname: string | null; last_scanned_at: number | null; last_scanned_via: string | null } | undefined;
+    if (!r) return undefined;
+    return {
+      id: r.id, key: r.key, mac: r.mac ?? undefined, duid: r.duid ?? undefined, user: r.user ?? undefined,
+      hostname: r.hostname ?? undefined, lastScannedAt: r.last_scanned_at ?? undefined, lastScannedVia: r.last_scanned_via ?? undefined,
+    };
+  }
+
+  /** A binding is present while it is open and not past its expiry. */
+  isPresent(b: BindingView, now: number): boolean {
+    return b.endAt === undefined && (b.expiresAt === undefined || b.expiresAt >= now);
+  }
+
+  presentBindings(now: number): BindingView[] {
+    return (this.stmt.present.all(now) as BindingRow[]).map(toView);
+  }
+
+  /** End bindings whose lease ran out without a release; returns their ids. */
+  expireStale(now: number): number[] {
+    const ids = (this.stmt.expired.all(now) as { id: number }[]).map((r) => r.id);
+    if (ids.length) {
+      this.db.transaction(() => {
+        for (const id of ids) {
+          const b = this.binding(id);
+          this.stmt.endBinding.run({ id, at: b?.expiresAt ?? now, reason: 'lease-ran-out' });
+        }
+      })();
+    }
+    return ids;
+  }
+
+  markScanned(identityIds: number[], at: number, via: string): void {
+    this.db.transaction(() => {
+      for (const id of identityIds) this.stmt.markScanned.run({ id, at, via });
+    })();
+  }
+
+  /** Drop sightings and ended bindings older than the retention. */
+  prune(now: number): { sightings: number; bindings: number } {
+    const cutoff = now - this.opts.retentionS * 1000;
+    return this.db.transaction(() => ({
+      sightings: this.db.prepare('DELETE FROM sightings WHERE at < ?').run(cutoff).changes,
+      bindings: this.db.prepare(`DELETE FROM bindings WHERE end_at IS NOT NULL AND end_at < ?
+        AND id NOT IN (SELECT binding_id FROM queue) AND id NOT IN (SELECT binding_id FROM intent_targets)`).run(cutoff).changes,
+    }))();
+  }
+
+  counts(now: number): { identities: number; present: number; bindings: number; sightings: number } {
+    const one = (sql: string, ...a: unknown[]) => (this.db.prepare(sql).get(...a) as { n: number }).n;
+    return {
+      identities: one('SELECT count(*) n FROM identities'),
+      present: one('SELECT count(*) n FROM bindings WHERE end_at IS NULL AND (expires_at IS NULL OR expires_at >= ?)', now),
+      bindings: one('SELECT count(*) n FROM bindings'),
+      sightings: one('SELECT count(*) n FROM sightings'),
+    };
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * Is a device due for a scan? Due = present now, inside policy.scope, not in policy.exclude,
+ * mapped to a region, not scanned within its rescan window (rule > region > default), and inside
+ * the region's scan windows. Every answer carries its reason, for the decision log.
+ */
+import { CidrSet, parseCidr } from '../util/ip.js';
+import type { BindingView } from '../inventory/inventory.js';
+import { RegionMap, type RegionDef } from './regions.js';
+import { insideWindows, parseWindow, type ScanWindow } from './windows.js';
+
+export interface PolicyRegion extends RegionDef {
+  rescanAfter?: number;
+  scanWindows?: string[];
+  timezone?: string;
+}
+
+export interface PolicyOptions {
+  scope: string[];
+  exclude: string[];
+  /** seconds */
+  rescanAfter: number;
+  rules: { cidrs: string[]; rescanAfter: number }[];
+  regions: PolicyRegion[];
+  timezone: string;
+}
+
+export type Reason =
+  | 'due' | 'out-of-scope' | 'excluded' | 'no-region' | 'not-present' | 'scanned-recently' | 'outside-scan-window';
+
+export interface Verdict {
+  due: boolean;
+  reason: Reason;
+  /** human explanation */
+  detail: string;
+  region?: string;
+  /** the CIDR that mapped the address to its region */
+  regionCidr?: string;
+}
+
+export class Policy {
+  private readonly scope = new CidrSet<string>();
+  private readonly exclude = new CidrSet<string>();
+  private readonly rules = new CidrSet<number>();
+  readonly regions: RegionMap<PolicyRegion>;
+  private readonly windows = new Map<string, ScanWindow[]>();
+
+  constructor(private readonly opts: PolicyOptions) {
+    for (const c of opts.scope) this.scope.add(parseCidr(c)!, c);
+    for (const c of opts.exclude) this.exclude.add(parseCidr(c)!, c);
+    for (const r of opts.rules) for (const c of r.cidrs) this.rules.add(parseCidr(c)!, r.rescanAfter);
+    this.regions = new RegionMap(opts.regions);
+    for (const r of opts.regions) {
+      if (r.scanWindows) this.windows.set(r.name, r.scanWindows.map((w) => parseWindow(w)!).filter(Boolean));
+    }
+  }
+
+  /** The hard rule, checked again right before every launch: scope and not excluded. */
+  allowed(ip: string): boolean {
+    return this.scope.contains(ip) && !this.exclude.contains(ip);
+  }
+
+  rescanAfterS(ip: string, region?: string): number {
+    const rule = this.rules.lookup(ip);
+    if (rule !== undefined) return rule;
+    const r = region ? this.regions.byName(region) : undefined;
+    return r?.rescanAfter ?? this.opts.rescanAfter;
+  }
+
+  evaluate(b: BindingView, now: number): Verdict {
+    const ip = b.ip;
+    if (!this.scope.contains(ip)) return { due: false, reason: 'out-of-scope', detail: `${ip} is outside policy.scope` };
+    const ex = this.exclude.lookup(ip);
+    if (ex) return { due: false, reason: 'excluded', detail: `${ip} is excluded by ${ex}` };
+    const m = this.regions.lookup(ip);
+    if (!m) return { due: false, reason: 'no-region', detail: `${ip} matches no region's CIDRs` };
+    const region = m.region.name;
+    const base = { region, regionCidr: m.cidr };
+    if (b.endAt !== undefined || (b.expiresAt !== undefined && b.expiresAt < now)) {
+      return { ...base, due: false, reason: 'not-present', detail: b.endAt !== undefined ? `binding ended (${b.endReason})` : 'lease ran out' };
+    }
+    const window = this.rescanAfterS(ip, region);
+    if (b.lastScannedAt !== undefined && now - b.lastScannedAt < window * 1000) {
+      return {
+        ...base, due: false, reason: 'scanned-recently',
+        detail: `scanned ${new Date(b.lastScannedAt).toISOString()} (${b.lastScannedVia ?? 'onsight'}), rescan after ${fmtDuration(window)}`,
+      };
+    }
+    if (!insideWindows(this.windows.get(region), now, m.region.timezone ?? this.opts.timezone)) {
+      return { ...base, due: false, reason: 'outside-scan-window', detail: `region ${region} allows scans only ${m.region.scanWindows?.join(', ')}` };
+    }
+    const why = b.lastScannedAt === undefined ? 'never scanned' : `last scanned ${new Date(b.lastScannedAt).toISOString()}, older than ${fmtDuration(window)}`;
+    return { ...base, due: true, reason: 'due', detail: why };
+  }
+}
+
+export function fmtDuration(s: number): string {
+  if (s % 86400 === 0) return `${s / 86400}d`;
+  if (s % 3600 === 0) return `${s / 3600}h`;
+  if (s % 60 === 0) return `${s / 60}m`;
+  return `${s}s`;
+}

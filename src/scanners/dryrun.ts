@@ -1,0 +1,79 @@
+/**
+ * The dry-run scanner: launches nothing, says what it would launch, and reports each pretend scan
+ * finished after `scanDurationS`. The embedded default uses it so a newcomer sees decisions safely.
+ */
+import type { Allowance, ApplianceStatus, LastScanned, LaunchRequest, LaunchResult, Scanner, ScanFilter, ScanStatus } from './types.js';
+
+export interface DryRunOptions {
+  appliances: string[];
+  scanDurationS: number;
+  now?: () => number;
+  /** where the "would launch" lines go */
+  print: (line: string, req: LaunchRequest) => void;
+}
+
+interface PretendScan {
+  ref: string;
+  title: string;
+  appliance: string;
+  targets: string[];
+  launchedAt: number;
+  canceled: boolean;
+}
+
+export class DryRunScanner implements Scanner {
+  readonly kind = 'dry-run';
+  private readonly scans = new Map<string, PretendScan>();
+  private seq = 0;
+  private readonly now: () => number;
+
+  constructor(private readonly opts: DryRunOptions) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  async launch(req: LaunchRequest): Promise<LaunchResult> {
+    const ref = `dry-run/${++this.seq}`;
+    this.scans.set(ref, { ref, title: req.title, appliance: req.appliance, targets: req.targets, launchedAt: this.now(), canceled: false });
+    this.opts.print(`DRY RUN: would launch scan "${req.title}" on appliance ${req.appliance} for ${req.targets.join(', ')}`, req);
+    return { scanRef: ref };
+  }
+
+  private status(s: PretendScan): ScanStatus {
+    const done = this.now() - s.launchedAt >= this.opts.scanDurationS * 1000;
+    const state = s.canceled ? 'canceled' : done ? 'finished' : 'running';
+    const st: ScanStatus = { scanRef: s.ref, title: s.title, state, targets: s.targets, appliance: s.appliance, launchedAt: new Date(s.launchedAt).toISOString() };
+    if (state === 'finished') st.endedAt = new Date(s.launchedAt + this.opts.scanDurationS * 1000).toISOString();
+    return st;
+  }
+
+  async listScans(filter: ScanFilter): Promise<ScanStatus[]> {
+    let list = [...this.scans.values()];
+    if (filter.scanRefs) list = list.filter((s) => filter.scanRefs!.includes(s.ref));
+    if (filter.launchedAfter) list = list.filter((s) => s.launchedAt >= filter.launchedAfter!.getTime());
+    let out = list.map((s) => this.status(s));
+    if (filter.states) out = out.filter((s) => filter.states!.includes(s.state));
+    return out;
+  }
+
+  async cancel(scanRef: string): Promise<void> {
+    const s = this.scans.get(scanRef);
+    if (s) s.canceled = true;
+  }
+
+  async appliances(): Promise<ApplianceStatus[]> {
+    return this.opts.appliances.map((name) => ({
+      name, online: true,
+      runningScans: [...this.scans.values()].filter((s) => s.appliance === name && this.status(s).state === 'running').length,
+    }));
+  }
+
+  async lastScanned(_ips: string[]): Promise<LastScanned[]> {
+    return [];
+  }
+
+  allowance(): Allowance {
+    return { waitSec: 0 };
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,179 @@
+/**
+ * The durable part of the scheduler: the queue of due bindings, scan intents and their targets,
+ * and the decision log, all in SQLite so that a crash loses nothing and launches nothing twice.
+ */
+import type { DB } from '../store/db.js';
+
+export interface QueueEntry {
+  bindingId: number;
+  ip: string;
+  identityId: number;
+  region: string;
+  dueSince: number;
+  leaveBy?: number;
+  attempts: number;
+  notBefore: number;
+  intentId?: string;
+}
+
+export type IntentState = 'launching' | 'running' | 'finished' | 'error' | 'canceled' | 'abandoned';
+
+export interface Intent {
+  id: string;
+  region: string;
+  appliance: string;
+  state: IntentState;
+  scanRef?: string;
+  createdAt: number;
+  launchedAt?: number;
+  endedAt?: number;
+  error?: string;
+}
+
+export interface IntentTarget {
+  ip: string;
+  identityId: number;
+  bindingId: number;
+}
+
+export interface Decision {
+  at: number;
+  ip: string;
+  identityId?: number;
+  decision: string;
+  reason: string;
+}
+
+const ACTIVE: IntentState[] = ['launching', 'running'];
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+function entry(r: any): QueueEntry {
+  return {
+    bindingId: r.binding_id, ip: r.ip, identityId: r.identity_id, region: r.region, dueSince: r.due_since,
+    leaveBy: r.leave_by ?? undefined, attempts: r.attempts, notBefore: r.not_before, intentId: r.intent_id ?? undefined,
+  };
+}
+
+function intent(r: any): Intent {
+  return {
+    id: r.id, region: r.region, appliance: r.appliance, state: r.state, scanRef: r.scan_ref ?? undefined,
+    createdAt: r.created_at, launchedAt: r.launched_at ?? undefined, endedAt: r.ended_at ?? undefined, error: r.error ?? undefined,
+  };
+}
+
+export class SchedulerStore {
+  private readonly s;
+
+  constructor(readonly db: DB) {
+    this.s = {
+      enqueue: db.prepare(`INSERT INTO queue (binding_id, ip, identity_id, region, due_since, leave_by) VALUES (@bindingId, @ip, @identityId, @region, @dueSince, @leaveBy)
+        ON CONFLICT(binding_id) DO NOTHING`),
+      queued: db.prepare('SELECT * FROM queue WHERE binding_id = ?'),
+      ready: db.prepare(`SELECT * FROM queue WHERE region = ? AND intent_id IS NULL AND not_before <= ?
+        ORDER BY leave_by IS NULL, leave_by, due_since LIMIT ?`),
+      readyRegions: db.prepare('SELECT DISTINCT region FROM queue WHERE intent_id IS NULL AND not_before <= ?'),
+      dequeue: db.prepare('DELETE FROM queue WHERE binding_id = ?'),
+      assign: db.prepare('UPDATE queue SET intent_id = ? WHERE binding_id = ?'),
+      release: db.prepare('UPDATE queue SET intent_id = NULL, attempts = attempts + @inc, not_before = @notBefore WHERE binding_id = @bindingId'),
+      insertIntent: db.prepare(`INSERT INTO intents (id, region, appliance, state, created_at) VALUES (@id, @region, @appliance, 'launching', @createdAt)`),
+      insertTarget: db.prepare('INSERT INTO intent_targets (intent_id, ip, identity_id, binding_id) VALUES (?, ?, ?, ?)'),
+      setRunning: db.prepare(`UPDATE intents SET state = 'running', scan_ref = ?, launched_at = ? WHERE id = ?`),
+      setEnded: db.prepare('UPDATE intents SET state = ?, ended_at = ?, error = ? WHERE id = ?'),
+      intentById: db.prepare('SELECT * FROM intents WHERE id = ?'),
+      active: db.prepare(`SELECT * FROM intents WHERE state IN ('launching', 'running') ORDER BY created_at`),
+      targets: db.prepare('SELECT ip, identity_id, binding_id FROM intent_targets WHERE intent_id = ?'),
+      queueByIntent: db.prepare('SELECT * FROM queue WHERE intent_id = ?'),
+      decide: db.prepare('INSERT INTO decisions (at, ip, identity_id, decision, reason) VALUES (@at, @ip, @identityId, @decision, @reason)'),
+      recent: db.prepare('SELECT at, ip, identity_id, decision, reason FROM decisions ORDER BY id DESC LIMIT ?'),
+      pruneDecisions: db.prepare('DELETE FROM decisions WHERE id <= (SELECT max(id) FROM decisions) - ?'),
+      queueAll: db.prepare('SELECT * FROM queue ORDER BY region, leave_by IS NULL, leave_by, due_since'),
+      intentsRecent: db.prepare('SELECT * FROM intents ORDER BY created_at DESC LIMIT ?'),
+    };
+  }
+
+  enqueue(e: Omit<QueueEntry, 'attempts' | 'notBefore' | 'intentId'>): boolean {
+    return this.s.enqueue.run({ ...e, leaveBy: e.leaveBy ?? null }).changes > 0;
+  }
+
+  queued(bindingId: number): QueueEntry | undefined {
+    const r = this.s.queued.get(bindingId);
+    return r ? entry(r) : undefined;
+  }
+
+  ready(region: string, now: number, limit: number): QueueEntry[] {
+    return this.s.ready.all(region, now, limit).map(entry);
+  }
+
+  readyRegions(now: number): string[] {
+    return (this.s.readyRegions.all(now) as { region: string }[]).map((r) => r.region);
+  }
+
+  dequeue(bindingId: number): void {
+    this.s.dequeue.run(bindingId);
+  }
+
+  /** Record the intent and its targets before the launch call: the crash-safety anchor. */
+  createIntent(i: Pick<Intent, 'id' | 'region' | 'appliance' | 'createdAt'>, targets: IntentTarget[]): void {
+    this.db.transaction(() => {
+      this.s.insertIntent.run(i);
+      for (const t of targets) {
+        this.s.insertTarget.run(i.id, t.ip, t.identityId, t.bindingId);
+        this.s.assign.run(i.id, t.bindingId);
+      }
+    })();
+  }
+
+  setRunning(id: string, scanRef: string, at: number): void {
+    this.s.setRunning.run(scanRef, at, id);
+  }
+
+  /** End an intent; its queue entries are removed (finished) or released for a retry later. */
+  endIntent(id: string, state: Exclude<IntentState, 'launching' | 'running'>, at: number, error: string | null, retry?: { notBefore: number; countAttempt: boolean }): void {
+    this.db.transaction(() => {
+      this.s.setEnded.run(state, at, error, id);
+      for (const q of this.s.queueByIntent.all(id).map(entry)) {
+        if (retry) this.s.release.run({ bindingId: q.bindingId, inc: retry.countAttempt ? 1 : 0, notBefore: retry.notBefore });
+        else this.s.dequeue.run(q.bindingId);
+      }
+    })();
+  }
+
+  intent(id: string): Intent | undefined {
+    const r = this.s.intentById.get(id);
+    return r ? intent(r) : undefined;
+  }
+
+  activeIntents(): Intent[] {
+    return this.s.active.all().map(intent);
+  }
+
+  targets(intentId: string): IntentTarget[] {
+    return (this.s.targets.all(intentId) as { ip: string; identity_id: number; binding_id: number }[])
+      .map((r) => ({ ip: r.ip, identityId: r.identity_id, bindingId: r.binding_id }));
+  }
+
+  decide(d: Decision): void {
+    this.s.decide.run({ ...d, identityId: d.identityId ?? null });
+  }
+
+  recentDecisions(limit: number): Decision[] {
+    return (this.s.recent.all(limit) as { at: number; ip: string; identity_id: number | null; decision: string; reason: string }[])
+      .map((r) => ({ at: r.at, ip: r.ip, identityId: r.identity_id ?? undefined, decision: r.decision, reason: r.reason }));
+  }
+
+  pruneDecisions(keep: number): void {
+    this.s.pruneDecisions.run(keep);
+  }
+
+  allQueued(): QueueEntry[] {
+    return this.s.queueAll.all().map(entry);
+  }
+
+  recentIntents(limit: number): Intent[] {
+    return this.s.intentsRecent.all(limit).map(intent);
+  }
+
+  static isActive(state: IntentState): boolean {
+    return ACTIVE.includes(state);
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * The SQLite file: opening it (WAL, busy timeout) and bringing its schema up to date.
+ * Migrations are append-only: never edit one that has shipped, add the next.
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { OnsightError } from '../errors.js';
+
+export type DB = Database.Database;
+
+const MIGRATIONS: string[] = [
+  // 1: inventory, checkpoints, scheduler queue and intents, decision log
+  `
+  CREATE TABLE identities (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE,          -- mac:.. | duid:.. | cid:.. | user:.. | host:.. | ip:..
+    mac TEXT, duid TEXT, user TEXT, hostname TEXT,
+    first_seen INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL,
+    last_scanned_at INTEGER,           -- epoch ms
+    last_scanned_via TEXT              -- onsight | scanner
+  );
+  CREATE TABLE bindings (
+    id INTEGER PRIMARY KEY,
+    ip TEXT NOT NULL,
+    identity_id INTEGER NOT NULL REFERENCES identities(id),
+    channel TEXT NOT NULL,             -- dhcp | vpn
+    format TEXT NOT NULL,
+    start_at INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL,
+    expires_at INTEGER,
+    end_at INTEGER,
+    end_reason TEXT,
+    renewals INTEGER NOT NULL DEFAULT 0
+  );
+  CREATE INDEX bindings_open_ip ON bindings(ip) WHERE end_at IS NULL;
+  CREATE INDEX bindings_identity ON bindings(identity_id);
+  CREATE INDEX bindings_end ON bindings(end_at);
+  CREATE TABLE sightings (
+    id INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    ip TEXT NOT NULL,
+    identity_id INTEGER,
+    binding_id INTEGER,
+    format TEXT NOT NULL,
+    source TEXT NOT NULL,
+    json TEXT NOT NULL
+  );
+  CREATE INDEX sightings_at ON sightings(at);
+  CREATE TABLE checkpoints (
+    path TEXT PRIMARY KEY,
+    dev INTEGER NOT NULL, ino INTEGER NOT NULL,
+    offset INTEGER NOT NULL,
+    fingerprint TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE TABLE queue (
+    binding_id INTEGER PRIMARY KEY,
+    ip TEXT NOT NULL,
+    identity_id INTEGER NOT NULL,
+    region TEXT NOT NULL,
+    due_since INTEGER NOT NULL,
+    leave_by INTEGER,                  -- expected departure: earliest first
+    attempts INTEGER NOT NULL DEFAULT 0,
+    not_before INTEGER NOT NULL DEFAULT 0,
+    intent_id TEXT                     -- set while a scan for it is in flight
+  );
+  CREATE INDEX queue_region ON queue(region, intent_id);
+  CREATE TABLE intents (
+    id TEXT PRIMARY KEY,
+    region TEXT NOT NULL,
+    appliance TEXT NOT NULL,
+    state TEXT NOT NULL,               -- launching | running | finished | error | canceled | abandoned
+    scan_ref TEXT,
+    created_at INTEGER NOT NULL,
+    launched_at INTEGER,
+    ended_at INTEGER,
+    error TEXT
+  );
+  CREATE INDEX intents_state ON intents(state);
+  CREATE TABLE intent_targets (
+    intent_id TEXT NOT NULL REFERENCES intents(id),
+    ip TEXT NOT NULL,
+    identity_id INTEGER NOT NULL,
+    binding_id INTEGER NOT NULL,
+    PRIMARY KEY (intent_id, ip)
+  );
+  CREATE TABLE decisions (
+    id INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL,
+    ip TEXT NOT NULL,
+    identity_id INTEGER,
+    decision TEXT NOT NULL,            -- due | not-due | dropped | launched | scanned | failed
+    reason TEXT NOT NULL
+  );
+  CREATE INDEX decisions_at ON decisions(at);
+  `,
+];
+
+export function openDatabase(file: string): DB {
+  let db: DB;
+  try {
+    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+    db = new Database(file);
+  } catch (err) {
+    throw new OnsightError('ONSIGHT_STORE', `cannot open the state database ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('busy_timeout = 5000');
+  db.pragma('foreign_keys = ON');
+  migrate(db);
+  return db;
+}
+
+export function schemaVersion(db: DB): number {
+  return db.pragma('user_version', { simple: true }) as number;
+}
+
+function migrate(db: DB): void {
+  const current = schemaVersion(db);
+  if (current > MIGRATIONS.length) {
+    throw new OnsightError('ONSIGHT_STORE', `the state database has schema ${current}, newer than this onsight knows (${MIGRATIONS.length}); upgrade onsight`);
+  }
+  for (let v = current; v < MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+}
