@@ -1,0 +1,349 @@
+/**
+ * Stream framing for syslog over TCP/TLS (RFC 6587): octet counting (`LEN SP MSG`, also RFC 5425)
+ * and non-transparent framing (a delimiter ends each message: LF, with CRLF and NUL tolerated).
+ *
+ * Pure and incremental: bytes in, whole frames out, in any chunking. Memory is bounded by
+ * `maxMessageBytes` (+ a few bytes of header): longer messages are skipped, never buffered, and
+ * counted. Nothing here throws on any input.
+ *
+ * Auto-detection is per connection, on its first byte that is not a delimiter: a digit run
+ * followed by a space (`123 <`) selects octet counting, anything else selects LF framing.
+ *
+ * A broken octet count (a non-digit where a count should be, a count of 0, one with more than
+ * 10 digits, or a count not followed by a space) is counted as `badFrame` and the framer
+ * resynchronises: it discards bytes until it sees what a frame start looks like (`DIGITS SP <`,
+ * the `<` being the syslog PRI), either at the position where the broken frame began or after it.
+ */
+
+export type FramingMode = 'auto' | 'octet-counting' | 'lf';
+
+export interface FramerCounters {
+  /** frames handed out */
+  frames: number;
+  /** messages longer than maxMessageBytes, skipped */
+  tooLarge: number;
+  /** broken octet counts (each resynchronisation counts once) */
+  badFrame: number;
+  /** bytes thrown away while resynchronising or skipping over-long messages */
+  discardedBytes: number;
+}
+
+export interface FramerOptions {
+  maxMessageBytes: number;
+  mode?: FramingMode;
+}
+
+const LF = 0x0a;
+const CR = 0x0d;
+const NUL = 0x00;
+const SP = 0x20;
+const LT = 0x3c;
+const MAX_COUNT_DIGITS = 10;
+
+function isDigit(c: number): boolean {
+  return c >= 0x30 && c <= 0x39;
+}
+
+function isDelim(c: number): boolean {
+  return c === LF || c === NUL || c === CR;
+}
+
+type State =
+  | 'start' // between frames (octet mode) or before the first byte (auto)
+  | 'count' // reading the digits of an octet count
+  | 'body' // reading `need` bytes of an octet-counted message
+  | 'skip' // skipping `need` bytes of an over-long octet-counted message
+  | 'line' // accumulating an LF-framed line
+  | 'lineSkip' // discarding an over-long LF-framed line up to its delimiter
+  | 'resync'; // after a broken count: looking for DIGITS SP <
+
+export class SyslogFramer {
+  readonly counters: FramerCounters = { frames: 0, tooLarge: 0, badFrame: 0, discardedBytes: 0 };
+  private mode: FramingMode;
+  private readonly max: number;
+  private state: State = 'start';
+  /** octet count being read */
+  private count = 0;
+  private digits = 0;
+  /** bytes still needed in 'body'/'skip' */
+  private need = 0;
+  /** pieces of the current message */
+  private parts: Buffer[] = [];
+  private partLen = 0;
+  /** resync lookahead: the candidate `DIGITS SP` seen so far */
+  private look: number[] = [];
+  /** resync: inside a digit run too long (or starting too early) to be a count */
+  private longRun = false;
+
+  constructor(opts: FramerOptions) {
+    this.max = Math.max(1, opts.maxMessageBytes);
+    this.mode = opts.mode ?? 'auto';
+  }
+
+  /** The framing chosen for this stream (`auto` until the first byte decides). */
+  get detected(): FramingMode {
+    return this.mode;
+  }
+
+  /** Bytes currently held for an incomplete frame (never more than maxMessageBytes + 11). */
+  get bufferedBytes(): number {
+    return this.partLen + this.look.length;
+  }
+
+  /** Feed a chunk; returns the frames it completed (payload only, framing removed). */
+  push(chunk: Buffer): Buffer[] {
+    const out: Buffer[] = [];
+    try {
+      this.run(chunk, out);
+    } catch {
+      // defensive: a bug here must not take the connection's listener down
+      this.reset();
+    }
+    return out;
+  }
+
+  /**
+   * The stream ended: an LF-framed line without its final delimiter is still a message
+   * (many senders omit the last LF before closing). An incomplete octet-counted frame is not.
+   */
+  end(): Buffer[] {
+    const out: Buffer[] = [];
+    if (this.state === 'line' && this.partLen > 0) this.emit(out);
+    else if (this.state === 'body' || this.state === 'count') this.counters.badFrame++;
+    this.reset();
+    return out;
+  }
+
+  private reset(): void {
+    this.parts = [];
+    this.partLen = 0;
+    this.look = [];
+    this.count = 0;
+    this.digits = 0;
+    this.need = 0;
+    this.state = this.mode === 'lf' ? 'line' : 'start';
+  }
+
+  private emit(out: Buffer[]): void {
+    let b = this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts, this.partLen);
+    this.parts = [];
+    this.partLen = 0;
+    // CRLF: drop the CR that preceded the LF (LF mode); octet frames: drop trailing delimiters
+    let e = b.length;
+    while (e > 0 && isDelim(b[e - 1])) e--;
+    if (e !== b.length) b = b.subarray(0, e);
+    if (b.length === 0) return;
+    if (b.length > this.max) {
+      this.counters.tooLarge++;
+      this.counters.discardedBytes += b.length;
+      return;
+    }
+    this.counters.frames++;
+    out.push(b);
+  }
+
+  private append(b: Buffer): void {
+    if (b.length === 0) return;
+    this.parts.push(b);
+    this.partLen += b.length;
+  }
+
+  private run(chunk: Buffer, out: Buffer[]): void {
+    let i = 0;
+    const n = chunk.length;
+    while (i < n) {
+      switch (this.state) {
+        case 'start': {
+          const c = chunk[i];
+          if (isDelim(c) || c === SP) {
+            i++; // tolerate delimiters between octet-counted frames
+            break;
+          }
+          if (this.mode === 'auto') {
+            // decide on the first meaningful byte; a digit needs its run and a space to confirm
+            if (!isDigit(c)) {
+              this.mode = 'lf';
+              this.state = 'line';
+              break;
+            }
+            // look ahead within this chunk; if the chunk ends inside the digits, keep them
+            this.state = 'count';
+            this.count = 0;
+            this.digits = 0;
+            this.look = [];
+            break;
+          }
+          if (this.mode === 'lf') {
+            this.state = 'line';
+            break;
+          }
+          if (isDigit(c) && c !== 0x30) {
+            this.state = 'count';
+            this.count = 0;
+            this.digits = 0;
+            this.look = [];
+            break;
+          }
+          this.broken();
+          break;
+        }
+        case 'count': {
+          const c = chunk[i];
+          if (isDigit(c) && this.digits < MAX_COUNT_DIGITS && !(this.digits === 0 && c === 0x30)) {
+            this.count = this.count * 10 + (c - 0x30);
+            this.digits++;
+            this.look.push(c);
+            i++;
+            break;
+          }
+          if (c === SP && this.digits > 0) {
+            i++;
+            this.look = [];
+            if (this.mode === 'auto') this.mode = 'octet-counting';
+            if (this.count > this.max) {
+              this.counters.tooLarge++;
+              this.state = 'skip';
+              this.need = this.count;
+            } else {
+              this.state = 'body';
+              this.need = this.count;
+            }
+            break;
+          }
+          if (this.mode === 'auto') {
+            // "2024-01-01T..." or "12abc": not octet counting after all; what we held is line text
+            this.mode = 'lf';
+            this.state = 'line';
+            const held = Buffer.from(this.look);
+            this.look = [];
+            this.appendLine(held, out);
+            break;
+          }
+          this.broken();
+          break;
+        }
+        case 'body': {
+          const take = Math.min(this.need, n - i);
+          this.append(chunk.subarray(i, i + take));
+          i += take;
+          this.need -= take;
+          if (this.need === 0) {
+            this.emit(out);
+            this.state = 'start';
+          }
+          break;
+        }
+        case 'skip': {
+          const take = Math.min(this.need, n - i);
+          i += take;
+          this.need -= take;
+          this.counters.discardedBytes += take;
+          if (this.need === 0) this.state = 'start';
+          break;
+        }
+        case 'line': {
+          // find the next delimiter in this chunk
+          let j = i;
+          while (j < n && chunk[j] !== LF && chunk[j] !== NUL) j++;
+          if (j === n) {
+            this.appendLine(chunk.subarray(i, n), out);
+            i = n;
+          } else {
+            this.appendLine(chunk.subarray(i, j), out);
+            if (this.state === 'line') this.emit(out);
+            else this.state = 'line'; // lineSkip ends at the delimiter
+            i = j + 1;
+          }
+          break;
+        }
+        case 'lineSkip': {
+          let j = i;
+          while (j < n && chunk[j] !== LF && chunk[j] !== NUL) j++;
+          this.counters.discardedBytes += j - i;
+          if (j < n) {
+            this.state = 'line';
+            i = j + 1;
+          } else i = n;
+          break;
+        }
+        case 'resync': {
+          // looking for DIGITS SP '<'
+          const c = chunk[i];
+          i++;
+          const L = this.look.length;
+          const lastIsSpace = L > 0 && this.look[L - 1] === SP;
+          if (lastIsSpace && c === LT) {
+            // found: the digits before the space are the count; '<' starts the body
+            let cnt = 0;
+            for (let k = 0; k < L - 1; k++) cnt = cnt * 10 + (this.look[k] - 0x30);
+            this.look = [];
+            if (cnt > this.max) {
+              this.counters.tooLarge++;
+              this.state = 'skip';
+              this.need = cnt - 1;
+              this.counters.discardedBytes += 1;
+              if (this.need === 0) this.state = 'start';
+            } else {
+              this.state = 'body';
+              this.append(Buffer.from([LT]));
+              this.need = cnt - 1;
+              if (this.need === 0) {
+                this.emit(out);
+                this.state = 'start';
+              }
+            }
+            break;
+          }
+          if (isDigit(c) && this.longRun) {
+            this.counters.discardedBytes++;
+          } else if (isDigit(c) && !lastIsSpace && L < MAX_COUNT_DIGITS && !(L === 0 && c === 0x30)) {
+            this.look.push(c);
+          } else if (c === SP && L > 0 && !lastIsSpace) {
+            this.look.push(c);
+          } else {
+            // not a frame start: a digit run can only begin after a non-digit
+            this.counters.discardedBytes += L + 1;
+            this.look = [];
+            this.longRun = false;
+            if (isDigit(c)) {
+              if (lastIsSpace && c !== 0x30) {
+                this.look = [c]; // "12 34 <": the run after the space may be the count
+                this.counters.discardedBytes--;
+              } else this.longRun = true;
+            }
+          }
+          break;
+        }
+      }
+    }
+  }
+
+  /** Append to an LF-framed line, switching to skip mode once it exceeds the limit. */
+  private appendLine(b: Buffer, _out: Buffer[]): void {
+    if (this.state === 'lineSkip') {
+      this.counters.discardedBytes += b.length;
+      return;
+    }
+    if (this.partLen + b.length > this.max + 1 /* a CR before LF is not content */) {
+      this.counters.tooLarge++;
+      this.counters.discardedBytes += this.partLen + b.length;
+      this.parts = [];
+      this.partLen = 0;
+      this.state = 'lineSkip';
+      return;
+    }
+    this.append(b);
+  }
+
+  /** A broken octet count: count it once, discard what was held, look for the next frame start. */
+  private broken(): void {
+    this.counters.badFrame++;
+    this.counters.discardedBytes += this.partLen;
+    this.parts = [];
+    this.partLen = 0;
+    // a digit run we were inside of cannot be the next count: its tail must not pass for one
+    this.longRun = this.digits > 0;
+    this.look = [];
+    this.state = 'resync';
+  }
+}

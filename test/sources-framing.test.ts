@@ -1,0 +1,130 @@
+import { describe, expect, it } from 'vitest';
+import { SyslogFramer, type FramingMode } from '../src/sources/syslog/framing.js';
+import { frameText } from '../src/sources/syslog/text.js';
+
+function frameAll(chunks: Buffer[], max = 1024, mode?: FramingMode): { frames: string[]; f: SyslogFramer } {
+  const f = new SyslogFramer({ maxMessageBytes: max, mode });
+  const frames: string[] = [];
+  for (const c of chunks) for (const b of f.push(c)) frames.push(b.toString('latin1'));
+  for (const b of f.end()) frames.push(b.toString('latin1'));
+  return { frames, f };
+}
+
+/** Every way to cut `data` in two, plus byte-by-byte: the result must not depend on chunking. */
+function everySplit(data: string, expected: string[], max = 1024, check?: (f: SyslogFramer) => void): void {
+  const buf = Buffer.from(data, 'latin1');
+  for (let cut = 0; cut <= buf.length; cut++) {
+    const r = frameAll([buf.subarray(0, cut), buf.subarray(cut)], max);
+    expect(r.frames, `split at ${cut}`).toEqual(expected);
+    check?.(r.f);
+  }
+  for (let cut2 = 1; cut2 < buf.length; cut2 += Math.max(1, Math.floor(buf.length / 17))) {
+    for (let cut1 = 0; cut1 < cut2; cut1 += 3) {
+      const r = frameAll([buf.subarray(0, cut1), buf.subarray(cut1, cut2), buf.subarray(cut2)], max);
+      expect(r.frames, `split at ${cut1},${cut2}`).toEqual(expected);
+    }
+  }
+  const bytes = [...buf].map((b) => Buffer.from([b]));
+  const r = frameAll(bytes, max);
+  expect(r.frames, 'byte by byte').toEqual(expected);
+  check?.(r.f);
+}
+
+const M1 = '<34>1 2003-10-11T22:14:15.003Z mymachine su - ID47 - su root failed';
+const M2 = '<13>Oct 11 22:14:15 host dhcpd[1]: DHCPACK on 10.0.0.5 to 52:54:00:12:34:56 via eth0';
+
+describe('SyslogFramer: newline framing', () => {
+  it('splits LF, CRLF and NUL delimited messages at every chunk boundary', () => {
+    everySplit(`${M1}\n${M2}\r\n${M1}\0${M2}\n`, [M1, M2, M1, M2]);
+  });
+  it('keeps the last line without delimiter until the stream ends', () => {
+    const f = new SyslogFramer({ maxMessageBytes: 100 });
+    expect(f.push(Buffer.from('abc\ndef'))).toEqual([Buffer.from('abc')]);
+    expect(f.end()).toEqual([Buffer.from('def')]);
+  });
+  it('skips empty lines', () => {
+    everySplit(`\n\n${M2}\n\r\n\n`, [M2]);
+  });
+  it('lines that start with digits but are not octet counts are lines', () => {
+    everySplit('2024-01-13T06:24:01 host x: y\n12abc\n', ['2024-01-13T06:24:01 host x: y', '12abc']);
+  });
+  it('drops and counts an over-long line without buffering it, and recovers at the next line', () => {
+    const long = 'x'.repeat(5000);
+    everySplit(`${M2}\n${long}\n${M2}\n`, [M2, M2], 200, (f) => {
+      expect(f.counters.tooLarge).toBe(1);
+    });
+    const f = new SyslogFramer({ maxMessageBytes: 200 });
+    f.push(Buffer.from(M2 + '\n'));
+    for (let i = 0; i < 1000; i++) {
+      f.push(Buffer.alloc(1024, 0x41));
+      expect(f.bufferedBytes).toBeLessThanOrEqual(202);
+    }
+    expect(f.push(Buffer.from('\nok\n')).map(String)).toEqual(['ok']);
+    expect(f.counters.tooLarge).toBe(1);
+  });
+  it('a line of exactly the maximum passes, one byte more does not', () => {
+    const max = 50;
+    everySplit(`${'a'.repeat(max)}\n${'b'.repeat(max + 1)}\n${'c'.repeat(max)}\r\n`, ['a'.repeat(max), 'c'.repeat(max)], max);
+  });
+});
+
+describe('SyslogFramer: octet counting', () => {
+  const oc = (m: string) => `${Buffer.byteLength(m, 'latin1')} ${m}`;
+  it('frames octet-counted messages at every chunk boundary', () => {
+    everySplit(oc(M1) + oc(M2) + oc(M1), [M1, M2, M1]);
+  });
+  it('messages may contain LF (multi-line) and the count is in bytes', () => {
+    const m = '<13>1 - h a - - - line one\nline two';
+    everySplit(oc(m) + oc(M2), [m, M2]);
+  });
+  it('tolerates a LF after each frame (some senders add one)', () => {
+    everySplit(`${oc(M1)}\n${oc(M2)}\r\n`, [M1, M2]);
+  });
+  it('skips an over-long frame by its count and goes on', () => {
+    const big = '<13>' + 'y'.repeat(3000);
+    everySplit(oc(M1) + oc(big) + oc(M2), [M1, M2], 200, (f) => expect(f.counters.tooLarge).toBe(1));
+  });
+  it('a broken count is counted and the framer resynchronises at the next frame start', () => {
+    everySplit(`${oc(M1)}12x garbage here ${oc(M2)}`, [M1, M2], 1024, (f) => expect(f.counters.badFrame).toBe(1));
+    everySplit(`${oc(M1)}garbage! ${oc(M2)}${oc(M1)}`, [M1, M2, M1], 1024, (f) => expect(f.counters.badFrame).toBe(1));
+    // a count with too many digits is broken, not a 20 GB message
+    everySplit(`${oc(M1)}12345678901234 <13>foo ${oc(M2)}`, [M1, M2], 1024, (f) => expect(f.counters.badFrame).toBe(1));
+    everySplit(`${oc(M1)}x 12 ${oc(M2)}`, [M1, M2], 1024, (f) => expect(f.counters.badFrame).toBe(1));
+  });
+  it('a frame cut short by the end of the stream is counted, not emitted', () => {
+    const { frames, f } = frameAll([Buffer.from(oc(M1) + '500 <13>short')]);
+    expect(frames).toEqual([M1]);
+    expect(f.counters.badFrame).toBe(1);
+  });
+  it('binary garbage never throws and memory stays bounded', () => {
+    let seed = 42;
+    const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff);
+    for (const mode of ['auto', 'octet-counting', 'lf'] as const) {
+      const f = new SyslogFramer({ maxMessageBytes: 300, mode });
+      for (let i = 0; i < 300; i++) {
+        const b = Buffer.alloc(1 + (rnd() % 2000));
+        for (let j = 0; j < b.length; j++) b[j] = rnd() & 0xff;
+        for (const fr of f.push(b)) expect(fr.length).toBeLessThanOrEqual(300);
+        expect(f.bufferedBytes).toBeLessThanOrEqual(312);
+      }
+    }
+  });
+  it('the first byte decides per connection: octet counting stays on for later frames', () => {
+    const f = new SyslogFramer({ maxMessageBytes: 1024 });
+    f.push(Buffer.from(oc(M1)));
+    expect(f.detected).toBe('octet-counting');
+    const g = new SyslogFramer({ maxMessageBytes: 1024 });
+    g.push(Buffer.from(M2 + '\n'));
+    expect(g.detected).toBe('lf');
+  });
+});
+
+describe('frameText', () => {
+  it('accepts ASCII and UTF-8, refuses control bytes and invalid UTF-8', () => {
+    expect(frameText(Buffer.from('héllo wörld'))).toEqual({ ok: true, text: 'héllo wörld' });
+    expect(frameText(Buffer.from('a\tb'))).toEqual({ ok: true, text: 'a\tb' });
+    expect(frameText(Buffer.from([0x41, 0x01, 0x42]))).toEqual({ ok: false, reason: 'binary' });
+    expect(frameText(Buffer.from([0x41, 0xe9, 0x42]))).toEqual({ ok: false, reason: 'badEncoding' });
+    expect(frameText(Buffer.from([0x41, 0xe9, 0x42]), 'replace')).toEqual({ ok: true, text: 'A\ufffdB', replaced: true });
+  });
+});
