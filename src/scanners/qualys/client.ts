@@ -1,0 +1,279 @@
+/**
+ * The Qualys VM client behind the Scanner seam. Launches are crash-safe: the scan title carries
+ * the intent id, and when a launch fails in a way that may have reached Qualys, we look for the
+ * scan by that id before trying again, so one intent never yields two scans.
+ */
+import { OnsightError } from '../../errors.js';
+import { silentLogger, type Logger } from '../../log.js';
+import { canonicalIp } from '../../util/ip.js';
+import type { Allowance, LastScanned, LaunchRequest, LaunchResult, ScanFilter, Scanner } from '../types.js';
+import { TERMINAL_STATES } from '../types.js';
+import { QualysAllowance } from './allowance.js';
+import { latest, parseApplianceList, parseHostList, type QualysAppliance, type QualysHost } from './asset-xml.js';
+import { backoffMs, sleep } from './backoff.js';
+import {
+  ClientClosedError, QualysApiError, QualysError, QualysLaunchUnconfirmedError, QualysNotInSubscriptionError,
+  QualysXmlError, ScopeViolationError,
+} from './errors.js';
+import { resolveOptions, type OptionProfileRef, type QualysApi, type QualysClientOptions, type ResolvedOptions } from './options.js';
+import { parseLaunch, parseScanList, qualysDate, stateFilter, titleHasIntent, type QualysScan } from './scan-xml.js';
+import { QualysTransport } from './transport.js';
+import { nextPageUrl } from './xml.js';
+
+const MAX_TITLE = 2000;
+const MAX_PAGES = 10_000;
+
+export interface QualysClientDeps {
+  log?: Logger;
+  /** share one allowance between clients of the same subscription */
+  allowance?: QualysAllowance;
+  /** randomness for jitter (tests make it deterministic) */
+  random?: () => number;
+}
+
+export interface HostListQuery {
+  ips?: string[];
+  /** only hosts not VM-scanned since this date */
+  noVmScanSince?: Date;
+  /** only hosts VM-scanned since this date */
+  vmScanSince?: Date;
+}
+
+export class QualysClient implements Scanner {
+  readonly kind = 'qualys';
+  private readonly o: ResolvedOptions;
+  private readonly transport: QualysTransport;
+  private readonly gate: QualysAllowance;
+  private readonly log: Logger;
+  private readonly random: () => number;
+  private readonly allowTarget?: (ip: string) => boolean;
+  private readonly optionProfile?: OptionProfileRef;
+  private readonly maxConcurrentScans?: number;
+
+  constructor(options: QualysClientOptions, deps: QualysClientDeps = {}) {
+    this.o = resolveOptions(options);
+    this.log = (deps.log ?? silentLogger()).child({ scanner: 'qualys' });
+    this.random = deps.random ?? Math.random;
+    this.gate = deps.allowance ?? new QualysAllowance({ now: options.now, initialConcurrency: options.initialConcurrency, headroom: options.concurrencyHeadroom });
+    this.transport = new QualysTransport(this.o, { username: options.username, password: options.password }, this.gate, this.log, this.random);
+    this.allowTarget = options.allowTarget;
+    this.optionProfile = options.optionProfile;
+    this.maxConcurrentScans = options.maxConcurrentScans;
+  }
+
+  // ---- launch -----------------------------------------------------------------------------
+
+  async launch(req: LaunchRequest): Promise<LaunchResult> {
+    const targets = this.checkTargets(req.targets);
+    const title = titleFor(req.title, req.intentId);
+    const params: Record<string, string> = {
+      action: 'launch',
+      scan_title: title,
+      ip: targets.join(','),
+      iscanner_name: req.appliance,
+      ...profileParams(req.optionProfile ?? this.optionProfile),
+      ...this.o.launchParams,
+    };
+    const lookFrom = new Date(Date.now() - this.o.reconcileLookbackSec * 1000);
+    let added = false;
+    let lastErr: QualysError | undefined;
+    for (let attempt = 1; attempt <= this.o.maxLaunchAttempts; attempt++) {
+      try {
+        const r = await this.transport.call({ api: 'scan', method: 'POST', params, idempotent: false, expect: ['SIMPLE_RETURN'] });
+        const { scanRef, text } = parseLaunch(r.doc);
+        if (scanRef) {
+          this.log.info({ intentId: req.intentId, scanRef, targets: targets.length, appliance: req.appliance }, 'qualys scan launched');
+          return { scanRef };
+        }
+        lastErr = new QualysXmlError(`qualys scan launch: answer without REFERENCE (${this.transport.scrub(text ?? 'no TEXT')})`, { retryable: true, ambiguous: true });
+      } catch (err) {
+        if (err instanceof QualysNotInSubscriptionError && this.o.addToSubscription && !added) {
+          added = true;
+          await this.addToSubscription(targets);
+          attempt--; // the add was a repair, not a failed attempt
+          continue;
+        }
+        if (!(err instanceof QualysError) || !err.ambiguous) throw err;
+        lastErr = err;
+      }
+      // The launch may have reached Qualys: is there a scan for this intent?
+      this.log.warn({ intentId: req.intentId, attempt, err: { code: lastErr.code, message: lastErr.message } }, 'qualys launch outcome unknown; reconciling');
+      const found = await this.reconcile(req.intentId, lookFrom, lastErr);
+      if (found) return { scanRef: found };
+      if (attempt < this.o.maxLaunchAttempts) await this.pause(backoffMs(attempt, this.o.retry, this.random));
+    }
+    throw lastErr!;
+  }
+
+  private async reconcile(intentId: string, lookFrom: Date, cause: QualysError): Promise<string | undefined> {
+    await this.pause(this.o.reconcileDelayMs);
+    let found: QualysScan[];
+    try {
+      found = await this.findScansForIntent(intentId, lookFrom);
+    } catch (err) {
+      if (err instanceof ClientClosedError) throw err;
+      throw new QualysLaunchUnconfirmedError(intentId, `qualys launch for intent ${intentId} failed ambiguously (${cause.message}) and the scan list could not be read`, { cause: err });
+    }
+    if (found.length === 0) return undefined;
+    found.sort((a, b) => (a.launchedAt ?? '').localeCompare(b.launchedAt ?? ''));
+    if (found.length > 1) this.log.error({ intentId, scanRefs: found.map((s) => s.scanRef) }, 'more than one Qualys scan carries this intent id');
+    this.log.info({ intentId, scanRef: found[0].scanRef }, 'qualys launch confirmed from the scan list');
+    return found[0].scanRef;
+  }
+
+  private checkTargets(targets: string[]): string[] {
+    if (targets.length === 0) throw new OnsightError('ONSIGHT_SCANNER', 'launch without targets');
+    const out: string[] = [];
+    const refused: string[] = [];
+    for (const t of targets) {
+      const ip = canonicalIp(t);
+      if (!ip || (this.allowTarget && !this.allowTarget(ip))) refused.push(t);
+      else if (!out.includes(ip)) out.push(ip);
+    }
+    if (refused.length > 0) throw new ScopeViolationError(refused);
+    if (out.length > this.o.maxTargetsPerScan) {
+      throw new OnsightError('ONSIGHT_SCANNER', `launch with ${out.length} targets exceeds maxTargetsPerScan (${this.o.maxTargetsPerScan})`);
+    }
+    return out;
+  }
+
+  // ---- scans ------------------------------------------------------------------------------
+
+  /**
+   * Lists scans. One ref is asked with `scan_ref`; several are found in one list call (Qualys
+   * takes one ref per call) filtered on our side. Refs Qualys does not list are absent.
+   */
+  async listScans(filter: ScanFilter = {}): Promise<QualysScan[]> {
+    const refs = filter.scanRefs;
+    if (refs && refs.length === 0) return [];
+    const params: Record<string, string | undefined> = {
+      action: 'list',
+      scan_ref: refs?.length === 1 ? refs[0] : undefined,
+      state: stateFilter(filter.states),
+      launched_after_datetime: filter.launchedAfter ? qualysDate(filter.launchedAfter) : undefined,
+    };
+    const r = await this.transport.call({ api: 'scan', method: 'GET', params, idempotent: true, expect: ['SCAN_LIST_OUTPUT'] });
+    let scans = parseScanList(r.doc);
+    if (refs) scans = scans.filter((s) => refs.includes(s.scanRef));
+    if (filter.states?.length) scans = scans.filter((s) => filter.states!.includes(s.state));
+    return scans;
+  }
+
+  /** Scans whose title contains `substring` (for crash reconciliation; Qualys has no title filter). */
+  async findScansByTitle(substring: string, o: { launchedAfter?: Date } = {}): Promise<QualysScan[]> {
+    const all = await this.listScans({ launchedAfter: o.launchedAfter });
+    return all.filter((s) => s.title.includes(substring));
+  }
+
+  /** Scans carrying `intentId` as a whole token in their title. */
+  async findScansForIntent(intentId: string, launchedAfter?: Date): Promise<QualysScan[]> {
+    const all = await this.listScans({ launchedAfter });
+    return all.filter((s) => titleHasIntent(s.title, intentId));
+  }
+
+  /** Cancels a scan; a scan that has already ended counts as cancelled. */
+  async cancel(scanRef: string): Promise<void> {
+    try {
+      await this.transport.call({ api: 'scan', method: 'POST', params: { action: 'cancel', scan_ref: scanRef }, idempotent: true, expect: ['SIMPLE_RETURN'] });
+      this.log.info({ scanRef }, 'qualys scan cancel requested');
+    } catch (err) {
+      if (!(err instanceof QualysApiError) || err.code === 'ONSIGHT_QUALYS_AUTH') throw err;
+      const [scan] = await this.listScans({ scanRefs: [scanRef] });
+      if (scan && TERMINAL_STATES.has(scan.state)) return;
+      throw err;
+    }
+  }
+
+  // ---- appliances and hosts -----------------------------------------------------------------
+
+  async appliances(): Promise<QualysAppliance[]> {
+    const r = await this.transport.call({
+      api: 'appliance', method: 'GET', params: { action: 'list', output_mode: 'full', scan_detail: '1' }, idempotent: true, expect: ['APPLIANCE_LIST_OUTPUT'],
+    });
+    return parseApplianceList(r.doc);
+  }
+
+  /** The host list, every page of it (WARNING 1980 URLs are followed on the platform host only). */
+  async hostList(q: HostListQuery = {}): Promise<QualysHost[]> {
+    const out: QualysHost[] = [];
+    let r = await this.transport.call({
+      api: 'host', method: 'POST', idempotent: true, expect: ['HOST_LIST_OUTPUT'],
+      params: {
+        action: 'list',
+        details: 'Basic',
+        ips: q.ips?.join(','),
+        no_vm_scan_since: q.noVmScanSince ? qualysDate(q.noVmScanSince) : undefined,
+        vm_scan_since: q.vmScanSince ? qualysDate(q.vmScanSince) : undefined,
+        truncation_limit: this.o.hostListTruncationLimit?.toString(),
+      },
+    });
+    const seen = new Set<string>();
+    for (let page = 1; ; page++) {
+      out.push(...parseHostList(r.doc));
+      const next = nextPageUrl(r.doc);
+      if (!next) return out;
+      if (seen.has(next) || page >= MAX_PAGES) throw new QualysXmlError(`qualys host list: pagination does not advance (page ${page})`);
+      seen.add(next);
+      r = await this.transport.call({ api: 'host', method: 'GET', url: next, idempotent: true, expect: ['HOST_LIST_OUTPUT'] });
+    }
+  }
+
+  async lastScanned(ips: string[]): Promise<LastScanned[]> {
+    const wanted = [...new Set(ips.map((ip) => canonicalIp(ip) ?? ip))];
+    const found = new Map<string, string | undefined>();
+    for (let i = 0; i < wanted.length; i += this.o.hostListBatchSize) {
+      const batch = wanted.slice(i, i + this.o.hostListBatchSize);
+      for (const h of await this.hostList({ ips: batch })) {
+        const ip = canonicalIp(h.ip) ?? h.ip;
+        found.set(ip, latest(found.get(ip), latest(h.lastVmScanned, h.lastVulnScan)));
+      }
+    }
+    return ips.map((ip) => {
+      const at = found.get(canonicalIp(ip) ?? ip);
+      return at ? { ip, lastScannedAt: at, via: 'vm-scan' } : { ip };
+    });
+  }
+
+  /** Adds addresses to the subscription's VM host list (uses licence; only when configured). */
+  async addToSubscription(ips: string[]): Promise<void> {
+    await this.transport.call({
+      api: 'ip', method: 'POST', idempotent: true, expect: ['SIMPLE_RETURN'],
+      params: { action: 'add', ips: ips.join(','), enable_vm: '1', tracking_method: this.o.trackingMethod },
+    });
+    this.log.info({ count: ips.length, trackingMethod: this.o.trackingMethod }, 'qualys: added IPs to the subscription');
+  }
+
+  // ---- allowance and lifecycle ------------------------------------------------------------------
+
+  /** The scan API's budget (launch and list share it), as last reported. */
+  allowance(api: QualysApi = 'scan'): Allowance {
+    return { ...this.gate.snapshot(api), maxConcurrentScans: this.maxConcurrentScans };
+  }
+
+  async close(): Promise<void> {
+    await this.transport.close();
+  }
+
+  private async pause(ms: number): Promise<void> {
+    try {
+      await sleep(ms, this.transport.signal);
+    } catch {
+      throw new ClientClosedError();
+    }
+  }
+}
+
+function profileParams(p: OptionProfileRef | undefined): Record<string, string> {
+  if (p === undefined) return {};
+  if (typeof p === 'string') return { option_title: p };
+  if ('id' in p) return { option_id: String(p.id) };
+  return { option_title: p.title };
+}
+
+/** The title Qualys stores: always carries the intent id, never longer than Qualys allows. */
+export function titleFor(title: string, intentId: string): string {
+  const t = titleHasIntent(title, intentId) ? title : `${title} [${intentId}]`;
+  if (t.length <= MAX_TITLE) return t;
+  const suffix = ` [${intentId}]`;
+  return `${title.slice(0, MAX_TITLE - suffix.length)}${suffix}`;
+}

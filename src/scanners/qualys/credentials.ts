@@ -1,0 +1,60 @@
+/**
+ * Where the Qualys password comes from: a file, an environment variable, or a systemd credential
+ * ($CREDENTIALS_DIRECTORY/<name>, from LoadCredential=). Never from the config file itself, a URL
+ * or a command-line argument, and never repeated in an error message.
+ */
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { OnsightError } from '../../errors.js';
+
+export interface PasswordSource {
+  /** path of a file holding the password (trailing newline ignored) */
+  passwordFile?: string;
+  /** name of an environment variable holding it, e.g. ONSIGHT_QUALYS_PASSWORD */
+  passwordEnv?: string;
+  /** systemd credential name: read $CREDENTIALS_DIRECTORY/<name> */
+  credential?: string;
+}
+
+export class CredentialsError extends OnsightError {
+  constructor(message: string) {
+    super('ONSIGHT_CREDENTIALS', message);
+  }
+}
+
+const MAX_PASSWORD_FILE = 64 * 1024;
+
+/** Reads the password from the first source configured; throws CredentialsError naming the source, never the value. */
+export function loadPassword(src: PasswordSource, env: NodeJS.ProcessEnv = process.env): string {
+  const given = [src.passwordFile, src.passwordEnv, src.credential].filter((x) => x !== undefined).length;
+  if (given === 0) throw new CredentialsError('no Qualys password source configured (set passwordFile, passwordEnv or credential)');
+  if (given > 1) throw new CredentialsError('configure only one of passwordFile, passwordEnv and credential');
+
+  if (src.passwordEnv !== undefined) {
+    const v = env[src.passwordEnv];
+    if (v === undefined || v === '') throw new CredentialsError(`environment variable ${src.passwordEnv} is not set or empty`);
+    return v;
+  }
+  if (src.credential !== undefined) {
+    if (!/^[A-Za-z0-9_.@-]+$/.test(src.credential)) throw new CredentialsError('credential name may only contain letters, digits and _.@-');
+    const dir = env.CREDENTIALS_DIRECTORY;
+    if (!dir) throw new CredentialsError(`credential ${src.credential}: CREDENTIALS_DIRECTORY is not set (is LoadCredential= in the unit?)`);
+    return readSecretFile(join(dir, src.credential), `credential ${src.credential}`);
+  }
+  return readSecretFile(src.passwordFile!, `password file ${src.passwordFile}`);
+}
+
+function readSecretFile(path: string, what: string): string {
+  let text: string;
+  try {
+    if (statSync(path).size > MAX_PASSWORD_FILE) throw new CredentialsError(`${what} is too large to be a password`);
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    if (err instanceof CredentialsError) throw err;
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    throw new CredentialsError(`${what} cannot be read (${code})`);
+  }
+  const pw = text.replace(/\r?\n$/, '');
+  if (pw === '') throw new CredentialsError(`${what} is empty`);
+  return pw;
+}

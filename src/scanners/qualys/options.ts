@@ -1,0 +1,167 @@
+/**
+ * Options of the Qualys client, with the defaults in one place. Anything the reference marks as
+ * unconfirmed ([U]) is an option here rather than a constant.
+ */
+
+/** The four Qualys "fo" APIs we call; each has its own rate and concurrency budget. */
+export type QualysApi = 'scan' | 'appliance' | 'host' | 'ip';
+
+export const DEFAULT_PATHS: Record<QualysApi, string> = {
+  scan: '/api/2.0/fo/scan/',
+  appliance: '/api/2.0/fo/appliance/',
+  host: '/api/2.0/fo/asset/host/',
+  ip: '/api/2.0/fo/asset/ip/',
+};
+
+export type OptionProfileRef = string | { title: string } | { id: number };
+
+export interface RetryOptions {
+  /** attempts for 5xx / network / 202 answers, including the first (default 4) */
+  maxAttempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+}
+
+export interface ThrottleOptions {
+  /** longest single wait we accept on a 409 before failing with QualysRateLimitError (default 120 s) */
+  maxWaitSec: number;
+  /** 409s waited out per call before giving up (default 20) */
+  maxRetries: number;
+  /** wait after a 1960 (concurrency) 409, which carries no ToWait value (default 1000 ms, jittered) */
+  concurrencyBackoffMs: number;
+  /** wait after a 1965 without X-RateLimit-ToWait-Sec (qualysdk falls back to 3601 s; default 60 s) */
+  missingToWaitSec: number;
+}
+
+export interface QualysClientOptions {
+  /** platform API base URL, e.g. https://qualysapi.qualys.eu (no credentials in it) */
+  baseUrl: string;
+  username: string;
+  password: string;
+  /** X-Requested-With value (default "onsight") */
+  requestedWith?: string;
+  /** default option profile for launches (title, or { id }) */
+  optionProfile?: OptionProfileRef;
+  /** full path per API, e.g. { host: '/api/3.0/fo/asset/host/' } */
+  paths?: Partial<Record<QualysApi, string>>;
+  /** version per API, e.g. { host: '3.0' } → /api/3.0/fo/asset/host/ (paths wins) */
+  apiVersions?: Partial<Record<QualysApi, string>>;
+  connectTimeoutMs?: number;
+  headersTimeoutMs?: number;
+  bodyTimeoutMs?: number;
+  /** overall deadline for one HTTP exchange (default 120 s) */
+  requestTimeoutMs?: number;
+  /** keep-alive connections in the pool (default 4) */
+  connections?: number;
+  /** answers bigger than this fail instead of exhausting memory (default 64 MiB) */
+  maxResponseBytes?: number;
+  retry?: Partial<RetryOptions>;
+  throttle?: Partial<ThrottleOptions>;
+  /** our own cap on calls in flight per API before the first response tells us the real one (default 1) */
+  initialConcurrency?: number;
+  /** leave this many of X-Concurrency-Limit-Limit to other users of the subscription (default 0) */
+  concurrencyHeadroom?: number;
+  /** refuse a launch when any target fails this (defence in depth behind the policy) */
+  allowTarget?: (ip: string) => boolean;
+  /** refuse launches with more targets than this (default 1000) */
+  maxTargetsPerScan?: number;
+  /** add targets to the subscription (asset/ip action=add) when a launch says they are missing */
+  addToSubscription?: boolean;
+  /** tracking method for added IPs (default IP; DNS suits DHCP/VPN pools) */
+  trackingMethod?: 'IP' | 'DNS' | 'NETBIOS';
+  /** Qualys TEXT that means "target not in subscription" ([U] in the reference) */
+  notInSubscriptionPattern?: RegExp;
+  /** extra parameters for every launch, e.g. { ip_network_id: '0', priority: '5' } */
+  launchParams?: Record<string, string>;
+  /** launch attempts when the outcome is ambiguous and the scan list shows no scan (default 3) */
+  maxLaunchAttempts?: number;
+  /** pause before looking for a possibly-created scan (Qualys lists lag; default 2000 ms) */
+  reconcileDelayMs?: number;
+  /** how far back (before the launch call) reconciliation looks in the scan list (default 600 s) */
+  reconcileLookbackSec?: number;
+  /** IPs per host-list call (default 300) */
+  hostListBatchSize?: number;
+  /** truncation_limit sent with host lists (default: Qualys's own, 1000) */
+  hostListTruncationLimit?: number;
+  /** reported as Allowance.maxConcurrentScans (the API does not tell) */
+  maxConcurrentScans?: number;
+  /** time source for allowance bookkeeping (default Date.now) */
+  now?: () => number;
+}
+
+export interface ResolvedOptions {
+  baseUrl: URL;
+  requestedWith: string;
+  paths: Record<QualysApi, string>;
+  connectTimeoutMs: number;
+  headersTimeoutMs: number;
+  bodyTimeoutMs: number;
+  requestTimeoutMs: number;
+  connections: number;
+  maxResponseBytes: number;
+  retry: RetryOptions;
+  throttle: ThrottleOptions;
+  maxTargetsPerScan: number;
+  addToSubscription: boolean;
+  trackingMethod: 'IP' | 'DNS' | 'NETBIOS';
+  notInSubscriptionPattern: RegExp;
+  launchParams: Record<string, string>;
+  maxLaunchAttempts: number;
+  reconcileDelayMs: number;
+  reconcileLookbackSec: number;
+  hostListBatchSize: number;
+  hostListTruncationLimit?: number;
+}
+
+export const DEFAULT_NOT_IN_SUBSCRIPTION =
+  /not in (?:the |your )?(?:subscription|account)|not (?:in|part of) .*host list|no valid (?:ip|target)|none of the (?:specified )?ips/i;
+
+export function resolvePaths(o: Pick<QualysClientOptions, 'paths' | 'apiVersions'>): Record<QualysApi, string> {
+  const out = { ...DEFAULT_PATHS };
+  for (const api of Object.keys(out) as QualysApi[]) {
+    const v = o.apiVersions?.[api];
+    if (v) out[api] = out[api].replace('/api/2.0/', `/api/${v}/`);
+    const p = o.paths?.[api];
+    if (p) out[api] = p.endsWith('/') ? p : `${p}/`;
+  }
+  return out;
+}
+
+/** Validates the base URL without ever echoing credentials that someone put into it. */
+export function parseBaseUrl(text: string): URL {
+  let u: URL;
+  try {
+    u = new URL(text);
+  } catch {
+    throw new TypeError('qualys baseUrl is not a valid URL');
+  }
+  if (u.username || u.password) throw new TypeError('qualys baseUrl must not contain credentials; use username and passwordFile');
+  if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new TypeError(`qualys baseUrl must be http(s), not ${u.protocol}`);
+  return new URL(u.origin);
+}
+
+export function resolveOptions(o: QualysClientOptions): ResolvedOptions {
+  return {
+    baseUrl: parseBaseUrl(o.baseUrl),
+    requestedWith: o.requestedWith ?? 'onsight',
+    paths: resolvePaths(o),
+    connectTimeoutMs: o.connectTimeoutMs ?? 10_000,
+    headersTimeoutMs: o.headersTimeoutMs ?? 60_000,
+    bodyTimeoutMs: o.bodyTimeoutMs ?? 60_000,
+    requestTimeoutMs: o.requestTimeoutMs ?? 120_000,
+    connections: o.connections ?? 4,
+    maxResponseBytes: o.maxResponseBytes ?? 64 * 1024 * 1024,
+    retry: { maxAttempts: 4, baseDelayMs: 500, maxDelayMs: 30_000, ...o.retry },
+    throttle: { maxWaitSec: 120, maxRetries: 20, concurrencyBackoffMs: 1000, missingToWaitSec: 60, ...o.throttle },
+    maxTargetsPerScan: o.maxTargetsPerScan ?? 1000,
+    addToSubscription: o.addToSubscription ?? false,
+    trackingMethod: o.trackingMethod ?? 'IP',
+    notInSubscriptionPattern: o.notInSubscriptionPattern ?? DEFAULT_NOT_IN_SUBSCRIPTION,
+    launchParams: o.launchParams ?? {},
+    maxLaunchAttempts: o.maxLaunchAttempts ?? 3,
+    reconcileDelayMs: o.reconcileDelayMs ?? 2000,
+    reconcileLookbackSec: o.reconcileLookbackSec ?? 600,
+    hostListBatchSize: o.hostListBatchSize ?? 300,
+    hostListTruncationLimit: o.hostListTruncationLimit,
+  };
+}

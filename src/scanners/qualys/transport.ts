@@ -1,0 +1,271 @@
+/**
+ * One Qualys call, done properly: basic auth and X-Requested-With on every request, a keep-alive
+ * undici pool with connect/headers/body timeouts, the allowance gate around every exchange, 409
+ * waits, jittered retries of 5xx and network failures, and every failure turned into a typed
+ * error. A call that must not be repeated blindly (launch) is never retried here once it may
+ * have reached Qualys: it fails with `ambiguous: true` and the caller reconciles.
+ */
+import { Pool } from 'undici';
+import type { Logger } from '../../log.js';
+import type { QualysAllowance } from './allowance.js';
+import { backoffMs, sleep } from './backoff.js';
+import {
+  ClientClosedError, QualysApiError, QualysAuthError, QualysError, QualysHttpError, QualysNetworkError,
+  QualysNotInSubscriptionError, QualysRateLimitError, QualysXmlError,
+} from './errors.js';
+import type { QualysApi, ResolvedOptions } from './options.js';
+import { parseXml, simpleReturn, type XmlNode } from './xml.js';
+
+export interface CallSpec {
+  api: QualysApi;
+  method: 'GET' | 'POST';
+  params?: Record<string, string | undefined>;
+  /** absolute URL of a next page given by Qualys (must be on our platform host) */
+  url?: string;
+  /** may the call be sent again after it possibly reached Qualys? */
+  idempotent: boolean;
+  /** root elements of a successful answer */
+  expect: string[];
+}
+
+export interface CallResult {
+  status: number;
+  root: string;
+  doc: XmlNode;
+}
+
+interface Exchange {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+const THROTTLE_CODES = new Set([1960, 1965, 1920]);
+const AUTH_CODES = new Set([2000, 2002, 2003, 2011, 2012]);
+/** failures where the request cannot have reached Qualys */
+const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
+
+type Outcome =
+  | { kind: 'ok'; result: CallResult }
+  | { kind: 'throttle'; code?: number; text?: string; waitSec?: number; status: number }
+  | { kind: 'fail'; error: QualysError };
+
+export class QualysTransport {
+  private readonly pool: Pool;
+  private readonly authorization: string;
+  private readonly scrubList: string[];
+  private readonly closing = new AbortController();
+
+  constructor(
+    private readonly o: ResolvedOptions,
+    credentials: { username: string; password: string },
+    private readonly allowance: QualysAllowance,
+    private readonly log: Logger,
+    private readonly random: () => number = Math.random,
+  ) {
+    const token = Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64');
+    this.authorization = `Basic ${token}`;
+    this.scrubList = [credentials.password, token].filter((s) => s.length >= 3);
+    this.pool = new Pool(o.baseUrl.origin, {
+      connections: o.connections,
+      connect: { timeout: o.connectTimeoutMs },
+      headersTimeout: o.headersTimeoutMs,
+      bodyTimeout: o.bodyTimeoutMs,
+      keepAliveTimeout: 30_000,
+      keepAliveMaxTimeout: 120_000,
+    });
+  }
+
+  get signal(): AbortSignal {
+    return this.closing.signal;
+  }
+
+  async close(): Promise<void> {
+    if (!this.closing.signal.aborted) this.closing.abort(new ClientClosedError());
+    this.allowance.notify();
+    await this.pool.close().catch(() => undefined);
+  }
+
+  /** Removes anything secret from a text that may end up in a log line or an error message. */
+  scrub(s: string): string {
+    let out = s;
+    for (const secret of this.scrubList) out = out.split(secret).join('[redacted]');
+    return out;
+  }
+
+  async call(spec: CallSpec): Promise<CallResult> {
+    const { path, query, body } = this.target(spec);
+    const action = spec.params?.action ?? new URLSearchParams(query).get('action') ?? '';
+    const label = `qualys ${spec.api} ${action}`.trim();
+    let attempt = 0;
+    let throttles = 0;
+    for (;;) {
+      attempt++;
+      const ticket = await this.allowance.acquire(spec.api, {
+        signal: this.closing.signal,
+        maxWaitMs: this.o.throttle.maxWaitSec * 1000,
+        onTooLong: (ms) => new QualysRateLimitError(`${label}: API blocked for another ${Math.ceil(ms / 1000)} s`, { waitSec: ms / 1000 }),
+      });
+      const started = Date.now();
+      let ex: Exchange;
+      try {
+        ex = await this.exchange(spec.method, path, query, body);
+        this.allowance.update(spec.api, ex.headers);
+      } catch (err) {
+        const late = (err as { headers?: Exchange['headers'] }).headers;
+        if (late) this.allowance.update(spec.api, late);
+        ticket.release();
+        if (this.closing.signal.aborted) throw new ClientClosedError();
+        const e = this.networkError(label, err, spec.idempotent);
+        this.log.debug({ api: spec.api, action, attempt, ms: Date.now() - started, err: { code: e.code, message: e.message } }, 'qualys call failed');
+        if (e.retryable && !e.ambiguous && attempt < this.o.retry.maxAttempts) {
+          await this.pause(backoffMs(attempt, this.o.retry, this.random));
+          continue;
+        }
+        throw e;
+      }
+      ticket.release();
+      this.log.debug(
+        {
+          api: spec.api, action, method: spec.method, status: ex.status, attempt, ms: Date.now() - started, bytes: ex.body.length,
+          rateRemaining: ex.headers['x-ratelimit-remaining'], concurrencyRunning: ex.headers['x-concurrency-limit-running'],
+        },
+        'qualys call',
+      );
+      const outcome = this.interpret(label, spec, ex);
+      if (outcome.kind === 'ok') return outcome.result;
+      if (outcome.kind === 'throttle') {
+        throttles++;
+        attempt--; // a throttled call did not run; it does not use up a retry
+        const waitSec = this.throttleWait(spec.api, outcome);
+        if (throttles > this.o.throttle.maxRetries || waitSec > this.o.throttle.maxWaitSec) {
+          throw new QualysRateLimitError(`${label}: throttled by Qualys (CODE ${outcome.code ?? '-'}): ${this.scrub(outcome.text ?? 'HTTP 409')}`, {
+            status: outcome.status, qualysCode: outcome.code, qualysText: outcome.text && this.scrub(outcome.text), waitSec,
+          });
+        }
+        this.log.info({ api: spec.api, action, code: outcome.code, waitSec }, 'qualys throttled; waiting');
+        await this.pause(waitSec * 1000);
+        continue;
+      }
+      const e = outcome.error;
+      if (e.retryable && !e.ambiguous && attempt < this.o.retry.maxAttempts) {
+        this.log.warn({ api: spec.api, action, attempt, err: { code: e.code, message: e.message } }, 'qualys call failed; retrying');
+        await this.pause(backoffMs(attempt, this.o.retry, this.random));
+        continue;
+      }
+      throw e;
+    }
+  }
+
+  private throttleWait(api: QualysApi, t: { code?: number; waitSec?: number }): number {
+    if (t.waitSec !== undefined && t.waitSec > 0) return t.waitSec; // allowance already blocks the API
+    if (t.code === 1965) {
+      this.allowance.block(api, this.o.throttle.missingToWaitSec);
+      return this.o.throttle.missingToWaitSec;
+    }
+    // 1960 (others' calls are running): no ToWait; back off briefly with jitter
+    const ms = this.o.throttle.concurrencyBackoffMs;
+    return (ms / 2 + (this.random() * ms) / 2) / 1000;
+  }
+
+  private async pause(ms: number): Promise<void> {
+    try {
+      await sleep(ms, this.closing.signal);
+    } catch {
+      throw new ClientClosedError();
+    }
+  }
+
+  private target(spec: CallSpec): { path: string; query: string; body?: string } {
+    if (spec.url) {
+      let u: URL;
+      try {
+        u = new URL(spec.url, this.o.baseUrl);
+      } catch {
+        throw new QualysXmlError(`qualys ${spec.api}: next-page URL is not a URL`);
+      }
+      // never send our credentials to a host other than the platform's
+      if (u.origin !== this.o.baseUrl.origin) throw new QualysHttpError(`qualys ${spec.api}: next-page URL points to another host (${u.origin}); not following`, {});
+      return { path: u.pathname, query: u.search.replace(/^\?/, '') };
+    }
+    const params = new URLSearchParams();
+    for (const [k, v] of Object.entries(spec.params ?? {})) if (v !== undefined) params.set(k, v);
+    const path = this.o.paths[spec.api];
+    return spec.method === 'GET' ? { path, query: params.toString() } : { path, query: '', body: params.toString() };
+  }
+
+  private async exchange(method: 'GET' | 'POST', path: string, query: string, body?: string): Promise<Exchange> {
+    const signal = AbortSignal.any([this.closing.signal, AbortSignal.timeout(this.o.requestTimeoutMs)]);
+    const res = await this.pool.request({
+      path: query ? `${path}?${query}` : path,
+      method,
+      headers: {
+        authorization: this.authorization,
+        'x-requested-with': this.o.requestedWith,
+        accept: 'application/xml, text/xml',
+        ...(body !== undefined ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
+      },
+      body,
+      signal,
+    });
+    const chunks: Buffer[] = [];
+    let size = 0;
+    try {
+      for await (const chunk of res.body) {
+        size += (chunk as Buffer).length;
+        if (size > this.o.maxResponseBytes) throw Object.assign(new Error(`answer larger than ${this.o.maxResponseBytes} bytes`), { code: 'ONSIGHT_TOO_LARGE', afterHeaders: true });
+        chunks.push(chunk as Buffer);
+      }
+    } catch (err) {
+      res.body.destroy();
+      // headers arrived: the request was certainly received; keep the limit headers
+      throw Object.assign(err instanceof Error ? err : new Error(String(err)), { afterHeaders: true, headers: res.headers });
+    }
+    return { status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') };
+  }
+
+  private networkError(label: string, err: unknown, idempotent: boolean): QualysError {
+    const e = err as Error & { code?: string; afterHeaders?: boolean; cause?: { code?: string } };
+    const code = e.code ?? e.cause?.code ?? e.name ?? 'error';
+    const sent = e.afterHeaders === true || !NOT_SENT.has(code);
+    const reason = e.name === 'TimeoutError' ? 'request timed out' : this.scrub(e.message ?? String(err));
+    return new QualysNetworkError(`${label}: network failure (${code}): ${reason}`, { ambiguous: sent && !idempotent });
+  }
+
+  private interpret(label: string, spec: CallSpec, ex: Exchange): Outcome {
+    const parsed = parseXml(ex.body);
+    const sr = parsed.ok && parsed.root === 'SIMPLE_RETURN' ? simpleReturn(parsed.doc) : undefined;
+    const code = sr?.code;
+    const qtext = sr?.text === undefined ? undefined : this.scrub(sr.text);
+    const waitHeader = Number(ex.headers['x-ratelimit-towait-sec']);
+    const details = { status: ex.status, qualysCode: code, qualysText: qtext };
+    const what = `${label}: HTTP ${ex.status}${code !== undefined ? `, CODE ${code}` : ''}${qtext ? `: ${qtext}` : ''}`;
+    const ambiguous = !spec.idempotent;
+
+    if (ex.status === 409 || (code !== undefined && THROTTLE_CODES.has(code))) {
+      return { kind: 'throttle', code, text: qtext, status: ex.status, waitSec: Number.isFinite(waitHeader) && waitHeader > 0 ? waitHeader : undefined };
+    }
+    if (ex.status === 401 || (code !== undefined && AUTH_CODES.has(code))) return { kind: 'fail', error: new QualysAuthError(what, details) };
+    if (ex.status === 202 || code === 1981) return { kind: 'fail', error: new QualysApiError(what, { ...details, retryable: true, ambiguous }) };
+    if (code === 1999 || ex.status === 503) return { kind: 'fail', error: new QualysApiError(what, { ...details, retryable: true }) };
+    if (ex.status >= 500) {
+      const msg = parsed.ok ? what : `${what || label}: ${ex.body.length} byte(s) of non-XML`;
+      return { kind: 'fail', error: new QualysHttpError(msg, { ...details, retryable: true, ambiguous }) };
+    }
+    if (!parsed.ok) {
+      const err = ex.status < 300
+        ? new QualysXmlError(`${label}: malformed XML in HTTP ${ex.status} answer (${parsed.reason})`, { status: ex.status, retryable: true, ambiguous })
+        : new QualysHttpError(`${label}: HTTP ${ex.status} without a Qualys error document`, { status: ex.status });
+      return { kind: 'fail', error: err };
+    }
+    if (code !== undefined || ex.status >= 400) {
+      if (qtext && this.o.notInSubscriptionPattern.test(qtext)) return { kind: 'fail', error: new QualysNotInSubscriptionError(what, details) };
+      if (code === undefined) return { kind: 'fail', error: new QualysHttpError(what, details) };
+      return { kind: 'fail', error: new QualysApiError(what, details) };
+    }
+    if (!spec.expect.includes(parsed.root)) {
+      return { kind: 'fail', error: new QualysXmlError(`${label}: unexpected answer <${parsed.root}> (wanted ${spec.expect.join(' or ')})`, { status: ex.status, retryable: true, ambiguous }) };
+    }
+    return { kind: 'ok', result: { status: ex.status, root: parsed.root, doc: parsed.doc } };
+  }
+}
