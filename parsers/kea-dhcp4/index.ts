@@ -1,0 +1,189 @@
+/**
+ * ISC Kea DHCPv4 (and the simple DHCPv6 lease messages), via syslog or Kea's own log file.
+ * See README.md for which message IDs make which sighting.
+ *
+ * A Kea message reads `<SEVERITY> [<logger>.<thread>] <MESSAGE_ID> <client label>: <text>`; the client
+ * label is `[hwtype=1 <mac>], cid=[<client-id>|no info], tid=0x..` (v4) or `duid=[..], [hwtype=..], tid=0x..` (v6).
+ * Everything is index scans and a bounded word split: linear in the line, never throws.
+ */
+import type { LineInput, LineParser, ParserPlugin } from '../../src/parsers/plugin.js';
+import type { SightingDraft, SightingKind } from '../../src/sighting.js';
+import { BoundedMap, toCount, words } from '../../src/parsers/text.js';
+import { canonicalIp } from '../../src/util/ip.js';
+import { normalizeMac } from '../../src/util/mac.js';
+import { parseIsoTime } from '../../src/util/time.js';
+
+/** How far into the message the `[kea-dhcp4.` logger mark may sit (severity, tab-export columns). */
+const LOGGER_WINDOW = 200;
+
+type Action = 'bind' | 'renew' | 'release' | 'expire' | 'forget';
+
+/** message ID → what it means for the client's binding */
+const MESSAGES: Record<string, Action> = {
+  DHCP4_LEASE_ALLOC: 'bind', // also logged for renewals: state tells them apart
+  DHCP4_LEASE_REUSE: 'renew', // lease caching: an unchanged lease handed out again
+  DHCP4_RELEASE: 'release',
+  DHCP4_RELEASE_EXPIRED: 'release', // released, kept as expired-reclaimed (lease affinity)
+  DHCP4_RELEASE_DELETED: 'release',
+  DHCP4_LEASE_EXPIRED: 'expire',
+  ALLOC_ENGINE_V4_LEASE_RECLAIM: 'expire', // "reclaiming expired lease for address <ip>" (debug level)
+  DHCP4_DECLINE_LEASE: 'forget', // the client refuses the address: no sighting, but it no longer holds it
+  DHCP6_LEASE_ALLOC: 'bind',
+  DHCP6_LEASE_REUSE: 'renew',
+  DHCP6_LEASE_RENEW: 'renew',
+  DHCP6_RELEASE_NA: 'release',
+  DHCP6_LEASE_EXPIRED: 'expire',
+  ALLOC_ENGINE_V6_LEASE_RECLAIM: 'expire',
+  DHCP6_DECLINE_LEASE: 'forget',
+};
+
+/** Where `[kea-dhcp4.`/`[kea-dhcp6.` starts in `msg`, looking only near the start; -1 if absent. */
+function loggerMark(msg: string): number {
+  const head = msg.length > LOGGER_WINDOW ? msg.slice(0, LOGGER_WINDOW) : msg;
+  const i = head.indexOf('[kea-dhcp');
+  if (i < 0) return -1;
+  const c = head.charCodeAt(i + 9);
+  return (c === 52 || c === 54) && head.charCodeAt(i + 10) === 46 ? i : -1; // '4' or '6', then '.'
+}
+
+/** The text inside `[...]` starting right after `prefix` at or after `from`, bounded to 200 chars. */
+function bracketAfter(text: string, prefix: string, from: number, limit: number): string | undefined {
+  const i = text.indexOf(prefix, from);
+  if (i < 0 || i > limit) return undefined;
+  const s = i + prefix.length;
+  const e = text.indexOf(']', s);
+  if (e < 0 || e - s > 200) return undefined;
+  return text.slice(s, e);
+}
+
+interface Held {
+  ip: string;
+  /** epoch ms until which the lease is valid */
+  until: number;
+}
+
+class KeaParser implements LineParser {
+  /** per client key (MAC, else client-id / DUID): the lease it holds, to tell renewals from new leases */
+  private readonly held = new BoundedMap<string, Held>(10_000);
+
+  parse(input: LineInput): SightingDraft[] {
+    const msg = input.syslog.msg;
+    const mark = loggerMark(msg);
+    if (mark < 0) return [];
+    const close = msg.indexOf(']', mark);
+    if (close < 0) return [];
+    // the message ID is the first word after the logger bracket; the client label and text follow
+    const w = words(msg.slice(close + 1, close + 1 + 160), 2);
+    const id = w[0];
+    const action = id ? MESSAGES[id] : undefined;
+    if (!action) return [];
+    const idAt = msg.indexOf(id, close);
+    const bodyFrom = idAt + id.length;
+
+    // client label: everything up to the first ": " after the ID (bounded)
+    const labelEnd = msg.indexOf(': ', bodyFrom);
+    const limit = labelEnd < 0 ? Math.min(msg.length, bodyFrom + 600) : labelEnd;
+    const hw = bracketAfter(msg, '[hwtype=', bodyFrom, limit);
+    let mac: string | undefined;
+    if (hw !== undefined) {
+      const sp = hw.indexOf(' ');
+      if (sp > 0) mac = normalizeMac(hw.slice(sp + 1));
+    }
+    const cid = bracketAfter(msg, 'cid=[', bodyFrom, limit);
+    const duidRaw = bracketAfter(msg, 'duid=[', bodyFrom, limit);
+    const clientId = cid && cid !== 'no info' ? cid : undefined;
+    const duid = duidRaw && duidRaw !== 'no info' ? duidRaw : undefined;
+
+    const text = labelEnd < 0 ? msg.slice(bodyFrom, bodyFrom + 400) : msg.slice(labelEnd + 2, labelEnd + 2 + 400);
+    const tw = words(text, 24);
+    const ip = addressIn(tw);
+    if (!ip) return [];
+    const key = mac ?? clientId ?? duid;
+    const at = eventTime(input);
+
+    if (action === 'forget') {
+      if (key) this.held.delete(key);
+      return [];
+    }
+    const d: SightingDraft = { kind: 'lease', ip };
+    if (mac) d.mac = mac;
+    if (clientId) d.clientId = clientId;
+    if (duid) d.duid = duid;
+    if (at !== undefined && !input.syslog.time) d.at = new Date(at).toISOString();
+
+    if (action === 'release' || action === 'expire') {
+      if (key) this.held.delete(key);
+      d.kind = action as SightingKind;
+      return [d];
+    }
+    const secs = durationIn(tw);
+    if (secs !== undefined) d.durationS = secs;
+    let kind: SightingKind = action === 'renew' ? 'renew' : 'lease';
+    const now = at ?? input.receivedAt.getTime();
+    if (kind === 'lease' && key) {
+      const prev = this.held.get(key);
+      if (prev && prev.ip === canonicalIp(ip) && now <= prev.until) kind = 'renew';
+    }
+    d.kind = kind;
+    if (key) {
+      const c = canonicalIp(ip);
+      if (c) this.held.set(key, { ip: c, until: now + (secs ?? 86_400) * 1000 });
+    }
+    return [d];
+  }
+}
+
+/** The address in the message text: after `lease`, `address`, or `lease for address` (v6). */
+function addressIn(tw: string[]): string | undefined {
+  for (let i = 0; i + 1 < tw.length; i++) {
+    if (tw[i] === 'lease' || tw[i] === 'address' || tw[i] === 'addr') {
+      let t = tw[i + 1];
+      if (t === 'for' && tw[i + 2] === 'address') t = tw[i + 3] ?? '';
+      while (t.endsWith('.') || t.endsWith(',')) t = t.slice(0, -1);
+      const ip = canonicalIp(t);
+      if (ip) return ip;
+    }
+  }
+  return undefined;
+}
+
+/** "... for <N> seconds" */
+function durationIn(tw: string[]): number | undefined {
+  for (let i = 0; i + 2 < tw.length; i++) {
+    if (tw[i] === 'for' && tw[i + 2].startsWith('seconds')) {
+      const n = toCount(tw[i + 1]);
+      if (n !== undefined) return n;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Kea's own log file starts each line with `YYYY-MM-DD HH:MM:SS.mmm` in the server's local time, which
+ * the syslog header parser does not take for a header (a space, not a `T`). Read it here in the
+ * configured zone. Syslog-delivered lines keep the header's time.
+ */
+function eventTime(input: LineInput): number | undefined {
+  if (input.syslog.time !== undefined) return input.syslog.time;
+  const raw = input.raw;
+  if (raw.length < 19 || raw.charCodeAt(4) !== 45 || raw.charCodeAt(10) !== 32) return undefined;
+  let e = 19;
+  if (raw[e] === '.' || raw[e] === ',') {
+    e++;
+    while (e < raw.length && e < 30 && raw.charCodeAt(e) >= 48 && raw.charCodeAt(e) <= 57) e++;
+  }
+  return parseIsoTime(raw.slice(0, e), input.zone);
+}
+
+const plugin: ParserPlugin = {
+  id: 'kea-dhcp4',
+  description: 'ISC Kea DHCPv4/v6 (syslog or Kea log file): DHCP4_LEASE_ALLOC/REUSE, DHCP4_RELEASE, lease reclamation',
+  detect(input: LineInput): boolean {
+    const app = input.syslog.appName;
+    if (app === 'kea-dhcp4' || app === 'kea-dhcp6') return true;
+    return loggerMark(input.syslog.msg) >= 0;
+  },
+  create: () => new KeaParser(),
+};
+
+export default plugin;
