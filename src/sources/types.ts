@@ -14,6 +14,12 @@ export interface FileCheckpoint {
   offset: number;
   /** hex digest of the file's first bytes, to tell a rotated-in file from the old one */
   fingerprint: string;
+  /**
+   * Optional (file sources always set it; a store may keep it or not): hex sha256 of the up-to-256
+   * bytes just before `offset`. Tells a file overwritten with the same preamble (Windows DHCP audit
+   * logs, weekly) from the one we read, where the first-bytes fingerprint alone cannot.
+   */
+  tailFingerprint?: string;
 }
 
 export interface RawLine {
@@ -36,6 +42,9 @@ export interface RawLine {
 /**
  * Downstream of every source. `push` returns false when the sink is over its high-water mark:
  * the source must stop reading (pause the socket / stop the file read) until `onDrain` fires.
+ * `onDrain(cb)` is one-shot: cb runs once, the next time the sink drains (sources register again
+ * each time push returns false). A sink that is not over its mark when onDrain is called may call
+ * cb at once (synchronously or on a later tick).
  */
 export interface LineSink {
   push(line: RawLine): boolean;
@@ -46,6 +55,10 @@ export interface LineSink {
 export interface SourceCounters {
   received: number;
   dropped: Record<string, number>;
+  /** network inputs: connections open now */
+  connections?: number;
+  /** other events worth a metric: accepted, idleTimeout, tlsError, resync, rotated, truncated, overwritten ... */
+  events?: Record<string, number>;
 }
 
 /** One `type: syslog` input, as validated from the config (defaults filled in). */
@@ -65,6 +78,8 @@ export interface SyslogInputOptions {
   /** UDP: SO_RCVBUF to ask for (bytes). Default 8 MiB. */
   udpRecvBufferBytes: number;
   tls?: { cert: string; key: string; ca?: string; requireClientCert?: boolean };
+  /** what to do with a message that is not valid UTF-8: drop and count (default), or decode with U+FFFD and count */
+  invalidUtf8?: 'drop' | 'replace';
 }
 
 /** One `type: file` input. */
@@ -76,6 +91,10 @@ export interface FileInputOptions {
   startAt: 'beginning' | 'end';
   /** how often to poll for growth and rotation, ms (fs events also trigger reads). Default 250. */
   pollMs: number;
+  /** after a rename rotation, keep reading the old file this long for late writes before switching. Default 1000. */
+  rotateWaitMs?: number;
+  /** longest line (bytes); longer lines are skipped and counted as tooLarge. Default 1 MiB. */
+  maxLineBytes?: number;
 }
 
 /** Reads the last committed checkpoint of a file input (from the SQLite store). */
@@ -85,6 +104,8 @@ export type CheckpointReader = (path: string) => FileCheckpoint | undefined;
 export interface InputHandle {
   /** `udp:5514`, `file:/var/log/dhcpd.log` ... */
   readonly name: string;
+  /** network inputs: the address actually bound (port 0 in the config picks an ephemeral port) */
+  readonly address?: { host: string; port: number };
   counters(): SourceCounters;
   /** re-read certificates and the like (SIGHUP) without dropping connections */
   reload?(): Promise<void>;

@@ -1,0 +1,4 @@
+/** The sources' public face: what the daemon starts. */
+export { startSyslogInput, parseListen, readUdpKernelDrops } from './syslog/listen.js';
+export { SyslogFramer } from './syslog/framing.js';
+export type * from './types.js';

@@ -1,0 +1,365 @@
+/**
+ * Syslog listeners: UDP (RFC 5426), TCP (RFC 6587) and TLS (RFC 5425), each with an allow-list,
+ * counters and, for streams, a connection cap, an idle timeout and backpressure.
+ */
+import { createSocket, type Socket as UdpSocket, type RemoteInfo } from 'node:dgram';
+import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
+import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket, type SecureContextOptions } from 'node:tls';
+import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import type { Logger } from '../../log.js';
+import { CidrSet, canonicalIp, parseCidr } from '../../util/ip.js';
+import type { InputHandle, LineSink, RawLine, SourceCounters, SyslogInputOptions } from '../types.js';
+import { SyslogFramer } from './framing.js';
+import { frameText } from './text.js';
+
+export interface ListenAddress {
+  proto: 'udp' | 'tcp' | 'tls';
+  host: string;
+  port: number;
+}
+
+/** `udp://HOST:PORT`, `tcp://[::]:514`, `tls://0.0.0.0:6514` → parts; throws a readable Error otherwise. */
+export function parseListen(listen: string): ListenAddress {
+  const m = /^(udp|tcp|tls):\/\/(\[[^\]]+\]|[^:/[\]]*):(\d{1,5})$/.exec(listen.trim());
+  if (!m) throw new Error(`listen "${listen}": expected udp://HOST:PORT, tcp://HOST:PORT or tls://HOST:PORT`);
+  const port = Number(m[3]);
+  if (port > 65535) throw new Error(`listen "${listen}": port out of range`);
+  let host = m[2];
+  if (host.startsWith('[')) host = host.slice(1, -1);
+  if (host === '' || host === '*') host = '0.0.0.0';
+  return { proto: m[1] as ListenAddress['proto'], host, port };
+}
+
+class Counters {
+  received = 0;
+  dropped: Record<string, number> = {};
+  events: Record<string, number> = {};
+  connections = 0;
+  drop(reason: string, n = 1): void {
+    this.dropped[reason] = (this.dropped[reason] ?? 0) + n;
+  }
+  event(name: string, n = 1): void {
+    this.events[name] = (this.events[name] ?? 0) + n;
+  }
+}
+
+function makeAllow(allow: string[] | undefined): ((ip: string) => boolean) {
+  if (!allow || allow.length === 0) return () => true;
+  const set = new CidrSet<true>();
+  for (const a of allow) {
+    const c = parseCidr(a);
+    if (!c) throw new Error(`allow: "${a}" is not an address or CIDR`);
+    set.add(c, true);
+  }
+  return (ip) => set.contains(ip);
+}
+
+/** Normalise a peer address: IPv4-mapped IPv6 (::ffff:10.0.0.1) becomes plain IPv4. */
+function peer(addr: string | undefined): string {
+  return canonicalIp(addr) ?? addr ?? 'unknown';
+}
+
+export async function startSyslogInput(opts: SyslogInputOptions, sink: LineSink, log: Logger): Promise<InputHandle> {
+  const addr = parseListen(opts.listen);
+  if (addr.proto === 'udp') return startUdp(addr, opts, sink, log);
+  return startStream(addr, opts, sink, log);
+}
+
+// ---------------------------------------------------------------------------------------------
+// UDP
+
+/** Kernel drop counter for a UDP socket bound to `port`, from /proc/net/udp{,6}; undefined if unreadable. */
+export function readUdpKernelDrops(port: number, family: 4 | 6): number | undefined {
+  const file = family === 6 ? '/proc/net/udp6' : '/proc/net/udp';
+  let text: string;
+  try {
+    text = readFileSync(file, 'latin1');
+  } catch {
+    return undefined;
+  }
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  let total: number | undefined;
+  const lines = text.split('\n');
+  for (let i = 1; i < lines.length; i++) {
+    const f = lines[i].trim().split(/\s+/);
+    if (f.length < 13) continue;
+    const local = f[1];
+    if (!local.endsWith(':' + hexPort)) continue;
+    const d = Number(f[12]);
+    if (Number.isFinite(d)) total = (total ?? 0) + d;
+  }
+  return total;
+}
+
+/** How many datagrams we still hand to a sink that has said "stop" before dropping them. */
+const UDP_PAUSED_SLACK = 10_000;
+
+async function startUdp(addr: ListenAddress, opts: SyslogInputOptions, sink: LineSink, log: Logger): Promise<InputHandle> {
+  const family = addr.host.includes(':') ? 6 : 4;
+  const allow = makeAllow(opts.allow);
+  const c = new Counters();
+  const sock: UdpSocket = createSocket({ type: family === 6 ? 'udp6' : 'udp4', recvBufferSize: opts.udpRecvBufferBytes || undefined });
+  let paused = false;
+  let pausedCount = 0;
+  const maxBytes = opts.maxMessageBytes || 65536;
+  let name = `udp:${addr.port}`;
+  const onDrain = () => {
+    paused = false;
+    pausedCount = 0;
+  };
+  const onMessage = (msg: Buffer, rinfo: RemoteInfo) => {
+    try {
+      const sender = peer(rinfo.address);
+      if (!allow(sender)) return c.drop('notAllowed');
+      // one datagram, one message (RFC 5426); trailing LF/CR/NUL are not part of it
+      let e = msg.length;
+      while (e > 0 && (msg[e - 1] === 0x0a || msg[e - 1] === 0x0d || msg[e - 1] === 0)) e--;
+      if (e === 0) return c.drop('empty');
+      if (e > maxBytes) return c.drop('tooLarge');
+      const t = frameText(msg.subarray(0, e), opts.invalidUtf8);
+      if (!t.ok) return c.drop(t.reason);
+      if (t.replaced) c.event('invalidUtf8Replaced');
+      if (paused && ++pausedCount > UDP_PAUSED_SLACK) return c.drop('backpressure');
+      c.received++;
+      const line: RawLine = { text: t.text, receivedAt: new Date(), source: name, sender, format: opts.format };
+      if (!sink.push(line) && !paused) {
+        paused = true;
+        sink.onDrain(onDrain);
+      }
+    } catch (err) {
+      c.drop('error');
+      log.debug({ err, input: name }, 'udp message handling failed');
+    }
+  };
+  sock.on('message', onMessage);
+  sock.on('error', (err) => log.warn({ err, input: name }, 'udp socket error'));
+  await new Promise<void>((resolve, reject) => {
+    const onErr = (err: Error) => reject(err);
+    sock.once('error', onErr);
+    sock.bind({ address: addr.host, port: addr.port, exclusive: true }, () => {
+      sock.off('error', onErr);
+      resolve();
+    });
+  });
+  const bound = sock.address();
+  name = `udp:${bound.port}`;
+  try {
+    const got = sock.getRecvBufferSize();
+    if (opts.udpRecvBufferBytes && got < opts.udpRecvBufferBytes) {
+      log.warn({ input: name, requested: opts.udpRecvBufferBytes, got }, 'UDP receive buffer smaller than asked for (raise net.core.rmem_max)');
+    }
+  } catch {
+    /* not fatal */
+  }
+  const baseDrops = readUdpKernelDrops(bound.port, family) ?? 0;
+  log.info({ input: name, address: bound.address }, 'syslog UDP listening');
+  let closed = false;
+  return {
+    name,
+    address: { host: bound.address, port: bound.port },
+    counters(): SourceCounters {
+      const k = closed ? undefined : readUdpKernelDrops(bound.port, family);
+      if (k !== undefined) c.dropped.kernel = Math.max(0, k - baseDrops);
+      return { received: c.received, dropped: { ...c.dropped }, events: { ...c.events } };
+    },
+    async close() {
+      if (closed) return;
+      const k = readUdpKernelDrops(bound.port, family);
+      if (k !== undefined) c.dropped.kernel = Math.max(0, k - baseDrops);
+      closed = true;
+      await new Promise<void>((resolve) => sock.close(() => resolve()));
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// TCP and TLS
+
+interface Conn {
+  sock: Socket;
+  framer: SyslogFramer;
+  sender: string;
+}
+
+async function loadTls(tls: NonNullable<SyslogInputOptions['tls']>): Promise<SecureContextOptions> {
+  const [cert, key, ca] = await Promise.all([readFile(tls.cert), readFile(tls.key), tls.ca ? readFile(tls.ca) : undefined]);
+  return { cert, key, ca };
+}
+
+async function startStream(addr: ListenAddress, opts: SyslogInputOptions, sink: LineSink, log: Logger): Promise<InputHandle> {
+  const allow = makeAllow(opts.allow);
+  const c = new Counters();
+  const conns = new Set<Conn>();
+  const maxConns = opts.maxConnections || 1000;
+  const idleMs = (opts.idleTimeoutS || 300) * 1000;
+  const maxBytes = opts.maxMessageBytes || 65536;
+  let name = `${addr.proto}:${addr.port}`;
+  let paused = false;
+  let closing = false;
+
+  const resumeAll = () => {
+    if (!paused) return;
+    paused = false;
+    for (const k of conns) if (!k.sock.destroyed) k.sock.resume();
+  };
+  const pauseAll = () => {
+    if (paused) return;
+    paused = true;
+    c.event('paused');
+    for (const k of conns) k.sock.pause();
+    sink.onDrain(resumeAll);
+  };
+
+  const deliver = (k: Conn, frames: Buffer[]) => {
+    const now = new Date();
+    for (const f of frames) {
+      const t = frameText(f, opts.invalidUtf8);
+      if (!t.ok) {
+        c.drop(t.reason);
+        continue;
+      }
+      if (t.replaced) c.event('invalidUtf8Replaced');
+      c.received++;
+      // frames already cut from a chunk are pushed even when paused: at most one chunk's worth
+      if (!sink.push({ text: t.text, receivedAt: now, source: name, sender: k.sender, format: opts.format })) pauseAll();
+    }
+  };
+
+  // framer counters are per connection; fold them into the listener's when a connection ends
+  const foldFramer = (f: SyslogFramer) => {
+    if (f.counters.tooLarge) c.drop('tooLarge', f.counters.tooLarge);
+    if (f.counters.badFrame) c.drop('badFrame', f.counters.badFrame);
+    f.counters.tooLarge = 0;
+    f.counters.badFrame = 0;
+  };
+
+  /** A connection the TLS/TCP server has accepted (after the handshake for TLS). */
+  const onStream = (sock: Socket) => {
+    const sender = peer(sock.remoteAddress);
+    const k: Conn = { sock, framer: new SyslogFramer({ maxMessageBytes: maxBytes }), sender };
+    conns.add(k);
+    c.connections = conns.size;
+    c.event('accepted');
+    if (paused) sock.pause();
+    sock.setTimeout(idleMs);
+    sock.on('timeout', () => {
+      if (paused) return; // not idle: we stopped reading
+      c.event('idleTimeout');
+      sock.destroy();
+    });
+    sock.on('data', (chunk: Buffer) => {
+      try {
+        const frames = k.framer.push(chunk);
+        foldFramer(k.framer);
+        deliver(k, frames);
+      } catch (err) {
+        c.drop('error');
+        log.debug({ err, input: name }, 'stream data handling failed');
+      }
+    });
+    sock.on('end', () => {
+      try {
+        const frames = k.framer.end();
+        foldFramer(k.framer);
+        deliver(k, frames);
+      } catch {
+        c.drop('error');
+      }
+      sock.end();
+    });
+    sock.on('error', (err) => log.debug({ err, input: name, sender }, 'connection error'));
+    sock.on('close', () => {
+      conns.delete(k);
+      c.connections = conns.size;
+    });
+  };
+
+  /** Every raw TCP connection, before any TLS handshake: allow-list and connection cap. */
+  const admit = (sock: Socket): boolean => {
+    const sender = peer(sock.remoteAddress);
+    if (closing) {
+      sock.destroy();
+      return false;
+    }
+    if (!allow(sender)) {
+      c.drop('notAllowed');
+      sock.destroy();
+      return false;
+    }
+    if (raws.size >= maxConns) {
+      c.drop('connectionLimit');
+      sock.destroy();
+      return false;
+    }
+    raws.add(sock);
+    sock.once('close', () => raws.delete(sock));
+    return true;
+  };
+  /** every admitted TCP connection (for TLS: including those still in their handshake) */
+  const raws = new Set<Socket>();
+
+  let server: TcpServer | TlsServer;
+  let tlsOpts = opts.tls;
+  if (addr.proto === 'tls') {
+    if (!tlsOpts) throw new Error(`listen "${opts.listen}": tls:// needs tls.cert and tls.key`);
+    const ctx = await loadTls(tlsOpts);
+    const requireClientCert = tlsOpts.requireClientCert === true;
+    const srv = createTlsServer({ ...ctx, requestCert: requireClientCert, rejectUnauthorized: requireClientCert, handshakeTimeout: Math.min(idleMs, 30_000) });
+    srv.on('connection', (raw: Socket) => {
+      admit(raw);
+    });
+    srv.on('secureConnection', (s: TLSSocket) => {
+      if (closing) return void s.destroy();
+      onStream(s);
+    });
+    srv.on('tlsClientError', (err, s) => {
+      c.event('tlsError');
+      log.debug({ err: err.message, input: name, sender: peer(s.remoteAddress) }, 'TLS handshake failed');
+    });
+    server = srv;
+  } else {
+    server = createTcpServer((s) => {
+      if (admit(s)) onStream(s);
+    });
+  }
+  server.on('error', (err) => log.warn({ err, input: name }, 'server error'));
+  await new Promise<void>((resolve, reject) => {
+    const onErr = (err: Error) => reject(err);
+    server.once('error', onErr);
+    server.listen({ host: addr.host, port: addr.port, exclusive: true }, () => {
+      server.off('error', onErr);
+      resolve();
+    });
+  });
+  const bound = server.address() as { address: string; port: number };
+  name = `${addr.proto}:${bound.port}`;
+  log.info({ input: name, address: bound.address }, `syslog ${addr.proto.toUpperCase()} listening`);
+
+  return {
+    name,
+    address: { host: bound.address, port: bound.port },
+    counters(): SourceCounters {
+      for (const k of conns) foldFramer(k.framer);
+      return { received: c.received, dropped: { ...c.dropped }, connections: conns.size, events: { ...c.events } };
+    },
+    async reload() {
+      if (addr.proto !== 'tls' || !tlsOpts) return;
+      // read everything first: a half-written certificate leaves the old context in place
+      const ctx = await loadTls(tlsOpts);
+      (server as TlsServer).setSecureContext(ctx);
+      c.event('reloaded');
+      log.info({ input: name }, 'TLS certificates reloaded');
+    },
+    async close() {
+      if (closing) return;
+      closing = true;
+      const done = new Promise<void>((resolve) => server.close(() => resolve()));
+      // complete frames are already with the sink; a half-received one is dropped with its connection
+      for (const k of conns) k.sock.destroy();
+      for (const s of raws) s.destroy();
+      await done;
+      tlsOpts = undefined;
+    },
+  };
+}
