@@ -1,0 +1,268 @@
+/**
+ * OpenVPN community server: syslog / file log lines and status files (version 2 and 3).
+ * See README.md for which lines make which sighting.
+ */
+import type { LineInput, LineParser, ParserPlugin } from '../../src/parsers/plugin.js';
+import type { SightingDraft } from '../../src/sighting.js';
+import { BoundedMap } from '../../src/parsers/text.js';
+import { canonicalIp } from '../../src/util/ip.js';
+import { parseIsoTime } from '../../src/util/time.js';
+
+/** The inner address used when a session end names no address and no earlier line told us one. */
+export const UNKNOWN_IP = '0.0.0.0';
+
+/** Phrases only an OpenVPN server writes (content detection for lines without an `openvpn` tag). */
+const MARKERS = [
+  ' MULTI_sva: pool returned ',
+  'MULTI: Learn: ',
+  'MULTI: primary virtual IP for ',
+  'MULTI: multi_close_instance',
+  '] received, client-instance ',
+  ' Peer Connection Initiated with ',
+  ' Inactivity timeout (--',
+];
+const STATUS_PREFIXES = ['CLIENT_LIST', 'ROUTING_TABLE', 'HEADER', 'GLOBAL_STATS'];
+
+function isDigit(c: number): boolean {
+  return c >= 48 && c <= 57;
+}
+
+interface Body {
+  text: string;
+  /** ISO time read off a file-log stamp (`2025-07-18 12:12:02 us=277382`) */
+  at?: string;
+}
+
+/**
+ * The message without a file-log stamp: `YYYY-MM-DD HH:MM:SS [us=NNNNNN] ` (the syslog header
+ * parser does not take a date and time split by a space).
+ */
+function body(msg: string, zone: string): Body {
+  let text = msg.trimStart();
+  let at: string | undefined;
+  if (text.length > 20 && text[4] === '-' && text[7] === '-' && text[10] === ' ' && text[13] === ':' && text[16] === ':' &&
+    isDigit(text.charCodeAt(0)) && isDigit(text.charCodeAt(18))) {
+    const ms = parseIsoTime(text.slice(0, 19), zone);
+    if (ms !== undefined) {
+      let i = 19;
+      while (text.charCodeAt(i) === 32) i++;
+      let micros = 0;
+      if (text.startsWith('us=', i)) {
+        let j = i + 3;
+        while (j < text.length && j < i + 9 && isDigit(text.charCodeAt(j))) micros = micros * 10 + text.charCodeAt(j++) - 48;
+        i = j;
+        while (text.charCodeAt(i) === 32) i++;
+      }
+      at = new Date(ms + Math.floor(micros / 1000)).toISOString();
+      text = text.slice(i);
+    }
+  }
+  return { text, at };
+}
+
+interface Peer {
+  /** common name (absent before authentication) */
+  cn?: string;
+  host: string;
+  port: string;
+  /** state key */
+  key: string;
+}
+
+/**
+ * `cn/real` where real is `ip:port`, `udp4:ip:port` (2.7), `[AF_INET]ip:port`, `2001:db8::1:port`
+ * or a host name; the common name may contain spaces, so the real address is after the LAST `/`.
+ */
+export function parsePeer(text: string): Peer | undefined {
+  let t = text.trim();
+  const pid = t.lastIndexOf(' peer-id=');
+  if (pid > 0) t = t.slice(0, pid);
+  if (!t || t.length > 512) return undefined;
+  const slash = t.lastIndexOf('/');
+  const cn = slash > 0 ? t.slice(0, slash) : undefined;
+  let real = slash >= 0 ? t.slice(slash + 1) : t;
+  if (real.startsWith('[AF_INET6]')) real = real.slice(10);
+  else if (real.startsWith('[AF_INET]')) real = real.slice(9);
+  const colon = real.indexOf(':');
+  if (colon > 0) {
+    const proto = real.slice(0, colon);
+    if ((proto.startsWith('udp') || proto.startsWith('tcp')) && proto.length <= 12 && !proto.includes('.')) real = real.slice(colon + 1);
+  }
+  const last = real.lastIndexOf(':');
+  let host = last < 0 ? real : real.slice(0, last);
+  const port = last < 0 ? '' : real.slice(last + 1);
+  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
+  if (!host || host.includes(' ')) return undefined;
+  return { cn, host, port, key: `${cn ?? ''}\u0000${canonicalIp(host) ?? host}\u0000${port}` };
+}
+
+interface Inner {
+  ip?: string;
+  ip6?: string;
+}
+
+function addr(text: string | undefined): string | undefined {
+  const ip = canonicalIp(text);
+  return ip && ip !== '0.0.0.0' && ip !== '::' ? ip : undefined;
+}
+
+function withPeer(d: SightingDraft, peer: Peer): SightingDraft {
+  if (peer.cn) d.user = peer.cn;
+  const ip = canonicalIp(peer.host);
+  if (ip) d.remoteIp = ip;
+  else if (/^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$/.test(peer.host)) d.remoteHost = peer.host;
+  return d;
+}
+
+/** Column positions of a status file's CLIENT_LIST, from its HEADER line (defaults: 2.4+ layout). */
+interface ClientColumns {
+  cn: number;
+  real: number;
+  vaddr: number;
+  vaddr6: number;
+  since: number;
+}
+const DEFAULT_COLUMNS: ClientColumns = { cn: 1, real: 2, vaddr: 3, vaddr6: 4, since: 8 };
+
+class OpenVpnParser implements LineParser {
+  /** peer (cn + real address) → tunnel addresses it was given */
+  private readonly peers = new BoundedMap<string, Inner>(10_000);
+  private columns: ClientColumns = DEFAULT_COLUMNS;
+
+  parse(input: LineInput): SightingDraft[] {
+    const b = body(input.syslog.msg, input.zone);
+    const drafts = this.lines(b.text);
+    if (b.at) for (const d of drafts) d.at ??= b.at;
+    return drafts;
+  }
+
+  private lines(text: string): SightingDraft[] {
+    if (text.startsWith('CLIENT_LIST') || text.startsWith('HEADER')) return this.status(text);
+    let i = text.indexOf(' MULTI_sva: pool returned ');
+    if (i > 0) return this.pool(text.slice(0, i), text.slice(i + 26));
+    i = text.indexOf('MULTI: Learn: ');
+    if (i >= 0) {
+      const rest = text.slice(i + 14);
+      const arrow = rest.indexOf(' -> ');
+      if (arrow < 0) return [];
+      return this.learn(rest.slice(0, arrow), rest.slice(arrow + 4));
+    }
+    i = text.indexOf('MULTI: primary virtual IP for ');
+    if (i >= 0) {
+      const rest = text.slice(i + 30);
+      const c = rest.lastIndexOf(': ');
+      if (c < 0) return [];
+      return this.learn(rest.slice(c + 2), rest.slice(0, c));
+    }
+    i = text.indexOf('] received, client-instance ');
+    if (i > 0) {
+      const what = text.slice(i + 28);
+      if (!what.startsWith('exiting') && !what.startsWith('restarting')) return [];
+      const sig = text.lastIndexOf(' SIG', i);
+      if (sig <= 0) return [];
+      return this.end(text.slice(0, sig));
+    }
+    return [];
+  }
+
+  /** `<peer> MULTI_sva: pool returned IPv4=a, IPv6=b` (either may be `(Not enabled)`) */
+  private pool(peerText: string, rest: string): SightingDraft[] {
+    const peer = parsePeer(peerText);
+    if (!peer) return [];
+    const v4 = rest.indexOf('IPv4=');
+    const v6 = rest.indexOf('IPv6=');
+    const cut = (s: number) => {
+      let e = s;
+      while (e < rest.length && rest[e] !== ',' && rest[e] !== ' ') e++;
+      return rest.slice(s, e);
+    };
+    const inner: Inner = { ip: v4 >= 0 ? addr(cut(v4 + 5)) : undefined, ip6: v6 >= 0 ? addr(cut(v6 + 5)) : undefined };
+    if (!inner.ip && !inner.ip6) return [];
+    this.peers.set(peer.key, inner);
+    return [this.up(inner, peer)];
+  }
+
+  /** `MULTI: Learn: <vaddr> -> <peer>` and `MULTI: primary virtual IP for <peer>: <vaddr>` */
+  private learn(vaddr: string, peerText: string): SightingDraft[] {
+    const ip = addr(vaddr.trim()); // MACs (TAP mode, `52:54:..@0`) and subnets (`/24`) are not hosts
+    const peer = parsePeer(peerText);
+    if (!ip || !peer) return [];
+    const known = this.peers.get(peer.key) ?? {};
+    const v6 = ip.includes(':');
+    if ((v6 ? known.ip6 : known.ip) === ip) return [];
+    const inner: Inner = v6 ? { ip: known.ip, ip6: ip } : { ip, ip6: known.ip6 };
+    this.peers.set(peer.key, inner);
+    return [this.up(inner, peer)];
+  }
+
+  private up(inner: Inner, peer: Peer): SightingDraft {
+    const d: SightingDraft = { kind: 'tunnel-up', ip: (inner.ip ?? inner.ip6) as string };
+    if (inner.ip && inner.ip6) d.ip6 = inner.ip6;
+    return withPeer(d, peer);
+  }
+
+  /** `<peer> SIGTERM[soft,<reason>] received, client-instance exiting` (or SIGUSR1 .. restarting) */
+  private end(peerText: string): SightingDraft[] {
+    const peer = parsePeer(peerText);
+    if (!peer || !peer.cn) return []; // server-side instance lines always carry `cn/real`
+    const inner = this.peers.get(peer.key);
+    this.peers.delete(peer.key);
+    const d: SightingDraft = { kind: 'tunnel-down', ip: inner?.ip ?? inner?.ip6 ?? UNKNOWN_IP };
+    if (inner?.ip && inner.ip6) d.ip6 = inner.ip6;
+    return [withPeer(d, peer)];
+  }
+
+  /** status file version 2 (commas) or 3 (tabs): `HEADER,CLIENT_LIST,...` and `CLIENT_LIST,...` */
+  private status(text: string): SightingDraft[] {
+    const sep = text[text.indexOf('CLIENT_LIST') + 11] === '\t' ? '\t' : ',';
+    const f = text.split(sep, 40);
+    if (f[0] === 'HEADER') {
+      if (f[1] === 'CLIENT_LIST') {
+        const col = (name: string, dflt: number) => {
+          const k = f.indexOf(name);
+          return k > 0 ? k - 1 : dflt;
+        };
+        this.columns = {
+          cn: col('Common Name', 1), real: col('Real Address', 2), vaddr: col('Virtual Address', 3),
+          vaddr6: col('Virtual IPv6 Address', -1), since: col('Connected Since (time_t)', -1),
+        };
+      }
+      return [];
+    }
+    if (f[0] !== 'CLIENT_LIST') return [];
+    const c = this.columns;
+    const inner: Inner = { ip: addr(f[c.vaddr]), ip6: c.vaddr6 > 0 ? addr(f[c.vaddr6]) : undefined };
+    if (inner.ip?.includes(':')) inner.ip = undefined;
+    if (!inner.ip && !inner.ip6) return [];
+    const peer = parsePeer(`${f[c.cn] ?? ''}/${f[c.real] ?? ''}`);
+    if (!peer) return [];
+    this.peers.set(peer.key, inner);
+    const d = this.up(inner, peer);
+    const since = c.since > 0 ? Number(f[c.since]) : NaN;
+    if (Number.isInteger(since) && since > 0) d.at = new Date(since * 1000).toISOString();
+    return [d];
+  }
+}
+
+function isOpenVpnTag(app: string | undefined): boolean {
+  return app !== undefined && (app === 'openvpn' || app.startsWith('openvpn-') || app.startsWith('ovpn-'));
+}
+
+const plugin: ParserPlugin = {
+  id: 'openvpn',
+  description: 'OpenVPN server log (syslog or file) and status files v2/v3: MULTI_sva / MULTI: Learn → tunnel-up, client-instance exiting → tunnel-down',
+  detect(input: LineInput): boolean {
+    if (isOpenVpnTag(input.syslog.appName)) return true;
+    const text = input.syslog.msg;
+    for (const p of STATUS_PREFIXES) {
+      if (text.startsWith(p) && (text[p.length] === ',' || text[p.length] === '\t')) {
+        return p !== 'HEADER' || text.startsWith('CLIENT_LIST', p.length + 1) || text.startsWith('ROUTING_TABLE', p.length + 1);
+      }
+    }
+    const head = text.length > 2048 ? text.slice(0, 2048) : text;
+    return MARKERS.some((m) => head.includes(m));
+  },
+  create: () => new OpenVpnParser(),
+};
+
+export default plugin;
