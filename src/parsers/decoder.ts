@@ -59,7 +59,7 @@ export class LineDecoder {
 
   decode(raw: string, meta: DecodeMeta): DecodeResult {
     this.counters.lines++;
-    const syslog = meta.syslog ?? parseSyslog(raw, { receivedAt: meta.receivedAt, zone: this.zone });
+    const syslog = unwrapInnerTag(meta.syslog ?? parseSyslog(raw, { receivedAt: meta.receivedAt, zone: this.zone }));
     const input: LineInput = { raw, syslog, receivedAt: meta.receivedAt, zone: this.zone, source: meta.source };
     const plugin = this.pick(input);
     if (!plugin) {
@@ -148,4 +148,24 @@ export class LineDecoder {
     if (meta.line !== undefined) s.line = meta.line;
     return s;
   }
+}
+
+/**
+ * `logger 'dhcpd[1]: DHCPACK ...'` and some relays send the original program's tag inside the
+ * message, under their own tag (`root`, `logger`). A message that starts with `name[digits]: `
+ * carries its real tag there: use it. Only the strict `name[pid]:` form counts, so ordinary
+ * messages (`MULTI: Learn ...`) are left alone.
+ */
+export function unwrapInnerTag(m: SyslogMessage): SyslogMessage {
+  const msg = m.msg;
+  const lb = msg.indexOf('[');
+  if (lb <= 0 || lb > 48) return m;
+  for (let i = 0; i < lb; i++) {
+    const c = msg.charCodeAt(i);
+    if (c === 32 || c === 9 || c === 58) return m;
+  }
+  let j = lb + 1;
+  while (j < msg.length && j - lb <= 12 && msg.charCodeAt(j) >= 48 && msg.charCodeAt(j) <= 57) j++;
+  if (j === lb + 1 || msg[j] !== ']' || msg[j + 1] !== ':' || msg[j + 2] !== ' ') return m;
+  return { ...m, appName: msg.slice(0, lb), procId: msg.slice(lb + 1, j), msg: msg.slice(j + 3) };
 }

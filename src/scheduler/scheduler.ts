@@ -283,7 +283,7 @@ export class Scheduler {
         this.store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'not-scanned', reason: `left the address before scan ${st.scanRef} ended` });
       }
     }
-    this.inventory.markScanned(scannedIds, endedAt, 'onsight');
+    this.inventory.markScanned(scannedIds, endedAt, this.scanner.kind === 'dry-run' ? 'dry-run' : 'onsight');
     this.store.endIntent(i.id, 'finished', now, null);
     this.noteEnded(i.appliance);
     this.counters.finished++;
@@ -455,7 +455,7 @@ export class Scheduler {
     for (const q of candidates) {
       if (targets.length >= max) break;
       const chk = this.revalidate(q, now);
-      if (chk.ok) targets.push({ ip: q.ip, identityId: q.identityId, bindingId: q.bindingId, why: chk.v.detail });
+      if (chk.ok) targets.push({ ip: q.ip, identityId: q.identityId, bindingId: q.bindingId, why: `${chk.v.detail}; in region ${r.name} by ${chk.v.regionCidr}` });
       else {
         this.store.dequeue(q.bindingId);
         this.counters.dropped++;

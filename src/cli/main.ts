@@ -1,0 +1,114 @@
+/**
+ * The `onsight` command line (DESIGN.md). Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { ConfigError, exitCodeFor, formatIssues, UsageError } from '../errors.js';
+import { loadConfig } from '../config/load.js';
+import { loadRegistry } from '../parsers/registry.js';
+import { createLogger } from '../log.js';
+import { runParse } from './parse.js';
+import { hostsView, queueView, scansView } from './views.js';
+
+const program = new Command('onsight')
+  .description('Scan hosts on sight: watch DHCP/VPN logs, launch a vulnerability scan while the device is still on the network.')
+  .exitOverride()
+  .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+const configOption = () => new Option('-c, --config <file>', 'config file (YAML); without it, the embedded default');
+
+program.command('run')
+  .description('run the daemon')
+  .addOption(configOption())
+  .action(async (o: { config?: string }) => {
+    const { Daemon } = await import('../daemon/daemon.js');
+    const loaded = loadConfig(o.config);
+    const log = createLogger({ level: loaded.config.log.level });
+    for (const w of loaded.warnings) log.warn(`config: ${formatIssues([w], loaded.origin)}`);
+    if (!o.config) log.info('no --config given: using the embedded default (SQLite under ./data, syslog on 127.0.0.1:5514 UDP+TCP, dry-run scanner)');
+    const daemon = new Daemon({ config: loaded.config, log });
+    await daemon.start();
+    await new Promise<void>((resolve) => {
+      const stop = (sig: string) => {
+        log.info(`${sig}: draining and stopping`);
+        daemon.stop().then(resolve, (err: Error) => {
+          log.error({ err: { message: err.message } }, 'error while stopping');
+          resolve();
+        });
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+      process.on('SIGHUP', () => {
+        log.info('SIGHUP: reloading certificates');
+        daemon.reloadTls().catch((err: Error) => log.error({ err: { message: err.message } }, 'reload failed'));
+      });
+    });
+  });
+
+program.command('parse')
+  .description('read log lines (files or stdin), print one Sighting JSON per line; never launches anything')
+  .requiredOption('-f, --format <id>', 'parser id, or auto')
+  .option('-z, --zone <zone>', 'time zone for stamps without one (IANA name, UTC or local)')
+  .addOption(configOption())
+  .argument('[files...]', 'files to read (stdin when none)')
+  .action(async (files: string[], o: { format: string; zone?: string; config?: string }) => {
+    const loaded = o.config ? loadConfig(o.config) : undefined;
+    const registry = await loadRegistry(loaded?.config.parsers.directory);
+    if (o.format !== 'auto' && !registry.get(o.format)) throw new UsageError(`unknown format "${o.format}"; known: auto, ${registry.ids().join(', ')}`);
+    process.exitCode = await runParse(registry, {
+      format: o.format, zone: o.zone ?? loaded?.config.timezone ?? 'local', files, out: process.stdout, err: process.stderr,
+      progress: process.stderr.isTTY === true,
+    });
+  });
+
+program.command('formats')
+  .description('list the parser ids with a one-line description each')
+  .addOption(configOption())
+  .action(async (o: { config?: string }) => {
+    const loaded = o.config ? loadConfig(o.config) : undefined;
+    const registry = await loadRegistry(loaded?.config.parsers.directory);
+    const list = registry.list().sort((a, b) => a.id.localeCompare(b.id));
+    const w = Math.max(...list.map((p) => p.id.length));
+    for (const p of list) process.stdout.write(`${p.id.padEnd(w)}  ${p.description}${registry.isUser(p.id) ? ' (user plug-in)' : ''}\n`);
+  });
+
+const config = program.command('config').description('config file tools');
+config.command('check')
+  .description('validate a config file, printing each error with its key path and line')
+  .addOption(configOption())
+  .action(async (o: { config?: string }) => {
+    const loaded = loadConfig(o.config);
+    const registry = await loadRegistry(loaded.config.parsers.directory);
+    const bad = loaded.config.inputs
+      .map((inp, i) => ({ inp, i }))
+      .filter(({ inp }) => inp.format !== 'auto' && !registry.get(inp.format))
+      .map(({ inp, i }) => ({ path: `inputs[${i}].format`, message: `unknown format "${inp.format}" (known: auto, ${registry.ids().join(', ')})` }));
+    if (bad.length) throw new ConfigError(bad, loaded.origin);
+    for (const w of loaded.warnings) process.stderr.write(`warning: ${formatIssues([w], loaded.origin)}\n`);
+    process.stdout.write(`${loaded.origin}: ok (${loaded.config.inputs.length} inputs, ${loaded.config.regions.length} regions, scanner ${loaded.config.scanner.type})\n`);
+  });
+
+for (const [name, view, what] of [['hosts', hostsView, 'devices present now, whether each is due and why'], ['queue', queueView, 'due hosts waiting for a scan'], ['scans', scansView, 'recent scan intents and their state']] as const) {
+  program.command(name)
+    .description(`show ${what}`)
+    .option('--json', 'JSON instead of a table')
+    .addOption(configOption())
+    .action((o: { json?: boolean; config?: string }) => {
+      const { config: cfg } = loadConfig(o.config);
+      process.stdout.write(view({ config: cfg, now: Date.now() }, o.json === true));
+    });
+}
+
+async function main(): Promise<void> {
+  try {
+    await program.parseAsync(process.argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') process.exit(0);
+      process.exit(2);
+    }
+    process.stderr.write(`onsight: ${(err as Error).message}\n`);
+    process.exit(exitCodeFor(err));
+  }
+}
+
+await main();

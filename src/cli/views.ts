@@ -1,0 +1,76 @@
+/** `onsight hosts|queue|scans [--json]`: the state, as readable tables or JSON. Read-only. */
+import { openDatabase } from '../store/db.js';
+import { Inventory } from '../inventory/inventory.js';
+import { Policy } from '../policy/policy.js';
+import { SchedulerStore } from '../scheduler/queue.js';
+import type { Config } from '../config/schema.js';
+
+export function table(headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => (c ?? '').padEnd(widths[i])).join('  ').trimEnd();
+  return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n') + '\n';
+}
+
+const iso = (ms?: number) => (ms === undefined ? '' : new Date(ms).toISOString().replace('.000Z', 'Z'));
+
+export interface ViewContext {
+  config: Config;
+  now: number;
+}
+
+function open(config: Config) {
+  const db = openDatabase(config.state);
+  const inventory = new Inventory(db, { defaultLeaseS: config.inventory.defaultLeaseS, maxSessionS: config.inventory.maxSessionS, retentionS: config.inventory.retention });
+  const policy = new Policy({ scope: config.policy.scope, exclude: config.policy.exclude, rescanAfter: config.policy.rescanAfter, rules: config.policy.rules, regions: config.regions, timezone: config.timezone });
+  return { db, inventory, policy, store: new SchedulerStore(db) };
+}
+
+export function hostsView({ config, now }: ViewContext, json: boolean): string {
+  const { db, inventory, policy, store } = open(config);
+  try {
+    const rows = inventory.presentBindings(now).map((b) => {
+      const v = policy.evaluate(b, now);
+      const q = store.queued(b.id);
+      return {
+        ip: b.ip, mac: b.mac, user: b.user, hostname: b.hostname, identity: b.identityKey, channel: b.channel, format: b.format,
+        since: iso(b.startAt), expires: iso(b.expiresAt), region: v.region, lastScanned: iso(b.lastScannedAt),
+        status: q ? (q.intentId ? 'scanning' : 'queued') : v.due ? 'due' : v.reason, why: v.detail,
+      };
+    });
+    if (json) return JSON.stringify(rows, null, 2) + '\n';
+    return table(['IP', 'DEVICE', 'HOSTNAME', 'REGION', 'SINCE', 'LAST SCANNED', 'STATUS', 'WHY'],
+      rows.map((r) => [r.ip, r.mac ?? r.user ?? r.identity, r.hostname ?? '', r.region ?? '', r.since, r.lastScanned, r.status, r.why]));
+  } finally {
+    db.close();
+  }
+}
+
+export function queueView({ config }: ViewContext, json: boolean): string {
+  const { db, store } = open(config);
+  try {
+    const rows = store.allQueued().map((q) => ({
+      ip: q.ip, region: q.region, dueSince: iso(q.dueSince), leaveBy: iso(q.leaveBy), attempts: q.attempts,
+      notBefore: q.notBefore ? iso(q.notBefore) : '', intent: q.intentId ?? '',
+    }));
+    if (json) return JSON.stringify(rows, null, 2) + '\n';
+    return table(['IP', 'REGION', 'DUE SINCE', 'LEAVES BY', 'ATTEMPTS', 'NOT BEFORE', 'INTENT'],
+      rows.map((r) => [r.ip, r.region, r.dueSince, r.leaveBy, String(r.attempts), r.notBefore, r.intent]));
+  } finally {
+    db.close();
+  }
+}
+
+export function scansView({ config }: ViewContext, json: boolean): string {
+  const { db, store } = open(config);
+  try {
+    const rows = store.recentIntents(200).map((i) => ({
+      intent: i.id, region: i.region, appliance: i.appliance, state: i.state, scanRef: i.scanRef ?? '',
+      created: iso(i.createdAt), launched: iso(i.launchedAt), ended: iso(i.endedAt), targets: store.targets(i.id).map((t) => t.ip), error: i.error ?? '',
+    }));
+    if (json) return JSON.stringify(rows, null, 2) + '\n';
+    return table(['INTENT', 'REGION', 'APPLIANCE', 'STATE', 'SCAN', 'LAUNCHED', 'ENDED', 'TARGETS'],
+      rows.map((r) => [r.intent, r.region, r.appliance, r.state, r.scanRef, r.launched, r.ended, r.targets.length > 3 ? `${r.targets.slice(0, 3).join(',')} +${r.targets.length - 3}` : r.targets.join(',')]));
+  } finally {
+    db.close();
+  }
+}

@@ -1,0 +1,157 @@
+/**
+ * The daemon: wires sources → parsers → inventory → policy → scheduler → scanner and runs the
+ * timers. Everything it wires is built elsewhere; this file only connects and starts/stops them.
+ */
+import type { Logger } from '../log.js';
+import type { Config } from '../config/schema.js';
+import { openDatabase, type DB } from '../store/db.js';
+import { Inventory } from '../inventory/inventory.js';
+import { Policy } from '../policy/policy.js';
+import { loadRegistry, type ParserRegistry } from '../parsers/registry.js';
+import { Scheduler, systemClock, type Clock, type LaunchInfo } from '../scheduler/scheduler.js';
+import { SchedulerStore } from '../scheduler/queue.js';
+import type { Scanner } from '../scanners/types.js';
+import { createScanner } from '../scanners/factory.js';
+import { Ingest } from './ingest.js';
+import type { InputHandle } from '../sources/types.js';
+import { startInputs } from './inputs.js';
+import type { Sighting } from '../sighting.js';
+import type { ApplyResult } from '../inventory/inventory.js';
+
+export interface DaemonOptions {
+  config: Config;
+  log: Logger;
+  /** a scanner to use instead of the configured one (tests) */
+  scanner?: Scanner;
+  clock?: Clock;
+  /** scheduler tick period, ms */
+  tickMs?: number;
+  /** sweep period (re-evaluate everyone present), ms */
+  sweepMs?: number;
+}
+
+export class Daemon {
+  db!: DB;
+  inventory!: Inventory;
+  policy!: Policy;
+  scheduler!: Scheduler;
+  scanner!: Scanner;
+  ingest!: Ingest;
+  registry!: ParserRegistry;
+  inputs: InputHandle[] = [];
+  readonly startedAt = Date.now();
+  private timers: NodeJS.Timeout[] = [];
+  private kickPending = false;
+  private stopping = false;
+  private readonly clock: Clock;
+
+  constructor(private readonly opts: DaemonOptions) {
+    this.clock = opts.clock ?? systemClock;
+  }
+
+  get config(): Config {
+    return this.opts.config;
+  }
+
+  async start(): Promise<void> {
+    const { config, log } = this.opts;
+    this.db = openDatabase(config.state);
+    this.registry = await loadRegistry(config.parsers.directory);
+    for (const inp of config.inputs) {
+      if (inp.format !== 'auto' && !this.registry.get(inp.format)) {
+        throw new Error(`input ${inp.type === 'file' ? inp.path : inp.listen}: unknown format "${inp.format}" (known: ${this.registry.ids().join(', ')})`);
+      }
+    }
+    this.inventory = new Inventory(this.db, {
+      defaultLeaseS: config.inventory.defaultLeaseS, maxSessionS: config.inventory.maxSessionS, retentionS: config.inventory.retention,
+    });
+    this.policy = new Policy({
+      scope: config.policy.scope, exclude: config.policy.exclude, rescanAfter: config.policy.rescanAfter, rules: config.policy.rules,
+      regions: config.regions, timezone: config.timezone,
+    });
+    this.scanner = this.opts.scanner ?? await createScanner(config, log, this.policy);
+    this.scheduler = new Scheduler(this.clock, this.inventory, this.policy, new SchedulerStore(this.db), this.scanner, {
+      regions: config.regions,
+      maxTargetsPerScan: config.scanner.maxTargetsPerScan,
+      optionProfile: config.scanner.type === 'qualys' ? config.scanner.optionProfile : undefined,
+      pollIntervalS: config.scanner.type === 'dry-run' ? Math.min(config.scheduler.pollIntervalS, Math.max(1, config.scanner.scanDurationS)) : config.scheduler.pollIntervalS,
+      applianceRefreshS: config.scheduler.applianceRefreshS,
+      retryBackoffS: config.scheduler.retryBackoffS,
+      maxAttempts: config.scheduler.maxAttempts,
+      cancelWhenAllLeft: config.scheduler.cancelWhenAllLeft,
+      lastScannedFromScanner: config.scheduler.lastScannedFromScanner,
+    }, log.child({ stage: 'scheduler' }), { onLaunch: (i) => this.announceLaunch(i) });
+    this.ingest = new Ingest(this.registry, this.inventory, (s, r) => this.committed(s, r), log.child({ stage: 'ingest' }), { zone: config.timezone });
+
+    // settle anything a previous run left half-done before taking new work
+    await this.scheduler.reconcile();
+    this.scheduler.sweep();
+    this.inputs = await startInputs(config.inputs, this.ingest, (p) => this.inventory.checkpoint(p), log);
+    this.timers.push(setInterval(() => this.kick(), this.opts.tickMs ?? 1000));
+    this.timers.push(setInterval(() => {
+      this.scheduler.sweep();
+      this.kick();
+    }, this.opts.sweepMs ?? 60_000));
+    this.timers.push(setInterval(() => this.inventory.prune(this.clock.now()), 3600_000));
+    for (const t of this.timers) t.unref();
+    this.kick();
+    log.info({
+      inputs: this.inputs.map((i) => i.name), state: config.state, scanner: this.scanner.kind,
+      regions: config.regions.map((r) => r.name), formats: this.registry.ids().length,
+    }, `onsight running: ${this.inputs.map((i) => i.name).join(', ') || 'no inputs'}; state ${config.state}; scanner ${this.scanner.kind}`);
+  }
+
+  private committed(sightings: Sighting[], results: ApplyResult[]): void {
+    const changed = new Set<number>();
+    sightings.forEach((s, i) => {
+      const r = results[i];
+      this.opts.log.info({ sighting: s, change: r.change, note: r.note },
+        `sighting ${s.kind} ${s.ip}${s.mac ? ' ' + s.mac : ''}${s.user ? ' user ' + s.user : ''}${s.hostname ? ' (' + s.hostname + ')' : ''} from ${s.source} [${s.format}]: ${r.change}${r.note ? ' — ' + r.note : ''}`);
+      if (r.bindingId !== undefined && (r.change === 'new' || r.change === 'reassigned' || r.change === 'renewed')) changed.add(r.bindingId);
+    });
+    if (changed.size && this.scheduler.consider(changed) > 0) this.kick();
+  }
+
+  private announceLaunch(i: LaunchInfo): void {
+    const verb = this.scanner.kind === 'dry-run' ? 'DRY RUN: would launch' : 'launched';
+    const why = i.targets.map((t) => `${t.ip} (${t.why})`).join('; ');
+    this.opts.log.info({ launch: i },
+      `${verb} scan ${i.scanRef} on appliance ${i.appliance} in region ${i.region} for ${i.targets.length} host(s): ${why}. Appliance chosen: ${i.applianceWhy}`);
+  }
+
+  /** Run a scheduler pass soon (coalesced). */
+  kick(): void {
+    if (this.kickPending || this.stopping) return;
+    this.kickPending = true;
+    setImmediate(() => {
+      this.kickPending = false;
+      this.scheduler.tick().catch((err: Error) => this.opts.log.error({ err: { message: err.message, code: (err as { code?: string }).code } }, 'scheduler pass failed'));
+    });
+  }
+
+  async reloadTls(): Promise<void> {
+    for (const i of this.inputs) await i.reload?.();
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    for (const t of this.timers) clearInterval(t);
+    for (const i of this.inputs) {
+      try {
+        await i.close();
+      } catch (err) {
+        this.opts.log.warn({ input: i.name, err: { message: (err as Error).message } }, 'input did not close cleanly');
+      }
+    }
+    this.ingest?.close();
+    try {
+      await this.scheduler?.tick();
+    } catch {
+      /* the state is durable; the next start reconciles */
+    }
+    await this.scanner?.close();
+    this.db?.close();
+    this.opts.log.info('onsight stopped');
+  }
+}

@@ -1,0 +1,129 @@
+/**
+ * The sink every source writes to: decodes lines into sightings and commits them, with the file
+ * checkpoints of the same lines, in one SQLite transaction per batch. Batching keeps the write
+ * rate high; the high-water mark makes sources pause (TCP reads, file reads) instead of growing
+ * memory when the inventory is slow.
+ */
+import type { Logger } from '../log.js';
+import type { ApplyResult, Inventory } from '../inventory/inventory.js';
+import { LineDecoder } from '../parsers/decoder.js';
+import type { ParserRegistry } from '../parsers/registry.js';
+import type { Sighting } from '../sighting.js';
+import type { FileCheckpoint, LineSink, RawLine } from '../sources/types.js';
+
+export interface IngestOptions {
+  zone: string;
+  /** buffered lines above which push() asks the source to pause */
+  highWater?: number;
+  /** most lines per transaction */
+  maxBatch?: number;
+}
+
+export interface IngestCounters {
+  lines: number;
+  sightings: number;
+  commits: number;
+  commitErrors: number;
+  /** lines waiting for the next commit */
+  pending: number;
+}
+
+export type CommittedHandler = (sightings: Sighting[], results: ApplyResult[]) => void;
+
+export class Ingest implements LineSink {
+  readonly counters: IngestCounters = { lines: 0, sightings: 0, commits: 0, commitErrors: 0, pending: 0 };
+  private buf: RawLine[] = [];
+  private readonly decoders = new Map<string, LineDecoder>();
+  private drainers: (() => void)[] = [];
+  private scheduled = false;
+  private readonly highWater: number;
+  private readonly maxBatch: number;
+  private retryTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly registry: ParserRegistry,
+    private readonly inventory: Inventory,
+    private readonly onCommitted: CommittedHandler,
+    private readonly log: Logger,
+    private readonly opts: IngestOptions,
+  ) {
+    this.highWater = opts.highWater ?? 20_000;
+    this.maxBatch = opts.maxBatch ?? 5_000;
+  }
+
+  decoder(format: string): LineDecoder {
+    let d = this.decoders.get(format);
+    if (!d) {
+      d = new LineDecoder(this.registry, format, this.opts.zone);
+      this.decoders.set(format, d);
+    }
+    return d;
+  }
+
+  allDecoders(): Map<string, LineDecoder> {
+    return this.decoders;
+  }
+
+  push(line: RawLine): boolean {
+    this.buf.push(line);
+    this.counters.pending = this.buf.length;
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
+    return this.buf.length < this.highWater;
+  }
+
+  onDrain(cb: () => void): void {
+    this.drainers.push(cb);
+  }
+
+  /** Decode and commit everything buffered. Returns false if the commit failed (lines kept for a retry). */
+  flush(): boolean {
+    this.scheduled = false;
+    while (this.buf.length) {
+      const batch = this.buf.slice(0, this.maxBatch);
+      if (!this.commit(batch)) {
+        this.retryTimer ??= setTimeout(() => {
+          this.retryTimer = undefined;
+          this.flush();
+        }, 1000);
+        return false;
+      }
+      this.buf = this.buf.slice(batch.length);
+      this.counters.pending = this.buf.length;
+    }
+    const d = this.drainers;
+    this.drainers = [];
+    for (const cb of d) cb();
+    return true;
+  }
+
+  private commit(batch: RawLine[]): boolean {
+    const sightings: Sighting[] = [];
+    const checkpoints = new Map<string, FileCheckpoint>();
+    for (const l of batch) {
+      const r = this.decoder(l.format ?? 'auto').decode(l.text, { receivedAt: l.receivedAt, source: l.source, line: l.line, syslog: l.syslog });
+      for (const s of r.sightings) sightings.push(s);
+      if (l.checkpoint) checkpoints.set(l.checkpoint.path, l.checkpoint);
+    }
+    let results: ApplyResult[];
+    try {
+      results = this.inventory.commitBatch(sightings, [...checkpoints.values()]);
+    } catch (err) {
+      this.counters.commitErrors++;
+      this.log.error({ err: { message: (err as Error).message } }, 'could not write to the state database; keeping the lines and retrying');
+      return false;
+    }
+    this.counters.lines += batch.length;
+    this.counters.sightings += sightings.length;
+    this.counters.commits++;
+    if (sightings.length) this.onCommitted(sightings, results);
+    return true;
+  }
+
+  close(): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.flush();
+  }
+}
