@@ -77,11 +77,16 @@ config.command('check')
   .addOption(configOption())
   .action(async (o: { config?: string }) => {
     const loaded = loadConfig(o.config);
-    const registry = await loadRegistry(loaded.config.parsers.directory);
+    let registry;
+    try {
+      registry = await loadRegistry(loaded.config.parsers.directory);
+    } catch (err) {
+      throw new ConfigError([{ path: 'parsers.directory', line: loaded.locate(['parsers', 'directory']), message: (err as Error).message }], loaded.origin);
+    }
     const bad = loaded.config.inputs
       .map((inp, i) => ({ inp, i }))
       .filter(({ inp }) => inp.format !== 'auto' && !registry.get(inp.format))
-      .map(({ inp, i }) => ({ path: `inputs[${i}].format`, message: `unknown format "${inp.format}" (known: auto, ${registry.ids().join(', ')})` }));
+      .map(({ inp, i }) => ({ path: `inputs[${i}].format`, line: loaded.locate(['inputs', i, 'format']), message: `unknown format "${inp.format}" (known: auto, ${registry.ids().join(', ')})` }));
     if (bad.length) throw new ConfigError(bad, loaded.origin);
     for (const w of loaded.warnings) process.stderr.write(`warning: ${formatIssues([w], loaded.origin)}\n`);
     process.stdout.write(`${loaded.origin}: ok (${loaded.config.inputs.length} inputs, ${loaded.config.regions.length} regions, scanner ${loaded.config.scanner.type})\n`);

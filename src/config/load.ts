@@ -15,6 +15,8 @@ export interface LoadedConfig {
   origin: string;
   /** problems that do not stop the daemon (overlapping regions, say) */
   warnings: ConfigIssue[];
+  /** the line of a key path in the file, for errors found later (unknown formats, plug-ins) */
+  locate: (path: PropertyKey[]) => number | undefined;
 }
 
 function pathText(path: PropertyKey[]): string {
@@ -76,7 +78,7 @@ export function validateConfig(raw: unknown, locate: (path: PropertyKey[]) => nu
     if (!inp.listen.startsWith('tls:') && inp.tls) errors.push(at(['inputs', i, 'tls'], 'tls settings on a non-tls listener'));
   });
   if (errors.length) throw new ConfigError(errors, file);
-  return { config, origin: file ?? '(embedded default)', warnings };
+  return { config, origin: file ?? '(embedded default)', warnings, locate };
 }
 
 export function parseConfigText(text: string, file: string): LoadedConfig {
