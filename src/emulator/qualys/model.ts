@@ -1,0 +1,329 @@
+/**
+ * The emulated subscription: appliances, scans, hosts and the IP list. Scans move
+ * Submitted → Queued → Running → Loading → Finished (or Error / Canceled) on the scan clock.
+ * Time is advanced lazily: every read or write first replays the events due up to "now", in
+ * order, so answers are consistent however fast the clock runs.
+ */
+import { canonicalIp } from '../../util/ip.js';
+import type { Clock } from './clock.js';
+import type { EmulatorConfig } from './config.js';
+import { IpSet, parseItem, intToV4, splitList } from './ipset.js';
+import type { Rng } from './rng.js';
+
+export type QualysScanState = 'Submitted' | 'Queued' | 'Running' | 'Loading' | 'Finished' | 'Error' | 'Canceled' | 'Paused';
+export const SCAN_STATES: QualysScanState[] = ['Submitted', 'Queued', 'Running', 'Loading', 'Finished', 'Error', 'Canceled', 'Paused'];
+const ACTIVE: ReadonlySet<QualysScanState> = new Set(['Submitted', 'Queued', 'Running', 'Loading', 'Paused']);
+
+export interface EmAppliance {
+  id: number;
+  uuid: string;
+  name: string;
+  online: boolean;
+  capacity: number;
+  maxScans?: number;
+  pollingIntervalSec: number;
+  type: string;
+  lastUpdated: number;
+  heartbeatsMissed: number;
+  /** Qualys's internet scanners (iscanner_name=External): not listed as an appliance */
+  external?: boolean;
+}
+
+export interface HostJob {
+  ip: string;
+  appliance: string;
+  durationMs: number;
+  startAt?: number;
+  endAt?: number;
+  done: boolean;
+}
+
+export interface EmScan {
+  id: number;
+  ref: string;
+  title: string;
+  target: string;
+  appliances: string[];
+  optionTitle?: string;
+  priority: number;
+  userLogin: string;
+  launchedAt: number;
+  readyAt: number;
+  state: QualysScanState;
+  subState?: string;
+  jobs: HostJob[];
+  willError: boolean;
+  loadingUntil?: number;
+  endedAt?: number;
+  processed: boolean;
+}
+
+export interface EmHost {
+  id: number;
+  ip: string;
+  trackingMethod: string;
+  dns?: string;
+  netbios?: string;
+  lastVulnScan?: number;
+  lastVmScanned?: number;
+  lastVmScannedDurationSec?: number;
+}
+
+interface Toggle {
+  at: number;
+  name: string;
+  online: boolean;
+  applied: boolean;
+}
+
+export const EXTERNAL = 'External';
+
+export class EmulatorModel {
+  readonly appliances = new Map<string, EmAppliance>();
+  readonly scans: EmScan[] = [];
+  readonly hosts = new Map<string, EmHost>();
+  readonly subscription = new IpSet();
+  /** tracking method given when an IP was added (asset/ip action=add) */
+  readonly tracking = new Map<string, string>();
+  private readonly toggles: Toggle[] = [];
+  private nextScanId = 4_276_000;
+  private nextRefSeq: number;
+  private nextHostId = 10_112_200;
+  private simNow: number;
+
+  constructor(private readonly c: EmulatorConfig, readonly clock: Clock, private readonly rng: Rng) {
+    const start = clock();
+    this.simNow = start;
+    this.nextRefSeq = 10_000 + Math.floor(rng() * 80_000);
+    c.appliances.forEach((a, i) => {
+      this.appliances.set(a.name, {
+        id: a.id ?? 1187 + i, uuid: fakeUuid(rng), name: a.name, online: a.online, capacity: a.capacity, maxScans: a.maxScans,
+        pollingIntervalSec: a.pollingIntervalSec, type: a.type, lastUpdated: start, heartbeatsMissed: a.online ? 0 : 1,
+      });
+    });
+    this.subscription.add(c.subscription);
+    for (const h of c.hosts) {
+      const ip = canonicalIp(h.ip);
+      if (!ip) continue;
+      const at = h.lastScannedAt ? Date.parse(h.lastScannedAt) : undefined;
+      this.hosts.set(ip, {
+        id: this.nextHostId++, ip, trackingMethod: h.trackingMethod, dns: h.dns, netbios: h.netbios,
+        lastVulnScan: at, lastVmScanned: at, lastVmScannedDurationSec: at ? 300 : undefined,
+      });
+      this.subscription.add(ip);
+    }
+    for (const f of c.faults.applianceOffline) {
+      this.toggles.push({ at: start + f.atSec * 1000, name: f.name, online: false, applied: false });
+      if (f.untilSec !== undefined) this.toggles.push({ at: start + f.untilSec * 1000, name: f.name, online: true, applied: false });
+    }
+    this.toggles.sort((a, b) => a.at - b.at);
+  }
+
+  now(): number {
+    return this.clock();
+  }
+
+  // ---- time --------------------------------------------------------------------------------
+
+  /** Replays every event due up to the clock's now. */
+  advance(): number {
+    const now = this.clock();
+    for (;;) {
+      const t = this.nextEventAt();
+      if (t === undefined || t > now) break;
+      this.simNow = Math.max(this.simNow, t);
+      this.applyEvents(this.simNow);
+      this.dispatch(this.simNow);
+    }
+    this.simNow = Math.max(this.simNow, now);
+    this.dispatch(this.simNow);
+    return this.simNow;
+  }
+
+  private nextEventAt(): number | undefined {
+    let t: number | undefined;
+    const consider = (x: number | undefined) => {
+      if (x !== undefined && (t === undefined || x < t)) t = x;
+    };
+    for (const g of this.toggles) if (!g.applied) consider(g.at);
+    for (const s of this.scans) {
+      if (s.state === 'Submitted') consider(s.readyAt);
+      else if (s.state === 'Loading') consider(s.loadingUntil);
+      else if (s.state === 'Running') for (const j of s.jobs) if (!j.done && j.endAt !== undefined) consider(j.endAt);
+    }
+    return t;
+  }
+
+  private applyEvents(t: number): void {
+    for (const g of this.toggles) if (!g.applied && g.at <= t) {
+      g.applied = true;
+      this.setOnline(g.name, g.online, t);
+    }
+    for (const s of this.scans) {
+      if (s.state === 'Submitted' && s.readyAt <= t) s.state = 'Queued';
+      if (s.state === 'Running') {
+        for (const j of s.jobs) if (!j.done && j.endAt !== undefined && j.endAt <= t) j.done = true;
+        if (s.jobs.every((j) => j.done)) {
+          s.state = 'Loading';
+          s.loadingUntil = t + this.c.scanTiming.loadingSec * 1000;
+        }
+      }
+      if (s.state === 'Loading' && s.loadingUntil !== undefined && s.loadingUntil <= t) this.finish(s, s.loadingUntil);
+    }
+  }
+
+  private finish(s: EmScan, t: number): void {
+    s.endedAt = t;
+    if (s.willError) {
+      s.state = 'Error';
+      return;
+    }
+    s.state = 'Finished';
+    s.processed = true;
+    for (const j of s.jobs) {
+      const h = this.host(j.ip);
+      h.lastVmScanned = j.endAt;
+      h.lastVulnScan = t;
+      h.lastVmScannedDurationSec = Math.round(j.durationMs / 1000);
+    }
+    if (s.jobs.length === 0) s.subState = 'No_Host';
+  }
+
+  /** Starts queued host jobs wherever an online appliance has room. */
+  private dispatch(t: number): void {
+    const runningScans = () => this.scans.filter((s) => s.state === 'Running').length;
+    for (const a of this.appliances.values()) {
+      if (!a.online) continue;
+      let busy = this.runningJobs(a.name).length;
+      for (const s of this.scans) {
+        if (busy >= a.capacity) break;
+        if (s.state !== 'Queued' && s.state !== 'Running') continue;
+        if (s.state === 'Queued') {
+          if (!s.jobs.some((j) => j.appliance === a.name && j.startAt === undefined)) continue;
+          if (this.c.maxConcurrentScans !== undefined && runningScans() >= this.c.maxConcurrentScans) continue;
+          if (a.maxScans !== undefined && this.scansOn(a.name).length >= a.maxScans) continue;
+        }
+        for (const j of s.jobs) {
+          if (busy >= a.capacity) break;
+          if (j.appliance !== a.name || j.startAt !== undefined) continue;
+          j.startAt = t;
+          j.endAt = t + j.durationMs;
+          busy++;
+          s.state = 'Running';
+        }
+      }
+    }
+    // a scan whose targets are all gone (none) finishes at once
+    for (const s of this.scans) if (s.state === 'Queued' && s.jobs.length === 0) {
+      s.state = 'Loading';
+      s.loadingUntil = t + this.c.scanTiming.loadingSec * 1000;
+    }
+  }
+
+  // ---- queries -------------------------------------------------------------------------------
+
+  runningJobs(appliance: string): HostJob[] {
+    const out: HostJob[] = [];
+    for (const s of this.scans) if (s.state === 'Running') for (const j of s.jobs) if (j.appliance === appliance && j.startAt !== undefined && !j.done) out.push(j);
+    return out;
+  }
+
+  /** Scans with a host running on this appliance now. */
+  scansOn(appliance: string): EmScan[] {
+    return this.scans.filter((s) => s.state === 'Running' && s.jobs.some((j) => j.appliance === appliance && j.startAt !== undefined && !j.done));
+  }
+
+  findScan(ref: string): EmScan | undefined {
+    return this.scans.find((s) => s.ref === ref);
+  }
+
+  /** The pseudo-appliance for `External` scans, created on first use. */
+  external(): EmAppliance {
+    let a = this.appliances.get(EXTERNAL);
+    if (!a) {
+      a = { id: 1, uuid: '', name: EXTERNAL, online: true, capacity: 50, pollingIntervalSec: 60, type: 'External', lastUpdated: this.simNow, heartbeatsMissed: 0, external: true };
+      this.appliances.set(EXTERNAL, a);
+    }
+    return a;
+  }
+
+  host(ip: string): EmHost {
+    let h = this.hosts.get(ip);
+    if (!h) {
+      h = { id: this.nextHostId++, ip, trackingMethod: this.tracking.get(ip) ?? 'IP' };
+      this.hosts.set(ip, h);
+    }
+    return h;
+  }
+
+  // ---- changes -------------------------------------------------------------------------------
+
+  setOnline(name: string, online: boolean, t = this.simNow): void {
+    const a = this.appliances.get(name);
+    if (!a || a.online === online) return;
+    a.online = online;
+    a.heartbeatsMissed = online ? 0 : 1;
+    a.lastUpdated = t;
+    if (online) return;
+    // scans with hosts running on an appliance that drops off end in Error
+    for (const s of this.scansOn(name)) {
+      s.state = 'Error';
+      s.endedAt = t;
+    }
+  }
+
+  launch(o: { title: string; targets: string[]; appliances: string[]; optionTitle?: string; priority: number; userLogin: string }): EmScan {
+    const t = this.advance();
+    const ips = expandTargets(o.targets);
+    const hostMs = () => {
+      const { hostSecMin, hostSecMax } = this.c.scanTiming;
+      return Math.round((hostSecMin + this.rng() * Math.max(0, hostSecMax - hostSecMin)) * 1000);
+    };
+    const scan: EmScan = {
+      id: this.nextScanId++,
+      ref: `scan/${Math.floor(t / 1000)}.${this.nextRefSeq++}`,
+      title: o.title,
+      target: o.targets.join(','),
+      appliances: o.appliances,
+      optionTitle: o.optionTitle,
+      priority: o.priority,
+      userLogin: o.userLogin,
+      launchedAt: t,
+      readyAt: t + this.c.scanTiming.submitDelaySec * 1000,
+      state: 'Submitted',
+      jobs: ips.map((ip, i) => ({ ip, appliance: o.appliances[i % o.appliances.length], durationMs: hostMs(), done: false })),
+      willError: this.rng() < this.c.faults.scanErrorShare,
+      processed: false,
+    };
+    this.scans.push(scan);
+    this.advance();
+    return scan;
+  }
+
+  cancel(s: EmScan): void {
+    s.state = 'Canceled';
+    s.endedAt = this.advance();
+    for (const j of s.jobs) if (!j.done) j.done = true;
+  }
+
+  isActive(s: EmScan): boolean {
+    return ACTIVE.has(s.state);
+  }
+}
+
+/** Target items (IPs and ranges) as individual addresses; huge ranges are capped. */
+export function expandTargets(items: string[]): string[] {
+  const out: string[] = [];
+  for (const item of splitList(items)) {
+    const p = parseItem(item);
+    if (!p) continue;
+    if (p.v6) out.push(p.v6);
+    else if (p.v4) for (let n = p.v4.start; n <= p.v4.end && out.length < 65_536; n++) out.push(intToV4(n));
+  }
+  return [...new Set(out)];
+}
+
+function fakeUuid(rng: Rng): string {
+  const hex = (n: number) => Array.from({ length: n }, () => Math.floor(rng() * 16).toString(16)).join('');
+  return `${hex(8)}-${hex(4)}-${hex(4)}-${hex(4)}-${hex(12)}`;
+}
