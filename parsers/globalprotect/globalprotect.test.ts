@@ -1,0 +1,3 @@
+import { parserSuite } from '../../test/helpers/parser-suite.js';
+
+parserSuite('globalprotect');

@@ -1,0 +1,142 @@
+/**
+ * Palo Alto Networks GlobalProtect: the PAN-OS GLOBALPROTECT log type (9.1+) as CSV over syslog,
+ * and custom key=value formats using PAN-OS field names. See README.md.
+ */
+import type { LineInput, LineParser, ParserPlugin } from '../../src/parsers/plugin.js';
+import type { SightingDraft } from '../../src/sighting.js';
+import { BoundedMap, csvFields, keyValues } from '../../src/parsers/text.js';
+import { canonicalIp } from '../../src/util/ip.js';
+import { parseIsoTime } from '../../src/util/time.js';
+
+/** The inner address used when a session end names no address and no earlier line told us one. */
+export const UNKNOWN_IP = '0.0.0.0';
+
+const MARK = ',GLOBALPROTECT,';
+/** How far into the message the type column may sit (header + 3 short columns). */
+const MARK_WINDOW = 400;
+
+const UP = new Set(['gateway-connected', 'gateway-getconfig', 'gateway-setup-ipsec', 'gateway-setup-ssl']);
+const DOWN = new Set(['gateway-logout', 'gateway-config-release']);
+
+/** The fields this parser reads, whichever form the line came in. */
+interface GpEvent {
+  eventId: string;
+  generated?: string;
+  user?: string;
+  machine?: string;
+  publicIp?: string;
+  publicIp6?: string;
+  privateIp?: string;
+  privateIp6?: string;
+  status?: string;
+  loginDuration?: string;
+}
+
+/** CSV: the record starts at the column before `receive time,serial,GLOBALPROTECT`. */
+function fromCsv(msg: string): GpEvent | undefined {
+  const p = msg.indexOf(MARK);
+  if (p < 0 || p > MARK_WINDOW) return undefined;
+  const c2 = msg.lastIndexOf(',', p - 1); // after receive time
+  if (c2 < 0) return undefined;
+  const c1 = msg.lastIndexOf(',', c2 - 1); // after future-use
+  if (c1 < 0) return undefined;
+  const start = msg.lastIndexOf(' ', c1 - 1) + 1; // a hostname without a tag may precede it
+  const f = csvFields(msg.slice(start), 64);
+  if (f[3] !== 'GLOBALPROTECT' || f.length < 19) return undefined;
+  return {
+    eventId: f[8], generated: f[6], user: f[12], machine: f[14], publicIp: f[15], publicIp6: f[16],
+    privateIp: f[17], privateIp6: f[18], status: f[28], loginDuration: f[30],
+  };
+}
+
+/** key=value with PAN-OS field names (`eventid=gateway-connected srcuser=… private_ip=…`). */
+function fromKv(msg: string): GpEvent | undefined {
+  if (!msg.includes('eventid=')) return undefined;
+  const kv = keyValues(msg, 128);
+  const eventId = kv.get('eventid');
+  if (!eventId || !(eventId.startsWith('gateway-') || eventId.startsWith('portal-'))) return undefined;
+  const type = kv.get('type');
+  if (type !== undefined && type.toUpperCase() !== 'GLOBALPROTECT') return undefined;
+  if (type === undefined && !kv.has('private_ip') && !kv.has('public_ip')) return undefined;
+  return {
+    eventId,
+    generated: kv.get('time_generated') ?? kv.get('generated_time'),
+    user: kv.get('srcuser') ?? kv.get('user'),
+    machine: kv.get('machinename'),
+    publicIp: kv.get('public_ip'),
+    publicIp6: kv.get('public_ipv6'),
+    privateIp: kv.get('private_ip'),
+    privateIp6: kv.get('private_ipv6'),
+    status: kv.get('status'),
+    loginDuration: kv.get('login_duration'),
+  };
+}
+
+function event(msg: string): GpEvent | undefined {
+  return fromCsv(msg) ?? fromKv(msg);
+}
+
+/** `0.0.0.0`, `::` and empty mean "not set". */
+function addr(text: string | undefined): string | undefined {
+  const ip = canonicalIp(text);
+  return ip && ip !== '0.0.0.0' && ip !== '::' ? ip : undefined;
+}
+
+/** `2021/03/24 11:29:49` (device time, configured zone) or `2021-10-22T16:10:05.000000Z`. */
+function panTime(text: string | undefined, zone: string): string | undefined {
+  if (!text || text.length < 19 || text.length > 40) return undefined;
+  const t = text[4] === '/' && text[7] === '/' ? `${text.slice(0, 4)}-${text.slice(5, 7)}-${text.slice(8)}` : text;
+  const ms = parseIsoTime(t, zone);
+  return ms === undefined ? undefined : new Date(ms).toISOString();
+}
+
+class GlobalProtectParser implements LineParser {
+  /** user + machine + public address → private address(es), for logout lines without them */
+  private readonly sessions = new BoundedMap<string, { ip: string; ip6?: string }>(10_000);
+
+  parse(input: LineInput): SightingDraft[] {
+    const e = event(input.syslog.msg);
+    if (!e) return [];
+    const up = UP.has(e.eventId);
+    if (!up && !DOWN.has(e.eventId)) return [];
+    if (e.status && e.status !== 'success') return [];
+    const v4 = addr(e.privateIp);
+    const v6 = addr(e.privateIp6);
+    const pub = addr(e.publicIp) ?? addr(e.publicIp6);
+    const key = `${e.user ?? ''}\u0000${e.machine ?? ''}\u0000${pub ?? ''}`;
+    let ip = v4 ?? v6;
+    let ip6 = v4 && v6 ? v6 : undefined;
+    if (up) {
+      if (!ip) return [];
+      this.sessions.set(key, { ip, ip6 });
+    } else if (!ip) {
+      const known = this.sessions.get(key);
+      ip = known?.ip ?? UNKNOWN_IP;
+      ip6 = known?.ip6;
+    }
+    if (!up) this.sessions.delete(key);
+    const d: SightingDraft = { kind: up ? 'tunnel-up' : 'tunnel-down', ip };
+    if (ip6) d.ip6 = ip6;
+    if (e.machine) d.hostname = e.machine;
+    if (e.user) d.user = e.user;
+    if (pub) d.remoteIp = pub;
+    const at = panTime(e.generated, input.zone);
+    if (at) d.at = at;
+    if (!up && e.loginDuration) {
+      const s = Number(e.loginDuration);
+      if (Number.isInteger(s) && s > 0) d.durationS = s;
+    }
+    return [d];
+  }
+}
+
+const plugin: ParserPlugin = {
+  id: 'globalprotect',
+  description: 'Palo Alto GlobalProtect (PAN-OS GLOBALPROTECT log, CSV or key=value): gateway-connected/getconfig → tunnel-up, gateway-logout/config-release → tunnel-down',
+  detect(input: LineInput): boolean {
+    return event(input.syslog.msg) !== undefined;
+  },
+  create: () => new GlobalProtectParser(),
+};
+
+export default plugin;
