@@ -26,12 +26,14 @@ export interface IngestCounters {
   commitErrors: number;
   /** lines waiting for the next commit */
   pending: number;
+  /** committed sightings by format, then kind (for /metrics) */
+  byFormatKind: Record<string, Record<string, number>>;
 }
 
 export type CommittedHandler = (sightings: Sighting[], results: ApplyResult[]) => void;
 
 export class Ingest implements LineSink {
-  readonly counters: IngestCounters = { lines: 0, sightings: 0, commits: 0, commitErrors: 0, pending: 0 };
+  readonly counters: IngestCounters = { lines: 0, sightings: 0, commits: 0, commitErrors: 0, pending: 0, byFormatKind: {} };
   private buf: RawLine[] = [];
   private readonly decoders = new Map<string, LineDecoder>();
   private drainers: (() => void)[] = [];
@@ -118,6 +120,10 @@ export class Ingest implements LineSink {
     this.counters.lines += batch.length;
     this.counters.sightings += sightings.length;
     this.counters.commits++;
+    for (const s of sightings) {
+      const k = (this.counters.byFormatKind[s.format] ??= {});
+      k[s.kind] = (k[s.kind] ?? 0) + 1;
+    }
     if (sightings.length) this.onCommitted(sightings, results);
     return true;
   }
