@@ -1,0 +1,89 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { openDatabase, schemaVersion } from '../src/store/db.js';
+import { Inventory } from '../src/inventory/inventory.js';
+import type { Sighting } from '../src/sighting.js';
+
+const T0 = Date.parse('2026-11-23T10:00:00Z');
+const at = (min: number) => new Date(T0 + min * 60_000).toISOString();
+const s = (p: Partial<Sighting> & Pick<Sighting, 'kind' | 'ip'>): Sighting => ({ at: at(0), format: 'isc-dhcpd', source: 'test', ...p });
+
+function fresh() {
+  const dir = mkdtempSync(join(tmpdir(), 'onsight-inv-'));
+  const file = join(dir, 'state.db');
+  const db = openDatabase(file);
+  return { db, file, inv: new Inventory(db, { defaultLeaseS: 3600, maxSessionS: 86400, retentionS: 86400 }) };
+}
+
+describe('inventory', () => {
+  it('a real SQLite file in WAL mode with the schema migrated, and re-opening is a no-op', () => {
+    const { db, file } = fresh();
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(schemaVersion(db)).toBe(1);
+    db.close();
+    const again = openDatabase(file);
+    expect(schemaVersion(again)).toBe(1);
+    again.close();
+  });
+
+  it('a lease binds the IP to the MAC; renewals merge into it', () => {
+    const { inv } = fresh();
+    const [r1] = inv.commitBatch([s({ kind: 'lease', ip: '10.0.0.5', mac: '52:54:00:00:00:01', hostname: 'lap', durationS: 600, at: at(0) })]);
+    expect(r1.change).toBe('new');
+    const [r2] = inv.commitBatch([s({ kind: 'renew', ip: '10.0.0.5', mac: '52:54:00:00:00:01', durationS: 600, at: at(5) })]);
+    expect(r2).toMatchObject({ change: 'renewed', bindingId: r1.bindingId });
+    const b = inv.binding(r1.bindingId!)!;
+    expect(b.renewals).toBe(1);
+    expect(b.expiresAt).toBe(T0 + 15 * 60_000);
+    expect(b.hostname).toBe('lap');
+    expect(inv.counts(T0).sightings).toBe(1); // the renewal was merged, not stored again
+  });
+
+  it('IP reuse ends the old binding at once; a stale release from the old device does not end the new one', () => {
+    const { inv } = fresh();
+    const [a] = inv.commitBatch([s({ kind: 'lease', ip: '10.0.0.5', mac: '52:54:00:00:00:01', at: at(0) })]);
+    const [b] = inv.commitBatch([s({ kind: 'lease', ip: '10.0.0.5', mac: '52:54:00:00:00:02', at: at(10) })]);
+    expect(b.change).toBe('reassigned');
+    expect(inv.binding(a.bindingId!)).toMatchObject({ endAt: T0 + 10 * 60_000, endReason: 'reassigned' });
+    const [rel] = inv.commitBatch([s({ kind: 'release', ip: '10.0.0.5', mac: '52:54:00:00:00:01', at: at(11) })]);
+    expect(rel.change).toBe('ignored');
+    expect(inv.openBinding('10.0.0.5')?.mac).toBe('52:54:00:00:00:02');
+  });
+
+  it('a device moving to a new address leaves the old one; VPN sessions end on tunnel-down', () => {
+    const { inv } = fresh();
+    const [a] = inv.commitBatch([s({ kind: 'lease', ip: '10.0.0.5', mac: '52:54:00:00:00:01' })]);
+    inv.commitBatch([s({ kind: 'lease', ip: '10.0.0.9', mac: '52:54:00:00:00:01', at: at(1) })]);
+    expect(inv.binding(a.bindingId!)?.endReason).toBe('moved');
+    const [v] = inv.commitBatch([s({ kind: 'tunnel-up', ip: '10.8.0.2', user: 'jdoe', format: 'openvpn', at: at(2) })]);
+    expect(inv.binding(v.bindingId!)).toMatchObject({ channel: 'vpn', identityKey: 'user:jdoe', expiresAt: T0 + 2 * 60_000 + 86400_000 });
+    const [d] = inv.commitBatch([s({ kind: 'tunnel-down', ip: '10.8.0.2', user: 'jdoe', format: 'openvpn', at: at(30) })]);
+    expect(d.change).toBe('ended');
+    expect(inv.isPresent(inv.binding(v.bindingId!)!, T0 + 31 * 60_000)).toBe(false);
+  });
+
+  it('leases that run out end on expireStale; prune drops old history', () => {
+    const { inv } = fresh();
+    const [a] = inv.commitBatch([s({ kind: 'lease', ip: '10.0.0.5', mac: '52:54:00:00:00:01', durationS: 60 })]);
+    expect(inv.presentBindings(T0 + 30_000).length).toBe(1);
+    expect(inv.expireStale(T0 + 120_000)).toEqual([a.bindingId]);
+    expect(inv.binding(a.bindingId!)?.endAt).toBe(T0 + 60_000);
+    expect(inv.prune(T0 + 3 * 86400_000)).toEqual({ sightings: 1, bindings: 1 });
+  });
+
+  it('sightings and file checkpoints commit in one transaction: all or nothing', () => {
+    const { inv, db } = fresh();
+    const cp = { path: '/var/log/x', dev: 1, ino: 2, offset: 100, fingerprint: 'ab' };
+    inv.commitBatch([s({ kind: 'lease', ip: '10.0.0.5', mac: '52:54:00:00:00:01' })], [cp]);
+    expect(inv.checkpoint('/var/log/x')).toEqual(cp);
+    // a batch that fails half-way leaves neither its sightings nor its checkpoint behind
+    const bad = s({ kind: 'lease', ip: '10.0.0.6', mac: '52:54:00:00:00:02' });
+    Object.defineProperty(bad, 'at', { get: () => { throw new Error('boom'); } });
+    expect(() => inv.commitBatch([s({ kind: 'lease', ip: '10.0.0.7', mac: '52:54:00:00:00:03' }), bad], [{ ...cp, offset: 200 }])).toThrow('boom');
+    expect(inv.checkpoint('/var/log/x')?.offset).toBe(100);
+    expect(inv.openBinding('10.0.0.7')).toBeUndefined();
+    expect((db.prepare('SELECT count(*) n FROM bindings').get() as { n: number }).n).toBe(1);
+  });
+});

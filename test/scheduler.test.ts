@@ -1,0 +1,201 @@
+import { describe, expect, it } from 'vitest';
+import { openDatabase } from '../src/store/db.js';
+import { Inventory } from '../src/inventory/inventory.js';
+import { Policy } from '../src/policy/policy.js';
+import { Scheduler, type SchedulerOptions } from '../src/scheduler/scheduler.js';
+import { SchedulerStore } from '../src/scheduler/queue.js';
+import { silentLogger } from '../src/log.js';
+import type { Sighting } from '../src/sighting.js';
+import { ScriptedScanner } from './helpers/scanner.js';
+
+const T0 = Date.parse('2026-11-23T10:00:00Z');
+
+function setup(over: Partial<SchedulerOptions> = {}, policyOver: { exclude?: string[]; scanWindows?: string[] } = {}) {
+  const db = openDatabase(':memory:');
+  const clock = { t: T0, now() { return this.t; } };
+  const inv = new Inventory(db, { defaultLeaseS: 3600, maxSessionS: 86400, retentionS: 86400 * 30 });
+  const regions = [
+    { name: 'emea', cidrs: ['10.20.0.0/16'], appliances: [{ name: 'emea-1', maxScans: 1 }, { name: 'emea-2', maxScans: 1 }], maxConcurrentScans: 1, scanWindows: policyOver.scanWindows },
+    { name: 'amer', cidrs: ['10.30.0.0/16'], appliances: [{ name: 'amer-1', maxScans: 2 }], maxConcurrentScans: 2 },
+  ];
+  const policy = new Policy({ scope: ['10.0.0.0/8'], exclude: policyOver.exclude ?? ['10.20.9.0/24'], rescanAfter: 30 * 86400, rules: [], regions, timezone: 'UTC' });
+  const scanner = new ScriptedScanner();
+  scanner.appliancesState = [
+    { name: 'emea-1', online: true, runningScans: 0 }, { name: 'emea-2', online: true, runningScans: 0 }, { name: 'amer-1', online: true, runningScans: 0 },
+  ];
+  const store = new SchedulerStore(db);
+  const sched = new Scheduler(clock, inv, policy, store, scanner, {
+    regions, maxTargetsPerScan: 3, pollIntervalS: 60, applianceRefreshS: 300, retryBackoffS: 600, maxAttempts: 3,
+    cancelWhenAllLeft: false, lastScannedFromScanner: false, ...over,
+  }, silentLogger());
+  const see = (p: Partial<Sighting> & Pick<Sighting, 'ip'>) => {
+    const [r] = inv.commitBatch([{ kind: 'lease', at: new Date(clock.t).toISOString(), format: 'isc-dhcpd', source: 't', durationS: 3600, ...p } as Sighting]);
+    sched.consider([r.bindingId!]);
+    return r;
+  };
+  return { db, clock, inv, policy, scanner, store, sched, see };
+}
+
+const mac = (n: number) => `52:54:00:00:00:${n.toString(16).padStart(2, '0')}`;
+
+describe('scheduler', () => {
+  it('launches at once when the region has room, on an online appliance, with the intent id in the title', async () => {
+    const { scanner, sched, see, store } = setup();
+    see({ ip: '10.20.1.7', mac: mac(1) });
+    await sched.tick();
+    expect(scanner.launches).toHaveLength(1);
+    const l = scanner.launches[0];
+    expect(l.targets).toEqual(['10.20.1.7']);
+    expect(l.appliance).toBe('emea-1');
+    expect(l.title).toContain(l.intentId);
+    expect(store.intent(l.intentId)?.state).toBe('running');
+  });
+
+  it('never scans outside scope or inside the exclusion list, whatever the log says', async () => {
+    const { scanner, sched, see, store } = setup();
+    see({ ip: '10.20.9.9', mac: mac(1) }); // excluded
+    see({ ip: '192.168.1.1', mac: mac(2) }); // out of scope
+    see({ ip: '10.99.0.1', mac: mac(3) }); // in scope but no region
+    await sched.tick();
+    expect(scanner.launches).toHaveLength(0);
+    const reasons = store.recentDecisions(10).map((d) => `${d.ip} ${d.reason.split(':')[0]}`);
+    expect(reasons).toEqual(expect.arrayContaining(['10.20.9.9 excluded', '192.168.1.1 out-of-scope', '10.99.0.1 no-region']));
+  });
+
+  it('one scan per region at a time: due hosts accumulate and go out in one batch when room opens, shortest lease first', async () => {
+    const { scanner, sched, see, clock } = setup();
+    see({ ip: '10.20.1.1', mac: mac(1) });
+    await sched.tick();
+    see({ ip: '10.20.1.2', mac: mac(2), durationS: 7200 });
+    see({ ip: '10.20.1.3', mac: mac(3), durationS: 600 });
+    see({ ip: '10.20.1.4', mac: mac(4), durationS: 3600 });
+    see({ ip: '10.20.1.5', mac: mac(5), durationS: 9000 });
+    await sched.tick();
+    expect(scanner.launches).toHaveLength(1); // region busy
+    scanner.finish(scanner.launches[0].ref);
+    clock.t += 61_000;
+    await sched.tick();
+    expect(scanner.launches).toHaveLength(2);
+    expect(scanner.launches[1].targets).toEqual(['10.20.1.3', '10.20.1.4', '10.20.1.2']); // max 3, leaving soonest first
+  });
+
+  it('re-checks targets right before launch: a reassigned or departed address is dropped with a reason', async () => {
+    const { scanner, sched, see, store, inv, clock } = setup();
+    see({ ip: '10.20.1.1', mac: mac(1) });
+    await sched.tick(); // region now busy
+    see({ ip: '10.20.1.2', mac: mac(2) });
+    see({ ip: '10.20.1.3', mac: mac(3) });
+    // before room opens, 10.20.1.2 goes to another device and 10.20.1.3 is released
+    inv.commitBatch([{ kind: 'lease', ip: '10.20.1.2', mac: mac(9), at: new Date(clock.t).toISOString(), format: 'isc-dhcpd', source: 't' }]);
+    inv.commitBatch([{ kind: 'release', ip: '10.20.1.3', mac: mac(3), at: new Date(clock.t).toISOString(), format: 'isc-dhcpd', source: 't' }]);
+    scanner.finish(scanner.launches[0].ref);
+    clock.t += 61_000;
+    await sched.tick();
+    expect(scanner.launches).toHaveLength(1);
+    const dropped = store.recentDecisions(20).filter((d) => d.decision === 'dropped').map((d) => `${d.ip}: ${d.reason}`);
+    expect(dropped).toEqual(expect.arrayContaining([expect.stringMatching(/^10\.20\.1\.2: address reassigned/), expect.stringMatching(/^10\.20\.1\.3: device left/)]));
+  });
+
+  it('picks by real load: an appliance busy with someone else\'s scan is passed over; offline ones are never used', async () => {
+    const { scanner, sched, see } = setup();
+    scanner.appliancesState[0] = { name: 'emea-1', online: true, runningScans: 1 }; // a GUI scan
+    see({ ip: '10.20.1.1', mac: mac(1) });
+    await sched.tick();
+    expect(scanner.launches[0].appliance).toBe('emea-2');
+
+    const b = setup();
+    b.scanner.appliancesState[0] = { name: 'emea-1', online: false, runningScans: 0 };
+    b.scanner.appliancesState[1] = { name: 'emea-2', online: false, runningScans: 0 };
+    b.see({ ip: '10.20.1.1', mac: mac(1) });
+    await b.sched.tick();
+    expect(b.scanner.launches).toHaveLength(0);
+    b.scanner.appliancesState[1].online = true;
+    b.clock.t += 301_000;
+    await b.sched.tick();
+    expect(b.scanner.launches[0].appliance).toBe('emea-2');
+  });
+
+  it('finished scans record last-scanned; the device is not due again within rescanAfter', async () => {
+    const { scanner, sched, see, inv, clock } = setup();
+    const r = see({ ip: '10.20.1.1', mac: mac(1) });
+    await sched.tick();
+    scanner.finish(scanner.launches[0].ref);
+    clock.t += 61_000;
+    await sched.tick();
+    expect(inv.binding(r.bindingId!)?.lastScannedAt).toBe(clock.t);
+    see({ ip: '10.20.1.1', mac: mac(1) }); // renewal
+    sched.sweep();
+    clock.t += 61_000;
+    await sched.tick();
+    expect(scanner.launches).toHaveLength(1);
+  });
+
+  it('failed scans requeue with backoff and give up after maxAttempts', async () => {
+    const { scanner, sched, see, clock, store } = setup({ maxAttempts: 2, retryBackoffS: 100 });
+    see({ ip: '10.20.1.1', mac: mac(1) });
+    await sched.tick();
+    scanner.finish(scanner.launches[0].ref, 'error');
+    clock.t += 61_000;
+    await sched.tick();
+    expect(scanner.launches).toHaveLength(1); // backing off
+    clock.t += 101_000;
+    await sched.tick();
+    expect(scanner.launches).toHaveLength(2);
+    scanner.finish(scanner.launches[1].ref, 'error');
+    clock.t += 61_000;
+    await sched.tick();
+    expect(store.allQueued()).toHaveLength(0);
+    expect(store.recentDecisions(5)[0]).toMatchObject({ decision: 'failed' });
+  });
+
+  it('a launch refused by the API is retried later; a launch whose answer was lost is reconciled, never launched twice', async () => {
+    const { scanner, sched, see, clock, store } = setup({ reconcileGraceMs: 1000, retryBackoffS: 10 });
+    scanner.failNext = 'api';
+    see({ ip: '10.20.1.1', mac: mac(1) });
+    await sched.tick();
+    expect(scanner.launches).toHaveLength(0);
+    clock.t += 11_000;
+    scanner.failNext = 'network-after';
+    await sched.tick();
+    expect(scanner.launches).toHaveLength(1); // created, but we never heard back
+    const pending = store.activeIntents();
+    expect(pending[0].state).toBe('launching');
+    clock.t += 2000;
+    await sched.tick();
+    expect(store.intent(pending[0].id)).toMatchObject({ state: 'running', scanRef: scanner.launches[0].ref });
+    expect(scanner.launches).toHaveLength(1);
+  });
+
+  it('scan windows: due hosts wait for the window to open', async () => {
+    const { scanner, sched, see, clock, store } = setup({}, { scanWindows: ['* 12:00-13:00'] });
+    see({ ip: '10.20.1.1', mac: mac(1), durationS: 4 * 3600 });
+    await sched.tick();
+    expect(scanner.launches).toHaveLength(0);
+    expect(store.recentDecisions(1)[0].reason).toMatch(/^outside-scan-window/);
+    clock.t = Date.parse('2026-11-23T12:00:30Z');
+    sched.sweep();
+    await sched.tick();
+    expect(scanner.launches).toHaveLength(1);
+  });
+
+  it('asks the scanner for last-scan dates when configured: a device scanned elsewhere is skipped', async () => {
+    const { scanner, sched, see, store } = setup({ lastScannedFromScanner: true });
+    scanner.lastScannedDates.set('10.20.1.1', new Date(T0 - 86400_000).toISOString());
+    see({ ip: '10.20.1.1', mac: mac(1) });
+    see({ ip: '10.20.1.2', mac: mac(2) });
+    await sched.tick();
+    expect(scanner.launches.map((l) => l.targets)).toEqual([['10.20.1.2']]);
+    expect(store.recentDecisions(10).find((d) => d.ip === '10.20.1.1' && d.decision === 'dropped')?.reason).toMatch(/scanned-recently/);
+  });
+
+  it('cancels a running scan when every target left, if configured', async () => {
+    const { scanner, sched, see, inv, clock } = setup({ cancelWhenAllLeft: true });
+    see({ ip: '10.20.1.1', mac: mac(1) });
+    await sched.tick();
+    inv.commitBatch([{ kind: 'release', ip: '10.20.1.1', mac: mac(1), at: new Date(clock.t).toISOString(), format: 'isc-dhcpd', source: 't' }]);
+    clock.t += 61_000;
+    await sched.tick();
+    expect(scanner.calls).toContain('cancel');
+    expect(scanner.states.get(scanner.launches[0].ref)).toBe('canceled');
+  });
+});

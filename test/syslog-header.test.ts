@@ -1,0 +1,112 @@
+import { describe, expect, it } from 'vitest';
+import { parseSyslog } from '../src/sources/syslog/header.js';
+
+const opts = { receivedAt: new Date('2026-11-23T12:00:00Z'), zone: 'UTC' };
+const iso = (t?: number) => (t === undefined ? undefined : new Date(t).toISOString());
+
+describe('RFC 5424 headers', () => {
+  it('reads every field, structured data with escapes, fractional seconds and an offset', () => {
+    const m = parseSyslog('<165>1 2003-10-11T22:14:15.003-07:00 mymachine.example.com evntslog 1234 ID47 [exampleSDID@32473 iut="3" eventSource="Appl\\"ica\\]tion\\\\x"][examplePriority@32473 class="high"] An application event', opts);
+    expect(m.format).toBe('rfc5424');
+    expect(m.pri).toBe(165);
+    expect(m.facility).toBe(20);
+    expect(m.severity).toBe(5);
+    expect(iso(m.time)).toBe('2003-10-12T05:14:15.003Z');
+    expect(m.hostname).toBe('mymachine.example.com');
+    expect(m.appName).toBe('evntslog');
+    expect(m.procId).toBe('1234');
+    expect(m.msgId).toBe('ID47');
+    expect(m.structuredData).toEqual([
+      { id: 'exampleSDID@32473', params: { iut: '3', eventSource: 'Appl"ica]tion\\x' } },
+      { id: 'examplePriority@32473', params: { class: 'high' } },
+    ]);
+    expect(m.msg).toBe('An application event');
+  });
+
+  it('NILVALUEs everywhere, and a BOM before the message', () => {
+    const m = parseSyslog('<34>1 - - - - - - \uFEFFhello', opts);
+    expect(m.format).toBe('rfc5424');
+    expect(m.time).toBeUndefined();
+    expect(m.hostname).toBeUndefined();
+    expect(m.appName).toBeUndefined();
+    expect(m.msg).toBe('hello');
+  });
+
+  it('Z and microsecond stamps', () => {
+    expect(iso(parseSyslog('<13>1 2026-11-23T13:08:27.226162+00:00 vm root - - [timeQuality tzKnown="1"] x', opts).time)).toBe('2026-11-23T13:08:27.226Z');
+    expect(iso(parseSyslog('<13>1 1985-04-12T23:20:50.52Z h a - - - x', opts).time)).toBe('1985-04-12T23:20:50.520Z');
+  });
+
+  it('a broken structured-data block falls back without throwing', () => {
+    const m = parseSyslog('<13>1 2026-11-23T13:08:27Z h a - - [unterminated x="1 msg', opts);
+    expect(m.msg.length).toBeGreaterThan(0);
+  });
+});
+
+describe('RFC 3164 headers as they really are', () => {
+  it('pfSense: no hostname, space-padded day, year from the receive time', () => {
+    const m = parseSyslog('<190>Jul  4 09:39:40 dhcpd[64305]: DHCPDISCOVER from 4c:55:41:a0:fa:99 via eth0.60', opts);
+    expect(m.format).toBe('rfc3164');
+    expect(m.hostname).toBeUndefined();
+    expect(m.appName).toBe('dhcpd');
+    expect(m.procId).toBe('64305');
+    expect(iso(m.time)).toBe('2026-07-04T09:39:40.000Z');
+    expect(m.msg).toBe('DHCPDISCOVER from 4c:55:41:a0:fa:99 via eth0.60');
+  });
+
+  it('a December line received in January belongs to last year', () => {
+    const m = parseSyslog('<30>Dec 31 23:59:59 host dhcpd: x', { receivedAt: new Date('2027-01-01T00:00:10Z'), zone: 'UTC' });
+    expect(iso(m.time)).toBe('2026-12-31T23:59:59.000Z');
+  });
+
+  it('hostname and tag', () => {
+    const m = parseSyslog('<30>Apr 18 05:02:05 10.50.1.227 dhcpd[2301]: DHCPREQUEST for 192.168.0.4', opts);
+    expect(m.hostname).toBe('10.50.1.227');
+    expect(m.appName).toBe('dhcpd');
+    expect(m.msg).toBe('DHCPREQUEST for 192.168.0.4');
+  });
+
+  it('Cisco: a year in the stamp, and an empty tag', () => {
+    const m = parseSyslog('Oct 10 2018 12:34:56 localhost CiscoASA[999]: %ASA-4-113029: Group VPN', opts);
+    expect(iso(m.time)).toBe('2018-10-10T12:34:56.000Z');
+    expect(m.hasYear).toBe(true);
+    expect(m.appName).toBe('CiscoASA');
+    expect(m.msg).toBe('%ASA-4-113029: Group VPN');
+    const c = parseSyslog('<140>Jun 27 00:53:12 host-1.example.local : %ASA-6-737016: IPAA', opts);
+    expect(c.hostname).toBe('host-1.example.local');
+    expect(c.msg).toBe('%ASA-6-737016: IPAA');
+  });
+
+  it('OpenWrt logread: weekday and a trailing year', () => {
+    const m = parseSyslog('Mon Apr 11 15:02:46 2022 daemon.info dnsmasq-dhcp[2985]: DHCPACK(br-lan) 192.168.100.242', opts);
+    expect(iso(m.time)).toBe('2022-04-11T15:02:46.000Z');
+    expect(m.appName).toBe('dnsmasq-dhcp');
+  });
+
+  it('stamps read in the configured zone', () => {
+    const m = parseSyslog('<30>Jul  4 09:39:40 dhcpd[1]: x', { receivedAt: opts.receivedAt, zone: 'Europe/Berlin' });
+    expect(iso(m.time)).toBe('2026-07-04T07:39:40.000Z');
+  });
+
+  it('no header at all: the whole line is the message', () => {
+    const m = parseSyslog('30,09/20/21,09:16:15,DNS Update Request,172.28.43.169', opts);
+    expect(m.format).toBe('none');
+    expect(m.msg).toBe('30,09/20/21,09:16:15,DNS Update Request,172.28.43.169');
+    const f = parseSyslog('<189>date=2020-04-23 time=12:32:48 devname="x"', opts);
+    expect(f.pri).toBe(189);
+    expect(f.msg).toBe('date=2020-04-23 time=12:32:48 devname="x"');
+  });
+
+  it('never throws on garbage', () => {
+    const samples = ['', '<', '<999>', '<1>1 ', '<13>1 2026-13-45T99:99:99Z', 'Jan', 'Jan 99 99:99:99', '\u0000\uffff\ud800', '<13>' + '['.repeat(100000), '<13>1 - - - - - ' + '[a b="'.repeat(10000)];
+    for (const s of samples) expect(() => parseSyslog(s, opts)).not.toThrow();
+  });
+
+  it('runs in linear time on hostile input', () => {
+    const big = '<13>1 2026-11-23T13:08:27Z h a - - ' + '[x a="\\"'.repeat(50000);
+    const t0 = performance.now();
+    parseSyslog(big, opts);
+    parseSyslog('<13>Jan  1 00:00:00 ' + 'a: '.repeat(300000), opts);
+    expect(performance.now() - t0).toBeLessThan(1000);
+  });
+});
