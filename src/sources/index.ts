@@ -2,3 +2,4 @@
 export { startSyslogInput, parseListen, readUdpKernelDrops } from './syslog/listen.js';
 export { SyslogFramer } from './syslog/framing.js';
 export type * from './types.js';
+export { startFileInput, globToRegExp } from './file/input.js';

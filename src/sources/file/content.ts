@@ -1,0 +1,126 @@
+/**
+ * What identifies the content of a log file, beyond its inode: fingerprints, encodings, and the
+ * search for where a rotated file went.
+ *
+ * Fingerprint: hex sha256 of the first min(1024, offset) bytes, where offset is the checkpoint's
+ * (the bytes consumed so far). A short file that is still growing thus has a fingerprint that
+ * covers exactly what was read of it; it is verified against the same number of bytes later, so
+ * growth never makes it "a different file". Once 1024 bytes have been consumed it stays fixed.
+ *
+ * Tail fingerprint: hex sha256 of the up-to-256 bytes just before offset. Files that share their
+ * first KiB (the Windows DHCP audit log preamble is the same every week) differ there.
+ */
+import { createHash } from 'node:crypto';
+import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import type { Stats } from 'node:fs';
+
+export const FP_BYTES = 1024;
+export const TAIL_BYTES = 256;
+
+export function sha256hex(b: Buffer): string {
+  return createHash('sha256').update(b).digest('hex');
+}
+
+export async function readAt(fh: FileHandle, pos: number, len: number): Promise<Buffer> {
+  const b = Buffer.alloc(len);
+  let got = 0;
+  while (got < len) {
+    const { bytesRead } = await fh.read(b, got, len - got, pos + got);
+    if (bytesRead === 0) break;
+    got += bytesRead;
+  }
+  return got === len ? b : b.subarray(0, got);
+}
+
+export interface ContentMark {
+  offset: number;
+  fingerprint: string;
+  tailFingerprint?: string;
+}
+
+/** Does the file behind `fh` hold the same bytes as the ones a mark was taken of, up to its offset? */
+export async function contentMatches(fh: FileHandle, size: number, mark: ContentMark): Promise<boolean> {
+  if (size < mark.offset) return false;
+  const head = await readAt(fh, 0, Math.min(FP_BYTES, mark.offset));
+  if (sha256hex(head) !== mark.fingerprint) return false;
+  if (mark.tailFingerprint !== undefined) {
+    const n = Math.min(TAIL_BYTES, mark.offset);
+    const tail = await readAt(fh, mark.offset - n, n);
+    if (sha256hex(tail) !== mark.tailFingerprint) return false;
+  }
+  return true;
+}
+
+export type Encoding = 'utf8' | 'utf16le';
+
+/** From the first bytes of a file: UTF-16LE (BOM FF FE, or ASCII interleaved with NULs) or UTF-8/ANSI. */
+export function detectEncoding(head: Buffer): Encoding | undefined {
+  if (head.length >= 2 && head[0] === 0xff && head[1] === 0xfe) return 'utf16le';
+  if (head.length < 4) return undefined;
+  if (head[0] !== 0 && head[1] === 0 && head[2] !== 0 && head[3] === 0) return 'utf16le';
+  return 'utf8';
+}
+
+const COMPRESSED = /\.(gz|bz2|xz|zst|lz4|z|zip)$/i;
+
+export interface Sibling {
+  path: string;
+  st: Stats;
+}
+
+/**
+ * Files beside `path` named like its rotations: `path.1`, `path-20240101`, `path.0`, `path_old`...
+ * Compressed ones are left out (we cannot read them).
+ */
+export async function rotatedSiblings(path: string): Promise<Sibling[]> {
+  const dir = dirname(path);
+  const base = basename(path);
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return [];
+  }
+  const out: Sibling[] = [];
+  for (const n of names) {
+    if (n === base || !n.startsWith(base) || COMPRESSED.test(n)) continue;
+    const sep = n[base.length];
+    if (sep !== '.' && sep !== '-' && sep !== '_') continue;
+    try {
+      const st = await stat(join(dir, n));
+      if (st.isFile()) out.push({ path: join(dir, n), st });
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return out.sort((a, b) => a.st.mtimeMs - b.st.mtimeMs);
+}
+
+/**
+ * Where did the file a checkpoint (or our current position) refers to go? First a sibling with the
+ * same inode (rename rotation), then one whose content matches up to the offset (a copy:
+ * copytruncate, or a file copied over). Returns the match and the siblings newer than it.
+ */
+export async function findRotated(path: string, want: ContentMark & { dev?: number; ino?: number }, excludeIno?: number): Promise<{ match: Sibling; newer: Sibling[] } | undefined> {
+  const sibs = await rotatedSiblings(path);
+  const byIno = want.ino !== undefined ? sibs.findIndex((s) => s.st.ino === want.ino && (want.dev === undefined || s.st.dev === want.dev)) : -1;
+  const check = async (s: Sibling) => {
+    let fh: FileHandle | undefined;
+    try {
+      fh = await open(s.path, 'r');
+      return await contentMatches(fh, s.st.size, want);
+    } catch {
+      return false;
+    } finally {
+      await fh?.close();
+    }
+  };
+  if (byIno >= 0 && (await check(sibs[byIno]))) return { match: sibs[byIno], newer: sibs.slice(byIno + 1) };
+  // by content, newest first (the most recent copy is the one that continues where we were)
+  for (let i = sibs.length - 1; i >= 0; i--) {
+    if (sibs[i].st.ino === excludeIno) continue;
+    if (await check(sibs[i])) return { match: sibs[i], newer: [] };
+  }
+  return undefined;
+}

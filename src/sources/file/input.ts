@@ -1,0 +1,161 @@
+/**
+ * `type: file` inputs: one path, or a glob whose matches are discovered (chokidar 4 watches the
+ * glob's base directory; we match names ourselves: chokidar 4 has no globs). Each matching file gets
+ * its own tailer, keyed (and checkpointed) by its path.
+ *
+ * Globs: `*` and `?` (within a path segment), `[abc]`, `{a,b}`, and `**` (any depth). They should
+ * match live file names only (`/var/log/vpn/*.log`), not rotated ones (`*.log.1`): while running, a
+ * file whose inode a tailer already holds is ignored, but after a restart a rotated file that
+ * matches the glob would be a new file to us.
+ */
+import { watch, type FSWatcher } from 'chokidar';
+import { stat } from 'node:fs/promises';
+import { dirname, resolve, sep } from 'node:path';
+import type { Logger } from '../../log.js';
+import type { CheckpointReader, FileInputOptions, InputHandle, LineSink, SourceCounters } from '../types.js';
+import { FileTailer, type StartPosition } from './tailer.js';
+
+export function isGlob(p: string): boolean {
+  return /[*?[{]/.test(p);
+}
+
+/** The directory before the first glob segment, and a RegExp for whole paths. */
+export function globToRegExp(glob: string): { base: string; re: RegExp; depth?: number } {
+  const segs = glob.split('/');
+  const first = segs.findIndex((s) => isGlob(s));
+  const base = segs.slice(0, first).join('/') || (glob.startsWith('/') ? '/' : '.');
+  let re = '';
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i];
+    if (c === '*') {
+      if (glob[i + 1] === '*') {
+        i++;
+        if (glob[i + 1] === '/') {
+          i++;
+          re += '(?:[^/]*/)*';
+        } else re += '.*';
+      } else re += '[^/]*';
+    } else if (c === '?') re += '[^/]';
+    else if (c === '[') {
+      const end = glob.indexOf(']', i + 1);
+      if (end < 0) re += '\\[';
+      else {
+        let cls = glob.slice(i + 1, end).replace(/\\/g, '\\\\');
+        if (cls.startsWith('!')) cls = '^' + cls.slice(1);
+        re += `[${cls}]`;
+        i = end;
+      }
+    } else if (c === '{') {
+      const end = glob.indexOf('}', i + 1);
+      if (end < 0) re += '\\{';
+      else {
+        re += '(?:' + glob.slice(i + 1, end).split(',').map((a) => a.replace(/[.+^$()|\\]/g, '\\$&')).join('|') + ')';
+        i = end;
+      }
+    } else re += c.replace(/[.+^$()|\\\]}]/g, '\\$&');
+  }
+  const depth = glob.includes('**') ? undefined : segs.length - first - 1;
+  return { base, re: new RegExp(`^${re}$`), depth };
+}
+
+export async function startFileInput(opts: FileInputOptions, sink: LineSink, checkpoints: CheckpointReader, log: Logger): Promise<InputHandle> {
+  const name = `file:${opts.path}`;
+  const pollMs = opts.pollMs || 250;
+  const tailers = new Map<string, FileTailer>();
+  const glob = isGlob(opts.path);
+  const matcher = glob ? globToRegExp(opts.path) : undefined;
+  let closed = false;
+  let ready = false;
+  const retired = { received: 0, dropped: {} as Record<string, number>, events: {} as Record<string, number> };
+
+  const addFile = async (path: string, initial: boolean) => {
+    if (closed || tailers.has(path)) return;
+    if (matcher && !matcher.re.test(path)) return;
+    // a rotated file that one of our tailers still holds (or is about to finish) is not new
+    if (glob) {
+      try {
+        const st = await stat(path);
+        const id = `${st.dev}:${st.ino}`;
+        for (const t of tailers.values()) if (t.heldInodes().includes(id)) return;
+      } catch {
+        return;
+      }
+      if (tailers.has(path) || closed) return;
+    }
+    const t = new FileTailer(
+      { key: path, format: opts.format, rotateWaitMs: opts.rotateWaitMs ?? 1000, maxLineBytes: opts.maxLineBytes ?? 1 << 20 },
+      sink,
+      log,
+    );
+    tailers.set(path, t);
+    const cp = checkpoints(path);
+    // a file that appears while we run is new: read it whole, whatever startAt says
+    const start: StartPosition = cp ? { kind: 'checkpoint', cp } : initial && opts.startAt === 'end' ? { kind: 'end' } : { kind: 'beginning' };
+    await t.start(start);
+  };
+
+  let watcher: FSWatcher | undefined;
+  if (matcher) {
+    watcher = watch(matcher.base, {
+      ignored: (p, st) => (st?.isFile() ?? false) && !matcher.re.test(p.split(sep).join('/')),
+      depth: matcher.depth,
+      ignoreInitial: false,
+      persistent: true,
+    });
+    watcher.on('add', (p) => void addFile(p, !ready).catch((err) => log.warn({ err, path: p }, 'could not start tailing')));
+    watcher.on('change', (p) => tailers.get(p)?.kick());
+    watcher.on('error', (err) => log.warn({ err, input: name }, 'file watcher error'));
+    await new Promise<void>((resolve) => watcher!.once('ready', () => resolve()));
+    ready = true;
+  } else {
+    await addFile(opts.path, true);
+    ready = true;
+    // fs events only hasten reads (polling does the work); the directory may not exist yet
+    const target = resolve(opts.path);
+    watcher = watch(dirname(target), { depth: 0, ignoreInitial: true, persistent: true, ignored: (p, st) => (st?.isFile() ?? false) && p !== target });
+    const nudge = (p: string) => (p === target ? tailers.get(opts.path)?.kick() : undefined);
+    watcher.on('add', nudge);
+    watcher.on('change', nudge);
+    watcher.on('error', (err) => log.debug({ err, input: name }, 'file watcher error'));
+  }
+
+  const timer = setInterval(() => {
+    for (const [p, t] of tailers) {
+      // a glob match that vanished long ago (deleted, rotated away and finished): let it go
+      if (glob && t.missingSince !== undefined && Date.now() - t.missingSince > 60_000) {
+        tailers.delete(p);
+        fold(t);
+        void t.close();
+        continue;
+      }
+      t.kick();
+    }
+  }, pollMs);
+  timer.unref?.();
+
+  function fold(t: FileTailer): void {
+    retired.received += t.stats.received;
+    for (const [k, v] of Object.entries(t.stats.dropped)) retired.dropped[k] = (retired.dropped[k] ?? 0) + v;
+    for (const [k, v] of Object.entries(t.stats.events)) retired.events[k] = (retired.events[k] ?? 0) + v;
+  }
+
+  log.info({ input: name, files: [...tailers.keys()] }, 'tailing');
+  return {
+    name,
+    counters(): SourceCounters {
+      const c: SourceCounters & { events: Record<string, number> } = { received: retired.received, dropped: { ...retired.dropped }, events: { ...retired.events, files: tailers.size } };
+      for (const t of tailers.values()) {
+        c.received += t.stats.received;
+        for (const [k, v] of Object.entries(t.stats.dropped)) c.dropped[k] = (c.dropped[k] ?? 0) + v;
+        for (const [k, v] of Object.entries(t.stats.events)) c.events[k] = (c.events[k] ?? 0) + v;
+      }
+      return c;
+    },
+    async close() {
+      closed = true;
+      clearInterval(timer);
+      await watcher?.close();
+      await Promise.all([...tailers.values()].map((t) => t.close()));
+    },
+  };
+}

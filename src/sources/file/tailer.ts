@@ -1,0 +1,496 @@
+/**
+ * Our own byte-offset tailer for one log file path (the input's key).
+ *
+ * - Reads with positioned reads on an fd from a byte offset, splits on LF (UTF-16LE: the 2-byte
+ *   LF at an even offset), and holds a partial last line until its newline arrives.
+ * - Rename rotation (a new inode at the path): keeps reading the old fd until it has been quiet for
+ *   rotateWaitMs, then switches to the new file from its start. A partial last line of the old
+ *   file is emitted then, since nothing will complete it.
+ * - Truncation (copytruncate, or an in-place overwrite such as the weekly Windows DHCP audit log):
+ *   size below what we read, or the first KiB / the bytes before our offset changed, restarts at
+ *   0. With copytruncate, the copy (path.1, ...) is looked for first and finished from our offset,
+ *   which closes most of the race; lines written between logrotate's copy and its truncate are
+ *   lost to every tailer (inherent to copytruncate).
+ * - A file replaced by a copy with the same content up to our offset (rsync, sync tools) goes on
+ *   from the offset rather than being read twice.
+ * - Each line carries its checkpoint (path key, dev, ino, offset past the line, fingerprints), so a
+ *   restart resumes exactly after the last committed line: at the path if it is still that file,
+ *   or in the rotated file that now has it (finished first), then the newer ones.
+ * - Respects backpressure: stops when push returns false, goes on after onDrain.
+ */
+import { open, stat, type FileHandle } from 'node:fs/promises';
+import { isUtf8 } from 'node:buffer';
+import type { Logger } from '../../log.js';
+import type { FileCheckpoint, LineSink, RawLine } from '../types.js';
+import { FP_BYTES, TAIL_BYTES, contentMatches, detectEncoding, findRotated, readAt, sha256hex, type Encoding, type Sibling } from './content.js';
+
+const CHUNK = 64 * 1024;
+
+export interface TailerOptions {
+  /** the checkpoint key and the path watched */
+  key: string;
+  format: string;
+  rotateWaitMs: number;
+  maxLineBytes: number;
+}
+
+export interface TailerStats {
+  received: number;
+  dropped: Record<string, number>;
+  events: Record<string, number>;
+}
+
+/** One open file being read. */
+interface Segment {
+  fh: FileHandle;
+  dev: number;
+  ino: number;
+  /** the name it was opened by (for logs) */
+  openedAs: string;
+  /** false: a rotated file to finish, then close */
+  live: boolean;
+}
+
+export type StartPosition =
+  | { kind: 'checkpoint'; cp: FileCheckpoint }
+  | { kind: 'beginning' }
+  | { kind: 'end' };
+
+export class FileTailer {
+  readonly stats: TailerStats = { received: 0, dropped: {}, events: {} };
+  private seg?: Segment;
+  /** rotated files to finish after the current one, before the live path */
+  private queue: { sib: Sibling; from: number; mark?: FileCheckpoint }[] = [];
+  private offset = 0;
+  private readPos = 0;
+  private buf: Buffer = Buffer.alloc(0);
+  private lineNo = 0;
+  private enc?: Encoding;
+  /** first min(1024, offset) consumed bytes of the current file */
+  private head: Buffer = Buffer.alloc(0);
+  private headFp?: string;
+  /** last up-to-256 consumed bytes */
+  private tail: Buffer = Buffer.alloc(0);
+  /** skipping the rest of an over-long line */
+  private skipping = false;
+  private paused = false;
+  private closed = false;
+  private running?: Promise<void>;
+  private again = false;
+  /** a new inode appeared at the path: when we first saw it, and when the old fd last gave data */
+  private rotating?: { since: number; lastData: number };
+  private lastDataAt = 0;
+  /** the path is missing since (ms) */
+  missingSince?: number;
+
+  constructor(private readonly opts: TailerOptions, private readonly sink: LineSink, private readonly log: Logger) {}
+
+  get source(): string {
+    return `file:${this.opts.key}`;
+  }
+
+  /** dev:ino of every file this tailer holds open */
+  heldInodes(): string[] {
+    const out: string[] = [];
+    if (this.seg) out.push(`${this.seg.dev}:${this.seg.ino}`);
+    for (const q of this.queue) out.push(`${q.sib.st.dev}:${q.sib.st.ino}`);
+    return out;
+  }
+
+  private event(name: string): void {
+    this.stats.events[name] = (this.stats.events[name] ?? 0) + 1;
+  }
+
+  /** Open the file and position per `start`. Does not throw for a missing file: it is waited for. */
+  async start(start: StartPosition): Promise<void> {
+    try {
+      await this.position(start);
+    } catch (err) {
+      this.log.warn({ err, path: this.opts.key }, 'could not open file yet; will retry');
+    }
+    this.kick();
+  }
+
+  private async openLive(): Promise<Segment | undefined> {
+    let fh: FileHandle;
+    try {
+      fh = await open(this.opts.key, 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        this.missingSince ??= Date.now();
+        return undefined;
+      }
+      throw err;
+    }
+    this.missingSince = undefined;
+    const st = await fh.stat();
+    return { fh, dev: st.dev, ino: st.ino, openedAs: this.opts.key, live: true };
+  }
+
+  private async position(start: StartPosition): Promise<void> {
+    if (start.kind === 'checkpoint') {
+      const cp = start.cp;
+      const live = await this.openLive();
+      if (live) {
+        const st = await live.fh.stat();
+        if (live.ino === cp.ino && (await contentMatches(live.fh, st.size, cp))) {
+          if (live.dev !== cp.dev) this.log.info({ path: this.opts.key }, 'device number changed since the checkpoint; same inode and content, resuming');
+          await this.useSegment(live, cp.offset);
+          this.event('resumed');
+          return;
+        }
+      }
+      const found = await findRotated(this.opts.key, cp, live?.ino);
+      if (found) {
+        this.log.info({ path: this.opts.key, rotated: found.match.path, offset: cp.offset, newer: found.newer.map((s) => s.path) }, 'resuming in the rotated file, then the newer ones');
+        this.queue.push({ sib: found.match, from: cp.offset });
+        for (const s of found.newer) this.queue.push({ sib: s, from: 0 });
+        await live?.fh.close();
+        this.event('resumedRotated');
+        await this.nextSegment();
+        return;
+      }
+      // the file we were reading is gone or was overwritten: what is at the path now is new to us
+      if (live) {
+        this.log.warn({ path: this.opts.key, checkpoint: { ino: cp.ino, offset: cp.offset } }, 'checkpointed file not found (rotated away or overwritten); reading the current file from its start');
+        this.event('overwritten');
+        await this.useSegment(live, 0);
+      }
+      return;
+    }
+    const live = await this.openLive();
+    if (!live) return;
+    if (start.kind === 'beginning') return this.useSegment(live, 0);
+    // end: just past the last complete line
+    const st = await live.fh.stat();
+    let off = st.size;
+    const look = Math.min(st.size, CHUNK);
+    const b = await readAt(live.fh, st.size - look, look);
+    const nl = b.lastIndexOf(0x0a);
+    off = nl >= 0 ? st.size - look + nl + 1 : st.size - look === 0 ? 0 : st.size;
+    const head = await readAt(live.fh, 0, 4);
+    if (detectEncoding(head) === 'utf16le' && off % 2 === 1) off++;
+    await this.useSegment(live, off);
+  }
+
+  /** Make `seg` the current file, positioned at `offset` (rebuilding the fingerprint state). */
+  private async useSegment(seg: Segment, offset: number): Promise<void> {
+    this.seg = seg;
+    this.offset = offset;
+    this.readPos = offset;
+    this.buf = Buffer.alloc(0);
+    this.skipping = false;
+    this.rotating = undefined;
+    this.lastDataAt = Date.now();
+    this.enc = detectEncoding(await readAt(seg.fh, 0, 4));
+    this.head = await readAt(seg.fh, 0, Math.min(FP_BYTES, offset));
+    this.headFp = this.head.length >= FP_BYTES ? sha256hex(this.head) : undefined;
+    const t = Math.min(TAIL_BYTES, offset);
+    this.tail = await readAt(seg.fh, offset - t, t);
+    this.lineNo = offset === 0 ? 0 : await this.countLines(seg.fh, offset);
+  }
+
+  private async countLines(fh: FileHandle, upto: number): Promise<number> {
+    if (upto > 1 << 30) return 0; // too big to count at start: line numbers restart
+    let n = 0;
+    const b = Buffer.alloc(CHUNK);
+    for (let pos = 0; pos < upto; ) {
+      const { bytesRead } = await fh.read(b, 0, Math.min(CHUNK, upto - pos), pos);
+      if (bytesRead === 0) break;
+      for (let i = 0; i < bytesRead; i++) if (b[i] === 0x0a && (this.enc !== 'utf16le' || (pos + i) % 2 === 0)) n++;
+      pos += bytesRead;
+    }
+    return n;
+  }
+
+  /** Close the current (rotated) file and move to the next queued one, or the live path. */
+  private async nextSegment(): Promise<void> {
+    if (this.seg) await this.seg.fh.close().catch(() => undefined);
+    this.seg = undefined;
+    while (this.queue.length) {
+      const q = this.queue.shift()!;
+      try {
+        const fh = await open(q.sib.path, 'r');
+        const st = await fh.stat();
+        if (st.ino !== q.sib.st.ino) {
+          await fh.close(); // renamed again meanwhile; give up on it rather than read a stranger
+          continue;
+        }
+        await this.useSegment({ fh, dev: st.dev, ino: st.ino, openedAs: q.sib.path, live: false }, q.from);
+        return;
+      } catch {
+        /* gone */
+      }
+    }
+    const live = await this.openLive();
+    if (live) await this.useSegment(live, 0);
+  }
+
+  /** Schedule a read pass (fs event, poll tick, drain). Passes never overlap. */
+  kick(): void {
+    if (this.closed) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = (async () => {
+      do {
+        this.again = false;
+        try {
+          await this.pass();
+        } catch (err) {
+          this.stats.dropped.error = (this.stats.dropped.error ?? 0) + 1;
+          this.log.warn({ err, path: this.opts.key }, 'file read failed; will retry');
+        }
+      } while (this.again && !this.closed && !this.paused);
+    })().finally(() => {
+      this.running = undefined;
+    });
+  }
+
+  private async pass(): Promise<void> {
+    if (!this.seg) {
+      // the file did not exist (or all was finished): wait for it, from its start
+      await this.nextSegment();
+      if (!this.seg) return;
+    }
+    // before reading on: is the file still the one we read? (truncated, or rewritten in place and
+    // already longer than before: reading at our offset would hand out the middle of a stranger)
+    if (this.seg.live && (await this.checkInPlace(this.seg))) {
+      if (!this.seg) return;
+    }
+    const chunk = Buffer.alloc(CHUNK);
+    while (!this.closed && !this.paused && this.seg) {
+      if (!this.emitLines()) return;
+      const seg = this.seg;
+      const { bytesRead } = await seg.fh.read(chunk, 0, CHUNK, this.readPos);
+      if (this.closed) return;
+      if (bytesRead > 0) {
+        this.readPos += bytesRead;
+        this.buf = this.buf.length ? Buffer.concat([this.buf, chunk.subarray(0, bytesRead)]) : Buffer.from(chunk.subarray(0, bytesRead));
+        this.lastDataAt = Date.now();
+        if (this.enc === undefined && this.offset === 0) this.enc = detectEncoding(this.buf.subarray(0, 4));
+        continue;
+      }
+      // at EOF
+      if (!seg.live) {
+        this.flushPartial();
+        if (this.paused) return;
+        this.event('rotatedFinished');
+        await this.nextSegment();
+        continue;
+      }
+      const r = await this.checkLive(seg);
+      if (r === 'same') return;
+    }
+  }
+
+  /** At EOF of the live file: did it rotate, shrink or get overwritten? */
+  private async checkLive(seg: Segment): Promise<'same' | 'changed'> {
+    let st;
+    try {
+      st = await stat(this.opts.key);
+      this.missingSince = undefined;
+    } catch {
+      this.missingSince ??= Date.now();
+      return 'same'; // renamed away, the new one not created yet: keep reading the old fd
+    }
+    if (st.ino !== seg.ino || st.dev !== seg.dev) {
+      const now = Date.now();
+      this.rotating ??= { since: now, lastData: this.lastDataAt };
+      // late writes to the old file (the writer reopens only after its HUP) are still read
+      if (now - this.rotating.since < this.opts.rotateWaitMs || now - this.lastDataAt < this.opts.rotateWaitMs) return 'same';
+      // a copy of what we were reading (content identical up to our offset): go on from the offset
+      let fh: FileHandle | undefined;
+      try {
+        fh = await open(this.opts.key, 'r');
+        const nst = await fh.stat();
+        if (this.offset > 0 && (await contentMatches(fh, nst.size, this.mark()))) {
+          this.log.info({ path: this.opts.key }, 'file replaced by a copy with the same content; continuing at our offset');
+          this.event('replacedSame');
+          await seg.fh.close().catch(() => undefined);
+          const keep = { buf: this.buf, readPos: this.readPos, skipping: this.skipping, lineNo: this.lineNo };
+          this.seg = { fh, dev: nst.dev, ino: nst.ino, openedAs: this.opts.key, live: true };
+          this.rotating = undefined;
+          Object.assign(this, keep);
+          return 'changed';
+        }
+        await fh.close();
+      } catch {
+        await fh?.close().catch(() => undefined);
+        return 'same';
+      }
+      this.flushPartial();
+      if (this.paused) return 'same';
+      this.log.info({ path: this.opts.key, oldIno: seg.ino, newIno: st.ino }, 'file rotated; old one finished, reading the new one');
+      this.event('rotated');
+      await seg.fh.close().catch(() => undefined);
+      this.seg = undefined;
+      await this.nextSegment();
+      return 'changed';
+    }
+    this.rotating = undefined;
+    if (await this.checkInPlace(seg)) return 'changed';
+    return 'same';
+  }
+
+  /** Truncated or rewritten in place? Then finish a copy if there is one, and start over at 0. */
+  private async checkInPlace(seg: Segment): Promise<boolean> {
+    const st = await seg.fh.stat();
+    const shrunk = st.size < this.readPos;
+    if (!shrunk && (this.offset === 0 || (await contentMatches(seg.fh, st.size, this.mark())))) return false;
+    // copytruncate, or the weekly rewrite of a Windows DHCP audit log. The copy (path.1 ...)
+    // holds what was written since our last read: finish it from our offset first.
+    this.event(shrunk ? 'truncated' : 'overwritten');
+    const copy = this.offset > 0 ? await findRotated(this.opts.key, this.mark(), seg.ino) : undefined;
+    this.log.info({ path: this.opts.key, size: st.size, offset: this.offset, copy: copy?.match.path }, `file ${shrunk ? 'truncated' : 'overwritten'}; reading it again from the start`);
+    if (copy && copy.match.st.size > this.offset) this.queue.push({ sib: copy.match, from: this.offset });
+    await this.restartLive(seg);
+    return true;
+  }
+
+  /** Start the live file over at 0 (after any queued copies), dropping the partial line read. */
+  private async restartLive(seg: Segment): Promise<void> {
+    if (this.queue.length) {
+      // the live fd stays open by path; reopen it after the copies
+      await seg.fh.close().catch(() => undefined);
+      this.seg = undefined;
+      await this.nextSegment();
+      return;
+    }
+    await this.useSegment(seg, 0);
+  }
+
+  private mark(): { offset: number; fingerprint: string; tailFingerprint: string } {
+    return { offset: this.offset, fingerprint: this.fingerprint(), tailFingerprint: sha256hex(this.tail) };
+  }
+
+  private fingerprint(): string {
+    return this.headFp ?? sha256hex(this.head);
+  }
+
+  /** Account `bytes` (a line with its newline, or skipped bytes) as consumed. */
+  private consume(bytes: Buffer): void {
+    if (this.offset < FP_BYTES) {
+      this.head = Buffer.concat([this.head, bytes.subarray(0, FP_BYTES - this.offset)]);
+      if (this.head.length >= FP_BYTES) this.headFp = sha256hex(this.head);
+    }
+    this.offset += bytes.length;
+    if (bytes.length >= TAIL_BYTES) this.tail = Buffer.from(bytes.subarray(bytes.length - TAIL_BYTES));
+    else {
+      const t = Buffer.concat([this.tail, bytes]);
+      this.tail = t.length > TAIL_BYTES ? t.subarray(t.length - TAIL_BYTES) : t;
+    }
+  }
+
+  private findNewline(from: number): number {
+    const b = this.buf;
+    if (this.enc !== 'utf16le') return b.indexOf(0x0a, from);
+    // the LF code unit: 0A 00 at an even file offset
+    let i = from;
+    for (;;) {
+      i = b.indexOf(0x0a, i);
+      if (i < 0 || i + 1 >= b.length) return -1;
+      if ((this.offset + i) % 2 === 0 && b[i + 1] === 0) return i;
+      i++;
+    }
+  }
+
+  private decode(line: Buffer, atStart: boolean): string {
+    let s: string;
+    if (this.enc === 'utf16le') s = line.toString('utf16le');
+    else if (isUtf8(line)) s = line.toString('utf8');
+    else s = line.toString('latin1'); // ANSI (Windows-1252 is close enough for what we extract)
+    if (atStart && s.charCodeAt(0) === 0xfeff) s = s.slice(1);
+    if (s.endsWith('\r')) s = s.slice(0, -1);
+    return s;
+  }
+
+  /** Push the complete lines in buf. Returns false when the sink asked us to stop. */
+  private emitLines(): boolean {
+    const seg = this.seg!;
+    const nlLen = this.enc === 'utf16le' ? 2 : 1;
+    for (;;) {
+      if (this.enc === undefined && this.offset === 0 && this.buf.length < 4) {
+        // too few bytes to tell UTF-16 from 8: wait, unless a plain newline already ends a line
+        if (this.buf.indexOf(0x0a) < 0 || (this.buf[0] === 0xff && this.buf.length < 2)) return true;
+        this.enc = detectEncoding(Buffer.concat([this.buf, Buffer.alloc(4)]).subarray(0, 4)) ?? 'utf8';
+      }
+      const nl = this.findNewline(0);
+      if (nl < 0) break;
+      const lineBytes = this.buf.subarray(0, nl);
+      const whole = this.buf.subarray(0, nl + nlLen);
+      const atStart = this.offset === 0;
+      this.buf = this.buf.subarray(nl + nlLen);
+      this.consume(whole);
+      this.lineNo++;
+      if (this.skipping) {
+        this.skipping = false;
+        continue;
+      }
+      if (lineBytes.length > this.opts.maxLineBytes) {
+        this.stats.dropped.tooLarge = (this.stats.dropped.tooLarge ?? 0) + 1;
+        continue;
+      }
+      const text = this.decode(lineBytes, atStart);
+      if (text.length === 0) continue;
+      if (!this.pushLine(seg, text)) return false;
+    }
+    if (this.buf.length > this.opts.maxLineBytes + nlLen) {
+      // an over-long line still without its newline: consume and forget what we have of it
+      if (!this.skipping) this.stats.dropped.tooLarge = (this.stats.dropped.tooLarge ?? 0) + 1;
+      this.skipping = true;
+      const keep = this.enc === 'utf16le' ? 1 : 0; // a trailing 0x0A may be half a UTF-16 newline
+      const cut = this.buf.length - keep;
+      this.consume(this.buf.subarray(0, cut));
+      this.buf = Buffer.from(this.buf.subarray(cut));
+    } else if (this.buf.byteOffset > 0 && this.buf.length < 4096) {
+      this.buf = Buffer.from(this.buf); // don't pin the whole 64 KiB chunk for a short partial line
+    }
+    return true;
+  }
+
+  private pushLine(seg: Segment, text: string): boolean {
+    this.stats.received++;
+    const checkpoint: FileCheckpoint = {
+      path: this.opts.key,
+      dev: seg.dev,
+      ino: seg.ino,
+      offset: this.offset,
+      fingerprint: this.fingerprint(),
+      tailFingerprint: sha256hex(this.tail),
+    };
+    const line: RawLine = { text, receivedAt: new Date(), source: this.source, line: this.lineNo, format: this.opts.format, checkpoint };
+    if (this.sink.push(line)) return true;
+    this.paused = true;
+    this.sink.onDrain(() => {
+      this.paused = false;
+      this.kick();
+    });
+    return false;
+  }
+
+  /** End of a file that will not grow any more: its last line may lack a newline. */
+  private flushPartial(): void {
+    if (!this.emitLines()) return;
+    if (this.buf.length === 0 || !this.seg) return;
+    const rest = this.buf;
+    const atStart = this.offset === 0;
+    this.buf = Buffer.alloc(0);
+    this.consume(rest);
+    this.lineNo++;
+    if (this.skipping) {
+      this.skipping = false;
+      return;
+    }
+    const text = this.decode(rest, atStart);
+    if (text.length) this.pushLine(this.seg, text);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.running?.catch(() => undefined);
+    await this.seg?.fh.close().catch(() => undefined);
+    this.seg = undefined;
+  }
+}

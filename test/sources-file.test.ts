@@ -1,0 +1,408 @@
+/**
+ * The byte-offset file tailer on real files: partial lines, rotation (rename and copytruncate),
+ * overwrite in place (Windows DHCP audit logs, UTF-16LE), crash and resume from checkpoints,
+ * backpressure, glob discovery.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { appendFileSync, closeSync, copyFileSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, renameSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { startFileInput, globToRegExp } from '../src/sources/index.js';
+import type { FileCheckpoint, FileInputOptions, InputHandle, LineSink, RawLine } from '../src/sources/types.js';
+import { silentLogger } from '../src/log.js';
+
+const log = silentLogger();
+
+class CollectSink implements LineSink {
+  lines: RawLine[] = [];
+  blocked = false;
+  /** push returns false after this many more lines (then stays blocked until drain) */
+  blockAfter = Infinity;
+  private waiters: (() => void)[] = [];
+  push(line: RawLine): boolean {
+    this.lines.push(line);
+    if (--this.blockAfter <= 0) this.blocked = true;
+    return !this.blocked;
+  }
+  onDrain(cb: () => void): void {
+    this.waiters.push(cb);
+  }
+  drain(): void {
+    this.blocked = false;
+    const w = this.waiters;
+    this.waiters = [];
+    for (const cb of w) cb();
+  }
+  get waiting(): number {
+    return this.waiters.length;
+  }
+  texts(): string[] {
+    return this.lines.map((l) => l.text);
+  }
+  /** the daemon commits the last checkpoint of each path */
+  committed(path: string): FileCheckpoint | undefined {
+    for (let i = this.lines.length - 1; i >= 0; i--) if (this.lines[i].checkpoint?.path === path) return this.lines[i].checkpoint;
+    return undefined;
+  }
+}
+
+async function until(cond: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+let dir: string;
+const handles: InputHandle[] = [];
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'onsight-tail-'));
+});
+afterEach(async () => {
+  for (const h of handles.splice(0)) await h.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function fopts(path: string, extra: Partial<FileInputOptions> = {}): FileInputOptions {
+  return { path, format: 'isc-dhcpd', startAt: 'beginning', pollMs: 20, rotateWaitMs: 100, ...extra };
+}
+async function tail(path: string, sink: LineSink, cps: Record<string, FileCheckpoint> = {}, extra: Partial<FileInputOptions> = {}): Promise<InputHandle> {
+  const h = await startFileInput(fopts(path, extra), sink, (p) => cps[p], log);
+  handles.push(h);
+  return h;
+}
+async function stop(h: InputHandle): Promise<void> {
+  handles.splice(handles.indexOf(h), 1);
+  await h.close();
+}
+
+describe('file tailer', () => {
+  it('reads whole lines, holds a partial one, and checkpoints byte offsets', async () => {
+    const p = join(dir, 'dhcpd.log');
+    writeFileSync(p, 'one\ntwo\r\nthr');
+    const sink = new CollectSink();
+    const h = await tail(p, sink);
+    expect(h.name).toBe(`file:${p}`);
+    await until(() => sink.lines.length === 2, 3000, 'two lines');
+    await sleep(100);
+    expect(sink.texts()).toEqual(['one', 'two']);
+    appendFileSync(p, 'ee\nfö∂r\n');
+    await until(() => sink.lines.length === 4, 3000, 'four lines');
+    expect(sink.texts()).toEqual(['one', 'two', 'three', 'fö∂r']);
+    const size = statSync(p).size;
+    const offs = sink.lines.map((l) => l.checkpoint!.offset);
+    expect(offs).toEqual([4, 9, 15, size]);
+    expect(sink.lines.map((l) => l.line)).toEqual([1, 2, 3, 4]);
+    const st = statSync(p);
+    const cp = sink.lines[3].checkpoint!;
+    expect(cp).toMatchObject({ path: p, dev: st.dev, ino: st.ino });
+    // fingerprint: sha256 of the first min(1024, offset) bytes
+    const { readFileSync } = await import('node:fs');
+    expect(cp.fingerprint).toBe(createHash('sha256').update(readFileSync(p).subarray(0, size)).digest('hex'));
+    expect(sink.lines[0].source).toBe(`file:${p}`);
+    expect(sink.lines[0].format).toBe('isc-dhcpd');
+  });
+
+  it('resumes exactly after the committed checkpoint, including a short file that grew', async () => {
+    const p = join(dir, 'a.log');
+    writeFileSync(p, 'l1\nl2\n');
+    const s1 = new CollectSink();
+    const h1 = await tail(p, s1);
+    await until(() => s1.lines.length === 2);
+    await stop(h1);
+    const cp = s1.committed(p)!;
+    appendFileSync(p, 'l3\n' + 'x'.repeat(2000) + '\nl5\n');
+    const s2 = new CollectSink();
+    const h2 = await tail(p, s2, { [p]: cp });
+    await until(() => s2.lines.length === 3);
+    await sleep(100);
+    expect(s2.texts()).toEqual(['l3', 'x'.repeat(2000), 'l5']);
+    expect(s2.lines[0].line).toBe(3);
+    await stop(h2);
+    // past 1 KiB the fingerprint is fixed
+    const cp2 = s2.committed(p)!;
+    expect(cp2.fingerprint).toBe(createHash('sha256').update((await import('node:fs')).readFileSync(p).subarray(0, 1024)).digest('hex'));
+    appendFileSync(p, 'l6\n');
+    const s3 = new CollectSink();
+    await tail(p, s3, { [p]: cp2 });
+    await until(() => s3.lines.length === 1);
+    expect(s3.texts()).toEqual(['l6']);
+  });
+
+  it('startAt end skips what is there for a new file, but not files that appear later', async () => {
+    const p = join(dir, 'b.log');
+    writeFileSync(p, 'old1\nold2\npart');
+    const sink = new CollectSink();
+    await tail(p, sink, {}, { startAt: 'end' });
+    await sleep(100);
+    appendFileSync(p, 'ial\nnew\n');
+    await until(() => sink.lines.length === 2);
+    expect(sink.texts()).toEqual(['partial', 'new']);
+  });
+
+  it('follows rename-and-create rotation, reading late writes to the old file first', async () => {
+    const p = join(dir, 'vpn.log');
+    let fd = openSync(p, 'a');
+    const sink = new CollectSink();
+    await tail(p, sink);
+    const expected: string[] = [];
+    let n = 0;
+    const w = (f: number) => {
+      const l = `line ${++n}`;
+      expected.push(l);
+      writeSync(f, l + '\n');
+    };
+    for (let i = 0; i < 50; i++) w(fd);
+    await until(() => sink.lines.length === 50);
+    renameSync(p, p + '.1');
+    w(fd); // the writer has not reopened yet
+    const fd2 = openSync(p, 'a');
+    await sleep(40);
+    w(fd); // still late, after the new file exists
+    closeSync(fd);
+    fd = fd2;
+    for (let i = 0; i < 20; i++) w(fd);
+    await until(() => sink.lines.length === expected.length, 5000, 'all lines');
+    await sleep(200);
+    expect(sink.texts()).toEqual(expected);
+    const inos = [...new Set(sink.lines.map((l) => l.checkpoint!.ino))];
+    expect(inos.length).toBe(2);
+    closeSync(fd);
+  });
+
+  it('copytruncate: finishes the copy from our offset, then reads the truncated file from 0', async () => {
+    const p = join(dir, 'dhcp.log');
+    writeFileSync(p, '');
+    const sink = new CollectSink();
+    const h = await tail(p, sink, {}, { pollMs: 1000 }); // slow poll: lines land between our reads
+    const lines = Array.from({ length: 30 }, (_, i) => `msg ${i}`);
+    appendFileSync(p, lines.slice(0, 10).join('\n') + '\n');
+    await until(() => sink.lines.length === 10);
+    appendFileSync(p, lines.slice(10, 20).join('\n') + '\n'); // not read yet when we rotate
+    copyFileSync(p, p + '.1');
+    truncateSync(p, 0);
+    appendFileSync(p, lines.slice(20).join('\n') + '\n');
+    await until(() => sink.lines.length === 30, 5000, 'all lines').catch((e) => {
+      console.log(sink.texts(), h.counters());
+      throw e;
+    });
+    await sleep(100);
+    expect(sink.texts()).toEqual(lines);
+    const ev = h.counters().events!;
+    expect((ev.truncated ?? 0) + (ev.overwritten ?? 0)).toBe(1); // regrown past our offset by the time we look: "overwritten"
+  });
+
+  it('after a crash: resumes in the rotated file (rename), then the new one', async () => {
+    const p = join(dir, 'r.log');
+    writeFileSync(p, 'a1\na2\n');
+    const s1 = new CollectSink();
+    const h1 = await tail(p, s1);
+    await until(() => s1.lines.length === 2);
+    await stop(h1);
+    const cp = s1.committed(p)!;
+    appendFileSync(p, 'a3\n');
+    renameSync(p, p + '.1');
+    writeFileSync(p, 'b1\nb2\n');
+    const s2 = new CollectSink();
+    await tail(p, s2, { [p]: cp });
+    await until(() => s2.lines.length === 3);
+    await sleep(100);
+    expect(s2.texts()).toEqual(['a3', 'b1', 'b2']);
+    // committing a line of the rotated file and crashing again still resumes right
+    const cpMid = s2.lines[0].checkpoint!;
+    expect(cpMid.ino).toBe(statSync(p + '.1').ino);
+    await stop(handles[0]);
+    const s3 = new CollectSink();
+    await tail(p, s3, { [p]: cpMid });
+    await until(() => s3.lines.length === 2);
+    await sleep(100);
+    expect(s3.texts()).toEqual(['b1', 'b2']);
+  });
+
+  it('after a crash: copytruncate while we were down', async () => {
+    const p = join(dir, 'c.log');
+    writeFileSync(p, 'a1\na2\n');
+    const s1 = new CollectSink();
+    const h1 = await tail(p, s1);
+    await until(() => s1.lines.length === 2);
+    await stop(h1);
+    const cp = s1.committed(p)!;
+    appendFileSync(p, 'a3\na4\n');
+    copyFileSync(p, p + '.1');
+    truncateSync(p, 0);
+    appendFileSync(p, 'b1\n');
+    const s2 = new CollectSink();
+    await tail(p, s2, { [p]: cp });
+    await until(() => s2.lines.length === 3);
+    await sleep(100);
+    expect(s2.texts()).toEqual(['a3', 'a4', 'b1']);
+  });
+
+  it('crash loop: exactly once across many restarts while a writer appends and rotates', async () => {
+    const p = join(dir, 'loop.log');
+    writeFileSync(p, '');
+    const all: string[] = [];
+    let n = 0;
+    const got: string[] = [];
+    let cp: FileCheckpoint | undefined;
+    for (let round = 0; round < 12; round++) {
+      const sink = new CollectSink();
+      const h = await tail(p, sink, cp ? { [p]: cp } : {});
+      for (let i = 0; i < 25; i++) {
+        const l = `r${round} n${++n} ${'z'.repeat(n % 97)}`;
+        all.push(l);
+        appendFileSync(p, l + '\n');
+        if (i === 12 && round % 3 === 1) {
+          renameSync(p, `${p}.${round}`);
+          writeFileSync(p, '');
+        }
+      }
+      await sleep(30 + (round % 4) * 20);
+      // crash: only what the "daemon" committed counts; uncommitted lines must come again
+      const keep = Math.floor(sink.lines.length * 0.7);
+      for (const l of sink.lines.slice(0, keep)) got.push(l.text);
+      if (keep > 0) cp = sink.lines[keep - 1].checkpoint;
+      await stop(h);
+    }
+    const sink = new CollectSink();
+    await tail(p, sink, cp ? { [p]: cp } : {});
+    await until(() => got.length + sink.lines.length >= all.length, 5000, 'the rest');
+    await sleep(200);
+    for (const l of sink.lines) got.push(l.text);
+    expect(got).toEqual(all);
+  });
+
+  it('backpressure: stops at the first refused push and goes on after drain', async () => {
+    const p = join(dir, 'bp.log');
+    writeFileSync(p, Array.from({ length: 5000 }, (_, i) => `line ${i}`).join('\n') + '\n');
+    const sink = new CollectSink();
+    sink.blockAfter = 100;
+    await tail(p, sink);
+    await until(() => sink.lines.length >= 100);
+    await sleep(200);
+    expect(sink.lines.length).toBe(100);
+    expect(sink.waiting).toBe(1);
+    sink.blockAfter = 1000;
+    sink.drain();
+    await until(() => sink.lines.length >= 1100);
+    await sleep(100);
+    expect(sink.lines.length).toBe(1100);
+    sink.blockAfter = Infinity;
+    sink.drain();
+    await until(() => sink.lines.length === 5000);
+    expect(sink.texts()).toEqual(Array.from({ length: 5000 }, (_, i) => `line ${i}`));
+  });
+
+  it('drops an over-long line and counts it', async () => {
+    const p = join(dir, 'long.log');
+    writeFileSync(p, 'a\n' + 'x'.repeat(300_000));
+    const sink = new CollectSink();
+    const h = await tail(p, sink, {}, { maxLineBytes: 100_000 });
+    await sleep(150);
+    appendFileSync(p, 'y'.repeat(100) + '\nb\n');
+    await until(() => sink.lines.length === 2);
+    expect(sink.texts()).toEqual(['a', 'b']);
+    expect(h.counters().dropped.tooLarge).toBe(1);
+    expect(sink.lines[1].checkpoint!.offset).toBe(statSync(p).size);
+    expect(sink.lines[1].line).toBe(3);
+  });
+
+  it('discovers files matching a glob, including ones created later', async () => {
+    mkdirSync(join(dir, 'logs'));
+    writeFileSync(join(dir, 'logs', 'DhcpSrvLog-Mon.log'), 'mon\n');
+    writeFileSync(join(dir, 'logs', 'other.txt'), 'no\n');
+    const sink = new CollectSink();
+    await tail(join(dir, 'logs', 'DhcpSrvLog-*.log'), sink);
+    await until(() => sink.lines.length === 1);
+    writeFileSync(join(dir, 'logs', 'DhcpSrvLog-Tue.log'), 'tue\n');
+    await until(() => sink.lines.length === 2, 5000, 'new file discovered');
+    expect(sink.texts()).toEqual(['mon', 'tue']);
+    expect(sink.lines[1].checkpoint!.path).toBe(join(dir, 'logs', 'DhcpSrvLog-Tue.log'));
+    expect(sink.lines[1].source).toBe(`file:${join(dir, 'logs', 'DhcpSrvLog-Tue.log')}`);
+  });
+
+  it('glob syntax', () => {
+    const g = globToRegExp('/var/log/{dhcp,vpn}/**/*.log');
+    expect(g.base).toBe('/var/log');
+    expect(g.re.test('/var/log/dhcp/a/b/x.log')).toBe(true);
+    expect(g.re.test('/var/log/vpn/x.log')).toBe(true);
+    expect(g.re.test('/var/log/vpn/x.log.1')).toBe(false);
+    expect(globToRegExp('/l/DhcpV6SrvLog-???.log').re.test('/l/DhcpV6SrvLog-Wed.log')).toBe(true);
+  });
+});
+
+describe('Windows DHCP audit logs', () => {
+  const preamble = [
+    '\t\tMicrosoft DHCP Service Activity Log',
+    '',
+    'Event ID  Meaning',
+    '00\tThe log was started.',
+    '10\tA new IP address was leased to a client.',
+    '11\tA lease was renewed by a client.',
+    ...Array.from({ length: 40 }, (_, i) => `${50 + i}\tCodes above 50 are used for Rogue Server Detection information (${i}).`),
+    '',
+    'ID,Date,Time,Description,IP Address,Host Name,MAC Address,User Name, TransactionID, QResult,Probationtime, CorrelationID,Dhcid,VendorClass(Hex),VendorClass(ASCII),UserClass(Hex),UserClass(ASCII),RelayAgentInformation,DnsRegError.',
+  ];
+  const ev = (date: string, i: number) => `10,${date},08:00:${String(i).padStart(2, '0')},Assign,10.0.0.${i},host${i}.corp,00155D0A0B${String(i).padStart(2, '0')},,123,0,,,,,,,,,0`;
+  const utf16 = (lines: string[]) => Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(lines.map((l) => l + '\r\n').join(''), 'utf16le')]);
+
+  it('reads a UTF-16LE file with BOM and preamble; an overwrite in place (same inode, same preamble) is read from the start', async () => {
+    const p = join(dir, 'DhcpSrvLog-Mon.log');
+    const week1 = [...preamble, ev('11/16/26', 1), ev('11/16/26', 2)];
+    writeFileSync(p, utf16(week1));
+    const ino = statSync(p).ino;
+    const sink = new CollectSink();
+    const h = await tail(p, sink, {}, { pollMs: 500 });
+    await until(() => sink.lines.length === week1.length - 2, 3000, 'week 1'); // two empty lines are skipped
+    expect(sink.texts()[0]).toBe('\t\tMicrosoft DHCP Service Activity Log');
+    expect(sink.texts().at(-1)).toBe(ev('11/16/26', 2));
+    expect(sink.lines.at(-1)!.checkpoint!.offset).toBe(statSync(p).size);
+    expect(sink.lines.every((l) => l.checkpoint!.offset % 2 === 0)).toBe(true);
+    // a week later: the service truncates and rewrites the file, and by our next look it is longer than before
+    const week2 = [...preamble, ...Array.from({ length: 5 }, (_, i) => ev('11/23/26', i + 10))];
+    const fd = openSync(p, 'r+');
+    ftruncateSync(fd, 0);
+    writeSync(fd, utf16(week2), 0, undefined, 0);
+    closeSync(fd);
+    expect(statSync(p).ino).toBe(ino);
+    const before = sink.lines.length;
+    await until(() => sink.lines.length === before + week2.length - 2, 3000, 'week 2');
+    expect(sink.texts().slice(before).at(-1)).toBe(ev('11/23/26', 14));
+    const evs = h.counters().events!;
+    expect((evs.truncated ?? 0) + (evs.overwritten ?? 0)).toBe(1);
+  });
+
+  it('after a crash across the weekly overwrite: the tail fingerprint tells the files apart', async () => {
+    const p = join(dir, 'DhcpV6SrvLog-Tue.log');
+    const week1 = [...preamble, ev('11/17/26', 1)];
+    writeFileSync(p, Buffer.from(week1.map((l) => l + '\r\n').join(''), 'latin1')); // ANSI
+    const s1 = new CollectSink();
+    const h1 = await tail(p, s1);
+    await until(() => s1.lines.length === week1.length - 2);
+    await stop(h1);
+    const cp = s1.committed(p)!;
+    expect(cp.offset).toBeGreaterThan(1024); // the first-KiB fingerprint alone cannot tell the weeks apart
+    const week2 = [...preamble, ...Array.from({ length: 6 }, (_, i) => ev('11/24/26', i + 20))];
+    const fd = openSync(p, 'r+');
+    ftruncateSync(fd, 0);
+    writeSync(fd, Buffer.from(week2.map((l) => l + '\r\n').join(''), 'latin1'), 0, undefined, 0);
+    closeSync(fd);
+    const s2 = new CollectSink();
+    await tail(p, s2, { [p]: cp });
+    await until(() => s2.lines.length === week2.length - 2);
+    expect(s2.texts().at(-1)).toBe(ev('11/24/26', 25));
+    // a store that keeps no tail fingerprint still resumes an unchanged file correctly
+    appendFileSync(p, ev('11/24/26', 30) + '\r\n');
+    const cp2 = { ...s2.committed(p)! };
+    delete cp2.tailFingerprint;
+    await stop(handles[0]);
+    const s3 = new CollectSink();
+    await tail(p, s3, { [p]: cp2 });
+    await until(() => s3.lines.length === 1);
+    await sleep(100);
+    expect(s3.texts()).toEqual([ev('11/24/26', 30)]);
+  });
+});
