@@ -103,6 +103,24 @@ for (const [name, view, what] of [['hosts', hostsView, 'devices present now, whe
     });
 }
 
+const emulate = program.command('emulate').description('run an emulated scanner API for dry runs and tests');
+emulate.command('qualys')
+  .description('a Qualys VM API emulator on a real HTTP socket (appliances, scans, limits, faults)')
+  .option('-p, --port <n>', 'port (0: any free port)', '0')
+  .option('--host <addr>', 'address to listen on', '127.0.0.1')
+  .option('-c, --config <file>', 'emulator options file (YAML or JSON)')
+  .action(async (o: { port: string; host: string; config?: string }) => {
+    const port = Number(o.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0..65535, not "${o.port}"`);
+    const { runEmulatorCli } = await import('../emulator/qualys/index.js');
+    const emu = await runEmulatorCli({ port, host: o.host, config: o.config }, createLogger());
+    await new Promise<void>((resolve) => {
+      const stop = () => emu.close().then(resolve, resolve);
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+    });
+  });
+
 async function main(): Promise<void> {
   try {
     await program.parseAsync(process.argv);

@@ -3,6 +3,7 @@ import type { Logger } from '../log.js';
 import type { Config } from '../config/schema.js';
 import type { Policy } from '../policy/policy.js';
 import { DryRunScanner } from './dryrun.js';
+import { createQualysScanner } from './qualys/index.js';
 import type { Scanner } from './types.js';
 
 export async function createScanner(config: Config, log: Logger, policy: Policy): Promise<Scanner> {
@@ -14,6 +15,18 @@ export async function createScanner(config: Config, log: Logger, policy: Policy)
       print: (line) => log.debug(line),
     });
   }
-  void policy;
-  throw new Error('the qualys scanner is not wired yet');
+  return createQualysScanner({
+    url: sc.url,
+    username: sc.username,
+    passwordFile: sc.passwordFile,
+    passwordEnv: sc.passwordEnv,
+    credential: sc.credential,
+    optionProfile: sc.optionProfile,
+    requestedWith: sc.xRequestedWith,
+    maxTargetsPerScan: sc.maxTargetsPerScan,
+    addToSubscription: sc.addToSubscription,
+    requestTimeoutMs: sc.timeoutS * 1000,
+    // defence in depth: the client itself refuses targets the policy would not allow
+    allowTarget: (ip) => policy.allowed(ip),
+  }, log.child({ stage: 'qualys' }));
 }

@@ -83,7 +83,10 @@ interface ApplianceState {
 }
 
 /** Errors after which we know the scanner did not create a scan (so a retry cannot duplicate one). */
-const NOT_LAUNCHED_CODES = new Set(['ONSIGHT_QUALYS_API', 'ONSIGHT_QUALYS_RATE_LIMIT', 'ONSIGHT_SCOPE_VIOLATION', 'ONSIGHT_CREDENTIALS']);
+const NOT_LAUNCHED_CODES = new Set([
+  'ONSIGHT_QUALYS_API', 'ONSIGHT_QUALYS_AUTH', 'ONSIGHT_QUALYS_NOT_IN_SUBSCRIPTION', 'ONSIGHT_QUALYS_RATE_LIMIT',
+  'ONSIGHT_SCOPE_VIOLATION', 'ONSIGHT_CREDENTIALS', 'ONSIGHT_CLOSED',
+]);
 
 export function newIntentId(now: number): string {
   return `onsight-${now.toString(36)}-${randomBytes(4).toString('hex')}`;
