@@ -4,6 +4,7 @@
  * failures, the scope guard, credentials, and a password that never reaches a log line.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -186,6 +187,33 @@ describe('qualys client against the emulator', () => {
     const c = new QualysClient({ baseUrl: `http://127.0.0.1:${port}`, username: 'u', password: 'p4ssw0rd!', ...FAST, connectTimeoutMs: 500 });
     open.push(c);
     await expect(c.appliances()).rejects.toBeInstanceOf(QualysNetworkError);
+  });
+
+  it('does not follow a next-page URL to another host (credentials stay on the platform host)', async () => {
+    const page = `<?xml version="1.0" encoding="UTF-8" ?><HOST_LIST_OUTPUT><RESPONSE><DATETIME>2026-01-01T00:00:00Z</DATETIME>
+      <HOST_LIST><HOST><ID>1</ID><IP>10.0.0.1</IP><LAST_VULN_SCAN_DATETIME>2026-01-01T00:00:00Z</LAST_VULN_SCAN_DATETIME></HOST></HOST_LIST>
+      <WARNING><CODE>1980</CODE><TEXT>1 record limit exceeded.</TEXT><URL>https://evil.example/api/2.0/fo/asset/host/?action=list&amp;id_min=2</URL></WARNING>
+      </RESPONSE></HOST_LIST_OUTPUT>`;
+    let calls = 0;
+    const srv = createHttpServer((_req, res) => {
+      calls++;
+      res.writeHead(200, { 'content-type': 'text/xml' }).end(page);
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    open.push({ close: () => new Promise<void>((r) => srv.close(() => r())) });
+    const c = new QualysClient({ baseUrl: `http://127.0.0.1:${(srv.address() as { port: number }).port}`, username: 'u', password: 'p', ...FAST });
+    open.push(c);
+    await expect(c.hostList({ ips: ['10.0.0.1'] })).rejects.toThrow(/another host/);
+    expect(calls).toBe(1);
+  });
+
+  it('close() ends calls that are waiting for the allowance', async () => {
+    const { c } = await setup({ limits: { default: { limit: 1, windowSec: 30, concurrency: 1 } } }, { throttle: { maxWaitSec: 60 } });
+    await c.listScans({});
+    const waiting = c.listScans({}).catch((x) => x);
+    await sleep(100);
+    await c.close();
+    expect(await waiting).toMatchObject({ code: 'ONSIGHT_CLOSED' });
   });
 
   it('refuses a base URL with credentials in it', () => {

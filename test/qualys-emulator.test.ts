@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
+import { REPO } from './helpers/paths.js';
 import { loadEmulatorConfig, runEmulatorCli, startQualysEmulator, type EmulatorOptions, type QualysEmulator } from '../src/emulator/qualys/index.js';
 
 const open: QualysEmulator[] = [];
@@ -251,6 +252,12 @@ describe('qualys emulator: options file and CLI', () => {
     expect(loadEmulatorConfig(join(dir, 'emu.json')).limits.scan).toEqual({ limit: 5, windowSec: 10, concurrency: 1 });
     writeFileSync(join(dir, 'bad.yaml'), 'faults:\n  dropShare: 2\n');
     expect(() => loadEmulatorConfig(join(dir, 'bad.yaml'))).toThrow(/faults\.dropShare/);
+  });
+
+  it('the documented example options file is valid', () => {
+    const c = loadEmulatorConfig(join(REPO, 'src/emulator/qualys/example.yaml'));
+    expect(c.appliances.map((a) => a.name)).toEqual(['emea-sa-1', 'emea-sa-2', 'us-sa-1']);
+    expect(c.faults.applianceOffline).toHaveLength(1);
   });
 
   it('runEmulatorCli starts the server and prints its URL and the credentials it accepts', async () => {

@@ -15,7 +15,7 @@ export interface EmulatorCliArgs {
 
 export async function runEmulatorCli(args: EmulatorCliArgs, log: Logger, print: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<QualysEmulator> {
   const fromFile: EmulatorFileOptions = args.config ? loadEmulatorConfig(args.config) : {};
-  const emu = await startQualysEmulator({ ...fromFile, port: args.port, host: args.host ?? fromFile.host ?? '127.0.0.1' });
+  const emu = await startQualysEmulator({ ...fromFile, port: args.port, host: args.host ?? fromFile.host ?? '127.0.0.1', log });
   const c = emu.state.config;
   print(`Qualys emulator listening on ${emu.url}`);
   print(`  accepts basic auth  username: ${emu.username}  password: ${emu.password}  (header X-Requested-With required)`);

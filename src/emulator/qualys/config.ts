@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, OnsightError } from '../../errors.js';
+import type { Logger } from '../../log.js';
 
 export type EmulatedApi = 'scan' | 'appliance' | 'host' | 'ip';
 export const EMULATED_APIS: EmulatedApi[] = ['scan', 'appliance', 'host', 'ip'];
@@ -125,6 +126,8 @@ export interface EmulatorOptions extends EmulatorFileOptions {
   now?: () => number;
   /** clock for rate/concurrency windows (default Date.now) */
   realNow?: () => number;
+  /** one debug line per request (api, action, status, fault) */
+  log?: Logger;
 }
 
 export function resolveEmulatorConfig(o: EmulatorFileOptions, file?: string): EmulatorConfig {

@@ -57,7 +57,7 @@ export interface QualysEmulator {
 }
 
 export async function startQualysEmulator(options: EmulatorOptions = {}): Promise<QualysEmulator> {
-  const { now, realNow, ...fileOptions } = options;
+  const { now, realNow, log, ...fileOptions } = options;
   const config = resolveEmulatorConfig(fileOptions);
   const rng = seededRng(config.seed);
   const model = new EmulatorModel(config, scanClock({ now, speed: config.speed, startAt: config.startAt }), rng);
@@ -104,6 +104,7 @@ export async function startQualysEmulator(options: EmulatorOptions = {}): Promis
     };
     const reply = (a: Answer) => {
       rec.status = a.status;
+      log?.debug({ api: rec.api, action: rec.action, method: rec.method, status: a.status, fault: rec.fault }, 'emulated qualys call');
       send(res, a);
     };
 
@@ -133,12 +134,18 @@ export async function startQualysEmulator(options: EmulatorOptions = {}): Promis
     }
     const fault = conflict ? undefined : draw.fault;
     if (fault) count(fault, rec);
-    if (fault === 'drop') return void req.socket.destroy();
+    if (fault === 'drop') {
+      log?.debug({ api, action: rec.action, fault }, 'emulated qualys call: socket dropped');
+      return void req.socket.destroy();
+    }
     if (fault === 'server-500') return reply({ ...handlers.fail(ctx, 500, 999, 'Internal error. Please contact customer support.'), headers: verdict.headers });
     if (fault === 'server-503') return reply({ ...handlers.fail(ctx, 503, 1999, 'The service is unavailable due to scheduled maintenance.'), headers: verdict.headers });
 
     const answer = dispatch(api, ctx);
-    if (fault === 'drop-after') return void req.socket.destroy();
+    if (fault === 'drop-after') {
+      log?.debug({ api, action: rec.action, fault }, 'emulated qualys call: processed, socket dropped');
+      return void req.socket.destroy();
+    }
     if (fault === 'truncated') answer.body = answer.body.slice(0, Math.max(1, Math.floor(answer.body.length / 2)));
     if (fault === 'malformed') answer.body = faultRng() < 0.5 ? '<html><body>Service temporarily unavailable</body>' : answer.body.replace(/<\/RESPONSE>/, '</RESPONS>');
     reply({ ...answer, headers: { ...answer.headers, ...verdict.headers } });
