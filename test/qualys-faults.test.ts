@@ -9,7 +9,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { OnsightError } from '../src/errors.js';
 import { startQualysEmulator, type QualysEmulator } from '../src/emulator/qualys/index.js';
-import { QualysClient, QualysLaunchUnconfirmedError, titleHasIntent, type LaunchRequest } from '../src/scanners/qualys/index.js';
+import { QualysClient, QualysLaunchUnconfirmedError, titleHasIntent } from '../src/scanners/qualys/index.js';
+import type { LaunchRequest } from '../src/scanners/types.js';
 
 const open: { close(): Promise<void> }[] = [];
 afterEach(async () => {
