@@ -173,6 +173,23 @@ describe('file tailer', () => {
     closeSync(fd);
   });
 
+  it('two rotations before we switch: the intermediate file is read too, in order', async () => {
+    const p = join(dir, 'twice.log');
+    writeFileSync(p, 'a1\n');
+    const sink = new CollectSink();
+    await tail(p, sink, {}, { rotateWaitMs: 400 });
+    await until(() => sink.lines.length === 1);
+    renameSync(p, p + '.1');
+    writeFileSync(p, 'b1\nb2\n');
+    await sleep(100); // seen, but still waiting for late writes to the old file
+    renameSync(p + '.1', p + '.2');
+    renameSync(p, p + '.1');
+    writeFileSync(p, 'c1\n');
+    await until(() => sink.lines.length === 4, 5000, 'all lines');
+    await sleep(100);
+    expect(sink.texts()).toEqual(['a1', 'b1', 'b2', 'c1']);
+  });
+
   it('copytruncate: finishes the copy from our offset, then reads the truncated file from 0', async () => {
     const p = join(dir, 'dhcp.log');
     writeFileSync(p, '');

@@ -102,7 +102,7 @@ export async function rotatedSiblings(path: string): Promise<Sibling[]> {
  * same inode (rename rotation), then one whose content matches up to the offset (a copy:
  * copytruncate, or a file copied over). Returns the match and the siblings newer than it.
  */
-export async function findRotated(path: string, want: ContentMark & { dev?: number; ino?: number }, excludeIno?: number): Promise<{ match: Sibling; newer: Sibling[] } | undefined> {
+export async function findRotated(path: string, want: ContentMark & { dev?: number; ino?: number }, excludeIno?: number, byInodeOnly = false): Promise<{ match: Sibling; newer: Sibling[] } | undefined> {
   const sibs = await rotatedSiblings(path);
   const byIno = want.ino !== undefined ? sibs.findIndex((s) => s.st.ino === want.ino && (want.dev === undefined || s.st.dev === want.dev)) : -1;
   const check = async (s: Sibling) => {
@@ -117,6 +117,7 @@ export async function findRotated(path: string, want: ContentMark & { dev?: numb
     }
   };
   if (byIno >= 0 && (await check(sibs[byIno]))) return { match: sibs[byIno], newer: sibs.slice(byIno + 1) };
+  if (byInodeOnly) return undefined;
   // by content, newest first (the most recent copy is the one that continues where we were)
   for (let i = sibs.length - 1; i >= 0; i--) {
     if (sibs[i].st.ino === excludeIno) continue;

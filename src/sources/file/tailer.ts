@@ -22,7 +22,7 @@ import { open, stat, type FileHandle } from 'node:fs/promises';
 import { isUtf8 } from 'node:buffer';
 import type { Logger } from '../../log.js';
 import type { FileCheckpoint, LineSink, RawLine } from '../types.js';
-import { FP_BYTES, TAIL_BYTES, contentMatches, detectEncoding, findRotated, readAt, sha256hex, type Encoding, type Sibling } from './content.js';
+import { FP_BYTES, TAIL_BYTES, contentMatches, detectEncoding, findRotated, readAt, rotatedSiblings, sha256hex, type Encoding, type Sibling } from './content.js';
 
 const CHUNK = 64 * 1024;
 
@@ -324,8 +324,20 @@ export class FileTailer {
       if (this.paused) return 'same';
       this.log.info({ path: this.opts.key, oldIno: seg.ino, newIno: st.ino }, 'file rotated; old one finished, reading the new one');
       this.event('rotated');
+      // more than one rotation may have happened since we looked (rotateWaitMs, a slow sink): the
+      // rotated files newer than the one we finished come first, oldest first, then the live path
+      const mark = { ...this.mark(), ino: seg.ino, dev: seg.dev };
       await seg.fh.close().catch(() => undefined);
       this.seg = undefined;
+      const found = await findRotated(this.opts.key, mark, undefined, true);
+      if (found) {
+        for (const s of found.newer) this.queue.push({ sib: s, from: 0 });
+      } else {
+        // the old file is gone (deleted): at least do not skip the one we saw at the path
+        const seen = (await rotatedSiblings(this.opts.key)).find((s) => s.st.ino === st.ino && s.st.dev === st.dev);
+        if (seen) this.queue.push({ sib: seen, from: 0 });
+      }
+      if (this.queue.length) this.log.info({ path: this.opts.key, files: this.queue.map((q) => q.sib.path) }, 'rotated more than once meanwhile; reading the rotated files first');
       await this.nextSegment();
       return 'changed';
     }
