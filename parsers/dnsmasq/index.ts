@@ -8,7 +8,7 @@
  */
 import type { LineInput, LineParser, ParserPlugin } from '../../src/parsers/plugin.js';
 import type { SightingDraft, SightingKind } from '../../src/sighting.js';
-import { BoundedMap, isDigits, leadingTag, words } from '../../src/parsers/text.js';
+import { BoundedMap, isDigits, leadingTag, withSafeTime, words } from '../../src/parsers/text.js';
 import { canonicalIp, isIpv6 } from '../../src/util/ip.js';
 import { normalizeMac } from '../../src/util/mac.js';
 
@@ -150,7 +150,8 @@ class DnsmasqParser implements LineParser {
   }
 
   private eventMs(input: LineInput): number {
-    return input.syslog.time ?? input.receivedAt.getTime();
+    const t = input.syslog.time;
+    return t !== undefined && Number.isFinite(t) ? t : input.receivedAt.getTime();
   }
 
   private sentOption(xid: string, w: string[]): void {
@@ -217,7 +218,7 @@ const plugin: ParserPlugin = {
   detect(input: LineInput): boolean {
     return tagged(input) !== undefined;
   },
-  create: () => new DnsmasqParser(),
+  create: () => withSafeTime(new DnsmasqParser()),
 };
 
 export default plugin;

@@ -4,6 +4,7 @@
  * plug-in could claim gives the same sighting; this plug-in only decides which lines are NIOS's.
  */
 import type { LineInput, ParserPlugin } from '../../src/parsers/plugin.js';
+import { withSafeTime } from '../../src/parsers/text.js';
 import { DhcpdCore, looksInfoblox } from '../isc-dhcpd/dhcpd-core.js';
 
 const plugin: ParserPlugin = {
@@ -12,7 +13,7 @@ const plugin: ParserPlugin = {
   detect(input: LineInput): boolean {
     return looksInfoblox(input);
   },
-  create: () => new DhcpdCore(),
+  create: () => withSafeTime(new DhcpdCore()),
 };
 
 export default plugin;

@@ -8,7 +8,7 @@
  */
 import type { LineInput, LineParser, ParserPlugin } from '../../src/parsers/plugin.js';
 import type { SightingDraft, SightingKind } from '../../src/sighting.js';
-import { BoundedMap, toCount, words } from '../../src/parsers/text.js';
+import { BoundedMap, toCount, withSafeTime, words } from '../../src/parsers/text.js';
 import { canonicalIp } from '../../src/util/ip.js';
 import { normalizeMac } from '../../src/util/mac.js';
 import { parseIsoTime } from '../../src/util/time.js';
@@ -109,7 +109,7 @@ class KeaParser implements LineParser {
     if (mac) d.mac = mac;
     if (clientId) d.clientId = clientId;
     if (duid) d.duid = duid;
-    if (at !== undefined && !input.syslog.time) d.at = new Date(at).toISOString();
+    if (at !== undefined && input.syslog.time === undefined) d.at = new Date(at).toISOString();
 
     if (action === 'release' || action === 'expire') {
       if (key) this.held.delete(key);
@@ -164,7 +164,7 @@ function durationIn(tw: string[]): number | undefined {
  * configured zone. Syslog-delivered lines keep the header's time.
  */
 function eventTime(input: LineInput): number | undefined {
-  if (input.syslog.time !== undefined) return input.syslog.time;
+  if (input.syslog.time !== undefined) return Number.isFinite(input.syslog.time) ? input.syslog.time : undefined;
   const raw = input.raw;
   if (raw.length < 19 || raw.charCodeAt(4) !== 45 || raw.charCodeAt(10) !== 32) return undefined;
   let e = 19;
@@ -183,7 +183,7 @@ const plugin: ParserPlugin = {
     if (app === 'kea-dhcp4' || app === 'kea-dhcp6') return true;
     return loggerMark(input.syslog.msg) >= 0;
   },
-  create: () => new KeaParser(),
+  create: () => withSafeTime(new KeaParser()),
 };
 
 export default plugin;
