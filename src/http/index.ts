@@ -1,0 +1,5 @@
+/** The daemon's HTTP face: /metrics, /healthz, /api/status and the status page. */
+export { startHttp, parseHttpListen, type HttpHandle } from './server.js';
+export { buildStatus, type Status, type RegionStatus } from './status.js';
+export { renderMetrics } from './metrics.js';
+export { PromWriter, parsePromText, escapeLabelValue, escapeHelp } from './prom.js';

@@ -1,0 +1,128 @@
+/**
+ * `/metrics`: the daemon's counters and gauges in the Prometheus text format. Every family is
+ * listed in README.md ("Metrics"). Counters restart from zero when the daemon restarts (Prometheus
+ * `rate()` handles resets); gauges are read from the state database at scrape time.
+ */
+import type { Daemon } from '../daemon/daemon.js';
+import { PromWriter } from './prom.js';
+import { buildStatus, onsightVersion, type Status } from './status.js';
+
+export function renderMetrics(d: Daemon, status: Status = buildStatus(d)): string {
+  const w = new PromWriter();
+  const now = Date.now();
+
+  w.family('onsight_build_info', 'gauge', 'Always 1; the version is a label.')(1, { version: onsightVersion() });
+  w.family('onsight_start_time_seconds', 'gauge', 'When the daemon started (Unix time).')(d.startedAt / 1000);
+  w.family('onsight_uptime_seconds', 'gauge', 'Seconds since the daemon started.')((now - d.startedAt) / 1000);
+
+  // inputs
+  const received = w.family('onsight_input_lines_received_total', 'counter', 'Lines (messages) an input accepted and handed on, by input.');
+  const dropped = w.family('onsight_input_lines_dropped_total', 'counter',
+    'Lines (messages) an input dropped, by input and reason (notAllowed, tooLarge, badFrame, invalidUtf8, backpressure, ...). Kernel UDP drops are in onsight_input_udp_kernel_drops_total.');
+  const kernel = w.family('onsight_input_udp_kernel_drops_total', 'counter', 'Datagrams the kernel dropped on a UDP input\'s socket (receive buffer full), from /proc/net/udp, since the input started.');
+  const conns = w.family('onsight_input_connections', 'gauge', 'TCP/TLS connections open now, by input.');
+  const events = w.family('onsight_input_events_total', 'counter', 'Other input events (accepted, idleTimeout, tlsError, resync, rotated, truncated, ...), by input and event.');
+  for (const i of d.inputs) {
+    const c = i.counters();
+    received(c.received, { input: i.name });
+    for (const [reason, n] of Object.entries(c.dropped)) {
+      if (reason === 'kernel') kernel(n, { input: i.name });
+      else dropped(n, { input: i.name, reason });
+    }
+    if (c.connections !== undefined) conns(c.connections, { input: i.name });
+    for (const [event, n] of Object.entries(c.events ?? {})) events(n, { input: i.name, event });
+  }
+
+  // ingest and parsers
+  const ic = d.ingest.counters;
+  w.family('onsight_ingest_lines_total', 'counter', 'Lines decoded and committed.')(ic.lines);
+  w.family('onsight_ingest_commits_total', 'counter', 'SQLite transactions committed by the ingest stage.')(ic.commits);
+  w.family('onsight_ingest_commit_errors_total', 'counter', 'Failed ingest commits (lines kept and retried).')(ic.commitErrors);
+  w.family('onsight_ingest_pending_lines', 'gauge', 'Lines buffered, waiting for the next commit.')(ic.pending);
+  const byFormat = new Map<string, { lines: number; sightings: number }>();
+  let unrecognized = 0;
+  let invalid = 0;
+  let parserErrors = 0;
+  for (const dec of d.ingest.allDecoders().values()) {
+    unrecognized += dec.counters.unrecognized;
+    invalid += dec.counters.invalid;
+    parserErrors += dec.counters.parserErrors;
+    for (const [f, c] of Object.entries(dec.counters.byFormat)) {
+      const t = byFormat.get(f) ?? { lines: 0, sightings: 0 };
+      t.lines += c.lines;
+      t.sightings += c.sightings;
+      byFormat.set(f, t);
+    }
+  }
+  const fl = w.family('onsight_parser_lines_total', 'counter', 'Lines claimed by a parser, by format.');
+  for (const [f, c] of [...byFormat].sort()) fl(c.lines, { format: f });
+  w.family('onsight_parser_unrecognized_lines_total', 'counter', 'Lines no parser claimed (format auto).')(unrecognized);
+  w.family('onsight_parser_invalid_sightings_total', 'counter', 'Sightings dropped because a field was malformed (a parser bug).')(invalid);
+  w.family('onsight_parser_errors_total', 'counter', 'Times a parser threw (a bug; the line is dropped).')(parserErrors);
+  const sk = w.family('onsight_sightings_total', 'counter', 'Sightings committed to the inventory, by format and kind (lease, renew, release, expire, tunnel-up, tunnel-down).');
+  for (const [f, kinds] of Object.entries(ic.byFormatKind ?? {}).sort()) {
+    for (const [kind, n] of Object.entries(kinds).sort()) sk(n, { format: f, kind });
+  }
+
+  // inventory
+  w.family('onsight_identities', 'gauge', 'Device identities known (MAC, DUID, VPN user, hostname).')(status.totals.identities);
+  w.family('onsight_present_bindings', 'gauge', 'Address bindings present now (open lease or tunnel).')(status.totals.present);
+
+  // policy and queue, per region
+  const seen = w.family('onsight_region_hosts_seen', 'gauge', 'Devices present now, by region.');
+  const due = w.family('onsight_region_hosts_due', 'gauge', 'Present devices due for a scan now (including queued and being scanned), by region.');
+  const queued = w.family('onsight_region_hosts_queued', 'gauge', 'Due devices waiting in the queue for a scan slot, by region.');
+  const scanning = w.family('onsight_region_hosts_scanning', 'gauge', 'Devices that are targets of a scan in flight, by region.');
+  const inWindow = w.family('onsight_region_hosts_scanned_in_window', 'gauge', 'Present devices scanned within their rescan window, by region.');
+  const missed = w.family('onsight_region_hosts_missed', 'gauge', `Devices that left in the last ${status.missedWindowH} h without a scan, by region and why.`);
+  for (const r of status.regions) {
+    seen(r.seen, { region: r.name });
+    due(r.due, { region: r.name });
+    queued(r.queued, { region: r.name });
+    scanning(r.scanning, { region: r.name });
+    inWindow(r.scannedInWindow, { region: r.name });
+    for (const m of r.missedWhy) missed(m.count, { region: r.name, why: m.key });
+  }
+  w.family('onsight_unmapped_hosts_seen', 'gauge', 'Present devices whose address maps to no region (out of scope, say).')(status.unmapped.seen);
+
+  // scans
+  const sc = d.scheduler.counters;
+  const launched = w.family('onsight_scans_launched_total', 'counter', 'Scans launched, by region.');
+  const finished = w.family('onsight_scans_finished_total', 'counter', 'Scans that finished, by region.');
+  const failed = w.family('onsight_scans_failed_total', 'counter', 'Scans that ended in error or were canceled by the scanner, by region.');
+  for (const r of status.regions) {
+    launched(r.scans.launched, { region: r.name });
+    finished(r.scans.finished, { region: r.name });
+    failed(r.scans.failed, { region: r.name });
+  }
+  const byAppliance = w.family('onsight_appliance_scans_launched_total', 'counter', 'Scans launched, by region and appliance.');
+  const running = w.family('onsight_scans_running', 'gauge', 'Our scans in flight now (launching or running), by region and appliance.');
+  const active = d.scheduler.store.activeIntents();
+  const online = w.family('onsight_appliance_online', 'gauge', '1 when the scanner reports the appliance online, by region and appliance.');
+  const load = w.family('onsight_appliance_load', 'gauge', 'Scans running on the appliance (ours and others\'), by region and appliance.');
+  const cap = w.family('onsight_appliance_capacity', 'gauge', 'Scans the appliance may run at once (maxScans), by region and appliance.');
+  for (const r of status.regions) {
+    for (const a of r.appliances) {
+      const l = { region: r.name, appliance: a.name };
+      byAppliance(sc.byAppliance[a.name]?.launched ?? 0, l);
+      running(active.filter((i) => i.region === r.name && i.appliance === a.name).length, l);
+      online(a.online ? 1 : 0, l);
+      load(a.load, l);
+      cap(a.capacity, l);
+    }
+  }
+  w.family('onsight_scan_launch_failures_total', 'counter', 'Launch calls that failed.')(sc.launchFailures);
+  w.family('onsight_scan_targets_launched_total', 'counter', 'Addresses sent to the scanner in launched scans.')(sc.targetsLaunched);
+  w.family('onsight_queue_dropped_total', 'counter', 'Queued devices dropped at re-validation before launch (left, reassigned, no longer due).')(sc.dropped);
+
+  // scanner API
+  const al = d.scanner.allowance();
+  w.family('onsight_scanner_api_calls_total', 'counter', 'Scanner API calls made by the scheduler.')(sc.apiCalls);
+  const remaining = w.family('onsight_scanner_api_remaining', 'gauge', 'API calls left in the current rate-limit window, as last reported by the scanner (absent when unknown).');
+  if (al.remaining !== undefined) remaining(al.remaining, { scanner: d.scanner.kind });
+  const limit = w.family('onsight_scanner_api_limit', 'gauge', 'API calls allowed per rate-limit window, as last reported (absent when unknown).');
+  if (al.limit !== undefined) limit(al.limit, { scanner: d.scanner.kind });
+  w.family('onsight_scanner_api_wait_seconds', 'gauge', 'Seconds before the scanner allows the next call (0 = now).')(al.waitSec, { scanner: d.scanner.kind });
+
+  return w.render();
+}

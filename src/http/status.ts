@@ -1,0 +1,242 @@
+/**
+ * The status model behind `/api/status`, the status page and part of `/metrics`: per region, the
+ * hosts seen now, due, queued, being scanned, scanned within their rescan window, and the ones
+ * that left unscanned (missed) with why; appliance load; recent decisions. Read-only.
+ */
+import { readFileSync } from 'node:fs';
+import type { Daemon } from '../daemon/daemon.js';
+import type { BindingView } from '../inventory/inventory.js';
+import type { Reason } from '../policy/policy.js';
+import type { Allowance } from '../scanners/types.js';
+import type { Decision } from '../scheduler/queue.js';
+
+export interface ApplianceView {
+  name: string;
+  online: boolean;
+  /** scans running on it (ours and others') as the scheduler last knew */
+  load: number;
+  /** ours among them */
+  ours: number;
+  /** maxScans from the config */
+  capacity: number;
+}
+
+export interface MissedReason {
+  /** left-while-queued | left-during-scan | scan-failed | outside-scan-window | no-decision | other */
+  key: string;
+  text: string;
+  count: number;
+  examples: string[];
+}
+
+export interface RegionStatus {
+  name: string;
+  cidrs: string[];
+  /** devices present now with an address in the region */
+  seen: number;
+  /** present and due now (includes the queued and the ones being scanned) */
+  due: number;
+  /** waiting in the queue for a scan slot */
+  queued: number;
+  /** targets of a scan in flight */
+  scanning: number;
+  /** present and scanned within their rescan window */
+  scannedInWindow: number;
+  /** present, not due, by reason (scanned-recently, outside-scan-window, excluded, out-of-scope) */
+  notDue: Partial<Record<Reason, number>>;
+  /** devices that left in the last `missedWindowH` hours without being scanned */
+  missed: number;
+  missedWhy: MissedReason[];
+  scans: { running: number; launched: number; finished: number; failed: number };
+  appliances: ApplianceView[];
+}
+
+export interface InputStatus {
+  name: string;
+  received: number;
+  dropped: Record<string, number>;
+  connections?: number;
+}
+
+export interface Status {
+  version: string;
+  now: string;
+  startedAt: string;
+  uptimeS: number;
+  state: string;
+  scanner: { kind: string; allowance: Allowance; apiCalls: number };
+  totals: {
+    identities: number; present: number; sightings: number; lines: number; due: number; queued: number; scanning: number;
+    missed: number; launched: number; finished: number; failed: number;
+  };
+  inputs: InputStatus[];
+  regions: RegionStatus[];
+  /** present devices whose address maps to no region */
+  unmapped: { seen: number; notDue: Partial<Record<Reason, number>> };
+  missedWindowH: number;
+  decisions: (Omit<Decision, 'at'> & { at: string })[];
+  scans: { id: string; region: string; appliance: string; state: string; scanRef?: string; createdAt: string; targets: number }[];
+}
+
+let versionCache: string | undefined;
+
+/** onsight's version, from the nearest package.json named onsight (src/ and dist/src/ layouts). */
+export function onsightVersion(): string {
+  if (versionCache) return versionCache;
+  for (const rel of ['../../package.json', '../../../package.json']) {
+    try {
+      const p = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version?: string };
+      if (p.name === 'onsight' && p.version) return (versionCache = p.version);
+    } catch {
+      /* try the next layout */
+    }
+  }
+  return (versionCache = 'unknown');
+}
+
+interface EndedRow {
+  id: number; ip: string; identity_id: number; start_at: number; end_at: number; end_reason: string | null;
+  last_scanned_at: number | null; last_scanned_via: string | null; present_elsewhere: number;
+}
+
+const MISSED_TEXT: Record<string, string> = {
+  'left-while-queued': 'left while waiting in the queue (no free scan slot or appliance in time)',
+  'left-during-scan': 'left before its scan finished',
+  'scan-failed': 'its scans failed',
+  'outside-scan-window': 'present only outside the region\'s scan windows',
+  'no-decision': 'left before the scheduler looked at it',
+};
+
+export interface StatusOptions {
+  /** how far back "missed" looks, hours (default 24) */
+  missedWindowH?: number;
+  /** how many decisions to return (default 50) */
+  decisions?: number;
+}
+
+export function buildStatus(d: Daemon, opts: StatusOptions = {}): Status {
+  const now = Date.now();
+  const windowH = opts.missedWindowH ?? 24;
+  const config = d.config;
+  const store = d.scheduler.store;
+  const sc = d.scheduler.counters;
+
+  const regions = new Map<string, RegionStatus>();
+  for (const r of config.regions) {
+    const bucket = sc.byRegion[r.name] ?? { launched: 0, finished: 0, failed: 0 };
+    regions.set(r.name, {
+      name: r.name, cidrs: r.cidrs, seen: 0, due: 0, queued: 0, scanning: 0, scannedInWindow: 0, notDue: {}, missed: 0, missedWhy: [],
+      scans: { running: 0, launched: bucket.launched, finished: bucket.finished, failed: bucket.failed },
+      appliances: r.appliances.map((a) => ({ name: a.name, capacity: a.maxScans, ...d.scheduler.applianceLoad(a.name) })),
+    });
+  }
+  const unmapped = { seen: 0, notDue: {} as Partial<Record<Reason, number>> };
+
+  // present devices
+  for (const b of d.inventory.presentBindings(now)) {
+    const v = d.policy.evaluate(b, now);
+    const name = v.region ?? d.policy.regions.lookup(b.ip)?.region.name;
+    const r = name ? regions.get(name) : undefined;
+    if (!r) {
+      unmapped.seen++;
+      unmapped.notDue[v.reason] = (unmapped.notDue[v.reason] ?? 0) + 1;
+      continue;
+    }
+    r.seen++;
+    if (v.due) r.due++;
+    else {
+      r.notDue[v.reason] = (r.notDue[v.reason] ?? 0) + 1;
+      if (v.reason === 'scanned-recently') r.scannedInWindow++;
+    }
+  }
+
+  // the queue
+  for (const q of store.allQueued()) {
+    const r = regions.get(q.region);
+    if (!r) continue;
+    if (q.intentId) r.scanning++;
+    else r.queued++;
+  }
+  for (const i of store.activeIntents()) {
+    const r = regions.get(i.region);
+    if (r) r.scans.running++;
+  }
+
+  // missed: left in the window, in scope and mapped, not covered by a scan within its rescan window
+  const since = now - windowH * 3600_000;
+  const ended = d.db.prepare(`SELECT b.id, b.ip, b.identity_id, b.start_at, b.end_at, b.end_reason, i.last_scanned_at, i.last_scanned_via,
+      EXISTS (SELECT 1 FROM bindings o WHERE o.identity_id = b.identity_id AND o.end_at IS NULL AND (o.expires_at IS NULL OR o.expires_at >= @now)) AS present_elsewhere
+    FROM bindings b JOIN identities i ON i.id = b.identity_id
+    WHERE b.end_at IS NOT NULL AND b.end_at >= @since ORDER BY b.end_at DESC LIMIT 20000`).all({ now, since }) as EndedRow[];
+  const lastDecision = new Map<string, Decision>();
+  if (ended.length) {
+    const rows = d.db.prepare('SELECT at, ip, decision, reason FROM decisions WHERE at >= ? ORDER BY id').all(since - 7 * 86400_000) as Decision[];
+    for (const x of rows) lastDecision.set(x.ip, x);
+  }
+  const whyMaps = new Map<string, Map<string, MissedReason>>();
+  for (const e of ended) {
+    if (e.present_elsewhere) continue;
+    const view = {
+      id: e.id, ip: e.ip, identityId: e.identity_id, startAt: e.start_at, lastSeen: e.end_at,
+      lastScannedAt: e.last_scanned_at ?? undefined, lastScannedVia: e.last_scanned_via ?? undefined,
+    } as BindingView;
+    const v = d.policy.evaluate(view, e.end_at);
+    if (!v.region || (v.reason !== 'due' && v.reason !== 'outside-scan-window')) continue;
+    const r = regions.get(v.region);
+    if (!r) continue;
+    r.missed++;
+    let key: string;
+    let text: string | undefined;
+    if (v.reason === 'outside-scan-window') key = 'outside-scan-window';
+    else {
+      const last = lastDecision.get(e.ip);
+      if (!last) key = 'no-decision';
+      else if (last.decision === 'due' || last.decision === 'dropped') key = 'left-while-queued';
+      else if (last.decision === 'launched' || last.decision === 'not-scanned' || last.decision === 'canceled') key = 'left-during-scan';
+      else if (last.decision === 'failed') key = 'scan-failed';
+      else {
+        key = `other:${last.decision}`;
+        text = `${last.decision}: ${last.reason}`;
+      }
+    }
+    let m = whyMaps.get(r.name);
+    if (!m) whyMaps.set(r.name, (m = new Map()));
+    let w = m.get(key);
+    if (!w) m.set(key, (w = { key, text: text ?? MISSED_TEXT[key] ?? key, count: 0, examples: [] }));
+    w.count++;
+    if (w.examples.length < 5) w.examples.push(e.ip);
+  }
+  for (const [name, m] of whyMaps) regions.get(name)!.missedWhy = [...m.values()].sort((a, b) => b.count - a.count);
+
+  const counts = d.inventory.counts(now);
+  const list = [...regions.values()];
+  const sum = (f: (r: RegionStatus) => number) => list.reduce((n, r) => n + f(r), 0);
+  const a = d.scanner.allowance();
+  return {
+    version: onsightVersion(),
+    now: new Date(now).toISOString(),
+    startedAt: new Date(d.startedAt).toISOString(),
+    uptimeS: Math.round((now - d.startedAt) / 1000),
+    state: config.state,
+    scanner: { kind: d.scanner.kind, allowance: a, apiCalls: sc.apiCalls },
+    totals: {
+      identities: counts.identities, present: counts.present, sightings: d.ingest.counters.sightings, lines: d.ingest.counters.lines,
+      due: sum((r) => r.due), queued: sum((r) => r.queued), scanning: sum((r) => r.scanning), missed: sum((r) => r.missed),
+      launched: sc.launches, finished: sc.finished, failed: sc.failed,
+    },
+    inputs: d.inputs.map((i) => {
+      const c = i.counters();
+      const s: InputStatus = { name: i.name, received: c.received, dropped: c.dropped };
+      if (c.connections !== undefined) s.connections = c.connections;
+      return s;
+    }),
+    regions: list,
+    unmapped,
+    missedWindowH: windowH,
+    decisions: store.recentDecisions(opts.decisions ?? 50).map((x) => ({ ...x, at: new Date(x.at).toISOString() })),
+    scans: store.recentIntents(10).map((i) => ({
+      id: i.id, region: i.region, appliance: i.appliance, state: i.state, scanRef: i.scanRef, createdAt: new Date(i.createdAt).toISOString(),
+      targets: store.targets(i.id).length,
+    })),
+  };
+}
