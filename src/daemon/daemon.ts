@@ -17,6 +17,7 @@ import type { InputHandle } from '../sources/types.js';
 import { startInputs } from './inputs.js';
 import type { Sighting } from '../sighting.js';
 import type { ApplyResult } from '../inventory/inventory.js';
+import { startHttp, type HttpHandle } from '../http/server.js';
 
 export interface DaemonOptions {
   config: Config;
@@ -28,6 +29,8 @@ export interface DaemonOptions {
   tickMs?: number;
   /** sweep period (re-evaluate everyone present), ms */
   sweepMs?: number;
+  /** ingest progress log period while lines flow (file catch-up), ms; default 10 s */
+  progressMs?: number;
 }
 
 export class Daemon {
@@ -39,6 +42,8 @@ export class Daemon {
   ingest!: Ingest;
   registry!: ParserRegistry;
   inputs: InputHandle[] = [];
+  /** the status page / metrics listener, when http.enabled */
+  http?: HttpHandle;
   readonly startedAt = Date.now();
   private timers: NodeJS.Timeout[] = [];
   private kickPending = false;
@@ -93,7 +98,16 @@ export class Daemon {
       this.kick();
     }, this.opts.sweepMs ?? 60_000));
     this.timers.push(setInterval(() => this.inventory.prune(this.clock.now()), 3600_000));
+    this.timers.push(this.progressTimer(this.opts.progressMs ?? 10_000));
     for (const t of this.timers) t.unref();
+    if (config.http.enabled) {
+      try {
+        this.http = await startHttp(this, config.http.listen, log.child({ stage: 'http' }));
+      } catch (err) {
+        await this.stop();
+        throw new Error(`http.listen ${config.http.listen}: ${(err as Error).message}`);
+      }
+    }
     this.kick();
     log.info({
       inputs: this.inputs.map((i) => i.name), state: config.state, scanner: this.scanner.kind,
@@ -119,6 +133,21 @@ export class Daemon {
       `${verb} scan ${i.scanRef} on appliance ${i.appliance} in region ${i.region} for ${i.targets.length} host(s): ${why}. Appliance chosen: ${i.applianceWhy}`);
   }
 
+  /** While lines flow (file catch-up, a burst), log ingest progress every `ms`: lines/s, sightings, pending. */
+  private progressTimer(ms: number): NodeJS.Timeout {
+    let last = { at: Date.now(), lines: 0, sightings: 0 };
+    return setInterval(() => {
+      const c = this.ingest.counters;
+      const now = Date.now();
+      if (c.lines !== last.lines || c.pending > 0) {
+        const rate = Math.round(((c.lines - last.lines) * 1000) / Math.max(1, now - last.at));
+        this.opts.log.info({ progress: { linesPerS: rate, lines: c.lines, sightings: c.sightings, pending: c.pending } },
+          `ingest: ${rate} lines/s, ${c.lines} lines and ${c.sightings} sightings so far, ${c.pending} pending`);
+      }
+      last = { at: now, lines: c.lines, sightings: c.sightings };
+    }, ms);
+  }
+
   /** Run a scheduler pass soon (coalesced). */
   kick(): void {
     if (this.kickPending || this.stopping) return;
@@ -137,6 +166,7 @@ export class Daemon {
     if (this.stopping) return;
     this.stopping = true;
     for (const t of this.timers) clearInterval(t);
+    await this.http?.close();
     for (const i of this.inputs) {
       try {
         await i.close();
