@@ -84,7 +84,7 @@ const SCRIPT = `
     fill($('inputs'), s.inputs.map(function(i){
       var tr = el('tr'); tr.appendChild(td(i.name, 'mono')); tr.appendChild(td(i.received, 'n'));
       var dr = Object.keys(i.dropped).filter(function(k){ return i.dropped[k] > 0; });
-      tr.appendChild(td(dr.length ? dr.map(function(k){ return k + ' ' + i.dropped[k]; }).join(', ') : '0', dr.length ? 'why' : 'n'));
+      tr.appendChild(td(dr.length ? dr.map(function(k){ return k + ' ' + i.dropped[k]; }).join(', ') : 'none', 'why'));
       tr.appendChild(td(i.connections === undefined ? '' : i.connections, 'n'));
       return tr;
     }), 4);
@@ -109,7 +109,7 @@ export const PAGE_CSP = `default-src 'none'; style-src ${sha(STYLE)}; script-src
 
 export const PAGE_HTML = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>onsight status</title><style>${STYLE}</style></head>
+<title>onsight status</title><link rel="icon" href="data:,"><style>${STYLE}</style></head>
 <body>
 <header><h1>on<span>sight</span></h1><span class="meta" id="ver"></span><span class="meta" id="up"></span><span class="meta" id="scanner"></span>
 <span class="meta"><span class="dot stale" id="live"></span><span id="updated">loading…</span></span><span class="meta" id="err"></span></header>
