@@ -60,6 +60,23 @@ function peer(addr: string | undefined): string {
   return canonicalIp(addr) ?? addr ?? 'unknown';
 }
 
+/** Per-listener cache of sender → [canonical address, allowed?]: UDP pays this per datagram. */
+class SenderCache {
+  private readonly m = new Map<string, [string, boolean]>();
+  constructor(private readonly allow: (ip: string) => boolean) {}
+  get(raw: string | undefined): [string, boolean] {
+    const k = raw ?? '';
+    let v = this.m.get(k);
+    if (!v) {
+      const p = peer(raw);
+      v = [p, this.allow(p)];
+      if (this.m.size >= 10_000) this.m.clear();
+      this.m.set(k, v);
+    }
+    return v;
+  }
+}
+
 export async function startSyslogInput(opts: SyslogInputOptions, sink: LineSink, log: Logger): Promise<InputHandle> {
   const addr = parseListen(opts.listen);
   if (addr.proto === 'udp') return startUdp(addr, opts, sink, log);
@@ -97,7 +114,7 @@ const UDP_PAUSED_SLACK = 10_000;
 
 async function startUdp(addr: ListenAddress, opts: SyslogInputOptions, sink: LineSink, log: Logger): Promise<InputHandle> {
   const family = addr.host.includes(':') ? 6 : 4;
-  const allow = makeAllow(opts.allow);
+  const senders = new SenderCache(makeAllow(opts.allow));
   const c = new Counters();
   const sock: UdpSocket = createSocket({ type: family === 6 ? 'udp6' : 'udp4', recvBufferSize: opts.udpRecvBufferBytes || undefined });
   let paused = false;
@@ -110,8 +127,8 @@ async function startUdp(addr: ListenAddress, opts: SyslogInputOptions, sink: Lin
   };
   const onMessage = (msg: Buffer, rinfo: RemoteInfo) => {
     try {
-      const sender = peer(rinfo.address);
-      if (!allow(sender)) return c.drop('notAllowed');
+      const [sender, allowed] = senders.get(rinfo.address);
+      if (!allowed) return c.drop('notAllowed');
       // one datagram, one message (RFC 5426); trailing LF/CR/NUL are not part of it
       let e = msg.length;
       while (e > 0 && (msg[e - 1] === 0x0a || msg[e - 1] === 0x0d || msg[e - 1] === 0)) e--;
