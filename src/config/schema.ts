@@ -128,7 +128,11 @@ export const configSchema = z.object({
     /** first retry delay after a failed scan; doubles per attempt */
     retryBackoffS: z.number().positive().default(600),
     maxAttempts: z.number().int().positive().default(5),
-  }).strict().default({ pollIntervalS: 60, applianceRefreshS: 300, lastScannedFromScanner: false, cancelWhenAllLeft: false, retryBackoffS: 600, maxAttempts: 5 }),
+    /** an unconfirmed launch (crash or lost answer) with no matching scan is given up after this long */
+    reconcileGraceS: z.number().positive().default(180),
+    /** scans the subscription may run at once across all regions (absent: no limit of our own) */
+    maxRunningScans: z.number().int().positive().optional(),
+  }).strict().default({ pollIntervalS: 60, applianceRefreshS: 300, lastScannedFromScanner: false, cancelWhenAllLeft: false, retryBackoffS: 600, maxAttempts: 5, reconcileGraceS: 180 }),
   http: z.object({ listen: z.string().default('127.0.0.1:9321'), enabled: z.boolean().default(true) }).strict()
     .default({ listen: '127.0.0.1:9321', enabled: true }),
   log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info') }).strict()

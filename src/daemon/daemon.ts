@@ -85,6 +85,8 @@ export class Daemon {
       maxAttempts: config.scheduler.maxAttempts,
       cancelWhenAllLeft: config.scheduler.cancelWhenAllLeft,
       lastScannedFromScanner: config.scheduler.lastScannedFromScanner,
+      reconcileGraceMs: config.scheduler.reconcileGraceS * 1000,
+      maxRunningScans: config.scheduler.maxRunningScans,
     }, log.child({ stage: 'scheduler' }), { onLaunch: (i) => this.announceLaunch(i) });
     this.ingest = new Ingest(this.registry, this.inventory, (s, r) => this.committed(s, r), log.child({ stage: 'ingest' }), { zone: config.timezone });
 

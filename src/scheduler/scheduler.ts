@@ -41,7 +41,10 @@ export interface SchedulerOptions {
   maxRunningScans?: number;
   /** API calls kept back for launches: polls and refreshes wait when fewer remain */
   reserveCalls?: number;
-  /** an unconfirmed launch is reconciled after this long (ms) */
+  /**
+   * an unconfirmed launch with no scan in the scanner's list is given up (and its targets
+   * requeued) only after this long (ms): longer than a launch request can take (default 180 s)
+   */
   reconcileGraceMs?: number;
 }
 
@@ -197,14 +200,17 @@ export class Scheduler {
 
   /**
    * Intents recorded but never confirmed (the daemon died mid-launch, or the call's outcome was
-   * unknown): look for a scan whose title carries the intent id. Found: adopt it. Not found: the
-   * launch never happened, so the targets go back to the queue. Nothing launches twice.
+   * unknown): look for a scan whose title carries the intent id. Found: adopt it. Not found once
+   * the grace period is over (a launch request still in flight on the scanner's side could yet
+   * create it): the launch never happened, so the targets go back to the queue. Nothing launches
+   * twice. The list is read once at start-up and then only when an intent's grace has run out.
    */
   async reconcile(): Promise<void> {
     const now = this.clock.now();
-    const grace = this.startupReconciled ? this.opts.reconcileGraceMs ?? 30_000 : 0;
-    const pending = this.store.activeIntents().filter((i) => i.state === 'launching' && now - i.createdAt >= grace);
-    if (pending.length === 0) {
+    const grace = this.opts.reconcileGraceMs ?? 180_000;
+    const pending = this.store.activeIntents().filter((i) => i.state === 'launching');
+    const ripe = pending.filter((i) => now - i.createdAt >= grace);
+    if (pending.length === 0 || (this.startupReconciled && ripe.length === 0)) {
       this.startupReconciled = true;
       return;
     }
@@ -223,7 +229,7 @@ export class Scheduler {
         this.store.setRunning(i.id, found.scanRef, found.launchedAt ? Date.parse(found.launchedAt) : now);
         this.counters.reconciled++;
         this.log.info({ intent: i.id, scanRef: found.scanRef }, 'reconciled an unconfirmed launch: the scan exists, adopted it');
-      } else {
+      } else if (now - i.createdAt >= grace) {
         this.store.endIntent(i.id, 'abandoned', now, 'launch not confirmed and no scan carries this intent id', { notBefore: now, countAttempt: false });
         this.counters.abandoned++;
         this.log.info({ intent: i.id }, 'reconciled an unconfirmed launch: no such scan, targets requeued');

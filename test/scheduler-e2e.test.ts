@@ -1,0 +1,192 @@
+/**
+ * The brain end to end: the real daemon (child process), real syslog over UDP, the real Qualys
+ * client, and the Qualys emulator on a real HTTP socket.
+ */
+import { createSocket } from 'node:dgram';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { startQualysEmulator, type QualysEmulator, type EmulatorOptions } from '../src/emulator/qualys/index.js';
+import { DaemonProcess, freePort, startDaemon } from './helpers/daemon.js';
+
+function udpSend(port: number, line: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const s = createSocket('udp4');
+    s.send(line, port, '127.0.0.1', (err) => {
+      s.close();
+      if (err) reject(err);
+      else resolve();
+    });
+  });
+}
+
+// stamped now: a lease from hours ago would have run out already (default lease 1 h)
+const ack = (ip: string, mac: string) => `<30>1 ${new Date().toISOString()} gw dhcpd 1 - - DHCPACK on ${ip} to ${mac} via eth0`;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs = 20_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out: ${what}`);
+    await sleep(50);
+  }
+}
+
+function daemonConfig(port: number, emu: QualysEmulator, extra = ''): string {
+  return `
+state: STATE
+timezone: UTC
+inputs:
+  - { type: syslog, listen: "udp://127.0.0.1:${port}", format: auto }
+policy: { rescanAfter: 30d, scope: ["10.0.0.0/8"], exclude: ["10.20.99.0/24"] }
+regions:
+  - { name: emea, cidrs: ["10.20.0.0/16"], appliances: [emea-sa-1, emea-sa-2], maxConcurrentScans: 1 }
+  - { name: amer, cidrs: ["10.30.0.0/16"], appliances: [amer-sa-1], maxConcurrentScans: 1 }
+scanner: { type: qualys, url: "${emu.url}", username: ${emu.username}, passwordEnv: TEST_QUALYS_PASSWORD, optionProfile: "Initial Options", maxTargetsPerScan: 10 }
+scheduler: { pollIntervalS: 0.2, applianceRefreshS: 0.5 }
+http: { enabled: false }
+${extra}`;
+}
+
+const scansFor = (emu: QualysEmulator, ip: string) => emu.state.model.scans.filter((s) => s.target.split(',').includes(ip));
+
+describe('scheduler end to end against the Qualys emulator', () => {
+  const daemons: DaemonProcess[] = [];
+  const emus: QualysEmulator[] = [];
+  afterEach(async () => {
+    for (const d of daemons.splice(0)) await d.stop('SIGKILL');
+  });
+  afterAll(async () => {
+    for (const e of emus) await e.close();
+  });
+
+  async function setup(emuOpts: EmulatorOptions, extra = '') {
+    const emu = await startQualysEmulator({
+      appliances: [{ name: 'emea-sa-1' }, { name: 'emea-sa-2' }, { name: 'amer-sa-1' }],
+      speed: 1,
+      scanTiming: { submitDelaySec: 0, hostSecMin: 1.5, hostSecMax: 2, loadingSec: 0 },
+      ...emuOpts,
+    });
+    emus.push(emu);
+    const port = await freePort();
+    const d = await startDaemon(daemonConfig(port, emu, extra), { TEST_QUALYS_PASSWORD: emu.password });
+    daemons.push(d);
+    return { emu, port, d };
+  }
+
+  it('a DHCP lease leads to a launch on the region\'s appliance; a busy region batches the next hosts into one launch', async () => {
+    const { emu, port } = await setup({});
+    await udpSend(port, ack('10.30.1.1', '52:54:00:00:01:01'));
+    const first = await until('first launch', () => scansFor(emu, '10.30.1.1')[0]);
+    expect(first.appliances).toEqual(['amer-sa-1']);
+    expect(first.title).toMatch(/^onsight onsight-/);
+    // the region is busy: these wait and go out together
+    for (let i = 2; i <= 4; i++) await udpSend(port, ack(`10.30.1.${i}`, `52:54:00:00:01:0${i}`));
+    const batch = await until('batched launch', () => scansFor(emu, '10.30.1.2')[0]);
+    expect(batch.target.split(',').sort()).toEqual(['10.30.1.2', '10.30.1.3', '10.30.1.4']);
+    expect(batch.launchedAt).toBeGreaterThanOrEqual(first.launchedAt);
+    // the one-scan-per-region rule held throughout: amer never had two scans of ours running at once
+    const amer = emu.state.model.scans.filter((s) => s.appliances.includes('amer-sa-1'));
+    expect(amer).toHaveLength(2);
+  });
+
+  it('an offline appliance is never used: the region\'s other appliance takes the scan', async () => {
+    const { emu, port } = await setup({ faults: { applianceOffline: [{ name: 'emea-sa-1', atSec: 0 }] } });
+    await sleep(600); // an appliance refresh sees it offline
+    await udpSend(port, ack('10.20.1.7', '52:54:00:aa:bb:cc'));
+    const scan = await until('launch', () => scansFor(emu, '10.20.1.7')[0]);
+    expect(scan.appliances).toEqual(['emea-sa-2']);
+  });
+
+  it('an address reassigned before launch is not scanned for the old device, and excluded addresses never are', async () => {
+    const { emu, port, d } = await setup({ scanTiming: { submitDelaySec: 0, hostSecMin: 2, hostSecMax: 2, loadingSec: 0 } });
+    const db = new Database(join(d.dir, 'state.db'), { readonly: true });
+    const decided = (ip: string, decision: string) => db.prepare('SELECT reason FROM decisions WHERE ip = ? AND decision = ?').get(ip, decision) as { reason: string } | undefined;
+    try {
+      // device Y is scanned, to the end, at its first address
+      await udpSend(port, ack('10.20.2.60', '52:54:00:00:02:99'));
+      await until('Y scanned', () => decided('10.20.2.60', 'scanned'));
+      // amer gets busy, so X queues behind it at 10.30.2.50...
+      await udpSend(port, ack('10.30.2.1', '52:54:00:00:02:01'));
+      await until('amer busy', () => scansFor(emu, '10.30.2.1')[0]);
+      await udpSend(port, ack('10.30.2.50', '52:54:00:00:02:50'));
+      await until('X queued', () => decided('10.30.2.50', 'due'));
+      // ...and before room opens, Y takes the address over
+      await udpSend(port, ack('10.30.2.50', '52:54:00:00:02:99'));
+      await udpSend(port, ack('10.20.99.5', '52:54:00:00:02:05'));
+      const dropped = await until('X dropped at launch time', () => decided('10.30.2.50', 'dropped'));
+      expect(dropped.reason).toMatch(/reassigned|another device/);
+      expect(decided('10.30.2.50', 'not-due')?.reason).toMatch(/^scanned-recently/); // Y itself is not due
+    } finally {
+      db.close();
+    }
+    await sleep(1000);
+    expect(scansFor(emu, '10.30.2.50')).toHaveLength(0);
+    expect(scansFor(emu, '10.20.99.5')).toHaveLength(0);
+  });
+
+  it('killed with SIGKILL between recording the intent and the confirmation, repeatedly: no scan is launched twice and none is orphaned', async () => {
+    // every launch answer takes 1.5 s, so there is time to kill the daemon with the intent recorded
+    const emu = await startQualysEmulator({
+      appliances: [{ name: 'emea-sa-1' }, { name: 'emea-sa-2' }, { name: 'amer-sa-1' }],
+      scanTiming: { submitDelaySec: 0, hostSecMin: 1, hostSecMax: 1, loadingSec: 0 },
+      faults: { slowShare: 1, slowMs: 1500, actions: ['launch'] },
+    });
+    emus.push(emu);
+    const port = await freePort();
+    const cfg = daemonConfig(port, emu).replace('maxConcurrentScans: 1 }', 'maxConcurrentScans: 4 }')
+      .replace('scheduler: { pollIntervalS: 0.2, applianceRefreshS: 0.5 }', 'scheduler: { pollIntervalS: 0.2, applianceRefreshS: 0.5, reconcileGraceS: 4 }');
+    let d = await startDaemon(cfg, { TEST_QUALYS_PASSWORD: emu.password });
+    const stateFile = join(d.dir, 'state.db');
+    const rounds = 5;
+    let killedMidLaunch = 0;
+    for (let r = 0; r < rounds; r++) {
+      const ip = `10.20.3.${r + 1}`;
+      await udpSend(port, ack(ip, `52:54:00:00:03:0${r + 1}`));
+      const db = new Database(stateFile, { readonly: true });
+      // this host's intent is recorded and its launch call is in flight (the emulator holds the answer 1.5 s)
+      const launching = await until('intent recorded', () => db.prepare(
+        `SELECT i.id FROM intents i JOIN intent_targets t ON t.intent_id = i.id WHERE t.ip = ? AND i.state = 'launching'`).get(ip), 10_000).catch(() => undefined);
+      db.close();
+      if (launching) killedMidLaunch++;
+      await d.stop('SIGKILL');
+      // the same state file, the same port: a restart
+      const { spawn } = await import('node:child_process');
+      const { CLI } = await import('./helpers/paths.js');
+      const child = spawn(process.execPath, [CLI, 'run', '--config', join(d.dir, 'onsight.yaml')], {
+        cwd: d.dir, env: { ...process.env, ONSIGHT_LOG_JSON: '1', TEST_QUALYS_PASSWORD: emu.password }, stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      d = new DaemonProcess(child, d.dir);
+      await d.waitFor((e) => e.msg.startsWith('onsight running'), 15_000);
+    }
+    daemons.push(d);
+    // let every host get its scan, then look at what the emulator saw
+    await until('every host scanned once', () => {
+      for (let r = 0; r < rounds; r++) if (scansFor(emu, `10.20.3.${r + 1}`).length === 0) return false;
+      return true;
+    }, 30_000).catch((err: Error) => {
+      const db = new Database(stateFile, { readonly: true });
+      const state = { intents: db.prepare('SELECT * FROM intents').all(), queue: db.prepare('SELECT * FROM queue').all(), decisions: db.prepare('SELECT * FROM decisions').all() };
+      db.close();
+      throw new Error(`${err.message}: ${JSON.stringify(state)}; emulator: ${JSON.stringify(emu.state.model.scans.map((x) => [x.title, x.target, x.state]))}; log: ${d.logs.slice(-8).map((l) => l.msg).join(' | ')}`);
+    });
+    await sleep(2000);
+    for (let r = 0; r < rounds; r++) expect(scansFor(emu, `10.20.3.${r + 1}`), `10.20.3.${r + 1}`).toHaveLength(1);
+    // every intent is settled: confirmed ones carry a scan the emulator knows, abandoned ones have none
+    const db = new Database(stateFile, { readonly: true });
+    const intents = db.prepare('SELECT id, state, scan_ref FROM intents').all() as { id: string; state: string; scan_ref: string | null }[];
+    db.close();
+    for (const i of intents) {
+      const inEmu = emu.state.model.scans.filter((s) => s.title.includes(i.id));
+      if (i.state === 'abandoned') expect(inEmu).toHaveLength(0);
+      else {
+        expect(inEmu).toHaveLength(1);
+        expect(inEmu[0].ref).toBe(i.scan_ref);
+      }
+    }
+    console.log(`SIGKILL rounds: ${rounds}, killed with an unconfirmed intent recorded: ${killedMidLaunch}; intents: ${intents.map((i) => i.state).join(', ')}`);
+    expect(killedMidLaunch).toBeGreaterThan(0);
+  }, 120_000);
+});
