@@ -6,7 +6,7 @@ import { createSocket, type Socket as UdpSocket, type RemoteInfo } from 'node:dg
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket, type SecureContextOptions } from 'node:tls';
 import { readFile } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import type { Logger } from '../../log.js';
 import { CidrSet, canonicalIp, parseCidr } from '../../util/ip.js';
 import type { InputHandle, LineSink, RawLine, SourceCounters, SyslogInputOptions } from '../types.js';
@@ -86,8 +86,11 @@ export async function startSyslogInput(opts: SyslogInputOptions, sink: LineSink,
 // ---------------------------------------------------------------------------------------------
 // UDP
 
-/** Kernel drop counter for a UDP socket bound to `port`, from /proc/net/udp{,6}; undefined if unreadable. */
-export function readUdpKernelDrops(port: number, family: 4 | 6): number | undefined {
+/**
+ * Kernel drop counter of our UDP socket, from /proc/net/udp{,6} ("drops", the last column): the row
+ * with our socket's inode when we know it, else the rows bound to `port`. Undefined if unreadable.
+ */
+export function readUdpKernelDrops(port: number, family: 4 | 6, inode?: number): number | undefined {
   const file = family === 6 ? '/proc/net/udp6' : '/proc/net/udp';
   let text: string;
   try {
@@ -95,18 +98,31 @@ export function readUdpKernelDrops(port: number, family: 4 | 6): number | undefi
   } catch {
     return undefined;
   }
-  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  const hexPort = ':' + port.toString(16).toUpperCase().padStart(4, '0');
   let total: number | undefined;
   const lines = text.split('\n');
   for (let i = 1; i < lines.length; i++) {
     const f = lines[i].trim().split(/\s+/);
     if (f.length < 13) continue;
-    const local = f[1];
-    if (!local.endsWith(':' + hexPort)) continue;
+    if (inode !== undefined ? f[9] !== String(inode) : !f[1].endsWith(hexPort)) continue;
     const d = Number(f[12]);
     if (Number.isFinite(d)) total = (total ?? 0) + d;
   }
   return total;
+}
+
+/** The socket inode behind a dgram socket (Linux: /proc/self/fd/N → socket:[INODE]), if we can tell. */
+function udpSocketInode(sock: UdpSocket): number | undefined {
+  try {
+    // the handle lives under node's internal state symbol (reading `_handle` would print DEP0112)
+    const sym = Object.getOwnPropertySymbols(sock).find((x) => x.description === 'state symbol');
+    const fd = sym ? (sock as unknown as Record<symbol, { handle?: { fd?: number } } | undefined>)[sym]?.handle?.fd : undefined;
+    if (typeof fd !== 'number' || fd < 0) return undefined;
+    const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${fd}`));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** How many datagrams we still hand to a sink that has said "stop" before dropping them. */
@@ -169,20 +185,21 @@ async function startUdp(addr: ListenAddress, opts: SyslogInputOptions, sink: Lin
   } catch {
     /* not fatal */
   }
-  const baseDrops = readUdpKernelDrops(bound.port, family) ?? 0;
-  log.info({ input: name, address: bound.address }, 'syslog UDP listening');
+  const inode = udpSocketInode(sock);
+  const baseDrops = readUdpKernelDrops(bound.port, family, inode) ?? 0;
+  log.info({ input: name, address: bound.address, socketInode: inode }, 'syslog UDP listening');
   let closed = false;
   return {
     name,
     address: { host: bound.address, port: bound.port },
     counters(): SourceCounters {
-      const k = closed ? undefined : readUdpKernelDrops(bound.port, family);
+      const k = closed ? undefined : readUdpKernelDrops(bound.port, family, inode);
       if (k !== undefined) c.dropped.kernel = Math.max(0, k - baseDrops);
       return { received: c.received, dropped: { ...c.dropped }, events: { ...c.events } };
     },
     async close() {
       if (closed) return;
-      const k = readUdpKernelDrops(bound.port, family);
+      const k = readUdpKernelDrops(bound.port, family, inode);
       if (k !== undefined) c.dropped.kernel = Math.max(0, k - baseDrops);
       closed = true;
       await new Promise<void>((resolve) => sock.close(() => resolve()));
