@@ -239,6 +239,38 @@ describe('file tailer', () => {
     expect(s3.texts()).toEqual(['b1', 'b2']);
   });
 
+  it('while running: a file replaced by a longer copy of itself is not read twice', async () => {
+    const p = join(dir, 'sync2.log');
+    writeFileSync(p, 'a1\na2\n');
+    const sink = new CollectSink();
+    const h = await tail(p, sink);
+    await until(() => sink.lines.length === 2);
+    writeFileSync(p + '.tmp', 'a1\na2\na3\na4\n');
+    renameSync(p + '.tmp', p);
+    await until(() => sink.lines.length === 4, 3000, 'new lines');
+    await sleep(300);
+    expect(sink.texts()).toEqual(['a1', 'a2', 'a3', 'a4']);
+    expect(h.counters().events!.replacedSame).toBe(1);
+  });
+
+  it('after a crash: a file replaced by a copy (new inode, same content) resumes at the offset', async () => {
+    const p = join(dir, 'sync.log');
+    writeFileSync(p, 'a1\na2\n');
+    const s1 = new CollectSink();
+    const h1 = await tail(p, s1);
+    await until(() => s1.lines.length === 2);
+    await stop(h1);
+    const cp = s1.committed(p)!;
+    writeFileSync(p + '.tmp', 'a1\na2\na3\n');
+    renameSync(p + '.tmp', p); // how rsync and friends replace a file
+    expect(statSync(p).ino).not.toBe(cp.ino);
+    const s2 = new CollectSink();
+    await tail(p, s2, { [p]: cp });
+    await until(() => s2.lines.length === 1);
+    await sleep(100);
+    expect(s2.texts()).toEqual(['a3']);
+  });
+
   it('after a crash: copytruncate while we were down', async () => {
     const p = join(dir, 'c.log');
     writeFileSync(p, 'a1\na2\n');

@@ -140,6 +140,14 @@ export class FileTailer {
           return;
         }
       }
+      // the path now holds a copy of the same content (sync tools replace files): only with the tail
+      // fingerprint, since the first KiB alone is shared by files with a fixed preamble
+      if (live && cp.tailFingerprint !== undefined && (await contentMatches(live.fh, (await live.fh.stat()).size, cp))) {
+        this.log.info({ path: this.opts.key }, 'file replaced by a copy with the same content since the checkpoint; resuming at its offset');
+        await this.useSegment(live, cp.offset);
+        this.event('resumed');
+        return;
+      }
       const found = await findRotated(this.opts.key, cp, live?.ino);
       if (found) {
         this.log.info({ path: this.opts.key, rotated: found.match.path, offset: cp.offset, newer: found.newer.map((s) => s.path) }, 'resuming in the rotated file, then the newer ones');
