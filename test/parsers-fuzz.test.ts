@@ -17,7 +17,7 @@ const MIB = 1 << 20;
 /** per 1 MiB line, per decoder: a linear scan takes a few ms; quadratic would take minutes */
 const BIG_LINE_MS = 200;
 /** per short line (< 4 KiB) */
-const SHORT_LINE_MS = 50;
+const SHORT_LINE_MS = 100;
 const RECEIVED_AT = new Date('2026-11-23T12:00:00Z');
 
 /** Corpus lines: ../shared/corpus when present, else the parsers' testdata copies. */
@@ -125,8 +125,13 @@ describe('every parser plug-in survives fuzzed and huge lines', () => {
     if (headerNaN.throws) console.log(`KNOWN DEFECT (header.ts/decoder.ts, not a parser): decode() threw ${headerNaN.throws} time(s) on lines whose header time is NaN, e.g. ${JSON.stringify(headerNaN.example.slice(0, 120))}`);
   });
 
-  function feed(all: { name: string; d: LineDecoder }[], text: string, boundMs: number, source = 'fuzz'): void {
-    for (const { name, d } of all) {
+  /**
+   * Decode once and time it; when over the bound, decode again (up to 3 tries) and keep the fastest, so a
+   * GC pause or a busy CI core is not mistaken for a quadratic scan (which is slow every time).
+   */
+  function timed(name: string, d: LineDecoder, text: string, source: string, boundMs: number): number {
+    let best = Infinity;
+    for (let attempt = 0; attempt < 3 && best > boundMs; attempt++) {
       const t0 = performance.now();
       try {
         d.decode(text, { receivedAt: RECEIVED_AT, source, line: 1 });
@@ -136,7 +141,14 @@ describe('every parser plug-in survives fuzzed and huge lines', () => {
         headerNaN.throws++;
         headerNaN.example ||= text;
       }
-      const ms = performance.now() - t0;
+      best = Math.min(best, performance.now() - t0);
+    }
+    return best;
+  }
+
+  function feed(all: { name: string; d: LineDecoder }[], text: string, boundMs: number, source = 'fuzz'): void {
+    for (const { name, d } of all) {
+      const ms = timed(name, d, text, source, boundMs);
       if (ms > boundMs) throw new Error(`${name}: ${ms.toFixed(1)} ms for a ${text.length}-char line (bound ${boundMs} ms): ${JSON.stringify(text.slice(0, 80))}`);
     }
   }
@@ -197,9 +209,7 @@ describe('every parser plug-in survives fuzzed and huge lines', () => {
     for (const { name, text } of bigLines()) {
       let worst = 0;
       for (const { name: p, d } of all) {
-        const t0 = performance.now();
-        d.decode(text, { receivedAt: RECEIVED_AT, source: 'big', line: 1 });
-        const ms = performance.now() - t0;
+        const ms = timed(p, d, text, 'big', BIG_LINE_MS);
         if (ms > worst) worst = ms;
         expect(ms, `${p} on "${name}" took ${ms.toFixed(1)} ms`).toBeLessThan(BIG_LINE_MS);
       }
