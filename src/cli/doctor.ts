@@ -1,0 +1,245 @@
+/**
+ * `onsight doctor [--config FILE]`: a checklist of what the daemon needs, against the real
+ * scanner API — config (and its warnings), state directory, inputs (ports, files, certificates),
+ * credentials (read, never printed), API reachability, rate-limit headroom, each configured
+ * appliance, regions without an online appliance. ✓ ok, ! worth a look, ✗ will not work.
+ * Exit 0 when nothing failed (warnings allowed), 1 otherwise. It launches nothing.
+ */
+import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import type { Logger } from '../log.js';
+import type { Config } from '../config/schema.js';
+import { validateConfig, type LoadedConfig } from '../config/load.js';
+import { formatIssues, type ConfigIssue } from '../errors.js';
+import { Policy } from '../policy/policy.js';
+import { createScanner } from '../scanners/factory.js';
+import { loadPassword } from '../scanners/qualys/credentials.js';
+import type { ApplianceStatus, Scanner } from '../scanners/types.js';
+import { loadRegistry } from '../parsers/registry.js';
+
+export interface DoctorOptions {
+  /** a scanner to use instead of the configured one (tests) */
+  scanner?: Scanner;
+  env?: NodeJS.ProcessEnv;
+  /** longest wait for one scanner call, ms (default: the scanner's own timeout + 30 s) */
+  callTimeoutMs?: number;
+}
+
+type Mark = 'ok' | 'warn' | 'fail';
+const SYMBOL: Record<Mark, string> = { ok: '✓', warn: '!', fail: '✗' };
+
+export async function runDoctor(
+  configOrLoaded: Config | LoadedConfig,
+  log: Logger,
+  out: { write(s: string): unknown },
+  opts: DoctorOptions = {},
+): Promise<number> {
+  const loaded = 'config' in configOrLoaded && 'warnings' in configOrLoaded ? configOrLoaded : undefined;
+  const config: Config = loaded ? loaded.config : (configOrLoaded as Config);
+  const env = opts.env ?? process.env;
+  const tally: Record<Mark, number> = { ok: 0, warn: 0, fail: 0 };
+  const line = (m: Mark, what: string, text: string) => {
+    tally[m]++;
+    out.write(`${SYMBOL[m]} ${what}: ${text}\n`);
+  };
+
+  out.write(`onsight doctor — ${loaded?.origin ?? 'config'}\n`);
+
+  // ---- config
+  let warnings: ConfigIssue[] = loaded?.warnings ?? [];
+  if (!loaded) {
+    try {
+      warnings = validateConfig(config).warnings;
+    } catch (err) {
+      line('fail', 'config', (err as Error).message);
+    }
+  }
+  const sc = config.scanner;
+  line('ok', 'config', `${config.inputs.length} input(s), ${config.regions.length} region(s), scanner ${sc.type}${sc.type === 'qualys' ? ` at ${sc.url} as ${sc.username}` : ''}`);
+  for (const w of warnings) line('warn', 'config', formatIssues([w], loaded?.origin));
+  try {
+    const registry = await loadRegistry(config.parsers.directory);
+    const unknown = config.inputs.filter((i) => i.format !== 'auto' && !registry.get(i.format)).map((i) => i.format);
+    if (unknown.length) line('fail', 'parsers', `unknown format(s) ${unknown.join(', ')} (known: ${registry.ids().join(', ')})`);
+    else line('ok', 'parsers', `${registry.ids().length} formats${config.parsers.directory ? ` (plug-ins from ${config.parsers.directory})` : ''}`);
+  } catch (err) {
+    line('fail', 'parsers', (err as Error).message);
+  }
+
+  // ---- state
+  checkState(config.state, line);
+
+  // ---- inputs
+  const canBindLow = process.getuid?.() === 0 || hasCapability(10 /* CAP_NET_BIND_SERVICE */);
+  for (const inp of config.inputs) {
+    if (inp.type === 'syslog') {
+      const port = Number(inp.listen.split(':').pop());
+      if (port > 0 && port < 1024 && !canBindLow) {
+        line('warn', `input ${inp.listen}`, 'port below 1024: needs CAP_NET_BIND_SERVICE (systemd/install.sh writes the drop-in) or root');
+      } else line('ok', `input ${inp.listen}`, `${inp.allow?.length ? `senders ${inp.allow.join(', ')}` : 'any sender (no allow list)'}`);
+      if (!inp.allow?.length && !/^\w+:\/\/(127\.|\[::1\])/.test(inp.listen)) line('warn', `input ${inp.listen}`, 'no allow list: anyone who reaches the port can feed sightings');
+      if (inp.tls) {
+        for (const [k, p] of Object.entries({ cert: inp.tls.cert, key: inp.tls.key, ca: inp.tls.ca })) {
+          if (p === undefined) continue;
+          const e = readable(p);
+          if (e) line('fail', `input ${inp.listen}`, `tls.${k} ${p}: ${e}`);
+        }
+      }
+    } else {
+      if (/[*?[{]/.test(inp.path)) {
+        const dir = dirname(inp.path);
+        const e = readable(dir);
+        line(e ? 'fail' : 'ok', `input ${inp.path}`, e ? `directory ${dir}: ${e}` : `glob in ${dir}`);
+      } else {
+        const e = readable(inp.path);
+        if (e === 'does not exist') line('warn', `input ${inp.path}`, 'does not exist yet (it is picked up when it appears)');
+        else line(e ? 'fail' : 'ok', `input ${inp.path}`, e ?? `readable, ${statSync(inp.path).size} bytes`);
+      }
+    }
+  }
+  if (config.http.enabled) {
+    const host = config.http.listen.replace(/:\d+$/, '');
+    line(/^(127\.|\[::1\]|localhost)/.test(host) ? 'ok' : 'warn', 'http', /^(127\.|\[::1\]|localhost)/.test(host)
+      ? `status page and /metrics on ${config.http.listen}`
+      : `status page and /metrics on ${config.http.listen}: not loopback, and it shows addresses, hostnames and user names (no authentication)`);
+  }
+
+  // ---- credentials
+  if (sc.type === 'qualys') {
+    const source = sc.credential !== undefined ? `systemd credential ${sc.credential}` : sc.passwordEnv !== undefined ? `environment variable ${sc.passwordEnv}` : `password file ${sc.passwordFile}`;
+    try {
+      loadPassword({ passwordFile: sc.passwordFile, passwordEnv: sc.passwordEnv, credential: sc.credential }, env);
+      line('ok', 'credentials', `${source} readable (not shown)`);
+    } catch (err) {
+      line('fail', 'credentials', (err as Error).message);
+    }
+  } else line('ok', 'credentials', 'the dry-run scanner needs none');
+
+  // ---- scanner API
+  let scanner: Scanner | undefined = opts.scanner;
+  if (!scanner) {
+    try {
+      const policy = new Policy({
+        scope: config.policy.scope, exclude: config.policy.exclude, rescanAfter: config.policy.rescanAfter, rules: config.policy.rules,
+        regions: config.regions, timezone: config.timezone,
+      });
+      scanner = await createScanner(config, log, policy);
+    } catch (err) {
+      line('fail', 'scanner', (err as Error).message);
+    }
+  }
+  if (scanner) {
+    try {
+      await checkScanner(scanner, config, line, opts.callTimeoutMs ?? (sc.type === 'qualys' ? sc.timeoutS * 1000 + 30_000 : 30_000));
+    } finally {
+      await scanner.close().catch(() => undefined);
+    }
+  }
+
+  out.write(`\n${tally.ok} ok, ${tally.warn} warning(s), ${tally.fail} failure(s)${tally.fail ? '' : tally.warn ? ' — usable; look at the warnings' : ' — all good'}\n`);
+  return tally.fail ? 1 : 0;
+}
+
+type Line = (m: Mark, what: string, text: string) => void;
+
+async function checkScanner(scanner: Scanner, config: Config, line: Line, timeoutMs: number): Promise<void> {
+  const what = scanner.kind === 'dry-run' ? 'scanner (dry-run)' : `scanner API (${scanner.kind})`;
+  const t0 = Date.now();
+  let list: ApplianceStatus[];
+  try {
+    list = await withTimeout(scanner.appliances(), timeoutMs, 'the appliance list call');
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    line('fail', what, `not reachable or refused: ${e.message}${e.code ? ` (${e.code})` : ''}`);
+    return;
+  }
+  line('ok', what, `reachable: appliance list (${list.length}) in ${Date.now() - t0} ms`);
+
+  // one call on the scan API (launches share its budget), so its rate-limit headers are fresh
+  try {
+    const scans = await withTimeout(scanner.listScans({ launchedAfter: new Date(Date.now() - 86400_000) }), timeoutMs, 'the scan list call');
+    const ours = scans.filter((x) => x.title.startsWith('onsight '));
+    const running = scans.filter((x) => x.state === 'running' || x.state === 'queued' || x.state === 'submitted');
+    line('ok', 'scans', `${scans.length} launched in the last 24 h (${ours.length} by onsight), ${running.length} running or queued now`);
+  } catch (err) {
+    line('fail', 'scans', `cannot list scans: ${(err as Error).message}`);
+  }
+  const a = scanner.allowance();
+  if (a.waitSec > 0) line('fail', 'rate limit', `the API asks to wait ${a.waitSec} s before the next call`);
+  else if (a.remaining !== undefined) {
+    const of = a.limit !== undefined ? ` of ${a.limit}` : '';
+    const win = a.windowSec !== undefined ? ` per ${a.windowSec} s` : '';
+    const conc = a.concurrencyLimit !== undefined ? `; concurrency ${a.concurrencyRunning ?? '?'}/${a.concurrencyLimit}` : '';
+    const low = a.limit !== undefined ? a.remaining < a.limit * 0.1 : a.remaining < 10;
+    line(low ? 'warn' : 'ok', 'rate limit', `${a.remaining}${of} calls left${win}${conc}${low ? ': little headroom; polls will stretch and launches may wait' : ''}`);
+  } else if (scanner.kind === 'dry-run') line('ok', 'rate limit', 'none (dry-run)');
+  else line('warn', 'rate limit', 'the API reported no rate-limit headers');
+
+  const byName = new Map(list.map((x) => [x.name, x]));
+  for (const r of config.regions) {
+    let online = 0;
+    for (const ap of r.appliances) {
+      const s = byName.get(ap.name);
+      const label = `appliance ${ap.name} (${r.name})`;
+      if (!s) {
+        line('fail', label, `not in the scanner's appliance list${list.length ? ` (it has: ${list.slice(0, 8).map((x) => x.name).join(', ')}${list.length > 8 ? ', …' : ''})` : ''}`);
+        continue;
+      }
+      if (!s.online) {
+        line('warn', label, 'offline');
+        continue;
+      }
+      online++;
+      const busy = s.runningScans >= ap.maxScans;
+      line(busy ? 'warn' : 'ok', label, `online, ${s.runningScans} scan(s) running, capacity ${ap.maxScans}${busy ? ': full now' : ''}`);
+    }
+    if (online === 0) line('warn', `region ${r.name}`, 'no online appliance: its hosts cannot be scanned until one is');
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let t: NodeJS.Timeout;
+  return Promise.race([
+    p.finally(() => clearTimeout(t)),
+    new Promise<never>((_, reject) => {
+      t = setTimeout(() => reject(new Error(`${what} took longer than ${Math.round(ms / 1000)} s`)), ms);
+    }),
+  ]);
+}
+
+function readable(path: string): string | undefined {
+  if (!existsSync(path)) return 'does not exist';
+  try {
+    accessSync(path, constants.R_OK);
+    return undefined;
+  } catch (err) {
+    return `not readable (${(err as NodeJS.ErrnoException).code ?? 'error'})`;
+  }
+}
+
+function checkState(state: string, line: Line): void {
+  if (state === ':memory:') return line('warn', 'state', 'in memory: nothing survives a restart');
+  const file = resolve(state);
+  try {
+    if (existsSync(file)) {
+      accessSync(file, constants.R_OK | constants.W_OK);
+      return line('ok', 'state', `${file} (${Math.round(statSync(file).size / 1024)} KiB) readable and writable`);
+    }
+    let dir = dirname(file);
+    while (!existsSync(dir) && dirname(dir) !== dir) dir = dirname(dir);
+    accessSync(dir, constants.W_OK);
+    line('ok', 'state', `${file} will be created (${dir} is writable)`);
+  } catch (err) {
+    line('fail', 'state', `${file}: not writable (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+}
+
+/** Does this process hold a capability (effective set)? Linux only; false when unknown. */
+function hasCapability(bit: number): boolean {
+  try {
+    const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    return m ? (BigInt('0x' + m[1]) & (1n << BigInt(bit))) !== 0n : false;
+  } catch {
+    return false;
+  }
+}

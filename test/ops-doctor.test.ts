@@ -1,0 +1,126 @@
+/**
+ * `onsight doctor`: the checklist against the dry-run scanner, against the Qualys emulator
+ * (real HTTP, real rate-limit headers, an offline and a missing appliance), with unreadable
+ * credentials, and through the CLI (exit codes; the password never printed).
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfigText } from '../src/config/load.js';
+import { runDoctor } from '../src/cli/doctor.js';
+import { silentLogger } from '../src/log.js';
+import { startQualysEmulator, type QualysEmulator } from '../src/emulator/qualys/index.js';
+import { CLI } from './helpers/paths.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'onsight-doctor-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+class Out {
+  text = '';
+  write(s: string) {
+    this.text += s;
+    return true;
+  }
+}
+
+function yaml(name: string, text: string): string {
+  const p = join(dir, name);
+  writeFileSync(p, text.replace(/STATE/g, join(dir, `${name}.db`)));
+  return p;
+}
+
+const base = `
+state: STATE
+inputs: [{ type: syslog, listen: "udp://127.0.0.1:0", allow: ["10.0.0.0/8"] }]
+policy: { scope: ["10.0.0.0/8"] }
+http: { enabled: false }
+`;
+
+describe('doctor', () => {
+  it('dry-run: all good, exit 0', async () => {
+    const f = yaml('dry.yaml', `${base}regions: [{ name: emea, cidrs: ["10.20.0.0/16"], appliances: [emea-sa-1] }]\nscanner: { type: dry-run }\n`);
+    const out = new Out();
+    const code = await runDoctor(parseConfigText(`${base}regions: [{ name: emea, cidrs: ["10.20.0.0/16"], appliances: [emea-sa-1] }]\nscanner: { type: dry-run }\n`.replace(/STATE/g, join(dir, 'dry.db')), f), silentLogger(), out);
+    console.log(out.text);
+    expect(code).toBe(0);
+    expect(out.text).toMatch(/^✓ config: 1 input\(s\), 1 region\(s\), scanner dry-run$/m);
+    expect(out.text).toMatch(/^✓ appliance emea-sa-1 \(emea\): online, 0 scan\(s\) running, capacity 1$/m);
+    expect(out.text).toMatch(/^✓ rate limit: none \(dry-run\)$/m);
+    expect(out.text).not.toMatch(/^[✗!]/m);
+    expect(out.text).toMatch(/0 failure\(s\) — all good\n$/);
+  });
+
+  it('a password source that cannot be read fails (named, not shown), exit 1', async () => {
+    const text = `${base}regions: [{ name: emea, cidrs: ["10.20.0.0/16"], appliances: [emea-sa-1] }]
+scanner: { type: qualys, url: "http://127.0.0.1:9", username: u, passwordEnv: ONSIGHT_TEST_NO_SUCH_VAR, optionProfile: p }
+`;
+    const out = new Out();
+    const code = await runDoctor(parseConfigText(text.replace(/STATE/g, join(dir, 'nopw.db')), 'nopw.yaml'), silentLogger(), out, { env: {} });
+    expect(code).toBe(1);
+    expect(out.text).toMatch(/^✗ credentials: environment variable ONSIGHT_TEST_NO_SUCH_VAR is not set or empty$/m);
+  });
+
+  describe('against the Qualys emulator', () => {
+    let emu: QualysEmulator;
+    beforeAll(async () => {
+      emu = await startQualysEmulator({
+        password: 'S3cret-for-doctor!',
+        appliances: [{ name: 'emea-sa-1' }, { name: 'emea-sa-2', online: false }, { name: 'apac-sa-1', online: false }],
+        limits: { default: { limit: 300, windowSec: 3600, concurrency: 2 } },
+      });
+    });
+    afterAll(async () => {
+      await emu?.close();
+    });
+    const scanner = () => `scanner: { type: qualys, url: "${emu.url}", username: ${emu.username}, passwordEnv: DOCTOR_PW, optionProfile: "Initial Options" }\n`;
+
+    it('reachability, rate-limit headroom, appliances online/offline/missing, regions without an online appliance, overlapping CIDRs', async () => {
+      const text = `${base}regions:
+  - { name: emea, cidrs: ["10.20.0.0/16"], appliances: [emea-sa-1, emea-sa-2] }
+  - { name: emea-lab, cidrs: ["10.20.5.0/24"], appliances: [emea-sa-1] }
+  - { name: amer, cidrs: ["10.30.0.0/16"], appliances: [amer-sa-9] }
+  - { name: apac, cidrs: ["10.40.0.0/16"], appliances: [apac-sa-1] }
+${scanner()}`;
+      const out = new Out();
+      process.env.DOCTOR_PW = emu.password; // the Qualys client reads process.env
+      const code = await runDoctor(parseConfigText(text.replace(/STATE/g, join(dir, 'emu.db')), 'emu.yaml'), silentLogger(), out);
+      delete process.env.DOCTOR_PW;
+      console.log(out.text);
+      expect(code).toBe(1);
+      const t = out.text;
+      expect(t).toMatch(/^✓ credentials: environment variable DOCTOR_PW readable \(not shown\)$/m);
+      expect(t).toMatch(/^✓ scanner API \(qualys\): reachable: appliance list \(3\) in \d+ ms$/m);
+      expect(t).toMatch(/^✓ rate limit: \d+ of 300 calls left per 3600 s/m);
+      expect(t).toMatch(/^✓ appliance emea-sa-1 \(emea\): online, 0 scan\(s\) running, capacity 1$/m);
+      expect(t).toMatch(/^! appliance emea-sa-2 \(emea\): offline$/m);
+      expect(t).toMatch(/^✗ appliance amer-sa-9 \(amer\): not in the scanner's appliance list \(it has: emea-sa-1, emea-sa-2, apac-sa-1\)$/m);
+      expect(t).toMatch(/^! region amer: no online appliance/m);
+      expect(t).toMatch(/^! region apac: no online appliance/m);
+      expect(t).not.toMatch(/^! region emea:/m);
+      expect(t).toMatch(/^! config: emu\.yaml:\d+: regions\[1\]\.cidrs\[0\]: 10\.20\.5\.0\/24 \(region "emea-lab"\) overlaps 10\.20\.0\.0\/16 \(region "emea"\)/m);
+      expect(t).not.toContain(emu.password);
+    });
+
+    // async: the emulator answers from this process, so the child must not block its event loop
+    const cli = (args: string[], env: NodeJS.ProcessEnv) => new Promise<{ status: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 60_000 }, (err, stdout, stderr) => {
+        resolve({ status: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+      });
+    });
+
+    it('the CLI: exit 0 on a healthy setup, the password never printed', async () => {
+      const f = yaml('emu-ok.yaml', `${base}regions: [{ name: emea, cidrs: ["10.20.0.0/16"], appliances: [emea-sa-1] }]\n${scanner()}`);
+      const r = await cli(['doctor', '--config', f], { DOCTOR_PW: emu.password });
+      expect(r.stdout).toMatch(/^onsight doctor — .*emu-ok\.yaml$/m);
+      expect(r.stdout).toMatch(/0 failure\(s\)/);
+      expect(r.status).toBe(0);
+      expect(r.stdout + r.stderr).not.toContain(emu.password);
+      const bad = await cli(['doctor', '--config', f], { DOCTOR_PW: 'wrong-password' });
+      expect(bad.stdout).toMatch(/^✗ scanner API \(qualys\): not reachable or refused: /m);
+      expect(bad.status).toBe(1);
+      expect(bad.stdout + bad.stderr).not.toContain('wrong-password');
+    });
+  });
+});
