@@ -40,6 +40,16 @@ program.command('run')
       process.on('SIGHUP', () => {
         log.info('SIGHUP: reloading certificates');
         daemon.reloadTls().catch((err: Error) => log.error({ err: { message: err.message } }, 'reload failed'));
+        // only certificates reload live; say so when the file holds other changes
+        if (o.config) {
+          try {
+            if (JSON.stringify(loadConfig(o.config).config) !== JSON.stringify(loaded.config)) {
+              log.warn(`SIGHUP: ${o.config} changed; only TLS certificates reload on SIGHUP: restart onsight to apply the rest`);
+            }
+          } catch (err) {
+            log.warn(`SIGHUP: ${o.config} does not validate now (the running config stays): ${(err as Error).message}`);
+          }
+        }
       });
     });
   });
@@ -92,6 +102,15 @@ config.command('check')
     process.stdout.write(`${loaded.origin}: ok (${loaded.config.inputs.length} inputs, ${loaded.config.regions.length} regions, scanner ${loaded.config.scanner.type})\n`);
   });
 
+program.command('doctor')
+  .description('check config, state, inputs, credentials, scanner API reachability, rate-limit headroom, appliances and regions')
+  .addOption(configOption())
+  .action(async (o: { config?: string }) => {
+    const { runDoctor } = await import('./doctor.js');
+    const loaded = loadConfig(o.config);
+    process.exitCode = await runDoctor(loaded, createLogger({ level: 'warn', fd: 2, pretty: false }), process.stdout);
+  });
+
 for (const [name, view, what] of [['hosts', hostsView, 'devices present now, whether each is due and why'], ['queue', queueView, 'due hosts waiting for a scan'], ['scans', scansView, 'recent scan intents and their state']] as const) {
   program.command(name)
     .description(`show ${what}`)
@@ -122,6 +141,11 @@ emulate.command('qualys')
   });
 
 async function main(): Promise<void> {
+  // `onsight formats | head`: a closed pipe ends the output, it is not an error
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
   try {
     await program.parseAsync(process.argv);
   } catch (err) {
