@@ -64,6 +64,16 @@ describe('inventory', () => {
     expect(inv.isPresent(inv.binding(v.bindingId!)!, T0 + 31 * 60_000)).toBe(false);
   });
 
+  it('a tunnel-down without an inner address (ip 0.0.0.0) ends the user\'s one open session, and nothing else', () => {
+    const { inv } = fresh();
+    const [v] = inv.commitBatch([s({ kind: 'tunnel-up', ip: '10.8.0.2', user: 'jdoe', format: 'cisco-asa' })]);
+    expect(inv.commitBatch([s({ kind: 'tunnel-down', ip: '0.0.0.0', user: 'someone-else', format: 'cisco-asa', at: at(5) })])[0].change).toBe('ignored');
+    expect(inv.commitBatch([s({ kind: 'tunnel-up', ip: '0.0.0.0', user: 'jdoe', format: 'cisco-asa', at: at(5) })])[0].change).toBe('ignored');
+    expect(inv.commitBatch([s({ kind: 'tunnel-down', ip: '0.0.0.0', user: 'JDOE', format: 'cisco-asa', at: at(9) })])[0]).toMatchObject({ change: 'ended', bindingId: v.bindingId });
+    expect(inv.binding(v.bindingId!)?.endAt).toBe(T0 + 9 * 60_000);
+    expect(inv.openBinding('0.0.0.0')).toBeUndefined();
+  });
+
   it('leases that run out end on expireStale; prune drops old history', () => {
     const { inv } = fresh();
     const [a] = inv.commitBatch([s({ kind: 'lease', ip: '10.0.0.5', mac: '52:54:00:00:00:01', durationS: 60 })]);

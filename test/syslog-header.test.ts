@@ -97,6 +97,12 @@ describe('RFC 3164 headers as they really are', () => {
     expect(f.msg).toBe('date=2020-04-23 time=12:32:48 devname="x"');
   });
 
+  it('a time followed by something that is not a year is not read as one', () => {
+    const m = parseSyslog('Jan 17 17:31:26 5:00 charon: x', opts);
+    expect(Number.isFinite(m.time)).toBe(true);
+    expect(iso(m.time)).toBe('2026-01-17T17:31:26.000Z');
+  });
+
   it('never throws on garbage', () => {
     const samples = ['', '<', '<999>', '<1>1 ', '<13>1 2026-13-45T99:99:99Z', 'Jan', 'Jan 99 99:99:99', '\u0000\uffff\ud800', '<13>' + '['.repeat(100000), '<13>1 - - - - - ' + '[a b="'.repeat(10000)];
     for (const s of samples) expect(() => parseSyslog(s, opts)).not.toThrow();

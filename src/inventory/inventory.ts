@@ -116,6 +116,8 @@ export class Inventory {
       openByIp: db.prepare(`${BINDING_SELECT} WHERE b.ip = ? AND b.end_at IS NULL ORDER BY b.id DESC LIMIT 1`),
       bindingById: db.prepare(`${BINDING_SELECT} WHERE b.id = ?`),
       openByIdentity: db.prepare('SELECT id, ip, channel FROM bindings WHERE identity_id = ? AND end_at IS NULL'),
+      openVpnByUser: db.prepare(`SELECT b.id, b.identity_id, b.start_at FROM bindings b JOIN identities i ON i.id = b.identity_id
+        WHERE b.end_at IS NULL AND b.channel = 'vpn' AND lower(i.user) = ?`),
       insertBinding: db.prepare(`INSERT INTO bindings (ip, identity_id, channel, format, start_at, last_seen, expires_at)
         VALUES (@ip, @identityId, @channel, @format, @at, @at, @expiresAt)`),
       renewBinding: db.prepare(`UPDATE bindings SET last_seen = max(last_seen, @at), expires_at = @expiresAt, renewals = renewals + 1 WHERE id = @id`),
@@ -165,6 +167,8 @@ export class Inventory {
     const record = (identityId: number | null, bindingId: number | null) =>
       this.stmt.insertSighting.run({ at, kind: s.kind, ip: s.ip, identityId, bindingId, format: s.format, source: s.source, json: JSON.stringify(s) });
 
+    if (s.ip === '0.0.0.0' || s.ip === '::') return this.applyWithoutAddress(s, at, record);
+
     if (s.kind === 'release' || s.kind === 'expire' || s.kind === 'tunnel-down') {
       if (!current) return { change: 'ignored', note: 'no open binding for this address' };
       if (contradicts(s, current)) return { change: 'ignored', note: `address now held by ${current.identityKey}` };
@@ -198,6 +202,21 @@ export class Inventory {
     const bindingId = Number(this.stmt.insertBinding.run({ ip: s.ip, identityId, channel, format: s.format, at, expiresAt }).lastInsertRowid);
     record(identityId, bindingId);
     return { change, bindingId, identityId };
+  }
+
+  /**
+   * Session ends that name no inner address (ASA 113019, OpenVPN exits the parser had no state
+   * for) come with ip 0.0.0.0: end the user's one open VPN session, if it is unambiguous.
+   * Such a sighting never starts a binding.
+   */
+  private applyWithoutAddress(s: Sighting, at: number, record: (identityId: number | null, bindingId: number | null) => unknown): ApplyResult {
+    if (s.kind !== 'tunnel-down' || !s.user) return { change: 'ignored', note: 'no address in the line' };
+    const open = this.stmt.openVpnByUser.all(s.user.toLowerCase()) as { id: number; identity_id: number; start_at: number }[];
+    if (open.length !== 1) return { change: 'ignored', note: open.length ? `user ${s.user} has ${open.length} open sessions; the line names none` : `no open session of user ${s.user}` };
+    if (at < open[0].start_at) return { change: 'ignored', note: 'older than the session it would end' };
+    this.stmt.endBinding.run({ id: open[0].id, at, reason: 'tunnel-down' });
+    record(open[0].identity_id, open[0].id);
+    return { change: 'ended', bindingId: open[0].id, identityId: open[0].identity_id };
   }
 
   checkpoint(path: string): FileCheckpoint | undefined {

@@ -77,8 +77,13 @@ export class LineDecoder {
       return { format: plugin.id, sightings: [] };
     }
     const sightings: Sighting[] = [];
-    for (const d of drafts ?? []) {
-      const s = this.finish(d, plugin.id, syslog, meta);
+    for (const d of Array.isArray(drafts) ? drafts : []) {
+      let s: Sighting | undefined;
+      try {
+        s = this.finish(d, plugin.id, syslog, meta);
+      } catch {
+        s = undefined; // a malformed draft (a parser bug) is counted, never fatal
+      }
       if (s) sightings.push(s);
       else this.counters.invalid++;
     }
@@ -131,9 +136,10 @@ export class LineDecoder {
       if (r) s.remoteIp = r;
       else delete s.remoteIp;
     }
-    const received = meta.receivedAt.getTime();
-    let at = d.at ? Date.parse(d.at) : syslog.time ?? received;
-    if (!Number.isFinite(at)) at = syslog.time ?? received;
+    const received = Number.isFinite(meta.receivedAt.getTime()) ? meta.receivedAt.getTime() : Date.now();
+    const headerTime = syslog.time !== undefined && Number.isFinite(syslog.time) ? syslog.time : received;
+    let at = d.at ? Date.parse(d.at) : headerTime;
+    if (!Number.isFinite(at)) at = headerTime;
     // never place an event more than a day in the future
     if (at > received + DAY) at = received;
     s.at = new Date(at).toISOString();

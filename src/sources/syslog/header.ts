@@ -215,7 +215,8 @@ function parseStamp(line: string, i: number, opts: HeaderOptions): StampResult |
   k++;
   let year: number | undefined;
   // "Oct 10 2018 12:34:56": a year before the time
-  if (isDigit(line.charCodeAt(k)) && isDigit(line.charCodeAt(k + 3)) && line.charCodeAt(k + 4) === 32) {
+  if (isDigit(line.charCodeAt(k)) && isDigit(line.charCodeAt(k + 1)) && isDigit(line.charCodeAt(k + 2)) && isDigit(line.charCodeAt(k + 3)) &&
+    line.charCodeAt(k + 4) === 32) {
     year = Number(line.slice(k, k + 4));
     k += 5;
   }
@@ -223,8 +224,8 @@ function parseStamp(line: string, i: number, opts: HeaderOptions): StampResult |
   if (!hms) return undefined;
   k = hms.end;
   // "Mon Apr 11 15:02:46 2022": a year after the time
-  if (year === undefined && line.charCodeAt(k) === 32 && isDigit(line.charCodeAt(k + 1)) && isDigit(line.charCodeAt(k + 4)) &&
-    (k + 5 === line.length || line.charCodeAt(k + 5) === 32)) {
+  if (year === undefined && line.charCodeAt(k) === 32 && isDigit(line.charCodeAt(k + 1)) && isDigit(line.charCodeAt(k + 2)) &&
+    isDigit(line.charCodeAt(k + 3)) && isDigit(line.charCodeAt(k + 4)) && (k + 5 === line.length || line.charCodeAt(k + 5) === 32)) {
     year = Number(line.slice(k + 1, k + 5));
     k += 5;
   }
