@@ -16,6 +16,15 @@ export interface LogOptions {
 }
 
 const REDACT = ['password', '*.password', 'auth', '*.auth', 'authorization', '*.authorization', 'headers.authorization'];
+/** more shapes secrets arrive in: nested up to 3 levels deep, capitalised headers, cookies, tokens, env dumps */
+const SECRET_KEYS = ['password', 'passwd', 'Authorization', 'authorization', 'auth', 'cookie', 'Cookie', 'set-cookie', 'token', 'secret', 'apiKey', 'QUALYS_PASSWORD', 'ONSIGHT_QUALYS_PASSWORD'];
+for (const k of SECRET_KEYS) {
+  const seg = /^[A-Za-z_$][\w$]*$/.test(k) ? `.${k}` : `["${k}"]`;
+  for (const prefix of ['', '*', '*.*', '*.*.*']) {
+    const path = prefix ? prefix + seg : seg.replace(/^\./, '');
+    if (!REDACT.includes(path)) REDACT.push(path);
+  }
+}
 
 export function createLogger(opts: LogOptions = {}): Logger {
   const level = opts.level ?? process.env.ONSIGHT_LOG_LEVEL ?? 'info';
