@@ -1,0 +1,110 @@
+/**
+ * Logging: JSON lines (pino) with level, time and message; secrets handed to the logger in the
+ * usual shapes come out redacted, in JSON and in the pretty (TTY) form; the daemon logs ingest
+ * progress while lines flow (file catch-up).
+ */
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../src/log.js';
+import { validateConfig } from '../src/config/load.js';
+import { Daemon } from '../src/daemon/daemon.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'onsight-log-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Secrets in the shapes code tends to log them: flat, nested, headers, child bindings, errors' config. */
+function logSecrets(log: pino.Logger): void {
+  log.info({ password: 'S1-flat' }, 'flat');
+  log.info({ scanner: { password: 'S2-nested', passwordFile: '/etc/onsight/qualys.pass', username: 'onsight_api' } }, 'nested');
+  log.info({ config: { scanner: { password: 'S3-deep' } } }, 'deep');
+  log.info({ headers: { authorization: 'Basic UzQtYXV0aA==' } }, 'headers');
+  log.info({ req: { headers: { Authorization: 'Basic UzUtcmVx', cookie: 'QualysSession=S5-cookie' } } }, 'request');
+  log.child({ password: 'S6-child' }).info('child');
+  log.info({ auth: { username: 'u', password: 'S7-auth' } }, 'auth');
+  log.info({ request: { options: { auth: 'S8-basic' } } }, 'options');
+  log.info({ qualys: { Authorization: 'Basic UzktcWhlYWRlcg==' } }, 'capital');
+  log.info({ env: { QUALYS_PASSWORD: 'S10-env' }, token: 'S11-token', secret: 'S12-secret' }, 'misc');
+}
+const SECRETS = ['S1-flat', 'S2-nested', 'S3-deep', 'UzQtYXV0aA==', 'UzUtcmVx', 'S5-cookie', 'S6-child', 'S7-auth', 'S8-basic', 'UzktcWhlYWRlcg==', 'S10-env', 'S11-token', 'S12-secret'];
+
+describe('logging', () => {
+  it('JSON lines with level, ISO time and msg; passwords in common shapes are redacted', () => {
+    const file = join(dir, 'json.log');
+    const fd = openSync(file, 'w');
+    const log = createLogger({ pretty: false, fd, level: 'info' });
+    logSecrets(log);
+    closeSync(fd);
+    const text = readFileSync(file, 'utf8');
+    const lines = text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines).toHaveLength(10);
+    for (const l of lines) {
+      expect(l.level).toBe(30);
+      expect(Date.parse(String(l.time))).not.toBeNaN();
+      expect(typeof l.msg).toBe('string');
+    }
+    for (const s of SECRETS) expect(text, s).not.toContain(s);
+    // what is not secret stays readable
+    expect(lines[1]).toMatchObject({ scanner: { password: '[Redacted]', passwordFile: '/etc/onsight/qualys.pass', username: 'onsight_api' } });
+    expect(lines[6]).toMatchObject({ auth: '[Redacted]' });
+  });
+
+  it('the pretty form (a TTY) is redacted too', async () => {
+    const file = join(dir, 'pretty.log');
+    writeFileSync(file, '');
+    const fd = openSync(file, 'a');
+    const log = createLogger({ pretty: true, fd, level: 'info' });
+    logSecrets(log);
+    await new Promise<void>((resolve) => log.flush(() => resolve()));
+    const end = Date.now() + 5000;
+    while (!readFileSync(file, 'utf8').includes('misc') && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+    const text = readFileSync(file, 'utf8');
+    closeSync(fd);
+    expect(text).toContain('flat');
+    expect(text).toContain('misc');
+    expect(text).toContain('[Redacted]');
+    for (const s of SECRETS) expect(text, s).not.toContain(s);
+  });
+
+  it('the daemon logs ingest progress (lines/s, sightings, pending) while lines flow from a file', async () => {
+    const logFile = join(dir, 'dhcpd.log');
+    writeFileSync(logFile, Array.from({ length: 20_000 }, (_, i) => `Nov 22 19:54:11 dhcp1 dhcpd[7]: DHCPACK on 10.20.${i >> 8}.${i & 255} to 52:54:00:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')} via eth0\n`).join(''));
+    const { config } = validateConfig({
+      state: join(dir, 'progress.db'), timezone: 'UTC',
+      inputs: [{ type: 'file', path: logFile, format: 'isc-dhcpd' }],
+      policy: { scope: ['10.0.0.0/8'] },
+      regions: [{ name: 'emea', cidrs: ['10.20.0.0/16'], appliances: ['emea-sa-1'] }],
+      http: { enabled: false },
+    });
+    const entries: { msg: string; progress?: { linesPerS: number; lines: number; sightings: number; pending: number } }[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        for (const l of chunk.toString().split('\n')) if (l) entries.push(JSON.parse(l));
+        cb();
+      },
+    });
+    const log = pino({ level: 'info' }, sink);
+    const d = new Daemon({ config, log, progressMs: 100 });
+    await d.start();
+    try {
+      const end = Date.now() + 20_000;
+      while (d.ingest.counters.lines < 20_000 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 250));
+    } finally {
+      await d.stop();
+    }
+    const progress = entries.filter((e) => e.progress);
+    expect(progress.length).toBeGreaterThan(0);
+    const last = progress.at(-1)!;
+    expect(last.msg).toMatch(/^ingest: \d+ lines\/s, \d+ lines and \d+ sightings so far, \d+ pending$/);
+    expect(last.progress!.lines).toBe(20_000);
+    expect(last.progress!.sightings).toBe(20_000);
+    console.log(`progress lines while catching up 20000 lines: ${progress.map((p) => p.msg).join(' | ')}`);
+    // quiet once the lines stop: no progress line after the last one that counted new lines
+    const idle = progress.filter((p) => p.progress!.linesPerS === 0 && p.progress!.pending === 0);
+    expect(idle.length).toBeLessThanOrEqual(1);
+  });
+});
