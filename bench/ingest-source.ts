@@ -14,7 +14,11 @@ import { pathToFileURL } from 'node:url';
 import { startSyslogInput } from '../src/sources/syslog/listen.js';
 import { parseSyslog } from '../src/sources/syslog/header.js';
 import type { LineSink, RawLine } from '../src/sources/types.js';
+import { startFileInput } from '../src/sources/file/input.js';
 import { silentLogger } from '../src/log.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 export interface SourceBenchOptions {
   /** TCP messages to stream (default 1,000,000) */
@@ -27,6 +31,8 @@ export interface SourceBenchOptions {
   udpSeconds?: number;
   /** SO_RCVBUF asked for (default 8 MiB) */
   udpRecvBufferBytes?: number;
+  /** lines for the file tailing figure (default 500,000; 0 skips it) */
+  fileLines?: number;
   /** print as we go (default true when run directly) */
   print?: boolean;
 }
@@ -34,6 +40,8 @@ export interface SourceBenchOptions {
 export interface SourceBenchResult {
   tcp: { messages: number; relevant: number; seconds: number; msgsPerSec: number; mbPerSec: number; dropped: Record<string, number> };
   udp: { rate: number; seconds: number; sent: number; received: number; lost: number; lossPct: number; kernelDrops: number | null; dropped: Record<string, number> };
+  /** byte-offset tailer reading a prepared file from the start (with checkpoints), into a counting sink */
+  file?: { lines: number; seconds: number; linesPerSec: number };
 }
 
 class CountingSink implements LineSink {
@@ -170,7 +178,37 @@ export async function runSourceBench(opts: SourceBenchOptions = {}): Promise<Sou
     dropped: uc.dropped,
   };
   if (print) console.log(`UDP at ${rate.toLocaleString('en')} msg/s for ${seconds}s: sent ${udpRes.sent}, received ${udpRes.received}, lost ${udpRes.lost} (${udpRes.lossPct}%), kernel drops ${udpRes.kernelDrops ?? 'n/a'}`);
-  return { tcp: tcpRes, udp: udpRes };
+  // --- file tailing throughput
+  let fileRes: SourceBenchResult['file'];
+  const fileLines = opts.fileLines ?? 500_000;
+  if (fileLines > 0) {
+    const dir = mkdtempSync(join(tmpdir(), 'onsight-bench-'));
+    try {
+      const path = join(dir, 'dhcpd.log');
+      const parts: string[] = [];
+      for (let i = 0; i < fileLines; i++) parts.push(`Nov 23 10:00:00 dhcp01 dhcpd[1234]: DHCPACK on 10.20.${i & 255}.${(i >> 8) & 255} to 52:54:00:12:34:56 (host${i}) via eth0\n`);
+      writeFileSync(path, parts.join(''));
+      let n = 0;
+      let done!: () => void;
+      const all = new Promise<void>((r) => (done = r));
+      const f0 = process.hrtime.bigint();
+      const h = await startFileInput({ path, format: 'isc-dhcpd', startAt: 'beginning', pollMs: 250 }, {
+        push: () => {
+          if (++n === fileLines) done();
+          return true;
+        },
+        onDrain: (cb) => setImmediate(cb),
+      }, () => undefined, log);
+      await all;
+      const fs = Number(process.hrtime.bigint() - f0) / 1e9;
+      await h.close();
+      fileRes = { lines: n, seconds: round(fs, 3), linesPerSec: Math.round(n / fs) };
+      if (print) console.log(`file: ${n} lines tailed from the start in ${fileRes.seconds}s = ${fileRes.linesPerSec.toLocaleString('en')} lines/s (with byte checkpoints)`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  return { tcp: tcpRes, udp: udpRes, file: fileRes };
 }
 
 function round(x: number, d: number): number {
