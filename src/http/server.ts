@@ -10,7 +10,10 @@ import type { Logger } from '../log.js';
 import type { Daemon } from '../daemon/daemon.js';
 import { renderMetrics } from './metrics.js';
 import { PAGE_CSP, PAGE_HTML } from './page.js';
-import { buildStatus, onsightVersion } from './status.js';
+import { buildStatus, onsightVersion, type Status } from './status.js';
+
+/** Scrapes and open status pages share one status computation per this many ms. */
+const STATUS_TTL_MS = 1000;
 
 export interface HttpHandle {
   /** `http://HOST:PORT` actually bound (port 0 in the config picks an ephemeral one) */
@@ -52,17 +55,23 @@ const json = (res: ServerResponse, status: number, v: unknown) => send(res, stat
 
 export async function startHttp(daemon: Daemon, listen: string, log: Logger): Promise<HttpHandle> {
   const { host, port } = parseHttpListen(listen);
+  let cached: { at: number; status: Status } | undefined;
+  const status = (): Status => {
+    const now = Date.now();
+    if (!cached || now - cached.at >= STATUS_TTL_MS) cached = { at: now, status: buildStatus(daemon) };
+    return cached.status;
+  };
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n', { allow: 'GET, HEAD' });
     try {
       switch (path) {
         case '/metrics':
-          return send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', renderMetrics(daemon));
+          return send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', renderMetrics(daemon, status()));
         case '/healthz':
           return health(daemon, res);
         case '/api/status':
-          return json(res, 200, buildStatus(daemon));
+          return json(res, 200, status());
         case '/':
         case '/index.html':
           return send(res, 200, 'text/html; charset=utf-8', PAGE_HTML, { 'content-security-policy': PAGE_CSP, 'x-frame-options': 'DENY' });
