@@ -60,7 +60,8 @@ export class FileTailer {
   readonly stats: TailerStats = { received: 0, dropped: {}, events: {} };
   private seg?: Segment;
   /** rotated files to finish after the current one, before the live path */
-  private queue: { sib: Sibling; from: number; mark?: FileCheckpoint }[] = [];
+  /** rotated files to finish, opened when queued (logrotate may rename them again before we get there) */
+  private queue: { fh: FileHandle; dev: number; ino: number; path: string; from: number; live?: boolean }[] = [];
   private offset = 0;
   private readPos = 0;
   private buf: Buffer = Buffer.alloc(0);
@@ -93,7 +94,7 @@ export class FileTailer {
   heldInodes(): string[] {
     const out: string[] = [];
     if (this.seg) out.push(`${this.seg.dev}:${this.seg.ino}`);
-    for (const q of this.queue) out.push(`${q.sib.st.dev}:${q.sib.st.ino}`);
+    for (const q of this.queue) out.push(`${q.dev}:${q.ino}`);
     return out;
   }
 
@@ -151,8 +152,8 @@ export class FileTailer {
       const found = await findRotated(this.opts.key, cp, live?.ino);
       if (found) {
         this.log.info({ path: this.opts.key, rotated: found.match.path, offset: cp.offset, newer: found.newer.map((s) => s.path) }, 'resuming in the rotated file, then the newer ones');
-        this.queue.push({ sib: found.match, from: cp.offset });
-        for (const s of found.newer) this.queue.push({ sib: s, from: 0 });
+        await this.enqueue(found.match, cp.offset);
+        for (const s of found.newer) await this.enqueue(s, 0);
         await live?.fh.close();
         this.event('resumedRotated');
         await this.nextSegment();
@@ -211,24 +212,39 @@ export class FileTailer {
     return n;
   }
 
+  /** Open a rotated file now (by its inode: if it was renamed since we listed it, find it again). */
+  private async enqueue(sib: Sibling, from: number): Promise<void> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      let path = sib.path;
+      if (attempt > 0) {
+        const again = (await rotatedSiblings(this.opts.key)).find((s) => s.st.ino === sib.st.ino && s.st.dev === sib.st.dev);
+        if (!again) break;
+        path = again.path;
+      }
+      try {
+        const fh = await open(path, 'r');
+        const st = await fh.stat();
+        if (st.ino === sib.st.ino && st.dev === sib.st.dev) {
+          this.queue.push({ fh, dev: st.dev, ino: st.ino, path, from });
+          return;
+        }
+        await fh.close();
+      } catch {
+        /* renamed or removed meanwhile: look again */
+      }
+    }
+    this.event('rotatedLost');
+    this.log.warn({ path: this.opts.key, rotated: sib.path }, 'a rotated file vanished before we could open it; its lines are lost');
+  }
+
   /** Close the current (rotated) file and move to the next queued one, or the live path. */
   private async nextSegment(): Promise<void> {
     if (this.seg) await this.seg.fh.close().catch(() => undefined);
     this.seg = undefined;
-    while (this.queue.length) {
-      const q = this.queue.shift()!;
-      try {
-        const fh = await open(q.sib.path, 'r');
-        const st = await fh.stat();
-        if (st.ino !== q.sib.st.ino) {
-          await fh.close(); // renamed again meanwhile; give up on it rather than read a stranger
-          continue;
-        }
-        await this.useSegment({ fh, dev: st.dev, ino: st.ino, openedAs: q.sib.path, live: false }, q.from);
-        return;
-      } catch {
-        /* gone */
-      }
+    const q = this.queue.shift();
+    if (q) {
+      await this.useSegment({ fh: q.fh, dev: q.dev, ino: q.ino, openedAs: q.path, live: q.live === true }, q.from);
+      return;
     }
     const live = await this.openLive();
     if (live) await this.useSegment(live, 0);
@@ -337,15 +353,19 @@ export class FileTailer {
       const mark = { ...this.mark(), ino: seg.ino, dev: seg.dev };
       await seg.fh.close().catch(() => undefined);
       this.seg = undefined;
+      // open the live file first, then list the rotated ones: a rotation in between leaves the file
+      // we hold among the siblings (skipped by inode), never a file nobody reads
+      const live = await this.openLive();
       const found = await findRotated(this.opts.key, mark, undefined, true);
       if (found) {
-        for (const s of found.newer) this.queue.push({ sib: s, from: 0 });
+        for (const s of found.newer) if (s.st.ino !== live?.ino) await this.enqueue(s, 0);
       } else {
         // the old file is gone (deleted): at least do not skip the one we saw at the path
-        const seen = (await rotatedSiblings(this.opts.key)).find((s) => s.st.ino === st.ino && s.st.dev === st.dev);
-        if (seen) this.queue.push({ sib: seen, from: 0 });
+        const seen = (await rotatedSiblings(this.opts.key)).find((s) => s.st.ino === st.ino && s.st.dev === st.dev && s.st.ino !== live?.ino);
+        if (seen) await this.enqueue(seen, 0);
       }
-      if (this.queue.length) this.log.info({ path: this.opts.key, files: this.queue.map((q) => q.sib.path) }, 'rotated more than once meanwhile; reading the rotated files first');
+      if (this.queue.length) this.log.info({ path: this.opts.key, files: this.queue.map((q) => q.path) }, 'rotated more than once meanwhile; reading the rotated files first');
+      if (live) this.queue.push({ fh: live.fh, dev: live.dev, ino: live.ino, path: this.opts.key, from: 0, live: true });
       await this.nextSegment();
       return 'changed';
     }
@@ -364,7 +384,7 @@ export class FileTailer {
     this.event(shrunk ? 'truncated' : 'overwritten');
     const copy = this.offset > 0 ? await findRotated(this.opts.key, this.mark(), seg.ino) : undefined;
     this.log.info({ path: this.opts.key, size: st.size, offset: this.offset, copy: copy?.match.path }, `file ${shrunk ? 'truncated' : 'overwritten'}; reading it again from the start`);
-    if (copy && copy.match.st.size > this.offset) this.queue.push({ sib: copy.match, from: this.offset });
+    if (copy && copy.match.st.size > this.offset) await this.enqueue(copy.match, this.offset);
     await this.restartLive(seg);
     return true;
   }
@@ -512,5 +532,6 @@ export class FileTailer {
     await this.running?.catch(() => undefined);
     await this.seg?.fh.close().catch(() => undefined);
     this.seg = undefined;
+    for (const q of this.queue.splice(0)) await q.fh.close().catch(() => undefined);
   }
 }
