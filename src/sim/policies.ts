@@ -1,0 +1,595 @@
+/**
+ * The policies the simulator compares: `onsight` (the real Inventory, Policy, SchedulerStore and
+ * Scheduler over an in-memory SQLite store, driven exactly as the daemon drives them) and the
+ * baselines of the workload model §4.6: immediate, twice-daily, batch-15min, reservation (Z swept)
+ * and an oracle that knows departure times.
+ */
+import { openDatabase, type DB } from '../store/db.js';
+import { Inventory } from '../inventory/inventory.js';
+import { Policy } from '../policy/policy.js';
+import { insideWindows, parseWindow } from '../policy/windows.js';
+import { Scheduler } from '../scheduler/scheduler.js';
+import { SchedulerStore } from '../scheduler/queue.js';
+import { silentLogger } from '../log.js';
+import type { Sighting } from '../sighting.js';
+import type { Scenario } from './scenario.js';
+import type { SimScanner } from './scanner.js';
+import { ipOf, type Presence, type Workload } from './workload.js';
+
+export interface SimClock {
+  now(): number;
+}
+
+export interface PolicyCtx {
+  sc: Scenario;
+  w: Workload;
+  scanner: SimScanner;
+  clock: SimClock;
+  regionNames: string[];
+  regionOf(ip: string): string | undefined;
+  /** appliances reaching each region, in scenario order */
+  reach: Map<string, string[]>;
+  at(t: number, fn: () => Promise<void> | void): void;
+  /** the host a sighting names (by MAC or VPN user) */
+  hostOf(s: Sighting): number | undefined;
+  hostByKey(identityKey: string): number | undefined;
+  scope: string[];
+  exclude: string[];
+}
+
+export interface SimPolicy {
+  readonly name: string;
+  init(): Promise<void>;
+  /** log lines arriving (after the log delay), as the daemon's ingest would commit them */
+  deliver(batch: Sighting[]): Promise<void>;
+  /** periodic tick */
+  tick(): Promise<void>;
+  /** regions with work ready to launch that the policy could launch now (region lock free) */
+  backlog(): Set<string>;
+  close(): void;
+}
+
+export const POLICY_NAMES = ['onsight', 'immediate', 'twice-daily', 'batch-15min', 'reservation', 'oracle'] as const;
+
+/** Expand a --policy value into the runs: reservation is one run per Z. */
+export function expandPolicies(sc: Scenario, name?: string): string[] {
+  const all = name ? name.split(',') : [...POLICY_NAMES];
+  const out: string[] = [];
+  for (const n of all) {
+    if (n === 'reservation') for (const z of sc.baselines.reservationZ) out.push(`reservation-z${z}`);
+    else out.push(n);
+  }
+  return out;
+}
+
+export function isPolicyName(n: string): boolean {
+  return (POLICY_NAMES as readonly string[]).includes(n) || /^reservation-z\d+(\.\d+)?$/.test(n);
+}
+
+export function createPolicy(name: string, ctx: PolicyCtx): SimPolicy {
+  if (name === 'onsight') return new OnsightPolicy(ctx);
+  if (name === 'immediate') return new ImmediatePolicy(ctx);
+  if (name === 'twice-daily') return new RangePolicy(ctx);
+  if (name === 'batch-15min') return new BatchPolicy(ctx, 'batch');
+  const m = /^reservation-z(\d+(?:\.\d+)?)$/.exec(name);
+  if (m) return new BatchPolicy(ctx, 'reservation', Number(m[1]));
+  if (name === 'oracle') return new OraclePolicy(ctx);
+  throw new Error(`unknown policy "${name}" (known: ${POLICY_NAMES.join(', ')})`);
+}
+
+export function policyRegions(ctx: Pick<PolicyCtx, 'sc' | 'w'>) {
+  return ctx.sc.regions.map((r, i) => ({
+    name: r.name, cidrs: ctx.w.regionCidrs[i],
+    scanWindows: ctx.sc.policy.scanWindow ? [ctx.sc.policy.scanWindow] : undefined,
+  }));
+}
+
+// ------------------------------------------------------------------------------------ onsight
+
+export class OnsightPolicy implements SimPolicy {
+  readonly name = 'onsight';
+  db!: DB;
+  inventory!: Inventory;
+  policy!: Policy;
+  scheduler!: Scheduler;
+  store!: SchedulerStore;
+  private readonly identityHost = new Map<number, number | undefined>();
+  private lastSweep = -Infinity;
+  private lastPrune = -Infinity;
+
+  constructor(private readonly ctx: PolicyCtx) {}
+
+  async init(): Promise<void> {
+    const { sc, scanner, clock } = this.ctx;
+    this.db = openDatabase(':memory:');
+    this.inventory = new Inventory(this.db, { defaultLeaseS: 3600, maxSessionS: 86400, retentionS: 90 * 86400 });
+    this.policy = new Policy({
+      scope: this.ctx.scope, exclude: this.ctx.exclude, rescanAfter: sc.policy.rescanAfterH * 3600, rules: [], regions: policyRegions(this.ctx), timezone: 'UTC',
+    });
+    this.store = new SchedulerStore(this.db);
+    const slots = new Map(sc.appliances.map((a) => [a.name, a.slots]));
+    this.scheduler = new Scheduler(clock, this.inventory, this.policy, this.store, scanner, {
+      regions: sc.regions.map((r) => ({
+        name: r.name, maxConcurrentScans: sc.regionMaxScans,
+        appliances: (this.ctx.reach.get(r.name) ?? []).map((a) => ({ name: a, maxScans: slots.get(a)! })),
+      })),
+      maxTargetsPerScan: sc.policy.maxTargetsPerScan,
+      pollIntervalS: sc.policy.pollIntervalS,
+      applianceRefreshS: sc.policy.applianceRefreshS,
+      retryBackoffS: 600,
+      maxAttempts: 5,
+      cancelWhenAllLeft: false,
+      lastScannedFromScanner: false,
+    }, silentLogger());
+    scanner.resolveIntended = (req) => {
+      const byIp = new Map(this.store.targets(req.intentId).map((t) => [t.ip, t.identityId]));
+      return req.targets.map((ip) => {
+        const id = byIp.get(ip);
+        return id === undefined ? undefined : this.hostOfIdentity(id);
+      });
+    };
+    // as Daemon.start(): reconcile, sweep, then take input
+    await this.scheduler.reconcile();
+    this.scheduler.sweep();
+  }
+
+  private hostOfIdentity(id: number): number | undefined {
+    if (this.identityHost.has(id)) return this.identityHost.get(id);
+    const key = this.inventory.identity(id)?.key;
+    const h = key ? this.ctx.hostByKey(key) : undefined;
+    this.identityHost.set(id, h);
+    return h;
+  }
+
+  async deliver(batch: Sighting[]): Promise<void> {
+    // exactly Daemon.committed(): commit, then consider new/reassigned/renewed bindings, kick on news
+    const results = this.inventory.commitBatch(batch, [], this.ctx.clock.now());
+    const changed = new Set<number>();
+    batch.forEach((_, i) => {
+      const r = results[i];
+      if (r.bindingId !== undefined && (r.change === 'new' || r.change === 'reassigned' || r.change === 'renewed')) changed.add(r.bindingId);
+    });
+    if (changed.size && this.scheduler.consider(changed) > 0) await this.scheduler.tick();
+  }
+
+  async tick(): Promise<void> {
+    const now = this.ctx.clock.now();
+    if (now - this.lastSweep >= this.ctx.sc.policy.sweepS * 1000) {
+      this.lastSweep = now;
+      this.scheduler.sweep();
+    }
+    if (now - this.lastPrune >= 3600_000) {
+      this.lastPrune = now;
+      this.inventory.prune(now);
+    }
+    await this.scheduler.tick();
+  }
+
+  backlog(): Set<string> {
+    const now = this.ctx.clock.now();
+    const active = this.store.activeIntents();
+    const out = new Set<string>();
+    for (const r of this.store.readyRegions(now)) {
+      if (active.filter((i) => i.region === r).length < this.ctx.sc.regionMaxScans) out.add(r);
+    }
+    return out;
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
+
+// ------------------------------------------------------------------------------------ baselines
+
+interface Known {
+  host: number;
+  ip: string;
+  region: string;
+  /** ended per the logs (release / tunnel-down) or lease expiry */
+  endAt?: number;
+  expiresAt: number;
+}
+
+interface Own {
+  ref: string;
+  region: string;
+  appliance: string;
+  hosts: (number | undefined)[];
+  launchedAt: number;
+}
+
+interface QItem {
+  host: number;
+  ip: string;
+  region: string;
+  at: number;
+}
+
+/** Shared plumbing: what the logs say, own scans, region locks, polling, due-ness from own records. */
+abstract class LogDriven implements SimPolicy {
+  abstract readonly name: string;
+  protected readonly byIp = new Map<string, Known>();
+  protected readonly scannedAt = new Map<number, number>();
+  protected readonly own: Own[] = [];
+  protected lastPoll = -Infinity;
+  protected readonly windows;
+
+  constructor(protected readonly ctx: PolicyCtx) {
+    this.windows = ctx.sc.policy.scanWindow ? [parseWindow(ctx.sc.policy.scanWindow)!] : undefined;
+  }
+
+  async init(): Promise<void> {}
+  close(): void {}
+  abstract tick(): Promise<void>;
+  abstract backlog(): Set<string>;
+
+  protected now(): number {
+    return this.ctx.clock.now();
+  }
+
+  protected inWindow(): boolean {
+    return insideWindows(this.windows, this.now(), 'UTC');
+  }
+
+  protected due(host: number): boolean {
+    const s = this.scannedAt.get(host);
+    return s === undefined || this.now() - s >= this.ctx.sc.policy.rescanAfterH * 3600_000;
+  }
+
+  /** true when the logs say the binding is still there */
+  protected present(k: Known | undefined, host: number): boolean {
+    return !!k && k.host === host && k.endAt === undefined && k.expiresAt >= this.now();
+  }
+
+  /** returns the bindings started by this batch */
+  protected learn(batch: Sighting[]): Known[] {
+    const started: Known[] = [];
+    for (const s of batch) {
+      const host = this.ctx.hostOf(s);
+      if (host === undefined) continue;
+      const at = Date.parse(s.at);
+      if (s.kind === 'release' || s.kind === 'tunnel-down' || s.kind === 'expire') {
+        const k = this.byIp.get(s.ip);
+        if (k && k.host === host) k.endAt = at;
+        continue;
+      }
+      const region = this.ctx.regionOf(s.ip);
+      if (!region) continue;
+      const exp = s.durationS ? at + s.durationS * 1000 : at + 86400_000;
+      const k: Known = { host, ip: s.ip, region, expiresAt: exp };
+      this.byIp.set(s.ip, k);
+      started.push(k);
+    }
+    return started;
+  }
+
+  protected regionLocked(region: string): boolean {
+    return this.own.some((o) => o.region === region);
+  }
+
+  protected ownOn(appliance: string): number {
+    return this.own.filter((o) => o.appliance === appliance).length;
+  }
+
+  /** one list call for all own running scans, at most once per `everyMs` */
+  protected async poll(everyMs: number): Promise<void> {
+    if (this.own.length === 0 || this.now() - this.lastPoll < everyMs) return;
+    this.lastPoll = this.now();
+    let list;
+    try {
+      list = await this.ctx.scanner.listScans({ scanRefs: this.own.map((o) => o.ref) });
+    } catch {
+      return;
+    }
+    const st = new Map(list.map((s) => [s.scanRef, s]));
+    for (let i = this.own.length - 1; i >= 0; i--) {
+      const o = this.own[i];
+      const s = st.get(o.ref);
+      if (!s || (s.state !== 'finished' && s.state !== 'error' && s.state !== 'canceled')) continue;
+      this.own.splice(i, 1);
+      if (s.state === 'finished') for (const h of o.hosts) if (h !== undefined) this.scannedAt.set(h, this.now());
+      this.ended(o, s.state);
+    }
+  }
+
+  protected ended(_o: Own, _state: string): void {}
+
+  protected async launch(region: string, appliance: string, items: { ip: string; host?: number }[]): Promise<boolean> {
+    try {
+      const r = await this.ctx.scanner.launchFor({
+        intentId: `${this.name}-${this.now()}`, title: `${this.name} ${region}`, targets: items.map((i) => i.ip), appliance,
+      }, items.map((i) => i.host), region);
+      this.own.push({ ref: r.scanRef, region, appliance, hosts: items.map((i) => i.host), launchedAt: this.now() });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async deliver(batch: Sighting[]): Promise<void> {
+    this.learn(batch);
+  }
+}
+
+/** B1: one single-target scan per lease / tunnel-up of a due host; FIFO behind region lock and appliance slots. */
+class ImmediatePolicy extends LogDriven {
+  readonly name = 'immediate';
+  private fifo: QItem[] = [];
+  private readonly waiting = new Set<number>();
+
+  override async deliver(batch: Sighting[]): Promise<void> {
+    for (const k of this.learn(batch)) {
+      if (!this.due(k.host) || this.waiting.has(k.host)) continue;
+      this.waiting.add(k.host);
+      this.fifo.push({ host: k.host, ip: k.ip, region: k.region, at: this.now() });
+    }
+    await this.pump();
+  }
+
+  async tick(): Promise<void> {
+    await this.poll(60_000);
+    await this.pump();
+  }
+
+  protected override ended(o: Own): void {
+    for (const h of o.hosts) if (h !== undefined) this.waiting.delete(h);
+  }
+
+  private async pump(): Promise<void> {
+    if (!this.inWindow()) return;
+    const slots = new Map(this.ctx.sc.appliances.map((a) => [a.name, a.slots]));
+    const rest: QItem[] = [];
+    for (const q of this.fifo) {
+      if (!this.due(q.host)) {
+        this.waiting.delete(q.host);
+        continue;
+      }
+      if (this.regionLocked(q.region)) {
+        rest.push(q);
+        continue;
+      }
+      const ap = (this.ctx.reach.get(q.region) ?? []).find((a) => this.ownOn(a) < slots.get(a)!);
+      if (!ap || !(await this.launch(q.region, ap, [{ ip: q.ip, host: q.host }]))) rest.push(q);
+    }
+    this.fifo = rest;
+  }
+
+  backlog(): Set<string> {
+    return new Set(this.fifo.filter((q) => !this.regionLocked(q.region)).map((q) => q.region));
+  }
+}
+
+/** B2: blind range scans of each region's whole address ranges at fixed times. */
+class RangePolicy extends LogDriven {
+  readonly name = 'twice-daily';
+  private pending: string[] = [];
+  private nextRun = 0;
+  private times: number[];
+
+  constructor(ctx: PolicyCtx) {
+    super(ctx);
+    this.times = ctx.sc.baselines.rangeScanTimes.map((t) => {
+      const [h, m] = t.split(':').map(Number);
+      return (h * 60 + m) * 60_000;
+    }).sort((a, b) => a - b);
+  }
+
+  override async init(): Promise<void> {
+    this.nextRun = this.following(this.ctx.w.start - 1);
+  }
+
+  private following(t: number): number {
+    const day = Math.floor(t / 86400_000) * 86400_000;
+    for (let d = 0; d < 2; d++) for (const x of this.times) if (day + d * 86400_000 + x > t) return day + d * 86400_000 + x;
+    return Infinity;
+  }
+
+  async tick(): Promise<void> {
+    const now = this.now();
+    while (now >= this.nextRun) {
+      for (const r of this.ctx.regionNames) if (!this.pending.includes(r)) this.pending.push(r);
+      this.nextRun = this.following(this.nextRun);
+    }
+    await this.poll(60_000);
+    const slots = new Map(this.ctx.sc.appliances.map((a) => [a.name, a.slots]));
+    const rest: string[] = [];
+    for (const r of this.pending) {
+      const ap = this.ctx.reach.get(r)![0]; // the region's designated appliance
+      if (this.regionLocked(r) || this.ownOn(ap) >= slots.get(ap)! || !this.inWindow()) {
+        rest.push(r);
+        continue;
+      }
+      const ri = this.ctx.regionNames.indexOf(r);
+      const ips: { ip: string }[] = [];
+      for (const p of this.ctx.w.pools) if (p.region === ri) for (let i = 0; i < p.size; i++) ips.push({ ip: ipOf(p.base + i) });
+      if (!(await this.launch(r, ap, ips))) rest.push(r);
+    }
+    this.pending = rest;
+  }
+
+  backlog(): Set<string> {
+    return new Set(this.pending.filter((r) => !this.regionLocked(r)));
+  }
+}
+
+/**
+ * B3 (batch-15min): every interval, drop ended sessions, dedupe, launch up to C jobs of ≤ B
+ * targets, one region per job, region locks respected, least own-loaded appliance.
+ * B4 (reservation): same queue, but each job reserves its appliance lane for targets × Z × mean
+ * host time / P and goes to the lane that frees first, without looking at real load.
+ */
+class BatchPolicy extends LogDriven {
+  readonly name: string;
+  private queue = new Map<number, QItem>();
+  private inFlight = new Set<number>();
+  private nextBatch = 0;
+  private lanes = new Map<string, number[]>();
+
+  constructor(ctx: PolicyCtx, private readonly mode: 'batch' | 'reservation', private readonly z = 1) {
+    super(ctx);
+    this.name = mode === 'batch' ? 'batch-15min' : `reservation-z${z}`;
+    for (const a of ctx.sc.appliances) this.lanes.set(a.name, new Array(a.slots).fill(-Infinity));
+  }
+
+  override async deliver(batch: Sighting[]): Promise<void> {
+    for (const k of this.learn(batch)) {
+      if (this.due(k.host) && !this.inFlight.has(k.host)) this.queue.set(k.host, { host: k.host, ip: k.ip, region: k.region, at: this.now() });
+    }
+    if (this.mode === 'reservation') await this.run();
+  }
+
+  protected override ended(o: Own): void {
+    for (const h of o.hosts) if (h !== undefined) this.inFlight.delete(h);
+  }
+
+  async tick(): Promise<void> {
+    const now = this.now();
+    if (this.mode === 'batch') {
+      if (now < this.nextBatch) return;
+      this.nextBatch = now + this.ctx.sc.baselines.batchIntervalMin * 60_000;
+      await this.poll(0);
+    } else {
+      await this.poll(60_000);
+    }
+    await this.run();
+  }
+
+  private async run(): Promise<void> {
+    if (!this.inWindow()) return;
+    // drop hosts whose session ended per the logs, or that are no longer due
+    for (const [h, q] of this.queue) {
+      if (!this.present(this.byIp.get(q.ip), h) || !this.due(h)) this.queue.delete(h);
+    }
+    const B = this.ctx.sc.baselines.batchTargets;
+    const byRegion = new Map<string, QItem[]>();
+    for (const q of this.queue.values()) {
+      let l = byRegion.get(q.region);
+      if (!l) byRegion.set(q.region, (l = []));
+      l.push(q);
+    }
+    const slots = new Map(this.ctx.sc.appliances.map((a) => [a.name, a.slots]));
+    const P = new Map(this.ctx.sc.appliances.map((a) => [a.name, Math.round(a.hostsInParallel * a.scaling)]));
+    for (const region of this.ctx.regionNames) {
+      const l = byRegion.get(region);
+      if (!l?.length || this.regionLocked(region)) continue;
+      if (this.mode === 'batch' && this.own.length >= this.ctx.sc.baselines.batchConcurrency) break;
+      const reach = this.ctx.reach.get(region) ?? [];
+      let ap: string | undefined;
+      let lane = -1;
+      if (this.mode === 'batch') {
+        ap = reach.filter((a) => this.ownOn(a) < slots.get(a)!).sort((a, b) => this.ownOn(a) - this.ownOn(b))[0];
+      } else {
+        let best = Infinity;
+        for (const a of reach) {
+          const ls = this.lanes.get(a)!;
+          ls.forEach((t, i) => {
+            if (t < best) {
+              best = t;
+              ap = a;
+              lane = i;
+            }
+          });
+        }
+        if (best > this.now()) ap = undefined;
+      }
+      if (!ap) continue;
+      const items = l.slice(0, B);
+      if (await this.launch(region, ap, items.map((q) => ({ ip: q.ip, host: q.host })))) {
+        for (const q of items) {
+          this.queue.delete(q.host);
+          this.inFlight.add(q.host);
+        }
+        if (this.mode === 'reservation') {
+          const perHost = this.ctx.scanner.meanHostMin() / P.get(ap)!;
+          this.lanes.get(ap)![lane] = this.now() + items.length * this.z * perHost * 60_000;
+        }
+      }
+    }
+  }
+
+  backlog(): Set<string> {
+    return new Set([...this.queue.values()].filter((q) => !this.regionLocked(q.region)).map((q) => q.region));
+  }
+}
+
+/** B0: knows every arrival and departure; earliest-departure-first, same constraints, real load. */
+class OraclePolicy extends LogDriven {
+  readonly name = 'oracle';
+  private ptr = 0;
+  private readonly presentNow = new Set<Presence>();
+  private readonly pendingHosts = new Set<number>();
+  private readonly validAt = new Map<number, number>();
+
+  override async init(): Promise<void> {
+    this.ctx.scanner.onTargetEnd = chain(this.ctx.scanner.onTargetEnd, (r) => {
+      if (r.outcome === 'valid' && r.actual !== undefined) this.validAt.set(r.actual, r.end);
+    });
+  }
+
+  override async deliver(): Promise<void> {}
+
+  private dueTruth(h: number): boolean {
+    const s = this.validAt.get(h);
+    return s === undefined || this.now() - s >= this.ctx.sc.policy.rescanAfterH * 3600_000;
+  }
+
+  async tick(): Promise<void> {
+    const now = this.now();
+    const ps = this.ctx.w.presences;
+    while (this.ptr < ps.length && ps[this.ptr].start <= now) this.presentNow.add(ps[this.ptr++]);
+    for (const p of this.presentNow) if (p.end <= now) this.presentNow.delete(p);
+    // own scans: omniscient status, no API call
+    for (let i = this.own.length - 1; i >= 0; i--) {
+      const s = this.ctx.scanner.peek(this.own[i].ref);
+      if (s && s.endedAt !== undefined) {
+        for (const h of this.own[i].hosts) if (h !== undefined) this.pendingHosts.delete(h);
+        this.own.splice(i, 1);
+      }
+    }
+    if (!this.inWindow()) return;
+    const mean = this.ctx.scanner.meanHostMin() * 60_000;
+    const byRegion = new Map<string, Presence[]>();
+    for (const p of this.presentNow) {
+      if (this.pendingHosts.has(p.host) || !this.dueTruth(p.host) || p.end - now < mean + 8 * 60_000) continue;
+      const r = this.ctx.sc.regions[p.region].name;
+      let l = byRegion.get(r);
+      if (!l) byRegion.set(r, (l = []));
+      l.push(p);
+    }
+    const view = this.ctx.scanner.applianceView();
+    const slots = new Map(this.ctx.sc.appliances.map((a) => [a.name, a.slots]));
+    const load = new Map(view.map((v) => [v.name, { online: v.online, n: v.runningScans }]));
+    // regions with the earliest departures first
+    const regions = [...byRegion.entries()].map(([r, l]) => ({ r, l: l.sort((a, b) => a.end - b.end) })).sort((a, b) => a.l[0].end - b.l[0].end);
+    for (const { r, l } of regions) {
+      if (this.regionLocked(r)) continue;
+      if (this.ctx.scanner.allowance().remaining === 0) return;
+      const ap = (this.ctx.reach.get(r) ?? []).filter((a) => load.get(a)!.online && load.get(a)!.n < slots.get(a)!)
+        .sort((a, b) => load.get(a)!.n / slots.get(a)! - load.get(b)!.n / slots.get(b)!)[0];
+      if (!ap) continue;
+      const items = l.slice(0, this.ctx.sc.policy.maxTargetsPerScan);
+      if (await this.launch(r, ap, items.map((p) => ({ ip: p.ip, host: p.host })))) {
+        load.get(ap)!.n++;
+        for (const p of items) this.pendingHosts.add(p.host);
+      }
+    }
+  }
+
+  backlog(): Set<string> {
+    const out = new Set<string>();
+    const now = this.now();
+    for (const p of this.presentNow) {
+      const r = this.ctx.sc.regions[p.region].name;
+      if (!this.pendingHosts.has(p.host) && this.dueTruth(p.host) && p.end > now && !this.regionLocked(r)) out.add(r);
+    }
+    return out;
+  }
+}
+
+function chain<T>(a: ((x: T) => void) | undefined, b: (x: T) => void): (x: T) => void {
+  return a ? (x) => {
+    a(x);
+    b(x);
+  } : b;
+}

@@ -1,0 +1,548 @@
+/**
+ * The simulator's in-process scanner, with the Qualys emulator's semantics on simulated time:
+ * scans go Submitted → Queued (picked up at the appliance's next poll + setup) → Running (host jobs,
+ * at most `hostsInParallel × scaling` per scan and `slots` scans per appliance) → processing →
+ * Finished, or Error at a configured rate. Appliances go offline on a schedule (jobs in flight are
+ * restarted when they return). Scans launched by "other tools" share the appliances. Every API call
+ * is counted against a rolling window; a call over the limit is refused with a 409-style error.
+ *
+ * Time only moves when the driver calls `advance(t)`; calls made in between happen at that instant.
+ */
+import { OnsightError } from '../errors.js';
+import type { Allowance, ApplianceStatus, LastScanned, LaunchRequest, LaunchResult, Scanner, ScanFilter, ScanState, ScanStatus } from '../scanners/types.js';
+import { CidrSet, parseCidr } from '../util/ip.js';
+import { Rng } from './rng.js';
+import type { Scenario } from './scenario.js';
+import type { Presence, Workload } from './workload.js';
+
+const MIN = 60_000;
+
+export type TargetOutcome = 'valid' | 'truncated' | 'dead' | 'wrong-host';
+
+export interface TargetRecord {
+  scan: number;
+  ip: string;
+  /** the host the policy meant to scan (undefined: a blind range scan) */
+  intended?: number;
+  /** the host actually there at target start */
+  actual?: number;
+  outcome: TargetOutcome;
+  start: number;
+  end: number;
+}
+
+interface Job {
+  ip: string;
+  intended?: number;
+  durationMs: number;
+  start?: number;
+  end?: number;
+  done: boolean;
+  outcome?: TargetOutcome;
+  actual?: number;
+}
+
+export interface SimScan {
+  id: number;
+  ref: string;
+  title: string;
+  appliance: string;
+  region?: string;
+  other: boolean;
+  launchedAt: number;
+  readyAt: number;
+  state: ScanState;
+  jobs: Job[];
+  next: number;
+  running: number;
+  /** jobs in flight */
+  live: Job[];
+  willError: boolean;
+  processingUntil?: number;
+  endedAt?: number;
+  firstStart?: number;
+}
+
+interface ApplianceRt {
+  name: string;
+  slots: number;
+  perScan: number;
+  pollMs: number;
+  phase: number;
+  online: boolean;
+  /** sorted toggles */
+  toggles: { at: number; online: boolean }[];
+  busyHosts: number;
+  /** integrals for utilisation */
+  busyHostMs: number;
+  onlineMs: number;
+  lastT: number;
+}
+
+export interface ApiLog {
+  at: number;
+  what: string;
+  refused: boolean;
+  ours: boolean;
+}
+
+export interface Violation {
+  at: number;
+  rule: 'region-exclusivity' | 'region-scans' | 'scope' | 'api-limit' | 'slots';
+  detail: string;
+}
+
+export interface SimScannerOptions {
+  scenario: Scenario;
+  workload: Workload;
+  seed: number;
+  /** region of an IP (for the exclusivity check) */
+  regionOf: (ip: string) => string | undefined;
+  scope: string[];
+  exclude: string[];
+}
+
+export class SimScanner implements Scanner {
+  readonly kind = 'simulated';
+  now: number;
+  readonly scans: SimScan[] = [];
+  private readonly byRef = new Map<string, SimScan>();
+  readonly appliancesRt: ApplianceRt[];
+  private readonly apByName = new Map<string, ApplianceRt>();
+  readonly targets: TargetRecord[] = [];
+  readonly api: ApiLog[] = [];
+  readonly violations: Violation[] = [];
+  /** accepted call times in the rolling window (ours and others') */
+  private window: number[] = [];
+  private windowHead = 0;
+  private otherNext: number;
+  private seq = 0;
+  private readonly rng: Rng;
+  private readonly svcRng: Rng;
+  private readonly sc: Scenario;
+  private readonly w: Workload;
+  private readonly scope = new CidrSet();
+  private readonly exclude = new CidrSet();
+  /** who the policy meant by each target of the next launch (set by resolveIntended or launchFor) */
+  resolveIntended?: (req: LaunchRequest) => (number | undefined)[];
+  /** active scan counts by region, ours only */
+  private readonly activeByRegion = new Map<string, SimScan[]>();
+  /** hook: a target ended (valid scans count for coverage) */
+  onTargetEnd?: (r: TargetRecord) => void;
+  onTargetStart?: (r: { scan: SimScan; ip: string; intended?: number; actual?: number; at: number }) => void;
+
+  constructor(private readonly o: SimScannerOptions) {
+    this.sc = o.scenario;
+    this.w = o.workload;
+    this.now = this.w.start;
+    this.rng = new Rng(o.seed, 11);
+    this.svcRng = new Rng(o.seed, 12);
+    for (const c of o.scope) this.scope.add(parseCidr(c)!, c);
+    for (const c of o.exclude) this.exclude.add(parseCidr(c)!, c);
+    this.appliancesRt = this.sc.appliances.map((a) => {
+      const toggles: { at: number; online: boolean }[] = [];
+      for (const out of a.outages) {
+        toggles.push({ at: this.w.start + out.fromH * 3_600_000, online: false });
+        if (out.toH !== undefined) toggles.push({ at: this.w.start + out.toH * 3_600_000, online: true });
+      }
+      toggles.sort((x, y) => x.at - y.at);
+      const rt: ApplianceRt = {
+        name: a.name, slots: a.slots, perScan: Math.max(1, Math.round(a.hostsInParallel * a.scaling)), pollMs: a.pollIntervalS * 1000,
+        phase: this.rng.next() * a.pollIntervalS * 1000, online: true, toggles, busyHosts: 0, busyHostMs: 0, onlineMs: 0, lastT: this.w.start,
+      };
+      this.apByName.set(a.name, rt);
+      return rt;
+    });
+    const perHour = this.sc.api.otherCallsPerHour;
+    this.otherNext = perHour > 0 ? this.w.start + this.rng.next() * (3_600_000 / perHour) : Infinity;
+  }
+
+  // ------------------------------------------------------------------ time
+
+  /** Mean per-host scan time in minutes (for the reservation baseline's Z). */
+  meanHostMin(): number {
+    const s = this.sc.scan;
+    return s.medianMin * Math.exp((s.sigma ** 2 + s.hostMultSigma ** 2) / 2) * s.authMult * s.portsMult;
+  }
+
+  private nextEventAt(limit: number): number {
+    let t = limit;
+    for (const a of this.appliancesRt) if (a.toggles.length && a.toggles[0].at < t) t = a.toggles[0].at;
+    for (const s of this.active) {
+      if (s.state === 'submitted' && s.readyAt < t) t = s.readyAt;
+      else if (s.state === 'queued') {
+        const a = this.apByName.get(s.appliance)!;
+        if (a.online) {
+          const p = this.nextPoll(a, s.readyAt);
+          if (p > this.now && p < t) t = p;
+        }
+      } else if (s.state === 'running') {
+        for (const j of s.live) if (j.end! < t) t = j.end!;
+        if (s.processingUntil !== undefined && s.processingUntil < t) t = s.processingUntil;
+      }
+    }
+    return t;
+  }
+
+  /** scans not yet ended */
+  private active: SimScan[] = [];
+
+  advance(t: number): void {
+    while (this.now < t) {
+      const n = this.nextEventAt(t);
+      this.integrate(n);
+      this.now = n;
+      this.apply(n);
+    }
+    this.integrate(t);
+    this.now = Math.max(this.now, t);
+    this.apply(this.now);
+  }
+
+  private integrate(t: number): void {
+    for (const a of this.appliancesRt) {
+      const dt = t - a.lastT;
+      if (dt <= 0) continue;
+      a.busyHostMs += a.busyHosts * dt;
+      if (a.online) a.onlineMs += dt;
+      a.lastT = t;
+    }
+  }
+
+  private apply(t: number): void {
+    // background calls by other integrations
+    while (this.otherNext <= t) {
+      this.accept(this.otherNext, 'other integration', false);
+      this.otherNext += 3_600_000 / this.sc.api.otherCallsPerHour;
+    }
+    for (const a of this.appliancesRt) {
+      while (a.toggles.length && a.toggles[0].at <= t) {
+        const g = a.toggles.shift()!;
+        this.setOnline(a, g.online, g.at);
+      }
+    }
+    let changed = true;
+    while (changed) {
+      changed = false;
+      for (const s of this.active) {
+        if (s.state === 'submitted' && s.readyAt <= t) {
+          s.state = 'queued';
+          changed = true;
+        }
+        if (s.state === 'running') {
+          if (s.live.some((j) => j.end! <= t)) {
+            const ending = s.live.filter((j) => j.end! <= t);
+            s.live = s.live.filter((j) => j.end! > t);
+            for (const j of ending) this.endJob(s, j);
+          }
+          if (s.next >= s.jobs.length && s.running === 0 && s.processingUntil === undefined) {
+            s.processingUntil = t + this.rng.logNormal(this.sc.scan.processingMedianMin * MIN, this.sc.scan.processingSigma);
+          }
+          if (s.processingUntil !== undefined && s.processingUntil <= t) {
+            this.finish(s, s.processingUntil);
+            changed = true;
+          }
+        }
+      }
+      if (this.dispatch(t)) changed = true;
+      this.active = this.active.filter((s) => s.endedAt === undefined);
+    }
+  }
+
+  private setOnline(a: ApplianceRt, online: boolean, t: number): void {
+    if (a.online === online) return;
+    a.online = online;
+    if (!online) {
+      // host jobs in flight are interrupted; they run again when the appliance is back
+      for (const s of this.active) {
+        if (s.appliance !== a.name || s.state !== 'running') continue;
+        for (const j of s.live) {
+          j.start = undefined;
+          j.end = undefined;
+          s.running--;
+          a.busyHosts--;
+        }
+        s.live = [];
+        // restart from the first interrupted job
+        let first = s.jobs.findIndex((j) => !j.done && j.start === undefined);
+        if (first < 0) first = s.next;
+        const pending = s.jobs.slice(first, s.next).filter((j) => !j.done);
+        const doneTail = s.jobs.slice(first, s.next).filter((j) => j.done);
+        s.jobs.splice(first, s.next - first, ...doneTail, ...pending);
+        s.next = first + doneTail.length;
+        s.state = 'queued';
+      }
+    }
+    void t;
+  }
+
+  private endJob(s: SimScan, j: Job): void {
+    j.done = true;
+    s.running--;
+    const a = this.apByName.get(s.appliance)!;
+    a.busyHosts--;
+    if (s.other) return;
+    const rec: TargetRecord = { scan: s.id, ip: j.ip, intended: j.intended, actual: j.actual, outcome: j.outcome!, start: j.start!, end: j.end! };
+    if (rec.outcome === 'valid') {
+      const p = this.holder(j.ip, j.end! - 1);
+      if (!p || p.host !== j.actual) rec.outcome = 'truncated';
+    }
+    this.targets.push(rec);
+    this.onTargetEnd?.(rec);
+  }
+
+  /** the presence holding `ip` at `t`, if any */
+  holder(ip: string, t: number): Presence | undefined {
+    const l = this.w.truth.get(ip);
+    if (!l) return undefined;
+    let lo = 0, hi = l.length - 1, found = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (l[mid].start <= t) {
+        found = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    for (let k = found; k >= 0 && k >= found - 2; k--) if (l[k].start <= t && t < l[k].end) return l[k];
+    return undefined;
+  }
+
+  private scansOn(a: ApplianceRt): number {
+    let n = 0;
+    for (const s of this.active) if (s.appliance === a.name && s.state === 'running') n++;
+    return n;
+  }
+
+  /** Start host jobs wherever an appliance has room; true if anything started. */
+  private dispatch(t: number): boolean {
+    let any = false;
+    for (const a of this.appliancesRt) {
+      if (!a.online) continue;
+      let running = this.scansOn(a);
+      for (const s of this.active) {
+        if (s.appliance !== a.name) continue;
+        if (s.state === 'queued') {
+          if (running >= a.slots) continue;
+          // picked up at the appliance's next poll after it was ready, plus setup
+          const poll = this.nextPoll(a, s.readyAt);
+          if (poll > t) continue;
+          s.state = 'running';
+          running++;
+        }
+        if (s.state !== 'running') continue;
+        while (s.running < a.perScan && s.next < s.jobs.length) {
+          const j = s.jobs[s.next++];
+          this.startJob(s, a, j, t);
+          any = true;
+        }
+      }
+    }
+    return any;
+  }
+
+  private nextPoll(a: ApplianceRt, after: number): number {
+    const k = Math.ceil((after - a.phase) / a.pollMs);
+    return a.phase + k * a.pollMs;
+  }
+
+  private startJob(s: SimScan, a: ApplianceRt, j: Job, t: number): void {
+    j.start = t;
+    s.live.push(j);
+    s.running++;
+    a.busyHosts++;
+    s.firstStart ??= t;
+    if (s.other) {
+      j.end = t + j.durationMs;
+      return;
+    }
+    const p = this.holder(j.ip, t);
+    j.actual = p?.host;
+    const sc = this.sc.scan;
+    if (!p) {
+      j.outcome = 'dead';
+      j.end = t + this.svcRng.uniform(sc.deadProbeMin[0], sc.deadProbeMin[1]) * MIN;
+    } else {
+      j.outcome = j.intended === undefined || j.intended === p.host ? 'valid' : 'wrong-host';
+      let d = this.svcRng.logNormal(sc.medianMin * MIN, sc.sigma) * this.w.hosts[p.host].mult * sc.authMult * sc.portsMult;
+      if (sc.maxPerHostMin > 0) d = Math.min(d, sc.maxPerHostMin * MIN);
+      j.end = t + d;
+    }
+    this.onTargetStart?.({ scan: s, ip: j.ip, intended: j.intended, actual: j.actual, at: t });
+  }
+
+  private finish(s: SimScan, t: number): void {
+    s.endedAt = t;
+    s.state = s.willError ? 'error' : 'finished';
+    if (!s.other && s.region) {
+      const l = this.activeByRegion.get(s.region);
+      if (l) this.activeByRegion.set(s.region, l.filter((x) => x !== s));
+    }
+  }
+
+  // ------------------------------------------------------------------ API
+
+  private accept(at: number, what: string, ours: boolean): void {
+    this.window.push(at);
+    if (ours) this.api.push({ at, what, refused: false, ours });
+  }
+
+  private inWindow(t: number): number {
+    const from = t - this.sc.api.windowS * 1000;
+    while (this.windowHead < this.window.length && this.window[this.windowHead] <= from) this.windowHead++;
+    if (this.windowHead > 4096) {
+      this.window = this.window.slice(this.windowHead);
+      this.windowHead = 0;
+    }
+    return this.window.length - this.windowHead;
+  }
+
+  /** Count one API call; throws the rate-limit error when the window is spent. */
+  private spend(what: string): void {
+    this.advance(this.now);
+    if (this.inWindow(this.now) >= this.sc.api.limit) {
+      this.api.push({ at: this.now, what, refused: true, ours: true });
+      this.violations.push({ at: this.now, rule: 'api-limit', detail: `${what}: call refused (409), the rolling window of ${this.sc.api.limit} calls is spent` });
+      if (this.sc.api.blockedCount) this.window.push(this.now);
+      throw new OnsightError('ONSIGHT_QUALYS_RATE_LIMIT', `409: rate limit reached, wait ${this.allowance().waitSec} s`);
+    }
+    this.accept(this.now, what, true);
+  }
+
+  allowance(): Allowance {
+    const used = this.inWindow(this.now);
+    const remaining = Math.max(0, this.sc.api.limit - used);
+    let waitSec = 0;
+    if (remaining === 0) {
+      const oldest = this.window[this.windowHead];
+      waitSec = Math.max(1, Math.ceil((oldest + this.sc.api.windowS * 1000 - this.now) / 1000));
+    }
+    return { remaining, limit: this.sc.api.limit, windowSec: this.sc.api.windowS, waitSec, concurrencyLimit: this.sc.api.concurrency, concurrencyRunning: 0 };
+  }
+
+  async launch(req: LaunchRequest): Promise<LaunchResult> {
+    return this.launchFor(req, this.resolveIntended?.(req));
+  }
+
+  /** Launch with the intended host of each target known (baselines; onsight goes through resolveIntended). */
+  async launchFor(req: LaunchRequest, intended?: (number | undefined)[], region?: string): Promise<LaunchResult> {
+    this.spend('launch');
+    const a = this.apByName.get(req.appliance);
+    if (!a) throw new OnsightError('ONSIGHT_QUALYS_API', `no appliance named ${req.appliance}`);
+    for (const ip of req.targets) {
+      if (!this.scope.contains(ip) || this.exclude.contains(ip)) this.violations.push({ at: this.now, rule: 'scope', detail: `${ip} is outside the scope or excluded` });
+    }
+    const reg = region ?? (req.targets.length ? this.o.regionOf(req.targets[0]) : undefined);
+    if (reg) {
+      for (const ip of req.targets) {
+        const r = this.o.regionOf(ip);
+        if (r !== reg) this.violations.push({ at: this.now, rule: 'region-exclusivity', detail: `scan on ${req.appliance} mixes regions ${reg} and ${r}` });
+      }
+      const active = (this.activeByRegion.get(reg) ?? []).filter((s) => s.endedAt === undefined);
+      const others = active.filter((s) => s.appliance !== req.appliance);
+      if (others.length) this.violations.push({ at: this.now, rule: 'region-exclusivity', detail: `region ${reg}: scan launched on ${req.appliance} while ${others[0].appliance} still scans it` });
+      if (active.length >= this.sc.regionMaxScans) this.violations.push({ at: this.now, rule: 'region-scans', detail: `region ${reg}: ${active.length + 1} scans at once (max ${this.sc.regionMaxScans})` });
+    }
+    const s = this.newScan(req.title, req.appliance, false, req.targets.map((ip, k) => ({ ip, intended: intended?.[k], durationMs: 0, done: false })));
+    s.region = reg;
+    if (reg) this.activeByRegion.set(reg, [...(this.activeByRegion.get(reg) ?? []), s]);
+    this.advance(this.now);
+    return { scanRef: s.ref };
+  }
+
+  /** A scan by another tool: occupies the appliance, not judged, costs none of our calls. */
+  launchOther(appliance: string, hosts: number, title: string): SimScan {
+    const sc = this.sc.scan;
+    const jobs: Job[] = [];
+    for (let k = 0; k < hosts; k++) {
+      jobs.push({ ip: '0.0.0.0', durationMs: this.svcRng.logNormal(sc.medianMin * MIN, Math.hypot(sc.sigma, sc.hostMultSigma)) * sc.portsMult, done: false });
+    }
+    const s = this.newScan(title, appliance, true, jobs);
+    this.advance(this.now);
+    return s;
+  }
+
+  private newScan(title: string, appliance: string, other: boolean, jobs: Job[]): SimScan {
+    const id = ++this.seq;
+    const sc = this.sc.scan;
+    const s: SimScan = {
+      id, ref: `scan/sim.${id}`, title, appliance, other, launchedAt: this.now,
+      readyAt: this.now + this.rng.uniform(sc.setupMin[0], sc.setupMin[1]) * MIN, state: 'submitted', jobs, next: 0, running: 0, live: [],
+      willError: !other && this.rng.chance(sc.errorRate),
+    };
+    this.scans.push(s);
+    this.byRef.set(s.ref, s);
+    this.active.push(s);
+    return s;
+  }
+
+  private status(s: SimScan): ScanStatus {
+    const st: ScanStatus = { scanRef: s.ref, title: s.title, state: s.state, appliance: s.appliance, launchedAt: new Date(s.launchedAt).toISOString() };
+    if (s.endedAt !== undefined) st.endedAt = new Date(s.endedAt).toISOString();
+    return st;
+  }
+
+  async listScans(filter: ScanFilter): Promise<ScanStatus[]> {
+    this.spend('list scans');
+    let list: SimScan[];
+    if (filter.scanRefs) list = filter.scanRefs.map((r) => this.byRef.get(r)).filter((s): s is SimScan => s !== undefined);
+    else list = this.scans.filter((s) => !s.other);
+    if (filter.launchedAfter) list = list.filter((s) => s.launchedAt >= filter.launchedAfter!.getTime());
+    let out = list.map((s) => this.status(s));
+    if (filter.states) out = out.filter((s) => filter.states!.includes(s.state));
+    return out;
+  }
+
+  /** Omniscient view (oracle only: no API call). */
+  peek(ref: string): SimScan | undefined {
+    return this.byRef.get(ref);
+  }
+
+  async cancel(scanRef: string): Promise<void> {
+    this.spend('cancel');
+    const s = this.byRef.get(scanRef);
+    if (!s || s.endedAt !== undefined) return;
+    const a = this.apByName.get(s.appliance)!;
+    for (const j of s.live) {
+      j.done = true;
+      j.end = this.now;
+      s.running--;
+      a.busyHosts--;
+    }
+    s.live = [];
+    s.next = s.jobs.length;
+    s.endedAt = this.now;
+    s.state = 'canceled';
+    this.finish(s, this.now);
+    s.state = 'canceled';
+    this.active = this.active.filter((x) => x !== s);
+  }
+
+  /** Appliances as the platform lists them: online, and every scan (ours and other tools') on each. */
+  async appliances(): Promise<ApplianceStatus[]> {
+    this.spend('list appliances');
+    return this.applianceView();
+  }
+
+  applianceView(): ApplianceStatus[] {
+    return this.appliancesRt.map((a) => {
+      const on = this.active.filter((s) => s.appliance === a.name && (s.state === 'running' || s.state === 'queued' || s.state === 'submitted'));
+      return { name: a.name, online: a.online, runningScans: on.length, runningScanRefs: on.map((s) => s.ref) };
+    });
+  }
+
+  async lastScanned(ips: string[]): Promise<LastScanned[]> {
+    this.spend('host list');
+    return ips.map((ip) => ({ ip }));
+  }
+
+  /** running host jobs per appliance now (for load plots) */
+  load(): number[] {
+    return this.appliancesRt.map((a) => a.busyHosts);
+  }
+
+  activeScans(): readonly SimScan[] {
+    return this.active;
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,391 @@
+/**
+ * The discrete-event driver: a virtual clock, the workload's log events delivered after the log
+ * delay, a periodic tick (and the daemon's 60 s sweep for onsight), the simulated scanner
+ * advanced to every event time, and the metrics of the workload model §4.7.
+ */
+import type { Sighting } from '../sighting.js';
+import { CidrSet, parseCidr } from '../util/ip.js';
+import { identityKey } from '../inventory/inventory.js';
+import { createPolicy, type PolicyCtx, type SimPolicy } from './policies.js';
+import { SimScanner, type TargetRecord } from './scanner.js';
+import type { Scenario } from './scenario.js';
+import { generateWorkload, type Presence, type Workload } from './workload.js';
+
+const MIN = 60_000;
+const HOUR = 3_600_000;
+
+export interface RunMetrics {
+  scenario: string;
+  policy: string;
+  seed: number;
+  /** coverage within each window (days → share of eligible host-windows) */
+  coverage: Record<string, number>;
+  eligible: Record<string, number>;
+  coverageByRegion: Record<string, number>;
+  fairnessJain: number;
+  minRegionCoverage: number;
+  maxRegionCoverage: number;
+  targets: number;
+  validTargets: number;
+  wasted: number;
+  wastedShare: number;
+  dead: number;
+  truncated: number;
+  wrongHost: number;
+  wrongHostShare: number;
+  duplicates: number;
+  scansLaunched: number;
+  apiCalls: number;
+  apiCallsPerDay: number;
+  apiPeakHour: number;
+  api409: number;
+  callsPerValidScan: number;
+  utilisation: number;
+  idleWhileBacklogMin: number;
+  latencyP50Min?: number;
+  latencyP99Min?: number;
+  launchLatencyP50Min?: number;
+  launchLatencyP99Min?: number;
+  makespanH?: number;
+  lowerBoundH?: number;
+  makespanRatio?: number;
+  finishedBy8hShare?: number;
+  violations: Record<string, number>;
+  violationSamples: string[];
+  wallMs: number;
+  workload: Record<string, number>;
+  /** hourly: share of eligible hosts validly scanned so far */
+  coverageCurve: number[];
+  /** every 10 min: running host jobs per appliance */
+  loadCurve: number[][];
+}
+
+class Heap {
+  private a: { t: number; seq: number; fn: () => Promise<void> | void }[] = [];
+  private seq = 0;
+  push(t: number, fn: () => Promise<void> | void): void {
+    const a = this.a;
+    a.push({ t, seq: this.seq++, fn });
+    let i = a.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (this.less(a[p], a[i])) break;
+      [a[p], a[i]] = [a[i], a[p]];
+      i = p;
+    }
+  }
+  private less(x: { t: number; seq: number }, y: { t: number; seq: number }): boolean {
+    return x.t < y.t || (x.t === y.t && x.seq < y.seq);
+  }
+  peek(): number {
+    return this.a.length ? this.a[0].t : Infinity;
+  }
+  pop(): (() => Promise<void> | void) | undefined {
+    const a = this.a;
+    if (!a.length) return undefined;
+    const top = a[0];
+    const last = a.pop()!;
+    if (a.length) {
+      a[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1, r = l + 1;
+        let m = i;
+        if (l < a.length && this.less(a[l], a[m])) m = l;
+        if (r < a.length && this.less(a[r], a[m])) m = r;
+        if (m === i) break;
+        [a[m], a[i]] = [a[i], a[m]];
+        i = m;
+      }
+    }
+    return top.fn;
+  }
+}
+
+export interface RunOptions {
+  /** override the scenario's days */
+  days?: number;
+  /** reuse a generated workload (same seed) across policies */
+  workload?: Workload;
+}
+
+export const SCOPE = ['10.0.0.0/8'];
+export const EXCLUDE = ['10.250.0.0/28'];
+
+export async function runOnce(sc: Scenario, policyName: string, seed: number, o: RunOptions = {}): Promise<RunMetrics> {
+  const t0 = performance.now();
+  if (o.days) sc = { ...sc, days: o.days };
+  const w = o.workload ?? generateWorkload(sc, seed);
+  const regions = new CidrSet<string>();
+  sc.regions.forEach((r, i) => {
+    for (const c of w.regionCidrs[i]) regions.add(parseCidr(c)!, r.name);
+  });
+  const regionCache = new Map<string, string | undefined>();
+  const regionOf = (ip: string) => {
+    if (!regionCache.has(ip)) regionCache.set(ip, regions.lookup(ip));
+    return regionCache.get(ip);
+  };
+  const scanner = new SimScanner({ scenario: sc, workload: w, seed, regionOf, scope: SCOPE, exclude: EXCLUDE });
+  let now = w.start;
+  const clock = { now: () => now };
+  const heap = new Heap();
+  const byMac = new Map<string, number>();
+  const byUser = new Map<string, number>();
+  for (const h of w.hosts) {
+    byMac.set(h.mac, h.id);
+    if (h.user) byUser.set(h.user, h.id);
+  }
+  const reach = new Map<string, string[]>(sc.regions.map((r) => [r.name, sc.appliances.filter((a) => a.regions.includes(r.name)).map((a) => a.name)]));
+  const ctx: PolicyCtx = {
+    sc, w, scanner, clock, regionNames: sc.regions.map((r) => r.name), regionOf, reach,
+    at: (t, fn) => heap.push(t, fn),
+    hostOf: (s: Sighting) => (s.mac ? byMac.get(s.mac) : s.user ? byUser.get(s.user) : undefined),
+    hostByKey: (key: string) => {
+      if (key.startsWith('mac:')) return byMac.get(key.slice(4));
+      if (key.startsWith('user:')) return byUser.get(key.slice(5).split('|')[0]);
+      return undefined;
+    },
+    scope: SCOPE, exclude: EXCLUDE,
+  };
+  void identityKey;
+  // ground-truth bookkeeping
+  const validEnds = new Map<number, number[]>();
+  const latency: number[] = [];
+  const launchLatency: number[] = [];
+  const presenceScanned = new Set<Presence>();
+  const launchedAt = new Map<number, number>();
+  scanner.onTargetStart = (r) => {
+    launchedAt.set(r.scan.id, r.scan.launchedAt);
+  };
+  scanner.onTargetEnd = (r: TargetRecord) => {
+    if (r.outcome !== 'valid' || r.actual === undefined) return;
+    let l = validEnds.get(r.actual);
+    if (!l) validEnds.set(r.actual, (l = []));
+    l.push(r.end);
+    const p = scanner.holder(r.ip, r.start);
+    if (p && !presenceScanned.has(p)) {
+      presenceScanned.add(p);
+      latency.push(r.start - p.sightedAt);
+      const s = scanner.scans[r.scan - 1];
+      launchLatency.push(s.launchedAt - p.sightedAt);
+    }
+  };
+  const policy: SimPolicy = createPolicy(policyName, ctx);
+  const end = w.start + sc.days * 86400_000;
+
+  // periodic tick + sampling
+  const tickMs = sc.policy.tickS * 1000;
+  let idleMin = 0;
+  const loadCurve: number[][] = [];
+  const tick = async () => {
+    await policy.tick();
+    const back = policy.backlog();
+    if (back.size) {
+      for (const a of scanner.appliancesRt) {
+        if (!a.online || a.busyHosts > 0) continue;
+        const ad = sc.appliances.find((x) => x.name === a.name)!;
+        if (ad.regions.some((r) => back.has(r))) idleMin += tickMs / MIN;
+      }
+    }
+    heap.push(now + tickMs, tick);
+  };
+  heap.push(w.start, tick);
+  const sample = () => {
+    loadCurve.push(scanner.load());
+    heap.push(now + 10 * MIN, sample);
+  };
+  heap.push(w.start, sample);
+  // other tools' nightly scans
+  if (sc.background.hostsPerRegion > 0) {
+    const [hh, mm] = sc.background.at.split(':').map(Number);
+    const day0 = Math.floor(w.start / 86400_000) * 86400_000;
+    for (let d = 0; day0 + d * 86400_000 < end; d++) {
+      const t = day0 + d * 86400_000 + (hh * 60 + mm) * MIN;
+      if (t < w.start) continue;
+      sc.regions.forEach((r, i) => {
+        heap.push(t, () => {
+          const ap = reach.get(r.name)![i % reach.get(r.name)!.length];
+          scanner.launchOther(ap, sc.background.hostsPerRegion, `other tool: nightly servers ${r.name}`);
+        });
+      });
+    }
+  }
+  await policy.init();
+
+  const ev = w.events;
+  const delay = sc.policy.logDelayS * 1000;
+  let ptr = 0;
+  while (ptr < ev.length && ev[ptr].at + delay < w.start) ptr++;
+  // what was logged before the start arrives first (servers' reservations, leases from yesterday)
+  const early = ev.slice(0, ptr).map((e) => e.s);
+  if (early.length) await policy.deliver(early);
+  for (;;) {
+    const tLog = ptr < ev.length ? Math.ceil((ev[ptr].at + delay) / 1000) * 1000 : Infinity;
+    const tHeap = heap.peek();
+    const t = Math.min(tLog, tHeap);
+    if (t > end) break;
+    now = t;
+    scanner.advance(t);
+    if (tLog <= tHeap) {
+      const batch: Sighting[] = [];
+      while (ptr < ev.length && Math.ceil((ev[ptr].at + delay) / 1000) * 1000 <= t) batch.push(ev[ptr++].s);
+      await policy.deliver(batch);
+    } else {
+      await heap.pop()!();
+    }
+  }
+  now = end;
+  scanner.advance(end);
+  policy.close();
+  return metrics(sc, w, policyName, seed, scanner, { validEnds, latency, launchLatency, idleMin, loadCurve, wallMs: performance.now() - t0 });
+}
+
+function quantile(xs: number[], q: number): number | undefined {
+  if (!xs.length) return undefined;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))];
+}
+
+function metrics(sc: Scenario, w: Workload, policy: string, seed: number, scanner: SimScanner,
+  x: { validEnds: Map<number, number[]>; latency: number[]; launchLatency: number[]; idleMin: number; loadCurve: number[][]; wallMs: number }): RunMetrics {
+  const end = w.end;
+  const span = end - w.start;
+  // presence per host per bucket, per window
+  const coverage: Record<string, number> = {};
+  const eligible: Record<string, number> = {};
+  const lastW = sc.metrics.windowsDays[sc.metrics.windowsDays.length - 1];
+  const regionHit = new Map<number, { e: number; c: number }>();
+  const minPres = sc.metrics.minPresenceMin * MIN;
+  const byHost = new Map<number, Presence[]>();
+  for (const p of w.presences) {
+    let l = byHost.get(p.host);
+    if (!l) byHost.set(p.host, (l = []));
+    l.push(p);
+  }
+  for (const wd of sc.metrics.windowsDays) {
+    const W = wd * 86400_000;
+    const nb = Math.max(1, Math.floor(span / W + 1e-9));
+    const bw = span < W ? span : W;
+    let e = 0, c = 0;
+    for (const [h, ps] of byHost) {
+      const pres = new Float64Array(nb);
+      for (const p of ps) {
+        for (let b = 0; b < nb; b++) {
+          const s = w.start + b * bw, t = s + bw;
+          const o = Math.min(p.end, t) - Math.max(p.start, s);
+          if (o > 0) pres[b] += o;
+        }
+      }
+      const ends = x.validEnds.get(h) ?? [];
+      for (let b = 0; b < nb; b++) {
+        if (pres[b] < minPres) continue;
+        e++;
+        const s = w.start + b * bw, t = s + bw;
+        const ok = ends.some((v) => v >= s && v < t);
+        if (ok) c++;
+        if (wd === lastW) {
+          const r = w.hosts[h].region;
+          const rh = regionHit.get(r) ?? { e: 0, c: 0 };
+          rh.e++;
+          if (ok) rh.c++;
+          regionHit.set(r, rh);
+        }
+      }
+    }
+    coverage[`${wd}d`] = e ? c / e : 0;
+    eligible[`${wd}d`] = e;
+  }
+  const coverageByRegion: Record<string, number> = {};
+  const rc: number[] = [];
+  sc.regions.forEach((r, i) => {
+    const rh = regionHit.get(i);
+    if (!rh || !rh.e) return;
+    coverageByRegion[r.name] = rh.c / rh.e;
+    rc.push(rh.c / rh.e);
+  });
+  const jain = rc.length ? rc.reduce((a, b) => a + b, 0) ** 2 / (rc.length * rc.reduce((a, b) => a + b * b, 0) || 1) : 1;
+  const T = scanner.targets;
+  const count = (o: string) => T.filter((t) => t.outcome === o).length;
+  const dead = count('dead'), truncated = count('truncated'), wrong = count('wrong-host'), valid = count('valid');
+  // duplicates: valid scans of a host closer together than the rescan window
+  let dup = 0;
+  for (const ends of x.validEnds.values()) {
+    const s = [...ends].sort((a, b) => a - b);
+    for (let i = 1; i < s.length; i++) if (s[i] - s[i - 1] < sc.policy.rescanAfterH * HOUR * 0.5) dup++;
+  }
+  const ours = scanner.api.filter((a) => !a.refused).map((a) => a.at).sort((a, b) => a - b);
+  let peak = 0;
+  for (let i = 0, j = 0; i < ours.length; i++) {
+    while (ours[i] - ours[j] >= HOUR) j++;
+    peak = Math.max(peak, i - j + 1);
+  }
+  let busy = 0, cap = 0;
+  for (const a of scanner.appliancesRt) {
+    busy += a.busyHostMs;
+    cap += a.onlineMs * a.slots * a.perScan;
+  }
+  const violations: Record<string, number> = { 'region-exclusivity': 0, 'region-scans': 0, scope: 0, 'api-limit': 0 };
+  for (const v of scanner.violations) violations[v.rule] = (violations[v.rule] ?? 0) + 1;
+  const launches = scanner.scans.filter((s) => !s.other).length;
+  const m: RunMetrics = {
+    scenario: sc.name, policy, seed, coverage, eligible, coverageByRegion, fairnessJain: jain,
+    minRegionCoverage: rc.length ? Math.min(...rc) : 0, maxRegionCoverage: rc.length ? Math.max(...rc) : 0,
+    targets: T.length, validTargets: valid, wasted: dead + truncated, wastedShare: T.length ? (dead + truncated) / T.length : 0, dead, truncated,
+    wrongHost: wrong, wrongHostShare: T.length ? wrong / T.length : 0, duplicates: dup, scansLaunched: launches,
+    apiCalls: ours.length, apiCallsPerDay: ours.length / (span / 86400_000), apiPeakHour: peak, api409: scanner.api.filter((a) => a.refused).length,
+    callsPerValidScan: valid ? ours.length / valid : ours.length,
+    utilisation: cap ? busy / cap : 0, idleWhileBacklogMin: x.idleMin,
+    violations, violationSamples: scanner.violations.slice(0, 5).map((v) => `${new Date(v.at).toISOString()} ${v.rule}: ${v.detail}`),
+    wallMs: x.wallMs, workload: { hosts: w.hosts.length, presences: w.presences.length, sightings: w.events.length, ...w.stats },
+    coverageCurve: [], loadCurve: x.loadCurve,
+  };
+  const q = (xs: number[], p: number) => {
+    const v = quantile(xs, p);
+    return v === undefined ? undefined : v / MIN;
+  };
+  m.latencyP50Min = q(x.latency, 0.5);
+  m.latencyP99Min = q(x.latency, 0.99);
+  m.launchLatencyP50Min = q(x.launchLatency, 0.5);
+  m.launchLatencyP99Min = q(x.launchLatency, 0.99);
+  // coverage over time: eligible = present ≥ minPresence over the run
+  const elig: number[] = [];
+  for (const [h, ps] of byHost) {
+    const tot = ps.reduce((a, p) => a + Math.max(0, Math.min(p.end, end) - Math.max(p.start, w.start)), 0);
+    if (tot >= minPres) elig.push(h);
+  }
+  const firsts = elig.map((h) => Math.min(...(x.validEnds.get(h) ?? [Infinity]))).sort((a, b) => a - b);
+  for (let t = w.start + HOUR, k = 0; t <= end + 1; t += HOUR) {
+    while (k < firsts.length && firsts[k] <= t) k++;
+    m.coverageCurve.push(elig.length ? k / elig.length : 0);
+  }
+  if (sc.servers) {
+    // makespan from the first scan-window opening; lower bound from the hosts' expected work
+    const open = windowStart(sc, w.start);
+    const mean = scanner.meanHostMin() / Math.exp(sc.scan.hostMultSigma ** 2 / 2);
+    const work = new Array(sc.regions.length).fill(0);
+    for (const h of w.hosts) if (h.kind === 'server') work[h.region] += h.mult * mean;
+    const P = sc.appliances.map((a) => Math.round(a.hostsInParallel * a.scaling));
+    const totalPlaces = sc.appliances.reduce((s, a, i) => s + a.slots * P[i], 0);
+    const maxP = Math.max(...P);
+    const lb = Math.max(work.reduce((a, b) => a + b, 0) / totalPlaces, Math.max(...work) / (maxP * sc.regionMaxScans)) / 60;
+    const servers = w.hosts.filter((h) => h.kind === 'server');
+    const firstValid = servers.map((h) => (x.validEnds.get(h.id) ?? []).filter((v) => v >= open).sort((a, b) => a - b)[0]);
+    const done = firstValid.filter((v) => v !== undefined) as number[];
+    m.lowerBoundH = lb;
+    m.finishedBy8hShare = done.filter((v) => v - open <= 8 * HOUR).length / servers.length;
+    if (done.length === servers.length) {
+      m.makespanH = (Math.max(...done) - open) / HOUR;
+      m.makespanRatio = m.makespanH / lb;
+    }
+  }
+  return m;
+}
+
+function windowStart(sc: Scenario, start: number): number {
+  const m = /(\d\d):(\d\d)-/.exec(sc.policy.scanWindow);
+  if (!m) return start;
+  const day = Math.floor(start / 86400_000) * 86400_000;
+  let t = day + (Number(m[1]) * 60 + Number(m[2])) * MIN;
+  if (t < start) t += 86400_000;
+  return t;
+}
