@@ -214,6 +214,42 @@ describe('TCP listener', () => {
     expect(d.badFrame).toBe(1);
   });
 
+  it('listens on IPv6 loopback too', async () => {
+    const sink = new CollectSink();
+    let h: InputHandle;
+    try {
+      h = await start(opts('tcp://[::1]:0'), sink);
+    } catch (err) {
+      console.log(`SKIP IPv6 TCP: cannot bind ::1 (${(err as Error).message})`);
+      return;
+    }
+    const s = await tcpClient(h.address!.port, '::1');
+    s.end('<13>over v6\n');
+    await until(() => sink.lines.length === 1, 3000, 'v6 line');
+    expect(sink.lines[0]).toMatchObject({ text: '<13>over v6', sender: '::1', source: `tcp:${h.address!.port}` });
+  });
+
+  it('random binary from many connections never takes the listener down', async () => {
+    const sink = new CollectSink();
+    const h = await start(opts('tcp://127.0.0.1:0', { maxMessageBytes: 512 }), sink);
+    let seed = 7;
+    const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff);
+    for (let c = 0; c < 20; c++) {
+      const s = await tcpClient(h.address!.port);
+      for (let k = 0; k < 20; k++) {
+        const b = Buffer.alloc(1 + (rnd() % 3000));
+        for (let j = 0; j < b.length; j++) b[j] = rnd() & 0xff;
+        s.write(b);
+      }
+      s.end();
+      await closed(s);
+    }
+    const ok = await tcpClient(h.address!.port);
+    ok.end('<13>still alive\n');
+    await until(() => sink.texts().includes('<13>still alive'), 3000, 'listener alive');
+    expect(sink.lines.every((l) => Buffer.byteLength(l.text) <= 512)).toBe(true);
+  });
+
   it('allow-list refuses other senders and counts them', async () => {
     const sink = new CollectSink();
     const h = await start(opts('tcp://127.0.0.1:0', { allow: ['10.0.0.0/8', '192.168.1.1'] }), sink);
@@ -378,6 +414,19 @@ describe.runIf(hasOpenssl)('TLS listener (RFC 5425)', () => {
     after.destroy();
     good.destroy();
     copyFileSync(join(dir, 'server1.crt'), join(dir, 'server.crt'));
+  });
+
+  it('plain TCP garbage on the TLS port is a counted handshake failure, nothing more', async () => {
+    const sink = new CollectSink();
+    const h = await start(opts('tls://127.0.0.1:0', { tls: { cert: join(dir, 'server1.crt'), key: join(dir, 'server1.key') } }), sink);
+    const raw = await tcpClient(h.address!.port);
+    raw.on('error', () => undefined);
+    raw.write('<13>this is not TLS\n'.repeat(50));
+    await closed(raw);
+    await until(() => (h.counters().events?.tlsError ?? 0) === 1, 3000, 'tlsError');
+    const s = await client(h.address!.port);
+    s.end('<13>fine\n');
+    await until(() => sink.lines.length === 1, 3000, 'good client after garbage');
   });
 
   it('without requireClientCert any client may send', async () => {

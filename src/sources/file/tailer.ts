@@ -81,6 +81,7 @@ export class FileTailer {
   /** a new inode appeared at the path: when we first saw it, and when the old fd last gave data */
   private rotating?: { since: number; lastData: number };
   private lastDataAt = 0;
+  private lastError?: string;
   /** the path is missing since (ms) */
   missingSince?: number;
 
@@ -262,9 +263,13 @@ export class FileTailer {
         this.again = false;
         try {
           await this.pass();
+          this.lastError = undefined;
         } catch (err) {
-          this.stats.dropped.error = (this.stats.dropped.error ?? 0) + 1;
-          this.log.warn({ err, path: this.opts.key }, 'file read failed; will retry');
+          this.stats.events.readError = (this.stats.events.readError ?? 0) + 1;
+          // once per distinct error, not once per poll
+          const msg = (err as Error).message;
+          if (msg !== this.lastError) this.log.warn({ err, path: this.opts.key }, 'file read failed; will retry');
+          this.lastError = msg;
         }
       } while (this.again && !this.closed && !this.paused);
     })().finally(() => {
