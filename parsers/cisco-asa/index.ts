@@ -196,7 +196,7 @@ class CiscoAsaParser implements LineParser {
       const at = stampBefore(text, m.start, input.zone);
       if (at) for (const d of drafts) d.at ??= at;
     }
-    return pinNaNTime(input, drafts);
+    return drafts;
   }
 
   private message(id: string, body: string): SightingDraft[] {
@@ -416,16 +416,6 @@ function stampBefore(text: string, markerAt: number, zone: string): string | und
     if (ms !== undefined) return new Date(ms).toISOString();
   }
   return undefined;
-}
-
-/**
- * header.ts can return `time: NaN` (it reads `HH:MM:SS 5:00` as a year); the decoder would then
- * throw on the sighting's time. Pin such sightings to the receive time.
- */
-function pinNaNTime(input: LineInput, drafts: SightingDraft[]): SightingDraft[] {
-  const t = input.syslog.time;
-  if (t !== undefined && !Number.isFinite(t)) for (const d of drafts) d.at ??= input.receivedAt.toISOString();
-  return drafts;
 }
 
 const plugin: ParserPlugin = {

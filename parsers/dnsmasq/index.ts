@@ -8,7 +8,7 @@
  */
 import type { LineInput, LineParser, ParserPlugin } from '../../src/parsers/plugin.js';
 import type { SightingDraft, SightingKind } from '../../src/sighting.js';
-import { BoundedMap, isDigits, leadingTag, withSafeTime, words } from '../../src/parsers/text.js';
+import { BoundedMap, isDigits, leadingTag, words } from '../../src/parsers/text.js';
 import { canonicalIp, isIpv6 } from '../../src/util/ip.js';
 import { normalizeMac } from '../../src/util/mac.js';
 
@@ -218,7 +218,7 @@ const plugin: ParserPlugin = {
   detect(input: LineInput): boolean {
     return tagged(input) !== undefined;
   },
-  create: () => withSafeTime(new DnsmasqParser()),
+  create: () => new DnsmasqParser(),
 };
 
 export default plugin;

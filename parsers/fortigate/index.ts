@@ -73,7 +73,7 @@ class FortiGateParser implements LineParser {
     if (!d) return [];
     const at = eventTime(kv, input.zone);
     if (at) d.at = at;
-    return pinNaNTime(input, [d]);
+    return [d];
   }
 
   /**
@@ -123,16 +123,6 @@ function withFields(d: SightingDraft, user: string | undefined, remip: string | 
   if (user) d.user = user;
   if (remip) d.remoteIp = remip;
   return d;
-}
-
-/**
- * header.ts can return `time: NaN` (it reads `HH:MM:SS 5:00` as a year); the decoder would then
- * throw on the sighting's time. Pin such sightings to the receive time.
- */
-function pinNaNTime(input: LineInput, drafts: SightingDraft[]): SightingDraft[] {
-  const t = input.syslog.time;
-  if (t !== undefined && !Number.isFinite(t)) for (const d of drafts) d.at ??= input.receivedAt.toISOString();
-  return drafts;
 }
 
 const plugin: ParserPlugin = {

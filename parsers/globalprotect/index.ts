@@ -126,18 +126,8 @@ class GlobalProtectParser implements LineParser {
       const s = Number(e.loginDuration);
       if (Number.isInteger(s) && s > 0) d.durationS = s;
     }
-    return pinNaNTime(input, [d]);
+    return [d];
   }
-}
-
-/**
- * header.ts can return `time: NaN` (it reads `HH:MM:SS 5:00` as a year); the decoder would then
- * throw on the sighting's time. Pin such sightings to the receive time.
- */
-function pinNaNTime(input: LineInput, drafts: SightingDraft[]): SightingDraft[] {
-  const t = input.syslog.time;
-  if (t !== undefined && !Number.isFinite(t)) for (const d of drafts) d.at ??= input.receivedAt.toISOString();
-  return drafts;
 }
 
 const plugin: ParserPlugin = {

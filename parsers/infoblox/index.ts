@@ -4,7 +4,6 @@
  * plug-in could claim gives the same sighting; this plug-in only decides which lines are NIOS's.
  */
 import type { LineInput, ParserPlugin } from '../../src/parsers/plugin.js';
-import { withSafeTime } from '../../src/parsers/text.js';
 import { DhcpdCore, looksInfoblox } from '../isc-dhcpd/dhcpd-core.js';
 
 const plugin: ParserPlugin = {
@@ -13,7 +12,7 @@ const plugin: ParserPlugin = {
   detect(input: LineInput): boolean {
     return looksInfoblox(input);
   },
-  create: () => withSafeTime(new DhcpdCore()),
+  create: () => new DhcpdCore(),
 };
 
 export default plugin;

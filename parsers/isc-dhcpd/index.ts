@@ -2,7 +2,6 @@
  * ISC dhcpd (also as shipped in pfSense / OPNsense). See README.md for which lines make which sighting.
  */
 import type { LineInput, ParserPlugin } from '../../src/parsers/plugin.js';
-import { withSafeTime } from '../../src/parsers/text.js';
 import { DhcpdCore, looksInfoblox } from './dhcpd-core.js';
 
 const TAGS = new Set(['dhcpd', 'dhcpd6']);
@@ -14,7 +13,7 @@ const plugin: ParserPlugin = {
     // lines with Infoblox NIOS marks belong to the infoblox parser (which reads them the same way)
     return input.syslog.appName !== undefined && TAGS.has(input.syslog.appName) && !looksInfoblox(input);
   },
-  create: () => withSafeTime(new DhcpdCore()),
+  create: () => new DhcpdCore(),
 };
 
 export default plugin;

@@ -8,7 +8,7 @@
  */
 import type { LineInput, LineParser, ParserPlugin } from '../../src/parsers/plugin.js';
 import type { SightingDraft, SightingKind } from '../../src/sighting.js';
-import { BoundedMap, toCount, withSafeTime, words } from '../../src/parsers/text.js';
+import { BoundedMap, toCount, words } from '../../src/parsers/text.js';
 import { canonicalIp } from '../../src/util/ip.js';
 import { normalizeMac } from '../../src/util/mac.js';
 import { parseIsoTime } from '../../src/util/time.js';
@@ -183,7 +183,7 @@ const plugin: ParserPlugin = {
     if (app === 'kea-dhcp4' || app === 'kea-dhcp6') return true;
     return loggerMark(input.syslog.msg) >= 0;
   },
-  create: () => withSafeTime(new KeaParser()),
+  create: () => new KeaParser(),
 };
 
 export default plugin;

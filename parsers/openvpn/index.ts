@@ -133,7 +133,7 @@ class OpenVpnParser implements LineParser {
     const b = body(input.syslog.msg, input.zone);
     const drafts = this.lines(b.text);
     if (b.at) for (const d of drafts) d.at ??= b.at;
-    return pinNaNTime(input, drafts);
+    return drafts;
   }
 
   private lines(text: string): SightingDraft[] {
@@ -246,16 +246,6 @@ class OpenVpnParser implements LineParser {
 
 function isOpenVpnTag(app: string | undefined): boolean {
   return app !== undefined && (app === 'openvpn' || app.startsWith('openvpn-') || app.startsWith('ovpn-'));
-}
-
-/**
- * header.ts can return `time: NaN` (it reads `HH:MM:SS 5:00` as a year); the decoder would then
- * throw on the sighting's time. Pin such sightings to the receive time.
- */
-function pinNaNTime(input: LineInput, drafts: SightingDraft[]): SightingDraft[] {
-  const t = input.syslog.time;
-  if (t !== undefined && !Number.isFinite(t)) for (const d of drafts) d.at ??= input.receivedAt.toISOString();
-  return drafts;
 }
 
 const plugin: ParserPlugin = {

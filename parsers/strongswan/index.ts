@@ -81,7 +81,7 @@ class StrongSwanParser implements LineParser {
   private readonly reportedDown = new BoundedMap<string, string>(10_000);
 
   parse(input: LineInput): SightingDraft[] {
-    return pinNaNTime(input, this.lines(input));
+    return this.lines(input);
   }
 
   private lines(input: LineInput): SightingDraft[] {
@@ -187,16 +187,6 @@ class StrongSwanParser implements LineParser {
     if (rest.length) this.vips.set(id, rest);
     else this.vips.delete(id);
   }
-}
-
-/**
- * header.ts can return `time: NaN` (it reads `HH:MM:SS 5:00` as a year); the decoder would then
- * throw on the sighting's time. Pin such sightings to the receive time.
- */
-function pinNaNTime(input: LineInput, drafts: SightingDraft[]): SightingDraft[] {
-  const t = input.syslog.time;
-  if (t !== undefined && !Number.isFinite(t)) for (const d of drafts) d.at ??= input.receivedAt.toISOString();
-  return drafts;
 }
 
 const plugin: ParserPlugin = {

@@ -5,7 +5,7 @@
  */
 import type { LineInput, LineParser, ParserPlugin } from '../../src/parsers/plugin.js';
 import type { SightingDraft, SightingKind } from '../../src/sighting.js';
-import { csvFields, withSafeTime } from '../../src/parsers/text.js';
+import { csvFields } from '../../src/parsers/text.js';
 import { wallToUtc } from '../../src/util/time.js';
 
 /** v4 event IDs (Microsoft's audit-log table) that change a binding; every other ID makes no sighting. */
@@ -119,7 +119,7 @@ const plugin: ParserPlugin = {
     const t = body(input);
     return recordStart(t) || preamble(t);
   },
-  create: () => withSafeTime(new WindowsDhcpParser()),
+  create: () => new WindowsDhcpParser(),
 };
 
 export default plugin;

@@ -151,22 +151,3 @@ export function toCount(s: string | undefined): number | undefined {
   if (s === undefined || !isDigits(s, 15)) return undefined;
   return Number(s);
 }
-
-/**
- * Wraps a parser so its drafts never inherit a non-finite header time. The syslog header parser can
- * return `time: NaN` for some malformed stamps (e.g. `Nov 22 19:55:00 5:00 host tag: ...`, read as a
- * year after the time), and the decoder would then fail on the sighting's time; a draft without its own
- * `at` is pinned to the receive time instead.
- */
-export function withSafeTime(inner: LineParser): LineParser {
-  return {
-    parse(input: LineInput): SightingDraft[] {
-      const drafts = inner.parse(input);
-      const t = input.syslog.time;
-      if (t === undefined || Number.isFinite(t)) return drafts;
-      const at = input.receivedAt.toISOString();
-      for (const d of drafts) if (d.at === undefined || !Number.isFinite(Date.parse(d.at))) d.at = at;
-      return drafts;
-    },
-  };
-}
