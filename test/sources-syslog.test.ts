@@ -286,6 +286,21 @@ describe('TCP listener', () => {
     await until(() => sink.texts().includes('<13>after'), 2000, 'line after cap');
   });
 
+  it('a paused connection is not idle; once resumed, idleness counts again', async () => {
+    const sink = new CollectSink();
+    sink.blocked = true;
+    const h = await start(opts('tcp://127.0.0.1:0', { idleTimeoutS: 0.3 }), sink);
+    const s = await tcpClient(h.address!.port);
+    s.write('<13>one\n');
+    await until(() => sink.lines.length === 1);
+    await sleep(700);
+    expect(s.destroyed).toBe(false);
+    expect(h.counters().events!.idleTimeout).toBeUndefined();
+    sink.drain();
+    await closed(s);
+    expect(h.counters().events!.idleTimeout).toBe(1);
+  });
+
   it('backpressure: a sink that says stop pauses the socket; buffered bytes stay bounded', async () => {
     const sink = new CollectSink();
     sink.blocked = true;

@@ -235,7 +235,11 @@ async function startStream(addr: ListenAddress, opts: SyslogInputOptions, sink: 
   const resumeAll = () => {
     if (!paused) return;
     paused = false;
-    for (const k of conns) if (!k.sock.destroyed) k.sock.resume();
+    for (const k of conns) {
+      if (k.sock.destroyed) continue;
+      k.sock.resume();
+      k.sock.setTimeout(idleMs); // a timeout that fired (and was ignored) while paused is not re-armed by itself
+    }
   };
   const pauseAll = () => {
     if (paused) return;
