@@ -75,18 +75,26 @@ function parseUnsafe(line: string, opts: HeaderOptions): SyslogMessage {
       i = j + 1;
     }
   }
-  const base = pri === undefined ? {} : { pri, facility: pri >> 3, severity: pri & 7 };
+  // one result object per line, PRI fields set on it (no spreads: this runs for every line received)
+  const withPri = (m: SyslogMessage): SyslogMessage => {
+    if (pri !== undefined) {
+      m.pri = pri;
+      m.facility = pri >> 3;
+      m.severity = pri & 7;
+    }
+    return m;
+  };
 
   // RFC 5424: "1 " right after PRI
   if (pri !== undefined && line.charCodeAt(i) === 49 && line.charCodeAt(i + 1) === 32) {
     const r = parse5424(line, i + 2, opts);
-    if (r) return { ...base, ...r };
+    if (r) return withPri(r);
   }
   // Cisco sometimes puts a colon right after PRI: "<166>:Jul 10 ..." or "<166>%ASA-..."
   if (pri !== undefined && line.charCodeAt(i) === 58 /* : */) i = skipSpaces(line, i + 1);
   const r = parse3164(line, i, opts);
-  if (r) return { ...base, ...r };
-  return { ...base, format: 'none', msg: line.slice(i) };
+  if (r) return withPri(r);
+  return withPri({ format: 'none', msg: line.slice(i) });
 }
 
 function nilOrToken(tok: string): string | undefined {
@@ -235,8 +243,10 @@ function parseStamp(line: string, i: number, opts: HeaderOptions): StampResult |
   return { time, hasYear: year !== undefined, end: k };
 }
 
+const WEEKDAYS = new Set(['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun']);
+
 function isWeekday(w: string): boolean {
-  return ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'].includes(w);
+  return WEEKDAYS.has(w);
 }
 
 function readHms(line: string, k: number): { h: number; m: number; s: number; ms: number; end: number } | undefined {
@@ -284,6 +294,8 @@ function parse3164(line: string, start: number, opts: HeaderOptions): Omit<Syslo
     j = skipSpaces(line, e);
   }
   for (let n = 0; n < tokens.length; n++) {
+    // a tag ends with ':'; look before slicing (most tokens are not tags)
+    if (line.charCodeAt(tokens[n].e - 1) !== 58) continue;
     const tok = line.slice(tokens[n].s, tokens[n].e);
     // ": %ASA-..." (Cisco with an empty tag)
     const tag = tok === ':' ? { app: '' } : readTag(tok);
