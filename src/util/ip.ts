@@ -2,7 +2,7 @@ import ipaddr from 'ipaddr.js';
 
 /** Canonical form of an IP address (IPv4 dotted quad, IPv6 compressed lower-case), or undefined. */
 export function canonicalIp(text: string | undefined): string | undefined {
-  if (!text || text.length > 64) return undefined;
+  if (!text || text.length > 64 || !ipChars(text)) return undefined;
   let t = text.trim();
   if (t.startsWith('[') && t.endsWith(']')) t = t.slice(1, -1);
   const pct = t.indexOf('%');
@@ -18,6 +18,21 @@ export function canonicalIp(text: string | undefined): string | undefined {
     /* fall through */
   }
   return undefined;
+}
+
+/**
+ * Only characters an address can have (hex digits, `.`, `:`, `%zone`, brackets, spaces)? A cheap
+ * test that spares ipaddr.js (which throws, slowly) the host names it is so often asked about.
+ */
+function ipChars(t: string): boolean {
+  const pct = t.indexOf('%');
+  const n = pct >= 0 ? pct : t.length;
+  for (let i = 0; i < n; i++) {
+    const c = t.charCodeAt(i);
+    const ok = (c >= 48 && c <= 58) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70) || c === 46 || c === 91 || c === 93 || c === 32 || c === 9;
+    if (!ok) return false;
+  }
+  return true;
 }
 
 export function isIpv6(ip: string): boolean {
