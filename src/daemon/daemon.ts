@@ -121,7 +121,9 @@ export class Daemon {
     const changed = new Set<number>();
     sightings.forEach((s, i) => {
       const r = results[i];
-      this.opts.log.info({ sighting: s, change: r.change, note: r.note },
+      // new, moved and ended bindings are news; renewals and ignored lines only at debug level
+      const level = r.change === 'renewed' || r.change === 'ignored' ? 'debug' : 'info';
+      this.opts.log[level]({ sighting: s, change: r.change, note: r.note },
         `sighting ${s.kind} ${s.ip}${s.mac ? ' ' + s.mac : ''}${s.user ? ' user ' + s.user : ''}${s.hostname ? ' (' + s.hostname + ')' : ''} from ${s.source} [${s.format}]: ${r.change}${r.note ? ' — ' + r.note : ''}`);
       if (r.bindingId !== undefined && (r.change === 'new' || r.change === 'reassigned' || r.change === 'renewed')) changed.add(r.bindingId);
     });
