@@ -48,6 +48,12 @@ export async function contentMatches(fh: FileHandle, size: number, mark: Content
     const n = Math.min(TAIL_BYTES, mark.offset);
     const tail = await readAt(fh, mark.offset - n, n);
     if (sha256hex(tail) !== mark.tailFingerprint) return false;
+  } else if (mark.offset > 0 && mark.offset < size) {
+    // a store that keeps no tail fingerprint: at least the checkpoint must sit just past a newline
+    // (LF, or UTF-16LE's 0A 00), which an offset into a different file rarely does
+    const b = await readAt(fh, Math.max(0, mark.offset - 2), Math.min(2, mark.offset));
+    const lf = b[b.length - 1] === 0x0a || (b.length === 2 && b[0] === 0x0a && b[1] === 0x00);
+    if (!lf) return false;
   }
   return true;
 }
