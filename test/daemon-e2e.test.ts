@@ -3,12 +3,11 @@
  * TCP from util-linux `logger`, a real SQLite file, the dry-run scanner.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { createSocket } from 'node:dgram';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DaemonProcess, freePort, startDaemon } from './helpers/daemon.js';
+import { tcpSend, udpSend } from './helpers/net.js';
 
 const hasLogger = spawnSync('logger', ['--help'], { encoding: 'utf8' }).status === 0;
 if (!hasLogger) console.log('SKIP logger parts: util-linux `logger` is not installed (apt-get install bsdutils)');
@@ -29,24 +28,7 @@ http: { enabled: false }
 `;
 }
 
-function tcpSend(port: number, payload: Buffer | string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const s = connect(port, '127.0.0.1', () => s.end(payload));
-    s.on('close', () => resolve());
-    s.on('error', reject);
-  });
-}
 
-function udpSend(port: number, payload: Buffer | string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const s = createSocket('udp4');
-    s.send(payload, port, '127.0.0.1', (err) => {
-      s.close();
-      if (err) reject(err);
-      else resolve();
-    });
-  });
-}
 
 const sightingOf = (ip: string) => (e: { sighting?: { ip?: string } }) => e.sighting?.ip === ip;
 const launchOf = (ip: string) => (e: { launch?: { targets?: { ip: string }[] } }) => !!e.launch?.targets?.some((t) => t.ip === ip);

@@ -21,10 +21,10 @@ describe('inventory', () => {
   it('a real SQLite file in WAL mode with the schema migrated, and re-opening is a no-op', () => {
     const { db, file } = fresh();
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(schemaVersion(db)).toBe(1);
+    expect(schemaVersion(db)).toBe(2);
     db.close();
     const again = openDatabase(file);
-    expect(schemaVersion(again)).toBe(1);
+    expect(schemaVersion(again)).toBe(2);
     again.close();
   });
 
@@ -85,7 +85,7 @@ describe('inventory', () => {
 
   it('sightings and file checkpoints commit in one transaction: all or nothing', () => {
     const { inv, db } = fresh();
-    const cp = { path: '/var/log/x', dev: 1, ino: 2, offset: 100, fingerprint: 'ab' };
+    const cp = { path: '/var/log/x', dev: 1, ino: 2, offset: 100, fingerprint: 'ab', tailFingerprint: 'cd' };
     inv.commitBatch([s({ kind: 'lease', ip: '10.0.0.5', mac: '52:54:00:00:00:01' })], [cp]);
     expect(inv.checkpoint('/var/log/x')).toEqual(cp);
     // a batch that fails half-way leaves neither its sightings nor its checkpoint behind

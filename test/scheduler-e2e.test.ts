@@ -2,23 +2,13 @@
  * The brain end to end: the real daemon (child process), real syslog over UDP, the real Qualys
  * client, and the Qualys emulator on a real HTTP socket.
  */
-import { createSocket } from 'node:dgram';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { startQualysEmulator, type QualysEmulator, type EmulatorOptions } from '../src/emulator/qualys/index.js';
 import { DaemonProcess, freePort, startDaemon } from './helpers/daemon.js';
+import { udpSend } from './helpers/net.js';
 
-function udpSend(port: number, line: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const s = createSocket('udp4');
-    s.send(line, port, '127.0.0.1', (err) => {
-      s.close();
-      if (err) reject(err);
-      else resolve();
-    });
-  });
-}
 
 // stamped now: a lease from hours ago would have run out already (default lease 1 h)
 const ack = (ip: string, mac: string) => `<30>1 ${new Date().toISOString()} gw dhcpd 1 - - DHCPACK on ${ip} to ${mac} via eth0`;
@@ -172,7 +162,14 @@ describe('scheduler end to end against the Qualys emulator', () => {
       db.close();
       throw new Error(`${err.message}: ${JSON.stringify(state)}; emulator: ${JSON.stringify(emu.state.model.scans.map((x) => [x.title, x.target, x.state]))}; log: ${d.logs.slice(-8).map((l) => l.msg).join(' | ')}`);
     });
-    await sleep(2000);
+    // and every unconfirmed intent settled (adopted, or given up after the grace period)
+    await until('no intent left unconfirmed', () => {
+      const db = new Database(stateFile, { readonly: true });
+      const n = (db.prepare(`SELECT count(*) n FROM intents WHERE state = 'launching'`).get() as { n: number }).n;
+      db.close();
+      return n === 0;
+    }, 20_000);
+    await sleep(1000);
     for (let r = 0; r < rounds; r++) expect(scansFor(emu, `10.20.3.${r + 1}`), `10.20.3.${r + 1}`).toHaveLength(1);
     // every intent is settled: confirmed ones carry a scan the emulator knows, abandoned ones have none
     const db = new Database(stateFile, { readonly: true });

@@ -97,6 +97,8 @@ const MIGRATIONS: string[] = [
   );
   CREATE INDEX decisions_at ON decisions(at);
   `,
+  // 2: the tail fingerprint tells apart files that share their first KiB (weekly Windows DHCP logs)
+  `ALTER TABLE checkpoints ADD COLUMN tail_fingerprint TEXT;`,
 ];
 
 export function openDatabase(file: string): DB {
