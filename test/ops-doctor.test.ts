@@ -62,6 +62,16 @@ scanner: { type: qualys, url: "http://127.0.0.1:9", username: u, passwordEnv: ON
     expect(out.text).toMatch(/^✗ credentials: environment variable ONSIGHT_TEST_NO_SUCH_VAR is not set or empty$/m);
   });
 
+  it('a systemd credential outside the service: fails with how to run doctor inside one', async () => {
+    const text = `${base}regions: [{ name: emea, cidrs: ["10.20.0.0/16"], appliances: [emea-sa-1] }]
+scanner: { type: qualys, url: "http://127.0.0.1:9", username: u, credential: qualys, optionProfile: p }
+`;
+    const out = new Out();
+    const code = await runDoctor(parseConfigText(text.replace(/STATE/g, join(dir, 'cred.db')), 'cred.yaml'), silentLogger(), out, { env: {} });
+    expect(code).toBe(1);
+    expect(out.text).toMatch(/^✗ credentials: credential qualys: CREDENTIALS_DIRECTORY is not set .*systemd-run --pipe --wait -p LoadCredential=qualys:\/etc\/onsight\/qualys\.pass /m);
+  });
+
   describe('against the Qualys emulator', () => {
     let emu: QualysEmulator;
     beforeAll(async () => {

@@ -111,7 +111,12 @@ export async function runDoctor(
       loadPassword({ passwordFile: sc.passwordFile, passwordEnv: sc.passwordEnv, credential: sc.credential }, env);
       line('ok', 'credentials', `${source} readable (not shown)`);
     } catch (err) {
-      line('fail', 'credentials', (err as Error).message);
+      let hint = '';
+      if (sc.credential !== undefined && !env.CREDENTIALS_DIRECTORY) {
+        // a systemd credential exists only inside the service: say how to run doctor there
+        hint = `; it exists only inside the service: run doctor as \`systemd-run --pipe --wait -p LoadCredential=${sc.credential}:/etc/onsight/qualys.pass ${process.execPath} ${process.argv[1] ?? 'bin/onsight.js'} doctor --config FILE\`, or while onsight runs with CREDENTIALS_DIRECTORY=/run/credentials/onsight.service`;
+      }
+      line('fail', 'credentials', (err as Error).message + hint);
     }
   } else line('ok', 'credentials', 'the dry-run scanner needs none');
 
