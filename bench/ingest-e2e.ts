@@ -1,0 +1,212 @@
+/**
+ * End-to-end ingestion benchmark: a TCP syslog stream (99 % irrelevant firewall lines, 1 % DHCP
+ * leases) into the real daemon — framing, header parsing, format auto-detection, parsing, the
+ * SQLite inventory write — measured from the first byte sent to the last line committed. In the
+ * same run, the same stream goes to a private rsyslogd (imtcp → omfile), the yardstick for "a
+ * syslog daemon receiving to a file". Prints messages/s for both and their ratio.
+ *
+ * Run: `npm run build && node dist/bench/ingest-e2e.js [messages]` (or call runIngestE2E()).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { Daemon } from '../src/daemon/daemon.js';
+import { validateConfig } from '../src/config/load.js';
+import { silentLogger } from '../src/log.js';
+
+export interface IngestE2EOptions {
+  messages?: number;
+  print?: boolean;
+}
+
+export interface IngestE2EResult {
+  messages: number;
+  onsight: { msgsPerS: number; seconds: number; committed: number; sightings: number; lost: number };
+  rsyslog?: { msgsPerS: number; seconds: number; written: number };
+  /** onsight / rsyslog */
+  ratio?: number;
+  rsyslogSkipped?: string;
+}
+
+function stream(n: number): Buffer {
+  const parts: string[] = [];
+  for (let i = 0; i < n; i++) {
+    if (i % 100 === 0) {
+      const k = i / 100;
+      parts.push(`<30>Nov 23 10:00:00 gw dhcpd[7]: DHCPACK on 10.${(k >> 16) & 255}.${(k >> 8) & 255}.${k & 255} to 52:54:00:${((k >> 16) & 255).toString(16).padStart(2, '0')}:${((k >> 8) & 255).toString(16).padStart(2, '0')}:${(k & 255).toString(16).padStart(2, '0')} via eth0\n`);
+    } else {
+      parts.push(`<134>Nov 23 10:00:00 fw01 filterlog[4242]: 5,,,1000000103,igb0,match,block,in,4,0x0,,64,${i % 65535},0,DF,6,tcp,60,203.0.113.${i % 250},10.0.0.1,${1024 + (i % 60000)},443,0,S,123456,,64240,,mss\n`);
+    }
+  }
+  return Buffer.from(parts.join(''));
+}
+
+const SENDER = `
+const { workerData, parentPort } = require('node:worker_threads');
+const net = require('node:net');
+const { port, data } = workerData;
+const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+const s = net.connect(port, '127.0.0.1', () => {
+  parentPort.postMessage({ started: Date.now() });
+  let off = 0;
+  const CH = 1 << 20;
+  const write = () => {
+    while (off < buf.length) {
+      const end = Math.min(buf.length, off + CH);
+      const ok = s.write(buf.subarray(off, end));
+      off = end;
+      if (!ok) return s.once('drain', write);
+    }
+    s.end();
+  };
+  write();
+});
+s.on('close', () => parentPort.postMessage({ closed: Date.now() }));
+s.on('error', (e) => parentPort.postMessage({ error: String(e) }));
+`;
+
+function send(port: number, data: Buffer): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const w = new Worker(SENDER, { eval: true, workerData: { port, data } });
+    w.on('message', (m: { started?: number; error?: string }) => {
+      if (m.started) resolve(m.started);
+      if (m.error) reject(new Error(m.error));
+    });
+    w.on('error', reject);
+  });
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function runOnsight(data: Buffer, n: number): Promise<IngestE2EResult['onsight']> {
+  const dir = mkdtempSync(join(tmpdir(), 'onsight-bench-'));
+  const port = await freePort();
+  const { config } = validateConfig({
+    state: join(dir, 'state.db'),
+    timezone: 'UTC',
+    inputs: [{ type: 'syslog', listen: `tcp://127.0.0.1:${port}`, format: 'auto', maxConnections: 10 }],
+    // the leases are outside the scope: this measures ingestion, not scanning
+    policy: { scope: ['192.0.2.0/24'] },
+    regions: [{ name: 'r', cidrs: ['192.0.2.0/24'], appliances: ['a'] }],
+    scanner: { type: 'dry-run' },
+    http: { enabled: false },
+  });
+  const daemon = new Daemon({ config, log: silentLogger() });
+  await daemon.start();
+  try {
+    const t0 = await send(port, data);
+    const deadline = Date.now() + 300_000;
+    while (daemon.ingest.counters.lines < n && Date.now() < deadline) await sleep(5);
+    const seconds = (Date.now() - t0) / 1000;
+    const c = daemon.ingest.counters;
+    return { msgsPerS: Math.round(c.lines / seconds), seconds, committed: c.lines, sightings: c.sightings, lost: n - c.lines };
+  } finally {
+    await daemon.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function countNewlines(file: string, state: { pos: number; lines: number }): number {
+  if (!existsSync(file)) return state.lines;
+  const size = statSync(file).size;
+  if (size <= state.pos) return state.lines;
+  const fd = openSync(file, 'r');
+  const buf = Buffer.alloc(Math.min(size - state.pos, 16 << 20));
+  try {
+    while (state.pos < size) {
+      const got = readSync(fd, buf, 0, Math.min(buf.length, size - state.pos), state.pos);
+      if (got <= 0) break;
+      for (let i = 0; i < got; i++) if (buf[i] === 10) state.lines++;
+      state.pos += got;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return state.lines;
+}
+
+async function runRsyslog(data: Buffer, n: number): Promise<NonNullable<IngestE2EResult['rsyslog']> | string> {
+  const rsyslogd = ['/usr/sbin/rsyslogd', '/sbin/rsyslogd'].find((p) => existsSync(p));
+  if (!rsyslogd) return 'rsyslogd not installed (Debian package rsyslog)';
+  const dir = mkdtempSync(join(tmpdir(), 'onsight-bench-rs-'));
+  const port = await freePort();
+  const out = join(dir, 'out.log');
+  writeFileSync(join(dir, 'rsyslog.conf'), [
+    `global(workDirectory="${dir}")`,
+    `module(load="imtcp")`,
+    `input(type="imtcp" port="${port}" address="127.0.0.1")`,
+    `*.* action(type="omfile" file="${out}")`,
+  ].join('\n') + '\n');
+  const check = spawnSync(rsyslogd, ['-N1', '-f', join(dir, 'rsyslog.conf')], { encoding: 'utf8' });
+  if (check.status !== 0) return `rsyslogd rejected the config: ${check.stderr.slice(0, 300)}`;
+  const proc = spawn(rsyslogd, ['-n', '-f', join(dir, 'rsyslog.conf'), '-i', join(dir, 'rsyslogd.pid')], { stdio: 'ignore' });
+  try {
+    // wait for the listener
+    for (let i = 0; i < 100 && !(await listening(port)); i++) await sleep(50);
+    const startLines = countNewlines(out, { pos: 0, lines: 0 }); // the probe connection sent nothing
+    const state = { pos: 0, lines: 0 };
+    const t0 = await send(port, data);
+    const deadline = Date.now() + 300_000;
+    while (countNewlines(out, state) - startLines < n && Date.now() < deadline) await sleep(5);
+    const seconds = (Date.now() - t0) / 1000;
+    return { msgsPerS: Math.round((state.lines - startLines) / seconds), seconds, written: state.lines - startLines };
+  } finally {
+    proc.kill('SIGTERM');
+    await sleep(200);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Is something listening on the port yet? */
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.on('error', () => resolve(false));
+  });
+}
+
+export async function runIngestE2E(opts: IngestE2EOptions = {}): Promise<IngestE2EResult> {
+  const n = opts.messages ?? 1_000_000;
+  const print = opts.print ?? false;
+  const data = stream(n);
+  if (print) console.log(`ingest e2e: ${n.toLocaleString()} messages (${(data.length / 1e6).toFixed(0)} MB) over TCP, 99% firewall / 1% DHCP`);
+  const onsight = await runOnsight(data, n);
+  if (print) console.log(`  onsight (framing, parsing, SQLite write): ${onsight.msgsPerS.toLocaleString()} msg/s, ${onsight.committed.toLocaleString()} committed, ${onsight.sightings.toLocaleString()} sightings, ${onsight.lost} lost, ${onsight.seconds.toFixed(2)} s`);
+  const rs = await runRsyslog(data, n);
+  const result: IngestE2EResult = { messages: n, onsight };
+  if (typeof rs === 'string') {
+    result.rsyslogSkipped = rs;
+    if (print) console.log(`  rsyslog: skipped (${rs})`);
+  } else {
+    result.rsyslog = rs;
+    result.ratio = onsight.msgsPerS / rs.msgsPerS;
+    if (print) console.log(`  rsyslog (imtcp → omfile): ${rs.msgsPerS.toLocaleString()} msg/s, ${rs.written.toLocaleString()} written, ${rs.seconds.toFixed(2)} s\n  ratio onsight / rsyslog: ${result.ratio.toFixed(2)}`);
+  }
+  return result;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const n = Number(process.argv[2] ?? 1_000_000);
+  runIngestE2E({ messages: n, print: true }).then(() => process.exit(0), (err: Error) => {
+    console.error(err);
+    process.exit(1);
+  });
+}
