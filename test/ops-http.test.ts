@@ -209,6 +209,8 @@ describe('daemon HTTP: /metrics, /healthz, /api/status, status page', () => {
     expect(v('onsight_scans_running', { region: 'emea', appliance: 'emea-sa-1' })).toBe(0);
     expect(v('onsight_appliance_scans_launched_total', { region: 'emea', appliance: 'emea-sa-1' }) + v('onsight_appliance_scans_launched_total', { region: 'emea', appliance: 'emea-sa-2' })).toBe(1);
     expect(v('onsight_appliance_capacity', { region: 'emea', appliance: 'emea-sa-2' })).toBe(2);
+    expect(v('onsight_appliance_scans_total', { region: WEIRD, appliance: 'amer-sa-1', state: 'finished' })).toBe(1);
+    expect(m.samples.filter((s) => s.name === 'onsight_appliance_scans_total' && s.labels.region === 'emea').map((s) => s.labels.state)).toEqual(['finished']);
     expect(v('onsight_appliance_online', { region: 'apac', appliance: 'apac-sa-1' })).toBe(1);
     expect(v('onsight_scanner_api_calls_total')).toBeGreaterThan(0);
     expect(v('onsight_scanner_api_wait_seconds', { scanner: 'dry-run' })).toBe(0);

@@ -111,6 +111,12 @@ export function renderMetrics(d: Daemon, status: Status = buildStatus(d)): strin
       cap(a.capacity, l);
     }
   }
+  // durable: from the intents table, so the counts survive restarts
+  const byState = w.family('onsight_appliance_scans_total', 'counter',
+    'Scans recorded in the state database, by region, appliance and state (launching, running, finished, error, canceled, abandoned).');
+  const rows = d.db.prepare('SELECT region, appliance, state, count(*) AS n FROM intents GROUP BY region, appliance, state ORDER BY region, appliance, state')
+    .all() as { region: string; appliance: string; state: string; n: number }[];
+  for (const r of rows) byState(r.n, { region: r.region, appliance: r.appliance, state: r.state });
   w.family('onsight_scan_launch_failures_total', 'counter', 'Launch calls that failed.')(sc.launchFailures);
   w.family('onsight_scan_targets_launched_total', 'counter', 'Addresses sent to the scanner in launched scans.')(sc.targetsLaunched);
   w.family('onsight_queue_dropped_total', 'counter', 'Queued devices dropped at re-validation before launch (left, reassigned, no longer due).')(sc.dropped);
