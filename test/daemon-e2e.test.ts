@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DaemonProcess, freePort, startDaemon } from './helpers/daemon.js';
+import { CLI } from './helpers/paths.js';
 import { tcpSend, udpSend } from './helpers/net.js';
 
 const hasLogger = spawnSync('logger', ['--help'], { encoding: 'utf8' }).status === 0;
@@ -92,5 +93,17 @@ describe('daemon end to end', () => {
     const ips = (db.prepare('SELECT ip FROM bindings').all() as { ip: string }[]).map((r) => r.ip);
     db.close();
     expect(ips).toEqual(expect.arrayContaining(['10.30.3.3', '10.30.2.2', '10.20.99.5']));
+  });
+
+  it('`onsight decisions|scans|hosts --json` show what was decided and why', () => {
+    const cfg = join(d.dir, 'onsight.yaml');
+    const run = (view: string) => JSON.parse(execFileSync(process.execPath, [CLI, view, '--json', '--config', cfg], { encoding: 'utf8' })) as Record<string, unknown>[];
+    const decisions = run('decisions');
+    expect(decisions.find((x) => x.ip === '10.20.99.5')?.reason).toMatch(/^excluded: 10\.20\.99\.5 is excluded by 10\.20\.99\.0\/24/);
+    if (hasLogger) {
+      expect(decisions.filter((x) => x.ip === '10.20.1.7').map((x) => x.decision)).toEqual(expect.arrayContaining(['due', 'launched']));
+      expect(run('scans').some((x) => (x.targets as string[]).includes('10.20.1.7'))).toBe(true);
+    }
+    expect(Array.isArray(run('hosts'))).toBe(true);
   });
 });

@@ -7,7 +7,7 @@ import { loadConfig } from '../config/load.js';
 import { loadRegistry } from '../parsers/registry.js';
 import { createLogger } from '../log.js';
 import { runParse } from './parse.js';
-import { hostsView, queueView, scansView } from './views.js';
+import { decisionsView, hostsView, queueView, scansView } from './views.js';
 
 const program = new Command('onsight')
   .description('Scan hosts on sight: watch DHCP/VPN logs, launch a vulnerability scan while the device is still on the network.')
@@ -111,7 +111,8 @@ program.command('doctor')
     process.exitCode = await runDoctor(loaded, createLogger({ level: 'warn', fd: 2, pretty: false }), process.stdout);
   });
 
-for (const [name, view, what] of [['hosts', hostsView, 'devices present now, whether each is due and why'], ['queue', queueView, 'due hosts waiting for a scan'], ['scans', scansView, 'recent scan intents and their state']] as const) {
+for (const [name, view, what] of [['hosts', hostsView, 'devices present now, whether each is due and why'], ['queue', queueView, 'due hosts waiting for a scan'],
+  ['scans', scansView, 'recent scan intents and their state'], ['decisions', decisionsView, 'the decision log, newest first (due, not due and why, dropped, launched, scanned)']] as const) {
   program.command(name)
     .description(`show ${what}`)
     .option('--json', 'JSON instead of a table')

@@ -74,3 +74,14 @@ export function scansView({ config }: ViewContext, json: boolean): string {
     db.close();
   }
 }
+
+export function decisionsView({ config }: ViewContext, json: boolean, limit = 100): string {
+  const { db, store } = open(config);
+  try {
+    const rows = store.recentDecisions(limit).map((d) => ({ at: iso(d.at), ip: d.ip, decision: d.decision, reason: d.reason }));
+    if (json) return JSON.stringify(rows, null, 2) + '\n';
+    return table(['AT', 'IP', 'DECISION', 'WHY'], rows.map((r) => [r.at, r.ip, r.decision, r.reason]));
+  } finally {
+    db.close();
+  }
+}
