@@ -124,14 +124,18 @@ export class Inventory {
       endBinding: db.prepare('UPDATE bindings SET end_at = @at, end_reason = @reason WHERE id = @id AND end_at IS NULL'),
       insertSighting: db.prepare(`INSERT INTO sightings (at, kind, ip, identity_id, binding_id, format, source, json)
         VALUES (@at, @kind, @ip, @identityId, @bindingId, @format, @source, @json)`),
-      getCheckpoint: db.prepare('SELECT path, dev, ino, offset, fingerprint FROM checkpoints WHERE path = ?'),
-      putCheckpoint: db.prepare(`INSERT INTO checkpoints (path, dev, ino, offset, fingerprint, updated_at) VALUES (@path, @dev, @ino, @offset, @fingerprint, @now)
-        ON CONFLICT(path) DO UPDATE SET dev = excluded.dev, ino = excluded.ino, offset = excluded.offset, fingerprint = excluded.fingerprint, updated_at = excluded.updated_at`),
+      getCheckpoint: db.prepare('SELECT path, dev, ino, offset, fingerprint, tail_fingerprint FROM checkpoints WHERE path = ?'),
+      putCheckpoint: db.prepare(`INSERT INTO checkpoints (path, dev, ino, offset, fingerprint, tail_fingerprint, updated_at)
+        VALUES (@path, @dev, @ino, @offset, @fingerprint, @tailFingerprint, @now)
+        ON CONFLICT(path) DO UPDATE SET dev = excluded.dev, ino = excluded.ino, offset = excluded.offset, fingerprint = excluded.fingerprint,
+          tail_fingerprint = excluded.tail_fingerprint, updated_at = excluded.updated_at`),
       markScanned: db.prepare(`UPDATE identities SET last_scanned_at = @at, last_scanned_via = @via
         WHERE id = @id AND (last_scanned_at IS NULL OR last_scanned_at < @at)`),
       expired: db.prepare('SELECT id FROM bindings WHERE end_at IS NULL AND expires_at IS NOT NULL AND expires_at < ?'),
       present: db.prepare(`${BINDING_SELECT} WHERE b.end_at IS NULL AND (b.expires_at IS NULL OR b.expires_at >= ?) ORDER BY b.ip`),
       identity: db.prepare('SELECT id, key, mac, duid, user, hostname, last_scanned_at, last_scanned_via FROM identities WHERE id = ?'),
+      presentIds: db.prepare(`SELECT b.id, i.last_scanned_at FROM bindings b JOIN identities i ON i.id = b.identity_id
+        WHERE b.end_at IS NULL AND (b.expires_at IS NULL OR b.expires_at >= ?) ORDER BY b.ip`).raw(),
     };
   }
 
@@ -142,7 +146,9 @@ export class Inventory {
   commitBatch(sightings: Sighting[], checkpoints: FileCheckpoint[] = [], now = Date.now()): ApplyResult[] {
     return this.db.transaction(() => {
       const results = sightings.map((s) => this.apply(s));
-      for (const c of checkpoints) this.stmt.putCheckpoint.run({ ...c, now });
+      for (const c of checkpoints) {
+        this.stmt.putCheckpoint.run({ path: c.path, dev: c.dev, ino: c.ino, offset: c.offset, fingerprint: c.fingerprint, tailFingerprint: c.tailFingerprint ?? null, now });
+      }
       return results;
     })();
   }
@@ -220,7 +226,11 @@ export class Inventory {
   }
 
   checkpoint(path: string): FileCheckpoint | undefined {
-    return this.stmt.getCheckpoint.get(path) as FileCheckpoint | undefined;
+    const r = this.stmt.getCheckpoint.get(path) as (Omit<FileCheckpoint, 'tailFingerprint'> & { tail_fingerprint: string | null }) | undefined;
+    if (!r) return undefined;
+    const cp: FileCheckpoint = { path: r.path, dev: r.dev, ino: r.ino, offset: r.offset, fingerprint: r.fingerprint };
+    if (r.tail_fingerprint) cp.tailFingerprint = r.tail_fingerprint;
+    return cp;
   }
 
   binding(id: number): BindingView | undefined {
@@ -250,6 +260,11 @@ export class Inventory {
 
   presentBindings(now: number): BindingView[] {
     return (this.stmt.present.all(now) as BindingRow[]).map(toView);
+  }
+
+  /** The ids (and identities' last scan) of presentBindings(now), same order: a cheap pass for the periodic sweep. */
+  presentIds(now: number): { id: number; lastScannedAt?: number }[] {
+    return (this.stmt.presentIds.all(now) as [number, number | null][]).map(([id, at]) => (at === null ? { id } : { id, lastScannedAt: at }));
   }
 
   /** End bindings whose lease ran out without a release; returns their ids. */

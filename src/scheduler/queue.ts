@@ -69,6 +69,7 @@ export class SchedulerStore {
       enqueue: db.prepare(`INSERT INTO queue (binding_id, ip, identity_id, region, due_since, leave_by) VALUES (@bindingId, @ip, @identityId, @region, @dueSince, @leaveBy)
         ON CONFLICT(binding_id) DO NOTHING`),
       queued: db.prepare('SELECT * FROM queue WHERE binding_id = ?'),
+      queuedIds: db.prepare('SELECT binding_id FROM queue').pluck(),
       ready: db.prepare(`SELECT * FROM queue WHERE region = ? AND intent_id IS NULL AND not_before <= ?
         ORDER BY leave_by IS NULL, leave_by, due_since LIMIT ?`),
       readyRegions: db.prepare('SELECT DISTINCT region FROM queue WHERE intent_id IS NULL AND not_before <= ?'),
@@ -98,6 +99,11 @@ export class SchedulerStore {
   queued(bindingId: number): QueueEntry | undefined {
     const r = this.s.queued.get(bindingId);
     return r ? entry(r) : undefined;
+  }
+
+  /** binding ids of every queue entry */
+  queuedIds(): Set<number> {
+    return new Set(this.s.queuedIds.all() as number[]);
   }
 
   ready(region: string, now: number, limit: number): QueueEntry[] {

@@ -91,6 +91,8 @@ const NOT_LAUNCHED_CODES = new Set([
   'ONSIGHT_SCOPE_VIOLATION', 'ONSIGHT_CREDENTIALS', 'ONSIGHT_CLOSED',
 ]);
 
+const RECENT_KEY = 'not-due:scanned-recently';
+
 export function newIntentId(now: number): string {
   return `onsight-${now.toString(36)}-${randomBytes(4).toString('hex')}`;
 }
@@ -107,6 +109,8 @@ export class Scheduler {
   private nextPollAt = 0;
   private startupReconciled = false;
   private missing = new Map<string, number>();
+  /** bindings last found scanned-recently: until when that answer holds (sweep skips them) */
+  private readonly recent = new Map<number, { lastScannedAt: number; until: number }>();
 
   constructor(
     private readonly clock: Clock,
@@ -131,6 +135,10 @@ export class Scheduler {
       const b = this.inventory.binding(id);
       if (!b) continue;
       const v = this.policy.evaluate(b, now);
+      if (v.reason === 'scanned-recently' && b.lastScannedAt !== undefined) {
+        if (this.recent.size > 200_000) this.recent.clear();
+        this.recent.set(b.id, { lastScannedAt: b.lastScannedAt, until: b.lastScannedAt + this.policy.rescanAfterS(b.ip, v.region) * 1000 });
+      } else this.recent.delete(b.id);
       if (v.due && v.region) {
         if (this.store.enqueue({ bindingId: b.id, ip: b.ip, identityId: b.identityId, region: v.region, dueSince: now, leaveBy: leaveBy(b) })) {
           enqueued++;
@@ -147,8 +155,17 @@ export class Scheduler {
   sweep(): number {
     const now = this.clock.now();
     this.inventory.expireStale(now);
+    const queued = this.store.queuedIds();
     const ids: number[] = [];
-    for (const b of this.inventory.presentBindings(now)) if (!this.store.queued(b.id)) ids.push(b.id);
+    for (const p of this.inventory.presentIds(now)) {
+      if (queued.has(p.id)) continue;
+      // Skip what consider() would find unchanged: still scanned recently (scope, exclusion and
+      // region depend only on the address, which a binding never changes), with that same answer
+      // already logged, so re-evaluating would neither enqueue nor log anything.
+      const r = this.recent.get(p.id);
+      if (r && r.lastScannedAt === p.lastScannedAt && now < r.until && this.lastReason.get(p.id) === RECENT_KEY) continue;
+      ids.push(p.id);
+    }
     this.store.pruneDecisions(100_000);
     return this.consider(ids);
   }

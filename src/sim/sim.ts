@@ -107,6 +107,8 @@ export interface RunOptions {
   days?: number;
   /** reuse a generated workload (same seed) across policies */
   workload?: Workload;
+  /** called with the policy just before it is closed (tests, differential checks) */
+  beforeClose?: (p: SimPolicy) => void;
 }
 
 export const SCOPE = ['10.0.0.0/8'];
@@ -236,6 +238,7 @@ export async function runOnce(sc: Scenario, policyName: string, seed: number, o:
   }
   now = end;
   scanner.advance(end);
+  o.beforeClose?.(policy);
   policy.close();
   return metrics(sc, w, policyName, seed, scanner, { validEnds, latency, launchLatency, idleMin, loadCurve, wallMs: performance.now() - t0 });
 }
