@@ -141,6 +141,28 @@ emulate.command('qualys')
     });
   });
 
+program.command('simulate')
+  .description('the scheduling simulator: onsight against the approaches it replaces (src/sim/README.md)')
+  .requiredOption('-s, --scenario <name|file>', 'built-in scenario name, or a scenario file (.json/.yaml)')
+  .option('--policy <name>', 'onsight, immediate, twice-daily, batch-15min, reservation, oracle (comma list; default all)')
+  .option('--seed <n>', 'first seed')
+  .option('--seeds <n>', 'number of seeds')
+  .option('--days <n>', 'simulated days (overrides the scenario)')
+  .option('--report <file>', 'write a self-contained HTML report')
+  .option('--json', 'JSON instead of a table')
+  .action(async (o: { scenario: string; policy?: string; seed?: string; seeds?: string; days?: string; report?: string; json?: boolean }) => {
+    const num = (v: string | undefined, name: string) => {
+      if (v === undefined) return undefined;
+      const n = Number(v);
+      if (!Number.isFinite(n)) throw new UsageError(`--${name} must be a number, not "${v}"`);
+      return n;
+    };
+    const { runSimulateCli } = await import('../sim/cli.js');
+    process.exitCode = await runSimulateCli({
+      scenario: o.scenario, policy: o.policy, seed: num(o.seed, 'seed'), seeds: num(o.seeds, 'seeds'), days: num(o.days, 'days'), report: o.report, json: o.json,
+    }, process.stdout);
+  });
+
 async function main(): Promise<void> {
   // `onsight formats | head`: a closed pipe ends the output, it is not an error
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
