@@ -128,7 +128,7 @@ export async function runDoctor(
         scope: config.policy.scope, exclude: config.policy.exclude, rescanAfter: config.policy.rescanAfter, rules: config.policy.rules,
         regions: config.regions, timezone: config.timezone,
       });
-      scanner = await createScanner(config, log, policy);
+      scanner = await createScanner(config, log, (ip) => policy.allowed(ip));
     } catch (err) {
       line('fail', 'scanner', (err as Error).message);
     }

@@ -38,17 +38,16 @@ program.command('run')
       process.once('SIGTERM', () => stop('SIGTERM'));
       process.once('SIGINT', () => stop('SIGINT'));
       process.on('SIGHUP', () => {
-        log.info('SIGHUP: reloading certificates');
-        daemon.reloadTls().catch((err: Error) => log.error({ err: { message: err.message } }, 'reload failed'));
-        // only certificates reload live; say so when the file holds other changes
-        if (o.config) {
-          try {
-            if (JSON.stringify(loadConfig(o.config).config) !== JSON.stringify(loaded.config)) {
-              log.warn(`SIGHUP: ${o.config} changed; only TLS certificates reload on SIGHUP: restart onsight to apply the rest`);
-            }
-          } catch (err) {
-            log.warn(`SIGHUP: ${o.config} does not validate now (the running config stays): ${(err as Error).message}`);
-          }
+        // certificates reload live; so do policy, regions and scheduler settings from the config file
+        daemon.reloadTls().catch((err: Error) => log.error({ err: { message: err.message } }, 'certificate reload failed'));
+        if (!o.config) return log.info('SIGHUP: certificates reloaded (embedded default config: nothing else to re-read)');
+        try {
+          const next = loadConfig(o.config);
+          const restart = daemon.applyConfig(next.config);
+          log.info(`SIGHUP: ${o.config} reloaded: policy, regions, scheduler and inventory settings applied`);
+          if (restart.length) log.warn(`SIGHUP: ${restart.join(', ')} changed in ${o.config}: restart onsight to apply those`);
+        } catch (err) {
+          log.warn(`SIGHUP: ${o.config} does not validate (the running config stays): ${(err as Error).message}`);
         }
       });
     });

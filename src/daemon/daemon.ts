@@ -8,7 +8,7 @@ import { openDatabase, type DB } from '../store/db.js';
 import { Inventory } from '../inventory/inventory.js';
 import { Policy } from '../policy/policy.js';
 import { loadRegistry, type ParserRegistry } from '../parsers/registry.js';
-import { Scheduler, systemClock, type Clock, type LaunchInfo } from '../scheduler/scheduler.js';
+import { Scheduler, systemClock, type Clock, type LaunchInfo, type SchedulerOptions } from '../scheduler/scheduler.js';
 import { SchedulerStore } from '../scheduler/queue.js';
 import type { Scanner } from '../scanners/types.js';
 import { createScanner } from '../scanners/factory.js';
@@ -31,6 +31,34 @@ export interface DaemonOptions {
   sweepMs?: number;
   /** ingest progress log period while lines flow (file catch-up), ms; default 10 s */
   progressMs?: number;
+}
+
+function inventoryOptions(config: Config) {
+  return { defaultLeaseS: config.inventory.defaultLeaseS, maxSessionS: config.inventory.maxSessionS, retentionS: config.inventory.retention };
+}
+
+function policyFor(config: Config): Policy {
+  return new Policy({
+    scope: config.policy.scope, exclude: config.policy.exclude, rescanAfter: config.policy.rescanAfter, rules: config.policy.rules,
+    regions: config.regions, timezone: config.timezone,
+  });
+}
+
+function schedulerOptions(config: Config): SchedulerOptions {
+  return {
+    regions: config.regions,
+    maxTargetsPerScan: config.scanner.maxTargetsPerScan,
+    optionProfile: config.scanner.type === 'qualys' ? config.scanner.optionProfile : undefined,
+    // a dry run's pretend scans end after scanDurationS: follow them at that pace
+    pollIntervalS: config.scanner.type === 'dry-run' ? Math.min(config.scheduler.pollIntervalS, Math.max(1, config.scanner.scanDurationS)) : config.scheduler.pollIntervalS,
+    applianceRefreshS: config.scheduler.applianceRefreshS,
+    retryBackoffS: config.scheduler.retryBackoffS,
+    maxAttempts: config.scheduler.maxAttempts,
+    cancelWhenAllLeft: config.scheduler.cancelWhenAllLeft,
+    lastScannedFromScanner: config.scheduler.lastScannedFromScanner,
+    reconcileGraceMs: config.scheduler.reconcileGraceS * 1000,
+    maxRunningScans: config.scheduler.maxRunningScans,
+  };
 }
 
 export class Daemon {
@@ -58,6 +86,27 @@ export class Daemon {
     return this.opts.config;
   }
 
+  /**
+   * Apply a reloaded config (SIGHUP) without dropping connections: policy, regions, scheduler and
+   * inventory settings, time zone and log level take effect now. Returns the sections that differ
+   * but need a restart (inputs, state, scanner, http, parser plug-ins).
+   */
+  applyConfig(next: Config): string[] {
+    const prev = this.opts.config;
+    const same = (k: keyof Config) => JSON.stringify(prev[k]) === JSON.stringify(next[k]);
+    const restart = (['state', 'inputs', 'scanner', 'http', 'parsers'] as const).filter((k) => !same(k));
+    this.policy = policyFor(next);
+    this.inventory.setOptions(inventoryOptions(next));
+    this.scheduler.reconfigure(this.policy, schedulerOptions(next));
+    this.ingest.setZone(next.timezone);
+    this.opts.log.level = next.log.level;
+    // what cannot change live keeps its running value, so status pages tell the truth
+    this.opts.config = { ...next, ...Object.fromEntries(restart.map((k) => [k, prev[k]])) } as Config;
+    this.scheduler.sweep();
+    this.kick();
+    return restart;
+  }
+
   async start(): Promise<void> {
     const { config, log } = this.opts;
     this.db = openDatabase(config.state);
@@ -67,28 +116,13 @@ export class Daemon {
         throw new Error(`input ${inp.type === 'file' ? inp.path : inp.listen}: unknown format "${inp.format}" (known: ${this.registry.ids().join(', ')})`);
       }
     }
-    this.inventory = new Inventory(this.db, {
-      defaultLeaseS: config.inventory.defaultLeaseS, maxSessionS: config.inventory.maxSessionS, retentionS: config.inventory.retention,
-    });
-    this.policy = new Policy({
-      scope: config.policy.scope, exclude: config.policy.exclude, rescanAfter: config.policy.rescanAfter, rules: config.policy.rules,
-      regions: config.regions, timezone: config.timezone,
-    });
-    this.scanner = this.opts.scanner ?? await createScanner(config, log, this.policy);
-    this.scheduler = new Scheduler(this.clock, this.inventory, this.policy, new SchedulerStore(this.db), this.scanner, {
-      regions: config.regions,
-      maxTargetsPerScan: config.scanner.maxTargetsPerScan,
-      optionProfile: config.scanner.type === 'qualys' ? config.scanner.optionProfile : undefined,
-      pollIntervalS: config.scanner.type === 'dry-run' ? Math.min(config.scheduler.pollIntervalS, Math.max(1, config.scanner.scanDurationS)) : config.scheduler.pollIntervalS,
-      applianceRefreshS: config.scheduler.applianceRefreshS,
-      retryBackoffS: config.scheduler.retryBackoffS,
-      maxAttempts: config.scheduler.maxAttempts,
-      cancelWhenAllLeft: config.scheduler.cancelWhenAllLeft,
-      lastScannedFromScanner: config.scheduler.lastScannedFromScanner,
-      reconcileGraceMs: config.scheduler.reconcileGraceS * 1000,
-      maxRunningScans: config.scheduler.maxRunningScans,
-    }, log.child({ stage: 'scheduler' }), { onLaunch: (i) => this.announceLaunch(i) });
+    this.inventory = new Inventory(this.db, inventoryOptions(config));
+    this.policy = policyFor(config);
+    this.scanner = this.opts.scanner ?? await createScanner(config, log, (ip) => this.policy.allowed(ip));
+    this.scheduler = new Scheduler(this.clock, this.inventory, this.policy, new SchedulerStore(this.db), this.scanner,
+      schedulerOptions(config), log.child({ stage: 'scheduler' }), { onLaunch: (i) => this.announceLaunch(i) });
     this.ingest = new Ingest(this.registry, this.inventory, (s, r) => this.committed(s, r), log.child({ stage: 'ingest' }), { zone: config.timezone });
+
 
     // settle anything a previous run left half-done before taking new work
     await this.scheduler.reconcile();

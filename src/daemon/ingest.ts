@@ -62,6 +62,13 @@ export class Ingest implements LineSink {
     return d;
   }
 
+  /** A new zone for stamps without one: decoders are rebuilt (their per-source state starts over). */
+  setZone(zone: string): void {
+    if (zone === this.opts.zone) return;
+    this.opts.zone = zone;
+    this.decoders.clear();
+  }
+
   allDecoders(): Map<string, LineDecoder> {
     return this.decoders;
   }

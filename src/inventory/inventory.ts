@@ -106,7 +106,7 @@ const END_KIND: Record<string, string> = { release: 'released', expire: 'expired
 export class Inventory {
   private readonly stmt;
 
-  constructor(private readonly db: DB, private readonly opts: InventoryOptions) {
+  constructor(private readonly db: DB, private opts: InventoryOptions) {
     this.stmt = {
       identityByKey: db.prepare('SELECT id FROM identities WHERE key = ?'),
       insertIdentity: db.prepare(`INSERT INTO identities (key, mac, duid, user, hostname, first_seen, last_seen)
@@ -137,6 +137,11 @@ export class Inventory {
       presentIds: db.prepare(`SELECT b.id, i.last_scanned_at FROM bindings b JOIN identities i ON i.id = b.identity_id
         WHERE b.end_at IS NULL AND (b.expires_at IS NULL OR b.expires_at >= ?) ORDER BY b.ip`).raw(),
     };
+  }
+
+  /** Lease and retention defaults from a reloaded config. */
+  setOptions(opts: InventoryOptions): void {
+    this.opts = opts;
   }
 
   /**

@@ -1,12 +1,12 @@
 /** Builds the configured scanner. */
 import type { Logger } from '../log.js';
 import type { Config } from '../config/schema.js';
-import type { Policy } from '../policy/policy.js';
 import { DryRunScanner } from './dryrun.js';
 import { createQualysScanner } from './qualys/index.js';
 import type { Scanner } from './types.js';
 
-export async function createScanner(config: Config, log: Logger, policy: Policy): Promise<Scanner> {
+/** `allowed`: the policy's scope-and-exclusion test, asked afresh at every launch (the policy may be reloaded). */
+export async function createScanner(config: Config, log: Logger, allowed: (ip: string) => boolean): Promise<Scanner> {
   const sc = config.scanner;
   if (sc.type === 'dry-run') {
     return new DryRunScanner({
@@ -27,6 +27,6 @@ export async function createScanner(config: Config, log: Logger, policy: Policy)
     addToSubscription: sc.addToSubscription,
     requestTimeoutMs: sc.timeoutS * 1000,
     // defence in depth: the client itself refuses targets the policy would not allow
-    allowTarget: (ip) => policy.allowed(ip),
+    allowTarget: allowed,
   }, log.child({ stage: 'qualys' }));
 }

@@ -115,14 +115,22 @@ export class Scheduler {
   constructor(
     private readonly clock: Clock,
     private readonly inventory: Inventory,
-    private readonly policy: Policy,
+    private policy: Policy,
     store: SchedulerStore,
     private readonly scanner: Scanner,
-    private readonly opts: SchedulerOptions,
+    private opts: SchedulerOptions,
     private readonly log: Logger,
     private readonly hooks: SchedulerHooks = {},
   ) {
     this.store = store;
+  }
+
+  /** A reloaded config (SIGHUP): new policy, regions and limits apply from the next decision on. */
+  reconfigure(policy: Policy, opts: SchedulerOptions): void {
+    this.policy = policy;
+    this.opts = opts;
+    this.lastReason.clear();
+    for (const a of this.appliances.values()) a.refreshedAt = 0; // a region may have new appliances
   }
 
   // ---------------------------------------------------------------- deciding
