@@ -331,7 +331,12 @@ export function parseScenarioText(text: string, file = '(scenario)'): Scenario {
   if (!isPlain(raw)) throw new ConfigError([{ path: '(top level)', line: 1, message: 'a scenario file is a mapping (object) of keys' }], file);
   const r = scenarioFileSchema.safeParse(raw);
   if (!r.success) {
-    throw new ConfigError(r.error.issues.map((i) => ({ path: pathText(i.path as PropertyKey[]), line: locate(i.path as PropertyKey[]), message: i.message })), file);
+    throw new ConfigError(r.error.issues.map((i) => {
+      const path = i.path as PropertyKey[];
+      // an unknown key is reported on its own line
+      const keys = i.code === 'unrecognized_keys' ? (i as { keys: string[] }).keys : [];
+      return { path: pathText(path), line: locate(keys.length ? [...path, keys[0]] : path), message: i.message };
+    }), file);
   }
   const f = r.data;
   const baseName = f.extends ?? (f.servers && !f.fleet ? 'patch-night' : 'mobile-fleet');

@@ -1,0 +1,127 @@
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { BUILTIN, loadScenario, parseScenarioText, type Scenario } from '../src/sim/scenario.js';
+import { runOnce } from '../src/sim/sim.js';
+import { generateWorkload } from '../src/sim/workload.js';
+import { runSimulateCli } from '../src/sim/cli.js';
+import { ConfigError } from '../src/errors.js';
+
+/** A small fleet: 300 laptops over 3 days, 3 regions, 2 appliances. */
+function smallFleet(): Scenario {
+  return parseScenarioText(`
+extends: mobile-fleet
+name: small-fleet
+startAt: "2026-01-05T00:00:00Z"
+days: 3
+regions: [{ name: R1 }, { name: R2 }, { name: R3 }]
+appliances:
+  - { name: A1, regions: [R1, R2] }
+  - { name: A2, regions: [R2, R3, R1] }
+fleet: { laptops: 300, vpnRegion: R1 }
+background: { hostsPerRegion: 100 }
+`, 'small.yaml');
+}
+
+describe('simulator', () => {
+  it('is deterministic per seed', async () => {
+    const sc = smallFleet();
+    const a = await runOnce(sc, 'onsight', 7);
+    const b = await runOnce(sc, 'onsight', 7);
+    const strip = ({ wallMs: _w, ...m }: typeof a) => m;
+    expect(strip(a)).toEqual(strip(b));
+    const c = await runOnce(sc, 'onsight', 8);
+    expect(strip(c)).not.toEqual(strip(a));
+  }, 60_000);
+
+  it('onsight: no rule violations, no wrong-host scans, coverage at least the baselines', async () => {
+    const sc = smallFleet();
+    const w = generateWorkload(sc, 3);
+    const onsight = await runOnce(sc, 'onsight', 3, { workload: w });
+    expect(onsight.violations).toEqual({ 'region-exclusivity': 0, 'region-scans': 0, scope: 0, 'api-limit': 0 });
+    expect(onsight.wrongHost).toBe(0);
+    expect(onsight.targets).toBeGreaterThan(0);
+    for (const p of ['immediate', 'batch-15min', 'reservation-z0.5', 'reservation-z1', 'reservation-z2']) {
+      const m = await runOnce(sc, p, 3, { workload: w });
+      expect(onsight.coverage['7d'], p).toBeGreaterThanOrEqual(m.coverage['7d']);
+    }
+    // blind range scans reach everyone in the office at 10:30 and 14:30: about the same coverage
+    // here, bought with several times the targets, most of them dead addresses
+    const blind = await runOnce(sc, 'twice-daily', 3, { workload: w });
+    expect(onsight.coverage['7d']).toBeGreaterThanOrEqual(blind.coverage['7d'] - 0.02);
+    expect(onsight.wastedShare).toBeLessThan(blind.wastedShare / 3);
+    expect(onsight.targets).toBeLessThan(blind.targets / 3);
+    const oracle = await runOnce(sc, 'oracle', 3, { workload: w });
+    expect(oracle.coverage['7d']).toBeGreaterThanOrEqual(onsight.coverage['7d']);
+  }, 60_000);
+
+  it('patch-night: onsight scans every server inside the night window, near the lower bound', async () => {
+    const sc = structuredClone(BUILTIN['patch-night']);
+    sc.servers = { perRegion: [150, 150, 150, 150, 150, 150] };
+    sc.days = 0.5;
+    const m = await runOnce(sc, 'onsight', 1);
+    expect(m.coverage['1d']).toBe(1);
+    expect(m.makespanH).toBeDefined();
+    expect(m.makespanRatio!).toBeLessThan(2);
+    expect(Object.values(m.violations).every((v) => v === 0)).toBe(true);
+  }, 60_000);
+
+  it('baselines break the rules they do not check (immediate bursts past the API limit)', async () => {
+    const sc = smallFleet();
+    sc.api = { ...sc.api, limit: 30, windowS: 3600 };
+    const m = await runOnce(sc, 'immediate', 1);
+    expect(m.api409).toBeGreaterThan(0);
+    const o = await runOnce(sc, 'onsight', 1);
+    expect(o.api409).toBe(0);
+  }, 60_000);
+});
+
+describe('scenario files', () => {
+  const err = (text: string): ConfigError => {
+    try {
+      parseScenarioText(text, 'bad.yaml');
+    } catch (e) {
+      return e as ConfigError;
+    }
+    throw new Error('no error');
+  };
+
+  it('reports unknown keys with their path and line', () => {
+    const e = err('extends: mobile-fleet\nfleet:\n  laptops: 10\n  lapotps: 3\n');
+    expect(e).toBeInstanceOf(ConfigError);
+    expect(e.message).toMatch(/bad\.yaml/);
+    expect(e.issues[0].path).toBe('fleet');
+    expect(e.issues[0].message).toMatch(/lapotps/);
+    expect(e.issues[0].line).toBe(4);
+  });
+
+  it('reports wrong types, unknown regions and unknown bases clearly', () => {
+    expect(err('days: many\n').issues[0]).toMatchObject({ path: 'days', line: 1 });
+    const r = err('appliances:\n  - { name: X, regions: [R9] }\n');
+    expect(r.issues.some((i) => i.path === 'appliances[0].regions[0]' && /unknown region "R9"/.test(i.message) && i.line === 2)).toBe(true);
+    expect(err('extends: nope\n').message).toMatch(/unknown scenario "nope"/);
+    expect(err('fleet: [1, 2\n').issues[0].path).toBe('(syntax)');
+    expect(err('- 1\n- 2\n').message).toMatch(/mapping/);
+    expect(err('background: { at: "25:00" }\n').issues[0]).toMatchObject({ path: 'background.at' });
+  });
+
+  it('loads JSON files and built-ins; the CLI exits 2 on a bad file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'onsight-sim-'));
+    const f = join(dir, 's.json');
+    writeFileSync(f, JSON.stringify({ extends: 'patch-night', name: 'tiny', servers: { perRegion: [5, 5, 5, 5, 5, 5] }, days: 0.5 }));
+    expect(loadScenario(f).servers!.perRegion[0]).toBe(5);
+    expect(loadScenario('mobile-fleet').fleet!.laptops).toBe(5000);
+    const out = new PassThrough();
+    let text = '';
+    out.on('data', (d) => (text += d));
+    expect(await runSimulateCli({ scenario: f, policy: 'onsight,oracle', json: true }, out)).toBe(0);
+    const j = JSON.parse(text);
+    expect(j.scenario).toBe('tiny');
+    expect(j.summary.map((p: { policy: string }) => p.policy)).toEqual(['onsight', 'oracle']);
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(bad, 'days: -1\n');
+    expect(await runSimulateCli({ scenario: bad }, new PassThrough())).toBe(2);
+  }, 60_000);
+});
