@@ -29,6 +29,8 @@ export interface TargetRecord {
   outcome: TargetOutcome;
   start: number;
   end: number;
+  launchedAt: number;
+  heldAtLaunch?: boolean;
 }
 
 interface Job {
@@ -40,6 +42,8 @@ interface Job {
   done: boolean;
   outcome?: TargetOutcome;
   actual?: number;
+  /** the intended host held the address when the launch call was made */
+  heldAtLaunch?: boolean;
 }
 
 export interface SimScan {
@@ -282,7 +286,9 @@ export class SimScanner implements Scanner {
     const a = this.apByName.get(s.appliance)!;
     a.busyHosts--;
     if (s.other) return;
-    const rec: TargetRecord = { scan: s.id, ip: j.ip, intended: j.intended, actual: j.actual, outcome: j.outcome!, start: j.start!, end: j.end! };
+    const rec: TargetRecord = {
+      scan: s.id, ip: j.ip, intended: j.intended, actual: j.actual, outcome: j.outcome!, start: j.start!, end: j.end!, launchedAt: s.launchedAt, heldAtLaunch: j.heldAtLaunch,
+    };
     if (rec.outcome === 'valid') {
       const p = this.holder(j.ip, j.end! - 1);
       if (!p || p.host !== j.actual) rec.outcome = 'truncated';
@@ -442,7 +448,10 @@ export class SimScanner implements Scanner {
       if (others.length) this.violations.push({ at: this.now, rule: 'region-exclusivity', detail: `region ${reg}: scan launched on ${req.appliance} while ${others[0].appliance} still scans it` });
       if (active.length >= this.sc.regionMaxScans) this.violations.push({ at: this.now, rule: 'region-scans', detail: `region ${reg}: ${active.length + 1} scans at once (max ${this.sc.regionMaxScans})` });
     }
-    const s = this.newScan(req.title, req.appliance, false, req.targets.map((ip, k) => ({ ip, intended: intended?.[k], durationMs: 0, done: false })));
+    const s = this.newScan(req.title, req.appliance, false, req.targets.map((ip, k) => ({
+      ip, intended: intended?.[k], durationMs: 0, done: false,
+      heldAtLaunch: intended?.[k] !== undefined ? this.holder(ip, this.now)?.host === intended[k] : undefined,
+    })));
     s.region = reg;
     if (reg) this.activeByRegion.set(reg, [...(this.activeByRegion.get(reg) ?? []), s]);
     this.advance(this.now);

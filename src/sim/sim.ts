@@ -33,6 +33,10 @@ export interface RunMetrics {
   truncated: number;
   wrongHost: number;
   wrongHostShare: number;
+  /** wrong-host targets whose intended host still held the address at the launch call (reassigned while the scan waited or ran) */
+  wrongHostAfterLaunch: number;
+  /** median launch → target start of the wrong-host targets (min) */
+  wrongHostStartDelayP50Min?: number;
   duplicates: number;
   scansLaunched: number;
   apiCalls: number;
@@ -334,7 +338,9 @@ function metrics(sc: Scenario, w: Workload, policy: string, seed: number, scanne
     scenario: sc.name, policy, seed, coverage, eligible, coverageByRegion, fairnessJain: jain,
     minRegionCoverage: rc.length ? Math.min(...rc) : 0, maxRegionCoverage: rc.length ? Math.max(...rc) : 0,
     targets: T.length, validTargets: valid, wasted: dead + truncated, wastedShare: T.length ? (dead + truncated) / T.length : 0, dead, truncated,
-    wrongHost: wrong, wrongHostShare: T.length ? wrong / T.length : 0, duplicates: dup, scansLaunched: launches,
+    wrongHost: wrong, wrongHostShare: T.length ? wrong / T.length : 0,
+    wrongHostAfterLaunch: T.filter((t) => t.outcome === 'wrong-host' && t.heldAtLaunch).length,
+    wrongHostStartDelayP50Min: quantile(T.filter((t) => t.outcome === 'wrong-host').map((t) => t.start - t.launchedAt), 0.5), duplicates: dup, scansLaunched: launches,
     apiCalls: ours.length, apiCallsPerDay: ours.length / (span / 86400_000), apiPeakHour: peak, api409: scanner.api.filter((a) => a.refused).length,
     callsPerValidScan: valid ? ours.length / valid : ours.length,
     utilisation: cap ? busy / cap : 0, idleWhileBacklogMin: x.idleMin,
@@ -346,6 +352,7 @@ function metrics(sc: Scenario, w: Workload, policy: string, seed: number, scanne
     const v = quantile(xs, p);
     return v === undefined ? undefined : v / MIN;
   };
+  if (m.wrongHostStartDelayP50Min !== undefined) m.wrongHostStartDelayP50Min /= MIN;
   m.latencyP50Min = q(x.latency, 0.5);
   m.latencyP99Min = q(x.latency, 0.99);
   m.launchLatencyP50Min = q(x.launchLatency, 0.5);
