@@ -356,6 +356,7 @@ class ImmediatePolicy extends LogDriven {
   }
 
   backlog(): Set<string> {
+    if (!this.inWindow()) return new Set();
     return new Set(this.fifo.filter((q) => !this.regionLocked(q.region)).map((q) => q.region));
   }
 }
@@ -409,6 +410,7 @@ class RangePolicy extends LogDriven {
   }
 
   backlog(): Set<string> {
+    if (!this.inWindow()) return new Set();
     return new Set(this.pending.filter((r) => !this.regionLocked(r)));
   }
 }
@@ -509,6 +511,7 @@ class BatchPolicy extends LogDriven {
   }
 
   backlog(): Set<string> {
+    if (!this.inWindow()) return new Set();
     return new Set([...this.queue.values()].filter((q) => !this.regionLocked(q.region)).map((q) => q.region));
   }
 }
@@ -577,6 +580,7 @@ class OraclePolicy extends LogDriven {
   }
 
   backlog(): Set<string> {
+    if (!this.inWindow()) return new Set();
     const out = new Set<string>();
     const now = this.now();
     for (const p of this.presentNow) {
