@@ -340,7 +340,12 @@ class ImmediatePolicy extends LogDriven {
     if (!this.inWindow()) return;
     const slots = new Map(this.ctx.sc.appliances.map((a) => [a.name, a.slots]));
     const rest: QItem[] = [];
+    let refused = false;
     for (const q of this.fifo) {
+      if (refused) {
+        rest.push(q); // the scanner refused a call: try again on the next pass
+        continue;
+      }
       if (!this.due(q.host)) {
         this.waiting.delete(q.host);
         continue;
@@ -350,7 +355,11 @@ class ImmediatePolicy extends LogDriven {
         continue;
       }
       const ap = (this.ctx.reach.get(q.region) ?? []).find((a) => this.ownOn(a) < slots.get(a)!);
-      if (!ap || !(await this.launch(q.region, ap, [{ ip: q.ip, host: q.host }]))) rest.push(q);
+      if (!ap) rest.push(q);
+      else if (!(await this.launch(q.region, ap, [{ ip: q.ip, host: q.host }]))) {
+        rest.push(q);
+        refused = true;
+      }
     }
     this.fifo = rest;
   }
