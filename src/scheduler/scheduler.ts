@@ -130,6 +130,7 @@ export class Scheduler {
     this.policy = policy;
     this.opts = opts;
     this.lastReason.clear();
+    this.recent.clear(); // windows may differ under the new policy
     for (const a of this.appliances.values()) a.refreshedAt = 0; // a region may have new appliances
   }
 
