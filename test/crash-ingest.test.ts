@@ -8,7 +8,7 @@ import { appendFileSync, existsSync, mkdtempSync, renameSync, writeFileSync } fr
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import Database from '../src/store/sqlite.js';
 import { describe, expect, it } from 'vitest';
 import { CLI } from './helpers/paths.js';
 import { DaemonProcess } from './helpers/daemon.js';

@@ -4,7 +4,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import Database from '../src/store/sqlite.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DaemonProcess, freePort, startDaemon } from './helpers/daemon.js';
 import { CLI } from './helpers/paths.js';

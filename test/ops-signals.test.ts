@@ -10,7 +10,7 @@ import { connect, type Socket } from 'node:net';
 import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import Database from '../src/store/sqlite.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CLI } from './helpers/paths.js';
 

@@ -3,7 +3,7 @@
  * client, and the Qualys emulator on a real HTTP socket.
  */
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import Database from '../src/store/sqlite.js';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { startQualysEmulator, type QualysEmulator, type EmulatorOptions } from '../src/emulator/qualys/index.js';
 import { DaemonProcess, freePort, startDaemon } from './helpers/daemon.js';

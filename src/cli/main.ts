@@ -178,6 +178,10 @@ async function main(): Promise<void> {
     process.stderr.write(`onsight: ${(err as Error).message}\n`);
     process.exit(exitCodeFor(err));
   }
+  // Exit explicitly rather than letting the runtime tear down: on Node 24, better-sqlite3 12's
+  // objects finalized during environment teardown abort the process (exit 134) after all work is
+  // done. stdout/stderr writes are synchronous for files, pipes and TTYs on Linux.
+  process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
 }
 
 await main();

@@ -2,12 +2,12 @@
  * The SQLite file: opening it (WAL, busy timeout) and bringing its schema up to date.
  * Migrations are append-only: never edit one that has shipped, add the next.
  */
-import Database from 'better-sqlite3';
+import Database, { type Database as SqliteDatabase } from './sqlite.js';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { OnsightError } from '../errors.js';
 
-export type DB = Database.Database;
+export type DB = SqliteDatabase;
 
 const MIGRATIONS: string[] = [
   // 1: inventory, checkpoints, scheduler queue and intents, decision log
