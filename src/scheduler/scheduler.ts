@@ -41,6 +41,8 @@ export interface SchedulerOptions {
   maxRunningScans?: number;
   /** API calls kept back for launches: polls and refreshes wait when fewer remain */
   reserveCalls?: number;
+  /** poll running scans only once they may have ended, by learned durations (default true) */
+  adaptivePolling?: boolean;
   /**
    * an unconfirmed launch with no scan in the scanner's list is given up (and its targets
    * requeued) only after this long (ms): longer than a launch request can take (default 180 s)
@@ -107,6 +109,10 @@ export class Scheduler {
   private readonly lastReason = new Map<number, string>();
   private readonly scannerChecked = new Map<string, number>();
   private nextPollAt = 0;
+  private lastPollAt = 0;
+  /** learned scan duration (EWMA, ms) and how many finished scans taught it */
+  private scanMs = 0;
+  private scanSamples = 0;
   private startupReconciled = false;
   private missing = new Map<string, number>();
   /** bindings last found scanned-recently: until when that answer holds (sweep skips them) */
@@ -276,12 +282,27 @@ export class Scheduler {
     return this.opts.pollIntervalS * 1000 * f;
   }
 
+  /**
+   * Is any running scan likely to have ended? Once a few scans have finished, polling waits until
+   * 60% of the learned scan duration has passed for at least one of them (a status call before
+   * that would almost surely say "running"), with a safety poll every 10 intervals for scans that
+   * error or are canceled early.
+   */
+  private pollWorthwhile(running: Intent[], now: number): boolean {
+    if (this.scanSamples < 3) return true;
+    if (now - this.lastPollAt >= 10 * this.pollIntervalMs()) return true;
+    const soonest = Math.min(...running.map((i) => (i.launchedAt ?? i.createdAt) + 0.6 * this.scanMs));
+    return now >= soonest;
+  }
+
   /** One list call for all running scans; record results. */
   async poll(force = false): Promise<void> {
     const now = this.clock.now();
     const running = this.store.activeIntents().filter((i) => i.state === 'running' && i.scanRef);
     if (running.length === 0 || (!force && now < this.nextPollAt) || !this.canSpend(false)) return;
+    if (!force && this.opts.adaptivePolling !== false && !this.pollWorthwhile(running, now)) return;
     this.nextPollAt = now + this.pollIntervalMs();
+    this.lastPollAt = now;
     let statuses: ScanStatus[];
     try {
       statuses = await this.call('list scans (poll)', () => this.scanner.listScans({ scanRefs: running.map((i) => i.scanRef!) }));
@@ -319,6 +340,11 @@ export class Scheduler {
       }
     }
     this.inventory.markScanned(scannedIds, endedAt, this.scanner.kind === 'dry-run' ? 'dry-run' : 'onsight');
+    if (i.launchedAt !== undefined && endedAt > i.launchedAt) {
+      const d = endedAt - i.launchedAt;
+      this.scanMs = this.scanSamples === 0 ? d : 0.8 * this.scanMs + 0.2 * d;
+      this.scanSamples++;
+    }
     this.store.endIntent(i.id, 'finished', now, null);
     this.noteEnded(i.appliance);
     this.counters.finished++;
