@@ -198,4 +198,30 @@ describe('scheduler', () => {
     expect(scanner.calls).toContain('cancel');
     expect(scanner.states.get(scanner.launches[0].ref)).toBe('canceled');
   });
+
+  it('polls running scans only once one may have ended, by the durations it has learned', async () => {
+    const { scanner, sched, see, clock } = setup({ pollIntervalS: 60 });
+    const scanMin = 10;
+    // three scans of 10 minutes each teach it the duration
+    for (let n = 1; n <= 3; n++) {
+      see({ ip: `10.20.1.${n}`, mac: mac(n), durationS: 86400 });
+      await sched.tick();
+      clock.t += scanMin * 60_000;
+      scanner.finish(scanner.launches[n - 1].ref);
+      await sched.tick();
+    }
+    see({ ip: '10.20.1.9', mac: mac(9), durationS: 86400 });
+    await sched.tick();
+    const lists = () => scanner.calls.filter((c) => c === 'list').length;
+    const before = lists();
+    for (let m = 1; m <= 5; m++) {
+      clock.t += 60_000;
+      await sched.tick();
+    }
+    expect(lists()).toBe(before); // 5 minutes in: under 60% of 10 minutes, no status call (the interval alone would have made 5)
+    clock.t += 60_000;
+    await sched.tick();
+    expect(lists()).toBe(before + 1);
+  });
 });
+
