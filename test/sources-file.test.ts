@@ -9,43 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { startFileInput, globToRegExp } from '../src/sources/index.js';
-import type { FileCheckpoint, FileInputOptions, InputHandle, LineSink, RawLine } from '../src/sources/types.js';
+import type { FileCheckpoint, FileInputOptions, InputHandle, LineSink } from '../src/sources/types.js';
+import { CollectSink } from './helpers/sink.js';
 import { silentLogger } from '../src/log.js';
 
 const log = silentLogger();
-
-class CollectSink implements LineSink {
-  lines: RawLine[] = [];
-  blocked = false;
-  /** push returns false after this many more lines (then stays blocked until drain) */
-  blockAfter = Infinity;
-  private waiters: (() => void)[] = [];
-  push(line: RawLine): boolean {
-    this.lines.push(line);
-    if (--this.blockAfter <= 0) this.blocked = true;
-    return !this.blocked;
-  }
-  onDrain(cb: () => void): void {
-    this.waiters.push(cb);
-  }
-  drain(): void {
-    this.blocked = false;
-    const w = this.waiters;
-    this.waiters = [];
-    for (const cb of w) cb();
-  }
-  get waiting(): number {
-    return this.waiters.length;
-  }
-  texts(): string[] {
-    return this.lines.map((l) => l.text);
-  }
-  /** the daemon commits the last checkpoint of each path */
-  committed(path: string): FileCheckpoint | undefined {
-    for (let i = this.lines.length - 1; i >= 0; i--) if (this.lines[i].checkpoint?.path === path) return this.lines[i].checkpoint;
-    return undefined;
-  }
-}
 
 async function until(cond: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
   const t0 = Date.now();

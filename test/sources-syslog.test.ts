@@ -11,37 +11,12 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startSyslogInput } from '../src/sources/index.js';
-import type { InputHandle, LineSink, RawLine, SyslogInputOptions } from '../src/sources/types.js';
+import type { InputHandle, LineSink, SyslogInputOptions } from '../src/sources/types.js';
+import { CollectSink } from './helpers/sink.js';
 import { silentLogger } from '../src/log.js';
 import { parseSyslog } from '../src/sources/syslog/header.js';
 
 const log = silentLogger();
-
-class CollectSink implements LineSink {
-  lines: RawLine[] = [];
-  /** when set, push returns false until drain() */
-  blocked = false;
-  private waiters: (() => void)[] = [];
-  push(line: RawLine): boolean {
-    this.lines.push(line);
-    return !this.blocked;
-  }
-  onDrain(cb: () => void): void {
-    this.waiters.push(cb);
-  }
-  drain(): void {
-    this.blocked = false;
-    const w = this.waiters;
-    this.waiters = [];
-    for (const cb of w) cb();
-  }
-  get pendingDrains(): number {
-    return this.waiters.length;
-  }
-  texts(): string[] {
-    return this.lines.map((l) => l.text);
-  }
-}
 
 function opts(listen: string, extra: Partial<SyslogInputOptions> = {}): SyslogInputOptions {
   return { listen, format: 'auto', maxMessageBytes: 65536, idleTimeoutS: 300, maxConnections: 1000, udpRecvBufferBytes: 1 << 20, ...extra };
@@ -333,7 +308,7 @@ describe('TCP listener', () => {
     // the listener read at most a few chunks before pausing: far less than what the client tried to send
     expect(writerBlocked).toBe(true);
     expect(receivedWhileBlocked * line.length).toBeLessThan(4 << 20);
-    expect(sink.pendingDrains).toBe(1);
+    expect(sink.waiting).toBe(1);
     expect(process.memoryUsage().rss - heap0).toBeLessThan(64 << 20);
     await sleep(300);
     expect(sink.lines.length).toBe(receivedWhileBlocked); // nothing more while paused
