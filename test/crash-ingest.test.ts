@@ -12,8 +12,8 @@ import Database from '../src/store/sqlite.js';
 import { describe, expect, it } from 'vitest';
 import { CLI } from './helpers/paths.js';
 import { DaemonProcess } from './helpers/daemon.js';
+import { sleep } from './helpers/wait.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** line i: a unique address and MAC, so every line makes one stored sighting */
 function line(i: number): string {

@@ -16,6 +16,7 @@ import { silentLogger } from '../src/log.js';
 import { parsePromText, escapeLabelValue, PromWriter } from '../src/http/prom.js';
 import { parseHttpListen } from '../src/http/server.js';
 import type { Status } from '../src/http/status.js';
+import { until } from './helpers/wait.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const hasChromium = existsSync(CHROMIUM);
@@ -50,15 +51,6 @@ function tcpSend(port: number, payload: string): Promise<void> {
   });
 }
 
-async function until<T>(f: () => Promise<T | undefined | false>, ms = 10_000, what = 'condition'): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('prometheus text writer', () => {
   it('escapes label values and help text, and parses back', () => {
@@ -121,7 +113,7 @@ describe('daemon HTTP: /metrics, /healthz, /api/status, status page', () => {
     await tcpSend(tcpPort, `dhcpd[2]: DHCPACK on 10.30.1.8 to 52:54:00:aa:bb:01 (west-8) via eth0\n`);
     await udpSend(closedUdpPort, ['dhcpd[1]: DHCPACK on 10.20.1.66 to 52:54:00:aa:bb:66 via eth0'], '127.0.0.2');
     // tokyo-9 leaves while its region's scan window is closed: missed, and why
-    await until(async () => daemon.ingest.counters.sightings >= 5, 10_000, 'five sightings');
+    await until(async () => daemon.ingest.counters.sightings >= 5, 10_000, 'five sightings', 100);
     await udpSend(udpPort, ['dhcpd[1]: DHCPRELEASE of 10.40.1.9 from 52:54:00:00:00:09 (tokyo-9) via eth0 (found)']);
   });
 
@@ -138,7 +130,7 @@ describe('daemon HTTP: /metrics, /healthz, /api/status, status page', () => {
     const s = await until(async () => {
       const x = await status();
       return x.totals.finished >= 2 && x.totals.missed >= 1 ? x : undefined;
-    }, 15_000, 'two finished scans and a missed host');
+    }, 15_000, 'two finished scans and a missed host', 100);
     const emea = s.regions.find((r) => r.name === 'emea')!;
     const west = s.regions.find((r) => r.name === WEIRD)!;
     const apac = s.regions.find((r) => r.name === 'apac')!;

@@ -16,6 +16,7 @@ import {
   createQualysScanner, loadPassword, QualysAuthError, QualysClient, QualysNetworkError, QualysNotInSubscriptionError,
   QualysRateLimitError, QualysXmlError, ScopeViolationError, type QualysClientOptions,
 } from '../src/scanners/qualys/index.js';
+import { sleep } from './helpers/wait.js';
 
 const open: { close(): Promise<void> }[] = [];
 afterEach(async () => {
@@ -37,7 +38,6 @@ async function setup(emu: EmulatorOptions = {}, client: Partial<QualysClientOpti
   return { e, c };
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('qualys client against the emulator', () => {
   it('launches, lists by ref/state/date, finds by title, and sees the scan finish', async () => {

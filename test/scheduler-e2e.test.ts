@@ -8,21 +8,12 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { startQualysEmulator, type QualysEmulator, type EmulatorOptions } from '../src/emulator/qualys/index.js';
 import { DaemonProcess, freePort, startDaemon } from './helpers/daemon.js';
 import { udpSend } from './helpers/net.js';
+import { sleep, until } from './helpers/wait.js';
 
 
 // stamped now: a lease from hours ago would have run out already (default lease 1 h)
 const ack = (ip: string, mac: string) => `<30>1 ${new Date().toISOString()} gw dhcpd 1 - - DHCPACK on ${ip} to ${mac} via eth0`;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs = 20_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await sleep(50);
-  }
-}
 
 function daemonConfig(port: number, emu: QualysEmulator, extra = ''): string {
   return `
@@ -69,12 +60,12 @@ describe('scheduler end to end against the Qualys emulator', () => {
   it('a DHCP lease leads to a launch on the region\'s appliance; a busy region batches the next hosts into one launch', async () => {
     const { emu, port } = await setup({});
     await udpSend(port, ack('10.30.1.1', '52:54:00:00:01:01'));
-    const first = await until('first launch', () => scansFor(emu, '10.30.1.1')[0]);
+    const first = await until(() => scansFor(emu, '10.30.1.1')[0], 20_000, 'first launch', 50);
     expect(first.appliances).toEqual(['amer-sa-1']);
     expect(first.title).toMatch(/^onsight onsight-/);
     // the region is busy: these wait and go out together
     for (let i = 2; i <= 4; i++) await udpSend(port, ack(`10.30.1.${i}`, `52:54:00:00:01:0${i}`));
-    const batch = await until('batched launch', () => scansFor(emu, '10.30.1.2')[0]);
+    const batch = await until(() => scansFor(emu, '10.30.1.2')[0], 20_000, 'batched launch', 50);
     expect(batch.target.split(',').sort()).toEqual(['10.30.1.2', '10.30.1.3', '10.30.1.4']);
     expect(batch.launchedAt).toBeGreaterThanOrEqual(first.launchedAt);
     // the one-scan-per-region rule held throughout: amer never had two scans of ours running at once
@@ -86,7 +77,7 @@ describe('scheduler end to end against the Qualys emulator', () => {
     const { emu, port } = await setup({ faults: { applianceOffline: [{ name: 'emea-sa-1', atSec: 0 }] } });
     await sleep(600); // an appliance refresh sees it offline
     await udpSend(port, ack('10.20.1.7', '52:54:00:aa:bb:cc'));
-    const scan = await until('launch', () => scansFor(emu, '10.20.1.7')[0]);
+    const scan = await until(() => scansFor(emu, '10.20.1.7')[0], 20_000, 'launch', 50);
     expect(scan.appliances).toEqual(['emea-sa-2']);
   });
 
@@ -97,16 +88,16 @@ describe('scheduler end to end against the Qualys emulator', () => {
     try {
       // device Y is scanned, to the end, at its first address
       await udpSend(port, ack('10.20.2.60', '52:54:00:00:02:99'));
-      await until('Y scanned', () => decided('10.20.2.60', 'scanned'));
+      await until(() => decided('10.20.2.60', 'scanned'), 20_000, 'Y scanned', 50);
       // amer gets busy, so X queues behind it at 10.30.2.50...
       await udpSend(port, ack('10.30.2.1', '52:54:00:00:02:01'));
-      await until('amer busy', () => scansFor(emu, '10.30.2.1')[0]);
+      await until(() => scansFor(emu, '10.30.2.1')[0], 20_000, 'amer busy', 50);
       await udpSend(port, ack('10.30.2.50', '52:54:00:00:02:50'));
-      await until('X queued', () => decided('10.30.2.50', 'due'));
+      await until(() => decided('10.30.2.50', 'due'), 20_000, 'X queued', 50);
       // ...and before room opens, Y takes the address over
       await udpSend(port, ack('10.30.2.50', '52:54:00:00:02:99'));
       await udpSend(port, ack('10.20.99.5', '52:54:00:00:02:05'));
-      const dropped = await until('X dropped at launch time', () => decided('10.30.2.50', 'dropped'));
+      const dropped = await until(() => decided('10.30.2.50', 'dropped'), 20_000, 'X dropped at launch time', 50);
       expect(dropped.reason).toMatch(/reassigned|another device/);
       expect(decided('10.30.2.50', 'not-due')?.reason).toMatch(/^scanned-recently/); // Y itself is not due
     } finally {
@@ -137,8 +128,8 @@ describe('scheduler end to end against the Qualys emulator', () => {
       await udpSend(port, ack(ip, `52:54:00:00:03:0${r + 1}`));
       const db = new Database(stateFile, { readonly: true });
       // this host's intent is recorded and its launch call is in flight (the emulator holds the answer 1.5 s)
-      const launching = await until('intent recorded', () => db.prepare(
-        `SELECT i.id FROM intents i JOIN intent_targets t ON t.intent_id = i.id WHERE t.ip = ? AND i.state = 'launching'`).get(ip), 10_000).catch(() => undefined);
+      const launching = await until(() => db.prepare(
+        `SELECT i.id FROM intents i JOIN intent_targets t ON t.intent_id = i.id WHERE t.ip = ? AND i.state = 'launching'`).get(ip), 10_000, 'intent recorded', 50).catch(() => undefined);
       db.close();
       if (launching) killedMidLaunch++;
       await d.stop('SIGKILL');
@@ -153,22 +144,22 @@ describe('scheduler end to end against the Qualys emulator', () => {
     }
     daemons.push(d);
     // let every host get its scan, then look at what the emulator saw
-    await until('every host scanned once', () => {
+    await until(() => {
       for (let r = 0; r < rounds; r++) if (scansFor(emu, `10.20.3.${r + 1}`).length === 0) return false;
       return true;
-    }, 30_000).catch((err: Error) => {
+    }, 30_000, 'every host scanned once', 50).catch((err: Error) => {
       const db = new Database(stateFile, { readonly: true });
       const state = { intents: db.prepare('SELECT * FROM intents').all(), queue: db.prepare('SELECT * FROM queue').all(), decisions: db.prepare('SELECT * FROM decisions').all() };
       db.close();
       throw new Error(`${err.message}: ${JSON.stringify(state)}; emulator: ${JSON.stringify(emu.state.model.scans.map((x) => [x.title, x.target, x.state]))}; log: ${d.logs.slice(-8).map((l) => l.msg).join(' | ')}`);
     });
     // and every unconfirmed intent settled (adopted, or given up after the grace period)
-    await until('no intent left unconfirmed', () => {
+    await until(() => {
       const db = new Database(stateFile, { readonly: true });
       const n = (db.prepare(`SELECT count(*) n FROM intents WHERE state = 'launching'`).get() as { n: number }).n;
       db.close();
       return n === 0;
-    }, 20_000);
+    }, 20_000, 'no intent left unconfirmed', 50);
     await sleep(1000);
     for (let r = 0; r < rounds; r++) expect(scansFor(emu, `10.20.3.${r + 1}`), `10.20.3.${r + 1}`).toHaveLength(1);
     // every intent is settled: confirmed ones carry a scan the emulator knows, abandoned ones have none

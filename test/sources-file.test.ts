@@ -12,17 +12,10 @@ import { startFileInput, globToRegExp } from '../src/sources/index.js';
 import type { FileCheckpoint, FileInputOptions, InputHandle, LineSink } from '../src/sources/types.js';
 import { CollectSink } from './helpers/sink.js';
 import { silentLogger } from '../src/log.js';
+import { sleep, until } from './helpers/wait.js';
 
 const log = silentLogger();
 
-async function until(cond: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let dir: string;
 const handles: InputHandle[] = [];

@@ -15,11 +15,11 @@ import { join } from 'node:path';
 import { startFileInput } from '../src/sources/index.js';
 import type { InputHandle, LineSink, RawLine } from '../src/sources/types.js';
 import { silentLogger, createLogger } from '../src/log.js';
+import { sleep } from './helpers/wait.js';
 
 const hasLogrotate = spawnSync('logrotate', ['--version']).status === 0;
 if (!hasLogrotate) console.log('SKIP logrotate tests: `logrotate` not found (Debian package logrotate: apt-get install -y logrotate)');
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 class CollectSink implements LineSink {
   lines: RawLine[] = [];

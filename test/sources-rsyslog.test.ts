@@ -13,6 +13,7 @@ import { startSyslogInput } from '../src/sources/index.js';
 import type { InputHandle, LineSink, RawLine, SyslogInputOptions } from '../src/sources/types.js';
 import { parseSyslog } from '../src/sources/syslog/header.js';
 import { silentLogger } from '../src/log.js';
+import { sleep } from './helpers/wait.js';
 
 const rsyslogd = ['/usr/sbin/rsyslogd', '/sbin/rsyslogd'].find((p) => existsSync(p));
 const gtls = ['/usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_gtls.so', '/usr/lib/aarch64-linux-gnu/rsyslog/lmnsd_gtls.so', '/usr/lib/rsyslog/lmnsd_gtls.so'].some((p) => existsSync(p));
@@ -32,7 +33,6 @@ class CollectSink implements LineSink {
   }
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 function opts(listen: string, extra: Partial<SyslogInputOptions> = {}): SyslogInputOptions {
   return { listen, format: 'auto', maxMessageBytes: 65536, idleTimeoutS: 300, maxConnections: 100, udpRecvBufferBytes: 1 << 20, ...extra };
 }

@@ -15,6 +15,7 @@ import type { InputHandle, LineSink, SyslogInputOptions } from '../src/sources/t
 import { CollectSink } from './helpers/sink.js';
 import { silentLogger } from '../src/log.js';
 import { parseSyslog } from '../src/sources/syslog/header.js';
+import { sleep, until } from './helpers/wait.js';
 
 const log = silentLogger();
 
@@ -22,15 +23,7 @@ function opts(listen: string, extra: Partial<SyslogInputOptions> = {}): SyslogIn
   return { listen, format: 'auto', maxMessageBytes: 65536, idleTimeoutS: 300, maxConnections: 1000, udpRecvBufferBytes: 1 << 20, ...extra };
 }
 
-async function until(cond: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const hasLogger = spawnSync('logger', ['--version']).status === 0;
 const hasOpenssl = spawnSync('openssl', ['version']).status === 0;
