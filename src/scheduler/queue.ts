@@ -44,8 +44,6 @@ export interface Decision {
   reason: string;
 }
 
-const ACTIVE: IntentState[] = ['launching', 'running'];
-
 /* eslint-disable @typescript-eslint/no-explicit-any */
 function entry(r: any): QueueEntry {
   return {
@@ -177,9 +175,5 @@ export class SchedulerStore {
 
   recentIntents(limit: number): Intent[] {
     return this.s.intentsRecent.all(limit).map(intent);
-  }
-
-  static isActive(state: IntentState): boolean {
-    return ACTIVE.includes(state);
   }
 }

@@ -420,19 +420,19 @@ export class Scheduler {
   }
 
   /** Load now: the scanner's count at refresh plus our launches since, less our scans ended since; never below our own. */
-  applianceLoad(name: string): { online: boolean; load: number; ours: number } {
-    const ours = this.store.activeIntents().filter((i) => i.appliance === name).length;
+  applianceLoad(name: string, active: Intent[] = this.store.activeIntents()): { online: boolean; load: number; ours: number } {
+    const ours = active.filter((i) => i.appliance === name).length;
     const a = this.appliances.get(name);
     if (!a?.status) return { online: false, load: ours, ours };
     const load = Math.max(ours, a.status.runningScans + a.launchedSince - a.endedSince);
     return { online: a.status.online, load, ours };
   }
 
-  private pickAppliance(r: SchedulerRegion): { name: string; why: string } | undefined {
+  private pickAppliance(r: SchedulerRegion, active: Intent[]): { name: string; why: string } | undefined {
     let best: { name: string; ratio: number; why: string } | undefined;
     const skipped: string[] = [];
     for (const ap of r.appliances) {
-      const { online, load } = this.applianceLoad(ap.name);
+      const { online, load } = this.applianceLoad(ap.name, active);
       if (!online) {
         skipped.push(`${ap.name} offline`);
         continue;
@@ -496,7 +496,7 @@ export class Scheduler {
         if (active.length >= maxTotal) return;
         if (active.filter((i) => i.region === r.name).length >= r.maxConcurrentScans) break;
         if (!this.canSpend(true)) return;
-        const appliance = this.pickAppliance(r);
+        const appliance = this.pickAppliance(r, active);
         if (!appliance) break;
         const launched = await this.launchBatch(r, appliance);
         if (!launched) break;
