@@ -178,6 +178,36 @@ describe('scheduler', () => {
     expect(scanner.launches).toHaveLength(1);
   });
 
+  it('the sweep re-evaluates a binding when its rescan window runs out, without re-reading everyone present', async () => {
+    const { scanner, sched, see, clock, inv } = setup({ fullSweepS: 1e9 });
+    const r = see({ ip: '10.20.1.1', mac: mac(1), durationS: 90 * 86400 });
+    await sched.tick();
+    scanner.finish(scanner.launches[0].ref);
+    clock.t += 61_000;
+    await sched.tick();
+    const scannedAt = inv.binding(r.bindingId!)!.lastScannedAt!;
+    sched.sweep(); // the first sweep is a full pass; the later ones take only what is planned
+    clock.t = scannedAt + 30 * 86400_000 - 1000;
+    expect(sched.sweep()).toBe(0);
+    clock.t += 2000;
+    expect(sched.sweep()).toBe(1); // the window ran out: due again
+    await sched.tick();
+    expect(scanner.launches).toHaveLength(2);
+  });
+
+  it('the sweep wakes the bindings waiting for a scan window when the window opens, and only then', async () => {
+    const { scanner, sched, see, clock } = setup({ fullSweepS: 1e9 }, { scanWindows: ['* 12:00-13:00'] });
+    sched.sweep();
+    see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });
+    see({ ip: '10.20.1.2', mac: mac(2), durationS: 86400 });
+    clock.t = Date.parse('2026-11-23T11:59:00Z');
+    expect(sched.sweep()).toBe(0);
+    clock.t = Date.parse('2026-11-23T12:00:00Z');
+    expect(sched.sweep()).toBe(2);
+    await sched.tick();
+    expect(scanner.launches[0].targets).toEqual(['10.20.1.1', '10.20.1.2']);
+  });
+
   it('asks the scanner for last-scan dates when configured: a device scanned elsewhere is skipped', async () => {
     const { scanner, sched, see, store } = setup({ lastScannedFromScanner: true });
     scanner.lastScannedDates.set('10.20.1.1', new Date(T0 - 86400_000).toISOString());

@@ -131,7 +131,7 @@ export class Inventory {
           tail_fingerprint = excluded.tail_fingerprint, updated_at = excluded.updated_at`),
       markScanned: db.prepare(`UPDATE identities SET last_scanned_at = @at, last_scanned_via = @via
         WHERE id = @id AND (last_scanned_at IS NULL OR last_scanned_at < @at)`),
-      expired: db.prepare('SELECT id FROM bindings WHERE end_at IS NULL AND expires_at IS NOT NULL AND expires_at < ?'),
+      expired: db.prepare('SELECT id FROM bindings INDEXED BY bindings_open_expiry WHERE end_at IS NULL AND expires_at IS NOT NULL AND expires_at < ?'),
       present: db.prepare(`${BINDING_SELECT} WHERE b.end_at IS NULL AND (b.expires_at IS NULL OR b.expires_at >= ?) ORDER BY b.ip`),
       identity: db.prepare('SELECT id, key, mac, duid, user, hostname, last_scanned_at, last_scanned_via FROM identities WHERE id = ?'),
       presentIds: db.prepare(`SELECT b.id, i.last_scanned_at FROM bindings b JOIN identities i ON i.id = b.identity_id

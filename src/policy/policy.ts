@@ -66,6 +66,12 @@ export class Policy {
     return r?.rescanAfter ?? this.opts.rescanAfter;
   }
 
+  /** Is `region`'s scan window open at `now` (no windows: always)? */
+  windowOpen(region: string, now: number): boolean {
+    const r = this.regions.byName(region);
+    return insideWindows(this.windows.get(region), now, r?.timezone ?? this.opts.timezone);
+  }
+
   evaluate(b: BindingView, now: number): Verdict {
     const ip = b.ip;
     if (!this.scope.contains(ip)) return { due: false, reason: 'out-of-scope', detail: `${ip} is outside policy.scope` };

@@ -70,7 +70,7 @@ export class SchedulerStore {
       queuedIds: db.prepare('SELECT binding_id FROM queue').pluck(),
       ready: db.prepare(`SELECT * FROM queue WHERE region = ? AND intent_id IS NULL AND not_before <= ?
         ORDER BY leave_by IS NULL, leave_by, due_since LIMIT ?`),
-      readyRegions: db.prepare('SELECT DISTINCT region FROM queue WHERE intent_id IS NULL AND not_before <= ?'),
+      hasReady: db.prepare('SELECT 1 FROM queue WHERE region = ? AND intent_id IS NULL AND not_before <= ? LIMIT 1').pluck(),
       dequeue: db.prepare('DELETE FROM queue WHERE binding_id = ?'),
       assign: db.prepare('UPDATE queue SET intent_id = ? WHERE binding_id = ?'),
       release: db.prepare('UPDATE queue SET intent_id = NULL, attempts = attempts + @inc, not_before = @notBefore WHERE binding_id = @bindingId'),
@@ -108,8 +108,11 @@ export class SchedulerStore {
     return this.s.ready.all(region, now, limit).map(entry);
   }
 
-  readyRegions(now: number): string[] {
-    return (this.s.readyRegions.all(now) as { region: string }[]).map((r) => r.region);
+  /** Those of `regions` with a queue entry ready to launch (one indexed probe per region, not a queue scan). */
+  readyRegions(now: number, regions: Iterable<string>): string[] {
+    const out: string[] = [];
+    for (const r of regions) if (this.s.hasReady.get(r, now) !== undefined) out.push(r);
+    return out;
   }
 
   dequeue(bindingId: number): void {

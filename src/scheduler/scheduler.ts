@@ -14,6 +14,7 @@ import type { BindingView, Inventory } from '../inventory/inventory.js';
 import type { Policy, Verdict } from '../policy/policy.js';
 import type { ApplianceStatus, Scanner, ScanStatus } from '../scanners/types.js';
 import { SchedulerStore, type Intent, type IntentTarget, type QueueEntry } from './queue.js';
+import { RecheckPlan } from './recheck.js';
 
 export interface Clock {
   now(): number;
@@ -48,6 +49,12 @@ export interface SchedulerOptions {
    * requeued) only after this long (ms): longer than a launch request can take (default 180 s)
    */
   reconcileGraceMs?: number;
+  /**
+   * the sweep re-evaluates only bindings whose answer may have changed (a rescan window ran out,
+   * a scan window opened, a scan ended); every this many seconds it re-reads every present binding
+   * as a safety net (default 3600)
+   */
+  fullSweepS?: number;
 }
 
 export interface LaunchInfo {
@@ -117,6 +124,9 @@ export class Scheduler {
   private missing = new Map<string, number>();
   /** bindings last found scanned-recently: until when that answer holds (sweep skips them) */
   private readonly recent = new Map<number, { lastScannedAt: number; until: number }>();
+  /** when each binding's verdict may next change */
+  private readonly plan = new RecheckPlan();
+  private nextFullSweepAt = 0;
 
   constructor(
     private readonly clock: Clock,
@@ -137,6 +147,8 @@ export class Scheduler {
     this.opts = opts;
     this.lastReason.clear();
     this.recent.clear(); // windows may differ under the new policy
+    this.plan.clear();
+    this.nextFullSweepAt = 0;
     for (const a of this.appliances.values()) a.refreshedAt = 0; // a region may have new appliances
   }
 
@@ -152,8 +164,14 @@ export class Scheduler {
       const v = this.policy.evaluate(b, now);
       if (v.reason === 'scanned-recently' && b.lastScannedAt !== undefined) {
         if (this.recent.size > 200_000) this.recent.clear();
-        this.recent.set(b.id, { lastScannedAt: b.lastScannedAt, until: b.lastScannedAt + this.policy.rescanAfterS(b.ip, v.region) * 1000 });
-      } else this.recent.delete(b.id);
+        const until = b.lastScannedAt + this.policy.rescanAfterS(b.ip, v.region) * 1000;
+        this.recent.set(b.id, { lastScannedAt: b.lastScannedAt, until });
+        this.plan.at(b.id, until);
+      } else {
+        this.recent.delete(b.id);
+        if (v.reason === 'outside-scan-window' && v.region) this.plan.afterWindow(b.id, v.region);
+        else this.plan.forget(b.id); // due (the queue has it) or an answer only a new sighting can change
+      }
       if (v.due && v.region) {
         if (this.store.enqueue({ bindingId: b.id, ip: b.ip, identityId: b.identityId, region: v.region, dueSince: now, leaveBy: leaveBy(b) })) {
           enqueued++;
@@ -166,10 +184,24 @@ export class Scheduler {
     return enqueued;
   }
 
-  /** Periodic pass: end run-out leases, and re-evaluate everyone present (rescan windows elapse, scan windows open). */
+  /**
+   * Periodic pass: end run-out leases, and re-evaluate the bindings whose answer may have changed
+   * since (rescan windows run out, scan windows open, scans ended). Every `fullSweepS` (and first)
+   * it re-evaluates everyone present instead.
+   */
   sweep(): number {
     const now = this.clock.now();
     this.inventory.expireStale(now);
+    this.store.pruneDecisions(100_000);
+    if (now < this.nextFullSweepAt && this.plan.size < 1_000_000) {
+      const ids = this.plan.takeDue(now);
+      for (const region of this.plan.regionsWaiting()) {
+        if (this.policy.windowOpen(region, now)) for (const id of this.plan.takeWaiting(region)) ids.push(id);
+      }
+      return this.consider(ids);
+    }
+    this.nextFullSweepAt = now + (this.opts.fullSweepS ?? 3600) * 1000;
+    this.plan.clear();
     const queued = this.store.queuedIds();
     const ids: number[] = [];
     for (const p of this.inventory.presentIds(now)) {
@@ -178,10 +210,12 @@ export class Scheduler {
       // region depend only on the address, which a binding never changes), with that same answer
       // already logged, so re-evaluating would neither enqueue nor log anything.
       const r = this.recent.get(p.id);
-      if (r && r.lastScannedAt === p.lastScannedAt && now < r.until && this.lastReason.get(p.id) === RECENT_KEY) continue;
+      if (r && r.lastScannedAt === p.lastScannedAt && now < r.until && this.lastReason.get(p.id) === RECENT_KEY) {
+        this.plan.at(p.id, r.until);
+        continue;
+      }
       ids.push(p.id);
     }
-    this.store.pruneDecisions(100_000);
     return this.consider(ids);
   }
 
@@ -330,6 +364,7 @@ export class Scheduler {
     const endedAt = st.endedAt ? Date.parse(st.endedAt) : now;
     const scannedIds: number[] = [];
     for (const t of this.store.targets(i.id)) {
+      this.plan.at(t.bindingId, now); // out of the queue: the next sweep decides again
       const b = this.inventory.binding(t.bindingId);
       // only a device that still held the address when the scan ended was the one scanned
       if (b && b.identityId === t.identityId && (b.endAt === undefined || b.endAt >= endedAt)) {
@@ -362,6 +397,7 @@ export class Scheduler {
       const q = this.store.queued(t.bindingId);
       if (q && q.attempts >= this.opts.maxAttempts) {
         this.store.dequeue(t.bindingId);
+        this.plan.at(t.bindingId, now + backoff);
         this.store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'failed', reason: `gave up after ${q.attempts} failed scans (${why})` });
       }
     }
@@ -388,7 +424,10 @@ export class Scheduler {
     this.store.endIntent(i.id, 'canceled', now, 'every target left the network');
     this.noteEnded(i.appliance);
     this.counters.canceledLeft++;
-    for (const t of targets) this.store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'canceled', reason: 'every target of the scan left' });
+    for (const t of targets) {
+      this.plan.at(t.bindingId, now);
+      this.store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'canceled', reason: 'every target of the scan left' });
+    }
   }
 
   // ---------------------------------------------------------------- appliances
@@ -484,7 +523,7 @@ export class Scheduler {
 
   private async launchReady(): Promise<void> {
     const now = this.clock.now();
-    const regions = this.store.readyRegions(now);
+    const regions = this.store.readyRegions(now, this.opts.regions.map((r) => r.name));
     if (regions.length === 0) return;
     await this.refreshAppliances();
     const maxTotal = this.opts.maxRunningScans ?? Infinity;
@@ -519,6 +558,7 @@ export class Scheduler {
       if (chk.ok) targets.push({ ip: q.ip, identityId: q.identityId, bindingId: q.bindingId, why: `${chk.v.detail}; in region ${r.name} by ${chk.v.regionCidr}` });
       else {
         this.store.dequeue(q.bindingId);
+        this.plan.at(q.bindingId, now);
         this.counters.dropped++;
         this.store.decide({ at: now, ip: q.ip, identityId: q.identityId, decision: 'dropped', reason: chk.why });
       }

@@ -169,7 +169,7 @@ export class OnsightPolicy implements SimPolicy {
     const now = this.ctx.clock.now();
     const active = this.store.activeIntents();
     const out = new Set<string>();
-    for (const r of this.store.readyRegions(now)) {
+    for (const r of this.store.readyRegions(now, this.ctx.sc.regions.map((x) => x.name))) {
       if (active.filter((i) => i.region === r).length < this.ctx.sc.regionMaxScans) out.add(r);
     }
     return out;

@@ -40,6 +40,8 @@ export interface RunMetrics {
   duplicates: number;
   scansLaunched: number;
   apiCalls: number;
+  /** accepted calls by kind (launch, list scans, list appliances, cancel, host list) */
+  apiByKind: Record<string, number>;
   apiCallsPerDay: number;
   apiPeakHour: number;
   api409: number;
@@ -247,6 +249,12 @@ export async function runOnce(sc: Scenario, policyName: string, seed: number, o:
   return metrics(sc, w, policyName, seed, scanner, { validEnds, latency, launchLatency, idleMin, loadCurve, wallMs: performance.now() - t0 });
 }
 
+function countKinds(calls: { what: string; refused?: boolean }[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const c of calls) if (!c.refused) out[c.what] = (out[c.what] ?? 0) + 1;
+  return out;
+}
+
 function quantile(xs: number[], q: number): number | undefined {
   if (!xs.length) return undefined;
   const s = [...xs].sort((a, b) => a - b);
@@ -341,7 +349,7 @@ function metrics(sc: Scenario, w: Workload, policy: string, seed: number, scanne
     wrongHost: wrong, wrongHostShare: T.length ? wrong / T.length : 0,
     wrongHostAfterLaunch: T.filter((t) => t.outcome === 'wrong-host' && t.heldAtLaunch).length,
     wrongHostStartDelayP50Min: quantile(T.filter((t) => t.outcome === 'wrong-host').map((t) => t.start - t.launchedAt), 0.5), duplicates: dup, scansLaunched: launches,
-    apiCalls: ours.length, apiCallsPerDay: ours.length / (span / 86400_000), apiPeakHour: peak, api409: scanner.api.filter((a) => a.refused).length,
+    apiCalls: ours.length, apiByKind: countKinds(scanner.api), apiCallsPerDay: ours.length / (span / 86400_000), apiPeakHour: peak, api409: scanner.api.filter((a) => a.refused).length,
     callsPerValidScan: valid ? ours.length / valid : ours.length,
     utilisation: cap ? busy / cap : 0, idleWhileBacklogMin: x.idleMin,
     violations, violationSamples: scanner.violations.slice(0, 5).map((v) => `${new Date(v.at).toISOString()} ${v.rule}: ${v.detail}`),

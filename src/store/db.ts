@@ -99,6 +99,8 @@ const MIGRATIONS: string[] = [
   `,
   // 2: the tail fingerprint tells apart files that share their first KiB (weekly Windows DHCP logs)
   `ALTER TABLE checkpoints ADD COLUMN tail_fingerprint TEXT;`,
+  // 3: the sweep finds run-out leases by expiry time instead of reading every open binding
+  `CREATE INDEX bindings_open_expiry ON bindings(expires_at) WHERE end_at IS NULL AND expires_at IS NOT NULL;`,
 ];
 
 export function openDatabase(file: string): DB {
