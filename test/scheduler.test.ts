@@ -112,6 +112,9 @@ describe('scheduler', () => {
     b.scanner.appliancesState[1].online = true;
     b.clock.t += 301_000;
     await b.sched.tick();
+    expect(b.scanner.launches).toHaveLength(0); // a list that showed no room is re-read half as often
+    b.clock.t += 300_000;
+    await b.sched.tick();
     expect(b.scanner.launches[0].appliance).toBe('emea-2');
   });
 
@@ -131,7 +134,7 @@ describe('scheduler', () => {
   });
 
   it('failed scans requeue with backoff and give up after maxAttempts', async () => {
-    const { scanner, sched, see, clock, store } = setup({ maxAttempts: 2, retryBackoffS: 100 });
+    const { scanner, sched, see, clock, store } = setup({ maxAttempts: 2, retryBackoffS: 100, idlePollS: 60 });
     see({ ip: '10.20.1.1', mac: mac(1) });
     await sched.tick();
     scanner.finish(scanner.launches[0].ref, 'error');
@@ -229,29 +232,77 @@ describe('scheduler', () => {
     expect(scanner.states.get(scanner.launches[0].ref)).toBe('canceled');
   });
 
-  it('polls running scans only once one may have ended, by the durations it has learned', async () => {
-    const { scanner, sched, see, clock } = setup({ pollIntervalS: 60 });
-    const scanMin = 10;
+  it('polls only when queued work waits for a running scan that has likely ended, by the durations it has learned', async () => {
+    const { scanner, sched, see, clock } = setup({ pollIntervalS: 60, idlePollS: 1800 });
+    const lists = () => scanner.calls.filter((c) => c === 'list').length;
     // three scans of 10 minutes each teach it the duration
     for (let n = 1; n <= 3; n++) {
       see({ ip: `10.20.1.${n}`, mac: mac(n), durationS: 86400 });
       await sched.tick();
-      clock.t += scanMin * 60_000;
+      clock.t += 10 * 60_000;
       scanner.finish(scanner.launches[n - 1].ref);
       await sched.tick();
     }
+    // nothing waits: the running scan is followed only every idlePollS
     see({ ip: '10.20.1.9', mac: mac(9), durationS: 86400 });
     await sched.tick();
-    const lists = () => scanner.calls.filter((c) => c === 'list').length;
-    const before = lists();
-    for (let m = 1; m <= 5; m++) {
+    let before = lists();
+    for (let m = 1; m <= 15; m++) {
       clock.t += 60_000;
       await sched.tick();
     }
-    expect(lists()).toBe(before); // 5 minutes in: under 60% of 10 minutes, no status call (the interval alone would have made 5)
+    expect(lists()).toBe(before);
+    scanner.finish(scanner.launches[3].ref);
+    clock.t += 16 * 60_000;
+    await sched.tick();
+    expect(lists()).toBe(before + 1); // 31 minutes after the last call: one call records the result
+    // now a host waits for the region: no call before a scan could have ended (10 minutes), then one
+    see({ ip: '10.20.1.10', mac: mac(10), durationS: 86400 });
+    await sched.tick();
+    see({ ip: '10.20.1.11', mac: mac(11), durationS: 86400 });
+    await sched.tick();
+    expect(scanner.launches).toHaveLength(5);
+    before = lists();
+    for (let m = 1; m <= 9; m++) {
+      clock.t += 60_000;
+      await sched.tick();
+    }
+    expect(lists()).toBe(before); // the interval alone would have made 9 calls
+    scanner.finish(scanner.launches[4].ref);
     clock.t += 60_000;
     await sched.tick();
     expect(lists()).toBe(before + 1);
+    expect(scanner.launches).toHaveLength(6); // the waiting host went out at once
+  });
+
+  it('a target address that changes hands before the appliance can have started cancels the scan and relaunches the others', async () => {
+    const { scanner, sched, see, clock, store } = setup({ pickupS: 360 });
+    see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });
+    see({ ip: '10.20.1.2', mac: mac(2), durationS: 86400 });
+    await sched.tick();
+    expect(scanner.launches[0].targets).toEqual(['10.20.1.1', '10.20.1.2']);
+    clock.t += 120_000;
+    see({ ip: '10.20.1.1', mac: mac(9), durationS: 86400 }); // 10.20.1.1 went to another laptop
+    await sched.tick();
+    expect(scanner.states.get(scanner.launches[0].ref)).toBe('canceled');
+    expect(store.intent(scanner.launches[0].intentId)).toMatchObject({ state: 'canceled', error: expect.stringMatching(/10\.20\.1\.1 now held by mac:/) });
+    // relaunched at once: the device that stayed, and the new holder (a device of its own, due too)
+    expect(scanner.launches).toHaveLength(2);
+    expect([...scanner.launches[1].targets].sort()).toEqual(['10.20.1.1', '10.20.1.2']);
+    expect(sched.counters.canceledReassigned).toBe(1);
+    // later than pickupS the scan has most likely reached its targets: it runs on
+    clock.t += 400_000;
+    see({ ip: '10.20.1.2', mac: mac(8), durationS: 86400 });
+    await sched.tick();
+    expect(scanner.states.get(scanner.launches[1].ref)).toBe('running');
+    expect(sched.counters.canceledReassigned).toBe(1);
+  });
+
+  it('VPN targets go first in a batch (their pool hands a freed address out again at once)', async () => {
+    const { scanner, sched, see } = setup({ maxTargetsPerScan: 5 });
+    see({ ip: '10.20.1.1', mac: mac(1), durationS: 600 });
+    see({ ip: '10.20.7.1', kind: 'tunnel-up', user: 'alice', durationS: undefined });
+    await sched.tick();
+    expect(scanner.launches[0].targets).toEqual(['10.20.7.1', '10.20.1.1']);
   });
 });
-

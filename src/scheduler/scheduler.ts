@@ -42,8 +42,22 @@ export interface SchedulerOptions {
   maxRunningScans?: number;
   /** API calls kept back for launches: polls and refreshes wait when fewer remain */
   reserveCalls?: number;
-  /** poll running scans only once they may have ended, by learned durations (default true) */
+  /**
+   * poll running scans only when one may have ended, by the durations of the scans that finished
+   * before (default true); otherwise every pollIntervalS
+   */
   adaptivePolling?: boolean;
+  /**
+   * with adaptive polling, how often to poll when no queued work waits for a running scan to end
+   * (the answer then only records results, which keep their real end time); default 30 × pollIntervalS
+   */
+  idlePollS?: number;
+  /**
+   * how long after launch an appliance may take to pick a scan up (its polling interval, 190 s
+   * by default, plus setup): a target address that changes hands within this time cancels and
+   * relaunches the scan (default 360)
+   */
+  pickupS?: number;
   /**
    * an unconfirmed launch with no scan in the scanner's list is given up (and its targets
    * requeued) only after this long (ms): longer than a launch request can take (default 180 s)
@@ -80,6 +94,8 @@ export interface SchedulerCounters {
   finished: number;
   failed: number;
   canceledLeft: number;
+  /** scans canceled (and their other targets relaunched) because a target's address went to another device first */
+  canceledReassigned: number;
   reconciled: number;
   abandoned: number;
   apiCalls: number;
@@ -109,17 +125,19 @@ export function newIntentId(now: number): string {
 export class Scheduler {
   readonly store: SchedulerStore;
   readonly counters: SchedulerCounters = {
-    launches: 0, launchFailures: 0, targetsLaunched: 0, dropped: 0, finished: 0, failed: 0, canceledLeft: 0,
+    launches: 0, launchFailures: 0, targetsLaunched: 0, dropped: 0, finished: 0, failed: 0, canceledLeft: 0, canceledReassigned: 0,
     reconciled: 0, abandoned: 0, apiCalls: 0, byRegion: {}, byAppliance: {},
   };
   private readonly appliances = new Map<string, ApplianceState>();
+  /** the appliance list is re-read this many times less often while it shows no room (doubles up to 6) */
+  private refreshBackoff = 1;
   private readonly lastReason = new Map<number, string>();
   private readonly scannerChecked = new Map<string, number>();
   private nextPollAt = 0;
   private lastPollAt = 0;
-  /** learned scan duration (EWMA, ms) and how many finished scans taught it */
-  private scanMs = 0;
-  private scanSamples = 0;
+  /** durations (ms) of the last finished scans, sorted: the distribution polling is timed by */
+  private readonly durations: number[] = [];
+  private readonly recentDurations: number[] = [];
   private startupReconciled = false;
   private missing = new Map<string, number>();
   /** bindings last found scanned-recently: until when that answer holds (sweep skips them) */
@@ -127,6 +145,8 @@ export class Scheduler {
   /** when each binding's verdict may next change */
   private readonly plan = new RecheckPlan();
   private nextFullSweepAt = 0;
+  /** running scans to cancel and relaunch: a target's address now belongs to another device */
+  private readonly reassigned = new Map<string, string>();
 
   constructor(
     private readonly clock: Clock,
@@ -158,9 +178,17 @@ export class Scheduler {
   consider(bindingIds: Iterable<number>): number {
     const now = this.clock.now();
     let enqueued = 0;
+    let targets: Map<string, { intent: Intent; identityId: number }> | undefined;
     for (const id of bindingIds) {
       const b = this.inventory.binding(id);
       if (!b) continue;
+      if (b.endAt === undefined && b.startAt >= now - 3600_000) {
+        targets ??= this.runningTargets();
+        const t = targets.get(b.ip);
+        if (t && t.identityId !== b.identityId && !this.reassigned.has(t.intent.id) && this.mayNotHaveReached(t.intent, now)) {
+          this.reassigned.set(t.intent.id, `target ${b.ip} now held by ${b.identityKey}`);
+        }
+      }
       const v = this.policy.evaluate(b, now);
       if (v.reason === 'scanned-recently' && b.lastScannedAt !== undefined) {
         if (this.recent.size > 200_000) this.recent.clear();
@@ -219,6 +247,25 @@ export class Scheduler {
     return this.consider(ids);
   }
 
+  /**
+   * Could the scan still be before its targets? Only while the appliance may not have picked it
+   * up yet (`pickupS` after launch): later, a target has most likely been scanned already, and
+   * canceling would throw that work away.
+   */
+  private mayNotHaveReached(i: Intent, now: number): boolean {
+    return now - (i.launchedAt ?? i.createdAt) < (this.opts.pickupS ?? 360) * 1000;
+  }
+
+  /** address → (scan, device) for every target of our running scans */
+  private runningTargets(): Map<string, { intent: Intent; identityId: number }> {
+    const out = new Map<string, { intent: Intent; identityId: number }>();
+    for (const i of this.store.activeIntents()) {
+      if (i.state !== 'running' || !i.scanRef) continue;
+      for (const t of this.store.targets(i.id)) out.set(t.ip, { intent: i, identityId: t.identityId });
+    }
+    return out;
+  }
+
   private decide(b: Pick<BindingView, 'id' | 'ip' | 'identityId'>, decision: string, reason: string, now: number): void {
     const key = `${decision}:${reason.split(':')[0]}`;
     if (this.lastReason.get(b.id) === key && decision === 'not-due') return; // same answer as last time: not news
@@ -241,8 +288,41 @@ export class Scheduler {
 
   private async pass(): Promise<void> {
     await this.reconcile();
+    await this.cancelReassigned();
     await this.poll();
     await this.launchReady();
+  }
+
+  /**
+   * A running scan one of whose target addresses went to another device would scan that device
+   * if it has not reached the address yet (we cannot tell whether it has). Cancel it and put its
+   * other targets back at the front of the queue, so they go out again at once without the lost
+   * address: two calls, against a scan of the wrong machine.
+   */
+  private async cancelReassigned(): Promise<void> {
+    if (this.reassigned.size === 0) return;
+    await this.poll(true); // a scan that has ended is recorded, not canceled
+    for (const [id, why] of this.reassigned) {
+      const i = this.store.intent(id);
+      if (!i || i.state !== 'running' || !i.scanRef) {
+        this.reassigned.delete(id);
+        continue;
+      }
+      if (!this.canSpend(true)) return;
+      try {
+        await this.call('cancel scan', () => this.scanner.cancel(i.scanRef!));
+      } catch {
+        return; // tried again next tick
+      }
+      this.reassigned.delete(id);
+      const now = this.clock.now();
+      const targets = this.store.targets(id);
+      this.store.endIntent(id, 'canceled', now, why, { notBefore: now, countAttempt: false });
+      this.noteEnded(i.appliance);
+      this.counters.canceledReassigned++;
+      for (const t of targets) this.store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'canceled', reason: `scan canceled before it could reach the wrong device: ${why}; relaunching the others` });
+      this.log.info({ intent: id, scanRef: i.scanRef }, `canceled a running scan: ${why}`);
+    }
   }
 
   private canSpend(essential: boolean): boolean {
@@ -316,17 +396,63 @@ export class Scheduler {
     return this.opts.pollIntervalS * 1000 * f;
   }
 
+  /** Share of learned scan durations at most `ms`. */
+  private durationCdf(ms: number): number {
+    const d = this.durations;
+    let lo = 0, hi = d.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (d[mid] <= ms) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo / d.length;
+  }
+
+  private learnDuration(ms: number): void {
+    this.recentDurations.push(ms);
+    if (this.recentDurations.length > 64) this.recentDurations.shift();
+    this.durations.length = 0;
+    this.durations.push(...this.recentDurations);
+    this.durations.sort((x, y) => x - y);
+  }
+
   /**
-   * Is any running scan likely to have ended? Once a few scans have finished, polling waits until
-   * 60% of the learned scan duration has passed for at least one of them (a status call before
-   * that would almost surely say "running"), with a safety poll every 10 intervals for scans that
-   * error or are canceled early.
+   * Running scans that queued work waits for: a region with ready targets has no room because of
+   * them (its own scans, or scans on the appliances it could use, or the subscription-wide cap).
+   */
+  private blockingScans(running: Intent[], now: number): Intent[] {
+    const ready = this.store.readyRegions(now, this.opts.regions.map((r) => r.name));
+    if (ready.length === 0) return [];
+    if (running.length >= (this.opts.maxRunningScans ?? Infinity)) return running;
+    const out = new Set<Intent>();
+    for (const name of ready) {
+      const r = this.opts.regions.find((x) => x.name === name)!;
+      const apps = new Set(r.appliances.map((a) => a.name));
+      for (const i of running) if (i.region === name || apps.has(i.appliance)) out.add(i);
+    }
+    return [...out];
+  }
+
+  /**
+   * Is a status call worth its API cost now? Only when queued work waits for a running scan and,
+   * by the distribution of past scan durations, one of those scans has likely ended since the
+   * last call: the chances that each ended since then add up to 30% or more. Scans older than
+   * every learned duration count as more and more likely the longer we wait. With nothing
+   * waiting, a call every idlePollS records results (they keep their real end time).
    */
   private pollWorthwhile(running: Intent[], now: number): boolean {
-    if (this.scanSamples < 3) return true;
-    if (now - this.lastPollAt >= 10 * this.pollIntervalMs()) return true;
-    const soonest = Math.min(...running.map((i) => (i.launchedAt ?? i.createdAt) + 0.6 * this.scanMs));
-    return now >= soonest;
+    const blocking = this.blockingScans(running, now);
+    if (blocking.length === 0) return now - this.lastPollAt >= (this.opts.idlePollS ?? 30 * this.opts.pollIntervalS) * 1000;
+    if (this.durations.length < 3) return true;
+    const interval = this.pollIntervalMs();
+    let chance = 0;
+    for (const i of blocking) {
+      const start = i.launchedAt ?? i.createdAt;
+      const f0 = this.durationCdf(this.lastPollAt - start);
+      const f1 = this.durationCdf(now - start);
+      chance += f0 >= 1 ? (now - this.lastPollAt) / (5 * interval) : (f1 - f0) / (1 - f0);
+    }
+    return chance >= 0.3;
   }
 
   /** One list call for all running scans; record results. */
@@ -375,11 +501,7 @@ export class Scheduler {
       }
     }
     this.inventory.markScanned(scannedIds, endedAt, this.scanner.kind === 'dry-run' ? 'dry-run' : 'onsight');
-    if (i.launchedAt !== undefined && endedAt > i.launchedAt) {
-      const d = endedAt - i.launchedAt;
-      this.scanMs = this.scanSamples === 0 ? d : 0.8 * this.scanMs + 0.2 * d;
-      this.scanSamples++;
-    }
+    if (i.launchedAt !== undefined && endedAt > i.launchedAt) this.learnDuration(endedAt - i.launchedAt);
     this.store.endIntent(i.id, 'finished', now, null);
     this.noteEnded(i.appliance);
     this.counters.finished++;
@@ -437,16 +559,17 @@ export class Scheduler {
     if (a) a.endedSince++;
   }
 
-  private async refreshAppliances(): Promise<void> {
+  /** Re-read the appliance list when stale; true when it was read. */
+  private async refreshAppliances(): Promise<boolean> {
     const now = this.clock.now();
     const oldest = Math.min(...[...this.appliances.values()].map((a) => a.refreshedAt), this.appliances.size ? Infinity : 0);
-    if (this.appliances.size && now - oldest < this.opts.applianceRefreshS * 1000) return;
-    if (!this.canSpend(false) && this.appliances.size) return;
+    if (this.appliances.size && now - oldest < this.opts.applianceRefreshS * 1000 * this.refreshBackoff) return false;
+    if (!this.canSpend(false) && this.appliances.size) return false;
     let list: ApplianceStatus[];
     try {
       list = await this.call('list appliances', () => this.scanner.appliances());
     } catch {
-      return;
+      return false;
     }
     const byName = new Map(list.map((a) => [a.name, a]));
     for (const r of this.opts.regions) {
@@ -456,6 +579,7 @@ export class Scheduler {
         this.appliances.set(ap.name, { status, refreshedAt: now, launchedSince: 0, endedSince: 0 });
       }
     }
+    return true;
   }
 
   /** Load now: the scanner's count at refresh plus our launches since, less our scans ended since; never below our own. */
@@ -467,8 +591,12 @@ export class Scheduler {
     return { online: a.status.online, load, ours };
   }
 
-  private pickAppliance(r: SchedulerRegion, active: Intent[]): { name: string; why: string } | undefined {
-    let best: { name: string; ratio: number; why: string } | undefined;
+  /**
+   * The least-loaded online appliance of the region with room; between equally loaded ones, the
+   * one fewer other waiting regions depend on (a region's only appliance is left for that region).
+   */
+  private pickAppliance(r: SchedulerRegion, active: Intent[], waiting: Set<string> = new Set()): { name: string; why: string } | undefined {
+    let best: { name: string; ratio: number; demand: number; why: string } | undefined;
     const skipped: string[] = [];
     for (const ap of r.appliances) {
       const { online, load } = this.applianceLoad(ap.name, active);
@@ -481,7 +609,13 @@ export class Scheduler {
         continue;
       }
       const ratio = load / ap.maxScans;
-      if (!best || ratio < best.ratio) best = { name: ap.name, ratio, why: `${ap.name} online, load ${load}/${ap.maxScans}` };
+      let demand = 0;
+      for (const other of this.opts.regions) {
+        if (other.name !== r.name && waiting.has(other.name) && other.appliances.some((a) => a.name === ap.name)) demand += 1 / other.appliances.length;
+      }
+      if (!best || ratio < best.ratio || (ratio === best.ratio && demand < best.demand)) {
+        best = { name: ap.name, ratio, demand, why: `${ap.name} online, load ${load}/${ap.maxScans}` };
+      }
     }
     if (!best) return undefined;
     return { name: best.name, why: skipped.length ? `${best.why} (${skipped.join(', ')})` : best.why };
@@ -525,22 +659,42 @@ export class Scheduler {
     const now = this.clock.now();
     const regions = this.store.readyRegions(now, this.opts.regions.map((r) => r.name));
     if (regions.length === 0) return;
-    await this.refreshAppliances();
     const maxTotal = this.opts.maxRunningScans ?? Infinity;
-    for (const name of regions) {
+    // the appliance list is read only when a launch may follow: some ready region has room by our own count
+    const before = this.store.activeIntents();
+    if (before.length >= maxTotal) return;
+    const roomy = regions.some((name) => {
       const r = this.opts.regions.find((x) => x.name === name);
-      if (!r) continue;
+      return r && before.filter((i) => i.region === name).length < r.maxConcurrentScans;
+    });
+    if (!roomy) return;
+    const refreshed = await this.refreshAppliances();
+    const waiting = new Set(regions);
+    let launches = 0, blocked = false;
+    // regions with the fewest usable appliances choose first, so a flexible region does not take
+    // the only appliance another region can use
+    const order = regions.map((name) => this.opts.regions.find((x) => x.name === name)).filter((r): r is SchedulerRegion => r !== undefined)
+      .sort((a, b) => a.appliances.length - b.appliances.length);
+    for (const r of order) {
       for (;;) {
         const active = this.store.activeIntents();
         if (active.length >= maxTotal) return;
         if (active.filter((i) => i.region === r.name).length >= r.maxConcurrentScans) break;
         if (!this.canSpend(true)) return;
-        const appliance = this.pickAppliance(r, active);
-        if (!appliance) break;
+        const appliance = this.pickAppliance(r, active, waiting);
+        if (!appliance) {
+          blocked = true;
+          break;
+        }
         const launched = await this.launchBatch(r, appliance);
         if (!launched) break;
+        launches++;
       }
+      waiting.delete(r.name);
     }
+    // a list that showed no room is not worth re-reading every applianceRefreshS: back off until a launch
+    if (launches > 0) this.refreshBackoff = 1;
+    else if (blocked && refreshed) this.refreshBackoff = Math.min(6, this.refreshBackoff * 2);
   }
 
   /** Build, re-check and launch one batch; false when nothing was launched. */
@@ -551,11 +705,11 @@ export class Scheduler {
     if (candidates.length === 0) return false;
     await this.checkScannerDates(candidates);
     now = this.clock.now();
-    const targets: (IntentTarget & { why: string })[] = [];
+    const targets: (IntentTarget & { why: string; vpn: boolean })[] = [];
     for (const q of candidates) {
       if (targets.length >= max) break;
       const chk = this.revalidate(q, now);
-      if (chk.ok) targets.push({ ip: q.ip, identityId: q.identityId, bindingId: q.bindingId, why: `${chk.v.detail}; in region ${r.name} by ${chk.v.regionCidr}` });
+      if (chk.ok) targets.push({ ip: q.ip, identityId: q.identityId, bindingId: q.bindingId, vpn: chk.b.channel === 'vpn', why: `${chk.v.detail}; in region ${r.name} by ${chk.v.regionCidr}` });
       else {
         this.store.dequeue(q.bindingId);
         this.plan.at(q.bindingId, now);
@@ -564,6 +718,9 @@ export class Scheduler {
       }
     }
     if (targets.length === 0) return candidates.length > 0; // all dropped: look at the next ones
+    // VPN pools hand a freed address to the next user at once: their targets go first, into the
+    // scan's first wave, so the window in which the address can change hands is the shortest
+    targets.sort((a, b) => Number(b.vpn) - Number(a.vpn));
     for (const t of targets) {
       if (!this.policy.allowed(t.ip)) throw new OnsightError('ONSIGHT_SCOPE_VIOLATION', `refusing to scan ${t.ip}: outside scope or excluded`);
     }
