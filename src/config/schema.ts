@@ -107,7 +107,9 @@ export const configSchema = z.object({
     maxSessionS: duration.default(86400),
     /** sightings and ended bindings older than this are pruned */
     retention: duration.default(90 * 86400),
-  }).strict().default({ defaultLeaseS: 3600, maxSessionS: 86400, retention: 90 * 86400 }),
+    /** identities with the same specific hostname (a laptop's DHCP and VPN views) share their last scan */
+    linkHostnames: z.boolean().default(true),
+  }).strict().default({ defaultLeaseS: 3600, maxSessionS: 86400, retention: 90 * 86400, linkHostnames: true }),
   policy: z.object({
     rescanAfter: duration.default(30 * 86400),
     scope: z.array(cidr).min(1),

@@ -34,7 +34,10 @@ export interface DaemonOptions {
 }
 
 function inventoryOptions(config: Config) {
-  return { defaultLeaseS: config.inventory.defaultLeaseS, maxSessionS: config.inventory.maxSessionS, retentionS: config.inventory.retention };
+  return {
+    defaultLeaseS: config.inventory.defaultLeaseS, maxSessionS: config.inventory.maxSessionS, retentionS: config.inventory.retention,
+    linkHostnames: config.inventory.linkHostnames,
+  };
 }
 
 function policyFor(config: Config): Policy {

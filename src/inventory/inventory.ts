@@ -5,15 +5,22 @@
  * An identity is the strongest identifier a sighting gives: MAC, then DUID / client-id, then VPN
  * user (+ device name), then hostname. A new binding of an IP to another identity ends the old one
  * at once (IP reuse). Renewals of a known binding are merged into it, not stored again.
+ *
+ * Identities are never merged, but with `linkHostnames` identities that carry the same (specific)
+ * hostname share their last scan: a laptop seen as `mac:..` on office DHCP and as `user:..|name`
+ * on the VPN is not scanned twice within the rescan window (see hostkey.ts).
  */
 import type { DB } from '../store/db.js';
 import type { Sighting } from '../sighting.js';
 import type { FileCheckpoint } from '../sources/types.js';
+import { hostKey, isLinkableHostKey } from './hostkey.js';
 
 export interface InventoryOptions {
   defaultLeaseS: number;
   maxSessionS: number;
   retentionS: number;
+  /** identities with the same specific hostname share their last scan (DHCP and VPN views of one laptop); default true */
+  linkHostnames?: boolean;
 }
 
 export interface IdentityView {
@@ -108,11 +115,12 @@ export class Inventory {
 
   constructor(private readonly db: DB, private opts: InventoryOptions) {
     this.stmt = {
-      identityByKey: db.prepare('SELECT id FROM identities WHERE key = ?'),
-      insertIdentity: db.prepare(`INSERT INTO identities (key, mac, duid, user, hostname, first_seen, last_seen)
-        VALUES (@key, @mac, @duid, @user, @hostname, @at, @at)`),
+      identityByKey: db.prepare('SELECT id, host_key FROM identities WHERE key = ?'),
+      insertIdentity: db.prepare(`INSERT INTO identities (key, mac, duid, user, hostname, host_key, first_seen, last_seen)
+        VALUES (@key, @mac, @duid, @user, @hostname, @hostKey, @at, @at)`),
       touchIdentity: db.prepare(`UPDATE identities SET last_seen = max(last_seen, @at),
-        hostname = coalesce(@hostname, hostname), user = coalesce(@user, user), mac = coalesce(@mac, mac) WHERE id = @id`),
+        hostname = coalesce(@hostname, hostname), host_key = CASE WHEN @hostname IS NULL THEN host_key ELSE @hostKey END,
+        user = coalesce(@user, user), mac = coalesce(@mac, mac) WHERE id = @id`),
       openByIp: db.prepare(`${BINDING_SELECT} WHERE b.ip = ? AND b.end_at IS NULL ORDER BY b.id DESC LIMIT 1`),
       bindingById: db.prepare(`${BINDING_SELECT} WHERE b.id = ?`),
       openByIdentity: db.prepare('SELECT id, ip, channel FROM bindings WHERE identity_id = ? AND end_at IS NULL'),
@@ -131,6 +139,11 @@ export class Inventory {
           tail_fingerprint = excluded.tail_fingerprint, updated_at = excluded.updated_at`),
       markScanned: db.prepare(`UPDATE identities SET last_scanned_at = @at, last_scanned_via = @via
         WHERE id = @id AND (last_scanned_at IS NULL OR last_scanned_at < @at)`),
+      hostKeyOf: db.prepare('SELECT host_key FROM identities WHERE id = ?').pluck(),
+      markScannedByHost: db.prepare(`UPDATE identities SET last_scanned_at = @at, last_scanned_via = @via
+        WHERE host_key = @hostKey AND (last_scanned_at IS NULL OR last_scanned_at < @at)`),
+      newestScanByHost: db.prepare(`SELECT last_scanned_at AS at, last_scanned_via AS via FROM identities
+        WHERE host_key = ? AND last_scanned_at IS NOT NULL ORDER BY last_scanned_at DESC LIMIT 1`),
       expired: db.prepare('SELECT id FROM bindings INDEXED BY bindings_open_expiry WHERE end_at IS NULL AND expires_at IS NOT NULL AND expires_at < ?'),
       present: db.prepare(`${BINDING_SELECT} WHERE b.end_at IS NULL AND (b.expires_at IS NULL OR b.expires_at >= ?) ORDER BY b.ip`),
       identity: db.prepare('SELECT id, key, mac, duid, user, hostname, last_scanned_at, last_scanned_via FROM identities WHERE id = ?'),
@@ -139,7 +152,7 @@ export class Inventory {
     };
   }
 
-  /** Lease and retention defaults from a reloaded config. */
+  /** Lease and retention defaults and hostname linking from a reloaded config. */
   setOptions(opts: InventoryOptions): void {
     this.opts = opts;
   }
@@ -158,15 +171,31 @@ export class Inventory {
     })();
   }
 
+  private get linking(): boolean {
+    return this.opts.linkHostnames !== false;
+  }
+
   private identityFor(s: Sighting, at: number): number {
     const key = identityKey(s);
-    const row = this.stmt.identityByKey.get(key) as { id: number } | undefined;
-    const fields = { mac: s.mac ?? null, duid: s.duid ?? null, user: s.user ?? null, hostname: s.hostname ?? null, at };
+    const row = this.stmt.identityByKey.get(key) as { id: number; host_key: string | null } | undefined;
+    const hk = hostKey(s.hostname) ?? null;
+    const fields = { mac: s.mac ?? null, duid: s.duid ?? null, user: s.user ?? null, hostname: s.hostname ?? null, hostKey: hk, at };
     if (row) {
       this.stmt.touchIdentity.run({ ...fields, id: row.id });
+      // a new name: take the credit of identities already known under it
+      if (s.hostname != null && hk !== row.host_key) this.inheritScan(row.id, hk);
       return row.id;
     }
-    return Number(this.stmt.insertIdentity.run({ key, ...fields }).lastInsertRowid);
+    const id = Number(this.stmt.insertIdentity.run({ key, ...fields }).lastInsertRowid);
+    this.inheritScan(id, hk);
+    return id;
+  }
+
+  /** Let identity `id` take the newest last scan among identities with its host key (only forward). */
+  private inheritScan(id: number, hk: string | null): void {
+    if (!this.linking || !isLinkableHostKey(hk)) return;
+    const newest = this.stmt.newestScanByHost.get(hk) as { at: number; via: string | null } | undefined;
+    if (newest) this.stmt.markScanned.run({ id, at: newest.at, via: newest.via });
   }
 
   /** Apply one sighting (call inside a transaction; commitBatch does). */
@@ -286,9 +315,22 @@ export class Inventory {
     return ids;
   }
 
+  /**
+   * Record a scan of these identities (only ever forward); with linkHostnames, identities sharing
+   * a specific host key with one of them are credited too.
+   */
   markScanned(identityIds: number[], at: number, via: string): void {
+    const linking = this.linking;
     this.db.transaction(() => {
-      for (const id of identityIds) this.stmt.markScanned.run({ id, at, via });
+      const done = new Set<string>();
+      for (const id of identityIds) {
+        this.stmt.markScanned.run({ id, at, via });
+        if (!linking) continue;
+        const hk = this.stmt.hostKeyOf.get(id) as string | null | undefined;
+        if (!isLinkableHostKey(hk) || done.has(hk)) continue;
+        done.add(hk);
+        this.stmt.markScannedByHost.run({ hostKey: hk, at, via });
+      }
     })();
   }
 

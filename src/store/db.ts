@@ -101,6 +101,15 @@ const MIGRATIONS: string[] = [
   `ALTER TABLE checkpoints ADD COLUMN tail_fingerprint TEXT;`,
   // 3: the sweep finds run-out leases by expiry time instead of reading every open binding
   `CREATE INDEX bindings_open_expiry ON bindings(expires_at) WHERE end_at IS NULL AND expires_at IS NOT NULL;`,
+  // 4: the host key (lower-case hostname before the first dot) lets a laptop's DHCP and VPN
+  // identities share their last scan (inventory/hostkey.ts; generic names are filtered in code)
+  `
+  ALTER TABLE identities ADD COLUMN host_key TEXT;
+  UPDATE identities SET host_key = nullif(trim(CASE WHEN instr(lower(trim(hostname)), '.') > 0
+      THEN substr(lower(trim(hostname)), 1, instr(lower(trim(hostname)), '.') - 1) ELSE lower(trim(hostname)) END), '')
+    WHERE hostname IS NOT NULL;
+  CREATE INDEX identities_host_key ON identities(host_key, last_scanned_at) WHERE host_key IS NOT NULL;
+  `,
 ];
 
 export function openDatabase(file: string): DB {

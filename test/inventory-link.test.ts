@@ -1,0 +1,149 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { openDatabase, schemaVersion, type DB } from '../src/store/db.js';
+import { Inventory, type InventoryOptions } from '../src/inventory/inventory.js';
+import { parseConfigText } from '../src/config/load.js';
+import type { Sighting } from '../src/sighting.js';
+import { REPO } from './helpers/paths.js';
+
+const T0 = Date.parse('2026-11-23T10:00:00Z');
+const at = (min: number) => new Date(T0 + min * 60_000).toISOString();
+const ms = (min: number) => T0 + min * 60_000;
+const s = (p: Partial<Sighting> & Pick<Sighting, 'kind' | 'ip'>): Sighting => ({ at: at(0), format: 'isc-dhcpd', source: 'test', ...p });
+const M = '52:54:00:00:00:42';
+const lease = (min: number, hostname?: string, mac = M, ip = '10.0.0.42') => s({ kind: 'lease', ip, mac, hostname, durationS: 86400, at: at(min) });
+const tunnel = (min: number, user: string, hostname?: string, ip = '10.8.0.2') => s({ kind: 'tunnel-up', ip, user, hostname, format: 'globalprotect', at: at(min) });
+
+const BASE: InventoryOptions = { defaultLeaseS: 3600, maxSessionS: 86400, retentionS: 86400 };
+
+function fresh(opts: Partial<InventoryOptions> = {}) {
+  const db = openDatabase(':memory:');
+  return { db, inv: new Inventory(db, { ...BASE, ...opts }) };
+}
+
+/** apply one sighting; its result */
+const one = (inv: Inventory, x: Sighting) => inv.commitBatch([x])[0];
+
+describe('inventory: hostname linking (one laptop on DHCP and VPN)', () => {
+  it('a DHCP identity scanned, then the VPN identity of the same hostname appears: it is credited', () => {
+    const { inv } = fresh();
+    const d = one(inv, lease(0, 'LT-0042'));
+    inv.markScanned([d.identityId!], ms(10), 'onsight');
+    const v = one(inv, tunnel(60, 'alice', 'lt-0042.corp.example'));
+    expect(v.identityId).not.toBe(d.identityId); // not merged
+    expect(inv.binding(v.bindingId!)).toMatchObject({ identityKey: 'user:alice|lt-0042.corp.example', lastScannedAt: ms(10), lastScannedVia: 'onsight' });
+  });
+
+  it('the reverse order: the VPN identity scanned first, the DHCP identity created later is credited', () => {
+    const { inv } = fresh();
+    const v = one(inv, tunnel(0, 'alice', 'lt-0042.corp.example'));
+    inv.markScanned([v.identityId!], ms(10), 'scanner:vm-scan');
+    const d = one(inv, lease(60, 'LT-0042'));
+    expect(inv.binding(d.bindingId!)).toMatchObject({ identityKey: `mac:${M}`, lastScannedAt: ms(10), lastScannedVia: 'scanner:vm-scan' });
+  });
+
+  it('a scan of one identity credits the others already known under its name, only forward', () => {
+    const { inv } = fresh();
+    const d = one(inv, lease(0, 'LT-0042'));
+    const v = one(inv, tunnel(1, 'alice', 'lt-0042.corp.example'));
+    const w = one(inv, tunnel(2, 'alice-admin', 'LT-0042', '10.8.0.3'));
+    inv.markScanned([w.identityId!], ms(500), 'onsight'); // newer than what follows
+    inv.markScanned([d.identityId!], ms(100), 'onsight');
+    expect(inv.identity(v.identityId!)).toMatchObject({ lastScannedAt: ms(500) });
+    expect(inv.identity(d.identityId!)).toMatchObject({ lastScannedAt: ms(500) });
+    expect(inv.identity(w.identityId!)).toMatchObject({ lastScannedAt: ms(500) });
+    // a newer scan moves everyone forward
+    inv.markScanned([v.identityId!], ms(900), 'dry-run');
+    for (const id of [d, v, w].map((r) => r.identityId!)) expect(inv.identity(id)).toMatchObject({ lastScannedAt: ms(900), lastScannedVia: 'dry-run' });
+  });
+
+  it('generic hostnames ("iPhone", "localhost") never link', () => {
+    const { inv } = fresh();
+    for (const [i, name] of ['iPhone', 'localhost'].entries()) {
+      const mac = `52:54:00:00:01:0${i}`;
+      const d = one(inv, lease(0, name, mac, `10.0.1.${i}`));
+      inv.markScanned([d.identityId!], ms(10), 'onsight');
+      const v = one(inv, tunnel(60, `user${i}`, name.toUpperCase(), `10.8.1.${i}`));
+      expect(inv.binding(v.bindingId!)?.lastScannedAt, name).toBeUndefined();
+      inv.markScanned([v.identityId!], ms(120), 'onsight');
+      expect(inv.identity(d.identityId!)?.lastScannedAt, name).toBe(ms(10));
+    }
+  });
+
+  it('linkHostnames: false: no link either way, as before; setOptions (reload) turns it on', () => {
+    const { inv } = fresh({ linkHostnames: false });
+    const d = one(inv, lease(0, 'LT-0042'));
+    inv.markScanned([d.identityId!], ms(10), 'onsight');
+    const v = one(inv, tunnel(60, 'alice', 'lt-0042.corp.example'));
+    expect(inv.binding(v.bindingId!)?.lastScannedAt).toBeUndefined();
+    inv.markScanned([v.identityId!], ms(70), 'onsight');
+    expect(inv.identity(d.identityId!)?.lastScannedAt).toBe(ms(10));
+    inv.setOptions({ ...BASE, linkHostnames: true });
+    inv.markScanned([v.identityId!], ms(80), 'onsight');
+    expect(inv.identity(d.identityId!)?.lastScannedAt).toBe(ms(80));
+    inv.setOptions({ ...BASE, linkHostnames: false });
+    inv.markScanned([v.identityId!], ms(90), 'onsight');
+    expect(inv.identity(d.identityId!)?.lastScannedAt).toBe(ms(80));
+  });
+
+  it('a hostname change moves the identity to the new name: it takes that name\'s credit and leaves the old one', () => {
+    const { inv } = fresh();
+    const d = one(inv, lease(0, 'LT-0042'));
+    const old = one(inv, tunnel(1, 'alice', 'lt-0042.corp.example'));
+    const neu = one(inv, tunnel(2, 'bob', 'LT-0099', '10.8.0.9'));
+    inv.markScanned([neu.identityId!], ms(5), 'onsight');
+    // renamed: the renewal carries the new name and inherits LT-0099's scan
+    expect(one(inv, s({ kind: 'renew', ip: '10.0.0.42', mac: M, hostname: 'lt-0099.corp.example', at: at(10) })).change).toBe('renewed');
+    expect(inv.identity(d.identityId!)).toMatchObject({ hostname: 'lt-0099.corp.example', lastScannedAt: ms(5) });
+    // a renewal without a name keeps it
+    one(inv, s({ kind: 'renew', ip: '10.0.0.42', mac: M, at: at(11) }));
+    inv.markScanned([old.identityId!], ms(20), 'onsight');
+    expect(inv.identity(d.identityId!)?.lastScannedAt).toBe(ms(5)); // no longer linked to LT-0042
+    inv.markScanned([d.identityId!], ms(30), 'onsight');
+    expect(inv.identity(neu.identityId!)?.lastScannedAt).toBe(ms(30));
+    expect(inv.identity(old.identityId!)?.lastScannedAt).toBe(ms(20));
+  });
+
+  it('migration 4 adds host_key and fills it from the hostnames already stored', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'onsight-link-')), 'state.db');
+    const db = openDatabase(file);
+    // back to schema 3, with identities written by an older onsight
+    db.exec('DROP INDEX identities_host_key; ALTER TABLE identities DROP COLUMN host_key; PRAGMA user_version = 3;');
+    const ins = db.prepare('INSERT INTO identities (key, hostname, first_seen, last_seen, last_scanned_at) VALUES (?, ?, 0, 0, ?)');
+    ins.run(`mac:${M}`, ' LT-0042.corp.example', 1000);
+    ins.run('user:bob', null, null);
+    ins.run('mac:52:54:00:00:00:01', 'iPhone', null);
+    db.close();
+    const again = openDatabase(file);
+    expect(schemaVersion(again)).toBe(4);
+    expect(again.prepare('SELECT key, host_key FROM identities ORDER BY id').all()).toEqual([
+      { key: `mac:${M}`, host_key: 'lt-0042' }, { key: 'user:bob', host_key: null }, { key: 'mac:52:54:00:00:00:01', host_key: 'iphone' },
+    ]);
+    const inv = new Inventory(again, BASE);
+    const v = one(inv, tunnel(0, 'alice', 'LT-0042'));
+    expect(inv.binding(v.bindingId!)?.lastScannedAt).toBe(1000);
+    again.close();
+  });
+
+  it('the host-key lookups use the host_key index (EXPLAIN QUERY PLAN)', () => {
+    const { db, inv } = fresh();
+    const stmt = (inv as unknown as { stmt: Record<string, { source: string }> }).stmt;
+    const plan = (sql: string, params: Record<string, unknown> | unknown[]) =>
+      (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...(Array.isArray(params) ? params : [params])) as { detail: string }[]).map((r) => r.detail).join('; ');
+    expect(plan(stmt.newestScanByHost.source, ['lt-0042'])).toMatch(/USING (COVERING )?INDEX identities_host_key \(host_key=\?/);
+    expect(plan(stmt.newestScanByHost.source, ['lt-0042'])).not.toMatch(/TEMP B-TREE/);
+    expect(plan(stmt.markScannedByHost.source, { hostKey: 'lt-0042', at: 1, via: 'x' })).toMatch(/USING INDEX identities_host_key \(host_key=\?/);
+    expect(plan(stmt.hostKeyOf.source, [1])).toMatch(/INTEGER PRIMARY KEY \(rowid=\?\)/);
+    expect(plan(stmt.identityByKey.source, ['mac:x'])).toMatch(/USING INDEX sqlite_autoindex_identities_1/);
+  });
+
+  it('config: inventory.linkHostnames defaults to true, can be turned off, and the example shows it', () => {
+    const base = 'policy: {scope: [10.0.0.0/8]}\nregions: [{name: a, cidrs: [10.0.0.0/8], appliances: [x]}]\n';
+    expect(parseConfigText(base, 't.yaml').config.inventory.linkHostnames).toBe(true);
+    expect(parseConfigText(`${base}inventory: {defaultLeaseS: 1h}\n`, 't.yaml').config.inventory.linkHostnames).toBe(true);
+    expect(parseConfigText(`${base}inventory: {linkHostnames: false}\n`, 't.yaml').config.inventory.linkHostnames).toBe(false);
+    expect(readFileSync(join(REPO, 'config/onsight.example.yaml'), 'utf8')).toMatch(/^ {2}linkHostnames: true$/m);
+  });
+});
