@@ -54,6 +54,8 @@ function schedulerOptions(config: Config): SchedulerOptions {
     optionProfile: config.scanner.type === 'qualys' ? config.scanner.optionProfile : undefined,
     // a dry run's pretend scans end after scanDurationS: follow them at that pace
     pollIntervalS: config.scanner.type === 'dry-run' ? Math.min(config.scheduler.pollIntervalS, Math.max(1, config.scanner.scanDurationS)) : config.scheduler.pollIntervalS,
+    // a dry run costs no API calls: follow its scans at the poll pace even when nothing waits for them
+    idlePollS: config.scanner.type === 'dry-run' ? Math.min(config.scheduler.pollIntervalS, Math.max(1, config.scanner.scanDurationS)) : undefined,
     applianceRefreshS: config.scheduler.applianceRefreshS,
     retryBackoffS: config.scheduler.retryBackoffS,
     maxAttempts: config.scheduler.maxAttempts,
