@@ -26,7 +26,7 @@ regions:
   - { name: emea, cidrs: ["10.20.0.0/16"], appliances: [emea-sa-1, emea-sa-2], maxConcurrentScans: 1 }
   - { name: amer, cidrs: ["10.30.0.0/16"], appliances: [amer-sa-1], maxConcurrentScans: 1 }
 scanner: { type: qualys, url: "${emu.url}", username: ${emu.username}, passwordEnv: TEST_QUALYS_PASSWORD, optionProfile: "Initial Options", maxTargetsPerScan: 10 }
-scheduler: { pollIntervalS: 0.2, applianceRefreshS: 0.5 }
+scheduler: { pollIntervalS: 0.2, applianceRefreshS: 0.5, verifyDelayS: 0.5 }
 http: { enabled: false }
 ${extra}`;
 }
@@ -118,7 +118,7 @@ describe('scheduler end to end against the Qualys emulator', () => {
     emus.push(emu);
     const port = await freePort();
     const cfg = daemonConfig(port, emu).replace('maxConcurrentScans: 1 }', 'maxConcurrentScans: 4 }')
-      .replace('scheduler: { pollIntervalS: 0.2, applianceRefreshS: 0.5 }', 'scheduler: { pollIntervalS: 0.2, applianceRefreshS: 0.5, reconcileGraceS: 4 }');
+      .replace('scheduler: { pollIntervalS: 0.2, applianceRefreshS: 0.5, verifyDelayS: 0.5 }', 'scheduler: { pollIntervalS: 0.2, applianceRefreshS: 0.5, verifyDelayS: 0.5, reconcileGraceS: 4 }');
     let d = await startDaemon(cfg, { TEST_QUALYS_PASSWORD: emu.password });
     const stateFile = join(d.dir, 'state.db');
     const rounds = 5;

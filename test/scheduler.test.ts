@@ -305,4 +305,64 @@ describe('scheduler', () => {
     await sched.tick();
     expect(scanner.launches[0].targets).toEqual(['10.20.7.1', '10.20.1.1']);
   });
+
+  it('verifyResults: a finished scan is recorded per target from the scanner\'s host list; an address with no host is not probed again until the device is seen again', async () => {
+    const { scanner, sched, see, clock, inv, store } = setup({ verifyResults: true, verifyDelayS: 600, idlePollS: 60 });
+    const a = see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });
+    const b = see({ ip: '10.20.1.2', mac: mac(2), durationS: 86400 }); // this laptop left without a release
+    await sched.tick();
+    clock.t += 20 * 60_000;
+    scanner.finish(scanner.launches[0].ref);
+    scanner.lastScannedDates.set('10.20.1.1', new Date(clock.t).toISOString());
+    await sched.tick(); // the poll sees it finished; the result waits to be confirmed with others'
+    expect(scanner.calls.filter((c) => c === 'lastScanned')).toHaveLength(0);
+    expect(inv.binding(a.bindingId!)!.lastScannedAt).toBeUndefined();
+    expect(store.activeIntents()).toHaveLength(0); // the region is free meanwhile
+    clock.t += 601_000;
+    await sched.tick();
+    expect(scanner.calls.filter((c) => c === 'lastScanned')).toHaveLength(1);
+    expect(inv.binding(a.bindingId!)!.lastScannedAt).toBeDefined();
+    expect(inv.binding(b.bindingId!)!.lastScannedAt).toBeUndefined();
+    expect(store.recentDecisions(10).find((d) => d.ip === '10.20.1.2')).toMatchObject({ decision: 'not-scanned', reason: expect.stringMatching(/found no host/) });
+    expect(sched.counters.noHost).toBe(1);
+    // the lease still runs, but the address is not probed again...
+    sched.sweep();
+    clock.t += 3600_000;
+    sched.sweep();
+    await sched.tick();
+    expect(scanner.launches).toHaveLength(1);
+    // ...until the laptop is seen again (a renewal)
+    see({ ip: '10.20.1.2', mac: mac(2), durationS: 86400 });
+    await sched.tick();
+    expect(scanner.launches).toHaveLength(2);
+    expect(scanner.launches[1].targets).toEqual(['10.20.1.2']);
+  });
+
+  it('reads the appliance list less often while others\' load and online states stay the same', async () => {
+    const { scanner, sched, see, clock } = setup({ applianceRefreshS: 300, idlePollS: 60 });
+    const reads = () => scanner.calls.filter((c) => c === 'appliances').length;
+    for (let n = 1; n <= 4; n++) {
+      see({ ip: `10.20.1.${n}`, mac: mac(n), durationS: 86400 });
+      await sched.tick();
+      scanner.finish(scanner.launches[n - 1].ref);
+      clock.t += 301_000;
+      await sched.tick();
+    }
+    // launches every 5 minutes: read at 0 and 5 minutes; unchanged, so the next read waits 10 minutes
+    expect(scanner.launches).toHaveLength(4);
+    expect(reads()).toBe(3);
+    scanner.appliancesState[0].runningScans = 1; // someone else's scan shows up on emea-1
+    clock.t += 20 * 60_000; // unchanged three times: the next read waits 20 minutes
+    see({ ip: '10.20.1.9', mac: mac(9), durationS: 86400 });
+    await sched.tick();
+    expect(reads()).toBe(4);
+    expect(scanner.launches[4].appliance).toBe('emea-2');
+    // it changed: back to every 5 minutes
+    scanner.finish(scanner.launches[4].ref);
+    clock.t += 301_000;
+    await sched.tick();
+    see({ ip: '10.20.1.10', mac: mac(10), durationS: 86400 });
+    await sched.tick();
+    expect(reads()).toBe(5);
+  });
 });

@@ -55,7 +55,11 @@ function schedulerOptions(config: Config): SchedulerOptions {
     // a dry run's pretend scans end after scanDurationS: follow them at that pace
     pollIntervalS: config.scanner.type === 'dry-run' ? Math.min(config.scheduler.pollIntervalS, Math.max(1, config.scanner.scanDurationS)) : config.scheduler.pollIntervalS,
     // a dry run costs no API calls: follow its scans at the poll pace even when nothing waits for them
-    idlePollS: config.scanner.type === 'dry-run' ? Math.min(config.scheduler.pollIntervalS, Math.max(1, config.scanner.scanDurationS)) : undefined,
+    idlePollS: config.scanner.type === 'dry-run' ? Math.min(config.scheduler.pollIntervalS, Math.max(1, config.scanner.scanDurationS)) : config.scheduler.idlePollS,
+    // a dry run scans nothing, so there is nothing to confirm
+    verifyResults: config.scanner.type === 'qualys' && config.scheduler.verifyResults,
+    verifyDelayS: config.scheduler.verifyDelayS,
+    pickupS: config.scheduler.pickupS,
     applianceRefreshS: config.scheduler.applianceRefreshS,
     retryBackoffS: config.scheduler.retryBackoffS,
     maxAttempts: config.scheduler.maxAttempts,

@@ -82,6 +82,8 @@ export class SchedulerStore {
       active: db.prepare(`SELECT * FROM intents WHERE state IN ('launching', 'running') ORDER BY created_at`),
       targets: db.prepare('SELECT ip, identity_id, binding_id FROM intent_targets WHERE intent_id = ?'),
       queueByIntent: db.prepare('SELECT * FROM queue WHERE intent_id = ?'),
+      awaiting: db.prepare(`SELECT q.*, i.scan_ref AS i_scan_ref, i.appliance AS i_appliance, i.launched_at AS i_launched_at, i.ended_at AS i_ended_at
+        FROM queue q JOIN intents i ON i.id = q.intent_id WHERE i.state = 'finished' ORDER BY i.ended_at LIMIT ?`),
       decide: db.prepare('INSERT INTO decisions (at, ip, identity_id, decision, reason) VALUES (@at, @ip, @identityId, @decision, @reason)'),
       recent: db.prepare('SELECT at, ip, identity_id, decision, reason FROM decisions ORDER BY id DESC LIMIT ?'),
       pruneDecisions: db.prepare('DELETE FROM decisions WHERE id <= (SELECT max(id) FROM decisions) - ?'),
@@ -143,6 +145,22 @@ export class SchedulerStore {
         else this.s.dequeue.run(q.bindingId);
       }
     })();
+  }
+
+  /**
+   * End a finished intent but keep the queue entries of `keep` assigned to it: their result is
+   * yet to be confirmed by the scanner (awaitingVerification); the others leave the queue.
+   */
+  finishKeeping(id: string, at: number, keep: Set<number>): void {
+    this.db.transaction(() => {
+      this.s.setEnded.run('finished', at, null, id);
+      for (const q of this.s.queueByIntent.all(id).map(entry)) if (!keep.has(q.bindingId)) this.s.dequeue.run(q.bindingId);
+    })();
+  }
+
+  /** Queue entries of finished scans whose result is not confirmed yet, oldest scan first. */
+  awaitingVerification(limit: number): (QueueEntry & { scanRef: string; appliance: string; launchedAt: number; endedAt: number })[] {
+    return this.s.awaiting.all(limit).map((r: any) => ({ ...entry(r), scanRef: r.i_scan_ref, appliance: r.i_appliance, launchedAt: r.i_launched_at, endedAt: r.i_ended_at }));
   }
 
   intent(id: string): Intent | undefined {

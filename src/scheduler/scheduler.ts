@@ -53,6 +53,14 @@ export interface SchedulerOptions {
    */
   idlePollS?: number;
   /**
+   * confirm each finished scan's targets with the scanner's host list (one call for the targets of
+   * every scan that ended within verifyDelayS) before recording them scanned: a device that left
+   * without a DHCP release still looks present, and its scan found nobody (default false)
+   */
+  verifyResults?: boolean;
+  /** seconds a finished scan's result may wait to be confirmed together with others' (default 1800) */
+  verifyDelayS?: number;
+  /**
    * how long after launch an appliance may take to pick a scan up (its polling interval, 190 s
    * by default, plus setup): a target address that changes hands within this time cancels and
    * relaunches the scan (default 360)
@@ -96,6 +104,8 @@ export interface SchedulerCounters {
   canceledLeft: number;
   /** scans canceled (and their other targets relaunched) because a target's address went to another device first */
   canceledReassigned: number;
+  /** targets of finished scans the scanner found no host at (verifyResults) */
+  noHost: number;
   reconciled: number;
   abandoned: number;
   apiCalls: number;
@@ -125,12 +135,15 @@ export function newIntentId(now: number): string {
 export class Scheduler {
   readonly store: SchedulerStore;
   readonly counters: SchedulerCounters = {
-    launches: 0, launchFailures: 0, targetsLaunched: 0, dropped: 0, finished: 0, failed: 0, canceledLeft: 0, canceledReassigned: 0,
+    launches: 0, launchFailures: 0, targetsLaunched: 0, dropped: 0, finished: 0, failed: 0, canceledLeft: 0, canceledReassigned: 0, noHost: 0,
     reconciled: 0, abandoned: 0, apiCalls: 0, byRegion: {}, byAppliance: {},
   };
   private readonly appliances = new Map<string, ApplianceState>();
   /** the appliance list is re-read this many times less often while it shows no room (doubles up to 6) */
   private refreshBackoff = 1;
+  /** ... and while others' load and online states stay as they were (doubles up to 6) */
+  private refreshSteady = 1;
+  private lastForeign = '';
   private readonly lastReason = new Map<number, string>();
   private readonly scannerChecked = new Map<string, number>();
   private nextPollAt = 0;
@@ -145,6 +158,10 @@ export class Scheduler {
   /** when each binding's verdict may next change */
   private readonly plan = new RecheckPlan();
   private nextFullSweepAt = 0;
+  /** when the results of finished scans are next confirmed (0: look at start-up) */
+  private verifyDueAt = 0;
+  /** bindings whose last scan found no host: not due again until the device is seen again (binding id → lastSeen) */
+  private readonly silent = new Map<number, number>();
   /** running scans to cancel and relaunch: a target's address now belongs to another device */
   private readonly reassigned = new Map<string, string>();
 
@@ -200,7 +217,9 @@ export class Scheduler {
         if (v.reason === 'outside-scan-window' && v.region) this.plan.afterWindow(b.id, v.region);
         else this.plan.forget(b.id); // due (the queue has it) or an answer only a new sighting can change
       }
-      if (v.due && v.region) {
+      if (v.due && v.region && this.silent.get(b.id) === b.lastSeen) {
+        this.decide(b, 'not-due', `no-answer: the last scan of ${b.ip} found no host; waiting for the device to be seen again`, now);
+      } else if (v.due && v.region) {
         if (this.store.enqueue({ bindingId: b.id, ip: b.ip, identityId: b.identityId, region: v.region, dueSince: now, leaveBy: leaveBy(b) })) {
           enqueued++;
           this.decide(b, 'due', `${v.detail}; region ${v.region} (${v.regionCidr})`, now);
@@ -290,6 +309,7 @@ export class Scheduler {
     await this.reconcile();
     await this.cancelReassigned();
     await this.poll();
+    await this.verify();
     await this.launchReady();
   }
 
@@ -436,7 +456,7 @@ export class Scheduler {
   /**
    * Is a status call worth its API cost now? Only when queued work waits for a running scan and,
    * by the distribution of past scan durations, one of those scans has likely ended since the
-   * last call: the chances that each ended since then add up to 30% or more. Scans older than
+   * last call: the chances that each ended since then add up to 50% or more. Scans older than
    * every learned duration count as more and more likely the longer we wait. With nothing
    * waiting, a call every idlePollS records results (they keep their real end time).
    */
@@ -452,7 +472,7 @@ export class Scheduler {
       const f1 = this.durationCdf(now - start);
       chance += f0 >= 1 ? (now - this.lastPollAt) / (5 * interval) : (f1 - f0) / (1 - f0);
     }
-    return chance >= 0.3;
+    return chance >= 0.5;
   }
 
   /** One list call for all running scans; record results. */
@@ -489,24 +509,77 @@ export class Scheduler {
     const now = this.clock.now();
     const endedAt = st.endedAt ? Date.parse(st.endedAt) : now;
     const scannedIds: number[] = [];
+    const held = new Set<number>();
     for (const t of this.store.targets(i.id)) {
-      this.plan.at(t.bindingId, now); // out of the queue: the next sweep decides again
       const b = this.inventory.binding(t.bindingId);
       // only a device that still held the address when the scan ended was the one scanned
       if (b && b.identityId === t.identityId && (b.endAt === undefined || b.endAt >= endedAt)) {
+        if (this.opts.verifyResults) {
+          held.add(t.bindingId); // recorded once the scanner confirms it found the host (verify())
+          continue;
+        }
         scannedIds.push(t.identityId);
         this.store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'scanned', reason: `scan ${st.scanRef} finished on ${i.appliance}` });
       } else {
         this.store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'not-scanned', reason: `left the address before scan ${st.scanRef} ended` });
       }
+      this.plan.at(t.bindingId, now); // out of the queue: the next sweep decides again
     }
     this.inventory.markScanned(scannedIds, endedAt, this.scanner.kind === 'dry-run' ? 'dry-run' : 'onsight');
     if (i.launchedAt !== undefined && endedAt > i.launchedAt) this.learnDuration(endedAt - i.launchedAt);
-    this.store.endIntent(i.id, 'finished', now, null);
+    if (held.size) {
+      this.store.finishKeeping(i.id, now, held);
+      this.verifyDueAt = Math.min(this.verifyDueAt, now + (this.opts.verifyDelayS ?? 1800) * 1000);
+    } else this.store.endIntent(i.id, 'finished', now, null);
     this.noteEnded(i.appliance);
     this.counters.finished++;
     (this.counters.byRegion[i.region] ??= { launched: 0, finished: 0, failed: 0 }).finished++;
     this.hooks.onScanEnd?.(i, 'finished', scannedIds.length);
+  }
+
+  /**
+   * Confirm finished scans' targets with the scanner's last-scan dates (one call for many scans):
+   * a target whose address the scanner scanned in that scan is recorded scanned; one it found no
+   * host at is not, and its device is not due again until it is seen again (a renewal, a new
+   * lease), so an address a laptop left without a release is not probed scan after scan.
+   */
+  async verify(): Promise<void> {
+    const now = this.clock.now();
+    if (now < this.verifyDueAt) return;
+    const rows = this.store.awaitingVerification(1000);
+    if (rows.length === 0) {
+      this.verifyDueAt = Infinity;
+      return;
+    }
+    if (!this.canSpend(false)) return;
+    let dates: Map<string, number>;
+    try {
+      const list = await this.call('host list (verify results)', () => this.scanner.lastScanned([...new Set(rows.map((r) => r.ip))]));
+      dates = new Map(list.filter((d) => d.lastScannedAt).map((d) => [d.ip, Date.parse(d.lastScannedAt!)]));
+    } catch {
+      this.verifyDueAt = now + this.opts.pollIntervalS * 1000;
+      return;
+    }
+    const at = this.clock.now();
+    for (const r of rows) {
+      const d = dates.get(r.ip);
+      // the scan date may be stamped at launch; a minute of slack for clocks
+      if (d !== undefined && d >= r.launchedAt - 60_000) {
+        this.inventory.markScanned([r.identityId], r.endedAt, 'onsight');
+        this.store.decide({ at, ip: r.ip, identityId: r.identityId, decision: 'scanned', reason: `scan ${r.scanRef} finished on ${r.appliance}; the scanner reports the host scanned` });
+      } else {
+        const b = this.inventory.binding(r.bindingId);
+        if (b) {
+          if (this.silent.size > 100_000) this.silent.clear();
+          this.silent.set(b.id, b.lastSeen);
+        }
+        this.counters.noHost++;
+        this.store.decide({ at, ip: r.ip, identityId: r.identityId, decision: 'not-scanned', reason: `scan ${r.scanRef} found no host at ${r.ip} (the device left without a release?)` });
+      }
+      this.store.dequeue(r.bindingId);
+      this.plan.at(r.bindingId, at);
+    }
+    this.verifyDueAt = rows.length === 1000 ? at : Infinity;
   }
 
   private finishFailed(i: Intent, state: 'error' | 'canceled', why: string): void {
@@ -563,7 +636,7 @@ export class Scheduler {
   private async refreshAppliances(): Promise<boolean> {
     const now = this.clock.now();
     const oldest = Math.min(...[...this.appliances.values()].map((a) => a.refreshedAt), this.appliances.size ? Infinity : 0);
-    if (this.appliances.size && now - oldest < this.opts.applianceRefreshS * 1000 * this.refreshBackoff) return false;
+    if (this.appliances.size && now - oldest < this.opts.applianceRefreshS * 1000 * Math.max(this.refreshBackoff, this.refreshSteady)) return false;
     if (!this.canSpend(false) && this.appliances.size) return false;
     let list: ApplianceStatus[];
     try {
@@ -572,6 +645,12 @@ export class Scheduler {
       return false;
     }
     const byName = new Map(list.map((a) => [a.name, a]));
+    // what only the list can tell (others' scans, online states): when it has not changed since the
+    // last read, our own count of our scans is as good as a fresh list, so read it less often
+    const active = this.store.activeIntents();
+    const foreign = list.map((a) => `${a.name}:${a.online ? 1 : 0}:${Math.max(0, a.runningScans - active.filter((i) => i.appliance === a.name).length)}`).sort().join(',');
+    this.refreshSteady = foreign === this.lastForeign ? Math.min(6, this.refreshSteady * 2) : 1;
+    this.lastForeign = foreign;
     for (const r of this.opts.regions) {
       for (const ap of r.appliances) {
         const status = byName.get(ap.name);

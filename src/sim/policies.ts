@@ -120,6 +120,7 @@ export class OnsightPolicy implements SimPolicy {
       maxAttempts: 5,
       cancelWhenAllLeft: false,
       lastScannedFromScanner: false,
+      verifyResults: sc.policy.verifyResults,
     }, silentLogger());
     scanner.resolveIntended = (req) => {
       const byIp = new Map(this.store.targets(req.intentId).map((t) => [t.ip, t.identityId]));

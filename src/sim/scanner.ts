@@ -114,6 +114,8 @@ export class SimScanner implements Scanner {
   readonly appliancesRt: ApplianceRt[];
   private readonly apByName = new Map<string, ApplianceRt>();
   readonly targets: TargetRecord[] = [];
+  /** per address, when a scan last found a host there (the scan's launch time, as Qualys dates it) */
+  private readonly hostFoundAt = new Map<string, number>();
   readonly api: ApiLog[] = [];
   readonly violations: Violation[] = [];
   /** accepted call times in the rolling window (ours and others') */
@@ -294,6 +296,7 @@ export class SimScanner implements Scanner {
       if (!p || p.host !== j.actual) rec.outcome = 'truncated';
     }
     this.targets.push(rec);
+    if (rec.outcome !== 'dead') this.hostFoundAt.set(rec.ip, s.launchedAt);
     this.onTargetEnd?.(rec);
   }
 
@@ -539,9 +542,13 @@ export class SimScanner implements Scanner {
     });
   }
 
+  /** As Qualys's host list: per address, the date of the last scan that found a host there. */
   async lastScanned(ips: string[]): Promise<LastScanned[]> {
     this.spend('host list');
-    return ips.map((ip) => ({ ip }));
+    return ips.map((ip) => {
+      const at = this.hostFoundAt.get(ip);
+      return at === undefined ? { ip } : { ip, lastScannedAt: new Date(at).toISOString(), via: 'vm-scan' };
+    });
   }
 
   /** running host jobs per appliance now (for load plots) */

@@ -128,6 +128,8 @@ export interface Scenario {
     sweepS: number;
     pollIntervalS: number;
     applianceRefreshS: number;
+    /** onsight confirms finished scans' targets with the scanner's host list (scheduler.verifyResults) */
+    verifyResults: boolean;
   };
   baselines: {
     /** blind range scans at these local times (HH:MM) */
@@ -168,7 +170,7 @@ const BASE: Omit<Scenario, 'name' | 'description' | 'servers' | 'fleet'> = {
   },
   api: { limit: 300, windowS: H, concurrency: 2, otherCallsPerHour: 0, blockedCount: false },
   background: { hostsPerRegion: 0, at: '22:00' },
-  policy: { rescanAfterH: 7 * 24, scanWindow: '', maxTargetsPerScan: 50, logDelayS: 30, tickS: 30, sweepS: 60, pollIntervalS: 60, applianceRefreshS: 300 },
+  policy: { rescanAfterH: 7 * 24, scanWindow: '', maxTargetsPerScan: 50, logDelayS: 30, tickS: 30, sweepS: 60, pollIntervalS: 60, applianceRefreshS: 300, verifyResults: true },
   baselines: { rangeScanTimes: ['10:30', '14:30'], batchIntervalMin: 15, batchConcurrency: 5, batchTargets: 50, reservationZ: [0.5, 1, 2] },
   metrics: { windowsDays: [7, 30], minPresenceMin: 30 },
 };
@@ -287,7 +289,7 @@ export const scenarioFileSchema = z.strictObject({
   background: strict({ hostsPerRegion: z.number().int().nonnegative(), at: hhmm }).optional(),
   policy: strict({
     rescanAfterH: pos, scanWindow: z.string(), maxTargetsPerScan: z.number().int().positive(), logDelayS: nonneg, tickS: pos.min(1),
-    sweepS: pos.min(1), pollIntervalS: pos, applianceRefreshS: pos,
+    sweepS: pos.min(1), pollIntervalS: pos, applianceRefreshS: pos, verifyResults: z.boolean(),
   }).optional(),
   baselines: strict({
     rangeScanTimes: z.array(hhmm), batchIntervalMin: pos, batchConcurrency: z.number().int().positive(), batchTargets: z.number().int().positive(),
