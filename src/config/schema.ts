@@ -129,7 +129,7 @@ export const configSchema = z.object({
     verifyResults: z.boolean().default(true),
     /** a finished scan's result may wait this long to be confirmed together with others' */
     verifyDelayS: z.number().positive().default(1800),
-    /** a target address changing hands this soon after launch cancels and relaunches the scan */
+    /** a target address changing hands this soon after launch (or within 30% of a typical scan) cancels and relaunches the scan */
     pickupS: z.number().nonnegative().default(360),
     /** ask the scanner for last-scan dates of newly seen addresses */
     lastScannedFromScanner: z.boolean().default(false),

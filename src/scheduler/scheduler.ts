@@ -267,12 +267,15 @@ export class Scheduler {
   }
 
   /**
-   * Could the scan still be before its targets? Only while the appliance may not have picked it
-   * up yet (`pickupS` after launch): later, a target has most likely been scanned already, and
-   * canceling would throw that work away.
+   * Could the scan still be before one of its targets? While the appliance may not have picked it
+   * up (`pickupS` after launch), surely; targets beyond the first wave of hosts scanned in
+   * parallel start later, so up to 30% of a typical scan's duration, too. Later, the target has
+   * most likely been scanned already, and canceling would throw that work away.
    */
   private mayNotHaveReached(i: Intent, now: number): boolean {
-    return now - (i.launchedAt ?? i.createdAt) < (this.opts.pickupS ?? 360) * 1000;
+    const d = this.durations;
+    const typical = d.length >= 3 ? d[d.length >> 1] : 0;
+    return now - (i.launchedAt ?? i.createdAt) < Math.max((this.opts.pickupS ?? 360) * 1000, 0.3 * typical);
   }
 
   /** address → (scan, device) for every target of our running scans */
