@@ -211,6 +211,22 @@ describe('scheduler', () => {
     expect(scanner.launches[0].targets).toEqual(['10.20.1.1', '10.20.1.2']);
   });
 
+  it('a last-scan date of an address is not credited to a device when another device held the address then', async () => {
+    const { scanner, sched, see, clock, inv } = setup({ lastScannedFromScanner: true });
+    const old = see({ ip: '10.20.1.1', mac: mac(1), durationS: 600 });
+    await sched.tick(); // mac 1 is scanned at 10.20.1.1 ...
+    scanner.finish(scanner.launches[0].ref);
+    scanner.lastScannedDates.set('10.20.1.1', new Date(clock.t + 60_000).toISOString());
+    clock.t += 120_000;
+    await sched.tick();
+    clock.t += 3600_000;
+    const neu = see({ ip: '10.20.1.1', mac: mac(2), durationS: 86400 }); // ... then the address goes to mac 2
+    await sched.tick();
+    expect(inv.binding(neu.bindingId!)!.lastScannedAt).toBeUndefined();
+    expect(scanner.launches.map((l) => l.targets)).toEqual([['10.20.1.1'], ['10.20.1.1']]);
+    void old;
+  });
+
   it('asks the scanner for last-scan dates when configured: a device scanned elsewhere is skipped', async () => {
     const { scanner, sched, see, store } = setup({ lastScannedFromScanner: true });
     scanner.lastScannedDates.set('10.20.1.1', new Date(T0 - 86400_000).toISOString());

@@ -730,7 +730,9 @@ export class Scheduler {
       for (const d of dates) {
         if (!d.lastScannedAt) continue;
         const e = entries.find((x) => x.ip === d.ip);
-        if (e) this.inventory.markScanned([e.identityId], Date.parse(d.lastScannedAt), `scanner:${d.via ?? 'vm-scan'}`);
+        const at = Date.parse(d.lastScannedAt);
+        // the date is the address's: it is this device's only if no other device held the address then
+        if (e && !this.inventory.heldByAnotherAt(e.ip, at, e.identityId)) this.inventory.markScanned([e.identityId], at, `scanner:${d.via ?? 'vm-scan'}`);
       }
     } catch {
       /* dates are an optimisation: launch anyway */

@@ -110,6 +110,8 @@ const MIGRATIONS: string[] = [
     WHERE hostname IS NOT NULL;
   CREATE INDEX identities_host_key ON identities(host_key, last_scanned_at) WHERE host_key IS NOT NULL;
   `,
+  // 5: who held an address at a past time (a scanner's last-scan date belongs to that device only)
+  `CREATE INDEX IF NOT EXISTS bindings_ip_start ON bindings(ip, start_at);`,
 ];
 
 export function openDatabase(file: string): DB {
