@@ -195,18 +195,21 @@ async function simBench(): Promise<void> {
     if (r.scenario.servers) {
       out(`onsight makespan / lower bound = ${ratio(o.metrics.makespanH?.mean, o.metrics.lowerBoundH?.mean)}; finished within 8 h: ${((o.metrics.finishedBy8hShare?.mean ?? 0) * 100).toFixed(1)}%`);
     }
-    if (best) out(`coverage onsight / best baseline (${best.policy}) = ${ratio(o.metrics.coverage?.mean, best.metrics.coverage?.mean)}; onsight / oracle = ${ratio(o.metrics.coverage?.mean, get('oracle')?.metrics.coverage?.mean)}`);
+    if (best) {
+      out(`coverage onsight / best baseline (${best.policy}) = ${ratio(o.metrics.coverage?.mean, best.metrics.coverage?.mean)}; onsight / oracle = ${ratio(o.metrics.coverage?.mean, get('oracle')?.metrics.coverage?.mean)}`);
+      out(`API calls/day onsight / best baseline (${best.policy}) = ${ratio(o.metrics.apiCallsPerDay?.mean, best.metrics.apiCallsPerDay?.mean)}`);
+    }
     if (cheapest) out(`API calls/day onsight / cheapest baseline (${cheapest.policy}) = ${ratio(o.metrics.apiCallsPerDay?.mean, cheapest.metrics.apiCallsPerDay?.mean)}; onsight wrong-host ${o.metrics.wrongHost?.mean ?? 0}, violations ${o.violations}`);
   }
 }
 
 async function simRuntime(): Promise<void> {
-  // runtime of the full-size fleet for a few simulated days (30 days is printed as a projection)
-  const days = quick ? 1 : 3;
+  // runtime of the full-size fleet: 30 simulated days (3 with --quick, and a projection)
+  const days = quick ? 3 : 30;
   const sc = structuredClone(BUILTIN['mobile-fleet']);
   const { runOnce } = await import('../src/sim/sim.js');
   const m = await runOnce(sc, 'onsight', 1, { days });
-  out(`\nSimulator runtime, onsight on mobile-fleet (5,000 laptops): ${days} simulated day(s) in ${(m.wallMs / 1000).toFixed(1)} s (≈ ${((m.wallMs / 1000) * 30 / days).toFixed(0)} s projected for 30 days)`);
+  out(`\nSimulator runtime, onsight on mobile-fleet (5,000 laptops): ${days} simulated day(s) in ${(m.wallMs / 1000).toFixed(1)} s ${days === 30 ? '' : ` (≈ ${((m.wallMs / 1000) * 30 / days).toFixed(0)} s projected for 30 days)`}; coverage 30 d ${((m.coverage['30d'] ?? 0) * 100).toFixed(1)}%, wrong-host ${m.wrongHost}, ${m.apiCallsPerDay.toFixed(0)} API calls/day`);
 }
 
 // ------------------------------------------------------------------------------ 4. ingestion

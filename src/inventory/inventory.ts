@@ -139,8 +139,8 @@ export class Inventory {
           tail_fingerprint = excluded.tail_fingerprint, updated_at = excluded.updated_at`),
       markScanned: db.prepare(`UPDATE identities SET last_scanned_at = @at, last_scanned_via = @via
         WHERE id = @id AND (last_scanned_at IS NULL OR last_scanned_at < @at)`),
-      otherHolder: db.prepare(`SELECT 1 FROM bindings WHERE ip = @ip AND start_at <= @at AND identity_id != @identityId
-        AND (end_at IS NULL OR end_at >= @at) LIMIT 1`).pluck(),
+      otherHolder: db.prepare(`SELECT 1 FROM bindings WHERE ip = @ip AND start_at <= @to AND identity_id != @identityId
+        AND (end_at IS NULL OR end_at >= @from) LIMIT 1`).pluck(),
       hostKeyOf: db.prepare('SELECT host_key FROM identities WHERE id = ?').pluck(),
       markScannedByHost: db.prepare(`UPDATE identities SET last_scanned_at = @at, last_scanned_via = @via
         WHERE host_key = @hostKey AND (last_scanned_at IS NULL OR last_scanned_at < @at)`),
@@ -321,9 +321,9 @@ export class Inventory {
    * Record a scan of these identities (only ever forward); with linkHostnames, identities sharing
    * a specific host key with one of them are credited too.
    */
-  /** Did a device other than `identityId` hold `ip` at `at`, as far as we know? */
-  heldByAnotherAt(ip: string, at: number, identityId: number): boolean {
-    return this.stmt.otherHolder.get({ ip, at, identityId }) !== undefined;
+  /** Did a device other than `identityId` hold `ip` at any time from `from` to `to` (default: at `from`), as far as we know? */
+  heldByAnotherAt(ip: string, from: number, identityId: number, to = from): boolean {
+    return this.stmt.otherHolder.get({ ip, from, to, identityId }) !== undefined;
   }
 
   markScanned(identityIds: number[], at: number, via: string): void {

@@ -15,6 +15,7 @@ import type { Policy, Verdict } from '../policy/policy.js';
 import type { ApplianceStatus, Scanner, ScanStatus } from '../scanners/types.js';
 import { SchedulerStore, type Intent, type IntentTarget, type QueueEntry } from './queue.js';
 import { RecheckPlan } from './recheck.js';
+import { ScanDurations } from './durations.js';
 
 export interface Clock {
   now(): number;
@@ -148,9 +149,10 @@ export class Scheduler {
   private readonly scannerChecked = new Map<string, number>();
   private nextPollAt = 0;
   private lastPollAt = 0;
-  /** durations (ms) of the last finished scans, sorted: the distribution polling is timed by */
-  private readonly durations: number[] = [];
-  private readonly recentDurations: number[] = [];
+  /** how long our scans take, by size */
+  private readonly durations = new ScanDurations();
+  /** target count per running intent (for the durations of scans of its size) */
+  private readonly sizes = new Map<string, number>();
   private startupReconciled = false;
   private missing = new Map<string, number>();
   /** bindings last found scanned-recently: until when that answer holds (sweep skips them) */
@@ -273,9 +275,17 @@ export class Scheduler {
    * most likely been scanned already, and canceling would throw that work away.
    */
   private mayNotHaveReached(i: Intent, now: number): boolean {
-    const d = this.durations;
-    const typical = d.length >= 3 ? d[d.length >> 1] : 0;
+    const typical = this.durations.count >= 3 ? this.durations.typical(this.size(i)) : 0;
     return now - (i.launchedAt ?? i.createdAt) < Math.max((this.opts.pickupS ?? 360) * 1000, 0.3 * typical);
+  }
+
+  private size(i: Intent): number {
+    let n = this.sizes.get(i.id);
+    if (n === undefined) {
+      if (this.sizes.size > 10_000) this.sizes.clear();
+      this.sizes.set(i.id, (n = this.store.targets(i.id).length));
+    }
+    return n;
   }
 
   /** address → (scan, device) for every target of our running scans */
@@ -419,26 +429,6 @@ export class Scheduler {
     return this.opts.pollIntervalS * 1000 * f;
   }
 
-  /** Share of learned scan durations at most `ms`. */
-  private durationCdf(ms: number): number {
-    const d = this.durations;
-    let lo = 0, hi = d.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (d[mid] <= ms) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo / d.length;
-  }
-
-  private learnDuration(ms: number): void {
-    this.recentDurations.push(ms);
-    if (this.recentDurations.length > 64) this.recentDurations.shift();
-    this.durations.length = 0;
-    this.durations.push(...this.recentDurations);
-    this.durations.sort((x, y) => x - y);
-  }
-
   /**
    * Running scans that queued work waits for: a region with ready targets has no room because of
    * them (its own scans, or scans on the appliances it could use, or the subscription-wide cap).
@@ -466,13 +456,13 @@ export class Scheduler {
   private pollWorthwhile(running: Intent[], now: number): boolean {
     const blocking = this.blockingScans(running, now);
     if (blocking.length === 0) return now - this.lastPollAt >= (this.opts.idlePollS ?? 30 * this.opts.pollIntervalS) * 1000;
-    if (this.durations.length < 3) return true;
+    if (this.durations.count < 3) return true;
     const interval = this.pollIntervalMs();
     let chance = 0;
     for (const i of blocking) {
       const start = i.launchedAt ?? i.createdAt;
-      const f0 = this.durationCdf(this.lastPollAt - start);
-      const f1 = this.durationCdf(now - start);
+      const f0 = this.durations.cdf(this.lastPollAt - start, this.size(i));
+      const f1 = this.durations.cdf(now - start, this.size(i));
       chance += f0 >= 1 ? (now - this.lastPollAt) / (5 * interval) : (f1 - f0) / (1 - f0);
     }
     return chance >= 0.5;
@@ -515,7 +505,8 @@ export class Scheduler {
     const held = new Set<number>();
     for (const t of this.store.targets(i.id)) {
       const b = this.inventory.binding(t.bindingId);
-      // only a device that still held the address when the scan ended was the one scanned
+      // only a device that still held the address when the scan ended was surely the one scanned (one
+      // that left earlier may have left mid-scan: a partial result, not one to skip its next scan for)
       if (b && b.identityId === t.identityId && (b.endAt === undefined || b.endAt >= endedAt)) {
         if (this.opts.verifyResults) {
           held.add(t.bindingId); // recorded once the scanner confirms it found the host (verify())
@@ -529,7 +520,8 @@ export class Scheduler {
       this.plan.at(t.bindingId, now); // out of the queue: the next sweep decides again
     }
     this.inventory.markScanned(scannedIds, endedAt, this.scanner.kind === 'dry-run' ? 'dry-run' : 'onsight');
-    if (i.launchedAt !== undefined && endedAt > i.launchedAt) this.learnDuration(endedAt - i.launchedAt);
+    if (i.launchedAt !== undefined && endedAt > i.launchedAt) this.durations.add(endedAt - i.launchedAt, this.size(i));
+    this.sizes.delete(i.id);
     if (held.size) {
       this.store.finishKeeping(i.id, now, held);
       this.verifyDueAt = Math.min(this.verifyDueAt, now + (this.opts.verifyDelayS ?? 1800) * 1000);
@@ -566,8 +558,11 @@ export class Scheduler {
     const at = this.clock.now();
     for (const r of rows) {
       const d = dates.get(r.ip);
-      // the scan date may be stamped at launch; a minute of slack for clocks
-      if (d !== undefined && d >= r.launchedAt - 60_000) {
+      // the scan date may be stamped at launch (a minute of slack for clocks); the address is this
+      // device's result only if no other device held it while the scan ran
+      if (d !== undefined && d >= r.launchedAt - 60_000 && this.inventory.heldByAnotherAt(r.ip, r.launchedAt, r.identityId, r.endedAt)) {
+        this.store.decide({ at, ip: r.ip, identityId: r.identityId, decision: 'not-scanned', reason: `scan ${r.scanRef}: ${r.ip} changed hands while it ran; the result is not this device's` });
+      } else if (d !== undefined && d >= r.launchedAt - 60_000) {
         this.inventory.markScanned([r.identityId], r.endedAt, 'onsight');
         this.store.decide({ at, ip: r.ip, identityId: r.identityId, decision: 'scanned', reason: `scan ${r.scanRef} finished on ${r.appliance}; the scanner reports the host scanned` });
       } else {

@@ -1,0 +1,47 @@
+/**
+ * How long our scans take, learned from the last ones that finished, by size: a scan of 50
+ * targets runs longer than a scan of 2 (its hosts go through the appliance in waves). Polling and
+ * the cancel window read the distribution of scans of a similar size when there are enough of them.
+ */
+
+const KEEP = 128;
+const SIMILAR = 5;
+
+export class ScanDurations {
+  private readonly recent: { ms: number; targets: number }[] = [];
+
+  get count(): number {
+    return this.recent.length;
+  }
+
+  add(ms: number, targets: number): void {
+    this.recent.push({ ms, targets: Math.max(1, targets) });
+    if (this.recent.length > KEEP) this.recent.shift();
+  }
+
+  /** Sorted durations of scans of about `targets` targets (half to twice), or of all when too few. */
+  private sample(targets: number): number[] {
+    const n = Math.max(1, targets);
+    const similar = this.recent.filter((d) => d.targets * 2 >= n && d.targets <= n * 2);
+    return (similar.length >= SIMILAR ? similar : this.recent).map((d) => d.ms).sort((a, b) => a - b);
+  }
+
+  /** Share of scans of this size that took at most `ms`. */
+  cdf(ms: number, targets: number): number {
+    const d = this.sample(targets);
+    if (d.length === 0) return 0;
+    let lo = 0, hi = d.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (d[mid] <= ms) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo / d.length;
+  }
+
+  /** The median duration of scans of this size (0 before any scan finished). */
+  typical(targets: number): number {
+    const d = this.sample(targets);
+    return d.length ? d[d.length >> 1] : 0;
+  }
+}
