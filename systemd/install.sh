@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs onsight as a systemd service:
-#   code      -> /opt/onsight              (a copy of this built checkout: run `npm ci` first)
+#   code      -> /opt/onsight              (a copy of this built checkout, development dependencies pruned: run `npm ci` first)
 #   config    -> /etc/onsight/onsight.yaml (the example config, only if none is there yet)
 #   password  -> /etc/onsight/qualys.pass  (created empty, 0600 root, if missing; handed to the
 #                service as the systemd credential "qualys": config `scanner.credential: qualys`)
@@ -55,6 +55,14 @@ if [ "$COPY" = 1 ] && [ "$SRC" != "$ROOT$PREFIX" ]; then
     rm -rf "$ROOT$PREFIX/$p"
     cp -a "$SRC/$p" "$ROOT$PREFIX/$p"
   done
+  # the service needs the runtime dependencies only: drop the build and test tools
+  if command -v npm >/dev/null 2>&1; then
+    if (cd "$ROOT$PREFIX" && npm prune --omit=dev --ignore-scripts --no-audit --no-fund >/dev/null 2>&1); then
+      say "deps:     development dependencies removed (npm prune --omit=dev)"
+    else
+      say "deps:     npm prune --omit=dev failed; development dependencies left in $ROOT$PREFIX/node_modules"
+    fi
+  fi
   chown -R root:root "$ROOT$PREFIX" 2>/dev/null || true
   chmod -R u+rwX,go+rX,go-w "$ROOT$PREFIX"
   say "code:     $ROOT$PREFIX"

@@ -91,6 +91,22 @@ describe('systemd/install.sh', () => {
   });
 
   const built = existsSync(join(REPO, 'dist', 'src', 'config', 'load.js'));
+  it.runIf(built)('copies the built code without development dependencies, and the copy runs', () => {
+    const root = tmp('onsight-copy-');
+    const r = spawnSync('sh', [INSTALL, '--root', root], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const prefix = join(root, 'opt', 'onsight');
+    if (/npm prune --omit=dev failed/.test(r.stdout)) throw new Error(`install.sh could not prune: ${r.stdout}`);
+    expect(r.stdout).toMatch(/development dependencies removed/);
+    expect(existsSync(join(prefix, 'node_modules', 'vitest'))).toBe(false);
+    expect(existsSync(join(prefix, 'node_modules', 'typescript'))).toBe(false);
+    expect(existsSync(join(prefix, 'node_modules', 'better-sqlite3'))).toBe(true);
+    const run = spawnSync(process.execPath, [join(prefix, 'bin', 'onsight.js'), 'formats'], { encoding: 'utf8' });
+    expect(run.status).toBe(0);
+    expect(run.stdout).toMatch(/isc-dhcpd/);
+  }, 120_000);
+
   it.runIf(built)('installs config, credential file, unit and the drop-ins a low port and file inputs need; verify and security still pass', () => {
     const root = tmp('onsight-root-');
     const cfgDir = tmp('onsight-cfg-');
