@@ -333,8 +333,8 @@ export class Scheduler {
    * address: two calls, against a scan of the wrong machine.
    */
   private async cancelReassigned(): Promise<void> {
-    if (this.reassigned.size === 0) return;
-    await this.poll(true); // a scan that has ended is recorded, not canceled
+    // no status call first: within the cancel window a scan cannot have ended (setup, pickup and a
+    // host's scan take longer), and a cancel that fails leaves the scan to the regular poll
     for (const [id, why] of this.reassigned) {
       const i = this.store.intent(id);
       if (!i || i.state !== 'running' || !i.scanRef) {
@@ -342,12 +342,12 @@ export class Scheduler {
         continue;
       }
       if (!this.canSpend(true)) return;
+      this.reassigned.delete(id);
       try {
         await this.call('cancel scan', () => this.scanner.cancel(i.scanRef!));
       } catch {
-        return; // tried again next tick
+        continue; // it may have ended after all: the regular poll records how
       }
-      this.reassigned.delete(id);
       const now = this.clock.now();
       const targets = this.store.targets(id);
       this.store.endIntent(id, 'canceled', now, why, { notBefore: now, countAttempt: false });
