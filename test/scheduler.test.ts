@@ -381,4 +381,19 @@ describe('scheduler', () => {
     await sched.tick();
     expect(reads()).toBe(5);
   });
+
+  it('a canceled scan\'s targets the scanner already scanned are recorded, not relaunched (verifyResults)', async () => {
+    const { scanner, sched, see, clock, inv } = setup({ pickupS: 360, verifyResults: true });
+    see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });
+    const done = see({ ip: '10.20.1.2', mac: mac(2), durationS: 86400 });
+    see({ ip: '10.20.1.3', mac: mac(3), durationS: 86400 });
+    await sched.tick();
+    clock.t += 120_000;
+    scanner.lastScannedDates.set('10.20.1.2', new Date(clock.t - 30_000).toISOString()); // reached before the cancel
+    see({ ip: '10.20.1.1', mac: mac(9), durationS: 86400 });
+    await sched.tick();
+    expect(scanner.states.get(scanner.launches[0].ref)).toBe('canceled');
+    expect(inv.binding(done.bindingId!)!.lastScannedAt).toBe(clock.t);
+    expect([...scanner.launches[1].targets].sort()).toEqual(['10.20.1.1', '10.20.1.3']); // the new holder of .1, and .3
+  });
 });

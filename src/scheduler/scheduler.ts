@@ -355,6 +355,30 @@ export class Scheduler {
       this.counters.canceledReassigned++;
       for (const t of targets) this.store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'canceled', reason: `scan canceled before it could reach the wrong device: ${why}; relaunching the others` });
       this.log.info({ intent: id, scanRef: i.scanRef }, `canceled a running scan: ${why}`);
+      if (this.opts.verifyResults) await this.creditPartial(i, targets);
+    }
+  }
+
+  /** Targets a canceled scan had already scanned (by the scanner's host list) are recorded, not relaunched. */
+  private async creditPartial(i: Intent, targets: IntentTarget[]): Promise<void> {
+    if (!this.canSpend(false) || i.launchedAt === undefined) return;
+    let list;
+    try {
+      list = await this.call('host list (canceled scan)', () => this.scanner.lastScanned(targets.map((t) => t.ip)));
+    } catch {
+      return;
+    }
+    const now = this.clock.now();
+    const dates = new Map(list.filter((d) => d.lastScannedAt).map((d) => [d.ip, Date.parse(d.lastScannedAt!)]));
+    for (const t of targets) {
+      const d = dates.get(t.ip);
+      if (d === undefined || d < i.launchedAt - 60_000 || this.inventory.heldByAnotherAt(t.ip, i.launchedAt, t.identityId, now)) continue;
+      const b = this.inventory.binding(t.bindingId);
+      if (!b || b.identityId !== t.identityId || b.endAt !== undefined) continue;
+      this.inventory.markScanned([t.identityId], now, 'onsight');
+      this.store.dequeue(t.bindingId);
+      this.plan.at(t.bindingId, now);
+      this.store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'scanned', reason: `scanned before scan ${i.scanRef} was canceled (the scanner's host list)` });
     }
   }
 
