@@ -396,4 +396,32 @@ describe('scheduler', () => {
     expect(inv.binding(done.bindingId!)!.lastScannedAt).toBe(clock.t);
     expect([...scanner.launches[1].targets].sort()).toEqual(['10.20.1.1', '10.20.1.3']); // the new holder of .1, and .3
   });
+
+  it('a scan that has not started long after launch, behind others on a full appliance, is canceled and relaunched where there is room', async () => {
+    const { scanner, sched, see, clock, store } = setup({ pickupS: 360, idlePollS: 60 });
+    see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });
+    await sched.tick();
+    expect(scanner.launches[0].appliance).toBe('emea-1');
+    scanner.states.set(scanner.launches[0].ref, 'queued');
+    scanner.appliancesState[0].runningScans = 3; // others' nightly scans filled emea-1 after our launch
+    clock.t += 5 * 60_000;
+    await sched.tick();
+    expect(scanner.calls).not.toContain('cancel'); // 5 minutes: still within the pickup time
+    clock.t += 8 * 60_000;
+    await sched.tick();
+    expect(scanner.states.get(scanner.launches[0].ref)).toBe('canceled');
+    expect(store.intent(scanner.launches[0].intentId)).toMatchObject({ state: 'canceled', error: expect.stringMatching(/still waiting for emea-1 13 min after launch \(load 3\/1\)/) });
+    expect(scanner.launches[1]).toMatchObject({ appliance: 'emea-2', targets: ['10.20.1.1'] });
+    expect(sched.counters.requeuedStuck).toBe(1);
+    // a scan that had started and waits again (its appliance went offline) keeps its progress
+    scanner.states.set(scanner.launches[1].ref, 'running');
+    clock.t += 60_000;
+    await sched.tick();
+    scanner.states.set(scanner.launches[1].ref, 'queued');
+    scanner.appliancesState[1].online = false;
+    clock.t += 15 * 60_000;
+    await sched.tick();
+    expect(scanner.states.get(scanner.launches[1].ref)).toBe('queued');
+    expect(sched.counters.requeuedStuck).toBe(1);
+  });
 });

@@ -105,6 +105,8 @@ export interface SchedulerCounters {
   canceledLeft: number;
   /** scans canceled (and their other targets relaunched) because a target's address went to another device first */
   canceledReassigned: number;
+  /** queued scans canceled because their appliance was full or offline long after launch (targets requeued) */
+  requeuedStuck: number;
   /** targets of finished scans the scanner found no host at (verifyResults) */
   noHost: number;
   reconciled: number;
@@ -136,7 +138,7 @@ export function newIntentId(now: number): string {
 export class Scheduler {
   readonly store: SchedulerStore;
   readonly counters: SchedulerCounters = {
-    launches: 0, launchFailures: 0, targetsLaunched: 0, dropped: 0, finished: 0, failed: 0, canceledLeft: 0, canceledReassigned: 0, noHost: 0,
+    launches: 0, launchFailures: 0, targetsLaunched: 0, dropped: 0, finished: 0, failed: 0, canceledLeft: 0, canceledReassigned: 0, requeuedStuck: 0, noHost: 0,
     reconciled: 0, abandoned: 0, apiCalls: 0, byRegion: {}, byAppliance: {},
   };
   private readonly appliances = new Map<string, ApplianceState>();
@@ -151,6 +153,8 @@ export class Scheduler {
   private lastPollAt = 0;
   /** how long our scans take, by size */
   private readonly durations = new ScanDurations();
+  /** the state each running scan was last seen in (a scan still queued has reached none of its targets) */
+  private readonly lastState = new Map<string, ScanStatus['state']>();
   /** target count per running intent (for the durations of scans of its size) */
   private readonly sizes = new Map<string, number>();
   private startupReconciled = false;
@@ -269,12 +273,15 @@ export class Scheduler {
   }
 
   /**
-   * Could the scan still be before one of its targets? While the appliance may not have picked it
-   * up (`pickupS` after launch), surely; targets beyond the first wave of hosts scanned in
+   * Could the scan still be before one of its targets? While the scanner last said it was queued
+   * (behind other scans on the appliance), or the appliance may not have picked it up (`pickupS`
+   * after launch), surely; targets beyond the first wave of hosts scanned in
    * parallel start later, so up to 30% of a typical scan's duration, too. Later, the target has
    * most likely been scanned already, and canceling would throw that work away.
    */
   private mayNotHaveReached(i: Intent, now: number): boolean {
+    const seen = this.lastState.get(i.id);
+    if (seen === 'submitted' || seen === 'queued') return true;
     const typical = this.durations.count >= 3 ? this.durations.typical(this.size(i)) : 0;
     return now - (i.launchedAt ?? i.createdAt) < Math.max((this.opts.pickupS ?? 360) * 1000, 0.3 * typical);
   }
@@ -516,10 +523,46 @@ export class Scheduler {
         continue;
       }
       this.missing.delete(i.id);
+      if (this.lastState.size > 10_000) this.lastState.clear();
+      const before = this.lastState.get(i.id);
+      this.lastState.set(i.id, before === 'running' && st.state !== 'running' ? 'paused' : st.state); // once started, never "not started" again
       if (st.state === 'finished') this.finishOk(i, st);
       else if (st.state === 'error' || st.state === 'canceled') this.finishFailed(i, st.state, `scan ended ${st.state}`);
-      else if (this.opts.cancelWhenAllLeft) await this.cancelIfAllLeft(i);
+      else if ((st.state === 'queued' || st.state === 'submitted') && this.lastState.get(i.id) !== 'paused'
+        && now - (i.launchedAt ?? i.createdAt) > 2 * (this.opts.pickupS ?? 360) * 1000) {
+        await this.requeueIfStuck(i);
+      } else if (this.opts.cancelWhenAllLeft) await this.cancelIfAllLeft(i);
     }
+  }
+
+  /**
+   * A scan that has not started long after launch sits behind other scans on a full (or offline)
+   * appliance: its targets go stale while it waits. When a fresh appliance list confirms that,
+   * cancel it and put the targets back in the queue: they go out again, re-checked, as soon as
+   * an appliance of the region has room (maybe another one). A scan that had started and waits
+   * again (its appliance went offline) keeps its progress and is left alone.
+   */
+  private async requeueIfStuck(i: Intent): Promise<void> {
+    const state = this.appliances.get(i.appliance);
+    if (state) state.refreshedAt = 0; // read the list again: it may be old
+    await this.refreshAppliances();
+    const r = this.opts.regions.find((x) => x.name === i.region);
+    const max = r?.appliances.find((a) => a.name === i.appliance)?.maxScans ?? 1;
+    const { online, load } = this.applianceLoad(i.appliance);
+    if (online && load <= max) return; // it has its slot: about to start
+    if (!this.canSpend(true)) return;
+    try {
+      await this.call('cancel scan', () => this.scanner.cancel(i.scanRef!));
+    } catch {
+      return;
+    }
+    const now = this.clock.now();
+    const why = `still waiting for ${i.appliance} ${Math.round((now - (i.launchedAt ?? i.createdAt)) / 60_000)} min after launch (${online ? `load ${load}/${max}` : 'offline'})`;
+    this.store.endIntent(i.id, 'canceled', now, why, { notBefore: now, countAttempt: false });
+    this.noteEnded(i.appliance);
+    this.counters.requeuedStuck++;
+    this.log.info({ intent: i.id, scanRef: i.scanRef }, `canceled a queued scan: ${why}; targets requeued`);
+    if (this.opts.verifyResults) await this.creditPartial({ ...i, launchedAt: i.launchedAt ?? i.createdAt }, this.store.targets(i.id));
   }
 
   private finishOk(i: Intent, st: ScanStatus): void {
