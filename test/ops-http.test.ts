@@ -204,6 +204,8 @@ describe('daemon HTTP: /metrics, /healthz, /api/status, status page', () => {
     expect(v('onsight_appliance_scans_total', { region: WEIRD, appliance: 'amer-sa-1', state: 'finished' })).toBe(1);
     expect(m.samples.filter((s) => s.name === 'onsight_appliance_scans_total' && s.labels.region === 'emea').map((s) => s.labels.state)).toEqual(['finished']);
     expect(v('onsight_appliance_online', { region: 'apac', appliance: 'apac-sa-1' })).toBe(1);
+    expect(['target-reassigned', 'stuck', 'all-left'].map((reason) => v('onsight_scans_canceled_total', { reason }))).toEqual([0, 0, 0]);
+    expect(v('onsight_scan_targets_no_host_total')).toBe(0); // a dry run confirms nothing
     expect(v('onsight_scanner_api_calls_total')).toBeGreaterThan(0);
     expect(v('onsight_scanner_api_wait_seconds', { scanner: 'dry-run' })).toBe(0);
     expect(m.samples.some((s) => s.name === 'onsight_scanner_api_remaining')).toBe(false); // dry-run reports no limit

@@ -120,6 +120,12 @@ export function renderMetrics(d: Daemon, status: Status = buildStatus(d)): strin
   w.family('onsight_scan_launch_failures_total', 'counter', 'Launch calls that failed.')(sc.launchFailures);
   w.family('onsight_scan_targets_launched_total', 'counter', 'Addresses sent to the scanner in launched scans.')(sc.targetsLaunched);
   w.family('onsight_queue_dropped_total', 'counter', 'Queued devices dropped at re-validation before launch (left, reassigned, no longer due).')(sc.dropped);
+  const canceled = w.family('onsight_scans_canceled_total', 'counter',
+    'Scans onsight canceled, by reason: target-reassigned (an address changed hands before the scan reached it; the others relaunched), stuck (not started long after launch on a full or offline appliance; requeued), all-left.');
+  canceled(sc.canceledReassigned, { reason: 'target-reassigned' });
+  canceled(sc.requeuedStuck, { reason: 'stuck' });
+  canceled(sc.canceledLeft, { reason: 'all-left' });
+  w.family('onsight_scan_targets_no_host_total', 'counter', 'Targets of finished scans the scanner found no host at (scheduler.verifyResults): not recorded as scanned.')(sc.noHost);
 
   // scanner API
   const al = d.scanner.allowance();
