@@ -62,21 +62,27 @@ describe('scheduler', () => {
     expect(reasons).toEqual(expect.arrayContaining(['10.20.9.9 excluded', '192.168.1.1 out-of-scope', '10.99.0.1 no-region']));
   });
 
-  it('one scan per region at a time: due hosts accumulate and go out in one batch when room opens, shortest lease first', async () => {
+  it('one scan per region at a time: due hosts accumulate and go out in one batch when room opens, most recently seen first', async () => {
     const { scanner, sched, see, clock } = setup();
     see({ ip: '10.20.1.1', mac: mac(1) });
     await sched.tick();
     see({ ip: '10.20.1.2', mac: mac(2), durationS: 7200 });
+    clock.t += 60_000;
     see({ ip: '10.20.1.3', mac: mac(3), durationS: 600 });
+    clock.t += 60_000;
     see({ ip: '10.20.1.4', mac: mac(4), durationS: 3600 });
+    clock.t += 60_000;
     see({ ip: '10.20.1.5', mac: mac(5), durationS: 9000 });
+    clock.t += 60_000;
+    see({ ip: '10.20.1.2', mac: mac(2), durationS: 7200, kind: 'renew' }); // seen again: moves up
     await sched.tick();
     expect(scanner.launches).toHaveLength(1); // region busy
     scanner.finish(scanner.launches[0].ref);
     clock.t += 61_000;
     await sched.tick();
     expect(scanner.launches).toHaveLength(2);
-    expect(scanner.launches[1].targets).toEqual(['10.20.1.3', '10.20.1.4', '10.20.1.2']); // max 3, leaving soonest first
+    // max 3; a laptop seen long ago may have left without a release: the freshest sightings go first
+    expect(scanner.launches[1].targets).toEqual(['10.20.1.2', '10.20.1.5', '10.20.1.4']);
   });
 
   it('re-checks targets right before launch: a reassigned or departed address is dropped with a reason', async () => {

@@ -49,12 +49,12 @@ export function queueView({ config }: ViewContext, json: boolean): string {
   const { db, store } = open(config);
   try {
     const rows = store.allQueued().map((q) => ({
-      ip: q.ip, region: q.region, dueSince: iso(q.dueSince), leaveBy: iso(q.leaveBy), attempts: q.attempts,
+      ip: q.ip, region: q.region, dueSince: iso(q.dueSince), lastSeen: iso(q.lastSeen), attempts: q.attempts,
       notBefore: q.notBefore ? iso(q.notBefore) : '', intent: q.intentId ?? '',
     }));
     if (json) return JSON.stringify(rows, null, 2) + '\n';
-    return table(['IP', 'REGION', 'DUE SINCE', 'LEAVES BY', 'ATTEMPTS', 'NOT BEFORE', 'INTENT'],
-      rows.map((r) => [r.ip, r.region, r.dueSince, r.leaveBy, String(r.attempts), r.notBefore, r.intent]));
+    return table(['IP', 'REGION', 'DUE SINCE', 'LAST SEEN', 'ATTEMPTS', 'NOT BEFORE', 'INTENT'],
+      rows.map((r) => [r.ip, r.region, r.dueSince, r.lastSeen, String(r.attempts), r.notBefore, r.intent]));
   } finally {
     db.close();
   }

@@ -10,7 +10,8 @@ export interface QueueEntry {
   identityId: number;
   region: string;
   dueSince: number;
-  leaveBy?: number;
+  /** the device's last sighting (ms): the most recently seen go first */
+  lastSeen?: number;
   attempts: number;
   notBefore: number;
   intentId?: string;
@@ -48,7 +49,7 @@ export interface Decision {
 function entry(r: any): QueueEntry {
   return {
     bindingId: r.binding_id, ip: r.ip, identityId: r.identity_id, region: r.region, dueSince: r.due_since,
-    leaveBy: r.leave_by ?? undefined, attempts: r.attempts, notBefore: r.not_before, intentId: r.intent_id ?? undefined,
+    lastSeen: r.last_seen ?? undefined, attempts: r.attempts, notBefore: r.not_before, intentId: r.intent_id ?? undefined,
   };
 }
 
@@ -64,12 +65,13 @@ export class SchedulerStore {
 
   constructor(readonly db: DB) {
     this.s = {
-      enqueue: db.prepare(`INSERT INTO queue (binding_id, ip, identity_id, region, due_since, leave_by) VALUES (@bindingId, @ip, @identityId, @region, @dueSince, @leaveBy)
+      enqueue: db.prepare(`INSERT INTO queue (binding_id, ip, identity_id, region, due_since, last_seen) VALUES (@bindingId, @ip, @identityId, @region, @dueSince, @lastSeen)
         ON CONFLICT(binding_id) DO NOTHING`),
       queued: db.prepare('SELECT * FROM queue WHERE binding_id = ?'),
+      touch: db.prepare('UPDATE queue SET last_seen = ? WHERE binding_id = ? AND intent_id IS NULL'),
       queuedIds: db.prepare('SELECT binding_id FROM queue').pluck(),
       ready: db.prepare(`SELECT * FROM queue WHERE region = ? AND intent_id IS NULL AND not_before <= ?
-        ORDER BY leave_by IS NULL, leave_by, due_since LIMIT ?`),
+        ORDER BY last_seen IS NULL, last_seen DESC, due_since LIMIT ?`),
       hasReady: db.prepare('SELECT 1 FROM queue WHERE region = ? AND intent_id IS NULL AND not_before <= ? LIMIT 1').pluck(),
       dequeue: db.prepare('DELETE FROM queue WHERE binding_id = ?'),
       assign: db.prepare('UPDATE queue SET intent_id = ? WHERE binding_id = ?'),
@@ -87,13 +89,18 @@ export class SchedulerStore {
       decide: db.prepare('INSERT INTO decisions (at, ip, identity_id, decision, reason) VALUES (@at, @ip, @identityId, @decision, @reason)'),
       recent: db.prepare('SELECT at, ip, identity_id, decision, reason FROM decisions ORDER BY id DESC LIMIT ?'),
       pruneDecisions: db.prepare('DELETE FROM decisions WHERE id <= (SELECT max(id) FROM decisions) - ?'),
-      queueAll: db.prepare('SELECT * FROM queue ORDER BY region, leave_by IS NULL, leave_by, due_since'),
+      queueAll: db.prepare('SELECT * FROM queue ORDER BY region, last_seen IS NULL, last_seen DESC, due_since'),
       intentsRecent: db.prepare('SELECT * FROM intents ORDER BY created_at DESC LIMIT ?'),
     };
   }
 
   enqueue(e: Omit<QueueEntry, 'attempts' | 'notBefore' | 'intentId'>): boolean {
-    return this.s.enqueue.run({ ...e, leaveBy: e.leaveBy ?? null }).changes > 0;
+    return this.s.enqueue.run({ ...e, lastSeen: e.lastSeen ?? null }).changes > 0;
+  }
+
+  /** A queued device seen again moves up the queue. */
+  touch(bindingId: number, lastSeen: number): void {
+    this.s.touch.run(lastSeen, bindingId);
   }
 
   queued(bindingId: number): QueueEntry | undefined {

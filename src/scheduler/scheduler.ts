@@ -226,10 +226,10 @@ export class Scheduler {
       if (v.due && v.region && this.silent.get(b.id) === b.lastSeen) {
         this.decide(b, 'not-due', `no-answer: the last scan of ${b.ip} found no host; waiting for the device to be seen again`, now);
       } else if (v.due && v.region) {
-        if (this.store.enqueue({ bindingId: b.id, ip: b.ip, identityId: b.identityId, region: v.region, dueSince: now, leaveBy: leaveBy(b) })) {
+        if (this.store.enqueue({ bindingId: b.id, ip: b.ip, identityId: b.identityId, region: v.region, dueSince: now, lastSeen: b.lastSeen })) {
           enqueued++;
           this.decide(b, 'due', `${v.detail}; region ${v.region} (${v.regionCidr})`, now);
-        }
+        } else this.store.touch(b.id, b.lastSeen);
       } else {
         this.decide(b, 'not-due', `${v.reason}: ${v.detail}`, now);
       }
@@ -903,12 +903,6 @@ export class Scheduler {
     this.hooks.onLaunch?.({ intentId: id, scanRef, region: r.name, appliance: appliance.name, applianceWhy: appliance.why, targets: targets.map((t) => ({ ip: t.ip, why: t.why })) });
     return true;
   }
-}
-
-/** When is the device likely to leave? Short leases and VPN sessions first. */
-function leaveBy(b: BindingView): number | undefined {
-  if (b.channel === 'vpn') return b.lastSeen + 2 * 3600_000;
-  return b.expiresAt;
 }
 
 function errInfo(err: unknown): { code?: string; message: string } {

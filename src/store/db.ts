@@ -112,6 +112,9 @@ const MIGRATIONS: string[] = [
   `,
   // 5: who held an address at a past time (a scanner's last-scan date belongs to that device only)
   `CREATE INDEX IF NOT EXISTS bindings_ip_start ON bindings(ip, start_at);`,
+  // 6: the queue is ordered by the device's last sighting, most recent first (a DHCP lease seen
+  // long ago may belong to a laptop that left without a release), not by when the lease ends
+  `ALTER TABLE queue RENAME COLUMN leave_by TO last_seen;`,
 ];
 
 export function openDatabase(file: string): DB {
