@@ -121,14 +121,14 @@ export const configSchema = z.object({
   scheduler: z.object({
     /** how often running scans are polled (stretched when the API allowance runs low) */
     pollIntervalS: z.number().positive().default(60),
-    /** with nothing waiting for a running scan, poll this often to record results (default 30 × pollIntervalS) */
+    /** with nothing waiting for a running scan, poll this often to record results (default 60 × pollIntervalS) */
     idlePollS: z.number().positive().optional(),
     /** how often the appliance list (real load) is refreshed before a launch (stretched while it does not change) */
     applianceRefreshS: z.number().positive().default(300),
     /** confirm finished scans' targets with the scanner's host list before recording them scanned (Qualys) */
     verifyResults: z.boolean().default(true),
     /** a finished scan's result may wait this long to be confirmed together with others' */
-    verifyDelayS: z.number().positive().default(1800),
+    verifyDelayS: z.number().positive().default(3600),
     /** a target address changing hands this soon after launch (or within 30% of a typical scan) cancels and relaunches the scan */
     pickupS: z.number().nonnegative().default(360),
     /** ask the scanner for last-scan dates of newly seen addresses */
@@ -143,7 +143,7 @@ export const configSchema = z.object({
     /** scans the subscription may run at once across all regions (absent: no limit of our own) */
     maxRunningScans: z.number().int().positive().optional(),
   }).strict().default({
-    pollIntervalS: 60, applianceRefreshS: 300, verifyResults: true, verifyDelayS: 1800, pickupS: 360, lastScannedFromScanner: false,
+    pollIntervalS: 60, applianceRefreshS: 300, verifyResults: true, verifyDelayS: 3600, pickupS: 360, lastScannedFromScanner: false,
     cancelWhenAllLeft: false, retryBackoffS: 600, maxAttempts: 5, reconcileGraceS: 180,
   }),
   http: z.object({ listen: z.string().default('127.0.0.1:9321'), enabled: z.boolean().default(true) }).strict()

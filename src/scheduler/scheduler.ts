@@ -50,7 +50,7 @@ export interface SchedulerOptions {
   adaptivePolling?: boolean;
   /**
    * with adaptive polling, how often to poll when no queued work waits for a running scan to end
-   * (the answer then only records results, which keep their real end time); default 30 × pollIntervalS
+   * (the answer then only records results, which keep their real end time); default 60 × pollIntervalS
    */
   idlePollS?: number;
   /**
@@ -59,7 +59,7 @@ export interface SchedulerOptions {
    * without a DHCP release still looks present, and its scan found nobody (default false)
    */
   verifyResults?: boolean;
-  /** seconds a finished scan's result may wait to be confirmed together with others' (default 1800) */
+  /** seconds a finished scan's result may wait to be confirmed together with others' (default 3600) */
   verifyDelayS?: number;
   /**
    * how long after launch an appliance may take to pick a scan up (its polling interval, 190 s
@@ -144,7 +144,8 @@ export class Scheduler {
   private readonly appliances = new Map<string, ApplianceState>();
   /** the appliance list is re-read this many times less often while it shows no room (doubles up to 6) */
   private refreshBackoff = 1;
-  /** ... and while others' load and online states stay as they were (doubles up to 6) */
+  /** ... and while others' load and online states stay as they were (doubles up to 12: a scan stuck behind
+   * others' is caught by requeueIfStuck, which re-reads the list) */
   private refreshSteady = 1;
   private lastForeign = '';
   private readonly lastReason = new Map<number, string>();
@@ -480,13 +481,13 @@ export class Scheduler {
   /**
    * Is a status call worth its API cost now? Only when queued work waits for a running scan and,
    * by the distribution of past scan durations, one of those scans has likely ended since the
-   * last call: the chances that each ended since then add up to 50% or more. Scans older than
+   * last call: the chances that each ended since then add up to 70% or more. Scans older than
    * every learned duration count as more and more likely the longer we wait. With nothing
    * waiting, a call every idlePollS records results (they keep their real end time).
    */
   private pollWorthwhile(running: Intent[], now: number): boolean {
     const blocking = this.blockingScans(running, now);
-    if (blocking.length === 0) return now - this.lastPollAt >= (this.opts.idlePollS ?? 30 * this.opts.pollIntervalS) * 1000;
+    if (blocking.length === 0) return now - this.lastPollAt >= (this.opts.idlePollS ?? 60 * this.opts.pollIntervalS) * 1000;
     if (this.durations.count < 3) return true;
     const interval = this.pollIntervalMs();
     let chance = 0;
@@ -496,7 +497,7 @@ export class Scheduler {
       const f1 = this.durations.cdf(now - start, this.size(i));
       chance += f0 >= 1 ? (now - this.lastPollAt) / (5 * interval) : (f1 - f0) / (1 - f0);
     }
-    return chance >= 0.5;
+    return chance >= 0.7;
   }
 
   /** One list call for all running scans; record results. */
@@ -591,7 +592,7 @@ export class Scheduler {
     this.sizes.delete(i.id);
     if (held.size) {
       this.store.finishKeeping(i.id, now, held);
-      this.verifyDueAt = Math.min(this.verifyDueAt, now + (this.opts.verifyDelayS ?? 1800) * 1000);
+      this.verifyDueAt = Math.min(this.verifyDueAt, now + (this.opts.verifyDelayS ?? 3600) * 1000);
     } else this.store.endIntent(i.id, 'finished', now, null);
     this.noteEnded(i.appliance);
     this.counters.finished++;
@@ -714,7 +715,7 @@ export class Scheduler {
     // last read, our own count of our scans is as good as a fresh list, so read it less often
     const active = this.store.activeIntents();
     const foreign = list.map((a) => `${a.name}:${a.online ? 1 : 0}:${Math.max(0, a.runningScans - active.filter((i) => i.appliance === a.name).length)}`).sort().join(',');
-    this.refreshSteady = foreign === this.lastForeign ? Math.min(6, this.refreshSteady * 2) : 1;
+    this.refreshSteady = foreign === this.lastForeign ? Math.min(12, this.refreshSteady * 2) : 1;
     this.lastForeign = foreign;
     for (const r of this.opts.regions) {
       for (const ap of r.appliances) {
