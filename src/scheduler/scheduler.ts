@@ -16,6 +16,7 @@ import type { ApplianceStatus, Scanner, ScanStatus } from '../scanners/types.js'
 import { SchedulerStore, type Intent, type IntentTarget, type QueueEntry } from './queue.js';
 import { RecheckPlan } from './recheck.js';
 import { ScanDurations } from './durations.js';
+import { ApplianceBook } from './appliances.js';
 
 export interface Clock {
   now(): number;
@@ -116,13 +117,6 @@ export interface SchedulerCounters {
   byAppliance: Record<string, { launched: number }>;
 }
 
-interface ApplianceState {
-  status?: ApplianceStatus;
-  refreshedAt: number;
-  launchedSince: number;
-  endedSince: number;
-}
-
 /** Errors after which we know the scanner did not create a scan (so a retry cannot duplicate one). */
 const NOT_LAUNCHED_CODES = new Set([
   'ONSIGHT_QUALYS_API', 'ONSIGHT_QUALYS_AUTH', 'ONSIGHT_QUALYS_NOT_IN_SUBSCRIPTION', 'ONSIGHT_QUALYS_RATE_LIMIT',
@@ -141,13 +135,7 @@ export class Scheduler {
     launches: 0, launchFailures: 0, targetsLaunched: 0, dropped: 0, finished: 0, failed: 0, canceledLeft: 0, canceledReassigned: 0, requeuedStuck: 0, noHost: 0,
     reconciled: 0, abandoned: 0, apiCalls: 0, byRegion: {}, byAppliance: {},
   };
-  private readonly appliances = new Map<string, ApplianceState>();
-  /** the appliance list is re-read this many times less often while it shows no room (doubles up to 6) */
-  private refreshBackoff = 1;
-  /** ... and while others' load and online states stay as they were (doubles up to 12: a scan stuck behind
-   * others' is caught by requeueIfStuck, which re-reads the list) */
-  private refreshSteady = 1;
-  private lastForeign = '';
+  private readonly appliances: ApplianceBook;
   private readonly lastReason = new Map<number, string>();
   private readonly scannerChecked = new Map<string, number>();
   private nextPollAt = 0;
@@ -183,6 +171,7 @@ export class Scheduler {
     private readonly hooks: SchedulerHooks = {},
   ) {
     this.store = store;
+    this.appliances = new ApplianceBook(log);
   }
 
   /** A reloaded config (SIGHUP): new policy, regions and limits apply from the next decision on. */
@@ -193,7 +182,7 @@ export class Scheduler {
     this.recent.clear(); // windows may differ under the new policy
     this.plan.clear();
     this.nextFullSweepAt = 0;
-    for (const a of this.appliances.values()) a.refreshedAt = 0; // a region may have new appliances
+    this.appliances.invalidate(); // a region may have new appliances
   }
 
   // ---------------------------------------------------------------- deciding
@@ -544,8 +533,7 @@ export class Scheduler {
    * again (its appliance went offline) keeps its progress and is left alone.
    */
   private async requeueIfStuck(i: Intent): Promise<void> {
-    const state = this.appliances.get(i.appliance);
-    if (state) state.refreshedAt = 0; // read the list again: it may be old
+    this.appliances.invalidate(i.appliance); // read the list again: it may be old
     await this.refreshAppliances();
     const r = this.opts.regions.find((x) => x.name === i.region);
     const max = r?.appliances.find((a) => a.name === i.appliance)?.maxScans ?? 1;
@@ -694,76 +682,27 @@ export class Scheduler {
   // ---------------------------------------------------------------- appliances
 
   private noteEnded(appliance: string): void {
-    const a = this.appliances.get(appliance);
-    if (a) a.endedSince++;
+    this.appliances.ended(appliance);
   }
 
   /** Re-read the appliance list when stale; true when it was read. */
   private async refreshAppliances(): Promise<boolean> {
     const now = this.clock.now();
-    const oldest = Math.min(...[...this.appliances.values()].map((a) => a.refreshedAt), this.appliances.size ? Infinity : 0);
-    if (this.appliances.size && now - oldest < this.opts.applianceRefreshS * 1000 * Math.max(this.refreshBackoff, this.refreshSteady)) return false;
-    if (!this.canSpend(false) && this.appliances.size) return false;
+    if (!this.appliances.stale(now, this.opts.applianceRefreshS)) return false;
+    if (!this.canSpend(false) && this.appliances.known) return false;
     let list: ApplianceStatus[];
     try {
       list = await this.call('list appliances', () => this.scanner.appliances());
     } catch {
       return false;
     }
-    const byName = new Map(list.map((a) => [a.name, a]));
-    // what only the list can tell (others' scans, online states): when it has not changed since the
-    // last read, our own count of our scans is as good as a fresh list, so read it less often
-    const active = this.store.activeIntents();
-    const foreign = list.map((a) => `${a.name}:${a.online ? 1 : 0}:${Math.max(0, a.runningScans - active.filter((i) => i.appliance === a.name).length)}`).sort().join(',');
-    this.refreshSteady = foreign === this.lastForeign ? Math.min(12, this.refreshSteady * 2) : 1;
-    this.lastForeign = foreign;
-    for (const r of this.opts.regions) {
-      for (const ap of r.appliances) {
-        const status = byName.get(ap.name);
-        if (!status) this.log.warn({ appliance: ap.name, region: r.name }, 'configured appliance is not in the scanner\'s appliance list; treated as offline');
-        this.appliances.set(ap.name, { status, refreshedAt: now, launchedSince: 0, endedSince: 0 });
-      }
-    }
+    this.appliances.update(list, this.opts.regions, this.store.activeIntents(), now);
     return true;
   }
 
   /** Load now: the scanner's count at refresh plus our launches since, less our scans ended since; never below our own. */
   applianceLoad(name: string, active: Intent[] = this.store.activeIntents()): { online: boolean; load: number; ours: number } {
-    const ours = active.filter((i) => i.appliance === name).length;
-    const a = this.appliances.get(name);
-    if (!a?.status) return { online: false, load: ours, ours };
-    const load = Math.max(ours, a.status.runningScans + a.launchedSince - a.endedSince);
-    return { online: a.status.online, load, ours };
-  }
-
-  /**
-   * The least-loaded online appliance of the region with room; between equally loaded ones, the
-   * one fewer other waiting regions depend on (a region's only appliance is left for that region).
-   */
-  private pickAppliance(r: SchedulerRegion, active: Intent[], waiting: Set<string> = new Set()): { name: string; why: string } | undefined {
-    let best: { name: string; ratio: number; demand: number; why: string } | undefined;
-    const skipped: string[] = [];
-    for (const ap of r.appliances) {
-      const { online, load } = this.applianceLoad(ap.name, active);
-      if (!online) {
-        skipped.push(`${ap.name} offline`);
-        continue;
-      }
-      if (load >= ap.maxScans) {
-        skipped.push(`${ap.name} busy ${load}/${ap.maxScans}`);
-        continue;
-      }
-      const ratio = load / ap.maxScans;
-      let demand = 0;
-      for (const other of this.opts.regions) {
-        if (other.name !== r.name && waiting.has(other.name) && other.appliances.some((a) => a.name === ap.name)) demand += 1 / other.appliances.length;
-      }
-      if (!best || ratio < best.ratio || (ratio === best.ratio && demand < best.demand)) {
-        best = { name: ap.name, ratio, demand, why: `${ap.name} online, load ${load}/${ap.maxScans}` };
-      }
-    }
-    if (!best) return undefined;
-    return { name: best.name, why: skipped.length ? `${best.why} (${skipped.join(', ')})` : best.why };
+    return this.appliances.load(name, active);
   }
 
   // ---------------------------------------------------------------- launching
@@ -828,7 +767,7 @@ export class Scheduler {
         if (active.length >= maxTotal) return;
         if (active.filter((i) => i.region === r.name).length >= r.maxConcurrentScans) break;
         if (!this.canSpend(true)) return;
-        const appliance = this.pickAppliance(r, active, waiting);
+        const appliance = this.appliances.pick(r, this.opts.regions, active, waiting);
         if (!appliance) {
           blocked = true;
           break;
@@ -840,8 +779,7 @@ export class Scheduler {
       waiting.delete(r.name);
     }
     // a list that showed no room is not worth re-reading every applianceRefreshS: back off until a launch
-    if (launches > 0) this.refreshBackoff = 1;
-    else if (blocked && refreshed) this.refreshBackoff = Math.min(6, this.refreshBackoff * 2);
+    this.appliances.afterPass(launches, blocked, refreshed);
   }
 
   /** Build, re-check and launch one batch; false when nothing was launched. */
@@ -873,8 +811,7 @@ export class Scheduler {
     }
     const id = newIntentId(now);
     this.store.createIntent({ id, region: r.name, appliance: appliance.name, createdAt: now }, targets);
-    const ap = this.appliances.get(appliance.name);
-    if (ap) ap.launchedSince++;
+    this.appliances.launched(appliance.name);
     let scanRef: string;
     try {
       const res = await this.call('launch scan', () => this.scanner.launch({
@@ -885,7 +822,7 @@ export class Scheduler {
     } catch (err) {
       this.counters.launchFailures++;
       if (err instanceof OnsightError && NOT_LAUNCHED_CODES.has(err.code)) {
-        if (ap) ap.launchedSince--;
+        this.appliances.launched(appliance.name, -1);
         const attempts = Math.max(0, ...targets.map((t) => this.store.queued(t.bindingId)?.attempts ?? 0));
         this.store.endIntent(id, 'error', this.clock.now(), `${err.code}: ${err.message}`, {
           notBefore: this.clock.now() + this.opts.retryBackoffS * 1000 * 2 ** attempts, countAttempt: true,
