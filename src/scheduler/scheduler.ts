@@ -340,42 +340,58 @@ export class Scheduler {
       }
       if (!this.canSpend(true)) return;
       this.reassigned.delete(id);
-      try {
-        await this.call('cancel scan', () => this.scanner.cancel(i.scanRef!));
-      } catch {
-        continue; // it may have ended after all: the regular poll records how
-      }
+      const targets = await this.cancelAndRequeue(i, why);
+      if (!targets) continue; // it may have ended after all: the regular poll records how
       const now = this.clock.now();
-      const targets = this.store.targets(id);
-      this.store.endIntent(id, 'canceled', now, why, { notBefore: now, countAttempt: false });
-      this.noteEnded(i.appliance);
       this.counters.canceledReassigned++;
       for (const t of targets) this.store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'canceled', reason: `scan canceled before it could reach the wrong device: ${why}; relaunching the others` });
       this.log.info({ intent: id, scanRef: i.scanRef }, `canceled a running scan: ${why}`);
-      if (this.opts.verifyResults) await this.creditPartial(i, targets);
+      await this.creditPartial(i, targets);
     }
+  }
+
+  /**
+   * Cancel a running scan and put its targets back in the queue, ready at once and not counted as
+   * a failed attempt. Undefined when the cancel call failed (nothing changed); else the targets.
+   */
+  private async cancelAndRequeue(i: Intent, why: string): Promise<IntentTarget[] | undefined> {
+    try {
+      await this.call('cancel scan', () => this.scanner.cancel(i.scanRef!));
+    } catch {
+      return undefined;
+    }
+    const now = this.clock.now();
+    const targets = this.store.targets(i.id);
+    this.store.endIntent(i.id, 'canceled', now, why, { notBefore: now, countAttempt: false });
+    this.noteEnded(i.appliance);
+    return targets;
   }
 
   /** Targets a canceled scan had already scanned (by the scanner's host list) are recorded, not relaunched. */
   private async creditPartial(i: Intent, targets: IntentTarget[]): Promise<void> {
-    if (!this.canSpend(false) || i.launchedAt === undefined) return;
-    let list;
-    try {
-      list = await this.call('host list (canceled scan)', () => this.scanner.lastScanned(targets.map((t) => t.ip)));
-    } catch {
-      return;
-    }
+    if (!this.opts.verifyResults || !this.canSpend(false)) return;
+    const launchedAt = i.launchedAt ?? i.createdAt;
+    const dates = await this.scanDates('host list (canceled scan)', targets.map((t) => t.ip));
+    if (!dates) return;
     const now = this.clock.now();
-    const dates = new Map(list.filter((d) => d.lastScannedAt).map((d) => [d.ip, Date.parse(d.lastScannedAt!)]));
     for (const t of targets) {
-      const d = dates.get(t.ip);
-      if (d === undefined || d < i.launchedAt - 60_000 || this.inventory.heldByAnotherAt(t.ip, i.launchedAt, t.identityId, now)) continue;
+      if (!foundInScan(dates.get(t.ip), launchedAt) || this.inventory.heldByAnotherAt(t.ip, launchedAt, t.identityId, now)) continue;
       const b = this.inventory.binding(t.bindingId);
       if (!b || b.identityId !== t.identityId || b.endAt !== undefined) continue;
       this.inventory.markScanned([t.identityId], now, 'onsight');
       this.store.dequeue(t.bindingId);
       this.plan.at(t.bindingId, now);
       this.store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'scanned', reason: `scanned before scan ${i.scanRef} was canceled (the scanner's host list)` });
+    }
+  }
+
+  /** The scanner's last-scan date per address (one host-list call); undefined when the call failed. */
+  private async scanDates(what: string, ips: string[]): Promise<Map<string, number> | undefined> {
+    try {
+      const list = await this.call(what, () => this.scanner.lastScanned([...new Set(ips)]));
+      return new Map(list.filter((d) => d.lastScannedAt).map((d) => [d.ip, Date.parse(d.lastScannedAt!)]));
+    } catch {
+      return undefined;
     }
   }
 
@@ -540,18 +556,12 @@ export class Scheduler {
     const { online, load } = this.applianceLoad(i.appliance);
     if (online && load <= max) return; // it has its slot: about to start
     if (!this.canSpend(true)) return;
-    try {
-      await this.call('cancel scan', () => this.scanner.cancel(i.scanRef!));
-    } catch {
-      return;
-    }
-    const now = this.clock.now();
-    const why = `still waiting for ${i.appliance} ${Math.round((now - (i.launchedAt ?? i.createdAt)) / 60_000)} min after launch (${online ? `load ${load}/${max}` : 'offline'})`;
-    this.store.endIntent(i.id, 'canceled', now, why, { notBefore: now, countAttempt: false });
-    this.noteEnded(i.appliance);
+    const why = `still waiting for ${i.appliance} ${Math.round((this.clock.now() - (i.launchedAt ?? i.createdAt)) / 60_000)} min after launch (${online ? `load ${load}/${max}` : 'offline'})`;
+    const targets = await this.cancelAndRequeue(i, why);
+    if (!targets) return;
     this.counters.requeuedStuck++;
     this.log.info({ intent: i.id, scanRef: i.scanRef }, `canceled a queued scan: ${why}; targets requeued`);
-    if (this.opts.verifyResults) await this.creditPartial({ ...i, launchedAt: i.launchedAt ?? i.createdAt }, this.store.targets(i.id));
+    await this.creditPartial(i, targets);
   }
 
   private finishOk(i: Intent, st: ScanStatus): void {
@@ -603,22 +613,18 @@ export class Scheduler {
       return;
     }
     if (!this.canSpend(false)) return;
-    let dates: Map<string, number>;
-    try {
-      const list = await this.call('host list (verify results)', () => this.scanner.lastScanned([...new Set(rows.map((r) => r.ip))]));
-      dates = new Map(list.filter((d) => d.lastScannedAt).map((d) => [d.ip, Date.parse(d.lastScannedAt!)]));
-    } catch {
+    const dates = await this.scanDates('host list (verify results)', rows.map((r) => r.ip));
+    if (!dates) {
       this.verifyDueAt = now + this.opts.pollIntervalS * 1000;
       return;
     }
     const at = this.clock.now();
     for (const r of rows) {
-      const d = dates.get(r.ip);
-      // the scan date may be stamped at launch (a minute of slack for clocks); the address is this
-      // device's result only if no other device held it while the scan ran
-      if (d !== undefined && d >= r.launchedAt - 60_000 && this.inventory.heldByAnotherAt(r.ip, r.launchedAt, r.identityId, r.endedAt)) {
+      const found = foundInScan(dates.get(r.ip), r.launchedAt);
+      // the address is this device's result only if no other device held it while the scan ran
+      if (found && this.inventory.heldByAnotherAt(r.ip, r.launchedAt, r.identityId, r.endedAt)) {
         this.store.decide({ at, ip: r.ip, identityId: r.identityId, decision: 'not-scanned', reason: `scan ${r.scanRef}: ${r.ip} changed hands while it ran; the result is not this device's` });
-      } else if (d !== undefined && d >= r.launchedAt - 60_000) {
+      } else if (found) {
         this.inventory.markScanned([r.identityId], r.endedAt, 'onsight');
         this.store.decide({ at, ip: r.ip, identityId: r.identityId, decision: 'scanned', reason: `scan ${r.scanRef} finished on ${r.appliance}; the scanner reports the host scanned` });
       } else {
@@ -841,6 +847,11 @@ export class Scheduler {
     this.hooks.onLaunch?.({ intentId: id, scanRef, region: r.name, appliance: appliance.name, applianceWhy: appliance.why, targets: targets.map((t) => ({ ip: t.ip, why: t.why })) });
     return true;
   }
+}
+
+/** Did the scan launched at `launchedAt` find a host at the address? Its date may be stamped at launch: a minute of slack for clocks. */
+function foundInScan(lastScannedAt: number | undefined, launchedAt: number): boolean {
+  return lastScannedAt !== undefined && lastScannedAt >= launchedAt - 60_000;
 }
 
 function errInfo(err: unknown): { code?: string; message: string } {
