@@ -39,6 +39,14 @@ async function stop(h: InputHandle): Promise<void> {
   handles.splice(handles.indexOf(h), 1);
   await h.close();
 }
+/** A first run that reads `lines` lines of `path` and stops ("crashes"): its committed checkpoint. */
+async function checkpointAfter(path: string, lines: number): Promise<FileCheckpoint> {
+  const s1 = new CollectSink();
+  const h1 = await tail(path, s1);
+  await until(() => s1.lines.length === lines);
+  await stop(h1);
+  return s1.committed(path)!;
+}
 
 describe('file tailer', () => {
   it('reads whole lines, holds a partial one, and checkpoints byte offsets', async () => {
@@ -70,11 +78,7 @@ describe('file tailer', () => {
   it('resumes exactly after the committed checkpoint, including a short file that grew', async () => {
     const p = join(dir, 'a.log');
     writeFileSync(p, 'l1\nl2\n');
-    const s1 = new CollectSink();
-    const h1 = await tail(p, s1);
-    await until(() => s1.lines.length === 2);
-    await stop(h1);
-    const cp = s1.committed(p)!;
+    const cp = await checkpointAfter(p, 2);
     appendFileSync(p, 'l3\n' + 'x'.repeat(2000) + '\nl5\n');
     const s2 = new CollectSink();
     const h2 = await tail(p, s2, { [p]: cp });
@@ -176,11 +180,7 @@ describe('file tailer', () => {
   it('after a crash: resumes in the rotated file (rename), then the new one', async () => {
     const p = join(dir, 'r.log');
     writeFileSync(p, 'a1\na2\n');
-    const s1 = new CollectSink();
-    const h1 = await tail(p, s1);
-    await until(() => s1.lines.length === 2);
-    await stop(h1);
-    const cp = s1.committed(p)!;
+    const cp = await checkpointAfter(p, 2);
     appendFileSync(p, 'a3\n');
     renameSync(p, p + '.1');
     writeFileSync(p, 'b1\nb2\n');
@@ -217,11 +217,7 @@ describe('file tailer', () => {
   it('after a crash: a file replaced by a copy (new inode, same content) resumes at the offset', async () => {
     const p = join(dir, 'sync.log');
     writeFileSync(p, 'a1\na2\n');
-    const s1 = new CollectSink();
-    const h1 = await tail(p, s1);
-    await until(() => s1.lines.length === 2);
-    await stop(h1);
-    const cp = s1.committed(p)!;
+    const cp = await checkpointAfter(p, 2);
     writeFileSync(p + '.tmp', 'a1\na2\na3\n');
     renameSync(p + '.tmp', p); // how rsync and friends replace a file
     expect(statSync(p).ino).not.toBe(cp.ino);
@@ -235,11 +231,7 @@ describe('file tailer', () => {
   it('after a crash: copytruncate while we were down', async () => {
     const p = join(dir, 'c.log');
     writeFileSync(p, 'a1\na2\n');
-    const s1 = new CollectSink();
-    const h1 = await tail(p, s1);
-    await until(() => s1.lines.length === 2);
-    await stop(h1);
-    const cp = s1.committed(p)!;
+    const cp = await checkpointAfter(p, 2);
     appendFileSync(p, 'a3\na4\n');
     copyFileSync(p, p + '.1');
     truncateSync(p, 0);
@@ -389,11 +381,7 @@ describe('Windows DHCP audit logs', () => {
     const p = join(dir, 'DhcpV6SrvLog-Tue.log');
     const week1 = [...preamble, ev('11/17/26', 1)];
     writeFileSync(p, Buffer.from(week1.map((l) => l + '\r\n').join(''), 'latin1')); // ANSI
-    const s1 = new CollectSink();
-    const h1 = await tail(p, s1);
-    await until(() => s1.lines.length === week1.length - 2);
-    await stop(h1);
-    const cp = s1.committed(p)!;
+    const cp = await checkpointAfter(p, week1.length - 2);
     expect(cp.offset).toBeGreaterThan(1024); // the first-KiB fingerprint alone cannot tell the weeks apart
     const week2 = [...preamble, ...Array.from({ length: 6 }, (_, i) => ev('11/24/26', i + 20))];
     const fd = openSync(p, 'r+');
