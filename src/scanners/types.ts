@@ -87,3 +87,39 @@ export interface Scanner {
   allowance(): Allowance;
   close(): Promise<void>;
 }
+
+/** The scanner calls the scheduler makes; a failure's meaning can depend on which one failed. */
+export type ScannerCall = 'launch' | 'listScans' | 'cancel' | 'appliances' | 'lastScanned';
+
+/**
+ * What a failed scanner call means, in the seam's words. Each backend maps its vendor's failures
+ * onto this (it alone knows its codes); the scheduler decides from it alone, never from a vendor
+ * code or a backend's name.
+ */
+export interface FailureOutcome {
+  /**
+   * For a launch: `no`, certainly nothing was launched (the targets go back to the queue);
+   * `unknown`, a scan may exist (find it by the intent id in its title before launching again).
+   * Other calls: always `no`.
+   */
+  launched: 'no' | 'unknown';
+  /**
+   * `retry`: the same call may succeed soon (ordinary back-off);
+   * `wait`: make no call to this scanner before `untilMs` (epoch ms; a rate-limit block can last most of a day);
+   * `stop`: only an operator can fix it (credentials, account, licence): stop launching and say why.
+   */
+  next: 'retry' | 'wait' | 'stop';
+  untilMs?: number;
+  /** stable error code for logs and metrics (src/errors.ts) */
+  code: string;
+  /** one line for operators; never contains a credential */
+  message: string;
+}
+
+/** One line of `onsight doctor`: ✓ ok, ! worth a look, ✗ will not work. */
+export interface DoctorLine {
+  mark: 'ok' | 'warn' | 'fail';
+  /** what was checked, e.g. `credentials`, `scanner API (qualys)` */
+  what: string;
+  text: string;
+}
