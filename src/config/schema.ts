@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { parseCidr } from '../util/ip.js';
 import { isValidZone, parseDuration } from '../util/time.js';
+import { qualysScannerSchema } from '../scanners/qualys/schema.js';
 
 const cidr = z.string().refine((s) => parseCidr(s) !== undefined, { message: 'not a CIDR or IP address' });
 
@@ -79,20 +80,7 @@ const scanner = z.discriminatedUnion('type', [
     scanDurationS: z.number().min(0).default(0),
     maxTargetsPerScan: z.number().int().positive().default(50),
   }).strict(),
-  z.object({
-    type: z.literal('qualys'),
-    url: z.string().url(),
-    username: z.string().min(1),
-    passwordFile: z.string().optional(),
-    passwordEnv: z.string().optional(),
-    /** name of a systemd credential (LoadCredential=NAME:...) holding the password */
-    credential: z.string().optional(),
-    optionProfile: z.string().min(1),
-    maxTargetsPerScan: z.number().int().positive().max(10000).default(50),
-    xRequestedWith: z.string().default('onsight'),
-    addToSubscription: z.boolean().default(false),
-    timeoutS: z.number().positive().default(60),
-  }).strict(),
+  qualysScannerSchema,
 ]);
 
 export const configSchema = z.object({

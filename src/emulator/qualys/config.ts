@@ -110,6 +110,8 @@ export const emulatorFileSchema = z.object({
   hostListTruncationLimit: z.number().int().positive().default(1000),
   notInSubscription: errorAnswerSchema.default({ status: 400, code: 1905, text: 'The following IPs are not in your subscription: {ips}' }),
   missingRequestedWith: errorAnswerSchema.default({ status: 400, code: 1903, text: 'Missing required header X-Requested-With' }),
+  /** a call on a version that does not serve it (retired, or never existed); the real answer is undocumented */
+  retiredVersion: errorAnswerSchema.default({ status: 404, code: 1905, text: '{path} does not serve action={action}; it is served at {served}' }),
   /** launch on an offline appliance: keep the scan Queued, or refuse it (CODE 1905) */
   launchOnOfflineAppliance: z.enum(['queue', 'reject']).default('queue'),
   faults: faultSchema.prefault({}),

@@ -14,6 +14,8 @@ export interface Ctx {
   params: Map<string, string>;
   /** Host header: used in DOCTYPEs and next-page URLs */
   host: string;
+  /** API version from the path, e.g. `3.0` */
+  version: string;
   /** scheme://host of this server as the client sees it */
   origin: string;
   path: string;
@@ -160,7 +162,7 @@ export class Handlers {
     const showOp = p.get('show_op') === '1';
     const body = scans.map((s) => this.scanXml(s, now, showStatus, showOp)).join('\n');
     const list = scans.length ? `    <SCAN_LIST>\n${body}\n    </SCAN_LIST>` : '';
-    return { status: 200, body: doc('SCAN_LIST_OUTPUT', '/api/2.0/fo/scan/scan_list_output.dtd', ctx.host, `  <RESPONSE>\n    ${el('DATETIME', isoSec(now))}\n${list}\n  </RESPONSE>`) };
+    return { status: 200, body: doc('SCAN_LIST_OUTPUT', `/api/${ctx.version}/fo/scan/scan_list_output.dtd`, ctx.host, `  <RESPONSE>\n    ${el('DATETIME', isoSec(now))}\n${list}\n  </RESPONSE>`) };
   }
 
   private scanXml(s: EmScan, now: number, showStatus: boolean, showOp: boolean): string {
@@ -256,7 +258,8 @@ export class Handlers {
       warning = `    <WARNING>${el('CODE', 1980)}${el('TEXT', `${limit} record limit exceeded. Use URL to get next batch of results.`)}<URL>${cdata(url)}</URL></WARNING>`;
     }
     const list = items.length ? `    <HOST_LIST>\n${items.join('\n')}\n    </HOST_LIST>` : '';
-    return { status: 200, body: doc('HOST_LIST_OUTPUT', '/api/2.0/fo/asset/host/dtd/list/output.dtd', ctx.host, `  <RESPONSE>\n    ${el('DATETIME', isoSec(now))}\n${list}\n${warning}\n  </RESPONSE>`) };
+    // the guide's 5.0 host list sample (pp. 1010-1011) carries no DOCTYPE
+    return { status: 200, body: doc('HOST_LIST_OUTPUT', undefined, ctx.host, `  <RESPONSE>\n    ${el('DATETIME', isoSec(now))}\n${list}\n${warning}\n  </RESPONSE>`) };
   }
 
   // ---- /api/2.0/fo/asset/ip/ ------------------------------------------------------------------------

@@ -79,7 +79,7 @@ export class QualysClient implements Scanner {
     let lastErr: QualysError | undefined;
     for (let attempt = 1; attempt <= this.o.maxLaunchAttempts; attempt++) {
       try {
-        const r = await this.transport.call({ api: 'scan', method: 'POST', params, idempotent: false, expect: ['SIMPLE_RETURN'] });
+        const r = await this.transport.call({ endpoint: 'launch', method: 'POST', params, idempotent: false, expect: ['SIMPLE_RETURN'] });
         const { scanRef, text } = parseLaunch(r.doc);
         if (scanRef) {
           this.log.info({ intentId: req.intentId, scanRef, targets: targets.length, appliance: req.appliance }, 'qualys scan launched');
@@ -152,7 +152,7 @@ export class QualysClient implements Scanner {
       state: stateFilter(filter.states),
       launched_after_datetime: filter.launchedAfter ? qualysDate(filter.launchedAfter) : undefined,
     };
-    const r = await this.transport.call({ api: 'scan', method: 'GET', params, idempotent: true, expect: ['SCAN_LIST_OUTPUT'] });
+    const r = await this.transport.call({ endpoint: 'scanList', method: 'GET', params, idempotent: true, expect: ['SCAN_LIST_OUTPUT'] });
     let scans = parseScanList(r.doc);
     if (refs) scans = scans.filter((s) => refs.includes(s.scanRef));
     if (filter.states?.length) scans = scans.filter((s) => filter.states!.includes(s.state));
@@ -174,7 +174,7 @@ export class QualysClient implements Scanner {
   /** Cancels a scan; a scan that has already ended counts as cancelled. */
   async cancel(scanRef: string): Promise<void> {
     try {
-      await this.transport.call({ api: 'scan', method: 'POST', params: { action: 'cancel', scan_ref: scanRef }, idempotent: true, expect: ['SIMPLE_RETURN'] });
+      await this.transport.call({ endpoint: 'cancel', method: 'POST', params: { action: 'cancel', scan_ref: scanRef }, idempotent: true, expect: ['SIMPLE_RETURN'] });
       this.log.info({ scanRef }, 'qualys scan cancel requested');
     } catch (err) {
       if (!(err instanceof QualysApiError) || err.code === 'ONSIGHT_QUALYS_AUTH') throw err;
@@ -188,7 +188,7 @@ export class QualysClient implements Scanner {
 
   async appliances(): Promise<QualysAppliance[]> {
     const r = await this.transport.call({
-      api: 'appliance', method: 'GET', params: { action: 'list', output_mode: 'full', scan_detail: '1' }, idempotent: true, expect: ['APPLIANCE_LIST_OUTPUT'],
+      endpoint: 'applianceList', method: 'GET', params: { action: 'list', output_mode: 'full', scan_detail: '1' }, idempotent: true, expect: ['APPLIANCE_LIST_OUTPUT'],
     });
     return parseApplianceList(r.doc);
   }
@@ -197,7 +197,7 @@ export class QualysClient implements Scanner {
   async hostList(q: HostListQuery = {}): Promise<QualysHost[]> {
     const out: QualysHost[] = [];
     let r = await this.transport.call({
-      api: 'host', method: 'POST', idempotent: true, expect: ['HOST_LIST_OUTPUT'],
+      endpoint: 'hostList', method: 'POST', idempotent: true, expect: ['HOST_LIST_OUTPUT'],
       params: {
         action: 'list',
         details: 'Basic',
@@ -214,7 +214,7 @@ export class QualysClient implements Scanner {
       if (!next) return out;
       if (seen.has(next) || page >= MAX_PAGES) throw new QualysXmlError(`qualys host list: pagination does not advance (page ${page})`);
       seen.add(next);
-      r = await this.transport.call({ api: 'host', method: 'GET', url: next, idempotent: true, expect: ['HOST_LIST_OUTPUT'] });
+      r = await this.transport.call({ endpoint: 'hostList', method: 'GET', url: next, idempotent: true, expect: ['HOST_LIST_OUTPUT'] });
     }
   }
 
@@ -237,7 +237,7 @@ export class QualysClient implements Scanner {
   /** Adds addresses to the subscription's VM host list (uses licence; only when configured). */
   async addToSubscription(ips: string[]): Promise<void> {
     await this.transport.call({
-      api: 'ip', method: 'POST', idempotent: true, expect: ['SIMPLE_RETURN'],
+      endpoint: 'ipAdd', method: 'POST', idempotent: true, expect: ['SIMPLE_RETURN'],
       params: { action: 'add', ips: ips.join(','), enable_vm: '1', tracking_method: this.o.trackingMethod },
     });
     this.log.info({ count: ips.length, trackingMethod: this.o.trackingMethod }, 'qualys: added IPs to the subscription');

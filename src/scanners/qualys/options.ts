@@ -6,11 +6,27 @@
 /** The four Qualys "fo" APIs we call; each has its own rate and concurrency budget. */
 export type QualysApi = 'scan' | 'appliance' | 'host' | 'ip';
 
-export const DEFAULT_PATHS: Record<QualysApi, string> = {
-  scan: '/api/2.0/fo/scan/',
-  appliance: '/api/2.0/fo/appliance/',
-  host: '/api/2.0/fo/asset/host/',
-  ip: '/api/2.0/fo/asset/ip/',
+/** Each call we make, with its own path and version (Qualys versions each call separately). */
+export type QualysEndpoint = 'launch' | 'scanList' | 'cancel' | 'applianceList' | 'hostList' | 'ipAdd';
+
+/**
+ * The version Qualys serves today for each call (Qualys API (VM, PC) User Guide 10.39.1, July 2026,
+ * "API Version History" tables): the scan list moved to 3.0 and the host list to 5.0 (their older
+ * versions reached End of Support in December 2025, End of Life six months later); launch and
+ * cancel exist only at 2.0; the appliance list and the IP add call have no newer version.
+ */
+export const DEFAULT_ENDPOINTS: Record<QualysEndpoint, string> = {
+  launch: '/api/2.0/fo/scan/',
+  scanList: '/api/3.0/fo/scan/',
+  cancel: '/api/2.0/fo/scan/',
+  applianceList: '/api/2.0/fo/appliance/',
+  hostList: '/api/5.0/fo/asset/host/',
+  ipAdd: '/api/2.0/fo/asset/ip/',
+};
+
+/** Whose rate and concurrency budget a call spends (Qualys counts per API, not per version). */
+export const ENDPOINT_API: Record<QualysEndpoint, QualysApi> = {
+  launch: 'scan', scanList: 'scan', cancel: 'scan', applianceList: 'appliance', hostList: 'host', ipAdd: 'ip',
 };
 
 export type OptionProfileRef = string | { title: string } | { id: number };
@@ -42,10 +58,8 @@ export interface QualysClientOptions {
   requestedWith?: string;
   /** default option profile for launches (title, or { id }) */
   optionProfile?: OptionProfileRef;
-  /** full path per API, e.g. { host: '/api/3.0/fo/asset/host/' } */
-  paths?: Partial<Record<QualysApi, string>>;
-  /** version per API, e.g. { host: '3.0' } → /api/3.0/fo/asset/host/ (paths wins) */
-  apiVersions?: Partial<Record<QualysApi, string>>;
+  /** path (with its version) per call, e.g. { hostList: '/api/5.0/fo/asset/host/' }; defaults: DEFAULT_ENDPOINTS */
+  endpoints?: Partial<Record<QualysEndpoint, string>>;
   connectTimeoutMs?: number;
   headersTimeoutMs?: number;
   bodyTimeoutMs?: number;
@@ -92,7 +106,7 @@ export interface QualysClientOptions {
 export interface ResolvedOptions {
   baseUrl: URL;
   requestedWith: string;
-  paths: Record<QualysApi, string>;
+  endpoints: Record<QualysEndpoint, string>;
   connectTimeoutMs: number;
   headersTimeoutMs: number;
   bodyTimeoutMs: number;
@@ -116,13 +130,12 @@ export interface ResolvedOptions {
 export const DEFAULT_NOT_IN_SUBSCRIPTION =
   /not in (?:the |your )?(?:subscription|account)|not (?:in|part of) .*host list|no valid (?:ip|target)|none of the (?:specified )?ips/i;
 
-export function resolvePaths(o: Pick<QualysClientOptions, 'paths' | 'apiVersions'>): Record<QualysApi, string> {
-  const out = { ...DEFAULT_PATHS };
-  for (const api of Object.keys(out) as QualysApi[]) {
-    const v = o.apiVersions?.[api];
-    if (v) out[api] = out[api].replace('/api/2.0/', `/api/${v}/`);
-    const p = o.paths?.[api];
-    if (p) out[api] = p.endsWith('/') ? p : `${p}/`;
+export function resolveEndpoints(given: Partial<Record<QualysEndpoint, string>> | undefined): Record<QualysEndpoint, string> {
+  const out = { ...DEFAULT_ENDPOINTS };
+  for (const [k, p] of Object.entries(given ?? {}) as [QualysEndpoint, string | undefined][]) {
+    if (!(k in out) || !p) continue;
+    if (!p.startsWith('/') || /[?#]/.test(p)) throw new TypeError(`qualys endpoint ${k} must be a path such as /api/3.0/fo/scan/, not ${JSON.stringify(p)}`);
+    out[k] = p.endsWith('/') ? p : `${p}/`;
   }
   return out;
 }
@@ -144,7 +157,7 @@ export function resolveOptions(o: QualysClientOptions): ResolvedOptions {
   return {
     baseUrl: parseBaseUrl(o.baseUrl),
     requestedWith: o.requestedWith ?? 'onsight',
-    paths: resolvePaths(o),
+    endpoints: resolveEndpoints(o.endpoints),
     connectTimeoutMs: o.connectTimeoutMs ?? 10_000,
     headersTimeoutMs: o.headersTimeoutMs ?? 60_000,
     bodyTimeoutMs: o.bodyTimeoutMs ?? 60_000,

@@ -13,11 +13,12 @@ import {
   ClientClosedError, QualysApiError, QualysAuthError, QualysError, QualysHttpError, QualysNetworkError,
   QualysNotInSubscriptionError, QualysRateLimitError, QualysXmlError,
 } from './errors.js';
-import type { QualysApi, ResolvedOptions } from './options.js';
+import { ENDPOINT_API, type QualysApi, type QualysEndpoint, type ResolvedOptions } from './options.js';
 import { parseXml, simpleReturn, type XmlNode } from './xml.js';
 
 export interface CallSpec {
-  api: QualysApi;
+  /** which call: its path (and version) comes from the endpoints option, its budget from ENDPOINT_API */
+  endpoint: QualysEndpoint;
   method: 'GET' | 'POST';
   params?: Record<string, string | undefined>;
   /** absolute URL of a next page given by Qualys (must be on our platform host) */
@@ -94,14 +95,15 @@ export class QualysTransport {
   }
 
   async call(spec: CallSpec): Promise<CallResult> {
+    const api = ENDPOINT_API[spec.endpoint];
     const { path, query, body } = this.target(spec);
     const action = spec.params?.action ?? new URLSearchParams(query).get('action') ?? '';
-    const label = `qualys ${spec.api} ${action}`.trim();
+    const label = `qualys ${api} ${action}`.trim();
     let attempt = 0;
     let throttles = 0;
     for (;;) {
       attempt++;
-      const ticket = await this.allowance.acquire(spec.api, {
+      const ticket = await this.allowance.acquire(api, {
         signal: this.closing.signal,
         maxWaitMs: this.o.throttle.maxWaitSec * 1000,
         onTooLong: (ms) => new QualysRateLimitError(`${label}: API blocked for another ${Math.ceil(ms / 1000)} s`, { waitSec: ms / 1000 }),
@@ -110,14 +112,14 @@ export class QualysTransport {
       let ex: Exchange;
       try {
         ex = await this.exchange(spec.method, path, query, body);
-        this.allowance.update(spec.api, ex.headers);
+        this.allowance.update(api, ex.headers);
       } catch (err) {
         const late = (err as { headers?: Exchange['headers'] }).headers;
-        if (late) this.allowance.update(spec.api, late);
+        if (late) this.allowance.update(api, late);
         ticket.release();
         if (this.closing.signal.aborted) throw new ClientClosedError();
         const e = this.networkError(label, err, spec.idempotent);
-        this.log.debug({ api: spec.api, action, attempt, ms: Date.now() - started, err: { code: e.code, message: e.message } }, 'qualys call failed');
+        this.log.debug({ api: api, action, attempt, ms: Date.now() - started, err: { code: e.code, message: e.message } }, 'qualys call failed');
         if (e.retryable && !e.ambiguous && attempt < this.o.retry.maxAttempts) {
           await this.pause(backoffMs(attempt, this.o.retry, this.random));
           continue;
@@ -127,7 +129,7 @@ export class QualysTransport {
       ticket.release();
       this.log.debug(
         {
-          api: spec.api, action, method: spec.method, status: ex.status, attempt, ms: Date.now() - started, bytes: ex.body.length,
+          api: api, action, method: spec.method, status: ex.status, attempt, ms: Date.now() - started, bytes: ex.body.length,
           rateRemaining: ex.headers['x-ratelimit-remaining'], concurrencyRunning: ex.headers['x-concurrency-limit-running'],
         },
         'qualys call',
@@ -137,19 +139,19 @@ export class QualysTransport {
       if (outcome.kind === 'throttle') {
         throttles++;
         attempt--; // a throttled call did not run; it does not use up a retry
-        const waitSec = this.throttleWait(spec.api, outcome);
+        const waitSec = this.throttleWait(api, outcome);
         if (throttles > this.o.throttle.maxRetries || waitSec > this.o.throttle.maxWaitSec) {
           throw new QualysRateLimitError(`${label}: throttled by Qualys (CODE ${outcome.code ?? '-'}): ${this.scrub(outcome.text ?? 'HTTP 409')}`, {
             status: outcome.status, qualysCode: outcome.code, qualysText: outcome.text && this.scrub(outcome.text), waitSec,
           });
         }
-        this.log.info({ api: spec.api, action, code: outcome.code, waitSec }, 'qualys throttled; waiting');
+        this.log.info({ api: api, action, code: outcome.code, waitSec }, 'qualys throttled; waiting');
         await this.pause(waitSec * 1000);
         continue;
       }
       const e = outcome.error;
       if (e.retryable && !e.ambiguous && attempt < this.o.retry.maxAttempts) {
-        this.log.warn({ api: spec.api, action, attempt, err: { code: e.code, message: e.message } }, 'qualys call failed; retrying');
+        this.log.warn({ api: api, action, attempt, err: { code: e.code, message: e.message } }, 'qualys call failed; retrying');
         await this.pause(backoffMs(attempt, this.o.retry, this.random));
         continue;
       }
@@ -182,15 +184,15 @@ export class QualysTransport {
       try {
         u = new URL(spec.url, this.o.baseUrl);
       } catch {
-        throw new QualysXmlError(`qualys ${spec.api}: next-page URL is not a URL`);
+        throw new QualysXmlError(`qualys ${spec.endpoint}: next-page URL is not a URL`);
       }
       // never send our credentials to a host other than the platform's
-      if (u.origin !== this.o.baseUrl.origin) throw new QualysHttpError(`qualys ${spec.api}: next-page URL points to another host (${u.origin}); not following`, {});
+      if (u.origin !== this.o.baseUrl.origin) throw new QualysHttpError(`qualys ${spec.endpoint}: next-page URL points to another host (${u.origin}); not following`, {});
       return { path: u.pathname, query: u.search.replace(/^\?/, '') };
     }
     const params = new URLSearchParams();
     for (const [k, v] of Object.entries(spec.params ?? {})) if (v !== undefined) params.set(k, v);
-    const path = this.o.paths[spec.api];
+    const path = this.o.endpoints[spec.endpoint];
     return spec.method === 'GET' ? { path, query: params.toString() } : { path, query: '', body: params.toString() };
   }
 
