@@ -40,7 +40,10 @@ export class QualysApiError extends QualysError {
   }
 }
 
-/** 401 / CODE 2000-2012: wrong credentials, wrong platform host, inactive account. Stop launching. */
+/**
+ * 401 / CODE 2000-2012 (2001 "account expired" comes with HTTP 200, 2003/2011 with 409): wrong
+ * credentials, wrong platform host, expired, inactive or unregistered account. Stop launching.
+ */
 export class QualysAuthError extends QualysApiError {
   constructor(message: string, d: QualysFailureDetails) {
     super(message, { ...d, retryable: false }, 'ONSIGHT_QUALYS_AUTH');
@@ -56,11 +59,14 @@ export class QualysNotInSubscriptionError extends QualysApiError {
 
 /** 409 with CODE 1960/1965 (or 1920) that we did not wait out: the wait was longer than allowed. */
 export class QualysRateLimitError extends QualysError {
-  /** seconds Qualys asked us to wait (X-RateLimit-ToWait-Sec), when known */
+  /** seconds before the API takes calls again (X-RateLimit-ToWait-Sec, else the body's SECONDS_TO_WAIT), when known */
   readonly waitSec?: number;
-  constructor(message: string, d: QualysFailureDetails & { waitSec?: number }) {
+  /** 1960: calls that must finish before ours may run (the body's CALLS_TO_FINISH) */
+  readonly callsToFinish?: number;
+  constructor(message: string, d: QualysFailureDetails & { waitSec?: number; callsToFinish?: number }) {
     super('ONSIGHT_QUALYS_RATE_LIMIT', message, { ...d, retryable: true });
     this.waitSec = d.waitSec;
+    this.callsToFinish = d.callsToFinish;
   }
 }
 

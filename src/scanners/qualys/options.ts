@@ -45,7 +45,7 @@ export interface ThrottleOptions {
   maxRetries: number;
   /** wait after a 1960 (concurrency) 409, which carries no ToWait value (default 1000 ms, jittered) */
   concurrencyBackoffMs: number;
-  /** wait after a 1965 without X-RateLimit-ToWait-Sec (qualysdk falls back to 3601 s; default 60 s) */
+  /** wait after a 1965 that gives no wait (no X-RateLimit-ToWait-Sec, no SECONDS_TO_WAIT): one usual window (qualysdk: 3601 s; default 3600 s) */
   missingToWaitSec: number;
 }
 
@@ -165,7 +165,7 @@ export function resolveOptions(o: QualysClientOptions): ResolvedOptions {
     connections: o.connections ?? 4,
     maxResponseBytes: o.maxResponseBytes ?? 64 * 1024 * 1024,
     retry: { maxAttempts: 4, baseDelayMs: 500, maxDelayMs: 30_000, ...o.retry },
-    throttle: { maxWaitSec: 120, maxRetries: 20, concurrencyBackoffMs: 1000, missingToWaitSec: 60, ...o.throttle },
+    throttle: { maxWaitSec: 120, maxRetries: 20, concurrencyBackoffMs: 1000, missingToWaitSec: 3600, ...o.throttle },
     maxTargetsPerScan: o.maxTargetsPerScan ?? 1000,
     addToSubscription: o.addToSubscription ?? false,
     trackingMethod: o.trackingMethod ?? 'IP',

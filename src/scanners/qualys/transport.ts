@@ -42,14 +42,24 @@ interface Exchange {
 }
 
 const THROTTLE_CODES = new Set([1960, 1965, 1920]);
-const AUTH_CODES = new Set([2000, 2002, 2003, 2011, 2012]);
 /** failures where the request cannot have reached Qualys */
 const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
 
 type Outcome =
   | { kind: 'ok'; result: CallResult }
-  | { kind: 'throttle'; code?: number; text?: string; waitSec?: number; status: number }
+  | { kind: 'throttle'; code?: number; text?: string; status: number; waitSec?: number; waitFrom?: 'header' | 'body'; callsToFinish?: number }
   | { kind: 'fail'; error: QualysError };
+
+/** Account problems in words (CODEs from the guide's Appendix D; 2001 arrives with HTTP 200, 2003/2011 with 409). */
+const AUTH_WORDS: Record<number, string> = {
+  2000: 'Qualys refused the login: wrong username or password, or the URL is not the API host of your platform',
+  2001: 'the Qualys account has expired: renew the subscription or configure another account',
+  2002: 'the Qualys user account is inactive: an administrator must reactivate it',
+  2003: 'the Qualys account has not completed its registration: log in to the Qualys web UI once to finish it',
+  2011: 'the Qualys account requires SecureID, which blocks API access: use an API account without SecureID',
+  2012: 'the Qualys user\'s licence does not allow this API: ask Qualys to enable API access',
+};
+const AUTH_CODES = new Set(Object.keys(AUTH_WORDS).map(Number));
 
 export class QualysTransport {
   private readonly pool: Pool;
@@ -141,8 +151,11 @@ export class QualysTransport {
         attempt--; // a throttled call did not run; it does not use up a retry
         const waitSec = this.throttleWait(api, outcome);
         if (throttles > this.o.throttle.maxRetries || waitSec > this.o.throttle.maxWaitSec) {
-          throw new QualysRateLimitError(`${label}: throttled by Qualys (CODE ${outcome.code ?? '-'}): ${this.scrub(outcome.text ?? 'HTTP 409')}`, {
-            status: outcome.status, qualysCode: outcome.code, qualysText: outcome.text && this.scrub(outcome.text), waitSec,
+          const what = outcome.code === 1960
+            ? `too many calls to this API are running (concurrency limit${outcome.callsToFinish !== undefined ? `; ${outcome.callsToFinish} must finish first` : ''})`
+            : `the API is blocked for ${spell(waitSec)} (rate limit${outcome.waitFrom ? `, as the ${outcome.waitFrom === 'header' ? 'X-RateLimit-ToWait-Sec header' : 'answer\'s SECONDS_TO_WAIT'} says` : ', no wait given: assumed'})`;
+          throw new QualysRateLimitError(`${label}: throttled by Qualys (CODE ${outcome.code ?? '-'}): ${what}: ${this.scrub(outcome.text ?? 'HTTP 409')}`, {
+            status: outcome.status, qualysCode: outcome.code, qualysText: outcome.text && this.scrub(outcome.text), waitSec, callsToFinish: outcome.callsToFinish,
           });
         }
         this.log.info({ api: api, action, code: outcome.code, waitSec }, 'qualys throttled; waiting');
@@ -159,14 +172,16 @@ export class QualysTransport {
     }
   }
 
-  private throttleWait(api: QualysApi, t: { code?: number; waitSec?: number }): number {
-    if (t.waitSec !== undefined && t.waitSec > 0) return t.waitSec; // allowance already blocks the API
-    if (t.code === 1965) {
-      this.allowance.block(api, this.o.throttle.missingToWaitSec);
-      return this.o.throttle.missingToWaitSec;
+  private throttleWait(api: QualysApi, t: Extract<Outcome, { kind: 'throttle' }>): number {
+    if (t.waitFrom === 'header') return t.waitSec!; // the allowance already blocks the API (update())
+    if (t.waitFrom === 'body' || t.code === 1965 || (t.code === undefined && t.callsToFinish === undefined)) {
+      // a block can last most of a day: the whole client waits it out, never a call a minute
+      const sec = t.waitFrom === 'body' ? t.waitSec! : this.o.throttle.missingToWaitSec;
+      this.allowance.block(api, sec);
+      return sec;
     }
-    // 1960 (others' calls are running): no ToWait; back off briefly with jitter
-    const ms = this.o.throttle.concurrencyBackoffMs;
+    // 1960 (calls are running): no ToWait; back off briefly with jitter, longer when more must finish
+    const ms = this.o.throttle.concurrencyBackoffMs * Math.max(1, Math.min(10, t.callsToFinish ?? 1));
     return (ms / 2 + (this.random() * ms) / 2) / 1000;
   }
 
@@ -244,10 +259,18 @@ export class QualysTransport {
     const what = `${label}: HTTP ${ex.status}${code !== undefined ? `, CODE ${code}` : ''}${qtext ? `: ${qtext}` : ''}`;
     const ambiguous = !spec.idempotent;
 
-    if (ex.status === 409 || (code !== undefined && THROTTLE_CODES.has(code))) {
-      return { kind: 'throttle', code, text: qtext, status: ex.status, waitSec: Number.isFinite(waitHeader) && waitHeader > 0 ? waitHeader : undefined };
+    // account problems first: Qualys sends 2003/2011 with status 409 and 2001 with status 200
+    if (code !== undefined && AUTH_CODES.has(code)) return { kind: 'fail', error: new QualysAuthError(`${label}: ${AUTH_WORDS[code]} (HTTP ${ex.status}, CODE ${code}: ${qtext ?? ''})`, details) };
+    if ((code !== undefined && THROTTLE_CODES.has(code)) || (ex.status === 409 && code === undefined)) {
+      const header = Number.isFinite(waitHeader) && waitHeader > 0 ? waitHeader : undefined;
+      const body = positive(sr?.items.get('SECONDS_TO_WAIT')?.[0]);
+      const waitSec = header ?? body;
+      return {
+        kind: 'throttle', code, text: qtext, status: ex.status, waitSec, waitFrom: header !== undefined ? 'header' : body !== undefined ? 'body' : undefined,
+        callsToFinish: positive(sr?.items.get('CALLS_TO_FINISH')?.[0]),
+      };
     }
-    if (ex.status === 401 || (code !== undefined && AUTH_CODES.has(code))) return { kind: 'fail', error: new QualysAuthError(what, details) };
+    if (ex.status === 401) return { kind: 'fail', error: new QualysAuthError(`${label}: ${AUTH_WORDS[2000]} (${what})`, details) };
     if (ex.status === 202 || code === 1981) return { kind: 'fail', error: new QualysApiError(what, { ...details, retryable: true, ambiguous }) };
     if (code === 1999 || ex.status === 503) return { kind: 'fail', error: new QualysApiError(what, { ...details, retryable: true }) };
     if (ex.status >= 500) {
@@ -270,4 +293,19 @@ export class QualysTransport {
     }
     return { kind: 'ok', result: { status: ex.status, root: parsed.root, doc: parsed.doc } };
   }
+}
+
+function positive(v: string | undefined): number | undefined {
+  const n = Number(v);
+  return v !== undefined && v.trim() !== '' && Number.isFinite(n) && n > 0 ? n : undefined;
+}
+
+/** 68928 → "19 h 8 min 48 s (68928 s)": a wait an operator can read. */
+export function spell(sec: number): string {
+  const s = Math.ceil(sec);
+  if (s < 60) return `${s} s`;
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const r = s % 60;
+  return `${[h ? `${h} h` : '', m ? `${m} min` : '', r ? `${r} s` : ''].filter(Boolean).join(' ')} (${s} s)`;
 }
