@@ -49,6 +49,8 @@ export class QualysClient implements Scanner {
   private readonly allowTarget?: (ip: string) => boolean;
   private readonly optionProfile?: OptionProfileRef;
   private readonly maxConcurrentScans?: number;
+  /** Qualys STATE names we met and do not know: each is logged once */
+  private readonly unknownStates = new Set<string>();
 
   constructor(options: QualysClientOptions, deps: QualysClientDeps = {}) {
     this.o = resolveOptions(options);
@@ -154,9 +156,17 @@ export class QualysClient implements Scanner {
     };
     const r = await this.transport.call({ endpoint: 'scanList', method: 'GET', params, idempotent: true, expect: ['SCAN_LIST_OUTPUT'] });
     let scans = parseScanList(r.doc);
+    for (const s of scans) if (s.state === 'unknown') this.noteUnknownState(s);
     if (refs) scans = scans.filter((s) => refs.includes(s.scanRef));
     if (filter.states?.length) scans = scans.filter((s) => filter.states!.includes(s.state));
     return scans;
+  }
+
+  /** A STATE we cannot map is `unknown` to the seam (the scheduler bounds how long it waits); said once per name. */
+  private noteUnknownState(s: QualysScan): void {
+    if (this.unknownStates.has(s.qualysState)) return;
+    this.unknownStates.add(s.qualysState);
+    this.log.warn({ qualysState: s.qualysState || '(none)', scanRef: s.scanRef }, 'qualys scan state not known to onsight; treated as unknown');
   }
 
   /** Scans whose title contains `substring` (for crash reconciliation; Qualys has no title filter). */
