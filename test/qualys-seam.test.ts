@@ -51,3 +51,28 @@ describe('scan states Qualys may add', () => {
     expect(said[0].level).toBe(40);
   });
 });
+
+describe('polls that cost little', () => {
+  it('polls several scans with one list call narrowed to API scans launched since the oldest ref, not 30 days of everything', async () => {
+    let t = Date.parse('2026-11-02T08:00:00Z');
+    const { e, c } = await setup({ now: () => t });
+    const old = await c.launch({ intentId: 'p-0', title: 'onsight p-0', targets: ['10.1.0.9'], appliance: 'sa-1' });
+    t += 3 * 86400_000;
+    const a = await c.launch({ intentId: 'p-1', title: 'onsight p-1', targets: ['10.1.0.1'], appliance: 'sa-1' });
+    t += 600_000;
+    const b = await c.launch({ intentId: 'p-2', title: 'onsight p-2', targets: ['10.1.0.2'], appliance: 'sa-1' });
+    const got = await c.listScans({ scanRefs: [b.scanRef, a.scanRef] });
+    expect(got.map((s) => s.scanRef).sort()).toEqual([a.scanRef, b.scanRef].sort());
+    const asked = e.state.requests.filter((r) => r.action === 'list');
+    expect(asked).toHaveLength(1);
+    expect(asked[0].path).toBe('/api/3.0/fo/scan/');
+    expect(asked[0].params.type).toBe('API');
+    const after = Date.parse(asked[0].params.launched_after_datetime);
+    // a day of slack before the oldest ref's launch, and the scan of three days before is outside
+    expect(after).toBe(Date.parse('2026-11-05T08:00:00Z') - 86400_000);
+    expect(after).toBeGreaterThan(Number(old.scanRef.split('/')[1].split('.')[0]) * 1000);
+    // one ref: asked by scan_ref, nothing else needed
+    await c.listScans({ scanRefs: [a.scanRef] });
+    expect(e.state.requests.at(-1)!.params).toMatchObject({ action: 'list', scan_ref: a.scanRef });
+  });
+});

@@ -29,6 +29,10 @@ const ROUTES: [RegExp, EmulatedApi | 'session'][] = [
 export interface RequestRecord {
   api: EmulatedApi | 'session' | 'unknown';
   action?: string;
+  /** the path asked, e.g. /api/3.0/fo/scan/ */
+  path: string;
+  /** query and form parameters (a session login's password left out) */
+  params: Record<string, string>;
   method: string;
   status?: number;
   fault?: RequestFault;
@@ -97,7 +101,10 @@ export async function startQualysEmulator(options: EmulatorOptions = {}): Promis
     const route = ROUTES.find(([re]) => re.test(url.pathname));
     const api = route?.[1];
     const version = route ? route[0].exec(url.pathname)![1] : '';
-    const rec: RequestRecord = { api: api ?? 'unknown', action: params.get('action'), method: req.method ?? '', at: Date.now() };
+    const rec: RequestRecord = {
+      api: api ?? 'unknown', action: params.get('action'), path: url.pathname, method: req.method ?? '', at: Date.now(),
+      params: Object.fromEntries([...params].filter(([k]) => k !== 'password')),
+    };
     if (requests.length >= 10_000) requests.shift();
     requests.push(rec);
     const ctx: Ctx = {

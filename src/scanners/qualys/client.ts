@@ -142,17 +142,22 @@ export class QualysClient implements Scanner {
   // ---- scans ------------------------------------------------------------------------------
 
   /**
-   * Lists scans. One ref is asked with `scan_ref`; several are found in one list call (Qualys
-   * takes one ref per call) filtered on our side. Refs Qualys does not list are absent.
+   * Lists scans. One ref is asked with `scan_ref`; several are found in one list call (`scan_ref`
+   * takes one reference), narrowed to what can hold them: API-launched scans (`type=API`) launched
+   * since the oldest ref's launch (a ref is `scan/<launch epoch>.<n>`), instead of every scan of the
+   * subscription in the default 30-day window. Refs Qualys does not list are absent.
    */
-  async listScans(filter: ScanFilter = {}): Promise<QualysScan[]> {
+  async listScans(filter: ScanFilter = {}, o: { apiLaunchedOnly?: boolean } = {}): Promise<QualysScan[]> {
     const refs = filter.scanRefs;
     if (refs && refs.length === 0) return [];
+    const many = refs !== undefined && refs.length > 1;
+    const after = latestDate(filter.launchedAfter, many ? this.launchedNotBefore(refs) : undefined);
     const params: Record<string, string | undefined> = {
       action: 'list',
       scan_ref: refs?.length === 1 ? refs[0] : undefined,
       state: stateFilter(filter.states),
-      launched_after_datetime: filter.launchedAfter ? qualysDate(filter.launchedAfter) : undefined,
+      type: many || o.apiLaunchedOnly ? 'API' : undefined,
+      launched_after_datetime: after ? qualysDate(after) : undefined,
     };
     const r = await this.transport.call({ endpoint: 'scanList', method: 'GET', params, idempotent: true, expect: ['SCAN_LIST_OUTPUT'] });
     let scans = parseScanList(r.doc);
@@ -160,6 +165,17 @@ export class QualysClient implements Scanner {
     if (refs) scans = scans.filter((s) => refs.includes(s.scanRef));
     if (filter.states?.length) scans = scans.filter((s) => filter.states!.includes(s.state));
     return scans;
+  }
+
+  /** The earliest launch the refs can have (their epoch part, less a slack); undefined if one has none. */
+  private launchedNotBefore(refs: string[]): Date | undefined {
+    let min = Infinity;
+    for (const r of refs) {
+      const epoch = /^scan\/(\d{9,11})\.\d+$/.exec(r)?.[1];
+      if (!epoch) return undefined;
+      min = Math.min(min, Number(epoch) * 1000);
+    }
+    return new Date(min - this.o.scanRefSlackSec * 1000);
   }
 
   /** A STATE we cannot map is `unknown` to the seam (the scheduler bounds how long it waits); said once per name. */
@@ -177,7 +193,7 @@ export class QualysClient implements Scanner {
 
   /** Scans carrying `intentId` as a whole token in their title. */
   async findScansForIntent(intentId: string, launchedAfter?: Date): Promise<QualysScan[]> {
-    const all = await this.listScans({ launchedAfter });
+    const all = await this.listScans({ launchedAfter }, { apiLaunchedOnly: true });
     return all.filter((s) => titleHasIntent(s.title, intentId));
   }
 
@@ -271,6 +287,12 @@ export class QualysClient implements Scanner {
       throw new ClientClosedError();
     }
   }
+}
+
+function latestDate(a: Date | undefined, b: Date | undefined): Date | undefined {
+  if (!a) return b;
+  if (!b) return a;
+  return a.getTime() >= b.getTime() ? a : b;
 }
 
 function profileParams(p: OptionProfileRef | undefined): Record<string, string> {

@@ -93,6 +93,12 @@ export interface QualysClientOptions {
   reconcileDelayMs?: number;
   /** how far back (before the launch call) reconciliation looks in the scan list (default 600 s) */
   reconcileLookbackSec?: number;
+  /**
+   * A poll for several scans asks for those launched since the oldest ref's epoch less this (default
+   * 86400 s): the ref's epoch is the launch time in the guide's sample, but one real launch answer
+   * shows a ref hours older than its DATETIME
+   */
+  scanRefSlackSec?: number;
   /** IPs per host-list call (default 300) */
   hostListBatchSize?: number;
   /** truncation_limit sent with host lists (default: Qualys's own, 1000) */
@@ -125,6 +131,7 @@ export interface ResolvedOptions {
   reconcileLookbackSec: number;
   hostListBatchSize: number;
   hostListTruncationLimit?: number;
+  scanRefSlackSec: number;
 }
 
 export const DEFAULT_NOT_IN_SUBSCRIPTION =
@@ -176,5 +183,6 @@ export function resolveOptions(o: QualysClientOptions): ResolvedOptions {
     reconcileLookbackSec: o.reconcileLookbackSec ?? 600,
     hostListBatchSize: o.hostListBatchSize ?? 300,
     hostListTruncationLimit: o.hostListTruncationLimit,
+    scanRefSlackSec: o.scanRefSlackSec ?? 86_400,
   };
 }
