@@ -7,7 +7,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startQualysEmulator, type EmulatorOptions, type EmScan } from '../src/emulator/qualys/index.js';
-import { QualysClient, type QualysClientOptions } from '../src/scanners/qualys/index.js';
+import { nextPageRefusal, PLATFORM_DOMAINS, QualysClient, QualysPagingError, type QualysClientOptions } from '../src/scanners/qualys/index.js';
 
 const open: { close(): Promise<void> }[] = [];
 afterEach(async () => {
@@ -74,5 +74,36 @@ describe('polls that cost little', () => {
     // one ref: asked by scan_ref, nothing else needed
     await c.listScans({ scanRefs: [a.scanRef] });
     expect(e.state.requests.at(-1)!.params).toMatchObject({ action: 'list', scan_ref: a.scanRef });
+  });
+});
+
+describe('host-list paging across the platform\'s hosts', () => {
+  it('follows next pages on its own origin, and refuses one that names a host off the platform, with a clear error', async () => {
+    const { e, c } = await setup({ hostListTruncationLimit: 2, hosts: ['10.2.0.1', '10.2.0.2', '10.2.0.3', '10.2.0.4', '10.2.0.5'].map((ip) => ({ ip, lastScannedAt: '2026-10-01T00:00:00Z' })) });
+    expect(await c.hostList({ ips: ['10.2.0.1-10.2.0.7'] })).toHaveLength(5);
+    expect(e.state.requests.filter((r) => r.api === 'host').map((r) => r.path)).toEqual(Array(3).fill('/api/5.0/fo/asset/host/'));
+    // the same emulator naming another origin (plain http on localhost) in its next-page URLs
+    e.state.config.nextPageOrigin = e.url.replace('127.0.0.1', 'localhost');
+    const err = await c.hostList({ ips: ['10.2.0.1-10.2.0.7'] }).catch((x: unknown) => x as QualysPagingError);
+    expect(err).toBeInstanceOf(QualysPagingError);
+    expect(err.code).toBe('ONSIGHT_QUALYS_PAGING');
+    expect(err.message).toMatch(/not following the next-page URL http:\/\/localhost:\d+\/api\/5.0\/fo\/asset\/host\/ \(not https\)/);
+  });
+
+  it('allows only https hosts under the base URL\'s platform domain (the guide\'s next page names qualysapi.p01.eng.sjc01.qualys.com)', () => {
+    const d = PLATFORM_DOMAINS;
+    const ok = (base: string, next: string) => nextPageRefusal(new URL(base), new URL(next), d);
+    expect(ok('https://qualysapi.qualys.com', 'https://qualysapi.p01.eng.sjc01.qualys.com/api/4.0/fo/asset/host/?id_min=2')).toBeUndefined();
+    expect(ok('https://qualysapi.qg2.apps.qualys.eu', 'https://qualysapi.qualys.eu/api/5.0/fo/asset/host/')).toBeUndefined();
+    expect(ok('https://qualysapi.qg1.apps.qualys.com.au', 'https://other.qg1.apps.qualys.com.au/x')).toBeUndefined();
+    expect(ok('http://127.0.0.1:8443', 'http://127.0.0.1:8443/api/5.0/fo/asset/host/')).toBeUndefined(); // the base's own origin
+    expect(ok('https://qualysapi.qualys.eu', 'http://qualysapi.qualys.eu/x')).toBe('not https');
+    expect(ok('https://qualysapi.qualys.eu', 'https://qualysapi.qualys.com/x')).toMatch(/not under qualys.eu/);
+    expect(ok('https://qualysapi.qualys.com', 'https://qualys.com.evil.example/x')).toMatch(/not under qualys.com/);
+    expect(ok('https://qualysapi.qualys.com', 'https://evilqualys.com/x')).toMatch(/not under qualys.com/);
+    expect(ok('https://qualysapi.qualys.com', 'https://u:p@qualysapi.qualys.com/x')).toBe('carries user info');
+    expect(ok('https://qualysapi.qualys.com', 'https://qualysapi.qualys.com:8443/x')).toBe('names port 8443');
+    expect(ok('https://qualys.corp.example', 'https://other.corp.example/x')).toMatch(/not under a known Qualys platform domain/);
+    expect(nextPageRefusal(new URL('https://qualys.corp.example'), new URL('https://b.corp.example/x'), ['corp.example'])).toBeUndefined();
   });
 });

@@ -108,6 +108,8 @@ export const emulatorFileSchema = z.object({
     countBlockedCalls: z.boolean().default(false),
   }).strict().prefault({}),
   hostListTruncationLimit: z.number().int().positive().default(1000),
+  /** scheme://host[:port] named in host-list next-page URLs (default: the Host the client called), as a platform answering from another host does */
+  nextPageOrigin: z.string().url().optional(),
   notInSubscription: errorAnswerSchema.default({ status: 400, code: 1905, text: 'The following IPs are not in your subscription: {ips}' }),
   missingRequestedWith: errorAnswerSchema.default({ status: 400, code: 1903, text: 'Missing required header X-Requested-With' }),
   /** a call on a version that does not serve it (retired, or never existed); the real answer is undocumented */

@@ -254,7 +254,7 @@ export class Handlers {
       const next = new URLSearchParams();
       for (const [k, v] of p) if (k !== 'id_min') next.set(k, v);
       next.set('id_min', String(hosts[page.length].id));
-      const url = `${ctx.origin}${ctx.path}?${next.toString()}`;
+      const url = `${this.c.nextPageOrigin?.replace(/\/$/, '') ?? ctx.origin}${ctx.path}?${next.toString()}`;
       warning = `    <WARNING>${el('CODE', 1980)}${el('TEXT', `${limit} record limit exceeded. Use URL to get next batch of results.`)}<URL>${cdata(url)}</URL></WARNING>`;
     }
     const list = items.length ? `    <HOST_LIST>\n${items.join('\n')}\n    </HOST_LIST>` : '';

@@ -77,6 +77,15 @@ export class QualysHttpError extends QualysError {
   }
 }
 
+/** A next-page URL we will not follow (not https, or not a host of the platform): credentials stay home. */
+export class QualysPagingError extends QualysError {
+  readonly url: string;
+  constructor(message: string, url: string) {
+    super('ONSIGHT_QUALYS_PAGING', message, { retryable: false });
+    this.url = url;
+  }
+}
+
 /** The body was not well-formed XML or not the document we expected. */
 export class QualysXmlError extends QualysError {
   constructor(message: string, d: QualysFailureDetails = {}) {

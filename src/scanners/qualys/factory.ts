@@ -36,6 +36,7 @@ export function qualysScannerFromConfig(sc: QualysScannerOptions, log: Logger, a
     addToSubscription: sc.addToSubscription,
     requestTimeoutMs: sc.timeoutS * 1000,
     endpoints: sc.endpoints,
+    platformDomains: sc.platformDomains,
     // defence in depth: the client itself refuses targets the policy would not allow
     allowTarget,
   }, log.child({ stage: 'qualys' }), {}, env);

@@ -4,7 +4,7 @@ export { qualysScannerSchema, type QualysScannerOptions } from './schema.js';
 export { loadPassword, CredentialsError, type PasswordSource } from './credentials.js';
 export { QualysAllowance, type AllowanceOptions } from './allowance.js';
 export {
-  DEFAULT_ENDPOINTS, ENDPOINT_API, DEFAULT_NOT_IN_SUBSCRIPTION, type QualysApi, type QualysEndpoint, type QualysClientOptions, type OptionProfileRef,
+  DEFAULT_ENDPOINTS, ENDPOINT_API, PLATFORM_DOMAINS, nextPageRefusal, platformDomainOf, DEFAULT_NOT_IN_SUBSCRIPTION, type QualysApi, type QualysEndpoint, type QualysClientOptions, type OptionProfileRef,
   type RetryOptions, type ThrottleOptions,
 } from './options.js';
 export * from './errors.js';

@@ -29,6 +29,13 @@ export const ENDPOINT_API: Record<QualysEndpoint, QualysApi> = {
   launch: 'scan', scanList: 'scan', cancel: 'scan', applianceList: 'appliance', hostList: 'host', ipAdd: 'ip',
 };
 
+/**
+ * The domains of the Qualys platforms (Qualys's platform identification page, as qualysdk's platform
+ * table has it: US1-4 qualys.com, EU1-2 qualys.eu, EU3 qualys.it, IN1 qualys.in, CA1 qualys.ca,
+ * AE1 qualys.ae, UK1 qualys.co.uk, AU1 qualys.com.au, KSA1 qualysksa.com).
+ */
+export const PLATFORM_DOMAINS = ['qualys.com', 'qualys.eu', 'qualys.it', 'qualys.in', 'qualys.ca', 'qualys.ae', 'qualys.co.uk', 'qualys.com.au', 'qualysksa.com'];
+
 export type OptionProfileRef = string | { title: string } | { id: number };
 
 export interface RetryOptions {
@@ -99,6 +106,12 @@ export interface QualysClientOptions {
    * shows a ref hours older than its DATETIME
    */
   scanRefSlackSec?: number;
+  /**
+   * Domains whose https hosts may serve a next page (Qualys names the host it calls itself, which may
+   * differ from the base URL's): only the one the base URL is under applies. Default PLATFORM_DOMAINS;
+   * a private-cloud platform adds its own. The base URL's own origin is always allowed.
+   */
+  platformDomains?: string[];
   /** IPs per host-list call (default 300) */
   hostListBatchSize?: number;
   /** truncation_limit sent with host lists (default: Qualys's own, 1000) */
@@ -132,6 +145,7 @@ export interface ResolvedOptions {
   hostListBatchSize: number;
   hostListTruncationLimit?: number;
   scanRefSlackSec: number;
+  platformDomains: string[];
 }
 
 export const DEFAULT_NOT_IN_SUBSCRIPTION =
@@ -184,5 +198,28 @@ export function resolveOptions(o: QualysClientOptions): ResolvedOptions {
     hostListBatchSize: o.hostListBatchSize ?? 300,
     hostListTruncationLimit: o.hostListTruncationLimit,
     scanRefSlackSec: o.scanRefSlackSec ?? 86_400,
+    platformDomains: (o.platformDomains ?? PLATFORM_DOMAINS).map((d) => d.toLowerCase().replace(/^\.+|\.+$/g, '')),
   };
+}
+
+/** The platform domain `host` is under (the longest match), if any. */
+export function platformDomainOf(host: string, domains: string[]): string | undefined {
+  const h = host.toLowerCase().replace(/\.$/, '');
+  return domains.filter((d) => h === d || h.endsWith(`.${d}`)).sort((a, b) => b.length - a.length)[0];
+}
+
+/**
+ * May a next-page URL given by Qualys be followed with our credentials? Yes on the base URL's own
+ * origin; else only https on the default port, without user info, under the same platform domain
+ * as the base URL. Returns why not, or undefined when it may.
+ */
+export function nextPageRefusal(base: URL, next: URL, domains: string[]): string | undefined {
+  if (next.username || next.password) return 'carries user info';
+  if (next.origin === base.origin) return undefined;
+  if (next.protocol !== 'https:') return 'not https';
+  if (next.port !== '') return `names port ${next.port}`;
+  const platform = platformDomainOf(base.hostname, domains);
+  if (!platform) return `the base URL ${base.host} is not under a known Qualys platform domain (scanner.platformDomains)`;
+  if (platformDomainOf(next.hostname, [platform]) !== platform) return `not under ${platform}, the domain of ${base.host}`;
+  return undefined;
 }

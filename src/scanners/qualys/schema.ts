@@ -31,6 +31,8 @@ export const qualysScannerSchema = z.object({
   addToSubscription: z.boolean().default(false),
   timeoutS: z.number().positive().default(60),
   endpoints: endpoints.prefault({}),
+  /** domains whose https hosts may serve host-list next pages (default: Qualys's platform domains; a private cloud adds its own) */
+  platformDomains: z.array(z.string().regex(/^[a-z0-9-]+(\.[a-z0-9-]+)+$/i, { message: 'expected a domain such as qualys.eu' })).optional(),
 }).strict();
 
 export type QualysScannerOptions = z.output<typeof qualysScannerSchema>;

@@ -11,9 +11,9 @@ import type { QualysAllowance } from './allowance.js';
 import { backoffMs, sleep } from './backoff.js';
 import {
   ClientClosedError, QualysApiError, QualysAuthError, QualysError, QualysHttpError, QualysNetworkError,
-  QualysNotInSubscriptionError, QualysRateLimitError, QualysXmlError,
+  QualysNotInSubscriptionError, QualysPagingError, QualysRateLimitError, QualysXmlError,
 } from './errors.js';
-import { ENDPOINT_API, type QualysApi, type QualysEndpoint, type ResolvedOptions } from './options.js';
+import { ENDPOINT_API, nextPageRefusal, type QualysApi, type QualysEndpoint, type ResolvedOptions } from './options.js';
 import { parseXml, simpleReturn, type XmlNode } from './xml.js';
 
 export interface CallSpec {
@@ -21,7 +21,7 @@ export interface CallSpec {
   endpoint: QualysEndpoint;
   method: 'GET' | 'POST';
   params?: Record<string, string | undefined>;
-  /** absolute URL of a next page given by Qualys (must be on our platform host) */
+  /** absolute URL of a next page given by Qualys (our origin, or https on a host of the same platform) */
   url?: string;
   /** may the call be sent again after it possibly reached Qualys? */
   idempotent: boolean;
@@ -62,7 +62,8 @@ const AUTH_WORDS: Record<number, string> = {
 const AUTH_CODES = new Set(Object.keys(AUTH_WORDS).map(Number));
 
 export class QualysTransport {
-  private readonly pool: Pool;
+  /** one keep-alive pool per origin: the base URL's, and platform hosts that next-page URLs name */
+  private readonly pools = new Map<string, Pool>();
   private readonly authorization: string;
   private readonly scrubList: string[];
   private readonly closing = new AbortController();
@@ -77,14 +78,23 @@ export class QualysTransport {
     const token = Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64');
     this.authorization = `Basic ${token}`;
     this.scrubList = [credentials.password, token].filter((s) => s.length >= 3);
-    this.pool = new Pool(o.baseUrl.origin, {
-      connections: o.connections,
-      connect: { timeout: o.connectTimeoutMs },
-      headersTimeout: o.headersTimeoutMs,
-      bodyTimeout: o.bodyTimeoutMs,
-      keepAliveTimeout: 30_000,
-      keepAliveMaxTimeout: 120_000,
-    });
+    this.pool(o.baseUrl.origin);
+  }
+
+  private pool(origin: string): Pool {
+    let p = this.pools.get(origin);
+    if (!p) {
+      p = new Pool(origin, {
+        connections: this.o.connections,
+        connect: { timeout: this.o.connectTimeoutMs },
+        headersTimeout: this.o.headersTimeoutMs,
+        bodyTimeout: this.o.bodyTimeoutMs,
+        keepAliveTimeout: 30_000,
+        keepAliveMaxTimeout: 120_000,
+      });
+      this.pools.set(origin, p);
+    }
+    return p;
   }
 
   get signal(): AbortSignal {
@@ -94,7 +104,7 @@ export class QualysTransport {
   async close(): Promise<void> {
     if (!this.closing.signal.aborted) this.closing.abort(new ClientClosedError());
     this.allowance.notify();
-    await this.pool.close().catch(() => undefined);
+    await Promise.all([...this.pools.values()].map((p) => p.close().catch(() => undefined)));
   }
 
   /** Removes anything secret from a text that may end up in a log line or an error message. */
@@ -106,7 +116,7 @@ export class QualysTransport {
 
   async call(spec: CallSpec): Promise<CallResult> {
     const api = ENDPOINT_API[spec.endpoint];
-    const { path, query, body } = this.target(spec);
+    const { origin, path, query, body } = this.target(spec);
     const action = spec.params?.action ?? new URLSearchParams(query).get('action') ?? '';
     const label = `qualys ${api} ${action}`.trim();
     let attempt = 0;
@@ -121,7 +131,7 @@ export class QualysTransport {
       const started = Date.now();
       let ex: Exchange;
       try {
-        ex = await this.exchange(spec.method, path, query, body);
+        ex = await this.exchange(spec.method, origin, path, query, body);
         this.allowance.update(api, ex.headers);
       } catch (err) {
         const late = (err as { headers?: Exchange['headers'] }).headers;
@@ -193,7 +203,7 @@ export class QualysTransport {
     }
   }
 
-  private target(spec: CallSpec): { path: string; query: string; body?: string } {
+  private target(spec: CallSpec): { origin: string; path: string; query: string; body?: string } {
     if (spec.url) {
       let u: URL;
       try {
@@ -201,19 +211,24 @@ export class QualysTransport {
       } catch {
         throw new QualysXmlError(`qualys ${spec.endpoint}: next-page URL is not a URL`);
       }
-      // never send our credentials to a host other than the platform's
-      if (u.origin !== this.o.baseUrl.origin) throw new QualysHttpError(`qualys ${spec.endpoint}: next-page URL points to another host (${u.origin}); not following`, {});
-      return { path: u.pathname, query: u.search.replace(/^\?/, '') };
+      // our credentials go only to the platform: the base URL's origin, or https hosts of its domain
+      const why = nextPageRefusal(this.o.baseUrl, u, this.o.platformDomains);
+      if (why) {
+        const shown = `${u.protocol}//${u.host}${u.pathname}`;
+        throw new QualysPagingError(`qualys ${spec.endpoint}: not following the next-page URL ${shown} (${why}); the pages already read are dropped, not half used`, shown);
+      }
+      return { origin: u.origin, path: u.pathname, query: u.search.replace(/^\?/, '') };
     }
     const params = new URLSearchParams();
     for (const [k, v] of Object.entries(spec.params ?? {})) if (v !== undefined) params.set(k, v);
     const path = this.o.endpoints[spec.endpoint];
-    return spec.method === 'GET' ? { path, query: params.toString() } : { path, query: '', body: params.toString() };
+    const origin = this.o.baseUrl.origin;
+    return spec.method === 'GET' ? { origin, path, query: params.toString() } : { origin, path, query: '', body: params.toString() };
   }
 
-  private async exchange(method: 'GET' | 'POST', path: string, query: string, body?: string): Promise<Exchange> {
+  private async exchange(method: 'GET' | 'POST', origin: string, path: string, query: string, body?: string): Promise<Exchange> {
     const signal = AbortSignal.any([this.closing.signal, AbortSignal.timeout(this.o.requestTimeoutMs)]);
-    const res = await this.pool.request({
+    const res = await this.pool(origin).request({
       path: query ? `${path}?${query}` : path,
       method,
       headers: {
