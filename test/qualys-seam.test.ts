@@ -7,7 +7,10 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startQualysEmulator, type EmulatorOptions, type EmScan } from '../src/emulator/qualys/index.js';
-import { nextPageRefusal, PLATFORM_DOMAINS, QualysClient, QualysPagingError, type QualysClientOptions } from '../src/scanners/qualys/index.js';
+import {
+  nextPageRefusal, PLATFORM_DOMAINS, QualysClient, QualysNotInSubscriptionError, QualysPagingError, type QualysClientOptions,
+} from '../src/scanners/qualys/index.js';
+import { addressesNamed, expandTargets } from '../src/scanners/qualys/targets.js';
 
 const open: { close(): Promise<void> }[] = [];
 afterEach(async () => {
@@ -105,5 +108,35 @@ describe('host-list paging across the platform\'s hosts', () => {
     expect(ok('https://qualysapi.qualys.com', 'https://qualysapi.qualys.com:8443/x')).toBe('names port 8443');
     expect(ok('https://qualys.corp.example', 'https://other.corp.example/x')).toMatch(/not under a known Qualys platform domain/);
     expect(nextPageRefusal(new URL('https://qualys.corp.example'), new URL('https://b.corp.example/x'), ['corp.example'])).toBeUndefined();
+  });
+});
+
+describe('targets outside the subscription', () => {
+  it('a refusal is a typed error carrying the refused addresses; nothing is launched', async () => {
+    const { e, c } = await setup({ subscription: ['10.0.0.0/8'] });
+    const err = await c.launch({ intentId: 'os-1', title: 'onsight os-1', targets: ['10.4.0.1', '192.0.2.7', '192.0.2.8'], appliance: 'sa-1' })
+      .catch((x: unknown) => x as QualysNotInSubscriptionError);
+    expect(err).toBeInstanceOf(QualysNotInSubscriptionError);
+    expect(err.code).toBe('ONSIGHT_QUALYS_NOT_IN_SUBSCRIPTION');
+    expect(err.targets).toEqual(['192.0.2.7', '192.0.2.8']);
+    expect(err.message).toContain('refused 2 of 3 target(s) (192.0.2.7, 192.0.2.8)');
+    expect(e.state.model.scans).toHaveLength(0);
+  });
+
+  it('a refusal whose text names ranges maps onto the addresses inside them; one naming none carries none', () => {
+    expect(addressesNamed('IPs not in subscription: 192.0.2.5-192.0.2.9, 2001:db8::1', ['192.0.2.4', '192.0.2.6', '2001:db8::1', '10.0.0.1'])).toEqual(['192.0.2.6', '2001:db8::1']);
+    expect(addressesNamed('No valid targets', ['10.0.0.1'])).toEqual([]);
+    expect(expandTargets('10.0.0.1-10.0.0.3, 10.0.0.9,laptop.corp.example,65188eb1-02b7-405e-861c-fb44c98a20d7'))
+      .toEqual(['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.9', 'laptop.corp.example', '65188eb1-02b7-405e-861c-fb44c98a20d7']);
+  });
+
+  it('silently dropped targets show in the scan list: its targets are what Qualys scans, not what was sent', async () => {
+    const { e, c } = await setup({ subscription: ['10.0.0.0/8'], outOfSubscription: 'drop' });
+    const sent = ['10.4.0.1', '192.0.2.7', '10.4.0.2'];
+    const { scanRef } = await c.launch({ intentId: 'os-2', title: 'onsight os-2', targets: sent, appliance: 'sa-1' });
+    const [s] = await c.listScans({ scanRefs: [scanRef] });
+    expect(s.targets).toEqual(['10.4.0.1', '10.4.0.2']);
+    expect(sent.filter((t) => !s.targets!.includes(t))).toEqual(['192.0.2.7']);
+    expect(e.state.model.findScan(scanRef)!.jobs.map((j) => j.ip)).toEqual(['10.4.0.1', '10.4.0.2']);
   });
 });

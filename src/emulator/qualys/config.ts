@@ -110,6 +110,11 @@ export const emulatorFileSchema = z.object({
   hostListTruncationLimit: z.number().int().positive().default(1000),
   /** scheme://host[:port] named in host-list next-page URLs (default: the Host the client called), as a platform answering from another host does */
   nextPageOrigin: z.string().url().optional(),
+  /**
+   * A launch naming addresses outside the subscription: `refuse` it (the notInSubscription answer),
+   * or `drop` them silently and scan the rest (its TARGET lists only those). Qualys documents neither.
+   */
+  outOfSubscription: z.enum(['refuse', 'drop']).default('refuse'),
   notInSubscription: errorAnswerSchema.default({ status: 400, code: 1905, text: 'The following IPs are not in your subscription: {ips}' }),
   missingRequestedWith: errorAnswerSchema.default({ status: 400, code: 1903, text: 'Missing required header X-Requested-With' }),
   /** a call on a version that does not serve it (retired, or never existed); the real answer is undocumented */

@@ -119,11 +119,12 @@ export class Handlers {
     }
 
     const outside = items.filter((i) => !this.m.subscription.covers(i));
-    if (outside.length) {
+    const kept = this.c.outOfSubscription === 'drop' ? items.filter((i) => !outside.includes(i)) : outside.length ? [] : items;
+    if (kept.length === 0) {
       const n = this.c.notInSubscription;
       return this.fail(ctx, n.status, n.code, n.text.replace('{ips}', outside.slice(0, 20).join(',')));
     }
-    const scan = this.m.launch({ title, targets: items, appliances: names, optionTitle, priority, userLogin: ctx.userLogin });
+    const scan = this.m.launch({ title, targets: kept, appliances: names, optionTitle, priority, userLogin: ctx.userLogin });
     return this.ok(ctx, 'New vm scan launched', [['ID', String(scan.id)], ['REFERENCE', scan.ref]]);
   }
 

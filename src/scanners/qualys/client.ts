@@ -18,6 +18,7 @@ import {
 import { resolveOptions, type OptionProfileRef, type QualysApi, type QualysClientOptions, type ResolvedOptions } from './options.js';
 import { parseLaunch, parseScanList, qualysDate, stateFilter, titleHasIntent, type QualysScan } from './scan-xml.js';
 import { QualysTransport } from './transport.js';
+import { addressesNamed } from './targets.js';
 import { nextPageUrl } from './xml.js';
 
 const MAX_TITLE = 2000;
@@ -95,6 +96,7 @@ export class QualysClient implements Scanner {
           attempt--; // the add was a repair, not a failed attempt
           continue;
         }
+        if (err instanceof QualysNotInSubscriptionError) throw refusal(err, targets);
         if (!(err instanceof QualysError) || !err.ambiguous) throw err;
         lastErr = err;
       }
@@ -287,6 +289,15 @@ export class QualysClient implements Scanner {
       throw new ClientClosedError();
     }
   }
+}
+
+/** The refusal, naming which of our targets Qualys refused when its text says. */
+function refusal(err: QualysNotInSubscriptionError, sent: string[]): QualysNotInSubscriptionError {
+  const named = addressesNamed(err.qualysText ?? '', sent);
+  const which = named.length ? `${named.length} of ${sent.length} target(s) (${named.slice(0, 10).join(', ')}${named.length > 10 ? ', ...' : ''})` : `the launch (its text names no target; ${sent.length} sent)`;
+  return new QualysNotInSubscriptionError(`qualys scan launch: Qualys refused ${which} as not in the subscription's host list: ${err.message}`, {
+    status: err.status, qualysCode: err.qualysCode, qualysText: err.qualysText, cause: err,
+  }, named);
 }
 
 function latestDate(a: Date | undefined, b: Date | undefined): Date | undefined {

@@ -50,10 +50,17 @@ export class QualysAuthError extends QualysApiError {
   }
 }
 
-/** A launch target is not in the subscription's VM host list (it must be added first). */
+/**
+ * Qualys refused a launch because targets are not in the subscription's VM host list (they must be
+ * added first). Nothing was launched. Whether Qualys refuses or silently drops such targets is not
+ * documented: the silent case shows as a scan whose TARGET lacks them (QualysScan.targets).
+ */
 export class QualysNotInSubscriptionError extends QualysApiError {
-  constructor(message: string, d: QualysFailureDetails) {
+  /** the launch's targets that Qualys's message names; empty when it names none */
+  readonly targets: string[];
+  constructor(message: string, d: QualysFailureDetails, targets: string[] = []) {
     super(message, { ...d, retryable: false }, 'ONSIGHT_QUALYS_NOT_IN_SUBSCRIPTION');
+    this.targets = targets;
   }
 }
 
