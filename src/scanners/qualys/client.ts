@@ -6,7 +6,7 @@
 import { OnsightError } from '../../errors.js';
 import { silentLogger, type Logger } from '../../log.js';
 import { canonicalIp } from '../../util/ip.js';
-import type { Allowance, LastScanned, LaunchRequest, LaunchResult, ScanFilter, Scanner } from '../types.js';
+import type { Allowance, FailureOutcome, LastScanned, LaunchRequest, LaunchResult, ScanFilter, Scanner, ScannerCall } from '../types.js';
 import { TERMINAL_STATES } from '../types.js';
 import { QualysAllowance } from './allowance.js';
 import { latest, parseApplianceList, parseHostList, type QualysAppliance, type QualysHost } from './asset-xml.js';
@@ -17,6 +17,7 @@ import {
 } from './errors.js';
 import { resolveOptions, type OptionProfileRef, type QualysApi, type QualysClientOptions, type ResolvedOptions } from './options.js';
 import { parseLaunch, parseScanList, qualysDate, stateFilter, titleHasIntent, type QualysScan } from './scan-xml.js';
+import { qualysFailureOutcome } from './outcome.js';
 import { QualysTransport } from './transport.js';
 import { addressesNamed } from './targets.js';
 import { nextPageUrl } from './xml.js';
@@ -272,6 +273,11 @@ export class QualysClient implements Scanner {
   }
 
   // ---- allowance and lifecycle ------------------------------------------------------------------
+
+  /** What a failed call means to the scheduler (launched no/unknown; retry, wait until, stop). */
+  failureOutcome(err: unknown, call: ScannerCall): FailureOutcome {
+    return qualysFailureOutcome(err, call);
+  }
 
   /** The scan API's budget (launch and list share it), as last reported. */
   allowance(api: QualysApi = 'scan'): Allowance {

@@ -10,3 +10,4 @@ export {
 export * from './errors.js';
 export { mapState, titleHasIntent, type QualysScan } from './scan-xml.js';
 export type { QualysAppliance, QualysHost } from './asset-xml.js';
+export { qualysFailureOutcome } from './outcome.js';
