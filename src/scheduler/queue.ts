@@ -37,11 +37,20 @@ export interface IntentTarget {
   bindingId: number;
 }
 
+/**
+ * What the scheduler decided about an address, as logged (the decision log, `onsight hosts`, the
+ * status page): `due` queued; `not-due` not queued (the reason says why); `dropped` taken out of
+ * the queue at launch time (re-check failed); `launched`; `scanned` recorded as scanned;
+ * `not-scanned` a scan ended without a result for it; `canceled` its scan was canceled; `failed`
+ * given up after too many failed scans.
+ */
+export type DecisionKind = 'due' | 'not-due' | 'dropped' | 'launched' | 'scanned' | 'not-scanned' | 'canceled' | 'failed';
+
 export interface Decision {
   at: number;
   ip: string;
   identityId?: number;
-  decision: string;
+  decision: DecisionKind;
   reason: string;
 }
 
@@ -189,7 +198,7 @@ export class SchedulerStore {
   }
 
   recentDecisions(limit: number): Decision[] {
-    return (this.s.recent.all(limit) as { at: number; ip: string; identity_id: number | null; decision: string; reason: string }[])
+    return (this.s.recent.all(limit) as { at: number; ip: string; identity_id: number | null; decision: DecisionKind; reason: string }[])
       .map((r) => ({ at: r.at, ip: r.ip, identityId: r.identity_id ?? undefined, decision: r.decision, reason: r.reason }));
   }
 

@@ -6,7 +6,8 @@
 import { OnsightError } from '../../errors.js';
 import { silentLogger, type Logger } from '../../log.js';
 import { canonicalIp } from '../../util/ip.js';
-import type { Allowance, LastScanned, LaunchRequest, LaunchResult, ScanFilter, Scanner } from '../types.js';
+import type { Allowance, FailureOutcome, LastScanned, LaunchRequest, LaunchResult, ScanFilter, Scanner, ScannerCall } from '../types.js';
+import { qualysFailureOutcome } from './outcome.js';
 import { TERMINAL_STATES } from '../types.js';
 import { QualysAllowance } from './allowance.js';
 import { latest, parseApplianceList, parseHostList, type QualysAppliance, type QualysHost } from './asset-xml.js';
@@ -59,6 +60,11 @@ export class QualysClient implements Scanner {
     this.allowTarget = options.allowTarget;
     this.optionProfile = options.optionProfile;
     this.maxConcurrentScans = options.maxConcurrentScans;
+  }
+
+  /** What a failure of one of its calls means (src/scanners/qualys/outcome.ts). */
+  failureOutcome(err: unknown, call: ScannerCall): FailureOutcome {
+    return qualysFailureOutcome(err, call);
   }
 
   // ---- launch -----------------------------------------------------------------------------
