@@ -27,9 +27,8 @@ export class Results {
     for (const t of store.targets(i.id)) {
       const b = inventory.binding(t.bindingId);
       if (reported && !reported(t.ip)) {
-        // the scanner left it out (not in the subscription, say): nothing was scanned at this address
-        counters.droppedByScanner++;
-        store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'not-scanned', reason: `dropped by the scanner: scan ${st.scanRef}'s target list lacks ${t.ip} (outside the scanner's subscription?)` });
+        this.droppedByScanner(t, st.scanRef, now);
+        continue;
       } else if (b && b.identityId === t.identityId && (b.endAt === undefined || b.endAt >= endedAt)) {
         // only a device that still held the address when the scan ended was surely the one scanned (one
         // that left earlier may have left mid-scan: a partial result, not one to skip its next scan for)
@@ -54,6 +53,26 @@ export class Results {
     counters.finished++;
     (counters.byRegion[i.region] ??= { launched: 0, finished: 0, failed: 0 }).finished++;
     this.core.hooks.onScanEnd?.(i, 'finished', scannedIds.length);
+  }
+
+  /**
+   * The scanner left a target out of the scan it launched (outside its subscription, say): nothing
+   * was scanned there. Not recorded as scanned; back to the queue as after a failed scan (with
+   * back-off, given up after maxAttempts), counted, and `onsight hosts` says why.
+   */
+  private droppedByScanner(t: IntentTarget, scanRef: string, now: number): void {
+    const { store, opts, counters } = this.core;
+    const q = store.queued(t.bindingId);
+    const backoff = opts.retryBackoffS * 1000 * 2 ** (q?.attempts ?? 0);
+    counters.droppedByScanner++;
+    store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'dropped-by-scanner', reason: `scan ${scanRef} left ${t.ip} out of its target list (outside the scanner's subscription?); not scanned` });
+    if (!q) return;
+    store.releaseTarget(t.bindingId, { notBefore: now + backoff, countAttempt: true });
+    if (q.attempts + 1 >= opts.maxAttempts) {
+      store.dequeue(t.bindingId);
+      this.core.decide.recheck(t.bindingId, now + backoff);
+      store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'failed', reason: `gave up after ${q.attempts + 1} scans that left it out` });
+    }
   }
 
   /**
