@@ -5,7 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import { OnsightError } from '../errors.js';
 import { expandPolicies, isPolicyName, POLICY_NAMES } from './policies.js';
-import { htmlReport, summarize, table, type ScenarioSummary } from './report.js';
+import { htmlReport, pairedTable, summarize, table, type ScenarioSummary } from './report.js';
 import { loadScenario, type Scenario } from './scenario.js';
 import { runOnce, type RunMetrics } from './sim.js';
 import { generateWorkload } from './workload.js';
@@ -68,7 +68,8 @@ export async function runSimulateCli(args: SimulateArgs, out: NodeJS.WritableStr
       runs: r.runs.map(({ coverageCurve: _c, loadCurve: _l, ...m }) => m),
     }, null, 2) + '\n');
   } else {
-    out.write(`scenario ${r.scenario.name}: ${r.scenario.description}\n${r.scenario.days} days, seeds ${r.summary.seeds.join(', ')}; mean ± 95 % CI over seeds\n\n${t}`);
+    const paired = pairedTable(r.summary);
+    out.write(`scenario ${r.scenario.name}: ${r.scenario.description}\n${r.scenario.days} days, seeds ${r.summary.seeds.join(', ')}; mean ± 95 % CI over seeds\n\n${t}${paired ? `\n${paired}` : ''}`);
   }
   if (args.report) {
     writeFileSync(args.report, htmlReport([{ summary: r.summary, table: t, appliances: r.scenario.appliances.map((a) => a.name) }], `onsight simulate: ${r.scenario.name}`));
