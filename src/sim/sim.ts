@@ -181,12 +181,11 @@ export async function runOnce(sc: Scenario, policyName: string, seed: number, o:
   scanner.onTargetStart = (r) => {
     launchedAt.set(r.scan.id, r.scan.launchedAt);
   };
+  // a valid target counts once its scan's results exist: processed (finished scans; canceled and
+  // errored ones only when the scenario says the scanner processes those too), judged at the end
   scanner.onTargetEnd = (r: TargetRecord) => {
     if (r.outcome !== 'valid' || r.actual === undefined) return;
     validRecords.push({ host: r.actual, end: r.end, scan: r.scan });
-    let l = validEnds.get(r.actual);
-    if (!l) validEnds.set(r.actual, (l = []));
-    l.push(r.end);
     const p = scanner.holder(r.ip, r.start);
     if (p && !presenceScanned.has(p)) {
       presenceScanned.add(p);
@@ -261,20 +260,23 @@ export async function runOnce(sc: Scenario, policyName: string, seed: number, o:
   }
   now = end;
   scanner.advance(end);
-  for (const v of policy.virtualScans?.() ?? []) {
-    let l = validEnds.get(v.host);
-    if (!l) validEnds.set(v.host, (l = []));
-    l.push(v.end);
-  }
   o.beforeClose?.(policy);
   policy.close();
+  const add = (m: Map<number, number[]>, host: number, end: number) => {
+    let l = m.get(host);
+    if (!l) m.set(host, (l = []));
+    l.push(end);
+  };
   const strictEnds = new Map<number, number[]>();
-  if (policy.virtualScans) for (const [h, l] of validEnds) strictEnds.set(h, l);
+  for (const v of policy.virtualScans?.() ?? []) {
+    add(validEnds, v.host, v.end);
+    add(strictEnds, v.host, v.end);
+  }
   for (const v of validRecords) {
-    if (scanner.scans[v.scan - 1].state !== 'finished') continue;
-    let l = strictEnds.get(v.host);
-    if (!l) strictEnds.set(v.host, (l = []));
-    l.push(v.end);
+    const s = scanner.scans[v.scan - 1];
+    if (s.processedAt === undefined) continue;
+    add(validEnds, v.host, v.end);
+    if (s.state === 'finished') add(strictEnds, v.host, v.end);
   }
   return metrics(sc, w, policyName, seed, scanner, { validEnds, strictEnds, latency, launchLatency, idleMin, loadCurve, wallMs: performance.now() - t0 });
 }
