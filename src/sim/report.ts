@@ -54,6 +54,7 @@ const KEYS: [string, (m: RunMetrics) => number | undefined][] = [
   ['coverageLast', (m) => Object.values(m.coverage).at(-1)],
   ['wastedShare', (m) => m.wastedShare],
   ['wrongHost', (m) => m.wrongHost],
+  ['targets', (m) => m.targets],
   ['duplicates', (m) => m.duplicates],
   ['apiCallsPerDay', (m) => m.apiCallsPerDay],
   ['apiPeakHour', (m) => m.apiPeakHour],
