@@ -69,6 +69,18 @@ export interface SchedulerOptions {
    */
   pickupS?: number;
   /**
+   * a canceled scan's appliance learns of the cancel only at its next contact with the platform
+   * (Qualys: every 190 s by default) and probes on until then: its region counts the scan as
+   * running for this long after the cancel call (default 200)
+   */
+  cancelDrainS?: number;
+  /**
+   * a finished scan's results appear in the host list only once the scanner has processed them;
+   * its targets are judged "no host found" only when another target of the same scan is dated
+   * (so the scan was processed) or after this long (default 21600)
+   */
+  processingWaitS?: number;
+  /**
    * an unconfirmed launch with no scan in the scanner's list is given up (and its targets
    * requeued) only after this long (ms): longer than a launch request can take (default 180 s)
    */
@@ -155,6 +167,8 @@ export class Scheduler {
   private nextFullSweepAt = 0;
   /** when the results of finished scans are next confirmed (0: look at start-up) */
   private verifyDueAt = 0;
+  /** region → until when a canceled scan's appliance may still probe it */
+  private readonly draining = new Map<string, number>();
   /** bindings whose last scan found no host: not due again until the device is seen again (binding id → lastSeen) */
   private readonly silent = new Map<number, number>();
   /** running scans to cancel and relaunch: a target's address now belongs to another device */
@@ -364,7 +378,22 @@ export class Scheduler {
     const targets = this.store.targets(i.id);
     this.store.endIntent(i.id, 'canceled', now, why, { notBefore: now, countAttempt: false });
     this.noteEnded(i.appliance);
+    this.drain(i.region, now);
     return targets;
+  }
+
+  private drain(region: string, now: number): void {
+    this.draining.set(region, Math.max(this.draining.get(region) ?? 0, now + (this.opts.cancelDrainS ?? 200) * 1000));
+  }
+
+  /**
+   * A region whose canceled scan's appliance may still probe takes no new scan (on that appliance
+   * it would be a second scan; on another, a second appliance in the region).
+   */
+  private isDraining(region: string, now: number): boolean {
+    const until = this.draining.get(region);
+    if (until !== undefined && until <= now) this.draining.delete(region);
+    return until !== undefined && until > now;
   }
 
   /** Targets a canceled scan had already scanned (by the scanner's host list) are recorded, not relaunched. */
@@ -619,8 +648,17 @@ export class Scheduler {
       return;
     }
     const at = this.clock.now();
+    // a scan with no target dated yet may simply not be processed: its undated targets wait
+    // (up to processingWaitS) instead of being judged "no host"
+    const processed = new Set(rows.filter((r) => foundInScan(dates.get(r.ip), r.launchedAt)).map((r) => r.scanRef));
+    const waitMs = (this.opts.processingWaitS ?? 21600) * 1000;
+    let waiting = false;
     for (const r of rows) {
       const found = foundInScan(dates.get(r.ip), r.launchedAt);
+      if (!found && !processed.has(r.scanRef) && at - r.endedAt < waitMs) {
+        waiting = true;
+        continue;
+      }
       // the address is this device's result only if no other device held it while the scan ran
       if (found && this.inventory.heldByAnotherAt(r.ip, r.launchedAt, r.identityId, r.endedAt)) {
         this.store.decide({ at, ip: r.ip, identityId: r.identityId, decision: 'not-scanned', reason: `scan ${r.scanRef}: ${r.ip} changed hands while it ran; the result is not this device's` });
@@ -639,7 +677,7 @@ export class Scheduler {
       this.store.dequeue(r.bindingId);
       this.plan.at(r.bindingId, at);
     }
-    this.verifyDueAt = rows.length === 1000 ? at : Infinity;
+    this.verifyDueAt = rows.length === 1000 && !waiting ? at : waiting ? at + (this.opts.verifyDelayS ?? 3600) * 1000 : Infinity;
   }
 
   private finishFailed(i: Intent, state: 'error' | 'canceled', why: string): void {
@@ -678,6 +716,7 @@ export class Scheduler {
     const now = this.clock.now();
     this.store.endIntent(i.id, 'canceled', now, 'every target left the network');
     this.noteEnded(i.appliance);
+    this.drain(i.region, now);
     this.counters.canceledLeft++;
     for (const t of targets) {
       this.plan.at(t.bindingId, now);
@@ -757,7 +796,7 @@ export class Scheduler {
     if (before.length >= maxTotal) return;
     const roomy = regions.some((name) => {
       const r = this.opts.regions.find((x) => x.name === name);
-      return r && before.filter((i) => i.region === name).length < r.maxConcurrentScans;
+      return r && !this.isDraining(name, now) && before.filter((i) => i.region === name).length < r.maxConcurrentScans;
     });
     if (!roomy) return;
     const refreshed = await this.refreshAppliances();
@@ -771,7 +810,7 @@ export class Scheduler {
       for (;;) {
         const active = this.store.activeIntents();
         if (active.length >= maxTotal) return;
-        if (active.filter((i) => i.region === r.name).length >= r.maxConcurrentScans) break;
+        if (this.isDraining(r.name, this.clock.now()) || active.filter((i) => i.region === r.name).length >= r.maxConcurrentScans) break;
         if (!this.canSpend(true)) return;
         const appliance = this.appliances.pick(r, this.opts.regions, active, waiting);
         if (!appliance) {
