@@ -6,7 +6,7 @@
  */
 import { openDatabase, type DB } from '../store/db.js';
 import { Inventory } from '../inventory/inventory.js';
-import { Policy } from '../policy/policy.js';
+import { Policy, rescanLeadFor } from '../policy/policy.js';
 import { insideWindows, parseWindow } from '../policy/windows.js';
 import { Scheduler } from '../scheduler/scheduler.js';
 import { SchedulerStore } from '../scheduler/queue.js';
@@ -244,9 +244,11 @@ abstract class LogDriven implements SimPolicy {
     return insideWindows(this.windows, this.now(), 'UTC');
   }
 
+  /** due by the same rule as onsight's policy: the rescan window less the same lead */
   protected due(host: number): boolean {
     const s = this.scannedAt.get(host);
-    return s === undefined || this.now() - s >= this.ctx.sc.policy.rescanAfterH * 3600_000;
+    const window = this.ctx.sc.policy.rescanAfterH * 3600;
+    return s === undefined || this.now() - s >= Math.max(window / 2, window - rescanLeadFor(window)) * 1000;
   }
 
   /** true when the logs say the binding is still there */
@@ -603,7 +605,8 @@ class OraclePolicy extends LogDriven {
 
   private dueTruth(h: number): boolean {
     const s = this.validAt.get(h);
-    return s === undefined || this.now() - s >= this.ctx.sc.policy.rescanAfterH * 3600_000;
+    const window = this.ctx.sc.policy.rescanAfterH * 3600;
+    return s === undefined || this.now() - s >= Math.max(window / 2, window - rescanLeadFor(window)) * 1000;
   }
 
   async tick(): Promise<void> {
