@@ -1,6 +1,6 @@
 /**
  * The `scanner:` section for `type: qualys` (zod), with its defaults. config/onsight.example.yaml
- * documents every key; src/config/schema.ts takes this schema into the scanner union.
+ * documents every key; the backend table (src/scanners/registry.ts) takes it into the scanner union.
  */
 import { z } from 'zod';
 import { DEFAULT_ENDPOINTS } from './options.js';
