@@ -10,13 +10,11 @@ import { parseConfigText } from '../src/config/load.js';
 import { runDoctor } from '../src/cli/doctor.js';
 import { silentLogger } from '../src/log.js';
 import { startQualysEmulator, type EmulatorOptions } from '../src/emulator/qualys/index.js';
-import { qualysScannerFromConfig } from '../src/scanners/qualys/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'onsight-qdoctor-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** `fromConfig`: hand doctor the scanner qualysScannerFromConfig() builds from the section (every key of it). */
-async function doctor(emu: EmulatorOptions, scannerExtra = '', fromConfig = false): Promise<{ code: number; text: string }> {
+async function doctor(emu: EmulatorOptions, scannerExtra = ''): Promise<{ code: number; text: string }> {
   const e = await startQualysEmulator({ appliances: [{ name: 'emea-sa-1' }], ...emu });
   try {
     const text = `state: ${join(dir, `${Math.random().toString(36).slice(2)}.db`)}
@@ -29,9 +27,7 @@ scanner: { type: qualys, url: "${e.url}", username: ${e.username}, passwordEnv: 
     let out = '';
     process.env.QDOCTOR_PW = e.password; // the Qualys client reads process.env
     try {
-      const config = parseConfigText(text, 'q.yaml');
-      const scanner = fromConfig && config.config.scanner.type === 'qualys' ? qualysScannerFromConfig(config.config.scanner, silentLogger(), () => true) : undefined;
-      const code = await runDoctor(config, silentLogger(), { write: (s: string) => { out += s; return true; } }, { scanner });
+      const code = await runDoctor(parseConfigText(text, 'q.yaml'), silentLogger(), { write: (s: string) => { out += s; return true; } });
       return { code, text: out };
     } finally {
       delete process.env.QDOCTOR_PW;
@@ -53,7 +49,7 @@ describe('doctor says what is wrong with the Qualys account', () => {
   });
 
   it('a scan list configured on the retired 2.0 version is refused by name', async () => {
-    const r = await doctor({}, ', endpoints: { scanList: /api/2.0/fo/scan/ }', true);
+    const r = await doctor({}, ', endpoints: { scanList: /api/2.0/fo/scan/ }');
     expect(r.text).toMatch(/^✗ scans: cannot list scans: .*\/api\/2\.0\/fo\/scan\/ does not serve action=list; it is served at \/api\/3\.0\//m);
   });
 });
