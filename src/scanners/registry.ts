@@ -9,13 +9,14 @@ import type { Logger } from '../log.js';
 import type { BackendConfig, ScannerBackend } from './backend.js';
 import { dryRunBackend } from './dry-run/index.js';
 import { qualysBackend } from './qualys/backend.js';
+import { tenableBackend } from './tenable/backend.js';
 import type { Scanner } from './types.js';
 
 /** Every backend, by `scanner.type`. */
-export const BACKENDS = [dryRunBackend, qualysBackend] as const;
+export const BACKENDS = [dryRunBackend, qualysBackend, tenableBackend] as const;
 
 /** The `scanner:` config section: one of the backends' schemas, by `type`. */
-export const scannerConfigSchema = z.discriminatedUnion('type', [dryRunBackend.schema, qualysBackend.schema]);
+export const scannerConfigSchema = z.discriminatedUnion('type', [dryRunBackend.schema, qualysBackend.schema, tenableBackend.schema]);
 
 export type ScannerConfig = z.output<typeof scannerConfigSchema>;
 

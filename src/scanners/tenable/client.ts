@@ -1,0 +1,330 @@
+/**
+ * The Tenable Vulnerability Management client behind the Scanner seam.
+ *
+ * Launch: each appliance (a scanner or scanner group) has one scan definition (named in config, or
+ * `onsight-master <appliance>`, created once from a template). A launch copies it under our title
+ * (which carries the intent id) and launches the copy with the due hosts as `alt_targets`: a
+ * definition runs one instance at a time, and the copy's name is what finds the launch again after
+ * a crash. A copy or launch whose answer was lost is looked for by the intent id before anything
+ * is sent again.
+ */
+import { OnsightError } from '../../errors.js';
+import { silentLogger, type Logger } from '../../log.js';
+import { canonicalIp } from '../../util/ip.js';
+import type {
+  Allowance, ApplianceStatus, FailureOutcome, LastScanned, LaunchRequest, LaunchResult, ScanFilter, Scanner, ScannerCall, ScanStatus,
+} from '../types.js';
+import { TenableError } from './errors.js';
+import { tenableFailureOutcome } from './outcome.js';
+import { mapStatus } from './status.js';
+import { TenableTransport } from './transport.js';
+
+export const MASTER_PREFIX = 'onsight-master ';
+
+export interface TenableClientOptions {
+  baseUrl: string;
+  /** the X-ApiKeys value */
+  apiKeys: string;
+  definitions?: Record<string, number | string>;
+  template?: string;
+  folderId?: number;
+  maxTargetsPerScan?: number;
+  maxConcurrentScans?: number;
+  maxRetryAfterS?: number;
+  assetBatchSize?: number;
+  timeoutMs?: number;
+  maxAttempts?: number;
+  baseDelayMs?: number;
+  /** pause before looking for a copy or launch whose answer was lost (default 2000 ms) */
+  reconcileDelayMs?: number;
+  /** the appliances the regions name (groups among them are read with their members) */
+  appliances?: string[];
+  allowTarget?: (ip: string) => boolean;
+  log?: Logger;
+}
+
+/** GET /scans item (fields per pyTenable and resmo's Tenable scan schema; see the emulator's SOURCES.md). */
+interface TioScan {
+  id: number;
+  uuid?: string;
+  name: string;
+  status?: string;
+  creation_date?: number;
+  last_modification_date?: number;
+}
+
+interface TioScanner {
+  id: number;
+  uuid: string;
+  name: string;
+  status: string;
+  scan_count?: number;
+  pool?: boolean;
+}
+
+interface TioGroup {
+  id: number;
+  uuid: string;
+  name: string;
+}
+
+interface TioAsset {
+  ipv4?: string[];
+  last_seen?: string;
+  sources?: { name: string; first_seen?: string; last_seen?: string }[];
+}
+
+export class TenableClient implements Scanner {
+  readonly kind = 'tenable';
+  private readonly t: TenableTransport;
+  private readonly log: Logger;
+  private readonly masters = new Map<string, number>();
+  private readonly masterIds = new Set<number>();
+
+  constructor(private readonly o: TenableClientOptions) {
+    this.log = (o.log ?? silentLogger()).child({ scanner: 'tenable' });
+    this.t = new TenableTransport({
+      baseUrl: o.baseUrl, apiKeys: o.apiKeys, timeoutMs: o.timeoutMs ?? 60_000, maxRetryAfterS: o.maxRetryAfterS ?? 30,
+      maxAttempts: o.maxAttempts ?? 3, baseDelayMs: o.baseDelayMs ?? 500, log: this.log,
+    });
+  }
+
+  // ---- launch -----------------------------------------------------------------------------
+
+  async launch(req: LaunchRequest): Promise<LaunchResult> {
+    const targets = this.checkTargets(req.targets);
+    const title = req.title.includes(req.intentId) ? req.title : `${req.title} [${req.intentId}]`;
+    const master = await this.masterFor(req.appliance);
+    let copy: TioScan;
+    try {
+      copy = await this.t.call<TioScan>('POST', `/scans/${master}/copy`, { body: { name: title, ...(this.o.folderId ? { folder_id: this.o.folderId } : {}) }, idempotent: false });
+    } catch (err) {
+      const found = await this.afterLoss(err, req.intentId);
+      copy = found;
+    }
+    if (typeof copy?.id !== 'number') throw new TenableError('ONSIGHT_SCANNER', 'tenable scan copy: answer without an id', { next: 'retry', ambiguous: true });
+    this.ensureOurs(copy, req.intentId);
+    if (copy.status && copy.status !== 'empty') return { scanRef: String(copy.id) }; // found already launched
+    try {
+      await this.t.call<{ scan_uuid?: string }>('POST', `/scans/${copy.id}/launch`, { body: { alt_targets: targets }, idempotent: false });
+    } catch (err) {
+      if (!(err instanceof TenableError) || !err.o.ambiguous) throw err;
+      const again = await this.afterLoss(err, req.intentId);
+      if (again.status === 'empty') {
+        // the launch did not reach Tenable: the copy waits for the next attempt (found by its name)
+        throw new TenableError('ONSIGHT_SCANNER', `tenable launch of scan ${copy.id} not taken (${err.message})`, { next: 'retry', ambiguous: true, cause: err });
+      }
+    }
+    this.log.info({ intentId: req.intentId, scanRef: String(copy.id), targets: targets.length, appliance: req.appliance }, 'tenable scan launched');
+    return { scanRef: String(copy.id) };
+  }
+
+  /** A copy or launch whose answer was lost: is there a scan named with the intent id? */
+  private async afterLoss(err: unknown, intentId: string): Promise<TioScan> {
+    if (!(err instanceof TenableError) || !err.o.ambiguous) throw err;
+    this.log.warn({ intentId, err: { code: err.code, message: err.message } }, 'tenable launch outcome unknown; reconciling');
+    await this.t.pause(this.o.reconcileDelayMs ?? 2000);
+    let list: TioScan[];
+    try {
+      list = await this.scanList();
+    } catch (e) {
+      if (e instanceof TenableError && e.code === 'ONSIGHT_CLOSED') throw e;
+      throw new TenableError('ONSIGHT_SCANNER', `tenable launch for intent ${intentId} failed ambiguously (${err.message}) and the scan list could not be read`, { next: 'retry', ambiguous: true, cause: e });
+    }
+    const found = list.filter((s) => hasIntent(s.name, intentId)).sort((a, b) => a.id - b.id);
+    if (found.length === 0) throw err;
+    if (found.length > 1) this.log.error({ intentId, scans: found.map((s) => s.id) }, 'more than one Tenable scan carries this intent id');
+    return found[0];
+  }
+
+  private ensureOurs(s: TioScan, intentId: string): void {
+    if (!hasIntent(s.name, intentId)) throw new TenableError('ONSIGHT_SCANNER', `tenable scan copy ${s.id} is named "${s.name}", not with intent ${intentId}`, { next: 'retry', ambiguous: true });
+  }
+
+  private checkTargets(targets: string[]): string[] {
+    if (targets.length === 0) throw new OnsightError('ONSIGHT_SCANNER', 'launch without targets');
+    const out: string[] = [];
+    const refused: string[] = [];
+    for (const t of targets) {
+      const ip = canonicalIp(t);
+      if (!ip || (this.o.allowTarget && !this.o.allowTarget(ip))) refused.push(t);
+      else if (!out.includes(ip)) out.push(ip);
+    }
+    if (refused.length > 0) throw new OnsightError('ONSIGHT_SCOPE_VIOLATION', `refused to launch: ${refused.length} target(s) outside the scope or excluded (${refused.slice(0, 5).join(', ')})`);
+    const max = this.o.maxTargetsPerScan ?? 50;
+    if (out.length > max) throw new OnsightError('ONSIGHT_SCANNER', `launch with ${out.length} targets exceeds maxTargetsPerScan (${max})`);
+    return out;
+  }
+
+  /** The appliance's scan definition id: named in config, found by name, or created from the template. */
+  async masterFor(appliance: string): Promise<number> {
+    const cached = this.masters.get(appliance);
+    if (cached !== undefined) return cached;
+    const named = this.o.definitions?.[appliance];
+    const list = await this.scanList();
+    let id: number | undefined;
+    if (typeof named === 'number') id = list.find((s) => s.id === named)?.id;
+    else id = list.find((s) => s.name === (named ?? `${MASTER_PREFIX}${appliance}`))?.id;
+    if (id === undefined && named === undefined && this.o.template) id = await this.createMaster(appliance);
+    if (id === undefined) {
+      throw new TenableError('ONSIGHT_SCANNER_REFUSED', `tenable: no scan definition for appliance ${appliance} (${named !== undefined ? `scanner.definitions names ${JSON.stringify(named)}, which does not exist` : `none named "${MASTER_PREFIX}${appliance}" and no scanner.template to create it`})`, { next: 'stop' });
+    }
+    this.masters.set(appliance, id);
+    this.masterIds.add(id);
+    return id;
+  }
+
+  private async createMaster(appliance: string): Promise<number> {
+    const tpl = await this.t.call<{ templates?: { uuid: string; name: string; title: string }[] }>('GET', '/editor/scan/templates', { idempotent: true });
+    const want = this.o.template!.toLowerCase();
+    const template = tpl.templates?.find((x) => x.title.toLowerCase() === want || x.name.toLowerCase() === want);
+    if (!template) throw new TenableError('ONSIGHT_SCANNER_REFUSED', `tenable: no scan template "${this.o.template}"`, { next: 'stop' });
+    const scannerUuid = await this.applianceUuid(appliance);
+    const r = await this.t.call<{ scan?: TioScan }>('POST', '/scans', {
+      idempotent: false,
+      // no targets of its own: every launch gives alt_targets
+      body: { uuid: template.uuid, settings: { name: `${MASTER_PREFIX}${appliance}`, scanner_id: scannerUuid, text_targets: '', enabled: false } },
+    });
+    if (typeof r.scan?.id !== 'number') throw new TenableError('ONSIGHT_SCANNER', 'tenable: scan creation answered without an id', { next: 'retry' });
+    this.log.info({ appliance, scanId: r.scan.id, template: template.title }, 'tenable: created the scan definition for an appliance');
+    return r.scan.id;
+  }
+
+  private async applianceUuid(appliance: string): Promise<string> {
+    const s = (await this.scanners()).find((x) => x.name === appliance);
+    if (s) return s.uuid;
+    const g = (await this.groups()).find((x) => x.name === appliance);
+    if (g) return g.uuid;
+    throw new TenableError('ONSIGHT_SCANNER_REFUSED', `tenable: no scanner or scanner group named ${appliance}`, { next: 'stop' });
+  }
+
+  // ---- scans ------------------------------------------------------------------------------
+
+  private async scanList(modifiedSince?: Date): Promise<TioScan[]> {
+    const r = await this.t.call<{ scans?: TioScan[] | null }>('GET', '/scans', {
+      idempotent: true, query: { last_modification_date: modifiedSince ? String(Math.floor(modifiedSince.getTime() / 1000)) : undefined },
+    });
+    if (r.scans !== null && r.scans !== undefined && !Array.isArray(r.scans)) throw new TenableError('ONSIGHT_SCANNER', 'tenable GET /scans: `scans` is not a list', { next: 'retry' });
+    return (r.scans ?? []).filter((s) => typeof s?.id === 'number' && typeof s.name === 'string');
+  }
+
+  /** One GET /scans answers for any number of scans (our copies are scans of their own). */
+  async listScans(filter: ScanFilter = {}): Promise<ScanStatus[]> {
+    if (filter.scanRefs && filter.scanRefs.length === 0) return [];
+    const list = await this.scanList(filter.scanRefs ? undefined : filter.launchedAfter);
+    let out = list.filter((s) => !this.masterIds.has(s.id) && !s.name.startsWith(MASTER_PREFIX)).map((s): ScanStatus => ({
+      scanRef: String(s.id), title: s.name, state: mapStatus(s.status),
+      launchedAt: s.creation_date ? new Date(s.creation_date * 1000).toISOString() : undefined,
+      processed: s.status === 'completed' ? true : undefined,
+    }));
+    if (filter.scanRefs) out = out.filter((s) => filter.scanRefs!.includes(s.scanRef));
+    if (filter.launchedAfter) out = out.filter((s) => !s.launchedAt || Date.parse(s.launchedAt) >= filter.launchedAfter!.getTime());
+    if (filter.states?.length) out = out.filter((s) => filter.states!.includes(s.state));
+    return out;
+  }
+
+  /** Stops a scan; one that has already ended counts as stopped. */
+  async cancel(scanRef: string): Promise<void> {
+    if (!/^\d+$/.test(scanRef)) throw new OnsightError('ONSIGHT_SCANNER', `not a Tenable scan id: ${scanRef}`);
+    try {
+      await this.t.call('POST', `/scans/${scanRef}/stop`, { idempotent: true, body: {} });
+      this.log.info({ scanRef }, 'tenable scan stop requested');
+    } catch (err) {
+      if (!(err instanceof TenableError) || err.status !== 409) throw err;
+      const [s] = await this.listScans({ scanRefs: [scanRef] });
+      if (s && (s.state === 'finished' || s.state === 'canceled' || s.state === 'error')) return;
+      throw err;
+    }
+  }
+
+  // ---- appliances and assets ----------------------------------------------------------------
+
+  private async scanners(): Promise<TioScanner[]> {
+    const r = await this.t.call<{ scanners?: TioScanner[] }>('GET', '/scanners', { idempotent: true });
+    return (r.scanners ?? []).filter((s) => typeof s?.name === 'string');
+  }
+
+  private async groups(): Promise<TioGroup[]> {
+    const r = await this.t.call<{ scanner_pools?: TioGroup[] }>('GET', '/scanner-groups', { idempotent: true });
+    return (r.scanner_pools ?? []).filter((g) => typeof g?.name === 'string');
+  }
+
+  /**
+   * Scanners (online when `status` is `on`; `scan_count` running on each) and, for each group a
+   * region names, the group: online when a member is, its load the sum of its members' (Tenable
+   * routes a group's scan to its member with the fewest active scans).
+   */
+  async appliances(): Promise<ApplianceStatus[]> {
+    const scanners = await this.scanners();
+    const out: ApplianceStatus[] = scanners.map((s) => ({ name: s.name, online: s.status === 'on', runningScans: s.scan_count ?? 0 }));
+    const wanted = (this.o.appliances ?? []).filter((a) => !scanners.some((s) => s.name === a));
+    if (wanted.length === 0) return out;
+    for (const g of (await this.groups()).filter((x) => wanted.includes(x.name))) {
+      const r = await this.t.call<{ scanners?: TioScanner[] }>('GET', `/scanner-groups/${g.id}/scanners`, { idempotent: true });
+      const members = r.scanners ?? [];
+      const byName = new Map(scanners.map((s) => [s.name, s]));
+      const live = members.map((m) => byName.get(m.name) ?? m);
+      out.push({ name: g.name, online: live.some((m) => m.status === 'on'), runningScans: live.reduce((n, m) => n + (m.scan_count ?? 0), 0) });
+    }
+    return out;
+  }
+
+  /**
+   * Last scan dates from the workbench's asset list, filtered by address (ipv4 eq, OR-ed), in
+   * batches: the latest `last_seen` of a NESSUS_SCAN source is the last network scan.
+   */
+  async lastScanned(ips: string[]): Promise<LastScanned[]> {
+    const wanted = [...new Set(ips.map((ip) => canonicalIp(ip) ?? ip))].filter((ip) => /^\d+\.\d+\.\d+\.\d+$/.test(ip));
+    const found = new Map<string, string>();
+    const size = this.o.assetBatchSize ?? 50;
+    for (let i = 0; i < wanted.length; i += size) {
+      const batch = wanted.slice(i, i + size);
+      const query: Record<string, string> = { 'filter.search_type': 'or', date_range: '0' };
+      batch.forEach((ip, n) => {
+        query[`filter.${n}.filter`] = 'ipv4';
+        query[`filter.${n}.quality`] = 'eq';
+        query[`filter.${n}.value`] = ip;
+      });
+      const r = await this.t.call<{ assets?: TioAsset[] }>('GET', '/workbenches/assets', { idempotent: true, query });
+      for (const a of r.assets ?? []) {
+        const seen = (a.sources ?? []).filter((s) => s.name === 'NESSUS_SCAN' && s.last_seen).map((s) => s.last_seen!).sort().pop();
+        if (!seen || Number.isNaN(Date.parse(seen))) continue;
+        for (const ip of a.ipv4 ?? []) {
+          if (!batch.includes(ip)) continue;
+          const prev = found.get(ip);
+          if (!prev || Date.parse(seen) > Date.parse(prev)) found.set(ip, new Date(seen).toISOString());
+        }
+      }
+    }
+    return ips.map((ip) => {
+      const at = found.get(canonicalIp(ip) ?? ip);
+      return at ? { ip, lastScannedAt: at, via: 'vm-scan' } : { ip };
+    });
+  }
+
+  // ---- allowance and lifecycle --------------------------------------------------------------
+
+  allowance(): Allowance {
+    return { waitSec: Math.max(0, Math.ceil((this.t.blockedUntil - Date.now()) / 1000)), maxConcurrentScans: this.o.maxConcurrentScans ?? 25 };
+  }
+
+  failureOutcome(err: unknown, call: ScannerCall): FailureOutcome {
+    return tenableFailureOutcome(err, call);
+  }
+
+  async close(): Promise<void> {
+    this.t.close();
+  }
+}
+
+/** The intent id as a whole token of a scan name. */
+export function hasIntent(name: string, intentId: string): boolean {
+  let at = name.indexOf(intentId);
+  while (at >= 0) {
+    const before = at === 0 ? '' : name[at - 1];
+    const after = name[at + intentId.length] ?? '';
+    if (!/[\w-]/.test(before) && !/[\w-]/.test(after)) return true;
+    at = name.indexOf(intentId, at + 1);
+  }
+  return false;
+}

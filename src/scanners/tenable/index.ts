@@ -1,0 +1,7 @@
+export { TenableClient, hasIntent, MASTER_PREFIX, type TenableClientOptions } from './client.js';
+export { tenableBackend } from './backend.js';
+export { tenableScannerSchema, type TenableScannerOptions } from './schema.js';
+export { loadApiKeys, apiKeysHeader, type ApiKeys, type ApiKeysSource } from './credentials.js';
+export { TenableError } from './errors.js';
+export { tenableFailureOutcome } from './outcome.js';
+export { mapStatus } from './status.js';

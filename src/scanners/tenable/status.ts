@@ -1,0 +1,29 @@
+/**
+ * Tenable scan statuses onto the seam's ScanState. The list is developer.tenable.com's "Scan Status"
+ * page as cited in src/emulator/tenable/SOURCES.md; `empty` (a definition never launched) is a
+ * copy we made but never launched: nothing was scanned, so it counts as canceled.
+ */
+import type { ScanState } from '../types.js';
+
+const MAP: Record<string, ScanState> = {
+  pending: 'queued',
+  initializing: 'queued',
+  running: 'running',
+  processing: 'running',
+  publishing: 'running',
+  stopping: 'running',
+  pausing: 'running',
+  paused: 'paused',
+  resuming: 'running',
+  completed: 'finished',
+  imported: 'finished',
+  canceled: 'canceled',
+  cancelled: 'canceled',
+  stopped: 'canceled',
+  aborted: 'error',
+  empty: 'canceled',
+};
+
+export function mapStatus(status: string | undefined): ScanState {
+  return MAP[(status ?? '').toLowerCase()] ?? 'unknown';
+}
