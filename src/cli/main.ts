@@ -140,6 +140,23 @@ emulate.command('qualys')
     });
   });
 
+emulate.command('tenable')
+  .description('a Tenable Vulnerability Management API emulator on a real HTTP socket (scanners, groups, scans, 429s, faults)')
+  .option('-p, --port <n>', 'port (0: any free port)', '0')
+  .option('--host <addr>', 'address to listen on', '127.0.0.1')
+  .option('-c, --config <file>', 'emulator options file (YAML or JSON; see src/emulator/tenable/README.md)')
+  .action(async (o: { port: string; host: string; config?: string }) => {
+    const port = Number(o.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0..65535, not "${o.port}"`);
+    const { runTenableEmulatorCli } = await import('../emulator/tenable/index.js');
+    const emu = await runTenableEmulatorCli({ port, host: o.host, config: o.config }, createLogger());
+    await new Promise<void>((resolve) => {
+      const stop = () => emu.close().then(resolve, resolve);
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+    });
+  });
+
 program.command('simulate')
   .description('the scheduling simulator: onsight against the approaches it replaces (src/sim/README.md)')
   .requiredOption('-s, --scenario <name|file>', 'built-in scenario name, or a scenario file (.json/.yaml)')

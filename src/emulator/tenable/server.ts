@@ -1,0 +1,372 @@
+/**
+ * A real HTTP server speaking the part of Tenable Vulnerability Management's REST API onsight uses
+ * (SOURCES.md says where each shape comes from and what is a guess): X-ApiKeys auth, JSON, 429 with
+ * Retry-After for the per-minute rate limit and the container's active-scan limit, and faults on
+ * demand (5xx, slow answers, sockets dropped before or after the call ran, malformed JSON, scanners
+ * going offline) drawn from a seeded generator so that runs replay.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Logger } from '../../log.js';
+import { scanClock } from '../qualys/clock.js';
+import { seededRng } from '../qualys/rng.js';
+import { TEMPLATES, TenableModel, type EmScan, type ScanTiming } from './model.js';
+
+export type TenableFault = 'server-500' | 'server-503' | 'drop' | 'drop-after' | 'malformed';
+
+export interface TenableFaults {
+  serverErrorShare?: number;
+  /** socket closed before the call runs */
+  dropShare?: number;
+  /** the call runs, then the socket is closed (the client cannot know it ran) */
+  dropAfterShare?: number;
+  malformedShare?: number;
+  slowShare?: number;
+  slowMs?: number;
+  /** only these routes get faults, e.g. ["scans.launch", "scans.copy"] (default all) */
+  routes?: string[];
+  /** scanners that go offline this many seconds (real time) after start */
+  scannerOffline?: { name: string; atSec: number }[];
+}
+
+export interface TenableEmulatorOptions {
+  port?: number;
+  host?: string;
+  seed?: number;
+  /** scan clock speed (60: a minute of scanning per real second) */
+  speed?: number;
+  accessKey?: string;
+  secretKey?: string;
+  scanners?: { name: string; online?: boolean }[];
+  groups?: { name: string; members: string[] }[];
+  /** scan definitions that exist at start, e.g. [{ name: 'onsight-master emea-1', scanner: 'emea-1' }] */
+  definitions?: { name: string; scanner: string }[];
+  /** addresses with a last network scan date at start */
+  assets?: { ip: string; lastScannedAt: string }[];
+  scanTiming?: Partial<ScanTiming>;
+  /** active scans per container before launches get 429 (Tenable: 25) */
+  maxActiveScans?: number;
+  /** calls per API key per real minute before 429 (Tenable computes it from load; default unlimited) */
+  ratePerMinute?: number;
+  retryAfterSec?: number;
+  faults?: TenableFaults;
+  log?: Logger;
+}
+
+export interface TenableRequestRecord {
+  method: string;
+  path: string;
+  route: string;
+  query: Record<string, string>;
+  body?: unknown;
+  status?: number;
+  fault?: TenableFault;
+  at: number;
+}
+
+export interface TenableEmulator {
+  url: string;
+  port: number;
+  accessKey: string;
+  secretKey: string;
+  /** the X-ApiKeys value it accepts */
+  apiKeys: string;
+  model: TenableModel;
+  requests: TenableRequestRecord[];
+  faults: Partial<Record<TenableFault, number>>;
+  close(): Promise<void>;
+}
+
+interface Answer {
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+const MAX_BODY = 4 * 1024 * 1024;
+
+/** [method, path pattern, route name] */
+const ROUTES: [string, RegExp, string][] = [
+  ['GET', /^\/scans$/, 'scans.list'],
+  ['POST', /^\/scans$/, 'scans.create'],
+  ['GET', /^\/scans\/count$/, 'scans.count'],
+  ['POST', /^\/scans\/(\d+)\/copy$/, 'scans.copy'],
+  ['POST', /^\/scans\/(\d+)\/launch$/, 'scans.launch'],
+  ['POST', /^\/scans\/(\d+)\/stop$/, 'scans.stop'],
+  ['GET', /^\/scans\/(\d+)\/latest-status$/, 'scans.latest-status'],
+  ['GET', /^\/scans\/(\d+)\/history$/, 'scans.history'],
+  ['GET', /^\/scanners$/, 'scanners.list'],
+  ['GET', /^\/scanner-groups$/, 'scanner-groups.list'],
+  ['GET', /^\/scanner-groups\/(\d+)\/scanners$/, 'scanner-groups.scanners'],
+  ['GET', /^\/editor\/scan\/templates$/, 'editor.templates'],
+  ['GET', /^\/workbenches\/assets$/, 'workbenches.assets'],
+];
+
+export async function startTenableEmulator(o: TenableEmulatorOptions = {}): Promise<TenableEmulator> {
+  const accessKey = o.accessKey ?? randomBytes(32).toString('hex');
+  const secretKey = o.secretKey ?? randomBytes(32).toString('hex');
+  const started = Date.now();
+  const model = new TenableModel(scanClock({ speed: o.speed ?? 1 }), { pickupSec: o.scanTiming?.pickupSec ?? 2, hostSec: o.scanTiming?.hostSec ?? 5 });
+  for (const s of o.scanners ?? [{ name: 'scanner-1' }]) {
+    const off = o.faults?.scannerOffline?.find((x) => x.name === s.name);
+    model.addScanner(s.name, s.online ?? true, off ? started + off.atSec * 1000 : undefined);
+  }
+  for (const g of o.groups ?? []) model.addGroup(g.name, g.members);
+  for (const d of o.definitions ?? []) {
+    const target = model.scanner(d.scanner)?.uuid ?? model.groups.find((g) => g.name === d.scanner)?.uuid;
+    if (!target) throw new TypeError(`emulator definition ${d.name}: no scanner or group ${d.scanner}`);
+    model.createScan(d.name, target, TEMPLATES[0].uuid, '');
+  }
+  for (const a of o.assets ?? []) model.assets.set(a.ip, Date.parse(a.lastScannedAt));
+  const f = o.faults ?? {};
+  const rng = seededRng((o.seed ?? 1) ^ 0x7e4ab1e);
+  const requests: TenableRequestRecord[] = [];
+  const faults: Partial<Record<TenableFault, number>> = {};
+  const calls: number[] = [];
+  const sockets = new Set<Socket>();
+  const expected = Buffer.from(`accessKey=${accessKey}; secretKey=${secretKey}`);
+
+  function authorized(req: IncomingMessage): boolean {
+    const h = req.headers['x-apikeys'];
+    if (typeof h !== 'string') return false;
+    // Tenable documents `accessKey=…; secretKey=…`; accept any spacing around the separator
+    const norm = Buffer.from(h.trim().replace(/\s*;\s*/, '; '));
+    return norm.length === expected.length && timingSafeEqual(norm, expected);
+  }
+
+  function draw(route: string): { fault?: TenableFault; slow: boolean } {
+    if (f.routes && !f.routes.includes(route)) return { slow: false };
+    const a = rng();
+    const b = rng();
+    const slow = b < (f.slowShare ?? 0);
+    const bands: [number, TenableFault][] = [
+      [f.serverErrorShare ?? 0, a < 0.5 ? 'server-500' : 'server-503'],
+      [f.dropShare ?? 0, 'drop'],
+      [f.dropAfterShare ?? 0, 'drop-after'],
+      [f.malformedShare ?? 0, 'malformed'],
+    ];
+    let edge = 0;
+    for (const [share, kind] of bands) {
+      edge += share;
+      if (a < edge) return { fault: kind === 'server-500' || kind === 'server-503' ? (rng() < 0.5 ? 'server-500' : 'server-503') : kind, slow };
+    }
+    return { slow };
+  }
+
+  const server: Server = createServer((req, res) => {
+    handle(req, res).catch((err) => {
+      o.log?.warn({ err: (err as Error).message }, 'tenable emulator: handler failed');
+      if (!res.headersSent) send(res, { status: 500, body: { statusCode: 500, error: 'Internal Server Error', message: 'An internal server error occurred' } });
+      else res.destroy();
+    });
+  });
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://emulator');
+    const method = req.method ?? 'GET';
+    const text = await readBody(req);
+    const found = ROUTES.map(([m, re, name]) => ({ m, name, match: re.exec(url.pathname) })).find((r) => r.match && r.m === method);
+    const rec: TenableRequestRecord = { method, path: url.pathname, route: found?.name ?? 'unknown', query: Object.fromEntries(url.searchParams), at: Date.now() };
+    if (requests.length >= 10_000) requests.shift();
+    requests.push(rec);
+    const reply = (a: Answer) => {
+      rec.status = a.status;
+      send(res, a);
+    };
+    if (text === undefined) return reply(err(413, 'Payload Too Large', 'request body too large'));
+    let body: Record<string, unknown> = {};
+    if (text.trim()) {
+      try {
+        body = JSON.parse(text) as Record<string, unknown>;
+        rec.body = body;
+      } catch {
+        return reply(err(400, 'Bad Request', 'Invalid JSON'));
+      }
+    }
+    if (!authorized(req)) return reply(err(401, 'Unauthorized', 'Invalid Credentials'));
+    if (!found) return reply(err(404, 'Not Found', `No route for ${method} ${url.pathname}`));
+    // the per-minute rate limit counts every authenticated call
+    const nowReal = Date.now();
+    while (calls.length && calls[0] <= nowReal - 60_000) calls.shift();
+    if (o.ratePerMinute !== undefined && calls.length >= o.ratePerMinute) {
+      const wait = Math.max(1, Math.ceil((calls[0] + 60_000 - nowReal) / 1000));
+      return reply({ status: 429, body: '<html><body>Too Many Requests</body></html>', headers: { 'retry-after': String(wait), 'content-type': 'text/html' } });
+    }
+    calls.push(nowReal);
+    const d = draw(found.name);
+    if (d.slow) await new Promise((r) => setTimeout(r, f.slowMs ?? 2000));
+    if (d.fault) {
+      rec.fault = d.fault;
+      faults[d.fault] = (faults[d.fault] ?? 0) + 1;
+      if (d.fault === 'drop') return void res.destroy();
+      if (d.fault === 'server-500') return reply(err(500, 'Internal Server Error', 'An internal server error occurred'));
+      if (d.fault === 'server-503') return reply(err(503, 'Service Unavailable', 'Service Unavailable'));
+    }
+    const answer = route(found.name, found.match!, body, url.searchParams);
+    if (d.fault === 'drop-after') return void res.destroy();
+    if (d.fault === 'malformed' && answer.status === 200) return reply({ status: 200, body: '{"scans": [{"id": 1, "name": "', headers: { 'content-type': 'application/json' } });
+    reply(answer);
+  }
+
+  function scanById(id: string): EmScan | undefined {
+    return model.scans.find((s) => s.id === Number(id));
+  }
+
+  function scanJson(s: EmScan) {
+    return {
+      id: s.id, uuid: s.uuid, name: s.name, type: 'remote', owner: 'onsight@example.com', enabled: false, folder_id: s.folderId ?? 1, read: false,
+      status: model.status(s), shared: false, user_permissions: 128, creation_date: Math.floor(s.createdAt / 1000),
+      last_modification_date: Math.floor(s.modifiedAt / 1000), control: true, starttime: null, timezone: null, rrules: null,
+      schedule_uuid: `template-${s.uuid}`, wizard_uuid: s.templateUuid,
+    };
+  }
+
+  function scannerJson(s: (typeof model.scanners)[number]) {
+    const pool = model.groups.some((g) => g.members.includes(s.name));
+    return {
+      id: s.id, uuid: s.uuid, name: s.name, type: 'managed', status: model.isOnline(s) ? 'on' : 'off', scan_count: model.load(s.name),
+      pool, linked: 1, engine_version: '10.8.1', platform: 'LINUX', distro: 'es8-x86-64', loaded_plugin_set: '202612010312',
+      owner: 'system', owner_name: 'system', shared: 1, user_permissions: 64, timestamp: Math.floor(Date.now() / 1000), last_connect: Math.floor(Date.now() / 1000),
+    };
+  }
+
+  function route(name: string, m: RegExpExecArray, body: Record<string, unknown>, q: URLSearchParams): Answer {
+    switch (name) {
+      case 'scans.list': {
+        const since = Number(q.get('last_modification_date') ?? 0);
+        model.advance();
+        const scans = model.scans.filter((s) => !since || s.modifiedAt / 1000 >= since).map(scanJson);
+        return { status: 200, body: { folders: [{ id: 1, name: 'My Scans', type: 'main', default_tag: 1, unread_count: 0 }], scans, timestamp: Math.floor(Date.now() / 1000) } };
+      }
+      case 'scans.count':
+        return { status: 200, body: { count: model.activeRuns().length } };
+      case 'scans.create': {
+        const settings = (body.settings ?? {}) as Record<string, unknown>;
+        const tpl = TEMPLATES.find((t) => t.uuid === body.uuid);
+        if (!tpl) return err(400, 'Bad Request', 'Invalid template uuid');
+        if (typeof settings.name !== 'string' || !settings.name) return err(400, 'Bad Request', 'settings.name is required');
+        const target = String(settings.scanner_id ?? '');
+        if (!model.scanners.some((s) => s.uuid === target) && !model.groups.some((g) => g.uuid === target)) return err(400, 'Bad Request', 'Invalid scanner_id');
+        const s = model.createScan(settings.name, target, tpl.uuid, String(settings.text_targets ?? ''), typeof settings.folder_id === 'number' ? settings.folder_id : undefined);
+        return { status: 200, body: { scan: scanJson(s) } };
+      }
+      case 'scans.copy': {
+        const src = scanById(m[1]);
+        if (!src) return err(404, 'Not Found', 'Scan not found');
+        const copy = model.copy(src, typeof body.name === 'string' && body.name ? body.name : `Copy of ${src.name}`, typeof body.folder_id === 'number' ? body.folder_id : undefined);
+        return { status: 200, body: scanJson(copy) };
+      }
+      case 'scans.launch': {
+        const s = scanById(m[1]);
+        if (!s) return err(404, 'Not Found', 'Scan not found');
+        const status = model.status(s);
+        if (['pending', 'running'].includes(status)) return err(409, 'Conflict', 'Scan is already running');
+        if (model.activeRuns().length >= (o.maxActiveScans ?? 25)) {
+          return { status: 429, body: err(429, 'Too Many Requests', 'Concurrent active scan limit reached').body, headers: { 'retry-after': String(o.retryAfterSec ?? 30) } };
+        }
+        const alt = body.alt_targets;
+        const targets = Array.isArray(alt) ? alt.map(String) : s.textTargets.split(',').map((x) => x.trim()).filter(Boolean);
+        if (targets.length === 0) return err(400, 'Bad Request', 'No targets');
+        const run = model.launch(s, targets);
+        return { status: 200, body: { scan_uuid: run.uuid } };
+      }
+      case 'scans.stop': {
+        const s = scanById(m[1]);
+        if (!s) return err(404, 'Not Found', 'Scan not found');
+        if (!model.stop(s)) return err(409, 'Conflict', 'Scan is not active');
+        return { status: 200, body: {} };
+      }
+      case 'scans.latest-status': {
+        const s = scanById(m[1]);
+        return s ? { status: 200, body: { status: model.status(s) } } : err(404, 'Not Found', 'Scan not found');
+      }
+      case 'scans.history': {
+        const s = scanById(m[1]);
+        if (!s) return err(404, 'Not Found', 'Scan not found');
+        const history = s.runs.map((r, i) => ({
+          id: i + 1, scan_uuid: r.uuid, status: r.stopped ? 'canceled' : r.endedAt !== undefined ? 'completed' : r.startedAt !== undefined ? 'running' : 'pending',
+          time_start: Math.floor(r.launchedAt / 1000), time_end: r.endedAt !== undefined ? Math.floor(r.endedAt / 1000) : null,
+          is_archived: false, visibility: 'public', targets: { custom: true, default: null },
+        })).reverse();
+        return { status: 200, body: { pagination: { offset: 0, total: history.length, sort: [{ name: 'start_date', order: 'DESC' }], limit: 50 }, history } };
+      }
+      case 'scanners.list':
+        return { status: 200, body: { scanners: model.scanners.map(scannerJson) } };
+      case 'scanner-groups.list':
+        return { status: 200, body: { scanner_pools: model.groups.map((g) => ({ id: g.id, uuid: g.uuid, name: g.name, type: 'load_balancing', scanner_count: g.members.length, owner: 'system', default_permissions: 16 })) } };
+      case 'scanner-groups.scanners': {
+        const g = model.groups.find((x) => x.id === Number(m[1]));
+        if (!g) return err(404, 'Not Found', 'Scanner group not found');
+        return { status: 200, body: { scanners: model.scanners.filter((s) => g.members.includes(s.name)).map(scannerJson) } };
+      }
+      case 'editor.templates':
+        return { status: 200, body: { templates: TEMPLATES.map((t) => ({ ...t, desc: t.title, cloud_only: false, subscription_only: false, is_agent: null, more_info: null, unsupported: false })) } };
+      case 'workbenches.assets': {
+        model.advance();
+        const ips: string[] = [];
+        for (let i = 0; q.has(`filter.${i}.filter`); i++) {
+          if (q.get(`filter.${i}.filter`) === 'ipv4' && q.get(`filter.${i}.quality`) === 'eq') ips.push(q.get(`filter.${i}.value`) ?? '');
+        }
+        if (ips.length === 0) return err(400, 'Bad Request', 'this emulator answers ipv4 eq filters only');
+        const assets = ips.filter((ip) => model.assets.has(ip)).map((ip) => {
+          const at = new Date(model.assets.get(ip)!).toISOString();
+          return {
+            id: uuidFor(ip), has_agent: false, last_seen: at, last_scan_target: ip, ipv4: [ip], ipv6: [], fqdn: [], netbios_name: [], operating_system: [],
+            sources: [{ name: 'NESSUS_SCAN', first_seen: at, last_seen: at }],
+          };
+        });
+        return { status: 200, body: { assets, total: assets.length } };
+      }
+    }
+    return err(404, 'Not Found', 'No route');
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port ?? 0, o.host ?? '127.0.0.1', () => resolve());
+  });
+  const addr = server.address() as AddressInfo;
+  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  return {
+    url: `http://${host}:${addr.port}`, port: addr.port, accessKey, secretKey, apiKeys: `accessKey=${accessKey}; secretKey=${secretKey}`,
+    model, requests, faults,
+    close: () => new Promise<void>((resolve) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => resolve());
+    }),
+  };
+}
+
+/** Tenable's JSON error body (statusCode / error / message). */
+function err(status: number, error: string, message: string): Answer {
+  return { status, body: { statusCode: status, error, message } };
+}
+
+function send(res: ServerResponse, a: Answer): void {
+  const text = typeof a.body === 'string' ? a.body : JSON.stringify(a.body ?? {});
+  res.writeHead(a.status, { 'content-type': 'application/json; charset=utf-8', server: 'tenable.io', ...a.headers });
+  res.end(text);
+}
+
+function readBody(req: IncomingMessage): Promise<string | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size <= MAX_BODY) chunks.push(c);
+    });
+    req.on('end', () => resolve(size > MAX_BODY ? undefined : Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function uuidFor(ip: string): string {
+  const h = Buffer.from(ip.padEnd(16, '.')).subarray(0, 16).toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+}
