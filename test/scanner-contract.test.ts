@@ -10,6 +10,8 @@ import { startQualysEmulator, type QualysEmulator } from '../src/emulator/qualys
 import { QualysClient } from '../src/scanners/qualys/index.js';
 import { qualysBackend } from '../src/scanners/qualys/backend.js';
 import { dryRunBackend, DryRunScanner } from '../src/scanners/dry-run/index.js';
+import { startTenableEmulator, type TenableEmulator, type TenableEmulatorOptions } from '../src/emulator/tenable/index.js';
+import { TenableClient, tenableBackend, type TenableClientOptions } from '../src/scanners/tenable/index.js';
 import { SimScanner } from '../src/sim/scanner.js';
 import { BUILTIN } from '../src/sim/scenario.js';
 import { generateWorkload } from '../src/sim/workload.js';
@@ -107,6 +109,67 @@ async function qualysSubject(): Promise<Subject> {
   };
 }
 
+async function tenableSubject(): Promise<Subject> {
+  const emus: TenableEmulator[] = [];
+  const clients: TenableClient[] = [];
+  const emu = async (o: TenableEmulatorOptions = {}) => {
+    const e = await startTenableEmulator({ seed: 7, scanners: [{ name: 'tn-1' }], scanTiming: { pickupSec: 1, hostSec: 30 }, assets: [{ ip: '10.50.0.1', lastScannedAt: '2026-11-20T08:00:00Z' }], ...o });
+    emus.push(e);
+    return e;
+  };
+  const client = (e: TenableEmulator, over: Partial<TenableClientOptions> = {}) => {
+    const c = new TenableClient({ baseUrl: e.url, apiKeys: e.apiKeys, template: 'Basic Network Scan', reconcileDelayMs: 0, maxAttempts: 2, baseDelayMs: 5, maxRetryAfterS: 0, appliances: ['tn-1'], ...over });
+    clients.push(c);
+    return c;
+  };
+  const main = await emu();
+  return {
+    scanner: client(main), appliance: 'tn-1', targets: ['10.50.0.1', '10.50.0.2'], now: Date.now,
+    failures: {
+      // an appliance without a scan definition and no template to make one: only an operator can fix it
+      'no-definition': {
+        expect: { launched: 'no', next: 'stop' },
+        provoke: () => thrown('launch', () => client(main, { template: undefined }).launch(req('nodef-1', 'no-such-scanner', ['10.50.0.3']))),
+      },
+      // 401: the API keys were refused
+      auth: {
+        expect: { launched: 'no', next: 'stop' },
+        provoke: () => thrown('launch', () => client(main, { apiKeys: 'accessKey=00000000000000000000; secretKey=00000000000000000000' }).launch(req('auth-1', 'tn-1', ['10.50.0.4']))),
+      },
+      // 429 with a Retry-After longer than the client waits itself: no call before it ends
+      'rate-limit': {
+        expect: { launched: 'no', next: 'wait' },
+        provoke: async () => {
+          const e = await emu({ ratePerMinute: 2 });
+          return thrown('launch', () => client(e).launch(req('limited-1', 'tn-1', ['10.50.0.5'])));
+        },
+      },
+      // the container's active-scan limit: 429 on launch
+      'active-scan-limit': {
+        expect: { launched: 'no', next: 'wait' },
+        provoke: async () => {
+          const e = await emu({ maxActiveScans: 1 });
+          const c = client(e);
+          await c.launch(req('busy-0', 'tn-1', ['10.50.0.6']));
+          return thrown('launch', () => c.launch(req('busy-1', 'tn-1', ['10.50.0.7'])));
+        },
+      },
+      // the copy call's socket drops and no scan carries the intent id yet: one may still appear
+      'lost-answer': {
+        expect: { launched: 'unknown', next: 'retry' },
+        provoke: async () => {
+          const e = await emu({ faults: { dropShare: 1, routes: ['scans.copy'] } });
+          return thrown('launch', () => client(e).launch(req('lost-1', 'tn-1', ['10.50.0.8'])));
+        },
+      },
+    },
+    async close() {
+      for (const c of clients) await c.close();
+      for (const e of emus) await e.close();
+    },
+  };
+}
+
 async function dryRunSubject(): Promise<Subject> {
   const scanner = new DryRunScanner({ appliances: ['dry-1'], scanDurationS: 60, print: () => undefined });
   return {
@@ -175,6 +238,7 @@ async function scriptedSubject(): Promise<Subject> {
 
 const SUBJECTS: [string, () => Promise<Subject>][] = [
   ['qualys (client against the emulator)', qualysSubject],
+  ['tenable (client against the emulator)', tenableSubject],
   ['dry-run', dryRunSubject],
   ['simulator', simSubject],
   ['scripted (tests)', scriptedSubject],
@@ -252,6 +316,7 @@ describe.each(SUBJECTS)('scanner contract: %s', (_name, make) => {
       if (o.next === 'wait') expect(o.untilMs, name).toBeGreaterThan(s.now());
       // the backend entry in the table answers the same as its scanner
       if (s.scanner.kind === 'qualys') expect(qualysBackend.failureOutcome(err, call).next).toBe(o.next);
+      if (s.scanner.kind === 'tenable') expect(tenableBackend.failureOutcome(err, call).next).toBe(o.next);
       if (s.scanner.kind === 'dry-run') expect(dryRunBackend.failureOutcome(err, call).next).toBe(o.next);
     }
   });
