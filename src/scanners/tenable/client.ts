@@ -32,6 +32,8 @@ export interface TenableClientOptions {
   maxConcurrentScans?: number;
   maxRetryAfterS?: number;
   assetBatchSize?: number;
+  /** how far back (days) the workbench looks for assets (its `date_range`; default 90) */
+  assetAgeDays?: number;
   timeoutMs?: number;
   maxAttempts?: number;
   baseDelayMs?: number;
@@ -279,7 +281,7 @@ export class TenableClient implements Scanner {
     const size = this.o.assetBatchSize ?? 50;
     for (let i = 0; i < wanted.length; i += size) {
       const batch = wanted.slice(i, i + size);
-      const query: Record<string, string> = { 'filter.search_type': 'or', date_range: '0' };
+      const query: Record<string, string> = { 'filter.search_type': 'or', date_range: String(this.o.assetAgeDays ?? 90) };
       batch.forEach((ip, n) => {
         query[`filter.${n}.filter`] = 'ipv4';
         query[`filter.${n}.quality`] = 'eq';
