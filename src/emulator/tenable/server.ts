@@ -296,12 +296,14 @@ export async function startTenableEmulator(o: TenableEmulatorOptions = {}): Prom
         return { status: 200, body: { pagination: { offset: 0, total: history.length, sort: [{ name: 'start_date', order: 'DESC' }], limit: 50 }, history } };
       }
       case 'scanners.list':
+        model.advance();
         return { status: 200, body: { scanners: model.scanners.map(scannerJson) } };
       case 'scanner-groups.list':
         return { status: 200, body: { scanner_pools: model.groups.map((g) => ({ id: g.id, uuid: g.uuid, name: g.name, type: 'load_balancing', scanner_count: g.members.length, owner: 'system', default_permissions: 16 })) } };
       case 'scanner-groups.scanners': {
         const g = model.groups.find((x) => x.id === Number(m[1]));
         if (!g) return err(404, 'Not Found', 'Scanner group not found');
+        model.advance();
         return { status: 200, body: { scanners: model.scanners.filter((s) => g.members.includes(s.name)).map(scannerJson) } };
       }
       case 'editor.templates':
