@@ -14,10 +14,9 @@ import { canonicalIp } from '../../util/ip.js';
 import type {
   Allowance, ApplianceStatus, FailureOutcome, LastScanned, LaunchRequest, LaunchResult, ScanFilter, Scanner, ScannerCall, ScanStatus,
 } from '../types.js';
-import { TenableError } from './errors.js';
+import { JsonTransport, ScannerHttpError as TenableError } from '../json-transport.js';
 import { tenableFailureOutcome } from './outcome.js';
 import { mapStatus } from './status.js';
-import { TenableTransport } from './transport.js';
 
 export const MASTER_PREFIX = 'onsight-master ';
 
@@ -78,15 +77,15 @@ interface TioAsset {
 
 export class TenableClient implements Scanner {
   readonly kind = 'tenable';
-  private readonly t: TenableTransport;
+  private readonly t: JsonTransport;
   private readonly log: Logger;
   private readonly masters = new Map<string, number>();
   private readonly masterIds = new Set<number>();
 
   constructor(private readonly o: TenableClientOptions) {
     this.log = (o.log ?? silentLogger()).child({ scanner: 'tenable' });
-    this.t = new TenableTransport({
-      baseUrl: o.baseUrl, apiKeys: o.apiKeys, timeoutMs: o.timeoutMs ?? 60_000, maxRetryAfterS: o.maxRetryAfterS ?? 30,
+    this.t = new JsonTransport({
+      vendor: 'tenable', baseUrl: o.baseUrl, headers: { 'X-ApiKeys': o.apiKeys }, timeoutMs: o.timeoutMs ?? 60_000, maxRetryAfterS: o.maxRetryAfterS ?? 30,
       maxAttempts: o.maxAttempts ?? 3, baseDelayMs: o.baseDelayMs ?? 500, log: this.log,
     });
   }

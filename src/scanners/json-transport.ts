@@ -1,0 +1,218 @@
+/**
+ * JSON over HTTP(S) to a scanner's REST API (Tenable, Rapid7): the backend's auth header on every
+ * call, an optional CA for a console's self-signed certificate (never "ignore TLS"), timeouts, no
+ * redirects (they would carry the credentials elsewhere), and the failures in the seam's words at
+ * the point they happen. A 429 was refused before it ran, so it is retried after Retry-After when
+ * that is short; a longer one blocks every call until it ends (Tenable: developer.tenable.com
+ * "Rate Limiting", "Concurrency Limiting").
+ */
+import { Agent, fetch, type Response } from 'undici';
+import { OnsightError, type ErrorCode } from '../errors.js';
+import type { Logger } from '../log.js';
+import { backoffMs, sleep } from './qualys/backoff.js';
+import type { FailureOutcome, ScannerCall } from './types.js';
+
+/** A failed call, already in the seam's words: may it have taken effect, and retry, wait or stop. */
+export class ScannerHttpError extends OnsightError {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    readonly o: {
+      status?: number;
+      /** the call may have taken effect (a launch may exist) */
+      ambiguous?: boolean;
+      next: FailureOutcome['next'];
+      /** seconds the API asked us to wait (429 Retry-After) */
+      retryAfterSec?: number;
+      cause?: unknown;
+    },
+  ) {
+    super(code, message, { cause: o.cause });
+  }
+
+  get status(): number | undefined {
+    return this.o.status;
+  }
+}
+
+/** A REST backend's failures onto the seam (what ScannerHttpError says; our own refusals sent nothing). */
+export function httpFailureOutcome(err: unknown, call: ScannerCall, now: number = Date.now()): FailureOutcome {
+  const launch = call === 'launch';
+  const message = err instanceof Error ? err.message : String(err);
+  const out = (launched: FailureOutcome['launched'], next: FailureOutcome['next'], code: string, extra: Partial<FailureOutcome> = {}): FailureOutcome =>
+    ({ launched: launch ? launched : 'no', next, code, message, ...extra });
+  if (err instanceof ScannerHttpError) {
+    if (err.o.next === 'wait') {
+      // a 429 is refused before it runs: nothing was launched
+      const sec = err.o.retryAfterSec;
+      return sec && sec > 0 ? out('no', 'wait', err.code, { untilMs: now + Math.ceil(sec * 1000) }) : out('no', 'retry', err.code);
+    }
+    return out(err.o.ambiguous ? 'unknown' : 'no', err.o.next, err.code);
+  }
+  if (!(err instanceof OnsightError)) return out('unknown', 'retry', 'ONSIGHT_SCANNER');
+  // nothing sent: no credentials to send, targets refused by our own scope check, a launch we refused
+  return out('no', err.code === 'ONSIGHT_CREDENTIALS' ? 'stop' : 'retry', err.code);
+}
+
+export interface TransportOptions {
+  /** for messages: `tenable`, `rapid7` */
+  vendor: string;
+  baseUrl: string;
+  /** the auth header(s) sent with every call */
+  headers: Record<string, string>;
+  /** PEM of the CA that signed the server's certificate (a console's self-signed one) */
+  ca?: string;
+  timeoutMs: number;
+  maxRetryAfterS: number;
+  /** attempts for 5xx and network failures of calls that are safe to repeat */
+  maxAttempts: number;
+  baseDelayMs: number;
+  log: Logger;
+  now?: () => number;
+}
+
+export interface CallOptions {
+  query?: Record<string, string | undefined>;
+  body?: unknown;
+  /** false for calls that change something (copy, launch, create): never repeated when their outcome is unknown */
+  idempotent: boolean;
+}
+
+const MAX_BODY = 32 * 1024 * 1024;
+
+export class JsonTransport {
+  private readonly base: URL;
+  private readonly closing = new AbortController();
+  private readonly agent: Agent;
+  /** epoch ms before which Tenable told us to make no call */
+  blockedUntil = 0;
+
+  constructor(private readonly o: TransportOptions) {
+    let u: URL;
+    try {
+      u = new URL(o.baseUrl);
+    } catch {
+      throw new TypeError(`${o.vendor} url is not a valid URL`);
+    }
+    if (u.username || u.password) throw new TypeError(`${o.vendor} url must not contain credentials`);
+    if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new TypeError(`${o.vendor} url must be http(s), not ${u.protocol}`);
+    this.base = new URL(u.pathname.endsWith('/') ? u.href : `${u.href}/`);
+    this.agent = new Agent({ connect: o.ca ? { ca: o.ca } : {}, connections: 4 });
+  }
+
+  get signal(): AbortSignal {
+    return this.closing.signal;
+  }
+
+  private now(): number {
+    return (this.o.now ?? Date.now)();
+  }
+
+  async call<T>(method: string, path: string, c: CallOptions): Promise<T> {
+    const url = new URL(path.replace(/^\//, ''), this.base);
+    for (const [k, v] of Object.entries(c.query ?? {})) if (v !== undefined) url.searchParams.set(k, v);
+    const what = `${this.o.vendor} ${method} ${path}`;
+    for (let attempt = 1; ; attempt++) {
+      if (this.closing.signal.aborted) throw new ScannerHttpError('ONSIGHT_CLOSED', `${this.o.vendor} client closed`, { next: 'retry', ambiguous: false });
+      const wait = this.blockedUntil - this.now();
+      if (wait > 0) {
+        throw new ScannerHttpError('ONSIGHT_SCANNER_RATE_LIMIT', `${what}: not sent, Tenable asked to wait ${Math.ceil(wait / 1000)} s more`, { next: 'wait', retryAfterSec: wait / 1000 });
+      }
+      let res: Response;
+      try {
+        res = await fetch(url, {
+          method,
+          dispatcher: this.agent,
+          headers: { ...this.o.headers, Accept: 'application/json', ...(c.body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
+          body: c.body !== undefined ? JSON.stringify(c.body) : undefined,
+          signal: AbortSignal.any([this.closing.signal, AbortSignal.timeout(this.o.timeoutMs)]),
+          redirect: 'error', // a redirect would carry our keys elsewhere
+        });
+      } catch (err) {
+        const e = new ScannerHttpError('ONSIGHT_SCANNER_UNREACHABLE', `${what}: ${(err as Error).name === 'TimeoutError' ? 'timed out' : 'no answer'} (${describe(err)})`, { next: 'retry', ambiguous: !c.idempotent, cause: err });
+        if (c.idempotent && attempt < this.o.maxAttempts && !this.closing.signal.aborted) {
+          await this.pause(backoffMs(attempt, { baseDelayMs: this.o.baseDelayMs, maxDelayMs: 30_000 }));
+          continue;
+        }
+        throw e;
+      }
+      let text: string;
+      try {
+        text = await readCapped(res);
+      } catch (err) {
+        throw new ScannerHttpError('ONSIGHT_SCANNER_UNREACHABLE', `${what}: answer cut short (${describe(err)})`, { next: 'retry', ambiguous: !c.idempotent, status: res.status, cause: err });
+      }
+      if (res.status === 429) {
+        const sec = retryAfterSec(res.headers.get('retry-after'), this.now()) ?? 60;
+        if (sec <= this.o.maxRetryAfterS && attempt < this.o.maxAttempts + 5) {
+          this.o.log.info({ path, retryAfterSec: sec }, `${this.o.vendor}: 429, waiting as told`);
+          await this.pause(sec * 1000);
+          continue;
+        }
+        this.blockedUntil = Math.max(this.blockedUntil, this.now() + sec * 1000);
+        throw new ScannerHttpError('ONSIGHT_SCANNER_RATE_LIMIT', `${what}: 429 Too Many Requests, retry after ${sec} s (rate or active-scan limit)`, { status: 429, next: 'wait', retryAfterSec: sec });
+      }
+      if (res.status === 401 || res.status === 403) {
+        throw new ScannerHttpError('ONSIGHT_SCANNER_DENIED', `${what}: ${res.status} ${res.status === 401 ? 'the credentials were refused (check them, and that the API user is enabled)' : 'the API user lacks the permission for this call'}`, { status: res.status, next: 'stop' });
+      }
+      if (res.status >= 500) {
+        const e = new ScannerHttpError('ONSIGHT_SCANNER', `${what}: ${res.status} ${snippet(text)}`, { status: res.status, next: 'retry', ambiguous: !c.idempotent });
+        if (c.idempotent && attempt < this.o.maxAttempts) {
+          await this.pause(backoffMs(attempt, { baseDelayMs: this.o.baseDelayMs, maxDelayMs: 30_000 }));
+          continue;
+        }
+        throw e;
+      }
+      if (res.status >= 400) {
+        throw new ScannerHttpError('ONSIGHT_SCANNER_REFUSED', `${what}: ${res.status} ${snippet(text)}`, { status: res.status, next: 'retry' });
+      }
+      if (text.trim() === '') return {} as T;
+      try {
+        return JSON.parse(text) as T;
+      } catch (err) {
+        const e = new ScannerHttpError('ONSIGHT_SCANNER', `${what}: unreadable answer (${snippet(text)})`, { status: res.status, next: 'retry', ambiguous: !c.idempotent, cause: err });
+        if (c.idempotent && attempt < this.o.maxAttempts) continue;
+        throw e;
+      }
+    }
+  }
+
+  async pause(ms: number): Promise<void> {
+    try {
+      await sleep(ms, this.closing.signal);
+    } catch {
+      throw new ScannerHttpError('ONSIGHT_CLOSED', `${this.o.vendor} client closed`, { next: 'retry', ambiguous: false });
+    }
+  }
+
+  close(): void {
+    this.closing.abort(new Error('closed'));
+    void this.agent.close().catch(() => undefined);
+  }
+}
+
+/** Retry-After as seconds, or an HTTP date (RFC 9110); undefined when absent or unreadable. */
+export function retryAfterSec(v: string | null, now: number): number | undefined {
+  if (v === null || v.trim() === '') return undefined;
+  if (/^\d+$/.test(v.trim())) return Number(v.trim());
+  const at = Date.parse(v);
+  return Number.isFinite(at) ? Math.max(0, Math.ceil((at - now) / 1000)) : undefined;
+}
+
+async function readCapped(res: Response): Promise<string> {
+  const len = Number(res.headers.get('content-length') ?? 0);
+  if (len > MAX_BODY) throw new Error(`answer of ${len} bytes is too large`);
+  const text = await res.text();
+  if (text.length > MAX_BODY) throw new Error('answer too large');
+  return text;
+}
+
+function snippet(text: string): string {
+  const t = text.replace(/\s+/g, ' ').trim();
+  return t.length > 200 ? `${t.slice(0, 200)}…` : t || '(empty body)';
+}
+
+function describe(err: unknown): string {
+  const e = err as { message?: string; cause?: { code?: string; message?: string } };
+  return e?.cause?.code ?? e?.cause?.message ?? e?.message ?? String(err);
+}
