@@ -9,14 +9,15 @@ import type { Logger } from '../log.js';
 import type { BackendConfig, ScannerBackend } from './backend.js';
 import { dryRunBackend } from './dry-run/index.js';
 import { qualysBackend } from './qualys/backend.js';
+import { rapid7Backend } from './rapid7/backend.js';
 import { tenableBackend } from './tenable/backend.js';
 import type { Scanner } from './types.js';
 
 /** Every backend, by `scanner.type`. */
-export const BACKENDS = [dryRunBackend, qualysBackend, tenableBackend] as const;
+export const BACKENDS = [dryRunBackend, qualysBackend, tenableBackend, rapid7Backend] as const;
 
 /** The `scanner:` config section: one of the backends' schemas, by `type`. */
-export const scannerConfigSchema = z.discriminatedUnion('type', [dryRunBackend.schema, qualysBackend.schema, tenableBackend.schema]);
+export const scannerConfigSchema = z.discriminatedUnion('type', [dryRunBackend.schema, qualysBackend.schema, tenableBackend.schema, rapid7Backend.schema]);
 
 export type ScannerConfig = z.output<typeof scannerConfigSchema>;
 

@@ -9,6 +9,7 @@
  * is sent again.
  */
 import { OnsightError } from '../../errors.js';
+import { checkTargets, hasIntent, nameFor } from '../launch-checks.js';
 import { silentLogger, type Logger } from '../../log.js';
 import { canonicalIp } from '../../util/ip.js';
 import type {
@@ -93,8 +94,8 @@ export class TenableClient implements Scanner {
   // ---- launch -----------------------------------------------------------------------------
 
   async launch(req: LaunchRequest): Promise<LaunchResult> {
-    const targets = this.checkTargets(req.targets);
-    const title = req.title.includes(req.intentId) ? req.title : `${req.title} [${req.intentId}]`;
+    const targets = checkTargets(req.targets, this.o.allowTarget, this.o.maxTargetsPerScan ?? 50);
+    const title = nameFor(req.title, req.intentId);
     const master = await this.masterFor(req.appliance);
     let copy: TioScan;
     try {
@@ -140,21 +141,6 @@ export class TenableClient implements Scanner {
 
   private ensureOurs(s: TioScan, intentId: string): void {
     if (!hasIntent(s.name, intentId)) throw new TenableError('ONSIGHT_SCANNER', `tenable scan copy ${s.id} is named "${s.name}", not with intent ${intentId}`, { next: 'retry', ambiguous: true });
-  }
-
-  private checkTargets(targets: string[]): string[] {
-    if (targets.length === 0) throw new OnsightError('ONSIGHT_SCANNER', 'launch without targets');
-    const out: string[] = [];
-    const refused: string[] = [];
-    for (const t of targets) {
-      const ip = canonicalIp(t);
-      if (!ip || (this.o.allowTarget && !this.o.allowTarget(ip))) refused.push(t);
-      else if (!out.includes(ip)) out.push(ip);
-    }
-    if (refused.length > 0) throw new OnsightError('ONSIGHT_SCOPE_VIOLATION', `refused to launch: ${refused.length} target(s) outside the scope or excluded (${refused.slice(0, 5).join(', ')})`);
-    const max = this.o.maxTargetsPerScan ?? 50;
-    if (out.length > max) throw new OnsightError('ONSIGHT_SCANNER', `launch with ${out.length} targets exceeds maxTargetsPerScan (${max})`);
-    return out;
   }
 
   /** The appliance's scan definition id: named in config, found by name, or created from the template. */
@@ -316,16 +302,4 @@ export class TenableClient implements Scanner {
   async close(): Promise<void> {
     this.t.close();
   }
-}
-
-/** The intent id as a whole token of a scan name. */
-export function hasIntent(name: string, intentId: string): boolean {
-  let at = name.indexOf(intentId);
-  while (at >= 0) {
-    const before = at === 0 ? '' : name[at - 1];
-    const after = name[at + intentId.length] ?? '';
-    if (!/[\w-]/.test(before) && !/[\w-]/.test(after)) return true;
-    at = name.indexOf(intentId, at + 1);
-  }
-  return false;
 }

@@ -1,4 +1,4 @@
-export { TenableClient, hasIntent, MASTER_PREFIX, type TenableClientOptions } from './client.js';
+export { TenableClient, MASTER_PREFIX, type TenableClientOptions } from './client.js';
 export { tenableBackend } from './backend.js';
 export { tenableScannerSchema, type TenableScannerOptions } from './schema.js';
 export { loadApiKeys, apiKeysHeader, type ApiKeys, type ApiKeysSource } from './credentials.js';

@@ -1,0 +1,20 @@
+/**
+ * InsightVM scan statuses (API v3 Scan.status, as SOURCES.md cites) onto the seam's ScanState.
+ */
+import type { ScanState } from '../types.js';
+
+const MAP: Record<string, ScanState> = {
+  dispatched: 'queued',
+  running: 'running',
+  integrating: 'running',
+  paused: 'paused',
+  finished: 'finished',
+  stopped: 'canceled',
+  aborted: 'error',
+  error: 'error',
+  unknown: 'unknown',
+};
+
+export function mapStatus(status: string | undefined): ScanState {
+  return MAP[(status ?? '').toLowerCase()] ?? 'unknown';
+}
