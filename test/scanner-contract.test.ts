@@ -12,6 +12,9 @@ import { qualysBackend } from '../src/scanners/qualys/backend.js';
 import { dryRunBackend, DryRunScanner } from '../src/scanners/dry-run/index.js';
 import { startTenableEmulator, type TenableEmulator, type TenableEmulatorOptions } from '../src/emulator/tenable/index.js';
 import { TenableClient, tenableBackend, type TenableClientOptions } from '../src/scanners/tenable/index.js';
+import { startRapid7Emulator, type Rapid7Emulator, type Rapid7EmulatorOptions } from '../src/emulator/rapid7/index.js';
+import { Rapid7Client, rapid7Backend, type Rapid7ClientOptions } from '../src/scanners/rapid7/index.js';
+import { selfSignedCert } from './helpers/tls-cert.js';
 import { SimScanner } from '../src/sim/scanner.js';
 import { BUILTIN } from '../src/sim/scenario.js';
 import { generateWorkload } from '../src/sim/workload.js';
@@ -170,6 +173,59 @@ async function tenableSubject(): Promise<Subject> {
   };
 }
 
+async function rapid7Subject(): Promise<Subject> {
+  const cert = selfSignedCert();
+  // without openssl the console is served over plain http (the TLS path is then not exercised)
+  if ('skip' in cert) console.log(`rapid7 contract over plain http: ${cert.skip}`);
+  const tls = 'skip' in cert ? undefined : { cert: cert.cert, key: cert.key };
+  const emus: Rapid7Emulator[] = [];
+  const clients: Rapid7Client[] = [];
+  const emu = async (o: Rapid7EmulatorOptions = {}) => {
+    const e = await startRapid7Emulator({ seed: 7, tls, engines: [{ name: 'r7-1' }], scanTiming: { pickupSec: 1, hostSec: 30 }, assets: [{ ip: '10.60.0.1', lastScannedAt: '2026-11-20T08:00:00Z' }], ...o });
+    emus.push(e);
+    return e;
+  };
+  const client = (e: Rapid7Emulator, over: Partial<Rapid7ClientOptions> = {}) => {
+    const c = new Rapid7Client({ baseUrl: e.url, username: e.username, password: e.password, ca: tls?.cert, siteId: 1, reconcileDelayMs: 0, maxAttempts: 2, baseDelayMs: 5, ...over });
+    clients.push(c);
+    return c;
+  };
+  const main = await emu();
+  return {
+    scanner: client(main), appliance: 'r7-1', targets: ['10.60.0.1', '10.60.0.2'], now: Date.now,
+    failures: {
+      // an appliance that is neither an engine nor a pool: only an operator can fix the mapping
+      'no-engine': {
+        expect: { launched: 'no', next: 'stop' },
+        provoke: () => thrown('launch', () => client(main).launch(req('noeng-1', 'no-such-engine', ['10.60.0.3']))),
+      },
+      auth: {
+        expect: { launched: 'no', next: 'stop' },
+        provoke: () => thrown('launch', () => client(main, { password: 'wrong' }).launch(req('auth-1', 'r7-1', ['10.60.0.4']))),
+      },
+      // a certificate we were not told to trust: refused before anything is sent; an operator sets scanner.ca (never "ignore TLS")
+      ...(tls ? {
+        'untrusted-certificate': {
+          expect: { launched: 'no', next: 'stop' } as const,
+          provoke: () => thrown('appliances', () => client(main, { ca: undefined }).appliances()),
+        },
+      } : {}),
+      // the launch's socket drops after the console started the scan, and the scan list cannot be read: it may exist
+      'lost-answer': {
+        expect: { launched: 'unknown', next: 'retry' },
+        provoke: async () => {
+          const e = await emu({ faults: { dropAfterShare: 1, routes: ['sites.scans.start', 'scans.list'] } });
+          return thrown('launch', () => client(e).launch(req('lost-1', 'r7-1', ['10.60.0.5'])));
+        },
+      },
+    },
+    async close() {
+      for (const c of clients) await c.close();
+      for (const e of emus) await e.close();
+    },
+  };
+}
+
 async function dryRunSubject(): Promise<Subject> {
   const scanner = new DryRunScanner({ appliances: ['dry-1'], scanDurationS: 60, print: () => undefined });
   return {
@@ -239,6 +295,7 @@ async function scriptedSubject(): Promise<Subject> {
 const SUBJECTS: [string, () => Promise<Subject>][] = [
   ['qualys (client against the emulator)', qualysSubject],
   ['tenable (client against the emulator)', tenableSubject],
+  ['rapid7 (client against the emulator, over TLS)', rapid7Subject],
   ['dry-run', dryRunSubject],
   ['simulator', simSubject],
   ['scripted (tests)', scriptedSubject],
@@ -317,6 +374,7 @@ describe.each(SUBJECTS)('scanner contract: %s', (_name, make) => {
       // the backend entry in the table answers the same as its scanner
       if (s.scanner.kind === 'qualys') expect(qualysBackend.failureOutcome(err, call).next).toBe(o.next);
       if (s.scanner.kind === 'tenable') expect(tenableBackend.failureOutcome(err, call).next).toBe(o.next);
+      if (s.scanner.kind === 'rapid7') expect(rapid7Backend.failureOutcome(err, call).next).toBe(o.next);
       if (s.scanner.kind === 'dry-run') expect(dryRunBackend.failureOutcome(err, call).next).toBe(o.next);
     }
   });

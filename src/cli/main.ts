@@ -157,6 +157,23 @@ emulate.command('tenable')
     });
   });
 
+emulate.command('rapid7')
+  .description('a Rapid7 InsightVM console API v3 emulator on a real HTTP(S) socket (engines, pools, site scans, faults)')
+  .option('-p, --port <n>', 'port (0: any free port)', '0')
+  .option('--host <addr>', 'address to listen on', '127.0.0.1')
+  .option('-c, --config <file>', 'emulator options file (YAML or JSON; tls: { certFile, keyFile } for HTTPS)')
+  .action(async (o: { port: string; host: string; config?: string }) => {
+    const port = Number(o.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0..65535, not "${o.port}"`);
+    const { runRapid7EmulatorCli } = await import('../emulator/rapid7/index.js');
+    const emu = await runRapid7EmulatorCli({ port, host: o.host, config: o.config }, createLogger());
+    await new Promise<void>((resolve) => {
+      const stop = () => emu.close().then(resolve, resolve);
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+    });
+  });
+
 program.command('simulate')
   .description('the scheduling simulator: onsight against the approaches it replaces (src/sim/README.md)')
   .requiredOption('-s, --scenario <name|file>', 'built-in scenario name, or a scenario file (.json/.yaml)')

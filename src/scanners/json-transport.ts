@@ -129,6 +129,9 @@ export class JsonTransport {
           redirect: 'error', // a redirect would carry our keys elsewhere
         });
       } catch (err) {
+        const tls = tlsRefusal(err);
+        // a certificate we do not trust is for an operator to settle (scanner.ca), never to retry around
+        if (tls) throw new ScannerHttpError('ONSIGHT_SCANNER_UNREACHABLE', `${what}: the server's certificate is not trusted (${tls}); give its CA as scanner.ca`, { next: 'stop', cause: err });
         const e = new ScannerHttpError('ONSIGHT_SCANNER_UNREACHABLE', `${what}: ${(err as Error).name === 'TimeoutError' ? 'timed out' : 'no answer'} (${describe(err)})`, { next: 'retry', ambiguous: !c.idempotent, cause: err });
         if (c.idempotent && attempt < this.o.maxAttempts && !this.closing.signal.aborted) {
           await this.pause(backoffMs(attempt, { baseDelayMs: this.o.baseDelayMs, maxDelayMs: 30_000 }));
@@ -210,6 +213,16 @@ async function readCapped(res: Response): Promise<string> {
 function snippet(text: string): string {
   const t = text.replace(/\s+/g, ' ').trim();
   return t.length > 200 ? `${t.slice(0, 200)}…` : t || '(empty body)';
+}
+
+const TLS_CODES = /^(DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|CERT_HAS_EXPIRED|CERT_NOT_YET_VALID|CERT_UNTRUSTED|ERR_TLS_CERT_ALTNAME_INVALID)$/;
+
+/** The TLS verification code behind a failed fetch, if that is what failed. */
+function tlsRefusal(err: unknown): string | undefined {
+  for (let e = err as { code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 4; e = e.cause as typeof e, depth++) {
+    if (typeof e.code === 'string' && TLS_CODES.test(e.code)) return e.code;
+  }
+  return undefined;
 }
 
 function describe(err: unknown): string {

@@ -11,21 +11,12 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Logger } from '../../log.js';
 import { scanClock } from '../qualys/clock.js';
 import { seededRng } from '../qualys/rng.js';
+import { drawRestFault, type RestFault, type RestFaults } from '../rest-faults.js';
 import { TEMPLATES, TenableModel, type EmScan, type ScanTiming } from './model.js';
 
-export type TenableFault = 'server-500' | 'server-503' | 'drop' | 'drop-after' | 'malformed';
+export type TenableFault = RestFault;
 
-export interface TenableFaults {
-  serverErrorShare?: number;
-  /** socket closed before the call runs */
-  dropShare?: number;
-  /** the call runs, then the socket is closed (the client cannot know it ran) */
-  dropAfterShare?: number;
-  malformedShare?: number;
-  slowShare?: number;
-  slowMs?: number;
-  /** only these routes get faults, e.g. ["scans.launch", "scans.copy"] (default all) */
-  routes?: string[];
+export interface TenableFaults extends RestFaults {
   /** scanners that go offline this many seconds (real time) after start */
   scannerOffline?: { name: string; atSec: number }[];
 }
@@ -135,25 +126,6 @@ export async function startTenableEmulator(o: TenableEmulatorOptions = {}): Prom
     return norm.length === expected.length && timingSafeEqual(norm, expected);
   }
 
-  function draw(route: string): { fault?: TenableFault; slow: boolean } {
-    if (f.routes && !f.routes.includes(route)) return { slow: false };
-    const a = rng();
-    const b = rng();
-    const slow = b < (f.slowShare ?? 0);
-    const bands: [number, TenableFault][] = [
-      [f.serverErrorShare ?? 0, a < 0.5 ? 'server-500' : 'server-503'],
-      [f.dropShare ?? 0, 'drop'],
-      [f.dropAfterShare ?? 0, 'drop-after'],
-      [f.malformedShare ?? 0, 'malformed'],
-    ];
-    let edge = 0;
-    for (const [share, kind] of bands) {
-      edge += share;
-      if (a < edge) return { fault: kind === 'server-500' || kind === 'server-503' ? (rng() < 0.5 ? 'server-500' : 'server-503') : kind, slow };
-    }
-    return { slow };
-  }
-
   const server: Server = createServer((req, res) => {
     handle(req, res).catch((err) => {
       o.log?.warn({ err: (err as Error).message }, 'tenable emulator: handler failed');
@@ -198,7 +170,7 @@ export async function startTenableEmulator(o: TenableEmulatorOptions = {}): Prom
       return reply({ status: 429, body: '<html><body>Too Many Requests</body></html>', headers: { 'retry-after': String(wait), 'content-type': 'text/html' } });
     }
     calls.push(nowReal);
-    const d = draw(found.name);
+    const d = drawRestFault(f, rng, found.name);
     if (d.slow) await new Promise((r) => setTimeout(r, f.slowMs ?? 2000));
     if (d.fault) {
       rec.fault = d.fault;

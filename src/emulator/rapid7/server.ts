@@ -1,0 +1,264 @@
+/**
+ * A real HTTPS (or HTTP) server speaking the part of the InsightVM Security Console API v3 onsight
+ * uses (SOURCES.md says where each shape comes from and what is a guess): basic auth, JSON with
+ * `resources` and `page`, ad-hoc site scans, scan status changes, engines and pools, asset search;
+ * and faults on demand (5xx, slow answers, dropped sockets, malformed JSON, engines going down).
+ */
+import { createServer as createHttp, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttps } from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Logger } from '../../log.js';
+import { scanClock } from '../qualys/clock.js';
+import { seededRng } from '../qualys/rng.js';
+import { drawRestFault, type RestFault, type RestFaults } from '../rest-faults.js';
+import { Rapid7Model, type R7EmScan, type R7Timing } from './model.js';
+
+export interface Rapid7Faults extends RestFaults {
+  /** engines that go down this many seconds (real time) after start */
+  engineDown?: { name: string; atSec: number }[];
+}
+
+export interface Rapid7EmulatorOptions {
+  port?: number;
+  host?: string;
+  seed?: number;
+  speed?: number;
+  username?: string;
+  password?: string;
+  /** serve HTTPS with this certificate and key (PEM); plain HTTP without */
+  tls?: { cert: string; key: string };
+  engines?: { name: string; up?: boolean }[];
+  pools?: { name: string; engines: string[] }[];
+  sites?: { id: number; name: string }[];
+  /** addresses scanned before start */
+  assets?: { ip: string; lastScannedAt: string }[];
+  scanTiming?: Partial<R7Timing>;
+  faults?: Rapid7Faults;
+  log?: Logger;
+}
+
+export interface Rapid7RequestRecord {
+  method: string;
+  path: string;
+  route: string;
+  query: Record<string, string>;
+  body?: unknown;
+  status?: number;
+  fault?: RestFault;
+  at: number;
+}
+
+export interface Rapid7Emulator {
+  url: string;
+  port: number;
+  username: string;
+  password: string;
+  model: Rapid7Model;
+  requests: Rapid7RequestRecord[];
+  faults: Partial<Record<RestFault, number>>;
+  close(): Promise<void>;
+}
+
+interface Answer {
+  status: number;
+  body?: unknown;
+}
+
+const ROUTES: [string, RegExp, string][] = [
+  ['GET', /^\/api\/3\/scans$/, 'scans.list'],
+  ['GET', /^\/api\/3\/scans\/(\d+)$/, 'scans.get'],
+  ['POST', /^\/api\/3\/scans\/(\d+)\/(pause|stop|resume)$/, 'scans.status'],
+  ['POST', /^\/api\/3\/sites\/(\d+)\/scans$/, 'sites.scans.start'],
+  ['GET', /^\/api\/3\/sites\/(\d+)\/scans$/, 'sites.scans.list'],
+  ['GET', /^\/api\/3\/scan_engines$/, 'scan_engines.list'],
+  ['GET', /^\/api\/3\/scan_engine_pools$/, 'scan_engine_pools.list'],
+  ['POST', /^\/api\/3\/assets\/search$/, 'assets.search'],
+];
+
+export async function startRapid7Emulator(o: Rapid7EmulatorOptions = {}): Promise<Rapid7Emulator> {
+  const username = o.username ?? 'onsight-api';
+  const password = o.password ?? randomBytes(18).toString('base64url');
+  const started = Date.now();
+  const model = new Rapid7Model(scanClock({ speed: o.speed ?? 1 }), { pickupSec: o.scanTiming?.pickupSec ?? 2, hostSec: o.scanTiming?.hostSec ?? 5 });
+  (o.engines ?? [{ name: 'engine-1' }]).forEach((e, i) => {
+    const down = o.faults?.engineDown?.find((x) => x.name === e.name);
+    model.engines.push({ id: i + 1, name: e.name, up: e.up ?? true, downFrom: down ? started + down.atSec * 1000 : undefined });
+  });
+  (o.pools ?? []).forEach((p, i) => model.pools.push({ id: 100 + i, name: p.name, engines: p.engines.map((n) => model.engines.find((e) => e.name === n)?.id ?? -1) }));
+  model.sites.push(...(o.sites ?? [{ id: 1, name: 'onsight' }]));
+  for (const a of o.assets ?? []) model.history.set(a.ip, [{ date: Date.parse(a.lastScannedAt) }]);
+  const f = o.faults ?? {};
+  const rng = seededRng((o.seed ?? 1) ^ 0x4a7d2);
+  const requests: Rapid7RequestRecord[] = [];
+  const faults: Partial<Record<RestFault, number>> = {};
+  const sockets = new Set<Socket>();
+  const expected = Buffer.from(`Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`);
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
+    handle(req, res).catch(() => {
+      if (!res.headersSent) send(res, err(500, 'An error has occurred.'));
+      else res.destroy();
+    });
+  };
+  const server: Server = o.tls ? createHttps({ cert: o.tls.cert, key: o.tls.key }, handler) : createHttp(handler);
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  let origin = '';
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://emulator');
+    const method = req.method ?? 'GET';
+    const text = await readBody(req);
+    const found = ROUTES.map(([m, re, name]) => ({ m, name, match: re.exec(url.pathname) })).find((r) => r.match && r.m === method);
+    const rec: Rapid7RequestRecord = { method, path: url.pathname, route: found?.name ?? 'unknown', query: Object.fromEntries(url.searchParams), at: Date.now() };
+    if (requests.length >= 10_000) requests.shift();
+    requests.push(rec);
+    const reply = (a: Answer) => {
+      rec.status = a.status;
+      send(res, a);
+    };
+    let body: Record<string, unknown> = {};
+    if (text.trim()) {
+      try {
+        body = JSON.parse(text) as Record<string, unknown>;
+        rec.body = body;
+      } catch {
+        return reply(err(400, 'The request body is not valid JSON.'));
+      }
+    }
+    const auth = Buffer.from(req.headers.authorization ?? '');
+    if (auth.length !== expected.length || !timingSafeEqual(auth, expected)) return reply(err(401, 'Unauthorized'));
+    if (!found) return reply(err(404, `No resource ${url.pathname}`));
+    const d = drawRestFault(f, rng, found.name);
+    if (d.slow) await new Promise((r) => setTimeout(r, f.slowMs ?? 2000));
+    if (d.fault) {
+      rec.fault = d.fault;
+      faults[d.fault] = (faults[d.fault] ?? 0) + 1;
+      if (d.fault === 'drop') return void res.destroy();
+      if (d.fault === 'server-500') return reply(err(500, 'An error has occurred.'));
+      if (d.fault === 'server-503') return reply(err(503, 'The service is unavailable.'));
+    }
+    const answer = route(found.name, found.match!, body, url.searchParams);
+    if (d.fault === 'drop-after') return void res.destroy();
+    if (d.fault === 'malformed' && answer.status < 300) return reply({ status: 200, body: '{"resources": [{"id": 1, "scanName": "' });
+    reply(answer);
+  }
+
+  const link = (path: string) => [{ href: `${origin}/api/3/${path}`, rel: 'self' }];
+
+  function scanJson(s: R7EmScan) {
+    const engine = model.engines.find((e) => e.id === (s.runOn ?? s.engineId)) ?? model.pools.find((p) => p.id === s.engineId);
+    return {
+      id: s.id, scanName: s.name, scanType: 'Manual', startedBy: username, status: model.status(s), engineId: s.runOn ?? s.engineId, engineName: engine?.name,
+      startTime: new Date(s.launchedAt).toISOString(), ...(s.endedAt !== undefined ? { endTime: new Date(s.endedAt).toISOString() } : {}),
+      assets: s.endedAt !== undefined && !s.stopped ? s.hosts.length : 0, links: link(`scans/${s.id}`),
+    };
+  }
+
+  function page<T>(items: T[], q: URLSearchParams, path: string) {
+    const size = Math.min(500, Math.max(1, Number(q.get('size') ?? 10)));
+    const number = Math.max(0, Number(q.get('page') ?? 0));
+    return {
+      resources: items.slice(number * size, number * size + size),
+      page: { number, size, totalResources: items.length, totalPages: Math.ceil(items.length / size) },
+      links: link(path),
+    };
+  }
+
+  function route(name: string, m: RegExpExecArray, body: Record<string, unknown>, q: URLSearchParams): Answer {
+    switch (name) {
+      case 'scans.list':
+      case 'sites.scans.list': {
+        model.advance();
+        let list = [...model.scans].sort((a, b) => b.id - a.id);
+        if (name === 'sites.scans.list') list = list.filter((s) => s.siteId === Number(m[1]));
+        if (q.get('active') === 'true') list = list.filter((s) => s.endedAt === undefined);
+        if (q.get('active') === 'false') list = list.filter((s) => s.endedAt !== undefined);
+        return { status: 200, body: page(list.map(scanJson), q, 'scans') };
+      }
+      case 'scans.get': {
+        const s = model.scans.find((x) => x.id === Number(m[1]));
+        return s ? { status: 200, body: scanJson(s) } : err(404, `The scan ${m[1]} does not exist.`);
+      }
+      case 'scans.status': {
+        const s = model.scans.find((x) => x.id === Number(m[1]));
+        if (!s) return err(404, `The scan ${m[1]} does not exist.`);
+        if (m[2] !== 'stop') return err(400, 'Only stop is emulated.');
+        if (!model.stop(s)) return err(400, 'In order to stop a scan the scan must be running or paused.');
+        return { status: 200, body: { links: link(`scans/${s.id}`) } };
+      }
+      case 'sites.scans.start': {
+        const siteId = Number(m[1]);
+        if (!model.sites.some((x) => x.id === siteId)) return err(404, `The site ${siteId} does not exist.`);
+        const engineId = Number(body.engineId);
+        if (!model.engines.some((e) => e.id === engineId) && !model.pools.some((p) => p.id === engineId)) return err(400, `The scan engine ${String(body.engineId)} does not exist.`);
+        const hosts = Array.isArray(body.hosts) ? body.hosts.map(String) : [];
+        if (hosts.length === 0) return err(400, 'An ad-hoc scan needs hosts or asset groups.');
+        const s = model.launch(siteId, typeof body.name === 'string' ? body.name : `Ad-hoc scan ${Date.now()}`, hosts, engineId);
+        return { status: 201, body: { id: s.id, links: link(`scans/${s.id}`) } };
+      }
+      case 'scan_engines.list':
+        return {
+          status: 200, body: page(model.engines.map((e) => ({
+            id: e.id, name: e.name, address: `${e.name}.example.internal`, port: 40814, productVersion: '6.6.270', contentVersion: '1367091872',
+            lastRefreshedDate: new Date(model.lastRefreshed(e)).toISOString(), enginePools: model.pools.filter((p) => p.engines.includes(e.id)).map((p) => p.id),
+            sites: model.sites.map((x) => x.id), links: link(`scan_engines/${e.id}`),
+          })), new URLSearchParams({ size: '500' }), 'scan_engines'),
+        };
+      case 'scan_engine_pools.list':
+        return { status: 200, body: page(model.pools.map((p) => ({ id: p.id, name: p.name, engines: p.engines, links: link(`scan_engine_pools/${p.id}`) })), new URLSearchParams({ size: '500' }), 'scan_engine_pools') };
+      case 'assets.search': {
+        model.advance();
+        const filters = Array.isArray(body.filters) ? (body.filters as { field?: string; operator?: string; value?: string }[]) : [];
+        if (filters.some((x) => x.field !== 'ip-address' || x.operator !== 'is')) return err(400, 'this emulator answers ip-address is filters only');
+        const ips = filters.map((x) => String(x.value));
+        const assets = ips.filter((ip) => model.history.has(ip)).map((ip, i) => ({
+          id: 1000 + i, ip, addresses: [{ ip }],
+          history: model.history.get(ip)!.map((h, v) => ({ type: 'SCAN', date: new Date(h.date).toISOString(), scanId: h.scanId, version: v + 1 })),
+          links: link(`assets/${1000 + i}`),
+        }));
+        return { status: 200, body: page(assets, q, 'assets/search') };
+      }
+    }
+    return err(404, 'No resource');
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port ?? 0, o.host ?? '127.0.0.1', () => resolve());
+  });
+  const addr = server.address() as AddressInfo;
+  origin = `${o.tls ? 'https' : 'http'}://${addr.address}:${addr.port}`;
+  return {
+    url: origin, port: addr.port, username, password, model, requests, faults,
+    close: () => new Promise<void>((resolve) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => resolve());
+    }),
+  };
+}
+
+/** The console's error body (`message`, `status` as a string, `links`). */
+function err(status: number, message: string): Answer {
+  return { status, body: { status: String(status), message, links: [] } };
+}
+
+function send(res: ServerResponse, a: Answer): void {
+  res.writeHead(a.status, { 'content-type': 'application/json;charset=UTF-8' });
+  res.end(typeof a.body === 'string' ? a.body : JSON.stringify(a.body ?? {}));
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size <= 4 * 1024 * 1024) chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
