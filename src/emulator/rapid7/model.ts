@@ -97,7 +97,8 @@ export class Rapid7Model {
         const engine = s.runOn !== undefined ? this.engines.find((e) => e.id === s.runOn) : this.pick(s.engineId);
         if (!engine || !this.isUp(engine)) continue;
         s.runOn = engine.id;
-        s.startedAt = Math.max(now - 1, s.launchedAt + this.timing.pickupSec * 1000);
+        // picked up on time (the model cannot tell when a down engine came back: it was checked now)
+        s.startedAt = s.launchedAt + this.timing.pickupSec * 1000;
       }
       const end = s.startedAt + this.timing.hostSec * 1000 * s.hosts.length;
       if (now >= end) {

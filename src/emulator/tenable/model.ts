@@ -140,7 +140,8 @@ export class TenableModel {
           const sc = run.scanner ? this.scanner(run.scanner) : this.pickFromGroup(scan.scannerUuid);
           if (!sc || !this.isOnline(sc)) continue; // waits for its scanner
           run.scanner = sc.name;
-          run.startedAt = Math.max(now - 1, run.launchedAt + this.timing.pickupSec * 1000);
+          // picked up on time (the model cannot tell when an offline scanner came back: it was checked now)
+          run.startedAt = run.launchedAt + this.timing.pickupSec * 1000;
           scan.modifiedAt = now;
         }
         const end = run.startedAt + this.timing.hostSec * 1000 * run.targets.length;

@@ -1,0 +1,115 @@
+/**
+ * The Rapid7 client against the console emulator (real HTTPS on loopback with a throwaway CA): a
+ * lost launch answer is confirmed by the intent id, the scope is checked before anything is sent,
+ * a stop of an ended scan is fine, engines and pools report their active scans, last-scanned dates
+ * come from asset search in batches, 5xx answers of safe calls are retried, and doctor passes.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parseConfigText } from '../src/config/load.js';
+import { runDoctor } from '../src/cli/doctor.js';
+import { silentLogger } from '../src/log.js';
+import { startRapid7Emulator, type Rapid7Emulator, type Rapid7EmulatorOptions } from '../src/emulator/rapid7/index.js';
+import { Rapid7Client, mapStatus, rapid7Backend, type Rapid7ClientOptions } from '../src/scanners/rapid7/index.js';
+import { selfSignedCert } from './helpers/tls-cert.js';
+
+const cert = selfSignedCert();
+if ('skip' in cert) console.log(`SKIP rapid7 client tests over TLS: ${cert.skip}`);
+const dir = mkdtempSync(join(tmpdir(), 'onsight-r7-'));
+const emus: Rapid7Emulator[] = [];
+const clients: Rapid7Client[] = [];
+afterAll(async () => {
+  for (const c of clients) await c.close();
+  for (const e of emus) await e.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe.skipIf('skip' in cert)('rapid7 client', () => {
+  const tls = 'skip' in cert ? undefined : { cert: cert.cert, key: cert.key };
+  async function setup(o: Rapid7EmulatorOptions = {}, c: Partial<Rapid7ClientOptions> = {}) {
+    const emu = await startRapid7Emulator({ tls, seed: 5, engines: [{ name: 'e-1' }, { name: 'e-2' }], scanTiming: { pickupSec: 0.5, hostSec: 60 }, ...o });
+    emus.push(emu);
+    const client = new Rapid7Client({ baseUrl: emu.url, username: emu.username, password: emu.password, ca: tls?.cert, siteId: 1, reconcileDelayMs: 0, maxAttempts: 4, baseDelayMs: 5, ...c });
+    clients.push(client);
+    return { emu, client };
+  }
+  const req = (id: string, targets: string[], appliance = 'e-1') => ({ intentId: id, title: `onsight ${id}`, targets, appliance });
+
+  it('a launch whose answer is lost is confirmed from the scan list, not sent again', async () => {
+    const { emu, client } = await setup({ faults: { dropAfterShare: 1, routes: ['sites.scans.start'] } });
+    const { scanRef } = await client.launch(req('lost-r7', ['10.2.0.1']));
+    expect(emu.model.scans.filter((s) => s.name.includes('lost-r7'))).toHaveLength(1);
+    expect(emu.requests.filter((r) => r.route === 'sites.scans.start')).toHaveLength(1);
+    expect(String(emu.model.scans[0].id)).toBe(scanRef);
+  });
+
+  it('targets outside the scope are refused before any call', async () => {
+    const { emu, client } = await setup({}, { allowTarget: (ip) => ip.startsWith('10.') });
+    const n = emu.requests.length;
+    await expect(client.launch(req('scope', ['10.2.0.2', '172.16.0.1']))).rejects.toMatchObject({ code: 'ONSIGHT_SCOPE_VIOLATION' });
+    expect(emu.requests.length).toBe(n);
+  });
+
+  it('stops a running scan; stopping an ended one is fine', async () => {
+    const { client } = await setup({ scanTiming: { pickupSec: 0, hostSec: 0.05 } });
+    const a = await client.launch(req('stop-a', ['10.2.0.3']));
+    await new Promise((r) => setTimeout(r, 300));
+    const [done] = await client.listScans({ scanRefs: [a.scanRef] });
+    expect(done.state).toBe('finished');
+    await client.cancel(a.scanRef); // the console answers 400 for an ended scan: counted as stopped
+  });
+
+  it('engines and pools report their active scans; a pool is up while a member is', async () => {
+    const { client } = await setup({ engines: [{ name: 'e-1' }, { name: 'e-2', up: false }], pools: [{ name: 'pool', engines: ['e-1', 'e-2'] }], scanTiming: { pickupSec: 0, hostSec: 60 } });
+    await client.launch(req('pool-1', ['10.2.1.1'], 'pool'));
+    await client.launch(req('eng-1', ['10.2.1.2'], 'e-1'));
+    const list = await client.appliances();
+    expect(list.find((x) => x.name === 'e-2')).toMatchObject({ online: false });
+    expect(list.find((x) => x.name === 'pool')).toMatchObject({ online: true, runningScans: 2 });
+    expect(list.find((x) => x.name === 'e-1')?.runningScans).toBeGreaterThanOrEqual(1);
+  });
+
+  it('last-scanned dates come from asset search, in batches, only for the addresses asked', async () => {
+    const { emu, client } = await setup({ assets: [{ ip: '10.3.0.1', lastScannedAt: '2026-10-01T00:00:00Z' }, { ip: '10.3.0.3', lastScannedAt: '2026-10-03T00:00:00Z' }] }, { assetBatchSize: 2 });
+    const got = await client.lastScanned(['10.3.0.1', '10.3.0.2', '10.3.0.3']);
+    expect(got).toEqual([{ ip: '10.3.0.1', lastScannedAt: '2026-10-01T00:00:00.000Z', via: 'vm-scan' }, { ip: '10.3.0.2' }, { ip: '10.3.0.3', lastScannedAt: '2026-10-03T00:00:00.000Z', via: 'vm-scan' }]);
+    expect(emu.requests.filter((r) => r.route === 'assets.search')).toHaveLength(2);
+  });
+
+  it('5xx answers of calls safe to repeat are retried; a 5xx on launch is a launch that may exist', async () => {
+    const { emu, client } = await setup({ seed: 9, faults: { serverErrorShare: 0.4, routes: ['scan_engines.list'] } }, { maxAttempts: 10 });
+    for (let i = 0; i < 5; i++) expect((await client.appliances()).map((a) => a.name)).toContain('e-1');
+    expect((emu.faults['server-500'] ?? 0) + (emu.faults['server-503'] ?? 0)).toBeGreaterThan(0);
+    const { client: c2 } = await setup({ faults: { serverErrorShare: 1, routes: ['sites.scans.start'] } });
+    const err = await c2.launch(req('five-hundred', ['10.2.2.2'])).catch((e: unknown) => e);
+    expect(rapid7Backend.failureOutcome(err, 'launch')).toMatchObject({ launched: 'unknown', next: 'retry' });
+  });
+
+  it('maps InsightVM statuses onto the seam', () => {
+    expect(['dispatched', 'running', 'integrating', 'paused', 'finished', 'stopped', 'aborted', 'error', 'odd'].map(mapStatus))
+      .toEqual(['queued', 'running', 'running', 'paused', 'finished', 'canceled', 'error', 'error', 'unknown']);
+  });
+
+  it('doctor passes against the emulator over TLS with scanner.ca', async () => {
+    const { emu } = await setup({ pools: [{ name: 'pool', engines: ['e-2'] }] });
+    const text = `state: ${join(dir, 'd.db')}
+inputs: []
+policy: { scope: ["10.0.0.0/8"] }
+http: { enabled: false }
+regions:
+  - { name: emea, cidrs: ["10.20.0.0/16"], appliances: [e-1] }
+  - { name: amer, cidrs: ["10.30.0.0/16"], appliances: [pool] }
+scanner: { type: rapid7, url: "${emu.url}", username: ${emu.username}, passwordEnv: R7DOCTOR_PW, ca: "${'skip' in cert ? '' : cert.caFile}", siteId: 1 }
+`;
+    let out = '';
+    const code = await runDoctor(parseConfigText(text, 'r.yaml'), silentLogger(), { write: (s: string) => { out += s; return true; } }, { env: { R7DOCTOR_PW: emu.password } });
+    expect(out).toMatch(/credentials.*readable/);
+    expect(out).toMatch(/tls.*checked against/);
+    expect(out).toMatch(/appliance e-1 \(emea\).*online/);
+    expect(out).toMatch(/appliance pool \(amer\).*online/);
+    expect(out).not.toContain(emu.password);
+    expect(code, out).toBe(0);
+  });
+});
