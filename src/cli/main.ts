@@ -123,56 +123,32 @@ for (const [name, view, what] of [['hosts', hostsView, 'devices present now, whe
 }
 
 const emulate = program.command('emulate').description('run an emulated scanner API for dry runs and tests');
-emulate.command('qualys')
-  .description('a Qualys VM API emulator on a real HTTP socket (appliances, scans, limits, faults)')
-  .option('-p, --port <n>', 'port (0: any free port)', '0')
-  .option('--host <addr>', 'address to listen on', '127.0.0.1')
-  .option('-c, --config <file>', 'emulator options file (YAML or JSON)')
-  .action(async (o: { port: string; host: string; config?: string }) => {
-    const port = Number(o.port);
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0..65535, not "${o.port}"`);
-    const { runEmulatorCli } = await import('../emulator/qualys/index.js');
-    const emu = await runEmulatorCli({ port, host: o.host, config: o.config }, createLogger());
-    await new Promise<void>((resolve) => {
-      const stop = () => emu.close().then(resolve, resolve);
-      process.once('SIGTERM', stop);
-      process.once('SIGINT', stop);
+/** One emulator per scanner vendor: `onsight emulate <vendor>` (each prints where it listens and what it accepts). */
+const EMULATORS: [string, string, () => Promise<{ run: (a: { port: number; host?: string; config?: string }, log: ReturnType<typeof createLogger>) => Promise<{ close(): Promise<void> }> }>][] = [
+  ['qualys', 'a Qualys VM API emulator on a real HTTP socket (appliances, scans, limits, faults)',
+    async () => ({ run: (await import('../emulator/qualys/index.js')).runEmulatorCli })],
+  ['tenable', 'a Tenable Vulnerability Management API emulator on a real HTTP socket (scanners, groups, scans, 429s, faults)',
+    async () => ({ run: (await import('../emulator/tenable/index.js')).runTenableEmulatorCli })],
+  ['rapid7', 'a Rapid7 InsightVM console API v3 emulator on a real HTTP(S) socket (engines, pools, site scans, faults; tls: { certFile, keyFile } for HTTPS)',
+    async () => ({ run: (await import('../emulator/rapid7/index.js')).runRapid7EmulatorCli })],
+];
+for (const [vendor, description, load] of EMULATORS) {
+  emulate.command(vendor)
+    .description(description)
+    .option('-p, --port <n>', 'port (0: any free port)', '0')
+    .option('--host <addr>', 'address to listen on', '127.0.0.1')
+    .option('-c, --config <file>', 'emulator options file (YAML or JSON)')
+    .action(async (o: { port: string; host: string; config?: string }) => {
+      const port = Number(o.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0..65535, not "${o.port}"`);
+      const emu = await (await load()).run({ port, host: o.host, config: o.config }, createLogger());
+      await new Promise<void>((resolve) => {
+        const stop = () => emu.close().then(resolve, resolve);
+        process.once('SIGTERM', stop);
+        process.once('SIGINT', stop);
+      });
     });
-  });
-
-emulate.command('tenable')
-  .description('a Tenable Vulnerability Management API emulator on a real HTTP socket (scanners, groups, scans, 429s, faults)')
-  .option('-p, --port <n>', 'port (0: any free port)', '0')
-  .option('--host <addr>', 'address to listen on', '127.0.0.1')
-  .option('-c, --config <file>', 'emulator options file (YAML or JSON; see src/emulator/tenable/README.md)')
-  .action(async (o: { port: string; host: string; config?: string }) => {
-    const port = Number(o.port);
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0..65535, not "${o.port}"`);
-    const { runTenableEmulatorCli } = await import('../emulator/tenable/index.js');
-    const emu = await runTenableEmulatorCli({ port, host: o.host, config: o.config }, createLogger());
-    await new Promise<void>((resolve) => {
-      const stop = () => emu.close().then(resolve, resolve);
-      process.once('SIGTERM', stop);
-      process.once('SIGINT', stop);
-    });
-  });
-
-emulate.command('rapid7')
-  .description('a Rapid7 InsightVM console API v3 emulator on a real HTTP(S) socket (engines, pools, site scans, faults)')
-  .option('-p, --port <n>', 'port (0: any free port)', '0')
-  .option('--host <addr>', 'address to listen on', '127.0.0.1')
-  .option('-c, --config <file>', 'emulator options file (YAML or JSON; tls: { certFile, keyFile } for HTTPS)')
-  .action(async (o: { port: string; host: string; config?: string }) => {
-    const port = Number(o.port);
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0..65535, not "${o.port}"`);
-    const { runRapid7EmulatorCli } = await import('../emulator/rapid7/index.js');
-    const emu = await runRapid7EmulatorCli({ port, host: o.host, config: o.config }, createLogger());
-    await new Promise<void>((resolve) => {
-      const stop = () => emu.close().then(resolve, resolve);
-      process.once('SIGTERM', stop);
-      process.once('SIGINT', stop);
-    });
-  });
+}
 
 program.command('simulate')
   .description('the scheduling simulator: onsight against the approaches it replaces (src/sim/README.md)')
