@@ -5,14 +5,11 @@
  * scan, an engine pool lets the console route, a SIGKILL mid-launch makes no duplicate, and nothing
  * outside the scope is ever sent.
  */
-import { join } from 'node:path';
-import { spawn } from 'node:child_process';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import Database from '../src/store/sqlite.js';
 import { startRapid7Emulator, type Rapid7Emulator, type Rapid7EmulatorOptions } from '../src/emulator/rapid7/index.js';
-import { DaemonProcess, freePort, startDaemon } from './helpers/daemon.js';
+import { killDuringLaunches, settledIntents } from './helpers/crash.js';
+import { type DaemonProcess, freePort, startDaemon } from './helpers/daemon.js';
 import { udpSend } from './helpers/net.js';
-import { CLI } from './helpers/paths.js';
 import { selfSignedCert } from './helpers/tls-cert.js';
 import { sleep, until } from './helpers/wait.js';
 
@@ -115,41 +112,14 @@ describe.skipIf('skip' in cert)('scheduler end to end against the Rapid7 Insight
     emus.push(emu);
     const port = await freePort();
     const cfg = daemonConfig(port, emu, caFile, { maxConc: 4, sched: '{ pollIntervalS: 0.2, applianceRefreshS: 0.5, verifyDelayS: 0.5, reconcileGraceS: 6 }' });
-    let d = await startDaemon(cfg, { TEST_R7_PASSWORD: emu.password });
-    const stateFile = join(d.dir, 'state.db');
-    const rounds = 4;
-    let killedMidLaunch = 0;
-    for (let r = 0; r < rounds; r++) {
-      const ip = `10.20.3.${r + 1}`;
-      await udpSend(port, ack(ip, `52:54:00:00:03:0${r + 1}`));
-      const db = new Database(stateFile, { readonly: true });
-      const launching = await until(() => db.prepare(
-        `SELECT i.id FROM intents i JOIN intent_targets t ON t.intent_id = i.id WHERE t.ip = ? AND i.state = 'launching'`).get(ip), 10_000, 'intent recorded', 50).catch(() => undefined);
-      db.close();
-      if (launching) killedMidLaunch++;
-      await d.stop('SIGKILL');
-      const child = spawn(process.execPath, [CLI, 'run', '--config', join(d.dir, 'onsight.yaml')], {
-        cwd: d.dir, env: { ...process.env, ONSIGHT_LOG_JSON: '1', TEST_R7_PASSWORD: emu.password }, stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      d = new DaemonProcess(child, d.dir);
-      await d.waitFor((e) => e.msg.startsWith('onsight running'), 15_000);
-    }
+    const started = await startDaemon(cfg, { TEST_R7_PASSWORD: emu.password });
+    const ips = ['10.20.3.1', '10.20.3.2', '10.20.3.3', '10.20.3.4'];
+    const { d, killedMidLaunch } = await killDuringLaunches(started, port, ips, { TEST_R7_PASSWORD: emu.password });
     daemons.push(d);
-    await until(() => {
-      for (let r = 0; r < rounds; r++) if (scansFor(emu, `10.20.3.${r + 1}`).length === 0) return false;
-      return true;
-    }, 60_000, 'every host scanned', 100);
-    await until(() => {
-      const db = new Database(stateFile, { readonly: true });
-      const n = (db.prepare(`SELECT count(*) n FROM intents WHERE state = 'launching'`).get() as { n: number }).n;
-      db.close();
-      return n === 0;
-    }, 30_000, 'no intent left unconfirmed', 100);
+    await until(() => ips.every((ip) => scansFor(emu, ip).length > 0), 60_000, 'every host scanned', 100);
+    const intents = await settledIntents(d.dir);
     await sleep(1000);
-    for (let r = 0; r < rounds; r++) expect(scansFor(emu, `10.20.3.${r + 1}`), `10.20.3.${r + 1}`).toHaveLength(1);
-    const db = new Database(stateFile, { readonly: true });
-    const intents = db.prepare('SELECT id, state, scan_ref FROM intents').all() as { id: string; state: string; scan_ref: string | null }[];
-    db.close();
+    for (const ip of ips) expect(scansFor(emu, ip), ip).toHaveLength(1);
     for (const i of intents) {
       const inEmu = emu.model.scans.filter((s) => s.name.includes(i.id));
       if (i.state === 'abandoned') expect(inEmu).toHaveLength(0);
@@ -158,7 +128,7 @@ describe.skipIf('skip' in cert)('scheduler end to end against the Rapid7 Insight
         expect(String(inEmu[0].id)).toBe(i.scan_ref);
       }
     }
-    console.log(`rapid7 SIGKILL rounds: ${rounds}, killed with an unconfirmed intent recorded: ${killedMidLaunch}; intents: ${intents.map((i) => i.state).join(', ')}`);
+    console.log(`rapid7 SIGKILL rounds: ${ips.length}, killed with an unconfirmed intent recorded: ${killedMidLaunch}; intents: ${intents.map((i) => i.state).join(', ')}`);
     expect(killedMidLaunch).toBeGreaterThan(0);
   }, 180_000);
 });
