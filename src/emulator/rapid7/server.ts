@@ -6,11 +6,11 @@
  */
 import { createServer as createHttp, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttps } from 'node:https';
-import type { AddressInfo, Socket } from 'node:net';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Logger } from '../../log.js';
 import { scanClock } from '../qualys/clock.js';
 import { seededRng } from '../qualys/rng.js';
+import { listen, readBody } from '../rest-server.js';
 import { drawRestFault, type RestFault, type RestFaults } from '../rest-faults.js';
 import { Rapid7Model, type R7EmScan, type R7Timing } from './model.js';
 
@@ -92,7 +92,6 @@ export async function startRapid7Emulator(o: Rapid7EmulatorOptions = {}): Promis
   const rng = seededRng((o.seed ?? 1) ^ 0x4a7d2);
   const requests: Rapid7RequestRecord[] = [];
   const faults: Partial<Record<RestFault, number>> = {};
-  const sockets = new Set<Socket>();
   const expected = Buffer.from(`Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`);
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     handle(req, res).catch(() => {
@@ -101,16 +100,12 @@ export async function startRapid7Emulator(o: Rapid7EmulatorOptions = {}): Promis
     });
   };
   const server: Server = o.tls ? createHttps({ cert: o.tls.cert, key: o.tls.key }, handler) : createHttp(handler);
-  server.on('connection', (s: Socket) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
   let origin = '';
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://emulator');
     const method = req.method ?? 'GET';
-    const text = await readBody(req);
+    const text = (await readBody(req)) ?? '';
     const found = ROUTES.map(([m, re, name]) => ({ m, name, match: re.exec(url.pathname) })).find((r) => r.match && r.m === method);
     const rec: Rapid7RequestRecord = { method, path: url.pathname, route: found?.name ?? 'unknown', query: Object.fromEntries(url.searchParams), at: Date.now() };
     if (requests.length >= 10_000) requests.shift();
@@ -225,19 +220,9 @@ export async function startRapid7Emulator(o: Rapid7EmulatorOptions = {}): Promis
     return err(404, 'No resource');
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(o.port ?? 0, o.host ?? '127.0.0.1', () => resolve());
-  });
-  const addr = server.address() as AddressInfo;
-  origin = `${o.tls ? 'https' : 'http'}://${addr.address}:${addr.port}`;
-  return {
-    url: origin, port: addr.port, username, password, model, requests, faults,
-    close: () => new Promise<void>((resolve) => {
-      for (const s of sockets) s.destroy();
-      server.close(() => resolve());
-    }),
-  };
+  const at = await listen(server, o.port ?? 0, o.host ?? '127.0.0.1');
+  origin = `${o.tls ? 'https' : 'http'}://${at.address}:${at.port}`;
+  return { url: origin, port: at.port, username, password, model, requests, faults, close: at.close };
 }
 
 /** The console's error body (`message`, `status` as a string, `links`). */
@@ -248,17 +233,4 @@ function err(status: number, message: string): Answer {
 function send(res: ServerResponse, a: Answer): void {
   res.writeHead(a.status, { 'content-type': 'application/json;charset=UTF-8' });
   res.end(typeof a.body === 'string' ? a.body : JSON.stringify(a.body ?? {}));
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size <= 4 * 1024 * 1024) chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
 }

@@ -6,11 +6,11 @@
  * going offline) drawn from a seeded generator so that runs replay.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Logger } from '../../log.js';
 import { scanClock } from '../qualys/clock.js';
 import { seededRng } from '../qualys/rng.js';
+import { listen, readBody } from '../rest-server.js';
 import { drawRestFault, type RestFault, type RestFaults } from '../rest-faults.js';
 import { TEMPLATES, TenableModel, type EmScan, type ScanTiming } from './model.js';
 
@@ -115,7 +115,6 @@ export async function startTenableEmulator(o: TenableEmulatorOptions = {}): Prom
   const requests: TenableRequestRecord[] = [];
   const faults: Partial<Record<TenableFault, number>> = {};
   const calls: number[] = [];
-  const sockets = new Set<Socket>();
   const expected = Buffer.from(`accessKey=${accessKey}; secretKey=${secretKey}`);
 
   function authorized(req: IncomingMessage): boolean {
@@ -132,10 +131,6 @@ export async function startTenableEmulator(o: TenableEmulatorOptions = {}): Prom
       if (!res.headersSent) send(res, { status: 500, body: { statusCode: 500, error: 'Internal Server Error', message: 'An internal server error occurred' } });
       else res.destroy();
     });
-  });
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -300,19 +295,10 @@ export async function startTenableEmulator(o: TenableEmulatorOptions = {}): Prom
     return err(404, 'Not Found', 'No route');
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(o.port ?? 0, o.host ?? '127.0.0.1', () => resolve());
-  });
-  const addr = server.address() as AddressInfo;
-  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  const at = await listen(server, o.port ?? 0, o.host ?? '127.0.0.1');
   return {
-    url: `http://${host}:${addr.port}`, port: addr.port, accessKey, secretKey, apiKeys: `accessKey=${accessKey}; secretKey=${secretKey}`,
-    model, requests, faults,
-    close: () => new Promise<void>((resolve) => {
-      for (const s of sockets) s.destroy();
-      server.close(() => resolve());
-    }),
+    url: `http://${at.address}:${at.port}`, port: at.port, accessKey, secretKey, apiKeys: `accessKey=${accessKey}; secretKey=${secretKey}`,
+    model, requests, faults, close: at.close,
   };
 }
 
@@ -327,19 +313,7 @@ function send(res: ServerResponse, a: Answer): void {
   res.end(text);
 }
 
-function readBody(req: IncomingMessage): Promise<string | undefined> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size <= MAX_BODY) chunks.push(c);
-    });
-    req.on('end', () => resolve(size > MAX_BODY ? undefined : Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
-
+/** A stable asset uuid for an address. */
 function uuidFor(ip: string): string {
   const h = Buffer.from(ip.padEnd(16, '.')).subarray(0, 16).toString('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
