@@ -4,11 +4,12 @@
  * a stop of an ended scan is fine, engines and pools report their active scans, last-scanned dates
  * come from asset search in batches, 5xx answers of safe calls are retried, and doctor passes.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseConfigText } from '../src/config/load.js';
+import { REPO } from './helpers/paths.js';
 import { runDoctor } from '../src/cli/doctor.js';
 import { silentLogger } from '../src/log.js';
 import { startRapid7Emulator, type Rapid7Emulator, type Rapid7EmulatorOptions } from '../src/emulator/rapid7/index.js';
@@ -112,4 +113,25 @@ scanner: { type: rapid7, url: "${emu.url}", username: ${emu.username}, passwordE
     expect(out).not.toContain(emu.password);
     expect(code, out).toBe(0);
   });
+});
+
+it('the README\'s Rapid7 configuration is a valid config', () => {
+  const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## Rapid7\n'));
+  const yaml = /```yaml\n([\s\S]*?)```/.exec(section)![1];
+  const loaded = parseConfigText(`state: ":memory:"\ninputs: []\npolicy: { scope: ["10.0.0.0/8"] }\n${yaml}`, 'readme.yaml');
+  expect(loaded.config.scanner.type).toBe('rapid7');
+  expect(loaded.config.regions.map((r) => r.name)).toEqual(['emea', 'amer']);
+});
+
+it('the commented rapid7 example in config/onsight.example.yaml is a valid scanner section once uncommented', () => {
+  const example = readFileSync(join(REPO, 'config/onsight.example.yaml'), 'utf8');
+  const from = example.indexOf('# Rapid7 InsightVM instead');
+  const block = example.slice(from).split('\n\n')[0].split('\n').filter((l) => /^# {0,3}[a-zA-Z]/.test(l) && !l.startsWith('# Rapid7 Ins'));
+  // "# scanner:" and "#   key: value" lines; the prose above them starts with a capital after "# "
+  const yaml = block.filter((l) => /^# (scanner:| {2}\S)/.test(l)).map((l) => l.slice(2)).join('\n');
+  expect(yaml).toMatch(/^scanner:\n {2}type: rapid7/);
+  const withoutOptional = yaml.split('\n').filter((l) => !/^ {2}# /.test(l)).join('\n');
+  const text = `state: ":memory:"\ninputs: []\npolicy: { scope: ["10.0.0.0/8"] }\nregions: [{ name: a, cidrs: ["10.20.0.0/16"], appliances: [x] }]\n${withoutOptional}\n`;
+  expect(parseConfigText(text, 'example.yaml').config.scanner.type).toBe('rapid7');
 });

@@ -4,11 +4,12 @@
  * or turned into a wait, faults are retried where that is safe, last-scanned dates come in batches,
  * scanner groups report their members, the keys stay out of errors, and doctor passes.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseConfigText } from '../src/config/load.js';
+import { REPO } from './helpers/paths.js';
 import { runDoctor } from '../src/cli/doctor.js';
 import { silentLogger } from '../src/log.js';
 import { startTenableEmulator, type TenableEmulator, type TenableEmulatorOptions } from '../src/emulator/tenable/index.js';
@@ -152,4 +153,25 @@ scanner: { type: tenable, url: "${emu.url}", apiKeysEnv: TDOCTOR_KEYS, template:
     expect(out).not.toContain(emu.secretKey);
     expect(code, out).toBe(0);
   });
+});
+
+it('the README\'s Tenable configuration is a valid config', () => {
+  const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## Tenable\n'));
+  const yaml = /```yaml\n([\s\S]*?)```/.exec(section)![1];
+  const loaded = parseConfigText(`state: ":memory:"\ninputs: []\npolicy: { scope: ["10.0.0.0/8"] }\n${yaml}`, 'readme.yaml');
+  expect(loaded.config.scanner.type).toBe('tenable');
+  expect(loaded.config.regions.map((r) => r.name)).toEqual(['emea', 'amer']);
+});
+
+it('the commented tenable example in config/onsight.example.yaml is a valid scanner section once uncommented', () => {
+  const example = readFileSync(join(REPO, 'config/onsight.example.yaml'), 'utf8');
+  const from = example.indexOf('# Tenable Vulnerability Management instead');
+  const block = example.slice(from).split('\n\n')[0].split('\n').filter((l) => /^# {0,3}[a-zA-Z]/.test(l) && !l.startsWith('# Tenable Vu'));
+  // "# scanner:" and "#   key: value" lines; the prose above them starts with a capital after "# "
+  const yaml = block.filter((l) => /^# (scanner:| {2}\S)/.test(l)).map((l) => l.slice(2)).join('\n');
+  expect(yaml).toMatch(/^scanner:\n {2}type: tenable/);
+  const withoutOptional = yaml.split('\n').filter((l) => !/^ {2}# /.test(l)).join('\n');
+  const text = `state: ":memory:"\ninputs: []\npolicy: { scope: ["10.0.0.0/8"] }\nregions: [{ name: a, cidrs: ["10.20.0.0/16"], appliances: [x] }]\n${withoutOptional}\n`;
+  expect(parseConfigText(text, 'example.yaml').config.scanner.type).toBe('tenable');
 });
