@@ -14,7 +14,7 @@ import { startSyslogInput } from '../src/sources/index.js';
 import type { InputHandle, LineSink, SyslogInputOptions } from '../src/sources/types.js';
 import { CollectSink } from './helpers/sink.js';
 import { silentLogger } from '../src/log.js';
-import { parseSyslog } from '../src/sources/syslog/header.js';
+import { parseSyslog } from '../src/parsers/syslog-header.js';
 import { sleep, until } from './helpers/wait.js';
 
 const log = silentLogger();

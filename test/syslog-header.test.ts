@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseSyslog } from '../src/sources/syslog/header.js';
+import { parseSyslog } from '../src/parsers/syslog-header.js';
 
 const opts = { receivedAt: new Date('2026-11-23T12:00:00Z'), zone: 'UTC' };
 const iso = (t?: number) => (t === undefined ? undefined : new Date(t).toISOString());

@@ -2,7 +2,7 @@
  * What sources hand downstream. Sources know nothing of parsers or the inventory: they frame
  * bytes into lines, attach where and when each came from, and respect the sink's backpressure.
  */
-import type { SyslogMessage } from './syslog/header.js';
+import type { SyslogMessage } from '../parsers/syslog-header.js';
 
 /** Where a file line ends: committed with its sightings in one SQLite transaction. */
 export interface FileCheckpoint {

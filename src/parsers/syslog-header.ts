@@ -1,0 +1,317 @@
+/**
+ * Syslog header parsing: RFC 5424 and the many real shapes of RFC 3164 ("BSD") headers.
+ *
+ * Our own code because no npm syslog parser handles RFC 5424 structured data and real-world
+ * RFC 3164 (no hostname, Cisco year stamps, OpenWrt logread, ISO stamps) correctly.
+ * Everything here is a linear scan over the line, never a backtracking regex, and never throws:
+ * a line whose header cannot be read is returned whole as the message.
+ */
+import { monthNumber, parseIsoTime, resolveYearless, wallToUtc } from '../util/time.js';
+
+export interface StructuredData {
+  id: string;
+  params: Record<string, string>;
+}
+
+export interface SyslogMessage {
+  /** which header shape was recognised */
+  format: 'rfc5424' | 'rfc3164' | 'none';
+  pri?: number;
+  facility?: number;
+  severity?: number;
+  /** event time from the header (epoch ms), if the header had one */
+  time?: number;
+  /** true when the header stated a year (or a full date) */
+  hasYear?: boolean;
+  hostname?: string;
+  appName?: string;
+  procId?: string;
+  msgId?: string;
+  structuredData?: StructuredData[];
+  /** the message text after the header (the whole line when no header was recognised) */
+  msg: string;
+}
+
+export interface HeaderOptions {
+  receivedAt: Date;
+  /** zone for stamps without an offset: IANA name, `UTC` or `local` */
+  zone: string;
+}
+
+const MAX_TAG = 64;
+
+function isDigit(c: number): boolean {
+  return c >= 48 && c <= 57;
+}
+
+/** Skip spaces (and tabs) from i; returns the next index. */
+function skipSpaces(s: string, i: number): number {
+  while (i < s.length && (s.charCodeAt(i) === 32 || s.charCodeAt(i) === 9)) i++;
+  return i;
+}
+
+function tokenEnd(s: string, i: number): number {
+  while (i < s.length && s.charCodeAt(i) !== 32 && s.charCodeAt(i) !== 9) i++;
+  return i;
+}
+
+export function parseSyslog(line: string, opts: HeaderOptions): SyslogMessage {
+  try {
+    return parseUnsafe(line, opts);
+  } catch {
+    return { format: 'none', msg: line };
+  }
+}
+
+function parseUnsafe(line: string, opts: HeaderOptions): SyslogMessage {
+  let i = 0;
+  let pri: number | undefined;
+  if (line.charCodeAt(0) === 60 /* < */) {
+    let j = 1;
+    let v = 0;
+    while (j < line.length && j <= 4 && isDigit(line.charCodeAt(j))) v = v * 10 + line.charCodeAt(j++) - 48;
+    if (j > 1 && line.charCodeAt(j) === 62 /* > */ && v <= 191) {
+      pri = v;
+      i = j + 1;
+    }
+  }
+  // one result object per line, PRI fields set on it (no spreads: this runs for every line received)
+  const withPri = (m: SyslogMessage): SyslogMessage => {
+    if (pri !== undefined) {
+      m.pri = pri;
+      m.facility = pri >> 3;
+      m.severity = pri & 7;
+    }
+    return m;
+  };
+
+  // RFC 5424: "1 " right after PRI
+  if (pri !== undefined && line.charCodeAt(i) === 49 && line.charCodeAt(i + 1) === 32) {
+    const r = parse5424(line, i + 2, opts);
+    if (r) return withPri(r);
+  }
+  // Cisco sometimes puts a colon right after PRI: "<166>:Jul 10 ..." or "<166>%ASA-..."
+  if (pri !== undefined && line.charCodeAt(i) === 58 /* : */) i = skipSpaces(line, i + 1);
+  const r = parse3164(line, i, opts);
+  if (r) return withPri(r);
+  return withPri({ format: 'none', msg: line.slice(i) });
+}
+
+function nilOrToken(tok: string): string | undefined {
+  return tok === '-' || tok === '' ? undefined : tok;
+}
+
+function parse5424(line: string, start: number, opts: HeaderOptions): Omit<SyslogMessage, 'pri' | 'facility' | 'severity'> | undefined {
+  // TIMESTAMP HOSTNAME APP-NAME PROCID MSGID (lenient about repeated spaces between fields)
+  const fields: string[] = [];
+  let i = start;
+  for (let f = 0; f < 5; f++) {
+    i = skipSpaces(line, i);
+    const e = tokenEnd(line, i);
+    if (e === i) return undefined;
+    fields.push(line.slice(i, e));
+    i = e;
+  }
+  const [ts, host, app, proc, msgid] = fields;
+  let time: number | undefined;
+  if (ts !== '-') {
+    time = parseIsoTime(ts, opts.zone);
+    if (time === undefined) return undefined;
+  }
+  i = skipSpaces(line, i);
+  let sd: StructuredData[] | undefined;
+  if (line[i] === '-') {
+    i++;
+  } else if (line[i] === '[') {
+    const r = parseStructuredData(line, i);
+    if (!r) return undefined;
+    sd = r.sd;
+    i = r.end;
+  } else if (i < line.length) {
+    return undefined;
+  }
+  if (line.charCodeAt(i) === 32) i++;
+  let msg = line.slice(i);
+  if (msg.charCodeAt(0) === 0xfeff) msg = msg.slice(1); // BOM announces UTF-8
+  return {
+    format: 'rfc5424',
+    time,
+    hasYear: time !== undefined,
+    hostname: nilOrToken(host),
+    appName: nilOrToken(app),
+    procId: nilOrToken(proc),
+    msgId: nilOrToken(msgid),
+    structuredData: sd,
+    msg,
+  };
+}
+
+/** `[id k="v" k2="v\"2"][id2 ...]` with RFC 5424 escapes (\" \\ \]). */
+export function parseStructuredData(line: string, start: number): { sd: StructuredData[]; end: number } | undefined {
+  const sd: StructuredData[] = [];
+  let i = start;
+  while (line[i] === '[') {
+    i++;
+    let e = i;
+    while (e < line.length && line[e] !== ' ' && line[e] !== ']') e++;
+    const id = line.slice(i, e);
+    if (!id) return undefined;
+    const params: Record<string, string> = {};
+    i = e;
+    while (i < line.length && line[i] !== ']') {
+      if (line[i] === ' ') {
+        i++;
+        continue;
+      }
+      let eq = i;
+      while (eq < line.length && line[eq] !== '=' && line[eq] !== ']' && line[eq] !== ' ') eq++;
+      if (line[eq] !== '=' || line[eq + 1] !== '"') return undefined;
+      const name = line.slice(i, eq);
+      let j = eq + 2;
+      let value = '';
+      while (j < line.length && line[j] !== '"') {
+        if (line[j] === '\\' && (line[j + 1] === '"' || line[j + 1] === '\\' || line[j + 1] === ']')) {
+          value += line[j + 1];
+          j += 2;
+        } else {
+          value += line[j++];
+        }
+      }
+      if (j >= line.length) return undefined;
+      params[name] = value;
+      i = j + 1;
+    }
+    if (line[i] !== ']') return undefined;
+    i++;
+    sd.push({ id, params });
+  }
+  return { sd, end: i };
+}
+
+interface StampResult {
+  time: number;
+  hasYear: boolean;
+  end: number;
+}
+
+/**
+ * Timestamps seen in front of BSD-style messages:
+ *  `Jul  4 09:39:40`, `Jul 06 16:14:49`, `Oct 10 2018 12:34:56` (Cisco), `Mon Apr 11 15:02:46 2022`
+ *  (OpenWrt logread), `2024-01-13T06:24:01.123+00:00` (rsyslog RFC 3339), fractional seconds on any.
+ */
+function parseStamp(line: string, i: number, opts: HeaderOptions): StampResult | undefined {
+  if (isDigit(line.charCodeAt(i))) {
+    const e = tokenEnd(line, i);
+    const t = parseIsoTime(line.slice(i, e), opts.zone);
+    return t === undefined ? undefined : { time: t, hasYear: true, end: e };
+  }
+  let k = i;
+  // optional weekday: "Mon "
+  if (line.charCodeAt(k + 3) === 32 && monthNumber(line.slice(k, k + 3)) === undefined && isWeekday(line.slice(k, k + 3))) {
+    k += 4;
+  }
+  const mo = monthNumber(line.slice(k, k + 3));
+  if (mo === undefined || line.charCodeAt(k + 3) !== 32) return undefined;
+  k = skipSpaces(line, k + 4);
+  let day = 0;
+  let n = 0;
+  while (isDigit(line.charCodeAt(k)) && n < 2) {
+    day = day * 10 + line.charCodeAt(k++) - 48;
+    n++;
+  }
+  if (n === 0 || day < 1 || day > 31 || line.charCodeAt(k) !== 32) return undefined;
+  k++;
+  let year: number | undefined;
+  // "Oct 10 2018 12:34:56": a year before the time
+  if (isDigit(line.charCodeAt(k)) && isDigit(line.charCodeAt(k + 1)) && isDigit(line.charCodeAt(k + 2)) && isDigit(line.charCodeAt(k + 3)) &&
+    line.charCodeAt(k + 4) === 32) {
+    year = Number(line.slice(k, k + 4));
+    k += 5;
+  }
+  const hms = readHms(line, k);
+  if (!hms) return undefined;
+  k = hms.end;
+  // "Mon Apr 11 15:02:46 2022": a year after the time
+  if (year === undefined && line.charCodeAt(k) === 32 && isDigit(line.charCodeAt(k + 1)) && isDigit(line.charCodeAt(k + 2)) &&
+    isDigit(line.charCodeAt(k + 3)) && isDigit(line.charCodeAt(k + 4)) && (k + 5 === line.length || line.charCodeAt(k + 5) === 32)) {
+    year = Number(line.slice(k + 1, k + 5));
+    k += 5;
+  }
+  const time = year !== undefined
+    ? wallToUtc(year, mo, day, hms.h, hms.m, hms.s, hms.ms, opts.zone)
+    : resolveYearless(mo, day, hms.h, hms.m, hms.s, hms.ms, opts.receivedAt, opts.zone);
+  return { time, hasYear: year !== undefined, end: k };
+}
+
+const WEEKDAYS = new Set(['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun']);
+
+function isWeekday(w: string): boolean {
+  return WEEKDAYS.has(w);
+}
+
+function readHms(line: string, k: number): { h: number; m: number; s: number; ms: number; end: number } | undefined {
+  const two = (p: number) => (isDigit(line.charCodeAt(p)) && isDigit(line.charCodeAt(p + 1)) ? (line.charCodeAt(p) - 48) * 10 + line.charCodeAt(p + 1) - 48 : -1);
+  const h = two(k), m = two(k + 3), s = two(k + 6);
+  if (h < 0 || m < 0 || s < 0 || line[k + 2] !== ':' || line[k + 5] !== ':' || h > 23 || m > 59 || s > 60) return undefined;
+  let e = k + 8;
+  let ms = 0;
+  if (line[e] === '.') {
+    e++;
+    let scale = 100;
+    while (isDigit(line.charCodeAt(e))) {
+      ms += (line.charCodeAt(e++) - 48) * scale;
+      scale /= 10;
+    }
+    ms = Math.floor(ms);
+  }
+  return { h, m, s, ms, end: e };
+}
+
+/**
+ * Is `tok` a syslog tag such as `dhcpd[123]:`, `dhcpd:`, `CiscoASA[999]:` ?
+ * Returns the app name and pid, or undefined.
+ */
+function readTag(tok: string): { app: string; pid?: string } | undefined {
+  if (tok.length < 2 || tok.length > MAX_TAG || !tok.endsWith(':')) return undefined;
+  const body = tok.slice(0, -1);
+  const lb = body.indexOf('[');
+  if (lb < 0) return body.includes(':') ? undefined : { app: body };
+  if (!body.endsWith(']') || lb === 0) return undefined;
+  return { app: body.slice(0, lb), pid: body.slice(lb + 1, -1) };
+}
+
+function parse3164(line: string, start: number, opts: HeaderOptions): Omit<SyslogMessage, 'pri' | 'facility' | 'severity'> | undefined {
+  const stamp = parseStamp(line, start, opts);
+  if (!stamp) return undefined;
+  let i = skipSpaces(line, stamp.end);
+  // OpenWrt logread puts "facility.level" where a hostname would be: "daemon.info dnsmasq-dhcp[1]:"
+  // Look at most three tokens ahead for the tag; the token before it is the hostname.
+  const tokens: { s: number; e: number }[] = [];
+  let j = i;
+  for (let n = 0; n < 4 && j < line.length; n++) {
+    const e = tokenEnd(line, j);
+    tokens.push({ s: j, e });
+    j = skipSpaces(line, e);
+  }
+  for (let n = 0; n < tokens.length; n++) {
+    // a tag ends with ':'; look before slicing (most tokens are not tags)
+    if (line.charCodeAt(tokens[n].e - 1) !== 58) continue;
+    const tok = line.slice(tokens[n].s, tokens[n].e);
+    // ": %ASA-..." (Cisco with an empty tag)
+    const tag = tok === ':' ? { app: '' } : readTag(tok);
+    if (!tag) continue;
+    const host = n > 0 ? line.slice(tokens[0].s, tokens[0].e) : undefined;
+    const msgStart = skipSpaces(line, tokens[n].e);
+    return {
+      format: 'rfc3164',
+      time: stamp.time,
+      hasYear: stamp.hasYear,
+      hostname: host,
+      appName: tag.app || undefined,
+      procId: tag.pid,
+      msg: line.slice(msgStart),
+    };
+  }
+  // a stamp but no tag: keep the stamp, hand the rest on whole
+  return { format: 'rfc3164', time: stamp.time, hasYear: stamp.hasYear, msg: line.slice(i) };
+}
