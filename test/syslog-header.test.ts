@@ -116,3 +116,105 @@ describe('RFC 3164 headers as they really are', () => {
     expect(performance.now() - t0).toBeLessThan(1000);
   });
 });
+
+// Issue 14 "Syslog header defects": each test below failed before its fix.
+describe('RFC 3164: HOSTNAME follows TIMESTAMP whether or not a tag: follows (§4.1.2)', () => {
+  it('a hostname followed by plain text', () => {
+    const m = parseSyslog('<13>Mar  2 08:15:00 192.0.2.7 backup finished in 12 s', opts);
+    expect(m.hostname).toBe('192.0.2.7');
+    expect(m.appName).toBeUndefined();
+    expect(m.msg).toBe('backup finished in 12 s');
+  });
+
+  it('a hostname alone, or followed by spaces only', () => {
+    for (const line of ['<14>Mar  2 08:15:00 edge7', '<14>Mar  2 08:15:00 edge7  ', '<14>2026-03-02T08:15:00Z edge7']) {
+      const m = parseSyslog(line, opts);
+      expect(m.hostname, line).toBe('edge7');
+      expect(m.msg, line).toBe('');
+    }
+  });
+
+  it('an IPv6 hostname (colons inside) is not read as a tag', () => {
+    const m = parseSyslog('<0>Mar  2 08:15:00 2001:db8:0:1::7 sched started', opts);
+    expect(m.hostname).toBe('2001:db8:0:1::7');
+    expect(m.msg).toBe('sched started');
+  });
+
+  it('a Windows DHCP line forwarded with a syslog header keeps its CSV as the message', () => {
+    const m = parseSyslog('<134>Nov 23 10:01:02 dhcp01 10,11/23/26,10:01:02,Assign,10.1.2.3,pc1.example.org,00155D010203,,0,6,,,,0x0,,,,', opts);
+    expect(m.hostname).toBe('dhcp01');
+    expect(m.msg.startsWith('10,11/23/26,')).toBe(true);
+  });
+
+  it('a tag written name[pid] without a colon is still a tag', () => {
+    const m = parseSyslog('<175>Mar  2 08:15:00 edge7 backupd[88] run 4 done', opts);
+    expect(m.hostname).toBe('edge7');
+    expect(m.appName).toBe('backupd');
+    expect(m.procId).toBe('88');
+    expect(m.msg).toBe('run 4 done');
+  });
+});
+
+describe('RFC 3164: a tag followed directly by text', () => {
+  it('name[pid]:text and name:text after a hostname', () => {
+    const a = parseSyslog('<30>Mar  2 08:15:00 gw dhcpd[1]:DHCPACK on 10.0.0.5 to 00:11:22:33:44:55 via em0', opts);
+    expect(a.hostname).toBe('gw');
+    expect(a.appName).toBe('dhcpd');
+    expect(a.procId).toBe('1');
+    expect(a.msg).toBe('DHCPACK on 10.0.0.5 to 00:11:22:33:44:55 via em0');
+    const b = parseSyslog('<129>Mar  2 08:15:00 edge7 app:seq:9', opts);
+    expect(b.hostname).toBe('edge7');
+    expect(b.appName).toBe('app');
+    expect(b.msg).toBe('seq:9');
+  });
+});
+
+describe('RFC 3164: no words dropped between the hostname and a later tag', () => {
+  it('only the token after the hostname can be the tag', () => {
+    const m = parseSyslog('<165>Mar  2 08:15:00 EST 2001 relay2 worker[3]: queue empty', opts);
+    expect(m.hostname).toBe('EST');
+    expect(m.msg).toBe('2001 relay2 worker[3]: queue empty');
+  });
+});
+
+describe('impossible values are rejected, not rolled over', () => {
+  it('a newline inside an RFC 5424 header field', () => {
+    for (const line of ['<1>1 - edge\n7 app - - - x', '<1>1 - - a\npp - - - x', '<1>1 - - - 4\n2 - - x', '<1>1 - - - - ID\n1 - x', '<1>1 - \nedge7 - - - x']) {
+      const m = parseSyslog(line, opts);
+      expect(m.format, JSON.stringify(line)).toBe('none');
+    }
+  });
+
+  it('a date that does not exist', () => {
+    expect(parseSyslog('<13>1 2025-06-31T10:00:00Z h a - - - x', opts).format).toBe('none');
+    expect(parseSyslog('<13>1 2025-02-29T10:00:00Z h a - - - x', opts).format).toBe('none');
+    expect(iso(parseSyslog('<13>1 2024-02-29T10:00:00Z h a - - - x', opts).time)).toBe('2024-02-29T10:00:00.000Z');
+    expect(parseSyslog('<13>Jun 31 10:00:00 h a: x', opts).time).toBeUndefined();
+    expect(parseSyslog('<13>Nov 31 2025 10:00:00 h a: x', opts).time).toBeUndefined();
+  });
+
+  it('a year-less Feb 29 received in a non-leap year is the last leap year\'s', () => {
+    const m = parseSyslog('<13>Feb 29 10:00:00 h a: x', { receivedAt: new Date('2027-06-01T00:00:00Z'), zone: 'UTC' });
+    expect(iso(m.time)).toBe('2024-02-29T10:00:00.000Z');
+  });
+});
+
+describe('RFC 3164: name:text is a tag only right after the hostname and its single space', () => {
+  it('two spaces after the hostname: the rest is message', () => {
+    const m = parseSyslog('<129>Mar  2 08:15:00 edge7  seq:4', opts);
+    expect(m.hostname).toBe('edge7');
+    expect(m.appName).toBeUndefined();
+    expect(m.msg).toBe('seq:4');
+  });
+});
+
+describe('RFC 3164: a first word no host could have is message, not hostname', () => {
+  it('a strongSwan thread marker and a PAN-OS CSV record after a hostless stamp', () => {
+    const a = parseSyslog('Mar  2 08:15:00 07[IKE] IKE_SA home[3] established', opts);
+    expect(a.hostname).toBeUndefined();
+    expect(a.msg).toBe('07[IKE] IKE_SA home[3] established');
+    const b = parseSyslog('Mar  2 08:15:00 1,2026/03/02 08:15:00,0001,GLOBALPROTECT,0', opts);
+    expect(b.hostname).toBeUndefined();
+    expect(b.msg).toBe('1,2026/03/02 08:15:00,0001,GLOBALPROTECT,0');
+  });
+});

@@ -6,7 +6,7 @@
  * Everything here is a linear scan over the line, never a backtracking regex, and never throws:
  * a line whose header cannot be read is returned whole as the message.
  */
-import { monthNumber, parseIsoTime, resolveYearless, wallToUtc } from '../util/time.js';
+import { isRealDate, monthNumber, parseIsoTime, resolveYearless, wallToUtc } from '../util/time.js';
 
 export interface StructuredData {
   id: string;
@@ -48,6 +48,18 @@ function isDigit(c: number): boolean {
 function skipSpaces(s: string, i: number): number {
   while (i < s.length && (s.charCodeAt(i) === 32 || s.charCodeAt(i) === 9)) i++;
   return i;
+}
+
+/**
+ * RFC 5424 §6: header fields are PRINTUSASCII (33-126). A field with a newline or another control
+ * inside (`host\nname`) is not a header; peers disagree (syslog-loose keeps it), we follow the RFC.
+ */
+function isPrintUsAscii(s: string, from: number, to: number): boolean {
+  for (let k = from; k < to; k++) {
+    const c = s.charCodeAt(k);
+    if (c < 33 || c > 126) return false;
+  }
+  return true;
 }
 
 function tokenEnd(s: string, i: number): number {
@@ -108,7 +120,7 @@ function parse5424(line: string, start: number, opts: HeaderOptions): Omit<Syslo
   for (let f = 0; f < 5; f++) {
     i = skipSpaces(line, i);
     const e = tokenEnd(line, i);
-    if (e === i) return undefined;
+    if (e === i || !isPrintUsAscii(line, i, e)) return undefined;
     fields.push(line.slice(i, e));
     i = e;
   }
@@ -189,7 +201,8 @@ export function parseStructuredData(line: string, start: number): { sd: Structur
 }
 
 interface StampResult {
-  time: number;
+  /** undefined for a day no year has (`Apr 31`): the header is read, the time is not invented */
+  time: number | undefined;
   hasYear: boolean;
   end: number;
 }
@@ -238,7 +251,7 @@ function parseStamp(line: string, i: number, opts: HeaderOptions): StampResult |
     k += 5;
   }
   const time = year !== undefined
-    ? wallToUtc(year, mo, day, hms.h, hms.m, hms.s, hms.ms, opts.zone)
+    ? (isRealDate(year, mo, day) ? wallToUtc(year, mo, day, hms.h, hms.m, hms.s, hms.ms, opts.zone) : undefined)
     : resolveYearless(mo, day, hms.h, hms.m, hms.s, hms.ms, opts.receivedAt, opts.zone);
   return { time, hasYear: year !== undefined, end: k };
 }
@@ -280,38 +293,103 @@ function readTag(tok: string): { app: string; pid?: string } | undefined {
   return { app: body.slice(0, lb), pid: body.slice(lb + 1, -1) };
 }
 
+/** Characters of a program name in a tag run into text: letters, digits, `-_./%@` (`postfix/smtpd`, `%ASA-6-1`). */
+function isTagChar(c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || isDigit(c) || c === 45 || c === 95 || c === 46 || c === 47 || c === 37 || c === 64;
+}
+
+function isHexDigit(c: number): boolean {
+  return isDigit(c) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70);
+}
+
+/**
+ * A tag that is not a whole `name:` token: `name[pid]:text`, `name:text` (no space after the colon,
+ * RFC 3164 §4.1.3: any non-alphanumeric ends the TAG) or `name[pid]` and a space (no colon).
+ * `name:text` is taken only when the name is not all hex digits, so an address (`fe80:…`, a MAC)
+ * is never cut into a tag. Returns the tag and where the message starts, or undefined.
+ */
+function readTagPrefix(line: string, s: number, allowBare: boolean): { app: string; pid?: string; msgStart: number } | undefined {
+  let k = s;
+  let hexOnly = true;
+  while (k < line.length && k - s <= MAX_TAG && isTagChar(line.charCodeAt(k))) {
+    if (!isHexDigit(line.charCodeAt(k))) hexOnly = false;
+    k++;
+  }
+  if (k === s || k - s > MAX_TAG) return undefined;
+  const app = line.slice(s, k);
+  let pid: string | undefined;
+  if (line.charCodeAt(k) === 91 /* [ */) {
+    const ps = k + 1;
+    k = ps;
+    while (k < line.length && k - ps <= 20 && isDigit(line.charCodeAt(k))) k++;
+    if (k === ps || line.charCodeAt(k) !== 93 /* ] */) return undefined;
+    pid = line.slice(ps, k);
+    k++;
+    const c = line.charCodeAt(k);
+    if (c !== 58 && (c === 32 || c === 9 || k === line.length)) return { app, pid, msgStart: skipSpaces(line, k) };
+  }
+  if (line.charCodeAt(k) !== 58 /* : */) return undefined;
+  if (pid === undefined && (hexOnly || !allowBare)) return undefined;
+  return { app, pid, msgStart: skipSpaces(line, k + 1) };
+}
+
+/** Not a hostname: a word with characters no name or address has (`, [ ] = " ( ) { } ; < >`); `/` is allowed (syslog-ng relay chains, rsyslog permit.slashesInHostname). */
+function couldBeHostname(line: string, from: number, to: number): boolean {
+  for (let k = from; k < to; k++) {
+    switch (line.charCodeAt(k)) {
+      case 44: case 91: case 93: case 61: case 34: case 40: case 41: case 123: case 125: case 59: case 60: case 62:
+        return false;
+    }
+  }
+  return true;
+}
+
+/**
+ * After the stamp: HOSTNAME, then TAG (RFC 3164 §4.1.2-4.1.3). A first token that is itself a
+ * tag (`dhcpd[1]:`) means the sender left the hostname out (pfSense, ASA, logger to a local
+ * socket). Otherwise the first token is the hostname, whatever follows it, and only the very next
+ * token can be the tag: looking further ahead would drop words (RFC 3164 example 3,
+ * `CST 1987 mymachine myproc[10]:` keeps `1987 mymachine` in the message). A word without a colon
+ * is not taken as a tag (`host Use the BFG!` keeps `Use`): rsyslog would, most peers would not,
+ * and DHCP/VPN messages start with such words (`DHCPACK on ...`).
+ */
 function parse3164(line: string, start: number, opts: HeaderOptions): Omit<SyslogMessage, 'pri' | 'facility' | 'severity'> | undefined {
   const stamp = parseStamp(line, start, opts);
   if (!stamp) return undefined;
-  let i = skipSpaces(line, stamp.end);
-  // OpenWrt logread puts "facility.level" where a hostname would be: "daemon.info dnsmasq-dhcp[1]:"
-  // Look at most three tokens ahead for the tag; the token before it is the hostname.
-  const tokens: { s: number; e: number }[] = [];
-  let j = i;
-  for (let n = 0; n < 4 && j < line.length; n++) {
-    const e = tokenEnd(line, j);
-    tokens.push({ s: j, e });
-    j = skipSpaces(line, e);
-  }
-  for (let n = 0; n < tokens.length; n++) {
-    // a tag ends with ':'; look before slicing (most tokens are not tags)
-    if (line.charCodeAt(tokens[n].e - 1) !== 58) continue;
-    const tok = line.slice(tokens[n].s, tokens[n].e);
-    // ": %ASA-..." (Cisco with an empty tag)
+  const result = (hostname: string | undefined, tag: { app: string; pid?: string } | undefined, msgStart: number) => ({
+    format: 'rfc3164' as const,
+    time: stamp.time,
+    hasYear: stamp.hasYear,
+    hostname,
+    appName: tag?.app || undefined,
+    procId: tag?.pid,
+    msg: line.slice(msgStart),
+  });
+  const i = skipSpaces(line, stamp.end);
+  if (i >= line.length) return result(undefined, undefined, i);
+  const e0 = tokenEnd(line, i);
+  // ": %ASA-..." (Cisco with an empty tag) or a hostless `tag:` / `tag[pid]:`
+  if (line.charCodeAt(e0 - 1) === 58) {
+    const tok = line.slice(i, e0);
     const tag = tok === ':' ? { app: '' } : readTag(tok);
-    if (!tag) continue;
-    const host = n > 0 ? line.slice(tokens[0].s, tokens[0].e) : undefined;
-    const msgStart = skipSpaces(line, tokens[n].e);
-    return {
-      format: 'rfc3164',
-      time: stamp.time,
-      hasYear: stamp.hasYear,
-      hostname: host,
-      appName: tag.app || undefined,
-      procId: tag.pid,
-      msg: line.slice(msgStart),
-    };
+    if (tag) return result(undefined, tag, skipSpaces(line, e0));
   }
-  // a stamp but no tag: keep the stamp, hand the rest on whole
-  return { format: 'rfc3164', time: stamp.time, hasYear: stamp.hasYear, msg: line.slice(i) };
+  // a hostless `name[pid]:text` or `name[pid] text` (a hostname has no brackets)
+  const t0 = readTagPrefix(line, i, false);
+  if (t0) return result(undefined, t0, t0.msgStart);
+  // a first word no host name could be (`15[IKE]`, `1,2021/03/24` of a PAN-OS CSV): no hostname
+  if (!couldBeHostname(line, i, e0)) return result(undefined, undefined, i);
+  const hostname = line.slice(i, e0);
+  const j = skipSpaces(line, e0);
+  if (j >= line.length) return result(hostname, undefined, j);
+  const e1 = tokenEnd(line, j);
+  if (line.charCodeAt(e1 - 1) === 58) {
+    const tok = line.slice(j, e1);
+    const tag = tok === ':' ? { app: '' } : readTag(tok);
+    if (tag) return result(hostname, tag, skipSpaces(line, e1));
+  }
+  // `name:text` only a single SP after the hostname (§4.1.2); `host  msgnum:1` is all message (as rsyslog)
+  const t1 = readTagPrefix(line, j, j === e0 + 1);
+  if (t1) return result(hostname, t1, t1.msgStart);
+  return result(hostname, undefined, j);
 }

@@ -52,14 +52,35 @@ export function wallToUtc(y: number, mo: number, d: number, h: number, mi: numbe
 
 const DAY = 86_400_000;
 
+export function isLeapYear(y: number): boolean {
+  return (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
+}
+
+const MONTH_DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/** Does day `d` exist in month `mo` (1-12) of year `y`? (`Date.UTC` would roll 2003-09-31 into October.) */
+export function isRealDate(y: number, mo: number, d: number): boolean {
+  if (mo < 1 || mo > 12 || d < 1) return false;
+  return d <= (mo === 2 && isLeapYear(y) ? 29 : MONTH_DAYS[mo - 1]);
+}
+
 /**
  * A year-less stamp (classic BSD syslog): take the receive year, and step back a year if that
  * would put the event more than a day in the future (December lines read in January).
+ * Feb 29 belongs to the latest leap year not in the future; a day no year has (`Apr 31`) gives
+ * undefined rather than a date rolled into the next month.
  */
-export function resolveYearless(mo: number, d: number, h: number, mi: number, s: number, ms: number, receivedAt: Date, zone: string): number {
-  const year = receivedAt.getUTCFullYear();
+export function resolveYearless(mo: number, d: number, h: number, mi: number, s: number, ms: number, receivedAt: Date, zone: string): number | undefined {
+  if (!isRealDate(2000, mo, d)) return undefined;
+  let year = receivedAt.getUTCFullYear();
+  if (!Number.isFinite(year)) return undefined;
+  const latestWith = (y: number) => {
+    while (!isRealDate(y, mo, d)) y--; // only Feb 29 loops, at most 8 years (1900, 2100)
+    return y;
+  };
+  year = latestWith(year);
   let t = wallToUtc(year, mo, d, h, mi, s, ms, zone);
-  if (t > receivedAt.getTime() + DAY) t = wallToUtc(year - 1, mo, d, h, mi, s, ms, zone);
+  if (t > receivedAt.getTime() + DAY) t = wallToUtc(latestWith(year - 1), mo, d, h, mi, s, ms, zone);
   return t;
 }
 
@@ -84,7 +105,7 @@ export function parseIsoTime(text: string, zone: string): number | undefined {
   const h = digits(text, 11, 2), mi = digits(text, 14, 2), s = digits(text, 17, 2);
   if (text[4] !== '-' || text[7] !== '-' || (text[10] !== 'T' && text[10] !== 't' && text[10] !== ' ')) return undefined;
   if (text[13] !== ':' || text[16] !== ':') return undefined;
-  if (y < 0 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 || s > 60) return undefined;
+  if (y < 0 || !isRealDate(y, mo, d) || h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 || s > 60) return undefined;
   let i = 19;
   let ms = 0;
   if (text[i] === '.' || text[i] === ',') {
