@@ -218,3 +218,18 @@ describe('RFC 3164: a first word no host could have is message, not hostname', (
     expect(b.msg).toBe('1,2026/03/02 08:15:00,0001,GLOBALPROTECT,0');
   });
 });
+
+describe('RFC 5424 §6.4: MSG encodings', () => {
+  it('a MSG that is not UTF-8 and has no BOM is a message (as the listener decodes it, Latin-1)', () => {
+    const m = parseSyslog(Buffer.from([...Buffer.from('<13>1 - h a - - - Gr'), 0xfc, 0xdf, 0x65]).toString('latin1'), opts);
+    expect(m.format).toBe('rfc5424');
+    expect(m.msg).toBe('Gr\u00fc\u00dfe');
+  });
+
+  it('a BOM followed by bytes that are not UTF-8 is not a valid RFC 5424 message: no header, text kept', () => {
+    const text = Buffer.from([...Buffer.from('<13>1 - h a - - - '), 0xef, 0xbb, 0xbf, 0xc3, 0x28]).toString('latin1');
+    const m = parseSyslog(text, opts);
+    expect(m.format).toBe('none');
+    expect(m.msg).toBe(text.slice(4));
+  });
+});

@@ -145,6 +145,9 @@ function parse5424(line: string, start: number, opts: HeaderOptions): Omit<Syslo
   if (line.charCodeAt(i) === 32) i++;
   let msg = line.slice(i);
   if (msg.charCodeAt(0) === 0xfeff) msg = msg.slice(1); // BOM announces UTF-8
+  // A BOM read as Latin-1: the sender announced UTF-8 and sent bytes that are not (the listener
+  // decodes such messages as Latin-1). RFC 5424 §6.4 makes that MSG invalid: no header, text kept.
+  else if (msg.startsWith('\u00ef\u00bb\u00bf')) return undefined;
   return {
     format: 'rfc5424',
     time,
