@@ -233,3 +233,20 @@ describe('RFC 5424 §6.4: MSG encodings', () => {
     expect(m.msg).toBe(text.slice(4));
   });
 });
+
+describe('ctime stamps (`Www Mmm DD HH:MM:SS YYYY`) come from file logs, which carry no hostname', () => {
+  it('an OpenVPN log line: the peer is not a hostname, MULTI is not a tag', () => {
+    const m = parseSyslog('Mon Nov 23 13:41:00 2026 dave-pc/198.18.0.41:40200 MULTI: Learn: 10.213.0.10 -> dave-pc/198.18.0.41:40200', opts);
+    expect(iso(m.time)).toBe('2026-11-23T13:41:00.000Z');
+    expect(m.hostname).toBeUndefined();
+    expect(m.appName).toBeUndefined();
+    expect(m.msg).toBe('dave-pc/198.18.0.41:40200 MULTI: Learn: 10.213.0.10 -> dave-pc/198.18.0.41:40200');
+  });
+
+  it('OpenWrt logread: facility.level, then the tag', () => {
+    const m = parseSyslog('Mon Nov 23 13:41:00 2026 daemon.info dnsmasq-dhcp[2985]: DHCPACK(br-lan) 192.168.1.5 aa:bb:cc:dd:ee:ff', opts);
+    expect(m.hostname).toBeUndefined();
+    expect(m.appName).toBe('dnsmasq-dhcp');
+    expect(m.msg).toBe('DHCPACK(br-lan) 192.168.1.5 aa:bb:cc:dd:ee:ff');
+  });
+});

@@ -204,6 +204,8 @@ export function parseStructuredData(line: string, start: number): { sd: Structur
 }
 
 interface StampResult {
+  /** `Www Mmm DD HH:MM:SS YYYY` (C ctime): written by file logs (OpenVPN, OpenWrt logread), never with a hostname */
+  ctime?: boolean;
   /** undefined for a day no year has (`Apr 31`): the header is read, the time is not invented */
   time: number | undefined;
   hasYear: boolean;
@@ -223,8 +225,10 @@ function parseStamp(line: string, i: number, opts: HeaderOptions): StampResult |
   }
   let k = i;
   // optional weekday: "Mon "
+  let weekday = false;
   if (line.charCodeAt(k + 3) === 32 && monthNumber(line.slice(k, k + 3)) === undefined && isWeekday(line.slice(k, k + 3))) {
     k += 4;
+    weekday = true;
   }
   const mo = monthNumber(line.slice(k, k + 3));
   if (mo === undefined || line.charCodeAt(k + 3) !== 32) return undefined;
@@ -248,15 +252,17 @@ function parseStamp(line: string, i: number, opts: HeaderOptions): StampResult |
   if (!hms) return undefined;
   k = hms.end;
   // "Mon Apr 11 15:02:46 2022": a year after the time
+  let ctime = false;
   if (year === undefined && line.charCodeAt(k) === 32 && isDigit(line.charCodeAt(k + 1)) && isDigit(line.charCodeAt(k + 2)) &&
     isDigit(line.charCodeAt(k + 3)) && isDigit(line.charCodeAt(k + 4)) && (k + 5 === line.length || line.charCodeAt(k + 5) === 32)) {
     year = Number(line.slice(k + 1, k + 5));
     k += 5;
+    ctime = weekday;
   }
   const time = year !== undefined
     ? (isRealDate(year, mo, day) ? wallToUtc(year, mo, day, hms.h, hms.m, hms.s, hms.ms, opts.zone) : undefined)
     : resolveYearless(mo, day, hms.h, hms.m, hms.s, hms.ms, opts.receivedAt, opts.zone);
-  return { time, hasYear: year !== undefined, end: k };
+  return { time, hasYear: year !== undefined, end: k, ctime };
 }
 
 const WEEKDAYS = new Set(['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun']);
@@ -336,6 +342,17 @@ function readTagPrefix(line: string, s: number, allowBare: boolean): { app: stri
   return { app, pid, msgStart: skipSpaces(line, k + 1) };
 }
 
+/** `daemon.info`, `kern.warn`: a word, a dot, a word (letters only) */
+function isFacilityLevel(line: string, from: number, to: number): boolean {
+  const dot = line.indexOf('.', from);
+  if (dot <= from || dot >= to - 1 || to - from > 24) return false;
+  for (let k = from; k < to; k++) {
+    const c = line.charCodeAt(k) | 0x20;
+    if (k !== dot && !(c >= 97 && c <= 122)) return false;
+  }
+  return true;
+}
+
 /** Not a hostname: a word with characters no name or address has (`, [ ] = " ( ) { } ; < >`); `/` is allowed (syslog-ng relay chains, rsyslog permit.slashesInHostname). */
 function couldBeHostname(line: string, from: number, to: number): boolean {
   for (let k = from; k < to; k++) {
@@ -368,9 +385,21 @@ function parse3164(line: string, start: number, opts: HeaderOptions): Omit<Syslo
     procId: tag?.pid,
     msg: line.slice(msgStart),
   });
-  const i = skipSpaces(line, stamp.end);
+  let i = skipSpaces(line, stamp.end);
   if (i >= line.length) return result(undefined, undefined, i);
-  const e0 = tokenEnd(line, i);
+  let e0 = tokenEnd(line, i);
+  if (stamp.ctime) {
+    // a file log: no hostname; OpenWrt logread puts facility.level before the tag
+    if (isFacilityLevel(line, i, e0)) {
+      i = skipSpaces(line, e0);
+      e0 = tokenEnd(line, i);
+    }
+    if (line.charCodeAt(e0 - 1) === 58) {
+      const tag = readTag(line.slice(i, e0));
+      if (tag) return result(undefined, tag, skipSpaces(line, e0));
+    }
+    return result(undefined, undefined, i);
+  }
   // ": %ASA-..." (Cisco with an empty tag) or a hostless `tag:` / `tag[pid]:`
   if (line.charCodeAt(e0 - 1) === 58) {
     const tok = line.slice(i, e0);
