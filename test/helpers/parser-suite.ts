@@ -52,5 +52,12 @@ export function parserSuite(id: string, corpusFolders: string[] = [id]): void {
       expect(r.total).toBeGreaterThan(0);
       expect(r.mismatches.map((m) => `line ${m.line}: ${m.why}`)).toEqual([]);
     });
+    it.runIf(existsSync(extra))('agrees with its own extra cases under --format auto', async () => {
+      const r = await runCorpus(extra, join(dir, 'extra.expected.jsonl'), 'auto');
+      console.log(report(`auto on ${id} extra`, r));
+      const wrong = r.formats.map((f, i) => ({ f, i })).filter((x) => x.f !== undefined && x.f !== id);
+      expect(wrong.map((x) => `line ${x.i + 1} claimed by ${x.f}`)).toEqual([]);
+      expect(r.mismatches.map((m) => `line ${m.line}: ${m.why}`)).toEqual([]);
+    });
   });
 }
