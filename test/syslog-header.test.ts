@@ -250,3 +250,27 @@ describe('ctime stamps (`Www Mmm DD HH:MM:SS YYYY`) come from file logs, which c
     expect(m.msg).toBe('DHCPACK(br-lan) 192.168.1.5 aa:bb:cc:dd:ee:ff');
   });
 });
+
+describe('journal lines in other locales (journalctl -o short prints %b of LC_TIME)', () => {
+  const cases: [string, string][] = [
+    ['Mär 02 08:15:00 gw dhcpd[1]: x', '2026-03-02T08:15:00.000Z'], // de
+    ['Okt 02 08:15:00 gw dhcpd[1]: x', '2026-10-02T08:15:00.000Z'], // de, nl
+    ['Dez 02 08:15:00 gw dhcpd[1]: x', '2025-12-02T08:15:00.000Z'], // de, pt (December: last year, received in November)
+    ['mai 02 08:15:00 gw dhcpd[1]: x', '2026-05-02T08:15:00.000Z'], // fr, pt
+    ['févr. 02 08:15:00 gw dhcpd[1]: x', '2026-02-02T08:15:00.000Z'], // fr
+    ['juil. 02 08:15:00 gw dhcpd[1]: x', '2026-07-02T08:15:00.000Z'], // fr
+    ['août 02 08:15:00 gw dhcpd[1]: x', '2026-08-02T08:15:00.000Z'], // fr
+    ['ene 02 08:15:00 gw dhcpd[1]: x', '2026-01-02T08:15:00.000Z'], // es
+    ['ago 02 08:15:00 gw dhcpd[1]: x', '2026-08-02T08:15:00.000Z'], // es, it, pt
+    ['mag 02 08:15:00 gw dhcpd[1]: x', '2026-05-02T08:15:00.000Z'], // it
+    ['mrt 02 08:15:00 gw dhcpd[1]: x', '2026-03-02T08:15:00.000Z'], // nl
+  ];
+  for (const [line, want] of cases) {
+    it(line.slice(0, 6), () => {
+      const m = parseSyslog(line, opts);
+      expect(iso(m.time)).toBe(want);
+      expect(m.hostname).toBe('gw');
+      expect(m.appName).toBe('dhcpd');
+    });
+  }
+});

@@ -230,9 +230,13 @@ function parseStamp(line: string, i: number, opts: HeaderOptions): StampResult |
     k += 4;
     weekday = true;
   }
-  const mo = monthNumber(line.slice(k, k + 3));
-  if (mo === undefined || line.charCodeAt(k + 3) !== 32) return undefined;
-  k = skipSpaces(line, k + 4);
+  // the month: 3 letters (`Jan`), or up to 5 and a dot in other locales (`févr.`)
+  let me = k;
+  while (me < line.length && me - k < 6 && line.charCodeAt(me) !== 32 && !isDigit(line.charCodeAt(me))) me++;
+  if (me - k < 3 || line.charCodeAt(me) !== 32) return undefined;
+  const mo = monthNumber(line.slice(k, me));
+  if (mo === undefined) return undefined;
+  k = skipSpaces(line, me + 1);
   let day = 0;
   let n = 0;
   while (isDigit(line.charCodeAt(k)) && n < 2) {

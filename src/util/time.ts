@@ -4,8 +4,24 @@ export const MONTHS: Record<string, number> = {
   jan: 1, feb: 2, mar: 3, apr: 4, may: 5, jun: 6, jul: 7, aug: 8, sep: 9, oct: 10, nov: 11, dec: 12,
 };
 
+/**
+ * Month abbreviations of other locales, as `journalctl -o short` and syslog daemons print `%b` under
+ * a non-English LC_TIME (glibc locale data): de, fr (with its trailing dot), es, it, nl, pt.
+ * None collides with another month.
+ */
+const LOCALE_MONTHS: Record<string, number> = {
+  'mär': 3, mai: 5, okt: 10, dez: 12, // de (also nl okt, pt mai/dez)
+  janv: 1, 'févr': 2, mars: 3, avr: 4, juin: 6, juil: 7, 'août': 8, sept: 9, 'déc': 12, // fr
+  ene: 1, abr: 4, ago: 8, dic: 12, // es (also it ago/dic, pt abr/ago)
+  gen: 1, mag: 5, giu: 6, lug: 7, set: 9, ott: 10, // it (also pt set)
+  mrt: 3, mei: 5, // nl
+  fev: 2, out: 10, // pt
+};
+
+/** A month abbreviation (`Jan`, `AUG`, `Mär`, `févr`) → 1-12; exact token, a trailing `.` removed. */
 export function monthNumber(name: string): number | undefined {
-  return MONTHS[name.slice(0, 3).toLowerCase()];
+  const t = (name.endsWith('.') ? name.slice(0, -1) : name).toLowerCase();
+  return MONTHS[t] ?? LOCALE_MONTHS[t];
 }
 
 const offsetFormatters = new Map<string, Intl.DateTimeFormat>();
