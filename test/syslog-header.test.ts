@@ -274,3 +274,19 @@ describe('journal lines in other locales (journalctl -o short prints %b of LC_TI
     });
   }
 });
+
+describe('the last stamp is reused only when its reading holds (header fast path)', () => {
+  it('same text, another zone / receive year / a year or fraction after it: read afresh', () => {
+    const at = (line: string, receivedAt: string, zone = 'UTC') => iso(parseSyslog(line, { receivedAt: new Date(receivedAt), zone }).time);
+    expect(at('<13>Jun  1 10:00:00 h a: x', '2026-06-01T12:00:00Z')).toBe('2026-06-01T10:00:00.000Z');
+    expect(at('<13>Jun  1 10:00:00 h a: x', '2026-06-01T12:00:00Z', 'Europe/Berlin')).toBe('2026-06-01T08:00:00.000Z');
+    expect(at('<13>Jun  1 10:00:00 h a: x', '2027-06-01T12:00:00Z', 'Europe/Berlin')).toBe('2027-06-01T08:00:00.000Z');
+    expect(at('<13>Jun  1 10:00:00 2020 h a: x', '2027-06-01T12:00:00Z', 'Europe/Berlin')).toBe('2020-06-01T08:00:00.000Z');
+    expect(at('<13>Jun  1 10:00:00.250 h a: x', '2027-06-01T12:00:00Z', 'Europe/Berlin')).toBe('2027-06-01T08:00:00.250Z');
+    // a stamp more than a day ahead belongs to last year, and the same text a day later to this year
+    expect(at('<13>Dec 31 23:00:00 h a: x', '2026-12-31T00:00:00Z')).toBe('2026-12-31T23:00:00.000Z');
+    expect(at('<13>Dec 31 23:00:00 h a: x', '2026-01-01T00:10:00Z')).toBe('2025-12-31T23:00:00.000Z');
+    expect(at('<13>Jun  3 10:00:00 h a: x', '2026-06-01T12:00:00Z')).toBe('2025-06-03T10:00:00.000Z');
+    expect(at('<13>Jun  3 10:00:00 h a: x', '2026-06-02T12:00:00Z')).toBe('2026-06-03T10:00:00.000Z');
+  });
+});

@@ -6,7 +6,7 @@
  * Everything here is a linear scan over the line, never a backtracking regex, and never throws:
  * a line whose header cannot be read is returned whole as the message.
  */
-import { isRealDate, monthNumber, parseIsoTime, resolveYearless, wallToUtc } from '../util/time.js';
+import { isRealDate, monthNumber, parseIsoTime, wallToUtc, yearlessYear } from '../util/time.js';
 
 export interface StructuredData {
   id: string;
@@ -204,6 +204,8 @@ export function parseStructuredData(line: string, start: number): { sd: Structur
 }
 
 interface StampResult {
+  /** a year-less stamp given a year before the receive year: not reused for later lines */
+  steppedBack?: boolean;
   /** `Www Mmm DD HH:MM:SS YYYY` (C ctime): written by file logs (OpenVPN, OpenWrt logread), never with a hostname */
   ctime?: boolean;
   /** undefined for a day no year has (`Apr 31`): the header is read, the time is not invented */
@@ -217,7 +219,54 @@ interface StampResult {
  *  `Jul  4 09:39:40`, `Jul 06 16:14:49`, `Oct 10 2018 12:34:56` (Cisco), `Mon Apr 11 15:02:46 2022`
  *  (OpenWrt logread), `2024-01-13T06:24:01.123+00:00` (rsyslog RFC 3339), fractional seconds on any.
  */
+/**
+ * The last BSD stamp read, with what its time depends on (issue 18, header fast path). Lines arrive
+ * in bursts that share a second; a stamp equal to the last one (same text, zone and receive year,
+ * still not more than a day ahead) reuses its time instead of parsing and converting it again. A
+ * stamp put in an earlier year (read around New Year) is never reused.
+ */
+interface StampMemo {
+  /** the line the stamp was read from (kept rather than sliced: a miss then costs no allocation) */
+  src: string;
+  start: number;
+  len: number;
+  zone: string;
+  year: number;
+  result: StampResult;
+}
+let lastStamp: StampMemo | undefined;
+
+function sameStamp(m: StampMemo, line: string, i: number): boolean {
+  if (i + m.len > line.length) return false;
+  for (let k = 0; k < m.len; k++) if (line.charCodeAt(i + k) !== m.src.charCodeAt(m.start + k)) return false;
+  return true;
+}
+
 function parseStamp(line: string, i: number, opts: HeaderOptions): StampResult | undefined {
+  const memo = lastStamp;
+  if (memo !== undefined && memo.zone === opts.zone && sameStamp(memo, line, i)) {
+    const r = memo.result;
+    const e = i + memo.len;
+    // the same text must end the stamp here too: no fraction, no year after it that the memo lacks
+    if ((e === line.length || line.charCodeAt(e) === 32 || line.charCodeAt(e) === 58) && !(r.hasYear === false && yearAfter(line, e)) &&
+      memo.year === opts.receivedAt.getUTCFullYear() && (r.time === undefined || r.time <= opts.receivedAt.getTime() + DAY_MS)) {
+      return { time: r.time, hasYear: r.hasYear, end: e, ctime: r.ctime };
+    }
+  }
+  const r = parseStampSlow(line, i, opts);
+  if (r && !r.steppedBack && !isDigit(line.charCodeAt(i))) lastStamp = { src: line, start: i, len: r.end - i, zone: opts.zone, year: opts.receivedAt.getUTCFullYear(), result: r };
+  return r;
+}
+
+const DAY_MS = 86_400_000;
+
+/** ` YYYY` then a space or the end at `k` (the year-after-time form). */
+function yearAfter(line: string, k: number): boolean {
+  return line.charCodeAt(k) === 32 && isDigit(line.charCodeAt(k + 1)) && isDigit(line.charCodeAt(k + 2)) &&
+    isDigit(line.charCodeAt(k + 3)) && isDigit(line.charCodeAt(k + 4)) && (k + 5 === line.length || line.charCodeAt(k + 5) === 32);
+}
+
+function parseStampSlow(line: string, i: number, opts: HeaderOptions): StampResult | undefined {
   if (isDigit(line.charCodeAt(i))) {
     const e = tokenEnd(line, i);
     const t = parseIsoTime(line.slice(i, e), opts.zone);
@@ -257,16 +306,16 @@ function parseStamp(line: string, i: number, opts: HeaderOptions): StampResult |
   k = hms.end;
   // "Mon Apr 11 15:02:46 2022": a year after the time
   let ctime = false;
-  if (year === undefined && line.charCodeAt(k) === 32 && isDigit(line.charCodeAt(k + 1)) && isDigit(line.charCodeAt(k + 2)) &&
-    isDigit(line.charCodeAt(k + 3)) && isDigit(line.charCodeAt(k + 4)) && (k + 5 === line.length || line.charCodeAt(k + 5) === 32)) {
+  if (year === undefined && yearAfter(line, k)) {
     year = Number(line.slice(k + 1, k + 5));
     k += 5;
     ctime = weekday;
   }
-  const time = year !== undefined
-    ? (isRealDate(year, mo, day) ? wallToUtc(year, mo, day, hms.h, hms.m, hms.s, hms.ms, opts.zone) : undefined)
-    : resolveYearless(mo, day, hms.h, hms.m, hms.s, hms.ms, opts.receivedAt, opts.zone);
-  return { time, hasYear: year !== undefined, end: k, ctime };
+  const hasYear = year !== undefined;
+  // a year-less stamp takes the receive year, or an earlier one (December lines read in January)
+  const y = hasYear ? year : yearlessYear(mo, day, hms.h, hms.m, hms.s, hms.ms, opts.receivedAt, opts.zone);
+  const time = y !== undefined && isRealDate(y, mo, day) ? wallToUtc(y, mo, day, hms.h, hms.m, hms.s, hms.ms, opts.zone) : undefined;
+  return { time, hasYear, end: k, ctime, steppedBack: !hasYear && y !== undefined && y !== opts.receivedAt.getUTCFullYear() };
 }
 
 const WEEKDAYS = new Set(['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun']);

@@ -113,17 +113,22 @@ export function isRealDate(y: number, mo: number, d: number): boolean {
  * undefined rather than a date rolled into the next month.
  */
 export function resolveYearless(mo: number, d: number, h: number, mi: number, s: number, ms: number, receivedAt: Date, zone: string): number | undefined {
+  const y = yearlessYear(mo, d, h, mi, s, ms, receivedAt, zone);
+  return y === undefined ? undefined : wallToUtc(y, mo, d, h, mi, s, ms, zone);
+}
+
+/** The year `resolveYearless` gives a year-less stamp (undefined for a day no year has). */
+export function yearlessYear(mo: number, d: number, h: number, mi: number, s: number, ms: number, receivedAt: Date, zone: string): number | undefined {
   if (!isRealDate(2000, mo, d)) return undefined;
-  let year = receivedAt.getUTCFullYear();
-  if (!Number.isFinite(year)) return undefined;
+  const received = receivedAt.getTime();
+  if (!Number.isFinite(received)) return undefined;
   const latestWith = (y: number) => {
     while (!isRealDate(y, mo, d)) y--; // only Feb 29 loops, at most 8 years (1900, 2100)
     return y;
   };
-  year = latestWith(year);
-  let t = wallToUtc(year, mo, d, h, mi, s, ms, zone);
-  if (t > receivedAt.getTime() + DAY) t = wallToUtc(latestWith(year - 1), mo, d, h, mi, s, ms, zone);
-  return t;
+  const year = latestWith(receivedAt.getUTCFullYear());
+  if (wallToUtc(year, mo, d, h, mi, s, ms, zone) > received + DAY) return latestWith(year - 1);
+  return year;
 }
 
 function digits(text: string, start: number, n: number): number {
