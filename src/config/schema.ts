@@ -5,6 +5,9 @@
 import { z } from 'zod';
 import { parseCidr } from '../util/ip.js';
 import { isValidZone, parseDuration } from '../util/time.js';
+import { webConfigShape } from '../net/webconfig.js';
+import { httpInput } from '../sources/http/schema.js';
+import { leaseInput } from '../sources/lease/schema.js';
 
 const cidr = z.string().refine((s) => parseCidr(s) !== undefined, { message: 'not a CIDR or IP address' });
 
@@ -98,7 +101,7 @@ const scanner = z.discriminatedUnion('type', [
 export const configSchema = z.object({
   state: z.string().default('./data/onsight.db'),
   timezone: z.string().refine(isValidZone, { message: 'unknown time zone' }).default('local'),
-  inputs: z.array(z.discriminatedUnion('type', [syslogInput, fileInput])).default([]),
+  inputs: z.array(z.discriminatedUnion('type', [syslogInput, fileInput, httpInput, leaseInput])).default([]),
   parsers: z.object({ directory: z.string().optional() }).strict().default({}),
   inventory: z.object({
     /** how long a DHCP binding is assumed to last when the log gives no lease time */
@@ -146,7 +149,8 @@ export const configSchema = z.object({
     pollIntervalS: 60, applianceRefreshS: 300, verifyResults: true, verifyDelayS: 3600, pickupS: 360, lastScannedFromScanner: false,
     cancelWhenAllLeft: false, retryBackoffS: 600, maxAttempts: 5, reconcileGraceS: 180,
   }),
-  http: z.object({ listen: z.string().default('127.0.0.1:9321'), enabled: z.boolean().default(true) }).strict()
+  /** the status page, /metrics and the API: where, and the shared web config (TLS, tokens, allowed Host names) */
+  http: z.object({ listen: z.string().default('127.0.0.1:9321'), enabled: z.boolean().default(true), ...webConfigShape }).strict()
     .default({ listen: '127.0.0.1:9321', enabled: true }),
   log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info') }).strict()
     .default({ level: 'info' }),
