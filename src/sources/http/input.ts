@@ -269,7 +269,7 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
     },
     address: { host: a.host, port: a.port },
     counters(): SourceCounters {
-      return { received: counters.received, dropped: { ...counters.dropped }, events: { ...counters.events, pendingRequests: pending }, connections: undefined };
+      return { received: counters.received, dropped: { ...counters.dropped }, events: { ...counters.events } };
     },
     async reload() {
       web.reload();
