@@ -106,7 +106,7 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
     const auth = authenticate(req, loaded, ['Splunk']);
     if (!auth.ok) {
       drop('auth');
-      log.warn({ input: name, remote: req.socket.remoteAddress, why: auth.why }, `HTTP input: ${auth.why} token`);
+      log.warn({ remote: req.socket.remoteAddress, why: auth.why }, `HTTP input: ${auth.why} token`);
       if (isHec) return reply(res, hec(auth.why === 'missing' ? HEC.tokenRequired() : auth.why === 'malformed' ? HEC.invalidAuthorization() : HEC.invalidToken()));
       return reply(res, plain(auth.why === 'invalid' ? 403 : 401, `${auth.why} token`, { 'www-authenticate': 'Bearer' }));
     }
@@ -145,7 +145,7 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
       if (!body.ok) {
         drop(body.why);
         if (body.why === 'aborted') return;
-        log.warn({ input: name, token: auth.token, why: body.why }, `HTTP input: ${body.message}`);
+        log.warn({ token: auth.token, why: body.why }, `HTTP input: ${body.message}`);
         if (body.why === 'tooLarge') return reply(res, isHec ? hec(HEC.tooLarge(opts.maxBodyBytes)) : plain(413, body.message));
         if (body.why === 'badEncoding') return reply(res, plain(415, body.message));
         return reply(res, isHec ? hec(HEC.invalidDataFormat()) : plain(400, body.message));
@@ -156,7 +156,7 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
       const lines: RawLine[] = [];
       const fail = (why: string, a: Answer) => {
         drop(why);
-        log.warn({ input: name, token: auth.token, why, answer: a.body }, 'HTTP input: request refused');
+        log.warn({ token: auth.token, why, answer: a.body }, 'HTTP input: request refused');
         return reply(res, a);
       };
       if (ep === 'hec-event') {
@@ -188,7 +188,7 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
       const answer: Answer = isHec ? hec(HEC.success()) : { status: 200, body: { status: 'ok', received: lines.length } };
       await commit(lines, tok.accept, posKey ? { key: posKey, value: { status: answer.status, body: answer.body } } : undefined)
         .then(() => reply(res, answer), (err: Error) => {
-          log.warn({ input: name, err: { message: err.message } }, 'HTTP input: request not committed; asking the client to retry');
+          log.warn({ err: { message: err.message } }, 'HTTP input: request not committed; asking the client to retry');
           reply(res, busy(isHec));
         });
     } finally {
@@ -243,13 +243,13 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
     try {
       store.prunePositions(`${name}:idem:`, now - opts.idempotencyTtlS * 1000);
     } catch (err) {
-      log.warn({ input: name, err: { message: (err as Error).message } }, 'could not prune old idempotency keys');
+      log.warn({ err: { message: (err as Error).message } }, 'could not prune old idempotency keys');
     }
   }
 
   const web = createWebServer(opts, (req, res) => {
     handle(req, res).catch((err: Error) => {
-      log.error({ input: name, err: { message: err.message } }, 'HTTP input: request failed');
+      log.error({ err: { message: err.message } }, 'HTTP input: request failed');
       reply(res, hec(HEC.internalError()));
     });
   });
@@ -260,8 +260,8 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
   server.maxHeadersCount = 64;
   const a = await listenOn(server, host, port);
   name = `http:${a.port}`;
-  server.on('error', (err) => log.warn({ input: name, err: { message: err.message } }, 'HTTP input server error'));
-  log.info({ input: name, tls: web.scheme === 'https', tokens: opts.tokens.map((t) => t.name) }, `HTTP input (HEC and Sighting JSON) on ${web.scheme}://${opts.listen.replace(/:\d+$/, '')}:${a.port}`);
+  server.on('error', (err) => log.warn({ err: { message: err.message } }, 'HTTP input server error'));
+  log.info({ tls: web.scheme === 'https', tokens: opts.tokens.map((t) => t.name) }, `HTTP input (HEC and Sighting JSON) on ${web.scheme}://${opts.listen.replace(/:\d+$/, '')}:${a.port}`);
 
   return {
     get name() {

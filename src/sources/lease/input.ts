@@ -33,7 +33,7 @@ export async function startLeaseInput(opts: LeaseInputConfig, sink: LineSink, st
   const h = f.kind === 'journal'
     ? await startJournal(opts, f.reader(), f.sightingFormat, name, sink, store, stats, log)
     : await startSnapshot(opts, f.parse, f.sightingFormat, name, sink, store, stats, log);
-  log.info({ input: name, format: opts.format }, `reading the ${opts.format} lease database ${opts.path}`);
+  log.info({ format: opts.format }, `reading the ${opts.format} lease database ${opts.path}`);
   return {
     name,
     counters: (): SourceCounters => {
@@ -55,7 +55,7 @@ function malformedReporter(name: string, stats: Stats, log: Logger) {
     bump(stats.dropped, 'malformed');
     if (Date.now() - lastLog < 60_000) return;
     lastLog = Date.now();
-    log.warn({ input: name, ...where, why, malformed: stats.dropped.malformed }, `lease database ${name.slice(6)}: malformed record skipped (${why})`);
+    log.warn({ ...where, why, malformed: stats.dropped.malformed }, `lease database ${name.slice(6)}: malformed record skipped (${why})`);
   };
 }
 
@@ -82,7 +82,7 @@ async function startJournal(opts: LeaseInputConfig, reader: JournalReader, forma
   const cp = store.checkpoint(opts.path);
   await tailer.start(cp ? { kind: 'checkpoint', cp } : { kind: 'beginning' });
   const timer = setInterval(() => tailer.kick(), opts.pollMs);
-  timer.unref?.();
+  // not unref'd: a daemon with only lease inputs has nothing else keeping it alive
   return {
     extra: () => ({ dropped: tailer.stats.dropped, events: tailer.stats.events }),
     close: async () => {
@@ -91,6 +91,9 @@ async function startJournal(opts: LeaseInputConfig, reader: JournalReader, forma
     },
   };
 }
+
+/** how long a snapshot file must stay unchanged after our read for the read to count */
+const SETTLE_MS = 150;
 
 /** A lease as kept in the committed snapshot. */
 type Kept = SnapshotLease & { ended?: true };
@@ -131,15 +134,17 @@ async function startSnapshot(opts: LeaseInputConfig, parse: (text: string) => Sn
       } catch (err) {
         if (Date.now() - lastMissingLog > 600_000) {
           lastMissingLog = Date.now();
-          log.warn({ input: name, code: (err as NodeJS.ErrnoException).code }, `lease database ${opts.path} cannot be read yet; waiting for it`);
+          log.warn({ code: (err as NodeJS.ErrnoException).code }, `lease database ${opts.path} cannot be read yet; waiting for it`);
         }
         return;
       }
       const sig = `${st.ino}:${st.size}:${st.mtimeMs}`;
       if (sig === seen) return;
       const text = await readFile(opts.path, 'utf8');
+      // dnsmasq truncates the file, then writes it: a read in between sees too little. A snapshot
+      // counts only when the file stayed the same for a moment after we read it.
+      await new Promise((r) => setTimeout(r, SETTLE_MS));
       const after = await stat(opts.path);
-      // rewritten while we read: read again on the next poll
       if (`${after.ino}:${after.size}:${after.mtimeMs}` !== sig) return;
       seen = sig;
       const p = parse(text);
@@ -188,7 +193,7 @@ async function startSnapshot(opts: LeaseInputConfig, parse: (text: string) => Sn
         });
       }
     } catch (err) {
-      log.warn({ input: name, err: { message: (err as Error).message } }, `could not read the lease database ${opts.path}`);
+      log.warn({ err: { message: (err as Error).message } }, `could not read the lease database ${opts.path}`);
     } finally {
       running = false;
     }
@@ -196,7 +201,7 @@ async function startSnapshot(opts: LeaseInputConfig, parse: (text: string) => Sn
 
   await check();
   const timer = setInterval(() => void check(), opts.pollMs);
-  timer.unref?.();
+  // not unref'd: a daemon with only lease inputs has nothing else keeping it alive
   return {
     extra: () => ({ dropped: {}, events: {} }),
     close: async () => {
