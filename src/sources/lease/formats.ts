@@ -10,11 +10,12 @@ import type { JournalReader } from './record.js';
 import type { LEASE_FORMATS } from './schema.js';
 
 export type LeaseFormat =
-  | { kind: 'journal'; reader: () => JournalReader; sightingFormat: string }
+  /** `companions`: files beside the journal that hold leases it no longer does (Kea's LFC: `.1` compacted, `.2` being compacted), oldest first */
+  | { kind: 'journal'; reader: () => JournalReader; sightingFormat: string; companions?: string[] }
   | { kind: 'snapshot'; parse: (text: string) => SnapshotParse; sightingFormat: string };
 
 export const LEASE_FORMAT_TABLE: Record<(typeof LEASE_FORMATS)[number], LeaseFormat> = {
   dnsmasq: { kind: 'snapshot', parse: parseDnsmasqLeases, sightingFormat: 'dnsmasq-leases' },
-  kea: { kind: 'journal', reader: () => new KeaCsvReader(), sightingFormat: 'kea-leases' },
+  kea: { kind: 'journal', reader: () => new KeaCsvReader(), sightingFormat: 'kea-leases', companions: ['.1', '.2'] },
   'isc-dhcpd': { kind: 'journal', reader: () => new IscLeasesReader(), sightingFormat: 'isc-dhcpd-leases' },
 };

@@ -10,7 +10,9 @@
  *   vanished ones releases (or expiries, when their time had passed). A file read while being
  *   rewritten (no final newline, malformed lines) is counted and ends nothing.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import type { Stats as FileStats } from 'node:fs';
 import type { Logger } from '../../log.js';
 import type { Sighting } from '../../sighting.js';
 import { FileTailer } from '../file/tailer.js';
@@ -31,7 +33,7 @@ export async function startLeaseInput(opts: LeaseInputConfig, sink: LineSink, st
   const name = `lease:${opts.path}`;
   const stats: Stats = { received: 0, dropped: {}, events: {} };
   const h = f.kind === 'journal'
-    ? await startJournal(opts, f.reader(), f.sightingFormat, name, sink, store, stats, log)
+    ? await startJournal(opts, f.reader, f.sightingFormat, f.companions ?? [], name, sink, store, stats, log)
     : await startSnapshot(opts, f.parse, f.sightingFormat, name, sink, store, stats, log);
   log.info({ format: opts.format }, `reading the ${opts.format} lease database ${opts.path}`);
   return {
@@ -59,8 +61,67 @@ function malformedReporter(name: string, stats: Stats, log: Logger) {
   };
 }
 
-async function startJournal(opts: LeaseInputConfig, reader: JournalReader, format: string, name: string, sink: LineSink, store: ResumeStore, stats: Stats, log: Logger) {
+/**
+ * Kea's compacted files (`.1`, `.2`) hold leases the live journal no longer does. They are read
+ * whole, in one commit group with a position naming them, when the journal's checkpoint cannot
+ * place us (a first start, or the checkpointed file compacted away while we were down).
+ */
+async function loadCompanions(opts: LeaseInputConfig, newReader: () => JournalReader, format: string, suffixes: string[], name: string, sink: LineSink, store: ResumeStore, stats: Stats, log: Logger, malformed: (why: string, where: Record<string, unknown>) => void): Promise<void> {
+  const files: { path: string; st: FileStats }[] = [];
+  for (const sfx of suffixes) {
+    try {
+      files.push({ path: opts.path + sfx, st: await stat(opts.path + sfx) });
+    } catch {
+      /* absent */
+    }
+  }
+  if (!files.length) return;
+  const key = `${name}:companions`;
+  const id = files.map((f) => `${f.path}:${f.st.ino}:${f.st.size}`).join(',');
+  if ((store.position(key) as { id?: string } | undefined)?.id === id) return;
+  const now = Date.now();
+  const sightings: Sighting[] = [];
+  for (const f of files) {
+    const reader = newReader();
+    const lines = (await readFile(f.path, 'utf8')).split('\n');
+    lines.forEach((text, i) => {
+      if (i === lines.length - 1 && text === '') return;
+      const r = reader.line(text);
+      if (r.error) malformed(r.error, { file: f.path, line: i + 1 });
+      for (const rec of r.records) sightings.push(recordToSighting(rec, now, format, name));
+    });
+  }
+  stats.received += sightings.length;
+  log.info({ files: files.map((f) => f.path), sightings: sightings.length }, `read ${files.map((f) => f.path).join(' and ')} (leases compacted out of the journal)`);
+  await new Promise<void>((resolve) => {
+    sink.push({ text: id, receivedAt: new Date(now), source: name, sightings, group: { position: { key, value: { id } }, committed: resolve, failed: () => resolve() } });
+  });
+}
+
+/** Is the file a checkpoint names still at the path or beside it (same inode)? */
+async function checkpointFileExists(path: string, ino: number): Promise<boolean> {
+  const dir = dirname(path);
+  const base = basename(path);
+  let names: string[] = [];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return false;
+  }
+  for (const n of names) {
+    if (!n.startsWith(base)) continue;
+    try {
+      if ((await stat(join(dir, n))).ino === ino) return true;
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return false;
+}
+
+async function startJournal(opts: LeaseInputConfig, newReader: () => JournalReader, format: string, companions: string[], name: string, sink: LineSink, store: ResumeStore, stats: Stats, log: Logger) {
   const malformed = malformedReporter(name, stats, log);
+  const reader = newReader();
   let at: { ino: number; offset: number } | undefined;
   // lines from the tailer become records; only lines at a record boundary go on (with their checkpoint)
   const adapter: LineSink = {
@@ -80,6 +141,9 @@ async function startJournal(opts: LeaseInputConfig, reader: JournalReader, forma
   };
   const tailer = new FileTailer({ key: opts.path, format, rotateWaitMs: 1000, maxLineBytes: 1 << 20 }, adapter, log);
   const cp = store.checkpoint(opts.path);
+  if (companions.length && (!cp || !(await checkpointFileExists(opts.path, cp.ino)))) {
+    await loadCompanions(opts, newReader, format, companions, name, sink, store, stats, log, malformed);
+  }
   await tailer.start(cp ? { kind: 'checkpoint', cp } : { kind: 'beginning' });
   const timer = setInterval(() => tailer.kick(), opts.pollMs);
   // not unref'd: a daemon with only lease inputs has nothing else keeping it alive
