@@ -222,7 +222,10 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
       if (!lines.length) lines.push({ text: '', receivedAt: new Date(), source: name, sightings: [] });
       counters.received += lines.length;
       let ok = true;
-      for (const l of lines) ok = sink.push({ ...l, group }) && ok;
+      for (const l of lines) {
+        l.group = group; // the lines were made for this request: no copy
+        ok = sink.push(l) && ok;
+      }
       if (!ok && !blocked) {
         blocked = true;
         event('paused');
