@@ -5,7 +5,7 @@
  * clients are curl and node's fetch.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,14 +43,17 @@ function makeCerts(dir: string): void {
 describe('status server: tokens and Host check', () => {
   let d: DaemonProcess;
   let port: number;
+  // a systemd credential (LoadCredential=status-token:...): $CREDENTIALS_DIRECTORY/status-token
+  const creds = mkdtempSync(join(tmpdir(), 'onsight-creds-'));
   beforeAll(async () => {
+    writeFileSync(join(creds, 'status-token'), STATUS_TOKEN + '\n');
     port = await freePort();
     d = await startDaemon(`
 state: STATE
 policy: { scope: ["192.0.2.0/24"] }
 regions: [{ name: r, cidrs: ["192.0.2.0/24"], appliances: [a] }]
-http: { listen: "127.0.0.1:${port}", tokens: [{ name: prometheus, env: STATUS_TOKEN }], allowedHosts: [onsight.corp.example] }
-`, { STATUS_TOKEN });
+http: { listen: "127.0.0.1:${port}", tokens: [{ name: prometheus, credential: status-token }], allowedHosts: [onsight.corp.example] }
+`, { CREDENTIALS_DIRECTORY: creds });
   }, 30_000);
   afterAll(async () => {
     expect(await d.stop()).toBe(0);

@@ -46,6 +46,16 @@ describe('HTTP input and lease parsers on hostile input', () => {
     expect(r.ok && r.events.length).toBe(20_000);
   });
 
+  it('reads Kea v6 rows by the header names; skips prefix delegations and declined leases', () => {
+    const kea = new KeaCsvReader();
+    kea.line('address,duid,valid_lifetime,expire,subnet_id,pref_lifetime,lease_type,iaid,prefix_len,fqdn_fwd,fqdn_rev,hostname,hwaddr,state,user_context,hwtype,hwaddr_source,pool_id');
+    const na = kea.line('2001:db8:1::10,00:03:00:01:52:54:00:aa:bb:cc,4000,1796158000,1,3000,0,1,128,0,0,laptop&#x2c7.example.,52:54:00:aa:bb:cc,0,,1,2,0');
+    expect(na.records).toEqual([{ state: 'active', ip: '2001:db8:1::10', mac: '52:54:00:aa:bb:cc', duid: '00:03:00:01:52:54:00:aa:bb:cc', hostname: 'laptop,7.example', startAt: 1796154000000, expiresAt: 1796158000000, durationS: 4000 }]);
+    expect(kea.line('2001:db8:2::,00:03:00:01:52:54:00:aa:bb:cc,4000,1796158000,1,3000,2,1,64,0,0,,,0,,1,2,0').records).toEqual([]);
+    expect(kea.line('2001:db8:1::11,00:01,4000,1796158000,1,3000,0,1,128,0,0,,,1,,1,2,0').records).toEqual([]);
+    expect(kea.line('2001:db8:1::10,00:03:00:01:52:54:00:aa:bb:cc,0,1796154100,1,0,0,1,128,0,0,,,0,,1,2,0').records[0].state).toBe('released');
+  });
+
   it('checks Sighting JSON fields: canonical ip and mac, ISO times, no control characters, source is ours', () => {
     const ok = checkSighting({ kind: 'lease', ip: '10.0.0.10', mac: '52-54-00-AA-BB-CC', at: '2026-12-01T09:00:00+01:00', source: 'spoofed' }, 'http:8088:nac', at);
     expect(ok).toEqual({ ok: true, sighting: { kind: 'lease', ip: '10.0.0.10', mac: '52:54:00:aa:bb:cc', at: '2026-12-01T08:00:00.000Z', format: 'json', source: 'http:8088:nac' } });
