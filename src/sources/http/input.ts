@@ -72,6 +72,15 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
   const waiting = new Set<Promise<void>>();
   let name = `http:${port}`;
   let lastPrune = 0;
+  // refusals are counted on every request but logged at most once a minute per reason: a hostile
+  // client must not flood the log
+  const lastLogged = new Map<string, number>();
+  const refusedLog = (why: string, fields: Record<string, unknown>, msg: string) => {
+    const now = Date.now();
+    if (now - (lastLogged.get(why) ?? 0) < 60_000) return;
+    lastLogged.set(why, now);
+    log.warn({ ...fields, why, dropped: counters.dropped[why] }, `${msg} (logged at most once a minute; see onsight_input_lines_dropped_total)`);
+  };
 
   const reply = (res: ServerResponse, a: Answer) => {
     if (res.headersSent || res.destroyed) return;
@@ -106,7 +115,7 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
     const auth = authenticate(req, loaded, ['Splunk']);
     if (!auth.ok) {
       drop('auth');
-      log.warn({ remote: req.socket.remoteAddress, why: auth.why }, `HTTP input: ${auth.why} token`);
+      refusedLog('auth', { remote: req.socket.remoteAddress, token: auth.why }, `HTTP input: request with a ${auth.why} token refused`);
       if (isHec) return reply(res, hec(auth.why === 'missing' ? HEC.tokenRequired() : auth.why === 'malformed' ? HEC.invalidAuthorization() : HEC.invalidToken()));
       return reply(res, plain(auth.why === 'invalid' ? 403 : 401, `${auth.why} token`, { 'www-authenticate': 'Bearer' }));
     }
@@ -145,7 +154,7 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
       if (!body.ok) {
         drop(body.why);
         if (body.why === 'aborted') return;
-        log.warn({ token: auth.token, why: body.why }, `HTTP input: ${body.message}`);
+        refusedLog(body.why, { token: auth.token }, `HTTP input: ${body.message}`);
         if (body.why === 'tooLarge') return reply(res, isHec ? hec(HEC.tooLarge(opts.maxBodyBytes)) : plain(413, body.message));
         if (body.why === 'badEncoding') return reply(res, plain(415, body.message));
         return reply(res, isHec ? hec(HEC.invalidDataFormat()) : plain(400, body.message));
@@ -156,7 +165,7 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
       const lines: RawLine[] = [];
       const fail = (why: string, a: Answer) => {
         drop(why);
-        log.warn({ token: auth.token, why, answer: a.body }, 'HTTP input: request refused');
+        refusedLog(why, { token: auth.token, answer: a.body }, 'HTTP input: request refused');
         return reply(res, a);
       };
       if (ep === 'hec-event') {
