@@ -1,42 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { openDatabase } from '../src/store/db.js';
-import { Inventory } from '../src/inventory/inventory.js';
-import { Policy } from '../src/policy/policy.js';
-import { Scheduler, type SchedulerOptions } from '../src/scheduler/scheduler.js';
-import { SchedulerStore } from '../src/scheduler/queue.js';
-import { silentLogger } from '../src/log.js';
 import type { Sighting } from '../src/sighting.js';
-import { ScriptedScanner } from './helpers/scanner.js';
-
-const T0 = Date.parse('2026-11-23T10:00:00Z');
-
-function setup(over: Partial<SchedulerOptions> = {}, policyOver: { exclude?: string[]; scanWindows?: string[] } = {}) {
-  const db = openDatabase(':memory:');
-  const clock = { t: T0, now() { return this.t; } };
-  const inv = new Inventory(db, { defaultLeaseS: 3600, maxSessionS: 86400, retentionS: 86400 * 30 });
-  const regions = [
-    { name: 'emea', cidrs: ['10.20.0.0/16'], appliances: [{ name: 'emea-1', maxScans: 1 }, { name: 'emea-2', maxScans: 1 }], maxConcurrentScans: 1, scanWindows: policyOver.scanWindows },
-    { name: 'amer', cidrs: ['10.30.0.0/16'], appliances: [{ name: 'amer-1', maxScans: 2 }], maxConcurrentScans: 2 },
-  ];
-  const policy = new Policy({ scope: ['10.0.0.0/8'], exclude: policyOver.exclude ?? ['10.20.9.0/24'], rescanAfter: 30 * 86400, rules: [], regions, timezone: 'UTC' });
-  const scanner = new ScriptedScanner();
-  scanner.appliancesState = [
-    { name: 'emea-1', online: true, runningScans: 0 }, { name: 'emea-2', online: true, runningScans: 0 }, { name: 'amer-1', online: true, runningScans: 0 },
-  ];
-  const store = new SchedulerStore(db);
-  const sched = new Scheduler(clock, inv, policy, store, scanner, {
-    regions, maxTargetsPerScan: 3, pollIntervalS: 60, applianceRefreshS: 300, retryBackoffS: 600, maxAttempts: 3,
-    cancelWhenAllLeft: false, lastScannedFromScanner: false, ...over,
-  }, silentLogger());
-  const see = (p: Partial<Sighting> & Pick<Sighting, 'ip'>) => {
-    const [r] = inv.commitBatch([{ kind: 'lease', at: new Date(clock.t).toISOString(), format: 'isc-dhcpd', source: 't', durationS: 3600, ...p } as Sighting]);
-    sched.consider([r.bindingId!]);
-    return r;
-  };
-  return { db, clock, inv, policy, scanner, store, sched, see };
-}
-
-const mac = (n: number) => `52:54:00:00:00:${n.toString(16).padStart(2, '0')}`;
+import { mac, setup, T0 } from './helpers/scheduler.js';
 
 describe('scheduler', () => {
   it('launches at once when the region has room, on an online appliance, with the intent id in the title', async () => {
@@ -158,13 +122,13 @@ describe('scheduler', () => {
   });
 
   it('a launch refused by the API is retried later; a launch whose answer was lost is reconciled, never launched twice', async () => {
-    const { scanner, sched, see, clock, store } = setup({ reconcileGraceMs: 1000, retryBackoffS: 10 });
-    scanner.failNext = 'api';
+    const { scanner, sched, see, clock, store } = setup({ reconcileGraceS: 1, retryBackoffS: 10 });
+    scanner.failNext = 'refused';
     see({ ip: '10.20.1.1', mac: mac(1) });
     await sched.tick();
     expect(scanner.launches).toHaveLength(0);
     clock.t += 11_000;
-    scanner.failNext = 'network-after';
+    scanner.failNext = 'lost-answer';
     await sched.tick();
     expect(scanner.launches).toHaveLength(1); // created, but we never heard back
     const pending = store.activeIntents();

@@ -77,7 +77,18 @@ export interface Allowance {
 }
 
 export interface Scanner {
+  /** the backend's name (`scanner.type`), for logs and metrics only: nothing decides by it */
   readonly kind: string;
+  /**
+   * true for a scanner that launches nothing (dry run): its finished "scans" are recorded as
+   * `dry-run`, never as scanned by onsight, have nothing to confirm, and logs say "would launch"
+   */
+  readonly pretend?: boolean;
+  /**
+   * for a scanner whose scans end on a known schedule and whose calls cost nothing: follow its
+   * scans at least this often (seconds), even when nothing waits for them
+   */
+  readonly pollPaceS?: number;
   launch(req: LaunchRequest): Promise<LaunchResult>;
   listScans(filter: ScanFilter): Promise<ScanStatus[]>;
   cancel(scanRef: string): Promise<void>;
@@ -85,6 +96,8 @@ export interface Scanner {
   /** last scan dates the scanner knows for these addresses (batched by the implementation) */
   lastScanned(ips: string[]): Promise<LastScanned[]>;
   allowance(): Allowance;
+  /** What a failure of one of this scanner's calls means (the scheduler decides from this alone). */
+  failureOutcome(err: unknown, call: ScannerCall): FailureOutcome;
   close(): Promise<void>;
 }
 

@@ -8,7 +8,7 @@ import { openDatabase, type DB } from '../store/db.js';
 import { Inventory } from '../inventory/inventory.js';
 import { Policy } from '../policy/policy.js';
 import { insideWindows, parseWindow } from '../policy/windows.js';
-import { Scheduler } from '../scheduler/scheduler.js';
+import { Scheduler, buildSchedulerOptions } from '../scheduler/scheduler.js';
 import { SchedulerStore } from '../scheduler/queue.js';
 import { silentLogger } from '../log.js';
 import type { Sighting } from '../sighting.js';
@@ -108,20 +108,20 @@ export class OnsightPolicy implements SimPolicy {
     });
     this.store = new SchedulerStore(this.db);
     const slots = new Map(sc.appliances.map((a) => [a.name, a.slots]));
-    this.scheduler = new Scheduler(clock, this.inventory, this.policy, this.store, scanner, {
+    // the simulator's scenario sets these; the rest are the daemon's defaults
+    this.scheduler = new Scheduler(clock, this.inventory, this.policy, this.store, scanner, buildSchedulerOptions({
       regions: sc.regions.map((r) => ({
         name: r.name, maxConcurrentScans: sc.regionMaxScans,
         appliances: (this.ctx.reach.get(r.name) ?? []).map((a) => ({ name: a, maxScans: slots.get(a)! })),
       })),
       maxTargetsPerScan: sc.policy.maxTargetsPerScan,
-      pollIntervalS: sc.policy.pollIntervalS,
-      applianceRefreshS: sc.policy.applianceRefreshS,
-      retryBackoffS: 600,
-      maxAttempts: 5,
-      cancelWhenAllLeft: false,
-      lastScannedFromScanner: false,
-      verifyResults: sc.policy.verifyResults,
-    }, silentLogger());
+      scheduler: {
+        pollIntervalS: sc.policy.pollIntervalS,
+        applianceRefreshS: sc.policy.applianceRefreshS,
+        verifyResults: sc.policy.verifyResults,
+      },
+      scanner,
+    }), silentLogger());
     scanner.resolveIntended = (req) => {
       const byIp = new Map(this.store.targets(req.intentId).map((t) => [t.ip, t.identityId]));
       return req.targets.map((ip) => {

@@ -8,8 +8,8 @@
  *
  * Time only moves when the driver calls `advance(t)`; calls made in between happen at that instant.
  */
-import { OnsightError } from '../errors.js';
-import type { Allowance, ApplianceStatus, LastScanned, LaunchRequest, LaunchResult, Scanner, ScanFilter, ScanState, ScanStatus } from '../scanners/types.js';
+import type { Allowance, ApplianceStatus, FailureOutcome, LastScanned, LaunchRequest, LaunchResult, Scanner, ScannerCall, ScanFilter, ScanState, ScanStatus } from '../scanners/types.js';
+import { ScannerFailure, statedOutcome } from '../scanners/failure.js';
 import { CidrSet, parseCidr } from '../util/ip.js';
 import { Rng } from './rng.js';
 import type { Scenario } from './scenario.js';
@@ -412,7 +412,7 @@ export class SimScanner implements Scanner {
       this.api.push({ at: this.now, what, refused: true, ours: true });
       this.violations.push({ at: this.now, rule: 'api-limit', detail: `${what}: call refused (409), the rolling window of ${this.sc.api.limit} calls is spent` });
       if (this.sc.api.blockedCount) this.window.push(this.now);
-      throw new OnsightError('ONSIGHT_QUALYS_RATE_LIMIT', `409: rate limit reached, wait ${this.allowance().waitSec} s`);
+      throw new ScannerFailure('ONSIGHT_SCANNER_RATE_LIMIT', `409: rate limit reached, wait ${this.allowance().waitSec} s`, 'no', 'wait', this.now + this.allowance().waitSec * 1000);
     }
     this.accept(this.now, what, true);
   }
@@ -436,7 +436,7 @@ export class SimScanner implements Scanner {
   async launchFor(req: LaunchRequest, intended?: (number | undefined)[], region?: string): Promise<LaunchResult> {
     this.spend('launch');
     const a = this.apByName.get(req.appliance);
-    if (!a) throw new OnsightError('ONSIGHT_QUALYS_API', `no appliance named ${req.appliance}`);
+    if (!a) throw new ScannerFailure('ONSIGHT_SCANNER_REFUSED', `no appliance named ${req.appliance}`, 'no', 'retry');
     for (const ip of req.targets) {
       if (!this.scope.contains(ip) || this.exclude.contains(ip)) this.violations.push({ at: this.now, rule: 'scope', detail: `${ip} is outside the scope or excluded` });
     }
@@ -558,6 +558,11 @@ export class SimScanner implements Scanner {
 
   activeScans(): readonly SimScan[] {
     return this.active;
+  }
+
+  /** Its failures say what they mean (ScannerFailure): a refused call launched nothing. */
+  failureOutcome(err: unknown, call: ScannerCall): FailureOutcome {
+    return statedOutcome(err, call);
   }
 
   async close(): Promise<void> {}
