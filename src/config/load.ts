@@ -46,9 +46,6 @@ export function validateConfig(raw: unknown, locate: (path: PropertyKey[]) => nu
   const warnings: ConfigIssue[] = [];
   const at = (path: PropertyKey[], message: string) => ({ path: pathText(path), line: locate(path), message });
 
-  if (config.scanner.type === 'qualys' && !config.scanner.passwordFile && !config.scanner.passwordEnv && !config.scanner.credential) {
-    errors.push(at(['scanner'], 'qualys needs one of passwordFile, passwordEnv or credential (never the password itself)'));
-  }
   const names = new Set<string>();
   config.regions.forEach((r, i) => {
     if (names.has(r.name)) errors.push(at(['regions', i, 'name'], `region "${r.name}" is defined twice`));

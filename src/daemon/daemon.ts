@@ -8,13 +8,13 @@ import { openDatabase, type DB } from '../store/db.js';
 import { Inventory } from '../inventory/inventory.js';
 import { Policy } from '../policy/policy.js';
 import { loadRegistry, type ParserRegistry } from '../parsers/registry.js';
-import { Scheduler, systemClock, type Clock, type LaunchInfo, type SchedulerOptions } from '../scheduler/scheduler.js';
+import { Scheduler, buildSchedulerOptions, systemClock, type Clock, type LaunchInfo, type SchedulerOptions } from '../scheduler/scheduler.js';
 import { SchedulerStore } from '../scheduler/queue.js';
 import type { Scanner } from '../scanners/types.js';
-import { createScanner } from '../scanners/factory.js';
+import { createScanner } from '../scanners/registry.js';
 import { Ingest } from './ingest.js';
 import type { InputHandle } from '../sources/types.js';
-import { startInputs } from './inputs.js';
+import { inputLabel, inputParserFormat, startInputs } from './inputs.js';
 import type { Sighting } from '../sighting.js';
 import type { ApplyResult } from '../inventory/inventory.js';
 import { startHttp, type HttpHandle } from '../http/server.js';
@@ -42,32 +42,13 @@ function inventoryOptions(config: Config) {
 
 function policyFor(config: Config): Policy {
   return new Policy({
-    scope: config.policy.scope, exclude: config.policy.exclude, rescanAfter: config.policy.rescanAfter, rules: config.policy.rules,
+    scope: config.policy.scope, exclude: config.policy.exclude, rescanAfter: config.policy.rescanAfter, rescanLead: config.policy.rescanLead, rules: config.policy.rules,
     regions: config.regions, timezone: config.timezone,
   });
 }
 
-function schedulerOptions(config: Config): SchedulerOptions {
-  return {
-    regions: config.regions,
-    maxTargetsPerScan: config.scanner.maxTargetsPerScan,
-    optionProfile: config.scanner.type === 'qualys' ? config.scanner.optionProfile : undefined,
-    // a dry run's pretend scans end after scanDurationS: follow them at that pace
-    pollIntervalS: config.scanner.type === 'dry-run' ? Math.min(config.scheduler.pollIntervalS, Math.max(1, config.scanner.scanDurationS)) : config.scheduler.pollIntervalS,
-    // a dry run costs no API calls: follow its scans at the poll pace even when nothing waits for them
-    idlePollS: config.scanner.type === 'dry-run' ? Math.min(config.scheduler.pollIntervalS, Math.max(1, config.scanner.scanDurationS)) : config.scheduler.idlePollS,
-    // a dry run scans nothing, so there is nothing to confirm
-    verifyResults: config.scanner.type === 'qualys' && config.scheduler.verifyResults,
-    verifyDelayS: config.scheduler.verifyDelayS,
-    pickupS: config.scheduler.pickupS,
-    applianceRefreshS: config.scheduler.applianceRefreshS,
-    retryBackoffS: config.scheduler.retryBackoffS,
-    maxAttempts: config.scheduler.maxAttempts,
-    cancelWhenAllLeft: config.scheduler.cancelWhenAllLeft,
-    lastScannedFromScanner: config.scheduler.lastScannedFromScanner,
-    reconcileGraceMs: config.scheduler.reconcileGraceS * 1000,
-    maxRunningScans: config.scheduler.maxRunningScans,
-  };
+function schedulerOptions(config: Config, scanner: Scanner): SchedulerOptions {
+  return buildSchedulerOptions({ regions: config.regions, maxTargetsPerScan: config.scanner.maxTargetsPerScan, scheduler: config.scheduler, scanner });
 }
 
 export class Daemon {
@@ -106,7 +87,7 @@ export class Daemon {
     const restart = (['state', 'inputs', 'scanner', 'http', 'parsers'] as const).filter((k) => !same(k));
     this.policy = policyFor(next);
     this.inventory.setOptions(inventoryOptions(next));
-    this.scheduler.reconfigure(this.policy, schedulerOptions(next));
+    this.scheduler.reconfigure(this.policy, schedulerOptions(next, this.scanner));
     this.ingest.setZone(next.timezone);
     this.opts.log.level = next.log.level;
     // what cannot change live keeps its running value, so status pages tell the truth
@@ -121,22 +102,23 @@ export class Daemon {
     this.db = openDatabase(config.state);
     this.registry = await loadRegistry(config.parsers.directory);
     for (const inp of config.inputs) {
-      if (inp.format !== 'auto' && !this.registry.get(inp.format)) {
-        throw new Error(`input ${inp.type === 'file' ? inp.path : inp.listen}: unknown format "${inp.format}" (known: ${this.registry.ids().join(', ')})`);
+      const format = inputParserFormat(inp);
+      if (format !== undefined && format !== 'auto' && !this.registry.get(format)) {
+        throw new Error(`input ${inputLabel(inp)}: unknown format "${format}" (known: ${this.registry.ids().join(', ')})`);
       }
     }
     this.inventory = new Inventory(this.db, inventoryOptions(config));
     this.policy = policyFor(config);
     this.scanner = this.opts.scanner ?? await createScanner(config, log, (ip) => this.policy.allowed(ip));
     this.scheduler = new Scheduler(this.clock, this.inventory, this.policy, new SchedulerStore(this.db), this.scanner,
-      schedulerOptions(config), log.child({ stage: 'scheduler' }), { onLaunch: (i) => this.announceLaunch(i) });
+      schedulerOptions(config, this.scanner), log.child({ stage: 'scheduler' }), { onLaunch: (i) => this.announceLaunch(i) });
     this.ingest = new Ingest(this.registry, this.inventory, (s, r) => this.committed(s, r), log.child({ stage: 'ingest' }), { zone: config.timezone });
 
 
     // settle anything a previous run left half-done before taking new work
     await this.scheduler.reconcile();
     this.scheduler.sweep();
-    this.inputs = await startInputs(config.inputs, this.ingest, (p) => this.inventory.checkpoint(p), log);
+    this.inputs = await startInputs(config.inputs, this.ingest, this.inventory, log);
     this.timers.push(setInterval(() => this.kick(), this.opts.tickMs ?? 1000));
     this.timers.push(setInterval(() => {
       this.scheduler.sweep();
@@ -147,7 +129,7 @@ export class Daemon {
     for (const t of this.timers) t.unref();
     if (config.http.enabled) {
       try {
-        this.http = await startHttp(this, config.http.listen, log.child({ stage: 'http' }));
+        this.http = await startHttp(this, config.http, log.child({ stage: 'http' }));
       } catch (err) {
         await this.stop();
         throw new Error(`http.listen ${config.http.listen}: ${(err as Error).message}`);
@@ -174,7 +156,7 @@ export class Daemon {
   }
 
   private announceLaunch(i: LaunchInfo): void {
-    const verb = this.scanner.kind === 'dry-run' ? 'DRY RUN: would launch' : 'launched';
+    const verb = this.scanner.pretend ? 'DRY RUN: would launch' : 'launched';
     const why = i.targets.map((t) => `${t.ip} (${t.why})`).join('; ');
     this.opts.log.info({ launch: i },
       `${verb} scan ${i.scanRef} on appliance ${i.appliance} in region ${i.region} for ${i.targets.length} host(s): ${why}. Appliance chosen: ${i.applianceWhy}`);
@@ -207,6 +189,7 @@ export class Daemon {
 
   async reloadTls(): Promise<void> {
     for (const i of this.inputs) await i.reload?.();
+    this.http?.reload();
   }
 
   async stop(): Promise<void> {
