@@ -5,6 +5,9 @@
 import { z } from 'zod';
 import { parseCidr } from '../util/ip.js';
 import { isValidZone, parseDuration } from '../util/time.js';
+import { webConfigShape } from '../net/webconfig.js';
+import { httpInput } from '../sources/http/schema.js';
+import { leaseInput } from '../sources/lease/schema.js';
 import { schedulerConfigSchema } from '../scheduler/options.js';
 import { scannerConfigSchema } from '../scanners/registry.js';
 
@@ -33,6 +36,8 @@ const syslogInput = z.object({
   idleTimeoutS: z.number().positive().default(300),
   maxConnections: z.number().int().positive().default(1000),
   udpRecvBufferBytes: z.number().int().positive().default(8 * 1024 * 1024),
+  // a message that is not UTF-8 is kept (RFC 5424 §6.4) and read as Latin-1 or UTF-8 with U+FFFD
+  invalidUtf8: z.enum(['latin1', 'replace']).default('latin1'),
   tls: z.object({
     cert: z.string(),
     key: z.string(),
@@ -77,7 +82,7 @@ const rule = z.object({
 export const configSchema = z.object({
   state: z.string().default('./data/onsight.db'),
   timezone: z.string().refine(isValidZone, { message: 'unknown time zone' }).default('local'),
-  inputs: z.array(z.discriminatedUnion('type', [syslogInput, fileInput])).default([]),
+  inputs: z.array(z.discriminatedUnion('type', [syslogInput, fileInput, httpInput, leaseInput])).default([]),
   parsers: z.object({ directory: z.string().optional() }).strict().default({}),
   inventory: z.object({
     /** how long a DHCP binding is assumed to last when the log gives no lease time */
@@ -100,7 +105,8 @@ export const configSchema = z.object({
   regions: z.array(region).min(1),
   scanner: scannerConfigSchema.prefault({ type: 'dry-run' }),
   scheduler: schedulerConfigSchema.prefault({}),
-  http: z.object({ listen: z.string().default('127.0.0.1:9321'), enabled: z.boolean().default(true) }).strict()
+  /** the status page, /metrics and the API: where, and the shared web config (TLS, tokens, allowed Host names) */
+  http: z.object({ listen: z.string().default('127.0.0.1:9321'), enabled: z.boolean().default(true), ...webConfigShape }).strict()
     .default({ listen: '127.0.0.1:9321', enabled: true }),
   log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info') }).strict()
     .default({ level: 'info' }),

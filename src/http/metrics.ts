@@ -18,7 +18,7 @@ export function renderMetrics(d: Daemon, status: Status = buildStatus(d)): strin
   // inputs
   const received = w.family('onsight_input_lines_received_total', 'counter', 'Lines (messages) an input accepted and handed on, by input.');
   const dropped = w.family('onsight_input_lines_dropped_total', 'counter',
-    'Lines (messages) an input dropped, by input and reason (notAllowed, tooLarge, badFrame, invalidUtf8, backpressure, ...). Kernel UDP drops are in onsight_input_udp_kernel_drops_total.');
+    'Lines (messages) an input dropped, by input and reason (notAllowed, tooLarge, badFrame, binary, backpressure, ...). Kernel UDP drops are in onsight_input_udp_kernel_drops_total.');
   const kernel = w.family('onsight_input_udp_kernel_drops_total', 'counter', 'Datagrams the kernel dropped on a UDP input\'s socket (receive buffer full), from /proc/net/udp, since the input started.');
   const conns = w.family('onsight_input_connections', 'gauge', 'TCP/TLS connections open now, by input.');
   const events = w.family('onsight_input_events_total', 'counter', 'Other input events (accepted, idleTimeout, tlsError, resync, rotated, truncated, ...), by input and event.');

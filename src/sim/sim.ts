@@ -417,7 +417,8 @@ function metrics(sc: Scenario, w: Workload, policy: string, seed: number, scanne
     while (k < firsts.length && firsts[k] <= t) k++;
     m.coverageCurve.push(elig.length ? k / elig.length : 0);
   }
-  if (sc.servers) {
+  // the bound's scans are not a schedule: no makespan
+  if (sc.servers && policy !== 'bound') {
     // makespan from the first scan-window opening; lower bound from the hosts' expected work
     const open = windowStart(sc, w.start);
     const mean = scanner.meanHostMin() / Math.exp(sc.scan.hostMultSigma ** 2 / 2);
