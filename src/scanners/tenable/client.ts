@@ -199,7 +199,9 @@ export class TenableClient implements Scanner {
   async listScans(filter: ScanFilter = {}): Promise<ScanStatus[]> {
     if (filter.scanRefs && filter.scanRefs.length === 0) return [];
     const list = await this.scanList(filter.scanRefs ? undefined : filter.launchedAfter);
-    let out = list.filter((s) => !this.masterIds.has(s.id) && !s.name.startsWith(MASTER_PREFIX)).map((s): ScanStatus => ({
+    // a copy never launched (`empty`: the daemon died between copy and launch) is no scan: the
+    // scheduler's reconciliation then treats the intent as not launched once its grace period ends
+    let out = list.filter((s) => !this.masterIds.has(s.id) && !s.name.startsWith(MASTER_PREFIX) && s.status !== 'empty').map((s): ScanStatus => ({
       scanRef: String(s.id), title: s.name, state: mapStatus(s.status),
       launchedAt: s.creation_date ? new Date(s.creation_date * 1000).toISOString() : undefined,
       processed: s.status === 'completed' ? true : undefined,

@@ -1,7 +1,7 @@
 /**
  * Tenable scan statuses onto the seam's ScanState. The list is developer.tenable.com's "Scan Status"
- * page as cited in src/emulator/tenable/SOURCES.md; `empty` (a definition never launched) is a
- * copy we made but never launched: nothing was scanned, so it counts as canceled.
+ * page as cited in src/emulator/tenable/SOURCES.md. `empty` (a definition never launched) is a copy
+ * we made but never launched; the client does not list those at all (client.ts listScans).
  */
 import type { ScanState } from '../types.js';
 
