@@ -30,6 +30,7 @@ const syslogInput = z.object({
   maxMessageBytes: z.number().int().min(256).max(16 * 1024 * 1024).default(65536),
   idleTimeoutS: z.number().positive().default(300),
   maxConnections: z.number().int().positive().default(1000),
+  maxConnectionsPerSender: z.number().int().positive().default(32),
   udpRecvBufferBytes: z.number().int().positive().default(8 * 1024 * 1024),
   tls: z.object({
     cert: z.string(),

@@ -75,6 +75,8 @@ export interface SyslogInputOptions {
   idleTimeoutS: number;
   /** TCP/TLS: most connections at once; more are refused and counted. Default 1000. */
   maxConnections: number;
+  /** TCP/TLS: most connections at once from one sender address; more are refused and counted. Default 32. */
+  maxConnectionsPerSender?: number;
   /** UDP: SO_RCVBUF to ask for (bytes). Default 8 MiB. */
   udpRecvBufferBytes: number;
   tls?: { cert: string; key: string; ca?: string; requireClientCert?: boolean };
