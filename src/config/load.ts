@@ -85,7 +85,7 @@ export function parseConfigText(text: string, file: string): LoadedConfig {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length) {
-    throw new ConfigError(doc.errors.map((e) => ({ path: '', line: e.linePos?.[0]?.line, message: `YAML: ${e.message.split('\n')[0]}` })), file);
+    throw new ConfigError(doc.errors.map((e) => ({ path: '', line: e.linePos?.[0]?.line ?? lc.linePos(e.pos[0]).line, message: `YAML: ${e.message.split('\n')[0]}` })), file);
   }
   return validateConfig(doc.toJS(), (path) => lineOf(doc, lc, path), file);
 }

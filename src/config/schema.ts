@@ -5,6 +5,8 @@
 import { z } from 'zod';
 import { parseCidr } from '../util/ip.js';
 import { isValidZone, parseDuration } from '../util/time.js';
+import { parseWindow } from '../policy/windows.js';
+import { parseHttpListen } from '../http/server.js';
 
 const cidr = z.string().refine((s) => parseCidr(s) !== undefined, { message: 'not a CIDR or IP address' });
 
@@ -18,8 +20,17 @@ const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
   return s;
 });
 
-const listenUrl = z.string().refine((s) => /^(udp|tcp|tls):\/\/(\[[0-9a-fA-F:.]+\]|[^:/\s]+):\d{1,5}$/.test(s), {
-  message: 'expected udp://HOST:PORT, tcp://HOST:PORT or tls://HOST:PORT',
+const listenUrl = z.string().refine((s) => /^(udp|tcp|tls):\/\/(\[[0-9a-fA-F:.]+\]|[^:/\s]+):\d{1,5}$/.test(s) && Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535, {
+  message: 'expected udp://HOST:PORT, tcp://HOST:PORT or tls://HOST:PORT with a port 0..65535',
+});
+
+/** what the HTTP server will bind: refused here rather than when the daemon has already started */
+const httpListen = z.string().superRefine((s, ctx) => {
+  try {
+    parseHttpListen(s);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: `${(err as Error).message} (e.g. 127.0.0.1:9321, [::1]:9321, localhost:9321)` });
+  }
 });
 
 const syslogInput = z.object({
@@ -49,8 +60,8 @@ const fileInput = z.object({
 }).strict();
 
 /** `Mon-Fri 08:00-18:00`, `Sat 00:00-24:00`, `* 22:00-06:00` (wraps midnight) */
-const scanWindow = z.string().refine((s) => /^(\*|[A-Za-z]{3}(-[A-Za-z]{3})?(,[A-Za-z]{3}(-[A-Za-z]{3})?)*) \d\d:\d\d-\d\d:\d\d$/.test(s), {
-  message: 'expected "DAYS HH:MM-HH:MM", e.g. "Mon-Fri 08:00-18:00" or "* 22:00-06:00"',
+const scanWindow = z.string().refine((s) => parseWindow(s) !== undefined, {
+  message: 'expected "DAYS HH:MM-HH:MM" with days Mon..Sun (or *) and times 00:00..24:00, e.g. "Mon-Fri 08:00-18:00" or "* 22:00-06:00"',
 });
 
 const appliance = z.union([
@@ -147,7 +158,7 @@ export const configSchema = z.object({
     pollIntervalS: 60, applianceRefreshS: 300, verifyResults: true, verifyDelayS: 3600, pickupS: 360, lastScannedFromScanner: false,
     cancelWhenAllLeft: false, retryBackoffS: 600, maxAttempts: 5, reconcileGraceS: 180,
   }),
-  http: z.object({ listen: z.string().default('127.0.0.1:9321'), enabled: z.boolean().default(true) }).strict()
+  http: z.object({ listen: httpListen.default('127.0.0.1:9321'), enabled: z.boolean().default(true) }).strict()
     .default({ listen: '127.0.0.1:9321', enabled: true }),
   log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info') }).strict()
     .default({ level: 'info' }),

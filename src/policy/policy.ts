@@ -50,7 +50,13 @@ export class Policy {
     for (const r of opts.rules) for (const c of r.cidrs) this.rules.add(parseCidr(c)!, r.rescanAfter);
     this.regions = new RegionMap(opts.regions);
     for (const r of opts.regions) {
-      if (r.scanWindows) this.windows.set(r.name, r.scanWindows.map((w) => parseWindow(w)!).filter(Boolean));
+      if (!r.scanWindows) continue;
+      // a window that does not parse must never mean "any time" (config validation refuses it first)
+      this.windows.set(r.name, r.scanWindows.map((w) => {
+        const parsed = parseWindow(w);
+        if (!parsed) throw new Error(`region ${r.name}: scan window "${w}" does not parse`);
+        return parsed;
+      }));
     }
   }
 
