@@ -100,10 +100,10 @@ describe('config', () => {
     const fifo = join(dir, 'pipe.log');
     execFileSync('mkfifo', [fifo]);
     const cases: [string, RegExp][] = [
-      [`inputs:\n  - {type: file, path: "${fifo}"}\n`, /:7: inputs\[0\]\.path: .*not a regular file/],
-      [`inputs:\n  - {type: file, path: "${join(dir, 'nodir', 'x.log')}"}\n`, /:7: inputs\[0\]\.path: .*directory .* does not exist/],
-      [`inputs:\n  - {type: file, path: "${join(dir, 'nodir', '*.log')}"}\n`, /:7: inputs\[0\]\.path: .*directory .* does not exist/],
-      [`inputs:\n  - {type: file, path: "${join(dir, 'ok.log')}", format: nonesuch}\n`, /:7: inputs\[0\]\.format: unknown format/],
+      [`inputs:\n  - {type: file, path: "${fifo}"}\n`, /:8: inputs\[0\]\.path: .*not a regular file/],
+      [`inputs:\n  - {type: file, path: "${join(dir, 'nodir', 'x.log')}"}\n`, /:8: inputs\[0\]\.path: .*directory .* does not exist/],
+      [`inputs:\n  - {type: file, path: "${join(dir, 'nodir', '*.log')}"}\n`, /:8: inputs\[0\]\.path: .*directory .* does not exist/],
+      [`inputs:\n  - {type: file, path: "${join(dir, 'ok.log')}", format: nonesuch}\n`, /:8: inputs\[0\]\.format: unknown format/],
     ];
     for (const [extra, re] of cases) {
       const file = join(dir, 'c.yaml');

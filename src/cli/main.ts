@@ -4,6 +4,8 @@
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, exitCodeFor, formatIssues, UsageError } from '../errors.js';
 import { loadConfig } from '../config/load.js';
+import { checkConfigEnvironment } from '../config/check.js';
+import { isValidZone } from '../util/time.js';
 import { loadRegistry } from '../parsers/registry.js';
 import { createLogger } from '../log.js';
 import { runParse } from './parse.js';
@@ -22,6 +24,7 @@ program.command('run')
   .action(async (o: { config?: string }) => {
     const { Daemon } = await import('../daemon/daemon.js');
     const loaded = loadConfig(o.config);
+    await checkConfigEnvironment(loaded); // what config check refuses, run refuses too (exit 2, file:line)
     const log = createLogger({ level: loaded.config.log.level });
     for (const w of loaded.warnings) log.warn(`config: ${formatIssues([w], loaded.origin)}`);
     if (!o.config) log.info('no --config given: using the embedded default (SQLite under ./data, syslog on 127.0.0.1:5514 UDP+TCP, dry-run scanner)');
@@ -60,6 +63,7 @@ program.command('parse')
   .addOption(configOption())
   .argument('[files...]', 'files to read (stdin when none)')
   .action(async (files: string[], o: { format: string; zone?: string; config?: string }) => {
+    if (o.zone !== undefined && !isValidZone(o.zone)) throw new UsageError(`--zone: unknown time zone "${o.zone}" (an IANA name such as Europe/Berlin, UTC or local)`);
     const loaded = o.config ? loadConfig(o.config) : undefined;
     const registry = await loadRegistry(loaded?.config.parsers.directory);
     if (o.format !== 'auto' && !registry.get(o.format)) throw new UsageError(`unknown format "${o.format}"; known: auto, ${registry.ids().join(', ')}`);
@@ -86,17 +90,7 @@ config.command('check')
   .addOption(configOption())
   .action(async (o: { config?: string }) => {
     const loaded = loadConfig(o.config);
-    let registry;
-    try {
-      registry = await loadRegistry(loaded.config.parsers.directory);
-    } catch (err) {
-      throw new ConfigError([{ path: 'parsers.directory', line: loaded.locate(['parsers', 'directory']), message: (err as Error).message }], loaded.origin);
-    }
-    const bad = loaded.config.inputs
-      .map((inp, i) => ({ inp, i }))
-      .filter(({ inp }) => inp.format !== 'auto' && !registry.get(inp.format))
-      .map(({ inp, i }) => ({ path: `inputs[${i}].format`, line: loaded.locate(['inputs', i, 'format']), message: `unknown format "${inp.format}" (known: auto, ${registry.ids().join(', ')})` }));
-    if (bad.length) throw new ConfigError(bad, loaded.origin);
+    await checkConfigEnvironment(loaded);
     for (const w of loaded.warnings) process.stderr.write(`warning: ${formatIssues([w], loaded.origin)}\n`);
     process.stdout.write(`${loaded.origin}: ok (${loaded.config.inputs.length} inputs, ${loaded.config.regions.length} regions, scanner ${loaded.config.scanner.type})\n`);
   });
