@@ -3,7 +3,7 @@
  * mapped to a region, not scanned within its rescan window (rule > region > default), and inside
  * the region's scan windows. Every answer carries its reason, for the decision log.
  */
-import { CidrSet, parseCidr } from '../util/ip.js';
+import { CidrSet, neverTargetReason, parseCidr } from '../util/ip.js';
 import type { BindingView } from '../inventory/inventory.js';
 import { RegionMap, type RegionDef } from './regions.js';
 import { insideWindows, parseWindow, type ScanWindow } from './windows.js';
@@ -62,7 +62,7 @@ export class Policy {
 
   /** The hard rule, checked again right before every launch: scope and not excluded. */
   allowed(ip: string): boolean {
-    return this.scope.contains(ip) && !this.exclude.contains(ip);
+    return neverTargetReason(ip) === undefined && this.scope.contains(ip) && !this.exclude.contains(ip);
   }
 
   rescanAfterS(ip: string, region?: string): number {
@@ -80,6 +80,8 @@ export class Policy {
 
   evaluate(b: BindingView, now: number): Verdict {
     const ip = b.ip;
+    const never = neverTargetReason(ip);
+    if (never) return { due: false, reason: 'out-of-scope', detail: `${ip} is ${never}: never scanned, whatever policy.scope says` };
     if (!this.scope.contains(ip)) return { due: false, reason: 'out-of-scope', detail: `${ip} is outside policy.scope` };
     const ex = this.exclude.lookup(ip);
     if (ex) return { due: false, reason: 'excluded', detail: `${ip} is excluded by ${ex}` };
