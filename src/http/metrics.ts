@@ -39,6 +39,8 @@ export function renderMetrics(d: Daemon, status: Status = buildStatus(d)): strin
   w.family('onsight_ingest_commits_total', 'counter', 'SQLite transactions committed by the ingest stage.')(ic.commits);
   w.family('onsight_ingest_commit_errors_total', 'counter', 'Failed ingest commits (lines kept and retried).')(ic.commitErrors);
   w.family('onsight_ingest_pending_lines', 'gauge', 'Lines buffered, waiting for the next commit.')(ic.pending);
+  w.family('onsight_store_write_errors_total', 'counter', 'Failed writes to the state database, every stage (disk full, a lock held elsewhere); each is retried.')(d.storeHealth?.writeErrors ?? 0);
+  w.family('onsight_store_healthy', 'gauge', '1 when the state database takes writes and its file system has room, else 0 (see /healthz).')(d.storeHealth?.problem() ? 0 : 1);
   const byFormat = new Map<string, { lines: number; sightings: number }>();
   let unrecognized = 0;
   let invalid = 0;
