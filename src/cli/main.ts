@@ -156,6 +156,19 @@ program.command('simulate')
     }, process.stdout);
   });
 
+/**
+ * Exit once stdout and stderr have handed everything to the kernel: writes to a pipe are
+ * asynchronous, and process.exit() drops what is still queued (`onsight hosts | less`).
+ */
+async function flushAndExit(code: number): Promise<never> {
+  const drained = (s: NodeJS.WriteStream) => new Promise<void>((resolve) => {
+    if (s.destroyed || !s.writable) return resolve();
+    s.write('', () => resolve());
+  });
+  await Promise.all([drained(process.stdout), drained(process.stderr)]);
+  process.exit(code);
+}
+
 async function main(): Promise<void> {
   // `onsight formats | head`: a closed pipe ends the output, it is not an error
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
@@ -166,16 +179,16 @@ async function main(): Promise<void> {
     await program.parseAsync(process.argv);
   } catch (err) {
     if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') process.exit(0);
-      process.exit(2);
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') await flushAndExit(0);
+      await flushAndExit(2);
     }
     process.stderr.write(`onsight: ${(err as Error).message}\n`);
-    process.exit(exitCodeFor(err));
+    await flushAndExit(exitCodeFor(err));
   }
   // Exit explicitly rather than letting the runtime tear down: on Node 24, better-sqlite3 12's
   // objects finalized during environment teardown abort the process (exit 134) after all work is
-  // done. stdout/stderr writes are synchronous for files, pipes and TTYs on Linux.
-  process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+  // done, once what is written has left (see flushAndExit).
+  await flushAndExit(typeof process.exitCode === 'number' ? process.exitCode : 0);
 }
 
 await main();
