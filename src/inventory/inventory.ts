@@ -91,6 +91,15 @@ function toView(r: BindingRow): BindingView {
 }
 
 /** The identity key a sighting points at: strongest identifier first. */
+/** Longest stored host name (a DNS name's limit) and user name: log lines are attacker-controlled. */
+export const MAX_HOSTNAME = 253;
+export const MAX_USER = 256;
+
+function capNames(s: Sighting): Sighting {
+  if ((s.hostname?.length ?? 0) <= MAX_HOSTNAME && (s.user?.length ?? 0) <= MAX_USER) return s;
+  return { ...s, hostname: s.hostname?.slice(0, MAX_HOSTNAME), user: s.user?.slice(0, MAX_USER) };
+}
+
 export function identityKey(s: Pick<Sighting, 'mac' | 'duid' | 'clientId' | 'user' | 'hostname' | 'ip'>): string {
   if (s.mac) return `mac:${s.mac}`;
   if (s.duid) return `duid:${s.duid.toLowerCase()}`;
@@ -201,7 +210,8 @@ export class Inventory {
   }
 
   /** Apply one sighting (call inside a transaction; commitBatch does). */
-  apply(s: Sighting): ApplyResult {
+  apply(sighting: Sighting): ApplyResult {
+    const s = capNames(sighting);
     const at = Date.parse(s.at);
     const channel = s.kind === 'tunnel-up' || s.kind === 'tunnel-down' ? 'vpn' : 'dhcp';
     const open = this.stmt.openByIp.get(s.ip) as BindingRow | undefined;
