@@ -121,4 +121,22 @@ describe('config', () => {
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/unknown time zone "Mars\/Olympus_Mons"/);
   });
+
+  it('credentials in scanner.url are refused, without echoing them; doctor never prints them', () => {
+    const q = (url: string) => `${base}scanner: {type: qualys, url: "${url}", username: u, passwordEnv: QPASS, optionProfile: p}\n`;
+    for (const url of ['https://u:hunter2@qualysapi.qualys.eu', 'https://hunter2@qualysapi.qualys.eu', 'https://qualysapi.qualys.eu/?password=hunter2']) {
+      const issues = issuesOf(q(url));
+      expect(issues[0]).toMatchObject({ path: 'scanner.url', line: 6 });
+      expect(JSON.stringify(issues)).not.toContain('hunter2');
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'onsight-cfg-'));
+    const file = join(dir, 'c.yaml');
+    writeFileSync(file, `state: ${join(dir, 's.db')}\n${q('https://u:hunter2@127.0.0.1:1')}`);
+    for (const cmd of [['doctor'], ['config', 'check'], ['run']]) {
+      const r = spawnSync('node', [CLI, ...cmd, '--config', file], { encoding: 'utf8', timeout: 20_000, env: { ...process.env, QPASS: 'x' } });
+      expect(r.status).toBe(2);
+      expect(r.stdout + r.stderr).not.toContain('hunter2');
+      expect(r.stderr).toMatch(/scanner\.url: .*credentials/);
+    }
+  });
 });

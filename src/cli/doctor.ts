@@ -9,7 +9,7 @@ import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:
 import { dirname, resolve } from 'node:path';
 import type { Logger } from '../log.js';
 import type { Config } from '../config/schema.js';
-import { validateConfig, type LoadedConfig } from '../config/load.js';
+import { redactUrl, validateConfig, type LoadedConfig } from '../config/load.js';
 import { formatIssues, type ConfigIssue } from '../errors.js';
 import { Policy } from '../policy/policy.js';
 import { createScanner } from '../scanners/factory.js';
@@ -55,7 +55,7 @@ export async function runDoctor(
     }
   }
   const sc = config.scanner;
-  line('ok', 'config', `${config.inputs.length} input(s), ${config.regions.length} region(s), scanner ${sc.type}${sc.type === 'qualys' ? ` at ${sc.url} as ${sc.username}` : ''}`);
+  line('ok', 'config', `${config.inputs.length} input(s), ${config.regions.length} region(s), scanner ${sc.type}${sc.type === 'qualys' ? ` at ${redactUrl(sc.url)} as ${sc.username}` : ''}`);
   for (const w of warnings) line('warn', 'config', formatIssues([w], loaded?.origin));
   try {
     const registry = await loadRegistry(config.parsers.directory);

@@ -49,6 +49,11 @@ export function validateConfig(raw: unknown, locate: (path: PropertyKey[]) => nu
   if (config.scanner.type === 'qualys' && !config.scanner.passwordFile && !config.scanner.passwordEnv && !config.scanner.credential) {
     errors.push(at(['scanner'], 'qualys needs one of passwordFile, passwordEnv or credential (never the password itself)'));
   }
+  if (config.scanner.type === 'qualys') {
+    const why = urlCredentials(config.scanner.url);
+    // never echo the URL: it holds the secret
+    if (why) errors.push(at(['scanner', 'url'], `credentials in the URL (${why}) are refused: use passwordFile, passwordEnv or credential`));
+  }
   const names = new Set<string>();
   config.regions.forEach((r, i) => {
     if (names.has(r.name)) errors.push(at(['regions', i, 'name'], `region "${r.name}" is defined twice`));
@@ -79,6 +84,36 @@ export function validateConfig(raw: unknown, locate: (path: PropertyKey[]) => nu
   });
   if (errors.length) throw new ConfigError(errors, file);
   return { config, origin: file ?? '(embedded default)', warnings, locate };
+}
+
+const SECRET_PARAM = /pass|secret|token|key/i;
+
+/** Does a URL carry a secret (user info, a password-like query parameter)? Says where, not what. */
+export function urlCredentials(url: string): string | undefined {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return undefined;
+  }
+  if (u.password) return 'a user and password before @';
+  if (u.username) return 'user info before @';
+  for (const k of u.searchParams.keys()) if (SECRET_PARAM.test(k)) return `query parameter ${k}`;
+  return undefined;
+}
+
+/** A URL fit to print: user info and password-like query values replaced by `***`. */
+export function redactUrl(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return '(unparsable URL)';
+  }
+  if (u.username) u.username = '***';
+  if (u.password) u.password = '***';
+  for (const k of [...u.searchParams.keys()]) if (SECRET_PARAM.test(k)) u.searchParams.set(k, '***');
+  return u.toString();
 }
 
 export function parseConfigText(text: string, file: string): LoadedConfig {
