@@ -4,7 +4,7 @@
  * names are capped. Output piped into a slow reader arrives whole.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -55,6 +55,20 @@ describe('views escape what log lines put in names', () => {
         }
       }
     }
+  });
+});
+
+describe('hosts says when a credit came from a link', () => {
+  it('a VPN identity credited through its laptop name shows "linked from" in WHY', () => {
+    const { cfg, state } = setup();
+    writeFileSync(cfg, `${readFileSync(cfg, 'utf8')}inventory: { linkHostPatterns: ["lt-*"] }\n`);
+    const inv = new Inventory(openDatabase(state), { defaultLeaseS: 3600, maxSessionS: 86400, retentionS: 86400 * 90, linkHostPatterns: ['lt-*'] });
+    const d = inv.commitBatch([sighting('10.0.0.5', { mac: '52:54:00:00:00:05', hostname: 'LT-0042' })])[0];
+    inv.markScanned([d.identityId!], Date.now() - 60_000, 'onsight');
+    inv.commitBatch([sighting('10.0.0.6', { kind: 'tunnel-up', user: 'alice', hostname: 'lt-0042.corp.example' })]);
+    const rows = JSON.parse(spawnSync('node', [CLI, 'hosts', '--json', '--config', cfg], { encoding: 'utf8' }).stdout) as { ip: string; why: string }[];
+    expect(rows.find((r) => r.ip === '10.0.0.6')!.why).toMatch(/\(onsight, linked from mac:52:54:00:00:00:05\)/);
+    expect(rows.find((r) => r.ip === '10.0.0.5')!.why).not.toMatch(/linked/);
   });
 });
 

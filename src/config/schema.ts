@@ -121,7 +121,9 @@ export const configSchema = z.object({
     retention: duration.default(90 * 86400),
     /** identities with the same specific hostname (a laptop's DHCP and VPN views) share their last scan */
     linkHostnames: z.boolean().default(true),
-  }).strict().default({ defaultLeaseS: 3600, maxSessionS: 86400, retention: 90 * 86400, linkHostnames: true }),
+    /** host-name globs handed out centrally (e.g. lt-*): these link on the name alone; others need the same user on both sides */
+    linkHostPatterns: z.array(z.string().min(1).max(253)).default([]),
+  }).strict().default({ defaultLeaseS: 3600, maxSessionS: 86400, retention: 90 * 86400, linkHostnames: true, linkHostPatterns: [] }),
   policy: z.object({
     rescanAfter: duration.default(30 * 86400),
     scope: z.array(cidr).min(1),

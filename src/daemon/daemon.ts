@@ -38,7 +38,7 @@ export interface DaemonOptions {
 function inventoryOptions(config: Config) {
   return {
     defaultLeaseS: config.inventory.defaultLeaseS, maxSessionS: config.inventory.maxSessionS, retentionS: config.inventory.retention,
-    linkHostnames: config.inventory.linkHostnames,
+    linkHostnames: config.inventory.linkHostnames, linkHostPatterns: config.inventory.linkHostPatterns,
   };
 }
 
