@@ -9,8 +9,9 @@ export async function startInputs(inputs: InputConfig[], sink: LineSink, checkpo
   try {
     for (const inp of inputs) {
       handles.push(inp.type === 'syslog'
-        ? await startSyslogInput({ ...inp }, sink, log.child({ input: inp.listen }))
-        : await startFileInput({ ...inp }, sink, checkpoints, log.child({ input: inp.path })));
+        // each source names itself (`input`: udp:5514, file:/var/log/x) in its log lines: no second `input` here
+        ? await startSyslogInput({ ...inp }, sink, log)
+        : await startFileInput({ ...inp }, sink, checkpoints, log));
     }
   } catch (err) {
     for (const h of handles) await h.close().catch(() => undefined);

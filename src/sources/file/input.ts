@@ -58,8 +58,9 @@ export function globToRegExp(glob: string): { base: string; re: RegExp; depth?: 
   return { base, re: new RegExp(`^${re}$`), depth };
 }
 
-export async function startFileInput(opts: FileInputOptions, sink: LineSink, checkpoints: CheckpointReader, log: Logger): Promise<InputHandle> {
+export async function startFileInput(opts: FileInputOptions, sink: LineSink, checkpoints: CheckpointReader, parentLog: Logger): Promise<InputHandle> {
   const name = `file:${opts.path}`;
+  const log = parentLog.child({ input: name });
   const pollMs = opts.pollMs || 250;
   const tailers = new Map<string, FileTailer>();
   const glob = isGlob(opts.path);
@@ -104,7 +105,7 @@ export async function startFileInput(opts: FileInputOptions, sink: LineSink, che
     });
     watcher.on('add', (p) => void addFile(p, !ready).catch((err) => log.warn({ err, path: p }, 'could not start tailing')));
     watcher.on('change', (p) => tailers.get(p)?.kick());
-    watcher.on('error', (err) => log.warn({ err, input: name }, 'file watcher error'));
+    watcher.on('error', (err) => log.warn({ err }, 'file watcher error'));
     await new Promise<void>((resolve) => watcher!.once('ready', () => resolve()));
     ready = true;
   } else {
@@ -116,7 +117,7 @@ export async function startFileInput(opts: FileInputOptions, sink: LineSink, che
     const nudge = (p: string) => (p === target ? tailers.get(opts.path)?.kick() : undefined);
     watcher.on('add', nudge);
     watcher.on('change', nudge);
-    watcher.on('error', (err) => log.debug({ err, input: name }, 'file watcher error'));
+    watcher.on('error', (err) => log.debug({ err }, 'file watcher error'));
   }
 
   const timer = setInterval(() => {
@@ -139,7 +140,7 @@ export async function startFileInput(opts: FileInputOptions, sink: LineSink, che
     for (const [k, v] of Object.entries(t.stats.events)) retired.events[k] = (retired.events[k] ?? 0) + v;
   }
 
-  log.info({ input: name, files: [...tailers.keys()] }, 'tailing');
+  log.info({ files: [...tailers.keys()] }, 'tailing');
   return {
     name,
     counters(): SourceCounters {
