@@ -225,7 +225,7 @@ describe('TCP listener', () => {
     s.write('<13>hello\n');
     await closed(s);
     expect(sink.lines).toEqual([]);
-    expect(h.counters().dropped.notAllowed).toBe(1);
+    expect(h.counters().refused!.notAllowed).toBe(1);
   });
 
   it('caps connections and closes idle ones', async () => {
@@ -238,7 +238,7 @@ describe('TCP listener', () => {
     await until(() => h.counters().connections === 2, 2000, 'two connections');
     const c = await tcpClient(port);
     await closed(c);
-    expect(h.counters().dropped.connectionLimit).toBe(1);
+    expect(h.counters().refused!.connectionLimit).toBe(1);
     // a keeps talking, b stays silent: b is closed after 0.4 s, a is not
     const keep = setInterval(() => a.write('<13>tick\n'), 100);
     await closed(b);
@@ -436,7 +436,7 @@ describe.runIf(hasOpenssl)('TLS listener (RFC 5425)', () => {
     await until(() => h.counters().connections === 2, 2000, 'two connections');
     const c = await tcpClient(port);
     await closed(c);
-    expect(h.counters().dropped.senderConnectionLimit).toBe(1);
+    expect(h.counters().refused!.senderConnectionLimit).toBe(1);
     // another sender address (127.0.0.2 is loopback too) still gets in
     const other = await new Promise<Socket>((resolve, reject) => {
       const s = netConnect({ port, host: '127.0.0.1', localAddress: '127.0.0.2' }, () => resolve(s));

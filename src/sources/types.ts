@@ -57,6 +57,10 @@ export interface SourceCounters {
   dropped: Record<string, number>;
   /** network inputs: connections open now */
   connections?: number;
+  /** TCP/TLS: connections refused before any line was read, by reason (notAllowed, connectionLimit, senderConnectionLimit) */
+  refused?: Record<string, number>;
+  /** file inputs: files tailed now */
+  files?: number;
   /** other events worth a metric: accepted, idleTimeout, tlsError, resync, rotated, truncated, overwritten ... */
   events?: Record<string, number>;
 }

@@ -144,7 +144,7 @@ export async function startFileInput(opts: FileInputOptions, sink: LineSink, che
   return {
     name,
     counters(): SourceCounters {
-      const c: SourceCounters & { events: Record<string, number> } = { received: retired.received, dropped: { ...retired.dropped }, events: { ...retired.events, files: tailers.size } };
+      const c: SourceCounters & { events: Record<string, number> } = { received: retired.received, dropped: { ...retired.dropped }, events: { ...retired.events }, files: tailers.size };
       for (const t of tailers.values()) {
         c.received += t.stats.received;
         for (const [k, v] of Object.entries(t.stats.dropped)) c.dropped[k] = (c.dropped[k] ?? 0) + v;

@@ -35,8 +35,13 @@ class Counters {
   received = 0;
   dropped: Record<string, number> = {};
   events: Record<string, number> = {};
+  /** stream connections refused before a byte was read: counted apart from lines */
+  refused: Record<string, number> = {};
   drop(reason: string, n = 1): void {
     this.dropped[reason] = (this.dropped[reason] ?? 0) + n;
+  }
+  refuse(reason: string): void {
+    this.refused[reason] = (this.refused[reason] ?? 0) + 1;
   }
   event(name: string, n = 1): void {
     this.events[name] = (this.events[name] ?? 0) + n;
@@ -322,18 +327,18 @@ async function startStream(addr: ListenAddress, opts: SyslogInputOptions, sink: 
       return false;
     }
     if (!allow(sender)) {
-      c.drop('notAllowed');
+      c.refuse('notAllowed');
       sock.destroy();
       return false;
     }
     if (raws.size >= maxConns) {
-      c.drop('connectionLimit');
+      c.refuse('connectionLimit');
       sock.destroy();
       return false;
     }
     const held = perSender.get(sender) ?? 0;
     if (held >= maxPerSender) {
-      c.drop('senderConnectionLimit');
+      c.refuse('senderConnectionLimit');
       sock.destroy();
       return false;
     }
@@ -398,7 +403,7 @@ async function startStream(addr: ListenAddress, opts: SyslogInputOptions, sink: 
     counters(): SourceCounters {
       for (const k of conns) foldFramer(k.framer);
       // every admitted connection, TLS handshakes in progress included: they hold slots too
-      return { received: c.received, dropped: { ...c.dropped }, connections: raws.size, events: { ...c.events } };
+      return { received: c.received, dropped: { ...c.dropped }, refused: { ...c.refused }, connections: raws.size, events: { ...c.events } };
     },
     async reload() {
       if (addr.proto !== 'tls' || !tlsOpts) return;
