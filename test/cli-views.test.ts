@@ -4,7 +4,7 @@
  * names are capped. Output piped into a slow reader arrives whole.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -69,6 +69,34 @@ describe('hosts says when a credit came from a link', () => {
     const rows = JSON.parse(spawnSync('node', [CLI, 'hosts', '--json', '--config', cfg], { encoding: 'utf8' }).stdout) as { ip: string; why: string }[];
     expect(rows.find((r) => r.ip === '10.0.0.6')!.why).toMatch(/\(onsight, linked from mac:52:54:00:00:00:05\)/);
     expect(rows.find((r) => r.ip === '10.0.0.5')!.why).not.toMatch(/linked/);
+  });
+});
+
+describe('read-only views', () => {
+  it('never create state: without a state file they refuse; ONSIGHT_CONFIG is honoured; an existing file is not migrated', () => {
+    const { dir, cfg, state } = setup();
+    const cwdState = join(dir, 'data', 'onsight.db');
+    for (const view of ['hosts', 'queue', 'scans', 'decisions']) {
+      const r = spawnSync('node', [CLI, view, '--config', cfg], { encoding: 'utf8', cwd: dir });
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(/no state database at .*state\.db/);
+      expect(existsSync(state)).toBe(false);
+      // without --config: the embedded default's ./data/onsight.db is not created either
+      const d = spawnSync('node', [CLI, view], { encoding: 'utf8', cwd: dir, env: { ...process.env, ONSIGHT_CONFIG: '' } });
+      expect(d.status).toBe(1);
+      expect(existsSync(cwdState)).toBe(false);
+    }
+    inventory(state).commitBatch([sighting('10.0.0.5', { mac: '52:54:00:00:00:05', hostname: 'via-env' })]);
+    const r = spawnSync('node', [CLI, 'hosts'], { encoding: 'utf8', cwd: dir, env: { ...process.env, ONSIGHT_CONFIG: cfg } });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('via-env');
+    // an older schema is reported, not upgraded behind the daemon's back
+    const db = openDatabase(state);
+    db.pragma('user_version = 5');
+    db.close();
+    const old = spawnSync('node', [CLI, 'hosts', '--config', cfg], { encoding: 'utf8' });
+    expect(old.status).toBe(1);
+    expect(old.stderr).toMatch(/schema 5/);
   });
 });
 

@@ -16,7 +16,7 @@ const program = new Command('onsight')
   .exitOverride()
   .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
-const configOption = () => new Option('-c, --config <file>', 'config file (YAML); without it, the embedded default');
+const configOption = () => new Option('-c, --config <file>', 'config file (YAML); without it, $ONSIGHT_CONFIG, else the embedded default').env('ONSIGHT_CONFIG');
 
 program.command('run')
   .description('run the daemon')

@@ -1,5 +1,5 @@
 /** `onsight hosts|queue|scans [--json]`: the state, as readable tables or JSON. Read-only. */
-import { openDatabase } from '../store/db.js';
+import { openDatabaseReadOnly } from '../store/db.js';
 import { Inventory } from '../inventory/inventory.js';
 import { Policy } from '../policy/policy.js';
 import { SchedulerStore } from '../scheduler/queue.js';
@@ -21,7 +21,7 @@ export interface ViewContext {
 }
 
 function open(config: Config) {
-  const db = openDatabase(config.state);
+  const db = openDatabaseReadOnly(config.state); // a view never creates or migrates state
   const inventory = new Inventory(db, { defaultLeaseS: config.inventory.defaultLeaseS, maxSessionS: config.inventory.maxSessionS, retentionS: config.inventory.retention, linkHostnames: config.inventory.linkHostnames, linkHostPatterns: config.inventory.linkHostPatterns });
   const policy = new Policy({ scope: config.policy.scope, exclude: config.policy.exclude, rescanAfter: config.policy.rescanAfter, rules: config.policy.rules, regions: config.regions, timezone: config.timezone });
   return { db, inventory, policy, store: new SchedulerStore(db) };
