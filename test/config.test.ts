@@ -139,4 +139,10 @@ describe('config', () => {
       expect(r.stderr).toMatch(/scanner\.url: .*credentials/);
     }
   });
+
+  it('the example config passes `config check` as shipped, on a host with no /etc/onsight (a fresh install)', () => {
+    const r = spawnSync('node', [CLI, 'config', 'check', '--config', join(REPO, 'config/onsight.example.yaml')], { encoding: 'utf8' });
+    expect(r.stderr.replace(/^warning: .*\n/gm, '')).toBe('');
+    expect(r.status).toBe(0);
+  });
 });
