@@ -145,4 +145,17 @@ describe('config', () => {
     expect(r.stderr.replace(/^warning: .*\n/gm, '')).toBe('');
     expect(r.status).toBe(0);
   });
+
+  it('`onsight --version` prints the package version; the LICENSE is the Apache-2.0 text package.json names', () => {
+    const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string; license: string };
+    for (const flag of ['--version', '-V']) {
+      const r = spawnSync('node', [CLI, flag], { encoding: 'utf8' });
+      expect(r.status).toBe(0);
+      expect(r.stdout.trim()).toBe(pkg.version);
+    }
+    expect(pkg.license).toBe('Apache-2.0');
+    const license = readFileSync(join(REPO, 'LICENSE'), 'utf8');
+    expect(license).toMatch(/^\s*Apache License\s+Version 2\.0, January 2004/);
+    expect(license).toContain('END OF TERMS AND CONDITIONS');
+  });
 });

@@ -67,6 +67,8 @@ describe('logging', () => {
     expect(text).toContain('misc');
     expect(text).toContain('[Redacted]');
     for (const s of SECRETS) expect(text, s).not.toContain(s);
+    // one line per entry on a terminal: nested fields inline, not a page of YAML-ish lines
+    expect(text.trimEnd().split('\n').length).toBe(10);
   });
 
   it('the daemon logs ingest progress (lines/s, sightings, pending) while lines flow from a file', async () => {

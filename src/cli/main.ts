@@ -6,6 +6,7 @@ import { ConfigError, exitCodeFor, formatIssues, UsageError } from '../errors.js
 import { loadConfig } from '../config/load.js';
 import { checkConfigEnvironment } from '../config/check.js';
 import { isValidZone } from '../util/time.js';
+import { onsightVersion } from '../http/status.js';
 import { loadRegistry } from '../parsers/registry.js';
 import { createLogger } from '../log.js';
 import { runParse } from './parse.js';
@@ -13,6 +14,7 @@ import { decisionsView, hostsView, queueView, scansView } from './views.js';
 
 const program = new Command('onsight')
   .description('Scan hosts on sight: watch DHCP/VPN logs, launch a vulnerability scan while the device is still on the network.')
+  .version(onsightVersion(), '-V, --version', 'print the version')
   .exitOverride()
   .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
