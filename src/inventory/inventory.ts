@@ -13,6 +13,7 @@
 import type { DB } from '../store/db.js';
 import type { Sighting } from '../sighting.js';
 import type { FileCheckpoint } from '../sources/types.js';
+import picomatch from 'picomatch';
 import { hostKey, isLinkableHostKey } from './hostkey.js';
 
 export interface InventoryOptions {
@@ -110,9 +111,9 @@ function linkedVia(via: string | null, from: string): string {
   return `${base}, linked from ${from}`;
 }
 
-/** A host-key glob (`*` and `?`) as a whole-string RegExp. */
+/** A host-key glob (`lt-*`, `ws-[0-9]*`) as a whole-string RegExp; host keys are lower case. */
 function hostPattern(glob: string): RegExp {
-  return new RegExp(`^${glob.toLowerCase().replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+  return picomatch.makeRe(glob.toLowerCase(), { dot: true });
 }
 
 /** Longest stored host name (a DNS name's limit) and user name: log lines are attacker-controlled. */
