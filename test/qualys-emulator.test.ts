@@ -10,6 +10,7 @@ import { pino } from 'pino';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { REPO } from './helpers/paths.js';
+import { spellDuration } from '../src/emulator/qualys/limits.js';
 import { loadEmulatorConfig, runEmulatorCli, startQualysEmulator, type EmulatorOptions, type QualysEmulator } from '../src/emulator/qualys/index.js';
 
 const open: QualysEmulator[] = [];
@@ -45,7 +46,9 @@ async function call(e: QualysEmulator, path: string, c: Call = {}) {
   return { status: res.statusCode, headers: res.headers, body: await res.body.text() };
 }
 
-const SCAN = '/api/2.0/fo/scan/';
+const SCAN = '/api/2.0/fo/scan/'; // launch and cancel: 2.0 only
+const SCAN_LIST = '/api/3.0/fo/scan/';
+const HOSTS = '/api/5.0/fo/asset/host/';
 const launchParams = (ip: string, title = 'onsight t') => ({ action: 'launch', scan_title: title, ip, iscanner_name: 'sa-1', option_title: 'Initial Options' });
 const refOf = (body: string) => /<KEY>REFERENCE<\/KEY>\s*<VALUE>([^<]+)<\/VALUE>/.exec(body)?.[1];
 const stateOf = (body: string) => /<STATE>([^<]+)<\/STATE>/.exec(body)?.[1];
@@ -69,11 +72,11 @@ describe('qualys emulator: wire format, auth and methods', () => {
 
   it('checks basic auth, X-Requested-With, POST-only actions and launch parameters', async () => {
     const e = await start({ optionProfiles: ['Initial Options'] });
-    const bad = await call(e, SCAN, { params: { action: 'list' }, auth: 'onsight:nope' });
+    const bad = await call(e, SCAN_LIST, { params: { action: 'list' }, auth: 'onsight:nope' });
     expect(bad.status).toBe(401);
     expect(bad.body).toContain('<CODE>2000</CODE>');
-    expect((await call(e, SCAN, { params: { action: 'list' }, auth: null })).status).toBe(401);
-    const noXrw = await call(e, SCAN, { params: { action: 'list' }, xrw: false });
+    expect((await call(e, SCAN_LIST, { params: { action: 'list' }, auth: null })).status).toBe(401);
+    const noXrw = await call(e, SCAN_LIST, { params: { action: 'list' }, xrw: false });
     expect(noXrw.status).toBe(400);
     expect(noXrw.body).toContain('X-Requested-With');
     const get = await call(e, SCAN, { params: launchParams('10.0.0.1') });
@@ -107,14 +110,30 @@ describe('qualys emulator: wire format, auth and methods', () => {
     expect(login.headers['x-ratelimit-limit']).toBeUndefined(); // the session API is exempt
     const cookie = String(login.headers['set-cookie']).split(';')[0];
     expect(cookie).toMatch(/^QualysSession=[0-9a-f]+$/);
-    expect((await call(e, SCAN, { params: { action: 'list' }, auth: null, cookie })).status).toBe(200);
+    expect((await call(e, SCAN_LIST, { params: { action: 'list' }, auth: null, cookie })).status).toBe(200);
     await call(e, '/api/2.0/fo/session/', { method: 'POST', auth: null, cookie, params: { action: 'logout' } });
-    expect((await call(e, SCAN, { params: { action: 'list' }, auth: null, cookie })).status).toBe(401);
+    expect((await call(e, SCAN_LIST, { params: { action: 'list' }, auth: null, cookie })).status).toBe(401);
   });
 
-  it('serves versioned paths (/api/3.0/...) and answers unknown ones with 404', async () => {
+  it('answers each call only on the version Qualys serves today, with that version\'s document', async () => {
     const e = await start();
-    expect((await call(e, '/api/3.0/fo/asset/host/', { params: { action: 'list' } })).body).toContain('<HOST_LIST_OUTPUT>');
+    const list = await call(e, SCAN_LIST, { params: { action: 'list' } });
+    expect(list.status).toBe(200);
+    expect(list.body).toMatch(/<!DOCTYPE SCAN_LIST_OUTPUT SYSTEM "https:\/\/[^"]+\/api\/3.0\/fo\/scan\/scan_list_output.dtd">/);
+    const hosts = await call(e, HOSTS, { params: { action: 'list' } });
+    expect(hosts.status).toBe(200);
+    expect(hosts.body).toContain('<HOST_LIST_OUTPUT>');
+    // retired: the 2.0 scan list and the 2.0-4.0 host lists; never served: launch on 3.0
+    for (const [path, params, method] of [
+      ['/api/2.0/fo/scan/', { action: 'list' }, 'GET'], ['/api/2.0/fo/asset/host/', { action: 'list' }, 'GET'],
+      ['/api/4.0/fo/asset/host/', { action: 'list' }, 'GET'], ['/api/3.0/fo/scan/', launchParams('10.0.0.1'), 'POST'],
+      ['/api/3.0/fo/appliance/', { action: 'list' }, 'GET'],
+    ] as const) {
+      const r = await call(e, path, { params, method });
+      expect(r.status, path).toBe(404);
+      expect(r.body, path).toMatch(/<CODE>1905<\/CODE>/);
+    }
+    expect(e.state.model.scans).toHaveLength(0);
     expect((await call(e, '/api/2.0/fo/nothing/', { params: { action: 'list' } })).status).toBe(404);
   });
 });
@@ -122,10 +141,10 @@ describe('qualys emulator: wire format, auth and methods', () => {
 describe('qualys emulator: limits', () => {
   it('blocks over the rate with 409 CODE 1965 and ToWait-Sec, and over concurrency with 1960', async () => {
     const e = await start({ limits: { default: { limit: 2, windowSec: 30, concurrency: 1 } }, faults: { slowShare: 1, slowMs: 300, apis: ['appliance'] } });
-    await call(e, SCAN, { params: { action: 'list' } });
-    const second = await call(e, SCAN, { params: { action: 'list' } });
+    await call(e, SCAN_LIST, { params: { action: 'list' } });
+    const second = await call(e, SCAN_LIST, { params: { action: 'list' } });
     expect(second.headers['x-ratelimit-remaining']).toBe('0');
-    const third = await call(e, SCAN, { params: { action: 'list' } });
+    const third = await call(e, SCAN_LIST, { params: { action: 'list' } });
     expect(third.status).toBe(409);
     expect(third.body).toContain('<CODE>1965</CODE>');
     expect(Number(third.headers['x-ratelimit-towait-sec'])).toBeGreaterThanOrEqual(29);
@@ -144,27 +163,27 @@ describe('qualys emulator: scans on the clock', () => {
     let now = Date.parse('2026-03-01T10:00:00Z');
     const e = await start({ now: () => now, appliances: [{ name: 'sa-1', capacity: 2 }], scanTiming: { submitDelaySec: 60, hostSecMin: 100, hostSecMax: 100, loadingSec: 30 } });
     const ref = refOf((await call(e, SCAN, { method: 'POST', params: launchParams('10.0.0.1-10.0.0.3', 'onsight clock') }))!.body)!;
-    const state = async () => stateOf((await call(e, SCAN, { params: { action: 'list', scan_ref: ref } })).body);
+    const state = async () => stateOf((await call(e, SCAN_LIST, { params: { action: 'list', scan_ref: ref } })).body);
     expect(await state()).toBe('Submitted');
     now += 60_000;
     expect(await state()).toBe('Running');
     const app = (await call(e, '/api/2.0/fo/appliance/', { params: { action: 'list', output_mode: 'full', scan_detail: '1' } })).body;
     expect(app).toContain('<RUNNING_SLICES_COUNT>2</RUNNING_SLICES_COUNT><RUNNING_SCAN_COUNT>1</RUNNING_SCAN_COUNT><STATUS>Online</STATUS>');
-    expect(app).toContain(`<REFERENCE>${ref}</REFERENCE>`);
+    expect(app).toMatch(new RegExp(`<RUNNING_SCANS><SCAN><ID>\\d+</ID><TITLE><!\\[CDATA\\[onsight clock\\]\\]></TITLE><REF>${ref}</REF><TYPE>API</TYPE><SCAN_DATE>`));
     expect(app).toContain('<MAX_CAPACITY_UNITS>2</MAX_CAPACITY_UNITS>');
     now += 100_000; // first two hosts done, the third starts
     expect(await state()).toBe('Running');
     now += 100_000;
     expect(await state()).toBe('Loading');
-    const hostsBefore = (await call(e, '/api/2.0/fo/asset/host/', { params: { action: 'list', ips: '10.0.0.1-10.0.0.3' } })).body;
+    const hostsBefore = (await call(e, HOSTS, { params: { action: 'list', ips: '10.0.0.1-10.0.0.3' } })).body;
     expect(hostsBefore).not.toContain('<HOST>'); // dates change only once processed
     now += 30_000;
-    const list = (await call(e, SCAN, { params: { action: 'list', scan_ref: ref } })).body;
+    const list = (await call(e, SCAN_LIST, { params: { action: 'list', scan_ref: ref } })).body;
     expect(stateOf(list)).toBe('Finished');
     expect(list).toContain('<PROCESSED>1</PROCESSED>');
     expect(list).toContain('<DURATION>00:04:50</DURATION>');
     expect(list).toContain('<TITLE><![CDATA[onsight clock]]></TITLE>');
-    const hosts = (await call(e, '/api/2.0/fo/asset/host/', { params: { action: 'list', ips: '10.0.0.1-10.0.0.3' } })).body;
+    const hosts = (await call(e, HOSTS, { params: { action: 'list', ips: '10.0.0.1-10.0.0.3' } })).body;
     expect(hosts.match(/<HOST>/g)).toHaveLength(3);
     expect(hosts).toContain('<LAST_VULN_SCAN_DATETIME>2026-03-01T10:04:50Z</LAST_VULN_SCAN_DATETIME>');
     expect(hosts).toContain('<LAST_VM_SCANNED_DATE>2026-03-01T10:02:40Z</LAST_VM_SCANNED_DATE>');
@@ -194,7 +213,7 @@ describe('qualys emulator: scans on the clock', () => {
     const app = (await call(e, '/api/2.0/fo/appliance/', { params: { action: 'list', output_mode: 'full' } })).body;
     expect(app).toContain('<STATUS>Offline</STATUS>');
     expect(app).toContain('<HEARTBEATS_MISSED>1</HEARTBEATS_MISSED>');
-    expect(stateOf((await call(e, SCAN, { params: { action: 'list', scan_ref: a } })).body)).toBe('Error');
+    expect(stateOf((await call(e, SCAN_LIST, { params: { action: 'list', scan_ref: a } })).body)).toBe('Error');
     const b = refOf((await call(e, SCAN, { method: 'POST', params: launchParams('10.0.0.2') })).body)!;
     expect(e.state.model.findScan(b)!.state).toBe('Queued');
     now = Date.parse('2026-03-01T10:10:01Z');
@@ -223,7 +242,7 @@ describe('qualys emulator: host list pagination', () => {
   it('truncates at truncation_limit with WARNING 1980 and a next-page URL carrying id_min', async () => {
     const hosts = Array.from({ length: 5 }, (_, i) => ({ ip: `10.0.2.${i + 1}`, lastScannedAt: '2026-02-01T00:00:00Z' }));
     const e = await start({ hosts });
-    const first = await call(e, '/api/2.0/fo/asset/host/', { method: 'POST', params: { action: 'list', ips: '10.0.2.0/24', truncation_limit: '2' } });
+    const first = await call(e, HOSTS, { method: 'POST', params: { action: 'list', ips: '10.0.2.0/24', truncation_limit: '2' } });
     expect(first.body.match(/<HOST>/g)).toHaveLength(2);
     expect(first.body).toContain('<CODE>1980</CODE>');
     const url = /<URL><!\[CDATA\[(.*?)\]\]><\/URL>/.exec(first.body)![1];
@@ -271,5 +290,66 @@ describe('qualys emulator: options file and CLI', () => {
     expect(out).toContain('password: run-only');
     expect(out).toContain('lab-sa');
     expect((await call(e, '/api/2.0/fo/appliance/', { params: { action: 'list' } })).body).toContain('<NAME>lab-sa</NAME>');
+  });
+});
+
+describe('qualys emulator: answers shaped like the real ones', () => {
+  it('409s as documented: 1965 with SECONDS_TO_WAIT, the wait in words and all six headers; 1960 with CALLS_TO_FINISH and no ToWait/Remaining header', async () => {
+    const e = await start({ limits: { default: { limit: 1, windowSec: 3600, concurrency: 1 } }, faults: { slowShare: 1, slowMs: 300, apis: ['appliance'] } });
+    await call(e, SCAN_LIST, { params: { action: 'list' } });
+    const rate = await call(e, SCAN_LIST, { params: { action: 'list' } });
+    expect(rate.status).toBe(409);
+    expect(rate.body).not.toContain('<?xml');
+    expect(rate.body).toMatch(/^\n {4}<SIMPLE_RETURN>/);
+    expect(rate.body).toMatch(/<TEXT> This API cannot be run again for another \d+ (hour|minute|second)s?(, \d+ \w+)*( and \d+ \w+)?\.<\/TEXT>/);
+    expect(spellDuration(86274)).toBe('23 hours, 57 minutes and 54 seconds'); // the documented example's wording
+    expect(spellDuration(3600)).toBe('1 hour');
+    expect(spellDuration(61)).toBe('1 minute and 1 second');
+    const wait = Number(/<KEY>SECONDS_TO_WAIT<\/KEY>\s*<VALUE>(\d+)<\/VALUE>/.exec(rate.body)?.[1]);
+    expect(wait).toBeGreaterThan(3590);
+    expect(rate.headers['x-ratelimit-towait-sec']).toBe(String(wait));
+    expect(rate.headers['x-ratelimit-remaining']).toBe('0');
+    const both = await Promise.all([call(e, '/api/2.0/fo/appliance/', { params: { action: 'list' } }), call(e, '/api/2.0/fo/appliance/', { params: { action: 'list' } })]);
+    const conc = both.find((r) => r.status === 409)!;
+    expect(conc.body).toContain('<CODE>1960</CODE>');
+    expect(conc.body).toContain('<TEXT> This API cannot be run again until 1 currently running API instance has finished.</TEXT>');
+    expect(conc.body).toMatch(/<KEY>CALLS_TO_FINISH<\/KEY>\s*<VALUE>1<\/VALUE>/);
+    expect(conc.headers['x-ratelimit-towait-sec']).toBeUndefined();
+    expect(conc.headers['x-ratelimit-remaining']).toBeUndefined();
+    expect(conc.headers['x-concurrency-limit-limit']).toBe('1');
+    expect(conc.headers['x-concurrency-limit-running']).toBe('1');
+  });
+
+  it('401 without WWW-Authenticate or limit headers; 400 without an XML declaration', async () => {
+    const e = await start();
+    const bad = await call(e, SCAN_LIST, { params: { action: 'list' }, auth: 'onsight:nope' });
+    expect(bad.status).toBe(401);
+    expect(bad.headers['www-authenticate']).toBeUndefined();
+    expect(bad.headers['x-ratelimit-limit']).toBeUndefined();
+    expect(bad.body).toMatch(/^<\?xml /);
+    const r400 = await call(e, SCAN, { method: 'POST', params: { ...launchParams('10.0.0.1'), priority: '12' } });
+    expect(r400.status).toBe(400);
+    expect(r400.body).toMatch(/^<!DOCTYPE SIMPLE_RETURN SYSTEM /);
+  });
+
+  it('account switches: expired (HTTP 200, CODE 2001), registration (409, 2003), securid (409, 2011), none with limit headers', async () => {
+    for (const [account, status, code, text] of [
+      ['expired', 200, 2001, 'This account has expired.'], ['registration', 409, 2003, 'Registration must be completed'], ['securid', 409, 2011, 'SecureID'],
+    ] as const) {
+      const e = await start({ account });
+      const r = await call(e, '/api/2.0/fo/appliance/', { params: { action: 'list' } });
+      expect(r.status, account).toBe(status);
+      expect(r.body, account).toContain(`<CODE>${code}</CODE>`);
+      expect(r.body, account).toContain(text);
+      expect(r.headers['x-ratelimit-limit'], account).toBeUndefined();
+      expect((await call(e, '/api/2.0/fo/appliance/', { params: { action: 'list' }, auth: 'onsight:nope' })).status, account).toBe(401);
+    }
+  });
+
+  it('an evaluation subscription gets XML comments before and after the root of its answers', async () => {
+    const e = await start({ evaluation: true });
+    const r = await call(e, HOSTS, { params: { action: 'list' } });
+    expect(r.body).toMatch(/^<\?xml [^\n]*\n<!-- This report was generated with an evaluation version of Qualys \/\/--> \n<HOST_LIST_OUTPUT>/);
+    expect(r.body).toMatch(/<\/HOST_LIST_OUTPUT>\n<!-- This report was generated with an evaluation version of Qualys \/\/--> \n<!-- CONFIDENTIAL AND PROPRIETARY INFORMATION\. [^\n]* \/\/--> \n$/);
   });
 });

@@ -1,42 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { openDatabase } from '../src/store/db.js';
-import { Inventory } from '../src/inventory/inventory.js';
-import { Policy } from '../src/policy/policy.js';
-import { Scheduler, type SchedulerOptions } from '../src/scheduler/scheduler.js';
-import { SchedulerStore } from '../src/scheduler/queue.js';
-import { silentLogger } from '../src/log.js';
 import type { Sighting } from '../src/sighting.js';
-import { ScriptedScanner } from './helpers/scanner.js';
-
-const T0 = Date.parse('2026-11-23T10:00:00Z');
-
-function setup(over: Partial<SchedulerOptions> = {}, policyOver: { exclude?: string[]; scanWindows?: string[] } = {}) {
-  const db = openDatabase(':memory:');
-  const clock = { t: T0, now() { return this.t; } };
-  const inv = new Inventory(db, { defaultLeaseS: 3600, maxSessionS: 86400, retentionS: 86400 * 30 });
-  const regions = [
-    { name: 'emea', cidrs: ['10.20.0.0/16'], appliances: [{ name: 'emea-1', maxScans: 1 }, { name: 'emea-2', maxScans: 1 }], maxConcurrentScans: 1, scanWindows: policyOver.scanWindows },
-    { name: 'amer', cidrs: ['10.30.0.0/16'], appliances: [{ name: 'amer-1', maxScans: 2 }], maxConcurrentScans: 2 },
-  ];
-  const policy = new Policy({ scope: ['10.0.0.0/8'], exclude: policyOver.exclude ?? ['10.20.9.0/24'], rescanAfter: 30 * 86400, rules: [], regions, timezone: 'UTC' });
-  const scanner = new ScriptedScanner();
-  scanner.appliancesState = [
-    { name: 'emea-1', online: true, runningScans: 0 }, { name: 'emea-2', online: true, runningScans: 0 }, { name: 'amer-1', online: true, runningScans: 0 },
-  ];
-  const store = new SchedulerStore(db);
-  const sched = new Scheduler(clock, inv, policy, store, scanner, {
-    regions, maxTargetsPerScan: 3, pollIntervalS: 60, applianceRefreshS: 300, retryBackoffS: 600, maxAttempts: 3,
-    cancelWhenAllLeft: false, lastScannedFromScanner: false, ...over,
-  }, silentLogger());
-  const see = (p: Partial<Sighting> & Pick<Sighting, 'ip'>) => {
-    const [r] = inv.commitBatch([{ kind: 'lease', at: new Date(clock.t).toISOString(), format: 'isc-dhcpd', source: 't', durationS: 3600, ...p } as Sighting]);
-    sched.consider([r.bindingId!]);
-    return r;
-  };
-  return { db, clock, inv, policy, scanner, store, sched, see };
-}
-
-const mac = (n: number) => `52:54:00:00:00:${n.toString(16).padStart(2, '0')}`;
+import { mac, setup, T0 } from './helpers/scheduler.js';
 
 describe('scheduler', () => {
   it('launches at once when the region has room, on an online appliance, with the intent id in the title', async () => {
@@ -158,13 +122,13 @@ describe('scheduler', () => {
   });
 
   it('a launch refused by the API is retried later; a launch whose answer was lost is reconciled, never launched twice', async () => {
-    const { scanner, sched, see, clock, store } = setup({ reconcileGraceMs: 1000, retryBackoffS: 10 });
-    scanner.failNext = 'api';
+    const { scanner, sched, see, clock, store } = setup({ reconcileGraceS: 1, retryBackoffS: 10 });
+    scanner.failNext = 'refused';
     see({ ip: '10.20.1.1', mac: mac(1) });
     await sched.tick();
     expect(scanner.launches).toHaveLength(0);
     clock.t += 11_000;
-    scanner.failNext = 'network-after';
+    scanner.failNext = 'lost-answer';
     await sched.tick();
     expect(scanner.launches).toHaveLength(1); // created, but we never heard back
     const pending = store.activeIntents();
@@ -196,10 +160,11 @@ describe('scheduler', () => {
     await sched.tick();
     const scannedAt = inv.binding(r.bindingId!)!.lastScannedAt!;
     sched.sweep(); // the first sweep is a full pass; the later ones take only what is planned
-    clock.t = scannedAt + 30 * 86400_000 - 1000;
+    // due a lead before the 30-day window runs out (a seventh of it, at most a day): at 29 days
+    clock.t = scannedAt + 29 * 86400_000 - 1000;
     expect(sched.sweep()).toBe(0);
     clock.t += 2000;
-    expect(sched.sweep()).toBe(1); // the window ran out: due again
+    expect(sched.sweep()).toBe(1); // due again
     await sched.tick();
     expect(scanner.launches).toHaveLength(2);
   });
@@ -308,7 +273,11 @@ describe('scheduler', () => {
     await sched.tick();
     expect(scanner.states.get(scanner.launches[0].ref)).toBe('canceled');
     expect(store.intent(scanner.launches[0].intentId)).toMatchObject({ state: 'canceled', error: expect.stringMatching(/10\.20\.1\.1 now held by mac:/) });
-    // relaunched at once: the device that stayed, and the new holder (a device of its own, due too)
+    // relaunched once the appliance has surely heard of the cancel (it probes on until its next
+    // contact: cancelDrainS): the device that stayed, and the new holder (a device of its own, due too)
+    expect(scanner.launches).toHaveLength(1);
+    clock.t += 201_000;
+    await sched.tick();
     expect(scanner.launches).toHaveLength(2);
     expect([...scanner.launches[1].targets].sort()).toEqual(['10.20.1.1', '10.20.1.2']);
     expect(sched.counters.canceledReassigned).toBe(1);
@@ -326,6 +295,43 @@ describe('scheduler', () => {
     see({ ip: '10.20.7.1', kind: 'tunnel-up', user: 'alice', durationS: undefined });
     await sched.tick();
     expect(scanner.launches[0].targets).toEqual(['10.20.7.1', '10.20.1.1']);
+  });
+
+  it('verifyResults: a scan whose results are not processed yet (no target dated) is not judged "no host"; it is once a sibling is dated, or after processingWaitS', async () => {
+    const { scanner, sched, see, clock, inv, store } = setup({ verifyResults: true, verifyDelayS: 600, idlePollS: 60, processingWaitS: 7200 });
+    const a = see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });
+    const b = see({ ip: '10.20.1.2', mac: mac(2), durationS: 86400 });
+    await sched.tick();
+    clock.t += 20 * 60_000;
+    scanner.finish(scanner.launches[0].ref);
+    await sched.tick();
+    clock.t += 601_000;
+    await sched.tick(); // host list read: nothing dated yet (the scanner is still processing)
+    expect(scanner.calls.filter((c) => c === 'lastScanned')).toHaveLength(1);
+    expect(sched.counters.noHost).toBe(0);
+    expect(store.recentDecisions(10).some((d) => /found no host/.test(d.reason))).toBe(false);
+    scanner.lastScannedDates.set('10.20.1.1', new Date(clock.t).toISOString()); // processed now: .1 found, .2 not
+    clock.t += 601_000;
+    await sched.tick();
+    expect(scanner.calls.filter((c) => c === 'lastScanned')).toHaveLength(2);
+    expect(inv.binding(a.bindingId!)!.lastScannedAt).toBeDefined();
+    expect(inv.binding(b.bindingId!)!.lastScannedAt).toBeUndefined();
+    expect(sched.counters.noHost).toBe(1); // the sibling's date shows the scan was processed
+    // a scan never processed: judged after processingWaitS
+    see({ ip: '10.20.1.3', mac: mac(3), durationS: 86400 });
+    await sched.tick();
+    const second = scanner.launches.at(-1)!;
+    clock.t += 20 * 60_000;
+    scanner.finish(second.ref);
+    const endedAt = clock.t;
+    await sched.tick();
+    for (let k = 0; k < 20 && sched.counters.noHost === 1; k++) {
+      clock.t += 601_000;
+      await sched.tick();
+    }
+    expect(sched.counters.noHost).toBe(2);
+    expect(clock.t - endedAt).toBeGreaterThanOrEqual(7200_000); // not judged before processingWaitS
+    expect(clock.t - endedAt).toBeLessThan(7200_000 + 2 * 601_000);
   });
 
   it('verifyResults: a finished scan is recorded per target from the scanner\'s host list; an address with no host is not probed again until the device is seen again', async () => {
@@ -400,6 +406,8 @@ describe('scheduler', () => {
     await sched.tick();
     expect(scanner.states.get(scanner.launches[0].ref)).toBe('canceled');
     expect(inv.binding(done.bindingId!)!.lastScannedAt).toBe(clock.t);
+    clock.t += 201_000; // the canceled scan's appliance has heard of it (cancelDrainS)
+    await sched.tick();
     expect([...scanner.launches[1].targets].sort()).toEqual(['10.20.1.1', '10.20.1.3']); // the new holder of .1, and .3
   });
 

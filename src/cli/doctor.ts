@@ -9,11 +9,10 @@ import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:
 import { dirname, resolve } from 'node:path';
 import type { Logger } from '../log.js';
 import type { Config } from '../config/schema.js';
-import { redactUrl, validateConfig, type LoadedConfig } from '../config/load.js';
+import { redactUrlsIn, validateConfig, type LoadedConfig } from '../config/load.js';
 import { formatIssues, type ConfigIssue } from '../errors.js';
 import { Policy } from '../policy/policy.js';
-import { createScanner } from '../scanners/factory.js';
-import { loadPassword } from '../scanners/qualys/credentials.js';
+import { backendFor, createScanner } from '../scanners/registry.js';
 import type { ApplianceStatus, Scanner } from '../scanners/types.js';
 import { loadRegistry } from '../parsers/registry.js';
 
@@ -55,7 +54,8 @@ export async function runDoctor(
     }
   }
   const sc = config.scanner;
-  line('ok', 'config', `${config.inputs.length} input(s), ${config.regions.length} region(s), scanner ${sc.type}${sc.type === 'qualys' ? ` at ${redactUrl(sc.url)} as ${sc.username}` : ''}`);
+  const backend = backendFor(sc);
+  line('ok', 'config', `${config.inputs.length} input(s), ${config.regions.length} region(s), scanner ${sc.type}${backend.describe(sc) ? ` ${redactUrlsIn(backend.describe(sc))}` : ''}`);
   for (const w of warnings) line('warn', 'config', formatIssues([w], loaded?.origin));
   try {
     const registry = await loadRegistry(config.parsers.directory);
@@ -104,38 +104,25 @@ export async function runDoctor(
       : `status page and /metrics on ${config.http.listen}: not loopback, and it shows addresses, hostnames and user names (no authentication)`);
   }
 
-  // ---- credentials
-  if (sc.type === 'qualys') {
-    const source = sc.credential !== undefined ? `systemd credential ${sc.credential}` : sc.passwordEnv !== undefined ? `environment variable ${sc.passwordEnv}` : `password file ${sc.passwordFile}`;
-    try {
-      loadPassword({ passwordFile: sc.passwordFile, passwordEnv: sc.passwordEnv, credential: sc.credential }, env);
-      line('ok', 'credentials', `${source} readable (not shown)`);
-    } catch (err) {
-      let hint = '';
-      if (sc.credential !== undefined && !env.CREDENTIALS_DIRECTORY) {
-        // a systemd credential exists only inside the service: say how to run doctor there
-        hint = `; it exists only inside the service: run doctor as \`systemd-run --pipe --wait -p LoadCredential=${sc.credential}:/etc/onsight/qualys.pass ${process.execPath} ${process.argv[1] ?? 'bin/onsight.js'} doctor --config FILE\`, or while onsight runs with CREDENTIALS_DIRECTORY=/run/credentials/onsight.service`;
-      }
-      line('fail', 'credentials', (err as Error).message + hint);
-    }
-  } else line('ok', 'credentials', 'the dry-run scanner needs none');
+  // ---- the backend's own checks (credentials, files)
+  for (const l of backend.doctor(sc, { env })) line(l.mark, l.what, l.text);
 
   // ---- scanner API
   let scanner: Scanner | undefined = opts.scanner;
   if (!scanner) {
     try {
       const policy = new Policy({
-        scope: config.policy.scope, exclude: config.policy.exclude, rescanAfter: config.policy.rescanAfter, rules: config.policy.rules,
+        scope: config.policy.scope, exclude: config.policy.exclude, rescanAfter: config.policy.rescanAfter, rescanLead: config.policy.rescanLead, rules: config.policy.rules,
         regions: config.regions, timezone: config.timezone,
       });
-      scanner = await createScanner(config, log, (ip) => policy.allowed(ip));
+      scanner = await createScanner(config, log, (ip) => policy.allowed(ip), env);
     } catch (err) {
       line('fail', 'scanner', (err as Error).message);
     }
   }
   if (scanner) {
     try {
-      await checkScanner(scanner, config, line, opts.callTimeoutMs ?? (sc.type === 'qualys' ? sc.timeoutS * 1000 + 30_000 : 30_000));
+      await checkScanner(scanner, config, line, opts.callTimeoutMs ?? backend.callTimeoutMs(sc));
     } finally {
       await scanner.close().catch(() => undefined);
     }
@@ -148,7 +135,7 @@ export async function runDoctor(
 type Line = (m: Mark, what: string, text: string) => void;
 
 async function checkScanner(scanner: Scanner, config: Config, line: Line, timeoutMs: number): Promise<void> {
-  const what = scanner.kind === 'dry-run' ? 'scanner (dry-run)' : `scanner API (${scanner.kind})`;
+  const what = scanner.pretend ? `scanner (${scanner.kind})` : `scanner API (${scanner.kind})`;
   const t0 = Date.now();
   let list: ApplianceStatus[];
   try {
@@ -177,7 +164,7 @@ async function checkScanner(scanner: Scanner, config: Config, line: Line, timeou
     const conc = a.concurrencyLimit !== undefined ? `; concurrency ${a.concurrencyRunning ?? '?'}/${a.concurrencyLimit}` : '';
     const low = a.limit !== undefined ? a.remaining < a.limit * 0.1 : a.remaining < 10;
     line(low ? 'warn' : 'ok', 'rate limit', `${a.remaining}${of} calls left${win}${conc}${low ? ': little headroom; polls will stretch and launches may wait' : ''}`);
-  } else if (scanner.kind === 'dry-run') line('ok', 'rate limit', 'none (dry-run)');
+  } else if (scanner.pretend) line('ok', 'rate limit', `none (${scanner.kind})`);
   else line('warn', 'rate limit', 'the API reported no rate-limit headers');
 
   const byName = new Map(list.map((x) => [x.name, x]));

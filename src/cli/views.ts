@@ -23,20 +23,24 @@ export interface ViewContext {
 function open(config: Config) {
   const db = openDatabaseReadOnly(config.state); // a view never creates or migrates state
   const inventory = new Inventory(db, { defaultLeaseS: config.inventory.defaultLeaseS, maxSessionS: config.inventory.maxSessionS, retentionS: config.inventory.retention, linkHostnames: config.inventory.linkHostnames, linkHostPatterns: config.inventory.linkHostPatterns });
-  const policy = new Policy({ scope: config.policy.scope, exclude: config.policy.exclude, rescanAfter: config.policy.rescanAfter, rules: config.policy.rules, regions: config.regions, timezone: config.timezone });
+  const policy = new Policy({ scope: config.policy.scope, exclude: config.policy.exclude, rescanAfter: config.policy.rescanAfter, rescanLead: config.policy.rescanLead, rules: config.policy.rules, regions: config.regions, timezone: config.timezone });
   return { db, inventory, policy, store: new SchedulerStore(db) };
 }
 
 export function hostsView({ config, now }: ViewContext, json: boolean): string {
   const { db, inventory, policy, store } = open(config);
   try {
+    const droppedByScanner = store.lastDroppedByScanner();
     const rows = inventory.presentBindings(now).map((b) => {
       const v = policy.evaluate(b, now);
       const q = store.queued(b.id);
+      // the scanner left it out of its last scan (outside its subscription, say) and it has not been scanned since
+      const d = droppedByScanner.get(`${b.ip}|${b.identityId}`);
+      const dropped = d && !q?.intentId && v.due && (b.lastScannedAt === undefined || b.lastScannedAt < d.at);
       return {
         ip: b.ip, mac: b.mac, user: b.user, hostname: b.hostname, identity: b.identityKey, channel: b.channel, format: b.format,
         since: iso(b.startAt), expires: iso(b.expiresAt), region: v.region, lastScanned: iso(b.lastScannedAt),
-        status: q ? (q.intentId ? 'scanning' : 'queued') : v.due ? 'due' : v.reason, why: v.detail,
+        status: dropped ? 'dropped-by-scanner' : q ? (q.intentId ? 'scanning' : 'queued') : v.due ? 'due' : v.reason, why: dropped ? d.reason : v.detail,
       };
     });
     if (json) return safeJson(rows) + '\n';

@@ -46,9 +46,6 @@ export function validateConfig(raw: unknown, locate: (path: PropertyKey[]) => nu
   const warnings: ConfigIssue[] = [];
   const at = (path: PropertyKey[], message: string) => ({ path: pathText(path), line: locate(path), message });
 
-  if (config.scanner.type === 'qualys' && !config.scanner.passwordFile && !config.scanner.passwordEnv && !config.scanner.credential) {
-    errors.push(at(['scanner'], 'qualys needs one of passwordFile, passwordEnv or credential (never the password itself)'));
-  }
   if (config.scanner.type === 'qualys') {
     const why = urlCredentials(config.scanner.url);
     // never echo the URL: it holds the secret
@@ -114,6 +111,11 @@ export function redactUrl(url: string): string {
   if (u.password) u.password = '***';
   for (const k of [...u.searchParams.keys()]) if (SECRET_PARAM.test(k)) u.searchParams.set(k, '***');
   return u.toString();
+}
+
+/** A text (a backend's description, say) with every URL in it redacted. */
+export function redactUrlsIn(text: string): string {
+  return text.split(' ').map((w) => (/^[a-z][a-z0-9+.-]*:\/\//i.test(w) ? redactUrl(w) : w)).join(' ');
 }
 
 export function parseConfigText(text: string, file: string): LoadedConfig {

@@ -7,6 +7,8 @@ import { parseCidr } from '../util/ip.js';
 import { isValidZone, parseDuration } from '../util/time.js';
 import { parseWindow } from '../policy/windows.js';
 import { parseHttpListen } from '../http/server.js';
+import { schedulerConfigSchema } from '../scheduler/options.js';
+import { scannerConfigSchema } from '../scanners/registry.js';
 
 const cidr = z.string().refine((s) => parseCidr(s) !== undefined, { message: 'not a CIDR or IP address' });
 
@@ -84,29 +86,6 @@ const rule = z.object({
   rescanAfter: duration,
 }).strict();
 
-const scanner = z.discriminatedUnion('type', [
-  z.object({
-    type: z.literal('dry-run'),
-    /** how long a pretend scan takes */
-    scanDurationS: z.number().min(0).default(0),
-    maxTargetsPerScan: z.number().int().positive().default(50),
-  }).strict(),
-  z.object({
-    type: z.literal('qualys'),
-    url: z.string().url(),
-    username: z.string().min(1),
-    passwordFile: z.string().optional(),
-    passwordEnv: z.string().optional(),
-    /** name of a systemd credential (LoadCredential=NAME:...) holding the password */
-    credential: z.string().optional(),
-    optionProfile: z.string().min(1),
-    maxTargetsPerScan: z.number().int().positive().max(10000).default(50),
-    xRequestedWith: z.string().default('onsight'),
-    addToSubscription: z.boolean().default(false),
-    timeoutS: z.number().positive().default(60),
-  }).strict(),
-]);
-
 export const configSchema = z.object({
   state: z.string().default('./data/onsight.db'),
   timezone: z.string().refine(isValidZone, { message: 'unknown time zone' }).default('local'),
@@ -126,40 +105,15 @@ export const configSchema = z.object({
   }).strict().default({ defaultLeaseS: 3600, maxSessionS: 86400, retention: 90 * 86400, linkHostnames: true, linkHostPatterns: [] }),
   policy: z.object({
     rescanAfter: duration.default(30 * 86400),
+    /** a present device is due this long before its rescan window runs out (default: a seventh of the window, at most a day) */
+    rescanLead: duration.optional(),
     scope: z.array(cidr).min(1),
     exclude: z.array(cidr).default([]),
     rules: z.array(rule).default([]),
   }).strict(),
   regions: z.array(region).min(1),
-  scanner: scanner.default({ type: 'dry-run', scanDurationS: 0, maxTargetsPerScan: 50 }),
-  scheduler: z.object({
-    /** how often running scans are polled (stretched when the API allowance runs low) */
-    pollIntervalS: z.number().positive().default(60),
-    /** with nothing waiting for a running scan, poll this often to record results (default 60 × pollIntervalS) */
-    idlePollS: z.number().positive().optional(),
-    /** how often the appliance list (real load) is refreshed before a launch (stretched while it does not change) */
-    applianceRefreshS: z.number().positive().default(300),
-    /** confirm finished scans' targets with the scanner's host list before recording them scanned (Qualys) */
-    verifyResults: z.boolean().default(true),
-    /** a finished scan's result may wait this long to be confirmed together with others' */
-    verifyDelayS: z.number().positive().default(3600),
-    /** a target address changing hands this soon after launch (or within 30% of a typical scan) cancels and relaunches the scan */
-    pickupS: z.number().nonnegative().default(360),
-    /** ask the scanner for last-scan dates of newly seen addresses */
-    lastScannedFromScanner: z.boolean().default(false),
-    /** cancel a running scan when every target has left */
-    cancelWhenAllLeft: z.boolean().default(false),
-    /** first retry delay after a failed scan; doubles per attempt */
-    retryBackoffS: z.number().positive().default(600),
-    maxAttempts: z.number().int().positive().default(5),
-    /** an unconfirmed launch (crash or lost answer) with no matching scan is given up after this long */
-    reconcileGraceS: z.number().positive().default(180),
-    /** scans the subscription may run at once across all regions (absent: no limit of our own) */
-    maxRunningScans: z.number().int().positive().optional(),
-  }).strict().default({
-    pollIntervalS: 60, applianceRefreshS: 300, verifyResults: true, verifyDelayS: 3600, pickupS: 360, lastScannedFromScanner: false,
-    cancelWhenAllLeft: false, retryBackoffS: 600, maxAttempts: 5, reconcileGraceS: 180,
-  }),
+  scanner: scannerConfigSchema.prefault({ type: 'dry-run' }),
+  scheduler: schedulerConfigSchema.prefault({}),
   http: z.object({ listen: httpListen.default('127.0.0.1:9321'), enabled: z.boolean().default(true) }).strict()
     .default({ listen: '127.0.0.1:9321', enabled: true }),
   log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info') }).strict()
@@ -169,4 +123,4 @@ export const configSchema = z.object({
 export type Config = z.output<typeof configSchema>;
 export type RegionConfig = Config['regions'][number];
 export type InputConfig = Config['inputs'][number];
-export type ScannerConfig = Config['scanner'];
+export type { ScannerConfig } from '../scanners/registry.js';

@@ -10,10 +10,10 @@ import { guardedWrite, StoreHealth } from '../store/health.js';
 import { Inventory } from '../inventory/inventory.js';
 import { Policy } from '../policy/policy.js';
 import { loadRegistry, type ParserRegistry } from '../parsers/registry.js';
-import { Scheduler, systemClock, type Clock, type LaunchInfo, type SchedulerOptions } from '../scheduler/scheduler.js';
+import { Scheduler, buildSchedulerOptions, systemClock, type Clock, type LaunchInfo, type SchedulerOptions } from '../scheduler/scheduler.js';
 import { SchedulerStore } from '../scheduler/queue.js';
 import type { Scanner } from '../scanners/types.js';
-import { createScanner } from '../scanners/factory.js';
+import { createScanner } from '../scanners/registry.js';
 import { Ingest } from './ingest.js';
 import type { InputHandle } from '../sources/types.js';
 import { startInputs } from './inputs.js';
@@ -44,32 +44,13 @@ function inventoryOptions(config: Config) {
 
 function policyFor(config: Config): Policy {
   return new Policy({
-    scope: config.policy.scope, exclude: config.policy.exclude, rescanAfter: config.policy.rescanAfter, rules: config.policy.rules,
+    scope: config.policy.scope, exclude: config.policy.exclude, rescanAfter: config.policy.rescanAfter, rescanLead: config.policy.rescanLead, rules: config.policy.rules,
     regions: config.regions, timezone: config.timezone,
   });
 }
 
-function schedulerOptions(config: Config): SchedulerOptions {
-  return {
-    regions: config.regions,
-    maxTargetsPerScan: config.scanner.maxTargetsPerScan,
-    optionProfile: config.scanner.type === 'qualys' ? config.scanner.optionProfile : undefined,
-    // a dry run's pretend scans end after scanDurationS: follow them at that pace
-    pollIntervalS: config.scanner.type === 'dry-run' ? Math.min(config.scheduler.pollIntervalS, Math.max(1, config.scanner.scanDurationS)) : config.scheduler.pollIntervalS,
-    // a dry run costs no API calls: follow its scans at the poll pace even when nothing waits for them
-    idlePollS: config.scanner.type === 'dry-run' ? Math.min(config.scheduler.pollIntervalS, Math.max(1, config.scanner.scanDurationS)) : config.scheduler.idlePollS,
-    // a dry run scans nothing, so there is nothing to confirm
-    verifyResults: config.scanner.type === 'qualys' && config.scheduler.verifyResults,
-    verifyDelayS: config.scheduler.verifyDelayS,
-    pickupS: config.scheduler.pickupS,
-    applianceRefreshS: config.scheduler.applianceRefreshS,
-    retryBackoffS: config.scheduler.retryBackoffS,
-    maxAttempts: config.scheduler.maxAttempts,
-    cancelWhenAllLeft: config.scheduler.cancelWhenAllLeft,
-    lastScannedFromScanner: config.scheduler.lastScannedFromScanner,
-    reconcileGraceMs: config.scheduler.reconcileGraceS * 1000,
-    maxRunningScans: config.scheduler.maxRunningScans,
-  };
+function schedulerOptions(config: Config, scanner: Scanner): SchedulerOptions {
+  return buildSchedulerOptions({ regions: config.regions, maxTargetsPerScan: config.scanner.maxTargetsPerScan, scheduler: config.scheduler, scanner });
 }
 
 export class Daemon {
@@ -111,7 +92,7 @@ export class Daemon {
     const restart = (['state', 'inputs', 'scanner', 'http', 'parsers'] as const).filter((k) => !same(k));
     this.policy = policyFor(next);
     this.inventory.setOptions(inventoryOptions(next));
-    this.scheduler.reconfigure(this.policy, schedulerOptions(next));
+    this.scheduler.reconfigure(this.policy, schedulerOptions(next, this.scanner));
     this.ingest.setZone(next.timezone);
     this.opts.log.level = next.log.level;
     // what cannot change live keeps its running value, so status pages tell the truth
@@ -136,7 +117,7 @@ export class Daemon {
     this.policy = policyFor(config);
     this.scanner = this.opts.scanner ?? await createScanner(config, log, (ip) => this.policy.allowed(ip));
     this.scheduler = new Scheduler(this.clock, this.inventory, this.policy, new SchedulerStore(this.db), this.scanner,
-      schedulerOptions(config), log.child({ stage: 'scheduler' }), { onLaunch: (i) => this.announceLaunch(i) });
+      schedulerOptions(config, this.scanner), log.child({ stage: 'scheduler' }), { onLaunch: (i) => this.announceLaunch(i) });
     this.ingest = new Ingest(this.registry, this.inventory, (s, r) => this.committed(s, r), log.child({ stage: 'ingest' }), { zone: config.timezone, storeHealth: this.storeHealth });
 
 
@@ -182,7 +163,7 @@ export class Daemon {
   }
 
   private announceLaunch(i: LaunchInfo): void {
-    const verb = this.scanner.kind === 'dry-run' ? 'DRY RUN: would launch' : 'launched';
+    const verb = this.scanner.pretend ? 'DRY RUN: would launch' : 'launched';
     const why = i.targets.map((t) => `${t.ip} (${t.why})`).join('; ');
     this.opts.log.info({ launch: i },
       `${verb} scan ${i.scanRef} on appliance ${i.appliance} in region ${i.region} for ${i.targets.length} host(s): ${why}. Appliance chosen: ${i.applianceWhy}`);

@@ -34,6 +34,8 @@ export interface ScanStatus {
   appliance?: string;
   launchedAt?: string;
   endedAt?: string;
+  /** the scanner has processed the scan's results, so its host list dates the hosts it found (Qualys PROCESSED); undefined when the scanner does not say */
+  processed?: boolean;
 }
 
 export interface ScanFilter {
@@ -77,7 +79,18 @@ export interface Allowance {
 }
 
 export interface Scanner {
+  /** the backend's name (`scanner.type`), for logs and metrics only: nothing decides by it */
   readonly kind: string;
+  /**
+   * true for a scanner that launches nothing (dry run): its finished "scans" are recorded as
+   * `dry-run`, never as scanned by onsight, have nothing to confirm, and logs say "would launch"
+   */
+  readonly pretend?: boolean;
+  /**
+   * for a scanner whose scans end on a known schedule and whose calls cost nothing: follow its
+   * scans at least this often (seconds), even when nothing waits for them
+   */
+  readonly pollPaceS?: number;
   launch(req: LaunchRequest): Promise<LaunchResult>;
   listScans(filter: ScanFilter): Promise<ScanStatus[]>;
   cancel(scanRef: string): Promise<void>;
@@ -85,6 +98,8 @@ export interface Scanner {
   /** last scan dates the scanner knows for these addresses (batched by the implementation) */
   lastScanned(ips: string[]): Promise<LastScanned[]>;
   allowance(): Allowance;
+  /** What a failure of one of this scanner's calls means (the scheduler decides from this alone). */
+  failureOutcome(err: unknown, call: ScannerCall): FailureOutcome;
   close(): Promise<void>;
 }
 

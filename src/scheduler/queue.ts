@@ -37,11 +37,21 @@ export interface IntentTarget {
   bindingId: number;
 }
 
+/**
+ * What the scheduler decided about an address, as logged (the decision log, `onsight hosts`, the
+ * status page): `due` queued; `not-due` not queued (the reason says why); `dropped` taken out of
+ * the queue at launch time (re-check failed); `launched`; `scanned` recorded as scanned;
+ * `not-scanned` a scan ended without a result for it; `dropped-by-scanner` the scanner left it out
+ * of the scan it launched (outside its subscription, say); `canceled` its scan was canceled;
+ * `failed` given up after too many failed scans.
+ */
+export type DecisionKind = 'due' | 'not-due' | 'dropped' | 'launched' | 'scanned' | 'not-scanned' | 'dropped-by-scanner' | 'canceled' | 'failed';
+
 export interface Decision {
   at: number;
   ip: string;
   identityId?: number;
-  decision: string;
+  decision: DecisionKind;
   reason: string;
 }
 
@@ -91,6 +101,7 @@ export class SchedulerStore {
       pruneDecisions: db.prepare('DELETE FROM decisions WHERE id <= (SELECT max(id) FROM decisions) - ?'),
       queueAll: db.prepare('SELECT * FROM queue ORDER BY region, last_seen IS NULL, last_seen DESC, due_since'),
       intentsRecent: db.prepare('SELECT * FROM intents ORDER BY created_at DESC LIMIT ?'),
+      lastDropped: db.prepare(`SELECT ip, identity_id, max(at) AS at, reason FROM decisions WHERE decision = 'dropped-by-scanner' GROUP BY ip, identity_id`),
     };
   }
 
@@ -154,6 +165,11 @@ export class SchedulerStore {
     })();
   }
 
+  /** Take one target out of its intent, back to the queue (the rest of the intent is ended later). */
+  releaseTarget(bindingId: number, retry: { notBefore: number; countAttempt: boolean }): void {
+    this.s.release.run({ bindingId, inc: retry.countAttempt ? 1 : 0, notBefore: retry.notBefore });
+  }
+
   /**
    * End a finished intent but keep the queue entries of `keep` assigned to it: their result is
    * yet to be confirmed by the scanner (awaitingVerification); the others leave the queue.
@@ -189,7 +205,7 @@ export class SchedulerStore {
   }
 
   recentDecisions(limit: number): Decision[] {
-    return (this.s.recent.all(limit) as { at: number; ip: string; identity_id: number | null; decision: string; reason: string }[])
+    return (this.s.recent.all(limit) as { at: number; ip: string; identity_id: number | null; decision: DecisionKind; reason: string }[])
       .map((r) => ({ at: r.at, ip: r.ip, identityId: r.identity_id ?? undefined, decision: r.decision, reason: r.reason }));
   }
 
@@ -199,6 +215,12 @@ export class SchedulerStore {
 
   allQueued(): QueueEntry[] {
     return this.s.queueAll.all().map(entry);
+  }
+
+  /** The last time the scanner dropped each (address, device) from a scan, and why (`onsight hosts`). */
+  lastDroppedByScanner(): Map<string, { identityId?: number; at: number; reason: string }> {
+    const rows = this.s.lastDropped.all() as { ip: string; identity_id: number | null; at: number; reason: string }[];
+    return new Map(rows.map((r) => [`${r.ip}|${r.identity_id ?? ''}`, { identityId: r.identity_id ?? undefined, at: r.at, reason: r.reason }]));
   }
 
   recentIntents(limit: number): Intent[] {

@@ -1,61 +1,100 @@
 /**
- * A scanner for scheduler tests: it records every call and lets the test decide appliance status
- * and scan outcomes. (End-to-end tests use the Qualys emulator over real HTTP instead.)
+ * A scanner for scheduler tests, and a backend like any other (the contract suite runs it): it
+ * records every call and lets the test decide appliance status, scan outcomes and failures. Its
+ * failures are its own (ScannerFailure with the outcome they mean), not any vendor's codes.
+ * (End-to-end tests use the Qualys emulator over real HTTP instead.)
  */
-import type { Allowance, ApplianceStatus, LastScanned, LaunchRequest, Scanner, ScanFilter, ScanState, ScanStatus } from '../../src/scanners/types.js';
-import { OnsightError } from '../../src/errors.js';
+import type { Allowance, ApplianceStatus, FailureOutcome, LastScanned, LaunchRequest, Scanner, ScannerCall, ScanFilter, ScanState, ScanStatus } from '../../src/scanners/types.js';
+import { ScannerFailure, statedOutcome } from '../../src/scanners/failure.js';
+
+/**
+ * How the next launch fails: `refused` (the scanner said no: nothing launched, retry later),
+ * `lost-answer` (the scan was created but the answer never came: launched unknown), `rate-limited`
+ * (nothing launched; no call before `waitUntil`), `denied` (nothing launched; only an operator can fix it).
+ */
+export type ScriptedFailure = 'refused' | 'lost-answer' | 'rate-limited' | 'denied';
 
 export class ScriptedScanner implements Scanner {
   readonly kind = 'scripted';
   launches: (LaunchRequest & { ref: string })[] = [];
   states = new Map<string, ScanState>();
+  /** a scan's own target list as the scanner reports it, when it differs from what was sent */
+  reportedTargets = new Map<string, string[]>();
   appliancesState: ApplianceStatus[] = [];
   lastScannedDates = new Map<string, string>();
   calls: string[] = [];
-  /** make the next launch fail: 'api' (known not launched), 'network-after' (launched, answer lost) */
-  failNext?: 'api' | 'network-after';
+  failNext?: ScriptedFailure;
+  /** for `rate-limited`: when the scanner lets us call again (epoch ms) */
+  waitUntil = 0;
+  /** make every call of this kind fail with this failure (until cleared) */
+  failing = new Map<ScannerCall, ScriptedFailure>();
   private seq = 0;
+
+  private fail(how: ScriptedFailure): never {
+    switch (how) {
+      case 'refused': throw new ScannerFailure('ONSIGHT_SCANNER_REFUSED', 'scripted: refused', 'no', 'retry');
+      case 'lost-answer': throw new ScannerFailure('ONSIGHT_SCANNER_UNREACHABLE', 'scripted: answer lost', 'unknown', 'retry');
+      case 'rate-limited': throw new ScannerFailure('ONSIGHT_SCANNER_RATE_LIMIT', 'scripted: rate limited', 'no', 'wait', this.waitUntil);
+      case 'denied': throw new ScannerFailure('ONSIGHT_SCANNER_DENIED', 'scripted: account disabled', 'no', 'stop');
+    }
+  }
+
+  private check(call: ScannerCall): void {
+    const f = this.failing.get(call);
+    if (f) this.fail(f);
+  }
 
   async launch(req: LaunchRequest) {
     this.calls.push('launch');
+    this.check('launch');
     const ref = `scan/${++this.seq}`;
-    if (this.failNext === 'api') {
+    const how = this.failNext;
+    if (how && how !== 'lost-answer') {
       this.failNext = undefined;
-      throw new OnsightError('ONSIGHT_QUALYS_API', 'CODE 999: refused');
+      this.fail(how);
     }
     this.launches.push({ ...req, ref });
     this.states.set(ref, 'running');
-    if (this.failNext === 'network-after') {
+    if (how === 'lost-answer') {
       this.failNext = undefined;
-      throw new OnsightError('ONSIGHT_QUALYS_NETWORK', 'socket hang up');
+      this.fail(how);
     }
     return { scanRef: ref };
   }
 
   async listScans(f: ScanFilter): Promise<ScanStatus[]> {
     this.calls.push('list');
+    this.check('listScans');
     return this.launches
       .filter((l) => !f.scanRefs || f.scanRefs.includes(l.ref))
-      .map((l) => ({ scanRef: l.ref, title: l.title, state: this.states.get(l.ref)!, targets: l.targets, appliance: l.appliance }));
+      .map((l) => ({ scanRef: l.ref, title: l.title, state: this.states.get(l.ref)!, targets: this.reportedTargets.get(l.ref) ?? l.targets, appliance: l.appliance }))
+      .filter((s) => !f.states || f.states.includes(s.state));
   }
 
   async cancel(ref: string) {
     this.calls.push('cancel');
+    this.check('cancel');
     this.states.set(ref, 'canceled');
   }
 
   async appliances(): Promise<ApplianceStatus[]> {
     this.calls.push('appliances');
+    this.check('appliances');
     return this.appliancesState.map((a) => ({ ...a }));
   }
 
   async lastScanned(ips: string[]): Promise<LastScanned[]> {
     this.calls.push('lastScanned');
+    this.check('lastScanned');
     return ips.map((ip) => ({ ip, lastScannedAt: this.lastScannedDates.get(ip) }));
   }
 
   allowance(): Allowance {
     return { waitSec: 0 };
+  }
+
+  failureOutcome(err: unknown, call: ScannerCall): FailureOutcome {
+    return statedOutcome(err, call);
   }
 
   async close() {}

@@ -7,13 +7,15 @@ import { hms, isoSec } from './clock.js';
 import type { EmulatorConfig } from './config.js';
 import { parseItem, splitList } from './ipset.js';
 import { EXTERNAL, expandTargets, SCAN_STATES, type EmScan, type EmulatorModel, type QualysScanState } from './model.js';
-import { cdata, doc, el, simpleReturn } from './xml.js';
+import { cdata, conflictReturn, doc, el, simpleReturn } from './xml.js';
 
 export interface Ctx {
   method: string;
   params: Map<string, string>;
   /** Host header: used in DOCTYPEs and next-page URLs */
   host: string;
+  /** API version from the path, e.g. `3.0` */
+  version: string;
   /** scheme://host of this server as the client sees it */
   origin: string;
   path: string;
@@ -30,7 +32,12 @@ export class Handlers {
   constructor(private readonly c: EmulatorConfig, private readonly m: EmulatorModel) {}
 
   fail(ctx: Pick<Ctx, 'host'>, status: number, code: number, text: string): Answer {
-    return { status, body: simpleReturn(ctx.host, isoSec(this.m.now()), { code, text }) };
+    return { status, body: simpleReturn(ctx.host, isoSec(this.m.now()), { code, text, declaration: status !== 400 }) };
+  }
+
+  /** 409 and account answers, shaped like the documented 409 bodies */
+  conflict(status: number, code: number, text: string, items: [string, string][] = []): Answer {
+    return { status, body: conflictReturn(isoSec(this.m.now()), code, text, items) };
   }
 
   private ok(ctx: Ctx, text: string, items?: [string, string][]): Answer {
@@ -117,11 +124,12 @@ export class Handlers {
     }
 
     const outside = items.filter((i) => !this.m.subscription.covers(i));
-    if (outside.length) {
+    const kept = this.c.outOfSubscription === 'drop' ? items.filter((i) => !outside.includes(i)) : outside.length ? [] : items;
+    if (kept.length === 0) {
       const n = this.c.notInSubscription;
       return this.fail(ctx, n.status, n.code, n.text.replace('{ips}', outside.slice(0, 20).join(',')));
     }
-    const scan = this.m.launch({ title, targets: items, appliances: names, optionTitle, priority, userLogin: ctx.userLogin });
+    const scan = this.m.launch({ title, targets: kept, appliances: names, optionTitle, priority, userLogin: ctx.userLogin });
     return this.ok(ctx, 'New vm scan launched', [['ID', String(scan.id)], ['REFERENCE', scan.ref]]);
   }
 
@@ -160,7 +168,7 @@ export class Handlers {
     const showOp = p.get('show_op') === '1';
     const body = scans.map((s) => this.scanXml(s, now, showStatus, showOp)).join('\n');
     const list = scans.length ? `    <SCAN_LIST>\n${body}\n    </SCAN_LIST>` : '';
-    return { status: 200, body: doc('SCAN_LIST_OUTPUT', '/api/2.0/fo/scan/scan_list_output.dtd', ctx.host, `  <RESPONSE>\n    ${el('DATETIME', isoSec(now))}\n${list}\n  </RESPONSE>`) };
+    return { status: 200, body: doc('SCAN_LIST_OUTPUT', `/api/${ctx.version}/fo/scan/scan_list_output.dtd`, ctx.host, `  <RESPONSE>\n    ${el('DATETIME', isoSec(now))}\n${list}\n  </RESPONSE>`) };
   }
 
   private scanXml(s: EmScan, now: number, showStatus: boolean, showOp: boolean): string {
@@ -204,7 +212,8 @@ export class Handlers {
           `${el('USER_LOGIN', this.c.userLogin ?? this.c.username)}${el('HEARTBEATS_MISSED', a.heartbeatsMissed)}` +
           `${el('SS_LAST_CONNECTED', isoSec(a.online ? now : a.lastUpdated))}`;
         if (detail) {
-          x += `<RUNNING_SCANS>${running.map((s) => `<SCAN>${el('ID', s.id)}<TITLE>${cdata(s.title)}</TITLE>${el('REFERENCE', s.ref)}${el('TYPE', 'API')}${el('SCAN_DATE', isoSec(s.launchedAt))}</SCAN>`).join('')}</RUNNING_SCANS>`;
+          // SCAN children as qualysapi (REF) and qualysdk ("ID, title, scan_ref, type, and date") read them
+          x += `<RUNNING_SCANS>${running.map((s) => `<SCAN>${el('ID', s.id)}<TITLE>${cdata(s.title)}</TITLE>${el('REF', s.ref)}${el('TYPE', 'API')}${el('SCAN_DATE', isoSec(s.launchedAt))}</SCAN>`).join('')}</RUNNING_SCANS>`;
         }
         x += el('MAX_CAPACITY_UNITS', a.capacity);
       }
@@ -252,11 +261,12 @@ export class Handlers {
       const next = new URLSearchParams();
       for (const [k, v] of p) if (k !== 'id_min') next.set(k, v);
       next.set('id_min', String(hosts[page.length].id));
-      const url = `${ctx.origin}${ctx.path}?${next.toString()}`;
+      const url = `${this.c.nextPageOrigin?.replace(/\/$/, '') ?? ctx.origin}${ctx.path}?${next.toString()}`;
       warning = `    <WARNING>${el('CODE', 1980)}${el('TEXT', `${limit} record limit exceeded. Use URL to get next batch of results.`)}<URL>${cdata(url)}</URL></WARNING>`;
     }
     const list = items.length ? `    <HOST_LIST>\n${items.join('\n')}\n    </HOST_LIST>` : '';
-    return { status: 200, body: doc('HOST_LIST_OUTPUT', '/api/2.0/fo/asset/host/dtd/list/output.dtd', ctx.host, `  <RESPONSE>\n    ${el('DATETIME', isoSec(now))}\n${list}\n${warning}\n  </RESPONSE>`) };
+    // the guide's 5.0 host list sample (pp. 1010-1011) carries no DOCTYPE
+    return { status: 200, body: doc('HOST_LIST_OUTPUT', undefined, ctx.host, `  <RESPONSE>\n    ${el('DATETIME', isoSec(now))}\n${list}\n${warning}\n  </RESPONSE>`) };
   }
 
   // ---- /api/2.0/fo/asset/ip/ ------------------------------------------------------------------------

@@ -2,7 +2,8 @@
  * The dry-run scanner: launches nothing, says what it would launch, and reports each pretend scan
  * finished after `scanDurationS`. The embedded default uses it so a newcomer sees decisions safely.
  */
-import type { Allowance, ApplianceStatus, LastScanned, LaunchRequest, LaunchResult, Scanner, ScanFilter, ScanStatus } from './types.js';
+import type { Allowance, ApplianceStatus, FailureOutcome, LastScanned, LaunchRequest, LaunchResult, Scanner, ScannerCall, ScanFilter, ScanStatus } from '../types.js';
+import { statedOutcome } from '../failure.js';
 
 export interface DryRunOptions {
   appliances: string[];
@@ -23,12 +24,16 @@ interface PretendScan {
 
 export class DryRunScanner implements Scanner {
   readonly kind = 'dry-run';
+  readonly pretend = true;
+  /** its scans end scanDurationS after launch and calls cost nothing: follow them at that pace */
+  readonly pollPaceS: number;
   private readonly scans = new Map<string, PretendScan>();
   private seq = 0;
   private readonly now: () => number;
 
   constructor(private readonly opts: DryRunOptions) {
     this.now = opts.now ?? Date.now;
+    this.pollPaceS = Math.max(1, opts.scanDurationS);
   }
 
   async launch(req: LaunchRequest): Promise<LaunchResult> {
@@ -73,6 +78,10 @@ export class DryRunScanner implements Scanner {
 
   allowance(): Allowance {
     return { waitSec: 0 };
+  }
+
+  failureOutcome(err: unknown, call: ScannerCall): FailureOutcome {
+    return statedOutcome(err, call);
   }
 
   async close(): Promise<void> {}

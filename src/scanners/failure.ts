@@ -1,0 +1,34 @@
+/**
+ * A failure that carries its own seam-level meaning: for backends without a vendor's error
+ * vocabulary to map (dry run, the simulator's scanner, test scanners). A vendor backend maps its
+ * own errors instead (src/scanners/qualys/outcome.ts).
+ */
+import { OnsightError, type ErrorCode } from '../errors.js';
+import type { FailureOutcome, ScannerCall } from './types.js';
+
+export class ScannerFailure extends OnsightError {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    readonly launched: FailureOutcome['launched'],
+    readonly next: FailureOutcome['next'],
+    readonly untilMs?: number,
+  ) {
+    super(code, message);
+  }
+}
+
+/**
+ * The outcome a ScannerFailure states; anything else is an unexplained failure: a launch may have
+ * happened (`unknown`: reconciled by intent id before anything is launched again), retry later.
+ */
+export function statedOutcome(err: unknown, call: ScannerCall): FailureOutcome {
+  if (err instanceof ScannerFailure) {
+    return { launched: call === 'launch' ? err.launched : 'no', next: err.next, untilMs: err.untilMs, code: err.code, message: err.message };
+  }
+  const e = err as { code?: unknown; message?: unknown };
+  return {
+    launched: call === 'launch' ? 'unknown' : 'no', next: 'retry',
+    code: typeof e?.code === 'string' ? e.code : 'ONSIGHT_SCANNER', message: typeof e?.message === 'string' ? e.message : String(err),
+  };
+}

@@ -1,0 +1,20 @@
+/** `onsight doctor`'s Qualys checks that need no call: is the password readable (never shown)? */
+import type { DoctorLine } from '../types.js';
+import { loadPassword } from './credentials.js';
+import type { QualysScannerOptions } from './schema.js';
+
+export function qualysDoctor(sc: QualysScannerOptions, ctx: { env: NodeJS.ProcessEnv }): DoctorLine[] {
+  const env = ctx.env;
+  const source = sc.credential !== undefined ? `systemd credential ${sc.credential}` : sc.passwordEnv !== undefined ? `environment variable ${sc.passwordEnv}` : `password file ${sc.passwordFile}`;
+  try {
+    loadPassword({ passwordFile: sc.passwordFile, passwordEnv: sc.passwordEnv, credential: sc.credential }, env);
+    return [{ mark: 'ok', what: 'credentials', text: `${source} readable (not shown)` }];
+  } catch (err) {
+    let hint = '';
+    if (sc.credential !== undefined && !env.CREDENTIALS_DIRECTORY) {
+      // a systemd credential exists only inside the service: say how to run doctor there
+      hint = `; it exists only inside the service: run doctor as \`systemd-run --pipe --wait -p LoadCredential=${sc.credential}:/etc/onsight/qualys.pass ${process.execPath} ${process.argv[1] ?? 'bin/onsight.js'} doctor --config FILE\`, or while onsight runs with CREDENTIALS_DIRECTORY=/run/credentials/onsight.service`;
+    }
+    return [{ mark: 'fail', what: 'credentials', text: (err as Error).message + hint }];
+  }
+}

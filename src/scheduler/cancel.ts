@@ -1,0 +1,161 @@
+/**
+ * Canceling running scans, for three reasons: a target's address went to another device before
+ * the scan could reach it (cancel, relaunch the others at once), the scan sits queued behind
+ * others long after launch (cancel, requeue), every target left (cancel). Owns the scans waiting
+ * to be canceled because an address changed hands.
+ */
+import type { BindingView } from '../inventory/inventory.js';
+import type { Intent, IntentTarget } from './queue.js';
+import type { SchedulerCore } from './core.js';
+
+export class Canceler {
+  /** running scans to cancel and relaunch: a target's address now belongs to another device (intent id → why) */
+  private readonly reassigned = new Map<string, string>();
+  /** region → until when a canceled scan's appliance may still probe it */
+  private readonly draining = new Map<string, number>();
+
+  constructor(private readonly core: SchedulerCore) {}
+
+  /**
+   * For consider(): a check of new bindings against the targets of running scans (read once, on
+   * first use). A scan that may not have reached an address now held by another device is marked
+   * for cancel-and-relaunch.
+   */
+  newHolderCheck(now: number): (b: BindingView) => void {
+    let targets: Map<string, { intent: Intent; identityId: number }> | undefined;
+    return (b) => {
+      targets ??= this.runningTargets();
+      const t = targets.get(b.ip);
+      if (t && t.identityId !== b.identityId && !this.reassigned.has(t.intent.id) && this.core.follow.mayNotHaveReached(t.intent, now)) {
+        this.reassigned.set(t.intent.id, `target ${b.ip} now held by ${b.identityKey}`);
+      }
+    };
+  }
+
+  /** address → (scan, device) for every target of our running scans */
+  private runningTargets(): Map<string, { intent: Intent; identityId: number }> {
+    const out = new Map<string, { intent: Intent; identityId: number }>();
+    for (const i of this.core.store.activeIntents()) {
+      if (i.state !== 'running' || !i.scanRef) continue;
+      for (const t of this.core.store.targets(i.id)) out.set(t.ip, { intent: i, identityId: t.identityId });
+    }
+    return out;
+  }
+
+  /**
+   * A running scan one of whose target addresses went to another device would scan that device
+   * if it has not reached the address yet (we cannot tell whether it has). Cancel it and put its
+   * other targets back at the front of the queue, so they go out again at once without the lost
+   * address: two calls, against a scan of the wrong machine.
+   */
+  async cancelReassigned(): Promise<void> {
+    const { store, clock, counters, budget } = this.core;
+    // no status call first: within the cancel window a scan cannot have ended (setup, pickup and a
+    // host's scan take longer), and a cancel that fails leaves the scan to the regular poll
+    for (const [id, why] of this.reassigned) {
+      const i = store.intent(id);
+      if (!i || i.state !== 'running' || !i.scanRef) {
+        this.reassigned.delete(id);
+        continue;
+      }
+      if (!budget.canSpend(true)) return;
+      this.reassigned.delete(id);
+      const targets = await this.cancelAndRequeue(i, why);
+      if (!targets) continue; // it may have ended after all: the regular poll records how
+      const now = clock.now();
+      counters.canceledReassigned++;
+      for (const t of targets) store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'canceled', reason: `scan canceled before it could reach the wrong device: ${why}; relaunching the others` });
+      this.core.log.info({ intent: id, scanRef: i.scanRef }, `canceled a running scan: ${why}`);
+      await this.core.results.creditPartial(i, targets);
+    }
+  }
+
+  /**
+   * Cancel a running scan and put its targets back in the queue, ready at once and not counted as
+   * a failed attempt. Undefined when the cancel call failed (nothing changed); else the targets.
+   */
+  async cancelAndRequeue(i: Intent, why: string, state: 'canceled' | 'abandoned' = 'canceled', mayBeProbing = true): Promise<IntentTarget[] | undefined> {
+    try {
+      await this.core.budget.call('cancel scan', 'cancel', () => this.core.scanner.cancel(i.scanRef!));
+    } catch {
+      return undefined;
+    }
+    if (mayBeProbing) this.drain(i.region);
+    return this.requeue(i, why, state);
+  }
+
+  /** The region of a scan just canceled: its appliance may probe on until it hears of the cancel. */
+  private drain(region: string): void {
+    const until = this.core.clock.now() + this.core.opts.cancelDrainS * 1000;
+    this.draining.set(region, Math.max(this.draining.get(region) ?? 0, until));
+  }
+
+  /**
+   * Does a canceled scan's appliance perhaps still probe `region`? Then the region takes no new
+   * scan: on that appliance it would be a second scan, on another a second appliance in the region.
+   */
+  isDraining(region: string, now: number): boolean {
+    const until = this.draining.get(region);
+    if (until !== undefined && until <= now) this.draining.delete(region);
+    return until !== undefined && until > now;
+  }
+
+  /** End a running intent without a result; its targets go back to the queue, ready at once. */
+  requeue(i: Intent, why: string, state: 'canceled' | 'abandoned'): IntentTarget[] {
+    const now = this.core.clock.now();
+    const targets = this.core.store.targets(i.id);
+    this.core.store.endIntent(i.id, state, now, why, { notBefore: now, countAttempt: false });
+    this.core.appliances.ended(i.appliance);
+    return targets;
+  }
+
+  /**
+   * A scan that has not started long after launch sits behind other scans on a full (or offline)
+   * appliance: its targets go stale while it waits. When a fresh appliance list confirms that,
+   * cancel it and put the targets back in the queue: they go out again, re-checked, as soon as
+   * an appliance of the region has room (maybe another one). A scan that had started and waits
+   * again (its appliance went offline) keeps its progress and is left alone.
+   */
+  async requeueIfStuck(i: Intent): Promise<void> {
+    const { appliances, opts, clock } = this.core;
+    appliances.invalidate(i.appliance); // read the list again: it may be old
+    await this.core.launch.refreshAppliances();
+    const r = opts.regions.find((x) => x.name === i.region);
+    const max = r?.appliances.find((a) => a.name === i.appliance)?.maxScans ?? 1;
+    const { online, load } = appliances.load(i.appliance, this.core.store.activeIntents());
+    if (online && load <= max) return; // it has its slot: about to start
+    if (!this.core.budget.canSpend(true)) return;
+    const why = `still waiting for ${i.appliance} ${Math.round((clock.now() - (i.launchedAt ?? i.createdAt)) / 60_000)} min after launch (${online ? `load ${load}/${max}` : 'offline'})`;
+    // not started: its appliance hears of the cancel before it could pick the scan up
+    const targets = await this.cancelAndRequeue(i, why, 'canceled', false);
+    if (!targets) return;
+    this.core.counters.requeuedStuck++;
+    this.core.log.info({ intent: i.id, scanRef: i.scanRef }, `canceled a queued scan: ${why}; targets requeued`);
+    await this.core.results.creditPartial(i, targets);
+  }
+
+  /** Cancel a running scan every target of which has left the network (cancelWhenAllLeft). */
+  async cancelIfAllLeft(i: Intent): Promise<void> {
+    const { store, inventory, budget } = this.core;
+    const targets = store.targets(i.id);
+    const gone = targets.every((t) => {
+      const b = inventory.binding(t.bindingId);
+      return !b || b.endAt !== undefined;
+    });
+    if (!gone || !budget.canSpend(false)) return;
+    try {
+      await budget.call('cancel scan', 'cancel', () => this.core.scanner.cancel(i.scanRef!));
+    } catch {
+      return;
+    }
+    const now = this.core.clock.now();
+    store.endIntent(i.id, 'canceled', now, 'every target left the network');
+    this.core.appliances.ended(i.appliance);
+    this.drain(i.region);
+    this.core.counters.canceledLeft++;
+    for (const t of targets) {
+      this.core.decide.recheck(t.bindingId, now);
+      store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'canceled', reason: 'every target of the scan left' });
+    }
+  }
+}

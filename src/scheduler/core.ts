@@ -1,0 +1,108 @@
+/**
+ * What the scheduler's phases share: the injected parts (clock, inventory, policy, store, scanner,
+ * options, log, hooks), the counters, and the phases themselves, so that one phase can hand work
+ * to another (following a scan ends in recording its results). Each phase owns its own state.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Logger } from '../log.js';
+import type { OnsightError } from '../errors.js';
+import type { Inventory } from '../inventory/inventory.js';
+import type { Policy } from '../policy/policy.js';
+import type { Scanner } from '../scanners/types.js';
+import type { Intent, SchedulerStore } from './queue.js';
+import type { SchedulerOptions } from './options.js';
+import type { ApplianceBook } from './appliances.js';
+import type { Budget } from './budget.js';
+import type { Decider } from './decide.js';
+import type { Reconciler } from './reconcile.js';
+import type { Follower } from './follow.js';
+import type { Results } from './results.js';
+import type { Canceler } from './cancel.js';
+import type { Launcher } from './launch.js';
+
+export interface Clock {
+  now(): number;
+}
+
+export const systemClock: Clock = { now: () => Date.now() };
+
+export interface LaunchInfo {
+  intentId: string;
+  scanRef: string;
+  region: string;
+  appliance: string;
+  targets: { ip: string; why: string }[];
+  /** why this appliance */
+  applianceWhy: string;
+}
+
+export interface SchedulerHooks {
+  onLaunch?(info: LaunchInfo): void;
+  onScanEnd?(intent: Intent, state: string, scanned: number): void;
+}
+
+export interface SchedulerCounters {
+  launches: number;
+  launchFailures: number;
+  targetsLaunched: number;
+  dropped: number;
+  finished: number;
+  failed: number;
+  canceledLeft: number;
+  /** scans canceled (and their other targets relaunched) because a target's address went to another device first */
+  canceledReassigned: number;
+  /** queued scans canceled because their appliance was full or offline long after launch (targets requeued) */
+  requeuedStuck: number;
+  /** targets of finished scans the scanner found no host at (verifyResults) */
+  noHost: number;
+  /** targets a finished scan's own target list lacked (the scanner dropped them: out of subscription, say) */
+  droppedByScanner: number;
+  /** scans older than maxScanAgeS that never ended: given up, targets requeued */
+  givenUp: number;
+  reconciled: number;
+  abandoned: number;
+  apiCalls: number;
+  byRegion: Record<string, { launched: number; finished: number; failed: number }>;
+  byAppliance: Record<string, { launched: number }>;
+}
+
+export function newCounters(): SchedulerCounters {
+  return {
+    launches: 0, launchFailures: 0, targetsLaunched: 0, dropped: 0, finished: 0, failed: 0, canceledLeft: 0, canceledReassigned: 0, requeuedStuck: 0, noHost: 0,
+    droppedByScanner: 0, givenUp: 0, reconciled: 0, abandoned: 0, apiCalls: 0, byRegion: {}, byAppliance: {},
+  };
+}
+
+/** The shared context: `policy` and `opts` change on reconfigure, so phases read them from here each time. */
+export interface SchedulerCore {
+  readonly clock: Clock;
+  readonly inventory: Inventory;
+  policy: Policy;
+  readonly store: SchedulerStore;
+  readonly scanner: Scanner;
+  opts: SchedulerOptions;
+  readonly log: Logger;
+  readonly hooks: SchedulerHooks;
+  readonly counters: SchedulerCounters;
+  readonly appliances: ApplianceBook;
+  readonly budget: Budget;
+  readonly decide: Decider;
+  readonly reconcile: Reconciler;
+  readonly follow: Follower;
+  readonly results: Results;
+  readonly cancel: Canceler;
+  readonly launch: Launcher;
+}
+
+export function newIntentId(now: number): string {
+  return `onsight-${now.toString(36)}-${randomBytes(4).toString('hex')}`;
+}
+
+/** Did the scan launched at `launchedAt` find a host at the address? Its date may be stamped at launch: a minute of slack for clocks. */
+export function foundInScan(lastScannedAt: number | undefined, launchedAt: number): boolean {
+  return lastScannedAt !== undefined && lastScannedAt >= launchedAt - 60_000;
+}
+
+export function errInfo(err: unknown): { code?: string; message: string } {
+  return { code: (err as OnsightError).code, message: (err as Error).message };
+}

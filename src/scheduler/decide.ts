@@ -1,0 +1,126 @@
+/**
+ * Deciding: is a binding due for a scan? `consider()` evaluates bindings that just changed and
+ * enqueues the due ones, logging every changed decision; `sweep()` re-evaluates those whose answer
+ * may have changed on its own since (a rescan window ran out, a scan window opened, a scan ended),
+ * and every `fullSweepS` everyone present. Owns the last answer per binding, the re-check plan, and
+ * the devices whose last scan found no host.
+ */
+import type { BindingView } from '../inventory/inventory.js';
+import type { DecisionKind } from './queue.js';
+import { RecheckPlan } from './recheck.js';
+import type { SchedulerCore } from './core.js';
+
+const RECENT_KEY = 'not-due:scanned-recently';
+
+export class Decider {
+  /** the last decision logged per binding (kind and reason class): an unchanged not-due answer is not news */
+  private readonly lastReason = new Map<number, string>();
+  /** bindings last found scanned-recently: until when that answer holds (sweep skips them) */
+  private readonly recent = new Map<number, { lastScannedAt: number; until: number }>();
+  /** when each binding's verdict may next change */
+  private readonly plan = new RecheckPlan();
+  private nextFullSweepAt = 0;
+  /** bindings whose last scan found no host: not due again until the device is seen again (binding id → lastSeen) */
+  private readonly silent = new Map<number, number>();
+
+  constructor(private readonly core: SchedulerCore) {}
+
+  /** A new policy: every answer may differ. */
+  reset(): void {
+    this.lastReason.clear();
+    this.recent.clear(); // windows may differ under the new policy
+    this.plan.clear();
+    this.nextFullSweepAt = 0;
+  }
+
+  /** Decide about `bindingId` again at `at` (it left the queue, its scan ended, ...). */
+  recheck(bindingId: number, at: number): void {
+    this.plan.at(bindingId, at);
+  }
+
+  /** The last scan of this binding found no host: not due again until it is seen again. */
+  silence(bindingId: number, lastSeen: number): void {
+    if (this.silent.size > 100_000) this.silent.clear();
+    this.silent.set(bindingId, lastSeen);
+  }
+
+  /** Evaluate bindings that just changed; enqueue the due ones; log every changed decision. */
+  consider(bindingIds: Iterable<number>): number {
+    const { clock, inventory, store } = this.core;
+    const policy = this.core.policy;
+    const now = clock.now();
+    let enqueued = 0;
+    const newHolders = this.core.cancel.newHolderCheck(now);
+    for (const id of bindingIds) {
+      const b = inventory.binding(id);
+      if (!b) continue;
+      if (b.endAt === undefined && b.startAt >= now - 3600_000) newHolders(b);
+      const v = policy.evaluate(b, now);
+      if (v.reason === 'scanned-recently' && b.lastScannedAt !== undefined) {
+        if (this.recent.size > 200_000) this.recent.clear();
+        const until = b.lastScannedAt + policy.dueAfterS(b.ip, v.region) * 1000;
+        this.recent.set(b.id, { lastScannedAt: b.lastScannedAt, until });
+        this.plan.at(b.id, until);
+      } else {
+        this.recent.delete(b.id);
+        if (v.reason === 'outside-scan-window' && v.region) this.plan.afterWindow(b.id, v.region);
+        else this.plan.forget(b.id); // due (the queue has it) or an answer only a new sighting can change
+      }
+      if (v.due && v.region && this.silent.get(b.id) === b.lastSeen) {
+        this.log(b, 'not-due', `no-answer: the last scan of ${b.ip} found no host; waiting for the device to be seen again`, now);
+      } else if (v.due && v.region) {
+        if (store.enqueue({ bindingId: b.id, ip: b.ip, identityId: b.identityId, region: v.region, dueSince: now, lastSeen: b.lastSeen })) {
+          enqueued++;
+          this.log(b, 'due', `${v.detail}; region ${v.region} (${v.regionCidr})`, now);
+        } else store.touch(b.id, b.lastSeen);
+      } else {
+        this.log(b, 'not-due', `${v.reason}: ${v.detail}`, now);
+      }
+    }
+    return enqueued;
+  }
+
+  /**
+   * Periodic pass: end run-out leases, and re-evaluate the bindings whose answer may have changed
+   * since (rescan windows run out, scan windows open, scans ended). Every `fullSweepS` (and first)
+   * it re-evaluates everyone present instead.
+   */
+  sweep(): number {
+    const { clock, inventory, store } = this.core;
+    const now = clock.now();
+    inventory.expireStale(now);
+    store.pruneDecisions(100_000);
+    if (now < this.nextFullSweepAt && this.plan.size < 1_000_000) {
+      const ids = this.plan.takeDue(now);
+      for (const region of this.plan.regionsWaiting()) {
+        if (this.core.policy.windowOpen(region, now)) for (const id of this.plan.takeWaiting(region)) ids.push(id);
+      }
+      return this.consider(ids);
+    }
+    this.nextFullSweepAt = now + this.core.opts.fullSweepS * 1000;
+    this.plan.clear();
+    const queued = store.queuedIds();
+    const ids: number[] = [];
+    for (const p of inventory.presentIds(now)) {
+      if (queued.has(p.id)) continue;
+      // Skip what consider() would find unchanged: still scanned recently (scope, exclusion and
+      // region depend only on the address, which a binding never changes), with that same answer
+      // already logged, so re-evaluating would neither enqueue nor log anything.
+      const r = this.recent.get(p.id);
+      if (r && r.lastScannedAt === p.lastScannedAt && now < r.until && this.lastReason.get(p.id) === RECENT_KEY) {
+        this.plan.at(p.id, r.until);
+        continue;
+      }
+      ids.push(p.id);
+    }
+    return this.consider(ids);
+  }
+
+  private log(b: Pick<BindingView, 'id' | 'ip' | 'identityId'>, decision: DecisionKind, reason: string, now: number): void {
+    const key = `${decision}:${reason.split(':')[0]}`;
+    if (this.lastReason.get(b.id) === key && decision === 'not-due') return; // same answer as last time: not news
+    if (this.lastReason.size > 200_000) this.lastReason.clear();
+    this.lastReason.set(b.id, key);
+    this.core.store.decide({ at: now, ip: b.ip, identityId: b.identityId, decision, reason });
+  }
+}

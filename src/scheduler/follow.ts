@@ -1,0 +1,189 @@
+/**
+ * Following running scans: one list call for all of them, made only when it is worth its API
+ * cost (queued work waits for a scan that has likely ended, by the durations of earlier scans),
+ * then each scan's state handed on — finished and failed scans to the results, stuck ones to the
+ * canceler. A scan that never ends (a state the scanner does not explain, a scan it forgot) is
+ * looked up once more after `maxScanAgeS`, then given up and its targets requeued. Owns when the
+ * scans were last polled, the state each was last seen in, and how long scans take.
+ */
+import type { ScanStatus } from '../scanners/types.js';
+import type { Intent } from './queue.js';
+import { ScanDurations } from './durations.js';
+import type { SchedulerCore } from './core.js';
+
+export class Follower {
+  private nextPollAt = 0;
+  private lastPollAt = 0;
+  /** how long our scans take, by size */
+  private readonly durations = new ScanDurations();
+  /** the state each running scan was last seen in (a scan still queued has reached none of its targets) */
+  private readonly lastState = new Map<string, ScanStatus['state']>();
+  /** target count per running intent (for the durations of scans of its size) */
+  private readonly sizes = new Map<string, number>();
+  /** polls in a row that did not list the scan */
+  private readonly missing = new Map<string, number>();
+  /** scans past maxScanAgeS already looked up once (the next poll gives them up) */
+  private readonly overdue = new Set<string>();
+
+  constructor(private readonly core: SchedulerCore) {}
+
+  /**
+   * Could the scan still be before one of its targets? While the scanner last said it was queued
+   * (behind other scans on the appliance), or the appliance may not have picked it up (`pickupS`
+   * after launch), surely; targets beyond the first wave of hosts scanned in
+   * parallel start later, so up to 30% of a typical scan's duration, too. Later, the target has
+   * most likely been scanned already, and canceling would throw that work away.
+   */
+  mayNotHaveReached(i: Intent, now: number): boolean {
+    const seen = this.lastState.get(i.id);
+    if (seen === 'submitted' || seen === 'queued') return true;
+    const typical = this.durations.count >= 3 ? this.durations.typical(this.size(i)) : 0;
+    return now - (i.launchedAt ?? i.createdAt) < Math.max(this.core.opts.pickupS * 1000, 0.3 * typical);
+  }
+
+  private size(i: Intent): number {
+    let n = this.sizes.get(i.id);
+    if (n === undefined) {
+      if (this.sizes.size > 10_000) this.sizes.clear();
+      this.sizes.set(i.id, (n = this.core.store.targets(i.id).length));
+    }
+    return n;
+  }
+
+  /** A scan ended well at `endedAt`: learn its duration. */
+  ended(i: Intent, endedAt: number): void {
+    if (i.launchedAt !== undefined && endedAt > i.launchedAt) this.durations.add(endedAt - i.launchedAt, this.size(i));
+    this.sizes.delete(i.id);
+  }
+
+  private pollIntervalMs(): number {
+    const a = this.core.scanner.allowance();
+    let f = 1;
+    if (a.remaining !== undefined && a.limit) {
+      const share = a.remaining / a.limit;
+      if (share < 0.2) f = 4;
+      else if (share < 0.5) f = 2;
+    }
+    return this.core.opts.pollIntervalS * 1000 * f;
+  }
+
+  /**
+   * Running scans that queued work waits for: a region with ready targets has no room because of
+   * them (its own scans, or scans on the appliances it could use, or the subscription-wide cap).
+   */
+  private blockingScans(running: Intent[], now: number): Intent[] {
+    const { opts, store } = this.core;
+    const ready = store.readyRegions(now, opts.regions.map((r) => r.name));
+    if (ready.length === 0) return [];
+    if (running.length >= (opts.maxRunningScans ?? Infinity)) return running;
+    const out = new Set<Intent>();
+    for (const name of ready) {
+      const r = opts.regions.find((x) => x.name === name)!;
+      const apps = new Set(r.appliances.map((a) => a.name));
+      for (const i of running) if (i.region === name || apps.has(i.appliance)) out.add(i);
+    }
+    return [...out];
+  }
+
+  /**
+   * Is a status call worth its API cost now? Only when queued work waits for a running scan and,
+   * by the distribution of past scan durations, one of those scans has likely ended since the
+   * last call: the chances that each ended since then add up to 70% or more. Scans older than
+   * every learned duration count as more and more likely the longer we wait. With nothing
+   * waiting, a call every idlePollS records results (they keep their real end time).
+   */
+  private pollWorthwhile(running: Intent[], now: number): boolean {
+    const blocking = this.blockingScans(running, now);
+    if (blocking.length === 0) return now - this.lastPollAt >= (this.core.opts.idlePollS ?? 60 * this.core.opts.pollIntervalS) * 1000;
+    if (this.durations.count < 3) return true;
+    const interval = this.pollIntervalMs();
+    let chance = 0;
+    for (const i of blocking) {
+      const start = i.launchedAt ?? i.createdAt;
+      const f0 = this.durations.cdf(this.lastPollAt - start, this.size(i));
+      const f1 = this.durations.cdf(now - start, this.size(i));
+      chance += f0 >= 1 ? (now - this.lastPollAt) / (5 * interval) : (f1 - f0) / (1 - f0);
+    }
+    return chance >= 0.7;
+  }
+
+  /** Running scans past their maximum age and not yet looked up: they are worth a call of their own. */
+  private dueForLookup(running: Intent[], now: number): boolean {
+    const max = this.core.opts.maxScanAgeS * 1000;
+    return running.some((i) => now - (i.launchedAt ?? i.createdAt) >= max && !this.overdue.has(i.id));
+  }
+
+  /** One list call for all running scans; record results. */
+  async poll(force = false): Promise<void> {
+    const { clock, store, opts, budget } = this.core;
+    const now = clock.now();
+    const running = store.activeIntents().filter((i) => i.state === 'running' && i.scanRef);
+    if (running.length === 0 || !budget.canSpend(false)) return;
+    const lookup = this.dueForLookup(running, now);
+    if (!force && !lookup && now < this.nextPollAt) return;
+    if (!force && !lookup && opts.adaptivePolling && !this.pollWorthwhile(running, now)) return;
+    this.nextPollAt = now + this.pollIntervalMs();
+    this.lastPollAt = now;
+    let statuses: ScanStatus[];
+    try {
+      statuses = await budget.call('list scans (poll)', 'listScans', () => this.core.scanner.listScans({ scanRefs: running.map((i) => i.scanRef!) }));
+    } catch {
+      return;
+    }
+    const byRef = new Map(statuses.map((s) => [s.scanRef, s]));
+    for (const i of running) {
+      const st = byRef.get(i.scanRef!);
+      if (!st) {
+        const n = (this.missing.get(i.id) ?? 0) + 1;
+        this.missing.set(i.id, n);
+        if (n >= 3) this.forget(i, () => this.core.results.finishFailed(i, 'error', 'scan no longer listed by the scanner'));
+        else await this.giveUpIfOverdue(i, now, 'not listed');
+        continue;
+      }
+      this.missing.delete(i.id);
+      if (this.lastState.size > 10_000) this.lastState.clear();
+      const before = this.lastState.get(i.id);
+      if (st.state === 'unknown' && before !== 'unknown') {
+        this.core.log.warn({ intent: i.id, scanRef: st.scanRef }, `scan ${st.scanRef} is in a state onsight does not know; it is given up ${Math.round(opts.maxScanAgeS / 3600)} h after launch unless it ends`);
+      }
+      this.lastState.set(i.id, before === 'running' && st.state !== 'running' && st.state !== 'unknown' ? 'paused' : st.state); // once started, never "not started" again
+      if (st.state === 'finished') this.forget(i, () => this.core.results.finishOk(i, st));
+      else if (st.state === 'error' || st.state === 'canceled') this.forget(i, () => this.core.results.finishFailed(i, st.state as 'error' | 'canceled', `scan ended ${st.state}`));
+      else if (await this.giveUpIfOverdue(i, now, st.state)) continue;
+      else if ((st.state === 'queued' || st.state === 'submitted') && this.lastState.get(i.id) !== 'paused'
+        && now - (i.launchedAt ?? i.createdAt) > 2 * opts.pickupS * 1000) {
+        await this.core.cancel.requeueIfStuck(i);
+      } else if (opts.cancelWhenAllLeft) await this.core.cancel.cancelIfAllLeft(i);
+    }
+  }
+
+  private forget(i: Intent, end: () => void): void {
+    this.overdue.delete(i.id);
+    end();
+  }
+
+  /**
+   * A scan past maxScanAgeS: the first poll after that only notes it (the call was made for it);
+   * the next one gives it up — cancel it if the scanner lets us, requeue its targets either way.
+   */
+  private async giveUpIfOverdue(i: Intent, now: number, state: string): Promise<boolean> {
+    const age = now - (i.launchedAt ?? i.createdAt);
+    if (age < this.core.opts.maxScanAgeS * 1000) return false;
+    if (!this.overdue.has(i.id)) {
+      if (this.overdue.size > 10_000) this.overdue.clear();
+      this.overdue.add(i.id);
+      return false;
+    }
+    this.overdue.delete(i.id);
+    this.lastState.delete(i.id);
+    this.missing.delete(i.id);
+    const why = `scan ${i.scanRef} still ${state} ${Math.round(age / 3_600_000)} h after launch: given up`;
+    const canceled = this.core.budget.canSpend(true) ? await this.core.cancel.cancelAndRequeue(i, why, 'abandoned') : undefined;
+    const targets = canceled ?? this.core.cancel.requeue(i, why, 'abandoned');
+    this.core.counters.givenUp++;
+    const at = this.core.clock.now();
+    for (const t of targets) this.core.store.decide({ at, ip: t.ip, identityId: t.identityId, decision: 'not-scanned', reason: `${why}; requeued` });
+    this.core.log.warn({ intent: i.id, scanRef: i.scanRef, state }, `${why}; ${targets.length} target(s) requeued`);
+    return true;
+  }
+}

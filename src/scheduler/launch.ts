@@ -1,0 +1,180 @@
+/**
+ * Launching: for each region with ready targets and room, pick the least-loaded online appliance,
+ * re-check every target, and launch one batched scan per free slot. The intent is recorded before
+ * the call (the crash-safety anchor); a failed launch is settled by the scanner's FailureOutcome
+ * alone. Owns the appliance list's refreshes and when each address's scanner dates were read.
+ */
+import { OnsightError } from '../errors.js';
+import type { BindingView } from '../inventory/inventory.js';
+import type { Verdict } from '../policy/policy.js';
+import type { ApplianceStatus } from '../scanners/types.js';
+import type { IntentTarget, QueueEntry } from './queue.js';
+import type { SchedulerRegion } from './options.js';
+import { FailedCall } from './budget.js';
+import { newIntentId, type SchedulerCore } from './core.js';
+
+export class Launcher {
+  /** when the scanner's last-scan date of each address was last read (lastScannedFromScanner) */
+  private readonly scannerChecked = new Map<string, number>();
+
+  constructor(private readonly core: SchedulerCore) {}
+
+  /** Re-read the appliance list when stale; true when it was read. */
+  async refreshAppliances(): Promise<boolean> {
+    const { clock, appliances, opts, budget } = this.core;
+    const now = clock.now();
+    if (!appliances.stale(now, opts.applianceRefreshS)) return false;
+    if (!budget.canSpend(false) && appliances.known) return false;
+    let list: ApplianceStatus[];
+    try {
+      list = await budget.call('list appliances', 'appliances', () => this.core.scanner.appliances());
+    } catch {
+      return false;
+    }
+    appliances.update(list, opts.regions, this.core.store.activeIntents(), now);
+    return true;
+  }
+
+  /** Re-check a queued target right before launch: same device, still present, still due, still allowed. */
+  private revalidate(q: QueueEntry, now: number): { ok: true; b: BindingView; v: Verdict } | { ok: false; why: string } {
+    const { inventory, policy } = this.core;
+    const b = inventory.binding(q.bindingId);
+    if (!b) return { ok: false, why: 'binding no longer known' };
+    if (b.identityId !== q.identityId) return { ok: false, why: 'address now held by another device' };
+    const holder = inventory.openBinding(q.ip);
+    if (!holder || holder.id !== b.id) return { ok: false, why: holder ? `address reassigned to ${holder.identityKey}` : 'device left (binding ended)' };
+    const v = policy.evaluate(b, now);
+    if (!v.due) return { ok: false, why: `${v.reason}: ${v.detail}` };
+    if (!policy.allowed(q.ip)) return { ok: false, why: 'outside scope or excluded' };
+    return { ok: true, b, v };
+  }
+
+  private async checkScannerDates(entries: QueueEntry[]): Promise<void> {
+    const { clock, inventory, budget } = this.core;
+    if (!this.core.opts.lastScannedFromScanner) return;
+    const now = clock.now();
+    const ips = entries.map((e) => e.ip).filter((ip) => (this.scannerChecked.get(ip) ?? 0) < now - 86_400_000);
+    if (ips.length === 0 || !budget.canSpend(false)) return;
+    try {
+      const dates = await budget.call('host list (last scanned)', 'lastScanned', () => this.core.scanner.lastScanned(ips));
+      if (this.scannerChecked.size > 500_000) this.scannerChecked.clear();
+      for (const ip of ips) this.scannerChecked.set(ip, now);
+      for (const d of dates) {
+        if (!d.lastScannedAt) continue;
+        const e = entries.find((x) => x.ip === d.ip);
+        const at = Date.parse(d.lastScannedAt);
+        // the date is the address's: it is this device's only if no other device held the address then
+        if (e && !inventory.heldByAnotherAt(e.ip, at, e.identityId)) inventory.markScanned([e.identityId], at, `scanner:${d.via ?? 'vm-scan'}`);
+      }
+    } catch {
+      /* dates are an optimisation: launch anyway */
+    }
+  }
+
+  async launchReady(): Promise<void> {
+    const { clock, store, opts, appliances, budget } = this.core;
+    const now = clock.now();
+    const regions = store.readyRegions(now, opts.regions.map((r) => r.name));
+    if (regions.length === 0) return;
+    const maxTotal = opts.maxRunningScans ?? Infinity;
+    // the appliance list is read only when a launch may follow: some ready region has room by our own count
+    const before = store.activeIntents();
+    if (before.length >= maxTotal) return;
+    const roomy = regions.some((name) => {
+      const r = opts.regions.find((x) => x.name === name);
+      return r && !this.core.cancel.isDraining(name, now) && before.filter((i) => i.region === name).length < r.maxConcurrentScans;
+    });
+    if (!roomy) return;
+    const refreshed = await this.refreshAppliances();
+    const waiting = new Set(regions);
+    let launches = 0, blocked = false;
+    // regions with the fewest usable appliances choose first, so a flexible region does not take
+    // the only appliance another region can use
+    const order = regions.map((name) => opts.regions.find((x) => x.name === name)).filter((r): r is SchedulerRegion => r !== undefined)
+      .sort((a, b) => a.appliances.length - b.appliances.length);
+    for (const r of order) {
+      for (;;) {
+        const active = store.activeIntents();
+        if (active.length >= maxTotal) return;
+        if (this.core.cancel.isDraining(r.name, clock.now()) || active.filter((i) => i.region === r.name).length >= r.maxConcurrentScans) break;
+        if (!budget.canSpend(true)) return;
+        const appliance = appliances.pick(r, opts.regions, active, waiting);
+        if (!appliance) {
+          blocked = true;
+          break;
+        }
+        const launched = await this.launchBatch(r, appliance);
+        if (!launched) break;
+        launches++;
+      }
+      waiting.delete(r.name);
+    }
+    // a list that showed no room is not worth re-reading every applianceRefreshS: back off until a launch
+    appliances.afterPass(launches, blocked, refreshed);
+  }
+
+  /** Build, re-check and launch one batch; false when nothing was launched. */
+  private async launchBatch(r: SchedulerRegion, appliance: { name: string; why: string }): Promise<boolean> {
+    const { clock, store, counters, policy } = this.core;
+    const max = this.core.opts.maxTargetsPerScan;
+    let now = clock.now();
+    const candidates = store.ready(r.name, now, max * 2);
+    if (candidates.length === 0) return false;
+    await this.checkScannerDates(candidates);
+    now = clock.now();
+    const targets: (IntentTarget & { why: string; vpn: boolean })[] = [];
+    for (const q of candidates) {
+      if (targets.length >= max) break;
+      const chk = this.revalidate(q, now);
+      if (chk.ok) targets.push({ ip: q.ip, identityId: q.identityId, bindingId: q.bindingId, vpn: chk.b.channel === 'vpn', why: `${chk.v.detail}; in region ${r.name} by ${chk.v.regionCidr}` });
+      else {
+        store.dequeue(q.bindingId);
+        this.core.decide.recheck(q.bindingId, now);
+        counters.dropped++;
+        store.decide({ at: now, ip: q.ip, identityId: q.identityId, decision: 'dropped', reason: chk.why });
+      }
+    }
+    if (targets.length === 0) return candidates.length > 0; // all dropped: look at the next ones
+    // VPN pools hand a freed address to the next user at once: their targets go first, into the
+    // scan's first wave, so the window in which the address can change hands is the shortest
+    targets.sort((a, b) => Number(b.vpn) - Number(a.vpn));
+    for (const t of targets) {
+      if (!policy.allowed(t.ip)) throw new OnsightError('ONSIGHT_SCOPE_VIOLATION', `refusing to scan ${t.ip}: outside scope or excluded`);
+    }
+    const id = newIntentId(now);
+    store.createIntent({ id, region: r.name, appliance: appliance.name, createdAt: now }, targets);
+    this.core.appliances.launched(appliance.name);
+    let scanRef: string;
+    try {
+      const res = await this.core.budget.call('launch scan', 'launch', () => this.core.scanner.launch({
+        intentId: id, title: `onsight ${id} ${r.name}`, targets: targets.map((t) => t.ip), appliance: appliance.name,
+        optionProfile: this.core.opts.optionProfile,
+      }));
+      scanRef = res.scanRef;
+    } catch (err) {
+      counters.launchFailures++;
+      const o = err instanceof FailedCall ? err.outcome : undefined;
+      if (o?.launched === 'no') {
+        // certainly not launched: the targets go back to the queue; a wait or stop is no fault of theirs
+        this.core.appliances.launched(appliance.name, -1);
+        const at = clock.now();
+        const attempts = Math.max(0, ...targets.map((t) => store.queued(t.bindingId)?.attempts ?? 0));
+        const retry = o.next === 'retry'
+          ? { notBefore: at + this.core.opts.retryBackoffS * 1000 * 2 ** attempts, countAttempt: true }
+          : { notBefore: Math.max(at, o.untilMs ?? at), countAttempt: false };
+        store.endIntent(id, 'error', at, `${o.code}: ${o.message}`, retry);
+      }
+      // otherwise a scan may exist: the intent stays 'launching' and reconcile() settles it by its id
+      return false;
+    }
+    const at = clock.now();
+    store.setRunning(id, scanRef, at);
+    counters.launches++;
+    counters.targetsLaunched += targets.length;
+    (counters.byRegion[r.name] ??= { launched: 0, finished: 0, failed: 0 }).launched++;
+    (counters.byAppliance[appliance.name] ??= { launched: 0 }).launched++;
+    for (const t of targets) store.decide({ at, ip: t.ip, identityId: t.identityId, decision: 'launched', reason: `scan ${scanRef} on ${appliance.name} (${r.name})` });
+    this.core.hooks.onLaunch?.({ intentId: id, scanRef, region: r.name, appliance: appliance.name, applianceWhy: appliance.why, targets: targets.map((t) => ({ ip: t.ip, why: t.why })) });
+    return true;
+  }
+}

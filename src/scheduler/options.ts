@@ -1,0 +1,131 @@
+/**
+ * The scheduler's options and their defaults, in one place. `schedulerConfigSchema` is the
+ * `scheduler:` section of onsight.yaml (every key documented in config/onsight.example.yaml);
+ * `buildSchedulerOptions` turns it, the regions and the scanner's traits into the options the
+ * scheduler runs with. The daemon, the simulator and the tests all build them through it.
+ */
+import { z } from 'zod';
+import type { Scanner } from '../scanners/types.js';
+
+/** The `scheduler:` config section. */
+export const schedulerConfigSchema = z.object({
+  /** how often running scans are polled (stretched when the API allowance runs low) */
+  pollIntervalS: z.number().positive().default(60),
+  /** with nothing waiting for a running scan, poll this often to record results (default 60 × pollIntervalS) */
+  idlePollS: z.number().positive().optional(),
+  /** how often the appliance list (real load) is refreshed before a launch (stretched while it does not change) */
+  applianceRefreshS: z.number().positive().default(300),
+  /**
+   * confirm each finished scan's targets with the scanner's host list (one call for the targets of
+   * every scan that ended within verifyDelayS) before recording them scanned: a device that left
+   * without a DHCP release still looks present, and its scan found nobody (only for scanners whose
+   * scans are real)
+   */
+  verifyResults: z.boolean().default(true),
+  /** a finished scan's result may wait this long to be confirmed together with others' */
+  verifyDelayS: z.number().positive().default(3600),
+  /**
+   * how long after launch an appliance may take to pick a scan up (its polling interval, 190 s by
+   * default, plus setup): a target address that changes hands within this time (or within 30% of a
+   * typical scan) cancels and relaunches the scan
+   */
+  pickupS: z.number().nonnegative().default(360),
+  /**
+   * a canceled scan's appliance learns of the cancel only at its next contact with the platform
+   * (Qualys: every 190 s by default) and probes on until then: its region takes no new scan for
+   * this long after the cancel call
+   */
+  cancelDrainS: z.number().nonnegative().default(200),
+  /**
+   * a finished scan's results reach the host list only once the scanner has processed them: its
+   * undated targets are judged "no host found" only when another target of the same scan is
+   * dated (so the scan was processed) or after this long
+   */
+  processingWaitS: z.number().positive().default(21600),
+  /** ask the scanner for last-scan dates of newly seen addresses */
+  lastScannedFromScanner: z.boolean().default(false),
+  /** cancel a running scan when every target has left */
+  cancelWhenAllLeft: z.boolean().default(false),
+  /** first retry delay after a failed scan; doubles per attempt */
+  retryBackoffS: z.number().positive().default(600),
+  maxAttempts: z.number().int().positive().default(5),
+  /**
+   * an unconfirmed launch (crash or lost answer) with no scan in the scanner's list is given up
+   * (and its targets requeued) after this long: longer than a launch request can take
+   */
+  reconcileGraceS: z.number().positive().default(180),
+  /** scans the subscription may run at once across all regions (absent: no limit of our own) */
+  maxRunningScans: z.number().int().positive().optional(),
+  /**
+   * a scan still not ended this long after launch (a state the scanner does not explain, a scan
+   * it forgot) is looked up once more, then given up: canceled if possible, targets requeued
+   */
+  maxScanAgeS: z.number().positive().default(86400),
+}).strict();
+
+export type SchedulerConfig = z.output<typeof schedulerConfigSchema>;
+
+const region = z.object({
+  name: z.string(),
+  appliances: z.array(z.object({ name: z.string(), maxScans: z.number().int().positive() })),
+  maxConcurrentScans: z.number().int().positive(),
+});
+
+/** Everything the scheduler runs with: the config section, plus what only code sets. */
+const schedulerOptionsSchema = schedulerConfigSchema.extend({
+  regions: z.array(region),
+  maxTargetsPerScan: z.number().int().positive(),
+  /** option profile (Qualys) or template for every launch; the scanner's own default when absent */
+  optionProfile: z.string().optional(),
+  /** API calls kept back for launches: polls and refreshes wait when fewer remain */
+  reserveCalls: z.number().int().nonnegative().default(5),
+  /**
+   * poll running scans only when one may have ended, by the durations of the scans that finished
+   * before; otherwise every pollIntervalS
+   */
+  adaptivePolling: z.boolean().default(true),
+  /**
+   * the sweep re-evaluates only bindings whose answer may have changed (a rescan window ran out, a
+   * scan window opened, a scan ended); every this many seconds it re-reads every present binding
+   */
+  fullSweepS: z.number().positive().default(3600),
+  /** how finished scans' targets are recorded: `onsight` (a real scan), or a pretend scanner's kind */
+  scannedVia: z.string().default('onsight'),
+});
+
+export type SchedulerRegion = z.output<typeof region>;
+export type SchedulerOptions = z.output<typeof schedulerOptionsSchema>;
+
+/** What the scheduler's options take from the scanner (see Scanner in src/scanners/types.ts). */
+export type ScannerTraits = Pick<Scanner, 'kind' | 'pretend' | 'pollPaceS'>;
+
+export interface SchedulerOptionsInput {
+  regions: SchedulerRegion[];
+  maxTargetsPerScan: number;
+  optionProfile?: string;
+  /** the `scheduler:` section (parsed or not: defaults fill what is absent) */
+  scheduler?: z.input<typeof schedulerConfigSchema>;
+  scanner?: ScannerTraits;
+  /** knobs the config does not expose (tests) */
+  internal?: Partial<Pick<SchedulerOptions, 'reserveCalls' | 'adaptivePolling' | 'fullSweepS'>>;
+}
+
+/** The scheduler's options: the config section with its defaults, shaped by the scanner's traits. */
+export function buildSchedulerOptions(input: SchedulerOptionsInput): SchedulerOptions {
+  const cfg = schedulerConfigSchema.parse(input.scheduler ?? {});
+  const pretend = input.scanner?.pretend === true;
+  const pace = input.scanner?.pollPaceS;
+  return schedulerOptionsSchema.parse({
+    ...cfg,
+    ...input.internal,
+    regions: input.regions.map((r) => ({ name: r.name, maxConcurrentScans: r.maxConcurrentScans, appliances: r.appliances.map((a) => ({ name: a.name, maxScans: a.maxScans })) })),
+    maxTargetsPerScan: input.maxTargetsPerScan,
+    optionProfile: input.optionProfile,
+    // a scanner whose scans end on a known schedule and whose calls cost nothing is followed at
+    // that pace, even when nothing waits for its scans
+    ...(pace !== undefined ? { pollIntervalS: Math.min(cfg.pollIntervalS, pace), idlePollS: Math.min(cfg.pollIntervalS, pace) } : {}),
+    // a pretend scan scans nothing: nothing to confirm, and its targets are recorded under the scanner's kind
+    verifyResults: cfg.verifyResults && !pretend,
+    scannedVia: pretend ? input.scanner!.kind : 'onsight',
+  });
+}

@@ -1,0 +1,212 @@
+/**
+ * Recording what scans did: a finished scan's targets are recorded scanned (or held until the
+ * scanner's host list confirms it found them: verifyResults), a failed scan's targets go back to
+ * the queue with back-off, a canceled scan's targets that were already scanned are credited.
+ * Targets the scanner dropped from a scan (its own target list lacks them) are not recorded.
+ * Owns when held results are next confirmed.
+ */
+import ipaddr from 'ipaddr.js';
+import { canonicalIp } from '../util/ip.js';
+import type { ScanStatus } from '../scanners/types.js';
+import type { Intent, IntentTarget } from './queue.js';
+import { foundInScan, type SchedulerCore } from './core.js';
+
+export class Results {
+  /** when the results of finished scans are next confirmed (0: look at start-up) */
+  private verifyDueAt = 0;
+
+  constructor(private readonly core: SchedulerCore) {}
+
+  finishOk(i: Intent, st: ScanStatus): void {
+    const { clock, store, inventory, opts, counters } = this.core;
+    const now = clock.now();
+    const endedAt = st.endedAt ? Date.parse(st.endedAt) : now;
+    const scannedIds: number[] = [];
+    const held = new Set<number>();
+    const reported = reportedTargets(st.targets);
+    for (const t of store.targets(i.id)) {
+      const b = inventory.binding(t.bindingId);
+      if (reported && !reported(t.ip)) {
+        this.droppedByScanner(t, st.scanRef, now);
+        continue;
+      } else if (b && b.identityId === t.identityId && (b.endAt === undefined || b.endAt >= endedAt)) {
+        // only a device that still held the address when the scan ended was surely the one scanned (one
+        // that left earlier may have left mid-scan: a partial result, not one to skip its next scan for)
+        if (opts.verifyResults) {
+          held.add(t.bindingId); // recorded once the scanner confirms it found the host (verify())
+          continue;
+        }
+        scannedIds.push(t.identityId);
+        store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'scanned', reason: `scan ${st.scanRef} finished on ${i.appliance}` });
+      } else {
+        store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'not-scanned', reason: `left the address before scan ${st.scanRef} ended` });
+      }
+      this.core.decide.recheck(t.bindingId, now); // out of the queue: the next sweep decides again
+    }
+    inventory.markScanned(scannedIds, endedAt, opts.scannedVia);
+    this.core.follow.ended(i, endedAt);
+    if (held.size) {
+      store.finishKeeping(i.id, now, held);
+      this.verifyDueAt = Math.min(this.verifyDueAt, now + opts.verifyDelayS * 1000);
+    } else store.endIntent(i.id, 'finished', now, null);
+    this.core.appliances.ended(i.appliance);
+    counters.finished++;
+    (counters.byRegion[i.region] ??= { launched: 0, finished: 0, failed: 0 }).finished++;
+    this.core.hooks.onScanEnd?.(i, 'finished', scannedIds.length);
+  }
+
+  /**
+   * The scanner left a target out of the scan it launched (outside its subscription, say): nothing
+   * was scanned there. Not recorded as scanned; back to the queue as after a failed scan (with
+   * back-off, given up after maxAttempts), counted, and `onsight hosts` says why.
+   */
+  private droppedByScanner(t: IntentTarget, scanRef: string, now: number): void {
+    const { store, opts, counters } = this.core;
+    const q = store.queued(t.bindingId);
+    const backoff = opts.retryBackoffS * 1000 * 2 ** (q?.attempts ?? 0);
+    counters.droppedByScanner++;
+    store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'dropped-by-scanner', reason: `scan ${scanRef} left ${t.ip} out of its target list (outside the scanner's subscription?); not scanned` });
+    if (!q) return;
+    store.releaseTarget(t.bindingId, { notBefore: now + backoff, countAttempt: true });
+    if (q.attempts + 1 >= opts.maxAttempts) {
+      store.dequeue(t.bindingId);
+      this.core.decide.recheck(t.bindingId, now + backoff);
+      store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'failed', reason: `gave up after ${q.attempts + 1} scans that left it out` });
+    }
+  }
+
+  /**
+   * Confirm finished scans' targets with the scanner's last-scan dates (one call for many scans):
+   * a target whose address the scanner scanned in that scan is recorded scanned; one it found no
+   * host at is not, and its device is not due again until it is seen again (a renewal, a new
+   * lease), so an address a laptop left without a release is not probed scan after scan.
+   */
+  async verify(): Promise<void> {
+    const { clock, store, inventory, budget, counters } = this.core;
+    const now = clock.now();
+    if (now < this.verifyDueAt) return;
+    const rows = store.awaitingVerification(1000);
+    if (rows.length === 0) {
+      this.verifyDueAt = Infinity;
+      return;
+    }
+    if (!budget.canSpend(false)) return;
+    const dates = await this.scanDates('host list (verify results)', rows.map((r) => r.ip));
+    if (!dates) {
+      this.verifyDueAt = now + this.core.opts.pollIntervalS * 1000;
+      return;
+    }
+    const at = clock.now();
+    // a scan none of whose targets is dated yet may simply not be processed: its undated targets
+    // wait (up to processingWaitS) instead of being judged "no host"
+    const processed = new Set(rows.filter((r) => foundInScan(dates.get(r.ip), r.launchedAt)).map((r) => r.scanRef));
+    const waitMs = this.core.opts.processingWaitS * 1000;
+    let waiting = false;
+    for (const r of rows) {
+      const found = foundInScan(dates.get(r.ip), r.launchedAt);
+      if (!found && !processed.has(r.scanRef) && at - r.endedAt < waitMs) {
+        waiting = true;
+        continue;
+      }
+      // the address is this device's result only if no other device held it while the scan ran
+      if (found && inventory.heldByAnotherAt(r.ip, r.launchedAt, r.identityId, r.endedAt)) {
+        store.decide({ at, ip: r.ip, identityId: r.identityId, decision: 'not-scanned', reason: `scan ${r.scanRef}: ${r.ip} changed hands while it ran; the result is not this device's` });
+      } else if (found) {
+        inventory.markScanned([r.identityId], r.endedAt, 'onsight');
+        store.decide({ at, ip: r.ip, identityId: r.identityId, decision: 'scanned', reason: `scan ${r.scanRef} finished on ${r.appliance}; the scanner reports the host scanned` });
+      } else {
+        const b = inventory.binding(r.bindingId);
+        if (b) this.core.decide.silence(b.id, b.lastSeen);
+        counters.noHost++;
+        store.decide({ at, ip: r.ip, identityId: r.identityId, decision: 'not-scanned', reason: `scan ${r.scanRef} found no host at ${r.ip} (the device left without a release?)` });
+      }
+      store.dequeue(r.bindingId);
+      this.core.decide.recheck(r.bindingId, at);
+    }
+    this.verifyDueAt = waiting ? at + this.core.opts.verifyDelayS * 1000 : rows.length === 1000 ? at : Infinity;
+  }
+
+  finishFailed(i: Intent, state: 'error' | 'canceled', why: string): void {
+    const { clock, store, opts, counters } = this.core;
+    const now = clock.now();
+    const targets = store.targets(i.id);
+    const attempts = Math.max(0, ...targets.map((t) => store.queued(t.bindingId)?.attempts ?? 0));
+    const backoff = opts.retryBackoffS * 1000 * 2 ** attempts;
+    store.endIntent(i.id, state, now, why, { notBefore: now + backoff, countAttempt: true });
+    for (const t of targets) {
+      const q = store.queued(t.bindingId);
+      if (q && q.attempts >= opts.maxAttempts) {
+        store.dequeue(t.bindingId);
+        this.core.decide.recheck(t.bindingId, now + backoff);
+        store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'failed', reason: `gave up after ${q.attempts} failed scans (${why})` });
+      }
+    }
+    this.core.appliances.ended(i.appliance);
+    counters.failed++;
+    (counters.byRegion[i.region] ??= { launched: 0, finished: 0, failed: 0 }).failed++;
+    this.core.log.warn({ intent: i.id, scanRef: i.scanRef, state }, `scan ${why}; targets requeued with backoff`);
+    this.core.hooks.onScanEnd?.(i, state, 0);
+  }
+
+  /** Targets a canceled scan had already scanned (by the scanner's host list) are recorded, not relaunched. */
+  async creditPartial(i: Intent, targets: IntentTarget[]): Promise<void> {
+    const { store, inventory } = this.core;
+    if (!this.core.opts.verifyResults || !this.core.budget.canSpend(false)) return;
+    const launchedAt = i.launchedAt ?? i.createdAt;
+    const dates = await this.scanDates('host list (canceled scan)', targets.map((t) => t.ip));
+    if (!dates) return;
+    const now = this.core.clock.now();
+    for (const t of targets) {
+      if (!foundInScan(dates.get(t.ip), launchedAt) || inventory.heldByAnotherAt(t.ip, launchedAt, t.identityId, now)) continue;
+      const b = inventory.binding(t.bindingId);
+      if (!b || b.identityId !== t.identityId || b.endAt !== undefined) continue;
+      inventory.markScanned([t.identityId], now, 'onsight');
+      store.dequeue(t.bindingId);
+      this.core.decide.recheck(t.bindingId, now);
+      store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'scanned', reason: `scanned before scan ${i.scanRef} was canceled (the scanner's host list)` });
+    }
+  }
+
+  /** The scanner's last-scan date per address (one host-list call); undefined when the call failed. */
+  private async scanDates(what: string, ips: string[]): Promise<Map<string, number> | undefined> {
+    try {
+      const list = await this.core.budget.call(what, 'lastScanned', () => this.core.scanner.lastScanned([...new Set(ips)]));
+      return new Map(list.filter((d) => d.lastScannedAt).map((d) => [d.ip, Date.parse(d.lastScannedAt!)]));
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+/**
+ * A test for "is this address in the scan's own target list" (addresses and IPv4 ranges `a-b`, as
+ * a scanner may compact them); undefined when the scanner reported no list or one we cannot read
+ * (then nothing is taken as dropped).
+ */
+function reportedTargets(list: string[] | undefined): ((ip: string) => boolean) | undefined {
+  if (!list || list.length === 0) return undefined;
+  const single = new Set<string>();
+  const ranges: [number, number][] = [];
+  for (const entry of list) {
+    const dash = entry.indexOf('-');
+    if (dash < 0) {
+      const ip = canonicalIp(entry);
+      if (!ip) return undefined;
+      single.add(ip);
+      continue;
+    }
+    const a = canonicalIp(entry.slice(0, dash).trim()), b = canonicalIp(entry.slice(dash + 1).trim());
+    if (!a || !b || a.includes(':') || b.includes(':')) return undefined;
+    ranges.push([v4(a), v4(b)]);
+  }
+  return (ip) => {
+    if (single.has(ip)) return true;
+    if (ip.includes(':') || ranges.length === 0) return false;
+    const n = v4(ip);
+    return ranges.some(([lo, hi]) => n >= lo && n <= hi);
+  };
+}
+
+function v4(ip: string): number {
+  return ipaddr.IPv4.parse(ip).toByteArray().reduce((n, o) => n * 256 + o, 0);
+}

@@ -1,0 +1,115 @@
+/**
+ * The scheduler decides from the scanner's FailureOutcome alone (the scripted scanner throws its
+ * own failures, no vendor codes): `wait` holds every call until the scanner's time, `stop` stops
+ * launching and says why until the config is reloaded, `launched: unknown` is reconciled by the
+ * intent id. Scans that never end are given up after maxScanAgeS; targets the scanner dropped
+ * from a scan are not recorded as scanned.
+ */
+import { describe, expect, it } from 'vitest';
+import { mac, setup } from './helpers/scheduler.js';
+
+describe('scheduler and the scanner seam', () => {
+  it("'wait': no call at all before the scanner's time (not retried every minute), then the launch goes out; not counted as a failed attempt", async () => {
+    const { scanner, sched, see, clock, store } = setup({ retryBackoffS: 60 });
+    scanner.waitUntil = clock.t + 3 * 3600_000;
+    scanner.failNext = 'rate-limited';
+    see({ ip: '10.20.1.1', mac: mac(1) });
+    await sched.tick();
+    expect(scanner.launches).toHaveLength(0);
+    expect(sched.scannerBlock().waitUntil).toBe(scanner.waitUntil);
+    const callsAfterFailure = scanner.calls.length;
+    for (let m = 1; m < 170; m += 7) { // 175 minutes
+      clock.t += 7 * 60_000;
+      see({ ip: `10.20.1.${10 + m}`, mac: mac(10 + (m % 200)) }); // news keeps arriving
+      await sched.tick();
+    }
+    expect(scanner.calls.length).toBe(callsAfterFailure); // not one call in three hours
+    clock.t = scanner.waitUntil + 1000;
+    await sched.tick();
+    expect(scanner.launches.length).toBeGreaterThan(0);
+    expect(store.queued(1)?.attempts ?? 0).toBe(0);
+    expect(sched.scannerBlock().waitUntil).toBeUndefined();
+  });
+
+  it("'stop': no more launches, the reason is exposed, and a reloaded config lets it try again", async () => {
+    const { scanner, sched, see, clock, policy } = setup();
+    scanner.failNext = 'denied';
+    see({ ip: '10.20.1.1', mac: mac(1) });
+    await sched.tick();
+    expect(sched.scannerBlock().stopped).toMatchObject({ code: 'ONSIGHT_SCANNER_DENIED', message: 'scripted: account disabled' });
+    const calls = scanner.calls.length;
+    for (let i = 0; i < 5; i++) {
+      clock.t += 10 * 60_000;
+      await sched.tick();
+    }
+    expect(scanner.calls.length).toBe(calls);
+    expect(scanner.launches).toHaveLength(0);
+    // SIGHUP: the operator fixed the account
+    sched.reconfigure(policy, (sched as unknown as { core: { opts: Parameters<typeof sched.reconfigure>[1] } }).core.opts);
+    expect(sched.scannerBlock().stopped).toBeUndefined();
+    await sched.tick();
+    expect(scanner.launches).toHaveLength(1);
+  });
+
+  it('a scan in a state the scanner does not explain is looked up after maxScanAgeS, then given up and its targets requeued', async () => {
+    const { scanner, sched, see, clock, store } = setup({ maxScanAgeS: 6 * 3600, idlePollS: 600, pollIntervalS: 60 });
+    see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });
+    await sched.tick();
+    const [first] = scanner.launches;
+    scanner.states.set(first.ref, 'unknown');
+    for (let h = 0; h < 6; h++) {
+      clock.t += 3600_000 - 1000;
+      await sched.tick();
+    }
+    expect(store.activeIntents()).toHaveLength(1); // still waiting: not yet overdue
+    clock.t += 7000;
+    const lists = scanner.calls.filter((c) => c === 'list').length;
+    await sched.tick(); // overdue: looked up at once
+    expect(scanner.calls.filter((c) => c === 'list').length).toBe(lists + 1);
+    clock.t += 600_000;
+    await sched.tick(); // still unknown: given up, canceled, requeued, relaunched
+    expect(sched.counters.givenUp).toBe(1);
+    expect(store.intent(store.recentIntents(5).find((i) => i.scanRef === first.ref)!.id)?.state).toBe('abandoned');
+    expect(scanner.states.get(first.ref)).toBe('canceled');
+    expect(store.recentDecisions(10).some((d) => d.decision === 'not-scanned' && /still unknown 6 h after launch: given up/.test(d.reason))).toBe(true);
+    expect(scanner.launches).toHaveLength(1); // not while the canceled scan's appliance may still probe the region
+    clock.t += 201_000;
+    await sched.tick();
+    expect(scanner.launches).toHaveLength(2);
+    expect(scanner.launches[1].targets).toEqual(['10.20.1.1']);
+  });
+
+  it('targets a finished scan lacks in its own target list are not recorded as scanned, are counted, and say why', async () => {
+    const { scanner, sched, see, clock, inv } = setup({ idlePollS: 60 });
+    const a = see({ ip: '10.20.1.1', mac: mac(1) });
+    const b = see({ ip: '10.20.1.2', mac: mac(2) });
+    await sched.tick();
+    const [l] = scanner.launches;
+    expect(l.targets).toHaveLength(2);
+    scanner.reportedTargets.set(l.ref, ['10.20.1.1']); // the scanner left 10.20.1.2 out
+    scanner.finish(l.ref);
+    clock.t += 61_000;
+    await sched.tick();
+    expect(inv.binding(a.bindingId!)?.lastScannedAt).toBeDefined();
+    expect(inv.binding(b.bindingId!)?.lastScannedAt).toBeUndefined();
+    expect(sched.counters.droppedByScanner).toBe(1);
+    expect(sched.store.lastDroppedByScanner().get(`10.20.1.2|${inv.binding(b.bindingId!)!.identityId}`)?.reason).toMatch(/left 10\.20\.1\.2 out of its target list/);
+    // back in the queue with back-off, not relaunched at once
+    expect(sched.store.queued(b.bindingId!)).toMatchObject({ attempts: 1 });
+  });
+
+  it('a range in the reported target list covers the addresses inside it', async () => {
+    const { scanner, sched, see, clock, inv } = setup({ idlePollS: 60 });
+    const a = see({ ip: '10.20.1.1', mac: mac(1) });
+    const b = see({ ip: '10.20.1.2', mac: mac(2) });
+    await sched.tick();
+    const [l] = scanner.launches;
+    scanner.reportedTargets.set(l.ref, ['10.20.1.1-10.20.1.3']);
+    scanner.finish(l.ref);
+    clock.t += 61_000;
+    await sched.tick();
+    expect(inv.binding(a.bindingId!)?.lastScannedAt).toBeDefined();
+    expect(inv.binding(b.bindingId!)?.lastScannedAt).toBeDefined();
+    expect(sched.counters.droppedByScanner).toBe(0);
+  });
+});
