@@ -85,6 +85,8 @@ export async function runDoctor(
           if (e) line('fail', `input ${inp.listen}`, `tls.${k} ${p}: ${e}`);
         }
       }
+    } else if (inp.type === 'http') {
+      line('ok', `input http://${inp.listen}`, `HEC and Sighting JSON; tokens ${inp.tokens.map((t) => t.name).join(', ')}${inp.tls ? '; TLS' : '; no TLS: tokens cross the network in clear'}`);
     } else {
       if (/[*?[{]/.test(inp.path)) {
         const dir = dirname(inp.path);
@@ -101,7 +103,8 @@ export async function runDoctor(
     const host = config.http.listen.replace(/:\d+$/, '');
     line(/^(127\.|\[::1\]|localhost)/.test(host) ? 'ok' : 'warn', 'http', /^(127\.|\[::1\]|localhost)/.test(host)
       ? `status page and /metrics on ${config.http.listen}`
-      : `status page and /metrics on ${config.http.listen}: not loopback, and it shows addresses, hostnames and user names (no authentication)`);
+      : config.http.tokens?.length ? `status page and /metrics on ${config.http.listen}, with tokens ${config.http.tokens.map((t) => t.name).join(', ')}`
+        : `status page and /metrics on ${config.http.listen}: not loopback, and it shows addresses, hostnames and user names (no authentication: set http.tokens)`);
   }
 
   // ---- the backend's own checks (credentials, files)

@@ -7,6 +7,9 @@ import { parseCidr } from '../util/ip.js';
 import { isValidZone, parseDuration } from '../util/time.js';
 import { parseWindow } from '../policy/windows.js';
 import { parseHttpListen } from '../http/server.js';
+import { webConfigShape } from '../net/webconfig.js';
+import { httpInput } from '../sources/http/schema.js';
+import { leaseInput } from '../sources/lease/schema.js';
 import { schedulerConfigSchema } from '../scheduler/options.js';
 import { scannerConfigSchema } from '../scanners/registry.js';
 
@@ -89,7 +92,7 @@ const rule = z.object({
 export const configSchema = z.object({
   state: z.string().default('./data/onsight.db'),
   timezone: z.string().refine(isValidZone, { message: 'unknown time zone' }).default('local'),
-  inputs: z.array(z.discriminatedUnion('type', [syslogInput, fileInput])).default([]),
+  inputs: z.array(z.discriminatedUnion('type', [syslogInput, fileInput, httpInput, leaseInput])).default([]),
   parsers: z.object({ directory: z.string().optional() }).strict().default({}),
   inventory: z.object({
     /** how long a DHCP binding is assumed to last when the log gives no lease time */
@@ -114,7 +117,8 @@ export const configSchema = z.object({
   regions: z.array(region).min(1),
   scanner: scannerConfigSchema.prefault({ type: 'dry-run' }),
   scheduler: schedulerConfigSchema.prefault({}),
-  http: z.object({ listen: httpListen.default('127.0.0.1:9321'), enabled: z.boolean().default(true) }).strict()
+  /** the status page, /metrics and the API: where, and the shared web config (TLS, tokens, allowed Host names) */
+  http: z.object({ listen: httpListen.default('127.0.0.1:9321'), enabled: z.boolean().default(true), ...webConfigShape }).strict()
     .default({ listen: '127.0.0.1:9321', enabled: true }),
   log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info') }).strict()
     .default({ level: 'info' }),

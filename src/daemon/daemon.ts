@@ -16,7 +16,7 @@ import type { Scanner } from '../scanners/types.js';
 import { createScanner } from '../scanners/registry.js';
 import { Ingest } from './ingest.js';
 import type { InputHandle } from '../sources/types.js';
-import { startInputs } from './inputs.js';
+import { inputLabel, inputParserFormat, startInputs } from './inputs.js';
 import type { Sighting } from '../sighting.js';
 import type { ApplyResult } from '../inventory/inventory.js';
 import { startHttp, type HttpHandle } from '../http/server.js';
@@ -109,8 +109,9 @@ export class Daemon {
     this.db = openDatabase(config.state);
     this.registry = await loadRegistry(config.parsers.directory);
     for (const inp of config.inputs) {
-      if (inp.format !== 'auto' && !this.registry.get(inp.format)) {
-        throw new Error(`input ${inp.type === 'file' ? inp.path : inp.listen}: unknown format "${inp.format}" (known: ${this.registry.ids().join(', ')})`);
+      const format = inputParserFormat(inp);
+      if (format !== undefined && format !== 'auto' && !this.registry.get(format)) {
+        throw new Error(`input ${inputLabel(inp)}: unknown format "${format}" (known: ${this.registry.ids().join(', ')})`);
       }
     }
     this.inventory = new Inventory(this.db, inventoryOptions(config));
@@ -124,7 +125,7 @@ export class Daemon {
     // settle anything a previous run left half-done before taking new work
     await this.scheduler.reconcile();
     this.scheduler.sweep();
-    this.inputs = await startInputs(config.inputs, this.ingest, (p) => this.inventory.checkpoint(p), log);
+    this.inputs = await startInputs(config.inputs, this.ingest, this.inventory, log);
     this.timers.push(setInterval(() => this.kick(), this.opts.tickMs ?? 1000));
     // a write that fails (disk full, lock held elsewhere) is reported and tried again next time, never fatal
     this.timers.push(setInterval(() => {
@@ -136,7 +137,7 @@ export class Daemon {
     for (const t of this.timers) t.unref();
     if (config.http.enabled) {
       try {
-        this.http = await startHttp(this, config.http.listen, log.child({ stage: 'http' }));
+        this.http = await startHttp(this, config.http, log.child({ stage: 'http' }));
       } catch (err) {
         await this.stop();
         throw new Error(`http.listen ${config.http.listen}: ${(err as Error).message}`);
@@ -200,6 +201,7 @@ export class Daemon {
 
   async reloadTls(): Promise<void> {
     for (const i of this.inputs) await i.reload?.();
+    this.http?.reload();
   }
 
   async stop(): Promise<void> {

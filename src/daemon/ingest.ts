@@ -1,6 +1,8 @@
 /**
  * The sink every source writes to: decodes lines into sightings and commits them, with the file
- * checkpoints of the same lines, in one SQLite transaction per batch. Batching keeps the write
+ * checkpoints and source positions of the same lines, in one SQLite transaction per batch. A
+ * commit group (one HTTP request, one lease-file snapshot) is never split across transactions,
+ * and its `committed` callback runs only after its transaction is durable. Batching keeps the write
  * rate high; the high-water mark makes sources pause (TCP reads, file reads) instead of growing
  * memory when the inventory is slow.
  */
@@ -9,7 +11,7 @@ import type { ApplyResult, Inventory } from '../inventory/inventory.js';
 import { LineDecoder } from '../parsers/decoder.js';
 import type { ParserRegistry } from '../parsers/registry.js';
 import type { Sighting } from '../sighting.js';
-import type { FileCheckpoint, LineSink, RawLine } from '../sources/types.js';
+import type { CommitGroup, FileCheckpoint, LineSink, RawLine, SourcePosition } from '../sources/types.js';
 import type { StoreHealth } from '../store/health.js';
 
 export interface IngestOptions {
@@ -94,7 +96,10 @@ export class Ingest implements LineSink {
   flush(): boolean {
     this.scheduled = false;
     while (this.buf.length) {
-      const batch = this.buf.slice(0, this.maxBatch);
+      let end = Math.min(this.buf.length, this.maxBatch);
+      // a commit group goes whole into one transaction
+      while (end < this.buf.length && this.buf[end].group !== undefined && this.buf[end].group === this.buf[end - 1].group) end++;
+      const batch = this.buf.slice(0, end);
       if (!this.commit(batch)) {
         this.retryTimer ??= setTimeout(() => {
           this.retryTimer = undefined;
@@ -114,14 +119,20 @@ export class Ingest implements LineSink {
   private commit(batch: RawLine[]): boolean {
     const sightings: Sighting[] = [];
     const checkpoints = new Map<string, FileCheckpoint>();
+    const groups = new Set<CommitGroup>();
+    const positions = new Map<string, SourcePosition>();
     for (const l of batch) {
-      const r = this.decoder(l.format ?? 'auto').decode(l.text, { receivedAt: l.receivedAt, source: l.source, line: l.line, syslog: l.syslog });
-      for (const s of r.sightings) sightings.push(s);
+      const found = l.sightings ?? this.decoder(l.format ?? 'auto').decode(l.text, { receivedAt: l.receivedAt, source: l.source, line: l.line, syslog: l.syslog }).sightings;
+      for (const s of found) if (!l.group?.accept || l.group.accept(s)) sightings.push(s);
       if (l.checkpoint) checkpoints.set(l.checkpoint.path, l.checkpoint);
+      if (l.group) {
+        groups.add(l.group);
+        if (l.group.position) positions.set(l.group.position.key, l.group.position);
+      }
     }
     let results: ApplyResult[];
     try {
-      results = this.inventory.commitBatch(sightings, [...checkpoints.values()]);
+      results = this.inventory.commitBatch(sightings, [...checkpoints.values()], Date.now(), [...positions.values()]);
     } catch (err) {
       this.counters.commitErrors++;
       if (this.opts.storeHealth) this.opts.storeHealth.failed('ingest', err, `keeping ${this.buf.length} lines and retrying every second`);
@@ -137,6 +148,7 @@ export class Ingest implements LineSink {
       k[s.kind] = (k[s.kind] ?? 0) + 1;
     }
     // the lines are committed: a failure downstream (the scheduler's decisions) must not lose or repeat them
+    for (const g of groups) g.committed?.();
     if (sightings.length) {
       try {
         this.onCommitted(sightings, results);
@@ -151,6 +163,9 @@ export class Ingest implements LineSink {
 
   close(): void {
     if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.flush();
+    if (this.flush()) return;
+    // the database refuses: whoever waits for these lines (an HTTP client) is told, and retries
+    const err = new Error('the state database refused the commit at shutdown');
+    for (const g of new Set(this.buf.map((l) => l.group))) g?.failed?.(err);
   }
 }

@@ -12,7 +12,7 @@
  */
 import type { DB } from '../store/db.js';
 import type { Sighting } from '../sighting.js';
-import type { FileCheckpoint } from '../sources/types.js';
+import type { FileCheckpoint, SourcePosition } from '../sources/types.js';
 import picomatch from 'picomatch';
 import { hostKey, isLinkableHostKey } from './hostkey.js';
 
@@ -171,6 +171,9 @@ export class Inventory {
         VALUES (@path, @dev, @ino, @offset, @fingerprint, @tailFingerprint, @now)
         ON CONFLICT(path) DO UPDATE SET dev = excluded.dev, ino = excluded.ino, offset = excluded.offset, fingerprint = excluded.fingerprint,
           tail_fingerprint = excluded.tail_fingerprint, updated_at = excluded.updated_at`),
+      getPosition: db.prepare('SELECT value FROM positions WHERE key = ?').pluck(),
+      putPosition: db.prepare(`INSERT INTO positions (key, value, updated_at) VALUES (@key, @value, @now)
+        ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`),
       markScanned: db.prepare(`UPDATE identities SET last_scanned_at = @at, last_scanned_via = @via
         WHERE id = @id AND (last_scanned_at IS NULL OR last_scanned_at < @at)`),
       otherHolder: db.prepare(`SELECT 1 FROM bindings WHERE ip = @ip AND start_at <= @to AND identity_id != @identityId
@@ -193,17 +196,29 @@ export class Inventory {
   }
 
   /**
-   * Apply a batch of sightings and the file checkpoints of the lines that produced them in ONE
-   * transaction: either all of it is in the database or none of it is.
+   * Apply a batch of sightings, the file checkpoints of the lines that produced them and other
+   * sources' positions in ONE transaction: either all of it is in the database or none of it is.
    */
-  commitBatch(sightings: Sighting[], checkpoints: FileCheckpoint[] = [], now = Date.now()): ApplyResult[] {
+  commitBatch(sightings: Sighting[], checkpoints: FileCheckpoint[] = [], now = Date.now(), positions: SourcePosition[] = []): ApplyResult[] {
     return this.db.transaction(() => {
       const results = sightings.map((s) => this.apply(s));
       for (const c of checkpoints) {
         this.stmt.putCheckpoint.run({ path: c.path, dev: c.dev, ino: c.ino, offset: c.offset, fingerprint: c.fingerprint, tailFingerprint: c.tailFingerprint ?? null, now });
       }
+      for (const p of positions) this.stmt.putPosition.run({ key: p.key, value: JSON.stringify(p.value), now });
       return results;
     })();
+  }
+
+  /** A source position's committed value, or undefined. */
+  position(key: string): unknown {
+    const v = this.stmt.getPosition.get(key) as string | undefined;
+    return v === undefined ? undefined : JSON.parse(v);
+  }
+
+  /** Forget positions under `prefix` not updated since `before` (old HTTP idempotency keys). */
+  prunePositions(prefix: string, before: number): number {
+    return this.db.prepare("DELETE FROM positions WHERE key >= ? AND key < ? AND updated_at < ?").run(prefix, prefix + '\uffff', before).changes;
   }
 
   private get linking(): boolean {

@@ -3,6 +3,7 @@
  * bytes into lines, attach where and when each came from, and respect the sink's backpressure.
  */
 import type { SyslogMessage } from './syslog/header.js';
+import type { Sighting } from '../sighting.js';
 
 /** Where a file line ends: committed with its sightings in one SQLite transaction. */
 export interface FileCheckpoint {
@@ -22,6 +23,29 @@ export interface FileCheckpoint {
   tailFingerprint?: string;
 }
 
+/**
+ * Any source's position or acknowledgement, committed in the same SQLite transaction as the
+ * sightings that came before it (files keep their own FileCheckpoint). `key` is unique across
+ * inputs (`lease:/var/lib/misc/dnsmasq.leases`, `http:0.0.0.0:8088:idem:KEY`); `value` is JSON.
+ */
+export interface SourcePosition {
+  key: string;
+  value: unknown;
+}
+
+/**
+ * Lines that must be committed together (one HTTP request, one lease-file snapshot): the ingest
+ * never splits a group across transactions, commits its position with it, and then calls
+ * `committed` (or `failed` when it gives up on them, e.g. at shutdown).
+ */
+export interface CommitGroup {
+  position?: SourcePosition;
+  /** a per-sender allow-list: sightings decoded from the group's lines that it refuses are dropped (the source counts them) */
+  accept?(s: Sighting): boolean;
+  committed?(): void;
+  failed?(err: Error): void;
+}
+
 export interface RawLine {
   /** the line, without framing and trailing newline */
   text: string;
@@ -37,6 +61,10 @@ export interface RawLine {
   /** header already parsed by the source, if it did */
   syslog?: SyslogMessage;
   checkpoint?: FileCheckpoint;
+  /** sightings the source decoded itself (Sighting JSON, lease databases): the parsers are skipped */
+  sightings?: Sighting[];
+  /** the commit group this line belongs to; consecutive lines with the same group are committed together */
+  group?: CommitGroup;
 }
 
 /**
@@ -105,6 +133,17 @@ export interface FileInputOptions {
 
 /** Reads the last committed checkpoint of a file input (from the SQLite store). */
 export type CheckpointReader = (path: string) => FileCheckpoint | undefined;
+
+/** Reads a committed SourcePosition's value (undefined if none). */
+export type PositionReader = (key: string) => unknown;
+
+/** What the store offers inputs to resume from. */
+export interface ResumeStore {
+  checkpoint: CheckpointReader;
+  position: PositionReader;
+  /** forget positions under a key prefix not updated since `before` (epoch ms) */
+  prunePositions(prefix: string, before: number): number;
+}
 
 /** A running input. */
 export interface InputHandle {

@@ -115,6 +115,10 @@ const MIGRATIONS: string[] = [
   // 6: the queue is ordered by the device's last sighting, most recent first (a DHCP lease seen
   // long ago may belong to a laptop that left without a release), not by when the lease ends
   `ALTER TABLE queue RENAME COLUMN leave_by TO last_seen;`,
+  // 7: any source's position or acknowledgement (lease database snapshots and offsets, HTTP
+  // idempotency keys), committed in the same transaction as its sightings; files keep checkpoints
+  `CREATE TABLE positions (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at INTEGER NOT NULL);
+  CREATE INDEX positions_updated ON positions(updated_at);`,
 ];
 
 export function openDatabase(file: string): DB {
