@@ -9,6 +9,7 @@ import { ConfigError, type ConfigIssue } from '../errors.js';
 import { loadRegistry, type ParserRegistry } from '../parsers/registry.js';
 import { globToRegExp, isGlob } from '../sources/file/input.js';
 import type { LoadedConfig } from './load.js';
+import { inputParserFormat } from '../daemon/inputs.js';
 
 /** Why a tailed path can never be read as a log file, or undefined when it can (or may appear later). */
 export function tailedPathProblem(path: string): string | undefined {
@@ -41,8 +42,9 @@ export async function checkConfigEnvironment(loaded: LoadedConfig): Promise<Pars
   }
   const issues: ConfigIssue[] = [];
   config.inputs.forEach((inp, i) => {
-    if (inp.format !== 'auto' && !registry.get(inp.format)) {
-      issues.push({ path: `inputs[${i}].format`, line: locate(['inputs', i, 'format']), message: `unknown format "${inp.format}" (known: auto, ${registry.ids().join(', ')})` });
+    const format = inputParserFormat(inp); // lease databases decode their own
+    if (format !== undefined && format !== 'auto' && !registry.get(format)) {
+      issues.push({ path: `inputs[${i}].format`, line: locate(['inputs', i, 'format']), message: `unknown format "${format}" (known: auto, ${registry.ids().join(', ')})` });
     }
     if (inp.type === 'file') {
       const problem = tailedPathProblem(inp.path);
