@@ -14,7 +14,7 @@ import { startSyslogInput } from '../src/sources/index.js';
 import type { InputHandle, LineSink, SyslogInputOptions } from '../src/sources/types.js';
 import { CollectSink } from './helpers/sink.js';
 import { silentLogger } from '../src/log.js';
-import { parseSyslog } from '../src/sources/syslog/header.js';
+import { parseSyslog } from '../src/parsers/syslog-header.js';
 import { sleep, until } from './helpers/wait.js';
 
 const log = silentLogger();
@@ -97,14 +97,16 @@ describe('UDP listener', () => {
     await send(Buffer.from([0x3c, 0x31, 0x3e, 0x41, 0xc3, 0x28, 0x42]));
     await send('<13>Oct 11 22:14:15 host app: ok two');
     c6.close();
-    await until(() => sink.lines.length === 2, 5000, 'two good datagrams');
-    await until(() => Object.values(h.counters().dropped).reduce((a, b) => a + b, 0) >= 3, 2000, 'drops counted');
-    expect(sink.texts()).toEqual(['<13>Oct 11 22:14:15 host app: ok one', '<13>Oct 11 22:14:15 host app: ok two']);
+    await until(() => sink.lines.length === 3, 5000, 'three good datagrams');
+    await until(() => Object.values(h.counters().dropped).reduce((a, b) => a + b, 0) >= 2, 2000, 'drops counted');
+    // not UTF-8: kept (RFC 5424 §6.4), read as Latin-1 by default, and counted
+    expect(sink.texts()).toEqual(['<13>Oct 11 22:14:15 host app: ok one', '<1>A\u00c3(B', '<13>Oct 11 22:14:15 host app: ok two']);
     expect(sink.lines[0].sender).toBe('::1');
     const d = h.counters().dropped;
     expect(d.tooLarge).toBe(1);
     expect(d.binary).toBe(1);
-    expect(d.badEncoding).toBe(1);
+    expect(d.badEncoding).toBeUndefined();
+    expect(h.counters().events?.notUtf8).toBe(1);
 
     // a sender outside the allow-list (IPv4 listener allowing only 10/8)
     const sink4 = new CollectSink();
@@ -172,13 +174,14 @@ describe('TCP listener', () => {
     o.write('99x<13>junk ');
     o.end('11 <13>second2');
     await closed(o);
-    await until(() => sink.lines.length >= 4, 5000, 'good lines');
+    await until(() => sink.lines.length >= 5, 5000, 'good lines');
     await sleep(50);
-    expect(sink.texts()).toEqual(['<13>first', '<13>last without newline', '<13>first2', '<13>second2']);
+    expect(sink.texts()).toEqual(['<13>first', '<13>caf\u00e9 latin1', '<13>last without newline', '<13>first2', '<13>second2']);
     const d = h.counters().dropped;
     expect(d.tooLarge).toBe(1);
     expect(d.binary).toBe(1);
-    expect(d.badEncoding).toBe(1);
+    expect(d.badEncoding).toBeUndefined();
+    expect(h.counters().events?.notUtf8).toBe(1);
     expect(d.badFrame).toBe(1);
   });
 

@@ -18,7 +18,7 @@ export function renderMetrics(d: Daemon, status: Status = buildStatus(d)): strin
   // inputs
   const received = w.family('onsight_input_lines_received_total', 'counter', 'Lines (messages) an input accepted and handed on, by input.');
   const dropped = w.family('onsight_input_lines_dropped_total', 'counter',
-    'Lines (messages) an input dropped, by input and reason (notAllowed, tooLarge, badFrame, binary, badEncoding, backpressure, ...). Kernel UDP drops are in onsight_input_udp_kernel_drops_total; refused TCP/TLS connections in onsight_input_connections_refused_total.');
+    'Lines (messages) an input dropped, by input and reason (notAllowed, tooLarge, badFrame, binary, backpressure, ...). Kernel UDP drops are in onsight_input_udp_kernel_drops_total; refused TCP/TLS connections in onsight_input_connections_refused_total.');
   const kernel = w.family('onsight_input_udp_kernel_drops_total', 'counter', 'Datagrams the kernel dropped on a UDP input\'s socket (receive buffer full), from /proc/net/udp, since the input started.');
   const conns = w.family('onsight_input_connections', 'gauge', 'TCP/TLS connections open now, by input.');
   const refused = w.family('onsight_input_connections_refused_total', 'counter', 'TCP/TLS connections refused before any line was read, by input and reason (notAllowed, connectionLimit, senderConnectionLimit).');

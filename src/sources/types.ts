@@ -2,7 +2,7 @@
  * What sources hand downstream. Sources know nothing of parsers or the inventory: they frame
  * bytes into lines, attach where and when each came from, and respect the sink's backpressure.
  */
-import type { SyslogMessage } from './syslog/header.js';
+import type { SyslogMessage } from '../parsers/syslog-header.js';
 import type { Sighting } from '../sighting.js';
 
 /** Where a file line ends: committed with its sightings in one SQLite transaction. */
@@ -112,8 +112,8 @@ export interface SyslogInputOptions {
   /** UDP: SO_RCVBUF to ask for (bytes). Default 8 MiB. */
   udpRecvBufferBytes: number;
   tls?: { cert: string; key: string; ca?: string; requireClientCert?: boolean };
-  /** what to do with a message that is not valid UTF-8: drop and count (default), or decode with U+FFFD and count */
-  invalidUtf8?: 'drop' | 'replace';
+  /** how to read a message that is not valid UTF-8 (kept and counted as event `notUtf8`): as Latin-1 (default) or UTF-8 with U+FFFD */
+  invalidUtf8?: 'latin1' | 'replace';
 }
 
 /** One `type: file` input. */

@@ -156,7 +156,7 @@ async function startUdp(addr: ListenAddress, opts: SyslogInputOptions, sink: Lin
       if (e > maxBytes) return c.drop('tooLarge');
       const t = frameText(msg.subarray(0, e), opts.invalidUtf8);
       if (!t.ok) return c.drop(t.reason);
-      if (t.replaced) c.event('invalidUtf8Replaced');
+      if (t.notUtf8) c.event('notUtf8');
       if (paused && ++pausedCount > UDP_PAUSED_SLACK) return c.drop('backpressure');
       c.received++;
       const line: RawLine = { text: t.text, receivedAt: new Date(), source: name, sender, format: opts.format };
@@ -265,7 +265,7 @@ async function startStream(addr: ListenAddress, opts: SyslogInputOptions, sink: 
         c.drop(t.reason);
         continue;
       }
-      if (t.replaced) c.event('invalidUtf8Replaced');
+      if (t.notUtf8) c.event('notUtf8');
       c.received++;
       // frames already cut from a chunk are pushed even when paused: at most one chunk's worth
       if (!sink.push({ text: t.text, receivedAt: now, source: name, sender: k.sender, format: opts.format })) pauseAll();
