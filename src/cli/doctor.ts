@@ -9,7 +9,7 @@ import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:
 import { dirname, resolve } from 'node:path';
 import type { Logger } from '../log.js';
 import type { Config } from '../config/schema.js';
-import { validateConfig, type LoadedConfig } from '../config/load.js';
+import { redactUrlsIn, validateConfig, type LoadedConfig } from '../config/load.js';
 import { formatIssues, type ConfigIssue } from '../errors.js';
 import { Policy } from '../policy/policy.js';
 import { backendFor, createScanner } from '../scanners/registry.js';
@@ -55,7 +55,7 @@ export async function runDoctor(
   }
   const sc = config.scanner;
   const backend = backendFor(sc);
-  line('ok', 'config', `${config.inputs.length} input(s), ${config.regions.length} region(s), scanner ${sc.type}${backend.describe(sc) ? ` ${backend.describe(sc)}` : ''}`);
+  line('ok', 'config', `${config.inputs.length} input(s), ${config.regions.length} region(s), scanner ${sc.type}${backend.describe(sc) ? ` ${redactUrlsIn(backend.describe(sc))}` : ''}`);
   for (const w of warnings) line('warn', 'config', formatIssues([w], loaded?.origin));
   try {
     const registry = await loadRegistry(config.parsers.directory);

@@ -5,6 +5,8 @@
 import type { Logger } from '../log.js';
 import type { Config } from '../config/schema.js';
 import { openDatabase, type DB } from '../store/db.js';
+import { lockStateFile, type StateLock } from '../store/lock.js';
+import { guardedWrite, StoreHealth } from '../store/health.js';
 import { Inventory } from '../inventory/inventory.js';
 import { Policy } from '../policy/policy.js';
 import { loadRegistry, type ParserRegistry } from '../parsers/registry.js';
@@ -36,7 +38,7 @@ export interface DaemonOptions {
 function inventoryOptions(config: Config) {
   return {
     defaultLeaseS: config.inventory.defaultLeaseS, maxSessionS: config.inventory.maxSessionS, retentionS: config.inventory.retention,
-    linkHostnames: config.inventory.linkHostnames,
+    linkHostnames: config.inventory.linkHostnames, linkHostPatterns: config.inventory.linkHostPatterns,
   };
 }
 
@@ -59,6 +61,9 @@ export class Daemon {
   scanner!: Scanner;
   ingest!: Ingest;
   registry!: ParserRegistry;
+  /** failing writes to the state file (disk full, a lock held elsewhere): /healthz, metrics */
+  storeHealth!: StoreHealth;
+  private stateLock?: StateLock;
   inputs: InputHandle[] = [];
   /** the status page / metrics listener, when http.enabled */
   http?: HttpHandle;
@@ -99,6 +104,8 @@ export class Daemon {
 
   async start(): Promise<void> {
     const { config, log } = this.opts;
+    this.stateLock = lockStateFile(config.state); // one daemon per state file
+    this.storeHealth = new StoreHealth(config.state, log.child({ stage: 'store' }));
     this.db = openDatabase(config.state);
     this.registry = await loadRegistry(config.parsers.directory);
     for (const inp of config.inputs) {
@@ -112,7 +119,7 @@ export class Daemon {
     this.scanner = this.opts.scanner ?? await createScanner(config, log, (ip) => this.policy.allowed(ip));
     this.scheduler = new Scheduler(this.clock, this.inventory, this.policy, new SchedulerStore(this.db), this.scanner,
       schedulerOptions(config, this.scanner), log.child({ stage: 'scheduler' }), { onLaunch: (i) => this.announceLaunch(i) });
-    this.ingest = new Ingest(this.registry, this.inventory, (s, r) => this.committed(s, r), log.child({ stage: 'ingest' }), { zone: config.timezone });
+    this.ingest = new Ingest(this.registry, this.inventory, (s, r) => this.committed(s, r), log.child({ stage: 'ingest' }), { zone: config.timezone, storeHealth: this.storeHealth });
 
 
     // settle anything a previous run left half-done before taking new work
@@ -120,11 +127,12 @@ export class Daemon {
     this.scheduler.sweep();
     this.inputs = await startInputs(config.inputs, this.ingest, this.inventory, log);
     this.timers.push(setInterval(() => this.kick(), this.opts.tickMs ?? 1000));
+    // a write that fails (disk full, lock held elsewhere) is reported and tried again next time, never fatal
     this.timers.push(setInterval(() => {
-      this.scheduler.sweep();
+      guardedWrite(this.storeHealth, 'scheduler', 'tried again at the next sweep', () => this.scheduler.sweep());
       this.kick();
     }, this.opts.sweepMs ?? 60_000));
-    this.timers.push(setInterval(() => this.inventory.prune(this.clock.now()), 3600_000));
+    this.timers.push(setInterval(() => guardedWrite(this.storeHealth, 'prune', 'tried again in an hour', () => this.inventory.prune(this.clock.now())), 3600_000));
     this.timers.push(this.progressTimer(this.opts.progressMs ?? 10_000));
     for (const t of this.timers) t.unref();
     if (config.http.enabled) {
@@ -183,7 +191,11 @@ export class Daemon {
     this.kickPending = true;
     setImmediate(() => {
       this.kickPending = false;
-      this.scheduler.tick().catch((err: Error) => this.opts.log.error({ err: { message: err.message, code: (err as { code?: string }).code } }, 'scheduler pass failed'));
+      this.scheduler.tick().then(() => this.storeHealth.succeeded('scheduler'), (err: Error) => {
+        const code = (err as { code?: string }).code;
+        if (code?.startsWith('SQLITE_')) this.storeHealth.failed('scheduler', err, 'the next pass tries again');
+        else this.opts.log.error({ err: { message: err.message, code } }, 'scheduler pass failed');
+      });
     });
   }
 
@@ -212,6 +224,7 @@ export class Daemon {
     }
     await this.scanner?.close();
     this.db?.close();
+    this.stateLock?.release();
     this.opts.log.info('onsight stopped');
   }
 }

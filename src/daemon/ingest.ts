@@ -12,6 +12,7 @@ import { LineDecoder } from '../parsers/decoder.js';
 import type { ParserRegistry } from '../parsers/registry.js';
 import type { Sighting } from '../sighting.js';
 import type { CommitGroup, FileCheckpoint, LineSink, RawLine, SourcePosition } from '../sources/types.js';
+import type { StoreHealth } from '../store/health.js';
 
 export interface IngestOptions {
   zone: string;
@@ -19,6 +20,8 @@ export interface IngestOptions {
   highWater?: number;
   /** most lines per transaction */
   maxBatch?: number;
+  /** where failed and recovered writes are reported (/healthz, metrics) */
+  storeHealth?: StoreHealth;
 }
 
 export interface IngestCounters {
@@ -132,9 +135,11 @@ export class Ingest implements LineSink {
       results = this.inventory.commitBatch(sightings, [...checkpoints.values()], Date.now(), [...positions.values()]);
     } catch (err) {
       this.counters.commitErrors++;
-      this.log.error({ err: { message: (err as Error).message } }, 'could not write to the state database; keeping the lines and retrying');
+      if (this.opts.storeHealth) this.opts.storeHealth.failed('ingest', err, `keeping ${this.buf.length} lines and retrying every second`);
+      else this.log.error({ err: { message: (err as Error).message } }, 'could not write to the state database; keeping the lines and retrying');
       return false;
     }
+    this.opts.storeHealth?.succeeded('ingest');
     this.counters.lines += batch.length;
     this.counters.sightings += sightings.length;
     this.counters.commits++;
@@ -142,8 +147,17 @@ export class Ingest implements LineSink {
       const k = (this.counters.byFormatKind[s.format] ??= {});
       k[s.kind] = (k[s.kind] ?? 0) + 1;
     }
+    // the lines are committed: a failure downstream (the scheduler's decisions) must not lose or repeat them
     for (const g of groups) g.committed?.();
-    if (sightings.length) this.onCommitted(sightings, results);
+    if (sightings.length) {
+      try {
+        this.onCommitted(sightings, results);
+        this.opts.storeHealth?.succeeded('scheduler');
+      } catch (err) {
+        this.opts.storeHealth?.failed('scheduler', err, 'the next sweep evaluates these devices again');
+        if (!this.opts.storeHealth) this.log.error({ err: { message: (err as Error).message } }, 'handling committed sightings failed');
+      }
+    }
     return true;
   }
 

@@ -28,7 +28,9 @@ export async function startInputs(inputs: InputConfig[], sink: LineSink, store: 
   try {
     for (const inp of inputs) {
       const start = INPUTS[inp.type].start as Starter<InputConfig['type']>;
-      handles.push(await start(inp as never, sink, store, log.child({ input: inputLabel(inp) })));
+      // syslog and file inputs name themselves (`input`: udp:5514, file:/var/log/x) in every line: no second `input` key
+      const namesItself = inp.type === 'syslog' || inp.type === 'file';
+      handles.push(await start(inp as never, sink, store, namesItself ? log : log.child({ input: inputLabel(inp) })));
     }
   } catch (err) {
     for (const h of handles) await h.close().catch(() => undefined);

@@ -118,6 +118,8 @@ function health(daemon: Daemon, res: ServerResponse): void {
   try {
     if (!daemon.db) throw new Error('not started');
     daemon.db.prepare('SELECT 1 AS ok').get();
+    const problem = daemon.storeHealth?.problem(); // failing writes, a full disk
+    if (problem) throw new Error(problem.replace(/^state database: /, ''));
     json(res, 200, {
       status: 'ok', version: onsightVersion(), uptimeS: Math.round((Date.now() - daemon.startedAt) / 1000),
       inputs: daemon.inputs.map((i) => i.name), scanner: daemon.scanner?.kind,

@@ -168,11 +168,24 @@ export function buildStatus(d: Daemon, opts: StatusOptions = {}): Status {
       EXISTS (SELECT 1 FROM bindings o WHERE o.identity_id = b.identity_id AND o.end_at IS NULL AND (o.expires_at IS NULL OR o.expires_at >= @now)) AS present_elsewhere
     FROM bindings b JOIN identities i ON i.id = b.identity_id
     WHERE b.end_at IS NOT NULL AND b.end_at >= @since ORDER BY b.end_at DESC LIMIT 20000`).all({ now, since }) as EndedRow[];
-  const lastDecision = new Map<string, Decision>();
+  // the last decision about the device itself (an address may have changed hands since); decisions
+  // that name no device count for an address only while this binding held it
+  const byIdentity = new Map<number, Decision>();
+  const byIp = new Map<string, Decision[]>();
   if (ended.length) {
-    const rows = d.db.prepare('SELECT at, ip, decision, reason FROM decisions WHERE at >= ? ORDER BY id').all(since - 7 * 86400_000) as Decision[];
-    for (const x of rows) lastDecision.set(x.ip, x);
+    const rows = d.db.prepare('SELECT at, ip, identity_id AS identityId, decision, reason FROM decisions WHERE at >= ? ORDER BY id')
+      .all(since - 7 * 86400_000) as Decision[];
+    for (const x of rows) {
+      if (x.identityId != null) byIdentity.set(x.identityId, x);
+      else {
+        const l = byIp.get(x.ip);
+        if (l) l.push(x);
+        else byIp.set(x.ip, [x]);
+      }
+    }
   }
+  const lastDecision = (e: EndedRow): Decision | undefined =>
+    byIdentity.get(e.identity_id) ?? byIp.get(e.ip)?.filter((x) => x.at >= e.start_at).at(-1);
   const whyMaps = new Map<string, Map<string, MissedReason>>();
   for (const e of ended) {
     if (e.present_elsewhere) continue;
@@ -189,7 +202,7 @@ export function buildStatus(d: Daemon, opts: StatusOptions = {}): Status {
     let text: string | undefined;
     if (v.reason === 'outside-scan-window') key = 'outside-scan-window';
     else {
-      const last = lastDecision.get(e.ip);
+      const last = lastDecision(e);
       if (!last) key = 'no-decision';
       else if (last.decision === 'due' || last.decision === 'dropped') key = 'left-while-queued';
       else if (last.decision === 'launched' || last.decision === 'not-scanned' || last.decision === 'canceled') key = 'left-during-scan';

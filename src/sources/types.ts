@@ -85,6 +85,10 @@ export interface SourceCounters {
   dropped: Record<string, number>;
   /** network inputs: connections open now */
   connections?: number;
+  /** TCP/TLS: connections refused before any line was read, by reason (notAllowed, connectionLimit, senderConnectionLimit) */
+  refused?: Record<string, number>;
+  /** file inputs: files tailed now */
+  files?: number;
   /** other events worth a metric: accepted, idleTimeout, tlsError, resync, rotated, truncated, overwritten ... */
   events?: Record<string, number>;
 }
@@ -103,6 +107,8 @@ export interface SyslogInputOptions {
   idleTimeoutS: number;
   /** TCP/TLS: most connections at once; more are refused and counted. Default 1000. */
   maxConnections: number;
+  /** TCP/TLS: most connections at once from one sender address; more are refused and counted. Default 32. */
+  maxConnectionsPerSender?: number;
   /** UDP: SO_RCVBUF to ask for (bytes). Default 8 MiB. */
   udpRecvBufferBytes: number;
   tls?: { cert: string; key: string; ca?: string; requireClientCert?: boolean };

@@ -216,7 +216,7 @@ async function startSnapshot(opts: LeaseInputConfig, parse: (text: string) => Sn
       const complete = !p.truncated && p.errors.length === 0;
       if (p.truncated) {
         bump(stats.dropped, 'truncated');
-        log.warn({ input: name }, `lease database ${opts.path} ends without a newline (read during a rewrite, or truncated): new leases taken, nothing ended until a complete read`);
+        log.warn(`lease database ${opts.path} ends without a newline (read during a rewrite, or truncated): new leases taken, nothing ended until a complete read`);
         seen = ''; // look again even if it does not change
       }
       const now = Date.now();
