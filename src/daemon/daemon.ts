@@ -18,6 +18,8 @@ import { startInputs } from './inputs.js';
 import type { Sighting } from '../sighting.js';
 import type { ApplyResult } from '../inventory/inventory.js';
 import { startHttp, type HttpHandle } from '../http/server.js';
+import { OnsightError } from '../errors.js';
+import { daemonView } from './view.js';
 
 export interface DaemonOptions {
   config: Config;
@@ -128,10 +130,10 @@ export class Daemon {
     for (const t of this.timers) t.unref();
     if (config.http.enabled) {
       try {
-        this.http = await startHttp(this, config.http.listen, log.child({ stage: 'http' }));
+        this.http = await startHttp(daemonView(this), config.http.listen, log.child({ stage: 'http' }));
       } catch (err) {
         await this.stop();
-        throw new Error(`http.listen ${config.http.listen}: ${(err as Error).message}`);
+        throw new OnsightError('ONSIGHT_LISTEN', `http.listen ${config.http.listen}: ${(err as Error).message}`, { cause: err });
       }
     }
     this.kick();

@@ -7,7 +7,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log.js';
-import type { Daemon } from '../daemon/daemon.js';
+import type { DaemonView } from './view.js';
 import { renderMetrics } from './metrics.js';
 import { PAGE_CSP, PAGE_HTML } from './page.js';
 import { buildStatus, onsightVersion, type Status } from './status.js';
@@ -53,7 +53,7 @@ function send(res: ServerResponse, status: number, type: string, body: string, e
 
 const json = (res: ServerResponse, status: number, v: unknown) => send(res, status, 'application/json; charset=utf-8', JSON.stringify(v, null, 1) + '\n');
 
-export async function startHttp(daemon: Daemon, listen: string, log: Logger): Promise<HttpHandle> {
+export async function startHttp(daemon: DaemonView, listen: string, log: Logger): Promise<HttpHandle> {
   const { host, port } = parseHttpListen(listen);
   let cached: { at: number; status: Status } | undefined;
   const status = (): Status => {
@@ -113,13 +113,12 @@ export async function startHttp(daemon: Daemon, listen: string, log: Logger): Pr
   };
 }
 
-function health(daemon: Daemon, res: ServerResponse): void {
+function health(daemon: DaemonView, res: ServerResponse): void {
   try {
-    if (!daemon.db) throw new Error('not started');
-    daemon.db.prepare('SELECT 1 AS ok').get();
+    daemon.ping();
     json(res, 200, {
       status: 'ok', version: onsightVersion(), uptimeS: Math.round((Date.now() - daemon.startedAt) / 1000),
-      inputs: daemon.inputs.map((i) => i.name), scanner: daemon.scanner?.kind,
+      inputs: daemon.inputs().map((i) => i.name), scanner: daemon.scanner().kind,
     });
   } catch (err) {
     json(res, 503, { status: 'unavailable', error: `state database: ${(err as Error).message}` });
