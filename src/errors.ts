@@ -25,6 +25,7 @@ export type ErrorCode =
   | 'ONSIGHT_QUALYS_AUTH'
   | 'ONSIGHT_QUALYS_NOT_IN_SUBSCRIPTION'
   | 'ONSIGHT_QUALYS_LAUNCH_UNCONFIRMED'
+  | 'ONSIGHT_QUALYS_PAGING'
   | 'ONSIGHT_CLOSED';
 
 export class OnsightError extends Error {

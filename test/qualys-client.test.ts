@@ -189,7 +189,7 @@ describe('qualys client against the emulator', () => {
     await expect(c.appliances()).rejects.toBeInstanceOf(QualysNetworkError);
   });
 
-  it('does not follow a next-page URL to another host (credentials stay on the platform host)', async () => {
+  it('does not follow a next-page URL off the platform (credentials stay on Qualys hosts)', async () => {
     const page = `<?xml version="1.0" encoding="UTF-8" ?><HOST_LIST_OUTPUT><RESPONSE><DATETIME>2026-01-01T00:00:00Z</DATETIME>
       <HOST_LIST><HOST><ID>1</ID><IP>10.0.0.1</IP><LAST_VULN_SCAN_DATETIME>2026-01-01T00:00:00Z</LAST_VULN_SCAN_DATETIME></HOST></HOST_LIST>
       <WARNING><CODE>1980</CODE><TEXT>1 record limit exceeded.</TEXT><URL>https://evil.example/api/2.0/fo/asset/host/?action=list&amp;id_min=2</URL></WARNING>
@@ -203,7 +203,7 @@ describe('qualys client against the emulator', () => {
     open.push({ close: () => new Promise<void>((r) => srv.close(() => r())) });
     const c = new QualysClient({ baseUrl: `http://127.0.0.1:${(srv.address() as { port: number }).port}`, username: 'u', password: 'p', ...FAST });
     open.push(c);
-    await expect(c.hostList({ ips: ['10.0.0.1'] })).rejects.toThrow(/another host/);
+    await expect(c.hostList({ ips: ['10.0.0.1'] })).rejects.toThrow(/not following the next-page URL https:\/\/evil.example\/api\/2.0\/fo\/asset\/host\/ \(the base URL 127.0.0.1:\d+ is not under a known Qualys platform domain/);
     expect(calls).toBe(1);
   });
 

@@ -45,7 +45,9 @@ async function call(e: QualysEmulator, path: string, c: Call = {}) {
   return { status: res.statusCode, headers: res.headers, body: await res.body.text() };
 }
 
-const SCAN = '/api/2.0/fo/scan/';
+const SCAN = '/api/2.0/fo/scan/'; // launch and cancel: 2.0 only
+const SCAN_LIST = '/api/3.0/fo/scan/';
+const HOSTS = '/api/5.0/fo/asset/host/';
 const launchParams = (ip: string, title = 'onsight t') => ({ action: 'launch', scan_title: title, ip, iscanner_name: 'sa-1', option_title: 'Initial Options' });
 const refOf = (body: string) => /<KEY>REFERENCE<\/KEY>\s*<VALUE>([^<]+)<\/VALUE>/.exec(body)?.[1];
 const stateOf = (body: string) => /<STATE>([^<]+)<\/STATE>/.exec(body)?.[1];
@@ -69,11 +71,11 @@ describe('qualys emulator: wire format, auth and methods', () => {
 
   it('checks basic auth, X-Requested-With, POST-only actions and launch parameters', async () => {
     const e = await start({ optionProfiles: ['Initial Options'] });
-    const bad = await call(e, SCAN, { params: { action: 'list' }, auth: 'onsight:nope' });
+    const bad = await call(e, SCAN_LIST, { params: { action: 'list' }, auth: 'onsight:nope' });
     expect(bad.status).toBe(401);
     expect(bad.body).toContain('<CODE>2000</CODE>');
-    expect((await call(e, SCAN, { params: { action: 'list' }, auth: null })).status).toBe(401);
-    const noXrw = await call(e, SCAN, { params: { action: 'list' }, xrw: false });
+    expect((await call(e, SCAN_LIST, { params: { action: 'list' }, auth: null })).status).toBe(401);
+    const noXrw = await call(e, SCAN_LIST, { params: { action: 'list' }, xrw: false });
     expect(noXrw.status).toBe(400);
     expect(noXrw.body).toContain('X-Requested-With');
     const get = await call(e, SCAN, { params: launchParams('10.0.0.1') });
@@ -107,14 +109,30 @@ describe('qualys emulator: wire format, auth and methods', () => {
     expect(login.headers['x-ratelimit-limit']).toBeUndefined(); // the session API is exempt
     const cookie = String(login.headers['set-cookie']).split(';')[0];
     expect(cookie).toMatch(/^QualysSession=[0-9a-f]+$/);
-    expect((await call(e, SCAN, { params: { action: 'list' }, auth: null, cookie })).status).toBe(200);
+    expect((await call(e, SCAN_LIST, { params: { action: 'list' }, auth: null, cookie })).status).toBe(200);
     await call(e, '/api/2.0/fo/session/', { method: 'POST', auth: null, cookie, params: { action: 'logout' } });
-    expect((await call(e, SCAN, { params: { action: 'list' }, auth: null, cookie })).status).toBe(401);
+    expect((await call(e, SCAN_LIST, { params: { action: 'list' }, auth: null, cookie })).status).toBe(401);
   });
 
-  it('serves versioned paths (/api/3.0/...) and answers unknown ones with 404', async () => {
+  it('answers each call only on the version Qualys serves today, with that version\'s document', async () => {
     const e = await start();
-    expect((await call(e, '/api/3.0/fo/asset/host/', { params: { action: 'list' } })).body).toContain('<HOST_LIST_OUTPUT>');
+    const list = await call(e, SCAN_LIST, { params: { action: 'list' } });
+    expect(list.status).toBe(200);
+    expect(list.body).toMatch(/<!DOCTYPE SCAN_LIST_OUTPUT SYSTEM "https:\/\/[^"]+\/api\/3.0\/fo\/scan\/scan_list_output.dtd">/);
+    const hosts = await call(e, HOSTS, { params: { action: 'list' } });
+    expect(hosts.status).toBe(200);
+    expect(hosts.body).toContain('<HOST_LIST_OUTPUT>');
+    // retired: the 2.0 scan list and the 2.0-4.0 host lists; never served: launch on 3.0
+    for (const [path, params, method] of [
+      ['/api/2.0/fo/scan/', { action: 'list' }, 'GET'], ['/api/2.0/fo/asset/host/', { action: 'list' }, 'GET'],
+      ['/api/4.0/fo/asset/host/', { action: 'list' }, 'GET'], ['/api/3.0/fo/scan/', launchParams('10.0.0.1'), 'POST'],
+      ['/api/3.0/fo/appliance/', { action: 'list' }, 'GET'],
+    ] as const) {
+      const r = await call(e, path, { params, method });
+      expect(r.status, path).toBe(404);
+      expect(r.body, path).toMatch(/<CODE>1905<\/CODE>/);
+    }
+    expect(e.state.model.scans).toHaveLength(0);
     expect((await call(e, '/api/2.0/fo/nothing/', { params: { action: 'list' } })).status).toBe(404);
   });
 });
@@ -122,10 +140,10 @@ describe('qualys emulator: wire format, auth and methods', () => {
 describe('qualys emulator: limits', () => {
   it('blocks over the rate with 409 CODE 1965 and ToWait-Sec, and over concurrency with 1960', async () => {
     const e = await start({ limits: { default: { limit: 2, windowSec: 30, concurrency: 1 } }, faults: { slowShare: 1, slowMs: 300, apis: ['appliance'] } });
-    await call(e, SCAN, { params: { action: 'list' } });
-    const second = await call(e, SCAN, { params: { action: 'list' } });
+    await call(e, SCAN_LIST, { params: { action: 'list' } });
+    const second = await call(e, SCAN_LIST, { params: { action: 'list' } });
     expect(second.headers['x-ratelimit-remaining']).toBe('0');
-    const third = await call(e, SCAN, { params: { action: 'list' } });
+    const third = await call(e, SCAN_LIST, { params: { action: 'list' } });
     expect(third.status).toBe(409);
     expect(third.body).toContain('<CODE>1965</CODE>');
     expect(Number(third.headers['x-ratelimit-towait-sec'])).toBeGreaterThanOrEqual(29);
@@ -144,7 +162,7 @@ describe('qualys emulator: scans on the clock', () => {
     let now = Date.parse('2026-03-01T10:00:00Z');
     const e = await start({ now: () => now, appliances: [{ name: 'sa-1', capacity: 2 }], scanTiming: { submitDelaySec: 60, hostSecMin: 100, hostSecMax: 100, loadingSec: 30 } });
     const ref = refOf((await call(e, SCAN, { method: 'POST', params: launchParams('10.0.0.1-10.0.0.3', 'onsight clock') }))!.body)!;
-    const state = async () => stateOf((await call(e, SCAN, { params: { action: 'list', scan_ref: ref } })).body);
+    const state = async () => stateOf((await call(e, SCAN_LIST, { params: { action: 'list', scan_ref: ref } })).body);
     expect(await state()).toBe('Submitted');
     now += 60_000;
     expect(await state()).toBe('Running');
@@ -156,15 +174,15 @@ describe('qualys emulator: scans on the clock', () => {
     expect(await state()).toBe('Running');
     now += 100_000;
     expect(await state()).toBe('Loading');
-    const hostsBefore = (await call(e, '/api/2.0/fo/asset/host/', { params: { action: 'list', ips: '10.0.0.1-10.0.0.3' } })).body;
+    const hostsBefore = (await call(e, HOSTS, { params: { action: 'list', ips: '10.0.0.1-10.0.0.3' } })).body;
     expect(hostsBefore).not.toContain('<HOST>'); // dates change only once processed
     now += 30_000;
-    const list = (await call(e, SCAN, { params: { action: 'list', scan_ref: ref } })).body;
+    const list = (await call(e, SCAN_LIST, { params: { action: 'list', scan_ref: ref } })).body;
     expect(stateOf(list)).toBe('Finished');
     expect(list).toContain('<PROCESSED>1</PROCESSED>');
     expect(list).toContain('<DURATION>00:04:50</DURATION>');
     expect(list).toContain('<TITLE><![CDATA[onsight clock]]></TITLE>');
-    const hosts = (await call(e, '/api/2.0/fo/asset/host/', { params: { action: 'list', ips: '10.0.0.1-10.0.0.3' } })).body;
+    const hosts = (await call(e, HOSTS, { params: { action: 'list', ips: '10.0.0.1-10.0.0.3' } })).body;
     expect(hosts.match(/<HOST>/g)).toHaveLength(3);
     expect(hosts).toContain('<LAST_VULN_SCAN_DATETIME>2026-03-01T10:04:50Z</LAST_VULN_SCAN_DATETIME>');
     expect(hosts).toContain('<LAST_VM_SCANNED_DATE>2026-03-01T10:02:40Z</LAST_VM_SCANNED_DATE>');
@@ -194,7 +212,7 @@ describe('qualys emulator: scans on the clock', () => {
     const app = (await call(e, '/api/2.0/fo/appliance/', { params: { action: 'list', output_mode: 'full' } })).body;
     expect(app).toContain('<STATUS>Offline</STATUS>');
     expect(app).toContain('<HEARTBEATS_MISSED>1</HEARTBEATS_MISSED>');
-    expect(stateOf((await call(e, SCAN, { params: { action: 'list', scan_ref: a } })).body)).toBe('Error');
+    expect(stateOf((await call(e, SCAN_LIST, { params: { action: 'list', scan_ref: a } })).body)).toBe('Error');
     const b = refOf((await call(e, SCAN, { method: 'POST', params: launchParams('10.0.0.2') })).body)!;
     expect(e.state.model.findScan(b)!.state).toBe('Queued');
     now = Date.parse('2026-03-01T10:10:01Z');
@@ -223,7 +241,7 @@ describe('qualys emulator: host list pagination', () => {
   it('truncates at truncation_limit with WARNING 1980 and a next-page URL carrying id_min', async () => {
     const hosts = Array.from({ length: 5 }, (_, i) => ({ ip: `10.0.2.${i + 1}`, lastScannedAt: '2026-02-01T00:00:00Z' }));
     const e = await start({ hosts });
-    const first = await call(e, '/api/2.0/fo/asset/host/', { method: 'POST', params: { action: 'list', ips: '10.0.2.0/24', truncation_limit: '2' } });
+    const first = await call(e, HOSTS, { method: 'POST', params: { action: 'list', ips: '10.0.2.0/24', truncation_limit: '2' } });
     expect(first.body.match(/<HOST>/g)).toHaveLength(2);
     expect(first.body).toContain('<CODE>1980</CODE>');
     const url = /<URL><!\[CDATA\[(.*?)\]\]><\/URL>/.exec(first.body)![1];

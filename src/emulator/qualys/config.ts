@@ -108,8 +108,17 @@ export const emulatorFileSchema = z.object({
     countBlockedCalls: z.boolean().default(false),
   }).strict().prefault({}),
   hostListTruncationLimit: z.number().int().positive().default(1000),
+  /** scheme://host[:port] named in host-list next-page URLs (default: the Host the client called), as a platform answering from another host does */
+  nextPageOrigin: z.string().url().optional(),
+  /**
+   * A launch naming addresses outside the subscription: `refuse` it (the notInSubscription answer),
+   * or `drop` them silently and scan the rest (its TARGET lists only those). Qualys documents neither.
+   */
+  outOfSubscription: z.enum(['refuse', 'drop']).default('refuse'),
   notInSubscription: errorAnswerSchema.default({ status: 400, code: 1905, text: 'The following IPs are not in your subscription: {ips}' }),
   missingRequestedWith: errorAnswerSchema.default({ status: 400, code: 1903, text: 'Missing required header X-Requested-With' }),
+  /** a call on a version that does not serve it (retired, or never existed); the real answer is undocumented */
+  retiredVersion: errorAnswerSchema.default({ status: 404, code: 1905, text: '{path} does not serve action={action}; it is served at {served}' }),
   /** launch on an offline appliance: keep the scan Queued, or refuse it (CODE 1905) */
   launchOnOfflineAppliance: z.enum(['queue', 'reject']).default('queue'),
   faults: faultSchema.prefault({}),

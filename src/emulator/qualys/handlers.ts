@@ -14,6 +14,8 @@ export interface Ctx {
   params: Map<string, string>;
   /** Host header: used in DOCTYPEs and next-page URLs */
   host: string;
+  /** API version from the path, e.g. `3.0` */
+  version: string;
   /** scheme://host of this server as the client sees it */
   origin: string;
   path: string;
@@ -117,11 +119,12 @@ export class Handlers {
     }
 
     const outside = items.filter((i) => !this.m.subscription.covers(i));
-    if (outside.length) {
+    const kept = this.c.outOfSubscription === 'drop' ? items.filter((i) => !outside.includes(i)) : outside.length ? [] : items;
+    if (kept.length === 0) {
       const n = this.c.notInSubscription;
       return this.fail(ctx, n.status, n.code, n.text.replace('{ips}', outside.slice(0, 20).join(',')));
     }
-    const scan = this.m.launch({ title, targets: items, appliances: names, optionTitle, priority, userLogin: ctx.userLogin });
+    const scan = this.m.launch({ title, targets: kept, appliances: names, optionTitle, priority, userLogin: ctx.userLogin });
     return this.ok(ctx, 'New vm scan launched', [['ID', String(scan.id)], ['REFERENCE', scan.ref]]);
   }
 
@@ -160,7 +163,7 @@ export class Handlers {
     const showOp = p.get('show_op') === '1';
     const body = scans.map((s) => this.scanXml(s, now, showStatus, showOp)).join('\n');
     const list = scans.length ? `    <SCAN_LIST>\n${body}\n    </SCAN_LIST>` : '';
-    return { status: 200, body: doc('SCAN_LIST_OUTPUT', '/api/2.0/fo/scan/scan_list_output.dtd', ctx.host, `  <RESPONSE>\n    ${el('DATETIME', isoSec(now))}\n${list}\n  </RESPONSE>`) };
+    return { status: 200, body: doc('SCAN_LIST_OUTPUT', `/api/${ctx.version}/fo/scan/scan_list_output.dtd`, ctx.host, `  <RESPONSE>\n    ${el('DATETIME', isoSec(now))}\n${list}\n  </RESPONSE>`) };
   }
 
   private scanXml(s: EmScan, now: number, showStatus: boolean, showOp: boolean): string {
@@ -252,11 +255,12 @@ export class Handlers {
       const next = new URLSearchParams();
       for (const [k, v] of p) if (k !== 'id_min') next.set(k, v);
       next.set('id_min', String(hosts[page.length].id));
-      const url = `${ctx.origin}${ctx.path}?${next.toString()}`;
+      const url = `${this.c.nextPageOrigin?.replace(/\/$/, '') ?? ctx.origin}${ctx.path}?${next.toString()}`;
       warning = `    <WARNING>${el('CODE', 1980)}${el('TEXT', `${limit} record limit exceeded. Use URL to get next batch of results.`)}<URL>${cdata(url)}</URL></WARNING>`;
     }
     const list = items.length ? `    <HOST_LIST>\n${items.join('\n')}\n    </HOST_LIST>` : '';
-    return { status: 200, body: doc('HOST_LIST_OUTPUT', '/api/2.0/fo/asset/host/dtd/list/output.dtd', ctx.host, `  <RESPONSE>\n    ${el('DATETIME', isoSec(now))}\n${list}\n${warning}\n  </RESPONSE>`) };
+    // the guide's 5.0 host list sample (pp. 1010-1011) carries no DOCTYPE
+    return { status: 200, body: doc('HOST_LIST_OUTPUT', undefined, ctx.host, `  <RESPONSE>\n    ${el('DATETIME', isoSec(now))}\n${list}\n${warning}\n  </RESPONSE>`) };
   }
 
   // ---- /api/2.0/fo/asset/ip/ ------------------------------------------------------------------------

@@ -14,20 +14,25 @@ import { Handlers, type Answer, type Ctx } from './handlers.js';
 import { Limiter, type ApiStats } from './limits.js';
 import { EmulatorModel } from './model.js';
 import { seededRng } from './rng.js';
+import { served, servingVersion } from './versions.js';
 import { simpleReturn } from './xml.js';
 
 const MAX_BODY = 8 * 1024 * 1024;
 const ROUTES: [RegExp, EmulatedApi | 'session'][] = [
-  [/^\/api\/\d+\.\d+\/fo\/scan\/?$/, 'scan'],
-  [/^\/api\/\d+\.\d+\/fo\/appliance\/?$/, 'appliance'],
-  [/^\/api\/\d+\.\d+\/fo\/asset\/host\/?$/, 'host'],
-  [/^\/api\/\d+\.\d+\/fo\/asset\/ip\/?$/, 'ip'],
-  [/^\/api\/2\.0\/fo\/session\/?$/, 'session'],
+  [/^\/api\/(\d+\.\d+)\/fo\/scan\/?$/, 'scan'],
+  [/^\/api\/(\d+\.\d+)\/fo\/appliance\/?$/, 'appliance'],
+  [/^\/api\/(\d+\.\d+)\/fo\/asset\/host\/?$/, 'host'],
+  [/^\/api\/(\d+\.\d+)\/fo\/asset\/ip\/?$/, 'ip'],
+  [/^\/api\/(\d+\.\d+)\/fo\/session\/?$/, 'session'],
 ];
 
 export interface RequestRecord {
   api: EmulatedApi | 'session' | 'unknown';
   action?: string;
+  /** the path asked, e.g. /api/3.0/fo/scan/ */
+  path: string;
+  /** query and form parameters (a session login's password left out) */
+  params: Record<string, string>;
   method: string;
   status?: number;
   fault?: RequestFault;
@@ -95,11 +100,15 @@ export async function startQualysEmulator(options: EmulatorOptions = {}): Promis
     }
     const route = ROUTES.find(([re]) => re.test(url.pathname));
     const api = route?.[1];
-    const rec: RequestRecord = { api: api ?? 'unknown', action: params.get('action'), method: req.method ?? '', at: Date.now() };
+    const version = route ? route[0].exec(url.pathname)![1] : '';
+    const rec: RequestRecord = {
+      api: api ?? 'unknown', action: params.get('action'), path: url.pathname, method: req.method ?? '', at: Date.now(),
+      params: Object.fromEntries([...params].filter(([k]) => k !== 'password')),
+    };
     if (requests.length >= 10_000) requests.shift();
     requests.push(rec);
     const ctx: Ctx = {
-      method: req.method ?? 'GET', params, host: hostOf(req), origin: `http://${hostOf(req)}`, path: url.pathname,
+      method: req.method ?? 'GET', params, host: hostOf(req), origin: `http://${hostOf(req)}`, path: url.pathname, version,
       userLogin: config.userLogin ?? config.username,
     };
     const reply = (a: Answer) => {
@@ -113,7 +122,7 @@ export async function startQualysEmulator(options: EmulatorOptions = {}): Promis
       const m = config.missingRequestedWith;
       return reply(handlers.fail(ctx, m.status, m.code, m.text));
     }
-    if (api === 'session') return reply(session(ctx, req, res));
+    if (api === 'session') return reply(served('session', version, rec.action) ? session(ctx, req, res) : retired(ctx, 'session'));
     if (!authorized(req)) {
       return reply({ ...handlers.fail(ctx, 401, 2000, 'Bad Login/Password'), headers: { 'WWW-Authenticate': 'Basic realm="Qualys API"' } });
     }
@@ -141,7 +150,8 @@ export async function startQualysEmulator(options: EmulatorOptions = {}): Promis
     if (fault === 'server-500') return reply({ ...handlers.fail(ctx, 500, 999, 'Internal error. Please contact customer support.'), headers: verdict.headers });
     if (fault === 'server-503') return reply({ ...handlers.fail(ctx, 503, 1999, 'The service is unavailable due to scheduled maintenance.'), headers: verdict.headers });
 
-    const answer = dispatch(api, ctx);
+    // a retired version is still counted against the API's limits: the handler, not the gateway, refuses it
+    const answer = served(api, version, rec.action) ? dispatch(api, ctx) : retired(ctx, api);
     if (fault === 'drop-after') {
       log?.debug({ api, action: rec.action, fault }, 'emulated qualys call: processed, socket dropped');
       return void req.socket.destroy();
@@ -149,6 +159,13 @@ export async function startQualysEmulator(options: EmulatorOptions = {}): Promis
     if (fault === 'truncated') answer.body = answer.body.slice(0, Math.max(1, Math.floor(answer.body.length / 2)));
     if (fault === 'malformed') answer.body = faultRng() < 0.5 ? '<html><body>Service temporarily unavailable</body>' : answer.body.replace(/<\/RESPONSE>/, '</RESPONS>');
     reply({ ...answer, headers: { ...answer.headers, ...verdict.headers } });
+  }
+
+  function retired(ctx: Ctx, api: EmulatedApi | 'session'): Answer {
+    const r = config.retiredVersion;
+    const now = servingVersion(api, ctx.params.get('action'));
+    const text = r.text.replace('{path}', ctx.path).replace('{action}', ctx.params.get('action') ?? '').replace('{served}', now ? `/api/${now}/` : 'no version');
+    return handlers.fail(ctx, r.status, r.code, text);
   }
 
   function count(f: RequestFault, rec: RequestRecord): void {

@@ -13,8 +13,9 @@ export function el(name: string, value: string | number | undefined, raw = false
   return `<${name}>${raw ? String(value) : esc(String(value))}</${name}>`;
 }
 
-export function doc(root: string, dtdPath: string, host: string, body: string): string {
-  return `<?xml version="1.0" encoding="UTF-8" ?>\n<!DOCTYPE ${root} SYSTEM "https://${host}${dtdPath}">\n<${root}>\n${body}\n</${root}>\n`;
+export function doc(root: string, dtdPath: string | undefined, host: string, body: string): string {
+  const dtd = dtdPath === undefined ? '' : `<!DOCTYPE ${root} SYSTEM "https://${host}${dtdPath}">\n`;
+  return `<?xml version="1.0" encoding="UTF-8" ?>\n${dtd}<${root}>\n${body}\n</${root}>\n`;
 }
 
 export function simpleReturn(host: string, datetime: string, o: { code?: number; text: string; items?: [string, string][] }): string {

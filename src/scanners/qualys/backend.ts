@@ -1,6 +1,6 @@
 /** The Qualys backend's entry in the table of backends (src/scanners/registry.ts). */
 import { defineBackend } from '../backend.js';
-import { createQualysScanner } from './factory.js';
+import { qualysScannerFromConfig } from './factory.js';
 import { qualysDoctor } from './doctor.js';
 import { qualysFailureOutcome } from './outcome.js';
 import { qualysScannerSchema } from './schema.js';
@@ -13,20 +13,7 @@ export const qualysBackend = defineBackend({
     message: 'qualys needs one of passwordFile, passwordEnv or credential (never the password itself)',
   }),
   async create(sc, ctx) {
-    return createQualysScanner({
-      url: sc.url,
-      username: sc.username,
-      passwordFile: sc.passwordFile,
-      passwordEnv: sc.passwordEnv,
-      credential: sc.credential,
-      optionProfile: sc.optionProfile,
-      requestedWith: sc.xRequestedWith,
-      maxTargetsPerScan: sc.maxTargetsPerScan,
-      addToSubscription: sc.addToSubscription,
-      requestTimeoutMs: sc.timeoutS * 1000,
-      // defence in depth: the client itself refuses targets the policy would not allow
-      allowTarget: ctx.allowed,
-    }, ctx.log.child({ stage: 'qualys' }), {}, ctx.env);
+    return qualysScannerFromConfig(sc, ctx.log, ctx.allowed, ctx.env);
   },
   doctor: qualysDoctor,
   describe: (sc) => `at ${sc.url} as ${sc.username}`,

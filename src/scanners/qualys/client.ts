@@ -7,7 +7,6 @@ import { OnsightError } from '../../errors.js';
 import { silentLogger, type Logger } from '../../log.js';
 import { canonicalIp } from '../../util/ip.js';
 import type { Allowance, FailureOutcome, LastScanned, LaunchRequest, LaunchResult, ScanFilter, Scanner, ScannerCall } from '../types.js';
-import { qualysFailureOutcome } from './outcome.js';
 import { TERMINAL_STATES } from '../types.js';
 import { QualysAllowance } from './allowance.js';
 import { latest, parseApplianceList, parseHostList, type QualysAppliance, type QualysHost } from './asset-xml.js';
@@ -18,7 +17,9 @@ import {
 } from './errors.js';
 import { resolveOptions, type OptionProfileRef, type QualysApi, type QualysClientOptions, type ResolvedOptions } from './options.js';
 import { parseLaunch, parseScanList, qualysDate, stateFilter, titleHasIntent, type QualysScan } from './scan-xml.js';
+import { qualysFailureOutcome } from './outcome.js';
 import { QualysTransport } from './transport.js';
+import { addressesNamed } from './targets.js';
 import { nextPageUrl } from './xml.js';
 
 const MAX_TITLE = 2000;
@@ -50,6 +51,8 @@ export class QualysClient implements Scanner {
   private readonly allowTarget?: (ip: string) => boolean;
   private readonly optionProfile?: OptionProfileRef;
   private readonly maxConcurrentScans?: number;
+  /** Qualys STATE names we met and do not know: each is logged once */
+  private readonly unknownStates = new Set<string>();
 
   constructor(options: QualysClientOptions, deps: QualysClientDeps = {}) {
     this.o = resolveOptions(options);
@@ -60,11 +63,6 @@ export class QualysClient implements Scanner {
     this.allowTarget = options.allowTarget;
     this.optionProfile = options.optionProfile;
     this.maxConcurrentScans = options.maxConcurrentScans;
-  }
-
-  /** What a failure of one of its calls means (src/scanners/qualys/outcome.ts). */
-  failureOutcome(err: unknown, call: ScannerCall): FailureOutcome {
-    return qualysFailureOutcome(err, call);
   }
 
   // ---- launch -----------------------------------------------------------------------------
@@ -85,7 +83,7 @@ export class QualysClient implements Scanner {
     let lastErr: QualysError | undefined;
     for (let attempt = 1; attempt <= this.o.maxLaunchAttempts; attempt++) {
       try {
-        const r = await this.transport.call({ api: 'scan', method: 'POST', params, idempotent: false, expect: ['SIMPLE_RETURN'] });
+        const r = await this.transport.call({ endpoint: 'launch', method: 'POST', params, idempotent: false, expect: ['SIMPLE_RETURN'] });
         const { scanRef, text } = parseLaunch(r.doc);
         if (scanRef) {
           this.log.info({ intentId: req.intentId, scanRef, targets: targets.length, appliance: req.appliance }, 'qualys scan launched');
@@ -99,6 +97,7 @@ export class QualysClient implements Scanner {
           attempt--; // the add was a repair, not a failed attempt
           continue;
         }
+        if (err instanceof QualysNotInSubscriptionError) throw refusal(err, targets);
         if (!(err instanceof QualysError) || !err.ambiguous) throw err;
         lastErr = err;
       }
@@ -146,23 +145,47 @@ export class QualysClient implements Scanner {
   // ---- scans ------------------------------------------------------------------------------
 
   /**
-   * Lists scans. One ref is asked with `scan_ref`; several are found in one list call (Qualys
-   * takes one ref per call) filtered on our side. Refs Qualys does not list are absent.
+   * Lists scans. One ref is asked with `scan_ref`; several are found in one list call (`scan_ref`
+   * takes one reference), narrowed to what can hold them: API-launched scans (`type=API`) launched
+   * since the oldest ref's launch (a ref is `scan/<launch epoch>.<n>`), instead of every scan of the
+   * subscription in the default 30-day window. Refs Qualys does not list are absent.
    */
-  async listScans(filter: ScanFilter = {}): Promise<QualysScan[]> {
+  async listScans(filter: ScanFilter = {}, o: { apiLaunchedOnly?: boolean } = {}): Promise<QualysScan[]> {
     const refs = filter.scanRefs;
     if (refs && refs.length === 0) return [];
+    const many = refs !== undefined && refs.length > 1;
+    const after = latestDate(filter.launchedAfter, many ? this.launchedNotBefore(refs) : undefined);
     const params: Record<string, string | undefined> = {
       action: 'list',
       scan_ref: refs?.length === 1 ? refs[0] : undefined,
       state: stateFilter(filter.states),
-      launched_after_datetime: filter.launchedAfter ? qualysDate(filter.launchedAfter) : undefined,
+      type: many || o.apiLaunchedOnly ? 'API' : undefined,
+      launched_after_datetime: after ? qualysDate(after) : undefined,
     };
-    const r = await this.transport.call({ api: 'scan', method: 'GET', params, idempotent: true, expect: ['SCAN_LIST_OUTPUT'] });
+    const r = await this.transport.call({ endpoint: 'scanList', method: 'GET', params, idempotent: true, expect: ['SCAN_LIST_OUTPUT'] });
     let scans = parseScanList(r.doc);
+    for (const s of scans) if (s.state === 'unknown') this.noteUnknownState(s);
     if (refs) scans = scans.filter((s) => refs.includes(s.scanRef));
     if (filter.states?.length) scans = scans.filter((s) => filter.states!.includes(s.state));
     return scans;
+  }
+
+  /** The earliest launch the refs can have (their epoch part, less a slack); undefined if one has none. */
+  private launchedNotBefore(refs: string[]): Date | undefined {
+    let min = Infinity;
+    for (const r of refs) {
+      const epoch = /^scan\/(\d{9,11})\.\d+$/.exec(r)?.[1];
+      if (!epoch) return undefined;
+      min = Math.min(min, Number(epoch) * 1000);
+    }
+    return new Date(min - this.o.scanRefSlackSec * 1000);
+  }
+
+  /** A STATE we cannot map is `unknown` to the seam (the scheduler bounds how long it waits); said once per name. */
+  private noteUnknownState(s: QualysScan): void {
+    if (this.unknownStates.has(s.qualysState)) return;
+    this.unknownStates.add(s.qualysState);
+    this.log.warn({ qualysState: s.qualysState || '(none)', scanRef: s.scanRef }, 'qualys scan state not known to onsight; treated as unknown');
   }
 
   /** Scans whose title contains `substring` (for crash reconciliation; Qualys has no title filter). */
@@ -173,14 +196,14 @@ export class QualysClient implements Scanner {
 
   /** Scans carrying `intentId` as a whole token in their title. */
   async findScansForIntent(intentId: string, launchedAfter?: Date): Promise<QualysScan[]> {
-    const all = await this.listScans({ launchedAfter });
+    const all = await this.listScans({ launchedAfter }, { apiLaunchedOnly: true });
     return all.filter((s) => titleHasIntent(s.title, intentId));
   }
 
   /** Cancels a scan; a scan that has already ended counts as cancelled. */
   async cancel(scanRef: string): Promise<void> {
     try {
-      await this.transport.call({ api: 'scan', method: 'POST', params: { action: 'cancel', scan_ref: scanRef }, idempotent: true, expect: ['SIMPLE_RETURN'] });
+      await this.transport.call({ endpoint: 'cancel', method: 'POST', params: { action: 'cancel', scan_ref: scanRef }, idempotent: true, expect: ['SIMPLE_RETURN'] });
       this.log.info({ scanRef }, 'qualys scan cancel requested');
     } catch (err) {
       if (!(err instanceof QualysApiError) || err.code === 'ONSIGHT_QUALYS_AUTH') throw err;
@@ -194,7 +217,7 @@ export class QualysClient implements Scanner {
 
   async appliances(): Promise<QualysAppliance[]> {
     const r = await this.transport.call({
-      api: 'appliance', method: 'GET', params: { action: 'list', output_mode: 'full', scan_detail: '1' }, idempotent: true, expect: ['APPLIANCE_LIST_OUTPUT'],
+      endpoint: 'applianceList', method: 'GET', params: { action: 'list', output_mode: 'full', scan_detail: '1' }, idempotent: true, expect: ['APPLIANCE_LIST_OUTPUT'],
     });
     return parseApplianceList(r.doc);
   }
@@ -203,7 +226,7 @@ export class QualysClient implements Scanner {
   async hostList(q: HostListQuery = {}): Promise<QualysHost[]> {
     const out: QualysHost[] = [];
     let r = await this.transport.call({
-      api: 'host', method: 'POST', idempotent: true, expect: ['HOST_LIST_OUTPUT'],
+      endpoint: 'hostList', method: 'POST', idempotent: true, expect: ['HOST_LIST_OUTPUT'],
       params: {
         action: 'list',
         details: 'Basic',
@@ -220,7 +243,7 @@ export class QualysClient implements Scanner {
       if (!next) return out;
       if (seen.has(next) || page >= MAX_PAGES) throw new QualysXmlError(`qualys host list: pagination does not advance (page ${page})`);
       seen.add(next);
-      r = await this.transport.call({ api: 'host', method: 'GET', url: next, idempotent: true, expect: ['HOST_LIST_OUTPUT'] });
+      r = await this.transport.call({ endpoint: 'hostList', method: 'GET', url: next, idempotent: true, expect: ['HOST_LIST_OUTPUT'] });
     }
   }
 
@@ -243,13 +266,18 @@ export class QualysClient implements Scanner {
   /** Adds addresses to the subscription's VM host list (uses licence; only when configured). */
   async addToSubscription(ips: string[]): Promise<void> {
     await this.transport.call({
-      api: 'ip', method: 'POST', idempotent: true, expect: ['SIMPLE_RETURN'],
+      endpoint: 'ipAdd', method: 'POST', idempotent: true, expect: ['SIMPLE_RETURN'],
       params: { action: 'add', ips: ips.join(','), enable_vm: '1', tracking_method: this.o.trackingMethod },
     });
     this.log.info({ count: ips.length, trackingMethod: this.o.trackingMethod }, 'qualys: added IPs to the subscription');
   }
 
   // ---- allowance and lifecycle ------------------------------------------------------------------
+
+  /** What a failed call means to the scheduler (launched no/unknown; retry, wait until, stop). */
+  failureOutcome(err: unknown, call: ScannerCall): FailureOutcome {
+    return qualysFailureOutcome(err, call);
+  }
 
   /** The scan API's budget (launch and list share it), as last reported. */
   allowance(api: QualysApi = 'scan'): Allowance {
@@ -267,6 +295,21 @@ export class QualysClient implements Scanner {
       throw new ClientClosedError();
     }
   }
+}
+
+/** The refusal, naming which of our targets Qualys refused when its text says. */
+function refusal(err: QualysNotInSubscriptionError, sent: string[]): QualysNotInSubscriptionError {
+  const named = addressesNamed(err.qualysText ?? '', sent);
+  const which = named.length ? `${named.length} of ${sent.length} target(s) (${named.slice(0, 10).join(', ')}${named.length > 10 ? ', ...' : ''})` : `the launch (its text names no target; ${sent.length} sent)`;
+  return new QualysNotInSubscriptionError(`qualys scan launch: Qualys refused ${which} as not in the subscription's host list: ${err.message}`, {
+    status: err.status, qualysCode: err.qualysCode, qualysText: err.qualysText, cause: err,
+  }, named);
+}
+
+function latestDate(a: Date | undefined, b: Date | undefined): Date | undefined {
+  if (!a) return b;
+  if (!b) return a;
+  return a.getTime() >= b.getTime() ? a : b;
 }
 
 function profileParams(p: OptionProfileRef | undefined): Record<string, string> {

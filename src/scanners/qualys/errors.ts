@@ -40,27 +40,40 @@ export class QualysApiError extends QualysError {
   }
 }
 
-/** 401 / CODE 2000-2012: wrong credentials, wrong platform host, inactive account. Stop launching. */
+/**
+ * 401 / CODE 2000-2012 (2001 "account expired" comes with HTTP 200, 2003/2011 with 409): wrong
+ * credentials, wrong platform host, expired, inactive or unregistered account. Stop launching.
+ */
 export class QualysAuthError extends QualysApiError {
   constructor(message: string, d: QualysFailureDetails) {
     super(message, { ...d, retryable: false }, 'ONSIGHT_QUALYS_AUTH');
   }
 }
 
-/** A launch target is not in the subscription's VM host list (it must be added first). */
+/**
+ * Qualys refused a launch because targets are not in the subscription's VM host list (they must be
+ * added first). Nothing was launched. Whether Qualys refuses or silently drops such targets is not
+ * documented: the silent case shows as a scan whose TARGET lacks them (QualysScan.targets).
+ */
 export class QualysNotInSubscriptionError extends QualysApiError {
-  constructor(message: string, d: QualysFailureDetails) {
+  /** the launch's targets that Qualys's message names; empty when it names none */
+  readonly targets: string[];
+  constructor(message: string, d: QualysFailureDetails, targets: string[] = []) {
     super(message, { ...d, retryable: false }, 'ONSIGHT_QUALYS_NOT_IN_SUBSCRIPTION');
+    this.targets = targets;
   }
 }
 
 /** 409 with CODE 1960/1965 (or 1920) that we did not wait out: the wait was longer than allowed. */
 export class QualysRateLimitError extends QualysError {
-  /** seconds Qualys asked us to wait (X-RateLimit-ToWait-Sec), when known */
+  /** seconds before the API takes calls again (X-RateLimit-ToWait-Sec, else the body's SECONDS_TO_WAIT), when known */
   readonly waitSec?: number;
-  constructor(message: string, d: QualysFailureDetails & { waitSec?: number }) {
+  /** 1960: calls that must finish before ours may run (the body's CALLS_TO_FINISH) */
+  readonly callsToFinish?: number;
+  constructor(message: string, d: QualysFailureDetails & { waitSec?: number; callsToFinish?: number }) {
     super('ONSIGHT_QUALYS_RATE_LIMIT', message, { ...d, retryable: true });
     this.waitSec = d.waitSec;
+    this.callsToFinish = d.callsToFinish;
   }
 }
 
@@ -68,6 +81,15 @@ export class QualysRateLimitError extends QualysError {
 export class QualysHttpError extends QualysError {
   constructor(message: string, d: QualysFailureDetails) {
     super('ONSIGHT_QUALYS_HTTP', message, d);
+  }
+}
+
+/** A next-page URL we will not follow (not https, or not a host of the platform): credentials stay home. */
+export class QualysPagingError extends QualysError {
+  readonly url: string;
+  constructor(message: string, url: string) {
+    super('ONSIGHT_QUALYS_PAGING', message, { retryable: false });
+    this.url = url;
   }
 }
 

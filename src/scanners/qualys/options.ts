@@ -6,12 +6,35 @@
 /** The four Qualys "fo" APIs we call; each has its own rate and concurrency budget. */
 export type QualysApi = 'scan' | 'appliance' | 'host' | 'ip';
 
-export const DEFAULT_PATHS: Record<QualysApi, string> = {
-  scan: '/api/2.0/fo/scan/',
-  appliance: '/api/2.0/fo/appliance/',
-  host: '/api/2.0/fo/asset/host/',
-  ip: '/api/2.0/fo/asset/ip/',
+/** Each call we make, with its own path and version (Qualys versions each call separately). */
+export type QualysEndpoint = 'launch' | 'scanList' | 'cancel' | 'applianceList' | 'hostList' | 'ipAdd';
+
+/**
+ * The version Qualys serves today for each call (Qualys API (VM, PC) User Guide 10.39.1, July 2026,
+ * "API Version History" tables): the scan list moved to 3.0 and the host list to 5.0 (their older
+ * versions reached End of Support in December 2025, End of Life six months later); launch and
+ * cancel exist only at 2.0; the appliance list and the IP add call have no newer version.
+ */
+export const DEFAULT_ENDPOINTS: Record<QualysEndpoint, string> = {
+  launch: '/api/2.0/fo/scan/',
+  scanList: '/api/3.0/fo/scan/',
+  cancel: '/api/2.0/fo/scan/',
+  applianceList: '/api/2.0/fo/appliance/',
+  hostList: '/api/5.0/fo/asset/host/',
+  ipAdd: '/api/2.0/fo/asset/ip/',
 };
+
+/** Whose rate and concurrency budget a call spends (Qualys counts per API, not per version). */
+export const ENDPOINT_API: Record<QualysEndpoint, QualysApi> = {
+  launch: 'scan', scanList: 'scan', cancel: 'scan', applianceList: 'appliance', hostList: 'host', ipAdd: 'ip',
+};
+
+/**
+ * The domains of the Qualys platforms (Qualys's platform identification page, as qualysdk's platform
+ * table has it: US1-4 qualys.com, EU1-2 qualys.eu, EU3 qualys.it, IN1 qualys.in, CA1 qualys.ca,
+ * AE1 qualys.ae, UK1 qualys.co.uk, AU1 qualys.com.au, KSA1 qualysksa.com).
+ */
+export const PLATFORM_DOMAINS = ['qualys.com', 'qualys.eu', 'qualys.it', 'qualys.in', 'qualys.ca', 'qualys.ae', 'qualys.co.uk', 'qualys.com.au', 'qualysksa.com'];
 
 export type OptionProfileRef = string | { title: string } | { id: number };
 
@@ -29,7 +52,7 @@ export interface ThrottleOptions {
   maxRetries: number;
   /** wait after a 1960 (concurrency) 409, which carries no ToWait value (default 1000 ms, jittered) */
   concurrencyBackoffMs: number;
-  /** wait after a 1965 without X-RateLimit-ToWait-Sec (qualysdk falls back to 3601 s; default 60 s) */
+  /** wait after a 1965 that gives no wait (no X-RateLimit-ToWait-Sec, no SECONDS_TO_WAIT): one usual window (qualysdk: 3601 s; default 3600 s) */
   missingToWaitSec: number;
 }
 
@@ -42,10 +65,8 @@ export interface QualysClientOptions {
   requestedWith?: string;
   /** default option profile for launches (title, or { id }) */
   optionProfile?: OptionProfileRef;
-  /** full path per API, e.g. { host: '/api/3.0/fo/asset/host/' } */
-  paths?: Partial<Record<QualysApi, string>>;
-  /** version per API, e.g. { host: '3.0' } → /api/3.0/fo/asset/host/ (paths wins) */
-  apiVersions?: Partial<Record<QualysApi, string>>;
+  /** path (with its version) per call, e.g. { hostList: '/api/5.0/fo/asset/host/' }; defaults: DEFAULT_ENDPOINTS */
+  endpoints?: Partial<Record<QualysEndpoint, string>>;
   connectTimeoutMs?: number;
   headersTimeoutMs?: number;
   bodyTimeoutMs?: number;
@@ -79,6 +100,18 @@ export interface QualysClientOptions {
   reconcileDelayMs?: number;
   /** how far back (before the launch call) reconciliation looks in the scan list (default 600 s) */
   reconcileLookbackSec?: number;
+  /**
+   * A poll for several scans asks for those launched since the oldest ref's epoch less this (default
+   * 86400 s): the ref's epoch is the launch time in the guide's sample, but one real launch answer
+   * shows a ref hours older than its DATETIME
+   */
+  scanRefSlackSec?: number;
+  /**
+   * Domains whose https hosts may serve a next page (Qualys names the host it calls itself, which may
+   * differ from the base URL's): only the one the base URL is under applies. Default PLATFORM_DOMAINS;
+   * a private-cloud platform adds its own. The base URL's own origin is always allowed.
+   */
+  platformDomains?: string[];
   /** IPs per host-list call (default 300) */
   hostListBatchSize?: number;
   /** truncation_limit sent with host lists (default: Qualys's own, 1000) */
@@ -92,7 +125,7 @@ export interface QualysClientOptions {
 export interface ResolvedOptions {
   baseUrl: URL;
   requestedWith: string;
-  paths: Record<QualysApi, string>;
+  endpoints: Record<QualysEndpoint, string>;
   connectTimeoutMs: number;
   headersTimeoutMs: number;
   bodyTimeoutMs: number;
@@ -111,18 +144,19 @@ export interface ResolvedOptions {
   reconcileLookbackSec: number;
   hostListBatchSize: number;
   hostListTruncationLimit?: number;
+  scanRefSlackSec: number;
+  platformDomains: string[];
 }
 
 export const DEFAULT_NOT_IN_SUBSCRIPTION =
   /not in (?:the |your )?(?:subscription|account)|not (?:in|part of) .*host list|no valid (?:ip|target)|none of the (?:specified )?ips/i;
 
-export function resolvePaths(o: Pick<QualysClientOptions, 'paths' | 'apiVersions'>): Record<QualysApi, string> {
-  const out = { ...DEFAULT_PATHS };
-  for (const api of Object.keys(out) as QualysApi[]) {
-    const v = o.apiVersions?.[api];
-    if (v) out[api] = out[api].replace('/api/2.0/', `/api/${v}/`);
-    const p = o.paths?.[api];
-    if (p) out[api] = p.endsWith('/') ? p : `${p}/`;
+export function resolveEndpoints(given: Partial<Record<QualysEndpoint, string>> | undefined): Record<QualysEndpoint, string> {
+  const out = { ...DEFAULT_ENDPOINTS };
+  for (const [k, p] of Object.entries(given ?? {}) as [QualysEndpoint, string | undefined][]) {
+    if (!(k in out) || !p) continue;
+    if (!p.startsWith('/') || /[?#]/.test(p)) throw new TypeError(`qualys endpoint ${k} must be a path such as /api/3.0/fo/scan/, not ${JSON.stringify(p)}`);
+    out[k] = p.endsWith('/') ? p : `${p}/`;
   }
   return out;
 }
@@ -144,7 +178,7 @@ export function resolveOptions(o: QualysClientOptions): ResolvedOptions {
   return {
     baseUrl: parseBaseUrl(o.baseUrl),
     requestedWith: o.requestedWith ?? 'onsight',
-    paths: resolvePaths(o),
+    endpoints: resolveEndpoints(o.endpoints),
     connectTimeoutMs: o.connectTimeoutMs ?? 10_000,
     headersTimeoutMs: o.headersTimeoutMs ?? 60_000,
     bodyTimeoutMs: o.bodyTimeoutMs ?? 60_000,
@@ -152,7 +186,7 @@ export function resolveOptions(o: QualysClientOptions): ResolvedOptions {
     connections: o.connections ?? 4,
     maxResponseBytes: o.maxResponseBytes ?? 64 * 1024 * 1024,
     retry: { maxAttempts: 4, baseDelayMs: 500, maxDelayMs: 30_000, ...o.retry },
-    throttle: { maxWaitSec: 120, maxRetries: 20, concurrencyBackoffMs: 1000, missingToWaitSec: 60, ...o.throttle },
+    throttle: { maxWaitSec: 120, maxRetries: 20, concurrencyBackoffMs: 1000, missingToWaitSec: 3600, ...o.throttle },
     maxTargetsPerScan: o.maxTargetsPerScan ?? 1000,
     addToSubscription: o.addToSubscription ?? false,
     trackingMethod: o.trackingMethod ?? 'IP',
@@ -163,5 +197,29 @@ export function resolveOptions(o: QualysClientOptions): ResolvedOptions {
     reconcileLookbackSec: o.reconcileLookbackSec ?? 600,
     hostListBatchSize: o.hostListBatchSize ?? 300,
     hostListTruncationLimit: o.hostListTruncationLimit,
+    scanRefSlackSec: o.scanRefSlackSec ?? 86_400,
+    platformDomains: (o.platformDomains ?? PLATFORM_DOMAINS).map((d) => d.toLowerCase().replace(/^\.+|\.+$/g, '')),
   };
+}
+
+/** The platform domain `host` is under (the longest match), if any. */
+export function platformDomainOf(host: string, domains: string[]): string | undefined {
+  const h = host.toLowerCase().replace(/\.$/, '');
+  return domains.filter((d) => h === d || h.endsWith(`.${d}`)).sort((a, b) => b.length - a.length)[0];
+}
+
+/**
+ * May a next-page URL given by Qualys be followed with our credentials? Yes on the base URL's own
+ * origin; else only https on the default port, without user info, under the same platform domain
+ * as the base URL. Returns why not, or undefined when it may.
+ */
+export function nextPageRefusal(base: URL, next: URL, domains: string[]): string | undefined {
+  if (next.username || next.password) return 'carries user info';
+  if (next.origin === base.origin) return undefined;
+  if (next.protocol !== 'https:') return 'not https';
+  if (next.port !== '') return `names port ${next.port}`;
+  const platform = platformDomainOf(base.hostname, domains);
+  if (!platform) return `the base URL ${base.host} is not under a known Qualys platform domain (scanner.platformDomains)`;
+  if (platformDomainOf(next.hostname, [platform]) !== platform) return `not under ${platform}, the domain of ${base.host}`;
+  return undefined;
 }

@@ -1,24 +1,50 @@
 /**
- * Qualys failures in the seam's words (FailureOutcome): whether a launch was made and whether to
- * retry, wait or stop. Minimal version mapping the QualysError classes as they are (sched branch);
- * the Qualys helper's version (CODE 2001/2003/2011, SECONDS_TO_WAIT from the body) replaces it.
+ * Every Qualys failure class in the seam's words (FailureOutcome): whether a launch may exist, and
+ * whether to retry, wait until a time, or stop until an operator acts. The scheduler decides from
+ * this alone; Qualys codes stay here.
  */
+import { OnsightError } from '../../errors.js';
 import type { FailureOutcome, ScannerCall } from '../types.js';
-import { CredentialsError } from './credentials.js';
-import { ClientClosedError, QualysAuthError, QualysError, QualysRateLimitError, ScopeViolationError } from './errors.js';
+import {
+  ClientClosedError, QualysApiError, QualysAuthError, QualysError, QualysLaunchUnconfirmedError, QualysPagingError,
+  QualysRateLimitError, ScopeViolationError,
+} from './errors.js';
 
-export function qualysFailureOutcome(err: unknown, call: ScannerCall): FailureOutcome {
-  const code = (err as { code?: string }).code ?? 'ONSIGHT_SCANNER';
-  const message = (err as Error)?.message ?? String(err);
-  const out = (launched: FailureOutcome['launched'], next: FailureOutcome['next'], untilMs?: number): FailureOutcome =>
-    ({ launched: call === 'launch' ? launched : 'no', next, untilMs, code, message });
-  if (err instanceof CredentialsError || err instanceof QualysAuthError) return out('no', 'stop');
-  if (err instanceof ScopeViolationError || err instanceof ClientClosedError) return out('no', 'retry');
-  if (err instanceof QualysRateLimitError) {
-    return err.waitSec !== undefined && err.waitSec > 0 ? out('no', 'wait', Date.now() + err.waitSec * 1000) : out('no', 'retry');
+/** Scheduled maintenance (503 / CODE 1999) lasts minutes: no call before this much later. */
+const MAINTENANCE_WAIT_MS = 5 * 60_000;
+
+export function qualysFailureOutcome(err: unknown, call: ScannerCall, now: number = Date.now()): FailureOutcome {
+  const launch = call === 'launch';
+  const message = err instanceof Error ? err.message : String(err);
+  const out = (launched: FailureOutcome['launched'], next: FailureOutcome['next'], code: string, extra: Partial<FailureOutcome> = {}): FailureOutcome =>
+    ({ launched: launch ? launched : 'no', next, code, message, ...extra });
+
+  if (!(err instanceof OnsightError)) return out('unknown', 'retry', 'ONSIGHT_SCANNER'); // a bug or a surprise: assume the worst for a launch
+  // the client closed (shutdown): a launch may have been on the wire
+  if (err instanceof ClientClosedError) return out('unknown', 'retry', err.code);
+  // nothing was sent: the scheduler revalidates its targets before the next launch
+  if (err instanceof ScopeViolationError) return out('no', 'retry', err.code);
+  if (!(err instanceof QualysError)) {
+    // ONSIGHT_CREDENTIALS: no password to send; ONSIGHT_SCANNER: a launch we refused to send
+    return out('no', err.code === 'ONSIGHT_CREDENTIALS' ? 'stop' : 'retry', err.code);
   }
-  // an answer from Qualys that refused the call (a CODE in a SIMPLE_RETURN): nothing was launched
-  if (err instanceof QualysError && err.code === 'ONSIGHT_QUALYS_API' || code === 'ONSIGHT_QUALYS_NOT_IN_SUBSCRIPTION') return out('no', 'retry');
-  // no usable answer (network, 5xx, unreadable body, unconfirmed): the scan may exist
-  return out('unknown', 'retry');
+  // credentials, expired / unregistered / SecureID account, licence: only an operator can fix it
+  if (err instanceof QualysAuthError) return out('no', 'stop', err.code);
+  if (err instanceof QualysRateLimitError) {
+    // a 409 is answered before the call runs: nothing was launched
+    if (err.qualysCode === 1960 || !(err.waitSec && err.waitSec > 0)) return out('no', 'retry', err.code);
+    return out('no', 'wait', err.code, { untilMs: now + Math.ceil(err.waitSec * 1000) });
+  }
+  // a next-page URL off the platform: following it would hand our credentials to another host
+  if (err instanceof QualysPagingError) return out('no', 'stop', err.code);
+  if (err instanceof QualysLaunchUnconfirmedError) return out('unknown', 'retry', err.code);
+  // a version Qualys no longer serves (or a wrong scanner.endpoints path)
+  if (err.status === 404 || err.status === 410) {
+    return out('no', 'stop', err.code, { message: `${message} (check scanner.endpoints: Qualys may have retired this API version)` });
+  }
+  if (err instanceof QualysApiError && (err.qualysCode === 1999 || err.status === 503)) {
+    return out(err.ambiguous ? 'unknown' : 'no', 'wait', err.code, { untilMs: now + MAINTENANCE_WAIT_MS });
+  }
+  // 5xx, 202/1981, network failures, unreadable answers: a launch that may have reached Qualys is `ambiguous`
+  return out(err.ambiguous ? 'unknown' : 'no', 'retry', err.code);
 }

@@ -1,5 +1,6 @@
 /** Qualys scan documents ↔ our scan types (launch answer, SCAN_LIST_OUTPUT, state names). */
 import type { ScanState, ScanStatus } from '../types.js';
+import { expandTargets } from './targets.js';
 import { int, list, node, simpleReturn, text, type XmlNode } from './xml.js';
 
 /** A scan as Qualys lists it, with the fields the Scanner seam does not carry. */
@@ -12,6 +13,8 @@ export interface QualysScan extends ScanStatus {
   userLogin?: string;
   /** HH:MM:SS, or a word such as "Pending" */
   duration?: string;
+  /** TARGET as Qualys wrote it (`targets` holds it as canonical addresses, ranges expanded) */
+  targetText?: string;
 }
 
 const STATE_MAP: Record<string, ScanState> = {
@@ -83,7 +86,9 @@ export function parseScanList(doc: XmlNode): QualysScan[] {
       state,
       qualysState,
       subState: text(status?.SUB_STATE) || undefined,
-      targets: target ? target.split(',').map((t) => t.trim()).filter(Boolean) : undefined,
+      // what Qualys really scans: compare with what we sent (it may drop targets outside the subscription)
+      targets: target ? expandTargets(target) : undefined,
+      targetText: target || undefined,
       launchedAt,
       endedAt: state === 'finished' || state === 'error' || state === 'canceled' ? endOf(launchedAt, duration) : undefined,
       duration,

@@ -3,6 +3,19 @@
  * documents every key; the backend table (src/scanners/registry.ts) takes it into the scanner union.
  */
 import { z } from 'zod';
+import { DEFAULT_ENDPOINTS } from './options.js';
+
+const endpointPath = z.string().regex(/^\/[^?#\s]*$/, { message: 'expected a path such as /api/3.0/fo/scan/' });
+
+/** Path and version of each call; the defaults are the versions Qualys serves today (see README). */
+const endpoints = z.object({
+  launch: endpointPath.default(DEFAULT_ENDPOINTS.launch),
+  scanList: endpointPath.default(DEFAULT_ENDPOINTS.scanList),
+  cancel: endpointPath.default(DEFAULT_ENDPOINTS.cancel),
+  applianceList: endpointPath.default(DEFAULT_ENDPOINTS.applianceList),
+  hostList: endpointPath.default(DEFAULT_ENDPOINTS.hostList),
+  ipAdd: endpointPath.default(DEFAULT_ENDPOINTS.ipAdd),
+}).strict();
 
 export const qualysScannerSchema = z.object({
   type: z.literal('qualys'),
@@ -17,6 +30,9 @@ export const qualysScannerSchema = z.object({
   xRequestedWith: z.string().default('onsight'),
   addToSubscription: z.boolean().default(false),
   timeoutS: z.number().positive().default(60),
+  endpoints: endpoints.prefault({}),
+  /** domains whose https hosts may serve host-list next pages (default: Qualys's platform domains; a private cloud adds its own) */
+  platformDomains: z.array(z.string().regex(/^[a-z0-9-]+(\.[a-z0-9-]+)+$/i, { message: 'expected a domain such as qualys.eu' })).optional(),
 }).strict();
 
 export type QualysScannerOptions = z.output<typeof qualysScannerSchema>;

@@ -11,16 +11,17 @@ import type { QualysAllowance } from './allowance.js';
 import { backoffMs, sleep } from './backoff.js';
 import {
   ClientClosedError, QualysApiError, QualysAuthError, QualysError, QualysHttpError, QualysNetworkError,
-  QualysNotInSubscriptionError, QualysRateLimitError, QualysXmlError,
+  QualysNotInSubscriptionError, QualysPagingError, QualysRateLimitError, QualysXmlError,
 } from './errors.js';
-import type { QualysApi, ResolvedOptions } from './options.js';
+import { ENDPOINT_API, nextPageRefusal, type QualysApi, type QualysEndpoint, type ResolvedOptions } from './options.js';
 import { parseXml, simpleReturn, type XmlNode } from './xml.js';
 
 export interface CallSpec {
-  api: QualysApi;
+  /** which call: its path (and version) comes from the endpoints option, its budget from ENDPOINT_API */
+  endpoint: QualysEndpoint;
   method: 'GET' | 'POST';
   params?: Record<string, string | undefined>;
-  /** absolute URL of a next page given by Qualys (must be on our platform host) */
+  /** absolute URL of a next page given by Qualys (our origin, or https on a host of the same platform) */
   url?: string;
   /** may the call be sent again after it possibly reached Qualys? */
   idempotent: boolean;
@@ -41,17 +42,28 @@ interface Exchange {
 }
 
 const THROTTLE_CODES = new Set([1960, 1965, 1920]);
-const AUTH_CODES = new Set([2000, 2002, 2003, 2011, 2012]);
 /** failures where the request cannot have reached Qualys */
 const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
 
 type Outcome =
   | { kind: 'ok'; result: CallResult }
-  | { kind: 'throttle'; code?: number; text?: string; waitSec?: number; status: number }
+  | { kind: 'throttle'; code?: number; text?: string; status: number; waitSec?: number; waitFrom?: 'header' | 'body'; callsToFinish?: number }
   | { kind: 'fail'; error: QualysError };
 
+/** Account problems in words (CODEs from the guide's Appendix D; 2001 arrives with HTTP 200, 2003/2011 with 409). */
+const AUTH_WORDS: Record<number, string> = {
+  2000: 'Qualys refused the login: wrong username or password, or the URL is not the API host of your platform',
+  2001: 'the Qualys account has expired: renew the subscription or configure another account',
+  2002: 'the Qualys user account is inactive: an administrator must reactivate it',
+  2003: 'the Qualys account has not completed its registration: log in to the Qualys web UI once to finish it',
+  2011: 'the Qualys account requires SecureID, which blocks API access: use an API account without SecureID',
+  2012: 'the Qualys user\'s licence does not allow this API: ask Qualys to enable API access',
+};
+const AUTH_CODES = new Set(Object.keys(AUTH_WORDS).map(Number));
+
 export class QualysTransport {
-  private readonly pool: Pool;
+  /** one keep-alive pool per origin: the base URL's, and platform hosts that next-page URLs name */
+  private readonly pools = new Map<string, Pool>();
   private readonly authorization: string;
   private readonly scrubList: string[];
   private readonly closing = new AbortController();
@@ -66,14 +78,23 @@ export class QualysTransport {
     const token = Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64');
     this.authorization = `Basic ${token}`;
     this.scrubList = [credentials.password, token].filter((s) => s.length >= 3);
-    this.pool = new Pool(o.baseUrl.origin, {
-      connections: o.connections,
-      connect: { timeout: o.connectTimeoutMs },
-      headersTimeout: o.headersTimeoutMs,
-      bodyTimeout: o.bodyTimeoutMs,
-      keepAliveTimeout: 30_000,
-      keepAliveMaxTimeout: 120_000,
-    });
+    this.pool(o.baseUrl.origin);
+  }
+
+  private pool(origin: string): Pool {
+    let p = this.pools.get(origin);
+    if (!p) {
+      p = new Pool(origin, {
+        connections: this.o.connections,
+        connect: { timeout: this.o.connectTimeoutMs },
+        headersTimeout: this.o.headersTimeoutMs,
+        bodyTimeout: this.o.bodyTimeoutMs,
+        keepAliveTimeout: 30_000,
+        keepAliveMaxTimeout: 120_000,
+      });
+      this.pools.set(origin, p);
+    }
+    return p;
   }
 
   get signal(): AbortSignal {
@@ -83,7 +104,7 @@ export class QualysTransport {
   async close(): Promise<void> {
     if (!this.closing.signal.aborted) this.closing.abort(new ClientClosedError());
     this.allowance.notify();
-    await this.pool.close().catch(() => undefined);
+    await Promise.all([...this.pools.values()].map((p) => p.close().catch(() => undefined)));
   }
 
   /** Removes anything secret from a text that may end up in a log line or an error message. */
@@ -94,14 +115,15 @@ export class QualysTransport {
   }
 
   async call(spec: CallSpec): Promise<CallResult> {
-    const { path, query, body } = this.target(spec);
+    const api = ENDPOINT_API[spec.endpoint];
+    const { origin, path, query, body } = this.target(spec);
     const action = spec.params?.action ?? new URLSearchParams(query).get('action') ?? '';
-    const label = `qualys ${spec.api} ${action}`.trim();
+    const label = `qualys ${api} ${action}`.trim();
     let attempt = 0;
     let throttles = 0;
     for (;;) {
       attempt++;
-      const ticket = await this.allowance.acquire(spec.api, {
+      const ticket = await this.allowance.acquire(api, {
         signal: this.closing.signal,
         maxWaitMs: this.o.throttle.maxWaitSec * 1000,
         onTooLong: (ms) => new QualysRateLimitError(`${label}: API blocked for another ${Math.ceil(ms / 1000)} s`, { waitSec: ms / 1000 }),
@@ -109,15 +131,15 @@ export class QualysTransport {
       const started = Date.now();
       let ex: Exchange;
       try {
-        ex = await this.exchange(spec.method, path, query, body);
-        this.allowance.update(spec.api, ex.headers);
+        ex = await this.exchange(spec.method, origin, path, query, body);
+        this.allowance.update(api, ex.headers);
       } catch (err) {
         const late = (err as { headers?: Exchange['headers'] }).headers;
-        if (late) this.allowance.update(spec.api, late);
+        if (late) this.allowance.update(api, late);
         ticket.release();
         if (this.closing.signal.aborted) throw new ClientClosedError();
         const e = this.networkError(label, err, spec.idempotent);
-        this.log.debug({ api: spec.api, action, attempt, ms: Date.now() - started, err: { code: e.code, message: e.message } }, 'qualys call failed');
+        this.log.debug({ api: api, action, attempt, ms: Date.now() - started, err: { code: e.code, message: e.message } }, 'qualys call failed');
         if (e.retryable && !e.ambiguous && attempt < this.o.retry.maxAttempts) {
           await this.pause(backoffMs(attempt, this.o.retry, this.random));
           continue;
@@ -127,7 +149,7 @@ export class QualysTransport {
       ticket.release();
       this.log.debug(
         {
-          api: spec.api, action, method: spec.method, status: ex.status, attempt, ms: Date.now() - started, bytes: ex.body.length,
+          api: api, action, method: spec.method, status: ex.status, attempt, ms: Date.now() - started, bytes: ex.body.length,
           rateRemaining: ex.headers['x-ratelimit-remaining'], concurrencyRunning: ex.headers['x-concurrency-limit-running'],
         },
         'qualys call',
@@ -137,19 +159,22 @@ export class QualysTransport {
       if (outcome.kind === 'throttle') {
         throttles++;
         attempt--; // a throttled call did not run; it does not use up a retry
-        const waitSec = this.throttleWait(spec.api, outcome);
+        const waitSec = this.throttleWait(api, outcome);
         if (throttles > this.o.throttle.maxRetries || waitSec > this.o.throttle.maxWaitSec) {
-          throw new QualysRateLimitError(`${label}: throttled by Qualys (CODE ${outcome.code ?? '-'}): ${this.scrub(outcome.text ?? 'HTTP 409')}`, {
-            status: outcome.status, qualysCode: outcome.code, qualysText: outcome.text && this.scrub(outcome.text), waitSec,
+          const what = outcome.code === 1960
+            ? `too many calls to this API are running (concurrency limit${outcome.callsToFinish !== undefined ? `; ${outcome.callsToFinish} must finish first` : ''})`
+            : `the API is blocked for ${spell(waitSec)} (rate limit${outcome.waitFrom ? `, as the ${outcome.waitFrom === 'header' ? 'X-RateLimit-ToWait-Sec header' : 'answer\'s SECONDS_TO_WAIT'} says` : ', no wait given: assumed'})`;
+          throw new QualysRateLimitError(`${label}: throttled by Qualys (CODE ${outcome.code ?? '-'}): ${what}: ${this.scrub(outcome.text ?? 'HTTP 409')}`, {
+            status: outcome.status, qualysCode: outcome.code, qualysText: outcome.text && this.scrub(outcome.text), waitSec, callsToFinish: outcome.callsToFinish,
           });
         }
-        this.log.info({ api: spec.api, action, code: outcome.code, waitSec }, 'qualys throttled; waiting');
+        this.log.info({ api: api, action, code: outcome.code, waitSec }, 'qualys throttled; waiting');
         await this.pause(waitSec * 1000);
         continue;
       }
       const e = outcome.error;
       if (e.retryable && !e.ambiguous && attempt < this.o.retry.maxAttempts) {
-        this.log.warn({ api: spec.api, action, attempt, err: { code: e.code, message: e.message } }, 'qualys call failed; retrying');
+        this.log.warn({ api: api, action, attempt, err: { code: e.code, message: e.message } }, 'qualys call failed; retrying');
         await this.pause(backoffMs(attempt, this.o.retry, this.random));
         continue;
       }
@@ -157,14 +182,16 @@ export class QualysTransport {
     }
   }
 
-  private throttleWait(api: QualysApi, t: { code?: number; waitSec?: number }): number {
-    if (t.waitSec !== undefined && t.waitSec > 0) return t.waitSec; // allowance already blocks the API
-    if (t.code === 1965) {
-      this.allowance.block(api, this.o.throttle.missingToWaitSec);
-      return this.o.throttle.missingToWaitSec;
+  private throttleWait(api: QualysApi, t: Extract<Outcome, { kind: 'throttle' }>): number {
+    if (t.waitFrom === 'header') return t.waitSec!; // the allowance already blocks the API (update())
+    if (t.waitFrom === 'body' || t.code === 1965 || (t.code === undefined && t.callsToFinish === undefined)) {
+      // a block can last most of a day: the whole client waits it out, never a call a minute
+      const sec = t.waitFrom === 'body' ? t.waitSec! : this.o.throttle.missingToWaitSec;
+      this.allowance.block(api, sec);
+      return sec;
     }
-    // 1960 (others' calls are running): no ToWait; back off briefly with jitter
-    const ms = this.o.throttle.concurrencyBackoffMs;
+    // 1960 (calls are running): no ToWait; back off briefly with jitter, longer when more must finish
+    const ms = this.o.throttle.concurrencyBackoffMs * Math.max(1, Math.min(10, t.callsToFinish ?? 1));
     return (ms / 2 + (this.random() * ms) / 2) / 1000;
   }
 
@@ -176,27 +203,32 @@ export class QualysTransport {
     }
   }
 
-  private target(spec: CallSpec): { path: string; query: string; body?: string } {
+  private target(spec: CallSpec): { origin: string; path: string; query: string; body?: string } {
     if (spec.url) {
       let u: URL;
       try {
         u = new URL(spec.url, this.o.baseUrl);
       } catch {
-        throw new QualysXmlError(`qualys ${spec.api}: next-page URL is not a URL`);
+        throw new QualysXmlError(`qualys ${spec.endpoint}: next-page URL is not a URL`);
       }
-      // never send our credentials to a host other than the platform's
-      if (u.origin !== this.o.baseUrl.origin) throw new QualysHttpError(`qualys ${spec.api}: next-page URL points to another host (${u.origin}); not following`, {});
-      return { path: u.pathname, query: u.search.replace(/^\?/, '') };
+      // our credentials go only to the platform: the base URL's origin, or https hosts of its domain
+      const why = nextPageRefusal(this.o.baseUrl, u, this.o.platformDomains);
+      if (why) {
+        const shown = `${u.protocol}//${u.host}${u.pathname}`;
+        throw new QualysPagingError(`qualys ${spec.endpoint}: not following the next-page URL ${shown} (${why}); the pages already read are dropped, not half used`, shown);
+      }
+      return { origin: u.origin, path: u.pathname, query: u.search.replace(/^\?/, '') };
     }
     const params = new URLSearchParams();
     for (const [k, v] of Object.entries(spec.params ?? {})) if (v !== undefined) params.set(k, v);
-    const path = this.o.paths[spec.api];
-    return spec.method === 'GET' ? { path, query: params.toString() } : { path, query: '', body: params.toString() };
+    const path = this.o.endpoints[spec.endpoint];
+    const origin = this.o.baseUrl.origin;
+    return spec.method === 'GET' ? { origin, path, query: params.toString() } : { origin, path, query: '', body: params.toString() };
   }
 
-  private async exchange(method: 'GET' | 'POST', path: string, query: string, body?: string): Promise<Exchange> {
+  private async exchange(method: 'GET' | 'POST', origin: string, path: string, query: string, body?: string): Promise<Exchange> {
     const signal = AbortSignal.any([this.closing.signal, AbortSignal.timeout(this.o.requestTimeoutMs)]);
-    const res = await this.pool.request({
+    const res = await this.pool(origin).request({
       path: query ? `${path}?${query}` : path,
       method,
       headers: {
@@ -242,10 +274,18 @@ export class QualysTransport {
     const what = `${label}: HTTP ${ex.status}${code !== undefined ? `, CODE ${code}` : ''}${qtext ? `: ${qtext}` : ''}`;
     const ambiguous = !spec.idempotent;
 
-    if (ex.status === 409 || (code !== undefined && THROTTLE_CODES.has(code))) {
-      return { kind: 'throttle', code, text: qtext, status: ex.status, waitSec: Number.isFinite(waitHeader) && waitHeader > 0 ? waitHeader : undefined };
+    // account problems first: Qualys sends 2003/2011 with status 409 and 2001 with status 200
+    if (code !== undefined && AUTH_CODES.has(code)) return { kind: 'fail', error: new QualysAuthError(`${label}: ${AUTH_WORDS[code]} (HTTP ${ex.status}, CODE ${code}: ${qtext ?? ''})`, details) };
+    if ((code !== undefined && THROTTLE_CODES.has(code)) || (ex.status === 409 && code === undefined)) {
+      const header = Number.isFinite(waitHeader) && waitHeader > 0 ? waitHeader : undefined;
+      const body = positive(sr?.items.get('SECONDS_TO_WAIT')?.[0]);
+      const waitSec = header ?? body;
+      return {
+        kind: 'throttle', code, text: qtext, status: ex.status, waitSec, waitFrom: header !== undefined ? 'header' : body !== undefined ? 'body' : undefined,
+        callsToFinish: positive(sr?.items.get('CALLS_TO_FINISH')?.[0]),
+      };
     }
-    if (ex.status === 401 || (code !== undefined && AUTH_CODES.has(code))) return { kind: 'fail', error: new QualysAuthError(what, details) };
+    if (ex.status === 401) return { kind: 'fail', error: new QualysAuthError(`${label}: ${AUTH_WORDS[2000]} (${what})`, details) };
     if (ex.status === 202 || code === 1981) return { kind: 'fail', error: new QualysApiError(what, { ...details, retryable: true, ambiguous }) };
     if (code === 1999 || ex.status === 503) return { kind: 'fail', error: new QualysApiError(what, { ...details, retryable: true }) };
     if (ex.status >= 500) {
@@ -268,4 +308,19 @@ export class QualysTransport {
     }
     return { kind: 'ok', result: { status: ex.status, root: parsed.root, doc: parsed.doc } };
   }
+}
+
+function positive(v: string | undefined): number | undefined {
+  const n = Number(v);
+  return v !== undefined && v.trim() !== '' && Number.isFinite(n) && n > 0 ? n : undefined;
+}
+
+/** 68928 → "19 h 8 min 48 s (68928 s)": a wait an operator can read. */
+export function spell(sec: number): string {
+  const s = Math.ceil(sec);
+  if (s < 60) return `${s} s`;
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const r = s % 60;
+  return `${[h ? `${h} h` : '', m ? `${m} min` : '', r ? `${r} s` : ''].filter(Boolean).join(' ')} (${s} s)`;
 }
