@@ -89,7 +89,8 @@ export class Daemon {
     const restart = (['state', 'inputs', 'scanner', 'http', 'parsers'] as const).filter((k) => !same(k));
     this.policy = policyFor(next);
     this.inventory.setOptions(inventoryOptions(next));
-    this.scheduler.reconfigure(this.policy, schedulerOptions(next, this.scanner));
+    // the scanner section needs a restart: its running values (maxTargetsPerScan) stay
+    this.scheduler.reconfigure(this.policy, schedulerOptions({ ...next, scanner: prev.scanner }, this.scanner));
     this.ingest.setZone(next.timezone);
     this.opts.log.level = next.log.level;
     // what cannot change live keeps its running value, so status pages tell the truth
