@@ -10,6 +10,7 @@ import { pino } from 'pino';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { REPO } from './helpers/paths.js';
+import { spellDuration } from '../src/emulator/qualys/limits.js';
 import { loadEmulatorConfig, runEmulatorCli, startQualysEmulator, type EmulatorOptions, type QualysEmulator } from '../src/emulator/qualys/index.js';
 
 const open: QualysEmulator[] = [];
@@ -168,7 +169,7 @@ describe('qualys emulator: scans on the clock', () => {
     expect(await state()).toBe('Running');
     const app = (await call(e, '/api/2.0/fo/appliance/', { params: { action: 'list', output_mode: 'full', scan_detail: '1' } })).body;
     expect(app).toContain('<RUNNING_SLICES_COUNT>2</RUNNING_SLICES_COUNT><RUNNING_SCAN_COUNT>1</RUNNING_SCAN_COUNT><STATUS>Online</STATUS>');
-    expect(app).toContain(`<REFERENCE>${ref}</REFERENCE>`);
+    expect(app).toMatch(new RegExp(`<RUNNING_SCANS><SCAN><ID>\\d+</ID><TITLE><!\\[CDATA\\[onsight clock\\]\\]></TITLE><REF>${ref}</REF><TYPE>API</TYPE><SCAN_DATE>`));
     expect(app).toContain('<MAX_CAPACITY_UNITS>2</MAX_CAPACITY_UNITS>');
     now += 100_000; // first two hosts done, the third starts
     expect(await state()).toBe('Running');
@@ -289,5 +290,66 @@ describe('qualys emulator: options file and CLI', () => {
     expect(out).toContain('password: run-only');
     expect(out).toContain('lab-sa');
     expect((await call(e, '/api/2.0/fo/appliance/', { params: { action: 'list' } })).body).toContain('<NAME>lab-sa</NAME>');
+  });
+});
+
+describe('qualys emulator: answers shaped like the real ones', () => {
+  it('409s as documented: 1965 with SECONDS_TO_WAIT, the wait in words and all six headers; 1960 with CALLS_TO_FINISH and no ToWait/Remaining header', async () => {
+    const e = await start({ limits: { default: { limit: 1, windowSec: 3600, concurrency: 1 } }, faults: { slowShare: 1, slowMs: 300, apis: ['appliance'] } });
+    await call(e, SCAN_LIST, { params: { action: 'list' } });
+    const rate = await call(e, SCAN_LIST, { params: { action: 'list' } });
+    expect(rate.status).toBe(409);
+    expect(rate.body).not.toContain('<?xml');
+    expect(rate.body).toMatch(/^\n {4}<SIMPLE_RETURN>/);
+    expect(rate.body).toMatch(/<TEXT> This API cannot be run again for another \d+ (hour|minute|second)s?(, \d+ \w+)*( and \d+ \w+)?\.<\/TEXT>/);
+    expect(spellDuration(86274)).toBe('23 hours, 57 minutes and 54 seconds'); // the documented example's wording
+    expect(spellDuration(3600)).toBe('1 hour');
+    expect(spellDuration(61)).toBe('1 minute and 1 second');
+    const wait = Number(/<KEY>SECONDS_TO_WAIT<\/KEY>\s*<VALUE>(\d+)<\/VALUE>/.exec(rate.body)?.[1]);
+    expect(wait).toBeGreaterThan(3590);
+    expect(rate.headers['x-ratelimit-towait-sec']).toBe(String(wait));
+    expect(rate.headers['x-ratelimit-remaining']).toBe('0');
+    const both = await Promise.all([call(e, '/api/2.0/fo/appliance/', { params: { action: 'list' } }), call(e, '/api/2.0/fo/appliance/', { params: { action: 'list' } })]);
+    const conc = both.find((r) => r.status === 409)!;
+    expect(conc.body).toContain('<CODE>1960</CODE>');
+    expect(conc.body).toContain('<TEXT> This API cannot be run again until 1 currently running API instance has finished.</TEXT>');
+    expect(conc.body).toMatch(/<KEY>CALLS_TO_FINISH<\/KEY>\s*<VALUE>1<\/VALUE>/);
+    expect(conc.headers['x-ratelimit-towait-sec']).toBeUndefined();
+    expect(conc.headers['x-ratelimit-remaining']).toBeUndefined();
+    expect(conc.headers['x-concurrency-limit-limit']).toBe('1');
+    expect(conc.headers['x-concurrency-limit-running']).toBe('1');
+  });
+
+  it('401 without WWW-Authenticate or limit headers; 400 without an XML declaration', async () => {
+    const e = await start();
+    const bad = await call(e, SCAN_LIST, { params: { action: 'list' }, auth: 'onsight:nope' });
+    expect(bad.status).toBe(401);
+    expect(bad.headers['www-authenticate']).toBeUndefined();
+    expect(bad.headers['x-ratelimit-limit']).toBeUndefined();
+    expect(bad.body).toMatch(/^<\?xml /);
+    const r400 = await call(e, SCAN, { method: 'POST', params: { ...launchParams('10.0.0.1'), priority: '12' } });
+    expect(r400.status).toBe(400);
+    expect(r400.body).toMatch(/^<!DOCTYPE SIMPLE_RETURN SYSTEM /);
+  });
+
+  it('account switches: expired (HTTP 200, CODE 2001), registration (409, 2003), securid (409, 2011), none with limit headers', async () => {
+    for (const [account, status, code, text] of [
+      ['expired', 200, 2001, 'This account has expired.'], ['registration', 409, 2003, 'Registration must be completed'], ['securid', 409, 2011, 'SecureID'],
+    ] as const) {
+      const e = await start({ account });
+      const r = await call(e, '/api/2.0/fo/appliance/', { params: { action: 'list' } });
+      expect(r.status, account).toBe(status);
+      expect(r.body, account).toContain(`<CODE>${code}</CODE>`);
+      expect(r.body, account).toContain(text);
+      expect(r.headers['x-ratelimit-limit'], account).toBeUndefined();
+      expect((await call(e, '/api/2.0/fo/appliance/', { params: { action: 'list' }, auth: 'onsight:nope' })).status, account).toBe(401);
+    }
+  });
+
+  it('an evaluation subscription gets XML comments before and after the root of its answers', async () => {
+    const e = await start({ evaluation: true });
+    const r = await call(e, HOSTS, { params: { action: 'list' } });
+    expect(r.body).toMatch(/^<\?xml [^\n]*\n<!-- This report was generated with an evaluation version of Qualys \/\/--> \n<HOST_LIST_OUTPUT>/);
+    expect(r.body).toMatch(/<\/HOST_LIST_OUTPUT>\n<!-- This report was generated with an evaluation version of Qualys \/\/--> \n<!-- CONFIDENTIAL AND PROPRIETARY INFORMATION\. [^\n]* \/\/--> \n$/);
   });
 });

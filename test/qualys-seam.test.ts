@@ -8,7 +8,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startQualysEmulator, type EmulatorOptions, type EmScan } from '../src/emulator/qualys/index.js';
 import {
-  nextPageRefusal, PLATFORM_DOMAINS, QualysClient, QualysNotInSubscriptionError, QualysPagingError, type QualysClientOptions,
+  nextPageRefusal, PLATFORM_DOMAINS, QualysAuthError, QualysClient, QualysNotInSubscriptionError, QualysPagingError, type QualysClientOptions,
 } from '../src/scanners/qualys/index.js';
 import { addressesNamed, expandTargets } from '../src/scanners/qualys/targets.js';
 
@@ -138,5 +138,26 @@ describe('targets outside the subscription', () => {
     expect(s.targets).toEqual(['10.4.0.1', '10.4.0.2']);
     expect(sent.filter((t) => !s.targets!.includes(t))).toEqual(['192.0.2.7']);
     expect(e.state.model.findScan(scanRef)!.jobs.map((j) => j.ip)).toEqual(['10.4.0.1', '10.4.0.2']);
+  });
+});
+
+describe('the client against the emulator\'s account problems and evaluation answers', () => {
+  it('an expired, unregistered or SecureID account stops at once with the reason in words', async () => {
+    for (const [account, words] of [['expired', 'the Qualys account has expired'], ['registration', 'has not completed its registration'], ['securid', 'requires SecureID']] as const) {
+      const { e, c } = await setup({ account });
+      const err = await c.appliances().catch((x: unknown) => x as QualysAuthError);
+      expect(err, account).toBeInstanceOf(QualysAuthError);
+      expect(err.message, account).toContain(words);
+      expect(e.state.requests, account).toHaveLength(1); // never retried as a rate limit
+      expect(c.failureOutcome(err, 'appliances'), account).toMatchObject({ next: 'stop', launched: 'no' });
+    }
+  });
+
+  it('reads answers wrapped in evaluation comments', async () => {
+    const { c } = await setup({ evaluation: true, hosts: [{ ip: '10.7.0.1', lastScannedAt: '2026-10-01T00:00:00Z' }] });
+    const { scanRef } = await c.launch({ intentId: 'ev-1', title: 'onsight ev-1', targets: ['10.7.0.2'], appliance: 'sa-1' });
+    expect((await c.listScans({ scanRefs: [scanRef] }))[0].scanRef).toBe(scanRef);
+    expect(await c.lastScanned(['10.7.0.1'])).toEqual([{ ip: '10.7.0.1', lastScannedAt: '2026-10-01T00:00:00Z', via: 'vm-scan' }]);
+    expect((await c.appliances()).map((a) => a.name)).toEqual(['sa-1']);
   });
 });

@@ -77,6 +77,9 @@ describe('scheduler and the scanner seam', () => {
     expect(store.intent(store.recentIntents(5).find((i) => i.scanRef === first.ref)!.id)?.state).toBe('abandoned');
     expect(scanner.states.get(first.ref)).toBe('canceled');
     expect(store.recentDecisions(10).some((d) => d.decision === 'not-scanned' && /still unknown 6 h after launch: given up/.test(d.reason))).toBe(true);
+    expect(scanner.launches).toHaveLength(1); // not while the canceled scan's appliance may still probe the region
+    clock.t += 201_000;
+    await sched.tick();
     expect(scanner.launches).toHaveLength(2);
     expect(scanner.launches[1].targets).toEqual(['10.20.1.1']);
   });

@@ -160,10 +160,11 @@ describe('scheduler', () => {
     await sched.tick();
     const scannedAt = inv.binding(r.bindingId!)!.lastScannedAt!;
     sched.sweep(); // the first sweep is a full pass; the later ones take only what is planned
-    clock.t = scannedAt + 30 * 86400_000 - 1000;
+    // due a lead before the 30-day window runs out (a seventh of it, at most a day): at 29 days
+    clock.t = scannedAt + 29 * 86400_000 - 1000;
     expect(sched.sweep()).toBe(0);
     clock.t += 2000;
-    expect(sched.sweep()).toBe(1); // the window ran out: due again
+    expect(sched.sweep()).toBe(1); // due again
     await sched.tick();
     expect(scanner.launches).toHaveLength(2);
   });
@@ -272,7 +273,11 @@ describe('scheduler', () => {
     await sched.tick();
     expect(scanner.states.get(scanner.launches[0].ref)).toBe('canceled');
     expect(store.intent(scanner.launches[0].intentId)).toMatchObject({ state: 'canceled', error: expect.stringMatching(/10\.20\.1\.1 now held by mac:/) });
-    // relaunched at once: the device that stayed, and the new holder (a device of its own, due too)
+    // relaunched once the appliance has surely heard of the cancel (it probes on until its next
+    // contact: cancelDrainS): the device that stayed, and the new holder (a device of its own, due too)
+    expect(scanner.launches).toHaveLength(1);
+    clock.t += 201_000;
+    await sched.tick();
     expect(scanner.launches).toHaveLength(2);
     expect([...scanner.launches[1].targets].sort()).toEqual(['10.20.1.1', '10.20.1.2']);
     expect(sched.counters.canceledReassigned).toBe(1);
@@ -290,6 +295,43 @@ describe('scheduler', () => {
     see({ ip: '10.20.7.1', kind: 'tunnel-up', user: 'alice', durationS: undefined });
     await sched.tick();
     expect(scanner.launches[0].targets).toEqual(['10.20.7.1', '10.20.1.1']);
+  });
+
+  it('verifyResults: a scan whose results are not processed yet (no target dated) is not judged "no host"; it is once a sibling is dated, or after processingWaitS', async () => {
+    const { scanner, sched, see, clock, inv, store } = setup({ verifyResults: true, verifyDelayS: 600, idlePollS: 60, processingWaitS: 7200 });
+    const a = see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });
+    const b = see({ ip: '10.20.1.2', mac: mac(2), durationS: 86400 });
+    await sched.tick();
+    clock.t += 20 * 60_000;
+    scanner.finish(scanner.launches[0].ref);
+    await sched.tick();
+    clock.t += 601_000;
+    await sched.tick(); // host list read: nothing dated yet (the scanner is still processing)
+    expect(scanner.calls.filter((c) => c === 'lastScanned')).toHaveLength(1);
+    expect(sched.counters.noHost).toBe(0);
+    expect(store.recentDecisions(10).some((d) => /found no host/.test(d.reason))).toBe(false);
+    scanner.lastScannedDates.set('10.20.1.1', new Date(clock.t).toISOString()); // processed now: .1 found, .2 not
+    clock.t += 601_000;
+    await sched.tick();
+    expect(scanner.calls.filter((c) => c === 'lastScanned')).toHaveLength(2);
+    expect(inv.binding(a.bindingId!)!.lastScannedAt).toBeDefined();
+    expect(inv.binding(b.bindingId!)!.lastScannedAt).toBeUndefined();
+    expect(sched.counters.noHost).toBe(1); // the sibling's date shows the scan was processed
+    // a scan never processed: judged after processingWaitS
+    see({ ip: '10.20.1.3', mac: mac(3), durationS: 86400 });
+    await sched.tick();
+    const second = scanner.launches.at(-1)!;
+    clock.t += 20 * 60_000;
+    scanner.finish(second.ref);
+    const endedAt = clock.t;
+    await sched.tick();
+    for (let k = 0; k < 20 && sched.counters.noHost === 1; k++) {
+      clock.t += 601_000;
+      await sched.tick();
+    }
+    expect(sched.counters.noHost).toBe(2);
+    expect(clock.t - endedAt).toBeGreaterThanOrEqual(7200_000); // not judged before processingWaitS
+    expect(clock.t - endedAt).toBeLessThan(7200_000 + 2 * 601_000);
   });
 
   it('verifyResults: a finished scan is recorded per target from the scanner\'s host list; an address with no host is not probed again until the device is seen again', async () => {
@@ -364,6 +406,8 @@ describe('scheduler', () => {
     await sched.tick();
     expect(scanner.states.get(scanner.launches[0].ref)).toBe('canceled');
     expect(inv.binding(done.bindingId!)!.lastScannedAt).toBe(clock.t);
+    clock.t += 201_000; // the canceled scan's appliance has heard of it (cancelDrainS)
+    await sched.tick();
     expect([...scanner.launches[1].targets].sort()).toEqual(['10.20.1.1', '10.20.1.3']); // the new holder of .1, and .3
   });
 

@@ -113,7 +113,7 @@ export async function runDoctor(
   if (!scanner) {
     try {
       const policy = new Policy({
-        scope: config.policy.scope, exclude: config.policy.exclude, rescanAfter: config.policy.rescanAfter, rules: config.policy.rules,
+        scope: config.policy.scope, exclude: config.policy.exclude, rescanAfter: config.policy.rescanAfter, rescanLead: config.policy.rescanLead, rules: config.policy.rules,
         regions: config.regions, timezone: config.timezone,
       });
       scanner = await createScanner(config, log, (ip) => policy.allowed(ip), env);

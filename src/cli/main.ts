@@ -143,19 +143,30 @@ emulate.command('qualys')
 program.command('simulate')
   .description('the scheduling simulator: onsight against the approaches it replaces (src/sim/README.md)')
   .requiredOption('-s, --scenario <name|file>', 'built-in scenario name, or a scenario file (.json/.yaml)')
-  .option('--policy <name>', 'onsight, immediate, twice-daily, batch-15min, reservation, oracle (comma list; default all)')
+  .option('--policy <name>', 'onsight, immediate, twice-daily, twice-daily-scheduled, batch-15min, batch-15min-verified, reservation, oracle, bound (comma list; default all)')
   .option('--seed <n>', 'first seed')
   .option('--seeds <n>', 'number of seeds')
   .option('--days <n>', 'simulated days (overrides the scenario)')
   .option('--report <file>', 'write a self-contained HTML report')
   .option('--json', 'JSON instead of a table')
-  .action(async (o: { scenario: string; policy?: string; seed?: string; seeds?: string; days?: string; report?: string; json?: boolean }) => {
+  .option('--matrix', 'sweep each assumption around the scenario: onsight against every baseline and the bound, per cell')
+  .option('--only <text>', 'with --matrix: only the assumptions whose name contains this')
+  .option('--laptops <n>', 'with --matrix: fleet size (smaller is faster; contention changes with it)')
+  .action(async (o: { scenario: string; policy?: string; seed?: string; seeds?: string; days?: string; report?: string; json?: boolean; matrix?: boolean; only?: string; laptops?: string }) => {
     const num = (v: string | undefined, name: string) => {
       if (v === undefined) return undefined;
       const n = Number(v);
       if (!Number.isFinite(n)) throw new UsageError(`--${name} must be a number, not "${v}"`);
       return n;
     };
+    if (o.matrix) {
+      const { runMatrixCli } = await import('../sim/cli.js');
+      process.exitCode = await runMatrixCli({
+        base: o.scenario, days: num(o.days, 'days'), seeds: num(o.seeds, 'seeds'), laptops: num(o.laptops, 'laptops'), only: o.only,
+        policies: o.policy?.split(','),
+      }, o.json === true, process.stdout);
+      return;
+    }
     const { runSimulateCli } = await import('../sim/cli.js');
     process.exitCode = await runSimulateCli({
       scenario: o.scenario, policy: o.policy, seed: num(o.seed, 'seed'), seeds: num(o.seeds, 'seeds'), days: num(o.days, 'days'), report: o.report, json: o.json,

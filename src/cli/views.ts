@@ -21,7 +21,7 @@ export interface ViewContext {
 function open(config: Config) {
   const db = openDatabase(config.state);
   const inventory = new Inventory(db, { defaultLeaseS: config.inventory.defaultLeaseS, maxSessionS: config.inventory.maxSessionS, retentionS: config.inventory.retention, linkHostnames: config.inventory.linkHostnames });
-  const policy = new Policy({ scope: config.policy.scope, exclude: config.policy.exclude, rescanAfter: config.policy.rescanAfter, rules: config.policy.rules, regions: config.regions, timezone: config.timezone });
+  const policy = new Policy({ scope: config.policy.scope, exclude: config.policy.exclude, rescanAfter: config.policy.rescanAfter, rescanLead: config.policy.rescanLead, rules: config.policy.rules, regions: config.regions, timezone: config.timezone });
   return { db, inventory, policy, store: new SchedulerStore(db) };
 }
 

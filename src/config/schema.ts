@@ -91,6 +91,8 @@ export const configSchema = z.object({
   }).strict().default({ defaultLeaseS: 3600, maxSessionS: 86400, retention: 90 * 86400, linkHostnames: true }),
   policy: z.object({
     rescanAfter: duration.default(30 * 86400),
+    /** a present device is due this long before its rescan window runs out (default: a seventh of the window, at most a day) */
+    rescanLead: duration.optional(),
     scope: z.array(cidr).min(1),
     exclude: z.array(cidr).default([]),
     rules: z.array(rule).default([]),

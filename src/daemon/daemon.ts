@@ -44,7 +44,7 @@ function inventoryOptions(config: Config) {
 
 function policyFor(config: Config): Policy {
   return new Policy({
-    scope: config.policy.scope, exclude: config.policy.exclude, rescanAfter: config.policy.rescanAfter, rules: config.policy.rules,
+    scope: config.policy.scope, exclude: config.policy.exclude, rescanAfter: config.policy.rescanAfter, rescanLead: config.policy.rescanLead, rules: config.policy.rules,
     regions: config.regions, timezone: config.timezone,
   });
 }

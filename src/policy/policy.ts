@@ -22,6 +22,17 @@ export interface PolicyOptions {
   rules: { cidrs: string[]; rescanAfter: number }[];
   regions: PolicyRegion[];
   timezone: string;
+  /**
+   * seconds before its rescan window runs out that a present device is due again, so that it is
+   * rescanned while still inside the window rather than on the last day or after it (default:
+   * rescanLeadFor(window), a seventh of the window and at most a day)
+   */
+  rescanLead?: number;
+}
+
+/** The default lead: a seventh of the window, at most one day (7 d → 1 d, 30 d → 1 d, 1 d → 3.4 h). */
+export function rescanLeadFor(windowS: number): number {
+  return Math.min(86400, windowS / 7);
 }
 
 export type Reason =
@@ -66,6 +77,12 @@ export class Policy {
     return r?.rescanAfter ?? this.opts.rescanAfter;
   }
 
+  /** Seconds after its last scan that a device is due again: its rescan window less the lead. */
+  dueAfterS(ip: string, region?: string): number {
+    const window = this.rescanAfterS(ip, region);
+    return Math.max(window / 2, window - (this.opts.rescanLead ?? rescanLeadFor(window)));
+  }
+
   /** Is `region`'s scan window open at `now` (no windows: always)? */
   windowOpen(region: string, now: number): boolean {
     const r = this.regions.byName(region);
@@ -85,16 +102,17 @@ export class Policy {
       return { ...base, due: false, reason: 'not-present', detail: b.endAt !== undefined ? `binding ended (${b.endReason})` : 'lease ran out' };
     }
     const window = this.rescanAfterS(ip, region);
-    if (b.lastScannedAt !== undefined && now - b.lastScannedAt < window * 1000) {
+    const dueAfter = this.dueAfterS(ip, region);
+    if (b.lastScannedAt !== undefined && now - b.lastScannedAt < dueAfter * 1000) {
       return {
         ...base, due: false, reason: 'scanned-recently',
-        detail: `scanned ${new Date(b.lastScannedAt).toISOString()} (${b.lastScannedVia ?? 'onsight'}), rescan after ${fmtDuration(window)}`,
+        detail: `scanned ${new Date(b.lastScannedAt).toISOString()} (${b.lastScannedVia ?? 'onsight'}), rescan after ${fmtDuration(dueAfter)} (window ${fmtDuration(window)})`,
       };
     }
     if (!insideWindows(this.windows.get(region), now, m.region.timezone ?? this.opts.timezone)) {
       return { ...base, due: false, reason: 'outside-scan-window', detail: `region ${region} allows scans only ${m.region.scanWindows?.join(', ')}` };
     }
-    const why = b.lastScannedAt === undefined ? 'never scanned' : `last scanned ${new Date(b.lastScannedAt).toISOString()}, older than ${fmtDuration(window)}`;
+    const why = b.lastScannedAt === undefined ? 'never scanned' : `last scanned ${new Date(b.lastScannedAt).toISOString()}, older than ${fmtDuration(dueAfter)} (window ${fmtDuration(window)})`;
     return { ...base, due: true, reason: 'due', detail: why };
   }
 }

@@ -34,6 +34,8 @@ export interface ScanStatus {
   appliance?: string;
   launchedAt?: string;
   endedAt?: string;
+  /** the scanner has processed the scan's results, so its host list dates the hosts it found (Qualys PROCESSED); undefined when the scanner does not say */
+  processed?: boolean;
 }
 
 export interface ScanFilter {

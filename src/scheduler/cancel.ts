@@ -11,6 +11,8 @@ import type { SchedulerCore } from './core.js';
 export class Canceler {
   /** running scans to cancel and relaunch: a target's address now belongs to another device (intent id → why) */
   private readonly reassigned = new Map<string, string>();
+  /** region → until when a canceled scan's appliance may still probe it */
+  private readonly draining = new Map<string, number>();
 
   constructor(private readonly core: SchedulerCore) {}
 
@@ -72,13 +74,30 @@ export class Canceler {
    * Cancel a running scan and put its targets back in the queue, ready at once and not counted as
    * a failed attempt. Undefined when the cancel call failed (nothing changed); else the targets.
    */
-  async cancelAndRequeue(i: Intent, why: string, state: 'canceled' | 'abandoned' = 'canceled'): Promise<IntentTarget[] | undefined> {
+  async cancelAndRequeue(i: Intent, why: string, state: 'canceled' | 'abandoned' = 'canceled', mayBeProbing = true): Promise<IntentTarget[] | undefined> {
     try {
       await this.core.budget.call('cancel scan', 'cancel', () => this.core.scanner.cancel(i.scanRef!));
     } catch {
       return undefined;
     }
+    if (mayBeProbing) this.drain(i.region);
     return this.requeue(i, why, state);
+  }
+
+  /** The region of a scan just canceled: its appliance may probe on until it hears of the cancel. */
+  private drain(region: string): void {
+    const until = this.core.clock.now() + this.core.opts.cancelDrainS * 1000;
+    this.draining.set(region, Math.max(this.draining.get(region) ?? 0, until));
+  }
+
+  /**
+   * Does a canceled scan's appliance perhaps still probe `region`? Then the region takes no new
+   * scan: on that appliance it would be a second scan, on another a second appliance in the region.
+   */
+  isDraining(region: string, now: number): boolean {
+    const until = this.draining.get(region);
+    if (until !== undefined && until <= now) this.draining.delete(region);
+    return until !== undefined && until > now;
   }
 
   /** End a running intent without a result; its targets go back to the queue, ready at once. */
@@ -107,7 +126,8 @@ export class Canceler {
     if (online && load <= max) return; // it has its slot: about to start
     if (!this.core.budget.canSpend(true)) return;
     const why = `still waiting for ${i.appliance} ${Math.round((clock.now() - (i.launchedAt ?? i.createdAt)) / 60_000)} min after launch (${online ? `load ${load}/${max}` : 'offline'})`;
-    const targets = await this.cancelAndRequeue(i, why);
+    // not started: its appliance hears of the cancel before it could pick the scan up
+    const targets = await this.cancelAndRequeue(i, why, 'canceled', false);
     if (!targets) return;
     this.core.counters.requeuedStuck++;
     this.core.log.info({ intent: i.id, scanRef: i.scanRef }, `canceled a queued scan: ${why}; targets requeued`);
@@ -131,6 +151,7 @@ export class Canceler {
     const now = this.core.clock.now();
     store.endIntent(i.id, 'canceled', now, 'every target left the network');
     this.core.appliances.ended(i.appliance);
+    this.drain(i.region);
     this.core.counters.canceledLeft++;
     for (const t of targets) {
       this.core.decide.recheck(t.bindingId, now);

@@ -58,7 +58,7 @@ export class Decider {
       const v = policy.evaluate(b, now);
       if (v.reason === 'scanned-recently' && b.lastScannedAt !== undefined) {
         if (this.recent.size > 200_000) this.recent.clear();
-        const until = b.lastScannedAt + policy.rescanAfterS(b.ip, v.region) * 1000;
+        const until = b.lastScannedAt + policy.dueAfterS(b.ip, v.region) * 1000;
         this.recent.set(b.id, { lastScannedAt: b.lastScannedAt, until });
         this.plan.at(b.id, until);
       } else {

@@ -82,7 +82,7 @@ export class Launcher {
     if (before.length >= maxTotal) return;
     const roomy = regions.some((name) => {
       const r = opts.regions.find((x) => x.name === name);
-      return r && before.filter((i) => i.region === name).length < r.maxConcurrentScans;
+      return r && !this.core.cancel.isDraining(name, now) && before.filter((i) => i.region === name).length < r.maxConcurrentScans;
     });
     if (!roomy) return;
     const refreshed = await this.refreshAppliances();
@@ -96,7 +96,7 @@ export class Launcher {
       for (;;) {
         const active = store.activeIntents();
         if (active.length >= maxTotal) return;
-        if (active.filter((i) => i.region === r.name).length >= r.maxConcurrentScans) break;
+        if (this.core.cancel.isDraining(r.name, clock.now()) || active.filter((i) => i.region === r.name).length >= r.maxConcurrentScans) break;
         if (!budget.canSpend(true)) return;
         const appliance = appliances.pick(r, opts.regions, active, waiting);
         if (!appliance) {

@@ -30,6 +30,18 @@ export const schedulerConfigSchema = z.object({
    * typical scan) cancels and relaunches the scan
    */
   pickupS: z.number().nonnegative().default(360),
+  /**
+   * a canceled scan's appliance learns of the cancel only at its next contact with the platform
+   * (Qualys: every 190 s by default) and probes on until then: its region takes no new scan for
+   * this long after the cancel call
+   */
+  cancelDrainS: z.number().nonnegative().default(200),
+  /**
+   * a finished scan's results reach the host list only once the scanner has processed them: its
+   * undated targets are judged "no host found" only when another target of the same scan is
+   * dated (so the scan was processed) or after this long
+   */
+  processingWaitS: z.number().positive().default(21600),
   /** ask the scanner for last-scan dates of newly seen addresses */
   lastScannedFromScanner: z.boolean().default(false),
   /** cancel a running scan when every target has left */

@@ -97,8 +97,17 @@ export class Results {
       return;
     }
     const at = clock.now();
+    // a scan none of whose targets is dated yet may simply not be processed: its undated targets
+    // wait (up to processingWaitS) instead of being judged "no host"
+    const processed = new Set(rows.filter((r) => foundInScan(dates.get(r.ip), r.launchedAt)).map((r) => r.scanRef));
+    const waitMs = this.core.opts.processingWaitS * 1000;
+    let waiting = false;
     for (const r of rows) {
       const found = foundInScan(dates.get(r.ip), r.launchedAt);
+      if (!found && !processed.has(r.scanRef) && at - r.endedAt < waitMs) {
+        waiting = true;
+        continue;
+      }
       // the address is this device's result only if no other device held it while the scan ran
       if (found && inventory.heldByAnotherAt(r.ip, r.launchedAt, r.identityId, r.endedAt)) {
         store.decide({ at, ip: r.ip, identityId: r.identityId, decision: 'not-scanned', reason: `scan ${r.scanRef}: ${r.ip} changed hands while it ran; the result is not this device's` });
@@ -114,7 +123,7 @@ export class Results {
       store.dequeue(r.bindingId);
       this.core.decide.recheck(r.bindingId, at);
     }
-    this.verifyDueAt = rows.length === 1000 ? at : Infinity;
+    this.verifyDueAt = waiting ? at + this.core.opts.verifyDelayS * 1000 : rows.length === 1000 ? at : Infinity;
   }
 
   finishFailed(i: Intent, state: 'error' | 'canceled', why: string): void {

@@ -5,9 +5,10 @@
 import { writeFileSync } from 'node:fs';
 import { OnsightError } from '../errors.js';
 import { expandPolicies, isPolicyName, POLICY_NAMES } from './policies.js';
-import { htmlReport, summarize, table, type ScenarioSummary } from './report.js';
+import { htmlReport, pairedTable, summarize, table, type ScenarioSummary } from './report.js';
 import { loadScenario, type Scenario } from './scenario.js';
 import { runOnce, type RunMetrics } from './sim.js';
+import { matrixTable, runMatrix, type MatrixOptions } from './matrix.js';
 import { generateWorkload } from './workload.js';
 
 export interface SimulateArgs {
@@ -68,7 +69,8 @@ export async function runSimulateCli(args: SimulateArgs, out: NodeJS.WritableStr
       runs: r.runs.map(({ coverageCurve: _c, loadCurve: _l, ...m }) => m),
     }, null, 2) + '\n');
   } else {
-    out.write(`scenario ${r.scenario.name}: ${r.scenario.description}\n${r.scenario.days} days, seeds ${r.summary.seeds.join(', ')}; mean ± 95 % CI over seeds\n\n${t}`);
+    const paired = pairedTable(r.summary);
+    out.write(`scenario ${r.scenario.name}: ${r.scenario.description}\n${r.scenario.days} days, seeds ${r.summary.seeds.join(', ')}; mean ± 95 % CI over seeds\n\n${t}${paired ? `\n${paired}` : ''}`);
   }
   if (args.report) {
     writeFileSync(args.report, htmlReport([{ summary: r.summary, table: t, appliances: r.scenario.appliances.map((a) => a.name) }], `onsight simulate: ${r.scenario.name}`));
@@ -76,4 +78,25 @@ export async function runSimulateCli(args: SimulateArgs, out: NodeJS.WritableStr
   }
   const onsight = r.summary.policies.find((p) => p.policy === 'onsight');
   return onsight && onsight.violations > 0 ? 1 : 0;
+}
+
+/** `onsight simulate --matrix`: progress on stderr, the per-cell table (or JSON) on stdout. */
+export async function runMatrixCli(o: MatrixOptions, json: boolean, out: NodeJS.WritableStream): Promise<number> {
+  try {
+    const t0 = Date.now();
+    const res = await runMatrix(o, (l) => process.stderr.write(`${l} (${((Date.now() - t0) / 1000).toFixed(0)} s)\n`));
+    if (json) {
+      out.write(JSON.stringify(res.map((r) => ({
+        knob: r.cell.knob, value: r.cell.value, limitPerDay: r.limitPerDay,
+        summary: r.summary.policies.map(({ coverageCurve: _c, loadCurve: _l, ...p }) => p),
+      })), null, 2) + '\n');
+    } else {
+      out.write(`matrix around ${o.base}: ${o.days ?? 'scenario'} days, ${o.seeds ?? 2} seed(s)${o.laptops ? `, ${o.laptops} laptops` : ''}; coverage = steady-state rolling compliance (src/sim/README.md)\n\n${matrixTable(res)}`);
+    }
+    return 0;
+  } catch (err) {
+    const code = (err as OnsightError).code;
+    process.stderr.write(`onsight simulate --matrix: ${(err as Error).message}\n`);
+    return code === 'ONSIGHT_CONFIG_INVALID' || code === 'ONSIGHT_USAGE' ? 2 : 1;
+  }
 }

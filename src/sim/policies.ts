@@ -6,7 +6,7 @@
  */
 import { openDatabase, type DB } from '../store/db.js';
 import { Inventory } from '../inventory/inventory.js';
-import { Policy } from '../policy/policy.js';
+import { Policy, rescanLeadFor } from '../policy/policy.js';
 import { insideWindows, parseWindow } from '../policy/windows.js';
 import { Scheduler, buildSchedulerOptions } from '../scheduler/scheduler.js';
 import { SchedulerStore } from '../scheduler/queue.js';
@@ -39,6 +39,8 @@ export interface PolicyCtx {
 
 export interface SimPolicy {
   readonly name: string;
+  /** scans that never touched the scanner (the relaxation bound): host and end time of each valid one */
+  virtualScans?(): { host: number; end: number }[];
   init(): Promise<void>;
   /** log lines arriving (after the log delay), as the daemon's ingest would commit them */
   deliver(batch: Sighting[]): Promise<void>;
@@ -49,7 +51,7 @@ export interface SimPolicy {
   close(): void;
 }
 
-export const POLICY_NAMES = ['onsight', 'immediate', 'twice-daily', 'batch-15min', 'reservation', 'oracle'] as const;
+export const POLICY_NAMES = ['onsight', 'immediate', 'twice-daily', 'twice-daily-scheduled', 'batch-15min', 'batch-15min-verified', 'reservation', 'oracle', 'bound'] as const;
 
 /** Expand a --policy value into the runs: reservation is one run per Z. */
 export function expandPolicies(sc: Scenario, name?: string): string[] {
@@ -69,8 +71,11 @@ export function isPolicyName(n: string): boolean {
 export function createPolicy(name: string, ctx: PolicyCtx): SimPolicy {
   if (name === 'onsight') return new OnsightPolicy(ctx);
   if (name === 'immediate') return new ImmediatePolicy(ctx);
-  if (name === 'twice-daily') return new RangePolicy(ctx);
+  if (name === 'twice-daily') return new RangePolicy(ctx, false);
+  if (name === 'twice-daily-scheduled') return new RangePolicy(ctx, true);
   if (name === 'batch-15min') return new BatchPolicy(ctx, 'batch');
+  if (name === 'batch-15min-verified') return new BatchPolicy(ctx, 'batch', 1, true);
+  if (name === 'bound') return new BoundPolicy(ctx);
   const m = /^reservation-z(\d+(?:\.\d+)?)$/.exec(name);
   if (m) return new BatchPolicy(ctx, 'reservation', Number(m[1]));
   if (name === 'oracle') return new OraclePolicy(ctx);
@@ -197,6 +202,8 @@ interface Own {
   region: string;
   appliance: string;
   hosts: (number | undefined)[];
+  ips: string[];
+  confirmed: boolean[];
   launchedAt: number;
 }
 
@@ -215,6 +222,10 @@ abstract class LogDriven implements SimPolicy {
   protected readonly own: Own[] = [];
   protected lastPoll = -Infinity;
   protected readonly windows;
+  /** confirm finished targets with the host list before crediting them (as onsight's verifyResults) */
+  protected verify = false;
+  private pendingVerify: { o: Own; endedAt: number }[] = [];
+  private lastVerify = -Infinity;
 
   constructor(protected readonly ctx: PolicyCtx) {
     this.windows = ctx.sc.policy.scanWindow ? [parseWindow(ctx.sc.policy.scanWindow)!] : undefined;
@@ -233,9 +244,11 @@ abstract class LogDriven implements SimPolicy {
     return insideWindows(this.windows, this.now(), 'UTC');
   }
 
+  /** due by the same rule as onsight's policy: the rescan window less the same lead */
   protected due(host: number): boolean {
     const s = this.scannedAt.get(host);
-    return s === undefined || this.now() - s >= this.ctx.sc.policy.rescanAfterH * 3600_000;
+    const window = this.ctx.sc.policy.rescanAfterH * 3600;
+    return s === undefined || this.now() - s >= Math.max(window / 2, window - rescanLeadFor(window)) * 1000;
   }
 
   /** true when the logs say the binding is still there */
@@ -289,19 +302,51 @@ abstract class LogDriven implements SimPolicy {
       const s = st.get(o.ref);
       if (!s || (s.state !== 'finished' && s.state !== 'error' && s.state !== 'canceled')) continue;
       this.own.splice(i, 1);
-      if (s.state === 'finished') for (const h of o.hosts) if (h !== undefined) this.scannedAt.set(h, this.now());
+      if (s.state === 'finished') {
+        if (this.verify) this.pendingVerify.push({ o, endedAt: this.now() });
+        else for (const h of o.hosts) if (h !== undefined) this.scannedAt.set(h, this.now());
+      }
       this.ended(o, s.state);
     }
   }
 
+  /**
+   * One host-list call per `verifyEveryMin` for targets of finished scans: a host is credited only
+   * when the list dates its address at or after the scan's launch; one still undated 6 h after its
+   * scan ended is given up (it becomes due again at its next sighting).
+   */
+  protected async confirm(): Promise<void> {
+    if (!this.pendingVerify.length || this.now() - this.lastVerify < this.ctx.sc.baselines.verifyEveryMin * 60_000) return;
+    this.lastVerify = this.now();
+    const ips = [...new Set(this.pendingVerify.flatMap(({ o }) => o.ips))];
+    let dates;
+    try {
+      dates = new Map((await this.ctx.scanner.lastScanned(ips)).map((d) => [d.ip, d.lastScannedAt ? Date.parse(d.lastScannedAt) : undefined]));
+    } catch {
+      return;
+    }
+    this.pendingVerify = this.pendingVerify.filter(({ o, endedAt }) => {
+      let open = false;
+      o.hosts.forEach((h, k) => {
+        if (h === undefined || o.confirmed[k]) return;
+        const at = dates.get(o.ips[k]);
+        if (at !== undefined && at >= o.launchedAt) {
+          o.confirmed[k] = true;
+          this.scannedAt.set(h, this.now());
+        } else open = true;
+      });
+      return open && this.now() - endedAt < 6 * 3600_000;
+    });
+  }
+
   protected ended(_o: Own, _state: string): void {}
 
-  protected async launch(region: string, appliance: string, items: { ip: string; host?: number }[]): Promise<boolean> {
+  protected async launch(region: string, appliance: string, items: { ip: string; host?: number }[], free = false): Promise<boolean> {
     try {
       const r = await this.ctx.scanner.launchFor({
         intentId: `${this.name}-${this.now()}`, title: `${this.name} ${region}`, targets: items.map((i) => i.ip), appliance,
-      }, items.map((i) => i.host), region);
-      this.own.push({ ref: r.scanRef, region, appliance, hosts: items.map((i) => i.host), launchedAt: this.now() });
+      }, items.map((i) => i.host), region, free);
+      this.own.push({ ref: r.scanRef, region, appliance, hosts: items.map((i) => i.host), ips: items.map((i) => i.ip), confirmed: items.map(() => false), launchedAt: this.now() });
       return true;
     } catch {
       return false;
@@ -371,15 +416,20 @@ class ImmediatePolicy extends LogDriven {
   }
 }
 
-/** B2: blind range scans of each region's whole address ranges at fixed times. */
+/**
+ * B2: blind range scans of each region's whole address ranges at fixed times, launched by API
+ * (status asked every `rangePollMin`) or, `scheduled`, as a Qualys scheduled scan: the platform
+ * launches it, so it costs no call, and nobody asks for its status.
+ */
 class RangePolicy extends LogDriven {
-  readonly name = 'twice-daily';
+  readonly name: string;
   private pending: string[] = [];
   private nextRun = 0;
   private times: number[];
 
-  constructor(ctx: PolicyCtx) {
+  constructor(ctx: PolicyCtx, private readonly scheduled: boolean) {
     super(ctx);
+    this.name = scheduled ? 'twice-daily-scheduled' : 'twice-daily';
     this.times = ctx.sc.baselines.rangeScanTimes.map((t) => {
       const [h, m] = t.split(':').map(Number);
       return (h * 60 + m) * 60_000;
@@ -402,7 +452,8 @@ class RangePolicy extends LogDriven {
       for (const r of this.ctx.regionNames) if (!this.pending.includes(r)) this.pending.push(r);
       this.nextRun = this.following(this.nextRun);
     }
-    await this.poll(60_000);
+    if (this.scheduled) this.forgetEnded();
+    else await this.poll(this.ctx.sc.baselines.rangePollMin * 60_000);
     const slots = new Map(this.ctx.sc.appliances.map((a) => [a.name, a.slots]));
     const rest: string[] = [];
     for (const r of this.pending) {
@@ -414,9 +465,17 @@ class RangePolicy extends LogDriven {
       const ri = this.ctx.regionNames.indexOf(r);
       const ips: { ip: string }[] = [];
       for (const p of this.ctx.w.pools) if (p.region === ri) for (let i = 0; i < p.size; i++) ips.push({ ip: ipOf(p.base + i) });
-      if (!(await this.launch(r, ap, ips))) rest.push(r);
+      if (!(await this.launch(r, ap, ips, this.scheduled))) rest.push(r);
     }
     this.pending = rest;
+  }
+
+  /** the platform's own bookkeeping for scheduled scans: no API call */
+  private forgetEnded(): void {
+    for (let i = this.own.length - 1; i >= 0; i--) {
+      const s = this.ctx.scanner.peek(this.own[i].ref);
+      if (s && s.endedAt !== undefined) this.own.splice(i, 1);
+    }
   }
 
   backlog(): Set<string> {
@@ -438,9 +497,10 @@ class BatchPolicy extends LogDriven {
   private nextBatch = 0;
   private lanes = new Map<string, number[]>();
 
-  constructor(ctx: PolicyCtx, private readonly mode: 'batch' | 'reservation', private readonly z = 1) {
+  constructor(ctx: PolicyCtx, private readonly mode: 'batch' | 'reservation', private readonly z = 1, verify = false) {
     super(ctx);
-    this.name = mode === 'batch' ? 'batch-15min' : `reservation-z${z}`;
+    this.verify = verify;
+    this.name = mode === 'batch' ? `batch-15min${verify ? '-verified' : ''}` : `reservation-z${z}`;
     for (const a of ctx.sc.appliances) this.lanes.set(a.name, new Array(a.slots).fill(-Infinity));
   }
 
@@ -464,6 +524,7 @@ class BatchPolicy extends LogDriven {
     } else {
       await this.poll(60_000);
     }
+    await this.confirm();
     await this.run();
   }
 
@@ -544,7 +605,8 @@ class OraclePolicy extends LogDriven {
 
   private dueTruth(h: number): boolean {
     const s = this.validAt.get(h);
-    return s === undefined || this.now() - s >= this.ctx.sc.policy.rescanAfterH * 3600_000;
+    const window = this.ctx.sc.policy.rescanAfterH * 3600;
+    return s === undefined || this.now() - s >= Math.max(window / 2, window - rescanLeadFor(window)) * 1000;
   }
 
   async tick(): Promise<void> {
@@ -596,6 +658,49 @@ class OraclePolicy extends LogDriven {
     for (const p of this.presentNow) {
       const r = this.ctx.sc.regions[p.region].name;
       if (!this.pendingHosts.has(p.host) && this.dueTruth(p.host) && p.end > now && !this.regionLocked(r)) out.add(r);
+    }
+    return out;
+  }
+}
+
+/**
+ * The relaxation bound (not a policy anyone could run): it knows every arrival and departure at
+ * once and ignores appliance capacity, region rules, scan windows, the API and the rescan policy.
+ * Every visit that can hold a scan of its host at a generous length (the shortest setup plus the
+ * host's per-host time at the 2nd percentile of the scan-time distribution) is scanned as early
+ * and as late as it can end, and every day in between, so any window that some schedule could
+ * cover holds a scan. No schedule beats it on any coverage figure except by luck in scan times.
+ */
+class BoundPolicy implements SimPolicy {
+  readonly name = 'bound';
+  constructor(private readonly ctx: PolicyCtx) {}
+  async init(): Promise<void> {}
+  async deliver(): Promise<void> {}
+  async tick(): Promise<void> {}
+  backlog(): Set<string> {
+    return new Set();
+  }
+  close(): void {}
+
+  virtualScans(): { host: number; end: number }[] {
+    const { sc, w } = this.ctx;
+    const byHost = new Map<number, Presence[]>();
+    for (const p of w.presences) {
+      let l = byHost.get(p.host);
+      if (!l) byHost.set(p.host, (l = []));
+      l.push(p);
+    }
+    const out: { host: number; end: number }[] = [];
+    for (const [h, ps] of byHost) {
+      let perHost = sc.scan.medianMin * w.hosts[h].mult * sc.scan.authMult * sc.scan.portsMult * Math.exp(-2 * sc.scan.sigma);
+      if (sc.scan.maxPerHostMin > 0) perHost = Math.min(perHost, sc.scan.maxPerHostMin);
+      const d = (sc.scan.setupMin[0] + perHost) * 60_000;
+      for (const p of ps) {
+        const first = p.start + d;
+        if (first > p.end) continue;
+        for (let e = first; e < p.end; e += 86400_000) out.push({ host: h, end: e });
+        out.push({ host: h, end: p.end });
+      }
     }
     return out;
   }

@@ -28,6 +28,10 @@ export interface PolicySummary {
   policy: string;
   runs: number;
   metrics: Record<string, Stat | undefined>;
+  /** runs in which every server was scanned (server scenarios): makespan means are over these only */
+  finishedRuns?: number;
+  /** onsight minus this policy, paired by seed (positive: onsight ahead); on baselines only */
+  paired?: Record<string, Stat | undefined>;
   violations: number;
   violationSamples: string[];
   coverageCurve: number[];
@@ -42,10 +46,15 @@ export interface ScenarioSummary {
 }
 
 const KEYS: [string, (m: RunMetrics) => number | undefined][] = [
-  ['coverage', (m) => Object.values(m.coverage)[0]],
+  // the headline: steady-state rolling compliance (see RunMetrics.compliance)
+  ['coverage', (m) => m.compliance],
+  ['coverageStrict', (m) => m.complianceStrict],
+  ['coverageSteady', (m) => m.coverageSteady],
+  ['coverageWindow', (m) => Object.values(m.coverage)[0]],
   ['coverageLast', (m) => Object.values(m.coverage).at(-1)],
   ['wastedShare', (m) => m.wastedShare],
   ['wrongHost', (m) => m.wrongHost],
+  ['targets', (m) => m.targets],
   ['duplicates', (m) => m.duplicates],
   ['apiCallsPerDay', (m) => m.apiCallsPerDay],
   ['apiPeakHour', (m) => m.apiPeakHour],
@@ -82,13 +91,47 @@ export function summarize(runs: RunMetrics[]): ScenarioSummary {
     };
     policies.push({
       policy, runs: rs.length, metrics,
+      finishedRuns: rs.some((r) => r.lowerBoundH !== undefined) ? rs.filter((r) => r.makespanH !== undefined).length : undefined,
       violations: rs.reduce((a, r) => a + Object.values(r.violations).reduce((x, y) => x + y, 0), 0),
       violationSamples: rs.flatMap((r) => r.violationSamples).slice(0, 5),
       coverageCurve: curve((m) => m.coverageCurve),
       loadCurve: rs[0].loadCurve,
     });
   }
+  const ref = byPolicy.get('onsight');
+  if (ref) {
+    for (const p of policies) {
+      if (p.policy === 'onsight') continue;
+      const other = new Map(byPolicy.get(p.policy)!.map((r) => [r.seed, r]));
+      p.paired = {};
+      for (const k of PAIRED) {
+        const f = KEYS.find(([n]) => n === k)![1];
+        p.paired[k] = stat(ref.map((r) => {
+          const o = other.get(r.seed);
+          const a = f(r), b = o && f(o);
+          return a === undefined || b === undefined ? undefined : a - b;
+        }));
+      }
+    }
+  }
   return { scenario: runs[0]?.scenario ?? '', seeds: [...new Set(runs.map((r) => r.seed))], policies, workload: runs[0]?.workload ?? {} };
+}
+
+/** metrics compared pair-wise (same seed, same workload) between onsight and each other policy */
+const PAIRED = ['coverage', 'coverageStrict', 'apiCallsPerDay', 'wastedShare'];
+
+/** "onsight − policy" lines, with the 95 % CI of the paired difference; `behind` marks a CI wholly below 0. */
+export function pairedTable(sum: ScenarioSummary): string {
+  const lines: string[] = [];
+  for (const p of sum.policies) {
+    if (!p.paired) continue;
+    const d = p.paired.coverage, ds = p.paired.coverageStrict, api = p.paired.apiCallsPerDay;
+    if (!d) continue;
+    const pts = (s: Stat | undefined) => (s ? `${s.mean >= 0 ? '+' : ''}${(s.mean * 100).toFixed(1)}±${(s.ci * 100).toFixed(1)} pts` : '—');
+    const verdict = d.n < 2 ? 'one seed: no interval' : d.mean - d.ci > 0 ? 'onsight ahead' : d.mean + d.ci < 0 ? 'onsight BEHIND' : 'no significant difference';
+    lines.push(`onsight − ${p.policy}: coverage ${pts(d)} (${verdict}); strict ${pts(ds)}; API/day ${api ? `${api.mean >= 0 ? '+' : ''}${api.mean.toFixed(0)}±${api.ci.toFixed(0)}` : '—'}`);
+  }
+  return lines.length ? lines.join('\n') + '\n' : '';
 }
 
 function fmt(s: Stat | undefined, kind: 'pct' | 'num' | 'int' | 'ratio'): string {
@@ -100,7 +143,9 @@ function fmt(s: Stat | undefined, kind: 'pct' | 'num' | 'int' | 'ratio'): string
 export function table(sum: ScenarioSummary, windows: string[], servers: boolean): string {
   const cols: [string, (p: PolicySummary) => string][] = [
     ['policy', (p) => p.policy],
-    [`cov ${windows[0]}`, (p) => fmt(p.metrics.coverage, 'pct')],
+    ['coverage', (p) => fmt(p.metrics.coverage, 'pct')],
+    ['strict', (p) => fmt(p.metrics.coverageStrict, 'pct')],
+    [`cov ${windows[0]}`, (p) => fmt(p.metrics.coverageWindow, 'pct')],
   ];
   if (windows.length > 1) cols.push([`cov ${windows.at(-1)}`, (p) => fmt(p.metrics.coverageLast, 'pct')]);
   cols.push(
@@ -114,7 +159,7 @@ export function table(sum: ScenarioSummary, windows: string[], servers: boolean)
     ['idle-backlog min', (p) => fmt(p.metrics.idleWhileBacklogMin, 'int')],
   );
   if (servers) {
-    cols.push(['makespan h', (p) => fmt(p.metrics.makespanH, 'num')], ['LB h', (p) => fmt(p.metrics.lowerBoundH, 'num')],
+    cols.push(['finished', (p) => (p.finishedRuns === undefined ? '—' : `${p.finishedRuns}/${p.runs}`)], ['makespan h', (p) => fmt(p.metrics.makespanH, 'num')], ['LB h', (p) => fmt(p.metrics.lowerBoundH, 'num')],
       ['ratio', (p) => fmt(p.metrics.makespanRatio, 'ratio')], ['done 8h', (p) => fmt(p.metrics.finishedBy8hShare, 'pct')]);
   } else {
     cols.push(['p50 min', (p) => fmt(p.metrics.latencyP50Min, 'num')], ['p99 min', (p) => fmt(p.metrics.latencyP99Min, 'num')]);

@@ -65,6 +65,14 @@ export interface SimScan {
   processingUntil?: number;
   endedAt?: number;
   firstStart?: number;
+  /** when the cancel call was made (the API says `canceled` from then on) */
+  canceledAt?: number;
+  /** when the appliance learns of the cancel (its next poll) and stops probing */
+  stopAt?: number;
+  /** hosts found, dated by the host list once the results are processed */
+  found: string[];
+  /** when the results are processed (host list dated); undefined = never (canceled, unless canceledProcessed) */
+  processedAt?: number;
 }
 
 interface ApplianceRt {
@@ -175,6 +183,7 @@ export class SimScanner implements Scanner {
     let t = limit;
     for (const a of this.appliancesRt) if (a.toggles.length && a.toggles[0].at < t) t = a.toggles[0].at;
     for (const s of this.active) {
+      if (s.stopAt !== undefined && s.stopAt < t) t = s.stopAt;
       if (s.state === 'submitted' && s.readyAt < t) t = s.readyAt;
       else if (s.state === 'queued') {
         const a = this.apByName.get(s.appliance)!;
@@ -192,6 +201,8 @@ export class SimScanner implements Scanner {
 
   /** scans not yet ended */
   private active: SimScan[] = [];
+  /** ended scans whose results are not processed yet */
+  private unprocessed: SimScan[] = [];
 
   advance(t: number): void {
     while (this.now < t) {
@@ -231,6 +242,11 @@ export class SimScanner implements Scanner {
     while (changed) {
       changed = false;
       for (const s of this.active) {
+        if (s.stopAt !== undefined && s.stopAt <= t) {
+          this.stop(s, s.stopAt);
+          changed = true;
+          continue;
+        }
         if (s.state === 'submitted' && s.readyAt <= t) {
           s.state = 'queued';
           changed = true;
@@ -253,6 +269,7 @@ export class SimScanner implements Scanner {
       if (this.dispatch(t)) changed = true;
       this.active = this.active.filter((s) => s.endedAt === undefined);
     }
+    this.processResults(t);
   }
 
   private setOnline(a: ApplianceRt, online: boolean, t: number): void {
@@ -295,9 +312,31 @@ export class SimScanner implements Scanner {
       const p = this.holder(j.ip, j.end! - 1);
       if (!p || p.host !== j.actual) rec.outcome = 'truncated';
     }
+    this.record(s, rec);
+  }
+
+  private record(s: SimScan, rec: TargetRecord): void {
     this.targets.push(rec);
-    if (rec.outcome !== 'dead') this.hostFoundAt.set(rec.ip, s.launchedAt);
+    if (rec.outcome !== 'dead') s.found.push(rec.ip);
     this.onTargetEnd?.(rec);
+  }
+
+  /** Scans whose results are processed by now date their hosts in the host list (as Qualys does: the scan's launch time). */
+  private processResults(t: number): void {
+    if (!this.unprocessed.length) return;
+    const rest: SimScan[] = [];
+    for (const s of this.unprocessed) {
+      if (s.processedAt === undefined) continue; // never processed
+      if (s.processedAt > t) {
+        rest.push(s);
+        continue;
+      }
+      for (const ip of s.found) {
+        const prev = this.hostFoundAt.get(ip);
+        if (prev === undefined || prev < s.launchedAt) this.hostFoundAt.set(ip, s.launchedAt);
+      }
+    }
+    this.unprocessed = rest;
   }
 
   /** the presence holding `ip` at `t`, if any */
@@ -381,7 +420,12 @@ export class SimScanner implements Scanner {
 
   private finish(s: SimScan, t: number): void {
     s.endedAt = t;
-    s.state = s.willError ? 'error' : 'finished';
+    s.state = s.canceledAt !== undefined ? 'canceled' : s.willError ? 'error' : 'finished';
+    const sc = this.sc.scan;
+    if (s.state === 'finished' || sc.canceledProcessed) {
+      s.processedAt = t + (sc.hostListLagMin > 0 ? this.rng.logNormal(sc.hostListLagMin * MIN, sc.hostListLagSigma) : 0);
+      this.unprocessed.push(s);
+    }
     if (!s.other && s.region) {
       const l = this.activeByRegion.get(s.region);
       if (l) this.activeByRegion.set(s.region, l.filter((x) => x !== s));
@@ -432,9 +476,12 @@ export class SimScanner implements Scanner {
     return this.launchFor(req, this.resolveIntended?.(req));
   }
 
-  /** Launch with the intended host of each target known (baselines; onsight goes through resolveIntended). */
-  async launchFor(req: LaunchRequest, intended?: (number | undefined)[], region?: string): Promise<LaunchResult> {
-    this.spend('launch');
+  /**
+   * Launch with the intended host of each target known (baselines; onsight goes through
+   * resolveIntended). `free`: launched by the platform itself (a Qualys scheduled scan), no API call.
+   */
+  async launchFor(req: LaunchRequest, intended?: (number | undefined)[], region?: string, free = false): Promise<LaunchResult> {
+    if (!free) this.spend('launch');
     const a = this.apByName.get(req.appliance);
     if (!a) throw new ScannerFailure('ONSIGHT_SCANNER_REFUSED', `no appliance named ${req.appliance}`, 'no', 'retry');
     for (const ip of req.targets) {
@@ -479,7 +526,7 @@ export class SimScanner implements Scanner {
     const s: SimScan = {
       id, ref: `scan/sim.${id}`, title, appliance, other, launchedAt: this.now,
       readyAt: this.now + this.rng.uniform(sc.setupMin[0], sc.setupMin[1]) * MIN, state: 'submitted', jobs, next: 0, running: 0, live: [],
-      willError: !other && this.rng.chance(sc.errorRate),
+      willError: !other && this.rng.chance(sc.errorRate), found: [],
     };
     this.scans.push(s);
     this.byRef.set(s.ref, s);
@@ -487,9 +534,13 @@ export class SimScanner implements Scanner {
     return s;
   }
 
+  /** The API's view: canceled from the cancel call on; processed once the host list dates the results. */
   private status(s: SimScan): ScanStatus {
-    const st: ScanStatus = { scanRef: s.ref, title: s.title, state: s.state, appliance: s.appliance, launchedAt: new Date(s.launchedAt).toISOString() };
-    if (s.endedAt !== undefined) st.endedAt = new Date(s.endedAt).toISOString();
+    const state: ScanState = s.canceledAt !== undefined ? 'canceled' : s.state;
+    const st: ScanStatus = { scanRef: s.ref, title: s.title, state, appliance: s.appliance, launchedAt: new Date(s.launchedAt).toISOString() };
+    const ended = s.canceledAt ?? s.endedAt;
+    if (ended !== undefined) st.endedAt = new Date(ended).toISOString();
+    if (state === 'finished' || state === 'error' || state === 'canceled') st.processed = s.processedAt !== undefined && s.processedAt <= this.now;
     return st;
   }
 
@@ -509,24 +560,37 @@ export class SimScanner implements Scanner {
     return this.byRef.get(ref);
   }
 
+  /**
+   * The platform marks the scan canceled at once, but the appliance learns of it only at its next
+   * poll: until then it keeps probing (and starting) targets. Targets in flight then are stopped
+   * and judged as they stand: a wrong host was probed all the same; an interrupted valid target is
+   * truncated. A scan not picked up yet never starts.
+   */
   async cancel(scanRef: string): Promise<void> {
     this.spend('cancel');
     const s = this.byRef.get(scanRef);
-    if (!s || s.endedAt !== undefined) return;
+    if (!s || s.endedAt !== undefined || s.canceledAt !== undefined) return;
+    s.canceledAt = this.now;
+    const a = this.apByName.get(s.appliance)!;
+    s.stopAt = s.state === 'running' && a.online ? this.nextPoll(a, this.now + 1) : this.now;
+    this.advance(this.now);
+  }
+
+  /** The appliance stops a canceled scan: in-flight targets are judged as they stand. */
+  private stop(s: SimScan, t: number): void {
     const a = this.apByName.get(s.appliance)!;
     for (const j of s.live) {
       j.done = true;
-      j.end = this.now;
+      j.end = t;
       s.running--;
       a.busyHosts--;
+      if (s.other) continue;
+      const outcome: TargetOutcome = j.outcome === 'valid' ? 'truncated' : j.outcome!;
+      this.record(s, { scan: s.id, ip: j.ip, intended: j.intended, actual: j.actual, outcome, start: j.start!, end: t, launchedAt: s.launchedAt, heldAtLaunch: j.heldAtLaunch });
     }
     s.live = [];
     s.next = s.jobs.length;
-    s.endedAt = this.now;
-    s.state = 'canceled';
-    this.finish(s, this.now);
-    s.state = 'canceled';
-    this.active = this.active.filter((x) => x !== s);
+    this.finish(s, t);
   }
 
   /** Appliances as the platform lists them: online, and every scan (ours and other tools') on each. */

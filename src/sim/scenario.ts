@@ -106,6 +106,15 @@ export interface Scenario {
     processingSigma: number;
     /** share of scans that end in Error */
     errorRate: number;
+    /**
+     * After a scan ends, its results are processed before the host list dates its hosts (Qualys
+     * PROCESSED): LogNormal(median `hostListLagMin`, σ `hostListLagSigma`) minutes [A: "tens of
+     * minutes or more"; sweep it]
+     */
+    hostListLagMin: number;
+    hostListLagSigma: number;
+    /** whether a canceled (or errored) scan's partial results are processed and dated [A: unknown] */
+    canceledProcessed: boolean;
   };
   api: {
     limit: number;
@@ -139,6 +148,10 @@ export interface Scenario {
     batchTargets: number;
     /** reservation = targets × Z × (mean per-host time / P), one run per value */
     reservationZ: number[];
+    /** how often the range-scan baseline asks for its scans' status (min); its scheduled variant asks never */
+    rangePollMin: number;
+    /** how often the `-verified` baselines read the host list to confirm finished targets (min), as onsight's verifyDelayS */
+    verifyEveryMin: number;
   };
   metrics: {
     /** coverage windows in days */
@@ -166,12 +179,12 @@ const BASE: Omit<Scenario, 'name' | 'description' | 'servers' | 'fleet'> = {
   appliances: RING.map((a) => ({ ...DEFAULT_APPLIANCE, ...a })),
   scan: {
     medianMin: 8, sigma: 0.5, hostMultSigma: 0.3, authMult: 1, portsMult: 1, maxPerHostMin: 0, deadProbeMin: [0.5, 2], setupMin: [1, 3],
-    processingMedianMin: 5, processingSigma: 0.8, errorRate: 0.01,
+    processingMedianMin: 5, processingSigma: 0.8, errorRate: 0.01, hostListLagMin: 20, hostListLagSigma: 0.8, canceledProcessed: false,
   },
   api: { limit: 300, windowS: H, concurrency: 2, otherCallsPerHour: 0, blockedCount: false },
   background: { hostsPerRegion: 0, at: '22:00' },
   policy: { rescanAfterH: 7 * 24, scanWindow: '', maxTargetsPerScan: 50, logDelayS: 30, tickS: 30, sweepS: 60, pollIntervalS: 60, applianceRefreshS: 300, verifyResults: true },
-  baselines: { rangeScanTimes: ['10:30', '14:30'], batchIntervalMin: 15, batchConcurrency: 5, batchTargets: 50, reservationZ: [0.5, 1, 2] },
+  baselines: { rangeScanTimes: ['10:30', '14:30'], batchIntervalMin: 15, batchConcurrency: 5, batchTargets: 50, reservationZ: [0.5, 1, 2], rangePollMin: 30, verifyEveryMin: 60 },
   metrics: { windowsDays: [7, 30], minPresenceMin: 30 },
 };
 
@@ -284,6 +297,7 @@ export const scenarioFileSchema = z.strictObject({
   scan: strict({
     medianMin: pos, sigma: nonneg, hostMultSigma: nonneg, authMult: pos, portsMult: pos, maxPerHostMin: nonneg,
     deadProbeMin: z.tuple([nonneg, nonneg]), setupMin: z.tuple([nonneg, nonneg]), processingMedianMin: nonneg, processingSigma: nonneg, errorRate: share,
+    hostListLagMin: nonneg, hostListLagSigma: nonneg, canceledProcessed: z.boolean(),
   }).optional(),
   api: strict({ limit: z.number().int().positive(), windowS: pos, concurrency: z.number().int().positive(), otherCallsPerHour: nonneg, blockedCount: z.boolean() }).optional(),
   background: strict({ hostsPerRegion: z.number().int().nonnegative(), at: hhmm }).optional(),
@@ -293,7 +307,7 @@ export const scenarioFileSchema = z.strictObject({
   }).optional(),
   baselines: strict({
     rangeScanTimes: z.array(hhmm), batchIntervalMin: pos, batchConcurrency: z.number().int().positive(), batchTargets: z.number().int().positive(),
-    reservationZ: z.array(pos).min(1),
+    reservationZ: z.array(pos).min(1), rangePollMin: pos, verifyEveryMin: pos,
   }).optional(),
   metrics: strict({ windowsDays: z.array(pos).min(1), minPresenceMin: nonneg }).optional(),
 });

@@ -18,6 +18,21 @@ export interface RunMetrics {
   scenario: string;
   policy: string;
   seed: number;
+  /**
+   * The headline (src/sim/README.md, "Coverage"): steady-state rolling compliance, the share of
+   * (host, day) pairs, from the day after the first window on, where a host present that day had a
+   * valid scan ending within the window before the day's end. Runs shorter than that: the
+   * whole-run coverage of the first window.
+   */
+  compliance: number;
+  /** the same, counting only targets of scans that finished (not canceled, not errored) */
+  complianceStrict: number;
+  /** (host, day) pairs behind `compliance` */
+  compliancePairs: number;
+  /** coverage of each calendar window of the first size (cold-start week first) */
+  coverageByWindow: number[];
+  /** mean of `coverageByWindow` without the first (cold-start) window */
+  coverageSteady?: number;
   /** coverage within each window (days → share of eligible host-windows) */
   coverage: Record<string, number>;
   eligible: Record<string, number>;
@@ -158,6 +173,7 @@ export async function runOnce(sc: Scenario, policyName: string, seed: number, o:
   void identityKey;
   // ground-truth bookkeeping
   const validEnds = new Map<number, number[]>();
+  const validRecords: { host: number; end: number; scan: number }[] = [];
   const latency: number[] = [];
   const launchLatency: number[] = [];
   const presenceScanned = new Set<Presence>();
@@ -165,11 +181,11 @@ export async function runOnce(sc: Scenario, policyName: string, seed: number, o:
   scanner.onTargetStart = (r) => {
     launchedAt.set(r.scan.id, r.scan.launchedAt);
   };
+  // a valid target counts once its scan's results exist: processed (finished scans; canceled and
+  // errored ones only when the scenario says the scanner processes those too), judged at the end
   scanner.onTargetEnd = (r: TargetRecord) => {
     if (r.outcome !== 'valid' || r.actual === undefined) return;
-    let l = validEnds.get(r.actual);
-    if (!l) validEnds.set(r.actual, (l = []));
-    l.push(r.end);
+    validRecords.push({ host: r.actual, end: r.end, scan: r.scan });
     const p = scanner.holder(r.ip, r.start);
     if (p && !presenceScanned.has(p)) {
       presenceScanned.add(p);
@@ -246,7 +262,23 @@ export async function runOnce(sc: Scenario, policyName: string, seed: number, o:
   scanner.advance(end);
   o.beforeClose?.(policy);
   policy.close();
-  return metrics(sc, w, policyName, seed, scanner, { validEnds, latency, launchLatency, idleMin, loadCurve, wallMs: performance.now() - t0 });
+  const add = (m: Map<number, number[]>, host: number, end: number) => {
+    let l = m.get(host);
+    if (!l) m.set(host, (l = []));
+    l.push(end);
+  };
+  const strictEnds = new Map<number, number[]>();
+  for (const v of policy.virtualScans?.() ?? []) {
+    add(validEnds, v.host, v.end);
+    add(strictEnds, v.host, v.end);
+  }
+  for (const v of validRecords) {
+    const s = scanner.scans[v.scan - 1];
+    if (s.processedAt === undefined) continue;
+    add(validEnds, v.host, v.end);
+    if (s.state === 'finished') add(strictEnds, v.host, v.end);
+  }
+  return metrics(sc, w, policyName, seed, scanner, { validEnds, strictEnds, latency, launchLatency, idleMin, loadCurve, wallMs: performance.now() - t0 });
 }
 
 function countKinds(calls: { what: string; refused?: boolean }[]): Record<string, number> {
@@ -262,7 +294,7 @@ function quantile(xs: number[], q: number): number | undefined {
 }
 
 function metrics(sc: Scenario, w: Workload, policy: string, seed: number, scanner: SimScanner,
-  x: { validEnds: Map<number, number[]>; latency: number[]; launchLatency: number[]; idleMin: number; loadCurve: number[][]; wallMs: number }): RunMetrics {
+  x: { validEnds: Map<number, number[]>; strictEnds: Map<number, number[]>; latency: number[]; launchLatency: number[]; idleMin: number; loadCurve: number[][]; wallMs: number }): RunMetrics {
   const end = w.end;
   const span = end - w.start;
   // presence per host per bucket, per window
@@ -310,6 +342,10 @@ function metrics(sc: Scenario, w: Workload, policy: string, seed: number, scanne
     coverage[`${wd}d`] = e ? c / e : 0;
     eligible[`${wd}d`] = e;
   }
+  const firstW = sc.metrics.windowsDays[0];
+  const comp = rollingCompliance(w, byHost, x.validEnds, firstW, minPres);
+  const compStrict = rollingCompliance(w, byHost, x.strictEnds, firstW, minPres);
+  const byWindow = windowCoverage(w, byHost, x.validEnds, firstW, minPres);
   const coverageByRegion: Record<string, number> = {};
   const rc: number[] = [];
   sc.regions.forEach((r, i) => {
@@ -343,7 +379,12 @@ function metrics(sc: Scenario, w: Workload, policy: string, seed: number, scanne
   for (const v of scanner.violations) violations[v.rule] = (violations[v.rule] ?? 0) + 1;
   const launches = scanner.scans.filter((s) => !s.other).length;
   const m: RunMetrics = {
-    scenario: sc.name, policy, seed, coverage, eligible, coverageByRegion, fairnessJain: jain,
+    scenario: sc.name, policy, seed,
+    compliance: comp.pairs ? comp.share : mean(byWindow),
+    complianceStrict: compStrict.pairs ? compStrict.share : mean(windowCoverage(w, byHost, x.strictEnds, firstW, minPres)),
+    compliancePairs: comp.pairs, coverageByWindow: byWindow,
+    coverageSteady: byWindow.length > 1 ? byWindow.slice(1).reduce((a, b) => a + b, 0) / (byWindow.length - 1) : undefined,
+    coverage, eligible, coverageByRegion, fairnessJain: jain,
     minRegionCoverage: rc.length ? Math.min(...rc) : 0, maxRegionCoverage: rc.length ? Math.max(...rc) : 0,
     targets: T.length, validTargets: valid, wasted: dead + truncated, wastedShare: T.length ? (dead + truncated) / T.length : 0, dead, truncated,
     wrongHost: wrong, wrongHostShare: T.length ? wrong / T.length : 0,
@@ -376,7 +417,8 @@ function metrics(sc: Scenario, w: Workload, policy: string, seed: number, scanne
     while (k < firsts.length && firsts[k] <= t) k++;
     m.coverageCurve.push(elig.length ? k / elig.length : 0);
   }
-  if (sc.servers) {
+  // the bound's scans are not a schedule: no makespan
+  if (sc.servers && policy !== 'bound') {
     // makespan from the first scan-window opening; lower bound from the hosts' expected work
     const open = windowStart(sc, w.start);
     const mean = scanner.meanHostMin() / Math.exp(sc.scan.hostMultSigma ** 2 / 2);
@@ -397,6 +439,58 @@ function metrics(sc: Scenario, w: Workload, policy: string, seed: number, scanne
     }
   }
   return m;
+}
+
+function mean(xs: number[]): number {
+  return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0;
+}
+
+/** Presence of a host within [s, t) in ms. */
+function presentWithin(ps: Presence[], s: number, t: number): number {
+  let sum = 0;
+  for (const p of ps) {
+    const o = Math.min(p.end, t) - Math.max(p.start, s);
+    if (o > 0) sum += o;
+  }
+  return sum;
+}
+
+/**
+ * Rolling compliance: for each day D from day `windowDays` on (the first full window ends there:
+ * before it no policy could be compliant, so it is the cold start), each host present at least
+ * `minPres` on D counts as compliant when one of its valid scans ended within the `windowDays`
+ * before D's end. Days are counted from the run's start.
+ */
+export function rollingCompliance(w: Workload, byHost: Map<number, Presence[]>, ends: Map<number, number[]>, windowDays: number, minPres: number): { share: number; pairs: number } {
+  const DAY = 86400_000;
+  const days = Math.floor((w.end - w.start) / DAY + 1e-9);
+  let pairs = 0, ok = 0;
+  for (let d = Math.ceil(windowDays); d < days; d++) {
+    const s = w.start + d * DAY, t = s + DAY;
+    for (const [h, ps] of byHost) {
+      if (presentWithin(ps, s, t) < minPres) continue;
+      pairs++;
+      const e = ends.get(h);
+      if (e && e.some((v) => v <= t && v > t - windowDays * DAY)) ok++;
+    }
+  }
+  return { share: pairs ? ok / pairs : 0, pairs };
+}
+
+/** Coverage of each consecutive window of `windowDays` (eligible: present ≥ minPres in it). */
+export function windowCoverage(w: Workload, byHost: Map<number, Presence[]>, ends: Map<number, number[]>, windowDays: number, minPres: number): number[] {
+  const W = Math.min(windowDays * 86400_000, w.end - w.start);
+  const out: number[] = [];
+  for (let s = w.start; s + W <= w.end + 1; s += W) {
+    let e = 0, c = 0;
+    for (const [h, ps] of byHost) {
+      if (presentWithin(ps, s, s + W) < minPres) continue;
+      e++;
+      if ((ends.get(h) ?? []).some((v) => v >= s && v < s + W)) c++;
+    }
+    out.push(e ? c / e : 0);
+  }
+  return out;
 }
 
 function windowStart(sc: Scenario, start: number): number {

@@ -119,6 +119,13 @@ export const emulatorFileSchema = z.object({
   missingRequestedWith: errorAnswerSchema.default({ status: 400, code: 1903, text: 'Missing required header X-Requested-With' }),
   /** a call on a version that does not serve it (retired, or never existed); the real answer is undocumented */
   retiredVersion: errorAnswerSchema.default({ status: 404, code: 1905, text: '{path} does not serve action={action}; it is served at {served}' }),
+  /**
+   * The account: `active`, or a problem answered to every authenticated call: `expired` (HTTP 200,
+   * CODE 2001), `registration` not completed (409, CODE 2003), `securid` required (409, CODE 2011)
+   */
+  account: z.enum(['active', 'expired', 'registration', 'securid']).default('active'),
+  /** an evaluation subscription: XML comments before and after the root of every 200 answer */
+  evaluation: z.boolean().default(false),
   /** launch on an offline appliance: keep the scan Queued, or refuse it (CODE 1905) */
   launchOnOfflineAppliance: z.enum(['queue', 'reject']).default('queue'),
   faults: faultSchema.prefault({}),

@@ -7,7 +7,7 @@ import { hms, isoSec } from './clock.js';
 import type { EmulatorConfig } from './config.js';
 import { parseItem, splitList } from './ipset.js';
 import { EXTERNAL, expandTargets, SCAN_STATES, type EmScan, type EmulatorModel, type QualysScanState } from './model.js';
-import { cdata, doc, el, simpleReturn } from './xml.js';
+import { cdata, conflictReturn, doc, el, simpleReturn } from './xml.js';
 
 export interface Ctx {
   method: string;
@@ -32,7 +32,12 @@ export class Handlers {
   constructor(private readonly c: EmulatorConfig, private readonly m: EmulatorModel) {}
 
   fail(ctx: Pick<Ctx, 'host'>, status: number, code: number, text: string): Answer {
-    return { status, body: simpleReturn(ctx.host, isoSec(this.m.now()), { code, text }) };
+    return { status, body: simpleReturn(ctx.host, isoSec(this.m.now()), { code, text, declaration: status !== 400 }) };
+  }
+
+  /** 409 and account answers, shaped like the documented 409 bodies */
+  conflict(status: number, code: number, text: string, items: [string, string][] = []): Answer {
+    return { status, body: conflictReturn(isoSec(this.m.now()), code, text, items) };
   }
 
   private ok(ctx: Ctx, text: string, items?: [string, string][]): Answer {
@@ -207,7 +212,8 @@ export class Handlers {
           `${el('USER_LOGIN', this.c.userLogin ?? this.c.username)}${el('HEARTBEATS_MISSED', a.heartbeatsMissed)}` +
           `${el('SS_LAST_CONNECTED', isoSec(a.online ? now : a.lastUpdated))}`;
         if (detail) {
-          x += `<RUNNING_SCANS>${running.map((s) => `<SCAN>${el('ID', s.id)}<TITLE>${cdata(s.title)}</TITLE>${el('REFERENCE', s.ref)}${el('TYPE', 'API')}${el('SCAN_DATE', isoSec(s.launchedAt))}</SCAN>`).join('')}</RUNNING_SCANS>`;
+          // SCAN children as qualysapi (REF) and qualysdk ("ID, title, scan_ref, type, and date") read them
+          x += `<RUNNING_SCANS>${running.map((s) => `<SCAN>${el('ID', s.id)}<TITLE>${cdata(s.title)}</TITLE>${el('REF', s.ref)}${el('TYPE', 'API')}${el('SCAN_DATE', isoSec(s.launchedAt))}</SCAN>`).join('')}</RUNNING_SCANS>`;
         }
         x += el('MAX_CAPACITY_UNITS', a.capacity);
       }

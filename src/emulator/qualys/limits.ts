@@ -35,7 +35,7 @@ interface ApiState {
 
 export type Verdict =
   | { ok: true; headers: Record<string, string>; done: () => void }
-  | { ok: false; code: 1960 | 1965; text: string; headers: Record<string, string>; done: () => void };
+  | { ok: false; code: 1960 | 1965; text: string; items: [string, string][]; headers: Record<string, string>; done: () => void };
 
 export class Limiter {
   private readonly apis = new Map<EmulatedApi, ApiState>();
@@ -87,10 +87,15 @@ export class Limiter {
     const noop = () => undefined;
     const blocked = (code: 1960 | 1965, waitSec: number): Verdict => {
       if (this.c.limits.countBlockedCalls) s.accepted.push(t);
-      const text = code === 1960
-        ? `This API cannot be run again until ${s.running} currently running instance(s) has finished.`
-        : `This API cannot be run again for another ${waitSec} seconds.`;
-      return { ok: false, code, text, headers: this.headers(s, code === 1965 ? waitSec : 0, s.running), done: noop };
+      if (code === 1960) {
+        // the guide's concurrency sample: no ToWait, no Remaining header; the body says how many must finish
+        const toFinish = Math.max(1, s.running - s.limit.concurrency + 1);
+        const text = `This API cannot be run again until ${toFinish} currently running API ${toFinish === 1 ? 'instance has' : 'instances have'} finished.`;
+        const { 'X-RateLimit-ToWait-Sec': _w, 'X-RateLimit-Remaining': _r, ...headers } = this.headers(s, 0, s.running);
+        return { ok: false, code, text, items: [['CALLS_TO_FINISH', String(toFinish)]], headers, done: noop };
+      }
+      const text = `This API cannot be run again for another ${spellDuration(waitSec)}.`;
+      return { ok: false, code, text, items: [['SECONDS_TO_WAIT', String(waitSec)]], headers: this.headers(s, waitSec, s.running), done: noop };
     };
     if (injected) {
       s.stats.injectedConflicts++;
@@ -137,4 +142,15 @@ function prune(times: number[], cutoff: number): void {
   let i = 0;
   while (i < times.length && times[i] <= cutoff) i++;
   if (i > 0) times.splice(0, i);
+}
+
+/** 68928 → "19 hours, 8 minutes and 48 seconds", as Qualys words a rate-limit block (API limits doc). */
+export function spellDuration(sec: number): string {
+  const parts: string[] = [];
+  const unit = (n: number, word: string) => { if (n > 0) parts.push(`${n} ${word}${n === 1 ? '' : 's'}`); };
+  unit(Math.floor(sec / 3600), 'hour');
+  unit(Math.floor((sec % 3600) / 60), 'minute');
+  unit(sec % 60, 'second');
+  if (parts.length === 0) return '0 seconds';
+  return parts.length === 1 ? parts[0] : `${parts.slice(0, -1).join(', ')} and ${parts.at(-1)}`;
 }

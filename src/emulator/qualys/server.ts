@@ -15,9 +15,20 @@ import { Limiter, type ApiStats } from './limits.js';
 import { EmulatorModel } from './model.js';
 import { seededRng } from './rng.js';
 import { served, servingVersion } from './versions.js';
-import { simpleReturn } from './xml.js';
+import { simpleReturn, withEvaluationComments } from './xml.js';
 
 const MAX_BODY = 8 * 1024 * 1024;
+
+/**
+ * Account states and what the real service answers (CODE, status, text): 2001 from recorded traffic
+ * (HTTP 200); 2003 from the JupiterOne client's fixture (409); 2011's text is not published (ours).
+ */
+const ACCOUNT_ANSWERS: Record<string, { status: number; code: number; text: string } | undefined> = {
+  active: undefined,
+  expired: { status: 200, code: 2001, text: 'This account has expired.' },
+  registration: { status: 409, code: 2003, text: ' Registration must be completed before API requests will be served for this account' },
+  securid: { status: 409, code: 2011, text: 'SecureID authentication is required for this account, API access is blocked' },
+};
 const ROUTES: [RegExp, EmulatedApi | 'session'][] = [
   [/^\/api\/(\d+\.\d+)\/fo\/scan\/?$/, 'scan'],
   [/^\/api\/(\d+\.\d+)\/fo\/appliance\/?$/, 'appliance'],
@@ -113,6 +124,7 @@ export async function startQualysEmulator(options: EmulatorOptions = {}): Promis
     };
     const reply = (a: Answer) => {
       rec.status = a.status;
+      if (config.evaluation && a.status === 200) a = { ...a, body: withEvaluationComments(a.body, new Date(model.now()).getUTCFullYear()) };
       log?.debug({ api: rec.api, action: rec.action, method: rec.method, status: a.status, fault: rec.fault }, 'emulated qualys call');
       send(res, a);
     };
@@ -123,9 +135,11 @@ export async function startQualysEmulator(options: EmulatorOptions = {}): Promis
       return reply(handlers.fail(ctx, m.status, m.code, m.text));
     }
     if (api === 'session') return reply(served('session', version, rec.action) ? session(ctx, req, res) : retired(ctx, 'session'));
-    if (!authorized(req)) {
-      return reply({ ...handlers.fail(ctx, 401, 2000, 'Bad Login/Password'), headers: { 'WWW-Authenticate': 'Basic realm="Qualys API"' } });
-    }
+    // the real 401 (2021) carries no WWW-Authenticate and no limit headers
+    if (!authorized(req)) return reply(handlers.fail(ctx, 401, 2000, 'Bad Login/Password'));
+    // account problems are answered before the limits (the real 2001 answer has no limit headers)
+    const account = ACCOUNT_ANSWERS[config.account];
+    if (account) return reply(account.status === 200 ? handlers.fail(ctx, 200, account.code, account.text) : handlers.conflict(account.status, account.code, account.text));
 
     const leave = limiter.arrive(api);
     res.once('close', leave);
@@ -135,7 +149,7 @@ export async function startQualysEmulator(options: EmulatorOptions = {}): Promis
     res.once('finish', verdict.done);
     res.once('close', verdict.done);
     if (conflict) count(draw.fault!, rec);
-    if (!verdict.ok) return reply({ ...handlers.fail(ctx, 409, verdict.code, verdict.text), headers: verdict.headers });
+    if (!verdict.ok) return reply({ ...handlers.conflict(409, verdict.code, verdict.text, verdict.items), headers: verdict.headers });
 
     if (draw.slow) {
       rec.slow = true;

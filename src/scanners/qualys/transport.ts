@@ -126,7 +126,7 @@ export class QualysTransport {
       const ticket = await this.allowance.acquire(api, {
         signal: this.closing.signal,
         maxWaitMs: this.o.throttle.maxWaitSec * 1000,
-        onTooLong: (ms) => new QualysRateLimitError(`${label}: API blocked for another ${Math.ceil(ms / 1000)} s`, { waitSec: ms / 1000 }),
+        onTooLong: (ms) => new QualysRateLimitError(`${label}: the API is blocked for another ${spell(ms / 1000)} (rate limit); not asking Qualys before then`, { waitSec: ms / 1000 }),
       });
       const started = Date.now();
       let ex: Exchange;
@@ -139,7 +139,7 @@ export class QualysTransport {
         ticket.release();
         if (this.closing.signal.aborted) throw new ClientClosedError();
         const e = this.networkError(label, err, spec.idempotent);
-        this.log.debug({ api: api, action, attempt, ms: Date.now() - started, err: { code: e.code, message: e.message } }, 'qualys call failed');
+        this.log.debug({ api, action, attempt, ms: Date.now() - started, err: { code: e.code, message: e.message } }, 'qualys call failed');
         if (e.retryable && !e.ambiguous && attempt < this.o.retry.maxAttempts) {
           await this.pause(backoffMs(attempt, this.o.retry, this.random));
           continue;
@@ -149,7 +149,7 @@ export class QualysTransport {
       ticket.release();
       this.log.debug(
         {
-          api: api, action, method: spec.method, status: ex.status, attempt, ms: Date.now() - started, bytes: ex.body.length,
+          api, action, method: spec.method, status: ex.status, attempt, ms: Date.now() - started, bytes: ex.body.length,
           rateRemaining: ex.headers['x-ratelimit-remaining'], concurrencyRunning: ex.headers['x-concurrency-limit-running'],
         },
         'qualys call',
@@ -168,13 +168,13 @@ export class QualysTransport {
             status: outcome.status, qualysCode: outcome.code, qualysText: outcome.text && this.scrub(outcome.text), waitSec, callsToFinish: outcome.callsToFinish,
           });
         }
-        this.log.info({ api: api, action, code: outcome.code, waitSec }, 'qualys throttled; waiting');
+        this.log.info({ api, action, code: outcome.code, waitSec }, 'qualys throttled; waiting');
         await this.pause(waitSec * 1000);
         continue;
       }
       const e = outcome.error;
       if (e.retryable && !e.ambiguous && attempt < this.o.retry.maxAttempts) {
-        this.log.warn({ api: api, action, attempt, err: { code: e.code, message: e.message } }, 'qualys call failed; retrying');
+        this.log.warn({ api, action, attempt, err: { code: e.code, message: e.message } }, 'qualys call failed; retrying');
         await this.pause(backoffMs(attempt, this.o.retry, this.random));
         continue;
       }

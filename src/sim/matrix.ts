@@ -1,0 +1,117 @@
+/**
+ * `onsight simulate --matrix`: one assumption at a time (workload model §4.4 marks them [A]) swept
+ * around a base scenario; each cell runs onsight, the baselines and the relaxation bound on the
+ * same workloads, and prints onsight against each of them (paired over seeds), so the conditions
+ * where onsight loses are printed next to those where it wins.
+ */
+import { loadScenario, parseScenarioText, type Scenario } from './scenario.js';
+import { runOnce, type RunMetrics } from './sim.js';
+import { summarize, type PolicySummary, type ScenarioSummary } from './report.js';
+import { generateWorkload } from './workload.js';
+
+export interface MatrixCell {
+  /** the assumption swept, e.g. `scan.medianMin` */
+  knob: string;
+  value: string;
+  /** scenario-file overrides (merged into the base as a scenario file would be) */
+  override: Record<string, unknown>;
+}
+
+/** The cells: each assumption at values below and above the base's. */
+export function matrixCells(base: Scenario): MatrixCell[] {
+  const cells: MatrixCell[] = [{ knob: 'base', value: base.name, override: {} }];
+  const add = (knob: string, value: string | number, override: Record<string, unknown>) => cells.push({ knob, value: String(value), override });
+  for (const v of [4, 16]) add('scan.medianMin (per-host time)', v, { scan: { medianMin: v } });
+  for (const v of [1.0, 1.5]) add('scan.sigma (tail)', v, { scan: { sigma: v } });
+  for (const v of [1, 4]) add('appliance slots (true)', v, { appliances: base.appliances.map((a) => ({ ...a, slots: v })) });
+  for (const v of [60, 600]) add('appliance poll interval s', v, { appliances: base.appliances.map((a) => ({ ...a, pollIntervalS: v })) });
+  for (const v of [0, 300]) add('policy.logDelayS', v, { policy: { logDelayS: v } });
+  for (const v of [0, 60, 120]) add('scan.hostListLagMin', v, { scan: { hostListLagMin: v } });
+  add('scan.canceledProcessed', 'true', { scan: { canceledProcessed: true } });
+  if (base.fleet) {
+    for (const v of [0.5, 0.95]) add('fleet.utilisation (pool)', v, { fleet: { utilisation: v } });
+    for (const v of [2, 4]) add('fleet.stayMedianH (visit)', v, { fleet: { stayMedianH: v } });
+  }
+  add('daytime foreign scans', '1500/region at 10:00', { background: { hostsPerRegion: 1500, at: '10:00' } });
+  for (const [v, api] of [['50/day', { limit: 50, windowS: 86400, concurrency: 1 }], ['300/day', { limit: 300, windowS: 86400 }], ['2000/h', { limit: 2000, windowS: 3600, concurrency: 10 }]] as const) {
+    add('API tier', v, { api });
+  }
+  return cells;
+}
+
+export interface MatrixResult {
+  cell: MatrixCell;
+  summary: ScenarioSummary;
+  limitPerDay: number;
+}
+
+export interface MatrixOptions {
+  base: string;
+  days?: number;
+  seeds?: number;
+  /** laptops in the fleet (smaller = faster; contention changes with it, so say so when reporting) */
+  laptops?: number;
+  policies?: string[];
+  /** run only the cells whose knob contains this text */
+  only?: string;
+}
+
+export const MATRIX_POLICIES = ['onsight', 'twice-daily', 'twice-daily-scheduled', 'batch-15min', 'batch-15min-verified', 'oracle', 'bound'];
+
+export async function runMatrix(o: MatrixOptions, progress?: (line: string) => void): Promise<MatrixResult[]> {
+  const base = loadScenario(o.base);
+  const out: MatrixResult[] = [];
+  const cells = matrixCells(base).filter((c) => !o.only || c.knob.includes(o.only) || c.knob === 'base');
+  for (const cell of cells) {
+    const file: Record<string, unknown> = { extends: o.base, name: `${base.name} | ${cell.knob}=${cell.value}`, ...cell.override };
+    if (o.days !== undefined) file.days = o.days;
+    if (o.laptops !== undefined && base.fleet) file.fleet = { ...(file.fleet as object ?? {}), laptops: o.laptops };
+    const sc = parseScenarioText(JSON.stringify(file), `matrix cell ${cell.knob}`);
+    const seeds = o.seeds ?? 2;
+    const runs: RunMetrics[] = [];
+    for (let seed = 1; seed <= seeds; seed++) {
+      const w = generateWorkload(sc, seed);
+      for (const p of o.policies ?? MATRIX_POLICIES) runs.push(await runOnce(sc, p, seed, { workload: w }));
+    }
+    const limitPerDay = sc.api.limit * (86400 / sc.api.windowS);
+    out.push({ cell, summary: summarize(runs), limitPerDay });
+    progress?.(`matrix: ${cell.knob} = ${cell.value} done`);
+  }
+  return out;
+}
+
+const pct = (x: number | undefined) => (x === undefined ? '—' : `${(x * 100).toFixed(1)}%`);
+
+/** One line per cell, then the cells where onsight loses. */
+export function matrixTable(results: MatrixResult[]): string {
+  const rows: string[][] = [['assumption', 'value', 'onsight', 'best baseline', 'onsight − best (paired)', 'bound', 'onsight/bound', 'API/day (limit)', 'wrong-host /10k', 'wasted vs 2×daily']];
+  const losses: string[] = [];
+  for (const { cell, summary, limitPerDay } of results) {
+    const get = (n: string) => summary.policies.find((p) => p.policy === n);
+    const o = get('onsight');
+    if (!o) continue;
+    const baselines = summary.policies.filter((p) => !['onsight', 'oracle', 'bound'].includes(p.policy));
+    const best = baselines.sort((a, b) => (b.metrics.coverage?.mean ?? 0) - (a.metrics.coverage?.mean ?? 0))[0] as PolicySummary | undefined;
+    const d = best?.paired?.coverage;
+    const bound = get('bound')?.metrics.coverage?.mean;
+    const wrong = o.metrics.wrongHost?.mean ?? 0;
+    const targets = o.metrics.targets?.mean;
+    const twice = get('twice-daily')?.metrics.wastedShare?.mean;
+    rows.push([
+      cell.knob, cell.value, pct(o.metrics.coverage?.mean), best ? `${best.policy} ${pct(best.metrics.coverage?.mean)}` : '—',
+      d ? `${d.mean >= 0 ? '+' : ''}${(d.mean * 100).toFixed(1)}±${(d.ci * 100).toFixed(1)}` : '—',
+      pct(bound), bound ? ((o.metrics.coverage?.mean ?? 0) / bound).toFixed(2) : '—',
+      `${(o.metrics.apiCallsPerDay?.mean ?? 0).toFixed(0)} (${limitPerDay.toFixed(0)})`,
+      targets ? ((wrong / targets) * 10_000).toFixed(1) : '—',
+      twice ? ((o.metrics.wastedShare?.mean ?? 0) / twice).toFixed(2) : '—',
+    ]);
+    for (const b of baselines) {
+      const pd = b.paired?.coverage;
+      if (pd && pd.mean + (pd.n > 1 ? pd.ci : 0) < 0) losses.push(`${cell.knob} = ${cell.value}: onsight ${pct(o.metrics.coverage?.mean)} < ${b.policy} ${pct(b.metrics.coverage?.mean)} (${(pd.mean * 100).toFixed(1)}±${(pd.ci * 100).toFixed(1)} pts)`);
+    }
+    if ((o.metrics.apiCallsPerDay?.mean ?? 0) > limitPerDay) losses.push(`${cell.knob} = ${cell.value}: onsight over the API allowance`);
+  }
+  const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  const text = rows.map((r, k) => r.map((c, i) => (i < 2 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ') + (k === 0 ? '\n' + w.map((x) => '-'.repeat(x)).join('  ') : '')).join('\n');
+  return `${text}\n\nwhere onsight loses (paired 95 % CI wholly below 0, or over the allowance):\n${losses.length ? losses.map((l) => `  ${l}`).join('\n') : '  none'}\n`;
+}

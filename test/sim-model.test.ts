@@ -1,0 +1,140 @@
+/**
+ * The simulator's model where the audit found it flattering: the host list lags the scan (dates
+ * appear only once results are processed), a cancel reaches the appliance only at its next poll
+ * (targets in flight are judged, not erased), the headline coverage can tell policies apart, and
+ * the relaxation bound is above every policy.
+ */
+import { describe, expect, it } from 'vitest';
+import { BUILTIN, parseScenarioText, type Scenario } from '../src/sim/scenario.js';
+import { SimScanner } from '../src/sim/scanner.js';
+import { runOnce } from '../src/sim/sim.js';
+import { generateWorkload } from '../src/sim/workload.js';
+
+const MIN = 60_000;
+
+/** 6 regions × 20 servers, always present: every target is a valid host */
+function servers(scan: Partial<Scenario['scan']>): Scenario {
+  const sc = structuredClone(BUILTIN['patch-night']);
+  sc.servers = { perRegion: [20, 20, 20, 20, 20, 20] };
+  sc.scan = { ...sc.scan, errorRate: 0, ...scan };
+  return sc;
+}
+
+function scannerFor(sc: Scenario) {
+  const w = generateWorkload(sc, 1);
+  const s = new SimScanner({ scenario: sc, workload: w, seed: 1, regionOf: () => 'R1', scope: ['10.0.0.0/8'], exclude: [] });
+  const ips = [...w.truth.keys()].filter((ip) => s.holder(ip, w.start + MIN) !== undefined).slice(0, 20);
+  return { w, s, ips };
+}
+
+async function untilState(s: SimScanner, ref: string, states: string[], stepMs = MIN, limitMs = 24 * 60 * MIN) {
+  const t0 = s.now;
+  for (;;) {
+    const st = s.peek(ref)!;
+    if (states.includes(st.state)) return;
+    if (s.now - t0 > limitMs) throw new Error(`scan ${ref} never reached ${states.join('/')} (is ${st.state})`);
+    s.advance(s.now + stepMs);
+  }
+}
+
+describe('simulated scanner: host list', () => {
+  it('dates hosts only once the results are processed, hostListLagMin after the scan finished', async () => {
+    const { s, ips } = scannerFor(servers({ hostListLagMin: 30, hostListLagSigma: 0 }));
+    const { scanRef } = await s.launchFor({ intentId: 'i1', title: 't', targets: ips, appliance: 'A1' });
+    await untilState(s, scanRef, ['finished']);
+    const finishedAt = s.peek(scanRef)!.endedAt!;
+    s.advance(finishedAt);
+    const [st] = await s.listScans({ scanRefs: [scanRef] });
+    expect(st.state).toBe('finished');
+    expect(st.processed).toBe(false);
+    expect((await s.lastScanned(ips)).filter((d) => d.lastScannedAt)).toEqual([]);
+    s.advance(finishedAt + 29 * MIN);
+    expect((await s.lastScanned(ips)).filter((d) => d.lastScannedAt)).toEqual([]);
+    s.advance(finishedAt + 31 * MIN);
+    const dated = (await s.lastScanned(ips)).filter((d) => d.lastScannedAt);
+    expect(dated.length).toBe(ips.length);
+    expect((await s.listScans({ scanRefs: [scanRef] }))[0].processed).toBe(true);
+  });
+
+  it('a canceled scan is never processed unless the scenario says so', async () => {
+    for (const canceledProcessed of [false, true]) {
+      const { s, ips } = scannerFor(servers({ hostListLagMin: 0, canceledProcessed }));
+      const { scanRef } = await s.launchFor({ intentId: 'i1', title: 't', targets: ips, appliance: 'A1' });
+      await untilState(s, scanRef, ['running']);
+      s.advance(s.now + 15 * MIN); // some targets done
+      await s.cancel(scanRef);
+      s.advance(s.now + 10 * MIN);
+      const dated = (await s.lastScanned(ips)).filter((d) => d.lastScannedAt).length;
+      if (canceledProcessed) expect(dated).toBeGreaterThan(0);
+      else expect(dated).toBe(0);
+    }
+  });
+});
+
+describe('simulated scanner: cancel', () => {
+  it('the API says canceled at once, the appliance stops at its next poll, and targets in flight are judged', async () => {
+    const { s, ips } = scannerFor(servers({ hostListLagMin: 0 }));
+    const { scanRef } = await s.launchFor({ intentId: 'i1', title: 't', targets: ips, appliance: 'A1' });
+    await untilState(s, scanRef, ['running'], 1000);
+    s.advance(s.now + 2 * MIN);
+    const live = s.peek(scanRef)!.live.length;
+    expect(live).toBeGreaterThan(0);
+    const before = s.targets.length;
+    const cancelAt = s.now;
+    await s.cancel(scanRef);
+    expect((await s.listScans({ scanRefs: [scanRef] }))[0].state).toBe('canceled');
+    // the appliance has not heard yet: its hosts are still being probed
+    expect(s.peek(scanRef)!.endedAt).toBeUndefined();
+    s.advance(cancelAt + 190_000 + 1000);
+    const scan = s.peek(scanRef)!;
+    expect(scan.endedAt).toBeDefined();
+    expect(scan.endedAt!).toBeGreaterThan(cancelAt);
+    expect(scan.endedAt! - cancelAt).toBeLessThanOrEqual(190_000 + 1000);
+    const stopped = s.targets.slice(before).filter((t) => t.end === scan.endedAt);
+    // every host in flight when the appliance stopped is counted, and none of them as a complete scan
+    expect(stopped.length).toBeGreaterThan(0);
+    expect(stopped.every((t) => t.outcome === 'truncated')).toBe(true);
+  });
+});
+
+/** A small fleet: 300 laptops over 9 days (one steady-state week after the first window), 3 regions. */
+function smallFleet(): Scenario {
+  return parseScenarioText(`
+extends: mobile-fleet
+name: small-fleet
+startAt: "2026-01-05T00:00:00Z"
+days: 9
+regions: [{ name: R1 }, { name: R2 }, { name: R3 }]
+appliances:
+  - { name: A1, regions: [R1, R2] }
+  - { name: A2, regions: [R2, R3, R1] }
+fleet: { laptops: 300, vpnRegion: R1 }
+background: { hostsPerRegion: 100 }
+`, 'small.yaml');
+}
+
+describe('simulator metrics', () => {
+  it('the relaxation bound is at or above every policy, and the headline coverage tells policies apart', async () => {
+    const sc = smallFleet();
+    const w = generateWorkload(sc, 2);
+    const bound = await runOnce(sc, 'bound', 2, { workload: w });
+    expect(bound.compliancePairs).toBeGreaterThan(0);
+    const runs = [];
+    for (const p of ['onsight', 'immediate', 'twice-daily', 'twice-daily-scheduled', 'batch-15min', 'batch-15min-verified', 'oracle']) {
+      const m = await runOnce(sc, p, 2, { workload: w });
+      expect(m.compliance, p).toBeLessThanOrEqual(bound.compliance);
+      expect(m.complianceStrict, p).toBeLessThanOrEqual(m.compliance + 1e-12);
+      runs.push(m);
+    }
+    const byName = Object.fromEntries(runs.map((m) => [m.policy, m]));
+    // single-target scans behind one region lock reach few: far below the others
+    expect(byName.immediate.compliance).toBeLessThan(byName['batch-15min'].compliance - 0.2);
+    // a Qualys scheduled scan costs no call; the API-launched one polls every 30 min
+    expect(byName['twice-daily-scheduled'].apiCalls).toBe(0);
+    expect(byName['twice-daily'].apiCallsPerDay).toBeGreaterThan(2);
+    expect(byName['twice-daily'].apiCallsPerDay).toBeLessThan(200);
+    // the verified variant reads the host list and credits only what it confirms
+    expect(byName['batch-15min-verified'].apiByKind['host list']).toBeGreaterThan(0);
+    expect(byName['batch-15min'].apiByKind['host list'] ?? 0).toBe(0);
+  }, 240_000);
+});
