@@ -92,6 +92,8 @@ export interface CancelPhase {
   requeue(i: Intent, why: string, state: 'canceled' | 'abandoned'): IntentTarget[];
   requeueIfStuck(i: Intent): Promise<void>;
   cancelIfAllLeft(i: Intent): Promise<void>;
+  /** a region whose canceled scan may still be probing: no new launch there until it has drained */
+  isDraining(region: string, now: number): boolean;
 }
 export interface LaunchPhase {
   refreshAppliances(): Promise<boolean>;
