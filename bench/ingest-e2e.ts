@@ -32,7 +32,7 @@ export interface IngestE2EResult {
   rsyslogSkipped?: string;
 }
 
-function stream(n: number): Buffer {
+export function stream(n: number): Buffer {
   const parts: string[] = [];
   for (let i = 0; i < n; i++) {
     if (i % 100 === 0) {

@@ -12,7 +12,7 @@
 import { Worker } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
 import { startSyslogInput } from '../src/sources/syslog/listen.js';
-import { parseSyslog } from '../src/sources/syslog/header.js';
+import { parseSyslog } from '../src/parsers/syslog-header.js';
 import type { LineSink, RawLine } from '../src/sources/types.js';
 import { startFileInput } from '../src/sources/file/input.js';
 import { silentLogger } from '../src/log.js';

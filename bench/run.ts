@@ -8,7 +8,8 @@
  *    temp-file SQLite (in a child process, so the figure is the inventory's alone).
  * 3. Sighting → launch-call latency p50/p99 through the live daemon: syslog over loopback UDP,
  *    the real Qualys client against the Qualys emulator, launch calls timed at the client.
- * 4. Ingestion figures from bench/ingest-source.ts (runSourceBench), when present.
+ * 4. Ingestion figures from bench/ingest-source.ts (runSourceBench), when present; end to end over
+ *    TCP (bench/ingest-e2e.ts) and over HTTP (bench/ingest-http.ts, HEC /raw), side by side.
  *
  * Whole run: a few minutes on 2 cores. `node dist/bench/run.js --quick` shortens everything.
  */
@@ -244,6 +245,10 @@ async function ingestBench(): Promise<void> {
   const { runIngestE2E } = await import('./ingest-e2e.js');
   const e = await runIngestE2E({ messages: quick ? 200_000 : 1_000_000, print: true });
   out(JSON.stringify(e));
+  out('\n## Ingestion over HTTP (bench/ingest-http.ts: the same stream as Splunk HEC /raw requests into the daemon\'s HTTP input)');
+  const { runHttpIngest } = await import('./ingest-http.js');
+  const h = await runHttpIngest({ messages: quick ? 100_000 : 200_000, print: true });
+  out(`  HTTP ${h.msgsPerS.toLocaleString('en')} msg/s beside TCP ${e.onsight.msgsPerS.toLocaleString('en')} msg/s (HTTP/TCP ${ratio(h.msgsPerS, e.onsight.msgsPerS)})`);
 }
 
 async function main(): Promise<void> {

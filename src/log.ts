@@ -33,7 +33,7 @@ export function createLogger(opts: LogOptions = {}): Logger {
     return pino({
       level,
       redact: REDACT,
-      transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', destination: opts.fd ?? 1 } },
+      transport: { target: 'pino-pretty', options: { colorize: true, singleLine: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', destination: opts.fd ?? 1 } },
     });
   }
   return pino({ level, redact: REDACT, base: undefined, timestamp: stdTimeFunctions.isoTime }, destination({ fd: opts.fd ?? 1, sync: true }));

@@ -70,8 +70,8 @@ fi
 
 # 2. config and credential
 ETC="$ROOT/etc/onsight"
-mkdir -p "$ETC"
-chmod 0755 "$ETC"
+mkdir -p "$ETC" "$ETC/parsers"
+chmod 0755 "$ETC" "$ETC/parsers"
 if [ ! -f "$ETC/onsight.yaml" ]; then
   # the service reads the password as the systemd credential "qualys", not from a file of its own
   sed -e 's|^  passwordFile: /etc/onsight/qualys.pass|  credential: qualys   # LoadCredential=qualys:/etc/onsight/qualys.pass (onsight.service)|' \

@@ -17,23 +17,29 @@ const OWNER: Record<string, string> = { 'windows-dhcpv6': 'windows-dhcp' };
 const KNOWN_FOLDERS = ['isc-dhcpd', 'kea-dhcp4', 'dnsmasq', 'windows-dhcp', 'windows-dhcpv6', 'infoblox', 'cisco-asa', 'openvpn',
   'globalprotect', 'fortigate', 'strongswan'];
 
-/** Each folder's lines.log: from ../shared/corpus when present, else the owning parser's testdata copy. */
+/**
+ * Each corpus folder's lines.log, read from ../shared/corpus (public material is never copied into
+ * the repository), and each parser's own cases, parsers/<id>/testdata/extra.log.
+ */
 function folders(): { folder: string; owner: string; file: string | undefined }[] {
   const names = existsSync(CORPUS)
     ? readdirSync(CORPUS).filter((d) => existsSync(join(CORPUS, d, 'lines.log'))).sort()
     : KNOWN_FOLDERS;
-  return names.map((folder) => {
-    const owner = OWNER[folder] ?? folder;
+  const corpus = names.map((folder) => {
     const shared = join(CORPUS, folder, 'lines.log');
-    const copy = join(REPO, 'parsers', owner, 'testdata', `${folder}.log`);
-    return { folder, owner, file: existsSync(shared) ? shared : existsSync(copy) ? copy : undefined };
+    return { folder, owner: OWNER[folder] ?? folder, file: existsSync(shared) ? shared : undefined };
   });
+  const own = readdirSync(join(REPO, 'parsers')).sort().map((id) => {
+    const extra = join(REPO, 'parsers', id, 'testdata', 'extra.log');
+    return { folder: `parsers/${id}/testdata/extra.log`, owner: id, file: existsSync(extra) ? extra : undefined };
+  }).filter((x) => x.file);
+  return [...corpus, ...own];
 }
 
 describe('--format auto claims each corpus line for its own parser or for nobody', async () => {
   const registry = await loadRegistry();
   for (const { folder, owner, file } of folders()) {
-    const reason = !registry.get(owner) ? `parser "${owner}" is not in the registry yet` : !file ? 'no lines.log for it' : undefined;
+    const reason = !registry.get(owner) ? `parser "${owner}" is not in the registry yet` : !file ? `no ${join(CORPUS, folder, 'lines.log')} (../shared is absent)` : undefined;
     if (reason) {
       console.log(`auto-detect: skipping corpus folder ${folder}: ${reason}`);
       it.skip(`${folder} (skipped: ${reason})`, () => {});

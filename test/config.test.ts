@@ -70,4 +70,92 @@ describe('config', () => {
     expect(missing.status).toBe(2);
     expect(missing.stderr).toMatch(/cannot read config/);
   });
+
+  const base = 'policy: {scope: [10.0.0.0/8]}\nregions:\n  - name: a\n    cidrs: [10.0.0.0/8]\n    appliances: [x]\n';
+
+  it('scan windows with typos (Snu, 26:00, 08:75) are refused with their line', () => {
+    for (const w of ['Snu 08:00-18:00', 'Mon-Fri 08:00-26:00', 'Mon 08:75-09:00', 'Mon-Xyz 08:00-09:00']) {
+      const issues = issuesOf(`${base}    scanWindows: ["Mon-Fri 07:00-19:00", "${w}"]\n`);
+      expect(issues[0]).toMatchObject({ path: 'regions[0].scanWindows[1]', line: 6 });
+    }
+    // what is valid stays valid: 24:00 as an end, wrapping windows, day lists
+    expect(() => parseConfigText(`${base}    scanWindows: ["Sat,Sun 00:00-24:00", "* 22:00-06:00", "mon-FRI 07:00-19:00"]\n`, 't.yaml')).not.toThrow();
+  });
+
+  it('ports out of range and an http.listen without a port are refused', () => {
+    expect(issuesOf(`${base}inputs:\n  - {type: syslog, listen: "udp://0.0.0.0:70000"}\n`)[0]).toMatchObject({ path: 'inputs[0].listen', line: 7 });
+    expect(issuesOf(`${base}http: {listen: localhost}\n`)[0]).toMatchObject({ path: 'http.listen', line: 6 });
+    expect(issuesOf(`${base}http: {listen: "127.0.0.1:99999"}\n`)[0]).toMatchObject({ path: 'http.listen' });
+    expect(() => parseConfigText(`${base}http: {listen: "localhost:9321"}\n`, 't.yaml')).not.toThrow();
+  });
+
+  it('YAML syntax errors carry a line number', () => {
+    const issues = issuesOf('policy:\n  scope: [10.0.0.0/8]\nregions:\n  - name: "a\n');
+    expect(issues[0].message).toMatch(/^YAML/);
+    expect(issues[0].line).toBeGreaterThanOrEqual(4);
+  });
+
+  it('config check and run refuse the same things, exit 2 with file:line: FIFO, missing directory, unknown format', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'onsight-cfg-'));
+    const fifo = join(dir, 'pipe.log');
+    execFileSync('mkfifo', [fifo]);
+    const cases: [string, RegExp][] = [
+      [`inputs:\n  - {type: file, path: "${fifo}"}\n`, /:8: inputs\[0\]\.path: .*not a regular file/],
+      [`inputs:\n  - {type: file, path: "${join(dir, 'nodir', 'x.log')}"}\n`, /:8: inputs\[0\]\.path: .*directory .* does not exist/],
+      [`inputs:\n  - {type: file, path: "${join(dir, 'nodir', '*.log')}"}\n`, /:8: inputs\[0\]\.path: .*directory .* does not exist/],
+      [`inputs:\n  - {type: file, path: "${join(dir, 'ok.log')}", format: nonesuch}\n`, /:8: inputs\[0\]\.format: unknown format/],
+    ];
+    for (const [extra, re] of cases) {
+      const file = join(dir, 'c.yaml');
+      writeFileSync(file, `state: ${join(dir, 'state.db')}\n${base}${extra}`);
+      for (const cmd of [['config', 'check'], ['run']]) {
+        const r = spawnSync('node', [CLI, ...cmd, '--config', file], { encoding: 'utf8', timeout: 15_000 });
+        expect({ cmd: cmd[0], status: r.status }).toEqual({ cmd: cmd[0], status: 2 });
+        expect(r.stderr).toMatch(re);
+      }
+    }
+  });
+
+  it('`parse --zone` refuses an unknown time zone', () => {
+    const r = spawnSync('node', [CLI, 'parse', '--format', 'auto', '--zone', 'Mars/Olympus_Mons'], { encoding: 'utf8', input: '' });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/unknown time zone "Mars\/Olympus_Mons"/);
+  });
+
+  it('credentials in scanner.url are refused, without echoing them; doctor never prints them', () => {
+    const q = (url: string) => `${base}scanner: {type: qualys, url: "${url}", username: u, passwordEnv: QPASS, optionProfile: p}\n`;
+    for (const url of ['https://u:hunter2@qualysapi.qualys.eu', 'https://hunter2@qualysapi.qualys.eu', 'https://qualysapi.qualys.eu/?password=hunter2']) {
+      const issues = issuesOf(q(url));
+      expect(issues[0]).toMatchObject({ path: 'scanner.url', line: 6 });
+      expect(JSON.stringify(issues)).not.toContain('hunter2');
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'onsight-cfg-'));
+    const file = join(dir, 'c.yaml');
+    writeFileSync(file, `state: ${join(dir, 's.db')}\n${q('https://u:hunter2@127.0.0.1:1')}`);
+    for (const cmd of [['doctor'], ['config', 'check'], ['run']]) {
+      const r = spawnSync('node', [CLI, ...cmd, '--config', file], { encoding: 'utf8', timeout: 20_000, env: { ...process.env, QPASS: 'x' } });
+      expect(r.status).toBe(2);
+      expect(r.stdout + r.stderr).not.toContain('hunter2');
+      expect(r.stderr).toMatch(/scanner\.url: .*credentials/);
+    }
+  });
+
+  it('the example config passes `config check` as shipped, on a host with no /etc/onsight (a fresh install)', () => {
+    const r = spawnSync('node', [CLI, 'config', 'check', '--config', join(REPO, 'config/onsight.example.yaml')], { encoding: 'utf8' });
+    expect(r.stderr.replace(/^warning: .*\n/gm, '')).toBe('');
+    expect(r.status).toBe(0);
+  });
+
+  it('`onsight --version` prints the package version; the LICENSE is the Apache-2.0 text package.json names', () => {
+    const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string; license: string };
+    for (const flag of ['--version', '-V']) {
+      const r = spawnSync('node', [CLI, flag], { encoding: 'utf8' });
+      expect(r.status).toBe(0);
+      expect(r.stdout.trim()).toBe(pkg.version);
+    }
+    expect(pkg.license).toBe('Apache-2.0');
+    const license = readFileSync(join(REPO, 'LICENSE'), 'utf8');
+    expect(license).toMatch(/^\s*Apache License\s+Version 2\.0, January 2004/);
+    expect(license).toContain('END OF TERMS AND CONDITIONS');
+  });
 });

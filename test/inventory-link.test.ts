@@ -16,7 +16,8 @@ const M = '52:54:00:00:00:42';
 const lease = (min: number, hostname?: string, mac = M, ip = '10.0.0.42') => s({ kind: 'lease', ip, mac, hostname, durationS: 86400, at: at(min) });
 const tunnel = (min: number, user: string, hostname?: string, ip = '10.8.0.2') => s({ kind: 'tunnel-up', ip, user, hostname, format: 'globalprotect', at: at(min) });
 
-const BASE: InventoryOptions = { defaultLeaseS: 3600, maxSessionS: 86400, retentionS: 86400 };
+/** the operator vouches for the laptops' naming scheme (lt-NNNN, handed out centrally) */
+const BASE: InventoryOptions = { defaultLeaseS: 3600, maxSessionS: 86400, retentionS: 86400, linkHostPatterns: ['lt-*'] };
 
 function fresh(opts: Partial<InventoryOptions> = {}) {
   const db = openDatabase(':memory:');
@@ -33,7 +34,7 @@ describe('inventory: hostname linking (one laptop on DHCP and VPN)', () => {
     inv.markScanned([d.identityId!], ms(10), 'onsight');
     const v = one(inv, tunnel(60, 'alice', 'lt-0042.corp.example'));
     expect(v.identityId).not.toBe(d.identityId); // not merged
-    expect(inv.binding(v.bindingId!)).toMatchObject({ identityKey: 'user:alice|lt-0042.corp.example', lastScannedAt: ms(10), lastScannedVia: 'onsight' });
+    expect(inv.binding(v.bindingId!)).toMatchObject({ identityKey: 'user:alice|lt-0042.corp.example', lastScannedAt: ms(10), lastScannedVia: `onsight, linked from mac:${M}` });
   });
 
   it('the reverse order: the VPN identity scanned first, the DHCP identity created later is credited', () => {
@@ -41,7 +42,7 @@ describe('inventory: hostname linking (one laptop on DHCP and VPN)', () => {
     const v = one(inv, tunnel(0, 'alice', 'lt-0042.corp.example'));
     inv.markScanned([v.identityId!], ms(10), 'scanner:vm-scan');
     const d = one(inv, lease(60, 'LT-0042'));
-    expect(inv.binding(d.bindingId!)).toMatchObject({ identityKey: `mac:${M}`, lastScannedAt: ms(10), lastScannedVia: 'scanner:vm-scan' });
+    expect(inv.binding(d.bindingId!)).toMatchObject({ identityKey: `mac:${M}`, lastScannedAt: ms(10), lastScannedVia: 'scanner:vm-scan, linked from user:alice|lt-0042.corp.example' });
   });
 
   it('a scan of one identity credits the others already known under its name, only forward', () => {
@@ -56,7 +57,23 @@ describe('inventory: hostname linking (one laptop on DHCP and VPN)', () => {
     expect(inv.identity(w.identityId!)).toMatchObject({ lastScannedAt: ms(500) });
     // a newer scan moves everyone forward
     inv.markScanned([v.identityId!], ms(900), 'dry-run');
-    for (const id of [d, v, w].map((r) => r.identityId!)) expect(inv.identity(id)).toMatchObject({ lastScannedAt: ms(900), lastScannedVia: 'dry-run' });
+    expect(inv.identity(v.identityId!)).toMatchObject({ lastScannedAt: ms(900), lastScannedVia: 'dry-run' });
+    for (const id of [d, w].map((r) => r.identityId!)) expect(inv.identity(id)).toMatchObject({ lastScannedAt: ms(900), lastScannedVia: 'dry-run, linked from user:alice|lt-0042.corp.example' });
+  });
+
+  it('a LAN device that names itself like a scanned laptop does not inherit its scan without corroboration', () => {
+    // no pattern vouches for "ws-0042": the name alone is not enough
+    const { inv } = fresh({ linkHostPatterns: [] });
+    const v = one(inv, tunnel(0, 'alice', 'ws-0042.corp.example'));
+    inv.markScanned([v.identityId!], ms(10), 'onsight');
+    const evil = one(inv, lease(60, 'WS-0042', '52:54:00:66:66:66', '10.0.0.66'));
+    expect(inv.binding(evil.bindingId!)?.lastScannedAt).toBeUndefined();
+    inv.markScanned([v.identityId!], ms(90), 'onsight');
+    expect(inv.identity(evil.identityId!)?.lastScannedAt).toBeUndefined();
+    // the same user on both sides corroborates (alice's second VPN profile)
+    const v2 = one(inv, tunnel(100, 'Alice', 'WS-0042', '10.8.0.7'));
+    expect(inv.binding(v2.bindingId!)).toMatchObject({ lastScannedAt: ms(90), lastScannedVia: 'onsight, linked from user:alice|ws-0042.corp.example' });
+    expect(inv.identity(evil.identityId!)?.lastScannedAt).toBeUndefined();
   });
 
   it('generic hostnames ("iPhone", "localhost") never link', () => {
@@ -110,14 +127,14 @@ describe('inventory: hostname linking (one laptop on DHCP and VPN)', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'onsight-link-')), 'state.db');
     const db = openDatabase(file);
     // back to schema 3, with identities written by an older onsight
-    db.exec('DROP INDEX identities_host_key; DROP INDEX bindings_ip_start; ALTER TABLE identities DROP COLUMN host_key; ALTER TABLE queue RENAME COLUMN last_seen TO leave_by; PRAGMA user_version = 3;');
+    db.exec('DROP INDEX identities_host_key; DROP INDEX bindings_ip_start; ALTER TABLE identities DROP COLUMN host_key; ALTER TABLE queue RENAME COLUMN last_seen TO leave_by; DROP TABLE positions; PRAGMA user_version = 3;');
     const ins = db.prepare('INSERT INTO identities (key, hostname, first_seen, last_seen, last_scanned_at) VALUES (?, ?, 0, 0, ?)');
     ins.run(`mac:${M}`, ' LT-0042.corp.example', 1000);
     ins.run('user:bob', null, null);
     ins.run('mac:52:54:00:00:00:01', 'iPhone', null);
     db.close();
     const again = openDatabase(file);
-    expect(schemaVersion(again)).toBe(6);
+    expect(schemaVersion(again)).toBe(7);
     expect(again.prepare('SELECT key, host_key FROM identities ORDER BY id').all()).toEqual([
       { key: `mac:${M}`, host_key: 'lt-0042' }, { key: 'user:bob', host_key: null }, { key: 'mac:52:54:00:00:00:01', host_key: 'iphone' },
     ]);
@@ -132,10 +149,10 @@ describe('inventory: hostname linking (one laptop on DHCP and VPN)', () => {
     const stmt = (inv as unknown as { stmt: Record<string, { source: string }> }).stmt;
     const plan = (sql: string, params: Record<string, unknown> | unknown[]) =>
       (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...(Array.isArray(params) ? params : [params])) as { detail: string }[]).map((r) => r.detail).join('; ');
-    expect(plan(stmt.newestScanByHost.source, ['lt-0042'])).toMatch(/USING (COVERING )?INDEX identities_host_key \(host_key=\?/);
-    expect(plan(stmt.newestScanByHost.source, ['lt-0042'])).not.toMatch(/TEMP B-TREE/);
-    expect(plan(stmt.markScannedByHost.source, { hostKey: 'lt-0042', at: 1, via: 'x' })).toMatch(/USING INDEX identities_host_key \(host_key=\?/);
-    expect(plan(stmt.hostKeyOf.source, [1])).toMatch(/INTEGER PRIMARY KEY \(rowid=\?\)/);
+    expect(plan(stmt.scannedByHost.source, ['lt-0042'])).toMatch(/USING (COVERING )?INDEX identities_host_key \(host_key=\?/);
+    expect(plan(stmt.scannedByHost.source, ['lt-0042'])).not.toMatch(/TEMP B-TREE/);
+    expect(plan(stmt.byHost.source, ['lt-0042'])).toMatch(/USING (COVERING )?INDEX identities_host_key \(host_key=\?/);
+    expect(plan(stmt.linkFacts.source, [1])).toMatch(/INTEGER PRIMARY KEY \(rowid=\?\)/);
     expect(plan(stmt.identityByKey.source, ['mac:x'])).toMatch(/USING INDEX sqlite_autoindex_identities_1/);
   });
 

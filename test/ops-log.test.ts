@@ -67,6 +67,8 @@ describe('logging', () => {
     expect(text).toContain('misc');
     expect(text).toContain('[Redacted]');
     for (const s of SECRETS) expect(text, s).not.toContain(s);
+    // one line per entry on a terminal: nested fields inline, not a page of YAML-ish lines
+    expect(text.trimEnd().split('\n').length).toBe(10);
   });
 
   it('the daemon logs ingest progress (lines/s, sightings, pending) while lines flow from a file', async () => {
@@ -80,9 +82,14 @@ describe('logging', () => {
       http: { enabled: false },
     });
     const entries: { msg: string; progress?: { linesPerS: number; lines: number; sightings: number; pending: number } }[] = [];
+    const raw: string[] = [];
     const sink = new Writable({
       write(chunk: Buffer, _enc, cb) {
-        for (const l of chunk.toString().split('\n')) if (l) entries.push(JSON.parse(l));
+        for (const l of chunk.toString().split('\n')) {
+          if (!l) continue;
+          entries.push(JSON.parse(l));
+          raw.push(l);
+        }
         cb();
       },
     });
@@ -98,6 +105,11 @@ describe('logging', () => {
     }
     const progress = entries.filter((e) => e.progress);
     expect(progress.length).toBeGreaterThan(0);
+    // Elasticsearch refuses a document with a key twice: every line names its input once
+    const tailing = raw.filter((l) => l.includes('"tailing"'));
+    expect(tailing.length).toBe(1);
+    for (const l of raw) expect(l.split('"input":').length, l).toBeLessThanOrEqual(2);
+    expect(JSON.parse(tailing[0]).input).toBe(`file:${logFile}`);
     const last = progress.at(-1)!;
     expect(last.msg).toMatch(/^ingest: \d+ lines\/s, \d+ lines and \d+ sightings so far, \d+ pending$/);
     expect(last.progress!.lines).toBe(20_000);

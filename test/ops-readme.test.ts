@@ -4,12 +4,15 @@
  * logger snippet is JSON, the quick start is exactly two commands, every metric the README lists
  * is one /metrics serves.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { REPO } from './helpers/paths.js';
+import { CollectSink } from './helpers/sink.js';
+import { startSyslogInput } from '../src/sources/index.js';
+import { silentLogger } from '../src/log.js';
 
 const README = readFileSync(join(REPO, 'README.md'), 'utf8');
 const dir = mkdtempSync(join(tmpdir(), 'onsight-readme-'));
@@ -69,6 +72,34 @@ describe('README snippets', () => {
     expect(r2.ok, r2.out).toBe(true);
     expect(JSON.parse(`{${dhcp.find((b) => b.lang === 'json')!.text}}`)).toMatchObject({ loggers: [{ name: 'kea-dhcp4' }] });
   });
+
+  it.runIf(hasRsyslog)('rsyslog: the README filter forwards what Debian daemons log as (ovpn-NAME, charon-systemd …) and nothing else', async () => {
+    const [tcp] = blocks('### rsyslog (relay from any Linux box)');
+    const sink = new CollectSink();
+    const h = await startSyslogInput({ listen: 'tcp://127.0.0.1:0', format: 'auto', maxMessageBytes: 65536, idleTimeoutS: 300, maxConnections: 10, udpRecvBufferBytes: 1 << 20 }, sink, silentLogger());
+    const d = mkdtempSync(join(dir, 'fwd-'));
+    // program names as Debian's packages log them: isc-dhcp-server, kea, dnsmasq, openvpn@NAME (--daemon ovpn-NAME),
+    // openvpn-server@NAME, strongswan-starter (charon) and strongswan (charon-systemd); sshd must not pass
+    const programs = ['dhcpd', 'kea-dhcp4', 'dnsmasq-dhcp', 'ovpn-office', 'openvpn', 'charon', 'charon-systemd', 'sshd'];
+    const inputs = programs.map((p) => {
+      writeFileSync(join(d, `${p}.log`), `hello from ${p}\n`);
+      return `input(type="imfile" File="${d}/${p}.log" Tag="${p}:")`;
+    }).join('\n');
+    const rule = tcp.text.replace('target="onsight.example.net" port="601"', `target="127.0.0.1" port="${h.address!.port}"`);
+    expect(rule).not.toBe(tcp.text);
+    writeFileSync(join(d, 'rsyslog.conf'), `global(workDirectory="${d}")\nmodule(load="imfile")\n${inputs}\n${rule}`);
+    const proc = spawn('rsyslogd', ['-n', '-f', join(d, 'rsyslog.conf'), '-i', join(d, 'pid')], { stdio: 'ignore' });
+    try {
+      const t0 = Date.now();
+      while (sink.lines.length < programs.length - 1 && Date.now() - t0 < 15_000) await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 500));
+    } finally {
+      proc.kill('SIGTERM');
+      await h.close();
+    }
+    const got = sink.lines.map((l) => /hello from (\S+)/.exec(l.text)?.[1]).sort();
+    expect(got).toEqual(programs.filter((p) => p !== 'sshd').sort());
+  }, 30_000);
 
   it.runIf(hasGtls)('rsyslog: the TLS snippet passes rsyslogd -N1 (with throwaway certificate files)', () => {
     const tls = blocks('### rsyslog (relay from any Linux box)')[1];

@@ -76,7 +76,9 @@ describe.skipIf(skip !== undefined)('systemd unit', () => {
     for (const line of ['NoNewPrivileges=yes', 'ProtectSystem=strict', 'PrivateTmp=yes', 'PrivateDevices=yes', 'ProtectHome=yes',
       'ProtectKernelTunables=yes', 'ProtectKernelModules=yes', 'ProtectKernelLogs=yes', 'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX',
       'SystemCallFilter=@system-service', 'CapabilityBoundingSet=', 'StateDirectory=onsight', 'LoadCredential=qualys:/etc/onsight/qualys.pass',
-      'ExecReload=/bin/kill -HUP $MAINPID', 'KillSignal=SIGTERM', 'TimeoutStopSec=30s']) {
+      'ExecReload=/bin/kill -HUP $MAINPID', 'KillSignal=SIGTERM', 'TimeoutStopSec=30s',
+      // a bad config exits 2: restarting every 5 s cannot fix it; journal lines say onsight, not node
+      'RestartPreventExitStatus=2', 'SyslogIdentifier=onsight']) {
       expect(t.split('\n'), line).toContain(line);
     }
   });

@@ -19,7 +19,7 @@ const BIG_LINE_MS = 200;
 const SHORT_LINE_MS = 100;
 const RECEIVED_AT = new Date('2026-11-23T12:00:00Z');
 
-/** Corpus lines: ../shared/corpus when present, else the parsers' testdata copies. */
+/** Corpus lines: ../shared/corpus when present, else the parsers' own cases (testdata/extra.log). */
 function corpusLines(): string[] {
   const files: string[] = [];
   if (existsSync(CORPUS)) {

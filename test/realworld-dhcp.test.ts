@@ -9,7 +9,7 @@
  * isc-dhcp-client, plus isc-dhcp-server / kea-dhcp4-server / dnsmasq-base. Without them each case is
  * SKIPPED with the reason printed. Each script takes about 40 s.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +18,7 @@ import { loadRegistry } from '../src/parsers/registry.js';
 import { LineDecoder } from '../src/parsers/decoder.js';
 import type { Sighting } from '../src/sighting.js';
 import { SHARED } from './helpers/paths.js';
+import { groundTruth, runScript, which } from './helpers/realworld.js';
 
 const REALWORLD = join(SHARED, 'realworld');
 
@@ -38,11 +39,6 @@ const CASES: Case[] = [
   { script: 'dhcp-dnsmasq.sh', prefix: 'dnsmasq', format: 'dnsmasq', logs: ['dnsmasq.log', 'dnsmasq.rfc5424.log'], binaries: ['dnsmasq', 'dhclient', 'rsyslogd', 'unshare', 'ip'] },
 ];
 
-function which(bin: string): boolean {
-  const path = `${process.env.PATH ?? ''}:/usr/sbin:/sbin:/usr/bin:/bin`;
-  return path.split(':').some((d) => d && existsSync(join(d, bin)));
-}
-
 /** Why this case cannot run here, or undefined when it can. */
 function skipReason(c: Case): string | undefined {
   if (!existsSync(join(REALWORLD, c.script))) return `${join(REALWORLD, c.script)} not found`;
@@ -53,51 +49,6 @@ function skipReason(c: Case): string | undefined {
   const ns = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8', env: { ...process.env, PATH: `${process.env.PATH}:/usr/sbin:/sbin` } });
   if (ns.status !== 0) return `"ip netns list" failed: ${(ns.stderr || ns.error?.message || '').trim()}`;
   return undefined;
-}
-
-interface Truth {
-  bindings: Set<string>;
-  bound: Set<string>;
-  renewed: Set<string>;
-  released: Set<string>;
-}
-
-/** `time client mac reason ip lease_s server old_ip` — the clients' own record of their states. */
-function groundTruth(file: string): Truth {
-  const t: Truth = { bindings: new Set(), bound: new Set(), renewed: new Set(), released: new Set() };
-  const rows = readFileSync(file, 'utf8').split('\n').slice(1).filter((l) => l.trim());
-  for (const row of rows) {
-    const [, , mac, reason, ip, , , oldIp] = row.split('\t');
-    const m = mac?.toLowerCase();
-    if (['BOUND', 'RENEW', 'REBIND', 'REBOOT'].includes(reason) && ip) {
-      t.bindings.add(`${m} ${ip}`);
-      (reason === 'BOUND' || reason === 'REBOOT' ? t.bound : t.renewed).add(`${m} ${ip}`);
-    }
-    if (reason === 'RELEASE' && oldIp) t.released.add(`${m} ${oldIp}`);
-  }
-  return t;
-}
-
-/** Run a script without blocking the worker (vitest's RPC times out if the event loop stalls for 40 s). */
-function runScript(file: string, args: string[], timeoutMs: number): Promise<{ status: number | null; output: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    const keep = (b: Buffer) => {
-      output = (output + b.toString('utf8')).slice(-20_000);
-    };
-    child.stdout.on('data', keep);
-    child.stderr.on('data', keep);
-    const timer = setTimeout(() => child.kill('SIGTERM'), timeoutMs);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      resolve({ status: null, output: output + String(err) });
-    });
-    child.on('close', (status) => {
-      clearTimeout(timer);
-      resolve({ status, output });
-    });
-  });
 }
 
 const workDirs: string[] = [];

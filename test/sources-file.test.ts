@@ -333,6 +333,16 @@ describe('file tailer', () => {
     expect(g.re.test('/var/log/vpn/x.log')).toBe(true);
     expect(g.re.test('/var/log/vpn/x.log.1')).toBe(false);
     expect(globToRegExp('/l/DhcpV6SrvLog-???.log').re.test('/l/DhcpV6SrvLog-Wed.log')).toBe(true);
+    // the rest of the usual glob syntax (picomatch): extglobs, negated classes, escapes, ranges
+    const ext = globToRegExp('/l/@(dhcp|vpn)-*.log');
+    expect(ext.base).toBe('/l');
+    expect(ext.re.test('/l/vpn-1.log')).toBe(true);
+    expect(ext.re.test('/l/other-1.log')).toBe(false);
+    expect(globToRegExp('/l/x[!0-9].log').re.test('/l/xa.log')).toBe(true);
+    expect(globToRegExp('/l/x[!0-9].log').re.test('/l/x1.log')).toBe(false);
+    expect(globToRegExp('/l/file\\[1\\].log').re.test('/l/file[1].log')).toBe(true);
+    expect(globToRegExp('/l/dhcp{1..3}.log').re.test('/l/dhcp2.log')).toBe(true);
+    expect(globToRegExp('/l/dhcp{1..3}.log').re.test('/l/dhcp4.log')).toBe(false);
   });
 });
 

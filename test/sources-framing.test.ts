@@ -120,11 +120,12 @@ describe('SyslogFramer: octet counting', () => {
 });
 
 describe('frameText', () => {
-  it('accepts ASCII and UTF-8, refuses control bytes and invalid UTF-8', () => {
+  it('accepts ASCII and UTF-8, refuses control bytes, keeps what is not UTF-8 (RFC 5424 §6.4) decoded as Latin-1 or with U+FFFD', () => {
     expect(frameText(Buffer.from('héllo wörld'))).toEqual({ ok: true, text: 'héllo wörld' });
     expect(frameText(Buffer.from('a\tb'))).toEqual({ ok: true, text: 'a\tb' });
     expect(frameText(Buffer.from([0x41, 0x01, 0x42]))).toEqual({ ok: false, reason: 'binary' });
-    expect(frameText(Buffer.from([0x41, 0xe9, 0x42]))).toEqual({ ok: false, reason: 'badEncoding' });
-    expect(frameText(Buffer.from([0x41, 0xe9, 0x42]), 'replace')).toEqual({ ok: true, text: 'A\ufffdB', replaced: true });
+    expect(frameText(Buffer.from([0x41, 0xe9, 0x42]))).toEqual({ ok: true, text: 'AéB', notUtf8: true });
+    expect(frameText(Buffer.from([0x41, 0xe9, 0x42]), 'latin1')).toEqual({ ok: true, text: 'AéB', notUtf8: true });
+    expect(frameText(Buffer.from([0x41, 0xe9, 0x42]), 'replace')).toEqual({ ok: true, text: 'A\ufffdB', notUtf8: true });
   });
 });

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startSyslogInput } from '../src/sources/index.js';
 import type { InputHandle, LineSink, RawLine, SyslogInputOptions } from '../src/sources/types.js';
-import { parseSyslog } from '../src/sources/syslog/header.js';
+import { parseSyslog } from '../src/parsers/syslog-header.js';
 import { silentLogger } from '../src/log.js';
 import { sleep } from './helpers/wait.js';
 

@@ -14,7 +14,7 @@ import { startSyslogInput } from '../src/sources/index.js';
 import type { InputHandle, LineSink, SyslogInputOptions } from '../src/sources/types.js';
 import { CollectSink } from './helpers/sink.js';
 import { silentLogger } from '../src/log.js';
-import { parseSyslog } from '../src/sources/syslog/header.js';
+import { parseSyslog } from '../src/parsers/syslog-header.js';
 import { sleep, until } from './helpers/wait.js';
 
 const log = silentLogger();
@@ -97,14 +97,16 @@ describe('UDP listener', () => {
     await send(Buffer.from([0x3c, 0x31, 0x3e, 0x41, 0xc3, 0x28, 0x42]));
     await send('<13>Oct 11 22:14:15 host app: ok two');
     c6.close();
-    await until(() => sink.lines.length === 2, 5000, 'two good datagrams');
-    await until(() => Object.values(h.counters().dropped).reduce((a, b) => a + b, 0) >= 3, 2000, 'drops counted');
-    expect(sink.texts()).toEqual(['<13>Oct 11 22:14:15 host app: ok one', '<13>Oct 11 22:14:15 host app: ok two']);
+    await until(() => sink.lines.length === 3, 5000, 'three good datagrams');
+    await until(() => Object.values(h.counters().dropped).reduce((a, b) => a + b, 0) >= 2, 2000, 'drops counted');
+    // not UTF-8: kept (RFC 5424 §6.4), read as Latin-1 by default, and counted
+    expect(sink.texts()).toEqual(['<13>Oct 11 22:14:15 host app: ok one', '<1>A\u00c3(B', '<13>Oct 11 22:14:15 host app: ok two']);
     expect(sink.lines[0].sender).toBe('::1');
     const d = h.counters().dropped;
     expect(d.tooLarge).toBe(1);
     expect(d.binary).toBe(1);
-    expect(d.badEncoding).toBe(1);
+    expect(d.badEncoding).toBeUndefined();
+    expect(h.counters().events?.notUtf8).toBe(1);
 
     // a sender outside the allow-list (IPv4 listener allowing only 10/8)
     const sink4 = new CollectSink();
@@ -172,13 +174,14 @@ describe('TCP listener', () => {
     o.write('99x<13>junk ');
     o.end('11 <13>second2');
     await closed(o);
-    await until(() => sink.lines.length >= 4, 5000, 'good lines');
+    await until(() => sink.lines.length >= 5, 5000, 'good lines');
     await sleep(50);
-    expect(sink.texts()).toEqual(['<13>first', '<13>last without newline', '<13>first2', '<13>second2']);
+    expect(sink.texts()).toEqual(['<13>first', '<13>caf\u00e9 latin1', '<13>last without newline', '<13>first2', '<13>second2']);
     const d = h.counters().dropped;
     expect(d.tooLarge).toBe(1);
     expect(d.binary).toBe(1);
-    expect(d.badEncoding).toBe(1);
+    expect(d.badEncoding).toBeUndefined();
+    expect(h.counters().events?.notUtf8).toBe(1);
     expect(d.badFrame).toBe(1);
   });
 
@@ -225,7 +228,7 @@ describe('TCP listener', () => {
     s.write('<13>hello\n');
     await closed(s);
     expect(sink.lines).toEqual([]);
-    expect(h.counters().dropped.notAllowed).toBe(1);
+    expect(h.counters().refused!.notAllowed).toBe(1);
   });
 
   it('caps connections and closes idle ones', async () => {
@@ -238,7 +241,7 @@ describe('TCP listener', () => {
     await until(() => h.counters().connections === 2, 2000, 'two connections');
     const c = await tcpClient(port);
     await closed(c);
-    expect(h.counters().dropped.connectionLimit).toBe(1);
+    expect(h.counters().refused!.connectionLimit).toBe(1);
     // a keeps talking, b stays silent: b is closed after 0.4 s, a is not
     const keep = setInterval(() => a.write('<13>tick\n'), 100);
     await closed(b);
@@ -410,6 +413,46 @@ describe.runIf(hasOpenssl)('TLS listener (RFC 5425)', () => {
     const s = await client(h.address!.port);
     s.end('<13>fine\n');
     await until(() => sink.lines.length === 1, 3000, 'good client after garbage');
+  });
+
+  it('a handshake that never finishes is closed after the timeout, frees its slot, and counts as a connection meanwhile', async () => {
+    const sink = new CollectSink();
+    const h = await start(opts('tls://127.0.0.1:0', { maxConnections: 1, idleTimeoutS: 0.3, tls: { cert: join(dir, 'server1.crt'), key: join(dir, 'server1.key') } }), sink);
+    const port = h.address!.port;
+    const silent = await tcpClient(port); // connects, never says hello
+    silent.on('error', () => undefined);
+    await until(() => h.counters().connections === 1, 2000, 'handshaking connection counted');
+    await until(() => silent.destroyed, 3000, 'server closes the silent connection');
+    await until(() => h.counters().connections === 0, 2000, 'slot freed');
+    expect(h.counters().events?.tlsError ?? 0).toBeGreaterThanOrEqual(1);
+    const s = await client(port);
+    s.end('<13>after a stalled handshake\n');
+    await until(() => sink.lines.length === 1, 3000, 'good client gets the freed slot');
+  });
+
+  it('caps connections per sender so one slow sender cannot hold every slot', async () => {
+    const sink = new CollectSink();
+    const h = await start(opts('tcp://127.0.0.1:0', { maxConnections: 10, maxConnectionsPerSender: 2 }), sink);
+    const port = h.address!.port;
+    const a = await tcpClient(port);
+    const b = await tcpClient(port);
+    await until(() => h.counters().connections === 2, 2000, 'two connections');
+    const c = await tcpClient(port);
+    await closed(c);
+    expect(h.counters().refused!.senderConnectionLimit).toBe(1);
+    // another sender address (127.0.0.2 is loopback too) still gets in
+    const other = await new Promise<Socket>((resolve, reject) => {
+      const s = netConnect({ port, host: '127.0.0.1', localAddress: '127.0.0.2' }, () => resolve(s));
+      s.on('error', reject);
+    });
+    other.end('<13>from another sender\n');
+    await until(() => sink.texts().includes('<13>from another sender'), 2000, 'other sender admitted');
+    a.destroy();
+    await until(() => h.counters().connections === 1, 2000, 'only b left');
+    const d = await tcpClient(port);
+    d.end('<13>slot back\n');
+    await until(() => sink.texts().includes('<13>slot back'), 2000, 'sender slot freed');
+    b.destroy();
   });
 
   it('without requireClientCert any client may send', async () => {

@@ -214,6 +214,8 @@ class CiscoAsaParser implements LineParser {
         return this.ipaa(body, 'AAA assigned address ', 'tunnel-up', true);
       case '737026':
         return this.ipaa(body, 'Client assigned', 'tunnel-up');
+      case '713228':
+        return this.ikev1Assigned(body);
       case '737014':
         return this.ipaa(body, 'Freeing AAA address ', 'tunnel-down');
       case '737015':
@@ -282,6 +284,17 @@ class CiscoAsaParser implements LineParser {
     setRemote(d, remote);
     this.sessions.set(sessionKey(user, remote), { ip, ip6: d.ip6 });
     return [d];
+  }
+
+  /**
+   * 713228 (IKEv1 remote access, severity 4): Group = g, Username = u, IP = public, Assigned private
+   * IP address <a> [to remote user]. A device logging at "warnings" sends this and not 737026.
+   */
+  private ikev1Assigned(body: string): SightingDraft[] {
+    const h = groupEqUserIp(body);
+    const key = 'Assigned private IP address ';
+    if (!h || !h.rest.startsWith(key)) return [];
+    return this.up(addr(readOne(h.rest, key.length).value), undefined, h.user, h.ip);
   }
 
   /** 113019: Group = g, Username = u, IP = public, Session disconnected. Session Type: T, Duration: D, ... */
@@ -420,7 +433,7 @@ function stampBefore(text: string, markerAt: number, zone: string): string | und
 
 const plugin: ParserPlugin = {
   id: 'cisco-asa',
-  description: 'Cisco ASA / FTD remote-access VPN syslog (%ASA-/%FTD-): 722051, 751025, 737026/737016, 113019, 716002, PPTP/L2TP',
+  description: 'Cisco ASA / FTD remote-access VPN syslog (%ASA-/%FTD-): 722051, 751025, 713228, 737026/737016, 113019, 716002, PPTP/L2TP',
   detect(input: LineInput): boolean {
     return findMarker(input.syslog.msg) !== undefined || findMarker(input.raw) !== undefined;
   },

@@ -52,6 +52,42 @@ function eventTime(kv: Map<string, string>, zone: string): string | undefined {
   return ms === undefined ? undefined : new Date(ms).toISOString();
 }
 
+/**
+ * `eventtime=` (FortiOS 6.2+): epoch in nanoseconds (19 digits), microseconds (16, 6.0) or
+ * seconds (10); used only when the line has no `date=`/`time=`.
+ */
+function epochTime(v: string | undefined): string | undefined {
+  if (!v || v.length > 19) return undefined;
+  for (let i = 0; i < v.length; i++) if (v.charCodeAt(i) < 48 || v.charCodeAt(i) > 57) return undefined;
+  const scale: Record<number, number> = { 19: 1e6, 16: 1e3, 13: 1, 10: 1e-3 };
+  const div = scale[v.length];
+  if (div === undefined) return undefined;
+  const ms = Math.floor(Number(v) / div);
+  return Number.isFinite(ms) ? new Date(ms).toISOString() : undefined;
+}
+
+/**
+ * FortiGate as a DHCP server (FortiOS Log Message Reference): 26001 LOG_ID_DHCP_ACK "DHCP Ack log"
+ * → lease, 26002 LOG_ID_DHCP_RELEASE "DHCP Release log" → release; fields mac, ip, lease, hostname.
+ * Known by the log id, or by `logdesc` where a collector rewrote the id.
+ */
+function dhcpServer(kv: Map<string, string>, logid: string): SightingDraft | undefined {
+  const desc = kv.get('logdesc');
+  const ack = logid === '0100026001' || desc === 'DHCP Ack log';
+  const release = logid === '0100026002' || desc === 'DHCP Release log';
+  if (!ack && !release) return undefined;
+  const ip = addr(val(kv, 'ip'));
+  if (!ip) return undefined;
+  const d: SightingDraft = { kind: ack ? 'lease' : 'release', ip };
+  const mac = val(kv, 'mac');
+  if (mac) d.mac = mac;
+  const host = val(kv, 'hostname');
+  if (host) d.hostname = host;
+  const lease = Number(kv.get('lease'));
+  if (ack && kv.has('lease') && Number.isInteger(lease) && lease > 0) d.durationS = lease;
+  return d;
+}
+
 interface Tunnel {
   ip: string;
 }
@@ -70,8 +106,9 @@ class FortiGateParser implements LineParser {
     let d: SightingDraft | undefined;
     if (subtype === 'vpn') d = this.vpn(kv);
     else if (subtype === 'endpoint') d = this.endpoint(kv, logid);
+    else if (subtype === 'system') d = dhcpServer(kv, logid);
     if (!d) return [];
-    const at = eventTime(kv, input.zone);
+    const at = eventTime(kv, input.zone) ?? epochTime(kv.get('eventtime'));
     if (at) d.at = at;
     return [d];
   }
@@ -127,7 +164,7 @@ function withFields(d: SightingDraft, user: string | undefined, remip: string | 
 
 const plugin: ParserPlugin = {
   id: 'fortigate',
-  description: 'Fortinet FortiGate key=value event log (logid=): SSL VPN / IPsec dial-up tunnel-up/down, FortiClient VPN connections',
+  description: 'Fortinet FortiGate key=value event log (logid=): SSL VPN / IPsec dial-up tunnel-up/down, FortiClient VPN connections, DHCP server Ack/Release',
   detect(input: LineInput): boolean {
     const text = kvText(input);
     if (!text) return false;

@@ -30,6 +30,8 @@ interface GpEvent {
   privateIp6?: string;
   status?: string;
   loginDuration?: string;
+  /** PAN-OS before 9.1 (SYSTEM log): a session is known by its user only */
+  legacy?: boolean;
 }
 
 /** CSV: the record starts at the column before `receive time,serial,GLOBALPROTECT`. */
@@ -72,8 +74,51 @@ function fromKv(msg: string): GpEvent | undefined {
   };
 }
 
+const SYSTEM_MARK = ',SYSTEM,globalprotect,';
+
+/** Event ids of the SYSTEM log before PAN-OS 9.1 → the 9.1+ event they correspond to. */
+const LEGACY_EVENTS: Record<string, string> = {
+  'globalprotectgateway-config-succ': 'gateway-getconfig',
+  'globalprotectgateway-config-release': 'gateway-config-release',
+  'globalprotectgateway-logout-succ': 'gateway-logout',
+};
+
+/** `Key: value` in a SYSTEM description (`User name: dan, Private IP: 10.0.0.1, ...`): up to the next `, ` or the end. */
+function descValue(desc: string, key: string): string | undefined {
+  const k = desc.indexOf(key + ': ');
+  if (k < 0) return undefined;
+  const s = k + key.length + 2;
+  const e = desc.indexOf(', ', s);
+  let v = desc.slice(s, e < 0 ? desc.length : e).trim();
+  if (e < 0 && v.endsWith('.')) v = v.slice(0, -1);
+  return v || undefined;
+}
+
+/**
+ * PAN-OS before 9.1: GlobalProtect events are SYSTEM log entries, subtype `globalprotect`
+ * (PAN-OS syslog field list, System log: receive time, serial, type, subtype, -, generated time,
+ * vsys, event id, object, -, -, module, severity, description, ...), the details in the free-text
+ * description.
+ */
+function fromSystem(msg: string): GpEvent | undefined {
+  const p = msg.indexOf(SYSTEM_MARK);
+  if (p < 0 || p > MARK_WINDOW) return undefined;
+  const c2 = msg.lastIndexOf(',', p - 1);
+  if (c2 < 0) return undefined;
+  const c1 = msg.lastIndexOf(',', c2 - 1);
+  if (c1 < 0) return undefined;
+  const start = msg.lastIndexOf(' ', c1 - 1) + 1;
+  const f = csvFields(msg.slice(start), 24);
+  if (f[3] !== 'SYSTEM' || f[4] !== 'globalprotect' || f.length < 15 || !f[8].startsWith('globalprotect')) return undefined;
+  const desc = f[14];
+  return {
+    eventId: LEGACY_EVENTS[f[8]] ?? f[8], generated: f[6], user: descValue(desc, 'User name'),
+    machine: descValue(desc, 'Device name'), privateIp: descValue(desc, 'Private IP'), legacy: true,
+  };
+}
+
 function event(msg: string): GpEvent | undefined {
-  return fromCsv(msg) ?? fromKv(msg);
+  return fromCsv(msg) ?? fromSystem(msg) ?? fromKv(msg);
 }
 
 /** `0.0.0.0`, `::` and empty mean "not set". */
@@ -92,7 +137,7 @@ function panTime(text: string | undefined, zone: string): string | undefined {
 
 class GlobalProtectParser implements LineParser {
   /** user + machine + public address → private address(es), for logout lines without them */
-  private readonly sessions = new BoundedMap<string, { ip: string; ip6?: string }>(10_000);
+  private readonly sessions = new BoundedMap<string, { ip: string; ip6?: string; machine?: string }>(10_000);
 
   parse(input: LineInput): SightingDraft[] {
     const e = event(input.syslog.msg);
@@ -103,16 +148,17 @@ class GlobalProtectParser implements LineParser {
     const v4 = addr(e.privateIp);
     const v6 = addr(e.privateIp6);
     const pub = addr(e.publicIp) ?? addr(e.publicIp6);
-    const key = `${e.user ?? ''}\u0000${e.machine ?? ''}\u0000${pub ?? ''}`;
+    const key = e.legacy ? `legacy\u0000${e.user ?? ''}` : `${e.user ?? ''}\u0000${e.machine ?? ''}\u0000${pub ?? ''}`;
     let ip = v4 ?? v6;
     let ip6 = v4 && v6 ? v6 : undefined;
     if (up) {
       if (!ip) return [];
-      this.sessions.set(key, { ip, ip6 });
+      this.sessions.set(key, { ip, ip6, machine: e.machine });
     } else if (!ip) {
       const known = this.sessions.get(key);
       ip = known?.ip ?? UNKNOWN_IP;
       ip6 = known?.ip6;
+      e.machine ??= known?.machine;
     }
     if (!up) this.sessions.delete(key);
     const d: SightingDraft = { kind: up ? 'tunnel-up' : 'tunnel-down', ip };
@@ -132,7 +178,7 @@ class GlobalProtectParser implements LineParser {
 
 const plugin: ParserPlugin = {
   id: 'globalprotect',
-  description: 'Palo Alto GlobalProtect (PAN-OS GLOBALPROTECT log, CSV or key=value): gateway-connected/getconfig → tunnel-up, gateway-logout/config-release → tunnel-down',
+  description: 'Palo Alto GlobalProtect (PAN-OS GLOBALPROTECT log, CSV or key=value; SYSTEM log before 9.1): gateway-connected/getconfig → tunnel-up, gateway-logout/config-release → tunnel-down',
   detect(input: LineInput): boolean {
     return event(input.syslog.msg) !== undefined;
   },

@@ -1,8 +1,9 @@
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parserSuite } from '../../test/helpers/parser-suite.js';
 import { CORPUS_RECEIVED_AT, readLines } from '../../test/helpers/corpus.js';
-import { REPO } from '../../test/helpers/paths.js';
+import { CORPUS, REPO } from '../../test/helpers/paths.js';
 import { loadRegistry } from '../../src/parsers/registry.js';
 import { LineDecoder } from '../../src/parsers/decoder.js';
 
@@ -10,13 +11,18 @@ parserSuite('infoblox');
 
 describe('infoblox and isc-dhcpd read a shared line the same way', () => {
   const files = [
-    join(REPO, 'parsers/infoblox/testdata/infoblox.log'),
+    join(CORPUS, 'infoblox/lines.log'),
     join(REPO, 'parsers/infoblox/testdata/extra.log'),
-    join(REPO, 'parsers/isc-dhcpd/testdata/isc-dhcpd.log'),
+    join(CORPUS, 'isc-dhcpd/lines.log'),
     join(REPO, 'parsers/isc-dhcpd/testdata/extra.log'),
   ];
   for (const file of files) {
-    it(`same sightings from both parsers on ${file.slice(REPO.length)}`, async () => {
+    if (!existsSync(file)) {
+      console.log(`infoblox: SKIPPING ${file}: not found (the public corpus is read from ../shared)`);
+      it.skip(`same sightings on ${file} (skipped: not found)`, () => {});
+      continue;
+    }
+    it(`same sightings from both parsers on ${file.startsWith(REPO) ? file.slice(REPO.length) : file}`, async () => {
       const registry = await loadRegistry();
       const a = new LineDecoder(registry, 'infoblox', 'UTC');
       const b = new LineDecoder(registry, 'isc-dhcpd', 'UTC');

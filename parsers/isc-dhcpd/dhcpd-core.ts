@@ -140,6 +140,21 @@ function replyNa(w: string[]): SightingDraft[] {
   return [d];
 }
 
+/** The opening words of dhcpd's own messages (`DHCPACK on 10.0.0.5 to ...`): verb and preposition. */
+const VERB_PHRASES = ['DHCPACK on ', 'DHCPOFFER on ', 'DHCPNAK on ', 'DHCPREQUEST for ', 'DHCPDISCOVER from ', 'DHCPRELEASE of ',
+  'DHCPDECLINE of ', 'DHCPINFORM from ', 'DHCPEXPIRE on ', 'BOOTREQUEST from ', 'BOOTREPLY for ', 'BOOTREPLY on '];
+
+/**
+ * A dhcpd message without its tag: no syslog header at all (`dhcpd -d` to a file, `journalctl -o cat`)
+ * or a header without a tag. The verb phrase is dhcpd's alone (dnsmasq writes `DHCPACK(eth0)`,
+ * Kea `DHCP4_...`), so `--format auto` can claim it.
+ */
+export function startsWithDhcpdVerb(msg: string): boolean {
+  if (msg.charCodeAt(0) !== 68 /* D */ && msg.charCodeAt(0) !== 66 /* B */) return false;
+  for (const p of VERB_PHRASES) if (msg.startsWith(p)) return true;
+  return false;
+}
+
 /**
  * Is this dhcpd line from an Infoblox NIOS appliance rather than a stock ISC dhcpd? Yes when the
  * program is `dhcpdv6` (NIOS's DHCPv6 daemon; ISC's is `dhcpd`), when the message carries a NIOS-only
@@ -150,6 +165,7 @@ function replyNa(w: string[]): SightingDraft[] {
 export function looksInfoblox(input: LineInput): boolean {
   const app = input.syslog.appName;
   if (app === 'dhcpdv6') return true;
+  if (app === undefined) return startsWithDhcpdVerb(input.syslog.msg) && hasNiosSuffix(input.syslog.msg);
   if (app !== 'dhcpd') return false;
   if (hasNiosSuffix(input.syslog.msg)) return true;
   const host = input.syslog.hostname;

@@ -2,7 +2,7 @@
  * ISC dhcpd (also as shipped in pfSense / OPNsense). See README.md for which lines make which sighting.
  */
 import type { LineInput, ParserPlugin } from '../../src/parsers/plugin.js';
-import { DhcpdCore, looksInfoblox } from './dhcpd-core.js';
+import { DhcpdCore, looksInfoblox, startsWithDhcpdVerb } from './dhcpd-core.js';
 
 const TAGS = new Set(['dhcpd', 'dhcpd6']);
 
@@ -11,7 +11,10 @@ const plugin: ParserPlugin = {
   description: 'ISC dhcpd v4/v6 syslog (also pfSense / OPNsense): DHCPACK, DHCPRELEASE, DHCPEXPIRE, BOOTREPLY, Reply NA',
   detect(input: LineInput): boolean {
     // lines with Infoblox NIOS marks belong to the infoblox parser (which reads them the same way)
-    return input.syslog.appName !== undefined && TAGS.has(input.syslog.appName) && !looksInfoblox(input);
+    // a message without a tag counts when it opens with dhcpd's own verb phrase (no header at all)
+    const app = input.syslog.appName;
+    const ours = app === undefined ? startsWithDhcpdVerb(input.syslog.msg) : TAGS.has(app);
+    return ours && !looksInfoblox(input);
   },
   create: () => new DhcpdCore(),
 };

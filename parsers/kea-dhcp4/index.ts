@@ -109,7 +109,7 @@ class KeaParser implements LineParser {
     if (mac) d.mac = mac;
     if (clientId) d.clientId = clientId;
     if (duid) d.duid = duid;
-    if (at !== undefined && input.syslog.time === undefined) d.at = new Date(at).toISOString();
+    if (at !== undefined) d.at = new Date(at).toISOString();
 
     if (action === 'release' || action === 'expire') {
       if (key) this.held.delete(key);
@@ -119,7 +119,8 @@ class KeaParser implements LineParser {
     const secs = durationIn(tw);
     if (secs !== undefined) d.durationS = secs;
     let kind: SightingKind = action === 'renew' ? 'renew' : 'lease';
-    const now = at ?? input.receivedAt.getTime();
+    const header = input.syslog.time !== undefined && Number.isFinite(input.syslog.time) ? input.syslog.time : undefined;
+    const now = at ?? header ?? input.receivedAt.getTime();
     if (kind === 'lease' && key) {
       const prev = this.held.get(key);
       if (prev && prev.ip === canonicalIp(ip) && now <= prev.until) kind = 'renew';
@@ -159,20 +160,24 @@ function durationIn(tw: string[]): number | undefined {
 }
 
 /**
- * Kea's own log file starts each line with `YYYY-MM-DD HH:MM:SS.mmm` in the server's local time, which
- * the syslog header parser does not take for a header (a space, not a `T`). Read it here in the
- * configured zone. Syslog-delivered lines keep the header's time.
+ * Kea's own stamp, `YYYY-MM-DD HH:MM:SS.mmm` in the server's local time (the default pattern of
+ * Kea's file and stdout output, `%D{%Y-%m-%d %H:%M:%S.%q} %-5p [%c/%i.%t] %m`; Kea ARM, "Logging").
+ * It opens a Kea log file line, and the message of a Kea file relayed by syslog (rsyslog imfile):
+ * there it is the event time, to the millisecond, where the relay's header is year-less and later.
+ * Read in the configured zone; undefined when the text does not start with one.
  */
-function eventTime(input: LineInput): number | undefined {
-  if (input.syslog.time !== undefined) return Number.isFinite(input.syslog.time) ? input.syslog.time : undefined;
-  const raw = input.raw;
-  if (raw.length < 19 || raw.charCodeAt(4) !== 45 || raw.charCodeAt(10) !== 32) return undefined;
+function keaStamp(text: string, zone: string): number | undefined {
+  if (text.length < 19 || text.charCodeAt(4) !== 45 || text.charCodeAt(10) !== 32) return undefined;
   let e = 19;
-  if (raw[e] === '.' || raw[e] === ',') {
+  if (text[e] === '.' || text[e] === ',') {
     e++;
-    while (e < raw.length && e < 30 && raw.charCodeAt(e) >= 48 && raw.charCodeAt(e) <= 57) e++;
+    while (e < text.length && e < 30 && text.charCodeAt(e) >= 48 && text.charCodeAt(e) <= 57) e++;
   }
-  return parseIsoTime(raw.slice(0, e), input.zone);
+  return parseIsoTime(text.slice(0, e), zone);
+}
+
+function eventTime(input: LineInput): number | undefined {
+  return keaStamp(input.syslog.msg, input.zone) ?? (input.syslog.format === 'none' ? keaStamp(input.raw, input.zone) : undefined);
 }
 
 const plugin: ParserPlugin = {

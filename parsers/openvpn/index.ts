@@ -38,8 +38,11 @@ interface Body {
  * parser does not take a date and time split by a space).
  */
 function body(msg: string, zone: string): Body {
-  let text = msg.trimStart();
+  let text = accessServerLine(msg.trimStart());
   let at: string | undefined;
+  // classic log file stamp (C ctime) inside an Access Server wrapper: the header parser did not see it
+  const c = ctimeEnd(text);
+  if (c > 0) text = text.slice(c);
   if (text.length > 20 && text[4] === '-' && text[7] === '-' && text[10] === ' ' && text[13] === ':' && text[16] === ':' &&
     isDigit(text.charCodeAt(0)) && isDigit(text.charCodeAt(18))) {
     const ms = parseIsoTime(text.slice(0, 19), zone);
@@ -57,7 +60,41 @@ function body(msg: string, zone: string): Body {
       text = text.slice(i);
     }
   }
+  // `us=NNNNNN ` after a ctime stamp (the header parser read the stamp itself)
+  if (text.startsWith('us=')) {
+    let j = 3;
+    while (j < text.length && j < 12 && isDigit(text.charCodeAt(j))) j++;
+    if (j > 3 && text.charCodeAt(j) === 32) text = text.slice(j + 1).trimStart();
+  }
   return { text, at };
+}
+
+/**
+ * OpenVPN Access Server logs each daemon line wrapped: `[-] OVPN <n> OUT: '<line>'` (openvpnas.log,
+ * or syslog under the `openvpnas` tag). The daemon line is inside the quotes.
+ */
+function accessServerLine(text: string): string {
+  let i = text.startsWith('[-] ') ? 4 : 0;
+  if (!text.startsWith('OVPN ', i)) return text;
+  i += 5;
+  const s = i;
+  while (i < text.length && i - s < 6 && isDigit(text.charCodeAt(i))) i++;
+  if (i === s || !text.startsWith(" OUT: '", i)) return text;
+  const inner = text.slice(i + 7);
+  return inner.endsWith("'") ? inner.slice(0, -1) : inner;
+}
+
+/** End of a leading `Www Mmm DD HH:MM:SS YYYY ` stamp (and a `us=` after it), or 0. */
+function ctimeEnd(text: string): number {
+  // "Mon Nov 23 13:42:00 2026 " (day space-padded: "Nov  6")
+  if (text.length < 25 || text[3] !== ' ' || text[7] !== ' ') return 0;
+  let k = 8;
+  if (text[k] === ' ') k++;
+  while (k < 11 && isDigit(text.charCodeAt(k))) k++;
+  if (text[k] !== ' ' || text[k + 3] !== ':' || text[k + 6] !== ':' || text[k + 9] !== ' ') return 0;
+  for (const p of [k + 1, k + 2, k + 4, k + 5, k + 7, k + 8, k + 10, k + 11, k + 12, k + 13]) if (!isDigit(text.charCodeAt(p))) return 0;
+  if (text[k + 14] !== ' ') return 0;
+  return k + 15;
 }
 
 interface Peer {

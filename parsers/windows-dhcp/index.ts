@@ -34,6 +34,9 @@ const V6: Record<number, SightingKind> = {
   11019: 'expire', // DHCPv6 Leases Expired and Leases Deleted
 };
 
+/** Longest record split into fields (real records are under 1 KiB: 19 columns, host names of at most 255). */
+const MAX_RECORD = 4096;
+
 /** `NN,MM/DD/YY,HH:MM:SS,` at the start: an audit-log record (not the preamble or the column header). */
 function recordStart(t: string): boolean {
   let i = 0;
@@ -87,7 +90,8 @@ class WindowsDhcpParser implements LineParser {
   parse(input: LineInput): SightingDraft[] {
     const t = body(input);
     if (!recordStart(t)) return [];
-    const f = csvFields(t, 24);
+    // the columns read are in the first few hundred characters; a record of megabytes is not split whole
+    const f = csvFields(t.length > MAX_RECORD ? t.slice(0, MAX_RECORD) : t, 24);
     const id = Number(f[0]);
     const v6 = id >= 11000;
     const kind = v6 ? V6[id] : V4[id];

@@ -9,7 +9,7 @@ import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:
 import { dirname, resolve } from 'node:path';
 import type { Logger } from '../log.js';
 import type { Config } from '../config/schema.js';
-import { validateConfig, type LoadedConfig } from '../config/load.js';
+import { redactUrlsIn, validateConfig, type LoadedConfig } from '../config/load.js';
 import { formatIssues, type ConfigIssue } from '../errors.js';
 import { Policy } from '../policy/policy.js';
 import { BACKENDS, backendFor, createScanner } from '../scanners/registry.js';
@@ -55,7 +55,7 @@ export async function runDoctor(
   }
   const sc = config.scanner;
   const backend = backendFor(sc);
-  line('ok', 'config', `${config.inputs.length} input(s), ${config.regions.length} region(s), scanner ${sc.type}${backend.describe(sc) ? ` ${backend.describe(sc)}` : ''}`);
+  line('ok', 'config', `${config.inputs.length} input(s), ${config.regions.length} region(s), scanner ${sc.type}${backend.describe(sc) ? ` ${redactUrlsIn(backend.describe(sc))}` : ''}`);
   for (const w of warnings) line('warn', 'config', formatIssues([w], loaded?.origin));
   line('ok', 'scanner backend', `${sc.type}: ${backend.description} (backends: ${BACKENDS.map((b) => b.type).join(', ')}; a new vendor is a folder and an entry in src/scanners/registry.ts)`);
   try {
@@ -86,6 +86,8 @@ export async function runDoctor(
           if (e) line('fail', `input ${inp.listen}`, `tls.${k} ${p}: ${e}`);
         }
       }
+    } else if (inp.type === 'http') {
+      line('ok', `input http://${inp.listen}`, `HEC and Sighting JSON; tokens ${inp.tokens.map((t) => t.name).join(', ')}${inp.tls ? '; TLS' : '; no TLS: tokens cross the network in clear'}`);
     } else {
       if (/[*?[{]/.test(inp.path)) {
         const dir = dirname(inp.path);
@@ -102,7 +104,8 @@ export async function runDoctor(
     const host = config.http.listen.replace(/:\d+$/, '');
     line(/^(127\.|\[::1\]|localhost)/.test(host) ? 'ok' : 'warn', 'http', /^(127\.|\[::1\]|localhost)/.test(host)
       ? `status page and /metrics on ${config.http.listen}`
-      : `status page and /metrics on ${config.http.listen}: not loopback, and it shows addresses, hostnames and user names (no authentication)`);
+      : config.http.tokens?.length ? `status page and /metrics on ${config.http.listen}, with tokens ${config.http.tokens.map((t) => t.name).join(', ')}`
+        : `status page and /metrics on ${config.http.listen}: not loopback, and it shows addresses, hostnames and user names (no authentication: set http.tokens)`);
   }
 
   // ---- the backend's own checks (credentials, files)

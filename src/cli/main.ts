@@ -4,6 +4,9 @@
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, exitCodeFor, formatIssues, UsageError } from '../errors.js';
 import { loadConfig } from '../config/load.js';
+import { checkConfigEnvironment } from '../config/check.js';
+import { isValidZone } from '../util/time.js';
+import { onsightVersion } from '../http/status.js';
 import { loadRegistry } from '../parsers/registry.js';
 import { createLogger } from '../log.js';
 import { runParse } from './parse.js';
@@ -11,10 +14,11 @@ import { decisionsView, hostsView, queueView, scansView } from './views.js';
 
 const program = new Command('onsight')
   .description('Scan hosts on sight: watch DHCP/VPN logs, launch a vulnerability scan while the device is still on the network.')
+  .version(onsightVersion(), '-V, --version', 'print the version')
   .exitOverride()
   .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
-const configOption = () => new Option('-c, --config <file>', 'config file (YAML); without it, the embedded default');
+const configOption = () => new Option('-c, --config <file>', 'config file (YAML); without it, $ONSIGHT_CONFIG, else the embedded default').env('ONSIGHT_CONFIG');
 
 program.command('run')
   .description('run the daemon')
@@ -22,6 +26,7 @@ program.command('run')
   .action(async (o: { config?: string }) => {
     const { Daemon } = await import('../daemon/daemon.js');
     const loaded = loadConfig(o.config);
+    await checkConfigEnvironment(loaded); // what config check refuses, run refuses too (exit 2, file:line)
     const log = createLogger({ level: loaded.config.log.level });
     for (const w of loaded.warnings) log.warn(`config: ${formatIssues([w], loaded.origin)}`);
     if (!o.config) log.info('no --config given: using the embedded default (SQLite under ./data, syslog on 127.0.0.1:5514 UDP+TCP, dry-run scanner)');
@@ -60,6 +65,7 @@ program.command('parse')
   .addOption(configOption())
   .argument('[files...]', 'files to read (stdin when none)')
   .action(async (files: string[], o: { format: string; zone?: string; config?: string }) => {
+    if (o.zone !== undefined && !isValidZone(o.zone)) throw new UsageError(`--zone: unknown time zone "${o.zone}" (an IANA name such as Europe/Berlin, UTC or local)`);
     const loaded = o.config ? loadConfig(o.config) : undefined;
     const registry = await loadRegistry(loaded?.config.parsers.directory);
     if (o.format !== 'auto' && !registry.get(o.format)) throw new UsageError(`unknown format "${o.format}"; known: auto, ${registry.ids().join(', ')}`);
@@ -86,17 +92,7 @@ config.command('check')
   .addOption(configOption())
   .action(async (o: { config?: string }) => {
     const loaded = loadConfig(o.config);
-    let registry;
-    try {
-      registry = await loadRegistry(loaded.config.parsers.directory);
-    } catch (err) {
-      throw new ConfigError([{ path: 'parsers.directory', line: loaded.locate(['parsers', 'directory']), message: (err as Error).message }], loaded.origin);
-    }
-    const bad = loaded.config.inputs
-      .map((inp, i) => ({ inp, i }))
-      .filter(({ inp }) => inp.format !== 'auto' && !registry.get(inp.format))
-      .map(({ inp, i }) => ({ path: `inputs[${i}].format`, line: loaded.locate(['inputs', i, 'format']), message: `unknown format "${inp.format}" (known: auto, ${registry.ids().join(', ')})` }));
-    if (bad.length) throw new ConfigError(bad, loaded.origin);
+    await checkConfigEnvironment(loaded);
     for (const w of loaded.warnings) process.stderr.write(`warning: ${formatIssues([w], loaded.origin)}\n`);
     process.stdout.write(`${loaded.origin}: ok (${loaded.config.inputs.length} inputs, ${loaded.config.regions.length} regions, scanner ${loaded.config.scanner.type})\n`);
   });
@@ -173,6 +169,19 @@ program.command('simulate')
     }, process.stdout);
   });
 
+/**
+ * Exit once stdout and stderr have handed everything to the kernel: writes to a pipe are
+ * asynchronous, and process.exit() drops what is still queued (`onsight hosts | less`).
+ */
+async function flushAndExit(code: number): Promise<never> {
+  const drained = (s: NodeJS.WriteStream) => new Promise<void>((resolve) => {
+    if (s.destroyed || !s.writable) return resolve();
+    s.write('', () => resolve());
+  });
+  await Promise.all([drained(process.stdout), drained(process.stderr)]);
+  process.exit(code);
+}
+
 async function main(): Promise<void> {
   // `onsight formats | head`: a closed pipe ends the output, it is not an error
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
@@ -183,16 +192,16 @@ async function main(): Promise<void> {
     await program.parseAsync(process.argv);
   } catch (err) {
     if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') process.exit(0);
-      process.exit(2);
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') await flushAndExit(0);
+      await flushAndExit(2);
     }
     process.stderr.write(`onsight: ${(err as Error).message}\n`);
-    process.exit(exitCodeFor(err));
+    await flushAndExit(exitCodeFor(err));
   }
   // Exit explicitly rather than letting the runtime tear down: on Node 24, better-sqlite3 12's
   // objects finalized during environment teardown abort the process (exit 134) after all work is
-  // done. stdout/stderr writes are synchronous for files, pipes and TTYs on Linux.
-  process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+  // done, once what is written has left (see flushAndExit).
+  await flushAndExit(typeof process.exitCode === 'number' ? process.exitCode : 0);
 }
 
 await main();

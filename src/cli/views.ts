@@ -1,11 +1,13 @@
 /** `onsight hosts|queue|scans [--json]`: the state, as readable tables or JSON. Read-only. */
-import { openDatabase } from '../store/db.js';
+import { openDatabaseReadOnly } from '../store/db.js';
 import { Inventory } from '../inventory/inventory.js';
 import { Policy } from '../policy/policy.js';
 import { SchedulerStore } from '../scheduler/queue.js';
 import type { Config } from '../config/schema.js';
+import { printable, safeJson } from './printable.js';
 
-export function table(headers: string[], rows: string[][]): string {
+export function table(headers: string[], rawRows: string[][]): string {
+  const rows = rawRows.map((r) => r.map((c) => printable(c ?? '')));
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) => cells.map((c, i) => (c ?? '').padEnd(widths[i])).join('  ').trimEnd();
   return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n') + '\n';
@@ -19,8 +21,8 @@ export interface ViewContext {
 }
 
 function open(config: Config) {
-  const db = openDatabase(config.state);
-  const inventory = new Inventory(db, { defaultLeaseS: config.inventory.defaultLeaseS, maxSessionS: config.inventory.maxSessionS, retentionS: config.inventory.retention, linkHostnames: config.inventory.linkHostnames });
+  const db = openDatabaseReadOnly(config.state); // a view never creates or migrates state
+  const inventory = new Inventory(db, { defaultLeaseS: config.inventory.defaultLeaseS, maxSessionS: config.inventory.maxSessionS, retentionS: config.inventory.retention, linkHostnames: config.inventory.linkHostnames, linkHostPatterns: config.inventory.linkHostPatterns });
   const policy = new Policy({ scope: config.policy.scope, exclude: config.policy.exclude, rescanAfter: config.policy.rescanAfter, rescanLead: config.policy.rescanLead, rules: config.policy.rules, regions: config.regions, timezone: config.timezone });
   return { db, inventory, policy, store: new SchedulerStore(db) };
 }
@@ -41,7 +43,7 @@ export function hostsView({ config, now }: ViewContext, json: boolean): string {
         status: dropped ? 'dropped-by-scanner' : q ? (q.intentId ? 'scanning' : 'queued') : v.due ? 'due' : v.reason, why: dropped ? d.reason : v.detail,
       };
     });
-    if (json) return JSON.stringify(rows, null, 2) + '\n';
+    if (json) return safeJson(rows) + '\n';
     return table(['IP', 'DEVICE', 'HOSTNAME', 'REGION', 'SINCE', 'LAST SCANNED', 'STATUS', 'WHY'],
       rows.map((r) => [r.ip, r.mac ?? r.user ?? r.identity, r.hostname ?? '', r.region ?? '', r.since, r.lastScanned, r.status, r.why]));
   } finally {
@@ -56,7 +58,7 @@ export function queueView({ config }: ViewContext, json: boolean): string {
       ip: q.ip, region: q.region, dueSince: iso(q.dueSince), lastSeen: iso(q.lastSeen), attempts: q.attempts,
       notBefore: q.notBefore ? iso(q.notBefore) : '', intent: q.intentId ?? '',
     }));
-    if (json) return JSON.stringify(rows, null, 2) + '\n';
+    if (json) return safeJson(rows) + '\n';
     return table(['IP', 'REGION', 'DUE SINCE', 'LAST SEEN', 'ATTEMPTS', 'NOT BEFORE', 'INTENT'],
       rows.map((r) => [r.ip, r.region, r.dueSince, r.lastSeen, String(r.attempts), r.notBefore, r.intent]));
   } finally {
@@ -71,7 +73,7 @@ export function scansView({ config }: ViewContext, json: boolean): string {
       intent: i.id, region: i.region, appliance: i.appliance, state: i.state, scanRef: i.scanRef ?? '',
       created: iso(i.createdAt), launched: iso(i.launchedAt), ended: iso(i.endedAt), targets: store.targets(i.id).map((t) => t.ip), error: i.error ?? '',
     }));
-    if (json) return JSON.stringify(rows, null, 2) + '\n';
+    if (json) return safeJson(rows) + '\n';
     return table(['INTENT', 'REGION', 'APPLIANCE', 'STATE', 'SCAN', 'LAUNCHED', 'ENDED', 'TARGETS'],
       rows.map((r) => [r.intent, r.region, r.appliance, r.state, r.scanRef, r.launched, r.ended, r.targets.length > 3 ? `${r.targets.slice(0, 3).join(',')} +${r.targets.length - 3}` : r.targets.join(',')]));
   } finally {
@@ -83,7 +85,7 @@ export function decisionsView({ config }: ViewContext, json: boolean, limit = 10
   const { db, store } = open(config);
   try {
     const rows = store.recentDecisions(limit).map((d) => ({ at: iso(d.at), ip: d.ip, decision: d.decision, reason: d.reason }));
-    if (json) return JSON.stringify(rows, null, 2) + '\n';
+    if (json) return safeJson(rows) + '\n';
     return table(['AT', 'IP', 'DECISION', 'WHY'], rows.map((r) => [r.at, r.ip, r.decision, r.reason]));
   } finally {
     db.close();

@@ -46,6 +46,11 @@ export function validateConfig(raw: unknown, locate: (path: PropertyKey[]) => nu
   const warnings: ConfigIssue[] = [];
   const at = (path: PropertyKey[], message: string) => ({ path: pathText(path), line: locate(path), message });
 
+  if (config.scanner.type === 'qualys') {
+    const why = urlCredentials(config.scanner.url);
+    // never echo the URL: it holds the secret
+    if (why) errors.push(at(['scanner', 'url'], `credentials in the URL (${why}) are refused: use passwordFile, passwordEnv or credential`));
+  }
   const names = new Set<string>();
   config.regions.forEach((r, i) => {
     if (names.has(r.name)) errors.push(at(['regions', i, 'name'], `region "${r.name}" is defined twice`));
@@ -78,11 +83,46 @@ export function validateConfig(raw: unknown, locate: (path: PropertyKey[]) => nu
   return { config, origin: file ?? '(embedded default)', warnings, locate };
 }
 
+const SECRET_PARAM = /pass|secret|token|key/i;
+
+/** Does a URL carry a secret (user info, a password-like query parameter)? Says where, not what. */
+export function urlCredentials(url: string): string | undefined {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return undefined;
+  }
+  if (u.password) return 'a user and password before @';
+  if (u.username) return 'user info before @';
+  for (const k of u.searchParams.keys()) if (SECRET_PARAM.test(k)) return `query parameter ${k}`;
+  return undefined;
+}
+
+/** A URL fit to print: user info and password-like query values replaced by `***`. */
+export function redactUrl(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return '(unparsable URL)';
+  }
+  if (u.username) u.username = '***';
+  if (u.password) u.password = '***';
+  for (const k of [...u.searchParams.keys()]) if (SECRET_PARAM.test(k)) u.searchParams.set(k, '***');
+  return u.toString();
+}
+
+/** A text (a backend's description, say) with every URL in it redacted. */
+export function redactUrlsIn(text: string): string {
+  return text.split(' ').map((w) => (/^[a-z][a-z0-9+.-]*:\/\//i.test(w) ? redactUrl(w) : w)).join(' ');
+}
+
 export function parseConfigText(text: string, file: string): LoadedConfig {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length) {
-    throw new ConfigError(doc.errors.map((e) => ({ path: '', line: e.linePos?.[0]?.line, message: `YAML: ${e.message.split('\n')[0]}` })), file);
+    throw new ConfigError(doc.errors.map((e) => ({ path: '', line: e.linePos?.[0]?.line ?? lc.linePos(e.pos[0]).line, message: `YAML: ${e.message.split('\n')[0]}` })), file);
   }
   return validateConfig(doc.toJS(), (path) => lineOf(doc, lc, path), file);
 }

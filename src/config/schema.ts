@@ -5,6 +5,11 @@
 import { z } from 'zod';
 import { parseCidr } from '../util/ip.js';
 import { isValidZone, parseDuration } from '../util/time.js';
+import { parseWindow } from '../policy/windows.js';
+import { parseHttpListen } from '../http/server.js';
+import { webConfigShape } from '../net/webconfig.js';
+import { httpInput } from '../sources/http/schema.js';
+import { leaseInput } from '../sources/lease/schema.js';
 import { schedulerConfigSchema } from '../scheduler/options.js';
 import { scannerConfigSchema } from '../scanners/registry.js';
 
@@ -20,8 +25,17 @@ const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
   return s;
 });
 
-const listenUrl = z.string().refine((s) => /^(udp|tcp|tls):\/\/(\[[0-9a-fA-F:.]+\]|[^:/\s]+):\d{1,5}$/.test(s), {
-  message: 'expected udp://HOST:PORT, tcp://HOST:PORT or tls://HOST:PORT',
+const listenUrl = z.string().refine((s) => /^(udp|tcp|tls):\/\/(\[[0-9a-fA-F:.]+\]|[^:/\s]+):\d{1,5}$/.test(s) && Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535, {
+  message: 'expected udp://HOST:PORT, tcp://HOST:PORT or tls://HOST:PORT with a port 0..65535',
+});
+
+/** what the HTTP server will bind: refused here rather than when the daemon has already started */
+const httpListen = z.string().superRefine((s, ctx) => {
+  try {
+    parseHttpListen(s);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: `${(err as Error).message} (e.g. 127.0.0.1:9321, [::1]:9321, localhost:9321)` });
+  }
 });
 
 const syslogInput = z.object({
@@ -32,7 +46,10 @@ const syslogInput = z.object({
   maxMessageBytes: z.number().int().min(256).max(16 * 1024 * 1024).default(65536),
   idleTimeoutS: z.number().positive().default(300),
   maxConnections: z.number().int().positive().default(1000),
+  maxConnectionsPerSender: z.number().int().positive().default(32),
   udpRecvBufferBytes: z.number().int().positive().default(8 * 1024 * 1024),
+  // a message that is not UTF-8 is kept (RFC 5424 §6.4) and read as Latin-1 or UTF-8 with U+FFFD
+  invalidUtf8: z.enum(['latin1', 'replace']).default('latin1'),
   tls: z.object({
     cert: z.string(),
     key: z.string(),
@@ -50,8 +67,8 @@ const fileInput = z.object({
 }).strict();
 
 /** `Mon-Fri 08:00-18:00`, `Sat 00:00-24:00`, `* 22:00-06:00` (wraps midnight) */
-const scanWindow = z.string().refine((s) => /^(\*|[A-Za-z]{3}(-[A-Za-z]{3})?(,[A-Za-z]{3}(-[A-Za-z]{3})?)*) \d\d:\d\d-\d\d:\d\d$/.test(s), {
-  message: 'expected "DAYS HH:MM-HH:MM", e.g. "Mon-Fri 08:00-18:00" or "* 22:00-06:00"',
+const scanWindow = z.string().refine((s) => parseWindow(s) !== undefined, {
+  message: 'expected "DAYS HH:MM-HH:MM" with days Mon..Sun (or *) and times 00:00..24:00, e.g. "Mon-Fri 08:00-18:00" or "* 22:00-06:00"',
 });
 
 const appliance = z.union([
@@ -77,7 +94,7 @@ const rule = z.object({
 export const configSchema = z.object({
   state: z.string().default('./data/onsight.db'),
   timezone: z.string().refine(isValidZone, { message: 'unknown time zone' }).default('local'),
-  inputs: z.array(z.discriminatedUnion('type', [syslogInput, fileInput])).default([]),
+  inputs: z.array(z.discriminatedUnion('type', [syslogInput, fileInput, httpInput, leaseInput])).default([]),
   parsers: z.object({ directory: z.string().optional() }).strict().default({}),
   inventory: z.object({
     /** how long a DHCP binding is assumed to last when the log gives no lease time */
@@ -88,7 +105,9 @@ export const configSchema = z.object({
     retention: duration.default(90 * 86400),
     /** identities with the same specific hostname (a laptop's DHCP and VPN views) share their last scan */
     linkHostnames: z.boolean().default(true),
-  }).strict().default({ defaultLeaseS: 3600, maxSessionS: 86400, retention: 90 * 86400, linkHostnames: true }),
+    /** host-name globs handed out centrally (e.g. lt-*): these link on the name alone; others need the same user on both sides */
+    linkHostPatterns: z.array(z.string().min(1).max(253)).default([]),
+  }).strict().default({ defaultLeaseS: 3600, maxSessionS: 86400, retention: 90 * 86400, linkHostnames: true, linkHostPatterns: [] }),
   policy: z.object({
     rescanAfter: duration.default(30 * 86400),
     /** a present device is due this long before its rescan window runs out (default: a seventh of the window, at most a day) */
@@ -100,7 +119,8 @@ export const configSchema = z.object({
   regions: z.array(region).min(1),
   scanner: scannerConfigSchema.prefault({ type: 'dry-run' }),
   scheduler: schedulerConfigSchema.prefault({}),
-  http: z.object({ listen: z.string().default('127.0.0.1:9321'), enabled: z.boolean().default(true) }).strict()
+  /** the status page, /metrics and the API: where, and the shared web config (TLS, tokens, allowed Host names) */
+  http: z.object({ listen: httpListen.default('127.0.0.1:9321'), enabled: z.boolean().default(true), ...webConfigShape }).strict()
     .default({ listen: '127.0.0.1:9321', enabled: true }),
   log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info') }).strict()
     .default({ level: 'info' }),

@@ -5,6 +5,8 @@
 import type { Logger } from '../log.js';
 import type { Config } from '../config/schema.js';
 import { openDatabase, type DB } from '../store/db.js';
+import { lockStateFile, type StateLock } from '../store/lock.js';
+import { guardedWrite, StoreHealth } from '../store/health.js';
 import { Inventory } from '../inventory/inventory.js';
 import { Policy } from '../policy/policy.js';
 import { loadRegistry, type ParserRegistry } from '../parsers/registry.js';
@@ -14,7 +16,7 @@ import type { Scanner } from '../scanners/types.js';
 import { createScanner } from '../scanners/registry.js';
 import { Ingest } from './ingest.js';
 import type { InputHandle } from '../sources/types.js';
-import { startInputs } from './inputs.js';
+import { inputLabel, inputParserFormat, startInputs } from './inputs.js';
 import type { Sighting } from '../sighting.js';
 import type { ApplyResult } from '../inventory/inventory.js';
 import { startHttp, type HttpHandle } from '../http/server.js';
@@ -38,7 +40,7 @@ export interface DaemonOptions {
 function inventoryOptions(config: Config) {
   return {
     defaultLeaseS: config.inventory.defaultLeaseS, maxSessionS: config.inventory.maxSessionS, retentionS: config.inventory.retention,
-    linkHostnames: config.inventory.linkHostnames,
+    linkHostnames: config.inventory.linkHostnames, linkHostPatterns: config.inventory.linkHostPatterns,
   };
 }
 
@@ -61,6 +63,9 @@ export class Daemon {
   scanner!: Scanner;
   ingest!: Ingest;
   registry!: ParserRegistry;
+  /** failing writes to the state file (disk full, a lock held elsewhere): /healthz, metrics */
+  storeHealth!: StoreHealth;
+  private stateLock?: StateLock;
   inputs: InputHandle[] = [];
   /** the status page / metrics listener, when http.enabled */
   http?: HttpHandle;
@@ -102,11 +107,14 @@ export class Daemon {
 
   async start(): Promise<void> {
     const { config, log } = this.opts;
+    this.stateLock = lockStateFile(config.state); // one daemon per state file
+    this.storeHealth = new StoreHealth(config.state, log.child({ stage: 'store' }));
     this.db = openDatabase(config.state);
     this.registry = await loadRegistry(config.parsers.directory);
     for (const inp of config.inputs) {
-      if (inp.format !== 'auto' && !this.registry.get(inp.format)) {
-        throw new Error(`input ${inp.type === 'file' ? inp.path : inp.listen}: unknown format "${inp.format}" (known: ${this.registry.ids().join(', ')})`);
+      const format = inputParserFormat(inp);
+      if (format !== undefined && format !== 'auto' && !this.registry.get(format)) {
+        throw new Error(`input ${inputLabel(inp)}: unknown format "${format}" (known: ${this.registry.ids().join(', ')})`);
       }
     }
     this.inventory = new Inventory(this.db, inventoryOptions(config));
@@ -114,24 +122,25 @@ export class Daemon {
     this.scanner = this.opts.scanner ?? await createScanner(config, log, (ip) => this.policy.allowed(ip));
     this.scheduler = new Scheduler(this.clock, this.inventory, this.policy, new SchedulerStore(this.db), this.scanner,
       schedulerOptions(config, this.scanner), log.child({ stage: 'scheduler' }), { onLaunch: (i) => this.announceLaunch(i) });
-    this.ingest = new Ingest(this.registry, this.inventory, (s, r) => this.committed(s, r), log.child({ stage: 'ingest' }), { zone: config.timezone });
+    this.ingest = new Ingest(this.registry, this.inventory, (s, r) => this.committed(s, r), log.child({ stage: 'ingest' }), { zone: config.timezone, storeHealth: this.storeHealth });
 
 
     // settle anything a previous run left half-done before taking new work
     await this.scheduler.reconcile();
     this.scheduler.sweep();
-    this.inputs = await startInputs(config.inputs, this.ingest, (p) => this.inventory.checkpoint(p), log);
+    this.inputs = await startInputs(config.inputs, this.ingest, this.inventory, log);
     this.timers.push(setInterval(() => this.kick(), this.opts.tickMs ?? 1000));
+    // a write that fails (disk full, lock held elsewhere) is reported and tried again next time, never fatal
     this.timers.push(setInterval(() => {
-      this.scheduler.sweep();
+      guardedWrite(this.storeHealth, 'scheduler', 'tried again at the next sweep', () => this.scheduler.sweep());
       this.kick();
     }, this.opts.sweepMs ?? 60_000));
-    this.timers.push(setInterval(() => this.inventory.prune(this.clock.now()), 3600_000));
+    this.timers.push(setInterval(() => guardedWrite(this.storeHealth, 'prune', 'tried again in an hour', () => this.inventory.prune(this.clock.now())), 3600_000));
     this.timers.push(this.progressTimer(this.opts.progressMs ?? 10_000));
     for (const t of this.timers) t.unref();
     if (config.http.enabled) {
       try {
-        this.http = await startHttp(daemonView(this), config.http.listen, log.child({ stage: 'http' }));
+        this.http = await startHttp(daemonView(this), config.http, log.child({ stage: 'http' }));
       } catch (err) {
         await this.stop();
         throw new OnsightError('ONSIGHT_LISTEN', `http.listen ${config.http.listen}: ${(err as Error).message}`, { cause: err });
@@ -185,12 +194,17 @@ export class Daemon {
     this.kickPending = true;
     setImmediate(() => {
       this.kickPending = false;
-      this.scheduler.tick().catch((err: Error) => this.opts.log.error({ err: { message: err.message, code: (err as { code?: string }).code } }, 'scheduler pass failed'));
+      this.scheduler.tick().then(() => this.storeHealth.succeeded('scheduler'), (err: Error) => {
+        const code = (err as { code?: string }).code;
+        if (code?.startsWith('SQLITE_')) this.storeHealth.failed('scheduler', err, 'the next pass tries again');
+        else this.opts.log.error({ err: { message: err.message, code } }, 'scheduler pass failed');
+      });
     });
   }
 
   async reloadTls(): Promise<void> {
     for (const i of this.inputs) await i.reload?.();
+    this.http?.reload();
   }
 
   async stop(): Promise<void> {
@@ -213,6 +227,7 @@ export class Daemon {
     }
     await this.scanner?.close();
     this.db?.close();
+    this.stateLock?.release();
     this.opts.log.info('onsight stopped');
   }
 }

@@ -1,6 +1,8 @@
 /**
  * The sink every source writes to: decodes lines into sightings and commits them, with the file
- * checkpoints of the same lines, in one SQLite transaction per batch. Batching keeps the write
+ * checkpoints and source positions of the same lines, in one SQLite transaction per batch. A
+ * commit group (one HTTP request, one lease-file snapshot) is never split across transactions,
+ * and its `committed` callback runs only after its transaction is durable. Batching keeps the write
  * rate high; the high-water mark makes sources pause (TCP reads, file reads) instead of growing
  * memory when the inventory is slow.
  */
@@ -9,7 +11,8 @@ import type { ApplyResult, Inventory } from '../inventory/inventory.js';
 import { LineDecoder } from '../parsers/decoder.js';
 import type { ParserRegistry } from '../parsers/registry.js';
 import type { Sighting } from '../sighting.js';
-import type { FileCheckpoint, LineSink, RawLine } from '../sources/types.js';
+import type { CommitGroup, FileCheckpoint, LineSink, RawLine, SourcePosition } from '../sources/types.js';
+import type { StoreHealth } from '../store/health.js';
 
 export interface IngestOptions {
   zone: string;
@@ -17,6 +20,8 @@ export interface IngestOptions {
   highWater?: number;
   /** most lines per transaction */
   maxBatch?: number;
+  /** where failed and recovered writes are reported (/healthz, metrics) */
+  storeHealth?: StoreHealth;
 }
 
 export interface IngestCounters {
@@ -91,7 +96,10 @@ export class Ingest implements LineSink {
   flush(): boolean {
     this.scheduled = false;
     while (this.buf.length) {
-      const batch = this.buf.slice(0, this.maxBatch);
+      let end = Math.min(this.buf.length, this.maxBatch);
+      // a commit group goes whole into one transaction
+      while (end < this.buf.length && this.buf[end].group !== undefined && this.buf[end].group === this.buf[end - 1].group) end++;
+      const batch = this.buf.slice(0, end);
       if (!this.commit(batch)) {
         this.retryTimer ??= setTimeout(() => {
           this.retryTimer = undefined;
@@ -111,19 +119,27 @@ export class Ingest implements LineSink {
   private commit(batch: RawLine[]): boolean {
     const sightings: Sighting[] = [];
     const checkpoints = new Map<string, FileCheckpoint>();
+    const groups = new Set<CommitGroup>();
+    const positions = new Map<string, SourcePosition>();
     for (const l of batch) {
-      const r = this.decoder(l.format ?? 'auto').decode(l.text, { receivedAt: l.receivedAt, source: l.source, line: l.line, syslog: l.syslog });
-      for (const s of r.sightings) sightings.push(s);
+      const found = l.sightings ?? this.decoder(l.format ?? 'auto').decode(l.text, { receivedAt: l.receivedAt, source: l.source, line: l.line, syslog: l.syslog }).sightings;
+      for (const s of found) if (!l.group?.accept || l.group.accept(s)) sightings.push(s);
       if (l.checkpoint) checkpoints.set(l.checkpoint.path, l.checkpoint);
+      if (l.group) {
+        groups.add(l.group);
+        if (l.group.position) positions.set(l.group.position.key, l.group.position);
+      }
     }
     let results: ApplyResult[];
     try {
-      results = this.inventory.commitBatch(sightings, [...checkpoints.values()]);
+      results = this.inventory.commitBatch(sightings, [...checkpoints.values()], Date.now(), [...positions.values()]);
     } catch (err) {
       this.counters.commitErrors++;
-      this.log.error({ err: { message: (err as Error).message } }, 'could not write to the state database; keeping the lines and retrying');
+      if (this.opts.storeHealth) this.opts.storeHealth.failed('ingest', err, `keeping ${this.buf.length} lines and retrying every second`);
+      else this.log.error({ err: { message: (err as Error).message } }, 'could not write to the state database; keeping the lines and retrying');
       return false;
     }
+    this.opts.storeHealth?.succeeded('ingest');
     this.counters.lines += batch.length;
     this.counters.sightings += sightings.length;
     this.counters.commits++;
@@ -131,12 +147,25 @@ export class Ingest implements LineSink {
       const k = (this.counters.byFormatKind[s.format] ??= {});
       k[s.kind] = (k[s.kind] ?? 0) + 1;
     }
-    if (sightings.length) this.onCommitted(sightings, results);
+    // the lines are committed: a failure downstream (the scheduler's decisions) must not lose or repeat them
+    for (const g of groups) g.committed?.();
+    if (sightings.length) {
+      try {
+        this.onCommitted(sightings, results);
+        this.opts.storeHealth?.succeeded('scheduler');
+      } catch (err) {
+        this.opts.storeHealth?.failed('scheduler', err, 'the next sweep evaluates these devices again');
+        if (!this.opts.storeHealth) this.log.error({ err: { message: (err as Error).message } }, 'handling committed sightings failed');
+      }
+    }
     return true;
   }
 
   close(): void {
     if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.flush();
+    if (this.flush()) return;
+    // the database refuses: whoever waits for these lines (an HTTP client) is told, and retries
+    const err = new Error('the state database refused the commit at shutdown');
+    for (const g of new Set(this.buf.map((l) => l.group))) g?.failed?.(err);
   }
 }

@@ -11,6 +11,7 @@ import type { Scanner } from '../scanners/types.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import type { InputHandle } from '../sources/types.js';
 import type { Ingest } from './ingest.js';
+import type { StoreHealth } from '../store/health.js';
 
 /** The running parts the view reads (the Daemon has them; read afresh at each query: a reload replaces the policy). */
 export interface ViewedParts {
@@ -23,6 +24,7 @@ export interface ViewedParts {
   readonly scanner: Scanner;
   readonly ingest: Ingest;
   readonly inputs: InputHandle[];
+  readonly storeHealth?: StoreHealth;
 }
 
 interface EndedRow {
@@ -46,7 +48,7 @@ export function daemonView(d: ViewedParts): DaemonView {
     recentDecisions: (limit) => d.scheduler.store.recentDecisions(limit),
     decisionsSince: (since) => d.scheduler.store.decisionsSince(since),
     recentIntents: (limit) => d.scheduler.store.recentIntents(limit).map((i) => ({ ...i, targets: d.scheduler.store.targets(i.id).length })),
-    intentCounts: () => d.scheduler.store.intentCounts(),
+    endedIntentCounts: () => d.scheduler.store.endedIntentCounts(),
     presentBindings: (now) => d.inventory.presentBindings(now),
     endedBindings(since, now): EndedBinding[] {
       ended ??= d.db.prepare(`SELECT b.id, b.ip, b.identity_id, b.start_at, b.end_at, b.end_reason, i.last_scanned_at, i.last_scanned_via,
@@ -65,9 +67,12 @@ export function daemonView(d: ViewedParts): DaemonView {
     inventoryCounts: (now) => d.inventory.counts(now),
     evaluate: (b, at) => d.policy.evaluate(b, at),
     regionOf: (ip) => d.policy.regions.lookup(ip)?.region.name,
+    storeHealth: () => ({ writeErrors: d.storeHealth?.writeErrors ?? 0, problem: d.storeHealth?.problem() }),
     ping() {
       if (!d.db) throw new Error('not started');
       d.db.prepare('SELECT 1 AS ok').get();
+      const problem = d.storeHealth?.problem(); // failing writes, a full disk
+      if (problem) throw new Error(problem.replace(/^state database: /, ''));
     },
   };
 }

@@ -18,9 +18,11 @@ export function renderMetrics(d: DaemonView, status: Status = buildStatus(d)): s
   // inputs
   const received = w.family('onsight_input_lines_received_total', 'counter', 'Lines (messages) an input accepted and handed on, by input.');
   const dropped = w.family('onsight_input_lines_dropped_total', 'counter',
-    'Lines (messages) an input dropped, by input and reason (notAllowed, tooLarge, badFrame, invalidUtf8, backpressure, ...). Kernel UDP drops are in onsight_input_udp_kernel_drops_total.');
+    'Lines (messages) an input dropped, by input and reason (notAllowed, tooLarge, badFrame, binary, backpressure, ...). Kernel UDP drops are in onsight_input_udp_kernel_drops_total; refused TCP/TLS connections in onsight_input_connections_refused_total.');
   const kernel = w.family('onsight_input_udp_kernel_drops_total', 'counter', 'Datagrams the kernel dropped on a UDP input\'s socket (receive buffer full), from /proc/net/udp, since the input started.');
   const conns = w.family('onsight_input_connections', 'gauge', 'TCP/TLS connections open now, by input.');
+  const refused = w.family('onsight_input_connections_refused_total', 'counter', 'TCP/TLS connections refused before any line was read, by input and reason (notAllowed, connectionLimit, senderConnectionLimit).');
+  const files = w.family('onsight_input_files', 'gauge', 'Files a file input tails now, by input.');
   const events = w.family('onsight_input_events_total', 'counter', 'Other input events (accepted, idleTimeout, tlsError, resync, rotated, truncated, ...), by input and event.');
   for (const i of d.inputs()) {
     const c = i.counters();
@@ -30,6 +32,8 @@ export function renderMetrics(d: DaemonView, status: Status = buildStatus(d)): s
       else dropped(n, { input: i.name, reason });
     }
     if (c.connections !== undefined) conns(c.connections, { input: i.name });
+    for (const [reason, n] of Object.entries(c.refused ?? {})) refused(n, { input: i.name, reason });
+    if (c.files !== undefined) files(c.files, { input: i.name });
     for (const [event, n] of Object.entries(c.events ?? {})) events(n, { input: i.name, event });
   }
 
@@ -39,6 +43,8 @@ export function renderMetrics(d: DaemonView, status: Status = buildStatus(d)): s
   w.family('onsight_ingest_commits_total', 'counter', 'SQLite transactions committed by the ingest stage.')(ic.commits);
   w.family('onsight_ingest_commit_errors_total', 'counter', 'Failed ingest commits (lines kept and retried).')(ic.commitErrors);
   w.family('onsight_ingest_pending_lines', 'gauge', 'Lines buffered, waiting for the next commit.')(ic.pending);
+  w.family('onsight_store_write_errors_total', 'counter', 'Failed writes to the state database, every stage (disk full, a lock held elsewhere); each is retried.')(d.storeHealth().writeErrors);
+  w.family('onsight_store_healthy', 'gauge', '1 when the state database takes writes and its file system has room, else 0 (see /healthz).')(d.storeHealth().problem ? 0 : 1);
   const byFormat = new Map<string, { lines: number; sightings: number }>();
   let unrecognized = 0;
   let invalid = 0;
@@ -112,9 +118,10 @@ export function renderMetrics(d: DaemonView, status: Status = buildStatus(d)): s
     }
   }
   // durable: from the intents table, so the counts survive restarts
+  // only ended states: a scan leaves launching/running, so those counts go down (they are in onsight_scans_running)
   const byState = w.family('onsight_appliance_scans_total', 'counter',
-    'Scans recorded in the state database, by region, appliance and state (launching, running, finished, error, canceled, abandoned).');
-  for (const r of d.intentCounts()) byState(r.n, { region: r.region, appliance: r.appliance, state: r.state });
+    'Scans ended, recorded in the state database, by region, appliance and final state (finished, error, canceled, abandoned). Scans in flight: onsight_scans_running.');
+  for (const r of d.endedIntentCounts()) byState(r.n, { region: r.region, appliance: r.appliance, state: r.state });
   w.family('onsight_scan_launch_failures_total', 'counter', 'Launch calls that failed.')(sc.launchFailures);
   w.family('onsight_scan_targets_launched_total', 'counter', 'Addresses sent to the scanner in launched scans.')(sc.targetsLaunched);
   w.family('onsight_queue_dropped_total', 'counter', 'Queued devices dropped at re-validation before launch (left, reassigned, no longer due).')(sc.dropped);

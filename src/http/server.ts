@@ -1,44 +1,37 @@
 /**
- * The daemon's HTTP listener (node:http): `/metrics` (Prometheus), `/healthz`, `/api/status`
- * (JSON) and `/` (the status page). Read-only: nothing here changes the state. Bind it to
- * loopback (the default, 127.0.0.1:9321) or put it behind a proxy with authentication: the
- * status page shows addresses, hostnames and VPN user names.
+ * The daemon's HTTP listener: `/metrics` (Prometheus), `/healthz`, `/api/status` (JSON) and `/`
+ * (the status page). Read-only: nothing here changes the state. It listens and authenticates
+ * through the shared web config (src/net/webconfig.ts): optional TLS and tokens, and a Host
+ * header check against DNS rebinding. Bind it to loopback (the default, 127.0.0.1:9321) or set
+ * `http.tokens`: the status page shows addresses, hostnames and VPN user names.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../log.js';
 import type { DaemonView } from './view.js';
 import { renderMetrics } from './metrics.js';
 import { PAGE_CSP, PAGE_HTML } from './page.js';
 import { buildStatus, onsightVersion, type Status } from './status.js';
+import { authenticate, createWebServer, hostAllowed, listenOn, loadTokens, parseHttpListen, type WebConfig } from '../net/webconfig.js';
 
 /** Scrapes and open status pages share one status computation per this many ms. */
 const STATUS_TTL_MS = 1000;
 
 export interface HttpHandle {
-  /** `http://HOST:PORT` actually bound (port 0 in the config picks an ephemeral one) */
+  /** `http://HOST:PORT` (or https) actually bound (port 0 in the config picks an ephemeral one) */
   url: string;
+  /** requests refused, by reason (host, auth) */
+  readonly refused: Record<string, number>;
+  /** re-read the TLS certificate and key */
+  reload(): void;
   close(): Promise<void>;
 }
 
-/** `127.0.0.1:9321`, `[::1]:9321`, `0.0.0.0:9321`, `:9321` or `9321` → host and port. */
-export function parseHttpListen(listen: string): { host: string; port: number } {
-  const s = listen.trim().replace(/^https?:\/\//, '').replace(/\/$/, '');
-  let host: string;
-  let port: string;
-  const v6 = /^\[([0-9a-fA-F:.]+)\]:(\d+)$/.exec(s);
-  if (v6) [, host, port] = v6;
-  else if (/^\d+$/.test(s)) [host, port] = ['127.0.0.1', s];
-  else {
-    const i = s.lastIndexOf(':');
-    if (i < 0) throw new Error(`http.listen "${listen}": expected HOST:PORT`);
-    host = s.slice(0, i) || '127.0.0.1';
-    port = s.slice(i + 1);
-  }
-  const p = Number(port);
-  if (!/^\d+$/.test(port) || p > 65535) throw new Error(`http.listen "${listen}": bad port`);
-  return { host, port: p };
+/** `http:` in the config: where to listen, and the shared web config keys. */
+export interface HttpListenConfig extends WebConfig {
+  listen: string;
 }
+
+export { parseHttpListen } from '../net/webconfig.js';
 
 const SECURITY_HEADERS = {
   'x-content-type-options': 'nosniff',
@@ -53,16 +46,28 @@ function send(res: ServerResponse, status: number, type: string, body: string, e
 
 const json = (res: ServerResponse, status: number, v: unknown) => send(res, status, 'application/json; charset=utf-8', JSON.stringify(v, null, 1) + '\n');
 
-export async function startHttp(daemon: DaemonView, listen: string, log: Logger): Promise<HttpHandle> {
-  const { host, port } = parseHttpListen(listen);
+export async function startHttp(daemon: DaemonView, web: HttpListenConfig | string, log: Logger): Promise<HttpHandle> {
+  const cfg: HttpListenConfig = typeof web === 'string' ? { listen: web } : web;
+  const { host, port } = parseHttpListen(cfg.listen);
+  const tokens = loadTokens(cfg.tokens);
+  const refused: Record<string, number> = {};
+  const refuse = (res: ServerResponse, why: string, status: number, text: string, extra: Record<string, string> = {}) => {
+    refused[why] = (refused[why] ?? 0) + 1;
+    send(res, status, 'text/plain; charset=utf-8', text, extra);
+  };
   let cached: { at: number; status: Status } | undefined;
   const status = (): Status => {
     const now = Date.now();
     if (!cached || now - cached.at >= STATUS_TTL_MS) cached = { at: now, status: buildStatus(daemon) };
     return cached.status;
   };
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+  const web_ = createWebServer(cfg, (req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0];
+    if (!hostAllowed(req, cfg.allowedHosts)) return refuse(res, 'host', 421, 'unknown Host header: add the name to http.allowedHosts\n');
+    if (tokens.length) {
+      const a = authenticate(req, tokens);
+      if (!a.ok) return refuse(res, 'auth', 401, `authentication required (${a.why} token)\n`, { 'www-authenticate': 'Basic realm="onsight", charset="UTF-8"' });
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n', { allow: 'GET, HEAD' });
     try {
       switch (path) {
@@ -84,24 +89,20 @@ export async function startHttp(daemon: DaemonView, listen: string, log: Logger)
       else res.destroy();
     }
   });
+  const server = web_.server;
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
   server.keepAliveTimeout = 5_000;
   server.maxHeadersCount = 64;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host, port, exclusive: true }, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  const a = await listenOn(server, host, port);
   server.on('error', (err) => log.warn({ err: { message: err.message } }, 'http server error'));
-  const a = server.address() as AddressInfo;
-  const url = `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
-  log.info({ url }, `status page, /metrics and /healthz on ${url}`);
+  const url = `${web_.scheme}://${a.family === 'IPv6' ? `[${a.host}]` : a.host}:${a.port}`;
+  log.info({ url, tls: web_.scheme === 'https', tokens: tokens.map((t) => t.name) }, `status page, /metrics and /healthz on ${url}`);
   let closed = false;
   return {
     url,
+    refused,
+    reload: () => web_.reload(),
     async close() {
       if (closed) return;
       closed = true;

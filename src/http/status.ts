@@ -8,7 +8,7 @@ import type { Reason } from '../policy/policy.js';
 import type { Allowance } from '../scanners/types.js';
 import type { Decision } from '../scheduler/queue.js';
 import type { ScannerBlock } from '../scheduler/scheduler.js';
-import type { DaemonView } from './view.js';
+import type { DaemonView, EndedBinding } from './view.js';
 
 export interface ApplianceView {
   name: string;
@@ -160,10 +160,22 @@ export function buildStatus(d: DaemonView, opts: StatusOptions = {}): Status {
   // missed: left in the window, in scope and mapped, not covered by a scan within its rescan window
   const since = now - windowH * 3600_000;
   const ended = d.endedBindings(since, now);
-  const lastDecision = new Map<string, Decision>();
+  // the last decision about the device itself (an address may have changed hands since); decisions
+  // that name no device count for an address only while this binding held it
+  const byIdentity = new Map<number, Decision>();
+  const byIp = new Map<string, Decision[]>();
   if (ended.length) {
-    for (const x of d.decisionsSince(since - 7 * 86400_000)) lastDecision.set(x.ip, x);
+    for (const x of d.decisionsSince(since - 7 * 86400_000)) {
+      if (x.identityId != null) byIdentity.set(x.identityId, x);
+      else {
+        const l = byIp.get(x.ip);
+        if (l) l.push(x);
+        else byIp.set(x.ip, [x]);
+      }
+    }
   }
+  const lastDecision = (e: EndedBinding): Decision | undefined =>
+    byIdentity.get(e.view.identityId) ?? byIp.get(e.view.ip)?.filter((x) => x.at >= e.view.startAt).at(-1);
   const whyMaps = new Map<string, Map<string, MissedReason>>();
   for (const e of ended) {
     if (e.presentElsewhere) continue;
@@ -176,7 +188,7 @@ export function buildStatus(d: DaemonView, opts: StatusOptions = {}): Status {
     let text: string | undefined;
     if (v.reason === 'outside-scan-window') key = 'outside-scan-window';
     else {
-      const last = lastDecision.get(e.view.ip);
+      const last = lastDecision(e);
       if (!last) key = 'no-decision';
       else if (last.decision === 'due' || last.decision === 'dropped') key = 'left-while-queued';
       else if (last.decision === 'launched' || last.decision === 'not-scanned' || last.decision === 'canceled') key = 'left-during-scan';

@@ -3,7 +3,6 @@
  * is built by the daemon (src/daemon/view.ts), so this folder never imports the daemon (only the
  * types of what it reads) and runs no SQL of its own: no import cycle between daemon and http.
  */
-import type { Config } from '../config/schema.js';
 import type { BindingView } from '../inventory/inventory.js';
 import type { Verdict } from '../policy/policy.js';
 import type { Allowance } from '../scanners/types.js';
@@ -22,8 +21,8 @@ export interface EndedBinding {
 
 export interface DaemonView {
   readonly startedAt: number;
-  /** the running config (what a reload could not change keeps its running value) */
-  config(): Config;
+  /** the running config's regions and state file (what a reload could not change keeps its running value) */
+  config(): { state: string; regions: { name: string; cidrs: string[]; appliances: { name: string; maxScans: number }[] }[] };
   inputs(): { name: string; counters(): SourceCounters }[];
   ingestCounters(): IngestCounters;
   decoderCounters(): DecoderCounters[];
@@ -36,8 +35,8 @@ export interface DaemonView {
   /** decisions logged since `since` (ms), oldest first */
   decisionsSince(since: number): Decision[];
   recentIntents(limit: number): (Intent & { targets: number })[];
-  /** intents in the state database by region, appliance and state (durable counts) */
-  intentCounts(): { region: string; appliance: string; state: string; n: number }[];
+  /** ended intents in the state database by region, appliance and final state (durable counts) */
+  endedIntentCounts(): { region: string; appliance: string; state: string; n: number }[];
   presentBindings(now: number): BindingView[];
   /** bindings that ended since `since`, newest first (at most 20 000) */
   endedBindings(since: number, now: number): EndedBinding[];
@@ -45,6 +44,8 @@ export interface DaemonView {
   /** the policy's verdict for a binding at a time, and the region its address maps to (if any) */
   evaluate(b: BindingView, at: number): Verdict;
   regionOf(ip: string): string | undefined;
-  /** throws when the state database cannot answer */
+  /** failed writes to the state database since start, and what is failing now (a full disk), if anything */
+  storeHealth(): { writeErrors: number; problem?: string };
+  /** throws when the state database cannot answer (or its writes are failing: a full disk) */
   ping(): void;
 }

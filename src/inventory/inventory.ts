@@ -12,7 +12,8 @@
  */
 import type { DB } from '../store/db.js';
 import type { Sighting } from '../sighting.js';
-import type { FileCheckpoint } from '../sources/types.js';
+import type { FileCheckpoint, SourcePosition } from '../sources/types.js';
+import picomatch from 'picomatch';
 import { hostKey, isLinkableHostKey } from './hostkey.js';
 
 export interface InventoryOptions {
@@ -21,6 +22,13 @@ export interface InventoryOptions {
   retentionS: number;
   /** identities with the same specific hostname share their last scan (DHCP and VPN views of one laptop); default true */
   linkHostnames?: boolean;
+  /**
+   * Host-key globs (`lt-*`) the operator vouches for: names handed out centrally to managed
+   * devices. Identities sharing such a name link on the name alone; any other name links only
+   * when the two identities also share a user name (a LAN device that names itself like a
+   * scanned laptop must not inherit its scan).
+   */
+  linkHostPatterns?: string[];
 }
 
 export interface IdentityView {
@@ -91,6 +99,32 @@ function toView(r: BindingRow): BindingView {
 }
 
 /** The identity key a sighting points at: strongest identifier first. */
+interface LinkFacts {
+  id: number;
+  key: string;
+  user: string | null;
+}
+
+/** `onsight, linked from user:alice|lt-0042`: `hosts` says when a credit came from a link. */
+function linkedVia(via: string | null, from: string): string {
+  const base = (via ?? 'onsight').replace(/, linked from .*$/, '');
+  return `${base}, linked from ${from}`;
+}
+
+/** A host-key glob (`lt-*`, `ws-[0-9]*`) as a whole-string RegExp; host keys are lower case. */
+function hostPattern(glob: string): RegExp {
+  return picomatch.makeRe(glob.toLowerCase(), { dot: true });
+}
+
+/** Longest stored host name (a DNS name's limit) and user name: log lines are attacker-controlled. */
+export const MAX_HOSTNAME = 253;
+export const MAX_USER = 256;
+
+function capNames(s: Sighting): Sighting {
+  if ((s.hostname?.length ?? 0) <= MAX_HOSTNAME && (s.user?.length ?? 0) <= MAX_USER) return s;
+  return { ...s, hostname: s.hostname?.slice(0, MAX_HOSTNAME), user: s.user?.slice(0, MAX_USER) };
+}
+
 export function identityKey(s: Pick<Sighting, 'mac' | 'duid' | 'clientId' | 'user' | 'hostname' | 'ip'>): string {
   if (s.mac) return `mac:${s.mac}`;
   if (s.duid) return `duid:${s.duid.toLowerCase()}`;
@@ -137,15 +171,17 @@ export class Inventory {
         VALUES (@path, @dev, @ino, @offset, @fingerprint, @tailFingerprint, @now)
         ON CONFLICT(path) DO UPDATE SET dev = excluded.dev, ino = excluded.ino, offset = excluded.offset, fingerprint = excluded.fingerprint,
           tail_fingerprint = excluded.tail_fingerprint, updated_at = excluded.updated_at`),
+      getPosition: db.prepare('SELECT value FROM positions WHERE key = ?').pluck(),
+      putPosition: db.prepare(`INSERT INTO positions (key, value, updated_at) VALUES (@key, @value, @now)
+        ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`),
       markScanned: db.prepare(`UPDATE identities SET last_scanned_at = @at, last_scanned_via = @via
         WHERE id = @id AND (last_scanned_at IS NULL OR last_scanned_at < @at)`),
       otherHolder: db.prepare(`SELECT 1 FROM bindings WHERE ip = @ip AND start_at <= @to AND identity_id != @identityId
         AND (end_at IS NULL OR end_at >= @from) LIMIT 1`).pluck(),
-      hostKeyOf: db.prepare('SELECT host_key FROM identities WHERE id = ?').pluck(),
-      markScannedByHost: db.prepare(`UPDATE identities SET last_scanned_at = @at, last_scanned_via = @via
-        WHERE host_key = @hostKey AND (last_scanned_at IS NULL OR last_scanned_at < @at)`),
-      newestScanByHost: db.prepare(`SELECT last_scanned_at AS at, last_scanned_via AS via FROM identities
-        WHERE host_key = ? AND last_scanned_at IS NOT NULL ORDER BY last_scanned_at DESC LIMIT 1`),
+      scannedByHost: db.prepare(`SELECT id, key, user, last_scanned_at AS at, last_scanned_via AS via FROM identities
+        WHERE host_key = ? AND last_scanned_at IS NOT NULL ORDER BY last_scanned_at DESC LIMIT 50`),
+      byHost: db.prepare('SELECT id, key, user FROM identities WHERE host_key = ? LIMIT 1000'),
+      linkFacts: db.prepare('SELECT id, key, user, host_key FROM identities WHERE id = ?'),
       expired: db.prepare('SELECT id FROM bindings INDEXED BY bindings_open_expiry WHERE end_at IS NULL AND expires_at IS NOT NULL AND expires_at < ?'),
       present: db.prepare(`${BINDING_SELECT} WHERE b.end_at IS NULL AND (b.expires_at IS NULL OR b.expires_at >= ?) ORDER BY b.ip`),
       identity: db.prepare('SELECT id, key, mac, duid, user, hostname, last_scanned_at, last_scanned_via FROM identities WHERE id = ?'),
@@ -160,22 +196,43 @@ export class Inventory {
   }
 
   /**
-   * Apply a batch of sightings and the file checkpoints of the lines that produced them in ONE
-   * transaction: either all of it is in the database or none of it is.
+   * Apply a batch of sightings, the file checkpoints of the lines that produced them and other
+   * sources' positions in ONE transaction: either all of it is in the database or none of it is.
    */
-  commitBatch(sightings: Sighting[], checkpoints: FileCheckpoint[] = [], now = Date.now()): ApplyResult[] {
+  commitBatch(sightings: Sighting[], checkpoints: FileCheckpoint[] = [], now = Date.now(), positions: SourcePosition[] = []): ApplyResult[] {
     return this.db.transaction(() => {
       const results = sightings.map((s) => this.apply(s));
       for (const c of checkpoints) {
         this.stmt.putCheckpoint.run({ path: c.path, dev: c.dev, ino: c.ino, offset: c.offset, fingerprint: c.fingerprint, tailFingerprint: c.tailFingerprint ?? null, now });
       }
+      for (const p of positions) this.stmt.putPosition.run({ key: p.key, value: JSON.stringify(p.value), now });
       return results;
     })();
+  }
+
+  /** A source position's committed value, or undefined. */
+  position(key: string): unknown {
+    const v = this.stmt.getPosition.get(key) as string | undefined;
+    return v === undefined ? undefined : JSON.parse(v);
+  }
+
+  /** Forget positions under `prefix` not updated since `before` (old HTTP idempotency keys). */
+  prunePositions(prefix: string, before: number): number {
+    return this.db.prepare("DELETE FROM positions WHERE key >= ? AND key < ? AND updated_at < ?").run(prefix, prefix + '\uffff', before).changes;
   }
 
   private get linking(): boolean {
     return this.opts.linkHostnames !== false;
   }
+
+  private get linkPatterns(): RegExp[] {
+    if (!this.patternCache || this.patternCache.src !== this.opts.linkHostPatterns) {
+      this.patternCache = { src: this.opts.linkHostPatterns, res: (this.opts.linkHostPatterns ?? []).map(hostPattern) };
+    }
+    return this.patternCache.res;
+  }
+
+  private patternCache?: { src: string[] | undefined; res: RegExp[] };
 
   private identityFor(s: Sighting, at: number): number {
     const key = identityKey(s);
@@ -193,15 +250,27 @@ export class Inventory {
     return id;
   }
 
-  /** Let identity `id` take the newest last scan among identities with its host key (only forward). */
+  /** Let identity `id` take the newest last scan among corroborated identities with its host key (only forward). */
   private inheritScan(id: number, hk: string | null): void {
     if (!this.linking || !isLinkableHostKey(hk)) return;
-    const newest = this.stmt.newestScanByHost.get(hk) as { at: number; via: string | null } | undefined;
-    if (newest) this.stmt.markScanned.run({ id, at: newest.at, via: newest.via });
+    const me = this.stmt.linkFacts.get(id) as LinkFacts | undefined;
+    if (!me) return;
+    for (const other of this.stmt.scannedByHost.all(hk) as (LinkFacts & { at: number; via: string | null })[]) {
+      if (other.id === id || !this.corroborated(me, other, hk)) continue;
+      this.stmt.markScanned.run({ id, at: other.at, via: linkedVia(other.via, other.key) });
+      return;
+    }
+  }
+
+  /** Two identities under one host key are one device only with more than the name to go on. */
+  private corroborated(a: LinkFacts, b: LinkFacts, hk: string): boolean {
+    if (a.user && b.user && a.user.toLowerCase() === b.user.toLowerCase()) return true;
+    return this.linkPatterns.some((re) => re.test(hk));
   }
 
   /** Apply one sighting (call inside a transaction; commitBatch does). */
-  apply(s: Sighting): ApplyResult {
+  apply(sighting: Sighting): ApplyResult {
+    const s = capNames(sighting);
     const at = Date.parse(s.at);
     const channel = s.kind === 'tunnel-up' || s.kind === 'tunnel-down' ? 'vpn' : 'dhcp';
     const open = this.stmt.openByIp.get(s.ip) as BindingRow | undefined;
@@ -333,10 +402,15 @@ export class Inventory {
       for (const id of identityIds) {
         this.stmt.markScanned.run({ id, at, via });
         if (!linking) continue;
-        const hk = this.stmt.hostKeyOf.get(id) as string | null | undefined;
-        if (!isLinkableHostKey(hk) || done.has(hk)) continue;
-        done.add(hk);
-        this.stmt.markScannedByHost.run({ hostKey: hk, at, via });
+        const me = this.stmt.linkFacts.get(id) as (LinkFacts & { host_key: string | null }) | undefined;
+        const hk = me?.host_key;
+        if (!me || !isLinkableHostKey(hk) || done.has(`${id}`)) continue;
+        done.add(`${id}`);
+        for (const other of this.stmt.byHost.all(hk) as LinkFacts[]) {
+          if (other.id !== id && !identityIds.includes(other.id) && this.corroborated(me, other, hk)) {
+            this.stmt.markScanned.run({ id: other.id, at, via: linkedVia(via, me.key) });
+          }
+        }
       }
     })();
   }

@@ -4,7 +4,7 @@
  * validates every draft. Nothing a line contains can make this throw.
  */
 import { SIGHTING_KINDS, type Sighting, type SightingDraft } from '../sighting.js';
-import { parseSyslog, type SyslogMessage } from '../sources/syslog/header.js';
+import { parseSyslog, type SyslogMessage } from './syslog-header.js';
 import { canonicalIp } from '../util/ip.js';
 import { normalizeMac } from '../util/mac.js';
 import { OnsightError } from '../errors.js';

@@ -3,7 +3,7 @@
  * directory) default-exports a ParserPlugin. See parsers/README.md for how to write one.
  */
 import type { SightingDraft } from '../sighting.js';
-import type { SyslogMessage } from '../sources/syslog/header.js';
+import type { SyslogMessage } from './syslog-header.js';
 
 export interface LineInput {
   /** the whole line as received, without the trailing newline */

@@ -3,7 +3,7 @@
  * mapped to a region, not scanned within its rescan window (rule > region > default), and inside
  * the region's scan windows. Every answer carries its reason, for the decision log.
  */
-import { CidrSet, parseCidr } from '../util/ip.js';
+import { CidrSet, neverTargetReason, parseCidr } from '../util/ip.js';
 import type { BindingView } from '../inventory/inventory.js';
 import { RegionMap, type RegionDef } from './regions.js';
 import { insideWindows, parseWindow, type ScanWindow } from './windows.js';
@@ -61,13 +61,19 @@ export class Policy {
     for (const r of opts.rules) for (const c of r.cidrs) this.rules.add(parseCidr(c)!, r.rescanAfter);
     this.regions = new RegionMap(opts.regions);
     for (const r of opts.regions) {
-      if (r.scanWindows) this.windows.set(r.name, r.scanWindows.map((w) => parseWindow(w)!).filter(Boolean));
+      if (!r.scanWindows) continue;
+      // a window that does not parse must never mean "any time" (config validation refuses it first)
+      this.windows.set(r.name, r.scanWindows.map((w) => {
+        const parsed = parseWindow(w);
+        if (!parsed) throw new Error(`region ${r.name}: scan window "${w}" does not parse`);
+        return parsed;
+      }));
     }
   }
 
   /** The hard rule, checked again right before every launch: scope and not excluded. */
   allowed(ip: string): boolean {
-    return this.scope.contains(ip) && !this.exclude.contains(ip);
+    return neverTargetReason(ip) === undefined && this.scope.contains(ip) && !this.exclude.contains(ip);
   }
 
   rescanAfterS(ip: string, region?: string): number {
@@ -91,6 +97,8 @@ export class Policy {
 
   evaluate(b: BindingView, now: number): Verdict {
     const ip = b.ip;
+    const never = neverTargetReason(ip);
+    if (never) return { due: false, reason: 'out-of-scope', detail: `${ip} is ${never}: never scanned, whatever policy.scope says` };
     if (!this.scope.contains(ip)) return { due: false, reason: 'out-of-scope', detail: `${ip} is outside policy.scope` };
     const ex = this.exclude.lookup(ip);
     if (ex) return { due: false, reason: 'excluded', detail: `${ip} is excluded by ${ex}` };

@@ -29,13 +29,12 @@ export function parseWindow(text: string): ScanWindow | undefined {
       }
     }
   }
-  const [from, to] = sp[1].split('-');
-  const mins = (t: string) => {
-    const [h, m] = t.split(':').map(Number);
-    return h * 60 + m;
-  };
-  const startMin = mins(from), endMin = mins(to);
-  if (!(startMin >= 0 && startMin <= 1440 && endMin >= 0 && endMin <= 1440)) return undefined;
+  const t = /^(\d\d):(\d\d)-(\d\d):(\d\d)$/.exec(sp[1]);
+  if (!t) return undefined;
+  // HH 00-23 and MM 00-59; 24:00 is the end of the day
+  const mins = (h: string, m: string) => (Number(h) < 24 && Number(m) < 60) || (h === '24' && m === '00') ? Number(h) * 60 + Number(m) : NaN;
+  const startMin = mins(t[1], t[2]), endMin = mins(t[3], t[4]);
+  if (Number.isNaN(startMin) || Number.isNaN(endMin)) return undefined;
   return { days, startMin, endMin };
 }
 

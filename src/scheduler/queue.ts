@@ -102,7 +102,8 @@ export class SchedulerStore {
       queueAll: db.prepare('SELECT * FROM queue ORDER BY region, last_seen IS NULL, last_seen DESC, due_since'),
       intentsRecent: db.prepare('SELECT * FROM intents ORDER BY created_at DESC LIMIT ?'),
       decisionsSince: db.prepare('SELECT at, ip, identity_id, decision, reason FROM decisions WHERE at >= ? ORDER BY id'),
-      intentCounts: db.prepare('SELECT region, appliance, state, count(*) AS n FROM intents GROUP BY region, appliance, state ORDER BY region, appliance, state'),
+      endedIntentCounts: db.prepare(`SELECT region, appliance, state, count(*) AS n FROM intents WHERE state NOT IN ('launching', 'running')
+        GROUP BY region, appliance, state ORDER BY region, appliance, state`),
       lastDropped: db.prepare(`SELECT ip, identity_id, max(at) AS at, reason FROM decisions WHERE decision = 'dropped-by-scanner' GROUP BY ip, identity_id`),
     };
   }
@@ -217,9 +218,9 @@ export class SchedulerStore {
       .map((r) => ({ at: r.at, ip: r.ip, identityId: r.identity_id ?? undefined, decision: r.decision, reason: r.reason }));
   }
 
-  /** Intents by region, appliance and state (durable counts for /metrics). */
-  intentCounts(): { region: string; appliance: string; state: string; n: number }[] {
-    return this.s.intentCounts.all() as { region: string; appliance: string; state: string; n: number }[];
+  /** Ended intents by region, appliance and final state (durable counts for /metrics). */
+  endedIntentCounts(): { region: string; appliance: string; state: string; n: number }[] {
+    return this.s.endedIntentCounts.all() as { region: string; appliance: string; state: string; n: number }[];
   }
 
   pruneDecisions(keep: number): void {

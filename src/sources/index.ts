@@ -3,3 +3,5 @@ export { startSyslogInput, parseListen, readUdpKernelDrops } from './syslog/list
 export { SyslogFramer } from './syslog/framing.js';
 export type * from './types.js';
 export { startFileInput, globToRegExp } from './file/input.js';
+export { startHttpInput } from './http/input.js';
+export { startLeaseInput } from './lease/input.js';

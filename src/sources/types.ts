@@ -2,7 +2,8 @@
  * What sources hand downstream. Sources know nothing of parsers or the inventory: they frame
  * bytes into lines, attach where and when each came from, and respect the sink's backpressure.
  */
-import type { SyslogMessage } from './syslog/header.js';
+import type { SyslogMessage } from '../parsers/syslog-header.js';
+import type { Sighting } from '../sighting.js';
 
 /** Where a file line ends: committed with its sightings in one SQLite transaction. */
 export interface FileCheckpoint {
@@ -22,6 +23,29 @@ export interface FileCheckpoint {
   tailFingerprint?: string;
 }
 
+/**
+ * Any source's position or acknowledgement, committed in the same SQLite transaction as the
+ * sightings that came before it (files keep their own FileCheckpoint). `key` is unique across
+ * inputs (`lease:/var/lib/misc/dnsmasq.leases`, `http:0.0.0.0:8088:idem:KEY`); `value` is JSON.
+ */
+export interface SourcePosition {
+  key: string;
+  value: unknown;
+}
+
+/**
+ * Lines that must be committed together (one HTTP request, one lease-file snapshot): the ingest
+ * never splits a group across transactions, commits its position with it, and then calls
+ * `committed` (or `failed` when it gives up on them, e.g. at shutdown).
+ */
+export interface CommitGroup {
+  position?: SourcePosition;
+  /** a per-sender allow-list: sightings decoded from the group's lines that it refuses are dropped (the source counts them) */
+  accept?(s: Sighting): boolean;
+  committed?(): void;
+  failed?(err: Error): void;
+}
+
 export interface RawLine {
   /** the line, without framing and trailing newline */
   text: string;
@@ -37,6 +61,10 @@ export interface RawLine {
   /** header already parsed by the source, if it did */
   syslog?: SyslogMessage;
   checkpoint?: FileCheckpoint;
+  /** sightings the source decoded itself (Sighting JSON, lease databases): the parsers are skipped */
+  sightings?: Sighting[];
+  /** the commit group this line belongs to; consecutive lines with the same group are committed together */
+  group?: CommitGroup;
 }
 
 /**
@@ -57,6 +85,10 @@ export interface SourceCounters {
   dropped: Record<string, number>;
   /** network inputs: connections open now */
   connections?: number;
+  /** TCP/TLS: connections refused before any line was read, by reason (notAllowed, connectionLimit, senderConnectionLimit) */
+  refused?: Record<string, number>;
+  /** file inputs: files tailed now */
+  files?: number;
   /** other events worth a metric: accepted, idleTimeout, tlsError, resync, rotated, truncated, overwritten ... */
   events?: Record<string, number>;
 }
@@ -75,11 +107,13 @@ export interface SyslogInputOptions {
   idleTimeoutS: number;
   /** TCP/TLS: most connections at once; more are refused and counted. Default 1000. */
   maxConnections: number;
+  /** TCP/TLS: most connections at once from one sender address; more are refused and counted. Default 32. */
+  maxConnectionsPerSender?: number;
   /** UDP: SO_RCVBUF to ask for (bytes). Default 8 MiB. */
   udpRecvBufferBytes: number;
   tls?: { cert: string; key: string; ca?: string; requireClientCert?: boolean };
-  /** what to do with a message that is not valid UTF-8: drop and count (default), or decode with U+FFFD and count */
-  invalidUtf8?: 'drop' | 'replace';
+  /** how to read a message that is not valid UTF-8 (kept and counted as event `notUtf8`): as Latin-1 (default) or UTF-8 with U+FFFD */
+  invalidUtf8?: 'latin1' | 'replace';
 }
 
 /** One `type: file` input. */
@@ -99,6 +133,17 @@ export interface FileInputOptions {
 
 /** Reads the last committed checkpoint of a file input (from the SQLite store). */
 export type CheckpointReader = (path: string) => FileCheckpoint | undefined;
+
+/** Reads a committed SourcePosition's value (undefined if none). */
+export type PositionReader = (key: string) => unknown;
+
+/** What the store offers inputs to resume from. */
+export interface ResumeStore {
+  checkpoint: CheckpointReader;
+  position: PositionReader;
+  /** forget positions under a key prefix not updated since `before` (epoch ms) */
+  prunePositions(prefix: string, before: number): number;
+}
 
 /** A running input. */
 export interface InputHandle {

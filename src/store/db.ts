@@ -3,7 +3,7 @@
  * Migrations are append-only: never edit one that has shipped, add the next.
  */
 import Database, { type Database as SqliteDatabase } from './sqlite.js';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { OnsightError } from '../errors.js';
 
@@ -115,6 +115,10 @@ const MIGRATIONS: string[] = [
   // 6: the queue is ordered by the device's last sighting, most recent first (a DHCP lease seen
   // long ago may belong to a laptop that left without a release), not by when the lease ends
   `ALTER TABLE queue RENAME COLUMN leave_by TO last_seen;`,
+  // 7: any source's position or acknowledgement (lease database snapshots and offsets, HTTP
+  // idempotency keys), committed in the same transaction as its sightings; files keep checkpoints
+  `CREATE TABLE positions (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at INTEGER NOT NULL);
+  CREATE INDEX positions_updated ON positions(updated_at);`,
 ];
 
 export function openDatabase(file: string): DB {
@@ -130,6 +134,30 @@ export function openDatabase(file: string): DB {
   db.pragma('busy_timeout = 5000');
   db.pragma('foreign_keys = ON');
   migrate(db);
+  return db;
+}
+
+/**
+ * Open the state read-only, for the views (`onsight hosts` …): never creates the file or its
+ * directory, never migrates. A missing file or another schema is an error that says what to do.
+ */
+export function openDatabaseReadOnly(file: string): DB {
+  if (file !== ':memory:' && !existsSync(file)) {
+    throw new OnsightError('ONSIGHT_STORE', `no state database at ${file}: the daemon has not run with this config yet (onsight run), or pass the daemon's --config (or set ONSIGHT_CONFIG)`);
+  }
+  let db: DB;
+  try {
+    db = new Database(file, { readonly: true, fileMustExist: true });
+  } catch (err) {
+    throw new OnsightError('ONSIGHT_STORE', `cannot open the state database ${file} read-only: ${(err as Error).message}`, { cause: err });
+  }
+  db.pragma('busy_timeout = 5000');
+  const v = schemaVersion(db);
+  if (v !== MIGRATIONS.length) {
+    db.close();
+    throw new OnsightError('ONSIGHT_STORE', `the state database ${file} has schema ${v}, this onsight reads ${MIGRATIONS.length}: ` +
+      (v < MIGRATIONS.length ? 'start the daemon once (onsight run) to upgrade it' : 'upgrade onsight'));
+  }
   return db;
 }
 

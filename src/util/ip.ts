@@ -58,20 +58,43 @@ export function parseCidr(text: string): Cidr | undefined {
     }
     const [addr, bits] = ipaddr.parseCIDR(t);
     if (addr.kind() === 'ipv4' && !ipaddr.IPv4.isValidFourPartDecimal(t.slice(0, t.indexOf('/')))) return undefined;
+    // ::ffff:10.99.0.0/112 is 10.99.0.0/16: addresses are compared as IPv4 once canonical
+    if (addr.kind() === 'ipv6' && bits >= 96 && (addr as ipaddr.IPv6).isIPv4MappedAddress()) {
+      return { text: t, addr: (addr as ipaddr.IPv6).toIPv4Address(), bits: bits - 96 };
+    }
     return { text: t, addr, bits };
   } catch {
     return undefined;
   }
 }
 
-export function cidrContains(c: Cidr, ip: string): boolean {
+/** An address as ipaddr.js sees it, IPv4-mapped IPv6 (::ffff:10.0.0.1) as IPv4; undefined if not one. */
+function parseIp(ip: string): Parsed | undefined {
   try {
     const a = ipaddr.parse(ip);
-    if (a.kind() !== c.addr.kind()) return false;
-    return (a as ipaddr.IPv4).match(c.addr as ipaddr.IPv4, c.bits);
+    return a.kind() === 'ipv6' && (a as ipaddr.IPv6).isIPv4MappedAddress() ? (a as ipaddr.IPv6).toIPv4Address() : a;
   } catch {
-    return false;
+    return undefined;
   }
+}
+
+export function cidrContains(c: Cidr, ip: string): boolean {
+  const a = parseIp(ip);
+  if (!a || a.kind() !== c.addr.kind()) return false;
+  return (a as ipaddr.IPv4).match(c.addr as ipaddr.IPv4, c.bits);
+}
+
+/** ipaddr.js ranges that are never a device to scan, whatever the scope says. */
+const NEVER_TARGETS: Record<string, string> = {
+  loopback: 'a loopback address', broadcast: 'the broadcast address', multicast: 'a multicast address', linkLocal: 'a link-local address',
+  unspecified: 'an unspecified address',
+};
+
+/** Why an address can never be a scan target (`a loopback address` …), or undefined when it can be. */
+export function neverTargetReason(ip: string): string | undefined {
+  const a = parseIp(ip);
+  if (!a) return 'not an address';
+  return NEVER_TARGETS[a.range()];
 }
 
 /** A set of CIDRs answering "is this address inside?" and "which is the longest prefix?". */
@@ -85,12 +108,8 @@ export class CidrSet<T = string> {
 
   /** value of the longest matching prefix */
   lookup(ip: string): T | undefined {
-    let a: Parsed;
-    try {
-      a = ipaddr.parse(ip);
-    } catch {
-      return undefined;
-    }
+    const a = parseIp(ip);
+    if (!a) return undefined;
     for (const e of this.entries) {
       if (e.cidr.addr.kind() === a.kind() && (a as ipaddr.IPv4).match(e.cidr.addr as ipaddr.IPv4, e.cidr.bits)) return e.value;
     }

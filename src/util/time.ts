@@ -4,16 +4,58 @@ export const MONTHS: Record<string, number> = {
   jan: 1, feb: 2, mar: 3, apr: 4, may: 5, jun: 6, jul: 7, aug: 8, sep: 9, oct: 10, nov: 11, dec: 12,
 };
 
+/**
+ * Month abbreviations of other locales, as `journalctl -o short` and syslog daemons print `%b` under
+ * a non-English LC_TIME (glibc locale data): de, fr (with its trailing dot), es, it, nl, pt.
+ * None collides with another month.
+ */
+const LOCALE_MONTHS: Record<string, number> = {
+  'mär': 3, mai: 5, okt: 10, dez: 12, // de (also nl okt, pt mai/dez)
+  janv: 1, 'févr': 2, mars: 3, avr: 4, juin: 6, juil: 7, 'août': 8, sept: 9, 'déc': 12, // fr
+  ene: 1, abr: 4, ago: 8, dic: 12, // es (also it ago/dic, pt abr/ago)
+  gen: 1, mag: 5, giu: 6, lug: 7, set: 9, ott: 10, // it (also pt set)
+  mrt: 3, mei: 5, // nl
+  fev: 2, out: 10, // pt
+};
+
+/** A month abbreviation (`Jan`, `AUG`, `Mär`, `févr`) → 1-12; exact token, a trailing `.` removed. */
 export function monthNumber(name: string): number | undefined {
-  return MONTHS[name.slice(0, 3).toLowerCase()];
+  const t = (name.endsWith('.') ? name.slice(0, -1) : name).toLowerCase();
+  return MONTHS[t] ?? LOCALE_MONTHS[t];
 }
 
 const offsetFormatters = new Map<string, Intl.DateTimeFormat>();
+
+/**
+ * Offsets by (zone, 15-minute slice of UTC time). Intl formatting costs microseconds per call and a
+ * log stream's stamps fall in a handful of slices, so the cache takes a named zone from ~10x slower
+ * than UTC to about UTC's speed. A slice is cached only when the offset is the same at both of its
+ * ends: tzdb transitions fall on quarter hours, and a slice holding one that does not (old LMT
+ * offsets) is recomputed on every call rather than cached wrong.
+ */
+const SLICE_MS = 15 * 60_000;
+const OFFSET_CACHE_MAX = 8192;
+const offsetCache = new Map<string, number>();
+const NOT_CONSTANT = Number.NaN;
 
 /** Offset (ms) of `zone` from UTC at the instant `utcMs`. `zone` is an IANA name, `UTC` or `local`. */
 export function zoneOffsetMs(zone: string, utcMs: number): number {
   if (zone === 'UTC' || zone === 'Etc/UTC' || zone === 'Z') return 0;
   if (zone === 'local') return -new Date(utcMs).getTimezoneOffset() * 60_000;
+  if (!Number.isFinite(utcMs)) return intlOffsetMs(zone, utcMs);
+  const slice = Math.floor(utcMs / SLICE_MS);
+  const key = `${zone}\u0000${slice}`;
+  const hit = offsetCache.get(key);
+  if (hit !== undefined && !Number.isNaN(hit)) return hit;
+  if (hit !== undefined) return intlOffsetMs(zone, utcMs);
+  const start = intlOffsetMs(zone, slice * SLICE_MS);
+  const end = intlOffsetMs(zone, (slice + 1) * SLICE_MS - 1000);
+  if (offsetCache.size >= OFFSET_CACHE_MAX) offsetCache.clear();
+  offsetCache.set(key, start === end ? start : NOT_CONSTANT);
+  return start === end ? start : intlOffsetMs(zone, utcMs);
+}
+
+function intlOffsetMs(zone: string, utcMs: number): number {
   let f = offsetFormatters.get(zone);
   if (!f) {
     try {
@@ -52,15 +94,41 @@ export function wallToUtc(y: number, mo: number, d: number, h: number, mi: numbe
 
 const DAY = 86_400_000;
 
+export function isLeapYear(y: number): boolean {
+  return (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
+}
+
+const MONTH_DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/** Does day `d` exist in month `mo` (1-12) of year `y`? (`Date.UTC` would roll 2003-09-31 into October.) */
+export function isRealDate(y: number, mo: number, d: number): boolean {
+  if (mo < 1 || mo > 12 || d < 1) return false;
+  return d <= (mo === 2 && isLeapYear(y) ? 29 : MONTH_DAYS[mo - 1]);
+}
+
 /**
  * A year-less stamp (classic BSD syslog): take the receive year, and step back a year if that
  * would put the event more than a day in the future (December lines read in January).
+ * Feb 29 belongs to the latest leap year not in the future; a day no year has (`Apr 31`) gives
+ * undefined rather than a date rolled into the next month.
  */
-export function resolveYearless(mo: number, d: number, h: number, mi: number, s: number, ms: number, receivedAt: Date, zone: string): number {
-  const year = receivedAt.getUTCFullYear();
-  let t = wallToUtc(year, mo, d, h, mi, s, ms, zone);
-  if (t > receivedAt.getTime() + DAY) t = wallToUtc(year - 1, mo, d, h, mi, s, ms, zone);
-  return t;
+export function resolveYearless(mo: number, d: number, h: number, mi: number, s: number, ms: number, receivedAt: Date, zone: string): number | undefined {
+  const y = yearlessYear(mo, d, h, mi, s, ms, receivedAt, zone);
+  return y === undefined ? undefined : wallToUtc(y, mo, d, h, mi, s, ms, zone);
+}
+
+/** The year `resolveYearless` gives a year-less stamp (undefined for a day no year has). */
+export function yearlessYear(mo: number, d: number, h: number, mi: number, s: number, ms: number, receivedAt: Date, zone: string): number | undefined {
+  if (!isRealDate(2000, mo, d)) return undefined;
+  const received = receivedAt.getTime();
+  if (!Number.isFinite(received)) return undefined;
+  const latestWith = (y: number) => {
+    while (!isRealDate(y, mo, d)) y--; // only Feb 29 loops, at most 8 years (1900, 2100)
+    return y;
+  };
+  const year = latestWith(receivedAt.getUTCFullYear());
+  if (wallToUtc(year, mo, d, h, mi, s, ms, zone) > received + DAY) return latestWith(year - 1);
+  return year;
 }
 
 function digits(text: string, start: number, n: number): number {
@@ -84,7 +152,7 @@ export function parseIsoTime(text: string, zone: string): number | undefined {
   const h = digits(text, 11, 2), mi = digits(text, 14, 2), s = digits(text, 17, 2);
   if (text[4] !== '-' || text[7] !== '-' || (text[10] !== 'T' && text[10] !== 't' && text[10] !== ' ')) return undefined;
   if (text[13] !== ':' || text[16] !== ':') return undefined;
-  if (y < 0 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 || s > 60) return undefined;
+  if (y < 0 || !isRealDate(y, mo, d) || h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 || s > 60) return undefined;
   let i = 19;
   let ms = 0;
   if (text[i] === '.' || text[i] === ',') {

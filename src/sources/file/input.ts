@@ -10,56 +10,45 @@
  */
 import { watch, type FSWatcher } from 'chokidar';
 import { stat } from 'node:fs/promises';
+import picomatch from 'picomatch';
 import { dirname, resolve, sep } from 'node:path';
 import type { Logger } from '../../log.js';
 import type { CheckpointReader, FileInputOptions, InputHandle, LineSink, SourceCounters } from '../types.js';
 import { FileTailer, type StartPosition } from './tailer.js';
 
 export function isGlob(p: string): boolean {
-  return /[*?[{]/.test(p);
+  return /[*?[{]/.test(p) || /[@!+]\(/.test(p);
 }
 
-/** The directory before the first glob segment, and a RegExp for whole paths. */
+/** `{1..3}` → `(?:1|2|3)`, `{a..c}` too: picomatch leaves ranges to a callback. */
+function expandRange(a: string, b: string): string {
+  const num = /^-?\d+$/.test(a) && /^-?\d+$/.test(b);
+  const [x, y] = num ? [Number(a), Number(b)] : [a.charCodeAt(0), b.charCodeAt(0)];
+  if (!num && (a.length !== 1 || b.length !== 1)) return `${a}..${b}`;
+  const out: string[] = [];
+  for (let i = Math.min(x, y); i <= Math.max(x, y) && out.length < 1000; i++) out.push(num ? String(i) : String.fromCharCode(i));
+  return `(?:${out.join('|')})`;
+}
+
+/**
+ * The directory before the first glob segment, and a RegExp for whole paths (picomatch: `*`, `**`,
+ * `?`, classes, braces and ranges, extglobs, escapes; `*` matches dot files too, as log names may start with one).
+ */
 export function globToRegExp(glob: string): { base: string; re: RegExp; depth?: number } {
+  const scan = picomatch.scan(glob);
+  // only escaped metacharacters (file\[1\].log): one file, watched from its directory
+  const base = (scan.isGlob ? scan.base : dirname(glob.replace(/\\(.)/g, '$1'))) || (glob.startsWith('/') ? '/' : '.');
+  // `[!0-9]`, the shell's negated class, is `[^0-9]` to picomatch
+  const re = picomatch.makeRe(glob.replace(/(^|[^\\])\[!/g, '$1[^'), { dot: true, expandRange });
   const segs = glob.split('/');
   const first = segs.findIndex((s) => isGlob(s));
-  const base = segs.slice(0, first).join('/') || (glob.startsWith('/') ? '/' : '.');
-  let re = '';
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob[i];
-    if (c === '*') {
-      if (glob[i + 1] === '*') {
-        i++;
-        if (glob[i + 1] === '/') {
-          i++;
-          re += '(?:[^/]*/)*';
-        } else re += '.*';
-      } else re += '[^/]*';
-    } else if (c === '?') re += '[^/]';
-    else if (c === '[') {
-      const end = glob.indexOf(']', i + 1);
-      if (end < 0) re += '\\[';
-      else {
-        let cls = glob.slice(i + 1, end).replace(/\\/g, '\\\\');
-        if (cls.startsWith('!')) cls = '^' + cls.slice(1);
-        re += `[${cls}]`;
-        i = end;
-      }
-    } else if (c === '{') {
-      const end = glob.indexOf('}', i + 1);
-      if (end < 0) re += '\\{';
-      else {
-        re += '(?:' + glob.slice(i + 1, end).split(',').map((a) => a.replace(/[.+^$()|\\]/g, '\\$&')).join('|') + ')';
-        i = end;
-      }
-    } else re += c.replace(/[.+^$()|\\\]}]/g, '\\$&');
-  }
   const depth = glob.includes('**') ? undefined : segs.length - first - 1;
-  return { base, re: new RegExp(`^${re}$`), depth };
+  return { base, re, depth };
 }
 
-export async function startFileInput(opts: FileInputOptions, sink: LineSink, checkpoints: CheckpointReader, log: Logger): Promise<InputHandle> {
+export async function startFileInput(opts: FileInputOptions, sink: LineSink, checkpoints: CheckpointReader, parentLog: Logger): Promise<InputHandle> {
   const name = `file:${opts.path}`;
+  const log = parentLog.child({ input: name });
   const pollMs = opts.pollMs || 250;
   const tailers = new Map<string, FileTailer>();
   const glob = isGlob(opts.path);
@@ -104,7 +93,7 @@ export async function startFileInput(opts: FileInputOptions, sink: LineSink, che
     });
     watcher.on('add', (p) => void addFile(p, !ready).catch((err) => log.warn({ err, path: p }, 'could not start tailing')));
     watcher.on('change', (p) => tailers.get(p)?.kick());
-    watcher.on('error', (err) => log.warn({ err, input: name }, 'file watcher error'));
+    watcher.on('error', (err) => log.warn({ err }, 'file watcher error'));
     await new Promise<void>((resolve) => watcher!.once('ready', () => resolve()));
     ready = true;
   } else {
@@ -116,7 +105,7 @@ export async function startFileInput(opts: FileInputOptions, sink: LineSink, che
     const nudge = (p: string) => (p === target ? tailers.get(opts.path)?.kick() : undefined);
     watcher.on('add', nudge);
     watcher.on('change', nudge);
-    watcher.on('error', (err) => log.debug({ err, input: name }, 'file watcher error'));
+    watcher.on('error', (err) => log.debug({ err }, 'file watcher error'));
   }
 
   const timer = setInterval(() => {
@@ -139,11 +128,11 @@ export async function startFileInput(opts: FileInputOptions, sink: LineSink, che
     for (const [k, v] of Object.entries(t.stats.events)) retired.events[k] = (retired.events[k] ?? 0) + v;
   }
 
-  log.info({ input: name, files: [...tailers.keys()] }, 'tailing');
+  log.info({ files: [...tailers.keys()] }, 'tailing');
   return {
     name,
     counters(): SourceCounters {
-      const c: SourceCounters & { events: Record<string, number> } = { received: retired.received, dropped: { ...retired.dropped }, events: { ...retired.events, files: tailers.size } };
+      const c: SourceCounters & { events: Record<string, number> } = { received: retired.received, dropped: { ...retired.dropped }, events: { ...retired.events }, files: tailers.size };
       for (const t of tailers.values()) {
         c.received += t.stats.received;
         for (const [k, v] of Object.entries(t.stats.dropped)) c.dropped[k] = (c.dropped[k] ?? 0) + v;

@@ -35,9 +35,13 @@ class Counters {
   received = 0;
   dropped: Record<string, number> = {};
   events: Record<string, number> = {};
-  connections = 0;
+  /** stream connections refused before a byte was read: counted apart from lines */
+  refused: Record<string, number> = {};
   drop(reason: string, n = 1): void {
     this.dropped[reason] = (this.dropped[reason] ?? 0) + n;
+  }
+  refuse(reason: string): void {
+    this.refused[reason] = (this.refused[reason] ?? 0) + 1;
   }
   event(name: string, n = 1): void {
     this.events[name] = (this.events[name] ?? 0) + n;
@@ -152,7 +156,7 @@ async function startUdp(addr: ListenAddress, opts: SyslogInputOptions, sink: Lin
       if (e > maxBytes) return c.drop('tooLarge');
       const t = frameText(msg.subarray(0, e), opts.invalidUtf8);
       if (!t.ok) return c.drop(t.reason);
-      if (t.replaced) c.event('invalidUtf8Replaced');
+      if (t.notUtf8) c.event('notUtf8');
       if (paused && ++pausedCount > UDP_PAUSED_SLACK) return c.drop('backpressure');
       c.received++;
       const line: RawLine = { text: t.text, receivedAt: new Date(), source: name, sender, format: opts.format };
@@ -221,11 +225,15 @@ async function loadTls(tls: NonNullable<SyslogInputOptions['tls']>): Promise<Sec
   return { cert, key, ca };
 }
 
+/** Default per-sender connection cap: a relay needs a few; a slow-drip sender must not take all. */
+export const DEFAULT_MAX_CONNECTIONS_PER_SENDER = 32;
+
 async function startStream(addr: ListenAddress, opts: SyslogInputOptions, sink: LineSink, log: Logger): Promise<InputHandle> {
   const allow = makeAllow(opts.allow);
   const c = new Counters();
   const conns = new Set<Conn>();
   const maxConns = opts.maxConnections || 1000;
+  const maxPerSender = opts.maxConnectionsPerSender || DEFAULT_MAX_CONNECTIONS_PER_SENDER;
   const idleMs = (opts.idleTimeoutS || 300) * 1000;
   const maxBytes = opts.maxMessageBytes || 65536;
   let name = `${addr.proto}:${addr.port}`;
@@ -257,7 +265,7 @@ async function startStream(addr: ListenAddress, opts: SyslogInputOptions, sink: 
         c.drop(t.reason);
         continue;
       }
-      if (t.replaced) c.event('invalidUtf8Replaced');
+      if (t.notUtf8) c.event('notUtf8');
       c.received++;
       // frames already cut from a chunk are pushed even when paused: at most one chunk's worth
       if (!sink.push({ text: t.text, receivedAt: now, source: name, sender: k.sender, format: opts.format })) pauseAll();
@@ -277,7 +285,6 @@ async function startStream(addr: ListenAddress, opts: SyslogInputOptions, sink: 
     const sender = peer(sock.remoteAddress);
     const k: Conn = { sock, framer: new SyslogFramer({ maxMessageBytes: maxBytes }), sender };
     conns.add(k);
-    c.connections = conns.size;
     c.event('accepted');
     if (paused) sock.pause();
     sock.setTimeout(idleMs);
@@ -309,7 +316,6 @@ async function startStream(addr: ListenAddress, opts: SyslogInputOptions, sink: 
     sock.on('error', (err) => log.debug({ err, input: name, sender }, 'connection error'));
     sock.on('close', () => {
       conns.delete(k);
-      c.connections = conns.size;
     });
   };
 
@@ -321,21 +327,35 @@ async function startStream(addr: ListenAddress, opts: SyslogInputOptions, sink: 
       return false;
     }
     if (!allow(sender)) {
-      c.drop('notAllowed');
+      c.refuse('notAllowed');
       sock.destroy();
       return false;
     }
     if (raws.size >= maxConns) {
-      c.drop('connectionLimit');
+      c.refuse('connectionLimit');
       sock.destroy();
       return false;
     }
+    const held = perSender.get(sender) ?? 0;
+    if (held >= maxPerSender) {
+      c.refuse('senderConnectionLimit');
+      sock.destroy();
+      return false;
+    }
+    perSender.set(sender, held + 1);
     raws.add(sock);
-    sock.once('close', () => raws.delete(sock));
+    sock.once('close', () => {
+      raws.delete(sock);
+      const n = (perSender.get(sender) ?? 1) - 1;
+      if (n > 0) perSender.set(sender, n);
+      else perSender.delete(sender);
+    });
     return true;
   };
   /** every admitted TCP connection (for TLS: including those still in their handshake) */
   const raws = new Set<Socket>();
+  /** admitted connections per sender address: one slow sender must not hold every slot */
+  const perSender = new Map<string, number>();
 
   let server: TcpServer | TlsServer;
   let tlsOpts = opts.tls;
@@ -354,6 +374,9 @@ async function startStream(addr: ListenAddress, opts: SyslogInputOptions, sink: 
     srv.on('tlsClientError', (err, s) => {
       c.event('tlsError');
       log.debug({ err: err.message, input: name, sender: peer(s.remoteAddress) }, 'TLS handshake failed');
+      // with a listener here node leaves the socket open (a handshake timeout included): close it,
+      // or a client that never finishes its hello holds a connection slot for ever
+      s.destroy();
     });
     server = srv;
   } else {
@@ -379,7 +402,8 @@ async function startStream(addr: ListenAddress, opts: SyslogInputOptions, sink: 
     address: { host: bound.address, port: bound.port },
     counters(): SourceCounters {
       for (const k of conns) foldFramer(k.framer);
-      return { received: c.received, dropped: { ...c.dropped }, connections: conns.size, events: { ...c.events } };
+      // every admitted connection, TLS handshakes in progress included: they hold slots too
+      return { received: c.received, dropped: { ...c.dropped }, refused: { ...c.refused }, connections: raws.size, events: { ...c.events } };
     },
     async reload() {
       if (addr.proto !== 'tls' || !tlsOpts) return;

@@ -1,12 +1,17 @@
 /**
- * From a framed message (bytes) to the text handed downstream, refusing what is not a log line:
- * binary garbage (control bytes other than TAB, LF, CR) and, by default, invalid UTF-8.
+ * From a framed message (bytes) to the text handed downstream, refusing what is not a log line
+ * (binary garbage: control bytes other than TAB, LF, CR). A message that is not valid UTF-8 is
+ * kept: RFC 5424 §6.4 allows other encodings when there is no BOM, and old senders write Latin-1
+ * or Windows-1252. It is decoded as Latin-1 (lossless: every byte is one character; the default)
+ * or as UTF-8 with U+FFFD for the bad bytes (`invalidUtf8: replace`), and flagged for a counter.
  */
 import { isUtf8 } from 'node:buffer';
 
-export type FrameText = { ok: true; text: string; replaced?: boolean } | { ok: false; reason: 'binary' | 'badEncoding' };
+export type InvalidUtf8 = 'latin1' | 'replace';
 
-export function frameText(b: Buffer, invalidUtf8: 'drop' | 'replace' = 'drop'): FrameText {
+export type FrameText = { ok: true; text: string; notUtf8?: true } | { ok: false; reason: 'binary' };
+
+export function frameText(b: Buffer, invalidUtf8: InvalidUtf8 = 'latin1'): FrameText {
   let high = false;
   for (let i = 0; i < b.length; i++) {
     const c = b[i];
@@ -19,6 +24,5 @@ export function frameText(b: Buffer, invalidUtf8: 'drop' | 'replace' = 'drop'): 
   }
   if (!high) return { ok: true, text: b.toString('latin1') }; // pure ASCII: the fastest decode
   if (isUtf8(b)) return { ok: true, text: b.toString('utf8') };
-  if (invalidUtf8 === 'replace') return { ok: true, text: b.toString('utf8'), replaced: true };
-  return { ok: false, reason: 'badEncoding' };
+  return { ok: true, text: b.toString(invalidUtf8 === 'replace' ? 'utf8' : 'latin1'), notUtf8: true };
 }

@@ -1,0 +1,56 @@
+/**
+ * What `onsight config check` and `onsight run` both verify beyond the schema, against this host:
+ * parser plug-ins load, every input's format exists, every tailed path can be a regular file. One
+ * function, so that run never accepts what config check refuses, nor the reverse.
+ */
+import { statSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { ConfigError, type ConfigIssue } from '../errors.js';
+import { loadRegistry, type ParserRegistry } from '../parsers/registry.js';
+import { globToRegExp, isGlob } from '../sources/file/input.js';
+import type { LoadedConfig } from './load.js';
+import { inputParserFormat } from '../daemon/inputs.js';
+
+/** Why a tailed path can never be read as a log file, or undefined when it can (or may appear later). */
+export function tailedPathProblem(path: string): string | undefined {
+  const dir = isGlob(path) ? globToRegExp(path).base : dirname(path);
+  const kind = (p: string) => {
+    try {
+      const st = statSync(p);
+      return st.isFile() ? 'file' : st.isDirectory() ? 'directory' : st.isFIFO() ? 'FIFO' : st.isSocket() ? 'socket' : 'special file';
+    } catch {
+      return undefined;
+    }
+  };
+  const d = kind(dir);
+  if (d === undefined) return `its directory ${dir} does not exist`;
+  if (d !== 'directory') return `${dir} is a ${d}, not a directory`;
+  if (isGlob(path)) return undefined;
+  const f = kind(path);
+  if (f !== undefined && f !== 'file') return `${path} is a ${f}, not a regular file`;
+  return undefined;
+}
+
+/** Throws a ConfigError listing every problem (with lines); returns the parser registry it loaded. */
+export async function checkConfigEnvironment(loaded: LoadedConfig): Promise<ParserRegistry> {
+  const { config, locate, origin } = loaded;
+  let registry: ParserRegistry;
+  try {
+    registry = await loadRegistry(config.parsers.directory);
+  } catch (err) {
+    throw new ConfigError([{ path: 'parsers.directory', line: locate(['parsers', 'directory']), message: (err as Error).message }], origin);
+  }
+  const issues: ConfigIssue[] = [];
+  config.inputs.forEach((inp, i) => {
+    const format = inputParserFormat(inp); // lease databases decode their own
+    if (format !== undefined && format !== 'auto' && !registry.get(format)) {
+      issues.push({ path: `inputs[${i}].format`, line: locate(['inputs', i, 'format']), message: `unknown format "${format}" (known: auto, ${registry.ids().join(', ')})` });
+    }
+    if (inp.type === 'file') {
+      const problem = tailedPathProblem(inp.path);
+      if (problem) issues.push({ path: `inputs[${i}].path`, line: locate(['inputs', i, 'path']), message: `cannot tail ${inp.path}: ${problem}` });
+    }
+  });
+  if (issues.length) throw new ConfigError(issues, origin);
+  return registry;
+}

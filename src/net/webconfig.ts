@@ -1,0 +1,217 @@
+/**
+ * One token-and-TLS mechanism for everything onsight serves over HTTP (the status page, /metrics,
+ * the API, the HTTP input), in the manner of Prometheus' exporter-toolkit web config: the same
+ * keys wherever a listener is configured —
+ *
+ *   tls:          { cert, key, ca?, requireClientCert? }   HTTPS; with `ca`, client certificates
+ *                 are asked for (and required with requireClientCert: true)
+ *   tokens:       [{ name, file | env | credential }]      who may call; a token is read from a
+ *                 file, an environment variable or a systemd credential, never from the config
+ *   allowedHosts: [names]                                  Host headers accepted besides IP
+ *                 literals, localhost and this machine's name (DNS rebinding)
+ *
+ * A token is presented as `Authorization: Bearer <token>`, as the password of Basic auth (so a
+ * browser can open the status page), or, on the HEC endpoints, as `Splunk <token>`. Tokens are
+ * compared in constant time and never logged: logs and metrics name the token's `name`.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import { hostname } from 'node:os';
+import { z } from 'zod';
+import { OnsightError } from '../errors.js';
+import { CredentialsError, loadPassword } from '../scanners/qualys/credentials.js';
+import { canonicalIp } from '../util/ip.js';
+
+export const tlsServerSchema = z.object({
+  cert: z.string().min(1),
+  key: z.string().min(1),
+  /** CA bundle for client certificates; without it none are asked for */
+  ca: z.string().optional(),
+  requireClientCert: z.boolean().default(false),
+}).strict();
+
+/** One token's source (exactly one of file, env, credential). */
+export const tokenSourceShape = {
+  /** shown in logs and metrics instead of the token */
+  name: z.string().regex(/^[A-Za-z0-9_.@-]{1,64}$/, 'letters, digits and _.@- (at most 64)'),
+  file: z.string().optional(),
+  env: z.string().optional(),
+  /** systemd credential name ($CREDENTIALS_DIRECTORY/NAME, from LoadCredential=) */
+  credential: z.string().optional(),
+};
+
+export function oneSecretSource<T extends { file?: string; env?: string; credential?: string }>(t: T, ctx: z.RefinementCtx): void {
+  const n = [t.file, t.env, t.credential].filter((x) => x !== undefined).length;
+  if (n !== 1) ctx.addIssue({ code: 'custom', message: 'give exactly one of file, env or credential (never the token itself)' });
+}
+
+export const tokenSchema = z.object(tokenSourceShape).strict().superRefine(oneSecretSource);
+
+/** The keys every HTTP listener accepts (spread into its config object). */
+export const webConfigShape = {
+  tls: tlsServerSchema.optional(),
+  tokens: z.array(tokenSchema).optional(),
+  allowedHosts: z.array(z.string().min(1)).optional(),
+};
+
+export interface TlsServerConfig {
+  cert: string;
+  key: string;
+  ca?: string;
+  requireClientCert?: boolean;
+}
+
+export interface TokenSource {
+  name: string;
+  file?: string;
+  env?: string;
+  credential?: string;
+}
+
+export interface WebConfig {
+  tls?: TlsServerConfig;
+  tokens?: TokenSource[];
+  allowedHosts?: string[];
+}
+
+/** A loaded token: its name and a digest to compare against (the token itself is not kept). */
+export interface LoadedToken {
+  name: string;
+  digest: Buffer;
+}
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+/** Reads every token from its source. Errors name the token and source, never the value. */
+export function loadTokens(tokens: TokenSource[] | undefined, env: NodeJS.ProcessEnv = process.env): LoadedToken[] {
+  return (tokens ?? []).map((t) => {
+    try {
+      return { name: t.name, digest: digest(loadPassword({ passwordFile: t.file, passwordEnv: t.env, credential: t.credential }, env)) };
+    } catch (err) {
+      const msg = (err as Error).message.replace(/password file/g, 'token file').replace(/ to be a password/, ' to be a token');
+      throw new CredentialsError(`token "${t.name}": ${msg}`);
+    }
+  });
+}
+
+export type AuthFailure = 'missing' | 'malformed' | 'invalid';
+export type AuthResult = { ok: true; token: string } | { ok: false; why: AuthFailure };
+
+/**
+ * Who is calling: the token from `Authorization: Bearer X`, `Basic base64(any:X)`, or one of the
+ * extra schemes (`Splunk` for HEC). Constant-time comparison against every configured token.
+ */
+export function authenticate(req: IncomingMessage, tokens: LoadedToken[], schemes: string[] = []): AuthResult {
+  const h = req.headers.authorization;
+  if (h === undefined || h.trim() === '') return { ok: false, why: 'missing' };
+  const m = /^\s*([A-Za-z]+)\s+(\S+)\s*$/.exec(h);
+  if (!m) return { ok: false, why: 'malformed' };
+  const scheme = m[1].toLowerCase();
+  let secret: string;
+  if (scheme === 'bearer' || schemes.some((s) => s.toLowerCase() === scheme)) secret = m[2];
+  else if (scheme === 'basic') {
+    const dec = Buffer.from(m[2], 'base64').toString('utf8');
+    const i = dec.indexOf(':');
+    if (i < 0) return { ok: false, why: 'malformed' };
+    secret = dec.slice(i + 1);
+  } else return { ok: false, why: 'malformed' };
+  const d = digest(secret);
+  let found: string | undefined;
+  for (const t of tokens) if (timingSafeEqual(d, t.digest) && found === undefined) found = t.name;
+  return found === undefined ? { ok: false, why: 'invalid' } : { ok: true, token: found };
+}
+
+/**
+ * DNS rebinding: a page on attacker.example that resolves to our address may make a browser
+ * call us, but its requests carry `Host: attacker.example`. Accept only IP literals, localhost,
+ * this machine's name (short and full) and the configured names.
+ */
+export function hostAllowed(req: IncomingMessage, allowedHosts: string[] = []): boolean {
+  const raw = req.headers.host;
+  if (raw === undefined) return req.httpVersion === '1.0';
+  const h = raw.trim().toLowerCase();
+  const name = h.startsWith('[') ? h.slice(1, h.indexOf(']')) : h.replace(/:\d+$/, '');
+  if (name === '') return false;
+  if (canonicalIp(name) !== undefined) return true;
+  const bare = name.replace(/\.$/, '');
+  const me = hostname().toLowerCase();
+  const ok = new Set(['localhost', me, me.split('.')[0], ...allowedHosts.map((a) => a.toLowerCase().replace(/\.$/, ''))]);
+  return ok.has(bare) || bare.endsWith('.localhost');
+}
+
+function readPem(path: string, what: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new OnsightError('ONSIGHT_LISTEN', `cannot read the TLS ${what} ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+}
+
+function tlsOptions(tls: TlsServerConfig) {
+  return {
+    cert: readPem(tls.cert, 'certificate'),
+    key: readPem(tls.key, 'key'),
+    ca: tls.ca ? readPem(tls.ca, 'CA bundle') : undefined,
+    requestCert: tls.ca !== undefined || tls.requireClientCert === true,
+    rejectUnauthorized: tls.requireClientCert === true,
+    minVersion: 'TLSv1.2' as const,
+  };
+}
+
+export interface WebServer {
+  server: Server | HttpsServer;
+  scheme: 'http' | 'https';
+  /** re-read certificate, key and CA (SIGHUP); open connections keep theirs */
+  reload(): void;
+}
+
+/** An HTTP or HTTPS server as `web.tls` says (not yet listening). */
+export function createWebServer(web: WebConfig, handler: RequestListener): WebServer {
+  if (!web.tls) return { server: createHttpServer(handler), scheme: 'http', reload: () => undefined };
+  const tls = web.tls;
+  const server = createHttpsServer(tlsOptions(tls), handler);
+  // a handshake that never finishes must not hold a connection slot for ever
+  server.on('tlsClientError', (_err, socket) => socket.destroy());
+  return {
+    server,
+    scheme: 'https',
+    reload: () => {
+      const o = tlsOptions(tls);
+      server.setSecureContext({ cert: o.cert, key: o.key, ca: o.ca, minVersion: o.minVersion });
+    },
+  };
+}
+
+/** Listen on host:port; resolves with the bound address. */
+export async function listenOn(server: Server | HttpsServer, host: string, port: number): Promise<{ host: string; port: number; family: string }> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host, port, exclusive: true }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const a = server.address() as { address: string; port: number; family: string };
+  return { host: a.address, port: a.port, family: a.family };
+}
+
+/** `127.0.0.1:9321`, `[::1]:9321`, `0.0.0.0:9321`, `:9321` or `9321` → host and port. */
+export function parseHttpListen(listen: string): { host: string; port: number } {
+  const s = listen.trim().replace(/^https?:\/\//, '').replace(/\/$/, '');
+  let host: string;
+  let port: string;
+  const v6 = /^\[([0-9a-fA-F:.]+)\]:(\d+)$/.exec(s);
+  if (v6) [, host, port] = v6;
+  else if (/^\d+$/.test(s)) [host, port] = ['127.0.0.1', s];
+  else {
+    const i = s.lastIndexOf(':');
+    if (i < 0) throw new Error(`listen "${listen}": expected HOST:PORT`);
+    host = s.slice(0, i) || '127.0.0.1';
+    port = s.slice(i + 1);
+  }
+  const p = Number(port);
+  if (!/^\d+$/.test(port) || p > 65535) throw new Error(`listen "${listen}": bad port`);
+  return { host, port: p };
+}

@@ -1,0 +1,298 @@
+/**
+ * `type: http` inputs: a Splunk HEC compatible collector (/services/collector/event, /raw,
+ * /health, /ack) and a plain Sighting JSON endpoint (/api/v1/sightings), behind the shared web
+ * config (src/net/webconfig.ts: TLS with optional client certificates, tokens).
+ *
+ * Exactly-once as for files: a request's lines are one commit group; it is answered 200 only after
+ * the transaction holding its sightings is durable, so a client retries whatever a crash lost. A
+ * retry of a request whose answer was lost is recognised by its `Idempotency-Key` header (the
+ * answer is committed with the sightings and replayed); without the header such a retry applies
+ * its sightings again, which the inventory takes as renewals of what it already holds.
+ *
+ * Backpressure: more than maxPendingRequests at once, or a sink over its high-water mark, is
+ * answered 503 with Retry-After before the body is read; memory is bounded by
+ * maxPendingRequests × maxBodyBytes.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from '../../log.js';
+import type { Sighting } from '../../sighting.js';
+import { CidrSet, parseCidr } from '../../util/ip.js';
+import { authenticate, createWebServer, hostAllowed, listenOn, loadTokens, parseHttpListen } from '../../net/webconfig.js';
+import type { CommitGroup, InputHandle, LineSink, RawLine, ResumeStore, SourceCounters } from '../types.js';
+import { readBody } from './body.js';
+import { HEC, parseHecEvents, splitRawLines, type HecAnswer } from './hec.js';
+import type { HttpInputConfig, HttpTokenConfig } from './schema.js';
+import { checkSighting, parseSightingBody } from './sightings.js';
+
+type Endpoint = 'hec-event' | 'hec-raw' | 'hec-health' | 'hec-ack' | 'sightings';
+
+const ROUTES: Record<string, Endpoint> = {
+  '/services/collector': 'hec-event',
+  '/services/collector/event': 'hec-event',
+  '/services/collector/event/1.0': 'hec-event',
+  '/services/collector/raw': 'hec-raw',
+  '/services/collector/raw/1.0': 'hec-raw',
+  '/services/collector/health': 'hec-health',
+  '/services/collector/health/1.0': 'hec-health',
+  '/services/collector/ack': 'hec-ack',
+  '/api/v1/sightings': 'sightings',
+};
+
+interface Answer {
+  status: number;
+  body: unknown;
+  headers?: Record<string, string>;
+}
+
+/** One token's allow-list as a predicate on sightings (undefined: everything). */
+function allowPredicate(t: HttpTokenConfig): ((s: Sighting) => boolean) | undefined {
+  const a = t.allow;
+  if (!a || (!a.formats && !a.kinds && !a.cidrs)) return undefined;
+  const formats = a.formats ? new Set(a.formats) : undefined;
+  const kinds = a.kinds ? new Set<string>(a.kinds) : undefined;
+  let cidrs: CidrSet | undefined;
+  if (a.cidrs) {
+    cidrs = new CidrSet();
+    for (const c of a.cidrs) cidrs.add(parseCidr(c)!, c);
+  }
+  return (s) => (!formats || formats.has(s.format)) && (!kinds || kinds.has(s.kind)) && (!cidrs || cidrs.contains(s.ip));
+}
+
+export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, store: ResumeStore, log: Logger): Promise<InputHandle> {
+  const { host, port } = parseHttpListen(opts.listen);
+  const loaded = loadTokens(opts.tokens);
+  const byName = new Map(opts.tokens.map((t) => [t.name, { cfg: t, accept: allowPredicate(t), endpoints: new Set(t.allow?.endpoints ?? ['hec', 'sightings']) }]));
+  const counters = { received: 0, dropped: {} as Record<string, number>, events: {} as Record<string, number> };
+  const drop = (why: string, n = 1) => (counters.dropped[why] = (counters.dropped[why] ?? 0) + n);
+  const event = (what: string, n = 1) => (counters.events[what] = (counters.events[what] ?? 0) + n);
+  let pending = 0;
+  let blocked = false;
+  let closed = false;
+  const inflightKeys = new Set<string>();
+  const waiting = new Set<Promise<void>>();
+  let name = `http:${port}`;
+  let lastPrune = 0;
+  // refusals are counted on every request but logged at most once a minute per reason: a hostile
+  // client must not flood the log
+  const lastLogged = new Map<string, number>();
+  const refusedLog = (why: string, fields: Record<string, unknown>, msg: string) => {
+    const now = Date.now();
+    if (now - (lastLogged.get(why) ?? 0) < 60_000) return;
+    lastLogged.set(why, now);
+    log.warn({ ...fields, why, dropped: counters.dropped[why] }, `${msg} (logged at most once a minute; see onsight_input_lines_dropped_total)`);
+  };
+
+  const reply = (res: ServerResponse, a: Answer) => {
+    if (res.headersSent || res.destroyed) return;
+    const text = JSON.stringify(a.body);
+    res.writeHead(a.status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...a.headers });
+    res.end(text);
+  };
+  const hec = (a: HecAnswer, headers?: Record<string, string>): Answer => ({ status: a.status, body: a.body, headers });
+  const busy = (isHec: boolean): Answer => {
+    drop('busy');
+    const headers = { 'retry-after': String(opts.retryAfterS) };
+    return isHec ? hec(HEC.serverBusy(), headers) : { status: 503, body: { error: 'busy: retry later' }, headers };
+  };
+  const plain = (status: number, error: string, headers?: Record<string, string>): Answer => ({ status, body: { error }, headers });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const ep = ROUTES[url.pathname.replace(/\/+$/, '') || '/'];
+    const isHec = ep !== undefined && ep !== 'sightings';
+    event('requests');
+    if (opts.allowedHosts && !hostAllowed(req, opts.allowedHosts)) {
+      drop('host');
+      return reply(res, plain(421, 'unknown Host header'));
+    }
+    if (!ep) return reply(res, { status: 404, body: { text: 'The requested URL was not found on this server.', code: 404 } });
+    if (ep === 'hec-health') return reply(res, hec(blocked || pending >= opts.maxPendingRequests ? HEC.unhealthy() : HEC.healthy()));
+    if (req.method !== 'POST') return reply(res, { ...plain(405, 'use POST'), headers: { allow: 'POST' } });
+    if (url.searchParams.has('token')) {
+      drop('auth');
+      return reply(res, isHec ? hec(HEC.queryStringAuth()) : plain(400, 'tokens go in the Authorization header, never in the URL'));
+    }
+    const auth = authenticate(req, loaded, ['Splunk']);
+    if (!auth.ok) {
+      drop('auth');
+      refusedLog('auth', { remote: req.socket.remoteAddress, token: auth.why }, `HTTP input: request with a ${auth.why} token refused`);
+      if (isHec) return reply(res, hec(auth.why === 'missing' ? HEC.tokenRequired() : auth.why === 'malformed' ? HEC.invalidAuthorization() : HEC.invalidToken()));
+      return reply(res, plain(auth.why === 'invalid' ? 403 : 401, `${auth.why} token`, { 'www-authenticate': 'Bearer' }));
+    }
+    const tok = byName.get(auth.token)!;
+    if (!tok.endpoints.has(isHec ? 'hec' : 'sightings')) {
+      drop('notAllowed');
+      return reply(res, isHec ? hec(HEC.notAllowed()) : plain(403, `token ${auth.token} may not send sightings`));
+    }
+    if (ep === 'hec-ack') return reply(res, hec(HEC.ackDisabled()));
+
+    // a retry of a request we already committed: its answer again, nothing applied twice
+    const idem = req.headers['idempotency-key'];
+    let posKey: string | undefined;
+    if (typeof idem === 'string' && idem !== '') {
+      if (idem.length > 255 || /[^\x21-\x7e]/.test(idem)) return reply(res, plain(400, 'Idempotency-Key: at most 255 printable ASCII characters'));
+      posKey = `${name}:idem:${auth.token}:${idem}`;
+      const prev = store.position(posKey) as Answer | undefined;
+      if (prev) {
+        event('replayed');
+        req.resume();
+        return reply(res, { ...prev, headers: { 'idempotent-replayed': 'true' } });
+      }
+      if (inflightKeys.has(posKey)) {
+        req.resume();
+        return reply(res, plain(409, 'a request with this Idempotency-Key is in progress'));
+      }
+    }
+    if (closed || blocked || pending >= opts.maxPendingRequests) {
+      req.resume();
+      return reply(res, busy(isHec));
+    }
+    pending++;
+    if (posKey) inflightKeys.add(posKey);
+    try {
+      const body = await readBody(req, opts.maxBodyBytes);
+      if (!body.ok) {
+        drop(body.why);
+        if (body.why === 'aborted') return;
+        refusedLog(body.why, { token: auth.token }, `HTTP input: ${body.message}`);
+        if (body.why === 'tooLarge') return reply(res, isHec ? hec(HEC.tooLarge(opts.maxBodyBytes)) : plain(413, body.message));
+        if (body.why === 'badEncoding') return reply(res, plain(415, body.message));
+        return reply(res, isHec ? hec(HEC.invalidDataFormat()) : plain(400, body.message));
+      }
+      const receivedAt = new Date();
+      const source = `${name}:${auth.token}`;
+      const sender = req.socket.remoteAddress;
+      const lines: RawLine[] = [];
+      const fail = (why: string, a: Answer) => {
+        drop(why);
+        refusedLog(why, { token: auth.token, answer: a.body }, 'HTTP input: request refused');
+        return reply(res, a);
+      };
+      if (ep === 'hec-event') {
+        const p = parseHecEvents(body.body);
+        if (!p.ok) return fail(p.answer.body.code === 5 ? 'empty' : 'badJson', hec(p.answer));
+        for (let n = 0; n < p.events.length; n++) {
+          const e = p.events[n];
+          const at = e.timeMs !== undefined ? new Date(e.timeMs) : receivedAt;
+          if (e.sighting) {
+            const c = checkSighting(e.sighting, source, at);
+            if (!c.ok) return fail('badSighting', hec({ status: 400, body: { text: `Invalid data format: ${c.error}`, code: 6, 'invalid-event-number': n } }));
+            lines.push({ text: JSON.stringify(e.sighting), receivedAt: at, source, sender, sightings: [c.sighting] });
+          } else if (e.line !== undefined) lines.push({ text: e.line, receivedAt: at, source, sender, format: opts.format });
+          else drop('noLine');
+        }
+      } else if (ep === 'hec-raw') {
+        const raw = splitRawLines(body.body);
+        if (!raw.length) return fail('empty', hec(HEC.noData()));
+        for (const text of raw) lines.push({ text, receivedAt, source, sender, format: opts.format });
+      } else {
+        const p = parseSightingBody(body.body);
+        if (!p.ok) return fail(p.error === 'empty body' ? 'empty' : 'badJson', plain(400, p.error));
+        for (let n = 0; n < p.items.length; n++) {
+          const c = checkSighting(p.items[n], source, receivedAt);
+          if (!c.ok) return fail('badSighting', plain(400, `item ${n}: ${c.error}`));
+          lines.push({ text: JSON.stringify(p.items[n]), receivedAt, source, sender, sightings: [c.sighting] });
+        }
+      }
+      const answer: Answer = isHec ? hec(HEC.success()) : { status: 200, body: { status: 'ok', received: lines.length } };
+      await commit(lines, tok.accept, posKey ? { key: posKey, value: { status: answer.status, body: answer.body } } : undefined)
+        .then(() => reply(res, answer), (err: Error) => {
+          log.warn({ err: { message: err.message } }, 'HTTP input: request not committed; asking the client to retry');
+          reply(res, busy(isHec));
+        });
+    } finally {
+      pending--;
+      if (posKey) inflightKeys.delete(posKey);
+    }
+  }
+
+  /** Push the request's lines as one commit group and wait for its transaction. */
+  function commit(lines: RawLine[], accept: ((s: Sighting) => boolean) | undefined, position?: { key: string; value: unknown }): Promise<void> {
+    let refused = 0;
+    const p = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        drop('timeout');
+        reject(new Error(`not committed within ${opts.commitTimeoutS} s`));
+      }, opts.commitTimeoutS * 1000);
+      const group: CommitGroup = {
+        position,
+        accept: accept && ((s) => accept(s) || (refused++, false)),
+        committed: () => {
+          clearTimeout(timer);
+          if (refused) drop('notAllowed', refused);
+          resolve();
+        },
+        failed: (err) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      };
+      // a group needs a line to travel on, even when the request had nothing to read
+      if (!lines.length) lines.push({ text: '', receivedAt: new Date(), source: name, sightings: [] });
+      counters.received += lines.length;
+      let ok = true;
+      for (const l of lines) {
+        l.group = group; // the lines were made for this request: no copy
+        ok = sink.push(l) && ok;
+      }
+      if (!ok && !blocked) {
+        blocked = true;
+        event('paused');
+        sink.onDrain(() => (blocked = false));
+      }
+    });
+    const w = p.then(() => undefined, () => undefined);
+    waiting.add(w);
+    void w.then(() => waiting.delete(w));
+    maybePrune();
+    return p;
+  }
+
+  function maybePrune(): void {
+    const now = Date.now();
+    if (now - lastPrune < 600_000) return;
+    lastPrune = now;
+    try {
+      store.prunePositions(`${name}:idem:`, now - opts.idempotencyTtlS * 1000);
+    } catch (err) {
+      log.warn({ err: { message: (err as Error).message } }, 'could not prune old idempotency keys');
+    }
+  }
+
+  const web = createWebServer(opts, (req, res) => {
+    handle(req, res).catch((err: Error) => {
+      log.error({ err: { message: err.message } }, 'HTTP input: request failed');
+      reply(res, hec(HEC.internalError()));
+    });
+  });
+  const server = web.server;
+  server.headersTimeout = 10_000;
+  server.requestTimeout = Math.max(60_000, (opts.commitTimeoutS + 30) * 1000);
+  server.keepAliveTimeout = 30_000;
+  server.maxHeadersCount = 64;
+  const a = await listenOn(server, host, port);
+  name = `http:${a.port}`;
+  server.on('error', (err) => log.warn({ err: { message: err.message } }, 'HTTP input server error'));
+  log.info({ tls: web.scheme === 'https', tokens: opts.tokens.map((t) => t.name) }, `HTTP input (HEC and Sighting JSON) on ${web.scheme}://${opts.listen.replace(/:\d+$/, '')}:${a.port}`);
+
+  return {
+    get name() {
+      return name;
+    },
+    address: { host: a.host, port: a.port },
+    counters(): SourceCounters {
+      return { received: counters.received, dropped: { ...counters.dropped }, events: { ...counters.events } };
+    },
+    async reload() {
+      web.reload();
+    },
+    async close() {
+      closed = true;
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      // requests already read are answered once their commit is done (or refused)
+      await Promise.race([Promise.all([...waiting]), new Promise((r) => setTimeout(r, 5000).unref())]);
+      server.closeAllConnections();
+      await stopped;
+    },
+  };
+}

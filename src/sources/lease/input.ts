@@ -1,0 +1,277 @@
+/**
+ * `type: lease` inputs: a DHCP server's lease database read directly, so that after a restart or a
+ * first install onsight knows who is present without waiting for the next renewal.
+ *
+ * - Journals (Kea memfile CSV, ISC dhcpd.leases) are read with the file tailer: byte checkpoints
+ *   committed with the sightings, rotation and rewrite handled as for log files. A checkpoint is
+ *   only ever committed at a record boundary (never inside an ISC lease block).
+ * - Snapshots (dnsmasq.leases, rewritten in place on every change) are compared with the previous
+ *   snapshot, which is the input's committed position: new or changed leases are lease sightings,
+ *   vanished ones releases (or expiries, when their time had passed). A file read while being
+ *   rewritten (no final newline, malformed lines) is counted and ends nothing.
+ */
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import type { Stats as FileStats } from 'node:fs';
+import type { Logger } from '../../log.js';
+import type { Sighting } from '../../sighting.js';
+import { FileTailer } from '../file/tailer.js';
+import type { InputHandle, LineSink, RawLine, ResumeStore, SourceCounters } from '../types.js';
+import type { SnapshotLease, SnapshotParse } from './dnsmasq.js';
+import { LEASE_FORMAT_TABLE } from './formats.js';
+import { recordToSighting, type JournalReader } from './record.js';
+import type { LeaseInputConfig } from './schema.js';
+
+interface Stats {
+  received: number;
+  dropped: Record<string, number>;
+  events: Record<string, number>;
+}
+
+export async function startLeaseInput(opts: LeaseInputConfig, sink: LineSink, store: ResumeStore, log: Logger): Promise<InputHandle> {
+  const f = LEASE_FORMAT_TABLE[opts.format];
+  const name = `lease:${opts.path}`;
+  const stats: Stats = { received: 0, dropped: {}, events: {} };
+  const h = f.kind === 'journal'
+    ? await startJournal(opts, f.reader, f.sightingFormat, f.companions ?? [], name, sink, store, stats, log)
+    : await startSnapshot(opts, f.parse, f.sightingFormat, name, sink, store, stats, log);
+  log.info({ format: opts.format }, `reading the ${opts.format} lease database ${opts.path}`);
+  return {
+    name,
+    counters: (): SourceCounters => {
+      const extra = h.extra();
+      const dropped = { ...stats.dropped };
+      for (const [k, v] of Object.entries(extra.dropped as Record<string, number>)) dropped[k] = (dropped[k] ?? 0) + v;
+      return { received: stats.received, dropped, events: { ...stats.events, ...extra.events } };
+    },
+    close: h.close,
+  };
+}
+
+const bump = (r: Record<string, number>, k: string, n = 1) => (r[k] = (r[k] ?? 0) + n);
+
+/** Malformed records: counted, and logged at most once a minute per input (a hostile file must not flood the log). */
+function malformedReporter(name: string, stats: Stats, log: Logger) {
+  let lastLog = 0;
+  return (why: string, where: Record<string, unknown>) => {
+    bump(stats.dropped, 'malformed');
+    if (Date.now() - lastLog < 60_000) return;
+    lastLog = Date.now();
+    log.warn({ ...where, why, malformed: stats.dropped.malformed }, `lease database ${name.slice(6)}: malformed record skipped (${why})`);
+  };
+}
+
+/**
+ * Kea's compacted files (`.1`, `.2`) hold leases the live journal no longer does. They are read
+ * whole, in one commit group with a position naming them, when the journal's checkpoint cannot
+ * place us (a first start, or the checkpointed file compacted away while we were down).
+ */
+async function loadCompanions(opts: LeaseInputConfig, newReader: () => JournalReader, format: string, suffixes: string[], name: string, sink: LineSink, store: ResumeStore, stats: Stats, log: Logger, malformed: (why: string, where: Record<string, unknown>) => void): Promise<void> {
+  const files: { path: string; st: FileStats }[] = [];
+  for (const sfx of suffixes) {
+    try {
+      files.push({ path: opts.path + sfx, st: await stat(opts.path + sfx) });
+    } catch {
+      /* absent */
+    }
+  }
+  if (!files.length) return;
+  const key = `${name}:companions`;
+  const id = files.map((f) => `${f.path}:${f.st.ino}:${f.st.size}`).join(',');
+  if ((store.position(key) as { id?: string } | undefined)?.id === id) return;
+  const now = Date.now();
+  const sightings: Sighting[] = [];
+  for (const f of files) {
+    const reader = newReader();
+    const lines = (await readFile(f.path, 'utf8')).split('\n');
+    lines.forEach((text, i) => {
+      if (i === lines.length - 1 && text === '') return;
+      const r = reader.line(text);
+      if (r.error) malformed(r.error, { file: f.path, line: i + 1 });
+      for (const rec of r.records) sightings.push(recordToSighting(rec, now, format, name));
+    });
+  }
+  stats.received += sightings.length;
+  log.info({ files: files.map((f) => f.path), sightings: sightings.length }, `read ${files.map((f) => f.path).join(' and ')} (leases compacted out of the journal)`);
+  await new Promise<void>((resolve) => {
+    sink.push({ text: id, receivedAt: new Date(now), source: name, sightings, group: { position: { key, value: { id } }, committed: resolve, failed: () => resolve() } });
+  });
+}
+
+/** Is the file a checkpoint names still at the path or beside it (same inode)? */
+async function checkpointFileExists(path: string, ino: number): Promise<boolean> {
+  const dir = dirname(path);
+  const base = basename(path);
+  let names: string[] = [];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return false;
+  }
+  for (const n of names) {
+    if (!n.startsWith(base)) continue;
+    try {
+      if ((await stat(join(dir, n))).ino === ino) return true;
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return false;
+}
+
+async function startJournal(opts: LeaseInputConfig, newReader: () => JournalReader, format: string, companions: string[], name: string, sink: LineSink, store: ResumeStore, stats: Stats, log: Logger) {
+  const malformed = malformedReporter(name, stats, log);
+  const reader = newReader();
+  let at: { ino: number; offset: number } | undefined;
+  // lines from the tailer become records; only lines at a record boundary go on (with their checkpoint)
+  const adapter: LineSink = {
+    push(l: RawLine): boolean {
+      const cp = l.checkpoint;
+      if (cp && at && (cp.ino !== at.ino || cp.offset < at.offset)) reader.reset(); // a new file, or the old one rewritten
+      if (cp) at = { ino: cp.ino, offset: cp.offset };
+      const r = reader.line(l.text);
+      if (r.error) malformed(r.error, { line: l.line });
+      if (!r.boundary) return true;
+      const now = Date.now();
+      const sightings: Sighting[] = r.records.map((rec) => recordToSighting(rec, now, format, name));
+      stats.received += sightings.length;
+      return sink.push({ ...l, source: name, sightings });
+    },
+    onDrain: (cb) => sink.onDrain(cb),
+  };
+  const tailer = new FileTailer({ key: opts.path, format, rotateWaitMs: 1000, maxLineBytes: 1 << 20 }, adapter, log);
+  const cp = store.checkpoint(opts.path);
+  if (companions.length && (!cp || !(await checkpointFileExists(opts.path, cp.ino)))) {
+    await loadCompanions(opts, newReader, format, companions, name, sink, store, stats, log, malformed);
+  }
+  await tailer.start(cp ? { kind: 'checkpoint', cp } : { kind: 'beginning' });
+  const timer = setInterval(() => tailer.kick(), opts.pollMs);
+  // not unref'd: a daemon with only lease inputs has nothing else keeping it alive
+  return {
+    extra: () => ({ dropped: tailer.stats.dropped, events: tailer.stats.events }),
+    close: async () => {
+      clearInterval(timer);
+      await tailer.close();
+    },
+  };
+}
+
+/** how long a snapshot file must stay unchanged after our read for the read to count */
+const SETTLE_MS = 150;
+
+/** A lease as kept in the committed snapshot. */
+type Kept = SnapshotLease & { ended?: true };
+
+const identity = (l: SnapshotLease) => l.mac ?? l.duid ?? l.clientId ?? '';
+
+async function startSnapshot(opts: LeaseInputConfig, parse: (text: string) => SnapshotParse, format: string, name: string, sink: LineSink, store: ResumeStore, stats: Stats, log: Logger) {
+  const key = name;
+  const saved = store.position(key) as { leases?: Record<string, Kept> } | undefined;
+  let prev: Record<string, Kept> = saved?.leases ?? {};
+  let seen = '';
+  let waiting = false;
+  let running = false;
+  let closed = false;
+  const malformed = malformedReporter(name, stats, log);
+  let lastMissingLog = 0;
+
+  const toSighting = (l: SnapshotLease, kind: Sighting['kind'], at: number): Sighting => {
+    const s: Sighting = { kind, ip: l.ip, at: new Date(at).toISOString(), format, source: name };
+    if (l.mac) s.mac = l.mac;
+    if (l.duid) s.duid = l.duid;
+    if (l.clientId) s.clientId = l.clientId;
+    if (l.hostname) s.hostname = l.hostname;
+    if (kind === 'lease') {
+      if (l.expiresAt !== undefined) s.expiresAt = new Date(l.expiresAt).toISOString();
+      else s.durationS = 10 * 365 * 86400;
+    }
+    return s;
+  };
+
+  async function check(): Promise<void> {
+    if (running || waiting || closed) return;
+    running = true;
+    try {
+      let st;
+      try {
+        st = await stat(opts.path);
+      } catch (err) {
+        if (Date.now() - lastMissingLog > 600_000) {
+          lastMissingLog = Date.now();
+          log.warn({ code: (err as NodeJS.ErrnoException).code }, `lease database ${opts.path} cannot be read yet; waiting for it`);
+        }
+        return;
+      }
+      const sig = `${st.ino}:${st.size}:${st.mtimeMs}`;
+      if (sig === seen) return;
+      const text = await readFile(opts.path, 'utf8');
+      // dnsmasq truncates the file, then writes it: a read in between sees too little. A snapshot
+      // counts only when the file stayed the same for a moment after we read it.
+      await new Promise((r) => setTimeout(r, SETTLE_MS));
+      const after = await stat(opts.path);
+      if (`${after.ino}:${after.size}:${after.mtimeMs}` !== sig) return;
+      seen = sig;
+      const p = parse(text);
+      for (const e of p.errors) malformed(e.why, { line: e.line });
+      const complete = !p.truncated && p.errors.length === 0;
+      if (p.truncated) {
+        bump(stats.dropped, 'truncated');
+        log.warn(`lease database ${opts.path} ends without a newline (read during a rewrite, or truncated): new leases taken, nothing ended until a complete read`);
+        seen = ''; // look again even if it does not change
+      }
+      const now = Date.now();
+      const next: Record<string, Kept> = {};
+      const out: Sighting[] = [];
+      for (const l of p.leases) {
+        const old = prev[l.ip];
+        if (l.expiresAt !== undefined && l.expiresAt <= now) {
+          // still listed, but its time is up (dnsmasq drops expired leases lazily)
+          if (!old?.ended) out.push(toSighting(l, 'expire', l.expiresAt));
+          next[l.ip] = { ...l, ended: true };
+          continue;
+        }
+        if (old && !old.ended && identity(old) !== identity(l)) out.push(toSighting(old, 'release', now));
+        if (!old || old.ended || identity(old) !== identity(l) || old.expiresAt !== l.expiresAt || old.hostname !== l.hostname) out.push(toSighting(l, 'lease', now));
+        next[l.ip] = l;
+      }
+      for (const [ip, old] of Object.entries(prev)) {
+        if (next[ip]) continue;
+        if (!complete) {
+          next[ip] = old; // an incomplete read ends nothing
+          continue;
+        }
+        if (old.ended) continue;
+        out.push(old.expiresAt !== undefined && old.expiresAt <= now ? toSighting(old, 'expire', old.expiresAt) : toSighting(old, 'release', now));
+      }
+      const changed = out.length > 0 || Object.keys(next).length !== Object.keys(prev).length;
+      prev = next;
+      if (!changed) return;
+      stats.received += out.length;
+      bump(stats.events, 'snapshots');
+      const ok = sink.push({ text: `${p.leases.length} leases`, receivedAt: new Date(now), source: name, sightings: out, group: { position: { key, value: { leases: next } } } });
+      if (!ok) {
+        waiting = true;
+        sink.onDrain(() => {
+          waiting = false;
+          void check();
+        });
+      }
+    } catch (err) {
+      log.warn({ err: { message: (err as Error).message } }, `could not read the lease database ${opts.path}`);
+    } finally {
+      running = false;
+    }
+  }
+
+  await check();
+  const timer = setInterval(() => void check(), opts.pollMs);
+  // not unref'd: a daemon with only lease inputs has nothing else keeping it alive
+  return {
+    extra: () => ({ dropped: {}, events: {} }),
+    close: async () => {
+      closed = true;
+      clearInterval(timer);
+      while (running) await new Promise((r) => setTimeout(r, 10));
+    },
+  };
+}

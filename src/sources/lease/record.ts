@@ -1,0 +1,51 @@
+/**
+ * What a lease database says about one lease, whatever the format, and how that becomes a
+ * sighting: present and not expired → `lease`; ended → `release` or `expire`.
+ */
+import type { Sighting } from '../../sighting.js';
+
+export interface LeaseRecord {
+  /** active: the lease is held (until expiresAt); released / expired: it ended at endAt */
+  state: 'active' | 'released' | 'expired';
+  ip: string;
+  mac?: string;
+  duid?: string;
+  clientId?: string;
+  hostname?: string;
+  /** epoch ms the lease was granted or last renewed */
+  startAt?: number;
+  /** epoch ms; undefined = infinite */
+  expiresAt?: number;
+  /** epoch ms the lease ended (released / expired) */
+  endAt?: number;
+  durationS?: number;
+}
+
+/** A journal format reads its file line by line (FileTailer gives the lines and the byte checkpoints). */
+export interface JournalReader {
+  /**
+   * One line (without its newline). `records`: leases the line completed. `boundary`: the position
+   * just after this line is a safe place to resume from (not inside a multi-line record).
+   */
+  line(text: string): { records: LeaseRecord[]; boundary: boolean; error?: string };
+  /** a new file begins (rotation, rewrite): drop any partial record */
+  reset(): void;
+}
+
+export function recordToSighting(r: LeaseRecord, now: number, format: string, source: string): Sighting {
+  const iso = (ms: number) => new Date(ms).toISOString();
+  const base = { ip: r.ip, format, source } as Sighting;
+  if (r.mac) base.mac = r.mac;
+  if (r.duid) base.duid = r.duid;
+  if (r.clientId) base.clientId = r.clientId;
+  if (r.hostname) base.hostname = r.hostname;
+  if (r.state === 'active' && (r.expiresAt === undefined || r.expiresAt > now)) {
+    const s: Sighting = { ...base, kind: 'lease', at: iso(Math.min(r.startAt ?? now, now)) };
+    if (r.expiresAt !== undefined) s.expiresAt = iso(r.expiresAt);
+    else s.durationS = 10 * 365 * 86400; // infinite: held until a release or another holder says otherwise
+    if (r.durationS !== undefined) s.durationS = r.durationS;
+    return s;
+  }
+  if (r.state === 'released') return { ...base, kind: 'release', at: iso(Math.min(r.endAt ?? now, now)) };
+  return { ...base, kind: 'expire', at: iso(Math.min(r.endAt ?? r.expiresAt ?? now, now)) };
+}

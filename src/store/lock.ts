@@ -1,0 +1,44 @@
+/**
+ * One daemon per state file. The lock is an exclusive SQLite transaction on `STATE.lock`, held
+ * for the daemon's life: SQLite takes it with POSIX advisory locks, which the kernel drops when
+ * the process dies (kill -9 included), so a crash never leaves a stale lock behind, and read-only
+ * views (`onsight hosts`) are not blocked because the state file itself is not locked.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from './sqlite.js';
+import { OnsightError } from '../errors.js';
+
+export interface StateLock {
+  release(): void;
+}
+
+export function lockStateFile(state: string): StateLock {
+  if (state === ':memory:') return { release: () => undefined };
+  const file = `${state}.lock`;
+  let db;
+  try {
+    mkdirSync(dirname(file), { recursive: true });
+    db = new Database(file);
+  } catch (err) {
+    throw new OnsightError('ONSIGHT_STORE', `cannot open the lock file ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  db.pragma('busy_timeout = 0');
+  try {
+    db.exec('BEGIN EXCLUSIVE');
+  } catch (err) {
+    db.close();
+    if ((err as { code?: string }).code === 'SQLITE_BUSY') {
+      throw new OnsightError('ONSIGHT_STATE_LOCKED',
+        `another onsight daemon is using ${state} (it holds ${file}); stop it first, or give this one its own state file`);
+    }
+    throw new OnsightError('ONSIGHT_STORE', `cannot lock ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  return {
+    release() {
+      if (!db.open) return;
+      db.exec('ROLLBACK');
+      db.close();
+    },
+  };
+}

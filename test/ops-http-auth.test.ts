@@ -1,0 +1,133 @@
+/**
+ * The shared web config (src/net/webconfig.ts) on the real daemon: the status server with tokens
+ * (Bearer and Basic), a Host header check against DNS rebinding, TLS; the HTTP input with TLS and
+ * required client certificates. Certificates are made at test time with the openssl CLI; the
+ * clients are curl and node's fetch.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, startDaemon, type DaemonProcess } from './helpers/daemon.js';
+
+const hasOpenssl = spawnSync('openssl', ['version']).status === 0;
+const hasCurl = spawnSync('curl', ['--version']).status === 0;
+if (!hasOpenssl || !hasCurl) console.log('SKIP TLS cases: `openssl` and `curl` are needed (Debian packages openssl, curl)');
+
+const STATUS_TOKEN = 'status-token-a81f';
+const INPUT_TOKEN = 'input-token-77c0';
+
+function get(port: number, path: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, headers }, (res) => {
+      let b = '';
+      res.setEncoding('utf8').on('data', (d: string) => (b += d)).on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: b }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function makeCerts(dir: string): void {
+  const ossl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  ossl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=test-ca');
+  for (const [name, san] of [['server', 'IP:127.0.0.1'], ['client', 'DNS:collector.example']]) {
+    ossl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`);
+    execFileSync('sh', ['-c', `printf 'subjectAltName=${san}\\n' > ${name}.ext`], { cwd: dir });
+    ossl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.crt`, '-days', '2', '-extfile', `${name}.ext`);
+  }
+}
+
+describe('status server: tokens and Host check', () => {
+  let d: DaemonProcess;
+  let port: number;
+  // a systemd credential (LoadCredential=status-token:...): $CREDENTIALS_DIRECTORY/status-token
+  const creds = mkdtempSync(join(tmpdir(), 'onsight-creds-'));
+  beforeAll(async () => {
+    writeFileSync(join(creds, 'status-token'), STATUS_TOKEN + '\n');
+    port = await freePort();
+    d = await startDaemon(`
+state: STATE
+policy: { scope: ["192.0.2.0/24"] }
+regions: [{ name: r, cidrs: ["192.0.2.0/24"], appliances: [a] }]
+http: { listen: "127.0.0.1:${port}", tokens: [{ name: prometheus, credential: status-token }], allowedHosts: [onsight.corp.example] }
+`, { CREDENTIALS_DIRECTORY: creds });
+  }, 30_000);
+  afterAll(async () => {
+    expect(await d.stop()).toBe(0);
+    expect(JSON.stringify(d.logs) + d.stderr).not.toContain(STATUS_TOKEN);
+  });
+
+  it('asks for a token on every path, and takes it as Bearer or as the Basic password', async () => {
+    for (const path of ['/', '/metrics', '/api/status', '/healthz']) {
+      const r = await get(port, path);
+      expect(r.status).toBe(401);
+      expect(r.headers['www-authenticate']).toMatch(/^Basic realm="onsight"/);
+    }
+    expect((await get(port, '/metrics', { authorization: `Bearer ${STATUS_TOKEN}` })).status).toBe(200);
+    expect((await get(port, '/api/status', { authorization: `Basic ${Buffer.from(`admin:${STATUS_TOKEN}`).toString('base64')}` })).status).toBe(200);
+    expect((await get(port, '/metrics', { authorization: `Bearer ${STATUS_TOKEN}0` })).status).toBe(401);
+    expect((await get(port, '/metrics', { authorization: `Digest ${STATUS_TOKEN}` })).status).toBe(401);
+  });
+
+  it('refuses a Host header that is not an address, localhost, this machine or an allowed name (DNS rebinding)', async () => {
+    const auth = { authorization: `Bearer ${STATUS_TOKEN}` };
+    expect((await get(port, '/api/status', { ...auth, host: 'attacker.example' })).status).toBe(421);
+    expect((await get(port, '/api/status', { ...auth, host: `rebind.attacker.example:${port}` })).status).toBe(421);
+    expect((await get(port, '/api/status', { ...auth, host: `127.0.0.1:${port}` })).status).toBe(200);
+    expect((await get(port, '/api/status', { ...auth, host: `localhost:${port}` })).status).toBe(200);
+    expect((await get(port, '/api/status', { ...auth, host: 'onsight.corp.example' })).status).toBe(200);
+    // refused before authentication: a rebinding page learns nothing, token or not
+    expect((await get(port, '/api/status', { host: 'attacker.example' })).status).toBe(421);
+  });
+});
+
+describe.skipIf(!hasOpenssl || !hasCurl)('TLS for the status server and the HTTP input (client certificates required)', () => {
+  let d: DaemonProcess;
+  let statusPort: number;
+  let inPort: number;
+  const dir = mkdtempSync(join(tmpdir(), 'onsight-webtls-'));
+  beforeAll(async () => {
+    makeCerts(dir);
+    statusPort = await freePort();
+    inPort = await freePort();
+    const tls = `{ cert: ${join(dir, 'server.crt')}, key: ${join(dir, 'server.key')} }`;
+    d = await startDaemon(`
+state: STATE
+timezone: UTC
+inputs:
+  - type: http
+    listen: "127.0.0.1:${inPort}"
+    tls: { cert: ${join(dir, 'server.crt')}, key: ${join(dir, 'server.key')}, ca: ${join(dir, 'ca.crt')}, requireClientCert: true }
+    tokens: [{ name: siem, env: INPUT_TOKEN }]
+policy: { scope: ["192.0.2.0/24"] }
+regions: [{ name: r, cidrs: ["192.0.2.0/24"], appliances: [a] }]
+http: { listen: "127.0.0.1:${statusPort}", tls: ${tls} }
+`, { INPUT_TOKEN });
+  }, 30_000);
+  afterAll(async () => {
+    expect(await d.stop()).toBe(0);
+  });
+
+  const curl = (...args: string[]) => spawnSync('curl', ['-sS', '--max-time', '10', '--cacert', join(dir, 'ca.crt'), '-w', '\n%{http_code}', ...args], { encoding: 'utf8' });
+
+  it('serves the status API over HTTPS only', () => {
+    const ok = curl(`https://127.0.0.1:${statusPort}/healthz`);
+    expect(ok.status).toBe(0);
+    expect(ok.stdout.trim().split('\n').pop()).toBe('200');
+    const plain = spawnSync('curl', ['-sS', '--max-time', '5', `http://127.0.0.1:${statusPort}/healthz`], { encoding: 'utf8' });
+    expect(plain.stdout).not.toContain('"status"');
+  });
+
+  it('takes HEC events from a client with a certificate, refuses one without', () => {
+    const event = JSON.stringify({ event: 'Dec  1 10:00:00 gw dhcpd[7]: DHCPACK on 10.9.7.1 to 52:54:00:aa:07:01 via eth0' });
+    const withCert = curl('--cert', join(dir, 'client.crt'), '--key', join(dir, 'client.key'), '-H', `Authorization: Splunk ${INPUT_TOKEN}`, '--data-binary', event, `https://127.0.0.1:${inPort}/services/collector/event`);
+    expect(withCert.status).toBe(0);
+    expect(withCert.stdout.trim().split('\n')).toEqual(['{"text":"Success","code":0}', '200']);
+    const without = curl('-H', `Authorization: Splunk ${INPUT_TOKEN}`, '--data-binary', event, `https://127.0.0.1:${inPort}/services/collector/event`);
+    expect(without.stdout).not.toContain('Success');
+    expect(without.status).not.toBe(0);
+  });
+});

@@ -1,0 +1,48 @@
+/** The hard scope rule: mapped IPv6 forms of IPv4 match everywhere, and some addresses are never targets. */
+import { describe, expect, it } from 'vitest';
+import { Policy } from '../src/policy/policy.js';
+import { CidrSet, parseCidr } from '../src/util/ip.js';
+import type { BindingView } from '../src/inventory/inventory.js';
+
+function policy(scope: string[], exclude: string[] = []): Policy {
+  return new Policy({ scope, exclude, rescanAfter: 86400, rules: [], regions: [{ name: 'r', cidrs: ['0.0.0.0/0', '::/0'] }], timezone: 'UTC' });
+}
+const binding = (ip: string) => ({ id: 1, ip, identityId: 1, identityKey: `ip:${ip}`, channel: 'dhcp', format: 'x', startAt: 0, lastSeen: 0 }) as unknown as BindingView;
+
+describe('IPv4-mapped IPv6 in scope, exclude and allow lists', () => {
+  it('a mapped CIDR is the IPv4 network it names', () => {
+    const c = parseCidr('::ffff:10.99.0.0/112')!;
+    expect(c.addr.kind()).toBe('ipv4');
+    expect(c.bits).toBe(16);
+    expect(parseCidr('::ffff:10.1.2.3')!.addr.toString()).toBe('10.1.2.3');
+    const set = new CidrSet<true>();
+    set.add(parseCidr('::ffff:192.168.0.0/120')!, true);
+    expect(set.contains('192.168.0.7')).toBe(true);
+    expect(set.contains('::ffff:192.168.0.7')).toBe(true);
+    expect(set.contains('192.168.1.7')).toBe(false);
+  });
+
+  it('an excluded mapped network is never scanned, in either spelling of the address', () => {
+    const p = policy(['10.0.0.0/8'], ['::ffff:10.99.0.0/112']);
+    for (const ip of ['10.99.0.5', '::ffff:10.99.0.5', '::ffff:a63:5']) {
+      expect(p.allowed(ip)).toBe(false);
+      expect(p.evaluate(binding(ip), 0).due).toBe(false);
+    }
+    expect(p.evaluate(binding('10.99.0.5'), 0).reason).toBe('excluded');
+    expect(p.allowed('10.98.0.5')).toBe(true);
+    // a plain IPv4 exclude catches the mapped spelling of an address too
+    expect(policy(['10.0.0.0/8'], ['10.99.0.0/16']).allowed('::ffff:10.99.0.5')).toBe(false);
+  });
+
+  it('loopback, broadcast, multicast, link-local and unspecified are refused even with scope 0.0.0.0/0', () => {
+    const p = policy(['0.0.0.0/0', '::/0']);
+    for (const ip of ['127.0.0.1', '127.9.9.9', '255.255.255.255', '224.0.0.251', '239.1.2.3', '169.254.10.1', '0.0.0.0', '0.1.2.3',
+      '::1', '::', 'fe80::1', 'ff02::1', '::ffff:127.0.0.1', '::ffff:169.254.0.1']) {
+      expect({ ip, allowed: p.allowed(ip) }).toEqual({ ip, allowed: false });
+      const v = p.evaluate(binding(ip), 0);
+      expect({ ip, due: v.due, reason: v.reason }).toEqual({ ip, due: false, reason: 'out-of-scope' });
+    }
+    for (const ip of ['10.0.0.1', '8.8.8.8', '2001:db8::1', 'fd00::5']) expect({ ip, allowed: p.allowed(ip) }).toEqual({ ip, allowed: true });
+    expect(p.evaluate(binding('127.0.0.1'), 0).detail).toMatch(/loopback/);
+  });
+});

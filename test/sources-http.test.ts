@@ -1,0 +1,252 @@
+/**
+ * The HTTP input through the real daemon: Splunk HEC (/services/collector/event, /raw) and Sighting
+ * JSON (/api/v1/sightings), with real clients — curl, and Splunk's own HEC client from npm
+ * (splunk-logging) — and hostile requests: wrong tokens, malformed JSON, oversized bodies, gzip
+ * bombs, a token sending outside its allow-list, more requests than the input takes at once. Each
+ * refusal gets HEC's answer (or a clear JSON error) and is counted on /metrics; nothing refused
+ * reaches the state.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { createRequire } from 'node:module';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import Database from '../src/store/sqlite.js';
+import { freePort, startDaemon, type DaemonProcess } from './helpers/daemon.js';
+import { until } from './helpers/wait.js';
+
+const hasCurl = spawnSync('curl', ['--version']).status === 0;
+if (!hasCurl) console.log('SKIP curl cases: `curl` not found (Debian package curl)');
+
+const HEC_TOKEN = 'hec-token-7f1c2b9e-test';
+const NAC_TOKEN = 'nac-token-31d0a5-test';
+
+/** an ISC dhcpd line as a SIEM holds it (_raw without the syslog PRI) */
+const dhcp = (i: number) => `Dec  1 10:00:00 gw dhcpd[7]: DHCPACK on 10.9.${i >> 8}.${i & 255} to 52:54:00:aa:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')} via eth0`;
+
+interface Reply {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+function post(port: number, path: string, body: string | Buffer, headers: Record<string, string> = {}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, method: 'POST', headers: { 'content-length': Buffer.byteLength(body), ...headers } }, (res) => {
+      let b = '';
+      res.setEncoding('utf8').on('data', (d: string) => (b += d)).on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: b }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+function stored(state: string, where = '1'): { ip: string; kind: string; source: string }[] {
+  const db = new Database(state, { readonly: true });
+  try {
+    return db.prepare(`SELECT ip, kind, source FROM sightings WHERE ${where} ORDER BY id`).all() as never;
+  } finally {
+    db.close();
+  }
+}
+
+async function metric(httpPort: number, name: string, labels: Record<string, string>): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+  const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
+  const line = text.split('\n').find((l) => l.startsWith(name + '{') && want.every((w) => l.includes(w)));
+  return line ? Number(line.split(' ').pop()) : 0;
+}
+
+describe('HTTP input through the real daemon', () => {
+  let d: DaemonProcess;
+  let port: number;
+  let httpPort: number;
+  let state: string;
+  const dir = mkdtempSync(join(tmpdir(), 'onsight-httpin-'));
+
+  beforeAll(async () => {
+    port = await freePort();
+    httpPort = await freePort();
+    writeFileSync(join(dir, 'nac.token'), NAC_TOKEN + '\n');
+    d = await startDaemon(`
+state: STATE
+timezone: UTC
+inputs:
+  - type: http
+    listen: "127.0.0.1:${port}"
+    format: auto
+    maxBodyBytes: 65536
+    tokens:
+      - { name: siem, env: TEST_HEC_TOKEN }
+      - { name: nac, file: ${join(dir, 'nac.token')}, allow: { endpoints: [sightings], cidrs: ["10.20.0.0/16"] } }
+policy: { scope: ["192.0.2.0/24"] }
+regions: [{ name: r, cidrs: ["192.0.2.0/24"], appliances: [a] }]
+scanner: { type: dry-run }
+http: { listen: "127.0.0.1:${httpPort}" }
+`, { TEST_HEC_TOKEN: HEC_TOKEN });
+    state = join(d.dir, 'state.db');
+  }, 30_000);
+
+  afterAll(async () => {
+    expect(await d.stop()).toBe(0);
+    // the tokens never reach the log
+    const all = JSON.stringify(d.logs) + d.stderr;
+    expect(all).not.toContain(HEC_TOKEN);
+    expect(all).not.toContain(NAC_TOKEN);
+  });
+
+  it('HEC /event: batched events (string, object with message, Sighting JSON) are committed before the 200', async () => {
+    const body = [
+      { time: 1764583200, host: 'gw', sourcetype: 'syslog', event: dhcp(1) },
+      { event: { message: dhcp(2), severity: 'info' } },
+      { event: { kind: 'lease', ip: '10.9.0.3', mac: '52:54:00:aa:00:03', durationS: 600 } },
+    ].map((e) => JSON.stringify(e)).join('\n');
+    const r = await post(port, '/services/collector/event', body, { authorization: `Splunk ${HEC_TOKEN}` });
+    expect(r.status).toBe(200);
+    expect(JSON.parse(r.body)).toEqual({ text: 'Success', code: 0 });
+    // committed before the answer: no waiting here
+    expect(stored(state, "ip LIKE '10.9.0.%'").map((s) => s.ip).sort()).toEqual(['10.9.0.1', '10.9.0.2', '10.9.0.3']);
+    expect(stored(state, "ip = '10.9.0.1'")[0].source).toBe(`http:${port}:siem`);
+  });
+
+  it('HEC /raw with gzip, and curl as the client', async () => {
+    const raw = gzipSync(Buffer.from(`${dhcp(4)}\r\n${dhcp(5)}\n\n`));
+    const r = await post(port, '/services/collector/raw?channel=00872DC6-AC83-4EDE-8AFE-8413C3825C4C', raw, { authorization: `Splunk ${HEC_TOKEN}`, 'content-encoding': 'gzip' });
+    expect(r.status).toBe(200);
+    expect(stored(state, "ip IN ('10.9.0.4', '10.9.0.5')")).toHaveLength(2);
+    if (!hasCurl) return;
+    const out = execFileSync('curl', ['-sS', '-w', '\n%{http_code}', '-H', `Authorization: Splunk ${HEC_TOKEN}`, '--data-binary', JSON.stringify({ event: dhcp(6) }),
+      `http://127.0.0.1:${port}/services/collector/event`], { encoding: 'utf8' });
+    expect(out.trim().split('\n')).toEqual(['{"text":"Success","code":0}', '200']);
+    expect(stored(state, "ip = '10.9.0.6'")).toHaveLength(1);
+  });
+
+  it("Splunk's HEC client (splunk-logging) sends batches that land", async () => {
+    const require = createRequire(import.meta.url);
+    const { Logger } = require('splunk-logging') as { Logger: new (c: object) => { send(p: object, cb: (err: Error | null, resp: { statusCode: number }, body: unknown) => void): void; flush(cb: (err: Error | null, resp: { statusCode: number }, body: unknown) => void): void } };
+    const logger = new Logger({ token: HEC_TOKEN, url: `http://127.0.0.1:${port}`, maxBatchCount: 0 });
+    for (let i = 10; i < 15; i++) logger.send({ message: dhcp(i) }, () => undefined);
+    const res = await new Promise<{ status: number; body: unknown }>((resolve, reject) => logger.flush((err, resp, body) => (err ? reject(err) : resolve({ status: resp.statusCode, body }))));
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ text: 'Success', code: 0 });
+    expect(stored(state, "ip BETWEEN '10.9.0.10' AND '10.9.0.14'")).toHaveLength(5);
+  });
+
+  it('Sighting JSON: array and JSON Lines; the Idempotency-Key replays the answer without applying twice', async () => {
+    const items = [{ kind: 'lease', ip: '10.20.0.7', mac: '52:54:00:bb:00:07', hostname: 'nac-seen' }, { kind: 'lease', ip: '10.20.0.8', mac: '52:54:00:bb:00:08' }];
+    const h = { authorization: `Bearer ${NAC_TOKEN}`, 'idempotency-key': 'batch-0001', 'content-type': 'application/json' };
+    const r1 = await post(port, '/api/v1/sightings', JSON.stringify(items), h);
+    expect(r1.status).toBe(200);
+    expect(JSON.parse(r1.body)).toEqual({ status: 'ok', received: 2 });
+    const r2 = await post(port, '/api/v1/sightings', JSON.stringify(items), h);
+    expect(r2.status).toBe(200);
+    expect(r2.headers['idempotent-replayed']).toBe('true');
+    expect(stored(state, "ip IN ('10.20.0.7', '10.20.0.8')")).toHaveLength(2);
+    const r3 = await post(port, '/api/v1/sightings', '{"kind":"release","ip":"10.20.0.8","mac":"52:54:00:bb:00:08"}\n', { authorization: `Bearer ${NAC_TOKEN}` });
+    expect(r3.status).toBe(200);
+    expect(stored(state, "ip = '10.20.0.8' AND kind = 'release'")).toHaveLength(1);
+  });
+
+  it('refuses wrong, missing and malformed tokens with HEC answers, and counts them', async () => {
+    const body = JSON.stringify({ event: dhcp(20) });
+    const none = await post(port, '/services/collector/event', body);
+    expect([none.status, JSON.parse(none.body)]).toEqual([401, { text: 'Token is required', code: 2 }]);
+    const bad = await post(port, '/services/collector/event', body, { authorization: `Splunk ${HEC_TOKEN}x` });
+    expect([bad.status, JSON.parse(bad.body)]).toEqual([403, { text: 'Invalid token', code: 4 }]);
+    const malformed = await post(port, '/services/collector/event', body, { authorization: HEC_TOKEN });
+    expect([malformed.status, JSON.parse(malformed.body)]).toEqual([401, { text: 'Invalid authorization', code: 3 }]);
+    const inUrl = await post(port, `/services/collector/event?token=${HEC_TOKEN}`, body);
+    expect([inUrl.status, JSON.parse(inUrl.body).code]).toEqual([400, 16]);
+    const jsonBad = await post(port, '/api/v1/sightings', '{}', { authorization: 'Bearer nope' });
+    expect(jsonBad.status).toBe(403);
+    expect(stored(state, "ip = '10.9.0.20'")).toHaveLength(0);
+    expect(await metric(httpPort, 'onsight_input_lines_dropped_total', { input: `http:${port}`, reason: 'auth' })).toBe(5);
+    // a token kept out of the HEC endpoints
+    const nac = await post(port, '/services/collector/event', body, { authorization: `Splunk ${NAC_TOKEN}` });
+    expect(nac.status).toBe(403);
+  });
+
+  it('refuses malformed JSON, missing events, bad sightings, oversized bodies and gzip bombs; nothing of them is stored', async () => {
+    const auth = { authorization: `Splunk ${HEC_TOKEN}` };
+    const broken = await post(port, '/services/collector/event', `{"event":"${dhcp(30)}"}{"event": "x"`, auth);
+    expect([broken.status, JSON.parse(broken.body)]).toEqual([400, { text: 'Invalid data format', code: 6, 'invalid-event-number': 1 }]);
+    const noEvent = await post(port, '/services/collector/event', `{"event":"${dhcp(31)}"}\n{"time":1}`, auth);
+    expect([noEvent.status, JSON.parse(noEvent.body)]).toEqual([400, { text: 'Event field is required', code: 12, 'invalid-event-number': 1 }]);
+    const blank = await post(port, '/services/collector/event', '{"event":""}', auth);
+    expect(JSON.parse(blank.body).code).toBe(13);
+    const empty = await post(port, '/services/collector/event', '', auth);
+    expect([empty.status, JSON.parse(empty.body)]).toEqual([400, { text: 'No data', code: 5 }]);
+    const badSighting = await post(port, '/api/v1/sightings', JSON.stringify([{ kind: 'lease', ip: '10.20.0.9' }, { kind: 'lease', ip: '10.20.0.300' }]), { authorization: `Bearer ${NAC_TOKEN}` });
+    expect(badSighting.status).toBe(400);
+    expect(JSON.parse(badSighting.body).error).toMatch(/item 1: ip/);
+    const notJson = await post(port, '/api/v1/sightings', '{"kind": lease}', { authorization: `Bearer ${NAC_TOKEN}` });
+    expect([notJson.status, JSON.parse(notJson.body).error]).toEqual([400, expect.stringMatching(/malformed JSON/)]);
+    const big = await post(port, '/services/collector/raw', `${dhcp(32)}\n`.repeat(2000), auth);
+    expect(big.status).toBe(413);
+    // 64 MiB of zeros in 64 KiB of gzip: cut off at the 64 KiB limit after inflation
+    const bomb = gzipSync(Buffer.alloc(64 << 20));
+    expect(bomb.length).toBeLessThan(65536);
+    const b = await post(port, '/services/collector/raw', bomb, { ...auth, 'content-encoding': 'gzip' });
+    expect([b.status, JSON.parse(b.body).text]).toEqual([413, expect.stringMatching(/after decompression/)]);
+    const notGzip = await post(port, '/services/collector/raw', 'plain text', { ...auth, 'content-encoding': 'gzip' });
+    expect([notGzip.status, JSON.parse(notGzip.body).code]).toEqual([400, 6]);
+    expect(stored(state, "ip IN ('10.9.0.30', '10.9.0.31', '10.9.0.32', '10.20.0.9')")).toHaveLength(0);
+    const m = (reason: string) => metric(httpPort, 'onsight_input_lines_dropped_total', { input: `http:${port}`, reason });
+    // broken, no event, blank event (HEC) and not JSON (Sighting JSON)
+    expect(await m('badJson')).toBe(4);
+    expect(await m('empty')).toBe(1);
+    expect(await m('badSighting')).toBe(1);
+    expect(await m('tooLarge')).toBe(2);
+    expect(await m('badGzip')).toBe(1);
+  });
+
+  it("drops and counts sightings outside a token's allow-list (addresses), keeps the rest", async () => {
+    const r = await post(port, '/api/v1/sightings', JSON.stringify([{ kind: 'lease', ip: '10.20.1.1', mac: '52:54:00:bb:01:01' }, { kind: 'lease', ip: '10.30.0.1', mac: '52:54:00:bb:01:02' }]), { authorization: `Bearer ${NAC_TOKEN}` });
+    expect(r.status).toBe(200);
+    expect(stored(state, "ip IN ('10.20.1.1', '10.30.0.1')").map((s) => s.ip)).toEqual(['10.20.1.1']);
+    expect(await metric(httpPort, 'onsight_input_lines_dropped_total', { input: `http:${port}`, reason: 'notAllowed' })).toBeGreaterThanOrEqual(1);
+  });
+
+  it('HEC health and ack answer as Splunk does', async () => {
+    const h = await fetch(`http://127.0.0.1:${port}/services/collector/health`);
+    expect([h.status, await h.json()]).toEqual([200, { text: 'HEC is healthy', code: 17 }]);
+    const a = await post(port, '/services/collector/ack', '{"acks":[0]}', { authorization: `Splunk ${HEC_TOKEN}` });
+    expect([a.status, JSON.parse(a.body)]).toEqual([400, { text: 'ACK is disabled', code: 14 }]);
+  });
+});
+
+describe('HTTP input backpressure', () => {
+  it('answers 503 with Retry-After beyond maxPendingRequests, before reading the body', async () => {
+    const port = await freePort();
+    const d = await startDaemon(`
+state: STATE
+inputs:
+  - { type: http, listen: "127.0.0.1:${port}", maxPendingRequests: 1, retryAfterS: 7, tokens: [{ name: siem, env: TEST_HEC_TOKEN }] }
+policy: { scope: ["192.0.2.0/24"] }
+regions: [{ name: r, cidrs: ["192.0.2.0/24"], appliances: [a] }]
+http: { enabled: false }
+`, { TEST_HEC_TOKEN: HEC_TOKEN });
+    try {
+      // a slow client: headers and half a body, then nothing
+      const slow = request({ host: '127.0.0.1', port, path: '/services/collector/raw', method: 'POST', headers: { authorization: `Splunk ${HEC_TOKEN}`, 'content-length': 1000 } });
+      slow.on('error', () => undefined);
+      slow.write(dhcp(40));
+      await until(async () => {
+        const r = await post(port, '/services/collector/event', JSON.stringify({ event: dhcp(41) }), { authorization: `Splunk ${HEC_TOKEN}` });
+        return r.status === 503 ? r : undefined;
+      }, 5000, 'a 503').then((r) => {
+        expect(JSON.parse(r.body)).toEqual({ text: 'Server is busy', code: 9 });
+        expect(r.headers['retry-after']).toBe('7');
+      });
+      const health = await fetch(`http://127.0.0.1:${port}/services/collector/health`);
+      expect([health.status, (await health.json() as { code: number }).code]).toEqual([503, 18]);
+      slow.destroy();
+      await until(async () => (await post(port, '/services/collector/event', JSON.stringify({ event: dhcp(42) }), { authorization: `Splunk ${HEC_TOKEN}` })).status === 200, 5000, 'accepting again');
+    } finally {
+      expect(await d.stop()).toBe(0);
+    }
+  }, 30_000);
+});
