@@ -278,6 +278,18 @@ describe('daemon HTTP: /metrics, /healthz, /api/status, status page', () => {
     }
   });
 
+  it('a second daemon on the same http.listen fails to start with ONSIGHT_LISTEN', async () => {
+    const taken = base.replace(/^http:\/\//, '');
+    const other = new Daemon({
+      config: validateConfig({
+        state: join(dir, 'second.db'), timezone: 'UTC', policy: { scope: ['10.0.0.0/8'] },
+        regions: [{ name: 'emea', cidrs: ['10.20.0.0/16'], appliances: ['emea-sa-1'] }], http: { listen: taken },
+      }).config,
+      log: silentLogger(),
+    });
+    await expect(other.start()).rejects.toMatchObject({ code: 'ONSIGHT_LISTEN', message: expect.stringContaining(`http.listen ${taken}`) });
+  });
+
   it('/healthz answers 503 when the state database does not', async () => {
     daemon.db.close();
     const h = await get('/healthz');

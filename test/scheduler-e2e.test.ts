@@ -81,6 +81,27 @@ describe('scheduler end to end against the Qualys emulator', () => {
     expect(scan.appliances).toEqual(['emea-sa-2']);
   });
 
+  it('a target Qualys silently drops from a scan (outside the subscription) is not recorded as scanned, and says why', async () => {
+    const { emu, port, d } = await setup({ subscription: ['10.30.1.0/24'], outOfSubscription: 'drop' });
+    const db = new Database(join(d.dir, 'state.db'), { readonly: true });
+    const decided = (ip: string, decision: string) => db.prepare('SELECT reason FROM decisions WHERE ip = ? AND decision = ?').get(ip, decision) as { reason: string } | undefined;
+    try {
+      // amer busy, so the next two go out together; Qualys keeps only the one in its subscription
+      await udpSend(port, ack('10.30.1.1', '52:54:00:00:04:01'));
+      await until(() => scansFor(emu, '10.30.1.1')[0], 20_000, 'amer busy', 50);
+      await udpSend(port, ack('10.30.1.2', '52:54:00:00:04:02'));
+      await udpSend(port, ack('10.30.2.2', '52:54:00:00:04:03'));
+      const dropped = await until(() => decided('10.30.2.2', 'dropped-by-scanner'), 30_000, 'dropped by the scanner', 50);
+      expect(dropped.reason).toMatch(/left 10\.30\.2\.2 out of its target list/);
+      await until(() => decided('10.30.1.2', 'scanned'), 20_000, 'the other target scanned', 50);
+      expect(decided('10.30.2.2', 'scanned')).toBeUndefined();
+      const row = db.prepare('SELECT i.last_scanned_at AS at FROM bindings b JOIN identities i ON i.id = b.identity_id WHERE b.ip = ?').get('10.30.2.2') as { at: number | null };
+      expect(row.at).toBeNull();
+    } finally {
+      db.close();
+    }
+  });
+
   it('an address reassigned before launch is not scanned for the old device, and excluded addresses never are', async () => {
     const { emu, port, d } = await setup({ scanTiming: { submitDelaySec: 0, hostSecMin: 2, hostSecMax: 2, loadingSec: 0 } });
     const db = new Database(join(d.dir, 'state.db'), { readonly: true });

@@ -5,7 +5,12 @@
  * intent id. Scans that never end are given up after maxScanAgeS; targets the scanner dropped
  * from a scan are not recorded as scanned.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { validateConfig } from '../src/config/load.js';
+import { hostsView } from '../src/cli/views.js';
 import { mac, setup } from './helpers/scheduler.js';
 
 describe('scheduler and the scanner seam', () => {
@@ -96,6 +101,34 @@ describe('scheduler and the scanner seam', () => {
     expect(sched.store.lastDroppedByScanner().get(`10.20.1.2|${inv.binding(b.bindingId!)!.identityId}`)?.reason).toMatch(/left 10\.20\.1\.2 out of its target list/);
     // back in the queue with back-off, not relaunched at once
     expect(sched.store.queued(b.bindingId!)).toMatchObject({ attempts: 1 });
+  });
+
+  it('`onsight hosts` shows a target the scanner dropped, and why', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'onsight-seam-'));
+    try {
+      const state = join(dir, 'state.db');
+      const { scanner, sched, see, clock, db } = setup({ idlePollS: 60 }, {}, state);
+      see({ ip: '10.20.1.1', mac: mac(1) });
+      see({ ip: '10.20.1.2', mac: mac(2) });
+      await sched.tick();
+      const [l] = scanner.launches;
+      scanner.reportedTargets.set(l.ref, ['10.20.1.1']);
+      scanner.finish(l.ref);
+      clock.t += 61_000;
+      await sched.tick();
+      db.close();
+      const config = validateConfig({
+        state, timezone: 'UTC', policy: { scope: ['10.0.0.0/8'], exclude: ['10.20.9.0/24'] },
+        regions: [{ name: 'emea', cidrs: ['10.20.0.0/16'], appliances: ['emea-1', 'emea-2'] }],
+      }).config;
+      const rows = JSON.parse(hostsView({ config, now: clock.t }, true)) as { ip: string; status: string; why: string }[];
+      expect(rows.find((r) => r.ip === '10.20.1.2')).toMatchObject({ status: 'dropped-by-scanner', why: expect.stringMatching(/left 10\.20\.1\.2 out of its target list/) });
+      expect(rows.find((r) => r.ip === '10.20.1.1')?.status).toBe('scanned-recently');
+      const table = hostsView({ config, now: clock.t }, false);
+      expect(table).toMatch(/10\.20\.1\.2 .*dropped-by-scanner .*outside the scanner's subscription/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('a range in the reported target list covers the addresses inside it', async () => {

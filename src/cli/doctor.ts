@@ -12,7 +12,7 @@ import type { Config } from '../config/schema.js';
 import { redactUrlsIn, validateConfig, type LoadedConfig } from '../config/load.js';
 import { formatIssues, type ConfigIssue } from '../errors.js';
 import { Policy } from '../policy/policy.js';
-import { backendFor, createScanner } from '../scanners/registry.js';
+import { BACKENDS, backendFor, createScanner } from '../scanners/registry.js';
 import type { ApplianceStatus, Scanner } from '../scanners/types.js';
 import { loadRegistry } from '../parsers/registry.js';
 
@@ -57,6 +57,7 @@ export async function runDoctor(
   const backend = backendFor(sc);
   line('ok', 'config', `${config.inputs.length} input(s), ${config.regions.length} region(s), scanner ${sc.type}${backend.describe(sc) ? ` ${redactUrlsIn(backend.describe(sc))}` : ''}`);
   for (const w of warnings) line('warn', 'config', formatIssues([w], loaded?.origin));
+  line('ok', 'scanner backend', `${sc.type}: ${backend.description} (backends: ${BACKENDS.map((b) => b.type).join(', ')}; a new vendor is a folder and an entry in src/scanners/registry.ts)`);
   try {
     const registry = await loadRegistry(config.parsers.directory);
     const unknown = config.inputs.filter((i) => i.format !== 'auto' && !registry.get(i.format)).map((i) => i.format);

@@ -20,6 +20,8 @@ import { inputLabel, inputParserFormat, startInputs } from './inputs.js';
 import type { Sighting } from '../sighting.js';
 import type { ApplyResult } from '../inventory/inventory.js';
 import { startHttp, type HttpHandle } from '../http/server.js';
+import { OnsightError } from '../errors.js';
+import { daemonView } from './view.js';
 
 export interface DaemonOptions {
   config: Config;
@@ -92,7 +94,8 @@ export class Daemon {
     const restart = (['state', 'inputs', 'scanner', 'http', 'parsers'] as const).filter((k) => !same(k));
     this.policy = policyFor(next);
     this.inventory.setOptions(inventoryOptions(next));
-    this.scheduler.reconfigure(this.policy, schedulerOptions(next, this.scanner));
+    // the scanner section needs a restart: its running values (maxTargetsPerScan) stay
+    this.scheduler.reconfigure(this.policy, schedulerOptions({ ...next, scanner: prev.scanner }, this.scanner));
     this.ingest.setZone(next.timezone);
     this.opts.log.level = next.log.level;
     // what cannot change live keeps its running value, so status pages tell the truth
@@ -137,10 +140,10 @@ export class Daemon {
     for (const t of this.timers) t.unref();
     if (config.http.enabled) {
       try {
-        this.http = await startHttp(this, config.http, log.child({ stage: 'http' }));
+        this.http = await startHttp(daemonView(this), config.http, log.child({ stage: 'http' }));
       } catch (err) {
         await this.stop();
-        throw new Error(`http.listen ${config.http.listen}: ${(err as Error).message}`);
+        throw new OnsightError('ONSIGHT_LISTEN', `http.listen ${config.http.listen}: ${(err as Error).message}`, { cause: err });
       }
     }
     this.kick();

@@ -3,11 +3,11 @@
  * listed in README.md ("Metrics"). Counters restart from zero when the daemon restarts (Prometheus
  * `rate()` handles resets); gauges are read from the state database at scrape time.
  */
-import type { Daemon } from '../daemon/daemon.js';
 import { PromWriter } from './prom.js';
 import { buildStatus, onsightVersion, type Status } from './status.js';
+import type { DaemonView } from './view.js';
 
-export function renderMetrics(d: Daemon, status: Status = buildStatus(d)): string {
+export function renderMetrics(d: DaemonView, status: Status = buildStatus(d)): string {
   const w = new PromWriter();
   const now = Date.now();
 
@@ -24,7 +24,7 @@ export function renderMetrics(d: Daemon, status: Status = buildStatus(d)): strin
   const refused = w.family('onsight_input_connections_refused_total', 'counter', 'TCP/TLS connections refused before any line was read, by input and reason (notAllowed, connectionLimit, senderConnectionLimit).');
   const files = w.family('onsight_input_files', 'gauge', 'Files a file input tails now, by input.');
   const events = w.family('onsight_input_events_total', 'counter', 'Other input events (accepted, idleTimeout, tlsError, resync, rotated, truncated, ...), by input and event.');
-  for (const i of d.inputs) {
+  for (const i of d.inputs()) {
     const c = i.counters();
     received(c.received, { input: i.name });
     for (const [reason, n] of Object.entries(c.dropped)) {
@@ -38,22 +38,22 @@ export function renderMetrics(d: Daemon, status: Status = buildStatus(d)): strin
   }
 
   // ingest and parsers
-  const ic = d.ingest.counters;
+  const ic = d.ingestCounters();
   w.family('onsight_ingest_lines_total', 'counter', 'Lines decoded and committed.')(ic.lines);
   w.family('onsight_ingest_commits_total', 'counter', 'SQLite transactions committed by the ingest stage.')(ic.commits);
   w.family('onsight_ingest_commit_errors_total', 'counter', 'Failed ingest commits (lines kept and retried).')(ic.commitErrors);
   w.family('onsight_ingest_pending_lines', 'gauge', 'Lines buffered, waiting for the next commit.')(ic.pending);
-  w.family('onsight_store_write_errors_total', 'counter', 'Failed writes to the state database, every stage (disk full, a lock held elsewhere); each is retried.')(d.storeHealth?.writeErrors ?? 0);
-  w.family('onsight_store_healthy', 'gauge', '1 when the state database takes writes and its file system has room, else 0 (see /healthz).')(d.storeHealth?.problem() ? 0 : 1);
+  w.family('onsight_store_write_errors_total', 'counter', 'Failed writes to the state database, every stage (disk full, a lock held elsewhere); each is retried.')(d.storeHealth().writeErrors);
+  w.family('onsight_store_healthy', 'gauge', '1 when the state database takes writes and its file system has room, else 0 (see /healthz).')(d.storeHealth().problem ? 0 : 1);
   const byFormat = new Map<string, { lines: number; sightings: number }>();
   let unrecognized = 0;
   let invalid = 0;
   let parserErrors = 0;
-  for (const dec of d.ingest.allDecoders().values()) {
-    unrecognized += dec.counters.unrecognized;
-    invalid += dec.counters.invalid;
-    parserErrors += dec.counters.parserErrors;
-    for (const [f, c] of Object.entries(dec.counters.byFormat)) {
+  for (const dc of d.decoderCounters()) {
+    unrecognized += dc.unrecognized;
+    invalid += dc.invalid;
+    parserErrors += dc.parserErrors;
+    for (const [f, c] of Object.entries(dc.byFormat)) {
       const t = byFormat.get(f) ?? { lines: 0, sightings: 0 };
       t.lines += c.lines;
       t.sightings += c.sightings;
@@ -92,7 +92,7 @@ export function renderMetrics(d: Daemon, status: Status = buildStatus(d)): strin
   w.family('onsight_unmapped_hosts_seen', 'gauge', 'Present devices whose address maps to no region (out of scope, say).')(status.unmapped.seen);
 
   // scans
-  const sc = d.scheduler.counters;
+  const sc = d.schedulerCounters();
   const launched = w.family('onsight_scans_launched_total', 'counter', 'Scans launched, by region.');
   const finished = w.family('onsight_scans_finished_total', 'counter', 'Scans that finished, by region.');
   const failed = w.family('onsight_scans_failed_total', 'counter', 'Scans that ended in error or were canceled by the scanner, by region.');
@@ -103,7 +103,7 @@ export function renderMetrics(d: Daemon, status: Status = buildStatus(d)): strin
   }
   const byAppliance = w.family('onsight_appliance_scans_launched_total', 'counter', 'Scans launched, by region and appliance.');
   const running = w.family('onsight_scans_running', 'gauge', 'Our scans in flight now (launching or running), by region and appliance.');
-  const active = d.scheduler.store.activeIntents();
+  const active = d.activeIntents();
   const online = w.family('onsight_appliance_online', 'gauge', '1 when the scanner reports the appliance online, by region and appliance.');
   const load = w.family('onsight_appliance_load', 'gauge', 'Scans running on the appliance (ours and others\'), by region and appliance.');
   const cap = w.family('onsight_appliance_capacity', 'gauge', 'Scans the appliance may run at once (maxScans), by region and appliance.');
@@ -121,10 +121,7 @@ export function renderMetrics(d: Daemon, status: Status = buildStatus(d)): strin
   // only ended states: a scan leaves launching/running, so those counts go down (they are in onsight_scans_running)
   const byState = w.family('onsight_appliance_scans_total', 'counter',
     'Scans ended, recorded in the state database, by region, appliance and final state (finished, error, canceled, abandoned). Scans in flight: onsight_scans_running.');
-  const rows = d.db.prepare(`SELECT region, appliance, state, count(*) AS n FROM intents WHERE state NOT IN ('launching', 'running')
-    GROUP BY region, appliance, state ORDER BY region, appliance, state`)
-    .all() as { region: string; appliance: string; state: string; n: number }[];
-  for (const r of rows) byState(r.n, { region: r.region, appliance: r.appliance, state: r.state });
+  for (const r of d.endedIntentCounts()) byState(r.n, { region: r.region, appliance: r.appliance, state: r.state });
   w.family('onsight_scan_launch_failures_total', 'counter', 'Launch calls that failed.')(sc.launchFailures);
   w.family('onsight_scan_targets_launched_total', 'counter', 'Addresses sent to the scanner in launched scans.')(sc.targetsLaunched);
   w.family('onsight_queue_dropped_total', 'counter', 'Queued devices dropped at re-validation before launch (left, reassigned, no longer due).')(sc.dropped);
@@ -134,15 +131,20 @@ export function renderMetrics(d: Daemon, status: Status = buildStatus(d)): strin
   canceled(sc.requeuedStuck, { reason: 'stuck' });
   canceled(sc.canceledLeft, { reason: 'all-left' });
   w.family('onsight_scan_targets_no_host_total', 'counter', 'Targets of finished scans the scanner found no host at (scheduler.verifyResults): not recorded as scanned.')(sc.noHost);
+  w.family('onsight_scan_targets_dropped_by_scanner_total', 'counter', 'Targets a finished scan\'s own target list lacked (the scanner dropped them: outside its subscription, say): not recorded as scanned, requeued with back-off.')(sc.droppedByScanner);
+  w.family('onsight_scans_given_up_total', 'counter', 'Scans still not ended scheduler.maxScanAgeS after launch (a state the scanner does not explain, say): looked up once more, then given up and their targets requeued.')(sc.givenUp);
 
   // scanner API
-  const al = d.scanner.allowance();
+  const scanner = d.scanner();
+  const al = scanner.allowance;
   w.family('onsight_scanner_api_calls_total', 'counter', 'Scanner API calls made by the scheduler.')(sc.apiCalls);
   const remaining = w.family('onsight_scanner_api_remaining', 'gauge', 'API calls left in the current rate-limit window, as last reported by the scanner (absent when unknown).');
-  if (al.remaining !== undefined) remaining(al.remaining, { scanner: d.scanner.kind });
+  if (al.remaining !== undefined) remaining(al.remaining, { scanner: scanner.kind });
   const limit = w.family('onsight_scanner_api_limit', 'gauge', 'API calls allowed per rate-limit window, as last reported (absent when unknown).');
-  if (al.limit !== undefined) limit(al.limit, { scanner: d.scanner.kind });
-  w.family('onsight_scanner_api_wait_seconds', 'gauge', 'Seconds before the scanner allows the next call (0 = now).')(al.waitSec, { scanner: d.scanner.kind });
+  if (al.limit !== undefined) limit(al.limit, { scanner: scanner.kind });
+  w.family('onsight_scanner_api_wait_seconds', 'gauge', 'Seconds before the scanner allows the next call (0 = now).')(al.waitSec, { scanner: scanner.kind });
+  w.family('onsight_scanner_blocked_until_seconds', 'gauge', 'When the scanner asked for no call before (Unix time; 0 = no such wait now).')((scanner.block.waitUntil ?? 0) / 1000, { scanner: scanner.kind });
+  w.family('onsight_scanner_stopped', 'gauge', '1 when onsight stopped calling the scanner after a failure only an operator can fix (credentials, account; the status page says why) until the config is reloaded.')(scanner.block.stopped ? 1 : 0, { scanner: scanner.kind });
 
   return w.render();
 }

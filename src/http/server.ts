@@ -7,7 +7,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../log.js';
-import type { Daemon } from '../daemon/daemon.js';
+import type { DaemonView } from './view.js';
 import { renderMetrics } from './metrics.js';
 import { PAGE_CSP, PAGE_HTML } from './page.js';
 import { buildStatus, onsightVersion, type Status } from './status.js';
@@ -46,7 +46,7 @@ function send(res: ServerResponse, status: number, type: string, body: string, e
 
 const json = (res: ServerResponse, status: number, v: unknown) => send(res, status, 'application/json; charset=utf-8', JSON.stringify(v, null, 1) + '\n');
 
-export async function startHttp(daemon: Daemon, web: HttpListenConfig | string, log: Logger): Promise<HttpHandle> {
+export async function startHttp(daemon: DaemonView, web: HttpListenConfig | string, log: Logger): Promise<HttpHandle> {
   const cfg: HttpListenConfig = typeof web === 'string' ? { listen: web } : web;
   const { host, port } = parseHttpListen(cfg.listen);
   const tokens = loadTokens(cfg.tokens);
@@ -114,15 +114,12 @@ export async function startHttp(daemon: Daemon, web: HttpListenConfig | string, 
   };
 }
 
-function health(daemon: Daemon, res: ServerResponse): void {
+function health(daemon: DaemonView, res: ServerResponse): void {
   try {
-    if (!daemon.db) throw new Error('not started');
-    daemon.db.prepare('SELECT 1 AS ok').get();
-    const problem = daemon.storeHealth?.problem(); // failing writes, a full disk
-    if (problem) throw new Error(problem.replace(/^state database: /, ''));
+    daemon.ping();
     json(res, 200, {
       status: 'ok', version: onsightVersion(), uptimeS: Math.round((Date.now() - daemon.startedAt) / 1000),
-      inputs: daemon.inputs.map((i) => i.name), scanner: daemon.scanner?.kind,
+      inputs: daemon.inputs().map((i) => i.name), scanner: daemon.scanner().kind,
     });
   } catch (err) {
     json(res, 503, { status: 'unavailable', error: `state database: ${(err as Error).message}` });

@@ -4,11 +4,11 @@
  * that left unscanned (missed) with why; appliance load; recent decisions. Read-only.
  */
 import { readFileSync } from 'node:fs';
-import type { Daemon } from '../daemon/daemon.js';
-import type { BindingView } from '../inventory/inventory.js';
 import type { Reason } from '../policy/policy.js';
 import type { Allowance } from '../scanners/types.js';
 import type { Decision } from '../scheduler/queue.js';
+import type { ScannerBlock } from '../scheduler/scheduler.js';
+import type { DaemonView, EndedBinding } from './view.js';
 
 export interface ApplianceView {
   name: string;
@@ -64,7 +64,8 @@ export interface Status {
   startedAt: string;
   uptimeS: number;
   state: string;
-  scanner: { kind: string; allowance: Allowance; apiCalls: number };
+  /** waitUntil: no call before this time (the scanner asked to wait); stopped: why onsight stopped calling it */
+  scanner: { kind: string; allowance: Allowance; apiCalls: number } & ScannerBlock;
   totals: {
     identities: number; present: number; sightings: number; lines: number; due: number; queued: number; scanning: number;
     missed: number; launched: number; finished: number; failed: number;
@@ -94,11 +95,6 @@ export function onsightVersion(): string {
   return (versionCache = 'unknown');
 }
 
-interface EndedRow {
-  id: number; ip: string; identity_id: number; start_at: number; end_at: number; end_reason: string | null;
-  last_scanned_at: number | null; last_scanned_via: string | null; present_elsewhere: number;
-}
-
 const MISSED_TEXT: Record<string, string> = {
   'left-while-queued': 'left while waiting in the queue (no free scan slot or appliance in time)',
   'left-during-scan': 'left before its scan finished',
@@ -114,12 +110,11 @@ export interface StatusOptions {
   decisions?: number;
 }
 
-export function buildStatus(d: Daemon, opts: StatusOptions = {}): Status {
+export function buildStatus(d: DaemonView, opts: StatusOptions = {}): Status {
   const now = Date.now();
   const windowH = opts.missedWindowH ?? 24;
-  const config = d.config;
-  const store = d.scheduler.store;
-  const sc = d.scheduler.counters;
+  const config = d.config();
+  const sc = d.schedulerCounters();
 
   const regions = new Map<string, RegionStatus>();
   for (const r of config.regions) {
@@ -127,15 +122,15 @@ export function buildStatus(d: Daemon, opts: StatusOptions = {}): Status {
     regions.set(r.name, {
       name: r.name, cidrs: r.cidrs, seen: 0, due: 0, queued: 0, scanning: 0, scannedInWindow: 0, notDue: {}, missed: 0, missedWhy: [],
       scans: { running: 0, launched: bucket.launched, finished: bucket.finished, failed: bucket.failed },
-      appliances: r.appliances.map((a) => ({ name: a.name, capacity: a.maxScans, ...d.scheduler.applianceLoad(a.name) })),
+      appliances: r.appliances.map((a) => ({ name: a.name, capacity: a.maxScans, ...d.applianceLoad(a.name) })),
     });
   }
   const unmapped = { seen: 0, notDue: {} as Partial<Record<Reason, number>> };
 
   // present devices
-  for (const b of d.inventory.presentBindings(now)) {
-    const v = d.policy.evaluate(b, now);
-    const name = v.region ?? d.policy.regions.lookup(b.ip)?.region.name;
+  for (const b of d.presentBindings(now)) {
+    const v = d.evaluate(b, now);
+    const name = v.region ?? d.regionOf(b.ip);
     const r = name ? regions.get(name) : undefined;
     if (!r) {
       unmapped.seen++;
@@ -151,31 +146,26 @@ export function buildStatus(d: Daemon, opts: StatusOptions = {}): Status {
   }
 
   // the queue
-  for (const q of store.allQueued()) {
+  for (const q of d.queue()) {
     const r = regions.get(q.region);
     if (!r) continue;
     if (q.intentId) r.scanning++;
     else r.queued++;
   }
-  for (const i of store.activeIntents()) {
+  for (const i of d.activeIntents()) {
     const r = regions.get(i.region);
     if (r) r.scans.running++;
   }
 
   // missed: left in the window, in scope and mapped, not covered by a scan within its rescan window
   const since = now - windowH * 3600_000;
-  const ended = d.db.prepare(`SELECT b.id, b.ip, b.identity_id, b.start_at, b.end_at, b.end_reason, i.last_scanned_at, i.last_scanned_via,
-      EXISTS (SELECT 1 FROM bindings o WHERE o.identity_id = b.identity_id AND o.end_at IS NULL AND (o.expires_at IS NULL OR o.expires_at >= @now)) AS present_elsewhere
-    FROM bindings b JOIN identities i ON i.id = b.identity_id
-    WHERE b.end_at IS NOT NULL AND b.end_at >= @since ORDER BY b.end_at DESC LIMIT 20000`).all({ now, since }) as EndedRow[];
+  const ended = d.endedBindings(since, now);
   // the last decision about the device itself (an address may have changed hands since); decisions
   // that name no device count for an address only while this binding held it
   const byIdentity = new Map<number, Decision>();
   const byIp = new Map<string, Decision[]>();
   if (ended.length) {
-    const rows = d.db.prepare('SELECT at, ip, identity_id AS identityId, decision, reason FROM decisions WHERE at >= ? ORDER BY id')
-      .all(since - 7 * 86400_000) as Decision[];
-    for (const x of rows) {
+    for (const x of d.decisionsSince(since - 7 * 86400_000)) {
       if (x.identityId != null) byIdentity.set(x.identityId, x);
       else {
         const l = byIp.get(x.ip);
@@ -184,16 +174,12 @@ export function buildStatus(d: Daemon, opts: StatusOptions = {}): Status {
       }
     }
   }
-  const lastDecision = (e: EndedRow): Decision | undefined =>
-    byIdentity.get(e.identity_id) ?? byIp.get(e.ip)?.filter((x) => x.at >= e.start_at).at(-1);
+  const lastDecision = (e: EndedBinding): Decision | undefined =>
+    byIdentity.get(e.view.identityId) ?? byIp.get(e.view.ip)?.filter((x) => x.at >= e.view.startAt).at(-1);
   const whyMaps = new Map<string, Map<string, MissedReason>>();
   for (const e of ended) {
-    if (e.present_elsewhere) continue;
-    const view = {
-      id: e.id, ip: e.ip, identityId: e.identity_id, startAt: e.start_at, lastSeen: e.end_at,
-      lastScannedAt: e.last_scanned_at ?? undefined, lastScannedVia: e.last_scanned_via ?? undefined,
-    } as BindingView;
-    const v = d.policy.evaluate(view, e.end_at);
+    if (e.presentElsewhere) continue;
+    const v = d.evaluate(e.view, e.endAt);
     if (!v.region || (v.reason !== 'due' && v.reason !== 'outside-scan-window')) continue;
     const r = regions.get(v.region);
     if (!r) continue;
@@ -217,27 +203,28 @@ export function buildStatus(d: Daemon, opts: StatusOptions = {}): Status {
     let w = m.get(key);
     if (!w) m.set(key, (w = { key, text: text ?? MISSED_TEXT[key] ?? key, count: 0, examples: [] }));
     w.count++;
-    if (w.examples.length < 5) w.examples.push(e.ip);
+    if (w.examples.length < 5) w.examples.push(e.view.ip);
   }
   for (const [name, m] of whyMaps) regions.get(name)!.missedWhy = [...m.values()].sort((a, b) => b.count - a.count);
 
-  const counts = d.inventory.counts(now);
+  const counts = d.inventoryCounts(now);
   const list = [...regions.values()];
   const sum = (f: (r: RegionStatus) => number) => list.reduce((n, r) => n + f(r), 0);
-  const a = d.scanner.allowance();
+  const scanner = d.scanner();
+  const ic = d.ingestCounters();
   return {
     version: onsightVersion(),
     now: new Date(now).toISOString(),
     startedAt: new Date(d.startedAt).toISOString(),
     uptimeS: Math.round((now - d.startedAt) / 1000),
     state: config.state,
-    scanner: { kind: d.scanner.kind, allowance: a, apiCalls: sc.apiCalls },
+    scanner: { kind: scanner.kind, allowance: scanner.allowance, apiCalls: sc.apiCalls, ...scanner.block },
     totals: {
-      identities: counts.identities, present: counts.present, sightings: d.ingest.counters.sightings, lines: d.ingest.counters.lines,
+      identities: counts.identities, present: counts.present, sightings: ic.sightings, lines: ic.lines,
       due: sum((r) => r.due), queued: sum((r) => r.queued), scanning: sum((r) => r.scanning), missed: sum((r) => r.missed),
       launched: sc.launches, finished: sc.finished, failed: sc.failed,
     },
-    inputs: d.inputs.map((i) => {
+    inputs: d.inputs().map((i) => {
       const c = i.counters();
       const s: InputStatus = { name: i.name, received: c.received, dropped: c.dropped };
       if (c.connections !== undefined) s.connections = c.connections;
@@ -246,10 +233,10 @@ export function buildStatus(d: Daemon, opts: StatusOptions = {}): Status {
     regions: list,
     unmapped,
     missedWindowH: windowH,
-    decisions: store.recentDecisions(opts.decisions ?? 50).map((x) => ({ ...x, at: new Date(x.at).toISOString() })),
-    scans: store.recentIntents(10).map((i) => ({
+    decisions: d.recentDecisions(opts.decisions ?? 50).map((x) => ({ ...x, at: new Date(x.at).toISOString() })),
+    scans: d.recentIntents(10).map((i) => ({
       id: i.id, region: i.region, appliance: i.appliance, state: i.state, scanRef: i.scanRef, createdAt: new Date(i.createdAt).toISOString(),
-      targets: store.targets(i.id).length,
+      targets: i.targets,
     })),
   };
 }

@@ -4,7 +4,6 @@
  * else in onsight names a backend. src/scanners/README.md says how to add one.
  */
 import { z } from 'zod';
-import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { BackendConfig, ScannerBackend } from './backend.js';
 import { dryRunBackend } from './dry-run/index.js';
@@ -29,7 +28,7 @@ export function backendFor(config: { type: string }): ScannerBackend {
 }
 
 /** Build the configured scanner. `allowed`: the policy's scope-and-exclusion test, asked afresh at every launch. */
-export async function createScanner(config: Config, log: Logger, allowed: (ip: string) => boolean, env: NodeJS.ProcessEnv = process.env): Promise<Scanner> {
+export async function createScanner(config: { scanner: ScannerConfig; regions: { appliances: { name: string }[] }[] }, log: Logger, allowed: (ip: string) => boolean, env: NodeJS.ProcessEnv = process.env): Promise<Scanner> {
   return backendFor(config.scanner).create(config.scanner, {
     log, allowed, env, appliances: config.regions.flatMap((r) => r.appliances.map((a) => a.name)),
   });

@@ -8,17 +8,11 @@ import type { Logger } from '../log.js';
 import type { OnsightError } from '../errors.js';
 import type { Inventory } from '../inventory/inventory.js';
 import type { Policy } from '../policy/policy.js';
-import type { Scanner } from '../scanners/types.js';
-import type { Intent, SchedulerStore } from './queue.js';
+import type { BindingView } from '../inventory/inventory.js';
+import type { Scanner, ScannerCall, ScanStatus } from '../scanners/types.js';
+import type { Intent, IntentTarget, SchedulerStore } from './queue.js';
 import type { SchedulerOptions } from './options.js';
 import type { ApplianceBook } from './appliances.js';
-import type { Budget } from './budget.js';
-import type { Decider } from './decide.js';
-import type { Reconciler } from './reconcile.js';
-import type { Follower } from './follow.js';
-import type { Results } from './results.js';
-import type { Canceler } from './cancel.js';
-import type { Launcher } from './launch.js';
 
 export interface Clock {
   now(): number;
@@ -73,6 +67,38 @@ export function newCounters(): SchedulerCounters {
   };
 }
 
+// What each phase offers the others (the classes in budget.ts, decide.ts, ... implement these;
+// declared here so that this module depends on none of them).
+export interface BudgetPhase {
+  canSpend(essential: boolean): boolean;
+  call<T>(what: string, which: ScannerCall, fn: () => Promise<T>): Promise<T>;
+}
+export interface DecidePhase {
+  recheck(bindingId: number, at: number): void;
+  silence(bindingId: number, lastSeen: number): void;
+}
+export interface FollowPhase {
+  mayNotHaveReached(i: Intent, now: number): boolean;
+  ended(i: Intent, endedAt: number): void;
+}
+export interface ResultsPhase {
+  finishOk(i: Intent, st: ScanStatus): void;
+  finishFailed(i: Intent, state: 'error' | 'canceled', why: string): void;
+  creditPartial(i: Intent, targets: IntentTarget[]): Promise<void>;
+}
+export interface CancelPhase {
+  newHolderCheck(now: number): (b: BindingView) => void;
+  cancelAndRequeue(i: Intent, why: string, state?: 'canceled' | 'abandoned'): Promise<IntentTarget[] | undefined>;
+  requeue(i: Intent, why: string, state: 'canceled' | 'abandoned'): IntentTarget[];
+  requeueIfStuck(i: Intent): Promise<void>;
+  cancelIfAllLeft(i: Intent): Promise<void>;
+  /** a region whose canceled scan may still be probing: no new launch there until it has drained */
+  isDraining(region: string, now: number): boolean;
+}
+export interface LaunchPhase {
+  refreshAppliances(): Promise<boolean>;
+}
+
 /** The shared context: `policy` and `opts` change on reconfigure, so phases read them from here each time. */
 export interface SchedulerCore {
   readonly clock: Clock;
@@ -85,13 +111,12 @@ export interface SchedulerCore {
   readonly hooks: SchedulerHooks;
   readonly counters: SchedulerCounters;
   readonly appliances: ApplianceBook;
-  readonly budget: Budget;
-  readonly decide: Decider;
-  readonly reconcile: Reconciler;
-  readonly follow: Follower;
-  readonly results: Results;
-  readonly cancel: Canceler;
-  readonly launch: Launcher;
+  readonly budget: BudgetPhase;
+  readonly decide: DecidePhase;
+  readonly follow: FollowPhase;
+  readonly results: ResultsPhase;
+  readonly cancel: CancelPhase;
+  readonly launch: LaunchPhase;
 }
 
 export function newIntentId(now: number): string {

@@ -147,8 +147,8 @@ export class Launcher {
     let scanRef: string;
     try {
       const res = await this.core.budget.call('launch scan', 'launch', () => this.core.scanner.launch({
+        // the scan's profile or template is the scanner's own configuration
         intentId: id, title: `onsight ${id} ${r.name}`, targets: targets.map((t) => t.ip), appliance: appliance.name,
-        optionProfile: this.core.opts.optionProfile,
       }));
       scanRef = res.scanRef;
     } catch (err) {

@@ -75,8 +75,6 @@ const region = z.object({
 const schedulerOptionsSchema = schedulerConfigSchema.extend({
   regions: z.array(region),
   maxTargetsPerScan: z.number().int().positive(),
-  /** option profile (Qualys) or template for every launch; the scanner's own default when absent */
-  optionProfile: z.string().optional(),
   /** API calls kept back for launches: polls and refreshes wait when fewer remain */
   reserveCalls: z.number().int().nonnegative().default(5),
   /**
@@ -102,7 +100,6 @@ export type ScannerTraits = Pick<Scanner, 'kind' | 'pretend' | 'pollPaceS'>;
 export interface SchedulerOptionsInput {
   regions: SchedulerRegion[];
   maxTargetsPerScan: number;
-  optionProfile?: string;
   /** the `scheduler:` section (parsed or not: defaults fill what is absent) */
   scheduler?: z.input<typeof schedulerConfigSchema>;
   scanner?: ScannerTraits;
@@ -120,7 +117,6 @@ export function buildSchedulerOptions(input: SchedulerOptionsInput): SchedulerOp
     ...input.internal,
     regions: input.regions.map((r) => ({ name: r.name, maxConcurrentScans: r.maxConcurrentScans, appliances: r.appliances.map((a) => ({ name: a.name, maxScans: a.maxScans })) })),
     maxTargetsPerScan: input.maxTargetsPerScan,
-    optionProfile: input.optionProfile,
     // a scanner whose scans end on a known schedule and whose calls cost nothing is followed at
     // that pace, even when nothing waits for its scans
     ...(pace !== undefined ? { pollIntervalS: Math.min(cfg.pollIntervalS, pace), idlePollS: Math.min(cfg.pollIntervalS, pace) } : {}),

@@ -101,6 +101,9 @@ export class SchedulerStore {
       pruneDecisions: db.prepare('DELETE FROM decisions WHERE id <= (SELECT max(id) FROM decisions) - ?'),
       queueAll: db.prepare('SELECT * FROM queue ORDER BY region, last_seen IS NULL, last_seen DESC, due_since'),
       intentsRecent: db.prepare('SELECT * FROM intents ORDER BY created_at DESC LIMIT ?'),
+      decisionsSince: db.prepare('SELECT at, ip, identity_id, decision, reason FROM decisions WHERE at >= ? ORDER BY id'),
+      endedIntentCounts: db.prepare(`SELECT region, appliance, state, count(*) AS n FROM intents WHERE state NOT IN ('launching', 'running')
+        GROUP BY region, appliance, state ORDER BY region, appliance, state`),
       lastDropped: db.prepare(`SELECT ip, identity_id, max(at) AS at, reason FROM decisions WHERE decision = 'dropped-by-scanner' GROUP BY ip, identity_id`),
     };
   }
@@ -207,6 +210,17 @@ export class SchedulerStore {
   recentDecisions(limit: number): Decision[] {
     return (this.s.recent.all(limit) as { at: number; ip: string; identity_id: number | null; decision: DecisionKind; reason: string }[])
       .map((r) => ({ at: r.at, ip: r.ip, identityId: r.identity_id ?? undefined, decision: r.decision, reason: r.reason }));
+  }
+
+  /** Decisions logged since `since` (ms), oldest first. */
+  decisionsSince(since: number): Decision[] {
+    return (this.s.decisionsSince.all(since) as { at: number; ip: string; identity_id: number | null; decision: DecisionKind; reason: string }[])
+      .map((r) => ({ at: r.at, ip: r.ip, identityId: r.identity_id ?? undefined, decision: r.decision, reason: r.reason }));
+  }
+
+  /** Ended intents by region, appliance and final state (durable counts for /metrics). */
+  endedIntentCounts(): { region: string; appliance: string; state: string; n: number }[] {
+    return this.s.endedIntentCounts.all() as { region: string; appliance: string; state: string; n: number }[];
   }
 
   pruneDecisions(keep: number): void {

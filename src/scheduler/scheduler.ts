@@ -36,6 +36,7 @@ export class Scheduler {
   readonly store: SchedulerStore;
   readonly counters: SchedulerCounters;
   private readonly core: SchedulerCore;
+  private readonly phases: { budget: Budget; decide: Decider; reconcile: Reconciler; follow: Follower; results: Results; cancel: Canceler; launch: Launcher };
   private ticking: Promise<void> | undefined;
 
   constructor(
@@ -52,10 +53,11 @@ export class Scheduler {
     this.counters = newCounters();
     const core = { clock, inventory, policy, store, scanner, opts, log, hooks, counters: this.counters, appliances: new ApplianceBook(log) } as Partial<SchedulerCore>;
     const c = core as SchedulerCore;
-    Object.assign(core, {
+    this.phases = {
       budget: new Budget(c), decide: new Decider(c), reconcile: new Reconciler(c), follow: new Follower(c),
       results: new Results(c), cancel: new Canceler(c), launch: new Launcher(c),
-    });
+    };
+    Object.assign(core, this.phases);
     this.core = c;
   }
 
@@ -63,19 +65,19 @@ export class Scheduler {
   reconfigure(policy: Policy, opts: SchedulerOptions): void {
     this.core.policy = policy;
     this.core.opts = opts;
-    this.core.decide.reset();
+    this.phases.decide.reset();
     this.core.appliances.invalidate(); // a region may have new appliances
-    this.core.budget.reset(); // an operator may have fixed what stopped calls
+    this.phases.budget.reset(); // an operator may have fixed what stopped calls
   }
 
   /** Evaluate bindings that just changed; enqueue the due ones; log every changed decision. */
   consider(bindingIds: Iterable<number>): number {
-    return this.core.decide.consider(bindingIds);
+    return this.phases.decide.consider(bindingIds);
   }
 
   /** Periodic pass: end run-out leases and re-evaluate bindings whose answer may have changed. */
   sweep(): number {
-    return this.core.decide.sweep();
+    return this.phases.decide.sweep();
   }
 
   /** One scheduling pass. Concurrent calls share the pass in flight. */
@@ -87,26 +89,26 @@ export class Scheduler {
   }
 
   private async pass(): Promise<void> {
-    await this.core.reconcile.reconcile();
-    await this.core.cancel.cancelReassigned();
-    await this.core.follow.poll();
-    await this.core.results.verify();
-    await this.core.launch.launchReady();
+    await this.phases.reconcile.reconcile();
+    await this.phases.cancel.cancelReassigned();
+    await this.phases.follow.poll();
+    await this.phases.results.verify();
+    await this.phases.launch.launchReady();
   }
 
   /** Settle launches whose outcome is unknown (at start-up, and when their grace runs out). */
   reconcile(): Promise<void> {
-    return this.core.reconcile.reconcile();
+    return this.phases.reconcile.reconcile();
   }
 
   /** Poll running scans now (`force`: whatever the pace says). */
   poll(force = false): Promise<void> {
-    return this.core.follow.poll(force);
+    return this.phases.follow.poll(force);
   }
 
   /** Confirm finished scans' results with the scanner's host list, when due. */
   verify(): Promise<void> {
-    return this.core.results.verify();
+    return this.phases.results.verify();
   }
 
   /** Load now: the scanner's count at refresh plus our launches since, less our scans ended since; never below our own. */
@@ -116,6 +118,6 @@ export class Scheduler {
 
   /** Why scanner calls are held back now (a wait the scanner asked for, a stop), if they are. */
   scannerBlock(): ScannerBlock {
-    return this.core.budget.block();
+    return this.phases.budget.block();
   }
 }

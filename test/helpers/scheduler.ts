@@ -11,8 +11,8 @@ import { ScriptedScanner } from './scanner.js';
 
 export const T0 = Date.parse('2026-11-23T10:00:00Z');
 
-export function setup(over: Partial<SchedulerConfig> & { maxTargetsPerScan?: number; fullSweepS?: number } = {}, policyOver: { exclude?: string[]; scanWindows?: string[] } = {}) {
-  const db = openDatabase(':memory:');
+export function setup(over: Partial<SchedulerConfig> & { maxTargetsPerScan?: number; fullSweepS?: number } = {}, policyOver: { exclude?: string[]; scanWindows?: string[] } = {}, state = ':memory:') {
+  const db = openDatabase(state);
   const clock = { t: T0, now() { return this.t; } };
   const inv = new Inventory(db, { defaultLeaseS: 3600, maxSessionS: 86400, retentionS: 86400 * 30 });
   const regions = [

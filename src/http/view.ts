@@ -1,0 +1,51 @@
+/**
+ * What the HTTP listener may see of the daemon: a narrow, read-only view with named queries. It
+ * is built by the daemon (src/daemon/view.ts), so this folder never imports the daemon (only the
+ * types of what it reads) and runs no SQL of its own: no import cycle between daemon and http.
+ */
+import type { BindingView } from '../inventory/inventory.js';
+import type { Verdict } from '../policy/policy.js';
+import type { Allowance } from '../scanners/types.js';
+import type { Decision, Intent, QueueEntry } from '../scheduler/queue.js';
+import type { SchedulerCounters, ScannerBlock } from '../scheduler/scheduler.js';
+import type { SourceCounters } from '../sources/types.js';
+import type { IngestCounters } from '../daemon/ingest.js';
+import type { DecoderCounters } from '../parsers/decoder.js';
+
+/** A binding that ended, with its device's last scan and whether the device is present elsewhere. */
+export interface EndedBinding {
+  view: BindingView;
+  endAt: number;
+  presentElsewhere: boolean;
+}
+
+export interface DaemonView {
+  readonly startedAt: number;
+  /** the running config's regions and state file (what a reload could not change keeps its running value) */
+  config(): { state: string; regions: { name: string; cidrs: string[]; appliances: { name: string; maxScans: number }[] }[] };
+  inputs(): { name: string; counters(): SourceCounters }[];
+  ingestCounters(): IngestCounters;
+  decoderCounters(): DecoderCounters[];
+  scanner(): { kind: string; allowance: Allowance; block: ScannerBlock };
+  schedulerCounters(): SchedulerCounters;
+  applianceLoad(name: string): { online: boolean; load: number; ours: number };
+  activeIntents(): Intent[];
+  queue(): QueueEntry[];
+  recentDecisions(limit: number): Decision[];
+  /** decisions logged since `since` (ms), oldest first */
+  decisionsSince(since: number): Decision[];
+  recentIntents(limit: number): (Intent & { targets: number })[];
+  /** ended intents in the state database by region, appliance and final state (durable counts) */
+  endedIntentCounts(): { region: string; appliance: string; state: string; n: number }[];
+  presentBindings(now: number): BindingView[];
+  /** bindings that ended since `since`, newest first (at most 20 000) */
+  endedBindings(since: number, now: number): EndedBinding[];
+  inventoryCounts(now: number): { identities: number; present: number };
+  /** the policy's verdict for a binding at a time, and the region its address maps to (if any) */
+  evaluate(b: BindingView, at: number): Verdict;
+  regionOf(ip: string): string | undefined;
+  /** failed writes to the state database since start, and what is failing now (a full disk), if anything */
+  storeHealth(): { writeErrors: number; problem?: string };
+  /** throws when the state database cannot answer (or its writes are failing: a full disk) */
+  ping(): void;
+}
