@@ -103,6 +103,21 @@ describe('scheduler', () => {
     expect(scanner.launches).toHaveLength(1);
   });
 
+  it('one clock per question: a scanner clock 2 h ahead neither dates a scan in our future nor teaches a 2-hour duration', async () => {
+    const { scanner, sched, see, inv, clock } = setup({ idlePollS: 60 });
+    const r = see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });
+    await sched.tick();
+    const launchedLocal = clock.t;
+    const ahead = 2 * 3600_000;
+    // the scanner says: launched at its 12:00 (our 10:00), ended 20 minutes later
+    scanner.times.set(scanner.launches[0].ref, { launchedAt: new Date(launchedLocal + ahead).toISOString(), endedAt: new Date(launchedLocal + ahead + 20 * 60_000).toISOString() });
+    clock.t += 25 * 60_000;
+    scanner.finish(scanner.launches[0].ref);
+    await sched.tick();
+    expect(inv.binding(r.bindingId!)?.lastScannedAt).toBe(launchedLocal + 20 * 60_000);
+    expect(inv.binding(r.bindingId!)!.lastScannedAt!).toBeLessThanOrEqual(clock.t);
+  });
+
   it('failed scans requeue with backoff and give up after maxAttempts', async () => {
     const { scanner, sched, see, clock, store } = setup({ maxAttempts: 2, retryBackoffS: 100, idlePollS: 60 });
     see({ ip: '10.20.1.1', mac: mac(1) });

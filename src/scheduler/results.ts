@@ -20,7 +20,7 @@ export class Results {
   finishOk(i: Intent, st: ScanStatus): void {
     const { clock, store, inventory, opts, counters } = this.core;
     const now = clock.now();
-    const endedAt = st.endedAt ? Date.parse(st.endedAt) : now;
+    const endedAt = localEnd(i, st, now);
     const scannedIds: number[] = [];
     const held = new Set<number>();
     const reported = reportedTargets(st.targets);
@@ -209,4 +209,16 @@ function reportedTargets(list: string[] | undefined): ((ip: string) => boolean) 
 
 function v4(ip: string): number {
   return ipaddr.IPv4.parse(ip).toByteArray().reduce((n, o) => n * 256 + o, 0);
+}
+
+/**
+ * When a scan ended, on our clock. One clock per question: the scanner's clock may be off from
+ * ours, so its end time is never compared with ours; its launch-to-end span (both on its clock) is
+ * laid from our own launch time, and never past now. Without both times: when we saw it end.
+ */
+export function localEnd(i: Intent, st: ScanStatus, now: number): number {
+  const end = st.endedAt ? Date.parse(st.endedAt) : NaN;
+  const start = st.launchedAt ? Date.parse(st.launchedAt) : NaN;
+  if (i.launchedAt === undefined || !(end >= start)) return now;
+  return Math.min(now, i.launchedAt + (end - start));
 }

@@ -22,6 +22,8 @@ export class ScriptedScanner implements Scanner {
   reportedTargets = new Map<string, string[]>();
   appliancesState: ApplianceStatus[] = [];
   lastScannedDates = new Map<string, string>();
+  /** launch and end times a scan's status reports, on the scanner's own clock (ISO), when a test sets them */
+  times = new Map<string, { launchedAt?: string; endedAt?: string }>();
   calls: string[] = [];
   failNext?: ScriptedFailure;
   /** for `rate-limited`: when the scanner lets us call again (epoch ms) */
@@ -67,7 +69,7 @@ export class ScriptedScanner implements Scanner {
     this.check('listScans');
     return this.launches
       .filter((l) => !f.scanRefs || f.scanRefs.includes(l.ref))
-      .map((l) => ({ scanRef: l.ref, title: l.title, state: this.states.get(l.ref)!, targets: this.reportedTargets.get(l.ref) ?? l.targets, appliance: l.appliance }))
+      .map((l) => ({ scanRef: l.ref, title: l.title, state: this.states.get(l.ref)!, targets: this.reportedTargets.get(l.ref) ?? l.targets, appliance: l.appliance, ...this.times.get(l.ref) }))
       .filter((s) => !f.states || f.states.includes(s.state));
   }
 
