@@ -5,10 +5,11 @@
  * the relaxation bound is above every policy.
  */
 import { describe, expect, it } from 'vitest';
-import { BUILTIN, parseScenarioText, type Scenario } from '../src/sim/scenario.js';
+import { BUILTIN, type Scenario } from '../src/sim/scenario.js';
 import { SimScanner } from '../src/sim/scanner.js';
 import { runOnce } from '../src/sim/sim.js';
 import { generateWorkload } from '../src/sim/workload.js';
+import { smallFleet as smallFleetOf } from './helpers/sim.js';
 
 const MIN = 60_000;
 
@@ -97,21 +98,8 @@ describe('simulated scanner: cancel', () => {
   });
 });
 
-/** A small fleet: 300 laptops over 9 days (one steady-state week after the first window), 3 regions. */
-function smallFleet(): Scenario {
-  return parseScenarioText(`
-extends: mobile-fleet
-name: small-fleet
-startAt: "2026-01-05T00:00:00Z"
-days: 9
-regions: [{ name: R1 }, { name: R2 }, { name: R3 }]
-appliances:
-  - { name: A1, regions: [R1, R2] }
-  - { name: A2, regions: [R2, R3, R1] }
-fleet: { laptops: 300, vpnRegion: R1 }
-background: { hostsPerRegion: 100 }
-`, 'small.yaml');
-}
+/** A small fleet: 300 laptops over 9 days (one steady-state week after the first window). */
+const smallFleet = (): Scenario => smallFleetOf(9);
 
 describe('simulator metrics', () => {
   it('the relaxation bound is at or above every policy, and the headline coverage tells policies apart', async () => {

@@ -8,22 +8,10 @@ import { runOnce } from '../src/sim/sim.js';
 import { generateWorkload } from '../src/sim/workload.js';
 import { runSimulateCli } from '../src/sim/cli.js';
 import { ConfigError } from '../src/errors.js';
+import { smallFleet as smallFleetOf } from './helpers/sim.js';
 
-/** A small fleet: 300 laptops over 3 days, 3 regions, 2 appliances. */
-function smallFleet(): Scenario {
-  return parseScenarioText(`
-extends: mobile-fleet
-name: small-fleet
-startAt: "2026-01-05T00:00:00Z"
-days: 3
-regions: [{ name: R1 }, { name: R2 }, { name: R3 }]
-appliances:
-  - { name: A1, regions: [R1, R2] }
-  - { name: A2, regions: [R2, R3, R1] }
-fleet: { laptops: 300, vpnRegion: R1 }
-background: { hostsPerRegion: 100 }
-`, 'small.yaml');
-}
+/** A small fleet: 300 laptops over 3 days. */
+const smallFleet = (): Scenario => smallFleetOf(3);
 
 describe('simulator', () => {
   it('is deterministic per seed', async () => {
