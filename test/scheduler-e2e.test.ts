@@ -95,6 +95,8 @@ describe('scheduler end to end against the Qualys emulator', () => {
       expect(dropped.reason).toMatch(/left 10\.30\.2\.2 out of its target list/);
       await until(() => decided('10.30.1.2', 'scanned'), 20_000, 'the other target scanned', 50);
       expect(decided('10.30.2.2', 'scanned')).toBeUndefined();
+      // every end is logged with its outcome
+      expect(d.logs.some((l) => /^scan scan\/\S+ finished on amer-\S+: \d+ of \d+ target\(s\) recorded scanned/.test(String(l.msg)))).toBe(true);
       const row = db.prepare('SELECT i.last_scanned_at AS at FROM bindings b JOIN identities i ON i.id = b.identity_id WHERE b.ip = ?').get('10.30.2.2') as { at: number | null };
       expect(row.at).toBeNull();
     } finally {

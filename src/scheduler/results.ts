@@ -52,6 +52,9 @@ export class Results {
     this.core.appliances.ended(i.appliance);
     counters.finished++;
     (counters.byRegion[i.region] ??= { launched: 0, finished: 0, failed: 0 }).finished++;
+    const total = store.targets(i.id).length;
+    this.core.log.info({ intent: i.id, scanRef: st.scanRef, appliance: i.appliance, region: i.region, scanned: scannedIds.length, awaitingHostList: held.size, targets: total },
+      `scan ${st.scanRef} finished on ${i.appliance}: ${scannedIds.length} of ${total} target(s) recorded scanned${held.size ? `, ${held.size} to be confirmed by the host list` : ''}`);
     this.core.hooks.onScanEnd?.(i, 'finished', scannedIds.length);
   }
 
