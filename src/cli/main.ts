@@ -5,7 +5,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, exitCodeFor, formatIssues, UsageError } from '../errors.js';
 import { loadConfig } from '../config/load.js';
 import { checkConfigEnvironment } from '../config/check.js';
-import { isValidZone } from '../util/time.js';
+import { isValidZone, parseDuration } from '../util/time.js';
 import { onsightVersion } from '../http/status.js';
 import { loadRegistry } from '../parsers/registry.js';
 import { createLogger } from '../log.js';
@@ -107,7 +107,7 @@ program.command('doctor')
   });
 
 for (const [name, view, what] of [['hosts', hostsView, 'devices present now, whether each is due and why'], ['queue', queueView, 'due hosts waiting for a scan'],
-  ['scans', scansView, 'recent scan intents and their state'], ['decisions', decisionsView, 'the decision log, newest first (due, not due and why, dropped, launched, scanned)']] as const) {
+  ['scans', scansView, 'recent scan intents and their state']] as const) {
   program.command(name)
     .description(`show ${what}`)
     .option('--json', 'JSON instead of a table')
@@ -117,6 +117,39 @@ for (const [name, view, what] of [['hosts', hostsView, 'devices present now, whe
       process.stdout.write(view({ config: cfg, now: Date.now() }, o.json === true));
     });
 }
+
+program.command('decisions')
+  .description('show the decision log, newest first (due, not due and why, dropped, launched, scanned)')
+  .option('--ip <addr>', 'only decisions about this address')
+  .option('--mac <mac>', 'only decisions about the device(s) with this MAC')
+  .option('--since <when>', 'only decisions since a duration ago (2h, 7d) or a date (2026-12-01T08:00Z)')
+  .option('--json', 'JSON instead of a table')
+  .addOption(configOption())
+  .action(async (o: { ip?: string; mac?: string; since?: string; json?: boolean; config?: string }) => {
+    const { filteredDecisionsView } = await import('./why.js');
+    const { parseTarget } = await import('./target.js');
+    const now = Date.now();
+    const ip = o.ip === undefined ? undefined : parseTarget(o.ip);
+    if (ip && ip.kind !== 'ip') throw new UsageError(`--ip: not an IP address: "${o.ip}"`);
+    const mac = o.mac === undefined ? undefined : parseTarget(o.mac);
+    if (mac && mac.kind !== 'mac') throw new UsageError(`--mac: not a MAC address: "${o.mac}"`);
+    const since = o.since === undefined ? undefined : parseWhen(o.since, now, '--since', -1);
+    const { config: cfg } = loadConfig(o.config);
+    process.stdout.write(ip || mac || since !== undefined
+      ? filteredDecisionsView(cfg, { ip: ip?.value, mac: mac?.value, since }, o.json === true)
+      : decisionsView({ config: cfg, now }, o.json === true));
+  });
+
+program.command('why')
+  .description("show a device's history: its sightings, the scheduler's decisions about it, and the scans that targeted it")
+  .argument('<target>', 'an IP address, a MAC address or a user name')
+  .option('--json', 'JSON instead of tables')
+  .addOption(configOption())
+  .action(async (target: string, o: { json?: boolean; config?: string }) => {
+    const { whyView } = await import('./why.js');
+    const { config: cfg } = loadConfig(o.config);
+    process.stdout.write(whyView(cfg, target, o.json === true));
+  });
 
 const emulate = program.command('emulate').description('run an emulated scanner API for dry runs and tests');
 /** One emulator per scanner vendor: `onsight emulate <vendor>` (each prints where it listens and what it accepts). */
@@ -178,6 +211,15 @@ program.command('simulate')
       scenario: o.scenario, policy: o.policy, seed: num(o.seed, 'seed'), seeds: num(o.seeds, 'seeds'), days: num(o.days, 'days'), report: o.report, json: o.json,
     }, process.stdout);
   });
+
+/** A duration from now (`2h`, `7d`; `sign` -1: ago, +1: ahead) or an ISO date → epoch ms. */
+function parseWhen(text: string, now: number, option: string, sign: 1 | -1): number {
+  const d = parseDuration(text);
+  if (d !== undefined) return now + sign * d * 1000;
+  const ms = /^\d{4}-\d{2}-\d{2}/.test(text) ? Date.parse(text) : NaN;
+  if (Number.isNaN(ms)) throw new UsageError(`${option}: expected a duration (2h, 7d) or a date (2026-12-01T08:00Z), not "${text}"`);
+  return ms;
+}
 
 /**
  * Exit once stdout and stderr have handed everything to the kernel: writes to a pipe are
