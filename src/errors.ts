@@ -9,6 +9,8 @@ export type ErrorCode =
   | 'ONSIGHT_UNKNOWN_FORMAT'
   | 'ONSIGHT_PLUGIN_INVALID'
   | 'ONSIGHT_STORE'
+  /** onsight rescan / skip: no device present under that address, MAC or user */
+  | 'ONSIGHT_NO_DEVICE'
   | 'ONSIGHT_STATE_LOCKED'
   | 'ONSIGHT_LISTEN'
   | 'ONSIGHT_CREDENTIALS'

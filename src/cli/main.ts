@@ -151,6 +151,34 @@ program.command('why')
     process.stdout.write(whyView(cfg, target, o.json === true));
   });
 
+program.command('rescan')
+  .description('scan a device present now at its next chance, whatever its last scan (the running daemon picks this up within a second)')
+  .argument('<target>', 'an IP address, a MAC address or a user name')
+  .addOption(configOption())
+  .action(async (target: string, o: { config?: string }) => {
+    const { runOperatorAction } = await import('./operator.js');
+    const { parseTarget } = await import('./target.js');
+    const t = parseTarget(target);
+    const { config: cfg } = loadConfig(o.config);
+    process.stdout.write(runOperatorAction(cfg.state, t, { kind: 'rescan' }, Date.now()));
+  });
+
+program.command('skip')
+  .description('never queue or launch a scan of a device present now until a time (its decisions say why)')
+  .argument('<target>', 'an IP address, a MAC address or a user name')
+  .option('--until <when>', 'a duration from now (2h, 7d), a date (2026-12-24T08:00Z), or now (lift the skip); default: until lifted')
+  .addOption(configOption())
+  .action(async (target: string, o: { until?: string; config?: string }) => {
+    const { runOperatorAction } = await import('./operator.js');
+    const { parseTarget } = await import('./target.js');
+    const { SKIP_FOREVER } = await import('../scheduler/marks.js');
+    const t = parseTarget(target);
+    const now = Date.now();
+    const until = o.until === undefined ? SKIP_FOREVER : o.until === 'now' ? now : parseWhen(o.until, now, '--until', 1);
+    const { config: cfg } = loadConfig(o.config);
+    process.stdout.write(runOperatorAction(cfg.state, t, { kind: 'skip', until }, now));
+  });
+
 const emulate = program.command('emulate').description('run an emulated scanner API for dry runs and tests');
 /** One emulator per scanner vendor: `onsight emulate <vendor>` (each prints where it listens and what it accepts). */
 const EMULATORS: [string, string, () => Promise<{ run: (a: { port: number; host?: string; config?: string }, log: ReturnType<typeof createLogger>) => Promise<{ close(): Promise<void> }> }>][] = [

@@ -3,6 +3,7 @@ import { openDatabaseReadOnly } from '../store/db.js';
 import { Inventory } from '../inventory/inventory.js';
 import { Policy } from '../policy/policy.js';
 import { SchedulerStore } from '../scheduler/queue.js';
+import { OperatorMarks } from '../scheduler/marks.js';
 import type { Config } from '../config/schema.js';
 import { printable, safeJson } from './printable.js';
 
@@ -24,15 +25,15 @@ function open(config: Config) {
   const db = openDatabaseReadOnly(config.state); // a view never creates or migrates state
   const inventory = new Inventory(db, { defaultLeaseS: config.inventory.defaultLeaseS, maxSessionS: config.inventory.maxSessionS, retentionS: config.inventory.retention, linkHostnames: config.inventory.linkHostnames, linkHostPatterns: config.inventory.linkHostPatterns });
   const policy = new Policy({ scope: config.policy.scope, exclude: config.policy.exclude, rescanAfter: config.policy.rescanAfter, rescanLead: config.policy.rescanLead, rules: config.policy.rules, regions: config.regions, timezone: config.timezone });
-  return { db, inventory, policy, store: new SchedulerStore(db) };
+  return { db, inventory, policy, store: new SchedulerStore(db), marks: new OperatorMarks(db) };
 }
 
 export function hostsView({ config, now }: ViewContext, json: boolean): string {
-  const { db, inventory, policy, store } = open(config);
+  const { db, inventory, policy, store, marks } = open(config);
   try {
     const droppedByScanner = store.lastDroppedByScanner();
     const rows = inventory.presentBindings(now).map((b) => {
-      const v = policy.evaluate(b, now);
+      const v = marks.adjust(policy.evaluate(b, now), b, now, (region) => policy.windowOpen(region, now)); // onsight rescan / skip
       const q = store.queued(b.id);
       // the scanner left it out of its last scan (outside its subscription, say) and it has not been scanned since
       const d = droppedByScanner.get(`${b.ip}|${b.identityId}`);

@@ -184,6 +184,7 @@ export class Inventory {
       linkFacts: db.prepare('SELECT id, key, user, host_key FROM identities WHERE id = ?'),
       expired: db.prepare('SELECT id FROM bindings INDEXED BY bindings_open_expiry WHERE end_at IS NULL AND expires_at IS NOT NULL AND expires_at < ?'),
       present: db.prepare(`${BINDING_SELECT} WHERE b.end_at IS NULL AND (b.expires_at IS NULL OR b.expires_at >= ?) ORDER BY b.ip`),
+      presentOf: db.prepare(`${BINDING_SELECT} WHERE b.identity_id = ? AND b.end_at IS NULL AND (b.expires_at IS NULL OR b.expires_at >= ?)`),
       identity: db.prepare('SELECT id, key, mac, duid, user, hostname, last_scanned_at, last_scanned_via FROM identities WHERE id = ?'),
       presentIds: db.prepare(`SELECT b.id, i.last_scanned_at FROM bindings b JOIN identities i ON i.id = b.identity_id
         WHERE b.end_at IS NULL AND (b.expires_at IS NULL OR b.expires_at >= ?) ORDER BY b.ip`).raw(),
@@ -365,6 +366,11 @@ export class Inventory {
 
   presentBindings(now: number): BindingView[] {
     return (this.stmt.present.all(now) as BindingRow[]).map(toView);
+  }
+
+  /** The bindings an identity holds now (onsight rescan / skip name devices, not addresses). */
+  presentBindingsOf(identityId: number, now: number): BindingView[] {
+    return (this.stmt.presentOf.all(identityId, now) as BindingRow[]).map(toView);
   }
 
   /** The ids (and identities' last scan) of presentBindings(now), same order: a cheap pass for the periodic sweep. */

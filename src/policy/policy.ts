@@ -36,7 +36,9 @@ export function rescanLeadFor(windowS: number): number {
 }
 
 export type Reason =
-  | 'due' | 'out-of-scope' | 'excluded' | 'no-region' | 'not-present' | 'scanned-recently' | 'outside-scan-window';
+  | 'due' | 'out-of-scope' | 'excluded' | 'no-region' | 'not-present' | 'scanned-recently' | 'outside-scan-window'
+  /** an operator's `onsight skip` (scheduler/marks.ts) */
+  | 'skipped';
 
 export interface Verdict {
   due: boolean;

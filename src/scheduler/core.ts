@@ -76,6 +76,7 @@ export interface BudgetPhase {
 export interface DecidePhase {
   recheck(bindingId: number, at: number): void;
   silence(bindingId: number, lastSeen: number): void;
+  applyOperatorMarks(): number;
 }
 export interface FollowPhase {
   mayNotHaveReached(i: Intent, now: number): boolean;

@@ -8,6 +8,7 @@
 import type { BindingView } from '../inventory/inventory.js';
 import type { DecisionKind } from './queue.js';
 import { RecheckPlan } from './recheck.js';
+import { OperatorMarks } from './marks.js';
 import type { SchedulerCore } from './core.js';
 
 const RECENT_KEY = 'not-due:scanned-recently';
@@ -23,7 +24,14 @@ export class Decider {
   /** bindings whose last scan found no host: not due again until the device is seen again (binding id → lastSeen) */
   private readonly silent = new Map<number, number>();
 
-  constructor(private readonly core: SchedulerCore) {}
+  /** operators' rescans and skips (onsight rescan / skip), and when we last looked for new ones */
+  private readonly marks: OperatorMarks;
+  private marksSeen = 0;
+
+  constructor(private readonly core: SchedulerCore) {
+    this.marks = new OperatorMarks(core.store.db);
+    this.marksSeen = this.marks.lastUpdate(); // marks older than the start are read as devices are considered
+  }
 
   /** A new policy: every answer may differ. */
   reset(): void {
@@ -55,7 +63,7 @@ export class Decider {
       const b = inventory.binding(id);
       if (!b) continue;
       if (b.endAt === undefined && b.startAt >= now - 3600_000) newHolders(b);
-      const v = policy.evaluate(b, now);
+      const v = this.marks.adjust(policy.evaluate(b, now), b, now, (region) => policy.windowOpen(region, now));
       if (v.reason === 'scanned-recently' && b.lastScannedAt !== undefined) {
         if (this.recent.size > 200_000) this.recent.clear();
         const until = b.lastScannedAt + policy.dueAfterS(b.ip, v.region) * 1000;
@@ -64,6 +72,7 @@ export class Decider {
       } else {
         this.recent.delete(b.id);
         if (v.reason === 'outside-scan-window' && v.region) this.plan.afterWindow(b.id, v.region);
+        else if (v.reason === 'skipped') this.plan.at(b.id, this.marks.get(b.identityId)!.skipUntil!);
         else this.plan.forget(b.id); // due (the queue has it) or an answer only a new sighting can change
       }
       if (v.due && v.region && this.silent.get(b.id) === b.lastSeen) {
@@ -78,6 +87,27 @@ export class Decider {
       }
     }
     return enqueued;
+  }
+
+  /**
+   * Marks an operator wrote since the last look (every tick, so within a second): the devices they
+   * name are decided again now; a skipped one waiting in the queue leaves it (one in flight stays).
+   */
+  applyOperatorMarks(): number {
+    const changed = this.marks.changedSince(this.marksSeen);
+    if (!changed.length) return 0;
+    this.marksSeen = changed[changed.length - 1].updatedAt;
+    const { clock, inventory, store } = this.core;
+    const now = clock.now();
+    const ids: number[] = [];
+    for (const m of changed) {
+      for (const b of inventory.presentBindingsOf(m.identityId, now)) {
+        if (m.skipUntil !== undefined && m.skipUntil > now) store.dequeueIfWaiting(b.id);
+        this.lastReason.delete(b.id); // the operator's answer is news
+        ids.push(b.id);
+      }
+    }
+    return this.consider(ids);
   }
 
   /**

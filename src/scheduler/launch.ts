@@ -11,13 +11,19 @@ import type { ApplianceStatus } from '../scanners/types.js';
 import type { IntentTarget, QueueEntry } from './queue.js';
 import type { SchedulerRegion } from './options.js';
 import { FailedCall } from './budget.js';
+import { OperatorMarks } from './marks.js';
 import { newIntentId, type SchedulerCore } from './core.js';
 
 export class Launcher {
   /** when the scanner's last-scan date of each address was last read (lastScannedFromScanner) */
   private readonly scannerChecked = new Map<string, number>();
 
-  constructor(private readonly core: SchedulerCore) {}
+  /** onsight rescan / skip: a skip holds a queued device back at launch too; a rescan keeps it due */
+  private readonly marks: OperatorMarks;
+
+  constructor(private readonly core: SchedulerCore) {
+    this.marks = new OperatorMarks(core.store.db);
+  }
 
   /** Re-read the appliance list when stale; true when it was read. */
   async refreshAppliances(): Promise<boolean> {
@@ -43,7 +49,7 @@ export class Launcher {
     if (b.identityId !== q.identityId) return { ok: false, why: 'address now held by another device' };
     const holder = inventory.openBinding(q.ip);
     if (!holder || holder.id !== b.id) return { ok: false, why: holder ? `address reassigned to ${holder.identityKey}` : 'device left (binding ended)' };
-    const v = policy.evaluate(b, now);
+    const v = this.marks.adjust(policy.evaluate(b, now), b, now, (region) => policy.windowOpen(region, now));
     if (!v.due) return { ok: false, why: `${v.reason}: ${v.detail}` };
     if (!policy.allowed(q.ip)) return { ok: false, why: 'outside scope or excluded' };
     return { ok: true, b, v };

@@ -84,6 +84,7 @@ export class SchedulerStore {
         ORDER BY last_seen IS NULL, last_seen DESC, due_since LIMIT ?`),
       hasReady: db.prepare('SELECT 1 FROM queue WHERE region = ? AND intent_id IS NULL AND not_before <= ? LIMIT 1').pluck(),
       dequeue: db.prepare('DELETE FROM queue WHERE binding_id = ?'),
+      dequeueWaiting: db.prepare('DELETE FROM queue WHERE binding_id = ? AND intent_id IS NULL'),
       assign: db.prepare('UPDATE queue SET intent_id = ? WHERE binding_id = ?'),
       release: db.prepare('UPDATE queue SET intent_id = NULL, attempts = attempts + @inc, not_before = @notBefore WHERE binding_id = @bindingId'),
       insertIntent: db.prepare(`INSERT INTO intents (id, region, appliance, state, created_at) VALUES (@id, @region, @appliance, 'launching', @createdAt)`),
@@ -140,6 +141,11 @@ export class SchedulerStore {
 
   dequeue(bindingId: number): void {
     this.s.dequeue.run(bindingId);
+  }
+
+  /** Leave the queue unless a scan for it is in flight (an operator's skip does not cancel a running scan). */
+  dequeueIfWaiting(bindingId: number): void {
+    this.s.dequeueWaiting.run(bindingId);
   }
 
   /** Record the intent and its targets before the launch call: the crash-safety anchor. */

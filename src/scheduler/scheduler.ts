@@ -89,6 +89,7 @@ export class Scheduler {
   }
 
   private async pass(): Promise<void> {
+    this.phases.decide.applyOperatorMarks(); // onsight rescan / skip, written by the CLI while we run
     await this.phases.reconcile.reconcile();
     await this.phases.cancel.cancelReassigned();
     await this.phases.follow.poll();

@@ -119,6 +119,14 @@ const MIGRATIONS: string[] = [
   // idempotency keys), committed in the same transaction as its sightings; files keep checkpoints
   `CREATE TABLE positions (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at INTEGER NOT NULL);
   CREATE INDEX positions_updated ON positions(updated_at);`,
+  // 8: what operators asked about a device (onsight rescan / skip), read by the scheduler when deciding
+  `CREATE TABLE operator_marks (
+    identity_id INTEGER PRIMARY KEY REFERENCES identities(id),
+    rescan_at INTEGER,                 -- a rescan asked for then: due until scanned after it
+    skip_until INTEGER,                -- never queued or launched before this
+    updated_at INTEGER NOT NULL        -- the daemon picks up marks written since its last look
+  );
+  CREATE INDEX operator_marks_updated ON operator_marks(updated_at);`,
 ];
 
 export function openDatabase(file: string): DB {

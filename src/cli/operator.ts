@@ -1,0 +1,55 @@
+/**
+ * `onsight rescan <ip|mac|user>` and `onsight skip <ip|mac|user> [--until]`: write an operator's
+ * mark (scheduler/marks.ts) for the devices present under that name; the running daemon reads it
+ * within a second. Opens the state read-write (SQLite WAL: beside the daemon), never creates it.
+ */
+import { existsSync } from 'node:fs';
+import { OnsightError } from '../errors.js';
+import { openDatabase, type DB } from '../store/db.js';
+import { OperatorMarks, SKIP_FOREVER } from '../scheduler/marks.js';
+import { identityIds, presentIdentityIds, type Target } from './target.js';
+import { printable } from './printable.js';
+
+export type OperatorAction = { kind: 'rescan' } | { kind: 'skip'; until: number };
+
+export interface MarkResult {
+  target: Target;
+  action: OperatorAction['kind'];
+  /** identity keys marked */
+  devices: string[];
+  until?: string;
+}
+
+/** Mark the devices present under `target`; throws ONSIGHT_NO_DEVICE when none is. */
+export function markDevices(db: DB, target: Target, action: OperatorAction, now: number): MarkResult {
+  // an address names its holder now; a MAC or a user names a device even while it is away (a skip then holds its next lease)
+  const ids = action.kind === 'skip' && target.kind !== 'ip' ? identityIds(db, target) : presentIdentityIds(db, target, now);
+  if (!ids.length) {
+    throw new OnsightError('ONSIGHT_NO_DEVICE', `${action.kind === 'skip' && target.kind !== 'ip' ? 'no device known' : 'no device present'} under ${target.kind} ${printable(target.value)} ` +
+      `(onsight hosts lists those present; onsight why ${printable(target.value)} shows its history)`);
+  }
+  const marks = new OperatorMarks(db);
+  if (action.kind === 'rescan') marks.requestRescan(ids, now);
+  else marks.skip(ids, action.until, now);
+  const keys = (db.prepare(`SELECT key FROM identities WHERE id IN (${ids.map(() => '?').join(',')})`).all(...ids) as { key: string }[]).map((r) => r.key);
+  return {
+    target, action: action.kind, devices: keys,
+    ...(action.kind === 'skip' ? { until: action.until >= SKIP_FOREVER ? 'lifted' : new Date(action.until).toISOString() } : {}),
+  };
+}
+
+export function runOperatorAction(state: string, target: Target, action: OperatorAction, now: number): string {
+  if (state !== ':memory:' && !existsSync(state)) {
+    throw new OnsightError('ONSIGHT_STORE', `no state database at ${state}: the daemon has not run with this config yet (onsight run), or pass the daemon's --config (or set ONSIGHT_CONFIG)`);
+  }
+  const db = openDatabase(state);
+  try {
+    const r = markDevices(db, target, action, now);
+    const who = r.devices.map(printable).join(', ');
+    if (r.action === 'rescan') return `rescan requested for ${who}: the running daemon makes it due now (its region's scan windows still apply)\n`;
+    if (action.kind === 'skip' && action.until <= now) return `skip lifted for ${who}\n`;
+    return `skipped ${who} ${r.until === 'lifted' ? 'until lifted (onsight skip … --until now)' : `until ${r.until}`}: not queued or launched before then (a scan already running is not cancelled)\n`;
+  } finally {
+    db.close();
+  }
+}

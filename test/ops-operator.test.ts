@@ -1,0 +1,113 @@
+/**
+ * `onsight rescan` and `onsight skip` against the real daemon (child process, real SQLite file,
+ * dry-run scanner, syslog over UDP): the CLI writes the mark beside the running daemon, which
+ * honours it within a tick: a rescan launches a device scanned moments ago; a skipped device's
+ * lease launches nothing and its decisions say why; lifting the skip releases it.
+ */
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DaemonProcess, freePort, startDaemon } from './helpers/daemon.js';
+import { CLI } from './helpers/paths.js';
+import { udpSend } from './helpers/net.js';
+
+const config = (port: number) => `
+state: STATE
+timezone: UTC
+inputs:
+  - { type: syslog, listen: "udp://127.0.0.1:${port}", format: auto }
+policy: { rescanAfter: 30d, scope: ["10.0.0.0/8"], exclude: ["10.20.99.0/24"] }
+regions:
+  - { name: emea, cidrs: ["10.20.0.0/16"], appliances: [emea-sa-1], maxConcurrentScans: 2 }
+scanner: { type: dry-run, scanDurationS: 1 }
+http: { enabled: false }
+`;
+
+const launchOf = (ip: string) => (e: { launch?: { targets?: { ip: string }[] } }) => !!e.launch?.targets?.some((t) => t.ip === ip);
+/** RFC 3164 stamp of now (the config's zone is UTC): an old stamp would be a lease that already ran out */
+const stamp = () => {
+  const n = new Date();
+  return `${n.toLocaleString('en-US', { month: 'short', timeZone: 'UTC' })} ${String(n.getUTCDate()).padStart(2, ' ')} ${n.toISOString().slice(11, 19)}`;
+};
+const ack = (ip: string, mac: string, host = 'laptop') => `<30>${stamp()} gw dhcpd[1]: DHCPACK on ${ip} to ${mac} (${host}) via eth0`;
+
+async function until<T>(what: string, f: () => T | undefined, timeoutMs = 15_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = f();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+describe('onsight rescan / skip with the daemon running', () => {
+  let d: DaemonProcess;
+  let port: number;
+  let cfg: string;
+  const cli = (...args: string[]) => spawnSync('node', [CLI, ...args, '--config', cfg], { encoding: 'utf8' });
+  const why = (target: string) => JSON.parse(cli('why', target, '--json').stdout) as { decisions: { decision: string; reason: string }[]; scans: { state: string }[] };
+
+  beforeAll(async () => {
+    port = await freePort();
+    d = await startDaemon(config(port));
+    cfg = join(d.dir, 'onsight.yaml');
+  });
+  afterAll(async () => {
+    await d?.stop();
+  });
+
+  it('a rescan makes a device scanned moments ago due now: the daemon launches it again', async () => {
+    await udpSend(port, ack('10.20.1.7', '52:54:00:aa:00:07'));
+    await d.waitFor(launchOf('10.20.1.7'));
+    // scanned (dry-run: the scan ends after 1 s), so not due for 30 days
+    await until('the first scan to finish', () => why('10.20.1.7').scans.find((s) => s.state === 'finished'));
+    const launches = () => d.logs.filter(launchOf('10.20.1.7')).length;
+    expect(launches()).toBe(1);
+    const r = cli('rescan', '10.20.1.7');
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('rescan requested for mac:52:54:00:aa:00:07');
+    await until('a second launch', () => (launches() === 2 ? true : undefined));
+    expect(why('52:54:00:aa:00:07').decisions.some((x) => x.decision === 'due' && x.reason.includes('an operator asked for a rescan'))).toBe(true);
+    // honoured once: after that scan it is scanned-recently again, no third launch
+    await until('the second scan to finish', () => (why('10.20.1.7').scans.filter((s) => s.state === 'finished').length === 2 ? true : undefined));
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(launches()).toBe(2);
+  });
+
+  it("a skipped device's lease launches nothing while the skip lasts, its decisions say why, and lifting it releases the device", async () => {
+    // seen first on an excluded address: known, never scanned
+    await udpSend(port, ack('10.20.99.5', '52:54:00:aa:00:08'));
+    await until('the device to be known', () => (why('52:54:00:aa:00:08').decisions.length ? true : undefined));
+    const s = cli('skip', '52:54:00:aa:00:08', '--until', '2h');
+    expect(s.stderr).toBe('');
+    expect(s.status).toBe(0);
+    expect(s.stdout).toMatch(/skipped mac:52:54:00:aa:00:08 until \d{4}-/);
+    await udpSend(port, ack('10.20.1.8', '52:54:00:aa:00:08'));
+    const skipped = await until('a skipped decision', () => why('10.20.1.8').decisions.find((x) => x.reason.startsWith('skipped: an operator skipped this device until')));
+    expect(skipped.decision).toBe('not-due');
+    await new Promise((r) => setTimeout(r, 2500)); // several ticks
+    expect(d.logs.some(launchOf('10.20.1.8'))).toBe(false);
+    const hosts = JSON.parse(cli('hosts', '--json').stdout) as { ip: string; status: string }[];
+    expect(hosts.find((h) => h.ip === '10.20.1.8')?.status).toBe('skipped');
+    const lift = cli('skip', '10.20.1.8', '--until', 'now');
+    expect(lift.status).toBe(0);
+    expect(lift.stdout).toContain('skip lifted for mac:52:54:00:aa:00:08');
+    await d.waitFor(launchOf('10.20.1.8'));
+  });
+
+  it('bad arguments exit 2 with a clear error; an unknown device exits 1', () => {
+    for (const [args, msg] of [[['skip', '10.20.1.7', '--until', 'soon'], '--until'], [['rescan', 'x\x1b[2J'], 'control characters'], [['rescan'], 'missing required argument']] as const) {
+      const r = cli(...args);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toContain(msg);
+    }
+    const none = cli('rescan', '10.20.200.200');
+    expect(none.status).toBe(1);
+    expect(none.stderr).toContain('no device present under ip 10.20.200.200');
+    const unknown = cli('skip', 'nobody');
+    expect(unknown.status).toBe(1);
+    expect(unknown.stderr).toContain('no device known under user nobody');
+  });
+});
