@@ -21,10 +21,10 @@ describe('inventory', () => {
   it('a real SQLite file in WAL mode with the schema migrated, and re-opening is a no-op', () => {
     const { db, file } = fresh();
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(schemaVersion(db)).toBe(7);
+    expect(schemaVersion(db)).toBe(8);
     db.close();
     const again = openDatabase(file);
-    expect(schemaVersion(again)).toBe(7);
+    expect(schemaVersion(again)).toBe(8);
     again.close();
   });
 
