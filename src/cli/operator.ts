@@ -3,9 +3,8 @@
  * mark (scheduler/marks.ts) for the devices present under that name; the running daemon reads it
  * within a second. Opens the state read-write (SQLite WAL: beside the daemon), never creates it.
  */
-import { existsSync } from 'node:fs';
 import { OnsightError } from '../errors.js';
-import { openDatabase, type DB } from '../store/db.js';
+import { openDatabase, requireStateFile, type DB } from '../store/db.js';
 import { OperatorMarks, SKIP_FOREVER } from '../scheduler/marks.js';
 import { identityIds, presentIdentityIds, type Target } from './target.js';
 import { printable } from './printable.js';
@@ -39,9 +38,7 @@ export function markDevices(db: DB, target: Target, action: OperatorAction, now:
 }
 
 export function runOperatorAction(state: string, target: Target, action: OperatorAction, now: number): string {
-  if (state !== ':memory:' && !existsSync(state)) {
-    throw new OnsightError('ONSIGHT_STORE', `no state database at ${state}: the daemon has not run with this config yet (onsight run), or pass the daemon's --config (or set ONSIGHT_CONFIG)`);
-  }
+  requireStateFile(state);
   const db = openDatabase(state);
   try {
     const r = markDevices(db, target, action, now);

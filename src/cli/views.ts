@@ -14,7 +14,7 @@ export function table(headers: string[], rawRows: string[][]): string {
   return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n') + '\n';
 }
 
-const iso = (ms?: number) => (ms === undefined ? '' : new Date(ms).toISOString().replace('.000Z', 'Z'));
+export const iso = (ms?: number | null) => (ms === undefined || ms === null ? '' : new Date(ms).toISOString().replace('.000Z', 'Z'));
 
 export interface ViewContext {
   config: Config;

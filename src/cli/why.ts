@@ -6,9 +6,7 @@ import { openDatabaseReadOnly } from '../store/db.js';
 import type { Config } from '../config/schema.js';
 import { identityIds, parseTarget } from './target.js';
 import { printable, safeJson } from './printable.js';
-import { table } from './views.js';
-
-const iso = (ms?: number | null) => (ms === undefined || ms === null ? '' : new Date(ms).toISOString().replace('.000Z', 'Z'));
+import { iso, table } from './views.js';
 
 /** `--ip`, `--mac`, `--since` of `onsight decisions`, and `why`: rows about these addresses or identities. */
 function where(ips: string[], ids: number[], ipCol: string, idCol: string): { sql: string; args: (string | number)[] } {

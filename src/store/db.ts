@@ -145,14 +145,19 @@ export function openDatabase(file: string): DB {
   return db;
 }
 
+/** The CLI acts on the daemon's state, never on a new empty one: a missing file says what to do. */
+export function requireStateFile(file: string): void {
+  if (file !== ':memory:' && !existsSync(file)) {
+    throw new OnsightError('ONSIGHT_STORE', `no state database at ${file}: the daemon has not run with this config yet (onsight run), or pass the daemon's --config (or set ONSIGHT_CONFIG)`);
+  }
+}
+
 /**
  * Open the state read-only, for the views (`onsight hosts` …): never creates the file or its
  * directory, never migrates. A missing file or another schema is an error that says what to do.
  */
 export function openDatabaseReadOnly(file: string): DB {
-  if (file !== ':memory:' && !existsSync(file)) {
-    throw new OnsightError('ONSIGHT_STORE', `no state database at ${file}: the daemon has not run with this config yet (onsight run), or pass the daemon's --config (or set ONSIGHT_CONFIG)`);
-  }
+  requireStateFile(file);
   let db: DB;
   try {
     db = new Database(file, { readonly: true, fileMustExist: true });
