@@ -5,11 +5,12 @@ import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, exitCodeFor, formatIssues, UsageError } from '../errors.js';
 import { loadConfig } from '../config/load.js';
 import { checkConfigEnvironment } from '../config/check.js';
-import { isValidZone, parseDuration } from '../util/time.js';
+import { isValidZone } from '../util/time.js';
 import { onsightVersion } from '../http/status.js';
 import { loadRegistry } from '../parsers/registry.js';
 import { createLogger } from '../log.js';
 import { runParse } from './parse.js';
+import { parseWhen } from './target.js';
 import { decisionsView, hostsView, queueView, scansView } from './views.js';
 
 const program = new Command('onsight')
@@ -239,15 +240,6 @@ program.command('simulate')
       scenario: o.scenario, policy: o.policy, seed: num(o.seed, 'seed'), seeds: num(o.seeds, 'seeds'), days: num(o.days, 'days'), report: o.report, json: o.json,
     }, process.stdout);
   });
-
-/** A duration from now (`2h`, `7d`; `sign` -1: ago, +1: ahead) or an ISO date → epoch ms. */
-function parseWhen(text: string, now: number, option: string, sign: 1 | -1): number {
-  const d = parseDuration(text);
-  if (d !== undefined) return now + sign * d * 1000;
-  const ms = /^\d{4}-\d{2}-\d{2}/.test(text) ? Date.parse(text) : NaN;
-  if (Number.isNaN(ms)) throw new UsageError(`${option}: expected a duration (2h, 7d) or a date (2026-12-01T08:00Z), not "${text}"`);
-  return ms;
-}
 
 /**
  * Exit once stdout and stderr have handed everything to the kernel: writes to a pipe are

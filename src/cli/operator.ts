@@ -37,16 +37,21 @@ export function markDevices(db: DB, target: Target, action: OperatorAction, now:
   };
 }
 
-export function runOperatorAction(state: string, target: Target, action: OperatorAction, now: number): string {
+/** Open the daemon's state beside it, mark, close (the CLI, and POST /api/rescan|skip). */
+export function runOperatorMark(state: string, target: Target, action: OperatorAction, now: number): MarkResult {
   requireStateFile(state);
   const db = openDatabase(state);
   try {
-    const r = markDevices(db, target, action, now);
-    const who = r.devices.map(printable).join(', ');
-    if (r.action === 'rescan') return `rescan requested for ${who}: the running daemon makes it due now (its region's scan windows still apply)\n`;
-    if (action.kind === 'skip' && action.until <= now) return `skip lifted for ${who}\n`;
-    return `skipped ${who} ${r.until === 'lifted' ? 'until lifted (onsight skip … --until now)' : `until ${r.until}`}: not queued or launched before then (a scan already running is not cancelled)\n`;
+    return markDevices(db, target, action, now);
   } finally {
     db.close();
   }
+}
+
+export function runOperatorAction(state: string, target: Target, action: OperatorAction, now: number): string {
+  const r = runOperatorMark(state, target, action, now);
+  const who = r.devices.map(printable).join(', ');
+  if (r.action === 'rescan') return `rescan requested for ${who}: the running daemon makes it due now (its region's scan windows still apply)\n`;
+  if (action.kind === 'skip' && action.until <= now) return `skip lifted for ${who}\n`;
+  return `skipped ${who} ${r.until === 'lifted' ? 'until lifted (onsight skip … --until now)' : `until ${r.until}`}: not queued or launched before then (a scan already running is not cancelled)\n`;
 }

@@ -6,6 +6,7 @@ import type { DB } from '../store/db.js';
 import { UsageError } from '../errors.js';
 import { canonicalIp } from '../util/ip.js';
 import { normalizeMac } from '../util/mac.js';
+import { parseDuration } from '../util/time.js';
 
 export interface Target {
   kind: 'ip' | 'mac' | 'user';
@@ -38,3 +39,13 @@ export function presentIdentityIds(db: DB, t: Target, now: number): number[] {
     WHERE b.end_at IS NULL AND (b.expires_at IS NULL OR b.expires_at >= ?) AND ${t.kind === 'ip' ? 'b.ip' : t.kind === 'mac' ? 'i.mac' : 'i.user'} = ?`;
   return (db.prepare(sql).all(now, t.value) as { id: number }[]).map((r) => r.id);
 }
+
+/** A duration from now (`2h`, `7d`; `sign` -1: ago, +1: ahead) or an ISO date → epoch ms. */
+export function parseWhen(text: string, now: number, option: string, sign: 1 | -1): number {
+  const d = parseDuration(text);
+  if (d !== undefined) return now + sign * d * 1000;
+  const ms = /^\d{4}-\d{2}-\d{2}/.test(text) ? Date.parse(text) : NaN;
+  if (Number.isNaN(ms)) throw new UsageError(`${option}: expected a duration (2h, 7d) or a date (2026-12-01T08:00Z), not "${text}"`);
+  return ms;
+}
+

@@ -16,9 +16,27 @@ function where(ips: string[], ids: number[], ipCol: string, idCol: string): { sq
   return { sql: parts.length ? `(${parts.join(' OR ')})` : '0', args: [...ips, ...ids] };
 }
 
-export function whyView(config: Config, text: string, json: boolean, limit = 50): string {
+export function whyView(config: Pick<Config, 'state'>, text: string, json: boolean, limit = 50): string {
+  const h = whyHistory(config.state, text, limit);
+  if (json) return safeJson(h) + '\n';
+  const { target, devices, sightings, decisions, scans } = h;
+  if (!devices.length && !sightings.length && !decisions.length && !scans.length) return `nothing known about ${printable(target.value)} (${target.kind})\n`;
+  return [
+    `DEVICES (${target.kind} ${printable(target.value)})`,
+    table(['IDENTITY', 'MAC', 'USER', 'HOSTNAME', 'LAST SCANNED', 'VIA'], devices.map((d) => [d.identity, d.mac, d.user, d.hostname, d.lastScanned, d.via])),
+    'SIGHTINGS',
+    table(['AT', 'KIND', 'IP', 'FORMAT', 'SOURCE'], sightings.map((r) => [r.at, r.kind, r.ip, r.format, r.source])),
+    'DECISIONS',
+    table(['AT', 'IP', 'DECISION', 'WHY'], decisions.map((r) => [r.at, r.ip, r.decision, r.reason])),
+    'SCANS',
+    table(['INTENT', 'IP', 'REGION', 'APPLIANCE', 'STATE', 'SCAN', 'LAUNCHED', 'ENDED', 'ERROR'], scans.map((r) => [r.intent, r.ip, r.region, r.appliance, r.state, r.scanRef, r.launched, r.ended, r.error])),
+  ].join('\n');
+}
+
+/** The history `why` prints, as data (also GET /api/why). */
+export function whyHistory(state: string, text: string, limit = 50) {
   const target = parseTarget(text);
-  const db = openDatabaseReadOnly(config.state);
+  const db = openDatabaseReadOnly(state);
   try {
     const ids = identityIds(db, target);
     const ips = target.kind === 'ip' ? [target.value] : [];
@@ -37,18 +55,7 @@ export function whyView(config: Config, text: string, json: boolean, limit = 50)
       { id: string; region: string; appliance: string; state: string; scan_ref: string | null; launched_at: number | null; ended_at: number | null; error: string | null; ip: string }[])
       .map((r) => ({ intent: r.id, ip: r.ip, region: r.region, appliance: r.appliance, state: r.state, scanRef: r.scan_ref ?? '', launched: iso(r.launched_at), ended: iso(r.ended_at), error: r.error ?? '' }));
     const devices = ident.map((i) => ({ identity: i.key, mac: i.mac ?? '', user: i.user ?? '', hostname: i.hostname ?? '', lastScanned: iso(i.last_scanned_at), via: i.last_scanned_via ?? '' }));
-    if (json) return safeJson({ target, devices, sightings, decisions, scans }) + '\n';
-    if (!devices.length && !sightings.length && !decisions.length && !scans.length) return `nothing known about ${printable(target.value)} (${target.kind})\n`;
-    return [
-      `DEVICES (${target.kind} ${printable(target.value)})`,
-      table(['IDENTITY', 'MAC', 'USER', 'HOSTNAME', 'LAST SCANNED', 'VIA'], devices.map((d) => [d.identity, d.mac, d.user, d.hostname, d.lastScanned, d.via])),
-      'SIGHTINGS',
-      table(['AT', 'KIND', 'IP', 'FORMAT', 'SOURCE'], sightings.map((r) => [r.at, r.kind, r.ip, r.format, r.source])),
-      'DECISIONS',
-      table(['AT', 'IP', 'DECISION', 'WHY'], decisions.map((r) => [r.at, r.ip, r.decision, r.reason])),
-      'SCANS',
-      table(['INTENT', 'IP', 'REGION', 'APPLIANCE', 'STATE', 'SCAN', 'LAUNCHED', 'ENDED', 'ERROR'], scans.map((r) => [r.intent, r.ip, r.region, r.appliance, r.state, r.scanRef, r.launched, r.ended, r.error])),
-    ].join('\n');
+    return { target, devices, sightings, decisions, scans };
   } finally {
     db.close();
   }

@@ -1,6 +1,7 @@
 /**
  * The daemon's HTTP listener: `/metrics` (Prometheus), `/healthz`, `/api/status` (JSON) and `/`
- * (the status page). Read-only: nothing here changes the state. It listens and authenticates
+ * (the status page), and the operator API (operator.ts: /api/why, and /api/rescan and /api/skip,
+ * the only requests that change the state, which need tokens). It listens and authenticates
  * through the shared web config (src/net/webconfig.ts): optional TLS and tokens, and a Host
  * header check against DNS rebinding. Bind it to loopback (the default, 127.0.0.1:9321) or set
  * `http.tokens`: the status page shows addresses, hostnames and VPN user names.
@@ -10,6 +11,7 @@ import type { Logger } from '../log.js';
 import type { DaemonView } from './view.js';
 import { renderMetrics } from './metrics.js';
 import { PAGE_CSP, PAGE_HTML } from './page.js';
+import { handleOperatorApi } from './operator.js';
 import { buildStatus, onsightVersion, type Status } from './status.js';
 import { authenticate, createWebServer, hostAllowed, listenOn, loadTokens, parseHttpListen, type WebConfig } from '../net/webconfig.js';
 
@@ -44,7 +46,7 @@ function send(res: ServerResponse, status: number, type: string, body: string, e
   res.end(res.req.method === 'HEAD' ? undefined : body);
 }
 
-const json = (res: ServerResponse, status: number, v: unknown) => send(res, status, 'application/json; charset=utf-8', JSON.stringify(v, null, 1) + '\n');
+const json = (res: ServerResponse, status: number, v: unknown, extra: Record<string, string> = {}) => send(res, status, 'application/json; charset=utf-8', JSON.stringify(v, null, 1) + '\n', extra);
 
 export async function startHttp(daemon: DaemonView, web: HttpListenConfig | string, log: Logger): Promise<HttpHandle> {
   const cfg: HttpListenConfig = typeof web === 'string' ? { listen: web } : web;
@@ -67,6 +69,12 @@ export async function startHttp(daemon: DaemonView, web: HttpListenConfig | stri
     if (tokens.length) {
       const a = authenticate(req, tokens);
       if (!a.ok) return refuse(res, 'auth', 401, `authentication required (${a.why} token)\n`, { 'www-authenticate': 'Basic realm="onsight", charset="UTF-8"' });
+    }
+    try {
+      if (handleOperatorApi(req, res, path, daemon.config().state, tokens.length > 0, (code, v) => json(res, code, v, code === 413 ? { connection: 'close' } : {}))) return;
+    } catch (err) {
+      log.warn({ err: { message: (err as Error).message }, path }, 'http request failed');
+      return json(res, 503, { status: 'unavailable', error: (err as Error).message });
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n', { allow: 'GET, HEAD' });
     try {

@@ -1,0 +1,79 @@
+/**
+ * The operator API on the status listener: `GET /api/why?target=X` (read-only, what `onsight why
+ * --json` prints) and `POST /api/rescan`, `POST /api/skip` with a JSON body `{"target": "10.0.0.5"}`
+ * (skip: `"until": "2h" | DATE | "now"`), doing what `onsight rescan` / `onsight skip` do.
+ * The POSTs change the state, so they need `http.tokens` (refused without: 403), a JSON content
+ * type (a cross-site form cannot send one without a CORS preflight, which we never grant) and a
+ * body of at most 4 KiB.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { OnsightError, UsageError } from '../errors.js';
+import { runOperatorMark } from '../cli/operator.js';
+import { parseTarget, parseWhen } from '../cli/target.js';
+import { whyHistory } from '../cli/why.js';
+import { SKIP_FOREVER } from '../scheduler/marks.js';
+
+const MAX_BODY = 4096;
+
+class BodyTooLarge extends UsageError {}
+
+type Reply = (status: number, v: unknown) => void;
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let size = 0;
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY) {
+        reject(new BodyTooLarge(`body larger than ${MAX_BODY} bytes`));
+        req.pause(); // read no more; the reply closes the connection
+      } else chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+/** Handles /api/why, /api/rescan and /api/skip; false for any other path. */
+export function handleOperatorApi(req: IncomingMessage, res: ServerResponse, path: string, state: string, authenticated: boolean, reply: Reply): boolean {
+  if (path === '/api/why') {
+    if (req.method !== 'GET') return (reply(405, { error: 'use GET' }), true);
+    const target = new URL(req.url ?? '/', 'http://x').searchParams.get('target');
+    if (!target) return (reply(400, { error: 'target= is required (an IP address, a MAC address or a user name)' }), true);
+    try {
+      reply(200, whyHistory(state, target));
+    } catch (err) {
+      replyError(reply, err);
+    }
+    return true;
+  }
+  if (path !== '/api/rescan' && path !== '/api/skip') return false;
+  if (req.method !== 'POST') return (reply(405, { error: 'use POST' }), true);
+  if (!authenticated) return (reply(403, { error: 'rescan and skip change the state: configure http.tokens to enable them' }), true);
+  if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) return (reply(415, { error: 'content-type must be application/json' }), true);
+  readBody(req).then((text) => {
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      throw new UsageError('the body is not JSON');
+    }
+    const b = body as { target?: unknown; until?: unknown };
+    if (typeof body !== 'object' || body === null || typeof b.target !== 'string') throw new UsageError('expected {"target": "<ip|mac|user>"}');
+    if (b.until !== undefined && (typeof b.until !== 'string' || path !== '/api/skip')) throw new UsageError('"until" is a string, and only for /api/skip');
+    const now = Date.now();
+    const target = parseTarget(b.target);
+    const action = path === '/api/rescan' ? { kind: 'rescan' as const }
+      : { kind: 'skip' as const, until: b.until === undefined ? SKIP_FOREVER : b.until === 'now' ? now : parseWhen(b.until as string, now, 'until', 1) };
+    reply(200, runOperatorMark(state, target, action, now));
+  }).catch((err: unknown) => replyError(reply, err));
+  return true;
+}
+
+function replyError(reply: Reply, err: unknown): void {
+  if (err instanceof BodyTooLarge) return reply(413, { error: err.message });
+  if (err instanceof UsageError) return reply(400, { error: err.message });
+  if (err instanceof OnsightError && err.code === 'ONSIGHT_NO_DEVICE') return reply(404, { error: err.message });
+  reply(503, { error: (err as Error).message }); // the state is busy or unreadable: never a crash
+}
