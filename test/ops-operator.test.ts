@@ -111,3 +111,23 @@ describe('onsight rescan / skip with the daemon running', () => {
     expect(unknown.stderr).toContain('no device known under user nobody');
   });
 });
+
+describe('operator marks in the state file', () => {
+  it('two marks written in the same millisecond are both seen by a daemon that read the first', async () => {
+    const { openDatabase } = await import('../src/store/db.js');
+    const { OperatorMarks } = await import('../src/scheduler/marks.js');
+    const { mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const db = openDatabase(join(mkdtempSync(join(tmpdir(), 'onsight-marks-')), 'state.db'));
+    db.exec(`INSERT INTO identities (id, key, first_seen, last_seen) VALUES (1, 'mac:a', 0, 0), (2, 'mac:b', 0, 0)`);
+    const marks = new OperatorMarks(db);
+    const now = Date.now();
+    marks.requestRescan([1], now);
+    const seen = marks.lastUpdate();
+    marks.skip([2], now + 3600_000, now); // same millisecond
+    expect(marks.changedSince(seen).map((m) => m.identityId)).toEqual([2]);
+    expect(marks.get(2)).toMatchObject({ skipUntil: now + 3600_000 });
+    expect(marks.get(1)).toMatchObject({ rescanAt: now });
+    db.close();
+  });
+});

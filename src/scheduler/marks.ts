@@ -19,6 +19,9 @@ export interface OperatorMark {
 /** a skip without an end: until the operator lifts it (`onsight skip … --until now`) */
 export const SKIP_FOREVER = 8.64e15;
 
+/** strictly after every earlier mark (two in the same millisecond stay apart): the daemon reads marks newer than the last it saw */
+const NEXT_STAMP = 'max(?, coalesce((SELECT max(updated_at) FROM operator_marks), 0) + 1)';
+
 const iso = (ms: number) => (ms >= SKIP_FOREVER ? 'lifted' : new Date(ms).toISOString());
 
 export class OperatorMarks {
@@ -64,14 +67,14 @@ export class OperatorMarks {
 
   /** `onsight rescan`: due now (the daemon sees it within a second). */
   requestRescan(identityIds: number[], now: number): void {
-    const up = this.db.prepare(`INSERT INTO operator_marks (identity_id, rescan_at, updated_at) VALUES (?, ?, ?)
+    const up = this.db.prepare(`INSERT INTO operator_marks (identity_id, rescan_at, updated_at) VALUES (?, ?, ${NEXT_STAMP})
       ON CONFLICT(identity_id) DO UPDATE SET rescan_at = excluded.rescan_at, updated_at = excluded.updated_at`);
     this.db.transaction(() => { for (const id of identityIds) up.run(id, now, now); })();
   }
 
   /** `onsight skip`: not queued, not launched before `until` (a skip already in flight is not cancelled). */
   skip(identityIds: number[], until: number, now: number): void {
-    const up = this.db.prepare(`INSERT INTO operator_marks (identity_id, skip_until, updated_at) VALUES (?, ?, ?)
+    const up = this.db.prepare(`INSERT INTO operator_marks (identity_id, skip_until, updated_at) VALUES (?, ?, ${NEXT_STAMP})
       ON CONFLICT(identity_id) DO UPDATE SET skip_until = excluded.skip_until, updated_at = excluded.updated_at`);
     this.db.transaction(() => { for (const id of identityIds) up.run(id, until, now); })();
   }
