@@ -128,6 +128,13 @@ describe('operator marks in the state file', () => {
     expect(marks.changedSince(seen).map((m) => m.identityId)).toEqual([2]);
     expect(marks.get(2)).toMatchObject({ skipUntil: now + 3600_000 });
     expect(marks.get(1)).toMatchObject({ rescanAt: now });
+    // pruning keeps what still changes an answer: a pending rescan, a skip not yet over
+    expect(marks.prune(now + 1000)).toBe(0);
+    db.prepare('UPDATE identities SET last_scanned_at = ? WHERE id = 1').run(now + 500); // rescan honoured
+    expect(marks.prune(now + 1000)).toBe(1);
+    expect(marks.get(1)).toBeUndefined();
+    expect(marks.prune(now + 3600_000)).toBe(1); // the skip ended
+    expect(marks.get(2)).toBeUndefined();
     db.close();
   });
 });

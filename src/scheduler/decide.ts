@@ -120,6 +120,7 @@ export class Decider {
     const now = clock.now();
     inventory.expireStale(now);
     store.pruneDecisions(100_000);
+    this.marks.prune(now);
     if (now < this.nextFullSweepAt && this.plan.size < 1_000_000) {
       const ids = this.plan.takeDue(now);
       for (const region of this.plan.regionsWaiting()) {

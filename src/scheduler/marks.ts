@@ -65,6 +65,15 @@ export class OperatorMarks {
     return v;
   }
 
+  /**
+   * Forget marks that no longer change any answer: skips that ended, rescans honoured (scanned
+   * since) or older than `rescanTtlMs` (the device never came back). Called by the sweep.
+   */
+  prune(now: number, rescanTtlMs = 7 * 86_400_000): number {
+    return this.db.prepare(`DELETE FROM operator_marks WHERE (skip_until IS NULL OR skip_until <= ?)
+      AND (rescan_at IS NULL OR rescan_at < ? OR rescan_at <= (SELECT last_scanned_at FROM identities WHERE id = identity_id))`).run(now, now - rescanTtlMs).changes;
+  }
+
   /** `onsight rescan`: due now (the daemon sees it within a second). */
   requestRescan(identityIds: number[], now: number): void {
     const up = this.db.prepare(`INSERT INTO operator_marks (identity_id, rescan_at, updated_at) VALUES (?, ?, ${NEXT_STAMP})
