@@ -70,5 +70,7 @@ describe('prefilter before auto-detection', () => {
     const plugins = (await loadRegistry()).list();
     const anything: ParserPlugin = { id: 'anything', description: 'claims all', detect: () => true, create: () => ({ parse: () => [] }) };
     expect(Prefilter.of([anything, ...plugins])).toBeUndefined();
+    const malformed = { ...anything, claims: { tags: 'anything' } } as unknown as ParserPlugin;
+    expect(Prefilter.of([malformed, ...plugins])).toBeUndefined();
   });
 });

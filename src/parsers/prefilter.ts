@@ -10,6 +10,11 @@ const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 /** one regex of literal alternatives (linear: no quantifiers), or undefined when there are none */
 const anyOf = (xs: string[]) => (xs.length ? new RegExp([...new Set(xs)].map(escape).join('|')) : undefined);
 
+const strings = (x: unknown) => x === undefined || (Array.isArray(x) && x.every((s) => typeof s === 'string' && s.length > 0));
+/** a user plug-in's claims are not type-checked: anything malformed turns the prefilter off */
+const wellFormed = (c: ParserPlugin['claims']) =>
+  !!c && typeof c === 'object' && strings(c.tags) && strings(c.tagPrefixes) && strings(c.anchors) && strings(c.rawAnchors);
+
 export class Prefilter {
   private constructor(
     private readonly tags: Set<string>,
@@ -20,7 +25,7 @@ export class Prefilter {
 
   /** undefined when some plug-in does not say what it needs */
   static of(plugins: readonly ParserPlugin[]): Prefilter | undefined {
-    if (!plugins.length || plugins.some((p) => !p.claims)) return undefined;
+    if (!plugins.length || plugins.some((p) => !wellFormed(p.claims))) return undefined;
     const cs = plugins.map((p) => p.claims!);
     return new Prefilter(
       new Set(cs.flatMap((c) => c.tags ?? [])),
