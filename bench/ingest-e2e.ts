@@ -8,7 +8,8 @@
  *
  * Run: `npm run build && node dist/bench/ingest-e2e.js [messages]` (or call runIngestE2E()).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { extractedSyslogNg } from './syslog-ng-extract.js';
 import { closeSync, existsSync, readFileSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -36,6 +37,11 @@ export interface IngestE2EResult {
   /** onsight / rsyslog mmnormalize */
   ratioMmnormalize?: number;
   mmnormalizeSkipped?: string;
+  /** syslog-ng with PatternDB extracting the DHCP fields: the other parsing peer */
+  patterndb?: { msgsPerS: number; seconds: number; written: number; cpuSecondsPerM: number; extracted?: number };
+  /** onsight / syslog-ng PatternDB */
+  ratioPatterndb?: number;
+  patterndbSkipped?: string;
 }
 
 export function stream(n: number): Buffer {
@@ -189,6 +195,13 @@ async function runRsyslog(data: Buffer, n: number, normalize = false): Promise<N
   const check = spawnSync(rsyslogd, ['-N1', '-f', join(dir, 'rsyslog.conf')], { encoding: 'utf8' });
   if (check.status !== 0) return `rsyslogd rejected the config: ${check.stderr.slice(0, 300)}`;
   const proc = spawn(rsyslogd, ['-n', '-f', join(dir, 'rsyslog.conf'), '-i', join(dir, 'rsyslogd.pid')], { stdio: 'ignore' });
+  return measurePeer(proc, dir, port, out, data, n, normalize);
+}
+
+type PeerResult = NonNullable<IngestE2EResult['rsyslog']>;
+
+/** Send the stream to a peer already started on `port`, wait for `n` lines in `out`, stop it. */
+async function measurePeer(proc: ChildProcess, dir: string, port: number, out: string, data: Buffer, n: number, extracting: boolean): Promise<PeerResult> {
   try {
     // wait for the listener
     for (let i = 0; i < 100 && !(await listening(port)); i++) await sleep(50);
@@ -201,13 +214,54 @@ async function runRsyslog(data: Buffer, n: number, normalize = false): Promise<N
     const seconds = (Date.now() - t0) / 1000;
     const cpuSeconds = procCpuSeconds(proc.pid) - cpu0;
     // the lines the rulebase matched (the others are `-`): proof the fields were extracted
-    const extracted = normalize ? readFileSync(out, 'utf8').split('\n').filter((l) => l && l !== '-').length : undefined;
+    const extracted = extracting ? readFileSync(out, 'utf8').split('\n').filter((l) => l && l !== '-').length : undefined;
     return { msgsPerS: Math.round((state.lines - startLines) / seconds), seconds, written: state.lines - startLines, cpuSecondsPerM: cpuSeconds / ((state.lines - startLines) / 1e6), extracted };
   } finally {
     proc.kill('SIGTERM');
     await sleep(200);
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * syslog-ng's parsing peer: PatternDB (db-parser) extracts the same DHCPACK fields, run from an
+ * extracted package (bench/syslog-ng-extract.ts). As with mmnormalize, every line writes one
+ * output line, the fields or `-`. Pattern syntax: syslog-ng OSE admin guide, "db-parser" and
+ * "Pattern parsers" (@IPv4@, @MACADDR@, @ANYSTRING@).
+ */
+const DHCP_PATTERNDB = `<?xml version='1.0' encoding='UTF-8'?>
+<patterndb version='4' pub_date='2026-12-01'>
+  <ruleset name='dhcpd' id='6b1e1f0e-0c1a-4a52-9f0e-0a5e00000001'>
+    <pattern>dhcpd</pattern>
+    <rules>
+      <rule provider='onsight-bench' id='6b1e1f0e-0c1a-4a52-9f0e-0a5e00000002' class='system'>
+        <patterns><pattern>DHCPACK on @IPv4:dhcp.ip@ to @MACADDR:dhcp.mac@ via @ANYSTRING:dhcp.iface@</pattern></patterns>
+      </rule>
+    </rules>
+  </ruleset>
+</patterndb>
+`;
+
+async function runSyslogNg(data: Buffer, n: number): Promise<PeerResult | string> {
+  const sng = extractedSyslogNg();
+  if (typeof sng === 'string') return sng;
+  const dir = mkdtempSync(join(tmpdir(), 'onsight-bench-sng-'));
+  const port = await freePort();
+  const out = join(dir, 'out.log');
+  writeFileSync(join(dir, 'dhcp.pdb'), DHCP_PATTERNDB);
+  writeFileSync(join(dir, 'syslog-ng.conf'), [
+    '@version: 3.38',
+    'options { stats-freq(0); flush-lines(1000); log-fifo-size(100000); };',
+    `source s { network(transport("tcp") ip("127.0.0.1") port(${port}) max-connections(10) log-iw-size(100000)); };`,
+    `parser p { db-parser(file("${join(dir, 'dhcp.pdb')}")); };`,
+    `destination d { file("${out}" template("$(if (\\"\${dhcp.ip}\\" ne \\"\\") \\"\${dhcp.ip} \${dhcp.mac} \${dhcp.iface}\\" \\"-\\")\\n")); };`,
+    'log { source(s); parser(p); destination(d); };',
+  ].join('\n') + '\n');
+  const args = ['-f', join(dir, 'syslog-ng.conf'), `--module-path=${sng.modulePath}`, '-R', join(dir, 'persist'), '-c', join(dir, 'ctl'), '-p', join(dir, 'pid'), '--no-caps'];
+  const check = spawnSync(sng.bin, ['-s', ...args], { env: sng.env, encoding: 'utf8' });
+  if (check.status !== 0) return `syslog-ng rejected the config: ${check.stderr.slice(-600)}`;
+  const proc = spawn(sng.bin, ['-F', ...args], { env: sng.env, stdio: 'ignore' });
+  return measurePeer(proc, dir, port, out, data, n, true);
 }
 
 /** user + system CPU seconds of a process, all its threads (/proc/PID/stat fields 14 and 15) */
@@ -254,15 +308,23 @@ export async function runIngestE2E(opts: IngestE2EOptions = {}): Promise<IngestE
     result.ratio = onsight.msgsPerS / rs.msgsPerS;
     if (print) console.log(`  onsight CPU: ${cpuNote(onsight.cpuSecondsPerM).slice(2)} (this process's CPU less the sender's, measured beside rsyslog)\n  rsyslog (imtcp → omfile): ${rs.msgsPerS.toLocaleString()} msg/s, ${rs.written.toLocaleString()} written, ${rs.seconds.toFixed(2)} s${cpuNote(rs.cpuSecondsPerM)}\n  ratio onsight / rsyslog: ${result.ratio.toFixed(2)}`);
   }
+  const peer = (name: string, r: PeerResult | string): number | undefined => {
+    if (typeof r === 'string') {
+      if (print) console.log(`  ${name}: skipped (${r})`);
+      return undefined;
+    }
+    const ratio = onsight.msgsPerS / r.msgsPerS;
+    if (print) console.log(`  ${name} (DHCPACK ip/mac/iface → file): ${r.msgsPerS.toLocaleString()} msg/s, ${r.written.toLocaleString()} written, ${r.extracted?.toLocaleString()} with fields extracted, ${r.seconds.toFixed(2)} s${cpuNote(r.cpuSecondsPerM)}\n  ratio onsight / ${name}: ${ratio.toFixed(2)}`);
+    return ratio;
+  };
   const mm = await runRsyslog(data, n, true);
-  if (typeof mm === 'string') {
-    result.mmnormalizeSkipped = mm;
-    if (print) console.log(`  rsyslog mmnormalize: skipped (${mm})`);
-  } else {
-    result.mmnormalize = mm;
-    result.ratioMmnormalize = onsight.msgsPerS / mm.msgsPerS;
-    if (print) console.log(`  rsyslog mmnormalize (imtcp → mmnormalize DHCPACK ip/mac/iface → omfile): ${mm.msgsPerS.toLocaleString()} msg/s, ${mm.written.toLocaleString()} written, ${mm.extracted?.toLocaleString()} with fields extracted, ${mm.seconds.toFixed(2)} s${cpuNote(mm.cpuSecondsPerM)}\n  ratio onsight / rsyslog mmnormalize: ${result.ratioMmnormalize.toFixed(2)}`);
-  }
+  if (typeof mm === 'string') result.mmnormalizeSkipped = mm;
+  else result.mmnormalize = mm;
+  result.ratioMmnormalize = peer('rsyslog mmnormalize', mm);
+  const pdb = await runSyslogNg(data, n);
+  if (typeof pdb === 'string') result.patterndbSkipped = pdb;
+  else result.patterndb = pdb;
+  result.ratioPatterndb = peer('syslog-ng PatternDB', pdb);
   return result;
 }
 
