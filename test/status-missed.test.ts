@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../src/config/load.js';
 import { Daemon } from '../src/daemon/daemon.js';
+import { daemonView } from '../src/daemon/view.js';
 import { buildStatus } from '../src/http/status.js';
 import { silentLogger } from '../src/log.js';
 import type { Sighting } from '../src/sighting.js';
@@ -38,7 +39,7 @@ describe('missed reasons are keyed by device', () => {
       const [b] = d.inventory.commitBatch([s({ mac: '52:54:00:00:00:0b', at: at(100) })]);
       d.inventory.commitBatch([s({ kind: 'release', mac: '52:54:00:00:00:0b', at: at(90) })]);
       expect(b.identityId).not.toBe(a.identityId);
-      const emea = buildStatus(d, {}).regions.find((r) => r.name === 'emea')!;
+      const emea = buildStatus(daemonView(d), {}).regions.find((r) => r.name === 'emea')!;
       expect(emea.missed).toBe(1);
       expect(emea.missedWhy.map((w) => w.key)).toEqual(['no-decision']);
     } finally {
