@@ -3,12 +3,14 @@
  * leases) into the real daemon — framing, header parsing, format auto-detection, parsing, the
  * SQLite inventory write — measured from the first byte sent to the last line committed. In the
  * same run, the same stream goes to a private rsyslogd (imtcp → omfile), the yardstick for "a
- * syslog daemon receiving to a file". Prints messages/s for both and their ratio.
+ * syslog daemon receiving to a file", and to rsyslog with mmnormalize extracting the same DHCP fields
+ * (the parsing peer). Prints messages/s, CPU-seconds per million messages and onsight's ratios.
  *
  * Run: `npm run build && node dist/bench/ingest-e2e.js [messages]` (or call runIngestE2E()).
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { extractedSyslogNg } from './syslog-ng-extract.js';
+import { closeSync, existsSync, readFileSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,11 +27,21 @@ export interface IngestE2EOptions {
 
 export interface IngestE2EResult {
   messages: number;
-  onsight: { msgsPerS: number; seconds: number; committed: number; sightings: number; lost: number };
-  rsyslog?: { msgsPerS: number; seconds: number; written: number };
+  onsight: { msgsPerS: number; seconds: number; committed: number; sightings: number; lost: number; processCpuSeconds: number; cpuSecondsPerM?: number };
+  rsyslog?: { msgsPerS: number; seconds: number; written: number; cpuSecondsPerM: number; extracted?: number };
   /** onsight / rsyslog */
   ratio?: number;
   rsyslogSkipped?: string;
+  /** rsyslog with mmnormalize extracting the DHCP fields: the parsing peer */
+  mmnormalize?: { msgsPerS: number; seconds: number; written: number; cpuSecondsPerM: number; extracted?: number };
+  /** onsight / rsyslog mmnormalize */
+  ratioMmnormalize?: number;
+  mmnormalizeSkipped?: string;
+  /** syslog-ng with PatternDB extracting the DHCP fields: the other parsing peer */
+  patterndb?: { msgsPerS: number; seconds: number; written: number; cpuSecondsPerM: number; extracted?: number };
+  /** onsight / syslog-ng PatternDB */
+  ratioPatterndb?: number;
+  patterndbSkipped?: string;
 }
 
 export function stream(n: number): Buffer {
@@ -109,12 +121,14 @@ async function runOnsight(data: Buffer, n: number): Promise<IngestE2EResult['ons
   const daemon = new Daemon({ config, log: silentLogger() });
   await daemon.start();
   try {
+    const cpu0 = process.cpuUsage();
     const t0 = await send(port, data);
     const deadline = Date.now() + 300_000;
     while (daemon.ingest.counters.lines < n && Date.now() < deadline) await sleep(5);
     const seconds = (Date.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
     const c = daemon.ingest.counters;
-    return { msgsPerS: Math.round(c.lines / seconds), seconds, committed: c.lines, sightings: c.sightings, lost: n - c.lines };
+    return { msgsPerS: Math.round(c.lines / seconds), seconds, committed: c.lines, sightings: c.sightings, lost: n - c.lines, processCpuSeconds: (cpu.user + cpu.system) / 1e6 };
   } finally {
     await daemon.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -140,35 +154,124 @@ function countNewlines(file: string, state: { pos: number; lines: number }): num
   return state.lines;
 }
 
-async function runRsyslog(data: Buffer, n: number): Promise<NonNullable<IngestE2EResult['rsyslog']> | string> {
+/**
+ * rsyslog's parsing peer: mmnormalize (liblognorm) extracts the same DHCP fields onsight does (the
+ * address, the MAC, the interface) from the DHCPACK lines. Every line writes one output line (the
+ * fields, or `-` when the rulebase does not match), so the end of the stream can be seen.
+ * Rulebase syntax: https://www.rsyslog.com/doc/configuration/modules/mmnormalize.html and
+ * liblognorm's v2 field types (ipv4, mac48, word).
+ */
+// rsyslog's $msg keeps the space after `dhcpd[7]:`, hence the rule's leading space
+const DHCP_RULEBASE = 'version=2\nrule=: DHCPACK on %ip:ipv4% to %mac:mac48% via %iface:word%\n';
+
+async function runRsyslog(data: Buffer, n: number, normalize = false): Promise<NonNullable<IngestE2EResult['rsyslog']> | string> {
   const rsyslogd = ['/usr/sbin/rsyslogd', '/sbin/rsyslogd'].find((p) => existsSync(p));
   if (!rsyslogd) return 'rsyslogd not installed (Debian package rsyslog)';
+  if (normalize && !existsSync('/usr/lib/x86_64-linux-gnu/rsyslog/mmnormalize.so') && !existsSync('/usr/lib/rsyslog/mmnormalize.so')) {
+    return 'rsyslog mmnormalize module not installed';
+  }
   const dir = mkdtempSync(join(tmpdir(), 'onsight-bench-rs-'));
   const port = await freePort();
   const out = join(dir, 'out.log');
-  writeFileSync(join(dir, 'rsyslog.conf'), [
+  writeFileSync(join(dir, 'dhcp.rb'), DHCP_RULEBASE);
+  writeFileSync(join(dir, 'rsyslog.conf'), (normalize ? [
+    `global(workDirectory="${dir}")`,
+    `module(load="imtcp")`,
+    `module(load="mmnormalize")`,
+    `template(name="fields" type="string" string="%$!ip% %$!mac% %$!iface%\\n")`,
+    `template(name="none" type="string" string="-\\n")`,
+    `input(type="imtcp" port="${port}" address="127.0.0.1" ruleset="parse")`,
+    `ruleset(name="parse") {`,
+    `  action(type="mmnormalize" rulebase="${join(dir, 'dhcp.rb')}")`,
+    `  if $parsesuccess == "OK" then action(type="omfile" file="${out}" template="fields")`,
+    `  else action(type="omfile" file="${out}" template="none")`,
+    `}`,
+  ] : [
     `global(workDirectory="${dir}")`,
     `module(load="imtcp")`,
     `input(type="imtcp" port="${port}" address="127.0.0.1")`,
     `*.* action(type="omfile" file="${out}")`,
-  ].join('\n') + '\n');
+  ]).join('\n') + '\n');
   const check = spawnSync(rsyslogd, ['-N1', '-f', join(dir, 'rsyslog.conf')], { encoding: 'utf8' });
   if (check.status !== 0) return `rsyslogd rejected the config: ${check.stderr.slice(0, 300)}`;
   const proc = spawn(rsyslogd, ['-n', '-f', join(dir, 'rsyslog.conf'), '-i', join(dir, 'rsyslogd.pid')], { stdio: 'ignore' });
+  return measurePeer(proc, dir, port, out, data, n, normalize);
+}
+
+type PeerResult = NonNullable<IngestE2EResult['rsyslog']>;
+
+/** Send the stream to a peer already started on `port`, wait for `n` lines in `out`, stop it. */
+async function measurePeer(proc: ChildProcess, dir: string, port: number, out: string, data: Buffer, n: number, extracting: boolean): Promise<PeerResult> {
   try {
     // wait for the listener
     for (let i = 0; i < 100 && !(await listening(port)); i++) await sleep(50);
     const startLines = countNewlines(out, { pos: 0, lines: 0 }); // the probe connection sent nothing
     const state = { pos: 0, lines: 0 };
+    const cpu0 = procCpuSeconds(proc.pid);
     const t0 = await send(port, data);
     const deadline = Date.now() + 300_000;
     while (countNewlines(out, state) - startLines < n && Date.now() < deadline) await sleep(5);
     const seconds = (Date.now() - t0) / 1000;
-    return { msgsPerS: Math.round((state.lines - startLines) / seconds), seconds, written: state.lines - startLines };
+    const cpuSeconds = procCpuSeconds(proc.pid) - cpu0;
+    // the lines the rulebase matched (the others are `-`): proof the fields were extracted
+    const extracted = extracting ? readFileSync(out, 'utf8').split('\n').filter((l) => l && l !== '-').length : undefined;
+    return { msgsPerS: Math.round((state.lines - startLines) / seconds), seconds, written: state.lines - startLines, cpuSecondsPerM: cpuSeconds / ((state.lines - startLines) / 1e6), extracted };
   } finally {
     proc.kill('SIGTERM');
     await sleep(200);
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * syslog-ng's parsing peer: PatternDB (db-parser) extracts the same DHCPACK fields, run from an
+ * extracted package (bench/syslog-ng-extract.ts). As with mmnormalize, every line writes one
+ * output line, the fields or `-`. Pattern syntax: syslog-ng OSE admin guide, "db-parser" and
+ * "Pattern parsers" (@IPv4@, @MACADDR@, @ANYSTRING@).
+ */
+const DHCP_PATTERNDB = `<?xml version='1.0' encoding='UTF-8'?>
+<patterndb version='4' pub_date='2026-12-01'>
+  <ruleset name='dhcpd' id='6b1e1f0e-0c1a-4a52-9f0e-0a5e00000001'>
+    <pattern>dhcpd</pattern>
+    <rules>
+      <rule provider='onsight-bench' id='6b1e1f0e-0c1a-4a52-9f0e-0a5e00000002' class='system'>
+        <patterns><pattern>DHCPACK on @IPv4:dhcp.ip@ to @MACADDR:dhcp.mac@ via @ANYSTRING:dhcp.iface@</pattern></patterns>
+      </rule>
+    </rules>
+  </ruleset>
+</patterndb>
+`;
+
+async function runSyslogNg(data: Buffer, n: number): Promise<PeerResult | string> {
+  const sng = extractedSyslogNg();
+  if (typeof sng === 'string') return sng;
+  const dir = mkdtempSync(join(tmpdir(), 'onsight-bench-sng-'));
+  const port = await freePort();
+  const out = join(dir, 'out.log');
+  writeFileSync(join(dir, 'dhcp.pdb'), DHCP_PATTERNDB);
+  writeFileSync(join(dir, 'syslog-ng.conf'), [
+    '@version: 3.38',
+    'options { stats-freq(0); flush-lines(1000); log-fifo-size(100000); };',
+    `source s { network(transport("tcp") ip("127.0.0.1") port(${port}) max-connections(10) log-iw-size(100000)); };`,
+    `parser p { db-parser(file("${join(dir, 'dhcp.pdb')}")); };`,
+    `destination d { file("${out}" template("$(if (\\"\${dhcp.ip}\\" ne \\"\\") \\"\${dhcp.ip} \${dhcp.mac} \${dhcp.iface}\\" \\"-\\")\\n")); };`,
+    'log { source(s); parser(p); destination(d); };',
+  ].join('\n') + '\n');
+  const args = ['-f', join(dir, 'syslog-ng.conf'), `--module-path=${sng.modulePath}`, '-R', join(dir, 'persist'), '-c', join(dir, 'ctl'), '-p', join(dir, 'pid'), '--no-caps'];
+  const check = spawnSync(sng.bin, ['-s', ...args], { env: sng.env, encoding: 'utf8' });
+  if (check.status !== 0) return `syslog-ng rejected the config: ${check.stderr.slice(-600)}`;
+  const proc = spawn(sng.bin, ['-F', ...args], { env: sng.env, stdio: 'ignore' });
+  return measurePeer(proc, dir, port, out, data, n, true);
+}
+
+/** user + system CPU seconds of a process, all its threads (/proc/PID/stat fields 14 and 15) */
+function procCpuSeconds(pid: number | undefined): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return (Number(rest[11]) + Number(rest[12])) / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return NaN;
   }
 }
 
@@ -190,16 +293,38 @@ export async function runIngestE2E(opts: IngestE2EOptions = {}): Promise<IngestE
   if (print) console.log(`ingest e2e: ${n.toLocaleString()} messages (${(data.length / 1e6).toFixed(0)} MB) over TCP, 99% firewall / 1% DHCP`);
   const onsight = await runOnsight(data, n);
   if (print) console.log(`  onsight (framing, parsing, SQLite write): ${onsight.msgsPerS.toLocaleString()} msg/s, ${onsight.committed.toLocaleString()} committed, ${onsight.sightings.toLocaleString()} sightings, ${onsight.lost} lost, ${onsight.seconds.toFixed(2)} s`);
+  const senderCpu0 = process.cpuUsage();
   const rs = await runRsyslog(data, n);
+  // the sender runs in this process: what this process spent beside rsyslog is the sender's share
+  const senderCpu = process.cpuUsage(senderCpu0);
   const result: IngestE2EResult = { messages: n, onsight };
+  if (typeof rs !== 'string') onsight.cpuSecondsPerM = (onsight.processCpuSeconds - (senderCpu.user + senderCpu.system) / 1e6) / (n / 1e6);
+  const cpuNote = (x?: number) => (x === undefined || !Number.isFinite(x) ? '' : `, ${x.toFixed(2)} CPU-s per million`);
   if (typeof rs === 'string') {
     result.rsyslogSkipped = rs;
     if (print) console.log(`  rsyslog: skipped (${rs})`);
   } else {
     result.rsyslog = rs;
     result.ratio = onsight.msgsPerS / rs.msgsPerS;
-    if (print) console.log(`  rsyslog (imtcp → omfile): ${rs.msgsPerS.toLocaleString()} msg/s, ${rs.written.toLocaleString()} written, ${rs.seconds.toFixed(2)} s\n  ratio onsight / rsyslog: ${result.ratio.toFixed(2)}`);
+    if (print) console.log(`  onsight CPU: ${cpuNote(onsight.cpuSecondsPerM).slice(2)} (this process's CPU less the sender's, measured beside rsyslog)\n  rsyslog (imtcp → omfile): ${rs.msgsPerS.toLocaleString()} msg/s, ${rs.written.toLocaleString()} written, ${rs.seconds.toFixed(2)} s${cpuNote(rs.cpuSecondsPerM)}\n  ratio onsight / rsyslog: ${result.ratio.toFixed(2)}`);
   }
+  const peer = (name: string, r: PeerResult | string): number | undefined => {
+    if (typeof r === 'string') {
+      if (print) console.log(`  ${name}: skipped (${r})`);
+      return undefined;
+    }
+    const ratio = onsight.msgsPerS / r.msgsPerS;
+    if (print) console.log(`  ${name} (DHCPACK ip/mac/iface → file): ${r.msgsPerS.toLocaleString()} msg/s, ${r.written.toLocaleString()} written, ${r.extracted?.toLocaleString()} with fields extracted, ${r.seconds.toFixed(2)} s${cpuNote(r.cpuSecondsPerM)}\n  ratio onsight / ${name}: ${ratio.toFixed(2)}`);
+    return ratio;
+  };
+  const mm = await runRsyslog(data, n, true);
+  if (typeof mm === 'string') result.mmnormalizeSkipped = mm;
+  else result.mmnormalize = mm;
+  result.ratioMmnormalize = peer('rsyslog mmnormalize', mm);
+  const pdb = await runSyslogNg(data, n);
+  if (typeof pdb === 'string') result.patterndbSkipped = pdb;
+  else result.patterndb = pdb;
+  result.ratioPatterndb = peer('syslog-ng PatternDB', pdb);
   return result;
 }
 

@@ -241,7 +241,7 @@ async function ingestBench(): Promise<void> {
   out('\n## Ingestion: sources alone (bench/ingest-source.ts: framing + header parse, UDP loss at 50k msg/s)');
   const r = await mod.runSourceBench({ print: true, ...(quick ? { tcpMessages: 100_000, udpSeconds: 1 } : { tcpMessages: 500_000 }) });
   out(JSON.stringify(r));
-  out('\n## Ingestion end to end (bench/ingest-e2e.ts: the daemon — framing, parsing, SQLite — against rsyslog imtcp→omfile, same stream)');
+  out('\n## Ingestion end to end (bench/ingest-e2e.ts: the daemon — framing, parsing, SQLite — against rsyslog imtcp→omfile and the parsing peers rsyslog mmnormalize and syslog-ng PatternDB, same stream)');
   const { runIngestE2E } = await import('./ingest-e2e.js');
   const e = await runIngestE2E({ messages: quick ? 200_000 : 1_000_000, print: true });
   out(JSON.stringify(e));

@@ -434,6 +434,7 @@ function stampBefore(text: string, markerAt: number, zone: string): string | und
 const plugin: ParserPlugin = {
   id: 'cisco-asa',
   description: 'Cisco ASA / FTD remote-access VPN syslog (%ASA-/%FTD-): 722051, 751025, 713228, 737026/737016, 113019, 716002, PPTP/L2TP',
+  claims: { anchors: ['%ASA-', '%FTD-', '%PIX-'], rawAnchors: ['%ASA-', '%FTD-', '%PIX-'] },
   detect(input: LineInput): boolean {
     return findMarker(input.syslog.msg) !== undefined || findMarker(input.raw) !== undefined;
   },

@@ -215,6 +215,7 @@ class DnsmasqParser implements LineParser {
 const plugin: ParserPlugin = {
   id: 'dnsmasq',
   description: 'dnsmasq DHCP (dnsmasq-dhcp syslog tag, with or without --log-dhcp): DHCPACK, DHCPRELEASE, DHCPv6 REPLY',
+  claims: { tags: [...TAGS], anchors: ['dnsmasq'] },
   detect(input: LineInput): boolean {
     return tagged(input) !== undefined;
   },

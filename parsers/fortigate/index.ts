@@ -165,6 +165,7 @@ function withFields(d: SightingDraft, user: string | undefined, remip: string | 
 const plugin: ParserPlugin = {
   id: 'fortigate',
   description: 'Fortinet FortiGate key=value event log (logid=): SSL VPN / IPsec dial-up tunnel-up/down, FortiClient VPN connections, DHCP server Ack/Release',
+  claims: { anchors: ['logid='] },
   detect(input: LineInput): boolean {
     const text = kvText(input);
     if (!text) return false;

@@ -179,6 +179,7 @@ class GlobalProtectParser implements LineParser {
 const plugin: ParserPlugin = {
   id: 'globalprotect',
   description: 'Palo Alto GlobalProtect (PAN-OS GLOBALPROTECT log, CSV or key=value; SYSTEM log before 9.1): gateway-connected/getconfig → tunnel-up, gateway-logout/config-release → tunnel-down',
+  claims: { anchors: [MARK, SYSTEM_MARK, 'eventid='] },
   detect(input: LineInput): boolean {
     return event(input.syslog.msg) !== undefined;
   },

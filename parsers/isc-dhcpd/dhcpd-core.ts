@@ -141,7 +141,7 @@ function replyNa(w: string[]): SightingDraft[] {
 }
 
 /** The opening words of dhcpd's own messages (`DHCPACK on 10.0.0.5 to ...`): verb and preposition. */
-const VERB_PHRASES = ['DHCPACK on ', 'DHCPOFFER on ', 'DHCPNAK on ', 'DHCPREQUEST for ', 'DHCPDISCOVER from ', 'DHCPRELEASE of ',
+export const VERB_PHRASES = ['DHCPACK on ', 'DHCPOFFER on ', 'DHCPNAK on ', 'DHCPREQUEST for ', 'DHCPDISCOVER from ', 'DHCPRELEASE of ',
   'DHCPDECLINE of ', 'DHCPINFORM from ', 'DHCPEXPIRE on ', 'BOOTREQUEST from ', 'BOOTREPLY for ', 'BOOTREPLY on '];
 
 /**

@@ -183,6 +183,7 @@ function eventTime(input: LineInput): number | undefined {
 const plugin: ParserPlugin = {
   id: 'kea-dhcp4',
   description: 'ISC Kea DHCPv4/v6 (syslog or Kea log file): DHCP4_LEASE_ALLOC/REUSE, DHCP4_RELEASE, lease reclamation',
+  claims: { tags: ['kea-dhcp4', 'kea-dhcp6'], anchors: ['[kea-dhcp'] },
   detect(input: LineInput): boolean {
     const app = input.syslog.appName;
     if (app === 'kea-dhcp4' || app === 'kea-dhcp6') return true;

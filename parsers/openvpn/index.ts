@@ -288,6 +288,7 @@ function isOpenVpnTag(app: string | undefined): boolean {
 const plugin: ParserPlugin = {
   id: 'openvpn',
   description: 'OpenVPN server log (syslog or file) and status files v2/v3: MULTI_sva / MULTI: Learn → tunnel-up, client-instance exiting → tunnel-down',
+  claims: { tags: ['openvpn'], tagPrefixes: ['openvpn-', 'ovpn-'], anchors: [...STATUS_PREFIXES, ...MARKERS] },
   detect(input: LineInput): boolean {
     if (isOpenVpnTag(input.syslog.appName)) return true;
     const text = input.syslog.msg;

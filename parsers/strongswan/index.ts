@@ -192,6 +192,7 @@ class StrongSwanParser implements LineParser {
 const plugin: ParserPlugin = {
   id: 'strongswan',
   description: 'strongSwan charon log (charon, charon-systemd, ipsec tags or bare NN[IKE] lines): assigning virtual IP → tunnel-up, deleting IKE_SA / lease went offline → tunnel-down',
+  claims: { tags: [...TAGS], anchors: ['['] } /* charonBody needs `NN[GRP]` */,
   detect(input: LineInput): boolean {
     const app = input.syslog.appName;
     if (app !== undefined && TAGS.has(app)) return true;

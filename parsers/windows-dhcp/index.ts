@@ -51,11 +51,11 @@ function recordStart(t: string): boolean {
 }
 
 /** The preamble and header lines of a real DhcpSrvLog / DhcpV6SrvLog file: claimed, no sighting. */
+const PREAMBLES = ['Microsoft DHCP Service Activity Log', 'Microsoft DHCPv6 Service Activity Log', 'ID,Date,Time,Description,',
+  'Event ID  Meaning', 'QResult: 0: NoQuarantine'];
 function preamble(t: string): boolean {
   const s = t.trimStart();
-  return s.startsWith('Microsoft DHCP Service Activity Log') || s.startsWith('Microsoft DHCPv6 Service Activity Log') ||
-    s.startsWith('ID,Date,Time,Description,') || s.startsWith('Event ID  Meaning') ||
-    s.startsWith('QResult: 0: NoQuarantine');
+  return PREAMBLES.some((p) => s.startsWith(p));
 }
 
 /** The CSV text: the raw line, or the message after a syslog header (logs shipped by an agent). */
@@ -119,6 +119,7 @@ class WindowsDhcpParser implements LineParser {
 const plugin: ParserPlugin = {
   id: 'windows-dhcp',
   description: 'Microsoft DHCP Server audit log CSV, IPv4 (DhcpSrvLog) and IPv6 (DhcpV6SrvLog), by event ID',
+  claims: { anchors: ['/', ...PREAMBLES] } /* a record has MM/DD/YY */,
   detect(input: LineInput): boolean {
     const t = body(input);
     return recordStart(t) || preamble(t);

@@ -10,6 +10,7 @@ import { normalizeMac } from '../util/mac.js';
 import { OnsightError } from '../errors.js';
 import type { LineInput, LineParser, ParserPlugin } from './plugin.js';
 import type { ParserRegistry } from './registry.js';
+import { Prefilter } from './prefilter.js';
 
 export interface DecodeMeta {
   receivedAt: Date;
@@ -47,10 +48,14 @@ export class LineDecoder {
   readonly counters: DecoderCounters = { lines: 0, recognized: 0, unrecognized: 0, sightings: 0, invalid: 0, parserErrors: 0, byFormat: {} };
   private readonly plugins: ParserPlugin[];
   private readonly instances = new Map<string, LineParser>();
+  /** rejects lines no plug-in can claim before trying each detector (auto only) */
+  private readonly prefilter: Prefilter | undefined;
 
   constructor(registry: ParserRegistry, private readonly format: string, private readonly zone: string) {
-    if (format === 'auto') this.plugins = registry.list();
-    else {
+    if (format === 'auto') {
+      this.plugins = registry.list();
+      this.prefilter = Prefilter.of(this.plugins);
+    } else {
       const p = registry.get(format);
       if (!p) throw new OnsightError('ONSIGHT_UNKNOWN_FORMAT', `unknown format "${format}"; known: auto, ${registry.ids().join(', ')}`);
       this.plugins = [p];
@@ -94,6 +99,7 @@ export class LineDecoder {
 
   private pick(input: LineInput): ParserPlugin | undefined {
     if (this.format !== 'auto') return this.plugins[0];
+    if (this.prefilter && !this.prefilter.mayClaim(input)) return undefined;
     for (const p of this.plugins) {
       try {
         if (p.detect(input)) return p;

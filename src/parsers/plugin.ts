@@ -26,6 +26,13 @@ export interface LineParser {
   parse(input: LineInput): SightingDraft[];
 }
 
+export interface Claims {
+  tags?: readonly string[];
+  tagPrefixes?: readonly string[];
+  anchors?: readonly string[];
+  rawAnchors?: readonly string[];
+}
+
 export interface ParserPlugin {
   /** stable id, the folder name: `isc-dhcpd`, `cisco-asa`, ... */
   id: string;
@@ -36,6 +43,14 @@ export interface ParserPlugin {
    * specific: a syslog tag, a `%ASA-` marker, a CSV header. Must not claim other formats' lines.
    */
   detect(input: LineInput): boolean;
+  /**
+   * What detect() needs to see before it can say yes, for the prefilter that rejects noise before
+   * auto-detection (src/parsers/prefilter.ts): the syslog tag is one of `tags` or starts with one
+   * of `tagPrefixes`, or the message contains one of `anchors`, or the raw line one of
+   * `rawAnchors`. Must be a necessary condition (never reject a line detect() would claim); a
+   * plug-in without it turns the prefilter off.
+   */
+  claims?: Claims;
   /** a fresh parser with its own state; the pipeline keeps one per (source, format) */
   create(): LineParser;
 }

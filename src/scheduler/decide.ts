@@ -54,6 +54,12 @@ export class Decider {
 
   /** Evaluate bindings that just changed; enqueue the due ones; log every changed decision. */
   consider(bindingIds: Iterable<number>): number {
+    // one transaction for the pass: a batch of new bindings logs one decision each (issue 18: one
+    // commit per insert was 7% of ingest)
+    return this.core.store.atomically(() => this.considerEach(bindingIds));
+  }
+
+  private considerEach(bindingIds: Iterable<number>): number {
     const { clock, inventory, store } = this.core;
     const policy = this.core.policy;
     const now = clock.now();

@@ -209,6 +209,11 @@ export class SchedulerStore {
       .map((r) => ({ ip: r.ip, identityId: r.identity_id, bindingId: r.binding_id }));
   }
 
+  /** Run `fn` as one transaction: the many small writes of one pass commit once instead of each on its own. */
+  atomically<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
   decide(d: Decision): void {
     this.s.decide.run({ ...d, identityId: d.identityId ?? null });
   }
