@@ -124,6 +124,22 @@ http: { listen: "127.0.0.1:${httpPort}" }
     expect(stored(state, "ip = '10.9.0.6'")).toHaveLength(1);
   });
 
+  it('HEC has no idempotency key: an exact repeat of a body (a retry) gets the first answer and is not applied twice', async () => {
+    const body = JSON.stringify({ event: dhcp(300) });
+    const h = { authorization: `Splunk ${HEC_TOKEN}` };
+    const r1 = await post(port, '/services/collector/event', body, h);
+    expect(r1.status).toBe(200);
+    const r2 = await post(port, '/services/collector/event', body, h);
+    expect(r2.status).toBe(200);
+    expect(JSON.parse(r2.body)).toEqual({ text: 'Success', code: 0 });
+    expect(r2.headers['idempotent-replayed']).toBe('true');
+    expect(stored(state, "ip = '10.9.1.44'")).toHaveLength(1);
+    // a different body is new data
+    const r3 = await post(port, '/services/collector/event', JSON.stringify({ event: dhcp(300), time: 1764583260 }), h);
+    expect(r3.status).toBe(200);
+    expect(r3.headers['idempotent-replayed']).toBeUndefined();
+  });
+
   it("Splunk's HEC client (splunk-logging) sends batches that land", async () => {
     const require = createRequire(import.meta.url);
     const { Logger } = require('splunk-logging') as { Logger: new (c: object) => { send(p: object, cb: (err: Error | null, resp: { statusCode: number }, body: unknown) => void): void; flush(cb: (err: Error | null, resp: { statusCode: number }, body: unknown) => void): void } };
@@ -151,7 +167,7 @@ http: { listen: "127.0.0.1:${httpPort}" }
   });
 
   it('refuses wrong, missing and malformed tokens with HEC answers, and counts them', async () => {
-    const body = JSON.stringify({ event: dhcp(20) });
+    const body = JSON.stringify({ event: dhcp(300) });
     const none = await post(port, '/services/collector/event', body);
     expect([none.status, JSON.parse(none.body)]).toEqual([401, { text: 'Token is required', code: 2 }]);
     const bad = await post(port, '/services/collector/event', body, { authorization: `Splunk ${HEC_TOKEN}x` });

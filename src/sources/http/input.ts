@@ -13,6 +13,7 @@
  * answered 503 with Retry-After before the body is read; memory is bounded by
  * maxPendingRequests × maxBodyBytes.
  */
+import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../../log.js';
 import type { Sighting } from '../../sighting.js';
@@ -23,6 +24,9 @@ import { readBody } from './body.js';
 import { HEC, parseHecEvents, splitRawLines, type HecAnswer } from './hec.js';
 import type { HttpInputConfig, HttpTokenConfig } from './schema.js';
 import { checkSighting, parseSightingBody } from './sightings.js';
+
+/** an exact repeat of a HEC request body within this long is the client's retry, not new data */
+const HEC_REPEAT_MS = 10 * 60_000;
 
 type Endpoint = 'hec-event' | 'hec-raw' | 'hec-health' | 'hec-ack' | 'sightings';
 
@@ -159,6 +163,23 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
         if (body.why === 'badEncoding') return reply(res, plain(415, body.message));
         return reply(res, isHec ? hec(HEC.invalidDataFormat()) : plain(400, body.message));
       }
+      // HEC has no idempotency key: a client's retry of a request committed just before a crash
+      // would be applied again. An exact repeat of a HEC body from the same token within
+      // HEC_REPEAT_MS is that retry (a real renewal repeats its line much later, with its own
+      // time): it gets the first answer and is not applied twice.
+      let repeatAt: number | undefined;
+      if (isHec && !posKey) {
+        const k = `${name}:idem:${auth.token}:hec-sha256:${createHash('sha256').update(ep).update('\0').update(body.body).digest('hex')}`;
+        const prev = store.position(k) as (Answer & { at?: number }) | undefined;
+        if (prev?.at !== undefined && Date.now() - prev.at < HEC_REPEAT_MS) {
+          event('replayed');
+          return reply(res, { status: prev.status, body: prev.body, headers: { 'idempotent-replayed': 'true' } });
+        }
+        if (inflightKeys.has(k)) return reply(res, busy(isHec)); // the original is still being committed
+        posKey = k;
+        inflightKeys.add(k);
+        repeatAt = Date.now();
+      }
       const receivedAt = new Date();
       const source = `${name}:${auth.token}`;
       const sender = req.socket.remoteAddress;
@@ -195,7 +216,7 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
         }
       }
       const answer: Answer = isHec ? hec(HEC.success()) : { status: 200, body: { status: 'ok', received: lines.length } };
-      await commit(lines, tok.accept, posKey ? { key: posKey, value: { status: answer.status, body: answer.body } } : undefined)
+      await commit(lines, tok.accept, posKey ? { key: posKey, value: { status: answer.status, body: answer.body, ...(repeatAt !== undefined ? { at: repeatAt } : {}) } } : undefined)
         .then(() => reply(res, answer), (err: Error) => {
           log.warn({ err: { message: err.message } }, 'HTTP input: request not committed; asking the client to retry');
           reply(res, busy(isHec));
