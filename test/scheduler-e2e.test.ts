@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import Database from '../src/store/sqlite.js';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { startQualysEmulator, type QualysEmulator, type EmulatorOptions } from '../src/emulator/qualys/index.js';
-import { DaemonProcess, freePort, startDaemon } from './helpers/daemon.js';
+import { freePort, startDaemon, type DaemonProcess } from './helpers/daemon.js';
+import { killDuringLaunches } from './helpers/crash.js';
 import { udpSend } from './helpers/net.js';
 import { sleep, until } from './helpers/wait.js';
 
@@ -142,29 +143,13 @@ describe('scheduler end to end against the Qualys emulator', () => {
     const port = await freePort();
     const cfg = daemonConfig(port, emu).replace('maxConcurrentScans: 1 }', 'maxConcurrentScans: 4 }')
       .replace('scheduler: { pollIntervalS: 0.2, applianceRefreshS: 0.5, verifyDelayS: 0.5 }', 'scheduler: { pollIntervalS: 0.2, applianceRefreshS: 0.5, verifyDelayS: 0.5, reconcileGraceS: 4 }');
-    let d = await startDaemon(cfg, { TEST_QUALYS_PASSWORD: emu.password });
-    const stateFile = join(d.dir, 'state.db');
+    const started = await startDaemon(cfg, { TEST_QUALYS_PASSWORD: emu.password });
+    const stateFile = join(started.dir, 'state.db');
     const rounds = 5;
-    let killedMidLaunch = 0;
-    for (let r = 0; r < rounds; r++) {
-      const ip = `10.20.3.${r + 1}`;
-      await udpSend(port, ack(ip, `52:54:00:00:03:0${r + 1}`));
-      const db = new Database(stateFile, { readonly: true });
-      // this host's intent is recorded and its launch call is in flight (the emulator holds the answer 1.5 s)
-      const launching = await until(() => db.prepare(
-        `SELECT i.id FROM intents i JOIN intent_targets t ON t.intent_id = i.id WHERE t.ip = ? AND i.state = 'launching'`).get(ip), 10_000, 'intent recorded', 50).catch(() => undefined);
-      db.close();
-      if (launching) killedMidLaunch++;
-      await d.stop('SIGKILL');
-      // the same state file, the same port: a restart
-      const { spawn } = await import('node:child_process');
-      const { CLI } = await import('./helpers/paths.js');
-      const child = spawn(process.execPath, [CLI, 'run', '--config', join(d.dir, 'onsight.yaml')], {
-        cwd: d.dir, env: { ...process.env, ONSIGHT_LOG_JSON: '1', TEST_QUALYS_PASSWORD: emu.password }, stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      d = new DaemonProcess(child, d.dir);
-      await d.waitFor((e) => e.msg.startsWith('onsight running'), 15_000);
-    }
+    // each host's intent is recorded and its launch call is in flight (the emulator holds the answer
+    // 1.5 s): SIGKILL, and a restart on the same state file and port
+    const ips = Array.from({ length: rounds }, (_, r) => `10.20.3.${r + 1}`);
+    const { d, killedMidLaunch } = await killDuringLaunches(started, port, ips, { TEST_QUALYS_PASSWORD: emu.password });
     daemons.push(d);
     // let every host get its scan, then look at what the emulator saw
     await until(() => {
