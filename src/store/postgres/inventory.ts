@@ -13,20 +13,34 @@ import {
 import type { ApplyResult, BindingView, Change, EndedBindingRow, IdentityView, Inventory, InventoryCounts, InventoryOptions } from '../types.js';
 import { statement as st, type PgDb } from './db.js';
 
+// Round trips are what an apply costs on a server (each statement waits for the last): the
+// identity is found-or-created-and-touched in one upsert, and a new binding ends the address's
+// previous holder, the device's other lease of that family, and records itself and its sighting
+// in one statement. Same effects, in the same order of precedence, as the SQLite statements.
 const S = {
-  identityByKey: st('identity_by_key', 'SELECT id, host_key FROM identities WHERE key = $1'),
-  insertIdentity: st('insert_identity', `INSERT INTO identities (key, mac, duid, "user", hostname, host_key, first_seen, last_seen)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id`),
-  touchIdentity: st('touch_identity', `UPDATE identities SET last_seen = GREATEST(last_seen, $1),
-    hostname = coalesce($2, hostname), host_key = CASE WHEN $2::text IS NULL THEN host_key ELSE $3 END,
-    "user" = coalesce($4, "user"), mac = coalesce($5, mac) WHERE id = $6`),
+  // the address's open binding (as before this sighting), the identity upserted, and (when the
+  // name may link) the identities scanned under its host key: one round trip
+  seen: st('seen', `WITH old AS (SELECT id, host_key FROM identities WHERE key = $1),
+    up AS (INSERT INTO identities AS i (key, mac, duid, "user", hostname, host_key, first_seen, last_seen) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+      ON CONFLICT (key) DO UPDATE SET last_seen = GREATEST(i.last_seen, $7), hostname = coalesce($5, i.hostname),
+        host_key = CASE WHEN $5::text IS NULL THEN i.host_key ELSE $6 END, "user" = coalesce($4, i."user"), mac = coalesce($2, i.mac)
+      RETURNING i.id, i.key, i."user"),
+    open AS (${BINDING_SELECT} WHERE b.ip = $8 AND b.end_at IS NULL ORDER BY b.id DESC LIMIT 1)
+    SELECT up.id, up.key, up."user", (SELECT id FROM old) IS NULL AS inserted, (SELECT host_key FROM old) AS old_host_key,
+      (SELECT row_to_json(open) FROM open) AS open,
+      (SELECT coalesce(json_agg(h), '[]'::json) FROM (SELECT id, key, "user", last_scanned_at AS at, last_scanned_via AS via FROM identities
+        WHERE $9::boolean AND host_key = $6 AND last_scanned_at IS NOT NULL ORDER BY last_scanned_at DESC LIMIT 50) h) AS linked
+    FROM up`),
+  startBinding: st('start_binding', `WITH reassigned AS (UPDATE bindings SET end_at = $5, end_reason = 'reassigned' WHERE id = $9 AND end_at IS NULL),
+    moved AS (UPDATE bindings SET end_at = $5, end_reason = 'moved' WHERE $10::boolean AND identity_id = $2 AND end_at IS NULL
+      AND channel = 'dhcp' AND ip <> $1 AND (strpos(ip, ':') > 0) = (strpos($1, ':') > 0)),
+    b AS (INSERT INTO bindings (ip, identity_id, channel, format, start_at, last_seen, expires_at) VALUES ($1, $2, $3, $4, $5, $5, $6) RETURNING id)
+    INSERT INTO sightings (at, kind, ip, identity_id, binding_id, format, source, json) SELECT $5, $7, $1, $2, b.id, $4, $11, $8 FROM b
+    RETURNING binding_id`),
   openByIp: st('open_by_ip', `${BINDING_SELECT} WHERE b.ip = $1 AND b.end_at IS NULL ORDER BY b.id DESC LIMIT 1`),
   bindingById: st('binding_by_id', `${BINDING_SELECT} WHERE b.id = $1`),
-  openByIdentity: st('open_by_identity', 'SELECT id, ip, channel FROM bindings WHERE identity_id = $1 AND end_at IS NULL'),
   openVpnByUser: st('open_vpn_by_user', `SELECT b.id, b.identity_id, b.start_at FROM bindings b JOIN identities i ON i.id = b.identity_id
     WHERE b.end_at IS NULL AND b.channel = 'vpn' AND lower(i."user") = $1`),
-  insertBinding: st('insert_binding', `INSERT INTO bindings (ip, identity_id, channel, format, start_at, last_seen, expires_at)
-    VALUES ($1, $2, $3, $4, $5, $5, $6) RETURNING id`),
   renewBinding: st('renew_binding', 'UPDATE bindings SET last_seen = GREATEST(last_seen, $1), expires_at = $2, renewals = renewals + 1 WHERE id = $3'),
   endBinding: st('end_binding', 'UPDATE bindings SET end_at = $1, end_reason = $2 WHERE id = $3 AND end_at IS NULL'),
   insertSighting: st('insert_sighting', `INSERT INTO sightings (at, kind, ip, identity_id, binding_id, format, source, json)
@@ -43,8 +57,6 @@ const S = {
     WHERE id = $3 AND (last_scanned_at IS NULL OR last_scanned_at < $1)`),
   otherHolder: st('other_holder', `SELECT 1 AS one FROM bindings WHERE ip = $1 AND start_at <= $2 AND identity_id != $3
     AND (end_at IS NULL OR end_at >= $4) LIMIT 1`),
-  scannedByHost: st('scanned_by_host', `SELECT id, key, "user", last_scanned_at AS at, last_scanned_via AS via FROM identities
-    WHERE host_key = $1 AND last_scanned_at IS NOT NULL ORDER BY last_scanned_at DESC LIMIT 50`),
   byHost: st('by_host', 'SELECT id, key, "user" FROM identities WHERE host_key = $1 LIMIT 1000'),
   linkFacts: st('link_facts', 'SELECT id, key, "user", host_key FROM identities WHERE id = $1'),
   expired: st('expired', 'SELECT id, expires_at FROM bindings WHERE end_at IS NULL AND expires_at IS NOT NULL AND expires_at < $1'),
@@ -58,6 +70,8 @@ const S = {
     FROM bindings b JOIN identities i ON i.id = b.identity_id
     WHERE b.end_at IS NOT NULL AND b.end_at >= $2 ORDER BY b.end_at DESC LIMIT 20000`),
 };
+
+type Scanned = LinkFacts & { at: number; via: string | null };
 
 type Record_ = (identityId: number | null, bindingId: number | null) => Promise<unknown>;
 
@@ -100,25 +114,20 @@ export class PgInventory implements Inventory {
     return this.patternCache.res;
   }
 
-  private async identityFor(s: Sighting, at: number): Promise<number> {
-    const key = identityKey(s);
-    const row = await this.db.row<{ id: number; host_key: string | null }>(S.identityByKey, [key]);
+  /** Upsert the sighting's identity; its address's open binding as it was before. */
+  private async seen(s: Sighting, at: number): Promise<{ identityId: number; open?: BindingRow }> {
     const hk = hostKey(s.hostname) ?? null;
-    if (row) {
-      await this.db.query(S.touchIdentity, [at, s.hostname ?? null, hk, s.user ?? null, s.mac ?? null, row.id]);
-      if (s.hostname != null && hk !== row.host_key) await this.inheritScan(row.id, hk);
-      return row.id;
-    }
-    const id = (await this.db.row<{ id: number }>(S.insertIdentity, [key, s.mac ?? null, s.duid ?? null, s.user ?? null, s.hostname ?? null, hk, at]))!.id;
-    await this.inheritScan(id, hk);
-    return id;
+    const mayLink = this.linking && isLinkableHostKey(hk);
+    const me = (await this.db.row<LinkFacts & { inserted: boolean; old_host_key: string | null; open: BindingRow | null; linked: Scanned[] }>(S.seen,
+      [identityKey(s), s.mac ?? null, s.duid ?? null, s.user ?? null, s.hostname ?? null, hk, at, s.ip, mayLink]))!;
+    // a new identity, or a new name: take the credit of identities already known under it
+    if (mayLink && (me.inserted || (s.hostname != null && hk !== me.old_host_key))) await this.inheritScan(me, hk!, me.linked);
+    return { identityId: me.id, open: me.open ?? undefined };
   }
 
-  private async inheritScan(id: number, hk: string | null): Promise<void> {
-    if (!this.linking || !isLinkableHostKey(hk)) return;
-    const me = await this.db.row<LinkFacts & Record<string, unknown>>(S.linkFacts, [id]);
-    if (!me) return;
-    for (const other of await this.db.rows<LinkFacts & { at: number; via: string | null }>(S.scannedByHost, [hk])) {
+  private async inheritScan(me: LinkFacts, hk: string, scanned: Scanned[]): Promise<void> {
+    const id = me.id;
+    for (const other of scanned) {
       if (other.id === id || !this.corroborated(me, other, hk)) continue;
       await this.db.query(S.markScanned, [other.at, linkedVia(other.via, other.key), id]);
       return;
@@ -137,10 +146,10 @@ export class PgInventory implements Inventory {
     const record: Record_ = (identityId, bindingId) =>
       this.db.query(S.insertSighting, [at, s.kind, s.ip, identityId, bindingId, s.format, s.source, JSON.stringify(s)]);
     if (s.ip === '0.0.0.0' || s.ip === '::') return this.applyWithoutAddress(s, at, record);
-    const open = await this.db.row<BindingRow & Record<string, unknown>>(S.openByIp, [s.ip]);
-    const current = open ? toView(open) : undefined;
 
     if (s.kind === 'release' || s.kind === 'expire' || s.kind === 'tunnel-down') {
+      const open = await this.db.row<BindingRow & Record<string, unknown>>(S.openByIp, [s.ip]);
+      const current = open ? toView(open) : undefined;
       if (!current) return { change: 'ignored', note: 'no open binding for this address' };
       if (contradicts(s, current)) return { change: 'ignored', note: `address now held by ${current.identityKey}` };
       if (at < current.startAt) return { change: 'ignored', note: 'older than the binding it would end' };
@@ -149,7 +158,8 @@ export class PgInventory implements Inventory {
       return { change: 'ended', bindingId: current.id, identityId: current.identityId };
     }
 
-    const identityId = await this.identityFor(s, at);
+    const { identityId, open } = await this.seen(s, at);
+    const current = open ? toView(open) : undefined;
     const expiresAt = s.expiresAt ? Date.parse(s.expiresAt)
       : at + 1000 * (channel === 'vpn' ? this.opts.maxSessionS : s.durationS ?? this.opts.defaultLeaseS);
     if (current && current.identityId === identityId) {
@@ -157,19 +167,10 @@ export class PgInventory implements Inventory {
       await this.db.query(S.renewBinding, [at, expiresAt, current.id]);
       return { change: 'renewed', bindingId: current.id, identityId };
     }
-    let change: Change = 'new';
-    if (current) {
-      await this.db.query(S.endBinding, [at, 'reassigned', current.id]);
-      change = 'reassigned';
-    }
-    if (channel === 'dhcp' && s.mac) {
-      const family = s.ip.includes(':');
-      for (const b of await this.db.rows<{ id: number; ip: string; channel: string }>(S.openByIdentity, [identityId])) {
-        if (b.channel === 'dhcp' && b.ip.includes(':') === family && b.ip !== s.ip) await this.db.query(S.endBinding, [at, 'moved', b.id]);
-      }
-    }
-    const bindingId = (await this.db.row<{ id: number }>(S.insertBinding, [s.ip, identityId, channel, s.format, at, expiresAt]))!.id;
-    await record(identityId, bindingId);
+    // IP reuse ends the address's previous holder now; a device holds one DHCP address per family
+    const change: Change = current ? 'reassigned' : 'new';
+    const bindingId = (await this.db.row<{ binding_id: number }>(S.startBinding,
+      [s.ip, identityId, channel, s.format, at, expiresAt, s.kind, JSON.stringify(s), current?.id ?? null, channel === 'dhcp' && !!s.mac, s.source]))!.binding_id;
     return { change, bindingId, identityId };
   }
 
