@@ -28,6 +28,8 @@ export interface DaemonOptions {
   /** a scanner to use instead of the configured one (tests) */
   scanner?: Scanner;
   clock?: Clock;
+  /** an opened store to use instead of the SQLite state file (a PostgreSQL store: src/store/postgres/) */
+  store?: Store;
   /** scheduler tick period, ms */
   tickMs?: number;
   /** sweep period (re-evaluate everyone present), ms */
@@ -105,9 +107,9 @@ export class Daemon {
 
   async start(): Promise<void> {
     const { config, log } = this.opts;
-    this.stateLock = lockStateFile(config.state); // one daemon per state file
+    if (!this.opts.store) this.stateLock = lockStateFile(config.state); // one daemon per state file
     this.storeHealth = new StoreHealth(config.state, log.child({ stage: 'store' }));
-    this.store = openSqliteStore(config.state, inventoryOptions(config));
+    this.store = this.opts.store ?? openSqliteStore(config.state, inventoryOptions(config));
     this.registry = await loadRegistry(config.parsers.directory);
     for (const inp of config.inputs) {
       const format = inputParserFormat(inp);
@@ -116,6 +118,7 @@ export class Daemon {
       }
     }
     this.inventory = this.store.inventory;
+    this.inventory.setOptions(inventoryOptions(config)); // an injected store gets this config's lease and linking settings
     this.policy = policyFor(config);
     this.scanner = this.opts.scanner ?? await createScanner(config, log, (ip) => this.policy.allowed(ip));
     this.scheduler = new Scheduler(this.clock, this.inventory, this.policy, this.store.scheduler, this.scanner,
