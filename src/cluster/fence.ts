@@ -1,0 +1,71 @@
+/**
+ * Fencing: work only the leader may do runs in a transaction that first re-reads the lease row
+ * `FOR SHARE` (holder, epoch, unexpired on the database clock). A stale leader finds no row and
+ * writes nothing; a takeover's UPDATE of the row waits until an in-flight fenced transaction ends,
+ * so the new leader always sees what the old one committed (Kleppmann's fencing token, checked by
+ * the store that holds the resource). Keep fenced transactions short: they also hold up renewals.
+ */
+import type pg from 'pg';
+import { FencedError } from '../errors.js';
+
+/** What the fence needs from a lease (src/cluster/lease.ts provides it). */
+export interface FenceHolder {
+  readonly node: string;
+  readonly leaseName: string;
+  currentEpoch(): number | undefined;
+  /** throws FencedError when this node may not act as leader (or not for that epoch) */
+  assertLeader(what?: string, epoch?: number): void;
+}
+
+export interface FenceContext {
+  /** the epoch the work runs under */
+  epoch: number;
+}
+
+/**
+ * Runs `fn` inside one transaction on a pooled connection, only after the lease row confirms that
+ * this node holds `epoch` (default: the epoch it leads now) and the lease has not lapsed.
+ * Throws FencedError (nothing written) otherwise; `fn`'s own errors roll back and propagate.
+ */
+export async function fenced<T>(
+  pool: pg.Pool,
+  lease: FenceHolder,
+  fn: (client: pg.PoolClient, ctx: FenceContext) => Promise<T>,
+  opts: { epoch?: number; what?: string } = {},
+): Promise<T> {
+  const what = opts.what ?? 'fenced write';
+  const epoch = opts.epoch ?? lease.currentEpoch();
+  lease.assertLeader(what, epoch); // cheap local refusal first: no round trip for a node that knows it lost
+  const client = await pool.connect();
+  let broken = false;
+  try {
+    await client.query('BEGIN');
+    const r = await client.query(
+      'SELECT epoch FROM cluster_lease WHERE name = $1 AND holder = $2 AND epoch = $3 AND expires_at > now() FOR SHARE',
+      [lease.leaseName, lease.node, epoch],
+    );
+    if (r.rowCount !== 1) {
+      await client.query('ROLLBACK');
+      throw new FencedError(`${what} refused by the database: node ${lease.node} does not hold epoch ${epoch} of lease ${lease.leaseName}`);
+    }
+    let out: T;
+    try {
+      out = await fn(client, { epoch: epoch! });
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => { broken = true; });
+      throw err;
+    }
+    await client.query('COMMIT');
+    return out;
+  } catch (err) {
+    if (!(err instanceof FencedError)) broken = broken || isConnectionError(err);
+    throw err;
+  } finally {
+    client.release(broken);
+  }
+}
+
+function isConnectionError(err: unknown): boolean {
+  const code = (err as { code?: string }).code;
+  return code === undefined || code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03';
+}
