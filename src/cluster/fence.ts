@@ -3,10 +3,12 @@
  * `FOR SHARE` (holder, epoch, unexpired on the database clock). A stale leader finds no row and
  * writes nothing; a takeover's UPDATE of the row waits until an in-flight fenced transaction ends,
  * so the new leader always sees what the old one committed (Kleppmann's fencing token, checked by
- * the store that holds the resource). Keep fenced transactions short: they also hold up renewals.
+ * the store that holds the resource). Keep fenced transactions short: they also hold up renewals,
+ * and the server ends one that outlives the lease (a paused leader must not block the takeover).
  */
 import type pg from 'pg';
 import { FencedError } from '../errors.js';
+import { withPooledClient } from './connection.js';
 
 /** What the fence needs from a lease (src/cluster/lease.ts provides it). */
 export interface FenceHolder {
@@ -15,6 +17,8 @@ export interface FenceHolder {
   currentEpoch(): number | undefined;
   /** throws FencedError when this node may not act as leader (or not for that epoch) */
   assertLeader(what?: string, epoch?: number): void;
+  /** milliseconds before this node must stop acting as leader */
+  remainingMs(): number;
 }
 
 export interface FenceContext {
@@ -36,36 +40,23 @@ export async function fenced<T>(
   const what = opts.what ?? 'fenced write';
   const epoch = opts.epoch ?? lease.currentEpoch();
   lease.assertLeader(what, epoch); // cheap local refusal first: no round trip for a node that knows it lost
-  const client = await pool.connect();
-  let broken = false;
-  try {
-    await client.query('BEGIN');
-    const r = await client.query(
-      'SELECT epoch FROM cluster_lease WHERE name = $1 AND holder = $2 AND epoch = $3 AND expires_at > now() FOR SHARE',
-      [lease.leaseName, lease.node, epoch],
-    );
-    if (r.rowCount !== 1) {
-      await client.query('ROLLBACK');
-      throw new FencedError(`${what} refused by the database: node ${lease.node} does not hold epoch ${epoch} of lease ${lease.leaseName}`);
-    }
-    let out: T;
+  return withPooledClient(pool, async (client) => {
+    // a leader paused (SIGSTOP, VM freeze) inside this transaction would hold its FOR SHARE lock and so
+    // block every takeover: the server ends the transaction, and its session, when it outlives the lease
+    const limitMs = Math.max(100, Math.ceil(lease.remainingMs()));
+    await client.query(`BEGIN; SET LOCAL idle_in_transaction_session_timeout = ${limitMs}; SET LOCAL statement_timeout = ${limitMs}`);
     try {
-      out = await fn(client, { epoch: epoch! });
+      const r = await client.query(
+        'SELECT epoch FROM cluster_lease WHERE name = $1 AND holder = $2 AND epoch = $3 AND expires_at > now() FOR SHARE',
+        [lease.leaseName, lease.node, epoch],
+      );
+      if (r.rowCount !== 1) throw new FencedError(`${what} refused by the database: node ${lease.node} does not hold epoch ${epoch} of lease ${lease.leaseName}`);
+      const out = await fn(client, { epoch: epoch! });
+      await client.query('COMMIT');
+      return out;
     } catch (err) {
-      await client.query('ROLLBACK').catch(() => { broken = true; });
+      await client.query('ROLLBACK').catch(() => undefined);
       throw err;
     }
-    await client.query('COMMIT');
-    return out;
-  } catch (err) {
-    if (!(err instanceof FencedError)) broken = broken || isConnectionError(err);
-    throw err;
-  } finally {
-    client.release(broken);
-  }
-}
-
-function isConnectionError(err: unknown): boolean {
-  const code = (err as { code?: string }).code;
-  return code === undefined || code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03';
+  });
 }

@@ -19,6 +19,7 @@ import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { sightingToJson, type Sighting } from '../sighting.js';
 import { fenced, type FenceHolder } from './fence.js';
+import { withPooledClient } from './connection.js';
 
 export interface InboxEntry {
   sighting: Sighting;
@@ -97,18 +98,17 @@ export class InboxReader {
   async applyNext(apply: (rows: InboxRow[], client: pg.ClientBase) => Promise<void>, lease?: FenceHolder): Promise<number> {
     const body = (c: pg.ClientBase) => this.applyIn(c, apply);
     if (lease) return fenced(this.pool, lease, body, { what: 'inbox apply' });
-    const c = await this.pool.connect();
-    try {
+    return withPooledClient(this.pool, async (c) => {
       await c.query('BEGIN');
-      const n = await body(c);
-      await c.query('COMMIT');
-      return n;
-    } catch (err) {
-      await c.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      c.release();
-    }
+      try {
+        const n = await body(c);
+        await c.query('COMMIT');
+        return n;
+      } catch (err) {
+        await c.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      }
+    });
   }
 
   private async applyIn(c: pg.ClientBase, apply: (rows: InboxRow[], client: pg.ClientBase) => Promise<void>): Promise<number> {

@@ -255,6 +255,8 @@ export class Lease extends EventEmitter {
           await c.connect();
           // the server drops a partitioned holder's session after about ttl, so the pid path frees the row (ignored on Unix sockets)
           const idle = Math.max(1, Math.round(this.ttlMs / 3000));
+          // server-side bound too: a takeover blocked behind a paused leader's lock is canceled, not left waiting
+          await c.query(`SET statement_timeout = ${Math.round(Math.min(2000, this.renewEveryMs))}`);
           await c.query(`SET tcp_keepalives_idle = ${idle}; SET tcp_keepalives_interval = ${idle}; SET tcp_keepalives_count = 3; SET tcp_user_timeout = ${Math.round(this.ttlMs)}`).catch(() => undefined);
           if (!this.migrated) {
             await migrateCluster(c);
