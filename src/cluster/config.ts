@@ -5,23 +5,32 @@
  */
 import { hostname } from 'node:os';
 import { z } from 'zod';
+import { parse } from 'pg-connection-string';
+import { OnsightError } from '../errors.js';
 
-/** Where a PostgreSQL URL carries a secret (never what): a password before @, or a password-like parameter. */
-export function postgresUrlSecret(url: string): string | undefined {
-  let u: URL;
+/** The URL's fields as pg reads them (pg's own parser: WHATWG URL refuses `postgres://user@/db?host=/socket`). */
+function pgUrlFields(url: string): Record<string, unknown> | undefined {
+  if (!/^postgres(ql)?:\/\//.test(url)) return undefined;
   try {
-    u = new URL(url);
+    return parse(url) as Record<string, unknown>;
   } catch {
     return undefined;
   }
-  if (u.password) return 'a password before @';
-  for (const k of u.searchParams.keys()) if (/pass|secret|token/i.test(k)) return `query parameter ${k}`;
+}
+
+/** Where a PostgreSQL URL carries a secret (never what): a password before @ or as a parameter. */
+export function postgresUrlSecret(url: string): string | undefined {
+  const f = pgUrlFields(url);
+  if (!f) return undefined;
+  const query = url.includes('?') ? new URLSearchParams(url.slice(url.indexOf('?') + 1)) : new URLSearchParams();
+  for (const k of query.keys()) if (/pass|secret|token/i.test(k)) return `query parameter ${k}`;
+  if (f.password) return 'a password before @';
   return undefined;
 }
 
 export const postgresStateSchema = z.object({
   /** postgres://USER@HOST:PORT/DB?sslmode=verify-full, or postgres://USER@/DB?host=/run/postgresql for a Unix socket */
-  postgres: z.string().refine((s) => /^postgres(ql)?:\/\//.test(s) && URL.canParse(s), { message: 'expected a postgres:// or postgresql:// URL' }),
+  postgres: z.string().refine((s) => pgUrlFields(s) !== undefined, { message: 'expected a postgres:// or postgresql:// URL' }),
   passwordFile: z.string().min(1).optional(),
   passwordEnv: z.string().min(1).optional(),
   /** systemd credential name ($CREDENTIALS_DIRECTORY/NAME, from LoadCredential=) */
@@ -63,3 +72,22 @@ export const clusterConfigSchema = z.object({
 }).strict();
 
 export type ClusterConfig = z.output<typeof clusterConfigSchema>;
+
+/**
+ * The SQLite file of a `state:`, for the parts that work on SQLite only until the store is async
+ * (issue 17): a PostgreSQL state gets a clear refusal naming the command, not a file called "postgres://…".
+ */
+export function sqliteStatePath(state: StateConfig, what: string): string {
+  if (typeof state === 'string') return state;
+  throw new OnsightError('ONSIGHT_CLUSTER', `${what} works on a SQLite state only for now: the PostgreSQL store is pending (issue 17); \`onsight cluster status\` and \`onsight doctor\` already use ${describeState(state)}`);
+}
+
+/** Where the state lives, fit to print: a path, or `postgresql USER@HOST:PORT/DB` (never a secret: a URL holding one is refused). */
+export function describeState(state: StateConfig): string {
+  if (typeof state === 'string') return state;
+  const f = pgUrlFields(state.postgres);
+  if (!f) return 'postgresql (unparsable URL)';
+  const user = typeof f.user === 'string' && f.user ? `${f.user}@` : '';
+  const host = typeof f.host === 'string' && f.host ? f.host : '(default socket)';
+  return `postgresql ${user}${host}${f.port ? `:${String(f.port)}` : ''}/${typeof f.database === 'string' ? f.database : ''}`;
+}

@@ -40,17 +40,6 @@ export function openPool(state: PostgresState, applicationName: string, env?: No
   return pool;
 }
 
-/** Where it connects, fit to print (no secret is ever in it: the URL is refused when it holds one). */
-export function describeConnection(state: PostgresState): string {
-  try {
-    const u = new URL(state.postgres);
-    const host = u.hostname || u.searchParams.get('host') || '(default socket)';
-    return `${u.username ? `${decodeURIComponent(u.username)}@` : ''}${host}${u.port ? `:${u.port}` : ''}${u.pathname || '/'}`;
-  } catch {
-    return '(unparsable URL)';
-  }
-}
-
 /**
  * Runs `fn` with a pooled client. pg emits a checked-out client's connection errors (server
  * restart, terminated backend) as an 'error' event that would crash the process when nobody
