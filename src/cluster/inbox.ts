@@ -16,10 +16,13 @@
  *   that dies mid-batch leaves the batch for the next leader (exactly once).
  */
 import { createHash } from 'node:crypto';
-import type pg from 'pg';
+import pg from 'pg';
 import { sightingToJson, type Sighting } from '../sighting.js';
 import { fenced, type FenceHolder } from './fence.js';
 import { withPooledClient } from './connection.js';
+
+/** NOTIFY channel: an append wakes the leader's applier (delivered at commit) */
+export const INBOX_CHANNEL = 'onsight_inbox';
 
 export interface InboxEntry {
   sighting: Sighting;
@@ -53,20 +56,36 @@ export interface AppendResult {
 export class InboxWriter {
   constructor(private readonly db: pg.Pool | pg.ClientBase, readonly node: string) {}
 
+  /**
+   * Appends in the given order (ids follow it). Two nodes appending the same duplicates in opposite
+   * orders at the same moment can deadlock; PostgreSQL aborts one, and on a pool the append is simply
+   * retried (the rows that won are duplicates now). Inside your own transaction the error is yours.
+   */
   async append(entries: readonly InboxEntry[], client: pg.ClientBase | pg.Pool = this.db): Promise<AppendResult> {
     if (entries.length === 0) return { inserted: 0, duplicates: 0 };
     const keys = entries.map(inboxKey);
     const bodies = entries.map((e) => JSON.stringify(e.sighting));
-    // sorted keys: two writers inserting overlapping duplicates lock index entries in one order (no deadlock)
-    const r = await client.query(
-      `INSERT INTO cluster_inbox (node, key, sighting)
-       SELECT $1, u.k, u.s FROM unnest($2::bytea[], $3::jsonb[]) WITH ORDINALITY AS u(k, s, n) ORDER BY u.k, u.n
-       ON CONFLICT (key) DO NOTHING`,
-      [this.node, keys, bodies],
-    );
-    const inserted = r.rowCount ?? 0;
-    return { inserted, duplicates: entries.length - inserted };
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const r = await client.query<{ n: number }>(
+          `WITH ins AS (
+             INSERT INTO cluster_inbox (node, key, sighting)
+             SELECT $1, u.k, u.s FROM unnest($2::bytea[], $3::jsonb[]) WITH ORDINALITY AS u(k, s, n) ORDER BY u.n
+             ON CONFLICT (key) DO NOTHING RETURNING 1)
+           SELECT n, CASE WHEN n > 0 THEN pg_notify('${INBOX_CHANNEL}', '') END FROM (SELECT count(*)::int AS n FROM ins) c`,
+          [this.node, keys, bodies],
+        );
+        const inserted = r.rows[0]?.n ?? 0;
+        this.deadlockRetries += attempt - 1;
+        return { inserted, duplicates: entries.length - inserted };
+      } catch (err) {
+        if ((err as { code?: string }).code !== '40P01' || !(client instanceof pg.Pool) || attempt >= 5) throw err;
+      }
+    }
   }
+
+  /** appends retried after a deadlock with another node's append */
+  deadlockRetries = 0;
 }
 
 export interface ReaderOptions {
