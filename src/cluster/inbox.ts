@@ -88,6 +88,9 @@ export class InboxWriter {
   deadlockRetries = 0;
 }
 
+/** Writes a batch's effects on the given client (inside the transaction that moves the cursor); `epoch` is the fenced term's. */
+export type ApplyBatch = (rows: InboxRow[], client: pg.ClientBase, epoch?: number) => Promise<void>;
+
 export interface ReaderOptions {
   /** cursor name (default `applier`) */
   name?: string;
@@ -114,9 +117,9 @@ export class InboxReader {
    * with it). With a lease the transaction is fenced (a deposed leader applies nothing). Returns the
    * number of rows applied (0 when the inbox is drained).
    */
-  async applyNext(apply: (rows: InboxRow[], client: pg.ClientBase) => Promise<void>, lease?: FenceHolder): Promise<number> {
+  async applyNext(apply: ApplyBatch, lease?: FenceHolder): Promise<number> {
+    if (lease) return fenced(this.pool, lease, (c, ctx) => this.applyIn(c, apply, ctx.epoch), { what: 'inbox apply' });
     const body = (c: pg.ClientBase) => this.applyIn(c, apply);
-    if (lease) return fenced(this.pool, lease, body, { what: 'inbox apply' });
     return withPooledClient(this.pool, async (c) => {
       await c.query('BEGIN');
       try {
@@ -130,7 +133,7 @@ export class InboxReader {
     });
   }
 
-  private async applyIn(c: pg.ClientBase, apply: (rows: InboxRow[], client: pg.ClientBase) => Promise<void>): Promise<number> {
+  private async applyIn(c: pg.ClientBase, apply: ApplyBatch, epoch?: number): Promise<number> {
     const cur = await c.query<{ tx: string; id: string }>('SELECT tx::text AS tx, id FROM cluster_inbox_cursor WHERE name = $1 FOR UPDATE', [this.name]);
     let from = cur.rows[0];
     if (!from) {
@@ -145,7 +148,7 @@ export class InboxReader {
     );
     if (r.rows.length === 0) return 0;
     const rows: InboxRow[] = r.rows.map((x) => ({ id: Number(x.id), tx: x.tx, node: x.node, receivedAt: x.received_at, sighting: x.sighting }));
-    await apply(rows, c);
+    await apply(rows, c, epoch);
     const last = rows[rows.length - 1];
     await c.query('UPDATE cluster_inbox_cursor SET tx = $2::xid8, id = $3, applied = applied + $4, updated_at = now() WHERE name = $1', [this.name, last.tx, last.id, rows.length]);
     return rows.length;
