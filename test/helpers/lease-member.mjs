@@ -15,7 +15,7 @@ const workMs = Number(process.env.WORK_MS ?? 100);
 
 const emit = (ev, extra = {}) => process.stdout.write(JSON.stringify({ ev, node, t: Date.now(), mono: performance.now(), ...extra }) + '\n');
 
-const lease = new Lease({ connection: conn, node, ttlMs, pollMs });
+const lease = new Lease({ connection: conn, node, ttlMs, pollMs, fastTakeover: process.env.FAST_TAKEOVER !== '0', role: process.env.ROLE ?? 'scheduler' });
 const pool = new pg.Pool({ ...conn, max: 3 });
 pool.on('error', () => undefined);
 
