@@ -86,12 +86,6 @@ interface Term {
   deadline: number;
 }
 
-const ABORTED = (() => {
-  const c = new AbortController();
-  c.abort(new FencedError('not the leader'));
-  return c.signal;
-})();
-
 export class Lease extends EventEmitter {
   readonly node: string;
   readonly role: ClusterRole;
@@ -116,6 +110,7 @@ export class Lease extends EventEmitter {
   private announced = false;
   private seen: LeaderView = { holder: null, epoch: 0, expiresAt: null };
   private counters = { failovers: 0, acquisitions: 0, stepDowns: 0, renewFailures: 0 };
+  private readonly notLeader: AbortSignal;
 
   constructor(private readonly opts: LeaseOptions) {
     super();
@@ -129,6 +124,7 @@ export class Lease extends EventEmitter {
     this.fastTakeover = opts.fastTakeover ?? true;
     this.mono = opts.monotonic ?? (() => performance.now());
     this.log = opts.log;
+    this.notLeader = AbortSignal.abort(new FencedError(`node ${this.node} is not the leader`));
     if (this.marginMs >= this.ttlMs - this.renewEveryMs) throw new RangeError('lease margin must leave room for a renewal (margin < 2/3 ttl)');
   }
 
@@ -167,7 +163,7 @@ export class Lease extends EventEmitter {
 
   /** Aborted when the current term ends; already aborted when this node does not lead. */
   get signal(): AbortSignal {
-    return this.isLeader() ? this.term!.controller.signal : ABORTED;
+    return this.isLeader() ? this.term!.controller.signal : this.notLeader;
   }
 
   /** Milliseconds left before this node must stop acting as leader (0 when it does not lead). */
@@ -387,4 +383,9 @@ export class Lease extends EventEmitter {
     this.emit('follower', ev);
     if (this.running && !this.ticking) this.schedule(this.pollMs); // a running tick reschedules itself
   }
+}
+
+/** The scanner transport's guard for this node's lease (src/scanners/backend.ts SendGuard). */
+export function leaseSendGuard(lease: Lease): { check(what: string): void; signal(): AbortSignal } {
+  return { check: (what) => lease.assertLeader(what), signal: () => lease.signal };
 }
