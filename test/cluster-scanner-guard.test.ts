@@ -10,6 +10,8 @@ import { QualysAllowance, QualysClient } from '../src/scanners/qualys/index.js';
 import { Lease, leaseSendGuard } from '../src/cluster/lease.js';
 import { migrateCluster } from '../src/cluster/schema.js';
 import { FencedError } from '../src/errors.js';
+import { startTenableEmulator } from '../src/emulator/tenable/index.js';
+import { TenableClient } from '../src/scanners/tenable/client.js';
 
 const why = pgUnavailable();
 if (why) console.log(`skip cluster scanner guard: ${why}`);
@@ -84,5 +86,26 @@ describe.skipIf(!!why)('cluster send guard on the Qualys transport (real Postgre
     const reader = new QualysClient({ baseUrl: emu.url, username: emu.username, password: emu.password, optionProfile: 'Initial Options' }, { log: pino({ level: 'silent' }) });
     closers.push(reader);
     expect((await reader.listScans({})).some((s) => s.title.includes('int-g3'))).toBe(false);
+  });
+
+  it('the Tenable transport (shared JSON transport) sends nothing once leadership ended', async () => {
+    await db.query("UPDATE cluster_lease SET expires_at = now() - interval '1 second'");
+    const lease = new Lease({ connection: server.connection, node: 'g-t', ttlMs: 6000, pollMs: 200 });
+    closers.push(lease);
+    await lease.start();
+    expect(lease.isLeader()).toBe(true);
+    const e = await startTenableEmulator({ seed: 7, scanners: [{ name: 'tn-1' }] });
+    closers.push(e);
+    const c = new TenableClient({ baseUrl: e.url, apiKeys: e.apiKeys, template: 'Basic Network Scan', reconcileDelayMs: 0, maxAttempts: 2, baseDelayMs: 5, maxRetryAfterS: 0, appliances: ['tn-1'], sendGuard: leaseSendGuard(lease) });
+    await c.launch({ intentId: 'int-t1', title: 'onsight int-t1', targets: ['10.1.0.9'], appliance: 'tn-1' });
+    const sent = e.requests.length;
+    expect(sent).toBeGreaterThan(0);
+    const pid = (await db.query('SELECT holder_pid FROM cluster_lease')).rows[0].holder_pid;
+    const down = new Promise((r) => lease.once('follower', r));
+    await db.query('SELECT pg_terminate_backend($1)', [pid]);
+    await down;
+    const err = await c.launch({ intentId: 'int-t2', title: 'onsight int-t2', targets: ['10.1.0.10'], appliance: 'tn-1' }).catch((x) => x);
+    expect(err).toBeInstanceOf(FencedError);
+    expect(e.requests.length).toBe(sent); // not one request reached the scanner
   });
 });
