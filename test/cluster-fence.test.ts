@@ -109,27 +109,51 @@ describe.skipIf(!!why)('cluster fencing (real PostgreSQL)', () => {
     await b.stop();
   });
 
-  it('a fenced transaction stalled past the lease (a paused leader) is ended by the server: the takeover is not blocked, the write is not committed', async () => {
+  it('a fenced transaction longer than the renewal timeout does not hold up the leader\'s renewals', async () => {
     await db.query('TRUNCATE intents');
-    const a = lease('sa', 3000);
+    await db.query("UPDATE cluster_lease SET expires_at = now() - interval '1 second'");
+    const a = lease('ra', 3000); // renews every 1 s with a 1 s statement timeout
     await a.start();
     const epochA = a.currentEpoch()!;
-    const b = lease('sb', 3000);
-    await b.start();
+    let steppedDown = false;
+    a.once('follower', () => { steppedDown = true; });
+    const before = (await db.query('SELECT expires_at FROM cluster_lease')).rows[0].expires_at as Date;
+    await fenced(pool, a, async (c, ctx) => {
+      await c.query('INSERT INTO intents (node, epoch) VALUES ($1, $2)', ['ra', ctx.epoch]);
+      await sleep(1800); // the row stays locked FOR KEY SHARE across at least one renewal
+    });
+    const after = (await db.query('SELECT expires_at FROM cluster_lease')).rows[0].expires_at as Date;
+    expect(steppedDown).toBe(false);
+    expect(a.currentEpoch()).toBe(epochA);
+    expect(after.getTime()).toBeGreaterThan(before.getTime()); // renewed while the fenced transaction was open
+    expect(await count(epochA)).toBe(1);
+    await a.stop();
+  });
+
+  it('a fenced transaction stalled past the lease (a paused leader) is ended by the server: the takeover is not blocked, the write is not committed', async () => {
+    await db.query('TRUNCATE intents');
+    // a paused holder: its row unexpired, its session alive (this test's own connection), its renewals stopped
+    const holderPid = (await db.query('SELECT pg_backend_pid() AS p')).rows[0].p;
+    const epochA = Number((await db.query(
+      `UPDATE cluster_lease SET holder = 'sa', epoch = epoch + 1, holder_pid = $1,
+              holder_backend_start = (SELECT backend_start FROM pg_stat_activity WHERE pid = $1), expires_at = now() + interval '3 seconds'
+        RETURNING epoch`, [holderPid])).rows[0].epoch);
+    const paused: FenceHolder = { node: 'sa', leaseName: 'scheduler', currentEpoch: () => epochA, assertLeader: () => undefined, remainingMs: () => 3000 };
     const t0 = Date.now();
-    const leaderB = once<{ epoch: number }>(b, 'leader');
-    const stalled = fenced(pool, a, async (c, ctx) => {
+    const stalled = fenced(pool, paused, async (c, ctx) => {
       await c.query('INSERT INTO intents (node, epoch) VALUES ($1, $2)', ['sa', ctx.epoch]);
-      await sleep(6000); // "paused" while holding FOR SHARE on the lease row, longer than the ttl
+      await sleep(8000); // frozen while holding FOR KEY SHARE on the lease row, well past the lease
     }).then(() => 'committed', (e: Error) => `failed: ${e.message}`);
+    const b = lease('sb', 3000);
+    const leaderB = once<{ epoch: number }>(b, 'leader');
+    await b.start();
     const ev = await leaderB;
     const took = Date.now() - t0;
-    console.log(`cluster fence: takeover despite a stalled fenced transaction after ${took} ms (ttl 3000 ms)`);
+    console.log(`cluster fence: takeover from a paused holder inside a fenced transaction after ${took} ms (lease 3000 ms; the server ended the transaction)`);
     expect(ev.epoch).toBe(epochA + 1);
     expect(took).toBeLessThanOrEqual(3000 + 2000);
     expect(await stalled).toMatch(/^failed/);
     expect(await count()).toBe(0);
-    await a.stop();
     await b.stop();
   }, 20_000);
 

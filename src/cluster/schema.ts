@@ -24,6 +24,9 @@ const MIGRATIONS: string[] = [
     prev_holder text,
     prev_expires_at timestamptz
   );
+  -- epoch is a "key" column for row locks: a takeover (epoch changes) takes FOR UPDATE and waits for
+  -- fenced transactions (FOR KEY SHARE), while a renewal (expires_at only) takes FOR NO KEY UPDATE and never does
+  CREATE UNIQUE INDEX cluster_lease_epoch ON cluster_lease (name, epoch);
   INSERT INTO cluster_lease (name) VALUES ('scheduler');
   CREATE TABLE cluster_nodes (
     name text PRIMARY KEY,
