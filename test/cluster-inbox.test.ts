@@ -176,4 +176,21 @@ describe.skipIf(!!why)('cluster inbox (real PostgreSQL)', () => {
     expect(await reader.backlog()).toBe(before);
     await follower.stop();
   });
+
+  it('prune drops applied rows older than the duplicate window and keeps the rest; a pruned line is new again', async () => {
+    const w = new InboxWriter(pool, 'node-p');
+    const reader = new InboxReader(pool, { name: 'prune-test', dedupWindowMs: 60_000 });
+    for (let n; (n = await reader.applyNext(async () => undefined)) > 0;);
+    await w.append([line(8_000_000), line(8_000_001)]);
+    for (let n; (n = await reader.applyNext(async () => undefined)) > 0;);
+    await w.append([line(8_000_002)]); // not applied yet
+    await pool.query("UPDATE cluster_inbox SET received_at = now() - interval '2 minutes' WHERE node = 'node-p'");
+    const before = Number((await pool.query("SELECT count(*) AS n FROM cluster_inbox WHERE node = 'node-p'")).rows[0].n);
+    expect(await reader.prune()).toBeGreaterThanOrEqual(2);
+    const left = (await pool.query("SELECT sighting->>'ip' AS ip FROM cluster_inbox WHERE node = 'node-p'")).rows.map((r) => r.ip);
+    expect(before).toBe(3);
+    expect(left).toEqual([line(8_000_002).sighting.ip]); // the unapplied row stays, whatever its age
+    expect((await w.append([line(8_000_000)])).inserted).toBe(1); // outside the window: a new sighting
+    expect((await w.append([line(8_000_002)])).inserted).toBe(0); // still inside: a duplicate
+  });
 });

@@ -2,8 +2,10 @@
  * The leader's inbox applier: runs only while this node leads, applies batches in fenced
  * transactions, wakes on NOTIFY from any node's append (or every `idleMs` anyway), and stops when
  * the term ends. A follower keeps no connection open for it and does no work: idle followers cost
- * only the lease loop. The next leader continues from the durable cursor.
+ * only the lease loop. The next leader continues from the durable cursor. Now and then it drops
+ * applied rows older than the duplicate window.
  */
+import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import type { Logger } from '../log.js';
 import { FencedError } from '../errors.js';
@@ -19,11 +21,13 @@ export interface ApplierOptions {
   connection: pg.ClientConfig;
   /** longest sleep without a notification (default 1 s) */
   idleMs?: number;
+  /** how often the leader drops applied rows older than the duplicate window (default 60 s) */
+  pruneEveryMs?: number;
   log?: Logger;
 }
 
 export class InboxApplier {
-  readonly counters = { applied: 0, batches: 0, errors: 0, terms: 0 };
+  readonly counters = { applied: 0, batches: 0, errors: 0, terms: 0, pruned: 0 };
   private running?: Promise<void>;
   private halt = new AbortController();
   private readonly onLeader = () => {
@@ -67,8 +71,14 @@ export class InboxApplier {
     } catch (err) {
       log?.warn({ err: (err as Error).message }, 'cluster: inbox LISTEN failed; polling instead');
     }
+    const pruneEveryMs = this.opts.pruneEveryMs ?? 60_000;
+    let lastPrune = performance.now();
     try {
       while (!signal.aborted) {
+        if (performance.now() - lastPrune >= pruneEveryMs) {
+          lastPrune = performance.now();
+          this.counters.pruned += await reader.prune().catch(() => 0);
+        }
         let n = 0;
         try {
           n = await reader.applyNext(apply, lease);
