@@ -12,6 +12,7 @@ import { httpInput } from '../sources/http/schema.js';
 import { leaseInput } from '../sources/lease/schema.js';
 import { schedulerConfigSchema } from '../scheduler/options.js';
 import { scannerConfigSchema } from '../scanners/registry.js';
+import { notifySchema } from '../notify/schema.js';
 
 const cidr = z.string().refine((s) => parseCidr(s) !== undefined, { message: 'not a CIDR or IP address' });
 
@@ -122,6 +123,8 @@ export const configSchema = z.object({
   /** the status page, /metrics and the API: where, and the shared web config (TLS, tokens, allowed Host names) */
   http: z.object({ listen: httpListen.default('127.0.0.1:9321'), enabled: z.boolean().default(true), ...webConfigShape }).strict()
     .default({ listen: '127.0.0.1:9321', enabled: true }),
+  /** webhook and syslog notifications of scans ended, hosts scanned and hosts missed (src/notify) */
+  notify: notifySchema.default({}),
   log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info') }).strict()
     .default({ level: 'info' }),
 }).strict();

@@ -22,6 +22,8 @@ import type { ApplyResult } from '../inventory/inventory.js';
 import { startHttp, type HttpHandle } from '../http/server.js';
 import { OnsightError } from '../errors.js';
 import { daemonView } from './view.js';
+import { Notifier } from '../notify/notifier.js';
+import type { DaemonView } from '../http/view.js';
 
 export interface DaemonOptions {
   config: Config;
@@ -67,6 +69,10 @@ export class Daemon {
   storeHealth!: StoreHealth;
   private stateLock?: StateLock;
   inputs: InputHandle[] = [];
+  /** webhook and syslog notifications (config `notify`) */
+  notifier!: Notifier;
+  /** what the status page, metrics and notifications read */
+  view!: DaemonView;
   /** the status page / metrics listener, when http.enabled */
   http?: HttpHandle;
   readonly startedAt = Date.now();
@@ -120,8 +126,18 @@ export class Daemon {
     this.inventory = new Inventory(this.db, inventoryOptions(config));
     this.policy = policyFor(config);
     this.scanner = this.opts.scanner ?? await createScanner(config, log, (ip) => this.policy.allowed(ip));
+    this.view = daemonView(this);
+    this.notifier = new Notifier(config.notify, {
+      identity: (id) => this.inventory.identity(id), regionOf: (ip) => this.view.regionOf(ip),
+      endedBindings: (since, now) => this.view.endedBindings(since, now), decisionsSince: (since) => this.view.decisionsSince(since),
+      evaluate: (b, at) => this.view.evaluate(b, at),
+    }, log.child({ stage: 'notify' }), this.startedAt);
     this.scheduler = new Scheduler(this.clock, this.inventory, this.policy, new SchedulerStore(this.db), this.scanner,
-      schedulerOptions(config, this.scanner), log.child({ stage: 'scheduler' }), { onLaunch: (i) => this.announceLaunch(i) });
+      schedulerOptions(config, this.scanner), log.child({ stage: 'scheduler' }), {
+        onLaunch: (i) => this.announceLaunch(i),
+        onScanEnd: (i, end) => this.notifier.scanEnded(i, end),
+        onDecision: this.notifier.enabled ? (d) => this.notifier.decided(d) : undefined,
+      });
     this.ingest = new Ingest(this.registry, this.inventory, (s, r) => this.committed(s, r), log.child({ stage: 'ingest' }), { zone: config.timezone, storeHealth: this.storeHealth });
 
 
@@ -137,10 +153,12 @@ export class Daemon {
     }, this.opts.sweepMs ?? 60_000));
     this.timers.push(setInterval(() => guardedWrite(this.storeHealth, 'prune', 'tried again in an hour', () => this.inventory.prune(this.clock.now())), 3600_000));
     this.timers.push(this.progressTimer(this.opts.progressMs ?? 10_000));
+    // devices that left unscanned (leases that ran out are found here; releases also check at once)
+    if (this.notifier.enabled) this.timers.push(setInterval(() => void this.notifier.checkMissed(this.clock.now()), 30_000));
     for (const t of this.timers) t.unref();
     if (config.http.enabled) {
       try {
-        this.http = await startHttp(daemonView(this), config.http, log.child({ stage: 'http' }));
+        this.http = await startHttp(this.view, config.http, log.child({ stage: 'http' }));
       } catch (err) {
         await this.stop();
         throw new OnsightError('ONSIGHT_LISTEN', `http.listen ${config.http.listen}: ${(err as Error).message}`, { cause: err });
@@ -164,6 +182,19 @@ export class Daemon {
       if (r.bindingId !== undefined && (r.change === 'new' || r.change === 'reassigned' || r.change === 'renewed')) changed.add(r.bindingId);
     });
     if (changed.size && this.scheduler.consider(changed) > 0) this.kick();
+    if (this.notifier.enabled && results.some((r) => r.change === 'ended')) this.checkMissedSoon();
+  }
+
+  private missedCheckPending = false;
+
+  /** A device left: was it scanned? (coalesced: a burst of releases is one check a second later) */
+  private checkMissedSoon(): void {
+    if (this.missedCheckPending || this.stopping) return;
+    this.missedCheckPending = true;
+    setTimeout(() => {
+      this.missedCheckPending = false;
+      void this.notifier.checkMissed(this.clock.now());
+    }, 1000).unref();
   }
 
   private announceLaunch(i: LaunchInfo): void {
@@ -226,6 +257,7 @@ export class Daemon {
       /* the state is durable; the next start reconciles */
     }
     await this.scanner?.close();
+    this.notifier?.close();
     this.db?.close();
     this.stateLock?.release();
     this.opts.log.info('onsight stopped');

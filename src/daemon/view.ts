@@ -12,6 +12,8 @@ import type { Scheduler } from '../scheduler/scheduler.js';
 import type { InputHandle } from '../sources/types.js';
 import type { Ingest } from './ingest.js';
 import type { StoreHealth } from '../store/health.js';
+import type { Notifier } from '../notify/notifier.js';
+import { applyMark, OperatorMarks, type OperatorMark } from '../scheduler/marks.js';
 
 /** The running parts the view reads (the Daemon has them; read afresh at each query: a reload replaces the policy). */
 export interface ViewedParts {
@@ -25,6 +27,7 @@ export interface ViewedParts {
   readonly ingest: Ingest;
   readonly inputs: InputHandle[];
   readonly storeHealth?: StoreHealth;
+  readonly notifier?: Notifier;
 }
 
 interface EndedRow {
@@ -34,6 +37,7 @@ interface EndedRow {
 
 export function daemonView(d: ViewedParts): DaemonView {
   let ended: ReturnType<DB['prepare']> | undefined;
+  let marks: { at: number; byIdentity: Map<number, OperatorMark> } | undefined;
   return {
     startedAt: d.startedAt,
     config: () => d.config,
@@ -65,8 +69,14 @@ export function daemonView(d: ViewedParts): DaemonView {
       }));
     },
     inventoryCounts: (now) => d.inventory.counts(now),
-    evaluate: (b, at) => d.policy.evaluate(b, at),
+    // operators' skips and rescans count as the scheduler counts them (a snapshot of the marks, at most a second old)
+    evaluate(b, at) {
+      const now = Date.now();
+      if (!marks || now - marks.at > 1000) marks = { at: now, byIdentity: new OperatorMarks(d.db).all() };
+      return applyMark(marks.byIdentity.get(b.identityId), d.policy.evaluate(b, at), b, at, (region) => d.policy.windowOpen(region, at));
+    },
     regionOf: (ip) => d.policy.regions.lookup(ip)?.region.name,
+    notifyCounters: () => d.notifier?.counters() ?? [],
     storeHealth: () => ({ writeErrors: d.storeHealth?.writeErrors ?? 0, problem: d.storeHealth?.problem() }),
     ping() {
       if (!d.db) throw new Error('not started');

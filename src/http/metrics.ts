@@ -146,5 +146,17 @@ export function renderMetrics(d: DaemonView, status: Status = buildStatus(d)): s
   w.family('onsight_scanner_blocked_until_seconds', 'gauge', 'When the scanner asked for no call before (Unix time; 0 = no such wait now).')((scanner.block.waitUntil ?? 0) / 1000, { scanner: scanner.kind });
   w.family('onsight_scanner_stopped', 'gauge', '1 when onsight stopped calling the scanner after a failure only an operator can fix (credentials, account; the status page says why) until the config is reloaded.')(scanner.block.stopped ? 1 : 0, { scanner: scanner.kind });
 
+  // notifications
+  const notified = w.family('onsight_notify_events_total', 'counter', 'Notification events by sink (webhook, syslog) and outcome: sent, failed (given up after its attempts, or refused by the receiver), dropped (queue full).');
+  const retries = w.family('onsight_notify_retries_total', 'counter', 'Notification delivery attempts that failed and were retried, by sink.');
+  const waiting = w.family('onsight_notify_queued', 'gauge', 'Notification events waiting for delivery, by sink.');
+  for (const { sink, counters: c } of d.notifyCounters()) {
+    notified(c.sent, { sink, outcome: 'sent' });
+    notified(c.failed, { sink, outcome: 'failed' });
+    notified(c.dropped, { sink, outcome: 'dropped' });
+    retries(c.retries, { sink });
+    waiting(c.queued, { sink });
+  }
+
   return w.render();
 }

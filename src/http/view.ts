@@ -11,13 +11,10 @@ import type { SchedulerCounters, ScannerBlock } from '../scheduler/scheduler.js'
 import type { SourceCounters } from '../sources/types.js';
 import type { IngestCounters } from '../daemon/ingest.js';
 import type { DecoderCounters } from '../parsers/decoder.js';
+import type { EndedBinding } from '../coverage/missed.js';
+import type { DeliveryCounters } from '../notify/queue.js';
 
-/** A binding that ended, with its device's last scan and whether the device is present elsewhere. */
-export interface EndedBinding {
-  view: BindingView;
-  endAt: number;
-  presentElsewhere: boolean;
-}
+export type { EndedBinding } from '../coverage/missed.js';
 
 export interface DaemonView {
   readonly startedAt: number;
@@ -46,6 +43,8 @@ export interface DaemonView {
   regionOf(ip: string): string | undefined;
   /** failed writes to the state database since start, and what is failing now (a full disk), if anything */
   storeHealth(): { writeErrors: number; problem?: string };
+  /** notification sinks (webhook, syslog) and their delivery counts; empty when none is configured */
+  notifyCounters(): { sink: string; counters: DeliveryCounters }[];
   /** throws when the state database cannot answer (or its writes are failing: a full disk) */
   ping(): void;
 }

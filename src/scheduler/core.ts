@@ -10,7 +10,7 @@ import type { Inventory } from '../inventory/inventory.js';
 import type { Policy } from '../policy/policy.js';
 import type { BindingView } from '../inventory/inventory.js';
 import type { Scanner, ScannerCall, ScanStatus } from '../scanners/types.js';
-import type { Intent, IntentTarget, SchedulerStore } from './queue.js';
+import type { Decision, Intent, IntentTarget, SchedulerStore } from './queue.js';
 import type { SchedulerOptions } from './options.js';
 import type { ApplianceBook } from './appliances.js';
 
@@ -30,9 +30,20 @@ export interface LaunchInfo {
   applianceWhy: string;
 }
 
+export interface ScanEnd {
+  state: string;
+  endedAt: number;
+  targets: number;
+  scanned: number;
+  why?: string;
+}
+
 export interface SchedulerHooks {
   onLaunch?(info: LaunchInfo): void;
-  onScanEnd?(intent: Intent, state: string, scanned: number): void;
+  /** a scan ended (finished, error, canceled, abandoned): `scanned` targets recorded scanned by this end; never throws into the scheduler */
+  onScanEnd?(intent: Intent, end: ScanEnd): void;
+  /** a decision was logged (the decision log, notifications of hosts scanned) */
+  onDecision?(d: Decision): void;
 }
 
 export interface SchedulerCounters {

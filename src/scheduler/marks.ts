@@ -32,6 +32,7 @@ export class OperatorMarks {
       get: db.prepare('SELECT identity_id, rescan_at, skip_until, updated_at FROM operator_marks WHERE identity_id = ?'),
       changed: db.prepare('SELECT identity_id, rescan_at, skip_until, updated_at FROM operator_marks WHERE updated_at > ? ORDER BY updated_at'),
       maxUpdated: db.prepare('SELECT max(updated_at) AS m FROM operator_marks'),
+      all: db.prepare('SELECT identity_id, rescan_at, skip_until, updated_at FROM operator_marks'),
     };
   }
 
@@ -54,15 +55,12 @@ export class OperatorMarks {
    * rescan not yet honoured turns scanned-recently into due when the region's window is open.
    */
   adjust(v: Verdict, b: { identityId: number; lastScannedAt?: number }, now: number, windowOpen: (region: string) => boolean): Verdict {
-    const m = this.get(b.identityId);
-    if (!m) return v;
-    if (m.skipUntil !== undefined && m.skipUntil > now && (v.due || v.reason === 'scanned-recently' || v.reason === 'outside-scan-window')) {
-      return { ...v, due: false, reason: 'skipped', detail: `an operator skipped this device ${m.skipUntil >= SKIP_FOREVER ? 'until the skip is lifted' : `until ${iso(m.skipUntil)}`}` };
-    }
-    if (m.rescanAt !== undefined && v.reason === 'scanned-recently' && v.region && (b.lastScannedAt === undefined || b.lastScannedAt < m.rescanAt) && windowOpen(v.region)) {
-      return { ...v, due: true, reason: 'due', detail: `an operator asked for a rescan at ${iso(m.rescanAt)} (${v.detail})` };
-    }
-    return v;
+    return applyMark(this.get(b.identityId), v, b, now, windowOpen);
+  }
+
+  /** Every mark, by device (the status page applies them to many devices at once). */
+  all(): Map<number, OperatorMark> {
+    return new Map((this.s.all.all() as Row[]).map((r) => [r.identity_id, toMark(r)]));
   }
 
   /**
@@ -92,3 +90,15 @@ export class OperatorMarks {
 interface Row { identity_id: number; rescan_at: number | null; skip_until: number | null; updated_at: number }
 
 const toMark = (r: Row): OperatorMark => ({ identityId: r.identity_id, rescanAt: r.rescan_at ?? undefined, skipUntil: r.skip_until ?? undefined, updatedAt: r.updated_at });
+
+/** An operator's mark applied to a verdict (see OperatorMarks.adjust); no mark: the verdict as it is. */
+export function applyMark(m: OperatorMark | undefined, v: Verdict, b: { identityId: number; lastScannedAt?: number }, now: number, windowOpen: (region: string) => boolean): Verdict {
+  if (!m) return v;
+  if (m.skipUntil !== undefined && m.skipUntil > now && (v.due || v.reason === 'scanned-recently' || v.reason === 'outside-scan-window')) {
+    return { ...v, due: false, reason: 'skipped', detail: `an operator skipped this device ${m.skipUntil >= SKIP_FOREVER ? 'until the skip is lifted' : `until ${iso(m.skipUntil)}`}` };
+  }
+  if (m.rescanAt !== undefined && v.reason === 'scanned-recently' && v.region && (b.lastScannedAt === undefined || b.lastScannedAt < m.rescanAt) && windowOpen(v.region)) {
+    return { ...v, due: true, reason: 'due', detail: `an operator asked for a rescan at ${iso(m.rescanAt)} (${v.detail})` };
+  }
+  return v;
+}
