@@ -51,6 +51,9 @@ export class Launcher {
     if (!holder || holder.id !== b.id) return { ok: false, why: holder ? `address reassigned to ${holder.identityKey}` : 'device left (binding ended)' };
     const v = this.marks.adjust(policy.evaluate(b, now), b, now, (region) => policy.windowOpen(region, now));
     if (!v.due) return { ok: false, why: `${v.reason}: ${v.detail}` };
+    // queued under a region the config has since moved it from (SIGHUP, a restart): not launched on
+    // the old region's appliances; the next sweep queues it again under its region
+    if (v.region !== q.region) return { ok: false, why: `now in region ${v.region ?? '(none)'}, not ${q.region} it was queued under` };
     if (!policy.allowed(q.ip)) return { ok: false, why: 'outside scope or excluded' };
     return { ok: true, b, v };
   }
