@@ -229,6 +229,22 @@ describe('daemon HTTP: /metrics, /healthz, /api/status, status page', () => {
     expect(await head.text()).toBe('');
   });
 
+  it('input staleness: time since the last line per input and per sender (status and /metrics); an input whose lines were all refused has none', async () => {
+    const s = await status();
+    const [udp, , refused] = s.inputs;
+    expect(udp.lastLineAt).toBeDefined();
+    expect(Date.parse(udp.lastLineAt!)).toBeGreaterThanOrEqual(daemon.startedAt);
+    expect(udp.idleS).toBeGreaterThanOrEqual(0);
+    expect(udp.idleS).toBeLessThan(60);
+    expect(udp.senders?.map((x) => x.sender)).toEqual(['127.0.0.1']);
+    expect(refused.lastLineAt).toBeUndefined(); // every line from 127.0.0.2 was refused (allow list)
+    expect(refused.senders).toEqual([]);
+    expect(refused.idleS).toBe(Math.round((Date.parse(s.now) - daemon.startedAt) / 1000));
+    const m = parsePromText(await (await get('/metrics')).text()).samples;
+    expect(m.find((x) => x.name === 'onsight_input_idle_seconds' && x.labels.input === `udp:${udpPort}`)?.value).toBeLessThan(60);
+    expect(m.find((x) => x.name === 'onsight_input_sender_idle_seconds' && x.labels.input === `tcp:${tcpPort}` && x.labels.sender === '127.0.0.1')).toBeDefined();
+  });
+
   it.runIf(hasChromium)('the status page in headless Chromium shows the regions, appliances and decisions', async () => {
     const { chromium } = await import('playwright-core');
     const profile = mkdtempSync(join(tmpdir(), 'onsight-chromium-'));
@@ -265,6 +281,9 @@ describe('daemon HTTP: /metrics, /healthz, /api/status, status page', () => {
       expect(decisions).toContain('10.20.1.7');
       expect(decisions).toContain('scanned');
       expect(await page.locator('#inputs').textContent()).toContain(`udp:${closedUdpPort}`);
+      const udpRow = await page.locator('#inputs tr').first().locator('td').allTextContents();
+      expect(udpRow[4]).toMatch(/^\d+ s ago1 sender\(s\)$/); // last line, and its senders
+      expect(await page.locator('#inputs tr').nth(2).locator('td').nth(4).textContent()).toMatch(/^no line since start/);
       expect(await page.locator('#cards').textContent()).toContain('devices present');
       // no external assets, no CSP violations, no script errors
       expect(requests.every((u) => u.startsWith(base))).toBe(true);

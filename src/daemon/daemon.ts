@@ -23,6 +23,7 @@ import { startHttp, type HttpHandle } from '../http/server.js';
 import { OnsightError } from '../errors.js';
 import { daemonView } from './view.js';
 import { Notifier } from '../notify/notifier.js';
+import { InputFreshness } from './freshness.js';
 import type { DaemonView } from '../http/view.js';
 
 export interface DaemonOptions {
@@ -69,6 +70,8 @@ export class Daemon {
   storeHealth!: StoreHealth;
   private stateLock?: StateLock;
   inputs: InputHandle[] = [];
+  /** when each input and sender last sent a line (status page, metrics) */
+  readonly freshness = new InputFreshness();
   /** webhook and syslog notifications (config `notify`) */
   notifier!: Notifier;
   /** what the status page, metrics and notifications read */
@@ -144,7 +147,7 @@ export class Daemon {
     // settle anything a previous run left half-done before taking new work
     await this.scheduler.reconcile();
     this.scheduler.sweep();
-    this.inputs = await startInputs(config.inputs, this.ingest, this.inventory, log);
+    this.inputs = await startInputs(config.inputs, this.ingest, this.inventory, log, this.freshness);
     this.timers.push(setInterval(() => this.kick(), this.opts.tickMs ?? 1000));
     // a write that fails (disk full, lock held elsewhere) is reported and tried again next time, never fatal
     this.timers.push(setInterval(() => {

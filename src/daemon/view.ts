@@ -13,6 +13,7 @@ import type { InputHandle } from '../sources/types.js';
 import type { Ingest } from './ingest.js';
 import type { StoreHealth } from '../store/health.js';
 import type { Notifier } from '../notify/notifier.js';
+import type { InputFreshness } from './freshness.js';
 import { applyMark, OperatorMarks, type OperatorMark } from '../scheduler/marks.js';
 
 /** The running parts the view reads (the Daemon has them; read afresh at each query: a reload replaces the policy). */
@@ -28,6 +29,7 @@ export interface ViewedParts {
   readonly inputs: InputHandle[];
   readonly storeHealth?: StoreHealth;
   readonly notifier?: Notifier;
+  readonly freshness?: InputFreshness;
 }
 
 interface EndedRow {
@@ -76,6 +78,7 @@ export function daemonView(d: ViewedParts): DaemonView {
       return applyMark(marks.byIdentity.get(b.identityId), d.policy.evaluate(b, at), b, at, (region) => d.policy.windowOpen(region, at));
     },
     regionOf: (ip) => d.policy.regions.lookup(ip)?.region.name,
+    inputFreshness: (name) => d.freshness?.get(name),
     notifyCounters: () => d.notifier?.counters() ?? [],
     storeHealth: () => ({ writeErrors: d.storeHealth?.writeErrors ?? 0, problem: d.storeHealth?.problem() }),
     ping() {

@@ -37,6 +37,15 @@ export function renderMetrics(d: DaemonView, status: Status = buildStatus(d)): s
     for (const [event, n] of Object.entries(c.events ?? {})) events(n, { input: i.name, event });
   }
 
+  // staleness: "no line from dhcp01 for 15 min"
+  const idle = w.family('onsight_input_idle_seconds', 'gauge', 'Seconds since the input handed on its last line (since the start when none came yet), by input.');
+  const senderIdle = w.family('onsight_input_sender_idle_seconds', 'gauge', 'Seconds since each sender (network address, or file of a glob input) sent its last line, by input and sender (at most 1000 senders tracked).');
+  for (const i of status.inputs) {
+    if (i.idleS === undefined) continue;
+    idle(i.idleS, { input: i.name });
+    for (const s of i.senders ?? []) senderIdle(s.idleS, { input: i.name, sender: s.sender });
+  }
+
   // ingest and parsers
   const ic = d.ingestCounters();
   w.family('onsight_ingest_lines_total', 'counter', 'Lines decoded and committed.')(ic.lines);

@@ -10,6 +10,7 @@ import type { Decision } from '../scheduler/queue.js';
 import type { ScannerBlock } from '../scheduler/scheduler.js';
 import type { DaemonView } from './view.js';
 import { classifyMissed, DecisionIndex } from '../coverage/missed.js';
+import { inputStaleness, type InputStaleness } from './staleness.js';
 
 export interface ApplianceView {
   name: string;
@@ -52,7 +53,7 @@ export interface RegionStatus {
   appliances: ApplianceView[];
 }
 
-export interface InputStatus {
+export interface InputStatus extends Partial<InputStaleness> {
   name: string;
   received: number;
   dropped: Record<string, number>;
@@ -191,7 +192,7 @@ export function buildStatus(d: DaemonView, opts: StatusOptions = {}): Status {
       const c = i.counters();
       const s: InputStatus = { name: i.name, received: c.received, dropped: c.dropped };
       if (c.connections !== undefined) s.connections = c.connections;
-      return s;
+      return { ...s, ...inputStaleness(d, i.name, now) };
     }),
     regions: list,
     unmapped,

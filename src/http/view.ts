@@ -13,6 +13,7 @@ import type { IngestCounters } from '../daemon/ingest.js';
 import type { DecoderCounters } from '../parsers/decoder.js';
 import type { EndedBinding } from '../coverage/missed.js';
 import type { DeliveryCounters } from '../notify/queue.js';
+import type { LineFreshness } from '../daemon/freshness.js';
 
 export type { EndedBinding } from '../coverage/missed.js';
 
@@ -43,6 +44,8 @@ export interface DaemonView {
   regionOf(ip: string): string | undefined;
   /** failed writes to the state database since start, and what is failing now (a full disk), if anything */
   storeHealth(): { writeErrors: number; problem?: string };
+  /** when the input (by name) and each of its senders last sent a line; undefined for an input not tracked */
+  inputFreshness(name: string): LineFreshness | undefined;
   /** notification sinks (webhook, syslog) and their delivery counts; empty when none is configured */
   notifyCounters(): { sink: string; counters: DeliveryCounters }[];
   /** throws when the state database cannot answer (or its writes are failing: a full disk) */
