@@ -245,6 +245,16 @@ describe('daemon HTTP: /metrics, /healthz, /api/status, status page', () => {
     expect(m.find((x) => x.name === 'onsight_input_sender_idle_seconds' && x.labels.input === `tcp:${tcpPort}` && x.labels.sender === '127.0.0.1')).toBeDefined();
   });
 
+  it('coverage over time: one point per day for the last 7 days, per region, devices (not addresses) seen and scanned', async () => {
+    const s = await status();
+    expect(s.coverage.map((p) => p.day)).toEqual([6, 5, 4, 3, 2, 1, 0].map((n) => new Date(Math.floor(Date.now() / 86400_000) * 86400_000 - n * 86400_000).toISOString().slice(0, 10)));
+    const today = s.coverage[6].regions;
+    expect(today.map((r) => r.region)).toEqual(['emea', WEIRD, 'apac']);
+    expect(today.find((r) => r.region === 'emea')!.seen).toBe(1); // laptop-7; the excluded printer is not "seen in policy"
+    expect(today.find((r) => r.region === 'apac')!.seen).toBe(2);
+    expect(s.coverage[0].regions.every((r) => r.seen === 0 && r.coveragePct === 100)).toBe(true);
+  });
+
   it.runIf(hasChromium)('the status page in headless Chromium shows the regions, appliances and decisions', async () => {
     const { chromium } = await import('playwright-core');
     const profile = mkdtempSync(join(tmpdir(), 'onsight-chromium-'));
@@ -285,6 +295,8 @@ describe('daemon HTTP: /metrics, /healthz, /api/status, status page', () => {
       expect(udpRow[4]).toMatch(/^\d+ s ago1 sender\(s\)$/); // last line, and its senders
       expect(await page.locator('#inputs tr').nth(2).locator('td').nth(4).textContent()).toMatch(/^no line since start/);
       expect(await page.locator('#cards').textContent()).toContain('devices present');
+      expect(await page.locator('#coverage-head th').count()).toBe(8); // region and 7 days
+      expect(await page.locator('#coverage tr[data-region="apac"] td').last().textContent()).toMatch(/^(\d+(\.\d)?)%\d+\/2$/);
       // no external assets, no CSP violations, no script errors
       expect(requests.every((u) => u.startsWith(base))).toBe(true);
       expect(problems).toEqual([]);

@@ -136,14 +136,3 @@ export function coverageReport(q: CoverageQuery): CoverageReport {
   for (const r of out.values()) r.coveragePct = r.seen ? Math.round((1000 * r.scanned) / r.seen) / 10 : 100;
   return { from: new Date(from).toISOString(), to: new Date(to).toISOString(), regions: [...out.values()] };
 }
-
-/** Daily points for the last `days` days (UTC days; today up to now): coverage over time. */
-export function coverageByDay(q: Omit<CoverageQuery, 'from' | 'to'>, days: number): { day: string; regions: CoverageRow[] }[] {
-  const today = Math.floor(q.now / 86400_000) * 86400_000;
-  const out: { day: string; regions: CoverageRow[] }[] = [];
-  for (let d = days - 1; d >= 0; d--) {
-    const from = today - d * 86400_000;
-    out.push({ day: new Date(from).toISOString().slice(0, 10), regions: coverageReport({ ...q, from, to: Math.min(q.now, from + 86400_000) }).regions });
-  }
-  return out;
-}

@@ -14,6 +14,7 @@ import type { Ingest } from './ingest.js';
 import type { StoreHealth } from '../store/health.js';
 import type { Notifier } from '../notify/notifier.js';
 import type { InputFreshness } from './freshness.js';
+import { coverageReport } from '../coverage/report.js';
 import { applyMark, OperatorMarks, type OperatorMark } from '../scheduler/marks.js';
 
 /** The running parts the view reads (the Daemon has them; read afresh at each query: a reload replaces the policy). */
@@ -40,6 +41,7 @@ interface EndedRow {
 export function daemonView(d: ViewedParts): DaemonView {
   let ended: ReturnType<DB['prepare']> | undefined;
   let marks: { at: number; byIdentity: Map<number, OperatorMark> } | undefined;
+  const coverage = new Map<number, { at: number; point: ReturnType<DaemonView['coverageByDay']>[number] }>();
   return {
     startedAt: d.startedAt,
     config: () => d.config,
@@ -78,6 +80,26 @@ export function daemonView(d: ViewedParts): DaemonView {
       return applyMark(marks.byIdentity.get(b.identityId), d.policy.evaluate(b, at), b, at, (region) => d.policy.windowOpen(region, at));
     },
     regionOf: (ip) => d.policy.regions.lookup(ip)?.region.name,
+    coverageByDay(days) {
+      const now = Date.now();
+      const today = Math.floor(now / 86400_000) * 86400_000;
+      const q = { db: d.db, policy: d.policy, marks: new OperatorMarks(d.db).all(), now };
+      const out: ReturnType<DaemonView['coverageByDay']> = [];
+      for (let n = days - 1; n >= 0; n--) {
+        const from = today - n * 86400_000;
+        const hit = coverage.get(from);
+        // a past day changes only with late lines: an hour; today: a minute
+        if (hit && now - hit.at < (n === 0 ? 60_000 : 3600_000)) {
+          out.push(hit.point);
+          continue;
+        }
+        const point = { day: new Date(from).toISOString().slice(0, 10), regions: coverageReport({ ...q, from, to: Math.min(now, from + 86400_000) }).regions };
+        coverage.set(from, { at: now, point });
+        out.push(point);
+      }
+      for (const k of coverage.keys()) if (k < today - days * 86400_000) coverage.delete(k);
+      return out;
+    },
     inputFreshness: (name) => d.freshness?.get(name),
     notifyCounters: () => d.notifier?.counters() ?? [],
     storeHealth: () => ({ writeErrors: d.storeHealth?.writeErrors ?? 0, problem: d.storeHealth?.problem() }),

@@ -92,6 +92,14 @@ const SCRIPT = `
       tr.appendChild(last);
       return tr;
     }), 5);
+    var days = s.coverage || [];
+    var ch = $('coverage-head'); ch.textContent = ''; ch.appendChild(el('th', '', 'Region'));
+    days.forEach(function(p){ ch.appendChild(el('th', '', p.day.slice(5))); });
+    fill($('coverage'), (days.length ? days[0].regions : []).map(function(r0, ri){
+      var tr = el('tr'); tr.setAttribute('data-region', r0.region); tr.appendChild(td(r0.region));
+      days.forEach(function(p){ var r = p.regions[ri]; var c = td(r.seen ? r.coveragePct + '%' : '–'); c.title = r.scanned + ' of ' + r.seen + ' scanned, ' + r.missed + ' missed'; if (r.seen) c.appendChild(el('div', 'why', r.scanned + '/' + r.seen)); tr.appendChild(c); });
+      return tr;
+    }), days.length + 1);
     fill($('decisions'), s.decisions.map(function(d){
       var tr = el('tr'); tr.appendChild(td(time(d.at), 'mono')); tr.appendChild(td(d.ip, 'mono'));
       var c = td(''); c.appendChild(el('span', 'pill p-' + d.decision, d.decision)); tr.appendChild(c);
@@ -122,6 +130,8 @@ export const PAGE_HTML = `<!doctype html>
 <h2>Regions</h2>
 <table><thead><tr><th>Region</th><th>Seen</th><th>Due</th><th>Queued</th><th>Scanning</th><th>Scanned in window</th><th>Missed and why</th><th>Scans</th><th>Appliances (load/capacity)</th></tr></thead>
 <tbody id="regions"></tbody></table>
+<h2>Coverage by day (devices scanned within policy / seen)</h2>
+<table><thead><tr id="coverage-head"></tr></thead><tbody id="coverage"></tbody></table>
 <h2>Inputs</h2>
 <table><thead><tr><th>Input</th><th>Received</th><th>Dropped</th><th>Connections</th><th>Last line</th></tr></thead><tbody id="inputs"></tbody></table>
 <h2>Last decisions</h2>

@@ -11,6 +11,7 @@ import type { ScannerBlock } from '../scheduler/scheduler.js';
 import type { DaemonView } from './view.js';
 import { classifyMissed, DecisionIndex } from '../coverage/missed.js';
 import { inputStaleness, type InputStaleness } from './staleness.js';
+import { coverageTimeline, type CoveragePoint } from './coverage.js';
 
 export interface ApplianceView {
   name: string;
@@ -79,6 +80,8 @@ export interface Status {
   missedWindowH: number;
   decisions: (Omit<Decision, 'at'> & { at: string })[];
   scans: { id: string; region: string; appliance: string; state: string; scanRef?: string; createdAt: string; targets: number }[];
+  /** coverage per region for each of the last days (UTC), oldest first; today's up to a minute old, earlier days' up to an hour */
+  coverage: CoveragePoint[];
 }
 
 let versionCache: string | undefined;
@@ -101,6 +104,8 @@ export function onsightVersion(): string {
 export interface StatusOptions {
   /** how far back "missed" looks, hours (default 24) */
   missedWindowH?: number;
+  /** how many days of coverage (default 7) */
+  coverageDays?: number;
   /** how many decisions to return (default 50) */
   decisions?: number;
 }
@@ -195,6 +200,7 @@ export function buildStatus(d: DaemonView, opts: StatusOptions = {}): Status {
       return { ...s, ...inputStaleness(d, i.name, now) };
     }),
     regions: list,
+    coverage: coverageTimeline(d, opts.coverageDays ?? 7),
     unmapped,
     missedWindowH: windowH,
     decisions: d.recentDecisions(opts.decisions ?? 50).map((x) => ({ ...x, at: new Date(x.at).toISOString() })),

@@ -14,6 +14,7 @@ import type { DecoderCounters } from '../parsers/decoder.js';
 import type { EndedBinding } from '../coverage/missed.js';
 import type { DeliveryCounters } from '../notify/queue.js';
 import type { LineFreshness } from '../daemon/freshness.js';
+import type { CoverageRow } from '../coverage/report.js';
 
 export type { EndedBinding } from '../coverage/missed.js';
 
@@ -46,6 +47,8 @@ export interface DaemonView {
   storeHealth(): { writeErrors: number; problem?: string };
   /** when the input (by name) and each of its senders last sent a line; undefined for an input not tracked */
   inputFreshness(name: string): LineFreshness | undefined;
+  /** coverage per region for each of the last `days` UTC days (today up to now); cached (today's a minute, earlier days an hour): it reads every binding of the day */
+  coverageByDay(days: number): { day: string; regions: CoverageRow[] }[];
   /** notification sinks (webhook, syslog) and their delivery counts; empty when none is configured */
   notifyCounters(): { sink: string; counters: DeliveryCounters }[];
   /** throws when the state database cannot answer (or its writes are failing: a full disk) */
