@@ -54,6 +54,10 @@ export function validateConfig(raw: unknown, locate: (path: PropertyKey[]) => nu
   }
   const names = new Set<string>();
   config.regions.forEach((r, i) => {
+    // only the Qualys client sends a profile with each launch; the others would silently ignore it
+    if (r.optionProfile !== undefined && config.scanner.type !== 'qualys' && config.scanner.type !== 'dry-run') {
+      errors.push(at(['regions', i, 'optionProfile'], `a region's optionProfile is used by the qualys scanner only (scanner.type is ${config.scanner.type}: configure its template instead)`));
+    }
     if (names.has(r.name)) errors.push(at(['regions', i, 'name'], `region "${r.name}" is defined twice`));
     names.add(r.name);
   });

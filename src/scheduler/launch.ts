@@ -156,8 +156,9 @@ export class Launcher {
     let scanRef: string;
     try {
       const res = await this.core.budget.call('launch scan', 'launch', () => this.core.scanner.launch({
-        // the scan's profile or template is the scanner's own configuration
+        // the profile: the region's when it names one (regions[].optionProfile), else the scanner's own configuration
         intentId: id, title: `onsight ${id} ${r.name}`, targets: targets.map((t) => t.ip), appliance: appliance.name,
+        ...(r.optionProfile !== undefined ? { optionProfile: r.optionProfile } : {}),
       }));
       scanRef = res.scanRef;
     } catch (err) {
