@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../src/config/load.js';
 import { Daemon } from '../src/daemon/daemon.js';
 import { silentLogger } from '../src/log.js';
-import { parsePromText, escapeLabelValue, PromWriter } from '../src/http/prom.js';
+import { parsePromText, MetricsRegistry } from '../src/http/prom.js';
 import { parseHttpListen } from '../src/http/server.js';
 import type { Status } from '../src/http/status.js';
 import { until } from './helpers/wait.js';
@@ -53,13 +53,16 @@ function tcpSend(port: number, payload: string): Promise<void> {
 
 
 describe('prometheus text writer', () => {
-  it('escapes label values and help text, and parses back', () => {
-    expect(escapeLabelValue('a"b\\c\nd')).toBe('a\\"b\\\\c\\nd');
-    const w = new PromWriter();
+  it('escapes label values and help text (prom-client), and parses back', async () => {
+    const w = new MetricsRegistry({ processMetrics: false });
     w.family('x_total', 'counter', 'help with \\ and\nnewline')(3, { l: 'a"b\\c\nd' });
-    const text = w.render();
+    const text = await w.render();
     expect(text).toBe('# HELP x_total help with \\\\ and\\nnewline\n# TYPE x_total counter\nx_total{l="a\\"b\\\\c\\nd"} 3\n');
     expect(parsePromText(text).samples).toEqual([{ name: 'x_total', labels: { l: 'a"b\\c\nd' }, value: 3 }]);
+    // a scrape reads counters afresh: the value they have reached, not a sum over scrapes
+    w.beginScrape();
+    w.family('x_total', 'counter', 'help with \\ and\nnewline')(5, { l: 'a"b\\c\nd' });
+    expect(parsePromText(await w.render()).samples[0].value).toBe(5);
   });
 
   it('reads http.listen forms', () => {
@@ -159,18 +162,20 @@ describe('daemon HTTP: /metrics, /healthz, /api/status, status page', () => {
     expect(res.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
     const text = await res.text();
     const m = parsePromText(text);
-    // every sample belongs to a family with HELP and TYPE; counters are *_total
+    // every sample belongs to a family with HELP and TYPE (a histogram's _bucket, _sum and _count to theirs); counters are *_total
     for (const s of m.samples) {
-      expect(m.help.get(s.name), s.name).toBeTruthy();
-      expect(['counter', 'gauge']).toContain(m.type.get(s.name));
-      if (m.type.get(s.name) === 'counter') expect(s.name).toMatch(/_total$/);
+      const base = s.name.replace(/_(bucket|sum|count)$/, '');
+      const family = m.type.get(s.name) ? s.name : m.type.get(base) === 'histogram' ? base : s.name;
+      expect(m.help.get(family), s.name).toBeTruthy();
+      expect(['counter', 'gauge', 'histogram']).toContain(m.type.get(family));
+      if (m.type.get(family) === 'counter') expect(s.name).toMatch(/_total$/);
     }
     // one HELP/TYPE per family, TYPE right after HELP
     const lines = text.split('\n');
     const helps = lines.filter((l) => l.startsWith('# HELP ')).map((l) => l.split(' ')[2]);
     expect(new Set(helps).size).toBe(helps.length);
     lines.forEach((l, i) => {
-      if (l.startsWith('# HELP ')) expect(lines[i + 1]).toMatch(new RegExp(`^# TYPE ${l.split(' ')[2]} (counter|gauge)$`));
+      if (l.startsWith('# HELP ')) expect(lines[i + 1]).toMatch(new RegExp(`^# TYPE ${l.split(' ')[2]} (counter|gauge|histogram)$`));
     });
     const v = (name: string, labels: Record<string, string> = {}) => {
       const hit = m.samples.filter((s) => s.name === name && Object.entries(labels).every(([k, x]) => s.labels[k] === x));

@@ -24,6 +24,8 @@ import { OnsightError } from '../errors.js';
 import { daemonView } from './view.js';
 import { Notifier } from '../notify/notifier.js';
 import { InputFreshness } from './freshness.js';
+import { MetricsRegistry } from '../http/prom.js';
+import { scanTimings } from '../http/metrics.js';
 import type { DaemonView } from '../http/view.js';
 
 export interface DaemonOptions {
@@ -70,6 +72,9 @@ export class Daemon {
   storeHealth!: StoreHealth;
   private stateLock?: StateLock;
   inputs: InputHandle[] = [];
+  /** what /metrics serves: prom-client's registry, and the histograms fed as scans launch and end */
+  readonly metrics = new MetricsRegistry();
+  private readonly timings = scanTimings(this.metrics);
   /** when each input and sender last sent a line (status page, metrics) */
   readonly freshness = new InputFreshness();
   /** webhook and syslog notifications (config `notify`) */
@@ -138,7 +143,10 @@ export class Daemon {
     this.scheduler = new Scheduler(this.clock, this.inventory, this.policy, new SchedulerStore(this.db), this.scanner,
       schedulerOptions(config, this.scanner), log.child({ stage: 'scheduler' }), {
         onLaunch: (i) => this.announceLaunch(i),
-        onScanEnd: (i, end) => this.notifier.scanEnded(i, end),
+        onScanEnd: (i, end) => {
+          if (i.launchedAt !== undefined) this.timings.launchToEnd(Math.max(0, end.endedAt - i.launchedAt) / 1000, { region: i.region, state: end.state });
+          this.notifier.scanEnded(i, end);
+        },
         onDecision: this.notifier.enabled ? (d) => this.notifier.decided(d) : undefined,
       });
     this.ingest = new Ingest(this.registry, this.inventory, (s, r) => this.committed(s, r), log.child({ stage: 'ingest' }), { zone: config.timezone, storeHealth: this.storeHealth });
@@ -201,6 +209,8 @@ export class Daemon {
   }
 
   private announceLaunch(i: LaunchInfo): void {
+    const now = this.clock.now();
+    for (const t of i.targets) if (t.dueSince !== undefined) this.timings.sightingToLaunch(Math.max(0, now - t.dueSince) / 1000, { region: i.region });
     const verb = this.scanner.pretend ? 'DRY RUN: would launch' : 'launched';
     const why = i.targets.map((t) => `${t.ip} (${t.why})`).join('; ');
     this.opts.log.info({ launch: i },

@@ -15,6 +15,7 @@ import type { StoreHealth } from '../store/health.js';
 import type { Notifier } from '../notify/notifier.js';
 import type { InputFreshness } from './freshness.js';
 import { coverageReport } from '../coverage/report.js';
+import type { MetricsRegistry } from '../http/prom.js';
 import { applyMark, OperatorMarks, type OperatorMark } from '../scheduler/marks.js';
 
 /** The running parts the view reads (the Daemon has them; read afresh at each query: a reload replaces the policy). */
@@ -31,6 +32,7 @@ export interface ViewedParts {
   readonly storeHealth?: StoreHealth;
   readonly notifier?: Notifier;
   readonly freshness?: InputFreshness;
+  readonly metrics: MetricsRegistry;
 }
 
 interface EndedRow {
@@ -100,6 +102,7 @@ export function daemonView(d: ViewedParts): DaemonView {
       for (const k of coverage.keys()) if (k < today - days * 86400_000) coverage.delete(k);
       return out;
     },
+    metricsRegistry: () => d.metrics,
     inputFreshness: (name) => d.freshness?.get(name),
     notifyCounters: () => d.notifier?.counters() ?? [],
     storeHealth: () => ({ writeErrors: d.storeHealth?.writeErrors ?? 0, problem: d.storeHealth?.problem() }),

@@ -1,14 +1,36 @@
 /**
- * `/metrics`: the daemon's counters and gauges in the Prometheus text format. Every family is
- * listed in README.md ("Metrics"). Counters restart from zero when the daemon restarts (Prometheus
- * `rate()` handles resets); gauges are read from the state database at scrape time.
+ * `/metrics`: the daemon's counters and gauges, read at each scrape into the prom-client registry
+ * (prom.ts), with the histograms the daemon observes and prom-client's process metrics. Every
+ * onsight family is listed in README.md ("Metrics"). Counters restart from zero when the daemon
+ * restarts (Prometheus `rate()` handles resets); gauges are read from the state database at scrape time.
  */
-import { PromWriter } from './prom.js';
+import { MetricsRegistry, type Labels } from './prom.js';
 import { buildStatus, onsightVersion, type Status } from './status.js';
 import type { DaemonView } from './view.js';
 
-export function renderMetrics(d: DaemonView, status: Status = buildStatus(d)): string {
-  const w = new PromWriter();
+/** Seconds from the sighting that made a device due to the launch of its scan. */
+const SIGHTING_TO_LAUNCH_BUCKETS = [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400];
+/** Seconds from a scan's launch to its end. */
+const LAUNCH_TO_END_BUCKETS = [60, 300, 600, 1200, 1800, 3600, 7200, 14400, 28800, 86400];
+
+/** The histograms the daemon feeds as launches and scan ends happen. */
+export interface ScanTimings {
+  sightingToLaunch(seconds: number, labels: Labels): void;
+  launchToEnd(seconds: number, labels: Labels): void;
+}
+
+export function scanTimings(w: MetricsRegistry): ScanTimings {
+  return {
+    sightingToLaunch: w.family('onsight_sighting_to_launch_seconds', 'histogram',
+      'Seconds from when a device was queued as due (the sighting that made it due, or the end of its rescan window) to the launch of the scan that targets it, by region.', { labelNames: ['region'], buckets: SIGHTING_TO_LAUNCH_BUCKETS }),
+    launchToEnd: w.family('onsight_scan_launch_to_end_seconds', 'histogram',
+      'Seconds from a scan\'s launch to its end (on our clock), by region and final state (finished, error, canceled, abandoned).', { labelNames: ['region', 'state'], buckets: LAUNCH_TO_END_BUCKETS }),
+  };
+}
+
+export async function renderMetrics(d: DaemonView, status: Status = buildStatus(d)): Promise<string> {
+  const w = d.metricsRegistry();
+  w.beginScrape();
   const now = Date.now();
 
   w.family('onsight_build_info', 'gauge', 'Always 1; the version is a label.')(1, { version: onsightVersion() });
@@ -18,12 +40,12 @@ export function renderMetrics(d: DaemonView, status: Status = buildStatus(d)): s
   // inputs
   const received = w.family('onsight_input_lines_received_total', 'counter', 'Lines (messages) an input accepted and handed on, by input.');
   const dropped = w.family('onsight_input_lines_dropped_total', 'counter',
-    'Lines (messages) an input dropped, by input and reason (notAllowed, tooLarge, badFrame, binary, backpressure, ...). Kernel UDP drops are in onsight_input_udp_kernel_drops_total; refused TCP/TLS connections in onsight_input_connections_refused_total.');
+    'Lines (messages) an input dropped, by input and reason (notAllowed, tooLarge, badFrame, binary, backpressure, ...). Kernel UDP drops are in onsight_input_udp_kernel_drops_total; refused TCP/TLS connections in onsight_input_connections_refused_total.', { labelNames: ['input', 'reason'] });
   const kernel = w.family('onsight_input_udp_kernel_drops_total', 'counter', 'Datagrams the kernel dropped on a UDP input\'s socket (receive buffer full), from /proc/net/udp, since the input started.');
   const conns = w.family('onsight_input_connections', 'gauge', 'TCP/TLS connections open now, by input.');
-  const refused = w.family('onsight_input_connections_refused_total', 'counter', 'TCP/TLS connections refused before any line was read, by input and reason (notAllowed, connectionLimit, senderConnectionLimit).');
+  const refused = w.family('onsight_input_connections_refused_total', 'counter', 'TCP/TLS connections refused before any line was read, by input and reason (notAllowed, connectionLimit, senderConnectionLimit).', { labelNames: ['input', 'reason'] });
   const files = w.family('onsight_input_files', 'gauge', 'Files a file input tails now, by input.');
-  const events = w.family('onsight_input_events_total', 'counter', 'Other input events (accepted, idleTimeout, tlsError, resync, rotated, truncated, ...), by input and event.');
+  const events = w.family('onsight_input_events_total', 'counter', 'Other input events (accepted, idleTimeout, tlsError, resync, rotated, truncated, ...), by input and event.', { labelNames: ['input', 'event'] });
   for (const i of d.inputs()) {
     const c = i.counters();
     received(c.received, { input: i.name });
@@ -89,7 +111,7 @@ export function renderMetrics(d: DaemonView, status: Status = buildStatus(d)): s
   const queued = w.family('onsight_region_hosts_queued', 'gauge', 'Due devices waiting in the queue for a scan slot, by region.');
   const scanning = w.family('onsight_region_hosts_scanning', 'gauge', 'Devices that are targets of a scan in flight, by region.');
   const inWindow = w.family('onsight_region_hosts_scanned_in_window', 'gauge', 'Present devices scanned within their rescan window, by region.');
-  const missed = w.family('onsight_region_hosts_missed', 'gauge', `Devices that left in the last ${status.missedWindowH} h without a scan, by region and why.`);
+  const missed = w.family('onsight_region_hosts_missed', 'gauge', `Devices that left in the last ${status.missedWindowH} h without a scan, by region and why.`, { labelNames: ['region', 'why'] });
   for (const r of status.regions) {
     seen(r.seen, { region: r.name });
     due(r.due, { region: r.name });

@@ -80,7 +80,10 @@ export async function startHttp(daemon: DaemonView, web: HttpListenConfig | stri
     try {
       switch (path) {
         case '/metrics':
-          return send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', renderMetrics(daemon, status()));
+          return void renderMetrics(daemon, status()).then((text) => send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', text), (err: Error) => {
+            log.warn({ err: { message: err.message }, path }, 'http request failed');
+            if (!res.headersSent) json(res, 503, { status: 'unavailable', error: err.message });
+          });
         case '/healthz':
           return health(daemon, res);
         case '/api/status':

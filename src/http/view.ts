@@ -15,6 +15,7 @@ import type { EndedBinding } from '../coverage/missed.js';
 import type { DeliveryCounters } from '../notify/queue.js';
 import type { LineFreshness } from '../daemon/freshness.js';
 import type { CoverageRow } from '../coverage/report.js';
+import type { MetricsRegistry } from './prom.js';
 
 export type { EndedBinding } from '../coverage/missed.js';
 
@@ -49,6 +50,8 @@ export interface DaemonView {
   inputFreshness(name: string): LineFreshness | undefined;
   /** coverage per region for each of the last `days` UTC days (today up to now); cached (today's a minute, earlier days an hour): it reads every binding of the day */
   coverageByDay(days: number): { day: string; regions: CoverageRow[] }[];
+  /** the prom-client registry /metrics renders (with the histograms the daemon observes) */
+  metricsRegistry(): MetricsRegistry;
   /** notification sinks (webhook, syslog) and their delivery counts; empty when none is configured */
   notifyCounters(): { sink: string; counters: DeliveryCounters }[];
   /** throws when the state database cannot answer (or its writes are failing: a full disk) */

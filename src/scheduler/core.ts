@@ -25,7 +25,8 @@ export interface LaunchInfo {
   scanRef: string;
   region: string;
   appliance: string;
-  targets: { ip: string; why: string }[];
+  /** dueSince: when the device was queued (the sighting that made it due, or the end of its rescan window) */
+  targets: { ip: string; why: string; dueSince?: number }[];
   /** why this appliance */
   applianceWhy: string;
 }

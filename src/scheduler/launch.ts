@@ -131,11 +131,11 @@ export class Launcher {
     if (candidates.length === 0) return false;
     await this.checkScannerDates(candidates);
     now = clock.now();
-    const targets: (IntentTarget & { why: string; vpn: boolean })[] = [];
+    const targets: (IntentTarget & { why: string; vpn: boolean; dueSince: number })[] = [];
     for (const q of candidates) {
       if (targets.length >= max) break;
       const chk = this.revalidate(q, now);
-      if (chk.ok) targets.push({ ip: q.ip, identityId: q.identityId, bindingId: q.bindingId, vpn: chk.b.channel === 'vpn', why: `${chk.v.detail}; in region ${r.name} by ${chk.v.regionCidr}` });
+      if (chk.ok) targets.push({ ip: q.ip, identityId: q.identityId, bindingId: q.bindingId, dueSince: q.dueSince, vpn: chk.b.channel === 'vpn', why: `${chk.v.detail}; in region ${r.name} by ${chk.v.regionCidr}` });
       else {
         store.dequeue(q.bindingId);
         this.core.decide.recheck(q.bindingId, now);
@@ -184,7 +184,7 @@ export class Launcher {
     (counters.byRegion[r.name] ??= { launched: 0, finished: 0, failed: 0 }).launched++;
     (counters.byAppliance[appliance.name] ??= { launched: 0 }).launched++;
     for (const t of targets) store.decide({ at, ip: t.ip, identityId: t.identityId, decision: 'launched', reason: `scan ${scanRef} on ${appliance.name} (${r.name})` });
-    this.core.hooks.onLaunch?.({ intentId: id, scanRef, region: r.name, appliance: appliance.name, applianceWhy: appliance.why, targets: targets.map((t) => ({ ip: t.ip, why: t.why })) });
+    this.core.hooks.onLaunch?.({ intentId: id, scanRef, region: r.name, appliance: appliance.name, applianceWhy: appliance.why, targets: targets.map((t) => ({ ip: t.ip, why: t.why, dueSince: t.dueSince })) });
     return true;
   }
 }
