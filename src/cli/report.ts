@@ -2,6 +2,8 @@
 import { openDatabaseReadOnly } from '../store/db.js';
 import { Policy } from '../policy/policy.js';
 import { OperatorMarks } from '../scheduler/marks.js';
+import { SqliteInventory } from '../inventory/inventory.js';
+import { SqliteSchedulerStore } from '../scheduler/queue.js';
 import type { Config } from '../config/schema.js';
 import { coverageReport, MISSED_KEYS, type CoverageReport } from '../coverage/report.js';
 import { UsageError } from '../errors.js';
@@ -10,14 +12,16 @@ import { table } from './views.js';
 
 export type ReportFormat = 'table' | 'csv' | 'html' | 'json';
 
-export function buildReport(config: Config, from: number, now: number, region?: string): CoverageReport {
+export async function buildReport(config: Config, from: number, now: number, region?: string): Promise<CoverageReport> {
   if (region !== undefined && !config.regions.some((r) => r.name === region)) {
     throw new UsageError(`--region: no region "${printable(region)}" in the config (known: ${config.regions.map((r) => r.name).join(', ')})`);
   }
   const db = openDatabaseReadOnly(config.state);
   try {
     const policy = new Policy({ scope: config.policy.scope, exclude: config.policy.exclude, rescanAfter: config.policy.rescanAfter, rescanLead: config.policy.rescanLead, rules: config.policy.rules, regions: config.regions, timezone: config.timezone });
-    return coverageReport({ db, policy, marks: new OperatorMarks(db).all(), from, to: now, now, region });
+    const inventory = new SqliteInventory(db, { defaultLeaseS: config.inventory.defaultLeaseS, maxSessionS: config.inventory.maxSessionS, retentionS: config.inventory.retention });
+    const store = new SqliteSchedulerStore(db);
+    return await coverageReport({ inventory, store, policy, marks: await new OperatorMarks(store).all(), from, to: now, now, region });
   } finally {
     db.close();
   }

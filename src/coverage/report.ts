@@ -4,14 +4,12 @@
  * last seen in the period, or during or after that presence), those still present and not yet
  * scanned (pending), those an operator skipped, and those that left unscanned (missed) by reason
  * (src/coverage/missed.ts). Addresses in a region's CIDRs but out of scope or excluded are counted
- * apart. Read-only SQL over the state file; scans are the decision log's `scanned` entries (it
- * keeps the last 100 000 decisions) and each device's last scan.
+ * apart. Read-only, through the store's interface; scans are the decision log's `scanned` entries
+ * (it keeps the last 100 000 decisions) and each device's last scan.
  */
-import type { DB } from '../store/db.js';
 import type { Policy } from '../policy/policy.js';
-import type { BindingView } from '../inventory/inventory.js';
-import { applyMark, type OperatorMark } from '../scheduler/marks.js';
-import type { Decision, DecisionKind } from '../scheduler/queue.js';
+import type { BindingView, Inventory, OperatorMark, PeriodBinding, SchedulerStore } from '../store/types.js';
+import { applyMark } from '../scheduler/marks.js';
 import { DecisionIndex, missedReason } from './missed.js';
 
 export const MISSED_KEYS = ['left-while-queued', 'left-during-scan', 'scan-failed', 'outside-scan-window', 'no-decision', 'other'] as const;
@@ -42,7 +40,8 @@ export interface CoverageReport {
 }
 
 export interface CoverageQuery {
-  db: DB;
+  inventory: Pick<Inventory, 'bindingsBetween'>;
+  store: Pick<SchedulerStore, 'decisionsSince'>;
   policy: Policy;
   marks: Map<number, OperatorMark>;
   from: number;
@@ -52,10 +51,6 @@ export interface CoverageQuery {
   region?: string;
 }
 
-interface BindingRow {
-  id: number; ip: string; identity_id: number; start_at: number; expires_at: number | null; end_at: number | null; end_reason: string | null;
-  channel: 'dhcp' | 'vpn'; last_scanned_at: number | null; last_scanned_via: string | null;
-}
 
 interface Seen {
   region: string;
@@ -63,15 +58,13 @@ interface Seen {
   /** its last moment in the period */
   lastSeen: number;
   /** the binding it was last seen on */
-  last: BindingRow;
+  last: PeriodBinding;
   present: boolean;
 }
 
-export function coverageReport(q: CoverageQuery): CoverageReport {
-  const { db, policy, from, to, now } = q;
-  const rows = db.prepare(`SELECT b.id, b.ip, b.identity_id, b.start_at, b.expires_at, b.end_at, b.end_reason, b.channel, i.last_scanned_at, i.last_scanned_via
-    FROM bindings b JOIN identities i ON i.id = b.identity_id
-    WHERE b.start_at < @to AND coalesce(b.end_at, b.expires_at, @now) >= @from`).all({ from, to, now }) as BindingRow[];
+export async function coverageReport(q: CoverageQuery): Promise<CoverageReport> {
+  const { policy, from, to, now } = q;
+  const rows = await q.inventory.bindingsBetween(from, to, now);
   const regionNames = policy.regions.regions.map((r) => r.name).filter((n) => q.region === undefined || n === q.region);
   const out = new Map<string, CoverageRow>(regionNames.map((name) => [name, {
     region: name, seen: 0, scanned: 0, coveragePct: 100, pending: 0, skipped: 0, missed: 0,
@@ -86,28 +79,29 @@ export function coverageReport(q: CoverageQuery): CoverageReport {
     if (!policy.allowed(b.ip)) {
       let s = excluded.get(region);
       if (!s) excluded.set(region, (s = new Set()));
-      s.add(b.identity_id);
+      s.add(b.identityId);
       continue;
     }
-    const left = b.end_at ?? (b.expires_at !== null && b.expires_at < now ? b.expires_at : undefined);
+    const left = b.endAt ?? (b.expiresAt !== undefined && b.expiresAt < now ? b.expiresAt : undefined);
     const lastSeen = Math.min(to, left ?? now);
-    const key = `${region}|${b.identity_id}`;
+    const key = `${region}|${b.identityId}`;
     const cur = seen.get(key);
-    if (!cur || lastSeen > cur.lastSeen) seen.set(key, { region, identityId: b.identity_id, lastSeen, last: b, present: left === undefined || left > to });
+    if (!cur || lastSeen > cur.lastSeen) seen.set(key, { region, identityId: b.identityId, lastSeen, last: b, present: left === undefined || left > to });
     else if (left === undefined || left > to) cur.present = true;
   }
   for (const [region, ids] of excluded) out.get(region)!.excluded = ids.size;
 
-  // every scan a device had up to the period's end (rescan windows reach back before the period)
+  // every scan a device had up to the period's end (rescan windows reach back before the period),
+  // and the decisions that say why a device left unscanned
+  const all = await q.store.decisionsSince(0);
   const scans = new Map<number, number[]>();
-  for (const r of db.prepare(`SELECT identity_id, at FROM decisions WHERE decision = 'scanned' AND identity_id IS NOT NULL AND at <= ?`).all(to) as { identity_id: number; at: number }[]) {
-    const l = scans.get(r.identity_id);
-    if (l) l.push(r.at);
-    else scans.set(r.identity_id, [r.at]);
+  for (const d of all) {
+    if (d.decision !== 'scanned' || d.identityId === undefined || d.at > to) continue;
+    const l = scans.get(d.identityId);
+    if (l) l.push(d.at);
+    else scans.set(d.identityId, [d.at]);
   }
-  const decisions = new DecisionIndex((db.prepare('SELECT at, ip, identity_id, decision, reason FROM decisions WHERE at >= ? AND at <= ? ORDER BY id')
-    .all(from - 7 * 86400_000, to) as { at: number; ip: string; identity_id: number | null; decision: DecisionKind; reason: string }[])
-    .map((r): Decision => ({ at: r.at, ip: r.ip, identityId: r.identity_id ?? undefined, decision: r.decision, reason: r.reason })));
+  const decisions = new DecisionIndex(all.filter((d) => d.at >= from - 7 * 86400_000 && d.at <= to));
 
   for (const s of seen.values()) {
     const row = out.get(s.region)!;
@@ -115,14 +109,14 @@ export function coverageReport(q: CoverageQuery): CoverageReport {
     const b = s.last;
     const window = policy.rescanAfterS(b.ip, s.region) * 1000;
     const times = scans.get(s.identityId) ?? [];
-    if (b.last_scanned_at !== null && b.last_scanned_at <= to) times.push(b.last_scanned_at);
+    if (b.lastScannedAt !== undefined && b.lastScannedAt <= to) times.push(b.lastScannedAt);
     if (times.some((t) => t >= s.lastSeen - window && t <= to)) {
       row.scanned++;
       continue;
     }
     const view: BindingView = {
-      id: b.id, ip: b.ip, identityId: b.identity_id, identityKey: '', channel: b.channel, format: '', startAt: b.start_at, lastSeen: s.lastSeen, renewals: 0,
-      lastScannedAt: b.last_scanned_at ?? undefined, lastScannedVia: b.last_scanned_via ?? undefined,
+      id: b.id, ip: b.ip, identityId: b.identityId, identityKey: '', channel: b.channel, format: '', startAt: b.startAt, lastSeen: s.lastSeen, renewals: 0,
+      lastScannedAt: b.lastScannedAt, lastScannedVia: b.lastScannedVia,
     };
     const verdict = applyMark(q.marks.get(s.identityId), policy.evaluate(view, s.lastSeen), view, s.lastSeen, (r) => policy.windowOpen(r, s.lastSeen));
     if (verdict.reason === 'skipped') row.skipped++;

@@ -7,8 +7,8 @@ export interface CoveragePoint {
   regions: { region: string; seen: number; scanned: number; coveragePct: number; missed: number }[];
 }
 
-export function coverageTimeline(d: DaemonView, days: number): CoveragePoint[] {
-  return d.coverageByDay(days).map((p) => ({
+export async function coverageTimeline(d: DaemonView, days: number): Promise<CoveragePoint[]> {
+  return (await d.coverageByDay(days)).map((p) => ({
     day: p.day,
     regions: p.regions.map((r) => ({ region: r.region, seen: r.seen, scanned: r.scanned, coveragePct: r.coveragePct, missed: r.missed })),
   }));

@@ -28,32 +28,34 @@ export interface DaemonView {
   decoderCounters(): DecoderCounters[];
   scanner(): { kind: string; allowance: Allowance; block: ScannerBlock };
   schedulerCounters(): SchedulerCounters;
-  applianceLoad(name: string): { online: boolean; load: number; ours: number };
-  activeIntents(): Intent[];
-  queue(): QueueEntry[];
-  recentDecisions(limit: number): Decision[];
+  applianceLoad(name: string): Promise<{ online: boolean; load: number; ours: number }>;
+  activeIntents(): Promise<Intent[]>;
+  queue(): Promise<QueueEntry[]>;
+  recentDecisions(limit: number): Promise<Decision[]>;
   /** decisions logged since `since` (ms), oldest first */
-  decisionsSince(since: number): Decision[];
-  recentIntents(limit: number): (Intent & { targets: number })[];
+  decisionsSince(since: number): Promise<Decision[]>;
+  recentIntents(limit: number): Promise<(Intent & { targets: number })[]>;
   /** ended intents in the state database by region, appliance and final state (durable counts) */
-  endedIntentCounts(): { region: string; appliance: string; state: string; n: number }[];
-  presentBindings(now: number): BindingView[];
+  endedIntentCounts(): Promise<{ region: string; appliance: string; state: string; n: number }[]>;
+  presentBindings(now: number): Promise<BindingView[]>;
   /** bindings that ended since `since`, newest first (at most 20 000) */
-  endedBindings(since: number, now: number): EndedBinding[];
-  inventoryCounts(now: number): { identities: number; present: number };
+  endedBindings(since: number, now: number): Promise<EndedBinding[]>;
+  inventoryCounts(now: number): Promise<{ identities: number; present: number }>;
   /** the policy's verdict for a binding at a time, and the region its address maps to (if any) */
   evaluate(b: BindingView, at: number): Verdict;
+  /** the policy's verdict with operators' skips and rescans applied, as the scheduler decides (marks read now) */
+  markedEvaluator(): Promise<(b: BindingView, at: number) => Verdict>;
   regionOf(ip: string): string | undefined;
   /** failed writes to the state database since start, and what is failing now (a full disk), if anything */
   storeHealth(): { writeErrors: number; problem?: string };
   /** when the input (by name) and each of its senders last sent a line; undefined for an input not tracked */
   inputFreshness(name: string): LineFreshness | undefined;
   /** coverage per region for each of the last `days` UTC days (today up to now); cached (today's a minute, earlier days an hour): it reads every binding of the day */
-  coverageByDay(days: number): { day: string; regions: CoverageRow[] }[];
+  coverageByDay(days: number): Promise<{ day: string; regions: CoverageRow[] }[]>;
   /** the prom-client registry /metrics renders (with the histograms the daemon observes) */
   metricsRegistry(): MetricsRegistry;
   /** notification sinks (webhook, syslog) and their delivery counts; empty when none is configured */
   notifyCounters(): { sink: string; counters: DeliveryCounters }[];
-  /** throws when the state database cannot answer (or its writes are failing: a full disk) */
-  ping(): void;
+  /** rejects when the state database cannot answer (or its writes are failing: a full disk) */
+  ping(): Promise<void>;
 }

@@ -23,7 +23,8 @@ export interface NotifyContext {
   regionOf(ip: string): string | undefined;
   endedBindings(since: number, now: number): MaybeAsync<EndedBinding[]>;
   decisionsSince(since: number): MaybeAsync<Decision[]>;
-  evaluate(b: BindingView, at: number): Verdict;
+  /** the policy's verdict with operators' skips applied (a skipped device that left was not missed) */
+  evaluator(): MaybeAsync<(b: BindingView, at: number) => Verdict>;
 }
 
 interface Sink {
@@ -100,7 +101,7 @@ export class Notifier {
       if (ended.length === 0) return 0;
       const decisions = new DecisionIndex(await this.ctx.decisionsSince(since - 7 * 86400_000));
       let n = 0;
-      for (const m of classifyMissed(ended, decisions, (b, at) => this.ctx.evaluate(b, at))) {
+      for (const m of classifyMissed(ended, decisions, await this.ctx.evaluator())) {
         if (this.reported.size > 100_000) this.reported.clear();
         this.reported.add(m.bindingId);
         const host = await this.host(m.ip, m.identityId, { region: m.region, reason: m.text, why: m.key, leftAt: new Date(m.endAt).toISOString() });
