@@ -31,43 +31,43 @@ regions:
   - { name: amer, cidrs: ["10.30.0.0/16"], appliances: [{ name: amer-1, maxScans: 2 }], maxConcurrentScans: 2 }
 http: { enabled: false }
 `);
-  const { db, clock, inv, scanner, sched, see } = setup({}, {}, state);
+  const { db, clock, inv, scanner, sched, see, store } = setup({}, {}, state);
   const at = () => new Date(clock.t).toISOString();
   const lease = (ip: string, n: number): Partial<Sighting> & Pick<Sighting, 'ip'> => ({ ip, mac: mac(n), durationS: 86400 });
   const release = (ip: string, n: number) => inv.commitBatch([{ kind: 'release', ip, mac: mac(n), at: at(), format: 'isc-dhcpd', source: 't' } as Sighting]);
   // G: seen and gone ten days ago (before the period)
   clock.t = Date.now() - 10 * 86400_000;
-  inv.commitBatch([{ kind: 'lease', ip: '10.20.1.70', mac: mac(70), at: at(), format: 'isc-dhcpd', source: 't', durationS: 3600 } as Sighting]);
+  await inv.commitBatch([{ kind: 'lease', ip: '10.20.1.70', mac: mac(70), at: at(), format: 'isc-dhcpd', source: 't', durationS: 3600 } as Sighting]);
   clock.t += 600_000;
-  release('10.20.1.70', 70);
+  await release('10.20.1.70', 70);
 
   clock.t = Date.now() - 3 * 3600_000;
   // D (amer) is skipped by an operator before the scheduler's first pass
-  const d = see(lease('10.30.1.4', 4));
-  new OperatorMarks(db).skip([d.identityId!], Date.now() + 86400_000, clock.t);
+  const d = await see(lease('10.30.1.4', 4));
+  await new OperatorMarks(store).skip([d.identityId!], Date.now() + 86400_000, clock.t);
   // A (emea) is launched; B waits behind it (one scan at a time in emea) and leaves while queued
-  see(lease('10.20.1.1', 1));
+  await see(lease('10.20.1.1', 1));
   await sched.tick();
   expect(scanner.launches).toHaveLength(1);
   clock.t += 60_000;
-  see(lease('10.20.1.2', 2));
+  await see(lease('10.20.1.2', 2));
   await sched.tick();
   expect(scanner.launches).toHaveLength(1);
   clock.t += 300_000;
-  release('10.20.1.2', 2);
+  await release('10.20.1.2', 2);
   scanner.finish(scanner.launches[0].ref);
   clock.t += 60_000;
   await sched.tick();
   await sched.tick();
   // A comes back on another address: the same device
   clock.t += 600_000;
-  inv.commitBatch([{ kind: 'lease', ip: '10.20.1.8', mac: mac(1), at: at(), format: 'isc-dhcpd', source: 't', durationS: 86400 } as Sighting]);
+  await inv.commitBatch([{ kind: 'lease', ip: '10.20.1.8', mac: mac(1), at: at(), format: 'isc-dhcpd', source: 't', durationS: 86400 } as Sighting]);
   // F (amer) comes and goes before the scheduler looks at it; E is excluded; C is present, not scanned yet
-  inv.commitBatch([{ kind: 'lease', ip: '10.30.1.6', mac: mac(6), at: at(), format: 'isc-dhcpd', source: 't', durationS: 86400 } as Sighting]);
+  await inv.commitBatch([{ kind: 'lease', ip: '10.30.1.6', mac: mac(6), at: at(), format: 'isc-dhcpd', source: 't', durationS: 86400 } as Sighting]);
   clock.t += 60_000;
-  release('10.30.1.6', 6);
-  see(lease('10.20.9.5', 5));
-  see(lease('10.20.1.3', 3));
+  await release('10.30.1.6', 6);
+  await see(lease('10.20.9.5', 5));
+  await see(lease('10.20.1.3', 3));
   db.close();
 });
 

@@ -9,9 +9,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Policy } from '../src/policy/policy.js';
 import { Scheduler, buildSchedulerOptions } from '../src/scheduler/scheduler.js';
-import { SchedulerStore } from '../src/scheduler/queue.js';
-import { openDatabase } from '../src/store/db.js';
-import { Inventory } from '../src/inventory/inventory.js';
+import { openSqliteStore } from '../src/store/sqlite-store.js';
 import { silentLogger } from '../src/log.js';
 import { mac, setup } from './helpers/scheduler.js';
 
@@ -28,12 +26,12 @@ const policyFor = (regions: typeof moved) => new Policy({ scope: ['10.0.0.0/8'],
 describe('a queued device follows its address to its region', () => {
   it('after a reload: moved while waiting, launched on the new region\'s appliance', async () => {
     const { sched, see, store, scanner } = setup();
-    see({ ip: '10.20.1.5', mac: mac(5) });
-    expect(store.allQueued().map((q) => q.region)).toEqual(['emea']);
+    await see({ ip: '10.20.1.5', mac: mac(5) });
+    expect((await store.allQueued()).map((q) => q.region)).toEqual(['emea']);
     sched.reconfigure(policyFor(moved), buildSchedulerOptions({ regions: moved, maxTargetsPerScan: 3, scanner, scheduler: { pollIntervalS: 60, verifyResults: false } }));
-    sched.sweep();
-    expect(store.allQueued().map((q) => q.region)).toEqual(['amer']);
-    expect(store.recentDecisions(1)[0]).toMatchObject({ decision: 'due', reason: expect.stringMatching(/now in region amer .*was queued under emea/) });
+    await sched.sweep();
+    expect((await store.allQueued()).map((q) => q.region)).toEqual(['amer']);
+    expect((await store.recentDecisions(1))[0]).toMatchObject({ decision: 'due', reason: expect.stringMatching(/now in region amer .*was queued under emea/) });
     await sched.tick();
     expect(scanner.launches.map((l) => l.appliance)).toEqual(['amer-1']);
   });
@@ -41,29 +39,28 @@ describe('a queued device follows its address to its region', () => {
   it('after a restart on the same state file with new regions: the first sweep moves it', async () => {
     const state = join(dir, 'restart.db');
     const first = setup({}, {}, state);
-    first.see({ ip: '10.20.1.6', mac: mac(6) });
-    expect(first.store.allQueued().map((q) => q.region)).toEqual(['emea']);
+    await first.see({ ip: '10.20.1.6', mac: mac(6) });
+    expect((await first.store.allQueued()).map((q) => q.region)).toEqual(['emea']);
     first.db.close();
     // a new process: same state, new config
-    const db = openDatabase(state);
-    const inv = new Inventory(db, { defaultLeaseS: 3600, maxSessionS: 86400, retentionS: 86400 * 30 });
-    const store = new SchedulerStore(db);
-    const sched = new Scheduler(first.clock, inv, policyFor(moved), store, first.scanner,
+    const st = openSqliteStore(state, { defaultLeaseS: 3600, maxSessionS: 86400, retentionS: 86400 * 30 });
+    const store = st.scheduler;
+    const sched = new Scheduler(first.clock, st.inventory, policyFor(moved), store, first.scanner,
       buildSchedulerOptions({ regions: moved, maxTargetsPerScan: 3, scanner: first.scanner, scheduler: { pollIntervalS: 60, verifyResults: false } }), silentLogger());
-    sched.sweep();
-    expect(store.allQueued().map((q) => q.region)).toEqual(['amer']);
+    await sched.sweep();
+    expect((await store.allQueued()).map((q) => q.region)).toEqual(['amer']);
     await sched.tick();
     expect(first.scanner.launches.map((l) => l.appliance)).toEqual(['amer-1']);
-    db.close();
+    await st.close();
   });
 
-  it('a waiting device whose address left every region leaves the queue (not stranded under a region that is gone)', () => {
+  it('a waiting device whose address left every region leaves the queue (not stranded under a region that is gone)', async () => {
     const { sched, see, store, scanner } = setup();
-    see({ ip: '10.20.1.7', mac: mac(7) });
+    await see({ ip: '10.20.1.7', mac: mac(7) });
     const only = [moved[1]].map((r) => ({ ...r, cidrs: ['10.30.0.0/16'] }));
     sched.reconfigure(policyFor(only), buildSchedulerOptions({ regions: only, maxTargetsPerScan: 3, scanner, scheduler: { pollIntervalS: 60, verifyResults: false } }));
-    sched.sweep();
-    expect(store.allQueued()).toEqual([]);
-    expect(store.recentDecisions(1)[0]).toMatchObject({ ip: '10.20.1.7', decision: 'not-due', reason: expect.stringMatching(/^no-region/) });
+    await sched.sweep();
+    expect(await store.allQueued()).toEqual([]);
+    expect((await store.recentDecisions(1))[0]).toMatchObject({ ip: '10.20.1.7', decision: 'not-due', reason: expect.stringMatching(/^no-region/) });
   });
 });

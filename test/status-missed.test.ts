@@ -61,16 +61,16 @@ describe('missed reasons are keyed by device', () => {
       const now = Date.now();
       const at = (minAgo: number) => new Date(now - minAgo * 60_000).toISOString();
       const s = (x: Partial<Sighting>): Sighting => ({ kind: 'lease', format: 'isc-dhcpd', source: 'test', durationS: 86400, ...x }) as Sighting;
-      const [present, gone, other] = d.inventory.commitBatch([
+      const [present, gone, other] = await d.inventory.commitBatch([
         s({ ip: '10.20.0.1', mac: '52:54:00:00:01:01', at: at(30) }),
         s({ ip: '10.20.0.2', mac: '52:54:00:00:01:02', at: at(30) }),
         s({ ip: '10.20.0.3', mac: '52:54:00:00:01:03', at: at(30) }),
       ]);
-      d.inventory.commitBatch([s({ kind: 'release', ip: '10.20.0.2', mac: '52:54:00:00:01:02', at: at(10) })]);
-      const before = buildStatus(daemonView(d), {}).regions[0];
+      await d.inventory.commitBatch([s({ kind: 'release', ip: '10.20.0.2', mac: '52:54:00:00:01:02', at: at(10) })]);
+      const before = (await buildStatus(daemonView(d), {})).regions[0];
       expect([before.due, before.missed]).toEqual([2, 1]);
-      new OperatorMarks(d.db).skip([present.identityId!, gone.identityId!], now + 3600_000, now - 60 * 60_000);
-      const after = buildStatus(daemonView(d), {}).regions[0];
+      await new OperatorMarks(d.scheduler.store).skip([present.identityId!, gone.identityId!], now + 3600_000, now - 60 * 60_000);
+      const after = (await buildStatus(daemonView(d), {})).regions[0];
       expect(after.due).toBe(1); // only the device nobody skipped
       expect(after.notDue.skipped).toBe(1);
       expect(after.missed).toBe(0);
