@@ -89,7 +89,7 @@ describe('/metrics types and names', () => {
     expect(text).toMatch(/^onsight_sighting_to_launch_seconds_count\{region="emea"\} 1$/m);
     expect(text).toMatch(/^onsight_sighting_to_launch_seconds_bucket\{le="\+Inf",region="emea"\} 1$/m);
     // the dry-run scan ends 30 s after launch: wait for its end, then a launch-to-end observation
-    await until(() => daemon.scheduler.store.activeIntents().length === 0, 60_000, 'the scan to end', 200);
+    await until(async () => (await daemon.scheduler.store.activeIntents()).length === 0, 60_000, 'the scan to end', 200);
     const later = await (await fetch(`${daemon.http!.url}/metrics`)).text();
     const sum = Number(/^onsight_scan_launch_to_end_seconds_sum\{region="emea",state="finished"\} (\S+)$/m.exec(later)?.[1]);
     expect(sum).toBeGreaterThanOrEqual(29);
