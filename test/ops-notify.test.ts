@@ -138,6 +138,77 @@ notify:
   });
 });
 
+describe('notification delivery over real sockets: refusals, dead receivers, TCP syslog', () => {
+  const intent = { id: 'onsight-x-1', region: 'emea', appliance: 'sa-1', state: 'running' as const, createdAt: 0, launchedAt: Date.now() - 60_000, scanRef: 'scan/1' };
+  const ctx = { identity: () => undefined, regionOf: () => undefined, endedBindings: () => [], decisionsSince: () => [], evaluator: () => () => ({ due: false, reason: 'due' as const, detail: '' }) };
+  const until = async (pred: () => boolean, what: string) => {
+    const end = Date.now() + 10_000;
+    while (!pred()) {
+      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+
+  it('a receiver that refuses (401) is not retried; a dead one is retried maxAttempts times; both counted failed; the scheduler never waits', async () => {
+    let hits = 0;
+    const refusing = createServer((req, res) => { hits++; req.resume(); res.writeHead(401).end(); });
+    await new Promise<void>((r) => refusing.listen(0, '127.0.0.1', r));
+    const deadPort = await freePort(); // nothing listens there
+    const env = { S: SECRET };
+    const { Notifier } = await import('../src/notify/notifier.js');
+    const { silentLogger } = await import('../src/log.js');
+    const refused = new Notifier({ webhook: { url: `http://127.0.0.1:${(refusing.address() as { port: number }).port}/`, secret: { env: 'S' }, events: ['scan-finished', 'scan-failed', 'host-scanned', 'host-missed'], timeoutS: 5, maxAttempts: 3, backoffS: 0.05, maxBackoffS: 1, maxQueue: 10 } }, ctx, silentLogger(), Date.now(), env);
+    const dead = new Notifier({ webhook: { url: `http://127.0.0.1:${deadPort}/`, secret: { env: 'S' }, events: ['scan-finished', 'scan-failed', 'host-scanned', 'host-missed'], timeoutS: 5, maxAttempts: 3, backoffS: 0.05, maxBackoffS: 1, maxQueue: 2 } }, ctx, silentLogger(), Date.now(), env);
+    try {
+      refused.scanEnded(intent, { state: 'finished', endedAt: Date.now(), targets: 1, scanned: 1 });
+      for (let n = 0; n < 3; n++) dead.scanEnded(intent, { state: 'error', endedAt: Date.now(), targets: 1, scanned: 0, why: 'x' });
+      // the calls returned with the events queued, before any delivery attempt finished
+      expect(refused.counters()[0].counters).toMatchObject({ queued: 1, sent: 0, failed: 0 });
+      expect(dead.counters()[0].counters).toMatchObject({ queued: 2, dropped: 1 });
+      await until(() => refused.counters()[0].counters.failed === 1, 'the refusal');
+      expect(hits).toBe(1);
+      expect(refused.counters()[0].counters).toMatchObject({ sent: 0, retries: 0, failed: 1 });
+      await until(() => dead.counters()[0].counters.failed === 2, 'two events given up');
+      // the queue holds 2: the first event was dropped when the third came
+      expect(dead.counters()[0].counters).toMatchObject({ sent: 0, failed: 2, dropped: 1, retries: 4, queued: 0 });
+    } finally {
+      refused.close();
+      dead.close();
+      refusing.close();
+    }
+  });
+
+  it('TCP syslog: octet-counted RFC 5424 frames a collector can split, even with a newline in a field', async () => {
+    const { createServer: createTcpServer } = await import('node:net');
+    let buf = '';
+    const collector = createTcpServer((sock) => sock.setEncoding('utf8').on('data', (c: string) => (buf += c)));
+    await new Promise<void>((r) => collector.listen(0, '127.0.0.1', r));
+    const { Notifier } = await import('../src/notify/notifier.js');
+    const { silentLogger } = await import('../src/log.js');
+    const n = new Notifier({ syslog: { target: `tcp://127.0.0.1:${(collector.address() as { port: number }).port}`, facility: 'local0', appName: 'onsight', events: ['scan-failed'], maxQueue: 10 } }, ctx, silentLogger());
+    try {
+      n.scanEnded(intent, { state: 'finished', endedAt: Date.now(), targets: 1, scanned: 1 }); // not wanted: not sent
+      n.scanEnded(intent, { state: 'error', endedAt: Date.now(), targets: 2, scanned: 0, why: 'line one\nline two' });
+      n.scanEnded(intent, { state: 'canceled', endedAt: Date.now(), targets: 2, scanned: 0, why: 'by the scanner' });
+      await until(() => n.counters()[0].counters.sent === 2, 'two frames');
+      await until(() => /scan-failed.*scan-failed/s.test(buf), 'both frames at the collector');
+      const frames: string[] = [];
+      for (let rest = Buffer.from(buf); rest.length;) {
+        const sp = rest.indexOf(0x20);
+        const len = Number(rest.subarray(0, sp).toString());
+        frames.push(rest.subarray(sp + 1, sp + 1 + len).toString());
+        rest = rest.subarray(sp + 1 + len);
+      }
+      expect(frames).toHaveLength(2);
+      expect(frames[0]).toMatch(/^<132>1 \S+ \S+ onsight \d+ scan-failed \[onsight@32473 event="scan-failed" .*state="error".*error="line one line two"\]/);
+      expect(frames[1]).toContain('state="canceled"');
+    } finally {
+      n.close();
+      collector.close();
+    }
+  });
+});
+
 describe('notification formats and config', () => {
   it('the signature is HMAC-SHA256 over "<t>.<body>" (Stripe\'s scheme), hex', () => {
     expect(signatureHeader('k', 1700000000, '{"a":1}')).toBe(`t=1700000000,v1=${createHmac('sha256', 'k').update('1700000000.{"a":1}').digest('hex')}`);

@@ -17,16 +17,22 @@ import { OperatorMarks } from '../src/scheduler/marks.js';
 const dir = mkdtempSync(join(tmpdir(), 'onsight-missed-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+/** a daemon with one always-open region, no inputs, and timers too slow to act during a test */
+async function startQuietDaemon(state: string): Promise<Daemon> {
+  const { config } = validateConfig({
+    state: join(dir, state), timezone: 'UTC', inputs: [],
+    policy: { scope: ['10.0.0.0/8'] },
+    regions: [{ name: 'emea', cidrs: ['10.20.0.0/16'], appliances: ['a'], scanWindows: ['* 00:00-24:00'] }],
+    http: { enabled: false },
+  });
+  const d = new Daemon({ config, log: silentLogger(), tickMs: 3_600_000, sweepMs: 3_600_000 });
+  await d.start();
+  return d;
+}
+
 describe('missed reasons are keyed by device', () => {
   it('a device that reused a scanned device\'s address and left unscanned is not "other:scanned"', async () => {
-    const { config } = validateConfig({
-      state: join(dir, 'state.db'), timezone: 'UTC', inputs: [],
-      policy: { scope: ['10.0.0.0/8'] },
-      regions: [{ name: 'emea', cidrs: ['10.20.0.0/16'], appliances: ['a'], scanWindows: ['* 00:00-24:00'] }],
-      http: { enabled: false },
-    });
-    const d = new Daemon({ config, log: silentLogger(), tickMs: 3_600_000, sweepMs: 3_600_000 });
-    await d.start();
+    const d = await startQuietDaemon('state.db');
     try {
       const now = Date.now();
       const at = (minAgo: number) => new Date(now - minAgo * 60_000).toISOString();
@@ -49,14 +55,7 @@ describe('missed reasons are keyed by device', () => {
   });
 
   it('operator skips count as the scheduler counts them: a skipped device is not due, and one that left is not missed', async () => {
-    const { config } = validateConfig({
-      state: join(dir, 'skips.db'), timezone: 'UTC', inputs: [],
-      policy: { scope: ['10.0.0.0/8'] },
-      regions: [{ name: 'emea', cidrs: ['10.20.0.0/16'], appliances: ['a'], scanWindows: ['* 00:00-24:00'] }],
-      http: { enabled: false },
-    });
-    const d = new Daemon({ config, log: silentLogger(), tickMs: 3_600_000, sweepMs: 3_600_000 });
-    await d.start();
+    const d = await startQuietDaemon('skips.db');
     try {
       const now = Date.now();
       const at = (minAgo: number) => new Date(now - minAgo * 60_000).toISOString();

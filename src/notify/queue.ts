@@ -47,7 +47,8 @@ export class DeliveryQueue<T> {
     if (this.closed) return;
     this.items.push(item);
     if (this.items.length > this.opts.maxQueue) {
-      this.items.shift();
+      // the oldest waiting one goes (not the one being delivered now)
+      this.items.splice(this.running && this.items.length > 1 ? 1 : 0, 1);
       if (this.counters.dropped++ === 0) this.log.warn(`notify ${this.name}: queue full (${this.opts.maxQueue}); dropping the oldest events`);
     }
     this.counters.queued = this.items.length;
@@ -83,7 +84,7 @@ export class DeliveryQueue<T> {
           this.log.debug({ notify: this.name, attempt: tries }, `notify ${this.name}: ${r.why}; retrying in ${Math.round(wait / 100) / 10} s`);
           await this.sleep(wait);
         }
-        if (this.items[0] === item) this.items.shift(); // unless it was dropped meanwhile
+        this.items.shift(); // the one just delivered or given up (drops never take the one in flight)
         this.counters.queued = this.items.length;
       }
     } finally {
