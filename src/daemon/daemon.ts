@@ -99,12 +99,12 @@ export class Daemon {
   /**
    * Apply a reloaded config (SIGHUP) without dropping connections: policy, regions, scheduler and
    * inventory settings, time zone and log level take effect now. Returns the sections that differ
-   * but need a restart (inputs, state, scanner, http, parser plug-ins).
+   * but need a restart (inputs, state, scanner, http, parser plug-ins, notifications).
    */
   applyConfig(next: Config): string[] {
     const prev = this.opts.config;
     const same = (k: keyof Config) => JSON.stringify(prev[k]) === JSON.stringify(next[k]);
-    const restart = (['state', 'inputs', 'scanner', 'http', 'parsers'] as const).filter((k) => !same(k));
+    const restart = (['state', 'inputs', 'scanner', 'http', 'parsers', 'notify'] as const).filter((k) => !same(k));
     this.policy = policyFor(next);
     this.inventory.setOptions(inventoryOptions(next));
     // the scanner section needs a restart: its running values (maxTargetsPerScan) stay
