@@ -1,5 +1,6 @@
 /** `onsight report --since 7d [--csv|--html|--json] [--region R]`: coverage per region (src/coverage/report.ts). Read-only. */
 import { openDatabaseReadOnly } from '../store/db.js';
+import { sqliteStatePath } from '../cluster/config.js';
 import { Policy } from '../policy/policy.js';
 import { OperatorMarks } from '../scheduler/marks.js';
 import { SqliteInventory } from '../inventory/inventory.js';
@@ -16,7 +17,7 @@ export async function buildReport(config: Config, from: number, now: number, reg
   if (region !== undefined && !config.regions.some((r) => r.name === region)) {
     throw new UsageError(`--region: no region "${printable(region)}" in the config (known: ${config.regions.map((r) => r.name).join(', ')})`);
   }
-  const db = openDatabaseReadOnly(config.state);
+  const db = openDatabaseReadOnly(sqliteStatePath(config.state, 'onsight report'));
   try {
     const policy = new Policy({ scope: config.policy.scope, exclude: config.policy.exclude, rescanAfter: config.policy.rescanAfter, rescanLead: config.policy.rescanLead, rules: config.policy.rules, regions: config.regions, timezone: config.timezone });
     const inventory = new SqliteInventory(db, { defaultLeaseS: config.inventory.defaultLeaseS, maxSessionS: config.inventory.maxSessionS, retentionS: config.inventory.retention });

@@ -26,6 +26,7 @@ import { InputFreshness } from './freshness.js';
 import { MetricsRegistry } from '../http/prom.js';
 import { scanTimings } from '../http/metrics.js';
 import type { DaemonView } from '../http/view.js';
+import { sqliteStatePath } from '../cluster/config.js';
 
 export interface DaemonOptions {
   config: Config;
@@ -119,9 +120,10 @@ export class Daemon {
 
   async start(): Promise<void> {
     const { config, log } = this.opts;
-    this.stateLock = lockStateFile(config.state); // one daemon per state file
-    this.storeHealth = new StoreHealth(config.state, log.child({ stage: 'store' }));
-    this.store = openSqliteStore(config.state, inventoryOptions(config));
+    const statePath = sqliteStatePath(config.state, 'onsight run');
+    this.stateLock = lockStateFile(statePath); // one daemon per state file
+    this.storeHealth = new StoreHealth(statePath, log.child({ stage: 'store' }));
+    this.store = openSqliteStore(statePath, inventoryOptions(config));
     this.registry = await loadRegistry(config.parsers.directory);
     for (const inp of config.inputs) {
       const format = inputParserFormat(inp);

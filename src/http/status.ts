@@ -12,6 +12,7 @@ import type { DaemonView } from './view.js';
 import { classifyMissed, DecisionIndex } from '../coverage/missed.js';
 import { inputStaleness, type InputStaleness } from './staleness.js';
 import { coverageTimeline, type CoveragePoint } from './coverage.js';
+import { describeState } from '../cluster/config.js';
 
 export interface ApplianceView {
   name: string;
@@ -190,7 +191,7 @@ export async function buildStatus(d: DaemonView, opts: StatusOptions = {}): Prom
     now: new Date(now).toISOString(),
     startedAt: new Date(d.startedAt).toISOString(),
     uptimeS: Math.round((now - d.startedAt) / 1000),
-    state: config.state,
+    state: describeState(config.state),
     scanner: { kind: scanner.kind, allowance: scanner.allowance, apiCalls: sc.apiCalls, ...scanner.block },
     totals: {
       identities: counts.identities, present: counts.present, sightings: ic.sightings, lines: ic.lines,

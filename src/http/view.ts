@@ -16,13 +16,14 @@ import type { DeliveryCounters } from '../notify/queue.js';
 import type { LineFreshness } from '../daemon/freshness.js';
 import type { CoverageRow } from '../coverage/report.js';
 import type { MetricsRegistry } from './prom.js';
+import type { StateConfig } from '../cluster/config.js';
 
 export type { EndedBinding } from '../coverage/missed.js';
 
 export interface DaemonView {
   readonly startedAt: number;
   /** the running config's regions and state file (what a reload could not change keeps its running value) */
-  config(): { state: string; regions: { name: string; cidrs: string[]; appliances: { name: string; maxScans: number }[] }[] };
+  config(): { state: StateConfig; regions: { name: string; cidrs: string[]; appliances: { name: string; maxScans: number }[] }[] };
   inputs(): { name: string; counters(): SourceCounters }[];
   ingestCounters(): IngestCounters;
   decoderCounters(): DecoderCounters[];
