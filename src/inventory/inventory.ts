@@ -12,7 +12,7 @@
  */
 import type { DB } from '../store/db.js';
 import { gateOf, type SqliteGate } from '../store/gate.js';
-import type { ApplyResult, BindingView, Change, EndedBindingRow, IdentityView, Inventory, InventoryCounts, InventoryOptions } from '../store/types.js';
+import type { ApplyResult, BindingView, Change, EndedBindingRow, IdentityView, Inventory, InventoryCounts, InventoryOptions, PeriodBinding } from '../store/types.js';
 import type { Sighting } from '../sighting.js';
 import type { FileCheckpoint, SourcePosition } from '../sources/types.js';
 import { LinkRules, linkedVia, type LinkFacts } from './linking.js';
@@ -34,6 +34,16 @@ export interface BindingRow {
 export const BINDING_SELECT = `SELECT b.id, b.ip, b.identity_id, i.key, i.mac, i.user, i.hostname, b.channel, b.format, b.start_at, b.last_seen,
   b.expires_at, b.end_at, b.end_reason, b.renewals, i.last_scanned_at, i.last_scanned_via
   FROM bindings b JOIN identities i ON i.id = b.identity_id`;
+
+export interface PeriodRow {
+  id: number; ip: string; identity_id: number; channel: 'dhcp' | 'vpn'; start_at: number; expires_at: number | null; end_at: number | null;
+  last_scanned_at: number | null; last_scanned_via: string | null;
+}
+
+export const toPeriodBinding = (r: PeriodRow): PeriodBinding => ({
+  id: r.id, ip: r.ip, identityId: r.identity_id, channel: r.channel, startAt: r.start_at, expiresAt: r.expires_at ?? undefined, endAt: r.end_at ?? undefined,
+  lastScannedAt: r.last_scanned_at ?? undefined, lastScannedVia: r.last_scanned_via ?? undefined,
+});
 
 export interface IdentityRow {
   id: number; key: string; mac: string | null; duid: string | null; user: string | null; hostname: string | null;
@@ -332,6 +342,13 @@ export class SqliteInventory implements Inventory {
       lastScannedAt: e.last_scanned_at ?? undefined, lastScannedVia: e.last_scanned_via ?? undefined, presentElsewhere: e.present_elsewhere !== 0,
     })));
   }
+
+  bindingsBetween(from: number, to: number, now: number): Promise<PeriodBinding[]> {
+    return this.gate.run(() => (this.db.prepare(`SELECT b.id, b.ip, b.identity_id, b.channel, b.start_at, b.expires_at, b.end_at, i.last_scanned_at, i.last_scanned_via
+        FROM bindings b JOIN identities i ON i.id = b.identity_id
+        WHERE b.start_at < @to AND coalesce(b.end_at, b.expires_at, @now) >= @from`).all({ from, to, now }) as PeriodRow[]).map(toPeriodBinding));
+  }
+
 
   /** End bindings whose lease ran out without a release; returns their ids. */
   expireStale(now: number): Promise<number[]> {

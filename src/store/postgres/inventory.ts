@@ -7,10 +7,10 @@ import type { Sighting } from '../../sighting.js';
 import type { FileCheckpoint, SourcePosition } from '../../sources/types.js';
 import { hostKey, isLinkableHostKey } from '../../inventory/hostkey.js';
 import {
-  BINDING_SELECT, END_KIND, capNames, contradicts, identityKey, toIdentityView, toView, type BindingRow, type EndedRow, type IdentityRow,
+  BINDING_SELECT, END_KIND, capNames, contradicts, identityKey, toIdentityView, toPeriodBinding, toView, type BindingRow, type EndedRow, type IdentityRow, type PeriodRow,
 } from '../../inventory/inventory.js';
 import { LinkRules, linkedVia, type LinkFacts } from '../../inventory/linking.js';
-import type { ApplyResult, BindingView, Change, EndedBindingRow, IdentityView, Inventory, InventoryCounts, InventoryOptions } from '../types.js';
+import type { ApplyResult, BindingView, Change, EndedBindingRow, IdentityView, Inventory, InventoryCounts, InventoryOptions, PeriodBinding } from '../types.js';
 import { statement as st, type PgDb } from './db.js';
 
 // Round trips are what an apply costs on a server (each statement waits for the last): the
@@ -213,6 +213,11 @@ export class PgInventory implements Inventory {
       id: e.id, ip: e.ip, identityId: e.identity_id, startAt: e.start_at, endAt: e.end_at, endReason: e.end_reason ?? undefined,
       lastScannedAt: e.last_scanned_at ?? undefined, lastScannedVia: e.last_scanned_via ?? undefined, presentElsewhere: e.present_elsewhere !== 0,
     }));
+  }
+
+  async bindingsBetween(from: number, to: number, now: number): Promise<PeriodBinding[]> {
+    return (await this.db.rows<PeriodRow>(`SELECT b.id, b.ip, b.identity_id, b.channel, b.start_at, b.expires_at, b.end_at, i.last_scanned_at, i.last_scanned_via
+      FROM bindings b JOIN identities i ON i.id = b.identity_id WHERE b.start_at < $1 AND coalesce(b.end_at, b.expires_at, $2) >= $3`, [to, now, from])).map(toPeriodBinding);
   }
 
   expireStale(now: number): Promise<number[]> {
