@@ -105,7 +105,6 @@ export class Canceler {
     const now = this.core.clock.now();
     const targets = this.core.store.targets(i.id);
     this.core.store.endIntent(i.id, state, now, why, { notBefore: now, countAttempt: false });
-    this.core.appliances.ended(i.appliance);
     return targets;
   }
 
@@ -121,7 +120,7 @@ export class Canceler {
     appliances.invalidate(i.appliance); // read the list again: it may be old
     await this.core.launch.refreshAppliances();
     const r = opts.regions.find((x) => x.name === i.region);
-    const max = r?.appliances.find((a) => a.name === i.appliance)?.maxScans ?? 1;
+    const max = appliances.capacity(i.appliance, r?.appliances.find((a) => a.name === i.appliance)?.maxScans ?? 1, clock.now());
     const { online, load } = appliances.load(i.appliance, this.core.store.activeIntents());
     if (online && load <= max) return; // it has its slot: about to start
     if (!this.core.budget.canSpend(true)) return;
@@ -150,7 +149,6 @@ export class Canceler {
     }
     const now = this.core.clock.now();
     store.endIntent(i.id, 'canceled', now, 'every target left the network');
-    this.core.appliances.ended(i.appliance);
     this.drain(i.region);
     this.core.counters.canceledLeft++;
     for (const t of targets) {

@@ -71,6 +71,9 @@ export function newCounters(): SchedulerCounters {
 // declared here so that this module depends on none of them).
 export interface BudgetPhase {
   canSpend(essential: boolean): boolean;
+  canLaunch(): boolean;
+  /** the allowance holds fewer than SCARCE_CALLS_PER_DAY calls a day */
+  scarce(): boolean;
   call<T>(what: string, which: ScannerCall, fn: () => Promise<T>): Promise<T>;
 }
 export interface DecidePhase {

@@ -38,7 +38,7 @@ export class Follower {
     const seen = this.lastState.get(i.id);
     if (seen === 'submitted' || seen === 'queued') return true;
     const typical = this.durations.count >= 3 ? this.durations.typical(this.size(i)) : 0;
-    return now - (i.launchedAt ?? i.createdAt) < Math.max(this.core.opts.pickupS * 1000, 0.3 * typical);
+    return now - (i.launchedAt ?? i.createdAt) < Math.max(this.core.appliances.pickupMs(i.appliance, this.core.opts.pickupS), 0.3 * typical);
   }
 
   private size(i: Intent): number {
@@ -94,7 +94,9 @@ export class Follower {
    */
   private pollWorthwhile(running: Intent[], now: number): boolean {
     const blocking = this.blockingScans(running, now);
-    if (blocking.length === 0) return now - this.lastPollAt >= (this.core.opts.idlePollS ?? 60 * this.core.opts.pollIntervalS) * 1000;
+    // with nothing waiting, a poll only records results: a scarce allowance does that a sixth as often
+    const idleMs = (this.core.opts.idlePollS ?? 60 * this.core.opts.pollIntervalS) * 1000 * (this.core.budget.scarce() ? 6 : 1);
+    if (blocking.length === 0) return now - this.lastPollAt >= idleMs;
     if (this.durations.count < 3) return true;
     const interval = this.pollIntervalMs();
     let chance = 0;
@@ -131,6 +133,7 @@ export class Follower {
       return;
     }
     const byRef = new Map(statuses.map((s) => [s.scanRef, s]));
+    this.learnCapacity(running, byRef, now);
     for (const i of running) {
       const st = byRef.get(i.scanRef!);
       if (!st) {
@@ -151,9 +154,34 @@ export class Follower {
       else if (st.state === 'error' || st.state === 'canceled') this.forget(i, () => this.core.results.finishFailed(i, st.state as 'error' | 'canceled', `scan ended ${st.state}`));
       else if (await this.giveUpIfOverdue(i, now, st.state)) continue;
       else if ((st.state === 'queued' || st.state === 'submitted') && this.lastState.get(i.id) !== 'paused'
-        && now - (i.launchedAt ?? i.createdAt) > 2 * opts.pickupS * 1000) {
+        && now - (i.launchedAt ?? i.createdAt) > 2 * this.core.appliances.pickupMs(i.appliance, opts.pickupS)) {
         await this.core.cancel.requeueIfStuck(i);
       } else if (opts.cancelWhenAllLeft) await this.core.cancel.cancelIfAllLeft(i);
+    }
+  }
+
+  /**
+   * What a poll tells of the appliances' slots: our scans found running on an appliance ran at
+   * once (it has that many slots at least); one of ours still queued after the appliance surely
+   * polled waits for a slot, so the appliance list is read again at the next launch pass, and
+   * shows how many scans fill it (appliances.ts).
+   */
+  private learnCapacity(running: Intent[], byRef: Map<string, ScanStatus>, now: number): void {
+    const book = this.core.appliances;
+    const per = new Map<string, { running: number; waiting: string[] }>();
+    for (const i of running) {
+      const st = byRef.get(i.scanRef!);
+      if (!st) continue;
+      const p = per.get(i.appliance) ?? { running: 0, waiting: [] };
+      per.set(i.appliance, p);
+      const before = this.lastState.get(i.id);
+      if (st.state === 'running') p.running++;
+      else if ((st.state === 'queued' || st.state === 'submitted') && before !== 'running' && before !== 'paused'
+        && now - (i.launchedAt ?? i.createdAt) > book.pickupMs(i.appliance, this.core.opts.pickupS)) p.waiting.push(i.scanRef!);
+    }
+    for (const [name, p] of per) {
+      book.sawRunning(name, p.running);
+      if (p.waiting.length) book.sawWaiting(name, p.waiting);
     }
   }
 

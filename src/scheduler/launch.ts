@@ -29,7 +29,9 @@ export class Launcher {
   async refreshAppliances(): Promise<boolean> {
     const { clock, appliances, opts, budget } = this.core;
     const now = clock.now();
-    if (!appliances.stale(now, opts.applianceRefreshS)) return false;
+    // a scarce allowance reads the list only when never read or asked for again (a scan of ours
+    // waits for a slot, a scan stuck): what else it could show would not change a launch
+    if (budget.scarce() ? !appliances.mustRead() : !appliances.stale(now, opts.applianceRefreshS)) return false;
     if (!budget.canSpend(false) && appliances.known) return false;
     let list: ApplianceStatus[];
     try {
@@ -103,8 +105,8 @@ export class Launcher {
         const active = store.activeIntents();
         if (active.length >= maxTotal) return;
         if (this.core.cancel.isDraining(r.name, clock.now()) || active.filter((i) => i.region === r.name).length >= r.maxConcurrentScans) break;
-        if (!budget.canSpend(true)) return;
-        const appliance = appliances.pick(r, opts.regions, active, waiting);
+        if (!budget.canLaunch()) return;
+        const appliance = appliances.pick(r, opts.regions, active, waiting, clock.now());
         if (!appliance) {
           blocked = true;
           break;
@@ -119,11 +121,24 @@ export class Launcher {
     appliances.afterPass(launches, blocked, refreshed);
   }
 
+  /**
+   * How many targets the region's next scan takes: maxTargetsPerScan while its queue is short; a
+   * longer queue goes out in one scan (up to the scanner's maxTargetsPerLaunch). A region runs
+   * its scans one after another, so splitting a backlog only adds a scan's setup, pickup, last
+   * wave and processing per piece (a night's servers: one scan per region, not thirty).
+   */
+  private batchSize(region: string, now: number): number {
+    const { opts, store } = this.core;
+    const base = opts.maxTargetsPerScan, cap = Math.max(base, opts.maxTargetsPerLaunch);
+    if (cap === base) return base;
+    return Math.max(base, store.ready(region, now, cap).length);
+  }
+
   /** Build, re-check and launch one batch; false when nothing was launched. */
   private async launchBatch(r: SchedulerRegion, appliance: { name: string; why: string }): Promise<boolean> {
     const { clock, store, counters, policy } = this.core;
-    const max = this.core.opts.maxTargetsPerScan;
     let now = clock.now();
+    const max = this.batchSize(r.name, now);
     const candidates = store.ready(r.name, now, max * 2);
     if (candidates.length === 0) return false;
     await this.checkScannerDates(candidates);
@@ -149,7 +164,6 @@ export class Launcher {
     }
     const id = newIntentId(now);
     store.createIntent({ id, region: r.name, appliance: appliance.name, createdAt: now }, targets);
-    this.core.appliances.launched(appliance.name);
     let scanRef: string;
     try {
       const res = await this.core.budget.call('launch scan', 'launch', () => this.core.scanner.launch({
@@ -162,7 +176,6 @@ export class Launcher {
       const o = err instanceof FailedCall ? err.outcome : undefined;
       if (o?.launched === 'no') {
         // certainly not launched: the targets go back to the queue; a wait or stop is no fault of theirs
-        this.core.appliances.launched(appliance.name, -1);
         const at = clock.now();
         const attempts = Math.max(0, ...targets.map((t) => store.queued(t.bindingId)?.attempts ?? 0));
         const retry = o.next === 'retry'

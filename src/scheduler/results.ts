@@ -47,9 +47,9 @@ export class Results {
     this.core.follow.ended(i, endedAt);
     if (held.size) {
       store.finishKeeping(i.id, now, held);
-      this.verifyDueAt = Math.min(this.verifyDueAt, now + opts.verifyDelayS * 1000);
+      // a scarce allowance confirms three times as many scans per host-list call
+      this.verifyDueAt = Math.min(this.verifyDueAt, now + opts.verifyDelayS * 1000 * (this.core.budget.scarce() ? 3 : 1));
     } else store.endIntent(i.id, 'finished', now, null);
-    this.core.appliances.ended(i.appliance);
     counters.finished++;
     (counters.byRegion[i.region] ??= { launched: 0, finished: 0, failed: 0 }).finished++;
     const total = store.targets(i.id).length;
@@ -126,7 +126,7 @@ export class Results {
       store.dequeue(r.bindingId);
       this.core.decide.recheck(r.bindingId, at);
     }
-    this.verifyDueAt = waiting ? at + this.core.opts.verifyDelayS * 1000 : rows.length === 1000 ? at : Infinity;
+    this.verifyDueAt = waiting ? at + this.core.opts.verifyDelayS * 1000 * (this.core.budget.scarce() ? 3 : 1) : rows.length === 1000 ? at : Infinity;
   }
 
   finishFailed(i: Intent, state: 'error' | 'canceled', why: string): void {
@@ -144,7 +144,6 @@ export class Results {
         store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'failed', reason: `gave up after ${q.attempts} failed scans (${why})` });
       }
     }
-    this.core.appliances.ended(i.appliance);
     counters.failed++;
     (counters.byRegion[i.region] ??= { launched: 0, finished: 0, failed: 0 }).failed++;
     this.core.log.warn({ intent: i.id, scanRef: i.scanRef, state }, `scan ${why}; targets requeued with backoff`);
