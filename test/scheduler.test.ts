@@ -454,3 +454,45 @@ describe('scheduler', () => {
     expect(sched.counters.requeuedStuck).toBe(1);
   });
 });
+
+describe('scheduler: batch size and API pace', () => {
+  it('a region\'s backlog goes out in one scan, up to the scanner\'s maxTargetsPerLaunch (its queue, not maxTargetsPerScan, sets the size)', async () => {
+    const { scanner, sched, see, clock } = setup({ maxTargetsPerScan: 3, maxTargetsPerLaunch: 6 });
+    see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });
+    await sched.tick(); // the region is busy with this one
+    for (let n = 2; n <= 9; n++) see({ ip: `10.20.1.${n}`, mac: mac(n), durationS: 86400 });
+    scanner.finish(scanner.launches[0].ref);
+    clock.t += 61_000;
+    await sched.tick();
+    expect(scanner.launches[1].targets).toHaveLength(6); // 8 wait: one scan of the most the client takes
+    scanner.finish(scanner.launches[1].ref);
+    clock.t += 61_000;
+    await sched.tick();
+    expect(scanner.launches[2].targets).toHaveLength(2);
+  });
+
+  it('a scarce allowance (as the scanner states it) is spread over the day: no burst that leaves the evening without calls', async () => {
+    const { scanner, sched, see, clock } = setup({ maxTargetsPerScan: 50, idlePollS: 60, pollIntervalS: 60 });
+    scanner.limit = { limit: 24, windowSec: 86_400 }; // 24 calls a day: the bucket holds 6
+    const callsAt: number[] = [];
+    let n = 0;
+    for (let minute = 0; minute < 24 * 60; minute += 10) {
+      // a new laptop in each region every 10 minutes; running scans end within 10 minutes
+      see({ ip: `10.20.${1 + (n >> 8)}.${n & 255}`, mac: mac(n % 250), durationS: 86400 });
+      see({ ip: `10.30.${1 + (n >> 8)}.${n & 255}`, mac: mac((n + 100) % 250), durationS: 86400 });
+      n++;
+      const before = scanner.calls.length;
+      await sched.tick();
+      for (let k = before; k < scanner.calls.length; k++) callsAt.push(clock.t - T0);
+      clock.t += 10 * 60_000;
+      for (const l of scanner.launches) if (scanner.states.get(l.ref) === 'running') scanner.finish(l.ref);
+    }
+    const hours = (h: number) => callsAt.filter((t) => t < h * 3_600_000).length;
+    // never more than the bucket plus what the allowance refills (24 a day: 1 an hour)
+    for (let h = 1; h <= 24; h++) expect(hours(h)).toBeLessThanOrEqual(6 + h);
+    expect(callsAt.length).toBeLessThanOrEqual(30);
+    // and the evening still gets launches
+    const launchesLate = scanner.calls.filter((c, i) => c === 'launch' && callsAt[i] >= 18 * 3_600_000).length;
+    expect(launchesLate).toBeGreaterThan(0);
+  });
+});

@@ -11,7 +11,7 @@ import { ScriptedScanner } from './scanner.js';
 
 export const T0 = Date.parse('2026-11-23T10:00:00Z');
 
-export function setup(over: Partial<SchedulerConfig> & { maxTargetsPerScan?: number; fullSweepS?: number } = {}, policyOver: { exclude?: string[]; scanWindows?: string[] } = {}, state = ':memory:') {
+export function setup(over: Partial<SchedulerConfig> & { maxTargetsPerScan?: number; maxTargetsPerLaunch?: number; fullSweepS?: number } = {}, policyOver: { exclude?: string[]; scanWindows?: string[] } = {}, state = ':memory:') {
   const db = openDatabase(state);
   const clock = { t: T0, now() { return this.t; } };
   const inv = new Inventory(db, { defaultLeaseS: 3600, maxSessionS: 86400, retentionS: 86400 * 30 });
@@ -25,7 +25,8 @@ export function setup(over: Partial<SchedulerConfig> & { maxTargetsPerScan?: num
     { name: 'emea-1', online: true, runningScans: 0 }, { name: 'emea-2', online: true, runningScans: 0 }, { name: 'amer-1', online: true, runningScans: 0 },
   ];
   const store = new SchedulerStore(db);
-  const { maxTargetsPerScan = 3, fullSweepS, ...section } = over;
+  const { maxTargetsPerScan = 3, maxTargetsPerLaunch, fullSweepS, ...section } = over;
+  scanner.maxTargetsPerLaunch = maxTargetsPerLaunch;
   const sched = new Scheduler(clock, inv, policy, store, scanner, buildSchedulerOptions({
     regions, maxTargetsPerScan, scanner, internal: fullSweepS === undefined ? {} : { fullSweepS },
     // results are taken as the scan list says unless a test confirms them with the host list
