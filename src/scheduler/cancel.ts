@@ -26,7 +26,7 @@ export class Canceler {
     return (b) => {
       targets ??= this.runningTargets();
       const t = targets.get(b.ip);
-      if (t && t.identityId !== b.identityId && !this.reassigned.has(t.intent.id) && this.core.follow.mayNotHaveReached(t.intent, now)) {
+      if (t && t.identityId !== b.identityId && !this.reassigned.has(t.intent.id) && this.core.follow.mayNotHaveReached(t.intent, now, b.ip)) {
         this.reassigned.set(t.intent.id, `target ${b.ip} now held by ${b.identityKey}`);
       }
     };

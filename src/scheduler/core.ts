@@ -82,7 +82,9 @@ export interface DecidePhase {
   applyOperatorMarks(): number;
 }
 export interface FollowPhase {
-  mayNotHaveReached(i: Intent, now: number): boolean;
+  /** could the scan still be before its target `ip` (by its place in the launch order)? */
+  mayNotHaveReached(i: Intent, now: number, ip?: string): boolean;
+  launched(intentId: string, ips: string[]): void;
   ended(i: Intent, endedAt: number): void;
 }
 export interface ResultsPhase {

@@ -20,6 +20,8 @@ export class Follower {
   private readonly lastState = new Map<string, ScanStatus['state']>();
   /** target count per running intent (for the durations of scans of its size) */
   private readonly sizes = new Map<string, number>();
+  /** each running scan's targets in the order it was launched with (since this process started) */
+  private readonly order = new Map<string, Map<string, number>>();
   /** polls in a row that did not list the scan */
   private readonly missing = new Map<string, number>();
   /** scans past maxScanAgeS already looked up once (the next poll gives them up) */
@@ -34,11 +36,19 @@ export class Follower {
    * parallel start later, so up to 30% of a typical scan's duration, too. Later, the target has
    * most likely been scanned already, and canceling would throw that work away.
    */
-  mayNotHaveReached(i: Intent, now: number): boolean {
+  mayNotHaveReached(i: Intent, now: number, ip?: string): boolean {
     const seen = this.lastState.get(i.id);
     if (seen === 'submitted' || seen === 'queued') return true;
-    const typical = this.durations.count >= 3 ? this.durations.typical(this.size(i)) : 0;
-    return now - (i.launchedAt ?? i.createdAt) < Math.max(this.core.appliances.pickupMs(i.appliance, this.core.opts.pickupS), 0.3 * typical);
+    const n = this.size(i);
+    const typical = this.durations.count >= 3 ? this.durations.typical(n) : 0;
+    const pickup = this.core.appliances.pickupMs(i.appliance, this.core.opts.pickupS);
+    // the scan takes its targets in the order sent, in waves: the k-th of n starts about k/n into
+    // it, so a target late in a long scan (a backlog batch) may be reached long after the first
+    // wave; a target whose place is not known (a scan launched before a restart) may be reached
+    // as late as the scan's end
+    const index = ip === undefined ? 0 : this.order.get(i.id)?.get(ip) ?? n - 1;
+    const reach = typical * Math.min(1, (index + 1) / Math.max(1, n));
+    return now - (i.launchedAt ?? i.createdAt) < Math.max(pickup, pickup + reach + 0.3 * typical);
   }
 
   private size(i: Intent): number {
@@ -50,10 +60,17 @@ export class Follower {
     return n;
   }
 
+  /** A scan just launched with these targets, in this order. */
+  launched(intentId: string, ips: string[]): void {
+    if (this.order.size > 10_000) this.order.clear();
+    this.order.set(intentId, new Map(ips.map((ip, k) => [ip, k])));
+  }
+
   /** A scan ended well at `endedAt`: learn its duration. */
   ended(i: Intent, endedAt: number): void {
     if (i.launchedAt !== undefined && endedAt > i.launchedAt) this.durations.add(endedAt - i.launchedAt, this.size(i));
     this.sizes.delete(i.id);
+    this.order.delete(i.id);
   }
 
   private pollIntervalMs(): number {

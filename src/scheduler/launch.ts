@@ -188,6 +188,7 @@ export class Launcher {
     }
     const at = clock.now();
     store.setRunning(id, scanRef, at);
+    this.core.follow.launched(id, targets.map((t) => t.ip));
     counters.launches++;
     counters.targetsLaunched += targets.length;
     (counters.byRegion[r.name] ??= { launched: 0, finished: 0, failed: 0 }).launched++;
