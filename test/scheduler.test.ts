@@ -496,3 +496,33 @@ describe('scheduler: batch size and API pace', () => {
     expect(launchesLate).toBeGreaterThan(0);
   });
 });
+
+describe('scheduler: the cancel window follows the target\'s place in the scan', () => {
+  it('a reassignment late in a long scan cancels it when the address comes late in the scan\'s order, not when it came first', async () => {
+    const run = async (which: 'first' | 'last') => {
+      const { scanner, sched, see, clock } = setup({ maxTargetsPerScan: 6, pickupS: 360, idlePollS: 60 });
+      // three scans of 6 that take an hour each: a typical scan of this size is an hour
+      let n = 1;
+      for (let k = 0; k < 3; k++) {
+        for (let j = 0; j < 6; j++, n++) see({ ip: `10.30.1.${n}`, mac: mac(n), durationS: 86400 });
+        await sched.tick();
+        scanner.states.set(scanner.launches[k].ref, 'running');
+        clock.t += 60 * 60_000;
+        scanner.finish(scanner.launches[k].ref);
+        await sched.poll(true);
+      }
+      for (let j = 0; j < 6; j++, n++) see({ ip: `10.20.2.${j + 1}`, mac: mac(n), durationS: 86400 });
+      await sched.tick();
+      const scan = scanner.launches[3];
+      scanner.states.set(scan.ref, 'running');
+      await sched.poll(true); // seen running
+      clock.t += 40 * 60_000; // 40 minutes in: past the first wave, before the last targets
+      const ip = which === 'first' ? scan.targets[0] : scan.targets[5];
+      see({ ip, mac: mac(200), durationS: 86400 });
+      await sched.tick();
+      return scanner.states.get(scan.ref);
+    };
+    expect(await run('last')).toBe('canceled'); // 6th of 6: reached about an hour in
+    expect(await run('first')).toBe('running'); // 1st of 6: long since probed; canceling would waste the others
+  });
+});
