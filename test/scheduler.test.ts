@@ -460,7 +460,8 @@ describe('scheduler: batch size and API pace', () => {
     const { scanner, sched, see, clock } = setup({ maxTargetsPerScan: 3, maxTargetsPerLaunch: 6 });
     see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });
     await sched.tick(); // the region is busy with this one
-    for (let n = 2; n <= 9; n++) see({ ip: `10.20.1.${n}`, mac: mac(n), durationS: 86400 });
+    // settled targets (week-long leases: servers, docked laptops)
+    for (let n = 2; n <= 9; n++) see({ ip: `10.20.1.${n}`, mac: mac(n), durationS: 7 * 86400 });
     scanner.finish(scanner.launches[0].ref);
     clock.t += 61_000;
     await sched.tick();
@@ -469,6 +470,17 @@ describe('scheduler: batch size and API pace', () => {
     clock.t += 61_000;
     await sched.tick();
     expect(scanner.launches[2].targets).toHaveLength(2);
+  });
+
+  it('transient targets (a Wi-Fi lease of hours) keep to scans of maxTargetsPerScan: a long scan would reach them after their address may have changed hands', async () => {
+    const { scanner, sched, see, clock } = setup({ maxTargetsPerScan: 3, maxTargetsPerLaunch: 6 });
+    see({ ip: '10.20.1.1', mac: mac(1), durationS: 43200 });
+    await sched.tick();
+    for (let n = 2; n <= 9; n++) see({ ip: `10.20.1.${n}`, mac: mac(n), durationS: 43200 });
+    scanner.finish(scanner.launches[0].ref);
+    clock.t += 61_000;
+    await sched.tick();
+    expect(scanner.launches[1].targets).toHaveLength(3);
   });
 
   it('a scarce allowance (as the scanner states it) is spread over the day: no burst that leaves the evening without calls', async () => {

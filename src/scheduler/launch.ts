@@ -14,6 +14,9 @@ import { FailedCall } from './budget.js';
 import { OperatorMarks } from './marks.js';
 import { newIntentId, type SchedulerCore } from './core.js';
 
+/** a lease running this long past now holds its address through any scan (settled targets) */
+const SETTLED_LEASE_MS = 86_400_000;
+
 export class Launcher {
   /** when the scanner's last-scan date of each address was last read (lastScannedFromScanner) */
   private readonly scannerChecked = new Map<string, number>();
@@ -122,31 +125,32 @@ export class Launcher {
   }
 
   /**
-   * How many targets the region's next scan takes: maxTargetsPerScan while its queue is short; a
-   * longer queue goes out in one scan (up to the scanner's maxTargetsPerLaunch). A region runs
-   * its scans one after another, so splitting a backlog only adds a scan's setup, pickup, last
-   * wave and processing per piece (a night's servers: one scan per region, not thirty).
+   * May this target join a scan past maxTargetsPerScan? Only a settled one: its address is held on
+   * a lease that runs at least a day past now (a server's reservation, a docked laptop's week-long
+   * lease), so it will not change hands while a long scan works through the backlog. A region
+   * runs its scans one after another, so splitting a backlog of such targets only adds a scan's
+   * setup, pickup, last wave and processing per piece (a night's servers: one scan per region,
+   * not thirty); transient ones (Wi-Fi, VPN) keep to short scans, where a changed address is
+   * caught before the scan reaches it.
    */
-  private batchSize(region: string, now: number): number {
-    const { opts, store } = this.core;
-    const base = opts.maxTargetsPerScan, cap = Math.max(base, opts.maxTargetsPerLaunch);
-    if (cap === base) return base;
-    return Math.max(base, store.ready(region, now, cap).length);
+  private settled(b: BindingView, now: number): boolean {
+    return b.channel === 'dhcp' && b.expiresAt !== undefined && b.expiresAt - now >= SETTLED_LEASE_MS;
   }
 
   /** Build, re-check and launch one batch; false when nothing was launched. */
   private async launchBatch(r: SchedulerRegion, appliance: { name: string; why: string }): Promise<boolean> {
     const { clock, store, counters, policy } = this.core;
     let now = clock.now();
-    const max = this.batchSize(r.name, now);
-    const candidates = store.ready(r.name, now, max * 2);
+    const base = this.core.opts.maxTargetsPerScan, cap = Math.max(base, this.core.opts.maxTargetsPerLaunch);
+    const candidates = store.ready(r.name, now, cap > base ? cap + base : base * 2);
     if (candidates.length === 0) return false;
     await this.checkScannerDates(candidates);
     now = clock.now();
     const targets: (IntentTarget & { why: string; vpn: boolean })[] = [];
     for (const q of candidates) {
-      if (targets.length >= max) break;
+      if (targets.length >= cap) break;
       const chk = this.revalidate(q, now);
+      if (chk.ok && targets.length >= base && !this.settled(chk.b, now)) continue; // for the next short scan
       if (chk.ok) targets.push({ ip: q.ip, identityId: q.identityId, bindingId: q.bindingId, vpn: chk.b.channel === 'vpn', why: `${chk.v.detail}; in region ${r.name} by ${chk.v.regionCidr}` });
       else {
         store.dequeue(q.bindingId);
