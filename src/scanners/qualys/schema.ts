@@ -26,7 +26,7 @@ export const qualysScannerSchema = z.object({
   /** name of a systemd credential (LoadCredential=NAME:...) holding the password */
   credential: z.string().optional(),
   optionProfile: z.string().min(1),
-  /** targets per scan while a region's queue is short; a longer queue goes out in one scan, up to maxTargetsPerLaunch */
+  /** targets per scan; past that, settled ones (leases running a day longer) join it, up to maxTargetsPerLaunch */
   maxTargetsPerScan: z.number().int().positive().max(10000).default(50),
   /**
    * the most targets one launch may carry (the client refuses more). Qualys documents no maximum
