@@ -98,7 +98,9 @@ http: { enabled: false }
     const progress: number[] = [];
     for (let k = 0; k < kills; k++) {
       const d = start(dir);
-      await sleep(300 + ((k * 137) % 700));
+      // kill while it ingests: counted from when it runs, as starting Node takes seconds on a loaded machine
+      await d.waitFor((e) => e.msg.startsWith('onsight running'), 30_000);
+      await sleep(100 + ((k * 137) % 500));
       d.child.kill('SIGKILL');
       await d.exit;
       progress.push(stored(state).length);

@@ -35,7 +35,7 @@ export interface IngestCounters {
   byFormatKind: Record<string, Record<string, number>>;
 }
 
-export type CommittedHandler = (sightings: Sighting[], results: ApplyResult[]) => void;
+export type CommittedHandler = (sightings: Sighting[], results: ApplyResult[]) => void | Promise<void>;
 
 export class Ingest implements LineSink {
   readonly counters: IngestCounters = { lines: 0, sightings: 0, commits: 0, commitErrors: 0, pending: 0, byFormatKind: {} };
@@ -46,6 +46,8 @@ export class Ingest implements LineSink {
   private readonly highWater: number;
   private readonly maxBatch: number;
   private retryTimer: NodeJS.Timeout | undefined;
+  /** the flush in progress: one at a time, so batches commit in order */
+  private flushing: Promise<boolean> | undefined;
 
   constructor(
     private readonly registry: ParserRegistry,
@@ -83,7 +85,7 @@ export class Ingest implements LineSink {
     this.counters.pending = this.buf.length;
     if (!this.scheduled) {
       this.scheduled = true;
-      setImmediate(() => this.flush());
+      setImmediate(() => void this.flush());
     }
     return this.buf.length < this.highWater;
   }
@@ -92,18 +94,25 @@ export class Ingest implements LineSink {
     this.drainers.push(cb);
   }
 
-  /** Decode and commit everything buffered. Returns false if the commit failed (lines kept for a retry). */
-  flush(): boolean {
+  /** Decode and commit everything buffered. Resolves false if the commit failed (lines kept for a retry). */
+  flush(): Promise<boolean> {
     this.scheduled = false;
+    this.flushing ??= this.flushAll().finally(() => {
+      this.flushing = undefined;
+    });
+    return this.flushing;
+  }
+
+  private async flushAll(): Promise<boolean> {
     while (this.buf.length) {
       let end = Math.min(this.buf.length, this.maxBatch);
       // a commit group goes whole into one transaction
       while (end < this.buf.length && this.buf[end].group !== undefined && this.buf[end].group === this.buf[end - 1].group) end++;
       const batch = this.buf.slice(0, end);
-      if (!this.commit(batch)) {
+      if (!(await this.commit(batch))) {
         this.retryTimer ??= setTimeout(() => {
           this.retryTimer = undefined;
-          this.flush();
+          void this.flush();
         }, 1000);
         return false;
       }
@@ -116,7 +125,7 @@ export class Ingest implements LineSink {
     return true;
   }
 
-  private commit(batch: RawLine[]): boolean {
+  private async commit(batch: RawLine[]): Promise<boolean> {
     const sightings: Sighting[] = [];
     const checkpoints = new Map<string, FileCheckpoint>();
     const groups = new Set<CommitGroup>();
@@ -132,7 +141,7 @@ export class Ingest implements LineSink {
     }
     let results: ApplyResult[];
     try {
-      results = this.inventory.commitBatch(sightings, [...checkpoints.values()], Date.now(), [...positions.values()]);
+      results = await this.inventory.commitBatch(sightings, [...checkpoints.values()], Date.now(), [...positions.values()]);
     } catch (err) {
       this.counters.commitErrors++;
       if (this.opts.storeHealth) this.opts.storeHealth.failed('ingest', err, `keeping ${this.buf.length} lines and retrying every second`);
@@ -151,7 +160,7 @@ export class Ingest implements LineSink {
     for (const g of groups) g.committed?.();
     if (sightings.length) {
       try {
-        this.onCommitted(sightings, results);
+        await this.onCommitted(sightings, results);
         this.opts.storeHealth?.succeeded('scheduler');
       } catch (err) {
         this.opts.storeHealth?.failed('scheduler', err, 'the next sweep evaluates these devices again');
@@ -161,9 +170,10 @@ export class Ingest implements LineSink {
     return true;
   }
 
-  close(): void {
+  async close(): Promise<void> {
     if (this.retryTimer) clearTimeout(this.retryTimer);
-    if (this.flush()) return;
+    if (this.flushing) await this.flushing;
+    if (await this.flush()) return;
     // the database refuses: whoever waits for these lines (an HTTP client) is told, and retries
     const err = new Error('the state database refused the commit at shutdown');
     for (const g of new Set(this.buf.map((l) => l.group))) g?.failed?.(err);

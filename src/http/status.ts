@@ -110,7 +110,7 @@ export interface StatusOptions {
   decisions?: number;
 }
 
-export function buildStatus(d: DaemonView, opts: StatusOptions = {}): Status {
+export async function buildStatus(d: DaemonView, opts: StatusOptions = {}): Promise<Status> {
   const now = Date.now();
   const windowH = opts.missedWindowH ?? 24;
   const config = d.config();
@@ -119,16 +119,18 @@ export function buildStatus(d: DaemonView, opts: StatusOptions = {}): Status {
   const regions = new Map<string, RegionStatus>();
   for (const r of config.regions) {
     const bucket = sc.byRegion[r.name] ?? { launched: 0, finished: 0, failed: 0 };
+    const appliances = [];
+    for (const a of r.appliances) appliances.push({ name: a.name, capacity: a.maxScans, ...await d.applianceLoad(a.name) });
     regions.set(r.name, {
       name: r.name, cidrs: r.cidrs, seen: 0, due: 0, queued: 0, scanning: 0, scannedInWindow: 0, notDue: {}, missed: 0, missedWhy: [],
       scans: { running: 0, launched: bucket.launched, finished: bucket.finished, failed: bucket.failed },
-      appliances: r.appliances.map((a) => ({ name: a.name, capacity: a.maxScans, ...d.applianceLoad(a.name) })),
+      appliances,
     });
   }
   const unmapped = { seen: 0, notDue: {} as Partial<Record<Reason, number>> };
 
   // present devices
-  for (const b of d.presentBindings(now)) {
+  for (const b of await d.presentBindings(now)) {
     const v = d.evaluate(b, now);
     const name = v.region ?? d.regionOf(b.ip);
     const r = name ? regions.get(name) : undefined;
@@ -146,26 +148,26 @@ export function buildStatus(d: DaemonView, opts: StatusOptions = {}): Status {
   }
 
   // the queue
-  for (const q of d.queue()) {
+  for (const q of await d.queue()) {
     const r = regions.get(q.region);
     if (!r) continue;
     if (q.intentId) r.scanning++;
     else r.queued++;
   }
-  for (const i of d.activeIntents()) {
+  for (const i of await d.activeIntents()) {
     const r = regions.get(i.region);
     if (r) r.scans.running++;
   }
 
   // missed: left in the window, in scope and mapped, not covered by a scan within its rescan window
   const since = now - windowH * 3600_000;
-  const ended = d.endedBindings(since, now);
+  const ended = await d.endedBindings(since, now);
   // the last decision about the device itself (an address may have changed hands since); decisions
   // that name no device count for an address only while this binding held it
   const byIdentity = new Map<number, Decision>();
   const byIp = new Map<string, Decision[]>();
   if (ended.length) {
-    for (const x of d.decisionsSince(since - 7 * 86400_000)) {
+    for (const x of await d.decisionsSince(since - 7 * 86400_000)) {
       if (x.identityId != null) byIdentity.set(x.identityId, x);
       else {
         const l = byIp.get(x.ip);
@@ -207,7 +209,7 @@ export function buildStatus(d: DaemonView, opts: StatusOptions = {}): Status {
   }
   for (const [name, m] of whyMaps) regions.get(name)!.missedWhy = [...m.values()].sort((a, b) => b.count - a.count);
 
-  const counts = d.inventoryCounts(now);
+  const counts = await d.inventoryCounts(now);
   const list = [...regions.values()];
   const sum = (f: (r: RegionStatus) => number) => list.reduce((n, r) => n + f(r), 0);
   const scanner = d.scanner();
@@ -233,8 +235,8 @@ export function buildStatus(d: DaemonView, opts: StatusOptions = {}): Status {
     regions: list,
     unmapped,
     missedWindowH: windowH,
-    decisions: d.recentDecisions(opts.decisions ?? 50).map((x) => ({ ...x, at: new Date(x.at).toISOString() })),
-    scans: d.recentIntents(10).map((i) => ({
+    decisions: (await d.recentDecisions(opts.decisions ?? 50)).map((x) => ({ ...x, at: new Date(x.at).toISOString() })),
+    scans: (await d.recentIntents(10)).map((i) => ({
       id: i.id, region: i.region, appliance: i.appliance, state: i.state, scanRef: i.scanRef, createdAt: new Date(i.createdAt).toISOString(),
       targets: i.targets,
     })),
