@@ -8,6 +8,7 @@ import { ConfigError, OnsightError, type ConfigIssue } from '../errors.js';
 import { cidrsOverlap, parseCidr } from '../util/ip.js';
 import { configSchema, type Config } from './schema.js';
 import { DEFAULT_CONFIG } from './default.js';
+import { postgresUrlSecret } from '../cluster/config.js';
 
 export interface LoadedConfig {
   config: Config;
@@ -50,6 +51,13 @@ export function validateConfig(raw: unknown, locate: (path: PropertyKey[]) => nu
     const why = urlCredentials(config.scanner.url);
     // never echo the URL: it holds the secret
     if (why) errors.push(at(['scanner', 'url'], `credentials in the URL (${why}) are refused: use passwordFile, passwordEnv or credential`));
+  }
+  if (typeof config.state !== 'string') {
+    const why = postgresUrlSecret(config.state.postgres);
+    if (why) errors.push(at(['state', 'postgres'], `credentials in the URL (${why}) are refused: use passwordFile, passwordEnv or credential`));
+  }
+  if (config.cluster && typeof config.state === 'string') {
+    errors.push(at(['cluster'], 'cluster mode needs a PostgreSQL state (state: { postgres: "postgres://USER@HOST/DB", passwordFile: ... }); a SQLite file cannot be shared by two nodes'));
   }
   const names = new Set<string>();
   config.regions.forEach((r, i) => {

@@ -12,6 +12,7 @@ import { httpInput } from '../sources/http/schema.js';
 import { leaseInput } from '../sources/lease/schema.js';
 import { schedulerConfigSchema } from '../scheduler/options.js';
 import { scannerConfigSchema } from '../scanners/registry.js';
+import { clusterConfigSchema, stateSchema } from '../cluster/config.js';
 
 const cidr = z.string().refine((s) => parseCidr(s) !== undefined, { message: 'not a CIDR or IP address' });
 
@@ -92,7 +93,10 @@ const rule = z.object({
 }).strict();
 
 export const configSchema = z.object({
-  state: z.string().default('./data/onsight.db'),
+  /** a SQLite file (the embedded default), or a PostgreSQL connection: { postgres: URL, passwordFile | passwordEnv | credential } */
+  state: stateSchema.default('./data/onsight.db'),
+  /** cluster mode (needs a PostgreSQL state): this node's name and role */
+  cluster: clusterConfigSchema.optional(),
   timezone: z.string().refine(isValidZone, { message: 'unknown time zone' }).default('local'),
   inputs: z.array(z.discriminatedUnion('type', [syslogInput, fileInput, httpInput, leaseInput])).default([]),
   parsers: z.object({ directory: z.string().optional() }).strict().default({}),

@@ -21,6 +21,7 @@ import type { ApplyResult } from '../inventory/inventory.js';
 import { startHttp, type HttpHandle } from '../http/server.js';
 import { OnsightError } from '../errors.js';
 import { daemonView } from './view.js';
+import { sqliteStatePath } from '../cluster/config.js';
 
 export interface DaemonOptions {
   config: Config;
@@ -105,9 +106,10 @@ export class Daemon {
 
   async start(): Promise<void> {
     const { config, log } = this.opts;
-    this.stateLock = lockStateFile(config.state); // one daemon per state file
-    this.storeHealth = new StoreHealth(config.state, log.child({ stage: 'store' }));
-    this.store = openSqliteStore(config.state, inventoryOptions(config));
+    const statePath = sqliteStatePath(config.state, 'onsight run');
+    this.stateLock = lockStateFile(statePath); // one daemon per state file
+    this.storeHealth = new StoreHealth(statePath, log.child({ stage: 'store' }));
+    this.store = openSqliteStore(statePath, inventoryOptions(config));
     this.registry = await loadRegistry(config.parsers.directory);
     for (const inp of config.inputs) {
       const format = inputParserFormat(inp);

@@ -9,6 +9,7 @@ import type { Allowance } from '../scanners/types.js';
 import type { Decision } from '../scheduler/queue.js';
 import type { ScannerBlock } from '../scheduler/scheduler.js';
 import type { DaemonView, EndedBinding } from './view.js';
+import { describeState } from '../cluster/config.js';
 
 export interface ApplianceView {
   name: string;
@@ -219,7 +220,7 @@ export async function buildStatus(d: DaemonView, opts: StatusOptions = {}): Prom
     now: new Date(now).toISOString(),
     startedAt: new Date(d.startedAt).toISOString(),
     uptimeS: Math.round((now - d.startedAt) / 1000),
-    state: config.state,
+    state: describeState(config.state),
     scanner: { kind: scanner.kind, allowance: scanner.allowance, apiCalls: sc.apiCalls, ...scanner.block },
     totals: {
       identities: counts.identities, present: counts.present, sightings: ic.sightings, lines: ic.lines,

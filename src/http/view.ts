@@ -11,6 +11,7 @@ import type { SchedulerCounters, ScannerBlock } from '../scheduler/scheduler.js'
 import type { SourceCounters } from '../sources/types.js';
 import type { IngestCounters } from '../daemon/ingest.js';
 import type { DecoderCounters } from '../parsers/decoder.js';
+import type { StateConfig } from '../cluster/config.js';
 
 /** A binding that ended, with its device's last scan and whether the device is present elsewhere. */
 export interface EndedBinding {
@@ -22,7 +23,7 @@ export interface EndedBinding {
 export interface DaemonView {
   readonly startedAt: number;
   /** the running config's regions and state file (what a reload could not change keeps its running value) */
-  config(): { state: string; regions: { name: string; cidrs: string[]; appliances: { name: string; maxScans: number }[] }[] };
+  config(): { state: StateConfig; regions: { name: string; cidrs: string[]; appliances: { name: string; maxScans: number }[] }[] };
   inputs(): { name: string; counters(): SourceCounters }[];
   ingestCounters(): IngestCounters;
   decoderCounters(): DecoderCounters[];
