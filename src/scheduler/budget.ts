@@ -31,8 +31,8 @@ export const SCARCE_CALLS_PER_DAY = 1000;
  * worth. Every call takes one token. A launch waits until the bucket holds what a scan costs in
  * all (its launch, polls, confirmation: learned as calls per launch so far), and other calls
  * leave that much for it, so a scarce allowance is spread over the day in fewer, larger launches
- * instead of being spent by the morning's arrivals. With calls to spare the bucket stays full
- * and nothing waits.
+ * instead of being spent by the morning's arrivals. Only for a scarce allowance: with calls to
+ * spare, today's fast path.
  */
 class Pace {
   private tokens?: number;
@@ -92,7 +92,8 @@ export class Budget {
     const a = this.core.scanner.allowance();
     if (a.waitSec > 0) return false;
     if (!essential && a.remaining !== undefined && a.remaining <= this.core.opts.reserveCalls) return false;
-    const tokens = this.pace.level(a.limit, a.windowSec, this.core.clock.now());
+    // plentiful: today's fast path, no pace (the remaining count still keeps a reserve)
+    const tokens = this.scarce() ? this.pace.level(a.limit, a.windowSec, this.core.clock.now()) : undefined;
     if (tokens !== undefined) {
       // other calls leave a scan's worth for the next launch (within what the bucket can hold)
       const keep = essential ? 1 : Math.min(this.scanCost(), this.pace.cap(a.limit!, a.windowSec!) - 1) + 1;
@@ -105,7 +106,7 @@ export class Budget {
   canLaunch(): boolean {
     if (!this.canSpend(true)) return false;
     const a = this.core.scanner.allowance();
-    const tokens = this.pace.level(a.limit, a.windowSec, this.core.clock.now());
+    const tokens = this.scarce() ? this.pace.level(a.limit, a.windowSec, this.core.clock.now()) : undefined;
     return tokens === undefined || tokens >= Math.min(this.scanCost(), this.pace.cap(a.limit!, a.windowSec!));
   }
 
