@@ -105,6 +105,7 @@ export class Canceler {
     const now = this.core.clock.now();
     const targets = await this.core.store.targets(i.id);
     await this.core.store.endIntent(i.id, state, now, why, { notBefore: now, countAttempt: false });
+    this.core.hooks.onScanEnd?.(i, { state, endedAt: now, targets: targets.length, scanned: 0, why });
     return targets;
   }
 
