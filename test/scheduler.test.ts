@@ -1,6 +1,6 @@
 import { describe, expect, it as itAll } from 'vitest';
 import type { Sighting } from '../src/sighting.js';
-import { mac, setupOn, T0 } from './helpers/scheduler.js';
+import { mac, setup as setupSqlite, setupOn, T0 } from './helpers/scheduler.js';
 import { STORE_KINDS } from './helpers/stores.js';
 
 describe.each(STORE_KINDS)('scheduler on $name', (kind) => {
@@ -460,8 +460,8 @@ describe.each(STORE_KINDS)('scheduler on $name', (kind) => {
 });
 
 describe('scheduler: batch size and API pace', () => {
-  it('a region\'s backlog goes out in one scan, up to the scanner\'s maxTargetsPerLaunch (its queue, not maxTargetsPerScan, sets the size)', async () => {
-    const { scanner, sched, see, clock } = setup({ maxTargetsPerScan: 3, maxTargetsPerLaunch: 6 });
+  itAll('a region\'s backlog goes out in one scan, up to the scanner\'s maxTargetsPerLaunch (its queue, not maxTargetsPerScan, sets the size)', async () => {
+    const { scanner, sched, see, clock } = await setupSqlite({ maxTargetsPerScan: 3, maxTargetsPerLaunch: 6 });
     await see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });
     await sched.tick(); // the region is busy with this one
     // settled targets (week-long leases: servers, docked laptops)
@@ -476,8 +476,8 @@ describe('scheduler: batch size and API pace', () => {
     expect(scanner.launches[2].targets).toHaveLength(2);
   });
 
-  it('transient targets (a Wi-Fi lease of hours) keep to scans of maxTargetsPerScan: a long scan would reach them after their address may have changed hands', async () => {
-    const { scanner, sched, see, clock } = setup({ maxTargetsPerScan: 3, maxTargetsPerLaunch: 6 });
+  itAll('transient targets (a Wi-Fi lease of hours) keep to scans of maxTargetsPerScan: a long scan would reach them after their address may have changed hands', async () => {
+    const { scanner, sched, see, clock } = await setupSqlite({ maxTargetsPerScan: 3, maxTargetsPerLaunch: 6 });
     await see({ ip: '10.20.1.1', mac: mac(1), durationS: 43200 });
     await sched.tick();
     for (let n = 2; n <= 9; n++) await see({ ip: `10.20.1.${n}`, mac: mac(n), durationS: 43200 });
@@ -487,8 +487,8 @@ describe('scheduler: batch size and API pace', () => {
     expect(scanner.launches[1].targets).toHaveLength(3);
   });
 
-  it('a scarce allowance (as the scanner states it) is spread over the day: no burst that leaves the evening without calls', async () => {
-    const { scanner, sched, see, clock } = setup({ maxTargetsPerScan: 50, idlePollS: 60, pollIntervalS: 60 });
+  itAll('a scarce allowance (as the scanner states it) is spread over the day: no burst that leaves the evening without calls', async () => {
+    const { scanner, sched, see, clock } = await setupSqlite({ maxTargetsPerScan: 50, idlePollS: 60, pollIntervalS: 60 });
     scanner.limit = { limit: 24, windowSec: 86_400 }; // 24 calls a day: the bucket holds 6
     const callsAt: number[] = [];
     let n = 0;
@@ -514,9 +514,9 @@ describe('scheduler: batch size and API pace', () => {
 });
 
 describe('scheduler: the cancel window follows the target\'s place in the scan', () => {
-  it('a reassignment late in a long scan cancels it when the address comes late in the scan\'s order, not when it came first', async () => {
+  itAll('a reassignment late in a long scan cancels it when the address comes late in the scan\'s order, not when it came first', async () => {
     const run = async (which: 'first' | 'last') => {
-      const { scanner, sched, see, clock } = setup({ maxTargetsPerScan: 6, pickupS: 360, idlePollS: 60 });
+      const { scanner, sched, see, clock } = await setupSqlite({ maxTargetsPerScan: 6, pickupS: 360, idlePollS: 60 });
       // three scans of 6 that take an hour each: a typical scan of this size is an hour
       let n = 1;
       for (let k = 0; k < 3; k++) {
