@@ -542,3 +542,37 @@ describe('scheduler: the cancel window follows the target\'s place in the scan',
     expect(await run('first')).toBe('running'); // 1st of 6: long since probed; canceling would waste the others
   });
 });
+
+describe('scheduler: a target that leaves before its scan reaches it', () => {
+  itAll('its departure cancels the scan and relaunches the others (the freed address may go to another device before its line reaches us); not once the window has passed', async () => {
+    const run = async (afterMin: number, cancelWhenTargetLeaves = true) => {
+      const { scanner, sched, see, inv, clock } = await setupSqlite({ maxTargetsPerScan: 6, pickupS: 360, idlePollS: 60, cancelWhenTargetLeaves });
+      for (let j = 1; j <= 6; j++) await see({ ip: `10.30.1.${j}`, mac: mac(j), durationS: 86400 });
+      await sched.tick();
+      const scan = scanner.launches[0];
+      scanner.states.set(scan.ref, 'running');
+      await sched.poll(true); // seen running
+      clock.t += afterMin * 60_000;
+      const gone = scan.targets[5];
+      const [r] = await inv.commitBatch([{ kind: 'release', ip: gone, mac: mac(Number(gone.split('.')[3])), at: new Date(clock.t).toISOString(), format: 'isc-dhcpd', source: 't' } as Sighting]);
+      expect(r.change).toBe('ended');
+      const marked = await sched.departed([r.bindingId!]);
+      await sched.tick();
+      const state = scanner.states.get(scan.ref);
+      clock.t += 15 * 60_000; // the region drains (its appliance hears of the cancel), then the others go out
+      await sched.tick();
+      return { marked, state, gone, relaunch: scanner.launches[1]?.targets };
+    };
+    const early = await run(1);
+    expect(early.marked).toBe(1);
+    expect(early.state).toBe('canceled');
+    expect(early.relaunch?.length).toBe(5); // the others go out again, without the departed one
+    expect(early.relaunch).not.toContain(early.gone);
+    const late = await run(120); // long past pickup: the scan has reached all six
+    expect(late.marked).toBe(0);
+    expect(late.state).toBe('running');
+    const off = await run(1, false); // switched off: the scan runs on
+    expect(off.marked).toBe(0);
+    expect(off.state).toBe('running');
+  });
+});

@@ -190,7 +190,7 @@ export class Daemon {
   }
 
   private async committed(sightings: Sighting[], results: ApplyResult[]): Promise<void> {
-    const changed = new Set<number>();
+    const changed = new Set<number>(), ended = new Set<number>();
     sightings.forEach((s, i) => {
       const r = results[i];
       // new, moved and ended bindings are news; renewals and ignored lines only at debug level
@@ -198,8 +198,10 @@ export class Daemon {
       this.opts.log[level]({ sighting: s, change: r.change, note: r.note },
         `sighting ${s.kind} ${s.ip}${s.mac ? ' ' + s.mac : ''}${s.user ? ' user ' + s.user : ''}${s.hostname ? ' (' + s.hostname + ')' : ''} from ${s.source} [${s.format}]: ${r.change}${r.note ? ' — ' + r.note : ''}`);
       if (r.bindingId !== undefined && (r.change === 'new' || r.change === 'reassigned' || r.change === 'renewed')) changed.add(r.bindingId);
+      if (r.bindingId !== undefined && r.change === 'ended') ended.add(r.bindingId);
     });
-    if (changed.size && (await this.scheduler.consider(changed)) > 0) this.kick();
+    const departures = ended.size ? await this.scheduler.departed(ended) : 0;
+    if ((changed.size && (await this.scheduler.consider(changed)) > 0) || departures > 0) this.kick();
     if (this.notifier.enabled && results.some((r) => r.change === 'ended')) this.checkMissedSoon();
   }
 

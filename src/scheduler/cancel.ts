@@ -32,6 +32,32 @@ export class Canceler {
     };
   }
 
+  /**
+   * For departures (a tunnel-down, a DHCP release): the address is free, and a VPN pool or a
+   * lowest-free DHCP server hands it to the next device at once, often before that device's line
+   * reaches us (log delay) and the scan's appliance hears of a cancel (its next poll). A running
+   * scan that may not have reached the departed target is canceled and its other targets relaunched
+   * now, as for a new holder: the target would only be probed dead, or as someone else. Returns
+   * how many scans were marked.
+   */
+  async departedCheck(bindingIds: Iterable<number>): Promise<number> {
+    if (!this.core.opts.cancelWhenTargetLeaves) return 0;
+    const now = this.core.clock.now();
+    let targets: Map<string, { intent: Intent; identityId: number }> | undefined;
+    let marked = 0;
+    for (const id of bindingIds) {
+      const b = await this.core.inventory.binding(id);
+      if (!b || b.endAt === undefined) continue;
+      targets ??= await this.runningTargets();
+      const t = targets.get(b.ip);
+      if (t && t.identityId === b.identityId && !this.reassigned.has(t.intent.id) && await this.core.follow.mayNotHaveReached(t.intent, now, b.ip)) {
+        this.reassigned.set(t.intent.id, `target ${b.ip} left (${b.identityKey}); its address is free for another device`);
+        marked++;
+      }
+    }
+    return marked;
+  }
+
   /** address → (scan, device) for every target of our running scans */
   private async runningTargets(): Promise<Map<string, { intent: Intent; identityId: number }>> {
     const out = new Map<string, { intent: Intent; identityId: number }>();

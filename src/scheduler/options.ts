@@ -46,6 +46,12 @@ export const schedulerConfigSchema = z.object({
   lastScannedFromScanner: z.boolean().default(false),
   /** cancel a running scan when every target has left */
   cancelWhenAllLeft: z.boolean().default(false),
+  /**
+   * cancel and relaunch a running scan when one of its targets leaves (tunnel-down, release) before
+   * the scan can have reached it: the freed address may go to another device before that device's
+   * line reaches us. Fewer wrong-host probes for more cancels, calls and relaunches (src/sim/README.md)
+   */
+  cancelWhenTargetLeaves: z.boolean().default(true),
   /** first retry delay after a failed scan; doubles per attempt */
   retryBackoffS: z.number().positive().default(600),
   maxAttempts: z.number().int().positive().default(5),

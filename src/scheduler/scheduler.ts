@@ -77,6 +77,14 @@ export class Scheduler {
     return this.phases.decide.consider(bindingIds);
   }
 
+  /**
+   * Bindings that just ended (tunnel-down, release): a running scan that may not have reached one
+   * of them is marked for cancel-and-relaunch. Returns how many were marked (then tick()).
+   */
+  departed(bindingIds: Iterable<number>): Promise<number> {
+    return this.phases.cancel.departedCheck(bindingIds);
+  }
+
   /** Periodic pass: end run-out leases and re-evaluate bindings whose answer may have changed. */
   sweep(): Promise<number> {
     return this.phases.decide.sweep();

@@ -126,6 +126,7 @@ export class OnsightPolicy implements SimPolicy {
         applianceRefreshS: sc.policy.applianceRefreshS,
         verifyResults: sc.policy.verifyResults,
         ...(sc.policy.pickupS === undefined ? {} : { pickupS: sc.policy.pickupS }),
+        ...(sc.policy.cancelWhenTargetLeaves === undefined ? {} : { cancelWhenTargetLeaves: sc.policy.cancelWhenTargetLeaves }),
       },
       scanner,
     }), silentLogger());
@@ -154,12 +155,14 @@ export class OnsightPolicy implements SimPolicy {
   async deliver(batch: Sighting[]): Promise<void> {
     // exactly Daemon.committed(): commit, then consider new/reassigned/renewed bindings, kick on news
     const results = await this.inventory.commitBatch(batch, [], this.ctx.clock.now());
-    const changed = new Set<number>();
+    const changed = new Set<number>(), ended = new Set<number>();
     batch.forEach((_, i) => {
       const r = results[i];
       if (r.bindingId !== undefined && (r.change === 'new' || r.change === 'reassigned' || r.change === 'renewed')) changed.add(r.bindingId);
+      if (r.bindingId !== undefined && r.change === 'ended') ended.add(r.bindingId);
     });
-    if (changed.size && (await this.scheduler.consider(changed)) > 0) await this.scheduler.tick();
+    const departures = ended.size ? await this.scheduler.departed(ended) : 0;
+    if ((changed.size && (await this.scheduler.consider(changed)) > 0) || departures > 0) await this.scheduler.tick();
   }
 
   async tick(): Promise<void> {

@@ -147,6 +147,8 @@ export interface Scenario {
      */
     applianceMaxScans?: number;
     pickupS?: number;
+    /** `scheduler.cancelWhenTargetLeaves` (absent: the daemon's default) */
+    cancelWhenTargetLeaves?: boolean;
   };
   baselines: {
     /** blind range scans at these local times (HH:MM) */
@@ -311,7 +313,7 @@ export const scenarioFileSchema = z.strictObject({
   policy: strict({
     rescanAfterH: pos, scanWindow: z.string(), maxTargetsPerScan: z.number().int().positive(), logDelayS: nonneg, tickS: pos.min(1),
     sweepS: pos.min(1), pollIntervalS: pos, applianceRefreshS: pos, verifyResults: z.boolean(),
-    applianceMaxScans: z.number().int().positive(), pickupS: nonneg,
+    applianceMaxScans: z.number().int().positive(), pickupS: nonneg, cancelWhenTargetLeaves: z.boolean(),
   }).optional(),
   baselines: strict({
     rangeScanTimes: z.array(hhmm), batchIntervalMin: pos, batchConcurrency: z.number().int().positive(), batchTargets: z.number().int().positive(),
