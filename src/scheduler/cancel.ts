@@ -37,8 +37,11 @@ export class Canceler {
    * lowest-free DHCP server hands it to the next device at once, often before that device's line
    * reaches us (log delay) and the scan's appliance hears of a cancel (its next poll). A running
    * scan that may not have reached the departed target is canceled and its other targets relaunched
-   * now, as for a new holder: the target would only be probed dead, or as someone else. Returns
-   * how many scans were marked.
+   * now, as for a new holder: the target would only be probed dead, or as someone else. The window
+   * has no safety margin here (the target's place in a typical scan, not +30%): a departure is a risk
+   * only if the address is handed out again before the probe, and each cancel loses the scan's
+   * finished targets (fleet-500 x 9 d, 14 seeds: with the margin, coverage -1.5 pts and calls +40%;
+   * without, -0.7 ± 0.9 pts and +12%, wrong-host as low). Returns how many scans were marked.
    */
   async departedCheck(bindingIds: Iterable<number>): Promise<number> {
     if (!this.core.opts.cancelWhenTargetLeaves) return 0;
@@ -50,7 +53,7 @@ export class Canceler {
       if (!b || b.endAt === undefined) continue;
       targets ??= await this.runningTargets();
       const t = targets.get(b.ip);
-      if (t && t.identityId === b.identityId && !this.reassigned.has(t.intent.id) && await this.core.follow.mayNotHaveReached(t.intent, now, b.ip)) {
+      if (t && t.identityId === b.identityId && !this.reassigned.has(t.intent.id) && await this.core.follow.mayNotHaveReached(t.intent, now, b.ip, 0)) {
         this.reassigned.set(t.intent.id, `target ${b.ip} left (${b.identityKey}); its address is free for another device`);
         marked++;
       }

@@ -95,7 +95,7 @@ export interface DecidePhase {
 }
 export interface FollowPhase {
   /** could the scan still be before its target `ip` (by its place in the launch order)? */
-  mayNotHaveReached(i: Intent, now: number, ip?: string): Promise<boolean>;
+  mayNotHaveReached(i: Intent, now: number, ip?: string, slack?: number): Promise<boolean>;
   launched(intentId: string, ips: string[]): void;
   ended(i: Intent, endedAt: number): Promise<void>;
 }

@@ -34,9 +34,10 @@ export class Follower {
    * (behind other scans on the appliance), or the appliance may not have picked it up (`pickupS`
    * after launch), surely; targets beyond the first wave of hosts scanned in
    * parallel start later, so up to 30% of a typical scan's duration, too. Later, the target has
-   * most likely been scanned already, and canceling would throw that work away.
+   * most likely been scanned already, and canceling would throw that work away. `slack`: the share
+   * of a typical scan added as a safety margin (a target's place is an estimate).
    */
-  async mayNotHaveReached(i: Intent, now: number, ip?: string): Promise<boolean> {
+  async mayNotHaveReached(i: Intent, now: number, ip?: string, slack = 0.3): Promise<boolean> {
     const seen = this.lastState.get(i.id);
     if (seen === 'submitted' || seen === 'queued') return true;
     const n = await this.size(i);
@@ -48,7 +49,7 @@ export class Follower {
     // as late as the scan's end
     const index = ip === undefined ? 0 : this.order.get(i.id)?.get(ip) ?? n - 1;
     const reach = typical * Math.min(1, (index + 1) / Math.max(1, n));
-    return now - (i.launchedAt ?? i.createdAt) < Math.max(pickup, pickup + reach + 0.3 * typical);
+    return now - (i.launchedAt ?? i.createdAt) < Math.max(pickup, pickup + reach + slack * typical);
   }
 
   private async size(i: Intent): Promise<number> {
