@@ -122,7 +122,9 @@ export class Daemon {
     this.scanner = this.opts.scanner ?? await createScanner(config, log, (ip) => this.policy.allowed(ip));
     this.scheduler = new Scheduler(this.clock, this.inventory, this.policy, new SchedulerStore(this.db), this.scanner,
       schedulerOptions(config, this.scanner), log.child({ stage: 'scheduler' }), { onLaunch: (i) => this.announceLaunch(i) });
-    this.ingest = new Ingest(this.registry, this.inventory, (s, r) => this.committed(s, r), log.child({ stage: 'ingest' }), { zone: config.timezone, storeHealth: this.storeHealth });
+    this.ingest = new Ingest(this.registry, this.inventory, (s, r) => this.committed(s, r), log.child({ stage: 'ingest' }), {
+      zone: config.timezone, storeHealth: this.storeHealth, decodeThread: config.ingest.decodeThread, parsersDirectory: config.parsers.directory,
+    });
 
 
     // settle anything a previous run left half-done before taking new work
@@ -219,7 +221,7 @@ export class Daemon {
         this.opts.log.warn({ input: i.name, err: { message: (err as Error).message } }, 'input did not close cleanly');
       }
     }
-    this.ingest?.close();
+    await this.ingest?.close();
     try {
       await this.scheduler?.tick();
     } catch {

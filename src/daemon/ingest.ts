@@ -5,14 +5,20 @@
  * and its `committed` callback runs only after its transaction is durable. Batching keeps the write
  * rate high; the high-water mark makes sources pause (TCP reads, file reads) instead of growing
  * memory when the inventory is slow.
+ *
+ * With a decode thread (config `ingest.decodeThread`), header parsing, detection and parsing run
+ * on the second core: batches go out and come back in order, and are committed here in that order,
+ * so file checkpoints still advance only with the sightings of the lines before them.
  */
 import type { Logger } from '../log.js';
 import type { ApplyResult, Inventory } from '../inventory/inventory.js';
-import { LineDecoder } from '../parsers/decoder.js';
+import type { DecoderCounters } from '../parsers/decoder.js';
 import type { ParserRegistry } from '../parsers/registry.js';
 import type { Sighting } from '../sighting.js';
 import type { CommitGroup, FileCheckpoint, LineSink, RawLine, SourcePosition } from '../sources/types.js';
 import type { StoreHealth } from '../store/health.js';
+import { Decoders } from './decoders.js';
+import { DecodeThread, decodeThreadEntry, type DecodedLines } from './decode-client.js';
 
 export interface IngestOptions {
   zone: string;
@@ -22,6 +28,10 @@ export interface IngestOptions {
   maxBatch?: number;
   /** where failed and recovered writes are reported (/healthz, metrics) */
   storeHealth?: StoreHealth;
+  /** decode in a worker thread (header, detection, parsing); commits stay on this thread */
+  decodeThread?: boolean;
+  /** the user's parser plug-in directory, which the decode thread loads too */
+  parsersDirectory?: string;
 }
 
 export interface IngestCounters {
@@ -29,7 +39,7 @@ export interface IngestCounters {
   sightings: number;
   commits: number;
   commitErrors: number;
-  /** lines waiting for the next commit */
+  /** lines waiting for the next commit (buffered, or being decoded) */
   pending: number;
   /** committed sightings by format, then kind (for /metrics) */
   byFormatKind: Record<string, Record<string, number>>;
@@ -37,18 +47,33 @@ export interface IngestCounters {
 
 export type CommittedHandler = (sightings: Sighting[], results: ApplyResult[]) => void;
 
+/** A batch handed to the decode thread; `decoded` is set when its answer is back. */
+interface InFlight {
+  lines: RawLine[];
+  decoded?: DecodedLines;
+  /** settles (never rejects) once `decoded` is set */
+  done: Promise<void>;
+}
+
+/** batches out to the decode thread at once: one being decoded, one queued behind it */
+const MAX_IN_FLIGHT = 2;
+
 export class Ingest implements LineSink {
   readonly counters: IngestCounters = { lines: 0, sightings: 0, commits: 0, commitErrors: 0, pending: 0, byFormatKind: {} };
   private buf: RawLine[] = [];
-  private readonly decoders = new Map<string, LineDecoder>();
+  private readonly decoders: Decoders;
+  private thread: DecodeThread | undefined;
+  private inFlight: InFlight[] = [];
+  private inFlightLines = 0;
   private drainers: (() => void)[] = [];
   private scheduled = false;
   private readonly highWater: number;
   private readonly maxBatch: number;
   private retryTimer: NodeJS.Timeout | undefined;
+  private closing = false;
 
   constructor(
-    private readonly registry: ParserRegistry,
+    registry: ParserRegistry,
     private readonly inventory: Inventory,
     private readonly onCommitted: CommittedHandler,
     private readonly log: Logger,
@@ -56,73 +81,145 @@ export class Ingest implements LineSink {
   ) {
     this.highWater = opts.highWater ?? 20_000;
     this.maxBatch = opts.maxBatch ?? 5_000;
+    this.decoders = new Decoders(registry, opts.zone);
+    if (opts.decodeThread) {
+      const entry = decodeThreadEntry();
+      if (entry) this.thread = new DecodeThread(entry, { zone: opts.zone, parsersDirectory: opts.parsersDirectory }, log);
+      else log.warn('ingest.decodeThread: no compiled decode thread (run npx tsc); decoding on the main thread');
+    }
   }
 
-  decoder(format: string): LineDecoder {
-    let d = this.decoders.get(format);
-    if (!d) {
-      d = new LineDecoder(this.registry, format, this.opts.zone);
-      this.decoders.set(format, d);
-    }
-    return d;
+  /** where lines are decoded now */
+  get decodesIn(): 'thread' | 'main' {
+    return this.thread && !this.thread.failed ? 'thread' : 'main';
   }
 
   /** A new zone for stamps without one: decoders are rebuilt (their per-source state starts over). */
   setZone(zone: string): void {
     if (zone === this.opts.zone) return;
     this.opts.zone = zone;
-    this.decoders.clear();
+    this.decoders.setZone(zone);
+    this.thread?.setZone(zone);
   }
 
-  allDecoders(): Map<string, LineDecoder> {
-    return this.decoders;
+  decoderCounters(): DecoderCounters[] {
+    const mine = Object.values(this.decoders.counters());
+    return this.thread ? [...Object.values(this.thread.counters), ...mine] : mine;
+  }
+
+  private get backlog(): number {
+    return this.buf.length + this.inFlightLines;
   }
 
   push(line: RawLine): boolean {
     this.buf.push(line);
-    this.counters.pending = this.buf.length;
+    this.counters.pending = this.backlog;
     if (!this.scheduled) {
       this.scheduled = true;
-      setImmediate(() => this.flush());
+      setImmediate(() => (this.thread ? this.dispatch() : this.flush()));
     }
-    return this.buf.length < this.highWater;
+    return this.backlog < this.highWater;
   }
 
   onDrain(cb: () => void): void {
     this.drainers.push(cb);
   }
 
-  /** Decode and commit everything buffered. Returns false if the commit failed (lines kept for a retry). */
-  flush(): boolean {
-    this.scheduled = false;
-    while (this.buf.length) {
-      let end = Math.min(this.buf.length, this.maxBatch);
-      // a commit group goes whole into one transaction
-      while (end < this.buf.length && this.buf[end].group !== undefined && this.buf[end].group === this.buf[end - 1].group) end++;
-      const batch = this.buf.slice(0, end);
-      if (!this.commit(batch)) {
-        this.retryTimer ??= setTimeout(() => {
-          this.retryTimer = undefined;
-          this.flush();
-        }, 1000);
-        return false;
-      }
-      this.buf = this.buf.slice(batch.length);
-      this.counters.pending = this.buf.length;
-    }
+  private drained(): void {
     const d = this.drainers;
     this.drainers = [];
     for (const cb of d) cb();
+  }
+
+  /** The next batch off the buffer: at most maxBatch lines, a commit group never split. */
+  private cut(): RawLine[] {
+    let end = Math.min(this.buf.length, this.maxBatch);
+    while (end < this.buf.length && this.buf[end].group !== undefined && this.buf[end].group === this.buf[end - 1].group) end++;
+    const batch = this.buf.slice(0, end);
+    this.buf = this.buf.slice(end);
+    return batch;
+  }
+
+  /** Decode and commit everything buffered, on this thread. Returns false if the commit failed (lines kept for a retry). */
+  private flush(): boolean {
+    this.scheduled = false;
+    while (this.buf.length) {
+      const batch = this.cut();
+      if (!this.commit(batch)) {
+        this.buf = batch.concat(this.buf);
+        this.retryLater(() => this.flush());
+        return false;
+      }
+      this.counters.pending = this.buf.length;
+    }
+    this.drained();
     return true;
   }
 
-  private commit(batch: RawLine[]): boolean {
+  private retryLater(again: () => void): void {
+    if (this.closing) return;
+    this.retryTimer ??= setTimeout(() => {
+      this.retryTimer = undefined;
+      again();
+    }, 1000);
+  }
+
+  /**
+   * Send batches to the decode thread: a full one whenever there is room, a partial one only when
+   * the thread is idle (so batches stay large under load and latency stays low when quiet).
+   */
+  private dispatch(force = false): void {
+    this.scheduled = false;
+    const thread = this.thread;
+    if (!thread || thread.failed) return void this.flush();
+    while (this.buf.length && this.inFlight.length < MAX_IN_FLIGHT && (force || this.inFlight.length === 0 || this.buf.length >= this.maxBatch)) {
+      const lines = this.cut();
+      const b: InFlight = { lines, done: Promise.resolve() };
+      b.done = thread.decode(lines).then((d) => {
+        b.decoded = d;
+      }, (err: Error) => {
+        // the thread is gone for good: decode here (its per-source parser state is lost, nothing else)
+        this.log.error({ err: { message: err.message } }, 'decoding on the main thread from now on');
+        b.decoded = this.decodeHere(lines);
+      }).then(() => {
+        this.commitReady();
+      });
+      this.inFlight.push(b);
+      this.inFlightLines += lines.length;
+    }
+    this.counters.pending = this.backlog;
+  }
+
+  /** Commit the decoded batches at the head of the queue, in order. False when a commit failed. */
+  private commitReady(): boolean {
+    while (this.inFlight.length && this.inFlight[0].decoded && !this.retryTimer) {
+      const b = this.inFlight[0];
+      if (!this.commit(b.lines, b.decoded)) {
+        this.retryLater(() => this.commitReady());
+        return false;
+      }
+      this.inFlight.shift();
+      this.inFlightLines -= b.lines.length;
+    }
+    if (this.closing) return true;
+    this.dispatch();
+    if (this.backlog <= this.highWater / 2) this.drained();
+    return true;
+  }
+
+  private decodeHere(lines: RawLine[]): DecodedLines {
+    return lines.map((l) => (l.sightings ? undefined : this.decoders.get(l.format ?? 'auto').decode(l.text, { receivedAt: l.receivedAt, source: l.source, line: l.line, syslog: l.syslog }).sightings));
+  }
+
+  /** Commit one batch with its checkpoints; `decoded` when the decode thread already parsed it. */
+  private commit(batch: RawLine[], decoded: DecodedLines = this.decodeHere(batch)): boolean {
     const sightings: Sighting[] = [];
     const checkpoints = new Map<string, FileCheckpoint>();
     const groups = new Set<CommitGroup>();
     const positions = new Map<string, SourcePosition>();
-    for (const l of batch) {
-      const found = l.sightings ?? this.decoder(l.format ?? 'auto').decode(l.text, { receivedAt: l.receivedAt, source: l.source, line: l.line, syslog: l.syslog }).sightings;
+    for (let i = 0; i < batch.length; i++) {
+      const l = batch[i];
+      const found = l.sightings ?? decoded[i] ?? [];
       for (const s of found) if (!l.group?.accept || l.group.accept(s)) sightings.push(s);
       if (l.checkpoint) checkpoints.set(l.checkpoint.path, l.checkpoint);
       if (l.group) {
@@ -135,7 +232,7 @@ export class Ingest implements LineSink {
       results = this.inventory.commitBatch(sightings, [...checkpoints.values()], Date.now(), [...positions.values()]);
     } catch (err) {
       this.counters.commitErrors++;
-      if (this.opts.storeHealth) this.opts.storeHealth.failed('ingest', err, `keeping ${this.buf.length} lines and retrying every second`);
+      if (this.opts.storeHealth) this.opts.storeHealth.failed('ingest', err, `keeping ${this.backlog} lines and retrying every second`);
       else this.log.error({ err: { message: (err as Error).message } }, 'could not write to the state database; keeping the lines and retrying');
       return false;
     }
@@ -161,11 +258,24 @@ export class Ingest implements LineSink {
     return true;
   }
 
-  close(): void {
+  /** Commit everything received (decoded first), then stop the decode thread. */
+  async close(): Promise<void> {
+    this.closing = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
-    if (this.flush()) return;
+    this.retryTimer = undefined;
+    let ok = true;
+    if (this.thread) {
+      while (ok && !this.thread.failed && (this.buf.length || this.inFlight.length)) {
+        this.dispatch(true);
+        await Promise.all(this.inFlight.map((b) => b.done));
+        ok = this.commitReady();
+      }
+      await this.thread.close();
+    }
+    if (ok && this.flush()) return;
     // the database refuses: whoever waits for these lines (an HTTP client) is told, and retries
     const err = new Error('the state database refused the commit at shutdown');
-    for (const g of new Set(this.buf.map((l) => l.group))) g?.failed?.(err);
+    const left = [...this.inFlight.flatMap((b) => b.lines), ...this.buf];
+    for (const g of new Set(left.map((l) => l.group))) g?.failed?.(err);
   }
 }

@@ -39,7 +39,7 @@ export function daemonView(d: ViewedParts): DaemonView {
     config: () => d.config,
     inputs: () => d.inputs,
     ingestCounters: () => d.ingest.counters,
-    decoderCounters: () => [...d.ingest.allDecoders().values()].map((x) => x.counters),
+    decoderCounters: () => d.ingest.decoderCounters(),
     scanner: () => ({ kind: d.scanner.kind, allowance: d.scanner.allowance(), block: d.scheduler.scannerBlock() }),
     schedulerCounters: () => d.scheduler.counters,
     applianceLoad: (name) => d.scheduler.applianceLoad(name),
