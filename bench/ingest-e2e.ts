@@ -10,7 +10,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { extractedSyslogNg } from './syslog-ng-extract.js';
-import { closeSync, existsSync, readFileSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, readFileSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,7 +34,7 @@ export interface IngestE2EOptions {
 
 export interface IngestE2EResult {
   messages: number;
-  onsight: { msgsPerS: number; seconds: number; committed: number; sightings: number; lost: number; processCpuSeconds: number; cpuSecondsPerM?: number };
+  onsight: { msgsPerS: number; seconds: number; committed: number; sightings: number; lost: number; processCpuSeconds: number; cpuSecondsPerM?: number; mainThreadCpuSecondsPerM?: number };
   /** every variant's median run, by name */
   variants?: Record<string, IngestE2EResult['onsight']>;
   /** 1 - (Europe/Berlin + logger at info) / (UTC + silent), main-thread decoding; and with the decode thread */
@@ -56,9 +56,9 @@ export interface IngestE2EResult {
   patterndbSkipped?: string;
 }
 
-export function stream(n: number): Buffer {
+export function stream(n: number, from = 0): Buffer {
   const parts: string[] = [];
-  for (let i = 0; i < n; i++) {
+  for (let i = from; i < from + n; i++) {
     if (i % 100 === 0) {
       const k = i / 100;
       parts.push(`<30>Nov 23 10:00:00 gw dhcpd[7]: DHCPACK on 10.${(k >> 16) & 255}.${(k >> 8) & 255}.${k & 255} to 52:54:00:${((k >> 16) & 255).toString(16).padStart(2, '0')}:${((k >> 8) & 255).toString(16).padStart(2, '0')}:${(k & 255).toString(16).padStart(2, '0')} via eth0\n`);
@@ -154,16 +154,18 @@ async function runOnsight(file: string, n: number, v: OnsightVariant): Promise<O
   await daemon.start();
   try {
     const cpu0 = process.cpuUsage();
+    const main0 = procCpuSeconds(process.pid, process.pid);
     const t0 = await send(port, file);
     const deadline = Date.now() + 300_000;
     while (daemon.ingest.counters.lines < n && Date.now() < deadline) await sleep(5);
     const seconds = (Date.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
+    const mainThreadCpuSeconds = procCpuSeconds(process.pid, process.pid) - main0;
     const c = daemon.ingest.counters;
     const processCpuSeconds = (cpu.user + cpu.system) / 1e6;
     return {
       msgsPerS: Math.round(c.lines / seconds), seconds, committed: c.lines, sightings: c.sightings, lost: n - c.lines, processCpuSeconds,
-      cpuSecondsPerM: processCpuSeconds / (c.lines / 1e6),
+      cpuSecondsPerM: processCpuSeconds / (c.lines / 1e6), mainThreadCpuSecondsPerM: mainThreadCpuSeconds / (c.lines / 1e6),
     };
   } finally {
     await daemon.stop();
@@ -301,10 +303,10 @@ async function runSyslogNg(file: string, n: number): Promise<PeerResult | string
   return measurePeer(proc, dir, port, out, file, n, true);
 }
 
-/** user + system CPU seconds of a process, all its threads (/proc/PID/stat fields 14 and 15) */
-function procCpuSeconds(pid: number | undefined): number {
+/** user + system CPU seconds of a process, all its threads (/proc/PID/stat fields 14 and 15), or of one thread */
+function procCpuSeconds(pid: number | undefined, tid?: number): number {
   try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
     const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
     return (Number(rest[11]) + Number(rest[12])) / 100; // USER_HZ is 100 on Linux
   } catch {
@@ -349,9 +351,10 @@ export async function runIngestE2E(opts: IngestE2EOptions = {}): Promise<IngestE
   const variants = opts.variants ?? VARIANTS;
   const tmp = mkdtempSync(join(tmpdir(), 'onsight-bench-stream-'));
   const file = join(tmp, 'stream.log');
-  const data = stream(n);
-  writeFileSync(file, data);
-  if (print) console.log(`ingest e2e: ${n.toLocaleString()} messages (${(data.length / 1e6).toFixed(0)} MB) over TCP, 99% firewall / 1% DHCP; ${rounds} round(s), receivers take turns within each round, medians; sender in its own process`);
+  // written in slices, so this process (the daemon's) never holds the whole stream
+  writeFileSync(file, '');
+  for (let i = 0; i < n; i += 10_000) appendFileSync(file, stream(Math.min(10_000, n - i), i));
+  if (print) console.log(`ingest e2e: ${n.toLocaleString()} messages (${(statSync(file).size / 1e6).toFixed(0)} MB) over TCP, 99% firewall / 1% DHCP; ${rounds} round(s), receivers take turns within each round, medians; sender in its own process`);
   const runs: Record<string, OnsightResult[]> = {};
   const peers: Record<string, (PeerResult | string)[]> = { rsyslog: [], mmnormalize: [], patterndb: [] };
   try {
@@ -371,8 +374,9 @@ export async function runIngestE2E(opts: IngestE2EOptions = {}): Promise<IngestE
   for (const v of variants) {
     const m = medianOf(runs[v.name]);
     m.cpuSecondsPerM = median(runs[v.name].map((x) => x.cpuSecondsPerM ?? NaN));
+    m.mainThreadCpuSecondsPerM = median(runs[v.name].map((x) => x.mainThreadCpuSecondsPerM ?? NaN));
     onsightBy[v.name] = m;
-    if (print) console.log(`  onsight ${v.name} (decode ${v.decodeThread ? 'in a worker thread' : 'on the main thread'}, ${v.timezone}, logger ${v.logInfo ? 'info → file' : 'silent'}): ${m.msgsPerS.toLocaleString()} msg/s${cpuNote(m.cpuSecondsPerM)}, ${m.committed.toLocaleString()} committed, ${m.sightings.toLocaleString()} sightings, ${m.lost} lost [rounds: ${runs[v.name].map((x) => x.msgsPerS.toLocaleString()).join(', ')}]`);
+    if (print) console.log(`  onsight ${v.name} (decode ${v.decodeThread ? 'in a worker thread' : 'on the main thread'}, ${v.timezone}, logger ${v.logInfo ? 'info → file' : 'silent'}): ${m.msgsPerS.toLocaleString()} msg/s${cpuNote(m.cpuSecondsPerM)} (main thread ${m.mainThreadCpuSecondsPerM?.toFixed(2)}), ${m.committed.toLocaleString()} committed, ${m.sightings.toLocaleString()} sightings, ${m.lost} lost [rounds: ${runs[v.name].map((x) => x.msgsPerS.toLocaleString()).join(', ')}]`);
   }
   // the headline: the defaults (decodeThread as configured by default) in UTC with a silent logger
   const headline = onsightBy[opts.headline ?? variants[0].name] ?? Object.values(onsightBy)[0];
