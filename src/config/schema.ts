@@ -48,6 +48,8 @@ const syslogInput = z.object({
   maxConnections: z.number().int().positive().default(1000),
   maxConnectionsPerSender: z.number().int().positive().default(32),
   udpRecvBufferBytes: z.number().int().positive().default(8 * 1024 * 1024),
+  // UDP: the socket lives in a worker thread that drains the kernel buffer while the main thread commits
+  receiveThread: z.boolean().default(true),
   // a message that is not UTF-8 is kept (RFC 5424 §6.4) and read as Latin-1 or UTF-8 with U+FFFD
   invalidUtf8: z.enum(['latin1', 'replace']).default('latin1'),
   tls: z.object({

@@ -3,25 +3,17 @@
  * back in the order sent (one thread, one queue, so each source's lines are decoded in order). If
  * the thread dies it is started again and the batches it had not answered are sent again.
  */
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../log.js';
+import { threadEntry } from '../util/thread-entry.js';
 import type { DecoderCounters } from '../parsers/decoder.js';
 import type { Sighting } from '../sighting.js';
 import type { RawLine } from '../sources/types.js';
 import type { DecodeBatchMessage, DecodeThreadData, FromDecodeThread, ToDecodeThread } from './decode-protocol.js';
 
-/**
- * The compiled thread entry. From the TypeScript sources (vitest) node cannot load a .ts worker,
- * so the copy `npx tsc` wrote under dist/ is used; undefined when there is none.
- */
+/** The decode thread's compiled entry (see threadEntry). */
 export function decodeThreadEntry(): URL | undefined {
-  for (const rel of ['./decode-thread.js', '../../dist/src/daemon/decode-thread.js']) {
-    const u = new URL(rel, import.meta.url);
-    if (existsSync(fileURLToPath(u))) return u;
-  }
-  return undefined;
+  return threadEntry(import.meta.url, 'decode-thread');
 }
 
 /** per line of the batch: its sightings, or undefined for lines the thread was not asked to decode */
