@@ -49,7 +49,9 @@ export function daemonView(d: ViewedParts): DaemonView {
     decisionsSince: (since) => d.scheduler.store.decisionsSince(since),
     recentIntents: (limit) => d.scheduler.store.recentIntents(limit).map((i) => ({ ...i, targets: d.scheduler.store.targets(i.id).length })),
     endedIntentCounts: () => d.scheduler.store.endedIntentCounts(),
-    presentBindings: (now) => d.inventory.presentBindings(now),
+    *presentBindings(now) {
+      for (const page of d.inventory.presentBindingPages(now)) yield* page;
+    },
     endedBindings(since, now): EndedBinding[] {
       ended ??= d.db.prepare(`SELECT b.id, b.ip, b.identity_id, b.start_at, b.end_at, b.end_reason, i.last_scanned_at, i.last_scanned_via,
           EXISTS (SELECT 1 FROM bindings o WHERE o.identity_id = b.identity_id AND o.end_at IS NULL AND (o.expires_at IS NULL OR o.expires_at >= @now)) AS present_elsewhere

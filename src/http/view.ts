@@ -37,7 +37,8 @@ export interface DaemonView {
   recentIntents(limit: number): (Intent & { targets: number })[];
   /** ended intents in the state database by region, appliance and final state (durable counts) */
   endedIntentCounts(): { region: string; appliance: string; state: string; n: number }[];
-  presentBindings(now: number): BindingView[];
+  /** every present binding, read a page at a time (a fleet may be 1M) */
+  presentBindings(now: number): Iterable<BindingView>;
   /** bindings that ended since `since`, newest first (at most 20 000) */
   endedBindings(since: number, now: number): EndedBinding[];
   inventoryCounts(now: number): { identities: number; present: number };

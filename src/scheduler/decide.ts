@@ -138,17 +138,20 @@ export class Decider {
     this.plan.clear();
     const queued = store.queuedIds();
     const ids: number[] = [];
-    for (const p of inventory.presentIds(now)) {
-      if (queued.has(p.id)) continue;
-      // Skip what consider() would find unchanged: still scanned recently (scope, exclusion and
-      // region depend only on the address, which a binding never changes), with that same answer
-      // already logged, so re-evaluating would neither enqueue nor log anything.
-      const r = this.recent.get(p.id);
-      if (r && r.lastScannedAt === p.lastScannedAt && now < r.until && this.lastReason.get(p.id) === RECENT_KEY) {
-        this.plan.at(p.id, r.until);
-        continue;
+    // a page at a time: a fleet of 1M never sits in memory as objects
+    for (const page of inventory.presentIdPages(now)) {
+      for (const p of page) {
+        if (queued.has(p.id)) continue;
+        // Skip what consider() would find unchanged: still scanned recently (scope, exclusion and
+        // region depend only on the address, which a binding never changes), with that same answer
+        // already logged, so re-evaluating would neither enqueue nor log anything.
+        const r = this.recent.get(p.id);
+        if (r && r.lastScannedAt === p.lastScannedAt && now < r.until && this.lastReason.get(p.id) === RECENT_KEY) {
+          this.plan.at(p.id, r.until);
+          continue;
+        }
+        ids.push(p.id);
       }
-      ids.push(p.id);
     }
     return this.consider(ids);
   }
