@@ -189,7 +189,7 @@ export class Inventory {
       presentIds: db.prepare(`SELECT b.id, i.last_scanned_at FROM bindings b JOIN identities i ON i.id = b.identity_id
         WHERE b.end_at IS NULL AND (b.expires_at IS NULL OR b.expires_at >= ?) ORDER BY b.ip`).raw(),
       // keyset pages over the open-binding index (ip, then id): a pass over 1M bindings holds one page
-      presentPage: db.prepare(`${BINDING_SELECT} INDEXED BY bindings_open_ip WHERE b.end_at IS NULL AND (b.expires_at IS NULL OR b.expires_at >= @now)
+      presentPage: db.prepare(`${BINDING_SELECT.replace('FROM bindings b JOIN', 'FROM bindings b INDEXED BY bindings_open_ip JOIN')} WHERE b.end_at IS NULL AND (b.expires_at IS NULL OR b.expires_at >= @now)
         AND (b.ip > @ip OR (b.ip = @ip AND b.id > @id)) ORDER BY b.ip, b.id LIMIT @n`),
       presentIdsPage: db.prepare(`SELECT b.id, b.ip, i.last_scanned_at FROM bindings b INDEXED BY bindings_open_ip JOIN identities i ON i.id = b.identity_id
         WHERE b.end_at IS NULL AND (b.expires_at IS NULL OR b.expires_at >= @now) AND (b.ip > @ip OR (b.ip = @ip AND b.id > @id))
