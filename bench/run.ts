@@ -73,6 +73,18 @@ async function rssBench(): Promise<void> {
   out(`  process RSS ${r.rssAfterMB.toFixed(0)} MiB (empty inventory ${r.rssBeforeMB.toFixed(0)} MiB; +${(r.rssAfterMB - r.rssBeforeMB).toFixed(0)} MiB)`);
 }
 
+/** N identities through the whole daemon (bench/rss-daemon.ts), in its own process. */
+async function rssDaemonBench(n: number): Promise<void> {
+  const r = await new Promise<import('./rss-daemon.js').RssDaemonResult>((resolve, reject) => {
+    const c = fork(fileURLToPath(new URL('./rss-daemon.js', import.meta.url)), [String(n)], { execArgv: ['--expose-gc'] });
+    c.once('message', (m) => resolve(m as never));
+    c.once('error', reject);
+    c.once('exit', (code) => code && reject(new Error(`rss-daemon exited ${code}`)));
+  });
+  out(`RSS with ${r.identities.toLocaleString('en')} identities through the whole daemon (${n.toLocaleString('en')} DHCPACKs over TCP in ${r.ingestSeconds.toFixed(0)} s; restarted: full sweep ${r.sweepSeconds.toFixed(1)} s, status ${r.statusSeconds.toFixed(2)} s over ${r.present.toLocaleString('en')} present, metrics ${r.metricsSeconds.toFixed(2)} s):`);
+  out(`  RSS after ingest ${r.rssAfterIngestMiB.toFixed(0)} MiB, after restart + sweep + status + metrics ${r.rssAfterRestartMiB.toFixed(0)} MiB, peak ${r.peakRssMiB.toFixed(0)} MiB (target < 300 MiB); JS heap ${r.heapUsedMiB.toFixed(0)} MiB`);
+}
+
 // ------------------------------------------------------------------------------ 3. daemon latency
 
 function pct(xs: number[], q: number): number {
@@ -245,6 +257,9 @@ async function ingestBench(): Promise<void> {
   const { runIngestE2E } = await import('./ingest-e2e.js');
   const e = await runIngestE2E({ messages: quick ? 200_000 : 1_000_000, print: true });
   out(JSON.stringify(e));
+  out('\n## UDP through the whole daemon (bench/udp-e2e.ts: C sendmmsg sender at 200k msg/s, receive thread, loss and counted drops)');
+  const { runUdpE2E } = await import('./udp-e2e.js');
+  for (const decodeThread of [false, true]) await runUdpE2E({ rate: 200_000, seconds: quick ? 2 : 5, decodeThread, udpThread: true, print: true });
   out('\n## Ingestion over HTTP (bench/ingest-http.ts: the same stream as Splunk HEC /raw requests into the daemon\'s HTTP input)');
   const { runHttpIngest } = await import('./ingest-http.js');
   const h = await runHttpIngest({ messages: quick ? 100_000 : 200_000, print: true });
@@ -267,6 +282,7 @@ async function main(): Promise<void> {
   if (want('memory')) {
     out('\n# Memory');
     await rssBench();
+    await rssDaemonBench(quick ? 100_000 : 1_000_000);
   }
   if (want('latency')) {
     out('\n# Latency');

@@ -49,7 +49,8 @@ function stored(state: string): string[] {
 }
 
 describe('file ingestion under SIGKILL and rotation', () => {
-  it('kills the daemon repeatedly while lines are written and the file rotates: 0 lost, 0 duplicated', async () => {
+  // decoding on the main thread, and in the decode thread (checkpoints must still advance only with their sightings)
+  it.each([false, true])('kills the daemon repeatedly while lines are written and the file rotates: 0 lost, 0 duplicated (decodeThread %s)', async (decodeThread) => {
     const dir = mkdtempSync(join(tmpdir(), 'onsight-crash-'));
     const log = join(dir, 'dhcpd.log');
     const state = join(dir, 'state.db');
@@ -63,6 +64,7 @@ inputs:
 policy: { scope: ["192.0.2.0/24"] }
 regions: [{ name: r, cidrs: ["192.0.2.0/24"], appliances: [a] }]
 scanner: { type: dry-run }
+ingest: { decodeThread: ${decodeThread} }
 http: { enabled: false }
 `);
     let written = 0;
