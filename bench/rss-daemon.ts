@@ -27,6 +27,8 @@ export interface RssDaemonResult {
   rssAfterIngestMiB: number;
   /** after the restart: the full sweep, one status page and one metrics page, after a GC */
   rssAfterRestartMiB: number;
+  /** after the restart's full sweep, after a GC */
+  rssAfterSweepMiB: number;
   /** the process's peak RSS over the whole run */
   peakRssMiB: number;
   /** present devices the status page counted */
@@ -115,6 +117,7 @@ export async function runRssDaemon(n: number): Promise<RssDaemonResult> {
     const t1 = performance.now();
     await daemon.start();
     const sweepSeconds = (performance.now() - t1) / 1000;
+    const rssAfterSweepMiB = gcRss();
     const view = daemonView(daemon);
     const t2 = performance.now();
     const status = buildStatus(view);
@@ -126,7 +129,7 @@ export async function runRssDaemon(n: number): Promise<RssDaemonResult> {
     const heapUsedMiB = process.memoryUsage().heapUsed / MiB;
     const peakRssMiB = process.resourceUsage().maxRSS / 1024;
     await daemon.stop();
-    return { n, identities: status.totals.identities, present: status.totals.present, heapUsedMiB, ingestSeconds, rssAfterIngestMiB, rssAfterRestartMiB, peakRssMiB, sweepSeconds, statusSeconds, metricsSeconds };
+    return { n, rssAfterSweepMiB, identities: status.totals.identities, present: status.totals.present, heapUsedMiB, ingestSeconds, rssAfterIngestMiB, rssAfterRestartMiB, peakRssMiB, sweepSeconds, statusSeconds, metricsSeconds };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
