@@ -100,7 +100,9 @@ http: { enabled: false }
     const progress: number[] = [];
     for (let k = 0; k < kills; k++) {
       const d = start(dir);
-      await sleep(300 + ((k * 137) % 700));
+      // the kill lands while it reads: after it is up (start-up alone can take seconds on a loaded machine)
+      await d.waitFor((e) => /onsight running/.test(e.msg), 30_000).catch(() => undefined);
+      await sleep(100 + ((k * 137) % 400));
       d.child.kill('SIGKILL');
       await d.exit;
       progress.push(stored(state).length);
@@ -141,5 +143,5 @@ http: { enabled: false }
     expect(lost).toBe(0);
     expect(duplicated).toBe(0);
     expect(ips.length).toBe(written);
-  }, 120_000);
+  }, 300_000);
 });

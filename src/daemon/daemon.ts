@@ -130,6 +130,7 @@ export class Daemon {
     // settle anything a previous run left half-done before taking new work
     await this.scheduler.reconcile();
     this.scheduler.sweep();
+    await this.ingest.ready();
     this.inputs = await startInputs(config.inputs, this.ingest, this.inventory, log);
     this.timers.push(setInterval(() => this.kick(), this.opts.tickMs ?? 1000));
     // a write that fails (disk full, lock held elsewhere) is reported and tried again next time, never fatal

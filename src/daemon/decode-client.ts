@@ -39,6 +39,9 @@ export class DecodeThread {
   private restarts = 0;
   private closed = false;
   private zone: string;
+  private markReady!: () => void;
+  /** settles when the first thread has loaded the parsers (or could not: then `failed` is true) */
+  readonly ready = new Promise<void>((r) => (this.markReady = r));
 
   constructor(private readonly entry: URL, private readonly data: DecodeThreadData, private readonly log: Logger) {
     this.zone = data.zone;
@@ -58,6 +61,8 @@ export class DecodeThread {
         for (const i of q.index) out[i] = [];
         for (const [i, s] of m.found) out[q.index[i]] = s;
         q.resolve(out);
+      } else if (m.type === 'ready') {
+        this.markReady();
       } else if (m.type === 'failed') {
         this.fail(new Error(`the decode thread could not start: ${m.message}`));
       }
@@ -74,6 +79,7 @@ export class DecodeThread {
 
   private fail(err: Error): void {
     this.closed = true;
+    this.markReady();
     void this.worker.terminate();
     for (const q of this.waiting.values()) q.reject(err);
     this.waiting.clear();

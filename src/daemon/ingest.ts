@@ -89,6 +89,12 @@ export class Ingest implements LineSink {
     }
   }
 
+  /** Settles once the decode thread (if any) has loaded its parsers, so inputs start into a ready pipeline. */
+  async ready(): Promise<void> {
+    await this.thread?.ready;
+    if (this.thread?.failed) this.log.error('the decode thread could not start; decoding on the main thread');
+  }
+
   /** where lines are decoded now */
   get decodesIn(): 'thread' | 'main' {
     return this.thread && !this.thread.failed ? 'thread' : 'main';
