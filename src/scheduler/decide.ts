@@ -137,9 +137,10 @@ export class Decider {
     this.nextFullSweepAt = now + this.core.opts.fullSweepS * 1000;
     this.plan.clear();
     const queued = store.queuedIds();
-    const ids: number[] = [];
-    // a page at a time: a fleet of 1M never sits in memory as objects
+    let enqueued = 0;
+    // a page at a time, one transaction each: a fleet of 1M is never held as objects, nor written in one transaction
     for (const page of inventory.presentIdPages(now)) {
+      const ids: number[] = [];
       for (const p of page) {
         if (queued.has(p.id)) continue;
         // Skip what consider() would find unchanged: still scanned recently (scope, exclusion and
@@ -152,8 +153,9 @@ export class Decider {
         }
         ids.push(p.id);
       }
+      enqueued += this.consider(ids);
     }
-    return this.consider(ids);
+    return enqueued;
   }
 
   private log(b: Pick<BindingView, 'id' | 'ip' | 'identityId'>, decision: DecisionKind, reason: string, now: number): void {
