@@ -198,7 +198,7 @@ export async function runSourceBench(opts: SourceBenchOptions = {}): Promise<Sou
           return true;
         },
         onDrain: (cb) => setImmediate(cb),
-      }, () => undefined, log);
+      }, async () => undefined, log);
       await all;
       const fs = Number(process.hrtime.bigint() - f0) / 1e9;
       await h.close();

@@ -120,10 +120,10 @@ export async function runRssDaemon(n: number): Promise<RssDaemonResult> {
     const rssAfterSweepMiB = gcRss();
     const view = daemonView(daemon);
     const t2 = performance.now();
-    const status = buildStatus(view);
+    const status = await buildStatus(view);
     const statusSeconds = (performance.now() - t2) / 1000;
     const t3 = performance.now();
-    renderMetrics(view);
+    await renderMetrics(view);
     const metricsSeconds = (performance.now() - t3) / 1000;
     const rssAfterRestartMiB = gcRss();
     const heapUsedMiB = process.memoryUsage().heapUsed / MiB;

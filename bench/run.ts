@@ -23,7 +23,7 @@ import { simulate } from '../src/sim/cli.js';
 import { table } from '../src/sim/report.js';
 import { BUILTIN } from '../src/sim/scenario.js';
 import { openDatabase } from '../src/store/db.js';
-import { Inventory } from '../src/inventory/inventory.js';
+import { SqliteInventory } from '../src/inventory/inventory.js';
 import type { Sighting } from '../src/sighting.js';
 
 const quick = process.argv.includes('--quick');
@@ -36,7 +36,7 @@ async function rssChild(): Promise<void> {
   const n = Number(process.argv[3] ?? 100_000);
   const dir = mkdtempSync(join(tmpdir(), 'onsight-rss-'));
   const db = openDatabase(join(dir, 'state.db'));
-  const inv = new Inventory(db, { defaultLeaseS: 3600, maxSessionS: 86400, retentionS: 90 * 86400 });
+  const inv = new SqliteInventory(db, { defaultLeaseS: 3600, maxSessionS: 86400, retentionS: 90 * 86400 });
   global.gc?.();
   const before = process.memoryUsage().rss;
   const t0 = performance.now();
@@ -50,12 +50,12 @@ async function rssChild(): Promise<void> {
         hostname: `host-${k}`, at: new Date(at + k).toISOString(), durationS: 86400, format: 'isc-dhcpd', source: 'bench',
       });
     }
-    inv.commitBatch(batch);
+    await inv.commitBatch(batch);
   }
   const secs = (performance.now() - t0) / 1000;
   global.gc?.();
   const after = process.memoryUsage().rss;
-  const counts = inv.counts(Date.now());
+  const counts = await inv.counts(Date.now());
   db.close();
   rmSync(dir, { recursive: true, force: true });
   process.send!({ n, identities: counts.identities, rssBeforeMB: before / 2 ** 20, rssAfterMB: after / 2 ** 20, secs });

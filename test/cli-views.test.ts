@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openDatabase } from '../src/store/db.js';
-import { Inventory } from '../src/inventory/inventory.js';
-import { SchedulerStore } from '../src/scheduler/queue.js';
+import { SqliteInventory } from '../src/inventory/inventory.js';
+import { SqliteSchedulerStore } from '../src/scheduler/queue.js';
 import type { Sighting } from '../src/sighting.js';
 import { CLI } from './helpers/paths.js';
 
@@ -25,18 +25,18 @@ function setup(): { dir: string; cfg: string; state: string } {
 const sighting = (ip: string, extra: Partial<Sighting>): Sighting =>
   ({ kind: 'lease', ip, at: new Date().toISOString(), format: 'isc-dhcpd', source: 'test', ...extra }) as Sighting;
 
-const inventory = (state: string) => new Inventory(openDatabase(state), { defaultLeaseS: 3600, maxSessionS: 86400, retentionS: 86400 * 90 });
+const inventory = (state: string) => new SqliteInventory(openDatabase(state), { defaultLeaseS: 3600, maxSessionS: 86400, retentionS: 86400 * 90 });
 
 describe('views escape what log lines put in names', () => {
-  it('escape codes, CR and LF in host and user names are printed escaped; stored names are capped', () => {
+  it('escape codes, CR and LF in host and user names are printed escaped; stored names are capped', async () => {
     const { cfg, state } = setup();
     const inv = inventory(state);
     const evilHost = 'laptop\x1b[2J\x1b[31mOWNED\rfake\nline\u009b31m\u202egnp.exe';
-    inv.commitBatch([
+    await inv.commitBatch([
       sighting('10.0.0.5', { mac: '52:54:00:00:00:05', hostname: evilHost }),
       sighting('10.0.0.6', { kind: 'tunnel-up', user: 'bob\x1b]0;title\x07\r\nroot', hostname: 'x'.repeat(5000) }),
     ]);
-    new SchedulerStore(openDatabase(state)).decide({ at: Date.now(), ip: '10.0.0.5', decision: 'not-due', reason: `name ${evilHost}` });
+    await new SqliteSchedulerStore(openDatabase(state)).decide({ at: Date.now(), ip: '10.0.0.5', decision: 'not-due', reason: `name ${evilHost}` });
     const stored = openDatabase(state).prepare('SELECT max(length(hostname)) AS n FROM identities').get() as { n: number };
     expect(stored.n).toBeLessThanOrEqual(253);
     for (const view of ['hosts', 'decisions']) {
@@ -59,13 +59,13 @@ describe('views escape what log lines put in names', () => {
 });
 
 describe('hosts says when a credit came from a link', () => {
-  it('a VPN identity credited through its laptop name shows "linked from" in WHY', () => {
+  it('a VPN identity credited through its laptop name shows "linked from" in WHY', async () => {
     const { cfg, state } = setup();
     writeFileSync(cfg, `${readFileSync(cfg, 'utf8')}inventory: { linkHostPatterns: ["lt-*"] }\n`);
-    const inv = new Inventory(openDatabase(state), { defaultLeaseS: 3600, maxSessionS: 86400, retentionS: 86400 * 90, linkHostPatterns: ['lt-*'] });
-    const d = inv.commitBatch([sighting('10.0.0.5', { mac: '52:54:00:00:00:05', hostname: 'LT-0042' })])[0];
-    inv.markScanned([d.identityId!], Date.now() - 60_000, 'onsight');
-    inv.commitBatch([sighting('10.0.0.6', { kind: 'tunnel-up', user: 'alice', hostname: 'lt-0042.corp.example' })]);
+    const inv = new SqliteInventory(openDatabase(state), { defaultLeaseS: 3600, maxSessionS: 86400, retentionS: 86400 * 90, linkHostPatterns: ['lt-*'] });
+    const d = (await inv.commitBatch([sighting('10.0.0.5', { mac: '52:54:00:00:00:05', hostname: 'LT-0042' })]))[0];
+    await inv.markScanned([d.identityId!], Date.now() - 60_000, 'onsight');
+    await inv.commitBatch([sighting('10.0.0.6', { kind: 'tunnel-up', user: 'alice', hostname: 'lt-0042.corp.example' })]);
     const rows = JSON.parse(spawnSync('node', [CLI, 'hosts', '--json', '--config', cfg], { encoding: 'utf8' }).stdout) as { ip: string; why: string }[];
     expect(rows.find((r) => r.ip === '10.0.0.6')!.why).toMatch(/\(onsight, linked from mac:52:54:00:00:00:05\)/);
     expect(rows.find((r) => r.ip === '10.0.0.5')!.why).not.toMatch(/linked/);
@@ -73,7 +73,7 @@ describe('hosts says when a credit came from a link', () => {
 });
 
 describe('read-only views', () => {
-  it('never create state: without a state file they refuse; ONSIGHT_CONFIG is honoured; an existing file is not migrated', () => {
+  it('never create state: without a state file they refuse; ONSIGHT_CONFIG is honoured; an existing file is not migrated', async () => {
     const { dir, cfg, state } = setup();
     const cwdState = join(dir, 'data', 'onsight.db');
     for (const view of ['hosts', 'queue', 'scans', 'decisions']) {
@@ -107,7 +107,7 @@ describe('piped output arrives whole', () => {
     const n = 20_000;
     const batch: Sighting[] = [];
     for (let i = 0; i < n; i++) batch.push(sighting(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, { mac: `52:54:00:${((i >> 16) & 255).toString(16).padStart(2, '0')}:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}` }));
-    inv.commitBatch(batch);
+    await inv.commitBatch(batch);
     const log = join(dir, 'dhcpd.log');
     let text = '';
     for (let i = 0; i < n; i++) text += `Nov 23 10:00:00 gw dhcpd[7]: DHCPACK on 10.1.${(i >> 8) & 255}.${i & 255} to 52:54:00:00:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')} via eth0\n`;

@@ -9,6 +9,7 @@ import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from '../src/store/sqlite.js';
 import { Daemon } from '../src/daemon/daemon.js';
 import { validateConfig } from '../src/config/load.js';
 import { silentLogger } from '../src/log.js';
@@ -60,10 +61,12 @@ async function run(decodeThread: boolean): Promise<{ stored: string[]; metrics: 
     d.ingest.setZone('Europe/Berlin');
     appendFileSync(file, 'Nov 23 10:00:00 gw dhcpd[7]: DHCPACK on 10.2.0.1 to 52:54:00:bb:00:01 via eth0\n');
     await until(() => d.ingest.counters.lines === 3101, 20_000, 'the line after the zone change');
-    const stored = (d.db.prepare('SELECT ip FROM sightings ORDER BY id').all() as { ip: string }[]).map((r) => r.ip);
-    const zoneTime = (d.db.prepare("SELECT at FROM sightings WHERE ip = '10.2.0.1'").get() as { at: number } | undefined)?.at;
+    const db = new Database(join(dir, 'state.db'), { readonly: true });
+    const stored = (db.prepare('SELECT ip FROM sightings ORDER BY id').all() as { ip: string }[]).map((r) => r.ip);
+    const zoneTime = (db.prepare("SELECT at FROM sightings WHERE ip = '10.2.0.1'").get() as { at: number } | undefined)?.at;
+    db.close();
     return {
-      stored, metrics: renderMetrics(daemonView(d)), checkpoint: d.inventory.checkpoint(file)?.offset, decodesIn: d.ingest.decodesIn,
+      stored, metrics: await renderMetrics(daemonView(d)), checkpoint: (await d.inventory.checkpoint(file))?.offset, decodesIn: d.ingest.decodesIn,
       zoneTime: zoneTime === undefined ? undefined : new Date(zoneTime).toISOString(),
     };
   } finally {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openDatabase, schemaVersion, type DB } from '../src/store/db.js';
-import { Inventory, type InventoryOptions } from '../src/inventory/inventory.js';
+import { SqliteInventory, type Inventory, type InventoryOptions } from '../src/inventory/inventory.js';
 import { parseConfigText } from '../src/config/load.js';
 import type { Sighting } from '../src/sighting.js';
 import { REPO } from './helpers/paths.js';
@@ -21,109 +21,109 @@ const BASE: InventoryOptions = { defaultLeaseS: 3600, maxSessionS: 86400, retent
 
 function fresh(opts: Partial<InventoryOptions> = {}) {
   const db = openDatabase(':memory:');
-  return { db, inv: new Inventory(db, { ...BASE, ...opts }) };
+  return { db, inv: new SqliteInventory(db, { ...BASE, ...opts }) };
 }
 
 /** apply one sighting; its result */
-const one = (inv: Inventory, x: Sighting) => inv.commitBatch([x])[0];
+const one = async (inv: Inventory, x: Sighting) => (await inv.commitBatch([x]))[0];
 
 describe('inventory: hostname linking (one laptop on DHCP and VPN)', () => {
-  it('a DHCP identity scanned, then the VPN identity of the same hostname appears: it is credited', () => {
+  it('a DHCP identity scanned, then the VPN identity of the same hostname appears: it is credited', async () => {
     const { inv } = fresh();
-    const d = one(inv, lease(0, 'LT-0042'));
-    inv.markScanned([d.identityId!], ms(10), 'onsight');
-    const v = one(inv, tunnel(60, 'alice', 'lt-0042.corp.example'));
+    const d = await one(inv, lease(0, 'LT-0042'));
+    await inv.markScanned([d.identityId!], ms(10), 'onsight');
+    const v = await one(inv, tunnel(60, 'alice', 'lt-0042.corp.example'));
     expect(v.identityId).not.toBe(d.identityId); // not merged
-    expect(inv.binding(v.bindingId!)).toMatchObject({ identityKey: 'user:alice|lt-0042.corp.example', lastScannedAt: ms(10), lastScannedVia: `onsight, linked from mac:${M}` });
+    expect(await inv.binding(v.bindingId!)).toMatchObject({ identityKey: 'user:alice|lt-0042.corp.example', lastScannedAt: ms(10), lastScannedVia: `onsight, linked from mac:${M}` });
   });
 
-  it('the reverse order: the VPN identity scanned first, the DHCP identity created later is credited', () => {
+  it('the reverse order: the VPN identity scanned first, the DHCP identity created later is credited', async () => {
     const { inv } = fresh();
-    const v = one(inv, tunnel(0, 'alice', 'lt-0042.corp.example'));
-    inv.markScanned([v.identityId!], ms(10), 'scanner:vm-scan');
-    const d = one(inv, lease(60, 'LT-0042'));
-    expect(inv.binding(d.bindingId!)).toMatchObject({ identityKey: `mac:${M}`, lastScannedAt: ms(10), lastScannedVia: 'scanner:vm-scan, linked from user:alice|lt-0042.corp.example' });
+    const v = await one(inv, tunnel(0, 'alice', 'lt-0042.corp.example'));
+    await inv.markScanned([v.identityId!], ms(10), 'scanner:vm-scan');
+    const d = await one(inv, lease(60, 'LT-0042'));
+    expect(await inv.binding(d.bindingId!)).toMatchObject({ identityKey: `mac:${M}`, lastScannedAt: ms(10), lastScannedVia: 'scanner:vm-scan, linked from user:alice|lt-0042.corp.example' });
   });
 
-  it('a scan of one identity credits the others already known under its name, only forward', () => {
+  it('a scan of one identity credits the others already known under its name, only forward', async () => {
     const { inv } = fresh();
-    const d = one(inv, lease(0, 'LT-0042'));
-    const v = one(inv, tunnel(1, 'alice', 'lt-0042.corp.example'));
-    const w = one(inv, tunnel(2, 'alice-admin', 'LT-0042', '10.8.0.3'));
-    inv.markScanned([w.identityId!], ms(500), 'onsight'); // newer than what follows
-    inv.markScanned([d.identityId!], ms(100), 'onsight');
-    expect(inv.identity(v.identityId!)).toMatchObject({ lastScannedAt: ms(500) });
-    expect(inv.identity(d.identityId!)).toMatchObject({ lastScannedAt: ms(500) });
-    expect(inv.identity(w.identityId!)).toMatchObject({ lastScannedAt: ms(500) });
+    const d = await one(inv, lease(0, 'LT-0042'));
+    const v = await one(inv, tunnel(1, 'alice', 'lt-0042.corp.example'));
+    const w = await one(inv, tunnel(2, 'alice-admin', 'LT-0042', '10.8.0.3'));
+    await inv.markScanned([w.identityId!], ms(500), 'onsight'); // newer than what follows
+    await inv.markScanned([d.identityId!], ms(100), 'onsight');
+    expect(await inv.identity(v.identityId!)).toMatchObject({ lastScannedAt: ms(500) });
+    expect(await inv.identity(d.identityId!)).toMatchObject({ lastScannedAt: ms(500) });
+    expect(await inv.identity(w.identityId!)).toMatchObject({ lastScannedAt: ms(500) });
     // a newer scan moves everyone forward
-    inv.markScanned([v.identityId!], ms(900), 'dry-run');
-    expect(inv.identity(v.identityId!)).toMatchObject({ lastScannedAt: ms(900), lastScannedVia: 'dry-run' });
-    for (const id of [d, w].map((r) => r.identityId!)) expect(inv.identity(id)).toMatchObject({ lastScannedAt: ms(900), lastScannedVia: 'dry-run, linked from user:alice|lt-0042.corp.example' });
+    await inv.markScanned([v.identityId!], ms(900), 'dry-run');
+    expect(await inv.identity(v.identityId!)).toMatchObject({ lastScannedAt: ms(900), lastScannedVia: 'dry-run' });
+    for (const id of [d, w].map((r) => r.identityId!)) expect(await inv.identity(id)).toMatchObject({ lastScannedAt: ms(900), lastScannedVia: 'dry-run, linked from user:alice|lt-0042.corp.example' });
   });
 
-  it('a LAN device that names itself like a scanned laptop does not inherit its scan without corroboration', () => {
+  it('a LAN device that names itself like a scanned laptop does not inherit its scan without corroboration', async () => {
     // no pattern vouches for "ws-0042": the name alone is not enough
     const { inv } = fresh({ linkHostPatterns: [] });
-    const v = one(inv, tunnel(0, 'alice', 'ws-0042.corp.example'));
-    inv.markScanned([v.identityId!], ms(10), 'onsight');
-    const evil = one(inv, lease(60, 'WS-0042', '52:54:00:66:66:66', '10.0.0.66'));
-    expect(inv.binding(evil.bindingId!)?.lastScannedAt).toBeUndefined();
-    inv.markScanned([v.identityId!], ms(90), 'onsight');
-    expect(inv.identity(evil.identityId!)?.lastScannedAt).toBeUndefined();
+    const v = await one(inv, tunnel(0, 'alice', 'ws-0042.corp.example'));
+    await inv.markScanned([v.identityId!], ms(10), 'onsight');
+    const evil = await one(inv, lease(60, 'WS-0042', '52:54:00:66:66:66', '10.0.0.66'));
+    expect((await inv.binding(evil.bindingId!))?.lastScannedAt).toBeUndefined();
+    await inv.markScanned([v.identityId!], ms(90), 'onsight');
+    expect((await inv.identity(evil.identityId!))?.lastScannedAt).toBeUndefined();
     // the same user on both sides corroborates (alice's second VPN profile)
-    const v2 = one(inv, tunnel(100, 'Alice', 'WS-0042', '10.8.0.7'));
-    expect(inv.binding(v2.bindingId!)).toMatchObject({ lastScannedAt: ms(90), lastScannedVia: 'onsight, linked from user:alice|ws-0042.corp.example' });
-    expect(inv.identity(evil.identityId!)?.lastScannedAt).toBeUndefined();
+    const v2 = await one(inv, tunnel(100, 'Alice', 'WS-0042', '10.8.0.7'));
+    expect(await inv.binding(v2.bindingId!)).toMatchObject({ lastScannedAt: ms(90), lastScannedVia: 'onsight, linked from user:alice|ws-0042.corp.example' });
+    expect((await inv.identity(evil.identityId!))?.lastScannedAt).toBeUndefined();
   });
 
-  it('generic hostnames ("iPhone", "localhost") never link', () => {
+  it('generic hostnames ("iPhone", "localhost") never link', async () => {
     const { inv } = fresh();
     for (const [i, name] of ['iPhone', 'localhost'].entries()) {
       const mac = `52:54:00:00:01:0${i}`;
-      const d = one(inv, lease(0, name, mac, `10.0.1.${i}`));
-      inv.markScanned([d.identityId!], ms(10), 'onsight');
-      const v = one(inv, tunnel(60, `user${i}`, name.toUpperCase(), `10.8.1.${i}`));
-      expect(inv.binding(v.bindingId!)?.lastScannedAt, name).toBeUndefined();
-      inv.markScanned([v.identityId!], ms(120), 'onsight');
-      expect(inv.identity(d.identityId!)?.lastScannedAt, name).toBe(ms(10));
+      const d = await one(inv, lease(0, name, mac, `10.0.1.${i}`));
+      await inv.markScanned([d.identityId!], ms(10), 'onsight');
+      const v = await one(inv, tunnel(60, `user${i}`, name.toUpperCase(), `10.8.1.${i}`));
+      expect((await inv.binding(v.bindingId!))?.lastScannedAt, name).toBeUndefined();
+      await inv.markScanned([v.identityId!], ms(120), 'onsight');
+      expect((await inv.identity(d.identityId!))?.lastScannedAt, name).toBe(ms(10));
     }
   });
 
-  it('linkHostnames: false: no link either way, as before; setOptions (reload) turns it on', () => {
+  it('linkHostnames: false: no link either way, as before; setOptions (reload) turns it on', async () => {
     const { inv } = fresh({ linkHostnames: false });
-    const d = one(inv, lease(0, 'LT-0042'));
-    inv.markScanned([d.identityId!], ms(10), 'onsight');
-    const v = one(inv, tunnel(60, 'alice', 'lt-0042.corp.example'));
-    expect(inv.binding(v.bindingId!)?.lastScannedAt).toBeUndefined();
-    inv.markScanned([v.identityId!], ms(70), 'onsight');
-    expect(inv.identity(d.identityId!)?.lastScannedAt).toBe(ms(10));
+    const d = await one(inv, lease(0, 'LT-0042'));
+    await inv.markScanned([d.identityId!], ms(10), 'onsight');
+    const v = await one(inv, tunnel(60, 'alice', 'lt-0042.corp.example'));
+    expect((await inv.binding(v.bindingId!))?.lastScannedAt).toBeUndefined();
+    await inv.markScanned([v.identityId!], ms(70), 'onsight');
+    expect((await inv.identity(d.identityId!))?.lastScannedAt).toBe(ms(10));
     inv.setOptions({ ...BASE, linkHostnames: true });
-    inv.markScanned([v.identityId!], ms(80), 'onsight');
-    expect(inv.identity(d.identityId!)?.lastScannedAt).toBe(ms(80));
+    await inv.markScanned([v.identityId!], ms(80), 'onsight');
+    expect((await inv.identity(d.identityId!))?.lastScannedAt).toBe(ms(80));
     inv.setOptions({ ...BASE, linkHostnames: false });
-    inv.markScanned([v.identityId!], ms(90), 'onsight');
-    expect(inv.identity(d.identityId!)?.lastScannedAt).toBe(ms(80));
+    await inv.markScanned([v.identityId!], ms(90), 'onsight');
+    expect((await inv.identity(d.identityId!))?.lastScannedAt).toBe(ms(80));
   });
 
-  it('a hostname change moves the identity to the new name: it takes that name\'s credit and leaves the old one', () => {
+  it('a hostname change moves the identity to the new name: it takes that name\'s credit and leaves the old one', async () => {
     const { inv } = fresh();
-    const d = one(inv, lease(0, 'LT-0042'));
-    const old = one(inv, tunnel(1, 'alice', 'lt-0042.corp.example'));
-    const neu = one(inv, tunnel(2, 'bob', 'LT-0099', '10.8.0.9'));
-    inv.markScanned([neu.identityId!], ms(5), 'onsight');
+    const d = await one(inv, lease(0, 'LT-0042'));
+    const old = await one(inv, tunnel(1, 'alice', 'lt-0042.corp.example'));
+    const neu = await one(inv, tunnel(2, 'bob', 'LT-0099', '10.8.0.9'));
+    await inv.markScanned([neu.identityId!], ms(5), 'onsight');
     // renamed: the renewal carries the new name and inherits LT-0099's scan
-    expect(one(inv, s({ kind: 'renew', ip: '10.0.0.42', mac: M, hostname: 'lt-0099.corp.example', at: at(10) })).change).toBe('renewed');
-    expect(inv.identity(d.identityId!)).toMatchObject({ hostname: 'lt-0099.corp.example', lastScannedAt: ms(5) });
+    expect((await one(inv, s({ kind: 'renew', ip: '10.0.0.42', mac: M, hostname: 'lt-0099.corp.example', at: at(10) }))).change).toBe('renewed');
+    expect(await inv.identity(d.identityId!)).toMatchObject({ hostname: 'lt-0099.corp.example', lastScannedAt: ms(5) });
     // a renewal without a name keeps it
-    one(inv, s({ kind: 'renew', ip: '10.0.0.42', mac: M, at: at(11) }));
-    inv.markScanned([old.identityId!], ms(20), 'onsight');
-    expect(inv.identity(d.identityId!)?.lastScannedAt).toBe(ms(5)); // no longer linked to LT-0042
-    inv.markScanned([d.identityId!], ms(30), 'onsight');
-    expect(inv.identity(neu.identityId!)?.lastScannedAt).toBe(ms(30));
-    expect(inv.identity(old.identityId!)?.lastScannedAt).toBe(ms(20));
+    await one(inv, s({ kind: 'renew', ip: '10.0.0.42', mac: M, at: at(11) }));
+    await inv.markScanned([old.identityId!], ms(20), 'onsight');
+    expect((await inv.identity(d.identityId!))?.lastScannedAt).toBe(ms(5)); // no longer linked to LT-0042
+    await inv.markScanned([d.identityId!], ms(30), 'onsight');
+    expect((await inv.identity(neu.identityId!))?.lastScannedAt).toBe(ms(30));
+    expect((await inv.identity(old.identityId!))?.lastScannedAt).toBe(ms(20));
   });
 
-  it('migration 4 adds host_key and fills it from the hostnames already stored', () => {
+  it('migration 4 adds host_key and fills it from the hostnames already stored', async () => {
     const file = join(mkdtempSync(join(tmpdir(), 'onsight-link-')), 'state.db');
     const db = openDatabase(file);
     // back to schema 3, with identities written by an older onsight
@@ -138,13 +138,13 @@ describe('inventory: hostname linking (one laptop on DHCP and VPN)', () => {
     expect(again.prepare('SELECT key, host_key FROM identities ORDER BY id').all()).toEqual([
       { key: `mac:${M}`, host_key: 'lt-0042' }, { key: 'user:bob', host_key: null }, { key: 'mac:52:54:00:00:00:01', host_key: 'iphone' },
     ]);
-    const inv = new Inventory(again, BASE);
-    const v = one(inv, tunnel(0, 'alice', 'LT-0042'));
-    expect(inv.binding(v.bindingId!)?.lastScannedAt).toBe(1000);
+    const inv = new SqliteInventory(again, BASE);
+    const v = await one(inv, tunnel(0, 'alice', 'LT-0042'));
+    expect((await inv.binding(v.bindingId!))?.lastScannedAt).toBe(1000);
     again.close();
   });
 
-  it('the host-key lookups use the host_key index (EXPLAIN QUERY PLAN)', () => {
+  it('the host-key lookups use the host_key index (EXPLAIN QUERY PLAN)', async () => {
     const { db, inv } = fresh();
     const stmt = (inv as unknown as { stmt: Record<string, { source: string }> }).stmt;
     const plan = (sql: string, params: Record<string, unknown> | unknown[]) =>
@@ -156,7 +156,7 @@ describe('inventory: hostname linking (one laptop on DHCP and VPN)', () => {
     expect(plan(stmt.identityByKey.source, ['mac:x'])).toMatch(/USING INDEX sqlite_autoindex_identities_1/);
   });
 
-  it('config: inventory.linkHostnames defaults to true, can be turned off, and the example shows it', () => {
+  it('config: inventory.linkHostnames defaults to true, can be turned off, and the example shows it', async () => {
     const base = 'policy: {scope: [10.0.0.0/8]}\nregions: [{name: a, cidrs: [10.0.0.0/8], appliances: [x]}]\n';
     expect(parseConfigText(base, 't.yaml').config.inventory.linkHostnames).toBe(true);
     expect(parseConfigText(`${base}inventory: {defaultLeaseS: 1h}\n`, 't.yaml').config.inventory.linkHostnames).toBe(true);

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openDatabase, schemaVersion } from '../src/store/db.js';
-import { Inventory } from '../src/inventory/inventory.js';
+import { SqliteInventory } from '../src/inventory/inventory.js';
 import type { Sighting } from '../src/sighting.js';
 
 const T0 = Date.parse('2026-11-23T10:00:00Z');
@@ -14,11 +14,11 @@ function fresh() {
   const dir = mkdtempSync(join(tmpdir(), 'onsight-inv-'));
   const file = join(dir, 'state.db');
   const db = openDatabase(file);
-  return { db, file, inv: new Inventory(db, { defaultLeaseS: 3600, maxSessionS: 86400, retentionS: 86400 }) };
+  return { db, file, inv: new SqliteInventory(db, { defaultLeaseS: 3600, maxSessionS: 86400, retentionS: 86400 }) };
 }
 
 describe('inventory', () => {
-  it('a real SQLite file in WAL mode with the schema migrated, and re-opening is a no-op', () => {
+  it('a real SQLite file in WAL mode with the schema migrated, and re-opening is a no-op', async () => {
     const { db, file } = fresh();
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(schemaVersion(db)).toBe(8);
@@ -28,72 +28,72 @@ describe('inventory', () => {
     again.close();
   });
 
-  it('a lease binds the IP to the MAC; renewals merge into it', () => {
+  it('a lease binds the IP to the MAC; renewals merge into it', async () => {
     const { inv } = fresh();
-    const [r1] = inv.commitBatch([s({ kind: 'lease', ip: '10.0.0.5', mac: '52:54:00:00:00:01', hostname: 'lap', durationS: 600, at: at(0) })]);
+    const [r1] = await inv.commitBatch([s({ kind: 'lease', ip: '10.0.0.5', mac: '52:54:00:00:00:01', hostname: 'lap', durationS: 600, at: at(0) })]);
     expect(r1.change).toBe('new');
-    const [r2] = inv.commitBatch([s({ kind: 'renew', ip: '10.0.0.5', mac: '52:54:00:00:00:01', durationS: 600, at: at(5) })]);
+    const [r2] = await inv.commitBatch([s({ kind: 'renew', ip: '10.0.0.5', mac: '52:54:00:00:00:01', durationS: 600, at: at(5) })]);
     expect(r2).toMatchObject({ change: 'renewed', bindingId: r1.bindingId });
-    const b = inv.binding(r1.bindingId!)!;
+    const b = (await inv.binding(r1.bindingId!))!;
     expect(b.renewals).toBe(1);
     expect(b.expiresAt).toBe(T0 + 15 * 60_000);
     expect(b.hostname).toBe('lap');
-    expect(inv.counts(T0).sightings).toBe(1); // the renewal was merged, not stored again
+    expect((await inv.counts(T0)).sightings).toBe(1); // the renewal was merged, not stored again
   });
 
-  it('IP reuse ends the old binding at once; a stale release from the old device does not end the new one', () => {
+  it('IP reuse ends the old binding at once; a stale release from the old device does not end the new one', async () => {
     const { inv } = fresh();
-    const [a] = inv.commitBatch([s({ kind: 'lease', ip: '10.0.0.5', mac: '52:54:00:00:00:01', at: at(0) })]);
-    const [b] = inv.commitBatch([s({ kind: 'lease', ip: '10.0.0.5', mac: '52:54:00:00:00:02', at: at(10) })]);
+    const [a] = await inv.commitBatch([s({ kind: 'lease', ip: '10.0.0.5', mac: '52:54:00:00:00:01', at: at(0) })]);
+    const [b] = await inv.commitBatch([s({ kind: 'lease', ip: '10.0.0.5', mac: '52:54:00:00:00:02', at: at(10) })]);
     expect(b.change).toBe('reassigned');
-    expect(inv.binding(a.bindingId!)).toMatchObject({ endAt: T0 + 10 * 60_000, endReason: 'reassigned' });
-    const [rel] = inv.commitBatch([s({ kind: 'release', ip: '10.0.0.5', mac: '52:54:00:00:00:01', at: at(11) })]);
+    expect(await inv.binding(a.bindingId!)).toMatchObject({ endAt: T0 + 10 * 60_000, endReason: 'reassigned' });
+    const [rel] = await inv.commitBatch([s({ kind: 'release', ip: '10.0.0.5', mac: '52:54:00:00:00:01', at: at(11) })]);
     expect(rel.change).toBe('ignored');
-    expect(inv.openBinding('10.0.0.5')?.mac).toBe('52:54:00:00:00:02');
+    expect((await inv.openBinding('10.0.0.5'))?.mac).toBe('52:54:00:00:00:02');
   });
 
-  it('a device moving to a new address leaves the old one; VPN sessions end on tunnel-down', () => {
+  it('a device moving to a new address leaves the old one; VPN sessions end on tunnel-down', async () => {
     const { inv } = fresh();
-    const [a] = inv.commitBatch([s({ kind: 'lease', ip: '10.0.0.5', mac: '52:54:00:00:00:01' })]);
-    inv.commitBatch([s({ kind: 'lease', ip: '10.0.0.9', mac: '52:54:00:00:00:01', at: at(1) })]);
-    expect(inv.binding(a.bindingId!)?.endReason).toBe('moved');
-    const [v] = inv.commitBatch([s({ kind: 'tunnel-up', ip: '10.8.0.2', user: 'jdoe', format: 'openvpn', at: at(2) })]);
-    expect(inv.binding(v.bindingId!)).toMatchObject({ channel: 'vpn', identityKey: 'user:jdoe', expiresAt: T0 + 2 * 60_000 + 86400_000 });
-    const [d] = inv.commitBatch([s({ kind: 'tunnel-down', ip: '10.8.0.2', user: 'jdoe', format: 'openvpn', at: at(30) })]);
+    const [a] = await inv.commitBatch([s({ kind: 'lease', ip: '10.0.0.5', mac: '52:54:00:00:00:01' })]);
+    await inv.commitBatch([s({ kind: 'lease', ip: '10.0.0.9', mac: '52:54:00:00:00:01', at: at(1) })]);
+    expect((await inv.binding(a.bindingId!))?.endReason).toBe('moved');
+    const [v] = await inv.commitBatch([s({ kind: 'tunnel-up', ip: '10.8.0.2', user: 'jdoe', format: 'openvpn', at: at(2) })]);
+    expect(await inv.binding(v.bindingId!)).toMatchObject({ channel: 'vpn', identityKey: 'user:jdoe', expiresAt: T0 + 2 * 60_000 + 86400_000 });
+    const [d] = await inv.commitBatch([s({ kind: 'tunnel-down', ip: '10.8.0.2', user: 'jdoe', format: 'openvpn', at: at(30) })]);
     expect(d.change).toBe('ended');
-    expect(inv.isPresent(inv.binding(v.bindingId!)!, T0 + 31 * 60_000)).toBe(false);
+    expect(inv.isPresent((await inv.binding(v.bindingId!))!, T0 + 31 * 60_000)).toBe(false);
   });
 
-  it('a tunnel-down without an inner address (ip 0.0.0.0) ends the user\'s one open session, and nothing else', () => {
+  it('a tunnel-down without an inner address (ip 0.0.0.0) ends the user\'s one open session, and nothing else', async () => {
     const { inv } = fresh();
-    const [v] = inv.commitBatch([s({ kind: 'tunnel-up', ip: '10.8.0.2', user: 'jdoe', format: 'cisco-asa' })]);
-    expect(inv.commitBatch([s({ kind: 'tunnel-down', ip: '0.0.0.0', user: 'someone-else', format: 'cisco-asa', at: at(5) })])[0].change).toBe('ignored');
-    expect(inv.commitBatch([s({ kind: 'tunnel-up', ip: '0.0.0.0', user: 'jdoe', format: 'cisco-asa', at: at(5) })])[0].change).toBe('ignored');
-    expect(inv.commitBatch([s({ kind: 'tunnel-down', ip: '0.0.0.0', user: 'JDOE', format: 'cisco-asa', at: at(9) })])[0]).toMatchObject({ change: 'ended', bindingId: v.bindingId });
-    expect(inv.binding(v.bindingId!)?.endAt).toBe(T0 + 9 * 60_000);
-    expect(inv.openBinding('0.0.0.0')).toBeUndefined();
+    const [v] = await inv.commitBatch([s({ kind: 'tunnel-up', ip: '10.8.0.2', user: 'jdoe', format: 'cisco-asa' })]);
+    expect((await inv.commitBatch([s({ kind: 'tunnel-down', ip: '0.0.0.0', user: 'someone-else', format: 'cisco-asa', at: at(5) })]))[0].change).toBe('ignored');
+    expect((await inv.commitBatch([s({ kind: 'tunnel-up', ip: '0.0.0.0', user: 'jdoe', format: 'cisco-asa', at: at(5) })]))[0].change).toBe('ignored');
+    expect((await inv.commitBatch([s({ kind: 'tunnel-down', ip: '0.0.0.0', user: 'JDOE', format: 'cisco-asa', at: at(9) })]))[0]).toMatchObject({ change: 'ended', bindingId: v.bindingId });
+    expect((await inv.binding(v.bindingId!))?.endAt).toBe(T0 + 9 * 60_000);
+    expect(await inv.openBinding('0.0.0.0')).toBeUndefined();
   });
 
-  it('leases that run out end on expireStale; prune drops old history', () => {
+  it('leases that run out end on expireStale; prune drops old history', async () => {
     const { inv } = fresh();
-    const [a] = inv.commitBatch([s({ kind: 'lease', ip: '10.0.0.5', mac: '52:54:00:00:00:01', durationS: 60 })]);
-    expect(inv.presentBindings(T0 + 30_000).length).toBe(1);
-    expect(inv.expireStale(T0 + 120_000)).toEqual([a.bindingId]);
-    expect(inv.binding(a.bindingId!)?.endAt).toBe(T0 + 60_000);
-    expect(inv.prune(T0 + 3 * 86400_000)).toEqual({ sightings: 1, bindings: 1 });
+    const [a] = await inv.commitBatch([s({ kind: 'lease', ip: '10.0.0.5', mac: '52:54:00:00:00:01', durationS: 60 })]);
+    expect((await inv.presentBindings(T0 + 30_000)).length).toBe(1);
+    expect(await inv.expireStale(T0 + 120_000)).toEqual([a.bindingId]);
+    expect((await inv.binding(a.bindingId!))?.endAt).toBe(T0 + 60_000);
+    expect(await inv.prune(T0 + 3 * 86400_000)).toEqual({ sightings: 1, bindings: 1 });
   });
 
-  it('sightings and file checkpoints commit in one transaction: all or nothing', () => {
+  it('sightings and file checkpoints commit in one transaction: all or nothing', async () => {
     const { inv, db } = fresh();
     const cp = { path: '/var/log/x', dev: 1, ino: 2, offset: 100, fingerprint: 'ab', tailFingerprint: 'cd' };
-    inv.commitBatch([s({ kind: 'lease', ip: '10.0.0.5', mac: '52:54:00:00:00:01' })], [cp]);
-    expect(inv.checkpoint('/var/log/x')).toEqual(cp);
+    await inv.commitBatch([s({ kind: 'lease', ip: '10.0.0.5', mac: '52:54:00:00:00:01' })], [cp]);
+    expect(await inv.checkpoint('/var/log/x')).toEqual(cp);
     // a batch that fails half-way leaves neither its sightings nor its checkpoint behind
     const bad = s({ kind: 'lease', ip: '10.0.0.6', mac: '52:54:00:00:00:02' });
     Object.defineProperty(bad, 'at', { get: () => { throw new Error('boom'); } });
-    expect(() => inv.commitBatch([s({ kind: 'lease', ip: '10.0.0.7', mac: '52:54:00:00:00:03' }), bad], [{ ...cp, offset: 200 }])).toThrow('boom');
-    expect(inv.checkpoint('/var/log/x')?.offset).toBe(100);
-    expect(inv.openBinding('10.0.0.7')).toBeUndefined();
+    await expect(inv.commitBatch([s({ kind: 'lease', ip: '10.0.0.7', mac: '52:54:00:00:00:03' }), bad], [{ ...cp, offset: 200 }])).rejects.toThrow('boom');
+    expect((await inv.checkpoint('/var/log/x'))?.offset).toBe(100);
+    expect(await inv.openBinding('10.0.0.7')).toBeUndefined();
     expect((db.prepare('SELECT count(*) n FROM bindings').get() as { n: number }).n).toBe(1);
   });
 });

@@ -291,7 +291,7 @@ describe('daemon HTTP: /metrics, /healthz, /api/status, status page', () => {
   });
 
   it('/healthz answers 503 when the state database does not', async () => {
-    daemon.db.close();
+    await daemon.store.close();
     const h = await get('/healthz');
     expect(h.status).toBe(503);
     expect(await h.json()).toMatchObject({ status: 'unavailable' });

@@ -46,7 +46,7 @@ describe('/metrics types and names', () => {
       s.on('close', () => resolve());
     });
     // a scan in flight: a 'running' intent
-    await until(() => daemon.scheduler.store.activeIntents().length > 0, 10_000, 'a running scan', 50);
+    await until(async () => (await daemon.scheduler.store.activeIntents()).length > 0, 10_000, 'a running scan', 50);
     text = await (await fetch(`${daemon.http!.url}/metrics`)).text();
   });
   afterAll(async () => {

@@ -116,25 +116,26 @@ describe('operator marks in the state file', () => {
   it('two marks written in the same millisecond are both seen by a daemon that read the first', async () => {
     const { openDatabase } = await import('../src/store/db.js');
     const { OperatorMarks } = await import('../src/scheduler/marks.js');
+    const { SqliteSchedulerStore } = await import('../src/scheduler/queue.js');
     const { mkdtempSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');
     const db = openDatabase(join(mkdtempSync(join(tmpdir(), 'onsight-marks-')), 'state.db'));
     db.exec(`INSERT INTO identities (id, key, first_seen, last_seen) VALUES (1, 'mac:a', 0, 0), (2, 'mac:b', 0, 0)`);
-    const marks = new OperatorMarks(db);
+    const marks = new OperatorMarks(new SqliteSchedulerStore(db));
     const now = Date.now();
-    marks.requestRescan([1], now);
-    const seen = marks.lastUpdate();
-    marks.skip([2], now + 3600_000, now); // same millisecond
-    expect(marks.changedSince(seen).map((m) => m.identityId)).toEqual([2]);
-    expect(marks.get(2)).toMatchObject({ skipUntil: now + 3600_000 });
-    expect(marks.get(1)).toMatchObject({ rescanAt: now });
+    await marks.requestRescan([1], now);
+    const seen = await marks.lastUpdate();
+    await marks.skip([2], now + 3600_000, now); // same millisecond
+    expect((await marks.changedSince(seen)).map((m) => m.identityId)).toEqual([2]);
+    expect(await marks.get(2)).toMatchObject({ skipUntil: now + 3600_000 });
+    expect(await marks.get(1)).toMatchObject({ rescanAt: now });
     // pruning keeps what still changes an answer: a pending rescan, a skip not yet over
-    expect(marks.prune(now + 1000)).toBe(0);
+    expect(await marks.prune(now + 1000)).toBe(0);
     db.prepare('UPDATE identities SET last_scanned_at = ? WHERE id = 1').run(now + 500); // rescan honoured
-    expect(marks.prune(now + 1000)).toBe(1);
-    expect(marks.get(1)).toBeUndefined();
-    expect(marks.prune(now + 3600_000)).toBe(1); // the skip ended
-    expect(marks.get(2)).toBeUndefined();
+    expect(await marks.prune(now + 1000)).toBe(1);
+    expect(await marks.get(1)).toBeUndefined();
+    expect(await marks.prune(now + 3600_000)).toBe(1); // the skip ended
+    expect(await marks.get(2)).toBeUndefined();
     db.close();
   });
 });

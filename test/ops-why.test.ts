@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openDatabase } from '../src/store/db.js';
-import { Inventory } from '../src/inventory/inventory.js';
-import { SchedulerStore } from '../src/scheduler/queue.js';
+import { SqliteInventory } from '../src/inventory/inventory.js';
+import { SqliteSchedulerStore } from '../src/scheduler/queue.js';
 import type { Sighting } from '../src/sighting.js';
 import { CLI } from './helpers/paths.js';
 
@@ -25,30 +25,30 @@ function setup(): { cfg: string; state: string } {
 const run = (...args: string[]) => spawnSync('node', [CLI, ...args], { encoding: 'utf8' });
 const evilHost = 'lap\x1b[2J\rfake\nrow\u202eexe';
 
-function populate(state: string): void {
+async function populate(state: string): Promise<void> {
   const db = openDatabase(state);
-  const inv = new Inventory(db, { defaultLeaseS: 3600, maxSessionS: 86400, retentionS: 86400 * 90 });
+  const inv = new SqliteInventory(db, { defaultLeaseS: 3600, maxSessionS: 86400, retentionS: 86400 * 90 });
   const now = Date.now();
-  inv.commitBatch([
+  await inv.commitBatch([
     { kind: 'lease', ip: '10.0.0.5', at: new Date(now - 3600_000).toISOString(), format: 'isc-dhcpd', source: 'file:/var/log/dhcpd.log', mac: '52:54:00:00:00:05', hostname: evilHost },
     { kind: 'tunnel-up', ip: '10.0.9.9', at: new Date(now - 60_000).toISOString(), format: 'openvpn', source: 'syslog', user: 'alice' },
     { kind: 'lease', ip: '10.0.0.6', at: new Date(now - 60_000).toISOString(), format: 'isc-dhcpd', source: 'file:/var/log/dhcpd.log', mac: '52:54:00:00:00:06' },
   ] as Sighting[]);
-  const b = inv.openBinding('10.0.0.5')!;
-  const store = new SchedulerStore(db);
-  store.decide({ at: now - 7200_000 * 24, ip: '10.0.0.5', identityId: b.identityId, decision: 'not-due', reason: 'old decision' });
-  store.decide({ at: now - 3000_000, ip: '10.0.0.5', identityId: b.identityId, decision: 'due', reason: 'never scanned; region r' });
-  store.decide({ at: now - 60_000, ip: '10.0.0.6', decision: 'due', reason: 'another device' });
-  store.enqueue({ bindingId: b.id, ip: b.ip, identityId: b.identityId, region: 'r', dueSince: now - 3000_000, lastSeen: b.lastSeen });
-  store.createIntent({ id: 'intent-w1', region: 'r', appliance: 'a', createdAt: now - 2900_000 }, [{ ip: b.ip, identityId: b.identityId, bindingId: b.id }]);
-  store.setRunning('intent-w1', 'scan/42', now - 2900_000);
+  const b = (await inv.openBinding('10.0.0.5'))!;
+  const store = new SqliteSchedulerStore(db);
+  await store.decide({ at: now - 7200_000 * 24, ip: '10.0.0.5', identityId: b.identityId, decision: 'not-due', reason: 'old decision' });
+  await store.decide({ at: now - 3000_000, ip: '10.0.0.5', identityId: b.identityId, decision: 'due', reason: 'never scanned; region r' });
+  await store.decide({ at: now - 60_000, ip: '10.0.0.6', decision: 'due', reason: 'another device' });
+  await store.enqueue({ bindingId: b.id, ip: b.ip, identityId: b.identityId, region: 'r', dueSince: now - 3000_000, lastSeen: b.lastSeen });
+  await store.createIntent({ id: 'intent-w1', region: 'r', appliance: 'a', createdAt: now - 2900_000 }, [{ ip: b.ip, identityId: b.identityId, bindingId: b.id }]);
+  await store.setRunning('intent-w1', 'scan/42', now - 2900_000);
   db.close();
 }
 
 describe('onsight why', () => {
-  it("shows a device's sightings, decisions and scans, by address, MAC or user, with names escaped", () => {
+  it("shows a device's sightings, decisions and scans, by address, MAC or user, with names escaped", async () => {
     const { cfg, state } = setup();
-    populate(state);
+    await populate(state);
     for (const target of ['10.0.0.5', '52-54-00-00-00-05', '525400000005']) {
       const r = run('why', target, '--config', cfg);
       expect(r.stderr).toBe('');
@@ -80,7 +80,7 @@ describe('onsight why', () => {
     expect(none.stdout).toContain('nothing known about nobody');
   });
 
-  it('refuses bad arguments with exit 2 and never creates state', () => {
+  it('refuses bad arguments with exit 2 and never creates state', async () => {
     const { cfg, state } = setup();
     expect(run('why', '--config', cfg).status).toBe(2);
     const ctl = run('why', 'bad\x1bname', '--config', cfg);
@@ -94,9 +94,9 @@ describe('onsight why', () => {
 });
 
 describe('onsight decisions filters', () => {
-  it('--ip, --mac and --since select decisions; bad values exit 2', () => {
+  it('--ip, --mac and --since select decisions; bad values exit 2', async () => {
     const { cfg, state } = setup();
-    populate(state);
+    await populate(state);
     const rows = (args: string[]) => {
       const r = run('decisions', '--json', '--config', cfg, ...args);
       expect(r.stderr).toBe('');

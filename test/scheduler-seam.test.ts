@@ -18,28 +18,28 @@ describe('scheduler and the scanner seam', () => {
     const { scanner, sched, see, clock, store } = setup({ retryBackoffS: 60 });
     scanner.waitUntil = clock.t + 3 * 3600_000;
     scanner.failNext = 'rate-limited';
-    see({ ip: '10.20.1.1', mac: mac(1) });
+    await see({ ip: '10.20.1.1', mac: mac(1) });
     await sched.tick();
     expect(scanner.launches).toHaveLength(0);
     expect(sched.scannerBlock().waitUntil).toBe(scanner.waitUntil);
     const callsAfterFailure = scanner.calls.length;
     for (let m = 1; m < 170; m += 7) { // 175 minutes
       clock.t += 7 * 60_000;
-      see({ ip: `10.20.1.${10 + m}`, mac: mac(10 + (m % 200)) }); // news keeps arriving
+      await see({ ip: `10.20.1.${10 + m}`, mac: mac(10 + (m % 200)) }); // news keeps arriving
       await sched.tick();
     }
     expect(scanner.calls.length).toBe(callsAfterFailure); // not one call in three hours
     clock.t = scanner.waitUntil + 1000;
     await sched.tick();
     expect(scanner.launches.length).toBeGreaterThan(0);
-    expect(store.queued(1)?.attempts ?? 0).toBe(0);
+    expect((await store.queued(1))?.attempts ?? 0).toBe(0);
     expect(sched.scannerBlock().waitUntil).toBeUndefined();
   });
 
   it("'stop': no more launches, the reason is exposed, and a reloaded config lets it try again", async () => {
     const { scanner, sched, see, clock, policy } = setup();
     scanner.failNext = 'denied';
-    see({ ip: '10.20.1.1', mac: mac(1) });
+    await see({ ip: '10.20.1.1', mac: mac(1) });
     await sched.tick();
     expect(sched.scannerBlock().stopped).toMatchObject({ code: 'ONSIGHT_SCANNER_DENIED', message: 'scripted: account disabled' });
     const calls = scanner.calls.length;
@@ -58,7 +58,7 @@ describe('scheduler and the scanner seam', () => {
 
   it('a scan in a state the scanner does not explain is looked up after maxScanAgeS, then given up and its targets requeued', async () => {
     const { scanner, sched, see, clock, store } = setup({ maxScanAgeS: 6 * 3600, idlePollS: 600, pollIntervalS: 60 });
-    see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });
+    await see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });
     await sched.tick();
     const [first] = scanner.launches;
     scanner.states.set(first.ref, 'unknown');
@@ -66,7 +66,7 @@ describe('scheduler and the scanner seam', () => {
       clock.t += 3600_000 - 1000;
       await sched.tick();
     }
-    expect(store.activeIntents()).toHaveLength(1); // still waiting: not yet overdue
+    expect(await store.activeIntents()).toHaveLength(1); // still waiting: not yet overdue
     clock.t += 7000;
     const lists = scanner.calls.filter((c) => c === 'list').length;
     await sched.tick(); // overdue: looked up at once
@@ -74,9 +74,9 @@ describe('scheduler and the scanner seam', () => {
     clock.t += 600_000;
     await sched.tick(); // still unknown: given up, canceled, requeued, relaunched
     expect(sched.counters.givenUp).toBe(1);
-    expect(store.intent(store.recentIntents(5).find((i) => i.scanRef === first.ref)!.id)?.state).toBe('abandoned');
+    expect((await store.intent((await store.recentIntents(5)).find((i) => i.scanRef === first.ref)!.id))?.state).toBe('abandoned');
     expect(scanner.states.get(first.ref)).toBe('canceled');
-    expect(store.recentDecisions(10).some((d) => d.decision === 'not-scanned' && /still unknown 6 h after launch: given up/.test(d.reason))).toBe(true);
+    expect((await store.recentDecisions(10)).some((d) => d.decision === 'not-scanned' && /still unknown 6 h after launch: given up/.test(d.reason))).toBe(true);
     expect(scanner.launches).toHaveLength(1); // not while the canceled scan's appliance may still probe the region
     clock.t += 201_000;
     await sched.tick();
@@ -86,8 +86,8 @@ describe('scheduler and the scanner seam', () => {
 
   it('targets a finished scan lacks in its own target list are not recorded as scanned, are counted, and say why', async () => {
     const { scanner, sched, see, clock, inv } = setup({ idlePollS: 60 });
-    const a = see({ ip: '10.20.1.1', mac: mac(1) });
-    const b = see({ ip: '10.20.1.2', mac: mac(2) });
+    const a = await see({ ip: '10.20.1.1', mac: mac(1) });
+    const b = await see({ ip: '10.20.1.2', mac: mac(2) });
     await sched.tick();
     const [l] = scanner.launches;
     expect(l.targets).toHaveLength(2);
@@ -95,12 +95,12 @@ describe('scheduler and the scanner seam', () => {
     scanner.finish(l.ref);
     clock.t += 61_000;
     await sched.tick();
-    expect(inv.binding(a.bindingId!)?.lastScannedAt).toBeDefined();
-    expect(inv.binding(b.bindingId!)?.lastScannedAt).toBeUndefined();
+    expect((await inv.binding(a.bindingId!))?.lastScannedAt).toBeDefined();
+    expect((await inv.binding(b.bindingId!))?.lastScannedAt).toBeUndefined();
     expect(sched.counters.droppedByScanner).toBe(1);
-    expect(sched.store.lastDroppedByScanner().get(`10.20.1.2|${inv.binding(b.bindingId!)!.identityId}`)?.reason).toMatch(/left 10\.20\.1\.2 out of its target list/);
+    expect((await sched.store.lastDroppedByScanner()).get(`10.20.1.2|${(await inv.binding(b.bindingId!))!.identityId}`)?.reason).toMatch(/left 10\.20\.1\.2 out of its target list/);
     // back in the queue with back-off, not relaunched at once
-    expect(sched.store.queued(b.bindingId!)).toMatchObject({ attempts: 1 });
+    expect(await sched.store.queued(b.bindingId!)).toMatchObject({ attempts: 1 });
   });
 
   it('`onsight hosts` shows a target the scanner dropped, and why', async () => {
@@ -108,8 +108,8 @@ describe('scheduler and the scanner seam', () => {
     try {
       const state = join(dir, 'state.db');
       const { scanner, sched, see, clock, db } = setup({ idlePollS: 60 }, {}, state);
-      see({ ip: '10.20.1.1', mac: mac(1) });
-      see({ ip: '10.20.1.2', mac: mac(2) });
+      await see({ ip: '10.20.1.1', mac: mac(1) });
+      await see({ ip: '10.20.1.2', mac: mac(2) });
       await sched.tick();
       const [l] = scanner.launches;
       scanner.reportedTargets.set(l.ref, ['10.20.1.1']);
@@ -121,10 +121,10 @@ describe('scheduler and the scanner seam', () => {
         state, timezone: 'UTC', policy: { scope: ['10.0.0.0/8'], exclude: ['10.20.9.0/24'] },
         regions: [{ name: 'emea', cidrs: ['10.20.0.0/16'], appliances: ['emea-1', 'emea-2'] }],
       }).config;
-      const rows = JSON.parse(hostsView({ config, now: clock.t }, true)) as { ip: string; status: string; why: string }[];
+      const rows = JSON.parse(await hostsView({ config, now: clock.t }, true)) as { ip: string; status: string; why: string }[];
       expect(rows.find((r) => r.ip === '10.20.1.2')).toMatchObject({ status: 'dropped-by-scanner', why: expect.stringMatching(/left 10\.20\.1\.2 out of its target list/) });
       expect(rows.find((r) => r.ip === '10.20.1.1')?.status).toBe('scanned-recently');
-      const table = hostsView({ config, now: clock.t }, false);
+      const table = await hostsView({ config, now: clock.t }, false);
       expect(table).toMatch(/10\.20\.1\.2 .*dropped-by-scanner .*outside the scanner's subscription/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -133,16 +133,16 @@ describe('scheduler and the scanner seam', () => {
 
   it('a range in the reported target list covers the addresses inside it', async () => {
     const { scanner, sched, see, clock, inv } = setup({ idlePollS: 60 });
-    const a = see({ ip: '10.20.1.1', mac: mac(1) });
-    const b = see({ ip: '10.20.1.2', mac: mac(2) });
+    const a = await see({ ip: '10.20.1.1', mac: mac(1) });
+    const b = await see({ ip: '10.20.1.2', mac: mac(2) });
     await sched.tick();
     const [l] = scanner.launches;
     scanner.reportedTargets.set(l.ref, ['10.20.1.1-10.20.1.3']);
     scanner.finish(l.ref);
     clock.t += 61_000;
     await sched.tick();
-    expect(inv.binding(a.bindingId!)?.lastScannedAt).toBeDefined();
-    expect(inv.binding(b.bindingId!)?.lastScannedAt).toBeDefined();
+    expect((await inv.binding(a.bindingId!))?.lastScannedAt).toBeDefined();
+    expect((await inv.binding(b.bindingId!))?.lastScannedAt).toBeDefined();
     expect(sched.counters.droppedByScanner).toBe(0);
   });
 });

@@ -5,40 +5,40 @@ import { mac, setup, T0 } from './helpers/scheduler.js';
 describe('scheduler', () => {
   it('launches at once when the region has room, on an online appliance, with the intent id in the title', async () => {
     const { scanner, sched, see, store } = setup();
-    see({ ip: '10.20.1.7', mac: mac(1) });
+    await see({ ip: '10.20.1.7', mac: mac(1) });
     await sched.tick();
     expect(scanner.launches).toHaveLength(1);
     const l = scanner.launches[0];
     expect(l.targets).toEqual(['10.20.1.7']);
     expect(l.appliance).toBe('emea-1');
     expect(l.title).toContain(l.intentId);
-    expect(store.intent(l.intentId)?.state).toBe('running');
+    expect((await store.intent(l.intentId))?.state).toBe('running');
   });
 
   it('never scans outside scope or inside the exclusion list, whatever the log says', async () => {
     const { scanner, sched, see, store } = setup();
-    see({ ip: '10.20.9.9', mac: mac(1) }); // excluded
-    see({ ip: '192.168.1.1', mac: mac(2) }); // out of scope
-    see({ ip: '10.99.0.1', mac: mac(3) }); // in scope but no region
+    await see({ ip: '10.20.9.9', mac: mac(1) }); // excluded
+    await see({ ip: '192.168.1.1', mac: mac(2) }); // out of scope
+    await see({ ip: '10.99.0.1', mac: mac(3) }); // in scope but no region
     await sched.tick();
     expect(scanner.launches).toHaveLength(0);
-    const reasons = store.recentDecisions(10).map((d) => `${d.ip} ${d.reason.split(':')[0]}`);
+    const reasons = (await store.recentDecisions(10)).map((d) => `${d.ip} ${d.reason.split(':')[0]}`);
     expect(reasons).toEqual(expect.arrayContaining(['10.20.9.9 excluded', '192.168.1.1 out-of-scope', '10.99.0.1 no-region']));
   });
 
   it('one scan per region at a time: due hosts accumulate and go out in one batch when room opens, most recently seen first', async () => {
     const { scanner, sched, see, clock } = setup();
-    see({ ip: '10.20.1.1', mac: mac(1) });
+    await see({ ip: '10.20.1.1', mac: mac(1) });
     await sched.tick();
-    see({ ip: '10.20.1.2', mac: mac(2), durationS: 7200 });
+    await see({ ip: '10.20.1.2', mac: mac(2), durationS: 7200 });
     clock.t += 60_000;
-    see({ ip: '10.20.1.3', mac: mac(3), durationS: 600 });
+    await see({ ip: '10.20.1.3', mac: mac(3), durationS: 600 });
     clock.t += 60_000;
-    see({ ip: '10.20.1.4', mac: mac(4), durationS: 3600 });
+    await see({ ip: '10.20.1.4', mac: mac(4), durationS: 3600 });
     clock.t += 60_000;
-    see({ ip: '10.20.1.5', mac: mac(5), durationS: 9000 });
+    await see({ ip: '10.20.1.5', mac: mac(5), durationS: 9000 });
     clock.t += 60_000;
-    see({ ip: '10.20.1.2', mac: mac(2), durationS: 7200, kind: 'renew' }); // seen again: moves up
+    await see({ ip: '10.20.1.2', mac: mac(2), durationS: 7200, kind: 'renew' }); // seen again: moves up
     await sched.tick();
     expect(scanner.launches).toHaveLength(1); // region busy
     scanner.finish(scanner.launches[0].ref);
@@ -51,25 +51,25 @@ describe('scheduler', () => {
 
   it('re-checks targets right before launch: a reassigned or departed address is dropped with a reason', async () => {
     const { scanner, sched, see, store, inv, clock } = setup();
-    see({ ip: '10.20.1.1', mac: mac(1) });
+    await see({ ip: '10.20.1.1', mac: mac(1) });
     await sched.tick(); // region now busy
-    see({ ip: '10.20.1.2', mac: mac(2) });
-    see({ ip: '10.20.1.3', mac: mac(3) });
+    await see({ ip: '10.20.1.2', mac: mac(2) });
+    await see({ ip: '10.20.1.3', mac: mac(3) });
     // before room opens, 10.20.1.2 goes to another device and 10.20.1.3 is released
-    inv.commitBatch([{ kind: 'lease', ip: '10.20.1.2', mac: mac(9), at: new Date(clock.t).toISOString(), format: 'isc-dhcpd', source: 't' }]);
-    inv.commitBatch([{ kind: 'release', ip: '10.20.1.3', mac: mac(3), at: new Date(clock.t).toISOString(), format: 'isc-dhcpd', source: 't' }]);
+    await inv.commitBatch([{ kind: 'lease', ip: '10.20.1.2', mac: mac(9), at: new Date(clock.t).toISOString(), format: 'isc-dhcpd', source: 't' }]);
+    await inv.commitBatch([{ kind: 'release', ip: '10.20.1.3', mac: mac(3), at: new Date(clock.t).toISOString(), format: 'isc-dhcpd', source: 't' }]);
     scanner.finish(scanner.launches[0].ref);
     clock.t += 61_000;
     await sched.tick();
     expect(scanner.launches).toHaveLength(1);
-    const dropped = store.recentDecisions(20).filter((d) => d.decision === 'dropped').map((d) => `${d.ip}: ${d.reason}`);
+    const dropped = (await store.recentDecisions(20)).filter((d) => d.decision === 'dropped').map((d) => `${d.ip}: ${d.reason}`);
     expect(dropped).toEqual(expect.arrayContaining([expect.stringMatching(/^10\.20\.1\.2: address reassigned/), expect.stringMatching(/^10\.20\.1\.3: device left/)]));
   });
 
   it('picks by real load: an appliance busy with someone else\'s scan is passed over; offline ones are never used', async () => {
     const { scanner, sched, see } = setup();
     scanner.appliancesState[0] = { name: 'emea-1', online: true, runningScans: 1 }; // a GUI scan
-    see({ ip: '10.20.1.1', mac: mac(1) });
+    await see({ ip: '10.20.1.1', mac: mac(1) });
     await sched.tick();
     expect(scanner.launches[0].appliance).toBe('emea-2');
 
@@ -90,14 +90,14 @@ describe('scheduler', () => {
 
   it('finished scans record last-scanned; the device is not due again within rescanAfter', async () => {
     const { scanner, sched, see, inv, clock } = setup();
-    const r = see({ ip: '10.20.1.1', mac: mac(1) });
+    const r = await see({ ip: '10.20.1.1', mac: mac(1) });
     await sched.tick();
     scanner.finish(scanner.launches[0].ref);
     clock.t += 61_000;
     await sched.tick();
-    expect(inv.binding(r.bindingId!)?.lastScannedAt).toBe(clock.t);
-    see({ ip: '10.20.1.1', mac: mac(1) }); // renewal
-    sched.sweep();
+    expect((await inv.binding(r.bindingId!))?.lastScannedAt).toBe(clock.t);
+    await see({ ip: '10.20.1.1', mac: mac(1) }); // renewal
+    await sched.sweep();
     clock.t += 61_000;
     await sched.tick();
     expect(scanner.launches).toHaveLength(1);
@@ -105,7 +105,7 @@ describe('scheduler', () => {
 
   it('one clock per question: a scanner clock 2 h ahead neither dates a scan in our future nor teaches a 2-hour duration', async () => {
     const { scanner, sched, see, inv, clock } = setup({ idlePollS: 60 });
-    const r = see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });
+    const r = await see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });
     await sched.tick();
     const launchedLocal = clock.t;
     const ahead = 2 * 3600_000;
@@ -114,13 +114,13 @@ describe('scheduler', () => {
     clock.t += 25 * 60_000;
     scanner.finish(scanner.launches[0].ref);
     await sched.tick();
-    expect(inv.binding(r.bindingId!)?.lastScannedAt).toBe(launchedLocal + 20 * 60_000);
-    expect(inv.binding(r.bindingId!)!.lastScannedAt!).toBeLessThanOrEqual(clock.t);
+    expect((await inv.binding(r.bindingId!))?.lastScannedAt).toBe(launchedLocal + 20 * 60_000);
+    expect((await inv.binding(r.bindingId!))!.lastScannedAt!).toBeLessThanOrEqual(clock.t);
   });
 
   it('failed scans requeue with backoff and give up after maxAttempts', async () => {
     const { scanner, sched, see, clock, store } = setup({ maxAttempts: 2, retryBackoffS: 100, idlePollS: 60 });
-    see({ ip: '10.20.1.1', mac: mac(1) });
+    await see({ ip: '10.20.1.1', mac: mac(1) });
     await sched.tick();
     scanner.finish(scanner.launches[0].ref, 'error');
     clock.t += 61_000;
@@ -132,83 +132,83 @@ describe('scheduler', () => {
     scanner.finish(scanner.launches[1].ref, 'error');
     clock.t += 61_000;
     await sched.tick();
-    expect(store.allQueued()).toHaveLength(0);
-    expect(store.recentDecisions(5)[0]).toMatchObject({ decision: 'failed' });
+    expect(await store.allQueued()).toHaveLength(0);
+    expect((await store.recentDecisions(5))[0]).toMatchObject({ decision: 'failed' });
   });
 
   it('a launch refused by the API is retried later; a launch whose answer was lost is reconciled, never launched twice', async () => {
     const { scanner, sched, see, clock, store } = setup({ reconcileGraceS: 1, retryBackoffS: 10 });
     scanner.failNext = 'refused';
-    see({ ip: '10.20.1.1', mac: mac(1) });
+    await see({ ip: '10.20.1.1', mac: mac(1) });
     await sched.tick();
     expect(scanner.launches).toHaveLength(0);
     clock.t += 11_000;
     scanner.failNext = 'lost-answer';
     await sched.tick();
     expect(scanner.launches).toHaveLength(1); // created, but we never heard back
-    const pending = store.activeIntents();
+    const pending = await store.activeIntents();
     expect(pending[0].state).toBe('launching');
     clock.t += 2000;
     await sched.tick();
-    expect(store.intent(pending[0].id)).toMatchObject({ state: 'running', scanRef: scanner.launches[0].ref });
+    expect(await store.intent(pending[0].id)).toMatchObject({ state: 'running', scanRef: scanner.launches[0].ref });
     expect(scanner.launches).toHaveLength(1);
   });
 
   it('scan windows: due hosts wait for the window to open', async () => {
     const { scanner, sched, see, clock, store } = setup({}, { scanWindows: ['* 12:00-13:00'] });
-    see({ ip: '10.20.1.1', mac: mac(1), durationS: 4 * 3600 });
+    await see({ ip: '10.20.1.1', mac: mac(1), durationS: 4 * 3600 });
     await sched.tick();
     expect(scanner.launches).toHaveLength(0);
-    expect(store.recentDecisions(1)[0].reason).toMatch(/^outside-scan-window/);
+    expect((await store.recentDecisions(1))[0].reason).toMatch(/^outside-scan-window/);
     clock.t = Date.parse('2026-11-23T12:00:30Z');
-    sched.sweep();
+    await sched.sweep();
     await sched.tick();
     expect(scanner.launches).toHaveLength(1);
   });
 
   it('the sweep re-evaluates a binding when its rescan window runs out, without re-reading everyone present', async () => {
     const { scanner, sched, see, clock, inv } = setup({ fullSweepS: 1e9 });
-    const r = see({ ip: '10.20.1.1', mac: mac(1), durationS: 90 * 86400 });
+    const r = await see({ ip: '10.20.1.1', mac: mac(1), durationS: 90 * 86400 });
     await sched.tick();
     scanner.finish(scanner.launches[0].ref);
     clock.t += 61_000;
     await sched.tick();
-    const scannedAt = inv.binding(r.bindingId!)!.lastScannedAt!;
-    sched.sweep(); // the first sweep is a full pass; the later ones take only what is planned
+    const scannedAt = (await inv.binding(r.bindingId!))!.lastScannedAt!;
+    await sched.sweep(); // the first sweep is a full pass; the later ones take only what is planned
     // due a lead before the 30-day window runs out (a seventh of it, at most a day): at 29 days
     clock.t = scannedAt + 29 * 86400_000 - 1000;
-    expect(sched.sweep()).toBe(0);
+    expect(await sched.sweep()).toBe(0);
     clock.t += 2000;
-    expect(sched.sweep()).toBe(1); // due again
+    expect(await sched.sweep()).toBe(1); // due again
     await sched.tick();
     expect(scanner.launches).toHaveLength(2);
   });
 
   it('the sweep wakes the bindings waiting for a scan window when the window opens, and only then', async () => {
     const { scanner, sched, see, clock } = setup({ fullSweepS: 1e9 }, { scanWindows: ['* 12:00-13:00'] });
-    sched.sweep();
-    see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });
-    see({ ip: '10.20.1.2', mac: mac(2), durationS: 86400 });
+    await sched.sweep();
+    await see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });
+    await see({ ip: '10.20.1.2', mac: mac(2), durationS: 86400 });
     clock.t = Date.parse('2026-11-23T11:59:00Z');
-    expect(sched.sweep()).toBe(0);
+    expect(await sched.sweep()).toBe(0);
     clock.t = Date.parse('2026-11-23T12:00:00Z');
-    expect(sched.sweep()).toBe(2);
+    expect(await sched.sweep()).toBe(2);
     await sched.tick();
     expect(scanner.launches[0].targets).toEqual(['10.20.1.1', '10.20.1.2']);
   });
 
   it('a last-scan date of an address is not credited to a device when another device held the address then', async () => {
     const { scanner, sched, see, clock, inv } = setup({ lastScannedFromScanner: true });
-    const old = see({ ip: '10.20.1.1', mac: mac(1), durationS: 600 });
+    const old = await see({ ip: '10.20.1.1', mac: mac(1), durationS: 600 });
     await sched.tick(); // mac 1 is scanned at 10.20.1.1 ...
     scanner.finish(scanner.launches[0].ref);
     scanner.lastScannedDates.set('10.20.1.1', new Date(clock.t + 60_000).toISOString());
     clock.t += 120_000;
     await sched.tick();
     clock.t += 3600_000;
-    const neu = see({ ip: '10.20.1.1', mac: mac(2), durationS: 86400 }); // ... then the address goes to mac 2
+    const neu = await see({ ip: '10.20.1.1', mac: mac(2), durationS: 86400 }); // ... then the address goes to mac 2
     await sched.tick();
-    expect(inv.binding(neu.bindingId!)!.lastScannedAt).toBeUndefined();
+    expect((await inv.binding(neu.bindingId!))!.lastScannedAt).toBeUndefined();
     expect(scanner.launches.map((l) => l.targets)).toEqual([['10.20.1.1'], ['10.20.1.1']]);
     void old;
   });
@@ -216,18 +216,18 @@ describe('scheduler', () => {
   it('asks the scanner for last-scan dates when configured: a device scanned elsewhere is skipped', async () => {
     const { scanner, sched, see, store } = setup({ lastScannedFromScanner: true });
     scanner.lastScannedDates.set('10.20.1.1', new Date(T0 - 86400_000).toISOString());
-    see({ ip: '10.20.1.1', mac: mac(1) });
-    see({ ip: '10.20.1.2', mac: mac(2) });
+    await see({ ip: '10.20.1.1', mac: mac(1) });
+    await see({ ip: '10.20.1.2', mac: mac(2) });
     await sched.tick();
     expect(scanner.launches.map((l) => l.targets)).toEqual([['10.20.1.2']]);
-    expect(store.recentDecisions(10).find((d) => d.ip === '10.20.1.1' && d.decision === 'dropped')?.reason).toMatch(/scanned-recently/);
+    expect((await store.recentDecisions(10)).find((d) => d.ip === '10.20.1.1' && d.decision === 'dropped')?.reason).toMatch(/scanned-recently/);
   });
 
   it('cancels a running scan when every target left, if configured', async () => {
     const { scanner, sched, see, inv, clock } = setup({ cancelWhenAllLeft: true });
-    see({ ip: '10.20.1.1', mac: mac(1) });
+    await see({ ip: '10.20.1.1', mac: mac(1) });
     await sched.tick();
-    inv.commitBatch([{ kind: 'release', ip: '10.20.1.1', mac: mac(1), at: new Date(clock.t).toISOString(), format: 'isc-dhcpd', source: 't' }]);
+    await inv.commitBatch([{ kind: 'release', ip: '10.20.1.1', mac: mac(1), at: new Date(clock.t).toISOString(), format: 'isc-dhcpd', source: 't' }]);
     clock.t += 61_000;
     await sched.tick();
     expect(scanner.calls).toContain('cancel');
@@ -239,14 +239,14 @@ describe('scheduler', () => {
     const lists = () => scanner.calls.filter((c) => c === 'list').length;
     // three scans of 10 minutes each teach it the duration
     for (let n = 1; n <= 3; n++) {
-      see({ ip: `10.20.1.${n}`, mac: mac(n), durationS: 86400 });
+      await see({ ip: `10.20.1.${n}`, mac: mac(n), durationS: 86400 });
       await sched.tick();
       clock.t += 10 * 60_000;
       scanner.finish(scanner.launches[n - 1].ref);
       await sched.tick();
     }
     // nothing waits: the running scan is followed only every idlePollS
-    see({ ip: '10.20.1.9', mac: mac(9), durationS: 86400 });
+    await see({ ip: '10.20.1.9', mac: mac(9), durationS: 86400 });
     await sched.tick();
     let before = lists();
     for (let m = 1; m <= 15; m++) {
@@ -259,9 +259,9 @@ describe('scheduler', () => {
     await sched.tick();
     expect(lists()).toBe(before + 1); // 31 minutes after the last call: one call records the result
     // now a host waits for the region: no call before a scan could have ended (10 minutes), then one
-    see({ ip: '10.20.1.10', mac: mac(10), durationS: 86400 });
+    await see({ ip: '10.20.1.10', mac: mac(10), durationS: 86400 });
     await sched.tick();
-    see({ ip: '10.20.1.11', mac: mac(11), durationS: 86400 });
+    await see({ ip: '10.20.1.11', mac: mac(11), durationS: 86400 });
     await sched.tick();
     expect(scanner.launches).toHaveLength(5);
     before = lists();
@@ -279,15 +279,15 @@ describe('scheduler', () => {
 
   it('a target address that changes hands before the appliance can have started cancels the scan and relaunches the others', async () => {
     const { scanner, sched, see, clock, store } = setup({ pickupS: 360 });
-    see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });
-    see({ ip: '10.20.1.2', mac: mac(2), durationS: 86400 });
+    await see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });
+    await see({ ip: '10.20.1.2', mac: mac(2), durationS: 86400 });
     await sched.tick();
     expect(scanner.launches[0].targets).toEqual(['10.20.1.1', '10.20.1.2']);
     clock.t += 120_000;
-    see({ ip: '10.20.1.1', mac: mac(9), durationS: 86400 }); // 10.20.1.1 went to another laptop
+    await see({ ip: '10.20.1.1', mac: mac(9), durationS: 86400 }); // 10.20.1.1 went to another laptop
     await sched.tick();
     expect(scanner.states.get(scanner.launches[0].ref)).toBe('canceled');
-    expect(store.intent(scanner.launches[0].intentId)).toMatchObject({ state: 'canceled', error: expect.stringMatching(/10\.20\.1\.1 now held by mac:/) });
+    expect(await store.intent(scanner.launches[0].intentId)).toMatchObject({ state: 'canceled', error: expect.stringMatching(/10\.20\.1\.1 now held by mac:/) });
     // relaunched once the appliance has surely heard of the cancel (it probes on until its next
     // contact: cancelDrainS): the device that stayed, and the new holder (a device of its own, due too)
     expect(scanner.launches).toHaveLength(1);
@@ -298,7 +298,7 @@ describe('scheduler', () => {
     expect(sched.counters.canceledReassigned).toBe(1);
     // later than pickupS the scan has most likely reached its targets: it runs on
     clock.t += 400_000;
-    see({ ip: '10.20.1.2', mac: mac(8), durationS: 86400 });
+    await see({ ip: '10.20.1.2', mac: mac(8), durationS: 86400 });
     await sched.tick();
     expect(scanner.states.get(scanner.launches[1].ref)).toBe('running');
     expect(sched.counters.canceledReassigned).toBe(1);
@@ -306,16 +306,16 @@ describe('scheduler', () => {
 
   it('VPN targets go first in a batch (their pool hands a freed address out again at once)', async () => {
     const { scanner, sched, see } = setup({ maxTargetsPerScan: 5 });
-    see({ ip: '10.20.1.1', mac: mac(1), durationS: 600 });
-    see({ ip: '10.20.7.1', kind: 'tunnel-up', user: 'alice', durationS: undefined });
+    await see({ ip: '10.20.1.1', mac: mac(1), durationS: 600 });
+    await see({ ip: '10.20.7.1', kind: 'tunnel-up', user: 'alice', durationS: undefined });
     await sched.tick();
     expect(scanner.launches[0].targets).toEqual(['10.20.7.1', '10.20.1.1']);
   });
 
   it('verifyResults: a scan whose results are not processed yet (no target dated) is not judged "no host"; it is once a sibling is dated, or after processingWaitS', async () => {
     const { scanner, sched, see, clock, inv, store } = setup({ verifyResults: true, verifyDelayS: 600, idlePollS: 60, processingWaitS: 7200 });
-    const a = see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });
-    const b = see({ ip: '10.20.1.2', mac: mac(2), durationS: 86400 });
+    const a = await see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });
+    const b = await see({ ip: '10.20.1.2', mac: mac(2), durationS: 86400 });
     await sched.tick();
     clock.t += 20 * 60_000;
     scanner.finish(scanner.launches[0].ref);
@@ -324,16 +324,16 @@ describe('scheduler', () => {
     await sched.tick(); // host list read: nothing dated yet (the scanner is still processing)
     expect(scanner.calls.filter((c) => c === 'lastScanned')).toHaveLength(1);
     expect(sched.counters.noHost).toBe(0);
-    expect(store.recentDecisions(10).some((d) => /found no host/.test(d.reason))).toBe(false);
+    expect((await store.recentDecisions(10)).some((d) => /found no host/.test(d.reason))).toBe(false);
     scanner.lastScannedDates.set('10.20.1.1', new Date(clock.t).toISOString()); // processed now: .1 found, .2 not
     clock.t += 601_000;
     await sched.tick();
     expect(scanner.calls.filter((c) => c === 'lastScanned')).toHaveLength(2);
-    expect(inv.binding(a.bindingId!)!.lastScannedAt).toBeDefined();
-    expect(inv.binding(b.bindingId!)!.lastScannedAt).toBeUndefined();
+    expect((await inv.binding(a.bindingId!))!.lastScannedAt).toBeDefined();
+    expect((await inv.binding(b.bindingId!))!.lastScannedAt).toBeUndefined();
     expect(sched.counters.noHost).toBe(1); // the sibling's date shows the scan was processed
     // a scan never processed: judged after processingWaitS
-    see({ ip: '10.20.1.3', mac: mac(3), durationS: 86400 });
+    await see({ ip: '10.20.1.3', mac: mac(3), durationS: 86400 });
     await sched.tick();
     const second = scanner.launches.at(-1)!;
     clock.t += 20 * 60_000;
@@ -351,31 +351,31 @@ describe('scheduler', () => {
 
   it('verifyResults: a finished scan is recorded per target from the scanner\'s host list; an address with no host is not probed again until the device is seen again', async () => {
     const { scanner, sched, see, clock, inv, store } = setup({ verifyResults: true, verifyDelayS: 600, idlePollS: 60 });
-    const a = see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });
-    const b = see({ ip: '10.20.1.2', mac: mac(2), durationS: 86400 }); // this laptop left without a release
+    const a = await see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });
+    const b = await see({ ip: '10.20.1.2', mac: mac(2), durationS: 86400 }); // this laptop left without a release
     await sched.tick();
     clock.t += 20 * 60_000;
     scanner.finish(scanner.launches[0].ref);
     scanner.lastScannedDates.set('10.20.1.1', new Date(clock.t).toISOString());
     await sched.tick(); // the poll sees it finished; the result waits to be confirmed with others'
     expect(scanner.calls.filter((c) => c === 'lastScanned')).toHaveLength(0);
-    expect(inv.binding(a.bindingId!)!.lastScannedAt).toBeUndefined();
-    expect(store.activeIntents()).toHaveLength(0); // the region is free meanwhile
+    expect((await inv.binding(a.bindingId!))!.lastScannedAt).toBeUndefined();
+    expect(await store.activeIntents()).toHaveLength(0); // the region is free meanwhile
     clock.t += 601_000;
     await sched.tick();
     expect(scanner.calls.filter((c) => c === 'lastScanned')).toHaveLength(1);
-    expect(inv.binding(a.bindingId!)!.lastScannedAt).toBeDefined();
-    expect(inv.binding(b.bindingId!)!.lastScannedAt).toBeUndefined();
-    expect(store.recentDecisions(10).find((d) => d.ip === '10.20.1.2')).toMatchObject({ decision: 'not-scanned', reason: expect.stringMatching(/found no host/) });
+    expect((await inv.binding(a.bindingId!))!.lastScannedAt).toBeDefined();
+    expect((await inv.binding(b.bindingId!))!.lastScannedAt).toBeUndefined();
+    expect((await store.recentDecisions(10)).find((d) => d.ip === '10.20.1.2')).toMatchObject({ decision: 'not-scanned', reason: expect.stringMatching(/found no host/) });
     expect(sched.counters.noHost).toBe(1);
     // the lease still runs, but the address is not probed again...
-    sched.sweep();
+    await sched.sweep();
     clock.t += 3600_000;
-    sched.sweep();
+    await sched.sweep();
     await sched.tick();
     expect(scanner.launches).toHaveLength(1);
     // ...until the laptop is seen again (a renewal)
-    see({ ip: '10.20.1.2', mac: mac(2), durationS: 86400 });
+    await see({ ip: '10.20.1.2', mac: mac(2), durationS: 86400 });
     await sched.tick();
     expect(scanner.launches).toHaveLength(2);
     expect(scanner.launches[1].targets).toEqual(['10.20.1.2']);
@@ -385,7 +385,7 @@ describe('scheduler', () => {
     const { scanner, sched, see, clock } = setup({ applianceRefreshS: 300, idlePollS: 60 });
     const reads = () => scanner.calls.filter((c) => c === 'appliances').length;
     for (let n = 1; n <= 4; n++) {
-      see({ ip: `10.20.1.${n}`, mac: mac(n), durationS: 86400 });
+      await see({ ip: `10.20.1.${n}`, mac: mac(n), durationS: 86400 });
       await sched.tick();
       scanner.finish(scanner.launches[n - 1].ref);
       clock.t += 301_000;
@@ -396,7 +396,7 @@ describe('scheduler', () => {
     expect(reads()).toBe(3);
     scanner.appliancesState[0].runningScans = 1; // someone else's scan shows up on emea-1
     clock.t += 20 * 60_000; // unchanged three times: the next read waits 20 minutes
-    see({ ip: '10.20.1.9', mac: mac(9), durationS: 86400 });
+    await see({ ip: '10.20.1.9', mac: mac(9), durationS: 86400 });
     await sched.tick();
     expect(reads()).toBe(4);
     expect(scanner.launches[4].appliance).toBe('emea-2');
@@ -404,23 +404,23 @@ describe('scheduler', () => {
     scanner.finish(scanner.launches[4].ref);
     clock.t += 301_000;
     await sched.tick();
-    see({ ip: '10.20.1.10', mac: mac(10), durationS: 86400 });
+    await see({ ip: '10.20.1.10', mac: mac(10), durationS: 86400 });
     await sched.tick();
     expect(reads()).toBe(5);
   });
 
   it('a canceled scan\'s targets the scanner already scanned are recorded, not relaunched (verifyResults)', async () => {
     const { scanner, sched, see, clock, inv } = setup({ pickupS: 360, verifyResults: true });
-    see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });
-    const done = see({ ip: '10.20.1.2', mac: mac(2), durationS: 86400 });
-    see({ ip: '10.20.1.3', mac: mac(3), durationS: 86400 });
+    await see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });
+    const done = await see({ ip: '10.20.1.2', mac: mac(2), durationS: 86400 });
+    await see({ ip: '10.20.1.3', mac: mac(3), durationS: 86400 });
     await sched.tick();
     clock.t += 120_000;
     scanner.lastScannedDates.set('10.20.1.2', new Date(clock.t - 30_000).toISOString()); // reached before the cancel
-    see({ ip: '10.20.1.1', mac: mac(9), durationS: 86400 });
+    await see({ ip: '10.20.1.1', mac: mac(9), durationS: 86400 });
     await sched.tick();
     expect(scanner.states.get(scanner.launches[0].ref)).toBe('canceled');
-    expect(inv.binding(done.bindingId!)!.lastScannedAt).toBe(clock.t);
+    expect((await inv.binding(done.bindingId!))!.lastScannedAt).toBe(clock.t);
     clock.t += 201_000; // the canceled scan's appliance has heard of it (cancelDrainS)
     await sched.tick();
     expect([...scanner.launches[1].targets].sort()).toEqual(['10.20.1.1', '10.20.1.3']); // the new holder of .1, and .3
@@ -428,7 +428,7 @@ describe('scheduler', () => {
 
   it('a scan that has not started long after launch, behind others on a full appliance, is canceled and relaunched where there is room', async () => {
     const { scanner, sched, see, clock, store } = setup({ pickupS: 360, idlePollS: 60 });
-    see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });
+    await see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });
     await sched.tick();
     expect(scanner.launches[0].appliance).toBe('emea-1');
     scanner.states.set(scanner.launches[0].ref, 'queued');
@@ -439,7 +439,7 @@ describe('scheduler', () => {
     clock.t += 8 * 60_000;
     await sched.tick();
     expect(scanner.states.get(scanner.launches[0].ref)).toBe('canceled');
-    expect(store.intent(scanner.launches[0].intentId)).toMatchObject({ state: 'canceled', error: expect.stringMatching(/still waiting for emea-1 13 min after launch \(load 3\/1\)/) });
+    expect(await store.intent(scanner.launches[0].intentId)).toMatchObject({ state: 'canceled', error: expect.stringMatching(/still waiting for emea-1 13 min after launch \(load 3\/1\)/) });
     expect(scanner.launches[1]).toMatchObject({ appliance: 'emea-2', targets: ['10.20.1.1'] });
     expect(sched.counters.requeuedStuck).toBe(1);
     // a scan that had started and waits again (its appliance went offline) keeps its progress

@@ -31,7 +31,7 @@ function fopts(path: string, extra: Partial<FileInputOptions> = {}): FileInputOp
   return { path, format: 'isc-dhcpd', startAt: 'beginning', pollMs: 20, rotateWaitMs: 100, ...extra };
 }
 async function tail(path: string, sink: LineSink, cps: Record<string, FileCheckpoint> = {}, extra: Partial<FileInputOptions> = {}): Promise<InputHandle> {
-  const h = await startFileInput(fopts(path, extra), sink, (p) => cps[p], log);
+  const h = await startFileInput(fopts(path, extra), sink, async (p) => cps[p], log);
   handles.push(h);
   return h;
 }

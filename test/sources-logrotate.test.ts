@@ -70,7 +70,7 @@ async function runScenario(mode: 'create' | 'copytruncate'): Promise<{ seqs: num
   const conf = join(dir, 'lr.conf');
   writeFileSync(conf, `${log} {\n  rotate 5\n  missingok\n  nocompress\n  ${mode === 'create' ? `create\n  postrotate\n    kill -HUP ${w.pid}\n  endscript` : 'copytruncate'}\n}\n`);
   const sink = new CollectSink();
-  const h = await startFileInput({ path: log, format: 'openvpn', startAt: 'beginning', pollMs: 50, rotateWaitMs: 1000 }, sink, () => undefined, process.env.LRDEBUG ? createLogger({ level: 'debug', pretty: false, fd: 2 }) : silentLogger());
+  const h = await startFileInput({ path: log, format: 'openvpn', startAt: 'beginning', pollMs: 50, rotateWaitMs: 1000 }, sink, async () => undefined, process.env.LRDEBUG ? createLogger({ level: 'debug', pretty: false, fd: 2 }) : silentLogger());
   handle = h;
   for (let i = 0; i < 4; i++) {
     await sleep(350);

@@ -31,15 +31,15 @@ describe('missed reasons are keyed by device', () => {
       const at = (minAgo: number) => new Date(now - minAgo * 60_000).toISOString();
       const s = (x: Partial<Sighting>): Sighting => ({ kind: 'lease', ip: '10.20.0.5', format: 'isc-dhcpd', source: 'test', durationS: 86400, ...x }) as Sighting;
       // device A holds the address, is scanned, leaves
-      const [a] = d.inventory.commitBatch([s({ mac: '52:54:00:00:00:0a', at: at(300) })]);
-      d.inventory.markScanned([a.identityId!], now - 250 * 60_000, 'onsight');
-      d.scheduler.store.decide({ at: now - 250 * 60_000, ip: '10.20.0.5', identityId: a.identityId, decision: 'scanned', reason: 'scan finished' });
-      d.inventory.commitBatch([s({ kind: 'release', mac: '52:54:00:00:00:0a', at: at(200) })]);
+      const [a] = await d.inventory.commitBatch([s({ mac: '52:54:00:00:00:0a', at: at(300) })]);
+      await d.inventory.markScanned([a.identityId!], now - 250 * 60_000, 'onsight');
+      await d.scheduler.store.decide({ at: now - 250 * 60_000, ip: '10.20.0.5', identityId: a.identityId, decision: 'scanned', reason: 'scan finished' });
+      await d.inventory.commitBatch([s({ kind: 'release', mac: '52:54:00:00:00:0a', at: at(200) })]);
       // device B takes the address and leaves before anything was decided about it
-      const [b] = d.inventory.commitBatch([s({ mac: '52:54:00:00:00:0b', at: at(100) })]);
-      d.inventory.commitBatch([s({ kind: 'release', mac: '52:54:00:00:00:0b', at: at(90) })]);
+      const [b] = await d.inventory.commitBatch([s({ mac: '52:54:00:00:00:0b', at: at(100) })]);
+      await d.inventory.commitBatch([s({ kind: 'release', mac: '52:54:00:00:00:0b', at: at(90) })]);
       expect(b.identityId).not.toBe(a.identityId);
-      const emea = buildStatus(daemonView(d), {}).regions.find((r) => r.name === 'emea')!;
+      const emea = (await buildStatus(daemonView(d), {})).regions.find((r) => r.name === 'emea')!;
       expect(emea.missed).toBe(1);
       expect(emea.missedWhy.map((w) => w.key)).toEqual(['no-decision']);
     } finally {

@@ -106,9 +106,7 @@ describe('state file', () => {
     await until(() => storedCount(state) === 100, 10_000, 'first 100 lines stored');
     // another process takes the write lock and keeps it for 8 s (longer than the 5 s busy timeout)
     const holder = spawn(process.execPath, ['--input-type=module', '-e', `
-      import { createRequire } from 'node:module';
-      const require = createRequire(${JSON.stringify(join(process.cwd(), 'package.json'))});
-      const Database = require(${JSON.stringify(Number(process.versions.node.split('.')[0]) >= 24 ? 'better-sqlite3-node24' : 'better-sqlite3')});
+      const { default: Database } = await import(${JSON.stringify(join(process.cwd(), 'dist', 'src', 'store', 'sqlite.js'))});
       const db = new Database(${JSON.stringify(state)});
       db.exec('BEGIN IMMEDIATE');
       console.log('locked');

@@ -113,9 +113,9 @@ for (const [name, view, what] of [['hosts', hostsView, 'devices present now, whe
     .description(`show ${what}`)
     .option('--json', 'JSON instead of a table')
     .addOption(configOption())
-    .action((o: { json?: boolean; config?: string }) => {
+    .action(async (o: { json?: boolean; config?: string }) => {
       const { config: cfg } = loadConfig(o.config);
-      process.stdout.write(view({ config: cfg, now: Date.now() }, o.json === true));
+      process.stdout.write(await view({ config: cfg, now: Date.now() }, o.json === true));
     });
 }
 
@@ -138,7 +138,7 @@ program.command('decisions')
     const { config: cfg } = loadConfig(o.config);
     process.stdout.write(ip || mac || since !== undefined
       ? filteredDecisionsView(cfg, { ip: ip?.value, mac: mac?.value, since }, o.json === true)
-      : decisionsView({ config: cfg, now }, o.json === true));
+      : await decisionsView({ config: cfg, now }, o.json === true));
   });
 
 program.command('why')
@@ -161,7 +161,7 @@ program.command('rescan')
     const { parseTarget } = await import('./target.js');
     const t = parseTarget(target);
     const { config: cfg } = loadConfig(o.config);
-    process.stdout.write(runOperatorAction(cfg.state, t, { kind: 'rescan' }, Date.now()));
+    process.stdout.write(await runOperatorAction(cfg.state, t, { kind: 'rescan' }, Date.now()));
   });
 
 program.command('skip')
@@ -177,7 +177,7 @@ program.command('skip')
     const now = Date.now();
     const until = o.until === undefined ? SKIP_FOREVER : o.until === 'now' ? now : parseWhen(o.until, now, '--until', 1);
     const { config: cfg } = loadConfig(o.config);
-    process.stdout.write(runOperatorAction(cfg.state, t, { kind: 'skip', until }, now));
+    process.stdout.write(await runOperatorAction(cfg.state, t, { kind: 'skip', until }, now));
   });
 
 const emulate = program.command('emulate').description('run an emulated scanner API for dry runs and tests');

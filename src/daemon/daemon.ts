@@ -4,14 +4,13 @@
  */
 import type { Logger } from '../log.js';
 import type { Config } from '../config/schema.js';
-import { openDatabase, type DB } from '../store/db.js';
 import { lockStateFile, type StateLock } from '../store/lock.js';
 import { guardedWrite, StoreHealth } from '../store/health.js';
-import { Inventory } from '../inventory/inventory.js';
+import { openSqliteStore } from '../store/sqlite-store.js';
+import type { Inventory, Store } from '../store/types.js';
 import { Policy } from '../policy/policy.js';
 import { loadRegistry, type ParserRegistry } from '../parsers/registry.js';
 import { Scheduler, buildSchedulerOptions, systemClock, type Clock, type LaunchInfo, type SchedulerOptions } from '../scheduler/scheduler.js';
-import { SchedulerStore } from '../scheduler/queue.js';
 import type { Scanner } from '../scanners/types.js';
 import { createScanner } from '../scanners/registry.js';
 import { Ingest } from './ingest.js';
@@ -56,7 +55,7 @@ function schedulerOptions(config: Config, scanner: Scanner): SchedulerOptions {
 }
 
 export class Daemon {
-  db!: DB;
+  store!: Store;
   inventory!: Inventory;
   policy!: Policy;
   scheduler!: Scheduler;
@@ -100,8 +99,7 @@ export class Daemon {
     this.opts.log.level = next.log.level;
     // what cannot change live keeps its running value, so status pages tell the truth
     this.opts.config = { ...next, ...Object.fromEntries(restart.map((k) => [k, prev[k]])) } as Config;
-    this.scheduler.sweep();
-    this.kick();
+    void guardedWrite(this.storeHealth, 'scheduler', 'tried again at the next sweep', () => this.scheduler.sweep()).then(() => this.kick());
     return restart;
   }
 
@@ -109,7 +107,7 @@ export class Daemon {
     const { config, log } = this.opts;
     this.stateLock = lockStateFile(config.state); // one daemon per state file
     this.storeHealth = new StoreHealth(config.state, log.child({ stage: 'store' }));
-    this.db = openDatabase(config.state);
+    this.store = openSqliteStore(config.state, inventoryOptions(config));
     this.registry = await loadRegistry(config.parsers.directory);
     for (const inp of config.inputs) {
       const format = inputParserFormat(inp);
@@ -117,10 +115,10 @@ export class Daemon {
         throw new Error(`input ${inputLabel(inp)}: unknown format "${format}" (known: ${this.registry.ids().join(', ')})`);
       }
     }
-    this.inventory = new Inventory(this.db, inventoryOptions(config));
+    this.inventory = this.store.inventory;
     this.policy = policyFor(config);
     this.scanner = this.opts.scanner ?? await createScanner(config, log, (ip) => this.policy.allowed(ip));
-    this.scheduler = new Scheduler(this.clock, this.inventory, this.policy, new SchedulerStore(this.db), this.scanner,
+    this.scheduler = new Scheduler(this.clock, this.inventory, this.policy, this.store.scheduler, this.scanner,
       schedulerOptions(config, this.scanner), log.child({ stage: 'scheduler' }), { onLaunch: (i) => this.announceLaunch(i) });
     this.ingest = new Ingest(this.registry, this.inventory, (s, r) => this.committed(s, r), log.child({ stage: 'ingest' }), {
       zone: config.timezone, storeHealth: this.storeHealth, decodeThread: config.ingest.decodeThread, parsersDirectory: config.parsers.directory,
@@ -129,16 +127,15 @@ export class Daemon {
 
     // settle anything a previous run left half-done before taking new work
     await this.scheduler.reconcile();
-    this.scheduler.sweep();
+    await this.scheduler.sweep();
     await this.ingest.ready();
     this.inputs = await startInputs(config.inputs, this.ingest, this.inventory, log);
     this.timers.push(setInterval(() => this.kick(), this.opts.tickMs ?? 1000));
     // a write that fails (disk full, lock held elsewhere) is reported and tried again next time, never fatal
     this.timers.push(setInterval(() => {
-      guardedWrite(this.storeHealth, 'scheduler', 'tried again at the next sweep', () => this.scheduler.sweep());
-      this.kick();
+      void guardedWrite(this.storeHealth, 'scheduler', 'tried again at the next sweep', () => this.scheduler.sweep()).then(() => this.kick());
     }, this.opts.sweepMs ?? 60_000));
-    this.timers.push(setInterval(() => guardedWrite(this.storeHealth, 'prune', 'tried again in an hour', () => this.inventory.prune(this.clock.now())), 3600_000));
+    this.timers.push(setInterval(() => void guardedWrite(this.storeHealth, 'prune', 'tried again in an hour', () => this.inventory.prune(this.clock.now())), 3600_000));
     this.timers.push(this.progressTimer(this.opts.progressMs ?? 10_000));
     for (const t of this.timers) t.unref();
     if (config.http.enabled) {
@@ -156,7 +153,7 @@ export class Daemon {
     }, `onsight running: ${this.inputs.map((i) => i.name).join(', ') || 'no inputs'}; state ${config.state}; scanner ${this.scanner.kind}`);
   }
 
-  private committed(sightings: Sighting[], results: ApplyResult[]): void {
+  private async committed(sightings: Sighting[], results: ApplyResult[]): Promise<void> {
     const changed = new Set<number>();
     sightings.forEach((s, i) => {
       const r = results[i];
@@ -166,7 +163,7 @@ export class Daemon {
         `sighting ${s.kind} ${s.ip}${s.mac ? ' ' + s.mac : ''}${s.user ? ' user ' + s.user : ''}${s.hostname ? ' (' + s.hostname + ')' : ''} from ${s.source} [${s.format}]: ${r.change}${r.note ? ' — ' + r.note : ''}`);
       if (r.bindingId !== undefined && (r.change === 'new' || r.change === 'reassigned' || r.change === 'renewed')) changed.add(r.bindingId);
     });
-    if (changed.size && this.scheduler.consider(changed) > 0) this.kick();
+    if (changed.size && (await this.scheduler.consider(changed)) > 0) this.kick();
   }
 
   private announceLaunch(i: LaunchInfo): void {
@@ -229,7 +226,7 @@ export class Daemon {
       /* the state is durable; the next start reconciles */
     }
     await this.scanner?.close();
-    this.db?.close();
+    await this.store?.close();
     this.stateLock?.release();
     this.opts.log.info('onsight stopped');
   }

@@ -45,13 +45,16 @@ export interface IngestCounters {
   byFormatKind: Record<string, Record<string, number>>;
 }
 
-export type CommittedHandler = (sightings: Sighting[], results: ApplyResult[]) => void;
+export type CommittedHandler = (sightings: Sighting[], results: ApplyResult[]) => void | Promise<void>;
 
-/** A batch handed to the decode thread; `decoded` is set when its answer is back. */
-interface InFlight {
+/** A batch in the commit queue. */
+interface Batch {
   lines: RawLine[];
+  /** decoded (by the thread), or to be decoded as it commits */
+  ready: boolean;
+  /** the decode thread's answer; undefined: decode on this thread */
   decoded?: DecodedLines;
-  /** settles (never rejects) once `decoded` is set */
+  /** settles (never rejects) once the batch is ready */
   done: Promise<void>;
 }
 
@@ -63,13 +66,16 @@ export class Ingest implements LineSink {
   private buf: RawLine[] = [];
   private readonly decoders: Decoders;
   private thread: DecodeThread | undefined;
-  private inFlight: InFlight[] = [];
-  private inFlightLines = 0;
+  /** batches cut from the buffer, committed in this order (with a decode thread: decoded there first) */
+  private queue: Batch[] = [];
+  private queuedLines = 0;
   private drainers: (() => void)[] = [];
   private scheduled = false;
   private readonly highWater: number;
   private readonly maxBatch: number;
   private retryTimer: NodeJS.Timeout | undefined;
+  /** the commit pass in progress: one at a time, so batches commit in order */
+  private committing: Promise<boolean> | undefined;
   private closing = false;
 
   constructor(
@@ -114,7 +120,7 @@ export class Ingest implements LineSink {
   }
 
   private get backlog(): number {
-    return this.buf.length + this.inFlightLines;
+    return this.buf.length + this.queuedLines;
   }
 
   push(line: RawLine): boolean {
@@ -122,7 +128,7 @@ export class Ingest implements LineSink {
     this.counters.pending = this.backlog;
     if (!this.scheduled) {
       this.scheduled = true;
-      setImmediate(() => (this.thread ? this.dispatch() : this.flush()));
+      setImmediate(() => this.pump());
     }
     return this.backlog < this.highWater;
   }
@@ -146,69 +152,66 @@ export class Ingest implements LineSink {
     return batch;
   }
 
-  /** Decode and commit everything buffered, on this thread. Returns false if the commit failed (lines kept for a retry). */
-  private flush(): boolean {
-    this.scheduled = false;
-    while (this.buf.length) {
-      const batch = this.cut();
-      if (!this.commit(batch)) {
-        this.buf = batch.concat(this.buf);
-        this.retryLater(() => this.flush());
-        return false;
-      }
-      this.counters.pending = this.buf.length;
-    }
-    this.drained();
-    return true;
-  }
-
-  private retryLater(again: () => void): void {
-    if (this.closing) return;
-    this.retryTimer ??= setTimeout(() => {
-      this.retryTimer = undefined;
-      again();
-    }, 1000);
-  }
-
   /**
-   * Send batches to the decode thread: a full one whenever there is room, a partial one only when
-   * the thread is idle (so batches stay large under load and latency stays low when quiet).
+   * Move buffered lines into the commit queue. Without a decode thread every batch is ready at
+   * once (decoded as it commits). With one, a full batch goes out whenever fewer than two are out,
+   * a partial one only when none is (batches stay large under load, latency low when quiet).
    */
-  private dispatch(force = false): void {
+  private pump(force = false): void {
     this.scheduled = false;
-    const thread = this.thread;
-    if (!thread || thread.failed) return void this.flush();
-    while (this.buf.length && this.inFlight.length < MAX_IN_FLIGHT && (force || this.inFlight.length === 0 || this.buf.length >= this.maxBatch)) {
+    const thread = this.thread && !this.thread.failed ? this.thread : undefined;
+    while (this.buf.length) {
+      const out = this.queue.filter((b) => !b.ready).length;
+      if (thread && !(out < MAX_IN_FLIGHT && (force || out === 0 || this.buf.length >= this.maxBatch))) break;
       const lines = this.cut();
-      const b: InFlight = { lines, done: Promise.resolve() };
-      b.done = thread.decode(lines).then((d) => {
-        b.decoded = d;
-      }, (err: Error) => {
-        // the thread is gone for good: decode here (its per-source parser state is lost, nothing else)
-        this.log.error({ err: { message: err.message } }, 'decoding on the main thread from now on');
-        b.decoded = this.decodeHere(lines);
-      }).then(() => {
-        this.commitReady();
-      });
-      this.inFlight.push(b);
-      this.inFlightLines += lines.length;
+      const b: Batch = { lines, ready: !thread, done: Promise.resolve() };
+      if (thread) {
+        b.done = thread.decode(lines).then((d) => {
+          b.decoded = d;
+        }, (err: Error) => {
+          // the thread is gone for good: decode here (its per-source parser state is lost, nothing else)
+          this.log.error({ err: { message: err.message } }, 'decoding on the main thread from now on');
+          b.decoded = this.decodeHere(lines);
+        }).then(() => {
+          b.ready = true;
+          void this.commitAll();
+        });
+      }
+      this.queue.push(b);
+      this.queuedLines += lines.length;
     }
     this.counters.pending = this.backlog;
+    void this.commitAll();
   }
 
-  /** Commit the decoded batches at the head of the queue, in order. False when a commit failed. */
-  private commitReady(): boolean {
-    while (this.inFlight.length && this.inFlight[0].decoded && !this.retryTimer) {
-      const b = this.inFlight[0];
-      if (!this.commit(b.lines, b.decoded)) {
-        this.retryLater(() => this.commitReady());
+  /** Commit the ready batches at the head of the queue, in order, one pass at a time. Resolves false when a commit failed (the batch is kept for a retry). */
+  private commitAll(): Promise<boolean> {
+    this.committing ??= this.commitHead().then((ok) => {
+      this.committing = undefined;
+      // a batch that became ready as the pass ended
+      if (ok && !this.closing && !this.retryTimer && this.queue[0]?.ready) void this.commitAll();
+      return ok;
+    });
+    return this.committing;
+  }
+
+  private async commitHead(): Promise<boolean> {
+    while (this.queue.length && this.queue[0].ready && !this.retryTimer) {
+      const b = this.queue[0];
+      if (!(await this.commit(b.lines, b.decoded))) {
+        if (!this.closing) {
+          this.retryTimer = setTimeout(() => {
+            this.retryTimer = undefined;
+            void this.commitAll();
+          }, 1000);
+        }
         return false;
       }
-      this.inFlight.shift();
-      this.inFlightLines -= b.lines.length;
+      this.queue.shift();
+      this.queuedLines -= b.lines.length;
+      this.counters.pending = this.backlog;
+      if (!this.closing && this.buf.length) this.pump();
     }
-    if (this.closing) return true;
-    this.dispatch();
     if (this.backlog <= this.highWater / 2) this.drained();
     return true;
   }
@@ -218,7 +221,7 @@ export class Ingest implements LineSink {
   }
 
   /** Commit one batch with its checkpoints; `decoded` when the decode thread already parsed it. */
-  private commit(batch: RawLine[], decoded: DecodedLines = this.decodeHere(batch)): boolean {
+  private async commit(batch: RawLine[], decoded: DecodedLines = this.decodeHere(batch)): Promise<boolean> {
     const sightings: Sighting[] = [];
     const checkpoints = new Map<string, FileCheckpoint>();
     const groups = new Set<CommitGroup>();
@@ -235,7 +238,7 @@ export class Ingest implements LineSink {
     }
     let results: ApplyResult[];
     try {
-      results = this.inventory.commitBatch(sightings, [...checkpoints.values()], Date.now(), [...positions.values()]);
+      results = await this.inventory.commitBatch(sightings, [...checkpoints.values()], Date.now(), [...positions.values()]);
     } catch (err) {
       this.counters.commitErrors++;
       if (this.opts.storeHealth) this.opts.storeHealth.failed('ingest', err, `keeping ${this.backlog} lines and retrying every second`);
@@ -254,7 +257,7 @@ export class Ingest implements LineSink {
     for (const g of groups) g.committed?.();
     if (sightings.length) {
       try {
-        this.onCommitted(sightings, results);
+        await this.onCommitted(sightings, results);
         this.opts.storeHealth?.succeeded('scheduler');
       } catch (err) {
         this.opts.storeHealth?.failed('scheduler', err, 'the next sweep evaluates these devices again');
@@ -270,18 +273,17 @@ export class Ingest implements LineSink {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     let ok = true;
-    if (this.thread) {
-      while (ok && !this.thread.failed && (this.buf.length || this.inFlight.length)) {
-        this.dispatch(true);
-        await Promise.all(this.inFlight.map((b) => b.done));
-        ok = this.commitReady();
-      }
-      await this.thread.close();
+    while (ok && (this.buf.length || this.queue.length)) {
+      this.pump(true);
+      await Promise.all(this.queue.map((b) => b.done));
+      if (this.committing) await this.committing;
+      ok = await this.commitAll();
     }
-    if (ok && this.flush()) return;
+    await this.thread?.close();
+    if (ok) return;
     // the database refuses: whoever waits for these lines (an HTTP client) is told, and retries
     const err = new Error('the state database refused the commit at shutdown');
-    const left = [...this.inFlight.flatMap((b) => b.lines), ...this.buf];
+    const left = [...this.queue.flatMap((b) => b.lines), ...this.buf];
     for (const g of new Set(left.map((l) => l.group))) g?.failed?.(err);
   }
 }

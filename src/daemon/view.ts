@@ -4,8 +4,7 @@
  */
 import type { DaemonView, EndedBinding } from '../http/view.js';
 import type { Config } from '../config/schema.js';
-import type { DB } from '../store/db.js';
-import type { BindingView, Inventory } from '../inventory/inventory.js';
+import type { BindingView, Inventory, Store } from '../store/types.js';
 import type { Policy } from '../policy/policy.js';
 import type { Scanner } from '../scanners/types.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
@@ -17,7 +16,7 @@ import type { StoreHealth } from '../store/health.js';
 export interface ViewedParts {
   readonly startedAt: number;
   readonly config: Config;
-  readonly db: DB;
+  readonly store: Store;
   readonly inventory: Inventory;
   readonly policy: Policy;
   readonly scheduler: Scheduler;
@@ -27,13 +26,7 @@ export interface ViewedParts {
   readonly storeHealth?: StoreHealth;
 }
 
-interface EndedRow {
-  id: number; ip: string; identity_id: number; start_at: number; end_at: number; end_reason: string | null;
-  last_scanned_at: number | null; last_scanned_via: string | null; present_elsewhere: number;
-}
-
 export function daemonView(d: ViewedParts): DaemonView {
-  let ended: ReturnType<DB['prepare']> | undefined;
   return {
     startedAt: d.startedAt,
     config: () => d.config,
@@ -47,32 +40,30 @@ export function daemonView(d: ViewedParts): DaemonView {
     queue: () => d.scheduler.store.allQueued(),
     recentDecisions: (limit) => d.scheduler.store.recentDecisions(limit),
     decisionsSince: (since) => d.scheduler.store.decisionsSince(since),
-    recentIntents: (limit) => d.scheduler.store.recentIntents(limit).map((i) => ({ ...i, targets: d.scheduler.store.targets(i.id).length })),
-    endedIntentCounts: () => d.scheduler.store.endedIntentCounts(),
-    *presentBindings(now) {
-      for (const page of d.inventory.presentBindingPages(now)) yield* page;
+    async recentIntents(limit) {
+      const out = [];
+      for (const i of await d.scheduler.store.recentIntents(limit)) out.push({ ...i, targets: (await d.scheduler.store.targets(i.id)).length });
+      return out;
     },
-    endedBindings(since, now): EndedBinding[] {
-      ended ??= d.db.prepare(`SELECT b.id, b.ip, b.identity_id, b.start_at, b.end_at, b.end_reason, i.last_scanned_at, i.last_scanned_via,
-          EXISTS (SELECT 1 FROM bindings o WHERE o.identity_id = b.identity_id AND o.end_at IS NULL AND (o.expires_at IS NULL OR o.expires_at >= @now)) AS present_elsewhere
-        FROM bindings b JOIN identities i ON i.id = b.identity_id
-        WHERE b.end_at IS NOT NULL AND b.end_at >= @since ORDER BY b.end_at DESC LIMIT 20000`);
-      return (ended.all({ now, since }) as EndedRow[]).map((e) => ({
+    endedIntentCounts: () => d.scheduler.store.endedIntentCounts(),
+    presentBindingPages: (now) => d.inventory.presentBindingPages(now),
+    async endedBindings(since, now): Promise<EndedBinding[]> {
+      return (await d.inventory.endedBindings(since, now)).map((e) => ({
         view: {
-          id: e.id, ip: e.ip, identityId: e.identity_id, startAt: e.start_at, lastSeen: e.end_at,
-          lastScannedAt: e.last_scanned_at ?? undefined, lastScannedVia: e.last_scanned_via ?? undefined,
+          id: e.id, ip: e.ip, identityId: e.identityId, startAt: e.startAt, lastSeen: e.endAt,
+          lastScannedAt: e.lastScannedAt, lastScannedVia: e.lastScannedVia,
         } as BindingView,
-        endAt: e.end_at,
-        presentElsewhere: e.present_elsewhere !== 0,
+        endAt: e.endAt,
+        presentElsewhere: e.presentElsewhere,
       }));
     },
     inventoryCounts: (now) => d.inventory.counts(now),
     evaluate: (b, at) => d.policy.evaluate(b, at),
     regionOf: (ip) => d.policy.regions.lookup(ip)?.region.name,
     storeHealth: () => ({ writeErrors: d.storeHealth?.writeErrors ?? 0, problem: d.storeHealth?.problem() }),
-    ping() {
-      if (!d.db) throw new Error('not started');
-      d.db.prepare('SELECT 1 AS ok').get();
+    async ping() {
+      if (!d.store) throw new Error('not started');
+      await d.store.ping();
       const problem = d.storeHealth?.problem(); // failing writes, a full disk
       if (problem) throw new Error(problem.replace(/^state database: /, ''));
     },

@@ -7,7 +7,8 @@ import { PromWriter } from './prom.js';
 import { buildStatus, onsightVersion, type Status } from './status.js';
 import type { DaemonView } from './view.js';
 
-export function renderMetrics(d: DaemonView, status: Status = buildStatus(d)): string {
+export async function renderMetrics(d: DaemonView, given?: Status): Promise<string> {
+  const status = given ?? await buildStatus(d);
   const w = new PromWriter();
   const now = Date.now();
 
@@ -103,7 +104,7 @@ export function renderMetrics(d: DaemonView, status: Status = buildStatus(d)): s
   }
   const byAppliance = w.family('onsight_appliance_scans_launched_total', 'counter', 'Scans launched, by region and appliance.');
   const running = w.family('onsight_scans_running', 'gauge', 'Our scans in flight now (launching or running), by region and appliance.');
-  const active = d.activeIntents();
+  const active = await d.activeIntents();
   const online = w.family('onsight_appliance_online', 'gauge', '1 when the scanner reports the appliance online, by region and appliance.');
   const load = w.family('onsight_appliance_load', 'gauge', 'Scans running on the appliance (ours and others\'), by region and appliance.');
   const cap = w.family('onsight_appliance_capacity', 'gauge', 'Scans the appliance may run at once (maxScans), by region and appliance.');
@@ -121,7 +122,7 @@ export function renderMetrics(d: DaemonView, status: Status = buildStatus(d)): s
   // only ended states: a scan leaves launching/running, so those counts go down (they are in onsight_scans_running)
   const byState = w.family('onsight_appliance_scans_total', 'counter',
     'Scans ended, recorded in the state database, by region, appliance and final state (finished, error, canceled, abandoned). Scans in flight: onsight_scans_running.');
-  for (const r of d.endedIntentCounts()) byState(r.n, { region: r.region, appliance: r.appliance, state: r.state });
+  for (const r of await d.endedIntentCounts()) byState(r.n, { region: r.region, appliance: r.appliance, state: r.state });
   w.family('onsight_scan_launch_failures_total', 'counter', 'Launch calls that failed.')(sc.launchFailures);
   w.family('onsight_scan_targets_launched_total', 'counter', 'Addresses sent to the scanner in launched scans.')(sc.targetsLaunched);
   w.family('onsight_queue_dropped_total', 'counter', 'Queued devices dropped at re-validation before launch (left, reassigned, no longer due).')(sc.dropped);

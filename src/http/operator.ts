@@ -52,7 +52,7 @@ export function handleOperatorApi(req: IncomingMessage, res: ServerResponse, pat
   if (req.method !== 'POST') return (reply(405, { error: 'use POST' }), true);
   if (!authenticated) return (reply(403, { error: 'rescan and skip change the state: configure http.tokens to enable them' }), true);
   if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) return (reply(415, { error: 'content-type must be application/json' }), true);
-  readBody(req).then((text) => {
+  readBody(req).then(async (text) => {
     let body: unknown;
     try {
       body = JSON.parse(text);
@@ -66,7 +66,7 @@ export function handleOperatorApi(req: IncomingMessage, res: ServerResponse, pat
     const target = parseTarget(b.target);
     const action = path === '/api/rescan' ? { kind: 'rescan' as const }
       : { kind: 'skip' as const, until: b.until === undefined ? SKIP_FOREVER : b.until === 'now' ? now : parseWhen(b.until as string, now, 'until', 1) };
-    reply(200, runOperatorMark(state, target, action, now));
+    reply(200, await runOperatorMark(state, target, action, now));
   }).catch((err: unknown) => replyError(reply, err));
   return true;
 }

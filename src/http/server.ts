@@ -57,13 +57,19 @@ export async function startHttp(daemon: DaemonView, web: HttpListenConfig | stri
     refused[why] = (refused[why] ?? 0) + 1;
     send(res, status, 'text/plain; charset=utf-8', text, extra);
   };
-  let cached: { at: number; status: Status } | undefined;
-  const status = (): Status => {
+  let cached: { at: number; status: Promise<Status> } | undefined;
+  const status = (): Promise<Status> => {
     const now = Date.now();
-    if (!cached || now - cached.at >= STATUS_TTL_MS) cached = { at: now, status: buildStatus(daemon) };
+    if (!cached || now - cached.at >= STATUS_TTL_MS) {
+      const c = { at: now, status: buildStatus(daemon) };
+      c.status.catch(() => {
+        if (cached === c) cached = undefined; // a failed build is not served again
+      });
+      cached = c;
+    }
     return cached.status;
   };
-  const web_ = createWebServer(cfg, (req: IncomingMessage, res: ServerResponse) => {
+  const web_ = createWebServer(cfg, async (req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0];
     if (!hostAllowed(req, cfg.allowedHosts)) return refuse(res, 'host', 421, 'unknown Host header: add the name to http.allowedHosts\n');
     if (tokens.length) {
@@ -80,11 +86,11 @@ export async function startHttp(daemon: DaemonView, web: HttpListenConfig | stri
     try {
       switch (path) {
         case '/metrics':
-          return send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', renderMetrics(daemon, status()));
+          return send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', await renderMetrics(daemon, await status()));
         case '/healthz':
-          return health(daemon, res);
+          return await health(daemon, res);
         case '/api/status':
-          return json(res, 200, status());
+          return json(res, 200, await status());
         case '/':
         case '/index.html':
           return send(res, 200, 'text/html; charset=utf-8', PAGE_HTML, { 'content-security-policy': PAGE_CSP, 'x-frame-options': 'DENY' });
@@ -122,9 +128,9 @@ export async function startHttp(daemon: DaemonView, web: HttpListenConfig | stri
   };
 }
 
-function health(daemon: DaemonView, res: ServerResponse): void {
+async function health(daemon: DaemonView, res: ServerResponse): Promise<void> {
   try {
-    daemon.ping();
+    await daemon.ping();
     json(res, 200, {
       status: 'ok', version: onsightVersion(), uptimeS: Math.round((Date.now() - daemon.startedAt) / 1000),
       inputs: daemon.inputs().map((i) => i.name), scanner: daemon.scanner().kind,

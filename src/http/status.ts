@@ -128,34 +128,47 @@ interface PresentTally {
 }
 
 const presentCache = new WeakMap<DaemonView, PresentTally>();
+const presentRunning = new WeakMap<DaemonView, Promise<PresentTally>>();
 
 /**
  * Present devices by region, evaluated afresh unless the last evaluation was expensive: one that
  * took more than 100 ms (a fleet of hundreds of thousands) is reused for 50 times its cost, so
  * the status page and metrics spend at most 2% of a core on it however often they are read.
+ * Bindings are read a page at a time; concurrent callers share one evaluation.
  */
-export function presentTally(d: DaemonView, now: number): PresentTally {
+export function presentTally(d: DaemonView, now: number): Promise<PresentTally> {
   const cached = presentCache.get(d);
-  if (cached && cached.costMs > 100 && now - cached.at < 50 * cached.costMs) return cached;
+  if (cached && cached.costMs > 100 && now - cached.at < 50 * cached.costMs) return Promise.resolve(cached);
+  let running = presentRunning.get(d);
+  if (!running) {
+    running = evaluatePresent(d, now).finally(() => presentRunning.delete(d));
+    presentRunning.set(d, running);
+  }
+  return running;
+}
+
+async function evaluatePresent(d: DaemonView, now: number): Promise<PresentTally> {
   const t0 = performance.now();
   const regions = new Map<string, Tally>();
   const unmapped = { seen: 0, notDue: {} as Partial<Record<Reason, number>> };
   const known = new Set(d.config().regions.map((r) => r.name));
-  for (const b of d.presentBindings(now)) {
-    const v = d.evaluate(b, now);
-    const name = v.region ?? d.regionOf(b.ip);
-    if (!name || !known.has(name)) {
-      unmapped.seen++;
-      unmapped.notDue[v.reason] = (unmapped.notDue[v.reason] ?? 0) + 1;
-      continue;
-    }
-    let r = regions.get(name);
-    if (!r) regions.set(name, (r = { seen: 0, due: 0, scannedInWindow: 0, notDue: {} }));
-    r.seen++;
-    if (v.due) r.due++;
-    else {
-      r.notDue[v.reason] = (r.notDue[v.reason] ?? 0) + 1;
-      if (v.reason === 'scanned-recently') r.scannedInWindow++;
+  for await (const page of d.presentBindingPages(now)) {
+    for (const b of page) {
+      const v = d.evaluate(b, now);
+      const name = v.region ?? d.regionOf(b.ip);
+      if (!name || !known.has(name)) {
+        unmapped.seen++;
+        unmapped.notDue[v.reason] = (unmapped.notDue[v.reason] ?? 0) + 1;
+        continue;
+      }
+      let r = regions.get(name);
+      if (!r) regions.set(name, (r = { seen: 0, due: 0, scannedInWindow: 0, notDue: {} }));
+      r.seen++;
+      if (v.due) r.due++;
+      else {
+        r.notDue[v.reason] = (r.notDue[v.reason] ?? 0) + 1;
+        if (v.reason === 'scanned-recently') r.scannedInWindow++;
+      }
     }
   }
   const t: PresentTally = { at: now, costMs: performance.now() - t0, regions, unmapped };
@@ -163,7 +176,7 @@ export function presentTally(d: DaemonView, now: number): PresentTally {
   return t;
 }
 
-export function buildStatus(d: DaemonView, opts: StatusOptions = {}): Status {
+export async function buildStatus(d: DaemonView, opts: StatusOptions = {}): Promise<Status> {
   const now = Date.now();
   const windowH = opts.missedWindowH ?? 24;
   const config = d.config();
@@ -172,16 +185,18 @@ export function buildStatus(d: DaemonView, opts: StatusOptions = {}): Status {
   const regions = new Map<string, RegionStatus>();
   for (const r of config.regions) {
     const bucket = sc.byRegion[r.name] ?? { launched: 0, finished: 0, failed: 0 };
+    const appliances = [];
+    for (const a of r.appliances) appliances.push({ name: a.name, capacity: a.maxScans, ...await d.applianceLoad(a.name) });
     regions.set(r.name, {
       name: r.name, cidrs: r.cidrs, seen: 0, due: 0, queued: 0, scanning: 0, scannedInWindow: 0, notDue: {}, missed: 0, missedWhy: [],
       scans: { running: 0, launched: bucket.launched, finished: bucket.finished, failed: bucket.failed },
-      appliances: r.appliances.map((a) => ({ name: a.name, capacity: a.maxScans, ...d.applianceLoad(a.name) })),
+      appliances,
     });
   }
   const unmapped = { seen: 0, notDue: {} as Partial<Record<Reason, number>> };
 
   // present devices
-  const present = presentTally(d, now);
+  const present = await presentTally(d, now);
   for (const [name, t] of present.regions) {
     const r = regions.get(name);
     if (!r) continue;
@@ -194,26 +209,26 @@ export function buildStatus(d: DaemonView, opts: StatusOptions = {}): Status {
   unmapped.notDue = { ...present.unmapped.notDue };
 
   // the queue
-  for (const q of d.queue()) {
+  for (const q of await d.queue()) {
     const r = regions.get(q.region);
     if (!r) continue;
     if (q.intentId) r.scanning++;
     else r.queued++;
   }
-  for (const i of d.activeIntents()) {
+  for (const i of await d.activeIntents()) {
     const r = regions.get(i.region);
     if (r) r.scans.running++;
   }
 
   // missed: left in the window, in scope and mapped, not covered by a scan within its rescan window
   const since = now - windowH * 3600_000;
-  const ended = d.endedBindings(since, now);
+  const ended = await d.endedBindings(since, now);
   // the last decision about the device itself (an address may have changed hands since); decisions
   // that name no device count for an address only while this binding held it
   const byIdentity = new Map<number, Decision>();
   const byIp = new Map<string, Decision[]>();
   if (ended.length) {
-    for (const x of d.decisionsSince(since - 7 * 86400_000)) {
+    for (const x of await d.decisionsSince(since - 7 * 86400_000)) {
       if (x.identityId != null) byIdentity.set(x.identityId, x);
       else {
         const l = byIp.get(x.ip);
@@ -255,7 +270,7 @@ export function buildStatus(d: DaemonView, opts: StatusOptions = {}): Status {
   }
   for (const [name, m] of whyMaps) regions.get(name)!.missedWhy = [...m.values()].sort((a, b) => b.count - a.count);
 
-  const counts = d.inventoryCounts(now);
+  const counts = await d.inventoryCounts(now);
   const list = [...regions.values()];
   const sum = (f: (r: RegionStatus) => number) => list.reduce((n, r) => n + f(r), 0);
   const scanner = d.scanner();
@@ -282,8 +297,8 @@ export function buildStatus(d: DaemonView, opts: StatusOptions = {}): Status {
     unmapped,
     presentEvaluatedAt: new Date(present.at).toISOString(),
     missedWindowH: windowH,
-    decisions: d.recentDecisions(opts.decisions ?? 50).map((x) => ({ ...x, at: new Date(x.at).toISOString() })),
-    scans: d.recentIntents(10).map((i) => ({
+    decisions: (await d.recentDecisions(opts.decisions ?? 50)).map((x) => ({ ...x, at: new Date(x.at).toISOString() })),
+    scans: (await d.recentIntents(10)).map((i) => ({
       id: i.id, region: i.region, appliance: i.appliance, state: i.state, scanRef: i.scanRef, createdAt: new Date(i.createdAt).toISOString(),
       targets: i.targets,
     })),

@@ -28,25 +28,25 @@ export interface DaemonView {
   decoderCounters(): DecoderCounters[];
   scanner(): { kind: string; allowance: Allowance; block: ScannerBlock };
   schedulerCounters(): SchedulerCounters;
-  applianceLoad(name: string): { online: boolean; load: number; ours: number };
-  activeIntents(): Intent[];
-  queue(): QueueEntry[];
-  recentDecisions(limit: number): Decision[];
+  applianceLoad(name: string): Promise<{ online: boolean; load: number; ours: number }>;
+  activeIntents(): Promise<Intent[]>;
+  queue(): Promise<QueueEntry[]>;
+  recentDecisions(limit: number): Promise<Decision[]>;
   /** decisions logged since `since` (ms), oldest first */
-  decisionsSince(since: number): Decision[];
-  recentIntents(limit: number): (Intent & { targets: number })[];
+  decisionsSince(since: number): Promise<Decision[]>;
+  recentIntents(limit: number): Promise<(Intent & { targets: number })[]>;
   /** ended intents in the state database by region, appliance and final state (durable counts) */
-  endedIntentCounts(): { region: string; appliance: string; state: string; n: number }[];
-  /** every present binding, read a page at a time (a fleet may be 1M) */
-  presentBindings(now: number): Iterable<BindingView>;
+  endedIntentCounts(): Promise<{ region: string; appliance: string; state: string; n: number }[]>;
+  /** every present binding, a page at a time (a fleet may be 1M) */
+  presentBindingPages(now: number): AsyncIterable<BindingView[]>;
   /** bindings that ended since `since`, newest first (at most 20 000) */
-  endedBindings(since: number, now: number): EndedBinding[];
-  inventoryCounts(now: number): { identities: number; present: number };
+  endedBindings(since: number, now: number): Promise<EndedBinding[]>;
+  inventoryCounts(now: number): Promise<{ identities: number; present: number }>;
   /** the policy's verdict for a binding at a time, and the region its address maps to (if any) */
   evaluate(b: BindingView, at: number): Verdict;
   regionOf(ip: string): string | undefined;
   /** failed writes to the state database since start, and what is failing now (a full disk), if anything */
   storeHealth(): { writeErrors: number; problem?: string };
-  /** throws when the state database cannot answer (or its writes are failing: a full disk) */
-  ping(): void;
+  /** rejects when the state database cannot answer (or its writes are failing: a full disk) */
+  ping(): Promise<void>;
 }

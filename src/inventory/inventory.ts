@@ -11,65 +11,18 @@
  * on the VPN is not scanned twice within the rescan window (see hostkey.ts).
  */
 import type { DB } from '../store/db.js';
+import { gateOf, type SqliteGate } from '../store/gate.js';
+import type { ApplyResult, BindingView, Change, EndedBindingRow, IdentityView, Inventory, InventoryCounts, InventoryOptions } from '../store/types.js';
 import type { Sighting } from '../sighting.js';
 import type { FileCheckpoint, SourcePosition } from '../sources/types.js';
 import picomatch from 'picomatch';
 import { hostKey, isLinkableHostKey } from './hostkey.js';
 
-export interface InventoryOptions {
-  defaultLeaseS: number;
-  maxSessionS: number;
-  retentionS: number;
-  /** identities with the same specific hostname share their last scan (DHCP and VPN views of one laptop); default true */
-  linkHostnames?: boolean;
-  /**
-   * Host-key globs (`lt-*`) the operator vouches for: names handed out centrally to managed
-   * devices. Identities sharing such a name link on the name alone; any other name links only
-   * when the two identities also share a user name (a LAN device that names itself like a
-   * scanned laptop must not inherit its scan).
-   */
-  linkHostPatterns?: string[];
-}
+export type { Inventory, InventoryOptions, IdentityView, BindingView, Change, ApplyResult, EndedBindingRow, InventoryCounts } from '../store/types.js';
 
-export interface IdentityView {
-  id: number;
-  key: string;
-  mac?: string;
-  duid?: string;
-  user?: string;
-  hostname?: string;
-  lastScannedAt?: number;
-  lastScannedVia?: string;
-}
-
-export interface BindingView {
-  id: number;
-  ip: string;
-  identityId: number;
-  identityKey: string;
-  mac?: string;
-  user?: string;
-  hostname?: string;
-  channel: 'dhcp' | 'vpn';
-  format: string;
-  startAt: number;
-  lastSeen: number;
-  expiresAt?: number;
-  endAt?: number;
-  endReason?: string;
-  renewals: number;
-  lastScannedAt?: number;
-  lastScannedVia?: string;
-}
-
-export type Change = 'new' | 'renewed' | 'ended' | 'reassigned' | 'ignored';
-
-export interface ApplyResult {
-  change: Change;
-  bindingId?: number;
-  identityId?: number;
-  /** why a sighting changed nothing */
-  note?: string;
+interface EndedRow {
+  id: number; ip: string; identity_id: number; start_at: number; end_at: number; end_reason: string | null;
+  last_scanned_at: number | null; last_scanned_via: string | null; present_elsewhere: number;
 }
 
 interface BindingRow {
@@ -144,10 +97,13 @@ function contradicts(s: Sighting, b: BindingView): boolean {
 
 const END_KIND: Record<string, string> = { release: 'released', expire: 'expired', 'tunnel-down': 'tunnel-down' };
 
-export class Inventory {
+/** The inventory in SQLite: synchronous better-sqlite3 underneath, behind the async gate of its connection. */
+export class SqliteInventory implements Inventory {
   private readonly stmt;
+  private readonly gate: SqliteGate;
 
   constructor(private readonly db: DB, private opts: InventoryOptions) {
+    this.gate = gateOf(db);
     this.stmt = {
       identityByKey: db.prepare('SELECT id, host_key FROM identities WHERE key = ?'),
       insertIdentity: db.prepare(`INSERT INTO identities (key, mac, duid, user, hostname, host_key, first_seen, last_seen)
@@ -186,6 +142,10 @@ export class Inventory {
       present: db.prepare(`${BINDING_SELECT} WHERE b.end_at IS NULL AND (b.expires_at IS NULL OR b.expires_at >= ?) ORDER BY b.ip`),
       presentOf: db.prepare(`${BINDING_SELECT} WHERE b.identity_id = ? AND b.end_at IS NULL AND (b.expires_at IS NULL OR b.expires_at >= ?)`),
       identity: db.prepare('SELECT id, key, mac, duid, user, hostname, last_scanned_at, last_scanned_via FROM identities WHERE id = ?'),
+      ended: db.prepare(`SELECT b.id, b.ip, b.identity_id, b.start_at, b.end_at, b.end_reason, i.last_scanned_at, i.last_scanned_via,
+          EXISTS (SELECT 1 FROM bindings o WHERE o.identity_id = b.identity_id AND o.end_at IS NULL AND (o.expires_at IS NULL OR o.expires_at >= @now)) AS present_elsewhere
+        FROM bindings b JOIN identities i ON i.id = b.identity_id
+        WHERE b.end_at IS NOT NULL AND b.end_at >= @since ORDER BY b.end_at DESC LIMIT 20000`),
       presentIds: db.prepare(`SELECT b.id, i.last_scanned_at FROM bindings b JOIN identities i ON i.id = b.identity_id
         WHERE b.end_at IS NULL AND (b.expires_at IS NULL OR b.expires_at >= ?) ORDER BY b.ip`).raw(),
       // keyset pages over the open-binding index (ip, then id): a pass over 1M bindings holds one page
@@ -206,26 +166,28 @@ export class Inventory {
    * Apply a batch of sightings, the file checkpoints of the lines that produced them and other
    * sources' positions in ONE transaction: either all of it is in the database or none of it is.
    */
-  commitBatch(sightings: Sighting[], checkpoints: FileCheckpoint[] = [], now = Date.now(), positions: SourcePosition[] = []): ApplyResult[] {
-    return this.db.transaction(() => {
+  commitBatch(sightings: Sighting[], checkpoints: FileCheckpoint[] = [], now = Date.now(), positions: SourcePosition[] = []): Promise<ApplyResult[]> {
+    return this.gate.run(this.db.transaction(() => {
       const results = sightings.map((s) => this.apply(s));
       for (const c of checkpoints) {
         this.stmt.putCheckpoint.run({ path: c.path, dev: c.dev, ino: c.ino, offset: c.offset, fingerprint: c.fingerprint, tailFingerprint: c.tailFingerprint ?? null, now });
       }
       for (const p of positions) this.stmt.putPosition.run({ key: p.key, value: JSON.stringify(p.value), now });
       return results;
-    })();
+    }));
   }
 
   /** A source position's committed value, or undefined. */
-  position(key: string): unknown {
-    const v = this.stmt.getPosition.get(key) as string | undefined;
-    return v === undefined ? undefined : JSON.parse(v);
+  position(key: string): Promise<unknown> {
+    return this.gate.run(() => {
+      const v = this.stmt.getPosition.get(key) as string | undefined;
+      return v === undefined ? undefined : JSON.parse(v);
+    });
   }
 
   /** Forget positions under `prefix` not updated since `before` (old HTTP idempotency keys). */
-  prunePositions(prefix: string, before: number): number {
-    return this.db.prepare("DELETE FROM positions WHERE key >= ? AND key < ? AND updated_at < ?").run(prefix, prefix + '\uffff', before).changes;
+  prunePositions(prefix: string, before: number): Promise<number> {
+    return this.gate.run(() => this.db.prepare("DELETE FROM positions WHERE key >= ? AND key < ? AND updated_at < ?").run(prefix, prefix + '\uffff', before).changes);
   }
 
   private get linking(): boolean {
@@ -275,8 +237,8 @@ export class Inventory {
     return this.linkPatterns.some((re) => re.test(hk));
   }
 
-  /** Apply one sighting (call inside a transaction; commitBatch does). */
-  apply(sighting: Sighting): ApplyResult {
+  /** Apply one sighting (inside commitBatch's transaction). */
+  private apply(sighting: Sighting): ApplyResult {
     const s = capNames(sighting);
     const at = Date.parse(s.at);
     const channel = s.kind === 'tunnel-up' || s.kind === 'tunnel-down' ? 'vpn' : 'dhcp';
@@ -337,7 +299,11 @@ export class Inventory {
     return { change: 'ended', bindingId: open[0].id, identityId: open[0].identity_id };
   }
 
-  checkpoint(path: string): FileCheckpoint | undefined {
+  checkpoint(path: string): Promise<FileCheckpoint | undefined> {
+    return this.gate.run(() => this.checkpointNow(path));
+  }
+
+  private checkpointNow(path: string): FileCheckpoint | undefined {
     const r = this.stmt.getCheckpoint.get(path) as (Omit<FileCheckpoint, 'tailFingerprint'> & { tail_fingerprint: string | null }) | undefined;
     if (!r) return undefined;
     const cp: FileCheckpoint = { path: r.path, dev: r.dev, ino: r.ino, offset: r.offset, fingerprint: r.fingerprint };
@@ -345,18 +311,28 @@ export class Inventory {
     return cp;
   }
 
-  binding(id: number): BindingView | undefined {
+  binding(id: number): Promise<BindingView | undefined> {
+    return this.gate.run(() => this.bindingNow(id));
+  }
+
+  private bindingNow(id: number): BindingView | undefined {
     const r = this.stmt.bindingById.get(id) as BindingRow | undefined;
     return r ? toView(r) : undefined;
   }
 
   /** the binding holding `ip` now, if any */
-  openBinding(ip: string): BindingView | undefined {
-    const r = this.stmt.openByIp.get(ip) as BindingRow | undefined;
-    return r ? toView(r) : undefined;
+  openBinding(ip: string): Promise<BindingView | undefined> {
+    return this.gate.run(() => {
+      const r = this.stmt.openByIp.get(ip) as BindingRow | undefined;
+      return r ? toView(r) : undefined;
+    });
   }
 
-  identity(id: number): IdentityView | undefined {
+  identity(id: number): Promise<IdentityView | undefined> {
+    return this.gate.run(() => this.identityNow(id));
+  }
+
+  private identityNow(id: number): IdentityView | undefined {
     const r = this.stmt.identity.get(id) as { id: number; key: string; mac: string | null; duid: string | null; user: string | null; hostname: string | null; last_scanned_at: number | null; last_scanned_via: string | null } | undefined;
     if (!r) return undefined;
     return {
@@ -370,18 +346,19 @@ export class Inventory {
     return b.endAt === undefined && (b.expiresAt === undefined || b.expiresAt >= now);
   }
 
-  presentBindings(now: number): BindingView[] {
-    return (this.stmt.present.all(now) as BindingRow[]).map(toView);
+  presentBindings(now: number): Promise<BindingView[]> {
+    return this.gate.run(() => (this.stmt.present.all(now) as BindingRow[]).map(toView));
   }
 
   /**
    * presentBindings(now) a page at a time (same order), so a pass over a fleet of 1M holds one page
    * in memory, not the whole fleet (status page, metrics, views).
    */
-  *presentBindingPages(now: number, pageSize = 5000): Generator<BindingView[]> {
+  async *presentBindingPages(now: number, pageSize = 5000): AsyncGenerator<BindingView[]> {
     let after = { ip: '', id: 0 };
     for (;;) {
-      const rows = this.stmt.presentPage.all({ now, ...after, n: pageSize }) as BindingRow[];
+      const from = after;
+      const rows = await this.gate.run(() => this.stmt.presentPage.all({ now, ...from, n: pageSize }) as BindingRow[]);
       if (rows.length) yield rows.map(toView);
       if (rows.length < pageSize) return;
       const last = rows[rows.length - 1];
@@ -390,10 +367,11 @@ export class Inventory {
   }
 
   /** presentIds(now) a page at a time (the periodic sweep). */
-  *presentIdPages(now: number, pageSize = 10_000): Generator<{ id: number; lastScannedAt?: number }[]> {
+  async *presentIdPages(now: number, pageSize = 10_000): AsyncGenerator<{ id: number; lastScannedAt?: number }[]> {
     let after = { ip: '', id: 0 };
     for (;;) {
-      const rows = this.stmt.presentIdsPage.all({ now, ...after, n: pageSize }) as [number, string, number | null][];
+      const from = after;
+      const rows = await this.gate.run(() => this.stmt.presentIdsPage.all({ now, ...from, n: pageSize }) as [number, string, number | null][]);
       if (rows.length) yield rows.map(([id, , at]) => (at === null ? { id } : { id, lastScannedAt: at }));
       if (rows.length < pageSize) return;
       const last = rows[rows.length - 1];
@@ -402,41 +380,50 @@ export class Inventory {
   }
 
   /** The bindings an identity holds now (onsight rescan / skip name devices, not addresses). */
-  presentBindingsOf(identityId: number, now: number): BindingView[] {
-    return (this.stmt.presentOf.all(identityId, now) as BindingRow[]).map(toView);
+  presentBindingsOf(identityId: number, now: number): Promise<BindingView[]> {
+    return this.gate.run(() => (this.stmt.presentOf.all(identityId, now) as BindingRow[]).map(toView));
   }
 
   /** The ids (and identities' last scan) of presentBindings(now), same order: a cheap pass for the periodic sweep. */
-  presentIds(now: number): { id: number; lastScannedAt?: number }[] {
-    return (this.stmt.presentIds.all(now) as [number, number | null][]).map(([id, at]) => (at === null ? { id } : { id, lastScannedAt: at }));
+  presentIds(now: number): Promise<{ id: number; lastScannedAt?: number }[]> {
+    return this.gate.run(() => (this.stmt.presentIds.all(now) as [number, number | null][]).map(([id, at]) => (at === null ? { id } : { id, lastScannedAt: at })));
+  }
+
+  endedBindings(since: number, now: number): Promise<EndedBindingRow[]> {
+    return this.gate.run(() => (this.stmt.ended.all({ now, since }) as EndedRow[]).map((e) => ({
+      id: e.id, ip: e.ip, identityId: e.identity_id, startAt: e.start_at, endAt: e.end_at, endReason: e.end_reason ?? undefined,
+      lastScannedAt: e.last_scanned_at ?? undefined, lastScannedVia: e.last_scanned_via ?? undefined, presentElsewhere: e.present_elsewhere !== 0,
+    })));
   }
 
   /** End bindings whose lease ran out without a release; returns their ids. */
-  expireStale(now: number): number[] {
-    const ids = (this.stmt.expired.all(now) as { id: number }[]).map((r) => r.id);
-    if (ids.length) {
-      this.db.transaction(() => {
-        for (const id of ids) {
-          const b = this.binding(id);
-          this.stmt.endBinding.run({ id, at: b?.expiresAt ?? now, reason: 'lease-ran-out' });
-        }
-      })();
-    }
-    return ids;
+  expireStale(now: number): Promise<number[]> {
+    return this.gate.run(() => {
+      const ids = (this.stmt.expired.all(now) as { id: number }[]).map((r) => r.id);
+      if (ids.length) {
+        this.db.transaction(() => {
+          for (const id of ids) {
+            const b = this.bindingNow(id);
+            this.stmt.endBinding.run({ id, at: b?.expiresAt ?? now, reason: 'lease-ran-out' });
+          }
+        })();
+      }
+      return ids;
+    });
+  }
+
+  /** Did a device other than `identityId` hold `ip` at any time from `from` to `to` (default: at `from`), as far as we know? */
+  heldByAnotherAt(ip: string, from: number, identityId: number, to = from): Promise<boolean> {
+    return this.gate.run(() => this.stmt.otherHolder.get({ ip, from, to, identityId }) !== undefined);
   }
 
   /**
    * Record a scan of these identities (only ever forward); with linkHostnames, identities sharing
    * a specific host key with one of them are credited too.
    */
-  /** Did a device other than `identityId` hold `ip` at any time from `from` to `to` (default: at `from`), as far as we know? */
-  heldByAnotherAt(ip: string, from: number, identityId: number, to = from): boolean {
-    return this.stmt.otherHolder.get({ ip, from, to, identityId }) !== undefined;
-  }
-
-  markScanned(identityIds: number[], at: number, via: string): void {
+  markScanned(identityIds: number[], at: number, via: string): Promise<void> {
     const linking = this.linking;
-    this.db.transaction(() => {
+    return this.gate.run(this.db.transaction(() => {
       const done = new Set<string>();
       for (const id of identityIds) {
         this.stmt.markScanned.run({ id, at, via });
@@ -451,26 +438,26 @@ export class Inventory {
           }
         }
       }
-    })();
+    }));
   }
 
   /** Drop sightings and ended bindings older than the retention. */
-  prune(now: number): { sightings: number; bindings: number } {
+  prune(now: number): Promise<{ sightings: number; bindings: number }> {
     const cutoff = now - this.opts.retentionS * 1000;
-    return this.db.transaction(() => ({
+    return this.gate.run(this.db.transaction(() => ({
       sightings: this.db.prepare('DELETE FROM sightings WHERE at < ?').run(cutoff).changes,
       bindings: this.db.prepare(`DELETE FROM bindings WHERE end_at IS NOT NULL AND end_at < ?
         AND id NOT IN (SELECT binding_id FROM queue) AND id NOT IN (SELECT binding_id FROM intent_targets)`).run(cutoff).changes,
-    }))();
+    })));
   }
 
-  counts(now: number): { identities: number; present: number; bindings: number; sightings: number } {
+  counts(now: number): Promise<InventoryCounts> {
     const one = (sql: string, ...a: unknown[]) => (this.db.prepare(sql).get(...a) as { n: number }).n;
-    return {
+    return this.gate.run(() => ({
       identities: one('SELECT count(*) n FROM identities'),
       present: one('SELECT count(*) n FROM bindings WHERE end_at IS NULL AND (expires_at IS NULL OR expires_at >= ?)', now),
       bindings: one('SELECT count(*) n FROM bindings'),
       sightings: one('SELECT count(*) n FROM sightings'),
-    };
+    }));
   }
 }

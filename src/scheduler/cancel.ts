@@ -21,23 +21,23 @@ export class Canceler {
    * first use). A scan that may not have reached an address now held by another device is marked
    * for cancel-and-relaunch.
    */
-  newHolderCheck(now: number): (b: BindingView) => void {
+  newHolderCheck(now: number): (b: BindingView) => Promise<void> {
     let targets: Map<string, { intent: Intent; identityId: number }> | undefined;
-    return (b) => {
-      targets ??= this.runningTargets();
+    return async (b) => {
+      targets ??= await this.runningTargets();
       const t = targets.get(b.ip);
-      if (t && t.identityId !== b.identityId && !this.reassigned.has(t.intent.id) && this.core.follow.mayNotHaveReached(t.intent, now)) {
+      if (t && t.identityId !== b.identityId && !this.reassigned.has(t.intent.id) && await this.core.follow.mayNotHaveReached(t.intent, now)) {
         this.reassigned.set(t.intent.id, `target ${b.ip} now held by ${b.identityKey}`);
       }
     };
   }
 
   /** address → (scan, device) for every target of our running scans */
-  private runningTargets(): Map<string, { intent: Intent; identityId: number }> {
+  private async runningTargets(): Promise<Map<string, { intent: Intent; identityId: number }>> {
     const out = new Map<string, { intent: Intent; identityId: number }>();
-    for (const i of this.core.store.activeIntents()) {
+    for (const i of await this.core.store.activeIntents()) {
       if (i.state !== 'running' || !i.scanRef) continue;
-      for (const t of this.core.store.targets(i.id)) out.set(t.ip, { intent: i, identityId: t.identityId });
+      for (const t of await this.core.store.targets(i.id)) out.set(t.ip, { intent: i, identityId: t.identityId });
     }
     return out;
   }
@@ -53,7 +53,7 @@ export class Canceler {
     // no status call first: within the cancel window a scan cannot have ended (setup, pickup and a
     // host's scan take longer), and a cancel that fails leaves the scan to the regular poll
     for (const [id, why] of this.reassigned) {
-      const i = store.intent(id);
+      const i = await store.intent(id);
       if (!i || i.state !== 'running' || !i.scanRef) {
         this.reassigned.delete(id);
         continue;
@@ -64,7 +64,7 @@ export class Canceler {
       if (!targets) continue; // it may have ended after all: the regular poll records how
       const now = clock.now();
       counters.canceledReassigned++;
-      for (const t of targets) store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'canceled', reason: `scan canceled before it could reach the wrong device: ${why}; relaunching the others` });
+      for (const t of targets) await store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'canceled', reason: `scan canceled before it could reach the wrong device: ${why}; relaunching the others` });
       this.core.log.info({ intent: id, scanRef: i.scanRef }, `canceled a running scan: ${why}`);
       await this.core.results.creditPartial(i, targets);
     }
@@ -101,10 +101,10 @@ export class Canceler {
   }
 
   /** End a running intent without a result; its targets go back to the queue, ready at once. */
-  requeue(i: Intent, why: string, state: 'canceled' | 'abandoned'): IntentTarget[] {
+  async requeue(i: Intent, why: string, state: 'canceled' | 'abandoned'): Promise<IntentTarget[]> {
     const now = this.core.clock.now();
-    const targets = this.core.store.targets(i.id);
-    this.core.store.endIntent(i.id, state, now, why, { notBefore: now, countAttempt: false });
+    const targets = await this.core.store.targets(i.id);
+    await this.core.store.endIntent(i.id, state, now, why, { notBefore: now, countAttempt: false });
     this.core.appliances.ended(i.appliance);
     return targets;
   }
@@ -122,7 +122,7 @@ export class Canceler {
     await this.core.launch.refreshAppliances();
     const r = opts.regions.find((x) => x.name === i.region);
     const max = r?.appliances.find((a) => a.name === i.appliance)?.maxScans ?? 1;
-    const { online, load } = appliances.load(i.appliance, this.core.store.activeIntents());
+    const { online, load } = appliances.load(i.appliance, await this.core.store.activeIntents());
     if (online && load <= max) return; // it has its slot: about to start
     if (!this.core.budget.canSpend(true)) return;
     const why = `still waiting for ${i.appliance} ${Math.round((clock.now() - (i.launchedAt ?? i.createdAt)) / 60_000)} min after launch (${online ? `load ${load}/${max}` : 'offline'})`;
@@ -137,11 +137,15 @@ export class Canceler {
   /** Cancel a running scan every target of which has left the network (cancelWhenAllLeft). */
   async cancelIfAllLeft(i: Intent): Promise<void> {
     const { store, inventory, budget } = this.core;
-    const targets = store.targets(i.id);
-    const gone = targets.every((t) => {
-      const b = inventory.binding(t.bindingId);
-      return !b || b.endAt !== undefined;
-    });
+    const targets = await store.targets(i.id);
+    let gone = true;
+    for (const t of targets) {
+      const b = await inventory.binding(t.bindingId);
+      if (b && b.endAt === undefined) {
+        gone = false;
+        break;
+      }
+    }
     if (!gone || !budget.canSpend(false)) return;
     try {
       await budget.call('cancel scan', 'cancel', () => this.core.scanner.cancel(i.scanRef!));
@@ -149,13 +153,13 @@ export class Canceler {
       return;
     }
     const now = this.core.clock.now();
-    store.endIntent(i.id, 'canceled', now, 'every target left the network');
+    await store.endIntent(i.id, 'canceled', now, 'every target left the network');
     this.core.appliances.ended(i.appliance);
     this.drain(i.region);
     this.core.counters.canceledLeft++;
     for (const t of targets) {
       this.core.decide.recheck(t.bindingId, now);
-      store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'canceled', reason: 'every target of the scan left' });
+      await store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'canceled', reason: 'every target of the scan left' });
     }
   }
 }

@@ -76,21 +76,21 @@ export interface BudgetPhase {
 export interface DecidePhase {
   recheck(bindingId: number, at: number): void;
   silence(bindingId: number, lastSeen: number): void;
-  applyOperatorMarks(): number;
+  applyOperatorMarks(): Promise<number>;
 }
 export interface FollowPhase {
-  mayNotHaveReached(i: Intent, now: number): boolean;
-  ended(i: Intent, endedAt: number): void;
+  mayNotHaveReached(i: Intent, now: number): Promise<boolean>;
+  ended(i: Intent, endedAt: number): Promise<void>;
 }
 export interface ResultsPhase {
-  finishOk(i: Intent, st: ScanStatus): void;
-  finishFailed(i: Intent, state: 'error' | 'canceled', why: string): void;
+  finishOk(i: Intent, st: ScanStatus): Promise<void>;
+  finishFailed(i: Intent, state: 'error' | 'canceled', why: string): Promise<void>;
   creditPartial(i: Intent, targets: IntentTarget[]): Promise<void>;
 }
 export interface CancelPhase {
-  newHolderCheck(now: number): (b: BindingView) => void;
+  newHolderCheck(now: number): (b: BindingView) => Promise<void>;
   cancelAndRequeue(i: Intent, why: string, state?: 'canceled' | 'abandoned'): Promise<IntentTarget[] | undefined>;
-  requeue(i: Intent, why: string, state: 'canceled' | 'abandoned'): IntentTarget[];
+  requeue(i: Intent, why: string, state: 'canceled' | 'abandoned'): Promise<IntentTarget[]>;
   requeueIfStuck(i: Intent): Promise<void>;
   cancelIfAllLeft(i: Intent): Promise<void>;
   /** a region whose canceled scan may still be probing: no new launch there until it has drained */

@@ -26,11 +26,11 @@ export class Decider {
 
   /** operators' rescans and skips (onsight rescan / skip), and when we last looked for new ones */
   private readonly marks: OperatorMarks;
-  private marksSeen = 0;
+  /** undefined until the first look: marks older than the start are read as devices are considered */
+  private marksSeen: number | undefined;
 
   constructor(private readonly core: SchedulerCore) {
-    this.marks = new OperatorMarks(core.store.db);
-    this.marksSeen = this.marks.lastUpdate(); // marks older than the start are read as devices are considered
+    this.marks = new OperatorMarks(core.store);
   }
 
   /** A new policy: every answer may differ. */
@@ -53,23 +53,23 @@ export class Decider {
   }
 
   /** Evaluate bindings that just changed; enqueue the due ones; log every changed decision. */
-  consider(bindingIds: Iterable<number>): number {
+  consider(bindingIds: Iterable<number>): Promise<number> {
     // one transaction for the pass: a batch of new bindings logs one decision each (issue 18: one
     // commit per insert was 7% of ingest)
     return this.core.store.atomically(() => this.considerEach(bindingIds));
   }
 
-  private considerEach(bindingIds: Iterable<number>): number {
+  private async considerEach(bindingIds: Iterable<number>): Promise<number> {
     const { clock, inventory, store } = this.core;
     const policy = this.core.policy;
     const now = clock.now();
     let enqueued = 0;
     const newHolders = this.core.cancel.newHolderCheck(now);
     for (const id of bindingIds) {
-      const b = inventory.binding(id);
+      const b = await inventory.binding(id);
       if (!b) continue;
-      if (b.endAt === undefined && b.startAt >= now - 3600_000) newHolders(b);
-      const v = this.marks.adjust(policy.evaluate(b, now), b, now, (region) => policy.windowOpen(region, now));
+      if (b.endAt === undefined && b.startAt >= now - 3600_000) await newHolders(b);
+      const v = await this.marks.adjust(policy.evaluate(b, now), b, now, (region) => policy.windowOpen(region, now));
       if (v.reason === 'scanned-recently' && b.lastScannedAt !== undefined) {
         if (this.recent.size > 200_000) this.recent.clear();
         const until = b.lastScannedAt + policy.dueAfterS(b.ip, v.region) * 1000;
@@ -78,18 +78,18 @@ export class Decider {
       } else {
         this.recent.delete(b.id);
         if (v.reason === 'outside-scan-window' && v.region) this.plan.afterWindow(b.id, v.region);
-        else if (v.reason === 'skipped') this.plan.at(b.id, this.marks.get(b.identityId)!.skipUntil!);
+        else if (v.reason === 'skipped') this.plan.at(b.id, (await this.marks.get(b.identityId))!.skipUntil!);
         else this.plan.forget(b.id); // due (the queue has it) or an answer only a new sighting can change
       }
       if (v.due && v.region && this.silent.get(b.id) === b.lastSeen) {
-        this.log(b, 'not-due', `no-answer: the last scan of ${b.ip} found no host; waiting for the device to be seen again`, now);
+        await this.log(b, 'not-due', `no-answer: the last scan of ${b.ip} found no host; waiting for the device to be seen again`, now);
       } else if (v.due && v.region) {
-        if (store.enqueue({ bindingId: b.id, ip: b.ip, identityId: b.identityId, region: v.region, dueSince: now, lastSeen: b.lastSeen })) {
+        if (await store.enqueue({ bindingId: b.id, ip: b.ip, identityId: b.identityId, region: v.region, dueSince: now, lastSeen: b.lastSeen })) {
           enqueued++;
-          this.log(b, 'due', `${v.detail}; region ${v.region} (${v.regionCidr})`, now);
-        } else store.touch(b.id, b.lastSeen);
+          await this.log(b, 'due', `${v.detail}; region ${v.region} (${v.regionCidr})`, now);
+        } else await store.touch(b.id, b.lastSeen);
       } else {
-        this.log(b, 'not-due', `${v.reason}: ${v.detail}`, now);
+        await this.log(b, 'not-due', `${v.reason}: ${v.detail}`, now);
       }
     }
     return enqueued;
@@ -99,16 +99,17 @@ export class Decider {
    * Marks an operator wrote since the last look (every tick, so within a second): the devices they
    * name are decided again now; a skipped one waiting in the queue leaves it (one in flight stays).
    */
-  applyOperatorMarks(): number {
-    const changed = this.marks.changedSince(this.marksSeen);
+  async applyOperatorMarks(): Promise<number> {
+    this.marksSeen ??= await this.marks.lastUpdate();
+    const changed = await this.marks.changedSince(this.marksSeen);
     if (!changed.length) return 0;
     this.marksSeen = changed[changed.length - 1].updatedAt;
     const { clock, inventory, store } = this.core;
     const now = clock.now();
     const ids: number[] = [];
     for (const m of changed) {
-      for (const b of inventory.presentBindingsOf(m.identityId, now)) {
-        if (m.skipUntil !== undefined && m.skipUntil > now) store.dequeueIfWaiting(b.id);
+      for (const b of await inventory.presentBindingsOf(m.identityId, now)) {
+        if (m.skipUntil !== undefined && m.skipUntil > now) await store.dequeueIfWaiting(b.id);
         this.lastReason.delete(b.id); // the operator's answer is news
         ids.push(b.id);
       }
@@ -121,12 +122,12 @@ export class Decider {
    * since (rescan windows run out, scan windows open, scans ended). Every `fullSweepS` (and first)
    * it re-evaluates everyone present instead.
    */
-  sweep(): number {
+  async sweep(): Promise<number> {
     const { clock, inventory, store } = this.core;
     const now = clock.now();
-    inventory.expireStale(now);
-    store.pruneDecisions(100_000);
-    this.marks.prune(now);
+    await inventory.expireStale(now);
+    await store.pruneDecisions(100_000);
+    await this.marks.prune(now);
     if (now < this.nextFullSweepAt && this.plan.size < 1_000_000) {
       const ids = this.plan.takeDue(now);
       for (const region of this.plan.regionsWaiting()) {
@@ -136,10 +137,10 @@ export class Decider {
     }
     this.nextFullSweepAt = now + this.core.opts.fullSweepS * 1000;
     this.plan.clear();
-    const queued = store.queuedIds();
+    const queued = await store.queuedIds();
     let enqueued = 0;
     // a page at a time, one transaction each: a fleet of 1M is never held as objects, nor written in one transaction
-    for (const page of inventory.presentIdPages(now)) {
+    for await (const page of inventory.presentIdPages(now)) {
       const ids: number[] = [];
       for (const p of page) {
         if (queued.has(p.id)) continue;
@@ -153,16 +154,16 @@ export class Decider {
         }
         ids.push(p.id);
       }
-      enqueued += this.consider(ids);
+      enqueued += await this.consider(ids);
     }
     return enqueued;
   }
 
-  private log(b: Pick<BindingView, 'id' | 'ip' | 'identityId'>, decision: DecisionKind, reason: string, now: number): void {
+  private async log(b: Pick<BindingView, 'id' | 'ip' | 'identityId'>, decision: DecisionKind, reason: string, now: number): Promise<void> {
     const key = `${decision}:${reason.split(':')[0]}`;
     if (this.lastReason.get(b.id) === key && decision === 'not-due') return; // same answer as last time: not news
     if (this.lastReason.size > 200_000) this.lastReason.clear();
     this.lastReason.set(b.id, key);
-    this.core.store.decide({ at: now, ip: b.ip, identityId: b.identityId, decision, reason });
+    await this.core.store.decide({ at: now, ip: b.ip, identityId: b.identityId, decision, reason });
   }
 }

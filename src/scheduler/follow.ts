@@ -34,25 +34,26 @@ export class Follower {
    * parallel start later, so up to 30% of a typical scan's duration, too. Later, the target has
    * most likely been scanned already, and canceling would throw that work away.
    */
-  mayNotHaveReached(i: Intent, now: number): boolean {
+  async mayNotHaveReached(i: Intent, now: number): Promise<boolean> {
     const seen = this.lastState.get(i.id);
     if (seen === 'submitted' || seen === 'queued') return true;
-    const typical = this.durations.count >= 3 ? this.durations.typical(this.size(i)) : 0;
+    const typical = this.durations.count >= 3 ? this.durations.typical(await this.size(i)) : 0;
     return now - (i.launchedAt ?? i.createdAt) < Math.max(this.core.opts.pickupS * 1000, 0.3 * typical);
   }
 
-  private size(i: Intent): number {
+  private async size(i: Intent): Promise<number> {
     let n = this.sizes.get(i.id);
     if (n === undefined) {
+      n = (await this.core.store.targets(i.id)).length;
       if (this.sizes.size > 10_000) this.sizes.clear();
-      this.sizes.set(i.id, (n = this.core.store.targets(i.id).length));
+      this.sizes.set(i.id, n);
     }
     return n;
   }
 
   /** A scan ended well at `endedAt`: learn its duration. */
-  ended(i: Intent, endedAt: number): void {
-    if (i.launchedAt !== undefined && endedAt > i.launchedAt) this.durations.add(endedAt - i.launchedAt, this.size(i));
+  async ended(i: Intent, endedAt: number): Promise<void> {
+    if (i.launchedAt !== undefined && endedAt > i.launchedAt) this.durations.add(endedAt - i.launchedAt, await this.size(i));
     this.sizes.delete(i.id);
   }
 
@@ -71,9 +72,9 @@ export class Follower {
    * Running scans that queued work waits for: a region with ready targets has no room because of
    * them (its own scans, or scans on the appliances it could use, or the subscription-wide cap).
    */
-  private blockingScans(running: Intent[], now: number): Intent[] {
+  private async blockingScans(running: Intent[], now: number): Promise<Intent[]> {
     const { opts, store } = this.core;
-    const ready = store.readyRegions(now, opts.regions.map((r) => r.name));
+    const ready = await store.readyRegions(now, opts.regions.map((r) => r.name));
     if (ready.length === 0) return [];
     if (running.length >= (opts.maxRunningScans ?? Infinity)) return running;
     const out = new Set<Intent>();
@@ -92,16 +93,17 @@ export class Follower {
    * every learned duration count as more and more likely the longer we wait. With nothing
    * waiting, a call every idlePollS records results (they keep their real end time).
    */
-  private pollWorthwhile(running: Intent[], now: number): boolean {
-    const blocking = this.blockingScans(running, now);
+  private async pollWorthwhile(running: Intent[], now: number): Promise<boolean> {
+    const blocking = await this.blockingScans(running, now);
     if (blocking.length === 0) return now - this.lastPollAt >= (this.core.opts.idlePollS ?? 60 * this.core.opts.pollIntervalS) * 1000;
     if (this.durations.count < 3) return true;
     const interval = this.pollIntervalMs();
     let chance = 0;
     for (const i of blocking) {
       const start = i.launchedAt ?? i.createdAt;
-      const f0 = this.durations.cdf(this.lastPollAt - start, this.size(i));
-      const f1 = this.durations.cdf(now - start, this.size(i));
+      const size = await this.size(i);
+      const f0 = this.durations.cdf(this.lastPollAt - start, size);
+      const f1 = this.durations.cdf(now - start, size);
       chance += f0 >= 1 ? (now - this.lastPollAt) / (5 * interval) : (f1 - f0) / (1 - f0);
     }
     return chance >= 0.7;
@@ -117,11 +119,11 @@ export class Follower {
   async poll(force = false): Promise<void> {
     const { clock, store, opts, budget } = this.core;
     const now = clock.now();
-    const running = store.activeIntents().filter((i) => i.state === 'running' && i.scanRef);
+    const running = (await store.activeIntents()).filter((i) => i.state === 'running' && i.scanRef);
     if (running.length === 0 || !budget.canSpend(false)) return;
     const lookup = this.dueForLookup(running, now);
     if (!force && !lookup && now < this.nextPollAt) return;
-    if (!force && !lookup && opts.adaptivePolling && !this.pollWorthwhile(running, now)) return;
+    if (!force && !lookup && opts.adaptivePolling && !(await this.pollWorthwhile(running, now))) return;
     this.nextPollAt = now + this.pollIntervalMs();
     this.lastPollAt = now;
     let statuses: ScanStatus[];
@@ -136,7 +138,7 @@ export class Follower {
       if (!st) {
         const n = (this.missing.get(i.id) ?? 0) + 1;
         this.missing.set(i.id, n);
-        if (n >= 3) this.forget(i, () => this.core.results.finishFailed(i, 'error', 'scan no longer listed by the scanner'));
+        if (n >= 3) await this.forget(i, () => this.core.results.finishFailed(i, 'error', 'scan no longer listed by the scanner'));
         else await this.giveUpIfOverdue(i, now, 'not listed');
         continue;
       }
@@ -147,8 +149,8 @@ export class Follower {
         this.core.log.warn({ intent: i.id, scanRef: st.scanRef }, `scan ${st.scanRef} is in a state onsight does not know; it is given up ${Math.round(opts.maxScanAgeS / 3600)} h after launch unless it ends`);
       }
       this.lastState.set(i.id, before === 'running' && st.state !== 'running' && st.state !== 'unknown' ? 'paused' : st.state); // once started, never "not started" again
-      if (st.state === 'finished') this.forget(i, () => this.core.results.finishOk(i, st));
-      else if (st.state === 'error' || st.state === 'canceled') this.forget(i, () => this.core.results.finishFailed(i, st.state as 'error' | 'canceled', `scan ended ${st.state}`));
+      if (st.state === 'finished') await this.forget(i, () => this.core.results.finishOk(i, st));
+      else if (st.state === 'error' || st.state === 'canceled') await this.forget(i, () => this.core.results.finishFailed(i, st.state as 'error' | 'canceled', `scan ended ${st.state}`));
       else if (await this.giveUpIfOverdue(i, now, st.state)) continue;
       else if ((st.state === 'queued' || st.state === 'submitted') && this.lastState.get(i.id) !== 'paused'
         && now - (i.launchedAt ?? i.createdAt) > 2 * opts.pickupS * 1000) {
@@ -157,9 +159,9 @@ export class Follower {
     }
   }
 
-  private forget(i: Intent, end: () => void): void {
+  private forget(i: Intent, end: () => Promise<void>): Promise<void> {
     this.overdue.delete(i.id);
-    end();
+    return end();
   }
 
   /**
@@ -179,10 +181,10 @@ export class Follower {
     this.missing.delete(i.id);
     const why = `scan ${i.scanRef} still ${state} ${Math.round(age / 3_600_000)} h after launch: given up`;
     const canceled = this.core.budget.canSpend(true) ? await this.core.cancel.cancelAndRequeue(i, why, 'abandoned') : undefined;
-    const targets = canceled ?? this.core.cancel.requeue(i, why, 'abandoned');
+    const targets = canceled ?? await this.core.cancel.requeue(i, why, 'abandoned');
     this.core.counters.givenUp++;
     const at = this.core.clock.now();
-    for (const t of targets) this.core.store.decide({ at, ip: t.ip, identityId: t.identityId, decision: 'not-scanned', reason: `${why}; requeued` });
+    for (const t of targets) await this.core.store.decide({ at, ip: t.ip, identityId: t.identityId, decision: 'not-scanned', reason: `${why}; requeued` });
     this.core.log.warn({ intent: i.id, scanRef: i.scanRef, state }, `${why}; ${targets.length} target(s) requeued`);
     return true;
   }

@@ -22,7 +22,7 @@ export class Launcher {
   private readonly marks: OperatorMarks;
 
   constructor(private readonly core: SchedulerCore) {
-    this.marks = new OperatorMarks(core.store.db);
+    this.marks = new OperatorMarks(core.store);
   }
 
   /** Re-read the appliance list when stale; true when it was read. */
@@ -37,19 +37,19 @@ export class Launcher {
     } catch {
       return false;
     }
-    appliances.update(list, opts.regions, this.core.store.activeIntents(), now);
+    appliances.update(list, opts.regions, await this.core.store.activeIntents(), now);
     return true;
   }
 
   /** Re-check a queued target right before launch: same device, still present, still due, still allowed. */
-  private revalidate(q: QueueEntry, now: number): { ok: true; b: BindingView; v: Verdict } | { ok: false; why: string } {
+  private async revalidate(q: QueueEntry, now: number): Promise<{ ok: true; b: BindingView; v: Verdict } | { ok: false; why: string }> {
     const { inventory, policy } = this.core;
-    const b = inventory.binding(q.bindingId);
+    const b = await inventory.binding(q.bindingId);
     if (!b) return { ok: false, why: 'binding no longer known' };
     if (b.identityId !== q.identityId) return { ok: false, why: 'address now held by another device' };
-    const holder = inventory.openBinding(q.ip);
+    const holder = await inventory.openBinding(q.ip);
     if (!holder || holder.id !== b.id) return { ok: false, why: holder ? `address reassigned to ${holder.identityKey}` : 'device left (binding ended)' };
-    const v = this.marks.adjust(policy.evaluate(b, now), b, now, (region) => policy.windowOpen(region, now));
+    const v = await this.marks.adjust(policy.evaluate(b, now), b, now, (region) => policy.windowOpen(region, now));
     if (!v.due) return { ok: false, why: `${v.reason}: ${v.detail}` };
     if (!policy.allowed(q.ip)) return { ok: false, why: 'outside scope or excluded' };
     return { ok: true, b, v };
@@ -70,7 +70,7 @@ export class Launcher {
         const e = entries.find((x) => x.ip === d.ip);
         const at = Date.parse(d.lastScannedAt);
         // the date is the address's: it is this device's only if no other device held the address then
-        if (e && !inventory.heldByAnotherAt(e.ip, at, e.identityId)) inventory.markScanned([e.identityId], at, `scanner:${d.via ?? 'vm-scan'}`);
+        if (e && !(await inventory.heldByAnotherAt(e.ip, at, e.identityId))) await inventory.markScanned([e.identityId], at, `scanner:${d.via ?? 'vm-scan'}`);
       }
     } catch {
       /* dates are an optimisation: launch anyway */
@@ -80,11 +80,11 @@ export class Launcher {
   async launchReady(): Promise<void> {
     const { clock, store, opts, appliances, budget } = this.core;
     const now = clock.now();
-    const regions = store.readyRegions(now, opts.regions.map((r) => r.name));
+    const regions = await store.readyRegions(now, opts.regions.map((r) => r.name));
     if (regions.length === 0) return;
     const maxTotal = opts.maxRunningScans ?? Infinity;
     // the appliance list is read only when a launch may follow: some ready region has room by our own count
-    const before = store.activeIntents();
+    const before = await store.activeIntents();
     if (before.length >= maxTotal) return;
     const roomy = regions.some((name) => {
       const r = opts.regions.find((x) => x.name === name);
@@ -100,7 +100,7 @@ export class Launcher {
       .sort((a, b) => a.appliances.length - b.appliances.length);
     for (const r of order) {
       for (;;) {
-        const active = store.activeIntents();
+        const active = await store.activeIntents();
         if (active.length >= maxTotal) return;
         if (this.core.cancel.isDraining(r.name, clock.now()) || active.filter((i) => i.region === r.name).length >= r.maxConcurrentScans) break;
         if (!budget.canSpend(true)) return;
@@ -124,31 +124,37 @@ export class Launcher {
     const { clock, store, counters, policy } = this.core;
     const max = this.core.opts.maxTargetsPerScan;
     let now = clock.now();
-    const candidates = store.ready(r.name, now, max * 2);
+    const candidates = await store.ready(r.name, now, max * 2);
     if (candidates.length === 0) return false;
     await this.checkScannerDates(candidates);
     now = clock.now();
-    const targets: (IntentTarget & { why: string; vpn: boolean })[] = [];
-    for (const q of candidates) {
-      if (targets.length >= max) break;
-      const chk = this.revalidate(q, now);
-      if (chk.ok) targets.push({ ip: q.ip, identityId: q.identityId, bindingId: q.bindingId, vpn: chk.b.channel === 'vpn', why: `${chk.v.detail}; in region ${r.name} by ${chk.v.regionCidr}` });
-      else {
-        store.dequeue(q.bindingId);
-        this.core.decide.recheck(q.bindingId, now);
-        counters.dropped++;
-        store.decide({ at: now, ip: q.ip, identityId: q.identityId, decision: 'dropped', reason: chk.why });
-      }
-    }
-    if (targets.length === 0) return candidates.length > 0; // all dropped: look at the next ones
-    // VPN pools hand a freed address to the next user at once: their targets go first, into the
-    // scan's first wave, so the window in which the address can change hands is the shortest
-    targets.sort((a, b) => Number(b.vpn) - Number(a.vpn));
-    for (const t of targets) {
-      if (!policy.allowed(t.ip)) throw new OnsightError('ONSIGHT_SCOPE_VIOLATION', `refusing to scan ${t.ip}: outside scope or excluded`);
-    }
     const id = newIntentId(now);
-    store.createIntent({ id, region: r.name, appliance: appliance.name, createdAt: now }, targets);
+    // re-checks and the intent in one transaction: no sighting committed in between can hand a
+    // re-checked address to another device before the intent names it
+    const targets = await store.atomically(async () => {
+      const ok: (IntentTarget & { why: string; vpn: boolean })[] = [];
+      for (const q of candidates) {
+        if (ok.length >= max) break;
+        const chk = await this.revalidate(q, now);
+        if (chk.ok) ok.push({ ip: q.ip, identityId: q.identityId, bindingId: q.bindingId, vpn: chk.b.channel === 'vpn', why: `${chk.v.detail}; in region ${r.name} by ${chk.v.regionCidr}` });
+        else {
+          await store.dequeue(q.bindingId);
+          this.core.decide.recheck(q.bindingId, now);
+          counters.dropped++;
+          await store.decide({ at: now, ip: q.ip, identityId: q.identityId, decision: 'dropped', reason: chk.why });
+        }
+      }
+      if (ok.length === 0) return ok;
+      // VPN pools hand a freed address to the next user at once: their targets go first, into the
+      // scan's first wave, so the window in which the address can change hands is the shortest
+      ok.sort((a, b) => Number(b.vpn) - Number(a.vpn));
+      for (const t of ok) {
+        if (!policy.allowed(t.ip)) throw new OnsightError('ONSIGHT_SCOPE_VIOLATION', `refusing to scan ${t.ip}: outside scope or excluded`);
+      }
+      await store.createIntent({ id, region: r.name, appliance: appliance.name, createdAt: now }, ok);
+      return ok;
+    });
+    if (targets.length === 0) return candidates.length > 0; // all dropped: look at the next ones
     this.core.appliances.launched(appliance.name);
     let scanRef: string;
     try {
@@ -164,22 +170,22 @@ export class Launcher {
         // certainly not launched: the targets go back to the queue; a wait or stop is no fault of theirs
         this.core.appliances.launched(appliance.name, -1);
         const at = clock.now();
-        const attempts = Math.max(0, ...targets.map((t) => store.queued(t.bindingId)?.attempts ?? 0));
+        const attempts = Math.max(0, ...await Promise.all(targets.map(async (t) => (await store.queued(t.bindingId))?.attempts ?? 0)));
         const retry = o.next === 'retry'
           ? { notBefore: at + this.core.opts.retryBackoffS * 1000 * 2 ** attempts, countAttempt: true }
           : { notBefore: Math.max(at, o.untilMs ?? at), countAttempt: false };
-        store.endIntent(id, 'error', at, `${o.code}: ${o.message}`, retry);
+        await store.endIntent(id, 'error', at, `${o.code}: ${o.message}`, retry);
       }
       // otherwise a scan may exist: the intent stays 'launching' and reconcile() settles it by its id
       return false;
     }
     const at = clock.now();
-    store.setRunning(id, scanRef, at);
+    await store.setRunning(id, scanRef, at);
     counters.launches++;
     counters.targetsLaunched += targets.length;
     (counters.byRegion[r.name] ??= { launched: 0, finished: 0, failed: 0 }).launched++;
     (counters.byAppliance[appliance.name] ??= { launched: 0 }).launched++;
-    for (const t of targets) store.decide({ at, ip: t.ip, identityId: t.identityId, decision: 'launched', reason: `scan ${scanRef} on ${appliance.name} (${r.name})` });
+    for (const t of targets) await store.decide({ at, ip: t.ip, identityId: t.identityId, decision: 'launched', reason: `scan ${scanRef} on ${appliance.name} (${r.name})` });
     this.core.hooks.onLaunch?.({ intentId: id, scanRef, region: r.name, appliance: appliance.name, applianceWhy: appliance.why, targets: targets.map((t) => ({ ip: t.ip, why: t.why })) });
     return true;
   }

@@ -6,55 +6,38 @@
  *   (its region's scan windows and the scope still apply);
  * - a skip until U keeps the device from being queued or launched before U, and says so in its decisions.
  */
-import type { DB } from '../store/db.js';
+import type { OperatorMark, SchedulerStore } from '../store/types.js';
 import type { Verdict } from '../policy/policy.js';
 
-export interface OperatorMark {
-  identityId: number;
-  rescanAt?: number;
-  skipUntil?: number;
-  updatedAt: number;
-}
+export type { OperatorMark } from '../store/types.js';
 
 /** a skip without an end: until the operator lifts it (`onsight skip … --until now`) */
 export const SKIP_FOREVER = 8.64e15;
 
-/** strictly after every earlier mark (two in the same millisecond stay apart): the daemon reads marks newer than the last it saw */
-const NEXT_STAMP = 'max(?, coalesce((SELECT max(updated_at) FROM operator_marks), 0) + 1)';
-
 const iso = (ms: number) => (ms >= SKIP_FOREVER ? 'lifted' : new Date(ms).toISOString());
 
 export class OperatorMarks {
-  private readonly s;
+  constructor(private readonly store: SchedulerStore) {}
 
-  constructor(private readonly db: DB) {
-    this.s = {
-      get: db.prepare('SELECT identity_id, rescan_at, skip_until, updated_at FROM operator_marks WHERE identity_id = ?'),
-      changed: db.prepare('SELECT identity_id, rescan_at, skip_until, updated_at FROM operator_marks WHERE updated_at > ? ORDER BY updated_at'),
-      maxUpdated: db.prepare('SELECT max(updated_at) AS m FROM operator_marks'),
-    };
-  }
-
-  get(identityId: number): OperatorMark | undefined {
-    const r = this.s.get.get(identityId) as Row | undefined;
-    return r && toMark(r);
+  get(identityId: number): Promise<OperatorMark | undefined> {
+    return this.store.mark(identityId);
   }
 
   /** Marks written after `since` (ms, the daemon's last look), oldest first. */
-  changedSince(since: number): OperatorMark[] {
-    return (this.s.changed.all(since) as Row[]).map(toMark);
+  changedSince(since: number): Promise<OperatorMark[]> {
+    return this.store.marksChangedSince(since);
   }
 
-  lastUpdate(): number {
-    return ((this.s.maxUpdated.get() as { m: number | null }).m) ?? 0;
+  lastUpdate(): Promise<number> {
+    return this.store.marksLastUpdate();
   }
 
   /**
    * The verdict once the operator's marks are applied: a skip turns any verdict into not-due; a
    * rescan not yet honoured turns scanned-recently into due when the region's window is open.
    */
-  adjust(v: Verdict, b: { identityId: number; lastScannedAt?: number }, now: number, windowOpen: (region: string) => boolean): Verdict {
-    const m = this.get(b.identityId);
+  async adjust(v: Verdict, b: { identityId: number; lastScannedAt?: number }, now: number, windowOpen: (region: string) => boolean): Promise<Verdict> {
+    const m = await this.get(b.identityId);
     if (!m) return v;
     if (m.skipUntil !== undefined && m.skipUntil > now && (v.due || v.reason === 'scanned-recently' || v.reason === 'outside-scan-window')) {
       return { ...v, due: false, reason: 'skipped', detail: `an operator skipped this device ${m.skipUntil >= SKIP_FOREVER ? 'until the skip is lifted' : `until ${iso(m.skipUntil)}`}` };
@@ -69,26 +52,17 @@ export class OperatorMarks {
    * Forget marks that no longer change any answer: skips that ended, rescans honoured (scanned
    * since) or older than `rescanTtlMs` (the device never came back). Called by the sweep.
    */
-  prune(now: number, rescanTtlMs = 7 * 86_400_000): number {
-    return this.db.prepare(`DELETE FROM operator_marks WHERE (skip_until IS NULL OR skip_until <= ?)
-      AND (rescan_at IS NULL OR rescan_at < ? OR rescan_at <= (SELECT last_scanned_at FROM identities WHERE id = identity_id))`).run(now, now - rescanTtlMs).changes;
+  prune(now: number, rescanTtlMs = 7 * 86_400_000): Promise<number> {
+    return this.store.pruneMarks(now, rescanTtlMs);
   }
 
   /** `onsight rescan`: due now (the daemon sees it within a second). */
-  requestRescan(identityIds: number[], now: number): void {
-    const up = this.db.prepare(`INSERT INTO operator_marks (identity_id, rescan_at, updated_at) VALUES (?, ?, ${NEXT_STAMP})
-      ON CONFLICT(identity_id) DO UPDATE SET rescan_at = excluded.rescan_at, updated_at = excluded.updated_at`);
-    this.db.transaction(() => { for (const id of identityIds) up.run(id, now, now); })();
+  requestRescan(identityIds: number[], now: number): Promise<void> {
+    return this.store.requestRescan(identityIds, now);
   }
 
   /** `onsight skip`: not queued, not launched before `until` (a skip already in flight is not cancelled). */
-  skip(identityIds: number[], until: number, now: number): void {
-    const up = this.db.prepare(`INSERT INTO operator_marks (identity_id, skip_until, updated_at) VALUES (?, ?, ${NEXT_STAMP})
-      ON CONFLICT(identity_id) DO UPDATE SET skip_until = excluded.skip_until, updated_at = excluded.updated_at`);
-    this.db.transaction(() => { for (const id of identityIds) up.run(id, until, now); })();
+  skip(identityIds: number[], until: number, now: number): Promise<void> {
+    return this.store.skip(identityIds, until, now);
   }
 }
-
-interface Row { identity_id: number; rescan_at: number | null; skip_until: number | null; updated_at: number }
-
-const toMark = (r: Row): OperatorMark => ({ identityId: r.identity_id, rescanAt: r.rescan_at ?? undefined, skipUntil: r.skip_until ?? undefined, updatedAt: r.updated_at });

@@ -1,59 +1,14 @@
 /**
  * The durable part of the scheduler: the queue of due bindings, scan intents and their targets,
  * and the decision log, all in SQLite so that a crash loses nothing and launches nothing twice.
+ * The interface is in store/types.ts; this is its SQLite implementation (synchronous
+ * better-sqlite3 underneath, behind the async gate of its connection: store/gate.ts).
  */
 import type { DB } from '../store/db.js';
+import { gateOf, type SqliteGate } from '../store/gate.js';
+import type { AwaitingEntry, Decision, DecisionKind, Intent, IntentState, IntentTarget, OperatorMark, QueueEntry, SchedulerStore } from '../store/types.js';
 
-export interface QueueEntry {
-  bindingId: number;
-  ip: string;
-  identityId: number;
-  region: string;
-  dueSince: number;
-  /** the device's last sighting (ms): the most recently seen go first */
-  lastSeen?: number;
-  attempts: number;
-  notBefore: number;
-  intentId?: string;
-}
-
-export type IntentState = 'launching' | 'running' | 'finished' | 'error' | 'canceled' | 'abandoned';
-
-export interface Intent {
-  id: string;
-  region: string;
-  appliance: string;
-  state: IntentState;
-  scanRef?: string;
-  createdAt: number;
-  launchedAt?: number;
-  endedAt?: number;
-  error?: string;
-}
-
-export interface IntentTarget {
-  ip: string;
-  identityId: number;
-  bindingId: number;
-}
-
-/**
- * What the scheduler decided about an address, as logged (the decision log, `onsight hosts`, the
- * status page): `due` queued; `not-due` not queued (the reason says why); `dropped` taken out of
- * the queue at launch time (re-check failed); `launched`; `scanned` recorded as scanned;
- * `not-scanned` a scan ended without a result for it; `dropped-by-scanner` the scanner left it out
- * of the scan it launched (outside its subscription, say); `canceled` its scan was canceled;
- * `failed` given up after too many failed scans.
- */
-export type DecisionKind = 'due' | 'not-due' | 'dropped' | 'launched' | 'scanned' | 'not-scanned' | 'dropped-by-scanner' | 'canceled' | 'failed';
-
-export interface Decision {
-  at: number;
-  ip: string;
-  identityId?: number;
-  decision: DecisionKind;
-  reason: string;
-}
+export type { SchedulerStore, QueueEntry, IntentState, Intent, IntentTarget, DecisionKind, Decision, OperatorMark, AwaitingEntry } from '../store/types.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 function entry(r: any): QueueEntry {
@@ -70,10 +25,23 @@ function intent(r: any): Intent {
   };
 }
 
-export class SchedulerStore {
+/** strictly after every earlier mark (two in the same millisecond stay apart): the daemon reads marks newer than the last it saw */
+const NEXT_STAMP = 'max(?, coalesce((SELECT max(updated_at) FROM operator_marks), 0) + 1)';
+
+interface MarkRow { identity_id: number; rescan_at: number | null; skip_until: number | null; updated_at: number }
+
+const toMark = (r: MarkRow): OperatorMark => ({ identityId: r.identity_id, rescanAt: r.rescan_at ?? undefined, skipUntil: r.skip_until ?? undefined, updatedAt: r.updated_at });
+
+interface DecisionRow { at: number; ip: string; identity_id: number | null; decision: DecisionKind; reason: string }
+
+const decision = (r: DecisionRow): Decision => ({ at: r.at, ip: r.ip, identityId: r.identity_id ?? undefined, decision: r.decision, reason: r.reason });
+
+export class SqliteSchedulerStore implements SchedulerStore {
   private readonly s;
+  private readonly gate: SqliteGate;
 
   constructor(readonly db: DB) {
+    this.gate = gateOf(db);
     this.s = {
       enqueue: db.prepare(`INSERT INTO queue (binding_id, ip, identity_id, region, due_since, last_seen) VALUES (@bindingId, @ip, @identityId, @region, @dueSince, @lastSeen)
         ON CONFLICT(binding_id) DO NOTHING`),
@@ -106,149 +74,178 @@ export class SchedulerStore {
       endedIntentCounts: db.prepare(`SELECT region, appliance, state, count(*) AS n FROM intents WHERE state NOT IN ('launching', 'running')
         GROUP BY region, appliance, state ORDER BY region, appliance, state`),
       lastDropped: db.prepare(`SELECT ip, identity_id, max(at) AS at, reason FROM decisions WHERE decision = 'dropped-by-scanner' GROUP BY ip, identity_id`),
+      mark: db.prepare('SELECT identity_id, rescan_at, skip_until, updated_at FROM operator_marks WHERE identity_id = ?'),
+      marksChanged: db.prepare('SELECT identity_id, rescan_at, skip_until, updated_at FROM operator_marks WHERE updated_at > ? ORDER BY updated_at'),
+      marksMaxUpdated: db.prepare('SELECT max(updated_at) AS m FROM operator_marks'),
     };
   }
 
-  enqueue(e: Omit<QueueEntry, 'attempts' | 'notBefore' | 'intentId'>): boolean {
-    return this.s.enqueue.run({ ...e, lastSeen: e.lastSeen ?? null }).changes > 0;
+  enqueue(e: Omit<QueueEntry, 'attempts' | 'notBefore' | 'intentId'>): Promise<boolean> {
+    return this.gate.run(() => this.s.enqueue.run({ ...e, lastSeen: e.lastSeen ?? null }).changes > 0);
   }
 
-  /** A queued device seen again moves up the queue. */
-  touch(bindingId: number, lastSeen: number): void {
-    this.s.touch.run(lastSeen, bindingId);
+  touch(bindingId: number, lastSeen: number): Promise<void> {
+    return this.gate.run(() => void this.s.touch.run(lastSeen, bindingId));
   }
 
-  queued(bindingId: number): QueueEntry | undefined {
-    const r = this.s.queued.get(bindingId);
-    return r ? entry(r) : undefined;
+  queued(bindingId: number): Promise<QueueEntry | undefined> {
+    return this.gate.run(() => {
+      const r = this.s.queued.get(bindingId);
+      return r ? entry(r) : undefined;
+    });
   }
 
-  /** binding ids of every queue entry */
-  queuedIds(): Set<number> {
-    return new Set(this.s.queuedIds.all() as number[]);
+  queuedIds(): Promise<Set<number>> {
+    return this.gate.run(() => new Set(this.s.queuedIds.all() as number[]));
   }
 
-  ready(region: string, now: number, limit: number): QueueEntry[] {
-    return this.s.ready.all(region, now, limit).map(entry);
+  ready(region: string, now: number, limit: number): Promise<QueueEntry[]> {
+    return this.gate.run(() => this.s.ready.all(region, now, limit).map(entry));
   }
 
-  /** Those of `regions` with a queue entry ready to launch (one indexed probe per region, not a queue scan). */
-  readyRegions(now: number, regions: Iterable<string>): string[] {
-    const out: string[] = [];
-    for (const r of regions) if (this.s.hasReady.get(r, now) !== undefined) out.push(r);
-    return out;
+  readyRegions(now: number, regions: Iterable<string>): Promise<string[]> {
+    return this.gate.run(() => {
+      const out: string[] = [];
+      for (const r of regions) if (this.s.hasReady.get(r, now) !== undefined) out.push(r);
+      return out;
+    });
   }
 
-  dequeue(bindingId: number): void {
-    this.s.dequeue.run(bindingId);
+  dequeue(bindingId: number): Promise<void> {
+    return this.gate.run(() => void this.s.dequeue.run(bindingId));
   }
 
-  /** Leave the queue unless a scan for it is in flight (an operator's skip does not cancel a running scan). */
-  dequeueIfWaiting(bindingId: number): void {
-    this.s.dequeueWaiting.run(bindingId);
+  dequeueIfWaiting(bindingId: number): Promise<void> {
+    return this.gate.run(() => void this.s.dequeueWaiting.run(bindingId));
   }
 
-  /** Record the intent and its targets before the launch call: the crash-safety anchor. */
-  createIntent(i: Pick<Intent, 'id' | 'region' | 'appliance' | 'createdAt'>, targets: IntentTarget[]): void {
-    this.db.transaction(() => {
+  createIntent(i: Pick<Intent, 'id' | 'region' | 'appliance' | 'createdAt'>, targets: IntentTarget[]): Promise<void> {
+    return this.gate.run(this.db.transaction(() => {
       this.s.insertIntent.run(i);
       for (const t of targets) {
         this.s.insertTarget.run(i.id, t.ip, t.identityId, t.bindingId);
         this.s.assign.run(i.id, t.bindingId);
       }
-    })();
+    }));
   }
 
-  setRunning(id: string, scanRef: string, at: number): void {
-    this.s.setRunning.run(scanRef, at, id);
+  setRunning(id: string, scanRef: string, at: number): Promise<void> {
+    return this.gate.run(() => void this.s.setRunning.run(scanRef, at, id));
   }
 
-  /** End an intent; its queue entries are removed (finished) or released for a retry later. */
-  endIntent(id: string, state: Exclude<IntentState, 'launching' | 'running'>, at: number, error: string | null, retry?: { notBefore: number; countAttempt: boolean }): void {
-    this.db.transaction(() => {
+  endIntent(id: string, state: Exclude<IntentState, 'launching' | 'running'>, at: number, error: string | null, retry?: { notBefore: number; countAttempt: boolean }): Promise<void> {
+    return this.gate.run(this.db.transaction(() => {
       this.s.setEnded.run(state, at, error, id);
       for (const q of this.s.queueByIntent.all(id).map(entry)) {
         if (retry) this.s.release.run({ bindingId: q.bindingId, inc: retry.countAttempt ? 1 : 0, notBefore: retry.notBefore });
         else this.s.dequeue.run(q.bindingId);
       }
-    })();
+    }));
   }
 
-  /** Take one target out of its intent, back to the queue (the rest of the intent is ended later). */
-  releaseTarget(bindingId: number, retry: { notBefore: number; countAttempt: boolean }): void {
-    this.s.release.run({ bindingId, inc: retry.countAttempt ? 1 : 0, notBefore: retry.notBefore });
+  releaseTarget(bindingId: number, retry: { notBefore: number; countAttempt: boolean }): Promise<void> {
+    return this.gate.run(() => void this.s.release.run({ bindingId, inc: retry.countAttempt ? 1 : 0, notBefore: retry.notBefore }));
   }
 
-  /**
-   * End a finished intent but keep the queue entries of `keep` assigned to it: their result is
-   * yet to be confirmed by the scanner (awaitingVerification); the others leave the queue.
-   */
-  finishKeeping(id: string, at: number, keep: Set<number>): void {
-    this.db.transaction(() => {
+  finishKeeping(id: string, at: number, keep: Set<number>): Promise<void> {
+    return this.gate.run(this.db.transaction(() => {
       this.s.setEnded.run('finished', at, null, id);
       for (const q of this.s.queueByIntent.all(id).map(entry)) if (!keep.has(q.bindingId)) this.s.dequeue.run(q.bindingId);
-    })();
+    }));
   }
 
-  /** Queue entries of finished scans whose result is not confirmed yet, oldest scan first. */
-  awaitingVerification(limit: number): (QueueEntry & { scanRef: string; appliance: string; launchedAt: number; endedAt: number })[] {
-    return this.s.awaiting.all(limit).map((r: any) => ({ ...entry(r), scanRef: r.i_scan_ref, appliance: r.i_appliance, launchedAt: r.i_launched_at, endedAt: r.i_ended_at }));
+  awaitingVerification(limit: number): Promise<AwaitingEntry[]> {
+    return this.gate.run(() => this.s.awaiting.all(limit).map((r: any) => ({ ...entry(r), scanRef: r.i_scan_ref, appliance: r.i_appliance, launchedAt: r.i_launched_at, endedAt: r.i_ended_at })));
   }
 
-  intent(id: string): Intent | undefined {
-    const r = this.s.intentById.get(id);
-    return r ? intent(r) : undefined;
+  intent(id: string): Promise<Intent | undefined> {
+    return this.gate.run(() => {
+      const r = this.s.intentById.get(id);
+      return r ? intent(r) : undefined;
+    });
   }
 
-  activeIntents(): Intent[] {
-    return this.s.active.all().map(intent);
+  activeIntents(): Promise<Intent[]> {
+    return this.gate.run(() => this.s.active.all().map(intent));
   }
 
-  targets(intentId: string): IntentTarget[] {
-    return (this.s.targets.all(intentId) as { ip: string; identity_id: number; binding_id: number }[])
-      .map((r) => ({ ip: r.ip, identityId: r.identity_id, bindingId: r.binding_id }));
+  targets(intentId: string): Promise<IntentTarget[]> {
+    return this.gate.run(() => (this.s.targets.all(intentId) as { ip: string; identity_id: number; binding_id: number }[])
+      .map((r) => ({ ip: r.ip, identityId: r.identity_id, bindingId: r.binding_id })));
   }
 
-  /** Run `fn` as one transaction: the many small writes of one pass commit once instead of each on its own. */
-  atomically<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+  atomically<T>(fn: () => Promise<T>): Promise<T> {
+    return this.gate.transaction(fn);
   }
 
-  decide(d: Decision): void {
-    this.s.decide.run({ ...d, identityId: d.identityId ?? null });
+  decide(d: Decision): Promise<void> {
+    return this.gate.run(() => void this.s.decide.run({ ...d, identityId: d.identityId ?? null }));
   }
 
-  recentDecisions(limit: number): Decision[] {
-    return (this.s.recent.all(limit) as { at: number; ip: string; identity_id: number | null; decision: DecisionKind; reason: string }[])
-      .map((r) => ({ at: r.at, ip: r.ip, identityId: r.identity_id ?? undefined, decision: r.decision, reason: r.reason }));
+  recentDecisions(limit: number): Promise<Decision[]> {
+    return this.gate.run(() => (this.s.recent.all(limit) as DecisionRow[]).map(decision));
   }
 
-  /** Decisions logged since `since` (ms), oldest first. */
-  decisionsSince(since: number): Decision[] {
-    return (this.s.decisionsSince.all(since) as { at: number; ip: string; identity_id: number | null; decision: DecisionKind; reason: string }[])
-      .map((r) => ({ at: r.at, ip: r.ip, identityId: r.identity_id ?? undefined, decision: r.decision, reason: r.reason }));
+  decisionsSince(since: number): Promise<Decision[]> {
+    return this.gate.run(() => (this.s.decisionsSince.all(since) as DecisionRow[]).map(decision));
   }
 
-  /** Ended intents by region, appliance and final state (durable counts for /metrics). */
-  endedIntentCounts(): { region: string; appliance: string; state: string; n: number }[] {
-    return this.s.endedIntentCounts.all() as { region: string; appliance: string; state: string; n: number }[];
+  endedIntentCounts(): Promise<{ region: string; appliance: string; state: string; n: number }[]> {
+    return this.gate.run(() => this.s.endedIntentCounts.all() as { region: string; appliance: string; state: string; n: number }[]);
   }
 
-  pruneDecisions(keep: number): void {
-    this.s.pruneDecisions.run(keep);
+  pruneDecisions(keep: number): Promise<void> {
+    return this.gate.run(() => void this.s.pruneDecisions.run(keep));
   }
 
-  allQueued(): QueueEntry[] {
-    return this.s.queueAll.all().map(entry);
+  allQueued(): Promise<QueueEntry[]> {
+    return this.gate.run(() => this.s.queueAll.all().map(entry));
   }
 
-  /** The last time the scanner dropped each (address, device) from a scan, and why (`onsight hosts`). */
-  lastDroppedByScanner(): Map<string, { identityId?: number; at: number; reason: string }> {
-    const rows = this.s.lastDropped.all() as { ip: string; identity_id: number | null; at: number; reason: string }[];
-    return new Map(rows.map((r) => [`${r.ip}|${r.identity_id ?? ''}`, { identityId: r.identity_id ?? undefined, at: r.at, reason: r.reason }]));
+  lastDroppedByScanner(): Promise<Map<string, { identityId?: number; at: number; reason: string }>> {
+    return this.gate.run(() => {
+      const rows = this.s.lastDropped.all() as { ip: string; identity_id: number | null; at: number; reason: string }[];
+      return new Map(rows.map((r) => [`${r.ip}|${r.identity_id ?? ''}`, { identityId: r.identity_id ?? undefined, at: r.at, reason: r.reason }]));
+    });
   }
 
-  recentIntents(limit: number): Intent[] {
-    return this.s.intentsRecent.all(limit).map(intent);
+  recentIntents(limit: number): Promise<Intent[]> {
+    return this.gate.run(() => this.s.intentsRecent.all(limit).map(intent));
+  }
+
+  mark(identityId: number): Promise<OperatorMark | undefined> {
+    return this.gate.run(() => {
+      const r = this.s.mark.get(identityId) as MarkRow | undefined;
+      return r && toMark(r);
+    });
+  }
+
+  marksChangedSince(since: number): Promise<OperatorMark[]> {
+    return this.gate.run(() => (this.s.marksChanged.all(since) as MarkRow[]).map(toMark));
+  }
+
+  marksLastUpdate(): Promise<number> {
+    return this.gate.run(() => (this.s.marksMaxUpdated.get() as { m: number | null }).m ?? 0);
+  }
+
+  pruneMarks(now: number, rescanTtlMs: number): Promise<number> {
+    return this.gate.run(() => this.db.prepare(`DELETE FROM operator_marks WHERE (skip_until IS NULL OR skip_until <= ?)
+      AND (rescan_at IS NULL OR rescan_at < ? OR rescan_at <= (SELECT last_scanned_at FROM identities WHERE id = identity_id))`).run(now, now - rescanTtlMs).changes);
+  }
+
+  requestRescan(identityIds: number[], now: number): Promise<void> {
+    return this.gate.run(() => {
+      const up = this.db.prepare(`INSERT INTO operator_marks (identity_id, rescan_at, updated_at) VALUES (?, ?, ${NEXT_STAMP})
+        ON CONFLICT(identity_id) DO UPDATE SET rescan_at = excluded.rescan_at, updated_at = excluded.updated_at`);
+      this.db.transaction(() => { for (const id of identityIds) up.run(id, now, now); })();
+    });
+  }
+
+  skip(identityIds: number[], until: number, now: number): Promise<void> {
+    return this.gate.run(() => {
+      const up = this.db.prepare(`INSERT INTO operator_marks (identity_id, skip_until, updated_at) VALUES (?, ?, ${NEXT_STAMP})
+        ON CONFLICT(identity_id) DO UPDATE SET skip_until = excluded.skip_until, updated_at = excluded.updated_at`);
+      this.db.transaction(() => { for (const id of identityIds) up.run(id, until, now); })();
+    });
   }
 }

@@ -21,7 +21,7 @@ export class Reconciler {
     const { clock, store, counters, log, budget } = this.core;
     const now = clock.now();
     const grace = this.core.opts.reconcileGraceS * 1000;
-    const pending = store.activeIntents().filter((i) => i.state === 'launching');
+    const pending = (await store.activeIntents()).filter((i) => i.state === 'launching');
     const ripe = pending.filter((i) => now - i.createdAt >= grace);
     if (pending.length === 0 || (this.startupReconciled && ripe.length === 0)) {
       this.startupReconciled = true;
@@ -39,11 +39,11 @@ export class Reconciler {
     for (const i of pending) {
       const found = scans.find((s) => s.title.includes(i.id));
       if (found) {
-        store.setRunning(i.id, found.scanRef, found.launchedAt ? Date.parse(found.launchedAt) : now);
+        await store.setRunning(i.id, found.scanRef, found.launchedAt ? Date.parse(found.launchedAt) : now);
         counters.reconciled++;
         log.info({ intent: i.id, scanRef: found.scanRef }, 'reconciled an unconfirmed launch: the scan exists, adopted it');
       } else if (now - i.createdAt >= grace) {
-        store.endIntent(i.id, 'abandoned', now, 'launch not confirmed and no scan carries this intent id', { notBefore: now, countAttempt: false });
+        await store.endIntent(i.id, 'abandoned', now, 'launch not confirmed and no scan carries this intent id', { notBefore: now, countAttempt: false });
         counters.abandoned++;
         log.info({ intent: i.id }, 'reconciled an unconfirmed launch: no such scan, targets requeued');
       }

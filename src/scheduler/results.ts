@@ -17,17 +17,18 @@ export class Results {
 
   constructor(private readonly core: SchedulerCore) {}
 
-  finishOk(i: Intent, st: ScanStatus): void {
+  async finishOk(i: Intent, st: ScanStatus): Promise<void> {
     const { clock, store, inventory, opts, counters } = this.core;
     const now = clock.now();
     const endedAt = localEnd(i, st, now);
     const scannedIds: number[] = [];
     const held = new Set<number>();
     const reported = reportedTargets(st.targets);
-    for (const t of store.targets(i.id)) {
-      const b = inventory.binding(t.bindingId);
+    const targets = await store.targets(i.id);
+    for (const t of targets) {
+      const b = await inventory.binding(t.bindingId);
       if (reported && !reported(t.ip)) {
-        this.droppedByScanner(t, st.scanRef, now);
+        await this.droppedByScanner(t, st.scanRef, now);
         continue;
       } else if (b && b.identityId === t.identityId && (b.endAt === undefined || b.endAt >= endedAt)) {
         // only a device that still held the address when the scan ended was surely the one scanned (one
@@ -37,22 +38,22 @@ export class Results {
           continue;
         }
         scannedIds.push(t.identityId);
-        store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'scanned', reason: `scan ${st.scanRef} finished on ${i.appliance}` });
+        await store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'scanned', reason: `scan ${st.scanRef} finished on ${i.appliance}` });
       } else {
-        store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'not-scanned', reason: `left the address before scan ${st.scanRef} ended` });
+        await store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'not-scanned', reason: `left the address before scan ${st.scanRef} ended` });
       }
       this.core.decide.recheck(t.bindingId, now); // out of the queue: the next sweep decides again
     }
-    inventory.markScanned(scannedIds, endedAt, opts.scannedVia);
-    this.core.follow.ended(i, endedAt);
+    await inventory.markScanned(scannedIds, endedAt, opts.scannedVia);
+    await this.core.follow.ended(i, endedAt);
     if (held.size) {
-      store.finishKeeping(i.id, now, held);
+      await store.finishKeeping(i.id, now, held);
       this.verifyDueAt = Math.min(this.verifyDueAt, now + opts.verifyDelayS * 1000);
-    } else store.endIntent(i.id, 'finished', now, null);
+    } else await store.endIntent(i.id, 'finished', now, null);
     this.core.appliances.ended(i.appliance);
     counters.finished++;
     (counters.byRegion[i.region] ??= { launched: 0, finished: 0, failed: 0 }).finished++;
-    const total = store.targets(i.id).length;
+    const total = targets.length;
     this.core.log.info({ intent: i.id, scanRef: st.scanRef, appliance: i.appliance, region: i.region, scanned: scannedIds.length, awaitingHostList: held.size, targets: total },
       `scan ${st.scanRef} finished on ${i.appliance}: ${scannedIds.length} of ${total} target(s) recorded scanned${held.size ? `, ${held.size} to be confirmed by the host list` : ''}`);
     this.core.hooks.onScanEnd?.(i, 'finished', scannedIds.length);
@@ -63,18 +64,18 @@ export class Results {
    * was scanned there. Not recorded as scanned; back to the queue as after a failed scan (with
    * back-off, given up after maxAttempts), counted, and `onsight hosts` says why.
    */
-  private droppedByScanner(t: IntentTarget, scanRef: string, now: number): void {
+  private async droppedByScanner(t: IntentTarget, scanRef: string, now: number): Promise<void> {
     const { store, opts, counters } = this.core;
-    const q = store.queued(t.bindingId);
+    const q = await store.queued(t.bindingId);
     const backoff = opts.retryBackoffS * 1000 * 2 ** (q?.attempts ?? 0);
     counters.droppedByScanner++;
-    store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'dropped-by-scanner', reason: `scan ${scanRef} left ${t.ip} out of its target list (outside the scanner's subscription?); not scanned` });
+    await store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'dropped-by-scanner', reason: `scan ${scanRef} left ${t.ip} out of its target list (outside the scanner's subscription?); not scanned` });
     if (!q) return;
-    store.releaseTarget(t.bindingId, { notBefore: now + backoff, countAttempt: true });
+    await store.releaseTarget(t.bindingId, { notBefore: now + backoff, countAttempt: true });
     if (q.attempts + 1 >= opts.maxAttempts) {
-      store.dequeue(t.bindingId);
+      await store.dequeue(t.bindingId);
       this.core.decide.recheck(t.bindingId, now + backoff);
-      store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'failed', reason: `gave up after ${q.attempts + 1} scans that left it out` });
+      await store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'failed', reason: `gave up after ${q.attempts + 1} scans that left it out` });
     }
   }
 
@@ -88,7 +89,7 @@ export class Results {
     const { clock, store, inventory, budget, counters } = this.core;
     const now = clock.now();
     if (now < this.verifyDueAt) return;
-    const rows = store.awaitingVerification(1000);
+    const rows = await store.awaitingVerification(1000);
     if (rows.length === 0) {
       this.verifyDueAt = Infinity;
       return;
@@ -112,36 +113,36 @@ export class Results {
         continue;
       }
       // the address is this device's result only if no other device held it while the scan ran
-      if (found && inventory.heldByAnotherAt(r.ip, r.launchedAt, r.identityId, r.endedAt)) {
-        store.decide({ at, ip: r.ip, identityId: r.identityId, decision: 'not-scanned', reason: `scan ${r.scanRef}: ${r.ip} changed hands while it ran; the result is not this device's` });
+      if (found && await inventory.heldByAnotherAt(r.ip, r.launchedAt, r.identityId, r.endedAt)) {
+        await store.decide({ at, ip: r.ip, identityId: r.identityId, decision: 'not-scanned', reason: `scan ${r.scanRef}: ${r.ip} changed hands while it ran; the result is not this device's` });
       } else if (found) {
-        inventory.markScanned([r.identityId], r.endedAt, 'onsight');
-        store.decide({ at, ip: r.ip, identityId: r.identityId, decision: 'scanned', reason: `scan ${r.scanRef} finished on ${r.appliance}; the scanner reports the host scanned` });
+        await inventory.markScanned([r.identityId], r.endedAt, 'onsight');
+        await store.decide({ at, ip: r.ip, identityId: r.identityId, decision: 'scanned', reason: `scan ${r.scanRef} finished on ${r.appliance}; the scanner reports the host scanned` });
       } else {
-        const b = inventory.binding(r.bindingId);
+        const b = await inventory.binding(r.bindingId);
         if (b) this.core.decide.silence(b.id, b.lastSeen);
         counters.noHost++;
-        store.decide({ at, ip: r.ip, identityId: r.identityId, decision: 'not-scanned', reason: `scan ${r.scanRef} found no host at ${r.ip} (the device left without a release?)` });
+        await store.decide({ at, ip: r.ip, identityId: r.identityId, decision: 'not-scanned', reason: `scan ${r.scanRef} found no host at ${r.ip} (the device left without a release?)` });
       }
-      store.dequeue(r.bindingId);
+      await store.dequeue(r.bindingId);
       this.core.decide.recheck(r.bindingId, at);
     }
     this.verifyDueAt = waiting ? at + this.core.opts.verifyDelayS * 1000 : rows.length === 1000 ? at : Infinity;
   }
 
-  finishFailed(i: Intent, state: 'error' | 'canceled', why: string): void {
+  async finishFailed(i: Intent, state: 'error' | 'canceled', why: string): Promise<void> {
     const { clock, store, opts, counters } = this.core;
     const now = clock.now();
-    const targets = store.targets(i.id);
-    const attempts = Math.max(0, ...targets.map((t) => store.queued(t.bindingId)?.attempts ?? 0));
+    const targets = await store.targets(i.id);
+    const attempts = Math.max(0, ...await Promise.all(targets.map(async (t) => (await store.queued(t.bindingId))?.attempts ?? 0)));
     const backoff = opts.retryBackoffS * 1000 * 2 ** attempts;
-    store.endIntent(i.id, state, now, why, { notBefore: now + backoff, countAttempt: true });
+    await store.endIntent(i.id, state, now, why, { notBefore: now + backoff, countAttempt: true });
     for (const t of targets) {
-      const q = store.queued(t.bindingId);
+      const q = await store.queued(t.bindingId);
       if (q && q.attempts >= opts.maxAttempts) {
-        store.dequeue(t.bindingId);
+        await store.dequeue(t.bindingId);
         this.core.decide.recheck(t.bindingId, now + backoff);
-        store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'failed', reason: `gave up after ${q.attempts} failed scans (${why})` });
+        await store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'failed', reason: `gave up after ${q.attempts} failed scans (${why})` });
       }
     }
     this.core.appliances.ended(i.appliance);
@@ -160,13 +161,13 @@ export class Results {
     if (!dates) return;
     const now = this.core.clock.now();
     for (const t of targets) {
-      if (!foundInScan(dates.get(t.ip), launchedAt) || inventory.heldByAnotherAt(t.ip, launchedAt, t.identityId, now)) continue;
-      const b = inventory.binding(t.bindingId);
+      if (!foundInScan(dates.get(t.ip), launchedAt) || await inventory.heldByAnotherAt(t.ip, launchedAt, t.identityId, now)) continue;
+      const b = await inventory.binding(t.bindingId);
       if (!b || b.identityId !== t.identityId || b.endAt !== undefined) continue;
-      inventory.markScanned([t.identityId], now, 'onsight');
-      store.dequeue(t.bindingId);
+      await inventory.markScanned([t.identityId], now, 'onsight');
+      await store.dequeue(t.bindingId);
       this.core.decide.recheck(t.bindingId, now);
-      store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'scanned', reason: `scanned before scan ${i.scanRef} was canceled (the scanner's host list)` });
+      await store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'scanned', reason: `scanned before scan ${i.scanRef} was canceled (the scanner's host list)` });
     }
   }
 

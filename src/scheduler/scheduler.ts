@@ -71,12 +71,12 @@ export class Scheduler {
   }
 
   /** Evaluate bindings that just changed; enqueue the due ones; log every changed decision. */
-  consider(bindingIds: Iterable<number>): number {
+  consider(bindingIds: Iterable<number>): Promise<number> {
     return this.phases.decide.consider(bindingIds);
   }
 
   /** Periodic pass: end run-out leases and re-evaluate bindings whose answer may have changed. */
-  sweep(): number {
+  sweep(): Promise<number> {
     return this.phases.decide.sweep();
   }
 
@@ -89,7 +89,7 @@ export class Scheduler {
   }
 
   private async pass(): Promise<void> {
-    this.phases.decide.applyOperatorMarks(); // onsight rescan / skip, written by the CLI while we run
+    await this.phases.decide.applyOperatorMarks(); // onsight rescan / skip, written by the CLI while we run
     await this.phases.reconcile.reconcile();
     await this.phases.cancel.cancelReassigned();
     await this.phases.follow.poll();
@@ -113,8 +113,8 @@ export class Scheduler {
   }
 
   /** Load now: the scanner's count at refresh plus our launches since, less our scans ended since; never below our own. */
-  applianceLoad(name: string, active: Intent[] = this.store.activeIntents()): { online: boolean; load: number; ours: number } {
-    return this.core.appliances.load(name, active);
+  async applianceLoad(name: string, active?: Intent[]): Promise<{ online: boolean; load: number; ours: number }> {
+    return this.core.appliances.load(name, active ?? await this.store.activeIntents());
   }
 
   /** Why scanner calls are held back now (a wait the scanner asked for, a stop), if they are. */

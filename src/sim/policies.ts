@@ -4,12 +4,11 @@
  * baselines of the workload model §4.6: immediate, twice-daily, batch-15min, reservation (Z swept)
  * and an oracle that knows departure times.
  */
-import { openDatabase, type DB } from '../store/db.js';
-import { Inventory } from '../inventory/inventory.js';
+import { openSqliteStore, type SqliteStore } from '../store/sqlite-store.js';
+import type { Inventory, SchedulerStore } from '../store/types.js';
 import { Policy, rescanLeadFor } from '../policy/policy.js';
 import { insideWindows, parseWindow } from '../policy/windows.js';
 import { Scheduler, buildSchedulerOptions } from '../scheduler/scheduler.js';
-import { SchedulerStore } from '../scheduler/queue.js';
 import { silentLogger } from '../log.js';
 import type { Sighting } from '../sighting.js';
 import type { Scenario } from './scenario.js';
@@ -47,8 +46,8 @@ export interface SimPolicy {
   /** periodic tick */
   tick(): Promise<void>;
   /** regions with work ready to launch that the policy could launch now (region lock free) */
-  backlog(): Set<string>;
-  close(): void;
+  backlog(): Set<string> | Promise<Set<string>>;
+  close(): void | Promise<void>;
 }
 
 export const POLICY_NAMES = ['onsight', 'immediate', 'twice-daily', 'twice-daily-scheduled', 'batch-15min', 'batch-15min-verified', 'reservation', 'oracle', 'bound'] as const;
@@ -93,7 +92,7 @@ export function policyRegions(ctx: Pick<PolicyCtx, 'sc' | 'w'>) {
 
 export class OnsightPolicy implements SimPolicy {
   readonly name = 'onsight';
-  db!: DB;
+  state!: SqliteStore;
   inventory!: Inventory;
   policy!: Policy;
   scheduler!: Scheduler;
@@ -106,12 +105,12 @@ export class OnsightPolicy implements SimPolicy {
 
   async init(): Promise<void> {
     const { sc, scanner, clock } = this.ctx;
-    this.db = openDatabase(':memory:');
-    this.inventory = new Inventory(this.db, { defaultLeaseS: 3600, maxSessionS: 86400, retentionS: 90 * 86400 });
+    this.state = openSqliteStore(':memory:', { defaultLeaseS: 3600, maxSessionS: 86400, retentionS: 90 * 86400 });
+    this.inventory = this.state.inventory;
     this.policy = new Policy({
       scope: this.ctx.scope, exclude: this.ctx.exclude, rescanAfter: sc.policy.rescanAfterH * 3600, rules: [], regions: policyRegions(this.ctx), timezone: 'UTC',
     });
-    this.store = new SchedulerStore(this.db);
+    this.store = this.state.scheduler;
     const slots = new Map(sc.appliances.map((a) => [a.name, a.slots]));
     // the simulator's scenario sets these; the rest are the daemon's defaults
     this.scheduler = new Scheduler(clock, this.inventory, this.policy, this.store, scanner, buildSchedulerOptions({
@@ -127,21 +126,23 @@ export class OnsightPolicy implements SimPolicy {
       },
       scanner,
     }), silentLogger());
-    scanner.resolveIntended = (req) => {
-      const byIp = new Map(this.store.targets(req.intentId).map((t) => [t.ip, t.identityId]));
-      return req.targets.map((ip) => {
+    scanner.resolveIntended = async (req) => {
+      const byIp = new Map((await this.store.targets(req.intentId)).map((t) => [t.ip, t.identityId]));
+      const out: (number | undefined)[] = [];
+      for (const ip of req.targets) {
         const id = byIp.get(ip);
-        return id === undefined ? undefined : this.hostOfIdentity(id);
-      });
+        out.push(id === undefined ? undefined : await this.hostOfIdentity(id));
+      }
+      return out;
     };
     // as Daemon.start(): reconcile, sweep, then take input
     await this.scheduler.reconcile();
-    this.scheduler.sweep();
+    await this.scheduler.sweep();
   }
 
-  private hostOfIdentity(id: number): number | undefined {
+  private async hostOfIdentity(id: number): Promise<number | undefined> {
     if (this.identityHost.has(id)) return this.identityHost.get(id);
-    const key = this.inventory.identity(id)?.key;
+    const key = (await this.inventory.identity(id))?.key;
     const h = key ? this.ctx.hostByKey(key) : undefined;
     this.identityHost.set(id, h);
     return h;
@@ -149,40 +150,40 @@ export class OnsightPolicy implements SimPolicy {
 
   async deliver(batch: Sighting[]): Promise<void> {
     // exactly Daemon.committed(): commit, then consider new/reassigned/renewed bindings, kick on news
-    const results = this.inventory.commitBatch(batch, [], this.ctx.clock.now());
+    const results = await this.inventory.commitBatch(batch, [], this.ctx.clock.now());
     const changed = new Set<number>();
     batch.forEach((_, i) => {
       const r = results[i];
       if (r.bindingId !== undefined && (r.change === 'new' || r.change === 'reassigned' || r.change === 'renewed')) changed.add(r.bindingId);
     });
-    if (changed.size && this.scheduler.consider(changed) > 0) await this.scheduler.tick();
+    if (changed.size && (await this.scheduler.consider(changed)) > 0) await this.scheduler.tick();
   }
 
   async tick(): Promise<void> {
     const now = this.ctx.clock.now();
     if (now - this.lastSweep >= this.ctx.sc.policy.sweepS * 1000) {
       this.lastSweep = now;
-      this.scheduler.sweep();
+      await this.scheduler.sweep();
     }
     if (now - this.lastPrune >= 3600_000) {
       this.lastPrune = now;
-      this.inventory.prune(now);
+      await this.inventory.prune(now);
     }
     await this.scheduler.tick();
   }
 
-  backlog(): Set<string> {
+  async backlog(): Promise<Set<string>> {
     const now = this.ctx.clock.now();
-    const active = this.store.activeIntents();
+    const active = await this.store.activeIntents();
     const out = new Set<string>();
-    for (const r of this.store.readyRegions(now, this.ctx.sc.regions.map((x) => x.name))) {
+    for (const r of await this.store.readyRegions(now, this.ctx.sc.regions.map((x) => x.name))) {
       if (active.filter((i) => i.region === r).length < this.ctx.sc.regionMaxScans) out.add(r);
     }
     return out;
   }
 
-  close(): void {
-    this.db.close();
+  close(): Promise<void> {
+    return this.state.close();
   }
 }
 

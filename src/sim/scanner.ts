@@ -138,7 +138,7 @@ export class SimScanner implements Scanner {
   private readonly scope = new CidrSet();
   private readonly exclude = new CidrSet();
   /** who the policy meant by each target of the next launch (set by resolveIntended or launchFor) */
-  resolveIntended?: (req: LaunchRequest) => (number | undefined)[];
+  resolveIntended?: (req: LaunchRequest) => Promise<(number | undefined)[]>;
   /** active scan counts by region, ours only */
   private readonly activeByRegion = new Map<string, SimScan[]>();
   /** hook: a target ended (valid scans count for coverage) */
@@ -473,7 +473,7 @@ export class SimScanner implements Scanner {
   }
 
   async launch(req: LaunchRequest): Promise<LaunchResult> {
-    return this.launchFor(req, this.resolveIntended?.(req));
+    return this.launchFor(req, await this.resolveIntended?.(req));
   }
 
   /**

@@ -203,7 +203,7 @@ export async function runOnce(sc: Scenario, policyName: string, seed: number, o:
   const loadCurve: number[][] = [];
   const tick = async () => {
     await policy.tick();
-    const back = policy.backlog();
+    const back = await policy.backlog();
     if (back.size) {
       for (const a of scanner.appliancesRt) {
         if (!a.online || a.busyHosts > 0) continue;
@@ -261,7 +261,7 @@ export async function runOnce(sc: Scenario, policyName: string, seed: number, o:
   now = end;
   scanner.advance(end);
   o.beforeClose?.(policy);
-  policy.close();
+  await policy.close();
   const add = (m: Map<number, number[]>, host: number, end: number) => {
     let l = m.get(host);
     if (!l) m.set(host, (l = []));

@@ -135,18 +135,18 @@ export interface FileInputOptions {
   maxLineBytes?: number;
 }
 
-/** Reads the last committed checkpoint of a file input (from the SQLite store). */
-export type CheckpointReader = (path: string) => FileCheckpoint | undefined;
+/** Reads the last committed checkpoint of a file input (from the store). */
+export type CheckpointReader = (path: string) => Promise<FileCheckpoint | undefined>;
 
 /** Reads a committed SourcePosition's value (undefined if none). */
-export type PositionReader = (key: string) => unknown;
+export type PositionReader = (key: string) => Promise<unknown>;
 
 /** What the store offers inputs to resume from. */
 export interface ResumeStore {
   checkpoint: CheckpointReader;
   position: PositionReader;
   /** forget positions under a key prefix not updated since `before` (epoch ms) */
-  prunePositions(prefix: string, before: number): number;
+  prunePositions(prefix: string, before: number): Promise<number>;
 }
 
 /** A running input. */

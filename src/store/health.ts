@@ -49,10 +49,10 @@ export class StoreHealth {
   }
 }
 
-/** Run a database write; on failure report it and return undefined instead of throwing. */
-export function guardedWrite<T>(health: StoreHealth | undefined, stage: string, consequence: string, fn: () => T): T | undefined {
+/** Run a database write; on failure report it and resolve undefined instead of throwing. */
+export async function guardedWrite<T>(health: StoreHealth | undefined, stage: string, consequence: string, fn: () => Promise<T>): Promise<T | undefined> {
   try {
-    const r = fn();
+    const r = await fn();
     health?.succeeded(stage);
     return r;
   } catch (err) {

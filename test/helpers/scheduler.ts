@@ -1,10 +1,8 @@
 /** A scheduler over an in-memory store, a scripted scanner and a hand-moved clock (scheduler tests). */
-import { openDatabase } from '../../src/store/db.js';
-import { Inventory } from '../../src/inventory/inventory.js';
+import { openSqliteStore } from '../../src/store/sqlite-store.js';
 import { Policy } from '../../src/policy/policy.js';
 import { Scheduler, buildSchedulerOptions } from '../../src/scheduler/scheduler.js';
 import type { SchedulerConfig } from '../../src/scheduler/options.js';
-import { SchedulerStore } from '../../src/scheduler/queue.js';
 import { silentLogger } from '../../src/log.js';
 import type { Sighting } from '../../src/sighting.js';
 import { ScriptedScanner } from './scanner.js';
@@ -12,9 +10,10 @@ import { ScriptedScanner } from './scanner.js';
 export const T0 = Date.parse('2026-11-23T10:00:00Z');
 
 export function setup(over: Partial<SchedulerConfig> & { maxTargetsPerScan?: number; fullSweepS?: number } = {}, policyOver: { exclude?: string[]; scanWindows?: string[] } = {}, state = ':memory:') {
-  const db = openDatabase(state);
+  const st = openSqliteStore(state, { defaultLeaseS: 3600, maxSessionS: 86400, retentionS: 86400 * 30 });
+  const db = st.db;
   const clock = { t: T0, now() { return this.t; } };
-  const inv = new Inventory(db, { defaultLeaseS: 3600, maxSessionS: 86400, retentionS: 86400 * 30 });
+  const inv = st.inventory;
   const regions = [
     { name: 'emea', cidrs: ['10.20.0.0/16'], appliances: [{ name: 'emea-1', maxScans: 1 }, { name: 'emea-2', maxScans: 1 }], maxConcurrentScans: 1, scanWindows: policyOver.scanWindows },
     { name: 'amer', cidrs: ['10.30.0.0/16'], appliances: [{ name: 'amer-1', maxScans: 2 }], maxConcurrentScans: 2 },
@@ -24,16 +23,16 @@ export function setup(over: Partial<SchedulerConfig> & { maxTargetsPerScan?: num
   scanner.appliancesState = [
     { name: 'emea-1', online: true, runningScans: 0 }, { name: 'emea-2', online: true, runningScans: 0 }, { name: 'amer-1', online: true, runningScans: 0 },
   ];
-  const store = new SchedulerStore(db);
+  const store = st.scheduler;
   const { maxTargetsPerScan = 3, fullSweepS, ...section } = over;
   const sched = new Scheduler(clock, inv, policy, store, scanner, buildSchedulerOptions({
     regions, maxTargetsPerScan, scanner, internal: fullSweepS === undefined ? {} : { fullSweepS },
     // results are taken as the scan list says unless a test confirms them with the host list
     scheduler: { pollIntervalS: 60, applianceRefreshS: 300, retryBackoffS: 600, maxAttempts: 3, verifyResults: false, ...section },
   }), silentLogger());
-  const see = (p: Partial<Sighting> & Pick<Sighting, 'ip'>) => {
-    const [r] = inv.commitBatch([{ kind: 'lease', at: new Date(clock.t).toISOString(), format: 'isc-dhcpd', source: 't', durationS: 3600, ...p } as Sighting]);
-    sched.consider([r.bindingId!]);
+  const see = async (p: Partial<Sighting> & Pick<Sighting, 'ip'>) => {
+    const [r] = await inv.commitBatch([{ kind: 'lease', at: new Date(clock.t).toISOString(), format: 'isc-dhcpd', source: 't', durationS: 3600, ...p } as Sighting]);
+    await sched.consider([r.bindingId!]);
     return r;
   };
   return { db, clock, inv, policy, scanner, store, sched, see };

@@ -4,13 +4,13 @@
  * `resources` and `page`, ad-hoc site scans, scan status changes, engines and pools, asset search;
  * and faults on demand (5xx, slow answers, dropped sockets, malformed JSON, engines going down).
  */
-import { createServer as createHttp, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttp, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttps } from 'node:https';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Logger } from '../../log.js';
 import { scanClock } from '../qualys/clock.js';
 import { seededRng } from '../qualys/rng.js';
-import { listen, readBody } from '../rest-server.js';
+import { listen, restHandler, type RestAnswer, type RestRequestRecord } from '../rest-server.js';
 import { drawRestFault, type RestFault, type RestFaults } from '../rest-faults.js';
 import { Rapid7Model, type R7EmScan, type R7Timing } from './model.js';
 
@@ -38,16 +38,7 @@ export interface Rapid7EmulatorOptions {
   log?: Logger;
 }
 
-export interface Rapid7RequestRecord {
-  method: string;
-  path: string;
-  route: string;
-  query: Record<string, string>;
-  body?: unknown;
-  status?: number;
-  fault?: RestFault;
-  at: number;
-}
+export type Rapid7RequestRecord = RestRequestRecord<RestFault>;
 
 export interface Rapid7Emulator {
   url: string;
@@ -60,10 +51,7 @@ export interface Rapid7Emulator {
   close(): Promise<void>;
 }
 
-interface Answer {
-  status: number;
-  body?: unknown;
-}
+type Answer = RestAnswer;
 
 const ROUTES: [string, RegExp, string][] = [
   ['GET', /^\/api\/3\/scans$/, 'scans.list'],
@@ -93,53 +81,29 @@ export async function startRapid7Emulator(o: Rapid7EmulatorOptions = {}): Promis
   const requests: Rapid7RequestRecord[] = [];
   const faults: Partial<Record<RestFault, number>> = {};
   const expected = Buffer.from(`Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`);
-  const handler = (req: IncomingMessage, res: ServerResponse) => {
-    handle(req, res).catch(() => {
-      if (!res.headersSent) send(res, err(500, 'An error has occurred.'));
-      else res.destroy();
-    });
-  };
+  const handler = restHandler<RestFault>({
+    routes: ROUTES,
+    error: (kind, method, path) => ({
+      'too-large': err(413, 'The request body is too large.'),
+      'bad-json': err(400, 'The request body is not valid JSON.'),
+      unauthorized: err(401, 'Unauthorized'),
+      'not-found': err(404, `No resource ${path}`),
+      'server-500': err(500, 'An error has occurred.'),
+      'server-503': err(503, 'The service is unavailable.'),
+      internal: err(500, 'An error has occurred.'),
+    })[kind],
+    authorized: (req) => {
+      const auth = Buffer.from(req.headers.authorization ?? '');
+      return auth.length === expected.length && timingSafeEqual(auth, expected);
+    },
+    drawFault: (name) => drawRestFault(f, rng, name),
+    slowMs: f.slowMs ?? 2000,
+    answer: route,
+    malformed: '{"resources": [{"id": 1, "scanName": "',
+    send,
+  }, requests, faults);
   const server: Server = o.tls ? createHttps({ cert: o.tls.cert, key: o.tls.key }, handler) : createHttp(handler);
   let origin = '';
-
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://emulator');
-    const method = req.method ?? 'GET';
-    const text = (await readBody(req)) ?? '';
-    const found = ROUTES.map(([m, re, name]) => ({ m, name, match: re.exec(url.pathname) })).find((r) => r.match && r.m === method);
-    const rec: Rapid7RequestRecord = { method, path: url.pathname, route: found?.name ?? 'unknown', query: Object.fromEntries(url.searchParams), at: Date.now() };
-    if (requests.length >= 10_000) requests.shift();
-    requests.push(rec);
-    const reply = (a: Answer) => {
-      rec.status = a.status;
-      send(res, a);
-    };
-    let body: Record<string, unknown> = {};
-    if (text.trim()) {
-      try {
-        body = JSON.parse(text) as Record<string, unknown>;
-        rec.body = body;
-      } catch {
-        return reply(err(400, 'The request body is not valid JSON.'));
-      }
-    }
-    const auth = Buffer.from(req.headers.authorization ?? '');
-    if (auth.length !== expected.length || !timingSafeEqual(auth, expected)) return reply(err(401, 'Unauthorized'));
-    if (!found) return reply(err(404, `No resource ${url.pathname}`));
-    const d = drawRestFault(f, rng, found.name);
-    if (d.slow) await new Promise((r) => setTimeout(r, f.slowMs ?? 2000));
-    if (d.fault) {
-      rec.fault = d.fault;
-      faults[d.fault] = (faults[d.fault] ?? 0) + 1;
-      if (d.fault === 'drop') return void res.destroy();
-      if (d.fault === 'server-500') return reply(err(500, 'An error has occurred.'));
-      if (d.fault === 'server-503') return reply(err(503, 'The service is unavailable.'));
-    }
-    const answer = route(found.name, found.match!, body, url.searchParams);
-    if (d.fault === 'drop-after') return void res.destroy();
-    if (d.fault === 'malformed' && answer.status < 300) return reply({ status: 200, body: '{"resources": [{"id": 1, "scanName": "' });
-    reply(answer);
-  }
 
   const link = (path: string) => [{ href: `${origin}/api/3/${path}`, rel: 'self' }];
 

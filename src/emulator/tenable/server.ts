@@ -10,7 +10,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Logger } from '../../log.js';
 import { scanClock } from '../qualys/clock.js';
 import { seededRng } from '../qualys/rng.js';
-import { listen, readBody } from '../rest-server.js';
+import { listen, restHandler, type RestAnswer, type RestRequestRecord } from '../rest-server.js';
 import { drawRestFault, type RestFault, type RestFaults } from '../rest-faults.js';
 import { TEMPLATES, TenableModel, type EmScan, type ScanTiming } from './model.js';
 
@@ -45,16 +45,7 @@ export interface TenableEmulatorOptions {
   log?: Logger;
 }
 
-export interface TenableRequestRecord {
-  method: string;
-  path: string;
-  route: string;
-  query: Record<string, string>;
-  body?: unknown;
-  status?: number;
-  fault?: TenableFault;
-  at: number;
-}
+export type TenableRequestRecord = RestRequestRecord<TenableFault>;
 
 export interface TenableEmulator {
   url: string;
@@ -69,13 +60,7 @@ export interface TenableEmulator {
   close(): Promise<void>;
 }
 
-interface Answer {
-  status: number;
-  body?: unknown;
-  headers?: Record<string, string>;
-}
-
-const MAX_BODY = 4 * 1024 * 1024;
+type Answer = RestAnswer;
 
 /** [method, path pattern, route name] */
 const ROUTES: [string, RegExp, string][] = [
@@ -125,60 +110,36 @@ export async function startTenableEmulator(o: TenableEmulatorOptions = {}): Prom
     return norm.length === expected.length && timingSafeEqual(norm, expected);
   }
 
-  const server: Server = createServer((req, res) => {
-    handle(req, res).catch((err) => {
-      o.log?.warn({ err: (err as Error).message }, 'tenable emulator: handler failed');
-      if (!res.headersSent) send(res, { status: 500, body: { statusCode: 500, error: 'Internal Server Error', message: 'An internal server error occurred' } });
-      else res.destroy();
-    });
-  });
-
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://emulator');
-    const method = req.method ?? 'GET';
-    const text = await readBody(req);
-    const found = ROUTES.map(([m, re, name]) => ({ m, name, match: re.exec(url.pathname) })).find((r) => r.match && r.m === method);
-    const rec: TenableRequestRecord = { method, path: url.pathname, route: found?.name ?? 'unknown', query: Object.fromEntries(url.searchParams), at: Date.now() };
-    if (requests.length >= 10_000) requests.shift();
-    requests.push(rec);
-    const reply = (a: Answer) => {
-      rec.status = a.status;
-      send(res, a);
-    };
-    if (text === undefined) return reply(err(413, 'Payload Too Large', 'request body too large'));
-    let body: Record<string, unknown> = {};
-    if (text.trim()) {
-      try {
-        body = JSON.parse(text) as Record<string, unknown>;
-        rec.body = body;
-      } catch {
-        return reply(err(400, 'Bad Request', 'Invalid JSON'));
-      }
-    }
-    if (!authorized(req)) return reply(err(401, 'Unauthorized', 'Invalid Credentials'));
-    if (!found) return reply(err(404, 'Not Found', `No route for ${method} ${url.pathname}`));
+  const server: Server = createServer(restHandler<TenableFault>({
+    routes: ROUTES,
+    error: (kind, method, path) => ({
+      'too-large': err(413, 'Payload Too Large', 'request body too large'),
+      'bad-json': err(400, 'Bad Request', 'Invalid JSON'),
+      unauthorized: err(401, 'Unauthorized', 'Invalid Credentials'),
+      'not-found': err(404, 'Not Found', `No route for ${method} ${path}`),
+      'server-500': err(500, 'Internal Server Error', 'An internal server error occurred'),
+      'server-503': err(503, 'Service Unavailable', 'Service Unavailable'),
+      internal: err(500, 'Internal Server Error', 'An internal server error occurred'),
+    })[kind],
+    authorized,
     // the per-minute rate limit counts every authenticated call
-    const nowReal = Date.now();
-    while (calls.length && calls[0] <= nowReal - 60_000) calls.shift();
-    if (o.ratePerMinute !== undefined && calls.length >= o.ratePerMinute) {
-      const wait = Math.max(1, Math.ceil((calls[0] + 60_000 - nowReal) / 1000));
-      return reply({ status: 429, body: '<html><body>Too Many Requests</body></html>', headers: { 'retry-after': String(wait), 'content-type': 'text/html' } });
-    }
-    calls.push(nowReal);
-    const d = drawRestFault(f, rng, found.name);
-    if (d.slow) await new Promise((r) => setTimeout(r, f.slowMs ?? 2000));
-    if (d.fault) {
-      rec.fault = d.fault;
-      faults[d.fault] = (faults[d.fault] ?? 0) + 1;
-      if (d.fault === 'drop') return void res.destroy();
-      if (d.fault === 'server-500') return reply(err(500, 'Internal Server Error', 'An internal server error occurred'));
-      if (d.fault === 'server-503') return reply(err(503, 'Service Unavailable', 'Service Unavailable'));
-    }
-    const answer = route(found.name, found.match!, body, url.searchParams);
-    if (d.fault === 'drop-after') return void res.destroy();
-    if (d.fault === 'malformed' && answer.status === 200) return reply({ status: 200, body: '{"scans": [{"id": 1, "name": "', headers: { 'content-type': 'application/json' } });
-    reply(answer);
-  }
+    admit: () => {
+      const nowReal = Date.now();
+      while (calls.length && calls[0] <= nowReal - 60_000) calls.shift();
+      if (o.ratePerMinute !== undefined && calls.length >= o.ratePerMinute) {
+        const wait = Math.max(1, Math.ceil((calls[0] + 60_000 - nowReal) / 1000));
+        return { status: 429, body: '<html><body>Too Many Requests</body></html>', headers: { 'retry-after': String(wait), 'content-type': 'text/html' } };
+      }
+      calls.push(nowReal);
+      return undefined;
+    },
+    drawFault: (name) => drawRestFault(f, rng, name),
+    slowMs: f.slowMs ?? 2000,
+    answer: route,
+    malformed: '{"scans": [{"id": 1, "name": "',
+    send,
+    onHandlerError: (e) => o.log?.warn({ err: (e as Error).message }, 'tenable emulator: handler failed'),
+  }, requests, faults));
 
   function scanById(id: string): EmScan | undefined {
     return model.scans.find((s) => s.id === Number(id));

@@ -77,7 +77,7 @@ export async function startFileInput(opts: FileInputOptions, sink: LineSink, che
       log,
     );
     tailers.set(path, t);
-    const cp = checkpoints(path);
+    const cp = await checkpoints(path);
     // a file that appears while we run is new: read it whole, whatever startAt says
     const start: StartPosition = cp ? { kind: 'checkpoint', cp } : initial && opts.startAt === 'end' ? { kind: 'end' } : { kind: 'beginning' };
     await t.start(start);

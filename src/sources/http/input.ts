@@ -136,7 +136,7 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
     if (typeof idem === 'string' && idem !== '') {
       if (idem.length > 255 || /[^\x21-\x7e]/.test(idem)) return reply(res, plain(400, 'Idempotency-Key: at most 255 printable ASCII characters'));
       posKey = `${name}:idem:${auth.token}:${idem}`;
-      const prev = store.position(posKey) as Answer | undefined;
+      const prev = (await store.position(posKey)) as Answer | undefined;
       if (prev) {
         event('replayed');
         req.resume();
@@ -170,7 +170,7 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
       let repeatAt: number | undefined;
       if (isHec && !posKey) {
         const k = `${name}:idem:${auth.token}:hec-sha256:${createHash('sha256').update(ep).update('\0').update(body.body).digest('hex')}`;
-        const prev = store.position(k) as (Answer & { at?: number }) | undefined;
+        const prev = (await store.position(k)) as (Answer & { at?: number }) | undefined;
         if (prev?.at !== undefined && Date.now() - prev.at < HEC_REPEAT_MS) {
           event('replayed');
           return reply(res, { status: prev.status, body: prev.body, headers: { 'idempotent-replayed': 'true' } });
@@ -273,11 +273,9 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
     const now = Date.now();
     if (now - lastPrune < 600_000) return;
     lastPrune = now;
-    try {
-      store.prunePositions(`${name}:idem:`, now - opts.idempotencyTtlS * 1000);
-    } catch (err) {
-      log.warn({ err: { message: (err as Error).message } }, 'could not prune old idempotency keys');
-    }
+    store.prunePositions(`${name}:idem:`, now - opts.idempotencyTtlS * 1000).catch((err: Error) => {
+      log.warn({ err: { message: err.message } }, 'could not prune old idempotency keys');
+    });
   }
 
   const web = createWebServer(opts, (req, res) => {

@@ -78,7 +78,7 @@ async function loadCompanions(opts: LeaseInputConfig, newReader: () => JournalRe
   if (!files.length) return;
   const key = `${name}:companions`;
   const id = files.map((f) => `${f.path}:${f.st.ino}:${f.st.size}`).join(',');
-  if ((store.position(key) as { id?: string } | undefined)?.id === id) return;
+  if (((await store.position(key)) as { id?: string } | undefined)?.id === id) return;
   const now = Date.now();
   const sightings: Sighting[] = [];
   for (const f of files) {
@@ -140,7 +140,7 @@ async function startJournal(opts: LeaseInputConfig, newReader: () => JournalRead
     onDrain: (cb) => sink.onDrain(cb),
   };
   const tailer = new FileTailer({ key: opts.path, format, rotateWaitMs: 1000, maxLineBytes: 1 << 20 }, adapter, log);
-  const cp = store.checkpoint(opts.path);
+  const cp = await store.checkpoint(opts.path);
   if (companions.length && (!cp || !(await checkpointFileExists(opts.path, cp.ino)))) {
     await loadCompanions(opts, newReader, format, companions, name, sink, store, stats, log, malformed);
   }
@@ -166,7 +166,7 @@ const identity = (l: SnapshotLease) => l.mac ?? l.duid ?? l.clientId ?? '';
 
 async function startSnapshot(opts: LeaseInputConfig, parse: (text: string) => SnapshotParse, format: string, name: string, sink: LineSink, store: ResumeStore, stats: Stats, log: Logger) {
   const key = name;
-  const saved = store.position(key) as { leases?: Record<string, Kept> } | undefined;
+  const saved = (await store.position(key)) as { leases?: Record<string, Kept> } | undefined;
   let prev: Record<string, Kept> = saved?.leases ?? {};
   let seen = '';
   let waiting = false;

@@ -1,0 +1,273 @@
+/**
+ * The store behind one interface: the inventory (identities, bindings, sightings, source
+ * positions) and the scheduler's durable part (queue, intents, decisions, operator marks).
+ * Every method that touches the database returns a Promise, so one implementation can sit on
+ * embedded SQLite (src/inventory/inventory.ts, src/scheduler/queue.ts) and another on a
+ * PostgreSQL server (src/store/postgres/). Callers never see SQL.
+ *
+ * Transactions: `SchedulerStore.atomically(fn)` runs `fn` (which may await store calls on either
+ * store of the same Store) as one transaction; while it is open no other caller's statement joins
+ * it, and an exception rolls it back.
+ */
+import type { Sighting } from '../sighting.js';
+import type { FileCheckpoint, SourcePosition } from '../sources/types.js';
+
+// ------------------------------------------------------------------------------ inventory
+
+export interface InventoryOptions {
+  defaultLeaseS: number;
+  maxSessionS: number;
+  retentionS: number;
+  /** identities with the same specific hostname share their last scan (DHCP and VPN views of one laptop); default true */
+  linkHostnames?: boolean;
+  /**
+   * Host-key globs (`lt-*`) the operator vouches for: names handed out centrally to managed
+   * devices. Identities sharing such a name link on the name alone; any other name links only
+   * when the two identities also share a user name (a LAN device that names itself like a
+   * scanned laptop must not inherit its scan).
+   */
+  linkHostPatterns?: string[];
+}
+
+export interface IdentityView {
+  id: number;
+  key: string;
+  mac?: string;
+  duid?: string;
+  user?: string;
+  hostname?: string;
+  lastScannedAt?: number;
+  lastScannedVia?: string;
+}
+
+export interface BindingView {
+  id: number;
+  ip: string;
+  identityId: number;
+  identityKey: string;
+  mac?: string;
+  user?: string;
+  hostname?: string;
+  channel: 'dhcp' | 'vpn';
+  format: string;
+  startAt: number;
+  lastSeen: number;
+  expiresAt?: number;
+  endAt?: number;
+  endReason?: string;
+  renewals: number;
+  lastScannedAt?: number;
+  lastScannedVia?: string;
+}
+
+export type Change = 'new' | 'renewed' | 'ended' | 'reassigned' | 'ignored';
+
+export interface ApplyResult {
+  change: Change;
+  bindingId?: number;
+  identityId?: number;
+  /** why a sighting changed nothing */
+  note?: string;
+}
+
+/** A binding that ended since some time (the status page's "left without a scan"). */
+export interface EndedBindingRow {
+  id: number;
+  ip: string;
+  identityId: number;
+  startAt: number;
+  endAt: number;
+  endReason?: string;
+  lastScannedAt?: number;
+  lastScannedVia?: string;
+  /** the device holds another present binding */
+  presentElsewhere: boolean;
+}
+
+export interface InventoryCounts {
+  identities: number;
+  present: number;
+  bindings: number;
+  sightings: number;
+}
+
+export interface Inventory {
+  /** Lease and retention defaults and hostname linking from a reloaded config (no I/O). */
+  setOptions(opts: InventoryOptions): void;
+  /**
+   * Apply a batch of sightings, the file checkpoints of the lines that produced them and other
+   * sources' positions in ONE transaction: either all of it is in the database or none of it is.
+   */
+  commitBatch(sightings: Sighting[], checkpoints?: FileCheckpoint[], now?: number, positions?: SourcePosition[]): Promise<ApplyResult[]>;
+  /** A source position's committed value, or undefined. */
+  position(key: string): Promise<unknown>;
+  /** Forget positions under `prefix` not updated since `before` (old HTTP idempotency keys). */
+  prunePositions(prefix: string, before: number): Promise<number>;
+  checkpoint(path: string): Promise<FileCheckpoint | undefined>;
+  binding(id: number): Promise<BindingView | undefined>;
+  /** the binding holding `ip` now, if any */
+  openBinding(ip: string): Promise<BindingView | undefined>;
+  identity(id: number): Promise<IdentityView | undefined>;
+  /** A binding is present while it is open and not past its expiry (no I/O). */
+  isPresent(b: BindingView, now: number): boolean;
+  presentBindings(now: number): Promise<BindingView[]>;
+  /** The bindings an identity holds now (onsight rescan / skip name devices, not addresses). */
+  presentBindingsOf(identityId: number, now: number): Promise<BindingView[]>;
+  /** The ids (and identities' last scan) of presentBindings(now), same order: a cheap pass for the periodic sweep. */
+  presentIds(now: number): Promise<{ id: number; lastScannedAt?: number }[]>;
+  /**
+   * presentBindings(now) a page at a time, same order (keyset pages by address), so a pass over a
+   * fleet of 1M holds one page, not the fleet (status page, metrics).
+   */
+  presentBindingPages(now: number, pageSize?: number): AsyncIterable<BindingView[]>;
+  /** presentIds(now) a page at a time (the periodic full sweep). */
+  presentIdPages(now: number, pageSize?: number): AsyncIterable<{ id: number; lastScannedAt?: number }[]>;
+  /** Bindings ended at or after `since`, newest first (at most 20,000). */
+  endedBindings(since: number, now: number): Promise<EndedBindingRow[]>;
+  /** End bindings whose lease ran out without a release; returns their ids. */
+  expireStale(now: number): Promise<number[]>;
+  /** Did a device other than `identityId` hold `ip` at any time from `from` to `to` (default: at `from`), as far as we know? */
+  heldByAnotherAt(ip: string, from: number, identityId: number, to?: number): Promise<boolean>;
+  /**
+   * Record a scan of these identities (only ever forward); with linkHostnames, identities sharing
+   * a specific host key with one of them are credited too.
+   */
+  markScanned(identityIds: number[], at: number, via: string): Promise<void>;
+  /** Drop sightings and ended bindings older than the retention. */
+  prune(now: number): Promise<{ sightings: number; bindings: number }>;
+  counts(now: number): Promise<InventoryCounts>;
+}
+
+// ------------------------------------------------------------------------------ scheduler store
+
+export interface QueueEntry {
+  bindingId: number;
+  ip: string;
+  identityId: number;
+  region: string;
+  dueSince: number;
+  /** the device's last sighting (ms): the most recently seen go first */
+  lastSeen?: number;
+  attempts: number;
+  notBefore: number;
+  intentId?: string;
+}
+
+export type IntentState = 'launching' | 'running' | 'finished' | 'error' | 'canceled' | 'abandoned';
+
+export interface Intent {
+  id: string;
+  region: string;
+  appliance: string;
+  state: IntentState;
+  scanRef?: string;
+  createdAt: number;
+  launchedAt?: number;
+  endedAt?: number;
+  error?: string;
+}
+
+export interface IntentTarget {
+  ip: string;
+  identityId: number;
+  bindingId: number;
+}
+
+/**
+ * What the scheduler decided about an address, as logged (the decision log, `onsight hosts`, the
+ * status page): `due` queued; `not-due` not queued (the reason says why); `dropped` taken out of
+ * the queue at launch time (re-check failed); `launched`; `scanned` recorded as scanned;
+ * `not-scanned` a scan ended without a result for it; `dropped-by-scanner` the scanner left it out
+ * of the scan it launched (outside its subscription, say); `canceled` its scan was canceled;
+ * `failed` given up after too many failed scans.
+ */
+export type DecisionKind = 'due' | 'not-due' | 'dropped' | 'launched' | 'scanned' | 'not-scanned' | 'dropped-by-scanner' | 'canceled' | 'failed';
+
+export interface Decision {
+  at: number;
+  ip: string;
+  identityId?: number;
+  decision: DecisionKind;
+  reason: string;
+}
+
+/** What an operator asked about a device (`onsight rescan`, `onsight skip`); see scheduler/marks.ts. */
+export interface OperatorMark {
+  identityId: number;
+  rescanAt?: number;
+  skipUntil?: number;
+  updatedAt: number;
+}
+
+export type AwaitingEntry = QueueEntry & { scanRef: string; appliance: string; launchedAt: number; endedAt: number };
+
+export interface SchedulerStore {
+  /** Queue a due binding; false when it is queued already. */
+  enqueue(e: Omit<QueueEntry, 'attempts' | 'notBefore' | 'intentId'>): Promise<boolean>;
+  /** A queued device seen again moves up the queue. */
+  touch(bindingId: number, lastSeen: number): Promise<void>;
+  queued(bindingId: number): Promise<QueueEntry | undefined>;
+  /** binding ids of every queue entry */
+  queuedIds(): Promise<Set<number>>;
+  ready(region: string, now: number, limit: number): Promise<QueueEntry[]>;
+  /** Those of `regions` with a queue entry ready to launch (one indexed probe per region, not a queue scan). */
+  readyRegions(now: number, regions: Iterable<string>): Promise<string[]>;
+  dequeue(bindingId: number): Promise<void>;
+  /** Leave the queue unless a scan for it is in flight (an operator's skip does not cancel a running scan). */
+  dequeueIfWaiting(bindingId: number): Promise<void>;
+  /** Record the intent and its targets before the launch call: the crash-safety anchor. */
+  createIntent(i: Pick<Intent, 'id' | 'region' | 'appliance' | 'createdAt'>, targets: IntentTarget[]): Promise<void>;
+  setRunning(id: string, scanRef: string, at: number): Promise<void>;
+  /** End an intent; its queue entries are removed (finished) or released for a retry later. */
+  endIntent(id: string, state: Exclude<IntentState, 'launching' | 'running'>, at: number, error: string | null, retry?: { notBefore: number; countAttempt: boolean }): Promise<void>;
+  /** Take one target out of its intent, back to the queue (the rest of the intent is ended later). */
+  releaseTarget(bindingId: number, retry: { notBefore: number; countAttempt: boolean }): Promise<void>;
+  /**
+   * End a finished intent but keep the queue entries of `keep` assigned to it: their result is
+   * yet to be confirmed by the scanner (awaitingVerification); the others leave the queue.
+   */
+  finishKeeping(id: string, at: number, keep: Set<number>): Promise<void>;
+  /** Queue entries of finished scans whose result is not confirmed yet, oldest scan first. */
+  awaitingVerification(limit: number): Promise<AwaitingEntry[]>;
+  intent(id: string): Promise<Intent | undefined>;
+  activeIntents(): Promise<Intent[]>;
+  targets(intentId: string): Promise<IntentTarget[]>;
+  /**
+   * Run `fn` as one transaction (the many small writes of one pass commit once). `fn` may await
+   * calls on this store and on the inventory of the same Store; nobody else's statements join it
+   * meanwhile; an exception rolls it back and is rethrown.
+   */
+  atomically<T>(fn: () => Promise<T>): Promise<T>;
+  decide(d: Decision): Promise<void>;
+  recentDecisions(limit: number): Promise<Decision[]>;
+  /** Decisions logged since `since` (ms), oldest first. */
+  decisionsSince(since: number): Promise<Decision[]>;
+  /** Ended intents by region, appliance and final state (durable counts for /metrics). */
+  endedIntentCounts(): Promise<{ region: string; appliance: string; state: string; n: number }[]>;
+  pruneDecisions(keep: number): Promise<void>;
+  allQueued(): Promise<QueueEntry[]>;
+  /** The last time the scanner dropped each (address, device) from a scan, and why (`onsight hosts`). */
+  lastDroppedByScanner(): Promise<Map<string, { identityId?: number; at: number; reason: string }>>;
+  recentIntents(limit: number): Promise<Intent[]>;
+
+  // operator marks (onsight rescan / skip): written by the CLI while the daemon runs
+  mark(identityId: number): Promise<OperatorMark | undefined>;
+  /** Marks written after `since` (ms, the daemon's last look), oldest first. */
+  marksChangedSince(since: number): Promise<OperatorMark[]>;
+  marksLastUpdate(): Promise<number>;
+  /** Forget marks that no longer change any answer (skips ended, rescans honoured or older than `rescanTtlMs`). */
+  pruneMarks(now: number, rescanTtlMs: number): Promise<number>;
+  requestRescan(identityIds: number[], now: number): Promise<void>;
+  skip(identityIds: number[], until: number, now: number): Promise<void>;
+}
+
+// ------------------------------------------------------------------------------ the whole store
+
+export interface Store {
+  readonly kind: 'sqlite' | 'postgres';
+  readonly inventory: Inventory;
+  readonly scheduler: SchedulerStore;
+  /** A trivial round trip: throws when the database cannot answer (/healthz). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
