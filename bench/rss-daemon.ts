@@ -31,6 +31,8 @@ export interface RssDaemonResult {
   rssAfterSweepMiB: number;
   /** the process's peak RSS over the whole run */
   peakRssMiB: number;
+  /** the highest RSS sampled in each phase (ingest, restart+sweep, status, metrics) */
+  phasePeakMiB: Record<string, number>;
   /** present devices the status page counted */
   present: number;
   heapUsedMiB: number;
@@ -90,7 +92,18 @@ const gcRss = () => {
   return process.memoryUsage().rss / MiB;
 };
 
+/** the highest RSS sampled (every 50 ms) per phase: where the peak happens */
+const phasePeak: Record<string, number> = {};
+let phase = 'setup';
+function sampleRss(): NodeJS.Timeout {
+  return setInterval(() => {
+    const r = process.memoryUsage.rss() / MiB;
+    if (r > (phasePeak[phase] ?? 0)) phasePeak[phase] = r;
+  }, 50).unref();
+}
+
 export async function runRssDaemon(n: number): Promise<RssDaemonResult> {
+  const sampler = sampleRss();
   const dir = mkdtempSync(join(tmpdir(), 'onsight-rss-daemon-'));
   try {
     const file = join(dir, 'leases.log');
@@ -104,6 +117,7 @@ export async function runRssDaemon(n: number): Promise<RssDaemonResult> {
     let port = await freePort();
     let daemon = new Daemon({ config: config(dir, port), log: silentLogger() });
     await daemon.start();
+    phase = 'ingest';
     const t0 = performance.now();
     const sender = spawn(process.execPath, ['-e', SENDER, file, String(port)], { stdio: 'ignore' });
     while (daemon.ingest.counters.lines < n) await sleep(50);
@@ -114,14 +128,17 @@ export async function runRssDaemon(n: number): Promise<RssDaemonResult> {
     // restart on the same state: start() runs the full sweep over everyone present
     port = await freePort();
     daemon = new Daemon({ config: config(dir, port), log: silentLogger() });
+    phase = 'restart+sweep';
     const t1 = performance.now();
     await daemon.start();
     const sweepSeconds = (performance.now() - t1) / 1000;
     const rssAfterSweepMiB = gcRss();
     const view = daemonView(daemon);
+    phase = 'status';
     const t2 = performance.now();
     const status = await buildStatus(view);
     const statusSeconds = (performance.now() - t2) / 1000;
+    phase = 'metrics';
     const t3 = performance.now();
     await renderMetrics(view);
     const metricsSeconds = (performance.now() - t3) / 1000;
@@ -129,7 +146,8 @@ export async function runRssDaemon(n: number): Promise<RssDaemonResult> {
     const heapUsedMiB = process.memoryUsage().heapUsed / MiB;
     const peakRssMiB = process.resourceUsage().maxRSS / 1024;
     await daemon.stop();
-    return { n, rssAfterSweepMiB, identities: status.totals.identities, present: status.totals.present, heapUsedMiB, ingestSeconds, rssAfterIngestMiB, rssAfterRestartMiB, peakRssMiB, sweepSeconds, statusSeconds, metricsSeconds };
+    clearInterval(sampler);
+    return { n, phasePeakMiB: Object.fromEntries(Object.entries(phasePeak).map(([k, v]) => [k, Math.round(v)])), rssAfterSweepMiB, identities: status.totals.identities, present: status.totals.present, heapUsedMiB, ingestSeconds, rssAfterIngestMiB, rssAfterRestartMiB, peakRssMiB, sweepSeconds, statusSeconds, metricsSeconds };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

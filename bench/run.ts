@@ -82,7 +82,7 @@ async function rssDaemonBench(n: number): Promise<void> {
     c.once('exit', (code) => code && reject(new Error(`rss-daemon exited ${code}`)));
   });
   out(`RSS with ${r.identities.toLocaleString('en')} identities through the whole daemon (${n.toLocaleString('en')} DHCPACKs over TCP in ${r.ingestSeconds.toFixed(0)} s; restarted: full sweep ${r.sweepSeconds.toFixed(1)} s, status ${r.statusSeconds.toFixed(2)} s over ${r.present.toLocaleString('en')} present, metrics ${r.metricsSeconds.toFixed(2)} s):`);
-  out(`  RSS after ingest ${r.rssAfterIngestMiB.toFixed(0)} MiB, after restart + sweep + status + metrics ${r.rssAfterRestartMiB.toFixed(0)} MiB, peak ${r.peakRssMiB.toFixed(0)} MiB (target < 300 MiB); JS heap ${r.heapUsedMiB.toFixed(0)} MiB`);
+  out(`  RSS after ingest ${r.rssAfterIngestMiB.toFixed(0)} MiB, after restart + sweep + status + metrics ${r.rssAfterRestartMiB.toFixed(0)} MiB, peak ${r.peakRssMiB.toFixed(0)} MiB (target < 300 MiB; peaks by phase ${JSON.stringify(r.phasePeakMiB)}); JS heap ${r.heapUsedMiB.toFixed(0)} MiB`);
 }
 
 // ------------------------------------------------------------------------------ 3. daemon latency
