@@ -96,7 +96,8 @@ export async function startUdpThread(addr: Address, opts: SyslogInputOptions, si
     log.warn({ input: name, requested: opts.udpRecvBufferBytes, got: bound!.granted }, 'UDP receive buffer smaller than asked for (raise net.core.rmem_max)');
   }
   log.info({ input: name, address: bound!.address, socketInode: bound!.inode, receiveThread: true }, 'syslog UDP listening');
-  let kernel = 0;
+  /** undefined when /proc/net/udp cannot be read (then no kernel figure is reported) */
+  let kernel: number | undefined;
   const readKernel = () => {
     const k = readUdpKernelDrops(bound!.port, family, bound!.inode);
     if (k !== undefined) kernel = Math.max(0, k - baseDrops);
@@ -107,7 +108,7 @@ export async function startUdpThread(addr: Address, opts: SyslogInputOptions, si
     counters(): SourceCounters {
       if (!closing) readKernel();
       const dropped = add(base.dropped, last.dropped);
-      if (kernel) dropped.kernel = kernel;
+      if (kernel !== undefined) dropped.kernel = kernel;
       return { received: base.received + last.received, dropped, events: add(base.events, last.events), recvBufferBytes: bound!.granted };
     },
     async close() {
