@@ -100,9 +100,9 @@ http: { enabled: false }
     const progress: number[] = [];
     for (let k = 0; k < kills; k++) {
       const d = start(dir);
-      // the kill lands while it reads: after it is up (start-up alone can take seconds on a loaded machine)
-      await d.waitFor((e) => /onsight running/.test(e.msg), 30_000).catch(() => undefined);
-      await sleep(100 + ((k * 137) % 400));
+      // kill while it ingests: counted from when it runs, as starting Node takes seconds on a loaded machine
+      await d.waitFor((e) => e.msg.startsWith('onsight running'), 30_000);
+      await sleep(100 + ((k * 137) % 500));
       d.child.kill('SIGKILL');
       await d.exit;
       progress.push(stored(state).length);
