@@ -36,6 +36,8 @@ export interface RssDaemonResult {
   /** present devices the status page counted */
   present: number;
   heapUsedMiB: number;
+  /** the JS heap V8 keeps committed (part of the RSS even when unused) */
+  heapTotalMiB: number;
   sweepSeconds: number;
   statusSeconds: number;
   metricsSeconds: number;
@@ -144,10 +146,11 @@ export async function runRssDaemon(n: number): Promise<RssDaemonResult> {
     const metricsSeconds = (performance.now() - t3) / 1000;
     const rssAfterRestartMiB = gcRss();
     const heapUsedMiB = process.memoryUsage().heapUsed / MiB;
+    const heapTotalMiB = process.memoryUsage().heapTotal / MiB;
     const peakRssMiB = process.resourceUsage().maxRSS / 1024;
     await daemon.stop();
     clearInterval(sampler);
-    return { n, phasePeakMiB: Object.fromEntries(Object.entries(phasePeak).map(([k, v]) => [k, Math.round(v)])), rssAfterSweepMiB, identities: status.totals.identities, present: status.totals.present, heapUsedMiB, ingestSeconds, rssAfterIngestMiB, rssAfterRestartMiB, peakRssMiB, sweepSeconds, statusSeconds, metricsSeconds };
+    return { n, heapTotalMiB, phasePeakMiB: Object.fromEntries(Object.entries(phasePeak).map(([k, v]) => [k, Math.round(v)])), rssAfterSweepMiB, identities: status.totals.identities, present: status.totals.present, heapUsedMiB, ingestSeconds, rssAfterIngestMiB, rssAfterRestartMiB, peakRssMiB, sweepSeconds, statusSeconds, metricsSeconds };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -358,6 +358,8 @@ export class SqliteInventory implements Inventory {
     let after = { ip: '', id: 0 };
     for (;;) {
       const from = after;
+      // between pages the event loop turns (sockets, timers): a pass over 1M is not one long block
+      if (from.id) await new Promise((r) => setImmediate(r));
       const rows = await this.gate.run(() => this.stmt.presentPage.all({ now, ...from, n: pageSize }) as BindingRow[]);
       if (rows.length) yield rows.map(toView);
       if (rows.length < pageSize) return;
@@ -371,6 +373,7 @@ export class SqliteInventory implements Inventory {
     let after = { ip: '', id: 0 };
     for (;;) {
       const from = after;
+      if (from.id) await new Promise((r) => setImmediate(r));
       const rows = await this.gate.run(() => this.stmt.presentIdsPage.all({ now, ...from, n: pageSize }) as [number, string, number | null][]);
       if (rows.length) yield rows.map(([id, , at]) => (at === null ? { id } : { id, lastScannedAt: at }));
       if (rows.length < pageSize) return;
