@@ -5,11 +5,16 @@
  *    tight-api, appliance-outage — onsight against immediate / twice-daily / batch-15min /
  *    reservation / oracle.
  * 2. RSS with 100k identities: 100k distinct sightings through Inventory.commitBatch into a
- *    temp-file SQLite (in a child process, so the figure is the inventory's alone).
+ *    temp-file SQLite (in a child process, so the figure is the inventory's alone); and 1M
+ *    identities through the whole daemon (bench/rss-daemon.ts: TCP, restart with a full sweep,
+ *    status, metrics; 100k with --quick; about 10 minutes at 1M on a busy 2-core machine).
  * 3. Sighting → launch-call latency p50/p99 through the live daemon: syslog over loopback UDP,
  *    the real Qualys client against the Qualys emulator, launch calls timed at the client.
  * 4. Ingestion figures from bench/ingest-source.ts (runSourceBench), when present; end to end over
- *    TCP (bench/ingest-e2e.ts) and over HTTP (bench/ingest-http.ts, HEC /raw), side by side.
+ *    TCP (bench/ingest-e2e.ts: UTC + silent logger and Europe/Berlin + logger at info, each with and
+ *    without the decode thread, against rsyslog, mmnormalize and PatternDB, medians of 3 rounds,
+ *    CPU-s per million); UDP at 200k msg/s through the daemon (bench/udp-e2e.ts, C sender); and
+ *    over HTTP (bench/ingest-http.ts, HEC /raw), side by side.
  *
  * Whole run: a few minutes on 2 cores. `node dist/bench/run.js --quick` shortens everything.
  */
@@ -255,7 +260,7 @@ async function ingestBench(): Promise<void> {
   out(JSON.stringify(r));
   out('\n## Ingestion end to end (bench/ingest-e2e.ts: the daemon — framing, parsing, SQLite — against rsyslog imtcp→omfile and the parsing peers rsyslog mmnormalize and syslog-ng PatternDB, same stream)');
   const { runIngestE2E } = await import('./ingest-e2e.js');
-  const e = await runIngestE2E({ messages: quick ? 200_000 : 1_000_000, print: true });
+  const e = await runIngestE2E({ messages: quick ? 200_000 : 1_000_000, rounds: quick ? 1 : 3, print: true });
   out(JSON.stringify(e));
   out('\n## UDP through the whole daemon (bench/udp-e2e.ts: C sendmmsg sender at 200k msg/s, receive thread, loss and counted drops)');
   const { runUdpE2E } = await import('./udp-e2e.js');

@@ -113,7 +113,8 @@ http: { enabled: false }
 
     // a last, clean run catches up with everything, including rotated files
     const d = start(dir);
-    const deadline = Date.now() + 60_000;
+    // catch-up runs at a few hundred lines/s on a loaded 2-core machine: give it time (what is lost is checked after)
+    const deadline = Date.now() + 180_000;
     while (stored(state).length < written && Date.now() < deadline) await sleep(200);
     await sleep(500);
     if (stored(state).length < written) console.log('daemon log tail:', d.logs.slice(-10).map((l) => JSON.stringify(l)).join('\n'), d.stderr.slice(-2000));
@@ -143,5 +144,5 @@ http: { enabled: false }
     expect(lost).toBe(0);
     expect(duplicated).toBe(0);
     expect(ips.length).toBe(written);
-  }, 300_000);
+  }, 480_000);
 });
