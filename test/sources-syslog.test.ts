@@ -171,7 +171,7 @@ describe.each([false, true])('UDP listener (receiveThread %s)', (receiveThread) 
     sink.drain();
     await until(() => sink.lines.length === n, 5000);
     expect(sink.texts().map((t) => Number(t.split(' ').at(-1)))).toEqual([...Array(n).keys()]);
-    expect(h.counters().dropped).toEqual({});
+    expect(Object.entries(h.counters().dropped).filter(([, k]) => k > 0)).toEqual([]);
     s.close();
   });
 });
