@@ -29,7 +29,11 @@ export type ErrorCode =
   | 'ONSIGHT_QUALYS_NOT_IN_SUBSCRIPTION'
   | 'ONSIGHT_QUALYS_LAUNCH_UNCONFIRMED'
   | 'ONSIGHT_QUALYS_PAGING'
-  | 'ONSIGHT_CLOSED';
+  | 'ONSIGHT_CLOSED'
+  /** cluster mode: a write or a scanner call refused because this node does not hold the lease (or its epoch is stale) */
+  | 'ONSIGHT_FENCED'
+  /** cluster mode: the PostgreSQL state cannot be reached or is not usable */
+  | 'ONSIGHT_CLUSTER';
 
 export class OnsightError extends Error {
   readonly code: ErrorCode;
@@ -75,4 +79,11 @@ export function exitCodeFor(err: unknown): number {
   if (err instanceof ConfigError || err instanceof UsageError) return 2;
   if (err instanceof OnsightError && (err.code === 'ONSIGHT_UNKNOWN_FORMAT' || err.code === 'ONSIGHT_CONFIG_UNREADABLE')) return 2;
   return 1;
+}
+
+/** Cluster mode: this node is not (or no longer) the leader of the epoch it names; nothing was written or sent. */
+export class FencedError extends OnsightError {
+  constructor(message: string) {
+    super('ONSIGHT_FENCED', message);
+  }
 }

@@ -15,6 +15,7 @@ import { Policy } from '../policy/policy.js';
 import { BACKENDS, backendFor, createScanner } from '../scanners/registry.js';
 import type { ApplianceStatus, Scanner } from '../scanners/types.js';
 import { loadRegistry } from '../parsers/registry.js';
+import { checkPostgres } from '../cluster/doctor.js';
 
 export interface DoctorOptions {
   /** a scanner to use instead of the configured one (tests) */
@@ -68,7 +69,8 @@ export async function runDoctor(
   }
 
   // ---- state
-  checkState(config.state, line);
+  if (typeof config.state === 'string') checkState(config.state, line);
+  else await checkPostgres(config.state, config.cluster, line, env);
 
   // ---- inputs
   const canBindLow = process.getuid?.() === 0 || hasCapability(10 /* CAP_NET_BIND_SERVICE */);

@@ -12,6 +12,7 @@ import { createLogger } from '../log.js';
 import { runParse } from './parse.js';
 import { parseWhen } from './target.js';
 import { decisionsView, hostsView, queueView, scansView } from './views.js';
+import { sqliteStatePath } from '../cluster/config.js';
 
 const program = new Command('onsight')
   .description('Scan hosts on sight: watch DHCP/VPN logs, launch a vulnerability scan while the device is still on the network.')
@@ -107,6 +108,16 @@ program.command('doctor')
     process.exitCode = await runDoctor(loaded, createLogger({ level: 'warn', fd: 2, pretty: false }), process.stdout);
   });
 
+const cluster = program.command('cluster').description('cluster mode (PostgreSQL state)');
+cluster.command('status')
+  .description('the leader, its epoch and lease expiry, the members and their heartbeats, the inbox backlog')
+  .option('--json', 'JSON instead of text')
+  .addOption(configOption())
+  .action(async (o: { json?: boolean; config?: string }) => {
+    const { clusterStatusView } = await import('./cluster.js');
+    process.stdout.write(await clusterStatusView(loadConfig(o.config).config, o.json === true));
+  });
+
 for (const [name, view, what] of [['hosts', hostsView, 'devices present now, whether each is due and why'], ['queue', queueView, 'due hosts waiting for a scan'],
   ['scans', scansView, 'recent scan intents and their state']] as const) {
   program.command(name)
@@ -141,6 +152,23 @@ program.command('decisions')
       : await decisionsView({ config: cfg, now }, o.json === true));
   });
 
+program.command('report')
+  .description('coverage per region over a period: devices seen, scanned within policy, pending, skipped, and missed by reason (keyed by device)')
+  .option('--since <when>', 'the period: a duration ago (7d, 12h) or a date (2026-12-01T00:00Z)', '7d')
+  .option('--region <name>', 'only this region')
+  .option('--csv', 'CSV (RFC 4180) instead of a table')
+  .option('--html', 'a self-contained HTML page instead of a table')
+  .option('--json', 'JSON instead of a table')
+  .addOption(configOption())
+  .action(async (o: { since: string; region?: string; csv?: boolean; html?: boolean; json?: boolean; config?: string }) => {
+    const { buildReport, renderReport } = await import('./report.js');
+    if ([o.csv, o.html, o.json].filter(Boolean).length > 1) throw new UsageError('choose one of --csv, --html and --json');
+    const now = Date.now();
+    const from = parseWhen(o.since, now, '--since', -1);
+    const { config: cfg } = loadConfig(o.config);
+    process.stdout.write(renderReport(await buildReport(cfg, from, now, o.region), o.csv ? 'csv' : o.html ? 'html' : o.json ? 'json' : 'table'));
+  });
+
 program.command('why')
   .description("show a device's history: its sightings, the scheduler's decisions about it, and the scans that targeted it")
   .argument('<target>', 'an IP address, a MAC address or a user name')
@@ -161,7 +189,7 @@ program.command('rescan')
     const { parseTarget } = await import('./target.js');
     const t = parseTarget(target);
     const { config: cfg } = loadConfig(o.config);
-    process.stdout.write(await runOperatorAction(cfg.state, t, { kind: 'rescan' }, Date.now()));
+    process.stdout.write(await runOperatorAction(sqliteStatePath(cfg.state, 'onsight rescan'), t, { kind: 'rescan' }, Date.now()));
   });
 
 program.command('skip')
@@ -177,7 +205,7 @@ program.command('skip')
     const now = Date.now();
     const until = o.until === undefined ? SKIP_FOREVER : o.until === 'now' ? now : parseWhen(o.until, now, '--until', 1);
     const { config: cfg } = loadConfig(o.config);
-    process.stdout.write(await runOperatorAction(cfg.state, t, { kind: 'skip', until }, now));
+    process.stdout.write(await runOperatorAction(sqliteStatePath(cfg.state, 'onsight skip'), t, { kind: 'skip', until }, now));
   });
 
 const emulate = program.command('emulate').description('run an emulated scanner API for dry runs and tests');

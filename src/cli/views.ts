@@ -6,6 +6,7 @@ import { SqliteSchedulerStore } from '../scheduler/queue.js';
 import { OperatorMarks } from '../scheduler/marks.js';
 import type { Config } from '../config/schema.js';
 import { printable, safeJson } from './printable.js';
+import { sqliteStatePath } from '../cluster/config.js';
 
 export function table(headers: string[], rawRows: string[][]): string {
   const rows = rawRows.map((r) => r.map((c) => printable(c ?? '')));
@@ -22,7 +23,7 @@ export interface ViewContext {
 }
 
 function open(config: Config) {
-  const db = openDatabaseReadOnly(config.state); // a view never creates or migrates state
+  const db = openDatabaseReadOnly(sqliteStatePath(config.state, 'this view')); // a view never creates or migrates state
   const inventory = new SqliteInventory(db, { defaultLeaseS: config.inventory.defaultLeaseS, maxSessionS: config.inventory.maxSessionS, retentionS: config.inventory.retention, linkHostnames: config.inventory.linkHostnames, linkHostPatterns: config.inventory.linkHostPatterns });
   const policy = new Policy({ scope: config.policy.scope, exclude: config.policy.exclude, rescanAfter: config.policy.rescanAfter, rescanLead: config.policy.rescanLead, rules: config.policy.rules, regions: config.regions, timezone: config.timezone });
   const store = new SqliteSchedulerStore(db);

@@ -7,6 +7,7 @@ import type { Config } from '../config/schema.js';
 import { identityIds, parseTarget } from './target.js';
 import { printable, safeJson } from './printable.js';
 import { iso, table } from './views.js';
+import { sqliteStatePath } from '../cluster/config.js';
 
 /** `--ip`, `--mac`, `--since` of `onsight decisions`, and `why`: rows about these addresses or identities. */
 function where(ips: string[], ids: number[], ipCol: string, idCol: string): { sql: string; args: (string | number)[] } {
@@ -17,7 +18,7 @@ function where(ips: string[], ids: number[], ipCol: string, idCol: string): { sq
 }
 
 export function whyView(config: Pick<Config, 'state'>, text: string, json: boolean, limit = 50): string {
-  const h = whyHistory(config.state, text, limit);
+  const h = whyHistory(sqliteStatePath(config.state, 'onsight why'), text, limit);
   if (json) return safeJson(h) + '\n';
   const { target, devices, sightings, decisions, scans } = h;
   if (!devices.length && !sightings.length && !decisions.length && !scans.length) return `nothing known about ${printable(target.value)} (${target.kind})\n`;
@@ -69,7 +70,7 @@ export interface DecisionFilter {
 
 /** `onsight decisions --ip/--mac/--since`: the decision log, newest first, filtered. */
 export function filteredDecisionsView(config: Config, f: DecisionFilter, json: boolean, limit = 1000): string {
-  const db = openDatabaseReadOnly(config.state);
+  const db = openDatabaseReadOnly(sqliteStatePath(config.state, 'onsight decisions'));
   try {
     const conds: string[] = [];
     const args: (string | number)[] = [];

@@ -14,6 +14,7 @@ import { PAGE_CSP, PAGE_HTML } from './page.js';
 import { handleOperatorApi } from './operator.js';
 import { buildStatus, onsightVersion, type Status } from './status.js';
 import { authenticate, createWebServer, hostAllowed, listenOn, loadTokens, parseHttpListen, type WebConfig } from '../net/webconfig.js';
+import { sqliteStatePath } from '../cluster/config.js';
 
 /** Scrapes and open status pages share one status computation per this many ms. */
 const STATUS_TTL_MS = 1000;
@@ -77,7 +78,7 @@ export async function startHttp(daemon: DaemonView, web: HttpListenConfig | stri
       if (!a.ok) return refuse(res, 'auth', 401, `authentication required (${a.why} token)\n`, { 'www-authenticate': 'Basic realm="onsight", charset="UTF-8"' });
     }
     try {
-      if (handleOperatorApi(req, res, path, daemon.config().state, tokens.length > 0, (code, v) => json(res, code, v, code === 413 ? { connection: 'close' } : {}))) return;
+      if (handleOperatorApi(req, res, path, sqliteStatePath(daemon.config().state, 'the operator API'), tokens.length > 0, (code, v) => json(res, code, v, code === 413 ? { connection: 'close' } : {}))) return;
     } catch (err) {
       log.warn({ err: { message: (err as Error).message }, path }, 'http request failed');
       return json(res, 503, { status: 'unavailable', error: (err as Error).message });

@@ -8,7 +8,11 @@ import type { Reason } from '../policy/policy.js';
 import type { Allowance } from '../scanners/types.js';
 import type { Decision } from '../scheduler/queue.js';
 import type { ScannerBlock } from '../scheduler/scheduler.js';
-import type { DaemonView, EndedBinding } from './view.js';
+import type { DaemonView } from './view.js';
+import { classifyMissed, DecisionIndex } from '../coverage/missed.js';
+import { inputStaleness, type InputStaleness } from './staleness.js';
+import { coverageTimeline, type CoveragePoint } from './coverage.js';
+import { describeState } from '../cluster/config.js';
 
 export interface ApplianceView {
   name: string;
@@ -51,7 +55,7 @@ export interface RegionStatus {
   appliances: ApplianceView[];
 }
 
-export interface InputStatus {
+export interface InputStatus extends Partial<InputStaleness> {
   name: string;
   received: number;
   dropped: Record<string, number>;
@@ -79,6 +83,8 @@ export interface Status {
   missedWindowH: number;
   decisions: (Omit<Decision, 'at'> & { at: string })[];
   scans: { id: string; region: string; appliance: string; state: string; scanRef?: string; createdAt: string; targets: number }[];
+  /** coverage per region for each of the last days (UTC), oldest first; today's up to a minute old, earlier days' up to an hour */
+  coverage: CoveragePoint[];
 }
 
 let versionCache: string | undefined;
@@ -97,17 +103,12 @@ export function onsightVersion(): string {
   return (versionCache = 'unknown');
 }
 
-const MISSED_TEXT: Record<string, string> = {
-  'left-while-queued': 'left while waiting in the queue (no free scan slot or appliance in time)',
-  'left-during-scan': 'left before its scan finished',
-  'scan-failed': 'its scans failed',
-  'outside-scan-window': 'present only outside the region\'s scan windows',
-  'no-decision': 'left before the scheduler looked at it',
-};
 
 export interface StatusOptions {
   /** how far back "missed" looks, hours (default 24) */
   missedWindowH?: number;
+  /** how many days of coverage (default 7) */
+  coverageDays?: number;
   /** how many decisions to return (default 50) */
   decisions?: number;
 }
@@ -136,25 +137,28 @@ const presentRunning = new WeakMap<DaemonView, Promise<PresentTally>>();
  * the status page and metrics spend at most 2% of a core on it however often they are read.
  * Bindings are read a page at a time; concurrent callers share one evaluation.
  */
-export function presentTally(d: DaemonView, now: number): Promise<PresentTally> {
+export function presentTally(d: DaemonView, now: number, evaluate: Evaluate): Promise<PresentTally> {
   const cached = presentCache.get(d);
   if (cached && cached.costMs > 100 && now - cached.at < 50 * cached.costMs) return Promise.resolve(cached);
   let running = presentRunning.get(d);
   if (!running) {
-    running = evaluatePresent(d, now).finally(() => presentRunning.delete(d));
+    running = evaluatePresent(d, now, evaluate).finally(() => presentRunning.delete(d));
     presentRunning.set(d, running);
   }
   return running;
 }
 
-async function evaluatePresent(d: DaemonView, now: number): Promise<PresentTally> {
+/** the verdict for a binding at a time, operators' marks applied (DaemonView.markedEvaluator) */
+type Evaluate = Awaited<ReturnType<DaemonView['markedEvaluator']>>;
+
+async function evaluatePresent(d: DaemonView, now: number, evaluate: Evaluate): Promise<PresentTally> {
   const t0 = performance.now();
   const regions = new Map<string, Tally>();
   const unmapped = { seen: 0, notDue: {} as Partial<Record<Reason, number>> };
   const known = new Set(d.config().regions.map((r) => r.name));
   for await (const page of d.presentBindingPages(now)) {
     for (const b of page) {
-      const v = d.evaluate(b, now);
+      const v = evaluate(b, now);
       const name = v.region ?? d.regionOf(b.ip);
       if (!name || !known.has(name)) {
         unmapped.seen++;
@@ -181,6 +185,8 @@ export async function buildStatus(d: DaemonView, opts: StatusOptions = {}): Prom
   const windowH = opts.missedWindowH ?? 24;
   const config = d.config();
   const sc = d.schedulerCounters();
+  // operators' skips count here as the scheduler counts them (a skipped device is not due, not missed)
+  const evaluate = await d.markedEvaluator();
 
   const regions = new Map<string, RegionStatus>();
   for (const r of config.regions) {
@@ -196,7 +202,7 @@ export async function buildStatus(d: DaemonView, opts: StatusOptions = {}): Prom
   const unmapped = { seen: 0, notDue: {} as Partial<Record<Reason, number>> };
 
   // present devices
-  const present = await presentTally(d, now);
+  const present = await presentTally(d, now, evaluate);
   for (const [name, t] of present.regions) {
     const r = regions.get(name);
     if (!r) continue;
@@ -223,50 +229,19 @@ export async function buildStatus(d: DaemonView, opts: StatusOptions = {}): Prom
   // missed: left in the window, in scope and mapped, not covered by a scan within its rescan window
   const since = now - windowH * 3600_000;
   const ended = await d.endedBindings(since, now);
-  // the last decision about the device itself (an address may have changed hands since); decisions
-  // that name no device count for an address only while this binding held it
-  const byIdentity = new Map<number, Decision>();
-  const byIp = new Map<string, Decision[]>();
-  if (ended.length) {
-    for (const x of await d.decisionsSince(since - 7 * 86400_000)) {
-      if (x.identityId != null) byIdentity.set(x.identityId, x);
-      else {
-        const l = byIp.get(x.ip);
-        if (l) l.push(x);
-        else byIp.set(x.ip, [x]);
-      }
-    }
-  }
-  const lastDecision = (e: EndedBinding): Decision | undefined =>
-    byIdentity.get(e.view.identityId) ?? byIp.get(e.view.ip)?.filter((x) => x.at >= e.view.startAt).at(-1);
+  // reasons come from the last decision about the device itself (src/coverage/missed.ts)
+  const decisions = new DecisionIndex(ended.length ? await d.decisionsSince(since - 7 * 86400_000) : []);
   const whyMaps = new Map<string, Map<string, MissedReason>>();
-  for (const e of ended) {
-    if (e.presentElsewhere) continue;
-    const v = d.evaluate(e.view, e.endAt);
-    if (!v.region || (v.reason !== 'due' && v.reason !== 'outside-scan-window')) continue;
-    const r = regions.get(v.region);
+  for (const x of classifyMissed(ended, decisions, evaluate)) {
+    const r = regions.get(x.region);
     if (!r) continue;
     r.missed++;
-    let key: string;
-    let text: string | undefined;
-    if (v.reason === 'outside-scan-window') key = 'outside-scan-window';
-    else {
-      const last = lastDecision(e);
-      if (!last) key = 'no-decision';
-      else if (last.decision === 'due' || last.decision === 'dropped') key = 'left-while-queued';
-      else if (last.decision === 'launched' || last.decision === 'not-scanned' || last.decision === 'canceled') key = 'left-during-scan';
-      else if (last.decision === 'failed') key = 'scan-failed';
-      else {
-        key = `other:${last.decision}`;
-        text = `${last.decision}: ${last.reason}`;
-      }
-    }
     let m = whyMaps.get(r.name);
     if (!m) whyMaps.set(r.name, (m = new Map()));
-    let w = m.get(key);
-    if (!w) m.set(key, (w = { key, text: text ?? MISSED_TEXT[key] ?? key, count: 0, examples: [] }));
+    let w = m.get(x.key);
+    if (!w) m.set(x.key, (w = { key: x.key, text: x.text, count: 0, examples: [] }));
     w.count++;
-    if (w.examples.length < 5) w.examples.push(e.view.ip);
+    if (w.examples.length < 5) w.examples.push(x.ip);
   }
   for (const [name, m] of whyMaps) regions.get(name)!.missedWhy = [...m.values()].sort((a, b) => b.count - a.count);
 
@@ -280,7 +255,7 @@ export async function buildStatus(d: DaemonView, opts: StatusOptions = {}): Prom
     now: new Date(now).toISOString(),
     startedAt: new Date(d.startedAt).toISOString(),
     uptimeS: Math.round((now - d.startedAt) / 1000),
-    state: config.state,
+    state: describeState(config.state),
     scanner: { kind: scanner.kind, allowance: scanner.allowance, apiCalls: sc.apiCalls, ...scanner.block },
     totals: {
       identities: counts.identities, present: counts.present, sightings: ic.sightings, lines: ic.lines,
@@ -291,9 +266,10 @@ export async function buildStatus(d: DaemonView, opts: StatusOptions = {}): Prom
       const c = i.counters();
       const s: InputStatus = { name: i.name, received: c.received, dropped: c.dropped };
       if (c.connections !== undefined) s.connections = c.connections;
-      return s;
+      return { ...s, ...inputStaleness(d, i.name, now) };
     }),
     regions: list,
+    coverage: await coverageTimeline(d, opts.coverageDays ?? 7),
     unmapped,
     presentEvaluatedAt: new Date(present.at).toISOString(),
     missedWindowH: windowH,

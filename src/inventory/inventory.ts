@@ -12,7 +12,7 @@
  */
 import type { DB } from '../store/db.js';
 import { gateOf, type SqliteGate } from '../store/gate.js';
-import type { ApplyResult, BindingView, Change, EndedBindingRow, IdentityView, Inventory, InventoryCounts, InventoryOptions } from '../store/types.js';
+import type { ApplyResult, BindingView, Change, EndedBindingRow, IdentityView, Inventory, InventoryCounts, InventoryOptions, PeriodBinding } from '../store/types.js';
 import type { Sighting } from '../sighting.js';
 import type { FileCheckpoint, SourcePosition } from '../sources/types.js';
 import picomatch from 'picomatch';
@@ -396,6 +396,18 @@ export class SqliteInventory implements Inventory {
     return this.gate.run(() => (this.stmt.ended.all({ now, since }) as EndedRow[]).map((e) => ({
       id: e.id, ip: e.ip, identityId: e.identity_id, startAt: e.start_at, endAt: e.end_at, endReason: e.end_reason ?? undefined,
       lastScannedAt: e.last_scanned_at ?? undefined, lastScannedVia: e.last_scanned_via ?? undefined, presentElsewhere: e.present_elsewhere !== 0,
+    })));
+  }
+
+  bindingsBetween(from: number, to: number, now: number): Promise<PeriodBinding[]> {
+    return this.gate.run(() => (this.db.prepare(`SELECT b.id, b.ip, b.identity_id, b.channel, b.start_at, b.expires_at, b.end_at, i.last_scanned_at, i.last_scanned_via
+        FROM bindings b JOIN identities i ON i.id = b.identity_id
+        WHERE b.start_at < @to AND coalesce(b.end_at, b.expires_at, @now) >= @from`).all({ from, to, now }) as {
+      id: number; ip: string; identity_id: number; channel: 'dhcp' | 'vpn'; start_at: number; expires_at: number | null; end_at: number | null;
+      last_scanned_at: number | null; last_scanned_via: string | null;
+    }[]).map((r) => ({
+      id: r.id, ip: r.ip, identityId: r.identity_id, channel: r.channel, startAt: r.start_at, expiresAt: r.expires_at ?? undefined, endAt: r.end_at ?? undefined,
+      lastScannedAt: r.last_scanned_at ?? undefined, lastScannedVia: r.last_scanned_via ?? undefined,
     })));
   }
 

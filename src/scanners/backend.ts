@@ -13,8 +13,21 @@ export interface BackendConfig {
   maxTargetsPerScan: number;
 }
 
+/**
+ * Cluster mode: consulted right before each HTTP attempt that could change scanner state (a
+ * launch, a cancel). `check` throws (FencedError) when this node may not send: it is not the
+ * leader, or its local lease deadline passed. `signal()` is the current term's: it ends waits at
+ * the allowance gate and in back-offs when leadership ends (src/cluster/lease.ts provides both).
+ */
+export interface SendGuard {
+  check(what: string): void;
+  signal(): AbortSignal;
+}
+
 export interface BackendContext {
   log: Logger;
+  /** cluster mode: only the leader sends (see SendGuard) */
+  sendGuard?: SendGuard;
   /** the policy's scope-and-exclusion test, asked afresh at every launch (the policy may be reloaded): defence in depth */
   allowed: (ip: string) => boolean;
   /** every appliance the regions name */

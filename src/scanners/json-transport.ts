@@ -11,6 +11,7 @@ import { OnsightError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import { backoffMs, sleep } from './qualys/backoff.js';
 import type { FailureOutcome, ScannerCall } from './types.js';
+import type { SendGuard } from './backend.js';
 
 /** A failed call, already in the seam's words: may it have taken effect, and retry, wait or stop. */
 export class ScannerHttpError extends OnsightError {
@@ -69,6 +70,8 @@ export interface TransportOptions {
   baseDelayMs: number;
   log: Logger;
   now?: () => number;
+  /** cluster mode: checked right before each attempt; its term signal ends back-off waits (src/scanners/backend.ts) */
+  sendGuard?: SendGuard;
 }
 
 export interface CallOptions {
@@ -112,12 +115,14 @@ export class JsonTransport {
     const url = new URL(path.replace(/^\//, ''), this.base);
     for (const [k, v] of Object.entries(c.query ?? {})) if (v !== undefined) url.searchParams.set(k, v);
     const what = `${this.o.vendor} ${method} ${path}`;
+    const term = this.o.sendGuard?.signal();
     for (let attempt = 1; ; attempt++) {
       if (this.closing.signal.aborted) throw new ScannerHttpError('ONSIGHT_CLOSED', `${this.o.vendor} client closed`, { next: 'retry', ambiguous: false });
       const wait = this.blockedUntil - this.now();
       if (wait > 0) {
         throw new ScannerHttpError('ONSIGHT_SCANNER_RATE_LIMIT', `${what}: not sent, Tenable asked to wait ${Math.ceil(wait / 1000)} s more`, { next: 'wait', retryAfterSec: wait / 1000 });
       }
+      this.o.sendGuard?.check(what); // right before the socket write: a back-off can outlast a lease
       let res: Response;
       try {
         res = await fetch(url, {
@@ -134,7 +139,7 @@ export class JsonTransport {
         if (tls) throw new ScannerHttpError('ONSIGHT_SCANNER_UNREACHABLE', `${what}: the server's certificate is not trusted (${tls}); give its CA as scanner.ca`, { next: 'stop', cause: err });
         const e = new ScannerHttpError('ONSIGHT_SCANNER_UNREACHABLE', `${what}: ${(err as Error).name === 'TimeoutError' ? 'timed out' : 'no answer'} (${describe(err)})`, { next: 'retry', ambiguous: !c.idempotent, cause: err });
         if (c.idempotent && attempt < this.o.maxAttempts && !this.closing.signal.aborted) {
-          await this.pause(backoffMs(attempt, { baseDelayMs: this.o.baseDelayMs, maxDelayMs: 30_000 }));
+          await this.pause(backoffMs(attempt, { baseDelayMs: this.o.baseDelayMs, maxDelayMs: 30_000 }), term);
           continue;
         }
         throw e;
@@ -149,7 +154,7 @@ export class JsonTransport {
         const sec = retryAfterSec(res.headers.get('retry-after'), this.now()) ?? 60;
         if (sec <= this.o.maxRetryAfterS && attempt < this.o.maxAttempts + 5) {
           this.o.log.info({ path, retryAfterSec: sec }, `${this.o.vendor}: 429, waiting as told`);
-          await this.pause(sec * 1000);
+          await this.pause(sec * 1000, term);
           continue;
         }
         this.blockedUntil = Math.max(this.blockedUntil, this.now() + sec * 1000);
@@ -161,7 +166,7 @@ export class JsonTransport {
       if (res.status >= 500) {
         const e = new ScannerHttpError('ONSIGHT_SCANNER', `${what}: ${res.status} ${snippet(text)}`, { status: res.status, next: 'retry', ambiguous: !c.idempotent });
         if (c.idempotent && attempt < this.o.maxAttempts) {
-          await this.pause(backoffMs(attempt, { baseDelayMs: this.o.baseDelayMs, maxDelayMs: 30_000 }));
+          await this.pause(backoffMs(attempt, { baseDelayMs: this.o.baseDelayMs, maxDelayMs: 30_000 }), term);
           continue;
         }
         throw e;
@@ -180,10 +185,11 @@ export class JsonTransport {
     }
   }
 
-  async pause(ms: number): Promise<void> {
+  async pause(ms: number, term?: AbortSignal): Promise<void> {
     try {
-      await sleep(ms, this.closing.signal);
-    } catch {
+      await sleep(ms, term ? AbortSignal.any([this.closing.signal, term]) : this.closing.signal);
+    } catch (err) {
+      if (!this.closing.signal.aborted && term?.aborted) throw err; // leadership ended (FencedError)
       throw new ScannerHttpError('ONSIGHT_CLOSED', `${this.o.vendor} client closed`, { next: 'retry', ambiguous: false });
     }
   }

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import type { Logger } from '../log.js';
-import type { BackendConfig, ScannerBackend } from './backend.js';
+import type { BackendConfig, ScannerBackend, SendGuard } from './backend.js';
 import { dryRunBackend } from './dry-run/index.js';
 import { qualysBackend } from './qualys/backend.js';
 import { rapid7Backend } from './rapid7/backend.js';
@@ -28,8 +28,8 @@ export function backendFor(config: { type: string }): ScannerBackend {
 }
 
 /** Build the configured scanner. `allowed`: the policy's scope-and-exclusion test, asked afresh at every launch. */
-export async function createScanner(config: { scanner: ScannerConfig; regions: { appliances: { name: string }[] }[] }, log: Logger, allowed: (ip: string) => boolean, env: NodeJS.ProcessEnv = process.env): Promise<Scanner> {
+export async function createScanner(config: { scanner: ScannerConfig; regions: { appliances: { name: string }[] }[] }, log: Logger, allowed: (ip: string) => boolean, env: NodeJS.ProcessEnv = process.env, sendGuard?: SendGuard): Promise<Scanner> {
   return backendFor(config.scanner).create(config.scanner, {
-    log, allowed, env, appliances: config.regions.flatMap((r) => r.appliances.map((a) => a.name)),
+    log, allowed, env, sendGuard, appliances: config.regions.flatMap((r) => r.appliances.map((a) => a.name)),
   });
 }

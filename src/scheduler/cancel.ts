@@ -106,6 +106,7 @@ export class Canceler {
     const targets = await this.core.store.targets(i.id);
     await this.core.store.endIntent(i.id, state, now, why, { notBefore: now, countAttempt: false });
     this.core.appliances.ended(i.appliance);
+    this.core.hooks.onScanEnd?.(i, { state, endedAt: now, targets: targets.length, scanned: 0, why });
     return targets;
   }
 

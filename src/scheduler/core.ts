@@ -10,7 +10,7 @@ import type { Inventory } from '../inventory/inventory.js';
 import type { Policy } from '../policy/policy.js';
 import type { BindingView } from '../inventory/inventory.js';
 import type { Scanner, ScannerCall, ScanStatus } from '../scanners/types.js';
-import type { Intent, IntentTarget, SchedulerStore } from './queue.js';
+import type { Decision, Intent, IntentTarget, SchedulerStore } from './queue.js';
 import type { SchedulerOptions } from './options.js';
 import type { ApplianceBook } from './appliances.js';
 
@@ -25,14 +25,26 @@ export interface LaunchInfo {
   scanRef: string;
   region: string;
   appliance: string;
-  targets: { ip: string; why: string }[];
+  /** dueSince: when the device was queued (the sighting that made it due, or the end of its rescan window) */
+  targets: { ip: string; why: string; dueSince?: number }[];
   /** why this appliance */
   applianceWhy: string;
 }
 
+export interface ScanEnd {
+  state: string;
+  endedAt: number;
+  targets: number;
+  scanned: number;
+  why?: string;
+}
+
 export interface SchedulerHooks {
   onLaunch?(info: LaunchInfo): void;
-  onScanEnd?(intent: Intent, state: string, scanned: number): void;
+  /** a scan ended (finished, error, canceled, abandoned): `scanned` targets recorded scanned by this end; never throws into the scheduler */
+  onScanEnd?(intent: Intent, end: ScanEnd): void;
+  /** a decision was logged (the decision log, notifications of hosts scanned) */
+  onDecision?(d: Decision): void;
 }
 
 export interface SchedulerCounters {

@@ -51,6 +51,9 @@ export class Launcher {
     if (!holder || holder.id !== b.id) return { ok: false, why: holder ? `address reassigned to ${holder.identityKey}` : 'device left (binding ended)' };
     const v = await this.marks.adjust(policy.evaluate(b, now), b, now, (region) => policy.windowOpen(region, now));
     if (!v.due) return { ok: false, why: `${v.reason}: ${v.detail}` };
+    // queued under a region the config has since moved it from (SIGHUP, a restart): not launched on
+    // the old region's appliances; the next sweep queues it again under its region
+    if (v.region !== q.region) return { ok: false, why: `now in region ${v.region ?? '(none)'}, not ${q.region} it was queued under` };
     if (!policy.allowed(q.ip)) return { ok: false, why: 'outside scope or excluded' };
     return { ok: true, b, v };
   }
@@ -132,11 +135,11 @@ export class Launcher {
     // re-checks and the intent in one transaction: no sighting committed in between can hand a
     // re-checked address to another device before the intent names it
     const targets = await store.atomically(async () => {
-      const ok: (IntentTarget & { why: string; vpn: boolean })[] = [];
+      const ok: (IntentTarget & { why: string; vpn: boolean; dueSince: number })[] = [];
       for (const q of candidates) {
         if (ok.length >= max) break;
         const chk = await this.revalidate(q, now);
-        if (chk.ok) ok.push({ ip: q.ip, identityId: q.identityId, bindingId: q.bindingId, vpn: chk.b.channel === 'vpn', why: `${chk.v.detail}; in region ${r.name} by ${chk.v.regionCidr}` });
+        if (chk.ok) ok.push({ ip: q.ip, identityId: q.identityId, bindingId: q.bindingId, dueSince: q.dueSince, vpn: chk.b.channel === 'vpn', why: `${chk.v.detail}; in region ${r.name} by ${chk.v.regionCidr}` });
         else {
           await store.dequeue(q.bindingId);
           this.core.decide.recheck(q.bindingId, now);
@@ -159,8 +162,9 @@ export class Launcher {
     let scanRef: string;
     try {
       const res = await this.core.budget.call('launch scan', 'launch', () => this.core.scanner.launch({
-        // the scan's profile or template is the scanner's own configuration
+        // the profile: the region's when it names one (regions[].optionProfile), else the scanner's own configuration
         intentId: id, title: `onsight ${id} ${r.name}`, targets: targets.map((t) => t.ip), appliance: appliance.name,
+        ...(r.optionProfile !== undefined ? { optionProfile: r.optionProfile } : {}),
       }));
       scanRef = res.scanRef;
     } catch (err) {
@@ -186,7 +190,7 @@ export class Launcher {
     (counters.byRegion[r.name] ??= { launched: 0, finished: 0, failed: 0 }).launched++;
     (counters.byAppliance[appliance.name] ??= { launched: 0 }).launched++;
     for (const t of targets) await store.decide({ at, ip: t.ip, identityId: t.identityId, decision: 'launched', reason: `scan ${scanRef} on ${appliance.name} (${r.name})` });
-    this.core.hooks.onLaunch?.({ intentId: id, scanRef, region: r.name, appliance: appliance.name, applianceWhy: appliance.why, targets: targets.map((t) => ({ ip: t.ip, why: t.why })) });
+    this.core.hooks.onLaunch?.({ intentId: id, scanRef, region: r.name, appliance: appliance.name, applianceWhy: appliance.why, targets: targets.map((t) => ({ ip: t.ip, why: t.why, dueSince: t.dueSince })) });
     return true;
   }
 }

@@ -69,6 +69,8 @@ const region = z.object({
   name: z.string(),
   appliances: z.array(z.object({ name: z.string(), maxScans: z.number().int().positive() })),
   maxConcurrentScans: z.number().int().positive(),
+  /** this region's option profile (a scanner that has them); the scanner's own default when absent */
+  optionProfile: z.string().optional(),
 });
 
 /** Everything the scheduler runs with: the config section, plus what only code sets. */
@@ -115,7 +117,7 @@ export function buildSchedulerOptions(input: SchedulerOptionsInput): SchedulerOp
   return schedulerOptionsSchema.parse({
     ...cfg,
     ...input.internal,
-    regions: input.regions.map((r) => ({ name: r.name, maxConcurrentScans: r.maxConcurrentScans, appliances: r.appliances.map((a) => ({ name: a.name, maxScans: a.maxScans })) })),
+    regions: input.regions.map((r) => ({ name: r.name, maxConcurrentScans: r.maxConcurrentScans, appliances: r.appliances.map((a) => ({ name: a.name, maxScans: a.maxScans })), optionProfile: r.optionProfile })),
     maxTargetsPerScan: input.maxTargetsPerScan,
     // a scanner whose scans end on a known schedule and whose calls cost nothing is followed at
     // that pace, even when nothing waits for its scans

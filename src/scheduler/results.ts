@@ -56,7 +56,7 @@ export class Results {
     const total = targets.length;
     this.core.log.info({ intent: i.id, scanRef: st.scanRef, appliance: i.appliance, region: i.region, scanned: scannedIds.length, awaitingHostList: held.size, targets: total },
       `scan ${st.scanRef} finished on ${i.appliance}: ${scannedIds.length} of ${total} target(s) recorded scanned${held.size ? `, ${held.size} to be confirmed by the host list` : ''}`);
-    this.core.hooks.onScanEnd?.(i, 'finished', scannedIds.length);
+    this.core.hooks.onScanEnd?.(i, { state: 'finished', endedAt, targets: total, scanned: scannedIds.length });
   }
 
   /**
@@ -149,7 +149,7 @@ export class Results {
     counters.failed++;
     (counters.byRegion[i.region] ??= { launched: 0, finished: 0, failed: 0 }).failed++;
     this.core.log.warn({ intent: i.id, scanRef: i.scanRef, state }, `scan ${why}; targets requeued with backoff`);
-    this.core.hooks.onScanEnd?.(i, state, 0);
+    this.core.hooks.onScanEnd?.(i, { state, endedAt: now, targets: targets.length, scanned: 0, why });
   }
 
   /** Targets a canceled scan had already scanned (by the scanner's host list) are recorded, not relaunched. */

@@ -86,7 +86,8 @@ export async function startDaemon(configYaml: string, env: NodeJS.ProcessEnv = {
   const child = spawn(process.execPath, [CLI, 'run', '--config', cfg], { cwd: dir, env: { ...process.env, ONSIGHT_LOG_JSON: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const d = new DaemonProcess(child, dir);
   await Promise.race([
-    d.waitFor((e) => e.msg.startsWith('onsight running'), 15_000),
+    // generous: several daemons and real DHCP servers starting at once on a loaded 2-core machine take seconds
+    d.waitFor((e) => e.msg.startsWith('onsight running'), 45_000),
     d.exit.then((code) => { throw new Error(`daemon exited early with ${code}: ${d.stderr}`); }),
   ]);
   return d;

@@ -13,7 +13,7 @@ export const qualysBackend = defineBackend({
     message: 'qualys needs one of passwordFile, passwordEnv or credential (never the password itself)',
   }),
   async create(sc, ctx) {
-    return qualysScannerFromConfig(sc, ctx.log, ctx.allowed, ctx.env);
+    return qualysScannerFromConfig(sc, ctx.log, ctx.allowed, ctx.env, ctx.sendGuard);
   },
   doctor: qualysDoctor,
   describe: (sc) => `at ${sc.url} as ${sc.username}`,

@@ -21,6 +21,7 @@ import { qualysFailureOutcome } from './outcome.js';
 import { QualysTransport } from './transport.js';
 import { addressesNamed } from './targets.js';
 import { nextPageUrl } from './xml.js';
+import type { SendGuard } from '../backend.js';
 
 const MAX_TITLE = 2000;
 const MAX_PAGES = 10_000;
@@ -31,6 +32,8 @@ export interface QualysClientDeps {
   allowance?: QualysAllowance;
   /** randomness for jitter (tests make it deterministic) */
   random?: () => number;
+  /** cluster mode: only the leader sends */
+  sendGuard?: SendGuard;
 }
 
 export interface HostListQuery {
@@ -59,7 +62,7 @@ export class QualysClient implements Scanner {
     this.log = (deps.log ?? silentLogger()).child({ scanner: 'qualys' });
     this.random = deps.random ?? Math.random;
     this.gate = deps.allowance ?? new QualysAllowance({ now: options.now, initialConcurrency: options.initialConcurrency, headroom: options.concurrencyHeadroom });
-    this.transport = new QualysTransport(this.o, { username: options.username, password: options.password }, this.gate, this.log, this.random);
+    this.transport = new QualysTransport(this.o, { username: options.username, password: options.password }, this.gate, this.log, this.random, deps.sendGuard);
     this.allowTarget = options.allowTarget;
     this.optionProfile = options.optionProfile;
     this.maxConcurrentScans = options.maxConcurrentScans;

@@ -7,6 +7,7 @@ import { QualysClient, type QualysClientDeps } from './client.js';
 import { loadPassword, type PasswordSource } from './credentials.js';
 import type { QualysClientOptions } from './options.js';
 import type { QualysScannerOptions } from './schema.js';
+import type { SendGuard } from '../backend.js';
 
 export interface QualysScannerConfig extends PasswordSource, Omit<QualysClientOptions, 'baseUrl' | 'password'> {
   /** platform API base URL, e.g. https://qualysapi.qualys.eu */
@@ -23,7 +24,7 @@ export function createQualysScanner(config: QualysScannerConfig, log?: Logger, d
  * The scanner for a validated `scanner:` section, every key of it (endpoints included).
  * `allowTarget`: the policy's scope-and-exclusion test, asked afresh at every launch.
  */
-export function qualysScannerFromConfig(sc: QualysScannerOptions, log: Logger, allowTarget: (ip: string) => boolean, env: NodeJS.ProcessEnv = process.env): QualysClient {
+export function qualysScannerFromConfig(sc: QualysScannerOptions, log: Logger, allowTarget: (ip: string) => boolean, env: NodeJS.ProcessEnv = process.env, sendGuard?: SendGuard): QualysClient {
   return createQualysScanner({
     url: sc.url,
     username: sc.username,
@@ -39,5 +40,5 @@ export function qualysScannerFromConfig(sc: QualysScannerOptions, log: Logger, a
     platformDomains: sc.platformDomains,
     // defence in depth: the client itself refuses targets the policy would not allow
     allowTarget,
-  }, log.child({ stage: 'qualys' }), {}, env);
+  }, log.child({ stage: 'qualys' }), { sendGuard }, env);
 }

@@ -15,6 +15,7 @@ import {
 } from './errors.js';
 import { ENDPOINT_API, nextPageRefusal, type QualysApi, type QualysEndpoint, type ResolvedOptions } from './options.js';
 import { parseXml, simpleReturn, type XmlNode } from './xml.js';
+import type { SendGuard } from '../backend.js';
 
 export interface CallSpec {
   /** which call: its path (and version) comes from the endpoints option, its budget from ENDPOINT_API */
@@ -74,6 +75,8 @@ export class QualysTransport {
     private readonly allowance: QualysAllowance,
     private readonly log: Logger,
     private readonly random: () => number = Math.random,
+    /** cluster mode: checked right before each attempt; its signal ends waits when leadership ends */
+    private readonly guard?: SendGuard,
   ) {
     const token = Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64');
     this.authorization = `Basic ${token}`;
@@ -121,13 +124,21 @@ export class QualysTransport {
     const label = `qualys ${api} ${action}`.trim();
     let attempt = 0;
     let throttles = 0;
+    const term = this.guard?.signal();
+    const waits = term ? AbortSignal.any([this.closing.signal, term]) : this.closing.signal;
     for (;;) {
       attempt++;
       const ticket = await this.allowance.acquire(api, {
-        signal: this.closing.signal,
+        signal: waits,
         maxWaitMs: this.o.throttle.maxWaitSec * 1000,
         onTooLong: (ms) => new QualysRateLimitError(`${label}: the API is blocked for another ${spell(ms / 1000)} (rate limit); not asking Qualys before then`, { waitSec: ms / 1000 }),
       });
+      try {
+        this.guard?.check(label); // after the gate, right before the socket write: a wait can outlast a lease
+      } catch (err) {
+        ticket.release();
+        throw err;
+      }
       const started = Date.now();
       let ex: Exchange;
       try {
@@ -141,7 +152,7 @@ export class QualysTransport {
         const e = this.networkError(label, err, spec.idempotent);
         this.log.debug({ api, action, attempt, ms: Date.now() - started, err: { code: e.code, message: e.message } }, 'qualys call failed');
         if (e.retryable && !e.ambiguous && attempt < this.o.retry.maxAttempts) {
-          await this.pause(backoffMs(attempt, this.o.retry, this.random));
+          await this.pause(backoffMs(attempt, this.o.retry, this.random), waits);
           continue;
         }
         throw e;
@@ -169,13 +180,13 @@ export class QualysTransport {
           });
         }
         this.log.info({ api, action, code: outcome.code, waitSec }, 'qualys throttled; waiting');
-        await this.pause(waitSec * 1000);
+        await this.pause(waitSec * 1000, waits);
         continue;
       }
       const e = outcome.error;
       if (e.retryable && !e.ambiguous && attempt < this.o.retry.maxAttempts) {
         this.log.warn({ api, action, attempt, err: { code: e.code, message: e.message } }, 'qualys call failed; retrying');
-        await this.pause(backoffMs(attempt, this.o.retry, this.random));
+        await this.pause(backoffMs(attempt, this.o.retry, this.random), waits);
         continue;
       }
       throw e;
@@ -195,11 +206,12 @@ export class QualysTransport {
     return (ms / 2 + (this.random() * ms) / 2) / 1000;
   }
 
-  private async pause(ms: number): Promise<void> {
+  private async pause(ms: number, signal: AbortSignal = this.closing.signal): Promise<void> {
     try {
-      await sleep(ms, this.closing.signal);
-    } catch {
-      throw new ClientClosedError();
+      await sleep(ms, signal);
+    } catch (err) {
+      if (this.closing.signal.aborted) throw new ClientClosedError();
+      throw err; // leadership ended (FencedError)
     }
   }
 

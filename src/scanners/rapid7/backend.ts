@@ -16,6 +16,7 @@ export const rapid7Backend = defineBackend({
   }),
   async create(sc, ctx) {
     return new Rapid7Client({
+      sendGuard: ctx.sendGuard,
       baseUrl: sc.url, username: sc.username, password: loadPassword({ passwordFile: sc.passwordFile, passwordEnv: sc.passwordEnv, credential: sc.credential }, ctx.env),
       ca: sc.ca !== undefined ? readFileSync(sc.ca, 'utf8') : undefined, siteId: sc.siteId, sites: sc.sites, engines: sc.engines, templateId: sc.templateId,
       maxTargetsPerScan: sc.maxTargetsPerScan, engineStaleS: sc.engineStaleS, assetBatchSize: sc.assetBatchSize, timeoutMs: sc.timeoutS * 1000,

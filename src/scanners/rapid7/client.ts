@@ -13,8 +13,11 @@ import type {
 import { httpFailureOutcome, JsonTransport, ScannerHttpError } from '../json-transport.js';
 import { checkTargets, hasIntent, nameFor } from '../launch-checks.js';
 import { mapStatus } from './status.js';
+import type { SendGuard } from '../backend.js';
 
 export interface Rapid7ClientOptions {
+  /** cluster mode: only the leader sends */
+  sendGuard?: SendGuard;
   /** the console, e.g. https://insightvm.example.com:3780 */
   baseUrl: string;
   username: string;
@@ -81,7 +84,7 @@ export class Rapid7Client implements Scanner {
     this.t = new JsonTransport({
       vendor: 'rapid7', baseUrl: new URL('/api/3/', base.origin).href,
       headers: { Authorization: `Basic ${Buffer.from(`${o.username}:${o.password}`).toString('base64')}` },
-      ca: o.ca, timeoutMs: o.timeoutMs ?? 60_000, maxRetryAfterS: 30, maxAttempts: o.maxAttempts ?? 3, baseDelayMs: o.baseDelayMs ?? 500, log: this.log,
+      ca: o.ca, timeoutMs: o.timeoutMs ?? 60_000, maxRetryAfterS: 30, maxAttempts: o.maxAttempts ?? 3, baseDelayMs: o.baseDelayMs ?? 500, log: this.log, sendGuard: o.sendGuard,
     });
   }
 

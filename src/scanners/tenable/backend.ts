@@ -15,6 +15,7 @@ export const tenableBackend = defineBackend({
   }),
   async create(sc, ctx) {
     return new TenableClient({
+      sendGuard: ctx.sendGuard,
       baseUrl: sc.url, apiKeys: apiKeysHeader(loadApiKeys(sc, ctx.env)), definitions: sc.definitions, template: sc.template, folderId: sc.folderId,
       maxTargetsPerScan: sc.maxTargetsPerScan, maxConcurrentScans: sc.maxConcurrentScans, maxRetryAfterS: sc.maxRetryAfterS,
       assetBatchSize: sc.assetBatchSize, timeoutMs: sc.timeoutS * 1000, appliances: ctx.appliances,

@@ -18,11 +18,14 @@ import type {
 import { JsonTransport, ScannerHttpError as TenableError } from '../json-transport.js';
 import { tenableFailureOutcome } from './outcome.js';
 import { mapStatus } from './status.js';
+import type { SendGuard } from '../backend.js';
 
 export const MASTER_PREFIX = 'onsight-master ';
 
 export interface TenableClientOptions {
   baseUrl: string;
+  /** cluster mode: only the leader sends */
+  sendGuard?: SendGuard;
   /** the X-ApiKeys value */
   apiKeys: string;
   definitions?: Record<string, number | string>;
@@ -87,7 +90,7 @@ export class TenableClient implements Scanner {
     this.log = (o.log ?? silentLogger()).child({ scanner: 'tenable' });
     this.t = new JsonTransport({
       vendor: 'tenable', baseUrl: o.baseUrl, headers: { 'X-ApiKeys': o.apiKeys }, timeoutMs: o.timeoutMs ?? 60_000, maxRetryAfterS: o.maxRetryAfterS ?? 30,
-      maxAttempts: o.maxAttempts ?? 3, baseDelayMs: o.baseDelayMs ?? 500, log: this.log,
+      maxAttempts: o.maxAttempts ?? 3, baseDelayMs: o.baseDelayMs ?? 500, log: this.log, sendGuard: o.sendGuard,
     });
   }
 

@@ -1,0 +1,27 @@
+/**
+ * Cluster metric families for /metrics (design memo §3.7): leadership, epoch, failovers,
+ * step-downs, inbox backlog and applier counters. The daemon adds them when it runs in cluster mode.
+ */
+import type { MetricsRegistry } from '../http/prom.js';
+import type { LeaseMetrics } from './lease.js';
+
+export interface ClusterMetricInput {
+  node: string;
+  lease: LeaseMetrics;
+  /** rows appended but not applied (read at scrape time); undefined when it could not be read */
+  inboxBacklog?: number;
+  applier?: { applied: number; batches: number; errors: number };
+}
+
+export function writeClusterMetrics(w: MetricsRegistry, m: ClusterMetricInput): void {
+  w.family('onsight_cluster_leader', 'gauge', '1 on the node that holds the lease now, else 0.')(m.lease.leader, { node: m.node });
+  w.family('onsight_cluster_epoch', 'gauge', 'The lease epoch this node leads, else the last one it saw.')(m.lease.epoch);
+  w.family('onsight_cluster_failovers_total', 'counter', 'Terms this node took from a holder that had not released the lease (expired or its session gone).')(m.lease.failovers);
+  w.family('onsight_cluster_acquisitions_total', 'counter', 'Terms this node began.')(m.lease.acquisitions);
+  w.family('onsight_cluster_step_downs_total', 'counter', 'Terms this node ended early: renewal failed, deposed, or its local deadline passed.')(m.lease.stepDowns);
+  if (m.inboxBacklog !== undefined) w.family('onsight_inbox_backlog', 'gauge', 'Sightings appended to the inbox by any node and not yet applied by the leader.')(m.inboxBacklog);
+  if (m.applier) {
+    w.family('onsight_inbox_applied_total', 'counter', 'Inbox rows this node applied while leading.')(m.applier.applied);
+    w.family('onsight_inbox_apply_errors_total', 'counter', 'Inbox batches that failed (retried) on this node.')(m.applier.errors);
+  }
+}

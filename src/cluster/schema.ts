@@ -1,0 +1,90 @@
+/**
+ * The cluster's own tables in PostgreSQL (lease, members, inbox, inbox cursor), created under an
+ * advisory lock so that two nodes starting together never migrate at once (Graylog's election and
+ * migrations clashed, Graylog2/graylog2-server#16224). Append-only: never edit a shipped step.
+ * The inventory and scheduler tables belong to the store (src/store/), not here.
+ */
+import type pg from 'pg';
+import { OnsightError } from '../errors.js';
+
+/** pg_advisory_lock key for cluster migrations: 'onsclstr' as a number, fixed forever */
+const MIGRATE_LOCK_KEY = '7957095620118394226';
+
+const MIGRATIONS: string[] = [
+  // 1: lease, members, inbox and its cursor
+  `
+  CREATE TABLE cluster_lease (
+    name text PRIMARY KEY,
+    holder text,
+    epoch bigint NOT NULL DEFAULT 0,
+    holder_pid integer,                  -- the holder's lease-connection backend (fast takeover when it is gone)
+    holder_backend_start timestamptz,    -- with the pid: a reused pid is not mistaken for the holder
+    expires_at timestamptz,              -- the DATABASE clock only
+    acquired_at timestamptz,
+    prev_holder text,
+    prev_expires_at timestamptz
+  );
+  -- epoch is a "key" column for row locks: a takeover (epoch changes) takes FOR UPDATE and waits for
+  -- fenced transactions (FOR KEY SHARE), while a renewal (expires_at only) takes FOR NO KEY UPDATE and never does
+  CREATE UNIQUE INDEX cluster_lease_epoch ON cluster_lease (name, epoch);
+  INSERT INTO cluster_lease (name) VALUES ('scheduler');
+  CREATE TABLE cluster_nodes (
+    name text PRIMARY KEY,
+    role text NOT NULL,
+    version text,
+    host text,
+    pid integer,
+    started_at timestamptz NOT NULL,
+    heartbeat_at timestamptz NOT NULL
+  );
+  -- every node appends; the leader applies in (tx, id) order below the oldest running transaction,
+  -- so a row whose transaction commits late is never skipped by the cursor
+  CREATE TABLE cluster_inbox (
+    id bigint GENERATED ALWAYS AS IDENTITY,
+    tx xid8 NOT NULL DEFAULT pg_current_xact_id(),
+    node text NOT NULL,
+    received_at timestamptz NOT NULL DEFAULT now(),
+    key bytea NOT NULL,                  -- sha-256 of origin, raw line and time: exact duplicates are dropped
+    sighting jsonb NOT NULL,
+    PRIMARY KEY (tx, id)
+  );
+  CREATE UNIQUE INDEX cluster_inbox_key ON cluster_inbox (key);
+  CREATE INDEX cluster_inbox_received ON cluster_inbox (received_at);
+  CREATE TABLE cluster_inbox_cursor (
+    name text PRIMARY KEY,
+    tx xid8 NOT NULL,
+    id bigint NOT NULL,
+    applied bigint NOT NULL DEFAULT 0,
+    updated_at timestamptz NOT NULL DEFAULT now()
+  );
+  INSERT INTO cluster_inbox_cursor (name, tx, id) VALUES ('applier', '0', 0);
+  `,
+];
+
+export const CLUSTER_SCHEMA_VERSION = MIGRATIONS.length;
+
+/** Brings the cluster tables up to date; refuses a database migrated by a newer onsight. */
+export async function migrateCluster(client: pg.ClientBase): Promise<void> {
+  await client.query('SELECT pg_advisory_lock($1)', [MIGRATE_LOCK_KEY]);
+  try {
+    await client.query('CREATE TABLE IF NOT EXISTS cluster_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
+    const r = await client.query<{ v: number | null }>('SELECT max(version) AS v FROM cluster_migrations');
+    const have = r.rows[0]?.v ?? 0;
+    if (have > MIGRATIONS.length) {
+      throw new OnsightError('ONSIGHT_CLUSTER', `the cluster tables are at version ${have}, newer than this onsight knows (${MIGRATIONS.length}): upgrade every node together`);
+    }
+    for (let v = have + 1; v <= MIGRATIONS.length; v++) {
+      await client.query('BEGIN');
+      try {
+        await client.query(MIGRATIONS[v - 1]);
+        await client.query('INSERT INTO cluster_migrations (version) VALUES ($1)', [v]);
+        await client.query('COMMIT');
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      }
+    }
+  } finally {
+    await client.query('SELECT pg_advisory_unlock($1)', [MIGRATE_LOCK_KEY]).catch(() => undefined);
+  }
+}

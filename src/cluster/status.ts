@@ -1,0 +1,65 @@
+/**
+ * `onsight cluster status`: the lease (leader, epoch, expiry on the database clock), the members
+ * and their heartbeats, and the inbox backlog, read straight from PostgreSQL (any node can ask).
+ */
+import type pg from 'pg';
+import { inboxBacklog } from './inbox.js';
+
+export interface ClusterStatus {
+  /** database time of the reading */
+  now: string;
+  leader: { holder: string | null; epoch: number; expiresAt: string | null; expiresInS: number | null; acquiredAt: string | null; previous: string | null };
+  members: { name: string; role: string; host: string | null; version: string | null; startedAt: string; heartbeatAt: string; heartbeatAgeS: number; leader: boolean }[];
+  inbox: { backlog: number; applied: number; cursorAt: string | null };
+}
+
+const iso = (d: Date | null) => (d ? d.toISOString() : null);
+
+/** Null when the cluster tables do not exist (no node has started against this database yet). */
+export async function readClusterStatus(db: pg.Pool | pg.ClientBase, leaseName = 'scheduler'): Promise<ClusterStatus | null> {
+  const exists = await db.query<{ t: string | null }>("SELECT to_regclass('cluster_lease')::text AS t");
+  if (!exists.rows[0]?.t) return null;
+  const l = await db.query<{ now: Date; holder: string | null; epoch: string; expires_at: Date | null; acquired_at: Date | null; prev_holder: string | null; left_s: number | null }>(
+    `SELECT now() AS now, holder, epoch, expires_at, acquired_at, prev_holder, extract(epoch FROM expires_at - now())::float8 AS left_s FROM cluster_lease WHERE name = $1`,
+    [leaseName],
+  );
+  const lease = l.rows[0];
+  const m = await db.query<{ name: string; role: string; host: string | null; version: string | null; started_at: Date; heartbeat_at: Date; age_s: number }>(
+    'SELECT name, role, host, version, started_at, heartbeat_at, extract(epoch FROM now() - heartbeat_at)::float8 AS age_s FROM cluster_nodes ORDER BY name',
+  );
+  const c = await db.query<{ applied: string; updated_at: Date }>('SELECT applied, updated_at FROM cluster_inbox_cursor WHERE name = $1', ['applier']);
+  const live = lease && lease.holder !== null && (lease.left_s ?? -1) > 0;
+  return {
+    now: (lease?.now ?? new Date()).toISOString(),
+    leader: {
+      holder: live ? lease.holder : null,
+      epoch: Number(lease?.epoch ?? 0),
+      expiresAt: iso(lease?.expires_at ?? null),
+      expiresInS: lease?.left_s === null || lease?.left_s === undefined ? null : Math.round(lease.left_s * 10) / 10,
+      acquiredAt: iso(lease?.acquired_at ?? null),
+      previous: lease?.prev_holder ?? null,
+    },
+    members: m.rows.map((r) => ({
+      name: r.name, role: r.role, host: r.host, version: r.version, startedAt: r.started_at.toISOString(), heartbeatAt: r.heartbeat_at.toISOString(),
+      heartbeatAgeS: Math.round(r.age_s * 10) / 10, leader: live && r.name === lease.holder,
+    })),
+    inbox: { backlog: await inboxBacklog(db), applied: Number(c.rows[0]?.applied ?? 0), cursorAt: iso(c.rows[0]?.updated_at ?? null) },
+  };
+}
+
+export function renderClusterStatus(s: ClusterStatus, where: string): string {
+  const out: string[] = [];
+  const l = s.leader;
+  out.push(`state      ${where}`);
+  if (l.holder) out.push(`leader     ${l.holder} (epoch ${l.epoch}, lease expires in ${l.expiresInS} s at ${l.expiresAt}${l.previous ? `, took over from ${l.previous}` : ''})`);
+  else out.push(`leader     none (epoch ${l.epoch}${l.expiresAt ? `, last lease lapsed at ${l.expiresAt}` : ''})`);
+  out.push(`inbox      ${s.inbox.backlog} waiting, ${s.inbox.applied} applied${s.inbox.cursorAt ? ` (cursor moved ${s.inbox.cursorAt})` : ''}`);
+  out.push(`members    ${s.members.length}`);
+  if (s.members.length) {
+    const rows = s.members.map((m) => [m.name, m.role, m.leader ? 'leader' : 'follower', m.host ?? '-', m.version ?? '-', `${m.heartbeatAgeS} s ago`]);
+    const head = ['NODE', 'ROLE', 'STATE', 'HOST', 'VERSION', 'HEARTBEAT'];
+    const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+    for (const r of [head, ...rows]) out.push('  ' + r.map((c, i) => c.padEnd(w[i])).join('  ').trimEnd());
+  }
+  return out.join('\n') + '\n';
+}
