@@ -1,10 +1,14 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it as itAll } from 'vitest';
 import type { Sighting } from '../src/sighting.js';
-import { mac, setup, T0 } from './helpers/scheduler.js';
+import { mac, setup as setupSqlite, setupOn, T0 } from './helpers/scheduler.js';
+import { STORE_KINDS } from './helpers/stores.js';
 
-describe('scheduler', () => {
+describe.each(STORE_KINDS)('scheduler on $name', (kind) => {
+  if (kind.skip) console.log(`skip the scheduler on ${kind.name}: ${kind.skip}`);
+  const it = kind.skip ? itAll.skip : itAll;
+  const setup = (...a: Parameters<typeof setupOn> extends [unknown, ...infer R] ? R : never) => setupOn(kind, ...a);
   it('launches at once when the region has room, on an online appliance, with the intent id in the title', async () => {
-    const { scanner, sched, see, store } = setup();
+    const { scanner, sched, see, store } = await setup();
     await see({ ip: '10.20.1.7', mac: mac(1) });
     await sched.tick();
     expect(scanner.launches).toHaveLength(1);
@@ -16,7 +20,7 @@ describe('scheduler', () => {
   });
 
   it('never scans outside scope or inside the exclusion list, whatever the log says', async () => {
-    const { scanner, sched, see, store } = setup();
+    const { scanner, sched, see, store } = await setup();
     await see({ ip: '10.20.9.9', mac: mac(1) }); // excluded
     await see({ ip: '192.168.1.1', mac: mac(2) }); // out of scope
     await see({ ip: '10.99.0.1', mac: mac(3) }); // in scope but no region
@@ -27,7 +31,7 @@ describe('scheduler', () => {
   });
 
   it('one scan per region at a time: due hosts accumulate and go out in one batch when room opens, most recently seen first', async () => {
-    const { scanner, sched, see, clock } = setup();
+    const { scanner, sched, see, clock } = await setup();
     await see({ ip: '10.20.1.1', mac: mac(1) });
     await sched.tick();
     await see({ ip: '10.20.1.2', mac: mac(2), durationS: 7200 });
@@ -50,7 +54,7 @@ describe('scheduler', () => {
   });
 
   it('re-checks targets right before launch: a reassigned or departed address is dropped with a reason', async () => {
-    const { scanner, sched, see, store, inv, clock } = setup();
+    const { scanner, sched, see, store, inv, clock } = await setup();
     await see({ ip: '10.20.1.1', mac: mac(1) });
     await sched.tick(); // region now busy
     await see({ ip: '10.20.1.2', mac: mac(2) });
@@ -67,16 +71,16 @@ describe('scheduler', () => {
   });
 
   it('picks by real load: an appliance busy with someone else\'s scan is passed over; offline ones are never used', async () => {
-    const { scanner, sched, see } = setup();
+    const { scanner, sched, see } = await setup();
     scanner.appliancesState[0] = { name: 'emea-1', online: true, runningScans: 1 }; // a GUI scan
     await see({ ip: '10.20.1.1', mac: mac(1) });
     await sched.tick();
     expect(scanner.launches[0].appliance).toBe('emea-2');
 
-    const b = setup();
+    const b = await setup();
     b.scanner.appliancesState[0] = { name: 'emea-1', online: false, runningScans: 0 };
     b.scanner.appliancesState[1] = { name: 'emea-2', online: false, runningScans: 0 };
-    b.see({ ip: '10.20.1.1', mac: mac(1) });
+    await b.see({ ip: '10.20.1.1', mac: mac(1) });
     await b.sched.tick();
     expect(b.scanner.launches).toHaveLength(0);
     b.scanner.appliancesState[1].online = true;
@@ -89,7 +93,7 @@ describe('scheduler', () => {
   });
 
   it('finished scans record last-scanned; the device is not due again within rescanAfter', async () => {
-    const { scanner, sched, see, inv, clock } = setup();
+    const { scanner, sched, see, inv, clock } = await setup();
     const r = await see({ ip: '10.20.1.1', mac: mac(1) });
     await sched.tick();
     scanner.finish(scanner.launches[0].ref);
@@ -104,7 +108,7 @@ describe('scheduler', () => {
   });
 
   it('one clock per question: a scanner clock 2 h ahead neither dates a scan in our future nor teaches a 2-hour duration', async () => {
-    const { scanner, sched, see, inv, clock } = setup({ idlePollS: 60 });
+    const { scanner, sched, see, inv, clock } = await setup({ idlePollS: 60 });
     const r = await see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });
     await sched.tick();
     const launchedLocal = clock.t;
@@ -119,7 +123,7 @@ describe('scheduler', () => {
   });
 
   it('failed scans requeue with backoff and give up after maxAttempts', async () => {
-    const { scanner, sched, see, clock, store } = setup({ maxAttempts: 2, retryBackoffS: 100, idlePollS: 60 });
+    const { scanner, sched, see, clock, store } = await setup({ maxAttempts: 2, retryBackoffS: 100, idlePollS: 60 });
     await see({ ip: '10.20.1.1', mac: mac(1) });
     await sched.tick();
     scanner.finish(scanner.launches[0].ref, 'error');
@@ -137,7 +141,7 @@ describe('scheduler', () => {
   });
 
   it('a launch refused by the API is retried later; a launch whose answer was lost is reconciled, never launched twice', async () => {
-    const { scanner, sched, see, clock, store } = setup({ reconcileGraceS: 1, retryBackoffS: 10 });
+    const { scanner, sched, see, clock, store } = await setup({ reconcileGraceS: 1, retryBackoffS: 10 });
     scanner.failNext = 'refused';
     await see({ ip: '10.20.1.1', mac: mac(1) });
     await sched.tick();
@@ -155,7 +159,7 @@ describe('scheduler', () => {
   });
 
   it('scan windows: due hosts wait for the window to open', async () => {
-    const { scanner, sched, see, clock, store } = setup({}, { scanWindows: ['* 12:00-13:00'] });
+    const { scanner, sched, see, clock, store } = await setup({}, { scanWindows: ['* 12:00-13:00'] });
     await see({ ip: '10.20.1.1', mac: mac(1), durationS: 4 * 3600 });
     await sched.tick();
     expect(scanner.launches).toHaveLength(0);
@@ -167,7 +171,7 @@ describe('scheduler', () => {
   });
 
   it('the sweep re-evaluates a binding when its rescan window runs out, without re-reading everyone present', async () => {
-    const { scanner, sched, see, clock, inv } = setup({ fullSweepS: 1e9 });
+    const { scanner, sched, see, clock, inv } = await setup({ fullSweepS: 1e9 });
     const r = await see({ ip: '10.20.1.1', mac: mac(1), durationS: 90 * 86400 });
     await sched.tick();
     scanner.finish(scanner.launches[0].ref);
@@ -185,7 +189,7 @@ describe('scheduler', () => {
   });
 
   it('the sweep wakes the bindings waiting for a scan window when the window opens, and only then', async () => {
-    const { scanner, sched, see, clock } = setup({ fullSweepS: 1e9 }, { scanWindows: ['* 12:00-13:00'] });
+    const { scanner, sched, see, clock } = await setup({ fullSweepS: 1e9 }, { scanWindows: ['* 12:00-13:00'] });
     await sched.sweep();
     await see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });
     await see({ ip: '10.20.1.2', mac: mac(2), durationS: 86400 });
@@ -198,7 +202,7 @@ describe('scheduler', () => {
   });
 
   it('a last-scan date of an address is not credited to a device when another device held the address then', async () => {
-    const { scanner, sched, see, clock, inv } = setup({ lastScannedFromScanner: true });
+    const { scanner, sched, see, clock, inv } = await setup({ lastScannedFromScanner: true });
     const old = await see({ ip: '10.20.1.1', mac: mac(1), durationS: 600 });
     await sched.tick(); // mac 1 is scanned at 10.20.1.1 ...
     scanner.finish(scanner.launches[0].ref);
@@ -214,7 +218,7 @@ describe('scheduler', () => {
   });
 
   it('asks the scanner for last-scan dates when configured: a device scanned elsewhere is skipped', async () => {
-    const { scanner, sched, see, store } = setup({ lastScannedFromScanner: true });
+    const { scanner, sched, see, store } = await setup({ lastScannedFromScanner: true });
     scanner.lastScannedDates.set('10.20.1.1', new Date(T0 - 86400_000).toISOString());
     await see({ ip: '10.20.1.1', mac: mac(1) });
     await see({ ip: '10.20.1.2', mac: mac(2) });
@@ -224,7 +228,7 @@ describe('scheduler', () => {
   });
 
   it('cancels a running scan when every target left, if configured', async () => {
-    const { scanner, sched, see, inv, clock } = setup({ cancelWhenAllLeft: true });
+    const { scanner, sched, see, inv, clock } = await setup({ cancelWhenAllLeft: true });
     await see({ ip: '10.20.1.1', mac: mac(1) });
     await sched.tick();
     await inv.commitBatch([{ kind: 'release', ip: '10.20.1.1', mac: mac(1), at: new Date(clock.t).toISOString(), format: 'isc-dhcpd', source: 't' }]);
@@ -235,7 +239,7 @@ describe('scheduler', () => {
   });
 
   it('polls only when queued work waits for a running scan that has likely ended, by the durations it has learned', async () => {
-    const { scanner, sched, see, clock } = setup({ pollIntervalS: 60, idlePollS: 1800 });
+    const { scanner, sched, see, clock } = await setup({ pollIntervalS: 60, idlePollS: 1800 });
     const lists = () => scanner.calls.filter((c) => c === 'list').length;
     // three scans of 10 minutes each teach it the duration
     for (let n = 1; n <= 3; n++) {
@@ -278,7 +282,7 @@ describe('scheduler', () => {
   });
 
   it('a target address that changes hands before the appliance can have started cancels the scan and relaunches the others', async () => {
-    const { scanner, sched, see, clock, store } = setup({ pickupS: 360 });
+    const { scanner, sched, see, clock, store } = await setup({ pickupS: 360 });
     await see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });
     await see({ ip: '10.20.1.2', mac: mac(2), durationS: 86400 });
     await sched.tick();
@@ -305,7 +309,7 @@ describe('scheduler', () => {
   });
 
   it('VPN targets go first in a batch (their pool hands a freed address out again at once)', async () => {
-    const { scanner, sched, see } = setup({ maxTargetsPerScan: 5 });
+    const { scanner, sched, see } = await setup({ maxTargetsPerScan: 5 });
     await see({ ip: '10.20.1.1', mac: mac(1), durationS: 600 });
     await see({ ip: '10.20.7.1', kind: 'tunnel-up', user: 'alice', durationS: undefined });
     await sched.tick();
@@ -313,7 +317,7 @@ describe('scheduler', () => {
   });
 
   it('verifyResults: a scan whose results are not processed yet (no target dated) is not judged "no host"; it is once a sibling is dated, or after processingWaitS', async () => {
-    const { scanner, sched, see, clock, inv, store } = setup({ verifyResults: true, verifyDelayS: 600, idlePollS: 60, processingWaitS: 7200 });
+    const { scanner, sched, see, clock, inv, store } = await setup({ verifyResults: true, verifyDelayS: 600, idlePollS: 60, processingWaitS: 7200 });
     const a = await see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });
     const b = await see({ ip: '10.20.1.2', mac: mac(2), durationS: 86400 });
     await sched.tick();
@@ -350,7 +354,7 @@ describe('scheduler', () => {
   });
 
   it('verifyResults: a finished scan is recorded per target from the scanner\'s host list; an address with no host is not probed again until the device is seen again', async () => {
-    const { scanner, sched, see, clock, inv, store } = setup({ verifyResults: true, verifyDelayS: 600, idlePollS: 60 });
+    const { scanner, sched, see, clock, inv, store } = await setup({ verifyResults: true, verifyDelayS: 600, idlePollS: 60 });
     const a = await see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });
     const b = await see({ ip: '10.20.1.2', mac: mac(2), durationS: 86400 }); // this laptop left without a release
     await sched.tick();
@@ -382,7 +386,7 @@ describe('scheduler', () => {
   });
 
   it('reads the appliance list less often while others\' load and online states stay the same', async () => {
-    const { scanner, sched, see, clock } = setup({ applianceRefreshS: 300, idlePollS: 60 });
+    const { scanner, sched, see, clock } = await setup({ applianceRefreshS: 300, idlePollS: 60 });
     const reads = () => scanner.calls.filter((c) => c === 'appliances').length;
     for (let n = 1; n <= 4; n++) {
       await see({ ip: `10.20.1.${n}`, mac: mac(n), durationS: 86400 });
@@ -410,7 +414,7 @@ describe('scheduler', () => {
   });
 
   it('a canceled scan\'s targets the scanner already scanned are recorded, not relaunched (verifyResults)', async () => {
-    const { scanner, sched, see, clock, inv } = setup({ pickupS: 360, verifyResults: true });
+    const { scanner, sched, see, clock, inv } = await setup({ pickupS: 360, verifyResults: true });
     await see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });
     const done = await see({ ip: '10.20.1.2', mac: mac(2), durationS: 86400 });
     await see({ ip: '10.20.1.3', mac: mac(3), durationS: 86400 });
@@ -427,7 +431,7 @@ describe('scheduler', () => {
   });
 
   it('a scan that has not started long after launch, behind others on a full appliance, is canceled and relaunched where there is room', async () => {
-    const { scanner, sched, see, clock, store } = setup({ pickupS: 360, idlePollS: 60 });
+    const { scanner, sched, see, clock, store } = await setup({ pickupS: 360, idlePollS: 60 });
     await see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });
     await sched.tick();
     expect(scanner.launches[0].appliance).toBe('emea-1');
@@ -439,7 +443,7 @@ describe('scheduler', () => {
     clock.t += 8 * 60_000;
     await sched.tick();
     expect(scanner.states.get(scanner.launches[0].ref)).toBe('canceled');
-    expect(await store.intent(scanner.launches[0].intentId)).toMatchObject({ state: 'canceled', error: expect.stringMatching(/still waiting for emea-1 13 min after launch \(load 3\/1\)/) });
+    expect(await store.intent(scanner.launches[0].intentId)).toMatchObject({ state: 'canceled', error: expect.stringMatching(/still waiting for emea-1 13 min after launch \(load 4\/3\)/) }); // 3 others' ran while ours waited: it runs 3
     expect(scanner.launches[1]).toMatchObject({ appliance: 'emea-2', targets: ['10.20.1.1'] });
     expect(sched.counters.requeuedStuck).toBe(1);
     // a scan that had started and waits again (its appliance went offline) keeps its progress
@@ -452,5 +456,89 @@ describe('scheduler', () => {
     await sched.tick();
     expect(scanner.states.get(scanner.launches[1].ref)).toBe('queued');
     expect(sched.counters.requeuedStuck).toBe(1);
+  });
+});
+
+describe('scheduler: batch size and API pace', () => {
+  itAll('a region\'s backlog goes out in one scan, up to the scanner\'s maxTargetsPerLaunch (its queue, not maxTargetsPerScan, sets the size)', async () => {
+    const { scanner, sched, see, clock } = await setupSqlite({ maxTargetsPerScan: 3, maxTargetsPerLaunch: 6 });
+    await see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });
+    await sched.tick(); // the region is busy with this one
+    // settled targets (week-long leases: servers, docked laptops)
+    for (let n = 2; n <= 9; n++) await see({ ip: `10.20.1.${n}`, mac: mac(n), durationS: 7 * 86400 });
+    scanner.finish(scanner.launches[0].ref);
+    clock.t += 61_000;
+    await sched.tick();
+    expect(scanner.launches[1].targets).toHaveLength(6); // 8 wait: one scan of the most the client takes
+    scanner.finish(scanner.launches[1].ref);
+    clock.t += 61_000;
+    await sched.tick();
+    expect(scanner.launches[2].targets).toHaveLength(2);
+  });
+
+  itAll('transient targets (a Wi-Fi lease of hours) keep to scans of maxTargetsPerScan: a long scan would reach them after their address may have changed hands', async () => {
+    const { scanner, sched, see, clock } = await setupSqlite({ maxTargetsPerScan: 3, maxTargetsPerLaunch: 6 });
+    await see({ ip: '10.20.1.1', mac: mac(1), durationS: 43200 });
+    await sched.tick();
+    for (let n = 2; n <= 9; n++) await see({ ip: `10.20.1.${n}`, mac: mac(n), durationS: 43200 });
+    scanner.finish(scanner.launches[0].ref);
+    clock.t += 61_000;
+    await sched.tick();
+    expect(scanner.launches[1].targets).toHaveLength(3);
+  });
+
+  itAll('a scarce allowance (as the scanner states it) is spread over the day: no burst that leaves the evening without calls', async () => {
+    const { scanner, sched, see, clock } = await setupSqlite({ maxTargetsPerScan: 50, idlePollS: 60, pollIntervalS: 60 });
+    scanner.limit = { limit: 24, windowSec: 86_400 }; // 24 calls a day: the bucket holds 6
+    const callsAt: number[] = [];
+    let n = 0;
+    for (let minute = 0; minute < 24 * 60; minute += 10) {
+      // a new laptop in each region every 10 minutes; running scans end within 10 minutes
+      await see({ ip: `10.20.${1 + (n >> 8)}.${n & 255}`, mac: mac(n % 250), durationS: 86400 });
+      await see({ ip: `10.30.${1 + (n >> 8)}.${n & 255}`, mac: mac((n + 100) % 250), durationS: 86400 });
+      n++;
+      const before = scanner.calls.length;
+      await sched.tick();
+      for (let k = before; k < scanner.calls.length; k++) callsAt.push(clock.t - T0);
+      clock.t += 10 * 60_000;
+      for (const l of scanner.launches) if (scanner.states.get(l.ref) === 'running') scanner.finish(l.ref);
+    }
+    const hours = (h: number) => callsAt.filter((t) => t < h * 3_600_000).length;
+    // never more than the bucket plus what the allowance refills (24 a day: 1 an hour)
+    for (let h = 1; h <= 24; h++) expect(hours(h)).toBeLessThanOrEqual(6 + h);
+    expect(callsAt.length).toBeLessThanOrEqual(30);
+    // and the evening still gets launches
+    const launchesLate = scanner.calls.filter((c, i) => c === 'launch' && callsAt[i] >= 18 * 3_600_000).length;
+    expect(launchesLate).toBeGreaterThan(0);
+  });
+});
+
+describe('scheduler: the cancel window follows the target\'s place in the scan', () => {
+  itAll('a reassignment late in a long scan cancels it when the address comes late in the scan\'s order, not when it came first', async () => {
+    const run = async (which: 'first' | 'last') => {
+      const { scanner, sched, see, clock } = await setupSqlite({ maxTargetsPerScan: 6, pickupS: 360, idlePollS: 60 });
+      // three scans of 6 that take an hour each: a typical scan of this size is an hour
+      let n = 1;
+      for (let k = 0; k < 3; k++) {
+        for (let j = 0; j < 6; j++, n++) await see({ ip: `10.30.1.${n}`, mac: mac(n), durationS: 86400 });
+        await sched.tick();
+        scanner.states.set(scanner.launches[k].ref, 'running');
+        clock.t += 60 * 60_000;
+        scanner.finish(scanner.launches[k].ref);
+        await sched.poll(true);
+      }
+      for (let j = 0; j < 6; j++, n++) await see({ ip: `10.20.2.${j + 1}`, mac: mac(n), durationS: 86400 });
+      await sched.tick();
+      const scan = scanner.launches[3];
+      scanner.states.set(scan.ref, 'running');
+      await sched.poll(true); // seen running
+      clock.t += 40 * 60_000; // 40 minutes in: past the first wave, before the last targets
+      const ip = which === 'first' ? scan.targets[0] : scan.targets[5];
+      await see({ ip, mac: mac(200), durationS: 86400 });
+      await sched.tick();
+      return scanner.states.get(scan.ref);
+    };
+    expect(await run('last')).toBe('canceled'); // 6th of 6: reached about an hour in
+    expect(await run('first')).toBe('running'); // 1st of 6: long since probed; canceling would waste the others
   });
 });

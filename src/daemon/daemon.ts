@@ -34,6 +34,8 @@ export interface DaemonOptions {
   /** a scanner to use instead of the configured one (tests) */
   scanner?: Scanner;
   clock?: Clock;
+  /** an opened store to use instead of the SQLite state file (a PostgreSQL store: src/store/postgres/) */
+  store?: Store;
   /** scheduler tick period, ms */
   tickMs?: number;
   /** sweep period (re-evaluate everyone present), ms */
@@ -120,10 +122,15 @@ export class Daemon {
 
   async start(): Promise<void> {
     const { config, log } = this.opts;
-    const statePath = sqliteStatePath(config.state, 'onsight run');
-    this.stateLock = lockStateFile(statePath); // one daemon per state file
-    this.storeHealth = new StoreHealth(statePath, log.child({ stage: 'store' }));
-    this.store = openSqliteStore(statePath, inventoryOptions(config));
+    if (this.opts.store) {
+      this.storeHealth = new StoreHealth(':memory:', log.child({ stage: 'store' })); // a server's disk is not ours to watch
+      this.store = this.opts.store;
+    } else {
+      const statePath = sqliteStatePath(config.state, 'onsight run');
+      this.stateLock = lockStateFile(statePath); // one daemon per state file
+      this.storeHealth = new StoreHealth(statePath, log.child({ stage: 'store' }));
+      this.store = openSqliteStore(statePath, inventoryOptions(config));
+    }
     this.registry = await loadRegistry(config.parsers.directory);
     for (const inp of config.inputs) {
       const format = inputParserFormat(inp);
@@ -132,6 +139,7 @@ export class Daemon {
       }
     }
     this.inventory = this.store.inventory;
+    this.inventory.setOptions(inventoryOptions(config)); // an injected store gets this config's lease and linking settings
     this.policy = policyFor(config);
     this.scanner = this.opts.scanner ?? await createScanner(config, log, (ip) => this.policy.allowed(ip));
     this.view = daemonView(this);

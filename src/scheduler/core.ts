@@ -83,6 +83,9 @@ export function newCounters(): SchedulerCounters {
 // declared here so that this module depends on none of them).
 export interface BudgetPhase {
   canSpend(essential: boolean): boolean;
+  canLaunch(): boolean;
+  /** the allowance holds fewer than SCARCE_CALLS_PER_DAY calls a day */
+  scarce(): boolean;
   call<T>(what: string, which: ScannerCall, fn: () => Promise<T>): Promise<T>;
 }
 export interface DecidePhase {
@@ -91,7 +94,9 @@ export interface DecidePhase {
   applyOperatorMarks(): Promise<number>;
 }
 export interface FollowPhase {
-  mayNotHaveReached(i: Intent, now: number): Promise<boolean>;
+  /** could the scan still be before its target `ip` (by its place in the launch order)? */
+  mayNotHaveReached(i: Intent, now: number, ip?: string): Promise<boolean>;
+  launched(intentId: string, ips: string[]): void;
   ended(i: Intent, endedAt: number): Promise<void>;
 }
 export interface ResultsPhase {
