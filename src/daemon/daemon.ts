@@ -157,12 +157,15 @@ export class Daemon {
         },
         onDecision: this.notifier.enabled ? (d) => this.notifier.decided(d) : undefined,
       });
-    this.ingest = new Ingest(this.registry, this.inventory, (s, r) => this.committed(s, r), log.child({ stage: 'ingest' }), { zone: config.timezone, storeHealth: this.storeHealth });
+    this.ingest = new Ingest(this.registry, this.inventory, (s, r) => this.committed(s, r), log.child({ stage: 'ingest' }), {
+      zone: config.timezone, storeHealth: this.storeHealth, decodeThread: config.ingest.decodeThread, parsersDirectory: config.parsers.directory,
+    });
 
 
     // settle anything a previous run left half-done before taking new work
     await this.scheduler.reconcile();
     await this.scheduler.sweep();
+    await this.ingest.ready();
     this.inputs = await startInputs(config.inputs, this.ingest, this.inventory, log, this.freshness);
     this.timers.push(setInterval(() => this.kick(), this.opts.tickMs ?? 1000));
     // a write that fails (disk full, lock held elsewhere) is reported and tried again next time, never fatal
