@@ -1,12 +1,13 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it as itAll } from 'vitest';
 import { openDatabase, schemaVersion, type DB } from '../src/store/db.js';
 import { SqliteInventory, type Inventory, type InventoryOptions } from '../src/inventory/inventory.js';
 import { parseConfigText } from '../src/config/load.js';
 import type { Sighting } from '../src/sighting.js';
 import { REPO } from './helpers/paths.js';
+import { STORE_KINDS } from './helpers/stores.js';
 
 const T0 = Date.parse('2026-11-23T10:00:00Z');
 const at = (min: number) => new Date(T0 + min * 60_000).toISOString();
@@ -27,9 +28,12 @@ function fresh(opts: Partial<InventoryOptions> = {}) {
 /** apply one sighting; its result */
 const one = async (inv: Inventory, x: Sighting) => (await inv.commitBatch([x]))[0];
 
-describe('inventory: hostname linking (one laptop on DHCP and VPN)', () => {
+describe.each(STORE_KINDS)('inventory on $name: hostname linking (one laptop on DHCP and VPN)', (kind) => {
+  if (kind.skip) console.log(`skip hostname linking on ${kind.name}: ${kind.skip}`);
+  const it = kind.skip ? itAll.skip : itAll;
+  const fresh = async (opts: Partial<InventoryOptions> = {}) => ({ inv: (await kind.open({ ...BASE, ...opts })).inventory });
   it('a DHCP identity scanned, then the VPN identity of the same hostname appears: it is credited', async () => {
-    const { inv } = fresh();
+    const { inv } = await fresh();
     const d = await one(inv, lease(0, 'LT-0042'));
     await inv.markScanned([d.identityId!], ms(10), 'onsight');
     const v = await one(inv, tunnel(60, 'alice', 'lt-0042.corp.example'));
@@ -38,7 +42,7 @@ describe('inventory: hostname linking (one laptop on DHCP and VPN)', () => {
   });
 
   it('the reverse order: the VPN identity scanned first, the DHCP identity created later is credited', async () => {
-    const { inv } = fresh();
+    const { inv } = await fresh();
     const v = await one(inv, tunnel(0, 'alice', 'lt-0042.corp.example'));
     await inv.markScanned([v.identityId!], ms(10), 'scanner:vm-scan');
     const d = await one(inv, lease(60, 'LT-0042'));
@@ -46,7 +50,7 @@ describe('inventory: hostname linking (one laptop on DHCP and VPN)', () => {
   });
 
   it('a scan of one identity credits the others already known under its name, only forward', async () => {
-    const { inv } = fresh();
+    const { inv } = await fresh();
     const d = await one(inv, lease(0, 'LT-0042'));
     const v = await one(inv, tunnel(1, 'alice', 'lt-0042.corp.example'));
     const w = await one(inv, tunnel(2, 'alice-admin', 'LT-0042', '10.8.0.3'));
@@ -63,7 +67,7 @@ describe('inventory: hostname linking (one laptop on DHCP and VPN)', () => {
 
   it('a LAN device that names itself like a scanned laptop does not inherit its scan without corroboration', async () => {
     // no pattern vouches for "ws-0042": the name alone is not enough
-    const { inv } = fresh({ linkHostPatterns: [] });
+    const { inv } = await fresh({ linkHostPatterns: [] });
     const v = await one(inv, tunnel(0, 'alice', 'ws-0042.corp.example'));
     await inv.markScanned([v.identityId!], ms(10), 'onsight');
     const evil = await one(inv, lease(60, 'WS-0042', '52:54:00:66:66:66', '10.0.0.66'));
@@ -77,7 +81,7 @@ describe('inventory: hostname linking (one laptop on DHCP and VPN)', () => {
   });
 
   it('generic hostnames ("iPhone", "localhost") never link', async () => {
-    const { inv } = fresh();
+    const { inv } = await fresh();
     for (const [i, name] of ['iPhone', 'localhost'].entries()) {
       const mac = `52:54:00:00:01:0${i}`;
       const d = await one(inv, lease(0, name, mac, `10.0.1.${i}`));
@@ -90,7 +94,7 @@ describe('inventory: hostname linking (one laptop on DHCP and VPN)', () => {
   });
 
   it('linkHostnames: false: no link either way, as before; setOptions (reload) turns it on', async () => {
-    const { inv } = fresh({ linkHostnames: false });
+    const { inv } = await fresh({ linkHostnames: false });
     const d = await one(inv, lease(0, 'LT-0042'));
     await inv.markScanned([d.identityId!], ms(10), 'onsight');
     const v = await one(inv, tunnel(60, 'alice', 'lt-0042.corp.example'));
@@ -106,7 +110,7 @@ describe('inventory: hostname linking (one laptop on DHCP and VPN)', () => {
   });
 
   it('a hostname change moves the identity to the new name: it takes that name\'s credit and leaves the old one', async () => {
-    const { inv } = fresh();
+    const { inv } = await fresh();
     const d = await one(inv, lease(0, 'LT-0042'));
     const old = await one(inv, tunnel(1, 'alice', 'lt-0042.corp.example'));
     const neu = await one(inv, tunnel(2, 'bob', 'LT-0099', '10.8.0.9'));
@@ -123,7 +127,11 @@ describe('inventory: hostname linking (one laptop on DHCP and VPN)', () => {
     expect((await inv.identity(old.identityId!))?.lastScannedAt).toBe(ms(20));
   });
 
-  it('migration 4 adds host_key and fills it from the hostnames already stored', async () => {
+});
+
+describe('inventory in SQLite: schema and plans', () => {
+  const it = itAll;
+  itAll('migration 4 adds host_key and fills it from the hostnames already stored', async () => {
     const file = join(mkdtempSync(join(tmpdir(), 'onsight-link-')), 'state.db');
     const db = openDatabase(file);
     // back to schema 3, with identities written by an older onsight

@@ -1,10 +1,11 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it as itAll } from 'vitest';
 import { openDatabase, schemaVersion } from '../src/store/db.js';
 import { SqliteInventory } from '../src/inventory/inventory.js';
 import type { Sighting } from '../src/sighting.js';
+import { STORE_KINDS } from './helpers/stores.js';
 
 const T0 = Date.parse('2026-11-23T10:00:00Z');
 const at = (min: number) => new Date(T0 + min * 60_000).toISOString();
@@ -17,8 +18,8 @@ function fresh() {
   return { db, file, inv: new SqliteInventory(db, { defaultLeaseS: 3600, maxSessionS: 86400, retentionS: 86400 }) };
 }
 
-describe('inventory', () => {
-  it('a real SQLite file in WAL mode with the schema migrated, and re-opening is a no-op', async () => {
+describe('inventory (SQLite file)', () => {
+  itAll('a real SQLite file in WAL mode with the schema migrated, and re-opening is a no-op', async () => {
     const { db, file } = fresh();
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(schemaVersion(db)).toBe(8);
@@ -27,9 +28,15 @@ describe('inventory', () => {
     expect(schemaVersion(again)).toBe(8);
     again.close();
   });
+});
+
+describe.each(STORE_KINDS)('inventory on $name', (kind) => {
+  if (kind.skip) console.log(`skip inventory on ${kind.name}: ${kind.skip}`);
+  const fresh = async () => ({ inv: (await kind.open({ defaultLeaseS: 3600, maxSessionS: 86400, retentionS: 86400 })).inventory });
+  const it = kind.skip ? itAll.skip : itAll;
 
   it('a lease binds the IP to the MAC; renewals merge into it', async () => {
-    const { inv } = fresh();
+    const { inv } = await fresh();
     const [r1] = await inv.commitBatch([s({ kind: 'lease', ip: '10.0.0.5', mac: '52:54:00:00:00:01', hostname: 'lap', durationS: 600, at: at(0) })]);
     expect(r1.change).toBe('new');
     const [r2] = await inv.commitBatch([s({ kind: 'renew', ip: '10.0.0.5', mac: '52:54:00:00:00:01', durationS: 600, at: at(5) })]);
@@ -42,7 +49,7 @@ describe('inventory', () => {
   });
 
   it('IP reuse ends the old binding at once; a stale release from the old device does not end the new one', async () => {
-    const { inv } = fresh();
+    const { inv } = await fresh();
     const [a] = await inv.commitBatch([s({ kind: 'lease', ip: '10.0.0.5', mac: '52:54:00:00:00:01', at: at(0) })]);
     const [b] = await inv.commitBatch([s({ kind: 'lease', ip: '10.0.0.5', mac: '52:54:00:00:00:02', at: at(10) })]);
     expect(b.change).toBe('reassigned');
@@ -53,7 +60,7 @@ describe('inventory', () => {
   });
 
   it('a device moving to a new address leaves the old one; VPN sessions end on tunnel-down', async () => {
-    const { inv } = fresh();
+    const { inv } = await fresh();
     const [a] = await inv.commitBatch([s({ kind: 'lease', ip: '10.0.0.5', mac: '52:54:00:00:00:01' })]);
     await inv.commitBatch([s({ kind: 'lease', ip: '10.0.0.9', mac: '52:54:00:00:00:01', at: at(1) })]);
     expect((await inv.binding(a.bindingId!))?.endReason).toBe('moved');
@@ -65,7 +72,7 @@ describe('inventory', () => {
   });
 
   it('a tunnel-down without an inner address (ip 0.0.0.0) ends the user\'s one open session, and nothing else', async () => {
-    const { inv } = fresh();
+    const { inv } = await fresh();
     const [v] = await inv.commitBatch([s({ kind: 'tunnel-up', ip: '10.8.0.2', user: 'jdoe', format: 'cisco-asa' })]);
     expect((await inv.commitBatch([s({ kind: 'tunnel-down', ip: '0.0.0.0', user: 'someone-else', format: 'cisco-asa', at: at(5) })]))[0].change).toBe('ignored');
     expect((await inv.commitBatch([s({ kind: 'tunnel-up', ip: '0.0.0.0', user: 'jdoe', format: 'cisco-asa', at: at(5) })]))[0].change).toBe('ignored');
@@ -75,7 +82,7 @@ describe('inventory', () => {
   });
 
   it('leases that run out end on expireStale; prune drops old history', async () => {
-    const { inv } = fresh();
+    const { inv } = await fresh();
     const [a] = await inv.commitBatch([s({ kind: 'lease', ip: '10.0.0.5', mac: '52:54:00:00:00:01', durationS: 60 })]);
     expect((await inv.presentBindings(T0 + 30_000)).length).toBe(1);
     expect(await inv.expireStale(T0 + 120_000)).toEqual([a.bindingId]);
@@ -84,7 +91,7 @@ describe('inventory', () => {
   });
 
   it('sightings and file checkpoints commit in one transaction: all or nothing', async () => {
-    const { inv, db } = fresh();
+    const { inv } = await fresh();
     const cp = { path: '/var/log/x', dev: 1, ino: 2, offset: 100, fingerprint: 'ab', tailFingerprint: 'cd' };
     await inv.commitBatch([s({ kind: 'lease', ip: '10.0.0.5', mac: '52:54:00:00:00:01' })], [cp]);
     expect(await inv.checkpoint('/var/log/x')).toEqual(cp);
@@ -94,6 +101,6 @@ describe('inventory', () => {
     await expect(inv.commitBatch([s({ kind: 'lease', ip: '10.0.0.7', mac: '52:54:00:00:00:03' }), bad], [{ ...cp, offset: 200 }])).rejects.toThrow('boom');
     expect((await inv.checkpoint('/var/log/x'))?.offset).toBe(100);
     expect(await inv.openBinding('10.0.0.7')).toBeUndefined();
-    expect((db.prepare('SELECT count(*) n FROM bindings').get() as { n: number }).n).toBe(1);
+    expect((await inv.counts(T0)).bindings).toBe(1);
   });
 });

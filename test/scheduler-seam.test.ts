@@ -15,7 +15,7 @@ import { mac, setup } from './helpers/scheduler.js';
 
 describe('scheduler and the scanner seam', () => {
   it("'wait': no call at all before the scanner's time (not retried every minute), then the launch goes out; not counted as a failed attempt", async () => {
-    const { scanner, sched, see, clock, store } = setup({ retryBackoffS: 60 });
+    const { scanner, sched, see, clock, store } = await setup({ retryBackoffS: 60 });
     scanner.waitUntil = clock.t + 3 * 3600_000;
     scanner.failNext = 'rate-limited';
     await see({ ip: '10.20.1.1', mac: mac(1) });
@@ -37,7 +37,7 @@ describe('scheduler and the scanner seam', () => {
   });
 
   it("'stop': no more launches, the reason is exposed, and a reloaded config lets it try again", async () => {
-    const { scanner, sched, see, clock, policy } = setup();
+    const { scanner, sched, see, clock, policy } = await setup();
     scanner.failNext = 'denied';
     await see({ ip: '10.20.1.1', mac: mac(1) });
     await sched.tick();
@@ -57,7 +57,7 @@ describe('scheduler and the scanner seam', () => {
   });
 
   it('a scan in a state the scanner does not explain is looked up after maxScanAgeS, then given up and its targets requeued', async () => {
-    const { scanner, sched, see, clock, store } = setup({ maxScanAgeS: 6 * 3600, idlePollS: 600, pollIntervalS: 60 });
+    const { scanner, sched, see, clock, store } = await setup({ maxScanAgeS: 6 * 3600, idlePollS: 600, pollIntervalS: 60 });
     await see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });
     await sched.tick();
     const [first] = scanner.launches;
@@ -85,7 +85,7 @@ describe('scheduler and the scanner seam', () => {
   });
 
   it('targets a finished scan lacks in its own target list are not recorded as scanned, are counted, and say why', async () => {
-    const { scanner, sched, see, clock, inv } = setup({ idlePollS: 60 });
+    const { scanner, sched, see, clock, inv } = await setup({ idlePollS: 60 });
     const a = await see({ ip: '10.20.1.1', mac: mac(1) });
     const b = await see({ ip: '10.20.1.2', mac: mac(2) });
     await sched.tick();
@@ -107,7 +107,7 @@ describe('scheduler and the scanner seam', () => {
     const dir = mkdtempSync(join(tmpdir(), 'onsight-seam-'));
     try {
       const state = join(dir, 'state.db');
-      const { scanner, sched, see, clock, db } = setup({ idlePollS: 60 }, {}, state);
+      const { scanner, sched, see, clock, db } = await setup({ idlePollS: 60 }, {}, state);
       await see({ ip: '10.20.1.1', mac: mac(1) });
       await see({ ip: '10.20.1.2', mac: mac(2) });
       await sched.tick();
@@ -116,7 +116,7 @@ describe('scheduler and the scanner seam', () => {
       scanner.finish(l.ref);
       clock.t += 61_000;
       await sched.tick();
-      db.close();
+      db!.close();
       const config = validateConfig({
         state, timezone: 'UTC', policy: { scope: ['10.0.0.0/8'], exclude: ['10.20.9.0/24'] },
         regions: [{ name: 'emea', cidrs: ['10.20.0.0/16'], appliances: ['emea-1', 'emea-2'] }],
@@ -132,7 +132,7 @@ describe('scheduler and the scanner seam', () => {
   });
 
   it('a range in the reported target list covers the addresses inside it', async () => {
-    const { scanner, sched, see, clock, inv } = setup({ idlePollS: 60 });
+    const { scanner, sched, see, clock, inv } = await setup({ idlePollS: 60 });
     const a = await see({ ip: '10.20.1.1', mac: mac(1) });
     const b = await see({ ip: '10.20.1.2', mac: mac(2) });
     await sched.tick();

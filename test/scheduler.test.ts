@@ -1,10 +1,14 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it as itAll } from 'vitest';
 import type { Sighting } from '../src/sighting.js';
-import { mac, setup, T0 } from './helpers/scheduler.js';
+import { mac, setupOn, T0 } from './helpers/scheduler.js';
+import { STORE_KINDS } from './helpers/stores.js';
 
-describe('scheduler', () => {
+describe.each(STORE_KINDS)('scheduler on $name', (kind) => {
+  if (kind.skip) console.log(`skip the scheduler on ${kind.name}: ${kind.skip}`);
+  const it = kind.skip ? itAll.skip : itAll;
+  const setup = (...a: Parameters<typeof setupOn> extends [unknown, ...infer R] ? R : never) => setupOn(kind, ...a);
   it('launches at once when the region has room, on an online appliance, with the intent id in the title', async () => {
-    const { scanner, sched, see, store } = setup();
+    const { scanner, sched, see, store } = await setup();
     await see({ ip: '10.20.1.7', mac: mac(1) });
     await sched.tick();
     expect(scanner.launches).toHaveLength(1);
@@ -16,7 +20,7 @@ describe('scheduler', () => {
   });
 
   it('never scans outside scope or inside the exclusion list, whatever the log says', async () => {
-    const { scanner, sched, see, store } = setup();
+    const { scanner, sched, see, store } = await setup();
     await see({ ip: '10.20.9.9', mac: mac(1) }); // excluded
     await see({ ip: '192.168.1.1', mac: mac(2) }); // out of scope
     await see({ ip: '10.99.0.1', mac: mac(3) }); // in scope but no region
@@ -27,7 +31,7 @@ describe('scheduler', () => {
   });
 
   it('one scan per region at a time: due hosts accumulate and go out in one batch when room opens, most recently seen first', async () => {
-    const { scanner, sched, see, clock } = setup();
+    const { scanner, sched, see, clock } = await setup();
     await see({ ip: '10.20.1.1', mac: mac(1) });
     await sched.tick();
     await see({ ip: '10.20.1.2', mac: mac(2), durationS: 7200 });
@@ -50,7 +54,7 @@ describe('scheduler', () => {
   });
 
   it('re-checks targets right before launch: a reassigned or departed address is dropped with a reason', async () => {
-    const { scanner, sched, see, store, inv, clock } = setup();
+    const { scanner, sched, see, store, inv, clock } = await setup();
     await see({ ip: '10.20.1.1', mac: mac(1) });
     await sched.tick(); // region now busy
     await see({ ip: '10.20.1.2', mac: mac(2) });
@@ -67,16 +71,16 @@ describe('scheduler', () => {
   });
 
   it('picks by real load: an appliance busy with someone else\'s scan is passed over; offline ones are never used', async () => {
-    const { scanner, sched, see } = setup();
+    const { scanner, sched, see } = await setup();
     scanner.appliancesState[0] = { name: 'emea-1', online: true, runningScans: 1 }; // a GUI scan
     await see({ ip: '10.20.1.1', mac: mac(1) });
     await sched.tick();
     expect(scanner.launches[0].appliance).toBe('emea-2');
 
-    const b = setup();
+    const b = await setup();
     b.scanner.appliancesState[0] = { name: 'emea-1', online: false, runningScans: 0 };
     b.scanner.appliancesState[1] = { name: 'emea-2', online: false, runningScans: 0 };
-    b.see({ ip: '10.20.1.1', mac: mac(1) });
+    await b.see({ ip: '10.20.1.1', mac: mac(1) });
     await b.sched.tick();
     expect(b.scanner.launches).toHaveLength(0);
     b.scanner.appliancesState[1].online = true;
@@ -89,7 +93,7 @@ describe('scheduler', () => {
   });
 
   it('finished scans record last-scanned; the device is not due again within rescanAfter', async () => {
-    const { scanner, sched, see, inv, clock } = setup();
+    const { scanner, sched, see, inv, clock } = await setup();
     const r = await see({ ip: '10.20.1.1', mac: mac(1) });
     await sched.tick();
     scanner.finish(scanner.launches[0].ref);
@@ -104,7 +108,7 @@ describe('scheduler', () => {
   });
 
   it('one clock per question: a scanner clock 2 h ahead neither dates a scan in our future nor teaches a 2-hour duration', async () => {
-    const { scanner, sched, see, inv, clock } = setup({ idlePollS: 60 });
+    const { scanner, sched, see, inv, clock } = await setup({ idlePollS: 60 });
     const r = await see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });
     await sched.tick();
     const launchedLocal = clock.t;
@@ -119,7 +123,7 @@ describe('scheduler', () => {
   });
 
   it('failed scans requeue with backoff and give up after maxAttempts', async () => {
-    const { scanner, sched, see, clock, store } = setup({ maxAttempts: 2, retryBackoffS: 100, idlePollS: 60 });
+    const { scanner, sched, see, clock, store } = await setup({ maxAttempts: 2, retryBackoffS: 100, idlePollS: 60 });
     await see({ ip: '10.20.1.1', mac: mac(1) });
     await sched.tick();
     scanner.finish(scanner.launches[0].ref, 'error');
@@ -137,7 +141,7 @@ describe('scheduler', () => {
   });
 
   it('a launch refused by the API is retried later; a launch whose answer was lost is reconciled, never launched twice', async () => {
-    const { scanner, sched, see, clock, store } = setup({ reconcileGraceS: 1, retryBackoffS: 10 });
+    const { scanner, sched, see, clock, store } = await setup({ reconcileGraceS: 1, retryBackoffS: 10 });
     scanner.failNext = 'refused';
     await see({ ip: '10.20.1.1', mac: mac(1) });
     await sched.tick();
@@ -155,7 +159,7 @@ describe('scheduler', () => {
   });
 
   it('scan windows: due hosts wait for the window to open', async () => {
-    const { scanner, sched, see, clock, store } = setup({}, { scanWindows: ['* 12:00-13:00'] });
+    const { scanner, sched, see, clock, store } = await setup({}, { scanWindows: ['* 12:00-13:00'] });
     await see({ ip: '10.20.1.1', mac: mac(1), durationS: 4 * 3600 });
     await sched.tick();
     expect(scanner.launches).toHaveLength(0);
@@ -167,7 +171,7 @@ describe('scheduler', () => {
   });
 
   it('the sweep re-evaluates a binding when its rescan window runs out, without re-reading everyone present', async () => {
-    const { scanner, sched, see, clock, inv } = setup({ fullSweepS: 1e9 });
+    const { scanner, sched, see, clock, inv } = await setup({ fullSweepS: 1e9 });
     const r = await see({ ip: '10.20.1.1', mac: mac(1), durationS: 90 * 86400 });
     await sched.tick();
     scanner.finish(scanner.launches[0].ref);
@@ -185,7 +189,7 @@ describe('scheduler', () => {
   });
 
   it('the sweep wakes the bindings waiting for a scan window when the window opens, and only then', async () => {
-    const { scanner, sched, see, clock } = setup({ fullSweepS: 1e9 }, { scanWindows: ['* 12:00-13:00'] });
+    const { scanner, sched, see, clock } = await setup({ fullSweepS: 1e9 }, { scanWindows: ['* 12:00-13:00'] });
     await sched.sweep();
     await see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });
     await see({ ip: '10.20.1.2', mac: mac(2), durationS: 86400 });
@@ -198,7 +202,7 @@ describe('scheduler', () => {
   });
 
   it('a last-scan date of an address is not credited to a device when another device held the address then', async () => {
-    const { scanner, sched, see, clock, inv } = setup({ lastScannedFromScanner: true });
+    const { scanner, sched, see, clock, inv } = await setup({ lastScannedFromScanner: true });
     const old = await see({ ip: '10.20.1.1', mac: mac(1), durationS: 600 });
     await sched.tick(); // mac 1 is scanned at 10.20.1.1 ...
     scanner.finish(scanner.launches[0].ref);
@@ -214,7 +218,7 @@ describe('scheduler', () => {
   });
 
   it('asks the scanner for last-scan dates when configured: a device scanned elsewhere is skipped', async () => {
-    const { scanner, sched, see, store } = setup({ lastScannedFromScanner: true });
+    const { scanner, sched, see, store } = await setup({ lastScannedFromScanner: true });
     scanner.lastScannedDates.set('10.20.1.1', new Date(T0 - 86400_000).toISOString());
     await see({ ip: '10.20.1.1', mac: mac(1) });
     await see({ ip: '10.20.1.2', mac: mac(2) });
@@ -224,7 +228,7 @@ describe('scheduler', () => {
   });
 
   it('cancels a running scan when every target left, if configured', async () => {
-    const { scanner, sched, see, inv, clock } = setup({ cancelWhenAllLeft: true });
+    const { scanner, sched, see, inv, clock } = await setup({ cancelWhenAllLeft: true });
     await see({ ip: '10.20.1.1', mac: mac(1) });
     await sched.tick();
     await inv.commitBatch([{ kind: 'release', ip: '10.20.1.1', mac: mac(1), at: new Date(clock.t).toISOString(), format: 'isc-dhcpd', source: 't' }]);
@@ -235,7 +239,7 @@ describe('scheduler', () => {
   });
 
   it('polls only when queued work waits for a running scan that has likely ended, by the durations it has learned', async () => {
-    const { scanner, sched, see, clock } = setup({ pollIntervalS: 60, idlePollS: 1800 });
+    const { scanner, sched, see, clock } = await setup({ pollIntervalS: 60, idlePollS: 1800 });
     const lists = () => scanner.calls.filter((c) => c === 'list').length;
     // three scans of 10 minutes each teach it the duration
     for (let n = 1; n <= 3; n++) {
@@ -278,7 +282,7 @@ describe('scheduler', () => {
   });
 
   it('a target address that changes hands before the appliance can have started cancels the scan and relaunches the others', async () => {
-    const { scanner, sched, see, clock, store } = setup({ pickupS: 360 });
+    const { scanner, sched, see, clock, store } = await setup({ pickupS: 360 });
     await see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });
     await see({ ip: '10.20.1.2', mac: mac(2), durationS: 86400 });
     await sched.tick();
@@ -305,7 +309,7 @@ describe('scheduler', () => {
   });
 
   it('VPN targets go first in a batch (their pool hands a freed address out again at once)', async () => {
-    const { scanner, sched, see } = setup({ maxTargetsPerScan: 5 });
+    const { scanner, sched, see } = await setup({ maxTargetsPerScan: 5 });
     await see({ ip: '10.20.1.1', mac: mac(1), durationS: 600 });
     await see({ ip: '10.20.7.1', kind: 'tunnel-up', user: 'alice', durationS: undefined });
     await sched.tick();
@@ -313,7 +317,7 @@ describe('scheduler', () => {
   });
 
   it('verifyResults: a scan whose results are not processed yet (no target dated) is not judged "no host"; it is once a sibling is dated, or after processingWaitS', async () => {
-    const { scanner, sched, see, clock, inv, store } = setup({ verifyResults: true, verifyDelayS: 600, idlePollS: 60, processingWaitS: 7200 });
+    const { scanner, sched, see, clock, inv, store } = await setup({ verifyResults: true, verifyDelayS: 600, idlePollS: 60, processingWaitS: 7200 });
     const a = await see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });
     const b = await see({ ip: '10.20.1.2', mac: mac(2), durationS: 86400 });
     await sched.tick();
@@ -350,7 +354,7 @@ describe('scheduler', () => {
   });
 
   it('verifyResults: a finished scan is recorded per target from the scanner\'s host list; an address with no host is not probed again until the device is seen again', async () => {
-    const { scanner, sched, see, clock, inv, store } = setup({ verifyResults: true, verifyDelayS: 600, idlePollS: 60 });
+    const { scanner, sched, see, clock, inv, store } = await setup({ verifyResults: true, verifyDelayS: 600, idlePollS: 60 });
     const a = await see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });
     const b = await see({ ip: '10.20.1.2', mac: mac(2), durationS: 86400 }); // this laptop left without a release
     await sched.tick();
@@ -382,7 +386,7 @@ describe('scheduler', () => {
   });
 
   it('reads the appliance list less often while others\' load and online states stay the same', async () => {
-    const { scanner, sched, see, clock } = setup({ applianceRefreshS: 300, idlePollS: 60 });
+    const { scanner, sched, see, clock } = await setup({ applianceRefreshS: 300, idlePollS: 60 });
     const reads = () => scanner.calls.filter((c) => c === 'appliances').length;
     for (let n = 1; n <= 4; n++) {
       await see({ ip: `10.20.1.${n}`, mac: mac(n), durationS: 86400 });
@@ -410,7 +414,7 @@ describe('scheduler', () => {
   });
 
   it('a canceled scan\'s targets the scanner already scanned are recorded, not relaunched (verifyResults)', async () => {
-    const { scanner, sched, see, clock, inv } = setup({ pickupS: 360, verifyResults: true });
+    const { scanner, sched, see, clock, inv } = await setup({ pickupS: 360, verifyResults: true });
     await see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });
     const done = await see({ ip: '10.20.1.2', mac: mac(2), durationS: 86400 });
     await see({ ip: '10.20.1.3', mac: mac(3), durationS: 86400 });
@@ -427,7 +431,7 @@ describe('scheduler', () => {
   });
 
   it('a scan that has not started long after launch, behind others on a full appliance, is canceled and relaunched where there is room', async () => {
-    const { scanner, sched, see, clock, store } = setup({ pickupS: 360, idlePollS: 60 });
+    const { scanner, sched, see, clock, store } = await setup({ pickupS: 360, idlePollS: 60 });
     await see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });
     await sched.tick();
     expect(scanner.launches[0].appliance).toBe('emea-1');

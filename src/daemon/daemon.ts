@@ -21,7 +21,7 @@ import type { ApplyResult } from '../inventory/inventory.js';
 import { startHttp, type HttpHandle } from '../http/server.js';
 import { OnsightError } from '../errors.js';
 import { daemonView } from './view.js';
-import { sqliteStatePath } from '../cluster/config.js';
+import { describeState, sqliteStatePath } from '../cluster/config.js';
 
 export interface DaemonOptions {
   config: Config;
@@ -29,6 +29,8 @@ export interface DaemonOptions {
   /** a scanner to use instead of the configured one (tests) */
   scanner?: Scanner;
   clock?: Clock;
+  /** an opened store to use instead of the SQLite state file (a PostgreSQL store: src/store/postgres/) */
+  store?: Store;
   /** scheduler tick period, ms */
   tickMs?: number;
   /** sweep period (re-evaluate everyone present), ms */
@@ -106,10 +108,15 @@ export class Daemon {
 
   async start(): Promise<void> {
     const { config, log } = this.opts;
-    const statePath = sqliteStatePath(config.state, 'onsight run');
-    this.stateLock = lockStateFile(statePath); // one daemon per state file
-    this.storeHealth = new StoreHealth(statePath, log.child({ stage: 'store' }));
-    this.store = openSqliteStore(statePath, inventoryOptions(config));
+    if (this.opts.store) {
+      this.store = this.opts.store;
+      this.storeHealth = new StoreHealth(describeState(config.state), log.child({ stage: 'store' }));
+    } else {
+      const statePath = sqliteStatePath(config.state, 'onsight run');
+      this.stateLock = lockStateFile(statePath); // one daemon per state file
+      this.storeHealth = new StoreHealth(statePath, log.child({ stage: 'store' }));
+      this.store = openSqliteStore(statePath, inventoryOptions(config));
+    }
     this.registry = await loadRegistry(config.parsers.directory);
     for (const inp of config.inputs) {
       const format = inputParserFormat(inp);
@@ -118,6 +125,7 @@ export class Daemon {
       }
     }
     this.inventory = this.store.inventory;
+    this.inventory.setOptions(inventoryOptions(config)); // an injected store gets this config's lease and linking settings
     this.policy = policyFor(config);
     this.scanner = this.opts.scanner ?? await createScanner(config, log, (ip) => this.policy.allowed(ip));
     this.scheduler = new Scheduler(this.clock, this.inventory, this.policy, this.store.scheduler, this.scanner,

@@ -20,22 +20,22 @@ import { hostKey, isLinkableHostKey } from './hostkey.js';
 
 export type { Inventory, InventoryOptions, IdentityView, BindingView, Change, ApplyResult, EndedBindingRow, InventoryCounts } from '../store/types.js';
 
-interface EndedRow {
+export interface EndedRow {
   id: number; ip: string; identity_id: number; start_at: number; end_at: number; end_reason: string | null;
   last_scanned_at: number | null; last_scanned_via: string | null; present_elsewhere: number;
 }
 
-interface BindingRow {
+export interface BindingRow {
   id: number; ip: string; identity_id: number; key: string; mac: string | null; user: string | null; hostname: string | null;
   channel: 'dhcp' | 'vpn'; format: string; start_at: number; last_seen: number; expires_at: number | null; end_at: number | null;
   end_reason: string | null; renewals: number; last_scanned_at: number | null; last_scanned_via: string | null;
 }
 
-const BINDING_SELECT = `SELECT b.id, b.ip, b.identity_id, i.key, i.mac, i.user, i.hostname, b.channel, b.format, b.start_at, b.last_seen,
+export const BINDING_SELECT = `SELECT b.id, b.ip, b.identity_id, i.key, i.mac, i.user, i.hostname, b.channel, b.format, b.start_at, b.last_seen,
   b.expires_at, b.end_at, b.end_reason, b.renewals, i.last_scanned_at, i.last_scanned_via
   FROM bindings b JOIN identities i ON i.id = b.identity_id`;
 
-function toView(r: BindingRow): BindingView {
+export function toView(r: BindingRow): BindingView {
   const v: BindingView = {
     id: r.id, ip: r.ip, identityId: r.identity_id, identityKey: r.key, channel: r.channel, format: r.format,
     startAt: r.start_at, lastSeen: r.last_seen, renewals: r.renewals,
@@ -52,20 +52,20 @@ function toView(r: BindingRow): BindingView {
 }
 
 /** The identity key a sighting points at: strongest identifier first. */
-interface LinkFacts {
+export interface LinkFacts {
   id: number;
   key: string;
   user: string | null;
 }
 
 /** `onsight, linked from user:alice|lt-0042`: `hosts` says when a credit came from a link. */
-function linkedVia(via: string | null, from: string): string {
+export function linkedVia(via: string | null, from: string): string {
   const base = (via ?? 'onsight').replace(/, linked from .*$/, '');
   return `${base}, linked from ${from}`;
 }
 
 /** A host-key glob (`lt-*`, `ws-[0-9]*`) as a whole-string RegExp; host keys are lower case. */
-function hostPattern(glob: string): RegExp {
+export function hostPattern(glob: string): RegExp {
   return picomatch.makeRe(glob.toLowerCase(), { dot: true });
 }
 
@@ -73,7 +73,7 @@ function hostPattern(glob: string): RegExp {
 export const MAX_HOSTNAME = 253;
 export const MAX_USER = 256;
 
-function capNames(s: Sighting): Sighting {
+export function capNames(s: Sighting): Sighting {
   if ((s.hostname?.length ?? 0) <= MAX_HOSTNAME && (s.user?.length ?? 0) <= MAX_USER) return s;
   return { ...s, hostname: s.hostname?.slice(0, MAX_HOSTNAME), user: s.user?.slice(0, MAX_USER) };
 }
@@ -88,14 +88,14 @@ export function identityKey(s: Pick<Sighting, 'mac' | 'duid' | 'clientId' | 'use
 }
 
 /** Does the sighting contradict the identity holding the binding? (a stale release for a reused IP) */
-function contradicts(s: Sighting, b: BindingView): boolean {
+export function contradicts(s: Sighting, b: BindingView): boolean {
   if (s.mac && b.mac) return s.mac !== b.mac;
   if (s.user && b.user) return s.user.toLowerCase() !== b.user.toLowerCase();
   if (s.mac && b.identityKey.startsWith('user:')) return true;
   return false;
 }
 
-const END_KIND: Record<string, string> = { release: 'released', expire: 'expired', 'tunnel-down': 'tunnel-down' };
+export const END_KIND: Record<string, string> = { release: 'released', expire: 'expired', 'tunnel-down': 'tunnel-down' };
 
 /** The inventory in SQLite: synchronous better-sqlite3 underneath, behind the async gate of its connection. */
 export class SqliteInventory implements Inventory {

@@ -11,14 +11,14 @@ import type { AwaitingEntry, Decision, DecisionKind, Intent, IntentState, Intent
 export type { SchedulerStore, QueueEntry, IntentState, Intent, IntentTarget, DecisionKind, Decision, OperatorMark, AwaitingEntry } from '../store/types.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
-function entry(r: any): QueueEntry {
+export function entry(r: any): QueueEntry {
   return {
     bindingId: r.binding_id, ip: r.ip, identityId: r.identity_id, region: r.region, dueSince: r.due_since,
     lastSeen: r.last_seen ?? undefined, attempts: r.attempts, notBefore: r.not_before, intentId: r.intent_id ?? undefined,
   };
 }
 
-function intent(r: any): Intent {
+export function intent(r: any): Intent {
   return {
     id: r.id, region: r.region, appliance: r.appliance, state: r.state, scanRef: r.scan_ref ?? undefined,
     createdAt: r.created_at, launchedAt: r.launched_at ?? undefined, endedAt: r.ended_at ?? undefined, error: r.error ?? undefined,
@@ -28,13 +28,13 @@ function intent(r: any): Intent {
 /** strictly after every earlier mark (two in the same millisecond stay apart): the daemon reads marks newer than the last it saw */
 const NEXT_STAMP = 'max(?, coalesce((SELECT max(updated_at) FROM operator_marks), 0) + 1)';
 
-interface MarkRow { identity_id: number; rescan_at: number | null; skip_until: number | null; updated_at: number }
+export interface MarkRow { identity_id: number; rescan_at: number | null; skip_until: number | null; updated_at: number }
 
-const toMark = (r: MarkRow): OperatorMark => ({ identityId: r.identity_id, rescanAt: r.rescan_at ?? undefined, skipUntil: r.skip_until ?? undefined, updatedAt: r.updated_at });
+export const toMark = (r: MarkRow): OperatorMark => ({ identityId: r.identity_id, rescanAt: r.rescan_at ?? undefined, skipUntil: r.skip_until ?? undefined, updatedAt: r.updated_at });
 
-interface DecisionRow { at: number; ip: string; identity_id: number | null; decision: DecisionKind; reason: string }
+export interface DecisionRow { at: number; ip: string; identity_id: number | null; decision: DecisionKind; reason: string }
 
-const decision = (r: DecisionRow): Decision => ({ at: r.at, ip: r.ip, identityId: r.identity_id ?? undefined, decision: r.decision, reason: r.reason });
+export const decision = (r: DecisionRow): Decision => ({ at: r.at, ip: r.ip, identityId: r.identity_id ?? undefined, decision: r.decision, reason: r.reason });
 
 export class SqliteSchedulerStore implements SchedulerStore {
   private readonly s;

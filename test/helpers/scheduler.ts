@@ -1,5 +1,6 @@
 /** A scheduler over an in-memory store, a scripted scanner and a hand-moved clock (scheduler tests). */
-import { openSqliteStore } from '../../src/store/sqlite-store.js';
+import { SqliteStore } from '../../src/store/sqlite-store.js';
+import { STORE_KINDS, type StoreKind } from './stores.js';
 import { Policy } from '../../src/policy/policy.js';
 import { Scheduler, buildSchedulerOptions } from '../../src/scheduler/scheduler.js';
 import type { SchedulerConfig } from '../../src/scheduler/options.js';
@@ -9,9 +10,18 @@ import { ScriptedScanner } from './scanner.js';
 
 export const T0 = Date.parse('2026-11-23T10:00:00Z');
 
-export function setup(over: Partial<SchedulerConfig> & { maxTargetsPerScan?: number; fullSweepS?: number } = {}, policyOver: { exclude?: string[]; scanWindows?: string[] } = {}, state = ':memory:') {
-  const st = openSqliteStore(state, { defaultLeaseS: 3600, maxSessionS: 86400, retentionS: 86400 * 30 });
-  const db = st.db;
+type Over = Partial<SchedulerConfig> & { maxTargetsPerScan?: number; fullSweepS?: number };
+type PolicyOver = { exclude?: string[]; scanWindows?: string[] };
+
+/** The scheduler over a SQLite store (`state`: a file, or a temp file when omitted). */
+export function setup(over: Over = {}, policyOver: PolicyOver = {}, state?: string) {
+  return setupOn(STORE_KINDS[0], over, policyOver, state);
+}
+
+/** The scheduler over a store of `kind` (the tests that run against every store). */
+export async function setupOn(kind: StoreKind, over: Over = {}, policyOver: PolicyOver = {}, state?: string) {
+  const st = await kind.open({ defaultLeaseS: 3600, maxSessionS: 86400, retentionS: 86400 * 30 }, state);
+  const db = st instanceof SqliteStore ? st.db : undefined;
   const clock = { t: T0, now() { return this.t; } };
   const inv = st.inventory;
   const regions = [

@@ -1,0 +1,288 @@
+/**
+ * The inventory on PostgreSQL: the same rules as the SQLite implementation
+ * (src/inventory/inventory.ts: identities, bindings ended by reuse and moves, renewals merged,
+ * hostname linking), with the pure helpers shared and the SQL in PostgreSQL's dialect.
+ */
+import type { Sighting } from '../../sighting.js';
+import type { FileCheckpoint, SourcePosition } from '../../sources/types.js';
+import { hostKey, isLinkableHostKey } from '../../inventory/hostkey.js';
+import {
+  BINDING_SELECT, END_KIND, capNames, contradicts, hostPattern, identityKey, linkedVia, toView,
+  type BindingRow, type EndedRow, type LinkFacts,
+} from '../../inventory/inventory.js';
+import type { ApplyResult, BindingView, Change, EndedBindingRow, IdentityView, Inventory, InventoryCounts, InventoryOptions } from '../types.js';
+import { statement as st, type PgDb } from './db.js';
+
+// Round trips are what an apply costs on a server (each statement waits for the last): the
+// identity is found-or-created-and-touched in one upsert, and a new binding ends the address's
+// previous holder, the device's other lease of that family, and records itself and its sighting
+// in one statement. Same effects, in the same order of precedence, as the SQLite statements.
+const S = {
+  // the address's open binding (as before this sighting), the identity upserted, and (when the
+  // name may link) the identities scanned under its host key: one round trip
+  seen: st('seen', `WITH old AS (SELECT id, host_key FROM identities WHERE key = $1),
+    up AS (INSERT INTO identities AS i (key, mac, duid, "user", hostname, host_key, first_seen, last_seen) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+      ON CONFLICT (key) DO UPDATE SET last_seen = GREATEST(i.last_seen, $7), hostname = coalesce($5, i.hostname),
+        host_key = CASE WHEN $5::text IS NULL THEN i.host_key ELSE $6 END, "user" = coalesce($4, i."user"), mac = coalesce($2, i.mac)
+      RETURNING i.id, i.key, i."user"),
+    open AS (${BINDING_SELECT} WHERE b.ip = $8 AND b.end_at IS NULL ORDER BY b.id DESC LIMIT 1)
+    SELECT up.id, up.key, up."user", (SELECT id FROM old) IS NULL AS inserted, (SELECT host_key FROM old) AS old_host_key,
+      (SELECT row_to_json(open) FROM open) AS open,
+      (SELECT coalesce(json_agg(h), '[]'::json) FROM (SELECT id, key, "user", last_scanned_at AS at, last_scanned_via AS via FROM identities
+        WHERE $9::boolean AND host_key = $6 AND last_scanned_at IS NOT NULL ORDER BY last_scanned_at DESC LIMIT 50) h) AS linked
+    FROM up`),
+  startBinding: st('start_binding', `WITH reassigned AS (UPDATE bindings SET end_at = $5, end_reason = 'reassigned' WHERE id = $9 AND end_at IS NULL),
+    moved AS (UPDATE bindings SET end_at = $5, end_reason = 'moved' WHERE $10::boolean AND identity_id = $2 AND end_at IS NULL
+      AND channel = 'dhcp' AND ip <> $1 AND (strpos(ip, ':') > 0) = (strpos($1, ':') > 0)),
+    b AS (INSERT INTO bindings (ip, identity_id, channel, format, start_at, last_seen, expires_at) VALUES ($1, $2, $3, $4, $5, $5, $6) RETURNING id)
+    INSERT INTO sightings (at, kind, ip, identity_id, binding_id, format, source, json) SELECT $5, $7, $1, $2, b.id, $4, $11, $8 FROM b
+    RETURNING binding_id`),
+  openByIp: st('open_by_ip', `${BINDING_SELECT} WHERE b.ip = $1 AND b.end_at IS NULL ORDER BY b.id DESC LIMIT 1`),
+  bindingById: st('binding_by_id', `${BINDING_SELECT} WHERE b.id = $1`),
+  openVpnByUser: st('open_vpn_by_user', `SELECT b.id, b.identity_id, b.start_at FROM bindings b JOIN identities i ON i.id = b.identity_id
+    WHERE b.end_at IS NULL AND b.channel = 'vpn' AND lower(i."user") = $1`),
+  renewBinding: st('renew_binding', 'UPDATE bindings SET last_seen = GREATEST(last_seen, $1), expires_at = $2, renewals = renewals + 1 WHERE id = $3'),
+  endBinding: st('end_binding', 'UPDATE bindings SET end_at = $1, end_reason = $2 WHERE id = $3 AND end_at IS NULL'),
+  insertSighting: st('insert_sighting', `INSERT INTO sightings (at, kind, ip, identity_id, binding_id, format, source, json)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`),
+  getCheckpoint: st('get_checkpoint', 'SELECT path, dev, ino, "offset", fingerprint, tail_fingerprint FROM checkpoints WHERE path = $1'),
+  putCheckpoint: st('put_checkpoint', `INSERT INTO checkpoints (path, dev, ino, "offset", fingerprint, tail_fingerprint, updated_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7)
+    ON CONFLICT (path) DO UPDATE SET dev = excluded.dev, ino = excluded.ino, "offset" = excluded."offset", fingerprint = excluded.fingerprint,
+      tail_fingerprint = excluded.tail_fingerprint, updated_at = excluded.updated_at`),
+  getPosition: st('get_position', 'SELECT value FROM positions WHERE key = $1'),
+  putPosition: st('put_position', `INSERT INTO positions (key, value, updated_at) VALUES ($1, $2, $3)
+    ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`),
+  markScanned: st('mark_scanned', `UPDATE identities SET last_scanned_at = $1, last_scanned_via = $2
+    WHERE id = $3 AND (last_scanned_at IS NULL OR last_scanned_at < $1)`),
+  otherHolder: st('other_holder', `SELECT 1 AS one FROM bindings WHERE ip = $1 AND start_at <= $2 AND identity_id != $3
+    AND (end_at IS NULL OR end_at >= $4) LIMIT 1`),
+  byHost: st('by_host', 'SELECT id, key, "user" FROM identities WHERE host_key = $1 LIMIT 1000'),
+  linkFacts: st('link_facts', 'SELECT id, key, "user", host_key FROM identities WHERE id = $1'),
+  expired: st('expired', 'SELECT id, expires_at FROM bindings WHERE end_at IS NULL AND expires_at IS NOT NULL AND expires_at < $1'),
+  present: st('present', `${BINDING_SELECT} WHERE b.end_at IS NULL AND (b.expires_at IS NULL OR b.expires_at >= $1) ORDER BY b.ip`),
+  presentOf: st('present_of', `${BINDING_SELECT} WHERE b.identity_id = $1 AND b.end_at IS NULL AND (b.expires_at IS NULL OR b.expires_at >= $2)`),
+  identity: st('identity', 'SELECT id, key, mac, duid, "user", hostname, last_scanned_at, last_scanned_via FROM identities WHERE id = $1'),
+  presentIds: st('present_ids', `SELECT b.id, i.last_scanned_at FROM bindings b JOIN identities i ON i.id = b.identity_id
+    WHERE b.end_at IS NULL AND (b.expires_at IS NULL OR b.expires_at >= $1) ORDER BY b.ip`),
+  ended: st('ended', `SELECT b.id, b.ip, b.identity_id, b.start_at, b.end_at, b.end_reason, i.last_scanned_at, i.last_scanned_via,
+      (EXISTS (SELECT 1 FROM bindings o WHERE o.identity_id = b.identity_id AND o.end_at IS NULL AND (o.expires_at IS NULL OR o.expires_at >= $1)))::int AS present_elsewhere
+    FROM bindings b JOIN identities i ON i.id = b.identity_id
+    WHERE b.end_at IS NOT NULL AND b.end_at >= $2 ORDER BY b.end_at DESC LIMIT 20000`),
+};
+
+type Scanned = LinkFacts & { at: number; via: string | null };
+
+type Record_ = (identityId: number | null, bindingId: number | null) => Promise<unknown>;
+
+export class PgInventory implements Inventory {
+  private patternCache?: { src: string[] | undefined; res: RegExp[] };
+
+  constructor(private readonly db: PgDb, private opts: InventoryOptions) {}
+
+  setOptions(opts: InventoryOptions): void {
+    this.opts = opts;
+  }
+
+  commitBatch(sightings: Sighting[], checkpoints: FileCheckpoint[] = [], now = Date.now(), positions: SourcePosition[] = []): Promise<ApplyResult[]> {
+    return this.db.transaction(async () => {
+      const results: ApplyResult[] = [];
+      for (const s of sightings) results.push(await this.apply(s));
+      for (const c of checkpoints) await this.db.query(S.putCheckpoint, [c.path, c.dev, c.ino, c.offset, c.fingerprint, c.tailFingerprint ?? null, now]);
+      for (const p of positions) await this.db.query(S.putPosition, [p.key, JSON.stringify(p.value), now]);
+      return results;
+    });
+  }
+
+  async position(key: string): Promise<unknown> {
+    const r = await this.db.row<{ value: string }>(S.getPosition, [key]);
+    return r === undefined ? undefined : JSON.parse(r.value);
+  }
+
+  async prunePositions(prefix: string, before: number): Promise<number> {
+    return (await this.db.query('DELETE FROM positions WHERE key >= $1 AND key < $2 AND updated_at < $3', [prefix, prefix + '\uffff', before])).rowCount ?? 0;
+  }
+
+  private get linking(): boolean {
+    return this.opts.linkHostnames !== false;
+  }
+
+  private get linkPatterns(): RegExp[] {
+    if (!this.patternCache || this.patternCache.src !== this.opts.linkHostPatterns) {
+      this.patternCache = { src: this.opts.linkHostPatterns, res: (this.opts.linkHostPatterns ?? []).map(hostPattern) };
+    }
+    return this.patternCache.res;
+  }
+
+  /** Upsert the sighting's identity; its address's open binding as it was before. */
+  private async seen(s: Sighting, at: number): Promise<{ identityId: number; open?: BindingRow }> {
+    const hk = hostKey(s.hostname) ?? null;
+    const mayLink = this.linking && isLinkableHostKey(hk);
+    const me = (await this.db.row<LinkFacts & { inserted: boolean; old_host_key: string | null; open: BindingRow | null; linked: Scanned[] }>(S.seen,
+      [identityKey(s), s.mac ?? null, s.duid ?? null, s.user ?? null, s.hostname ?? null, hk, at, s.ip, mayLink]))!;
+    // a new identity, or a new name: take the credit of identities already known under it
+    if (mayLink && (me.inserted || (s.hostname != null && hk !== me.old_host_key))) await this.inheritScan(me, hk!, me.linked);
+    return { identityId: me.id, open: me.open ?? undefined };
+  }
+
+  private async inheritScan(me: LinkFacts, hk: string, scanned: Scanned[]): Promise<void> {
+    const id = me.id;
+    for (const other of scanned) {
+      if (other.id === id || !this.corroborated(me, other, hk)) continue;
+      await this.db.query(S.markScanned, [other.at, linkedVia(other.via, other.key), id]);
+      return;
+    }
+  }
+
+  private corroborated(a: LinkFacts, b: LinkFacts, hk: string): boolean {
+    if (a.user && b.user && a.user.toLowerCase() === b.user.toLowerCase()) return true;
+    return this.linkPatterns.some((re) => re.test(hk));
+  }
+
+  private async apply(sighting: Sighting): Promise<ApplyResult> {
+    const s = capNames(sighting);
+    const at = Date.parse(s.at);
+    const channel = s.kind === 'tunnel-up' || s.kind === 'tunnel-down' ? 'vpn' : 'dhcp';
+    const record: Record_ = (identityId, bindingId) =>
+      this.db.query(S.insertSighting, [at, s.kind, s.ip, identityId, bindingId, s.format, s.source, JSON.stringify(s)]);
+    if (s.ip === '0.0.0.0' || s.ip === '::') return this.applyWithoutAddress(s, at, record);
+
+    if (s.kind === 'release' || s.kind === 'expire' || s.kind === 'tunnel-down') {
+      const open = await this.db.row<BindingRow & Record<string, unknown>>(S.openByIp, [s.ip]);
+      const current = open ? toView(open) : undefined;
+      if (!current) return { change: 'ignored', note: 'no open binding for this address' };
+      if (contradicts(s, current)) return { change: 'ignored', note: `address now held by ${current.identityKey}` };
+      if (at < current.startAt) return { change: 'ignored', note: 'older than the binding it would end' };
+      await this.db.query(S.endBinding, [at, END_KIND[s.kind], current.id]);
+      await record(current.identityId, current.id);
+      return { change: 'ended', bindingId: current.id, identityId: current.identityId };
+    }
+
+    const { identityId, open } = await this.seen(s, at);
+    const current = open ? toView(open) : undefined;
+    const expiresAt = s.expiresAt ? Date.parse(s.expiresAt)
+      : at + 1000 * (channel === 'vpn' ? this.opts.maxSessionS : s.durationS ?? this.opts.defaultLeaseS);
+    if (current && current.identityId === identityId) {
+      if (at < current.lastSeen) return { change: 'ignored', bindingId: current.id, identityId, note: 'older than what we know' };
+      await this.db.query(S.renewBinding, [at, expiresAt, current.id]);
+      return { change: 'renewed', bindingId: current.id, identityId };
+    }
+    // IP reuse ends the address's previous holder now; a device holds one DHCP address per family
+    const change: Change = current ? 'reassigned' : 'new';
+    const bindingId = (await this.db.row<{ binding_id: number }>(S.startBinding,
+      [s.ip, identityId, channel, s.format, at, expiresAt, s.kind, JSON.stringify(s), current?.id ?? null, channel === 'dhcp' && !!s.mac, s.source]))!.binding_id;
+    return { change, bindingId, identityId };
+  }
+
+  private async applyWithoutAddress(s: Sighting, at: number, record: Record_): Promise<ApplyResult> {
+    if (s.kind !== 'tunnel-down' || !s.user) return { change: 'ignored', note: 'no address in the line' };
+    const open = await this.db.rows<{ id: number; identity_id: number; start_at: number }>(S.openVpnByUser, [s.user.toLowerCase()]);
+    if (open.length !== 1) return { change: 'ignored', note: open.length ? `user ${s.user} has ${open.length} open sessions; the line names none` : `no open session of user ${s.user}` };
+    if (at < open[0].start_at) return { change: 'ignored', note: 'older than the session it would end' };
+    await this.db.query(S.endBinding, [at, 'tunnel-down', open[0].id]);
+    await record(open[0].identity_id, open[0].id);
+    return { change: 'ended', bindingId: open[0].id, identityId: open[0].identity_id };
+  }
+
+  async checkpoint(path: string): Promise<FileCheckpoint | undefined> {
+    const r = await this.db.row<{ path: string; dev: number; ino: number; offset: number; fingerprint: string; tail_fingerprint: string | null }>(S.getCheckpoint, [path]);
+    if (!r) return undefined;
+    const cp: FileCheckpoint = { path: r.path, dev: r.dev, ino: r.ino, offset: r.offset, fingerprint: r.fingerprint };
+    if (r.tail_fingerprint) cp.tailFingerprint = r.tail_fingerprint;
+    return cp;
+  }
+
+  async binding(id: number): Promise<BindingView | undefined> {
+    const r = await this.db.row<BindingRow & Record<string, unknown>>(S.bindingById, [id]);
+    return r ? toView(r) : undefined;
+  }
+
+  async openBinding(ip: string): Promise<BindingView | undefined> {
+    const r = await this.db.row<BindingRow & Record<string, unknown>>(S.openByIp, [ip]);
+    return r ? toView(r) : undefined;
+  }
+
+  async identity(id: number): Promise<IdentityView | undefined> {
+    const r = await this.db.row<{ id: number; key: string; mac: string | null; duid: string | null; user: string | null; hostname: string | null; last_scanned_at: number | null; last_scanned_via: string | null }>(S.identity, [id]);
+    if (!r) return undefined;
+    return {
+      id: r.id, key: r.key, mac: r.mac ?? undefined, duid: r.duid ?? undefined, user: r.user ?? undefined,
+      hostname: r.hostname ?? undefined, lastScannedAt: r.last_scanned_at ?? undefined, lastScannedVia: r.last_scanned_via ?? undefined,
+    };
+  }
+
+  isPresent(b: BindingView, now: number): boolean {
+    return b.endAt === undefined && (b.expiresAt === undefined || b.expiresAt >= now);
+  }
+
+  async presentBindings(now: number): Promise<BindingView[]> {
+    return (await this.db.rows<BindingRow & Record<string, unknown>>(S.present, [now])).map(toView);
+  }
+
+  async presentBindingsOf(identityId: number, now: number): Promise<BindingView[]> {
+    return (await this.db.rows<BindingRow & Record<string, unknown>>(S.presentOf, [identityId, now])).map(toView);
+  }
+
+  async presentIds(now: number): Promise<{ id: number; lastScannedAt?: number }[]> {
+    return (await this.db.rows<{ id: number; last_scanned_at: number | null }>(S.presentIds, [now]))
+      .map((r) => (r.last_scanned_at === null ? { id: r.id } : { id: r.id, lastScannedAt: r.last_scanned_at }));
+  }
+
+  async endedBindings(since: number, now: number): Promise<EndedBindingRow[]> {
+    return (await this.db.rows<EndedRow & Record<string, unknown>>(S.ended, [now, since])).map((e) => ({
+      id: e.id, ip: e.ip, identityId: e.identity_id, startAt: e.start_at, endAt: e.end_at, endReason: e.end_reason ?? undefined,
+      lastScannedAt: e.last_scanned_at ?? undefined, lastScannedVia: e.last_scanned_via ?? undefined, presentElsewhere: e.present_elsewhere !== 0,
+    }));
+  }
+
+  expireStale(now: number): Promise<number[]> {
+    return this.db.transaction(async () => {
+      const rows = await this.db.rows<{ id: number; expires_at: number }>(S.expired, [now]);
+      for (const r of rows) await this.db.query(S.endBinding, [r.expires_at ?? now, 'lease-ran-out', r.id]);
+      return rows.map((r) => r.id);
+    });
+  }
+
+  async heldByAnotherAt(ip: string, from: number, identityId: number, to = from): Promise<boolean> {
+    return (await this.db.row(S.otherHolder, [ip, to, identityId, from])) !== undefined;
+  }
+
+  markScanned(identityIds: number[], at: number, via: string): Promise<void> {
+    const linking = this.linking;
+    return this.db.transaction(async () => {
+      const done = new Set<number>();
+      for (const id of identityIds) {
+        await this.db.query(S.markScanned, [at, via, id]);
+        if (!linking) continue;
+        const me = await this.db.row<LinkFacts & { host_key: string | null }>(S.linkFacts, [id]);
+        const hk = me?.host_key;
+        if (!me || !isLinkableHostKey(hk) || done.has(id)) continue;
+        done.add(id);
+        for (const other of await this.db.rows<LinkFacts & Record<string, unknown>>(S.byHost, [hk])) {
+          if (other.id !== id && !identityIds.includes(other.id) && this.corroborated(me, other, hk)) {
+            await this.db.query(S.markScanned, [at, linkedVia(via, me.key), other.id]);
+          }
+        }
+      }
+    });
+  }
+
+  prune(now: number): Promise<{ sightings: number; bindings: number }> {
+    const cutoff = now - this.opts.retentionS * 1000;
+    return this.db.transaction(async () => ({
+      sightings: (await this.db.query('DELETE FROM sightings WHERE at < $1', [cutoff])).rowCount ?? 0,
+      bindings: (await this.db.query(`DELETE FROM bindings WHERE end_at IS NOT NULL AND end_at < $1
+        AND id NOT IN (SELECT binding_id FROM queue) AND id NOT IN (SELECT binding_id FROM intent_targets)`, [cutoff])).rowCount ?? 0,
+    }));
+  }
+
+  async counts(now: number): Promise<InventoryCounts> {
+    const one = async (sql: string, ...a: unknown[]) => (await this.db.row<{ n: number }>(sql, a))!.n;
+    return {
+      identities: await one('SELECT count(*) n FROM identities'),
+      present: await one('SELECT count(*) n FROM bindings WHERE end_at IS NULL AND (expires_at IS NULL OR expires_at >= $1)', now),
+      bindings: await one('SELECT count(*) n FROM bindings'),
+      sightings: await one('SELECT count(*) n FROM sightings'),
+    };
+  }
+}
