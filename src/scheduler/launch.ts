@@ -160,7 +160,7 @@ export class Launcher {
     try {
       const res = await this.core.budget.call('launch scan', 'launch', () => this.core.scanner.launch({
         // the scan's profile or template is the scanner's own configuration
-        intentId: id, title: `onsight ${id} ${r.name}`, targets: targets.map((t) => t.ip), appliance: appliance.name,
+        intentId: id, title: `${this.core.opts.titlePrefix} ${id} ${r.name}`, targets: targets.map((t) => t.ip), appliance: appliance.name,
       }));
       scanRef = res.scanRef;
     } catch (err) {

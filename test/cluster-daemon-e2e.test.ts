@@ -1,0 +1,119 @@
+/**
+ * Cluster mode end to end (issue 17): a real PostgreSQL, two real daemons (`onsight run` child
+ * processes) sharing it, real syslog over UDP to both, and the Qualys emulator on a real socket.
+ * The same DHCP lines reach both nodes (a sender logging to every server): each is applied once.
+ * Only the leader launches; kill -9 of the leader mid-run: the other takes over and launches the rest,
+ * with no address scanned twice, no scan without its intent, and the inventory complete.
+ */
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { startQualysEmulator, type QualysEmulator } from '../src/emulator/qualys/index.js';
+import { freePort, startDaemon, type DaemonProcess } from './helpers/daemon.js';
+import { pgUnavailable, startPostgres, type PgServer } from './helpers/postgres.js';
+import { udpSend } from './helpers/net.js';
+import { until } from './helpers/wait.js';
+
+const why = pgUnavailable();
+if (why) console.log(`skip the two-daemon cluster test: ${why}`);
+
+const ack = (ip: string, mac: string, at: string) => `<30>1 ${at} gw dhcpd 1 - - DHCPACK on ${ip} to ${mac} via eth0`;
+
+function nodeConfig(server: PgServer, node: string, port: number, emu: QualysEmulator): string {
+  return `
+state:
+  postgres: "postgres://${server.user}@/${server.database}?host=${server.socketDir}&port=${server.port}"
+  poolSize: 4
+cluster: { name: lab, node: ${node}, leaseTtlS: 3, pollS: 0.25 }
+timezone: UTC
+inputs:
+  - { type: syslog, listen: "udp://127.0.0.1:${port}", format: auto }
+policy: { rescanAfter: 30d, scope: ["10.0.0.0/8"] }
+regions:
+  - { name: emea, cidrs: ["10.20.0.0/16"], appliances: [emea-sa-1, emea-sa-2], maxConcurrentScans: 2 }
+scanner: { type: qualys, url: "${emu.url}", username: ${emu.username}, passwordEnv: TEST_QUALYS_PASSWORD, optionProfile: "Initial Options", maxTargetsPerScan: 1 }
+scheduler: { pollIntervalS: 0.2, applianceRefreshS: 0.5, verifyDelayS: 0.5 }
+http: { enabled: false }
+`;
+}
+
+describe.skipIf(!!why)('two daemons on one PostgreSQL', () => {
+  let server: PgServer | undefined;
+  let emu: QualysEmulator | undefined;
+  const daemons: DaemonProcess[] = [];
+  let db: pg.Client | undefined;
+  afterAll(async () => {
+    for (const d of daemons) await d.stop('SIGKILL');
+    await db?.end().catch(() => undefined);
+    await emu?.close();
+    server?.destroy();
+  });
+
+  it('duplicates applied once, only the leader launches, kill -9 of the leader: the peer launches the rest, none twice', async () => {
+    server = startPostgres();
+    emu = await startQualysEmulator({
+      appliances: [{ name: 'emea-sa-1' }, { name: 'emea-sa-2' }],
+      speed: 1,
+      scanTiming: { submitDelaySec: 0, hostSecMin: 0.5, hostSecMax: 1, loadingSec: 0 },
+    });
+    const env = { TEST_QUALYS_PASSWORD: emu.password };
+    const ports = [await freePort(), await freePort()];
+    const n1 = await startDaemon(nodeConfig(server, 'n1', ports[0], emu), env);
+    daemons.push(n1);
+    await n1.waitFor((e) => e.msg.startsWith('leader: n1'), 20_000);
+    const n2 = await startDaemon(nodeConfig(server, 'n2', ports[1], emu), env);
+    daemons.push(n2);
+    expect(n2.logs.find((e) => e.msg.startsWith('leader: n2'))).toBeUndefined();
+    db = new pg.Client(server.connection);
+    await db.connect();
+    const q = async <T = Record<string, unknown>>(sql: string) => (await db!.query(sql)).rows as T[];
+
+    // every line to both nodes, as a sender configured with two log hosts does
+    const sendBoth = async (ips: string[]) => {
+      for (const [i, ip] of ips.entries()) {
+        const line = ack(ip, `52:54:00:00:${ip.split('.')[2].padStart(2, '0')}:${String(i + 1).padStart(2, '0')}`, new Date().toISOString());
+        await udpSend(ports[0], line);
+        await udpSend(ports[1], line);
+      }
+    };
+    const scansOf = (ip: string) => emu!.state.model.scans.filter((s) => s.target.split(',').includes(ip));
+
+    // round 1: both nodes running; the leader launches
+    const round1 = Array.from({ length: 4 }, (_, i) => `10.20.1.${i + 1}`);
+    await sendBoth(round1);
+    await until(() => round1.every((ip) => scansOf(ip).length > 0), 30_000, 'round 1 launched', 100);
+    const inbox1 = await q<{ n: string }>('SELECT count(*) AS n FROM cluster_inbox');
+    expect(Number(inbox1[0].n)).toBe(round1.length); // 8 datagrams, 4 rows: the duplicates were dropped on append
+    const sightings1 = await q<{ n: string }>('SELECT count(*) AS n FROM sightings');
+    expect(Number(sightings1[0].n)).toBe(round1.length);
+    expect(n2.logs.filter((e) => /^launched scan/.test(e.msg))).toHaveLength(0); // the follower sent nothing
+
+    // round 2: kill -9 the leader once it has launched part of it
+    const round2 = Array.from({ length: 8 }, (_, i) => `10.20.2.${i + 1}`);
+    const launchedBefore = n1.logs.filter((e) => /^launched scan/.test(e.msg)).length;
+    await sendBoth(round2);
+    await n1.waitFor((e) => /^launched scan/.test(e.msg) && n1.logs.filter((x) => /^launched scan/.test(x.msg)).length > launchedBefore, 30_000);
+    const killedAt = Date.now();
+    await n1.stop('SIGKILL');
+    const took = await n2.waitFor((e) => e.msg.startsWith('leader: n2'), 20_000);
+    const failoverMs = (took.receivedAtMs as number) - killedAt;
+    await until(() => round2.every((ip) => scansOf(ip).length > 0), 60_000, 'round 2 launched by the new leader', 100);
+    // let the new leader's polls settle every intent
+    await until(async () => (await q("SELECT id FROM intents WHERE state IN ('launching')")).length === 0, 20_000, 'no intent left launching', 200);
+
+    const all = [...round1, ...round2];
+    const duplicates = all.filter((ip) => scansOf(ip).length > 1);
+    expect(duplicates).toEqual([]);
+    const intents = await q<{ id: string; state: string; scan_ref: string | null }>('SELECT id, state, scan_ref FROM intents');
+    // an orphan: a scan at the vendor whose intent is not in the shared state (or names another scan)
+    const orphans = emu.state.model.scans.filter((s) => !intents.some((i) => s.title.includes(i.id) && i.scan_ref === s.ref));
+    expect(orphans.map((s) => s.title)).toEqual([]);
+    for (const s of emu.state.model.scans) expect(s.title).toMatch(/^lab onsight-/);
+    const open = await q<{ ip: string }>('SELECT ip FROM bindings WHERE end_at IS NULL');
+    expect(open.map((b) => b.ip).sort()).toEqual([...all].sort());
+    const sightings = await q<{ n: string }>('SELECT count(*) AS n FROM sightings');
+    expect(Number(sightings[0].n)).toBe(all.length);
+    const byNode = { n1: n1.logs.filter((e) => /^launched scan/.test(e.msg)).length, n2: n2.logs.filter((e) => /^launched scan/.test(e.msg)).length };
+    expect(byNode.n2).toBeGreaterThan(0);
+    console.log(`cluster e2e: failover ${failoverMs} ms after kill -9 (lease ttl 3 s, poll 0.25 s); launches n1 ${byNode.n1}, n2 ${byNode.n2}, vendor scans ${emu.state.model.scans.length} for ${all.length} hosts; duplicate launches ${duplicates.length}; orphan scans ${orphans.length}; intents ${intents.length} (${[...new Set(intents.map((i) => i.state))].join('/')})`);
+  }, 180_000);
+});
