@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { CLI } from './helpers/paths.js';
+import { freePort, startDaemon } from './helpers/daemon.js';
 import { pgUnavailable, startPostgres, type PgServer } from './helpers/postgres.js';
 import { Lease } from '../src/cluster/lease.js';
 import { InboxWriter } from '../src/cluster/inbox.js';
@@ -154,9 +155,24 @@ describe.skipIf(!!why)('onsight cluster status / doctor against a real PostgreSQ
     expect(r.status).toBe(1);
   });
 
-  it('run refuses a PostgreSQL state until the store is async, saying so', () => {
-    const r = cli(['run', '--config', cfg]);
-    expect(r.status).toBe(1);
-    expect(r.stdout + r.stderr).toContain('onsight run works on a SQLite state only for now');
+  it('run on a PostgreSQL state: password from its file, joins as a follower while another node leads, stops cleanly; the password never printed', async () => {
+    await admin.query('GRANT DELETE ON cluster_inbox TO onsight');
+    const port = await freePort();
+    const d = await startDaemon([
+      'state:', `  postgres: "postgresql://onsight@/${server.database}?host=${encodeURIComponent(server.socketDir)}&port=${server.port}"`, `  passwordFile: ${join(dir, 'pg.pass')}`,
+      'cluster: { node: cli-b, pollS: 0.2 }',
+      'inputs:', `  - { type: syslog, listen: "udp://127.0.0.1:${port}", format: auto }`,
+      'policy: { scope: ["10.0.0.0/8"] }', 'regions: [{ name: emea, cidrs: ["10.20.0.0/16"], appliances: [a] }]',
+      'scanner: { type: dry-run }', 'http: { enabled: false }', ''].join('\n'));
+    try {
+      expect(d.logs.find((e) => e.msg.startsWith('onsight running'))!.msg).toMatch(/state postgresql onsight@.*; cluster onsight node cli-b \(scheduler\)$/);
+      const st = JSON.parse(cli(['cluster', 'status', '--json', '--config', cfg]).stdout);
+      expect(st.leader).toMatchObject({ holder: 'cli-a' }); // the lease of the test above still leads
+      expect(st.members.map((m: { name: string }) => m.name).sort()).toEqual(['cli-a', 'cli-b']);
+      expect(d.logs.some((e) => e.msg.startsWith('leader: cli-b'))).toBe(false);
+    } finally {
+      expect(await d.stop('SIGTERM')).toBe(0);
+    }
+    expect(JSON.stringify(d.logs) + d.stderr).not.toContain(PASSWORD);
   });
 });

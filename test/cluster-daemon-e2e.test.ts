@@ -101,19 +101,47 @@ describe.skipIf(!!why)('two daemons on one PostgreSQL', () => {
     await until(async () => (await q("SELECT id FROM intents WHERE state IN ('launching')")).length === 0, 20_000, 'no intent left launching', 200);
 
     const all = [...round1, ...round2];
+    const launches = (d: DaemonProcess) => d.logs.filter((e) => /^launched scan/.test(e.msg)).length;
+    const byNode = { n1: launches(n1), n2: launches(n2) };
+    expect(byNode.n2).toBeGreaterThan(0);
+    const r2 = await settled(all);
+    console.log(`cluster e2e, kill -9: failover ${failoverMs} ms after kill -9 (lease ttl 3 s, poll 0.25 s); launches n1 ${byNode.n1}, n2 ${byNode.n2}, vendor scans ${emu.state.model.scans.length} for ${all.length} hosts; duplicate launches ${r2.duplicates}; orphan scans ${r2.orphans}; intents ${r2.intents}`);
+
+    // round 3: the killed node comes back as a follower; the leader is stopped cleanly (SIGTERM) mid-run
+    // and hands the lease over: the returning node launches the rest
+    const n1b = await startDaemon(nodeConfig(server, 'n1', ports[0], emu), env);
+    daemons.push(n1b);
+    const round3 = Array.from({ length: 6 }, (_, i) => `10.20.3.${i + 1}`);
+    const before3 = launches(n2);
+    await sendBoth(round3);
+    await n2.waitFor(() => launches(n2) > before3, 30_000);
+    const termAt = Date.now();
+    expect(await n2.stop('SIGTERM')).toBe(0);
+    const took3 = await n1b.waitFor((e) => e.msg.startsWith('leader: n1'), 20_000);
+    const handoverMs = (took3.receivedAtMs as number) - termAt;
+    await until(() => round3.every((ip) => scansOf(ip).length > 0), 60_000, 'round 3 launched by the returning node', 100);
+    await until(async () => (await q("SELECT id FROM intents WHERE state IN ('launching')")).length === 0, 20_000, 'no intent left launching', 200);
+    const all3 = [...all, ...round3];
+    const r3 = await settled(all3);
+    expect(launches(n1b)).toBeGreaterThan(0);
+    console.log(`cluster e2e, SIGTERM: lease handed over ${handoverMs} ms after SIGTERM; round 3 launches n2 ${launches(n2) - before3}, n1 ${launches(n1b)}; vendor scans ${emu.state.model.scans.length} for ${all3.length} hosts; duplicate launches ${r3.duplicates}; orphan scans ${r3.orphans}; intents ${r3.intents}`);
+  }, 240_000);
+
+  /** No address scanned twice, no vendor scan without its intent, every host in the inventory once. */
+  async function settled(all: string[]): Promise<{ duplicates: number; orphans: number; intents: string }> {
+    const q = async <T = Record<string, unknown>>(sql: string) => (await db!.query(sql)).rows as T[];
+    const scansOf = (ip: string) => emu!.state.model.scans.filter((s) => s.target.split(',').includes(ip));
     const duplicates = all.filter((ip) => scansOf(ip).length > 1);
     expect(duplicates).toEqual([]);
     const intents = await q<{ id: string; state: string; scan_ref: string | null }>('SELECT id, state, scan_ref FROM intents');
     // an orphan: a scan at the vendor whose intent is not in the shared state (or names another scan)
-    const orphans = emu.state.model.scans.filter((s) => !intents.some((i) => s.title.includes(i.id) && i.scan_ref === s.ref));
+    const orphans = emu!.state.model.scans.filter((s) => !intents.some((i) => s.title.includes(i.id) && i.scan_ref === s.ref));
     expect(orphans.map((s) => s.title)).toEqual([]);
-    for (const s of emu.state.model.scans) expect(s.title).toMatch(/^lab onsight-/);
+    for (const s of emu!.state.model.scans) expect(s.title).toMatch(/^lab onsight-/);
     const open = await q<{ ip: string }>('SELECT ip FROM bindings WHERE end_at IS NULL');
     expect(open.map((b) => b.ip).sort()).toEqual([...all].sort());
     const sightings = await q<{ n: string }>('SELECT count(*) AS n FROM sightings');
     expect(Number(sightings[0].n)).toBe(all.length);
-    const byNode = { n1: n1.logs.filter((e) => /^launched scan/.test(e.msg)).length, n2: n2.logs.filter((e) => /^launched scan/.test(e.msg)).length };
-    expect(byNode.n2).toBeGreaterThan(0);
-    console.log(`cluster e2e: failover ${failoverMs} ms after kill -9 (lease ttl 3 s, poll 0.25 s); launches n1 ${byNode.n1}, n2 ${byNode.n2}, vendor scans ${emu.state.model.scans.length} for ${all.length} hosts; duplicate launches ${duplicates.length}; orphan scans ${orphans.length}; intents ${intents.length} (${[...new Set(intents.map((i) => i.state))].join('/')})`);
-  }, 180_000);
+    return { duplicates: duplicates.length, orphans: orphans.length, intents: `${intents.length} (${[...new Set(intents.map((i) => i.state))].join('/')})` };
+  }
 });

@@ -5,6 +5,7 @@
  * checkpoints in the same transaction), node-scoped resume keys, the applier, and the scheduler store
  * whose scan intents are fenced by the lease epoch.
  */
+import type pg from 'pg';
 import type { Logger } from '../log.js';
 import type { ClusterConfig, PostgresState } from '../cluster/config.js';
 import { pgConnectionConfig, withPooledClient } from '../cluster/connection.js';
@@ -14,9 +15,9 @@ import { InboxReader, InboxWriter } from '../cluster/inbox.js';
 import { FencedError } from '../errors.js';
 import type { PgStore } from '../store/postgres/store.js';
 import type { ApplyResult, SchedulerStore } from '../store/types.js';
-import type { ResumeStore } from '../sources/types.js';
+import type { FileCheckpoint, ResumeStore, SourcePosition } from '../sources/types.js';
 import type { Sighting } from '../sighting.js';
-import type { AppendBatch } from './ingest.js';
+import type { AppendBatch, IngestedSighting } from './ingest.js';
 
 export function clusterLease(state: PostgresState, cluster: ClusterConfig, log: Logger): Lease {
   return new Lease({
@@ -46,7 +47,7 @@ export function nodeScoped(inner: ResumeStore, node: string): ResumeStore {
 export function inboxAppend(store: PgStore, node: string): AppendBatch {
   const writer = new InboxWriter(store.db.pool, node);
   const k = (key: string) => `${node}:${key}`;
-  return (entries, checkpoints, positions) => withPooledClient(store.db.pool, async (c) => {
+  const once = (entries: IngestedSighting[], checkpoints: FileCheckpoint[], positions: SourcePosition[]) => withPooledClient(store.db.pool, async (c) => {
     await c.query('BEGIN');
     try {
       if (checkpoints.length || positions.length) {
@@ -61,6 +62,16 @@ export function inboxAppend(store: PgStore, node: string): AppendBatch {
       throw err;
     }
   });
+  // two nodes appending the same duplicates in opposite orders can deadlock: PostgreSQL aborts one, which tries again
+  return async (entries, checkpoints, positions) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await once(entries, checkpoints, positions);
+      } catch (err) {
+        if ((err as { code?: string }).code !== '40P01' || attempt >= 5) throw err;
+      }
+    }
+  };
 }
 
 /**
@@ -78,7 +89,7 @@ export function clusterApplier(
     apply: async (rows, client) => {
       last = undefined;
       const sightings = rows.map((r) => r.sighting);
-      const results = await store.db.within(client as never, () => store.inventory.commitBatch(sightings, [], now()));
+      const results = await store.db.within(client as pg.PoolClient, () => store.inventory.commitBatch(sightings, [], now()));
       last = [sightings, results];
     },
     afterCommit: async () => {
