@@ -163,13 +163,20 @@ describe.skipIf(!!why)('onsight cluster status / doctor against a real PostgreSQ
       'cluster: { node: cli-b, pollS: 0.2 }',
       'inputs:', `  - { type: syslog, listen: "udp://127.0.0.1:${port}", format: auto }`,
       'policy: { scope: ["10.0.0.0/8"] }', 'regions: [{ name: emea, cidrs: ["10.20.0.0/16"], appliances: [a] }]',
-      'scanner: { type: dry-run }', 'http: { enabled: false }', ''].join('\n'));
+      'scanner: { type: dry-run }', 'http: { listen: "127.0.0.1:0" }', ''].join('\n'));
     try {
       expect(d.logs.find((e) => e.msg.startsWith('onsight running'))!.msg).toMatch(/state postgresql onsight@.*; cluster onsight node cli-b \(scheduler\)$/);
       const st = JSON.parse(cli(['cluster', 'status', '--json', '--config', cfg]).stdout);
       expect(st.leader).toMatchObject({ holder: 'cli-a' }); // the lease of the test above still leads
       expect(st.members.map((m: { name: string }) => m.name).sort()).toEqual(['cli-a', 'cli-b']);
       expect(d.logs.some((e) => e.msg.startsWith('leader: cli-b'))).toBe(false);
+      // the status page and health answer from the PostgreSQL store; the operator API says it is SQLite-only for now
+      const url = (await d.waitFor((e) => e.msg.startsWith('status page'))).url as string;
+      expect((await fetch(`${url}/healthz`)).status).toBe(200);
+      expect(((await (await fetch(`${url}/api/status`)).json()) as { totals: { identities: number } }).totals.identities).toBe(0);
+      const op = await fetch(`${url}/api/why?target=10.20.0.1`);
+      expect(op.status).toBe(503);
+      expect(await op.text()).toContain('works on a SQLite state only for now');
     } finally {
       expect(await d.stop('SIGTERM')).toBe(0);
     }
