@@ -18,7 +18,7 @@ if (why) console.log(`skip the two-daemon cluster test: ${why}`);
 
 const ack = (ip: string, mac: string, at: string) => `<30>1 ${at} gw dhcpd 1 - - DHCPACK on ${ip} to ${mac} via eth0`;
 
-function nodeConfig(server: PgServer, node: string, port: number, emu: QualysEmulator): string {
+function nodeConfig(server: PgServer, node: string, port: number, emu: QualysEmulator, scheduler = 'pollIntervalS: 0.2, applianceRefreshS: 0.5, verifyDelayS: 0.5'): string {
   return `
 state:
   postgres: "postgres://${server.user}@/${server.database}?host=${server.socketDir}&port=${server.port}"
@@ -31,7 +31,7 @@ policy: { rescanAfter: 30d, scope: ["10.0.0.0/8"] }
 regions:
   - { name: emea, cidrs: ["10.20.0.0/16"], appliances: [emea-sa-1, emea-sa-2], maxConcurrentScans: 2 }
 scanner: { type: qualys, url: "${emu.url}", username: ${emu.username}, passwordEnv: TEST_QUALYS_PASSWORD, optionProfile: "Initial Options", maxTargetsPerScan: 1 }
-scheduler: { pollIntervalS: 0.2, applianceRefreshS: 0.5, verifyDelayS: 0.5 }
+scheduler: { ${scheduler} }
 http: { enabled: false }
 `;
 }
@@ -125,6 +125,61 @@ describe.skipIf(!!why)('two daemons on one PostgreSQL', () => {
     const r3 = await settled(all3);
     expect(launches(n1b)).toBeGreaterThan(0);
     console.log(`cluster e2e, SIGTERM: lease handed over ${handoverMs} ms after SIGTERM; round 3 launches n2 ${launches(n2) - before3}, n1 ${launches(n1b)}; vendor scans ${emu.state.model.scans.length} for ${all3.length} hosts; duplicate launches ${r3.duplicates}; orphan scans ${r3.orphans}; intents ${r3.intents}`);
+  }, 240_000);
+
+  it('kill -9 of the leader while its launch call is in flight, repeatedly: the peer takes over, no scan launched twice, none orphaned', async () => {
+    // every launch answer takes 1.5 s: time to kill the leader with its intent recorded and the call on the wire
+    const slow = await startQualysEmulator({
+      appliances: [{ name: 'emea-sa-1' }, { name: 'emea-sa-2' }],
+      scanTiming: { submitDelaySec: 0, hostSecMin: 1, hostSecMax: 1, loadingSec: 0 },
+      faults: { slowShare: 1, slowMs: 1500, actions: ['launch'] },
+    });
+    const prevEmu = emu;
+    emu = slow;
+    try {
+      for (const d of daemons.splice(0)) await d.stop('SIGKILL');
+      // the first test's hosts and scans out of the way (same server, same schema)
+      await db!.query('TRUNCATE intents, intent_targets, queue, decisions, sightings, bindings, identities, cluster_inbox CASCADE');
+      const env = { TEST_QUALYS_PASSWORD: slow.password };
+      const sched = 'pollIntervalS: 0.2, applianceRefreshS: 0.5, verifyDelayS: 0.5, reconcileGraceS: 4';
+      const ports = [await freePort(), await freePort()];
+      const nodes = [await startDaemon(nodeConfig(server!, 'k1', ports[0], slow, sched), env)];
+      daemons.push(nodes[0]);
+      await nodes[0].waitFor((e) => e.msg.startsWith('leader: k1'), 20_000);
+      nodes.push(await startDaemon(nodeConfig(server!, 'k2', ports[1], slow, sched), env));
+      daemons.push(nodes[1]);
+      let leader = 0;
+      const rounds = 5;
+      const ips = Array.from({ length: rounds }, (_, r) => `10.20.4.${r + 1}`);
+      const failovers: number[] = [];
+      let midLaunch = 0;
+      for (const [r, ip] of ips.entries()) {
+        const line = ack(ip, `52:54:00:00:04:${String(r + 1).padStart(2, '0')}`, new Date().toISOString());
+        await udpSend(ports[0], line);
+        await udpSend(ports[1], line);
+        const launching = await until(async () => (await db!.query(
+          "SELECT i.id FROM intents i JOIN intent_targets t ON t.intent_id = i.id WHERE t.ip = $1 AND i.state = 'launching'", [ip])).rows[0], 10_000, 'intent recorded', 50).catch(() => undefined);
+        if (launching) midLaunch++;
+        const killedAt = Date.now();
+        await nodes[leader].stop('SIGKILL');
+        const next = 1 - leader;
+        const name = next === 0 ? 'k1' : 'k2';
+        const took = await nodes[next].waitFor((e) => e.msg.startsWith(`leader: ${name}`) && (e.receivedAtMs as number) >= killedAt, 20_000);
+        failovers.push((took.receivedAtMs as number) - killedAt);
+        // the killed node comes back, as a follower
+        nodes[leader] = await startDaemon(nodeConfig(server!, leader === 0 ? 'k1' : 'k2', ports[leader], slow, sched), env);
+        daemons.push(nodes[leader]);
+        leader = next;
+      }
+      await until(() => ips.every((ip) => slow.state.model.scans.some((s) => s.target.split(',').includes(ip))), 60_000, 'every host launched', 100);
+      await until(async () => (await db!.query("SELECT id FROM intents WHERE state = 'launching'")).rows.length === 0, 30_000, 'no intent left launching', 200);
+      const res = await settled(ips);
+      expect(midLaunch).toBeGreaterThanOrEqual(rounds - 1);
+      console.log(`cluster e2e, kill -9 mid-launch x${rounds}: ${midLaunch} kills with the launch call in flight; failover ${failovers.join('/')} ms; vendor scans ${slow.state.model.scans.length} for ${ips.length} hosts; duplicate launches ${res.duplicates}; orphan scans ${res.orphans}; intents ${res.intents}`);
+    } finally {
+      emu = prevEmu;
+      await slow.close();
+    }
   }, 240_000);
 
   /** No address scanned twice, no vendor scan without its intent, every host in the inventory once. */
