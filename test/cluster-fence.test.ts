@@ -8,7 +8,7 @@ import { migrateCluster } from '../src/cluster/schema.js';
 import { Lease } from '../src/cluster/lease.js';
 import { fenced, type FenceHolder } from '../src/cluster/fence.js';
 import { FencedError } from '../src/errors.js';
-import { PromWriter } from '../src/http/prom.js';
+import { MetricsRegistry } from '../src/http/prom.js';
 import { writeClusterMetrics } from '../src/cluster/metrics.js';
 
 const why = pgUnavailable();
@@ -172,9 +172,9 @@ describe.skipIf(!!why)('cluster fencing (real PostgreSQL)', () => {
     expect(() => l.assertLeader('launch')).toThrow(/deadline/);
     expect(await aborted).toBeInstanceOf(FencedError);
     expect(l.metrics()).toMatchObject({ leader: 0, stepDowns: 1 });
-    const w = new PromWriter();
+    const w = new MetricsRegistry({ processMetrics: false });
     writeClusterMetrics(w, { node: 'ga', lease: l.metrics(), inboxBacklog: 0 });
-    const text = w.render();
+    const text = await w.render();
     expect(text).toContain('onsight_cluster_leader{node="ga"} 0');
     expect(text).toMatch(/^onsight_cluster_epoch \d+$/m);
     expect(text).toContain('onsight_cluster_step_downs_total 1');

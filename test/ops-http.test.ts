@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../src/config/load.js';
 import { Daemon } from '../src/daemon/daemon.js';
 import { silentLogger } from '../src/log.js';
-import { parsePromText, escapeLabelValue, PromWriter } from '../src/http/prom.js';
+import { parsePromText, MetricsRegistry } from '../src/http/prom.js';
 import { parseHttpListen } from '../src/http/server.js';
 import type { Status } from '../src/http/status.js';
 import { until } from './helpers/wait.js';
@@ -53,13 +53,16 @@ function tcpSend(port: number, payload: string): Promise<void> {
 
 
 describe('prometheus text writer', () => {
-  it('escapes label values and help text, and parses back', () => {
-    expect(escapeLabelValue('a"b\\c\nd')).toBe('a\\"b\\\\c\\nd');
-    const w = new PromWriter();
+  it('escapes label values and help text (prom-client), and parses back', async () => {
+    const w = new MetricsRegistry({ processMetrics: false });
     w.family('x_total', 'counter', 'help with \\ and\nnewline')(3, { l: 'a"b\\c\nd' });
-    const text = w.render();
+    const text = await w.render();
     expect(text).toBe('# HELP x_total help with \\\\ and\\nnewline\n# TYPE x_total counter\nx_total{l="a\\"b\\\\c\\nd"} 3\n');
     expect(parsePromText(text).samples).toEqual([{ name: 'x_total', labels: { l: 'a"b\\c\nd' }, value: 3 }]);
+    // a scrape reads counters afresh: the value they have reached, not a sum over scrapes
+    w.beginScrape();
+    w.family('x_total', 'counter', 'help with \\ and\nnewline')(5, { l: 'a"b\\c\nd' });
+    expect(parsePromText(await w.render()).samples[0].value).toBe(5);
   });
 
   it('reads http.listen forms', () => {
@@ -159,18 +162,20 @@ describe('daemon HTTP: /metrics, /healthz, /api/status, status page', () => {
     expect(res.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
     const text = await res.text();
     const m = parsePromText(text);
-    // every sample belongs to a family with HELP and TYPE; counters are *_total
+    // every sample belongs to a family with HELP and TYPE (a histogram's _bucket, _sum and _count to theirs); counters are *_total
     for (const s of m.samples) {
-      expect(m.help.get(s.name), s.name).toBeTruthy();
-      expect(['counter', 'gauge']).toContain(m.type.get(s.name));
-      if (m.type.get(s.name) === 'counter') expect(s.name).toMatch(/_total$/);
+      const base = s.name.replace(/_(bucket|sum|count)$/, '');
+      const family = m.type.get(s.name) ? s.name : m.type.get(base) === 'histogram' ? base : s.name;
+      expect(m.help.get(family), s.name).toBeTruthy();
+      expect(['counter', 'gauge', 'histogram']).toContain(m.type.get(family));
+      if (m.type.get(family) === 'counter') expect(s.name).toMatch(/_total$/);
     }
     // one HELP/TYPE per family, TYPE right after HELP
     const lines = text.split('\n');
     const helps = lines.filter((l) => l.startsWith('# HELP ')).map((l) => l.split(' ')[2]);
     expect(new Set(helps).size).toBe(helps.length);
     lines.forEach((l, i) => {
-      if (l.startsWith('# HELP ')) expect(lines[i + 1]).toMatch(new RegExp(`^# TYPE ${l.split(' ')[2]} (counter|gauge)$`));
+      if (l.startsWith('# HELP ')) expect(lines[i + 1]).toMatch(new RegExp(`^# TYPE ${l.split(' ')[2]} (counter|gauge|histogram)$`));
     });
     const v = (name: string, labels: Record<string, string> = {}) => {
       const hit = m.samples.filter((s) => s.name === name && Object.entries(labels).every(([k, x]) => s.labels[k] === x));
@@ -229,6 +234,32 @@ describe('daemon HTTP: /metrics, /healthz, /api/status, status page', () => {
     expect(await head.text()).toBe('');
   });
 
+  it('input staleness: time since the last line per input and per sender (status and /metrics); an input whose lines were all refused has none', async () => {
+    const s = await status();
+    const [udp, , refused] = s.inputs;
+    expect(udp.lastLineAt).toBeDefined();
+    expect(Date.parse(udp.lastLineAt!)).toBeGreaterThanOrEqual(daemon.startedAt);
+    expect(udp.idleS).toBeGreaterThanOrEqual(0);
+    expect(udp.idleS).toBeLessThan(60);
+    expect(udp.senders?.map((x) => x.sender)).toEqual(['127.0.0.1']);
+    expect(refused.lastLineAt).toBeUndefined(); // every line from 127.0.0.2 was refused (allow list)
+    expect(refused.senders).toEqual([]);
+    expect(refused.idleS).toBe(Math.round((Date.parse(s.now) - daemon.startedAt) / 1000));
+    const m = parsePromText(await (await get('/metrics')).text()).samples;
+    expect(m.find((x) => x.name === 'onsight_input_idle_seconds' && x.labels.input === `udp:${udpPort}`)?.value).toBeLessThan(60);
+    expect(m.find((x) => x.name === 'onsight_input_sender_idle_seconds' && x.labels.input === `tcp:${tcpPort}` && x.labels.sender === '127.0.0.1')).toBeDefined();
+  });
+
+  it('coverage over time: one point per day for the last 7 days, per region, devices (not addresses) seen and scanned', async () => {
+    const s = await status();
+    expect(s.coverage.map((p) => p.day)).toEqual([6, 5, 4, 3, 2, 1, 0].map((n) => new Date(Math.floor(Date.now() / 86400_000) * 86400_000 - n * 86400_000).toISOString().slice(0, 10)));
+    const today = s.coverage[6].regions;
+    expect(today.map((r) => r.region)).toEqual(['emea', WEIRD, 'apac']);
+    expect(today.find((r) => r.region === 'emea')!.seen).toBe(1); // laptop-7; the excluded printer is not "seen in policy"
+    expect(today.find((r) => r.region === 'apac')!.seen).toBe(2);
+    expect(s.coverage[0].regions.every((r) => r.seen === 0 && r.coveragePct === 100)).toBe(true);
+  });
+
   it.runIf(hasChromium)('the status page in headless Chromium shows the regions, appliances and decisions', async () => {
     const { chromium } = await import('playwright-core');
     const profile = mkdtempSync(join(tmpdir(), 'onsight-chromium-'));
@@ -265,7 +296,12 @@ describe('daemon HTTP: /metrics, /healthz, /api/status, status page', () => {
       expect(decisions).toContain('10.20.1.7');
       expect(decisions).toContain('scanned');
       expect(await page.locator('#inputs').textContent()).toContain(`udp:${closedUdpPort}`);
+      const udpRow = await page.locator('#inputs tr').first().locator('td').allTextContents();
+      expect(udpRow[4]).toMatch(/^\d+ s ago1 sender\(s\)$/); // last line, and its senders
+      expect(await page.locator('#inputs tr').nth(2).locator('td').nth(4).textContent()).toMatch(/^no line since start/);
       expect(await page.locator('#cards').textContent()).toContain('devices present');
+      expect(await page.locator('#coverage-head th').count()).toBe(8); // region and 7 days
+      expect(await page.locator('#coverage tr[data-region="apac"] td').last().textContent()).toMatch(/^(\d+(\.\d)?)%\d+\/2$/);
       // no external assets, no CSP violations, no script errors
       expect(requests.every((u) => u.startsWith(base))).toBe(true);
       expect(problems).toEqual([]);

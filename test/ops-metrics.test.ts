@@ -80,6 +80,29 @@ describe('/metrics types and names', () => {
     expect(help).not.toContain('badEncoding');
   });
 
+  it('prom-client: process metrics, and histograms of sighting-to-launch and launch-to-end', async () => {
+    expect(text).toMatch(/^# TYPE process_cpu_user_seconds_total counter$/m);
+    expect(text).toMatch(/^process_resident_memory_bytes \d+/m);
+    expect(text).toMatch(/^# TYPE nodejs_eventloop_lag_seconds gauge$/m);
+    // the file's lease was due at once and launched: one observation, in region emea
+    expect(text).toMatch(/^# TYPE onsight_sighting_to_launch_seconds histogram$/m);
+    expect(text).toMatch(/^onsight_sighting_to_launch_seconds_count\{region="emea"\} 1$/m);
+    expect(text).toMatch(/^onsight_sighting_to_launch_seconds_bucket\{le="\+Inf",region="emea"\} 1$/m);
+    // the dry-run scan ends 30 s after launch: wait for its end, then a launch-to-end observation
+    await until(async () => (await daemon.scheduler.store.activeIntents()).length === 0, 60_000, 'the scan to end', 200);
+    const later = await (await fetch(`${daemon.http!.url}/metrics`)).text();
+    const sum = Number(/^onsight_scan_launch_to_end_seconds_sum\{region="emea",state="finished"\} (\S+)$/m.exec(later)?.[1]);
+    expect(sum).toBeGreaterThanOrEqual(29);
+    expect(sum).toBeLessThan(120);
+    expect(later).toMatch(/^onsight_scan_launch_to_end_seconds_bucket\{le="60",region="emea",state="finished"\} 1$/m);
+    // counters are the daemon's, read afresh at each scrape (not summed over scrapes)
+    expect(/^onsight_scans_launched_total\{region="emea"\} (\d+)$/m.exec(later)?.[1]).toBe('1');
+    if (hasPromtool) {
+      const r = spawnSync('promtool', ['check', 'metrics'], { input: later, encoding: 'utf8' });
+      expect(r.stdout + r.stderr).toBe('');
+    }
+  }, 90_000);
+
   it.runIf(hasPromtool)('promtool check metrics: clean', () => {
     const r = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
     expect(r.stdout + r.stderr).toBe('');

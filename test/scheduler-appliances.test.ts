@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ApplianceBook } from '../src/scheduler/appliances.js';
+import { ApplianceBook, FULL_MEMORY_MS } from '../src/scheduler/appliances.js';
 import { silentLogger } from '../src/log.js';
 
 const regions = [
@@ -20,20 +20,19 @@ describe('ApplianceBook', () => {
     book.update(list(0, 1), regions, [], 0);
     expect(book.pick(regions[0], regions, [], new Set(['R2']))?.name).toBe('A1'); // load first
     book.update(list(2, 0, false), regions, [], 0);
+    book.sawFull('A1', 2, 0); // A1 runs 2 at most
     expect(book.pick(regions[0], regions, [])).toBeUndefined();
     expect(book.pick(regions[2], regions, [])).toBeUndefined();
   });
 
-  it('counts our launches and ended scans between reads, and reads less often while nothing else changes', () => {
+  it('counts others\' scans as last listed plus ours now, and reads less often while nothing else changes', () => {
     const book = new ApplianceBook(silentLogger());
     const T0 = Date.parse('2026-11-23T10:00:00Z');
     expect(book.stale(T0, 300)).toBe(true);
     book.update(list(1, 0), regions, [], T0);
-    book.launched('A1');
-    expect(book.load('A1', []).load).toBe(2);
-    book.ended('A1');
-    book.ended('A1');
-    expect(book.load('A1', []).load).toBe(0);
+    const mine = { id: 'i1', region: 'R2', appliance: 'A1', state: 'running' as const, scanRef: 'scan/1', createdAt: T0, launchedAt: T0 };
+    expect(book.load('A1', [mine]).load).toBe(2); // one of others' (listed) and ours since
+    expect(book.load('A1', []).load).toBe(1); // ours ended: others' only
     expect(book.stale(T0 + 299_000, 300)).toBe(false);
     expect(book.stale(T0 + 300_000, 300)).toBe(true);
     book.update(list(1, 0), regions, [], T0 + 300_000); // the same again: twice the interval
@@ -41,5 +40,38 @@ describe('ApplianceBook', () => {
     expect(book.stale(T0 + 300_000 + 600_000, 300)).toBe(true);
     book.invalidate('A3'); // read again at once, whatever the back-off
     expect(book.stale(T0 + 300_001, 300)).toBe(true);
+  });
+
+  it('learns an appliance\'s slots: probes one past what it saw run, and holds at what ran while ours waited', () => {
+    const book = new ApplianceBook(silentLogger());
+    const T0 = Date.parse('2026-11-23T10:00:00Z');
+    const intent = (n: number) => ({ id: `i${n}`, region: 'R1', appliance: 'A1', state: 'running' as const, scanRef: `scan/${n}`, createdAt: T0, launchedAt: T0 });
+    // configured 1, nothing seen: one more than configured may be tried
+    expect(book.capacity('A1', 1, T0)).toBe(2);
+    // three scans seen running at once (ours among them): at least 3, so 4 may be tried
+    book.update([{ name: 'A1', online: true, runningScans: 3, runningScanRefs: ['scan/1', 'scan/2', 'x'] }], regions, [intent(1), intent(2)], T0);
+    expect(book.capacity('A1', 1, T0)).toBe(4);
+    // a poll found scan/4 still queued after pickup; the list then shows 3 running without it: full at 3
+    book.sawWaiting('A1', ['scan/4']);
+    expect(book.stale(T0 + 1, 300)).toBe(true); // the list is read again at once
+    book.update([{ name: 'A1', online: true, runningScans: 3, runningScanRefs: ['scan/1', 'scan/2', 'x'] }], regions, [intent(1), intent(2), intent(4)], T0 + 60_000);
+    expect(book.capacity('A1', 1, T0 + 60_000)).toBe(3);
+    expect(book.capacity('A1', 8, T0 + 60_000)).toBe(3); // over-configured: what was seen wins
+    expect(book.pick(regions[1], regions, [intent(1), intent(2), intent(4)], new Set(), T0 + 60_000)).toBeUndefined(); // 1 foreign + 3 ours ≥ 3
+    // a scan the poll saw waiting that has started by the list read proves nothing
+    book.sawWaiting('A1', ['scan/5']);
+    book.update([{ name: 'A1', online: true, runningScans: 4, runningScanRefs: ['scan/1', 'scan/2', 'scan/5', 'x'] }], regions, [intent(1), intent(2), intent(5)], T0 + 120_000);
+    expect(book.capacity('A1', 1, T0 + 120_000)).toBe(5); // 4 ran: the old "full at 3" is wrong, probe on
+    // "full" is believed for FULL_MEMORY_MS, then probed again
+    book.sawFull('A1', 4, T0 + 200_000);
+    expect(book.capacity('A1', 1, T0 + 200_000 + FULL_MEMORY_MS - 1)).toBe(4);
+    expect(book.capacity('A1', 1, T0 + 200_000 + FULL_MEMORY_MS)).toBe(5);
+  });
+
+  it('knows how long an appliance may take to pick a scan up from its listed polling interval, else the configured pickupS', () => {
+    const book = new ApplianceBook(silentLogger());
+    book.update([{ name: 'A1', online: true, runningScans: 0, pollIntervalS: 600 }, { name: 'A3', online: true, runningScans: 0 }], regions, [], 0);
+    expect(book.pickupMs('A1', 360)).toBe(600_000 + 180_000);
+    expect(book.pickupMs('A3', 360)).toBe(360_000);
   });
 });

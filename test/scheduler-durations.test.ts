@@ -1,3 +1,4 @@
+import { ProcessingLag } from '../src/scheduler/lag.js';
 import { describe, expect, it } from 'vitest';
 import { ScanDurations } from '../src/scheduler/durations.js';
 
@@ -21,5 +22,15 @@ describe('ScanDurations', () => {
     for (let k = 0; k < 200; k++) d.add(k < 100 ? 1000 : 5000, 1);
     expect(d.count).toBe(128);
     expect(d.typical(1)).toBe(5000);
+  });
+});
+
+describe('ProcessingLag', () => {
+  it('waits for processing at least processingWaitS, and three times the 90th percentile of the lags seen once there are five', () => {
+    const lag = new ProcessingLag();
+    expect(lag.waitMs(21600)).toBe(21_600_000);
+    for (const min of [100, 120, 140, 160, 400]) lag.add(min * 60_000);
+    expect(lag.waitMs(21600)).toBe(3 * 400 * 60_000); // a slow scanner: 20 h, not 6 h
+    expect(lag.waitMs(86400 * 2)).toBe(86400 * 2 * 1000); // never below what is configured
   });
 });

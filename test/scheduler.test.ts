@@ -1,6 +1,6 @@
 import { describe, expect, it as itAll } from 'vitest';
 import type { Sighting } from '../src/sighting.js';
-import { mac, setupOn, T0 } from './helpers/scheduler.js';
+import { mac, setup as setupSqlite, setupOn, T0 } from './helpers/scheduler.js';
 import { STORE_KINDS } from './helpers/stores.js';
 
 describe.each(STORE_KINDS)('scheduler on $name', (kind) => {
@@ -443,7 +443,7 @@ describe.each(STORE_KINDS)('scheduler on $name', (kind) => {
     clock.t += 8 * 60_000;
     await sched.tick();
     expect(scanner.states.get(scanner.launches[0].ref)).toBe('canceled');
-    expect(await store.intent(scanner.launches[0].intentId)).toMatchObject({ state: 'canceled', error: expect.stringMatching(/still waiting for emea-1 13 min after launch \(load 3\/1\)/) });
+    expect(await store.intent(scanner.launches[0].intentId)).toMatchObject({ state: 'canceled', error: expect.stringMatching(/still waiting for emea-1 13 min after launch \(load 4\/3\)/) }); // 3 others' ran while ours waited: it runs 3
     expect(scanner.launches[1]).toMatchObject({ appliance: 'emea-2', targets: ['10.20.1.1'] });
     expect(sched.counters.requeuedStuck).toBe(1);
     // a scan that had started and waits again (its appliance went offline) keeps its progress
@@ -456,5 +456,89 @@ describe.each(STORE_KINDS)('scheduler on $name', (kind) => {
     await sched.tick();
     expect(scanner.states.get(scanner.launches[1].ref)).toBe('queued');
     expect(sched.counters.requeuedStuck).toBe(1);
+  });
+});
+
+describe('scheduler: batch size and API pace', () => {
+  itAll('a region\'s backlog goes out in one scan, up to the scanner\'s maxTargetsPerLaunch (its queue, not maxTargetsPerScan, sets the size)', async () => {
+    const { scanner, sched, see, clock } = await setupSqlite({ maxTargetsPerScan: 3, maxTargetsPerLaunch: 6 });
+    await see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });
+    await sched.tick(); // the region is busy with this one
+    // settled targets (week-long leases: servers, docked laptops)
+    for (let n = 2; n <= 9; n++) await see({ ip: `10.20.1.${n}`, mac: mac(n), durationS: 7 * 86400 });
+    scanner.finish(scanner.launches[0].ref);
+    clock.t += 61_000;
+    await sched.tick();
+    expect(scanner.launches[1].targets).toHaveLength(6); // 8 wait: one scan of the most the client takes
+    scanner.finish(scanner.launches[1].ref);
+    clock.t += 61_000;
+    await sched.tick();
+    expect(scanner.launches[2].targets).toHaveLength(2);
+  });
+
+  itAll('transient targets (a Wi-Fi lease of hours) keep to scans of maxTargetsPerScan: a long scan would reach them after their address may have changed hands', async () => {
+    const { scanner, sched, see, clock } = await setupSqlite({ maxTargetsPerScan: 3, maxTargetsPerLaunch: 6 });
+    await see({ ip: '10.20.1.1', mac: mac(1), durationS: 43200 });
+    await sched.tick();
+    for (let n = 2; n <= 9; n++) await see({ ip: `10.20.1.${n}`, mac: mac(n), durationS: 43200 });
+    scanner.finish(scanner.launches[0].ref);
+    clock.t += 61_000;
+    await sched.tick();
+    expect(scanner.launches[1].targets).toHaveLength(3);
+  });
+
+  itAll('a scarce allowance (as the scanner states it) is spread over the day: no burst that leaves the evening without calls', async () => {
+    const { scanner, sched, see, clock } = await setupSqlite({ maxTargetsPerScan: 50, idlePollS: 60, pollIntervalS: 60 });
+    scanner.limit = { limit: 24, windowSec: 86_400 }; // 24 calls a day: the bucket holds 6
+    const callsAt: number[] = [];
+    let n = 0;
+    for (let minute = 0; minute < 24 * 60; minute += 10) {
+      // a new laptop in each region every 10 minutes; running scans end within 10 minutes
+      await see({ ip: `10.20.${1 + (n >> 8)}.${n & 255}`, mac: mac(n % 250), durationS: 86400 });
+      await see({ ip: `10.30.${1 + (n >> 8)}.${n & 255}`, mac: mac((n + 100) % 250), durationS: 86400 });
+      n++;
+      const before = scanner.calls.length;
+      await sched.tick();
+      for (let k = before; k < scanner.calls.length; k++) callsAt.push(clock.t - T0);
+      clock.t += 10 * 60_000;
+      for (const l of scanner.launches) if (scanner.states.get(l.ref) === 'running') scanner.finish(l.ref);
+    }
+    const hours = (h: number) => callsAt.filter((t) => t < h * 3_600_000).length;
+    // never more than the bucket plus what the allowance refills (24 a day: 1 an hour)
+    for (let h = 1; h <= 24; h++) expect(hours(h)).toBeLessThanOrEqual(6 + h);
+    expect(callsAt.length).toBeLessThanOrEqual(30);
+    // and the evening still gets launches
+    const launchesLate = scanner.calls.filter((c, i) => c === 'launch' && callsAt[i] >= 18 * 3_600_000).length;
+    expect(launchesLate).toBeGreaterThan(0);
+  });
+});
+
+describe('scheduler: the cancel window follows the target\'s place in the scan', () => {
+  itAll('a reassignment late in a long scan cancels it when the address comes late in the scan\'s order, not when it came first', async () => {
+    const run = async (which: 'first' | 'last') => {
+      const { scanner, sched, see, clock } = await setupSqlite({ maxTargetsPerScan: 6, pickupS: 360, idlePollS: 60 });
+      // three scans of 6 that take an hour each: a typical scan of this size is an hour
+      let n = 1;
+      for (let k = 0; k < 3; k++) {
+        for (let j = 0; j < 6; j++, n++) await see({ ip: `10.30.1.${n}`, mac: mac(n), durationS: 86400 });
+        await sched.tick();
+        scanner.states.set(scanner.launches[k].ref, 'running');
+        clock.t += 60 * 60_000;
+        scanner.finish(scanner.launches[k].ref);
+        await sched.poll(true);
+      }
+      for (let j = 0; j < 6; j++, n++) await see({ ip: `10.20.2.${j + 1}`, mac: mac(n), durationS: 86400 });
+      await sched.tick();
+      const scan = scanner.launches[3];
+      scanner.states.set(scan.ref, 'running');
+      await sched.poll(true); // seen running
+      clock.t += 40 * 60_000; // 40 minutes in: past the first wave, before the last targets
+      const ip = which === 'first' ? scan.targets[0] : scan.targets[5];
+      await see({ ip, mac: mac(200), durationS: 86400 });
+      await sched.tick();
+      return scanner.states.get(scan.ref);
+    };
+    expect(await run('last')).toBe('canceled'); // 6th of 6: reached about an hour in
+    expect(await run('first')).toBe('running'); // 1st of 6: long since probed; canceling would waste the others
   });
 });

@@ -152,6 +152,23 @@ program.command('decisions')
       : await decisionsView({ config: cfg, now }, o.json === true));
   });
 
+program.command('report')
+  .description('coverage per region over a period: devices seen, scanned within policy, pending, skipped, and missed by reason (keyed by device)')
+  .option('--since <when>', 'the period: a duration ago (7d, 12h) or a date (2026-12-01T00:00Z)', '7d')
+  .option('--region <name>', 'only this region')
+  .option('--csv', 'CSV (RFC 4180) instead of a table')
+  .option('--html', 'a self-contained HTML page instead of a table')
+  .option('--json', 'JSON instead of a table')
+  .addOption(configOption())
+  .action(async (o: { since: string; region?: string; csv?: boolean; html?: boolean; json?: boolean; config?: string }) => {
+    const { buildReport, renderReport } = await import('./report.js');
+    if ([o.csv, o.html, o.json].filter(Boolean).length > 1) throw new UsageError('choose one of --csv, --html and --json');
+    const now = Date.now();
+    const from = parseWhen(o.since, now, '--since', -1);
+    const { config: cfg } = loadConfig(o.config);
+    process.stdout.write(renderReport(await buildReport(cfg, from, now, o.region), o.csv ? 'csv' : o.html ? 'html' : o.json ? 'json' : 'table'));
+  });
+
 program.command('why')
   .description("show a device's history: its sightings, the scheduler's decisions about it, and the scans that targeted it")
   .argument('<target>', 'an IP address, a MAC address or a user name')

@@ -2,7 +2,7 @@
  * Cluster metric families for /metrics (design memo §3.7): leadership, epoch, failovers,
  * step-downs, inbox backlog and applier counters. The daemon adds them when it runs in cluster mode.
  */
-import type { PromWriter } from '../http/prom.js';
+import type { MetricsRegistry } from '../http/prom.js';
 import type { LeaseMetrics } from './lease.js';
 
 export interface ClusterMetricInput {
@@ -13,7 +13,7 @@ export interface ClusterMetricInput {
   applier?: { applied: number; batches: number; errors: number };
 }
 
-export function writeClusterMetrics(w: PromWriter, m: ClusterMetricInput): void {
+export function writeClusterMetrics(w: MetricsRegistry, m: ClusterMetricInput): void {
   w.family('onsight_cluster_leader', 'gauge', '1 on the node that holds the lease now, else 0.')(m.lease.leader, { node: m.node });
   w.family('onsight_cluster_epoch', 'gauge', 'The lease epoch this node leads, else the last one it saw.')(m.lease.epoch);
   w.family('onsight_cluster_failovers_total', 'counter', 'Terms this node took from a holder that had not released the lease (expired or its session gone).')(m.lease.failovers);

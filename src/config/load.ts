@@ -8,6 +8,7 @@ import { ConfigError, OnsightError, type ConfigIssue } from '../errors.js';
 import { cidrsOverlap, parseCidr } from '../util/ip.js';
 import { configSchema, type Config } from './schema.js';
 import { DEFAULT_CONFIG } from './default.js';
+import { urlCredentials } from '../util/url.js';
 import { postgresUrlSecret } from '../cluster/config.js';
 
 export interface LoadedConfig {
@@ -61,6 +62,10 @@ export function validateConfig(raw: unknown, locate: (path: PropertyKey[]) => nu
   }
   const names = new Set<string>();
   config.regions.forEach((r, i) => {
+    // only the Qualys client sends a profile with each launch; the others would silently ignore it
+    if (r.optionProfile !== undefined && config.scanner.type !== 'qualys' && config.scanner.type !== 'dry-run') {
+      errors.push(at(['regions', i, 'optionProfile'], `a region's optionProfile is used by the qualys scanner only (scanner.type is ${config.scanner.type}: configure its template instead)`));
+    }
     if (names.has(r.name)) errors.push(at(['regions', i, 'name'], `region "${r.name}" is defined twice`));
     names.add(r.name);
   });
@@ -91,40 +96,7 @@ export function validateConfig(raw: unknown, locate: (path: PropertyKey[]) => nu
   return { config, origin: file ?? '(embedded default)', warnings, locate };
 }
 
-const SECRET_PARAM = /pass|secret|token|key/i;
-
-/** Does a URL carry a secret (user info, a password-like query parameter)? Says where, not what. */
-export function urlCredentials(url: string): string | undefined {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    return undefined;
-  }
-  if (u.password) return 'a user and password before @';
-  if (u.username) return 'user info before @';
-  for (const k of u.searchParams.keys()) if (SECRET_PARAM.test(k)) return `query parameter ${k}`;
-  return undefined;
-}
-
-/** A URL fit to print: user info and password-like query values replaced by `***`. */
-export function redactUrl(url: string): string {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    return '(unparsable URL)';
-  }
-  if (u.username) u.username = '***';
-  if (u.password) u.password = '***';
-  for (const k of [...u.searchParams.keys()]) if (SECRET_PARAM.test(k)) u.searchParams.set(k, '***');
-  return u.toString();
-}
-
-/** A text (a backend's description, say) with every URL in it redacted. */
-export function redactUrlsIn(text: string): string {
-  return text.split(' ').map((w) => (/^[a-z][a-z0-9+.-]*:\/\//i.test(w) ? redactUrl(w) : w)).join(' ');
-}
+export { urlCredentials, redactUrl, redactUrlsIn } from '../util/url.js';
 
 export function parseConfigText(text: string, file: string): LoadedConfig {
   const lc = new LineCounter();

@@ -5,13 +5,14 @@
 import { z } from 'zod';
 import { parseCidr } from '../util/ip.js';
 import { isValidZone, parseDuration } from '../util/time.js';
-import { parseWindow } from '../policy/windows.js';
+import { parseBlackout, parseWindow } from '../policy/windows.js';
 import { parseHttpListen } from '../http/server.js';
 import { webConfigShape } from '../net/webconfig.js';
 import { httpInput } from '../sources/http/schema.js';
 import { leaseInput } from '../sources/lease/schema.js';
 import { schedulerConfigSchema } from '../scheduler/options.js';
 import { scannerConfigSchema } from '../scanners/registry.js';
+import { notifySchema } from '../notify/schema.js';
 import { clusterConfigSchema, stateSchema } from '../cluster/config.js';
 
 const cidr = z.string().refine((s) => parseCidr(s) !== undefined, { message: 'not a CIDR or IP address' });
@@ -72,6 +73,11 @@ const scanWindow = z.string().refine((s) => parseWindow(s) !== undefined, {
   message: 'expected "DAYS HH:MM-HH:MM" with days Mon..Sun (or *) and times 00:00..24:00, e.g. "Mon-Fri 08:00-18:00" or "* 22:00-06:00"',
 });
 
+/** `2026-12-24`, `2026-12-24..2026-12-26`, `2026-12-31T18:00..2027-01-01T06:00` (the region's time zone) */
+const blackout = z.string().refine((s) => parseBlackout(s) !== undefined, {
+  message: 'expected a date YYYY-MM-DD, a span of dates YYYY-MM-DD..YYYY-MM-DD, or YYYY-MM-DDTHH:MM..YYYY-MM-DDTHH:MM (from before until), e.g. "2026-12-24..2026-12-26"',
+});
+
 const appliance = z.union([
   z.string().min(1).transform((name) => ({ name, maxScans: 1 })),
   z.object({ name: z.string().min(1), maxScans: z.number().int().positive().default(1) }).strict(),
@@ -84,6 +90,10 @@ const region = z.object({
   maxConcurrentScans: z.number().int().positive().default(1),
   rescanAfter: duration.optional(),
   scanWindows: z.array(scanWindow).optional(),
+  /** dates or spans with no scans in the region, besides the weekly scanWindows */
+  blackouts: z.array(blackout).optional(),
+  /** the scanner's option profile for this region's scans (Qualys: its title), instead of scanner.optionProfile */
+  optionProfile: z.string().min(1).max(256).optional(),
   timezone: z.string().refine(isValidZone, { message: 'unknown time zone' }).optional(),
 }).strict();
 
@@ -126,6 +136,8 @@ export const configSchema = z.object({
   /** the status page, /metrics and the API: where, and the shared web config (TLS, tokens, allowed Host names) */
   http: z.object({ listen: httpListen.default('127.0.0.1:9321'), enabled: z.boolean().default(true), ...webConfigShape }).strict()
     .default({ listen: '127.0.0.1:9321', enabled: true }),
+  /** webhook and syslog notifications of scans ended, hosts scanned and hosts missed (src/notify) */
+  notify: notifySchema.default({}),
   log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info') }).strict()
     .default({ level: 'info' }),
 }).strict();

@@ -30,6 +30,11 @@ import type { PgConnection } from '../store/postgres/db.js';
 import type { SchedulerStore } from '../store/types.js';
 import { FencedError } from '../errors.js';
 import { clusterApplier, clusterLease, fencedSchedulerStore, inboxAppend, nodeScoped } from './cluster.js';
+import { Notifier } from '../notify/notifier.js';
+import { InputFreshness } from './freshness.js';
+import { MetricsRegistry } from '../http/prom.js';
+import { scanTimings } from '../http/metrics.js';
+import type { DaemonView } from '../http/view.js';
 
 export interface DaemonOptions {
   config: Config;
@@ -83,6 +88,15 @@ export class Daemon {
   lease?: Lease;
   private applier?: InboxApplier;
   inputs: InputHandle[] = [];
+  /** what /metrics serves: prom-client's registry, and the histograms fed as scans launch and end */
+  readonly metrics = new MetricsRegistry();
+  private readonly timings = scanTimings(this.metrics);
+  /** when each input and sender last sent a line (status page, metrics) */
+  readonly freshness = new InputFreshness();
+  /** webhook and syslog notifications (config `notify`) */
+  notifier!: Notifier;
+  /** what the status page, metrics and notifications read */
+  view!: DaemonView;
   /** the status page / metrics listener, when http.enabled */
   http?: HttpHandle;
   readonly startedAt = Date.now();
@@ -102,12 +116,12 @@ export class Daemon {
   /**
    * Apply a reloaded config (SIGHUP) without dropping connections: policy, regions, scheduler and
    * inventory settings, time zone and log level take effect now. Returns the sections that differ
-   * but need a restart (inputs, state, scanner, http, parser plug-ins).
+   * but need a restart (inputs, state, scanner, http, parser plug-ins, notifications).
    */
   applyConfig(next: Config): string[] {
     const prev = this.opts.config;
     const same = (k: keyof Config) => JSON.stringify(prev[k]) === JSON.stringify(next[k]);
-    const restart = (['state', 'inputs', 'scanner', 'http', 'parsers'] as const).filter((k) => !same(k));
+    const restart = (['state', 'inputs', 'scanner', 'http', 'parsers', 'notify'] as const).filter((k) => !same(k));
     this.policy = policyFor(next);
     this.inventory.setOptions(inventoryOptions(next));
     // the scanner section needs a restart: its running values (maxTargetsPerScan) stay
@@ -127,13 +141,13 @@ export class Daemon {
       throw new OnsightError('ONSIGHT_CLUSTER', `cluster: needs a PostgreSQL state (state.postgres); this config's state is the SQLite file ${state}`);
     }
     if (this.opts.store) {
+      this.storeHealth = new StoreHealth(':memory:', log.child({ stage: 'store' })); // a server's disk is not ours to watch
       this.store = this.opts.store;
-      this.storeHealth = new StoreHealth(describeState(config.state), log.child({ stage: 'store' }));
     } else if (isPostgresState(state)) {
       // the password comes from its file, environment variable or credential, never the URL (pgConnectionConfig refuses one there)
       const conn = { ...pgConnectionConfig(state), max: state.poolSize, application_name: `onsight ${config.cluster?.node ?? 'run'}`.slice(0, 63) };
       this.store = await openPostgresStore(conn as PgConnection, inventoryOptions(config));
-      this.storeHealth = new StoreHealth(describeState(state), log.child({ stage: 'store' }));
+      this.storeHealth = new StoreHealth(':memory:', log.child({ stage: 'store' })); // a server's disk is not ours to watch
     } else {
       const statePath = sqliteStatePath(config.state, 'onsight run');
       this.stateLock = lockStateFile(statePath); // one daemon per state file
@@ -159,6 +173,12 @@ export class Daemon {
     }
     // a node that does not lead sends nothing to the scanner: the lease guards every launch right before it is sent
     this.scanner = this.opts.scanner ?? await createScanner(config, log, (ip) => this.policy.allowed(ip), process.env, this.lease && leaseSendGuard(this.lease));
+    this.view = daemonView(this);
+    this.notifier = new Notifier(config.notify, {
+      identity: (id) => this.inventory.identity(id), regionOf: (ip) => this.view.regionOf(ip),
+      endedBindings: (since, now) => this.view.endedBindings(since, now), decisionsSince: (since) => this.view.decisionsSince(since),
+      evaluator: () => this.view.markedEvaluator(),
+    }, log.child({ stage: 'notify' }), this.startedAt);
     this.scheduler = this.buildScheduler(this.store.scheduler);
     this.ingest = new Ingest(this.registry, this.inventory, (s, r) => this.committed(s, r), log.child({ stage: 'ingest' }), {
       zone: config.timezone, storeHealth: this.storeHealth, append: pgStore && cluster ? inboxAppend(pgStore, cluster.node) : undefined,
@@ -169,7 +189,7 @@ export class Daemon {
       await this.scheduler.reconcile();
       await this.scheduler.sweep();
     }
-    this.inputs = await startInputs(config.inputs, this.ingest, cluster ? nodeScoped(this.inventory, cluster.node) : this.inventory, log);
+    this.inputs = await startInputs(config.inputs, this.ingest, cluster ? nodeScoped(this.inventory, cluster.node) : this.inventory, log, this.freshness);
     this.timers.push(setInterval(() => this.kick(), this.opts.tickMs ?? 1000));
     // a write that fails (disk full, lock held elsewhere) is reported and tried again next time, never fatal
     this.timers.push(setInterval(() => {
@@ -180,10 +200,12 @@ export class Daemon {
       if (this.mayLead()) void guardedWrite(this.storeHealth, 'prune', 'tried again in an hour', () => this.inventory.prune(this.clock.now()));
     }, 3600_000));
     this.timers.push(this.progressTimer(this.opts.progressMs ?? 10_000));
+    // devices that left unscanned (leases that ran out are found here; releases also check at once)
+    if (this.notifier.enabled) this.timers.push(setInterval(() => void this.notifier.checkMissed(this.clock.now()), 30_000));
     for (const t of this.timers) t.unref();
     if (config.http.enabled) {
       try {
-        this.http = await startHttp(daemonView(this), config.http, log.child({ stage: 'http' }));
+        this.http = await startHttp(this.view, config.http, log.child({ stage: 'http' }));
       } catch (err) {
         await this.stop();
         throw new OnsightError('ONSIGHT_LISTEN', `http.listen ${config.http.listen}: ${(err as Error).message}`, { cause: err });
@@ -203,7 +225,14 @@ export class Daemon {
   private buildScheduler(store: SchedulerStore): Scheduler {
     const { config, log } = this.opts;
     return new Scheduler(this.clock, this.inventory, this.policy, store, this.scanner,
-      schedulerOptions(config, this.scanner), log.child({ stage: 'scheduler' }), { onLaunch: (i) => this.announceLaunch(i) });
+      schedulerOptions(config, this.scanner), log.child({ stage: 'scheduler' }), {
+        onLaunch: (i) => this.announceLaunch(i),
+        onScanEnd: (i, end) => {
+          if (i.launchedAt !== undefined) this.timings.launchToEnd(Math.max(0, end.endedAt - i.launchedAt) / 1000, { region: i.region, state: end.state });
+          this.notifier.scanEnded(i, end);
+        },
+        onDecision: this.notifier.enabled ? (d) => this.notifier.decided(d) : undefined,
+      });
   }
 
   /** Without a cluster always; in a cluster only while this node holds the lease. */
@@ -250,9 +279,24 @@ export class Daemon {
       if (r.bindingId !== undefined && (r.change === 'new' || r.change === 'reassigned' || r.change === 'renewed')) changed.add(r.bindingId);
     });
     if (changed.size && (await this.scheduler.consider(changed)) > 0) this.kick();
+    if (this.notifier.enabled && results.some((r) => r.change === 'ended')) this.checkMissedSoon();
+  }
+
+  private missedCheckPending = false;
+
+  /** A device left: was it scanned? (coalesced: a burst of releases is one check a second later) */
+  private checkMissedSoon(): void {
+    if (this.missedCheckPending || this.stopping) return;
+    this.missedCheckPending = true;
+    setTimeout(() => {
+      this.missedCheckPending = false;
+      void this.notifier.checkMissed(this.clock.now());
+    }, 1000).unref();
   }
 
   private announceLaunch(i: LaunchInfo): void {
+    const now = this.clock.now();
+    for (const t of i.targets) if (t.dueSince !== undefined) this.timings.sightingToLaunch(Math.max(0, now - t.dueSince) / 1000, { region: i.region });
     const verb = this.scanner.pretend ? 'DRY RUN: would launch' : 'launched';
     const why = i.targets.map((t) => `${t.ip} (${t.why})`).join('; ');
     this.opts.log.info({ launch: i },
@@ -315,6 +359,7 @@ export class Daemon {
     await this.applier?.stop();
     await this.lease?.stop(); // a leader hands the lease over now rather than at expiry
     await this.scanner?.close();
+    this.notifier?.close();
     await this.store?.close();
     this.stateLock?.release();
     this.opts.log.info('onsight stopped');

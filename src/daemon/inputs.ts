@@ -3,6 +3,7 @@ import type { Logger } from '../log.js';
 import type { InputConfig } from '../config/schema.js';
 import { startFileInput, startHttpInput, startLeaseInput, startSyslogInput } from '../sources/index.js';
 import type { InputHandle, LineSink, ResumeStore } from '../sources/types.js';
+import type { InputFreshness } from './freshness.js';
 
 type Starter<T extends InputConfig['type']> = (inp: Extract<InputConfig, { type: T }>, sink: LineSink, store: ResumeStore, log: Logger) => Promise<InputHandle>;
 
@@ -23,14 +24,17 @@ export function inputParserFormat(inp: InputConfig): string | undefined {
   return inp.type === 'lease' ? undefined : inp.format;
 }
 
-export async function startInputs(inputs: InputConfig[], sink: LineSink, store: ResumeStore, log: Logger): Promise<InputHandle[]> {
+export async function startInputs(inputs: InputConfig[], sink: LineSink, store: ResumeStore, log: Logger, freshness?: InputFreshness): Promise<InputHandle[]> {
   const handles: InputHandle[] = [];
   try {
     for (const inp of inputs) {
       const start = INPUTS[inp.type].start as Starter<InputConfig['type']>;
       // syslog and file inputs name themselves (`input`: udp:5514, file:/var/log/x) in every line: no second `input` key
       const namesItself = inp.type === 'syslog' || inp.type === 'file';
-      handles.push(await start(inp as never, sink, store, namesItself ? log : log.child({ input: inputLabel(inp) })));
+      const tracked = freshness?.wrap(sink);
+      const h = await start(inp as never, tracked?.sink ?? sink, store, namesItself ? log : log.child({ input: inputLabel(inp) }));
+      if (tracked) freshness!.register(h.name, tracked.entry);
+      handles.push(h);
     }
   } catch (err) {
     for (const h of handles) await h.close().catch(() => undefined);

@@ -11,6 +11,11 @@ import type { Scheduler } from '../scheduler/scheduler.js';
 import type { InputHandle } from '../sources/types.js';
 import type { Ingest } from './ingest.js';
 import type { StoreHealth } from '../store/health.js';
+import type { Notifier } from '../notify/notifier.js';
+import type { InputFreshness } from './freshness.js';
+import type { MetricsRegistry } from '../http/prom.js';
+import { coverageReport } from '../coverage/report.js';
+import { applyMark, OperatorMarks } from '../scheduler/marks.js';
 
 /** The running parts the view reads (the Daemon has them; read afresh at each query: a reload replaces the policy). */
 export interface ViewedParts {
@@ -24,9 +29,13 @@ export interface ViewedParts {
   readonly ingest: Ingest;
   readonly inputs: InputHandle[];
   readonly storeHealth?: StoreHealth;
+  readonly notifier?: Notifier;
+  readonly freshness?: InputFreshness;
+  readonly metrics: MetricsRegistry;
 }
 
 export function daemonView(d: ViewedParts): DaemonView {
+  const coverage = new Map<number, { at: number; point: Awaited<ReturnType<DaemonView['coverageByDay']>>[number] }>();
   return {
     startedAt: d.startedAt,
     config: () => d.config,
@@ -59,6 +68,35 @@ export function daemonView(d: ViewedParts): DaemonView {
     },
     inventoryCounts: (now) => d.inventory.counts(now),
     evaluate: (b, at) => d.policy.evaluate(b, at),
+    // operators' skips and rescans count as the scheduler counts them
+    async markedEvaluator() {
+      const marks = await new OperatorMarks(d.scheduler.store).all();
+      const policy = d.policy;
+      return (b, at) => applyMark(marks.get(b.identityId), policy.evaluate(b, at), b, at, (region) => policy.windowOpen(region, at));
+    },
+    async coverageByDay(days) {
+      const now = Date.now();
+      const today = Math.floor(now / 86400_000) * 86400_000;
+      const q = { inventory: d.inventory, store: d.scheduler.store, policy: d.policy, marks: await new OperatorMarks(d.scheduler.store).all(), now };
+      const out: Awaited<ReturnType<DaemonView['coverageByDay']>> = [];
+      for (let n = days - 1; n >= 0; n--) {
+        const from = today - n * 86400_000;
+        const hit = coverage.get(from);
+        // a past day changes only with late lines: an hour; today: a minute
+        if (hit && now - hit.at < (n === 0 ? 60_000 : 3600_000)) {
+          out.push(hit.point);
+          continue;
+        }
+        const point = { day: new Date(from).toISOString().slice(0, 10), regions: (await coverageReport({ ...q, from, to: Math.min(now, from + 86400_000) })).regions };
+        coverage.set(from, { at: now, point });
+        out.push(point);
+      }
+      for (const k of coverage.keys()) if (k < today - days * 86400_000) coverage.delete(k);
+      return out;
+    },
+    metricsRegistry: () => d.metrics,
+    inputFreshness: (name) => d.freshness?.get(name),
+    notifyCounters: () => d.notifier?.counters() ?? [],
     regionOf: (ip) => d.policy.regions.lookup(ip)?.region.name,
     storeHealth: () => ({ writeErrors: d.storeHealth?.writeErrors ?? 0, problem: d.storeHealth?.problem() }),
     async ping() {

@@ -2,4 +2,4 @@
 export { startHttp, parseHttpListen, type HttpHandle } from './server.js';
 export { buildStatus, type Status, type RegionStatus } from './status.js';
 export { renderMetrics } from './metrics.js';
-export { PromWriter, parsePromText, escapeLabelValue, escapeHelp } from './prom.js';
+export { MetricsRegistry, parsePromText } from './prom.js';

@@ -1,15 +1,37 @@
 /**
- * `/metrics`: the daemon's counters and gauges in the Prometheus text format. Every family is
- * listed in README.md ("Metrics"). Counters restart from zero when the daemon restarts (Prometheus
- * `rate()` handles resets); gauges are read from the state database at scrape time.
+ * `/metrics`: the daemon's counters and gauges, read at each scrape into the prom-client registry
+ * (prom.ts), with the histograms the daemon observes and prom-client's process metrics. Every
+ * onsight family is listed in README.md ("Metrics"). Counters restart from zero when the daemon
+ * restarts (Prometheus `rate()` handles resets); gauges are read from the state database at scrape time.
  */
-import { PromWriter } from './prom.js';
+import { MetricsRegistry, type Labels } from './prom.js';
 import { buildStatus, onsightVersion, type Status } from './status.js';
 import type { DaemonView } from './view.js';
 
+/** Seconds from the sighting that made a device due to the launch of its scan. */
+const SIGHTING_TO_LAUNCH_BUCKETS = [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400];
+/** Seconds from a scan's launch to its end. */
+const LAUNCH_TO_END_BUCKETS = [60, 300, 600, 1200, 1800, 3600, 7200, 14400, 28800, 86400];
+
+/** The histograms the daemon feeds as launches and scan ends happen. */
+export interface ScanTimings {
+  sightingToLaunch(seconds: number, labels: Labels): void;
+  launchToEnd(seconds: number, labels: Labels): void;
+}
+
+export function scanTimings(w: MetricsRegistry): ScanTimings {
+  return {
+    sightingToLaunch: w.family('onsight_sighting_to_launch_seconds', 'histogram',
+      'Seconds from when a device was queued as due (the sighting that made it due, or the end of its rescan window) to the launch of the scan that targets it, by region.', { labelNames: ['region'], buckets: SIGHTING_TO_LAUNCH_BUCKETS }),
+    launchToEnd: w.family('onsight_scan_launch_to_end_seconds', 'histogram',
+      'Seconds from a scan\'s launch to its end (on our clock), by region and final state (finished, error, canceled, abandoned).', { labelNames: ['region', 'state'], buckets: LAUNCH_TO_END_BUCKETS }),
+  };
+}
+
 export async function renderMetrics(d: DaemonView, given?: Status): Promise<string> {
   const status = given ?? await buildStatus(d);
-  const w = new PromWriter();
+  const w = d.metricsRegistry();
+  w.beginScrape();
   const now = Date.now();
 
   w.family('onsight_build_info', 'gauge', 'Always 1; the version is a label.')(1, { version: onsightVersion() });
@@ -19,12 +41,12 @@ export async function renderMetrics(d: DaemonView, given?: Status): Promise<stri
   // inputs
   const received = w.family('onsight_input_lines_received_total', 'counter', 'Lines (messages) an input accepted and handed on, by input.');
   const dropped = w.family('onsight_input_lines_dropped_total', 'counter',
-    'Lines (messages) an input dropped, by input and reason (notAllowed, tooLarge, badFrame, binary, backpressure, ...). Kernel UDP drops are in onsight_input_udp_kernel_drops_total; refused TCP/TLS connections in onsight_input_connections_refused_total.');
+    'Lines (messages) an input dropped, by input and reason (notAllowed, tooLarge, badFrame, binary, backpressure, ...). Kernel UDP drops are in onsight_input_udp_kernel_drops_total; refused TCP/TLS connections in onsight_input_connections_refused_total.', { labelNames: ['input', 'reason'] });
   const kernel = w.family('onsight_input_udp_kernel_drops_total', 'counter', 'Datagrams the kernel dropped on a UDP input\'s socket (receive buffer full), from /proc/net/udp, since the input started.');
   const conns = w.family('onsight_input_connections', 'gauge', 'TCP/TLS connections open now, by input.');
-  const refused = w.family('onsight_input_connections_refused_total', 'counter', 'TCP/TLS connections refused before any line was read, by input and reason (notAllowed, connectionLimit, senderConnectionLimit).');
+  const refused = w.family('onsight_input_connections_refused_total', 'counter', 'TCP/TLS connections refused before any line was read, by input and reason (notAllowed, connectionLimit, senderConnectionLimit).', { labelNames: ['input', 'reason'] });
   const files = w.family('onsight_input_files', 'gauge', 'Files a file input tails now, by input.');
-  const events = w.family('onsight_input_events_total', 'counter', 'Other input events (accepted, idleTimeout, tlsError, resync, rotated, truncated, ...), by input and event.');
+  const events = w.family('onsight_input_events_total', 'counter', 'Other input events (accepted, idleTimeout, tlsError, resync, rotated, truncated, ...), by input and event.', { labelNames: ['input', 'event'] });
   for (const i of d.inputs()) {
     const c = i.counters();
     received(c.received, { input: i.name });
@@ -36,6 +58,15 @@ export async function renderMetrics(d: DaemonView, given?: Status): Promise<stri
     for (const [reason, n] of Object.entries(c.refused ?? {})) refused(n, { input: i.name, reason });
     if (c.files !== undefined) files(c.files, { input: i.name });
     for (const [event, n] of Object.entries(c.events ?? {})) events(n, { input: i.name, event });
+  }
+
+  // staleness: "no line from dhcp01 for 15 min"
+  const idle = w.family('onsight_input_idle_seconds', 'gauge', 'Seconds since the input handed on its last line (since the start when none came yet), by input.');
+  const senderIdle = w.family('onsight_input_sender_idle_seconds', 'gauge', 'Seconds since each sender (network address, or file of a glob input) sent its last line, by input and sender (at most 1000 senders tracked).');
+  for (const i of status.inputs) {
+    if (i.idleS === undefined) continue;
+    idle(i.idleS, { input: i.name });
+    for (const s of i.senders ?? []) senderIdle(s.idleS, { input: i.name, sender: s.sender });
   }
 
   // ingest and parsers
@@ -81,7 +112,7 @@ export async function renderMetrics(d: DaemonView, given?: Status): Promise<stri
   const queued = w.family('onsight_region_hosts_queued', 'gauge', 'Due devices waiting in the queue for a scan slot, by region.');
   const scanning = w.family('onsight_region_hosts_scanning', 'gauge', 'Devices that are targets of a scan in flight, by region.');
   const inWindow = w.family('onsight_region_hosts_scanned_in_window', 'gauge', 'Present devices scanned within their rescan window, by region.');
-  const missed = w.family('onsight_region_hosts_missed', 'gauge', `Devices that left in the last ${status.missedWindowH} h without a scan, by region and why.`);
+  const missed = w.family('onsight_region_hosts_missed', 'gauge', `Devices that left in the last ${status.missedWindowH} h without a scan, by region and why.`, { labelNames: ['region', 'why'] });
   for (const r of status.regions) {
     seen(r.seen, { region: r.name });
     due(r.due, { region: r.name });
@@ -146,6 +177,18 @@ export async function renderMetrics(d: DaemonView, given?: Status): Promise<stri
   w.family('onsight_scanner_api_wait_seconds', 'gauge', 'Seconds before the scanner allows the next call (0 = now).')(al.waitSec, { scanner: scanner.kind });
   w.family('onsight_scanner_blocked_until_seconds', 'gauge', 'When the scanner asked for no call before (Unix time; 0 = no such wait now).')((scanner.block.waitUntil ?? 0) / 1000, { scanner: scanner.kind });
   w.family('onsight_scanner_stopped', 'gauge', '1 when onsight stopped calling the scanner after a failure only an operator can fix (credentials, account; the status page says why) until the config is reloaded.')(scanner.block.stopped ? 1 : 0, { scanner: scanner.kind });
+
+  // notifications
+  const notified = w.family('onsight_notify_events_total', 'counter', 'Notification events by sink (webhook, syslog) and outcome: sent, failed (given up after its attempts, or refused by the receiver), dropped (queue full).');
+  const retries = w.family('onsight_notify_retries_total', 'counter', 'Notification delivery attempts that failed and were retried, by sink.');
+  const waiting = w.family('onsight_notify_queued', 'gauge', 'Notification events waiting for delivery, by sink.');
+  for (const { sink, counters: c } of d.notifyCounters()) {
+    notified(c.sent, { sink, outcome: 'sent' });
+    notified(c.failed, { sink, outcome: 'failed' });
+    notified(c.dropped, { sink, outcome: 'dropped' });
+    retries(c.retries, { sink });
+    waiting(c.queued, { sink });
+  }
 
   return w.render();
 }

@@ -26,7 +26,7 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}tr:last-child td{border-
 .ap{display:flex;align-items:center;gap:6px;white-space:nowrap;margin:1px 0}
 .bar{display:inline-block;width:60px;height:7px;background:var(--line);border-radius:4px;overflow:hidden}
 .bar i{display:block;height:100%;background:var(--acc)}.bar i.full{background:var(--warn)}
-.why{color:var(--mute);font-size:12px}.cidr{color:var(--mute);font-size:12px}
+.why{color:var(--mute);font-size:12px}.stale{color:#b45309}.cidr{color:var(--mute);font-size:12px}
 .pill{display:inline-block;padding:0 7px;border-radius:9px;font-size:12px;border:1px solid var(--line)}
 .p-launched,.p-scanned{color:var(--ok);border-color:var(--ok)}.p-due{color:var(--acc);border-color:var(--acc)}
 .p-dropped,.p-not-scanned,.p-canceled{color:var(--warn);border-color:var(--warn)}.p-failed{color:var(--bad);border-color:var(--bad)}
@@ -86,8 +86,20 @@ const SCRIPT = `
       var dr = Object.keys(i.dropped).filter(function(k){ return i.dropped[k] > 0; });
       tr.appendChild(td(dr.length ? dr.map(function(k){ return k + ' ' + i.dropped[k]; }).join(', ') : 'none', 'why'));
       tr.appendChild(td(i.connections === undefined ? '' : i.connections, 'n'));
+      var last = td(i.idleS === undefined ? '' : (i.lastLineAt ? dur(i.idleS) + ' ago' : 'no line since start (' + dur(i.idleS) + ')'), i.idleS >= 900 ? 'why stale' : 'why');
+      (i.senders || []).filter(function(x){ return x.idleS >= 300; }).slice(0, 5).forEach(function(x){ last.appendChild(el('div', 'why stale', 'no line from ' + x.sender + ' for ' + dur(x.idleS))); });
+      if (i.senders && i.senders.length) last.appendChild(el('div', 'why', i.senders.length + ' sender(s)'));
+      tr.appendChild(last);
       return tr;
-    }), 4);
+    }), 5);
+    var days = s.coverage || [];
+    var ch = $('coverage-head'); ch.textContent = ''; ch.appendChild(el('th', '', 'Region'));
+    days.forEach(function(p){ ch.appendChild(el('th', '', p.day.slice(5))); });
+    fill($('coverage'), (days.length ? days[0].regions : []).map(function(r0, ri){
+      var tr = el('tr'); tr.setAttribute('data-region', r0.region); tr.appendChild(td(r0.region));
+      days.forEach(function(p){ var r = p.regions[ri]; var c = td(r.seen ? r.coveragePct + '%' : '–'); c.title = r.scanned + ' of ' + r.seen + ' scanned, ' + r.missed + ' missed'; if (r.seen) c.appendChild(el('div', 'why', r.scanned + '/' + r.seen)); tr.appendChild(c); });
+      return tr;
+    }), days.length + 1);
     fill($('decisions'), s.decisions.map(function(d){
       var tr = el('tr'); tr.appendChild(td(time(d.at), 'mono')); tr.appendChild(td(d.ip, 'mono'));
       var c = td(''); c.appendChild(el('span', 'pill p-' + d.decision, d.decision)); tr.appendChild(c);
@@ -118,8 +130,10 @@ export const PAGE_HTML = `<!doctype html>
 <h2>Regions</h2>
 <table><thead><tr><th>Region</th><th>Seen</th><th>Due</th><th>Queued</th><th>Scanning</th><th>Scanned in window</th><th>Missed and why</th><th>Scans</th><th>Appliances (load/capacity)</th></tr></thead>
 <tbody id="regions"></tbody></table>
+<h2>Coverage by day (devices scanned within policy / seen)</h2>
+<table><thead><tr id="coverage-head"></tr></thead><tbody id="coverage"></tbody></table>
 <h2>Inputs</h2>
-<table><thead><tr><th>Input</th><th>Received</th><th>Dropped</th><th>Connections</th></tr></thead><tbody id="inputs"></tbody></table>
+<table><thead><tr><th>Input</th><th>Received</th><th>Dropped</th><th>Connections</th><th>Last line</th></tr></thead><tbody id="inputs"></tbody></table>
 <h2>Last decisions</h2>
 <table><thead><tr><th>Time</th><th>Address</th><th>Decision</th><th>Why</th></tr></thead><tbody id="decisions"></tbody></table>
 </main>

@@ -1,68 +1,68 @@
 /**
- * A minimal Prometheus text exposition (format 0.0.4) writer: one HELP and one TYPE line per
- * metric family, samples grouped under it, label values and help text escaped as the format says.
+ * The Prometheus registry behind `/metrics`, on prom-client (https://github.com/siimon/prom-client):
+ * the process and Node.js metrics prom-client collects (`process_*`, `nodejs_*`), histograms the
+ * daemon observes as things happen, and families whose values are read from the daemon at each
+ * scrape (`family()` declares one once, with its labels, and returns the setter for this scrape).
+ * prom-client does the text format: HELP/TYPE lines, label and help escaping.
  */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
-export type MetricType = 'counter' | 'gauge';
+export type MetricType = 'counter' | 'gauge' | 'histogram';
 export type Labels = Record<string, string | number | undefined>;
 
-const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
-const LABEL = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+type Metric = Counter<string> | Gauge<string> | Histogram<string>;
 
-/** `\` → `\\`, newline → `\n` (HELP text) */
-export function escapeHelp(s: string): string {
-  return s.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
-}
+export class MetricsRegistry {
+  readonly registry = new Registry();
+  private readonly metrics = new Map<string, { type: MetricType; metric: Metric }>();
 
-/** `\` → `\\`, `"` → `\"`, newline → `\n` (label values) */
-export function escapeLabelValue(s: string): string {
-  return s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
-}
-
-export function formatValue(v: number): string {
-  if (Number.isNaN(v)) return 'NaN';
-  if (v === Infinity) return '+Inf';
-  if (v === -Infinity) return '-Inf';
-  return String(v);
-}
-
-interface Family {
-  name: string;
-  help: string;
-  type: MetricType;
-  samples: { labels: Labels; value: number }[];
-}
-
-export class PromWriter {
-  private readonly families = new Map<string, Family>();
-
-  /** Declare a family (so HELP/TYPE appear even with no samples) and return an adder for its samples. */
-  family(name: string, type: MetricType, help: string): (value: number, labels?: Labels) => void {
-    if (!NAME.test(name)) throw new Error(`bad metric name ${name}`);
-    let f = this.families.get(name);
-    if (!f) {
-      f = { name, help, type, samples: [] };
-      this.families.set(name, f);
+  constructor(opts: { processMetrics?: boolean } = {}) {
+    if (opts.processMetrics !== false) {
+      collectDefaultMetrics({ register: this.registry });
+      // gauges prom-client names like counters (`promtool check metrics` flags them); the
+      // per-type nodejs_active_handles / _requests / _resources carry the same numbers
+      for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) this.registry.removeSingleMetric(name);
     }
-    const fam = f;
-    return (value, labels = {}) => {
-      fam.samples.push({ labels, value });
+  }
+
+  /**
+   * A family, and how to record a value in it: a gauge is set, a counter takes the value it has
+   * reached (read from the daemon's own counters at each scrape), a histogram observes (`buckets`).
+   * The prom-client metric is made now when `labelNames` are given (its HELP and TYPE show even
+   * before a value), else at its first value, with that value's label names (a family always uses
+   * the same ones).
+   */
+  family(name: string, type: MetricType, help: string, opts: { labelNames?: string[]; buckets?: number[] } = {}): (value: number, labels?: Labels) => void {
+    const make = (labelNames: string[]) => {
+      let m = this.metrics.get(name);
+      if (!m) {
+        const cfg = { name, help, labelNames, registers: [this.registry] };
+        const metric = type === 'counter' ? new Counter(cfg) : type === 'gauge' ? new Gauge(cfg) : new Histogram({ ...cfg, buckets: opts.buckets });
+        this.metrics.set(name, (m = { type, metric }));
+      } else if (m.type !== type) throw new Error(`metric ${name} declared as ${m.type} and ${type}`);
+      return m;
+    };
+    if (opts.labelNames) make(opts.labelNames);
+    return (v, l = {}) => {
+      const labels = Object.fromEntries(Object.entries(l).filter(([, x]) => x !== undefined)) as Record<string, string | number>;
+      const m = make(Object.keys(labels));
+      if (type === 'histogram') (m.metric as Histogram<string>).observe(labels, v);
+      else if (type === 'gauge') (m.metric as Gauge<string>).set(labels, v);
+      else (m.metric as Counter<string>).inc(labels, v);
     };
   }
 
-  render(): string {
-    const out: string[] = [];
-    for (const f of this.families.values()) {
-      out.push(`# HELP ${f.name} ${escapeHelp(f.help)}`);
-      out.push(`# TYPE ${f.name} ${f.type}`);
-      for (const s of f.samples) {
-        const ls = Object.entries(s.labels).filter(([, v]) => v !== undefined);
-        for (const [k] of ls) if (!LABEL.test(k)) throw new Error(`bad label name ${k}`);
-        const lt = ls.length ? `{${ls.map(([k, v]) => `${k}="${escapeLabelValue(String(v))}"`).join(',')}}` : '';
-        out.push(`${f.name}${lt} ${formatValue(s.value)}`);
-      }
-    }
-    return out.join('\n') + '\n';
+  /** Forget the values read at the last scrape (histograms keep theirs: they are observed, not read). */
+  beginScrape(): void {
+    for (const { type, metric } of this.metrics.values()) if (type !== 'histogram') metric.reset();
+  }
+
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
   }
 }
 

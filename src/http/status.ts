@@ -8,7 +8,10 @@ import type { Reason } from '../policy/policy.js';
 import type { Allowance } from '../scanners/types.js';
 import type { Decision } from '../scheduler/queue.js';
 import type { ScannerBlock } from '../scheduler/scheduler.js';
-import type { DaemonView, EndedBinding } from './view.js';
+import type { DaemonView } from './view.js';
+import { classifyMissed, DecisionIndex } from '../coverage/missed.js';
+import { inputStaleness, type InputStaleness } from './staleness.js';
+import { coverageTimeline, type CoveragePoint } from './coverage.js';
 import { describeState } from '../cluster/config.js';
 
 export interface ApplianceView {
@@ -52,7 +55,7 @@ export interface RegionStatus {
   appliances: ApplianceView[];
 }
 
-export interface InputStatus {
+export interface InputStatus extends Partial<InputStaleness> {
   name: string;
   received: number;
   dropped: Record<string, number>;
@@ -78,6 +81,8 @@ export interface Status {
   missedWindowH: number;
   decisions: (Omit<Decision, 'at'> & { at: string })[];
   scans: { id: string; region: string; appliance: string; state: string; scanRef?: string; createdAt: string; targets: number }[];
+  /** coverage per region for each of the last days (UTC), oldest first; today's up to a minute old, earlier days' up to an hour */
+  coverage: CoveragePoint[];
 }
 
 let versionCache: string | undefined;
@@ -96,17 +101,12 @@ export function onsightVersion(): string {
   return (versionCache = 'unknown');
 }
 
-const MISSED_TEXT: Record<string, string> = {
-  'left-while-queued': 'left while waiting in the queue (no free scan slot or appliance in time)',
-  'left-during-scan': 'left before its scan finished',
-  'scan-failed': 'its scans failed',
-  'outside-scan-window': 'present only outside the region\'s scan windows',
-  'no-decision': 'left before the scheduler looked at it',
-};
 
 export interface StatusOptions {
   /** how far back "missed" looks, hours (default 24) */
   missedWindowH?: number;
+  /** how many days of coverage (default 7) */
+  coverageDays?: number;
   /** how many decisions to return (default 50) */
   decisions?: number;
 }
@@ -116,6 +116,8 @@ export async function buildStatus(d: DaemonView, opts: StatusOptions = {}): Prom
   const windowH = opts.missedWindowH ?? 24;
   const config = d.config();
   const sc = d.schedulerCounters();
+  // operators' skips count here as the scheduler counts them (a skipped device is not due, not missed)
+  const evaluate = await d.markedEvaluator();
 
   const regions = new Map<string, RegionStatus>();
   for (const r of config.regions) {
@@ -132,7 +134,7 @@ export async function buildStatus(d: DaemonView, opts: StatusOptions = {}): Prom
 
   // present devices
   for (const b of await d.presentBindings(now)) {
-    const v = d.evaluate(b, now);
+    const v = evaluate(b, now);
     const name = v.region ?? d.regionOf(b.ip);
     const r = name ? regions.get(name) : undefined;
     if (!r) {
@@ -163,50 +165,19 @@ export async function buildStatus(d: DaemonView, opts: StatusOptions = {}): Prom
   // missed: left in the window, in scope and mapped, not covered by a scan within its rescan window
   const since = now - windowH * 3600_000;
   const ended = await d.endedBindings(since, now);
-  // the last decision about the device itself (an address may have changed hands since); decisions
-  // that name no device count for an address only while this binding held it
-  const byIdentity = new Map<number, Decision>();
-  const byIp = new Map<string, Decision[]>();
-  if (ended.length) {
-    for (const x of await d.decisionsSince(since - 7 * 86400_000)) {
-      if (x.identityId != null) byIdentity.set(x.identityId, x);
-      else {
-        const l = byIp.get(x.ip);
-        if (l) l.push(x);
-        else byIp.set(x.ip, [x]);
-      }
-    }
-  }
-  const lastDecision = (e: EndedBinding): Decision | undefined =>
-    byIdentity.get(e.view.identityId) ?? byIp.get(e.view.ip)?.filter((x) => x.at >= e.view.startAt).at(-1);
+  // reasons come from the last decision about the device itself (src/coverage/missed.ts)
+  const decisions = new DecisionIndex(ended.length ? await d.decisionsSince(since - 7 * 86400_000) : []);
   const whyMaps = new Map<string, Map<string, MissedReason>>();
-  for (const e of ended) {
-    if (e.presentElsewhere) continue;
-    const v = d.evaluate(e.view, e.endAt);
-    if (!v.region || (v.reason !== 'due' && v.reason !== 'outside-scan-window')) continue;
-    const r = regions.get(v.region);
+  for (const x of classifyMissed(ended, decisions, evaluate)) {
+    const r = regions.get(x.region);
     if (!r) continue;
     r.missed++;
-    let key: string;
-    let text: string | undefined;
-    if (v.reason === 'outside-scan-window') key = 'outside-scan-window';
-    else {
-      const last = lastDecision(e);
-      if (!last) key = 'no-decision';
-      else if (last.decision === 'due' || last.decision === 'dropped') key = 'left-while-queued';
-      else if (last.decision === 'launched' || last.decision === 'not-scanned' || last.decision === 'canceled') key = 'left-during-scan';
-      else if (last.decision === 'failed') key = 'scan-failed';
-      else {
-        key = `other:${last.decision}`;
-        text = `${last.decision}: ${last.reason}`;
-      }
-    }
     let m = whyMaps.get(r.name);
     if (!m) whyMaps.set(r.name, (m = new Map()));
-    let w = m.get(key);
-    if (!w) m.set(key, (w = { key, text: text ?? MISSED_TEXT[key] ?? key, count: 0, examples: [] }));
+    let w = m.get(x.key);
+    if (!w) m.set(x.key, (w = { key: x.key, text: x.text, count: 0, examples: [] }));
     w.count++;
-    if (w.examples.length < 5) w.examples.push(e.view.ip);
+    if (w.examples.length < 5) w.examples.push(x.ip);
   }
   for (const [name, m] of whyMaps) regions.get(name)!.missedWhy = [...m.values()].sort((a, b) => b.count - a.count);
 
@@ -231,9 +202,10 @@ export async function buildStatus(d: DaemonView, opts: StatusOptions = {}): Prom
       const c = i.counters();
       const s: InputStatus = { name: i.name, received: c.received, dropped: c.dropped };
       if (c.connections !== undefined) s.connections = c.connections;
-      return s;
+      return { ...s, ...inputStaleness(d, i.name, now) };
     }),
     regions: list,
+    coverage: await coverageTimeline(d, opts.coverageDays ?? 7),
     unmapped,
     missedWindowH: windowH,
     decisions: (await d.recentDecisions(opts.decisions ?? 50)).map((x) => ({ ...x, at: new Date(x.at).toISOString() })),

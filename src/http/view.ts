@@ -11,14 +11,14 @@ import type { SchedulerCounters, ScannerBlock } from '../scheduler/scheduler.js'
 import type { SourceCounters } from '../sources/types.js';
 import type { IngestCounters } from '../daemon/ingest.js';
 import type { DecoderCounters } from '../parsers/decoder.js';
+import type { EndedBinding } from '../coverage/missed.js';
+import type { DeliveryCounters } from '../notify/queue.js';
+import type { LineFreshness } from '../daemon/freshness.js';
+import type { CoverageRow } from '../coverage/report.js';
+import type { MetricsRegistry } from './prom.js';
 import type { StateConfig } from '../cluster/config.js';
 
-/** A binding that ended, with its device's last scan and whether the device is present elsewhere. */
-export interface EndedBinding {
-  view: BindingView;
-  endAt: number;
-  presentElsewhere: boolean;
-}
+export type { EndedBinding } from '../coverage/missed.js';
 
 export interface DaemonView {
   readonly startedAt: number;
@@ -44,9 +44,19 @@ export interface DaemonView {
   inventoryCounts(now: number): Promise<{ identities: number; present: number }>;
   /** the policy's verdict for a binding at a time, and the region its address maps to (if any) */
   evaluate(b: BindingView, at: number): Verdict;
+  /** the policy's verdict with operators' skips and rescans applied, as the scheduler decides (marks read now) */
+  markedEvaluator(): Promise<(b: BindingView, at: number) => Verdict>;
   regionOf(ip: string): string | undefined;
   /** failed writes to the state database since start, and what is failing now (a full disk), if anything */
   storeHealth(): { writeErrors: number; problem?: string };
+  /** when the input (by name) and each of its senders last sent a line; undefined for an input not tracked */
+  inputFreshness(name: string): LineFreshness | undefined;
+  /** coverage per region for each of the last `days` UTC days (today up to now); cached (today's a minute, earlier days an hour): it reads every binding of the day */
+  coverageByDay(days: number): Promise<{ day: string; regions: CoverageRow[] }[]>;
+  /** the prom-client registry /metrics renders (with the histograms the daemon observes) */
+  metricsRegistry(): MetricsRegistry;
+  /** notification sinks (webhook, syslog) and their delivery counts; empty when none is configured */
+  notifyCounters(): { sink: string; counters: DeliveryCounters }[];
   /** rejects when the state database cannot answer (or its writes are failing: a full disk) */
   ping(): Promise<void>;
 }

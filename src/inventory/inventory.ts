@@ -12,10 +12,10 @@
  */
 import type { DB } from '../store/db.js';
 import { gateOf, type SqliteGate } from '../store/gate.js';
-import type { ApplyResult, BindingView, Change, EndedBindingRow, IdentityView, Inventory, InventoryCounts, InventoryOptions } from '../store/types.js';
+import type { ApplyResult, BindingView, Change, EndedBindingRow, IdentityView, Inventory, InventoryCounts, InventoryOptions, PeriodBinding } from '../store/types.js';
 import type { Sighting } from '../sighting.js';
 import type { FileCheckpoint, SourcePosition } from '../sources/types.js';
-import picomatch from 'picomatch';
+import { LinkRules, linkedVia, type LinkFacts } from './linking.js';
 import { hostKey, isLinkableHostKey } from './hostkey.js';
 
 export type { Inventory, InventoryOptions, IdentityView, BindingView, Change, ApplyResult, EndedBindingRow, InventoryCounts } from '../store/types.js';
@@ -35,6 +35,28 @@ export const BINDING_SELECT = `SELECT b.id, b.ip, b.identity_id, i.key, i.mac, i
   b.expires_at, b.end_at, b.end_reason, b.renewals, i.last_scanned_at, i.last_scanned_via
   FROM bindings b JOIN identities i ON i.id = b.identity_id`;
 
+export interface PeriodRow {
+  id: number; ip: string; identity_id: number; channel: 'dhcp' | 'vpn'; start_at: number; expires_at: number | null; end_at: number | null;
+  last_scanned_at: number | null; last_scanned_via: string | null;
+}
+
+export const toPeriodBinding = (r: PeriodRow): PeriodBinding => ({
+  id: r.id, ip: r.ip, identityId: r.identity_id, channel: r.channel, startAt: r.start_at, expiresAt: r.expires_at ?? undefined, endAt: r.end_at ?? undefined,
+  lastScannedAt: r.last_scanned_at ?? undefined, lastScannedVia: r.last_scanned_via ?? undefined,
+});
+
+export interface IdentityRow {
+  id: number; key: string; mac: string | null; duid: string | null; user: string | null; hostname: string | null;
+  last_scanned_at: number | null; last_scanned_via: string | null;
+}
+
+export function toIdentityView(r: IdentityRow): IdentityView {
+  return {
+    id: r.id, key: r.key, mac: r.mac ?? undefined, duid: r.duid ?? undefined, user: r.user ?? undefined,
+    hostname: r.hostname ?? undefined, lastScannedAt: r.last_scanned_at ?? undefined, lastScannedVia: r.last_scanned_via ?? undefined,
+  };
+}
+
 export function toView(r: BindingRow): BindingView {
   const v: BindingView = {
     id: r.id, ip: r.ip, identityId: r.identity_id, identityKey: r.key, channel: r.channel, format: r.format,
@@ -49,24 +71,6 @@ export function toView(r: BindingRow): BindingView {
   if (r.last_scanned_at !== null) v.lastScannedAt = r.last_scanned_at;
   if (r.last_scanned_via) v.lastScannedVia = r.last_scanned_via;
   return v;
-}
-
-/** The identity key a sighting points at: strongest identifier first. */
-export interface LinkFacts {
-  id: number;
-  key: string;
-  user: string | null;
-}
-
-/** `onsight, linked from user:alice|lt-0042`: `hosts` says when a credit came from a link. */
-export function linkedVia(via: string | null, from: string): string {
-  const base = (via ?? 'onsight').replace(/, linked from .*$/, '');
-  return `${base}, linked from ${from}`;
-}
-
-/** A host-key glob (`lt-*`, `ws-[0-9]*`) as a whole-string RegExp; host keys are lower case. */
-export function hostPattern(glob: string): RegExp {
-  return picomatch.makeRe(glob.toLowerCase(), { dot: true });
 }
 
 /** Longest stored host name (a DNS name's limit) and user name: log lines are attacker-controlled. */
@@ -101,6 +105,7 @@ export const END_KIND: Record<string, string> = { release: 'released', expire: '
 export class SqliteInventory implements Inventory {
   private readonly stmt;
   private readonly gate: SqliteGate;
+  private readonly links = new LinkRules(() => this.opts);
 
   constructor(private readonly db: DB, private opts: InventoryOptions) {
     this.gate = gateOf(db);
@@ -184,19 +189,6 @@ export class SqliteInventory implements Inventory {
     return this.gate.run(() => this.db.prepare("DELETE FROM positions WHERE key >= ? AND key < ? AND updated_at < ?").run(prefix, prefix + '\uffff', before).changes);
   }
 
-  private get linking(): boolean {
-    return this.opts.linkHostnames !== false;
-  }
-
-  private get linkPatterns(): RegExp[] {
-    if (!this.patternCache || this.patternCache.src !== this.opts.linkHostPatterns) {
-      this.patternCache = { src: this.opts.linkHostPatterns, res: (this.opts.linkHostPatterns ?? []).map(hostPattern) };
-    }
-    return this.patternCache.res;
-  }
-
-  private patternCache?: { src: string[] | undefined; res: RegExp[] };
-
   private identityFor(s: Sighting, at: number): number {
     const key = identityKey(s);
     const row = this.stmt.identityByKey.get(key) as { id: number; host_key: string | null } | undefined;
@@ -215,20 +207,14 @@ export class SqliteInventory implements Inventory {
 
   /** Let identity `id` take the newest last scan among corroborated identities with its host key (only forward). */
   private inheritScan(id: number, hk: string | null): void {
-    if (!this.linking || !isLinkableHostKey(hk)) return;
+    if (!this.links.on || !isLinkableHostKey(hk)) return;
     const me = this.stmt.linkFacts.get(id) as LinkFacts | undefined;
     if (!me) return;
     for (const other of this.stmt.scannedByHost.all(hk) as (LinkFacts & { at: number; via: string | null })[]) {
-      if (other.id === id || !this.corroborated(me, other, hk)) continue;
+      if (other.id === id || !this.links.corroborated(me, other, hk)) continue;
       this.stmt.markScanned.run({ id, at: other.at, via: linkedVia(other.via, other.key) });
       return;
     }
-  }
-
-  /** Two identities under one host key are one device only with more than the name to go on. */
-  private corroborated(a: LinkFacts, b: LinkFacts, hk: string): boolean {
-    if (a.user && b.user && a.user.toLowerCase() === b.user.toLowerCase()) return true;
-    return this.linkPatterns.some((re) => re.test(hk));
   }
 
   /** Apply one sighting (inside commitBatch's transaction). */
@@ -327,12 +313,8 @@ export class SqliteInventory implements Inventory {
   }
 
   private identityNow(id: number): IdentityView | undefined {
-    const r = this.stmt.identity.get(id) as { id: number; key: string; mac: string | null; duid: string | null; user: string | null; hostname: string | null; last_scanned_at: number | null; last_scanned_via: string | null } | undefined;
-    if (!r) return undefined;
-    return {
-      id: r.id, key: r.key, mac: r.mac ?? undefined, duid: r.duid ?? undefined, user: r.user ?? undefined,
-      hostname: r.hostname ?? undefined, lastScannedAt: r.last_scanned_at ?? undefined, lastScannedVia: r.last_scanned_via ?? undefined,
-    };
+    const r = this.stmt.identity.get(id) as IdentityRow | undefined;
+    return r && toIdentityView(r);
   }
 
   /** A binding is present while it is open and not past its expiry. */
@@ -361,6 +343,13 @@ export class SqliteInventory implements Inventory {
     })));
   }
 
+  bindingsBetween(from: number, to: number, now: number): Promise<PeriodBinding[]> {
+    return this.gate.run(() => (this.db.prepare(`SELECT b.id, b.ip, b.identity_id, b.channel, b.start_at, b.expires_at, b.end_at, i.last_scanned_at, i.last_scanned_via
+        FROM bindings b JOIN identities i ON i.id = b.identity_id
+        WHERE b.start_at < @to AND coalesce(b.end_at, b.expires_at, @now) >= @from`).all({ from, to, now }) as PeriodRow[]).map(toPeriodBinding));
+  }
+
+
   /** End bindings whose lease ran out without a release; returns their ids. */
   expireStale(now: number): Promise<number[]> {
     return this.gate.run(() => {
@@ -387,7 +376,7 @@ export class SqliteInventory implements Inventory {
    * a specific host key with one of them are credited too.
    */
   markScanned(identityIds: number[], at: number, via: string): Promise<void> {
-    const linking = this.linking;
+    const linking = this.links.on;
     return this.gate.run(this.db.transaction(() => {
       const done = new Set<string>();
       for (const id of identityIds) {
@@ -398,7 +387,7 @@ export class SqliteInventory implements Inventory {
         if (!me || !isLinkableHostKey(hk) || done.has(`${id}`)) continue;
         done.add(`${id}`);
         for (const other of this.stmt.byHost.all(hk) as LinkFacts[]) {
-          if (other.id !== id && !identityIds.includes(other.id) && this.corroborated(me, other, hk)) {
+          if (other.id !== id && !identityIds.includes(other.id) && this.links.corroborated(me, other, hk)) {
             this.stmt.markScanned.run({ id: other.id, at, via: linkedVia(via, me.key) });
           }
         }

@@ -6,11 +6,13 @@
 import { CidrSet, neverTargetReason, parseCidr } from '../util/ip.js';
 import type { BindingView } from '../inventory/inventory.js';
 import { RegionMap, type RegionDef } from './regions.js';
-import { insideWindows, parseWindow, type ScanWindow } from './windows.js';
+import { inBlackout, insideWindows, parseBlackout, parseWindow, type Blackout, type ScanWindow } from './windows.js';
 
 export interface PolicyRegion extends RegionDef {
   rescanAfter?: number;
   scanWindows?: string[];
+  /** dates or spans with no scans, besides the weekly windows (windows.ts) */
+  blackouts?: string[];
   timezone?: string;
 }
 
@@ -56,6 +58,7 @@ export class Policy {
   private readonly rules = new CidrSet<number>();
   readonly regions: RegionMap<PolicyRegion>;
   private readonly windows = new Map<string, ScanWindow[]>();
+  private readonly blackouts = new Map<string, Blackout[]>();
 
   constructor(private readonly opts: PolicyOptions) {
     for (const c of opts.scope) this.scope.add(parseCidr(c)!, c);
@@ -63,6 +66,13 @@ export class Policy {
     for (const r of opts.rules) for (const c of r.cidrs) this.rules.add(parseCidr(c)!, r.rescanAfter);
     this.regions = new RegionMap(opts.regions);
     for (const r of opts.regions) {
+      if (r.blackouts) {
+        this.blackouts.set(r.name, r.blackouts.map((b) => {
+          const parsed = parseBlackout(b);
+          if (!parsed) throw new Error(`region ${r.name}: blackout "${b}" does not parse`);
+          return parsed;
+        }));
+      }
       if (!r.scanWindows) continue;
       // a window that does not parse must never mean "any time" (config validation refuses it first)
       this.windows.set(r.name, r.scanWindows.map((w) => {
@@ -91,10 +101,11 @@ export class Policy {
     return Math.max(window / 2, window - (this.opts.rescanLead ?? rescanLeadFor(window)));
   }
 
-  /** Is `region`'s scan window open at `now` (no windows: always)? */
+  /** Is `region`'s scan window open at `now` (no windows: always) and the region outside its blackouts? */
   windowOpen(region: string, now: number): boolean {
     const r = this.regions.byName(region);
-    return insideWindows(this.windows.get(region), now, r?.timezone ?? this.opts.timezone);
+    const zone = r?.timezone ?? this.opts.timezone;
+    return insideWindows(this.windows.get(region), now, zone) && !inBlackout(this.blackouts.get(region), now, zone);
   }
 
   evaluate(b: BindingView, now: number): Verdict {
@@ -119,8 +130,12 @@ export class Policy {
         detail: `scanned ${new Date(b.lastScannedAt).toISOString()} (${b.lastScannedVia ?? 'onsight'}), rescan after ${fmtDuration(dueAfter)} (window ${fmtDuration(window)})`,
       };
     }
-    if (!insideWindows(this.windows.get(region), now, m.region.timezone ?? this.opts.timezone)) {
+    const zone = m.region.timezone ?? this.opts.timezone;
+    if (!insideWindows(this.windows.get(region), now, zone)) {
       return { ...base, due: false, reason: 'outside-scan-window', detail: `region ${region} allows scans only ${m.region.scanWindows?.join(', ')}` };
+    }
+    if (inBlackout(this.blackouts.get(region), now, zone)) {
+      return { ...base, due: false, reason: 'outside-scan-window', detail: `region ${region} is in a blackout (${m.region.blackouts?.join(', ')})` };
     }
     const why = b.lastScannedAt === undefined ? 'never scanned' : `last scanned ${new Date(b.lastScannedAt).toISOString()}, older than ${fmtDuration(dueAfter)} (window ${fmtDuration(window)})`;
     return { ...base, due: true, reason: 'due', detail: why };

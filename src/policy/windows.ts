@@ -55,3 +55,47 @@ export function insideWindows(windows: ScanWindow[] | undefined, now: number, zo
   }
   return false;
 }
+
+/**
+ * A blackout: dates (or a span) when a region is not scanned whatever its weekly windows say —
+ * `2026-12-24` (that day), `2026-12-24..2026-12-26` (those days, inclusive),
+ * `2026-12-31T18:00..2027-01-01T06:00` (from, until). Read in the region's time zone; kept as
+ * local wall-clock milliseconds, compared like the weekly windows.
+ */
+export interface Blackout {
+  startLocal: number;
+  endLocal: number;
+}
+
+const DAY_MS = 86_400_000;
+
+function localMs(text: string, endOfDay: boolean): number | undefined {
+  const m = /^(\d{4})-(\d\d)-(\d\d)(?:T(\d\d):(\d\d))?$/.exec(text);
+  if (!m) return undefined;
+  const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const ms = Date.UTC(y, mo - 1, d);
+  const date = new Date(ms);
+  if (date.getUTCFullYear() !== y || date.getUTCMonth() !== mo - 1 || date.getUTCDate() !== d) return undefined; // 2026-02-30
+  if (m[4] === undefined) return endOfDay ? ms + DAY_MS : ms;
+  const h = Number(m[4]), min = Number(m[5]);
+  if (h > 23 || min > 59) return undefined;
+  return ms + (h * 60 + min) * 60_000;
+}
+
+export function parseBlackout(text: string): Blackout | undefined {
+  const parts = text.trim().split('..');
+  if (parts.length > 2) return undefined;
+  const startLocal = localMs(parts[0], false);
+  const endLocal = localMs(parts[parts.length - 1], true);
+  if (startLocal === undefined || endLocal === undefined || endLocal <= startLocal) return undefined;
+  // both ends of a span are dates or both are times: "2026-12-24..2026-12-26T06:00" is a typo
+  if (parts.length === 2 && parts[0].includes('T') !== parts[1].includes('T')) return undefined;
+  return { startLocal, endLocal };
+}
+
+/** Is `now` inside one of the blackouts? */
+export function inBlackout(blackouts: Blackout[] | undefined, now: number, zone: string): boolean {
+  if (!blackouts || blackouts.length === 0) return false;
+  const local = now + zoneOffsetMs(zone, now);
+  return blackouts.some((b) => local >= b.startLocal && local < b.endLocal);
+}

@@ -54,6 +54,8 @@ export interface ApplianceStatus {
   heartbeatsMissed?: number;
   /** scan refs running on it, when the scanner tells */
   runningScanRefs?: string[];
+  /** how often it asks the platform for work (s), when the scanner tells (Qualys POLLING_INTERVAL): a launched scan may wait this long to start */
+  pollIntervalS?: number;
 }
 
 export interface LastScanned {
@@ -91,6 +93,11 @@ export interface Scanner {
    * scans at least this often (seconds), even when nothing waits for them
    */
   readonly pollPaceS?: number;
+  /**
+   * the most targets one launch may carry (the client refuses more); the scheduler's batches grow
+   * up to it when more targets wait in a region than maxTargetsPerScan. Absent: maxTargetsPerScan
+   */
+  readonly maxTargetsPerLaunch?: number;
   launch(req: LaunchRequest): Promise<LaunchResult>;
   listScans(filter: ScanFilter): Promise<ScanStatus[]>;
   cancel(scanRef: string): Promise<void>;

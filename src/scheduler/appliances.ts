@@ -1,7 +1,18 @@
 /**
- * What onsight knows of each appliance's load: the scanner's appliance list when last read, plus
- * our own launches and ended scans since. Pure bookkeeping (the scheduler makes the calls): when
- * to read the list again, the load now, and which appliance a region's next scan goes to.
+ * What onsight knows of each appliance: its load (others' scans as the appliance list last showed
+ * them, plus our own scans now) and how many scans it really runs at once. Qualys publishes no
+ * slot count (MAX_CAPACITY_UNITS has no documented unit: ../shared/reference/qualys-api.md §5.3),
+ * so the count the operator configured (`maxScans`, default 1) is only where learning starts:
+ *  - every scan seen running at once (the list's RUNNING_SCAN_COUNT, or our own scans a poll
+ *    found running plus others') proves at least that many slots;
+ *  - a scan of ours a poll found still queued after the appliance surely polled (its
+ *    POLLING_INTERVAL plus setup, else `pickupS`), and not among the k scans the list then shows
+ *    running, proves k is all it runs ("full at k"), for FULL_MEMORY_MS (the appliance may be
+ *    resized or others' scans reshuffled);
+ *  - with no such proof at hand, one scan more than proven is allowed (a probe): if it runs, the
+ *    count grows; if it waits, the appliance is full at what ran.
+ * Pure bookkeeping (the scheduler makes the calls): when to read the list again, the load now,
+ * the capacity, and which appliance a region's next scan goes to.
  */
 import type { Logger } from '../log.js';
 import type { ApplianceStatus } from '../scanners/types.js';
@@ -15,12 +26,25 @@ export interface RegionAppliances {
 interface ApplianceState {
   status?: ApplianceStatus;
   refreshedAt: number;
-  launchedSince: number;
-  endedSince: number;
+  /** others' scans running at the last read (the list's count less ours among them) */
+  foreign: number;
 }
+
+interface Learned {
+  /** most scans seen running at once: it has at least this many slots */
+  seen: number;
+  /** a scan of ours waited for a slot while this many ran, at this time */
+  full?: { scans: number; at: number };
+}
+
+/** how long "full at k" is believed before a probe may test it again */
+export const FULL_MEMORY_MS = 6 * 3_600_000;
+/** setup before an appliance can pick a launched scan up (the simulator's 1–3 min; Qualys's is similar) */
+const SETUP_ALLOWANCE_MS = 180_000;
 
 export class ApplianceBook {
   private readonly states = new Map<string, ApplianceState>();
+  private readonly learned = new Map<string, Learned>();
   /** the list is read this many times less often while it shows no room (doubles up to 6) */
   private backoff = 1;
   /**
@@ -29,6 +53,8 @@ export class ApplianceBook {
    */
   private steady = 1;
   private lastForeign = '';
+  /** our scans a poll found still waiting after pickup, by appliance (the next list read says what filled it) */
+  private readonly waitingSeen = new Map<string, Set<string>>();
 
   constructor(private readonly log: Logger) {}
 
@@ -37,6 +63,11 @@ export class ApplianceBook {
     if (this.states.size === 0) return true;
     const oldest = Math.min(...[...this.states.values()].map((a) => a.refreshedAt));
     return now - oldest >= refreshS * 1000 * Math.max(this.backoff, this.steady);
+  }
+
+  /** Never read, or asked for again (invalidate). */
+  mustRead(): boolean {
+    return this.states.size === 0 || [...this.states.values()].some((a) => a.refreshedAt === 0);
   }
 
   get known(): boolean {
@@ -48,32 +79,101 @@ export class ApplianceBook {
     for (const [n, a] of this.states) if (name === undefined || n === name) a.refreshedAt = 0;
   }
 
-  /** A fresh list. */
+  /**
+   * How long after launch the appliance has surely had its chance to pick a scan up: setup plus
+   * its listed polling interval, or the configured `pickupS` when the list does not say.
+   */
+  pickupMs(name: string, pickupS: number): number {
+    const poll = this.states.get(name)?.status?.pollIntervalS;
+    return poll !== undefined && poll > 0 ? poll * 1000 + SETUP_ALLOWANCE_MS : pickupS * 1000;
+  }
+
+  /** A fresh list; `pickupS` is the configured pickup time (for lists that do not give the polling interval). */
   update(list: ApplianceStatus[], regions: RegionAppliances[], active: Intent[], now: number): void {
     const byName = new Map(list.map((a) => [a.name, a]));
+    // our scans a poll found waiting after pickup (still ours): not among the running, unless the list names them
+    const waitingOf = (a: ApplianceStatus) => {
+      const mine = new Set(active.filter((i) => i.appliance === a.name && i.scanRef).map((i) => i.scanRef!));
+      return [...this.waitingSeen.get(a.name) ?? []].filter((ref) => mine.has(ref) && !a.runningScanRefs?.includes(ref));
+    };
+    const foreignOf = (a: ApplianceStatus) => {
+      const ours = active.filter((i) => i.appliance === a.name);
+      if (!a.runningScanRefs) return Math.max(0, a.runningScans - (ours.length - waitingOf(a).length));
+      const refs = new Set(a.runningScanRefs);
+      return Math.max(0, a.runningScans - ours.filter((i) => i.scanRef !== undefined && refs.has(i.scanRef)).length);
+    };
     // what only the list can tell (others' scans, online states): when it has not changed since the
     // last read, our own count of our scans is as good as a fresh list, so read it less often
-    const foreign = list.map((a) => `${a.name}:${a.online ? 1 : 0}:${Math.max(0, a.runningScans - active.filter((i) => i.appliance === a.name).length)}`).sort().join(',');
+    const foreign = list.map((a) => `${a.name}:${a.online ? 1 : 0}:${foreignOf(a)}`).sort().join(',');
     this.steady = foreign === this.lastForeign ? Math.min(12, this.steady * 2) : 1;
     this.lastForeign = foreign;
     for (const r of regions) {
       for (const ap of r.appliances) {
         const status = byName.get(ap.name);
         if (!status) this.log.warn({ appliance: ap.name, region: r.name }, 'configured appliance is not in the scanner\'s appliance list; treated as offline');
-        this.states.set(ap.name, { status, refreshedAt: now, launchedSince: 0, endedSince: 0 });
+        this.states.set(ap.name, { status, refreshedAt: now, foreign: status ? foreignOf(status) : 0 });
       }
+    }
+    for (const a of list) {
+      const waiting = waitingOf(a).length > 0;
+      this.waitingSeen.delete(a.name);
+      if (!a.online || !this.states.has(a.name)) continue;
+      this.sawRunning(a.name, a.runningScans);
+      // a scan of ours waits for a slot while these run: they fill the appliance
+      if (waiting) this.sawFull(a.name, a.runningScans, now);
     }
   }
 
-  /** One launch on `name` (or one taken back: -1). */
-  launched(name: string, n = 1): void {
-    const a = this.states.get(name);
-    if (a) a.launchedSince += n;
+  /** A poll found these scans of ours still waiting after the appliance surely polled: read the list again. */
+  sawWaiting(name: string, scanRefs: string[]): void {
+    this.waitingSeen.set(name, new Set(scanRefs));
+    this.invalidate(name);
   }
 
-  ended(name: string): void {
-    const a = this.states.get(name);
-    if (a) a.endedSince++;
+  /** `n` scans ran on the appliance at once: it has at least n slots. */
+  sawRunning(name: string, n: number): void {
+    const l = this.learnedOf(name);
+    if (n > l.seen) {
+      if (l.seen > 0) this.log.info({ appliance: name, scans: n }, `appliance ${name} runs at least ${n} scans at once`);
+      l.seen = n;
+    }
+    if (l.full && n > l.full.scans) l.full = undefined;
+  }
+
+  /** A scan of ours waited for a slot while `n` scans ran on the appliance: it runs n at once. */
+  sawFull(name: string, n: number, now: number): void {
+    const l = this.learnedOf(name);
+    if (l.full?.scans !== n) this.log.info({ appliance: name, scans: n }, `appliance ${name} is full at ${n} running scan(s): a scan of ours waits for a slot`);
+    l.full = { scans: Math.max(1, n), at: now };
+    l.seen = Math.max(l.seen, n);
+  }
+
+  private learnedOf(name: string): Learned {
+    let l = this.learned.get(name);
+    if (!l) this.learned.set(name, (l = { seen: 0 }));
+    return l;
+  }
+
+  /**
+   * Scans the appliance may be given now: the count it was seen full at (while remembered), else
+   * the larger of the configured and the most seen running, plus one to probe for more.
+   */
+  capacity(name: string, configured: number, now: number): number {
+    const l = this.learned.get(name);
+    if (l?.full && now - l.full.at < FULL_MEMORY_MS) return l.full.scans;
+    return Math.max(configured, l?.seen ?? 0) + 1;
+  }
+
+  /** What was learned of the appliance's slots (for the status page and logs). */
+  learnedCapacity(name: string, now: number): { atLeast: number; fullAt?: number } {
+    const l = this.learned.get(name);
+    const full = l?.full && now - l.full.at < FULL_MEMORY_MS ? l.full.scans : undefined;
+    return { atLeast: l?.seen ?? 0, ...(full !== undefined ? { fullAt: full } : {}) };
+  }
+
+  /** Others' scans on the appliance at the last read. */
+  foreign(name: string): number {
+    return this.states.get(name)?.foreign ?? 0;
   }
 
   /** After a launch pass: a list that showed no room is not worth re-reading often, until a launch. */
@@ -82,39 +182,40 @@ export class ApplianceBook {
     else if (blocked && refreshed) this.backoff = Math.min(6, this.backoff * 2);
   }
 
-  /** Load now: the scanner's count at refresh plus our launches since, less our scans ended since; never below our own. */
+  /** Load now: others' scans as last listed plus ours now (waiting ones included). */
   load(name: string, active: Intent[]): { online: boolean; load: number; ours: number } {
     const ours = active.filter((i) => i.appliance === name).length;
     const a = this.states.get(name);
     if (!a?.status) return { online: false, load: ours, ours };
-    const load = Math.max(ours, a.status.runningScans + a.launchedSince - a.endedSince);
-    return { online: a.status.online, load, ours };
+    return { online: a.status.online, load: ours + a.foreign, ours };
   }
 
   /**
-   * The least-loaded online appliance of the region with room; between equally loaded ones, the
-   * one fewer other waiting regions depend on (a region's only appliance is left for that region).
+   * The least-loaded online appliance of the region with room (by its learned capacity); between
+   * equally loaded ones, the one fewer other waiting regions depend on (a region's only appliance
+   * is left for that region).
    */
-  pick(r: RegionAppliances, regions: RegionAppliances[], active: Intent[], waiting: Set<string> = new Set()): { name: string; why: string } | undefined {
+  pick(r: RegionAppliances, regions: RegionAppliances[], active: Intent[], waiting: Set<string> = new Set(), now = 0): { name: string; why: string } | undefined {
     let best: { name: string; ratio: number; demand: number; why: string } | undefined;
     const skipped: string[] = [];
     for (const ap of r.appliances) {
       const { online, load } = this.load(ap.name, active);
+      const cap = this.capacity(ap.name, ap.maxScans, now);
       if (!online) {
         skipped.push(`${ap.name} offline`);
         continue;
       }
-      if (load >= ap.maxScans) {
-        skipped.push(`${ap.name} busy ${load}/${ap.maxScans}`);
+      if (load >= cap) {
+        skipped.push(`${ap.name} busy ${load}/${cap}`);
         continue;
       }
-      const ratio = load / ap.maxScans;
+      const ratio = load / cap;
       let demand = 0;
       for (const other of regions) {
         if (other.name !== r.name && waiting.has(other.name) && other.appliances.some((a) => a.name === ap.name)) demand += 1 / other.appliances.length;
       }
       if (!best || ratio < best.ratio || (ratio === best.ratio && demand < best.demand)) {
-        best = { name: ap.name, ratio, demand, why: `${ap.name} online, load ${load}/${ap.maxScans}` };
+        best = { name: ap.name, ratio, demand, why: `${ap.name} online, load ${load}/${cap}` };
       }
     }
     if (!best) return undefined;

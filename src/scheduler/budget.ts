@@ -22,11 +22,69 @@ export interface ScannerBlock {
   stopped?: { at: number; code: string; message: string };
 }
 
+/** below this many calls a day the allowance is scarce: rarer idle polls, confirmations and appliance reads */
+export const SCARCE_CALLS_PER_DAY = 1000;
+
+/**
+ * The pace of spending: a bucket that refills at the allowance's own rate (limit per window, as
+ * the scanner's headers state it; nothing assumed when they do not), holding at most six hours'
+ * worth. Every call takes one token. A launch waits until the bucket holds what a scan costs in
+ * all (its launch, polls, confirmation: learned as calls per launch so far), and other calls
+ * leave that much for it, so a scarce allowance is spread over the day in fewer, larger launches
+ * instead of being spent by the morning's arrivals. Only for a scarce allowance: with calls to
+ * spare, today's fast path.
+ */
+class Pace {
+  private tokens?: number;
+  private at = 0;
+  private limitKey = '';
+
+  /** Tokens now (undefined: the scanner states no limit, so no pacing). */
+  level(limit: number | undefined, windowSec: number | undefined, now: number): number | undefined {
+    if (!limit || !windowSec) return (this.tokens = undefined);
+    const cap = this.cap(limit, windowSec);
+    const key = `${limit}/${windowSec}`;
+    if (this.tokens === undefined || key !== this.limitKey) {
+      this.tokens = cap; // a new or changed limit: start full (the remaining count still bounds every call)
+      this.limitKey = key;
+    } else this.tokens = Math.min(cap, this.tokens + ((now - this.at) / (windowSec * 1000)) * limit);
+    this.at = now;
+    return this.tokens;
+  }
+
+  cap(limit: number, windowSec: number): number {
+    return Math.max(3, Math.min(limit, (limit * 21_600) / windowSec));
+  }
+
+  spend(): void {
+    if (this.tokens !== undefined) this.tokens -= 1;
+  }
+}
+
 export class Budget {
   private waitUntil = 0;
   private stopped?: { at: number; code: string; message: string };
+  private readonly pace = new Pace();
 
   constructor(private readonly core: SchedulerCore) {}
+
+  /** The allowance's calls per day, when the scanner states its limit. */
+  callsPerDay(): number | undefined {
+    const a = this.core.scanner.allowance();
+    return a.limit && a.windowSec ? (a.limit * 86_400) / a.windowSec : undefined;
+  }
+
+  /** Fewer than SCARCE_CALLS_PER_DAY calls a day (as the scanner states its limit). */
+  scarce(): boolean {
+    const d = this.callsPerDay();
+    return d !== undefined && d < SCARCE_CALLS_PER_DAY;
+  }
+
+  /** What one scan costs in calls, all told (launch, polls, confirmation, reads), as learned so far. */
+  private scanCost(): number {
+    const { launches, apiCalls } = this.core.counters;
+    return launches >= 3 ? Math.min(6, Math.max(2, apiCalls / launches)) : 3;
+  }
 
   /** May a call be made now? `essential` calls (launches, cancels) may dip into the reserve. */
   canSpend(essential: boolean): boolean {
@@ -34,12 +92,28 @@ export class Budget {
     const a = this.core.scanner.allowance();
     if (a.waitSec > 0) return false;
     if (!essential && a.remaining !== undefined && a.remaining <= this.core.opts.reserveCalls) return false;
+    // plentiful: today's fast path, no pace (the remaining count still keeps a reserve)
+    const tokens = this.scarce() ? this.pace.level(a.limit, a.windowSec, this.core.clock.now()) : undefined;
+    if (tokens !== undefined) {
+      // other calls leave a scan's worth for the next launch (within what the bucket can hold)
+      const keep = essential ? 1 : Math.min(this.scanCost(), this.pace.cap(a.limit!, a.windowSec!) - 1) + 1;
+      if (tokens < keep) return false;
+    }
     return true;
+  }
+
+  /** May a scan be launched now: a call allowed, and the pace has a whole scan's calls for it. */
+  canLaunch(): boolean {
+    if (!this.canSpend(true)) return false;
+    const a = this.core.scanner.allowance();
+    const tokens = this.scarce() ? this.pace.level(a.limit, a.windowSec, this.core.clock.now()) : undefined;
+    return tokens === undefined || tokens >= Math.min(this.scanCost(), this.pace.cap(a.limit!, a.windowSec!));
   }
 
   /** Make one scanner call; a failure is logged, applied (wait, stop) and rethrown as a FailedCall. */
   async call<T>(what: string, which: ScannerCall, fn: () => Promise<T>): Promise<T> {
     this.core.counters.apiCalls++;
+    this.pace.spend();
     try {
       return await fn();
     } catch (err) {

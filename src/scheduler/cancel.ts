@@ -26,7 +26,7 @@ export class Canceler {
     return async (b) => {
       targets ??= await this.runningTargets();
       const t = targets.get(b.ip);
-      if (t && t.identityId !== b.identityId && !this.reassigned.has(t.intent.id) && await this.core.follow.mayNotHaveReached(t.intent, now)) {
+      if (t && t.identityId !== b.identityId && !this.reassigned.has(t.intent.id) && await this.core.follow.mayNotHaveReached(t.intent, now, b.ip)) {
         this.reassigned.set(t.intent.id, `target ${b.ip} now held by ${b.identityKey}`);
       }
     };
@@ -105,7 +105,7 @@ export class Canceler {
     const now = this.core.clock.now();
     const targets = await this.core.store.targets(i.id);
     await this.core.store.endIntent(i.id, state, now, why, { notBefore: now, countAttempt: false });
-    this.core.appliances.ended(i.appliance);
+    this.core.hooks.onScanEnd?.(i, { state, endedAt: now, targets: targets.length, scanned: 0, why });
     return targets;
   }
 
@@ -121,7 +121,7 @@ export class Canceler {
     appliances.invalidate(i.appliance); // read the list again: it may be old
     await this.core.launch.refreshAppliances();
     const r = opts.regions.find((x) => x.name === i.region);
-    const max = r?.appliances.find((a) => a.name === i.appliance)?.maxScans ?? 1;
+    const max = appliances.capacity(i.appliance, r?.appliances.find((a) => a.name === i.appliance)?.maxScans ?? 1, clock.now());
     const { online, load } = appliances.load(i.appliance, await this.core.store.activeIntents());
     if (online && load <= max) return; // it has its slot: about to start
     if (!this.core.budget.canSpend(true)) return;
@@ -154,7 +154,6 @@ export class Canceler {
     }
     const now = this.core.clock.now();
     await store.endIntent(i.id, 'canceled', now, 'every target left the network');
-    this.core.appliances.ended(i.appliance);
     this.drain(i.region);
     this.core.counters.canceledLeft++;
     for (const t of targets) {

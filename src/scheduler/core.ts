@@ -10,7 +10,7 @@ import type { Inventory } from '../inventory/inventory.js';
 import type { Policy } from '../policy/policy.js';
 import type { BindingView } from '../inventory/inventory.js';
 import type { Scanner, ScannerCall, ScanStatus } from '../scanners/types.js';
-import type { Intent, IntentTarget, SchedulerStore } from './queue.js';
+import type { Decision, Intent, IntentTarget, SchedulerStore } from './queue.js';
 import type { SchedulerOptions } from './options.js';
 import type { ApplianceBook } from './appliances.js';
 
@@ -25,14 +25,26 @@ export interface LaunchInfo {
   scanRef: string;
   region: string;
   appliance: string;
-  targets: { ip: string; why: string }[];
+  /** dueSince: when the device was queued (the sighting that made it due, or the end of its rescan window) */
+  targets: { ip: string; why: string; dueSince?: number }[];
   /** why this appliance */
   applianceWhy: string;
 }
 
+export interface ScanEnd {
+  state: string;
+  endedAt: number;
+  targets: number;
+  scanned: number;
+  why?: string;
+}
+
 export interface SchedulerHooks {
   onLaunch?(info: LaunchInfo): void;
-  onScanEnd?(intent: Intent, state: string, scanned: number): void;
+  /** a scan ended (finished, error, canceled, abandoned): `scanned` targets recorded scanned by this end; never throws into the scheduler */
+  onScanEnd?(intent: Intent, end: ScanEnd): void;
+  /** a decision was logged (the decision log, notifications of hosts scanned) */
+  onDecision?(d: Decision): void;
 }
 
 export interface SchedulerCounters {
@@ -71,6 +83,9 @@ export function newCounters(): SchedulerCounters {
 // declared here so that this module depends on none of them).
 export interface BudgetPhase {
   canSpend(essential: boolean): boolean;
+  canLaunch(): boolean;
+  /** the allowance holds fewer than SCARCE_CALLS_PER_DAY calls a day */
+  scarce(): boolean;
   call<T>(what: string, which: ScannerCall, fn: () => Promise<T>): Promise<T>;
 }
 export interface DecidePhase {
@@ -79,7 +94,9 @@ export interface DecidePhase {
   applyOperatorMarks(): Promise<number>;
 }
 export interface FollowPhase {
-  mayNotHaveReached(i: Intent, now: number): Promise<boolean>;
+  /** could the scan still be before its target `ip` (by its place in the launch order)? */
+  mayNotHaveReached(i: Intent, now: number, ip?: string): Promise<boolean>;
+  launched(intentId: string, ips: string[]): void;
   ended(i: Intent, endedAt: number): Promise<void>;
 }
 export interface ResultsPhase {

@@ -21,6 +21,8 @@ export class Decider {
   /** when each binding's verdict may next change */
   private readonly plan = new RecheckPlan();
   private nextFullSweepAt = 0;
+  /** the next full sweep also re-evaluates waiting queue entries (first start, a reload: regions may differ) */
+  private rehomeDue = true;
   /** bindings whose last scan found no host: not due again until the device is seen again (binding id → lastSeen) */
   private readonly silent = new Map<number, number>();
 
@@ -35,6 +37,7 @@ export class Decider {
 
   /** A new policy: every answer may differ. */
   reset(): void {
+    this.rehomeDue = true;
     this.lastReason.clear();
     this.recent.clear(); // windows may differ under the new policy
     this.plan.clear();
@@ -87,12 +90,28 @@ export class Decider {
         if (await store.enqueue({ bindingId: b.id, ip: b.ip, identityId: b.identityId, region: v.region, dueSince: now, lastSeen: b.lastSeen })) {
           enqueued++;
           await this.log(b, 'due', `${v.detail}; region ${v.region} (${v.regionCidr})`, now);
-        } else await store.touch(b.id, b.lastSeen);
+        } else await this.keepQueued(b, v.region, v.regionCidr, now);
       } else {
+        // a waiting entry no longer due (its region's window closed, scanned elsewhere, excluded by a reload) leaves the queue
+        if (v.reason !== 'not-present') await store.dequeueIfWaiting(b.id);
         await this.log(b, 'not-due', `${v.reason}: ${v.detail}`, now);
       }
     }
     return enqueued;
+  }
+
+  /**
+   * Already queued: seen again, it moves up; queued under another region than its address maps to
+   * now (the config changed under it: SIGHUP, a restart), it moves to that region while it waits.
+   */
+  private async keepQueued(b: BindingView, region: string, cidr: string | undefined, now: number): Promise<void> {
+    const { store } = this.core;
+    const q = await store.queued(b.id);
+    if (q && q.intentId === undefined && q.region !== region) {
+      await store.moveRegion(b.id, region);
+      await this.log(b, 'due', `now in region ${region} (${cidr}); was queued under ${q.region}`, now);
+    }
+    await store.touch(b.id, b.lastSeen);
   }
 
   /**
@@ -138,8 +157,14 @@ export class Decider {
     this.nextFullSweepAt = now + this.core.opts.fullSweepS * 1000;
     this.plan.clear();
     const queued = await store.queuedIds();
+    const waiting = this.rehomeDue ? new Set((await store.allQueued()).filter((q) => q.intentId === undefined).map((q) => q.bindingId)) : undefined;
+    this.rehomeDue = false;
     const ids: number[] = [];
     for (const p of await inventory.presentIds(now)) {
+      if (waiting?.has(p.id)) {
+        ids.push(p.id);
+        continue;
+      }
       if (queued.has(p.id)) continue;
       // Skip what consider() would find unchanged: still scanned recently (scope, exclusion and
       // region depend only on the address, which a binding never changes), with that same answer

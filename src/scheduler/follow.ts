@@ -20,6 +20,8 @@ export class Follower {
   private readonly lastState = new Map<string, ScanStatus['state']>();
   /** target count per running intent (for the durations of scans of its size) */
   private readonly sizes = new Map<string, number>();
+  /** each running scan's targets in the order it was launched with (since this process started) */
+  private readonly order = new Map<string, Map<string, number>>();
   /** polls in a row that did not list the scan */
   private readonly missing = new Map<string, number>();
   /** scans past maxScanAgeS already looked up once (the next poll gives them up) */
@@ -34,11 +36,19 @@ export class Follower {
    * parallel start later, so up to 30% of a typical scan's duration, too. Later, the target has
    * most likely been scanned already, and canceling would throw that work away.
    */
-  async mayNotHaveReached(i: Intent, now: number): Promise<boolean> {
+  async mayNotHaveReached(i: Intent, now: number, ip?: string): Promise<boolean> {
     const seen = this.lastState.get(i.id);
     if (seen === 'submitted' || seen === 'queued') return true;
-    const typical = this.durations.count >= 3 ? this.durations.typical(await this.size(i)) : 0;
-    return now - (i.launchedAt ?? i.createdAt) < Math.max(this.core.opts.pickupS * 1000, 0.3 * typical);
+    const n = await this.size(i);
+    const typical = this.durations.count >= 3 ? this.durations.typical(n) : 0;
+    const pickup = this.core.appliances.pickupMs(i.appliance, this.core.opts.pickupS);
+    // the scan takes its targets in the order sent, in waves: the k-th of n starts about k/n into
+    // it, so a target late in a long scan (a backlog batch) may be reached long after the first
+    // wave; a target whose place is not known (a scan launched before a restart) may be reached
+    // as late as the scan's end
+    const index = ip === undefined ? 0 : this.order.get(i.id)?.get(ip) ?? n - 1;
+    const reach = typical * Math.min(1, (index + 1) / Math.max(1, n));
+    return now - (i.launchedAt ?? i.createdAt) < Math.max(pickup, pickup + reach + 0.3 * typical);
   }
 
   private async size(i: Intent): Promise<number> {
@@ -51,10 +61,17 @@ export class Follower {
     return n;
   }
 
+  /** A scan just launched with these targets, in this order. */
+  launched(intentId: string, ips: string[]): void {
+    if (this.order.size > 10_000) this.order.clear();
+    this.order.set(intentId, new Map(ips.map((ip, k) => [ip, k])));
+  }
+
   /** A scan ended well at `endedAt`: learn its duration. */
   async ended(i: Intent, endedAt: number): Promise<void> {
     if (i.launchedAt !== undefined && endedAt > i.launchedAt) this.durations.add(endedAt - i.launchedAt, await this.size(i));
     this.sizes.delete(i.id);
+    this.order.delete(i.id);
   }
 
   private pollIntervalMs(): number {
@@ -95,7 +112,9 @@ export class Follower {
    */
   private async pollWorthwhile(running: Intent[], now: number): Promise<boolean> {
     const blocking = await this.blockingScans(running, now);
-    if (blocking.length === 0) return now - this.lastPollAt >= (this.core.opts.idlePollS ?? 60 * this.core.opts.pollIntervalS) * 1000;
+    // with nothing waiting, a poll only records results: a scarce allowance does that a sixth as often
+    const idleMs = (this.core.opts.idlePollS ?? 60 * this.core.opts.pollIntervalS) * 1000 * (this.core.budget.scarce() ? 6 : 1);
+    if (blocking.length === 0) return now - this.lastPollAt >= idleMs;
     if (this.durations.count < 3) return true;
     const interval = this.pollIntervalMs();
     let chance = 0;
@@ -133,6 +152,7 @@ export class Follower {
       return;
     }
     const byRef = new Map(statuses.map((s) => [s.scanRef, s]));
+    this.learnCapacity(running, byRef, now);
     for (const i of running) {
       const st = byRef.get(i.scanRef!);
       if (!st) {
@@ -153,9 +173,34 @@ export class Follower {
       else if (st.state === 'error' || st.state === 'canceled') await this.forget(i, () => this.core.results.finishFailed(i, st.state as 'error' | 'canceled', `scan ended ${st.state}`));
       else if (await this.giveUpIfOverdue(i, now, st.state)) continue;
       else if ((st.state === 'queued' || st.state === 'submitted') && this.lastState.get(i.id) !== 'paused'
-        && now - (i.launchedAt ?? i.createdAt) > 2 * opts.pickupS * 1000) {
+        && now - (i.launchedAt ?? i.createdAt) > 2 * this.core.appliances.pickupMs(i.appliance, opts.pickupS)) {
         await this.core.cancel.requeueIfStuck(i);
       } else if (opts.cancelWhenAllLeft) await this.core.cancel.cancelIfAllLeft(i);
+    }
+  }
+
+  /**
+   * What a poll tells of the appliances' slots: our scans found running on an appliance ran at
+   * once (it has that many slots at least); one of ours still queued after the appliance surely
+   * polled waits for a slot, so the appliance list is read again at the next launch pass, and
+   * shows how many scans fill it (appliances.ts).
+   */
+  private learnCapacity(running: Intent[], byRef: Map<string, ScanStatus>, now: number): void {
+    const book = this.core.appliances;
+    const per = new Map<string, { running: number; waiting: string[] }>();
+    for (const i of running) {
+      const st = byRef.get(i.scanRef!);
+      if (!st) continue;
+      const p = per.get(i.appliance) ?? { running: 0, waiting: [] };
+      per.set(i.appliance, p);
+      const before = this.lastState.get(i.id);
+      if (st.state === 'running') p.running++;
+      else if ((st.state === 'queued' || st.state === 'submitted') && before !== 'running' && before !== 'paused'
+        && now - (i.launchedAt ?? i.createdAt) > book.pickupMs(i.appliance, this.core.opts.pickupS)) p.waiting.push(i.scanRef!);
+    }
+    for (const [name, p] of per) {
+      book.sawRunning(name, p.running);
+      if (p.waiting.length) book.sawWaiting(name, p.waiting);
     }
   }
 

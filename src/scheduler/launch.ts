@@ -14,6 +14,9 @@ import { FailedCall } from './budget.js';
 import { OperatorMarks } from './marks.js';
 import { newIntentId, type SchedulerCore } from './core.js';
 
+/** a lease running this long past now holds its address through any scan (settled targets) */
+const SETTLED_LEASE_MS = 86_400_000;
+
 export class Launcher {
   /** when the scanner's last-scan date of each address was last read (lastScannedFromScanner) */
   private readonly scannerChecked = new Map<string, number>();
@@ -29,7 +32,9 @@ export class Launcher {
   async refreshAppliances(): Promise<boolean> {
     const { clock, appliances, opts, budget } = this.core;
     const now = clock.now();
-    if (!appliances.stale(now, opts.applianceRefreshS)) return false;
+    // a scarce allowance reads the list only when never read or asked for again (a scan of ours
+    // waits for a slot, a scan stuck): what else it could show would not change a launch
+    if (budget.scarce() ? !appliances.mustRead() : !appliances.stale(now, opts.applianceRefreshS)) return false;
     if (!budget.canSpend(false) && appliances.known) return false;
     let list: ApplianceStatus[];
     try {
@@ -51,6 +56,9 @@ export class Launcher {
     if (!holder || holder.id !== b.id) return { ok: false, why: holder ? `address reassigned to ${holder.identityKey}` : 'device left (binding ended)' };
     const v = await this.marks.adjust(policy.evaluate(b, now), b, now, (region) => policy.windowOpen(region, now));
     if (!v.due) return { ok: false, why: `${v.reason}: ${v.detail}` };
+    // queued under a region the config has since moved it from (SIGHUP, a restart): not launched on
+    // the old region's appliances; the next sweep queues it again under its region
+    if (v.region !== q.region) return { ok: false, why: `now in region ${v.region ?? '(none)'}, not ${q.region} it was queued under` };
     if (!policy.allowed(q.ip)) return { ok: false, why: 'outside scope or excluded' };
     return { ok: true, b, v };
   }
@@ -103,8 +111,8 @@ export class Launcher {
         const active = await store.activeIntents();
         if (active.length >= maxTotal) return;
         if (this.core.cancel.isDraining(r.name, clock.now()) || active.filter((i) => i.region === r.name).length >= r.maxConcurrentScans) break;
-        if (!budget.canSpend(true)) return;
-        const appliance = appliances.pick(r, opts.regions, active, waiting);
+        if (!budget.canLaunch()) return;
+        const appliance = appliances.pick(r, opts.regions, active, waiting, clock.now());
         if (!appliance) {
           blocked = true;
           break;
@@ -119,12 +127,25 @@ export class Launcher {
     appliances.afterPass(launches, blocked, refreshed);
   }
 
+  /**
+   * May this target join a scan past maxTargetsPerScan? Only a settled one: its address is held on
+   * a lease that runs at least a day past now (a server's reservation, a docked laptop's week-long
+   * lease), so it will not change hands while a long scan works through the backlog. A region
+   * runs its scans one after another, so splitting a backlog of such targets only adds a scan's
+   * setup, pickup, last wave and processing per piece (a night's servers: one scan per region,
+   * not thirty); transient ones (Wi-Fi, VPN) keep to short scans, where a changed address is
+   * caught before the scan reaches it.
+   */
+  private settled(b: BindingView, now: number): boolean {
+    return b.channel === 'dhcp' && b.expiresAt !== undefined && b.expiresAt - now >= SETTLED_LEASE_MS;
+  }
+
   /** Build, re-check and launch one batch; false when nothing was launched. */
   private async launchBatch(r: SchedulerRegion, appliance: { name: string; why: string }): Promise<boolean> {
     const { clock, store, counters, policy } = this.core;
-    const max = this.core.opts.maxTargetsPerScan;
     let now = clock.now();
-    const candidates = await store.ready(r.name, now, max * 2);
+    const base = this.core.opts.maxTargetsPerScan, cap = Math.max(base, this.core.opts.maxTargetsPerLaunch);
+    const candidates = await store.ready(r.name, now, cap > base ? cap + base : base * 2);
     if (candidates.length === 0) return false;
     await this.checkScannerDates(candidates);
     now = clock.now();
@@ -132,11 +153,12 @@ export class Launcher {
     // re-checks and the intent in one transaction: no sighting committed in between can hand a
     // re-checked address to another device before the intent names it
     const targets = await store.atomically(async () => {
-      const ok: (IntentTarget & { why: string; vpn: boolean })[] = [];
+      const ok: (IntentTarget & { why: string; vpn: boolean; dueSince: number })[] = [];
       for (const q of candidates) {
-        if (ok.length >= max) break;
+        if (ok.length >= cap) break;
         const chk = await this.revalidate(q, now);
-        if (chk.ok) ok.push({ ip: q.ip, identityId: q.identityId, bindingId: q.bindingId, vpn: chk.b.channel === 'vpn', why: `${chk.v.detail}; in region ${r.name} by ${chk.v.regionCidr}` });
+        if (chk.ok && ok.length >= base && !this.settled(chk.b, now)) continue; // for the next short scan
+        if (chk.ok) ok.push({ ip: q.ip, identityId: q.identityId, bindingId: q.bindingId, dueSince: q.dueSince, vpn: chk.b.channel === 'vpn', why: `${chk.v.detail}; in region ${r.name} by ${chk.v.regionCidr}` });
         else {
           await store.dequeue(q.bindingId);
           this.core.decide.recheck(q.bindingId, now);
@@ -155,12 +177,12 @@ export class Launcher {
       return ok;
     });
     if (targets.length === 0) return candidates.length > 0; // all dropped: look at the next ones
-    this.core.appliances.launched(appliance.name);
     let scanRef: string;
     try {
       const res = await this.core.budget.call('launch scan', 'launch', () => this.core.scanner.launch({
-        // the scan's profile or template is the scanner's own configuration
+        // the profile: the region's when it names one (regions[].optionProfile), else the scanner's own configuration
         intentId: id, title: `${this.core.opts.titlePrefix} ${id} ${r.name}`, targets: targets.map((t) => t.ip), appliance: appliance.name,
+        ...(r.optionProfile !== undefined ? { optionProfile: r.optionProfile } : {}),
       }));
       scanRef = res.scanRef;
     } catch (err) {
@@ -168,7 +190,6 @@ export class Launcher {
       const o = err instanceof FailedCall ? err.outcome : undefined;
       if (o?.launched === 'no') {
         // certainly not launched: the targets go back to the queue; a wait or stop is no fault of theirs
-        this.core.appliances.launched(appliance.name, -1);
         const at = clock.now();
         const attempts = Math.max(0, ...await Promise.all(targets.map(async (t) => (await store.queued(t.bindingId))?.attempts ?? 0)));
         const retry = o.next === 'retry'
@@ -181,12 +202,13 @@ export class Launcher {
     }
     const at = clock.now();
     await store.setRunning(id, scanRef, at);
+    this.core.follow.launched(id, targets.map((t) => t.ip));
     counters.launches++;
     counters.targetsLaunched += targets.length;
     (counters.byRegion[r.name] ??= { launched: 0, finished: 0, failed: 0 }).launched++;
     (counters.byAppliance[appliance.name] ??= { launched: 0 }).launched++;
     for (const t of targets) await store.decide({ at, ip: t.ip, identityId: t.identityId, decision: 'launched', reason: `scan ${scanRef} on ${appliance.name} (${r.name})` });
-    this.core.hooks.onLaunch?.({ intentId: id, scanRef, region: r.name, appliance: appliance.name, applianceWhy: appliance.why, targets: targets.map((t) => ({ ip: t.ip, why: t.why })) });
+    this.core.hooks.onLaunch?.({ intentId: id, scanRef, region: r.name, appliance: appliance.name, applianceWhy: appliance.why, targets: targets.map((t) => ({ ip: t.ip, why: t.why, dueSince: t.dueSince })) });
     return true;
   }
 }

@@ -37,15 +37,12 @@ export class OperatorMarks {
    * rescan not yet honoured turns scanned-recently into due when the region's window is open.
    */
   async adjust(v: Verdict, b: { identityId: number; lastScannedAt?: number }, now: number, windowOpen: (region: string) => boolean): Promise<Verdict> {
-    const m = await this.get(b.identityId);
-    if (!m) return v;
-    if (m.skipUntil !== undefined && m.skipUntil > now && (v.due || v.reason === 'scanned-recently' || v.reason === 'outside-scan-window')) {
-      return { ...v, due: false, reason: 'skipped', detail: `an operator skipped this device ${m.skipUntil >= SKIP_FOREVER ? 'until the skip is lifted' : `until ${iso(m.skipUntil)}`}` };
-    }
-    if (m.rescanAt !== undefined && v.reason === 'scanned-recently' && v.region && (b.lastScannedAt === undefined || b.lastScannedAt < m.rescanAt) && windowOpen(v.region)) {
-      return { ...v, due: true, reason: 'due', detail: `an operator asked for a rescan at ${iso(m.rescanAt)} (${v.detail})` };
-    }
-    return v;
+    return applyMark(await this.get(b.identityId), v, b, now, windowOpen);
+  }
+
+  /** Every mark, by device (the status page applies them to many devices at once). */
+  async all(): Promise<Map<number, OperatorMark>> {
+    return new Map((await this.store.marksChangedSince(0)).map((m) => [m.identityId, m]));
   }
 
   /**
@@ -65,4 +62,16 @@ export class OperatorMarks {
   skip(identityIds: number[], until: number, now: number): Promise<void> {
     return this.store.skip(identityIds, until, now);
   }
+}
+
+/** An operator's mark applied to a verdict (see OperatorMarks.adjust); no mark: the verdict as it is. */
+export function applyMark(m: OperatorMark | undefined, v: Verdict, b: { identityId: number; lastScannedAt?: number }, now: number, windowOpen: (region: string) => boolean): Verdict {
+  if (!m) return v;
+  if (m.skipUntil !== undefined && m.skipUntil > now && (v.due || v.reason === 'scanned-recently' || v.reason === 'outside-scan-window')) {
+    return { ...v, due: false, reason: 'skipped', detail: `an operator skipped this device ${m.skipUntil >= SKIP_FOREVER ? 'until the skip is lifted' : `until ${iso(m.skipUntil)}`}` };
+  }
+  if (m.rescanAt !== undefined && v.reason === 'scanned-recently' && v.region && (b.lastScannedAt === undefined || b.lastScannedAt < m.rescanAt) && windowOpen(v.region)) {
+    return { ...v, due: true, reason: 'due', detail: `an operator asked for a rescan at ${iso(m.rescanAt)} (${v.detail})` };
+  }
+  return v;
 }

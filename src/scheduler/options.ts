@@ -67,14 +67,23 @@ export type SchedulerConfig = z.output<typeof schedulerConfigSchema>;
 
 const region = z.object({
   name: z.string(),
-  appliances: z.array(z.object({ name: z.string(), maxScans: z.number().int().positive() })),
+  /**
+   * maxScans: the scans the operator says the appliance runs at once (config default 1: Qualys
+   * publishes no slot count). The scheduler starts from it and learns the true count (appliances.ts)
+   */
+  appliances: z.array(z.object({ name: z.string(), maxScans: z.number().int().positive().default(1) })),
   maxConcurrentScans: z.number().int().positive(),
+  /** this region's option profile (a scanner that has them); the scanner's own default when absent */
+  optionProfile: z.string().optional(),
 });
 
 /** Everything the scheduler runs with: the config section, plus what only code sets. */
 const schedulerOptionsSchema = schedulerConfigSchema.extend({
   regions: z.array(region),
+  /** targets per scan while a region's queue is short */
   maxTargetsPerScan: z.number().int().positive(),
+  /** the most one launch may carry: a longer queue goes out in one scan up to this (the scanner's hard cap) */
+  maxTargetsPerLaunch: z.number().int().positive(),
   /** API calls kept back for launches: polls and refreshes wait when fewer remain */
   reserveCalls: z.number().int().nonnegative().default(5),
   /**
@@ -97,10 +106,10 @@ export type SchedulerRegion = z.output<typeof region>;
 export type SchedulerOptions = z.output<typeof schedulerOptionsSchema>;
 
 /** What the scheduler's options take from the scanner (see Scanner in src/scanners/types.ts). */
-export type ScannerTraits = Pick<Scanner, 'kind' | 'pretend' | 'pollPaceS'>;
+export type ScannerTraits = Pick<Scanner, 'kind' | 'pretend' | 'pollPaceS' | 'maxTargetsPerLaunch'>;
 
 export interface SchedulerOptionsInput {
-  regions: SchedulerRegion[];
+  regions: z.input<typeof region>[];
   maxTargetsPerScan: number;
   /** the `scheduler:` section (parsed or not: defaults fill what is absent) */
   scheduler?: z.input<typeof schedulerConfigSchema>;
@@ -119,8 +128,9 @@ export function buildSchedulerOptions(input: SchedulerOptionsInput): SchedulerOp
   return schedulerOptionsSchema.parse({
     ...cfg,
     ...input.internal,
-    regions: input.regions.map((r) => ({ name: r.name, maxConcurrentScans: r.maxConcurrentScans, appliances: r.appliances.map((a) => ({ name: a.name, maxScans: a.maxScans })) })),
-    maxTargetsPerScan: input.maxTargetsPerScan,
+    regions: input.regions.map((r) => ({ name: r.name, maxConcurrentScans: r.maxConcurrentScans, appliances: r.appliances.map((a) => ({ name: a.name, maxScans: a.maxScans })), optionProfile: r.optionProfile })),
+    maxTargetsPerScan: Math.min(input.maxTargetsPerScan, input.scanner?.maxTargetsPerLaunch ?? Infinity),
+    maxTargetsPerLaunch: input.scanner?.maxTargetsPerLaunch ?? input.maxTargetsPerScan,
     // a scanner whose scans end on a known schedule and whose calls cost nothing is followed at
     // that pace, even when nothing waits for its scans
     ...(pace !== undefined ? { pollIntervalS: Math.min(cfg.pollIntervalS, pace), idlePollS: Math.min(cfg.pollIntervalS, pace) } : {}),

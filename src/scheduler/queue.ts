@@ -46,6 +46,7 @@ export class SqliteSchedulerStore implements SchedulerStore {
       enqueue: db.prepare(`INSERT INTO queue (binding_id, ip, identity_id, region, due_since, last_seen) VALUES (@bindingId, @ip, @identityId, @region, @dueSince, @lastSeen)
         ON CONFLICT(binding_id) DO NOTHING`),
       queued: db.prepare('SELECT * FROM queue WHERE binding_id = ?'),
+      moveRegion: db.prepare('UPDATE queue SET region = ? WHERE binding_id = ? AND intent_id IS NULL'),
       touch: db.prepare('UPDATE queue SET last_seen = ? WHERE binding_id = ? AND intent_id IS NULL'),
       queuedIds: db.prepare('SELECT binding_id FROM queue').pluck(),
       ready: db.prepare(`SELECT * FROM queue WHERE region = ? AND intent_id IS NULL AND not_before <= ?
@@ -82,6 +83,10 @@ export class SqliteSchedulerStore implements SchedulerStore {
 
   enqueue(e: Omit<QueueEntry, 'attempts' | 'notBefore' | 'intentId'>): Promise<boolean> {
     return this.gate.run(() => this.s.enqueue.run({ ...e, lastSeen: e.lastSeen ?? null }).changes > 0);
+  }
+
+  moveRegion(bindingId: number, region: string): Promise<void> {
+    return this.gate.run(() => void this.s.moveRegion.run(region, bindingId));
   }
 
   touch(bindingId: number, lastSeen: number): Promise<void> {

@@ -10,10 +10,14 @@ import { canonicalIp } from '../util/ip.js';
 import type { ScanStatus } from '../scanners/types.js';
 import type { Intent, IntentTarget } from './queue.js';
 import { foundInScan, type SchedulerCore } from './core.js';
+import { ProcessingLag } from './lag.js';
 
 export class Results {
   /** when the results of finished scans are next confirmed (0: look at start-up) */
   private verifyDueAt = 0;
+  /** how long the scanner takes to date a finished scan's hosts */
+  readonly lag = new ProcessingLag();
+  private readonly lagSeen = new Set<string>();
 
   constructor(private readonly core: SchedulerCore) {}
 
@@ -48,15 +52,14 @@ export class Results {
     await this.core.follow.ended(i, endedAt);
     if (held.size) {
       await store.finishKeeping(i.id, now, held);
-      this.verifyDueAt = Math.min(this.verifyDueAt, now + opts.verifyDelayS * 1000);
+      this.verifyDueAt = Math.min(this.verifyDueAt, now + this.confirmDelayMs());
     } else await store.endIntent(i.id, 'finished', now, null);
-    this.core.appliances.ended(i.appliance);
     counters.finished++;
     (counters.byRegion[i.region] ??= { launched: 0, finished: 0, failed: 0 }).finished++;
     const total = targets.length;
     this.core.log.info({ intent: i.id, scanRef: st.scanRef, appliance: i.appliance, region: i.region, scanned: scannedIds.length, awaitingHostList: held.size, targets: total },
       `scan ${st.scanRef} finished on ${i.appliance}: ${scannedIds.length} of ${total} target(s) recorded scanned${held.size ? `, ${held.size} to be confirmed by the host list` : ''}`);
-    this.core.hooks.onScanEnd?.(i, 'finished', scannedIds.length);
+    this.core.hooks.onScanEnd?.(i, { state: 'finished', endedAt, targets: total, scanned: scannedIds.length });
   }
 
   /**
@@ -104,7 +107,14 @@ export class Results {
     // a scan none of whose targets is dated yet may simply not be processed: its undated targets
     // wait (up to processingWaitS) instead of being judged "no host"
     const processed = new Set(rows.filter((r) => foundInScan(dates.get(r.ip), r.launchedAt)).map((r) => r.scanRef));
-    const waitMs = this.core.opts.processingWaitS * 1000;
+    for (const r of rows) {
+      if (processed.has(r.scanRef) && !this.lagSeen.has(r.scanRef)) {
+        this.lagSeen.add(r.scanRef);
+        this.lag.add(at - r.endedAt);
+      }
+    }
+    if (this.lagSeen.size > 10_000) this.lagSeen.clear();
+    const waitMs = this.lag.waitMs(this.core.opts.processingWaitS);
     let waiting = false;
     for (const r of rows) {
       const found = foundInScan(dates.get(r.ip), r.launchedAt);
@@ -127,7 +137,16 @@ export class Results {
       await store.dequeue(r.bindingId);
       this.core.decide.recheck(r.bindingId, at);
     }
-    this.verifyDueAt = waiting ? at + this.core.opts.verifyDelayS * 1000 : rows.length === 1000 ? at : Infinity;
+    this.verifyDueAt = waiting ? at + this.confirmDelayMs() : rows.length === 1000 ? at : Infinity;
+  }
+
+  /**
+   * How long after a scan ends (or a read found scans unprocessed) the host list is read:
+   * verifyDelayS, so that one call confirms many scans; three times that with a scarce allowance.
+   * (Not the learned lag: it is measured at these reads, so timing them by it would feed on itself.)
+   */
+  private confirmDelayMs(): number {
+    return this.core.opts.verifyDelayS * 1000 * (this.core.budget.scarce() ? 3 : 1);
   }
 
   async finishFailed(i: Intent, state: 'error' | 'canceled', why: string): Promise<void> {
@@ -145,11 +164,10 @@ export class Results {
         await store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'failed', reason: `gave up after ${q.attempts} failed scans (${why})` });
       }
     }
-    this.core.appliances.ended(i.appliance);
     counters.failed++;
     (counters.byRegion[i.region] ??= { launched: 0, finished: 0, failed: 0 }).failed++;
     this.core.log.warn({ intent: i.id, scanRef: i.scanRef, state }, `scan ${why}; targets requeued with backoff`);
-    this.core.hooks.onScanEnd?.(i, state, 0);
+    this.core.hooks.onScanEnd?.(i, { state, endedAt: now, targets: targets.length, scanned: 0, why });
   }
 
   /** Targets a canceled scan had already scanned (by the scanner's host list) are recorded, not relaunched. */

@@ -26,9 +26,10 @@ import { Follower } from './follow.js';
 import { Results } from './results.js';
 import { Canceler } from './cancel.js';
 import { Launcher } from './launch.js';
+import { observeDecisions } from './observe.js';
 import { newCounters, type Clock, type SchedulerCore, type SchedulerCounters, type SchedulerHooks } from './core.js';
 
-export { systemClock, newIntentId, type Clock, type LaunchInfo, type SchedulerHooks, type SchedulerCounters } from './core.js';
+export { systemClock, newIntentId, type Clock, type LaunchInfo, type ScanEnd, type SchedulerHooks, type SchedulerCounters } from './core.js';
 export { buildSchedulerOptions, type SchedulerOptions, type SchedulerRegion } from './options.js';
 export type { ScannerBlock } from './budget.js';
 
@@ -51,6 +52,7 @@ export class Scheduler {
   ) {
     this.store = store;
     this.counters = newCounters();
+    if (hooks.onDecision) store = observeDecisions(store, hooks.onDecision);
     const core = { clock, inventory, policy, store, scanner, opts, log, hooks, counters: this.counters, appliances: new ApplianceBook(log) } as Partial<SchedulerCore>;
     const c = core as SchedulerCore;
     this.phases = {

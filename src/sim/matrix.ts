@@ -23,7 +23,15 @@ export function matrixCells(base: Scenario): MatrixCell[] {
   const add = (knob: string, value: string | number, override: Record<string, unknown>) => cells.push({ knob, value: String(value), override });
   for (const v of [4, 16]) add('scan.medianMin (per-host time)', v, { scan: { medianMin: v } });
   for (const v of [1.0, 1.5]) add('scan.sigma (tail)', v, { scan: { sigma: v } });
-  for (const v of [1, 4]) add('appliance slots (true)', v, { appliances: base.appliances.map((a) => ({ ...a, slots: v })) });
+  // what the operator configures (maxScans; absent = the daemon's default, 1) against the truth
+  for (const [conf, truth] of [[undefined, 1], [undefined, 4], [2, 2], [4, 2], [4, 1]] as const) {
+    add('appliance slots (configured/true)', `${conf ?? 'default'}/${truth}`, {
+      appliances: base.appliances.map((a) => ({ ...a, slots: truth })), ...(conf === undefined ? {} : { policy: { applianceMaxScans: conf } }),
+    });
+  }
+  for (const [conf, poll] of [[120, 190], [360, 600], [900, 190]] as const) {
+    add('pickupS (configured/true poll s)', `${conf}/${poll}`, { appliances: base.appliances.map((a) => ({ ...a, pollIntervalS: poll })), policy: { pickupS: conf } });
+  }
   for (const v of [60, 600]) add('appliance poll interval s', v, { appliances: base.appliances.map((a) => ({ ...a, pollIntervalS: v })) });
   for (const v of [0, 300]) add('policy.logDelayS', v, { policy: { logDelayS: v } });
   for (const v of [0, 60, 120]) add('scan.hostListLagMin', v, { scan: { hostListLagMin: v } });

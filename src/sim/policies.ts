@@ -111,18 +111,21 @@ export class OnsightPolicy implements SimPolicy {
       scope: this.ctx.scope, exclude: this.ctx.exclude, rescanAfter: sc.policy.rescanAfterH * 3600, rules: [], regions: policyRegions(this.ctx), timezone: 'UTC',
     });
     this.store = this.state.scheduler;
-    const slots = new Map(sc.appliances.map((a) => [a.name, a.slots]));
-    // the simulator's scenario sets these; the rest are the daemon's defaults
+    // what an operator configures, not the scenario's truth: an appliance's maxScans and pickupS only
+    // when the scenario sets them (policy.applianceMaxScans, policy.pickupS), else the daemon's
+    // defaults; the true slots and poll intervals stay in the simulated scanner
+    const maxScans = sc.policy.applianceMaxScans;
     this.scheduler = new Scheduler(clock, this.inventory, this.policy, this.store, scanner, buildSchedulerOptions({
       regions: sc.regions.map((r) => ({
         name: r.name, maxConcurrentScans: sc.regionMaxScans,
-        appliances: (this.ctx.reach.get(r.name) ?? []).map((a) => ({ name: a, maxScans: slots.get(a)! })),
+        appliances: (this.ctx.reach.get(r.name) ?? []).map((a) => (maxScans === undefined ? { name: a } : { name: a, maxScans })),
       })),
       maxTargetsPerScan: sc.policy.maxTargetsPerScan,
       scheduler: {
         pollIntervalS: sc.policy.pollIntervalS,
         applianceRefreshS: sc.policy.applianceRefreshS,
         verifyResults: sc.policy.verifyResults,
+        ...(sc.policy.pickupS === undefined ? {} : { pickupS: sc.policy.pickupS }),
       },
       scanner,
     }), silentLogger());

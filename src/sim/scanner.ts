@@ -116,6 +116,8 @@ export interface SimScannerOptions {
 
 export class SimScanner implements Scanner {
   readonly kind = 'simulated';
+  /** as the Qualys client's default hard cap (Qualys documents none) */
+  readonly maxTargetsPerLaunch = 10_000;
   now: number;
   readonly scans: SimScan[] = [];
   private readonly byRef = new Map<string, SimScan>();
@@ -388,6 +390,11 @@ export class SimScanner implements Scanner {
     return any;
   }
 
+  /** The appliance's first poll for work after `t` (for the makespan's lower bound). */
+  nextPollAfter(name: string, t: number): number {
+    return this.nextPoll(this.apByName.get(name)!, t);
+  }
+
   private nextPoll(a: ApplianceRt, after: number): number {
     const k = Math.ceil((after - a.phase) / a.pollMs);
     return a.phase + k * a.pollMs;
@@ -593,12 +600,21 @@ export class SimScanner implements Scanner {
     this.finish(s, t);
   }
 
-  /** Appliances as the platform lists them: online, and every scan (ours and other tools') on each. */
+  /**
+   * Appliances as the platform lists them: online, the scans (ours and other tools') running on
+   * each — started, as Qualys's RUNNING_SCAN_COUNT and RUNNING_SCANS count them, not those still
+   * waiting for a slot or a poll — and the appliance's polling interval (POLLING_INTERVAL). Its
+   * slot count is not listed: Qualys does not publish one.
+   */
   async appliances(): Promise<ApplianceStatus[]> {
     this.spend('list appliances');
-    return this.applianceView();
+    return this.appliancesRt.map((a) => {
+      const on = this.active.filter((s) => s.appliance === a.name && s.state === 'running');
+      return { name: a.name, online: a.online, runningScans: on.length, runningScanRefs: on.map((s) => s.ref), pollIntervalS: a.pollMs / 1000 };
+    });
   }
 
+  /** The truth for the oracle: every scan on each appliance, waiting ones included. */
   applianceView(): ApplianceStatus[] {
     return this.appliancesRt.map((a) => {
       const on = this.active.filter((s) => s.appliance === a.name && (s.state === 'running' || s.state === 'queued' || s.state === 'submitted'));

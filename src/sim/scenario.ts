@@ -139,6 +139,14 @@ export interface Scenario {
     applianceRefreshS: number;
     /** onsight confirms finished scans' targets with the scanner's host list (scheduler.verifyResults) */
     verifyResults: boolean;
+    /**
+     * What the operator configures, apart from the scenario's truth: each appliance's `maxScans` in
+     * onsight.yaml (absent: the appliance named alone, so the daemon's default) and
+     * `scheduler.pickupS` (absent: the daemon's default). The true slots and poll interval are the
+     * appliances' `slots` and `pollIntervalS`.
+     */
+    applianceMaxScans?: number;
+    pickupS?: number;
   };
   baselines: {
     /** blind range scans at these local times (HH:MM) */
@@ -201,10 +209,9 @@ function patchNight(name: string, description: string, perRegion: number[]): Sce
     ...structuredClone(BASE), name, description,
     startAt: '2026-01-05T21:00:00.000Z', days: 1.5, seeds: 3,
     servers: { perRegion },
-    // 8-hour night window, daily rescan. One scan per region at a time: every extra scan of a
-    // region costs its setup, pickup, last wave and processing in series, so a region's servers go
-    // out in one scan (with 500 per scan, makespan/LB was 1.20; with one scan per region, 1.05)
-    policy: { ...BASE.policy, rescanAfterH: 24, scanWindow: '* 22:00-06:00', maxTargetsPerScan: 3000 },
+    // 8-hour night window, daily rescan, the daemon's default maxTargetsPerScan (50): the
+    // scheduler sends a region's backlog out in one scan by itself (launch.ts batchSize)
+    policy: { ...BASE.policy, rescanAfterH: 24, scanWindow: '* 22:00-06:00' },
     baselines: { ...BASE.baselines, rangeScanTimes: ['22:00'], batchTargets: 3000 },
     metrics: { windowsDays: [1], minPresenceMin: 30 },
   };
@@ -304,6 +311,7 @@ export const scenarioFileSchema = z.strictObject({
   policy: strict({
     rescanAfterH: pos, scanWindow: z.string(), maxTargetsPerScan: z.number().int().positive(), logDelayS: nonneg, tickS: pos.min(1),
     sweepS: pos.min(1), pollIntervalS: pos, applianceRefreshS: pos, verifyResults: z.boolean(),
+    applianceMaxScans: z.number().int().positive(), pickupS: nonneg,
   }).optional(),
   baselines: strict({
     rangeScanTimes: z.array(hhmm), batchIntervalMin: pos, batchConcurrency: z.number().int().positive(), batchTargets: z.number().int().positive(),

@@ -423,11 +423,24 @@ function metrics(sc: Scenario, w: Workload, policy: string, seed: number, scanne
     const open = windowStart(sc, w.start);
     const mean = scanner.meanHostMin() / Math.exp(sc.scan.hostMultSigma ** 2 / 2);
     const work = new Array(sc.regions.length).fill(0);
-    for (const h of w.hosts) if (h.kind === 'server') work[h.region] += h.mult * mean;
+    const longest = new Array(sc.regions.length).fill(0);
+    for (const h of w.hosts) {
+      if (h.kind !== 'server') continue;
+      work[h.region] += h.mult * mean;
+      longest[h.region] = Math.max(longest[h.region], h.mult * mean);
+    }
     const P = sc.appliances.map((a) => Math.round(a.hostsInParallel * a.scaling));
     const totalPlaces = sc.appliances.reduce((s, a, i) => s + a.slots * P[i], 0);
-    const maxP = Math.max(...P);
-    const lb = Math.max(work.reduce((a, b) => a + b, 0) / totalPlaces, Math.max(...work) / (maxP * sc.regionMaxScans)) / 60;
+    // overheads no schedule avoids: a scan launched at the opening starts hosts only after the
+    // shortest setup and the appliance's next poll (setup and pickup); a region's last host ends
+    // no sooner than its work spread over its places or its slowest host alone (the tail)
+    const startMin = sc.regions.map((r) => Math.min(...sc.appliances.filter((a) => a.regions.includes(r.name))
+      .map((a) => scanner.nextPollAfter(a.name, open + sc.scan.setupMin[0] * MIN))) - open);
+    const regionEnd = sc.regions.map((r, i) => {
+      const p = Math.max(...sc.appliances.filter((a) => a.regions.includes(r.name)).map((a) => P[sc.appliances.indexOf(a)]));
+      return startMin[i] / MIN + Math.max(work[i] / (p * sc.regionMaxScans), longest[i]);
+    });
+    const lb = Math.max(Math.min(...startMin) / MIN + work.reduce((a, b) => a + b, 0) / totalPlaces, ...regionEnd) / 60;
     const servers = w.hosts.filter((h) => h.kind === 'server');
     const firstValid = servers.map((h) => (x.validEnds.get(h.id) ?? []).filter((v) => v >= open).sort((a, b) => a - b)[0]);
     const done = firstValid.filter((v) => v !== undefined) as number[];

@@ -18,6 +18,8 @@ interface NativeStatement {
   setAllowUnknownNamedParameters(on: boolean): void;
 }
 interface NativeDatabase {
+  /** true while a transaction is open, however it was begun (Node 22.16+/24+) */
+  readonly isTransaction?: boolean;
   prepare(sql: string): NativeStatement;
   exec(sql: string): void;
   close(): void;
@@ -121,8 +123,9 @@ export class NodeSqliteDatabase {
     this.readonly = !!opts.readonly;
   }
 
+  /** asks SQLite, like better-sqlite3: a transaction begun with exec('BEGIN') counts too */
   get inTransaction(): boolean {
-    return this.depth > 0;
+    return this.native.isTransaction ?? this.depth > 0;
   }
 
   prepare(sql: string): Statement {
@@ -144,7 +147,7 @@ export class NodeSqliteDatabase {
   /** better-sqlite3's transaction(): a function that runs fn in BEGIN…COMMIT, or a savepoint when nested */
   transaction<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R {
     return (...args: A): R => {
-      const nested = this.depth > 0;
+      const nested = this.inTransaction;
       const sp = nested ? `onsight_sp_${++this.savepoints}` : '';
       this.exec(nested ? `SAVEPOINT ${sp}` : 'BEGIN');
       this.depth++;

@@ -84,6 +84,19 @@ export interface EndedBindingRow {
   presentElsewhere: boolean;
 }
 
+/** A binding as a coverage report reads it (Inventory.bindingsBetween). */
+export interface PeriodBinding {
+  id: number;
+  ip: string;
+  identityId: number;
+  channel: 'dhcp' | 'vpn';
+  startAt: number;
+  expiresAt?: number;
+  endAt?: number;
+  lastScannedAt?: number;
+  lastScannedVia?: string;
+}
+
 export interface InventoryCounts {
   identities: number;
   present: number;
@@ -117,6 +130,8 @@ export interface Inventory {
   presentIds(now: number): Promise<{ id: number; lastScannedAt?: number }[]>;
   /** Bindings ended at or after `since`, newest first (at most 20,000). */
   endedBindings(since: number, now: number): Promise<EndedBindingRow[]>;
+  /** Bindings that overlap [from, to): started before `to`, not ended (or run out) before `from`; with their device's last scan (coverage reports). */
+  bindingsBetween(from: number, to: number, now: number): Promise<PeriodBinding[]>;
   /** End bindings whose lease ran out without a release; returns their ids. */
   expireStale(now: number): Promise<number[]>;
   /** Did a device other than `identityId` hold `ip` at any time from `from` to `to` (default: at `from`), as far as we know? */
@@ -197,6 +212,8 @@ export type AwaitingEntry = QueueEntry & { scanRef: string; appliance: string; l
 export interface SchedulerStore {
   /** Queue a due binding; false when it is queued already. */
   enqueue(e: Omit<QueueEntry, 'attempts' | 'notBefore' | 'intentId'>): Promise<boolean>;
+  /** A waiting entry (no scan in flight) moves to the region its address maps to now (the config changed under it). */
+  moveRegion(bindingId: number, region: string): Promise<void>;
   /** A queued device seen again moves up the queue. */
   touch(bindingId: number, lastSeen: number): Promise<void>;
   queued(bindingId: number): Promise<QueueEntry | undefined>;

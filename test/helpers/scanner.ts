@@ -25,6 +25,10 @@ export class ScriptedScanner implements Scanner {
   /** launch and end times a scan's status reports, on the scanner's own clock (ISO), when a test sets them */
   times = new Map<string, { launchedAt?: string; endedAt?: string }>();
   calls: string[] = [];
+  /** the API limit the scanner states (as Qualys's X-RateLimit-Limit / -Window-Sec headers), when a test sets one */
+  limit?: { limit: number; windowSec: number };
+  /** the client's hard cap on one launch's targets, when a test sets one */
+  maxTargetsPerLaunch?: number;
   failNext?: ScriptedFailure;
   /** for `rate-limited`: when the scanner lets us call again (epoch ms) */
   waitUntil = 0;
@@ -92,7 +96,7 @@ export class ScriptedScanner implements Scanner {
   }
 
   allowance(): Allowance {
-    return { waitSec: 0 };
+    return this.limit ? { waitSec: 0, ...this.limit } : { waitSec: 0 };
   }
 
   failureOutcome(err: unknown, call: ScannerCall): FailureOutcome {

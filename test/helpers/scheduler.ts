@@ -10,7 +10,7 @@ import { ScriptedScanner } from './scanner.js';
 
 export const T0 = Date.parse('2026-11-23T10:00:00Z');
 
-type Over = Partial<SchedulerConfig> & { maxTargetsPerScan?: number; fullSweepS?: number };
+type Over = Partial<SchedulerConfig> & { maxTargetsPerScan?: number; maxTargetsPerLaunch?: number; fullSweepS?: number };
 type PolicyOver = { exclude?: string[]; scanWindows?: string[] };
 
 /** The scheduler over a SQLite store (`state`: a file, or a temp file when omitted). */
@@ -34,7 +34,8 @@ export async function setupOn(kind: StoreKind, over: Over = {}, policyOver: Poli
     { name: 'emea-1', online: true, runningScans: 0 }, { name: 'emea-2', online: true, runningScans: 0 }, { name: 'amer-1', online: true, runningScans: 0 },
   ];
   const store = st.scheduler;
-  const { maxTargetsPerScan = 3, fullSweepS, ...section } = over;
+  const { maxTargetsPerScan = 3, maxTargetsPerLaunch, fullSweepS, ...section } = over;
+  scanner.maxTargetsPerLaunch = maxTargetsPerLaunch;
   const sched = new Scheduler(clock, inv, policy, store, scanner, buildSchedulerOptions({
     regions, maxTargetsPerScan, scanner, internal: fullSweepS === undefined ? {} : { fullSweepS },
     // results are taken as the scan list says unless a test confirms them with the host list

@@ -6,7 +6,6 @@ export interface QualysAppliance extends ApplianceStatus {
   id?: string;
   /** STATUS verbatim */
   status?: string;
-  pollingIntervalSec?: number;
   lastUpdated?: string;
 }
 
@@ -28,7 +27,7 @@ export function parseApplianceList(doc: XmlNode): QualysAppliance[] {
       maxCapacityUnits: int(a.MAX_CAPACITY_UNITS),
       heartbeatsMissed: int(a.HEARTBEATS_MISSED),
       runningScanRefs: a.RUNNING_SCANS === undefined ? undefined : refs,
-      pollingIntervalSec: int(a.POLLING_INTERVAL),
+      pollIntervalS: int(a.POLLING_INTERVAL),
       lastUpdated: text(a.LAST_UPDATED_DATE) || undefined,
     };
   });

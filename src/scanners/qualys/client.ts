@@ -46,6 +46,10 @@ export interface HostListQuery {
 
 export class QualysClient implements Scanner {
   readonly kind = 'qualys';
+  /** the client's hard cap on one launch's targets (the scheduler's batches stay within it) */
+  get maxTargetsPerLaunch(): number {
+    return this.o.maxTargetsPerScan;
+  }
   private readonly o: ResolvedOptions;
   private readonly transport: QualysTransport;
   private readonly gate: QualysAllowance;

@@ -33,7 +33,8 @@ export function qualysScannerFromConfig(sc: QualysScannerOptions, log: Logger, a
     credential: sc.credential,
     optionProfile: sc.optionProfile,
     requestedWith: sc.xRequestedWith,
-    maxTargetsPerScan: sc.maxTargetsPerScan,
+    // the client's hard cap; the scheduler's batches (maxTargetsPerScan, grown for a backlog) stay within it
+    maxTargetsPerScan: sc.maxTargetsPerLaunch,
     addToSubscription: sc.addToSubscription,
     requestTimeoutMs: sc.timeoutS * 1000,
     endpoints: sc.endpoints,

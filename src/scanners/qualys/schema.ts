@@ -26,7 +26,13 @@ export const qualysScannerSchema = z.object({
   /** name of a systemd credential (LoadCredential=NAME:...) holding the password */
   credential: z.string().optional(),
   optionProfile: z.string().min(1),
+  /** targets per scan; past that, settled ones (leases running a day longer) join it, up to maxTargetsPerLaunch */
   maxTargetsPerScan: z.number().int().positive().max(10000).default(50),
+  /**
+   * the most targets one launch may carry (the client refuses more). Qualys documents no maximum
+   * (../shared/reference/qualys-api.md §3.1 "Size limits": the POST body carries the list)
+   */
+  maxTargetsPerLaunch: z.number().int().positive().max(10000).default(10000),
   xRequestedWith: z.string().default('onsight'),
   addToSubscription: z.boolean().default(false),
   timeoutS: z.number().positive().default(60),

@@ -10,16 +10,8 @@ import pg from 'pg';
 import { OnsightError } from '../../errors.js';
 import { MIGRATIONS } from './schema.js';
 
-export interface PgConnection {
-  host?: string;
-  port?: number;
-  user?: string;
-  database?: string;
-  password?: string;
-  connectionString?: string;
-  /** pool size; default 4 */
-  max?: number;
-}
+/** A pg pool's settings: src/cluster/connection.ts pgConnectionConfig(state) gives them from the config (password from a file, never the URL); `max` defaults to 4. */
+export type PgConnection = pg.PoolConfig;
 
 /** epoch-ms columns are BIGINT: read them as numbers (they stay far below 2^53) */
 const types = {

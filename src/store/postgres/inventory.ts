@@ -7,10 +7,10 @@ import type { Sighting } from '../../sighting.js';
 import type { FileCheckpoint, SourcePosition } from '../../sources/types.js';
 import { hostKey, isLinkableHostKey } from '../../inventory/hostkey.js';
 import {
-  BINDING_SELECT, END_KIND, capNames, contradicts, hostPattern, identityKey, linkedVia, toView,
-  type BindingRow, type EndedRow, type LinkFacts,
+  BINDING_SELECT, END_KIND, capNames, contradicts, identityKey, toIdentityView, toPeriodBinding, toView, type BindingRow, type EndedRow, type IdentityRow, type PeriodRow,
 } from '../../inventory/inventory.js';
-import type { ApplyResult, BindingView, Change, EndedBindingRow, IdentityView, Inventory, InventoryCounts, InventoryOptions } from '../types.js';
+import { LinkRules, linkedVia, type LinkFacts } from '../../inventory/linking.js';
+import type { ApplyResult, BindingView, Change, EndedBindingRow, IdentityView, Inventory, InventoryCounts, InventoryOptions, PeriodBinding } from '../types.js';
 import { statement as st, type PgDb } from './db.js';
 
 // Round trips are what an apply costs on a server (each statement waits for the last): the
@@ -76,7 +76,7 @@ type Scanned = LinkFacts & { at: number; via: string | null };
 type Record_ = (identityId: number | null, bindingId: number | null) => Promise<unknown>;
 
 export class PgInventory implements Inventory {
-  private patternCache?: { src: string[] | undefined; res: RegExp[] };
+  private readonly links = new LinkRules(() => this.opts);
 
   constructor(private readonly db: PgDb, private opts: InventoryOptions) {}
 
@@ -103,21 +103,10 @@ export class PgInventory implements Inventory {
     return (await this.db.query('DELETE FROM positions WHERE key >= $1 AND key < $2 AND updated_at < $3', [prefix, prefix + '\uffff', before])).rowCount ?? 0;
   }
 
-  private get linking(): boolean {
-    return this.opts.linkHostnames !== false;
-  }
-
-  private get linkPatterns(): RegExp[] {
-    if (!this.patternCache || this.patternCache.src !== this.opts.linkHostPatterns) {
-      this.patternCache = { src: this.opts.linkHostPatterns, res: (this.opts.linkHostPatterns ?? []).map(hostPattern) };
-    }
-    return this.patternCache.res;
-  }
-
   /** Upsert the sighting's identity; its address's open binding as it was before. */
   private async seen(s: Sighting, at: number): Promise<{ identityId: number; open?: BindingRow }> {
     const hk = hostKey(s.hostname) ?? null;
-    const mayLink = this.linking && isLinkableHostKey(hk);
+    const mayLink = this.links.on && isLinkableHostKey(hk);
     const me = (await this.db.row<LinkFacts & { inserted: boolean; old_host_key: string | null; open: BindingRow | null; linked: Scanned[] }>(S.seen,
       [identityKey(s), s.mac ?? null, s.duid ?? null, s.user ?? null, s.hostname ?? null, hk, at, s.ip, mayLink]))!;
     // a new identity, or a new name: take the credit of identities already known under it
@@ -128,15 +117,10 @@ export class PgInventory implements Inventory {
   private async inheritScan(me: LinkFacts, hk: string, scanned: Scanned[]): Promise<void> {
     const id = me.id;
     for (const other of scanned) {
-      if (other.id === id || !this.corroborated(me, other, hk)) continue;
+      if (other.id === id || !this.links.corroborated(me, other, hk)) continue;
       await this.db.query(S.markScanned, [other.at, linkedVia(other.via, other.key), id]);
       return;
     }
-  }
-
-  private corroborated(a: LinkFacts, b: LinkFacts, hk: string): boolean {
-    if (a.user && b.user && a.user.toLowerCase() === b.user.toLowerCase()) return true;
-    return this.linkPatterns.some((re) => re.test(hk));
   }
 
   private async apply(sighting: Sighting): Promise<ApplyResult> {
@@ -203,12 +187,8 @@ export class PgInventory implements Inventory {
   }
 
   async identity(id: number): Promise<IdentityView | undefined> {
-    const r = await this.db.row<{ id: number; key: string; mac: string | null; duid: string | null; user: string | null; hostname: string | null; last_scanned_at: number | null; last_scanned_via: string | null }>(S.identity, [id]);
-    if (!r) return undefined;
-    return {
-      id: r.id, key: r.key, mac: r.mac ?? undefined, duid: r.duid ?? undefined, user: r.user ?? undefined,
-      hostname: r.hostname ?? undefined, lastScannedAt: r.last_scanned_at ?? undefined, lastScannedVia: r.last_scanned_via ?? undefined,
-    };
+    const r = await this.db.row<IdentityRow>(S.identity, [id]);
+    return r && toIdentityView(r);
   }
 
   isPresent(b: BindingView, now: number): boolean {
@@ -235,6 +215,11 @@ export class PgInventory implements Inventory {
     }));
   }
 
+  async bindingsBetween(from: number, to: number, now: number): Promise<PeriodBinding[]> {
+    return (await this.db.rows<PeriodRow>(`SELECT b.id, b.ip, b.identity_id, b.channel, b.start_at, b.expires_at, b.end_at, i.last_scanned_at, i.last_scanned_via
+      FROM bindings b JOIN identities i ON i.id = b.identity_id WHERE b.start_at < $1 AND coalesce(b.end_at, b.expires_at, $2) >= $3`, [to, now, from])).map(toPeriodBinding);
+  }
+
   expireStale(now: number): Promise<number[]> {
     return this.db.transaction(async () => {
       const rows = await this.db.rows<{ id: number; expires_at: number }>(S.expired, [now]);
@@ -248,7 +233,7 @@ export class PgInventory implements Inventory {
   }
 
   markScanned(identityIds: number[], at: number, via: string): Promise<void> {
-    const linking = this.linking;
+    const linking = this.links.on;
     return this.db.transaction(async () => {
       const done = new Set<number>();
       for (const id of identityIds) {
@@ -259,7 +244,7 @@ export class PgInventory implements Inventory {
         if (!me || !isLinkableHostKey(hk) || done.has(id)) continue;
         done.add(id);
         for (const other of await this.db.rows<LinkFacts & Record<string, unknown>>(S.byHost, [hk])) {
-          if (other.id !== id && !identityIds.includes(other.id) && this.corroborated(me, other, hk)) {
+          if (other.id !== id && !identityIds.includes(other.id) && this.links.corroborated(me, other, hk)) {
             await this.db.query(S.markScanned, [at, linkedVia(via, me.key), other.id]);
           }
         }

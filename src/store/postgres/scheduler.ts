@@ -13,6 +13,7 @@ const S = {
   enqueue: st('enqueue', `INSERT INTO queue (binding_id, ip, identity_id, region, due_since, last_seen) VALUES ($1, $2, $3, $4, $5, $6)
     ON CONFLICT (binding_id) DO NOTHING`),
   queued: st('queued', 'SELECT * FROM queue WHERE binding_id = $1'),
+  moveRegion: st('move_region', 'UPDATE queue SET region = $1 WHERE binding_id = $2 AND intent_id IS NULL'),
   touch: st('touch', 'UPDATE queue SET last_seen = $1 WHERE binding_id = $2 AND intent_id IS NULL'),
   ready: st('ready', `SELECT * FROM queue WHERE region = $1 AND intent_id IS NULL AND not_before <= $2
     ORDER BY last_seen IS NULL, last_seen DESC, due_since LIMIT $3`),
@@ -57,6 +58,10 @@ export class PgSchedulerStore implements SchedulerStore {
 
   async enqueue(e: Omit<QueueEntry, 'attempts' | 'notBefore' | 'intentId'>): Promise<boolean> {
     return ((await this.db.query(S.enqueue, [e.bindingId, e.ip, e.identityId, e.region, e.dueSince, e.lastSeen ?? null])).rowCount ?? 0) > 0;
+  }
+
+  async moveRegion(bindingId: number, region: string): Promise<void> {
+    await this.db.query(S.moveRegion, [region, bindingId]);
   }
 
   async touch(bindingId: number, lastSeen: number): Promise<void> {

@@ -1,0 +1,63 @@
+/** `onsight report --since 7d [--csv|--html|--json] [--region R]`: coverage per region (src/coverage/report.ts). Read-only. */
+import { openDatabaseReadOnly } from '../store/db.js';
+import { sqliteStatePath } from '../cluster/config.js';
+import { Policy } from '../policy/policy.js';
+import { OperatorMarks } from '../scheduler/marks.js';
+import { SqliteInventory } from '../inventory/inventory.js';
+import { SqliteSchedulerStore } from '../scheduler/queue.js';
+import type { Config } from '../config/schema.js';
+import { coverageReport, MISSED_KEYS, type CoverageReport } from '../coverage/report.js';
+import { UsageError } from '../errors.js';
+import { printable, safeJson } from './printable.js';
+import { table } from './views.js';
+
+export type ReportFormat = 'table' | 'csv' | 'html' | 'json';
+
+export async function buildReport(config: Config, from: number, now: number, region?: string): Promise<CoverageReport> {
+  if (region !== undefined && !config.regions.some((r) => r.name === region)) {
+    throw new UsageError(`--region: no region "${printable(region)}" in the config (known: ${config.regions.map((r) => r.name).join(', ')})`);
+  }
+  const db = openDatabaseReadOnly(sqliteStatePath(config.state, 'onsight report'));
+  try {
+    const policy = new Policy({ scope: config.policy.scope, exclude: config.policy.exclude, rescanAfter: config.policy.rescanAfter, rescanLead: config.policy.rescanLead, rules: config.policy.rules, regions: config.regions, timezone: config.timezone });
+    const inventory = new SqliteInventory(db, { defaultLeaseS: config.inventory.defaultLeaseS, maxSessionS: config.inventory.maxSessionS, retentionS: config.inventory.retention });
+    const store = new SqliteSchedulerStore(db);
+    return await coverageReport({ inventory, store, policy, marks: await new OperatorMarks(store).all(), from, to: now, now, region });
+  } finally {
+    db.close();
+  }
+}
+
+const COLUMNS = ['region', 'seen', 'scanned', 'coverage_pct', 'pending', 'skipped', 'missed', ...MISSED_KEYS.map((k) => `missed_${k.replace(/-/g, '_')}`), 'excluded'];
+
+function cells(r: CoverageReport['regions'][number]): string[] {
+  return [r.region, String(r.seen), String(r.scanned), r.coveragePct.toFixed(1), String(r.pending), String(r.skipped), String(r.missed), ...MISSED_KEYS.map((k) => String(r.missedBy[k])), String(r.excluded)];
+}
+
+/** RFC 4180: a field with a comma, quote or line break is quoted, quotes doubled; a leading =+-@ is defused for spreadsheets */
+function csvField(s: string): string {
+  const t = /^[=+\-@\t\r]/.test(s) && !/^-?\d+(\.\d+)?$/.test(s) ? `'${s}` : s;
+  return /[",\r\n]/.test(t) ? `"${t.replace(/"/g, '""')}"` : t;
+}
+
+const html = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+export function renderReport(r: CoverageReport, format: ReportFormat): string {
+  if (format === 'json') return safeJson(r) + '\n';
+  if (format === 'csv') return [COLUMNS, ...r.regions.map(cells)].map((row) => row.map(csvField).join(',')).join('\r\n') + '\r\n';
+  if (format === 'html') {
+    const head = COLUMNS.map((c) => `<th>${html(c.replace(/_/g, ' '))}</th>`).join('');
+    const body = r.regions.map((x) => `<tr>${cells(x).map((c, i) => `<td${i ? ' class="n"' : ''}>${html(c)}</td>`).join('')}</tr>`).join('\n');
+    return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>onsight coverage ${html(r.from)} – ${html(r.to)}</title>
+<style>body{font:14px system-ui,sans-serif;margin:2em}table{border-collapse:collapse}th,td{border:1px solid #ccc;padding:4px 8px}td.n{text-align:right}</style></head>
+<body><h1>onsight coverage</h1><p>${html(r.from)} to ${html(r.to)}: devices seen per region, scanned within policy, still pending, skipped by an operator, and missed by reason.</p>
+<table><thead><tr>${head}</tr></thead><tbody>
+${body}
+</tbody></table></body></html>
+`;
+  }
+  const missedText = (x: CoverageReport['regions'][number]) => MISSED_KEYS.filter((k) => x.missedBy[k]).map((k) => `${k} ${x.missedBy[k]}`).join(', ');
+  return `coverage ${r.from} to ${r.to}\n` + table(['REGION', 'SEEN', 'SCANNED', 'COVERAGE', 'PENDING', 'SKIPPED', 'MISSED', 'MISSED BY', 'EXCLUDED'],
+    r.regions.map((x) => [x.region, String(x.seen), String(x.scanned), `${x.coveragePct.toFixed(1)}%`, String(x.pending), String(x.skipped), String(x.missed), missedText(x), String(x.excluded)]));
+}

@@ -1,0 +1,37 @@
+/**
+ * How long the scanner takes to process a finished scan's results (Qualys PROCESSED: only then
+ * does its host list date the scan's hosts), learned from the scans the host list confirmed: the
+ * time from a scan's end to the first host-list read that found it dated (an upper bound of the
+ * lag, by at most the spacing of those reads). A scan with no target dated yet is judged "not
+ * processed" rather than "no host found" for three times its 90th percentile (at least the
+ * configured processingWaitS), so a scanner that processes slower than configured does not have
+ * its scans' hosts judged absent.
+ */
+
+const KEEP = 64;
+
+export class ProcessingLag {
+  private readonly recent: number[] = [];
+
+  get count(): number {
+    return this.recent.length;
+  }
+
+  /** A scan that ended `ms` before the host-list read that found it processed. */
+  add(ms: number): void {
+    this.recent.push(Math.max(0, ms));
+    if (this.recent.length > KEEP) this.recent.shift();
+  }
+
+  /** The q-quantile of the lags seen (0 before any). */
+  quantile(q: number): number {
+    if (this.recent.length === 0) return 0;
+    const d = [...this.recent].sort((a, b) => a - b);
+    return d[Math.min(d.length - 1, Math.floor(q * d.length))];
+  }
+
+  /** How long a scan none of whose targets is dated may still be unprocessed. */
+  waitMs(configuredS: number): number {
+    return Math.max(configuredS * 1000, this.recent.length >= 5 ? 3 * this.quantile(0.9) : 0);
+  }
+}
