@@ -130,7 +130,7 @@ export class Daemon {
     this.opts.log.level = next.log.level;
     // what cannot change live keeps its running value, so status pages tell the truth
     this.opts.config = { ...next, ...Object.fromEntries(restart.map((k) => [k, prev[k]])) } as Config;
-    void guardedWrite(this.storeHealth, 'scheduler', 'tried again at the next sweep', () => this.scheduler.sweep()).then(() => this.kick());
+    if (this.mayLead()) void guardedWrite(this.storeHealth, 'scheduler', 'tried again at the next sweep', () => this.scheduler.sweep()).then(() => this.kick());
     return restart;
   }
 
@@ -200,8 +200,8 @@ export class Daemon {
       if (this.mayLead()) void guardedWrite(this.storeHealth, 'prune', 'tried again in an hour', () => this.inventory.prune(this.clock.now()));
     }, 3600_000));
     this.timers.push(this.progressTimer(this.opts.progressMs ?? 10_000));
-    // devices that left unscanned (leases that ran out are found here; releases also check at once)
-    if (this.notifier.enabled) this.timers.push(setInterval(() => void this.notifier.checkMissed(this.clock.now()), 30_000));
+    // devices that left unscanned (leases that ran out are found here; releases also check at once); in a cluster the leader alone notifies
+    if (this.notifier.enabled) this.timers.push(setInterval(() => { if (this.mayLead()) void this.notifier.checkMissed(this.clock.now()); }, 30_000));
     for (const t of this.timers) t.unref();
     if (config.http.enabled) {
       try {
