@@ -25,6 +25,8 @@ import { describeState, isPostgresState, sqliteStatePath, type ClusterConfig } f
 import { pgConnectionConfig } from '../cluster/connection.js';
 import { leaseSendGuard, type Lease } from '../cluster/lease.js';
 import type { InboxApplier } from '../cluster/applier.js';
+import { inboxBacklog } from '../cluster/inbox.js';
+import type { ClusterMetricInput } from '../cluster/metrics.js';
 import { openPostgresStore, PgStore } from '../store/postgres/store.js';
 import type { PgConnection } from '../store/postgres/db.js';
 import type { SchedulerStore } from '../store/types.js';
@@ -220,6 +222,13 @@ export class Daemon {
       regions: config.regions.map((r) => r.name), formats: this.registry.ids().length,
       ...(cluster ? { cluster: { name: cluster.name, node: cluster.node, role: cluster.role } } : {}),
     }, `onsight running: ${this.inputs.map((i) => i.name).join(', ') || 'no inputs'}; state ${where}; scanner ${this.scanner.kind}${member}`);
+  }
+
+  /** /metrics in cluster mode: the lease's counters, the inbox backlog (read now; omitted when unreadable), the applier's counters. */
+  async clusterMetrics(): Promise<ClusterMetricInput | undefined> {
+    if (!this.lease || !(this.store instanceof PgStore)) return undefined;
+    const backlog = await inboxBacklog(this.store.db.pool).catch(() => undefined);
+    return { node: this.lease.node, lease: this.lease.metrics(), inboxBacklog: backlog, applier: this.applier?.counters };
   }
 
   private buildScheduler(store: SchedulerStore): Scheduler {
