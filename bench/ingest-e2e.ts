@@ -10,24 +10,36 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { extractedSyslogNg } from './syslog-ng-extract.js';
-import { closeSync, existsSync, readFileSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, readFileSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
 import { Daemon } from '../src/daemon/daemon.js';
 import { validateConfig } from '../src/config/load.js';
-import { silentLogger } from '../src/log.js';
+import { createLogger, silentLogger } from '../src/log.js';
 
 export interface IngestE2EOptions {
   messages?: number;
   print?: boolean;
+  /** rounds; each receiver's median is reported (default 3) */
+  rounds?: number;
+  /** the onsight settings to run (default VARIANTS) */
+  variants?: OnsightVariant[];
+  /** the variant whose figures are `onsight` and the ratios (default the first) */
+  headline?: string;
+  /** run rsyslog and syslog-ng too (default true) */
+  peers?: boolean;
 }
 
 export interface IngestE2EResult {
   messages: number;
-  onsight: { msgsPerS: number; seconds: number; committed: number; sightings: number; lost: number; processCpuSeconds: number; cpuSecondsPerM?: number };
+  onsight: { msgsPerS: number; seconds: number; committed: number; sightings: number; lost: number; processCpuSeconds: number; cpuSecondsPerM?: number; mainThreadCpuSecondsPerM?: number };
+  /** every variant's median run, by name */
+  variants?: Record<string, IngestE2EResult['onsight']>;
+  /** 1 - (Europe/Berlin + logger at info) / (UTC + silent), main-thread decoding; and with the decode thread */
+  productionCost?: number;
+  productionCostThread?: number;
   rsyslog?: { msgsPerS: number; seconds: number; written: number; cpuSecondsPerM: number; extracted?: number };
   /** onsight / rsyslog */
   ratio?: number;
@@ -44,9 +56,9 @@ export interface IngestE2EResult {
   patterndbSkipped?: string;
 }
 
-export function stream(n: number): Buffer {
+export function stream(n: number, from = 0): Buffer {
   const parts: string[] = [];
-  for (let i = 0; i < n; i++) {
+  for (let i = from; i < from + n; i++) {
     if (i % 100 === 0) {
       const k = i / 100;
       parts.push(`<30>Nov 23 10:00:00 gw dhcpd[7]: DHCPACK on 10.${(k >> 16) & 255}.${(k >> 8) & 255}.${k & 255} to 52:54:00:${((k >> 16) & 255).toString(16).padStart(2, '0')}:${((k >> 8) & 255).toString(16).padStart(2, '0')}:${(k & 255).toString(16).padStart(2, '0')} via eth0\n`);
@@ -57,13 +69,17 @@ export function stream(n: number): Buffer {
   return Buffer.from(parts.join(''));
 }
 
+/**
+ * The sender runs as its own process, reading the stream from a temp file: the daemon's process
+ * CPU is then the daemon's alone (no sender thread sharing it).
+ */
 const SENDER = `
-const { workerData, parentPort } = require('node:worker_threads');
 const net = require('node:net');
-const { port, data } = workerData;
-const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-const s = net.connect(port, '127.0.0.1', () => {
-  parentPort.postMessage({ started: Date.now() });
+const fs = require('node:fs');
+const [file, port] = process.argv.slice(1);
+const buf = fs.readFileSync(file);
+const s = net.connect(Number(port), '127.0.0.1', () => {
+  process.stdout.write('started ' + Date.now() + '\\n');
   let off = 0;
   const CH = 1 << 20;
   const write = () => {
@@ -77,18 +93,18 @@ const s = net.connect(port, '127.0.0.1', () => {
   };
   write();
 });
-s.on('close', () => parentPort.postMessage({ closed: Date.now() }));
-s.on('error', (e) => parentPort.postMessage({ error: String(e) }));
+s.on('error', (e) => { process.stderr.write(String(e)); process.exit(1); });
 `;
 
-function send(port: number, data: Buffer): Promise<number> {
+/** Start the sender; resolves with the time the connection opened (epoch ms). */
+function send(port: number, file: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    const w = new Worker(SENDER, { eval: true, workerData: { port, data } });
-    w.on('message', (m: { started?: number; error?: string }) => {
-      if (m.started) resolve(m.started);
-      if (m.error) reject(new Error(m.error));
-    });
-    w.on('error', reject);
+    const c = spawn(process.execPath, ['-e', SENDER, file, String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    c.stderr.on('data', (d: Buffer) => (err += d));
+    c.stdout.once('data', (d: Buffer) => resolve(Number(/started (\d+)/.exec(d.toString())?.[1] ?? Date.now())));
+    c.once('exit', (code) => code && reject(new Error(`sender exited ${code}: ${err.slice(0, 300)}`)));
+    c.once('error', reject);
   });
 }
 
@@ -105,32 +121,55 @@ async function freePort(): Promise<number> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function runOnsight(data: Buffer, n: number): Promise<IngestE2EResult['onsight']> {
+/** How the daemon is run: the settings the issue asks to compare. */
+export interface OnsightVariant {
+  name: string;
+  /** ingest.decodeThread */
+  decodeThread: boolean;
+  /** the config's time zone for stamps without an offset */
+  timezone: string;
+  /** the real logger at info, writing JSON lines to a file (else a silent logger) */
+  logInfo: boolean;
+}
+
+type OnsightResult = IngestE2EResult['onsight'];
+
+async function runOnsight(file: string, n: number, v: OnsightVariant): Promise<OnsightResult> {
   const dir = mkdtempSync(join(tmpdir(), 'onsight-bench-'));
   const port = await freePort();
   const { config } = validateConfig({
     state: join(dir, 'state.db'),
-    timezone: 'UTC',
+    timezone: v.timezone,
     inputs: [{ type: 'syslog', listen: `tcp://127.0.0.1:${port}`, format: 'auto', maxConnections: 10 }],
     // the leases are outside the scope: this measures ingestion, not scanning
     policy: { scope: ['192.0.2.0/24'] },
     regions: [{ name: 'r', cidrs: ['192.0.2.0/24'], appliances: ['a'] }],
     scanner: { type: 'dry-run' },
+    ingest: { decodeThread: v.decodeThread },
     http: { enabled: false },
   });
-  const daemon = new Daemon({ config, log: silentLogger() });
+  const logFd = v.logInfo ? openSync(join(dir, 'onsight.log'), 'w') : undefined;
+  const log = logFd === undefined ? silentLogger() : createLogger({ level: 'info', pretty: false, fd: logFd });
+  const daemon = new Daemon({ config, log });
   await daemon.start();
   try {
     const cpu0 = process.cpuUsage();
-    const t0 = await send(port, data);
+    const main0 = procCpuSeconds(process.pid, process.pid);
+    const t0 = await send(port, file);
     const deadline = Date.now() + 300_000;
     while (daemon.ingest.counters.lines < n && Date.now() < deadline) await sleep(5);
     const seconds = (Date.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
+    const mainThreadCpuSeconds = procCpuSeconds(process.pid, process.pid) - main0;
     const c = daemon.ingest.counters;
-    return { msgsPerS: Math.round(c.lines / seconds), seconds, committed: c.lines, sightings: c.sightings, lost: n - c.lines, processCpuSeconds: (cpu.user + cpu.system) / 1e6 };
+    const processCpuSeconds = (cpu.user + cpu.system) / 1e6;
+    return {
+      msgsPerS: Math.round(c.lines / seconds), seconds, committed: c.lines, sightings: c.sightings, lost: n - c.lines, processCpuSeconds,
+      cpuSecondsPerM: processCpuSeconds / (c.lines / 1e6), mainThreadCpuSecondsPerM: mainThreadCpuSeconds / (c.lines / 1e6),
+    };
   } finally {
     await daemon.stop();
+    if (logFd !== undefined) closeSync(logFd);
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -164,7 +203,7 @@ function countNewlines(file: string, state: { pos: number; lines: number }): num
 // rsyslog's $msg keeps the space after `dhcpd[7]:`, hence the rule's leading space
 const DHCP_RULEBASE = 'version=2\nrule=: DHCPACK on %ip:ipv4% to %mac:mac48% via %iface:word%\n';
 
-async function runRsyslog(data: Buffer, n: number, normalize = false): Promise<NonNullable<IngestE2EResult['rsyslog']> | string> {
+async function runRsyslog(file: string, n: number, normalize = false): Promise<NonNullable<IngestE2EResult['rsyslog']> | string> {
   const rsyslogd = ['/usr/sbin/rsyslogd', '/sbin/rsyslogd'].find((p) => existsSync(p));
   if (!rsyslogd) return 'rsyslogd not installed (Debian package rsyslog)';
   if (normalize && !existsSync('/usr/lib/x86_64-linux-gnu/rsyslog/mmnormalize.so') && !existsSync('/usr/lib/rsyslog/mmnormalize.so')) {
@@ -195,20 +234,20 @@ async function runRsyslog(data: Buffer, n: number, normalize = false): Promise<N
   const check = spawnSync(rsyslogd, ['-N1', '-f', join(dir, 'rsyslog.conf')], { encoding: 'utf8' });
   if (check.status !== 0) return `rsyslogd rejected the config: ${check.stderr.slice(0, 300)}`;
   const proc = spawn(rsyslogd, ['-n', '-f', join(dir, 'rsyslog.conf'), '-i', join(dir, 'rsyslogd.pid')], { stdio: 'ignore' });
-  return measurePeer(proc, dir, port, out, data, n, normalize);
+  return measurePeer(proc, dir, port, out, file, n, normalize);
 }
 
 type PeerResult = NonNullable<IngestE2EResult['rsyslog']>;
 
 /** Send the stream to a peer already started on `port`, wait for `n` lines in `out`, stop it. */
-async function measurePeer(proc: ChildProcess, dir: string, port: number, out: string, data: Buffer, n: number, extracting: boolean): Promise<PeerResult> {
+async function measurePeer(proc: ChildProcess, dir: string, port: number, out: string, file: string, n: number, extracting: boolean): Promise<PeerResult> {
   try {
     // wait for the listener
     for (let i = 0; i < 100 && !(await listening(port)); i++) await sleep(50);
     const startLines = countNewlines(out, { pos: 0, lines: 0 }); // the probe connection sent nothing
     const state = { pos: 0, lines: 0 };
     const cpu0 = procCpuSeconds(proc.pid);
-    const t0 = await send(port, data);
+    const t0 = await send(port, file);
     const deadline = Date.now() + 300_000;
     while (countNewlines(out, state) - startLines < n && Date.now() < deadline) await sleep(5);
     const seconds = (Date.now() - t0) / 1000;
@@ -242,7 +281,7 @@ const DHCP_PATTERNDB = `<?xml version='1.0' encoding='UTF-8'?>
 </patterndb>
 `;
 
-async function runSyslogNg(data: Buffer, n: number): Promise<PeerResult | string> {
+async function runSyslogNg(file: string, n: number): Promise<PeerResult | string> {
   const sng = extractedSyslogNg();
   if (typeof sng === 'string') return sng;
   const dir = mkdtempSync(join(tmpdir(), 'onsight-bench-sng-'));
@@ -261,13 +300,13 @@ async function runSyslogNg(data: Buffer, n: number): Promise<PeerResult | string
   const check = spawnSync(sng.bin, ['-s', ...args], { env: sng.env, encoding: 'utf8' });
   if (check.status !== 0) return `syslog-ng rejected the config: ${check.stderr.slice(-600)}`;
   const proc = spawn(sng.bin, ['-F', ...args], { env: sng.env, stdio: 'ignore' });
-  return measurePeer(proc, dir, port, out, data, n, true);
+  return measurePeer(proc, dir, port, out, file, n, true);
 }
 
-/** user + system CPU seconds of a process, all its threads (/proc/PID/stat fields 14 and 15) */
-function procCpuSeconds(pid: number | undefined): number {
+/** user + system CPU seconds of a process, all its threads (/proc/PID/stat fields 14 and 15), or of one thread */
+function procCpuSeconds(pid: number | undefined, tid?: number): number {
   try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
     const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
     return (Number(rest[11]) + Number(rest[12])) / 100; // USER_HZ is 100 on Linux
   } catch {
@@ -286,51 +325,105 @@ function listening(port: number): Promise<boolean> {
   });
 }
 
+const median = (xs: number[]) => {
+  const v = xs.filter(Number.isFinite).sort((x, y) => x - y);
+  return v.length ? v[Math.floor(v.length / 2)] : NaN;
+};
+
+function medianOf<T extends { msgsPerS: number; seconds: number }>(rs: T[]): T {
+  // the round with the median rate, so its other figures belong to the same run
+  const sorted = [...rs].sort((x, y) => x.msgsPerS - y.msgsPerS);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+/** The settings compared: silent UTC (the old bench) and production (a named zone, the real logger at info), each with and without the decode thread. */
+export const VARIANTS: OnsightVariant[] = [
+  { name: 'utc-silent', decodeThread: false, timezone: 'UTC', logInfo: false },
+  { name: 'utc-silent+thread', decodeThread: true, timezone: 'UTC', logInfo: false },
+  { name: 'berlin-info', decodeThread: false, timezone: 'Europe/Berlin', logInfo: true },
+  { name: 'berlin-info+thread', decodeThread: true, timezone: 'Europe/Berlin', logInfo: true },
+];
+
 export async function runIngestE2E(opts: IngestE2EOptions = {}): Promise<IngestE2EResult> {
   const n = opts.messages ?? 1_000_000;
   const print = opts.print ?? false;
-  const data = stream(n);
-  if (print) console.log(`ingest e2e: ${n.toLocaleString()} messages (${(data.length / 1e6).toFixed(0)} MB) over TCP, 99% firewall / 1% DHCP`);
-  const onsight = await runOnsight(data, n);
-  if (print) console.log(`  onsight (framing, parsing, SQLite write): ${onsight.msgsPerS.toLocaleString()} msg/s, ${onsight.committed.toLocaleString()} committed, ${onsight.sightings.toLocaleString()} sightings, ${onsight.lost} lost, ${onsight.seconds.toFixed(2)} s`);
-  const senderCpu0 = process.cpuUsage();
-  const rs = await runRsyslog(data, n);
-  // the sender runs in this process: what this process spent beside rsyslog is the sender's share
-  const senderCpu = process.cpuUsage(senderCpu0);
-  const result: IngestE2EResult = { messages: n, onsight };
-  if (typeof rs !== 'string') onsight.cpuSecondsPerM = (onsight.processCpuSeconds - (senderCpu.user + senderCpu.system) / 1e6) / (n / 1e6);
-  const cpuNote = (x?: number) => (x === undefined || !Number.isFinite(x) ? '' : `, ${x.toFixed(2)} CPU-s per million`);
-  if (typeof rs === 'string') {
-    result.rsyslogSkipped = rs;
-    if (print) console.log(`  rsyslog: skipped (${rs})`);
-  } else {
-    result.rsyslog = rs;
-    result.ratio = onsight.msgsPerS / rs.msgsPerS;
-    if (print) console.log(`  onsight CPU: ${cpuNote(onsight.cpuSecondsPerM).slice(2)} (this process's CPU less the sender's, measured beside rsyslog)\n  rsyslog (imtcp → omfile): ${rs.msgsPerS.toLocaleString()} msg/s, ${rs.written.toLocaleString()} written, ${rs.seconds.toFixed(2)} s${cpuNote(rs.cpuSecondsPerM)}\n  ratio onsight / rsyslog: ${result.ratio.toFixed(2)}`);
+  const rounds = opts.rounds ?? 3;
+  const variants = opts.variants ?? VARIANTS;
+  const tmp = mkdtempSync(join(tmpdir(), 'onsight-bench-stream-'));
+  const file = join(tmp, 'stream.log');
+  // written in slices, so this process (the daemon's) never holds the whole stream
+  writeFileSync(file, '');
+  for (let i = 0; i < n; i += 10_000) appendFileSync(file, stream(Math.min(10_000, n - i), i));
+  if (print) console.log(`ingest e2e: ${n.toLocaleString()} messages (${(statSync(file).size / 1e6).toFixed(0)} MB) over TCP, 99% firewall / 1% DHCP; ${rounds} round(s), receivers take turns within each round, medians; sender in its own process`);
+  const runs: Record<string, OnsightResult[]> = {};
+  const peers: Record<string, (PeerResult | string)[]> = { rsyslog: [], mmnormalize: [], patterndb: [] };
+  try {
+    for (let r = 0; r < rounds; r++) {
+      for (const v of variants) (runs[v.name] ??= []).push(await runOnsight(file, n, v));
+      if (opts.peers !== false) {
+        peers.rsyslog.push(await runRsyslog(file, n));
+        peers.mmnormalize.push(await runRsyslog(file, n, true));
+        peers.patterndb.push(await runSyslogNg(file, n));
+      }
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
   }
-  const peer = (name: string, r: PeerResult | string): number | undefined => {
+  const cpuNote = (x?: number) => (x === undefined || !Number.isFinite(x) ? '' : `, ${x.toFixed(2)} CPU-s per million`);
+  const onsightBy: Record<string, OnsightResult> = {};
+  for (const v of variants) {
+    const m = medianOf(runs[v.name]);
+    m.cpuSecondsPerM = median(runs[v.name].map((x) => x.cpuSecondsPerM ?? NaN));
+    m.mainThreadCpuSecondsPerM = median(runs[v.name].map((x) => x.mainThreadCpuSecondsPerM ?? NaN));
+    onsightBy[v.name] = m;
+    if (print) console.log(`  onsight ${v.name} (decode ${v.decodeThread ? 'in a worker thread' : 'on the main thread'}, ${v.timezone}, logger ${v.logInfo ? 'info → file' : 'silent'}): ${m.msgsPerS.toLocaleString()} msg/s${cpuNote(m.cpuSecondsPerM)} (main thread ${m.mainThreadCpuSecondsPerM?.toFixed(2)}), ${m.committed.toLocaleString()} committed, ${m.sightings.toLocaleString()} sightings, ${m.lost} lost [rounds: ${runs[v.name].map((x) => x.msgsPerS.toLocaleString()).join(', ')}]`);
+  }
+  // the headline: the defaults (decodeThread as configured by default) in UTC with a silent logger
+  const headline = onsightBy[opts.headline ?? variants[0].name] ?? Object.values(onsightBy)[0];
+  const result: IngestE2EResult = { messages: n, onsight: headline, variants: onsightBy };
+  const cost = (a: string, b: string) => (onsightBy[a] && onsightBy[b] ? 1 - onsightBy[b].msgsPerS / onsightBy[a].msgsPerS : undefined);
+  result.productionCost = cost('utc-silent', 'berlin-info');
+  result.productionCostThread = cost('utc-silent+thread', 'berlin-info+thread');
+  if (print && result.productionCost !== undefined) console.log(`  production settings (Europe/Berlin + logger at info) cost against UTC + silent: ${(result.productionCost * 100).toFixed(1)}% (main thread), ${((result.productionCostThread ?? NaN) * 100).toFixed(1)}% (decode thread)`);
+  const peerMedian = (name: string, rs: (PeerResult | string)[]): PeerResult | string | undefined => {
+    const ok = rs.filter((x): x is PeerResult => typeof x !== 'string');
+    if (!ok.length) return rs[0];
+    const m = medianOf(ok);
+    return { ...m, cpuSecondsPerM: median(ok.map((x) => x.cpuSecondsPerM)) };
+  };
+  const describe = (name: string, r: PeerResult | string | undefined): number | undefined => {
+    if (r === undefined) return undefined;
     if (typeof r === 'string') {
       if (print) console.log(`  ${name}: skipped (${r})`);
       return undefined;
     }
-    const ratio = onsight.msgsPerS / r.msgsPerS;
-    if (print) console.log(`  ${name} (DHCPACK ip/mac/iface → file): ${r.msgsPerS.toLocaleString()} msg/s, ${r.written.toLocaleString()} written, ${r.extracted?.toLocaleString()} with fields extracted, ${r.seconds.toFixed(2)} s${cpuNote(r.cpuSecondsPerM)}\n  ratio onsight / ${name}: ${ratio.toFixed(2)}`);
+    const ratio = headline.msgsPerS / r.msgsPerS;
+    if (print) {
+      const each = variants.map((v) => `${v.name} ${(onsightBy[v.name].msgsPerS / r.msgsPerS).toFixed(2)}`).join(', ');
+      console.log(`  ${name}: ${r.msgsPerS.toLocaleString()} msg/s, ${r.written.toLocaleString()} written${r.extracted !== undefined ? `, ${r.extracted.toLocaleString()} with fields extracted` : ''}, ${r.seconds.toFixed(2)} s${cpuNote(r.cpuSecondsPerM)}\n    ratio onsight / ${name}: ${each}`);
+    }
     return ratio;
   };
-  const mm = await runRsyslog(data, n, true);
+  const rs = peerMedian('rsyslog', peers.rsyslog);
+  if (typeof rs === 'string') result.rsyslogSkipped = rs;
+  else if (rs) result.rsyslog = rs;
+  result.ratio = describe('rsyslog (imtcp → omfile)', rs);
+  const mm = peerMedian('mmnormalize', peers.mmnormalize);
   if (typeof mm === 'string') result.mmnormalizeSkipped = mm;
-  else result.mmnormalize = mm;
-  result.ratioMmnormalize = peer('rsyslog mmnormalize', mm);
-  const pdb = await runSyslogNg(data, n);
+  else if (mm) result.mmnormalize = mm;
+  result.ratioMmnormalize = describe('rsyslog mmnormalize (DHCPACK ip/mac/iface → file)', mm);
+  const pdb = peerMedian('patterndb', peers.patterndb);
   if (typeof pdb === 'string') result.patterndbSkipped = pdb;
-  else result.patterndb = pdb;
-  result.ratioPatterndb = peer('syslog-ng PatternDB', pdb);
+  else if (pdb) result.patterndb = pdb;
+  result.ratioPatterndb = describe('syslog-ng PatternDB (DHCPACK ip/mac/iface → file)', pdb);
   return result;
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const n = Number(process.argv[2] ?? 1_000_000);
-  runIngestE2E({ messages: n, print: true }).then(() => process.exit(0), (err: Error) => {
+  const rounds = Number(process.argv.find((a) => a.startsWith('--rounds='))?.slice(9) ?? 3);
+  const only = process.argv.find((a) => a.startsWith('--variants='))?.slice(11).split(',');
+  runIngestE2E({ messages: n, print: true, rounds, peers: !process.argv.includes('--no-peers'), variants: only ? VARIANTS.filter((v) => only.includes(v.name)) : undefined }).then(() => process.exit(0), (err: Error) => {
     console.error(err);
     process.exit(1);
   });

@@ -5,11 +5,16 @@
  *    tight-api, appliance-outage — onsight against immediate / twice-daily / batch-15min /
  *    reservation / oracle.
  * 2. RSS with 100k identities: 100k distinct sightings through Inventory.commitBatch into a
- *    temp-file SQLite (in a child process, so the figure is the inventory's alone).
+ *    temp-file SQLite (in a child process, so the figure is the inventory's alone); and 1M
+ *    identities through the whole daemon (bench/rss-daemon.ts: TCP, restart with a full sweep,
+ *    status, metrics; 100k with --quick; about 10 minutes at 1M on a busy 2-core machine).
  * 3. Sighting → launch-call latency p50/p99 through the live daemon: syslog over loopback UDP,
  *    the real Qualys client against the Qualys emulator, launch calls timed at the client.
  * 4. Ingestion figures from bench/ingest-source.ts (runSourceBench), when present; end to end over
- *    TCP (bench/ingest-e2e.ts) and over HTTP (bench/ingest-http.ts, HEC /raw), side by side.
+ *    TCP (bench/ingest-e2e.ts: UTC + silent logger and Europe/Berlin + logger at info, each with and
+ *    without the decode thread, against rsyslog, mmnormalize and PatternDB, medians of 3 rounds,
+ *    CPU-s per million); UDP at 200k msg/s through the daemon (bench/udp-e2e.ts, C sender); and
+ *    over HTTP (bench/ingest-http.ts, HEC /raw), side by side.
  *
  * Whole run: a few minutes on 2 cores. `node dist/bench/run.js --quick` shortens everything.
  */
@@ -71,6 +76,18 @@ async function rssBench(): Promise<void> {
   });
   out(`RSS with ${r.identities.toLocaleString('en')} identities (temp-file SQLite, ${n.toLocaleString('en')} sightings via commitBatch in ${r.secs.toFixed(1)} s = ${Math.round(n / r.secs).toLocaleString('en')}/s):`);
   out(`  process RSS ${r.rssAfterMB.toFixed(0)} MiB (empty inventory ${r.rssBeforeMB.toFixed(0)} MiB; +${(r.rssAfterMB - r.rssBeforeMB).toFixed(0)} MiB)`);
+}
+
+/** N identities through the whole daemon (bench/rss-daemon.ts), in its own process. */
+async function rssDaemonBench(n: number): Promise<void> {
+  const r = await new Promise<import('./rss-daemon.js').RssDaemonResult>((resolve, reject) => {
+    const c = fork(fileURLToPath(new URL('./rss-daemon.js', import.meta.url)), [String(n)], { execArgv: ['--expose-gc'] });
+    c.once('message', (m) => resolve(m as never));
+    c.once('error', reject);
+    c.once('exit', (code) => code && reject(new Error(`rss-daemon exited ${code}`)));
+  });
+  out(`RSS with ${r.identities.toLocaleString('en')} identities through the whole daemon (${n.toLocaleString('en')} DHCPACKs over TCP in ${r.ingestSeconds.toFixed(0)} s; restarted: full sweep ${r.sweepSeconds.toFixed(1)} s, status ${r.statusSeconds.toFixed(2)} s over ${r.present.toLocaleString('en')} present, metrics ${r.metricsSeconds.toFixed(2)} s):`);
+  out(`  RSS after ingest ${r.rssAfterIngestMiB.toFixed(0)} MiB, after restart + sweep + status + metrics ${r.rssAfterRestartMiB.toFixed(0)} MiB, peak ${r.peakRssMiB.toFixed(0)} MiB (target < 300 MiB; peaks by phase ${JSON.stringify(r.phasePeakMiB)}); JS heap ${r.heapUsedMiB.toFixed(0)} MiB`);
 }
 
 // ------------------------------------------------------------------------------ 3. daemon latency
@@ -243,8 +260,11 @@ async function ingestBench(): Promise<void> {
   out(JSON.stringify(r));
   out('\n## Ingestion end to end (bench/ingest-e2e.ts: the daemon — framing, parsing, SQLite — against rsyslog imtcp→omfile and the parsing peers rsyslog mmnormalize and syslog-ng PatternDB, same stream)');
   const { runIngestE2E } = await import('./ingest-e2e.js');
-  const e = await runIngestE2E({ messages: quick ? 200_000 : 1_000_000, print: true });
+  const e = await runIngestE2E({ messages: quick ? 200_000 : 1_000_000, rounds: quick ? 1 : 3, print: true });
   out(JSON.stringify(e));
+  out('\n## UDP through the whole daemon (bench/udp-e2e.ts: C sendmmsg sender at 200k msg/s, receive thread, loss and counted drops)');
+  const { runUdpE2E } = await import('./udp-e2e.js');
+  for (const decodeThread of [false, true]) await runUdpE2E({ rate: 200_000, seconds: quick ? 2 : 5, decodeThread, udpThread: true, print: true });
   out('\n## Ingestion over HTTP (bench/ingest-http.ts: the same stream as Splunk HEC /raw requests into the daemon\'s HTTP input)');
   const { runHttpIngest } = await import('./ingest-http.js');
   const h = await runHttpIngest({ messages: quick ? 100_000 : 200_000, print: true });
@@ -267,6 +287,7 @@ async function main(): Promise<void> {
   if (want('memory')) {
     out('\n# Memory');
     await rssBench();
+    await rssDaemonBench(quick ? 100_000 : 1_000_000);
   }
   if (want('latency')) {
     out('\n# Latency');

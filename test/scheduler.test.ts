@@ -249,19 +249,31 @@ describe.each(STORE_KINDS)('scheduler on $name', (kind) => {
       scanner.finish(scanner.launches[n - 1].ref);
       await sched.tick();
     }
-    // nothing waits: the running scan is followed only every idlePollS
+    // nothing waits: no call before the scan can have ended; one when it has likely ended (so
+    // `onsight scans` shows the end soon after it); a scan running long past every learned
+    // duration is then followed only every idlePollS
     await see({ ip: '10.20.1.9', mac: mac(9), durationS: 86400 });
     await sched.tick();
     let before = lists();
-    for (let m = 1; m <= 15; m++) {
+    const callsAt: number[] = [];
+    for (let m = 1; m <= 40; m++) {
       clock.t += 60_000;
+      const n = lists();
       await sched.tick();
+      if (lists() > n) callsAt.push(m);
     }
-    expect(lists()).toBe(before);
+    expect(callsAt[0]).toBeGreaterThanOrEqual(9); // not before a 10-minute scan could have ended
+    expect(callsAt[0]).toBeLessThanOrEqual(12);
+    expect(callsAt).toHaveLength(2); // the likely end, then the idle call 30 minutes later
+    expect(callsAt[1] - callsAt[0]).toBe(30);
     scanner.finish(scanner.launches[3].ref);
-    clock.t += 16 * 60_000;
+    before = lists();
+    clock.t += 60_000;
     await sched.tick();
-    expect(lists()).toBe(before + 1); // 31 minutes after the last call: one call records the result
+    expect(lists()).toBe(before); // past every learned duration: it waits for the idle call
+    clock.t += 30 * 60_000;
+    await sched.tick();
+    expect(lists()).toBe(before + 1); // the idle call records the result
     // now a host waits for the region: no call before a scan could have ended (10 minutes), then one
     await see({ ip: '10.20.1.10', mac: mac(10), durationS: 86400 });
     await sched.tick();

@@ -50,6 +50,8 @@ const syslogInput = z.object({
   maxConnections: z.number().int().positive().default(1000),
   maxConnectionsPerSender: z.number().int().positive().default(32),
   udpRecvBufferBytes: z.number().int().positive().default(8 * 1024 * 1024),
+  // UDP: the socket lives in a worker thread that drains the kernel buffer while the main thread commits
+  receiveThread: z.boolean().default(true),
   // a message that is not UTF-8 is kept (RFC 5424 §6.4) and read as Latin-1 or UTF-8 with U+FFFD
   invalidUtf8: z.enum(['latin1', 'replace']).default('latin1'),
   tls: z.object({
@@ -122,6 +124,10 @@ export const configSchema = z.object({
     /** host-name globs handed out centrally (e.g. lt-*): these link on the name alone; others need the same user on both sides */
     linkHostPatterns: z.array(z.string().min(1).max(253)).default([]),
   }).strict().default({ defaultLeaseS: 3600, maxSessionS: 86400, retention: 90 * 86400, linkHostnames: true, linkHostPatterns: [] }),
+  ingest: z.object({
+    /** decode (header, detection, parsing) in a worker thread, so a second core does it; commits stay on the main thread */
+    decodeThread: z.boolean().default(false),
+  }).strict().default({ decodeThread: false }),
   policy: z.object({
     rescanAfter: duration.default(30 * 86400),
     /** a present device is due this long before its rescan window runs out (default: a seventh of the window, at most a day) */

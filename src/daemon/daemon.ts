@@ -183,7 +183,8 @@ export class Daemon {
     }, log.child({ stage: 'notify' }), this.startedAt);
     this.scheduler = this.buildScheduler(this.store.scheduler);
     this.ingest = new Ingest(this.registry, this.inventory, (s, r) => this.committed(s, r), log.child({ stage: 'ingest' }), {
-      zone: config.timezone, storeHealth: this.storeHealth, append: pgStore && cluster ? inboxAppend(pgStore, cluster.node) : undefined,
+      zone: config.timezone, storeHealth: this.storeHealth, decodeThread: config.ingest.decodeThread, parsersDirectory: config.parsers.directory,
+      append: pgStore && cluster ? inboxAppend(pgStore, cluster.node) : undefined,
     });
 
     if (!cluster) {
@@ -191,6 +192,7 @@ export class Daemon {
       await this.scheduler.reconcile();
       await this.scheduler.sweep();
     }
+    await this.ingest.ready();
     this.inputs = await startInputs(config.inputs, this.ingest, cluster ? nodeScoped(this.inventory, cluster.node) : this.inventory, log, this.freshness);
     this.timers.push(setInterval(() => this.kick(), this.opts.tickMs ?? 1000));
     // a write that fails (disk full, lock held elsewhere) is reported and tried again next time, never fatal

@@ -5,14 +5,20 @@
  * and its `committed` callback runs only after its transaction is durable. Batching keeps the write
  * rate high; the high-water mark makes sources pause (TCP reads, file reads) instead of growing
  * memory when the inventory is slow.
+ *
+ * With a decode thread (config `ingest.decodeThread`), header parsing, detection and parsing run
+ * on the second core: batches go out and come back in order, and are committed here in that order,
+ * so file checkpoints still advance only with the sightings of the lines before them.
  */
 import type { Logger } from '../log.js';
 import type { ApplyResult, Inventory } from '../inventory/inventory.js';
-import { LineDecoder } from '../parsers/decoder.js';
+import type { DecoderCounters } from '../parsers/decoder.js';
 import type { ParserRegistry } from '../parsers/registry.js';
 import type { Sighting } from '../sighting.js';
 import type { CommitGroup, FileCheckpoint, LineSink, RawLine, SourcePosition } from '../sources/types.js';
 import type { StoreHealth } from '../store/health.js';
+import { Decoders } from './decoders.js';
+import { DecodeThread, decodeThreadEntry, type DecodedLines } from './decode-client.js';
 
 export interface IngestOptions {
   zone: string;
@@ -28,6 +34,10 @@ export interface IngestOptions {
    * `committed` callback here.
    */
   append?: AppendBatch;
+  /** decode in a worker thread (header, detection, parsing); commits stay on this thread */
+  decodeThread?: boolean;
+  /** the user's parser plug-in directory, which the decode thread loads too */
+  parsersDirectory?: string;
 }
 
 /** A sighting with the line it came from, for the cluster inbox's duplicate key. */
@@ -48,7 +58,7 @@ export interface IngestCounters {
   sightings: number;
   commits: number;
   commitErrors: number;
-  /** lines waiting for the next commit */
+  /** lines waiting for the next commit (buffered, or being decoded) */
   pending: number;
   /** committed sightings by format, then kind (for /metrics) */
   byFormatKind: Record<string, Record<string, number>>;
@@ -56,20 +66,39 @@ export interface IngestCounters {
 
 export type CommittedHandler = (sightings: Sighting[], results: ApplyResult[]) => void | Promise<void>;
 
+/** A batch in the commit queue. */
+interface Batch {
+  lines: RawLine[];
+  /** decoded (by the thread), or to be decoded as it commits */
+  ready: boolean;
+  /** the decode thread's answer; undefined: decode on this thread */
+  decoded?: DecodedLines;
+  /** settles (never rejects) once the batch is ready */
+  done: Promise<void>;
+}
+
+/** batches out to the decode thread at once: one being decoded, one queued behind it */
+const MAX_IN_FLIGHT = 2;
+
 export class Ingest implements LineSink {
   readonly counters: IngestCounters = { lines: 0, sightings: 0, commits: 0, commitErrors: 0, pending: 0, byFormatKind: {} };
   private buf: RawLine[] = [];
-  private readonly decoders = new Map<string, LineDecoder>();
+  private readonly decoders: Decoders;
+  private thread: DecodeThread | undefined;
+  /** batches cut from the buffer, committed in this order (with a decode thread: decoded there first) */
+  private queue: Batch[] = [];
+  private queuedLines = 0;
   private drainers: (() => void)[] = [];
   private scheduled = false;
   private readonly highWater: number;
   private readonly maxBatch: number;
   private retryTimer: NodeJS.Timeout | undefined;
-  /** the flush in progress: one at a time, so batches commit in order */
-  private flushing: Promise<boolean> | undefined;
+  /** the commit pass in progress: one at a time, so batches commit in order */
+  private committing: Promise<boolean> | undefined;
+  private closing = false;
 
   constructor(
-    private readonly registry: ParserRegistry,
+    registry: ParserRegistry,
     private readonly inventory: Inventory,
     private readonly onCommitted: CommittedHandler,
     private readonly log: Logger,
@@ -77,86 +106,154 @@ export class Ingest implements LineSink {
   ) {
     this.highWater = opts.highWater ?? 20_000;
     this.maxBatch = opts.maxBatch ?? 5_000;
+    this.decoders = new Decoders(registry, opts.zone);
+    if (opts.decodeThread) {
+      const entry = decodeThreadEntry();
+      if (entry) this.thread = new DecodeThread(entry, { zone: opts.zone, parsersDirectory: opts.parsersDirectory }, log);
+      else log.warn('ingest.decodeThread: no compiled decode thread (run npx tsc); decoding on the main thread');
+    }
   }
 
-  decoder(format: string): LineDecoder {
-    let d = this.decoders.get(format);
-    if (!d) {
-      d = new LineDecoder(this.registry, format, this.opts.zone);
-      this.decoders.set(format, d);
-    }
-    return d;
+  /** Settles once the decode thread (if any) has loaded its parsers, so inputs start into a ready pipeline. */
+  async ready(): Promise<void> {
+    await this.thread?.ready;
+    if (this.thread?.failed) this.log.error('the decode thread could not start; decoding on the main thread');
+  }
+
+  /** where lines are decoded now */
+  get decodesIn(): 'thread' | 'main' {
+    return this.thread && !this.thread.failed ? 'thread' : 'main';
   }
 
   /** A new zone for stamps without one: decoders are rebuilt (their per-source state starts over). */
   setZone(zone: string): void {
     if (zone === this.opts.zone) return;
     this.opts.zone = zone;
-    this.decoders.clear();
+    this.decoders.setZone(zone);
+    this.thread?.setZone(zone);
   }
 
-  allDecoders(): Map<string, LineDecoder> {
-    return this.decoders;
+  decoderCounters(): DecoderCounters[] {
+    const mine = Object.values(this.decoders.counters());
+    return this.thread ? [...Object.values(this.thread.counters), ...mine] : mine;
+  }
+
+  private get backlog(): number {
+    return this.buf.length + this.queuedLines;
   }
 
   push(line: RawLine): boolean {
     this.buf.push(line);
-    this.counters.pending = this.buf.length;
+    this.counters.pending = this.backlog;
     if (!this.scheduled) {
       this.scheduled = true;
-      setImmediate(() => void this.flush());
+      setImmediate(() => this.pump());
     }
-    return this.buf.length < this.highWater;
+    return this.backlog < this.highWater;
   }
 
   onDrain(cb: () => void): void {
     this.drainers.push(cb);
   }
 
-  /** Decode and commit everything buffered. Resolves false if the commit failed (lines kept for a retry). */
-  flush(): Promise<boolean> {
-    this.scheduled = false;
-    this.flushing ??= this.flushAll().finally(() => {
-      this.flushing = undefined;
-    });
-    return this.flushing;
-  }
-
-  private async flushAll(): Promise<boolean> {
-    while (this.buf.length) {
-      let end = Math.min(this.buf.length, this.maxBatch);
-      // a commit group goes whole into one transaction
-      while (end < this.buf.length && this.buf[end].group !== undefined && this.buf[end].group === this.buf[end - 1].group) end++;
-      const batch = this.buf.slice(0, end);
-      if (!(await this.commit(batch))) {
-        this.retryTimer ??= setTimeout(() => {
-          this.retryTimer = undefined;
-          void this.flush();
-        }, 1000);
-        return false;
-      }
-      this.buf = this.buf.slice(batch.length);
-      this.counters.pending = this.buf.length;
-    }
+  private drained(): void {
     const d = this.drainers;
     this.drainers = [];
     for (const cb of d) cb();
+  }
+
+  /** The next batch off the buffer: at most maxBatch lines, a commit group never split. */
+  private cut(): RawLine[] {
+    let end = Math.min(this.buf.length, this.maxBatch);
+    while (end < this.buf.length && this.buf[end].group !== undefined && this.buf[end].group === this.buf[end - 1].group) end++;
+    const batch = this.buf.slice(0, end);
+    this.buf = this.buf.slice(end);
+    return batch;
+  }
+
+  /**
+   * Move buffered lines into the commit queue. Without a decode thread every batch is ready at
+   * once (decoded as it commits). With one, a full batch goes out whenever fewer than two are out,
+   * a partial one only when none is (batches stay large under load, latency low when quiet).
+   */
+  private pump(force = false): void {
+    this.scheduled = false;
+    const thread = this.thread && !this.thread.failed ? this.thread : undefined;
+    while (this.buf.length) {
+      const out = this.queue.filter((b) => !b.ready).length;
+      if (thread && !(out < MAX_IN_FLIGHT && (force || out === 0 || this.buf.length >= this.maxBatch))) break;
+      const lines = this.cut();
+      const b: Batch = { lines, ready: !thread, done: Promise.resolve() };
+      if (thread) {
+        b.done = thread.decode(lines).then((d) => {
+          b.decoded = d;
+        }, (err: Error) => {
+          // the thread is gone for good: decode here (its per-source parser state is lost, nothing else)
+          this.log.error({ err: { message: err.message } }, 'decoding on the main thread from now on');
+          b.decoded = this.decodeHere(lines);
+        }).then(() => {
+          b.ready = true;
+          void this.commitAll();
+        });
+      }
+      this.queue.push(b);
+      this.queuedLines += lines.length;
+    }
+    this.counters.pending = this.backlog;
+    void this.commitAll();
+  }
+
+  /** Commit the ready batches at the head of the queue, in order, one pass at a time. Resolves false when a commit failed (the batch is kept for a retry). */
+  private commitAll(): Promise<boolean> {
+    this.committing ??= this.commitHead().then((ok) => {
+      this.committing = undefined;
+      // a batch that became ready as the pass ended
+      if (ok && !this.closing && !this.retryTimer && this.queue[0]?.ready) void this.commitAll();
+      return ok;
+    });
+    return this.committing;
+  }
+
+  private async commitHead(): Promise<boolean> {
+    while (this.queue.length && this.queue[0].ready && !this.retryTimer) {
+      const b = this.queue[0];
+      if (!(await this.commit(b.lines, b.decoded))) {
+        if (!this.closing) {
+          this.retryTimer = setTimeout(() => {
+            this.retryTimer = undefined;
+            void this.commitAll();
+          }, 1000);
+        }
+        return false;
+      }
+      this.queue.shift();
+      this.queuedLines -= b.lines.length;
+      this.counters.pending = this.backlog;
+      if (!this.closing && this.buf.length) this.pump();
+    }
+    if (this.backlog <= this.highWater / 2) this.drained();
     return true;
   }
 
-  private async commit(batch: RawLine[]): Promise<boolean> {
+  private decodeHere(lines: RawLine[]): DecodedLines {
+    return lines.map((l) => (l.sightings ? undefined : this.decoders.get(l.format ?? 'auto').decode(l.text, { receivedAt: l.receivedAt, source: l.source, line: l.line, syslog: l.syslog }).sightings));
+  }
+
+  /** Commit one batch with its checkpoints; `decoded` when the decode thread already parsed it. */
+  private async commit(batch: RawLine[], decoded: DecodedLines = this.decodeHere(batch)): Promise<boolean> {
     const sightings: Sighting[] = [];
     const entries: IngestedSighting[] = [];
     const checkpoints = new Map<string, FileCheckpoint>();
     const groups = new Set<CommitGroup>();
     const positions = new Map<string, SourcePosition>();
-    for (const l of batch) {
-      const found = l.sightings ?? this.decoder(l.format ?? 'auto').decode(l.text, { receivedAt: l.receivedAt, source: l.source, line: l.line, syslog: l.syslog }).sightings;
-      found.forEach((s, i) => {
+    for (let i = 0; i < batch.length; i++) {
+      const l = batch[i];
+      const found = l.sightings ?? decoded[i] ?? [];
+      found.forEach((s, k) => {
         if (l.group?.accept && !l.group.accept(s)) return;
         sightings.push(s);
         // sightings a source decoded itself (a lease-file snapshot) have no line of their own
-        if (this.opts.append) entries.push({ sighting: s, raw: l.sightings ? undefined : found.length > 1 ? `${l.text}\0${i}` : l.text, sender: l.sender, source: l.source });
+        if (this.opts.append) entries.push({ sighting: s, raw: l.sightings ? undefined : found.length > 1 ? `${l.text}\0${k}` : l.text, sender: l.sender, source: l.source });
       });
       if (l.checkpoint) checkpoints.set(l.checkpoint.path, l.checkpoint);
       if (l.group) {
@@ -170,7 +267,7 @@ export class Ingest implements LineSink {
       else results = await this.inventory.commitBatch(sightings, [...checkpoints.values()], Date.now(), [...positions.values()]);
     } catch (err) {
       this.counters.commitErrors++;
-      if (this.opts.storeHealth) this.opts.storeHealth.failed('ingest', err, `keeping ${this.buf.length} lines and retrying every second`);
+      if (this.opts.storeHealth) this.opts.storeHealth.failed('ingest', err, `keeping ${this.backlog} lines and retrying every second`);
       else this.log.error({ err: { message: (err as Error).message } }, 'could not write to the state database; keeping the lines and retrying');
       return false;
     }
@@ -196,12 +293,23 @@ export class Ingest implements LineSink {
     return true;
   }
 
+  /** Commit everything received (decoded first), then stop the decode thread. */
   async close(): Promise<void> {
+    this.closing = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
-    if (this.flushing) await this.flushing;
-    if (await this.flush()) return;
+    this.retryTimer = undefined;
+    let ok = true;
+    while (ok && (this.buf.length || this.queue.length)) {
+      this.pump(true);
+      await Promise.all(this.queue.map((b) => b.done));
+      if (this.committing) await this.committing;
+      ok = await this.commitAll();
+    }
+    await this.thread?.close();
+    if (ok) return;
     // the database refuses: whoever waits for these lines (an HTTP client) is told, and retries
     const err = new Error('the state database refused the commit at shutdown');
-    for (const g of new Set(this.buf.map((l) => l.group))) g?.failed?.(err);
+    const left = [...this.queue.flatMap((b) => b.lines), ...this.buf];
+    for (const g of new Set(left.map((l) => l.group))) g?.failed?.(err);
   }
 }

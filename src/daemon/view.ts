@@ -44,7 +44,7 @@ export function daemonView(d: ViewedParts): DaemonView {
     config: () => d.config,
     inputs: () => d.inputs,
     ingestCounters: () => d.ingest.counters,
-    decoderCounters: () => [...d.ingest.allDecoders().values()].map((x) => x.counters),
+    decoderCounters: () => d.ingest.decoderCounters(),
     scanner: () => ({ kind: d.scanner.kind, allowance: d.scanner.allowance(), block: d.scheduler.scannerBlock() }),
     schedulerCounters: () => d.scheduler.counters,
     applianceLoad: (name) => d.scheduler.applianceLoad(name),
@@ -58,7 +58,7 @@ export function daemonView(d: ViewedParts): DaemonView {
       return out;
     },
     endedIntentCounts: () => d.scheduler.store.endedIntentCounts(),
-    presentBindings: (now) => d.inventory.presentBindings(now),
+    presentBindingPages: (now) => d.inventory.presentBindingPages(now),
     async endedBindings(since, now): Promise<EndedBinding[]> {
       return (await d.inventory.endedBindings(since, now)).map((e) => ({
         view: {

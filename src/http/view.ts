@@ -39,7 +39,8 @@ export interface DaemonView {
   recentIntents(limit: number): Promise<(Intent & { targets: number })[]>;
   /** ended intents in the state database by region, appliance and final state (durable counts) */
   endedIntentCounts(): Promise<{ region: string; appliance: string; state: string; n: number }[]>;
-  presentBindings(now: number): Promise<BindingView[]>;
+  /** every present binding, a page at a time (a fleet may be 1M) */
+  presentBindingPages(now: number): AsyncIterable<BindingView[]>;
   /** bindings that ended since `since`, newest first (at most 20 000) */
   endedBindings(since: number, now: number): Promise<EndedBinding[]>;
   inventoryCounts(now: number): Promise<{ identities: number; present: number }>;

@@ -153,6 +153,12 @@ export class SqliteInventory implements Inventory {
         WHERE b.end_at IS NOT NULL AND b.end_at >= @since ORDER BY b.end_at DESC LIMIT 20000`),
       presentIds: db.prepare(`SELECT b.id, i.last_scanned_at FROM bindings b JOIN identities i ON i.id = b.identity_id
         WHERE b.end_at IS NULL AND (b.expires_at IS NULL OR b.expires_at >= ?) ORDER BY b.ip`).raw(),
+      // keyset pages over the open-binding index (ip, then id): a pass over 1M bindings holds one page
+      presentPage: db.prepare(`${BINDING_SELECT.replace('FROM bindings b JOIN', 'FROM bindings b INDEXED BY bindings_open_ip JOIN')} WHERE b.end_at IS NULL AND (b.expires_at IS NULL OR b.expires_at >= @now)
+        AND (b.ip > @ip OR (b.ip = @ip AND b.id > @id)) ORDER BY b.ip, b.id LIMIT @n`),
+      presentIdsPage: db.prepare(`SELECT b.id, b.ip, i.last_scanned_at FROM bindings b INDEXED BY bindings_open_ip JOIN identities i ON i.id = b.identity_id
+        WHERE b.end_at IS NULL AND (b.expires_at IS NULL OR b.expires_at >= @now) AND (b.ip > @ip OR (b.ip = @ip AND b.id > @id))
+        ORDER BY b.ip, b.id LIMIT @n`).raw(),
     };
   }
 
@@ -324,6 +330,38 @@ export class SqliteInventory implements Inventory {
 
   presentBindings(now: number): Promise<BindingView[]> {
     return this.gate.run(() => (this.stmt.present.all(now) as BindingRow[]).map(toView));
+  }
+
+  /**
+   * presentBindings(now) a page at a time (same order), so a pass over a fleet of 1M holds one page
+   * in memory, not the whole fleet (status page, metrics, views).
+   */
+  async *presentBindingPages(now: number, pageSize = 5000): AsyncGenerator<BindingView[]> {
+    let after = { ip: '', id: 0 };
+    for (;;) {
+      const from = after;
+      // between pages the event loop turns (sockets, timers): a pass over 1M is not one long block
+      if (from.id) await new Promise((r) => setImmediate(r));
+      const rows = await this.gate.run(() => this.stmt.presentPage.all({ now, ...from, n: pageSize }) as BindingRow[]);
+      if (rows.length) yield rows.map(toView);
+      if (rows.length < pageSize) return;
+      const last = rows[rows.length - 1];
+      after = { ip: last.ip, id: last.id };
+    }
+  }
+
+  /** presentIds(now) a page at a time (the periodic sweep). */
+  async *presentIdPages(now: number, pageSize = 10_000): AsyncGenerator<{ id: number; lastScannedAt?: number }[]> {
+    let after = { ip: '', id: 0 };
+    for (;;) {
+      const from = after;
+      if (from.id) await new Promise((r) => setImmediate(r));
+      const rows = await this.gate.run(() => this.stmt.presentIdsPage.all({ now, ...from, n: pageSize }) as [number, string, number | null][]);
+      if (rows.length) yield rows.map(([id, , at]) => (at === null ? { id } : { id, lastScannedAt: at }));
+      if (rows.length < pageSize) return;
+      const last = rows[rows.length - 1];
+      after = { ip: last[1], id: last[0] };
+    }
   }
 
   /** The bindings an identity holds now (onsight rescan / skip name devices, not addresses). */

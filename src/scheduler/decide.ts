@@ -159,24 +159,29 @@ export class Decider {
     const queued = await store.queuedIds();
     const waiting = this.rehomeDue ? new Set((await store.allQueued()).filter((q) => q.intentId === undefined).map((q) => q.bindingId)) : undefined;
     this.rehomeDue = false;
-    const ids: number[] = [];
-    for (const p of await inventory.presentIds(now)) {
-      if (waiting?.has(p.id)) {
+    let enqueued = 0;
+    // a page at a time, one transaction each: a fleet of 1M is never held as objects, nor written in one transaction
+    for await (const page of inventory.presentIdPages(now)) {
+      const ids: number[] = [];
+      for (const p of page) {
+        if (waiting?.has(p.id)) {
+          ids.push(p.id);
+          continue;
+        }
+        if (queued.has(p.id)) continue;
+        // Skip what consider() would find unchanged: still scanned recently (scope, exclusion and
+        // region depend only on the address, which a binding never changes), with that same answer
+        // already logged, so re-evaluating would neither enqueue nor log anything.
+        const r = this.recent.get(p.id);
+        if (r && r.lastScannedAt === p.lastScannedAt && now < r.until && this.lastReason.get(p.id) === RECENT_KEY) {
+          this.plan.at(p.id, r.until);
+          continue;
+        }
         ids.push(p.id);
-        continue;
       }
-      if (queued.has(p.id)) continue;
-      // Skip what consider() would find unchanged: still scanned recently (scope, exclusion and
-      // region depend only on the address, which a binding never changes), with that same answer
-      // already logged, so re-evaluating would neither enqueue nor log anything.
-      const r = this.recent.get(p.id);
-      if (r && r.lastScannedAt === p.lastScannedAt && now < r.until && this.lastReason.get(p.id) === RECENT_KEY) {
-        this.plan.at(p.id, r.until);
-        continue;
-      }
-      ids.push(p.id);
+      enqueued += await this.consider(ids);
     }
-    return this.consider(ids);
+    return enqueued;
   }
 
   private async log(b: Pick<BindingView, 'id' | 'ip' | 'identityId'>, decision: DecisionKind, reason: string, now: number): Promise<void> {

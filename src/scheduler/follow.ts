@@ -114,18 +114,35 @@ export class Follower {
     const blocking = await this.blockingScans(running, now);
     // with nothing waiting, a poll only records results: a scarce allowance does that a sixth as often
     const idleMs = (this.core.opts.idlePollS ?? 60 * this.core.opts.pollIntervalS) * 1000 * (this.core.budget.scarce() ? 6 : 1);
-    if (blocking.length === 0) return now - this.lastPollAt >= idleMs;
+    if (blocking.length === 0) {
+      if (now - this.lastPollAt >= idleMs) return true;
+      // Nothing waits, but an operator reading `onsight scans` (and the notifications) should learn
+      // of an end soon after it, not an idle interval later: one call when a scan has likely ended
+      // by the learned durations. Scans already past every learned duration wait for the idle call;
+      // a scarce allowance keeps to the idle call alone.
+      if (this.core.budget.scarce() || this.durations.count < 3) return false;
+      return (await this.endChance(running, now, true)) >= 0.7;
+    }
     if (this.durations.count < 3) return true;
+    return (await this.endChance(blocking, now, false)) >= 0.7;
+  }
+
+  /**
+   * The summed chances that each scan ended since the last call, by the learned durations. A scan
+   * older than every learned duration adds more the longer we wait (or nothing, with `freshOnly`).
+   */
+  private async endChance(scans: Intent[], now: number, freshOnly: boolean): Promise<number> {
     const interval = this.pollIntervalMs();
     let chance = 0;
-    for (const i of blocking) {
+    for (const i of scans) {
       const start = i.launchedAt ?? i.createdAt;
       const size = await this.size(i);
       const f0 = this.durations.cdf(this.lastPollAt - start, size);
       const f1 = this.durations.cdf(now - start, size);
-      chance += f0 >= 1 ? (now - this.lastPollAt) / (5 * interval) : (f1 - f0) / (1 - f0);
+      if (f0 >= 1) chance += freshOnly ? 0 : (now - this.lastPollAt) / (5 * interval);
+      else chance += (f1 - f0) / (1 - f0);
     }
-    return chance >= 0.7;
+    return chance;
   }
 
   /** Running scans past their maximum age and not yet looked up: they are worth a call of their own. */

@@ -89,6 +89,8 @@ export interface SourceCounters {
   refused?: Record<string, number>;
   /** file inputs: files tailed now */
   files?: number;
+  /** UDP: the receive buffer the kernel granted (getsockopt SO_RCVBUF; Linux reports twice what it lets data use) */
+  recvBufferBytes?: number;
   /** other events worth a metric: accepted, idleTimeout, tlsError, resync, rotated, truncated, overwritten ... */
   events?: Record<string, number>;
 }
@@ -111,6 +113,8 @@ export interface SyslogInputOptions {
   maxConnectionsPerSender?: number;
   /** UDP: SO_RCVBUF to ask for (bytes). Default 8 MiB. */
   udpRecvBufferBytes: number;
+  /** UDP: receive in a worker thread, so the kernel buffer drains while the main thread commits */
+  receiveThread?: boolean;
   tls?: { cert: string; key: string; ca?: string; requireClientCert?: boolean };
   /** how to read a message that is not valid UTF-8 (kept and counted as event `notUtf8`): as Latin-1 (default) or UTF-8 with U+FFFD */
   invalidUtf8?: 'latin1' | 'replace';

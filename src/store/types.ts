@@ -128,6 +128,13 @@ export interface Inventory {
   presentBindingsOf(identityId: number, now: number): Promise<BindingView[]>;
   /** The ids (and identities' last scan) of presentBindings(now), same order: a cheap pass for the periodic sweep. */
   presentIds(now: number): Promise<{ id: number; lastScannedAt?: number }[]>;
+  /**
+   * presentBindings(now) a page at a time, same order (keyset pages by address), so a pass over a
+   * fleet of 1M holds one page, not the fleet (status page, metrics).
+   */
+  presentBindingPages(now: number, pageSize?: number): AsyncIterable<BindingView[]>;
+  /** presentIds(now) a page at a time (the periodic full sweep). */
+  presentIdPages(now: number, pageSize?: number): AsyncIterable<{ id: number; lastScannedAt?: number }[]>;
   /** Bindings ended at or after `since`, newest first (at most 20,000). */
   endedBindings(since: number, now: number): Promise<EndedBindingRow[]>;
   /** Bindings that overlap [from, to): started before `to`, not ended (or run out) before `from`; with their device's last scan (coverage reports). */

@@ -6,12 +6,12 @@ import { createSocket, type Socket as UdpSocket, type RemoteInfo } from 'node:dg
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket, type SecureContextOptions } from 'node:tls';
 import { readFile } from 'node:fs/promises';
-import { readFileSync, readlinkSync } from 'node:fs';
 import type { Logger } from '../../log.js';
-import { CidrSet, canonicalIp, parseCidr } from '../../util/ip.js';
 import type { InputHandle, LineSink, RawLine, SourceCounters, SyslogInputOptions } from '../types.js';
 import { SyslogFramer } from './framing.js';
 import { frameText } from './text.js';
+import { Counters, DatagramReader, makeAllow, peer, readUdpKernelDrops, udpSocketInode } from './receive.js';
+import { startUdpThread } from './udp-client.js';
 
 export interface ListenAddress {
   proto: 'udp' | 'tcp' | 'tls';
@@ -31,56 +31,6 @@ export function parseListen(listen: string): ListenAddress {
   return { proto: m[1] as ListenAddress['proto'], host, port };
 }
 
-class Counters {
-  received = 0;
-  dropped: Record<string, number> = {};
-  events: Record<string, number> = {};
-  /** stream connections refused before a byte was read: counted apart from lines */
-  refused: Record<string, number> = {};
-  drop(reason: string, n = 1): void {
-    this.dropped[reason] = (this.dropped[reason] ?? 0) + n;
-  }
-  refuse(reason: string): void {
-    this.refused[reason] = (this.refused[reason] ?? 0) + 1;
-  }
-  event(name: string, n = 1): void {
-    this.events[name] = (this.events[name] ?? 0) + n;
-  }
-}
-
-function makeAllow(allow: string[] | undefined): ((ip: string) => boolean) {
-  if (!allow || allow.length === 0) return () => true;
-  const set = new CidrSet<true>();
-  for (const a of allow) {
-    const c = parseCidr(a);
-    if (!c) throw new Error(`allow: "${a}" is not an address or CIDR`);
-    set.add(c, true);
-  }
-  return (ip) => set.contains(ip);
-}
-
-/** Normalise a peer address: IPv4-mapped IPv6 (::ffff:10.0.0.1) becomes plain IPv4. */
-function peer(addr: string | undefined): string {
-  return canonicalIp(addr) ?? addr ?? 'unknown';
-}
-
-/** Per-listener cache of sender → [canonical address, allowed?]: UDP pays this per datagram. */
-class SenderCache {
-  private readonly m = new Map<string, [string, boolean]>();
-  constructor(private readonly allow: (ip: string) => boolean) {}
-  get(raw: string | undefined): [string, boolean] {
-    const k = raw ?? '';
-    let v = this.m.get(k);
-    if (!v) {
-      const p = peer(raw);
-      v = [p, this.allow(p)];
-      if (this.m.size >= 10_000) this.m.clear();
-      this.m.set(k, v);
-    }
-    return v;
-  }
-}
-
 export async function startSyslogInput(opts: SyslogInputOptions, sink: LineSink, log: Logger): Promise<InputHandle> {
   const addr = parseListen(opts.listen);
   if (addr.proto === 'udp') return startUdp(addr, opts, sink, log);
@@ -90,56 +40,22 @@ export async function startSyslogInput(opts: SyslogInputOptions, sink: LineSink,
 // ---------------------------------------------------------------------------------------------
 // UDP
 
-/**
- * Kernel drop counter of our UDP socket, from /proc/net/udp{,6} ("drops", the last column): the row
- * with our socket's inode when we know it, else the rows bound to `port`. Undefined if unreadable.
- */
-export function readUdpKernelDrops(port: number, family: 4 | 6, inode?: number): number | undefined {
-  const file = family === 6 ? '/proc/net/udp6' : '/proc/net/udp';
-  let text: string;
-  try {
-    text = readFileSync(file, 'latin1');
-  } catch {
-    return undefined;
-  }
-  const hexPort = ':' + port.toString(16).toUpperCase().padStart(4, '0');
-  let total: number | undefined;
-  const lines = text.split('\n');
-  for (let i = 1; i < lines.length; i++) {
-    const f = lines[i].trim().split(/\s+/);
-    if (f.length < 13) continue;
-    if (inode !== undefined ? f[9] !== String(inode) : !f[1].endsWith(hexPort)) continue;
-    const d = Number(f[12]);
-    if (Number.isFinite(d)) total = (total ?? 0) + d;
-  }
-  return total;
-}
-
-/** The socket inode behind a dgram socket (Linux: /proc/self/fd/N → socket:[INODE]), if we can tell. */
-function udpSocketInode(sock: UdpSocket): number | undefined {
-  try {
-    // the handle lives under node's internal state symbol (reading `_handle` would print DEP0112)
-    const sym = Object.getOwnPropertySymbols(sock).find((x) => x.description === 'state symbol');
-    const fd = sym ? (sock as unknown as Record<symbol, { handle?: { fd?: number } } | undefined>)[sym]?.handle?.fd : undefined;
-    if (typeof fd !== 'number' || fd < 0) return undefined;
-    const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${fd}`));
-    return m ? Number(m[1]) : undefined;
-  } catch {
-    return undefined;
-  }
-}
+export { readUdpKernelDrops } from './receive.js';
 
 /** How many datagrams we still hand to a sink that has said "stop" before dropping them. */
-const UDP_PAUSED_SLACK = 10_000;
+export const UDP_PAUSED_SLACK = 10_000;
 
 async function startUdp(addr: ListenAddress, opts: SyslogInputOptions, sink: LineSink, log: Logger): Promise<InputHandle> {
+  if (opts.receiveThread) {
+    const threaded = await startUdpThread(addr, opts, sink, log);
+    if (threaded) return threaded;
+  }
   const family = addr.host.includes(':') ? 6 : 4;
-  const senders = new SenderCache(makeAllow(opts.allow));
-  const c = new Counters();
+  const reader = new DatagramReader(opts);
+  const c = reader.counters;
   const sock: UdpSocket = createSocket({ type: family === 6 ? 'udp6' : 'udp4', recvBufferSize: opts.udpRecvBufferBytes || undefined });
   let paused = false;
   let pausedCount = 0;
-  const maxBytes = opts.maxMessageBytes || 65536;
   let name = `udp:${addr.port}`;
   const onDrain = () => {
     paused = false;
@@ -147,19 +63,11 @@ async function startUdp(addr: ListenAddress, opts: SyslogInputOptions, sink: Lin
   };
   const onMessage = (msg: Buffer, rinfo: RemoteInfo) => {
     try {
-      const [sender, allowed] = senders.get(rinfo.address);
-      if (!allowed) return c.drop('notAllowed');
-      // one datagram, one message (RFC 5426); trailing LF/CR/NUL are not part of it
-      let e = msg.length;
-      while (e > 0 && (msg[e - 1] === 0x0a || msg[e - 1] === 0x0d || msg[e - 1] === 0)) e--;
-      if (e === 0) return c.drop('empty');
-      if (e > maxBytes) return c.drop('tooLarge');
-      const t = frameText(msg.subarray(0, e), opts.invalidUtf8);
-      if (!t.ok) return c.drop(t.reason);
-      if (t.notUtf8) c.event('notUtf8');
+      const got = reader.read(msg, rinfo.address);
+      if (!got) return;
       if (paused && ++pausedCount > UDP_PAUSED_SLACK) return c.drop('backpressure');
       c.received++;
-      const line: RawLine = { text: t.text, receivedAt: new Date(), source: name, sender, format: opts.format };
+      const line: RawLine = { text: got.text, receivedAt: new Date(), source: name, sender: got.sender, format: opts.format };
       if (!sink.push(line) && !paused) {
         paused = true;
         sink.onDrain(onDrain);
@@ -181,8 +89,10 @@ async function startUdp(addr: ListenAddress, opts: SyslogInputOptions, sink: Lin
   });
   const bound = sock.address();
   name = `udp:${bound.port}`;
+  let granted: number | undefined;
   try {
     const got = sock.getRecvBufferSize();
+    granted = got;
     if (opts.udpRecvBufferBytes && got < opts.udpRecvBufferBytes) {
       log.warn({ input: name, requested: opts.udpRecvBufferBytes, got }, 'UDP receive buffer smaller than asked for (raise net.core.rmem_max)');
     }
@@ -199,7 +109,7 @@ async function startUdp(addr: ListenAddress, opts: SyslogInputOptions, sink: Lin
     counters(): SourceCounters {
       const k = closed ? undefined : readUdpKernelDrops(bound.port, family, inode);
       if (k !== undefined) c.dropped.kernel = Math.max(0, k - baseDrops);
-      return { received: c.received, dropped: { ...c.dropped }, events: { ...c.events } };
+      return { received: c.received, dropped: { ...c.dropped }, events: { ...c.events }, recvBufferBytes: granted };
     },
     async close() {
       if (closed) return;

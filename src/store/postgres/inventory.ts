@@ -61,6 +61,11 @@ const S = {
   linkFacts: st('link_facts', 'SELECT id, key, "user", host_key FROM identities WHERE id = $1'),
   expired: st('expired', 'SELECT id, expires_at FROM bindings WHERE end_at IS NULL AND expires_at IS NOT NULL AND expires_at < $1'),
   present: st('present', `${BINDING_SELECT} WHERE b.end_at IS NULL AND (b.expires_at IS NULL OR b.expires_at >= $1) ORDER BY b.ip`),
+  // keyset pages (address, then id): a pass over 1M holds one page
+  presentPage: st('present_page', `${BINDING_SELECT} WHERE b.end_at IS NULL AND (b.expires_at IS NULL OR b.expires_at >= $1)
+    AND (b.ip, b.id) > ($2, $3) ORDER BY b.ip, b.id LIMIT $4`),
+  presentIdsPage: st('present_ids_page', `SELECT b.id, b.ip, i.last_scanned_at FROM bindings b JOIN identities i ON i.id = b.identity_id
+    WHERE b.end_at IS NULL AND (b.expires_at IS NULL OR b.expires_at >= $1) AND (b.ip, b.id) > ($2, $3) ORDER BY b.ip, b.id LIMIT $4`),
   presentOf: st('present_of', `${BINDING_SELECT} WHERE b.identity_id = $1 AND b.end_at IS NULL AND (b.expires_at IS NULL OR b.expires_at >= $2)`),
   identity: st('identity', 'SELECT id, key, mac, duid, "user", hostname, last_scanned_at, last_scanned_via FROM identities WHERE id = $1'),
   presentIds: st('present_ids', `SELECT b.id, i.last_scanned_at FROM bindings b JOIN identities i ON i.id = b.identity_id
@@ -197,6 +202,28 @@ export class PgInventory implements Inventory {
 
   async presentBindings(now: number): Promise<BindingView[]> {
     return (await this.db.rows<BindingRow & Record<string, unknown>>(S.present, [now])).map(toView);
+  }
+
+  async *presentBindingPages(now: number, pageSize = 5000): AsyncGenerator<BindingView[]> {
+    let after: [string, number] = ['', 0];
+    for (;;) {
+      const rows = await this.db.rows<BindingRow & Record<string, unknown>>(S.presentPage, [now, after[0], after[1], pageSize]);
+      if (rows.length) yield rows.map(toView);
+      if (rows.length < pageSize) return;
+      const last = rows[rows.length - 1];
+      after = [last.ip, last.id];
+    }
+  }
+
+  async *presentIdPages(now: number, pageSize = 10_000): AsyncGenerator<{ id: number; lastScannedAt?: number }[]> {
+    let after: [string, number] = ['', 0];
+    for (;;) {
+      const rows = await this.db.rows<{ id: number; ip: string; last_scanned_at: number | null }>(S.presentIdsPage, [now, after[0], after[1], pageSize]);
+      if (rows.length) yield rows.map((r) => (r.last_scanned_at === null ? { id: r.id } : { id: r.id, lastScannedAt: r.last_scanned_at }));
+      if (rows.length < pageSize) return;
+      const last = rows[rows.length - 1];
+      after = [last.ip, last.id];
+    }
   }
 
   async presentBindingsOf(identityId: number, now: number): Promise<BindingView[]> {

@@ -1,0 +1,169 @@
+/**
+ * Memory with N identities through the whole daemon (issue 18: 1M under 300 MiB): N distinct
+ * DHCPACKs over TCP into a real daemon (framing, decoding, SQLite inventory, scheduler decisions),
+ * then the daemon restarted on that state file, so its start-up full sweep re-evaluates all N, then
+ * the status page and metrics built, then RSS (after a GC) and the peak RSS of the process.
+ * Runs in its own process (forked by bench/run.ts, or directly): the figures are the daemon's alone.
+ *
+ * Run: `npm run build && node --expose-gc dist/bench/rss-daemon.js [N]`.
+ */
+import { spawn } from 'node:child_process';
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Daemon } from '../src/daemon/daemon.js';
+import { validateConfig } from '../src/config/load.js';
+import { silentLogger } from '../src/log.js';
+import { buildStatus, renderMetrics } from '../src/http/index.js';
+import { daemonView } from '../src/daemon/view.js';
+
+export interface RssDaemonResult {
+  n: number;
+  identities: number;
+  ingestSeconds: number;
+  /** RSS after ingesting N, after a GC */
+  rssAfterIngestMiB: number;
+  /** after the restart: the full sweep, one status page and one metrics page, after a GC */
+  rssAfterRestartMiB: number;
+  /** after the restart's full sweep, after a GC */
+  rssAfterSweepMiB: number;
+  /** the process's peak RSS over the whole run */
+  peakRssMiB: number;
+  /** the highest RSS sampled in each phase (ingest, restart+sweep, status, metrics) */
+  phasePeakMiB: Record<string, number>;
+  /** present devices the status page counted */
+  present: number;
+  heapUsedMiB: number;
+  /** the JS heap V8 keeps committed (part of the RSS even when unused) */
+  heapTotalMiB: number;
+  sweepSeconds: number;
+  statusSeconds: number;
+  metricsSeconds: number;
+}
+
+const MiB = 2 ** 20;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** an RFC 3164 stamp of now (UTC, the config's zone): the leases are present when the passes run */
+function stamp(): string {
+  const d = new Date();
+  const mon = d.toLocaleString('en', { month: 'short', timeZone: 'UTC' });
+  return `${mon} ${String(d.getUTCDate()).padStart(2, ' ')} ${d.toISOString().slice(11, 19)}`;
+}
+
+function dhcp(k: number, at: string): string {
+  const h = (x: number) => x.toString(16).padStart(2, '0');
+  return `<30>${at} gw dhcpd[7]: DHCPACK on 10.${(k >> 16) & 255}.${(k >> 8) & 255}.${k & 255} to 52:54:01:${h((k >> 16) & 255)}:${h((k >> 8) & 255)}:${h(k & 255)} (host-${k}) via eth0\n`;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+const SENDER = `
+const net = require('node:net');
+const fs = require('node:fs');
+const [file, port] = process.argv.slice(1);
+const s = net.connect(Number(port), '127.0.0.1', () => fs.createReadStream(file).pipe(s));
+s.on('error', (e) => { process.stderr.write(String(e)); process.exit(1); });
+`;
+
+function config(dir: string, port: number) {
+  return validateConfig({
+    state: join(dir, 'state.db'),
+    timezone: 'UTC',
+    inputs: [{ type: 'syslog', listen: `tcp://127.0.0.1:${port}`, format: 'auto' }],
+    // out of scope: this measures the inventory and the passes over it, not 1M queued scans
+    policy: { scope: ['192.0.2.0/24'] },
+    regions: [{ name: 'r', cidrs: ['10.0.0.0/8'], appliances: ['a'] }],
+    scanner: { type: 'dry-run' },
+    http: { enabled: false },
+  }).config;
+}
+
+const gcRss = () => {
+  global.gc?.();
+  return process.memoryUsage().rss / MiB;
+};
+
+/** the highest RSS sampled (every 50 ms) per phase: where the peak happens */
+const phasePeak: Record<string, number> = {};
+let phase = 'setup';
+function sampleRss(): NodeJS.Timeout {
+  return setInterval(() => {
+    const r = process.memoryUsage.rss() / MiB;
+    if (r > (phasePeak[phase] ?? 0)) phasePeak[phase] = r;
+  }, 50).unref();
+}
+
+export async function runRssDaemon(n: number): Promise<RssDaemonResult> {
+  const sampler = sampleRss();
+  const dir = mkdtempSync(join(tmpdir(), 'onsight-rss-daemon-'));
+  try {
+    const file = join(dir, 'leases.log');
+    writeFileSync(file, '');
+    const at = stamp();
+    for (let i = 0; i < n; i += 10_000) {
+      let chunk = '';
+      for (let k = i; k < Math.min(n, i + 10_000); k++) chunk += dhcp(k, at);
+      appendFileSync(file, chunk);
+    }
+    let port = await freePort();
+    let daemon = new Daemon({ config: config(dir, port), log: silentLogger() });
+    await daemon.start();
+    phase = 'ingest';
+    const t0 = performance.now();
+    const sender = spawn(process.execPath, ['-e', SENDER, file, String(port)], { stdio: 'ignore' });
+    while (daemon.ingest.counters.lines < n) await sleep(50);
+    const ingestSeconds = (performance.now() - t0) / 1000;
+    sender.kill();
+    const rssAfterIngestMiB = gcRss();
+    await daemon.stop();
+    // restart on the same state: start() runs the full sweep over everyone present
+    port = await freePort();
+    daemon = new Daemon({ config: config(dir, port), log: silentLogger() });
+    phase = 'restart+sweep';
+    const t1 = performance.now();
+    await daemon.start();
+    const sweepSeconds = (performance.now() - t1) / 1000;
+    const rssAfterSweepMiB = gcRss();
+    const view = daemonView(daemon);
+    phase = 'status';
+    const t2 = performance.now();
+    const status = await buildStatus(view);
+    const statusSeconds = (performance.now() - t2) / 1000;
+    phase = 'metrics';
+    const t3 = performance.now();
+    await renderMetrics(view);
+    const metricsSeconds = (performance.now() - t3) / 1000;
+    const rssAfterRestartMiB = gcRss();
+    const heapUsedMiB = process.memoryUsage().heapUsed / MiB;
+    const heapTotalMiB = process.memoryUsage().heapTotal / MiB;
+    const peakRssMiB = process.resourceUsage().maxRSS / 1024;
+    await daemon.stop();
+    clearInterval(sampler);
+    return { n, heapTotalMiB, phasePeakMiB: Object.fromEntries(Object.entries(phasePeak).map(([k, v]) => [k, Math.round(v)])), rssAfterSweepMiB, identities: status.totals.identities, present: status.totals.present, heapUsedMiB, ingestSeconds, rssAfterIngestMiB, rssAfterRestartMiB, peakRssMiB, sweepSeconds, statusSeconds, metricsSeconds };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const n = Number(process.argv[2] ?? 1_000_000);
+  runRssDaemon(n).then((r) => {
+    if (process.send) process.send(r);
+    else console.log(JSON.stringify(r));
+    process.exit(0);
+  }, (err: Error) => {
+    console.error(err);
+    process.exit(1);
+  });
+}

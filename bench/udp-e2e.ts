@@ -1,0 +1,135 @@
+/**
+ * UDP through the whole daemon: a C sender (bench/udp-sender.c, sendmmsg batches, paced) sends the
+ * e2e stream at a fixed rate to the daemon's UDP syslog input; the daemon frames, decodes and
+ * commits. Reports the loss (sent − committed) and whether every lost datagram was counted (the
+ * input's drop counters, the kernel's drop counter for our socket included), and the receive
+ * buffer the kernel granted. The sender runs in its own process.
+ *
+ * Run: `npm run build && node dist/bench/udp-e2e.js [rate] [seconds]`.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { createSocket } from 'node:dgram';
+import { Daemon } from '../src/daemon/daemon.js';
+import { validateConfig } from '../src/config/load.js';
+import { silentLogger } from '../src/log.js';
+
+export interface UdpE2EOptions {
+  rate?: number;
+  seconds?: number;
+  decodeThread?: boolean;
+  udpThread?: boolean;
+  print?: boolean;
+}
+
+export interface UdpE2EResult {
+  rate: number;
+  sent: number;
+  sendSeconds: number;
+  received: number;
+  committed: number;
+  lost: number;
+  lossPct: number;
+  dropped: Record<string, number>;
+  /** lost datagrams no counter accounts for (should be 0) */
+  uncounted: number;
+  recvBufferAsked: number;
+  recvBufferGranted: number;
+  cpuSecondsPerM: number;
+}
+
+/** Compile the sender once (next to the compiled bench), or say why not. */
+export function udpSender(): string {
+  const src = fileURLToPath(new URL('../../bench/udp-sender.c', import.meta.url));
+  const bin = join(tmpdir(), 'onsight-bench-udp-sender');
+  if (existsSync(bin) && statSync(bin).mtimeMs > statSync(src).mtimeMs) return bin;
+  const r = spawnSync('cc', ['-O2', '-o', bin, src], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`cc could not build the UDP sender: ${r.error?.message ?? r.stderr}`);
+  return bin;
+}
+
+async function freeUdpPort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createSocket('udp4');
+    s.bind(0, '127.0.0.1', () => {
+      const p = s.address().port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function runUdpE2E(o: UdpE2EOptions = {}): Promise<UdpE2EResult> {
+  const rate = o.rate ?? 200_000;
+  const seconds = o.seconds ?? 3;
+  const count = Math.round(rate * seconds);
+  const sender = udpSender();
+  const dir = mkdtempSync(join(tmpdir(), 'onsight-bench-udp-'));
+  const port = await freeUdpPort();
+  const asked = 32 << 20;
+  const { config } = validateConfig({
+    state: join(dir, 'state.db'),
+    timezone: 'UTC',
+    inputs: [{ type: 'syslog', listen: `udp://127.0.0.1:${port}`, format: 'auto', udpRecvBufferBytes: asked, ...(o.udpThread === undefined ? {} : { receiveThread: o.udpThread }) }],
+    policy: { scope: ['192.0.2.0/24'] },
+    regions: [{ name: 'r', cidrs: ['192.0.2.0/24'], appliances: ['a'] }],
+    scanner: { type: 'dry-run' },
+    ingest: { decodeThread: o.decodeThread ?? false },
+    http: { enabled: false },
+  });
+  const daemon = new Daemon({ config, log: silentLogger() });
+  await daemon.start();
+  try {
+    const input = daemon.inputs[0];
+    const cpu0 = process.cpuUsage();
+    const out = await new Promise<string>((resolve, reject) => {
+      const c = spawn(sender, [String(port), String(rate), String(count)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let s = '';
+      c.stdout.on('data', (d: Buffer) => (s += d));
+      c.once('exit', (code) => (code === 0 ? resolve(s) : reject(new Error(`udp sender exited ${code}`))));
+      c.once('error', reject);
+    });
+    const m = /sent (\d+) seconds ([\d.]+)/.exec(out);
+    const sent = Number(m?.[1] ?? 0);
+    // settle: until the committed count stops moving and nothing is pending
+    let last = -1;
+    for (let i = 0; i < 600; i++) {
+      await sleep(100);
+      const c = daemon.ingest.counters;
+      if (c.lines === last && c.pending === 0) break;
+      last = c.lines;
+    }
+    const cpu = process.cpuUsage(cpu0);
+    const ic = input.counters();
+    const committed = daemon.ingest.counters.lines;
+    const dropped = ic.dropped;
+    const counted = Object.values(dropped).reduce((a, b) => a + b, 0);
+    const lost = sent - committed;
+    const r: UdpE2EResult = {
+      rate, sent, sendSeconds: Number(m?.[2] ?? 0), received: ic.received, committed, lost, lossPct: (100 * lost) / Math.max(1, sent), dropped,
+      uncounted: lost - counted, recvBufferAsked: asked, recvBufferGranted: ic.recvBufferBytes ?? NaN,
+      cpuSecondsPerM: (cpu.user + cpu.system) / 1e6 / (committed / 1e6),
+    };
+    if (o.print) {
+      console.log(`  UDP ${rate.toLocaleString('en')} msg/s for ${seconds} s through the daemon (decode ${o.decodeThread ? 'thread' : 'main'}, receive ${o.udpThread ? 'thread' : 'main'}): sent ${sent.toLocaleString('en')} in ${r.sendSeconds.toFixed(2)} s (${Math.round(sent / r.sendSeconds).toLocaleString('en')}/s), committed ${committed.toLocaleString('en')}, lost ${lost} (${r.lossPct.toFixed(3)}%), counted drops ${JSON.stringify(dropped)}, uncounted ${r.uncounted}; SO_RCVBUF asked ${asked >> 20} MiB, granted ${(r.recvBufferGranted / 2 ** 20).toFixed(1)} MiB; ${r.cpuSecondsPerM.toFixed(2)} CPU-s per million`);
+    }
+    return r;
+  } finally {
+    await daemon.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const rate = Number(process.argv[2] ?? 200_000);
+  const seconds = Number(process.argv[3] ?? 3);
+  const flag = (n: string) => (process.argv.includes(`--${n}`) ? true : process.argv.includes(`--no-${n}`) ? false : undefined);
+  runUdpE2E({ rate, seconds, print: true, decodeThread: flag('decode-thread'), udpThread: flag('udp-thread') }).then(() => process.exit(0), (err: Error) => {
+    console.error(err);
+    process.exit(1);
+  });
+}

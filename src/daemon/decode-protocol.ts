@@ -1,0 +1,59 @@
+/**
+ * The messages between the ingest (main thread) and its decode thread. Batches travel as columns
+ * (one array of texts, one Float64Array of times, small tables for the repeated source and format
+ * names) because structured cloning an array of per-line objects costs more than decoding them.
+ */
+import type { SyslogMessage } from '../parsers/syslog-header.js';
+import type { DecoderCounters } from '../parsers/decoder.js';
+import type { Sighting } from '../sighting.js';
+
+export interface DecodeBatchMessage {
+  type: 'batch';
+  id: number;
+  texts: string[];
+  /** receivedAt, epoch ms */
+  times: Float64Array;
+  /** 1-based file line, or 0 when the line has none */
+  lineNos: Float64Array;
+  /** per line: index into `sources` */
+  sourceIdx: Uint32Array;
+  sources: string[];
+  /** per line: index into `formats` */
+  formatIdx: Uint32Array;
+  formats: string[];
+  /** headers a source already parsed: [line index, header] */
+  headers: [number, SyslogMessage][];
+}
+
+export interface DecodeZoneMessage {
+  type: 'zone';
+  zone: string;
+}
+
+export type ToDecodeThread = DecodeBatchMessage | DecodeZoneMessage;
+
+export interface DecodedMessage {
+  type: 'decoded';
+  id: number;
+  /** only the lines that gave sightings: [line index, sightings] */
+  found: [number, Sighting[]][];
+  /** every decoder's counters after this batch, by format (`auto`, a parser id) */
+  counters: Record<string, DecoderCounters>;
+}
+
+export interface DecodeReadyMessage {
+  type: 'ready';
+}
+
+export interface DecodeFailedMessage {
+  type: 'failed';
+  message: string;
+}
+
+export type FromDecodeThread = DecodedMessage | DecodeReadyMessage | DecodeFailedMessage;
+
+export interface DecodeThreadData {
+  /** the user's parser plug-in directory (config parsers.directory) */
+  parsersDirectory?: string;
+  zone: string;
+}
