@@ -23,6 +23,8 @@ export interface ApplierOptions {
   idleMs?: number;
   /** how often the leader drops applied rows older than the duplicate window (default 60 s) */
   pruneEveryMs?: number;
+  /** after a batch's transaction committed (the daemon hands the applied bindings to the scheduler here) */
+  afterCommit?: () => Promise<void>;
   log?: Logger;
 }
 
@@ -85,6 +87,7 @@ export class InboxApplier {
           if (n > 0) {
             this.counters.applied += n;
             this.counters.batches++;
+            await this.opts.afterCommit?.().catch((err: Error) => log?.warn({ err: err.message }, 'cluster: handling an applied batch failed (the next sweep looks again)'));
           }
         } catch (err) {
           if (err instanceof FencedError) break;

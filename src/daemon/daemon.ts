@@ -21,12 +21,22 @@ import type { ApplyResult } from '../inventory/inventory.js';
 import { startHttp, type HttpHandle } from '../http/server.js';
 import { OnsightError } from '../errors.js';
 import { daemonView } from './view.js';
+import { describeState, isPostgresState, sqliteStatePath, type ClusterConfig } from '../cluster/config.js';
+import { pgConnectionConfig } from '../cluster/connection.js';
+import { leaseSendGuard, type Lease } from '../cluster/lease.js';
+import type { InboxApplier } from '../cluster/applier.js';
+import { inboxBacklog } from '../cluster/inbox.js';
+import type { ClusterMetricInput } from '../cluster/metrics.js';
+import { openPostgresStore, PgStore } from '../store/postgres/store.js';
+import type { PgConnection } from '../store/postgres/db.js';
+import type { SchedulerStore } from '../store/types.js';
+import { FencedError } from '../errors.js';
+import { clusterApplier, clusterLease, fencedSchedulerStore, inboxAppend, nodeScoped } from './cluster.js';
 import { Notifier } from '../notify/notifier.js';
 import { InputFreshness } from './freshness.js';
 import { MetricsRegistry } from '../http/prom.js';
 import { scanTimings } from '../http/metrics.js';
 import type { DaemonView } from '../http/view.js';
-import { sqliteStatePath } from '../cluster/config.js';
 
 export interface DaemonOptions {
   config: Config;
@@ -59,7 +69,10 @@ function policyFor(config: Config): Policy {
 }
 
 function schedulerOptions(config: Config, scanner: Scanner): SchedulerOptions {
-  return buildSchedulerOptions({ regions: config.regions, maxTargetsPerScan: config.scanner.maxTargetsPerScan, scheduler: config.scheduler, scanner });
+  return buildSchedulerOptions({
+    regions: config.regions, maxTargetsPerScan: config.scanner.maxTargetsPerScan, scheduler: config.scheduler, scanner,
+    titlePrefix: config.cluster?.name,
+  });
 }
 
 export class Daemon {
@@ -73,6 +86,9 @@ export class Daemon {
   /** failing writes to the state file (disk full, a lock held elsewhere): /healthz, metrics */
   storeHealth!: StoreHealth;
   private stateLock?: StateLock;
+  /** cluster mode: the leader lease (only its holder applies the inbox and schedules) */
+  lease?: Lease;
+  private applier?: InboxApplier;
   inputs: InputHandle[] = [];
   /** what /metrics serves: prom-client's registry, and the histograms fed as scans launch and end */
   readonly metrics = new MetricsRegistry();
@@ -116,15 +132,24 @@ export class Daemon {
     this.opts.log.level = next.log.level;
     // what cannot change live keeps its running value, so status pages tell the truth
     this.opts.config = { ...next, ...Object.fromEntries(restart.map((k) => [k, prev[k]])) } as Config;
-    void guardedWrite(this.storeHealth, 'scheduler', 'tried again at the next sweep', () => this.scheduler.sweep()).then(() => this.kick());
+    if (this.mayLead()) void guardedWrite(this.storeHealth, 'scheduler', 'tried again at the next sweep', () => this.scheduler.sweep()).then(() => this.kick());
     return restart;
   }
 
   async start(): Promise<void> {
     const { config, log } = this.opts;
+    const state = config.state;
+    if (config.cluster && !isPostgresState(state)) {
+      throw new OnsightError('ONSIGHT_CLUSTER', `cluster: needs a PostgreSQL state (state.postgres); this config's state is the SQLite file ${state}`);
+    }
     if (this.opts.store) {
       this.storeHealth = new StoreHealth(':memory:', log.child({ stage: 'store' })); // a server's disk is not ours to watch
       this.store = this.opts.store;
+    } else if (isPostgresState(state)) {
+      // the password comes from its file, environment variable or credential, never the URL (pgConnectionConfig refuses one there)
+      const conn = { ...pgConnectionConfig(state), max: state.poolSize, application_name: `onsight ${config.cluster?.node ?? 'run'}`.slice(0, 63) };
+      this.store = await openPostgresStore(conn as PgConnection, inventoryOptions(config));
+      this.storeHealth = new StoreHealth(':memory:', log.child({ stage: 'store' })); // a server's disk is not ours to watch
     } else {
       const statePath = sqliteStatePath(config.state, 'onsight run');
       this.stateLock = lockStateFile(statePath); // one daemon per state file
@@ -141,41 +166,46 @@ export class Daemon {
     this.inventory = this.store.inventory;
     this.inventory.setOptions(inventoryOptions(config)); // an injected store gets this config's lease and linking settings
     this.policy = policyFor(config);
-    this.scanner = this.opts.scanner ?? await createScanner(config, log, (ip) => this.policy.allowed(ip));
+    const cluster = config.cluster && isPostgresState(state) ? config.cluster : undefined;
+    let pgStore: PgStore | undefined;
+    if (cluster) {
+      if (!(this.store instanceof PgStore)) throw new OnsightError('ONSIGHT_CLUSTER', 'cluster mode needs the PostgreSQL store');
+      pgStore = this.store;
+      this.lease = clusterLease(state as Extract<typeof state, object>, cluster, log.child({ stage: 'cluster' }));
+    }
+    // a node that does not lead sends nothing to the scanner: the lease guards every launch right before it is sent
+    this.scanner = this.opts.scanner ?? await createScanner(config, log, (ip) => this.policy.allowed(ip), process.env, this.lease && leaseSendGuard(this.lease));
     this.view = daemonView(this);
     this.notifier = new Notifier(config.notify, {
       identity: (id) => this.inventory.identity(id), regionOf: (ip) => this.view.regionOf(ip),
       endedBindings: (since, now) => this.view.endedBindings(since, now), decisionsSince: (since) => this.view.decisionsSince(since),
       evaluator: () => this.view.markedEvaluator(),
     }, log.child({ stage: 'notify' }), this.startedAt);
-    this.scheduler = new Scheduler(this.clock, this.inventory, this.policy, this.store.scheduler, this.scanner,
-      schedulerOptions(config, this.scanner), log.child({ stage: 'scheduler' }), {
-        onLaunch: (i) => this.announceLaunch(i),
-        onScanEnd: (i, end) => {
-          if (i.launchedAt !== undefined) this.timings.launchToEnd(Math.max(0, end.endedAt - i.launchedAt) / 1000, { region: i.region, state: end.state });
-          this.notifier.scanEnded(i, end);
-        },
-        onDecision: this.notifier.enabled ? (d) => this.notifier.decided(d) : undefined,
-      });
+    this.scheduler = this.buildScheduler(this.store.scheduler);
     this.ingest = new Ingest(this.registry, this.inventory, (s, r) => this.committed(s, r), log.child({ stage: 'ingest' }), {
       zone: config.timezone, storeHealth: this.storeHealth, decodeThread: config.ingest.decodeThread, parsersDirectory: config.parsers.directory,
+      append: pgStore && cluster ? inboxAppend(pgStore, cluster.node) : undefined,
     });
 
-
-    // settle anything a previous run left half-done before taking new work
-    await this.scheduler.reconcile();
-    await this.scheduler.sweep();
+    if (!cluster) {
+      // settle anything a previous run left half-done before taking new work (a cluster's leader does this when it takes the lease)
+      await this.scheduler.reconcile();
+      await this.scheduler.sweep();
+    }
     await this.ingest.ready();
-    this.inputs = await startInputs(config.inputs, this.ingest, this.inventory, log, this.freshness);
+    this.inputs = await startInputs(config.inputs, this.ingest, cluster ? nodeScoped(this.inventory, cluster.node) : this.inventory, log, this.freshness);
     this.timers.push(setInterval(() => this.kick(), this.opts.tickMs ?? 1000));
     // a write that fails (disk full, lock held elsewhere) is reported and tried again next time, never fatal
     this.timers.push(setInterval(() => {
+      if (!this.mayLead()) return;
       void guardedWrite(this.storeHealth, 'scheduler', 'tried again at the next sweep', () => this.scheduler.sweep()).then(() => this.kick());
     }, this.opts.sweepMs ?? 60_000));
-    this.timers.push(setInterval(() => void guardedWrite(this.storeHealth, 'prune', 'tried again in an hour', () => this.inventory.prune(this.clock.now())), 3600_000));
+    this.timers.push(setInterval(() => {
+      if (this.mayLead()) void guardedWrite(this.storeHealth, 'prune', 'tried again in an hour', () => this.inventory.prune(this.clock.now()));
+    }, 3600_000));
     this.timers.push(this.progressTimer(this.opts.progressMs ?? 10_000));
-    // devices that left unscanned (leases that ran out are found here; releases also check at once)
-    if (this.notifier.enabled) this.timers.push(setInterval(() => void this.notifier.checkMissed(this.clock.now()), 30_000));
+    // devices that left unscanned (leases that ran out are found here; releases also check at once); in a cluster the leader alone notifies
+    if (this.notifier.enabled) this.timers.push(setInterval(() => { if (this.mayLead()) void this.notifier.checkMissed(this.clock.now()); }, 30_000));
     for (const t of this.timers) t.unref();
     if (config.http.enabled) {
       try {
@@ -185,11 +215,68 @@ export class Daemon {
         throw new OnsightError('ONSIGHT_LISTEN', `http.listen ${config.http.listen}: ${(err as Error).message}`, { cause: err });
       }
     }
+    if (cluster && pgStore) await this.startCluster(pgStore, state as Extract<typeof state, object>, cluster);
     this.kick();
+    const where = describeState(config.state);
+    const member = cluster ? `; cluster ${cluster.name} node ${cluster.node} (${cluster.role})` : '';
     log.info({
-      inputs: this.inputs.map((i) => i.name), state: config.state, scanner: this.scanner.kind,
+      inputs: this.inputs.map((i) => i.name), state: where, scanner: this.scanner.kind,
       regions: config.regions.map((r) => r.name), formats: this.registry.ids().length,
-    }, `onsight running: ${this.inputs.map((i) => i.name).join(', ') || 'no inputs'}; state ${config.state}; scanner ${this.scanner.kind}`);
+      ...(cluster ? { cluster: { name: cluster.name, node: cluster.node, role: cluster.role } } : {}),
+    }, `onsight running: ${this.inputs.map((i) => i.name).join(', ') || 'no inputs'}; state ${where}; scanner ${this.scanner.kind}${member}`);
+  }
+
+  /** /metrics in cluster mode: the lease's counters, the inbox backlog (read now; omitted when unreadable), the applier's counters. */
+  async clusterMetrics(): Promise<ClusterMetricInput | undefined> {
+    if (!this.lease || !(this.store instanceof PgStore)) return undefined;
+    const backlog = await inboxBacklog(this.store.db.pool).catch(() => undefined);
+    return { node: this.lease.node, lease: this.lease.metrics(), inboxBacklog: backlog, applier: this.applier?.counters };
+  }
+
+  private buildScheduler(store: SchedulerStore): Scheduler {
+    const { config, log } = this.opts;
+    return new Scheduler(this.clock, this.inventory, this.policy, store, this.scanner,
+      schedulerOptions(config, this.scanner), log.child({ stage: 'scheduler' }), {
+        onLaunch: (i) => this.announceLaunch(i),
+        onScanEnd: (i, end) => {
+          if (i.launchedAt !== undefined) this.timings.launchToEnd(Math.max(0, end.endedAt - i.launchedAt) / 1000, { region: i.region, state: end.state });
+          this.notifier.scanEnded(i, end);
+        },
+        onDecision: this.notifier.enabled ? (d) => this.notifier.decided(d) : undefined,
+      });
+  }
+
+  /** Without a cluster always; in a cluster only while this node holds the lease. */
+  private mayLead(): boolean {
+    return !this.lease || this.lease.isLeader();
+  }
+
+  /**
+   * Cluster mode: the applier follows the lease (inbox → inventory, leader only); each term gets a
+   * fresh scheduler whose intents are fenced by the term's epoch; it reconciles what the previous
+   * holder left (scans found by the intent id in their title), sweeps and starts launching. A step-down
+   * ends the term's signal: scanner calls waiting on it stop, and no pass starts until the next term.
+   */
+  private async startCluster(store: PgStore, state: Parameters<typeof pgConnectionConfig>[0], cluster: ClusterConfig): Promise<void> {
+    const lease = this.lease!;
+    const log = this.opts.log.child({ stage: 'cluster' });
+    this.applier = clusterApplier(store, lease, state, cluster, log, () => this.clock.now(), (s, r) => this.committed(s, r));
+    lease.on('leader', (ev: { epoch: number }) => void this.lead(store, ev.epoch));
+    this.applier.start();
+    await lease.start();
+  }
+
+  private async lead(store: PgStore, epoch: number): Promise<void> {
+    const lease = this.lease!;
+    const scheduler = this.buildScheduler(fencedSchedulerStore(store, lease, epoch));
+    this.scheduler = scheduler;
+    try {
+      await scheduler.reconcile();
+      await scheduler.sweep();
+    } catch (err) {
+      if (!(err instanceof FencedError)) this.opts.log.error({ err: { message: (err as Error).message } }, `cluster: taking over the scheduler (epoch ${epoch}) failed; the next sweep tries again`);
+    }
+    this.kick();
   }
 
   private async committed(sightings: Sighting[], results: ApplyResult[]): Promise<void> {
@@ -246,13 +333,14 @@ export class Daemon {
 
   /** Run a scheduler pass soon (coalesced). */
   kick(): void {
-    if (this.kickPending || this.stopping) return;
+    if (this.kickPending || this.stopping || !this.mayLead()) return;
     this.kickPending = true;
     setImmediate(() => {
       this.kickPending = false;
       this.scheduler.tick().then(() => this.storeHealth.succeeded('scheduler'), (err: Error) => {
         const code = (err as { code?: string }).code;
-        if (code?.startsWith('SQLITE_')) this.storeHealth.failed('scheduler', err, 'the next pass tries again');
+        if (err instanceof FencedError) this.opts.log.info(`scheduler pass ended: ${err.message}`);
+        else if (code?.startsWith('SQLITE_')) this.storeHealth.failed('scheduler', err, 'the next pass tries again');
         else this.opts.log.error({ err: { message: err.message, code } }, 'scheduler pass failed');
       });
     });
@@ -277,10 +365,12 @@ export class Daemon {
     }
     await this.ingest?.close();
     try {
-      await this.scheduler?.tick();
+      if (this.mayLead()) await this.scheduler?.tick();
     } catch {
       /* the state is durable; the next start reconciles */
     }
+    await this.applier?.stop();
+    await this.lease?.stop(); // a leader hands the lease over now rather than at expiry
     await this.scanner?.close();
     this.notifier?.close();
     await this.store?.close();

@@ -28,11 +28,30 @@ export interface IngestOptions {
   maxBatch?: number;
   /** where failed and recovered writes are reported (/healthz, metrics) */
   storeHealth?: StoreHealth;
+  /**
+   * Cluster mode: write the batch here (the PostgreSQL inbox, with the checkpoints and positions in
+   * the same transaction) instead of applying it; the leader applies it later, so no results and no
+   * `committed` callback here.
+   */
+  append?: AppendBatch;
   /** decode in a worker thread (header, detection, parsing); commits stay on this thread */
   decodeThread?: boolean;
   /** the user's parser plug-in directory, which the decode thread loads too */
   parsersDirectory?: string;
 }
+
+/** A sighting with the line it came from, for the cluster inbox's duplicate key. */
+export interface IngestedSighting {
+  sighting: Sighting;
+  /** the line as received (a line yielding several sightings: suffixed with the sighting's index) */
+  raw?: string;
+  /** sender address (network inputs) */
+  sender?: string;
+  /** `udp:5514`, `file:/var/log/dhcpd.log` */
+  source: string;
+}
+
+export type AppendBatch = (entries: IngestedSighting[], checkpoints: FileCheckpoint[], positions: SourcePosition[]) => Promise<void>;
 
 export interface IngestCounters {
   lines: number;
@@ -223,22 +242,29 @@ export class Ingest implements LineSink {
   /** Commit one batch with its checkpoints; `decoded` when the decode thread already parsed it. */
   private async commit(batch: RawLine[], decoded: DecodedLines = this.decodeHere(batch)): Promise<boolean> {
     const sightings: Sighting[] = [];
+    const entries: IngestedSighting[] = [];
     const checkpoints = new Map<string, FileCheckpoint>();
     const groups = new Set<CommitGroup>();
     const positions = new Map<string, SourcePosition>();
     for (let i = 0; i < batch.length; i++) {
       const l = batch[i];
       const found = l.sightings ?? decoded[i] ?? [];
-      for (const s of found) if (!l.group?.accept || l.group.accept(s)) sightings.push(s);
+      found.forEach((s, k) => {
+        if (l.group?.accept && !l.group.accept(s)) return;
+        sightings.push(s);
+        // sightings a source decoded itself (a lease-file snapshot) have no line of their own
+        if (this.opts.append) entries.push({ sighting: s, raw: l.sightings ? undefined : found.length > 1 ? `${l.text}\0${k}` : l.text, sender: l.sender, source: l.source });
+      });
       if (l.checkpoint) checkpoints.set(l.checkpoint.path, l.checkpoint);
       if (l.group) {
         groups.add(l.group);
         if (l.group.position) positions.set(l.group.position.key, l.group.position);
       }
     }
-    let results: ApplyResult[];
+    let results: ApplyResult[] | undefined;
     try {
-      results = await this.inventory.commitBatch(sightings, [...checkpoints.values()], Date.now(), [...positions.values()]);
+      if (this.opts.append) await this.opts.append(entries, [...checkpoints.values()], [...positions.values()]);
+      else results = await this.inventory.commitBatch(sightings, [...checkpoints.values()], Date.now(), [...positions.values()]);
     } catch (err) {
       this.counters.commitErrors++;
       if (this.opts.storeHealth) this.opts.storeHealth.failed('ingest', err, `keeping ${this.backlog} lines and retrying every second`);
@@ -255,7 +281,7 @@ export class Ingest implements LineSink {
     }
     // the lines are committed: a failure downstream (the scheduler's decisions) must not lose or repeat them
     for (const g of groups) g.committed?.();
-    if (sightings.length) {
+    if (sightings.length && results) {
       try {
         await this.onCommitted(sightings, results);
         this.opts.storeHealth?.succeeded('scheduler');

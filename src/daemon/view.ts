@@ -2,6 +2,7 @@
  * The daemon as the HTTP listener sees it (src/http/view.ts): read-only named queries over the
  * running parts, so the listener needs neither the daemon nor SQL of its own.
  */
+import type { ClusterMetricInput } from '../cluster/metrics.js';
 import type { DaemonView, EndedBinding } from '../http/view.js';
 import type { Config } from '../config/schema.js';
 import type { BindingView, Inventory, Store } from '../store/types.js';
@@ -32,6 +33,8 @@ export interface ViewedParts {
   readonly notifier?: Notifier;
   readonly freshness?: InputFreshness;
   readonly metrics: MetricsRegistry;
+  /** cluster mode: what /metrics reports of the lease, the inbox and the applier */
+  clusterMetrics?(): Promise<ClusterMetricInput | undefined>;
 }
 
 export function daemonView(d: ViewedParts): DaemonView {
@@ -95,6 +98,7 @@ export function daemonView(d: ViewedParts): DaemonView {
       return out;
     },
     metricsRegistry: () => d.metrics,
+    cluster: async () => d.clusterMetrics?.(),
     inputFreshness: (name) => d.freshness?.get(name),
     notifyCounters: () => d.notifier?.counters() ?? [],
     regionOf: (ip) => d.policy.regions.lookup(ip)?.region.name,

@@ -4,6 +4,7 @@
  * onsight family is listed in README.md ("Metrics"). Counters restart from zero when the daemon
  * restarts (Prometheus `rate()` handles resets); gauges are read from the state database at scrape time.
  */
+import { writeClusterMetrics } from '../cluster/metrics.js';
 import { MetricsRegistry, type Labels } from './prom.js';
 import { buildStatus, onsightVersion, type Status } from './status.js';
 import type { DaemonView } from './view.js';
@@ -189,6 +190,9 @@ export async function renderMetrics(d: DaemonView, given?: Status): Promise<stri
     retries(c.retries, { sink });
     waiting(c.queued, { sink });
   }
+
+  const cluster = await d.cluster?.();
+  if (cluster) writeClusterMetrics(w, cluster);
 
   return w.render();
 }

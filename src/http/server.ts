@@ -70,6 +70,7 @@ export async function startHttp(daemon: DaemonView, web: HttpListenConfig | stri
     }
     return cached.status;
   };
+  const OPERATOR_ROUTES = new Set(['/api/why', '/api/rescan', '/api/skip']);
   const web_ = createWebServer(cfg, async (req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0];
     if (!hostAllowed(req, cfg.allowedHosts)) return refuse(res, 'host', 421, 'unknown Host header: add the name to http.allowedHosts\n');
@@ -78,7 +79,8 @@ export async function startHttp(daemon: DaemonView, web: HttpListenConfig | stri
       if (!a.ok) return refuse(res, 'auth', 401, `authentication required (${a.why} token)\n`, { 'www-authenticate': 'Basic realm="onsight", charset="UTF-8"' });
     }
     try {
-      if (handleOperatorApi(req, res, path, sqliteStatePath(daemon.config().state, 'the operator API'), tokens.length > 0, (code, v) => json(res, code, v, code === 413 ? { connection: 'close' } : {}))) return;
+      // only the operator routes read the state file themselves (SQLite only for now): a PostgreSQL state still serves the rest
+      if (OPERATOR_ROUTES.has(path) && handleOperatorApi(req, res, path, sqliteStatePath(daemon.config().state, 'the operator API'), tokens.length > 0, (code, v) => json(res, code, v, code === 413 ? { connection: 'close' } : {}))) return;
     } catch (err) {
       log.warn({ err: { message: (err as Error).message }, path }, 'http request failed');
       return json(res, 503, { status: 'unavailable', error: (err as Error).message });

@@ -17,6 +17,7 @@ import type { LineFreshness } from '../daemon/freshness.js';
 import type { CoverageRow } from '../coverage/report.js';
 import type { MetricsRegistry } from './prom.js';
 import type { StateConfig } from '../cluster/config.js';
+import type { ClusterMetricInput } from '../cluster/metrics.js';
 
 export type { EndedBinding } from '../coverage/missed.js';
 
@@ -54,6 +55,8 @@ export interface DaemonView {
   inputFreshness(name: string): LineFreshness | undefined;
   /** coverage per region for each of the last `days` UTC days (today up to now); cached (today's a minute, earlier days an hour): it reads every binding of the day */
   coverageByDay(days: number): Promise<{ day: string; regions: CoverageRow[] }[]>;
+  /** cluster mode: lease counters, inbox backlog, applier counters (undefined on a single node) */
+  cluster?(): Promise<ClusterMetricInput | undefined>;
   /** the prom-client registry /metrics renders (with the histograms the daemon observes) */
   metricsRegistry(): MetricsRegistry;
   /** notification sinks (webhook, syslog) and their delivery counts; empty when none is configured */

@@ -181,7 +181,7 @@ export class Launcher {
     try {
       const res = await this.core.budget.call('launch scan', 'launch', () => this.core.scanner.launch({
         // the profile: the region's when it names one (regions[].optionProfile), else the scanner's own configuration
-        intentId: id, title: `onsight ${id} ${r.name}`, targets: targets.map((t) => t.ip), appliance: appliance.name,
+        intentId: id, title: `${this.core.opts.titlePrefix} ${id} ${r.name}`, targets: targets.map((t) => t.ip), appliance: appliance.name,
         ...(r.optionProfile !== undefined ? { optionProfile: r.optionProfile } : {}),
       }));
       scanRef = res.scanRef;

@@ -104,6 +104,8 @@ const schedulerOptionsSchema = schedulerConfigSchema.extend({
   fullSweepS: z.number().positive().default(3600),
   /** how finished scans' targets are recorded: `onsight` (a real scan), or a pretend scanner's kind */
   scannedVia: z.string().default('onsight'),
+  /** first word of every scan title: the cluster's name in cluster mode (two deployments on one subscription tell their scans apart) */
+  titlePrefix: z.string().default('onsight'),
 });
 
 export type SchedulerRegion = z.output<typeof region>;
@@ -118,6 +120,8 @@ export interface SchedulerOptionsInput {
   /** the `scheduler:` section (parsed or not: defaults fill what is absent) */
   scheduler?: z.input<typeof schedulerConfigSchema>;
   scanner?: ScannerTraits;
+  /** first word of scan titles (cluster.name) */
+  titlePrefix?: string;
   /** knobs the config does not expose (tests) */
   internal?: Partial<Pick<SchedulerOptions, 'reserveCalls' | 'adaptivePolling' | 'fullSweepS'>>;
 }
@@ -139,5 +143,6 @@ export function buildSchedulerOptions(input: SchedulerOptionsInput): SchedulerOp
     // a pretend scan scans nothing: nothing to confirm, and its targets are recorded under the scanner's kind
     verifyResults: cfg.verifyResults && !pretend,
     scannedVia: pretend ? input.scanner!.kind : 'onsight',
+    titlePrefix: input.titlePrefix,
   });
 }

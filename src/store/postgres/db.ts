@@ -56,6 +56,14 @@ export class PgDb {
     return (await this.query<T>(st, values)).rows[0];
   }
 
+  /**
+   * Run `fn` with `client`, a transaction the caller opened (a fenced one, src/cluster/fence.ts), as
+   * this context's transaction: the store's calls in `fn` join it (their own transactions become savepoints).
+   */
+  within<T>(client: pg.PoolClient, fn: () => Promise<T>): Promise<T> {
+    return this.context.run({ client, depth: 0 }, fn);
+  }
+
   /** Run `fn` as one transaction (nested: a savepoint); committed when it resolves, rolled back when it throws. */
   async transaction<T>(fn: () => Promise<T>): Promise<T> {
     const open = this.context.getStore();

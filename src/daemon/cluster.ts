@@ -1,0 +1,127 @@
+/**
+ * Cluster mode in the daemon (issue 17; ../shared/reference/cluster-postgres.md): every node appends
+ * what it ingests to the PostgreSQL inbox; the lease holder alone applies the inbox to the inventory
+ * and runs the scheduler. This file builds what the daemon wires: the lease, the inbox append (file
+ * checkpoints in the same transaction), node-scoped resume keys, the applier, and the scheduler store
+ * whose scan intents are fenced by the lease epoch.
+ */
+import type pg from 'pg';
+import type { Logger } from '../log.js';
+import type { ClusterConfig, PostgresState } from '../cluster/config.js';
+import { pgConnectionConfig, withPooledClient } from '../cluster/connection.js';
+import { Lease } from '../cluster/lease.js';
+import { InboxApplier } from '../cluster/applier.js';
+import { InboxReader, InboxWriter } from '../cluster/inbox.js';
+import { FencedError } from '../errors.js';
+import type { PgStore } from '../store/postgres/store.js';
+import type { ApplyResult, SchedulerStore } from '../store/types.js';
+import type { FileCheckpoint, ResumeStore, SourcePosition } from '../sources/types.js';
+import type { Sighting } from '../sighting.js';
+import type { AppendBatch, IngestedSighting } from './ingest.js';
+
+export function clusterLease(state: PostgresState, cluster: ClusterConfig, log: Logger): Lease {
+  return new Lease({
+    connection: pgConnectionConfig(state), node: cluster.node, role: cluster.role, ttlMs: cluster.leaseTtlS * 1000,
+    pollMs: cluster.pollS * 1000, fastTakeover: cluster.fastTakeover, log,
+  });
+}
+
+/** File checkpoints and source positions belong to this node: keyed `node:…` in the shared database. */
+export function nodeScoped(inner: ResumeStore, node: string): ResumeStore {
+  const k = (key: string) => `${node}:${key}`;
+  return {
+    checkpoint: async (path) => {
+      const cp = await inner.checkpoint(k(path));
+      return cp && { ...cp, path };
+    },
+    position: (key) => inner.position(k(key)),
+    prunePositions: (prefix, before) => inner.prunePositions(k(prefix), before),
+  };
+}
+
+/**
+ * The ingest's write in cluster mode: the batch's sightings go to the inbox (an exact duplicate line
+ * from a sender that logs to every node is dropped by its key) and the node's file checkpoints and
+ * source positions commit in the same transaction, so a restart neither loses nor repeats lines.
+ */
+export function inboxAppend(store: PgStore, node: string): AppendBatch {
+  const writer = new InboxWriter(store.db.pool, node);
+  const k = (key: string) => `${node}:${key}`;
+  const once = (entries: IngestedSighting[], checkpoints: FileCheckpoint[], positions: SourcePosition[]) => withPooledClient(store.db.pool, async (c) => {
+    await c.query('BEGIN');
+    try {
+      if (checkpoints.length || positions.length) {
+        await store.db.within(c, () => store.inventory.commitBatch([], checkpoints.map((cp) => ({ ...cp, path: k(cp.path) })), Date.now(),
+          positions.map((p) => ({ ...p, key: k(p.key) }))));
+      }
+      // origin: the sender's address (the same line from one sender to two nodes is one sighting), else this node's input
+      await writer.append(entries.map((e) => ({ sighting: e.sighting, raw: e.raw, origin: e.sender ?? k(e.source) })), c);
+      await c.query('COMMIT');
+    } catch (err) {
+      await c.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
+  });
+  // two nodes appending the same duplicates in opposite orders can deadlock: PostgreSQL aborts one, which tries again
+  return async (entries, checkpoints, positions) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await once(entries, checkpoints, positions);
+      } catch (err) {
+        if ((err as { code?: string }).code !== '40P01' || attempt >= 5) throw err;
+      }
+    }
+  };
+}
+
+/**
+ * The leader's applier: each inbox batch is applied to the inventory inside the fenced transaction
+ * that moves the inbox cursor; once it committed, `applied` gets the sightings and their results.
+ */
+export function clusterApplier(
+  store: PgStore, lease: Lease, state: PostgresState, cluster: ClusterConfig, log: Logger, now: () => number,
+  applied: (sightings: Sighting[], results: ApplyResult[]) => Promise<void>,
+): InboxApplier {
+  let last: [Sighting[], ApplyResult[]] | undefined;
+  return new InboxApplier({
+    lease, log, connection: pgConnectionConfig(state),
+    reader: new InboxReader(store.db.pool, { dedupWindowMs: cluster.dedupWindowS * 1000 }),
+    apply: async (rows, client) => {
+      last = undefined;
+      const sightings = rows.map((r) => r.sighting);
+      const results = await store.db.within(client as pg.PoolClient, () => store.inventory.commitBatch(sightings, [], now()));
+      last = [sightings, results];
+    },
+    afterCommit: async () => {
+      const done = last;
+      last = undefined;
+      if (done) await applied(done[0], done[1]);
+    },
+  });
+}
+
+/**
+ * The scheduler store of one term: a scan intent is recorded only in a transaction that first finds
+ * the lease row held by this node under `epoch` (FOR KEY SHARE: a takeover waits for it to commit),
+ * so a deposed leader can never record, and so never launch, a scan.
+ */
+export function fencedSchedulerStore(store: PgStore, lease: Lease, epoch: number): SchedulerStore {
+  const inner = store.scheduler;
+  const createIntent: SchedulerStore['createIntent'] = (i, targets) => store.db.transaction(async () => {
+    lease.assertLeader('scan intent', epoch);
+    // a leader paused inside this transaction must not hold up the takeover: the server ends it with the lease
+    const limitMs = Math.max(100, Math.ceil(lease.remainingMs()));
+    await store.db.query(`SET LOCAL idle_in_transaction_session_timeout = ${limitMs}`);
+    const r = await store.db.query('SELECT epoch FROM cluster_lease WHERE name = $1 AND holder = $2 AND epoch = $3 AND expires_at > now() FOR KEY SHARE',
+      [lease.leaseName, lease.node, epoch]);
+    if (r.rowCount !== 1) throw new FencedError(`scan intent ${i.id} refused by the database: node ${lease.node} does not hold epoch ${epoch}`);
+    await inner.createIntent(i, targets);
+  });
+  return new Proxy(inner, {
+    get(target, prop) {
+      if (prop === 'createIntent') return createIntent;
+      const v = Reflect.get(target, prop, target) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}
