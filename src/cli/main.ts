@@ -33,17 +33,28 @@ program.command('run')
     for (const w of loaded.warnings) log.warn(`config: ${formatIssues([w], loaded.origin)}`);
     if (!o.config) log.info('no --config given: using the embedded default (SQLite under ./data, syslog on 127.0.0.1:5514 UDP+TCP, dry-run scanner)');
     const daemon = new Daemon({ config: loaded.config, log });
+    // Handlers go in before start: a SIGTERM that arrives while starting (or in the moment after
+    // "onsight running" is written) must stop the daemon cleanly, not kill it with the default action.
+    let started = false;
+    let stopSignal: string | undefined;
+    let stopped: () => void = () => undefined;
+    const done = new Promise<void>((resolve) => { stopped = resolve; });
+    const stop = (sig: string) => {
+      stopSignal = sig;
+      if (!started) return; // start() finishes, then stops
+      log.info(`${sig}: draining and stopping`);
+      daemon.stop().then(stopped, (err: Error) => {
+        log.error({ err: { message: err.message } }, 'error while stopping');
+        stopped();
+      });
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
     await daemon.start();
+    started = true;
+    if (stopSignal) stop(stopSignal);
     await new Promise<void>((resolve) => {
-      const stop = (sig: string) => {
-        log.info(`${sig}: draining and stopping`);
-        daemon.stop().then(resolve, (err: Error) => {
-          log.error({ err: { message: err.message } }, 'error while stopping');
-          resolve();
-        });
-      };
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
+      void done.then(resolve);
       process.on('SIGHUP', () => {
         // certificates reload live; so do policy, regions and scheduler settings from the config file
         daemon.reloadTls().catch((err: Error) => log.error({ err: { message: err.message } }, 'certificate reload failed'));
