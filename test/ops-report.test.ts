@@ -31,7 +31,7 @@ regions:
   - { name: amer, cidrs: ["10.30.0.0/16"], appliances: [{ name: amer-1, maxScans: 2 }], maxConcurrentScans: 2 }
 http: { enabled: false }
 `);
-  const { db, clock, inv, scanner, sched, see, store } = setup({}, {}, state);
+  const { db, clock, inv, scanner, sched, see, store } = await setup({}, {}, state);
   const at = () => new Date(clock.t).toISOString();
   const lease = (ip: string, n: number): Partial<Sighting> & Pick<Sighting, 'ip'> => ({ ip, mac: mac(n), durationS: 86400 });
   const release = (ip: string, n: number) => inv.commitBatch([{ kind: 'release', ip, mac: mac(n), at: at(), format: 'isc-dhcpd', source: 't' } as Sighting]);

@@ -25,7 +25,7 @@ const policyFor = (regions: typeof moved) => new Policy({ scope: ['10.0.0.0/8'],
 
 describe('a queued device follows its address to its region', () => {
   it('after a reload: moved while waiting, launched on the new region\'s appliance', async () => {
-    const { sched, see, store, scanner } = setup();
+    const { sched, see, store, scanner } = await setup();
     await see({ ip: '10.20.1.5', mac: mac(5) });
     expect((await store.allQueued()).map((q) => q.region)).toEqual(['emea']);
     sched.reconfigure(policyFor(moved), buildSchedulerOptions({ regions: moved, maxTargetsPerScan: 3, scanner, scheduler: { pollIntervalS: 60, verifyResults: false } }));
@@ -38,7 +38,7 @@ describe('a queued device follows its address to its region', () => {
 
   it('after a restart on the same state file with new regions: the first sweep moves it', async () => {
     const state = join(dir, 'restart.db');
-    const first = setup({}, {}, state);
+    const first = await setup({}, {}, state);
     await first.see({ ip: '10.20.1.6', mac: mac(6) });
     expect((await first.store.allQueued()).map((q) => q.region)).toEqual(['emea']);
     first.db.close();
@@ -55,7 +55,7 @@ describe('a queued device follows its address to its region', () => {
   });
 
   it('a waiting device whose address left every region leaves the queue (not stranded under a region that is gone)', async () => {
-    const { sched, see, store, scanner } = setup();
+    const { sched, see, store, scanner } = await setup();
     await see({ ip: '10.20.1.7', mac: mac(7) });
     const only = [moved[1]].map((r) => ({ ...r, cidrs: ['10.30.0.0/16'] }));
     sched.reconfigure(policyFor(only), buildSchedulerOptions({ regions: only, maxTargetsPerScan: 3, scanner, scheduler: { pollIntervalS: 60, verifyResults: false } }));
