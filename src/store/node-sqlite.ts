@@ -18,8 +18,8 @@ interface NativeStatement {
   setAllowUnknownNamedParameters(on: boolean): void;
 }
 interface NativeDatabase {
-  /** true while a transaction is open, however it was begun (Node 22.16+/24+) */
-  readonly isTransaction?: boolean;
+  /** true while a transaction is open, however it was begun (Node 22.16+ and 24+) */
+  readonly isTransaction: boolean;
   prepare(sql: string): NativeStatement;
   exec(sql: string): void;
   close(): void;
@@ -107,7 +107,6 @@ class Statement {
 
 export class NodeSqliteDatabase {
   private readonly native: NativeDatabase;
-  private depth = 0;
   private savepoints = 0;
   readonly name: string;
   readonly readonly: boolean;
@@ -125,7 +124,7 @@ export class NodeSqliteDatabase {
 
   /** asks SQLite, like better-sqlite3: a transaction begun with exec('BEGIN') counts too */
   get inTransaction(): boolean {
-    return this.native.isTransaction ?? this.depth > 0;
+    return this.native.isTransaction;
   }
 
   prepare(sql: string): Statement {
@@ -150,14 +149,11 @@ export class NodeSqliteDatabase {
       const nested = this.inTransaction;
       const sp = nested ? `onsight_sp_${++this.savepoints}` : '';
       this.exec(nested ? `SAVEPOINT ${sp}` : 'BEGIN');
-      this.depth++;
       try {
         const result = fn(...args);
-        this.depth--;
         this.exec(nested ? `RELEASE ${sp}` : 'COMMIT');
         return result;
       } catch (err) {
-        this.depth--;
         try {
           this.exec(nested ? `ROLLBACK TO ${sp}; RELEASE ${sp}` : 'ROLLBACK');
         } catch {
