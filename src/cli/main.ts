@@ -53,22 +53,20 @@ program.command('run')
     await daemon.start();
     started = true;
     if (stopSignal) stop(stopSignal);
-    await new Promise<void>((resolve) => {
-      void done.then(resolve);
-      process.on('SIGHUP', () => {
-        // certificates reload live; so do policy, regions and scheduler settings from the config file
-        daemon.reloadTls().catch((err: Error) => log.error({ err: { message: err.message } }, 'certificate reload failed'));
-        if (!o.config) return log.info('SIGHUP: certificates reloaded (embedded default config: nothing else to re-read)');
-        try {
-          const next = loadConfig(o.config);
-          const restart = daemon.applyConfig(next.config);
-          log.info(`SIGHUP: ${o.config} reloaded: policy, regions, scheduler and inventory settings applied`);
-          if (restart.length) log.warn(`SIGHUP: ${restart.join(', ')} changed in ${o.config}: restart onsight to apply those`);
-        } catch (err) {
-          log.warn(`SIGHUP: ${o.config} does not validate (the running config stays): ${(err as Error).message}`);
-        }
-      });
+    process.on('SIGHUP', () => {
+      // certificates reload live; so do policy, regions and scheduler settings from the config file
+      daemon.reloadTls().catch((err: Error) => log.error({ err: { message: err.message } }, 'certificate reload failed'));
+      if (!o.config) return log.info('SIGHUP: certificates reloaded (embedded default config: nothing else to re-read)');
+      try {
+        const next = loadConfig(o.config);
+        const restart = daemon.applyConfig(next.config);
+        log.info(`SIGHUP: ${o.config} reloaded: policy, regions, scheduler and inventory settings applied`);
+        if (restart.length) log.warn(`SIGHUP: ${restart.join(', ')} changed in ${o.config}: restart onsight to apply those`);
+      } catch (err) {
+        log.warn(`SIGHUP: ${o.config} does not validate (the running config stays): ${(err as Error).message}`);
+      }
     });
+    await done;
   });
 
 program.command('parse')
