@@ -8,6 +8,7 @@ import { validateConfig } from '../src/config/load.js';
 import { Daemon } from '../src/daemon/daemon.js';
 import { silentLogger } from '../src/log.js';
 import { openPostgresStore } from '../src/store/postgres/store.js';
+import { PgDb } from '../src/store/postgres/db.js';
 import { pgUnavailable, startPostgres, type PgServer } from './helpers/postgres.js';
 import { udpSend } from './helpers/net.js';
 import { until } from './helpers/wait.js';
@@ -49,5 +50,33 @@ describe.skipIf(!!why)('daemon on a PostgreSQL store', () => {
     expect(status.totals).toMatchObject({ identities: 1, present: 1 });
     server.stop('immediate');
     expect((await fetch(`${d.http!.url}/healthz`)).status).toBe(503);
+  });
+
+  it('a server lost in the middle of a transaction fails that transaction, not the process; the store works again once the server is back', async () => {
+    const pg2 = startPostgres();
+    const db = new PgDb(pg2.connection);
+    const uncaught: Error[] = [];
+    const onUncaught = (err: Error) => { uncaught.push(err); };
+    // vitest reports uncaught exceptions as errors of the run; listen too, so this test names it
+    process.on('uncaughtException', onUncaught);
+    try {
+      await db.migrate();
+      const tx = db.transaction(async () => {
+        await db.query('SELECT 1');
+        pg2.stop('immediate'); // the checked-out client now sees its connection end while idle in the transaction
+        await new Promise((r) => setTimeout(r, 300));
+        await db.query('SELECT 2');
+      });
+      await expect(tx).rejects.toThrow();
+      await new Promise((r) => setTimeout(r, 100));
+      expect(uncaught.map((e) => e.message)).toEqual([]);
+      pg2.start();
+      expect(await db.row<{ n: number }>('SELECT 3 AS n')).toEqual({ n: 3 });
+      expect(await db.transaction(async () => db.row<{ n: number }>('SELECT 4 AS n'))).toEqual({ n: 4 });
+    } finally {
+      process.off('uncaughtException', onUncaught);
+      await db.close().catch(() => undefined);
+      pg2.destroy();
+    }
   });
 });

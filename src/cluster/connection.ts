@@ -40,28 +40,4 @@ export function openPool(state: PostgresState, applicationName: string, env?: No
   return pool;
 }
 
-/**
- * Runs `fn` with a pooled client. pg emits a checked-out client's connection errors (server
- * restart, terminated backend) as an 'error' event that would crash the process when nobody
- * listens: listen for the whole checkout, and throw such a client away rather than reuse it.
- */
-export async function withPooledClient<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-  const c = await pool.connect();
-  let failed: Error | undefined;
-  const onError = (err: Error) => { failed = err; };
-  c.on('error', onError);
-  try {
-    return await fn(c);
-  } catch (err) {
-    failed ??= isConnectionError(err) ? (err as Error) : undefined;
-    throw err;
-  } finally {
-    c.off('error', onError);
-    c.release(failed ?? false);
-  }
-}
-
-function isConnectionError(err: unknown): boolean {
-  const code = (err as { code?: string }).code;
-  return code === undefined || code.startsWith('08') || code.startsWith('57P');
-}
+export { withPooledClient } from '../store/postgres/pooled.js';

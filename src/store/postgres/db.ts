@@ -7,6 +7,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import pg from 'pg';
+import { withPooledClient } from './pooled.js';
 import { OnsightError } from '../../errors.js';
 import { MIGRATIONS } from './schema.js';
 
@@ -81,31 +82,26 @@ export class PgDb {
         open.depth--;
       }
     }
-    const run = this.writes.then(async () => {
-      const client = await this.pool.connect();
-      let broken = false;
+    // withPooledClient: a connection lost mid-transaction fails the query in flight, never the process
+    const run = this.writes.then(() => withPooledClient(this.pool, async (client) => {
+      await client.query('BEGIN');
       try {
-        await client.query('BEGIN');
-        try {
-          const r = await this.context.run({ client, depth: 0 }, fn);
-          await client.query('COMMIT');
-          return r;
-        } catch (err) {
-          await client.query('ROLLBACK').catch(() => { broken = true; });
-          throw err;
-        }
-      } finally {
-        client.release(broken);
+        const r = await this.context.run({ client, depth: 0 }, fn);
+        await client.query('COMMIT');
+        return r;
+      } catch (err) {
+        // a failed ROLLBACK means the connection is gone: the server rolls back, the client is discarded
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
       }
-    });
+    }));
     this.writes = run.catch(() => undefined);
     return run;
   }
 
   /** Bring the schema up to date under an advisory lock (two instances starting at once migrate once). */
   async migrate(): Promise<void> {
-    const client = await this.pool.connect();
-    try {
+    await withPooledClient(this.pool, async (client) => {
       await client.query('SELECT pg_advisory_lock(hashtext($1))', ['onsight:migrate']);
       try {
         await client.query('CREATE TABLE IF NOT EXISTS onsight_schema (version INTEGER NOT NULL)');
@@ -129,9 +125,7 @@ export class PgDb {
       } finally {
         await client.query('SELECT pg_advisory_unlock(hashtext($1))', ['onsight:migrate']);
       }
-    } finally {
-      client.release();
-    }
+    });
   }
 
   async close(): Promise<void> {
