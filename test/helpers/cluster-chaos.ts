@@ -17,7 +17,7 @@
  *   node alone, with kill -9 of the leader meanwhile; then the same accepted lines through one
  *   SQLite daemon, and the two inventories compared.
  */
-import { appendFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type Socket } from 'node:net';
@@ -28,6 +28,7 @@ import { freePort, startDaemon, type DaemonProcess, type LogEntry } from './daem
 import type { PgServer } from './postgres.js';
 import { udpSend } from './net.js';
 import { sleep, until } from './wait.js';
+import { inboxBacklog } from '../../src/cluster/inbox.js';
 
 export interface ChaosTimings {
   /** lease time to live */
@@ -42,7 +43,7 @@ export interface ChaosTimings {
   launchDelayMs: number;
 }
 
-export const CI_TIMINGS: ChaosTimings = { ttlS: 2, pollS: 0.25, pollIntervalS: 0.5, reconcileGraceS: 2, launchDelayMs: 800 };
+export const CI_TIMINGS: ChaosTimings = { ttlS: 3, pollS: 0.25, pollIntervalS: 0.5, reconcileGraceS: 2, launchDelayMs: 800 };
 export const BENCH_TIMINGS: ChaosTimings = { ttlS: 3, pollS: 0.25, pollIntervalS: 0.5, reconcileGraceS: 3, launchDelayMs: 1500 };
 
 const NAMES = ['c1', 'c2'] as const;
@@ -382,10 +383,10 @@ export async function pauseLeader(c: ChaosCluster, rounds: number): Promise<Paus
       await c.settle([ip]);
       const pollMs = c.t.pollIntervalS * 1000;
       await sleep(pollMs * 2 + 1000); // time for the detector's poll
-      const intents = await c.q<{ id: string; state: string; scan_ref: string | null }>(
-        'SELECT i.id, i.state, i.scan_ref FROM intents i JOIN intent_targets t ON t.intent_id = i.id WHERE t.ip = $1', [ip]);
-      const kept = c.scansOf(ip).filter((s) => intents.some((i) => i.scan_ref === s.ref && i.state !== 'abandoned'));
-      const late = c.scansOf(ip).filter((s) => !kept.includes(s));
+      // the scan kept is the newest intent's (the new leader's relaunch); any other scan for the host came late
+      const newest = (await c.q<{ id: string }>(
+        'SELECT i.id FROM intents i JOIN intent_targets t ON t.intent_id = i.id WHERE t.ip = $1 ORDER BY i.created_at DESC LIMIT 1', [ip]))[0];
+      const late = c.scansOf(ip).filter((s) => !newest || !s.title.includes(newest.id));
       lateLaunches += late.length;
       for (const s of late) {
         const cancel = c.emu.state.requests.find((q) => q.action === 'cancel' && q.params.scan_ref === s.ref);
@@ -545,14 +546,18 @@ export interface InventoryDiff {
 function fileLines(node: number, count: number, base: number): string[] {
   const prefix = INGEST_NETS[node];
   const out: string[] = [];
+  const renewed = new Set<string>();
   let fresh = 0;
   for (let k = 0; k < count; k++) {
-    const at = new Date(base + Math.floor(k / 20) * 1000);
-    if (k % 10 === 9 && fresh > 5) {
-      const j = (k * 7919) % fresh;
+    const sec = Math.floor(k / 20);
+    const at = new Date(base + sec * 1000);
+    // renewals and reassignments name a lease at least 2 s older, and the same lease at most once a second:
+    // the same line twice in one second from one file is an exact duplicate, dropped by design
+    const j = fresh > 50 ? (k * 7919) % (fresh - 45) : -1;
+    if (k % 10 === 9 && j >= 0 && !renewed.has(`${j}@${sec}`)) {
+      renewed.add(`${j}@${sec}`);
       out.push(fileAck(ipOf(prefix, j), macOf(0x70 + node, j), at));
-    } else if (k % 25 === 24 && fresh > 5) {
-      const j = (k * 104729) % fresh;
+    } else if (k % 25 === 24 && j >= 0) {
       out.push(fileAck(ipOf(prefix, j), macOf(0x72 + node, k), at));
     } else {
       out.push(fileAck(ipOf(prefix, fresh), macOf(0x70 + node, fresh), at));
@@ -601,21 +606,23 @@ export async function ingestUnderChaos(c: ChaosCluster, plan: IngestPlan): Promi
   const fileTotal = files[0].length + files[1].length;
   const expectedMin = fileTotal + plan.tcpBoth;
   const inIngest = `(${INGEST_NETS.map((p) => `ip LIKE '${p}.%'`).join(' OR ')})`;
-  const count = async () => Number((await c.q<{ n: string }>(`SELECT count(*) AS n FROM sightings WHERE ${inIngest}`))[0].n);
-  // settled: at least the file and dual-homed lines, and the count still for 2 s
+  const inboxIngest = inIngest.replaceAll('ip LIKE', "sighting->>'ip' LIKE");
+  // every accepted line is an inbox row (kept for the duplicate window, 10 min by default): applied once the cursor passed them all
+  const accepted = async () => Number((await c.q<{ n: string }>(`SELECT count(*) AS n FROM cluster_inbox WHERE ${inboxIngest}`))[0].n);
   let last = -1, stillSince = Date.now();
   await until(async () => {
-    const n = await count();
+    const n = await accepted();
+    const backlog = await inboxBacklog(c.db);
+    if (process.env.CHAOS_DEBUG) console.log(`ingest: ${n} of at least ${expectedMin} lines in the inbox, backlog ${backlog}; load ${load()}`);
     if (n !== last) [last, stillSince] = [n, Date.now()];
-    return n >= expectedMin && Date.now() - stillSince > 2000;
-  }, 240_000, 'the inbox applied', 250).catch(() => undefined);
+    return (n >= expectedMin && backlog === 0 && Date.now() - stillSince > 2000) || Date.now() - stillSince > 15_000;
+  }, 240_000, 'the inbox applied', 1000).catch(() => undefined);
   const applySecs = (Date.now() - t0) / 1000;
 
-  // what landed, by line
+  // what landed, by line (a renewal adds no sighting row, so lines are counted in the inbox)
   const landed = new Map<string, number>();
-  for (const r of await c.q<{ ip: string; json: string }>(`SELECT ip, json FROM sightings WHERE ${inIngest}`)) {
-    const s = JSON.parse(r.json) as { mac?: string; at: string };
-    const k = `${r.ip} ${s.mac} ${Date.parse(s.at)}`;
+  for (const r of await c.q<{ ip: string; mac: string; at: string }>(`SELECT sighting->>'ip' AS ip, sighting->>'mac' AS mac, sighting->>'at' AS at FROM cluster_inbox WHERE ${inboxIngest}`)) {
+    const k = `${r.ip} ${r.mac} ${Date.parse(r.at)}`;
     landed.set(k, (landed.get(k) ?? 0) + 1);
   }
   const keyOf = (line: string) => {
@@ -669,7 +676,6 @@ regions: [{ name: r, cidrs: ["192.0.2.0/24"], appliances: [a] }]
 scanner: { type: dry-run }
 http: { enabled: false }
 `);
-  const expected = files[0].length + files[1].length + tcpLines.length;
   const stream = new TcpSyslogStream(port);
   for (const l of tcpLines) stream.send(l);
   await stream.close();
@@ -682,8 +688,18 @@ http: { enabled: false }
       db.close();
     }
   };
+  const clusterSightings = Number((await c.q<{ n: string }>(`SELECT count(*) AS n FROM sightings WHERE ${inIngest}`))[0].n);
   const singleCount = () => Number(read<{ n: number }>(`SELECT count(*) AS n FROM sightings WHERE ${inIngest}`)[0].n);
-  await until(() => singleCount() >= expected, 120_000, 'the single node applied every line', 200).catch(() => undefined);
+  // both files read to their end, and as many sighting rows as the cluster (or no change for 10 s)
+  const sizes = paths.map((p) => statSync(p).size);
+  const atEnd = () => read<{ offset: number }>('SELECT "offset" FROM checkpoints').filter((r) => sizes.includes(Number(r.offset))).length === paths.length;
+  let last = -1, stillSince = Date.now();
+  await until(() => {
+    const n = singleCount();
+    if (process.env.CHAOS_DEBUG) console.log(`single node: ${n} sightings (the cluster has ${clusterSightings})`);
+    if (n !== last) [last, stillSince] = [n, Date.now()];
+    return (atEnd() && n >= clusterSightings && Date.now() - stillSince > 1000) || Date.now() - stillSince > 10_000;
+  }, 120_000, 'the single node applied every line', 250).catch(() => undefined);
   await single.stop('SIGTERM');
   const idSql = (where: string) => `SELECT key, mac, hostname, first_seen, last_seen FROM identities WHERE id IN (SELECT identity_id FROM bindings WHERE ${where})`;
   const bSql = (where: string) => `SELECT i.key, b.ip, b.start_at, b.last_seen, b.expires_at, b.end_at, b.end_reason, b.renewals, b.format
@@ -699,7 +715,6 @@ http: { enabled: false }
     for (const [k, v] of a) if (b.get(k) !== v) differences.push(`${what} ${k}: cluster ${v}, single ${b.get(k) ?? 'absent'}`);
     for (const [k, v] of b) if (!a.has(k)) differences.push(`${what} ${k}: cluster absent, single ${v}`);
   }
-  const clusterSightings = Number((await c.q<{ n: string }>(`SELECT count(*) AS n FROM sightings WHERE ${inIngest}`))[0].n);
   return { identities: ids[0].size, bindings: bs[0].size, sightings: [clusterSightings, singleCount()], differences: differences.slice(0, 20).concat(differences.length > 20 ? [`… ${differences.length - 20} more`] : []) };
 }
 
