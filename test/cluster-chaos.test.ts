@@ -59,13 +59,13 @@ describe.skipIf(!!why)('cluster chaos: two daemons on one PostgreSQL, the leader
   }, 120_000);
 
   it('file lines on both nodes and TCP syslog to both, the leader killed: no file line lost or repeated, the inventory equals one SQLite node over the same lines', async () => {
-    const f = await ingestUnderChaos(c!, { fileLinesPerNode: 1500, tcpBoth: 300, tcpSingle: 150, kills: 1, feedS: 3 });
+    const f = await ingestUnderChaos(c!, { fileLinesPerNode: 600, tcpBoth: 100, tcpSingle: 50, kills: 1, feedS: 3 });
     console.log(f.summary);
     if (f.inventory.differences.length) console.log(f.inventory.differences.join('\n'));
     expect({ fileLost: f.fileLost, fileRepeated: f.fileRepeated, tcpBothLost: f.tcpBothLost }).toEqual({ fileLost: 0, fileRepeated: 0, tcpBothLost: 0 });
     expect(f.inventory.differences).toEqual([]);
     expect(f.inventory.sightings[0]).toBe(f.inventory.sightings[1]);
-    expect(f.inventory.bindings).toBeGreaterThan(3000);
+    expect(f.inventory.bindings).toBeGreaterThan(1000);
   }, 180_000);
 
   it('an idle follower uses under 2% of a core', async () => {

@@ -527,7 +527,11 @@ export interface IngestFigures {
   tcpBothLost: number;
   /** single-homed TCP lines lost, per kill (lines on the killed node's connection that never landed) */
   tcpLostPerKill: number[];
+  /** single-homed TCP lines written into the dead connection after each kill (before the sender noticed) */
+  tcpLostAfterKill: number[];
   applySecs: number;
+  /** inbox rows applied per second, from the end of the feed to the last row */
+  applyRate: number;
   inventory: InventoryDiff;
   summary: string;
 }
@@ -577,7 +581,7 @@ export async function ingestUnderChaos(c: ChaosCluster, plan: IngestPlan): Promi
   const singleLines = [0, 1].map((i) => Array.from({ length: plan.tcpSingle }, (_, k) => ack5424(ipOf(INGEST_NETS[3 + i], k), macOf(0x81 + i, k), new Date(base + k))));
   const steps = Math.max(1, Math.round(plan.feedS * 10)); // a step every 100 ms
   const killAt = new Set(Array.from({ length: plan.kills }, (_, k) => Math.floor(((k + 1) * steps) / (plan.kills + 1))));
-  const kills: { node: number; conn: number }[] = [];
+  const kills: { node: number; conn: number; sent: number }[] = [];
   const slice = <T>(xs: T[], s: number) => xs.slice(Math.floor((s * xs.length) / steps), Math.floor(((s + 1) * xs.length) / steps));
   const t0 = Date.now();
   for (let s = 0; s < steps; s++) {
@@ -593,7 +597,7 @@ export async function ingestUnderChaos(c: ChaosCluster, plan: IngestPlan): Promi
     if (killAt.has(s)) {
       const leader = await c.leader();
       if (leader !== undefined) {
-        kills.push({ node: leader, conn: single[leader].conn });
+        kills.push({ node: leader, conn: single[leader].conn, sent: single[leader].lines.length });
         const at = Date.now();
         await c.nodes[leader].stop('SIGKILL');
         await c.tookLeaseAfter(at, 1 - leader);
@@ -609,15 +613,22 @@ export async function ingestUnderChaos(c: ChaosCluster, plan: IngestPlan): Promi
   const inboxIngest = inIngest.replaceAll('ip LIKE', "sighting->>'ip' LIKE");
   // every accepted line is an inbox row (kept for the duplicate window, 10 min by default): applied once the cursor passed them all
   const accepted = async () => Number((await c.q<{ n: string }>(`SELECT count(*) AS n FROM cluster_inbox WHERE ${inboxIngest}`))[0].n);
-  let last = -1, stillSince = Date.now();
+  // settled: the cursor past every row and nothing appended for 2 s; given up after 30 s without progress
+  let last = '', stillSince = Date.now();
+  const appliedSoFar = async () => Number((await c.q<{ n: string }>("SELECT applied AS n FROM cluster_inbox_cursor WHERE name = 'applier'"))[0]?.n ?? 0);
+  const feedEnd = { at: Date.now(), applied: await appliedSoFar() };
+  let drained: { at: number; applied: number } | undefined;
   await until(async () => {
     const n = await accepted();
     const backlog = await inboxBacklog(c.db);
+    if (backlog > 0) drained = undefined;
+    else drained ??= { at: Date.now(), applied: await appliedSoFar() };
     if (process.env.CHAOS_DEBUG) console.log(`ingest: ${n} of at least ${expectedMin} lines in the inbox, backlog ${backlog}; load ${load()}`);
-    if (n !== last) [last, stillSince] = [n, Date.now()];
-    return (n >= expectedMin && backlog === 0 && Date.now() - stillSince > 2000) || Date.now() - stillSince > 15_000;
-  }, 240_000, 'the inbox applied', 1000).catch(() => undefined);
-  const applySecs = (Date.now() - t0) / 1000;
+    if (`${n}/${backlog}` !== last) [last, stillSince] = [`${n}/${backlog}`, Date.now()];
+    return (n >= expectedMin && backlog === 0 && Date.now() - stillSince > 2000) || Date.now() - stillSince > 30_000;
+  }, 900_000, 'the inbox applied', 1000).catch(() => undefined);
+  const applySecs = ((drained?.at ?? Date.now()) - t0) / 1000;
+  const applyRate = drained && drained.at > feedEnd.at ? Math.round(((drained.applied - feedEnd.applied) * 1000) / (drained.at - feedEnd.at)) : NaN;
 
   // what landed, by line (a renewal adds no sighting row, so lines are counted in the inbox)
   const landed = new Map<string, number>();
@@ -640,12 +651,15 @@ export async function ingestUnderChaos(c: ChaosCluster, plan: IngestPlan): Promi
     if (got > n) fileRepeated += got - n;
   }
   const tcpBothLost = bothLines.filter((l) => !landed.has(keyOf(l))).length;
-  const tcpLostPerKill = kills.map((k) => single[k.node].lines.filter((l, idx) => single[k.node].wentOn[idx] === k.conn && !landed.has(keyOf(l))).length);
+  // lost with the killed node: lines its connection carried before the kill, and those written into the dead connection after it
+  const lostOn = (k: (typeof kills)[number], after: boolean) => single[k.node].lines.filter((l, idx) => single[k.node].wentOn[idx] === k.conn && idx >= k.sent === after && !landed.has(keyOf(l))).length;
+  const tcpLostPerKill = kills.map((k) => lostOn(k, false));
+  const tcpLostAfterKill = kills.map((k) => lostOn(k, true));
   const acceptedSingle = [0, 1].map((i) => singleLines[i].filter((l) => landed.has(keyOf(l))));
 
   const inventory = await compareWithSqlite(c, files, [...bothLines, ...acceptedSingle[0], ...acceptedSingle[1]], inIngest);
-  const summary = `cluster chaos, ingest: ${plan.fileLinesPerNode} lines appended to the tailed file on each node, ${plan.tcpBoth} TCP lines to both nodes (exact duplicates) and ${plan.tcpSingle} to each node alone, over ${plan.feedS} s with ${kills.length} kill -9 of the leader; everything applied ${applySecs.toFixed(1)} s after the feed began; file lines lost ${fileLost}, repeated ${fileRepeated}; dual-homed TCP lines lost ${tcpBothLost}; single-homed TCP lines lost per kill ${tcpLostPerKill.join('/') || 'n/a'}; inventory vs one SQLite node over the same lines: ${inventory.identities} identities, ${inventory.bindings} bindings, sightings ${inventory.sightings.join(' vs ')}, ${inventory.differences.length} differences; load ${load()}`;
-  return { plan, fileLost, fileRepeated, tcpBothLost, tcpLostPerKill, applySecs, inventory, summary };
+  const summary = `cluster chaos, ingest: ${plan.fileLinesPerNode} lines appended to the tailed file on each node, ${plan.tcpBoth} TCP lines to both nodes (exact duplicates) and ${plan.tcpSingle} to each node alone, over ${plan.feedS} s with ${kills.length} kill -9 of the leader; everything applied ${applySecs.toFixed(1)} s after the feed began (the backlog at ${applyRate} rows/s after the feed); file lines lost ${fileLost}, repeated ${fileRepeated}; dual-homed TCP lines lost ${tcpBothLost}; single-homed TCP lines lost per kill ${tcpLostPerKill.join('/') || 'n/a'} sent before it (+${tcpLostAfterKill.join('/') || 'n/a'} written into the dead connection after it, before the sender saw it close); inventory vs one SQLite node over the same lines: ${inventory.identities} identities, ${inventory.bindings} bindings, sightings ${inventory.sightings.join(' vs ')}, ${inventory.differences.length} differences; load ${load()}`;
+  return { plan, fileLost, fileRepeated, tcpBothLost, tcpLostPerKill, tcpLostAfterKill, applySecs, applyRate, inventory, summary };
 }
 
 /** ms of a BSD-stamped line (UTC, the year of `near`) */
