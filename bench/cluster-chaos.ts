@@ -2,7 +2,7 @@
  * `npm run bench:cluster-chaos`: issue 17's failure figures through two real daemons on a throwaway
  * PostgreSQL with the Qualys emulator (test/helpers/cluster-chaos.ts; the CI test runs the same
  * scenarios with fewer rounds): kill -9 of the leader mid-launch ×20 alternating nodes, SIGSTOP past
- * the lease, the lease connection terminated, PostgreSQL restarted, 20k file lines per node with TCP
+ * the lease, the lease connection terminated, PostgreSQL restarted, 20k file lines (10k on each node) with TCP
  * syslog to both nodes and kills meanwhile (then the inventory against one SQLite node), follower
  * idle CPU. One summary line per scenario, with the load average beside it. A few minutes.
  * `--quick` runs a few rounds only.
@@ -34,7 +34,7 @@ async function main(): Promise<void> {
     out((await restartPostgres(c, quick ? 1 : 3, 2000)).summary);
     const ingest = await ingestUnderChaos(c, quick
       ? { fileLinesPerNode: 2000, tcpBoth: 500, tcpSingle: 250, kills: 1, feedS: 4 }
-      : { fileLinesPerNode: 20_000, tcpBoth: 4000, tcpSingle: 2000, kills: 4, feedS: 20 });
+      : { fileLinesPerNode: 10_000, tcpBoth: 4000, tcpSingle: 2000, kills: 4, feedS: 20 });
     out(ingest.summary);
     for (const d of ingest.inventory.differences) out(`  ${d}`);
     out((await idleCpu(c, quick ? 3 : 10)).summary);

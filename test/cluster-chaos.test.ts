@@ -62,7 +62,7 @@ describe.skipIf(!!why)('cluster chaos: two daemons on one PostgreSQL, the leader
     const f = await ingestUnderChaos(c!, { fileLinesPerNode: 600, tcpBoth: 100, tcpSingle: 50, kills: 1, feedS: 3 });
     console.log(f.summary);
     if (f.inventory.differences.length) console.log(f.inventory.differences.join('\n'));
-    expect({ fileLost: f.fileLost, fileRepeated: f.fileRepeated, tcpBothLost: f.tcpBothLost }).toEqual({ fileLost: 0, fileRepeated: 0, tcpBothLost: 0 });
+    expect({ fileLost: f.fileLost, fileRepeated: f.fileRepeated, tcpBothLost: f.tcpBothLost, skipped: f.skipped }).toEqual({ fileLost: 0, fileRepeated: 0, tcpBothLost: 0, skipped: 0 });
     expect(f.inventory.differences).toEqual([]);
     expect(f.inventory.sightings[0]).toBe(f.inventory.sightings[1]);
     expect(f.inventory.bindings).toBeGreaterThan(1000);

@@ -530,6 +530,8 @@ export interface IngestFigures {
   /** single-homed TCP lines written into the dead connection after each kill (before the sender noticed) */
   tcpLostAfterKill: number[];
   applySecs: number;
+  /** inbox rows the applier's cursor passed without applying them */
+  skipped: number;
   /** inbox rows applied per second, from the end of the feed to the last row */
   applyRate: number;
   inventory: InventoryDiff;
@@ -583,6 +585,7 @@ export async function ingestUnderChaos(c: ChaosCluster, plan: IngestPlan): Promi
   const killAt = new Set(Array.from({ length: plan.kills }, (_, k) => Math.floor(((k + 1) * steps) / (plan.kills + 1))));
   const kills: { node: number; conn: number; sent: number }[] = [];
   const slice = <T>(xs: T[], s: number) => xs.slice(Math.floor((s * xs.length) / steps), Math.floor(((s + 1) * xs.length) / steps));
+  const skippedBefore = await unapplied(c);
   const t0 = Date.now();
   for (let s = 0; s < steps; s++) {
     for (const i of [0, 1]) {
@@ -628,6 +631,8 @@ export async function ingestUnderChaos(c: ChaosCluster, plan: IngestPlan): Promi
     return (n >= expectedMin && backlog === 0 && Date.now() - stillSince > 2000) || Date.now() - stillSince > 30_000;
   }, 900_000, 'the inbox applied', 1000).catch(() => undefined);
   const applySecs = ((drained?.at ?? Date.now()) - t0) / 1000;
+  // every inbox row is applied exactly once: rows behind the cursor that the applier never counted were skipped
+  const skipped = await unapplied(c) - skippedBefore;
   const applyRate = drained && drained.at > feedEnd.at ? Math.round(((drained.applied - feedEnd.applied) * 1000) / (drained.at - feedEnd.at)) : NaN;
 
   // what landed, by line (a renewal adds no sighting row, so lines are counted in the inbox)
@@ -658,8 +663,16 @@ export async function ingestUnderChaos(c: ChaosCluster, plan: IngestPlan): Promi
   const acceptedSingle = [0, 1].map((i) => singleLines[i].filter((l) => landed.has(keyOf(l))));
 
   const inventory = await compareWithSqlite(c, files, [...bothLines, ...acceptedSingle[0], ...acceptedSingle[1]], inIngest);
-  const summary = `cluster chaos, ingest: ${plan.fileLinesPerNode} lines appended to the tailed file on each node, ${plan.tcpBoth} TCP lines to both nodes (exact duplicates) and ${plan.tcpSingle} to each node alone, over ${plan.feedS} s with ${kills.length} kill -9 of the leader; everything applied ${applySecs.toFixed(1)} s after the feed began (the backlog at ${applyRate} rows/s after the feed); file lines lost ${fileLost}, repeated ${fileRepeated}; dual-homed TCP lines lost ${tcpBothLost}; single-homed TCP lines lost per kill ${tcpLostPerKill.join('/') || 'n/a'} sent before it (+${tcpLostAfterKill.join('/') || 'n/a'} written into the dead connection after it, before the sender saw it close); inventory vs one SQLite node over the same lines: ${inventory.identities} identities, ${inventory.bindings} bindings, sightings ${inventory.sightings.join(' vs ')}, ${inventory.differences.length} differences; load ${load()}`;
-  return { plan, fileLost, fileRepeated, tcpBothLost, tcpLostPerKill, tcpLostAfterKill, applySecs, applyRate, inventory, summary };
+  const summary = `cluster chaos, ingest: ${plan.fileLinesPerNode} lines appended to the tailed file on each node, ${plan.tcpBoth} TCP lines to both nodes (exact duplicates) and ${plan.tcpSingle} to each node alone, over ${plan.feedS} s with ${kills.length} kill -9 of the leader; everything applied ${applySecs.toFixed(1)} s after the feed began (the backlog at ${applyRate} rows/s after the feed); file lines lost ${fileLost}, repeated ${fileRepeated}; inbox rows passed by the cursor unapplied ${skipped}; dual-homed TCP lines lost ${tcpBothLost}; single-homed TCP lines lost per kill ${tcpLostPerKill.join('/') || 'n/a'} sent before it (+${tcpLostAfterKill.join('/') || 'n/a'} written into the dead connection after it, before the sender saw it close); inventory vs one SQLite node over the same lines: ${inventory.identities} identities, ${inventory.bindings} bindings, sightings ${inventory.sightings.join(' vs ')}, ${inventory.differences.length} differences; load ${load()}`;
+  return { plan, fileLost, fileRepeated, skipped, tcpBothLost, tcpLostPerKill, tcpLostAfterKill, applySecs, applyRate, inventory, summary };
+}
+
+/** Inbox rows behind the applier's cursor minus the rows it counted as applied (0 unless a row was skipped; valid before the first prune, 10 min). */
+async function unapplied(c: ChaosCluster): Promise<number> {
+  const r = await c.q<{ behind: string; applied: string | null }>(
+    `SELECT (SELECT count(*) FROM cluster_inbox i, cluster_inbox_cursor k WHERE k.name = 'applier' AND (i.tx, i.id) <= (k.tx, k.id)) AS behind,
+            (SELECT applied FROM cluster_inbox_cursor WHERE name = 'applier') AS applied`);
+  return Number(r[0].behind) - Number(r[0].applied ?? 0);
 }
 
 /** ms of a BSD-stamped line (UTC, the year of `near`) */
