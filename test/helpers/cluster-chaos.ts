@@ -361,18 +361,22 @@ export interface PauseFigures {
  */
 export async function pauseLeader(c: ChaosCluster, rounds: number): Promise<PauseFigures> {
   const faults = c.emu.state.config.faults as { slowMs: number };
-  const normal = faults.slowMs;
+  const timing = c.emu.state.config.scanTiming as { hostSecMin: number; hostSecMax: number };
+  const normal = { slowMs: faults.slowMs, host: [timing.hostSecMin, timing.hostSecMax] };
   const failoverMs: number[] = [], cancelMs: number[] = [];
   const ips: string[] = [];
   let lateLaunches = 0, lateCanceled = 0;
-  // the held answer arrives after the new leader could give the intent up: ttl + grace + 2 s
-  faults.slowMs = (c.t.ttlS + c.t.reconcileGraceS + 2) * 1000;
+  // scans run long enough that a late one is still running when the new leader lists it
+  [timing.hostSecMin, timing.hostSecMax] = [15, 15];
   try {
     for (let r = 0; r < rounds; r++) {
       const leader = (await until(() => c.leader().then((l) => l !== undefined && { l }), 30_000, 'a leader', 50)).l;
+      // the paused leader's launch answer alone is held past ttl + grace + 2 s: the new leader's relaunch is answered as usual
+      faults.slowMs = (c.t.ttlS + c.t.reconcileGraceS + 2) * 1000;
       const ip = await c.newHost();
       ips.push(ip);
       await c.launchArrived(ip);
+      faults.slowMs = normal.slowMs;
       const pausedAt = Date.now();
       c.nodes[leader].child.kill('SIGSTOP');
       const took = await c.tookLeaseAfter(pausedAt, 1 - leader, (c.t.ttlS + 20) * 1000);
@@ -380,7 +384,7 @@ export async function pauseLeader(c: ChaosCluster, rounds: number): Promise<Paus
       await sleep(Math.max(0, pausedAt + (c.t.ttlS + 1) * 1000 - Date.now()));
       c.nodes[leader].child.kill('SIGCONT');
       // the first scan (the paused leader's) and the relaunch both arrive; then the late one must be canceled
-      await until(() => c.scansOf(ip).length >= 2, faults.slowMs * 3 + 30_000, `the late scan and the relaunch for ${ip}`, 50)
+      await until(() => c.scansOf(ip).length >= 2, (c.t.ttlS + c.t.reconcileGraceS) * 3000 + 30_000, `the late scan and the relaunch for ${ip}`, 50)
         .catch(() => undefined); // counted below
       await c.settle([ip]);
       const pollMs = c.t.pollIntervalS * 1000;
@@ -390,6 +394,11 @@ export async function pauseLeader(c: ChaosCluster, rounds: number): Promise<Paus
         'SELECT i.id FROM intents i JOIN intent_targets t ON t.intent_id = i.id WHERE t.ip = $1 ORDER BY i.created_at DESC LIMIT 1', [ip]))[0];
       const late = c.scansOf(ip).filter((s) => !newest || !s.title.includes(newest.id));
       lateLaunches += late.length;
+      if (process.env.CHAOS_DEBUG) {
+        for (const n of [0, 1]) for (const e of c.nodes[n].logs) if ((e.receivedAtMs as number) >= pausedAt && /launch|reconcil|late|leader|stepped|refused|cancel/i.test(e.msg)) console.log(`+${(e.receivedAtMs as number) - pausedAt} ms ${c.name(n)}: ${e.msg}`);
+        for (const s of c.scansOf(ip)) console.log(`scan ${s.ref} "${s.title}" ${s.state} seen +${(c.scanSeen.get(s.ref) ?? 0) - pausedAt} ms`);
+        for (const q of c.emu.state.requests) if (q.at >= pausedAt - 10_000 && q.api === 'scan') console.log(`+${q.at - pausedAt} ms request ${q.action} ${JSON.stringify(q.params).slice(0, 160)}`);
+      }
       for (const s of late) {
         const cancel = c.emu.state.requests.find((q) => q.action === 'cancel' && q.params.scan_ref === s.ref);
         if (cancel && s.state === 'Canceled') {
@@ -399,7 +408,8 @@ export async function pauseLeader(c: ChaosCluster, rounds: number): Promise<Paus
       }
     }
   } finally {
-    faults.slowMs = normal;
+    faults.slowMs = normal.slowMs;
+    [timing.hostSecMin, timing.hostSecMax] = normal.host;
   }
   const audit = await c.audit(ips);
   const summary = `cluster chaos, SIGSTOP past the lease x${rounds}: failover ${stats(failoverMs)} ms (ttl ${c.t.ttlS} s, bound ttl + 2 s); late launches ${lateLaunches}, canceled ${lateCanceled} (scan seen → cancel call ${cancelMs.join('/') || 'n/a'} ms; poll ${c.t.pollIntervalS} s); duplicate launches ${audit.duplicates.length}; orphan scans ${audit.orphans.length}; hosts without a scan ${audit.missing.length}; load ${load()}`;
