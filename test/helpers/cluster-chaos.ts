@@ -22,8 +22,8 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type Socket } from 'node:net';
 import pg from 'pg';
-import Database from '../../src/store/sqlite.js';
 import { startQualysEmulator, type QualysEmulator, type RequestRecord } from '../../src/emulator/qualys/index.js';
+import { readState } from './crash.js';
 import { freePort, startDaemon, type DaemonProcess, type LogEntry } from './daemon.js';
 import type { PgServer } from './postgres.js';
 import { udpSend } from './net.js';
@@ -719,14 +719,7 @@ http: { enabled: false }
   for (const l of tcpLines) stream.send(l);
   await stream.close();
   const stateFile = join(single.dir, 'state.db');
-  const read = <T>(sql: string) => {
-    const db = new Database(stateFile, { readonly: true });
-    try {
-      return db.prepare(sql).all() as T[];
-    } finally {
-      db.close();
-    }
-  };
+  const read = <T>(sql: string) => readState<T>(stateFile, sql);
   const clusterSightings = Number((await c.q<{ n: string }>(`SELECT count(*) AS n FROM sightings WHERE ${inIngest}`))[0].n);
   const singleCount = () => Number(read<{ n: number }>(`SELECT count(*) AS n FROM sightings WHERE ${inIngest}`)[0].n);
   // both files read to their end, and as many sighting rows as the cluster (or no change for 10 s)

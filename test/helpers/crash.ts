@@ -42,17 +42,19 @@ export async function killDuringLaunches(d: DaemonProcess, port: number, ips: st
   return { d, killedMidLaunch };
 }
 
+/** Rows of one query on a daemon's SQLite state file, opened read-only for just this query (the daemon keeps writing). */
+export function readState<T>(stateFile: string, sql: string): T[] {
+  const db = new Database(stateFile, { readonly: true });
+  try {
+    return db.prepare(sql).all() as T[];
+  } finally {
+    db.close();
+  }
+}
+
 /** Waits until no intent is left unconfirmed, and returns every intent. */
 export async function settledIntents(dir: string): Promise<IntentRow[]> {
-  const stateFile = join(dir, 'state.db');
-  const read = <T>(sql: string) => {
-    const db = new Database(stateFile, { readonly: true });
-    try {
-      return db.prepare(sql).all() as T[];
-    } finally {
-      db.close();
-    }
-  };
+  const read = <T>(sql: string) => readState<T>(join(dir, 'state.db'), sql);
   await until(() => read<{ n: number }>(`SELECT count(*) n FROM intents WHERE state = 'launching'`)[0].n === 0, 30_000, 'no intent left unconfirmed', 100);
   return read<IntentRow>('SELECT id, state, scan_ref FROM intents');
 }
