@@ -28,7 +28,7 @@ async function main(): Promise<void> {
   try {
     const kill = await killMidLaunch(c, quick ? 3 : 20);
     out(kill.summary);
-    out(`  takeover calls by round (all vendor calls kill → settled): ${kill.callsDetail.map((d, i) => `${kill.callsPerFailover[i]} [${d}]`).join('; ')}`);
+    out(`  takeover calls by round (net: raw in the window kill → settled [every vendor call in it]): ${kill.callsDetail.map((d, i) => `${kill.callsPerFailover[i]}: ${d}`).join('; ')}`);
     out((await terminateLease(c, quick ? 1 : 5)).summary);
     out((await pauseLeader(c, quick ? 1 : 3)).summary);
     out((await restartPostgres(c, quick ? 1 : 3, 2000)).summary);

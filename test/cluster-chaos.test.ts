@@ -52,6 +52,7 @@ describe.skipIf(!!why)('cluster chaos: two daemons on one PostgreSQL, the leader
     const f = await pauseLeader(c!, 1);
     console.log(f.summary);
     for (const ms of f.failoverMs) expect(ms).toBeLessThanOrEqual((t.ttlS + 2) * 1000);
+    expect(f.lateLaunches).toBeGreaterThanOrEqual(f.rounds); // the scenario did produce a late launch
     expect(f.lateCanceled).toBe(f.lateLaunches);
     for (const ms of f.cancelMs) expect(ms).toBeLessThanOrEqual(t.pollIntervalS * 1000 + 1000); // one poll, plus the call on a loaded machine
     expect({ duplicates: f.audit.duplicates, orphans: f.audit.orphans, missing: f.audit.missing }).toEqual({ duplicates: [], orphans: [], missing: [] });
@@ -65,17 +66,17 @@ describe.skipIf(!!why)('cluster chaos: two daemons on one PostgreSQL, the leader
   }, 120_000);
 
   it('file lines on both nodes and TCP syslog to both, the leader killed: no file line lost or repeated, the inventory equals one SQLite node over the same lines', async () => {
-    const f = await ingestUnderChaos(c!, { fileLinesPerNode: 600, tcpBoth: 100, tcpSingle: 50, kills: 1, feedS: 3 });
+    const f = await ingestUnderChaos(c!, { fileLinesPerNode: 300, tcpBoth: 60, tcpSingle: 30, kills: 1, feedS: 2 });
     console.log(f.summary);
     if (f.inventory.differences.length) console.log(f.inventory.differences.join('\n'));
     expect({ fileLost: f.fileLost, fileRepeated: f.fileRepeated, tcpBothLost: f.tcpBothLost, skipped: f.skipped }).toEqual({ fileLost: 0, fileRepeated: 0, tcpBothLost: 0, skipped: 0 });
     expect(f.inventory.differences).toEqual([]);
     expect(f.inventory.sightings[0]).toBe(f.inventory.sightings[1]);
-    expect(f.inventory.bindings).toBeGreaterThan(1000);
+    expect(f.inventory.bindings).toBeGreaterThan(500);
   }, 180_000);
 
   it('an idle follower uses under 2% of a core', async () => {
-    const f = await idleCpu(c!, 5);
+    const f = await idleCpu(c!, 4);
     console.log(f.summary);
     expect(f.followerPctOfCore).toBeLessThan(2);
   }, 60_000);

@@ -271,13 +271,29 @@ http: { enabled: false }
     return { duplicates, orphans, missing, intents: intents.length };
   }
 
-  /** Vendor calls spent on taking over: reconcile's scan lists (launched_after), session logins and cancels, in [from, to]. */
-  takeoverCalls(from: number, to: number): { spent: number; all: string } {
+  /** Counted as takeover work: reconcile's scan lists (by launch time), session logins and cancels. */
+  private static takeoverCall(r: RequestRecord): boolean {
+    return r.api === 'session' || r.action === 'cancel' || (r.action === 'list' && r.api === 'scan' && r.params.launched_after_datetime !== undefined);
+  }
+
+  /**
+   * Such calls per second with no failover (a leader may list by launch time on every poll to find
+   * late launches): measured over `seconds` of quiet, and subtracted from a failover's count.
+   */
+  async steadyCallRate(seconds: number): Promise<number> {
+    const from = Date.now();
+    await sleep(seconds * 1000);
+    const to = Date.now();
+    return this.emu.state.requests.filter((r) => r.at >= from && r.at <= to && ChaosCluster.takeoverCall(r)).length / ((to - from) / 1000);
+  }
+
+  /** Takeover calls in [from, to] beyond the steady rate, and every vendor call in the window by kind. */
+  takeoverCalls(from: number, to: number, steadyPerS = 0): { spent: number; raw: number; all: string } {
     const inWindow = this.emu.state.requests.filter((r) => r.at >= from && r.at <= to);
-    const spent = inWindow.filter((r) => r.api === 'session' || r.action === 'cancel' || (r.action === 'list' && r.api === 'scan' && r.params.launched_after_datetime !== undefined));
+    const raw = inWindow.filter(ChaosCluster.takeoverCall).length;
     const by = new Map<string, number>();
     for (const r of inWindow) by.set(`${r.api} ${r.action ?? ''}`.trim(), (by.get(`${r.api} ${r.action ?? ''}`.trim()) ?? 0) + 1);
-    return { spent: spent.length, all: [...by].map(([k, v]) => `${k}:${v}`).join(',') };
+    return { spent: Math.max(0, Math.round(raw - (steadyPerS * (to - from)) / 1000)), raw, all: [...by].map(([k, v]) => `${k}:${v}`).join(',') };
   }
 
   /** Empties onsight's tables (no daemon may be running). */
@@ -317,11 +333,12 @@ export async function killMidLaunch(c: ChaosCluster, rounds: number): Promise<Ki
   const ips: string[] = [];
   const failoverMs: number[] = [], callsPerFailover: number[] = [], callsDetail: string[] = [];
   let midLaunch = 0;
+  const steady = await c.steadyCallRate(3);
   for (let r = 0; r < rounds; r++) {
     const leader = (await until(() => c.leader().then((l) => l !== undefined && { l }), 30_000, 'a leader', 50)).l;
     const ip = await c.newHost();
     ips.push(ip);
-    const call = await c.launchArrived(ip);
+    await c.launchArrived(ip);
     if (c.emu.state.model.scans.every((s) => !s.target.split(',').includes(ip))) midLaunch++; // the answer is still held
     const killedAt = Date.now();
     await c.nodes[leader].stop('SIGKILL');
@@ -329,13 +346,12 @@ export async function killMidLaunch(c: ChaosCluster, rounds: number): Promise<Ki
     failoverMs.push(took.at - killedAt);
     await c.startNode(leader); // back, as a follower
     await c.settle([ip]);
-    const spent = c.takeoverCalls(killedAt, Date.now());
+    const spent = c.takeoverCalls(killedAt, Date.now(), steady);
     callsPerFailover.push(spent.spent);
-    callsDetail.push(spent.all);
-    void call;
+    callsDetail.push(`${spent.raw} in ${((Date.now() - killedAt) / 1000).toFixed(1)} s [${spent.all}]`);
   }
   const audit = await c.audit(ips);
-  const summary = `cluster chaos, kill -9 mid-launch x${rounds}: ${midLaunch} kills with the launch call in flight; failover ${stats(failoverMs)} ms (${failoverMs.join('/')}; ttl ${c.t.ttlS} s); takeover API calls per failover ${stats(callsPerFailover)}; vendor scans ${c.emu.state.model.scans.length} for ${ips.length} hosts; duplicate launches ${audit.duplicates.length}; orphan scans ${audit.orphans.length}; hosts without a scan ${audit.missing.length}; load ${load()}`;
+  const summary = `cluster chaos, kill -9 mid-launch x${rounds}: ${midLaunch} kills with the launch call in flight; failover ${stats(failoverMs)} ms (${failoverMs.join('/')}; ttl ${c.t.ttlS} s); takeover API calls per failover ${stats(callsPerFailover)} (beyond the steady ${steady.toFixed(2)}/s of such calls without failover); vendor scans ${c.emu.state.model.scans.length} for ${ips.length} hosts; duplicate launches ${audit.duplicates.length}; orphan scans ${audit.orphans.length}; hosts without a scan ${audit.missing.length}; load ${load()}`;
   return { rounds, midLaunch, failoverMs, callsPerFailover, callsDetail, audit, summary };
 }
 
@@ -430,6 +446,7 @@ export interface TerminateFigures {
 export async function terminateLease(c: ChaosCluster, rounds: number): Promise<TerminateFigures> {
   const failoverMs: number[] = [], callsPerFailover: number[] = [];
   const ips: string[] = [];
+  const steady = await c.steadyCallRate(2);
   for (let r = 0; r < rounds; r++) {
     const leader = (await until(() => c.leader().then((l) => l !== undefined && { l }), 30_000, 'a leader', 50)).l;
     const ip = await c.newHost();
@@ -441,7 +458,7 @@ export async function terminateLease(c: ChaosCluster, rounds: number): Promise<T
     const took = await c.tookLeaseAfter(at, 1 - leader);
     failoverMs.push(took.at - at);
     await c.settle([ip]);
-    callsPerFailover.push(c.takeoverCalls(at, Date.now()).spent);
+    callsPerFailover.push(c.takeoverCalls(at, Date.now(), steady).spent);
   }
   const audit = await c.audit(ips);
   const summary = `cluster chaos, lease connection terminated x${rounds}: failover ${stats(failoverMs)} ms (${failoverMs.join('/')}); takeover API calls ${callsPerFailover.join('/')}; duplicate launches ${audit.duplicates.length}; orphan scans ${audit.orphans.length}; hosts without a scan ${audit.missing.length}; load ${load()}`;
