@@ -152,6 +152,7 @@ export class ChaosCluster {
   private seenTimer?: NodeJS.Timeout;
   private env: NodeJS.ProcessEnv;
   private hostSeq = 0;
+  private closed = false;
 
   private constructor(readonly server: PgServer, readonly emu: QualysEmulator, readonly t: ChaosTimings) {
     this.db = new pg.Pool({ ...server.connection, max: 3 });
@@ -207,7 +208,10 @@ http: { enabled: false }
   }
 
   async startNode(i: number, quiet = false): Promise<DaemonProcess> {
+    // a scenario cut off by its test's timeout must not start daemons after close()
+    if (this.closed) throw new Error('the chaos cluster is closed');
     const d = await startDaemon(this.config(i, quiet), this.env);
+    if (this.closed) await d.stop('SIGKILL');
     this.nodes[i] = d;
     return d;
   }
@@ -303,6 +307,7 @@ http: { enabled: false }
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     clearInterval(this.seenTimer);
     for (const d of this.nodes) if (d) await d.stop('SIGKILL');
     await this.db.end().catch(() => undefined);
@@ -786,7 +791,7 @@ export async function idleCpu(c: ChaosCluster, seconds: number): Promise<IdleFig
   const follower = 1 - leader;
   await c.nodes[follower].stop('SIGTERM');
   await c.startNode(follower, true);
-  await sleep(2000); // past start-up
+  await sleep(1000); // past start-up
   const pids = [c.nodes[follower].child.pid!, c.nodes[leader].child.pid!];
   const before = pids.map(cpuSeconds);
   const t0 = performance.now();
