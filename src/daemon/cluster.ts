@@ -10,7 +10,7 @@ import type { Logger } from '../log.js';
 import type { ClusterConfig, PostgresState } from '../cluster/config.js';
 import { pgConnectionConfig, withPooledClient } from '../cluster/connection.js';
 import { Lease } from '../cluster/lease.js';
-import { holdLease } from '../cluster/fence.js';
+import { holdLease, type FenceHolder } from '../cluster/fence.js';
 import { InboxApplier } from '../cluster/applier.js';
 import { InboxReader, InboxWriter } from '../cluster/inbox.js';
 import { FencedError } from '../errors.js';
@@ -110,7 +110,7 @@ export function clusterApplier(
  * A refused transition returns false, as one refused by its state condition does (the scheduler
  * counts and logs it); other refused writes throw FencedError, which ends the scheduler's pass.
  */
-export function fencedSchedulerStore(store: PgStore, lease: Lease, epoch: number): SchedulerStore {
+export function fencedSchedulerStore(store: PgStore, lease: FenceHolder, epoch: number): SchedulerStore {
   const inner = store.scheduler;
   const fence = <A extends unknown[], R>(what: string, fn: (...a: A) => Promise<R>) => (...a: A): Promise<R> => store.db.transaction(async () => {
     lease.assertLeader(what, epoch); // no round trip for a node that knows it lost
