@@ -70,4 +70,19 @@ describe.each(STORE_KINDS)('intent transitions on $name', (kind) => {
     expect((await inv.identity(r.identityId!))?.lastScannedAt).toBeUndefined(); // its outcome rolled back with the refused end
     expect((await store.recentDecisions(20)).some((d) => d.decision === 'scanned')).toBe(false);
   });
+
+  it('reconcile adopts only a scan whose title starts with our prefix: another deployment\'s scan is never taken for ours', async () => {
+    const { store, see, sched, scanner, clock } = await setupOn(kind, { reconcileGraceS: 60 });
+    await see({ ip: '10.20.1.8', mac: mac(8) });
+    scanner.failNext = 'lost-answer';
+    await sched.tick();
+    const [l] = scanner.launches;
+    expect((await store.intent(l.intentId))?.state).toBe('launching');
+    l.title = `other-cluster ${l.intentId} emea`; // the scan in the list is not titled as ours
+    clock.t += 61_000;
+    await sched.reconcile();
+    expect(sched.counters.reconciled).toBe(0);
+    expect((await store.intent(l.intentId))?.state).toBe('abandoned');
+    expect(scanner.states.get(l.ref)).toBe('running'); // and it was not touched
+  });
 });

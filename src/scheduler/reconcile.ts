@@ -4,7 +4,7 @@
  */
 import type { ScanStatus } from '../scanners/types.js';
 import type { Intent } from './queue.js';
-import { intentIdIn, transitionRefused, type SchedulerCore } from './core.js';
+import { hasOurPrefix, intentIdIn, transitionRefused, type SchedulerCore } from './core.js';
 
 export class Reconciler {
   private startupReconciled = false;
@@ -60,7 +60,8 @@ export class Reconciler {
     }
     this.startupReconciled = true;
     for (const i of pending) {
-      const found = scans.find((s) => intentIdIn(s.title) === i.id);
+      // ours only: the title starts with our prefix (another deployment's scans are never adopted)
+      const found = scans.find((s) => hasOurPrefix(s.title, this.core.opts.titlePrefix) && intentIdIn(s.title) === i.id);
       const foreign = store.epoch !== undefined && i.epoch !== store.epoch;
       if (found) {
         if (!(await store.setRunning(i.id, found.scanRef, found.launchedAt ? Date.parse(found.launchedAt) : now))) {
