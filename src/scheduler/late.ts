@@ -7,7 +7,7 @@
  * intent's own scan), a second scan for a running intent, or an intent we do not know whose
  * targets an active intent of ours already scans. Each is canceled, counted, logged and decided.
  * A scan without our prefix is another deployment's and is never touched. Owns which scans it
- * canceled and when the list was last looked through.
+ * canceled, which are their intent's own, and when the list was last looked through.
  */
 import { TERMINAL_STATES, type ScanStatus } from '../scanners/types.js';
 import type { Intent } from './queue.js';
@@ -23,6 +23,8 @@ export class LateLaunches {
   private readonly startedAt: number;
   /** scans canceled already (a canceled scan stays listed for a while) */
   private readonly canceled = new Set<string>();
+  /** scans found to be their intent's own (never late later): not looked up again */
+  private readonly own = new Set<string>();
   /** unknown intents of ours already reported (once each) */
   private readonly orphans = new Set<string>();
 
@@ -60,12 +62,17 @@ export class LateLaunches {
     this.lastListAt = this.core.clock.now();
     let active: Map<string, Intent> | undefined; // target address → active intent
     for (const s of scans) {
-      if (TERMINAL_STATES.has(s.state) || this.canceled.has(s.scanRef) || !hasOurPrefix(s.title, opts.titlePrefix)) continue;
+      if (TERMINAL_STATES.has(s.state) || this.canceled.has(s.scanRef) || this.own.has(s.scanRef) || !hasOurPrefix(s.title, opts.titlePrefix)) continue;
       const id = intentIdIn(s.title);
       if (!id) continue;
       const i = await store.intent(id);
       let why: string | undefined;
-      if (i?.scanRef === s.scanRef || i?.state === 'launching') continue; // its own scan (a launching one is reconcile's to adopt)
+      if (i?.scanRef === s.scanRef) {
+        if (this.own.size > 10_000) this.own.clear();
+        this.own.add(s.scanRef);
+        continue;
+      }
+      if (i?.state === 'launching') continue; // reconcile's to adopt
       if (i?.state === 'running') why = `a second scan for intent ${id}, whose scan is ${i.scanRef}`;
       else if (i) why = `its intent ${id}${i.epoch !== undefined ? ` (epoch ${i.epoch})` : ''} ended ${i.state}${i.error ? ` (${i.error})` : ''} before the launch reached the scanner`;
       else {
