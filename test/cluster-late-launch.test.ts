@@ -1,5 +1,5 @@
 // Fencing across a takeover, with the real scheduler, the real Qualys client against the Qualys
-// emulator (every launch answered 1.5 s late, so a launch is in flight when the leader is deposed)
+// emulator (every launch answered 2.5 s late, so a launch is in flight when the leader is deposed)
 // and two nodes' stores and leases on a real PostgreSQL:
 // - the deposed leader's launching → running is refused (it still believes it leads; the database
 //   refuses), counted and not thrown; the new leader adopts the old epoch's scan by its intent id;
@@ -44,8 +44,9 @@ describe.skipIf(!!why)('late launches and cross-epoch reconcile (real PostgreSQL
     await migrateCluster(db);
     emu = await startQualysEmulator({
       appliances: [{ name: 'emea-sa-1', capacity: 8 }],
-      // scans stay running for minutes; every launch answer comes 1.5 s late (the scan is created then)
-      faults: { slowShare: 1, slowMs: 1500, actions: ['launch'] },
+      // scans stay running for minutes; every launch answer comes 2.5 s late (the scan is created then)
+      faults: { slowShare: 1, slowMs: 2500, actions: ['launch'] },
+      limits: { default: { limit: 300, windowSec: 3600, concurrency: 8 } },
     });
   });
   afterAll(async () => {
@@ -55,10 +56,10 @@ describe.skipIf(!!why)('late launches and cross-epoch reconcile (real PostgreSQL
     server?.destroy();
   });
 
-  const qualys = (opts: { lease?: Lease } = {}) => {
+  const qualys = (opts: { lease?: Lease; concurrency?: number } = {}) => {
     const c = new QualysClient(
       { baseUrl: emu.url, username: emu.username, password: emu.password, optionProfile: 'Initial Options', reconcileDelayMs: 0, retry: { maxAttempts: 1, baseDelayMs: 5, maxDelayMs: 20 } },
-      { log: pino({ level: 'silent' }), allowance: new QualysAllowance(), sendGuard: opts.lease ? leaseSendGuard(opts.lease) : undefined },
+      { log: pino({ level: 'silent' }), allowance: new QualysAllowance({ initialConcurrency: opts.concurrency ?? 1 }), sendGuard: opts.lease ? leaseSendGuard(opts.lease) : undefined },
     );
     closers.push(() => c.close());
     return c;
@@ -100,7 +101,7 @@ describe.skipIf(!!why)('late launches and cross-epoch reconcile (real PostgreSQL
     const epochA = a.lease.currentEpoch()!;
     const schedA = a.scheduler(epochA);
     await see(a.store, schedA, '10.20.0.11', 1);
-    const launching = schedA.tick(); // the launch call is out for 1.5 s
+    const launching = schedA.tick(); // the launch call is out for 2.5 s
     await until('the intent of epoch A', async () => (await intentRow(`epoch = ${epochA}`)).length === 1);
     const [{ id }] = await intentRow(`epoch = ${epochA}`);
     await expireLease();
@@ -154,21 +155,21 @@ describe.skipIf(!!why)('late launches and cross-epoch reconcile (real PostgreSQL
     await sleep(350); // past the grace since b's term began: a's launch has not landed yet, so b abandons it
     const relaunch = schedB.tick();
     await until('a\'s intent abandoned', async () => (await intentRow(`id = '${late}'`))[0].state === 'abandoned');
+    // meanwhile (their launches are out while b's relaunch is): a scan of another deployment on the same
+    // address, one of ours we do not know that duplicates b's scan, and one of ours we do not know that duplicates nothing
+    const other = qualys({ concurrency: 3 });
+    const others = Promise.all([
+      other.launch({ intentId: newIntentId(Date.now()), title: `lab2 ${newIntentId(Date.now())} emea`, targets: [ip], appliance: 'emea-sa-1' }),
+      other.launch({ intentId: newIntentId(Date.now()), title: `lab ${newIntentId(Date.now())} emea`, targets: [ip], appliance: 'emea-sa-1' }),
+      other.launch({ intentId: newIntentId(Date.now()), title: `lab ${newIntentId(Date.now())} emea`, targets: ['10.20.0.99'], appliance: 'emea-sa-1' }),
+    ]);
     await launching; // a's launch lands now, after its intent was abandoned: a late launch
     expect(schedA.counters.transitionsRefused).toBe(1);
     await relaunch; // b relaunched the same target
     const [mine] = await intentRow(`epoch = ${b.lease.currentEpoch()} AND state = 'running'`);
     expect(mine).toBeDefined();
     expect(schedB.counters.abandoned).toBe(1);
-
-    // meanwhile: a scan of another deployment on the same address, one of ours we do not know that duplicates
-    // b's running scan, and one of ours we do not know that duplicates nothing
-    const other = qualys();
-    const [foreign, dup, orphan] = await Promise.all([
-      other.launch({ intentId: newIntentId(Date.now()), title: `lab2 ${newIntentId(Date.now())} emea`, targets: [ip], appliance: 'emea-sa-1' }),
-      other.launch({ intentId: newIntentId(Date.now()), title: `lab ${newIntentId(Date.now())} emea`, targets: [ip], appliance: 'emea-sa-1' }),
-      other.launch({ intentId: newIntentId(Date.now()), title: `lab ${newIntentId(Date.now())} emea`, targets: ['10.20.0.99'], appliance: 'emea-sa-1' }),
-    ]);
+    const [foreign, dup, orphan] = await others;
     const scansBefore = await other.listScans({});
     const lateScan = scansBefore.find((s) => s.title.includes(late))!;
     expect(lateScan).toBeDefined();
