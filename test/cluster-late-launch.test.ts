@@ -207,4 +207,29 @@ describe.skipIf(!!why)('late launches and cross-epoch reconcile (real PostgreSQL
     await a.lease.stop();
     await b.lease.stop();
   }, 20_000);
+
+  it('with no scan of its own running (no poll to make), the leader still reads the scan list within a poll interval and cancels a late launch', async () => {
+    await expireLease();
+    await db.query('TRUNCATE intent_targets, queue, intents'); // the scans of the tests above are no longer ours to follow
+    const c = await member('wc', 3000, 60);
+    await c.lease.start();
+    const sched = c.scheduler(c.lease.currentEpoch()!);
+    await sched.tick(); // start-up pass: nothing in flight
+    // an earlier epoch's intent, abandoned; its deposed leader's launch lands only now
+    const r = await see(c.store, sched, '10.20.0.31', 3);
+    const id = newIntentId(Date.now());
+    await c.store.scheduler.createIntent({ id, region: 'emea', appliance: 'emea-sa-1', createdAt: Date.now(), epoch: c.lease.currentEpoch()! - 1 },
+      [{ ip: '10.20.0.31', identityId: r.identityId!, bindingId: r.bindingId! }]);
+    await c.store.scheduler.endIntent(id, 'abandoned', Date.now(), 'not found', { notBefore: Date.now() + 3_600_000, countAttempt: false });
+    const late = await qualys().launch({ intentId: id, title: `lab ${id} emea`, targets: ['10.20.0.31'], appliance: 'emea-sa-1' });
+    expect((await c.store.scheduler.activeIntents())).toHaveLength(0);
+    await sleep(250); // one pollIntervalS (0.2 s) since the last list
+    const from = emu.state.requests.length;
+    await sched.tick();
+    const calls = emu.state.requests.slice(from).filter((q) => q.api === 'scan');
+    expect(calls.filter((q) => q.action === 'list')).toHaveLength(1);
+    expect(calls.filter((q) => q.action === 'cancel').map((q) => q.params.scan_ref)).toEqual([late.scanRef]);
+    expect(sched.counters.lateLaunchesCanceled).toBe(1);
+    await c.lease.stop();
+  }, 20_000);
 });
