@@ -29,7 +29,7 @@ const S = {
     SELECT up.id, up.key, up."user", (SELECT id FROM old) IS NULL AS inserted, (SELECT host_key FROM old) AS old_host_key,
       (SELECT row_to_json(open) FROM open) AS open,
       (SELECT coalesce(json_agg(h), '[]'::json) FROM (SELECT id, key, "user", last_scanned_at AS at, last_scanned_via AS via FROM identities
-        WHERE $9::boolean AND host_key = $6 AND last_scanned_at IS NOT NULL ORDER BY last_scanned_at DESC LIMIT 50) h) AS linked
+        WHERE $9::boolean AND host_key = $6 AND last_scanned_at IS NOT NULL ORDER BY last_scanned_at DESC, id DESC LIMIT 50) h) AS linked
     FROM up`),
   startBinding: st('start_binding', `WITH reassigned AS (UPDATE bindings SET end_at = $5, end_reason = 'reassigned' WHERE id = $9 AND end_at IS NULL),
     moved AS (UPDATE bindings SET end_at = $5, end_reason = 'moved' WHERE $10::boolean AND identity_id = $2 AND end_at IS NULL
