@@ -12,6 +12,10 @@ import {
 import { LinkRules, linkedVia, type LinkFacts } from '../../inventory/linking.js';
 import type { ApplyResult, BindingView, Change, EndedBindingRow, IdentityView, Inventory, InventoryCounts, InventoryOptions, PeriodBinding } from '../types.js';
 import { statement as st, type PgDb } from './db.js';
+import { applyBatch } from './batch.js';
+
+/** sightings per batched apply (its load and write statements grow with it) */
+const BATCH = 1000;
 
 // Round trips are what an apply costs on a server (each statement waits for the last): the
 // identity is found-or-created-and-touched in one upsert, and a new binding ends the address's
@@ -89,10 +93,20 @@ export class PgInventory implements Inventory {
     this.opts = opts;
   }
 
+  /**
+   * Sightings go in batches of a few statements (batch.ts); false: one at a time, about two
+   * statements each (the path the batched one is measured and tested against).
+   */
+  batched = true;
+
   commitBatch(sightings: Sighting[], checkpoints: FileCheckpoint[] = [], now = Date.now(), positions: SourcePosition[] = []): Promise<ApplyResult[]> {
     return this.db.transaction(async () => {
       const results: ApplyResult[] = [];
-      for (const s of sightings) results.push(await this.apply(s));
+      if (this.batched) {
+        for (let i = 0; i < sightings.length; i += BATCH) results.push(...await applyBatch(this.db, sightings.slice(i, i + BATCH), this.opts, this.links));
+      } else {
+        for (const s of sightings) results.push(await this.apply(s));
+      }
       for (const c of checkpoints) await this.db.query(S.putCheckpoint, [c.path, c.dev, c.ino, c.offset, c.fingerprint, c.tailFingerprint ?? null, now]);
       for (const p of positions) await this.db.query(S.putPosition, [p.key, JSON.stringify(p.value), now]);
       return results;
