@@ -29,20 +29,21 @@ import { statement as st, type PgDb } from './db.js';
 const SCANNED_PER_HOST = 50;
 
 const S = {
-  load: st('batch_load', `WITH ik AS (SELECT id FROM identities WHERE key = ANY($1::text[])),
+  // joins against unnest (not `= ANY`): one index probe per key, not every row against every key
+  load: st('batch_load', `WITH ik AS (SELECT i.id FROM unnest($1::text[]) AS k(key) JOIN identities i ON i.key = k.key),
     ob AS (
-      SELECT id, ip, identity_id, channel, start_at, last_seen FROM bindings WHERE end_at IS NULL AND ip = ANY($2::text[])
-      UNION SELECT id, ip, identity_id, channel, start_at, last_seen FROM bindings WHERE end_at IS NULL AND identity_id IN (SELECT id FROM ik)
+      SELECT b.id, b.ip, b.identity_id, b.channel, b.start_at, b.last_seen FROM unnest($2::text[]) AS a(ip) JOIN bindings b ON b.ip = a.ip AND b.end_at IS NULL
+      UNION SELECT b.id, b.ip, b.identity_id, b.channel, b.start_at, b.last_seen FROM ik JOIN bindings b ON b.identity_id = ik.id AND b.end_at IS NULL
       UNION SELECT b.id, b.ip, b.identity_id, b.channel, b.start_at, b.last_seen FROM bindings b JOIN identities i ON i.id = b.identity_id
         WHERE cardinality($3::text[]) > 0 AND b.end_at IS NULL AND b.channel = 'vpn' AND lower(i."user") = ANY($3::text[])),
     hs AS (SELECT h.id FROM unnest($4::text[]) AS k(hk) CROSS JOIN LATERAL (SELECT id FROM identities
       WHERE host_key = k.hk AND last_scanned_at IS NOT NULL ORDER BY last_scanned_at DESC, id DESC LIMIT $5) h),
     ids AS (SELECT id FROM ik UNION SELECT identity_id FROM ob UNION SELECT id FROM hs)
     SELECT (SELECT coalesce(json_agg(json_build_array(i.id, i.key, i.mac, i."user", i.hostname, i.host_key, i.last_scanned_at, i.last_scanned_via)), '[]')
-        FROM identities i WHERE i.id IN (SELECT id FROM ids)) AS identities,
+        FROM ids JOIN identities i ON i.id = ids.id) AS identities,
       (SELECT coalesce(json_agg(json_build_array(id, ip, identity_id, channel, start_at, last_seen) ORDER BY id), '[]') FROM ob) AS bindings`),
-  ids: st('batch_ids', `SELECT ARRAY(SELECT nextval(pg_get_serial_sequence('identities', 'id')) FROM generate_series(1, $1::int)) AS identities,
-    ARRAY(SELECT nextval(pg_get_serial_sequence('bindings', 'id')) FROM generate_series(1, $2::int)) AS bindings`),
+  ids: st('batch_ids', `SELECT ARRAY(SELECT nextval((SELECT pg_get_serial_sequence('identities', 'id'))::regclass) FROM generate_series(1, $1::int)) AS identities,
+    ARRAY(SELECT nextval((SELECT pg_get_serial_sequence('bindings', 'id'))::regclass) FROM generate_series(1, $2::int)) AS bindings`),
   write: st('batch_write', `WITH
     ni AS (INSERT INTO identities (id, key, mac, duid, "user", hostname, host_key, first_seen, last_seen, last_scanned_at, last_scanned_via)
       SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::bigint[], $10::bigint[], $11::text[])),
