@@ -20,7 +20,8 @@ import { openPostgresStore, type PgStore } from '../src/store/postgres/store.js'
 import type { Store } from '../src/store/types.js';
 import { migrateCluster } from '../src/cluster/schema.js';
 import { InboxReader, InboxWriter } from '../src/cluster/inbox.js';
-import { pgUnavailable, startPostgres, type PgServer } from '../test/helpers/postgres.js';
+import { withPooledClient } from '../src/store/postgres/pooled.js';
+import { createDatabase, pgUnavailable, startPostgres } from '../test/helpers/postgres.js';
 
 const opts = { defaultLeaseS: 3600, maxSessionS: 86400, retentionS: 90 * 86400 };
 const BATCH = 500;
@@ -73,26 +74,10 @@ async function measure(name: string, store: Store, n: number): Promise<void> {
     + ` (${fmt(c.identities)} identities, ${fmt(c.sightings)} sightings; load average ${load()})`);
 }
 
-async function freshDatabase(server: PgServer, name: string): Promise<pg.ClientConfig> {
-  const admin = new pg.Client(server.connection);
-  await admin.connect();
-  try {
-    await admin.query(`CREATE DATABASE ${name}`);
-  } finally {
-    await admin.end();
-  }
-  return { ...server.connection, database: name };
-}
-
 /** One node appends N lines to the inbox; the leader's reader applies them into the (batched) inventory. */
 async function measureInbox(store: PgStore, n: number): Promise<void> {
   const pool = store.db.pool;
-  const c = await pool.connect();
-  try {
-    await migrateCluster(c);
-  } finally {
-    c.release();
-  }
+  await withPooledClient(pool, migrateCluster);
   const writer = new InboxWriter(pool, 'bench-a');
   const at = Date.now();
   const t0 = performance.now();
@@ -131,7 +116,7 @@ export async function runStoreApply(n = 10_000, nEach = 3_000): Promise<void> {
   const where = `Unix socket, temp data dir, fsync off`;
   try {
     for (const [db, batched] of [['onsight_each', false], ['onsight_batched', true]] as const) {
-      const store = await openPostgresStore({ ...await freshDatabase(server, db), max: 2 }, opts);
+      const store = await openPostgresStore({ ...await createDatabase(server, db), max: 2 }, opts);
       store.inventory.batched = batched;
       try {
         await measure(`PostgreSQL ${batched ? 'batched' : 'one at a time'} (${where})`, store, batched ? n : nEach);
@@ -139,7 +124,7 @@ export async function runStoreApply(n = 10_000, nEach = 3_000): Promise<void> {
         await store.close();
       }
     }
-    const store = await openPostgresStore({ ...await freshDatabase(server, 'onsight_inbox'), max: 2 }, opts);
+    const store = await openPostgresStore({ ...await createDatabase(server, 'onsight_inbox'), max: 2 }, opts);
     try {
       await measureInbox(store, n);
     } finally {

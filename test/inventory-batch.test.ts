@@ -9,6 +9,7 @@ import type { SqliteStore } from '../src/store/sqlite-store.js';
 import type { PgStore } from '../src/store/postgres/store.js';
 import type { ApplyResult, InventoryOptions, Store } from '../src/store/types.js';
 import { STORE_KINDS } from './helpers/stores.js';
+import { seededRng } from '../src/emulator/qualys/rng.js';
 
 const OPTS: InventoryOptions = { defaultLeaseS: 1800, maxSessionS: 7200, retentionS: 30 * 86400, linkHostPatterns: ['lt-*'] };
 const T0 = Date.parse('2026-11-23T08:00:00Z');
@@ -16,17 +17,8 @@ const pg = STORE_KINDS.find((k) => k.name === 'postgres')!;
 const sqlite = STORE_KINDS.find((k) => k.name === 'sqlite')!;
 if (pg.skip) console.log(`skip the batched-apply comparison: ${pg.skip}`);
 
-/** mulberry32: a small seeded generator, so a failing stream can be replayed */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** a seeded generator (mulberry32), so a failing stream can be replayed */
+const rng = seededRng;
 
 function stream(seed: number, n: number): Sighting[][] {
   const r = rng(seed);
