@@ -257,8 +257,17 @@ http: { enabled: false }
   }
 
   /** Resolves once the emulator received the launch call for `ip` (the call is on the wire and held there). */
-  launchArrived(ip: string, timeoutMs = 30_000): Promise<RequestRecord> {
-    return until(() => this.emu.state.requests.find((r) => r.action === 'launch' && (r.params.ip ?? '').split(',').includes(ip)), timeoutMs, `the launch call for ${ip}`, 10);
+  async launchArrived(ip: string, timeoutMs = 30_000): Promise<RequestRecord> {
+    try {
+      return await until(() => this.emu.state.requests.find((r) => r.action === 'launch' && (r.params.ip ?? '').split(',').includes(ip)), timeoutMs, `the launch call for ${ip}`, 10);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}; ${this.tails()}`);
+    }
+  }
+
+  /** The last log lines of both nodes (for a failure message). */
+  tails(n = 12): string {
+    return [0, 1].map((i) => `${NAMES[i]}: ${this.nodes[i]?.logs.slice(-n).map((e) => e.msg).join(' | ')}`).join(' ;; ');
   }
 
   /** Every intent for these hosts settled (none left launching) and every host with a live scan. */
