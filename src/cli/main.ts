@@ -12,7 +12,6 @@ import { createLogger } from '../log.js';
 import { runParse } from './parse.js';
 import { parseWhen } from './target.js';
 import { decisionsView, hostsView, queueView, scansView } from './views.js';
-import { sqliteStatePath } from '../cluster/config.js';
 
 const program = new Command('onsight')
   .description('Scan hosts on sight: watch DHCP/VPN logs, launch a vulnerability scan while the device is still on the network.')
@@ -157,7 +156,7 @@ program.command('decisions')
     const since = o.since === undefined ? undefined : parseWhen(o.since, now, '--since', -1);
     const { config: cfg } = loadConfig(o.config);
     process.stdout.write(ip || mac || since !== undefined
-      ? filteredDecisionsView(cfg, { ip: ip?.value, mac: mac?.value, since }, o.json === true)
+      ? await filteredDecisionsView(cfg, { ip: ip?.value, mac: mac?.value, since }, o.json === true)
       : await decisionsView({ config: cfg, now }, o.json === true));
   });
 
@@ -186,7 +185,7 @@ program.command('why')
   .action(async (target: string, o: { json?: boolean; config?: string }) => {
     const { whyView } = await import('./why.js');
     const { config: cfg } = loadConfig(o.config);
-    process.stdout.write(whyView(cfg, target, o.json === true));
+    process.stdout.write(await whyView(cfg, target, o.json === true));
   });
 
 program.command('rescan')
@@ -198,7 +197,7 @@ program.command('rescan')
     const { parseTarget } = await import('./target.js');
     const t = parseTarget(target);
     const { config: cfg } = loadConfig(o.config);
-    process.stdout.write(await runOperatorAction(sqliteStatePath(cfg.state, 'onsight rescan'), t, { kind: 'rescan' }, Date.now()));
+    process.stdout.write(await runOperatorAction(cfg, t, { kind: 'rescan' }, Date.now()));
   });
 
 program.command('skip')
@@ -214,7 +213,7 @@ program.command('skip')
     const now = Date.now();
     const until = o.until === undefined ? SKIP_FOREVER : o.until === 'now' ? now : parseWhen(o.until, now, '--until', 1);
     const { config: cfg } = loadConfig(o.config);
-    process.stdout.write(await runOperatorAction(sqliteStatePath(cfg.state, 'onsight skip'), t, { kind: 'skip', until }, now));
+    process.stdout.write(await runOperatorAction(cfg, t, { kind: 'skip', until }, now));
   });
 
 const emulate = program.command('emulate').description('run an emulated scanner API for dry runs and tests');
