@@ -4,12 +4,13 @@
  */
 import type { Config } from '../config/schema.js';
 import type { About, HistoryStore, Inventory } from '../store/types.js';
-import { parseTarget } from './target.js';
+import { parseTarget, type Target } from './target.js';
 import { printable, safeJson } from './printable.js';
 import { iso, table, withStateView } from './views.js';
 
 export async function whyView(config: Pick<Config, 'state' | 'inventory'>, text: string, json: boolean, limit = 50): Promise<string> {
-  const h = await withStateView(config, 'why', (store) => whyHistory(store, text, limit));
+  const named = parseTarget(text); // a bad argument is a usage error before any state is opened
+  const h = await withStateView(config, 'why', (store) => whyHistory(store, named, limit));
   if (json) return safeJson(h) + '\n';
   const { target, devices, sightings, decisions, scans } = h;
   if (!devices.length && !sightings.length && !decisions.length && !scans.length) return `nothing known about ${printable(target.value)} (${target.kind})\n`;
@@ -26,8 +27,8 @@ export async function whyView(config: Pick<Config, 'state' | 'inventory'>, text:
 }
 
 /** The history `why` prints, as data (also GET /api/why). */
-export async function whyHistory(store: { inventory: Pick<Inventory, 'identity'>; history: HistoryStore }, text: string, limit = 50) {
-  const target = parseTarget(text);
+export async function whyHistory(store: { inventory: Pick<Inventory, 'identity'>; history: HistoryStore }, name: string | Target, limit = 50) {
+  const target = typeof name === 'string' ? parseTarget(name) : name;
   const ids = await store.history.identitiesNamed(target);
   const about: About = { ips: target.kind === 'ip' ? [target.value] : [], identityIds: ids };
   const devices = [];
