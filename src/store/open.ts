@@ -8,13 +8,10 @@
 import type { Config } from '../config/schema.js';
 import { inventoryOptions } from '../config/derive.js';
 import { describeState, isPostgresState, type PostgresState } from '../cluster/config.js';
-import { pgConnectionConfig } from '../cluster/connection.js';
 import { OnsightError } from '../errors.js';
 import { openDatabase, openDatabaseReadOnly, requireStateFile } from './db.js';
 import { SqliteStore } from './sqlite-store.js';
-import { PgDb, type PgConnection } from './postgres/db.js';
-import { PgStore } from './postgres/store.js';
-import { MIGRATIONS } from './postgres/schema.js';
+import type { PgDb, PgConnection } from './postgres/db.js';
 import type { Store } from './types.js';
 
 /** read: the views; write: operator marks (SQLite: WAL beside the daemon; PostgreSQL: any node's database) */
@@ -27,7 +24,9 @@ export async function openStateFor(config: Pick<Config, 'state' | 'inventory'>, 
     requireStateFile(state);
     return new SqliteStore(openDatabase(state), inventoryOptions(config));
   }
-  const db = new PgDb(pgSettings(state, access, what));
+  // loaded only for a PostgreSQL state: `pg` costs a SQLite command's start-up noticeable time
+  const [{ PgDb }, { PgStore }] = await Promise.all([import('./postgres/db.js'), import('./postgres/store.js')]);
+  const db = new PgDb(await pgSettings(state, access, what));
   try {
     await requireCurrentSchema(db, state);
   } catch (err) {
@@ -38,7 +37,8 @@ export async function openStateFor(config: Pick<Config, 'state' | 'inventory'>, 
 }
 
 /** A command's connection: two at most, named in pg_stat_activity, read-only sessions for reads. */
-export function pgSettings(state: PostgresState, access: StateAccess, what: string): PgConnection {
+export async function pgSettings(state: PostgresState, access: StateAccess, what: string): Promise<PgConnection> {
+  const { pgConnectionConfig } = await import('../cluster/connection.js');
   return {
     ...pgConnectionConfig(state), max: 2, application_name: `onsight ${what}`.slice(0, 63),
     ...(access === 'read' ? { options: '-c default_transaction_read_only=on' } : {}),
@@ -52,6 +52,7 @@ async function requireCurrentSchema(db: PgDb, state: PostgresState): Promise<voi
     throw new OnsightError('ONSIGHT_STORE', `no onsight state in ${describeState(state)}: the daemon has not run with this config yet (onsight run), ` +
       'or move an embedded install there first (onsight state copy --to postgres)');
   }
+  const { MIGRATIONS } = await import('./postgres/schema.js');
   const v = (await db.row<{ version: number }>('SELECT version FROM onsight_schema'))?.version ?? 0;
   if (v !== MIGRATIONS.length) {
     throw new OnsightError('ONSIGHT_STORE', `the state in ${describeState(state)} has schema ${v}, this onsight reads ${MIGRATIONS.length}: ` +
