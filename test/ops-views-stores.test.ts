@@ -26,7 +26,8 @@ import { lockStateFile } from '../src/store/lock.js';
 import { SKIP_FOREVER } from '../src/scheduler/marks.js';
 import { Daemon } from '../src/daemon/daemon.js';
 import { silentLogger } from '../src/log.js';
-import type { PgStore } from '../src/store/postgres/store.js';
+import { PgStore } from '../src/store/postgres/store.js';
+import { PgDb } from '../src/store/postgres/db.js';
 import type { Store } from '../src/store/types.js';
 import { STORE_KINDS } from './helpers/stores.js';
 import { CLI } from './helpers/paths.js';
@@ -147,6 +148,24 @@ for (const kind of STORE_KINDS) {
       out.after = await hostsView(ctx, false);
       outputs[kind.name] = out;
     }, 60_000);
+
+    it('marks written at once over two connections (CLI and an API, two nodes) get distinct stamps: the daemon reading "newer than the last" misses none', async () => {
+      const file = join(mkdtempSync(join(tmpdir(), 'onsight-vs-')), 'state.db');
+      const s1 = await kind.open(OPTS, file);
+      const s2 = kind.name === 'sqlite' ? await kind.open(OPTS, file) : new PgStore(new PgDb({ ...(s1 as PgStore).db.pool.options, max: 2 }), OPTS);
+      try {
+        const r = await s1.inventory.commitBatch(Array.from({ length: 40 }, (_, i) => ({
+          kind: 'lease', ip: `10.20.2.${i + 1}`, mac: `52:54:00:00:02:${(i + 1).toString(16).padStart(2, '0')}`, at: new Date(NOW).toISOString(), format: 'isc-dhcpd', source: 'test',
+        }) as never), [], NOW);
+        const seen = await s1.scheduler.marksLastUpdate();
+        await Promise.all(r.map((x, i) => (i % 2 ? s1 : s2).scheduler.requestRescan([x.identityId!], NOW)));
+        const stamps = (await s1.scheduler.marksChangedSince(seen)).map((m) => m.updatedAt);
+        expect(stamps.length).toBe(40);
+        expect(new Set(stamps).size).toBe(40);
+      } finally {
+        if (kind.name === 'postgres') await s2.close();
+      }
+    }, 30_000);
   });
 }
 
