@@ -16,11 +16,10 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../src/config/load.js';
 import type { Config } from '../src/config/schema.js';
-import { hostsView, queueView, scansView, decisionsView } from '../src/cli/views.js';
+import { hostsView, queueView, scansView, decisionsView, withStateView } from '../src/cli/views.js';
 import { filteredDecisionsView, whyView } from '../src/cli/why.js';
 import { buildReport, renderReport } from '../src/cli/report.js';
 import { runOperatorAction } from '../src/cli/operator.js';
-import { openStateFor } from '../src/store/open.js';
 import { copyStateToPostgres } from '../src/store/copy.js';
 import { lockStateFile } from '../src/store/lock.js';
 import { SKIP_FOREVER } from '../src/scheduler/marks.js';
@@ -132,9 +131,7 @@ for (const kind of STORE_KINDS) {
       expect(report.regions).toMatchObject([{ region: 'emea', seen: 4, scanned: 1, pending: 1, skipped: 1, missed: 1 }]);
 
       // a view's session cannot write, on either engine
-      const ro = await openStateFor(config, 'read', 'test');
-      await expect(ro.scheduler.decide({ at: NOW, ip: '10.20.1.5', decision: 'due', reason: 'x' })).rejects.toThrow(/read-?only/i);
-      await ro.close();
+      await expect(withStateView(config, 'test', (ro) => ro.scheduler.decide({ at: NOW, ip: '10.20.1.5', decision: 'due', reason: 'x' }))).rejects.toThrow(/read-?only/i);
 
       // rescan and skip: the marks land in the store the daemon reads
       expect(await runOperatorAction(config, { kind: 'ip', value: '10.20.1.5' }, { kind: 'rescan' }, NOW)).toBe(`rescan requested for mac:${A}: the running daemon makes it due now (its region's scan windows still apply)\n`);

@@ -2,7 +2,7 @@
 import { OperatorMarks } from '../scheduler/marks.js';
 import type { Config } from '../config/schema.js';
 import { policyFor } from '../config/derive.js';
-import { openStateFor } from '../store/open.js';
+import { asView, openStateFor } from '../store/open.js';
 import type { Store } from '../store/types.js';
 import { printable, safeJson } from './printable.js';
 
@@ -24,7 +24,7 @@ export interface ViewContext {
 export async function withStateView<T>(config: Pick<Config, 'state' | 'inventory'>, what: string, fn: (store: Store) => Promise<T>): Promise<T> {
   const store = await openStateFor(config, 'read', what); // a view never creates or migrates state
   try {
-    return await fn(store);
+    return await asView(store, () => fn(store));
   } finally {
     await store.close();
   }

@@ -2,7 +2,7 @@
  * The daemon's state, opened by a command that runs beside it (the views, `why`, `decisions`,
  * `report`, `rescan`, `skip`): SQLite or PostgreSQL alike, through the Store interface. Such a
  * command never creates state and never takes the daemon's lock (store/lock.ts); a read never
- * migrates (SQLite: opened read-only; PostgreSQL: a read-only session that refuses any write),
+ * migrates (SQLite: opened read-only; PostgreSQL: `asView` runs it in one read-only transaction),
  * and on PostgreSQL neither does a write: the schema must be the one this onsight speaks.
  */
 import type { Config } from '../config/schema.js';
@@ -26,7 +26,7 @@ export async function openStateFor(config: Pick<Config, 'state' | 'inventory'>, 
   }
   // loaded only for a PostgreSQL state: `pg` costs a SQLite command's start-up noticeable time
   const [{ PgDb }, { PgStore }] = await Promise.all([import('./postgres/db.js'), import('./postgres/store.js')]);
-  const db = new PgDb(await pgSettings(state, access, what));
+  const db = new PgDb(await pgSettings(state, what));
   try {
     await requireCurrentSchema(db, state);
   } catch (err) {
@@ -36,13 +36,25 @@ export async function openStateFor(config: Pick<Config, 'state' | 'inventory'>, 
   return new PgStore(db, inventoryOptions(config));
 }
 
-/** A command's connection: two at most, named in pg_stat_activity, read-only sessions for reads. */
-export async function pgSettings(state: PostgresState, access: StateAccess, what: string): Promise<PgConnection> {
+/** A command's connection: two at most, named in pg_stat_activity. */
+async function pgSettings(state: PostgresState, what: string): Promise<PgConnection> {
   const { pgConnectionConfig } = await import('../cluster/connection.js');
-  return {
-    ...pgConnectionConfig(state), max: 2, application_name: `onsight ${what}`.slice(0, 63),
-    ...(access === 'read' ? { options: '-c default_transaction_read_only=on' } : {}),
-  };
+  return { ...pgConnectionConfig(state), max: 2, application_name: `onsight ${what}`.slice(0, 63) };
+}
+
+/**
+ * Run a view's reads. On PostgreSQL: in one REPEATABLE READ, READ ONLY transaction, so every
+ * query sees the same snapshot (the leader keeps writing meanwhile) and any write is refused;
+ * a transaction, not a session setting, so it also holds behind PgBouncer. SQLite: the file is
+ * open read-only already, and reads on one connection do not interleave with writes.
+ */
+export async function asView<T>(store: Store, fn: () => Promise<T>): Promise<T> {
+  if (store.kind !== 'postgres') return fn();
+  const db = (store as Store & { db: PgDb }).db;
+  return db.transaction(async () => {
+    await db.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+    return fn();
+  });
 }
 
 /** The onsight schema is there and current (the daemon migrates it; a command never does). */
