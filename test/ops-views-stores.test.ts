@@ -186,15 +186,22 @@ describe.skipIf(!!pgKind.skip)('onsight state copy --to postgres', () => {
     const sqlite = await STORE_KINDS[0].open(OPTS, file);
     await populate(sqlite, T);
     await sqlite.close();
-    const target = await pgKind.open(OPTS); // an empty (migrated) database
-    const state = pgState(target);
+    // a brand-new database on the test server: no onsight schema at all
+    const admin = await pgKind.open(OPTS);
+    const name = `onsight_copy_${process.pid}`;
+    await (admin as PgStore).db.query(`CREATE DATABASE ${name}`);
+    const state = { postgres: pgState(admin).postgres.replace(/\/\w+\?/, `/${name}?`) };
     const pgYaml = yamlFile({ ...BASE, state });
+    // a view refuses an empty database and creates nothing there
+    await expect(hostsView({ config: configFor(state), now: NOW }, false)).rejects.toThrow(/no onsight state in postgresql .*: the daemon has not run with this config yet/);
+    const probe = new PgDb({ ...(admin as PgStore).db.pool.options, database: name, max: 1 });
+    expect(await probe.row("SELECT to_regclass('onsight_schema')::text AS t")).toEqual({ t: null });
+    await probe.close();
 
     // a daemon holds the SQLite file: refused, nothing copied
     const lock = lockStateFile(file);
     await expect(copyStateToPostgres(configFor(state), { from: file })).rejects.toThrow(/another onsight daemon is using/);
     lock.release();
-    expect((await target.scheduler.recentDecisions(10)).length).toBe(0);
 
     const run = spawnSync(process.execPath, [CLI, 'state', 'copy', '--to', 'postgres', '--from', file, '--config', pgYaml], { encoding: 'utf8' });
     expect(run.stderr).toContain('identities: 4 rows');
@@ -203,6 +210,7 @@ describe.skipIf(!!pgKind.skip)('onsight state copy --to postgres', () => {
     for (const [table, n] of [['identities', 4], ['bindings', 4], ['sightings', 5], ['checkpoints', 1], ['positions', 1], ['queue', 1], ['intents', 1], ['intent_targets', 1], ['decisions', 6], ['operator_marks', 1]] as const) {
       expect(run.stdout).toMatch(new RegExp(`\\n  ${table} +${n}\\n`));
     }
+    const target = new PgStore(new PgDb({ ...(admin as PgStore).db.pool.options, database: name, max: 2 }), OPTS);
     const again = spawnSync(process.execPath, [CLI, 'state', 'copy', '--to', 'postgres', '--from', file, '--config', pgYaml], { encoding: 'utf8' });
     expect(again.status).toBe(1);
     expect(again.stderr).toMatch(/is not empty \(identities 4, bindings 4, .*\): copy into an empty database, or pass --force/);
@@ -222,6 +230,7 @@ describe.skipIf(!!pgKind.skip)('onsight state copy --to postgres', () => {
     await copyStateToPostgres(pgCfg, { from: file, force: true }); // back to the plain copy
 
     // a daemon on the copy: A was scanned 15 min ago (not due), C is skipped, D left: only bob (queued) is launched
+    await target.close();
     const d = new Daemon({ config: pgCfg, log: silentLogger(), tickMs: 100 });
     daemons.push(d);
     await d.start();
