@@ -1,5 +1,5 @@
 /** `onsight hosts|queue|scans [--json]`: the state, as readable tables or JSON. Read-only. */
-import { OperatorMarks } from '../scheduler/marks.js';
+import { applyMark, OperatorMarks } from '../scheduler/marks.js';
 import type { Config } from '../config/schema.js';
 import { policyFor } from '../config/derive.js';
 import { asView, openStateFor } from '../store/open.js';
@@ -33,12 +33,14 @@ export async function withStateView<T>(config: Pick<Config, 'state' | 'inventory
 export function hostsView({ config, now }: ViewContext, json: boolean): Promise<string> {
   return withStateView(config, 'hosts', async ({ inventory, scheduler: store }) => {
     const policy = policyFor(config);
-    const marks = new OperatorMarks(store);
+    // the queue and the marks read once, not once per device (a round trip each on PostgreSQL)
+    const marks = await new OperatorMarks(store).all();
+    const queue = new Map((await store.allQueued()).map((q) => [q.bindingId, q]));
     const droppedByScanner = await store.lastDroppedByScanner();
     const rows = [];
     for (const b of await inventory.presentBindings(now)) {
-      const v = await marks.adjust(policy.evaluate(b, now), b, now, (region) => policy.windowOpen(region, now)); // onsight rescan / skip
-      const q = await store.queued(b.id);
+      const v = applyMark(marks.get(b.identityId), policy.evaluate(b, now), b, now, (region) => policy.windowOpen(region, now)); // onsight rescan / skip
+      const q = queue.get(b.id);
       // the scanner left it out of its last scan (outside its subscription, say) and it has not been scanned since
       const d = droppedByScanner.get(`${b.ip}|${b.identityId}`);
       const dropped = d && !q?.intentId && v.due && (b.lastScannedAt === undefined || b.lastScannedAt < d.at);
