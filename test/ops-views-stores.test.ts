@@ -10,7 +10,7 @@
  * page name the leader, its epoch and since when.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -32,6 +32,9 @@ import { STORE_KINDS } from './helpers/stores.js';
 import { CLI } from './helpers/paths.js';
 import { udpSend } from './helpers/net.js';
 import { sleep, until } from './helpers/wait.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const hasChromium = existsSync(CHROMIUM);
 
 const OPTS = { defaultLeaseS: 3600, maxSessionS: 86400, retentionS: 86400 * 90 };
 const BASE = {
@@ -244,6 +247,8 @@ describe.skipIf(!!pgKind.skip)('onsight state copy --to postgres', () => {
     expect(launched).toEqual(['10.20.1.6']);
     const a = await d.inventory.openBinding('10.20.1.5');
     expect(a).toMatchObject({ identityKey: `mac:${A}`, lastScannedAt: T + 300_000, lastScannedVia: 'onsight' });
+    // with that daemon connected, even --force refuses
+    await expect(copyStateToPostgres(pgCfg, { from: file, force: true })).rejects.toThrow(/an onsight daemon is connected to postgresql .*: stop it first/);
   }, 90_000);
 });
 
@@ -304,8 +309,23 @@ describe.skipIf(!!pgKind.skip)('a cluster: marks through a follower, and the fol
     expect(Math.abs(since - Date.now())).toBeLessThan(120_000);
     const s1 = await (await fetch(`${n1.http!.url}/api/status`, { headers: auth })).json() as { cluster: Record<string, unknown> };
     expect(s1.cluster).toMatchObject({ node: 'n1', state: 'leader', leader: 'n1', epoch, leaderSince: s2.cluster.leaderSince });
-    const page = await (await fetch(`${n2.http!.url}/`, { headers: auth })).text();
-    expect(page).toContain('id="cluster"');
-    expect(page).toContain("'leader ' + c.leader");
+    // state copy refuses a database whose cluster is running, even with --force
+    const file = join(mkdtempSync(join(tmpdir(), 'onsight-copy-')), 'state.db');
+    await (await STORE_KINDS[0].open(OPTS, file)).close();
+    await expect(copyStateToPostgres(configFor(state), { from: file, force: true })).rejects.toThrow(/cluster nodes are running on postgresql .*\(n1, n2\): stop every node first/);
+
+    if (!hasChromium) return console.log(`SKIP the follower's status page in Chromium: ${CHROMIUM} is missing (apt-get install chromium)`);
+    // the follower's page, rendered by a real browser, names the leader in its header
+    const { chromium } = await import('playwright-core');
+    const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run'] });
+    try {
+      const page = await browser.newPage({ extraHTTPHeaders: auth });
+      await page.goto(`${n2.http!.url}/`);
+      const header = page.locator('#cluster');
+      await until(async () => /epoch/.test((await header.textContent()) ?? ''), 10_000, 'the cluster line on the page', 100);
+      expect(await header.textContent()).toMatch(new RegExp(`^node n2 · follower · leader n1 since .+ · epoch ${epoch}$`));
+    } finally {
+      await browser.close();
+    }
   }, 120_000);
 });
