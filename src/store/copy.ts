@@ -11,6 +11,7 @@ import type { Config } from '../config/schema.js';
 import { describeState, isPostgresState, type PostgresState } from '../cluster/config.js';
 import { pgConnectionConfig } from '../cluster/connection.js';
 import { OnsightError, UsageError } from '../errors.js';
+import { existsSync } from 'node:fs';
 import { openDatabaseReadOnly, type DB } from './db.js';
 import { lockStateFile } from './lock.js';
 import { PgDb } from './postgres/db.js';
@@ -53,6 +54,8 @@ export async function copyStateToPostgres(config: Pick<Config, 'state' | 'cluste
   }
   const t0 = Date.now();
   const say = opts.progress ?? (() => undefined);
+  // a mistyped --from is said so, and creates no lock file beside it
+  if (!existsSync(opts.from)) throw new UsageError(`--from: no SQLite state file at ${opts.from} (the embedded install's state:, ./data/onsight.db by default)`);
   // the daemon's lock, held until the copy is verified: refuses while a daemon runs, keeps one from starting
   const lock = lockStateFile(opts.from);
   try {
