@@ -7,11 +7,11 @@
  * lock is held for the whole copy: a running daemon makes it refuse, and no daemon starts on the
  * file meanwhile. Counts are compared afterwards, table by table.
  */
+import { existsSync } from 'node:fs';
 import type { Config } from '../config/schema.js';
 import { describeState, isPostgresState, type PostgresState } from '../cluster/config.js';
 import { pgConnectionConfig } from '../cluster/connection.js';
 import { OnsightError, UsageError } from '../errors.js';
-import { existsSync } from 'node:fs';
 import { openDatabaseReadOnly, type DB } from './db.js';
 import { lockStateFile } from './lock.js';
 import { PgDb } from './postgres/db.js';
