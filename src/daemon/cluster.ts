@@ -62,7 +62,7 @@ export function inboxAppend(store: PgStore, node: string): AppendBatch {
       throw err;
     }
   });
-  // two nodes appending the same duplicates in opposite orders can deadlock: PostgreSQL aborts one, which tries again
+  // appends insert in key order, so two nodes' duplicates do not deadlock; should a deadlock with another writer occur, PostgreSQL aborts one, which tries again
   return async (entries, checkpoints, positions) => {
     for (let attempt = 1; ; attempt++) {
       try {
