@@ -1,4 +1,4 @@
-/** `onsight hosts|queue|scans [--json]`: the state, as readable tables or JSON. Read-only. */
+/** `onsight hosts|queue|scans|decisions [--json]`: the state (SQLite or PostgreSQL), as readable tables or JSON. Read-only. */
 import { applyMark, OperatorMarks } from '../scheduler/marks.js';
 import type { Config } from '../config/schema.js';
 import { policyFor } from '../config/derive.js';
@@ -20,7 +20,7 @@ export interface ViewContext {
   now: number;
 }
 
-/** Run `fn` on the state opened for reading (SQLite read-only, or a read-only PostgreSQL session), closed after. */
+/** Run `fn` on the state opened for reading (SQLite read-only; PostgreSQL in one read-only transaction), closed after. */
 export async function withStateView<T>(config: Pick<Config, 'state' | 'inventory'>, what: string, fn: (store: Store) => Promise<T>): Promise<T> {
   const store = await openStateFor(config, 'read', what); // a view never creates or migrates state
   try {
