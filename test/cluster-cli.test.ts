@@ -171,7 +171,7 @@ describe.skipIf(!!why)('onsight cluster status / doctor against a real PostgreSQ
       const leads = st.leader.holder === 'cli-b';
       expect(st.members.map((m: { name: string }) => m.name).sort()).toEqual(['cli-a', 'cli-b']);
       expect(d.logs.some((e) => e.msg.startsWith('leader: cli-b'))).toBe(leads);
-      // the status page and health answer from the PostgreSQL store; the operator API says it is SQLite-only for now
+      // the status page, health and the operator API answer from the PostgreSQL store
       const url = (await d.waitFor((e) => e.msg.startsWith('status page'))).url as string;
       expect((await fetch(`${url}/healthz`)).status).toBe(200);
       expect(((await (await fetch(`${url}/api/status`)).json()) as { totals: { identities: number } }).totals.identities).toBe(0);
@@ -181,8 +181,12 @@ describe.skipIf(!!why)('onsight cluster status / doctor against a real PostgreSQ
       expect(metrics).toMatch(new RegExp(`^onsight_cluster_acquisitions_total ${leads ? 1 : 0}$`, 'm'));
       expect(metrics).toMatch(/^onsight_inbox_backlog \d+$/m);
       const op = await fetch(`${url}/api/why?target=10.20.0.1`);
-      expect(op.status).toBe(503);
-      expect(await op.text()).toContain('works on a SQLite state only for now');
+      expect(op.status).toBe(200);
+      expect(await op.json()).toMatchObject({ target: { kind: 'ip', value: '10.20.0.1' }, devices: [], sightings: [], scans: [] });
+      // and so do the views, with the password from its file
+      const hosts = cli(['hosts', '--json', '--config', cfg]);
+      expect(hosts.stderr).toBe('');
+      expect(JSON.parse(hosts.stdout)).toEqual([]);
     } finally {
       expect(await d.stop('SIGTERM')).toBe(0);
     }

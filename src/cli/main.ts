@@ -12,7 +12,6 @@ import { createLogger } from '../log.js';
 import { runParse } from './parse.js';
 import { parseWhen } from './target.js';
 import { decisionsView, hostsView, queueView, scansView } from './views.js';
-import { sqliteStatePath } from '../cluster/config.js';
 
 const program = new Command('onsight')
   .description('Scan hosts on sight: watch DHCP/VPN logs, launch a vulnerability scan while the device is still on the network.')
@@ -127,6 +126,24 @@ cluster.command('status')
     process.stdout.write(await clusterStatusView(loadConfig(o.config).config, o.json === true));
   });
 
+const stateCommand = program.command('state').description('the state database');
+stateCommand.command('copy')
+  .description("move an embedded install's SQLite state into the config's (empty) PostgreSQL state: identities, last scans, bindings, sightings, decisions, queue, intents, marks, checkpoints; verified by counts")
+  .addOption(new Option('--to <engine>', 'where to: the config\'s state').choices(['postgres']).makeOptionMandatory())
+  .requiredOption('--from <file>', 'the SQLite state file (the old config\'s state:); no daemon may be running on it')
+  .option('--force', 'replace what the PostgreSQL database already holds')
+  .addOption(configOption())
+  .action(async (o: { to: string; from: string; force?: boolean; config?: string }) => {
+    const { copyStateToPostgres } = await import('../store/copy.js');
+    const { config: cfg } = loadConfig(o.config);
+    const r = await copyStateToPostgres(cfg, { from: o.from, force: o.force === true, progress: (line) => process.stderr.write(`${line}\n`) });
+    const total = Object.values(r.counts).reduce((a, b) => a + b, 0);
+    process.stdout.write(`copied ${o.from} to ${r.target} in ${(r.ms / 1000).toFixed(1)} s: ${total} rows, counts verified\n` +
+      Object.entries(r.counts).map(([t, n]) => `  ${t.padEnd(15)} ${n}\n`).join('') +
+      (r.node ? `file checkpoints and source positions are now node ${r.node}'s (cluster.node)\n` : '') +
+      'start the daemon with this config (onsight run); keep the SQLite file until you are satisfied\n');
+  });
+
 for (const [name, view, what] of [['hosts', hostsView, 'devices present now, whether each is due and why'], ['queue', queueView, 'due hosts waiting for a scan'],
   ['scans', scansView, 'recent scan intents and their state']] as const) {
   program.command(name)
@@ -157,7 +174,7 @@ program.command('decisions')
     const since = o.since === undefined ? undefined : parseWhen(o.since, now, '--since', -1);
     const { config: cfg } = loadConfig(o.config);
     process.stdout.write(ip || mac || since !== undefined
-      ? filteredDecisionsView(cfg, { ip: ip?.value, mac: mac?.value, since }, o.json === true)
+      ? await filteredDecisionsView(cfg, { ip: ip?.value, mac: mac?.value, since }, o.json === true)
       : await decisionsView({ config: cfg, now }, o.json === true));
   });
 
@@ -186,7 +203,7 @@ program.command('why')
   .action(async (target: string, o: { json?: boolean; config?: string }) => {
     const { whyView } = await import('./why.js');
     const { config: cfg } = loadConfig(o.config);
-    process.stdout.write(whyView(cfg, target, o.json === true));
+    process.stdout.write(await whyView(cfg, target, o.json === true));
   });
 
 program.command('rescan')
@@ -198,7 +215,7 @@ program.command('rescan')
     const { parseTarget } = await import('./target.js');
     const t = parseTarget(target);
     const { config: cfg } = loadConfig(o.config);
-    process.stdout.write(await runOperatorAction(sqliteStatePath(cfg.state, 'onsight rescan'), t, { kind: 'rescan' }, Date.now()));
+    process.stdout.write(await runOperatorAction(cfg, t, { kind: 'rescan' }, Date.now()));
   });
 
 program.command('skip')
@@ -214,7 +231,7 @@ program.command('skip')
     const now = Date.now();
     const until = o.until === undefined ? SKIP_FOREVER : o.until === 'now' ? now : parseWhen(o.until, now, '--until', 1);
     const { config: cfg } = loadConfig(o.config);
-    process.stdout.write(await runOperatorAction(sqliteStatePath(cfg.state, 'onsight skip'), t, { kind: 'skip', until }, now));
+    process.stdout.write(await runOperatorAction(cfg, t, { kind: 'skip', until }, now));
   });
 
 const emulate = program.command('emulate').description('run an emulated scanner API for dry runs and tests');

@@ -1,13 +1,16 @@
 /**
  * `onsight rescan <ip|mac|user>` and `onsight skip <ip|mac|user> [--until]`: write an operator's
  * mark (scheduler/marks.ts) for the devices present under that name; the running daemon reads it
- * within a second. Opens the state read-write (SQLite WAL: beside the daemon), never creates it.
+ * within a second (the scheduler reads marks newer than the last it saw at every tick; in a cluster,
+ * the leader, whichever node or command wrote them). Opens the state for writing (SQLite WAL: beside
+ * the daemon, without its lock; PostgreSQL: the shared database), never creates it.
  */
 import { OnsightError } from '../errors.js';
-import { openDatabase, requireStateFile, type DB } from '../store/db.js';
+import type { Config } from '../config/schema.js';
+import { openStateFor } from '../store/open.js';
+import type { Store } from '../store/types.js';
 import { OperatorMarks, SKIP_FOREVER } from '../scheduler/marks.js';
-import { SqliteSchedulerStore } from '../scheduler/queue.js';
-import { identityIds, presentIdentityIds, type Target } from './target.js';
+import type { Target } from './target.js';
 import { printable } from './printable.js';
 
 export type OperatorAction = { kind: 'rescan' } | { kind: 'skip'; until: number };
@@ -21,36 +24,39 @@ export interface MarkResult {
 }
 
 /** Mark the devices present under `target`; throws ONSIGHT_NO_DEVICE when none is. */
-export async function markDevices(db: DB, target: Target, action: OperatorAction, now: number): Promise<MarkResult> {
+export async function markDevices(store: Pick<Store, 'inventory' | 'scheduler' | 'history'>, target: Target, action: OperatorAction, now: number): Promise<MarkResult> {
   // an address names its holder now; a MAC or a user names a device even while it is away (a skip then holds its next lease)
-  const ids = action.kind === 'skip' && target.kind !== 'ip' ? identityIds(db, target) : presentIdentityIds(db, target, now);
+  const ids = await store.history.identitiesNamed(target, action.kind === 'skip' && target.kind !== 'ip' ? undefined : now);
   if (!ids.length) {
     throw new OnsightError('ONSIGHT_NO_DEVICE', `${action.kind === 'skip' && target.kind !== 'ip' ? 'no device known' : 'no device present'} under ${target.kind} ${printable(target.value)} ` +
       `(onsight hosts lists those present; onsight why ${printable(target.value)} shows its history)`);
   }
-  const marks = new OperatorMarks(new SqliteSchedulerStore(db));
+  const marks = new OperatorMarks(store.scheduler);
   if (action.kind === 'rescan') await marks.requestRescan(ids, now);
   else await marks.skip(ids, action.until, now);
-  const keys = (db.prepare(`SELECT key FROM identities WHERE id IN (${ids.map(() => '?').join(',')})`).all(...ids) as { key: string }[]).map((r) => r.key);
+  const keys: string[] = [];
+  for (const id of ids) {
+    const i = await store.inventory.identity(id);
+    if (i) keys.push(i.key);
+  }
   return {
     target, action: action.kind, devices: keys,
     ...(action.kind === 'skip' ? { until: action.until >= SKIP_FOREVER ? 'lifted' : new Date(action.until).toISOString() } : {}),
   };
 }
 
-/** Open the daemon's state beside it, mark, close (the CLI, and POST /api/rescan|skip). */
-export async function runOperatorMark(state: string, target: Target, action: OperatorAction, now: number): Promise<MarkResult> {
-  requireStateFile(state);
-  const db = openDatabase(state);
+/** Open the daemon's state beside it, mark, close (the CLI). */
+export async function runOperatorMark(config: Pick<Config, 'state' | 'inventory'>, target: Target, action: OperatorAction, now: number): Promise<MarkResult> {
+  const store = await openStateFor(config, 'write', action.kind);
   try {
-    return await markDevices(db, target, action, now);
+    return await markDevices(store, target, action, now);
   } finally {
-    db.close();
+    await store.close();
   }
 }
 
-export async function runOperatorAction(state: string, target: Target, action: OperatorAction, now: number): Promise<string> {
-  const r = await runOperatorMark(state, target, action, now);
+export async function runOperatorAction(config: Pick<Config, 'state' | 'inventory'>, target: Target, action: OperatorAction, now: number): Promise<string> {
+  const r = await runOperatorMark(config, target, action, now);
   const who = r.devices.map(printable).join(', ');
   if (r.action === 'rescan') return `rescan requested for ${who}: the running daemon makes it due now (its region's scan windows still apply)\n`;
   if (action.kind === 'skip' && action.until <= now) return `skip lifted for ${who}\n`;

@@ -1,15 +1,11 @@
 /** `onsight report --since 7d [--csv|--html|--json] [--region R]`: coverage per region (src/coverage/report.ts). Read-only. */
-import { openDatabaseReadOnly } from '../store/db.js';
-import { sqliteStatePath } from '../cluster/config.js';
-import { Policy } from '../policy/policy.js';
 import { OperatorMarks } from '../scheduler/marks.js';
-import { SqliteInventory } from '../inventory/inventory.js';
-import { SqliteSchedulerStore } from '../scheduler/queue.js';
 import type { Config } from '../config/schema.js';
+import { policyFor } from '../config/derive.js';
 import { coverageReport, MISSED_KEYS, type CoverageReport } from '../coverage/report.js';
 import { UsageError } from '../errors.js';
 import { printable, safeJson } from './printable.js';
-import { table } from './views.js';
+import { table, withStateView } from './views.js';
 
 export type ReportFormat = 'table' | 'csv' | 'html' | 'json';
 
@@ -17,15 +13,8 @@ export async function buildReport(config: Config, from: number, now: number, reg
   if (region !== undefined && !config.regions.some((r) => r.name === region)) {
     throw new UsageError(`--region: no region "${printable(region)}" in the config (known: ${config.regions.map((r) => r.name).join(', ')})`);
   }
-  const db = openDatabaseReadOnly(sqliteStatePath(config.state, 'onsight report'));
-  try {
-    const policy = new Policy({ scope: config.policy.scope, exclude: config.policy.exclude, rescanAfter: config.policy.rescanAfter, rescanLead: config.policy.rescanLead, rules: config.policy.rules, regions: config.regions, timezone: config.timezone });
-    const inventory = new SqliteInventory(db, { defaultLeaseS: config.inventory.defaultLeaseS, maxSessionS: config.inventory.maxSessionS, retentionS: config.inventory.retention });
-    const store = new SqliteSchedulerStore(db);
-    return await coverageReport({ inventory, store, policy, marks: await new OperatorMarks(store).all(), from, to: now, now, region });
-  } finally {
-    db.close();
-  }
+  return withStateView(config, 'report', async ({ inventory, scheduler: store }) =>
+    coverageReport({ inventory, store, policy: policyFor(config), marks: await new OperatorMarks(store).all(), from, to: now, now, region }));
 }
 
 const COLUMNS = ['region', 'seen', 'scanned', 'coverage_pct', 'pending', 'skipped', 'missed', ...MISSED_KEYS.map((k) => `missed_${k.replace(/-/g, '_')}`), 'excluded'];

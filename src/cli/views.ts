@@ -1,12 +1,10 @@
-/** `onsight hosts|queue|scans [--json]`: the state, as readable tables or JSON. Read-only. */
-import { openDatabaseReadOnly } from '../store/db.js';
-import { SqliteInventory } from '../inventory/inventory.js';
-import { Policy } from '../policy/policy.js';
-import { SqliteSchedulerStore } from '../scheduler/queue.js';
-import { OperatorMarks } from '../scheduler/marks.js';
+/** `onsight hosts|queue|scans|decisions [--json]`: the state (SQLite or PostgreSQL), as readable tables or JSON. Read-only. */
+import { applyMark, OperatorMarks } from '../scheduler/marks.js';
 import type { Config } from '../config/schema.js';
+import { policyFor } from '../config/derive.js';
+import { asView, openStateFor } from '../store/open.js';
+import type { Store } from '../store/types.js';
 import { printable, safeJson } from './printable.js';
-import { sqliteStatePath } from '../cluster/config.js';
 
 export function table(headers: string[], rawRows: string[][]): string {
   const rows = rawRows.map((r) => r.map((c) => printable(c ?? '')));
@@ -22,22 +20,27 @@ export interface ViewContext {
   now: number;
 }
 
-function open(config: Config) {
-  const db = openDatabaseReadOnly(sqliteStatePath(config.state, 'this view')); // a view never creates or migrates state
-  const inventory = new SqliteInventory(db, { defaultLeaseS: config.inventory.defaultLeaseS, maxSessionS: config.inventory.maxSessionS, retentionS: config.inventory.retention, linkHostnames: config.inventory.linkHostnames, linkHostPatterns: config.inventory.linkHostPatterns });
-  const policy = new Policy({ scope: config.policy.scope, exclude: config.policy.exclude, rescanAfter: config.policy.rescanAfter, rescanLead: config.policy.rescanLead, rules: config.policy.rules, regions: config.regions, timezone: config.timezone });
-  const store = new SqliteSchedulerStore(db);
-  return { db, inventory, policy, store, marks: new OperatorMarks(store) };
+/** Run `fn` on the state opened for reading (SQLite read-only; PostgreSQL in one read-only transaction), closed after. */
+export async function withStateView<T>(config: Pick<Config, 'state' | 'inventory'>, what: string, fn: (store: Store) => Promise<T>): Promise<T> {
+  const store = await openStateFor(config, 'read', what); // a view never creates or migrates state
+  try {
+    return await asView(store, () => fn(store));
+  } finally {
+    await store.close();
+  }
 }
 
-export async function hostsView({ config, now }: ViewContext, json: boolean): Promise<string> {
-  const { db, inventory, policy, store, marks } = open(config);
-  try {
+export function hostsView({ config, now }: ViewContext, json: boolean): Promise<string> {
+  return withStateView(config, 'hosts', async ({ inventory, scheduler: store }) => {
+    const policy = policyFor(config);
+    // the queue and the marks read once, not once per device (a round trip each on PostgreSQL)
+    const marks = await new OperatorMarks(store).all();
+    const queue = new Map((await store.allQueued()).map((q) => [q.bindingId, q]));
     const droppedByScanner = await store.lastDroppedByScanner();
     const rows = [];
     for (const b of await inventory.presentBindings(now)) {
-      const v = await marks.adjust(policy.evaluate(b, now), b, now, (region) => policy.windowOpen(region, now)); // onsight rescan / skip
-      const q = await store.queued(b.id);
+      const v = applyMark(marks.get(b.identityId), policy.evaluate(b, now), b, now, (region) => policy.windowOpen(region, now)); // onsight rescan / skip
+      const q = queue.get(b.id);
       // the scanner left it out of its last scan (outside its subscription, say) and it has not been scanned since
       const d = droppedByScanner.get(`${b.ip}|${b.identityId}`);
       const dropped = d && !q?.intentId && v.due && (b.lastScannedAt === undefined || b.lastScannedAt < d.at);
@@ -50,14 +53,11 @@ export async function hostsView({ config, now }: ViewContext, json: boolean): Pr
     if (json) return safeJson(rows) + '\n';
     return table(['IP', 'DEVICE', 'HOSTNAME', 'REGION', 'SINCE', 'LAST SCANNED', 'STATUS', 'WHY'],
       rows.map((r) => [r.ip, r.mac ?? r.user ?? r.identity, r.hostname ?? '', r.region ?? '', r.since, r.lastScanned, r.status, r.why]));
-  } finally {
-    db.close();
-  }
+  });
 }
 
-export async function queueView({ config }: ViewContext, json: boolean): Promise<string> {
-  const { db, store } = open(config);
-  try {
+export function queueView({ config }: ViewContext, json: boolean): Promise<string> {
+  return withStateView(config, 'queue', async ({ scheduler: store }) => {
     const rows = (await store.allQueued()).map((q) => ({
       ip: q.ip, region: q.region, dueSince: iso(q.dueSince), lastSeen: iso(q.lastSeen), attempts: q.attempts,
       notBefore: q.notBefore ? iso(q.notBefore) : '', intent: q.intentId ?? '',
@@ -65,14 +65,11 @@ export async function queueView({ config }: ViewContext, json: boolean): Promise
     if (json) return safeJson(rows) + '\n';
     return table(['IP', 'REGION', 'DUE SINCE', 'LAST SEEN', 'ATTEMPTS', 'NOT BEFORE', 'INTENT'],
       rows.map((r) => [r.ip, r.region, r.dueSince, r.lastSeen, String(r.attempts), r.notBefore, r.intent]));
-  } finally {
-    db.close();
-  }
+  });
 }
 
-export async function scansView({ config }: ViewContext, json: boolean): Promise<string> {
-  const { db, store } = open(config);
-  try {
+export function scansView({ config }: ViewContext, json: boolean): Promise<string> {
+  return withStateView(config, 'scans', async ({ scheduler: store }) => {
     const rows = [];
     for (const i of await store.recentIntents(200)) {
       rows.push({
@@ -83,18 +80,13 @@ export async function scansView({ config }: ViewContext, json: boolean): Promise
     if (json) return safeJson(rows) + '\n';
     return table(['INTENT', 'REGION', 'APPLIANCE', 'STATE', 'SCAN', 'LAUNCHED', 'ENDED', 'TARGETS'],
       rows.map((r) => [r.intent, r.region, r.appliance, r.state, r.scanRef, r.launched, r.ended, r.targets.length > 3 ? `${r.targets.slice(0, 3).join(',')} +${r.targets.length - 3}` : r.targets.join(',')]));
-  } finally {
-    db.close();
-  }
+  });
 }
 
-export async function decisionsView({ config }: ViewContext, json: boolean, limit = 100): Promise<string> {
-  const { db, store } = open(config);
-  try {
+export function decisionsView({ config }: ViewContext, json: boolean, limit = 100): Promise<string> {
+  return withStateView(config, 'decisions', async ({ scheduler: store }) => {
     const rows = (await store.recentDecisions(limit)).map((d) => ({ at: iso(d.at), ip: d.ip, decision: d.decision, reason: d.reason }));
     if (json) return safeJson(rows) + '\n';
     return table(['AT', 'IP', 'DECISION', 'WHY'], rows.map((r) => [r.at, r.ip, r.decision, r.reason]));
-  } finally {
-    db.close();
-  }
+  });
 }

@@ -74,12 +74,12 @@ export const clusterConfigSchema = z.object({
 export type ClusterConfig = z.output<typeof clusterConfigSchema>;
 
 /**
- * The SQLite file of a `state:`, for the parts that still read the SQLite file themselves (views,
- * rescan/skip, the operator API; issue 17): a PostgreSQL state gets a clear refusal naming the command, not a file called "postgres://…".
+ * The SQLite file of a `state:`, for what opens the file itself (the SQLite daemon and its lock): a
+ * PostgreSQL state gets a clear refusal naming the command, not a file called "postgres://…".
  */
 export function sqliteStatePath(state: StateConfig, what: string): string {
   if (typeof state === 'string') return state;
-  throw new OnsightError('ONSIGHT_CLUSTER', `${what} works on a SQLite state only for now: it reads the SQLite file itself (issue 17); \`onsight run\`, \`onsight cluster status\` and \`onsight doctor\` use ${describeState(state)}`);
+  throw new OnsightError('ONSIGHT_CLUSTER', `${what} needs a SQLite state file, and this config's state is ${describeState(state)}`);
 }
 
 /** Where the state lives, fit to print: a path, or `postgresql USER@HOST:PORT/DB` (never a secret: a URL holding one is refused). */

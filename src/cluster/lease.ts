@@ -54,6 +54,8 @@ export interface LeaderView {
   epoch: number;
   /** database time the lease lapses */
   expiresAt: Date | null;
+  /** database time the holder took it (the start of its term; status pages say "leader since") */
+  acquiredAt?: Date | null;
 }
 
 export interface LeaseMetrics {
@@ -108,7 +110,7 @@ export class Lease extends EventEmitter {
   private holdoffUntil = 0;
   private lastHeartbeat = -Infinity;
   private announced = false;
-  private seen: LeaderView = { holder: null, epoch: 0, expiresAt: null };
+  private seen: LeaderView = { holder: null, epoch: 0, expiresAt: null, acquiredAt: null };
   private counters = { failovers: 0, acquisitions: 0, stepDowns: 0, renewFailures: 0 };
   private readonly notLeader: AbortSignal;
 
@@ -279,7 +281,7 @@ export class Lease extends EventEmitter {
 
   private async tryAcquire(c: pg.Client): Promise<void> {
     const sent = this.mono();
-    const r = await c.query<{ won: boolean; holder: string | null; epoch: string; expires_at: Date | null; prev_holder: string | null; prev_expires_at: Date | null }>(
+    const r = await c.query<{ won: boolean; holder: string | null; epoch: string; expires_at: Date | null; acquired_at: Date | null; prev_holder: string | null; prev_expires_at: Date | null }>(
       `WITH taken AS (
          UPDATE cluster_lease l
             SET holder = $2, epoch = l.epoch + 1, holder_pid = pg_backend_pid(),
@@ -292,16 +294,16 @@ export class Lease extends EventEmitter {
                        SELECT 1 FROM pg_stat_activity a
                         WHERE a.pid = l.holder_pid
                           AND (a.backend_start IS NULL OR l.holder_backend_start IS NULL OR a.backend_start = l.holder_backend_start))))
-         RETURNING holder, epoch, expires_at, prev_holder, prev_expires_at)
-       SELECT true AS won, holder, epoch, expires_at, prev_holder, prev_expires_at FROM taken
+         RETURNING holder, epoch, expires_at, acquired_at, prev_holder, prev_expires_at)
+       SELECT true AS won, holder, epoch, expires_at, acquired_at, prev_holder, prev_expires_at FROM taken
        UNION ALL
-       SELECT false, holder, epoch, expires_at, NULL, NULL FROM cluster_lease WHERE name = $1 AND NOT EXISTS (SELECT 1 FROM taken)`,
+       SELECT false, holder, epoch, expires_at, acquired_at, NULL, NULL FROM cluster_lease WHERE name = $1 AND NOT EXISTS (SELECT 1 FROM taken)`,
       [this.leaseName, this.node, this.ttlMs / 1000, this.fastTakeover],
     );
     const row = r.rows[0];
     if (!row) throw new Error(`lease row ${this.leaseName} is missing`);
     const epoch = Number(row.epoch);
-    this.seen = { holder: row.holder, epoch, expiresAt: row.expires_at };
+    this.seen = { holder: row.holder, epoch, expiresAt: row.expires_at, acquiredAt: row.acquired_at };
     if (!row.won) return;
     if (!this.running) {
       // stopped while the statement ran: hand it straight back
@@ -334,14 +336,15 @@ export class Lease extends EventEmitter {
       return;
     }
     term.deadline = sent + this.ttlMs - this.marginMs;
-    this.seen = { holder: this.node, epoch: term.epoch, expiresAt: r.rows[0].expires_at };
+    this.seen = { ...this.seen, holder: this.node, epoch: term.epoch, expiresAt: r.rows[0].expires_at };
     this.armDeadline();
   }
 
   private async observe(c: pg.Client): Promise<void> {
-    const r = await c.query<{ holder: string | null; epoch: string; expires_at: Date | null }>('SELECT holder, epoch, expires_at FROM cluster_lease WHERE name = $1', [this.leaseName]);
+    const r = await c.query<{ holder: string | null; epoch: string; expires_at: Date | null; acquired_at: Date | null }>(
+      'SELECT holder, epoch, expires_at, acquired_at FROM cluster_lease WHERE name = $1', [this.leaseName]);
     const row = r.rows[0];
-    if (row) this.seen = { holder: row.holder, epoch: Number(row.epoch), expiresAt: row.expires_at };
+    if (row) this.seen = { holder: row.holder, epoch: Number(row.epoch), expiresAt: row.expires_at, acquiredAt: row.acquired_at };
   }
 
   private async heartbeat(c: pg.Client): Promise<void> {

@@ -8,7 +8,8 @@ import { lockStateFile, type StateLock } from '../store/lock.js';
 import { guardedWrite, StoreHealth } from '../store/health.js';
 import { openSqliteStore } from '../store/sqlite-store.js';
 import type { Inventory, Store } from '../store/types.js';
-import { Policy } from '../policy/policy.js';
+import type { Policy } from '../policy/policy.js';
+import { inventoryOptions, policyFor } from '../config/derive.js';
 import { loadRegistry, type ParserRegistry } from '../parsers/registry.js';
 import { Scheduler, buildSchedulerOptions, systemClock, type Clock, type LaunchInfo, type SchedulerCounters, type SchedulerOptions } from '../scheduler/scheduler.js';
 import type { Scanner } from '../scanners/types.js';
@@ -36,7 +37,7 @@ import { Notifier } from '../notify/notifier.js';
 import { InputFreshness } from './freshness.js';
 import { MetricsRegistry } from '../http/prom.js';
 import { scanTimings } from '../http/metrics.js';
-import type { DaemonView } from '../http/view.js';
+import type { ClusterNodeView, DaemonView } from '../http/view.js';
 
 export interface DaemonOptions {
   config: Config;
@@ -52,20 +53,6 @@ export interface DaemonOptions {
   sweepMs?: number;
   /** ingest progress log period while lines flow (file catch-up), ms; default 10 s */
   progressMs?: number;
-}
-
-function inventoryOptions(config: Config) {
-  return {
-    defaultLeaseS: config.inventory.defaultLeaseS, maxSessionS: config.inventory.maxSessionS, retentionS: config.inventory.retention,
-    linkHostnames: config.inventory.linkHostnames, linkHostPatterns: config.inventory.linkHostPatterns,
-  };
-}
-
-function policyFor(config: Config): Policy {
-  return new Policy({
-    scope: config.policy.scope, exclude: config.policy.exclude, rescanAfter: config.policy.rescanAfter, rescanLead: config.policy.rescanLead, rules: config.policy.rules,
-    regions: config.regions, timezone: config.timezone,
-  });
 }
 
 function schedulerOptions(config: Config, scanner: Scanner): SchedulerOptions {
@@ -233,6 +220,20 @@ export class Daemon {
     const fencing = { lateLaunchesCanceled: 0, transitionsRefused: 0, adoptedAcrossEpochs: 0 };
     for (const c of [...this.pastTerms, this.scheduler.counters]) for (const k of Object.keys(fencing) as (keyof typeof fencing)[]) fencing[k] += c[k];
     return { node: this.lease.node, lease: this.lease.metrics(), inboxBacklog: backlog, applier: this.applier?.counters, fencing };
+  }
+
+  /** The status page in cluster mode: this node, and the leader as the lease loop last saw it (every poll). */
+  clusterNode(): ClusterNodeView | undefined {
+    const cluster = this.opts.config.cluster;
+    if (!this.lease || !cluster) return undefined;
+    const seen = this.lease.leader();
+    const leading = this.lease.isLeader();
+    // a lapsed lease names nobody (database time, compared here with this node's clock: display only)
+    const live = leading || (seen.holder !== null && seen.expiresAt !== null && seen.expiresAt.getTime() > Date.now());
+    return {
+      name: cluster.name, node: cluster.node, role: cluster.role, leading, leader: live ? seen.holder : null, epoch: seen.epoch,
+      leaderSince: live ? seen.acquiredAt ?? null : null, leaseExpiresAt: seen.expiresAt,
+    };
   }
 
   /** counters of the schedulers of this node's earlier terms (a deposed term's pass may still count refusals) */

@@ -3,7 +3,7 @@
  * running parts, so the listener needs neither the daemon nor SQL of its own.
  */
 import type { ClusterMetricInput } from '../cluster/metrics.js';
-import type { DaemonView, EndedBinding } from '../http/view.js';
+import type { ClusterNodeView, DaemonView, EndedBinding } from '../http/view.js';
 import type { Config } from '../config/schema.js';
 import type { BindingView, Inventory, Store } from '../store/types.js';
 import type { Policy } from '../policy/policy.js';
@@ -35,6 +35,8 @@ export interface ViewedParts {
   readonly metrics: MetricsRegistry;
   /** cluster mode: what /metrics reports of the lease, the inbox and the applier */
   clusterMetrics?(): Promise<ClusterMetricInput | undefined>;
+  /** cluster mode: this node and the leader it last saw (the status page) */
+  clusterNode?(): ClusterNodeView | undefined;
 }
 
 export function daemonView(d: ViewedParts): DaemonView {
@@ -99,6 +101,9 @@ export function daemonView(d: ViewedParts): DaemonView {
     },
     metricsRegistry: () => d.metrics,
     cluster: async () => d.clusterMetrics?.(),
+    clusterNode: () => d.clusterNode?.(),
+    // marks are not fenced (any node or command may write one; the leader reads them): the plain store, not the term's
+    operatorStore: () => d.store,
     inputFreshness: (name) => d.freshness?.get(name),
     notifyCounters: () => d.notifier?.counters() ?? [],
     regionOf: (ip) => d.policy.regions.lookup(ip)?.region.name,

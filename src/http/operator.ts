@@ -4,14 +4,16 @@
  * (skip: `"until": "2h" | DATE | "now"`), doing what `onsight rescan` / `onsight skip` do.
  * The POSTs change the state, so they need `http.tokens` (refused without: 403), a JSON content
  * type (a cross-site form cannot send one without a CORS preflight, which we never grant) and a
- * body of at most 4 KiB.
+ * body of at most 4 KiB. They go through the daemon's own store (SQLite or PostgreSQL): in a
+ * cluster, a mark written through any node's API is read by the leader at its next tick.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { OnsightError, UsageError } from '../errors.js';
-import { runOperatorMark } from '../cli/operator.js';
+import { markDevices } from '../cli/operator.js';
 import { parseTarget, parseWhen } from '../cli/target.js';
 import { whyHistory } from '../cli/why.js';
 import { SKIP_FOREVER } from '../scheduler/marks.js';
+import type { DaemonView } from './view.js';
 
 const MAX_BODY = 4096;
 
@@ -36,16 +38,12 @@ function readBody(req: IncomingMessage): Promise<string> {
 }
 
 /** Handles /api/why, /api/rescan and /api/skip; false for any other path. */
-export function handleOperatorApi(req: IncomingMessage, res: ServerResponse, path: string, state: string, authenticated: boolean, reply: Reply): boolean {
+export function handleOperatorApi(req: IncomingMessage, res: ServerResponse, path: string, store: ReturnType<DaemonView['operatorStore']>, authenticated: boolean, reply: Reply): boolean {
   if (path === '/api/why') {
     if (req.method !== 'GET') return (reply(405, { error: 'use GET' }), true);
     const target = new URL(req.url ?? '/', 'http://x').searchParams.get('target');
     if (!target) return (reply(400, { error: 'target= is required (an IP address, a MAC address or a user name)' }), true);
-    try {
-      reply(200, whyHistory(state, target));
-    } catch (err) {
-      replyError(reply, err);
-    }
+    whyHistory(store, target).then((h) => reply(200, h), (err: unknown) => replyError(reply, err));
     return true;
   }
   if (path !== '/api/rescan' && path !== '/api/skip') return false;
@@ -66,7 +64,7 @@ export function handleOperatorApi(req: IncomingMessage, res: ServerResponse, pat
     const target = parseTarget(b.target);
     const action = path === '/api/rescan' ? { kind: 'rescan' as const }
       : { kind: 'skip' as const, until: b.until === undefined ? SKIP_FOREVER : b.until === 'now' ? now : parseWhen(b.until as string, now, 'until', 1) };
-    reply(200, await runOperatorMark(state, target, action, now));
+    reply(200, await markDevices(store, target, action, now));
   }).catch((err: unknown) => replyError(reply, err));
   return true;
 }

@@ -48,6 +48,9 @@ const SCRIPT = `
     $('up').textContent = 'up ' + dur(s.uptimeS);
     var a = s.scanner.allowance;
     $('scanner').textContent = 'scanner ' + s.scanner.kind + ' · ' + s.scanner.apiCalls + ' API calls' + (a.remaining !== undefined ? ' · ' + a.remaining + (a.limit !== undefined ? '/' + a.limit : '') + ' left' : '') + (a.waitSec > 0 ? ' · waiting ' + a.waitSec + ' s' : '');
+    var c = s.cluster;
+    $('cluster').textContent = c ? 'node ' + c.node + ' · ' + (c.state === 'leader' ? 'leader' : (c.role === 'collector' ? 'collector' : 'follower')) + ' · ' +
+      (c.leader ? (c.state === 'leader' ? 'leading' : 'leader ' + c.leader) + (c.leaderSince ? ' since ' + new Date(c.leaderSince).toLocaleString() : '') : 'no leader now') + ' · epoch ' + c.epoch : '';
     $('live').className = 'dot'; $('updated').textContent = 'updated ' + time(s.now); $('err').textContent = '';
     var t = s.totals, cards = $('cards'); cards.textContent = '';
     cards.appendChild(card('devices present', t.present, t.identities + ' identities known'));
@@ -123,7 +126,7 @@ export const PAGE_HTML = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>onsight status</title><link rel="icon" href="data:,"><style>${STYLE}</style></head>
 <body>
-<header><h1>on<span>sight</span></h1><span class="meta" id="ver"></span><span class="meta" id="up"></span><span class="meta" id="scanner"></span>
+<header><h1>on<span>sight</span></h1><span class="meta" id="ver"></span><span class="meta" id="up"></span><span class="meta" id="scanner"></span><span class="meta" id="cluster"></span>
 <span class="meta"><span class="dot stale" id="live"></span><span id="updated">loading…</span></span><span class="meta" id="err"></span></header>
 <main>
 <div class="cards" id="cards"></div>

@@ -14,7 +14,6 @@ import { PAGE_CSP, PAGE_HTML } from './page.js';
 import { handleOperatorApi } from './operator.js';
 import { buildStatus, onsightVersion, type Status } from './status.js';
 import { authenticate, createWebServer, hostAllowed, listenOn, loadTokens, parseHttpListen, type WebConfig } from '../net/webconfig.js';
-import { sqliteStatePath } from '../cluster/config.js';
 
 /** Scrapes and open status pages share one status computation per this many ms. */
 const STATUS_TTL_MS = 1000;
@@ -79,8 +78,7 @@ export async function startHttp(daemon: DaemonView, web: HttpListenConfig | stri
       if (!a.ok) return refuse(res, 'auth', 401, `authentication required (${a.why} token)\n`, { 'www-authenticate': 'Basic realm="onsight", charset="UTF-8"' });
     }
     try {
-      // only the operator routes read the state file themselves (SQLite only for now): a PostgreSQL state still serves the rest
-      if (OPERATOR_ROUTES.has(path) && handleOperatorApi(req, res, path, sqliteStatePath(daemon.config().state, 'the operator API'), tokens.length > 0, (code, v) => json(res, code, v, code === 413 ? { connection: 'close' } : {}))) return;
+      if (OPERATOR_ROUTES.has(path) && handleOperatorApi(req, res, path, daemon.operatorStore(), tokens.length > 0, (code, v) => json(res, code, v, code === 413 ? { connection: 'close' } : {}))) return;
     } catch (err) {
       log.warn({ err: { message: (err as Error).message }, path }, 'http request failed');
       return json(res, 503, { status: 'unavailable', error: (err as Error).message });

@@ -85,6 +85,30 @@ export interface Status {
   scans: { id: string; region: string; appliance: string; state: string; scanRef?: string; createdAt: string; targets: number }[];
   /** coverage per region for each of the last days (UTC), oldest first; today's up to a minute old, earlier days' up to an hour */
   coverage: CoveragePoint[];
+  /** cluster mode: this node, whether it leads, and the leader as it last saw the lease (a follower's page says who schedules) */
+  cluster?: ClusterStatusView;
+}
+
+export interface ClusterStatusView {
+  name: string;
+  node: string;
+  role: 'scheduler' | 'collector';
+  /** leader: this node holds the lease; follower: another does, or nobody (leader null) */
+  state: 'leader' | 'follower';
+  leader: string | null;
+  epoch: number;
+  /** when the leader took the lease (database time) */
+  leaderSince: string | null;
+  leaseExpiresAt: string | null;
+}
+
+function clusterStatus(d: DaemonView): ClusterStatusView | undefined {
+  const c = d.clusterNode?.();
+  if (!c) return undefined;
+  return {
+    name: c.name, node: c.node, role: c.role, state: c.leading ? 'leader' : 'follower', leader: c.leader, epoch: c.epoch,
+    leaderSince: c.leaderSince?.toISOString() ?? null, leaseExpiresAt: c.leaseExpiresAt?.toISOString() ?? null,
+  };
 }
 
 let versionCache: string | undefined;
@@ -246,6 +270,7 @@ export async function buildStatus(d: DaemonView, opts: StatusOptions = {}): Prom
   for (const [name, m] of whyMaps) regions.get(name)!.missedWhy = [...m.values()].sort((a, b) => b.count - a.count);
 
   const counts = await d.inventoryCounts(now);
+  const cluster = clusterStatus(d);
   const list = [...regions.values()];
   const sum = (f: (r: RegionStatus) => number) => list.reduce((n, r) => n + f(r), 0);
   const scanner = d.scanner();
@@ -278,5 +303,6 @@ export async function buildStatus(d: DaemonView, opts: StatusOptions = {}): Prom
       id: i.id, region: i.region, appliance: i.appliance, state: i.state, scanRef: i.scanRef, createdAt: new Date(i.createdAt).toISOString(),
       targets: i.targets,
     })),
+    ...(cluster ? { cluster } : {}),
   };
 }

@@ -18,8 +18,27 @@ import type { CoverageRow } from '../coverage/report.js';
 import type { MetricsRegistry } from './prom.js';
 import type { StateConfig } from '../cluster/config.js';
 import type { ClusterMetricInput } from '../cluster/metrics.js';
+import type { Store } from '../store/types.js';
 
 export type { EndedBinding } from '../coverage/missed.js';
+
+/** A cluster node as its status page shows it. */
+export interface ClusterNodeView {
+  /** the deployment (cluster.name) */
+  name: string;
+  node: string;
+  /** scheduler: may lead; collector: never does */
+  role: 'scheduler' | 'collector';
+  /** whether this node holds the lease now */
+  leading: boolean;
+  /** the lease holder as last seen (null: none, or its lease lapsed) */
+  leader: string | null;
+  epoch: number;
+  /** database time the leader took the lease */
+  leaderSince: Date | null;
+  /** database time the leader's lease lapses unless renewed */
+  leaseExpiresAt: Date | null;
+}
 
 export interface DaemonView {
   readonly startedAt: number;
@@ -55,6 +74,10 @@ export interface DaemonView {
   inputFreshness(name: string): LineFreshness | undefined;
   /** coverage per region for each of the last `days` UTC days (today up to now); cached (today's a minute, earlier days an hour): it reads every binding of the day */
   coverageByDay(days: number): Promise<{ day: string; regions: CoverageRow[] }[]>;
+  /** cluster mode: this node, its role, and the leader as this node last saw the lease (undefined on a single node) */
+  clusterNode?(): ClusterNodeView | undefined;
+  /** the running store, for the operator API (why: reads; rescan/skip: operator marks, which any node may write) */
+  operatorStore(): Pick<Store, 'inventory' | 'scheduler' | 'history'>;
   /** cluster mode: lease counters, inbox backlog, applier counters (undefined on a single node) */
   cluster?(): Promise<ClusterMetricInput | undefined>;
   /** the prom-client registry /metrics renders (with the histograms the daemon observes) */

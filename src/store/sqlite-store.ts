@@ -6,16 +6,19 @@ import { openDatabase, type DB } from './db.js';
 import { gateOf } from './gate.js';
 import { SqliteInventory } from '../inventory/inventory.js';
 import { SqliteSchedulerStore } from '../scheduler/queue.js';
+import { History } from './history.js';
 import type { InventoryOptions, Store } from './types.js';
 
 export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
   readonly inventory: SqliteInventory;
   readonly scheduler: SqliteSchedulerStore;
+  readonly history: History;
 
   constructor(readonly db: DB, opts: InventoryOptions) {
     this.inventory = new SqliteInventory(db, opts);
     this.scheduler = new SqliteSchedulerStore(db);
+    this.history = new History((sql, args) => gateOf(db).run(() => db.prepare(sql).all(...args) as never[]));
   }
 
   ping(): Promise<void> {

@@ -288,12 +288,54 @@ export interface SchedulerStore {
   skip(identityIds: number[], until: number, now: number): Promise<void>;
 }
 
+// ------------------------------------------------------------------------------ history (operator views)
+
+/** A device as an operator names it: an address (whoever held it), a MAC address or a user name. */
+export interface DeviceName {
+  kind: 'ip' | 'mac' | 'user';
+  value: string;
+}
+
+/** Rows about any of these addresses or any of these devices (both empty: none). */
+export interface About {
+  ips: string[];
+  identityIds: number[];
+}
+
+export interface SightingRow {
+  at: number;
+  kind: string;
+  ip: string;
+  format: string;
+  source: string;
+}
+
+/** The decision log filtered (`onsight decisions --ip --mac --since`, `onsight why`): every given condition holds. */
+export interface DecisionQuery {
+  about?: About;
+  ip?: string;
+  since?: number;
+}
+
+/** A scan intent with one of its targets' address. */
+export type TargetedScan = Intent & { ip: string };
+
+/** What `onsight why`, `decisions`, `rescan` and `skip` (CLI and API) read beyond the inventory and the queue; read-only, newest first. */
+export interface HistoryStore {
+  /** The devices a name denotes (an address: every device that held it); with `presentAt`, only those holding an address then (matched by it). Ascending ids. */
+  identitiesNamed(name: DeviceName, presentAt?: number): Promise<number[]>;
+  sightingsAbout(about: About, limit: number): Promise<SightingRow[]>;
+  decisionsMatching(q: DecisionQuery, limit: number): Promise<Decision[]>;
+  scansTargeting(about: About, limit: number): Promise<TargetedScan[]>;
+}
+
 // ------------------------------------------------------------------------------ the whole store
 
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   readonly inventory: Inventory;
   readonly scheduler: SchedulerStore;
+  readonly history: HistoryStore;
   /** A trivial round trip: throws when the database cannot answer (/healthz). */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -6,7 +6,12 @@ import { ACTIVE, ENDS_FROM, decision, entry, intent, toMark, type DecisionRow, t
 import type { AwaitingEntry, Decision, Intent, IntentState, IntentTarget, OperatorMark, QueueEntry, SchedulerStore } from '../types.js';
 import { statement as st, type PgDb } from './db.js';
 
-/** strictly after every earlier mark (two in the same millisecond stay apart) */
+/**
+ * strictly after every earlier mark (two in the same millisecond stay apart). Writers of marks (the
+ * CLI, any node's API) take MARKS_LOCK first: two transactions computing the stamp at once could
+ * share one, or commit a smaller one after the leader read a larger, and the leader would miss it.
+ */
+const MARKS_LOCK = st('marks_lock', "SELECT pg_advisory_xact_lock(hashtext('onsight:operator_marks'))");
 const NEXT_STAMP = 'GREATEST($3, coalesce((SELECT max(updated_at) FROM operator_marks), 0) + 1)';
 
 const S = {
@@ -209,12 +214,14 @@ export class PgSchedulerStore implements SchedulerStore {
 
   requestRescan(identityIds: number[], now: number): Promise<void> {
     return this.db.transaction(async () => {
+      await this.db.query(MARKS_LOCK);
       for (const id of identityIds) await this.db.query(S.rescan, [id, now, now]);
     });
   }
 
   skip(identityIds: number[], until: number, now: number): Promise<void> {
     return this.db.transaction(async () => {
+      await this.db.query(MARKS_LOCK);
       for (const id of identityIds) await this.db.query(S.skip, [id, until, now]);
     });
   }

@@ -1,0 +1,18 @@
+/** What the daemon and the commands beside it build from a config alike: the inventory's settings and the policy. */
+import type { Config } from './schema.js';
+import type { InventoryOptions } from '../store/types.js';
+import { Policy } from '../policy/policy.js';
+
+export function inventoryOptions(config: Pick<Config, 'inventory'>): InventoryOptions {
+  return {
+    defaultLeaseS: config.inventory.defaultLeaseS, maxSessionS: config.inventory.maxSessionS, retentionS: config.inventory.retention,
+    linkHostnames: config.inventory.linkHostnames, linkHostPatterns: config.inventory.linkHostPatterns,
+  };
+}
+
+export function policyFor(config: Pick<Config, 'policy' | 'regions' | 'timezone'>): Policy {
+  return new Policy({
+    scope: config.policy.scope, exclude: config.policy.exclude, rescanAfter: config.policy.rescanAfter, rescanLead: config.policy.rescanLead, rules: config.policy.rules,
+    regions: config.regions, timezone: config.timezone,
+  });
+}
