@@ -4,7 +4,7 @@
 // Prints the append and apply rates on this machine (figures, not assertions).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { pgUnavailable, startPostgres, type PgServer } from './helpers/postgres.js';
+import { createDatabase, pgUnavailable, startPostgres, type PgServer } from './helpers/postgres.js';
 import { migrateCluster } from '../src/cluster/schema.js';
 import { InboxReader, InboxWriter, inboxKey, type InboxEntry, type InboxRow } from '../src/cluster/inbox.js';
 import { Lease } from '../src/cluster/lease.js';
@@ -163,6 +163,30 @@ describe.skipIf(!!why)('cluster inbox (real PostgreSQL)', () => {
     for (let n; (n = await reader.applyNext(collect)) > 0;) applied += n;
     expect(applied).toBe(2);
     expect(seen).toEqual([line(5_000_000).sighting.ip, line(5_000_001).sighting.ip]);
+  });
+
+  it('a batch whose transaction ids gain a digit (9, 10, 100) is applied in numeric order and the cursor passes all of it', async () => {
+    // xids grow 999 → 1000 in a real server; a fresh database and explicit tx values make that step here
+    const p = new pg.Pool({ ...(await createDatabase(server, 'inbox_xid_digits')), max: 2 });
+    try {
+      const c = await p.connect();
+      await migrateCluster(c);
+      c.release();
+      const lines = [line(2_000_000), line(2_000_001), line(2_000_002)];
+      for (const [k, tx] of ['9', '10', '100'].entries()) {
+        await p.query('INSERT INTO cluster_inbox (tx, node, key, sighting) VALUES ($1::xid8, $2, $3, $4)', [tx, 'node-x', inboxKey(lines[k]), JSON.stringify(lines[k].sighting)]);
+      }
+      const reader = new InboxReader(p);
+      const seen: string[] = [];
+      const apply = async (rows: InboxRow[]) => { seen.push(...rows.map((r) => r.tx)); };
+      expect(await reader.applyNext(apply)).toBe(3);
+      expect(await reader.applyNext(apply)).toBe(0);
+      expect(seen).toEqual(['9', '10', '100']);
+      expect((await p.query("SELECT tx::text AS tx, applied::int AS applied FROM cluster_inbox_cursor WHERE name = 'applier'")).rows[0]).toEqual({ tx: '100', applied: 3 });
+      expect(await reader.backlog()).toBe(0);
+    } finally {
+      await p.end();
+    }
   });
 
   it('the same line from two senders is two sightings; the same line again from one sender is one', () => {

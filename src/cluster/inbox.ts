@@ -153,10 +153,12 @@ export class InboxReader {
       await c.query("INSERT INTO cluster_inbox_cursor (name, tx, id) VALUES ($1, '0', 0) ON CONFLICT DO NOTHING", [this.name]);
       from = { tx: '0', id: '0' };
     }
+    // ORDER BY the columns (i.tx), never the text alias: a bare `tx` names the output column, sorted as text
+    // ('1000' < '999'), and a batch spanning a new digit in the xids would leave the cursor below rows it applied
     const r = await c.query<{ id: string; tx: string; node: string; received_at: Date; sighting: Sighting }>(
-      `SELECT id, tx::text AS tx, node, received_at, sighting FROM cluster_inbox
-        WHERE (tx, id) > ($1::xid8, $2::bigint) AND tx < pg_snapshot_xmin(pg_current_snapshot())
-        ORDER BY tx, id LIMIT $3`,
+      `SELECT i.id, i.tx::text AS tx, i.node, i.received_at, i.sighting FROM cluster_inbox i
+        WHERE (i.tx, i.id) > ($1::xid8, $2::bigint) AND i.tx < pg_snapshot_xmin(pg_current_snapshot())
+        ORDER BY i.tx, i.id LIMIT $3`,
       [from.tx, from.id, this.batch],
     );
     if (r.rows.length === 0) return 0;
