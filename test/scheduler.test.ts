@@ -528,7 +528,8 @@ describe('scheduler: batch size and API pace', () => {
 describe('scheduler: the cancel window follows the target\'s place in the scan', () => {
   itAll('a reassignment late in a long scan cancels it when the address comes late in the scan\'s order, not when it came first', async () => {
     const run = async (which: 'first' | 'last') => {
-      const { scanner, sched, see, clock } = await setupSqlite({ maxTargetsPerScan: 6, pickupS: 360, idlePollS: 60 });
+      // two hosts at a time: a scan of 6 goes in three waves
+      const { scanner, sched, see, clock } = await setupSqlite({ maxTargetsPerScan: 6, pickupS: 360, idlePollS: 60, hostsInParallel: 2 });
       // three scans of 6 that take an hour each: a typical scan of this size is an hour
       let n = 1;
       for (let k = 0; k < 3; k++) {
@@ -557,13 +558,13 @@ describe('scheduler: the cancel window follows the target\'s place in the scan',
 
 describe('scheduler: a target that leaves before its scan reaches it', () => {
   itAll('its departure cancels the scan and relaunches the others (the freed address may go to another device before its line reaches us); not once the window has passed', async () => {
-    const run = async (afterMin: number, cancelWhenTargetLeaves = true) => {
-      const { scanner, sched, see, inv, clock } = await setupSqlite({ maxTargetsPerScan: 6, pickupS: 360, idlePollS: 60, cancelWhenTargetLeaves });
+    const run = async (afterMin: number, cancelWhenTargetLeaves = true, hostsInParallel = 2, polled = true) => {
+      const { scanner, sched, see, inv, clock } = await setupSqlite({ maxTargetsPerScan: 6, pickupS: 360, idlePollS: 60, cancelWhenTargetLeaves, hostsInParallel });
       for (let j = 1; j <= 6; j++) await see({ ip: `10.30.1.${j}`, mac: mac(j), durationS: 86400 });
       await sched.tick();
       const scan = scanner.launches[0];
       scanner.states.set(scan.ref, 'running');
-      await sched.poll(true); // seen running
+      if (polled) await sched.poll(true); // seen running
       clock.t += afterMin * 60_000;
       const gone = scan.targets[5];
       const [r] = await inv.commitBatch([{ kind: 'release', ip: gone, mac: mac(Number(gone.split('.')[3])), at: new Date(clock.t).toISOString(), format: 'isc-dhcpd', source: 't' } as Sighting]);
@@ -586,5 +587,14 @@ describe('scheduler: a target that leaves before its scan reaches it', () => {
     const off = await run(1, false); // switched off: the scan runs on
     expect(off.marked).toBe(0);
     expect(off.state).toBe('running');
+    // six targets, ten hosts at a time: all six start when the appliance picks the scan up
+    const oneWave = await run(1, true, 10); // a poll saw it running: every target reached, nothing to gain
+    expect(oneWave.marked).toBe(0);
+    expect(oneWave.state).toBe('running');
+    const notSeen = await run(1, true, 10, false); // not polled yet, within pickupS: it may not have started
+    expect(notSeen.marked).toBe(1);
+    expect(notSeen.state).toBe('canceled');
+    const pastPickup = await run(7, true, 10, false); // past pickupS (360 s): picked up, every target reached
+    expect(pastPickup.marked).toBe(0);
   });
 });
