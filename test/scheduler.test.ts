@@ -499,6 +499,24 @@ describe('scheduler: batch size and API pace', () => {
     expect(scanner.launches[1].targets).toHaveLength(3);
   });
 
+  itAll('transient targets fill one wave (hostsInParallel) of a scan, settled ones the rest: after pickup every transient target has been reached, so no cancel need throw the scan away', async () => {
+    const { scanner, sched, see, clock } = await setupSqlite({ maxTargetsPerScan: 10, hostsInParallel: 2 });
+    await see({ ip: '10.20.1.1', mac: mac(1), durationS: 43200 });
+    await sched.tick(); // the region is busy with this one
+    for (let n = 2; n <= 5; n++) await see({ ip: `10.20.1.${n}`, mac: mac(n), durationS: 43200 }); // Wi-Fi: transient
+    for (let n = 6; n <= 8; n++) await see({ ip: `10.20.1.${n}`, mac: mac(n), durationS: 7 * 86400 }); // docked: settled
+    scanner.finish(scanner.launches[0].ref);
+    clock.t += 61_000;
+    await sched.tick();
+    const first = scanner.launches[1].targets;
+    expect(first.filter((ip) => Number(ip.split('.')[3]) <= 5)).toHaveLength(2);
+    expect(first.filter((ip) => Number(ip.split('.')[3]) >= 6)).toHaveLength(3);
+    scanner.finish(scanner.launches[1].ref);
+    clock.t += 61_000;
+    await sched.tick();
+    expect(scanner.launches[2].targets).toHaveLength(2); // the other two transient ones
+  });
+
   itAll('a scarce allowance (as the scanner states it) is spread over the day: no burst that leaves the evening without calls', async () => {
     const { scanner, sched, see, clock } = await setupSqlite({ maxTargetsPerScan: 50, idlePollS: 60, pollIntervalS: 60 });
     scanner.limit = { limit: 24, windowSec: 86_400 }; // 24 calls a day: the bucket holds 6
@@ -576,11 +594,14 @@ describe('scheduler: a target that leaves before its scan reaches it', () => {
       await sched.tick();
       return { marked, state, gone, relaunch: scanner.launches[1]?.targets };
     };
-    const early = await run(1);
+    const early = await run(1, true, 10, false); // not polled yet, within pickupS: the scan may not have started
     expect(early.marked).toBe(1);
     expect(early.state).toBe('canceled');
     expect(early.relaunch?.length).toBe(5); // the others go out again, without the departed one
     expect(early.relaunch).not.toContain(early.gone);
+    const laterWave = await run(1, true, 2); // running, two hosts at a time: the 6th of 6 comes in the third wave
+    expect(laterWave.marked).toBe(1);
+    expect(laterWave.state).toBe('canceled');
     const late = await run(120); // long past pickup: the scan has reached all six
     expect(late.marked).toBe(0);
     expect(late.state).toBe('running');
@@ -591,9 +612,6 @@ describe('scheduler: a target that leaves before its scan reaches it', () => {
     const oneWave = await run(1, true, 10); // a poll saw it running: every target reached, nothing to gain
     expect(oneWave.marked).toBe(0);
     expect(oneWave.state).toBe('running');
-    const notSeen = await run(1, true, 10, false); // not polled yet, within pickupS: it may not have started
-    expect(notSeen.marked).toBe(1);
-    expect(notSeen.state).toBe('canceled');
     const pastPickup = await run(7, true, 10, false); // past pickupS (360 s): picked up, every target reached
     expect(pastPickup.marked).toBe(0);
   });
