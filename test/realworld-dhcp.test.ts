@@ -64,7 +64,8 @@ describe('real DHCP servers: every ground-truth binding and release is recovered
       it.skip(`${c.script} (skipped: ${reason})`, () => {});
       continue;
     }
-    it(`${c.script}: --format auto over the captured log(s) matches the clients' ground truth`, async () => {
+    // the three servers run in namespaces of their own (named per run): side by side, the file takes one script's time
+    it.concurrent(`${c.script}: --format auto over the captured log(s) matches the clients' ground truth`, async () => {
       const out = mkdtempSync(join(tmpdir(), `onsight-rw-${c.prefix}-`));
       workDirs.push(out);
       const run = await runScript(join(REALWORLD, c.script), ['--out', out], 200_000);
