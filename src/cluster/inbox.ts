@@ -6,6 +6,10 @@
  *   host`, FortiGate, Palo Alto) deliver the same line to each node: an exact duplicate (same origin,
  *   raw line and time) hashes to the same key and is dropped by `ON CONFLICT DO NOTHING`. The key
  *   stays in the table for `dedupWindowMs` after it is applied, so that is the duplicate window.
+ * - Lock order: a batch's rows are inserted in key order (their ids still follow the given order:
+ *   the batch takes its ids from the sequence first). Two nodes appending the same duplicates in
+ *   opposite orders then wait for each other's keys in one global order and never deadlock: the
+ *   second simply finds the first's rows (a duplicate once the first commits).
  * - Order and the cursor: each row records the id of the transaction that wrote it (xid8). The
  *   reader takes only rows whose transaction is older than the oldest one still running
  *   (pg_snapshot_xmin), in (tx, id) order. Those are final: no row can later commit below the
@@ -57,9 +61,10 @@ export class InboxWriter {
   constructor(private readonly db: pg.Pool | pg.ClientBase, readonly node: string) {}
 
   /**
-   * Appends in the given order (ids follow it). Two nodes appending the same duplicates in opposite
-   * orders at the same moment can deadlock; PostgreSQL aborts one, and on a pool the append is simply
-   * retried (the rows that won are duplicates now). Inside your own transaction the error is yours.
+   * Appends in the given order (ids follow it), inserting in key order so that concurrent appends
+   * of the same lines cannot deadlock (see above). A deadlock with some other writer of the table
+   * is still retried on a pool (the rows that won are duplicates then); inside your own transaction
+   * the error is yours.
    */
   async append(entries: readonly InboxEntry[], client: pg.ClientBase | pg.Pool = this.db): Promise<AppendResult> {
     if (entries.length === 0) return { inserted: 0, duplicates: 0 };
@@ -67,10 +72,14 @@ export class InboxWriter {
     const bodies = entries.map((e) => JSON.stringify(e.sighting));
     for (let attempt = 1; ; attempt++) {
       try {
+        // ids: one block from the sequence, handed out in the given order; rows: inserted sorted by key
         const r = await client.query<{ n: number }>(
-          `WITH ins AS (
-             INSERT INTO cluster_inbox (node, key, sighting)
-             SELECT $1, u.k, u.s FROM unnest($2::bytea[], $3::jsonb[]) WITH ORDINALITY AS u(k, s, n) ORDER BY u.n
+          `WITH ids AS MATERIALIZED (
+             SELECT array_agg(v ORDER BY v) AS a FROM (SELECT nextval(pg_get_serial_sequence('cluster_inbox', 'id')) AS v
+               FROM generate_series(1, cardinality($2::bytea[]))) s),
+           ins AS (
+             INSERT INTO cluster_inbox (id, node, key, sighting) OVERRIDING SYSTEM VALUE
+             SELECT ids.a[u.n], $1, u.k, u.s FROM unnest($2::bytea[], $3::jsonb[]) WITH ORDINALITY AS u(k, s, n), ids ORDER BY u.k, u.n
              ON CONFLICT (key) DO NOTHING RETURNING 1)
            SELECT n, CASE WHEN n > 0 THEN pg_notify('${INBOX_CHANNEL}', '') END FROM (SELECT count(*)::int AS n FROM ins) c`,
           [this.node, keys, bodies],
@@ -79,10 +88,14 @@ export class InboxWriter {
         this.deadlockRetries += attempt - 1;
         return { inserted, duplicates: entries.length - inserted };
       } catch (err) {
+        if ((err as { code?: string }).code === '40P01') this.deadlocks++;
         if ((err as { code?: string }).code !== '40P01' || !(client instanceof pg.Pool) || attempt >= 5) throw err;
       }
     }
   }
+
+  /** deadlocks this writer's appends ran into (each cost the server's deadlock_timeout) */
+  deadlocks = 0;
 
   /** appends retried after a deadlock with another node's append */
   deadlockRetries = 0;

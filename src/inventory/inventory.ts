@@ -16,7 +16,8 @@ import type { ApplyResult, BindingView, Change, EndedBindingRow, IdentityView, I
 import type { Sighting } from '../sighting.js';
 import type { FileCheckpoint, SourcePosition } from '../sources/types.js';
 import { LinkRules, linkedVia, type LinkFacts } from './linking.js';
-import { hostKey, isLinkableHostKey } from './hostkey.js';
+import { isLinkableHostKey } from './hostkey.js';
+import { applySighting, type ApplyOps } from './apply.js';
 
 export type { Inventory, InventoryOptions, IdentityView, BindingView, Change, ApplyResult, EndedBindingRow, InventoryCounts } from '../store/types.js';
 
@@ -73,33 +74,7 @@ export function toView(r: BindingRow): BindingView {
   return v;
 }
 
-/** Longest stored host name (a DNS name's limit) and user name: log lines are attacker-controlled. */
-export const MAX_HOSTNAME = 253;
-export const MAX_USER = 256;
-
-export function capNames(s: Sighting): Sighting {
-  if ((s.hostname?.length ?? 0) <= MAX_HOSTNAME && (s.user?.length ?? 0) <= MAX_USER) return s;
-  return { ...s, hostname: s.hostname?.slice(0, MAX_HOSTNAME), user: s.user?.slice(0, MAX_USER) };
-}
-
-export function identityKey(s: Pick<Sighting, 'mac' | 'duid' | 'clientId' | 'user' | 'hostname' | 'ip'>): string {
-  if (s.mac) return `mac:${s.mac}`;
-  if (s.duid) return `duid:${s.duid.toLowerCase()}`;
-  if (s.clientId) return `cid:${s.clientId.toLowerCase()}`;
-  if (s.user) return s.hostname ? `user:${s.user}|${s.hostname.toLowerCase()}` : `user:${s.user}`;
-  if (s.hostname) return `host:${s.hostname.toLowerCase()}`;
-  return `ip:${s.ip}`;
-}
-
-/** Does the sighting contradict the identity holding the binding? (a stale release for a reused IP) */
-export function contradicts(s: Sighting, b: BindingView): boolean {
-  if (s.mac && b.mac) return s.mac !== b.mac;
-  if (s.user && b.user) return s.user.toLowerCase() !== b.user.toLowerCase();
-  if (s.mac && b.identityKey.startsWith('user:')) return true;
-  return false;
-}
-
-export const END_KIND: Record<string, string> = { release: 'released', expire: 'expired', 'tunnel-down': 'tunnel-down' };
+export { MAX_HOSTNAME, MAX_USER, capNames, identityKey, contradicts, END_KIND } from './apply.js';
 
 /** The inventory in SQLite: synchronous better-sqlite3 underneath, behind the async gate of its connection. */
 export class SqliteInventory implements Inventory {
@@ -140,7 +115,7 @@ export class SqliteInventory implements Inventory {
       otherHolder: db.prepare(`SELECT 1 FROM bindings WHERE ip = @ip AND start_at <= @to AND identity_id != @identityId
         AND (end_at IS NULL OR end_at >= @from) LIMIT 1`).pluck(),
       scannedByHost: db.prepare(`SELECT id, key, user, last_scanned_at AS at, last_scanned_via AS via FROM identities
-        WHERE host_key = ? AND last_scanned_at IS NOT NULL ORDER BY last_scanned_at DESC LIMIT 50`),
+        WHERE host_key = ? AND last_scanned_at IS NOT NULL ORDER BY last_scanned_at DESC, id DESC LIMIT 50`),
       byHost: db.prepare('SELECT id, key, user FROM identities WHERE host_key = ? LIMIT 1000'),
       linkFacts: db.prepare('SELECT id, key, user, host_key FROM identities WHERE id = ?'),
       expired: db.prepare('SELECT id FROM bindings INDEXED BY bindings_open_expiry WHERE end_at IS NULL AND expires_at IS NOT NULL AND expires_at < ?'),
@@ -195,94 +170,29 @@ export class SqliteInventory implements Inventory {
     return this.gate.run(() => this.db.prepare("DELETE FROM positions WHERE key >= ? AND key < ? AND updated_at < ?").run(prefix, prefix + '\uffff', before).changes);
   }
 
-  private identityFor(s: Sighting, at: number): number {
-    const key = identityKey(s);
-    const row = this.stmt.identityByKey.get(key) as { id: number; host_key: string | null } | undefined;
-    const hk = hostKey(s.hostname) ?? null;
-    const fields = { mac: s.mac ?? null, duid: s.duid ?? null, user: s.user ?? null, hostname: s.hostname ?? null, hostKey: hk, at };
-    if (row) {
-      this.stmt.touchIdentity.run({ ...fields, id: row.id });
-      // a new name: take the credit of identities already known under it
-      if (s.hostname != null && hk !== row.host_key) this.inheritScan(row.id, hk);
-      return row.id;
-    }
-    const id = Number(this.stmt.insertIdentity.run({ key, ...fields }).lastInsertRowid);
-    this.inheritScan(id, hk);
-    return id;
-  }
-
-  /** Let identity `id` take the newest last scan among corroborated identities with its host key (only forward). */
-  private inheritScan(id: number, hk: string | null): void {
-    if (!this.links.on || !isLinkableHostKey(hk)) return;
-    const me = this.stmt.linkFacts.get(id) as LinkFacts | undefined;
-    if (!me) return;
-    for (const other of this.stmt.scannedByHost.all(hk) as (LinkFacts & { at: number; via: string | null })[]) {
-      if (other.id === id || !this.links.corroborated(me, other, hk)) continue;
-      this.stmt.markScanned.run({ id, at: other.at, via: linkedVia(other.via, other.key) });
-      return;
-    }
-  }
+  /** The rules' reads and writes (src/inventory/apply.ts) on this connection's statements. */
+  private readonly ops: ApplyOps = {
+    openByIp: (ip) => {
+      const r = this.stmt.openByIp.get(ip) as BindingRow | undefined;
+      return r ? toView(r) : undefined;
+    },
+    identityByKey: (key) => this.stmt.identityByKey.get(key) as { id: number; host_key: string | null } | undefined,
+    insertIdentity: (key, f) => Number(this.stmt.insertIdentity.run({ key, ...f }).lastInsertRowid),
+    touchIdentity: (id, f) => void this.stmt.touchIdentity.run({ ...f, id }),
+    linkFacts: (id) => this.stmt.linkFacts.get(id) as LinkFacts | undefined,
+    scannedByHost: (hk) => this.stmt.scannedByHost.all(hk) as (LinkFacts & { at: number; via: string | null })[],
+    markScanned: (id, at, via) => void this.stmt.markScanned.run({ id, at, via }),
+    openByIdentity: (id) => this.stmt.openByIdentity.all(id) as { id: number; ip: string; channel: string }[],
+    openVpnByUser: (user) => this.stmt.openVpnByUser.all(user) as { id: number; identity_id: number; start_at: number }[],
+    endBinding: (id, at, reason) => void this.stmt.endBinding.run({ id, at, reason }),
+    renewBinding: (id, at, expiresAt) => void this.stmt.renewBinding.run({ id, at, expiresAt }),
+    insertBinding: (b) => Number(this.stmt.insertBinding.run(b).lastInsertRowid),
+    insertSighting: (r) => void this.stmt.insertSighting.run(r),
+  };
 
   /** Apply one sighting (inside commitBatch's transaction). */
   private apply(sighting: Sighting): ApplyResult {
-    const s = capNames(sighting);
-    const at = Date.parse(s.at);
-    const channel = s.kind === 'tunnel-up' || s.kind === 'tunnel-down' ? 'vpn' : 'dhcp';
-    const open = this.stmt.openByIp.get(s.ip) as BindingRow | undefined;
-    const current = open ? toView(open) : undefined;
-    const record = (identityId: number | null, bindingId: number | null) =>
-      this.stmt.insertSighting.run({ at, kind: s.kind, ip: s.ip, identityId, bindingId, format: s.format, source: s.source, json: JSON.stringify(s) });
-
-    if (s.ip === '0.0.0.0' || s.ip === '::') return this.applyWithoutAddress(s, at, record);
-
-    if (s.kind === 'release' || s.kind === 'expire' || s.kind === 'tunnel-down') {
-      if (!current) return { change: 'ignored', note: 'no open binding for this address' };
-      if (contradicts(s, current)) return { change: 'ignored', note: `address now held by ${current.identityKey}` };
-      if (at < current.startAt) return { change: 'ignored', note: 'older than the binding it would end' };
-      this.stmt.endBinding.run({ id: current.id, at, reason: END_KIND[s.kind] });
-      record(current.identityId, current.id);
-      return { change: 'ended', bindingId: current.id, identityId: current.identityId };
-    }
-
-    const identityId = this.identityFor(s, at);
-    const expiresAt = s.expiresAt ? Date.parse(s.expiresAt)
-      : at + 1000 * (channel === 'vpn' ? this.opts.maxSessionS : s.durationS ?? this.opts.defaultLeaseS);
-    if (current && current.identityId === identityId) {
-      if (at < current.lastSeen) return { change: 'ignored', bindingId: current.id, identityId, note: 'older than what we know' };
-      this.stmt.renewBinding.run({ id: current.id, at, expiresAt });
-      return { change: 'renewed', bindingId: current.id, identityId };
-    }
-    let change: Change = 'new';
-    if (current) {
-      // IP reuse: the address now belongs to another device; the old binding ends now
-      this.stmt.endBinding.run({ id: current.id, at, reason: 'reassigned' });
-      change = 'reassigned';
-    }
-    // a device holds one DHCP address per family: its previous lease ends when it takes a new one
-    if (channel === 'dhcp' && s.mac) {
-      const family = s.ip.includes(':');
-      for (const b of this.stmt.openByIdentity.all(identityId) as { id: number; ip: string; channel: string }[]) {
-        if (b.channel === 'dhcp' && b.ip.includes(':') === family && b.ip !== s.ip) this.stmt.endBinding.run({ id: b.id, at, reason: 'moved' });
-      }
-    }
-    const bindingId = Number(this.stmt.insertBinding.run({ ip: s.ip, identityId, channel, format: s.format, at, expiresAt }).lastInsertRowid);
-    record(identityId, bindingId);
-    return { change, bindingId, identityId };
-  }
-
-  /**
-   * Session ends that name no inner address (ASA 113019, OpenVPN exits the parser had no state
-   * for) come with ip 0.0.0.0: end the user's one open VPN session, if it is unambiguous.
-   * Such a sighting never starts a binding.
-   */
-  private applyWithoutAddress(s: Sighting, at: number, record: (identityId: number | null, bindingId: number | null) => unknown): ApplyResult {
-    if (s.kind !== 'tunnel-down' || !s.user) return { change: 'ignored', note: 'no address in the line' };
-    const open = this.stmt.openVpnByUser.all(s.user.toLowerCase()) as { id: number; identity_id: number; start_at: number }[];
-    if (open.length !== 1) return { change: 'ignored', note: open.length ? `user ${s.user} has ${open.length} open sessions; the line names none` : `no open session of user ${s.user}` };
-    if (at < open[0].start_at) return { change: 'ignored', note: 'older than the session it would end' };
-    this.stmt.endBinding.run({ id: open[0].id, at, reason: 'tunnel-down' });
-    record(open[0].identity_id, open[0].id);
-    return { change: 'ended', bindingId: open[0].id, identityId: open[0].identity_id };
+    return applySighting(sighting, this.ops, this.opts, this.links);
   }
 
   checkpoint(path: string): Promise<FileCheckpoint | undefined> {

@@ -5,6 +5,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync, chmodSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 
 export interface PgServer {
   /** directory holding the Unix socket (the `host` a client connects to) */
@@ -105,4 +106,16 @@ export function startPostgres(opts: { settings?: Record<string, string> } = {}):
   };
   server.start();
   return server;
+}
+
+/** A new, empty database on `server`; the connection fields for it. */
+export async function createDatabase(server: PgServer, name: string): Promise<PgServer['connection']> {
+  const admin = new pg.Client(server.connection);
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  return { ...server.connection, database: name };
 }

@@ -6,12 +6,11 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { afterAll } from 'vitest';
 import { openSqliteStore } from '../../src/store/sqlite-store.js';
 import { openPostgresStore } from '../../src/store/postgres/store.js';
 import type { InventoryOptions, Store } from '../../src/store/types.js';
-import { pgUnavailable, startPostgres, type PgServer } from './postgres.js';
+import { createDatabase, pgUnavailable, startPostgres, type PgServer } from './postgres.js';
 
 export interface StoreKind {
   name: 'sqlite' | 'postgres';
@@ -27,15 +26,7 @@ const opened: Store[] = [];
 
 async function freshPgDatabase(): Promise<{ host: string; port: number; user: string; database: string }> {
   server ??= startPostgres();
-  const name = `onsight_t${process.pid}_${dbSeq++}`;
-  const admin = new pg.Client(server.connection);
-  await admin.connect();
-  try {
-    await admin.query(`CREATE DATABASE ${name}`);
-  } finally {
-    await admin.end();
-  }
-  return { ...server.connection, database: name };
+  return createDatabase(server, `onsight_t${process.pid}_${dbSeq++}`);
 }
 
 const pgWhy = pgUnavailable();

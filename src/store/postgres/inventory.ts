@@ -12,6 +12,10 @@ import {
 import { LinkRules, linkedVia, type LinkFacts } from '../../inventory/linking.js';
 import type { ApplyResult, BindingView, Change, EndedBindingRow, IdentityView, Inventory, InventoryCounts, InventoryOptions, PeriodBinding } from '../types.js';
 import { statement as st, type PgDb } from './db.js';
+import { applyBatch } from './batch.js';
+
+/** sightings per batched apply (its load and write statements grow with it) */
+const BATCH = 1000;
 
 // Round trips are what an apply costs on a server (each statement waits for the last): the
 // identity is found-or-created-and-touched in one upsert, and a new binding ends the address's
@@ -29,7 +33,7 @@ const S = {
     SELECT up.id, up.key, up."user", (SELECT id FROM old) IS NULL AS inserted, (SELECT host_key FROM old) AS old_host_key,
       (SELECT row_to_json(open) FROM open) AS open,
       (SELECT coalesce(json_agg(h), '[]'::json) FROM (SELECT id, key, "user", last_scanned_at AS at, last_scanned_via AS via FROM identities
-        WHERE $9::boolean AND host_key = $6 AND last_scanned_at IS NOT NULL ORDER BY last_scanned_at DESC LIMIT 50) h) AS linked
+        WHERE $9::boolean AND host_key = $6 AND last_scanned_at IS NOT NULL ORDER BY last_scanned_at DESC, id DESC LIMIT 50) h) AS linked
     FROM up`),
   startBinding: st('start_binding', `WITH reassigned AS (UPDATE bindings SET end_at = $5, end_reason = 'reassigned' WHERE id = $9 AND end_at IS NULL),
     moved AS (UPDATE bindings SET end_at = $5, end_reason = 'moved' WHERE $10::boolean AND identity_id = $2 AND end_at IS NULL
@@ -89,10 +93,20 @@ export class PgInventory implements Inventory {
     this.opts = opts;
   }
 
+  /**
+   * Sightings go in batches of a few statements (batch.ts); false: one at a time, about two
+   * statements each (the path the batched one is measured and tested against).
+   */
+  batched = true;
+
   commitBatch(sightings: Sighting[], checkpoints: FileCheckpoint[] = [], now = Date.now(), positions: SourcePosition[] = []): Promise<ApplyResult[]> {
     return this.db.transaction(async () => {
       const results: ApplyResult[] = [];
-      for (const s of sightings) results.push(await this.apply(s));
+      if (this.batched) {
+        for (let i = 0; i < sightings.length; i += BATCH) results.push(...await applyBatch(this.db, sightings.slice(i, i + BATCH), this.opts, this.links));
+      } else {
+        for (const s of sightings) results.push(await this.apply(s));
+      }
       for (const c of checkpoints) await this.db.query(S.putCheckpoint, [c.path, c.dev, c.ino, c.offset, c.fingerprint, c.tailFingerprint ?? null, now]);
       for (const p of positions) await this.db.query(S.putPosition, [p.key, JSON.stringify(p.value), now]);
       return results;

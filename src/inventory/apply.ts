@@ -1,0 +1,197 @@
+/**
+ * The inventory's rules for one sighting, written once over the reads and writes they need
+ * (`ApplyOps`): SQLite runs them on its statements (inventory.ts), PostgreSQL's batched apply on
+ * an in-memory copy of the rows a batch touches (src/store/postgres/batch.ts), so both apply a
+ * stream of sightings alike. The ops are synchronous: each implementation has its rows at hand.
+ */
+import type { Sighting } from '../sighting.js';
+import type { ApplyResult, BindingView, Change, InventoryOptions } from '../store/types.js';
+import { hostKey, isLinkableHostKey } from './hostkey.js';
+import { linkedVia, type LinkFacts, type LinkRules } from './linking.js';
+
+/** What the rules read of an address's open binding (its holder's fields as they are now). */
+export type OpenBinding = Pick<BindingView, 'id' | 'identityId' | 'identityKey' | 'mac' | 'user' | 'startAt' | 'lastSeen'>;
+
+/** The identity fields a sighting writes (null: not in the sighting). */
+export interface IdentityFields {
+  mac: string | null;
+  duid: string | null;
+  user: string | null;
+  hostname: string | null;
+  hostKey: string | null;
+  at: number;
+}
+
+export interface NewBinding {
+  ip: string;
+  identityId: number;
+  channel: 'dhcp' | 'vpn';
+  format: string;
+  at: number;
+  expiresAt: number;
+}
+
+export interface SightingRecord {
+  at: number;
+  kind: string;
+  ip: string;
+  identityId: number | null;
+  bindingId: number | null;
+  format: string;
+  source: string;
+  json: string;
+}
+
+export type ScannedIdentity = LinkFacts & { at: number; via: string | null };
+
+export interface ApplyOps {
+  /** the address's open binding with the highest id */
+  openByIp(ip: string): OpenBinding | undefined;
+  identityByKey(key: string): { id: number; host_key: string | null } | undefined;
+  /** a new identity (first_seen = last_seen = at); its id */
+  insertIdentity(key: string, f: IdentityFields): number;
+  /** last_seen forward; hostname, user, mac replaced where the sighting has them (host key with the hostname) */
+  touchIdentity(id: number, f: IdentityFields): void;
+  linkFacts(id: number): LinkFacts | undefined;
+  /** identities under the host key with a last scan, newest scan first (ties: highest id), at most 50 */
+  scannedByHost(hk: string): ScannedIdentity[];
+  /** last scan moves forward only */
+  markScanned(id: number, at: number, via: string): void;
+  openByIdentity(identityId: number): { id: number; ip: string; channel: string }[];
+  /** open VPN sessions of identities whose user, lower-cased, is `user` */
+  openVpnByUser(user: string): { id: number; identity_id: number; start_at: number }[];
+  /** ends an open binding (an ended one stays as it is) */
+  endBinding(id: number, at: number, reason: string): void;
+  renewBinding(id: number, at: number, expiresAt: number): void;
+  /** its id */
+  insertBinding(b: NewBinding): number;
+  insertSighting(r: SightingRecord): void;
+}
+
+/** Longest stored host name (a DNS name's limit) and user name: log lines are attacker-controlled. */
+export const MAX_HOSTNAME = 253;
+export const MAX_USER = 256;
+
+export function capNames(s: Sighting): Sighting {
+  if ((s.hostname?.length ?? 0) <= MAX_HOSTNAME && (s.user?.length ?? 0) <= MAX_USER) return s;
+  return { ...s, hostname: s.hostname?.slice(0, MAX_HOSTNAME), user: s.user?.slice(0, MAX_USER) };
+}
+
+export function identityKey(s: Pick<Sighting, 'mac' | 'duid' | 'clientId' | 'user' | 'hostname' | 'ip'>): string {
+  if (s.mac) return `mac:${s.mac}`;
+  if (s.duid) return `duid:${s.duid.toLowerCase()}`;
+  if (s.clientId) return `cid:${s.clientId.toLowerCase()}`;
+  if (s.user) return s.hostname ? `user:${s.user}|${s.hostname.toLowerCase()}` : `user:${s.user}`;
+  if (s.hostname) return `host:${s.hostname.toLowerCase()}`;
+  return `ip:${s.ip}`;
+}
+
+/** Does the sighting contradict the identity holding the binding? (a stale release for a reused IP) */
+export function contradicts(s: Sighting, b: Pick<OpenBinding, 'mac' | 'user' | 'identityKey'>): boolean {
+  if (s.mac && b.mac) return s.mac !== b.mac;
+  if (s.user && b.user) return s.user.toLowerCase() !== b.user.toLowerCase();
+  if (s.mac && b.identityKey.startsWith('user:')) return true;
+  return false;
+}
+
+export const END_KIND: Record<string, string> = { release: 'released', expire: 'expired', 'tunnel-down': 'tunnel-down' };
+
+/** Sightings that end a binding: they name an address (or a user) and touch no identity. */
+export const isEnding = (kind: string): boolean => kind === 'release' || kind === 'expire' || kind === 'tunnel-down';
+
+export const isUnspecified = (ip: string): boolean => ip === '0.0.0.0' || ip === '::';
+
+export const channelOf = (kind: string): 'dhcp' | 'vpn' => (kind === 'tunnel-up' || kind === 'tunnel-down' ? 'vpn' : 'dhcp');
+
+/** The identity fields of a (capped) sighting. */
+export function identityFields(s: Sighting, at: number): IdentityFields {
+  return { mac: s.mac ?? null, duid: s.duid ?? null, user: s.user ?? null, hostname: s.hostname ?? null, hostKey: hostKey(s.hostname) ?? null, at };
+}
+
+/** Apply one sighting: the inventory's rules (see inventory.ts's header), on `ops`. */
+export function applySighting(sighting: Sighting, ops: ApplyOps, opts: InventoryOptions, links: LinkRules): ApplyResult {
+  const s = capNames(sighting);
+  const at = Date.parse(s.at);
+  const channel = channelOf(s.kind);
+  const record = (identityId: number | null, bindingId: number | null) =>
+    ops.insertSighting({ at, kind: s.kind, ip: s.ip, identityId, bindingId, format: s.format, source: s.source, json: JSON.stringify(s) });
+
+  if (isUnspecified(s.ip)) return applyWithoutAddress(s, at, ops, record);
+  const current = ops.openByIp(s.ip);
+
+  if (isEnding(s.kind)) {
+    if (!current) return { change: 'ignored', note: 'no open binding for this address' };
+    if (contradicts(s, current)) return { change: 'ignored', note: `address now held by ${current.identityKey}` };
+    if (at < current.startAt) return { change: 'ignored', note: 'older than the binding it would end' };
+    ops.endBinding(current.id, at, END_KIND[s.kind]);
+    record(current.identityId, current.id);
+    return { change: 'ended', bindingId: current.id, identityId: current.identityId };
+  }
+
+  const identityId = identityFor(s, at, ops, links);
+  const expiresAt = s.expiresAt ? Date.parse(s.expiresAt)
+    : at + 1000 * (channel === 'vpn' ? opts.maxSessionS : s.durationS ?? opts.defaultLeaseS);
+  if (current && current.identityId === identityId) {
+    if (at < current.lastSeen) return { change: 'ignored', bindingId: current.id, identityId, note: 'older than what we know' };
+    ops.renewBinding(current.id, at, expiresAt);
+    return { change: 'renewed', bindingId: current.id, identityId };
+  }
+  let change: Change = 'new';
+  if (current) {
+    // IP reuse: the address now belongs to another device; the old binding ends now
+    ops.endBinding(current.id, at, 'reassigned');
+    change = 'reassigned';
+  }
+  // a device holds one DHCP address per family: its previous lease ends when it takes a new one
+  if (channel === 'dhcp' && s.mac) {
+    const family = s.ip.includes(':');
+    for (const b of ops.openByIdentity(identityId)) {
+      if (b.channel === 'dhcp' && b.ip.includes(':') === family && b.ip !== s.ip) ops.endBinding(b.id, at, 'moved');
+    }
+  }
+  const bindingId = ops.insertBinding({ ip: s.ip, identityId, channel, format: s.format, at, expiresAt });
+  record(identityId, bindingId);
+  return { change, bindingId, identityId };
+}
+
+function identityFor(s: Sighting, at: number, ops: ApplyOps, links: LinkRules): number {
+  const key = identityKey(s);
+  const row = ops.identityByKey(key);
+  const fields = identityFields(s, at);
+  if (row) {
+    ops.touchIdentity(row.id, fields);
+    // a new name: take the credit of identities already known under it
+    if (s.hostname != null && fields.hostKey !== row.host_key) inheritScan(row.id, fields.hostKey, ops, links);
+    return row.id;
+  }
+  const id = ops.insertIdentity(key, fields);
+  inheritScan(id, fields.hostKey, ops, links);
+  return id;
+}
+
+/** Let identity `id` take the newest last scan among corroborated identities with its host key (only forward). */
+function inheritScan(id: number, hk: string | null, ops: ApplyOps, links: LinkRules): void {
+  if (!links.on || !isLinkableHostKey(hk)) return;
+  const me = ops.linkFacts(id);
+  if (!me) return;
+  for (const other of ops.scannedByHost(hk)) {
+    if (other.id === id || !links.corroborated(me, other, hk)) continue;
+    ops.markScanned(id, other.at, linkedVia(other.via, other.key));
+    return;
+  }
+}
+
+/**
+ * Session ends that name no inner address (ASA 113019, OpenVPN exits the parser had no state
+ * for) come with ip 0.0.0.0: end the user's one open VPN session, if it is unambiguous.
+ * Such a sighting never starts a binding.
+ */
+function applyWithoutAddress(s: Sighting, at: number, ops: ApplyOps, record: (identityId: number | null, bindingId: number | null) => void): ApplyResult {
+  if (s.kind !== 'tunnel-down' || !s.user) return { change: 'ignored', note: 'no address in the line' };
+  const open = ops.openVpnByUser(s.user.toLowerCase());
+  if (open.length !== 1) return { change: 'ignored', note: open.length ? `user ${s.user} has ${open.length} open sessions; the line names none` : `no open session of user ${s.user}` };
+  if (at < open[0].start_at) return { change: 'ignored', note: 'older than the session it would end' };
+  ops.endBinding(open[0].id, at, 'tunnel-down');
+  record(open[0].identity_id, open[0].id);
+  return { change: 'ended', bindingId: open[0].id, identityId: open[0].identity_id };
+}
