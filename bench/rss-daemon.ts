@@ -33,6 +33,8 @@ export interface RssDaemonResult {
   peakRssMiB: number;
   /** the highest RSS sampled in each phase (ingest, restart+sweep, status, metrics) */
   phasePeakMiB: Record<string, number>;
+  /** at each phase's peak: heap used/committed, external (ArrayBuffers, strings held by native code) and the rest of the RSS (native: SQLite, malloc, code) */
+  phasePeakParts: typeof phasePeakParts;
   /** present devices the status page counted */
   present: number;
   heapUsedMiB: number;
@@ -96,11 +98,18 @@ const gcRss = () => {
 
 /** the highest RSS sampled (every 50 ms) per phase: where the peak happens */
 const phasePeak: Record<string, number> = {};
+/** at each phase's peak sample: the JS heap (used/committed) and memory outside it, MiB */
+const phasePeakParts: Record<string, { heapUsed: number; heapTotal: number; external: number; outside: number }> = {};
 let phase = 'setup';
 function sampleRss(): NodeJS.Timeout {
   return setInterval(() => {
-    const r = process.memoryUsage.rss() / MiB;
-    if (r > (phasePeak[phase] ?? 0)) phasePeak[phase] = r;
+    const m = process.memoryUsage();
+    const r = m.rss / MiB;
+    if (r > (phasePeak[phase] ?? 0)) {
+      phasePeak[phase] = r;
+      const mib = (x: number) => Math.round(x / MiB);
+      phasePeakParts[phase] = { heapUsed: mib(m.heapUsed), heapTotal: mib(m.heapTotal), external: mib(m.external), outside: mib(m.rss - m.heapTotal - m.external) };
+    }
   }, 50).unref();
 }
 
@@ -150,7 +159,7 @@ export async function runRssDaemon(n: number): Promise<RssDaemonResult> {
     const peakRssMiB = process.resourceUsage().maxRSS / 1024;
     await daemon.stop();
     clearInterval(sampler);
-    return { n, heapTotalMiB, phasePeakMiB: Object.fromEntries(Object.entries(phasePeak).map(([k, v]) => [k, Math.round(v)])), rssAfterSweepMiB, identities: status.totals.identities, present: status.totals.present, heapUsedMiB, ingestSeconds, rssAfterIngestMiB, rssAfterRestartMiB, peakRssMiB, sweepSeconds, statusSeconds, metricsSeconds };
+    return { n, heapTotalMiB, phasePeakParts, phasePeakMiB: Object.fromEntries(Object.entries(phasePeak).map(([k, v]) => [k, Math.round(v)])), rssAfterSweepMiB, identities: status.totals.identities, present: status.totals.present, heapUsedMiB, ingestSeconds, rssAfterIngestMiB, rssAfterRestartMiB, peakRssMiB, sweepSeconds, statusSeconds, metricsSeconds };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -40,7 +40,7 @@ export interface CoverageReport {
 }
 
 export interface CoverageQuery {
-  inventory: Pick<Inventory, 'bindingsBetween'>;
+  inventory: Pick<Inventory, 'bindingPagesBetween'>;
   store: Pick<SchedulerStore, 'decisionsSince'>;
   policy: Policy;
   marks: Map<number, OperatorMark>;
@@ -64,32 +64,11 @@ interface Seen {
 
 export async function coverageReport(q: CoverageQuery): Promise<CoverageReport> {
   const { policy, from, to, now } = q;
-  const rows = await q.inventory.bindingsBetween(from, to, now);
   const regionNames = policy.regions.regions.map((r) => r.name).filter((n) => q.region === undefined || n === q.region);
   const out = new Map<string, CoverageRow>(regionNames.map((name) => [name, {
     region: name, seen: 0, scanned: 0, coveragePct: 100, pending: 0, skipped: 0, missed: 0,
     missedBy: Object.fromEntries(MISSED_KEYS.map((k) => [k, 0])) as CoverageRow['missedBy'], excluded: 0,
   }]));
-  const seen = new Map<string, Seen>();
-  const excluded = new Map<string, Set<number>>();
-  for (const b of rows) {
-    const m = policy.regions.lookup(b.ip);
-    if (!m || !out.has(m.region.name)) continue;
-    const region = m.region.name;
-    if (!policy.allowed(b.ip)) {
-      let s = excluded.get(region);
-      if (!s) excluded.set(region, (s = new Set()));
-      s.add(b.identityId);
-      continue;
-    }
-    const left = b.endAt ?? (b.expiresAt !== undefined && b.expiresAt < now ? b.expiresAt : undefined);
-    const lastSeen = Math.min(to, left ?? now);
-    const key = `${region}|${b.identityId}`;
-    const cur = seen.get(key);
-    if (!cur || lastSeen > cur.lastSeen) seen.set(key, { region, identityId: b.identityId, lastSeen, last: b, present: left === undefined || left > to });
-    else if (left === undefined || left > to) cur.present = true;
-  }
-  for (const [region, ids] of excluded) out.get(region)!.excluded = ids.size;
 
   // every scan a device had up to the period's end (rescan windows reach back before the period),
   // and the decisions that say why a device left unscanned
@@ -103,16 +82,15 @@ export async function coverageReport(q: CoverageQuery): Promise<CoverageReport> 
   }
   const decisions = new DecisionIndex(all.filter((d) => d.at >= from - 7 * 86400_000 && d.at <= to));
 
-  for (const s of seen.values()) {
+  const tally = (s: Seen) => {
     const row = out.get(s.region)!;
     row.seen++;
     const b = s.last;
     const window = policy.rescanAfterS(b.ip, s.region) * 1000;
-    const times = scans.get(s.identityId) ?? [];
-    if (b.lastScannedAt !== undefined && b.lastScannedAt <= to) times.push(b.lastScannedAt);
-    if (times.some((t) => t >= s.lastSeen - window && t <= to)) {
+    const inWindow = (t: number) => t >= s.lastSeen - window && t <= to;
+    if ((scans.get(s.identityId) ?? []).some(inWindow) || (b.lastScannedAt !== undefined && inWindow(b.lastScannedAt))) {
       row.scanned++;
-      continue;
+      return;
     }
     const view: BindingView = {
       id: b.id, ip: b.ip, identityId: b.identityId, identityKey: '', channel: b.channel, format: '', startAt: b.startAt, lastSeen: s.lastSeen, renewals: 0,
@@ -126,7 +104,40 @@ export async function coverageReport(q: CoverageQuery): Promise<CoverageReport> 
       const why = missedReason(verdict.reason === 'outside-scan-window' ? verdict : { ...verdict, reason: 'due' }, decisions.last({ view, endAt: s.lastSeen, presentElsewhere: false })).key;
       row.missedBy[(MISSED_KEYS as readonly string[]).includes(why) ? (why as (typeof MISSED_KEYS)[number]) : 'other']++;
     }
+  };
+
+  // bindings come ordered by device: each device is tallied once its last binding has been read,
+  // so the report holds one device and one page, not the whole period (1M devices: issue 18)
+  let device: number | undefined;
+  const seen = new Map<string, Seen>(); // this device's, by region
+  const excluded = new Set<string>(); // regions where this device had an out-of-scope or excluded address
+  const flush = () => {
+    for (const s of seen.values()) tally(s);
+    for (const region of excluded) out.get(region)!.excluded++;
+    seen.clear();
+    excluded.clear();
+  };
+  for await (const page of q.inventory.bindingPagesBetween(from, to, now)) {
+    for (const b of page) {
+      if (b.identityId !== device) {
+        flush();
+        device = b.identityId;
+      }
+      const m = policy.regions.lookup(b.ip);
+      if (!m || !out.has(m.region.name)) continue;
+      const region = m.region.name;
+      if (!policy.allowed(b.ip)) {
+        excluded.add(region);
+        continue;
+      }
+      const left = b.endAt ?? (b.expiresAt !== undefined && b.expiresAt < now ? b.expiresAt : undefined);
+      const lastSeen = Math.min(to, left ?? now);
+      const cur = seen.get(region);
+      if (!cur || lastSeen > cur.lastSeen) seen.set(region, { region, identityId: b.identityId, lastSeen, last: b, present: left === undefined || left > to });
+      else if (left === undefined || left > to) cur.present = true;
+    }
   }
+  flush();
   for (const r of out.values()) r.coveragePct = r.seen ? Math.round((1000 * r.scanned) / r.seen) / 10 : 100;
   return { from: new Date(from).toISOString(), to: new Date(to).toISOString(), regions: [...out.values()] };
 }
