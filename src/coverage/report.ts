@@ -7,8 +7,8 @@
  * apart. Read-only, through the store's interface; scans are the decision log's `scanned` entries
  * (it keeps the last 100 000 decisions) and each device's last scan.
  */
-import type { Policy } from '../policy/policy.js';
-import type { BindingView, Inventory, OperatorMark, PeriodBinding, SchedulerStore } from '../store/types.js';
+import type { Policy, Verdict } from '../policy/policy.js';
+import type { BindingView, Decision, Inventory, OperatorMark, PeriodBinding, SchedulerStore } from '../store/types.js';
 import { applyMark } from '../scheduler/marks.js';
 import { DecisionIndex, missedReason } from './missed.js';
 
@@ -41,7 +41,7 @@ export interface CoverageReport {
 
 export interface CoverageQuery {
   inventory: Pick<Inventory, 'bindingPagesBetween'>;
-  store: Pick<SchedulerStore, 'decisionsSince'>;
+  store: Pick<SchedulerStore, 'decisionPagesSince'>;
   policy: Policy;
   marks: Map<number, OperatorMark>;
   from: number;
@@ -70,17 +70,19 @@ export async function coverageReport(q: CoverageQuery): Promise<CoverageReport> 
     missedBy: Object.fromEntries(MISSED_KEYS.map((k) => [k, 0])) as CoverageRow['missedBy'], excluded: 0,
   }]));
 
-  // every scan a device had up to the period's end (rescan windows reach back before the period),
-  // and the decisions that say why a device left unscanned
-  const all = await q.store.decisionsSince(0);
+  // every scan a device had up to the period's end (rescan windows reach back before the period);
+  // the decision log is read a page at a time and only its scans are kept (issue 18: 1M devices)
   const scans = new Map<number, number[]>();
-  for (const d of all) {
-    if (d.decision !== 'scanned' || d.identityId === undefined || d.at > to) continue;
-    const l = scans.get(d.identityId);
-    if (l) l.push(d.at);
-    else scans.set(d.identityId, [d.at]);
+  for await (const page of q.store.decisionPagesSince(0)) {
+    for (const d of page) {
+      if (d.decision !== 'scanned' || d.identityId === undefined || d.at > to) continue;
+      const l = scans.get(d.identityId);
+      if (l) l.push(d.at);
+      else scans.set(d.identityId, [d.at]);
+    }
   }
-  const decisions = new DecisionIndex(all.filter((d) => d.at >= from - 7 * 86400_000 && d.at <= to));
+  // devices that left unscanned, classified once the decisions about them are read (below)
+  const missed: { row: CoverageRow; verdict: Verdict; view: BindingView; lastSeen: number }[] = [];
 
   const tally = (s: Seen) => {
     const row = out.get(s.region)!;
@@ -101,8 +103,7 @@ export async function coverageReport(q: CoverageQuery): Promise<CoverageReport> 
     else if (s.present) row.pending++;
     else {
       row.missed++;
-      const why = missedReason(verdict.reason === 'outside-scan-window' ? verdict : { ...verdict, reason: 'due' }, decisions.last({ view, endAt: s.lastSeen, presentElsewhere: false })).key;
-      row.missedBy[(MISSED_KEYS as readonly string[]).includes(why) ? (why as (typeof MISSED_KEYS)[number]) : 'other']++;
+      missed.push({ row, verdict, view, lastSeen: s.lastSeen });
     }
   };
 
@@ -138,6 +139,22 @@ export async function coverageReport(q: CoverageQuery): Promise<CoverageReport> 
     }
   }
   flush();
+
+  // why each left unscanned: the last decision about it (src/coverage/missed.ts), from the
+  // decisions of the period and the week before, keeping only those about the missed devices
+  if (missed.length) {
+    const ids = new Set(missed.map((x) => x.view.identityId));
+    const ips = new Set(missed.map((x) => x.view.ip));
+    const about: Decision[] = [];
+    for await (const page of q.store.decisionPagesSince(from - 7 * 86400_000)) {
+      for (const d of page) if (d.at <= to && (d.identityId !== undefined ? ids.has(d.identityId) : ips.has(d.ip))) about.push(d);
+    }
+    const decisions = new DecisionIndex(about);
+    for (const x of missed) {
+      const why = missedReason(x.verdict.reason === 'outside-scan-window' ? x.verdict : { ...x.verdict, reason: 'due' }, decisions.last({ view: x.view, endAt: x.lastSeen, presentElsewhere: false })).key;
+      x.row.missedBy[(MISSED_KEYS as readonly string[]).includes(why) ? (why as (typeof MISSED_KEYS)[number]) : 'other']++;
+    }
+  }
   for (const r of out.values()) r.coveragePct = r.seen ? Math.round((1000 * r.scanned) / r.seen) / 10 : 100;
   return { from: new Date(from).toISOString(), to: new Date(to).toISOString(), regions: [...out.values()] };
 }

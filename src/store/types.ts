@@ -261,6 +261,8 @@ export interface SchedulerStore {
   recentDecisions(limit: number): Promise<Decision[]>;
   /** Decisions logged since `since` (ms), oldest first. */
   decisionsSince(since: number): Promise<Decision[]>;
+  /** decisionsSince a page at a time, oldest first: a pass over a large decision log keeps one page in memory. */
+  decisionPagesSince(since: number, pageSize?: number): AsyncIterable<Decision[]>;
   /** Ended intents by region, appliance and final state (durable counts for /metrics). */
   endedIntentCounts(): Promise<{ region: string; appliance: string; state: string; n: number }[]>;
   pruneDecisions(keep: number): Promise<void>;
