@@ -42,16 +42,9 @@ export async function fenced<T>(
   const epoch = opts.epoch ?? lease.currentEpoch();
   lease.assertLeader(what, epoch); // cheap local refusal first: no round trip for a node that knows it lost
   return withPooledClient(pool, async (client) => {
-    // a leader paused (SIGSTOP, VM freeze) inside this transaction would hold its FOR KEY SHARE lock and so
-    // block every takeover: the server ends the transaction, and its session, when it outlives the lease
-    const limitMs = Math.max(100, Math.ceil(lease.remainingMs()));
-    await client.query(`BEGIN; SET LOCAL idle_in_transaction_session_timeout = ${limitMs}; SET LOCAL statement_timeout = ${limitMs}`);
+    await client.query('BEGIN');
     try {
-      const r = await client.query(
-        'SELECT epoch FROM cluster_lease WHERE name = $1 AND holder = $2 AND epoch = $3 AND expires_at > now() FOR KEY SHARE',
-        [lease.leaseName, lease.node, epoch],
-      );
-      if (r.rowCount !== 1) throw new FencedError(`${what} refused by the database: node ${lease.node} does not hold epoch ${epoch} of lease ${lease.leaseName}`);
+      await holdLease(client, lease, epoch!, what);
       const out = await fn(client, { epoch: epoch! });
       await client.query('COMMIT');
       return out;
@@ -60,4 +53,25 @@ export async function fenced<T>(
       throw err;
     }
   });
+}
+
+/** What holdLease needs to run statements in the caller's open transaction. */
+export interface Queryable {
+  query(text: string, values?: unknown[]): Promise<{ rowCount: number | null }>;
+}
+
+/**
+ * The fence inside a transaction the caller opened: bounds the transaction by the lease time left
+ * (a leader paused inside it would hold its FOR KEY SHARE lock and so block every takeover: the
+ * server ends the transaction, and its session, when it outlives the lease), then confirms that this
+ * node holds `epoch` and the lease has not lapsed (database clock). Throws FencedError otherwise.
+ */
+export async function holdLease(tx: Queryable, lease: FenceHolder, epoch: number, what: string): Promise<void> {
+  const limitMs = Math.max(100, Math.ceil(lease.remainingMs()));
+  await tx.query(`SET LOCAL idle_in_transaction_session_timeout = ${limitMs}; SET LOCAL statement_timeout = ${limitMs}`);
+  const r = await tx.query(
+    'SELECT epoch FROM cluster_lease WHERE name = $1 AND holder = $2 AND epoch = $3 AND expires_at > now() FOR KEY SHARE',
+    [lease.leaseName, lease.node, epoch],
+  );
+  if (r.rowCount !== 1) throw new FencedError(`${what} refused by the database: node ${lease.node} does not hold epoch ${epoch} of lease ${lease.leaseName}`);
 }

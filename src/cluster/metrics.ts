@@ -11,6 +11,8 @@ export interface ClusterMetricInput {
   /** rows appended but not applied (read at scrape time); undefined when it could not be read */
   inboxBacklog?: number;
   applier?: { applied: number; batches: number; errors: number };
+  /** the scheduler's fencing counters, summed over this node's terms (src/scheduler/core.ts) */
+  fencing?: { lateLaunchesCanceled: number; transitionsRefused: number; adoptedAcrossEpochs: number };
 }
 
 export function writeClusterMetrics(w: MetricsRegistry, m: ClusterMetricInput): void {
@@ -20,6 +22,11 @@ export function writeClusterMetrics(w: MetricsRegistry, m: ClusterMetricInput): 
   w.family('onsight_cluster_acquisitions_total', 'counter', 'Terms this node began.')(m.lease.acquisitions);
   w.family('onsight_cluster_step_downs_total', 'counter', 'Terms this node ended early: renewal failed, deposed, or its local deadline passed.')(m.lease.stepDowns);
   if (m.inboxBacklog !== undefined) w.family('onsight_inbox_backlog', 'gauge', 'Sightings appended to the inbox by any node and not yet applied by the leader.')(m.inboxBacklog);
+  if (m.fencing) {
+    w.family('onsight_cluster_late_launches_canceled_total', 'counter', 'Scans with this cluster\'s title prefix canceled as late launches: their intent had ended (a deposed leader\'s launch landing after the takeover) or their targets were in an active scan already.')(m.fencing.lateLaunchesCanceled);
+    w.family('onsight_cluster_transitions_refused_total', 'counter', 'Scan intent transitions refused: the intent was no longer in a state it may leave that way, or this node no longer held the lease.')(m.fencing.transitionsRefused);
+    w.family('onsight_cluster_intents_adopted_total', 'counter', 'Unconfirmed launches of an earlier epoch (another leader\'s term) whose scan was found by its intent id and adopted.')(m.fencing.adoptedAcrossEpochs);
+  }
   if (m.applier) {
     w.family('onsight_inbox_applied_total', 'counter', 'Inbox rows this node applied while leading.')(m.applier.applied);
     w.family('onsight_inbox_apply_errors_total', 'counter', 'Inbox batches that failed (retried) on this node.')(m.applier.errors);

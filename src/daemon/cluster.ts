@@ -10,6 +10,7 @@ import type { Logger } from '../log.js';
 import type { ClusterConfig, PostgresState } from '../cluster/config.js';
 import { pgConnectionConfig, withPooledClient } from '../cluster/connection.js';
 import { Lease } from '../cluster/lease.js';
+import { holdLease, type FenceHolder } from '../cluster/fence.js';
 import { InboxApplier } from '../cluster/applier.js';
 import { InboxReader, InboxWriter } from '../cluster/inbox.js';
 import { FencedError } from '../errors.js';
@@ -101,25 +102,42 @@ export function clusterApplier(
 }
 
 /**
- * The scheduler store of one term: a scan intent is recorded only in a transaction that first finds
- * the lease row held by this node under `epoch` (FOR KEY SHARE: a takeover waits for it to commit),
- * so a deposed leader can never record, and so never launch, a scan.
+ * The scheduler store of one term (`epoch`): its intents record the epoch, and every write that
+ * moves an intent or its queue entries (a new intent, a transition, a release, a dequeue, and the
+ * scheduler's own transactions) runs in a transaction that first finds the lease row held by this
+ * node under `epoch` (src/cluster/fence.ts holdLease; FOR KEY SHARE: a takeover waits for it to
+ * commit), so a deposed leader can neither launch nor write the outcome of a launch it had sent.
+ * A refused transition returns false, as one refused by its state condition does (the scheduler
+ * counts and logs it); other refused writes throw FencedError, which ends the scheduler's pass.
  */
-export function fencedSchedulerStore(store: PgStore, lease: Lease, epoch: number): SchedulerStore {
+export function fencedSchedulerStore(store: PgStore, lease: FenceHolder, epoch: number): SchedulerStore {
   const inner = store.scheduler;
-  const createIntent: SchedulerStore['createIntent'] = (i, targets) => store.db.transaction(async () => {
-    lease.assertLeader('scan intent', epoch);
-    // a leader paused inside this transaction must not hold up the takeover: the server ends it with the lease
-    const limitMs = Math.max(100, Math.ceil(lease.remainingMs()));
-    await store.db.query(`SET LOCAL idle_in_transaction_session_timeout = ${limitMs}`);
-    const r = await store.db.query('SELECT epoch FROM cluster_lease WHERE name = $1 AND holder = $2 AND epoch = $3 AND expires_at > now() FOR KEY SHARE',
-      [lease.leaseName, lease.node, epoch]);
-    if (r.rowCount !== 1) throw new FencedError(`scan intent ${i.id} refused by the database: node ${lease.node} does not hold epoch ${epoch}`);
-    await inner.createIntent(i, targets);
+  const fence = <A extends unknown[], R>(what: string, fn: (...a: A) => Promise<R>) => (...a: A): Promise<R> => store.db.transaction(async () => {
+    lease.assertLeader(what, epoch); // no round trip for a node that knows it lost
+    await holdLease(store.db, lease, epoch, what);
+    return fn(...a);
   });
+  const transition = <A extends unknown[]>(what: string, fn: (...a: A) => Promise<boolean>) => {
+    const fenced = fence(what, fn);
+    return (...a: A): Promise<boolean> => fenced(...a).catch((err: unknown) => {
+      if (err instanceof FencedError) return false;
+      throw err;
+    });
+  };
+  const writes: Partial<SchedulerStore> = {
+    epoch,
+    createIntent: fence('scan intent', (i, targets) => inner.createIntent({ ...i, epoch }, targets)),
+    atomically: fence('scheduler transaction', (fn: () => Promise<unknown>) => fn()) as SchedulerStore['atomically'],
+    setRunning: transition('launching → running', (id: string, ref: string, at: number) => inner.setRunning(id, ref, at)),
+    endIntent: transition('end of a scan intent', (...a: Parameters<SchedulerStore['endIntent']>) => inner.endIntent(...a)),
+    finishKeeping: transition('end of a scan intent', (...a: Parameters<SchedulerStore['finishKeeping']>) => inner.finishKeeping(...a)),
+    releaseTarget: transition('release of a scan target', (...a: Parameters<SchedulerStore['releaseTarget']>) => inner.releaseTarget(...a)),
+    dequeue: fence('dequeue', (id: number) => inner.dequeue(id)),
+    dequeueIfWaiting: fence('dequeue', (id: number) => inner.dequeueIfWaiting(id)),
+  };
   return new Proxy(inner, {
     get(target, prop) {
-      if (prop === 'createIntent') return createIntent;
+      if (Object.hasOwn(writes, prop)) return writes[prop as keyof SchedulerStore];
       const v = Reflect.get(target, prop, target) as unknown;
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
     },

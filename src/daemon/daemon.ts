@@ -10,7 +10,7 @@ import { openSqliteStore } from '../store/sqlite-store.js';
 import type { Inventory, Store } from '../store/types.js';
 import { Policy } from '../policy/policy.js';
 import { loadRegistry, type ParserRegistry } from '../parsers/registry.js';
-import { Scheduler, buildSchedulerOptions, systemClock, type Clock, type LaunchInfo, type SchedulerOptions } from '../scheduler/scheduler.js';
+import { Scheduler, buildSchedulerOptions, systemClock, type Clock, type LaunchInfo, type SchedulerCounters, type SchedulerOptions } from '../scheduler/scheduler.js';
 import type { Scanner } from '../scanners/types.js';
 import { createScanner } from '../scanners/registry.js';
 import { Ingest } from './ingest.js';
@@ -230,8 +230,13 @@ export class Daemon {
   async clusterMetrics(): Promise<ClusterMetricInput | undefined> {
     if (!this.lease || !(this.store instanceof PgStore)) return undefined;
     const backlog = await inboxBacklog(this.store.db.pool).catch(() => undefined);
-    return { node: this.lease.node, lease: this.lease.metrics(), inboxBacklog: backlog, applier: this.applier?.counters };
+    const fencing = { lateLaunchesCanceled: 0, transitionsRefused: 0, adoptedAcrossEpochs: 0 };
+    for (const c of [...this.pastTerms, this.scheduler.counters]) for (const k of Object.keys(fencing) as (keyof typeof fencing)[]) fencing[k] += c[k];
+    return { node: this.lease.node, lease: this.lease.metrics(), inboxBacklog: backlog, applier: this.applier?.counters, fencing };
   }
+
+  /** counters of the schedulers of this node's earlier terms (a deposed term's pass may still count refusals) */
+  private readonly pastTerms: SchedulerCounters[] = [];
 
   private buildScheduler(store: SchedulerStore): Scheduler {
     const { config, log } = this.opts;
@@ -269,6 +274,8 @@ export class Daemon {
   private async lead(store: PgStore, epoch: number): Promise<void> {
     const lease = this.lease!;
     const scheduler = this.buildScheduler(fencedSchedulerStore(store, lease, epoch));
+    this.pastTerms.push(this.scheduler.counters);
+    if (this.pastTerms.length > 64) this.pastTerms.splice(0, this.pastTerms.length - 64);
     this.scheduler = scheduler;
     try {
       await scheduler.reconcile();

@@ -6,7 +6,7 @@
  */
 import type { BindingView } from '../inventory/inventory.js';
 import type { Intent, IntentTarget } from './queue.js';
-import type { SchedulerCore } from './core.js';
+import { transitionRefused, type SchedulerCore } from './core.js';
 
 export class Canceler {
   /** running scans to cancel and relaunch: a target's address now belongs to another device (intent id → why) */
@@ -90,7 +90,7 @@ export class Canceler {
       if (!budget.canSpend(true)) return;
       this.reassigned.delete(id);
       const targets = await this.cancelAndRequeue(i, why);
-      if (!targets) continue; // it may have ended after all: the regular poll records how
+      if (!targets?.length) continue; // it may have ended after all (the regular poll records how), or the end was refused
       const now = clock.now();
       counters.canceledReassigned++;
       for (const t of targets) await store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'canceled', reason: `scan canceled before it could reach the wrong device: ${why}; relaunching the others` });
@@ -129,11 +129,14 @@ export class Canceler {
     return until !== undefined && until > now;
   }
 
-  /** End a running intent without a result; its targets go back to the queue, ready at once. */
+  /** End a running intent without a result; its targets go back to the queue, ready at once (none when the end was refused). */
   async requeue(i: Intent, why: string, state: 'canceled' | 'abandoned'): Promise<IntentTarget[]> {
     const now = this.core.clock.now();
     const targets = await this.core.store.targets(i.id);
-    await this.core.store.endIntent(i.id, state, now, why, { notBefore: now, countAttempt: false });
+    if (!(await this.core.store.endIntent(i.id, state, now, why, { notBefore: now, countAttempt: false }))) {
+      transitionRefused(this.core, i.id, `ending it ${state} (${why})`);
+      return [];
+    }
     this.core.hooks.onScanEnd?.(i, { state, endedAt: now, targets: targets.length, scanned: 0, why });
     return targets;
   }
@@ -157,7 +160,7 @@ export class Canceler {
     const why = `still waiting for ${i.appliance} ${Math.round((clock.now() - (i.launchedAt ?? i.createdAt)) / 60_000)} min after launch (${online ? `load ${load}/${max}` : 'offline'})`;
     // not started: its appliance hears of the cancel before it could pick the scan up
     const targets = await this.cancelAndRequeue(i, why, 'canceled', false);
-    if (!targets) return;
+    if (!targets?.length) return;
     this.core.counters.requeuedStuck++;
     this.core.log.info({ intent: i.id, scanRef: i.scanRef }, `canceled a queued scan: ${why}; targets requeued`);
     await this.core.results.creditPartial(i, targets);
@@ -182,8 +185,8 @@ export class Canceler {
       return;
     }
     const now = this.core.clock.now();
-    await store.endIntent(i.id, 'canceled', now, 'every target left the network');
     this.drain(i.region);
+    if (!(await store.endIntent(i.id, 'canceled', now, 'every target left the network'))) return transitionRefused(this.core, i.id, 'ending it canceled (every target left)');
     this.core.counters.canceledLeft++;
     for (const t of targets) {
       this.core.decide.recheck(t.bindingId, now);

@@ -67,6 +67,12 @@ export interface SchedulerCounters {
   givenUp: number;
   reconciled: number;
   abandoned: number;
+  /** launching intents of an earlier epoch (another leader's term) whose scan was found and adopted */
+  adoptedAcrossEpochs: number;
+  /** intent transitions refused by their condition (the intent was no longer in a state it may leave that way) or by the lease fence */
+  transitionsRefused: number;
+  /** cluster mode: scans with our title prefix whose intent had ended, or that duplicated an active intent's targets (a deposed leader's late launch), canceled */
+  lateLaunchesCanceled: number;
   apiCalls: number;
   byRegion: Record<string, { launched: number; finished: number; failed: number }>;
   byAppliance: Record<string, { launched: number }>;
@@ -75,7 +81,8 @@ export interface SchedulerCounters {
 export function newCounters(): SchedulerCounters {
   return {
     launches: 0, launchFailures: 0, targetsLaunched: 0, dropped: 0, finished: 0, failed: 0, canceledLeft: 0, canceledReassigned: 0, requeuedStuck: 0, noHost: 0,
-    droppedByScanner: 0, givenUp: 0, reconciled: 0, abandoned: 0, apiCalls: 0, byRegion: {}, byAppliance: {},
+    droppedByScanner: 0, givenUp: 0, reconciled: 0, abandoned: 0, adoptedAcrossEpochs: 0, transitionsRefused: 0, lateLaunchesCanceled: 0,
+    apiCalls: 0, byRegion: {}, byAppliance: {},
   };
 }
 
@@ -116,6 +123,14 @@ export interface CancelPhase {
 export interface LaunchPhase {
   refreshAppliances(): Promise<boolean>;
 }
+export interface LatePhase {
+  /** cluster mode (the store is fenced by an epoch): the scan list is searched for late launches */
+  readonly enabled: boolean;
+  /** from when a list by launch time must reach to cover everything since the last list looked at */
+  since(): number;
+  /** look through a list of scans by launch time (any phase's): cancel late launches */
+  inspect(scans: ScanStatus[]): Promise<void>;
+}
 
 /** The shared context: `policy` and `opts` change on reconfigure, so phases read them from here each time. */
 export interface SchedulerCore {
@@ -135,10 +150,33 @@ export interface SchedulerCore {
   readonly results: ResultsPhase;
   readonly cancel: CancelPhase;
   readonly launch: LaunchPhase;
+  readonly late: LatePhase;
 }
 
 export function newIntentId(now: number): string {
   return `onsight-${now.toString(36)}-${randomBytes(4).toString('hex')}`;
+}
+
+const INTENT_ID = /(?:^|[^A-Za-z0-9_-])(onsight-[0-9a-z]+-[0-9a-f]{8})(?:$|[^A-Za-z0-9_-])/;
+
+/** The intent id a scan title carries (as newIntentId makes them), if any. */
+export function intentIdIn(title: string): string | undefined {
+  return INTENT_ID.exec(title)?.[1];
+}
+
+/** Is this scan title one of this deployment's? Its first word is our prefix (cluster.name in cluster mode). */
+export function hasOurPrefix(title: string, prefix: string): boolean {
+  return title.startsWith(`${prefix} `);
+}
+
+/**
+ * A transition the store refused (false): the intent had moved on (another actor ended it, or a
+ * new leader took it over) or this node no longer holds the lease. Counted and logged, never thrown.
+ */
+export function transitionRefused(core: SchedulerCore, intentId: string, what: string): void {
+  core.counters.transitionsRefused++;
+  core.log.warn({ intent: intentId, transition: what, epoch: core.store.epoch },
+    `scan intent ${intentId}: ${what} refused (the intent is no longer in a state it may leave that way, or this node no longer holds the lease); nothing written`);
 }
 
 /** Did the scan launched at `launchedAt` find a host at the address? Its date may be stamped at launch: a minute of slack for clocks. */

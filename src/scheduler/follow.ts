@@ -164,11 +164,16 @@ export class Follower {
     this.nextPollAt = now + this.pollIntervalMs();
     this.lastPollAt = now;
     let statuses: ScanStatus[];
+    const late = this.core.late;
     try {
-      statuses = await budget.call('list scans (poll)', 'listScans', () => this.core.scanner.listScans({ scanRefs: running.map((i) => i.scanRef!) }));
+      // cluster mode: the same one call lists by launch time, so a deposed leader's late launch is in it too
+      const since = Math.min(late.since(), ...running.map((i) => (i.launchedAt ?? i.createdAt) - 10 * 60_000));
+      statuses = await budget.call('list scans (poll)', 'listScans', () => this.core.scanner.listScans(late.enabled
+        ? { launchedAfter: new Date(since) } : { scanRefs: running.map((i) => i.scanRef!) }));
     } catch {
       return;
     }
+    await late.inspect(statuses);
     const byRef = new Map(statuses.map((s) => [s.scanRef, s]));
     this.learnCapacity(running, byRef, now);
     for (const i of running) {
@@ -245,6 +250,7 @@ export class Follower {
     const why = `scan ${i.scanRef} still ${state} ${Math.round(age / 3_600_000)} h after launch: given up`;
     const canceled = this.core.budget.canSpend(true) ? await this.core.cancel.cancelAndRequeue(i, why, 'abandoned') : undefined;
     const targets = canceled ?? await this.core.cancel.requeue(i, why, 'abandoned');
+    if (targets.length === 0) return true; // the end was refused (counted and logged)
     this.core.counters.givenUp++;
     const at = this.core.clock.now();
     for (const t of targets) await this.core.store.decide({ at, ip: t.ip, identityId: t.identityId, decision: 'not-scanned', reason: `${why}; requeued` });

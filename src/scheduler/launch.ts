@@ -12,7 +12,7 @@ import type { IntentTarget, QueueEntry } from './queue.js';
 import type { SchedulerRegion } from './options.js';
 import { FailedCall } from './budget.js';
 import { OperatorMarks } from './marks.js';
-import { newIntentId, type SchedulerCore } from './core.js';
+import { newIntentId, transitionRefused, type SchedulerCore } from './core.js';
 
 /** a lease running this long past now holds its address through any scan (settled targets) */
 const SETTLED_LEASE_MS = 86_400_000;
@@ -195,13 +195,18 @@ export class Launcher {
         const retry = o.next === 'retry'
           ? { notBefore: at + this.core.opts.retryBackoffS * 1000 * 2 ** attempts, countAttempt: true }
           : { notBefore: Math.max(at, o.untilMs ?? at), countAttempt: false };
-        await store.endIntent(id, 'error', at, `${o.code}: ${o.message}`, retry);
+        if (!(await store.endIntent(id, 'error', at, `${o.code}: ${o.message}`, retry))) transitionRefused(this.core, id, 'recording a failed launch (launching → error)');
       }
       // otherwise a scan may exist: the intent stays 'launching' and reconcile() settles it by its id
       return false;
     }
     const at = clock.now();
-    await store.setRunning(id, scanRef, at);
+    if (!(await store.setRunning(id, scanRef, at))) {
+      // the intent moved on while the call was out (a new leader abandoned it): its scan is the
+      // new leader's to adopt or cancel (late.ts); nothing more is written here
+      transitionRefused(this.core, id, `recording launched scan ${scanRef} (launching → running)`);
+      return false;
+    }
     this.core.follow.launched(id, targets.map((t) => t.ip));
     counters.launches++;
     counters.targetsLaunched += targets.length;

@@ -9,7 +9,7 @@ import type { Scanner } from '../scanners/types.js';
 
 /** The `scheduler:` config section. */
 export const schedulerConfigSchema = z.object({
-  /** how often running scans are polled (stretched when the API allowance runs low) */
+  /** how often running scans are polled (stretched when the API allowance runs low); in cluster mode, the scan list is read at least this often (late launches: late.ts) */
   pollIntervalS: z.number().positive().default(60),
   /** with nothing waiting for a running scan, poll this often to record results (default 60 × pollIntervalS) */
   idlePollS: z.number().positive().optional(),

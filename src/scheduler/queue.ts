@@ -22,8 +22,14 @@ export function intent(r: any): Intent {
   return {
     id: r.id, region: r.region, appliance: r.appliance, state: r.state, scanRef: r.scan_ref ?? undefined,
     createdAt: r.created_at, launchedAt: r.launched_at ?? undefined, endedAt: r.ended_at ?? undefined, error: r.error ?? undefined,
+    epoch: r.epoch ?? undefined,
   };
 }
+
+/** the states an intent is in while its scan may be in flight */
+export const ACTIVE = "('launching', 'running')";
+/** an intent may end only from an active state, and as `finished` only once its scan ran (param: the new state) */
+export const ENDS_FROM = (state: string) => `(state = 'running' OR (state = 'launching' AND ${state} <> 'finished'))`;
 
 /** strictly after every earlier mark (two in the same millisecond stay apart): the daemon reads marks newer than the last it saw */
 const NEXT_STAMP = 'max(?, coalesce((SELECT max(updated_at) FROM operator_marks), 0) + 1)';
@@ -56,10 +62,12 @@ export class SqliteSchedulerStore implements SchedulerStore {
       dequeueWaiting: db.prepare('DELETE FROM queue WHERE binding_id = ? AND intent_id IS NULL'),
       assign: db.prepare('UPDATE queue SET intent_id = ? WHERE binding_id = ?'),
       release: db.prepare('UPDATE queue SET intent_id = NULL, attempts = attempts + @inc, not_before = @notBefore WHERE binding_id = @bindingId'),
-      insertIntent: db.prepare(`INSERT INTO intents (id, region, appliance, state, created_at) VALUES (@id, @region, @appliance, 'launching', @createdAt)`),
+      releaseFrom: db.prepare(`UPDATE queue SET intent_id = NULL, attempts = attempts + @inc, not_before = @notBefore WHERE binding_id = @bindingId AND intent_id = @intentId
+        AND EXISTS (SELECT 1 FROM intents WHERE id = @intentId AND state IN ${ACTIVE})`),
+      insertIntent: db.prepare(`INSERT INTO intents (id, region, appliance, state, created_at, epoch) VALUES (@id, @region, @appliance, 'launching', @createdAt, @epoch)`),
       insertTarget: db.prepare('INSERT INTO intent_targets (intent_id, ip, identity_id, binding_id) VALUES (?, ?, ?, ?)'),
-      setRunning: db.prepare(`UPDATE intents SET state = 'running', scan_ref = ?, launched_at = ? WHERE id = ?`),
-      setEnded: db.prepare('UPDATE intents SET state = ?, ended_at = ?, error = ? WHERE id = ?'),
+      setRunning: db.prepare(`UPDATE intents SET state = 'running', scan_ref = ?, launched_at = ? WHERE id = ? AND state = 'launching'`),
+      setEnded: db.prepare(`UPDATE intents SET state = @state, ended_at = @at, error = @error WHERE id = @id AND ${ENDS_FROM('@state')}`),
       intentById: db.prepare('SELECT * FROM intents WHERE id = ?'),
       active: db.prepare(`SELECT * FROM intents WHERE state IN ('launching', 'running') ORDER BY created_at`),
       targets: db.prepare('SELECT ip, identity_id, binding_id FROM intent_targets WHERE intent_id = ?'),
@@ -124,9 +132,9 @@ export class SqliteSchedulerStore implements SchedulerStore {
     return this.gate.run(() => void this.s.dequeueWaiting.run(bindingId));
   }
 
-  createIntent(i: Pick<Intent, 'id' | 'region' | 'appliance' | 'createdAt'>, targets: IntentTarget[]): Promise<void> {
+  createIntent(i: Pick<Intent, 'id' | 'region' | 'appliance' | 'createdAt' | 'epoch'>, targets: IntentTarget[]): Promise<void> {
     return this.gate.run(this.db.transaction(() => {
-      this.s.insertIntent.run(i);
+      this.s.insertIntent.run({ id: i.id, region: i.region, appliance: i.appliance, createdAt: i.createdAt, epoch: i.epoch ?? null });
       for (const t of targets) {
         this.s.insertTarget.run(i.id, t.ip, t.identityId, t.bindingId);
         this.s.assign.run(i.id, t.bindingId);
@@ -134,28 +142,30 @@ export class SqliteSchedulerStore implements SchedulerStore {
     }));
   }
 
-  setRunning(id: string, scanRef: string, at: number): Promise<void> {
-    return this.gate.run(() => void this.s.setRunning.run(scanRef, at, id));
+  setRunning(id: string, scanRef: string, at: number): Promise<boolean> {
+    return this.gate.run(() => this.s.setRunning.run(scanRef, at, id).changes > 0);
   }
 
-  endIntent(id: string, state: Exclude<IntentState, 'launching' | 'running'>, at: number, error: string | null, retry?: { notBefore: number; countAttempt: boolean }): Promise<void> {
+  endIntent(id: string, state: Exclude<IntentState, 'launching' | 'running'>, at: number, error: string | null, retry?: { notBefore: number; countAttempt: boolean }): Promise<boolean> {
     return this.gate.run(this.db.transaction(() => {
-      this.s.setEnded.run(state, at, error, id);
+      if (this.s.setEnded.run({ state, at, error, id }).changes === 0) return false;
       for (const q of this.s.queueByIntent.all(id).map(entry)) {
         if (retry) this.s.release.run({ bindingId: q.bindingId, inc: retry.countAttempt ? 1 : 0, notBefore: retry.notBefore });
         else this.s.dequeue.run(q.bindingId);
       }
+      return true;
     }));
   }
 
-  releaseTarget(bindingId: number, retry: { notBefore: number; countAttempt: boolean }): Promise<void> {
-    return this.gate.run(() => void this.s.release.run({ bindingId, inc: retry.countAttempt ? 1 : 0, notBefore: retry.notBefore }));
+  releaseTarget(bindingId: number, retry: { notBefore: number; countAttempt: boolean }, intentId: string): Promise<boolean> {
+    return this.gate.run(() => this.s.releaseFrom.run({ bindingId, intentId, inc: retry.countAttempt ? 1 : 0, notBefore: retry.notBefore }).changes > 0);
   }
 
-  finishKeeping(id: string, at: number, keep: Set<number>): Promise<void> {
+  finishKeeping(id: string, at: number, keep: Set<number>): Promise<boolean> {
     return this.gate.run(this.db.transaction(() => {
-      this.s.setEnded.run('finished', at, null, id);
+      if (this.s.setEnded.run({ state: 'finished', at, error: null, id }).changes === 0) return false;
       for (const q of this.s.queueByIntent.all(id).map(entry)) if (!keep.has(q.bindingId)) this.s.dequeue.run(q.bindingId);
+      return true;
     }));
   }
 

@@ -9,8 +9,11 @@ import ipaddr from 'ipaddr.js';
 import { canonicalIp } from '../util/ip.js';
 import type { ScanStatus } from '../scanners/types.js';
 import type { Intent, IntentTarget } from './queue.js';
-import { foundInScan, type SchedulerCore } from './core.js';
+import { foundInScan, transitionRefused, type SchedulerCore } from './core.js';
 import { ProcessingLag } from './lag.js';
+
+/** a transition refused inside a transaction: everything it recorded rolls back */
+class Refused extends Error {}
 
 export class Results {
   /** when the results of finished scans are next confirmed (0: look at start-up) */
@@ -29,31 +32,40 @@ export class Results {
     const held = new Set<number>();
     const reported = reportedTargets(st.targets);
     const targets = await store.targets(i.id);
-    for (const t of targets) {
-      const b = await inventory.binding(t.bindingId);
-      if (reported && !reported(t.ip)) {
-        await this.droppedByScanner(t, st.scanRef, now);
-        continue;
-      } else if (b && b.identityId === t.identityId && (b.endAt === undefined || b.endAt >= endedAt)) {
-        // only a device that still held the address when the scan ended was surely the one scanned (one
-        // that left earlier may have left mid-scan: a partial result, not one to skip its next scan for)
-        if (opts.verifyResults) {
-          held.add(t.bindingId); // recorded once the scanner confirms it found the host (verify())
+    // one transaction: the intent's end (conditional: it must still be running, and in cluster mode
+    // this node must hold the lease) and what it records stand or fall together
+    let dropped = 0;
+    const ended = await store.atomically(async () => {
+      for (const t of targets) {
+        const b = await inventory.binding(t.bindingId);
+        if (reported && !reported(t.ip)) {
+          if (await this.droppedByScanner(i.id, t, st.scanRef, now)) dropped++;
           continue;
+        } else if (b && b.identityId === t.identityId && (b.endAt === undefined || b.endAt >= endedAt)) {
+          // only a device that still held the address when the scan ended was surely the one scanned (one
+          // that left earlier may have left mid-scan: a partial result, not one to skip its next scan for)
+          if (opts.verifyResults) {
+            held.add(t.bindingId); // recorded once the scanner confirms it found the host (verify())
+            continue;
+          }
+          scannedIds.push(t.identityId);
+          await store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'scanned', reason: `scan ${st.scanRef} finished on ${i.appliance}` });
+        } else {
+          await store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'not-scanned', reason: `left the address before scan ${st.scanRef} ended` });
         }
-        scannedIds.push(t.identityId);
-        await store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'scanned', reason: `scan ${st.scanRef} finished on ${i.appliance}` });
-      } else {
-        await store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'not-scanned', reason: `left the address before scan ${st.scanRef} ended` });
       }
-      this.core.decide.recheck(t.bindingId, now); // out of the queue: the next sweep decides again
-    }
-    await inventory.markScanned(scannedIds, endedAt, opts.scannedVia);
+      await inventory.markScanned(scannedIds, endedAt, opts.scannedVia);
+      const ok = held.size ? await store.finishKeeping(i.id, now, held) : await store.endIntent(i.id, 'finished', now, null);
+      if (!ok) throw new Refused();
+    }).then(() => true, (err: unknown) => {
+      if (err instanceof Refused) return false;
+      throw err;
+    });
+    if (!ended) return transitionRefused(this.core, i.id, `recording finished scan ${st.scanRef} (running → finished)`);
+    counters.droppedByScanner += dropped;
+    for (const t of targets) if (!held.has(t.bindingId) && (!reported || reported(t.ip))) this.core.decide.recheck(t.bindingId, now); // out of the queue: the next sweep decides again
     await this.core.follow.ended(i, endedAt);
-    if (held.size) {
-      await store.finishKeeping(i.id, now, held);
-      this.verifyDueAt = Math.min(this.verifyDueAt, now + this.confirmDelayMs());
-    } else await store.endIntent(i.id, 'finished', now, null);
+    if (held.size) this.verifyDueAt = Math.min(this.verifyDueAt, now + this.confirmDelayMs());
     counters.finished++;
     (counters.byRegion[i.region] ??= { launched: 0, finished: 0, failed: 0 }).finished++;
     const total = targets.length;
@@ -65,21 +77,21 @@ export class Results {
   /**
    * The scanner left a target out of the scan it launched (outside its subscription, say): nothing
    * was scanned there. Not recorded as scanned; back to the queue as after a failed scan (with
-   * back-off, given up after maxAttempts), counted, and `onsight hosts` says why.
+   * back-off, given up after maxAttempts), and `onsight hosts` says why. True when recorded (count it).
    */
-  private async droppedByScanner(t: IntentTarget, scanRef: string, now: number): Promise<void> {
-    const { store, opts, counters } = this.core;
+  private async droppedByScanner(intentId: string, t: IntentTarget, scanRef: string, now: number): Promise<boolean> {
+    const { store, opts } = this.core;
     const q = await store.queued(t.bindingId);
     const backoff = opts.retryBackoffS * 1000 * 2 ** (q?.attempts ?? 0);
-    counters.droppedByScanner++;
     await store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'dropped-by-scanner', reason: `scan ${scanRef} left ${t.ip} out of its target list (outside the scanner's subscription?); not scanned` });
-    if (!q) return;
-    await store.releaseTarget(t.bindingId, { notBefore: now + backoff, countAttempt: true });
+    if (!q) return true;
+    if (!(await store.releaseTarget(t.bindingId, { notBefore: now + backoff, countAttempt: true }, intentId))) return false; // the intent's end is refused too
     if (q.attempts + 1 >= opts.maxAttempts) {
       await store.dequeue(t.bindingId);
       this.core.decide.recheck(t.bindingId, now + backoff);
       await store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'failed', reason: `gave up after ${q.attempts + 1} scans that left it out` });
     }
+    return true;
   }
 
   /**
@@ -155,7 +167,7 @@ export class Results {
     const targets = await store.targets(i.id);
     const attempts = Math.max(0, ...await Promise.all(targets.map(async (t) => (await store.queued(t.bindingId))?.attempts ?? 0)));
     const backoff = opts.retryBackoffS * 1000 * 2 ** attempts;
-    await store.endIntent(i.id, state, now, why, { notBefore: now + backoff, countAttempt: true });
+    if (!(await store.endIntent(i.id, state, now, why, { notBefore: now + backoff, countAttempt: true }))) return transitionRefused(this.core, i.id, `recording it ${state} (${why})`);
     for (const t of targets) {
       const q = await store.queued(t.bindingId);
       if (q && q.attempts >= opts.maxAttempts) {
@@ -205,7 +217,7 @@ export class Results {
  * a scanner may compact them); undefined when the scanner reported no list or one we cannot read
  * (then nothing is taken as dropped).
  */
-function reportedTargets(list: string[] | undefined): ((ip: string) => boolean) | undefined {
+export function reportedTargets(list: string[] | undefined): ((ip: string) => boolean) | undefined {
   if (!list || list.length === 0) return undefined;
   const single = new Set<string>();
   const ranges: [number, number][] = [];

@@ -10,6 +10,7 @@
  *   follow.ts     polling running scans, when it is worth a call; overdue scans given up
  *   results.ts    finished and failed scans recorded; results confirmed by the host list
  *   launch.ts     batched launches on the least-loaded online appliance
+ *   late.ts       cluster mode: a deposed leader's late launch found in the scan list and canceled
  *   budget.ts     every scanner call: the API allowance, and what a failure means (retry, wait, stop)
  */
 import type { Logger } from '../log.js';
@@ -26,6 +27,7 @@ import { Follower } from './follow.js';
 import { Results } from './results.js';
 import { Canceler } from './cancel.js';
 import { Launcher } from './launch.js';
+import { LateLaunches } from './late.js';
 import { observeDecisions } from './observe.js';
 import { newCounters, type Clock, type SchedulerCore, type SchedulerCounters, type SchedulerHooks } from './core.js';
 
@@ -37,7 +39,7 @@ export class Scheduler {
   readonly store: SchedulerStore;
   readonly counters: SchedulerCounters;
   private readonly core: SchedulerCore;
-  private readonly phases: { budget: Budget; decide: Decider; reconcile: Reconciler; follow: Follower; results: Results; cancel: Canceler; launch: Launcher };
+  private readonly phases: { budget: Budget; decide: Decider; reconcile: Reconciler; follow: Follower; results: Results; cancel: Canceler; launch: Launcher; late: LateLaunches };
   private ticking: Promise<void> | undefined;
 
   constructor(
@@ -57,7 +59,7 @@ export class Scheduler {
     const c = core as SchedulerCore;
     this.phases = {
       budget: new Budget(c), decide: new Decider(c), reconcile: new Reconciler(c), follow: new Follower(c),
-      results: new Results(c), cancel: new Canceler(c), launch: new Launcher(c),
+      results: new Results(c), cancel: new Canceler(c), launch: new Launcher(c), late: new LateLaunches(c),
     };
     Object.assign(core, this.phases);
     this.core = c;
@@ -103,6 +105,7 @@ export class Scheduler {
     await this.phases.reconcile.reconcile();
     await this.phases.cancel.cancelReassigned();
     await this.phases.follow.poll();
+    await this.phases.late.watch();
     await this.phases.results.verify();
     await this.phases.launch.launchReady();
   }

@@ -127,6 +127,8 @@ const MIGRATIONS: string[] = [
     updated_at INTEGER NOT NULL        -- the daemon picks up marks written since its last look
   );
   CREATE INDEX operator_marks_updated ON operator_marks(updated_at);`,
+  // 9: the lease epoch (cluster term) an intent was created under; NULL on a single node
+  `ALTER TABLE intents ADD COLUMN epoch INTEGER;`,
 ];
 
 export function openDatabase(file: string): DB {

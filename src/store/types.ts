@@ -182,6 +182,8 @@ export interface Intent {
   launchedAt?: number;
   endedAt?: number;
   error?: string;
+  /** the lease epoch (cluster term) it was created under; absent on a single node */
+  epoch?: number;
 }
 
 export interface IntentTarget {
@@ -219,6 +221,8 @@ export interface OperatorMark {
 export type AwaitingEntry = QueueEntry & { scanRef: string; appliance: string; launchedAt: number; endedAt: number };
 
 export interface SchedulerStore {
+  /** cluster mode: the lease epoch this store's writes are fenced by (src/daemon/cluster.ts); undefined on a single node */
+  readonly epoch?: number;
   /** Queue a due binding; false when it is queued already. */
   enqueue(e: Omit<QueueEntry, 'attempts' | 'notBefore' | 'intentId'>): Promise<boolean>;
   /** A waiting entry (no scan in flight) moves to the region its address maps to now (the config changed under it). */
@@ -235,17 +239,23 @@ export interface SchedulerStore {
   /** Leave the queue unless a scan for it is in flight (an operator's skip does not cancel a running scan). */
   dequeueIfWaiting(bindingId: number): Promise<void>;
   /** Record the intent and its targets before the launch call: the crash-safety anchor. */
-  createIntent(i: Pick<Intent, 'id' | 'region' | 'appliance' | 'createdAt'>, targets: IntentTarget[]): Promise<void>;
-  setRunning(id: string, scanRef: string, at: number): Promise<void>;
-  /** End an intent; its queue entries are removed (finished) or released for a retry later. */
-  endIntent(id: string, state: Exclude<IntentState, 'launching' | 'running'>, at: number, error: string | null, retry?: { notBefore: number; countAttempt: boolean }): Promise<void>;
-  /** Take one target out of its intent, back to the queue (the rest of the intent is ended later). */
-  releaseTarget(bindingId: number, retry: { notBefore: number; countAttempt: boolean }): Promise<void>;
+  createIntent(i: Pick<Intent, 'id' | 'region' | 'appliance' | 'createdAt' | 'epoch'>, targets: IntentTarget[]): Promise<void>;
+  // Transitions are conditional: each applies only from the states it may come from and returns
+  // false, writing nothing, otherwise (another actor, or a deposed leader, moved the intent first).
+  /** launching → running; false when the intent is not launching. */
+  setRunning(id: string, scanRef: string, at: number): Promise<boolean>;
   /**
-   * End a finished intent but keep the queue entries of `keep` assigned to it: their result is
-   * yet to be confirmed by the scanner (awaitingVerification); the others leave the queue.
+   * End an intent (from launching or running; `finished` only from running); its queue entries
+   * are removed (finished) or released for a retry later. False when it was not in such a state.
    */
-  finishKeeping(id: string, at: number, keep: Set<number>): Promise<void>;
+  endIntent(id: string, state: Exclude<IntentState, 'launching' | 'running'>, at: number, error: string | null, retry?: { notBefore: number; countAttempt: boolean }): Promise<boolean>;
+  /** Take one target out of its intent `intentId` (still launching or running), back to the queue (the rest of the intent is ended later). */
+  releaseTarget(bindingId: number, retry: { notBefore: number; countAttempt: boolean }, intentId: string): Promise<boolean>;
+  /**
+   * End a running intent as finished but keep the queue entries of `keep` assigned to it: their
+   * result is yet to be confirmed by the scanner (awaitingVerification); the others leave the queue.
+   */
+  finishKeeping(id: string, at: number, keep: Set<number>): Promise<boolean>;
   /** Queue entries of finished scans whose result is not confirmed yet, oldest scan first. */
   awaitingVerification(limit: number): Promise<AwaitingEntry[]>;
   intent(id: string): Promise<Intent | undefined>;

@@ -2,7 +2,7 @@
  * The scheduler's durable part on PostgreSQL: the same queue, intents, decision log and operator
  * marks as src/scheduler/queue.ts (row mappers shared), in PostgreSQL's dialect.
  */
-import { decision, entry, intent, toMark, type DecisionRow, type MarkRow } from '../../scheduler/queue.js';
+import { ACTIVE, ENDS_FROM, decision, entry, intent, toMark, type DecisionRow, type MarkRow } from '../../scheduler/queue.js';
 import type { AwaitingEntry, Decision, Intent, IntentState, IntentTarget, OperatorMark, QueueEntry, SchedulerStore } from '../types.js';
 import { statement as st, type PgDb } from './db.js';
 
@@ -22,10 +22,12 @@ const S = {
   dequeueWaiting: st('dequeue_waiting', 'DELETE FROM queue WHERE binding_id = $1 AND intent_id IS NULL'),
   assign: st('assign', 'UPDATE queue SET intent_id = $1 WHERE binding_id = $2'),
   release: st('release', 'UPDATE queue SET intent_id = NULL, attempts = attempts + $1, not_before = $2 WHERE binding_id = $3'),
-  insertIntent: st('insert_intent', `INSERT INTO intents (id, region, appliance, state, created_at) VALUES ($1, $2, $3, 'launching', $4)`),
+  releaseFrom: st('release_from', `UPDATE queue SET intent_id = NULL, attempts = attempts + $1, not_before = $2 WHERE binding_id = $3 AND intent_id = $4
+    AND EXISTS (SELECT 1 FROM intents WHERE id = $4 AND state IN ${ACTIVE})`),
+  insertIntent: st('insert_intent_epoch', `INSERT INTO intents (id, region, appliance, state, created_at, epoch) VALUES ($1, $2, $3, 'launching', $4, $5)`),
   insertTarget: st('insert_target', 'INSERT INTO intent_targets (intent_id, ip, identity_id, binding_id) VALUES ($1, $2, $3, $4)'),
-  setRunning: st('set_running', `UPDATE intents SET state = 'running', scan_ref = $1, launched_at = $2 WHERE id = $3`),
-  setEnded: st('set_ended', 'UPDATE intents SET state = $1, ended_at = $2, error = $3 WHERE id = $4'),
+  setRunning: st('set_running_cond', `UPDATE intents SET state = 'running', scan_ref = $1, launched_at = $2 WHERE id = $3 AND state = 'launching'`),
+  setEnded: st('set_ended_cond', `UPDATE intents SET state = $1, ended_at = $2, error = $3 WHERE id = $4 AND ${ENDS_FROM('$1::text')}`),
   intentById: st('intent_by_id', 'SELECT * FROM intents WHERE id = $1'),
   active: st('active', `SELECT * FROM intents WHERE state IN ('launching', 'running') ORDER BY created_at`),
   targets: st('targets', 'SELECT ip, identity_id, binding_id FROM intent_targets WHERE intent_id = $1'),
@@ -95,9 +97,9 @@ export class PgSchedulerStore implements SchedulerStore {
     await this.db.query(S.dequeueWaiting, [bindingId]);
   }
 
-  createIntent(i: Pick<Intent, 'id' | 'region' | 'appliance' | 'createdAt'>, targets: IntentTarget[]): Promise<void> {
+  createIntent(i: Pick<Intent, 'id' | 'region' | 'appliance' | 'createdAt' | 'epoch'>, targets: IntentTarget[]): Promise<void> {
     return this.db.transaction(async () => {
-      await this.db.query(S.insertIntent, [i.id, i.region, i.appliance, i.createdAt]);
+      await this.db.query(S.insertIntent, [i.id, i.region, i.appliance, i.createdAt, i.epoch ?? null]);
       for (const t of targets) {
         await this.db.query(S.insertTarget, [i.id, t.ip, t.identityId, t.bindingId]);
         await this.db.query(S.assign, [i.id, t.bindingId]);
@@ -105,28 +107,30 @@ export class PgSchedulerStore implements SchedulerStore {
     });
   }
 
-  async setRunning(id: string, scanRef: string, at: number): Promise<void> {
-    await this.db.query(S.setRunning, [scanRef, at, id]);
+  async setRunning(id: string, scanRef: string, at: number): Promise<boolean> {
+    return ((await this.db.query(S.setRunning, [scanRef, at, id])).rowCount ?? 0) > 0;
   }
 
-  endIntent(id: string, state: Exclude<IntentState, 'launching' | 'running'>, at: number, error: string | null, retry?: { notBefore: number; countAttempt: boolean }): Promise<void> {
+  endIntent(id: string, state: Exclude<IntentState, 'launching' | 'running'>, at: number, error: string | null, retry?: { notBefore: number; countAttempt: boolean }): Promise<boolean> {
     return this.db.transaction(async () => {
-      await this.db.query(S.setEnded, [state, at, error, id]);
+      if (((await this.db.query(S.setEnded, [state, at, error, id])).rowCount ?? 0) === 0) return false;
       for (const q of (await this.db.rows(S.queueByIntent, [id])).map(entry)) {
         if (retry) await this.db.query(S.release, [retry.countAttempt ? 1 : 0, retry.notBefore, q.bindingId]);
         else await this.db.query(S.dequeue, [q.bindingId]);
       }
+      return true;
     });
   }
 
-  async releaseTarget(bindingId: number, retry: { notBefore: number; countAttempt: boolean }): Promise<void> {
-    await this.db.query(S.release, [retry.countAttempt ? 1 : 0, retry.notBefore, bindingId]);
+  async releaseTarget(bindingId: number, retry: { notBefore: number; countAttempt: boolean }, intentId: string): Promise<boolean> {
+    return ((await this.db.query(S.releaseFrom, [retry.countAttempt ? 1 : 0, retry.notBefore, bindingId, intentId])).rowCount ?? 0) > 0;
   }
 
-  finishKeeping(id: string, at: number, keep: Set<number>): Promise<void> {
+  finishKeeping(id: string, at: number, keep: Set<number>): Promise<boolean> {
     return this.db.transaction(async () => {
-      await this.db.query(S.setEnded, ['finished', at, null, id]);
+      if (((await this.db.query(S.setEnded, ['finished', at, null, id])).rowCount ?? 0) === 0) return false;
       for (const q of (await this.db.rows(S.queueByIntent, [id])).map(entry)) if (!keep.has(q.bindingId)) await this.db.query(S.dequeue, [q.bindingId]);
+      return true;
     });
   }
 

@@ -105,4 +105,6 @@ export const MIGRATIONS: string[] = [
   );
   CREATE INDEX operator_marks_updated ON operator_marks(updated_at);
   `,
+  // 2: the lease epoch (cluster term) an intent was created under (SQLite migration 9); NULL outside a cluster
+  `ALTER TABLE intents ADD COLUMN epoch BIGINT;`,
 ];
