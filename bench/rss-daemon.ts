@@ -6,6 +6,11 @@
  * Runs in its own process (forked by bench/run.ts, or directly): the figures are the daemon's alone.
  *
  * Run: `npm run build && node --expose-gc dist/bench/rss-daemon.js [N]`.
+ *
+ * 2026-12-02, 2 cores at load 5-10: 1M peak 336-353 MiB, the highest in the status phase (V8 heap
+ * used ~200-225 MiB there, native ~100 MiB); with --max-semi-space-size=4, 306 MiB. Before the
+ * status page's coverage timeline read bindings and decisions a page at a time, 200k alone peaked
+ * at 647-668 MiB (the whole decision log read once per day of the timeline).
  */
 import { spawn } from 'node:child_process';
 import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
