@@ -19,6 +19,16 @@ describe.each(STORE_KINDS)('scheduler on $name', (kind) => {
     expect((await store.intent(l.intentId))?.state).toBe('running');
   });
 
+  it('decisionPagesSince: the decision log since a time a page at a time, oldest first, the same as decisionsSince', async () => {
+    const { store } = await setup();
+    for (let k = 0; k < 5; k++) await store.decide({ at: T0 + k * 1000, ip: `10.20.1.${k}`, identityId: k % 2 ? k : undefined, decision: 'due', reason: `r${k}` });
+    const pages = [];
+    for await (const page of store.decisionPagesSince(T0 + 1000, 2)) pages.push(page);
+    expect(pages.map((p) => p.length)).toEqual([2, 2]);
+    expect(pages.flat()).toEqual(await store.decisionsSince(T0 + 1000));
+    expect(pages.flat().map((d) => d.reason)).toEqual(['r1', 'r2', 'r3', 'r4']);
+  });
+
   it('never scans outside scope or inside the exclusion list, whatever the log says', async () => {
     const { scanner, sched, see, store } = await setup();
     await see({ ip: '10.20.9.9', mac: mac(1) }); // excluded
