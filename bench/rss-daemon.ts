@@ -6,6 +6,11 @@
  * Runs in its own process (forked by bench/run.ts, or directly): the figures are the daemon's alone.
  *
  * Run: `npm run build && node --expose-gc dist/bench/rss-daemon.js [N]`.
+ *
+ * 2026-12-02, 2 cores at load 5-10: 1M peak 336-353 MiB, the highest in the status phase (V8 heap
+ * used ~200-225 MiB there, native ~100 MiB); with --max-semi-space-size=4, 306 MiB. Before the
+ * status page's coverage timeline read bindings and decisions a page at a time, 200k alone peaked
+ * at 647-668 MiB (the whole decision log read once per day of the timeline).
  */
 import { spawn } from 'node:child_process';
 import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -33,6 +38,8 @@ export interface RssDaemonResult {
   peakRssMiB: number;
   /** the highest RSS sampled in each phase (ingest, restart+sweep, status, metrics) */
   phasePeakMiB: Record<string, number>;
+  /** at each phase's peak: heap used/committed, external (ArrayBuffers, strings held by native code) and the rest of the RSS (native: SQLite, malloc, code) */
+  phasePeakParts: typeof phasePeakParts;
   /** present devices the status page counted */
   present: number;
   heapUsedMiB: number;
@@ -96,11 +103,18 @@ const gcRss = () => {
 
 /** the highest RSS sampled (every 50 ms) per phase: where the peak happens */
 const phasePeak: Record<string, number> = {};
+/** at each phase's peak sample: the JS heap (used/committed) and memory outside it, MiB */
+const phasePeakParts: Record<string, { heapUsed: number; heapTotal: number; external: number; outside: number }> = {};
 let phase = 'setup';
 function sampleRss(): NodeJS.Timeout {
   return setInterval(() => {
-    const r = process.memoryUsage.rss() / MiB;
-    if (r > (phasePeak[phase] ?? 0)) phasePeak[phase] = r;
+    const m = process.memoryUsage();
+    const r = m.rss / MiB;
+    if (r > (phasePeak[phase] ?? 0)) {
+      phasePeak[phase] = r;
+      const mib = (x: number) => Math.round(x / MiB);
+      phasePeakParts[phase] = { heapUsed: mib(m.heapUsed), heapTotal: mib(m.heapTotal), external: mib(m.external), outside: mib(m.rss - m.heapTotal - m.external) };
+    }
   }, 50).unref();
 }
 
@@ -150,7 +164,7 @@ export async function runRssDaemon(n: number): Promise<RssDaemonResult> {
     const peakRssMiB = process.resourceUsage().maxRSS / 1024;
     await daemon.stop();
     clearInterval(sampler);
-    return { n, heapTotalMiB, phasePeakMiB: Object.fromEntries(Object.entries(phasePeak).map(([k, v]) => [k, Math.round(v)])), rssAfterSweepMiB, identities: status.totals.identities, present: status.totals.present, heapUsedMiB, ingestSeconds, rssAfterIngestMiB, rssAfterRestartMiB, peakRssMiB, sweepSeconds, statusSeconds, metricsSeconds };
+    return { n, heapTotalMiB, phasePeakParts, phasePeakMiB: Object.fromEntries(Object.entries(phasePeak).map(([k, v]) => [k, Math.round(v)])), rssAfterSweepMiB, identities: status.totals.identities, present: status.totals.present, heapUsedMiB, ingestSeconds, rssAfterIngestMiB, rssAfterRestartMiB, peakRssMiB, sweepSeconds, statusSeconds, metricsSeconds };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

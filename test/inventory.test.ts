@@ -22,10 +22,10 @@ describe('inventory (SQLite file)', () => {
   itAll('a real SQLite file in WAL mode with the schema migrated, and re-opening is a no-op', async () => {
     const { db, file } = fresh();
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(schemaVersion(db)).toBe(8);
+    expect(schemaVersion(db)).toBe(9);
     db.close();
     const again = openDatabase(file);
-    expect(schemaVersion(again)).toBe(8);
+    expect(schemaVersion(again)).toBe(9);
     again.close();
   });
 });
@@ -88,6 +88,26 @@ describe.each(STORE_KINDS)('inventory on $name', (kind) => {
     expect(await inv.expireStale(T0 + 120_000)).toEqual([a.bindingId]);
     expect((await inv.binding(a.bindingId!))?.endAt).toBe(T0 + 60_000);
     expect(await inv.prune(T0 + 3 * 86400_000)).toEqual({ sightings: 1, bindings: 1 });
+  });
+
+  it('bindingPagesBetween: the bindings of a period a page at a time, by device then binding, the same rows as bindingsBetween', async () => {
+    const { inv } = await fresh();
+    // device 1 moves (two bindings), device 2 and 3 lease once; device 3 only after the period
+    await inv.commitBatch([s({ kind: 'lease', ip: '10.0.0.5', mac: '52:54:00:00:00:01', at: at(0) })]);
+    await inv.commitBatch([s({ kind: 'lease', ip: '10.0.0.6', mac: '52:54:00:00:00:02', at: at(1) })]);
+    await inv.commitBatch([s({ kind: 'lease', ip: '10.0.0.7', mac: '52:54:00:00:00:01', at: at(2) })]);
+    await inv.commitBatch([s({ kind: 'lease', ip: '10.0.0.8', mac: '52:54:00:00:00:03', at: at(90) })]);
+    const [from, to, now] = [T0, T0 + 60 * 60_000, T0 + 100 * 60_000];
+    const pages: number[][] = [];
+    const rows = [];
+    for await (const page of inv.bindingPagesBetween(from, to, now, 2)) {
+      pages.push(page.map((b) => b.identityId));
+      rows.push(...page);
+    }
+    expect(pages.map((p) => p.length)).toEqual([2, 1]);
+    expect(rows.map((b) => b.ip)).toEqual(['10.0.0.5', '10.0.0.7', '10.0.0.6']);
+    const byId = (a: { id: number }, b: { id: number }) => a.id - b.id;
+    expect([...rows].sort(byId)).toEqual((await inv.bindingsBetween(from, to, now)).sort(byId));
   });
 
   it('sightings and file checkpoints commit in one transaction: all or nothing', async () => {

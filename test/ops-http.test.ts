@@ -143,6 +143,10 @@ describe('daemon HTTP: /metrics, /healthz, /api/status, status page', () => {
       expect.objectContaining({ name: 'emea-sa-1', online: true, capacity: 1 }),
       expect.objectContaining({ name: 'emea-sa-2', online: true, capacity: 2 }),
     ]);
+    // learned next to configured: the dry run lists no polling interval, so pickup is the configured pickupS
+    expect(emea.appliances[1].learned).toMatchObject({ capacity: 3, configuredPickupS: 360, pickupS: 360, pickupHow: expect.stringContaining('configured pickupS') });
+    expect(emea.appliances[1].learned.slotsSeen).toBeLessThanOrEqual(1);
+    expect(s.scanner.processingLag).toMatchObject({ samples: 0, waitS: 21600, configuredWaitS: 21600, how: expect.stringContaining('no scan confirmed') });
     expect(west).toMatchObject({ seen: 1, scannedInWindow: 1 });
     expect(apac).toMatchObject({ seen: 1, due: 0, notDue: { 'outside-scan-window': 1 }, missed: 1 });
     expect(apac.missedWhy).toEqual([expect.objectContaining({ key: 'outside-scan-window', count: 1, examples: ['10.40.1.9'] })]);
@@ -206,6 +210,12 @@ describe('daemon HTTP: /metrics, /healthz, /api/status, status page', () => {
     expect(v('onsight_scans_running', { region: 'emea', appliance: 'emea-sa-1' })).toBe(0);
     expect(v('onsight_appliance_scans_launched_total', { region: 'emea', appliance: 'emea-sa-1' }) + v('onsight_appliance_scans_launched_total', { region: 'emea', appliance: 'emea-sa-2' })).toBe(1);
     expect(v('onsight_appliance_capacity', { region: 'emea', appliance: 'emea-sa-2' })).toBe(2);
+    expect(v('onsight_appliance_capacity_learned', { region: 'emea', appliance: 'emea-sa-2' })).toBe(3);
+    expect(v('onsight_appliance_pickup_seconds', { region: 'emea', appliance: 'emea-sa-1' })).toBe(360);
+    expect(v('onsight_appliance_slots_seen', { region: 'emea', appliance: 'emea-sa-1' })).toBeLessThanOrEqual(1);
+    expect(m.samples.some((s) => s.name === 'onsight_appliance_full_at')).toBe(false); // never seen full
+    expect(v('onsight_scanner_processing_lag_samples', { scanner: 'dry-run' })).toBe(0);
+    expect(v('onsight_scanner_processing_wait_seconds', { scanner: 'dry-run' })).toBe(21600);
     expect(v('onsight_appliance_scans_total', { region: WEIRD, appliance: 'amer-sa-1', state: 'finished' })).toBe(1);
     expect(m.samples.filter((s) => s.name === 'onsight_appliance_scans_total' && s.labels.region === 'emea').map((s) => s.labels.state)).toEqual(['finished']);
     expect(v('onsight_appliance_online', { region: 'apac', appliance: 'apac-sa-1' })).toBe(1);
@@ -286,7 +296,9 @@ describe('daemon HTTP: /metrics, /healthz, /api/status, status page', () => {
       expect(cells[0]).toContain('emea');
       expect(cells[0]).toContain('10.20.0.0/16');
       expect(cells.slice(1, 6)).toEqual(['2', '0', '0', '0', '1']); // seen, due, queued, scanning, scanned in window
-      expect(cells[8]).toMatch(/emea-sa-1.*\/1.*emea-sa-2.*\/2/s);
+      // load against the learned capacity (configured + 1 probe: nothing seen full), the configured one and pickup beside it
+      expect(cells[8]).toMatch(/emea-sa-1.*\/2configured 1 · learned .* · pickup 6 min.*emea-sa-2.*\/3configured 2 · learned/s);
+      expect(await page.locator('#lag').textContent()).toBe('processing lag not learned yet · results held 6.0 h');
       // the odd region name arrives as text, not markup
       expect(await page.locator(`#regions tr[data-region='${WEIRD.replace(/\\/g, '\\\\')}'] b`).textContent()).toBe(WEIRD);
       const apac = await page.locator('#regions tr[data-region="apac"]').textContent();

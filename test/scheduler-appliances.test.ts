@@ -74,4 +74,20 @@ describe('ApplianceBook', () => {
     expect(book.pickupMs('A1', 360)).toBe(600_000 + 180_000);
     expect(book.pickupMs('A3', 360)).toBe(360_000);
   });
+
+  it('describes what it learned next to what is configured, and how (the status page and /metrics)', () => {
+    const book = new ApplianceBook(silentLogger());
+    const T0 = Date.parse('2026-11-23T10:00:00Z');
+    expect(book.describe('A1', 1, 360, T0)).toMatchObject({ slotsSeen: 0, capacity: 2, pickupS: 360, configuredPickupS: 360, slotsHow: expect.stringContaining('nothing seen running yet') });
+    book.update([{ name: 'A1', online: true, runningScans: 2, pollIntervalS: 190 }, { name: 'A3', online: true, runningScans: 0 }], regions, [], T0);
+    const seen = book.describe('A1', 1, 360, T0);
+    expect(seen).toMatchObject({ slotsSeen: 2, capacity: 3, pickupS: 370, pickupHow: 'listed polling interval 190 s + 180 s setup' });
+    expect(seen.fullAt).toBeUndefined();
+    expect(seen.slotsHow).toContain('seen running 2 at once (configured 1)');
+    book.sawFull('A1', 2, T0 + 60_000);
+    expect(book.describe('A1', 4, 360, T0 + 30 * 60_000)).toMatchObject({ slotsSeen: 2, fullAt: 2, capacity: 2, slotsHow: expect.stringMatching(/^full at 2: .* \(29 min ago; believed 6 h\)$/) });
+    expect(book.describe('A1', 4, 360, T0 + 60_000 + FULL_MEMORY_MS)).not.toHaveProperty('fullAt');
+    expect(book.describe('A1', 4, 360, T0 + 60_000 + FULL_MEMORY_MS)).toMatchObject({ capacity: 5, slotsHow: expect.stringContaining('the configured 4 applies') });
+    expect(book.describe('A3', 1, 360, T0)).toMatchObject({ pickupS: 360, pickupHow: expect.stringContaining('configured pickupS') });
+  });
 });

@@ -19,6 +19,16 @@ describe.each(STORE_KINDS)('scheduler on $name', (kind) => {
     expect((await store.intent(l.intentId))?.state).toBe('running');
   });
 
+  it('decisionPagesSince: the decision log since a time a page at a time, oldest first, the same as decisionsSince', async () => {
+    const { store } = await setup();
+    for (let k = 0; k < 5; k++) await store.decide({ at: T0 + k * 1000, ip: `10.20.1.${k}`, identityId: k % 2 ? k : undefined, decision: 'due', reason: `r${k}` });
+    const pages = [];
+    for await (const page of store.decisionPagesSince(T0 + 1000, 2)) pages.push(page);
+    expect(pages.map((p) => p.length)).toEqual([2, 2]);
+    expect(pages.flat()).toEqual(await store.decisionsSince(T0 + 1000));
+    expect(pages.flat().map((d) => d.reason)).toEqual(['r1', 'r2', 'r3', 'r4']);
+  });
+
   it('never scans outside scope or inside the exclusion list, whatever the log says', async () => {
     const { scanner, sched, see, store } = await setup();
     await see({ ip: '10.20.9.9', mac: mac(1) }); // excluded
@@ -499,6 +509,24 @@ describe('scheduler: batch size and API pace', () => {
     expect(scanner.launches[1].targets).toHaveLength(3);
   });
 
+  itAll('transient targets fill one wave (hostsInParallel) of a scan, settled ones the rest: after pickup every transient target has been reached, so no cancel need throw the scan away', async () => {
+    const { scanner, sched, see, clock } = await setupSqlite({ maxTargetsPerScan: 10, hostsInParallel: 2 });
+    await see({ ip: '10.20.1.1', mac: mac(1), durationS: 43200 });
+    await sched.tick(); // the region is busy with this one
+    for (let n = 2; n <= 5; n++) await see({ ip: `10.20.1.${n}`, mac: mac(n), durationS: 43200 }); // Wi-Fi: transient
+    for (let n = 6; n <= 8; n++) await see({ ip: `10.20.1.${n}`, mac: mac(n), durationS: 7 * 86400 }); // docked: settled
+    scanner.finish(scanner.launches[0].ref);
+    clock.t += 61_000;
+    await sched.tick();
+    const first = scanner.launches[1].targets;
+    expect(first.filter((ip) => Number(ip.split('.')[3]) <= 5)).toHaveLength(2);
+    expect(first.filter((ip) => Number(ip.split('.')[3]) >= 6)).toHaveLength(3);
+    scanner.finish(scanner.launches[1].ref);
+    clock.t += 61_000;
+    await sched.tick();
+    expect(scanner.launches[2].targets).toHaveLength(2); // the other two transient ones
+  });
+
   itAll('a scarce allowance (as the scanner states it) is spread over the day: no burst that leaves the evening without calls', async () => {
     const { scanner, sched, see, clock } = await setupSqlite({ maxTargetsPerScan: 50, idlePollS: 60, pollIntervalS: 60 });
     scanner.limit = { limit: 24, windowSec: 86_400 }; // 24 calls a day: the bucket holds 6
@@ -528,7 +556,8 @@ describe('scheduler: batch size and API pace', () => {
 describe('scheduler: the cancel window follows the target\'s place in the scan', () => {
   itAll('a reassignment late in a long scan cancels it when the address comes late in the scan\'s order, not when it came first', async () => {
     const run = async (which: 'first' | 'last') => {
-      const { scanner, sched, see, clock } = await setupSqlite({ maxTargetsPerScan: 6, pickupS: 360, idlePollS: 60 });
+      // two hosts at a time: a scan of 6 goes in three waves
+      const { scanner, sched, see, clock } = await setupSqlite({ maxTargetsPerScan: 6, pickupS: 360, idlePollS: 60, hostsInParallel: 2 });
       // three scans of 6 that take an hour each: a typical scan of this size is an hour
       let n = 1;
       for (let k = 0; k < 3; k++) {
@@ -557,13 +586,13 @@ describe('scheduler: the cancel window follows the target\'s place in the scan',
 
 describe('scheduler: a target that leaves before its scan reaches it', () => {
   itAll('its departure cancels the scan and relaunches the others (the freed address may go to another device before its line reaches us); not once the window has passed', async () => {
-    const run = async (afterMin: number, cancelWhenTargetLeaves = true) => {
-      const { scanner, sched, see, inv, clock } = await setupSqlite({ maxTargetsPerScan: 6, pickupS: 360, idlePollS: 60, cancelWhenTargetLeaves });
+    const run = async (afterMin: number, cancelWhenTargetLeaves = true, hostsInParallel = 2, polled = true) => {
+      const { scanner, sched, see, inv, clock } = await setupSqlite({ maxTargetsPerScan: 6, pickupS: 360, idlePollS: 60, cancelWhenTargetLeaves, hostsInParallel });
       for (let j = 1; j <= 6; j++) await see({ ip: `10.30.1.${j}`, mac: mac(j), durationS: 86400 });
       await sched.tick();
       const scan = scanner.launches[0];
       scanner.states.set(scan.ref, 'running');
-      await sched.poll(true); // seen running
+      if (polled) await sched.poll(true); // seen running
       clock.t += afterMin * 60_000;
       const gone = scan.targets[5];
       const [r] = await inv.commitBatch([{ kind: 'release', ip: gone, mac: mac(Number(gone.split('.')[3])), at: new Date(clock.t).toISOString(), format: 'isc-dhcpd', source: 't' } as Sighting]);
@@ -575,16 +604,25 @@ describe('scheduler: a target that leaves before its scan reaches it', () => {
       await sched.tick();
       return { marked, state, gone, relaunch: scanner.launches[1]?.targets };
     };
-    const early = await run(1);
+    const early = await run(1, true, 10, false); // not polled yet, within pickupS: the scan may not have started
     expect(early.marked).toBe(1);
     expect(early.state).toBe('canceled');
     expect(early.relaunch?.length).toBe(5); // the others go out again, without the departed one
     expect(early.relaunch).not.toContain(early.gone);
+    const laterWave = await run(1, true, 2); // running, two hosts at a time: the 6th of 6 comes in the third wave
+    expect(laterWave.marked).toBe(1);
+    expect(laterWave.state).toBe('canceled');
     const late = await run(120); // long past pickup: the scan has reached all six
     expect(late.marked).toBe(0);
     expect(late.state).toBe('running');
     const off = await run(1, false); // switched off: the scan runs on
     expect(off.marked).toBe(0);
     expect(off.state).toBe('running');
+    // six targets, ten hosts at a time: all six start when the appliance picks the scan up
+    const oneWave = await run(1, true, 10); // a poll saw it running: every target reached, nothing to gain
+    expect(oneWave.marked).toBe(0);
+    expect(oneWave.state).toBe('running');
+    const pastPickup = await run(7, true, 10, false); // past pickupS (360 s): picked up, every target reached
+    expect(pastPickup.marked).toBe(0);
   });
 });

@@ -7,8 +7,8 @@
  * apart. Read-only, through the store's interface; scans are the decision log's `scanned` entries
  * (it keeps the last 100 000 decisions) and each device's last scan.
  */
-import type { Policy } from '../policy/policy.js';
-import type { BindingView, Inventory, OperatorMark, PeriodBinding, SchedulerStore } from '../store/types.js';
+import type { Policy, Verdict } from '../policy/policy.js';
+import type { BindingView, Decision, Inventory, OperatorMark, PeriodBinding, SchedulerStore } from '../store/types.js';
 import { applyMark } from '../scheduler/marks.js';
 import { DecisionIndex, missedReason } from './missed.js';
 
@@ -40,8 +40,8 @@ export interface CoverageReport {
 }
 
 export interface CoverageQuery {
-  inventory: Pick<Inventory, 'bindingsBetween'>;
-  store: Pick<SchedulerStore, 'decisionsSince'>;
+  inventory: Pick<Inventory, 'bindingPagesBetween'>;
+  store: Pick<SchedulerStore, 'decisionPagesSince'>;
   policy: Policy;
   marks: Map<number, OperatorMark>;
   from: number;
@@ -64,55 +64,35 @@ interface Seen {
 
 export async function coverageReport(q: CoverageQuery): Promise<CoverageReport> {
   const { policy, from, to, now } = q;
-  const rows = await q.inventory.bindingsBetween(from, to, now);
   const regionNames = policy.regions.regions.map((r) => r.name).filter((n) => q.region === undefined || n === q.region);
   const out = new Map<string, CoverageRow>(regionNames.map((name) => [name, {
     region: name, seen: 0, scanned: 0, coveragePct: 100, pending: 0, skipped: 0, missed: 0,
     missedBy: Object.fromEntries(MISSED_KEYS.map((k) => [k, 0])) as CoverageRow['missedBy'], excluded: 0,
   }]));
-  const seen = new Map<string, Seen>();
-  const excluded = new Map<string, Set<number>>();
-  for (const b of rows) {
-    const m = policy.regions.lookup(b.ip);
-    if (!m || !out.has(m.region.name)) continue;
-    const region = m.region.name;
-    if (!policy.allowed(b.ip)) {
-      let s = excluded.get(region);
-      if (!s) excluded.set(region, (s = new Set()));
-      s.add(b.identityId);
-      continue;
-    }
-    const left = b.endAt ?? (b.expiresAt !== undefined && b.expiresAt < now ? b.expiresAt : undefined);
-    const lastSeen = Math.min(to, left ?? now);
-    const key = `${region}|${b.identityId}`;
-    const cur = seen.get(key);
-    if (!cur || lastSeen > cur.lastSeen) seen.set(key, { region, identityId: b.identityId, lastSeen, last: b, present: left === undefined || left > to });
-    else if (left === undefined || left > to) cur.present = true;
-  }
-  for (const [region, ids] of excluded) out.get(region)!.excluded = ids.size;
 
-  // every scan a device had up to the period's end (rescan windows reach back before the period),
-  // and the decisions that say why a device left unscanned
-  const all = await q.store.decisionsSince(0);
+  // every scan a device had up to the period's end (rescan windows reach back before the period);
+  // the decision log is read a page at a time and only its scans are kept (issue 18: 1M devices)
   const scans = new Map<number, number[]>();
-  for (const d of all) {
-    if (d.decision !== 'scanned' || d.identityId === undefined || d.at > to) continue;
-    const l = scans.get(d.identityId);
-    if (l) l.push(d.at);
-    else scans.set(d.identityId, [d.at]);
+  for await (const page of q.store.decisionPagesSince(0)) {
+    for (const d of page) {
+      if (d.decision !== 'scanned' || d.identityId === undefined || d.at > to) continue;
+      const l = scans.get(d.identityId);
+      if (l) l.push(d.at);
+      else scans.set(d.identityId, [d.at]);
+    }
   }
-  const decisions = new DecisionIndex(all.filter((d) => d.at >= from - 7 * 86400_000 && d.at <= to));
+  // devices that left unscanned, classified once the decisions about them are read (below)
+  const missed: { row: CoverageRow; verdict: Verdict; view: BindingView; lastSeen: number }[] = [];
 
-  for (const s of seen.values()) {
+  const tally = (s: Seen) => {
     const row = out.get(s.region)!;
     row.seen++;
     const b = s.last;
     const window = policy.rescanAfterS(b.ip, s.region) * 1000;
-    const times = scans.get(s.identityId) ?? [];
-    if (b.lastScannedAt !== undefined && b.lastScannedAt <= to) times.push(b.lastScannedAt);
-    if (times.some((t) => t >= s.lastSeen - window && t <= to)) {
+    const inWindow = (t: number) => t >= s.lastSeen - window && t <= to;
+    if ((scans.get(s.identityId) ?? []).some(inWindow) || (b.lastScannedAt !== undefined && inWindow(b.lastScannedAt))) {
       row.scanned++;
-      continue;
+      return;
     }
     const view: BindingView = {
       id: b.id, ip: b.ip, identityId: b.identityId, identityKey: '', channel: b.channel, format: '', startAt: b.startAt, lastSeen: s.lastSeen, renewals: 0,
@@ -123,8 +103,56 @@ export async function coverageReport(q: CoverageQuery): Promise<CoverageReport> 
     else if (s.present) row.pending++;
     else {
       row.missed++;
-      const why = missedReason(verdict.reason === 'outside-scan-window' ? verdict : { ...verdict, reason: 'due' }, decisions.last({ view, endAt: s.lastSeen, presentElsewhere: false })).key;
-      row.missedBy[(MISSED_KEYS as readonly string[]).includes(why) ? (why as (typeof MISSED_KEYS)[number]) : 'other']++;
+      missed.push({ row, verdict, view, lastSeen: s.lastSeen });
+    }
+  };
+
+  // bindings come ordered by device: each device is tallied once its last binding has been read,
+  // so the report holds one device and one page, not the whole period (1M devices: issue 18)
+  let device: number | undefined;
+  const seen = new Map<string, Seen>(); // this device's, by region
+  const excluded = new Set<string>(); // regions where this device had an out-of-scope or excluded address
+  const flush = () => {
+    for (const s of seen.values()) tally(s);
+    for (const region of excluded) out.get(region)!.excluded++;
+    seen.clear();
+    excluded.clear();
+  };
+  for await (const page of q.inventory.bindingPagesBetween(from, to, now)) {
+    for (const b of page) {
+      if (b.identityId !== device) {
+        flush();
+        device = b.identityId;
+      }
+      const m = policy.regions.lookup(b.ip);
+      if (!m || !out.has(m.region.name)) continue;
+      const region = m.region.name;
+      if (!policy.allowed(b.ip)) {
+        excluded.add(region);
+        continue;
+      }
+      const left = b.endAt ?? (b.expiresAt !== undefined && b.expiresAt < now ? b.expiresAt : undefined);
+      const lastSeen = Math.min(to, left ?? now);
+      const cur = seen.get(region);
+      if (!cur || lastSeen > cur.lastSeen) seen.set(region, { region, identityId: b.identityId, lastSeen, last: b, present: left === undefined || left > to });
+      else if (left === undefined || left > to) cur.present = true;
+    }
+  }
+  flush();
+
+  // why each left unscanned: the last decision about it (src/coverage/missed.ts), from the
+  // decisions of the period and the week before, keeping only those about the missed devices
+  if (missed.length) {
+    const ids = new Set(missed.map((x) => x.view.identityId));
+    const ips = new Set(missed.map((x) => x.view.ip));
+    const about: Decision[] = [];
+    for await (const page of q.store.decisionPagesSince(from - 7 * 86400_000)) {
+      for (const d of page) if (d.at <= to && (d.identityId !== undefined ? ids.has(d.identityId) : ips.has(d.ip))) about.push(d);
+    }
+    const decisions = new DecisionIndex(about);
+    for (const x of missed) {
+      const why = missedReason(x.verdict.reason === 'outside-scan-window' ? x.verdict : { ...x.verdict, reason: 'due' }, decisions.last({ view: x.view, endAt: x.lastSeen, presentElsewhere: false })).key;
+      x.row.missedBy[(MISSED_KEYS as readonly string[]).includes(why) ? (why as (typeof MISSED_KEYS)[number]) : 'other']++;
     }
   }
   for (const r of out.values()) r.coveragePct = r.seen ? Math.round((1000 * r.scanned) / r.seen) / 10 : 100;

@@ -50,6 +50,8 @@ export function daemonView(d: ViewedParts): DaemonView {
     scanner: () => ({ kind: d.scanner.kind, allowance: d.scanner.allowance(), block: d.scheduler.scannerBlock() }),
     schedulerCounters: () => d.scheduler.counters,
     applianceLoad: (name) => d.scheduler.applianceLoad(name),
+    applianceLearned: (name) => d.scheduler.applianceLearned(name),
+    processingLag: () => d.scheduler.processingLag(),
     activeIntents: () => d.scheduler.store.activeIntents(),
     queue: () => d.scheduler.store.allQueued(),
     recentDecisions: (limit) => d.scheduler.store.recentDecisions(limit),

@@ -139,7 +139,11 @@ export async function renderMetrics(d: DaemonView, given?: Status): Promise<stri
   const active = await d.activeIntents();
   const online = w.family('onsight_appliance_online', 'gauge', '1 when the scanner reports the appliance online, by region and appliance.');
   const load = w.family('onsight_appliance_load', 'gauge', 'Scans running on the appliance (ours and others\'), by region and appliance.');
-  const cap = w.family('onsight_appliance_capacity', 'gauge', 'Scans the appliance may run at once (maxScans), by region and appliance.');
+  const cap = w.family('onsight_appliance_capacity', 'gauge', 'Scans the appliance may run at once as configured (maxScans), by region and appliance.');
+  const capLearned = w.family('onsight_appliance_capacity_learned', 'gauge', 'Scans the scheduler lets the appliance run now, as learned: the count it was seen full at, else the most seen running (or maxScans) plus one to probe, by region and appliance.');
+  const slotsSeen = w.family('onsight_appliance_slots_seen', 'gauge', 'Most scans seen running on the appliance at once (ours and others\'): it has at least this many slots, by region and appliance.');
+  const fullAt = w.family('onsight_appliance_full_at', 'gauge', 'Scans running when a scan of ours waited for a slot (remembered 6 h; absent when not seen full), by region and appliance.');
+  const pickup = w.family('onsight_appliance_pickup_seconds', 'gauge', 'How long after launch the appliance has surely picked a scan up: its listed polling interval plus setup, else the configured pickupS, by region and appliance.');
   for (const r of status.regions) {
     for (const a of r.appliances) {
       const l = { region: r.name, appliance: a.name };
@@ -148,6 +152,10 @@ export async function renderMetrics(d: DaemonView, given?: Status): Promise<stri
       online(a.online ? 1 : 0, l);
       load(a.load, l);
       cap(a.capacity, l);
+      capLearned(a.learned.capacity, l);
+      slotsSeen(a.learned.slotsSeen, l);
+      if (a.learned.fullAt !== undefined) fullAt(a.learned.fullAt, l);
+      pickup(a.learned.pickupS, l);
     }
   }
   // durable: from the intents table, so the counts survive restarts
@@ -177,6 +185,12 @@ export async function renderMetrics(d: DaemonView, given?: Status): Promise<stri
   if (al.limit !== undefined) limit(al.limit, { scanner: scanner.kind });
   w.family('onsight_scanner_api_wait_seconds', 'gauge', 'Seconds before the scanner allows the next call (0 = now).')(al.waitSec, { scanner: scanner.kind });
   w.family('onsight_scanner_blocked_until_seconds', 'gauge', 'When the scanner asked for no call before (Unix time; 0 = no such wait now).')((scanner.block.waitUntil ?? 0) / 1000, { scanner: scanner.kind });
+  const lag = status.scanner.processingLag;
+  const lagQ = w.family('onsight_scanner_processing_lag_seconds', 'gauge', 'The scanner\'s processing lag (end of a scan to its hosts dated in the host list) learned from confirmed scans, by quantile (absent before any).');
+  if (lag.p50S !== undefined) lagQ(lag.p50S, { scanner: scanner.kind, quantile: '0.5' });
+  if (lag.p90S !== undefined) lagQ(lag.p90S, { scanner: scanner.kind, quantile: '0.9' });
+  w.family('onsight_scanner_processing_lag_samples', 'gauge', 'Confirmed scans the processing lag is learned from (the last 64).')(lag.samples, { scanner: scanner.kind });
+  w.family('onsight_scanner_processing_wait_seconds', 'gauge', 'How long a finished scan with no target dated is held as not processed yet: the configured processingWaitS, or 3 × the learned p90 when longer.')(lag.waitS, { scanner: scanner.kind });
   w.family('onsight_scanner_stopped', 'gauge', '1 when onsight stopped calling the scanner after a failure only an operator can fix (credentials, account; the status page says why) until the config is reloaded.')(scanner.block.stopped ? 1 : 0, { scanner: scanner.kind });
 
   // notifications

@@ -51,6 +51,8 @@ const SCRIPT = `
     var c = s.cluster;
     $('cluster').textContent = c ? 'node ' + c.node + ' · ' + (c.state === 'leader' ? 'leader' : (c.role === 'collector' ? 'collector' : 'follower')) + ' · ' +
       (c.leader ? (c.state === 'leader' ? 'leading' : 'leader ' + c.leader) + (c.leaderSince ? ' since ' + new Date(c.leaderSince).toLocaleString() : '') : 'no leader now') + ' · epoch ' + c.epoch : '';
+    var lag = s.scanner.processingLag; var lagEl = $('lag');
+    lagEl.textContent = 'processing lag ' + (lag.samples ? 'p50 ' + dur(lag.p50S) + ', p90 ' + dur(lag.p90S) + ' (' + lag.samples + ' scans)' : 'not learned yet') + ' · results held ' + dur(lag.waitS); lagEl.title = lag.how;
     $('live').className = 'dot'; $('updated').textContent = 'updated ' + time(s.now); $('err').textContent = '';
     var t = s.totals, cards = $('cards'); cards.textContent = '';
     cards.appendChild(card('devices present', t.present, t.identities + ' identities known'));
@@ -75,9 +77,12 @@ const SCRIPT = `
       r.appliances.forEach(function(x){
         var d = el('div', 'ap'); d.appendChild(el('span', 'dot' + (x.online ? '' : ' off')));
         d.appendChild(el('span', 'mono', x.name));
-        var bar = el('span', 'bar'); var i = el('i', x.load >= x.capacity ? 'full' : ''); i.style.width = Math.min(100, Math.round(100 * x.load / Math.max(1, x.capacity))) + '%'; bar.appendChild(i); d.appendChild(bar);
-        d.appendChild(el('span', 'why', (x.online ? '' : 'offline · ') + x.load + '/' + x.capacity));
+        var L = x.learned, cap = L.capacity;
+        var bar = el('span', 'bar'); var i = el('i', x.load >= cap ? 'full' : ''); i.style.width = Math.min(100, Math.round(100 * x.load / Math.max(1, cap))) + '%'; bar.appendChild(i); d.appendChild(bar);
+        d.appendChild(el('span', 'why', (x.online ? '' : 'offline · ') + x.load + '/' + cap));
         ap.appendChild(d);
+        var lc = el('div', 'why learned', 'configured ' + x.capacity + ' · learned ' + (L.fullAt !== undefined ? 'full at ' + L.fullAt : L.slotsSeen ? '≥ ' + L.slotsSeen : 'nothing yet') + ' · pickup ' + dur(L.pickupS) + (L.pickupS !== L.configuredPickupS ? ' (configured ' + dur(L.configuredPickupS) + ')' : ''));
+        lc.title = L.slotsHow + '; pickup: ' + L.pickupHow; ap.appendChild(lc);
       });
       tr.appendChild(ap);
       return tr;
@@ -126,12 +131,12 @@ export const PAGE_HTML = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>onsight status</title><link rel="icon" href="data:,"><style>${STYLE}</style></head>
 <body>
-<header><h1>on<span>sight</span></h1><span class="meta" id="ver"></span><span class="meta" id="up"></span><span class="meta" id="scanner"></span><span class="meta" id="cluster"></span>
+<header><h1>on<span>sight</span></h1><span class="meta" id="ver"></span><span class="meta" id="up"></span><span class="meta" id="scanner"></span><span class="meta" id="lag"></span><span class="meta" id="cluster"></span>
 <span class="meta"><span class="dot stale" id="live"></span><span id="updated">loading…</span></span><span class="meta" id="err"></span></header>
 <main>
 <div class="cards" id="cards"></div>
 <h2>Regions</h2>
-<table><thead><tr><th>Region</th><th>Seen</th><th>Due</th><th>Queued</th><th>Scanning</th><th>Scanned in window</th><th>Missed and why</th><th>Scans</th><th>Appliances (load/capacity)</th></tr></thead>
+<table><thead><tr><th>Region</th><th>Seen</th><th>Due</th><th>Queued</th><th>Scanning</th><th>Scanned in window</th><th>Missed and why</th><th>Scans</th><th>Appliances (load/learned capacity)</th></tr></thead>
 <tbody id="regions"></tbody></table>
 <h2>Coverage by day (devices scanned within policy / seen)</h2>
 <table><thead><tr id="coverage-head"></tr></thead><tbody id="coverage"></tbody></table>

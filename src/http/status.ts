@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { Reason } from '../policy/policy.js';
 import type { Allowance } from '../scanners/types.js';
 import type { Decision } from '../scheduler/queue.js';
-import type { ScannerBlock } from '../scheduler/scheduler.js';
+import type { LearnedAppliance, LearnedLag, ScannerBlock } from '../scheduler/scheduler.js';
 import type { DaemonView } from './view.js';
 import { classifyMissed, DecisionIndex } from '../coverage/missed.js';
 import { inputStaleness, type InputStaleness } from './staleness.js';
@@ -23,6 +23,8 @@ export interface ApplianceView {
   ours: number;
   /** maxScans from the config */
   capacity: number;
+  /** what the scheduler learned (slots seen, full at, the capacity it uses now, pickup) and how */
+  learned: LearnedAppliance;
 }
 
 export interface MissedReason {
@@ -69,7 +71,7 @@ export interface Status {
   uptimeS: number;
   state: string;
   /** waitUntil: no call before this time (the scanner asked to wait); stopped: why onsight stopped calling it */
-  scanner: { kind: string; allowance: Allowance; apiCalls: number } & ScannerBlock;
+  scanner: { kind: string; allowance: Allowance; apiCalls: number; processingLag: LearnedLag } & ScannerBlock;
   totals: {
     identities: number; present: number; sightings: number; lines: number; due: number; queued: number; scanning: number;
     missed: number; launched: number; finished: number; failed: number;
@@ -216,7 +218,7 @@ export async function buildStatus(d: DaemonView, opts: StatusOptions = {}): Prom
   for (const r of config.regions) {
     const bucket = sc.byRegion[r.name] ?? { launched: 0, finished: 0, failed: 0 };
     const appliances = [];
-    for (const a of r.appliances) appliances.push({ name: a.name, capacity: a.maxScans, ...await d.applianceLoad(a.name) });
+    for (const a of r.appliances) appliances.push({ name: a.name, capacity: a.maxScans, ...await d.applianceLoad(a.name), learned: d.applianceLearned(a.name) });
     regions.set(r.name, {
       name: r.name, cidrs: r.cidrs, seen: 0, due: 0, queued: 0, scanning: 0, scannedInWindow: 0, notDue: {}, missed: 0, missedWhy: [],
       scans: { running: 0, launched: bucket.launched, finished: bucket.finished, failed: bucket.failed },
@@ -281,7 +283,7 @@ export async function buildStatus(d: DaemonView, opts: StatusOptions = {}): Prom
     startedAt: new Date(d.startedAt).toISOString(),
     uptimeS: Math.round((now - d.startedAt) / 1000),
     state: describeState(config.state),
-    scanner: { kind: scanner.kind, allowance: scanner.allowance, apiCalls: sc.apiCalls, ...scanner.block },
+    scanner: { kind: scanner.kind, allowance: scanner.allowance, apiCalls: sc.apiCalls, processingLag: d.processingLag(), ...scanner.block },
     totals: {
       identities: counts.identities, present: counts.present, sightings: ic.sightings, lines: ic.lines,
       due: sum((r) => r.due), queued: sum((r) => r.queued), scanning: sum((r) => r.scanning), missed: sum((r) => r.missed),

@@ -7,7 +7,7 @@ import type { BindingView } from '../inventory/inventory.js';
 import type { Verdict } from '../policy/policy.js';
 import type { Allowance } from '../scanners/types.js';
 import type { Decision, Intent, QueueEntry } from '../scheduler/queue.js';
-import type { SchedulerCounters, ScannerBlock } from '../scheduler/scheduler.js';
+import type { LearnedAppliance, LearnedLag, SchedulerCounters, ScannerBlock } from '../scheduler/scheduler.js';
 import type { SourceCounters } from '../sources/types.js';
 import type { IngestCounters } from '../daemon/ingest.js';
 import type { DecoderCounters } from '../parsers/decoder.js';
@@ -50,6 +50,10 @@ export interface DaemonView {
   scanner(): { kind: string; allowance: Allowance; block: ScannerBlock };
   schedulerCounters(): SchedulerCounters;
   applianceLoad(name: string): Promise<{ online: boolean; load: number; ours: number }>;
+  /** what the scheduler learned of the appliance (slots, pickup) next to what is configured, and how */
+  applianceLearned(name: string): LearnedAppliance;
+  /** the scanner's processing lag as learned from the host list */
+  processingLag(): LearnedLag;
   activeIntents(): Promise<Intent[]>;
   queue(): Promise<QueueEntry[]>;
   recentDecisions(limit: number): Promise<Decision[]>;

@@ -297,6 +297,24 @@ export class SqliteInventory implements Inventory {
         WHERE b.start_at < @to AND coalesce(b.end_at, b.expires_at, @now) >= @from`).all({ from, to, now }) as PeriodRow[]).map(toPeriodBinding));
   }
 
+  async *bindingPagesBetween(from: number, to: number, now: number, pageSize = 5000): AsyncGenerator<PeriodBinding[]> {
+    const page = this.db.prepare(`SELECT b.id, b.ip, b.identity_id, b.channel, b.start_at, b.expires_at, b.end_at, i.last_scanned_at, i.last_scanned_via
+        FROM bindings b JOIN identities i ON i.id = b.identity_id
+        WHERE b.start_at < @to AND coalesce(b.end_at, b.expires_at, @now) >= @from AND (b.identity_id, b.id) > (@afterIdentity, @afterId)
+        ORDER BY b.identity_id, b.id LIMIT @n`);
+    let after = { afterIdentity: 0, afterId: 0 };
+    for (;;) {
+      const at = after;
+      // between pages the event loop turns (sockets, timers)
+      if (at.afterId) await new Promise((r) => setImmediate(r));
+      const rows = await this.gate.run(() => page.all({ from, to, now, ...at, n: pageSize }) as PeriodRow[]);
+      if (rows.length) yield rows.map(toPeriodBinding);
+      if (rows.length < pageSize) return;
+      const last = rows[rows.length - 1];
+      after = { afterIdentity: last.identity_id, afterId: last.id };
+    }
+  }
+
 
   /** End bindings whose lease ran out without a release; returns their ids. */
   expireStale(now: number): Promise<number[]> {

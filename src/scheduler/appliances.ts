@@ -37,6 +37,21 @@ interface Learned {
   full?: { scans: number; at: number };
 }
 
+/** What was learned of an appliance (ApplianceBook.describe). */
+export interface LearnedAppliance {
+  /** most scans seen running on it at once (ours and others'): it has at least this many slots */
+  slotsSeen: number;
+  /** a scan of ours waited for a slot while this many ran (remembered FULL_MEMORY_MS) */
+  fullAt?: number;
+  /** scans the scheduler lets run on it now: fullAt, else max(configured, slotsSeen) + 1 (a probe) */
+  capacity: number;
+  slotsHow: string;
+  /** how long after launch it has surely had its chance to pick a scan up */
+  pickupS: number;
+  configuredPickupS: number;
+  pickupHow: string;
+}
+
 /** how long "full at k" is believed before a probe may test it again */
 export const FULL_MEMORY_MS = 6 * 3_600_000;
 /** setup before an appliance can pick a launched scan up (the simulator's 1–3 min; Qualys's is similar) */
@@ -169,6 +184,32 @@ export class ApplianceBook {
     const l = this.learned.get(name);
     const full = l?.full && now - l.full.at < FULL_MEMORY_MS ? l.full.scans : undefined;
     return { atLeast: l?.seen ?? 0, ...(full !== undefined ? { fullAt: full } : {}) };
+  }
+
+  /**
+   * What onsight believes of the appliance next to what the operator configured, and how it came
+   * to believe it (the status page, /api/status and /metrics show it).
+   */
+  describe(name: string, configured: number, pickupS: number, now: number): LearnedAppliance {
+    const l = this.learned.get(name);
+    const { atLeast, fullAt } = this.learnedCapacity(name, now);
+    const capacity = this.capacity(name, configured, now);
+    const slotsHow = fullAt !== undefined
+      ? `full at ${fullAt}: a scan of ours waited for a slot while ${fullAt} ran (${Math.round((now - l!.full!.at) / 60_000)} min ago; believed ${FULL_MEMORY_MS / 3_600_000} h)`
+      : atLeast > 0
+        ? `seen running ${atLeast} at once${atLeast > configured ? ` (configured ${configured})` : atLeast < configured ? `; the configured ${configured} applies` : ''}; one more is tried until a scan of ours waits`
+        : `nothing seen running yet: the configured ${configured}, one more tried`;
+    const poll = this.states.get(name)?.status?.pollIntervalS;
+    const listed = poll !== undefined && poll > 0;
+    return {
+      slotsSeen: atLeast,
+      ...(fullAt !== undefined ? { fullAt } : {}),
+      capacity,
+      slotsHow,
+      pickupS: Math.round(this.pickupMs(name, pickupS) / 1000),
+      configuredPickupS: pickupS,
+      pickupHow: listed ? `listed polling interval ${poll} s + ${SETUP_ALLOWANCE_MS / 1000} s setup` : 'configured pickupS (the appliance list gives no polling interval)',
+    };
   }
 
   /** Others' scans on the appliance at the last read. */

@@ -32,7 +32,8 @@ export class Follower {
   /**
    * Could the scan still be before one of its targets? While the scanner last said it was queued
    * (behind other scans on the appliance), or the appliance may not have picked it up (`pickupS`
-   * after launch), surely; targets beyond the first wave of hosts scanned in
+   * after launch), surely. The first `hostsInParallel` targets start when it is picked up, so not
+   * after that; targets beyond the first wave of hosts scanned in
    * parallel start later, so up to 30% of a typical scan's duration, too. Later, the target has
    * most likely been scanned already, and canceling would throw that work away. `slack`: the share
    * of a typical scan added as a safety margin (a target's place is an estimate).
@@ -48,8 +49,12 @@ export class Follower {
     // wave; a target whose place is not known (a scan launched before a restart) may be reached
     // as late as the scan's end
     const index = ip === undefined ? 0 : this.order.get(i.id)?.get(ip) ?? n - 1;
+    const age = now - (i.launchedAt ?? i.createdAt);
+    // the first wave (hostsInParallel targets) starts when the appliance picks the scan up: once a
+    // poll saw it running, or pickup is past, those targets have been reached
+    if (index < this.core.opts.hostsInParallel) return seen === undefined && age < pickup;
     const reach = typical * Math.min(1, (index + 1) / Math.max(1, n));
-    return now - (i.launchedAt ?? i.createdAt) < Math.max(pickup, pickup + reach + slack * typical);
+    return age < Math.max(pickup, pickup + reach + slack * typical);
   }
 
   private async size(i: Intent): Promise<number> {

@@ -9,6 +9,19 @@
  */
 
 const KEEP = 64;
+/** learned only from this many confirmed scans on (below it the configured wait alone applies) */
+const MIN_SAMPLES = 5;
+
+/** The processing lag as learned (the status page, /api/status, /metrics). */
+export interface LearnedLag {
+  samples: number;
+  p50S?: number;
+  p90S?: number;
+  /** how long a scan with no target dated is held as "not processed yet" */
+  waitS: number;
+  configuredWaitS: number;
+  how: string;
+}
 
 export class ProcessingLag {
   private readonly recent: number[] = [];
@@ -32,6 +45,22 @@ export class ProcessingLag {
 
   /** How long a scan none of whose targets is dated may still be unprocessed. */
   waitMs(configuredS: number): number {
-    return Math.max(configuredS * 1000, this.recent.length >= 5 ? 3 * this.quantile(0.9) : 0);
+    return Math.max(configuredS * 1000, this.recent.length >= MIN_SAMPLES ? 3 * this.quantile(0.9) : 0);
+  }
+
+  describe(configuredS: number): LearnedLag {
+    const n = this.recent.length;
+    const waitS = Math.round(this.waitMs(configuredS) / 1000);
+    const s = (q: number) => Math.round(this.quantile(q) / 1000);
+    return {
+      samples: n,
+      ...(n ? { p50S: s(0.5), p90S: s(0.9) } : {}),
+      waitS,
+      configuredWaitS: configuredS,
+      how: n === 0
+        ? 'no scan confirmed by the host list yet (verifyResults off, or none finished): the configured processingWaitS'
+        : `from the last ${n} scan(s) the host list confirmed (end of scan to the first read that found it dated; an upper bound by the reads' spacing)`
+          + (n < MIN_SAMPLES ? `; under ${MIN_SAMPLES}: the configured processingWaitS applies` : waitS > configuredS ? '; waiting 3 × p90, longer than the configured processingWaitS' : '; the configured processingWaitS is longer than 3 × p90'),
+    };
   }
 }

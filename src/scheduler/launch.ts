@@ -140,7 +140,13 @@ export class Launcher {
     return b.channel === 'dhcp' && b.expiresAt !== undefined && b.expiresAt - now >= SETTLED_LEASE_MS;
   }
 
-  /** Build, re-check and launch one batch; false when nothing was launched. */
+  /**
+   * Build, re-check and launch one batch; false when nothing was launched. Transient targets take
+   * at most one wave of the scan (`hostsInParallel`): they all start when the appliance picks the
+   * scan up, so once it has, none of them can still be reached late, and a departure or a changed
+   * address never cancels the scan with its hosts in flight (the cancels' killed host-scans were
+   * most of onsight's wasted targets). Settled targets fill the rest.
+   */
   private async launchBatch(r: SchedulerRegion, appliance: { name: string; why: string }): Promise<boolean> {
     const { clock, store, counters, policy } = this.core;
     let now = clock.now();
@@ -154,10 +160,12 @@ export class Launcher {
     // re-checked address to another device before the intent names it
     const targets = await store.atomically(async () => {
       const ok: (IntentTarget & { why: string; vpn: boolean; dueSince: number })[] = [];
+      let transient = 0;
       for (const q of candidates) {
         if (ok.length >= cap) break;
         const chk = await this.revalidate(q, now);
-        if (chk.ok && ok.length >= base && !this.settled(chk.b, now)) continue; // for the next short scan
+        if (chk.ok && !this.settled(chk.b, now) && (ok.length >= base || transient >= this.core.opts.hostsInParallel)) continue; // for the next short scan
+        if (chk.ok && !this.settled(chk.b, now)) transient++;
         if (chk.ok) ok.push({ ip: q.ip, identityId: q.identityId, bindingId: q.bindingId, dueSince: q.dueSince, vpn: chk.b.channel === 'vpn', why: `${chk.v.detail}; in region ${r.name} by ${chk.v.regionCidr}` });
         else {
           await store.dequeue(q.bindingId);

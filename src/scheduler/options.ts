@@ -31,6 +31,14 @@ export const schedulerConfigSchema = z.object({
    */
   pickupS: z.number().nonnegative().default(360),
   /**
+   * hosts an appliance scans at once in one of our scans (the option profile's "Hosts to Scan in
+   * Parallel"; the API does not report it): the first this many targets of a scan start when the
+   * appliance picks it up, so after pickup they have been reached and a cancel would only throw
+   * away their work. A low guess by default (the community example is 30): set too high, onsight
+   * would let a scan run on while a later target's address changes hands
+   */
+  hostsInParallel: z.number().int().positive().default(10),
+  /**
    * a canceled scan's appliance learns of the cancel only at its next contact with the platform
    * (Qualys: every 190 s by default) and probes on until then: its region takes no new scan for
    * this long after the cancel call

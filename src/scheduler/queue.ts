@@ -205,6 +205,19 @@ export class SqliteSchedulerStore implements SchedulerStore {
     return this.gate.run(() => (this.s.decisionsSince.all(since) as DecisionRow[]).map(decision));
   }
 
+  async *decisionPagesSince(since: number, pageSize = 5000): AsyncGenerator<Decision[]> {
+    const page = this.db.prepare('SELECT id, at, ip, identity_id, decision, reason FROM decisions WHERE at >= ? AND id > ? ORDER BY id LIMIT ?');
+    for (let after = 0; ;) {
+      // between pages the event loop turns (sockets, timers)
+      if (after) await new Promise((r) => setImmediate(r));
+      const from = after;
+      const rows = await this.gate.run(() => page.all(since, from, pageSize) as (DecisionRow & { id: number })[]);
+      if (rows.length) yield rows.map(decision);
+      if (rows.length < pageSize) return;
+      after = rows[rows.length - 1].id;
+    }
+  }
+
   endedIntentCounts(): Promise<{ region: string; appliance: string; state: string; n: number }[]> {
     return this.gate.run(() => this.s.endedIntentCounts.all() as { region: string; appliance: string; state: string; n: number }[]);
   }

@@ -19,7 +19,8 @@ import type { Policy } from '../policy/policy.js';
 import type { Scanner } from '../scanners/types.js';
 import type { Intent, SchedulerStore } from './queue.js';
 import type { SchedulerOptions } from './options.js';
-import { ApplianceBook } from './appliances.js';
+import { ApplianceBook, type LearnedAppliance } from './appliances.js';
+import type { LearnedLag } from './lag.js';
 import { Budget, type ScannerBlock } from './budget.js';
 import { Decider } from './decide.js';
 import { Reconciler } from './reconcile.js';
@@ -34,6 +35,8 @@ import { newCounters, type Clock, type SchedulerCore, type SchedulerCounters, ty
 export { systemClock, newIntentId, type Clock, type LaunchInfo, type ScanEnd, type SchedulerHooks, type SchedulerCounters } from './core.js';
 export { buildSchedulerOptions, type SchedulerOptions, type SchedulerRegion } from './options.js';
 export type { ScannerBlock } from './budget.js';
+export type { LearnedAppliance } from './appliances.js';
+export type { LearnedLag } from './lag.js';
 
 export class Scheduler {
   readonly store: SchedulerStore;
@@ -128,6 +131,17 @@ export class Scheduler {
   /** Load now: the scanner's count at refresh plus our launches since, less our scans ended since; never below our own. */
   async applianceLoad(name: string, active?: Intent[]): Promise<{ online: boolean; load: number; ours: number }> {
     return this.core.appliances.load(name, active ?? await this.store.activeIntents());
+  }
+
+  /** What was learned of an appliance (slots, pickup) next to what is configured, and how. */
+  applianceLearned(name: string): LearnedAppliance {
+    const configured = this.core.opts.regions.flatMap((r) => r.appliances).find((a) => a.name === name)?.maxScans ?? 1;
+    return this.core.appliances.describe(name, configured, this.core.opts.pickupS, this.core.clock.now());
+  }
+
+  /** The scanner's processing lag as learned from the host list (results.ts), next to processingWaitS. */
+  processingLag(): LearnedLag {
+    return this.phases.results.lag.describe(this.core.opts.processingWaitS);
   }
 
   /** Why scanner calls are held back now (a wait the scanner asked for, a stop), if they are. */

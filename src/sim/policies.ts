@@ -127,6 +127,7 @@ export class OnsightPolicy implements SimPolicy {
         verifyResults: sc.policy.verifyResults,
         ...(sc.policy.pickupS === undefined ? {} : { pickupS: sc.policy.pickupS }),
         ...(sc.policy.cancelWhenTargetLeaves === undefined ? {} : { cancelWhenTargetLeaves: sc.policy.cancelWhenTargetLeaves }),
+        ...(sc.policy.hostsInParallel === undefined ? {} : { hostsInParallel: sc.policy.hostsInParallel }),
       },
       scanner,
     }), silentLogger());

@@ -149,6 +149,8 @@ export interface Scenario {
     pickupS?: number;
     /** `scheduler.cancelWhenTargetLeaves` (absent: the daemon's default) */
     cancelWhenTargetLeaves?: boolean;
+    /** `scheduler.hostsInParallel` (absent: the daemon's default; the truth is the appliances' `hostsInParallel` × `scaling`) */
+    hostsInParallel?: number;
   };
   baselines: {
     /** blind range scans at these local times (HH:MM) */
@@ -313,7 +315,7 @@ export const scenarioFileSchema = z.strictObject({
   policy: strict({
     rescanAfterH: pos, scanWindow: z.string(), maxTargetsPerScan: z.number().int().positive(), logDelayS: nonneg, tickS: pos.min(1),
     sweepS: pos.min(1), pollIntervalS: pos, applianceRefreshS: pos, verifyResults: z.boolean(),
-    applianceMaxScans: z.number().int().positive(), pickupS: nonneg, cancelWhenTargetLeaves: z.boolean(),
+    applianceMaxScans: z.number().int().positive(), pickupS: nonneg, cancelWhenTargetLeaves: z.boolean(), hostsInParallel: z.number().int().positive(),
   }).optional(),
   baselines: strict({
     rangeScanTimes: z.array(hhmm), batchIntervalMin: pos, batchConcurrency: z.number().int().positive(), batchTargets: z.number().int().positive(),

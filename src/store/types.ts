@@ -139,6 +139,8 @@ export interface Inventory {
   endedBindings(since: number, now: number): Promise<EndedBindingRow[]>;
   /** Bindings that overlap [from, to): started before `to`, not ended (or run out) before `from`; with their device's last scan (coverage reports). */
   bindingsBetween(from: number, to: number, now: number): Promise<PeriodBinding[]>;
+  /** bindingsBetween a page at a time, ordered by identity then binding: a report over 1M keeps one page in memory. */
+  bindingPagesBetween(from: number, to: number, now: number, pageSize?: number): AsyncIterable<PeriodBinding[]>;
   /** End bindings whose lease ran out without a release; returns their ids. */
   expireStale(now: number): Promise<number[]>;
   /** Did a device other than `identityId` hold `ip` at any time from `from` to `to` (default: at `from`), as far as we know? */
@@ -269,6 +271,8 @@ export interface SchedulerStore {
   recentDecisions(limit: number): Promise<Decision[]>;
   /** Decisions logged since `since` (ms), oldest first. */
   decisionsSince(since: number): Promise<Decision[]>;
+  /** decisionsSince a page at a time, oldest first: a pass over a large decision log keeps one page in memory. */
+  decisionPagesSince(since: number, pageSize?: number): AsyncIterable<Decision[]>;
   /** Ended intents by region, appliance and final state (durable counts for /metrics). */
   endedIntentCounts(): Promise<{ region: string; appliance: string; state: string; n: number }[]>;
   pruneDecisions(keep: number): Promise<void>;

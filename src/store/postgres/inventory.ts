@@ -261,6 +261,20 @@ export class PgInventory implements Inventory {
       FROM bindings b JOIN identities i ON i.id = b.identity_id WHERE b.start_at < $1 AND coalesce(b.end_at, b.expires_at, $2) >= $3`, [to, now, from])).map(toPeriodBinding);
   }
 
+  async *bindingPagesBetween(from: number, to: number, now: number, pageSize = 5000): AsyncGenerator<PeriodBinding[]> {
+    let after: [number, number] = [0, 0];
+    for (;;) {
+      const rows = await this.db.rows<PeriodRow>(`SELECT b.id, b.ip, b.identity_id, b.channel, b.start_at, b.expires_at, b.end_at, i.last_scanned_at, i.last_scanned_via
+        FROM bindings b JOIN identities i ON i.id = b.identity_id
+        WHERE b.start_at < $1 AND coalesce(b.end_at, b.expires_at, $2) >= $3 AND (b.identity_id, b.id) > ($4, $5)
+        ORDER BY b.identity_id, b.id LIMIT $6`, [to, now, from, after[0], after[1], pageSize]);
+      if (rows.length) yield rows.map(toPeriodBinding);
+      if (rows.length < pageSize) return;
+      const last = rows[rows.length - 1];
+      after = [Number(last.identity_id), Number(last.id)];
+    }
+  }
+
   expireStale(now: number): Promise<number[]> {
     return this.db.transaction(async () => {
       const rows = await this.db.rows<{ id: number; expires_at: number }>(S.expired, [now]);

@@ -174,6 +174,15 @@ export class PgSchedulerStore implements SchedulerStore {
     return (await this.db.rows<DecisionRow & Record<string, unknown>>(S.decisionsSince, [since])).map(decision);
   }
 
+  async *decisionPagesSince(since: number, pageSize = 5000): AsyncGenerator<Decision[]> {
+    for (let after = 0; ;) {
+      const rows = await this.db.rows<DecisionRow & { id: number }>('SELECT id, at, ip, identity_id, decision, reason FROM decisions WHERE at >= $1 AND id > $2 ORDER BY id LIMIT $3', [since, after, pageSize]);
+      if (rows.length) yield rows.map(decision);
+      if (rows.length < pageSize) return;
+      after = Number(rows[rows.length - 1].id);
+    }
+  }
+
   async endedIntentCounts(): Promise<{ region: string; appliance: string; state: string; n: number }[]> {
     return this.db.rows<{ region: string; appliance: string; state: string; n: number }>(S.endedIntentCounts);
   }
