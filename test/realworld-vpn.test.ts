@@ -8,7 +8,7 @@
  * openvpn, strongswan-charon, strongswan-swanctl. Without them each suite is skipped with the reason
  * printed — never silently.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -101,22 +101,47 @@ function checkAgainstTruth(d: Decoded, truth: Truth[], format: string, label: st
   expect(d.sightings.filter((s) => !explained(s)).map((s) => `${s.kind} ${s.ip} ${s.user}`), `${label}: unexplained sightings`).toEqual([]);
 }
 
-function runScript(script: string, out: string): { status: number | null; output: string } {
-  const r = spawnSync('bash', [join(REALWORLD, script), '--out', out], { encoding: 'utf8', timeout: SCRIPT_TIMEOUT_MS });
-  return { status: r.status, output: `${r.stdout ?? ''}${r.stderr ?? ''}${r.error ? String(r.error) : ''}` };
+function runScript(script: string, out: string): Promise<{ status: number | null; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('bash', [join(REALWORLD, script), '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (b: Buffer) => { output += b.toString(); });
+    child.stderr.on('data', (b: Buffer) => { output += b.toString(); });
+    const timer = setTimeout(() => child.kill('SIGKILL'), SCRIPT_TIMEOUT_MS);
+    child.on('error', (err) => { output += String(err); });
+    child.on('close', (status) => {
+      clearTimeout(timer);
+      resolve({ status, output });
+    });
+  });
+}
+
+/**
+ * Runs a script once, started by the first caller: both servers start when the file's first hook
+ * runs, side by side (each script names its namespaces per run), so the file takes one script's time.
+ */
+const started = new Map<string, Promise<{ status: number | null; output: string }>>();
+function scriptRun(script: string, out: string): Promise<{ status: number | null; output: string }> {
+  if (!started.has(script)) started.set(script, runScript(script, out));
+  return started.get(script)!;
 }
 
 const OPENVPN_SKIP = cannotRun('vpn-openvpn.sh', ['ip', 'unshare', 'rsyslogd', 'openvpn', 'openssl']);
 const STRONGSWAN_SKIP = cannotRun('vpn-strongswan.sh', ['ip', 'unshare', 'rsyslogd', 'swanctl'], ['/usr/lib/ipsec/charon']);
 if (OPENVPN_SKIP) console.warn(`realworld-vpn: SKIPPING OpenVPN: ${OPENVPN_SKIP}`);
 if (STRONGSWAN_SKIP) console.warn(`realworld-vpn: SKIPPING strongSwan: ${STRONGSWAN_SKIP}`);
+const OUT = { openvpn: '', strongswan: '' };
+beforeAll(() => {
+  if (OPENVPN_SKIP === undefined) void scriptRun('vpn-openvpn.sh', (OUT.openvpn = mkdtempSync(join(tmpdir(), 'onsight-rw-openvpn-'))));
+  if (STRONGSWAN_SKIP === undefined) void scriptRun('vpn-strongswan.sh', (OUT.strongswan = mkdtempSync(join(tmpdir(), 'onsight-rw-strongswan-'))));
+});
 
 describe.skipIf(OPENVPN_SKIP !== undefined)(`real OpenVPN server${OPENVPN_SKIP ? ` (skipped: ${OPENVPN_SKIP})` : ''}`, () => {
   let out = '';
   let truth: Truth[] = [];
-  beforeAll(() => {
-    out = mkdtempSync(join(tmpdir(), 'onsight-rw-openvpn-'));
-    const r = runScript('vpn-openvpn.sh', out);
+  beforeAll(async () => {
+    out = OUT.openvpn;
+    const r = await scriptRun('vpn-openvpn.sh', out);
     if (r.status !== 0) throw new Error(`vpn-openvpn.sh exited ${r.status}:\n${r.output.slice(-3000)}`);
     truth = readTruth(join(out, 'openvpn-groundtruth.tsv'));
   }, SCRIPT_TIMEOUT_MS + 10_000);
@@ -144,9 +169,9 @@ describe.skipIf(OPENVPN_SKIP !== undefined)(`real OpenVPN server${OPENVPN_SKIP ?
 describe.skipIf(STRONGSWAN_SKIP !== undefined)(`real strongSwan responder${STRONGSWAN_SKIP ? ` (skipped: ${STRONGSWAN_SKIP})` : ''}`, () => {
   let out = '';
   let truth: Truth[] = [];
-  beforeAll(() => {
-    out = mkdtempSync(join(tmpdir(), 'onsight-rw-strongswan-'));
-    const r = runScript('vpn-strongswan.sh', out);
+  beforeAll(async () => {
+    out = OUT.strongswan;
+    const r = await scriptRun('vpn-strongswan.sh', out);
     if (r.status !== 0) throw new Error(`vpn-strongswan.sh exited ${r.status}:\n${r.output.slice(-3000)}`);
     truth = readTruth(join(out, 'strongswan-groundtruth.tsv'));
   }, SCRIPT_TIMEOUT_MS + 10_000);
