@@ -8,7 +8,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { createSocket, type Socket } from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DaemonProcess, freePort, startDaemon } from './helpers/daemon.js';
+import { DaemonProcess, freePort, startDaemon, udpDaemonHead } from './helpers/daemon.js';
 import { udpSend } from './helpers/net.js';
 import { parsePromText } from '../src/http/prom.js';
 import { formatSyslog } from '../src/notify/syslog.js';
@@ -65,12 +65,7 @@ describe('notifications (webhook and syslog) through the real daemon', () => {
     port = await freePort();
     httpPort = await freePort();
     d = await startDaemon(`
-state: STATE
-timezone: UTC
-inputs:
-  - { type: syslog, listen: "udp://127.0.0.1:${port}", format: auto }
-policy: { rescanAfter: 30d, scope: ["10.0.0.0/8"] }
-regions:
+${udpDaemonHead(port)}regions:
   - { name: emea, cidrs: ["10.20.0.0/16"], appliances: [emea-sa-1] }
   - { name: night, cidrs: ["10.40.0.0/16"], appliances: [night-sa-1], scanWindows: ["${closedWindow()}"] }
 scanner: { type: dry-run, scanDurationS: 1 }

@@ -9,7 +9,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, startDaemon, type DaemonProcess } from './helpers/daemon.js';
+import { freePort, startDaemon, type DaemonProcess, udpDaemonHead } from './helpers/daemon.js';
 import { udpSend } from './helpers/net.js';
 
 const TOKEN = 'ops-token-5d2e';
@@ -32,12 +32,7 @@ const stamp = () => {
 const launchOf = (ip: string) => (e: { launch?: { targets?: { ip: string }[] } }) => !!e.launch?.targets?.some((t) => t.ip === ip);
 
 const config = (port: number, httpPort: number, tokens: boolean) => `
-state: STATE
-timezone: UTC
-inputs:
-  - { type: syslog, listen: "udp://127.0.0.1:${port}", format: auto }
-policy: { rescanAfter: 30d, scope: ["10.0.0.0/8"] }
-regions:
+${udpDaemonHead(port)}regions:
   - { name: emea, cidrs: ["10.20.0.0/16"], appliances: [emea-sa-1], maxConcurrentScans: 2 }
 scanner: { type: dry-run, scanDurationS: 1 }
 http: { listen: "127.0.0.1:${httpPort}"${tokens ? ', tokens: [{ name: ops, credential: ops-token }]' : ''} }

@@ -7,17 +7,12 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DaemonProcess, freePort, startDaemon } from './helpers/daemon.js';
+import { DaemonProcess, freePort, startDaemon, udpDaemonHead } from './helpers/daemon.js';
 import { CLI } from './helpers/paths.js';
 import { udpSend } from './helpers/net.js';
 
 const config = (port: number) => `
-state: STATE
-timezone: UTC
-inputs:
-  - { type: syslog, listen: "udp://127.0.0.1:${port}", format: auto }
-policy: { rescanAfter: 30d, scope: ["10.0.0.0/8"], exclude: ["10.20.99.0/24"] }
-regions:
+${udpDaemonHead(port, '10.20.99.0/24')}regions:
   - { name: emea, cidrs: ["10.20.0.0/16"], appliances: [emea-sa-1], maxConcurrentScans: 2 }
 scanner: { type: dry-run, scanDurationS: 1 }
 http: { enabled: false }

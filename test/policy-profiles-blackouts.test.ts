@@ -9,7 +9,7 @@ import { Policy } from '../src/policy/policy.js';
 import { parseBlackout } from '../src/policy/windows.js';
 import { validateConfig } from '../src/config/load.js';
 import type { BindingView } from '../src/inventory/inventory.js';
-import { freePort, startDaemon, type DaemonProcess } from './helpers/daemon.js';
+import { freePort, startDaemon, type DaemonProcess, udpDaemonHead } from './helpers/daemon.js';
 import { udpSend } from './helpers/net.js';
 import { until } from './helpers/wait.js';
 
@@ -31,12 +31,7 @@ describe('per-region option profile (Qualys emulator, real daemon)', () => {
     });
     const port = await freePort();
     d = await startDaemon(`
-state: STATE
-timezone: UTC
-inputs:
-  - { type: syslog, listen: "udp://127.0.0.1:${port}", format: auto }
-policy: { rescanAfter: 30d, scope: ["10.0.0.0/8"] }
-regions:
+${udpDaemonHead(port)}regions:
   - { name: laptops, cidrs: ["10.20.0.0/16"], appliances: [lap-sa-1], optionProfile: "Authenticated - managed laptops" }
   - { name: vpn, cidrs: ["10.30.0.0/16"], appliances: [vpn-sa-1], optionProfile: "Light - VPN" }
   - { name: lan, cidrs: ["10.40.0.0/16"], appliances: [lan-sa-1] }

@@ -8,7 +8,7 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { startRapid7Emulator, type Rapid7Emulator, type Rapid7EmulatorOptions } from '../src/emulator/rapid7/index.js';
 import { killDuringLaunches, settledIntents } from './helpers/crash.js';
-import { type DaemonProcess, freePort, startDaemon } from './helpers/daemon.js';
+import { type DaemonProcess, freePort, startDaemon, udpDaemonHead } from './helpers/daemon.js';
 import { udpSend } from './helpers/net.js';
 import { selfSignedCert } from './helpers/tls-cert.js';
 import { sleep, until } from './helpers/wait.js';
@@ -19,12 +19,7 @@ if ('skip' in cert) console.log(`SKIP rapid7 end-to-end tests: ${cert.skip}`);
 
 function daemonConfig(port: number, emu: Rapid7Emulator, caFile: string, o: { amer?: string; maxConc?: number; sched?: string } = {}): string {
   return `
-state: STATE
-timezone: UTC
-inputs:
-  - { type: syslog, listen: "udp://127.0.0.1:${port}", format: auto }
-policy: { rescanAfter: 30d, scope: ["10.0.0.0/8"], exclude: ["10.20.99.0/24"] }
-regions:
+${udpDaemonHead(port, '10.20.99.0/24')}regions:
   - { name: emea, cidrs: ["10.20.0.0/16"], appliances: [emea-1, emea-2], maxConcurrentScans: ${o.maxConc ?? 1} }
   - { name: amer, cidrs: ["10.30.0.0/16"], appliances: [${o.amer ?? 'amer-1'}], maxConcurrentScans: ${o.maxConc ?? 1} }
 scanner: { type: rapid7, url: "${emu.url}", username: ${emu.username}, passwordEnv: TEST_R7_PASSWORD, ca: "${caFile}", siteId: 1, maxTargetsPerScan: 10 }

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import Database from '../src/store/sqlite.js';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { startQualysEmulator, type QualysEmulator, type EmulatorOptions } from '../src/emulator/qualys/index.js';
-import { freePort, startDaemon, type DaemonProcess } from './helpers/daemon.js';
+import { freePort, startDaemon, type DaemonProcess, udpDaemonHead } from './helpers/daemon.js';
 import { killDuringLaunches } from './helpers/crash.js';
 import { udpSend } from './helpers/net.js';
 import { sleep, until } from './helpers/wait.js';
@@ -18,12 +18,7 @@ const ack = (ip: string, mac: string) => `<30>1 ${new Date().toISOString()} gw d
 
 function daemonConfig(port: number, emu: QualysEmulator, extra = ''): string {
   return `
-state: STATE
-timezone: UTC
-inputs:
-  - { type: syslog, listen: "udp://127.0.0.1:${port}", format: auto }
-policy: { rescanAfter: 30d, scope: ["10.0.0.0/8"], exclude: ["10.20.99.0/24"] }
-regions:
+${udpDaemonHead(port, '10.20.99.0/24')}regions:
   - { name: emea, cidrs: ["10.20.0.0/16"], appliances: [emea-sa-1, emea-sa-2], maxConcurrentScans: 1 }
   - { name: amer, cidrs: ["10.30.0.0/16"], appliances: [amer-sa-1], maxConcurrentScans: 1 }
 scanner: { type: qualys, url: "${emu.url}", username: ${emu.username}, passwordEnv: TEST_QUALYS_PASSWORD, optionProfile: "Initial Options", maxTargetsPerScan: 10 }

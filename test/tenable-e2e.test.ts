@@ -7,7 +7,7 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { startTenableEmulator, type TenableEmulator, type TenableEmulatorOptions } from '../src/emulator/tenable/index.js';
 import { killDuringLaunches, settledIntents } from './helpers/crash.js';
-import { type DaemonProcess, freePort, startDaemon } from './helpers/daemon.js';
+import { type DaemonProcess, freePort, startDaemon, udpDaemonHead } from './helpers/daemon.js';
 import { udpSend } from './helpers/net.js';
 import { sleep, until } from './helpers/wait.js';
 
@@ -15,12 +15,7 @@ const ack = (ip: string, mac: string) => `<30>1 ${new Date().toISOString()} gw d
 
 function daemonConfig(port: number, emu: TenableEmulator, o: { amer?: string; maxConc?: number; sched?: string } = {}): string {
   return `
-state: STATE
-timezone: UTC
-inputs:
-  - { type: syslog, listen: "udp://127.0.0.1:${port}", format: auto }
-policy: { rescanAfter: 30d, scope: ["10.0.0.0/8"], exclude: ["10.20.99.0/24"] }
-regions:
+${udpDaemonHead(port, '10.20.99.0/24')}regions:
   - { name: emea, cidrs: ["10.20.0.0/16"], appliances: [emea-1, emea-2], maxConcurrentScans: ${o.maxConc ?? 1} }
   - { name: amer, cidrs: ["10.30.0.0/16"], appliances: [${o.amer ?? 'amer-1'}], maxConcurrentScans: ${o.maxConc ?? 1} }
 scanner: { type: tenable, url: "${emu.url}", apiKeysEnv: TEST_TENABLE_KEYS, template: "Basic Network Scan", maxTargetsPerScan: 10 }

@@ -78,6 +78,20 @@ export class DaemonProcess {
   }
 }
 
+/**
+ * The head of a config most daemon tests share: the `STATE` placeholder, UTC, one UDP syslog
+ * input on loopback `port` with auto-detection, and the policy (scope 10.0.0.0/8, optionally an
+ * excluded range). The test appends its regions, scanner and the rest.
+ */
+export function udpDaemonHead(port: number, exclude?: string): string {
+  return `state: STATE
+timezone: UTC
+inputs:
+  - { type: syslog, listen: "udp://127.0.0.1:${port}", format: auto }
+policy: { rescanAfter: 30d, scope: ["10.0.0.0/8"]${exclude ? `, exclude: ["${exclude}"]` : ''} }
+`;
+}
+
 /** Write `configYaml` (with `STATE` replaced by a temp state path) and start the daemon on it. */
 export async function startDaemon(configYaml: string, env: NodeJS.ProcessEnv = {}): Promise<DaemonProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'onsight-d-'));
