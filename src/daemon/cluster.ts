@@ -15,7 +15,7 @@ import { InboxApplier } from '../cluster/applier.js';
 import { InboxReader, InboxWriter } from '../cluster/inbox.js';
 import { FencedError } from '../errors.js';
 import type { PgStore } from '../store/postgres/store.js';
-import type { ApplyResult, SchedulerStore } from '../store/types.js';
+import type { ApplyResult, ConsideredWrites, SchedulerStore } from '../store/types.js';
 import type { FileCheckpoint, ResumeStore, SourcePosition } from '../sources/types.js';
 import type { Sighting } from '../sighting.js';
 import type { AppendBatch, IngestedSighting } from './ingest.js';
@@ -134,6 +134,7 @@ export function fencedSchedulerStore(store: PgStore, lease: FenceHolder, epoch: 
     releaseTarget: transition('release of a scan target', (...a: Parameters<SchedulerStore['releaseTarget']>) => inner.releaseTarget(...a)),
     dequeue: fence('dequeue', (id: number) => inner.dequeue(id)),
     dequeueIfWaiting: fence('dequeue', (id: number) => inner.dequeueIfWaiting(id)),
+    writeConsidered: fence('consider pass', (w: ConsideredWrites) => inner.writeConsidered(w)),
   };
   return new Proxy(inner, {
     get(target, prop) {

@@ -211,6 +211,18 @@ export class SqliteInventory implements Inventory {
     return this.gate.run(() => this.bindingNow(id));
   }
 
+  bindings(ids: readonly number[]): Promise<BindingView[]> {
+    // one turn of the gate; each lookup is the same indexed read as binding(id)
+    return this.gate.run(() => {
+      const out: BindingView[] = [];
+      for (const id of ids) {
+        const b = this.bindingNow(id);
+        if (b) out.push(b);
+      }
+      return out;
+    });
+  }
+
   private bindingNow(id: number): BindingView | undefined {
     const r = this.stmt.bindingById.get(id) as BindingRow | undefined;
     return r ? toView(r) : undefined;

@@ -21,5 +21,9 @@ export function observeDecisions(store: SchedulerStore, observer: (d: Decision) 
     tell(d);
     return r as never;
   };
+  view.writeConsidered = async (w) => {
+    await store.writeConsidered(w);
+    for (const d of w.decisions) tell(d);
+  };
   return view;
 }

@@ -6,9 +6,9 @@
  */
 import type { DB } from '../store/db.js';
 import { gateOf, type SqliteGate } from '../store/gate.js';
-import type { AwaitingEntry, Decision, DecisionKind, Intent, IntentState, IntentTarget, OperatorMark, QueueEntry, SchedulerStore } from '../store/types.js';
+import type { AwaitingEntry, ConsideredWrites, Decision, DecisionKind, Intent, IntentState, IntentTarget, OperatorMark, QueueEntry, SchedulerStore } from '../store/types.js';
 
-export type { SchedulerStore, QueueEntry, IntentState, Intent, IntentTarget, DecisionKind, Decision, OperatorMark, AwaitingEntry } from '../store/types.js';
+export type { SchedulerStore, QueueEntry, IntentState, Intent, IntentTarget, DecisionKind, Decision, OperatorMark, AwaitingEntry, ConsideredWrites } from '../store/types.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 export function entry(r: any): QueueEntry {
@@ -106,6 +106,27 @@ export class SqliteSchedulerStore implements SchedulerStore {
       const r = this.s.queued.get(bindingId);
       return r ? entry(r) : undefined;
     });
+  }
+
+  queuedOf(bindingIds: readonly number[]): Promise<QueueEntry[]> {
+    return this.gate.run(() => {
+      const out: QueueEntry[] = [];
+      for (const id of bindingIds) {
+        const r = this.s.queued.get(id);
+        if (r) out.push(entry(r));
+      }
+      return out;
+    });
+  }
+
+  writeConsidered(w: ConsideredWrites): Promise<void> {
+    return this.gate.run(this.db.transaction(() => {
+      for (const id of w.dequeueIfWaiting) this.s.dequeueWaiting.run(id);
+      for (const e of w.enqueue) this.s.enqueue.run({ ...e, lastSeen: e.lastSeen ?? null });
+      for (const m of w.moveRegion) this.s.moveRegion.run(m.region, m.bindingId);
+      for (const t of w.touch) this.s.touch.run(t.lastSeen, t.bindingId);
+      for (const d of w.decisions) this.s.decide.run({ ...d, identityId: d.identityId ?? null });
+    }));
   }
 
   queuedIds(): Promise<Set<number>> {
@@ -245,6 +266,17 @@ export class SqliteSchedulerStore implements SchedulerStore {
     return this.gate.run(() => {
       const r = this.s.mark.get(identityId) as MarkRow | undefined;
       return r && toMark(r);
+    });
+  }
+
+  marksOf(identityIds: readonly number[]): Promise<OperatorMark[]> {
+    return this.gate.run(() => {
+      const out: OperatorMark[] = [];
+      for (const id of identityIds) {
+        const r = this.s.mark.get(id) as MarkRow | undefined;
+        if (r) out.push(toMark(r));
+      }
+      return out;
     });
   }
 

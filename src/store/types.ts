@@ -118,6 +118,8 @@ export interface Inventory {
   prunePositions(prefix: string, before: number): Promise<number>;
   checkpoint(path: string): Promise<FileCheckpoint | undefined>;
   binding(id: number): Promise<BindingView | undefined>;
+  /** binding(id) of many at once (one round trip): those that exist, in no particular order (the scheduler's consider pass) */
+  bindings(ids: readonly number[]): Promise<BindingView[]>;
   /** the binding holding `ip` now, if any */
   openBinding(ip: string): Promise<BindingView | undefined>;
   identity(id: number): Promise<IdentityView | undefined>;
@@ -218,6 +220,18 @@ export interface OperatorMark {
   updatedAt: number;
 }
 
+/** What one consider pass writes (SchedulerStore.writeConsidered). */
+export interface ConsideredWrites {
+  /** binding ids whose entry leaves the queue unless a scan for it is in flight */
+  dequeueIfWaiting: number[];
+  enqueue: Omit<QueueEntry, 'attempts' | 'notBefore' | 'intentId'>[];
+  /** waiting entries that move to the region their address maps to now */
+  moveRegion: { bindingId: number; region: string }[];
+  /** queued devices seen again (they move up) */
+  touch: { bindingId: number; lastSeen: number }[];
+  decisions: Decision[];
+}
+
 export type AwaitingEntry = QueueEntry & { scanRef: string; appliance: string; launchedAt: number; endedAt: number };
 
 export interface SchedulerStore {
@@ -230,6 +244,14 @@ export interface SchedulerStore {
   /** A queued device seen again moves up the queue. */
   touch(bindingId: number, lastSeen: number): Promise<void>;
   queued(bindingId: number): Promise<QueueEntry | undefined>;
+  /** queued(id) of many at once: the entries that exist, in no particular order */
+  queuedOf(bindingIds: readonly number[]): Promise<QueueEntry[]>;
+  /**
+   * The writes of one consider pass, one statement per kind (in this order): waiting entries that
+   * leave the queue, new entries (a binding queued already is left as it is), waiting entries moved
+   * to another region, queued devices seen again, then the decisions in the order given.
+   */
+  writeConsidered(w: ConsideredWrites): Promise<void>;
   /** binding ids of every queue entry */
   queuedIds(): Promise<Set<number>>;
   ready(region: string, now: number, limit: number): Promise<QueueEntry[]>;
@@ -283,6 +305,8 @@ export interface SchedulerStore {
 
   // operator marks (onsight rescan / skip): written by the CLI while the daemon runs
   mark(identityId: number): Promise<OperatorMark | undefined>;
+  /** mark(id) of many devices at once: the marks that exist */
+  marksOf(identityIds: readonly number[]): Promise<OperatorMark[]>;
   /** Marks written after `since` (ms, the daemon's last look), oldest first. */
   marksChangedSince(since: number): Promise<OperatorMark[]>;
   marksLastUpdate(): Promise<number>;

@@ -43,6 +43,7 @@ const S = {
     RETURNING binding_id`),
   openByIp: st('open_by_ip', `${BINDING_SELECT} WHERE b.ip = $1 AND b.end_at IS NULL ORDER BY b.id DESC LIMIT 1`),
   bindingById: st('binding_by_id', `${BINDING_SELECT} WHERE b.id = $1`),
+  bindingsByIds: st('bindings_by_ids', `${BINDING_SELECT} WHERE b.id = ANY($1::bigint[])`),
   openVpnByUser: st('open_vpn_by_user', `SELECT b.id, b.identity_id, b.start_at FROM bindings b JOIN identities i ON i.id = b.identity_id
     WHERE b.end_at IS NULL AND b.channel = 'vpn' AND lower(i."user") = $1`),
   renewBinding: st('renew_binding', 'UPDATE bindings SET last_seen = GREATEST(last_seen, $1), expires_at = $2, renewals = renewals + 1 WHERE id = $3'),
@@ -198,6 +199,11 @@ export class PgInventory implements Inventory {
   async binding(id: number): Promise<BindingView | undefined> {
     const r = await this.db.row<BindingRow & Record<string, unknown>>(S.bindingById, [id]);
     return r ? toView(r) : undefined;
+  }
+
+  async bindings(ids: readonly number[]): Promise<BindingView[]> {
+    if (!ids.length) return [];
+    return (await this.db.rows<BindingRow & Record<string, unknown>>(S.bindingsByIds, [ids])).map(toView);
   }
 
   async openBinding(ip: string): Promise<BindingView | undefined> {

@@ -3,7 +3,7 @@
  * marks as src/scheduler/queue.ts (row mappers shared), in PostgreSQL's dialect.
  */
 import { ACTIVE, ENDS_FROM, decision, entry, intent, toMark, type DecisionRow, type MarkRow } from '../../scheduler/queue.js';
-import type { AwaitingEntry, Decision, Intent, IntentState, IntentTarget, OperatorMark, QueueEntry, SchedulerStore } from '../types.js';
+import type { AwaitingEntry, ConsideredWrites, Decision, Intent, IntentState, IntentTarget, OperatorMark, QueueEntry, SchedulerStore } from '../types.js';
 import { statement as st, type PgDb } from './db.js';
 
 /**
@@ -18,6 +18,18 @@ const S = {
   enqueue: st('enqueue', `INSERT INTO queue (binding_id, ip, identity_id, region, due_since, last_seen) VALUES ($1, $2, $3, $4, $5, $6)
     ON CONFLICT (binding_id) DO NOTHING`),
   queued: st('queued', 'SELECT * FROM queue WHERE binding_id = $1'),
+  queuedOf: st('queued_of', 'SELECT * FROM queue WHERE binding_id = ANY($1::bigint[])'),
+  dequeueWaitingMany: st('dequeue_waiting_many', 'DELETE FROM queue WHERE binding_id = ANY($1::bigint[]) AND intent_id IS NULL'),
+  enqueueMany: st('enqueue_many', `INSERT INTO queue (binding_id, ip, identity_id, region, due_since, last_seen)
+    SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::bigint[], $6::bigint[]) ON CONFLICT (binding_id) DO NOTHING`),
+  moveRegionMany: st('move_region_many', `UPDATE queue q SET region = u.region FROM unnest($1::bigint[], $2::text[]) AS u(id, region)
+    WHERE q.binding_id = u.id AND q.intent_id IS NULL`),
+  touchMany: st('touch_many', `UPDATE queue q SET last_seen = u.last_seen FROM unnest($1::bigint[], $2::bigint[]) AS u(id, last_seen)
+    WHERE q.binding_id = u.id AND q.intent_id IS NULL`),
+  // ids in the given order (the decision log is read in id order)
+  decideMany: st('decide_many', `INSERT INTO decisions (at, ip, identity_id, decision, reason)
+    SELECT at, ip, identity_id, decision, reason FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[])
+      WITH ORDINALITY AS u(at, ip, identity_id, decision, reason, n) ORDER BY n`),
   moveRegion: st('move_region', 'UPDATE queue SET region = $1 WHERE binding_id = $2 AND intent_id IS NULL'),
   touch: st('touch', 'UPDATE queue SET last_seen = $1 WHERE binding_id = $2 AND intent_id IS NULL'),
   ready: st('ready', `SELECT * FROM queue WHERE region = $1 AND intent_id IS NULL AND not_before <= $2
@@ -49,6 +61,7 @@ const S = {
     GROUP BY region, appliance, state ORDER BY region, appliance, state`),
   lastDropped: st('last_dropped', `SELECT DISTINCT ON (ip, identity_id) ip, identity_id, at, reason FROM decisions
     WHERE decision = 'dropped-by-scanner' ORDER BY ip, identity_id, at DESC`),
+  marksOf: st('marks_of', 'SELECT identity_id, rescan_at, skip_until, updated_at FROM operator_marks WHERE identity_id = ANY($1::bigint[])'),
   mark: st('mark', 'SELECT identity_id, rescan_at, skip_until, updated_at FROM operator_marks WHERE identity_id = $1'),
   marksChanged: st('marks_changed', 'SELECT identity_id, rescan_at, skip_until, updated_at FROM operator_marks WHERE updated_at > $1 ORDER BY updated_at'),
   marksMaxUpdated: st('marks_max_updated', 'SELECT max(updated_at) AS m FROM operator_marks'),
@@ -78,6 +91,31 @@ export class PgSchedulerStore implements SchedulerStore {
   async queued(bindingId: number): Promise<QueueEntry | undefined> {
     const r = await this.db.row(S.queued, [bindingId]);
     return r ? entry(r) : undefined;
+  }
+
+  async queuedOf(bindingIds: readonly number[]): Promise<QueueEntry[]> {
+    if (!bindingIds.length) return [];
+    return (await this.db.rows(S.queuedOf, [bindingIds])).map(entry);
+  }
+
+  /** One statement per kind (array parameters), in one transaction. */
+  writeConsidered(w: ConsideredWrites): Promise<void> {
+    return this.db.transaction(async () => {
+      if (w.dequeueIfWaiting.length) await this.db.query(S.dequeueWaitingMany, [w.dequeueIfWaiting]);
+      if (w.enqueue.length) {
+        // a binding listed twice is inserted once (ON CONFLICT does not cover two rows of one statement)
+        const seen = new Set<number>();
+        const e = w.enqueue.filter((x) => !seen.has(x.bindingId) && seen.add(x.bindingId));
+        await this.db.query(S.enqueueMany, [e.map((x) => x.bindingId), e.map((x) => x.ip), e.map((x) => x.identityId), e.map((x) => x.region),
+          e.map((x) => x.dueSince), e.map((x) => x.lastSeen ?? null)]);
+      }
+      if (w.moveRegion.length) await this.db.query(S.moveRegionMany, [w.moveRegion.map((m) => m.bindingId), w.moveRegion.map((m) => m.region)]);
+      if (w.touch.length) await this.db.query(S.touchMany, [w.touch.map((t) => t.bindingId), w.touch.map((t) => t.lastSeen)]);
+      const d = w.decisions;
+      if (d.length) {
+        await this.db.query(S.decideMany, [d.map((x) => x.at), d.map((x) => x.ip), d.map((x) => x.identityId ?? null), d.map((x) => x.decision), d.map((x) => x.reason)]);
+      }
+    });
   }
 
   async queuedIds(): Promise<Set<number>> {
@@ -207,6 +245,11 @@ export class PgSchedulerStore implements SchedulerStore {
   async mark(identityId: number): Promise<OperatorMark | undefined> {
     const r = await this.db.row<MarkRow & Record<string, unknown>>(S.mark, [identityId]);
     return r && toMark(r);
+  }
+
+  async marksOf(identityIds: readonly number[]): Promise<OperatorMark[]> {
+    if (!identityIds.length) return [];
+    return (await this.db.rows<MarkRow & Record<string, unknown>>(S.marksOf, [identityIds])).map(toMark);
   }
 
   async marksChangedSince(since: number): Promise<OperatorMark[]> {
