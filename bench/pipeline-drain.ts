@@ -10,6 +10,7 @@
  * the figures: the machine is shared.
  * `node dist/bench/pipeline-drain.js [N]` (default 10,000).
  */
+import { readFileSync, readdirSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import pg from 'pg';
 import type { Sighting } from '../src/sighting.js';
@@ -35,7 +36,36 @@ function lease(k: number, at: number, kind: 'lease' | 'renew'): InboxEntry {
   return { sighting, origin: 'bench:drain' };
 }
 
-async function drain(db: pg.Pool, writer: InboxWriter, make: (k: number) => InboxEntry): Promise<{ rate: number; secs: number }> {
+/** CPU seconds (user + system) of a process, from /proc */
+function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return 0; // gone meanwhile
+  }
+}
+
+/** CPU seconds of the PostgreSQL server: the postmaster and its children (the backends) */
+function serverCpu(postmaster: number): number {
+  let sum = cpuSeconds(postmaster);
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === postmaster) sum += cpuSeconds(Number(d));
+    } catch { /* gone */ }
+  }
+  return sum;
+}
+
+interface Phase { rate: number; secs: number; daemonCpuMs: number; serverCpuMs: number }
+
+let daemonPid = 0, serverPid = 0;
+
+async function drain(db: pg.Pool, writer: InboxWriter, make: (k: number) => InboxEntry): Promise<Phase> {
+  const c0 = [cpuSeconds(daemonPid), serverCpu(serverPid)];
   const t0 = performance.now();
   for (let i = 0; i < N; i += BATCH) {
     const batch: InboxEntry[] = [];
@@ -44,7 +74,9 @@ async function drain(db: pg.Pool, writer: InboxWriter, make: (k: number) => Inbo
   }
   await until(async () => (await inboxBacklog(db)) === 0, 600_000, 'the inbox drained', 20);
   const secs = (performance.now() - t0) / 1000;
-  return { rate: Math.round(N / secs), secs };
+  const c1 = [cpuSeconds(daemonPid), serverCpu(serverPid)];
+  // per 1,000 sightings: the server's share includes the appends (a follower's work)
+  return { rate: Math.round(N / secs), secs, daemonCpuMs: Math.round(((c1[0] - c0[0]) * 1e6) / N), serverCpuMs: Math.round(((c1[1] - c0[1]) * 1e6) / N) };
 }
 
 async function main(): Promise<void> {
@@ -72,13 +104,16 @@ http: { enabled: false }
   try {
     await d.waitFor((e) => e.msg.startsWith('leader: b1'), 30_000);
     await sleep(500);
+    daemonPid = d.child.pid!;
+    serverPid = server.pid();
     const writer = new InboxWriter(db, 'b2');
     const at = Date.now();
     out(`pipeline drain bench: one onsight leader on PostgreSQL ${server.dataDir}, ${N} sightings per phase appended to the inbox in batches of ${BATCH}; load ${load()}`);
     const fresh = await drain(db, writer, (k) => lease(k, at, 'lease'));
-    out(`  new leases (10% due, 90% out of scope): ${fresh.rate} sightings/s through inbox → inventory → scheduler (${fresh.secs.toFixed(1)} s); load ${load()}`);
+    const cpu = (p: Phase) => `CPU per 1,000: onsight ${p.daemonCpuMs} ms, PostgreSQL ${p.serverCpuMs} ms`;
+    out(`  new leases (10% due, 90% out of scope): ${fresh.rate} sightings/s through inbox → inventory → scheduler (${fresh.secs.toFixed(1)} s; ${cpu(fresh)}); load ${load()}`);
     const renew = await drain(db, writer, (k) => lease(k, at + 60_000, 'renew'));
-    out(`  renewals of the same devices: ${renew.rate} sightings/s (${renew.secs.toFixed(1)} s); load ${load()}`);
+    out(`  renewals of the same devices: ${renew.rate} sightings/s (${renew.secs.toFixed(1)} s; ${cpu(renew)}); load ${load()}`);
     const [{ n: decisions }] = (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM decisions')).rows;
     const [{ n: queued }] = (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM queue')).rows;
     out(`  decisions logged ${decisions}, queue entries ${queued}`);

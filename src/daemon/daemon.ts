@@ -293,7 +293,8 @@ export class Daemon {
       const r = results[i];
       // new, moved and ended bindings are news; renewals and ignored lines only at debug level
       const level = r.change === 'renewed' || r.change === 'ignored' ? 'debug' : 'info';
-      this.opts.log[level]({ sighting: s, change: r.change, note: r.note },
+      // (the line is built only when it is logged: a renewal is most of a busy fleet's sightings)
+      if (this.opts.log.isLevelEnabled(level)) this.opts.log[level]({ sighting: s, change: r.change, note: r.note },
         `sighting ${s.kind} ${s.ip}${s.mac ? ' ' + s.mac : ''}${s.user ? ' user ' + s.user : ''}${s.hostname ? ' (' + s.hostname + ')' : ''} from ${s.source} [${s.format}]: ${r.change}${r.note ? ' — ' + r.note : ''}`);
       if (r.bindingId !== undefined && (r.change === 'new' || r.change === 'reassigned' || r.change === 'renewed')) changed.add(r.bindingId);
       if (r.bindingId !== undefined && r.change === 'ended') ended.add(r.bindingId);

@@ -46,12 +46,15 @@ export class Canceler {
   async departedCheck(bindingIds: Iterable<number>): Promise<number> {
     if (!this.core.opts.cancelWhenTargetLeaves) return 0;
     const now = this.core.clock.now();
-    let targets: Map<string, { intent: Intent; identityId: number }> | undefined;
+    // no running scan (most of the time): no binding to read; else the departed ones read at once
+    const targets = await this.runningTargets();
+    if (!targets.size) return 0;
+    const ids = [...bindingIds];
+    const byId = new Map((await this.core.inventory.bindings(ids)).map((b) => [b.id, b]));
     let marked = 0;
-    for (const id of bindingIds) {
-      const b = await this.core.inventory.binding(id);
+    for (const id of ids) {
+      const b = byId.get(id);
       if (!b || b.endAt === undefined) continue;
-      targets ??= await this.runningTargets();
       const t = targets.get(b.ip);
       if (t && t.identityId === b.identityId && !this.reassigned.has(t.intent.id) && await this.core.follow.mayNotHaveReached(t.intent, now, b.ip, 0)) {
         this.reassigned.set(t.intent.id, `target ${b.ip} left (${b.identityKey}); its address is free for another device`);
