@@ -117,7 +117,8 @@ describe.each(STORE_KINDS)('consider() batched decides as the per-binding pass d
     let passes = 0, decisions = 0, intents = 0;
     const kinds = new Set<string>();
 
-    for (let step = 0; step < 60; step++) {
+    const steps = 60;
+    for (let step = 0; step < steps; step++) {
       clock.t += Math.floor(rand() * 20 * 60_000); // up to 20 min: some leases run out (1 h)
       // sightings: leases (new devices, moves), renewals, releases
       const batch: Sighting[] = [];
@@ -134,7 +135,7 @@ describe.each(STORE_KINDS)('consider() batched decides as the per-binding pass d
           where.set(dev, ip);
         }
       }
-      let results = await a.inventory.commitBatch(batch, [], clock.t);
+      const results = await a.inventory.commitBatch(batch, [], clock.t);
       expect(await b.inventory.commitBatch(batch, [], clock.t)).toEqual(results);
       for (const x of results) if (x.bindingId !== undefined) touched.add(x.bindingId);
       // operator marks and recorded scans
@@ -173,13 +174,14 @@ describe.each(STORE_KINDS)('consider() batched decides as the per-binding pass d
       const [na, nb] = [await sched.consider(ids), await ref.consider(ids)];
       expect(na, `step ${step}: enqueued`).toBe(nb);
       passes++;
+      // the logs and queues compared every few passes (and after the last): a difference stays in the log
+      if (step % 3 !== 2 && step !== steps - 1) continue;
       const [da, db] = [await a.scheduler.decisionsSince(0), await b.scheduler.decisionsSince(0)];
       expect(da, `step ${step}: the decision log`).toEqual(db);
       const byId = (qs: QueueEntry[]) => qs.sort((x, y) => x.bindingId - y.bindingId);
       expect(byId(await a.scheduler.allQueued()), `step ${step}: the queue`).toEqual(byId(await b.scheduler.allQueued()));
       decisions = da.length;
       for (const d of da) kinds.add(`${d.decision}:${d.reason.split(/[:;(]/)[0]}`);
-      results = [];
     }
     const queued = await a.scheduler.allQueued();
     console.log(`consider batched vs per-binding (${kind.name}): ${passes} passes, ${decisions} decisions equal; ${queued.length} queued (${queued.filter((q) => q.intentId).length} in flight); kinds: ${[...kinds].sort().join(' | ')}`);
@@ -189,7 +191,7 @@ describe.each(STORE_KINDS)('consider() batched decides as the per-binding pass d
     expect([...kinds].some((k) => k.startsWith('due:an operator asked'))).toBe(true);
     expect([...kinds].some((k) => k.startsWith('not-due:scanned-recently'))).toBe(true);
     expect(queued.some((q) => q.intentId)).toBe(true);
-  });
+  }, 90_000);
 });
 
 describe.each(STORE_KINDS)('the batched store reads and writes ($name)', (kind) => {

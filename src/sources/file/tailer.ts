@@ -59,6 +59,12 @@ export type StartPosition =
 export class FileTailer {
   readonly stats: TailerStats = { received: 0, dropped: {}, events: {} };
   private seg?: Segment;
+  /**
+   * The live file's stat when its content last matched our checkpoint's fingerprints: an idle poll
+   * finding the same size, mtime and ctime (any write changes ctime) skips re-reading and hashing
+   * the head and tail (two reads and hashes per poll were most of an idle node's CPU).
+   */
+  private verified?: string;
   /** rotated files to finish after the current one, before the live path */
   /** rotated files to finish, opened when queued (logrotate may rename them again before we get there) */
   private queue: { fh: FileHandle; dev: number; ino: number; path: string; from: number; live?: boolean }[] = [];
@@ -288,7 +294,7 @@ export class FileTailer {
     if (this.seg.live && (await this.checkInPlace(this.seg))) {
       if (!this.seg) return;
     }
-    const chunk = Buffer.alloc(CHUNK);
+    const chunk = Buffer.allocUnsafe(CHUNK); // only the bytes read are used (copied out)
     while (!this.closed && !this.paused && this.seg) {
       if (!this.emitLines()) return;
       const seg = this.seg;
@@ -383,7 +389,13 @@ export class FileTailer {
   private async checkInPlace(seg: Segment): Promise<boolean> {
     const st = await seg.fh.stat();
     const shrunk = st.size < this.readPos;
-    if (!shrunk && (this.offset === 0 || (await contentMatches(seg.fh, st.size, this.mark())))) return false;
+    const key = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}:${this.offset}`;
+    if (!shrunk && key === this.verified) return false;
+    if (!shrunk && (this.offset === 0 || (await contentMatches(seg.fh, st.size, this.mark())))) {
+      this.verified = key;
+      return false;
+    }
+    this.verified = undefined;
     // copytruncate, or the weekly rewrite of a Windows DHCP audit log. The copy (path.1 ...)
     // holds what was written since our last read: finish it from our offset first.
     this.event(shrunk ? 'truncated' : 'overwritten');
