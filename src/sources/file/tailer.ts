@@ -65,6 +65,8 @@ export class FileTailer {
    * the head and tail (two reads and hashes per poll were most of an idle node's CPU).
    */
   private verified?: string;
+  /** the live file's size at the last in-place check */
+  private checkedSize = -1;
   /** rotated files to finish after the current one, before the live path */
   /** rotated files to finish, opened when queued (logrotate may rename them again before we get there) */
   private queue: { fh: FileHandle; dev: number; ino: number; path: string; from: number; live?: boolean }[] = [];
@@ -291,16 +293,23 @@ export class FileTailer {
     }
     // before reading on: is the file still the one we read? (truncated, or rewritten in place and
     // already longer than before: reading at our offset would hand out the middle of a stranger)
-    if (this.seg.live && (await this.checkInPlace(this.seg))) {
-      if (!this.seg) return;
+    // checked: this pass's check found the live file as we left it, this long (nothing to read yet)
+    let checked: Segment | undefined;
+    if (this.seg.live) {
+      if (await this.checkInPlace(this.seg)) {
+        if (!this.seg) return;
+      } else if (this.checkedSize === this.readPos) checked = this.seg;
     }
-    const chunk = Buffer.allocUnsafe(CHUNK); // only the bytes read are used (copied out)
+    let chunk: Buffer | undefined;
     while (!this.closed && !this.paused && this.seg) {
       if (!this.emitLines()) return;
       const seg = this.seg;
-      const { bytesRead } = await seg.fh.read(chunk, 0, CHUNK, this.readPos);
+      // an idle poll: the size just read says there is nothing new (no read call, no buffer)
+      const idle = checked === seg && this.checkedSize === this.readPos;
+      if (!idle) chunk ??= Buffer.allocUnsafe(CHUNK); // only the bytes read are used (copied out)
+      const bytesRead = chunk && !idle ? (await seg.fh.read(chunk, 0, CHUNK, this.readPos)).bytesRead : 0;
       if (this.closed) return;
-      if (bytesRead > 0) {
+      if (chunk && bytesRead > 0) {
         this.readPos += bytesRead;
         this.buf = this.buf.length ? Buffer.concat([this.buf, chunk.subarray(0, bytesRead)]) : Buffer.from(chunk.subarray(0, bytesRead));
         this.lastDataAt = Date.now();
@@ -315,13 +324,15 @@ export class FileTailer {
         await this.nextSegment();
         continue;
       }
-      const r = await this.checkLive(seg);
+      // checked a moment ago in this pass and nothing read since: the in-place check need not run twice
+      const r = await this.checkLive(seg, idle);
       if (r === 'same') return;
+      checked = undefined;
     }
   }
 
   /** At EOF of the live file: did it rotate, shrink or get overwritten? */
-  private async checkLive(seg: Segment): Promise<'same' | 'changed'> {
+  private async checkLive(seg: Segment, inPlaceChecked = false): Promise<'same' | 'changed'> {
     let st;
     try {
       st = await stat(this.opts.key);
@@ -381,13 +392,14 @@ export class FileTailer {
       return 'changed';
     }
     this.rotating = undefined;
-    if (await this.checkInPlace(seg)) return 'changed';
+    if (!inPlaceChecked && (await this.checkInPlace(seg))) return 'changed';
     return 'same';
   }
 
   /** Truncated or rewritten in place? Then finish a copy if there is one, and start over at 0. */
   private async checkInPlace(seg: Segment): Promise<boolean> {
     const st = await seg.fh.stat();
+    this.checkedSize = st.size;
     const shrunk = st.size < this.readPos;
     const key = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}:${this.offset}`;
     if (!shrunk && key === this.verified) return false;
