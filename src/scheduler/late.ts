@@ -2,7 +2,8 @@
  * Late launches (cluster mode; design memo §3.6): a deposed leader frozen between its transport
  * guard and the socket write (SIGSTOP, a VM pause) sends its launch when it resumes, after the new
  * leader has abandoned that intent and relaunched its targets. Every scan list the scheduler reads
- * by launch time (reconcile, poll, and a watch at least every poll interval) is searched for scans
+ * by launch time (reconcile, poll, and a watch: every poll interval for an hour after a launch was
+ * given up or another term's adopted, else at the idle poll's pace) is searched for scans
  * of ours (the title starts with our prefix) that must not run: their intent ended (it is not the
  * intent's own scan), a second scan for a running intent, or an intent we do not know whose
  * targets an active intent of ours already scans. Each is canceled, counted, logged and decided.
@@ -16,10 +17,19 @@ import { reportedTargets } from './results.js';
 
 /** a scan's launch date is the scanner's clock: lists reach this far before the last one looked at */
 const SLACK_MS = 10 * 60_000;
+/**
+ * How long after a launch was given up unconfirmed (abandoned), or another term's launch adopted,
+ * the list is read every poll interval: the launch that a paused or deposed leader (or a slow
+ * scanner) still had on the wire lands in this window, if ever. Outside it the list is read at the
+ * idle poll's pace only (a backstop: default once an hour instead of 1,440 calls a day).
+ */
+const EXPOSURE_MS = 3600_000;
 
 export class LateLaunches {
   /** when a list by launch time was last looked through (0: not yet this term) */
   private lastListAt = 0;
+  /** no exposure found: not looked up again before this */
+  private quietUntil = 0;
   private readonly startedAt: number;
   /** scans canceled already (a canceled scan stays listed for a while) */
   private readonly canceled = new Set<string>();
@@ -41,12 +51,23 @@ export class LateLaunches {
     return (this.lastListAt || this.startedAt - this.core.opts.reconcileGraceS * 1000) - SLACK_MS;
   }
 
-  /** The scan list was not read for a poll interval (nothing running to poll): read it for late launches. */
+  /**
+   * The scan list was not read for a poll interval (nothing running to poll): read it for late
+   * launches while a launch given up or adopted lately may still have a duplicate on the wire
+   * (EXPOSURE_MS), else only at the idle poll's pace.
+   */
   async watch(): Promise<void> {
     const { clock, opts, budget } = this.core;
     if (!this.enabled) return;
-    const every = opts.pollIntervalS * 1000 * (budget.scarce() ? 6 : 1);
-    if (clock.now() - this.lastListAt < every || !budget.canSpend(false)) return;
+    const now = clock.now();
+    const scarce = budget.scarce() ? 6 : 1;
+    const every = opts.pollIntervalS * 1000 * scarce;
+    if (now - this.lastListAt < every || now < this.quietUntil || !budget.canSpend(false)) return;
+    const idle = (opts.idlePollS ?? 60 * opts.pollIntervalS) * 1000 * scarce;
+    if (now - (this.lastListAt || this.startedAt) < idle && !(await this.exposed(now))) {
+      this.quietUntil = now + every; // the exposure is looked up (in the store) once a poll interval
+      return;
+    }
     let scans: ScanStatus[];
     try {
       scans = await budget.call('list scans (late launches)', 'listScans', () => this.core.scanner.listScans({ launchedAfter: new Date(this.since()) }));
@@ -54,6 +75,13 @@ export class LateLaunches {
       return;
     }
     await this.inspect(scans);
+  }
+
+  /** A launch given up unconfirmed, or another term's adopted, within EXPOSURE_MS. */
+  private async exposed(now: number): Promise<boolean> {
+    const since = now - EXPOSURE_MS, epoch = this.core.store.epoch;
+    return (await this.core.store.recentIntents(200)).some((i) => (i.state === 'abandoned' && (i.endedAt ?? now) >= since)
+      || (i.epoch !== epoch && i.state === 'running' && (i.launchedAt ?? i.createdAt) >= since));
   }
 
   async inspect(scans: ScanStatus[]): Promise<void> {

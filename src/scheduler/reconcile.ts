@@ -46,7 +46,12 @@ export class Reconciler {
     const pending = active.filter((i) => i.state === 'launching');
     const ripe = pending.filter((i) => now >= this.ripeAt(i));
     if (!this.startupReconciled && store.epoch !== undefined) this.takingOver(active);
-    if (pending.length === 0 || (this.startupReconciled && ripe.length === 0)) {
+    // A single node looks at start-up (its pending intents are mostly ripe by then). A cluster's new
+    // leader waits for the first pending intent to ripen (another term's ripen `reconcileGraceS` after
+    // this one began): one list then adopts every scan that landed and gives up the rest, where a
+    // look at the takeover as well cost a second list whenever the old leader's launch was still on
+    // the wire (issue 17: at most 2 calls per failover, the session login and this list).
+    if (pending.length === 0 || ((this.startupReconciled || store.epoch !== undefined) && ripe.length === 0)) {
       this.startupReconciled = true;
       return;
     }
