@@ -7,17 +7,20 @@
  * in production; the figure is N over the time from the first append until the backlog is empty.
  * The stream: new DHCP leases (10% in the scanned scope, so due and queued; the rest out of scope,
  * so logged not-due), then as many renewals of the same devices. The load average is printed with
- * the figures: the machine is shared.
+ * the figures: the machine is shared. The daemon logs to a file (as to journald: a reader that keeps
+ * up), not to a pipe this process would have to parse: a full pipe blocks its synchronous log writes.
  * `node dist/bench/pipeline-drain.js [N]` (default 10,000).
  */
-import { readFileSync, readdirSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, openSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
 import type { Sighting } from '../src/sighting.js';
 import { InboxWriter, inboxBacklog, type InboxEntry } from '../src/cluster/inbox.js';
 import { startQualysEmulator } from '../src/emulator/qualys/index.js';
 import { pgUnavailable, startPostgres } from '../test/helpers/postgres.js';
-import { startDaemon } from '../test/helpers/daemon.js';
+import { CLI } from '../test/helpers/paths.js';
 import { sleep, until } from '../test/helpers/wait.js';
 
 const N = Number(process.argv[2] ?? 10_000);
@@ -89,7 +92,8 @@ async function main(): Promise<void> {
   const emu = await startQualysEmulator({ appliances: [{ name: 'emea-sa-1' }], limits: { default: { limit: 100_000, windowSec: 3600, concurrency: 4 } } });
   const db = new pg.Pool({ ...server.connection, max: 2 });
   db.on('error', () => undefined);
-  const d = await startDaemon(`
+  const dir = mkdtempSync(join(tmpdir(), 'onsight-drain-'));
+  writeFileSync(join(dir, 'onsight.yaml'), `
 state:
   postgres: "postgres://${server.user}@/${server.database}?host=${server.socketDir}&port=${server.port}"
 cluster: { name: bench, node: b1 }
@@ -100,11 +104,17 @@ regions:
   - { name: emea, cidrs: ["10.20.0.0/16"], appliances: [{ name: emea-sa-1, maxScans: 1 }], maxConcurrentScans: 1 }
 scanner: { type: qualys, url: "${emu.url}", username: ${emu.username}, passwordEnv: TEST_QUALYS_PASSWORD, optionProfile: "Initial Options", maxTargetsPerScan: 500 }
 http: { enabled: false }
-`, { TEST_QUALYS_PASSWORD: emu.password });
+`);
+  const logFile = join(dir, 'onsight.log');
+  const logFd = openSync(logFile, 'a');
+  const child = spawn(process.execPath, [CLI, 'run', '--config', join(dir, 'onsight.yaml')], {
+    cwd: dir, env: { ...process.env, ONSIGHT_LOG_JSON: '1', TEST_QUALYS_PASSWORD: emu.password }, stdio: ['ignore', logFd, logFd],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   try {
-    await d.waitFor((e) => e.msg.startsWith('leader: b1'), 30_000);
+    await until(() => readFileSync(logFile, 'utf8').includes('"leader: b1'), 45_000, 'the daemon to lead', 100);
     await sleep(500);
-    daemonPid = d.child.pid!;
+    daemonPid = child.pid!;
     serverPid = server.pid();
     const writer = new InboxWriter(db, 'b2');
     const at = Date.now();
@@ -118,7 +128,8 @@ http: { enabled: false }
     const [{ n: queued }] = (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM queue')).rows;
     out(`  decisions logged ${decisions}, queue entries ${queued}`);
   } finally {
-    await d.stop('SIGTERM');
+    child.kill('SIGTERM');
+    await exited;
     await db.end();
     await emu.close();
     server.destroy();
