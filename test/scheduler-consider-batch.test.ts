@@ -15,23 +15,12 @@ import { Policy } from '../src/policy/policy.js';
 import { Scheduler, buildSchedulerOptions, type SchedulerRegion } from '../src/scheduler/scheduler.js';
 import { applyMark } from '../src/scheduler/marks.js';
 import { silentLogger } from '../src/log.js';
+import { seededRng as rng } from '../src/emulator/qualys/rng.js';
 import type { Sighting } from '../src/sighting.js';
 import type { QueueEntry, Store } from '../src/store/types.js';
 
 const T0 = Date.parse('2026-11-23T10:00:00Z');
 const OPTS = { defaultLeaseS: 3600, maxSessionS: 86400, retentionS: 86400 * 30 };
-
-/** mulberry32: the same stream on every run */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const regionsA = (): SchedulerRegion[] => [
   { name: 'emea', cidrs: ['10.20.0.0/16'], appliances: [{ name: 'emea-1', maxScans: 1 }], maxConcurrentScans: 1 },
