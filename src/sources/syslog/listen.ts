@@ -10,6 +10,7 @@ import type { Logger } from '../../log.js';
 import type { InputHandle, LineSink, RawLine, SourceCounters, SyslogInputOptions } from '../types.js';
 import { SyslogFramer } from './framing.js';
 import { frameText } from './text.js';
+import { Prefilter } from '../../parsers/prefilter.js';
 import { Counters, DatagramReader, makeAllow, peer, readUdpKernelDrops, udpSocketInode } from './receive.js';
 import { startUdpThread } from './udp-client.js';
 
@@ -53,6 +54,8 @@ async function startUdp(addr: ListenAddress, opts: SyslogInputOptions, sink: Lin
   const family = addr.host.includes(':') ? 6 : 4;
   const reader = new DatagramReader(opts);
   const c = reader.counters;
+  // lines no parser can claim are counted, not pushed (LineSink.claims)
+  const prefilter = sink.unclaimed ? Prefilter.fromClaims(sink.claims?.(opts.format)) : undefined;
   const sock: UdpSocket = createSocket({ type: family === 6 ? 'udp6' : 'udp4', recvBufferSize: opts.udpRecvBufferBytes || undefined });
   let paused = false;
   let pausedCount = 0;
@@ -65,6 +68,10 @@ async function startUdp(addr: ListenAddress, opts: SyslogInputOptions, sink: Lin
     try {
       const got = reader.read(msg, rinfo.address);
       if (!got) return;
+      if (prefilter && !prefilter.mayClaimLine(got.text)) {
+        c.received++;
+        return sink.unclaimed!({ source: name, format: opts.format, sender: got.sender, count: 1, lastAt: Date.now() });
+      }
       if (paused && ++pausedCount > UDP_PAUSED_SLACK) return c.drop('backpressure');
       c.received++;
       const line: RawLine = { text: got.text, receivedAt: new Date(), source: name, sender: got.sender, format: opts.format };

@@ -40,11 +40,13 @@ export async function startUdpThread(addr: Address, opts: SyslogInputOptions, si
   let closing = false;
   let worker!: Worker;
   let closed!: Promise<void>;
+  /** with these the thread sends on only lines some parser may claim, and counts the others */
+  const claims = sink.unclaimed ? sink.claims?.(opts.format) : undefined;
 
   const spawn = (port: number): Promise<void> => new Promise((resolve, reject) => {
     const data: UdpThreadData = {
       host: addr.host, port, family, recvBufferBytes: opts.udpRecvBufferBytes, allow: opts.allow,
-      maxMessageBytes: opts.maxMessageBytes || 65536, invalidUtf8: opts.invalidUtf8, hold: UDP_THREAD_HOLD,
+      maxMessageBytes: opts.maxMessageBytes || 65536, invalidUtf8: opts.invalidUtf8, hold: UDP_THREAD_HOLD, claims,
     };
     const w = new Worker(entry, { workerData: data });
     worker = w;
@@ -69,6 +71,7 @@ export async function startUdpThread(addr: Address, opts: SyslogInputOptions, si
           for (let i = 0; i < m.texts.length; i++) {
             more = sink.push({ text: m.texts[i], receivedAt: new Date(m.times[i]), source: name, sender: m.senders[m.senderIdx[i]], format: opts.format }) && more;
           }
+          for (const [sender, count] of m.unclaimed) sink.unclaimed!({ source: name, format: opts.format, sender, count, lastAt: m.at });
           if (more) ack();
           else sink.onDrain(ack);
           return;

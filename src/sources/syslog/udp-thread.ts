@@ -3,10 +3,13 @@
  * is drained while the main thread commits or collects garbage. Datagrams become lines here (the
  * same checks and counters as in-thread, DatagramReader) and go to the main thread in batches,
  * at most two unacknowledged; beyond that the lines wait here, up to `hold`, then are dropped and
- * counted as `backpressure`.
+ * counted as `backpressure`. With the sink's claims (LineSink.claims), a line no parser can claim
+ * (firewall noise, most of a busy stream) goes no further than this thread: it is counted per
+ * sender and the counts travel with the next batch.
  */
 import { createSocket, type RemoteInfo } from 'node:dgram';
 import { parentPort, workerData } from 'node:worker_threads';
+import { Prefilter } from '../../parsers/prefilter.js';
 import { DatagramReader, udpSocketInode } from './receive.js';
 import type { FromUdpThread, ToUdpThread, UdpThreadData } from './udp-protocol.js';
 
@@ -16,28 +19,39 @@ const post = (m: FromUdpThread) => port.postMessage(m);
 const reader = new DatagramReader(data);
 const c = reader.counters;
 const MAX_UNACKED = 2;
+const prefilter = Prefilter.fromClaims(data.claims);
+/** a batch of unclaimed counts alone leaves at most this often (lines go at once) */
+const UNCLAIMED_EVERY_MS = 20;
 
 let texts: string[] = [];
 let senders: string[] = [];
 let senderAt = new Map<string, number>();
 let senderIdx: number[] = [];
 let times: number[] = [];
+let unclaimed = new Map<string, number>();
 let unacked = 0;
 let scheduled = false;
+let countTimer: NodeJS.Timeout | undefined;
 let closing = false;
 
 const snapshot = () => ({ received: c.received, dropped: { ...c.dropped }, events: { ...c.events } });
 
 function flush(force = false): void {
   scheduled = false;
-  if (!texts.length || (!force && unacked >= MAX_UNACKED)) return;
-  post({ type: 'lines', texts, senders, senderIdx: Uint32Array.from(senderIdx), times: Float64Array.from(times), counters: snapshot() });
+  if ((!texts.length && !unclaimed.size) || (!force && unacked >= MAX_UNACKED)) return;
+  if (countTimer) clearTimeout(countTimer);
+  countTimer = undefined;
+  post({
+    type: 'lines', texts, senders, senderIdx: Uint32Array.from(senderIdx), times: Float64Array.from(times), counters: snapshot(),
+    unclaimed, at: Date.now(),
+  });
   unacked++;
   texts = [];
   senders = [];
   senderAt = new Map();
   senderIdx = [];
   times = [];
+  unclaimed = new Map();
 }
 
 function schedule(): void {
@@ -46,11 +60,25 @@ function schedule(): void {
   setImmediate(flush); // after the datagrams libuv has ready now: batches stay large under load
 }
 
+/** unclaimed counts alone are not worth a message per event-loop turn */
+function scheduleCounts(): void {
+  if (scheduled || countTimer) return;
+  countTimer = setTimeout(() => {
+    countTimer = undefined;
+    flush();
+  }, UNCLAIMED_EVERY_MS);
+}
+
 const sock = createSocket({ type: data.family === 6 ? 'udp6' : 'udp4', recvBufferSize: data.recvBufferBytes || undefined });
 sock.on('message', (msg: Buffer, rinfo: RemoteInfo) => {
   try {
     const got = reader.read(msg, rinfo.address);
     if (!got) return;
+    if (prefilter && !prefilter.mayClaimLine(got.text)) {
+      c.received++;
+      unclaimed.set(got.sender, (unclaimed.get(got.sender) ?? 0) + 1);
+      return scheduleCounts();
+    }
     if (texts.length >= data.hold) return c.drop('backpressure');
     c.received++;
     texts.push(got.text);
@@ -68,6 +96,7 @@ port.on('message', (m: ToUdpThread) => {
   if (m.type === 'ack') {
     unacked--;
     if (texts.length) schedule();
+    else if (unclaimed.size) scheduleCounts();
   } else if (m.type === 'close' && !closing) {
     closing = true;
     sock.close(() => {
