@@ -20,27 +20,29 @@ const reader = new DatagramReader(data);
 const c = reader.counters;
 const MAX_UNACKED = 2;
 const prefilter = Prefilter.fromClaims(data.claims);
-/** a batch of unclaimed counts alone leaves at most this often (lines go at once) */
-const UNCLAIMED_EVERY_MS = 20;
+/**
+ * A batch leaves this long after its first line or count (unless two are out unacknowledged): a
+ * few hundred posts a second at most, however the lines trickle in, and little added latency.
+ */
+const FLUSH_MS = 5;
 
 let texts: string[] = [];
 let senders: string[] = [];
 let senderAt = new Map<string, number>();
 let senderIdx: number[] = [];
 let times: number[] = [];
+/** lines no parser can claim since the last batch, by sender */
 let unclaimed = new Map<string, number>();
 let unacked = 0;
-let scheduled = false;
-let countTimer: NodeJS.Timeout | undefined;
+let timer: NodeJS.Timeout | undefined;
 let closing = false;
 
 const snapshot = () => ({ received: c.received, dropped: { ...c.dropped }, events: { ...c.events } });
 
 function flush(force = false): void {
-  scheduled = false;
+  if (timer) clearTimeout(timer);
+  timer = undefined;
   if ((!texts.length && !unclaimed.size) || (!force && unacked >= MAX_UNACKED)) return;
-  if (countTimer) clearTimeout(countTimer);
-  countTimer = undefined;
   post({
     type: 'lines', texts, senders, senderIdx: Uint32Array.from(senderIdx), times: Float64Array.from(times), counters: snapshot(),
     unclaimed, at: Date.now(),
@@ -55,18 +57,8 @@ function flush(force = false): void {
 }
 
 function schedule(): void {
-  if (scheduled || unacked >= MAX_UNACKED) return;
-  scheduled = true;
-  setImmediate(flush); // after the datagrams libuv has ready now: batches stay large under load
-}
-
-/** unclaimed counts alone are not worth a message per event-loop turn */
-function scheduleCounts(): void {
-  if (scheduled || countTimer) return;
-  countTimer = setTimeout(() => {
-    countTimer = undefined;
-    flush();
-  }, UNCLAIMED_EVERY_MS);
+  if (timer || unacked >= MAX_UNACKED) return;
+  timer = setTimeout(flush, FLUSH_MS);
 }
 
 const sock = createSocket({ type: data.family === 6 ? 'udp6' : 'udp4', recvBufferSize: data.recvBufferBytes || undefined });
@@ -77,7 +69,7 @@ sock.on('message', (msg: Buffer, rinfo: RemoteInfo) => {
     if (prefilter && !prefilter.mayClaimLine(got.text)) {
       c.received++;
       unclaimed.set(got.sender, (unclaimed.get(got.sender) ?? 0) + 1);
-      return scheduleCounts();
+      return schedule();
     }
     if (texts.length >= data.hold) return c.drop('backpressure');
     c.received++;
@@ -95,8 +87,7 @@ sock.on('error', (err) => post({ type: 'error', message: err.message }));
 port.on('message', (m: ToUdpThread) => {
   if (m.type === 'ack') {
     unacked--;
-    if (texts.length) schedule();
-    else if (unclaimed.size) scheduleCounts();
+    if (texts.length || unclaimed.size) schedule();
   } else if (m.type === 'close' && !closing) {
     closing = true;
     sock.close(() => {
