@@ -14,9 +14,12 @@ import { parseSyslog, unwrapInnerTag } from './syslog-header.js';
 /**
  * "Does the text contain one of these literals?" in one linear pass: a table of the literals'
  * first two characters (folded to 8 bits each, so a hit is only a candidate) picks the positions
- * worth a startsWith. About 3× faster than one regex of alternatives on firewall lines.
+ * worth a startsWith; faster than one regex of the alternatives on firewall lines. A few literals
+ * are searched one by one (indexOf).
  */
 export class Literals {
+  /** a few literals: one indexOf each (V8's search is faster than any loop here) */
+  private readonly few: readonly string[] | undefined;
   /** by char code: 1 when it is a one-character literal, 2 when a longer literal starts with it */
   private readonly first = new Uint8Array(65536);
   /** (first, second) char codes of longer literals, each folded to 8 bits */
@@ -25,7 +28,12 @@ export class Literals {
   private readonly byFirst = new Map<number, string[]>();
 
   constructor(literals: readonly string[]) {
-    for (const l of new Set(literals)) {
+    const all = [...new Set(literals)];
+    if (all.length <= 4) {
+      this.few = all;
+      return;
+    }
+    for (const l of all) {
       const c0 = l.charCodeAt(0);
       if (l.length === 1) {
         this.first[c0] |= 1;
@@ -40,6 +48,10 @@ export class Literals {
   }
 
   test(s: string): boolean {
+    if (this.few !== undefined) {
+      for (const l of this.few) if (s.indexOf(l) >= 0) return true;
+      return false;
+    }
     const n = s.length;
     for (let i = 0; i < n; i++) {
       const c = s.charCodeAt(i);
