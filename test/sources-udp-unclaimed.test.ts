@@ -89,6 +89,23 @@ describe.each([true, false])('UDP with the sink\'s claims (receiveThread %s)', (
     expect(Object.entries(c.dropped).filter(([, n]) => n > 0)).toEqual([]);
   });
 
+  it.runIf(receiveThread)('while the sink says stop, the thread keeps datagrams in several buffers and hands them all over, in order', async () => {
+    const claims = Prefilter.of((await loadRegistry()).list())!.claims;
+    const sink = new ScreeningSink(claims);
+    sink.blockAfter = 1;
+    const h = await startSyslogInput(opts(), sink, silentLogger());
+    handles.push(h);
+    // about 550 KB: more than two batch buffers (256 KiB each) wait in the thread
+    const lines = Array.from({ length: 3000 }, (_, i) => (i % 3 === 0 ? noise(i) : `${dhcp(i % 250)} ${'x'.repeat(60)} ${i}`));
+    await send(h.address!.port, lines);
+    await until(() => h.counters().received === lines.length, 5000, 'every datagram taken by the thread');
+    expect(sink.lines.length).toBeLessThan(2000);
+    sink.drain();
+    await until(() => sink.lines.length === 2000 && sink.unclaimedCount === 1000, 5000, 'every line pushed or counted');
+    expect(sink.texts()).toEqual(lines.filter((_, i) => i % 3 !== 0));
+    expect(Object.entries(h.counters().dropped).filter(([, n]) => n > 0)).toEqual([]);
+  });
+
   it('a stream of noise alone is counted too; a fixed format pushes every line', async () => {
     const claims = Prefilter.of((await loadRegistry()).list())!.claims;
     const sink = new ScreeningSink(claims);

@@ -1,5 +1,4 @@
 /** Messages between a UDP syslog input and its receive thread (udp-thread.ts). */
-import type { Claims } from '../../parsers/plugin.js';
 import type { InvalidUtf8 } from './text.js';
 
 export interface UdpThreadData {
@@ -10,13 +9,12 @@ export interface UdpThreadData {
   allow?: string[];
   maxMessageBytes: number;
   invalidUtf8?: InvalidUtf8;
-  /** lines kept in the thread while the main thread is not taking them; more are dropped */
+  /** datagrams kept in the thread while the main thread is not taking them; more are dropped */
   hold: number;
-  /** the sink's claims (LineSink.claims): lines no parser can claim are counted here, not sent */
-  claims?: Claims;
 }
 
 export interface UdpThreadCounters {
+  /** datagrams the thread took (held or posted); those the main thread finds are no log line are dropped there */
   received: number;
   dropped: Record<string, number>;
   events: Record<string, number>;
@@ -27,11 +25,12 @@ export type FromUdpThread =
   | { type: 'bindFailed'; message: string }
   | { type: 'error'; message: string }
   | {
-    type: 'lines'; texts: string[]; senders: string[]; senderIdx: Uint32Array; times: Float64Array; counters: UdpThreadCounters;
-    /** lines no parser can claim since the last batch, by sender; `at`: when this batch left (epoch ms) */
-    unclaimed: Map<string, number>; at: number;
+    /** datagrams that passed the thread's checks: bytes end to end in `buf` (transferred), `ends[i]` where the i-th ends */
+    type: 'lines'; buf: ArrayBuffer; bytes: number; ends: Uint32Array; senders: string[]; senderIdx: Uint32Array; times: Float64Array;
+    counters: UdpThreadCounters;
   }
   | { type: 'counters'; counters: UdpThreadCounters }
   | { type: 'closed'; counters: UdpThreadCounters };
 
-export type ToUdpThread = { type: 'ack' } | { type: 'close' };
+/** `ack` gives the batch's buffer back (transferred) for the thread to fill again */
+export type ToUdpThread = { type: 'ack'; buf?: ArrayBuffer } | { type: 'close' };
