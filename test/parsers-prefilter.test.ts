@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadRegistry } from '../src/parsers/registry.js';
 import { LineDecoder, unwrapInnerTag } from '../src/parsers/decoder.js';
-import { Literals, Prefilter } from '../src/parsers/prefilter.js';
+import { Prefilter } from '../src/parsers/prefilter.js';
 import { parseSyslog } from '../src/parsers/syslog-header.js';
 import type { LineInput, ParserPlugin } from '../src/parsers/plugin.js';
 import { REPO, SHARED } from './helpers/paths.js';
@@ -83,22 +83,6 @@ describe('prefilter before auto-detection', () => {
     // the real tag inside the message of a relay (`logger`), as the decoder reads it
     expect(copy.mayClaimLine('<13>Nov 23 10:00:00 gw root: dnsmasq-dhcp[7]: something')).toBe(true);
     expect(Prefilter.fromClaims({ tags: 'x' } as never)).toBeUndefined();
-  });
-
-  it('Literals finds what a regex of the same alternatives finds, on lines and on random text', async () => {
-    const { claims } = Prefilter.of((await loadRegistry()).list())!;
-    const escape = (x: string) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-    for (const set of [claims.anchors, claims.rawAnchors, ['ab', 'abc', 'b', 'zz', '\u00e9t\u00e9', '\u0100x']]) {
-      const lit = new Literals(set);
-      const re = new RegExp(set.map(escape).join('|'));
-      const alphabet = [...new Set(set.join('') + ' ,:[]0123456789\u01ff\u0101')];
-      let seed = 7;
-      const rnd = (k: number) => ((seed = (seed * 1103515245 + 12345) % 2147483648) % k);
-      const samples = [NOISE, '', 'a', ...set, ...set.map((x) => `xx${x}`), ...set.map((x) => x.slice(0, -1))];
-      for (let k = 0; k < 3000; k++) samples.push(Array.from({ length: rnd(40) }, () => alphabet[rnd(alphabet.length)]).join(''));
-      const wrong = samples.filter((x) => lit.test(x) !== re.test(x));
-      expect(wrong).toEqual([]);
-    }
   });
 
   it('rejects firewall traffic noise, and the decoder counts it unrecognized', async () => {
