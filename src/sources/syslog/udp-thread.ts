@@ -43,7 +43,8 @@ class Batch {
   }
 
   add(msg: Buffer, end: number, sender: string, at: number): void {
-    msg.copy(this.buf, this.used, 0, end);
+    if (end === msg.length) this.buf.set(msg, this.used); // a plain memcpy, no view made
+    else msg.copy(this.buf, this.used, 0, end);
     this.used += end;
     this.ends.push(this.used);
     let s = this.senderAt.get(sender);
