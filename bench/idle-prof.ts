@@ -11,7 +11,7 @@ import { sleep } from '../test/helpers/wait.js';
 const secs = Number(process.argv[2] ?? 30);
 function cpu(pid: number) { const s = readFileSync(`/proc/${pid}/stat`, 'utf8'); const f = s.slice(s.lastIndexOf(')') + 2).split(' '); return (Number(f[11]) + Number(f[12])) / 100; }
 const server = startPostgres();
-const c = await ChaosCluster.start(server, BENCH_TIMINGS);
+const c = await ChaosCluster.start(server, { ...BENCH_TIMINGS, ttlS: Number(process.env.TTL ?? BENCH_TIMINGS.ttlS) });
 await sleep(2000);
 const leader = (await c.leader())!;
 const f = 1 - leader;
