@@ -187,15 +187,15 @@ export class ChaosCluster {
     return c;
   }
 
-  /** node i's config; `quiet` uses the shipped defaults for the follower's polling (lease poll 1 s, file poll 250 ms) */
+  /** node i's config; `quiet` uses the shipped defaults for the follower's polling (lease poll 1 s, file poll 250 ms, lease ttl 15 s: a heartbeat every 5 s) */
   config(i: number, quiet = false): string {
     const s = this.server, t = this.t;
-    const pollS = quiet ? 1 : t.pollS, filePollMs = quiet ? 250 : 50;
+    const pollS = quiet ? 1 : t.pollS, filePollMs = quiet ? 250 : 50, ttlS = quiet ? 15 : t.ttlS;
     return `
 state:
   postgres: "postgres://${s.user}@/${s.database}?host=${s.socketDir}&port=${s.port}"
   poolSize: 4
-cluster: { name: lab, node: ${NAMES[i]}, leaseTtlS: ${t.ttlS}, pollS: ${pollS} }
+cluster: { name: lab, node: ${NAMES[i]}, leaseTtlS: ${ttlS}, pollS: ${pollS} }
 timezone: UTC
 inputs:
   - { type: syslog, listen: "udp://127.0.0.1:${this.ports[i]}", format: auto }
@@ -797,7 +797,7 @@ export interface IdleFigures {
 
 /**
  * CPU share of one core used by the follower and the leader over `seconds` with no traffic. The
- * follower is restarted first with the shipped polling defaults (lease poll 1 s, file poll 250 ms):
+ * follower is restarted first with the shipped polling defaults (lease poll 1 s, lease ttl 15 s, file poll 250 ms):
  * the scenarios' fast polls are there to time failovers, not what a deployment runs.
  */
 export async function idleCpu(c: ChaosCluster, seconds: number): Promise<IdleFigures> {
@@ -812,6 +812,6 @@ export async function idleCpu(c: ChaosCluster, seconds: number): Promise<IdleFig
   await sleep(seconds * 1000);
   const secs = (performance.now() - t0) / 1000;
   const [f, l] = pids.map((p, k) => (100 * (cpuSeconds(p) - before[k])) / secs);
-  const summary = `cluster chaos, idle: follower ${f.toFixed(2)}% of a core (lease poll 1 s, file poll 250 ms), leader ${l.toFixed(2)}% (lease poll ${c.t.pollS} s, scan poll ${c.t.pollIntervalS} s) over ${secs.toFixed(1)} s; load ${load()}`;
+  const summary = `cluster chaos, idle: follower ${f.toFixed(2)}% of a core (lease poll 1 s, ttl 15 s, file poll 250 ms), leader ${l.toFixed(2)}% (lease poll ${c.t.pollS} s, scan poll ${c.t.pollIntervalS} s) over ${secs.toFixed(1)} s; load ${load()}`;
   return { followerPctOfCore: f, leaderPctOfCore: l, seconds: secs, summary };
 }
