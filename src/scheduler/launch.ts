@@ -159,14 +159,14 @@ export class Launcher {
     // re-checks and the intent in one transaction: no sighting committed in between can hand a
     // re-checked address to another device before the intent names it
     const targets = await store.atomically(async () => {
-      const ok: (IntentTarget & { why: string; vpn: boolean; dueSince: number })[] = [];
+      const ok: (IntentTarget & { why: string; vpn: boolean; dueSince: number; b: BindingView })[] = [];
       let transient = 0;
       for (const q of candidates) {
         if (ok.length >= cap) break;
         const chk = await this.revalidate(q, now);
         if (chk.ok && !this.settled(chk.b, now) && (ok.length >= base || transient >= this.core.opts.hostsInParallel)) continue; // for the next short scan
         if (chk.ok && !this.settled(chk.b, now)) transient++;
-        if (chk.ok) ok.push({ ip: q.ip, identityId: q.identityId, bindingId: q.bindingId, dueSince: q.dueSince, vpn: chk.b.channel === 'vpn', why: `${chk.v.detail}; in region ${r.name} by ${chk.v.regionCidr}` });
+        if (chk.ok) ok.push({ ip: q.ip, identityId: q.identityId, bindingId: q.bindingId, dueSince: q.dueSince, vpn: chk.b.channel === 'vpn', b: chk.b, why: `${chk.v.detail}; in region ${r.name} by ${chk.v.regionCidr}` });
         else {
           await store.dequeue(q.bindingId);
           this.core.decide.recheck(q.bindingId, now);
@@ -216,6 +216,7 @@ export class Launcher {
       return false;
     }
     this.core.follow.launched(id, targets.map((t) => t.ip));
+    for (const t of targets) this.core.results.rejoins.launched(t.b);
     counters.launches++;
     counters.targetsLaunched += targets.length;
     (counters.byRegion[r.name] ??= { launched: 0, finished: 0, failed: 0 }).launched++;
