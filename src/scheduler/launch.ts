@@ -16,6 +16,8 @@ import { newIntentId, transitionRefused, type SchedulerCore } from './core.js';
 
 /** a lease running this long past now holds its address through any scan (settled targets) */
 const SETTLED_LEASE_MS = 86_400_000;
+/** a scarce allowance's launch waits this long at most for a region's wave to fill */
+const HOLD_WHEN_SCARCE_MS = 30 * 60_000;
 
 export class Launcher {
   /** when the scanner's last-scan date of each address was last read (lastScannedFromScanner) */
@@ -107,6 +109,7 @@ export class Launcher {
     const order = regions.map((name) => opts.regions.find((x) => x.name === name)).filter((r): r is SchedulerRegion => r !== undefined)
       .sort((a, b) => a.appliances.length - b.appliances.length);
     for (const r of order) {
+      if (await this.holding(r.name)) continue;
       for (;;) {
         const active = await store.activeIntents();
         if (active.length >= maxTotal) return;
@@ -125,6 +128,20 @@ export class Launcher {
     }
     // a list that showed no room is not worth re-reading every applianceRefreshS: back off until a launch
     appliances.afterPass(launches, blocked, refreshed);
+  }
+
+  /**
+   * With a scarce allowance every launch costs a share of the day's few calls whatever it carries:
+   * a region's launch waits until it fills a wave (hostsInParallel ready targets) or its oldest
+   * ready target has waited HOLD_WHEN_SCARCE_MS, so the calls buy full scans.
+   */
+  private async holding(region: string): Promise<boolean> {
+    const { budget, store, clock, opts } = this.core;
+    if (!budget.scarce()) return false;
+    const now = clock.now();
+    const ready = await store.ready(region, now, opts.hostsInParallel);
+    if (ready.length === 0 || ready.length >= opts.hostsInParallel) return false;
+    return Math.min(...ready.map((q) => Math.max(q.dueSince, q.notBefore))) > now - HOLD_WHEN_SCARCE_MS;
   }
 
   /**

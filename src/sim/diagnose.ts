@@ -27,6 +27,8 @@ interface RunView {
   /** every target meant for a host: launch time, start, outcome, scan state */
   targets: Map<number, { launchedAt: number; start: number; end: number; outcome: string }[]>;
   launches: number[];
+  /** targets by outcome */
+  outcomes: Record<string, number>;
 }
 
 function view(scanner: SimScanner, canceledProcessed: boolean): RunView {
@@ -39,7 +41,9 @@ function view(scanner: SimScanner, canceledProcessed: boolean): RunView {
     }
     if (t.intended !== undefined) (targets.get(t.intended) ?? targets.set(t.intended, []).get(t.intended)!).push({ launchedAt: t.launchedAt, start: t.start, end: t.end, outcome: t.outcome });
   }
-  return { valid, targets, launches: scanner.scans.filter((s) => !s.other).map((s) => s.launchedAt) };
+  const outcomes: Record<string, number> = {};
+  for (const t of scanner.targets) outcomes[t.outcome] = (outcomes[t.outcome] ?? 0) + 1;
+  return { valid, targets, outcomes, launches: scanner.scans.filter((s) => !s.other).map((s) => s.launchedAt) };
 }
 
 function presentWithin(ps: Presence[], s: number, t: number): number {
@@ -62,19 +66,22 @@ export interface Diagnosis {
   launchWaitMin?: { p50: number; max: number; n: number };
   /** a's launches per hour of day (all days) */
   launchesByHour: number[];
+  /** a's targets by outcome, and its API calls */
+  outcomesA: Record<string, number>;
+  callsA: number;
 }
 
 export async function diagnose(sc: Scenario, seed: number, a = 'onsight', b = 'twice-daily-scheduled'): Promise<Diagnosis> {
   const w: Workload = generateWorkload(sc, seed);
   let va: RunView | undefined, vb: RunView | undefined;
-  await runOnce(sc, a, seed, { workload: w, afterRun: (s) => (va = view(s, sc.scan.canceledProcessed)) });
+  const ma = await runOnce(sc, a, seed, { workload: w, afterRun: (s) => (va = view(s, sc.scan.canceledProcessed)) });
   await runOnce(sc, b, seed, { workload: w, afterRun: (s) => (vb = view(s, sc.scan.canceledProcessed)) });
   const byHost = new Map<number, Presence[]>();
   for (const p of w.presences) (byHost.get(p.host) ?? byHost.set(p.host, []).get(p.host)!).push(p);
   const W = sc.metrics.windowsDays[0];
   const dueAfterMs = Math.max(sc.policy.rescanAfterH * 1800_000, sc.policy.rescanAfterH * 3600_000 - rescanLeadFor(sc.policy.rescanAfterH * 3600) * 1000);
   const days = Math.floor((w.end - w.start) / DAY + 1e-9);
-  const out: Diagnosis = { pairs: 0, coveredA: 0, coveredB: 0, missedByA: {}, missedByB: 0, launchesByHour: new Array(24).fill(0) };
+  const out: Diagnosis = { pairs: 0, coveredA: 0, coveredB: 0, missedByA: {}, missedByB: 0, launchesByHour: new Array(24).fill(0), outcomesA: va!.outcomes, callsA: ma.apiCallsPerDay };
   const whileDue: number[] = [];
   const waits: number[] = [];
   const covered = (v: RunView, h: number, t: number) => (v.valid.get(h) ?? []).some((x) => x.end <= t && x.end > t - W * DAY && x.processedAt <= t);
