@@ -375,6 +375,34 @@ describe.each(STORE_KINDS)('scheduler on $name', (kind) => {
     expect(clock.t - endedAt).toBeLessThan(7200_000 + 2 * 601_000);
   });
 
+  it('verifyResults: a DHCP client that rejoins (a request well before T1) while its scan runs is not credited and goes out again; one that renews at T1 is credited', async () => {
+    const { scanner, sched, see, clock, inv, store } = await setup({ verifyResults: true, verifyDelayS: 600, idlePollS: 60 });
+    const a = await see({ ip: '10.20.1.1', mac: mac(1), durationS: 7200 }); // Wi-Fi laptop: drops off mid-scan and rejoins
+    const b = await see({ ip: '10.20.1.2', mac: mac(2), durationS: 7200 }); // stays: renews at T1 (an hour after its ACK)
+    await sched.tick();
+    const first = scanner.launches[0];
+    expect(first.targets).toEqual(['10.20.1.1', '10.20.1.2']);
+    clock.t += 12 * 60_000;
+    await see({ ip: '10.20.1.1', mac: mac(1), durationS: 7200, kind: 'renew' }); // INIT-REBOOT 12 min after the ACK
+    clock.t += 8 * 60_000;
+    scanner.finish(first.ref);
+    await sched.tick();
+    clock.t += 40 * 60_000;
+    await see({ ip: '10.20.1.2', mac: mac(2), durationS: 7200, kind: 'renew' }); // T1: 60 min after its ACK, after the scan ended
+    // the host list dates both addresses (the scanner found a host at each when its probe started)
+    for (const ip of first.targets) scanner.lastScannedDates.set(ip, new Date(clock.t).toISOString());
+    clock.t += 601_000;
+    await sched.tick();
+    expect((await inv.binding(b.bindingId!))!.lastScannedAt).toBeDefined();
+    expect((await inv.binding(a.bindingId!))!.lastScannedAt).toBeUndefined();
+    expect(sched.counters.rejoined).toBe(1);
+    expect((await store.recentDecisions(20)).find((d) => d.ip === '10.20.1.1' && d.decision === 'not-scanned')?.reason).toMatch(/rejoined the network/);
+    // due again: the next sweep queues it and it goes out in a new scan
+    await sched.sweep();
+    await sched.tick();
+    expect(scanner.launches.at(-1)!.targets).toEqual(['10.20.1.1']);
+  });
+
   it('verifyResults: a finished scan is recorded per target from the scanner\'s host list; an address with no host is not probed again until the device is seen again', async () => {
     const { scanner, sched, see, clock, inv, store } = await setup({ verifyResults: true, verifyDelayS: 600, idlePollS: 60 });
     const a = await see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });
