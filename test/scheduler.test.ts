@@ -555,6 +555,29 @@ describe('scheduler: batch size and API pace', () => {
     expect(scanner.launches[2].targets).toHaveLength(2); // the other two transient ones
   });
 
+  itAll('a scarce allowance: a region\'s launch waits (up to 30 min) for a full wave of ready targets; a plentiful one launches at once', async () => {
+    const run = async (limit: { limit: number; windowSec: number } | undefined) => {
+      const { scanner, sched, see, clock } = await setupSqlite({ maxTargetsPerScan: 50, hostsInParallel: 3 });
+      if (limit) scanner.limit = limit;
+      await see({ ip: '10.20.1.1', mac: mac(1), durationS: 43200 });
+      await sched.tick();
+      const first = scanner.launches.length;
+      clock.t += 10 * 60_000;
+      await see({ ip: '10.20.1.2', mac: mac(2), durationS: 43200 });
+      await sched.tick();
+      const second = scanner.launches.map((l) => l.targets);
+      clock.t += 21 * 60_000; // the first target has waited 31 min
+      await sched.tick();
+      return { first, second, third: scanner.launches.map((l) => l.targets) };
+    };
+    const scarce = await run({ limit: 50, windowSec: 86_400 });
+    expect(scarce.first).toBe(0); // one of a wave of three: waits
+    expect(scarce.second).toHaveLength(0);
+    expect(scarce.third).toEqual([['10.20.1.2', '10.20.1.1']]); // the oldest waited 30 min: both go in one scan
+    const plenty = await run(undefined);
+    expect(plenty.first).toBe(1);
+  });
+
   itAll('a scarce allowance (as the scanner states it) is spread over the day: no burst that leaves the evening without calls', async () => {
     const { scanner, sched, see, clock } = await setupSqlite({ maxTargetsPerScan: 50, idlePollS: 60, pollIntervalS: 60 });
     scanner.limit = { limit: 24, windowSec: 86_400 }; // 24 calls a day: the bucket holds 6
