@@ -5,12 +5,12 @@
  * scanned (pending), those an operator skipped, and those that left unscanned (missed) by reason
  * (src/coverage/missed.ts). Addresses in a region's CIDRs but out of scope or excluded are counted
  * apart. Read-only, through the store's interface; scans are the decision log's `scanned` entries
- * (it keeps the last 100 000 decisions) and each device's last scan.
+ * (it keeps the last 100 000 decisions, plus those since the last sweep) and each device's last scan.
  */
 import type { Policy, Verdict } from '../policy/policy.js';
-import type { BindingView, Decision, Inventory, OperatorMark, PeriodBinding, SchedulerStore } from '../store/types.js';
+import type { BindingView, HistoryStore, Inventory, OperatorMark, PeriodBinding, SchedulerStore } from '../store/types.js';
 import { applyMark } from '../scheduler/marks.js';
-import { DecisionIndex, missedReason } from './missed.js';
+import { decisionIndexFor, missedReason } from './missed.js';
 
 export const MISSED_KEYS = ['left-while-queued', 'left-during-scan', 'scan-failed', 'outside-scan-window', 'no-decision', 'other'] as const;
 
@@ -42,6 +42,7 @@ export interface CoverageReport {
 export interface CoverageQuery {
   inventory: Pick<Inventory, 'bindingPagesBetween'>;
   store: Pick<SchedulerStore, 'decisionPagesSince'>;
+  history: Pick<HistoryStore, 'scanPagesUntil'>;
   policy: Policy;
   marks: Map<number, OperatorMark>;
   from: number;
@@ -70,12 +71,11 @@ export async function coverageReport(q: CoverageQuery): Promise<CoverageReport> 
     missedBy: Object.fromEntries(MISSED_KEYS.map((k) => [k, 0])) as CoverageRow['missedBy'], excluded: 0,
   }]));
 
-  // every scan a device had up to the period's end (rescan windows reach back before the period);
-  // the decision log is read a page at a time and only its scans are kept (issue 18: 1M devices)
+  // every scan a device had up to the period's end (rescan windows reach back before the period):
+  // only the log's scans are read, a page at a time (issue 18: 1M devices, as many decisions)
   const scans = new Map<number, number[]>();
-  for await (const page of q.store.decisionPagesSince(0)) {
+  for await (const page of q.history.scanPagesUntil(to)) {
     for (const d of page) {
-      if (d.decision !== 'scanned' || d.identityId === undefined || d.at > to) continue;
       const l = scans.get(d.identityId);
       if (l) l.push(d.at);
       else scans.set(d.identityId, [d.at]);
@@ -143,13 +143,7 @@ export async function coverageReport(q: CoverageQuery): Promise<CoverageReport> 
   // why each left unscanned: the last decision about it (src/coverage/missed.ts), from the
   // decisions of the period and the week before, keeping only those about the missed devices
   if (missed.length) {
-    const ids = new Set(missed.map((x) => x.view.identityId));
-    const ips = new Set(missed.map((x) => x.view.ip));
-    const about: Decision[] = [];
-    for await (const page of q.store.decisionPagesSince(from - 7 * 86400_000)) {
-      for (const d of page) if (d.at <= to && (d.identityId !== undefined ? ids.has(d.identityId) : ips.has(d.ip))) about.push(d);
-    }
-    const decisions = new DecisionIndex(about);
+    const decisions = await decisionIndexFor(missed.map((x) => x.view), q.store.decisionPagesSince(from - 7 * 86400_000), to);
     for (const x of missed) {
       const why = missedReason(x.verdict.reason === 'outside-scan-window' ? x.verdict : { ...x.verdict, reason: 'due' }, decisions.last({ view: x.view, endAt: x.lastSeen, presentElsewhere: false })).key;
       x.row.missedBy[(MISSED_KEYS as readonly string[]).includes(why) ? (why as (typeof MISSED_KEYS)[number]) : 'other']++;

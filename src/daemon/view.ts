@@ -55,7 +55,7 @@ export function daemonView(d: ViewedParts): DaemonView {
     activeIntents: () => d.scheduler.store.activeIntents(),
     queue: () => d.scheduler.store.allQueued(),
     recentDecisions: (limit) => d.scheduler.store.recentDecisions(limit),
-    decisionsSince: (since) => d.scheduler.store.decisionsSince(since),
+    decisionPagesSince: (since) => d.scheduler.store.decisionPagesSince(since),
     async recentIntents(limit) {
       const out = [];
       for (const i of await d.scheduler.store.recentIntents(limit)) out.push({ ...i, targets: (await d.scheduler.store.targets(i.id)).length });
@@ -84,7 +84,7 @@ export function daemonView(d: ViewedParts): DaemonView {
     async coverageByDay(days) {
       const now = Date.now();
       const today = Math.floor(now / 86400_000) * 86400_000;
-      const q = { inventory: d.inventory, store: d.scheduler.store, policy: d.policy, marks: await new OperatorMarks(d.scheduler.store).all(), now };
+      const q = { inventory: d.inventory, store: d.scheduler.store, history: d.store.history, policy: d.policy, marks: await new OperatorMarks(d.scheduler.store).all(), now };
       const out: Awaited<ReturnType<DaemonView['coverageByDay']>> = [];
       for (let n = days - 1; n >= 0; n--) {
         const from = today - n * 86400_000;

@@ -57,8 +57,8 @@ export interface DaemonView {
   activeIntents(): Promise<Intent[]>;
   queue(): Promise<QueueEntry[]>;
   recentDecisions(limit: number): Promise<Decision[]>;
-  /** decisions logged since `since` (ms), oldest first */
-  decisionsSince(since: number): Promise<Decision[]>;
+  /** decisions logged since `since` (ms), oldest first, a page at a time (the log may hold 1M) */
+  decisionPagesSince(since: number): AsyncIterable<Decision[]>;
   recentIntents(limit: number): Promise<(Intent & { targets: number })[]>;
   /** ended intents in the state database by region, appliance and final state (durable counts) */
   endedIntentCounts(): Promise<{ region: string; appliance: string; state: string; n: number }[]>;

@@ -331,6 +331,14 @@ export interface HistoryStore {
   sightingsAbout(about: About, limit: number): Promise<SightingRow[]>;
   decisionsMatching(q: DecisionQuery, limit: number): Promise<Decision[]>;
   scansTargeting(about: About, limit: number): Promise<TargetedScan[]>;
+  /** The scans the decision log records (`scanned` decisions naming a device) up to `until`, oldest first, a page at a time (coverage: a log of 1M decisions holds few scans). */
+  scanPagesUntil(until: number, pageSize?: number): AsyncIterable<DeviceScan[]>;
+}
+
+/** A `scanned` decision: the device and when. */
+export interface DeviceScan {
+  identityId: number;
+  at: number;
 }
 
 // ------------------------------------------------------------------------------ the whole store
