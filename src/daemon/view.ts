@@ -40,7 +40,33 @@ export interface ViewedParts {
 }
 
 export function daemonView(d: ViewedParts): DaemonView {
-  const coverage = new Map<number, { at: number; point: Awaited<ReturnType<DaemonView['coverageByDay']>>[number] }>();
+  /** each day's coverage, when it was counted and what counting it cost (ms) */
+  const coverage = new Map<number, { at: number; costMs: number; point: Awaited<ReturnType<DaemonView['coverageByDay']>>[number] }>();
+  /** the count under way, if any */
+  let counting: Promise<unknown> | undefined;
+  /** coverage of the last `days` UTC days, each day from the cache while it is fresh enough */
+  async function countCoverage(days: number): Promise<Awaited<ReturnType<DaemonView['coverageByDay']>>> {
+    const now = Date.now();
+    const today = Math.floor(now / 86400_000) * 86400_000;
+    const q = { inventory: d.inventory, store: d.scheduler.store, history: d.store.history, policy: d.policy, marks: await new OperatorMarks(d.scheduler.store).all(), now };
+    const out: Awaited<ReturnType<DaemonView['coverageByDay']>> = [];
+    for (let n = days - 1; n >= 0; n--) {
+      const from = today - n * 86400_000;
+      const hit = coverage.get(from);
+      // a past day changes only with late lines: an hour; today: a minute, or 50 times what counting
+      // it cost (a fleet of 1M: at most 2% of a core however often the page and metrics are read)
+      if (hit && now - hit.at < Math.max(n === 0 ? 60_000 : 3600_000, 50 * hit.costMs)) {
+        out.push(hit.point);
+        continue;
+      }
+      const t0 = performance.now();
+      const point = { day: new Date(from).toISOString().slice(0, 10), regions: (await coverageReport({ ...q, from, to: Math.min(now, from + 86400_000) })).regions };
+      coverage.set(from, { at: now, costMs: performance.now() - t0, point });
+      out.push(point);
+    }
+    for (const k of coverage.keys()) if (k < today - days * 86400_000) coverage.delete(k);
+    return out;
+  }
   return {
     startedAt: d.startedAt,
     config: () => d.config,
@@ -82,24 +108,15 @@ export function daemonView(d: ViewedParts): DaemonView {
       return (b, at) => applyMark(marks.get(b.identityId), policy.evaluate(b, at), b, at, (region) => policy.windowOpen(region, at));
     },
     async coverageByDay(days) {
-      const now = Date.now();
-      const today = Math.floor(now / 86400_000) * 86400_000;
-      const q = { inventory: d.inventory, store: d.scheduler.store, history: d.store.history, policy: d.policy, marks: await new OperatorMarks(d.scheduler.store).all(), now };
-      const out: Awaited<ReturnType<DaemonView['coverageByDay']>> = [];
-      for (let n = days - 1; n >= 0; n--) {
-        const from = today - n * 86400_000;
-        const hit = coverage.get(from);
-        // a past day changes only with late lines: an hour; today: a minute
-        if (hit && now - hit.at < (n === 0 ? 60_000 : 3600_000)) {
-          out.push(hit.point);
-          continue;
-        }
-        const point = { day: new Date(from).toISOString().slice(0, 10), regions: (await coverageReport({ ...q, from, to: Math.min(now, from + 86400_000) })).regions };
-        coverage.set(from, { at: now, point });
-        out.push(point);
+      // concurrent readers (the page, /metrics) wait for the count under way, then read its result
+      while (counting) await counting.catch(() => undefined);
+      const run = countCoverage(days);
+      counting = run;
+      try {
+        return await run;
+      } finally {
+        counting = undefined;
       }
-      for (const k of coverage.keys()) if (k < today - days * 86400_000) coverage.delete(k);
-      return out;
     },
     metricsRegistry: () => d.metrics,
     cluster: async () => d.clusterMetrics?.(),

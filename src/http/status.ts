@@ -85,7 +85,7 @@ export interface Status {
   missedWindowH: number;
   decisions: (Omit<Decision, 'at'> & { at: string })[];
   scans: { id: string; region: string; appliance: string; state: string; scanRef?: string; createdAt: string; targets: number }[];
-  /** coverage per region for each of the last days (UTC), oldest first; today's up to a minute old, earlier days' up to an hour */
+  /** coverage per region for each of the last days (UTC), oldest first; today's up to a minute old, earlier days' up to an hour (a day that took T to count: up to 50 T) */
   coverage: CoveragePoint[];
   /** cluster mode: this node, whether it leads, and the leader as it last saw the lease (a follower's page says who schedules) */
   cluster?: ClusterStatusView;
