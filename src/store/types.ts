@@ -84,7 +84,7 @@ export interface EndedBindingRow {
   presentElsewhere: boolean;
 }
 
-/** A binding as a coverage report reads it (Inventory.bindingsBetween). */
+/** A binding as a coverage report reads it (Inventory.bindingPagesBetween). */
 export interface PeriodBinding {
   id: number;
   ip: string;
@@ -138,8 +138,7 @@ export interface Inventory {
   /** Bindings ended at or after `since`, newest first (at most 20,000). */
   endedBindings(since: number, now: number): Promise<EndedBindingRow[]>;
   /** Bindings that overlap [from, to): started before `to`, not ended (or run out) before `from`; with their device's last scan (coverage reports). */
-  bindingsBetween(from: number, to: number, now: number): Promise<PeriodBinding[]>;
-  /** bindingsBetween a page at a time, ordered by identity then binding: a report over 1M keeps one page in memory. */
+  /** The bindings held at any time from `from` to `to` (each until its end, else its expiry, else `now`), a page at a time, ordered by identity then binding: a report over 1M keeps one page in memory. */
   bindingPagesBetween(from: number, to: number, now: number, pageSize?: number): AsyncIterable<PeriodBinding[]>;
   /** End bindings whose lease ran out without a release; returns their ids. */
   expireStale(now: number): Promise<number[]>;
