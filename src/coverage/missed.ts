@@ -58,11 +58,11 @@ export class DecisionIndex {
 }
 
 /**
- * The DecisionIndex for these devices (by identity; by address for the decisions that name none),
- * from the log read a page at a time and only what is about them kept: the same answers as an
- * index over the whole log (up to `until`), without holding it (1M devices: issue 18).
+ * The decisions about these devices (by identity; by address for the decisions that name none)
+ * up to `until`, oldest first, from the log read a page at a time: what a DecisionIndex needs to
+ * answer for them as an index over the whole log does, without holding it (1M devices: issue 18).
  */
-export async function decisionIndexFor(devices: Iterable<{ identityId: number; ip: string }>, pages: AsyncIterable<Decision[]>, until = Infinity): Promise<DecisionIndex> {
+export async function decisionsAbout(devices: Iterable<{ identityId: number; ip: string }>, pages: AsyncIterable<Decision[]>, until = Infinity): Promise<Decision[]> {
   const ids = new Set<number>();
   const ips = new Set<string>();
   for (const x of devices) {
@@ -75,7 +75,12 @@ export async function decisionIndexFor(devices: Iterable<{ identityId: number; i
       for (const d of page) if (d.at <= until && (d.identityId !== undefined ? ids.has(d.identityId) : ips.has(d.ip))) about.push(d);
     }
   }
-  return new DecisionIndex(about);
+  return about;
+}
+
+/** A DecisionIndex over decisionsAbout(devices): the last decision about each of them. */
+export async function decisionIndexFor(devices: Iterable<{ identityId: number; ip: string }>, pages: AsyncIterable<Decision[]>, until = Infinity): Promise<DecisionIndex> {
+  return new DecisionIndex(await decisionsAbout(devices, pages, until));
 }
 
 /** Why a due device's binding ended unscanned, from the last decision about it. */
