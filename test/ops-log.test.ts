@@ -52,6 +52,34 @@ describe('logging', () => {
     expect(lines[6]).toMatchObject({ auth: '[Redacted]' });
   });
 
+  it('secrets deeper than four levels, in grandchild bindings and inside errors are redacted; the error keeps its message and stack; nothing logged is mutated', () => {
+    const file = join(dir, 'deep.log');
+    const fd = openSync(file, 'w');
+    const log = createLogger({ pretty: false, fd, level: 'info' });
+    const deep = { a: { b: { c: { d: { token: 'D1-deep' }, keep: 'visible' } } } };
+    log.info(deep, 'deep');
+    log.child({ job: 1 }).child({ creds: { apiKey: 'D2-grandchild' } }).info('grandchild');
+    const err = Object.assign(new Error('request failed: 401'), { config: { auth: { username: 'u', password: 'D3-err' }, url: 'https://qualysapi.example/api' } });
+    log.error({ err }, 'scanner call failed');
+    log.error(err, 'bare error');
+    const cycle: Record<string, unknown> = { name: 'loop' };
+    cycle.self = cycle;
+    log.info({ cycle }, 'cycle');
+    closeSync(fd);
+    const text = readFileSync(file, 'utf8');
+    for (const s of ['D1-deep', 'D2-grandchild', 'D3-err']) expect(text, s).not.toContain(s);
+    const lines = text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, any>);
+    expect(lines[0].a.b.c.keep).toBe('visible');
+    expect(lines[2].err.message).toBe('request failed: 401');
+    expect(lines[2].err.stack).toContain('request failed: 401');
+    expect(lines[2].err.config.url).toBe('https://qualysapi.example/api');
+    expect(lines[3].msg).toBe('bare error');
+    expect(lines[4].cycle.name).toBe('loop');
+    // the caller's objects are untouched
+    expect(deep.a.b.c.d.token).toBe('D1-deep');
+    expect(err.config.auth.password).toBe('D3-err');
+  });
+
   it('the pretty form (a TTY) is redacted too', async () => {
     const file = join(dir, 'pretty.log');
     writeFileSync(file, '');
