@@ -78,6 +78,8 @@ interface PeriodTally {
   seen: Map<string, Seen>;
   /** regions where the device being read had an out-of-scope or excluded address in the period */
   excluded: Set<string>;
+  /** the device being read counts in this period (it is in `touched`) */
+  touched: boolean;
 }
 
 /**
@@ -90,7 +92,7 @@ export async function coverageReports(q: Omit<CoverageQuery, 'from' | 'to'>, per
   const { policy, now } = q;
   const regionNames = policy.regions.regions.map((r) => r.name).filter((n) => q.region === undefined || n === q.region);
   const tallies: PeriodTally[] = periods.map(({ from, to }) => ({
-    from, to, missed: [], seen: new Map(), excluded: new Set(),
+    from, to, missed: [], seen: new Map(), excluded: new Set(), touched: false,
     out: new Map<string, CoverageRow>(regionNames.map((name) => [name, {
       region: name, seen: 0, scanned: 0, coveragePct: 100, pending: 0, skipped: 0, missed: 0,
       missedBy: Object.fromEntries(MISSED_KEYS.map((k) => [k, 0])) as CoverageRow['missedBy'], excluded: 0,
@@ -136,13 +138,17 @@ export async function coverageReports(q: Omit<CoverageQuery, 'from' | 'to'>, per
   // bindings come ordered by device: each device is tallied once its last binding has been read,
   // so the report holds one device and one page, not the whole period (1M devices: issue 18)
   let device: number | undefined;
+  // the periods the device being read counts in: a flush visits those only (1M devices x 7 days)
+  const touched: PeriodTally[] = [];
   const flush = () => {
-    for (const p of tallies) {
+    for (const p of touched) {
       for (const s of p.seen.values()) tally(p, s);
       for (const region of p.excluded) p.out.get(region)!.excluded++;
       p.seen.clear();
       p.excluded.clear();
+      p.touched = false;
     }
+    touched.length = 0;
   };
   for await (const page of q.inventory.bindingPagesBetween(first, last, now)) {
     for (const b of page) {
@@ -158,6 +164,10 @@ export async function coverageReports(q: Omit<CoverageQuery, 'from' | 'to'>, per
       for (const p of tallies) {
         // the periods this binding overlaps (bindingPagesBetween's condition, per period)
         if (b.startAt >= p.to || (b.endAt ?? b.expiresAt ?? now) < p.from) continue;
+        if (!p.touched) {
+          p.touched = true;
+          touched.push(p);
+        }
         if (!allowed) {
           p.excluded.add(region);
           continue;
