@@ -6,6 +6,9 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
+    // two files at a time: most of the slow files wait on real daemons, sockets and timers, not the CPU
+    // (vitest's default on a 2-core machine is one)
+    maxWorkers: 2,
     reporters: ['default'],
   },
 });

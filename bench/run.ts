@@ -270,7 +270,8 @@ async function ingestBench(): Promise<void> {
   const e = await runIngestE2E({ messages: quick ? 200_000 : 1_000_000, rounds: quick ? 1 : 3, print: true });
   out(JSON.stringify(e));
   out('\n## UDP through the whole daemon (bench/udp-e2e.ts: C sendmmsg sender at 200k msg/s, receive thread, loss and counted drops)');
-  const { runUdpE2E } = await import('./udp-e2e.js');
+  const { runUdpE2E, runUdpListenerAlone } = await import('./udp-e2e.js');
+  await runUdpListenerAlone({ rate: 200_000, seconds: quick ? 2 : 5, print: true });
   for (const decodeThread of [false, true]) await runUdpE2E({ rate: 200_000, seconds: quick ? 2 : 5, decodeThread, udpThread: true, print: true });
   out('\n## Ingestion over HTTP (bench/ingest-http.ts: the same stream as Splunk HEC /raw requests into the daemon\'s HTTP input)');
   const { runHttpIngest } = await import('./ingest-http.js');

@@ -5,14 +5,16 @@
  * input's drop counters, the kernel's drop counter for our socket included), and the receive
  * buffer the kernel granted. The sender runs in its own process.
  *
- * Run: `npm run build && node dist/bench/udp-e2e.js [rate] [seconds]`.
+ * Run: `npm run build && node dist/bench/udp-e2e.js [rate] [seconds] [--decode-thread] [--no-udp-thread]`;
+ * `--alone`: the listener alone (node dgram in a worker, counting only), the floor on this machine.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createSocket } from 'node:dgram';
+import { Worker } from 'node:worker_threads';
 import { Daemon } from '../src/daemon/daemon.js';
 import { validateConfig } from '../src/config/load.js';
 import { silentLogger } from '../src/log.js';
@@ -39,6 +41,11 @@ export interface UdpE2EResult {
   recvBufferAsked: number;
   recvBufferGranted: number;
   cpuSecondsPerM: number;
+  /** CPU seconds per thread over the run (`main 1.2, 4567 0.8`: thread ids; the receive and decode threads are among them) */
+  threads: string;
+  /** sightings committed, and those the stream carried (one DHCPACK every 100 lines sent) */
+  sightings: number;
+  sightingsSent: number;
 }
 
 /** Compile the sender once (next to the compiled bench), or say why not. */
@@ -63,6 +70,75 @@ async function freeUdpPort(): Promise<number> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** CPU seconds of each thread of this process (Linux /proc/self/task; empty elsewhere), by thread id */
+function threadCpu(): Map<number, number> {
+  const out = new Map<number, number>();
+  try {
+    for (const t of readdirSync('/proc/self/task')) {
+      const stat = readFileSync(`/proc/self/task/${t}/stat`, 'latin1');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(Number(t), (Number(f[11]) + Number(f[12])) / 100); // utime + stime, in USER_HZ (100 on Linux)
+    }
+  } catch {
+    /* not Linux */
+  }
+  return out;
+}
+
+/** The threads that used CPU between two readings, busiest first: main thread first, named. */
+function cpuByThread(before: Map<number, number>, after: Map<number, number>): string {
+  const used = [...after].map(([tid, s]) => [tid, s - (before.get(tid) ?? 0)] as const).filter(([, s]) => s >= 0.05);
+  used.sort((a, b) => (a[0] === process.pid ? -1 : b[0] === process.pid ? 1 : b[1] - a[1]));
+  return used.map(([tid, s]) => `${tid === process.pid ? 'main' : tid} ${s.toFixed(2)}`).join(', ');
+}
+
+export interface UdpListenerAloneResult {
+  rate: number;
+  sent: number;
+  received: number;
+  lossPct: number;
+  /** CPU of the receiving thread per datagram (µs): the floor of any node listener here */
+  threadUsPerDatagram: number;
+}
+
+/**
+ * The floor, in the same conditions: node's dgram in a worker thread that only counts datagrams
+ * (same sender, rate and receive buffer). The daemon cannot lose less than this on this machine now.
+ */
+export async function runUdpListenerAlone(o: { rate?: number; seconds?: number; print?: boolean } = {}): Promise<UdpListenerAloneResult> {
+  const rate = o.rate ?? 200_000;
+  const count = Math.round(rate * (o.seconds ?? 3));
+  const counter = new Int32Array(new SharedArrayBuffer(4));
+  const w = new Worker(`const { parentPort, workerData } = require('node:worker_threads');
+    const s = require('node:dgram').createSocket({ type: 'udp4', recvBufferSize: ${32 << 20} });
+    s.on('message', () => Atomics.add(workerData, 0, 1));
+    s.bind(0, '127.0.0.1', () => parentPort.postMessage(s.address().port));`, { eval: true, workerData: counter });
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      w.once('message', resolve);
+      w.once('error', reject);
+    });
+    const cpu0 = threadCpu();
+    await new Promise<void>((resolve, reject) => {
+      const c = spawn(udpSender(), [String(port), String(rate), String(count)], { stdio: 'ignore' });
+      c.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`udp sender exited ${code}`))));
+      c.once('error', reject);
+    });
+    let last = -1;
+    while (Atomics.load(counter, 0) !== last) {
+      last = Atomics.load(counter, 0);
+      await sleep(100);
+    }
+    const used = [...threadCpu()].filter(([tid]) => tid !== process.pid).map(([tid, t]) => t - (cpu0.get(tid) ?? 0));
+    const received = Atomics.load(counter, 0);
+    const r: UdpListenerAloneResult = { rate, sent: count, received, lossPct: (100 * (count - received)) / count, threadUsPerDatagram: (1e6 * Math.max(0, ...used)) / Math.max(1, received) };
+    if (o.print) console.log(`  UDP ${rate.toLocaleString('en')} msg/s, the listener alone (node dgram in a worker, counting only): received ${received.toLocaleString('en')} of ${count.toLocaleString('en')}, lost ${r.lossPct.toFixed(3)}%; ${r.threadUsPerDatagram.toFixed(2)} µs CPU per datagram in its thread`);
+    return r;
+  } finally {
+    await w.terminate();
+  }
+}
+
 export async function runUdpE2E(o: UdpE2EOptions = {}): Promise<UdpE2EResult> {
   const rate = o.rate ?? 200_000;
   const seconds = o.seconds ?? 3;
@@ -86,6 +162,7 @@ export async function runUdpE2E(o: UdpE2EOptions = {}): Promise<UdpE2EResult> {
   try {
     const input = daemon.inputs[0];
     const cpu0 = process.cpuUsage();
+    const threads0 = threadCpu();
     const out = await new Promise<string>((resolve, reject) => {
       const c = spawn(sender, [String(port), String(rate), String(count)], { stdio: ['ignore', 'pipe', 'inherit'] });
       let s = '';
@@ -104,6 +181,7 @@ export async function runUdpE2E(o: UdpE2EOptions = {}): Promise<UdpE2EResult> {
       last = c.lines;
     }
     const cpu = process.cpuUsage(cpu0);
+    const threads = cpuByThread(threads0, threadCpu());
     const ic = input.counters();
     const committed = daemon.ingest.counters.lines;
     const dropped = ic.dropped;
@@ -112,10 +190,11 @@ export async function runUdpE2E(o: UdpE2EOptions = {}): Promise<UdpE2EResult> {
     const r: UdpE2EResult = {
       rate, sent, sendSeconds: Number(m?.[2] ?? 0), received: ic.received, committed, lost, lossPct: (100 * lost) / Math.max(1, sent), dropped,
       uncounted: lost - counted, recvBufferAsked: asked, recvBufferGranted: ic.recvBufferBytes ?? NaN,
-      cpuSecondsPerM: (cpu.user + cpu.system) / 1e6 / (committed / 1e6),
+      cpuSecondsPerM: (cpu.user + cpu.system) / 1e6 / (committed / 1e6), threads,
+      sightings: daemon.ingest.counters.sightings, sightingsSent: Math.ceil(sent / 100),
     };
     if (o.print) {
-      console.log(`  UDP ${rate.toLocaleString('en')} msg/s for ${seconds} s through the daemon (decode ${o.decodeThread ? 'thread' : 'main'}, receive ${o.udpThread ? 'thread' : 'main'}): sent ${sent.toLocaleString('en')} in ${r.sendSeconds.toFixed(2)} s (${Math.round(sent / r.sendSeconds).toLocaleString('en')}/s), committed ${committed.toLocaleString('en')}, lost ${lost} (${r.lossPct.toFixed(3)}%), counted drops ${JSON.stringify(dropped)}, uncounted ${r.uncounted}; SO_RCVBUF asked ${asked >> 20} MiB, granted ${(r.recvBufferGranted / 2 ** 20).toFixed(1)} MiB; ${r.cpuSecondsPerM.toFixed(2)} CPU-s per million`);
+      console.log(`  UDP ${rate.toLocaleString('en')} msg/s for ${seconds} s through the daemon (decode ${o.decodeThread ? 'thread' : 'main'}, receive ${o.udpThread === false ? 'main' : 'thread'}): sent ${sent.toLocaleString('en')} in ${r.sendSeconds.toFixed(2)} s (${Math.round(sent / r.sendSeconds).toLocaleString('en')}/s), committed ${committed.toLocaleString('en')}, lost ${lost} (${r.lossPct.toFixed(3)}%), counted drops ${JSON.stringify(dropped)}, uncounted ${r.uncounted}; SO_RCVBUF asked ${asked >> 20} MiB, granted ${(r.recvBufferGranted / 2 ** 20).toFixed(1)} MiB; sightings ${r.sightings}/${r.sightingsSent} sent; ${r.cpuSecondsPerM.toFixed(2)} CPU-s per million (by thread, s: ${threads})`);
     }
     return r;
   } finally {
@@ -128,7 +207,8 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const rate = Number(process.argv[2] ?? 200_000);
   const seconds = Number(process.argv[3] ?? 3);
   const flag = (n: string) => (process.argv.includes(`--${n}`) ? true : process.argv.includes(`--no-${n}`) ? false : undefined);
-  runUdpE2E({ rate, seconds, print: true, decodeThread: flag('decode-thread'), udpThread: flag('udp-thread') }).then(() => process.exit(0), (err: Error) => {
+  const run = process.argv.includes('--alone') ? runUdpListenerAlone({ rate, seconds, print: true }) : runUdpE2E({ rate, seconds, print: true, decodeThread: flag('decode-thread'), udpThread: flag('udp-thread') });
+  run.then(() => process.exit(0), (err: Error) => {
     console.error(err);
     process.exit(1);
   });

@@ -1,7 +1,7 @@
 // Cluster config and CLI through the real `onsight` binary: `config check` refuses a cluster without
 // PostgreSQL and a password in the URL (naming the field); `onsight cluster status` and `onsight doctor`
 // against a real PostgreSQL with password authentication (the password from a file, never printed).
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +14,7 @@ import { Lease } from '../src/cluster/lease.js';
 import { InboxWriter } from '../src/cluster/inbox.js';
 import { parseConfigText } from '../src/config/load.js';
 import { ConfigError } from '../src/errors.js';
+import { startQualysEmulator } from '../src/emulator/qualys/index.js';
 
 const BASE = ['policy:', '  scope: ["10.0.0.0/8"]', 'regions:', '  - name: r', '    cidrs: ["10.0.0.0/8"]', '    appliances: [a1]'];
 const dir = mkdtempSync(join(tmpdir(), 'onsight-cluster-cli-'));
@@ -191,5 +192,29 @@ describe.skipIf(!!why)('onsight cluster status / doctor against a real PostgreSQ
       expect(await d.stop('SIGTERM')).toBe(0);
     }
     expect(JSON.stringify(d.logs) + d.stderr).not.toContain(PASSWORD);
+  });
+
+  it('doctor counts our scans by the cluster\'s title prefix (cluster.name), as the daemon launches them', async () => {
+    const e = await startQualysEmulator({ appliances: [{ name: 'emea-sa-1' }] });
+    try {
+      // two scans of this deployment, one of another deployment left at the default prefix, one whose first word only starts like ours, one by hand
+      for (const title of ['acme i-1 emea', 'acme i-2 emea', 'onsight i-3 emea', 'acmex i-4 emea', 'weekly by hand']) {
+        e.state.model.launch({ title, targets: ['10.20.0.1'], appliances: ['emea-sa-1'], priority: 0, userLogin: e.username });
+      }
+      const cfgQ = join(dir, 'pg-qualys.yaml');
+      writeFileSync(cfgQ, [
+        'state:', `  postgres: "postgresql://onsight@/${server.database}?host=${encodeURIComponent(server.socketDir)}&port=${server.port}"`, `  passwordFile: ${join(dir, 'pg.pass')}`,
+        'cluster: { name: acme, node: cli-c }', 'inputs: []', 'http: { enabled: false }',
+        'policy: { scope: ["10.0.0.0/8"] }', 'regions: [{ name: emea, cidrs: ["10.20.0.0/16"], appliances: [emea-sa-1] }]',
+        `scanner: { type: qualys, url: "${e.url}", username: ${e.username}, passwordEnv: QDOCTOR_PW, optionProfile: "Initial Options" }`, ''].join('\n'));
+      // asynchronously: the emulator answers from this process
+      const r = await new Promise<{ stdout: string; stderr: string }>((res) => execFile(process.execPath, [CLI, 'doctor', '--config', cfgQ], {
+        encoding: 'utf8', env: { ...process.env, ONSIGHT_CONFIG: '', QDOCTOR_PW: e.password }, timeout: 30_000,
+      }, (_err, stdout, stderr) => res({ stdout, stderr })));
+      expect(r.stdout).toMatch(/^✓ scans: 5 launched in the last 24 h \(2 by onsight, titled "acme …"\), 5 running or queued now$/m);
+      expect(r.stdout + r.stderr).not.toContain(e.password);
+    } finally {
+      await e.close();
+    }
   });
 });

@@ -58,6 +58,33 @@ describe('prefilter before auto-detection', () => {
     expect(rejected).toBeGreaterThan(0);
   });
 
+  it('a source can test raw lines itself: mayClaimLine (header read in any zone) agrees with mayClaim on every line', async () => {
+    const pf = Prefilter.of((await loadRegistry()).list())!;
+    // what another thread gets: the merged claims, as plain data
+    const copy = Prefilter.fromClaims(structuredClone(pf.claims))!;
+    const receivedAt = new Date('2026-03-29T01:30:00Z');
+    const dirs = ['corpus', 'conformance', 'realworld'].map((d) => join(SHARED, d)).filter(existsSync);
+    const differ: string[] = [];
+    let n = 0;
+    for (const f of [...dirs.flatMap((d) => files(d)), ...files(join(REPO, 'parsers'))]) {
+      for (const raw of readFileSync(f, 'utf8').split(/\r?\n/)) {
+        if (!raw) continue;
+        n++;
+        // the zone only turns a stamp into a time: the tag and message the prefilter reads are the same
+        const berlin = unwrapInnerTag(parseSyslog(raw, { receivedAt, zone: 'Europe/Berlin' }));
+        const i = { ...input(raw), syslog: berlin, zone: 'Europe/Berlin' };
+        if (copy.mayClaimLine(raw) !== pf.mayClaim(i)) differ.push(`${f}: ${raw.slice(0, 160)}`);
+      }
+    }
+    expect(differ).toEqual([]);
+    expect(n).toBeGreaterThan(100);
+    expect(copy.mayClaimLine(NOISE)).toBe(false);
+    expect(copy.mayClaimLine('<30>Nov 23 10:00:00 gw dhcpd[7]: DHCPACK on 10.0.0.1 to 52:54:00:00:00:01 via eth0')).toBe(true);
+    // the real tag inside the message of a relay (`logger`), as the decoder reads it
+    expect(copy.mayClaimLine('<13>Nov 23 10:00:00 gw root: dnsmasq-dhcp[7]: something')).toBe(true);
+    expect(Prefilter.fromClaims({ tags: 'x' } as never)).toBeUndefined();
+  });
+
   it('rejects firewall traffic noise, and the decoder counts it unrecognized', async () => {
     const reg = await loadRegistry();
     expect(Prefilter.of(reg.list())!.mayClaim(input(NOISE))).toBe(false);

@@ -4,7 +4,7 @@
  */
 import { join } from 'node:path';
 import Database from '../src/store/sqlite.js';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, type TestContext } from 'vitest';
 import { startQualysEmulator, type QualysEmulator, type EmulatorOptions } from '../src/emulator/qualys/index.js';
 import { freePort, startDaemon, type DaemonProcess, udpDaemonHead } from './helpers/daemon.js';
 import { killDuringLaunches } from './helpers/crash.js';
@@ -22,24 +22,24 @@ ${udpDaemonHead(port, '10.20.99.0/24')}regions:
   - { name: emea, cidrs: ["10.20.0.0/16"], appliances: [emea-sa-1, emea-sa-2], maxConcurrentScans: 1 }
   - { name: amer, cidrs: ["10.30.0.0/16"], appliances: [amer-sa-1], maxConcurrentScans: 1 }
 scanner: { type: qualys, url: "${emu.url}", username: ${emu.username}, passwordEnv: TEST_QUALYS_PASSWORD, optionProfile: "Initial Options", maxTargetsPerScan: 10 }
-scheduler: { pollIntervalS: 0.2, applianceRefreshS: 0.5, verifyDelayS: 0.5 }
+scheduler: { pollIntervalS: 0.2, idlePollS: 0.5, applianceRefreshS: 0.5, verifyDelayS: 0.5 }
 http: { enabled: false }
 ${extra}`;
 }
 
 const scansFor = (emu: QualysEmulator, ip: string) => emu.state.model.scans.filter((s) => s.target.split(',').includes(ip));
 
-describe('scheduler end to end against the Qualys emulator', () => {
-  const daemons: DaemonProcess[] = [];
-  const emus: QualysEmulator[] = [];
-  afterEach(async () => {
-    for (const d of daemons.splice(0)) await d.stop('SIGKILL');
-  });
-  afterAll(async () => {
-    for (const e of emus) await e.close();
-  });
+const emus: QualysEmulator[] = [];
+afterAll(async () => {
+  for (const e of emus) await e.close();
+});
+/** this case's daemon is killed when the case ends (not another case's: they run side by side) */
+const killAtEnd = (t: TestContext, d: DaemonProcess) => t.onTestFinished(async () => void await d.stop('SIGKILL'));
 
-  async function setup(emuOpts: EmulatorOptions, extra = '') {
+// the cases share nothing (each its own emulator, daemon, port and state file) and mostly wait on
+// scans: they run side by side
+describe.concurrent('scheduler end to end against the Qualys emulator', () => {
+  async function setup(t: TestContext, emuOpts: EmulatorOptions, extra = '') {
     const emu = await startQualysEmulator({
       appliances: [{ name: 'emea-sa-1' }, { name: 'emea-sa-2' }, { name: 'amer-sa-1' }],
       speed: 1,
@@ -49,12 +49,12 @@ describe('scheduler end to end against the Qualys emulator', () => {
     emus.push(emu);
     const port = await freePort();
     const d = await startDaemon(daemonConfig(port, emu, extra), { TEST_QUALYS_PASSWORD: emu.password });
-    daemons.push(d);
+    killAtEnd(t, d);
     return { emu, port, d };
   }
 
-  it('a DHCP lease leads to a launch on the region\'s appliance; a busy region batches the next hosts into one launch', async () => {
-    const { emu, port } = await setup({});
+  it('a DHCP lease leads to a launch on the region\'s appliance; a busy region batches the next hosts into one launch', async (t) => {
+    const { emu, port } = await setup(t, {});
     await udpSend(port, ack('10.30.1.1', '52:54:00:00:01:01'));
     const first = await until(() => scansFor(emu, '10.30.1.1')[0], 20_000, 'first launch', 50);
     expect(first.appliances).toEqual(['amer-sa-1']);
@@ -69,16 +69,16 @@ describe('scheduler end to end against the Qualys emulator', () => {
     expect(amer).toHaveLength(2);
   });
 
-  it('an offline appliance is never used: the region\'s other appliance takes the scan', async () => {
-    const { emu, port } = await setup({ faults: { applianceOffline: [{ name: 'emea-sa-1', atSec: 0 }] } });
+  it('an offline appliance is never used: the region\'s other appliance takes the scan', async (t) => {
+    const { emu, port } = await setup(t, { faults: { applianceOffline: [{ name: 'emea-sa-1', atSec: 0 }] } });
     await sleep(600); // an appliance refresh sees it offline
     await udpSend(port, ack('10.20.1.7', '52:54:00:aa:bb:cc'));
     const scan = await until(() => scansFor(emu, '10.20.1.7')[0], 20_000, 'launch', 50);
     expect(scan.appliances).toEqual(['emea-sa-2']);
   });
 
-  it('a target Qualys silently drops from a scan (outside the subscription) is not recorded as scanned, and says why', async () => {
-    const { emu, port, d } = await setup({ subscription: ['10.30.1.0/24'], outOfSubscription: 'drop' });
+  it('a target Qualys silently drops from a scan (outside the subscription) is not recorded as scanned, and says why', async (t) => {
+    const { emu, port, d } = await setup(t, { subscription: ['10.30.1.0/24'], outOfSubscription: 'drop' });
     const db = new Database(join(d.dir, 'state.db'), { readonly: true });
     const decided = (ip: string, decision: string) => db.prepare('SELECT reason FROM decisions WHERE ip = ? AND decision = ?').get(ip, decision) as { reason: string } | undefined;
     try {
@@ -100,8 +100,8 @@ describe('scheduler end to end against the Qualys emulator', () => {
     }
   });
 
-  it('an address reassigned before launch is not scanned for the old device, and excluded addresses never are', async () => {
-    const { emu, port, d } = await setup({ scanTiming: { submitDelaySec: 0, hostSecMin: 2, hostSecMax: 2, loadingSec: 0 } });
+  it('an address reassigned before launch is not scanned for the old device, and excluded addresses never are', async (t) => {
+    const { emu, port, d } = await setup(t, { scanTiming: { submitDelaySec: 0, hostSecMin: 2, hostSecMax: 2, loadingSec: 0 } });
     const db = new Database(join(d.dir, 'state.db'), { readonly: true });
     const decided = (ip: string, decision: string) => db.prepare('SELECT reason FROM decisions WHERE ip = ? AND decision = ?').get(ip, decision) as { reason: string } | undefined;
     try {
@@ -126,8 +126,11 @@ describe('scheduler end to end against the Qualys emulator', () => {
     expect(scansFor(emu, '10.30.2.50')).toHaveLength(0);
     expect(scansFor(emu, '10.20.99.5')).toHaveLength(0);
   });
+});
 
-  it('killed with SIGKILL between recording the intent and the confirmation, repeatedly: no scan is launched twice and none is orphaned', async () => {
+// alone: six daemon starts in a row are most of its time, and would slow the cases above past their deadlines
+describe('scheduler end to end against the Qualys emulator, SIGKILL mid-launch', () => {
+  it('killed with SIGKILL between recording the intent and the confirmation, repeatedly: no scan is launched twice and none is orphaned', async (t) => {
     // every launch answer takes 1.5 s, so there is time to kill the daemon with the intent recorded
     const emu = await startQualysEmulator({
       appliances: [{ name: 'emea-sa-1' }, { name: 'emea-sa-2' }, { name: 'amer-sa-1' }],
@@ -137,7 +140,7 @@ describe('scheduler end to end against the Qualys emulator', () => {
     emus.push(emu);
     const port = await freePort();
     const cfg = daemonConfig(port, emu).replace('maxConcurrentScans: 1 }', 'maxConcurrentScans: 4 }')
-      .replace('scheduler: { pollIntervalS: 0.2, applianceRefreshS: 0.5, verifyDelayS: 0.5 }', 'scheduler: { pollIntervalS: 0.2, applianceRefreshS: 0.5, verifyDelayS: 0.5, reconcileGraceS: 4 }');
+      .replace('verifyDelayS: 0.5 }', 'verifyDelayS: 0.5, reconcileGraceS: 4 }');
     const started = await startDaemon(cfg, { TEST_QUALYS_PASSWORD: emu.password });
     const stateFile = join(started.dir, 'state.db');
     const rounds = 5;
@@ -145,7 +148,7 @@ describe('scheduler end to end against the Qualys emulator', () => {
     // 1.5 s): SIGKILL, and a restart on the same state file and port
     const ips = Array.from({ length: rounds }, (_, r) => `10.20.3.${r + 1}`);
     const { d, killedMidLaunch } = await killDuringLaunches(started, port, ips, { TEST_QUALYS_PASSWORD: emu.password });
-    daemons.push(d);
+    killAtEnd(t, d);
     // let every host get its scan, then look at what the emulator saw
     await until(() => {
       for (let r = 0; r < rounds; r++) if (scansFor(emu, `10.20.3.${r + 1}`).length === 0) return false;

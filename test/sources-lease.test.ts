@@ -1,6 +1,6 @@
 /**
  * Lease database inputs through the real daemon, with files written here in each server's format
- * (as the real daemons write them: see test/sources-lease-realworld.test.ts for the daemons
+ * (as the real daemons write them: see test/realworld-dhcp.test.ts for the daemons
  * themselves): malformed and truncated databases get a clear log line and are counted on /metrics,
  * and a truncated snapshot ends nothing; and SIGKILL, again and again while the databases grow
  * (Kea moved aside by its cleanup, dnsmasq rewritten in place), loses and duplicates nothing.

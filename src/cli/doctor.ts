@@ -11,11 +11,12 @@ import type { Logger } from '../log.js';
 import type { Config } from '../config/schema.js';
 import { redactUrlsIn, validateConfig, type LoadedConfig } from '../config/load.js';
 import { formatIssues, type ConfigIssue } from '../errors.js';
-import { Policy } from '../policy/policy.js';
 import { BACKENDS, backendFor, createScanner } from '../scanners/registry.js';
 import type { ApplianceStatus, Scanner } from '../scanners/types.js';
 import { loadRegistry } from '../parsers/registry.js';
 import { checkPostgres } from '../cluster/doctor.js';
+import { policyFor, schedulerOptionsFor } from '../config/derive.js';
+import { hasOurPrefix } from '../scheduler/core.js';
 
 export interface DoctorOptions {
   /** a scanner to use instead of the configured one (tests) */
@@ -117,10 +118,7 @@ export async function runDoctor(
   let scanner: Scanner | undefined = opts.scanner;
   if (!scanner) {
     try {
-      const policy = new Policy({
-        scope: config.policy.scope, exclude: config.policy.exclude, rescanAfter: config.policy.rescanAfter, rescanLead: config.policy.rescanLead, rules: config.policy.rules,
-        regions: config.regions, timezone: config.timezone,
-      });
+      const policy = policyFor(config);
       scanner = await createScanner(config, log, (ip) => policy.allowed(ip), env);
     } catch (err) {
       line('fail', 'scanner', (err as Error).message);
@@ -156,9 +154,11 @@ async function checkScanner(scanner: Scanner, config: Config, line: Line, timeou
   // one call on the scan API (launches share its budget), so its rate-limit headers are fresh
   try {
     const scans = await withTimeout(scanner.listScans({ launchedAfter: new Date(Date.now() - 86400_000) }), timeoutMs, 'the scan list call');
-    const ours = scans.filter((x) => x.title.startsWith('onsight '));
+    // the prefix the daemon launches with (cluster.name in cluster mode), derived by the same function
+    const prefix = schedulerOptionsFor(config, scanner).titlePrefix;
+    const ours = scans.filter((x) => hasOurPrefix(x.title, prefix));
     const running = scans.filter((x) => x.state === 'running' || x.state === 'queued' || x.state === 'submitted');
-    line('ok', 'scans', `${scans.length} launched in the last 24 h (${ours.length} by onsight), ${running.length} running or queued now`);
+    line('ok', 'scans', `${scans.length} launched in the last 24 h (${ours.length} by onsight${prefix === 'onsight' ? '' : `, titled "${prefix} …"`}), ${running.length} running or queued now`);
   } catch (err) {
     line('fail', 'scans', `cannot list scans: ${(err as Error).message}`);
   }

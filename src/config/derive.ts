@@ -2,6 +2,8 @@
 import type { Config } from './schema.js';
 import type { InventoryOptions } from '../store/types.js';
 import { Policy } from '../policy/policy.js';
+import { buildSchedulerOptions, type SchedulerOptions } from '../scheduler/options.js';
+import type { Scanner } from '../scanners/types.js';
 
 export function inventoryOptions(config: Pick<Config, 'inventory'>): InventoryOptions {
   return {
@@ -14,5 +16,16 @@ export function policyFor(config: Pick<Config, 'policy' | 'regions' | 'timezone'
   return new Policy({
     scope: config.policy.scope, exclude: config.policy.exclude, rescanAfter: config.policy.rescanAfter, rescanLead: config.policy.rescanLead, rules: config.policy.rules,
     regions: config.regions, timezone: config.timezone,
+  });
+}
+
+/**
+ * The scheduler's options as the daemon runs them, title prefix included (cluster.name in cluster
+ * mode): `onsight doctor` counts our scans by the same prefix the daemon launches them with.
+ */
+export function schedulerOptionsFor(config: Pick<Config, 'regions' | 'scanner' | 'scheduler' | 'cluster'>, scanner: Scanner): SchedulerOptions {
+  return buildSchedulerOptions({
+    regions: config.regions, maxTargetsPerScan: config.scanner.maxTargetsPerScan, scheduler: config.scheduler, scanner,
+    titlePrefix: config.cluster?.name,
   });
 }

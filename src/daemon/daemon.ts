@@ -9,9 +9,9 @@ import { guardedWrite, StoreHealth } from '../store/health.js';
 import { openSqliteStore } from '../store/sqlite-store.js';
 import type { Inventory, Store } from '../store/types.js';
 import type { Policy } from '../policy/policy.js';
-import { inventoryOptions, policyFor } from '../config/derive.js';
+import { inventoryOptions, policyFor, schedulerOptionsFor } from '../config/derive.js';
 import { loadRegistry, type ParserRegistry } from '../parsers/registry.js';
-import { Scheduler, buildSchedulerOptions, systemClock, type Clock, type LaunchInfo, type SchedulerCounters, type SchedulerOptions } from '../scheduler/scheduler.js';
+import { Scheduler, systemClock, type Clock, type LaunchInfo, type SchedulerCounters } from '../scheduler/scheduler.js';
 import type { Scanner } from '../scanners/types.js';
 import { createScanner } from '../scanners/registry.js';
 import { Ingest } from './ingest.js';
@@ -53,13 +53,6 @@ export interface DaemonOptions {
   sweepMs?: number;
   /** ingest progress log period while lines flow (file catch-up), ms; default 10 s */
   progressMs?: number;
-}
-
-function schedulerOptions(config: Config, scanner: Scanner): SchedulerOptions {
-  return buildSchedulerOptions({
-    regions: config.regions, maxTargetsPerScan: config.scanner.maxTargetsPerScan, scheduler: config.scheduler, scanner,
-    titlePrefix: config.cluster?.name,
-  });
 }
 
 export class Daemon {
@@ -114,7 +107,7 @@ export class Daemon {
     this.policy = policyFor(next);
     this.inventory.setOptions(inventoryOptions(next));
     // the scanner section needs a restart: its running values (maxTargetsPerScan) stay
-    this.scheduler.reconfigure(this.policy, schedulerOptions({ ...next, scanner: prev.scanner }, this.scanner));
+    this.scheduler.reconfigure(this.policy, schedulerOptionsFor({ ...next, scanner: prev.scanner }, this.scanner));
     this.ingest.setZone(next.timezone);
     this.opts.log.level = next.log.level;
     // what cannot change live keeps its running value, so status pages tell the truth
@@ -242,7 +235,7 @@ export class Daemon {
   private buildScheduler(store: SchedulerStore): Scheduler {
     const { config, log } = this.opts;
     return new Scheduler(this.clock, this.inventory, this.policy, store, this.scanner,
-      schedulerOptions(config, this.scanner), log.child({ stage: 'scheduler' }), {
+      schedulerOptionsFor(config, this.scanner), log.child({ stage: 'scheduler' }), {
         onLaunch: (i) => this.announceLaunch(i),
         onScanEnd: (i, end) => {
           if (i.launchedAt !== undefined) this.timings.launchToEnd(Math.max(0, end.endedAt - i.launchedAt) / 1000, { region: i.region, state: end.state });

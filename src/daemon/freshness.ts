@@ -4,7 +4,7 @@
  * neither the sources nor the ingest know about it. Senders are capped (spoofed UDP source
  * addresses must not grow memory): beyond the cap new senders are counted, not tracked.
  */
-import type { LineSink, RawLine } from '../sources/types.js';
+import type { LineSink } from '../sources/types.js';
 
 export interface LineFreshness {
   /** when the input's last line arrived (ms) */
@@ -25,12 +25,21 @@ export class InputFreshness {
   wrap(inner: LineSink): { sink: LineSink; entry: LineFreshness } {
     const entry: LineFreshness = { senders: new Map() };
     const sink: LineSink = {
-      push: (line: RawLine) => {
-        this.note(entry, line);
+      push: (line) => {
+        this.note(entry, line.receivedAt.getTime(), line.sender ?? (line.source.startsWith('file:') ? line.source : undefined));
         return inner.push(line);
       },
       onDrain: (cb) => inner.onDrain(cb),
     };
+    // lines a source counted instead of pushing (no parser could claim them) arrived all the same
+    if (inner.claims && inner.unclaimed) {
+      const unclaimed = inner.unclaimed.bind(inner);
+      sink.claims = inner.claims.bind(inner);
+      sink.unclaimed = (u) => {
+        this.note(entry, u.lastAt, u.sender, u.count);
+        unclaimed(u);
+      };
+    }
     return { sink, entry };
   }
 
@@ -43,15 +52,15 @@ export class InputFreshness {
     return this.byInput.get(name);
   }
 
-  private note(entry: LineFreshness, line: RawLine): void {
-    const at = line.receivedAt.getTime();
+  private note(entry: LineFreshness, at: number, sender: string | undefined, lines = 1): void {
     if (!(at <= (entry.lastLineAt ?? 0))) entry.lastLineAt = at;
-    const sender = line.sender ?? (line.source.startsWith('file:') ? line.source : undefined);
     if (sender === undefined) return;
-    if (entry.senders.has(sender)) entry.senders.set(sender, at);
-    else if (this.senderCount < MAX_SENDERS) {
+    const prev = entry.senders.get(sender);
+    if (prev !== undefined) {
+      if (!(at <= prev)) entry.senders.set(sender, at);
+    } else if (this.senderCount < MAX_SENDERS) {
       this.senderCount++;
       entry.senders.set(sender, at);
-    } else this.untrackedSenders++;
+    } else this.untrackedSenders += lines;
   }
 }

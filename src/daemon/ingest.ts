@@ -15,7 +15,9 @@ import type { ApplyResult, Inventory } from '../inventory/inventory.js';
 import type { DecoderCounters } from '../parsers/decoder.js';
 import type { ParserRegistry } from '../parsers/registry.js';
 import type { Sighting } from '../sighting.js';
-import type { CommitGroup, FileCheckpoint, LineSink, RawLine, SourcePosition } from '../sources/types.js';
+import type { Claims } from '../parsers/plugin.js';
+import { Prefilter } from '../parsers/prefilter.js';
+import type { CommitGroup, FileCheckpoint, LineSink, RawLine, SourcePosition, UnclaimedLines } from '../sources/types.js';
 import type { StoreHealth } from '../store/health.js';
 import { Decoders } from './decoders.js';
 import { DecodeThread, decodeThreadEntry, type DecodedLines } from './decode-client.js';
@@ -54,6 +56,7 @@ export interface IngestedSighting {
 export type AppendBatch = (entries: IngestedSighting[], checkpoints: FileCheckpoint[], positions: SourcePosition[]) => Promise<void>;
 
 export interface IngestCounters {
+  /** lines decoded and committed, and lines sources reported as no parser's (`unclaimed`) */
   lines: number;
   sightings: number;
   commits: number;
@@ -96,6 +99,10 @@ export class Ingest implements LineSink {
   /** the commit pass in progress: one at a time, so batches commit in order */
   private committing: Promise<boolean> | undefined;
   private closing = false;
+  /** what a line must contain for some parser to claim it under format auto (undefined: anything may be claimed) */
+  private readonly autoClaims: Claims | undefined;
+  /** lines sources tested against those claims themselves and did not push: decoded, unrecognized */
+  private readonly unclaimedCounters: DecoderCounters = { lines: 0, recognized: 0, unrecognized: 0, sightings: 0, invalid: 0, parserErrors: 0, byFormat: {} };
 
   constructor(
     registry: ParserRegistry,
@@ -107,6 +114,7 @@ export class Ingest implements LineSink {
     this.highWater = opts.highWater ?? 20_000;
     this.maxBatch = opts.maxBatch ?? 5_000;
     this.decoders = new Decoders(registry, opts.zone);
+    this.autoClaims = Prefilter.of(registry.list())?.claims;
     if (opts.decodeThread) {
       const entry = decodeThreadEntry();
       if (entry) this.thread = new DecodeThread(entry, { zone: opts.zone, parsersDirectory: opts.parsersDirectory }, log);
@@ -134,8 +142,19 @@ export class Ingest implements LineSink {
   }
 
   decoderCounters(): DecoderCounters[] {
-    const mine = Object.values(this.decoders.counters());
+    const mine = [...Object.values(this.decoders.counters()), this.unclaimedCounters];
     return this.thread ? [...Object.values(this.thread.counters), ...mine] : mine;
+  }
+
+  /** Under format auto, a line no parser claims is one the prefilter rejects: a source may test that itself. */
+  claims(format: string): Claims | undefined {
+    return format === 'auto' ? this.autoClaims : undefined;
+  }
+
+  unclaimed(u: UnclaimedLines): void {
+    this.counters.lines += u.count;
+    this.unclaimedCounters.lines += u.count;
+    this.unclaimedCounters.unrecognized += u.count;
   }
 
   private get backlog(): number {

@@ -72,7 +72,7 @@ export async function renderMetrics(d: DaemonView, given?: Status): Promise<stri
 
   // ingest and parsers
   const ic = d.ingestCounters();
-  w.family('onsight_ingest_lines_total', 'counter', 'Lines decoded and committed.')(ic.lines);
+  w.family('onsight_ingest_lines_total', 'counter', 'Lines decoded and committed (a UDP line no parser can claim counts once its listener has screened it out).')(ic.lines);
   w.family('onsight_ingest_commits_total', 'counter', 'SQLite transactions committed by the ingest stage.')(ic.commits);
   w.family('onsight_ingest_commit_errors_total', 'counter', 'Failed ingest commits (lines kept and retried).')(ic.commitErrors);
   w.family('onsight_ingest_pending_lines', 'gauge', 'Lines buffered, waiting for the next commit.')(ic.pending);

@@ -4,13 +4,16 @@
  * validates every draft. Nothing a line contains can make this throw.
  */
 import { SIGHTING_KINDS, type Sighting, type SightingDraft } from '../sighting.js';
-import { parseSyslog, type SyslogMessage } from './syslog-header.js';
+import { parseSyslog, unwrapInnerTag, type SyslogMessage } from './syslog-header.js';
 import { canonicalIp } from '../util/ip.js';
 import { normalizeMac } from '../util/mac.js';
 import { OnsightError } from '../errors.js';
 import type { LineInput, LineParser, ParserPlugin } from './plugin.js';
 import type { ParserRegistry } from './registry.js';
 import { Prefilter } from './prefilter.js';
+
+/** moved next to the header parser (the prefilter uses it too); still exported here */
+export { unwrapInnerTag };
 
 export interface DecodeMeta {
   receivedAt: Date;
@@ -160,24 +163,4 @@ export class LineDecoder {
     if (meta.line !== undefined) s.line = meta.line;
     return s;
   }
-}
-
-/**
- * `logger 'dhcpd[1]: DHCPACK ...'` and some relays send the original program's tag inside the
- * message, under their own tag (`root`, `logger`). A message that starts with `name[digits]: `
- * carries its real tag there: use it. Only the strict `name[pid]:` form counts, so ordinary
- * messages (`MULTI: Learn ...`) are left alone.
- */
-export function unwrapInnerTag(m: SyslogMessage): SyslogMessage {
-  const msg = m.msg;
-  const lb = msg.indexOf('[');
-  if (lb <= 0 || lb > 48) return m;
-  for (let i = 0; i < lb; i++) {
-    const c = msg.charCodeAt(i);
-    if (c === 32 || c === 9 || c === 58) return m;
-  }
-  let j = lb + 1;
-  while (j < msg.length && j - lb <= 12 && msg.charCodeAt(j) >= 48 && msg.charCodeAt(j) <= 57) j++;
-  if (j === lb + 1 || msg[j] !== ']' || msg[j + 1] !== ':' || msg[j + 2] !== ' ') return m;
-  return { ...m, appName: msg.slice(0, lb), procId: msg.slice(lb + 1, j), msg: msg.slice(j + 3) };
 }

@@ -3,45 +3,73 @@
  * a typical stream): one tag lookup and one scan of the message, instead of every detector in
  * turn. Built from each plug-in's `claims` (a necessary condition of its detect()); when any
  * plug-in has none, there is no prefilter and every line goes to detection as before.
+ *
+ * The merged claims are plain strings (they can be posted to another thread), so a source can build
+ * the same prefilter and test whole lines itself (mayClaimLine), handing on only those some parser
+ * may claim and counting the rest (the UDP listener: LineSink.claims).
  */
-import type { LineInput, ParserPlugin } from './plugin.js';
+import type { Claims, LineInput, ParserPlugin } from './plugin.js';
+import { parseSyslog, unwrapInnerTag } from './syslog-header.js';
 
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 /** one regex of literal alternatives (linear: no quantifiers), or undefined when there are none */
-const anyOf = (xs: string[]) => (xs.length ? new RegExp([...new Set(xs)].map(escape).join('|')) : undefined);
+const anyOf = (xs: readonly string[]) => (xs.length ? new RegExp(xs.map(escape).join('|')) : undefined);
 
 const strings = (x: unknown) => x === undefined || (Array.isArray(x) && x.every((s) => typeof s === 'string' && s.length > 0));
 /** a user plug-in's claims are not type-checked: anything malformed turns the prefilter off */
 const wellFormed = (c: ParserPlugin['claims']) =>
   !!c && typeof c === 'object' && strings(c.tags) && strings(c.tagPrefixes) && strings(c.anchors) && strings(c.rawAnchors);
 
+/** year-less stamps need a receive date; the tag and message a header yields do not depend on it */
+const ANY_DATE = new Date();
+
 export class Prefilter {
-  private constructor(
-    private readonly tags: Set<string>,
-    private readonly tagPrefixes: string[],
-    private readonly inMsg: RegExp | undefined,
-    private readonly inRaw: RegExp | undefined,
-  ) {}
+  private readonly tags: Set<string>;
+  private readonly tagPrefixes: readonly string[];
+  private readonly inMsg: RegExp | undefined;
+  private readonly inRaw: RegExp | undefined;
+
+  /** every plug-in's claims merged (plain strings: they can be posted to another thread) */
+  private constructor(readonly claims: Required<Claims>) {
+    this.tags = new Set(claims.tags);
+    this.tagPrefixes = claims.tagPrefixes;
+    this.inMsg = anyOf(claims.anchors);
+    this.inRaw = anyOf(claims.rawAnchors);
+  }
 
   /** undefined when some plug-in does not say what it needs */
   static of(plugins: readonly ParserPlugin[]): Prefilter | undefined {
     if (!plugins.length || plugins.some((p) => !wellFormed(p.claims))) return undefined;
     const cs = plugins.map((p) => p.claims!);
-    return new Prefilter(
-      new Set(cs.flatMap((c) => c.tags ?? [])),
-      cs.flatMap((c) => c.tagPrefixes ?? []),
-      anyOf(cs.flatMap((c) => c.anchors ?? [])),
-      anyOf(cs.flatMap((c) => c.rawAnchors ?? [])),
-    );
+    const all = (k: keyof Claims) => [...new Set(cs.flatMap((c) => c[k] ?? []))];
+    return new Prefilter({ tags: all('tags'), tagPrefixes: all('tagPrefixes'), anchors: all('anchors'), rawAnchors: all('rawAnchors') });
+  }
+
+  /** The prefilter `of` built, from its `claims` (undefined if they are malformed). */
+  static fromClaims(c: Claims | undefined): Prefilter | undefined {
+    if (!wellFormed(c)) return undefined;
+    return new Prefilter({ tags: [...(c!.tags ?? [])], tagPrefixes: [...(c!.tagPrefixes ?? [])], anchors: [...(c!.anchors ?? [])], rawAnchors: [...(c!.rawAnchors ?? [])] });
   }
 
   /** Could some plug-in claim this line? false only when none can. */
   mayClaim(input: LineInput): boolean {
-    const app = input.syslog.appName;
+    return this.check(input.syslog.appName, input.syslog.msg, input.raw);
+  }
+
+  /**
+   * mayClaim for a raw line, reading its header as the decoder does. The zone is left out: it
+   * only turns a stamp into a time, never changes where the tag and the message are.
+   */
+  mayClaimLine(raw: string): boolean {
+    const m = unwrapInnerTag(parseSyslog(raw, { receivedAt: ANY_DATE, zone: 'UTC' }));
+    return this.check(m.appName, m.msg, raw);
+  }
+
+  private check(app: string | undefined, msg: string, raw: string): boolean {
     if (app !== undefined) {
       if (this.tags.has(app)) return true;
       for (const p of this.tagPrefixes) if (app.startsWith(p)) return true;
     }
-    return (this.inMsg?.test(input.syslog.msg) ?? false) || (this.inRaw?.test(input.raw) ?? false);
+    return (this.inMsg?.test(msg) ?? false) || (this.inRaw?.test(raw) ?? false);
   }
 }

@@ -478,3 +478,23 @@ function parse3164(line: string, start: number, opts: HeaderOptions): Omit<Syslo
   if (t1) return result(hostname, t1, t1.msgStart);
   return result(hostname, undefined, j);
 }
+
+/**
+ * `logger 'dhcpd[1]: DHCPACK ...'` and some relays send the original program's tag inside the
+ * message, under their own tag (`root`, `logger`). A message that starts with `name[digits]: `
+ * carries its real tag there: use it. Only the strict `name[pid]:` form counts, so ordinary
+ * messages (`MULTI: Learn ...`) are left alone.
+ */
+export function unwrapInnerTag(m: SyslogMessage): SyslogMessage {
+  const msg = m.msg;
+  const lb = msg.indexOf('[');
+  if (lb <= 0 || lb > 48) return m;
+  for (let i = 0; i < lb; i++) {
+    const c = msg.charCodeAt(i);
+    if (c === 32 || c === 9 || c === 58) return m;
+  }
+  let j = lb + 1;
+  while (j < msg.length && j - lb <= 12 && msg.charCodeAt(j) >= 48 && msg.charCodeAt(j) <= 57) j++;
+  if (j === lb + 1 || msg[j] !== ']' || msg[j + 1] !== ':' || msg[j + 2] !== ' ') return m;
+  return { ...m, appName: msg.slice(0, lb), procId: msg.slice(lb + 1, j), msg: msg.slice(j + 3) };
+}

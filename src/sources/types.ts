@@ -2,6 +2,7 @@
  * What sources hand downstream. Sources know nothing of parsers or the inventory: they frame
  * bytes into lines, attach where and when each came from, and respect the sink's backpressure.
  */
+import type { Claims } from '../parsers/plugin.js';
 import type { SyslogMessage } from '../parsers/syslog-header.js';
 import type { Sighting } from '../sighting.js';
 
@@ -77,6 +78,25 @@ export interface RawLine {
 export interface LineSink {
   push(line: RawLine): boolean;
   onDrain(cb: () => void): void;
+  /**
+   * Optional: what a line of `format` must contain for some parser to claim it (the prefilter's
+   * merged claims, src/parsers/prefilter.ts), or undefined when any line may be claimed. A source
+   * that tests its lines with it (Prefilter.fromClaims(..).mayClaimLine) reports those no parser
+   * can claim with `unclaimed` instead of pushing them: counted as decoded and unrecognized.
+   */
+  claims?(format: string): Claims | undefined;
+  unclaimed?(lines: UnclaimedLines): void;
+}
+
+/** Lines a source did not push because no parser could claim them (LineSink.claims). */
+export interface UnclaimedLines {
+  source: string;
+  format: string;
+  /** network inputs: who sent them */
+  sender?: string;
+  count: number;
+  /** when the last of them arrived (epoch ms) */
+  lastAt: number;
 }
 
 /** Counters every source keeps (exposed on /metrics). */

@@ -10,7 +10,7 @@ import type { Logger } from '../../log.js';
 import type { InputHandle, LineSink, RawLine, SourceCounters, SyslogInputOptions } from '../types.js';
 import { SyslogFramer } from './framing.js';
 import { frameText } from './text.js';
-import { Counters, DatagramReader, makeAllow, peer, readUdpKernelDrops, udpSocketInode } from './receive.js';
+import { Counters, DatagramReader, UnclaimedTally, makeAllow, peer, readUdpKernelDrops, udpSocketInode } from './receive.js';
 import { startUdpThread } from './udp-client.js';
 
 export interface ListenAddress {
@@ -53,6 +53,13 @@ async function startUdp(addr: ListenAddress, opts: SyslogInputOptions, sink: Lin
   const family = addr.host.includes(':') ? 6 : 4;
   const reader = new DatagramReader(opts);
   const c = reader.counters;
+  // lines no parser can claim are counted, not pushed (LineSink.claims); the counts go once per event-loop turn
+  const tally = new UnclaimedTally(sink, opts.format);
+  let reporting = false;
+  const report = () => {
+    reporting = false;
+    tally.report(name);
+  };
   const sock: UdpSocket = createSocket({ type: family === 6 ? 'udp6' : 'udp4', recvBufferSize: opts.udpRecvBufferBytes || undefined });
   let paused = false;
   let pausedCount = 0;
@@ -65,6 +72,12 @@ async function startUdp(addr: ListenAddress, opts: SyslogInputOptions, sink: Lin
     try {
       const got = reader.read(msg, rinfo.address);
       if (!got) return;
+      if (tally.screened(got.text, got.sender, Date.now())) {
+        c.received++;
+        if (!reporting) setImmediate(report);
+        reporting = true;
+        return;
+      }
       if (paused && ++pausedCount > UDP_PAUSED_SLACK) return c.drop('backpressure');
       c.received++;
       const line: RawLine = { text: got.text, receivedAt: new Date(), source: name, sender: got.sender, format: opts.format };
@@ -117,6 +130,7 @@ async function startUdp(addr: ListenAddress, opts: SyslogInputOptions, sink: Lin
       if (k !== undefined) c.dropped.kernel = Math.max(0, k - baseDrops);
       closed = true;
       await new Promise<void>((resolve) => sock.close(() => resolve()));
+      tally.report(name);
     },
   };
 }

@@ -6,6 +6,8 @@
 import { readFileSync, readlinkSync } from 'node:fs';
 import type { Socket as UdpSocket } from 'node:dgram';
 import { CidrSet, canonicalIp, parseCidr } from '../../util/ip.js';
+import { Prefilter } from '../../parsers/prefilter.js';
+import type { LineSink } from '../types.js';
 import { frameText, type InvalidUtf8 } from './text.js';
 
 export class Counters {
@@ -64,30 +66,97 @@ export interface DatagramOptions {
   invalidUtf8?: InvalidUtf8;
 }
 
-/** One datagram, one message (RFC 5426): its text, or undefined when it was dropped (and counted). */
-export class DatagramReader {
+/**
+ * The checks of a datagram made before any text (in the UDP receive thread, or in-line): the
+ * sender's allow-list, trailing LF/CR/NUL (not part of the message), empty, too large. `check`
+ * returns where the message ends (`sender` then holds the canonical address), or -1 when it was
+ * dropped (and counted).
+ */
+export class DatagramGate {
   readonly counters = new Counters();
+  sender = '';
   private readonly senders: SenderCache;
   private readonly maxBytes: number;
 
-  constructor(private readonly opts: DatagramOptions) {
+  constructor(opts: DatagramOptions) {
     this.senders = new SenderCache(makeAllow(opts.allow));
     this.maxBytes = opts.maxMessageBytes || 65536;
   }
 
-  read(msg: Buffer, address: string | undefined): { text: string; sender: string } | undefined {
+  check(msg: Uint8Array, address: string | undefined): number {
     const c = this.counters;
     const [sender, allowed] = this.senders.get(address);
-    if (!allowed) return void c.drop('notAllowed');
-    // trailing LF/CR/NUL are not part of the message
+    if (!allowed) return c.drop('notAllowed'), -1;
     let e = msg.length;
     while (e > 0 && (msg[e - 1] === 0x0a || msg[e - 1] === 0x0d || msg[e - 1] === 0)) e--;
-    if (e === 0) return void c.drop('empty');
-    if (e > this.maxBytes) return void c.drop('tooLarge');
-    const t = frameText(msg.subarray(0, e), this.opts.invalidUtf8);
-    if (!t.ok) return void c.drop(t.reason);
-    if (t.notUtf8) c.event('notUtf8');
-    return { text: t.text, sender };
+    if (e === 0) return c.drop('empty'), -1;
+    if (e > this.maxBytes) return c.drop('tooLarge'), -1;
+    this.sender = sender;
+    return e;
+  }
+}
+
+/** A gated message's text (`buf` from `start` to `end`), or undefined when it is not a log line (counted). */
+export function datagramText(buf: Buffer, start: number, end: number, c: Counters, invalidUtf8?: InvalidUtf8): string | undefined {
+  const t = frameText(buf, invalidUtf8, start, end);
+  if (!t.ok) return void c.drop(t.reason);
+  if (t.notUtf8) c.event('notUtf8');
+  return t.text;
+}
+
+/** One datagram, one message (RFC 5426): its text, or undefined when it was dropped (and counted). */
+export class DatagramReader {
+  private readonly gate: DatagramGate;
+  readonly counters: Counters;
+
+  constructor(private readonly opts: DatagramOptions) {
+    this.gate = new DatagramGate(opts);
+    this.counters = this.gate.counters;
+  }
+
+  read(msg: Buffer, address: string | undefined): { text: string; sender: string } | undefined {
+    const e = this.gate.check(msg, address);
+    if (e < 0) return undefined;
+    const text = datagramText(msg, 0, e, this.counters, this.opts.invalidUtf8);
+    return text === undefined ? undefined : { text, sender: this.gate.sender };
+  }
+}
+
+/**
+ * The sink's side of UDP lines. With the sink's claims (LineSink.claims), a line no parser can
+ * claim (firewall noise, most of a busy stream) is not pushed: `screened` counts it by sender, and
+ * `report` hands the counts to the sink (LineSink.unclaimed), once per sender and batch.
+ */
+export class UnclaimedTally {
+  private readonly prefilter: Prefilter | undefined;
+  /** sender → [lines, when the last arrived (ms)] since the last report */
+  private counts = new Map<string, [number, number]>();
+
+  constructor(private readonly sink: LineSink, private readonly format: string) {
+    this.prefilter = sink.unclaimed ? Prefilter.fromClaims(sink.claims?.(format)) : undefined;
+  }
+
+  /** true when no parser can claim `text`: it is counted, not to be pushed */
+  screened(text: string, sender: string, at: number): boolean {
+    if (!this.prefilter || this.prefilter.mayClaimLine(text)) return false;
+    const t = this.counts.get(sender);
+    if (!t) this.counts.set(sender, [1, at]);
+    else {
+      t[0]++;
+      if (at > t[1]) t[1] = at;
+    }
+    return true;
+  }
+
+  get pending(): boolean {
+    return this.counts.size > 0;
+  }
+
+  report(source: string): void {
+    if (!this.counts.size) return;
+    const counts = this.counts;
+    this.counts = new Map();
+    for (const [sender, [count, lastAt]] of counts) this.sink.unclaimed!({ source, format: this.format, sender, count, lastAt });
   }
 }
 

@@ -11,9 +11,16 @@ export type InvalidUtf8 = 'latin1' | 'replace';
 
 export type FrameText = { ok: true; text: string; notUtf8?: true } | { ok: false; reason: 'binary' };
 
-export function frameText(b: Buffer, invalidUtf8: InvalidUtf8 = 'latin1'): FrameText {
+/** a byte that is not printable ASCII, TAB, LF or CR (read as Latin-1: one character per byte) */
+const NOT_PLAIN = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\xff]/;
+
+/** The text of `b` (or of its bytes from `start` to `end`: no view to make per datagram of a batch). */
+export function frameText(b: Buffer, invalidUtf8: InvalidUtf8 = 'latin1', start = 0, end = b.length): FrameText {
+  // most lines are plain ASCII: decode once and let the regex engine check (faster than a loop here)
+  const plain = b.toString('latin1', start, end);
+  if (!NOT_PLAIN.test(plain)) return { ok: true, text: plain };
   let high = false;
-  for (let i = 0; i < b.length; i++) {
+  for (let i = start; i < end; i++) {
     const c = b[i];
     if (c < 0x20) {
       if (c !== 0x09 && c !== 0x0a && c !== 0x0d) return { ok: false, reason: 'binary' };
@@ -22,7 +29,7 @@ export function frameText(b: Buffer, invalidUtf8: InvalidUtf8 = 'latin1'): Frame
       high = true;
     }
   }
-  if (!high) return { ok: true, text: b.toString('latin1') }; // pure ASCII: the fastest decode
-  if (isUtf8(b)) return { ok: true, text: b.toString('utf8') };
-  return { ok: true, text: b.toString(invalidUtf8 === 'replace' ? 'utf8' : 'latin1'), notUtf8: true };
+  if (!high) return { ok: true, text: b.toString('latin1', start, end) }; // pure ASCII: the fastest decode
+  if (isUtf8(start === 0 && end === b.length ? b : b.subarray(start, end))) return { ok: true, text: b.toString('utf8', start, end) };
+  return { ok: true, text: b.toString(invalidUtf8 === 'replace' ? 'utf8' : 'latin1', start, end), notUtf8: true };
 }

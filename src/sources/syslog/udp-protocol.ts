@@ -9,11 +9,12 @@ export interface UdpThreadData {
   allow?: string[];
   maxMessageBytes: number;
   invalidUtf8?: InvalidUtf8;
-  /** lines kept in the thread while the main thread is not taking them; more are dropped */
+  /** datagrams kept in the thread while the main thread is not taking them; more are dropped */
   hold: number;
 }
 
 export interface UdpThreadCounters {
+  /** datagrams the thread took (held or posted); those the main thread finds are no log line are dropped there */
   received: number;
   dropped: Record<string, number>;
   events: Record<string, number>;
@@ -23,8 +24,13 @@ export type FromUdpThread =
   | { type: 'bound'; address: string; port: number; inode?: number; granted?: number }
   | { type: 'bindFailed'; message: string }
   | { type: 'error'; message: string }
-  | { type: 'lines'; texts: string[]; senders: string[]; senderIdx: Uint32Array; times: Float64Array; counters: UdpThreadCounters }
+  | {
+    /** datagrams that passed the thread's checks: bytes end to end in `buf` (transferred), `ends[i]` where the i-th ends */
+    type: 'lines'; buf: ArrayBuffer; bytes: number; ends: Uint32Array; senders: string[]; senderIdx: Uint32Array; times: Float64Array;
+    counters: UdpThreadCounters;
+  }
   | { type: 'counters'; counters: UdpThreadCounters }
   | { type: 'closed'; counters: UdpThreadCounters };
 
-export type ToUdpThread = { type: 'ack' } | { type: 'close' };
+/** `ack` gives the batch's buffer back (transferred) for the thread to fill again */
+export type ToUdpThread = { type: 'ack'; buf?: ArrayBuffer } | { type: 'close' };

@@ -1,63 +1,117 @@
 /**
  * The UDP receive thread's entry (worker_threads): owns the socket, so the kernel's receive buffer
- * is drained while the main thread commits or collects garbage. Datagrams become lines here (the
- * same checks and counters as in-thread, DatagramReader) and go to the main thread in batches,
- * at most two unacknowledged; beyond that the lines wait here, up to `hold`, then are dropped and
- * counted as `backpressure`.
+ * is drained while the main thread commits or collects garbage. It does as little per datagram as
+ * it can, because it alone must keep up with the sender: the checks made before any text
+ * (DatagramGate: allow-list, empty, too large), then the bytes are copied into a batch buffer.
+ * The buffer goes to the main thread whole (transferred, not copied), which makes the text, drops
+ * what is not a log line and screens out what no parser can claim (udp-client.ts). At most two
+ * batches are out unacknowledged; beyond that datagrams wait here, up to `hold`, then are dropped
+ * and counted as `backpressure`. Acknowledgements bring the buffers back for reuse.
  */
 import { createSocket, type RemoteInfo } from 'node:dgram';
 import { parentPort, workerData } from 'node:worker_threads';
-import { DatagramReader, udpSocketInode } from './receive.js';
+import { DatagramGate, udpSocketInode } from './receive.js';
 import type { FromUdpThread, ToUdpThread, UdpThreadData } from './udp-protocol.js';
 
 const port = parentPort!;
 const data = workerData as UdpThreadData;
-const post = (m: FromUdpThread) => port.postMessage(m);
-const reader = new DatagramReader(data);
-const c = reader.counters;
+const post = (m: FromUdpThread, transfer?: ArrayBuffer[]) => port.postMessage(m, transfer);
+const gate = new DatagramGate(data);
+const c = gate.counters;
 const MAX_UNACKED = 2;
+/**
+ * A batch leaves this long after its first datagram (unless two are out unacknowledged): a few
+ * hundred posts a second at most, however the datagrams trickle in, and little added latency.
+ */
+const FLUSH_MS = 5;
+/** bytes of a batch buffer (about 1,500 firewall lines); a larger datagram gets a buffer of its own size */
+const BATCH_BYTES = 256 * 1024;
 
-let texts: string[] = [];
-let senders: string[] = [];
-let senderAt = new Map<string, number>();
-let senderIdx: number[] = [];
-let times: number[] = [];
+class Batch {
+  used = 0;
+  /** where each datagram ends in `buf` (each starts where the one before ended) */
+  ends: number[] = [];
+  senderIdx: number[] = [];
+  senders: string[] = [];
+  private readonly senderAt = new Map<string, number>();
+  times: number[] = [];
+
+  constructor(readonly buf: Buffer) {}
+
+  fits(n: number): boolean {
+    return this.used + n <= this.buf.length;
+  }
+
+  add(msg: Buffer, end: number, sender: string, at: number): void {
+    if (end === msg.length) this.buf.set(msg, this.used); // a plain memcpy, no view made
+    else msg.copy(this.buf, this.used, 0, end);
+    this.used += end;
+    this.ends.push(this.used);
+    let s = this.senderAt.get(sender);
+    if (s === undefined) this.senderAt.set(sender, (s = this.senders.push(sender) - 1));
+    this.senderIdx.push(s);
+    this.times.push(at);
+  }
+}
+
+/** buffers the main thread gave back */
+const free: ArrayBuffer[] = [];
+const newBatch = (need: number): Batch => {
+  const b = need <= BATCH_BYTES ? free.pop() : undefined;
+  return new Batch(b ? Buffer.from(b) : Buffer.allocUnsafeSlow(Math.max(BATCH_BYTES, need)));
+};
+
+/** full batches waiting for the main thread, oldest first, then the one being filled */
+const full: Batch[] = [];
+let current: Batch | undefined;
+/** datagrams here, not yet posted */
+let held = 0;
 let unacked = 0;
-let scheduled = false;
+let timer: NodeJS.Timeout | undefined;
 let closing = false;
 
 const snapshot = () => ({ received: c.received, dropped: { ...c.dropped }, events: { ...c.events } });
 
-function flush(force = false): void {
-  scheduled = false;
-  if (!texts.length || (!force && unacked >= MAX_UNACKED)) return;
-  post({ type: 'lines', texts, senders, senderIdx: Uint32Array.from(senderIdx), times: Float64Array.from(times), counters: snapshot() });
+function postBatch(b: Batch): void {
+  held -= b.ends.length;
+  // the buffer's own ArrayBuffer (allocUnsafeSlow: not pooled), handed over without a copy
+  const ab = b.buf.buffer as ArrayBuffer;
+  post({
+    type: 'lines', buf: ab, bytes: b.used, ends: Uint32Array.from(b.ends), senders: b.senders, senderIdx: Uint32Array.from(b.senderIdx),
+    times: Float64Array.from(b.times), counters: snapshot(),
+  }, [ab]);
   unacked++;
-  texts = [];
-  senders = [];
-  senderAt = new Map();
-  senderIdx = [];
-  times = [];
+}
+
+function flush(force = false): void {
+  if (timer) clearTimeout(timer);
+  timer = undefined;
+  while (force || unacked < MAX_UNACKED) {
+    const b = full.shift() ?? current;
+    if (!b) return;
+    if (b === current) current = undefined;
+    postBatch(b);
+  }
 }
 
 function schedule(): void {
-  if (scheduled || unacked >= MAX_UNACKED) return;
-  scheduled = true;
-  setImmediate(flush); // after the datagrams libuv has ready now: batches stay large under load
+  if (timer || unacked >= MAX_UNACKED) return;
+  timer = setTimeout(flush, FLUSH_MS);
 }
 
 const sock = createSocket({ type: data.family === 6 ? 'udp6' : 'udp4', recvBufferSize: data.recvBufferBytes || undefined });
 sock.on('message', (msg: Buffer, rinfo: RemoteInfo) => {
   try {
-    const got = reader.read(msg, rinfo.address);
-    if (!got) return;
-    if (texts.length >= data.hold) return c.drop('backpressure');
+    const end = gate.check(msg, rinfo.address);
+    if (end < 0) return;
+    if (held >= data.hold) return c.drop('backpressure');
+    if (!current || !current.fits(end)) {
+      if (current) full.push(current);
+      current = newBatch(end);
+    }
+    current.add(msg, end, gate.sender, Date.now());
+    held++;
     c.received++;
-    texts.push(got.text);
-    let s = senderAt.get(got.sender);
-    if (s === undefined) senderAt.set(got.sender, (s = senders.push(got.sender) - 1));
-    senderIdx.push(s);
-    times.push(Date.now());
     schedule();
   } catch {
     c.drop('error');
@@ -67,7 +121,8 @@ sock.on('error', (err) => post({ type: 'error', message: err.message }));
 port.on('message', (m: ToUdpThread) => {
   if (m.type === 'ack') {
     unacked--;
-    if (texts.length) schedule();
+    if (m.buf && m.buf.byteLength === BATCH_BYTES && free.length < 4) free.push(m.buf);
+    if (full.length || current) schedule();
   } else if (m.type === 'close' && !closing) {
     closing = true;
     sock.close(() => {
