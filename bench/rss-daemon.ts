@@ -19,7 +19,8 @@
  * - with --max-old-space-size=1024 (growth factor ~1.6), two runs side by side at load 10: 1M peak
  *   219 and 216 MiB (ingest 193/190, sweep 196/192, status 218/214); with the 7 days of coverage in
  *   one pass, status 104 and 106 s; 200k alone at load 6.5: peak 204 MiB, status 7.7 s (18.5 s before
- *   at load 6-8). The flag's cost on the ingest bench (300k lines, utc-silent, 3 alternating rounds
+ *   at load 6-8); with a device's flush visiting only its days, 1M alone at load 7-9: peak 210 MiB,
+ *   status 36 s, metrics 0.4 s. The flag's cost on the ingest bench (300k lines, utc-silent, 3 alternating rounds
  *   at load 6-7): 7.81 vs 8.13 CPU-s per million by median (+4%), ranges overlapping.
  */
 import { spawn } from 'node:child_process';
