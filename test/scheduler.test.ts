@@ -375,6 +375,34 @@ describe.each(STORE_KINDS)('scheduler on $name', (kind) => {
     expect(clock.t - endedAt).toBeLessThan(7200_000 + 2 * 601_000);
   });
 
+  it('verifyResults: a DHCP client that rejoins (a request well before T1) while its scan runs is not credited and goes out again; one that renews at T1 is credited', async () => {
+    const { scanner, sched, see, clock, inv, store } = await setup({ verifyResults: true, verifyDelayS: 600, idlePollS: 60 });
+    const a = await see({ ip: '10.20.1.1', mac: mac(1), durationS: 7200 }); // Wi-Fi laptop: drops off mid-scan and rejoins
+    const b = await see({ ip: '10.20.1.2', mac: mac(2), durationS: 7200 }); // stays: renews at T1 (an hour after its ACK)
+    await sched.tick();
+    const first = scanner.launches[0];
+    expect(first.targets).toEqual(['10.20.1.1', '10.20.1.2']);
+    clock.t += 12 * 60_000;
+    await see({ ip: '10.20.1.1', mac: mac(1), durationS: 7200, kind: 'renew' }); // INIT-REBOOT 12 min after the ACK
+    clock.t += 8 * 60_000;
+    scanner.finish(first.ref);
+    await sched.tick();
+    clock.t += 40 * 60_000;
+    await see({ ip: '10.20.1.2', mac: mac(2), durationS: 7200, kind: 'renew' }); // T1: 60 min after its ACK, after the scan ended
+    // the host list dates both addresses (the scanner found a host at each when its probe started)
+    for (const ip of first.targets) scanner.lastScannedDates.set(ip, new Date(clock.t).toISOString());
+    clock.t += 601_000;
+    await sched.tick();
+    expect((await inv.binding(b.bindingId!))!.lastScannedAt).toBeDefined();
+    expect((await inv.binding(a.bindingId!))!.lastScannedAt).toBeUndefined();
+    expect(sched.counters.rejoined).toBe(1);
+    expect((await store.recentDecisions(20)).find((d) => d.ip === '10.20.1.1' && d.decision === 'not-scanned')?.reason).toMatch(/rejoined the network/);
+    // due again: the next sweep queues it and it goes out in a new scan
+    await sched.sweep();
+    await sched.tick();
+    expect(scanner.launches.at(-1)!.targets).toEqual(['10.20.1.1']);
+  });
+
   it('verifyResults: a finished scan is recorded per target from the scanner\'s host list; an address with no host is not probed again until the device is seen again', async () => {
     const { scanner, sched, see, clock, inv, store } = await setup({ verifyResults: true, verifyDelayS: 600, idlePollS: 60 });
     const a = await see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });
@@ -525,6 +553,29 @@ describe('scheduler: batch size and API pace', () => {
     clock.t += 61_000;
     await sched.tick();
     expect(scanner.launches[2].targets).toHaveLength(2); // the other two transient ones
+  });
+
+  itAll('a scarce allowance: a region\'s launch waits (up to 30 min) for a full wave of ready targets; a plentiful one launches at once', async () => {
+    const run = async (limit: { limit: number; windowSec: number } | undefined) => {
+      const { scanner, sched, see, clock } = await setupSqlite({ maxTargetsPerScan: 50, hostsInParallel: 3 });
+      if (limit) scanner.limit = limit;
+      await see({ ip: '10.20.1.1', mac: mac(1), durationS: 43200 });
+      await sched.tick();
+      const first = scanner.launches.length;
+      clock.t += 10 * 60_000;
+      await see({ ip: '10.20.1.2', mac: mac(2), durationS: 43200 });
+      await sched.tick();
+      const second = scanner.launches.map((l) => l.targets);
+      clock.t += 21 * 60_000; // the first target has waited 31 min
+      await sched.tick();
+      return { first, second, third: scanner.launches.map((l) => l.targets) };
+    };
+    const scarce = await run({ limit: 50, windowSec: 86_400 });
+    expect(scarce.first).toBe(0); // one of a wave of three: waits
+    expect(scarce.second).toHaveLength(0);
+    expect(scarce.third).toEqual([['10.20.1.2', '10.20.1.1']]); // the oldest waited 30 min: both go in one scan
+    const plenty = await run(undefined);
+    expect(plenty.first).toBe(1);
   });
 
   itAll('a scarce allowance (as the scanner states it) is spread over the day: no burst that leaves the evening without calls', async () => {

@@ -3,6 +3,7 @@
  * options, log, hooks), the counters, and the phases themselves, so that one phase can hand work
  * to another (following a scan ends in recording its results). Each phase owns its own state.
  */
+import type { Rejoins } from './rejoin.js';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../log.js';
 import type { OnsightError } from '../errors.js';
@@ -61,6 +62,8 @@ export interface SchedulerCounters {
   requeuedStuck: number;
   /** targets of finished scans the scanner found no host at (verifyResults) */
   noHost: number;
+  /** targets not recorded scanned because the device rejoined the network during the scan (rejoin.ts) */
+  rejoined: number;
   /** targets a finished scan's own target list lacked (the scanner dropped them: out of subscription, say) */
   droppedByScanner: number;
   /** scans older than maxScanAgeS that never ended: given up, targets requeued */
@@ -80,7 +83,7 @@ export interface SchedulerCounters {
 
 export function newCounters(): SchedulerCounters {
   return {
-    launches: 0, launchFailures: 0, targetsLaunched: 0, dropped: 0, finished: 0, failed: 0, canceledLeft: 0, canceledReassigned: 0, requeuedStuck: 0, noHost: 0,
+    launches: 0, launchFailures: 0, targetsLaunched: 0, dropped: 0, finished: 0, failed: 0, canceledLeft: 0, canceledReassigned: 0, requeuedStuck: 0, noHost: 0, rejoined: 0,
     droppedByScanner: 0, givenUp: 0, reconciled: 0, abandoned: 0, adoptedAcrossEpochs: 0, transitionsRefused: 0, lateLaunchesCanceled: 0,
     apiCalls: 0, byRegion: {}, byAppliance: {},
   };
@@ -110,6 +113,8 @@ export interface ResultsPhase {
   finishOk(i: Intent, st: ScanStatus): Promise<void>;
   finishFailed(i: Intent, state: 'error' | 'canceled', why: string): Promise<void>;
   creditPartial(i: Intent, targets: IntentTarget[]): Promise<void>;
+  /** DHCP bindings as they stood at launch: a client that rejoins during its scan is not credited */
+  readonly rejoins: Rejoins;
 }
 export interface CancelPhase {
   newHolderCheck(now: number): (b: BindingView) => Promise<void>;

@@ -16,6 +16,8 @@ import { newIntentId, transitionRefused, type SchedulerCore } from './core.js';
 
 /** a lease running this long past now holds its address through any scan (settled targets) */
 const SETTLED_LEASE_MS = 86_400_000;
+/** a scarce allowance's launch waits this long at most for a region's wave to fill */
+const HOLD_WHEN_SCARCE_MS = 30 * 60_000;
 
 export class Launcher {
   /** when the scanner's last-scan date of each address was last read (lastScannedFromScanner) */
@@ -107,6 +109,7 @@ export class Launcher {
     const order = regions.map((name) => opts.regions.find((x) => x.name === name)).filter((r): r is SchedulerRegion => r !== undefined)
       .sort((a, b) => a.appliances.length - b.appliances.length);
     for (const r of order) {
+      if (await this.holding(r.name)) continue;
       for (;;) {
         const active = await store.activeIntents();
         if (active.length >= maxTotal) return;
@@ -125,6 +128,20 @@ export class Launcher {
     }
     // a list that showed no room is not worth re-reading every applianceRefreshS: back off until a launch
     appliances.afterPass(launches, blocked, refreshed);
+  }
+
+  /**
+   * With a scarce allowance every launch costs a share of the day's few calls whatever it carries:
+   * a region's launch waits until it fills a wave (hostsInParallel ready targets) or its oldest
+   * ready target has waited HOLD_WHEN_SCARCE_MS, so the calls buy full scans.
+   */
+  private async holding(region: string): Promise<boolean> {
+    const { budget, store, clock, opts } = this.core;
+    if (!budget.scarce()) return false;
+    const now = clock.now();
+    const ready = await store.ready(region, now, opts.hostsInParallel);
+    if (ready.length === 0 || ready.length >= opts.hostsInParallel) return false;
+    return Math.min(...ready.map((q) => Math.max(q.dueSince, q.notBefore))) > now - HOLD_WHEN_SCARCE_MS;
   }
 
   /**
@@ -159,14 +176,14 @@ export class Launcher {
     // re-checks and the intent in one transaction: no sighting committed in between can hand a
     // re-checked address to another device before the intent names it
     const targets = await store.atomically(async () => {
-      const ok: (IntentTarget & { why: string; vpn: boolean; dueSince: number })[] = [];
+      const ok: (IntentTarget & { why: string; vpn: boolean; dueSince: number; b: BindingView })[] = [];
       let transient = 0;
       for (const q of candidates) {
         if (ok.length >= cap) break;
         const chk = await this.revalidate(q, now);
         if (chk.ok && !this.settled(chk.b, now) && (ok.length >= base || transient >= this.core.opts.hostsInParallel)) continue; // for the next short scan
         if (chk.ok && !this.settled(chk.b, now)) transient++;
-        if (chk.ok) ok.push({ ip: q.ip, identityId: q.identityId, bindingId: q.bindingId, dueSince: q.dueSince, vpn: chk.b.channel === 'vpn', why: `${chk.v.detail}; in region ${r.name} by ${chk.v.regionCidr}` });
+        if (chk.ok) ok.push({ ip: q.ip, identityId: q.identityId, bindingId: q.bindingId, dueSince: q.dueSince, vpn: chk.b.channel === 'vpn', b: chk.b, why: `${chk.v.detail}; in region ${r.name} by ${chk.v.regionCidr}` });
         else {
           await store.dequeue(q.bindingId);
           this.core.decide.recheck(q.bindingId, now);
@@ -216,6 +233,7 @@ export class Launcher {
       return false;
     }
     this.core.follow.launched(id, targets.map((t) => t.ip));
+    for (const t of targets) this.core.results.rejoins.launched(t.b);
     counters.launches++;
     counters.targetsLaunched += targets.length;
     (counters.byRegion[r.name] ??= { launched: 0, finished: 0, failed: 0 }).launched++;

@@ -11,6 +11,7 @@ import type { ScanStatus } from '../scanners/types.js';
 import type { Intent, IntentTarget } from './queue.js';
 import { foundInScan, transitionRefused, type SchedulerCore } from './core.js';
 import { ProcessingLag } from './lag.js';
+import { Rejoins } from './rejoin.js';
 
 /** a transition refused inside a transaction: everything it recorded rolls back */
 class Refused extends Error {}
@@ -21,6 +22,7 @@ export class Results {
   /** how long the scanner takes to date a finished scan's hosts */
   readonly lag = new ProcessingLag();
   private readonly lagSeen = new Set<string>();
+  readonly rejoins = new Rejoins();
 
   constructor(private readonly core: SchedulerCore) {}
 
@@ -48,9 +50,16 @@ export class Results {
             held.add(t.bindingId); // recorded once the scanner confirms it found the host (verify())
             continue;
           }
+          const rejoined = this.rejoins.check(b, t.bindingId, endedAt);
+          if (rejoined) {
+            counters.rejoined++;
+            await store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'not-scanned', reason: `scan ${st.scanRef}: ${rejoined}` });
+            continue;
+          }
           scannedIds.push(t.identityId);
           await store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'scanned', reason: `scan ${st.scanRef} finished on ${i.appliance}` });
         } else {
+          this.rejoins.forget(t.bindingId);
           await store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'not-scanned', reason: `left the address before scan ${st.scanRef} ended` });
         }
       }
@@ -128,6 +137,7 @@ export class Results {
     if (this.lagSeen.size > 10_000) this.lagSeen.clear();
     const waitMs = this.lag.waitMs(this.core.opts.processingWaitS);
     let waiting = false;
+    let rejoined: string | undefined;
     for (const r of rows) {
       const found = foundInScan(dates.get(r.ip), r.launchedAt);
       if (!found && !processed.has(r.scanRef) && at - r.endedAt < waitMs) {
@@ -137,6 +147,9 @@ export class Results {
       // the address is this device's result only if no other device held it while the scan ran
       if (found && await inventory.heldByAnotherAt(r.ip, r.launchedAt, r.identityId, r.endedAt)) {
         await store.decide({ at, ip: r.ip, identityId: r.identityId, decision: 'not-scanned', reason: `scan ${r.scanRef}: ${r.ip} changed hands while it ran; the result is not this device's` });
+      } else if (found && (rejoined = this.rejoins.check(await inventory.binding(r.bindingId), r.bindingId, r.endedAt))) {
+        counters.rejoined++;
+        await store.decide({ at, ip: r.ip, identityId: r.identityId, decision: 'not-scanned', reason: `scan ${r.scanRef}: ${rejoined}` });
       } else if (found) {
         await inventory.markScanned([r.identityId], r.endedAt, 'onsight');
         await store.decide({ at, ip: r.ip, identityId: r.identityId, decision: 'scanned', reason: `scan ${r.scanRef} finished on ${r.appliance}; the scanner reports the host scanned` });

@@ -129,7 +129,9 @@ export interface RunOptions {
   /** reuse a generated workload (same seed) across policies */
   workload?: Workload;
   /** called with the policy just before it is closed (tests, differential checks) */
-  beforeClose?: (p: SimPolicy) => void;
+  beforeClose?: (p: SimPolicy) => void | Promise<void>;
+  /** called with the run's scanner at the end (per-device diagnosis: src/sim/diagnose.ts) */
+  afterRun?: (scanner: SimScanner, w: Workload) => void;
 }
 
 export const SCOPE = ['10.0.0.0/8'];
@@ -260,8 +262,9 @@ export async function runOnce(sc: Scenario, policyName: string, seed: number, o:
   }
   now = end;
   scanner.advance(end);
-  o.beforeClose?.(policy);
+  await o.beforeClose?.(policy);
   await policy.close();
+  o.afterRun?.(scanner, w);
   const add = (m: Map<number, number[]>, host: number, end: number) => {
     let l = m.get(host);
     if (!l) m.set(host, (l = []));

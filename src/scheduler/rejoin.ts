@@ -1,0 +1,52 @@
+/**
+ * A DHCP client that rejoins the network while its scan runs was off the network for part of it:
+ * the scan may have lost it mid-way, and the scanner's host list dates such a host all the same
+ * (it answered when its probe started). A client renews its lease at T1, half the lease after its
+ * last ACK (RFC 2131 §4.4.5); a request well before T1 is a client (re)joining (INIT-REBOOT after
+ * a Wi-Fi drop, a lid closed and opened). Such a target is not recorded scanned: it is due again,
+ * instead of passing for scanned for a whole rescan window (the simulator's per-device diagnosis,
+ * src/sim/README.md, found these false credits behind most of the devices onsight missed).
+ *
+ * What the binding looked like at launch is kept in memory (lost on restart: the target is then
+ * credited as before).
+ */
+import type { BindingView } from '../store/types.js';
+
+/** a rejoin this long after the scan ended may still be the client coming back from a drop during the scan */
+export const REJOIN_AFTER_END_MS = 30 * 60_000;
+/** requests this close to T1 (share of the half lease) are taken for the scheduled renewal */
+const T1_SLACK = 0.1;
+const KEEP = 200_000;
+
+interface AtLaunch {
+  lastSeen: number;
+  expiresAt: number;
+}
+
+export class Rejoins {
+  private readonly atLaunch = new Map<number, AtLaunch>();
+
+  /** A target's DHCP binding as it stood when its scan was launched. */
+  launched(b: BindingView): void {
+    if (b.channel !== 'dhcp' || b.expiresAt === undefined || b.expiresAt <= b.lastSeen) return;
+    if (this.atLaunch.size >= KEEP) this.atLaunch.clear();
+    this.atLaunch.set(b.id, { lastSeen: b.lastSeen, expiresAt: b.expiresAt });
+  }
+
+  /**
+   * Why the target's result may be partial (the client rejoined between the launch and
+   * REJOIN_AFTER_END_MS after the scan ended), or undefined. Forgets the binding either way.
+   */
+  check(b: BindingView | undefined, bindingId: number, endedAt: number): string | undefined {
+    const s = this.atLaunch.get(bindingId);
+    this.atLaunch.delete(bindingId);
+    if (!s || !b || b.id !== bindingId || b.lastSeen <= s.lastSeen || b.lastSeen > endedAt + REJOIN_AFTER_END_MS) return undefined;
+    const half = (s.expiresAt - s.lastSeen) / 2;
+    if (b.lastSeen >= s.lastSeen + half * (1 - T1_SLACK)) return undefined; // the scheduled renewal at T1
+    return `the device rejoined the network at ${new Date(b.lastSeen).toISOString()} (a DHCP request ${Math.round((b.lastSeen - s.lastSeen) / 60_000)} min after the last, well before its renewal at T1): it was off the network for part of the scan, whose result may be partial`;
+  }
+
+  forget(bindingId: number): void {
+    this.atLaunch.delete(bindingId);
+  }
+}
