@@ -5,12 +5,23 @@
  * the status page and metrics built, then RSS (after a GC) and the peak RSS of the process.
  * Runs in its own process (forked by bench/run.ts, or directly): the figures are the daemon's alone.
  *
- * Run: `npm run build && node --expose-gc dist/bench/rss-daemon.js [N]`.
+ * Run: `npm run build && node --expose-gc --max-old-space-size=1024 dist/bench/rss-daemon.js [N]`
+ * (the node options of systemd/onsight.service; `npm run bench` reads them from the unit).
  *
- * 2026-12-02, 2 cores at load 5-10: 1M peak 336-353 MiB, the highest in the status phase (V8 heap
- * used ~200-225 MiB there, native ~100 MiB); with --max-semi-space-size=4, 306 MiB. Before the
- * status page's coverage timeline read bindings and decisions a page at a time, 200k alone peaked
- * at 647-668 MiB (the whole decision log read once per day of the timeline).
+ * 2026-12-02, 2 cores shared with other runs:
+ * - before (load 8-15): 1M peak 338 MiB, the highest in the status phase (ingest 303, sweep 310;
+ *   V8 heap used ~200 MiB there, native ~105 MiB); status built in 171 s, metrics 39 s. Earlier
+ *   still, before the coverage timeline read bindings and decisions a page at a time, 200k alone
+ *   peaked at 647-668 MiB.
+ * - the coverage reading only the log's scans, the missed reasons only the decisions about the
+ *   devices that left, today's coverage cached for 50x its cost (load 10-12): 1M peak 335 MiB, status
+ *   142 s, metrics 0.7 s. The peak is garbage: V8 lets the heap grow 4x past what is live (~50 MiB).
+ * - with --max-old-space-size=1024 (growth factor ~1.6), two runs side by side at load 10: 1M peak
+ *   219 and 216 MiB (ingest 193/190, sweep 196/192, status 218/214); with the 7 days of coverage in
+ *   one pass, status 104 and 106 s; 200k alone at load 6.5: peak 204 MiB, status 7.7 s (18.5 s before
+ *   at load 6-8); with a device's flush visiting only its days, 1M alone at load 7-9: peak 210 MiB,
+ *   status 36 s, metrics 0.4 s. The flag's cost on the ingest bench (300k lines, utc-silent, 3 alternating rounds
+ *   at load 6-7): 7.81 vs 8.13 CPU-s per million by median (+4%), ranges overlapping.
  */
 import { spawn } from 'node:child_process';
 import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';

@@ -19,7 +19,7 @@
  * Whole run: a few minutes on 2 cores. `node dist/bench/run.js --quick` shortens everything.
  */
 import { fork } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -78,10 +78,17 @@ async function rssBench(): Promise<void> {
   out(`  process RSS ${r.rssAfterMB.toFixed(0)} MiB (empty inventory ${r.rssBeforeMB.toFixed(0)} MiB; +${(r.rssAfterMB - r.rssBeforeMB).toFixed(0)} MiB)`);
 }
 
+/** NODE_OPTIONS in systemd/onsight.service (`Environment=NODE_OPTIONS=...`), as node arguments. */
+function unitNodeOptions(): string[] {
+  const unit = readFileSync(fileURLToPath(new URL('../../systemd/onsight.service', import.meta.url)), 'utf8');
+  return unit.match(/^Environment=NODE_OPTIONS=(.*)$/m)?.[1].trim().split(/\s+/) ?? [];
+}
+
 /** N identities through the whole daemon (bench/rss-daemon.ts), in its own process. */
 async function rssDaemonBench(n: number): Promise<void> {
   const r = await new Promise<import('./rss-daemon.js').RssDaemonResult>((resolve, reject) => {
-    const c = fork(fileURLToPath(new URL('./rss-daemon.js', import.meta.url)), [String(n)], { execArgv: ['--expose-gc'] });
+    // the node options the systemd unit runs the daemon with: the figure is the service's
+    const c = fork(fileURLToPath(new URL('./rss-daemon.js', import.meta.url)), [String(n)], { execArgv: ['--expose-gc', ...unitNodeOptions()] });
     c.once('message', (m) => resolve(m as never));
     c.once('error', reject);
     c.once('exit', (code) => code && reject(new Error(`rss-daemon exited ${code}`)));

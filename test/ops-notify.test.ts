@@ -135,7 +135,7 @@ notify:
 
 describe('notification delivery over real sockets: refusals, dead receivers, TCP syslog', () => {
   const intent = { id: 'onsight-x-1', region: 'emea', appliance: 'sa-1', state: 'running' as const, createdAt: 0, launchedAt: Date.now() - 60_000, scanRef: 'scan/1' };
-  const ctx = { identity: () => undefined, regionOf: () => undefined, endedBindings: () => [], decisionsSince: () => [], evaluator: () => () => ({ due: false, reason: 'due' as const, detail: '' }) };
+  const ctx = { identity: () => undefined, regionOf: () => undefined, endedBindings: () => [], decisionPagesSince: async function* () {}, evaluator: () => () => ({ due: false, reason: 'due' as const, detail: '' }) };
   const until = async (pred: () => boolean, what: string) => {
     const end = Date.now() + 10_000;
     while (!pred()) {

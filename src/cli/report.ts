@@ -13,8 +13,8 @@ export async function buildReport(config: Config, from: number, now: number, reg
   if (region !== undefined && !config.regions.some((r) => r.name === region)) {
     throw new UsageError(`--region: no region "${printable(region)}" in the config (known: ${config.regions.map((r) => r.name).join(', ')})`);
   }
-  return withStateView(config, 'report', async ({ inventory, scheduler: store }) =>
-    coverageReport({ inventory, store, policy: policyFor(config), marks: await new OperatorMarks(store).all(), from, to: now, now, region }));
+  return withStateView(config, 'report', async ({ inventory, scheduler: store, history }) =>
+    coverageReport({ inventory, store, history, policy: policyFor(config), marks: await new OperatorMarks(store).all(), from, to: now, now, region }));
 }
 
 const COLUMNS = ['region', 'seen', 'scanned', 'coverage_pct', 'pending', 'skipped', 'missed', ...MISSED_KEYS.map((k) => `missed_${k.replace(/-/g, '_')}`), 'excluded'];

@@ -57,6 +57,32 @@ export class DecisionIndex {
   }
 }
 
+/**
+ * The decisions about these devices (by identity; by address for the decisions that name none)
+ * up to `until`, oldest first, from the log read a page at a time: what a DecisionIndex needs to
+ * answer for them as an index over the whole log does, without holding it (1M devices: issue 18).
+ */
+export async function decisionsAbout(devices: Iterable<{ identityId: number; ip: string }>, pages: AsyncIterable<Decision[]>, until = Infinity): Promise<Decision[]> {
+  const ids = new Set<number>();
+  const ips = new Set<string>();
+  for (const x of devices) {
+    ids.add(x.identityId);
+    ips.add(x.ip);
+  }
+  const about: Decision[] = [];
+  if (ids.size) {
+    for await (const page of pages) {
+      for (const d of page) if (d.at <= until && (d.identityId !== undefined ? ids.has(d.identityId) : ips.has(d.ip))) about.push(d);
+    }
+  }
+  return about;
+}
+
+/** A DecisionIndex over decisionsAbout(devices): the last decision about each of them. */
+export async function decisionIndexFor(devices: Iterable<{ identityId: number; ip: string }>, pages: AsyncIterable<Decision[]>, until = Infinity): Promise<DecisionIndex> {
+  return new DecisionIndex(await decisionsAbout(devices, pages, until));
+}
+
 /** Why a due device's binding ended unscanned, from the last decision about it. */
 export function missedReason(v: Verdict, last: Decision | undefined): { key: string; text: string } {
   let key: string;

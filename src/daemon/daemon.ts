@@ -158,7 +158,7 @@ export class Daemon {
     this.view = daemonView(this);
     this.notifier = new Notifier(config.notify, {
       identity: (id) => this.inventory.identity(id), regionOf: (ip) => this.view.regionOf(ip),
-      endedBindings: (since, now) => this.view.endedBindings(since, now), decisionsSince: (since) => this.view.decisionsSince(since),
+      endedBindings: (since, now) => this.view.endedBindings(since, now), decisionPagesSince: (since) => this.view.decisionPagesSince(since),
       evaluator: () => this.view.markedEvaluator(),
     }, log.child({ stage: 'notify' }), this.startedAt);
     this.scheduler = this.buildScheduler(this.store.scheduler);

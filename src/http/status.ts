@@ -9,7 +9,7 @@ import type { Allowance } from '../scanners/types.js';
 import type { Decision } from '../scheduler/queue.js';
 import type { LearnedAppliance, LearnedLag, ScannerBlock } from '../scheduler/scheduler.js';
 import type { DaemonView } from './view.js';
-import { classifyMissed, DecisionIndex } from '../coverage/missed.js';
+import { classifyMissed, decisionIndexFor } from '../coverage/missed.js';
 import { inputStaleness, type InputStaleness } from './staleness.js';
 import { coverageTimeline, type CoveragePoint } from './coverage.js';
 import { describeState } from '../cluster/config.js';
@@ -85,7 +85,7 @@ export interface Status {
   missedWindowH: number;
   decisions: (Omit<Decision, 'at'> & { at: string })[];
   scans: { id: string; region: string; appliance: string; state: string; scanRef?: string; createdAt: string; targets: number }[];
-  /** coverage per region for each of the last days (UTC), oldest first; today's up to a minute old, earlier days' up to an hour */
+  /** coverage per region for each of the last days (UTC), oldest first; today's up to a minute old, earlier days' up to an hour (a day that took T to count: up to 50 T) */
   coverage: CoveragePoint[];
   /** cluster mode: this node, whether it leads, and the leader as it last saw the lease (a follower's page says who schedules) */
   cluster?: ClusterStatusView;
@@ -255,8 +255,9 @@ export async function buildStatus(d: DaemonView, opts: StatusOptions = {}): Prom
   // missed: left in the window, in scope and mapped, not covered by a scan within its rescan window
   const since = now - windowH * 3600_000;
   const ended = await d.endedBindings(since, now);
-  // reasons come from the last decision about the device itself (src/coverage/missed.ts)
-  const decisions = new DecisionIndex(ended.length ? await d.decisionsSince(since - 7 * 86400_000) : []);
+  // reasons come from the last decision about the device itself (src/coverage/missed.ts): the log is
+  // read a page at a time and only the decisions about the devices that left are kept
+  const decisions = await decisionIndexFor(ended.map((e) => e.view), d.decisionPagesSince(since - 7 * 86400_000));
   const whyMaps = new Map<string, Map<string, MissedReason>>();
   for (const x of classifyMissed(ended, decisions, evaluate)) {
     const r = regions.get(x.region);

@@ -57,8 +57,8 @@ export interface DaemonView {
   activeIntents(): Promise<Intent[]>;
   queue(): Promise<QueueEntry[]>;
   recentDecisions(limit: number): Promise<Decision[]>;
-  /** decisions logged since `since` (ms), oldest first */
-  decisionsSince(since: number): Promise<Decision[]>;
+  /** decisions logged since `since` (ms), oldest first, a page at a time (the log may hold 1M) */
+  decisionPagesSince(since: number): AsyncIterable<Decision[]>;
   recentIntents(limit: number): Promise<(Intent & { targets: number })[]>;
   /** ended intents in the state database by region, appliance and final state (durable counts) */
   endedIntentCounts(): Promise<{ region: string; appliance: string; state: string; n: number }[]>;
@@ -76,7 +76,7 @@ export interface DaemonView {
   storeHealth(): { writeErrors: number; problem?: string };
   /** when the input (by name) and each of its senders last sent a line; undefined for an input not tracked */
   inputFreshness(name: string): LineFreshness | undefined;
-  /** coverage per region for each of the last `days` UTC days (today up to now); cached (today's a minute, earlier days an hour): it reads every binding of the day */
+  /** coverage per region for each of the last `days` UTC days (today up to now); cached (today's a minute, earlier days an hour, or 50 times what counting the day cost): it reads every binding of the day */
   coverageByDay(days: number): Promise<{ day: string; regions: CoverageRow[] }[]>;
   /** cluster mode: this node, its role, and the leader as this node last saw the lease (undefined on a single node) */
   clusterNode?(): ClusterNodeView | undefined;

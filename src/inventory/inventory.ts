@@ -303,12 +303,6 @@ export class SqliteInventory implements Inventory {
     })));
   }
 
-  bindingsBetween(from: number, to: number, now: number): Promise<PeriodBinding[]> {
-    return this.gate.run(() => (this.db.prepare(`SELECT b.id, b.ip, b.identity_id, b.channel, b.start_at, b.expires_at, b.end_at, i.last_scanned_at, i.last_scanned_via
-        FROM bindings b JOIN identities i ON i.id = b.identity_id
-        WHERE b.start_at < @to AND coalesce(b.end_at, b.expires_at, @now) >= @from`).all({ from, to, now }) as PeriodRow[]).map(toPeriodBinding));
-  }
-
   async *bindingPagesBetween(from: number, to: number, now: number, pageSize = 5000): AsyncGenerator<PeriodBinding[]> {
     const page = this.db.prepare(`SELECT b.id, b.ip, b.identity_id, b.channel, b.start_at, b.expires_at, b.end_at, i.last_scanned_at, i.last_scanned_via
         FROM bindings b JOIN identities i ON i.id = b.identity_id

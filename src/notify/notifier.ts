@@ -8,7 +8,7 @@ import type { Verdict } from '../policy/policy.js';
 import type { BindingView } from '../inventory/inventory.js';
 import type { Decision, Intent } from '../scheduler/queue.js';
 import type { ScanEnd } from '../scheduler/scheduler.js';
-import { classifyMissed, DecisionIndex, type EndedBinding } from '../coverage/missed.js';
+import { classifyMissed, decisionIndexFor, type EndedBinding } from '../coverage/missed.js';
 import type { DeliveryCounters } from './queue.js';
 import { newEvent, type HostFacts, type NotifyEvent } from './events.js';
 import type { NotifyConfig } from './schema.js';
@@ -22,7 +22,8 @@ export interface NotifyContext {
   identity(id: number): MaybeAsync<{ key: string; hostname?: string; user?: string } | undefined>;
   regionOf(ip: string): string | undefined;
   endedBindings(since: number, now: number): MaybeAsync<EndedBinding[]>;
-  decisionsSince(since: number): MaybeAsync<Decision[]>;
+  /** the decision log since `since`, oldest first, a page at a time */
+  decisionPagesSince(since: number): AsyncIterable<Decision[]>;
   /** the policy's verdict with operators' skips applied (a skipped device that left was not missed) */
   evaluator(): MaybeAsync<(b: BindingView, at: number) => Verdict>;
 }
@@ -99,7 +100,8 @@ export class Notifier {
       const ended = (await this.ctx.endedBindings(since, now)).filter((e) => !this.reported.has(e.view.id));
       this.checkedUntil = now;
       if (ended.length === 0) return 0;
-      const decisions = new DecisionIndex(await this.ctx.decisionsSince(since - 7 * 86400_000));
+      // only the decisions about the devices that left are kept (the log may hold 1M)
+      const decisions = await decisionIndexFor(ended.map((e) => e.view), this.ctx.decisionPagesSince(since - 7 * 86400_000));
       let n = 0;
       for (const m of classifyMissed(ended, decisions, await this.ctx.evaluator())) {
         if (this.reported.size > 100_000) this.reported.clear();

@@ -5,7 +5,7 @@
  * Each engine supplies only a reader: SQLite's behind its connection's gate, PostgreSQL's pool.
  */
 import { decision, intent, type DecisionRow } from '../scheduler/queue.js';
-import type { About, Decision, DecisionQuery, DeviceName, HistoryStore, SightingRow, TargetedScan } from './types.js';
+import type { About, Decision, DecisionQuery, DeviceName, DeviceScan, HistoryStore, SightingRow, TargetedScan } from './types.js';
 
 /** Runs one read-only statement with `?` placeholders and returns its rows. */
 export type SqlReader = <T>(sql: string, args: (string | number)[]) => Promise<T[]>;
@@ -59,5 +59,17 @@ export class History implements HistoryStore {
     const rows = await this.read<Record<string, unknown> & { target_ip: string }>(`SELECT i.*, t.ip AS target_ip FROM intent_targets t JOIN intents i ON i.id = t.intent_id
       WHERE ${w.sql} ORDER BY i.created_at DESC, i.id DESC, t.ip LIMIT ?`, [...w.args, limit]);
     return rows.map((r) => ({ ...intent(r), ip: r.target_ip }));
+  }
+
+  async *scanPagesUntil(until: number, pageSize = 5000): AsyncGenerator<DeviceScan[]> {
+    for (let after = 0; ;) {
+      // between pages the event loop turns (sockets, timers)
+      if (after) await new Promise((r) => setImmediate(r));
+      const rows = await this.read<{ id: number; identity_id: number; at: number }>(`SELECT id, identity_id, at FROM decisions
+        WHERE decision = 'scanned' AND identity_id IS NOT NULL AND at <= ? AND id > ? ORDER BY id LIMIT ?`, [until, after, pageSize]);
+      if (rows.length) yield rows.map((r) => ({ identityId: r.identity_id, at: r.at }));
+      if (rows.length < pageSize) return;
+      after = Number(rows[rows.length - 1].id);
+    }
   }
 }

@@ -84,7 +84,7 @@ export interface EndedBindingRow {
   presentElsewhere: boolean;
 }
 
-/** A binding as a coverage report reads it (Inventory.bindingsBetween). */
+/** A binding as a coverage report reads it (Inventory.bindingPagesBetween). */
 export interface PeriodBinding {
   id: number;
   ip: string;
@@ -140,8 +140,7 @@ export interface Inventory {
   /** Bindings ended at or after `since`, newest first (at most 20,000). */
   endedBindings(since: number, now: number): Promise<EndedBindingRow[]>;
   /** Bindings that overlap [from, to): started before `to`, not ended (or run out) before `from`; with their device's last scan (coverage reports). */
-  bindingsBetween(from: number, to: number, now: number): Promise<PeriodBinding[]>;
-  /** bindingsBetween a page at a time, ordered by identity then binding: a report over 1M keeps one page in memory. */
+  /** The bindings held at any time from `from` to `to` (each until its end, else its expiry, else `now`), a page at a time, ordered by identity then binding: a report over 1M keeps one page in memory. */
   bindingPagesBetween(from: number, to: number, now: number, pageSize?: number): AsyncIterable<PeriodBinding[]>;
   /** End bindings whose lease ran out without a release; returns their ids. */
   expireStale(now: number): Promise<number[]>;
@@ -355,6 +354,14 @@ export interface HistoryStore {
   sightingsAbout(about: About, limit: number): Promise<SightingRow[]>;
   decisionsMatching(q: DecisionQuery, limit: number): Promise<Decision[]>;
   scansTargeting(about: About, limit: number): Promise<TargetedScan[]>;
+  /** The scans the decision log records (`scanned` decisions naming a device) up to `until`, oldest first, a page at a time (coverage: a log of 1M decisions holds few scans). */
+  scanPagesUntil(until: number, pageSize?: number): AsyncIterable<DeviceScan[]>;
+}
+
+/** A `scanned` decision: the device and when. */
+export interface DeviceScan {
+  identityId: number;
+  at: number;
 }
 
 // ------------------------------------------------------------------------------ the whole store

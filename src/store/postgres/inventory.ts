@@ -262,11 +262,6 @@ export class PgInventory implements Inventory {
     }));
   }
 
-  async bindingsBetween(from: number, to: number, now: number): Promise<PeriodBinding[]> {
-    return (await this.db.rows<PeriodRow>(`SELECT b.id, b.ip, b.identity_id, b.channel, b.start_at, b.expires_at, b.end_at, i.last_scanned_at, i.last_scanned_via
-      FROM bindings b JOIN identities i ON i.id = b.identity_id WHERE b.start_at < $1 AND coalesce(b.end_at, b.expires_at, $2) >= $3`, [to, now, from])).map(toPeriodBinding);
-  }
-
   async *bindingPagesBetween(from: number, to: number, now: number, pageSize = 5000): AsyncGenerator<PeriodBinding[]> {
     let after: [number, number] = [0, 0];
     for (;;) {
