@@ -53,6 +53,8 @@ async function run(decodeThread: boolean): Promise<{ stored: string[]; metrics: 
       const s = connect(port, '127.0.0.1', () => s.end(text, () => resolve()));
       s.on('error', reject);
     });
+    // order is kept per source, not across sources: the file's lines go in once the stream's are committed
+    await until(() => d.ingest.counters.lines === 3000, 20_000, 'the TCP stream committed');
     let lines = '';
     for (let i = 3000; i < 3100; i++) lines += dhcp(i).replace(/^<30>/, '') + '\n';
     appendFileSync(file, lines);
