@@ -800,18 +800,18 @@ export interface IdleFigures {
  * follower is restarted first with the shipped polling defaults (lease poll 1 s, lease ttl 15 s, file poll 250 ms):
  * the scenarios' fast polls are there to time failovers, not what a deployment runs.
  */
-export async function idleCpu(c: ChaosCluster, seconds: number): Promise<IdleFigures> {
+export async function idleCpu(c: ChaosCluster, seconds: number, settleS = 1): Promise<IdleFigures> {
   const leader = (await until(() => c.leader().then((l) => l !== undefined && { l }), 30_000, 'a leader', 50)).l;
   const follower = 1 - leader;
   await c.nodes[follower].stop('SIGTERM');
   await c.startNode(follower, true);
-  await sleep(1000); // past start-up
+  await sleep(settleS * 1000); // past start-up (JIT and start-up garbage settle over the first ~10 s)
   const pids = [c.nodes[follower].child.pid!, c.nodes[leader].child.pid!];
   const before = pids.map(cpuSeconds);
   const t0 = performance.now();
   await sleep(seconds * 1000);
   const secs = (performance.now() - t0) / 1000;
   const [f, l] = pids.map((p, k) => (100 * (cpuSeconds(p) - before[k])) / secs);
-  const summary = `cluster chaos, idle: follower ${f.toFixed(2)}% of a core (lease poll 1 s, ttl 15 s, file poll 250 ms), leader ${l.toFixed(2)}% (lease poll ${c.t.pollS} s, scan poll ${c.t.pollIntervalS} s) over ${secs.toFixed(1)} s; load ${load()}`;
+  const summary = `cluster chaos, idle: follower ${f.toFixed(2)}% of a core (lease poll 1 s, ttl 15 s, file poll 250 ms), leader ${l.toFixed(2)}% (lease poll ${c.t.pollS} s, scan poll ${c.t.pollIntervalS} s) over ${secs.toFixed(1)} s, ${settleS} s after the follower's start; load ${load()}`;
   return { followerPctOfCore: f, leaderPctOfCore: l, seconds: secs, summary };
 }
