@@ -100,7 +100,19 @@ export async function rotatedSiblings(path: string): Promise<Sibling[]> {
       /* gone meanwhile */
     }
   }
-  return out.sort((a, b) => a.st.mtimeMs - b.st.mtimeMs);
+  return out.sort((a, b) => a.st.mtimeMs - b.st.mtimeMs || olderByName(basename(a.path).slice(base.length), basename(b.path).slice(base.length)));
+}
+
+/**
+ * Oldest first by name, for files with the same mtime (the kernel stamps files with a coarse clock:
+ * two rotations within a few ms look simultaneous): `.3` before `.2` before `.1`; dated names
+ * (`-20240101`) in ascending order.
+ */
+function olderByName(a: string, b: string): number {
+  const na = /^[.\-_](\d{1,6})$/.exec(a);
+  const nb = /^[.\-_](\d{1,6})$/.exec(b);
+  if (na && nb) return Number(nb[1]) - Number(na[1]);
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /**

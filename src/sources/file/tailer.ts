@@ -162,8 +162,10 @@ export class FileTailer {
       if (found) {
         this.log.info({ path: this.opts.key, rotated: found.match.path, offset: cp.offset, newer: found.newer.map((s) => s.path) }, 'resuming in the rotated file, then the newer ones');
         await this.enqueue(found.match, cp.offset);
-        for (const s of found.newer) await this.enqueue(s, 0);
-        await live?.fh.close();
+        // the live file rotated between our open and the listing: it comes once, as the live one
+        for (const s of found.newer) if (s.st.ino !== live?.ino || s.st.dev !== live?.dev) await this.enqueue(s, 0);
+        // keep the live file open: if it rotates again while we finish the others, we still read it
+        if (live) this.queue.push({ fh: live.fh, dev: live.dev, ino: live.ino, path: this.opts.key, from: 0, live: true });
         this.event('resumedRotated');
         await this.nextSegment();
         return;
@@ -246,17 +248,28 @@ export class FileTailer {
     this.log.warn({ path: this.opts.key, rotated: sib.path }, 'a rotated file vanished before we could open it; its lines are lost');
   }
 
-  /** Close the current (rotated) file and move to the next queued one, or the live path. */
+  /**
+   * Close the current (rotated) file and move to the next queued one, or the live path. After the
+   * last rotated file, the files rotated while we read it (the path was missing when we resumed, or
+   * it rotated twice meanwhile) come before the live path: opening the path alone would skip them.
+   */
   private async nextSegment(): Promise<void> {
+    const finished = this.seg && !this.seg.live ? { ...this.mark(), ino: this.seg.ino, dev: this.seg.dev } : undefined;
     if (this.seg) await this.seg.fh.close().catch(() => undefined);
     this.seg = undefined;
-    const q = this.queue.shift();
-    if (q) {
-      await this.useSegment({ fh: q.fh, dev: q.dev, ino: q.ino, openedAs: q.path, live: q.live === true }, q.from);
-      return;
+    let q = this.queue.shift();
+    if (!q) {
+      const live = await this.openLive();
+      if (finished) {
+        const found = await findRotated(this.opts.key, finished, undefined, true);
+        for (const s of found?.newer ?? []) if (s.st.ino !== live?.ino || s.st.dev !== live?.dev) await this.enqueue(s, 0);
+        if (this.queue.length) this.log.info({ path: this.opts.key, files: this.queue.map((f) => f.path) }, 'rotated meanwhile; reading the rotated files first');
+      }
+      if (live) this.queue.push({ fh: live.fh, dev: live.dev, ino: live.ino, path: this.opts.key, from: 0, live: true });
+      q = this.queue.shift();
+      if (!q) return;
     }
-    const live = await this.openLive();
-    if (live) await this.useSegment(live, 0);
+    await this.useSegment({ fh: q.fh, dev: q.dev, ino: q.ino, openedAs: q.path, live: q.live === true }, q.from);
   }
 
   /** Schedule a read pass (fs event, poll tick, drain). Passes never overlap. */
@@ -421,8 +434,8 @@ export class FileTailer {
   /** Start the live file over at 0 (after any queued copies), dropping the partial line read. */
   private async restartLive(seg: Segment): Promise<void> {
     if (this.queue.length) {
-      // the live fd stays open by path; reopen it after the copies
-      await seg.fh.close().catch(() => undefined);
+      // the live file after the copies, by the fd we hold (it may be renamed away meanwhile)
+      this.queue.push({ fh: seg.fh, dev: seg.dev, ino: seg.ino, path: this.opts.key, from: 0, live: true });
       this.seg = undefined;
       await this.nextSegment();
       return;
