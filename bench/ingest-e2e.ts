@@ -8,11 +8,12 @@
  *
  * Run: `npm run build && node dist/bench/ingest-e2e.js [messages]` (or call runIngestE2E()).
  */
+import { decodeThreadOn } from '../src/config/derive.js';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { extractedSyslogNg } from './syslog-ng-extract.js';
 import { appendFileSync, closeSync, existsSync, readFileSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Daemon } from '../src/daemon/daemon.js';
@@ -378,8 +379,10 @@ export async function runIngestE2E(opts: IngestE2EOptions = {}): Promise<IngestE
     onsightBy[v.name] = m;
     if (print) console.log(`  onsight ${v.name} (decode ${v.decodeThread ? 'in a worker thread' : 'on the main thread'}, ${v.timezone}, logger ${v.logInfo ? 'info → file' : 'silent'}): ${m.msgsPerS.toLocaleString()} msg/s${cpuNote(m.cpuSecondsPerM)} (main thread ${m.mainThreadCpuSecondsPerM?.toFixed(2)}), ${m.committed.toLocaleString()} committed, ${m.sightings.toLocaleString()} sightings, ${m.lost} lost [rounds: ${runs[v.name].map((x) => x.msgsPerS.toLocaleString()).join(', ')}]`);
   }
-  // the headline: the defaults (decodeThread as configured by default) in UTC with a silent logger
-  const headline = onsightBy[opts.headline ?? variants[0].name] ?? Object.values(onsightBy)[0];
+  // the headline: the defaults (decodeThread as auto resolves it on this machine) in UTC with a silent logger
+  const byDefault = variants.find((v) => v.timezone === 'UTC' && !v.logInfo && v.decodeThread === decodeThreadOn({ ingest: { decodeThread: 'auto' } }));
+  const headline = onsightBy[opts.headline ?? byDefault?.name ?? variants[0].name] ?? Object.values(onsightBy)[0];
+  if (print) console.log(`  headline: ${headline === onsightBy[byDefault?.name ?? ''] ? `${byDefault!.name}, the default on this machine (${availableParallelism()} cores)` : 'the first variant'}`);
   const result: IngestE2EResult = { messages: n, onsight: headline, variants: onsightBy };
   const cost = (a: string, b: string) => (onsightBy[a] && onsightBy[b] ? 1 - onsightBy[b].msgsPerS / onsightBy[a].msgsPerS : undefined);
   result.productionCost = cost('utc-silent', 'berlin-info');

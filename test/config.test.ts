@@ -5,6 +5,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { loadConfig, parseConfigText } from '../src/config/load.js';
 import { ConfigError } from '../src/errors.js';
+import { decodeThreadOn } from '../src/config/derive.js';
 import { CLI, REPO } from './helpers/paths.js';
 
 function issuesOf(text: string) {
@@ -24,6 +25,17 @@ describe('config', () => {
     expect(config.state).toBe('./data/onsight.db');
     expect(config.inputs.map((i) => (i.type === 'syslog' ? i.listen : i.path))).toEqual(['udp://127.0.0.1:5514', 'tcp://127.0.0.1:5514']);
     expect(config.scanner.type).toBe('dry-run');
+  });
+
+  it('ingest.decodeThread: auto (the default) is on with two or more cores; true/false are kept; anything else names the key', () => {
+    const base = 'inputs: []\npolicy: { scope: ["10.0.0.0/8"] }\nregions: [{ name: r, cidrs: ["10.0.0.0/8"], appliances: [a] }]\n';
+    const auto = parseConfigText(base, 'test.yaml').config;
+    expect(auto.ingest.decodeThread).toBe('auto');
+    expect(decodeThreadOn(auto, 1)).toBe(false);
+    expect(decodeThreadOn(auto, 2)).toBe(true);
+    expect(decodeThreadOn(parseConfigText(base + 'ingest: { decodeThread: false }\n', 'test.yaml').config, 8)).toBe(false);
+    expect(decodeThreadOn(parseConfigText(base + 'ingest: { decodeThread: true }\n', 'test.yaml').config, 1)).toBe(true);
+    expect(issuesOf(base + 'ingest: { decodeThread: yes please }\n').map((i) => i.path)).toEqual(['ingest.decodeThread']);
   });
 
   it('the documented example validates (with its plug-in directory pointed somewhere real)', () => {

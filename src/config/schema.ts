@@ -125,9 +125,12 @@ export const configSchema = z.object({
     linkHostPatterns: z.array(z.string().min(1).max(253)).default([]),
   }).strict().default({ defaultLeaseS: 3600, maxSessionS: 86400, retention: 90 * 86400, linkHostnames: true, linkHostPatterns: [] }),
   ingest: z.object({
-    /** decode (header, detection, parsing) in a worker thread, so a second core does it; commits stay on the main thread */
-    decodeThread: z.boolean().default(false),
-  }).strict().default({ decodeThread: false }),
+    /**
+     * decode (header, detection, parsing) in a worker thread, so a second core does it; commits stay
+     * on the main thread. auto: on when the process may use two or more cores (decodeThreadOn)
+     */
+    decodeThread: z.union([z.boolean(), z.literal('auto')]).default('auto'),
+  }).strict().default({ decodeThread: 'auto' }),
   policy: z.object({
     rescanAfter: duration.default(30 * 86400),
     /** a present device is due this long before its rescan window runs out (default: a seventh of the window, at most a day) */

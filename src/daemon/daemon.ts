@@ -9,7 +9,7 @@ import { guardedWrite, StoreHealth } from '../store/health.js';
 import { openSqliteStore } from '../store/sqlite-store.js';
 import type { Inventory, Store } from '../store/types.js';
 import type { Policy } from '../policy/policy.js';
-import { inventoryOptions, policyFor, schedulerOptionsFor } from '../config/derive.js';
+import { decodeThreadOn, inventoryOptions, policyFor, schedulerOptionsFor } from '../config/derive.js';
 import { loadRegistry, type ParserRegistry } from '../parsers/registry.js';
 import { Scheduler, systemClock, type Clock, type LaunchInfo, type SchedulerCounters } from '../scheduler/scheduler.js';
 import type { Scanner } from '../scanners/types.js';
@@ -163,7 +163,7 @@ export class Daemon {
     }, log.child({ stage: 'notify' }), this.startedAt);
     this.scheduler = this.buildScheduler(this.store.scheduler);
     this.ingest = new Ingest(this.registry, this.inventory, (s, r) => this.committed(s, r), log.child({ stage: 'ingest' }), {
-      zone: config.timezone, storeHealth: this.storeHealth, decodeThread: config.ingest.decodeThread, parsersDirectory: config.parsers.directory,
+      zone: config.timezone, storeHealth: this.storeHealth, decodeThread: decodeThreadOn(config), parsersDirectory: config.parsers.directory,
       append: pgStore && cluster ? inboxAppend(pgStore, cluster.node) : undefined,
     });
 
@@ -201,7 +201,7 @@ export class Daemon {
     const member = cluster ? `; cluster ${cluster.name} node ${cluster.node} (${cluster.role})` : '';
     log.info({
       inputs: this.inputs.map((i) => i.name), state: where, scanner: this.scanner.kind,
-      regions: config.regions.map((r) => r.name), formats: this.registry.ids().length,
+      regions: config.regions.map((r) => r.name), formats: this.registry.ids().length, decoding: this.ingest.decodesIn,
       ...(cluster ? { cluster: { name: cluster.name, node: cluster.node, role: cluster.role } } : {}),
     }, `onsight running: ${this.inputs.map((i) => i.name).join(', ') || 'no inputs'}; state ${where}; scanner ${this.scanner.kind}${member}`);
   }
