@@ -126,7 +126,7 @@ describe('config', () => {
         expect(r.stderr).toMatch(re);
       }
     }
-  });
+  }, 90_000); // 8 CLI starts: 31 s at load 8
 
   it('`parse --zone` refuses an unknown time zone', () => {
     const r = spawnSync('node', [CLI, 'parse', '--format', 'auto', '--zone', 'Mars/Olympus_Mons'], { encoding: 'utf8', input: '' });
