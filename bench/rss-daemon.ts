@@ -5,7 +5,7 @@
  * the status page and metrics built, then RSS (after a GC) and the peak RSS of the process.
  * Runs in its own process (forked by bench/run.ts, or directly): the figures are the daemon's alone.
  *
- * Run: `npm run build && node --expose-gc --max-old-space-size=1024 dist/bench/rss-daemon.js [N]`
+ * Run: `npm run build && node --expose-gc --max-old-space-size=1024 dist/bench/rss-daemon.js [N] [--prof-status=FILE]`
  * (the node options of systemd/onsight.service; `npm run bench` reads them from the unit).
  *
  * 2026-12-02, 2 cores shared with other runs:
@@ -28,6 +28,7 @@
  *   ingest 193 s, status 46 s, metrics 0.7 s.
  */
 import { spawn } from 'node:child_process';
+import { Session } from 'node:inspector/promises';
 import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -66,6 +67,23 @@ export interface RssDaemonResult {
 }
 
 const MiB = 2 ** 20;
+/** `--prof-status=FILE`: a CPU profile of the status build (open it in Chrome's DevTools) */
+const profileTo = process.argv.find((a) => a.startsWith('--prof-status='))?.slice('--prof-status='.length);
+
+async function startProfile(): Promise<{ stop(file: string): Promise<void> }> {
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return {
+    async stop(file) {
+      const { profile } = await session.post('Profiler.stop');
+      writeFileSync(file, JSON.stringify(profile));
+      session.disconnect();
+      console.error(`status build profile: ${file}`);
+    },
+  };
+}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** an RFC 3164 stamp of now (UTC, the config's zone): the leases are present when the passes run */
@@ -166,9 +184,11 @@ export async function runRssDaemon(n: number): Promise<RssDaemonResult> {
     const rssAfterSweepMiB = gcRss();
     const view = daemonView(daemon);
     phase = 'status';
+    const prof = profileTo ? await startProfile() : undefined;
     const t2 = performance.now();
     const status = await buildStatus(view);
     const statusSeconds = (performance.now() - t2) / 1000;
+    if (prof && profileTo) await prof.stop(profileTo);
     phase = 'metrics';
     const t3 = performance.now();
     await renderMetrics(view);

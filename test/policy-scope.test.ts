@@ -1,7 +1,8 @@
 /** The hard scope rule: mapped IPv6 forms of IPv4 match everywhere, and some addresses are never targets. */
 import { describe, expect, it } from 'vitest';
 import { Policy } from '../src/policy/policy.js';
-import { CidrSet, parseCidr } from '../src/util/ip.js';
+import ipaddr from 'ipaddr.js';
+import { CidrSet, fastIPv4, parseCidr, parseIp } from '../src/util/ip.js';
 import type { BindingView } from '../src/inventory/inventory.js';
 
 function policy(scope: string[], exclude: string[] = []): Policy {
@@ -44,5 +45,36 @@ describe('IPv4-mapped IPv6 in scope, exclude and allow lists', () => {
     }
     for (const ip of ['10.0.0.1', '8.8.8.8', '2001:db8::1', 'fd00::5']) expect({ ip, allowed: p.allowed(ip) }).toEqual({ ip, allowed: true });
     expect(p.evaluate(binding('127.0.0.1'), 0).detail).toMatch(/loopback/);
+  });
+});
+
+describe('the dotted-quad fast path (fastIPv4) reads addresses as ipaddr.js does', () => {
+  it('agrees with ipaddr.js on canonical, odd and invalid forms; leading zeros (octal to ipaddr.js) are left to ipaddr.js', () => {
+    const odd = ['0.0.0.0', '255.255.255.255', '10.1.2.3', '1.2.3', '256.1.1.1', '1.2.3.4.5', '01.2.3.4', '1.2.3.010', ' 1.2.3.4', '1.2.3.4 ',
+      '1..2.3', '1.2.3.', '.1.2.3', '0x1.2.3.4', '1.2.3.0004', '1.2.3.-1', '1.2.3.4/8', '１.2.3.4', '::ffff:1.2.3.4', '1.2.3.1000', '999.1.1.1'];
+    let seed = 7;
+    const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) % 256;
+    const random = Array.from({ length: 2000 }, () => `${rnd()}.${rnd()}.${rnd()}.${rnd()}`);
+    let fast = 0;
+    for (const s of [...odd, ...random]) {
+      const got = fastIPv4(s);
+      let want: string | undefined;
+      try {
+        want = ipaddr.parse(s).toString();
+      } catch {
+        want = undefined;
+      }
+      if (got) {
+        fast++;
+        expect(got.toString(), s).toBe(want);
+        expect(got.toString(), s).toBe(s); // only canonical quads take the fast path
+      } else if (want !== undefined && ipaddr.IPv4.isValidFourPartDecimal(s) && !/(^|\.)0\d/.test(s)) {
+        throw new Error(`${s}: a canonical quad missed the fast path`);
+      }
+      // whichever path, the answer is ipaddr.js's (mapped IPv6 as IPv4)
+      const p = parseIp(s);
+      expect(p?.toString(), s).toBe(want === '::ffff:102:304' ? '1.2.3.4' : want);
+    }
+    expect(fast).toBe(2000 + 3);
   });
 });

@@ -68,8 +68,39 @@ export function parseCidr(text: string): Cidr | undefined {
   }
 }
 
+/**
+ * A canonical dotted quad (no leading zeros, which ipaddr.js reads as octal) without ipaddr.js's
+ * regex parser: the status page and the policy parse every present address (about 20% of a status
+ * build at 200k went to ipaddr.parse). Anything else returns undefined and goes to ipaddr.js.
+ */
+export function fastIPv4(s: string): ipaddr.IPv4 | undefined {
+  if (s.length < 7 || s.length > 15) return undefined;
+  const octets = [0, 0, 0, 0];
+  let part = 0;
+  let val = 0;
+  let digits = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || part === 3) return undefined;
+      octets[part++] = val;
+      val = 0;
+      digits = 0;
+      continue;
+    }
+    if (c < 48 || c > 57 || (digits > 0 && val === 0)) return undefined;
+    val = val * 10 + (c - 48);
+    if (++digits > 3 || val > 255) return undefined;
+  }
+  if (part !== 3 || digits === 0) return undefined;
+  octets[3] = val;
+  return new ipaddr.IPv4(octets);
+}
+
 /** An address as ipaddr.js sees it, IPv4-mapped IPv6 (::ffff:10.0.0.1) as IPv4; undefined if not one. */
-function parseIp(ip: string): Parsed | undefined {
+export function parseIp(ip: string): Parsed | undefined {
+  const v4 = fastIPv4(ip);
+  if (v4) return v4;
   try {
     const a = ipaddr.parse(ip);
     return a.kind() === 'ipv6' && (a as ipaddr.IPv6).isIPv4MappedAddress() ? (a as ipaddr.IPv6).toIPv4Address() : a;
