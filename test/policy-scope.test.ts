@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { Policy } from '../src/policy/policy.js';
 import ipaddr from 'ipaddr.js';
-import { CidrSet, fastIPv4, parseCidr, parseIp } from '../src/util/ip.js';
+import { CidrSet, canonicalIp, fastIPv4, parseCidr, parseIp } from '../src/util/ip.js';
 import type { BindingView } from '../src/inventory/inventory.js';
 
 function policy(scope: string[], exclude: string[] = []): Policy {
@@ -76,5 +76,11 @@ describe('the dotted-quad fast path (fastIPv4) reads addresses as ipaddr.js does
       expect(p?.toString(), s).toBe(want === '::ffff:102:304' ? '1.2.3.4' : want);
     }
     expect(fast).toBe(2000 + 3);
+    // the parsers' canonical form takes the same path: a canonical quad is itself, others as before
+    for (const s of random) expect(canonicalIp(s)).toBe(s);
+    expect(canonicalIp(' 10.1.2.3 ')).toBe('10.1.2.3');
+    expect(canonicalIp('::ffff:10.1.2.3')).toBe('10.1.2.3');
+    expect(canonicalIp('256.1.1.1')).toBeUndefined();
+    expect(canonicalIp('1.2.3')).toBeUndefined();
   });
 });

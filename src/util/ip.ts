@@ -7,6 +7,7 @@ export function canonicalIp(text: string | undefined): string | undefined {
   if (t.startsWith('[') && t.endsWith(']')) t = t.slice(1, -1);
   const pct = t.indexOf('%');
   if (pct >= 0) t = t.slice(0, pct); // zone index (fe80::1%eth0) is not part of the address
+  if (fastIPv4(t)) return t; // already canonical
   try {
     if (ipaddr.IPv4.isValidFourPartDecimal(t)) return ipaddr.IPv4.parse(t).toString();
     if (t.includes(':') && ipaddr.IPv6.isValid(t)) {
