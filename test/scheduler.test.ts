@@ -1,4 +1,5 @@
 import { describe, expect, it as itAll } from 'vitest';
+import { Rng } from '../src/sim/rng.js';
 import type { Sighting } from '../src/sighting.js';
 import { mac, setup as setupSqlite, setupOn, T0 } from './helpers/scheduler.js';
 import { STORE_KINDS } from './helpers/stores.js';
@@ -553,6 +554,45 @@ describe('scheduler: batch size and API pace', () => {
     clock.t += 61_000;
     await sched.tick();
     expect(scanner.launches[2].targets).toHaveLength(2); // the other two transient ones
+  });
+
+  /** the host times' generator (the estimator needs a few hundred scans: with 300 it learns 6–8 on each of seeds 1–6) */
+  const SEED = 1;
+  itAll('an appliance that scans more hosts at once than configured: learned from how long larger scans take, transient targets then fill the larger wave (parallelism.ts)', async () => {
+    const run = async (learnHostsInParallel: boolean) => {
+      const { scanner, sched, see, clock } = await setupSqlite({ maxTargetsPerScan: 12, hostsInParallel: 2, learnHostsInParallel, idlePollS: 60 });
+      // the appliance's truth: 8 hosts at once, greedy; host times lognormal (median 12 min, σ 0.5), 8 min of overhead
+      const rng = new Rng(SEED);
+      const hostMin = () => rng.logNormal(12, 0.5);
+      const durationMin = (n: number) => {
+        const places = new Array(Math.min(n, 8)).fill(0);
+        for (let i = 0; i < n; i++) places[places.indexOf(Math.min(...places))] += hostMin();
+        return 8 + Math.max(...places);
+      };
+      let host = 0;
+      for (let k = 0; k < 300; k++) {
+        // small scans of transient targets (one wave of the configured 2), larger ones of settled targets (docked laptops)
+        const small = k % 3 !== 2;
+        const n = small ? 1 + (k % 2) : k % 6 === 2 ? 6 : 8;
+        for (let j = 0; j < n; j++, host++) await see({ ip: `10.30.${1 + (host >> 8)}.${host & 255}`, mac: `52:54:00:01:${(host >> 8).toString(16).padStart(2, '0')}:${(host & 255).toString(16).padStart(2, '0')}`, durationS: small ? 43200 : 7 * 86400 });
+        await sched.tick();
+        const scan = scanner.launches.at(-1)!;
+        expect(scan.targets).toHaveLength(n);
+        clock.t += durationMin(n) * 60_000;
+        scanner.finish(scan.ref);
+        await sched.poll(true);
+      }
+      for (let j = 0; j < 6; j++, host++) await see({ ip: `10.30.${1 + (host >> 8)}.${host & 255}`, mac: `52:54:00:01:${(host >> 8).toString(16).padStart(2, '0')}:${(host & 255).toString(16).padStart(2, '0')}`, durationS: 43200 });
+      await sched.tick();
+      return { learned: sched.hostsInParallel(), wave: scanner.launches.at(-1)!.targets.length };
+    };
+    const on = await run(true);
+    expect(on.learned.value).toBeGreaterThanOrEqual(6);
+    expect(on.learned.value).toBeLessThanOrEqual(8); // no larger scans seen: it cannot tell beyond 8
+    expect(on.wave).toBe(6); // six transient targets in one scan
+    const off = await run(false);
+    expect(off.wave).toBe(2); // the configured wave
+    expect(off.learned.how).toMatch(/off/);
   });
 
   itAll('a scarce allowance: a region\'s launch waits (up to 30 min) for a full wave of ready targets; a plentiful one launches at once', async () => {

@@ -14,6 +14,7 @@ import type { Scanner, ScannerCall, ScanStatus } from '../scanners/types.js';
 import type { Decision, Intent, IntentTarget, SchedulerStore } from './queue.js';
 import type { SchedulerOptions } from './options.js';
 import type { ApplianceBook } from './appliances.js';
+import type { HostParallelism } from './parallelism.js';
 
 export interface Clock {
   now(): number;
@@ -149,6 +150,8 @@ export interface SchedulerCore {
   readonly hooks: SchedulerHooks;
   readonly counters: SchedulerCounters;
   readonly appliances: ApplianceBook;
+  /** hosts an appliance scans at once in one scan, as learned from scan durations */
+  readonly parallelism: HostParallelism;
   readonly budget: BudgetPhase;
   readonly decide: DecidePhase;
   readonly follow: FollowPhase;
@@ -156,6 +159,14 @@ export interface SchedulerCore {
   readonly cancel: CancelPhase;
   readonly launch: LaunchPhase;
   readonly late: LatePhase;
+}
+
+/**
+ * Hosts an appliance scans at once in one of our scans, as the scheduler assumes now: the learned
+ * value (parallelism.ts), or the configured one when learning is off.
+ */
+export function hostsInParallel(core: SchedulerCore): number {
+  return core.opts.learnHostsInParallel ? core.parallelism.value(core.opts.hostsInParallel) : core.opts.hostsInParallel;
 }
 
 export function newIntentId(now: number): string {

@@ -9,7 +9,7 @@
 import type { ScanStatus } from '../scanners/types.js';
 import type { Intent } from './queue.js';
 import { ScanDurations } from './durations.js';
-import type { SchedulerCore } from './core.js';
+import { hostsInParallel, type SchedulerCore } from './core.js';
 
 export class Follower {
   private nextPollAt = 0;
@@ -26,6 +26,8 @@ export class Follower {
   private readonly missing = new Map<string, number>();
   /** scans past maxScanAgeS already looked up once (the next poll gives them up) */
   private readonly overdue = new Set<string>();
+  /** scans a poll found waiting for a slot: their durations include the wait (not for parallelism.ts) */
+  private readonly waitedForSlot = new Set<string>();
 
   constructor(private readonly core: SchedulerCore) {}
 
@@ -52,7 +54,7 @@ export class Follower {
     const age = now - (i.launchedAt ?? i.createdAt);
     // the first wave (hostsInParallel targets) starts when the appliance picks the scan up: once a
     // poll saw it running, or pickup is past, those targets have been reached
-    if (index < this.core.opts.hostsInParallel) return seen === undefined && age < pickup;
+    if (index < hostsInParallel(this.core)) return seen === undefined && age < pickup;
     const reach = typical * Math.min(1, (index + 1) / Math.max(1, n));
     return age < Math.max(pickup, pickup + reach + slack * typical);
   }
@@ -75,9 +77,23 @@ export class Follower {
 
   /** A scan ended well at `endedAt`: learn its duration. */
   async ended(i: Intent, endedAt: number): Promise<void> {
-    if (i.launchedAt !== undefined && endedAt > i.launchedAt) this.durations.add(endedAt - i.launchedAt, await this.size(i));
+    if (i.launchedAt !== undefined && endedAt > i.launchedAt) {
+      const n = await this.size(i), ms = endedAt - i.launchedAt;
+      this.durations.add(ms, n);
+      if (!this.waitedForSlot.has(i.id)) this.learnParallelism(n, ms);
+    }
+    this.waitedForSlot.delete(i.id);
     this.sizes.delete(i.id);
     this.order.delete(i.id);
+  }
+
+  /** A scan that did not wait for a slot: what its duration says of the hosts scanned at once (logged when the belief moves). */
+  private learnParallelism(n: number, ms: number): void {
+    const { parallelism, opts, log } = this.core;
+    const before = parallelism.value(opts.hostsInParallel);
+    parallelism.add(n, ms, opts.hostsInParallel);
+    const after = parallelism.describe(opts.hostsInParallel);
+    if (after.value !== before && opts.learnHostsInParallel) log.info({ hostsInParallel: after.value, configured: opts.hostsInParallel, steps: after.steps }, `hosts scanned at once taken as ${after.value}: ${after.how}`);
   }
 
   private pollIntervalMs(): number {
@@ -224,7 +240,11 @@ export class Follower {
       const before = this.lastState.get(i.id);
       if (st.state === 'running') p.running++;
       else if ((st.state === 'queued' || st.state === 'submitted') && before !== 'running' && before !== 'paused'
-        && now - (i.launchedAt ?? i.createdAt) > book.pickupMs(i.appliance, this.core.opts.pickupS)) p.waiting.push(i.scanRef!);
+        && now - (i.launchedAt ?? i.createdAt) > book.pickupMs(i.appliance, this.core.opts.pickupS)) {
+        p.waiting.push(i.scanRef!);
+        if (this.waitedForSlot.size > 10_000) this.waitedForSlot.clear();
+        this.waitedForSlot.add(i.id);
+      }
     }
     for (const [name, p] of per) {
       book.sawRunning(name, p.running);

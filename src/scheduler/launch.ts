@@ -12,7 +12,7 @@ import type { IntentTarget, QueueEntry } from './queue.js';
 import type { SchedulerRegion } from './options.js';
 import { FailedCall } from './budget.js';
 import { OperatorMarks } from './marks.js';
-import { newIntentId, transitionRefused, type SchedulerCore } from './core.js';
+import { hostsInParallel, newIntentId, transitionRefused, type SchedulerCore } from './core.js';
 
 /** a lease running this long past now holds its address through any scan (settled targets) */
 const SETTLED_LEASE_MS = 86_400_000;
@@ -136,11 +136,12 @@ export class Launcher {
    * ready target has waited HOLD_WHEN_SCARCE_MS, so the calls buy full scans.
    */
   private async holding(region: string): Promise<boolean> {
-    const { budget, store, clock, opts } = this.core;
+    const { budget, store, clock } = this.core;
     if (!budget.scarce()) return false;
     const now = clock.now();
-    const ready = await store.ready(region, now, opts.hostsInParallel);
-    if (ready.length === 0 || ready.length >= opts.hostsInParallel) return false;
+    const wave = hostsInParallel(this.core);
+    const ready = await store.ready(region, now, wave);
+    if (ready.length === 0 || ready.length >= wave) return false;
     return Math.min(...ready.map((q) => Math.max(q.dueSince, q.notBefore))) > now - HOLD_WHEN_SCARCE_MS;
   }
 
@@ -173,6 +174,7 @@ export class Launcher {
     await this.checkScannerDates(candidates);
     now = clock.now();
     const id = newIntentId(now);
+    const wave = hostsInParallel(this.core);
     // re-checks and the intent in one transaction: no sighting committed in between can hand a
     // re-checked address to another device before the intent names it
     const targets = await store.atomically(async () => {
@@ -181,7 +183,7 @@ export class Launcher {
       for (const q of candidates) {
         if (ok.length >= cap) break;
         const chk = await this.revalidate(q, now);
-        if (chk.ok && !this.settled(chk.b, now) && (ok.length >= base || transient >= this.core.opts.hostsInParallel)) continue; // for the next short scan
+        if (chk.ok && !this.settled(chk.b, now) && (ok.length >= base || transient >= wave)) continue; // for the next short scan
         if (chk.ok && !this.settled(chk.b, now)) transient++;
         if (chk.ok) ok.push({ ip: q.ip, identityId: q.identityId, bindingId: q.bindingId, dueSince: q.dueSince, vpn: chk.b.channel === 'vpn', b: chk.b, why: `${chk.v.detail}; in region ${r.name} by ${chk.v.regionCidr}` });
         else {

@@ -39,6 +39,11 @@ export const schedulerConfigSchema = z.object({
    */
   hostsInParallel: z.number().int().positive().default(10),
   /**
+   * learn hosts in parallel from how long scans take against how many targets they carry
+   * (parallelism.ts): from the configured value upward, when the durations say so clearly
+   */
+  learnHostsInParallel: z.boolean().default(true),
+  /**
    * a canceled scan's appliance learns of the cancel only at its next contact with the platform
    * (Qualys: every 190 s by default) and probes on until then: its region takes no new scan for
    * this long after the cancel call

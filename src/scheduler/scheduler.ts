@@ -20,6 +20,7 @@ import type { Scanner } from '../scanners/types.js';
 import type { Intent, SchedulerStore } from './queue.js';
 import type { SchedulerOptions } from './options.js';
 import { ApplianceBook, type LearnedAppliance } from './appliances.js';
+import { HostParallelism, type LearnedParallelism } from './parallelism.js';
 import type { LearnedLag } from './lag.js';
 import { Budget, type ScannerBlock } from './budget.js';
 import { Decider } from './decide.js';
@@ -37,6 +38,7 @@ export { buildSchedulerOptions, type SchedulerOptions, type SchedulerRegion } fr
 export type { ScannerBlock } from './budget.js';
 export type { LearnedAppliance } from './appliances.js';
 export type { LearnedLag } from './lag.js';
+export type { LearnedParallelism } from './parallelism.js';
 
 export class Scheduler {
   readonly store: SchedulerStore;
@@ -58,7 +60,7 @@ export class Scheduler {
     this.store = store;
     this.counters = newCounters();
     if (hooks.onDecision) store = observeDecisions(store, hooks.onDecision);
-    const core = { clock, inventory, policy, store, scanner, opts, log, hooks, counters: this.counters, appliances: new ApplianceBook(log) } as Partial<SchedulerCore>;
+    const core = { clock, inventory, policy, store, scanner, opts, log, hooks, counters: this.counters, appliances: new ApplianceBook(log), parallelism: new HostParallelism() } as Partial<SchedulerCore>;
     const c = core as SchedulerCore;
     this.phases = {
       budget: new Budget(c), decide: new Decider(c), reconcile: new Reconciler(c), follow: new Follower(c),
@@ -137,6 +139,12 @@ export class Scheduler {
   applianceLearned(name: string): LearnedAppliance {
     const configured = this.core.opts.regions.flatMap((r) => r.appliances).find((a) => a.name === name)?.maxScans ?? 1;
     return this.core.appliances.describe(name, configured, this.core.opts.pickupS, this.core.clock.now());
+  }
+
+  /** Hosts scanned at once in one of our scans, as learned from scan durations (parallelism.ts), next to hostsInParallel. */
+  hostsInParallel(): LearnedParallelism {
+    const d = this.core.parallelism.describe(this.core.opts.hostsInParallel);
+    return this.core.opts.learnHostsInParallel ? d : { ...d, value: this.core.opts.hostsInParallel, how: `learnHostsInParallel is off: the configured value (${d.how})` };
   }
 
   /** The scanner's processing lag as learned from the host list (results.ts), next to processingWaitS. */
