@@ -147,6 +147,7 @@ describe('daemon HTTP: /metrics, /healthz, /api/status, status page', () => {
     expect(emea.appliances[1].learned).toMatchObject({ capacity: 3, configuredPickupS: 360, pickupS: 360, pickupHow: expect.stringContaining('configured pickupS') });
     expect(emea.appliances[1].learned.slotsSeen).toBeLessThanOrEqual(1);
     expect(s.scanner.processingLag).toMatchObject({ samples: 0, waitS: 21600, configuredWaitS: 21600, how: expect.stringContaining('no scan confirmed') });
+    expect(s.scanner.hostsInParallel).toMatchObject({ value: 10, configured: 10, how: expect.stringContaining('too few scans') });
     expect(west).toMatchObject({ seen: 1, scannedInWindow: 1 });
     expect(apac).toMatchObject({ seen: 1, due: 0, notDue: { 'outside-scan-window': 1 }, missed: 1 });
     expect(apac.missedWhy).toEqual([expect.objectContaining({ key: 'outside-scan-window', count: 1, examples: ['10.40.1.9'] })]);
@@ -298,7 +299,7 @@ describe('daemon HTTP: /metrics, /healthz, /api/status, status page', () => {
       expect(cells.slice(1, 6)).toEqual(['2', '0', '0', '0', '1']); // seen, due, queued, scanning, scanned in window
       // load against the learned capacity (configured + 1 probe: nothing seen full), the configured one and pickup beside it
       expect(cells[8]).toMatch(/emea-sa-1.*\/2configured 1 · learned .* · pickup 6 min.*emea-sa-2.*\/3configured 2 · learned/s);
-      expect(await page.locator('#lag').textContent()).toBe('processing lag not learned yet · results held 6.0 h');
+      expect(await page.locator('#lag').textContent()).toBe('processing lag not learned yet · results held 6.0 h · 10 hosts at once');
       // the odd region name arrives as text, not markup
       expect(await page.locator(`#regions tr[data-region='${WEIRD.replace(/\\/g, '\\\\')}'] b`).textContent()).toBe(WEIRD);
       const apac = await page.locator('#regions tr[data-region="apac"]').textContent();

@@ -78,6 +78,7 @@ export function daemonView(d: ViewedParts): DaemonView {
     applianceLoad: (name) => d.scheduler.applianceLoad(name),
     applianceLearned: (name) => d.scheduler.applianceLearned(name),
     processingLag: () => d.scheduler.processingLag(),
+    hostsInParallel: () => d.scheduler.hostsInParallel(),
     activeIntents: () => d.scheduler.store.activeIntents(),
     queue: () => d.scheduler.store.allQueued(),
     recentDecisions: (limit) => d.scheduler.store.recentDecisions(limit),

@@ -191,6 +191,9 @@ export async function renderMetrics(d: DaemonView, given?: Status): Promise<stri
   if (lag.p90S !== undefined) lagQ(lag.p90S, { scanner: scanner.kind, quantile: '0.9' });
   w.family('onsight_scanner_processing_lag_samples', 'gauge', 'Confirmed scans the processing lag is learned from (the last 64).')(lag.samples, { scanner: scanner.kind });
   w.family('onsight_scanner_processing_wait_seconds', 'gauge', 'How long a finished scan with no target dated is held as not processed yet: the configured processingWaitS, or 3 × the learned p90 when longer.')(lag.waitS, { scanner: scanner.kind });
+  const hip = status.scanner.hostsInParallel;
+  w.family('onsight_scheduler_hosts_in_parallel', 'gauge', 'Hosts an appliance scans at once in one of our scans, as the scheduler assumes it: learned from scan durations (parallelism.ts), else the configured hostsInParallel.')(hip.value, { scanner: scanner.kind });
+  w.family('onsight_scheduler_hosts_in_parallel_configured', 'gauge', 'The configured hostsInParallel (where learning starts).')(hip.configured, { scanner: scanner.kind });
   w.family('onsight_scanner_stopped', 'gauge', '1 when onsight stopped calling the scanner after a failure only an operator can fix (credentials, account; the status page says why) until the config is reloaded.')(scanner.block.stopped ? 1 : 0, { scanner: scanner.kind });
 
   // notifications

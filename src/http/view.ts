@@ -7,7 +7,7 @@ import type { BindingView } from '../inventory/inventory.js';
 import type { Verdict } from '../policy/policy.js';
 import type { Allowance } from '../scanners/types.js';
 import type { Decision, Intent, QueueEntry } from '../scheduler/queue.js';
-import type { LearnedAppliance, LearnedLag, SchedulerCounters, ScannerBlock } from '../scheduler/scheduler.js';
+import type { LearnedAppliance, LearnedLag, LearnedParallelism, SchedulerCounters, ScannerBlock } from '../scheduler/scheduler.js';
 import type { SourceCounters } from '../sources/types.js';
 import type { IngestCounters } from '../daemon/ingest.js';
 import type { DecoderCounters } from '../parsers/decoder.js';
@@ -54,6 +54,8 @@ export interface DaemonView {
   applianceLearned(name: string): LearnedAppliance;
   /** the scanner's processing lag as learned from the host list */
   processingLag(): LearnedLag;
+  /** hosts an appliance scans at once in one scan, as learned from scan durations, next to the configured hostsInParallel */
+  hostsInParallel(): LearnedParallelism;
   activeIntents(): Promise<Intent[]>;
   queue(): Promise<QueueEntry[]>;
   recentDecisions(limit: number): Promise<Decision[]>;
