@@ -404,6 +404,26 @@ describe.each(STORE_KINDS)('scheduler on $name', (kind) => {
     expect(scanner.launches.at(-1)!.targets).toEqual(['10.20.1.1']);
   });
 
+  it('verifyResults: a rejoin during the scan is remembered when the client asks again later, before the result is confirmed (its last request alone would hide it)', async () => {
+    const { scanner, sched, see, clock, inv, store } = await setup({ verifyResults: true, verifyDelayS: 3600, idlePollS: 60 });
+    const a = await see({ ip: '10.20.1.1', mac: mac(1), durationS: 7200 });
+    await sched.tick();
+    const first = scanner.launches[0];
+    clock.t += 12 * 60_000;
+    await see({ ip: '10.20.1.1', mac: mac(1), durationS: 7200, kind: 'renew' }); // INIT-REBOOT mid-scan
+    clock.t += 8 * 60_000;
+    scanner.finish(first.ref);
+    await sched.tick();
+    clock.t += 35 * 60_000;
+    await see({ ip: '10.20.1.1', mac: mac(1), durationS: 7200, kind: 'renew' }); // another drop, 35 min after the end
+    scanner.lastScannedDates.set('10.20.1.1', new Date(clock.t).toISOString());
+    clock.t += 3601_000; // the result is confirmed an hour after the scan
+    await sched.tick();
+    expect((await inv.binding(a.bindingId!))!.lastScannedAt).toBeUndefined();
+    expect(sched.counters.rejoined).toBe(1);
+    expect((await store.recentDecisions(20)).find((d) => d.ip === '10.20.1.1' && d.decision === 'not-scanned')?.reason).toMatch(/rejoined the network at 2026-11-23T10:12/);
+  });
+
   it('verifyResults: a finished scan is recorded per target from the scanner\'s host list; an address with no host is not probed again until the device is seen again', async () => {
     const { scanner, sched, see, clock, inv, store } = await setup({ verifyResults: true, verifyDelayS: 600, idlePollS: 60 });
     const a = await see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });

@@ -114,7 +114,7 @@ export interface ResultsPhase {
   finishOk(i: Intent, st: ScanStatus): Promise<void>;
   finishFailed(i: Intent, state: 'error' | 'canceled', why: string): Promise<void>;
   creditPartial(i: Intent, targets: IntentTarget[]): Promise<void>;
-  /** DHCP bindings as they stood at launch: a client that rejoins during its scan is not credited */
+  /** DHCP bindings as they stood at launch (and their first request after it): a client that rejoins during its scan is not credited */
   readonly rejoins: Rejoins;
 }
 export interface CancelPhase {

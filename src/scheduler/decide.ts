@@ -92,6 +92,7 @@ export class Decider {
     for (const id of order) {
       const b = bindings.get(id);
       if (!b) continue;
+      this.core.results.rejoins.seen(b);
       if (b.endAt === undefined && b.startAt >= now - 3600_000) await newHolders(b);
       const mark = marks.get(b.identityId);
       const v = applyMark(mark, policy.evaluate(b, now), b, now, (region) => policy.windowOpen(region, now));

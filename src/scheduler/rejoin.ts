@@ -7,6 +7,10 @@
  * instead of passing for scanned for a whole rescan window (the simulator's per-device diagnosis,
  * src/sim/README.md, found these false credits behind most of the devices onsight missed).
  *
+ * The first request after the launch is noted as it arrives (`seen`, from consider()): by the time
+ * a scan's result is recorded (a poll, a host-list confirmation up to an hour later) the binding may
+ * have been renewed again, and its last request alone would hide the rejoin.
+ *
  * What the binding looked like at launch is kept in memory (lost on restart: the target is then
  * credited as before).
  */
@@ -21,6 +25,8 @@ const KEEP = 200_000;
 interface AtLaunch {
   lastSeen: number;
   expiresAt: number;
+  /** the first request after the launch, when one came */
+  firstAfter?: number;
 }
 
 export class Rejoins {
@@ -33,6 +39,12 @@ export class Rejoins {
     this.atLaunch.set(b.id, { lastSeen: b.lastSeen, expiresAt: b.expiresAt });
   }
 
+  /** A binding's request was committed: the first one after its scan's launch is kept. */
+  seen(b: BindingView): void {
+    const s = this.atLaunch.get(b.id);
+    if (s && s.firstAfter === undefined && b.lastSeen > s.lastSeen) s.firstAfter = b.lastSeen;
+  }
+
   /**
    * Why the target's result may be partial (the client rejoined between the launch and
    * REJOIN_AFTER_END_MS after the scan ended), or undefined. Forgets the binding either way.
@@ -40,10 +52,12 @@ export class Rejoins {
   check(b: BindingView | undefined, bindingId: number, endedAt: number): string | undefined {
     const s = this.atLaunch.get(bindingId);
     this.atLaunch.delete(bindingId);
-    if (!s || !b || b.id !== bindingId || b.lastSeen <= s.lastSeen || b.lastSeen > endedAt + REJOIN_AFTER_END_MS) return undefined;
+    if (!s || !b || b.id !== bindingId) return undefined;
+    const at = s.firstAfter ?? b.lastSeen;
+    if (at <= s.lastSeen || at > endedAt + REJOIN_AFTER_END_MS) return undefined;
     const half = (s.expiresAt - s.lastSeen) / 2;
-    if (b.lastSeen >= s.lastSeen + half * (1 - T1_SLACK)) return undefined; // the scheduled renewal at T1
-    return `the device rejoined the network at ${new Date(b.lastSeen).toISOString()} (a DHCP request ${Math.round((b.lastSeen - s.lastSeen) / 60_000)} min after the last, well before its renewal at T1): it was off the network for part of the scan, whose result may be partial`;
+    if (at >= s.lastSeen + half * (1 - T1_SLACK)) return undefined; // the scheduled renewal at T1
+    return `the device rejoined the network at ${new Date(at).toISOString()} (a DHCP request ${Math.round((at - s.lastSeen) / 60_000)} min after the last, well before its renewal at T1): it was off the network for part of the scan, whose result may be partial`;
   }
 
   forget(bindingId: number): void {
