@@ -665,6 +665,22 @@ describe('scheduler: batch size and API pace', () => {
 });
 
 describe('scheduler: the cancel window follows the target\'s place in the scan', () => {
+  itAll('a first-wave target whose address changes hands in a scan no poll has seen since launch: one list call says whether the scan is still queued behind others (cancel) or started at pickup (no cancel)', async () => {
+    const run = async (state: 'queued' | 'running') => {
+      const { scanner, sched, see, clock } = await setupSqlite({ maxTargetsPerScan: 6, pickupS: 360, idlePollS: 86400, hostsInParallel: 6 });
+      for (let j = 1; j <= 3; j++) await see({ ip: `10.30.1.${j}`, mac: mac(j), durationS: 43200 });
+      await sched.tick();
+      const scan = scanner.launches[0];
+      scanner.states.set(scan.ref, state); // queued: the appliance's slots are taken by others' scans
+      clock.t += 2 * 3_600_000; // long past pickup; no poll since launch
+      const lists = scanner.calls.filter((c) => c === 'list').length;
+      await see({ ip: scan.targets[0], mac: mac(100), durationS: 43200 }); // the address went to another laptop
+      await sched.tick();
+      return { state: scanner.states.get(scan.ref), lists: scanner.calls.filter((c) => c === 'list').length - lists };
+    };
+    expect(await run('queued')).toEqual({ state: 'canceled', lists: 1 });
+    expect(await run('running')).toEqual({ state: 'running', lists: 1 });
+  });
   itAll('a reassignment late in a long scan cancels it when the address comes late in the scan\'s order, not when it came first', async () => {
     const run = async (which: 'first' | 'last') => {
       // two hosts at a time: a scan of 6 goes in three waves
@@ -733,7 +749,10 @@ describe('scheduler: a target that leaves before its scan reaches it', () => {
     const oneWave = await run(1, true, 10); // a poll saw it running: every target reached, nothing to gain
     expect(oneWave.marked).toBe(0);
     expect(oneWave.state).toBe('running');
-    const pastPickup = await run(7, true, 10, false); // past pickupS (360 s): picked up, every target reached
-    expect(pastPickup.marked).toBe(0);
+    // past pickupS (360 s) with no poll since launch: one list call looks (the scan may wait behind
+    // others' for a slot); it is running, so every target was reached at pickup: no cancel
+    const pastPickup = await run(7, true, 10, false);
+    expect(pastPickup.marked).toBe(1);
+    expect(pastPickup.state).toBe('running');
   });
 });

@@ -13,6 +13,11 @@ export class Canceler {
   private readonly reassigned = new Map<string, string>();
   /** region → until when a canceled scan's appliance may still probe it */
   private readonly draining = new Map<string, number>();
+  /**
+   * targets whose address changed hands (or that left) in a scan no poll has seen since launch:
+   * whether it has started is looked up (one list call) before the cancel is decided
+   */
+  private readonly toLookUp = new Map<string, { intentId: string; ip: string; slack: number; why: string }>();
 
   constructor(private readonly core: SchedulerCore) {}
 
@@ -26,9 +31,10 @@ export class Canceler {
     return async (b) => {
       targets ??= await this.runningTargets();
       const t = targets.get(b.ip);
-      if (t && t.identityId !== b.identityId && !this.reassigned.has(t.intent.id) && await this.core.follow.mayNotHaveReached(t.intent, now, b.ip)) {
-        this.reassigned.set(t.intent.id, `target ${b.ip} now held by ${b.identityKey}`);
-      }
+      if (!t || t.identityId === b.identityId || this.reassigned.has(t.intent.id)) return;
+      const why = `target ${b.ip} now held by ${b.identityKey}`;
+      if (await this.core.follow.mayNotHaveReached(t.intent, now, b.ip)) this.reassigned.set(t.intent.id, why);
+      else if (await this.core.follow.unsure(t.intent, now, b.ip)) this.toLookUp.set(`${t.intent.id} ${b.ip}`, { intentId: t.intent.id, ip: b.ip, slack: 0.3, why });
     };
   }
 
@@ -56,8 +62,13 @@ export class Canceler {
       const b = byId.get(id);
       if (!b || b.endAt === undefined) continue;
       const t = targets.get(b.ip);
-      if (t && t.identityId === b.identityId && !this.reassigned.has(t.intent.id) && await this.core.follow.mayNotHaveReached(t.intent, now, b.ip, 0)) {
-        this.reassigned.set(t.intent.id, `target ${b.ip} left (${b.identityKey}); its address is free for another device`);
+      if (!t || t.identityId !== b.identityId || this.reassigned.has(t.intent.id)) continue;
+      const why = `target ${b.ip} left (${b.identityKey}); its address is free for another device`;
+      if (await this.core.follow.mayNotHaveReached(t.intent, now, b.ip, 0)) {
+        this.reassigned.set(t.intent.id, why);
+        marked++;
+      } else if (await this.core.follow.unsure(t.intent, now, b.ip)) {
+        this.toLookUp.set(`${t.intent.id} ${b.ip}`, { intentId: t.intent.id, ip: b.ip, slack: 0, why });
         marked++;
       }
     }
@@ -82,6 +93,7 @@ export class Canceler {
    */
   async cancelReassigned(): Promise<void> {
     const { store, clock, counters, budget } = this.core;
+    await this.lookUp();
     // no status call first: within the cancel window a scan cannot have ended (setup, pickup and a
     // host's scan take longer), and a cancel that fails leaves the scan to the regular poll
     for (const [id, why] of this.reassigned) {
@@ -99,6 +111,24 @@ export class Canceler {
       for (const t of targets) await store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'canceled', reason: `scan canceled before it could reach the wrong device: ${why}; relaunching the others` });
       this.core.log.info({ intent: id, scanRef: i.scanRef }, `canceled a running scan: ${why}`);
       await this.core.results.creditPartial(i, targets);
+    }
+  }
+
+  /**
+   * Targets whose address changed hands in a scan no poll has seen since launch: one list call
+   * (a forced poll) says whether each scan is still queued behind others (cancel: its target would
+   * be probed as someone else) or running (its first wave was reached at pickup: no cancel).
+   */
+  private async lookUp(): Promise<void> {
+    if (!this.toLookUp.size || !this.core.budget.canSpend(true)) return;
+    const pending = [...this.toLookUp.values()];
+    this.toLookUp.clear();
+    await this.core.follow.poll(true);
+    const now = this.core.clock.now();
+    for (const p of pending) {
+      const i = await this.core.store.intent(p.intentId);
+      if (!i || i.state !== 'running' || !i.scanRef || this.reassigned.has(i.id)) continue;
+      if (await this.core.follow.mayNotHaveReached(i, now, p.ip, p.slack)) this.reassigned.set(i.id, p.why);
     }
   }
 

@@ -107,6 +107,10 @@ export interface DecidePhase {
 export interface FollowPhase {
   /** could the scan still be before its target `ip` (by its place in the launch order)? */
   mayNotHaveReached(i: Intent, now: number, ip?: string, slack?: number): Promise<boolean>;
+  /** is mayNotHaveReached's answer for this first-wave target a guess (no poll has seen the scan since launch)? */
+  unsure(i: Intent, now: number, ip: string): Promise<boolean>;
+  /** poll running scans now (`force`: whatever the pace says) */
+  poll(force?: boolean): Promise<void>;
   launched(intentId: string, ips: string[]): void;
   ended(i: Intent, endedAt: number): Promise<void>;
 }
