@@ -179,11 +179,18 @@ export class Launcher {
     // re-checked address to another device before the intent names it
     const targets = await store.atomically(async () => {
       const ok: (IntentTarget & { why: string; vpn: boolean; dueSince: number; b: BindingView })[] = [];
-      let transient = 0;
+      let transient = 0, vpn = 0;
+      const vpnWave = Math.max(this.core.opts.hostsInParallel, Math.floor(wave / 2));
       for (const q of candidates) {
         if (ok.length >= cap) break;
         const chk = await this.revalidate(q, now);
         if (chk.ok && !this.settled(chk.b, now) && (ok.length >= base || transient >= wave)) continue; // for the next short scan
+        // a learned wave may be up to twice the truth (parallelism.ts): its targets past the true
+        // wave start minutes after pickup. A VPN pool hands a freed address to the next user at
+        // once, so VPN targets keep to what is surely the first wave: the configured one, or half
+        // the learned one
+        if (chk.ok && chk.b.channel === 'vpn' && vpn >= vpnWave) continue;
+        if (chk.ok && chk.b.channel === 'vpn') vpn++;
         if (chk.ok && !this.settled(chk.b, now)) transient++;
         if (chk.ok) ok.push({ ip: q.ip, identityId: q.identityId, bindingId: q.bindingId, dueSince: q.dueSince, vpn: chk.b.channel === 'vpn', b: chk.b, why: `${chk.v.detail}; in region ${r.name} by ${chk.v.regionCidr}` });
         else {
