@@ -24,6 +24,8 @@
  * Learned state is in memory: a restart starts again from the configured value.
  */
 
+import { seededRng, type Rng } from '../util/rng.js';
+
 /** scans kept (the latest; those of at most the configured value and larger ones apart) */
 const KEEP = 256;
 /** below this many one-wave scans nothing is learned */
@@ -107,7 +109,7 @@ export class HostParallelism {
     if (small.length < MIN_SMALL) {
       return { ...base, value: configured, how: `the configured hostsInParallel: too few scans to learn from yet (${small.length}/${MIN_SMALL} of at most ${configured} targets)` };
     }
-    const rng = mulberry32(SEED);
+    const rng = seededRng(SEED);
     // the prediction's own error (a finite sample of small scans): from its two halves
     const halves = [small.filter((_, i) => i % 2 === 0), small.filter((_, i) => i % 2 === 1)];
     const predicted = new Map<number, { meanLog: number; stdErr: number }>();
@@ -171,7 +173,7 @@ function candidatesFor(configured: number): number[] {
  * (each at most once per draw) until their targets add up to n; one that would overshoot is
  * skipped while a fitting one is found.
  */
-function oneWaveMeanLog(n: number, small: Scan[], rng: () => number): number {
+function oneWaveMeanLog(n: number, small: Scan[], rng: Rng): number {
   let sumLog = 0;
   for (let k = 0; k < DRAWS; k++) {
     let sum = 0, longest = 0, tries = 0;
@@ -192,16 +194,4 @@ function oneWaveMeanLog(n: number, small: Scan[], rng: () => number): number {
 
 function round3(x: number): number {
   return Math.round(x * 1000) / 1000;
-}
-
-/** A small seeded generator: the same scans give the same estimate. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

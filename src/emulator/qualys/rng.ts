@@ -1,13 +1,2 @@
-/** A small seeded PRNG (mulberry32) so that fault injection replays the same way for a seed. */
-export type Rng = () => number;
-
-export function seededRng(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The emulators' seeded PRNG lives in src/util/rng.ts (the scheduler uses it too). */
+export { seededRng, type Rng } from '../../util/rng.js';
