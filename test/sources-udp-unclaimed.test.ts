@@ -6,6 +6,7 @@
  * unrecognized, the sender fresh, the DHCP line among the noise a sighting.
  */
 import { createSocket } from 'node:dgram';
+import { connect } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -119,6 +120,37 @@ describe.each([true, false])('UDP with the sink\'s claims (receiveThread %s)', (
     const hf = await startSyslogInput(opts({ format: 'isc-dhcpd' }), fixed, silentLogger());
     handles.push(hf);
     await send(hf.address!.port, [noise(1), dhcp(1)]);
+    await until(() => fixed.lines.length === 2, 5000, 'both lines pushed');
+    expect(fixed.unclaimedCount).toBe(0);
+  });
+});
+
+describe('TCP with the sink\'s claims: the same screening', () => {
+  const opts = (extra: Partial<SyslogInputOptions> = {}): SyslogInputOptions => ({
+    listen: 'tcp://127.0.0.1:0', format: 'auto', maxMessageBytes: 65536, idleTimeoutS: 300, maxConnections: 1000, ...extra,
+  });
+  const sendTcp = (port: number, lines: string[]) => new Promise<void>((resolve, reject) => {
+    const s = connect(port, '127.0.0.1', () => s.end(lines.map((l) => `${l}\n`).join('')));
+    s.on('close', () => resolve());
+    s.on('error', reject);
+  });
+
+  it('pushes only the lines a parser may claim, in order, and counts every other line by sender; a fixed format pushes every line', async () => {
+    const claims = Prefilter.of((await loadRegistry()).list())!.claims;
+    const sink = new ScreeningSink(claims);
+    const h = await startSyslogInput(opts(), sink, silentLogger());
+    handles.push(h);
+    const lines = Array.from({ length: 3000 }, (_, i) => (i % 100 === 50 ? dhcp(i / 100) : noise(i)));
+    const wanted = lines.filter((_, i) => i % 100 === 50);
+    await sendTcp(h.address!.port, lines);
+    await until(() => sink.lines.length === wanted.length && sink.unclaimedCount === lines.length - wanted.length, 5000, 'every line pushed or counted');
+    expect(sink.texts()).toEqual(wanted);
+    expect(new Set(sink.reports.map((r) => `${r.source} ${r.format} ${r.sender}`))).toEqual(new Set([`tcp:${h.address!.port} auto 127.0.0.1`]));
+    expect(h.counters().received).toBe(lines.length);
+    const fixed = new ScreeningSink(claims);
+    const hf = await startSyslogInput(opts({ format: 'isc-dhcpd' }), fixed, silentLogger());
+    handles.push(hf);
+    await sendTcp(hf.address!.port, [noise(1), dhcp(1)]);
     await until(() => fixed.lines.length === 2, 5000, 'both lines pushed');
     expect(fixed.unclaimedCount).toBe(0);
   });

@@ -181,8 +181,11 @@ async function startStream(addr: ListenAddress, opts: SyslogInputOptions, sink: 
     sink.onDrain(resumeAll);
   };
 
+  // as for UDP: lines no parser can claim (most of a firewall stream) are counted by sender, not pushed
+  const tally = new UnclaimedTally(sink, opts.format);
   const deliver = (k: Conn, frames: Buffer[]) => {
     const now = new Date();
+    const at = now.getTime();
     for (const f of frames) {
       const t = frameText(f, opts.invalidUtf8);
       if (!t.ok) {
@@ -191,9 +194,11 @@ async function startStream(addr: ListenAddress, opts: SyslogInputOptions, sink: 
       }
       if (t.notUtf8) c.event('notUtf8');
       c.received++;
+      if (tally.screened(t.text, k.sender, at)) continue;
       // frames already cut from a chunk are pushed even when paused: at most one chunk's worth
       if (!sink.push({ text: t.text, receivedAt: now, source: name, sender: k.sender, format: opts.format })) pauseAll();
     }
+    tally.report(name);
   };
 
   // framer counters are per connection; fold them into the listener's when a connection ends
