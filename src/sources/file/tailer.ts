@@ -22,7 +22,7 @@ import { open, stat, type FileHandle } from 'node:fs/promises';
 import { isUtf8 } from 'node:buffer';
 import type { Logger } from '../../log.js';
 import type { FileCheckpoint, LineSink, RawLine } from '../types.js';
-import { FP_BYTES, TAIL_BYTES, contentMatches, detectEncoding, findRotated, readAt, rotatedSiblings, sha256hex, type Encoding, type Sibling } from './content.js';
+import { FP_BYTES, TAIL_BYTES, contentMatches, detectEncoding, findRotated, readAt, rotatedSiblings, sha256hex, type ContentMark, type Encoding, type Sibling } from './content.js';
 
 const CHUNK = 64 * 1024;
 
@@ -67,8 +67,10 @@ export class FileTailer {
   private verified?: string;
   /** the live file's size at the last in-place check */
   private checkedSize = -1;
-  /** rotated files to finish after the current one, before the live path */
-  /** rotated files to finish, opened when queued (logrotate may rename them again before we get there) */
+  /**
+   * files to read after the current one: rotated ones to finish, opened when queued (logrotate may
+   * rename them again before we get there), and last the live file, held by its fd
+   */
   private queue: { fh: FileHandle; dev: number; ino: number; path: string; from: number; live?: boolean }[] = [];
   private offset = 0;
   private readPos = 0;
@@ -162,10 +164,8 @@ export class FileTailer {
       if (found) {
         this.log.info({ path: this.opts.key, rotated: found.match.path, offset: cp.offset, newer: found.newer.map((s) => s.path) }, 'resuming in the rotated file, then the newer ones');
         await this.enqueue(found.match, cp.offset);
-        // the live file rotated between our open and the listing: it comes once, as the live one
-        for (const s of found.newer) if (s.st.ino !== live?.ino || s.st.dev !== live?.dev) await this.enqueue(s, 0);
         // keep the live file open: if it rotates again while we finish the others, we still read it
-        if (live) this.queue.push({ fh: live.fh, dev: live.dev, ino: live.ino, path: this.opts.key, from: 0, live: true });
+        await this.enqueueThenLive(found.newer, live);
         this.event('resumedRotated');
         await this.nextSegment();
         return;
@@ -249,6 +249,30 @@ export class FileTailer {
   }
 
   /**
+   * Queue `rotated` (but the live file, should it be among them: it rotated between our open and
+   * the listing) and then the live file, held by its fd: it is read even if it rotates meanwhile.
+   */
+  private async enqueueThenLive(rotated: Sibling[], live: { fh: FileHandle; dev: number; ino: number } | undefined, note?: string): Promise<void> {
+    for (const s of rotated) if (s.st.ino !== live?.ino || s.st.dev !== live?.dev) await this.enqueue(s, 0);
+    if (note && this.queue.length) this.log.info({ path: this.opts.key, files: this.queue.map((q) => q.path) }, note);
+    if (live) this.queue.push({ fh: live.fh, dev: live.dev, ino: live.ino, path: this.opts.key, from: 0, live: true });
+  }
+
+  /**
+   * After a file we finished (`done`, no longer at the path): the files rotated since, oldest
+   * first, then the live path. The live file is opened before the listing: a rotation in between
+   * leaves it among the siblings (skipped by inode), never a file nobody reads. If `done` is gone
+   * (deleted), at least the file seen at the path (`seenAtPath`) is not skipped.
+   */
+  private async queueRotatedSince(done: ContentMark & { ino: number; dev: number }, seenAtPath?: { ino: number; dev: number }): Promise<void> {
+    const live = await this.openLive();
+    const found = await findRotated(this.opts.key, done, undefined, true);
+    let rotated = found?.newer ?? [];
+    if (!found && seenAtPath) rotated = (await rotatedSiblings(this.opts.key)).filter((s) => s.st.ino === seenAtPath.ino && s.st.dev === seenAtPath.dev);
+    await this.enqueueThenLive(rotated, live, 'rotated meanwhile; reading the rotated files first');
+  }
+
+  /**
    * Close the current (rotated) file and move to the next queued one, or the live path. After the
    * last rotated file, the files rotated while we read it (the path was missing when we resumed, or
    * it rotated twice meanwhile) come before the live path: opening the path alone would skip them.
@@ -257,18 +281,12 @@ export class FileTailer {
     const finished = this.seg && !this.seg.live ? { ...this.mark(), ino: this.seg.ino, dev: this.seg.dev } : undefined;
     if (this.seg) await this.seg.fh.close().catch(() => undefined);
     this.seg = undefined;
-    let q = this.queue.shift();
-    if (!q) {
-      const live = await this.openLive();
-      if (finished) {
-        const found = await findRotated(this.opts.key, finished, undefined, true);
-        for (const s of found?.newer ?? []) if (s.st.ino !== live?.ino || s.st.dev !== live?.dev) await this.enqueue(s, 0);
-        if (this.queue.length) this.log.info({ path: this.opts.key, files: this.queue.map((f) => f.path) }, 'rotated meanwhile; reading the rotated files first');
-      }
-      if (live) this.queue.push({ fh: live.fh, dev: live.dev, ino: live.ino, path: this.opts.key, from: 0, live: true });
-      q = this.queue.shift();
-      if (!q) return;
+    if (!this.queue.length) {
+      if (finished) await this.queueRotatedSince(finished);
+      else await this.enqueueThenLive([], await this.openLive());
     }
+    const q = this.queue.shift();
+    if (!q) return;
     await this.useSegment({ fh: q.fh, dev: q.dev, ino: q.ino, openedAs: q.path, live: q.live === true }, q.from);
   }
 
@@ -388,19 +406,7 @@ export class FileTailer {
       const mark = { ...this.mark(), ino: seg.ino, dev: seg.dev };
       await seg.fh.close().catch(() => undefined);
       this.seg = undefined;
-      // open the live file first, then list the rotated ones: a rotation in between leaves the file
-      // we hold among the siblings (skipped by inode), never a file nobody reads
-      const live = await this.openLive();
-      const found = await findRotated(this.opts.key, mark, undefined, true);
-      if (found) {
-        for (const s of found.newer) if (s.st.ino !== live?.ino) await this.enqueue(s, 0);
-      } else {
-        // the old file is gone (deleted): at least do not skip the one we saw at the path
-        const seen = (await rotatedSiblings(this.opts.key)).find((s) => s.st.ino === st.ino && s.st.dev === st.dev && s.st.ino !== live?.ino);
-        if (seen) await this.enqueue(seen, 0);
-      }
-      if (this.queue.length) this.log.info({ path: this.opts.key, files: this.queue.map((q) => q.path) }, 'rotated more than once meanwhile; reading the rotated files first');
-      if (live) this.queue.push({ fh: live.fh, dev: live.dev, ino: live.ino, path: this.opts.key, from: 0, live: true });
+      await this.queueRotatedSince(mark, st);
       await this.nextSegment();
       return 'changed';
     }
@@ -435,7 +441,7 @@ export class FileTailer {
   private async restartLive(seg: Segment): Promise<void> {
     if (this.queue.length) {
       // the live file after the copies, by the fd we hold (it may be renamed away meanwhile)
-      this.queue.push({ fh: seg.fh, dev: seg.dev, ino: seg.ino, path: this.opts.key, from: 0, live: true });
+      await this.enqueueThenLive([], seg);
       this.seg = undefined;
       await this.nextSegment();
       return;
