@@ -381,8 +381,9 @@ export async function runIngestE2E(opts: IngestE2EOptions = {}): Promise<IngestE
   }
   // the headline: the defaults (decodeThread as auto resolves it on this machine) in UTC with a silent logger
   const byDefault = variants.find((v) => v.timezone === 'UTC' && !v.logInfo && v.decodeThread === decodeThreadOn({ ingest: { decodeThread: 'auto' } }));
-  const headline = onsightBy[opts.headline ?? byDefault?.name ?? variants[0].name] ?? Object.values(onsightBy)[0];
-  if (print) console.log(`  headline: ${headline === onsightBy[byDefault?.name ?? ''] ? `${byDefault!.name}, the default on this machine (${availableParallelism()} cores)` : 'the first variant'}`);
+  const headlineName = opts.headline ?? byDefault?.name ?? variants[0].name;
+  const headline = onsightBy[headlineName] ?? Object.values(onsightBy)[0];
+  if (print) console.log(`  headline: ${headlineName}${headlineName === byDefault?.name ? `, the default on this machine (${availableParallelism()} cores)` : ''}`);
   const result: IngestE2EResult = { messages: n, onsight: headline, variants: onsightBy };
   const cost = (a: string, b: string) => (onsightBy[a] && onsightBy[b] ? 1 - onsightBy[b].msgsPerS / onsightBy[a].msgsPerS : undefined);
   result.productionCost = cost('utc-silent', 'berlin-info');

@@ -40,19 +40,6 @@ export class Follower {
    * most likely been scanned already, and canceling would throw that work away. `slack`: the share
    * of a typical scan added as a safety margin (a target's place is an estimate).
    */
-  /**
-   * Is the answer of mayNotHaveReached for this first-wave target a guess? It is when no poll has
-   * seen the scan since launch and pickup has passed: the appliance most likely started it, but a
-   * scan queued behind others' (a night of server scans) starts only when a slot frees, hours
-   * later, and a poll would tell.
-   */
-  async unsure(i: Intent, now: number, ip: string): Promise<boolean> {
-    if (this.lastState.has(i.id)) return false;
-    const index = this.order.get(i.id)?.get(ip);
-    if (index === undefined || index >= hostsInParallel(this.core)) return false;
-    return now - (i.launchedAt ?? i.createdAt) >= this.core.appliances.pickupMs(i.appliance, this.core.opts.pickupS);
-  }
-
   async mayNotHaveReached(i: Intent, now: number, ip?: string, slack = 0.3): Promise<boolean> {
     const seen = this.lastState.get(i.id);
     if (seen === 'submitted' || seen === 'queued') return true;
@@ -70,6 +57,19 @@ export class Follower {
     if (index < hostsInParallel(this.core)) return seen === undefined && age < pickup;
     const reach = typical * Math.min(1, (index + 1) / Math.max(1, n));
     return age < Math.max(pickup, pickup + reach + slack * typical);
+  }
+
+  /**
+   * Is the answer of mayNotHaveReached for this first-wave target a guess? It is when no poll has
+   * seen the scan since launch and pickup has passed: the appliance most likely started it, but a
+   * scan queued behind others' (a night of server scans) starts only when a slot frees, hours
+   * later, and a poll would tell.
+   */
+  async unsure(i: Intent, now: number, ip: string): Promise<boolean> {
+    if (this.lastState.has(i.id)) return false;
+    const index = this.order.get(i.id)?.get(ip);
+    if (index === undefined || index >= hostsInParallel(this.core)) return false;
+    return now - (i.launchedAt ?? i.createdAt) >= this.core.appliances.pickupMs(i.appliance, this.core.opts.pickupS);
   }
 
   private async size(i: Intent): Promise<number> {

@@ -189,8 +189,10 @@ export class Launcher {
         // wave start minutes after pickup. A VPN pool hands a freed address to the next user at
         // once, so VPN targets keep to what is surely the first wave: the configured one, or half
         // the learned one
-        if (chk.ok && chk.b.channel === 'vpn' && vpn >= vpnWave) continue;
-        if (chk.ok && chk.b.channel === 'vpn') vpn++;
+        if (chk.ok && chk.b.channel === 'vpn') {
+          if (vpn >= vpnWave) continue;
+          vpn++;
+        }
         if (chk.ok && !this.settled(chk.b, now)) transient++;
         if (chk.ok) ok.push({ ip: q.ip, identityId: q.identityId, bindingId: q.bindingId, dueSince: q.dueSince, vpn: chk.b.channel === 'vpn', b: chk.b, why: `${chk.v.detail}; in region ${r.name} by ${chk.v.regionCidr}` });
         else {
