@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Daemon } from '../src/daemon/daemon.js';
 import { validateConfig } from '../src/config/load.js';
-import { createLogger, silentLogger } from '../src/log.js';
+import { closeLog, createLogger, silentLogger } from '../src/log.js';
 
 export interface IngestE2EOptions {
   messages?: number;
@@ -170,7 +170,7 @@ async function runOnsight(file: string, n: number, v: OnsightVariant): Promise<O
     };
   } finally {
     await daemon.stop();
-    if (logFd !== undefined) closeSync(logFd);
+    if (logFd !== undefined) closeLog(log); // and its fd
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -14,7 +14,8 @@
  *    TCP (bench/ingest-e2e.ts: UTC + silent logger and Europe/Berlin + logger at info, each with and
  *    without the decode thread, against rsyslog, mmnormalize and PatternDB, medians of 3 rounds,
  *    CPU-s per million); UDP at 200k msg/s through the daemon (bench/udp-e2e.ts, C sender); and
- *    over HTTP (bench/ingest-http.ts, HEC /raw), side by side.
+ *    over HTTP (bench/ingest-http.ts, HEC /raw), side by side; the logger's cost per line
+ *    (bench/logger.ts, against pino's synchronous destination).
  *
  * Whole run: a few minutes on 2 cores. `node dist/bench/run.js --quick` shortens everything.
  */
@@ -277,6 +278,9 @@ async function ingestBench(): Promise<void> {
   const { runHttpIngest } = await import('./ingest-http.js');
   const h = await runHttpIngest({ messages: quick ? 100_000 : 200_000, print: true });
   out(`  HTTP ${h.msgsPerS.toLocaleString('en')} msg/s beside TCP ${e.onsight.msgsPerS.toLocaleString('en')} msg/s (HTTP/TCP ${ratio(h.msgsPerS, e.onsight.msgsPerS)})`);
+  out('\n## The logger at info (bench/logger.ts: a write per event-loop turn, the default, against a write per line, to a file and to a non-blocking pipe as journald\'s stdout)');
+  const { runLoggerBench } = await import('./logger.js');
+  await runLoggerBench({ lines: quick ? 5_000 : 20_000, rounds: quick ? 3 : 5, print: true });
 }
 
 async function main(): Promise<void> {

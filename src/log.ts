@@ -3,7 +3,8 @@
  * Secrets never reach a log line: the redaction list is a second line of defence, the first is
  * never passing them to the logger.
  */
-import { pino, destination, stdTimeFunctions, type Logger } from 'pino';
+import { closeSync, writeSync } from 'node:fs';
+import { pino, destination, stdTimeFunctions, symbols, type Logger } from 'pino';
 
 export type { Logger };
 
@@ -13,6 +14,11 @@ export interface LogOptions {
   pretty?: boolean;
   /** write to this fd (default 1) */
   fd?: number;
+  /**
+   * JSON form: `turn` (default) writes a turn's lines at its end without waiting for the reader;
+   * `line` writes each line at once, as pino's synchronous destination does (the bench's baseline)
+   */
+  writes?: 'turn' | 'line';
 }
 
 /**
@@ -82,7 +88,139 @@ export function createLogger(opts: LogOptions = {}): Logger {
       transport: { target: 'pino-pretty', options: { colorize: true, singleLine: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', destination: opts.fd ?? 1 } },
     }));
   }
-  return redactingChildren(pino({ level, formatters, base: undefined, timestamp: stdTimeFunctions.isoTime }, destination({ fd: opts.fd ?? 1, sync: true })));
+  const fd = opts.fd ?? 1;
+  const dest = opts.writes === 'line' ? destination({ fd, sync: true }) : new TurnDestination(fd);
+  return redactingChildren(pino({ level, formatters, base: undefined, timestamp: stdTimeFunctions.isoTime }, dest));
+}
+
+/** about the bytes held for a slow reader (counted in UTF-16 units); lines beyond are dropped (and counted), never held without bound */
+const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
+/** how long a write that the reader refused (EAGAIN) waits before the next try */
+const RETRY_MS = 10;
+/** at exit, or when closed, how long to keep trying to hand a slow reader what is buffered */
+const FINAL_FLUSH_MS = 5_000;
+let dropped = 0;
+
+/** JSON log lines dropped: the log's reader (journald, a pipe) fell too far behind, or its fd failed */
+export function droppedLogLines(): number {
+  return dropped;
+}
+
+/** destinations holding lines, written out if the process exits first */
+const holding = new Set<TurnDestination>();
+let exitHookInstalled = false;
+
+/**
+ * The JSON logger's destination. The lines of one event-loop turn go out in one write at the
+ * turn's end, synchronously, so nothing is in flight when the process exits and order is kept.
+ * The write never waits for the reader: stdout to journald is a non-blocking stream, and when it
+ * refuses (EAGAIN) the rest waits for a retry in 10 ms while the daemon goes on. pino's own
+ * destinations were measured worse here (issue 18, bench/logger.ts): the synchronous one writes
+ * each line and sleeps 100 ms in the main thread on each EAGAIN; the asynchronous one writes from
+ * the thread pool, and a chunk in flight at exit was written after the lines flushed at exit, or
+ * not at all. Beyond 16 MiB waiting, lines are dropped and counted; a failed fd (EBADF, EPIPE)
+ * ends writing, its lines counted as dropped.
+ */
+class TurnDestination {
+  private parts: string[] = [];
+  /** what a partial write left of the joined parts, written first */
+  private rest: Buffer | undefined;
+  private bytes = 0;
+  private scheduled = false;
+  private dead = false;
+
+  constructor(private readonly fd: number) {
+    if (!exitHookInstalled) {
+      exitHookInstalled = true;
+      process.once('exit', () => { for (const d of holding) d.flushFinal(); });
+    }
+  }
+
+  write(line: string): void {
+    if (this.dead || this.bytes + line.length > MAX_BUFFERED_BYTES) {
+      dropped++;
+      return;
+    }
+    this.parts.push(line);
+    this.bytes += line.length;
+    holding.add(this);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flushSoon());
+    }
+  }
+
+  /** pino's `logger.flush()` */
+  flush(cb?: (err?: Error) => void): void {
+    this.tryWrite();
+    cb?.();
+  }
+
+  private flushSoon(): void {
+    this.scheduled = false;
+    if (!this.tryWrite() && !this.scheduled) {
+      this.scheduled = true; // the reader is behind: try again shortly, without waiting for it
+      setTimeout(() => this.flushSoon(), RETRY_MS);
+    }
+  }
+
+  /** write what is held; true when nothing is left */
+  private tryWrite(): boolean {
+    if (this.dead) return true;
+    if (this.parts.length) {
+      const joined = Buffer.from(this.parts.join(''));
+      this.rest = this.rest ? Buffer.concat([this.rest, joined]) : joined;
+      this.parts = [];
+    }
+    while (this.rest) {
+      try {
+        const n = writeSync(this.fd, this.rest);
+        this.rest = n >= this.rest.length ? undefined : this.rest.subarray(n);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EAGAIN') return false;
+        this.die();
+        return true;
+      }
+    }
+    this.bytes = 0;
+    holding.delete(this);
+    return true;
+  }
+
+  /** at exit or close: keep handing a slow reader what is held, for a bounded time */
+  flushFinal(): void {
+    const until = Date.now() + FINAL_FLUSH_MS;
+    const pause = new Int32Array(new SharedArrayBuffer(4));
+    while (!this.tryWrite() && Date.now() < until) Atomics.wait(pause, 0, 0, 5);
+    if (!this.tryWrite()) this.die();
+  }
+
+  close(): void {
+    this.flushFinal();
+    this.dead = true;
+    if (this.fd > 2) closeSync(this.fd);
+  }
+
+  private die(): void {
+    this.dead = true;
+    dropped += this.parts.length + (this.rest ? 1 : 0);
+    this.parts = [];
+    this.rest = undefined;
+    this.bytes = 0;
+    holding.delete(this);
+  }
+}
+
+/**
+ * Write what `log` has buffered, then close the fd it was created with (`createLogger({ fd })`;
+ * never stdin, stdout or stderr): a logger's fd is closed through it, so nothing it holds lands
+ * in whatever file reuses the number. Lines logged afterwards are dropped.
+ */
+export function closeLog(log: Logger): void {
+  const dest = (log as unknown as Record<symbol, unknown>)[symbols.streamSym];
+  if (dest instanceof TurnDestination) return dest.close();
+  const fd = (dest as { fd?: unknown } | undefined)?.fd; // pino's synchronous destination (`writes: 'line'`): nothing held
+  if (typeof fd === 'number' && fd > 2) closeSync(fd);
 }
 
 /** A logger that drops everything (tests, `onsight parse`). */

@@ -3,13 +3,14 @@
  * usual shapes come out redacted, in JSON and in the pretty (TTY) form; the daemon logs ingest
  * progress while lines flow (file catch-up).
  */
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../src/log.js';
+import { closeLog, createLogger, droppedLogLines } from '../src/log.js';
+import { spawn, spawnSync } from 'node:child_process';
 import { validateConfig } from '../src/config/load.js';
 import { Daemon } from '../src/daemon/daemon.js';
 
@@ -32,12 +33,12 @@ function logSecrets(log: pino.Logger): void {
 const SECRETS = ['S1-flat', 'S2-nested', 'S3-deep', 'UzQtYXV0aA==', 'UzUtcmVx', 'S5-cookie', 'S6-child', 'S7-auth', 'S8-basic', 'UzktcWhlYWRlcg==', 'S10-env', 'S11-token', 'S12-secret'];
 
 describe('logging', () => {
-  it('JSON lines with level, ISO time and msg; passwords in common shapes are redacted', () => {
+  it('JSON lines with level, ISO time and msg; passwords in common shapes are redacted', async () => {
     const file = join(dir, 'json.log');
     const fd = openSync(file, 'w');
     const log = createLogger({ pretty: false, fd, level: 'info' });
     logSecrets(log);
-    closeSync(fd);
+    closeLog(log);
     const text = readFileSync(file, 'utf8');
     const lines = text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines).toHaveLength(10);
@@ -52,7 +53,7 @@ describe('logging', () => {
     expect(lines[6]).toMatchObject({ auth: '[Redacted]' });
   });
 
-  it('secrets deeper than four levels, in grandchild bindings and inside errors are redacted; the error keeps its message and stack; nothing logged is mutated', () => {
+  it('secrets deeper than four levels, in grandchild bindings and inside errors are redacted; the error keeps its message and stack; nothing logged is mutated', async () => {
     const file = join(dir, 'deep.log');
     const fd = openSync(file, 'w');
     const log = createLogger({ pretty: false, fd, level: 'info' });
@@ -65,7 +66,7 @@ describe('logging', () => {
     const cycle: Record<string, unknown> = { name: 'loop' };
     cycle.self = cycle;
     log.info({ cycle }, 'cycle');
-    closeSync(fd);
+    closeLog(log);
     const text = readFileSync(file, 'utf8');
     for (const s of ['D1-deep', 'D2-grandchild', 'D3-err']) expect(text, s).not.toContain(s);
     const lines = text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, any>);
@@ -78,6 +79,84 @@ describe('logging', () => {
     // the caller's objects are untouched
     expect(deep.a.b.c.d.token).toBe('D1-deep');
     expect(err.config.auth.password).toBe('D3-err');
+  });
+
+  it('closeLog writes what is buffered and closes the logger\'s fd; lines logged after it go nowhere', async () => {
+    const file = join(dir, 'close.log');
+    const fd = openSync(file, 'w');
+    const log = createLogger({ pretty: false, fd, level: 'info' });
+    for (let i = 0; i < 500; i++) log.info({ i }, 'line');
+    closeLog(log);
+    const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { i: number });
+    expect(lines.map((l) => l.i)).toEqual(Array.from({ length: 500 }, (_, i) => i));
+    expect(() => fstatSync(fd)).toThrow(/EBADF/);
+    const dropped0 = droppedLogLines();
+    expect(() => log.info('after close')).not.toThrow();
+    expect(droppedLogLines()).toBe(dropped0 + 1);
+  });
+
+  it('a logger whose fd was closed under it stops writing instead of throwing into the process', async () => {
+    const file = join(dir, 'closed.log');
+    const fd = openSync(file, 'w');
+    const log = createLogger({ pretty: false, fd, level: 'info' });
+    closeSync(fd); // the first write meets EBADF
+    log.info('first');
+    await new Promise((r) => setTimeout(r, 50));
+    log.info('second');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(readFileSync(file, 'utf8')).toBe('');
+  });
+
+  it('a stalled reader never stalls logging: lines wait, or beyond 16 MiB are dropped and counted; every line is delivered or counted', async () => {
+    const fifo = join(dir, 'stalled.fifo');
+    const got = join(dir, 'stalled.out');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const reader = spawn('sh', ['-c', `exec cat "${fifo}" > "${got}"`], { stdio: 'ignore' });
+    const exited = new Promise((r) => reader.once('exit', r));
+    let fd = -1;
+    for (let tries = 0; fd < 0; tries++) {
+      try {
+        fd = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK); // like stdout to journald
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENXIO' || tries > 500) throw err;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    }
+    reader.kill('SIGSTOP');
+    const log = createLogger({ pretty: false, fd, level: 'info' });
+    const dropped0 = droppedLogLines();
+    const pad = 'x'.repeat(200);
+    const n = 100_000; // about 30 MiB: more than the 16 MiB held for a slow reader
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) log.info({ i, pad }, 'line');
+    const loggingMs = performance.now() - t0;
+    // pino's synchronous destination sleeps 100 ms on each EAGAIN: hours for these lines
+    expect(loggingMs).toBeLessThan(20_000);
+    const dropped = droppedLogLines() - dropped0;
+    expect(dropped).toBeGreaterThan(0);
+    reader.kill('SIGCONT');
+    closeLog(log); // waits (up to 5 s) for the reader to take what is held
+    await exited;
+    const delivered = readFileSync(got, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { i: number }).i);
+    expect(delivered.length + dropped).toBe(n);
+    for (let k = 1; k < delivered.length; k++) expect(delivered[k]).toBeGreaterThan(delivered[k - 1]); // in order, none twice
+  }, 60_000);
+
+  it('lines logged in the turn that calls process.exit() are written before the process ends', () => {
+    const file = join(dir, 'exit.log');
+    const script = `
+      const { openSync } = require('node:fs');
+      import(${JSON.stringify(join(process.cwd(), 'dist', 'src', 'log.js'))}).then(({ createLogger }) => {
+        const log = createLogger({ pretty: false, fd: openSync(${JSON.stringify(file)}, 'w'), level: 'info' });
+        for (let i = 0; i < 100; i++) log.info({ i }, 'before exit');
+        log.fatal('exiting');
+        process.exit(3);
+      });`;
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 20_000 });
+    expect(r.status, r.stderr).toBe(3);
+    const lines = readFileSync(file, 'utf8').trim().split('\n');
+    expect(lines).toHaveLength(101);
+    expect(JSON.parse(lines[100]).msg).toBe('exiting');
   });
 
   it('the pretty form (a TTY) is redacted too', async () => {

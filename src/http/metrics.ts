@@ -5,6 +5,7 @@
  * restarts (Prometheus `rate()` handles resets); gauges are read from the state database at scrape time.
  */
 import { writeClusterMetrics } from '../cluster/metrics.js';
+import { droppedLogLines } from '../log.js';
 import { MetricsRegistry, type Labels } from './prom.js';
 import { buildStatus, onsightVersion, type Status } from './status.js';
 import type { DaemonView } from './view.js';
@@ -38,6 +39,7 @@ export async function renderMetrics(d: DaemonView, given?: Status): Promise<stri
   w.family('onsight_build_info', 'gauge', 'Always 1; the version is a label.')(1, { version: onsightVersion() });
   w.family('onsight_start_time_seconds', 'gauge', 'When the daemon started (Unix time).')(d.startedAt / 1000);
   w.family('onsight_uptime_seconds', 'gauge', 'Seconds since the daemon started.')((now - d.startedAt) / 1000);
+  w.family('onsight_log_lines_dropped_total', 'counter', 'JSON log lines dropped because the log\'s reader (journald, a pipe) fell 16 MiB behind.')(droppedLogLines());
 
   // inputs
   const received = w.family('onsight_input_lines_received_total', 'counter', 'Lines (messages) an input accepted and handed on, by input.');
