@@ -18,7 +18,8 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Daemon } from '../src/daemon/daemon.js';
 import { validateConfig } from '../src/config/load.js';
-import { closeLog, createLogger, silentLogger } from '../src/log.js';
+import { closeLog, createLogger, droppedLogLines, silentLogger } from '../src/log.js';
+import { pipeFd } from './logger.js';
 
 export interface IngestE2EOptions {
   messages?: number;
@@ -35,7 +36,7 @@ export interface IngestE2EOptions {
 
 export interface IngestE2EResult {
   messages: number;
-  onsight: { msgsPerS: number; seconds: number; committed: number; sightings: number; lost: number; processCpuSeconds: number; cpuSecondsPerM?: number; mainThreadCpuSecondsPerM?: number };
+  onsight: { msgsPerS: number; seconds: number; committed: number; sightings: number; lost: number; processCpuSeconds: number; cpuSecondsPerM?: number; mainThreadCpuSecondsPerM?: number; logLinesDropped?: number };
   /** every variant's median run, by name */
   variants?: Record<string, IngestE2EResult['onsight']>;
   /** 1 - (Europe/Berlin + logger at info) / (UTC + silent), main-thread decoding; and with the decode thread */
@@ -129,7 +130,7 @@ export interface OnsightVariant {
   decodeThread: boolean;
   /** the config's time zone for stamps without an offset */
   timezone: string;
-  /** the real logger at info, writing JSON lines to a file (else a silent logger) */
+  /** the real logger at info, writing JSON lines to a non-blocking pipe, as to journald (else a silent logger) */
   logInfo: boolean;
 }
 
@@ -149,9 +150,12 @@ async function runOnsight(file: string, n: number, v: OnsightVariant): Promise<O
     ingest: { decodeThread: v.decodeThread },
     http: { enabled: false },
   });
-  const logFd = v.logInfo ? openSync(join(dir, 'onsight.log'), 'w') : undefined;
-  const log = logFd === undefined ? silentLogger() : createLogger({ level: 'info', pretty: false, fd: logFd });
+  // the logger at info writes to a non-blocking pipe drained by another process: the daemon's
+  // stdout under systemd, a stream to journald
+  const logPipe = v.logInfo ? await pipeFd(dir) : undefined;
+  const log = logPipe === undefined ? silentLogger() : createLogger({ level: 'info', pretty: false, fd: logPipe.fd });
   const daemon = new Daemon({ config, log });
+  const logDropped0 = droppedLogLines();
   await daemon.start();
   try {
     const cpu0 = process.cpuUsage();
@@ -167,10 +171,14 @@ async function runOnsight(file: string, n: number, v: OnsightVariant): Promise<O
     return {
       msgsPerS: Math.round(c.lines / seconds), seconds, committed: c.lines, sightings: c.sightings, lost: n - c.lines, processCpuSeconds,
       cpuSecondsPerM: processCpuSeconds / (c.lines / 1e6), mainThreadCpuSecondsPerM: mainThreadCpuSeconds / (c.lines / 1e6),
+      logLinesDropped: droppedLogLines() - logDropped0,
     };
   } finally {
     await daemon.stop();
-    if (logFd !== undefined) closeLog(log); // and its fd
+    if (logPipe !== undefined) {
+      closeLog(log); // and its fd
+      await logPipe.done;
+    }
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -377,7 +385,7 @@ export async function runIngestE2E(opts: IngestE2EOptions = {}): Promise<IngestE
     m.cpuSecondsPerM = median(runs[v.name].map((x) => x.cpuSecondsPerM ?? NaN));
     m.mainThreadCpuSecondsPerM = median(runs[v.name].map((x) => x.mainThreadCpuSecondsPerM ?? NaN));
     onsightBy[v.name] = m;
-    if (print) console.log(`  onsight ${v.name} (decode ${v.decodeThread ? 'in a worker thread' : 'on the main thread'}, ${v.timezone}, logger ${v.logInfo ? 'info → file' : 'silent'}): ${m.msgsPerS.toLocaleString()} msg/s${cpuNote(m.cpuSecondsPerM)} (main thread ${m.mainThreadCpuSecondsPerM?.toFixed(2)}), ${m.committed.toLocaleString()} committed, ${m.sightings.toLocaleString()} sightings, ${m.lost} lost [rounds: ${runs[v.name].map((x) => x.msgsPerS.toLocaleString()).join(', ')}]`);
+    if (print) console.log(`  onsight ${v.name} (decode ${v.decodeThread ? 'in a worker thread' : 'on the main thread'}, ${v.timezone}, logger ${v.logInfo ? 'info → non-blocking pipe' : 'silent'}): ${m.msgsPerS.toLocaleString()} msg/s${cpuNote(m.cpuSecondsPerM)} (main thread ${m.mainThreadCpuSecondsPerM?.toFixed(2)}), ${m.committed.toLocaleString()} committed, ${m.sightings.toLocaleString()} sightings, ${m.lost} lost${m.logLinesDropped ? `, ${m.logLinesDropped} log lines dropped` : ''} [rounds: ${runs[v.name].map((x) => x.msgsPerS.toLocaleString()).join(', ')}]`);
   }
   // the headline: the defaults (decodeThread as auto resolves it on this machine) in UTC with a silent logger
   const byDefault = variants.find((v) => v.timezone === 'UTC' && !v.logInfo && v.decodeThread === decodeThreadOn({ ingest: { decodeThread: 'auto' } }));

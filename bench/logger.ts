@@ -48,8 +48,8 @@ async function once(writes: Writes, fd: number, lines: number): Promise<{ wall: 
   return { wall: (wall * 1000) / lines, cpu: (c.user + c.system) / lines };
 }
 
-/** a FIFO with `cat` draining it, opened non-blocking like the daemon's stdout under systemd */
-async function pipeFd(dir: string): Promise<{ fd: number; done: Promise<unknown> }> {
+/** a FIFO with `cat` draining it, opened non-blocking like the daemon's stdout under systemd; `done` resolves when the reader has read to the end */
+export async function pipeFd(dir: string): Promise<{ fd: number; done: Promise<unknown> }> {
   const fifo = join(dir, `fifo-${Date.now()}-${Math.random()}`);
   const mk = spawnSync('mkfifo', [fifo]);
   if (mk.status !== 0) throw new Error(`mkfifo failed: ${mk.stderr?.toString()}`);
