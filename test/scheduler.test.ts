@@ -712,7 +712,7 @@ describe('scheduler: the cancel window follows the target\'s place in the scan',
     };
     itAll('the look-up before a cancel may use the calls kept back for launches: down to the reserve, the queued scan is still looked up and canceled', async () => {
       const { scanner, sched, see, scan, lists } = await queuedScan();
-      scanner.limit = { limit: 50, windowSec: 86_400, remaining: 5 } as typeof scanner.limit; // the reserve (reserveCalls 5) and no more
+      scanner.limit = { limit: 50, windowSec: 86_400, remaining: 5 }; // the reserve (reserveCalls 5) and no more
       const before = lists();
       await see({ ip: scan.targets[0], mac: mac(100), durationS: 43200 }); // the address went to another laptop
       await sched.tick();
@@ -746,7 +746,7 @@ describe('scheduler: the cancel window follows the target\'s place in the scan',
     itAll('a launch leaves two calls in the window (a look-up and a cancel): at two remaining, due laptops wait', async () => {
       for (const remaining of [2, 3]) {
         const { scanner, sched, see } = await setupSqlite({ maxTargetsPerScan: 3, hostsInParallel: 3 });
-        scanner.limit = { limit: 50, windowSec: 86_400, remaining } as typeof scanner.limit;
+        scanner.limit = { limit: 50, windowSec: 86_400, remaining };
         for (let j = 1; j <= 3; j++) await see({ ip: `10.30.1.${j}`, mac: mac(j), durationS: 43200 });
         await sched.tick();
         expect({ remaining, launches: scanner.launches.length }).toEqual({ remaining, launches: remaining > 2 ? 1 : 0 });
