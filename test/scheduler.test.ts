@@ -694,6 +694,65 @@ describe('scheduler: the cancel window follows the target\'s place in the scan',
     expect(await run('queued')).toEqual({ state: 'canceled', lists: 1 });
     expect(await run('running')).toEqual({ state: 'running', lists: 1 });
   });
+  describe('with a scarce allowance (50 calls a day)', () => {
+    // a scan of three laptops queued behind others' scans on a full appliance, two hours after launch, no poll since
+    const queuedScan = async () => {
+      const t = await setupSqlite({ maxTargetsPerScan: 3, pickupS: 360, idlePollS: 86400, hostsInParallel: 3 });
+      t.scanner.limit = { limit: 50, windowSec: 86_400 };
+      for (let j = 1; j <= 3; j++) await t.see({ ip: `10.30.1.${j}`, mac: mac(j), durationS: 43200 });
+      await t.sched.tick();
+      const scan = t.scanner.launches[0];
+      t.scanner.states.set(scan.ref, 'queued');
+      // a poll right after launch whose call failed: no state seen, and no idle poll due for a day
+      t.scanner.failing.set('listScans', 'refused');
+      await t.sched.poll(true);
+      t.scanner.failing.clear();
+      t.clock.t += 2 * 3_600_000;
+      return { ...t, scan, lists: () => t.scanner.calls.filter((c) => c === 'list').length };
+    };
+    itAll('the look-up before a cancel may use the calls kept back for launches: down to the reserve, the queued scan is still looked up and canceled', async () => {
+      const { scanner, sched, see, scan, lists } = await queuedScan();
+      scanner.limit = { limit: 50, windowSec: 86_400, remaining: 5 }; // the reserve (reserveCalls 5) and no more
+      const before = lists();
+      await see({ ip: scan.targets[0], mac: mac(100), durationS: 43200 }); // the address went to another laptop
+      await sched.tick();
+      expect(lists() - before).toBe(1);
+      expect(scanner.states.get(scan.ref)).toBe('canceled');
+    });
+    itAll('a look-up whose list call failed is asked again at the next pass, not forgotten', async () => {
+      const { scanner, sched, see, scan, lists } = await queuedScan();
+      scanner.failing.set('listScans', 'refused');
+      await see({ ip: scan.targets[0], mac: mac(100), durationS: 43200 });
+      await sched.tick();
+      expect(scanner.states.get(scan.ref)).toBe('queued');
+      scanner.failing.clear();
+      const before = lists();
+      await sched.tick();
+      expect(lists() - before).toBe(1);
+      expect(scanner.states.get(scan.ref)).toBe('canceled');
+    });
+    itAll('a departure does not look the scan up (the new holder\'s line does), where calls to spare do', async () => {
+      for (const scarce of [true, false]) {
+        const { scanner, sched, inv, clock, scan, lists } = await queuedScan();
+        if (!scarce) scanner.limit = undefined;
+        const before = lists();
+        const gone = scan.targets[0];
+        const [r] = await inv.commitBatch([{ kind: 'release', ip: gone, mac: mac(Number(gone.split('.')[3])), at: new Date(clock.t).toISOString(), format: 'isc-dhcpd', source: 't' } as Sighting]);
+        await sched.departed([r.bindingId!]);
+        await sched.tick();
+        expect({ scarce, lists: lists() - before }).toEqual({ scarce, lists: scarce ? 0 : 1 });
+      }
+    });
+    itAll('a launch leaves two calls in the window (a look-up and a cancel): at two remaining, due laptops wait', async () => {
+      for (const remaining of [2, 3]) {
+        const { scanner, sched, see } = await setupSqlite({ maxTargetsPerScan: 3, hostsInParallel: 3 });
+        scanner.limit = { limit: 50, windowSec: 86_400, remaining };
+        for (let j = 1; j <= 3; j++) await see({ ip: `10.30.1.${j}`, mac: mac(j), durationS: 43200 });
+        await sched.tick();
+        expect({ remaining, launches: scanner.launches.length }).toEqual({ remaining, launches: remaining > 2 ? 1 : 0 });
+      }
+    });
+  });
   itAll('a reassignment late in a long scan cancels it when the address comes late in the scan\'s order, not when it came first', async () => {
     const run = async (which: 'first' | 'last') => {
       // two hosts at a time: a scan of 6 goes in three waves

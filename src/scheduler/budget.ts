@@ -22,6 +22,9 @@ export interface ScannerBlock {
   stopped?: { at: number; code: string; message: string };
 }
 
+/** calls a launch leaves in the window for a look-up (a forced poll) and a cancel */
+export const CORRECTION_CALLS = 2;
+
 /** below this many calls a day the allowance is scarce: rarer idle polls, confirmations and appliance reads */
 export const SCARCE_CALLS_PER_DAY = 1000;
 
@@ -102,10 +105,16 @@ export class Budget {
     return true;
   }
 
-  /** May a scan be launched now: a call allowed, and the pace has a whole scan's calls for it. */
+  /**
+   * May a scan be launched now: a call allowed, the pace has a whole scan's calls for it, and the
+   * window keeps CORRECTION_CALLS after it. A launch that took the window's last call would leave
+   * none to look up and cancel a scan whose target address changes hands while it waits behind
+   * others' scans (fleet at 50 calls a day: launched at 50 of 50, the scan probed the new holders).
+   */
   canLaunch(): boolean {
     if (!this.canSpend(true)) return false;
     const a = this.core.scanner.allowance();
+    if (a.remaining !== undefined && a.remaining <= CORRECTION_CALLS) return false;
     const tokens = this.scarce() ? this.pace.level(a.limit, a.windowSec, this.core.clock.now()) : undefined;
     return tokens === undefined || tokens >= Math.min(this.scanCost(), this.pace.cap(a.limit!, a.windowSec!));
   }

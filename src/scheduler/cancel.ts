@@ -67,7 +67,9 @@ export class Canceler {
       if (await this.core.follow.mayNotHaveReached(t.intent, now, b.ip, 0)) {
         this.reassigned.set(t.intent.id, why);
         marked++;
-      } else if (await this.core.follow.unsure(t.intent, now, b.ip)) {
+      } else if (!this.core.budget.scarce() && await this.core.follow.unsure(t.intent, now, b.ip)) {
+        // a scarce allowance does not look up on a departure (most such look-ups find the scan
+        // running: 4 polls a day at 50 a day) but on the new holder's line (newHolderCheck)
         this.toLookUp.set(`${t.intent.id} ${b.ip}`, { intentId: t.intent.id, ip: b.ip, slack: 0, why });
         marked++;
       }
@@ -123,12 +125,16 @@ export class Canceler {
     if (!this.toLookUp.size || !this.core.budget.canSpend(true)) return;
     const pending = [...this.toLookUp.values()];
     this.toLookUp.clear();
-    await this.core.follow.poll(true);
+    // essential: with the allowance down to its reserve, this call is what keeps the scan from
+    // probing the new holder (a scan queued for hours behind others' starts with the old address)
+    const answered = await this.core.follow.poll(true, true);
     const now = this.core.clock.now();
     for (const p of pending) {
       const i = await this.core.store.intent(p.intentId);
       if (!i || i.state !== 'running' || !i.scanRef || this.reassigned.has(i.id)) continue;
-      if (await this.core.follow.mayNotHaveReached(i, now, p.ip, p.slack)) this.reassigned.set(i.id, p.why);
+      // no answer (no call left in the window, a failed call): still a guess, asked again next pass
+      if (!answered) this.toLookUp.set(`${p.intentId} ${p.ip}`, p);
+      else if (await this.core.follow.mayNotHaveReached(i, now, p.ip, p.slack)) this.reassigned.set(i.id, p.why);
     }
   }
 

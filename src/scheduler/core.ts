@@ -109,8 +109,8 @@ export interface FollowPhase {
   mayNotHaveReached(i: Intent, now: number, ip?: string, slack?: number): Promise<boolean>;
   /** is mayNotHaveReached's answer for this first-wave target a guess (no poll has seen the scan since launch)? */
   unsure(i: Intent, now: number, ip: string): Promise<boolean>;
-  /** poll running scans now (`force`: whatever the pace says) */
-  poll(force?: boolean): Promise<void>;
+  /** poll running scans now (`force`: whatever the pace says; `essential`: it may use the calls kept back for launches and cancels) */
+  poll(force?: boolean, essential?: boolean): Promise<boolean>;
   launched(intentId: string, ips: string[]): void;
   ended(i: Intent, endedAt: number): Promise<void>;
 }

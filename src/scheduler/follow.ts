@@ -186,15 +186,20 @@ export class Follower {
     return running.some((i) => now - (i.launchedAt ?? i.createdAt) >= max && !this.overdue.has(i.id));
   }
 
-  /** One list call for all running scans; record results. */
-  async poll(force = false): Promise<void> {
+  /**
+   * One list call for all running scans; record results; true when the scanner answered.
+   * `essential`: the call decides whether a scan must be canceled before it probes an address
+   * that changed hands (cancel.ts look-ups), so it may use the calls kept back for launches and
+   * cancels, as the cancel itself does.
+   */
+  async poll(force = false, essential = false): Promise<boolean> {
     const { clock, store, opts, budget } = this.core;
     const now = clock.now();
     const running = (await store.activeIntents()).filter((i) => i.state === 'running' && i.scanRef);
-    if (running.length === 0 || !budget.canSpend(false)) return;
+    if (running.length === 0 || !budget.canSpend(essential)) return false;
     const lookup = this.dueForLookup(running, now);
-    if (!force && !lookup && now < this.nextPollAt) return;
-    if (!force && !lookup && opts.adaptivePolling && !(await this.pollWorthwhile(running, now))) return;
+    if (!force && !lookup && now < this.nextPollAt) return false;
+    if (!force && !lookup && opts.adaptivePolling && !(await this.pollWorthwhile(running, now))) return false;
     this.nextPollAt = now + this.pollIntervalMs();
     this.lastPollAt = now;
     let statuses: ScanStatus[];
@@ -205,7 +210,7 @@ export class Follower {
       statuses = await budget.call('list scans (poll)', 'listScans', () => this.core.scanner.listScans(late.enabled
         ? { launchedAfter: new Date(since) } : { scanRefs: running.map((i) => i.scanRef!) }));
     } catch {
-      return;
+      return false;
     }
     await late.inspect(statuses);
     const byRef = new Map(statuses.map((s) => [s.scanRef, s]));
@@ -234,6 +239,7 @@ export class Follower {
         await this.core.cancel.requeueIfStuck(i);
       } else if (opts.cancelWhenAllLeft) await this.core.cancel.cancelIfAllLeft(i);
     }
+    return true;
   }
 
   /**

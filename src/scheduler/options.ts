@@ -103,7 +103,7 @@ const schedulerOptionsSchema = schedulerConfigSchema.extend({
   maxTargetsPerScan: z.number().int().positive(),
   /** the most one launch may carry: a longer queue goes out in one scan up to this (the scanner's hard cap) */
   maxTargetsPerLaunch: z.number().int().positive(),
-  /** API calls kept back for launches: polls and refreshes wait when fewer remain */
+  /** API calls kept back for launches and cancels: polls and refreshes wait when fewer remain (a look-up before a cancel does not) */
   reserveCalls: z.number().int().nonnegative().default(5),
   /**
    * poll running scans only when one may have ended, by the durations of the scans that finished

@@ -121,8 +121,8 @@ export class Scheduler {
   }
 
   /** Poll running scans now (`force`: whatever the pace says). */
-  poll(force = false): Promise<void> {
-    return this.phases.follow.poll(force);
+  async poll(force = false): Promise<void> {
+    await this.phases.follow.poll(force);
   }
 
   /** Confirm finished scans' results with the scanner's host list, when due. */

@@ -25,8 +25,8 @@ export class ScriptedScanner implements Scanner {
   /** launch and end times a scan's status reports, on the scanner's own clock (ISO), when a test sets them */
   times = new Map<string, { launchedAt?: string; endedAt?: string }>();
   calls: string[] = [];
-  /** the API limit the scanner states (as Qualys's X-RateLimit-Limit / -Window-Sec headers), when a test sets one */
-  limit?: { limit: number; windowSec: number };
+  /** the API limit the scanner states (as Qualys's X-RateLimit-Limit / -Window-Sec / -Remaining headers), when a test sets one */
+  limit?: { limit: number; windowSec: number; remaining?: number };
   /** the client's hard cap on one launch's targets, when a test sets one */
   maxTargetsPerLaunch?: number;
   failNext?: ScriptedFailure;
