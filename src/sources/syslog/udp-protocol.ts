@@ -11,7 +11,15 @@ export interface UdpThreadData {
   invalidUtf8?: InvalidUtf8;
   /** datagrams kept in the thread while the main thread is not taking them; more are dropped */
   hold: number;
+  /** the input's `listen` (for error messages) */
+  listen: string;
+  /** `auto`: the native receiver if it was built, else node's dgram */
+  receiver: UdpReceiverChoice;
 }
+
+export type UdpReceiverChoice = 'auto' | 'native' | 'dgram';
+/** what receives the datagrams: native/udp-recv (recvmmsg in its own thread) or node's dgram */
+export type UdpReceiverKind = 'native' | 'dgram';
 
 export interface UdpThreadCounters {
   /** datagrams the thread took (held or posted); those the main thread finds are no log line are dropped there */
@@ -21,8 +29,12 @@ export interface UdpThreadCounters {
 }
 
 export type FromUdpThread =
-  | { type: 'bound'; address: string; port: number; inode?: number; granted?: number }
-  | { type: 'bindFailed'; message: string }
+  | {
+    type: 'bound'; address: string; port: number; inode?: number; granted?: number; receiver: UdpReceiverKind;
+    /** why the native receiver is not used, when it was not ruled out by `receiver: dgram` */
+    nativeUnavailable?: string;
+  }
+  | { type: 'bindFailed'; message: string; code?: string }
   | { type: 'error'; message: string }
   | {
     /** datagrams that passed the thread's checks: bytes end to end in `buf` (transferred), `ends[i]` where the i-th ends */
