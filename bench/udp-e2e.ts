@@ -24,11 +24,17 @@ export interface UdpE2EOptions {
   seconds?: number;
   decodeThread?: boolean;
   udpThread?: boolean;
+  /** udpReceiver of the input: native (native/udp-recv) or dgram; default auto */
+  receiver?: 'native' | 'dgram' | 'auto';
+  /** SO_RCVBUF to ask for (default 32 MiB) */
+  recvBufferBytes?: number;
   print?: boolean;
 }
 
 export interface UdpE2EResult {
   rate: number;
+  /** what received: native or dgram */
+  receiver: string;
   sent: number;
   sendSeconds: number;
   received: number;
@@ -146,11 +152,11 @@ export async function runUdpE2E(o: UdpE2EOptions = {}): Promise<UdpE2EResult> {
   const sender = udpSender();
   const dir = mkdtempSync(join(tmpdir(), 'onsight-bench-udp-'));
   const port = await freeUdpPort();
-  const asked = 32 << 20;
+  const asked = o.recvBufferBytes ?? 32 << 20;
   const { config } = validateConfig({
     state: join(dir, 'state.db'),
     timezone: 'UTC',
-    inputs: [{ type: 'syslog', listen: `udp://127.0.0.1:${port}`, format: 'auto', udpRecvBufferBytes: asked, ...(o.udpThread === undefined ? {} : { receiveThread: o.udpThread }) }],
+    inputs: [{ type: 'syslog', listen: `udp://127.0.0.1:${port}`, format: 'auto', udpRecvBufferBytes: asked, udpReceiver: o.receiver ?? 'auto', ...(o.udpThread === undefined ? {} : { receiveThread: o.udpThread }) }],
     policy: { scope: ['192.0.2.0/24'] },
     regions: [{ name: 'r', cidrs: ['192.0.2.0/24'], appliances: ['a'] }],
     scanner: { type: 'dry-run' },
@@ -188,13 +194,13 @@ export async function runUdpE2E(o: UdpE2EOptions = {}): Promise<UdpE2EResult> {
     const counted = Object.values(dropped).reduce((a, b) => a + b, 0);
     const lost = sent - committed;
     const r: UdpE2EResult = {
-      rate, sent, sendSeconds: Number(m?.[2] ?? 0), received: ic.received, committed, lost, lossPct: (100 * lost) / Math.max(1, sent), dropped,
+      rate, receiver: ic.udpReceiver ?? '?', sent, sendSeconds: Number(m?.[2] ?? 0), received: ic.received, committed, lost, lossPct: (100 * lost) / Math.max(1, sent), dropped,
       uncounted: lost - counted, recvBufferAsked: asked, recvBufferGranted: ic.recvBufferBytes ?? NaN,
       cpuSecondsPerM: (cpu.user + cpu.system) / 1e6 / (committed / 1e6), threads,
       sightings: daemon.ingest.counters.sightings, sightingsSent: Math.ceil(sent / 100),
     };
     if (o.print) {
-      console.log(`  UDP ${rate.toLocaleString('en')} msg/s for ${seconds} s through the daemon (decode ${o.decodeThread ? 'thread' : 'main'}, receive ${o.udpThread === false ? 'main' : 'thread'}): sent ${sent.toLocaleString('en')} in ${r.sendSeconds.toFixed(2)} s (${Math.round(sent / r.sendSeconds).toLocaleString('en')}/s), committed ${committed.toLocaleString('en')}, lost ${lost} (${r.lossPct.toFixed(3)}%), counted drops ${JSON.stringify(dropped)}, uncounted ${r.uncounted}; SO_RCVBUF asked ${asked >> 20} MiB, granted ${(r.recvBufferGranted / 2 ** 20).toFixed(1)} MiB; sightings ${r.sightings}/${r.sightingsSent} sent; ${r.cpuSecondsPerM.toFixed(2)} CPU-s per million (by thread, s: ${threads})`);
+      console.log(`  UDP ${rate.toLocaleString('en')} msg/s for ${seconds} s through the daemon (decode ${o.decodeThread ? 'thread' : 'main'}, receive ${o.udpThread === false ? 'main' : 'thread'}, ${r.receiver}): sent ${sent.toLocaleString('en')} in ${r.sendSeconds.toFixed(2)} s (${Math.round(sent / r.sendSeconds).toLocaleString('en')}/s), committed ${committed.toLocaleString('en')}, lost ${lost} (${r.lossPct.toFixed(3)}%), counted drops ${JSON.stringify(dropped)}, uncounted ${r.uncounted}; SO_RCVBUF asked ${asked >> 20} MiB, granted ${(r.recvBufferGranted / 2 ** 20).toFixed(1)} MiB; sightings ${r.sightings}/${r.sightingsSent} sent; ${r.cpuSecondsPerM.toFixed(2)} CPU-s per million (by thread, s: ${threads})`);
     }
     return r;
   } finally {
@@ -207,7 +213,8 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const rate = Number(process.argv[2] ?? 200_000);
   const seconds = Number(process.argv[3] ?? 3);
   const flag = (n: string) => (process.argv.includes(`--${n}`) ? true : process.argv.includes(`--no-${n}`) ? false : undefined);
-  const run = process.argv.includes('--alone') ? runUdpListenerAlone({ rate, seconds, print: true }) : runUdpE2E({ rate, seconds, print: true, decodeThread: flag('decode-thread'), udpThread: flag('udp-thread') });
+  const run = process.argv.includes('--alone') ? runUdpListenerAlone({ rate, seconds, print: true }) : runUdpE2E({ rate, seconds, print: true, decodeThread: flag('decode-thread'), udpThread: flag('udp-thread'),
+    receiver: process.argv.includes('--dgram') ? 'dgram' : process.argv.includes('--native') ? 'native' : 'auto' });
   run.then(() => process.exit(0), (err: Error) => {
     console.error(err);
     process.exit(1);

@@ -12,6 +12,7 @@ import type { InputHandle, LineSink, SourceCounters, SyslogInputOptions } from '
 import { Counters, UnclaimedTally, datagramText, readUdpKernelDrops } from './receive.js';
 import type { FromUdpThread, ToUdpThread, UdpReceiverKind, UdpThreadCounters, UdpThreadData } from './udp-protocol.js';
 import { OnsightError, type ErrorCode } from '../../errors.js';
+import type { UnclaimedCount } from './udp-screen.js';
 
 /** datagrams the receive thread keeps while the main thread is busy: 0.5 s at 200k msg/s (about 20 MB) */
 export const UDP_THREAD_HOLD = 100_000;
@@ -49,12 +50,17 @@ export async function startUdpThread(addr: Address, opts: SyslogInputOptions, si
   /** what happens on this thread: datagrams that are no log line (binary), not UTF-8 */
   const mine = new Counters();
   const tally = new UnclaimedTally(sink, opts.format);
+  /** counts the native receiver's thread made (it screens; the dgram one leaves that to this side) */
+  const reportUnclaimed = (counts: UnclaimedCount[]) => {
+    for (const u of counts) sink.unclaimed?.({ source: name, format: opts.format, ...u });
+  };
 
   const spawn = (port: number): Promise<void> => new Promise((resolve, reject) => {
     const data: UdpThreadData = {
       host: addr.host, port, family, recvBufferBytes: opts.udpRecvBufferBytes, allow: opts.allow,
       maxMessageBytes: opts.maxMessageBytes || 65536, invalidUtf8: opts.invalidUtf8, hold: UDP_THREAD_HOLD,
-      listen: opts.listen, receiver: opts.udpReceiver ?? 'auto',
+      listen: opts.listen, receiver: opts.udpReceiver ?? 'auto', format: opts.format,
+      claims: sink.unclaimed ? sink.claims?.(opts.format) : undefined,
     };
     const w = new Worker(entry, { workerData: data });
     worker = w;
@@ -74,6 +80,9 @@ export async function startUdpThread(addr: Address, opts: SyslogInputOptions, si
         case 'counters':
           last = m.counters;
           return;
+        case 'unclaimed':
+          last = m.counters;
+          return reportUnclaimed(m.unclaimed);
         case 'lines': {
           last = m.counters;
           const buf = Buffer.from(m.buf, 0, m.bytes);
@@ -85,10 +94,11 @@ export async function startUdpThread(addr: Address, opts: SyslogInputOptions, si
             start = end;
             if (text === undefined) continue;
             const sender = m.senders[m.senderIdx[i]];
-            if (tally.screened(text, sender, m.times[i])) continue;
+            if (!m.screened && tally.screened(text, sender, m.times[i])) continue;
             more = sink.push({ text, receivedAt: new Date(m.times[i]), source: name, sender, format: opts.format }) && more;
           }
           tally.report(name);
+          if (m.unclaimed) reportUnclaimed(m.unclaimed);
           if (more) ack(m.buf);
           else sink.onDrain(() => ack(m.buf));
           return;

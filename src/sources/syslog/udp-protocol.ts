@@ -1,5 +1,7 @@
 /** Messages between a UDP syslog input and its receive thread (udp-thread.ts). */
+import type { Claims } from '../../parsers/plugin.js';
 import type { InvalidUtf8 } from './text.js';
+import type { UnclaimedCount } from './udp-screen.js';
 
 export interface UdpThreadData {
   host: string;
@@ -15,6 +17,9 @@ export interface UdpThreadData {
   listen: string;
   /** `auto`: the native receiver if it was built, else node's dgram */
   receiver: UdpReceiverChoice;
+  format: string;
+  /** the sink's claims for `format`, when it counts unclaimed lines: the native receiver's thread screens with them */
+  claims?: Claims;
 }
 
 export type UdpReceiverChoice = 'auto' | 'native' | 'dgram';
@@ -40,7 +45,12 @@ export type FromUdpThread =
     /** datagrams that passed the thread's checks: bytes end to end in `buf` (transferred), `ends[i]` where the i-th ends */
     type: 'lines'; buf: ArrayBuffer; bytes: number; ends: Uint32Array; senders: string[]; senderIdx: Uint32Array; times: Float64Array;
     counters: UdpThreadCounters;
+    /** the thread already left out what no parser can claim (counted in `unclaimed`, by sender) */
+    screened?: boolean;
+    unclaimed?: UnclaimedCount[];
   }
+  /** a batch of which no line is left to post: only the counts of those no parser can claim */
+  | { type: 'unclaimed'; unclaimed: UnclaimedCount[]; counters: UdpThreadCounters }
   | { type: 'counters'; counters: UdpThreadCounters }
   | { type: 'closed'; counters: UdpThreadCounters };
 

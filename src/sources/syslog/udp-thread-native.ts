@@ -2,12 +2,13 @@
  * The receive thread's side of the native receiver (native/udp-recv): its own thread drains the
  * socket with recvmmsg and hands over batches already laid out as the main thread wants them
  * (bytes end to end, where each ends, senders, times; empty and too-large datagrams counted and
- * left out), so this thread only applies the allow-list per sender and posts them on. At most
- * two batches are out unacknowledged; meanwhile batches wait in the addon, which drops and counts
- * datagrams beyond `hold` as `backpressure` while it keeps draining the kernel buffer.
+ * left out), so this thread only sorts them (udp-screen.ts: allow-list, and what no parser can
+ * claim counted by sender) and posts the rest on. At most two batches are out unacknowledged;
+ * meanwhile batches wait in the addon, which drops and counts datagrams beyond `hold` as
+ * `backpressure` while it keeps draining the kernel buffer.
  */
-import { SenderCache, makeAllow } from './receive.js';
 import { nativeUdpError, type NativeUdpBatch, type NativeUdpReceiver, type loadNativeUdp } from './native-udp.js';
+import { BatchScreen } from './udp-screen.js';
 import type { FromUdpThread, UdpThreadCounters, UdpThreadData } from './udp-protocol.js';
 
 type Post = (m: FromUdpThread, transfer?: ArrayBuffer[]) => void;
@@ -17,64 +18,35 @@ const MAX_UNACKED = 2;
 /** the addon's batches (256 KiB, or 5 ms of datagrams) that wait are merged into posts of up to this much */
 const POST_BYTES = 1 << 20;
 
-/** The batch without the datagrams of senders the allow-list refuses (counted); undefined when none is left. */
-function allowedOnly(b: NativeUdpBatch, allowed: boolean[], dropped: { n: number }): NativeUdpBatch | undefined {
-  const src = new Uint8Array(b.buf, 0, b.bytes);
-  const keep: number[] = [];
-  for (let i = 0; i < b.ends.length; i++) if (allowed[b.senderIdx[i]]) keep.push(i);
-  dropped.n += b.ends.length - keep.length;
-  if (!keep.length) return undefined;
-  const bytes = keep.reduce((n, i) => n + b.ends[i] - (i ? b.ends[i - 1] : 0), 0);
-  const buf = new Uint8Array(bytes);
-  const ends = new Uint32Array(keep.length);
-  const senderIdx = new Uint32Array(keep.length);
-  const times = new Float64Array(keep.length);
-  let used = 0;
-  keep.forEach((i, k) => {
-    const start = i ? b.ends[i - 1] : 0;
-    buf.set(src.subarray(start, b.ends[i]), used);
-    used += b.ends[i] - start;
-    ends[k] = used;
-    senderIdx[k] = b.senderIdx[i];
-    times[k] = b.times[i];
-  });
-  return { buf: buf.buffer, bytes, ends, senderIdx, times, senders: b.senders };
-}
-
 /** Receive with the addon; undefined (after posting `bindFailed`) when the socket could not be opened. */
 export function receiveNative(addon: Addon, data: UdpThreadData, post: Post): { ack(): void; close(): void; counters(): UdpThreadCounters } | undefined {
-  const senders = new SenderCache(makeAllow(data.allow));
-  const notAllowed = { n: 0 };
+  const screen = new BatchScreen({ allow: data.allow, claims: data.claims, format: data.format, invalidUtf8: data.invalidUtf8 });
+  const mine = screen.counters;
   let postError = 0;
   let unacked = 0;
   let receiver: NativeUdpReceiver;
 
   const counters = (): UdpThreadCounters => {
     const c = receiver.counters();
-    const dropped: Record<string, number> = {};
+    const dropped: Record<string, number> = { ...mine.dropped };
     const add = (reason: string, n: number) => {
-      if (n > 0) dropped[reason] = n;
+      if (n > 0) dropped[reason] = (dropped[reason] ?? 0) + n;
     };
-    add('notAllowed', notAllowed.n);
     add('empty', c.empty);
     add('tooLarge', c.tooLarge);
     add('backpressure', c.backpressure);
     add('error', c.error + postError);
-    return { received: c.received - notAllowed.n, dropped, events: {} };
+    const mineDropped = Object.values(mine.dropped).reduce((x, y) => x + y, 0);
+    return { received: c.received - mineDropped, dropped, events: { ...mine.events } };
   };
 
   const postBatch = (b: NativeUdpBatch) => {
-    const allowed: boolean[] = [];
-    let all = true;
-    b.senders = b.senders.map((raw, i) => {
-      const [sender, ok] = senders.get(raw);
-      allowed[i] = ok;
-      all &&= ok;
-      return sender;
-    });
-    const out = all ? b : allowedOnly(b, allowed, notAllowed);
-    if (!out) return;
-    post({ type: 'lines', ...out, counters: counters() }, [out.buf]);
+    const { kept, unclaimed } = screen.screen(b);
+    if (!kept) {
+      if (unclaimed.length) post({ type: 'unclaimed', unclaimed, counters: counters() });
+      return;
+    }
+    post({ type: 'lines', ...kept, screened: true, unclaimed, counters: counters() }, [kept.buf]);
     unacked++;
   };
 
