@@ -6,7 +6,8 @@
  * buffer the kernel granted. The sender runs in its own process.
  *
  * Run: `npm run build && node dist/bench/udp-e2e.js [rate] [seconds] [--decode-thread] [--no-udp-thread]`;
- * `--alone`: the listener alone (node dgram in a worker, counting only), the floor on this machine.
+ * `--alone`: the listener alone (node dgram, or with --native the native receiver, in a worker,
+ * counting only), the floor on this machine. `--native` / `--dgram`: the input's udpReceiver.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -111,14 +112,23 @@ export interface UdpListenerAloneResult {
  * The floor, in the same conditions: node's dgram in a worker thread that only counts datagrams
  * (same sender, rate and receive buffer). The daemon cannot lose less than this on this machine now.
  */
-export async function runUdpListenerAlone(o: { rate?: number; seconds?: number; print?: boolean } = {}): Promise<UdpListenerAloneResult> {
+export async function runUdpListenerAlone(o: { rate?: number; seconds?: number; receiver?: 'native' | 'dgram'; print?: boolean } = {}): Promise<UdpListenerAloneResult> {
   const rate = o.rate ?? 200_000;
   const count = Math.round(rate * (o.seconds ?? 3));
+  const receiver = o.receiver ?? 'dgram';
   const counter = new Int32Array(new SharedArrayBuffer(4));
-  const w = new Worker(`const { parentPort, workerData } = require('node:worker_threads');
-    const s = require('node:dgram').createSocket({ type: 'udp4', recvBufferSize: ${32 << 20} });
-    s.on('message', () => Atomics.add(workerData, 0, 1));
-    s.bind(0, '127.0.0.1', () => parentPort.postMessage(s.address().port));`, { eval: true, workerData: counter });
+  const addonPath = fileURLToPath(new URL('../../native/udp-recv/build/Release/udp_recv.node', import.meta.url));
+  if (receiver === 'native' && !existsSync(addonPath)) throw new Error(`the native UDP receiver is not built (${addonPath})`);
+  // the native receiver's own thread drains the socket; the worker only takes its batches and counts
+  const listen = receiver === 'native'
+    ? `const r = require(${JSON.stringify(addonPath)}).open({ host: '127.0.0.1', port: 0, family: 4, recvBufferBytes: ${32 << 20} }, () => {
+        for (let b = r.take(1 << 20); b; b = r.take(1 << 20)) Atomics.add(workerData, 0, b.ends.length);
+      });
+      parentPort.postMessage(r.port);`
+    : `const s = require('node:dgram').createSocket({ type: 'udp4', recvBufferSize: ${32 << 20} });
+      s.on('message', () => Atomics.add(workerData, 0, 1));
+      s.bind(0, '127.0.0.1', () => parentPort.postMessage(s.address().port));`;
+  const w = new Worker(`const { parentPort, workerData } = require('node:worker_threads');\n${listen}`, { eval: true, workerData: counter });
   try {
     const port = await new Promise<number>((resolve, reject) => {
       w.once('message', resolve);
@@ -135,10 +145,11 @@ export async function runUdpListenerAlone(o: { rate?: number; seconds?: number; 
       last = Atomics.load(counter, 0);
       await sleep(100);
     }
+    // the receiving threads (worker, and the native receiver's own): all but the main thread
     const used = [...threadCpu()].filter(([tid]) => tid !== process.pid).map(([tid, t]) => t - (cpu0.get(tid) ?? 0));
     const received = Atomics.load(counter, 0);
-    const r: UdpListenerAloneResult = { rate, sent: count, received, lossPct: (100 * (count - received)) / count, threadUsPerDatagram: (1e6 * Math.max(0, ...used)) / Math.max(1, received) };
-    if (o.print) console.log(`  UDP ${rate.toLocaleString('en')} msg/s, the listener alone (node dgram in a worker, counting only): received ${received.toLocaleString('en')} of ${count.toLocaleString('en')}, lost ${r.lossPct.toFixed(3)}%; ${r.threadUsPerDatagram.toFixed(2)} µs CPU per datagram in its thread`);
+    const r: UdpListenerAloneResult = { rate, sent: count, received, lossPct: (100 * (count - received)) / count, threadUsPerDatagram: (1e6 * used.reduce((a, b) => a + b, 0)) / Math.max(1, received) };
+    if (o.print) console.log(`  UDP ${rate.toLocaleString('en')} msg/s, the listener alone (${receiver === 'native' ? 'native receiver' : 'node dgram'} in a worker, counting only): received ${received.toLocaleString('en')} of ${count.toLocaleString('en')}, lost ${r.lossPct.toFixed(3)}%; ${r.threadUsPerDatagram.toFixed(2)} µs CPU per datagram in its threads`);
     return r;
   } finally {
     await w.terminate();
@@ -213,8 +224,9 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const rate = Number(process.argv[2] ?? 200_000);
   const seconds = Number(process.argv[3] ?? 3);
   const flag = (n: string) => (process.argv.includes(`--${n}`) ? true : process.argv.includes(`--no-${n}`) ? false : undefined);
-  const run = process.argv.includes('--alone') ? runUdpListenerAlone({ rate, seconds, print: true }) : runUdpE2E({ rate, seconds, print: true, decodeThread: flag('decode-thread'), udpThread: flag('udp-thread'),
-    receiver: process.argv.includes('--dgram') ? 'dgram' : process.argv.includes('--native') ? 'native' : 'auto' });
+  const receiver = process.argv.includes('--dgram') ? 'dgram' as const : process.argv.includes('--native') ? 'native' as const : undefined;
+  const run = process.argv.includes('--alone') ? runUdpListenerAlone({ rate, seconds, receiver, print: true }) : runUdpE2E({ rate, seconds, print: true, decodeThread: flag('decode-thread'), udpThread: flag('udp-thread'),
+    receiver: receiver ?? 'auto' });
   run.then(() => process.exit(0), (err: Error) => {
     console.error(err);
     process.exit(1);

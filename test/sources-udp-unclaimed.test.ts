@@ -21,6 +21,7 @@ import { startSyslogInput } from '../src/sources/index.js';
 import type { InputHandle, SyslogInputOptions, UnclaimedLines } from '../src/sources/types.js';
 import { CollectSink } from './helpers/sink.js';
 import { sleep, until } from './helpers/wait.js';
+import { loadNativeUdp } from '../src/sources/syslog/native-udp.js';
 
 const noise = (i: number) =>
   `<134>Nov 23 10:00:00 fw01 filterlog[4242]: 5,,,1000000103,igb0,match,block,in,4,0x0,,64,${i},0,DF,6,tcp,60,203.0.113.${i % 250},10.0.0.1,${1024 + i},443,0,S,123456,,64240,,mss`;
@@ -57,9 +58,19 @@ afterEach(async () => {
   for (const h of handles.splice(0)) await h.close();
 });
 
-describe.each([true, false])('UDP with the sink\'s claims (receiveThread %s)', (receiveThread) => {
+const native = loadNativeUdp();
+if ('reason' in native) console.log(`SKIP native UDP receiver tests: ${native.reason}`);
+/** the native receiver's thread screens; with dgram the main thread does */
+const udpModes = [
+  ...('addon' in native ? [{ receiveThread: true, receiver: 'native' as const }] : []),
+  { receiveThread: true, receiver: 'dgram' as const },
+  { receiveThread: false, receiver: 'dgram' as const },
+];
+
+describe.each(udpModes)('UDP with the sink\'s claims (receiveThread $receiveThread, $receiver)', ({ receiveThread, receiver }) => {
   const opts = (extra: Partial<SyslogInputOptions> = {}): SyslogInputOptions => ({
-    listen: 'udp://127.0.0.1:0', format: 'auto', maxMessageBytes: 65536, idleTimeoutS: 300, maxConnections: 1000, udpRecvBufferBytes: 4 << 20, receiveThread, ...extra,
+    listen: 'udp://127.0.0.1:0', format: 'auto', maxMessageBytes: 65536, idleTimeoutS: 300, maxConnections: 1000, udpRecvBufferBytes: 4 << 20, receiveThread,
+    udpReceiver: receiver, ...extra,
   });
 
   it('pushes only the lines a parser may claim, in order, and counts every other line by sender', async () => {
