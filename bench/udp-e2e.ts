@@ -8,10 +8,11 @@
  * Run: `npm run build && node dist/bench/udp-e2e.js [rate] [seconds] [--decode-thread] [--no-udp-thread]`;
  * `--alone`: the listener alone (node dgram, or with --native the native receiver, in a worker,
  * counting only), the floor on this machine. `--native` / `--dgram`: the input's udpReceiver.
+ * `--compare [ROUNDS]`: native against dgram at 100k and 200k msg/s, alternating, medians.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createSocket } from 'node:dgram';
@@ -19,6 +20,7 @@ import { Worker } from 'node:worker_threads';
 import { Daemon } from '../src/daemon/daemon.js';
 import { validateConfig } from '../src/config/load.js';
 import { silentLogger } from '../src/log.js';
+import { loadNativeUdp } from '../src/sources/syslog/native-udp.js';
 
 export interface UdpE2EOptions {
   rate?: number;
@@ -77,7 +79,7 @@ async function freeUdpPort(): Promise<number> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** CPU seconds of each thread of this process (Linux /proc/self/task; empty elsewhere), by thread id */
+/** CPU seconds of each thread of this process (Linux /proc/self/task; empty elsewhere), by thread id, with its name */
 function threadCpu(): Map<number, number> {
   const out = new Map<number, number>();
   try {
@@ -92,11 +94,19 @@ function threadCpu(): Map<number, number> {
   return out;
 }
 
-/** The threads that used CPU between two readings, busiest first: main thread first, named. */
+const threadName = (tid: number) => {
+  try {
+    return readFileSync(`/proc/self/task/${tid}/comm`, 'latin1').trim();
+  } catch {
+    return String(tid);
+  }
+};
+
+/** The threads that used CPU between two readings, busiest first: main thread first, named (udp-recv: the native receiver's). */
 function cpuByThread(before: Map<number, number>, after: Map<number, number>): string {
   const used = [...after].map(([tid, s]) => [tid, s - (before.get(tid) ?? 0)] as const).filter(([, s]) => s >= 0.05);
   used.sort((a, b) => (a[0] === process.pid ? -1 : b[0] === process.pid ? 1 : b[1] - a[1]));
-  return used.map(([tid, s]) => `${tid === process.pid ? 'main' : tid} ${s.toFixed(2)}`).join(', ');
+  return used.map(([tid, s]) => `${tid === process.pid ? 'main' : `${threadName(tid)}:${tid}`} ${s.toFixed(2)}`).join(', ');
 }
 
 export interface UdpListenerAloneResult {
@@ -211,7 +221,7 @@ export async function runUdpE2E(o: UdpE2EOptions = {}): Promise<UdpE2EResult> {
       sightings: daemon.ingest.counters.sightings, sightingsSent: Math.ceil(sent / 100),
     };
     if (o.print) {
-      console.log(`  UDP ${rate.toLocaleString('en')} msg/s for ${seconds} s through the daemon (decode ${o.decodeThread ? 'thread' : 'main'}, receive ${o.udpThread === false ? 'main' : 'thread'}, ${r.receiver}): sent ${sent.toLocaleString('en')} in ${r.sendSeconds.toFixed(2)} s (${Math.round(sent / r.sendSeconds).toLocaleString('en')}/s), committed ${committed.toLocaleString('en')}, lost ${lost} (${r.lossPct.toFixed(3)}%), counted drops ${JSON.stringify(dropped)}, uncounted ${r.uncounted}; SO_RCVBUF asked ${asked >> 20} MiB, granted ${(r.recvBufferGranted / 2 ** 20).toFixed(1)} MiB; sightings ${r.sightings}/${r.sightingsSent} sent; ${r.cpuSecondsPerM.toFixed(2)} CPU-s per million (by thread, s: ${threads})`);
+      console.log(`  UDP ${rate.toLocaleString('en')} msg/s for ${seconds} s through the daemon (decode ${o.decodeThread ? 'thread' : 'main'}, receive ${o.udpThread === false ? 'main' : 'thread'}, ${r.receiver}): sent ${sent.toLocaleString('en')} in ${r.sendSeconds.toFixed(2)} s (${Math.round(sent / r.sendSeconds).toLocaleString('en')}/s), committed ${committed.toLocaleString('en')}, lost ${lost} (${r.lossPct.toFixed(3)}%), counted drops ${JSON.stringify(dropped)}, uncounted ${r.uncounted}; SO_RCVBUF asked ${asked / 2 ** 20} MiB, granted ${(r.recvBufferGranted / 2 ** 20).toFixed(1)} MiB; sightings ${r.sightings}/${r.sightingsSent} sent; ${r.cpuSecondsPerM.toFixed(2)} CPU-s per million (by thread, s: ${threads})`);
     }
     return r;
   } finally {
@@ -220,12 +230,50 @@ export async function runUdpE2E(o: UdpE2EOptions = {}): Promise<UdpE2EResult> {
   }
 }
 
+/**
+ * The native receiver against node's dgram, in the same run, alternating (native, dgram, native,
+ * ...) at each rate: loss, the drops counted (kernel + backpressure + the rest) and whether they
+ * account for every lost message, CPU-s per million; then the median of the rounds.
+ */
+export async function runUdpReceivers(o: { rates?: number[]; seconds?: number; rounds?: number; decodeThread?: boolean; print?: boolean } = {}): Promise<Record<string, UdpE2EResult[]>> {
+  const out: Record<string, UdpE2EResult[]> = {};
+  const native = loadNativeUdp();
+  if ('reason' in native) console.log(`  native UDP receiver not available (${native.reason}): dgram only`);
+  // native asks 32 MiB and may force it (SO_RCVBUFFORCE); "native 4M" asks net.core.rmem_max's
+  // 4 MiB, so it gets the kernel buffer dgram gets: the receivers compared on equal terms
+  const variants = [
+    ...('addon' in native ? [{ label: 'native', receiver: 'native' as const }, { label: 'native 4M', receiver: 'native' as const, recvBufferBytes: 4 << 20 }] : []),
+    { label: 'dgram', receiver: 'dgram' as const },
+  ];
+  for (const rate of o.rates ?? [100_000, 200_000]) {
+    for (let round = 0; round < (o.rounds ?? 1); round++) {
+      for (const v of variants) {
+        const r = await runUdpE2E({ rate, seconds: o.seconds ?? 5, decodeThread: o.decodeThread, udpThread: true, receiver: v.receiver, recvBufferBytes: v.recvBufferBytes, print: o.print });
+        (out[`${v.label} ${rate}`] ??= []).push(r);
+      }
+    }
+  }
+  if (o.print) {
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    console.log(`  median of ${o.rounds ?? 1} round(s), load ${loadavg().map((x) => x.toFixed(2)).join(' ')}:`);
+    for (const [key, rs] of Object.entries(out)) {
+      const counted = (r: UdpE2EResult) => r.lost - r.uncounted;
+      console.log(`    ${key.padEnd(17)} sent at ${Math.round(median(rs.map((r) => r.sent / r.sendSeconds))).toLocaleString('en')}/s, lost ${median(rs.map((r) => r.lossPct)).toFixed(3)}% ` +
+        `(counted: kernel ${median(rs.map((r) => r.dropped.kernel ?? 0))}, backpressure ${median(rs.map((r) => r.dropped.backpressure ?? 0))}, all ${median(rs.map(counted))}; ` +
+        `every loss counted: ${rs.every((r) => r.uncounted === 0) ? 'yes' : `NO (${rs.map((r) => r.uncounted).join(', ')} uncounted)`}), ` +
+        `${median(rs.map((r) => r.cpuSecondsPerM)).toFixed(2)} CPU-s per million, SO_RCVBUF granted ${(median(rs.map((r) => r.recvBufferGranted)) / 2 ** 20).toFixed(0)} MiB`);
+    }
+  }
+  return out;
+}
+
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const rate = Number(process.argv[2] ?? 200_000);
   const seconds = Number(process.argv[3] ?? 3);
   const flag = (n: string) => (process.argv.includes(`--${n}`) ? true : process.argv.includes(`--no-${n}`) ? false : undefined);
   const receiver = process.argv.includes('--dgram') ? 'dgram' as const : process.argv.includes('--native') ? 'native' as const : undefined;
-  const run = process.argv.includes('--alone') ? runUdpListenerAlone({ rate, seconds, receiver, print: true }) : runUdpE2E({ rate, seconds, print: true, decodeThread: flag('decode-thread'), udpThread: flag('udp-thread'),
+  const run = process.argv.includes('--compare') ? runUdpReceivers({ seconds, rounds: Number(process.argv[process.argv.indexOf('--compare') + 1]) || 1, print: true })
+    : process.argv.includes('--alone') ? runUdpListenerAlone({ rate, seconds, receiver, print: true }) : runUdpE2E({ rate, seconds, print: true, decodeThread: flag('decode-thread'), udpThread: flag('udp-thread'),
     receiver: receiver ?? 'auto' });
   run.then(() => process.exit(0), (err: Error) => {
     console.error(err);

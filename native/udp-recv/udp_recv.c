@@ -279,6 +279,7 @@ static int drain(receiver_t *r, int rounds) {
 
 static void *receive_loop(void *arg) {
   receiver_t *r = arg;
+  pthread_setname_np(pthread_self(), "udp-recv"); /* shows in top -H and /proc/PID/task/TID/comm */
   struct pollfd pf[2] = {{.fd = r->fd, .events = POLLIN}, {.fd = r->wake_fd, .events = POLLIN}};
   while (!atomic_load(&r->stopping)) {
     int timeout = -1;
