@@ -162,6 +162,11 @@ describe.runIf(addon)('native UDP receiver (native/udp-recv)', () => {
     const again = addon!.open({ host: '127.0.0.1', port: r.port, family: 4 }, () => undefined);
     expect(again.port).toBe(r.port);
     again.close();
+    // many opens and closes leave no descriptor and no thread behind
+    const fds = readdirSync('/proc/self/fd').length;
+    for (let i = 0; i < 200; i++) addon!.open({ host: '127.0.0.1', port: 0, family: 4 }, () => undefined).close();
+    expect(readdirSync('/proc/self/fd').length).toBe(fds);
+    expect(threads()).toBe(before);
   });
 
   it('a worker thread that ends without close() leaves no thread and no socket behind', async () => {

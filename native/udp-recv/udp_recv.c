@@ -69,6 +69,10 @@ typedef struct {
   napi_threadsafe_function tsfn;
   napi_env env;
   int hook_registered;
+  /* the thread-safe function is not finalized yet (it may still call call_js with r) */
+  int tsfn_alive;
+  /* the JS object is gone: free r once the thread-safe function is finalized */
+  int free_pending;
 
   pthread_mutex_t mu;
   batch_t *head, *tail; /* queued for JavaScript (under mu) */
@@ -340,6 +344,18 @@ static void receiver_free(receiver_t *r) {
   free(r);
 }
 
+/* r is freed by whichever comes last: the JS object's finalizer or the thread-safe function's */
+static void release_receiver(receiver_t *r) {
+  if (r->tsfn_alive) r->free_pending = 1;
+  else receiver_free(r);
+}
+
+static void on_tsfn_finalize(napi_env env, void *data, void *hint) {
+  receiver_t *r = data;
+  r->tsfn_alive = 0;
+  if (r->free_pending) receiver_free(r);
+}
+
 /* the environment goes away (a worker thread ends) with the receiver still open */
 static void on_env_cleanup(void *arg) {
   receiver_t *r = arg;
@@ -351,7 +367,7 @@ static void on_finalize(napi_env env, void *data, void *hint) {
   receiver_t *r = data;
   if (r->hook_registered) napi_remove_env_cleanup_hook(env, on_env_cleanup, r);
   shut(r);
-  receiver_free(r);
+  release_receiver(r);
 }
 
 static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
@@ -552,7 +568,7 @@ static napi_value fail_open(napi_env env, receiver_t *r, const char *code, const
     if (r->tsfn) napi_release_threadsafe_function(r->tsfn, napi_tsfn_release);
     r->fd = r->wake_fd = -1;
     r->tsfn = NULL;
-    receiver_free(r);
+    release_receiver(r);
   }
   return NULL;
 }
@@ -681,9 +697,11 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
 
   napi_value name;
   CHECK(napi_create_string_utf8(env, "udp_recv", NAPI_AUTO_LENGTH, &name));
-  if (napi_create_threadsafe_function(env, argv[1], NULL, name, 0, 1, NULL, NULL, r, call_js, &r->tsfn) != napi_ok) {
+  if (napi_create_threadsafe_function(env, argv[1], NULL, name, 0, 1, r, on_tsfn_finalize, r, call_js, &r->tsfn) != napi_ok) {
+    r->tsfn = NULL;
     return fail_open(env, r, "UDPRECV_INTERNAL", "napi_create_threadsafe_function failed", 0, NULL);
   }
+  r->tsfn_alive = 1;
 
   napi_value out;
   if (napi_create_object(env, &out) != napi_ok) return fail_open(env, r, "UDPRECV_INTERNAL", "napi_create_object failed", 0, NULL);
@@ -708,7 +726,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   /* from here on the finalizer owns r */
   if (napi_wrap(env, out, r, on_finalize, NULL, NULL) != napi_ok) {
     shut(r);
-    receiver_free(r);
+    release_receiver(r);
     throw_code(env, "UDPRECV_INTERNAL", "napi_wrap failed", 0, NULL);
     return NULL;
   }
