@@ -91,7 +91,8 @@ typedef struct {
   size_t max_message;
   double flush_ms;
 
-  atomic_uint_fast64_t received, backpressure, empty, too_large, errors;
+  /* errors: datagrams lost to an error; failures: failed system calls and callbacks that threw (no datagram lost) */
+  atomic_uint_fast64_t received, backpressure, empty, too_large, errors, failures;
   atomic_int last_errno;
 } receiver_t;
 
@@ -248,7 +249,7 @@ static int drain(receiver_t *r, int rounds) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
       if (errno == EINTR) continue;
       /* e.g. ECONNREFUSED from an ICMP error: counted, the socket stays usable */
-      atomic_fetch_add(&r->errors, 1);
+      atomic_fetch_add(&r->failures, 1);
       atomic_store(&r->last_errno, errno);
       return 0;
     }
@@ -294,7 +295,7 @@ static void *receive_loop(void *arg) {
     int p = poll(pf, 2, timeout);
     if (atomic_load(&r->stopping)) break;
     if (p < 0 && errno != EINTR) {
-      atomic_fetch_add(&r->errors, 1);
+      atomic_fetch_add(&r->failures, 1);
       atomic_store(&r->last_errno, errno);
       usleep(1000);
     }
@@ -384,7 +385,7 @@ static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
       napi_value e;
       napi_get_and_clear_last_exception(env, &e);
     }
-    atomic_fetch_add(&r->errors, 1);
+    atomic_fetch_add(&r->failures, 1);
   }
 }
 
@@ -513,6 +514,7 @@ static napi_value js_counters(napi_env env, napi_callback_info info) {
            set_number(env, out, "empty", (double)atomic_load(&r->empty)) &&
            set_number(env, out, "tooLarge", (double)atomic_load(&r->too_large)) &&
            set_number(env, out, "error", (double)atomic_load(&r->errors)) &&
+           set_number(env, out, "failures", (double)atomic_load(&r->failures)) &&
            set_number(env, out, "lastErrno", (double)atomic_load(&r->last_errno)) &&
            set_number(env, out, "queued", (double)(atomic_load(&r->queued)));
   if (!ok) return NULL;

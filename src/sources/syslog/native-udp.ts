@@ -24,7 +24,10 @@ export interface NativeUdpCounters {
   backpressure: number;
   empty: number;
   tooLarge: number;
+  /** datagrams lost to an error (out of memory) */
   error: number;
+  /** failed receive calls and callbacks that threw: no datagram lost, but worth a look */
+  failures: number;
   /** errno of the last failed receive, 0 if none */
   lastErrno: number;
   /** datagrams waiting for take() */

@@ -37,7 +37,9 @@ export function receiveNative(addon: Addon, data: UdpThreadData, post: Post): { 
     add('backpressure', c.backpressure);
     add('error', c.error + postError);
     const mineDropped = Object.values(mine.dropped).reduce((x, y) => x + y, 0);
-    return { received: c.received - mineDropped, dropped, events: { ...mine.events } };
+    const events: Record<string, number> = { ...mine.events };
+    if (c.failures) events.receiveError = c.failures;
+    return { received: c.received - mineDropped, dropped, events };
   };
 
   const postBatch = (b: NativeUdpBatch) => {
