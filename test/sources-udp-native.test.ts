@@ -14,7 +14,9 @@ import { silentLogger } from '../src/log.js';
 import { loadNativeUdp, type NativeUdpBatch, type NativeUdpReceiver } from '../src/sources/syslog/native-udp.js';
 import { startSyslogInput } from '../src/sources/index.js';
 import type { InputHandle, SyslogInputOptions } from '../src/sources/types.js';
-import { CollectSink } from './helpers/sink.js';
+import { CollectSink, ScreeningSink } from './helpers/sink.js';
+import { Prefilter } from '../src/parsers/prefilter.js';
+import { loadRegistry } from '../src/parsers/registry.js';
 import { sleep, until } from './helpers/wait.js';
 
 const native = loadNativeUdp();
@@ -60,6 +62,10 @@ async function client(type: 'udp4' | 'udp6', host: string): Promise<Socket> {
 const send = (s: Socket, msg: Buffer | string, port: number, host: string) => new Promise<void>((resolve, reject) => s.send(msg, port, host, (err) => (err ? reject(err) : resolve())));
 
 const threads = () => readdirSync('/proc/self/task').length;
+
+const noise = (i: number) => `<134>Nov 23 10:00:00 fw01 filterlog[4242]: 5,,,1000000103,igb0,match,block,in,4,0x0,,64,${i},0,DF,6,tcp,60,203.0.113.${i % 250},10.0.0.1,${1024 + i},443,0,S`;
+const dhcp = (k: number) => `<30>Nov 23 10:00:00 gw dhcpd[7]: DHCPACK on 10.0.1.${k % 250} to 52:54:00:00:01:${(k % 250).toString(16).padStart(2, '0')} via eth0 #${k}`;
+
 
 describe.runIf(addon)('native UDP receiver (native/udp-recv)', () => {
   it('hands over exactly what was sent: every size up to the largest IPv4 datagram, trailing newlines trimmed', async () => {
@@ -218,6 +224,30 @@ describe('syslog UDP input: udpReceiver', () => {
     await until(() => sink.lines.length === 50, 5000, 'fifty lines');
     expect(sink.texts()).toEqual(Array.from({ length: 50 }, (_, i) => `<13>Nov 23 10:00:00 host app: message ${i}`));
     expect(h.counters().received).toBe(50);
+  });
+
+  it.each([...(addon ? ['native'] : []), 'dgram'])('%s: allowed and refused senders in one batch, noise among the lines: every datagram pushed, counted unclaimed, or dropped as notAllowed/binary', async (choice) => {
+    const claims = Prefilter.of((await loadRegistry()).list())!.claims;
+    const sink = new ScreeningSink(claims);
+    const h = await startSyslogInput({ ...opts(choice as SyslogInputOptions['udpReceiver']), allow: ['127.0.0.1/32'] }, sink, silentLogger());
+    handles.push(h);
+    const ok = await client('udp4', '127.0.0.1');
+    const refused = await client('udp4', '127.0.0.2');
+    const wanted: string[] = [];
+    for (let i = 0; i < 300; i++) {
+      const line = i % 10 === 0 ? dhcp(i) : noise(i);
+      if (i % 10 === 0) wanted.push(line);
+      await send(ok, line, h.address!.port, '127.0.0.1');
+      await send(refused, dhcp(i), h.address!.port, '127.0.0.1');
+      if (i % 50 === 0) await send(ok, Buffer.from([0x3c, 0x31, 0x33, 0x3e, 0x01, 0x02]), h.address!.port, '127.0.0.1'); // binary: dropped
+    }
+    await until(() => sink.lines.length === wanted.length && sink.unclaimedCount === 270, 5000, 'every line pushed or counted');
+    expect(sink.texts()).toEqual(wanted);
+    expect(new Set(sink.reports.map((r) => r.sender))).toEqual(new Set(['127.0.0.1']));
+    await until(() => h.counters().dropped.notAllowed === 300, 2000, 'the refused sender counted');
+    const c = h.counters();
+    expect(c.dropped).toMatchObject({ notAllowed: 300, binary: 6 });
+    expect(c.received).toBe(300);
   });
 
   it.runIf(addon)('native: a port in use is ONSIGHT_LISTEN; udpReceiver native needs the receive thread', async () => {

@@ -14,12 +14,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { validateConfig } from '../src/config/load.js';
 import { Daemon } from '../src/daemon/daemon.js';
 import { silentLogger } from '../src/log.js';
-import type { Claims } from '../src/parsers/plugin.js';
 import { Prefilter } from '../src/parsers/prefilter.js';
 import { loadRegistry } from '../src/parsers/registry.js';
 import { startSyslogInput } from '../src/sources/index.js';
-import type { InputHandle, SyslogInputOptions, UnclaimedLines } from '../src/sources/types.js';
-import { CollectSink } from './helpers/sink.js';
+import type { InputHandle, SyslogInputOptions } from '../src/sources/types.js';
+import { ScreeningSink } from './helpers/sink.js';
 import { sleep, until } from './helpers/wait.js';
 import { loadNativeUdp } from '../src/sources/syslog/native-udp.js';
 
@@ -27,22 +26,6 @@ const noise = (i: number) =>
   `<134>Nov 23 10:00:00 fw01 filterlog[4242]: 5,,,1000000103,igb0,match,block,in,4,0x0,,64,${i},0,DF,6,tcp,60,203.0.113.${i % 250},10.0.0.1,${1024 + i},443,0,S,123456,,64240,,mss`;
 const dhcp = (k: number) => `<30>Nov 23 10:00:00 gw dhcpd[7]: DHCPACK on 10.0.1.${k} to 52:54:00:00:01:${k.toString(16).padStart(2, '0')} via eth0`;
 
-/** a test sink that, like the ingest, offers the claims of the real parsers and counts what the source reports */
-class ScreeningSink extends CollectSink {
-  reports: UnclaimedLines[] = [];
-  constructor(private readonly c: Claims) {
-    super();
-  }
-  claims(format: string): Claims | undefined {
-    return format === 'auto' ? this.c : undefined;
-  }
-  unclaimed(u: UnclaimedLines): void {
-    this.reports.push(u);
-  }
-  get unclaimedCount(): number {
-    return this.reports.reduce((a, r) => a + r.count, 0);
-  }
-}
 
 async function send(port: number, lines: string[]): Promise<void> {
   const s = createSocket('udp4');
