@@ -88,7 +88,7 @@ export class BatchScreen {
         if (t.notUtf8) c.event('notUtf8'); // the main thread counts it for the lines it gets
       } else keep.push(i);
     }
-    this.tally?.report('');
+    this.tally?.report(''); // the main thread names the source when it hands the counts on
     const unclaimed = this.unclaimed.map(({ sender, count, lastAt }) => ({ sender, count, lastAt }));
     this.unclaimed = [];
     const kept = keep.length === b.ends.length ? b : keep.length ? subset(b, keep) : undefined;
