@@ -114,13 +114,14 @@ export interface UdpListenerAloneResult {
   sent: number;
   received: number;
   lossPct: number;
-  /** CPU of the receiving thread per datagram (µs): the floor of any node listener here */
+  /** CPU per datagram (µs) of every thread but the main one: the worker, and the native receiver's own thread */
   threadUsPerDatagram: number;
 }
 
 /**
- * The floor, in the same conditions: node's dgram in a worker thread that only counts datagrams
- * (same sender, rate and receive buffer). The daemon cannot lose less than this on this machine now.
+ * The floor, in the same conditions: a worker thread that only counts datagrams, received with
+ * node's dgram or the native receiver (same sender, rate and receive buffer). The daemon with
+ * that receiver cannot lose less than this on this machine.
  */
 export async function runUdpListenerAlone(o: { rate?: number; seconds?: number; receiver?: 'native' | 'dgram'; print?: boolean } = {}): Promise<UdpListenerAloneResult> {
   const rate = o.rate ?? 200_000;
@@ -145,11 +146,14 @@ export async function runUdpListenerAlone(o: { rate?: number; seconds?: number; 
       w.once('error', reject);
     });
     const cpu0 = threadCpu();
-    await new Promise<void>((resolve, reject) => {
-      const c = spawn(udpSender(), [String(port), String(rate), String(count)], { stdio: 'ignore' });
-      c.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`udp sender exited ${code}`))));
+    const out = await new Promise<string>((resolve, reject) => {
+      const c = spawn(udpSender(), [String(port), String(rate), String(count)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let text = '';
+      c.stdout.on('data', (d: Buffer) => (text += d));
+      c.once('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`udp sender exited ${code}`))));
       c.once('error', reject);
     });
+    const sendSeconds = Number(/seconds ([\d.]+)/.exec(out)?.[1] ?? NaN);
     let last = -1;
     while (Atomics.load(counter, 0) !== last) {
       last = Atomics.load(counter, 0);
@@ -159,7 +163,7 @@ export async function runUdpListenerAlone(o: { rate?: number; seconds?: number; 
     const used = [...threadCpu()].filter(([tid]) => tid !== process.pid).map(([tid, t]) => t - (cpu0.get(tid) ?? 0));
     const received = Atomics.load(counter, 0);
     const r: UdpListenerAloneResult = { rate, sent: count, received, lossPct: (100 * (count - received)) / count, threadUsPerDatagram: (1e6 * used.reduce((a, b) => a + b, 0)) / Math.max(1, received) };
-    if (o.print) console.log(`  UDP ${rate.toLocaleString('en')} msg/s, the listener alone (${receiver === 'native' ? 'native receiver' : 'node dgram'} in a worker, counting only): received ${received.toLocaleString('en')} of ${count.toLocaleString('en')}, lost ${r.lossPct.toFixed(3)}%; ${r.threadUsPerDatagram.toFixed(2)} µs CPU per datagram in its threads`);
+    if (o.print) console.log(`  UDP ${rate.toLocaleString('en')} msg/s, the listener alone (${receiver === 'native' ? 'native receiver' : 'node dgram'} in a worker, counting only): sent at ${Math.round(count / sendSeconds).toLocaleString('en')}/s, received ${received.toLocaleString('en')} of ${count.toLocaleString('en')}, lost ${r.lossPct.toFixed(3)}%; ${r.threadUsPerDatagram.toFixed(2)} µs CPU per datagram in its threads`);
     return r;
   } finally {
     await w.terminate();
