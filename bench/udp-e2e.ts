@@ -262,7 +262,7 @@ export async function runUdpReceivers(o: { rates?: number[]; seconds?: number; r
     console.log(`  median of ${o.rounds ?? 1} round(s), load ${loadavg().map((x) => x.toFixed(2)).join(' ')}:`);
     for (const [key, rs] of Object.entries(out)) {
       const counted = (r: UdpE2EResult) => r.lost - r.uncounted;
-      console.log(`    ${key.padEnd(17)} sent at ${Math.round(median(rs.map((r) => r.sent / r.sendSeconds))).toLocaleString('en')}/s, lost ${median(rs.map((r) => r.lossPct)).toFixed(3)}% (rounds ${rs.map((r) => r.lossPct.toFixed(3)).join(', ')}) ` +
+      console.log(`    ${key.padEnd(17)} sent at ${Math.round(median(rs.map((r) => r.sent / r.sendSeconds))).toLocaleString('en')}/s, lost ${median(rs.map((r) => r.lossPct)).toFixed(3)}% [rounds ${rs.map((r) => r.lossPct.toFixed(3)).join(', ')}] ` +
         `(counted: kernel ${median(rs.map((r) => r.dropped.kernel ?? 0))}, backpressure ${median(rs.map((r) => r.dropped.backpressure ?? 0))}, all ${median(rs.map(counted))}; ` +
         `every loss counted: ${rs.every((r) => r.uncounted === 0) ? 'yes' : `NO (${rs.map((r) => r.uncounted).join(', ')} uncounted)`}), ` +
         `${median(rs.map((r) => r.cpuSecondsPerM)).toFixed(2)} CPU-s per million, SO_RCVBUF granted ${(median(rs.map((r) => r.recvBufferGranted)) / 2 ** 20).toFixed(0)} MiB`);
