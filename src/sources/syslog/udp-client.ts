@@ -73,7 +73,6 @@ export async function startUdpThread(addr: Address, opts: SyslogInputOptions, si
           bound = m;
           return resolve();
         case 'bindFailed':
-          void w.terminate();
           return reject(m.code ? new OnsightError(m.code as ErrorCode, m.message) : new Error(m.message));
         case 'error':
           return log.warn({ input: name, err: { message: m.message } }, 'udp socket error');
@@ -119,7 +118,12 @@ export async function startUdpThread(addr: Address, opts: SyslogInputOptions, si
     });
   });
 
-  await spawn(addr.port);
+  try {
+    await spawn(addr.port);
+  } catch (err) {
+    await worker.terminate(); // nothing bound: no restart (a failed restart keeps its thread, as before)
+    throw err;
+  }
   name = `udp:${bound!.port}`;
   const baseDrops = readUdpKernelDrops(bound!.port, family, bound!.inode) ?? 0;
   if (opts.udpRecvBufferBytes && bound!.granted !== undefined && bound!.granted < opts.udpRecvBufferBytes) {
