@@ -101,6 +101,27 @@ describe.each(udpModes)('UDP with the sink\'s claims (receiveThread $receiveThre
     expect(Object.entries(h.counters().dropped).filter(([, n]) => n > 0)).toEqual([]);
   });
 
+  it.runIf(receiver === 'native')('native: while the sink says stop, the noise is still screened and counted; only the claimable lines wait', async () => {
+    const claims = Prefilter.of((await loadRegistry()).list())!.claims;
+    const sink = new ScreeningSink(claims);
+    sink.blockAfter = 1;
+    const h = await startSyslogInput(opts(), sink, silentLogger());
+    handles.push(h);
+    // three batches of claimable lines: the first is pushed and stops the sink, two more fill the posts allowed out
+    for (let k = 0; k < 3; k++) {
+      await send(h.address!.port, [dhcp(k)]);
+      await sleep(30);
+    }
+    await send(h.address!.port, Array.from({ length: 500 }, (_, i) => noise(i)));
+    await send(h.address!.port, [dhcp(3)]);
+    await until(() => sink.unclaimedCount === 500, 5000, 'the noise counted while the sink says stop');
+    expect(sink.lines.length).toBeLessThan(4);
+    sink.drain();
+    await until(() => sink.lines.length === 4, 5000, 'the claimable lines, once the sink takes more');
+    expect(sink.texts()).toEqual([0, 1, 2, 3].map(dhcp));
+    expect(Object.entries(h.counters().dropped).filter(([, n]) => n > 0)).toEqual([]);
+  });
+
   it('a stream of noise alone is counted too; a fixed format pushes every line', async () => {
     const claims = Prefilter.of((await loadRegistry()).list())!.claims;
     const sink = new ScreeningSink(claims);

@@ -11,6 +11,7 @@ import type { UnclaimedLines } from '../types.js';
 import { Counters, SenderCache, UnclaimedTally, makeAllow } from './receive.js';
 import { frameText, type InvalidUtf8 } from './text.js';
 import type { NativeUdpBatch } from './native-udp.js';
+import { subsetBatch } from './udp-batch.js';
 
 export type UnclaimedCount = Pick<UnclaimedLines, 'sender' | 'count' | 'lastAt'>;
 
@@ -20,26 +21,6 @@ export interface ScreenOptions {
   claims?: Claims;
   format: string;
   invalidUtf8?: InvalidUtf8;
-}
-
-/** The datagrams `keep` of `b`, end to end in a buffer of their own. */
-function subset(b: NativeUdpBatch, keep: number[]): NativeUdpBatch {
-  const src = new Uint8Array(b.buf, 0, b.bytes);
-  const startOf = (i: number) => (i ? b.ends[i - 1] : 0);
-  const bytes = keep.reduce((n, i) => n + b.ends[i] - startOf(i), 0);
-  const buf = new Uint8Array(bytes);
-  const ends = new Uint32Array(keep.length);
-  const senderIdx = new Uint32Array(keep.length);
-  const times = new Float64Array(keep.length);
-  let used = 0;
-  keep.forEach((i, k) => {
-    buf.set(src.subarray(startOf(i), b.ends[i]), used);
-    used += b.ends[i] - startOf(i);
-    ends[k] = used;
-    senderIdx[k] = b.senderIdx[i];
-    times[k] = b.times[i];
-  });
-  return { buf: buf.buffer, bytes, ends, senderIdx, times, senders: b.senders };
 }
 
 export class BatchScreen {
@@ -91,7 +72,7 @@ export class BatchScreen {
     this.tally?.report(''); // the main thread names the source when it hands the counts on
     const unclaimed = this.unclaimed.map(({ sender, count, lastAt }) => ({ sender, count, lastAt }));
     this.unclaimed = [];
-    const kept = keep.length === b.ends.length ? b : keep.length ? subset(b, keep) : undefined;
+    const kept = keep.length === b.ends.length ? b : keep.length ? subsetBatch(b, keep) : undefined;
     return { kept, unclaimed };
   }
 }

@@ -3,12 +3,16 @@
  * socket with recvmmsg and hands over batches already laid out as the main thread wants them
  * (bytes end to end, where each ends, senders, times; empty and too-large datagrams counted and
  * left out), so this thread only sorts them (udp-screen.ts: allow-list, and what no parser can
- * claim counted by sender) and posts the rest on. At most two batches are out unacknowledged;
- * meanwhile batches wait in the addon, which drops and counts datagrams beyond `hold` as
- * `backpressure` while it keeps draining the kernel buffer.
+ * claim counted by sender) and posts the rest on. It takes every batch as it comes, so a main
+ * thread that is slow to acknowledge holds up only the lines it is to get, not the noise: at most
+ * two posts are out unacknowledged, the lines for the next wait here (up to `hold`, then they are
+ * dropped and counted as `backpressure`), the counts of unclaimed lines go at once. Should this
+ * thread itself fall behind, batches wait in the addon, which drops and counts datagrams beyond
+ * `hold` the same way while it keeps draining the kernel buffer.
  */
 import { nativeUdpError, type NativeUdpBatch, type NativeUdpReceiver, type loadNativeUdp } from './native-udp.js';
-import { BatchScreen } from './udp-screen.js';
+import { BatchScreen, type UnclaimedCount } from './udp-screen.js';
+import { concatBatches } from './udp-batch.js';
 import type { FromUdpThread, UdpThreadCounters, UdpThreadData } from './udp-protocol.js';
 
 type Post = (m: FromUdpThread, transfer?: ArrayBuffer[]) => void;
@@ -42,27 +46,50 @@ export function receiveNative(addon: Addon, data: UdpThreadData, post: Post): { 
     return { received: c.received - mineDropped, dropped, events };
   };
 
-  const postBatch = (b: NativeUdpBatch) => {
-    const { kept, unclaimed } = screen.screen(b);
-    if (!kept) {
-      if (unclaimed.length) post({ type: 'unclaimed', unclaimed, counters: counters() });
-      return;
+  /** screened batches waiting for an acknowledgement, and their datagrams */
+  const waiting: NativeUdpBatch[] = [];
+  let waitingCount = 0;
+  let unclaimed: UnclaimedCount[] = [];
+
+  /** waiting lines to the main thread (merged up to POST_BYTES a post), at most MAX_UNACKED posts out unless `all`; the unclaimed counts in any case */
+  const postWaiting = (all = false) => {
+    while (waiting.length && (all || unacked < MAX_UNACKED)) {
+      const some: NativeUdpBatch[] = [];
+      let bytes = 0;
+      while (waiting.length && (!some.length || bytes + waiting[0].bytes <= POST_BYTES)) {
+        bytes += waiting[0].bytes;
+        some.push(waiting.shift()!);
+      }
+      const b = concatBatches(some);
+      waitingCount -= b.ends.length;
+      post({ type: 'lines', ...b, screened: true, unclaimed, counters: counters() }, [b.buf]);
+      unclaimed = [];
+      unacked++;
     }
-    post({ type: 'lines', ...kept, screened: true, unclaimed, counters: counters() }, [kept.buf]);
-    unacked++;
+    if (unclaimed.length) {
+      post({ type: 'unclaimed', unclaimed, counters: counters() });
+      unclaimed = [];
+    }
   };
 
-  /** batches from the addon to the main thread, at most MAX_UNACKED out unless `all` */
+  /** every batch the addon holds: screened, its lines to wait for the main thread */
   const pump = (all = false) => {
     try {
-      while (all || unacked < MAX_UNACKED) {
-        const b = receiver.take(POST_BYTES);
-        if (!b) return;
-        postBatch(b);
+      for (let b = receiver.take(POST_BYTES); b; b = receiver.take(POST_BYTES)) {
+        const screened = screen.screen(b);
+        unclaimed.push(...screened.unclaimed);
+        const kept = screened.kept;
+        if (!kept) continue;
+        if (waitingCount + kept.ends.length > data.hold) mine.drop('backpressure', kept.ends.length);
+        else {
+          waiting.push(kept);
+          waitingCount += kept.ends.length;
+        }
       }
     } catch {
       postError++;
     }
+    postWaiting(all);
   };
 
   try {
