@@ -225,7 +225,7 @@ export async function runUdpE2E(o: UdpE2EOptions = {}): Promise<UdpE2EResult> {
       sightings: daemon.ingest.counters.sightings, sightingsSent: Math.ceil(sent / 100),
     };
     if (o.print) {
-      console.log(`  UDP ${rate.toLocaleString('en')} msg/s for ${seconds} s through the daemon (decode ${o.decodeThread ? 'thread' : 'main'}, receive ${o.udpThread === false ? 'main' : 'thread'}, ${r.receiver}): sent ${sent.toLocaleString('en')} in ${r.sendSeconds.toFixed(2)} s (${Math.round(sent / r.sendSeconds).toLocaleString('en')}/s), committed ${committed.toLocaleString('en')}, lost ${lost} (${r.lossPct.toFixed(3)}%), counted drops ${JSON.stringify(dropped)}, uncounted ${r.uncounted}; SO_RCVBUF asked ${asked / 2 ** 20} MiB, granted ${(r.recvBufferGranted / 2 ** 20).toFixed(1)} MiB; sightings ${r.sightings}/${r.sightingsSent} sent; ${r.cpuSecondsPerM.toFixed(2)} CPU-s per million (by thread, s: ${threads})`);
+      console.log(`  UDP ${rate.toLocaleString('en')} msg/s for ${seconds} s through the daemon (decode ${o.decodeThread ? 'thread' : 'main'}, receive ${o.udpThread === false ? 'main' : 'thread'}, ${r.receiver}): sent ${sent.toLocaleString('en')} in ${r.sendSeconds.toFixed(2)} s (${Math.round(sent / r.sendSeconds).toLocaleString('en')}/s), committed ${committed.toLocaleString('en')}, lost ${lost} (${r.lossPct.toFixed(3)}%), counted drops ${JSON.stringify(dropped)}, uncounted ${r.uncounted}${ic.events?.spilled ? ` (screened by the main thread: ${ic.events.spilled})` : ''}; SO_RCVBUF asked ${asked / 2 ** 20} MiB, granted ${(r.recvBufferGranted / 2 ** 20).toFixed(1)} MiB; sightings ${r.sightings}/${r.sightingsSent} sent; ${r.cpuSecondsPerM.toFixed(2)} CPU-s per million (by thread, s: ${threads})`);
     }
     return r;
   } finally {

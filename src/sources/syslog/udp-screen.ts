@@ -38,9 +38,10 @@ export class BatchScreen {
 
   /**
    * The datagrams of `b` to post (undefined: none), and the counts of those no parser can claim,
-   * by sender. Senders come out canonical (IPv4-mapped IPv6 as IPv4).
+   * by sender. Senders come out canonical (IPv4-mapped IPv6 as IPv4). `allowOnly`: the allow-list
+   * alone, no text made here (the main thread screens those lines).
    */
-  screen(b: NativeUdpBatch): { kept: NativeUdpBatch | undefined; unclaimed: UnclaimedCount[] } {
+  screen(b: NativeUdpBatch, allowOnly = false): { kept: NativeUdpBatch | undefined; unclaimed: UnclaimedCount[] } {
     const allowed: boolean[] = [];
     let everyone = true;
     b.senders = b.senders.map((raw, i) => {
@@ -49,7 +50,8 @@ export class BatchScreen {
       everyone &&= ok;
       return sender;
     });
-    if (everyone && !this.tally) return { kept: b, unclaimed: [] };
+    const tally = allowOnly ? undefined : this.tally;
+    if (everyone && !tally) return { kept: b, unclaimed: [] };
     const c = this.counters;
     const keep: number[] = [];
     const bytes = Buffer.from(b.buf, 0, b.bytes);
@@ -59,13 +61,13 @@ export class BatchScreen {
         c.drop('notAllowed');
         continue;
       }
-      if (!this.tally) {
+      if (!tally) {
         keep.push(i);
         continue;
       }
       const t = frameText(bytes, this.o.invalidUtf8, start, b.ends[i]);
       if (!t.ok) c.drop(t.reason);
-      else if (this.tally.screened(t.text, b.senders[s], b.times[i])) {
+      else if (tally.screened(t.text, b.senders[s], b.times[i])) {
         if (t.notUtf8) c.event('notUtf8'); // the main thread counts it for the lines it gets
       } else keep.push(i);
     }

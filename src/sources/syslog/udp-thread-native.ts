@@ -21,6 +21,13 @@ type Addon = Extract<ReturnType<typeof loadNativeUdp>, { addon: unknown }>['addo
 const MAX_UNACKED = 2;
 /** the addon's batches (256 KiB, or 5 ms of datagrams) that wait are merged into posts of up to this much */
 const POST_BYTES = 1 << 20;
+/**
+ * datagrams waiting in the addon beyond which this thread hands batches to the main thread
+ * unscreened (while fewer than this many lines wait for it), so both screen until it has caught up
+ */
+const SPILL_QUEUED = 20_000;
+
+type WaitingBatch = NativeUdpBatch & { spilled?: boolean };
 
 /** Receive with the addon; undefined (after posting `bindFailed`) when the socket could not be opened. */
 export function receiveNative(addon: Addon, data: UdpThreadData, post: Post): { ack(): void; close(): void; counters(): UdpThreadCounters } | undefined {
@@ -46,23 +53,23 @@ export function receiveNative(addon: Addon, data: UdpThreadData, post: Post): { 
     return { received: c.received - mineDropped, dropped, events };
   };
 
-  /** screened batches waiting for an acknowledgement, and their datagrams */
-  const waiting: NativeUdpBatch[] = [];
+  /** batches waiting for an acknowledgement (screened here, or `spilled` for the main thread to screen), and their datagrams */
+  const waiting: WaitingBatch[] = [];
   let waitingCount = 0;
   let unclaimed: UnclaimedCount[] = [];
 
   /** waiting lines to the main thread (merged up to POST_BYTES a post), at most MAX_UNACKED posts out unless `all`; the unclaimed counts in any case */
   const postWaiting = (all = false) => {
     while (waiting.length && (all || unacked < MAX_UNACKED)) {
-      const some: NativeUdpBatch[] = [];
+      const some: WaitingBatch[] = [];
       let bytes = 0;
-      while (waiting.length && (!some.length || bytes + waiting[0].bytes <= POST_BYTES)) {
+      while (waiting.length && (!some.length || (bytes + waiting[0].bytes <= POST_BYTES && waiting[0].spilled === some[0].spilled))) {
         bytes += waiting[0].bytes;
         some.push(waiting.shift()!);
       }
       const b = concatBatches(some);
       waitingCount -= b.ends.length;
-      post({ type: 'lines', ...b, screened: true, unclaimed, counters: counters() }, [b.buf]);
+      post({ type: 'lines', ...b, screened: !some[0].spilled, unclaimed, counters: counters() }, [b.buf]);
       unclaimed = [];
       unacked++;
     }
@@ -76,10 +83,16 @@ export function receiveNative(addon: Addon, data: UdpThreadData, post: Post): { 
   const pump = (all = false) => {
     try {
       for (let b = receiver.take(POST_BYTES); b; b = receiver.take(POST_BYTES)) {
-        const screened = screen.screen(b);
+        // this thread is behind (busy machine, cold code): the main thread screens some batches too
+        const spill = receiver.counters().queued > SPILL_QUEUED && waitingCount < SPILL_QUEUED;
+        const screened = screen.screen(b, spill);
         unclaimed.push(...screened.unclaimed);
-        const kept = screened.kept;
+        const kept: WaitingBatch | undefined = screened.kept;
         if (!kept) continue;
+        if (spill) {
+          kept.spilled = true;
+          mine.event('spilled', kept.ends.length); // datagrams the main thread screens
+        }
         if (waitingCount + kept.ends.length > data.hold) mine.drop('backpressure', kept.ends.length);
         else {
           waiting.push(kept);
