@@ -7,8 +7,9 @@
  * thread that is slow to acknowledge holds up only the lines it is to get, not the noise: at most
  * two posts are out unacknowledged, the lines for the next wait here (up to `hold`, then they are
  * dropped and counted as `backpressure`), the counts of unclaimed lines go at once. Should this
- * thread itself fall behind, batches wait in the addon, which drops and counts datagrams beyond
- * `hold` the same way while it keeps draining the kernel buffer.
+ * thread itself fall behind, batches wait in the addon (which drops and counts datagrams beyond
+ * `hold` the same way while it keeps draining the kernel buffer), and past SPILL_QUEUED some go to
+ * the main thread unscreened, for it to screen as it does with dgram.
  */
 import { nativeUdpError, type NativeUdpBatch, type NativeUdpReceiver, type loadNativeUdp } from './native-udp.js';
 import { BatchScreen, type UnclaimedCount } from './udp-screen.js';
