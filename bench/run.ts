@@ -13,9 +13,9 @@
  * 4. Ingestion figures from bench/ingest-source.ts (runSourceBench), when present; end to end over
  *    TCP (bench/ingest-e2e.ts: UTC + silent logger and Europe/Berlin + logger at info, each with and
  *    without the decode thread, against rsyslog, mmnormalize and PatternDB, medians of 3 rounds,
- *    CPU-s per million); UDP at 200k msg/s through the daemon (bench/udp-e2e.ts, C sender); and
- *    over HTTP (bench/ingest-http.ts, HEC /raw), side by side; the logger's cost per line
- *    (bench/logger.ts, against pino's synchronous destination).
+ *    CPU-s per million); UDP at 100k and 200k msg/s through the daemon, native receiver against
+ *    node dgram (bench/udp-e2e.ts, C sender); and over HTTP (bench/ingest-http.ts, HEC /raw), side
+ *    by side; the logger's cost per line (bench/logger.ts, against pino's synchronous destination).
  *
  * Whole run: a few minutes on 2 cores. `node dist/bench/run.js --quick` shortens everything.
  */
@@ -270,10 +270,12 @@ async function ingestBench(): Promise<void> {
   const { runIngestE2E } = await import('./ingest-e2e.js');
   const e = await runIngestE2E({ messages: quick ? 200_000 : 1_000_000, rounds: quick ? 1 : 3, print: true });
   out(JSON.stringify(e));
-  out('\n## UDP through the whole daemon (bench/udp-e2e.ts: C sendmmsg sender at 200k msg/s, receive thread, loss and counted drops)');
-  const { runUdpE2E, runUdpListenerAlone } = await import('./udp-e2e.js');
-  await runUdpListenerAlone({ rate: 200_000, seconds: quick ? 2 : 5, print: true });
-  for (const decodeThread of [false, true]) await runUdpE2E({ rate: 200_000, seconds: quick ? 2 : 5, decodeThread, udpThread: true, print: true });
+  out('\n## UDP through the whole daemon (bench/udp-e2e.ts: C sendmmsg sender at 100k and 200k msg/s, receive thread, native receiver against node dgram, loss and counted drops)');
+  const { runUdpReceivers, runUdpListenerAlone } = await import('./udp-e2e.js');
+  for (const receiver of ['native', 'dgram'] as const) {
+    await runUdpListenerAlone({ rate: 200_000, seconds: quick ? 2 : 5, receiver, print: true }).catch((err: Error) => out(`  listener alone (${receiver}): ${err.message}`));
+  }
+  await runUdpReceivers({ rates: [100_000, 200_000], seconds: quick ? 2 : 5, rounds: quick ? 1 : 3, print: true });
   out('\n## Ingestion over HTTP (bench/ingest-http.ts: the same stream as Splunk HEC /raw requests into the daemon\'s HTTP input)');
   const { runHttpIngest } = await import('./ingest-http.js');
   const h = await runHttpIngest({ messages: quick ? 100_000 : 200_000, print: true });

@@ -13,6 +13,8 @@ export type ErrorCode =
   | 'ONSIGHT_NO_DEVICE'
   | 'ONSIGHT_STATE_LOCKED'
   | 'ONSIGHT_LISTEN'
+  /** the native UDP receiver (native/udp-recv) was asked for (udpReceiver: native) and is not available, or failed */
+  | 'ONSIGHT_UDP_RECEIVER'
   | 'ONSIGHT_CREDENTIALS'
   | 'ONSIGHT_SCOPE_VIOLATION'
   | 'ONSIGHT_SCANNER'

@@ -38,6 +38,20 @@ describe('config', () => {
     expect(issuesOf(base + 'ingest: { decodeThread: yes please }\n').map((i) => i.path)).toEqual(['ingest.decodeThread']);
   });
 
+  it('inputs[].udpReceiver: auto by default, native or dgram; anything else names the key and the choices', () => {
+    const base = 'policy: { scope: ["10.0.0.0/8"] }\nregions: [{ name: r, cidrs: ["10.0.0.0/8"], appliances: [a] }]\n';
+    const input = (extra: string) => `${base}inputs: [{ type: syslog, listen: "udp://127.0.0.1:514"${extra} }]\n`;
+    const receiver = (text: string) => {
+      const i = parseConfigText(text, 'test.yaml').config.inputs[0];
+      return i.type === 'syslog' ? i.udpReceiver : undefined;
+    };
+    expect(receiver(input(''))).toBe('auto');
+    expect(receiver(input(', udpReceiver: dgram'))).toBe('dgram');
+    expect(receiver(input(', udpReceiver: native'))).toBe('native');
+    const issues = issuesOf(input(', udpReceiver: recvmmsg'));
+    expect(issues.map((i) => [i.path, i.message])).toEqual([['inputs[0].udpReceiver', 'udpReceiver must be auto, native or dgram']]);
+  });
+
   it('the documented example validates (with its plug-in directory pointed somewhere real)', () => {
     const text = readFileSync(join(REPO, 'config/onsight.example.yaml'), 'utf8');
     const { config } = parseConfigText(text, 'onsight.example.yaml');

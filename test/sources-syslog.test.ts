@@ -16,15 +16,26 @@ import { CollectSink } from './helpers/sink.js';
 import { silentLogger } from '../src/log.js';
 import { parseSyslog } from '../src/parsers/syslog-header.js';
 import { sleep, until } from './helpers/wait.js';
+import { loadNativeUdp } from '../src/sources/syslog/native-udp.js';
 
 const log = silentLogger();
 
-/** UDP listeners in the describe block running now: in the receive thread or on the main thread */
+/** UDP listeners in the describe block running now: in the receive thread (native or dgram receiver) or on the main thread */
 let udpReceiveThread = false;
+let udpReceiver: SyslogInputOptions['udpReceiver'] = 'auto';
 
 function opts(listen: string, extra: Partial<SyslogInputOptions> = {}): SyslogInputOptions {
-  return { listen, format: 'auto', maxMessageBytes: 65536, idleTimeoutS: 300, maxConnections: 1000, udpRecvBufferBytes: 1 << 20, receiveThread: udpReceiveThread, ...extra };
+  return { listen, format: 'auto', maxMessageBytes: 65536, idleTimeoutS: 300, maxConnections: 1000, udpRecvBufferBytes: 1 << 20, receiveThread: udpReceiveThread, udpReceiver, ...extra };
 }
+
+const native = loadNativeUdp();
+if ('reason' in native) console.log(`SKIP native UDP receiver tests: ${native.reason}`);
+/** the UDP modes: main thread (dgram), receive thread with node's dgram, receive thread with the native receiver */
+const udpModes = [
+  { receiveThread: false, receiver: 'dgram' as const },
+  { receiveThread: true, receiver: 'dgram' as const },
+  ...('addon' in native ? [{ receiveThread: true, receiver: 'native' as const }] : []),
+];
 
 
 
@@ -58,12 +69,14 @@ afterEach(async () => {
   for (const h of handles.splice(0)) await h.close();
 });
 
-describe.each([false, true])('UDP listener (receiveThread %s)', (receiveThread) => {
+describe.each(udpModes)('UDP listener (receiveThread $receiveThread, $receiver)', ({ receiveThread, receiver }) => {
   beforeAll(() => {
     udpReceiveThread = receiveThread;
+    udpReceiver = receiver;
   });
   afterAll(() => {
     udpReceiveThread = false;
+    udpReceiver = 'auto';
   });
 
   it.runIf(hasLogger)('receives RFC 3164 and RFC 5424 messages from logger -d', async () => {

@@ -14,34 +14,18 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { validateConfig } from '../src/config/load.js';
 import { Daemon } from '../src/daemon/daemon.js';
 import { silentLogger } from '../src/log.js';
-import type { Claims } from '../src/parsers/plugin.js';
 import { Prefilter } from '../src/parsers/prefilter.js';
 import { loadRegistry } from '../src/parsers/registry.js';
 import { startSyslogInput } from '../src/sources/index.js';
-import type { InputHandle, SyslogInputOptions, UnclaimedLines } from '../src/sources/types.js';
-import { CollectSink } from './helpers/sink.js';
+import type { InputHandle, SyslogInputOptions } from '../src/sources/types.js';
+import { ScreeningSink } from './helpers/sink.js';
 import { sleep, until } from './helpers/wait.js';
+import { loadNativeUdp } from '../src/sources/syslog/native-udp.js';
 
 const noise = (i: number) =>
   `<134>Nov 23 10:00:00 fw01 filterlog[4242]: 5,,,1000000103,igb0,match,block,in,4,0x0,,64,${i},0,DF,6,tcp,60,203.0.113.${i % 250},10.0.0.1,${1024 + i},443,0,S,123456,,64240,,mss`;
 const dhcp = (k: number) => `<30>Nov 23 10:00:00 gw dhcpd[7]: DHCPACK on 10.0.1.${k} to 52:54:00:00:01:${k.toString(16).padStart(2, '0')} via eth0`;
 
-/** a test sink that, like the ingest, offers the claims of the real parsers and counts what the source reports */
-class ScreeningSink extends CollectSink {
-  reports: UnclaimedLines[] = [];
-  constructor(private readonly c: Claims) {
-    super();
-  }
-  claims(format: string): Claims | undefined {
-    return format === 'auto' ? this.c : undefined;
-  }
-  unclaimed(u: UnclaimedLines): void {
-    this.reports.push(u);
-  }
-  get unclaimedCount(): number {
-    return this.reports.reduce((a, r) => a + r.count, 0);
-  }
-}
 
 async function send(port: number, lines: string[]): Promise<void> {
   const s = createSocket('udp4');
@@ -57,9 +41,19 @@ afterEach(async () => {
   for (const h of handles.splice(0)) await h.close();
 });
 
-describe.each([true, false])('UDP with the sink\'s claims (receiveThread %s)', (receiveThread) => {
+const native = loadNativeUdp();
+if ('reason' in native) console.log(`SKIP native UDP receiver tests: ${native.reason}`);
+/** the native receiver's thread screens; with dgram the main thread does */
+const udpModes = [
+  ...('addon' in native ? [{ receiveThread: true, receiver: 'native' as const }] : []),
+  { receiveThread: true, receiver: 'dgram' as const },
+  { receiveThread: false, receiver: 'dgram' as const },
+];
+
+describe.each(udpModes)('UDP with the sink\'s claims (receiveThread $receiveThread, $receiver)', ({ receiveThread, receiver }) => {
   const opts = (extra: Partial<SyslogInputOptions> = {}): SyslogInputOptions => ({
-    listen: 'udp://127.0.0.1:0', format: 'auto', maxMessageBytes: 65536, idleTimeoutS: 300, maxConnections: 1000, udpRecvBufferBytes: 4 << 20, receiveThread, ...extra,
+    listen: 'udp://127.0.0.1:0', format: 'auto', maxMessageBytes: 65536, idleTimeoutS: 300, maxConnections: 1000, udpRecvBufferBytes: 4 << 20, receiveThread,
+    udpReceiver: receiver, ...extra,
   });
 
   it('pushes only the lines a parser may claim, in order, and counts every other line by sender', async () => {
@@ -104,6 +98,27 @@ describe.each([true, false])('UDP with the sink\'s claims (receiveThread %s)', (
     sink.drain();
     await until(() => sink.lines.length === 2000 && sink.unclaimedCount === 1000, 5000, 'every line pushed or counted');
     expect(sink.texts()).toEqual(lines.filter((_, i) => i % 3 !== 0));
+    expect(Object.entries(h.counters().dropped).filter(([, n]) => n > 0)).toEqual([]);
+  });
+
+  it.runIf(receiver === 'native')('native: while the sink says stop, the noise is still screened and counted; only the claimable lines wait', async () => {
+    const claims = Prefilter.of((await loadRegistry()).list())!.claims;
+    const sink = new ScreeningSink(claims);
+    sink.blockAfter = 1;
+    const h = await startSyslogInput(opts(), sink, silentLogger());
+    handles.push(h);
+    // three batches of claimable lines: the first is pushed and stops the sink, two more fill the posts allowed out
+    for (let k = 0; k < 3; k++) {
+      await send(h.address!.port, [dhcp(k)]);
+      await sleep(30);
+    }
+    await send(h.address!.port, Array.from({ length: 500 }, (_, i) => noise(i)));
+    await send(h.address!.port, [dhcp(3)]);
+    await until(() => sink.unclaimedCount === 500, 5000, 'the noise counted while the sink says stop');
+    expect(sink.lines.length).toBeLessThan(4);
+    sink.drain();
+    await until(() => sink.lines.length === 4, 5000, 'the claimable lines, once the sink takes more');
+    expect(sink.texts()).toEqual([0, 1, 2, 3].map(dhcp));
     expect(Object.entries(h.counters().dropped).filter(([, n]) => n > 0)).toEqual([]);
   });
 

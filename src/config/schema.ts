@@ -52,6 +52,9 @@ const syslogInput = z.object({
   udpRecvBufferBytes: z.number().int().positive().default(8 * 1024 * 1024),
   // UDP: the socket lives in a worker thread that drains the kernel buffer while the main thread commits
   receiveThread: z.boolean().default(true),
+  // UDP, in the receive thread: native/udp-recv (recvmmsg in its own thread) when it was built (auto),
+  // required (native: the input fails to start without it) or never (dgram: node's dgram socket)
+  udpReceiver: z.enum(['auto', 'native', 'dgram'], { error: 'udpReceiver must be auto, native or dgram' }).default('auto'),
   // a message that is not UTF-8 is kept (RFC 5424 §6.4) and read as Latin-1 or UTF-8 with U+FFFD
   invalidUtf8: z.enum(['latin1', 'replace']).default('latin1'),
   tls: z.object({

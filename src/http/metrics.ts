@@ -48,6 +48,7 @@ export async function renderMetrics(d: DaemonView, given?: Status): Promise<stri
   const kernel = w.family('onsight_input_udp_kernel_drops_total', 'counter', 'Datagrams the kernel dropped on a UDP input\'s socket (receive buffer full), from /proc/net/udp, since the input started.');
   const conns = w.family('onsight_input_connections', 'gauge', 'TCP/TLS connections open now, by input.');
   const refused = w.family('onsight_input_connections_refused_total', 'counter', 'TCP/TLS connections refused before any line was read, by input and reason (notAllowed, connectionLimit, senderConnectionLimit).', { labelNames: ['input', 'reason'] });
+  const receiver = w.family('onsight_input_udp_receiver', 'gauge', 'What receives a UDP input\'s datagrams: 1 for the receiver in use, native (native/udp-recv, recvmmsg) or dgram (node\'s).', { labelNames: ['input', 'receiver'] });
   const files = w.family('onsight_input_files', 'gauge', 'Files a file input tails now, by input.');
   const events = w.family('onsight_input_events_total', 'counter', 'Other input events (accepted, idleTimeout, tlsError, resync, rotated, truncated, ...), by input and event.', { labelNames: ['input', 'event'] });
   for (const i of d.inputs()) {
@@ -59,6 +60,7 @@ export async function renderMetrics(d: DaemonView, given?: Status): Promise<stri
     }
     if (c.connections !== undefined) conns(c.connections, { input: i.name });
     for (const [reason, n] of Object.entries(c.refused ?? {})) refused(n, { input: i.name, reason });
+    if (c.udpReceiver !== undefined) receiver(1, { input: i.name, receiver: c.udpReceiver });
     if (c.files !== undefined) files(c.files, { input: i.name });
     for (const [event, n] of Object.entries(c.events ?? {})) events(n, { input: i.name, event });
   }

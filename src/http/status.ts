@@ -62,6 +62,8 @@ export interface InputStatus extends Partial<InputStaleness> {
   received: number;
   dropped: Record<string, number>;
   connections?: number;
+  /** UDP: `native` (native/udp-recv, recvmmsg) or `dgram` (node's) */
+  receiver?: 'native' | 'dgram';
 }
 
 export interface Status {
@@ -294,6 +296,7 @@ export async function buildStatus(d: DaemonView, opts: StatusOptions = {}): Prom
       const c = i.counters();
       const s: InputStatus = { name: i.name, received: c.received, dropped: c.dropped };
       if (c.connections !== undefined) s.connections = c.connections;
+      if (c.udpReceiver !== undefined) s.receiver = c.udpReceiver;
       return { ...s, ...inputStaleness(d, i.name, now) };
     }),
     regions: list,

@@ -111,6 +111,8 @@ export interface SourceCounters {
   files?: number;
   /** UDP: the receive buffer the kernel granted (getsockopt SO_RCVBUF; Linux reports twice what it lets data use) */
   recvBufferBytes?: number;
+  /** UDP: what receives the datagrams, the native receiver (native/udp-recv, recvmmsg) or node's dgram */
+  udpReceiver?: 'native' | 'dgram';
   /** other events worth a metric: accepted, idleTimeout, tlsError, resync, rotated, truncated, overwritten ... */
   events?: Record<string, number>;
 }
@@ -135,6 +137,8 @@ export interface SyslogInputOptions {
   udpRecvBufferBytes: number;
   /** UDP: receive in a worker thread, so the kernel buffer drains while the main thread commits */
   receiveThread?: boolean;
+  /** UDP with the receive thread: `auto` (default) the native receiver if it was built, else dgram; `native` or fail; `dgram` */
+  udpReceiver?: 'auto' | 'native' | 'dgram';
   tls?: { cert: string; key: string; ca?: string; requireClientCert?: boolean };
   /** how to read a message that is not valid UTF-8 (kept and counted as event `notUtf8`): as Latin-1 (default) or UTF-8 with U+FFFD */
   invalidUtf8?: 'latin1' | 'replace';

@@ -2,7 +2,8 @@
  * A sink for source tests: collects every line and can say "stop" (push returns false) until
  * drain(), as the daemon's ingest does when it is behind.
  */
-import type { FileCheckpoint, LineSink, RawLine } from '../../src/sources/types.js';
+import type { Claims } from '../../src/parsers/plugin.js';
+import type { FileCheckpoint, LineSink, RawLine, UnclaimedLines } from '../../src/sources/types.js';
 
 export class CollectSink implements LineSink {
   lines: RawLine[] = [];
@@ -35,5 +36,22 @@ export class CollectSink implements LineSink {
   committed(path: string): FileCheckpoint | undefined {
     for (let i = this.lines.length - 1; i >= 0; i--) if (this.lines[i].checkpoint?.path === path) return this.lines[i].checkpoint;
     return undefined;
+  }
+}
+
+/** a sink that, like the ingest, offers the real parsers' claims (LineSink.claims) and counts what the source reports as unclaimed */
+export class ScreeningSink extends CollectSink {
+  reports: UnclaimedLines[] = [];
+  constructor(private readonly c: Claims) {
+    super();
+  }
+  claims(format: string): Claims | undefined {
+    return format === 'auto' ? this.c : undefined;
+  }
+  unclaimed(u: UnclaimedLines): void {
+    this.reports.push(u);
+  }
+  get unclaimedCount(): number {
+    return this.reports.reduce((a, r) => a + r.count, 0);
   }
 }

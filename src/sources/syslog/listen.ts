@@ -12,6 +12,7 @@ import { SyslogFramer } from './framing.js';
 import { frameText } from './text.js';
 import { Counters, DatagramReader, UnclaimedTally, makeAllow, peer, readUdpKernelDrops, udpSocketInode } from './receive.js';
 import { startUdpThread } from './udp-client.js';
+import { OnsightError } from '../../errors.js';
 
 export interface ListenAddress {
   proto: 'udp' | 'tcp' | 'tls';
@@ -46,6 +47,9 @@ export { readUdpKernelDrops } from './receive.js';
 export const UDP_PAUSED_SLACK = 10_000;
 
 async function startUdp(addr: ListenAddress, opts: SyslogInputOptions, sink: LineSink, log: Logger): Promise<InputHandle> {
+  if (!opts.receiveThread && opts.udpReceiver === 'native') {
+    throw new OnsightError('ONSIGHT_UDP_RECEIVER', `${opts.listen}: udpReceiver: native runs in the receive thread (receiveThread: true)`);
+  }
   if (opts.receiveThread) {
     const threaded = await startUdpThread(addr, opts, sink, log);
     if (threaded) return threaded;
@@ -122,7 +126,7 @@ async function startUdp(addr: ListenAddress, opts: SyslogInputOptions, sink: Lin
     counters(): SourceCounters {
       const k = closed ? undefined : readUdpKernelDrops(bound.port, family, inode);
       if (k !== undefined) c.dropped.kernel = Math.max(0, k - baseDrops);
-      return { received: c.received, dropped: { ...c.dropped }, events: { ...c.events }, recvBufferBytes: granted };
+      return { received: c.received, dropped: { ...c.dropped }, events: { ...c.events }, recvBufferBytes: granted, udpReceiver: 'dgram' };
     },
     async close() {
       if (closed) return;

@@ -132,7 +132,7 @@ export class UnclaimedTally {
   /** sender → [lines, when the last arrived (ms)] since the last report */
   private counts = new Map<string, [number, number]>();
 
-  constructor(private readonly sink: LineSink, private readonly format: string) {
+  constructor(private readonly sink: Pick<LineSink, 'claims' | 'unclaimed'>, private readonly format: string) {
     this.prefilter = sink.unclaimed ? Prefilter.fromClaims(sink.claims?.(format)) : undefined;
   }
 

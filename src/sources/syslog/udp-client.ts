@@ -10,7 +10,9 @@ import type { Logger } from '../../log.js';
 import { threadEntry } from '../../util/thread-entry.js';
 import type { InputHandle, LineSink, SourceCounters, SyslogInputOptions } from '../types.js';
 import { Counters, UnclaimedTally, datagramText, readUdpKernelDrops } from './receive.js';
-import type { FromUdpThread, ToUdpThread, UdpThreadCounters, UdpThreadData } from './udp-protocol.js';
+import type { FromUdpThread, ToUdpThread, UdpReceiverKind, UdpThreadCounters, UdpThreadData } from './udp-protocol.js';
+import { OnsightError, type ErrorCode } from '../../errors.js';
+import type { UnclaimedCount } from './udp-screen.js';
 
 /** datagrams the receive thread keeps while the main thread is busy: 0.5 s at 200k msg/s (about 20 MB) */
 export const UDP_THREAD_HOLD = 100_000;
@@ -19,6 +21,9 @@ interface Address {
   host: string;
   port: number;
 }
+
+/** the fallback to dgram is said once per process, not once per input or thread restart */
+let saidNativeUnavailable = false;
 
 const add = (a: Record<string, number>, b: Record<string, number>) => {
   const out = { ...a };
@@ -38,18 +43,24 @@ export async function startUdpThread(addr: Address, opts: SyslogInputOptions, si
   /** counters of threads that have exited (a restart starts from zero) */
   let base: UdpThreadCounters = { received: 0, dropped: {}, events: {} };
   let last: UdpThreadCounters = { received: 0, dropped: {}, events: {} };
-  let bound: { address: string; port: number; inode?: number; granted?: number } | undefined;
+  let bound: { address: string; port: number; inode?: number; granted?: number; receiver: UdpReceiverKind; nativeUnavailable?: string } | undefined;
   let closing = false;
   let worker!: Worker;
   let closed!: Promise<void>;
   /** what happens on this thread: datagrams that are no log line (binary), not UTF-8 */
   const mine = new Counters();
   const tally = new UnclaimedTally(sink, opts.format);
+  /** counts the native receiver's thread made (it screens; the dgram one leaves that to this side) */
+  const reportUnclaimed = (counts: UnclaimedCount[]) => {
+    for (const u of counts) sink.unclaimed?.({ source: name, format: opts.format, ...u });
+  };
 
   const spawn = (port: number): Promise<void> => new Promise((resolve, reject) => {
     const data: UdpThreadData = {
       host: addr.host, port, family, recvBufferBytes: opts.udpRecvBufferBytes, allow: opts.allow,
       maxMessageBytes: opts.maxMessageBytes || 65536, invalidUtf8: opts.invalidUtf8, hold: UDP_THREAD_HOLD,
+      listen: opts.listen, receiver: opts.udpReceiver ?? 'auto', format: opts.format,
+      claims: sink.unclaimed ? sink.claims?.(opts.format) : undefined,
     };
     const w = new Worker(entry, { workerData: data });
     worker = w;
@@ -62,12 +73,15 @@ export async function startUdpThread(addr: Address, opts: SyslogInputOptions, si
           bound = m;
           return resolve();
         case 'bindFailed':
-          return reject(new Error(m.message));
+          return reject(m.code ? new OnsightError(m.code as ErrorCode, m.message) : new Error(m.message));
         case 'error':
           return log.warn({ input: name, err: { message: m.message } }, 'udp socket error');
         case 'counters':
           last = m.counters;
           return;
+        case 'unclaimed':
+          last = m.counters;
+          return reportUnclaimed(m.unclaimed);
         case 'lines': {
           last = m.counters;
           const buf = Buffer.from(m.buf, 0, m.bytes);
@@ -79,10 +93,11 @@ export async function startUdpThread(addr: Address, opts: SyslogInputOptions, si
             start = end;
             if (text === undefined) continue;
             const sender = m.senders[m.senderIdx[i]];
-            if (tally.screened(text, sender, m.times[i])) continue;
+            if (!m.screened && tally.screened(text, sender, m.times[i])) continue;
             more = sink.push({ text, receivedAt: new Date(m.times[i]), source: name, sender, format: opts.format }) && more;
           }
           tally.report(name);
+          if (m.unclaimed) reportUnclaimed(m.unclaimed);
           if (more) ack(m.buf);
           else sink.onDrain(() => ack(m.buf));
           return;
@@ -103,13 +118,22 @@ export async function startUdpThread(addr: Address, opts: SyslogInputOptions, si
     });
   });
 
-  await spawn(addr.port);
+  try {
+    await spawn(addr.port);
+  } catch (err) {
+    await worker.terminate(); // nothing bound: no restart (a failed restart keeps its thread, as before)
+    throw err;
+  }
   name = `udp:${bound!.port}`;
   const baseDrops = readUdpKernelDrops(bound!.port, family, bound!.inode) ?? 0;
   if (opts.udpRecvBufferBytes && bound!.granted !== undefined && bound!.granted < opts.udpRecvBufferBytes) {
     log.warn({ input: name, requested: opts.udpRecvBufferBytes, got: bound!.granted }, 'UDP receive buffer smaller than asked for (raise net.core.rmem_max)');
   }
-  log.info({ input: name, address: bound!.address, socketInode: bound!.inode, receiveThread: true }, 'syslog UDP listening');
+  if (bound!.nativeUnavailable && !saidNativeUnavailable) {
+    saidNativeUnavailable = true;
+    log.warn({ input: name, reason: bound!.nativeUnavailable }, `native UDP receiver not available (${bound!.nativeUnavailable}); receiving with node dgram`);
+  }
+  log.info({ input: name, address: bound!.address, socketInode: bound!.inode, receiveThread: true, receiver: bound!.receiver }, 'syslog UDP listening');
   /** undefined when /proc/net/udp cannot be read (then no kernel figure is reported) */
   let kernel: number | undefined;
   const readKernel = () => {
@@ -125,7 +149,7 @@ export async function startUdpThread(addr: Address, opts: SyslogInputOptions, si
       if (kernel !== undefined) dropped.kernel = kernel;
       // the thread counted every datagram it took; those found here to be no log line were dropped, not received
       const notLines = Object.values(mine.dropped).reduce((a, b) => a + b, 0);
-      return { received: base.received + last.received - notLines, dropped, events: add(add(base.events, last.events), mine.events), recvBufferBytes: bound!.granted };
+      return { received: base.received + last.received - notLines, dropped, events: add(add(base.events, last.events), mine.events), recvBufferBytes: bound!.granted, udpReceiver: bound!.receiver };
     },
     async close() {
       if (closing) return;

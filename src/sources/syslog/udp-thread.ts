@@ -7,11 +7,16 @@
  * what is not a log line and screens out what no parser can claim (udp-client.ts). At most two
  * batches are out unacknowledged; beyond that datagrams wait here, up to `hold`, then are dropped
  * and counted as `backpressure`. Acknowledgements bring the buffers back for reuse.
+ *
+ * That is node's dgram receiver. When the native receiver was built (native/udp-recv) and is not
+ * ruled out (`receiver: dgram`), it replaces all of the above: see udp-thread-native.ts.
  */
 import { createSocket, type RemoteInfo } from 'node:dgram';
 import { parentPort, workerData } from 'node:worker_threads';
 import { DatagramGate, udpSocketInode } from './receive.js';
 import type { FromUdpThread, ToUdpThread, UdpThreadData } from './udp-protocol.js';
+import { loadNativeUdp } from './native-udp.js';
+import { receiveNative } from './udp-thread-native.js';
 
 const port = parentPort!;
 const data = workerData as UdpThreadData;
@@ -99,48 +104,74 @@ function schedule(): void {
   timer = setTimeout(flush, FLUSH_MS);
 }
 
-const sock = createSocket({ type: data.family === 6 ? 'udp6' : 'udp4', recvBufferSize: data.recvBufferBytes || undefined });
-sock.on('message', (msg: Buffer, rinfo: RemoteInfo) => {
-  try {
-    const end = gate.check(msg, rinfo.address);
-    if (end < 0) return;
-    if (held >= data.hold) return c.drop('backpressure');
-    if (!current || !current.fits(end)) {
-      if (current) full.push(current);
-      current = newBatch(end);
+function receiveDgram(nativeUnavailable?: string): void {
+  const sock = createSocket({ type: data.family === 6 ? 'udp6' : 'udp4', recvBufferSize: data.recvBufferBytes || undefined });
+  sock.on('message', (msg: Buffer, rinfo: RemoteInfo) => {
+    try {
+      const end = gate.check(msg, rinfo.address);
+      if (end < 0) return;
+      if (held >= data.hold) return c.drop('backpressure');
+      if (!current || !current.fits(end)) {
+        if (current) full.push(current);
+        current = newBatch(end);
+      }
+      current.add(msg, end, gate.sender, Date.now());
+      held++;
+      c.received++;
+      schedule();
+    } catch {
+      c.drop('error');
     }
-    current.add(msg, end, gate.sender, Date.now());
-    held++;
-    c.received++;
-    schedule();
-  } catch {
-    c.drop('error');
+  });
+  sock.on('error', (err) => post({ type: 'error', message: err.message }));
+  port.on('message', (m: ToUdpThread) => {
+    if (m.type === 'ack') {
+      unacked--;
+      if (m.buf && m.buf.byteLength === BATCH_BYTES && free.length < 4) free.push(m.buf);
+      if (full.length || current) schedule();
+    } else if (m.type === 'close' && !closing) {
+      closing = true;
+      sock.close(() => {
+        flush(true);
+        post({ type: 'closed', counters: snapshot() });
+      });
+    }
+  });
+  // drops while the main thread is not taking lines still reach its counters
+  setInterval(() => post({ type: 'counters', counters: snapshot() }), 500).unref();
+  sock.once('error', (err) => post({ type: 'bindFailed', message: err.message }));
+  sock.bind({ address: data.host, port: data.port, exclusive: true }, () => {
+    const a = sock.address();
+    let granted: number | undefined;
+    try {
+      granted = sock.getRecvBufferSize();
+    } catch {
+      granted = undefined;
+    }
+    post({ type: 'bound', address: a.address, port: a.port, inode: udpSocketInode(sock), granted, receiver: 'dgram', nativeUnavailable });
+  });
+}
+
+/** the native receiver unless ruled out or not built (then why, for the log) */
+function receive(): void {
+  if (data.receiver === 'dgram') return receiveDgram();
+  const native = loadNativeUdp();
+  if ('reason' in native) {
+    if (data.receiver === 'native') return post({ type: 'bindFailed', code: 'ONSIGHT_UDP_RECEIVER', message: `${data.listen}: udpReceiver is native, but the native UDP receiver cannot be used: ${native.reason}` });
+    return receiveDgram(native.reason);
   }
-});
-sock.on('error', (err) => post({ type: 'error', message: err.message }));
-port.on('message', (m: ToUdpThread) => {
-  if (m.type === 'ack') {
-    unacked--;
-    if (m.buf && m.buf.byteLength === BATCH_BYTES && free.length < 4) free.push(m.buf);
-    if (full.length || current) schedule();
-  } else if (m.type === 'close' && !closing) {
-    closing = true;
-    sock.close(() => {
-      flush(true);
-      post({ type: 'closed', counters: snapshot() });
-    });
-  }
-});
-// drops while the main thread is not taking lines still reach its counters
-setInterval(() => post({ type: 'counters', counters: snapshot() }), 500).unref();
-sock.once('error', (err) => post({ type: 'bindFailed', message: err.message }));
-sock.bind({ address: data.host, port: data.port, exclusive: true }, () => {
-  const a = sock.address();
-  let granted: number | undefined;
-  try {
-    granted = sock.getRecvBufferSize();
-  } catch {
-    granted = undefined;
-  }
-  post({ type: 'bound', address: a.address, port: a.port, inode: udpSocketInode(sock), granted });
-});
+  const r = receiveNative(native.addon, data, post);
+  if (!r) return;
+  let closing = false;
+  port.on('message', (m: ToUdpThread) => {
+    if (m.type === 'ack') r.ack();
+    else if (m.type === 'close' && !closing) {
+      closing = true;
+      r.close();
+      post({ type: 'closed', counters: r.counters() });
+    }
+  });
+  setInterval(() => post({ type: 'counters', counters: r.counters() }), 500).unref();
+}
+
+receive();
