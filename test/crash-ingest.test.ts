@@ -116,6 +116,8 @@ http: { enabled: false }
     const linesPerChunk = store === 'sqlite' ? 20 : 5;
     // a bounded amount, so the last run's catch-up stays short; later kills land in the catch-up of rotated files
     const maxLines = store === 'sqlite' ? 8000 : 4000;
+    // every 50 chunks: the slower PostgreSQL runs (5-line chunks) rotate as often, in time, as SQLite's
+    const rotateEvery = linesPerChunk * 50;
     let written = 0;
     let rotations = 0;
     let lastRotationAt = 0;
@@ -135,7 +137,7 @@ http: { enabled: false }
         let chunk = '';
         for (let k = 0; k < linesPerChunk; k++) chunk += line(written++);
         appendFileSync(log, chunk);
-        if (written - lastRotationAt >= 1000) {
+        if (written - lastRotationAt >= rotateEvery) {
           lastRotationAt = written;
           rotate(log);
           rotations++;

@@ -7,7 +7,7 @@
  * Skipped, with the reason printed, when the addon was not built.
  */
 import { createSocket, type Socket } from 'node:dgram';
-import { readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../src/log.js';
@@ -61,7 +61,14 @@ async function client(type: 'udp4' | 'udp6', host: string): Promise<Socket> {
 
 const send = (s: Socket, msg: Buffer | string, port: number, host: string) => new Promise<void>((resolve, reject) => s.send(msg, port, host, (err) => (err ? reject(err) : resolve())));
 
-const threads = () => readdirSync('/proc/self/task').length;
+/** the receive threads alive in this process (named udp-recv by the addon; other threads come and go) */
+const threads = () => readdirSync('/proc/self/task').filter((t) => {
+  try {
+    return readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim() === 'udp-recv';
+  } catch {
+    return false; // ended while we looked
+  }
+}).length;
 
 const noise = (i: number) => `<134>Nov 23 10:00:00 fw01 filterlog[4242]: 5,,,1000000103,igb0,match,block,in,4,0x0,,64,${i},0,DF,6,tcp,60,203.0.113.${i % 250},10.0.0.1,${1024 + i},443,0,S`;
 const dhcp = (k: number) => `<30>Nov 23 10:00:00 gw dhcpd[7]: DHCPACK on 10.0.1.${k % 250} to 52:54:00:00:01:${(k % 250).toString(16).padStart(2, '0')} via eth0 #${k}`;

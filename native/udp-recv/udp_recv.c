@@ -733,6 +733,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   int e = pthread_create(&r->thread, NULL, receive_loop, r);
   if (e != 0) return fail_open(env, r, "UDPRECV_THREAD", "pthread_create", e, "pthread_create");
   r->thread_running = 1;
+  pthread_setname_np(r->thread, "udp-recv"); /* named before open() returns, not only from inside */
   /* from here on the finalizer owns r */
   if (napi_wrap(env, out, r, on_finalize, NULL, NULL) != napi_ok) {
     shut(r);

@@ -341,6 +341,17 @@ export class FileTailer {
       const bytesRead = chunk && !idle ? (await seg.fh.read(chunk, 0, CHUNK, this.readPos)).bytesRead : 0;
       if (this.closed) return;
       if (chunk && bytesRead > 0) {
+        // Checked again after the read: a file truncated and refilled past our offset between the
+        // check above and this read (copytruncate while we were slow) hands out a stranger's
+        // bytes from our offset. Those are dropped, and the copy is finished from our offset.
+        if (seg.live && this.offset > 0 && !(await contentMatches(seg.fh, this.readPos + bytesRead, this.mark()))) {
+          if (this.closed) return;
+          this.verified = undefined;
+          await this.checkInPlace(seg);
+          if (!this.seg) return;
+          checked = undefined;
+          continue;
+        }
         this.readPos += bytesRead;
         this.buf = this.buf.length ? Buffer.concat([this.buf, chunk.subarray(0, bytesRead)]) : Buffer.from(chunk.subarray(0, bytesRead));
         this.lastDataAt = Date.now();
