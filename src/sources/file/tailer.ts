@@ -25,6 +25,9 @@ import type { FileCheckpoint, LineSink, RawLine } from '../types.js';
 import { FP_BYTES, TAIL_BYTES, contentMatches, detectEncoding, findRotated, readAt, rotatedSiblings, sha256hex, type ContentMark, type Encoding, type Sibling } from './content.js';
 
 const CHUNK = 64 * 1024;
+/** bytes before readPos read again with each chunk of the live file, to see it is still ours */
+const OVERLAP = 64;
+const EMPTY = Buffer.alloc(0);
 
 export interface TailerOptions {
   /** the checkpoint key and the path watched */
@@ -334,26 +337,31 @@ export class FileTailer {
     let chunk: Buffer | undefined;
     while (!this.closed && !this.paused && this.seg) {
       if (!this.emitLines()) return;
-      const seg = this.seg;
+      const seg: Segment = this.seg;
       // an idle poll: the size just read says there is nothing new (no read call, no buffer)
       const idle = checked === seg && this.checkedSize === this.readPos;
       if (!idle) chunk ??= Buffer.allocUnsafe(CHUNK); // only the bytes read are used (copied out)
-      const bytesRead = chunk && !idle ? (await seg.fh.read(chunk, 0, CHUNK, this.readPos)).bytesRead : 0;
+      // The live file is read from a few bytes before readPos, bytes we hold: if they differ, the
+      // file was truncated and refilled past our offset between the check above and this read
+      // (copytruncate while we were slow), and what follows is a stranger's. Checked with the
+      // read itself, not by another system call.
+      const known = seg.live && !idle ? this.bytesBeforeReadPos() : EMPTY;
+      const got = chunk && !idle ? (await seg.fh.read(chunk, 0, CHUNK, this.readPos - known.length)).bytesRead : 0;
       if (this.closed) return;
+      const bytesRead = Math.max(0, got - known.length);
       if (chunk && bytesRead > 0) {
-        // Checked again after the read: a file truncated and refilled past our offset between the
-        // check above and this read (copytruncate while we were slow) hands out a stranger's
-        // bytes from our offset. Those are dropped, and the copy is finished from our offset.
-        if (seg.live && this.offset > 0 && !(await contentMatches(seg.fh, this.readPos + bytesRead, this.mark()))) {
-          if (this.closed) return;
+        if (!chunk.subarray(0, known.length).equals(known)) {
           this.verified = undefined;
-          await this.checkInPlace(seg);
+          // not the file we read (its copy is finished from our offset first), or, if what we
+          // consumed is intact, only our partial line changed: read it again
+          if (!(await this.checkInPlace(seg)) && this.seg === seg) this.useBuffered(this.offset);
           if (!this.seg) return;
           checked = undefined;
           continue;
         }
         this.readPos += bytesRead;
-        this.buf = this.buf.length ? Buffer.concat([this.buf, chunk.subarray(0, bytesRead)]) : Buffer.from(chunk.subarray(0, bytesRead));
+        const fresh = chunk.subarray(known.length, got);
+        this.buf = this.buf.length ? Buffer.concat([this.buf, fresh]) : Buffer.from(fresh);
         this.lastDataAt = Date.now();
         if (this.enc === undefined && this.offset === 0) this.enc = detectEncoding(this.buf.subarray(0, 4));
         continue;
@@ -466,6 +474,19 @@ export class FileTailer {
 
   private fingerprint(): string {
     return this.headFp ?? sha256hex(this.head);
+  }
+
+  /** The last OVERLAP bytes before readPos that we hold: the consumed tail, then the partial line. */
+  private bytesBeforeReadPos(): Buffer {
+    const n = Math.min(OVERLAP, this.tail.length + this.buf.length);
+    if (this.buf.length >= n) return this.buf.subarray(this.buf.length - n);
+    return Buffer.concat([this.tail.subarray(this.tail.length - (n - this.buf.length)), this.buf]);
+  }
+
+  /** Forget the partial line read past `offset`: the next read starts there again. */
+  private useBuffered(offset: number): void {
+    this.readPos = offset;
+    this.buf = Buffer.alloc(0);
   }
 
   /** Account `bytes` (a line with its newline, or skipped bytes) as consumed. */
