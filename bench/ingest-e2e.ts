@@ -19,7 +19,7 @@ import { pathToFileURL } from 'node:url';
 import { Daemon } from '../src/daemon/daemon.js';
 import { validateConfig } from '../src/config/load.js';
 import { closeLog, createLogger, droppedLogLines, silentLogger } from '../src/log.js';
-import { pipeFd } from './logger.js';
+import { drainedFifo } from '../test/helpers/fifo.js';
 
 export interface IngestE2EOptions {
   messages?: number;
@@ -152,7 +152,7 @@ async function runOnsight(file: string, n: number, v: OnsightVariant): Promise<O
   });
   // the logger at info writes to a non-blocking pipe drained by another process: the daemon's
   // stdout under systemd, a stream to journald
-  const logPipe = v.logInfo ? await pipeFd(dir) : undefined;
+  const logPipe = v.logInfo ? await drainedFifo(dir) : undefined;
   const log = logPipe === undefined ? silentLogger() : createLogger({ level: 'info', pretty: false, fd: logPipe.fd });
   const daemon = new Daemon({ config, log });
   const logDropped0 = droppedLogLines();

@@ -9,12 +9,12 @@
  *
  * `node dist/bench/logger.js [LINES] [--rounds=N]`
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { constants, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { closeLog, createLogger, droppedLogLines } from '../src/log.js';
+import { drainedFifo } from '../test/helpers/fifo.js';
 
 type Writes = 'line' | 'turn';
 export interface LoggerBenchRow { writes: Writes; to: 'file' | 'pipe'; wallUsPerLine: number; cpuUsPerLine: number }
@@ -25,7 +25,6 @@ const SIGHTING = { input: 'tcp:5514', sighting: { kind: 'lease', ip: '10.20.1.7'
 const PER_TURN = 100;
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * log `lines` lines to `fd` (closed by the logger at the end), `PER_TURN` a turn; the time
@@ -48,23 +47,6 @@ async function once(writes: Writes, fd: number, lines: number): Promise<{ wall: 
   return { wall: (wall * 1000) / lines, cpu: (c.user + c.system) / lines };
 }
 
-/** a FIFO with `cat` draining it, opened non-blocking like the daemon's stdout under systemd; `done` resolves when the reader has read to the end */
-export async function pipeFd(dir: string): Promise<{ fd: number; done: Promise<unknown> }> {
-  const fifo = join(dir, `fifo-${Date.now()}-${Math.random()}`);
-  const mk = spawnSync('mkfifo', [fifo]);
-  if (mk.status !== 0) throw new Error(`mkfifo failed: ${mk.stderr?.toString()}`);
-  const reader = spawn('sh', ['-c', `cat "${fifo}" > /dev/null`], { stdio: 'ignore' });
-  const done = new Promise((r) => reader.once('exit', r));
-  for (let tries = 0; ; tries++) {
-    try {
-      return { fd: openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK), done };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENXIO' || tries > 500) throw err; // ENXIO: no reader yet
-      await sleep(10);
-    }
-  }
-}
-
 export async function runLoggerBench(opts: { lines?: number; rounds?: number; print?: boolean } = {}): Promise<LoggerBenchRow[]> {
   const lines = opts.lines ?? 20_000;
   const rounds = opts.rounds ?? 5;
@@ -80,7 +62,7 @@ export async function runLoggerBench(opts: { lines?: number; rounds?: number; pr
     for (let round = 0; round < rounds; round++) {
       for (const writes of ['line', 'turn'] as const) {
         record(`${writes}|file`, await once(writes, openSync(join(dir, `${writes}.log`), 'w'), lines));
-        const pipe = await pipeFd(dir);
+        const pipe = await drainedFifo(dir);
         record(`${writes}|pipe`, await once(writes, pipe.fd, lines));
         await pipe.done;
       }

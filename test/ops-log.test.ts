@@ -3,14 +3,15 @@
  * usual shapes come out redacted, in JSON and in the pretty (TTY) form; the daemon logs ingest
  * progress while lines flow (file catch-up).
  */
-import { closeSync, constants, fstatSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { closeLog, createLogger, droppedLogLines } from '../src/log.js';
-import { spawn, spawnSync } from 'node:child_process';
+import { drainedFifo } from './helpers/fifo.js';
+import { spawnSync } from 'node:child_process';
 import { validateConfig } from '../src/config/load.js';
 import { Daemon } from '../src/daemon/daemon.js';
 
@@ -108,20 +109,8 @@ describe('logging', () => {
   });
 
   it('a stalled reader never stalls logging: lines wait, or beyond 16 MiB are dropped and counted; every line is delivered or counted', async () => {
-    const fifo = join(dir, 'stalled.fifo');
     const got = join(dir, 'stalled.out');
-    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
-    const reader = spawn('sh', ['-c', `exec cat "${fifo}" > "${got}"`], { stdio: 'ignore' });
-    const exited = new Promise((r) => reader.once('exit', r));
-    let fd = -1;
-    for (let tries = 0; fd < 0; tries++) {
-      try {
-        fd = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK); // like stdout to journald
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENXIO' || tries > 500) throw err;
-        await new Promise((r) => setTimeout(r, 10));
-      }
-    }
+    const { fd, reader, done: exited } = await drainedFifo(dir, got);
     reader.kill('SIGSTOP');
     const log = createLogger({ pretty: false, fd, level: 'info' });
     const dropped0 = droppedLogLines();
