@@ -106,6 +106,13 @@ export function droppedLogLines(): number {
   return dropped;
 }
 
+/** the lines (or what is left of the first) in joined JSON lines: each ends with a newline */
+function linesIn(b: Buffer): number {
+  let n = 0;
+  for (let i = b.indexOf(0x0a); i >= 0; i = b.indexOf(0x0a, i + 1)) n++;
+  return n;
+}
+
 /** destinations holding lines, written out if the process exits first */
 const holding = new Set<TurnDestination>();
 let exitHookInstalled = false;
@@ -191,8 +198,9 @@ class TurnDestination {
   flushFinal(): void {
     const until = Date.now() + FINAL_FLUSH_MS;
     const pause = new Int32Array(new SharedArrayBuffer(4));
-    while (!this.tryWrite() && Date.now() < until) Atomics.wait(pause, 0, 0, 5);
-    if (!this.tryWrite()) this.die();
+    let done = this.tryWrite();
+    for (; !done && Date.now() < until; done = this.tryWrite()) Atomics.wait(pause, 0, 0, 5);
+    if (!done) this.die();
   }
 
   close(): void {
@@ -203,7 +211,7 @@ class TurnDestination {
 
   private die(): void {
     this.dead = true;
-    dropped += this.parts.length + (this.rest ? 1 : 0);
+    dropped += this.parts.length + (this.rest ? linesIn(this.rest) : 0);
     this.parts = [];
     this.rest = undefined;
     this.bytes = 0;

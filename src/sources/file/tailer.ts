@@ -354,7 +354,10 @@ export class FileTailer {
           this.verified = undefined;
           // not the file we read (its copy is finished from our offset first), or, if what we
           // consumed is intact, only our partial line changed: read it again
-          if (!(await this.checkInPlace(seg)) && this.seg === seg) this.useBuffered(this.offset);
+          if (!(await this.checkInPlace(seg)) && this.seg === seg) {
+            this.readPos = this.offset;
+            this.buf = Buffer.alloc(0);
+          }
           if (!this.seg) return;
           checked = undefined;
           continue;
@@ -481,12 +484,6 @@ export class FileTailer {
     const n = Math.min(OVERLAP, this.tail.length + this.buf.length);
     if (this.buf.length >= n) return this.buf.subarray(this.buf.length - n);
     return Buffer.concat([this.tail.subarray(this.tail.length - (n - this.buf.length)), this.buf]);
-  }
-
-  /** Forget the partial line read past `offset`: the next read starts there again. */
-  private useBuffered(offset: number): void {
-    this.readPos = offset;
-    this.buf = Buffer.alloc(0);
   }
 
   /** Account `bytes` (a line with its newline, or skipped bytes) as consumed. */
