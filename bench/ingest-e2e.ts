@@ -132,6 +132,8 @@ export interface OnsightVariant {
   timezone: string;
   /** the real logger at info, writing JSON lines to a non-blocking pipe, as to journald (else a silent logger) */
   logInfo: boolean;
+  /** inputs[].receiveThread: the TCP server (framing, text, screening) in a thread of its own (default true, as the config's) */
+  receiveThread?: boolean;
 }
 
 type OnsightResult = IngestE2EResult['onsight'];
@@ -142,7 +144,7 @@ async function runOnsight(file: string, n: number, v: OnsightVariant): Promise<O
   const { config } = validateConfig({
     state: join(dir, 'state.db'),
     timezone: v.timezone,
-    inputs: [{ type: 'syslog', listen: `tcp://127.0.0.1:${port}`, format: 'auto', maxConnections: 10 }],
+    inputs: [{ type: 'syslog', listen: `tcp://127.0.0.1:${port}`, format: 'auto', maxConnections: 10, receiveThread: v.receiveThread ?? true }],
     // the leases are outside the scope: this measures ingestion, not scanning
     policy: { scope: ['192.0.2.0/24'] },
     regions: [{ name: 'r', cidrs: ['192.0.2.0/24'], appliances: ['a'] }],
@@ -345,12 +347,17 @@ function medianOf<T extends { msgsPerS: number; seconds: number }>(rs: T[]): T {
   return sorted[Math.floor(sorted.length / 2)];
 }
 
-/** The settings compared: silent UTC (the old bench) and production (a named zone, the real logger at info), each with and without the decode thread. */
+/**
+ * The settings compared: silent UTC (the old bench) and production (a named zone, the real logger
+ * at info), each with and without the decode thread; and the TCP server on the main thread
+ * (receiveThread off), the default before the stream receive thread.
+ */
 export const VARIANTS: OnsightVariant[] = [
   { name: 'utc-silent', decodeThread: false, timezone: 'UTC', logInfo: false },
   { name: 'utc-silent+thread', decodeThread: true, timezone: 'UTC', logInfo: false },
   { name: 'berlin-info', decodeThread: false, timezone: 'Europe/Berlin', logInfo: true },
   { name: 'berlin-info+thread', decodeThread: true, timezone: 'Europe/Berlin', logInfo: true },
+  { name: 'utc-silent+thread-receive-on-main', decodeThread: true, timezone: 'UTC', logInfo: false, receiveThread: false },
 ];
 
 export async function runIngestE2E(opts: IngestE2EOptions = {}): Promise<IngestE2EResult> {
@@ -385,10 +392,10 @@ export async function runIngestE2E(opts: IngestE2EOptions = {}): Promise<IngestE
     m.cpuSecondsPerM = median(runs[v.name].map((x) => x.cpuSecondsPerM ?? NaN));
     m.mainThreadCpuSecondsPerM = median(runs[v.name].map((x) => x.mainThreadCpuSecondsPerM ?? NaN));
     onsightBy[v.name] = m;
-    if (print) console.log(`  onsight ${v.name} (decode ${v.decodeThread ? 'in a worker thread' : 'on the main thread'}, ${v.timezone}, logger ${v.logInfo ? 'info → non-blocking pipe' : 'silent'}): ${m.msgsPerS.toLocaleString()} msg/s${cpuNote(m.cpuSecondsPerM)} (main thread ${m.mainThreadCpuSecondsPerM?.toFixed(2)}), ${m.committed.toLocaleString()} committed, ${m.sightings.toLocaleString()} sightings, ${m.lost} lost${m.logLinesDropped ? `, ${m.logLinesDropped} log lines dropped` : ''} [rounds: ${runs[v.name].map((x) => x.msgsPerS.toLocaleString()).join(', ')}]`);
+    if (print) console.log(`  onsight ${v.name} (TCP server ${v.receiveThread ?? true ? 'in its receive thread' : 'on the main thread'}, decode ${v.decodeThread ? 'in a worker thread' : 'on the main thread'}, ${v.timezone}, logger ${v.logInfo ? 'info → non-blocking pipe' : 'silent'}): ${m.msgsPerS.toLocaleString()} msg/s${cpuNote(m.cpuSecondsPerM)} (main thread ${m.mainThreadCpuSecondsPerM?.toFixed(2)}), ${m.committed.toLocaleString()} committed, ${m.sightings.toLocaleString()} sightings, ${m.lost} lost${m.logLinesDropped ? `, ${m.logLinesDropped} log lines dropped` : ''} [rounds: ${runs[v.name].map((x) => x.msgsPerS.toLocaleString()).join(', ')}]`);
   }
   // the headline: the defaults (decodeThread as auto resolves it on this machine) in UTC with a silent logger
-  const byDefault = variants.find((v) => v.timezone === 'UTC' && !v.logInfo && v.decodeThread === decodeThreadOn({ ingest: { decodeThread: 'auto' } }));
+  const byDefault = variants.find((v) => v.timezone === 'UTC' && !v.logInfo && (v.receiveThread ?? true) && v.decodeThread === decodeThreadOn({ ingest: { decodeThread: 'auto' } }));
   const headlineName = opts.headline ?? byDefault?.name ?? variants[0].name;
   const headline = onsightBy[headlineName] ?? Object.values(onsightBy)[0];
   if (print) console.log(`  headline: ${headlineName}${headlineName === byDefault?.name ? `, the default on this machine (${availableParallelism()} cores)` : ''}`);

@@ -3,39 +3,32 @@
  * counters and, for streams, a connection cap, an idle timeout and backpressure.
  */
 import { createSocket, type Socket as UdpSocket, type RemoteInfo } from 'node:dgram';
-import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
-import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket, type SecureContextOptions } from 'node:tls';
-import { readFile } from 'node:fs/promises';
 import type { Logger } from '../../log.js';
 import type { InputHandle, LineSink, RawLine, SourceCounters, SyslogInputOptions } from '../types.js';
-import { SyslogFramer } from './framing.js';
-import { frameText } from './text.js';
-import { Counters, DatagramReader, UnclaimedTally, makeAllow, peer, readUdpKernelDrops, udpSocketInode } from './receive.js';
+import { DatagramReader, UnclaimedTally, readUdpKernelDrops, udpSocketInode } from './receive.js';
 import { startUdpThread } from './udp-client.js';
+import { startStreamServer } from './stream-server.js';
+import { startStreamThread } from './stream-client.js';
+import { parseListen, type ListenAddress } from './address.js';
 import { OnsightError } from '../../errors.js';
 
-export interface ListenAddress {
-  proto: 'udp' | 'tcp' | 'tls';
-  host: string;
-  port: number;
-}
-
-/** `udp://HOST:PORT`, `tcp://[::]:514`, `tls://0.0.0.0:6514` → parts; throws a readable Error otherwise. */
-export function parseListen(listen: string): ListenAddress {
-  const m = /^(udp|tcp|tls):\/\/(\[[^\]]+\]|[^:/[\]]*):(\d{1,5})$/.exec(listen.trim());
-  if (!m) throw new Error(`listen "${listen}": expected udp://HOST:PORT, tcp://HOST:PORT or tls://HOST:PORT`);
-  const port = Number(m[3]);
-  if (port > 65535) throw new Error(`listen "${listen}": port out of range`);
-  let host = m[2];
-  if (host.startsWith('[')) host = host.slice(1, -1);
-  if (host === '' || host === '*') host = '0.0.0.0';
-  return { proto: m[1] as ListenAddress['proto'], host, port };
-}
+export { parseListen, type ListenAddress } from './address.js';
 
 export async function startSyslogInput(opts: SyslogInputOptions, sink: LineSink, log: Logger): Promise<InputHandle> {
   const addr = parseListen(opts.listen);
   if (addr.proto === 'udp') return startUdp(addr, opts, sink, log);
   return startStream(addr, opts, sink, log);
+}
+
+/** TCP or TLS: in the stream receive thread (receiveThread, the default), else on this thread. */
+async function startStream(addr: ListenAddress, opts: SyslogInputOptions, sink: LineSink, log: Logger): Promise<InputHandle> {
+  if (opts.receiveThread) {
+    const threaded = await startStreamThread(addr, opts, sink, log);
+    if (threaded) return threaded;
+  }
+  const h = await startStreamServer(addr, opts, sink, log);
+  log.info({ input: h.name, address: h.address?.host }, `syslog ${addr.proto.toUpperCase()} listening`);
+  return h;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -135,226 +128,6 @@ async function startUdp(addr: ListenAddress, opts: SyslogInputOptions, sink: Lin
       closed = true;
       await new Promise<void>((resolve) => sock.close(() => resolve()));
       tally.report(name);
-    },
-  };
-}
-
-// ---------------------------------------------------------------------------------------------
-// TCP and TLS
-
-interface Conn {
-  sock: Socket;
-  framer: SyslogFramer;
-  sender: string;
-}
-
-async function loadTls(tls: NonNullable<SyslogInputOptions['tls']>): Promise<SecureContextOptions> {
-  const [cert, key, ca] = await Promise.all([readFile(tls.cert), readFile(tls.key), tls.ca ? readFile(tls.ca) : undefined]);
-  return { cert, key, ca };
-}
-
-/** Default per-sender connection cap: a relay needs a few; a slow-drip sender must not take all. */
-export const DEFAULT_MAX_CONNECTIONS_PER_SENDER = 32;
-
-async function startStream(addr: ListenAddress, opts: SyslogInputOptions, sink: LineSink, log: Logger): Promise<InputHandle> {
-  const allow = makeAllow(opts.allow);
-  const c = new Counters();
-  const conns = new Set<Conn>();
-  const maxConns = opts.maxConnections || 1000;
-  const maxPerSender = opts.maxConnectionsPerSender || DEFAULT_MAX_CONNECTIONS_PER_SENDER;
-  const idleMs = (opts.idleTimeoutS || 300) * 1000;
-  const maxBytes = opts.maxMessageBytes || 65536;
-  let name = `${addr.proto}:${addr.port}`;
-  let paused = false;
-  let closing = false;
-
-  const resumeAll = () => {
-    if (!paused) return;
-    paused = false;
-    for (const k of conns) {
-      if (k.sock.destroyed) continue;
-      k.sock.resume();
-      k.sock.setTimeout(idleMs); // a timeout that fired (and was ignored) while paused is not re-armed by itself
-    }
-  };
-  const pauseAll = () => {
-    if (paused) return;
-    paused = true;
-    c.event('paused');
-    for (const k of conns) k.sock.pause();
-    sink.onDrain(resumeAll);
-  };
-
-  // as for UDP: lines no parser can claim (most of a firewall stream) are counted by sender, not pushed
-  const tally = new UnclaimedTally(sink, opts.format);
-  const deliver = (k: Conn, frames: Buffer[]) => {
-    const now = new Date();
-    const at = now.getTime();
-    for (const f of frames) {
-      const t = frameText(f, opts.invalidUtf8);
-      if (!t.ok) {
-        c.drop(t.reason);
-        continue;
-      }
-      if (t.notUtf8) c.event('notUtf8');
-      c.received++;
-      if (tally.screened(t.text, k.sender, at)) continue;
-      // frames already cut from a chunk are pushed even when paused: at most one chunk's worth
-      if (!sink.push({ text: t.text, receivedAt: now, source: name, sender: k.sender, format: opts.format })) pauseAll();
-    }
-    tally.report(name);
-  };
-
-  // framer counters are per connection; fold them into the listener's when a connection ends
-  const foldFramer = (f: SyslogFramer) => {
-    if (f.counters.tooLarge) c.drop('tooLarge', f.counters.tooLarge);
-    if (f.counters.badFrame) c.drop('badFrame', f.counters.badFrame);
-    f.counters.tooLarge = 0;
-    f.counters.badFrame = 0;
-  };
-
-  /** A connection the TLS/TCP server has accepted (after the handshake for TLS). */
-  const onStream = (sock: Socket) => {
-    const sender = peer(sock.remoteAddress);
-    const k: Conn = { sock, framer: new SyslogFramer({ maxMessageBytes: maxBytes }), sender };
-    conns.add(k);
-    c.event('accepted');
-    if (paused) sock.pause();
-    sock.setTimeout(idleMs);
-    sock.on('timeout', () => {
-      if (paused) return; // not idle: we stopped reading
-      c.event('idleTimeout');
-      sock.destroy();
-    });
-    sock.on('data', (chunk: Buffer) => {
-      try {
-        const frames = k.framer.push(chunk);
-        foldFramer(k.framer);
-        deliver(k, frames);
-      } catch (err) {
-        c.drop('error');
-        log.debug({ err, input: name }, 'stream data handling failed');
-      }
-    });
-    sock.on('end', () => {
-      try {
-        const frames = k.framer.end();
-        foldFramer(k.framer);
-        deliver(k, frames);
-      } catch {
-        c.drop('error');
-      }
-      sock.end();
-    });
-    sock.on('error', (err) => log.debug({ err, input: name, sender }, 'connection error'));
-    sock.on('close', () => {
-      conns.delete(k);
-    });
-  };
-
-  /** Every raw TCP connection, before any TLS handshake: allow-list and connection cap. */
-  const admit = (sock: Socket): boolean => {
-    const sender = peer(sock.remoteAddress);
-    if (closing) {
-      sock.destroy();
-      return false;
-    }
-    if (!allow(sender)) {
-      c.refuse('notAllowed');
-      sock.destroy();
-      return false;
-    }
-    if (raws.size >= maxConns) {
-      c.refuse('connectionLimit');
-      sock.destroy();
-      return false;
-    }
-    const held = perSender.get(sender) ?? 0;
-    if (held >= maxPerSender) {
-      c.refuse('senderConnectionLimit');
-      sock.destroy();
-      return false;
-    }
-    perSender.set(sender, held + 1);
-    raws.add(sock);
-    sock.once('close', () => {
-      raws.delete(sock);
-      const n = (perSender.get(sender) ?? 1) - 1;
-      if (n > 0) perSender.set(sender, n);
-      else perSender.delete(sender);
-    });
-    return true;
-  };
-  /** every admitted TCP connection (for TLS: including those still in their handshake) */
-  const raws = new Set<Socket>();
-  /** admitted connections per sender address: one slow sender must not hold every slot */
-  const perSender = new Map<string, number>();
-
-  let server: TcpServer | TlsServer;
-  let tlsOpts = opts.tls;
-  if (addr.proto === 'tls') {
-    if (!tlsOpts) throw new Error(`listen "${opts.listen}": tls:// needs tls.cert and tls.key`);
-    const ctx = await loadTls(tlsOpts);
-    const requireClientCert = tlsOpts.requireClientCert === true;
-    const srv = createTlsServer({ ...ctx, requestCert: requireClientCert, rejectUnauthorized: requireClientCert, handshakeTimeout: Math.min(idleMs, 30_000) });
-    srv.on('connection', (raw: Socket) => {
-      admit(raw);
-    });
-    srv.on('secureConnection', (s: TLSSocket) => {
-      if (closing) return void s.destroy();
-      onStream(s);
-    });
-    srv.on('tlsClientError', (err, s) => {
-      c.event('tlsError');
-      log.debug({ err: err.message, input: name, sender: peer(s.remoteAddress) }, 'TLS handshake failed');
-      // with a listener here node leaves the socket open (a handshake timeout included): close it,
-      // or a client that never finishes its hello holds a connection slot for ever
-      s.destroy();
-    });
-    server = srv;
-  } else {
-    server = createTcpServer((s) => {
-      if (admit(s)) onStream(s);
-    });
-  }
-  server.on('error', (err) => log.warn({ err, input: name }, 'server error'));
-  await new Promise<void>((resolve, reject) => {
-    const onErr = (err: Error) => reject(err);
-    server.once('error', onErr);
-    server.listen({ host: addr.host, port: addr.port, exclusive: true }, () => {
-      server.off('error', onErr);
-      resolve();
-    });
-  });
-  const bound = server.address() as { address: string; port: number };
-  name = `${addr.proto}:${bound.port}`;
-  log.info({ input: name, address: bound.address }, `syslog ${addr.proto.toUpperCase()} listening`);
-
-  return {
-    name,
-    address: { host: bound.address, port: bound.port },
-    counters(): SourceCounters {
-      for (const k of conns) foldFramer(k.framer);
-      // every admitted connection, TLS handshakes in progress included: they hold slots too
-      return { received: c.received, dropped: { ...c.dropped }, refused: { ...c.refused }, connections: raws.size, events: { ...c.events } };
-    },
-    async reload() {
-      if (addr.proto !== 'tls' || !tlsOpts) return;
-      // read everything first: a half-written certificate leaves the old context in place
-      const ctx = await loadTls(tlsOpts);
-      (server as TlsServer).setSecureContext(ctx);
-      c.event('reloaded');
-      log.info({ input: name }, 'TLS certificates reloaded');
-    },
-    async close() {
-      if (closing) return;
-      closing = true;
-      const done = new Promise<void>((resolve) => server.close(() => resolve()));
-      // complete frames are already with the sink; a half-received one is dropped with its connection
-      for (const k of conns) k.sock.destroy();
-      for (const s of raws) s.destroy();
-      await done;
-      tlsOpts = undefined;
     },
   };
 }
