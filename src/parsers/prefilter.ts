@@ -12,8 +12,24 @@ import type { Claims, LineInput, ParserPlugin } from './plugin.js';
 import { parseSyslog, unwrapInnerTag } from './syslog-header.js';
 
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-/** one regex of literal alternatives (linear: no quantifiers), or undefined when there are none */
-const anyOf = (xs: readonly string[]) => (xs.length ? new RegExp(xs.map(escape).join('|')) : undefined);
+
+/**
+ * "Does the text contain one of `xs`?", or undefined when there are none: one regex of the literal
+ * alternatives (linear: no quantifiers), and indexOf for single characters. A one-character
+ * alternative (`[`, `/`) makes the regex engine try every position of the text: with them in it
+ * the merged anchors took 660 ns on a firewall line, without them 220 ns (measured, bench line).
+ */
+function containsAny(xs: readonly string[]): ((text: string) => boolean) | undefined {
+  if (!xs.length) return undefined;
+  const chars = xs.filter((x) => x.length === 1);
+  const longer = xs.filter((x) => x.length > 1);
+  const re = longer.length ? new RegExp(longer.map(escape).join('|')) : undefined;
+  if (!chars.length) return (t) => re!.test(t);
+  return (t) => {
+    for (const c of chars) if (t.includes(c)) return true;
+    return re !== undefined && re.test(t);
+  };
+}
 
 const strings = (x: unknown) => x === undefined || (Array.isArray(x) && x.every((s) => typeof s === 'string' && s.length > 0));
 /** a user plug-in's claims are not type-checked: anything malformed turns the prefilter off */
@@ -26,15 +42,15 @@ const ANY_DATE = new Date();
 export class Prefilter {
   private readonly tags: Set<string>;
   private readonly tagPrefixes: readonly string[];
-  private readonly inMsg: RegExp | undefined;
-  private readonly inRaw: RegExp | undefined;
+  private readonly inMsg: ((msg: string) => boolean) | undefined;
+  private readonly inRaw: ((raw: string) => boolean) | undefined;
 
   /** every plug-in's claims merged (plain strings: they can be posted to another thread) */
   private constructor(readonly claims: Required<Claims>) {
     this.tags = new Set(claims.tags);
     this.tagPrefixes = claims.tagPrefixes;
-    this.inMsg = anyOf(claims.anchors);
-    this.inRaw = anyOf(claims.rawAnchors);
+    this.inMsg = containsAny(claims.anchors);
+    this.inRaw = containsAny(claims.rawAnchors);
   }
 
   /** undefined when some plug-in does not say what it needs */
@@ -70,6 +86,6 @@ export class Prefilter {
       if (this.tags.has(app)) return true;
       for (const p of this.tagPrefixes) if (app.startsWith(p)) return true;
     }
-    return (this.inMsg?.test(msg) ?? false) || (this.inRaw?.test(raw) ?? false);
+    return (this.inMsg?.(msg) ?? false) || (this.inRaw?.(raw) ?? false);
   }
 }
