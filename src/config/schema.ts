@@ -50,7 +50,8 @@ const syslogInput = z.object({
   maxConnections: z.number().int().positive().default(1000),
   maxConnectionsPerSender: z.number().int().positive().default(32),
   udpRecvBufferBytes: z.number().int().positive().default(8 * 1024 * 1024),
-  // UDP: the socket lives in a worker thread that drains the kernel buffer while the main thread commits
+  // the input's socket lives in a worker thread: UDP drains the kernel buffer while the main thread
+  // commits; TCP/TLS run their whole server there (framing, screening), the main thread gets the claimable lines
   receiveThread: z.boolean().default(true),
   // UDP, in the receive thread: native/udp-recv (recvmmsg in its own thread) when it was built (auto),
   // required (native: the input fails to start without it) or never (dgram: node's dgram socket)

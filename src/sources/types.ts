@@ -135,7 +135,7 @@ export interface SyslogInputOptions {
   maxConnectionsPerSender?: number;
   /** UDP: SO_RCVBUF to ask for (bytes). Default 8 MiB. */
   udpRecvBufferBytes: number;
-  /** UDP: receive in a worker thread, so the kernel buffer drains while the main thread commits */
+  /** receive in a worker thread: UDP, so the kernel buffer drains while the main thread commits; TCP/TLS, the whole server (framing, screening) */
   receiveThread?: boolean;
   /** UDP with the receive thread: `auto` (default) the native receiver if it was built, else dgram; `native` or fail; `dgram` */
   udpReceiver?: 'auto' | 'native' | 'dgram';

@@ -1,6 +1,8 @@
 /**
  * Syslog listeners: UDP (RFC 5426), TCP (RFC 6587) and TLS (RFC 5425), each with an allow-list,
- * counters and, for streams, a connection cap, an idle timeout and backpressure.
+ * counters and, for streams, a connection cap, an idle timeout and backpressure. Each runs in its
+ * receive thread (receiveThread, the default: udp-client.ts, stream-client.ts) or, without one,
+ * here on the main thread (UDP below, streams in stream-server.ts).
  */
 import { createSocket, type Socket as UdpSocket, type RemoteInfo } from 'node:dgram';
 import type { Logger } from '../../log.js';
