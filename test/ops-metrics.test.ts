@@ -45,6 +45,8 @@ describe('/metrics types and names', () => {
       s.on('error', () => undefined);
       s.on('close', () => resolve());
     });
+    // the receive thread's counters reach the main thread within about 100 ms
+    await until(() => tcp.counters().refused?.notAllowed === 1, 2000, 'the refusal counted');
     // a scan in flight: a 'running' intent
     await until(async () => (await daemon.scheduler.store.activeIntents()).length > 0, 10_000, 'a running scan', 50);
     text = await (await fetch(`${daemon.http!.url}/metrics`)).text();

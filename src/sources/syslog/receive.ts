@@ -27,6 +27,13 @@ export class Counters {
   }
 }
 
+/** Two sets of named counts added up (a receive thread's, across its restarts). */
+export function addCounts(a: Record<string, number> = {}, b: Record<string, number> = {}): Record<string, number> {
+  const out = { ...a };
+  for (const [k, v] of Object.entries(b)) out[k] = (out[k] ?? 0) + v;
+  return out;
+}
+
 export function makeAllow(allow: string[] | undefined): ((ip: string) => boolean) {
   if (!allow || allow.length === 0) return () => true;
   const set = new CidrSet<true>();

@@ -13,15 +13,11 @@ import type { InputHandle, LineSink, SourceCounters, SyslogInputOptions } from '
 import type { ListenAddress } from './address.js';
 import type { FromStreamThread, StreamThreadData, ToStreamThread } from './stream-protocol.js';
 import type { UnclaimedCount } from './udp-screen.js';
+import { addCounts } from './receive.js';
 
 /** claimable lines the receive thread keeps while the main thread is not taking them, before it pauses its connections */
 export const STREAM_THREAD_HOLD = 20_000;
 
-const add = (a: Record<string, number> = {}, b: Record<string, number> = {}) => {
-  const out = { ...a };
-  for (const [k, v] of Object.entries(b)) out[k] = (out[k] ?? 0) + v;
-  return out;
-};
 const empty = (): SourceCounters => ({ received: 0, dropped: {}, refused: {}, events: {}, connections: 0 });
 
 /** Undefined when there is no compiled thread entry (the caller listens on its own thread). */
@@ -113,8 +109,8 @@ export async function startStreamThread(addr: ListenAddress, opts: SyslogInputOp
       owed = 0; // a drain still to come acknowledges nothing to a thread that is gone
       if (closing || w !== worker || !bound) return;
       base = {
-        received: base.received + last.received, dropped: add(base.dropped, last.dropped), refused: add(base.refused, last.refused),
-        events: add(base.events, { ...last.events, threadRestart: 1 }), connections: 0,
+        received: base.received + last.received, dropped: addCounts(base.dropped, last.dropped), refused: addCounts(base.refused, last.refused),
+        events: addCounts(base.events, { ...last.events, threadRestart: 1 }), connections: 0,
       };
       last = empty();
       log.error({ input: name, code }, 'the stream receive thread exited; its connections are closed; starting it again on the same port');
@@ -135,8 +131,8 @@ export async function startStreamThread(addr: ListenAddress, opts: SyslogInputOp
     address: { host: bound!.address, port: bound!.port },
     counters(): SourceCounters {
       return {
-        received: base.received + last.received, dropped: add(base.dropped, last.dropped), refused: add(base.refused, last.refused),
-        connections: last.connections, events: add(base.events, last.events),
+        received: base.received + last.received, dropped: addCounts(base.dropped, last.dropped), refused: addCounts(base.refused, last.refused),
+        connections: last.connections, events: addCounts(base.events, last.events),
       };
     },
     reload(): Promise<void> {

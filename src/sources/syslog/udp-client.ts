@@ -9,7 +9,7 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from '../../log.js';
 import { threadEntry } from '../../util/thread-entry.js';
 import type { InputHandle, LineSink, SourceCounters, SyslogInputOptions } from '../types.js';
-import { Counters, UnclaimedTally, datagramText, readUdpKernelDrops } from './receive.js';
+import { Counters, UnclaimedTally, addCounts, datagramText, readUdpKernelDrops } from './receive.js';
 import type { FromUdpThread, ToUdpThread, UdpReceiverKind, UdpThreadCounters, UdpThreadData } from './udp-protocol.js';
 import { OnsightError, type ErrorCode } from '../../errors.js';
 import type { UnclaimedCount } from './udp-screen.js';
@@ -25,11 +25,6 @@ interface Address {
 /** the fallback to dgram is said once per process, not once per input or thread restart */
 let saidNativeUnavailable = false;
 
-const add = (a: Record<string, number>, b: Record<string, number>) => {
-  const out = { ...a };
-  for (const [k, v] of Object.entries(b)) out[k] = (out[k] ?? 0) + v;
-  return out;
-};
 
 /** Undefined when there is no compiled thread entry (the caller listens in-thread). */
 export async function startUdpThread(addr: Address, opts: SyslogInputOptions, sink: LineSink, log: Logger): Promise<InputHandle | undefined> {
@@ -111,7 +106,7 @@ export async function startUdpThread(addr: Address, opts: SyslogInputOptions, si
     w.on('exit', (code) => {
       settle();
       if (closing || w !== worker || !bound) return;
-      base = { received: base.received + last.received, dropped: add(base.dropped, last.dropped), events: add(base.events, { ...last.events, threadRestart: 1 }) };
+      base = { received: base.received + last.received, dropped: addCounts(base.dropped, last.dropped), events: addCounts(base.events, { ...last.events, threadRestart: 1 }) };
       last = { received: 0, dropped: {}, events: {} };
       log.error({ input: name, code }, 'the UDP receive thread exited; starting it again on the same port');
       spawn(bound.port).catch((err: Error) => log.error({ input: name, err: { message: err.message } }, 'the UDP receive thread could not listen again'));
@@ -145,11 +140,11 @@ export async function startUdpThread(addr: Address, opts: SyslogInputOptions, si
     address: { host: bound!.address, port: bound!.port },
     counters(): SourceCounters {
       if (!closing) readKernel();
-      const dropped = add(add(base.dropped, last.dropped), mine.dropped);
+      const dropped = addCounts(addCounts(base.dropped, last.dropped), mine.dropped);
       if (kernel !== undefined) dropped.kernel = kernel;
       // the thread counted every datagram it took; those found here to be no log line were dropped, not received
       const notLines = Object.values(mine.dropped).reduce((a, b) => a + b, 0);
-      return { received: base.received + last.received - notLines, dropped, events: add(add(base.events, last.events), mine.events), recvBufferBytes: bound!.granted, udpReceiver: bound!.receiver };
+      return { received: base.received + last.received - notLines, dropped, events: addCounts(addCounts(base.events, last.events), mine.events), recvBufferBytes: bound!.granted, udpReceiver: bound!.receiver };
     },
     async close() {
       if (closing) return;
