@@ -28,6 +28,12 @@
  *   ingest 193 s, status 46 s, metrics 0.7 s. With fastIPv4 (src/util/ip.ts), quiet (load 1.5-2.2):
  *   1M peak 272 MiB (ingest 272, sweep 241, status 242), ingest 36 s, sweep 13.6 s, status 9.8 s,
  *   metrics 0.17 s; 200k status 4.04/3.19 -> 2.08/2.05 s against the build before it, alternating.
+ * - with the TCP server in its receive thread (receiveThread, the default since session 6), quiet
+ *   (helpers stopped): 1M peak 327 MiB (ingest 320: a third isolate, batches of 5,000 lines); with
+ *   batches of 1,000, 5,000 lines held at most and an 8 MiB young generation for the receive and
+ *   decode threads, 1M peak 272-276 MiB (ingest 264-270, sweep 240-244, status 252-253), ingest
+ *   44-48 s (server on the main thread, same settings: peak 265, ingest 57 s), status 11-12 s,
+ *   metrics 0.16 s.
  */
 import { spawn } from 'node:child_process';
 import { Session } from 'node:inspector/promises';

@@ -5,7 +5,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../log.js';
-import { threadEntry } from '../util/thread-entry.js';
+import { WORKER_YOUNG_MB, threadEntry } from '../util/thread-entry.js';
 import type { DecoderCounters } from '../parsers/decoder.js';
 import type { Sighting } from '../sighting.js';
 import type { RawLine } from '../sources/types.js';
@@ -49,7 +49,7 @@ export class DecodeThread {
   }
 
   private spawn(): void {
-    const w = new Worker(this.entry, { workerData: { ...this.data, zone: this.zone } satisfies DecodeThreadData });
+    const w = new Worker(this.entry, { workerData: { ...this.data, zone: this.zone } satisfies DecodeThreadData, resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_MB } });
     this.worker = w;
     w.on('message', (m: FromDecodeThread) => {
       if (m.type === 'decoded') {

@@ -15,3 +15,12 @@ export function threadEntry(callerUrl: string, name: string): URL | undefined {
   const built = path.slice(0, i) + '/dist' + path.slice(i);
   return existsSync(built) ? pathToFileURL(built) : undefined;
 }
+
+/**
+ * The young generation of a worker thread's heap (MiB, `resourceLimits.maxYoungGenerationSizeMb`).
+ * Their garbage is short-lived, and V8's default (several times this) cost the daemon about 20 MiB
+ * of RSS per thread: with 8 for the stream receive and decode threads a 1M-identity daemon peaked
+ * at 276 MiB instead of 327 (bench/rss-daemon.ts), with no throughput lost that the ingest bench
+ * could tell apart from its noise.
+ */
+export const WORKER_YOUNG_MB = 8;

@@ -8,7 +8,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../../log.js';
-import { threadEntry } from '../../util/thread-entry.js';
+import { WORKER_YOUNG_MB, threadEntry } from '../../util/thread-entry.js';
 import type { InputHandle, LineSink, SourceCounters, SyslogInputOptions } from '../types.js';
 import type { ListenAddress } from './address.js';
 import type { FromStreamThread, StreamThreadData, ToStreamThread } from './stream-protocol.js';
@@ -16,7 +16,7 @@ import type { UnclaimedCount } from './udp-screen.js';
 import { addCounts } from './receive.js';
 
 /** claimable lines the receive thread keeps while the main thread is not taking them, before it pauses its connections */
-export const STREAM_THREAD_HOLD = 20_000;
+export const STREAM_THREAD_HOLD = 5_000;
 
 const empty = (): SourceCounters => ({ received: 0, dropped: {}, refused: {}, events: {}, connections: 0 });
 
@@ -50,7 +50,7 @@ export async function startStreamThread(addr: ListenAddress, opts: SyslogInputOp
       addr: { ...addr, port }, opts: { ...opts, receiveThread: false }, hold: STREAM_THREAD_HOLD,
       claims: sink.unclaimed ? sink.claims?.(opts.format) : undefined, debug: log.isLevelEnabled('debug'),
     };
-    const w = new Worker(entry, { workerData: data });
+    const w = new Worker(entry, { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_MB } });
     worker = w;
     let settle: () => void;
     closed = new Promise((r) => (settle = r));

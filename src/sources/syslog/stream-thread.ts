@@ -3,7 +3,8 @@
  * (stream-server.ts: accept, TLS, framing, text, screening) off the main thread, so at a
  * firewall's rate the main thread sees only the lines some parser may claim, in batches, plus the
  * counts of the rest by sender. At most two batches are out unacknowledged; beyond that lines
- * wait here, and past `hold` the server pauses its connections until the main thread catches up.
+ * wait here, and past `hold` lines (or 16 Mi characters) the server pauses its connections until
+ * the main thread catches up.
  * When the sink itself says stop, the main thread says so (`stop`) and the connections pause at
  * once, as they would on the main thread (TCP backpressure: nothing is dropped; a paused
  * connection is not idle).
@@ -19,8 +20,11 @@ const port = parentPort!;
 const data = workerData as StreamThreadData & { debug?: boolean };
 const post = (m: FromStreamThread) => port.postMessage(m);
 const MAX_UNACKED = 2;
-/** most lines in one posted batch */
-const MAX_BATCH = 5_000;
+/** most lines in one posted batch, and about the most characters (batches small enough that few lines are in flight: memory) */
+const MAX_BATCH = 1_000;
+const MAX_BATCH_CHARS = 4 << 20;
+/** past this many characters held, the connections pause too (long lines: `hold` counts lines) */
+const HOLD_CHARS = 16 << 20;
 /**
  * What arrived is posted this long after the first of it: a few hundred posts a second at most,
  * however the chunks come (a post per chunk was 15 % of this thread at 300k lines/s), for 5 ms of
@@ -42,6 +46,7 @@ const log: StreamLog = { debug: data.debug ? send('debug') : () => undefined, in
 /** The server's sink here: holds the lines and counts, and posts them to the main thread. */
 class PostingSink implements LineSink {
   private pending: RawLine[] = [];
+  private pendingChars = 0;
   private counts: UnclaimedCount[] = [];
   private unacked = 0;
   private scheduled = false;
@@ -63,8 +68,24 @@ class PostingSink implements LineSink {
 
   push(line: RawLine): boolean {
     this.pending.push(line);
+    this.pendingChars += line.text.length;
     this.schedule();
-    return !this.stopped && this.pending.length < data.hold;
+    return !this.stopped && !this.full();
+  }
+
+  private full(): boolean {
+    return this.pending.length >= data.hold || this.pendingChars >= HOLD_CHARS;
+  }
+
+  /** The next batch off `pending`: up to MAX_BATCH lines or MAX_BATCH_CHARS characters (at least one line). */
+  private cut(): RawLine[] {
+    let n = 0;
+    let chars = 0;
+    while (n < this.pending.length && n < MAX_BATCH && (n === 0 || chars + this.pending[n].text.length <= MAX_BATCH_CHARS)) chars += this.pending[n++].text.length;
+    const lines = n === this.pending.length ? this.pending : this.pending.slice(0, n);
+    this.pending = lines === this.pending ? [] : this.pending.slice(n);
+    this.pendingChars -= chars;
+    return lines;
   }
 
   stop(): void {
@@ -91,8 +112,7 @@ class PostingSink implements LineSink {
   flush(force = false): void {
     this.scheduled = false;
     while (this.pending.length && (force || this.unacked < MAX_UNACKED)) {
-      const lines = this.pending.length <= MAX_BATCH ? this.pending : this.pending.slice(0, MAX_BATCH);
-      this.pending = lines === this.pending ? [] : this.pending.slice(MAX_BATCH);
+      const lines = this.cut();
       const senders: string[] = [];
       const at = new Map<string, number>();
       const senderIdx = new Uint32Array(lines.length);
@@ -109,7 +129,7 @@ class PostingSink implements LineSink {
       this.unacked++;
     }
     if (this.counts.length) post({ type: 'unclaimed', unclaimed: this.takeCounts(), counters: this.counters() });
-    if (this.drainers.length && !this.stopped && this.pending.length < data.hold / 2) {
+    if (this.drainers.length && !this.stopped && this.pending.length < data.hold / 2 && this.pendingChars < HOLD_CHARS / 2) {
       const d = this.drainers;
       this.drainers = [];
       for (const cb of d) cb();
