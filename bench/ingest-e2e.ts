@@ -42,6 +42,11 @@ export interface IngestE2EResult {
   /** 1 - (Europe/Berlin + logger at info) / (UTC + silent), main-thread decoding; and with the decode thread */
   productionCost?: number;
   productionCostThread?: number;
+  /** the same, as the median of the per-round ratios */
+  productionCostPaired?: number;
+  productionCostThreadPaired?: number;
+  /** onsight / each peer, as the median of the per-round ratios (the headline variant) */
+  pairedRatios?: Record<string, number>;
   rsyslog?: { msgsPerS: number; seconds: number; written: number; cpuSecondsPerM: number; extracted?: number };
   /** onsight / rsyslog */
   ratio?: number;
@@ -400,41 +405,61 @@ export async function runIngestE2E(opts: IngestE2EOptions = {}): Promise<IngestE
   const headline = onsightBy[headlineName] ?? Object.values(onsightBy)[0];
   if (print) console.log(`  headline: ${headlineName}${headlineName === byDefault?.name ? `, the default on this machine (${availableParallelism()} cores)` : ''}`);
   const result: IngestE2EResult = { messages: n, onsight: headline, variants: onsightBy };
+  // The receivers of a round run back to back: their ratio within the round shares the machine's
+  // state (on a shared 2-core VM a receiver's rate swings 1.5x between rounds), so each ratio is
+  // also given as the median of the per-round ratios (paired), beside the ratio of the medians.
+  const paired = (a: { msgsPerS: number }[], b: ({ msgsPerS: number } | string)[]) => {
+    const rs = a.map((x, r) => (typeof b[r] === 'object' ? x.msgsPerS / (b[r] as { msgsPerS: number }).msgsPerS : NaN)).filter(Number.isFinite);
+    return rs.length ? { median: median(rs), each: rs } : undefined;
+  };
   const cost = (a: string, b: string) => (onsightBy[a] && onsightBy[b] ? 1 - onsightBy[b].msgsPerS / onsightBy[a].msgsPerS : undefined);
+  const pairedCost = (a: string, b: string) => (runs[a] && runs[b] ? paired(runs[b], runs[a]) : undefined);
   result.productionCost = cost('utc-silent', 'berlin-info');
   result.productionCostThread = cost('utc-silent+thread', 'berlin-info+thread');
-  if (print && result.productionCost !== undefined) console.log(`  production settings (Europe/Berlin + logger at info) cost against UTC + silent: ${(result.productionCost * 100).toFixed(1)}% (main thread), ${((result.productionCostThread ?? NaN) * 100).toFixed(1)}% (decode thread)`);
+  result.productionCostPaired = pairedCost('utc-silent', 'berlin-info')?.median;
+  result.productionCostThreadPaired = pairedCost('utc-silent+thread', 'berlin-info+thread')?.median;
+  if (result.productionCostPaired !== undefined) result.productionCostPaired = 1 - result.productionCostPaired;
+  if (result.productionCostThreadPaired !== undefined) result.productionCostThreadPaired = 1 - result.productionCostThreadPaired;
+  const pct = (x?: number) => `${((x ?? NaN) * 100).toFixed(1)}%`;
+  if (print && result.productionCost !== undefined) {
+    const each = (a: string, b: string) => (pairedCost(a, b)?.each ?? []).map((r) => pct(1 - r)).join(', ');
+    console.log(`  production settings (Europe/Berlin + logger at info) cost against UTC + silent: ${pct(result.productionCost)} (main thread), ${pct(result.productionCostThread)} (decode thread); paired by round: ${pct(result.productionCostPaired)} [${each('utc-silent', 'berlin-info')}], ${pct(result.productionCostThreadPaired)} [${each('utc-silent+thread', 'berlin-info+thread')}]`);
+  }
   const peerMedian = (name: string, rs: (PeerResult | string)[]): PeerResult | string | undefined => {
     const ok = rs.filter((x): x is PeerResult => typeof x !== 'string');
     if (!ok.length) return rs[0];
     const m = medianOf(ok);
     return { ...m, cpuSecondsPerM: median(ok.map((x) => x.cpuSecondsPerM)) };
   };
-  const describe = (name: string, r: PeerResult | string | undefined): number | undefined => {
+  result.pairedRatios = {};
+  const describe = (name: string, r: PeerResult | string | undefined, perRound: (PeerResult | string)[], key: string): number | undefined => {
     if (r === undefined) return undefined;
     if (typeof r === 'string') {
       if (print) console.log(`  ${name}: skipped (${r})`);
       return undefined;
     }
     const ratio = headline.msgsPerS / r.msgsPerS;
+    const p = paired(runs[headlineName] ?? [], perRound);
+    if (p) result.pairedRatios![key] = p.median;
     if (print) {
       const each = variants.map((v) => `${v.name} ${(onsightBy[v.name].msgsPerS / r.msgsPerS).toFixed(2)}`).join(', ');
-      console.log(`  ${name}: ${r.msgsPerS.toLocaleString()} msg/s, ${r.written.toLocaleString()} written${r.extracted !== undefined ? `, ${r.extracted.toLocaleString()} with fields extracted` : ''}, ${r.seconds.toFixed(2)} s${cpuNote(r.cpuSecondsPerM)}\n    ratio onsight / ${name}: ${each}`);
+      const byRound = p ? `\n    paired by round (${headlineName}): median ${p.median.toFixed(2)} [${p.each.map((x) => x.toFixed(2)).join(', ')}]` : '';
+      console.log(`  ${name}: ${r.msgsPerS.toLocaleString()} msg/s, ${r.written.toLocaleString()} written${r.extracted !== undefined ? `, ${r.extracted.toLocaleString()} with fields extracted` : ''}, ${r.seconds.toFixed(2)} s${cpuNote(r.cpuSecondsPerM)} [rounds: ${perRound.map((x) => (typeof x === 'string' ? 'skipped' : x.msgsPerS.toLocaleString())).join(', ')}]\n    ratio onsight / ${name}: ${each}${byRound}`);
     }
     return ratio;
   };
   const rs = peerMedian('rsyslog', peers.rsyslog);
   if (typeof rs === 'string') result.rsyslogSkipped = rs;
   else if (rs) result.rsyslog = rs;
-  result.ratio = describe('rsyslog (imtcp → omfile)', rs);
+  result.ratio = describe('rsyslog (imtcp → omfile)', rs, peers.rsyslog, 'rsyslog');
   const mm = peerMedian('mmnormalize', peers.mmnormalize);
   if (typeof mm === 'string') result.mmnormalizeSkipped = mm;
   else if (mm) result.mmnormalize = mm;
-  result.ratioMmnormalize = describe('rsyslog mmnormalize (DHCPACK ip/mac/iface → file)', mm);
+  result.ratioMmnormalize = describe('rsyslog mmnormalize (DHCPACK ip/mac/iface → file)', mm, peers.mmnormalize, 'mmnormalize');
   const pdb = peerMedian('patterndb', peers.patterndb);
   if (typeof pdb === 'string') result.patterndbSkipped = pdb;
   else if (pdb) result.patterndb = pdb;
-  result.ratioPatterndb = describe('syslog-ng PatternDB (DHCPACK ip/mac/iface → file)', pdb);
+  result.ratioPatterndb = describe('syslog-ng PatternDB (DHCPACK ip/mac/iface → file)', pdb, peers.patterndb, 'patterndb');
   return result;
 }
 
