@@ -243,7 +243,8 @@ export class Launcher {
       transitionRefused(this.core, id, `recording launched scan ${scanRef} (launching → running)`);
       return false;
     }
-    this.core.follow.launched(id, targets.map((t) => t.ip));
+    const oursBefore = (await store.activeIntents()).filter((x) => x.appliance === appliance.name && x.id !== id).length;
+    this.core.follow.launched(id, targets.map((t) => t.ip), oursBefore);
     for (const t of targets) this.core.results.rejoins.launched(t.b);
     counters.launches++;
     counters.targetsLaunched += targets.length;
