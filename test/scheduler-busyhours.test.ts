@@ -63,6 +63,7 @@ describe('ApplianceBook and the usual hours', () => {
     expect(r1?.name).toBe('A3');
     expect(r1?.why).toMatch(/A1 usually full until 05:15 UTC/);
     expect(book.pick(regions[1], regions, [], new Set(), nextNight)).toBeUndefined(); // R2 waits for the free time
+    expect(book.pick(regions[1], regions, [], new Set(), nextNight, false)?.name).toBe('A1'); // not asked to avoid them (a plentiful allowance reads the list)
     expect(book.pick(regions[1], regions, [], new Set(), NIGHT + DAY + 9 * H)?.name).toBe('A1'); // 07:00: free
     expect(book.describe('A1', 2, 360, nextNight).usuallyFull).toBe('22:00–05:15 UTC');
     expect(book.describe('A3', 2, 360, nextNight).usuallyFull).toBeUndefined();
@@ -73,18 +74,21 @@ describe('ApplianceBook and the usual hours', () => {
   });
 });
 
-describe('scheduler: an appliance full at night is avoided the next night', () => {
+describe('scheduler: with a scarce allowance, an appliance full at night is avoided the next night', () => {
+  const HOLD = 31 * 60_000; // a scarce allowance holds a launch up to 30 min for a fuller wave
   it('learned from a poll that found our scan waiting behind others\' scans', async () => {
     const { scanner, sched, see, clock } = await setup({ pickupS: 360, idlePollS: 60 });
-    clock.t = NIGHT + 30 * 60_000; // 22:30
+    scanner.limit = { limit: 500, windowSec: 86_400 }; // scarce: no list read before a launch would show others' scans
+    clock.t = NIGHT;
     await see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });
+    clock.t += HOLD;
     await sched.tick();
     expect(scanner.launches[0].appliance).toBe('emea-1');
     scanner.states.set(scanner.launches[0].ref, 'queued');
     scanner.appliancesState[0].runningScans = 1; // others' nightly scan holds emea-1's slot
     clock.t += 8 * 60_000;
     await sched.tick(); // the poll finds it still queued after pickup
-    expect(sched.applianceLearned('emea-1').usuallyFull).toMatch(/^22:30–22:45 UTC$/);
+    expect(sched.applianceLearned('emea-1').usuallyFull).toBe('22:30–22:45 UTC');
     // it starts in the morning and ends; others' scans end
     scanner.states.set(scanner.launches[0].ref, 'running');
     scanner.appliancesState[0].runningScans = 0;
@@ -93,34 +97,44 @@ describe('scheduler: an appliance full at night is avoided the next night', () =
     scanner.finish(scanner.launches[0].ref);
     clock.t += 61_000;
     await sched.tick();
-    // the next night at the same hour, others' scans on both appliances (the list shows one each,
-    // so by load alone emea-1 would do): a new device goes to emea-2
-    scanner.appliancesState[0].runningScans = 1;
-    scanner.appliancesState[1].runningScans = 1;
-    clock.t = NIGHT + DAY + 32 * 60_000;
-    await see({ ip: '10.20.1.2', mac: mac(2), durationS: 86400 });
+    // a morning launch reads the list the wait asked for (others' scans gone); none is read again before the next night's launch
+    clock.t = NIGHT + 9 * H;
+    await see({ ip: '10.20.1.3', mac: mac(3), durationS: 86400 });
+    clock.t += HOLD;
     await sched.tick();
-    expect(scanner.launches.map((l) => l.appliance)).toEqual(['emea-1', 'emea-2']);
+    expect(scanner.launches).toHaveLength(2);
+    scanner.finish(scanner.launches[1].ref);
+    clock.t += 61_000;
+    await sched.tick();
+    // the next night at the same hour (by the last list, emea-1 is as free as emea-2): a new device goes to emea-2
+    clock.t = NIGHT + DAY;
+    await see({ ip: '10.20.1.2', mac: mac(2), durationS: 86400 });
+    clock.t += HOLD;
+    await sched.tick();
+    expect(scanner.launches[2].appliance).toBe('emea-2');
   });
 
-  it('learned from a scan that lasted hours longer than its kind, with no poll in between (a scarce allowance polls rarely)', async () => {
-    const { scanner, sched, see, clock } = await setup({ pickupS: 360 });
+  it('learned from a scan that lasted hours longer than its kind, with no poll in between', async () => {
+    const { scanner, sched, see, clock } = await setup({ pickupS: 360, idlePollS: 60 });
+    scanner.limit = { limit: 500, windowSec: 86_400 };
     const iso = (t: number) => new Date(t).toISOString();
     // eight scans of one target in the day, 20 minutes each: what a scan of one takes
     for (let n = 1; n <= 8; n++) {
       clock.t = T0 + n * H;
       await see({ ip: `10.20.1.${n}`, mac: mac(n), durationS: 86400 });
+      clock.t += HOLD;
       await sched.tick();
       const ref = scanner.launches.at(-1)!.ref;
       scanner.times.set(ref, { launchedAt: iso(clock.t), endedAt: iso(clock.t + 20 * 60_000) });
       scanner.finish(ref);
-      clock.t += 30 * 60_000;
+      clock.t += 25 * 60_000;
       await sched.tick();
     }
     expect(scanner.launches).toHaveLength(8);
-    // one launched at 22:30 onto emea-1 that ended at 06:20: it waited for others' nightly scans
-    clock.t = NIGHT + 30 * 60_000;
+    // one launched at 22:31 onto emea-1 that ended at 06:20: it waited for others' nightly scans
+    clock.t = NIGHT;
     await see({ ip: '10.20.1.20', mac: mac(20), durationS: 86400 });
+    clock.t += HOLD;
     await sched.tick();
     const night = scanner.launches.at(-1)!;
     expect(night.appliance).toBe('emea-1');
@@ -132,6 +146,7 @@ describe('scheduler: an appliance full at night is avoided the next night', () =
     expect(sched.applianceLearned('emea-1').usuallyFull).toBe('22:30–06:15 UTC'); // from after pickup to the end less a typical scan
     clock.t = NIGHT + DAY + 2 * H;
     await see({ ip: '10.20.1.21', mac: mac(21), durationS: 86400 });
+    clock.t += HOLD;
     await sched.tick();
     expect(scanner.launches.at(-1)!.appliance).toBe('emea-2');
   });

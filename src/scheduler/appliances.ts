@@ -245,11 +245,13 @@ export class ApplianceBook {
 
   /**
    * The least-loaded online appliance of the region with room (by its learned capacity), not at a
-   * time of day it is usually full (a launch there would wait for others' scans); between equally
+   * time of day it is usually full when `avoidBusyHours` (a launch there would wait for others'
+   * scans; the scheduler asks for it with a scarce allowance, which reads no list before a launch
+   * that would show them); between equally
    * loaded ones, the one fewer other waiting regions depend on (a region's only appliance is left
    * for that region). None: the region waits (for the learned free time, or a slot).
    */
-  pick(r: RegionAppliances, regions: RegionAppliances[], active: Intent[], waiting: Set<string> = new Set(), now = 0): { name: string; why: string } | undefined {
+  pick(r: RegionAppliances, regions: RegionAppliances[], active: Intent[], waiting: Set<string> = new Set(), now = 0, avoidBusyHours = true): { name: string; why: string } | undefined {
     let best: { name: string; ratio: number; demand: number; why: string } | undefined;
     const skipped: string[] = [];
     for (const ap of r.appliances) {
@@ -263,7 +265,7 @@ export class ApplianceBook {
         skipped.push(`${ap.name} busy ${load}/${cap}`);
         continue;
       }
-      const freeAt = this.busy.freeAt(ap.name, now);
+      const freeAt = avoidBusyHours ? this.busy.freeAt(ap.name, now) : undefined;
       if (freeAt !== undefined) {
         skipped.push(`${ap.name} usually full until ${new Date(freeAt).toISOString().slice(11, 16)} UTC`);
         continue;

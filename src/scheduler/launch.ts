@@ -115,7 +115,10 @@ export class Launcher {
         if (active.length >= maxTotal) return;
         if (this.core.cancel.isDraining(r.name, clock.now()) || active.filter((i) => i.region === r.name).length >= r.maxConcurrentScans) break;
         if (!budget.canLaunch()) return;
-        const appliance = appliances.pick(r, opts.regions, active, waiting, clock.now());
+        // a scarce allowance reads no appliance list that would show others' nightly scans: the
+        // hours an appliance is usually full (busyhours.ts) stand in for it. A plentiful one reads
+        // the list and sees them (and a slow scan under a heavy tail looks like a wait)
+        const appliance = appliances.pick(r, opts.regions, active, waiting, clock.now(), budget.scarce());
         if (!appliance) {
           blocked = true;
           break;
