@@ -82,7 +82,7 @@ const SCRIPT = `
         var bar = el('span', 'bar'); var i = el('i', x.load >= cap ? 'full' : ''); i.style.width = Math.min(100, Math.round(100 * x.load / Math.max(1, cap))) + '%'; bar.appendChild(i); d.appendChild(bar);
         d.appendChild(el('span', 'why', (x.online ? '' : 'offline · ') + x.load + '/' + cap));
         ap.appendChild(d);
-        var lc = el('div', 'why learned', 'configured ' + x.capacity + ' · learned ' + (L.fullAt !== undefined ? 'full at ' + L.fullAt : L.slotsSeen ? '≥ ' + L.slotsSeen : 'nothing yet') + ' · pickup ' + dur(L.pickupS) + (L.pickupS !== L.configuredPickupS ? ' (configured ' + dur(L.configuredPickupS) + ')' : '') + (L.usuallyFull ? ' · usually full ' + L.usuallyFull : ''));
+        var lc = el('div', 'why learned', 'configured ' + x.capacity + ' · learned ' + (L.fullAt !== undefined ? 'full at ' + L.fullAt : L.slotsSeen ? '≥ ' + L.slotsSeen : 'nothing yet') + ' · pickup ' + dur(L.pickupS) + (L.pickupS !== L.configuredPickupS ? ' (configured ' + dur(L.configuredPickupS) + ')' : ''));
         lc.title = L.slotsHow + '; pickup: ' + L.pickupHow; ap.appendChild(lc);
       });
       tr.appendChild(ap);

@@ -11,15 +11,12 @@
  *    resized or others' scans reshuffled);
  *  - with no such proof at hand, one scan more than proven is allowed (a probe): if it runs, the
  *    count grows; if it waits, the appliance is full at what ran.
- * The times of day it is usually full (others' nightly scans) are learned apart (busyhours.ts): a
- * launch does not go to an appliance during them, as it would wait there for hours.
  * Pure bookkeeping (the scheduler makes the calls): when to read the list again, the load now,
  * the capacity, and which appliance a region's next scan goes to.
  */
 import type { Logger } from '../log.js';
 import type { ApplianceStatus } from '../scanners/types.js';
 import type { Intent } from './queue.js';
-import { BusyHours } from './busyhours.js';
 
 export interface RegionAppliances {
   name: string;
@@ -53,8 +50,6 @@ export interface LearnedAppliance {
   pickupS: number;
   configuredPickupS: number;
   pickupHow: string;
-  /** the times of day a scan of ours waited for a slot there (busyhours.ts), e.g. "22:00–06:30 UTC"; absent when none */
-  usuallyFull?: string;
 }
 
 /** how long "full at k" is believed before a probe may test it again */
@@ -75,8 +70,6 @@ export class ApplianceBook {
   private lastForeign = '';
   /** our scans a poll found still waiting after pickup, by appliance (the next list read says what filled it) */
   private readonly waitingSeen = new Map<string, Set<string>>();
-  /** when in the day each appliance is usually full (learned from our scans' waits) */
-  readonly busy = new BusyHours();
 
   constructor(private readonly log: Logger) {}
 
@@ -142,10 +135,7 @@ export class ApplianceBook {
       if (!a.online || !this.states.has(a.name)) continue;
       this.sawRunning(a.name, a.runningScans);
       // a scan of ours waits for a slot while these run: they fill the appliance
-      if (waiting) {
-        this.sawFull(a.name, a.runningScans, now);
-        this.busy.sawWait(a.name, now, now);
-      } else if (a.runningScans < this.learnedOf(a.name).seen) this.busy.sawRoom(a.name, now); // fewer than it was seen to run: a slot is free
+      if (waiting) this.sawFull(a.name, a.runningScans, now);
     }
   }
 
@@ -211,7 +201,6 @@ export class ApplianceBook {
         : `nothing seen running yet: the configured ${configured}, one more tried`;
     const poll = this.states.get(name)?.status?.pollIntervalS;
     const listed = poll !== undefined && poll > 0;
-    const usuallyFull = this.busy.describe(name, now);
     return {
       slotsSeen: atLeast,
       ...(fullAt !== undefined ? { fullAt } : {}),
@@ -220,7 +209,6 @@ export class ApplianceBook {
       pickupS: Math.round(this.pickupMs(name, pickupS) / 1000),
       configuredPickupS: pickupS,
       pickupHow: listed ? `listed polling interval ${poll} s + ${SETUP_ALLOWANCE_MS / 1000} s setup` : 'configured pickupS (the appliance list gives no polling interval)',
-      ...(usuallyFull ? { usuallyFull } : {}),
     };
   }
 
@@ -244,14 +232,11 @@ export class ApplianceBook {
   }
 
   /**
-   * The least-loaded online appliance of the region with room (by its learned capacity), not at a
-   * time of day it is usually full when `avoidBusyHours` (a launch there would wait for others'
-   * scans; the scheduler asks for it with a scarce allowance, which reads no list before a launch
-   * that would show them); between equally
-   * loaded ones, the one fewer other waiting regions depend on (a region's only appliance is left
-   * for that region). None: the region waits (for the learned free time, or a slot).
+   * The least-loaded online appliance of the region with room (by its learned capacity); between
+   * equally loaded ones, the one fewer other waiting regions depend on (a region's only appliance
+   * is left for that region).
    */
-  pick(r: RegionAppliances, regions: RegionAppliances[], active: Intent[], waiting: Set<string> = new Set(), now = 0, avoidBusyHours = true): { name: string; why: string } | undefined {
+  pick(r: RegionAppliances, regions: RegionAppliances[], active: Intent[], waiting: Set<string> = new Set(), now = 0): { name: string; why: string } | undefined {
     let best: { name: string; ratio: number; demand: number; why: string } | undefined;
     const skipped: string[] = [];
     for (const ap of r.appliances) {
@@ -263,11 +248,6 @@ export class ApplianceBook {
       }
       if (load >= cap) {
         skipped.push(`${ap.name} busy ${load}/${cap}`);
-        continue;
-      }
-      const freeAt = avoidBusyHours ? this.busy.freeAt(ap.name, now) : undefined;
-      if (freeAt !== undefined) {
-        skipped.push(`${ap.name} usually full until ${new Date(freeAt).toISOString().slice(11, 16)} UTC`);
         continue;
       }
       const ratio = load / cap;

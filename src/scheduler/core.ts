@@ -111,7 +111,7 @@ export interface FollowPhase {
   unsure(i: Intent, now: number, ip: string): Promise<boolean>;
   /** poll running scans now (`force`: whatever the pace says; `essential`: it may use the calls kept back for launches and cancels) */
   poll(force?: boolean, essential?: boolean): Promise<boolean>;
-  launched(intentId: string, ips: string[], oursBefore?: number): void;
+  launched(intentId: string, ips: string[]): void;
   ended(i: Intent, endedAt: number): Promise<void>;
 }
 export interface ResultsPhase {

@@ -11,12 +11,6 @@ import type { Intent } from './queue.js';
 import { ScanDurations } from './durations.js';
 import { hostsInParallel, type SchedulerCore } from './core.js';
 
-/** scans finished before a long one counts as having waited (the median of its size must mean something) */
-const MIN_SCANS_TO_INFER_WAIT = 8;
-/** a scan this many times the median of its size, and MIN_INFERRED_WAIT_MS more, waited for a slot */
-const WAIT_FACTOR = 3;
-const MIN_INFERRED_WAIT_MS = 3_600_000;
-
 export class Follower {
   private nextPollAt = 0;
   private lastPollAt = 0;
@@ -34,8 +28,6 @@ export class Follower {
   private readonly overdue = new Set<string>();
   /** scans a poll found waiting for a slot: their durations include the wait (not for parallelism.ts) */
   private readonly waitedForSlot = new Set<string>();
-  /** scans of ours already on the appliance when each scan was launched: a wait with fewer than its slots is others' doing */
-  private readonly oursBefore = new Map<string, number>();
 
   constructor(private readonly core: SchedulerCore) {}
 
@@ -90,48 +82,22 @@ export class Follower {
     return n;
   }
 
-  /** A scan just launched with these targets, in this order, onto an appliance that had `oursBefore` scans of ours. */
-  launched(intentId: string, ips: string[], oursBefore = 0): void {
+  /** A scan just launched with these targets, in this order. */
+  launched(intentId: string, ips: string[]): void {
     if (this.order.size > 10_000) this.order.clear();
     this.order.set(intentId, new Map(ips.map((ip, k) => [ip, k])));
-    if (this.oursBefore.size > 10_000) this.oursBefore.clear();
-    this.oursBefore.set(intentId, oursBefore);
-  }
-
-  /** Did others' scans make this scan of ours wait (ours alone could not fill the appliance's slots)? */
-  private othersFilled(i: Intent, now: number): boolean {
-    return (this.oursBefore.get(i.id) ?? 0) < Math.max(1, this.core.appliances.learnedCapacity(i.appliance, now).atLeast);
   }
 
   /** A scan ended well at `endedAt`: learn its duration. */
   async ended(i: Intent, endedAt: number): Promise<void> {
     if (i.launchedAt !== undefined && endedAt > i.launchedAt) {
       const n = await this.size(i), ms = endedAt - i.launchedAt;
-      this.inferWait(i, n, ms);
       this.durations.add(ms, n);
       if (!this.waitedForSlot.has(i.id)) this.learnParallelism(n, ms);
     }
-    this.oursBefore.delete(i.id);
     this.waitedForSlot.delete(i.id);
     this.sizes.delete(i.id);
     this.order.delete(i.id);
-  }
-
-  /**
-   * With a scarce allowance no poll may see a scan waiting: a scan that lasted more than
-   * WAIT_FACTOR times the median of its size, and over an hour more, spent the excess waiting for
-   * a slot (after the appliance surely polled), when ours alone could not fill the appliance. Those
-   * times of day are marked full (busyhours.ts). A scanner whose end time leaves out the queue
-   * (launch + run time) shows no excess, and nothing is marked.
-   */
-  private inferWait(i: Intent, n: number, ms: number): void {
-    if (this.durations.count < MIN_SCANS_TO_INFER_WAIT || i.launchedAt === undefined) return;
-    const typical = this.durations.typical(n);
-    if (typical <= 0 || ms < WAIT_FACTOR * typical || ms - typical < MIN_INFERRED_WAIT_MS) return;
-    const end = i.launchedAt + ms;
-    if (!this.othersFilled(i, end)) return;
-    const pickup = this.core.appliances.pickupMs(i.appliance, this.core.opts.pickupS);
-    this.core.appliances.busy.sawWait(i.appliance, i.launchedAt + pickup, end - typical);
   }
 
   /** A scan that did not wait for a slot: what its duration says of the hosts scanned at once (logged when the belief moves). */
@@ -291,16 +257,10 @@ export class Follower {
       const p = per.get(i.appliance) ?? { running: 0, waiting: [] };
       per.set(i.appliance, p);
       const before = this.lastState.get(i.id);
-      const launchedAt = i.launchedAt ?? i.createdAt, pickup = book.pickupMs(i.appliance, this.core.opts.pickupS);
-      if (st.state === 'running') {
-        p.running++;
-        // first seen running within two pickups of its launch: a slot was free then
-        if (before === undefined && now - launchedAt <= 2 * pickup) book.busy.sawRoom(i.appliance, launchedAt);
-      } else if ((st.state === 'queued' || st.state === 'submitted') && before !== 'running' && before !== 'paused'
-        && now - launchedAt > pickup) {
+      if (st.state === 'running') p.running++;
+      else if ((st.state === 'queued' || st.state === 'submitted') && before !== 'running' && before !== 'paused'
+        && now - (i.launchedAt ?? i.createdAt) > book.pickupMs(i.appliance, this.core.opts.pickupS)) {
         p.waiting.push(i.scanRef!);
-        // it has waited since the appliance surely polled: those times of day are full (busyhours.ts)
-        if (this.othersFilled(i, now)) book.busy.sawWait(i.appliance, launchedAt + pickup, now);
         if (this.waitedForSlot.size > 10_000) this.waitedForSlot.clear();
         this.waitedForSlot.add(i.id);
       }

@@ -115,10 +115,7 @@ export class Launcher {
         if (active.length >= maxTotal) return;
         if (this.core.cancel.isDraining(r.name, clock.now()) || active.filter((i) => i.region === r.name).length >= r.maxConcurrentScans) break;
         if (!budget.canLaunch()) return;
-        // a scarce allowance reads no appliance list that would show others' nightly scans: the
-        // hours an appliance is usually full (busyhours.ts) stand in for it. A plentiful one reads
-        // the list and sees them (and a slow scan under a heavy tail looks like a wait)
-        const appliance = appliances.pick(r, opts.regions, active, waiting, clock.now(), budget.scarce());
+        const appliance = appliances.pick(r, opts.regions, active, waiting, clock.now());
         if (!appliance) {
           blocked = true;
           break;
@@ -246,8 +243,7 @@ export class Launcher {
       transitionRefused(this.core, id, `recording launched scan ${scanRef} (launching → running)`);
       return false;
     }
-    const oursBefore = (await store.activeIntents()).filter((x) => x.appliance === appliance.name && x.id !== id).length;
-    this.core.follow.launched(id, targets.map((t) => t.ip), oursBefore);
+    this.core.follow.launched(id, targets.map((t) => t.ip));
     for (const t of targets) this.core.results.rejoins.launched(t.b);
     counters.launches++;
     counters.targetsLaunched += targets.length;
