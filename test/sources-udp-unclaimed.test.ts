@@ -169,6 +169,35 @@ describe.each([false, true])('TCP with the sink\'s claims: the same screening (r
     await until(() => fixed.lines.length === 2, 5000, 'both lines pushed');
     expect(fixed.unclaimedCount).toBe(0);
   });
+
+  it('40 connections at once, in chunks: each connection\'s claimable lines arrive in its order, every other line is counted', async () => {
+    const claims = Prefilter.of((await loadRegistry()).list())!.claims;
+    const sink = new ScreeningSink(claims);
+    const h = await startSyslogInput(opts(), sink, silentLogger());
+    handles.push(h);
+    const conns = 40;
+    const perConn = 2_000;
+    // connection c's claimable lines carry c and their rank (in the MAC), one in 20 lines
+    const lineOf = (c: number, i: number) => (i % 20 === 7 ? `<30>Nov 23 10:00:00 gw dhcpd[7]: DHCPACK on 10.1.${c}.1 to 52:54:00:${c.toString(16).padStart(2, '0')}:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')} via eth0` : noise(c * perConn + i));
+    await Promise.all(Array.from({ length: conns }, (_, c) => new Promise<void>((resolve, reject) => {
+      const s = connect(h.address!.port, '127.0.0.1', async () => {
+        for (let i = 0; i < perConn; i += 250) {
+          s.write(Array.from({ length: 250 }, (_, k) => `${lineOf(c, i + k)}\n`).join(''));
+          await sleep(1);
+        }
+        s.end();
+      });
+      s.on('close', () => resolve());
+      s.on('error', reject);
+    })));
+    const claimable = conns * (perConn / 20);
+    await until(() => sink.lines.length === claimable && sink.unclaimedCount === conns * perConn - claimable, 10_000, 'every line pushed or counted');
+    for (let c = 0; c < conns; c++) {
+      const mine = sink.texts().filter((t) => t.includes(`DHCPACK on 10.1.${c}.1 `));
+      expect(mine).toEqual(Array.from({ length: perConn }, (_, i) => i).filter((i) => i % 20 === 7).map((i) => lineOf(c, i)));
+    }
+    await until(() => h.counters().received === conns * perConn, 2000, 'every line received');
+  });
 });
 
 describe('UDP noise through the whole daemon', () => {
