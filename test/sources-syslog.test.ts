@@ -282,6 +282,26 @@ describe.each(streamModes)('TCP listener (receiveThread $receiveThread)', (mode)
     expect(sink.lines.every((l) => Buffer.byteLength(l.text) <= 512)).toBe(true);
   });
 
+  it('a port already in use fails the start with the system\'s error, and a bad TLS key names it', async () => {
+    const sink = new CollectSink();
+    const h = await start(opts('tcp://127.0.0.1:0'), sink);
+    const taken = start(opts(`tcp://127.0.0.1:${h.address!.port}`), sink);
+    await expect(taken).rejects.toMatchObject({ code: 'EADDRINUSE' });
+    const dir = mkdtempSync(join(tmpdir(), 'onsight-badtls-'));
+    try {
+      writeFileSync(join(dir, 'k'), 'not a key');
+      writeFileSync(join(dir, 'c'), 'not a certificate');
+      await expect(start(opts('tls://127.0.0.1:0', { tls: { cert: join(dir, 'c'), key: join(dir, 'nokey') } }), sink)).rejects.toMatchObject({ code: 'ENOENT' });
+      await expect(start(opts('tls://127.0.0.1:0', { tls: { cert: join(dir, 'c'), key: join(dir, 'k') } }), sink)).rejects.toThrow();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    // the listener that holds the port still works
+    const s = await tcpClient(h.address!.port);
+    s.end('<13>still here\n');
+    await until(() => sink.texts().includes('<13>still here'), 3000, 'first listener still receives');
+  });
+
   it('allow-list refuses other senders and counts them', async () => {
     const sink = new CollectSink();
     const h = await start(opts('tcp://127.0.0.1:0', { allow: ['10.0.0.0/8', '192.168.1.1'] }), sink);

@@ -46,7 +46,7 @@ export async function startStreamThread(addr: ListenAddress, opts: SyslogInputOp
   };
 
   const spawn = (port: number): Promise<void> => new Promise((resolve, reject) => {
-    const data: StreamThreadData & { debug: boolean } = {
+    const data: StreamThreadData = {
       addr: { ...addr, port }, opts: { ...opts, receiveThread: false }, hold: STREAM_THREAD_HOLD,
       claims: sink.unclaimed ? sink.claims?.(opts.format) : undefined, debug: log.isLevelEnabled('debug'),
     };

@@ -12,6 +12,8 @@ export interface StreamThreadData {
   claims?: Claims;
   /** claimable lines the thread holds while the main thread is not taking them; beyond, connections pause */
   hold: number;
+  /** the daemon logs at debug: the thread posts its debug lines (connection errors) too */
+  debug: boolean;
 }
 
 export type StreamLogLevel = 'debug' | 'info' | 'warn';

@@ -17,7 +17,7 @@ import type { FromStreamThread, StreamLogLevel, StreamThreadData, ToStreamThread
 import type { UnclaimedCount } from './udp-screen.js';
 
 const port = parentPort!;
-const data = workerData as StreamThreadData & { debug?: boolean };
+const data = workerData as StreamThreadData;
 const post = (m: FromStreamThread) => port.postMessage(m);
 const MAX_UNACKED = 2;
 /** most lines in one posted batch, and about the most characters (batches small enough that few lines are in flight: memory) */
@@ -145,13 +145,10 @@ class PostingSink implements LineSink {
 
 async function main(): Promise<void> {
   const sink = new PostingSink(data.claims);
-  let h;
-  try {
-    h = await startStreamServer(data.addr, data.opts, sink, log);
-  } catch (err) {
-    return post({ type: 'bindFailed', message: (err as Error).message, code: (err as NodeJS.ErrnoException).code });
-  }
-  const server = h;
+  const server = await startStreamServer(data.addr, data.opts, sink, log).catch((err: NodeJS.ErrnoException) => {
+    post({ type: 'bindFailed', message: err.message, code: err.code });
+  });
+  if (!server) return;
   sink.counters = () => server.counters();
   let lastPosted = '';
   const timer = setInterval(() => {
@@ -167,7 +164,7 @@ async function main(): Promise<void> {
     else if (m.type === 'stop') {
       sink.stop();
       server.pause();
-    }    else if (m.type === 'reload') {
+    } else if (m.type === 'reload') {
       server.reload!().then(() => post({ type: 'reloaded', id: m.id }), (err: Error) => post({ type: 'reloaded', id: m.id, error: err.message }));
     } else if (m.type === 'close' && !closing) {
       closing = true;
