@@ -423,27 +423,7 @@ function metrics(sc: Scenario, w: Workload, policy: string, seed: number, scanne
   // the bound's scans are not a schedule: no makespan
   if (sc.servers && policy !== 'bound') {
     // makespan from the first scan-window opening; lower bound from the hosts' expected work
-    const open = windowStart(sc, w.start);
-    const mean = scanner.meanHostMin() / Math.exp(sc.scan.hostMultSigma ** 2 / 2);
-    const work = new Array(sc.regions.length).fill(0);
-    const longest = new Array(sc.regions.length).fill(0);
-    for (const h of w.hosts) {
-      if (h.kind !== 'server') continue;
-      work[h.region] += h.mult * mean;
-      longest[h.region] = Math.max(longest[h.region], h.mult * mean);
-    }
-    const P = sc.appliances.map((a) => Math.round(a.hostsInParallel * a.scaling));
-    const totalPlaces = sc.appliances.reduce((s, a, i) => s + a.slots * P[i], 0);
-    // overheads no schedule avoids: a scan launched at the opening starts hosts only after the
-    // shortest setup and the appliance's next poll (setup and pickup); a region's last host ends
-    // no sooner than its work spread over its places or its slowest host alone (the tail)
-    const startMin = sc.regions.map((r) => Math.min(...sc.appliances.filter((a) => a.regions.includes(r.name))
-      .map((a) => scanner.nextPollAfter(a.name, open + sc.scan.setupMin[0] * MIN))) - open);
-    const regionEnd = sc.regions.map((r, i) => {
-      const p = Math.max(...sc.appliances.filter((a) => a.regions.includes(r.name)).map((a) => P[sc.appliances.indexOf(a)]));
-      return startMin[i] / MIN + Math.max(work[i] / (p * sc.regionMaxScans), longest[i]);
-    });
-    const lb = Math.max(Math.min(...startMin) / MIN + work.reduce((a, b) => a + b, 0) / totalPlaces, ...regionEnd) / 60;
+    const { open, lowerBoundH: lb } = makespanBound(sc, w, scanner);
     const servers = w.hosts.filter((h) => h.kind === 'server');
     const firstValid = servers.map((h) => (x.validEnds.get(h.id) ?? []).filter((v) => v >= open).sort((a, b) => a - b)[0]);
     const done = firstValid.filter((v) => v !== undefined) as number[];
@@ -455,6 +435,49 @@ function metrics(sc: Scenario, w: Workload, policy: string, seed: number, scanne
     }
   }
   return m;
+}
+
+/** The makespan's lower bound and its parts, per region (src/sim/README.md, "Metrics"). */
+export interface MakespanBound {
+  /** the scan window's first opening (epoch ms): the makespan counts from it */
+  open: number;
+  /** per region: the earliest its hosts can start after the opening (ms): shortest setup, then the next poll */
+  startMinMs: number[];
+  /** per region: its servers' expected host time (min) */
+  workMin: number[];
+  /** per region: the host places it can use at once (its best appliance's, times regionMaxScans) */
+  places: number[];
+  /** per region: the earliest its last host can end (min after the opening) */
+  regionEndMin: number[];
+  lowerBoundH: number;
+}
+
+/**
+ * max(total work / all places, each region's work / its places or its slowest host), after setup
+ * and pickup, from the hosts' expected times: a bound on the expected makespan of any schedule
+ * (a seed's realized times may fall below it).
+ */
+export function makespanBound(sc: Scenario, w: Workload, scanner: SimScanner): MakespanBound {
+  const open = windowStart(sc, w.start);
+  const mean = scanner.meanHostMin() / Math.exp(sc.scan.hostMultSigma ** 2 / 2);
+  const work = new Array<number>(sc.regions.length).fill(0);
+  const longest = new Array<number>(sc.regions.length).fill(0);
+  for (const h of w.hosts) {
+    if (h.kind !== 'server') continue;
+    work[h.region] += h.mult * mean;
+    longest[h.region] = Math.max(longest[h.region], h.mult * mean);
+  }
+  const P = sc.appliances.map((a) => Math.round(a.hostsInParallel * a.scaling));
+  const totalPlaces = sc.appliances.reduce((s, a, i) => s + a.slots * P[i], 0);
+  // overheads no schedule avoids: a scan launched at the opening starts hosts only after the
+  // shortest setup and the appliance's next poll (setup and pickup); a region's last host ends
+  // no sooner than its work spread over its places or its slowest host alone (the tail)
+  const startMinMs = sc.regions.map((r) => Math.min(...sc.appliances.filter((a) => a.regions.includes(r.name))
+    .map((a) => scanner.nextPollAfter(a.name, open + sc.scan.setupMin[0] * MIN))) - open);
+  const places = sc.regions.map((r) => Math.max(...sc.appliances.filter((a) => a.regions.includes(r.name)).map((a) => P[sc.appliances.indexOf(a)])) * sc.regionMaxScans);
+  const regionEndMin = sc.regions.map((_, i) => startMinMs[i] / MIN + Math.max(work[i] / places[i], longest[i]));
+  const lowerBoundH = Math.max(Math.min(...startMinMs) / MIN + work.reduce((a, b) => a + b, 0) / totalPlaces, ...regionEndMin) / 60;
+  return { open, startMinMs, workMin: work, places, regionEndMin, lowerBoundH };
 }
 
 function mean(xs: number[]): number {
