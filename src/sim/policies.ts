@@ -50,7 +50,7 @@ export interface SimPolicy {
   close(): void | Promise<void>;
 }
 
-export const POLICY_NAMES = ['onsight', 'immediate', 'twice-daily', 'twice-daily-scheduled', 'batch-15min', 'batch-15min-verified', 'reservation', 'oracle', 'bound'] as const;
+export const POLICY_NAMES = ['onsight', 'onsight+scheduled', 'immediate', 'twice-daily', 'twice-daily-scheduled', 'batch-15min', 'batch-15min-verified', 'reservation', 'oracle', 'bound'] as const;
 
 /** Expand a --policy value into the runs: reservation is one run per Z. */
 export function expandPolicies(sc: Scenario, name?: string): string[] {
@@ -69,6 +69,7 @@ export function isPolicyName(n: string): boolean {
 
 export function createPolicy(name: string, ctx: PolicyCtx): SimPolicy {
   if (name === 'onsight') return new OnsightPolicy(ctx);
+  if (name === 'onsight+scheduled') return new OnsightWithScheduledPolicy(ctx);
   if (name === 'immediate') return new ImmediatePolicy(ctx);
   if (name === 'twice-daily') return new RangePolicy(ctx, false);
   if (name === 'twice-daily-scheduled') return new RangePolicy(ctx, true);
@@ -191,6 +192,51 @@ export class OnsightPolicy implements SimPolicy {
 
   close(): Promise<void> {
     return this.state.close();
+  }
+}
+
+// ------------------------------------------------------------------------------------ experiment
+
+/**
+ * An experiment (issue #13), not a daemon feature: onsight as it is, plus the region range scans of
+ * `twice-daily-scheduled` as Qualys scheduled scans (the platform launches them: no API call), on the
+ * same scanner. Neither part knows of the other: onsight sees the scheduled scans only as load on the
+ * appliance list and as dates in the host list, and launches into a region that a scheduled scan is
+ * scanning (the scanner counts that as a region-rule violation); the scheduled scans keep their times.
+ */
+class OnsightWithScheduledPolicy implements SimPolicy {
+  readonly name = 'onsight+scheduled';
+  readonly onsight: OnsightPolicy;
+  readonly scheduled: RangePolicy;
+
+  constructor(ctx: PolicyCtx) {
+    this.onsight = new OnsightPolicy(ctx);
+    this.scheduled = new RangePolicy(ctx, true);
+  }
+
+  async init(): Promise<void> {
+    await this.scheduled.init();
+    await this.onsight.init();
+  }
+
+  async deliver(batch: Sighting[]): Promise<void> {
+    await this.scheduled.deliver(batch);
+    await this.onsight.deliver(batch);
+  }
+
+  /** the platform's scheduled launches first: they happen at their time whatever onsight does */
+  async tick(): Promise<void> {
+    await this.scheduled.tick();
+    await this.onsight.tick();
+  }
+
+  async backlog(): Promise<Set<string>> {
+    return new Set([...this.scheduled.backlog(), ...(await this.onsight.backlog())]);
+  }
+
+  async close(): Promise<void> {
+    this.scheduled.close();
+    await this.onsight.close();
   }
 }
 

@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { runOnce } from '../src/sim/sim.js';
+import type { SimScanner } from '../src/sim/scanner.js';
+import { generateWorkload } from '../src/sim/workload.js';
+import { isPolicyName } from '../src/sim/policies.js';
+import { smallFleet } from './helpers/sim.js';
+
+describe('onsight+scheduled (experiment, issue 13)', () => {
+  it('runs onsight and the scheduled range scans on one scanner: the scheduled ones cost no call, both count for coverage', async () => {
+    expect(isPolicyName('onsight+scheduled')).toBe(true);
+    // a scarce allowance, as in the 50/day cell the experiment is about
+    const sc = { ...smallFleet(2), api: { ...smallFleet(2).api, limit: 50, windowS: 86400, concurrency: 1 } };
+    const w = generateWorkload(sc, 2);
+    let scanner: SimScanner | undefined;
+    const both = await runOnce(sc, 'onsight+scheduled', 2, { workload: w, afterRun: (s) => (scanner = s) });
+    const ours = scanner!.scans.filter((s) => !s.other);
+    const range = ours.filter((s) => s.title.startsWith('twice-daily-scheduled '));
+    const onsight = ours.filter((s) => s.title.startsWith('onsight'));
+    expect(range.length + onsight.length).toBe(ours.length);
+    // one range scan per region at each of 10:30 and 14:30 on each of the 2 days
+    expect(range.length).toBe(3 * 2 * 2);
+    expect(onsight.length).toBeGreaterThan(0);
+    // every accepted launch call is onsight's: the platform launches the scheduled scans
+    expect(both.apiByKind.launch).toBe(onsight.length);
+    expect(both.apiCallsPerDay).toBeLessThanOrEqual(50);
+    // valid targets of both kinds of scans are credited
+    const validIn = (scans: typeof ours) => {
+      const ids = new Set(scans.map((s) => s.id));
+      return scanner!.targets.filter((t) => t.outcome === 'valid' && ids.has(t.scan)).length;
+    };
+    expect(validIn(range)).toBeGreaterThan(0);
+    expect(validIn(onsight)).toBeGreaterThan(0);
+    expect(both.validTargets).toBe(validIn(range) + validIn(onsight));
+    // the range scans alone, on the same workload, launch the same scans at the same times
+    let alone: SimScanner | undefined;
+    await runOnce(sc, 'twice-daily-scheduled', 2, { workload: w, afterRun: (s) => (alone = s) });
+    const aloneTimes = alone!.scans.filter((s) => !s.other).map((s) => s.launchedAt);
+    expect(range.map((s) => s.launchedAt)).toEqual(aloneTimes);
+  }, 600_000);
+});
