@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { runOnce } from '../src/sim/sim.js';
 import type { SimScanner } from '../src/sim/scanner.js';
 import { generateWorkload } from '../src/sim/workload.js';
-import { isPolicyName } from '../src/sim/policies.js';
+import { expandPolicies, isPolicyName } from '../src/sim/policies.js';
 import { smallFleet } from './helpers/sim.js';
 
 describe('onsight+scheduled (experiment, issue 13)', () => {
@@ -10,6 +10,10 @@ describe('onsight+scheduled (experiment, issue 13)', () => {
     expect(isPolicyName('onsight+scheduled')).toBe(true);
     // a scarce allowance, as in the 50/day cell the experiment is about
     const sc = { ...smallFleet(2), api: { ...smallFleet(2).api, limit: 50, windowS: 86400, concurrency: 1 } };
+    // an experiment: run when named, not in the default comparison
+    expect(expandPolicies(sc)).not.toContain('onsight+scheduled');
+    expect(expandPolicies(sc)).toContain('onsight');
+    expect(expandPolicies(sc, 'onsight,onsight+scheduled')).toEqual(['onsight', 'onsight+scheduled']);
     const w = generateWorkload(sc, 2);
     let scanner: SimScanner | undefined;
     const both = await runOnce(sc, 'onsight+scheduled', 2, { workload: w, afterRun: (s) => (scanner = s) });

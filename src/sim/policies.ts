@@ -52,9 +52,12 @@ export interface SimPolicy {
 
 export const POLICY_NAMES = ['onsight', 'onsight+scheduled', 'immediate', 'twice-daily', 'twice-daily-scheduled', 'batch-15min', 'batch-15min-verified', 'reservation', 'oracle', 'bound'] as const;
 
+/** experiments run only when named (`--policy`), not in the default comparison */
+const EXPERIMENTS = new Set<string>(['onsight+scheduled']);
+
 /** Expand a --policy value into the runs: reservation is one run per Z. */
 export function expandPolicies(sc: Scenario, name?: string): string[] {
-  const all = name ? name.split(',') : [...POLICY_NAMES];
+  const all = name ? name.split(',') : POLICY_NAMES.filter((n) => !EXPERIMENTS.has(n));
   const out: string[] = [];
   for (const n of all) {
     if (n === 'reservation') for (const z of sc.baselines.reservationZ) out.push(`reservation-z${z}`);
