@@ -132,6 +132,7 @@ export class OnsightPolicy implements SimPolicy {
         ...(sc.policy.pickupS === undefined ? {} : { pickupS: sc.policy.pickupS }),
         ...(sc.policy.cancelWhenTargetLeaves === undefined ? {} : { cancelWhenTargetLeaves: sc.policy.cancelWhenTargetLeaves }),
         ...(sc.policy.hostsInParallel === undefined ? {} : { hostsInParallel: sc.policy.hostsInParallel }),
+        ...(sc.policy.lastScannedFromScanner === undefined ? {} : { lastScannedFromScanner: sc.policy.lastScannedFromScanner }),
       },
       scanner,
     }), silentLogger());

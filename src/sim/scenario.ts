@@ -151,6 +151,8 @@ export interface Scenario {
     cancelWhenTargetLeaves?: boolean;
     /** `scheduler.hostsInParallel` (absent: the daemon's default; the truth is the appliances' `hostsInParallel` × `scaling`) */
     hostsInParallel?: number;
+    /** `scheduler.lastScannedFromScanner` (absent: the daemon's default, off) */
+    lastScannedFromScanner?: boolean;
   };
   baselines: {
     /** blind range scans at these local times (HH:MM) */
@@ -316,6 +318,7 @@ export const scenarioFileSchema = z.strictObject({
     rescanAfterH: pos, scanWindow: z.string(), maxTargetsPerScan: z.number().int().positive(), logDelayS: nonneg, tickS: pos.min(1),
     sweepS: pos.min(1), pollIntervalS: pos, applianceRefreshS: pos, verifyResults: z.boolean(),
     applianceMaxScans: z.number().int().positive(), pickupS: nonneg, cancelWhenTargetLeaves: z.boolean(), hostsInParallel: z.number().int().positive(),
+    lastScannedFromScanner: z.boolean(),
   }).optional(),
   baselines: strict({
     rangeScanTimes: z.array(hhmm), batchIntervalMin: pos, batchConcurrency: z.number().int().positive(), batchTargets: z.number().int().positive(),
