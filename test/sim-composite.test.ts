@@ -3,6 +3,8 @@ import { runOnce } from '../src/sim/sim.js';
 import type { SimScanner } from '../src/sim/scanner.js';
 import { generateWorkload } from '../src/sim/workload.js';
 import { expandPolicies, isPolicyName } from '../src/sim/policies.js';
+import { parseScenarioText } from '../src/sim/scenario.js';
+import { ConfigError } from '../src/errors.js';
 import { smallFleet } from './helpers/sim.js';
 
 describe('onsight+scheduled (experiment, issue 13)', () => {
@@ -40,5 +42,18 @@ describe('onsight+scheduled (experiment, issue 13)', () => {
     await runOnce(sc, 'twice-daily-scheduled', 2, { workload: w, afterRun: (s) => (alone = s) });
     const aloneTimes = alone!.scans.filter((s) => !s.other).map((s) => s.launchedAt);
     expect(range.map((s) => s.launchedAt)).toEqual(aloneTimes);
+  }, 600_000);
+
+  it('policy.lastScannedFromScanner reaches onsight: on the same workload, it reads the host list before launches', async () => {
+    const on = parseScenarioText('extends: mobile-fleet\npolicy: { lastScannedFromScanner: true }\n', 'on.yaml');
+    expect(on.policy.lastScannedFromScanner).toBe(true);
+    expect(() => parseScenarioText('extends: mobile-fleet\npolicy: { lastScannedFromScanner: 1 }\n', 'bad.yaml')).toThrow(ConfigError);
+    const off = smallFleet(2);
+    const w = generateWorkload(off, 4);
+    const withDates = { ...off, policy: { ...off.policy, lastScannedFromScanner: true } };
+    const a = await runOnce(off, 'onsight+scheduled', 4, { workload: w });
+    const b = await runOnce(withDates, 'onsight+scheduled', 4, { workload: w });
+    // the same scheduled scans, more host-list calls (the dates read before launches)
+    expect(b.apiByKind['host list'] ?? 0).toBeGreaterThan(a.apiByKind['host list'] ?? 0);
   }, 600_000);
 });
