@@ -413,17 +413,21 @@ export async function runIngestE2E(opts: IngestE2EOptions = {}): Promise<IngestE
     return rs.length ? { median: median(rs), each: rs } : undefined;
   };
   const cost = (a: string, b: string) => (onsightBy[a] && onsightBy[b] ? 1 - onsightBy[b].msgsPerS / onsightBy[a].msgsPerS : undefined);
-  const pairedCost = (a: string, b: string) => (runs[a] && runs[b] ? paired(runs[b], runs[a]) : undefined);
+  /** 1 - b/a per round, and their median */
+  const pairedCost = (a: string, b: string) => {
+    const p = runs[a] && runs[b] ? paired(runs[b], runs[a]) : undefined;
+    return p && { median: 1 - p.median, each: p.each.map((r) => 1 - r) };
+  };
+  const costMain = pairedCost('utc-silent', 'berlin-info');
+  const costThread = pairedCost('utc-silent+thread', 'berlin-info+thread');
   result.productionCost = cost('utc-silent', 'berlin-info');
   result.productionCostThread = cost('utc-silent+thread', 'berlin-info+thread');
-  result.productionCostPaired = pairedCost('utc-silent', 'berlin-info')?.median;
-  result.productionCostThreadPaired = pairedCost('utc-silent+thread', 'berlin-info+thread')?.median;
-  if (result.productionCostPaired !== undefined) result.productionCostPaired = 1 - result.productionCostPaired;
-  if (result.productionCostThreadPaired !== undefined) result.productionCostThreadPaired = 1 - result.productionCostThreadPaired;
+  result.productionCostPaired = costMain?.median;
+  result.productionCostThreadPaired = costThread?.median;
   const pct = (x?: number) => `${((x ?? NaN) * 100).toFixed(1)}%`;
   if (print && result.productionCost !== undefined) {
-    const each = (a: string, b: string) => (pairedCost(a, b)?.each ?? []).map((r) => pct(1 - r)).join(', ');
-    console.log(`  production settings (Europe/Berlin + logger at info) cost against UTC + silent: ${pct(result.productionCost)} (main thread), ${pct(result.productionCostThread)} (decode thread); paired by round: ${pct(result.productionCostPaired)} [${each('utc-silent', 'berlin-info')}], ${pct(result.productionCostThreadPaired)} [${each('utc-silent+thread', 'berlin-info+thread')}]`);
+    const each = (c?: { each: number[] }) => (c?.each ?? []).map(pct).join(', ');
+    console.log(`  production settings (Europe/Berlin + logger at info) cost against UTC + silent: ${pct(result.productionCost)} (main thread), ${pct(result.productionCostThread)} (decode thread); paired by round: ${pct(costMain?.median)} [${each(costMain)}], ${pct(costThread?.median)} [${each(costThread)}]`);
   }
   const peerMedian = (name: string, rs: (PeerResult | string)[]): PeerResult | string | undefined => {
     const ok = rs.filter((x): x is PeerResult => typeof x !== 'string');

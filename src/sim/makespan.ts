@@ -17,7 +17,7 @@
  */
 import { loadScenario, type Scenario } from './scenario.js';
 import { makespanBound, runOnce, type MakespanBound } from './sim.js';
-import type { SimScanner } from './scanner.js';
+import { drawHostMs, type SimScanner } from './scanner.js';
 import { Rng } from './rng.js';
 import { generateWorkload, type Workload } from './workload.js';
 
@@ -106,12 +106,8 @@ export function listOrderMonteCarlo(sc: Scenario, w: Workload, bound: MakespanBo
     const end: Record<ListOrder, number> = { unrelated: 0, 'by-host-factor': 0, clairvoyant: 0 };
     for (const [r, mult] of factors.entries()) {
       if (mult.length === 0) continue;
-      // as the scanner draws a host's time (scanner.ts startJob)
-      const hosts = mult.map((m) => {
-        let t = rng.logNormal(s.medianMin, s.sigma) * m * s.authMult * s.portsMult;
-        if (s.maxPerHostMin > 0) t = Math.min(t, s.maxPerHostMin);
-        return { t, m, key: rng.next() };
-      });
+      // as the scanner draws a host's time
+      const hosts = mult.map((m) => ({ t: drawHostMs(rng, s, m) / MIN, m, key: rng.next() }));
       const orders: Record<ListOrder, number[]> = {
         unrelated: [...hosts].sort((a, b) => a.key - b.key).map((h) => h.t),
         'by-host-factor': [...hosts].sort((a, b) => b.m - a.m).map((h) => h.t),

@@ -17,6 +17,12 @@ import type { Presence, Workload } from './workload.js';
 
 const MIN = 60_000;
 
+/** How long a live host of persistent factor `mult` takes in one of our scans (ms): one draw of `rng`, capped by maxPerHostMin. */
+export function drawHostMs(rng: Rng, scan: Scenario['scan'], mult: number): number {
+  const d = rng.logNormal(scan.medianMin * MIN, scan.sigma) * mult * scan.authMult * scan.portsMult;
+  return scan.maxPerHostMin > 0 ? Math.min(d, scan.maxPerHostMin * MIN) : d;
+}
+
 export type TargetOutcome = 'valid' | 'truncated' | 'dead' | 'wrong-host';
 
 export interface TargetRecord {
@@ -418,9 +424,7 @@ export class SimScanner implements Scanner {
       j.end = t + this.svcRng.uniform(sc.deadProbeMin[0], sc.deadProbeMin[1]) * MIN;
     } else {
       j.outcome = j.intended === undefined || j.intended === p.host ? 'valid' : 'wrong-host';
-      let d = this.svcRng.logNormal(sc.medianMin * MIN, sc.sigma) * this.w.hosts[p.host].mult * sc.authMult * sc.portsMult;
-      if (sc.maxPerHostMin > 0) d = Math.min(d, sc.maxPerHostMin * MIN);
-      j.end = t + d;
+      j.end = t + drawHostMs(this.svcRng, sc, this.w.hosts[p.host].mult);
     }
     this.onTargetStart?.({ scan: s, ip: j.ip, intended: j.intended, actual: j.actual, at: t });
   }

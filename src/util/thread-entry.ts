@@ -18,9 +18,9 @@ export function threadEntry(callerUrl: string, name: string): URL | undefined {
 
 /**
  * The young generation of a worker thread's heap (MiB, `resourceLimits.maxYoungGenerationSizeMb`).
- * Their garbage is short-lived, and V8's default (several times this) cost the daemon about 20 MiB
- * of RSS per thread: with 8 for the stream receive and decode threads a 1M-identity daemon peaked
- * at 276 MiB instead of 327 (bench/rss-daemon.ts), with no throughput lost that the ingest bench
- * could tell apart from its noise.
+ * Their garbage is short-lived, and V8's default is several times this. With 8 for the stream
+ * receive and decode threads (and the receive thread's smaller batches), a 1M-identity daemon
+ * peaked at 272-276 MiB instead of 327 (bench/rss-daemon.ts; the decode thread's limit alone took
+ * 297 to 276), with no throughput lost that the ingest bench could tell apart from its noise.
  */
 export const WORKER_YOUNG_MB = 8;

@@ -25,7 +25,6 @@ interface Address {
 /** the fallback to dgram is said once per process, not once per input or thread restart */
 let saidNativeUnavailable = false;
 
-
 /** Undefined when there is no compiled thread entry (the caller listens in-thread). */
 export async function startUdpThread(addr: Address, opts: SyslogInputOptions, sink: LineSink, log: Logger): Promise<InputHandle | undefined> {
   const entry = threadEntry(import.meta.url, 'udp-thread');
