@@ -1,7 +1,7 @@
 // Fencing against a real PostgreSQL: a deposed leader's fenced write is refused by the database, a
 // takeover waits for an in-flight fenced transaction (and then sees its write), a fenced transaction
 // that stalls past the lease cannot block the takeover, and the transport guard refuses past the deadline.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { pgUnavailable, startPostgres, type PgServer } from './helpers/postgres.js';
 import { migrateCluster } from '../src/cluster/schema.js';
@@ -38,8 +38,11 @@ describe.skipIf(!!why)('cluster fencing (real PostgreSQL)', () => {
     await db.query('CREATE TABLE intents (id serial PRIMARY KEY, node text NOT NULL, epoch bigint NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp())');
     pool = new pg.Pool({ ...server.connection, max: 4 });
   });
+  // a test that fails mid-way must not leave a lease held (and renewed) for the next test to wait on
+  afterEach(async () => {
+    for (const l of leases.splice(0)) await l.stop().catch(() => undefined);
+  });
   afterAll(async () => {
-    for (const l of leases) await l.stop().catch(() => undefined);
     await pool?.end().catch(() => undefined);
     await db?.end().catch(() => undefined);
     server?.destroy();
@@ -85,10 +88,11 @@ describe.skipIf(!!why)('cluster fencing (real PostgreSQL)', () => {
     expect(b.isLeader()).toBe(false);
     let committedAt = 0;
     let leaderAt = 0;
-    let sawWrite = -1;
-    b.once('leader', () => {
+    // listen before the transaction starts: b may become leader before `await inFlight` resumes,
+    // and a listener added after that would wait for a second 'leader' that never comes
+    const sawWrite = once(b, 'leader').then(async () => {
       leaderAt = Date.now();
-      void db.query('SELECT count(*)::int AS n FROM intents WHERE epoch = $1', [epochA]).then((r) => { sawWrite = r.rows[0].n; });
+      return (await db.query('SELECT count(*)::int AS n FROM intents WHERE epoch = $1', [epochA])).rows[0].n as number;
     });
     const inFlight = fenced(pool, a, async (c, ctx) => {
       await c.query('INSERT INTO intents (node, epoch) VALUES ($1, $2)', ['ta', ctx.epoch]);
@@ -99,11 +103,10 @@ describe.skipIf(!!why)('cluster fencing (real PostgreSQL)', () => {
       committedAt = Date.now();
     });
     await inFlight;
-    await once(b, 'leader').catch(() => undefined);
-    for (let i = 0; i < 50 && (leaderAt === 0 || sawWrite < 0); i++) await sleep(50);
+    const seen = await sawWrite;
     console.log(`cluster fence: takeover blocked ${leaderAt - committedAt >= 0 ? 'until' : 'BEFORE'} the in-flight fenced commit (leader ${leaderAt - committedAt} ms after it)`);
     expect(leaderAt).toBeGreaterThanOrEqual(committedAt);
-    expect(sawWrite).toBe(1);
+    expect(seen).toBe(1);
     expect(b.currentEpoch()).toBe(epochA + 1);
     await a.stop();
     await b.stop();
