@@ -56,6 +56,7 @@ describe.skipIf(!!why)('cluster fencing (real PostgreSQL)', () => {
     await fenced(pool, a, (c, ctx) => c.query('INSERT INTO intents (node, epoch) VALUES ($1, $2)', ['fa', ctx.epoch]));
     expect(await count(epochA)).toBe(1);
 
+    const aStepsDown = once(a, 'follower'); // listened for before it can happen
     // depose a: expire its row behind its back (as a takeover after a pause would), then b takes over
     await db.query("UPDATE cluster_lease SET expires_at = now() - interval '1 second' WHERE name = 'scheduler'");
     const b = lease('fb');
@@ -68,7 +69,7 @@ describe.skipIf(!!why)('cluster fencing (real PostgreSQL)', () => {
     expect(err.code).toBe('ONSIGHT_FENCED');
     expect(await count(epochA)).toBe(1);
     // a's own loop finds out at its next renewal and steps down; its guard then refuses locally
-    await once(a, 'follower');
+    await aStepsDown;
     expect(() => a.assertLeader('launch')).toThrow(FencedError);
     await expect(fenced(pool, a, async () => 'never')).rejects.toBeInstanceOf(FencedError);
     // work decided under an older epoch is refused even by the current leader
