@@ -105,13 +105,47 @@ export interface Scanner {
   /** last scan dates the scanner knows for these addresses (batched by the implementation) */
   lastScanned(ips: string[]): Promise<LastScanned[]>;
   allowance(): Allowance;
+  /**
+   * Optional: make the platform's recurring range scans (Qualys scheduled scans) match `want`.
+   * One call lists the schedules; those whose title starts with `titlePrefix` are ours: a wanted
+   * one missing is created, one that differs (targets, appliance, profile, time, inactive) is
+   * updated, one no longer wanted is deleted. Schedules without the prefix are never touched.
+   * Returns ours as they stand afterwards. The platform then launches each run itself, titled
+   * with the schedule's title, at no API call; `listScans` shows those runs like any scan.
+   */
+  syncSchedules?(want: RangeSchedule[], titlePrefix: string): Promise<ScheduleStatus[]>;
   /** What a failure of one of this scanner's calls means (the scheduler decides from this alone). */
   failureOutcome(err: unknown, call: ScannerCall): FailureOutcome;
   close(): Promise<void>;
 }
 
+/**
+ * A recurring scan of address ranges that the scanner's platform launches by itself, once a day at
+ * `timeUtc` (a Qualys scheduled scan). onsight keeps one per region and time of day.
+ */
+export interface RangeSchedule {
+  /** the schedule's title and its runs' title; starts with the sync's titlePrefix and is unique among ours */
+  title: string;
+  /** addresses and ranges (`10.0.0.0/24`, `10.0.1.5`, `10.0.2.1-10.0.2.9`), inside policy.scope, exclusions removed (checked again by the client) */
+  targets: string[];
+  /** scanner appliance name */
+  appliance: string;
+  /** option profile title; scanner default when absent */
+  optionProfile?: string;
+  /** time of day, `HH:MM`, UTC */
+  timeUtc: string;
+}
+
+export interface ScheduleStatus extends RangeSchedule {
+  /** the vendor's id of the schedule */
+  id: string;
+  active: boolean;
+  /** what the sync did to it */
+  action: 'kept' | 'created' | 'updated' | 'deleted';
+}
+
 /** The scanner calls the scheduler makes; a failure's meaning can depend on which one failed. */
-export type ScannerCall = 'launch' | 'listScans' | 'cancel' | 'appliances' | 'lastScanned';
+export type ScannerCall = 'launch' | 'listScans' | 'cancel' | 'appliances' | 'lastScanned' | 'syncSchedules';
 
 /**
  * What a failed scanner call means, in the seam's words. Each backend maps its vendor's failures
