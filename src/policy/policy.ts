@@ -4,6 +4,7 @@
  * the region's scan windows. Every answer carries its reason, for the decision log.
  */
 import { CidrSet, neverTargetReason, parseCidr } from '../util/ip.js';
+import { allowedRanges } from '../util/ip-ranges.js';
 import type { BindingView } from '../inventory/inventory.js';
 import { RegionMap, type RegionDef } from './regions.js';
 import { inBlackout, insideWindows, parseBlackout, parseWindow, type Blackout, type ScanWindow } from './windows.js';
@@ -86,6 +87,11 @@ export class Policy {
   /** The hard rule, checked again right before every launch: scope and not excluded. */
   allowed(ip: string): boolean {
     return neverTargetReason(ip) === undefined && this.scope.contains(ip) && !this.exclude.contains(ip);
+  }
+
+  /** What a range scan of `wanted` may cover: clipped to the scope, exclusions cut out (addresses and a-b ranges). */
+  allowedRanges(wanted: string[]): string[] {
+    return allowedRanges(wanted, this.opts.scope, this.opts.exclude);
   }
 
   rescanAfterS(ip: string, region?: string): number {

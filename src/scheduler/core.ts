@@ -77,6 +77,8 @@ export interface SchedulerCounters {
   transitionsRefused: number;
   /** cluster mode: scans with our title prefix whose intent had ended, or that duplicated an active intent's targets (a deposed leader's late launch), canceled */
   lateLaunchesCanceled: number;
+  /** queued devices credited as found by one of the platform's range runs (ranges.ts) */
+  rangeCredited: number;
   apiCalls: number;
   byRegion: Record<string, { launched: number; finished: number; failed: number }>;
   byAppliance: Record<string, { launched: number }>;
@@ -85,7 +87,7 @@ export interface SchedulerCounters {
 export function newCounters(): SchedulerCounters {
   return {
     launches: 0, launchFailures: 0, targetsLaunched: 0, dropped: 0, finished: 0, failed: 0, canceledLeft: 0, canceledReassigned: 0, requeuedStuck: 0, noHost: 0, rejoined: 0,
-    droppedByScanner: 0, givenUp: 0, reconciled: 0, abandoned: 0, adoptedAcrossEpochs: 0, transitionsRefused: 0, lateLaunchesCanceled: 0,
+    droppedByScanner: 0, givenUp: 0, reconciled: 0, abandoned: 0, adoptedAcrossEpochs: 0, transitionsRefused: 0, lateLaunchesCanceled: 0, rangeCredited: 0,
     apiCalls: 0, byRegion: {}, byAppliance: {},
   };
 }
@@ -130,6 +132,10 @@ export interface CancelPhase {
   /** a region whose canceled scan may still be probing: no new launch there until it has drained */
   isDraining(region: string, now: number): boolean;
 }
+export interface RangesPhase {
+  /** is this region held for a range run of the platform's now (no launch of ours)? */
+  holds(region: string, now: number): boolean;
+}
 export interface LaunchPhase {
   refreshAppliances(): Promise<boolean>;
 }
@@ -163,6 +169,7 @@ export interface SchedulerCore {
   readonly cancel: CancelPhase;
   readonly launch: LaunchPhase;
   readonly late: LatePhase;
+  readonly ranges: RangesPhase;
 }
 
 /**

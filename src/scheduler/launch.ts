@@ -98,7 +98,7 @@ export class Launcher {
     if (before.length >= maxTotal) return;
     const roomy = regions.some((name) => {
       const r = opts.regions.find((x) => x.name === name);
-      return r && !this.core.cancel.isDraining(name, now) && before.filter((i) => i.region === name).length < r.maxConcurrentScans;
+      return r && !this.core.cancel.isDraining(name, now) && !this.core.ranges.holds(name, now) && before.filter((i) => i.region === name).length < r.maxConcurrentScans;
     });
     if (!roomy) return;
     const refreshed = await this.refreshAppliances();
@@ -109,6 +109,8 @@ export class Launcher {
     const order = regions.map((name) => opts.regions.find((x) => x.name === name)).filter((r): r is SchedulerRegion => r !== undefined)
       .sort((a, b) => a.appliances.length - b.appliances.length);
     for (const r of order) {
+      // a range run of the platform's is due or running there: a region runs one scan at a time
+      if (this.core.ranges.holds(r.name, clock.now())) continue;
       if (await this.holding(r.name)) continue;
       for (;;) {
         const active = await store.activeIntents();

@@ -76,6 +76,24 @@ export const schedulerConfigSchema = z.object({
   /** scans the subscription may run at once across all regions (absent: no limit of our own) */
   maxRunningScans: z.number().int().positive().optional(),
   /**
+   * Recurring range scans the scanner's platform launches itself (a Qualys scheduled scan: no API
+   * call per run), one per region and time of day, on the region's first appliance. onsight keeps
+   * them in step with this section (`syncSchedules`), holds the region free of its own launches
+   * around each run, and credits the devices a run found (one host-list call after it is processed),
+   * so its own calls go to the devices the runs missed. Off (no times) by default. The schedules
+   * keep running while onsight is stopped; removing the times deletes them at the next start.
+   */
+  rangeScans: z.object({
+    /** times of day, `HH:MM` UTC; empty: off */
+    times: z.array(z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'a time of day, HH:MM (UTC)')).default([]),
+    /** per region, what its runs cover (addresses, CIDRs, a-b ranges; clipped to policy.scope, exclusions cut out); default: the region's CIDRs */
+    targets: z.record(z.string(), z.array(z.string())).default({}),
+    /** no launch of ours into a region this long before its run (so ours end first: a region runs one scan at a time) */
+    holdBeforeS: z.number().nonnegative().default(2700),
+    /** a run not seen ended this long after its time no longer holds its region */
+    maxHoldS: z.number().positive().default(14400),
+  }).strict().prefault({}),
+  /**
    * a scan still not ended this long after launch (a state the scanner does not explain, a scan
    * it forgot) is looked up once more, then given up: canceled if possible, targets requeued
    */

@@ -30,6 +30,7 @@ import { Results } from './results.js';
 import { Canceler } from './cancel.js';
 import { Launcher } from './launch.js';
 import { LateLaunches } from './late.js';
+import { RangeScans, type RangeScanStatus } from './ranges.js';
 import { observeDecisions } from './observe.js';
 import { newCounters, type Clock, type SchedulerCore, type SchedulerCounters, type SchedulerHooks } from './core.js';
 
@@ -39,12 +40,13 @@ export type { ScannerBlock } from './budget.js';
 export type { LearnedAppliance } from './appliances.js';
 export type { LearnedLag } from './lag.js';
 export type { LearnedParallelism } from './parallelism.js';
+export type { RangeScanStatus } from './ranges.js';
 
 export class Scheduler {
   readonly store: SchedulerStore;
   readonly counters: SchedulerCounters;
   private readonly core: SchedulerCore;
-  private readonly phases: { budget: Budget; decide: Decider; reconcile: Reconciler; follow: Follower; results: Results; cancel: Canceler; launch: Launcher; late: LateLaunches };
+  private readonly phases: { budget: Budget; decide: Decider; reconcile: Reconciler; follow: Follower; results: Results; cancel: Canceler; launch: Launcher; late: LateLaunches; ranges: RangeScans };
   private ticking: Promise<void> | undefined;
 
   constructor(
@@ -64,7 +66,7 @@ export class Scheduler {
     const c = core as SchedulerCore;
     this.phases = {
       budget: new Budget(c), decide: new Decider(c), reconcile: new Reconciler(c), follow: new Follower(c),
-      results: new Results(c), cancel: new Canceler(c), launch: new Launcher(c), late: new LateLaunches(c),
+      results: new Results(c), cancel: new Canceler(c), launch: new Launcher(c), late: new LateLaunches(c), ranges: new RangeScans(c),
     };
     Object.assign(core, this.phases);
     this.core = c;
@@ -112,6 +114,7 @@ export class Scheduler {
     await this.phases.follow.poll();
     await this.phases.late.watch();
     await this.phases.results.verify();
+    await this.phases.ranges.tick();
     await this.phases.launch.launchReady();
   }
 
@@ -150,6 +153,11 @@ export class Scheduler {
   /** The scanner's processing lag as learned from the host list (results.ts), next to processingWaitS. */
   processingLag(): LearnedLag {
     return this.phases.results.lag.describe(this.core.opts.processingWaitS);
+  }
+
+  /** The platform's range schedules kept for scheduler.rangeScans, and what their runs credited. */
+  rangeScans(): RangeScanStatus {
+    return this.phases.ranges.describe();
   }
 
   /** Why scanner calls are held back now (a wait the scanner asked for, a stop), if they are. */

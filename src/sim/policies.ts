@@ -50,10 +50,10 @@ export interface SimPolicy {
   close(): void | Promise<void>;
 }
 
-export const POLICY_NAMES = ['onsight', 'onsight+scheduled', 'immediate', 'twice-daily', 'twice-daily-scheduled', 'batch-15min', 'batch-15min-verified', 'reservation', 'oracle', 'bound'] as const;
+export const POLICY_NAMES = ['onsight', 'onsight+ranges', 'onsight+scheduled', 'immediate', 'twice-daily', 'twice-daily-scheduled', 'batch-15min', 'batch-15min-verified', 'reservation', 'oracle', 'bound'] as const;
 
 /** experiments run only when named (`--policy`), not in the default comparison */
-const EXPERIMENTS = new Set<string>(['onsight+scheduled']);
+const EXPERIMENTS = new Set<string>(['onsight+scheduled', 'onsight+ranges']);
 
 /** Expand a --policy value into the runs: reservation is one run per Z. */
 export function expandPolicies(sc: Scenario, name?: string): string[] {
@@ -72,6 +72,7 @@ export function isPolicyName(n: string): boolean {
 
 export function createPolicy(name: string, ctx: PolicyCtx): SimPolicy {
   if (name === 'onsight') return new OnsightPolicy(ctx);
+  if (name === 'onsight+ranges') return new OnsightPolicy(ctx, true);
   if (name === 'onsight+scheduled') return new OnsightWithScheduledPolicy(ctx);
   if (name === 'immediate') return new ImmediatePolicy(ctx);
   if (name === 'twice-daily') return new RangePolicy(ctx, false);
@@ -95,7 +96,7 @@ export function policyRegions(ctx: Pick<PolicyCtx, 'sc' | 'w'>) {
 // ------------------------------------------------------------------------------------ onsight
 
 export class OnsightPolicy implements SimPolicy {
-  readonly name = 'onsight';
+  readonly name: string;
   state!: SqliteStore;
   inventory!: Inventory;
   policy!: Policy;
@@ -105,7 +106,22 @@ export class OnsightPolicy implements SimPolicy {
   private lastSweep = -Infinity;
   private lastPrune = -Infinity;
 
-  constructor(private readonly ctx: PolicyCtx) {}
+  /**
+   * `rangeScans`: the daemon's scheduler.rangeScans on, at twice-daily-scheduled's times and over
+   * its ranges (each region's address pools), so the two are compared on the same scans
+   */
+  constructor(private readonly ctx: PolicyCtx, private readonly rangeScans = false) {
+    this.name = rangeScans ? 'onsight+ranges' : 'onsight';
+  }
+
+  /** each region's pools as a-b ranges: what twice-daily(-scheduled) scans */
+  private poolRanges(): Record<string, string[]> {
+    const out: Record<string, string[]> = {};
+    this.ctx.sc.regions.forEach((r, i) => {
+      out[r.name] = this.ctx.w.pools.filter((p) => p.region === i).map((p) => `${ipOf(p.base)}-${ipOf(p.base + p.size - 1)}`);
+    });
+    return out;
+  }
 
   async init(): Promise<void> {
     const { sc, scanner, clock } = this.ctx;
@@ -133,6 +149,7 @@ export class OnsightPolicy implements SimPolicy {
         ...(sc.policy.cancelWhenTargetLeaves === undefined ? {} : { cancelWhenTargetLeaves: sc.policy.cancelWhenTargetLeaves }),
         ...(sc.policy.hostsInParallel === undefined ? {} : { hostsInParallel: sc.policy.hostsInParallel }),
         ...(sc.policy.lastScannedFromScanner === undefined ? {} : { lastScannedFromScanner: sc.policy.lastScannedFromScanner }),
+        ...(this.rangeScans ? { rangeScans: { times: sc.baselines.rangeScanTimes, targets: this.poolRanges() } } : {}),
       },
       scanner,
     }), silentLogger());

@@ -8,7 +8,8 @@
  *
  * Time only moves when the driver calls `advance(t)`; calls made in between happen at that instant.
  */
-import type { Allowance, ApplianceStatus, FailureOutcome, LastScanned, LaunchRequest, LaunchResult, Scanner, ScannerCall, ScanFilter, ScanState, ScanStatus } from '../scanners/types.js';
+import type { Allowance, ApplianceStatus, FailureOutcome, LastScanned, LaunchRequest, LaunchResult, RangeSchedule, Scanner, ScannerCall, ScanFilter, ScanState, ScanStatus, ScheduleStatus } from '../scanners/types.js';
+import { expandRanges } from '../util/ip-ranges.js';
 import { ScannerFailure, statedOutcome } from '../scanners/failure.js';
 import { CidrSet, parseCidr } from '../util/ip.js';
 import { Rng } from './rng.js';
@@ -147,6 +148,9 @@ export class SimScanner implements Scanner {
   private readonly exclude = new CidrSet();
   /** who the policy meant by each target of the next launch (set by resolveIntended or launchFor) */
   resolveIntended?: (req: LaunchRequest) => Promise<(number | undefined)[]>;
+  /** the platform's scheduled range scans (syncSchedules): each runs daily at its time, at no call */
+  private readonly schedules: (RangeSchedule & { id: string; next: number; ips: string[] })[] = [];
+  private scheduleSeq = 0;
   /** active scan counts by region, ours only */
   private readonly activeByRegion = new Map<string, SimScan[]>();
   /** hook: a target ended (valid scans count for coverage) */
@@ -189,6 +193,7 @@ export class SimScanner implements Scanner {
 
   private nextEventAt(limit: number): number {
     let t = limit;
+    for (const sch of this.schedules) if (sch.next < t) t = sch.next;
     for (const a of this.appliancesRt) if (a.toggles.length && a.toggles[0].at < t) t = a.toggles[0].at;
     for (const s of this.active) {
       if (s.stopAt !== undefined && s.stopAt < t) t = s.stopAt;
@@ -239,6 +244,13 @@ export class SimScanner implements Scanner {
     while (this.otherNext <= t) {
       this.accept(this.otherNext, 'other integration', false);
       this.otherNext += 3_600_000 / this.sc.api.otherCallsPerHour;
+    }
+    for (const sch of this.schedules) {
+      while (sch.next <= t) {
+        // the platform launches the run itself, whatever else runs in the region (counted if it breaks a region rule)
+        this.enter({ intentId: '', title: sch.title, targets: sch.ips, appliance: sch.appliance }, undefined, undefined);
+        sch.next += 86_400_000;
+      }
     }
     for (const a of this.appliancesRt) {
       while (a.toggles.length && a.toggles[0].at <= t) {
@@ -493,6 +505,13 @@ export class SimScanner implements Scanner {
    */
   async launchFor(req: LaunchRequest, intended?: (number | undefined)[], region?: string, free = false): Promise<LaunchResult> {
     if (!free) this.spend('launch');
+    const s = this.enter(req, intended, region);
+    this.advance(this.now);
+    return { scanRef: s.ref };
+  }
+
+  /** A scan enters the platform now: region rules checked (and counted when broken), queued for its appliance. */
+  private enter(req: LaunchRequest, intended: (number | undefined)[] | undefined, region: string | undefined): SimScan {
     const a = this.apByName.get(req.appliance);
     if (!a) throw new ScannerFailure('ONSIGHT_SCANNER_REFUSED', `no appliance named ${req.appliance}`, 'no', 'retry');
     for (const ip of req.targets) {
@@ -515,8 +534,62 @@ export class SimScanner implements Scanner {
     })));
     s.region = reg;
     if (reg) this.activeByRegion.set(reg, [...(this.activeByRegion.get(reg) ?? []), s]);
-    this.advance(this.now);
-    return { scanRef: s.ref };
+    return s;
+  }
+
+  /**
+   * As Qualys's scheduled scans: one list call, then a call per schedule created, updated or
+   * deleted (ours: the title starts with `prefix`). A schedule runs daily at its time (UTC) from
+   * the next occurrence on, launched by the platform at no call.
+   */
+  async syncSchedules(want: RangeSchedule[], prefix: string): Promise<ScheduleStatus[]> {
+    this.spend('list schedules');
+    const out: ScheduleStatus[] = [];
+    const wanted = new Map(want.map((w) => [w.title, w]));
+    const same = (x: RangeSchedule, y: RangeSchedule) => x.appliance === y.appliance && x.timeUtc === y.timeUtc && x.optionProfile === y.optionProfile && x.targets.join(',') === y.targets.join(',');
+    for (const sch of [...this.schedules]) {
+      if (!sch.title.startsWith(prefix)) continue;
+      const w = wanted.get(sch.title);
+      wanted.delete(sch.title);
+      if (!w) {
+        this.spend('delete schedule');
+        this.schedules.splice(this.schedules.indexOf(sch), 1);
+        out.push({ ...this.plain(sch), id: sch.id, active: true, action: 'deleted' });
+      } else if (same(sch, w)) out.push({ ...this.plain(sch), id: sch.id, active: true, action: 'kept' });
+      else {
+        const ips = this.scheduleIps(w);
+        this.spend('update schedule');
+        Object.assign(sch, w, { ips, next: this.nextAt(w.timeUtc) });
+        out.push({ ...w, id: sch.id, active: true, action: 'updated' });
+      }
+    }
+    for (const w of wanted.values()) {
+      if (!this.apByName.has(w.appliance)) throw new ScannerFailure('ONSIGHT_SCANNER_REFUSED', `no appliance named ${w.appliance}`, 'no', 'retry');
+      const ips = this.scheduleIps(w);
+      this.spend('create schedule');
+      const id = `sched.${++this.scheduleSeq}`;
+      this.schedules.push({ ...w, id, ips, next: this.nextAt(w.timeUtc) });
+      out.push({ ...w, id, active: true, action: 'created' });
+    }
+    return out;
+  }
+
+  private plain(sch: RangeSchedule): RangeSchedule {
+    return { title: sch.title, targets: sch.targets, appliance: sch.appliance, timeUtc: sch.timeUtc, ...(sch.optionProfile !== undefined ? { optionProfile: sch.optionProfile } : {}) };
+  }
+
+  /** The schedule's addresses; any outside the scope or excluded is refused before the call, as the client does. */
+  private scheduleIps(w: RangeSchedule): string[] {
+    const ips = expandRanges(w.targets);
+    const bad = ips.find((ip) => !this.scope.contains(ip) || this.exclude.contains(ip));
+    if (bad) throw new ScannerFailure('ONSIGHT_SCOPE_VIOLATION', `schedule ${w.title}: ${bad} is outside the scope or excluded`, 'no', 'stop');
+    return ips;
+  }
+
+  private nextAt(hhmm: string): number {
+    const [h, m] = hhmm.split(':').map(Number);
+    const day = Math.floor(this.now / 86_400_000) * 86_400_000 + (h * 60 + m) * MIN;
+    return day > this.now ? day : day + 86_400_000;
   }
 
   /** A scan by another tool: occupies the appliance, not judged, costs none of our calls. */

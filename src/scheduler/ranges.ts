@@ -1,0 +1,240 @@
+/**
+ * Range scans the platform runs (scheduler.rangeScans): kept in step with the config through the
+ * scanner's `syncSchedules`; each run holds its region free of our launches from `holdBeforeS`
+ * before its time until a scan list shows it ended (or `maxHoldS` has passed), since a region runs
+ * one scan at a time; once its results are processed, one host-list call credits the region's
+ * queued devices it found, so our own calls go to the devices the runs missed.
+ *
+ * A date in the host list is the address's: a device is credited only when it held the address
+ * from before the run's launch and no other device held it at any time until the run ended.
+ */
+import type { RangeSchedule, ScanStatus, ScheduleStatus } from '../scanners/types.js';
+import { errInfo, foundInScan, type SchedulerCore } from './core.js';
+
+const DAY = 86_400_000;
+const MIN = 60_000;
+/** a run is looked for in lists of scans launched from this long before its time (clocks, the platform's start delay) */
+const RUN_SLACK_MS = 10 * MIN;
+/** before any run was seen end: how long one is expected to take */
+const FIRST_GUESS_MS = 60 * MIN;
+/** a run not yet ended or processed is looked at again this much later (twice that with a scarce allowance) */
+const LOOK_AGAIN_MS = 15 * MIN;
+/** a failed sync is tried again after this long; a good one is repeated daily (someone may have edited a schedule) */
+const SYNC_RETRY_MS = 60 * MIN;
+
+interface Run {
+  title: string;
+  region: string;
+  /** the run's time of day, today */
+  at: number;
+  lookAt: number;
+  /** seen ended (terminal): the region is free again */
+  released: boolean;
+  /** the scan, once a list showed it */
+  scan?: ScanStatus;
+  /** its found devices were credited (or there was nothing to credit) */
+  done: boolean;
+}
+
+export interface RangeScanStatus {
+  schedules: { title: string; region: string; timeUtc: string; targets: string[]; appliance: string; id: string }[];
+  /** why the schedules are not what the config says, if they are not */
+  problem?: string;
+  runsSeen: number;
+  credited: number;
+}
+
+/** The next time of day `hhmm` (UTC) at or after `t`. */
+export function nextOccurrence(t: number, hhmm: string): number {
+  const [h, m] = hhmm.split(':').map(Number);
+  const day = Math.floor(t / DAY) * DAY + (h * 60 + m) * MIN;
+  return day >= t ? day : day + DAY;
+}
+
+export class RangeScans {
+  private synced: string | undefined;
+  private nextSyncAt = 0;
+  private problem: string | undefined;
+  private schedules: (ScheduleStatus & { region: string; since: number })[] = [];
+  private readonly runs = new Map<string, Run>();
+  /** durations of the runs seen end (ms), most recent last */
+  private readonly durations: number[] = [];
+  private runsSeen = 0;
+  private credited = 0;
+
+  constructor(private readonly core: SchedulerCore) {}
+
+  /** The schedules the config asks for now: each region's, at each time whose next run falls inside its scan windows. */
+  private want(now: number): { want: RangeSchedule[]; regionOf: Map<string, string> } {
+    const { opts, policy } = this.core;
+    const want: RangeSchedule[] = [];
+    const regionOf = new Map<string, string>();
+    for (const r of opts.regions) {
+      const appliance = r.appliances[0]?.name;
+      if (!appliance || opts.rangeScans.times.length === 0) continue;
+      const wanted = opts.rangeScans.targets[r.name] ?? policy.regions.byName(r.name)?.cidrs ?? [];
+      let targets: string[];
+      try {
+        targets = policy.allowedRanges(wanted);
+      } catch (err) {
+        this.problem = `scheduler.rangeScans.targets.${r.name}: ${(err as Error).message}`;
+        continue;
+      }
+      if (targets.length === 0) continue;
+      for (const time of opts.rangeScans.times) {
+        // the platform runs a schedule whatever our windows say: one whose next run falls outside
+        // the region's scan windows (or in a blackout) is not kept until that run has passed
+        if (!policy.windowOpen(r.name, nextOccurrence(now, time))) continue;
+        const title = `${opts.titlePrefix}-range ${r.name} ${time.replace(':', '')}`;
+        want.push({ title, targets, appliance, timeUtc: time, ...(r.optionProfile !== undefined ? { optionProfile: r.optionProfile } : {}) });
+        regionOf.set(title, r.name);
+      }
+    }
+    return { want, regionOf };
+  }
+
+  /** Bring the platform's schedules in step when the wanted set changed, daily, or after a failure. */
+  private async sync(now: number): Promise<void> {
+    const { scanner, budget, log, opts } = this.core;
+    if (!scanner.syncSchedules || scanner.pretend) {
+      if (opts.rangeScans.times.length > 0 && this.problem === undefined) {
+        this.problem = `the ${scanner.kind} scanner keeps no scheduled scans: scheduler.rangeScans is ignored`;
+        log.warn(this.problem);
+      }
+      return;
+    }
+    // with no times configured and nothing of ours known, one sync at start deletes what an earlier config left
+    const { want, regionOf } = this.want(now);
+    const key = JSON.stringify(want);
+    if (key === this.synced && now < this.nextSyncAt) return;
+    if (!budget.canSpend(false)) return;
+    try {
+      const got = await budget.call('sync range schedules', 'syncSchedules', () => scanner.syncSchedules!(want, `${opts.titlePrefix}-range `));
+      const before = new Map(this.schedules.map((s) => [s.title, s.since]));
+      this.schedules = got.filter((s) => s.action !== 'deleted' && s.active && regionOf.has(s.title))
+        .map((s) => ({ ...s, region: regionOf.get(s.title)!, since: s.action === 'kept' ? before.get(s.title) ?? now : now }));
+      this.synced = key;
+      this.nextSyncAt = now + DAY;
+      if (this.problem?.startsWith('sync:')) this.problem = undefined;
+      const changed = got.filter((s) => s.action !== 'kept');
+      if (changed.length) log.info({ schedules: changed.map((s) => `${s.action} ${s.title}`) }, `range schedules: ${changed.length} changed`);
+    } catch (err) {
+      this.nextSyncAt = now + SYNC_RETRY_MS;
+      this.problem = `sync: ${errInfo(err).message}`;
+    }
+  }
+
+  /** The run of each schedule whose hold covers `now`, registered as it comes. */
+  private currentRuns(now: number): Run[] {
+    const { holdBeforeS, maxHoldS } = this.core.opts.rangeScans;
+    const out: Run[] = [];
+    for (const s of this.schedules) {
+      const at = nextOccurrence(now - maxHoldS * 1000, s.timeUtc);
+      if (at < s.since || now < at - holdBeforeS * 1000 || now >= at + maxHoldS * 1000) continue;
+      const key = `${s.title}@${at}`;
+      let run = this.runs.get(key);
+      if (!run) {
+        run = { title: s.title, region: s.region, at, lookAt: at + this.expectedMs(), released: false, done: false };
+        this.runs.set(key, run);
+      }
+      out.push(run);
+    }
+    return out;
+  }
+
+  private expectedMs(): number {
+    if (this.durations.length === 0) return FIRST_GUESS_MS;
+    const sorted = [...this.durations].sort((a, b) => a - b);
+    return sorted[Math.floor(sorted.length / 2)];
+  }
+
+  /** Is this region held for a range run now (no launch of ours)? */
+  holds(region: string, now: number): boolean {
+    return this.currentRuns(now).some((r) => r.region === region && !r.released);
+  }
+
+  /** One pass: sync when due; look for runs that should have ended; credit processed ones. */
+  async tick(): Promise<void> {
+    const now = this.core.clock.now();
+    await this.sync(now);
+    this.currentRuns(now);
+    const { maxHoldS } = this.core.opts.rangeScans;
+    // runs past their hold stay followed until credited, for a day at most
+    for (const [k, r] of this.runs) if (r.done || now > r.at + maxHoldS * 1000 + DAY) this.runs.delete(k);
+    const due = [...this.runs.values()].filter((r) => !r.done && r.at <= now && r.lookAt <= now);
+    if (due.length === 0 || !this.core.budget.canSpend(false)) return;
+    const since = Math.min(...due.map((r) => r.at)) - RUN_SLACK_MS;
+    let list: ScanStatus[];
+    try {
+      list = await this.core.budget.call('list scans (range runs)', 'listScans', () => this.core.scanner.listScans({ launchedAfter: new Date(since) }));
+    } catch {
+      return;
+    }
+    const again = now + (this.core.budget.scarce() ? 2 : 1) * LOOK_AGAIN_MS;
+    const toCredit: Run[] = [];
+    for (const r of due) {
+      const scan = list.find((s) => s.title === r.title && s.launchedAt !== undefined && Date.parse(s.launchedAt) >= r.at - RUN_SLACK_MS);
+      r.lookAt = again;
+      if (!scan) {
+        if (now >= r.at + maxHoldS * 1000) r.done = true; // never ran (or not listed): nothing to credit
+        continue;
+      }
+      r.scan = scan;
+      if (scan.state !== 'finished' && scan.state !== 'error' && scan.state !== 'canceled') continue;
+      if (!r.released) {
+        r.released = true;
+        this.runsSeen++;
+        if (scan.endedAt) this.durations.push(Date.parse(scan.endedAt) - Date.parse(scan.launchedAt!));
+        if (this.durations.length > 32) this.durations.shift();
+      }
+      // a run's hosts are dated once its results are processed; a scanner that does not say is taken at its word now
+      if (scan.state === 'finished' && scan.processed !== false) toCredit.push(r);
+      else if (scan.state !== 'finished') r.done = true;
+    }
+    if (toCredit.length) await this.credit(toCredit);
+  }
+
+  /** One host-list call for the queued devices of the runs' regions: credit those a run found. */
+  private async credit(runs: Run[]): Promise<void> {
+    const { store, inventory, budget, decide, clock } = this.core;
+    const now = clock.now();
+    const entries = (await Promise.all([...new Set(runs.map((r) => r.region))].map((region) => store.ready(region, now, 10_000)))).flat();
+    if (entries.length === 0) {
+      for (const r of runs) r.done = true;
+      return;
+    }
+    if (!budget.canSpend(false)) return;
+    let dates;
+    try {
+      dates = await budget.call('host list (range runs)', 'lastScanned', () => this.core.scanner.lastScanned([...new Set(entries.map((e) => e.ip))]));
+    } catch {
+      return;
+    }
+    for (const r of runs) r.done = true;
+    const byIp = new Map(dates.map((d) => [d.ip, d.lastScannedAt === undefined ? undefined : Date.parse(d.lastScannedAt)]));
+    for (const e of entries) {
+      const run = runs.find((r) => r.region === e.region)!;
+      const launchedAt = Date.parse(run.scan!.launchedAt!), endedAt = Date.parse(run.scan!.endedAt ?? run.scan!.launchedAt!);
+      const at = byIp.get(e.ip);
+      if (!foundInScan(at, launchedAt)) continue;
+      const b = await inventory.binding(e.bindingId);
+      if (!b || b.identityId !== e.identityId || b.startAt > launchedAt) continue;
+      if (await inventory.heldByAnotherAt(e.ip, launchedAt, e.identityId, Math.max(endedAt, at!))) continue;
+      await inventory.markScanned([e.identityId], at!, `scanner:${run.title}`);
+      await store.dequeue(e.bindingId);
+      decide.recheck(e.bindingId, now);
+      this.credited++;
+      this.core.counters.rangeCredited++;
+      await store.decide({ at: now, ip: e.ip, identityId: e.identityId, decision: 'scanned', reason: `found by the range scan ${run.title} (${run.scan!.scanRef}); held the address throughout it` });
+    }
+  }
+
+  describe(): RangeScanStatus {
+    return {
+      schedules: this.schedules.map((s) => ({ title: s.title, region: s.region, timeUtc: s.timeUtc, targets: s.targets, appliance: s.appliance, id: s.id })),
+      ...(this.problem !== undefined ? { problem: this.problem } : {}),
+      runsSeen: this.runsSeen,
+      credited: this.credited,
+    };
+  }
+}

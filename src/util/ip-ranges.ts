@@ -1,0 +1,119 @@
+/**
+ * Address ranges as integer intervals: what a range scan may cover is its wanted CIDRs and ranges,
+ * clipped to the scope and with the exclusions cut out, written as the scanner takes them
+ * (`10.0.0.5`, `10.0.0.7-10.0.0.200`). IPv4 and IPv6, never mixed within one interval.
+ */
+import ipaddr from 'ipaddr.js';
+import { parseCidr } from './ip.js';
+
+interface Interval {
+  v6: boolean;
+  lo: bigint;
+  hi: bigint;
+}
+
+function toBig(a: ipaddr.IPv4 | ipaddr.IPv6): bigint {
+  let n = 0n;
+  for (const b of a.toByteArray()) n = (n << 8n) | BigInt(b);
+  return n;
+}
+
+function fromBig(n: bigint, v6: boolean): string {
+  const bytes: number[] = [];
+  for (let i = 0; i < (v6 ? 16 : 4); i++) {
+    bytes.unshift(Number(n & 0xffn));
+    n >>= 8n;
+  }
+  return ipaddr.fromByteArray(bytes).toString();
+}
+
+/** One CIDR, address or `a-b` range as an interval; undefined when it is none of those. */
+export function parseInterval(text: string): Interval | undefined {
+  const t = text.trim();
+  const dash = t.indexOf('-');
+  if (dash > 0) {
+    const a = parseCidr(t.slice(0, dash)), b = parseCidr(t.slice(dash + 1));
+    if (!a || !b || a.text.includes('/') || b.text.includes('/') || a.addr.kind() !== b.addr.kind()) return undefined;
+    const lo = toBig(a.addr), hi = toBig(b.addr);
+    return lo <= hi ? { v6: a.addr.kind() === 'ipv6', lo, hi } : undefined;
+  }
+  const c = parseCidr(t);
+  if (!c) return undefined;
+  const width = c.addr.kind() === 'ipv6' ? 128 : 32;
+  const host = (1n << BigInt(width - c.bits)) - 1n;
+  const lo = toBig(c.addr) & ~host;
+  return { v6: width === 128, lo, hi: lo | host };
+}
+
+function merge(list: Interval[]): Interval[] {
+  const sorted = [...list].sort((a, b) => Number(a.v6) - Number(b.v6) || (a.lo < b.lo ? -1 : a.lo > b.lo ? 1 : 0));
+  const out: Interval[] = [];
+  for (const i of sorted) {
+    const last = out[out.length - 1];
+    if (last && last.v6 === i.v6 && i.lo <= last.hi + 1n) {
+      if (i.hi > last.hi) last.hi = i.hi;
+    } else out.push({ ...i });
+  }
+  return out;
+}
+
+function intersect(a: Interval[], b: Interval[]): Interval[] {
+  const out: Interval[] = [];
+  for (const x of a) for (const y of b) {
+    if (x.v6 !== y.v6) continue;
+    const lo = x.lo > y.lo ? x.lo : y.lo, hi = x.hi < y.hi ? x.hi : y.hi;
+    if (lo <= hi) out.push({ v6: x.v6, lo, hi });
+  }
+  return merge(out);
+}
+
+function subtract(a: Interval[], cut: Interval[]): Interval[] {
+  let rest = merge(a);
+  for (const c of merge(cut)) {
+    const next: Interval[] = [];
+    for (const x of rest) {
+      if (x.v6 !== c.v6 || c.hi < x.lo || c.lo > x.hi) {
+        next.push(x);
+        continue;
+      }
+      if (c.lo > x.lo) next.push({ v6: x.v6, lo: x.lo, hi: c.lo - 1n });
+      if (c.hi < x.hi) next.push({ v6: x.v6, lo: c.hi + 1n, hi: x.hi });
+    }
+    rest = next;
+  }
+  return rest;
+}
+
+function parseAll(list: string[], what: string): Interval[] {
+  return list.map((t) => {
+    const i = parseInterval(t);
+    if (!i) throw new Error(`${what}: "${t}" is not an address, CIDR or a-b range`);
+    return i;
+  });
+}
+
+/** How many addresses the ranges hold. */
+export function rangeSize(ranges: string[]): bigint {
+  return parseAll(ranges, 'range').reduce((n, i) => n + i.hi - i.lo + 1n, 0n);
+}
+
+/**
+ * `wanted` clipped to `scope`, less `exclude`, merged and sorted, as addresses and `a-b` ranges.
+ * Throws (naming the entry) on anything that is not an address, CIDR or range.
+ */
+export function allowedRanges(wanted: string[], scope: string[], exclude: string[]): string[] {
+  const inside = subtract(intersect(merge(parseAll(wanted, 'range')), merge(parseAll(scope, 'scope'))), parseAll(exclude, 'exclude'));
+  return inside.map((i) => (i.lo === i.hi ? fromBig(i.lo, i.v6) : `${fromBig(i.lo, i.v6)}-${fromBig(i.hi, i.v6)}`));
+}
+
+/** Every address of the ranges, in order (for a simulator or an emulator expanding a target list; bounded by `max`). */
+export function expandRanges(ranges: string[], max = 1 << 20): string[] {
+  const out: string[] = [];
+  for (const i of merge(parseAll(ranges, 'range'))) {
+    for (let n = i.lo; n <= i.hi; n++) {
+      if (out.length >= max) throw new Error(`more than ${max} addresses in ${ranges.join(',')}`);
+      out.push(fromBig(n, i.v6));
+    }
+  }
+  return out;
+}
