@@ -103,10 +103,10 @@ export class RangeScans {
       }
       return;
     }
-    // with no times configured and nothing of ours known, one sync at start deletes what an earlier config left
     const { want, regionOf } = this.want(now);
     const key = JSON.stringify(want);
-    if (key === this.synced && now < this.nextSyncAt) return;
+    // with no times configured, one sync at start deletes what an earlier config left, and that is all
+    if (key === this.synced && (want.length === 0 || now < this.nextSyncAt)) return;
     if (!budget.canSpend(false)) return;
     try {
       const got = await budget.call('sync range schedules', 'syncSchedules', () => scanner.syncSchedules!(want, `${opts.titlePrefix}-range `));

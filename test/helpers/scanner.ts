@@ -4,7 +4,7 @@
  * failures are its own (ScannerFailure with the outcome they mean), not any vendor's codes.
  * (End-to-end tests use the Qualys emulator over real HTTP instead.)
  */
-import type { Allowance, ApplianceStatus, FailureOutcome, LastScanned, LaunchRequest, Scanner, ScannerCall, ScanFilter, ScanState, ScanStatus } from '../../src/scanners/types.js';
+import type { Allowance, ApplianceStatus, FailureOutcome, LastScanned, LaunchRequest, RangeSchedule, Scanner, ScannerCall, ScanFilter, ScanState, ScanStatus, ScheduleStatus } from '../../src/scanners/types.js';
 import { ScannerFailure, statedOutcome } from '../../src/scanners/failure.js';
 
 /**
@@ -107,5 +107,48 @@ export class ScriptedScanner implements Scanner {
 
   finish(ref: string, state: ScanState = 'finished') {
     this.states.set(ref, state);
+  }
+
+  /** the platform's scheduled scans (syncSchedules keeps ours; a test may add others') */
+  schedules: ScheduleStatus[] = [];
+
+  async syncSchedules(want: RangeSchedule[], prefix: string): Promise<ScheduleStatus[]> {
+    this.calls.push('listSchedules');
+    this.check('syncSchedules');
+    const out: ScheduleStatus[] = [];
+    const wanted = new Map(want.map((w) => [w.title, w]));
+    for (const s of [...this.schedules]) {
+      if (!s.title.startsWith(prefix)) continue;
+      const w = wanted.get(s.title);
+      wanted.delete(s.title);
+      if (!w) {
+        this.calls.push('deleteSchedule');
+        this.schedules.splice(this.schedules.indexOf(s), 1);
+        out.push({ ...s, action: 'deleted' });
+      } else if (JSON.stringify({ ...w }) === JSON.stringify({ title: s.title, targets: s.targets, appliance: s.appliance, ...(s.optionProfile !== undefined ? { optionProfile: s.optionProfile } : {}), timeUtc: s.timeUtc })) {
+        out.push({ ...s, action: 'kept' });
+      } else {
+        this.calls.push('updateSchedule');
+        Object.assign(s, w, { action: 'updated' });
+        out.push({ ...s });
+      }
+    }
+    for (const w of wanted.values()) {
+      this.calls.push('createSchedule');
+      const s: ScheduleStatus = { ...w, id: `sched-${++this.seq}`, active: true, action: 'created' };
+      this.schedules.push(s);
+      out.push({ ...s });
+    }
+    return out;
+  }
+
+  /** The platform launches a schedule's run (no API call): a scan titled as the schedule, running. */
+  runSchedule(title: string, launchedAt: number): string {
+    const s = this.schedules.find((x) => x.title === title)!;
+    const ref = `scan/${++this.seq}`;
+    this.launches.push({ intentId: '', title, targets: s.targets, appliance: s.appliance, ref });
+    this.states.set(ref, 'running');
+    this.times.set(ref, { launchedAt: new Date(launchedAt).toISOString() });
+    return ref;
   }
 }

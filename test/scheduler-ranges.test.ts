@@ -1,0 +1,133 @@
+// scheduler.rangeScans (src/scheduler/ranges.ts): the platform's scheduled range scans kept in step,
+// a region held free of our launches around each run, and the devices a run found credited from
+// the host list (only those that held their address throughout it).
+import { describe, expect, it } from 'vitest';
+import { setup, mac, T0 } from './helpers/scheduler.js';
+import { allowedRanges, expandRanges, rangeSize } from '../src/util/ip-ranges.js';
+import { nextOccurrence } from '../src/scheduler/ranges.js';
+
+const MIN = 60_000;
+// T0 is 10:00 UTC; runs at 10:30 hold their region from 09:45 (holdBeforeS 2700)
+// (amer's empty list: amer has no range scan)
+const ranges = { rangeScans: { times: ['10:30'], targets: { emea: ['10.20.1.0/24'], amer: [] } } };
+
+describe('address ranges for range scans', () => {
+  it('clips to the scope, cuts exclusions out, merges, and expands back to the same addresses', () => {
+    expect(allowedRanges(['10.20.1.0/24'], ['10.0.0.0/8'], ['10.20.1.16/28', '10.20.1.255'])).toEqual(['10.20.1.0-10.20.1.15', '10.20.1.32-10.20.1.254']);
+    expect(allowedRanges(['192.168.0.0/23', '10.0.0.5'], ['192.168.1.0/24'], [])).toEqual(['192.168.1.0-192.168.1.255']);
+    expect(allowedRanges(['10.0.0.1-10.0.0.3', '10.0.0.4'], ['10.0.0.0/8'], ['10.0.0.2'])).toEqual(['10.0.0.1', '10.0.0.3-10.0.0.4']);
+    expect(allowedRanges(['2001:db8::/126'], ['2001:db8::/32'], ['2001:db8::1'])).toEqual(['2001:db8::', '2001:db8::2-2001:db8::3']);
+    expect(rangeSize(['10.20.1.0-10.20.1.15', '10.20.1.32-10.20.1.254'])).toBe(16n + 223n);
+    const ips = expandRanges(['10.20.1.0-10.20.1.15', '10.20.1.32-10.20.1.254']);
+    expect(ips).toHaveLength(239);
+    expect(ips).not.toContain('10.20.1.16');
+    expect(() => allowedRanges(['10.20.1.0/33'], ['10.0.0.0/8'], [])).toThrow(/10\.20\.1\.0\/33/);
+  });
+
+  it('the next occurrence of a time of day is today if it has not passed, else tomorrow', () => {
+    expect(new Date(nextOccurrence(T0, '10:30')).toISOString()).toBe('2026-11-23T10:30:00.000Z');
+    expect(new Date(nextOccurrence(T0, '09:00')).toISOString()).toBe('2026-11-24T09:00:00.000Z');
+  });
+});
+
+describe('scheduler.rangeScans', () => {
+  it('keeps one schedule per region and time in step: created once, kept without more calls, updated and deleted as the config changes; others\' untouched', async () => {
+    const { scanner, sched, clock } = await setup({ rangeScans: { times: ['10:30', '22:00'], targets: { emea: ['10.20.0.0/16'] } } });
+    scanner.schedules.push({ id: 'theirs', title: 'weekly servers', targets: ['10.20.0.0/24'], appliance: 'emea-1', timeUtc: '01:00', active: true, action: 'kept' });
+    await sched.tick();
+    const ours = scanner.schedules.filter((s) => s.title.startsWith('onsight-range '));
+    expect(ours.map((s) => s.title).sort()).toEqual(['onsight-range amer 1030', 'onsight-range amer 2200', 'onsight-range emea 1030', 'onsight-range emea 2200']);
+    // the exclusion 10.20.9.0/24 is cut out of emea's range; amer's is its region CIDR
+    expect(ours.find((s) => s.title === 'onsight-range emea 1030')).toMatchObject({ targets: ['10.20.0.0-10.20.8.255', '10.20.10.0-10.20.255.255'], appliance: 'emea-1', timeUtc: '10:30' });
+    expect(ours.find((s) => s.title === 'onsight-range amer 2200')!.targets).toEqual(['10.30.0.0-10.30.255.255']);
+    expect(scanner.calls.filter((c) => c.endsWith('Schedule') || c === 'listSchedules')).toEqual(['listSchedules', 'createSchedule', 'createSchedule', 'createSchedule', 'createSchedule']);
+    const before = scanner.calls.length;
+    clock.t += 10 * MIN;
+    await sched.tick();
+    expect(scanner.calls.slice(before).filter((c) => c.includes('chedule'))).toEqual([]); // in step: no call within the day
+    // a reload with other times: one list, one update per moved schedule, one delete per dropped one
+    sched.reconfigure((sched as unknown as { core: { policy: never } }).core.policy, { ...(sched as unknown as { core: { opts: Record<string, unknown> } }).core.opts, rangeScans: { times: ['11:00'], targets: { emea: ['10.20.0.0/16'] }, holdBeforeS: 2700, maxHoldS: 14400 } } as never);
+    await sched.tick();
+    expect(scanner.schedules.map((s) => s.title).sort()).toEqual(['onsight-range amer 1100', 'onsight-range emea 1100', 'weekly servers']);
+    expect(scanner.schedules.find((s) => s.id === 'theirs')).toMatchObject({ title: 'weekly servers', timeUtc: '01:00' });
+  });
+
+  it('a run holds its region: a device due before it is not launched, the run credits it once processed, and no call of ours scans it', async () => {
+    const { scanner, sched, see, clock, inv, store } = await setup(ranges);
+    await sched.tick(); // schedules created
+    const r = await see({ ip: '10.20.1.7', mac: mac(7), durationS: 86400 });
+    const amer = await see({ ip: '10.30.1.7', mac: mac(8), durationS: 86400 });
+    await sched.tick();
+    // 10:00 is inside emea's hold (09:45 onwards): amer launches, emea waits
+    expect(scanner.launches.map((l) => l.targets)).toEqual([['10.30.1.7']]);
+    clock.t = Date.parse('2026-11-23T10:30:00Z');
+    const run = scanner.runSchedule('onsight-range emea 1030', clock.t);
+    clock.t += 20 * MIN;
+    await sched.tick();
+    expect(scanner.launches.filter((l) => l.intentId !== '')).toHaveLength(1); // still held: the run is running
+    // the run ends; the host list dates the address (Qualys dates the scan's launch); the list says processed
+    scanner.finish(run);
+    scanner.times.set(run, { launchedAt: '2026-11-23T10:30:00.000Z', endedAt: '2026-11-23T11:40:00.000Z' });
+    scanner.lastScannedDates.set('10.20.1.7', '2026-11-23T10:30:00.000Z');
+    clock.t = Date.parse('2026-11-23T11:45:00Z');
+    await sched.tick();
+    expect((await inv.binding(r.bindingId!))!.lastScannedAt).toBe(Date.parse('2026-11-23T10:30:00Z'));
+    expect(await store.queued(r.bindingId!)).toBeUndefined();
+    expect(sched.counters.rangeCredited).toBe(1);
+    expect((await store.recentDecisions(20)).find((d) => d.ip === '10.20.1.7' && d.decision === 'scanned')?.reason).toMatch(/range scan onsight-range emea 1030/);
+    clock.t += 30 * MIN;
+    await sched.tick();
+    expect(scanner.launches.filter((l) => l.intentId !== '').map((l) => l.targets)).toEqual([['10.30.1.7']]);
+    expect(sched.rangeScans()).toMatchObject({ runsSeen: 1, credited: 1 });
+    void amer;
+  });
+
+  it('not credited, and launched after the run, when the run did not date the address or another device held it during the run', async () => {
+    const { scanner, sched, see, clock, inv } = await setup(ranges);
+    clock.t = Date.parse('2026-11-23T10:20:00Z');
+    await sched.tick();
+    const stays = await see({ ip: '10.20.1.7', mac: mac(7), durationS: 86400 }); // not dated by the run
+    const first = await see({ ip: '10.20.1.8', mac: mac(8), durationS: 600 });
+    clock.t = Date.parse('2026-11-23T10:30:00Z');
+    const run = scanner.runSchedule('onsight-range emea 1030', clock.t);
+    // 10.20.1.8 changes hands during the run: the date is not the newcomer's (it came after the launch), nor the first holder's
+    clock.t = Date.parse('2026-11-23T10:50:00Z');
+    const second = await see({ ip: '10.20.1.8', mac: mac(9), durationS: 86400 });
+    scanner.finish(run);
+    scanner.times.set(run, { launchedAt: '2026-11-23T10:30:00.000Z', endedAt: '2026-11-23T11:20:00.000Z' });
+    scanner.lastScannedDates.set('10.20.1.8', '2026-11-23T10:30:00.000Z');
+    clock.t = Date.parse('2026-11-23T11:31:00Z');
+    await sched.tick();
+    expect(sched.counters.rangeCredited).toBe(0);
+    expect((await inv.binding(second.bindingId!))!.lastScannedAt).toBeUndefined();
+    expect(scanner.launches.filter((l) => l.intentId !== '').flatMap((l) => l.targets).sort()).toEqual(['10.20.1.7', '10.20.1.8']);
+    void stays; void first;
+  });
+
+  it('a run not seen end holds its region for maxHoldS at most', async () => {
+    const { scanner, sched, see, clock } = await setup({ rangeScans: { ...ranges.rangeScans, maxHoldS: 3600 } });
+    await sched.tick();
+    await see({ ip: '10.20.1.7', mac: mac(7), durationS: 86400 });
+    clock.t = Date.parse('2026-11-23T10:30:00Z');
+    scanner.runSchedule('onsight-range emea 1030', clock.t); // runs on, never ends
+    clock.t = Date.parse('2026-11-23T11:29:00Z');
+    await sched.tick();
+    expect(scanner.launches.filter((l) => l.intentId !== '')).toHaveLength(0);
+    clock.t = Date.parse('2026-11-23T11:31:00Z');
+    await sched.tick();
+    expect(scanner.launches.filter((l) => l.intentId !== '').map((l) => l.targets)).toEqual([['10.20.1.7']]);
+  });
+
+  it('a time whose next run falls outside the region\'s scan window is not kept; a scanner without schedules says so and holds nothing', async () => {
+    const { scanner, sched } = await setup({ rangeScans: { times: ['10:30', '23:00'] } }, { scanWindows: ['Mon-Fri 08:00-18:00'] });
+    await sched.tick();
+    expect(scanner.schedules.map((s) => s.title).sort()).toEqual(['onsight-range amer 1030', 'onsight-range amer 2300', 'onsight-range emea 1030']);
+
+    const plain = await setup(ranges);
+    (plain.scanner as { syncSchedules?: unknown }).syncSchedules = undefined;
+    await plain.see({ ip: '10.20.1.7', mac: mac(7), durationS: 86400 });
+    await plain.sched.tick();
+    expect(plain.sched.rangeScans().problem).toMatch(/keeps no scheduled scans/);
+    expect(plain.scanner.launches.map((l) => l.targets)).toEqual([['10.20.1.7']]);
+  });
+});
