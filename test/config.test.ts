@@ -75,6 +75,17 @@ describe('config', () => {
     expect(q[0].path).toBe('scanner');
   });
 
+  it('scheduler.rangeScans: times are HH:MM, targets name a region and hold ranges; one wholly outside the scope is a warning', () => {
+    const base = 'policy: {scope: [10.0.0.0/8], exclude: [10.9.0.0/16]}\nregions:\n  - {name: a, cidrs: [10.0.0.0/16], appliances: [x]}\nscheduler:\n  rangeScans:\n';
+    expect(parseConfigText(`${base}    times: ["10:30", "22:00"]\n    targets: {a: [10.0.1.0/24, 10.0.2.1-10.0.2.9]}\n`, 't.yaml').config.scheduler.rangeScans)
+      .toMatchObject({ times: ['10:30', '22:00'], targets: { a: ['10.0.1.0/24', '10.0.2.1-10.0.2.9'] }, holdBeforeS: 2700, maxHoldS: 14400 });
+    expect(issuesOf(`${base}    times: ["25:00"]\n`)[0]).toMatchObject({ path: 'scheduler.rangeScans.times[0]', line: 6 });
+    expect(issuesOf(`${base}    targets: {b: [10.0.1.0/24]}\n`)[0]).toMatchObject({ path: 'scheduler.rangeScans.targets.b', message: expect.stringMatching(/no region is named "b"/) });
+    expect(issuesOf(`${base}    targets: {a: [10.0.1.0/24, "10.0.2.9-10.0.2.1"]}\n`)[0]).toMatchObject({ path: 'scheduler.rangeScans.targets.a[1]', line: 6 });
+    const outside = parseConfigText(`${base}    targets: {a: [192.168.0.0/24]}\n`, 't.yaml');
+    expect(outside.warnings[0].message).toMatch(/wholly outside policy.scope/);
+  });
+
   it('overlapping regions: the same network twice is an error, a nested one a warning', () => {
     const same = issuesOf('policy: {scope: [10.0.0.0/8]}\nregions:\n  - {name: a, cidrs: [10.0.0.0/16], appliances: [x]}\n  - {name: b, cidrs: [10.0.0.0/16], appliances: [y]}\n');
     expect(same[0]).toMatchObject({ path: 'regions[1].cidrs[0]', line: 4 });

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
 import { ConfigError, OnsightError, type ConfigIssue } from '../errors.js';
 import { cidrsOverlap, parseCidr } from '../util/ip.js';
+import { allowedRanges } from '../util/ip-ranges.js';
 import { configSchema, type Config } from './schema.js';
 import { DEFAULT_CONFIG } from './default.js';
 import { urlCredentials } from '../util/url.js';
@@ -69,6 +70,21 @@ export function validateConfig(raw: unknown, locate: (path: PropertyKey[]) => nu
     if (names.has(r.name)) errors.push(at(['regions', i, 'name'], `region "${r.name}" is defined twice`));
     names.add(r.name);
   });
+  // scheduler.rangeScans: each key a region, each entry a range the scope leaves something of
+  const rangeScans = config.scheduler.rangeScans;
+  for (const [name, list] of Object.entries(rangeScans.targets)) {
+    if (!names.has(name)) errors.push(at(['scheduler', 'rangeScans', 'targets', name], `no region is named "${name}"`));
+    list.forEach((t, j) => {
+      try {
+        if (allowedRanges([t], config.policy.scope, config.policy.exclude).length === 0) warnings.push(at(['scheduler', 'rangeScans', 'targets', name, j], `${t} lies wholly outside policy.scope or inside policy.exclude: its runs would scan none of it`));
+      } catch (err) {
+        errors.push(at(['scheduler', 'rangeScans', 'targets', name, j], (err as Error).message.replace(/^range: /, '')));
+      }
+    });
+  }
+  if (rangeScans.times.length > 0 && config.scanner.type !== 'qualys' && config.scanner.type !== 'dry-run') {
+    errors.push(at(['scheduler', 'rangeScans', 'times'], `range scans are Qualys scheduled scans (scanner.type is ${config.scanner.type})`));
+  }
   const applianceOwner = new Map<string, string>();
   config.regions.forEach((r, i) => r.appliances.forEach((a, j) => {
     const other = applianceOwner.get(a.name);
