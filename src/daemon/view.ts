@@ -79,6 +79,7 @@ export function daemonView(d: ViewedParts): DaemonView {
     applianceLearned: (name) => d.scheduler.applianceLearned(name),
     processingLag: () => d.scheduler.processingLag(),
     hostsInParallel: () => d.scheduler.hostsInParallel(),
+    rangeScans: () => d.scheduler.rangeScans(),
     activeIntents: () => d.scheduler.store.activeIntents(),
     queue: () => d.scheduler.store.allQueued(),
     recentDecisions: (limit) => d.scheduler.store.recentDecisions(limit),

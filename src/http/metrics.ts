@@ -195,6 +195,10 @@ export async function renderMetrics(d: DaemonView, given?: Status): Promise<stri
   if (lag.p90S !== undefined) lagQ(lag.p90S, { scanner: scanner.kind, quantile: '0.9' });
   w.family('onsight_scanner_processing_lag_samples', 'gauge', 'Confirmed scans the processing lag is learned from (the last 64).')(lag.samples, { scanner: scanner.kind });
   w.family('onsight_scanner_processing_wait_seconds', 'gauge', 'How long a finished scan with no target dated is held as not processed yet: the configured processingWaitS, or 3 × the learned p90 when longer.')(lag.waitS, { scanner: scanner.kind });
+  const rs = status.scanner.rangeScans;
+  w.family('onsight_range_schedules', 'gauge', 'The platform\'s scheduled range scans onsight keeps for scheduler.rangeScans (one per region and time of day).')(rs.schedules.length, { scanner: scanner.kind });
+  w.family('onsight_range_runs_seen_total', 'counter', 'Runs of those schedules seen ended in a scan list.')(rs.runsSeen, { scanner: scanner.kind });
+  w.family('onsight_range_credited_total', 'counter', 'Queued devices credited as found by a range run (the host list dated their address; they held it throughout the run).')(rs.credited, { scanner: scanner.kind });
   const hip = status.scanner.hostsInParallel;
   w.family('onsight_scheduler_hosts_in_parallel', 'gauge', 'Hosts an appliance scans at once in one of our scans, as the scheduler assumes it: learned from scan durations (parallelism.ts), else the configured hostsInParallel.')(hip.value, { scanner: scanner.kind });
   w.family('onsight_scheduler_hosts_in_parallel_configured', 'gauge', 'The configured hostsInParallel (where learning starts).')(hip.configured, { scanner: scanner.kind });

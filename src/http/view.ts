@@ -7,7 +7,7 @@ import type { BindingView } from '../inventory/inventory.js';
 import type { Verdict } from '../policy/policy.js';
 import type { Allowance } from '../scanners/types.js';
 import type { Decision, Intent, QueueEntry } from '../scheduler/queue.js';
-import type { LearnedAppliance, LearnedLag, LearnedParallelism, SchedulerCounters, ScannerBlock } from '../scheduler/scheduler.js';
+import type { LearnedAppliance, LearnedLag, LearnedParallelism, RangeScanStatus, SchedulerCounters, ScannerBlock } from '../scheduler/scheduler.js';
 import type { SourceCounters } from '../sources/types.js';
 import type { IngestCounters } from '../daemon/ingest.js';
 import type { DecoderCounters } from '../parsers/decoder.js';
@@ -56,6 +56,8 @@ export interface DaemonView {
   processingLag(): LearnedLag;
   /** hosts an appliance scans at once in one scan, as learned from scan durations, next to the configured hostsInParallel */
   hostsInParallel(): LearnedParallelism;
+  /** the platform's range schedules kept for scheduler.rangeScans, and what their runs credited */
+  rangeScans(): RangeScanStatus;
   activeIntents(): Promise<Intent[]>;
   queue(): Promise<QueueEntry[]>;
   recentDecisions(limit: number): Promise<Decision[]>;
