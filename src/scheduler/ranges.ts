@@ -121,6 +121,9 @@ export class RangeScans {
     } catch (err) {
       this.nextSyncAt = now + SYNC_RETRY_MS;
       this.problem = `sync: ${errInfo(err).message}`;
+      // the feature off: the clean-up at start is tried once, never retried (a subscription
+      // without the schedule API's permission would otherwise pay a call an hour for nothing)
+      if (want.length === 0) this.synced = key;
     }
   }
 
