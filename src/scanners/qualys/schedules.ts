@@ -50,11 +50,11 @@ export async function syncSchedules(d: ScheduleSyncDeps, want: RangeSchedule[], 
   const r = await d.transport.call({ endpoint: 'schedule', method: 'GET', params: { action: 'list' }, idempotent: true, expect: ['SCHEDULE_SCAN_LIST_OUTPUT'] });
   const ours = parseScheduleList(r.doc).filter((s) => s.title.startsWith(titlePrefix)).sort((a, b) => Number(a.id) - Number(b.id) || a.id.localeCompare(b.id));
   const { changes, kept } = plan(wanted, ours, d.timeZoneCode);
-  const out: ScheduleStatus[] = kept.map(({ w, have }) => status(w, have.id, 'kept'));
+  const done: ScheduleStatus[] = kept.map(({ w, have }) => status(w, have.id, 'kept'));
   let firstError: unknown;
   for (const c of changes) {
     try {
-      out.push(await apply(d, c));
+      done.push(await apply(d, c));
     } catch (err) {
       // a problem of the whole API (rate limit, account, shutdown) ends the sync; one schedule's (a bad appliance name) does not hold up the others
       if (qualysFailureOutcome(err, 'syncSchedules').next !== 'retry') throw err;
@@ -63,7 +63,10 @@ export async function syncSchedules(d: ScheduleSyncDeps, want: RangeSchedule[], 
     }
   }
   if (firstError !== undefined) throw firstError;
-  return out;
+  // in the order wanted, then those deleted
+  const order = new Map(want.map((w, i) => [w.title, i]));
+  const rank = (x: ScheduleStatus) => (x.action === 'deleted' ? want.length : order.get(x.title) ?? want.length);
+  return done.sort((a, b) => rank(a) - rank(b));
 }
 
 /** Every want checked before any call: titles, times, and each target address against the scope. */
