@@ -5,9 +5,11 @@
  * scan clock at no API call, the emulator's schedule endpoints spoken to with plain HTTP, and the
  * list parser on the guide's own sample.
  */
+import { join } from 'node:path';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startQualysEmulator, type EmulatorOptions, type QualysEmulator } from '../src/emulator/qualys/index.js';
+import { loadEmulatorConfig, startQualysEmulator, type EmulatorOptions, type QualysEmulator } from '../src/emulator/qualys/index.js';
+import { REPO } from './helpers/paths.js';
 import { parseXml } from '../src/scanners/qualys/xml.js';
 import {
   parseScheduleList, QualysApiError, QualysClient, ScopeViolationError, type QualysClientOptions,
@@ -279,6 +281,16 @@ describe('qualys emulator: the scheduled-scan endpoints', () => {
     expect(del.status).toBe(200);
     expect(e.state.model.schedules).toHaveLength(0);
     expect(codeOf((await call(e, { action: 'delete', id })).body)).toBe(1905);
+  });
+
+  it('starts with the schedules of the documented example options file, and lists them', async () => {
+    const { port: _port, host: _host, ...fromFile } = loadEmulatorConfig(join(REPO, 'src/emulator/qualys/example.yaml'));
+    const e = await startQualysEmulator({ ...fromFile, now: () => T0 });
+    open.push(e);
+    const body = (await call(e, { action: 'list' }, 'GET')).body;
+    expect(body).toContain('<TITLE><![CDATA[Weekly DMZ sweep]]></TITLE><USER_LOGIN>secops_ab</USER_LOGIN><TARGET><![CDATA[10.20.0.0-10.20.0.255]]></TARGET>');
+    expect(body).toContain('<DAILY frequency_days="7" />');
+    expect(body).toContain('<NEXTLAUNCH_UTC>2026-12-02T02:00:00</NEXTLAUNCH_UTC>');
   });
 
   it('answers bad input with the vendor\'s codes: POST only, missing and invalid parameters, exclusive pairs, unknown ids', async () => {

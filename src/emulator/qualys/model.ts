@@ -8,7 +8,7 @@
 import { canonicalIp } from '../../util/ip.js';
 import type { Clock } from './clock.js';
 import type { EmulatorConfig } from './config.js';
-import { IpSet, parseItem, intToV4, splitList } from './ipset.js';
+import { IpSet, normalisedList, parseItem, intToV4, splitList } from './ipset.js';
 import type { Rng } from './rng.js';
 
 export type QualysScanState = 'Submitted' | 'Queued' | 'Running' | 'Loading' | 'Finished' | 'Error' | 'Canceled' | 'Paused';
@@ -163,7 +163,7 @@ export class EmulatorModel {
       if (!zone) throw new TypeError(`emulator schedule "${sc.title}": time zone ${sc.timeZoneCode} is not in timeZones`);
       if (sc.appliance !== EXTERNAL && !this.appliances.has(sc.appliance)) throw new TypeError(`emulator schedule "${sc.title}": appliance ${sc.appliance} is not configured`);
       this.addSchedule({
-        title: sc.title, active: sc.active, targets: sc.targets, appliances: [sc.appliance], optionTitle: sc.optionTitle,
+        title: sc.title, active: sc.active, targets: normalisedList(sc.targets), appliances: [sc.appliance], optionTitle: sc.optionTitle,
         userLogin: sc.userLogin ?? c.userLogin ?? c.username, timeZoneCode: sc.timeZoneCode, observeDst: false,
       }, { frequencyDays: sc.frequencyDays, startHour: sc.startHour, startMinute: sc.startMinute, offsetMin: zone.offsetMin });
     }

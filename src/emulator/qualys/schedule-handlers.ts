@@ -8,7 +8,7 @@
 import { isoSec } from './clock.js';
 import type { EmulatorConfig } from './config.js';
 import type { Answer, Ctx, Handlers } from './handlers.js';
-import { IpSet } from './ipset.js';
+import { normalisedList } from './ipset.js';
 import { EXTERNAL, type EmSchedule, type EmulatorModel, type ScheduleTiming } from './model.js';
 import { cdata, doc, el } from './xml.js';
 
@@ -81,14 +81,6 @@ function flag(h: Handlers, ctx: Ctx, name: string): boolean | Answer | undefined
   return v === '1';
 }
 
-/** Targets as Qualys would list them back [U]: merged ranges and single addresses. */
-function normalised(items: string[]): string[] {
-  const set = new IpSet();
-  set.add(items);
-  const { ips, ranges } = set.items();
-  return [...ips, ...ranges];
-}
-
 function create(h: Handlers, c: EmulatorConfig, m: EmulatorModel, ctx: Ctx): Answer {
   const p = ctx.params;
   const title = p.get('scan_title');
@@ -111,7 +103,7 @@ function create(h: Handlers, c: EmulatorConfig, m: EmulatorModel, ctx: Ctx): Ans
   const start = startTime(h, c, ctx);
   if (isAnswer(start)) return start;
   const sc = m.addSchedule(
-    { title, active: active!, targets: normalised(kept), appliances: names, optionTitle: option.title, userLogin: ctx.userLogin, timeZoneCode: start.code, observeDst: start.dst },
+    { title, active: active!, targets: normalisedList(kept), appliances: names, optionTitle: option.title, userLogin: ctx.userLogin, timeZoneCode: start.code, observeDst: start.dst },
     { ...start, frequencyDays: freq! },
   );
   return h.ok(ctx, 'New scan scheduled successfully', [['ID', String(sc.id)]]);
@@ -154,7 +146,7 @@ function update(h: Handlers, c: EmulatorConfig, m: EmulatorModel, ctx: Ctx): Ans
   if (title !== undefined) sc.title = title;
   if (option) sc.optionTitle = option.title;
   if (names) sc.appliances = names;
-  if (kept) sc.targets = normalised(kept);
+  if (kept) sc.targets = normalisedList(kept);
   if (active !== undefined) sc.active = active;
   if (start) {
     sc.timeZoneCode = start.code;
