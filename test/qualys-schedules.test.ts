@@ -75,6 +75,10 @@ describe('qualys syncSchedules against the emulator', () => {
     // the same addresses written another way are the same targets
     const same = await c.syncSchedules([{ ...dc1, targets: ['10.20.0.0-10.20.0.3', '10.20.0.4/30'] }, dc2], PREFIX);
     expect(same.map((s) => s.action)).toEqual(['kept', 'kept']);
+    // Qualys's internet scanners are listed as "External Scanner": still the same appliance
+    const ext = { ...dc1, title: `${PREFIX}edge 04:00`, appliance: 'External', timeUtc: '04:00' };
+    expect((await c.syncSchedules([dc1, dc2, ext], PREFIX)).map((s) => s.action)).toEqual(['kept', 'kept', 'created']);
+    expect((await c.syncSchedules([dc1, dc2, ext], PREFIX)).map((s) => s.action)).toEqual(['kept', 'kept', 'kept']);
   });
 
   it('updates a schedule whose time or targets changed (the time with set_start_time), and keeps the other', async () => {
@@ -140,6 +144,7 @@ describe('qualys syncSchedules against the emulator', () => {
       expect(err, targets[0]).toBeInstanceOf(ScopeViolationError);
       expect((err as ScopeViolationError).code).toBe('ONSIGHT_SCOPE_VIOLATION');
       expect(c.failureOutcome(err, 'syncSchedules')).toMatchObject({ launched: 'no', code: 'ONSIGHT_SCOPE_VIOLATION' });
+      expect((err as ScopeViolationError).targets).toEqual([`${targets[0]} (in "${dc2.title}")`]); // named by the item, not address by address
     }
     for (const [want, prefix] of [[{ ...dc1, title: 'someone else 02:00' }, PREFIX], [{ ...dc1, timeUtc: '2:00' }, PREFIX], [{ ...dc1, timeUtc: '24:00' }, PREFIX], [dc1, '']] as const) {
       const err = await c.syncSchedules([want], prefix).catch((x: unknown) => x);

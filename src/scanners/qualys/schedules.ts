@@ -87,18 +87,32 @@ function checkWants(want: RangeSchedule[], prefix: string, allow: ((ip: string) 
     if (!time) throw new OnsightError('ONSIGHT_SCANNER', `schedule "${w.title}": time ${JSON.stringify(w.timeUtc)} is not HH:MM`);
     if (!w.appliance.trim()) throw new OnsightError('ONSIGHT_SCANNER', `schedule "${w.title}" names no appliance`);
     const ranges = rangeSet(w.targets);
-    refused.push(...ranges.bad);
     if (rangeSetSize(ranges) === 0 && ranges.bad.length === 0) throw new OnsightError('ONSIGHT_SCANNER', `schedule "${w.title}" has no targets`);
     checked += rangeSetSize(ranges);
     if (checked > MAX_CHECKED_ADDRESSES) {
       throw new OnsightError('ONSIGHT_SCANNER', `schedules name more than ${MAX_CHECKED_ADDRESSES} addresses: too many to check one by one against the scope`);
     }
-    if (allow) for (const ip of rangeSetAddresses(ranges)) if (!allow(ip)) refused.push(`${ip} (in "${w.title}")`);
+    // named by the item that holds them (a /16 outside the scope is one refusal, not 65 536)
+    for (const t of w.targets) {
+      const one = rangeSet([t]);
+      if (one.bad.length > 0 || (allow && !every(rangeSetAddresses(one), allow))) refused.push(`${t.trim()} (in "${w.title}")`);
+    }
     out.push({ want: w, ranges, hour: Number(time[1]), minute: Number(time[2]), profile: w.optionProfile ?? defaultProfile });
   }
   // an unreadable item (an IPv6 range, a host name) cannot be checked: refused like an address outside the scope
   if (refused.length > 0) throw new ScopeViolationError(refused);
   return out;
+}
+
+function every(items: Iterable<string>, test: (ip: string) => boolean): boolean {
+  for (const x of items) if (!test(x)) return false;
+  return true;
+}
+
+/** Qualys lists the `External` scanners as "External Scanner" (the guide's samples). */
+function applianceName(name: string): string {
+  const n = name.replace(/\s+/g, ' ').trim();
+  return n === 'External Scanner' ? 'External' : n;
 }
 
 function plan(wanted: Wanted[], ours: QualysSchedule[], zone: string): { changes: Change[]; kept: { w: Wanted; have: QualysSchedule }[] } {
@@ -120,7 +134,7 @@ function plan(wanted: Wanted[], ours: QualysSchedule[], zone: string): { changes
     }
     const retime = have.startHour !== w.hour || have.startMinute !== w.minute || have.timeZoneCode !== zone || have.dstSelected;
     const recur = have.occurrence !== 'daily' || have.frequencyDays !== 1;
-    const differs = retime || recur || !have.active || have.appliance !== w.want.appliance.trim() ||
+    const differs = retime || recur || !have.active || applianceName(have.appliance) !== applianceName(w.want.appliance) ||
       !sameRangeSet(rangeSet([have.targetText]), w.ranges) || !sameProfile(have, w.profile);
     if (differs) changes.push({ kind: 'update', w, have, retime, recur });
     else kept.push({ w, have });
