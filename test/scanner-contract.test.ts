@@ -1,7 +1,8 @@
 /**
  * The scanner contract: one set of tests every backend must pass — the Qualys client against the
  * emulator (real HTTP on loopback), dry-run, the simulator's scanner, the scripted test scanner.
- * Launch, list (by ref, by launch time), cancel, appliances, last-scanned dates, allowance, each
+ * Launch, list (by ref, by launch time), cancel, appliances, last-scanned dates, allowance, scheduled
+ * range scans where the backend has them (syncSchedules), each
  * failure class the backend can show mapped onto the right seam outcome, and finding a launch
  * again by the intent id in its title (what reconcile does after a crash).
  */
@@ -95,6 +96,11 @@ async function qualysSubject(): Promise<Subject> {
           await c.launch(req('limited-0', 'sa-1', ['10.40.0.5'])); // the scan API's one call in this window
           return thrown('launch', () => c.launch(req('limited-1', 'sa-1', ['10.40.0.5'])));
         },
+      },
+      // a scheduled scan on an appliance Qualys does not know: CODE 1905, nothing launched
+      'schedule-refused': {
+        expect: { launched: 'no', next: 'retry' },
+        provoke: () => thrown('syncSchedules', () => client(main).syncSchedules([{ title: 'onsight-contract bad', targets: ['10.40.1.0/29'], appliance: 'no-such-appliance', timeUtc: '02:00' }], 'onsight-contract ')),
       },
       // the socket drops after Qualys processed the launch, and the scan list cannot be read either: the scan may exist
       'lost-answer': {
@@ -359,6 +365,20 @@ describe.each(SUBJECTS)('scanner contract: %s', (_name, make) => {
     // the daemon "crashed" here: only the intent id survived, in the state database
     const found = (await s.scanner.listScans({ launchedAfter: since })).filter((x) => x.title.includes('onsight-crash-42'));
     expect(found.map((x) => x.scanRef)).toEqual([scanRef]);
+  });
+
+  it('keeps the platform\'s recurring range scans equal to the want, when it has them (only the dry run and Qualys do)', async () => {
+    const sync = s.scanner.syncSchedules?.bind(s.scanner);
+    expect(sync !== undefined).toBe(s.scanner.kind === 'qualys' || s.scanner.kind === 'dry-run');
+    if (!sync) return;
+    const want = [{ title: 'onsight-contract r1 02:00', targets: [`${s.targets[0]}`], appliance: s.appliance, timeUtc: '02:00' }];
+    const made = await sync(want, 'onsight-contract ');
+    expect(made.map((x) => [x.title, x.action, x.active])).toEqual([[want[0].title, 'created', true]]);
+    expect(made[0].id).toMatch(/\S/);
+    if (s.scanner.pretend) return; // a dry run remembers nothing: every sync "would create"
+    expect((await sync(want, 'onsight-contract ')).map((x) => x.action)).toEqual(['kept']);
+    expect((await sync([], 'onsight-contract ')).map((x) => [x.id, x.action])).toEqual([[made[0].id, 'deleted']]);
+    expect(await sync([], 'onsight-contract ')).toEqual([]);
   });
 
   it('maps each failure class it can show onto the seam outcome that class means', async () => {

@@ -9,8 +9,8 @@ import { z } from 'zod';
 import { ConfigError, OnsightError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 
-export type EmulatedApi = 'scan' | 'appliance' | 'host' | 'ip';
-export const EMULATED_APIS: EmulatedApi[] = ['scan', 'appliance', 'host', 'ip'];
+export type EmulatedApi = 'scan' | 'appliance' | 'host' | 'ip' | 'schedule';
+export const EMULATED_APIS: EmulatedApi[] = ['scan', 'appliance', 'host', 'ip', 'schedule'];
 
 const limitSchema = z.object({
   /** calls allowed per window */
@@ -46,7 +46,7 @@ const faultSchema = z.object({
   /** appliances that go offline (and maybe come back) at times in emulated seconds from start */
   applianceOffline: z.array(z.object({ name: z.string(), atSec: z.number().nonnegative(), untilSec: z.number().positive().optional() }).strict()).default([]),
   /** only these APIs get request faults (default all) */
-  apis: z.array(z.enum(['scan', 'appliance', 'host', 'ip'])).optional(),
+  apis: z.array(z.enum(['scan', 'appliance', 'host', 'ip', 'schedule'])).optional(),
   /** only these actions get request faults (default all) */
   actions: z.array(z.string()).optional(),
 }).strict();
@@ -61,6 +61,24 @@ const applianceSchema = z.object({
   maxScans: z.number().int().positive().optional(),
   pollingIntervalSec: z.number().int().positive().default(180),
   type: z.string().default('Virtual'),
+}).strict();
+
+/** A time zone the schedule calls accept: its offset from UTC and the TIME_ZONE_DETAILS text. Daylight saving is not modelled. */
+const timeZoneSchema = z.object({ offsetMin: z.number().int().min(-720).max(840), details: z.string() }).strict();
+
+/** A scheduled scan present at start (someone else's, say): daily at startHour:startMinute in its time zone. */
+const scheduleSchema = z.object({
+  title: z.string().min(1),
+  targets: z.array(z.string()).min(1),
+  appliance: z.string().min(1),
+  optionTitle: z.string().optional(),
+  startHour: z.number().int().min(0).max(23),
+  startMinute: z.number().int().min(0).max(59).default(0),
+  timeZoneCode: z.string().default('GB'),
+  frequencyDays: z.number().int().min(1).max(365).default(1),
+  active: z.boolean().default(true),
+  /** owner shown as USER_LOGIN and on its runs (default the emulator's user) */
+  userLogin: z.string().optional(),
 }).strict();
 
 const hostSchema = z.object({
@@ -86,6 +104,18 @@ export const emulatorFileSchema = z.object({
   /** the subscription's IP list: IPs, a-b ranges, CIDRs */
   subscription: z.array(z.string()).default(['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16']),
   hosts: z.array(hostSchema).default([]),
+  /** scheduled scans present at start; the API creates, updates and deletes more */
+  schedules: z.array(scheduleSchema).default([]),
+  /**
+   * time_zone_code values the schedule calls accept. The guide's samples show US-CA and IN; the code
+   * of a GMT+0000 zone (GB here) is our assumption, as is everything else in this table
+   */
+  timeZones: z.record(z.string(), timeZoneSchema).default({
+    GB: { offsetMin: 0, details: '(GMT+0000) United Kingdom: Europe/London' },
+    'US-CA': { offsetMin: -480, details: '(GMT-0800) United States: America/Los_Angeles' },
+    'US-NY': { offsetMin: -300, details: '(GMT-0500) United States: America/New_York' },
+    IN: { offsetMin: 330, details: '(GMT+0530) India: Asia/Calcutta' },
+  }),
   /** accepted option profile titles (absent = any title); ids are 1.. in this order */
   optionProfiles: z.array(z.string()).optional(),
   scanTiming: z.object({
@@ -104,6 +134,7 @@ export const emulatorFileSchema = z.object({
     appliance: limitSchema.optional(),
     host: limitSchema.optional(),
     ip: limitSchema.optional(),
+    schedule: limitSchema.optional(),
     /** do blocked (409) calls count against the window? Qualys's guide is ambiguous */
     countBlockedCalls: z.boolean().default(false),
   }).strict().prefault({}),
@@ -135,6 +166,7 @@ export type EmulatorConfig = z.infer<typeof emulatorFileSchema>;
 export type EmulatorFileOptions = z.input<typeof emulatorFileSchema>;
 export type LimitConfig = z.infer<typeof limitSchema>;
 export type FaultConfig = z.infer<typeof faultSchema>;
+export type ScheduleConfig = z.infer<typeof scheduleSchema>;
 
 /** Programmatic options: the file's keys plus an injectable clock. */
 export interface EmulatorOptions extends EmulatorFileOptions {

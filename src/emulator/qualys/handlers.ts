@@ -1,12 +1,13 @@
 /**
  * The Qualys calls the emulator answers: scan launch/list/cancel, appliance list, host list,
- * IP list/add. Each takes the merged parameters and returns status and XML; the server around
- * them does auth, limits, headers and faults.
+ * IP list/add, and scheduled scans (schedule-handlers.ts). Each takes the merged parameters and
+ * returns status and XML; the server around them does auth, limits, headers and faults.
  */
 import { hms, isoSec } from './clock.js';
 import type { EmulatorConfig } from './config.js';
 import { parseItem, splitList } from './ipset.js';
 import { EXTERNAL, expandTargets, SCAN_STATES, type EmScan, type EmulatorModel, type QualysScanState } from './model.js';
+import { scheduleCall } from './schedule-handlers.js';
 import { cdata, conflictReturn, doc, el, simpleReturn } from './xml.js';
 
 export interface Ctx {
@@ -40,11 +41,11 @@ export class Handlers {
     return { status, body: conflictReturn(isoSec(this.m.now()), code, text, items) };
   }
 
-  private ok(ctx: Ctx, text: string, items?: [string, string][]): Answer {
+  ok(ctx: Ctx, text: string, items?: [string, string][]): Answer {
     return { status: 200, body: simpleReturn(ctx.host, isoSec(this.m.now()), { text, items }) };
   }
 
-  private requirePost(ctx: Ctx): Answer | undefined {
+  requirePost(ctx: Ctx): Answer | undefined {
     if (ctx.method !== 'POST') return this.fail(ctx, 400, 1908, `action=${ctx.params.get('action')} requires the POST method`);
     return undefined;
   }
@@ -73,22 +74,42 @@ export class Handlers {
 
   private launch(ctx: Ctx): Answer {
     const p = ctx.params;
-    if (p.has('option_id') && p.has('option_title')) return this.fail(ctx, 400, 1904, 'Specify only one of option_id or option_title');
-    if (!p.has('option_id') && !p.has('option_title')) return this.fail(ctx, 400, 1903, 'Missing required parameter(s): option_id or option_title');
-    let optionTitle = p.get('option_title');
-    const profiles = this.c.optionProfiles;
-    if (p.has('option_id')) {
-      const id = Number(p.get('option_id'));
-      if (profiles && !(Number.isInteger(id) && id >= 1 && id <= profiles.length)) return this.fail(ctx, 400, 1905, `parameter option_id has invalid value: ${p.get('option_id')}`);
-      optionTitle = profiles?.[id - 1];
-    } else if (profiles && !profiles.includes(optionTitle!)) {
-      return this.fail(ctx, 400, 1905, `Option Profile ${optionTitle} not found`);
-    }
+    const option = this.optionProfile(ctx);
+    if ('status' in option) return option;
     if (p.has('iscanner_name') && p.has('iscanner_id')) return this.fail(ctx, 400, 1904, 'Specify only one of iscanner_id or iscanner_name');
     const title = p.get('scan_title') ?? '';
     if (title.length > 2000) return this.fail(ctx, 400, 1905, 'parameter scan_title is longer than 2000 characters');
     const priority = p.has('priority') ? Number(p.get('priority')) : 0;
     if (!Number.isInteger(priority) || priority < 0 || priority > 9) return this.fail(ctx, 400, 1905, `parameter priority has invalid value: ${p.get('priority')}`);
+    const targets = this.ipTargets(ctx);
+    if (!Array.isArray(targets)) return targets;
+    const names = this.scanners(ctx, this.c.launchOnOfflineAppliance === 'reject');
+    if (!Array.isArray(names)) return names;
+    const kept = this.inSubscription(ctx, targets);
+    if (!Array.isArray(kept)) return kept;
+    const scan = this.m.launch({ title, targets: kept, appliances: names, optionTitle: option.title, priority, userLogin: ctx.userLogin });
+    return this.ok(ctx, 'New vm scan launched', [['ID', String(scan.id)], ['REFERENCE', scan.ref]]);
+  }
+
+  /** option_id or option_title (exactly one), checked against the configured profiles. */
+  optionProfile(ctx: Ctx): { title?: string } | Answer {
+    const p = ctx.params;
+    if (p.has('option_id') && p.has('option_title')) return this.fail(ctx, 400, 1904, 'Specify only one of option_id or option_title');
+    if (!p.has('option_id') && !p.has('option_title')) return this.fail(ctx, 400, 1903, 'Missing required parameter(s): option_id or option_title');
+    const profiles = this.c.optionProfiles;
+    if (p.has('option_id')) {
+      const id = Number(p.get('option_id'));
+      if (profiles && !(Number.isInteger(id) && id >= 1 && id <= profiles.length)) return this.fail(ctx, 400, 1905, `parameter option_id has invalid value: ${p.get('option_id')}`);
+      return { title: profiles?.[id - 1] };
+    }
+    const title = p.get('option_title')!;
+    if (profiles && !profiles.includes(title)) return this.fail(ctx, 400, 1905, `Option Profile ${title} not found`);
+    return { title };
+  }
+
+  /** The `ip` items (the emulator takes no asset groups, FQDNs or tags). */
+  ipTargets(ctx: Ctx): string[] | Answer {
+    const p = ctx.params;
     if (p.has('asset_groups') || p.has('asset_group_ids') || p.has('fqdn') || p.get('target_from') === 'tags') {
       return this.fail(ctx, 400, 1905, 'the emulator supports ip targets only');
     }
@@ -97,8 +118,12 @@ export class Handlers {
     const items = splitList(ipText);
     const bad = items.filter((i) => !parseItem(i));
     if (bad.length) return this.fail(ctx, 400, 1905, `parameter ip has invalid value: ${bad.slice(0, 5).join(',')}`);
+    return items;
+  }
 
-    // scanner choice
+  /** iscanner_name (default External) or iscanner_id, each a known appliance. */
+  scanners(ctx: Ctx, refuseOffline: boolean): string[] | Answer {
+    const p = ctx.params;
     let names: string[];
     if (p.has('iscanner_id')) {
       const ids = splitList(p.get('iscanner_id')!);
@@ -120,17 +145,18 @@ export class Handlers {
       const a = this.m.appliances.get(n);
       if (!a || a.external) return this.fail(ctx, 400, 1905, `Scanner Appliance ${n} is not valid`);
       this.m.advance();
-      if (!a.online && this.c.launchOnOfflineAppliance === 'reject') return this.fail(ctx, 400, 1905, `Scanner Appliance ${n} is offline`);
+      if (!a.online && refuseOffline) return this.fail(ctx, 400, 1905, `Scanner Appliance ${n} is offline`);
     }
+    return names;
+  }
 
+  /** Items outside the subscription's IP list: the whole call refused, or those dropped (outOfSubscription). */
+  inSubscription(ctx: Ctx, items: string[]): string[] | Answer {
     const outside = items.filter((i) => !this.m.subscription.covers(i));
     const kept = this.c.outOfSubscription === 'drop' ? items.filter((i) => !outside.includes(i)) : outside.length ? [] : items;
-    if (kept.length === 0) {
-      const n = this.c.notInSubscription;
-      return this.fail(ctx, n.status, n.code, n.text.replace('{ips}', outside.slice(0, 20).join(',')));
-    }
-    const scan = this.m.launch({ title, targets: kept, appliances: names, optionTitle, priority, userLogin: ctx.userLogin });
-    return this.ok(ctx, 'New vm scan launched', [['ID', String(scan.id)], ['REFERENCE', scan.ref]]);
+    if (kept.length > 0) return kept;
+    const n = this.c.notInSubscription;
+    return this.fail(ctx, n.status, n.code, n.text.replace('{ips}', outside.slice(0, 20).join(',')));
   }
 
   private cancel(ctx: Ctx): Answer {
@@ -155,13 +181,14 @@ export class Handlers {
       const unknown = [...states].filter((s) => !SCAN_STATES.includes(s as QualysScanState) || s === 'Submitted');
       if (unknown.length) return this.fail(ctx, 400, 1905, `parameter state has invalid value: ${unknown.join(',')}`);
     }
+    if (p.has('type') && !SCAN_TYPES.includes(p.get('type')!)) return this.fail(ctx, 400, 1905, `parameter type has invalid value: ${p.get('type')}`);
     const after = p.has('launched_after_datetime') ? Date.parse(p.get('launched_after_datetime')!) : now - 30 * 86400_000;
     const before = p.has('launched_before_datetime') ? Date.parse(p.get('launched_before_datetime')!) : Infinity;
     let scans = this.m.scans.filter((s) =>
       (!p.has('scan_ref') || s.ref === p.get('scan_ref')) &&
       (!states || states.has(s.state)) &&
       (!p.has('processed') || s.processed === (p.get('processed') === '1')) &&
-      (!p.has('type') || p.get('type') === 'API') &&
+      (!p.has('type') || p.get('type') === s.type) &&
       s.launchedAt >= after && s.launchedAt <= before);
     if (p.get('show_last') === '1') scans = scans.slice(-1);
     const showStatus = p.get('show_status') !== '0';
@@ -175,9 +202,15 @@ export class Handlers {
     const duration = s.state === 'Submitted' || s.state === 'Queued' ? 'Pending' : hms((s.endedAt ?? now) - s.launchedAt);
     const status = showStatus ? `<STATUS>${el('STATE', s.state)}${el('SUB_STATE', s.subState)}</STATUS>` : '';
     const op = showOp && s.optionTitle ? `<OPTION_PROFILE><TITLE>${cdata(s.optionTitle)}</TITLE><DEFAULT_FLAG>0</DEFAULT_FLAG></OPTION_PROFILE>` : '';
-    return `      <SCAN>${el('REF', s.ref)}${el('TYPE', 'API')}<TITLE>${cdata(s.title)}</TITLE>${el('USER_LOGIN', s.userLogin)}` +
+    return `      <SCAN>${el('REF', s.ref)}${el('TYPE', s.type)}<TITLE>${cdata(s.title)}</TITLE>${el('USER_LOGIN', s.userLogin)}` +
       `${el('LAUNCH_DATETIME', isoSec(s.launchedAt))}${el('DURATION', duration)}${el('PROCESSING_PRIORITY', priorityLabel(s.priority))}` +
       `${el('PROCESSED', s.processed ? 1 : 0)}${status}<TARGET>${cdata(s.target)}</TARGET>${op}</SCAN>`;
+  }
+
+  // ---- /api/2.0/fo/schedule/scan/ ---------------------------------------------------------------
+
+  schedule(ctx: Ctx): Answer {
+    return scheduleCall(this, this.c, this.m, ctx);
   }
 
   // ---- /api/2.0/fo/appliance/ ------------------------------------------------------------------
@@ -213,7 +246,7 @@ export class Handlers {
           `${el('SS_LAST_CONNECTED', isoSec(a.online ? now : a.lastUpdated))}`;
         if (detail) {
           // SCAN children as qualysapi (REF) and qualysdk ("ID, title, scan_ref, type, and date") read them
-          x += `<RUNNING_SCANS>${running.map((s) => `<SCAN>${el('ID', s.id)}<TITLE>${cdata(s.title)}</TITLE>${el('REF', s.ref)}${el('TYPE', 'API')}${el('SCAN_DATE', isoSec(s.launchedAt))}</SCAN>`).join('')}</RUNNING_SCANS>`;
+          x += `<RUNNING_SCANS>${running.map((s) => `<SCAN>${el('ID', s.id)}<TITLE>${cdata(s.title)}</TITLE>${el('REF', s.ref)}${el('TYPE', s.type)}${el('SCAN_DATE', isoSec(s.launchedAt))}</SCAN>`).join('')}</RUNNING_SCANS>`;
         }
         x += el('MAX_CAPACITY_UNITS', a.capacity);
       }
@@ -293,6 +326,9 @@ export class Handlers {
     return this.ok(ctx, 'IPs successfully added to Vulnerability Management');
   }
 }
+
+/** scan list `type` values (the guide: On-Demand, Scheduled, API) */
+const SCAN_TYPES = ['On-Demand', 'Scheduled', 'API'];
 
 const PRIORITY_LABELS = ['No Priority', 'Emergency', 'Ultimate', 'Critical', 'Major', 'High', 'Standard', 'Medium', 'Minor', 'Low'];
 

@@ -94,6 +94,14 @@ export class IpSet {
   }
 }
 
+/** A list as the emulator writes a schedule's TARGET back [U]: single addresses, then merged ranges. */
+export function normalisedList(items: string[]): string[] {
+  const set = new IpSet();
+  set.add(items);
+  const { ips, ranges } = set.items();
+  return [...ips, ...ranges];
+}
+
 export function splitList(list: string | string[]): string[] {
   const arr = Array.isArray(list) ? list : [list];
   return arr.flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);

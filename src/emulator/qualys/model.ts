@@ -1,13 +1,14 @@
 /**
- * The emulated subscription: appliances, scans, hosts and the IP list. Scans move
- * Submitted → Queued → Running → Loading → Finished (or Error / Canceled) on the scan clock.
+ * The emulated subscription: appliances, scans, scheduled scans, hosts and the IP list. Scans move
+ * Submitted → Queued → Running → Loading → Finished (or Error / Canceled) on the scan clock; an
+ * active schedule launches a scan of its own at each daily occurrence (no API call involved).
  * Time is advanced lazily: every read or write first replays the events due up to "now", in
  * order, so answers are consistent however fast the clock runs.
  */
 import { canonicalIp } from '../../util/ip.js';
 import type { Clock } from './clock.js';
 import type { EmulatorConfig } from './config.js';
-import { IpSet, parseItem, intToV4, splitList } from './ipset.js';
+import { IpSet, normalisedList, parseItem, intToV4, splitList } from './ipset.js';
 import type { Rng } from './rng.js';
 
 export type QualysScanState = 'Submitted' | 'Queued' | 'Running' | 'Loading' | 'Finished' | 'Error' | 'Canceled' | 'Paused';
@@ -41,6 +42,8 @@ export interface HostJob {
 export interface EmScan {
   id: number;
   ref: string;
+  /** TYPE in the scan list: `API` for launches, `Scheduled` for a schedule's runs */
+  type: 'API' | 'Scheduled';
   title: string;
   target: string;
   appliances: string[];
@@ -57,6 +60,42 @@ export interface EmScan {
   endedAt?: number;
   processed: boolean;
 }
+
+/** A scheduled scan: runs every `frequencyDays` days at startHour:startMinute in its time zone. */
+export interface EmSchedule {
+  id: number;
+  title: string;
+  active: boolean;
+  /** target items (IPs, a-b ranges) as stored */
+  targets: string[];
+  appliances: string[];
+  optionTitle?: string;
+  userLogin: string;
+  frequencyDays: number;
+  startHour: number;
+  startMinute: number;
+  timeZoneCode: string;
+  /** the zone's offset from UTC (daylight saving is not modelled) */
+  offsetMin: number;
+  observeDst: boolean;
+  /** the first occurrence (epoch ms); later ones follow every frequencyDays */
+  anchor: number;
+  /** the next occurrence, when active */
+  nextLaunch?: number;
+  /** scans it has launched */
+  runs: number;
+}
+
+export interface ScheduleTiming {
+  frequencyDays: number;
+  startHour: number;
+  startMinute: number;
+  offsetMin: number;
+  /** local date of the first day (mm/dd/yyyy parts), default the zone's today */
+  startDate?: { y: number; m: number; d: number };
+}
+
+const DAY_MS = 86_400_000;
 
 export interface EmHost {
   id: number;
@@ -81,6 +120,7 @@ export const EXTERNAL = 'External';
 export class EmulatorModel {
   readonly appliances = new Map<string, EmAppliance>();
   readonly scans: EmScan[] = [];
+  readonly schedules: EmSchedule[] = [];
   readonly hosts = new Map<string, EmHost>();
   readonly subscription = new IpSet();
   /** tracking method given when an IP was added (asset/ip action=add) */
@@ -89,6 +129,7 @@ export class EmulatorModel {
   private nextScanId = 4_276_000;
   private nextRefSeq: number;
   private nextHostId = 10_112_200;
+  private nextScheduleId = 160_642;
   private simNow: number;
 
   constructor(private readonly c: EmulatorConfig, readonly clock: Clock, private readonly rng: Rng) {
@@ -117,6 +158,15 @@ export class EmulatorModel {
       if (f.untilSec !== undefined) this.toggles.push({ at: start + f.untilSec * 1000, name: f.name, online: true, applied: false });
     }
     this.toggles.sort((a, b) => a.at - b.at);
+    for (const sc of c.schedules) {
+      const zone = c.timeZones[sc.timeZoneCode];
+      if (!zone) throw new TypeError(`emulator schedule "${sc.title}": time zone ${sc.timeZoneCode} is not in timeZones`);
+      if (sc.appliance !== EXTERNAL && !this.appliances.has(sc.appliance)) throw new TypeError(`emulator schedule "${sc.title}": appliance ${sc.appliance} is not configured`);
+      this.addSchedule({
+        title: sc.title, active: sc.active, targets: normalisedList(sc.targets), appliances: [sc.appliance], optionTitle: sc.optionTitle,
+        userLogin: sc.userLogin ?? c.userLogin ?? c.username, timeZoneCode: sc.timeZoneCode, observeDst: false,
+      }, { frequencyDays: sc.frequencyDays, startHour: sc.startHour, startMinute: sc.startMinute, offsetMin: zone.offsetMin });
+    }
   }
 
   now(): number {
@@ -146,6 +196,7 @@ export class EmulatorModel {
       if (x !== undefined && (t === undefined || x < t)) t = x;
     };
     for (const g of this.toggles) if (!g.applied) consider(g.at);
+    for (const sc of this.schedules) if (sc.active) consider(sc.nextLaunch);
     for (const s of this.scans) {
       if (s.state === 'Submitted') consider(s.readyAt);
       else if (s.state === 'Loading') consider(s.loadingUntil);
@@ -158,6 +209,13 @@ export class EmulatorModel {
     for (const g of this.toggles) if (!g.applied && g.at <= t) {
       g.applied = true;
       this.setOnline(g.name, g.online, t);
+    }
+    for (const sc of this.schedules) {
+      if (!sc.active || sc.nextLaunch === undefined || sc.nextLaunch > t) continue;
+      // the platform launches the run itself, as a scan titled like its schedule, on its appliance
+      this.createScan({ title: sc.title, targets: sc.targets, appliances: sc.appliances, optionTitle: sc.optionTitle, priority: 0, userLogin: sc.userLogin, type: 'Scheduled' }, sc.nextLaunch);
+      sc.runs++;
+      sc.nextLaunch += sc.frequencyDays * DAY_MS;
     }
     for (const s of this.scans) {
       if (s.state === 'Submitted' && s.readyAt <= t) s.state = 'Queued';
@@ -273,7 +331,13 @@ export class EmulatorModel {
   }
 
   launch(o: { title: string; targets: string[]; appliances: string[]; optionTitle?: string; priority: number; userLogin: string }): EmScan {
-    const t = this.advance();
+    const scan = this.createScan({ ...o, type: 'API' }, this.advance());
+    this.advance();
+    return scan;
+  }
+
+  /** A scan as of time t, launched by the API or by a schedule. */
+  private createScan(o: { title: string; targets: string[]; appliances: string[]; optionTitle?: string; priority: number; userLogin: string; type: EmScan['type'] }, t: number): EmScan {
     const ips = expandTargets(o.targets);
     const hostMs = () => {
       const { hostSecMin, hostSecMax } = this.c.scanTiming;
@@ -282,6 +346,7 @@ export class EmulatorModel {
     const scan: EmScan = {
       id: this.nextScanId++,
       ref: `scan/${Math.floor(t / 1000)}.${this.nextRefSeq++}`,
+      type: o.type,
       title: o.title,
       target: o.targets.join(','),
       appliances: o.appliances,
@@ -296,8 +361,49 @@ export class EmulatorModel {
       processed: false,
     };
     this.scans.push(scan);
-    this.advance();
     return scan;
+  }
+
+  // ---- schedules -----------------------------------------------------------------------------
+
+  timeZoneDetails(code: string): string | undefined {
+    return this.c.timeZones[code]?.details;
+  }
+
+  findSchedule(id: string): EmSchedule | undefined {
+    return this.schedules.find((s) => String(s.id) === id);
+  }
+
+  addSchedule(o: Pick<EmSchedule, 'title' | 'active' | 'targets' | 'appliances' | 'optionTitle' | 'userLogin' | 'timeZoneCode' | 'observeDst'>, timing: ScheduleTiming): EmSchedule {
+    const now = this.advance();
+    const sc: EmSchedule = { ...o, id: this.nextScheduleId++, frequencyDays: 1, startHour: 0, startMinute: 0, offsetMin: 0, anchor: now, runs: 0 };
+    this.retime(sc, timing, now);
+    this.schedules.push(sc);
+    return sc;
+  }
+
+  /** New start time and recurrence: the first occurrence on the start date (the zone's today by default), the next one not before now. */
+  retime(sc: EmSchedule, timing: ScheduleTiming, now = this.advance()): void {
+    Object.assign(sc, { frequencyDays: timing.frequencyDays, startHour: timing.startHour, startMinute: timing.startMinute, offsetMin: timing.offsetMin });
+    const local = new Date(now + timing.offsetMin * 60_000);
+    const day = timing.startDate ?? { y: local.getUTCFullYear(), m: local.getUTCMonth() + 1, d: local.getUTCDate() };
+    sc.anchor = Date.UTC(day.y, day.m - 1, day.d, timing.startHour, timing.startMinute) - timing.offsetMin * 60_000;
+    this.plan(sc, now);
+  }
+
+  /** The next occurrence at or after now (none when inactive). */
+  plan(sc: EmSchedule, now = this.advance()): void {
+    if (!sc.active) {
+      sc.nextLaunch = undefined;
+      return;
+    }
+    const step = sc.frequencyDays * DAY_MS;
+    sc.nextLaunch = sc.anchor >= now ? sc.anchor : sc.anchor + Math.ceil((now - sc.anchor) / step) * step;
+  }
+
+  deleteSchedule(sc: EmSchedule): void {
+    this.advance(); // runs due before the delete still happen
+    this.schedules.splice(this.schedules.indexOf(sc), 1);
   }
 
   cancel(s: EmScan): void {

@@ -34,6 +34,7 @@ const ROUTES: [RegExp, EmulatedApi | 'session'][] = [
   [/^\/api\/(\d+\.\d+)\/fo\/appliance\/?$/, 'appliance'],
   [/^\/api\/(\d+\.\d+)\/fo\/asset\/host\/?$/, 'host'],
   [/^\/api\/(\d+\.\d+)\/fo\/asset\/ip\/?$/, 'ip'],
+  [/^\/api\/(\d+\.\d+)\/fo\/schedule\/scan\/?$/, 'schedule'],
   [/^\/api\/(\d+\.\d+)\/fo\/session\/?$/, 'session'],
 ];
 
@@ -193,6 +194,7 @@ export async function startQualysEmulator(options: EmulatorOptions = {}): Promis
       case 'appliance': return handlers.appliance(ctx);
       case 'host': return handlers.host(ctx);
       case 'ip': return handlers.ip(ctx);
+      case 'schedule': return handlers.schedule(ctx);
     }
   }
 

@@ -2,7 +2,8 @@
  * Which API version serves which action today, as the Qualys API (VM, PC) User Guide 10.39.1
  * (July 2026) lists them: the scan list at 3.0 (2.0 reached End of Support in December 2025 and
  * End of Life six months later), launch and cancel at 2.0 only, the host list at 5.0 (2.0-4.0
- * retired), the appliance and IP calls at 2.0. Anything else gets the retired-version answer.
+ * retired), the appliance, IP and scheduled-scan calls at 2.0. Anything else gets the
+ * retired-version answer.
  */
 import type { EmulatedApi } from './config.js';
 
@@ -11,6 +12,8 @@ export const SERVED: Record<EmulatedApi | 'session', Record<string, readonly str
   appliance: { '2.0': ['list'] },
   host: { '5.0': ['list'] },
   ip: { '2.0': ['list', 'add'] },
+  // the guide documents the scheduled-scan calls at 2.0 only
+  schedule: { '2.0': ['list', 'create', 'update', 'delete'] },
   session: { '2.0': ['login', 'logout'] },
 };
 

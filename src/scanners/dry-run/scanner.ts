@@ -2,15 +2,18 @@
  * The dry-run scanner: launches nothing, says what it would launch, and reports each pretend scan
  * finished after `scanDurationS`. The embedded default uses it so a newcomer sees decisions safely.
  */
-import type { Allowance, ApplianceStatus, FailureOutcome, LastScanned, LaunchRequest, LaunchResult, Scanner, ScannerCall, ScanFilter, ScanStatus } from '../types.js';
+import type {
+  Allowance, ApplianceStatus, FailureOutcome, LastScanned, LaunchRequest, LaunchResult, RangeSchedule, Scanner, ScannerCall, ScanFilter, ScanStatus, ScheduleStatus,
+} from '../types.js';
+import { OnsightError } from '../../errors.js';
 import { statedOutcome } from '../failure.js';
 
 export interface DryRunOptions {
   appliances: string[];
   scanDurationS: number;
   now?: () => number;
-  /** where the "would launch" lines go */
-  print: (line: string, req: LaunchRequest) => void;
+  /** where the "would launch" (and "would keep scheduled scan") lines go; `req` for launches */
+  print: (line: string, req?: LaunchRequest) => void;
 }
 
 interface PretendScan {
@@ -70,6 +73,18 @@ export class DryRunScanner implements Scanner {
       name, online: true,
       runningScans: [...this.scans.values()].filter((s) => s.appliance === name && this.status(s).state === 'running').length,
     }));
+  }
+
+  /**
+   * Schedules nothing: says which scheduled scans it would keep, and answers each want as created
+   * (a dry run has no platform to remember them, so every sync would create them again).
+   */
+  async syncSchedules(want: RangeSchedule[], titlePrefix: string): Promise<ScheduleStatus[]> {
+    return want.map((w, i) => {
+      if (!w.title.startsWith(titlePrefix)) throw new OnsightError('ONSIGHT_SCANNER', `schedule "${w.title}" does not start with the prefix "${titlePrefix}"`);
+      this.opts.print(`DRY RUN: would create or update the daily scheduled scan "${w.title}" at ${w.timeUtc} UTC on appliance ${w.appliance} for ${w.targets.join(', ')}`);
+      return { ...w, id: `dry-run-schedule/${i + 1}`, active: true, action: 'created' };
+    });
   }
 
   async lastScanned(_ips: string[]): Promise<LastScanned[]> {

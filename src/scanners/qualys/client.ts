@@ -6,7 +6,7 @@
 import { OnsightError } from '../../errors.js';
 import { silentLogger, type Logger } from '../../log.js';
 import { canonicalIp } from '../../util/ip.js';
-import type { Allowance, FailureOutcome, LastScanned, LaunchRequest, LaunchResult, ScanFilter, Scanner, ScannerCall } from '../types.js';
+import type { Allowance, FailureOutcome, LastScanned, LaunchRequest, LaunchResult, RangeSchedule, ScanFilter, Scanner, ScannerCall, ScheduleStatus } from '../types.js';
 import { TERMINAL_STATES } from '../types.js';
 import { QualysAllowance } from './allowance.js';
 import { latest, parseApplianceList, parseHostList, type QualysAppliance, type QualysHost } from './asset-xml.js';
@@ -18,6 +18,7 @@ import {
 import { resolveOptions, type OptionProfileRef, type QualysApi, type QualysClientOptions, type ResolvedOptions } from './options.js';
 import { parseLaunch, parseScanList, qualysDate, stateFilter, titleHasIntent, type QualysScan } from './scan-xml.js';
 import { qualysFailureOutcome } from './outcome.js';
+import { syncSchedules } from './schedules.js';
 import { QualysTransport } from './transport.js';
 import { addressesNamed } from './targets.js';
 import { nextPageUrl } from './xml.js';
@@ -58,6 +59,7 @@ export class QualysClient implements Scanner {
   private readonly allowTarget?: (ip: string) => boolean;
   private readonly optionProfile?: OptionProfileRef;
   private readonly maxConcurrentScans?: number;
+  private readonly now: () => number;
   /** Qualys STATE names we met and do not know: each is logged once */
   private readonly unknownStates = new Set<string>();
 
@@ -70,6 +72,7 @@ export class QualysClient implements Scanner {
     this.allowTarget = options.allowTarget;
     this.optionProfile = options.optionProfile;
     this.maxConcurrentScans = options.maxConcurrentScans;
+    this.now = options.now ?? Date.now;
   }
 
   // ---- launch -----------------------------------------------------------------------------
@@ -277,6 +280,20 @@ export class QualysClient implements Scanner {
       params: { action: 'add', ips: ips.join(','), enable_vm: '1', tracking_method: this.o.trackingMethod },
     });
     this.log.info({ count: ips.length, trackingMethod: this.o.trackingMethod }, 'qualys: added IPs to the subscription');
+  }
+
+  // ---- scheduled scans ------------------------------------------------------------------------
+
+  /**
+   * Makes onsight's scheduled scans (titles starting with `titlePrefix`) equal to `want`: one list
+   * call, then one call per schedule created, updated or deleted (schedules.ts). Qualys launches
+   * each run itself, titled like its schedule, at no API call.
+   */
+  async syncSchedules(want: RangeSchedule[], titlePrefix: string): Promise<ScheduleStatus[]> {
+    return syncSchedules({
+      transport: this.transport, log: this.log, allowTarget: this.allowTarget, optionProfile: this.optionProfile,
+      timeZoneCode: this.o.scheduleTimeZoneCode, now: this.now,
+    }, want, titlePrefix);
   }
 
   // ---- allowance and lifecycle ------------------------------------------------------------------

@@ -39,6 +39,7 @@ export function qualysScannerFromConfig(sc: QualysScannerOptions, log: Logger, a
     requestTimeoutMs: sc.timeoutS * 1000,
     endpoints: sc.endpoints,
     platformDomains: sc.platformDomains,
+    scheduleTimeZoneCode: sc.scheduleTimeZoneCode,
     // defence in depth: the client itself refuses targets the policy would not allow
     allowTarget,
   }, log.child({ stage: 'qualys' }), { sendGuard }, env);

@@ -4,16 +4,17 @@
  */
 
 /** The four Qualys "fo" APIs we call; each has its own rate and concurrency budget. */
-export type QualysApi = 'scan' | 'appliance' | 'host' | 'ip';
+export type QualysApi = 'scan' | 'appliance' | 'host' | 'ip' | 'schedule';
 
 /** Each call we make, with its own path and version (Qualys versions each call separately). */
-export type QualysEndpoint = 'launch' | 'scanList' | 'cancel' | 'applianceList' | 'hostList' | 'ipAdd';
+export type QualysEndpoint = 'launch' | 'scanList' | 'cancel' | 'applianceList' | 'hostList' | 'ipAdd' | 'schedule';
 
 /**
  * The version Qualys serves today for each call (Qualys API (VM, PC) User Guide 10.39.1, July 2026,
  * "API Version History" tables): the scan list moved to 3.0 and the host list to 5.0 (their older
  * versions reached End of Support in December 2025, End of Life six months later); launch and
- * cancel exist only at 2.0; the appliance list and the IP add call have no newer version.
+ * cancel exist only at 2.0; the appliance list and the IP add call have no newer version. The
+ * scheduled-scan calls (list, create, update, delete) are documented at 2.0 only (README).
  */
 export const DEFAULT_ENDPOINTS: Record<QualysEndpoint, string> = {
   launch: '/api/2.0/fo/scan/',
@@ -22,12 +23,21 @@ export const DEFAULT_ENDPOINTS: Record<QualysEndpoint, string> = {
   applianceList: '/api/2.0/fo/appliance/',
   hostList: '/api/5.0/fo/asset/host/',
   ipAdd: '/api/2.0/fo/asset/ip/',
+  schedule: '/api/2.0/fo/schedule/scan/',
 };
 
 /** Whose rate and concurrency budget a call spends (Qualys counts per API, not per version). */
 export const ENDPOINT_API: Record<QualysEndpoint, QualysApi> = {
-  launch: 'scan', scanList: 'scan', cancel: 'scan', applianceList: 'appliance', hostList: 'host', ipAdd: 'ip',
+  launch: 'scan', scanList: 'scan', cancel: 'scan', applianceList: 'appliance', hostList: 'host', ipAdd: 'ip', schedule: 'schedule',
 };
+
+/**
+ * The time zone our scheduled scans are written in. Qualys takes a `time_zone_code` (the guide's
+ * samples show `US-CA`, `IN`) and `observe_dst`; none of the pages we read names the code of UTC
+ * itself, so the default is the United Kingdom's zone (GMT+0000) with daylight saving off, which
+ * is UTC all year. Configurable (`scheduleTimeZoneCode`) until a real answer confirms the code.
+ */
+export const DEFAULT_SCHEDULE_TIME_ZONE_CODE = 'GB';
 
 /**
  * The domains of the Qualys platforms (Qualys's platform identification page, as qualysdk's platform
@@ -118,6 +128,8 @@ export interface QualysClientOptions {
   hostListTruncationLimit?: number;
   /** reported as Allowance.maxConcurrentScans (the API does not tell) */
   maxConcurrentScans?: number;
+  /** Qualys time_zone_code of a zone at GMT+0000, for scheduled scans (sent with observe_dst=no; default DEFAULT_SCHEDULE_TIME_ZONE_CODE) */
+  scheduleTimeZoneCode?: string;
   /** time source for allowance bookkeeping (default Date.now) */
   now?: () => number;
 }
@@ -146,6 +158,7 @@ export interface ResolvedOptions {
   hostListTruncationLimit?: number;
   scanRefSlackSec: number;
   platformDomains: string[];
+  scheduleTimeZoneCode: string;
 }
 
 export const DEFAULT_NOT_IN_SUBSCRIPTION =
@@ -199,6 +212,7 @@ export function resolveOptions(o: QualysClientOptions): ResolvedOptions {
     hostListTruncationLimit: o.hostListTruncationLimit,
     scanRefSlackSec: o.scanRefSlackSec ?? 86_400,
     platformDomains: (o.platformDomains ?? PLATFORM_DOMAINS).map((d) => d.toLowerCase().replace(/^\.+|\.+$/g, '')),
+    scheduleTimeZoneCode: o.scheduleTimeZoneCode ?? DEFAULT_SCHEDULE_TIME_ZONE_CODE,
   };
 }
 

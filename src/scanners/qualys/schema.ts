@@ -3,7 +3,7 @@
  * documents every key; the backend table (src/scanners/registry.ts) takes it into the scanner union.
  */
 import { z } from 'zod';
-import { DEFAULT_ENDPOINTS } from './options.js';
+import { DEFAULT_ENDPOINTS, DEFAULT_SCHEDULE_TIME_ZONE_CODE } from './options.js';
 
 const endpointPath = z.string().regex(/^\/[^?#\s]*$/, { message: 'expected a path such as /api/3.0/fo/scan/' });
 
@@ -15,6 +15,7 @@ const endpoints = z.object({
   applianceList: endpointPath.default(DEFAULT_ENDPOINTS.applianceList),
   hostList: endpointPath.default(DEFAULT_ENDPOINTS.hostList),
   ipAdd: endpointPath.default(DEFAULT_ENDPOINTS.ipAdd),
+  schedule: endpointPath.default(DEFAULT_ENDPOINTS.schedule),
 }).strict();
 
 export const qualysScannerSchema = z.object({
@@ -37,6 +38,8 @@ export const qualysScannerSchema = z.object({
   addToSubscription: z.boolean().default(false),
   timeoutS: z.number().positive().default(60),
   endpoints: endpoints.prefault({}),
+  /** time_zone_code of a GMT+0000 zone for onsight's scheduled scans (sent with observe_dst=no); the code of UTC itself is not documented */
+  scheduleTimeZoneCode: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/).default(DEFAULT_SCHEDULE_TIME_ZONE_CODE),
   /** domains whose https hosts may serve host-list next pages (default: Qualys's platform domains; a private cloud adds its own) */
   platformDomains: z.array(z.string().regex(/^[a-z0-9-]+(\.[a-z0-9-]+)+$/i, { message: 'expected a domain such as qualys.eu' })).optional(),
 }).strict();
