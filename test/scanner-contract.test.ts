@@ -367,9 +367,9 @@ describe.each(SUBJECTS)('scanner contract: %s', (_name, make) => {
     expect(found.map((x) => x.scanRef)).toEqual([scanRef]);
   });
 
-  it('keeps the platform\'s recurring range scans equal to the want, when it has them (only the dry run and Qualys do)', async () => {
+  it('keeps the platform\'s recurring range scans equal to the want, when it has them (Tenable and Rapid7 do not)', async () => {
     const sync = s.scanner.syncSchedules?.bind(s.scanner);
-    expect(sync !== undefined).toBe(s.scanner.kind === 'qualys' || s.scanner.kind === 'dry-run');
+    expect(sync !== undefined).toBe(['qualys', 'dry-run', 'simulated', 'scripted'].includes(s.scanner.kind));
     if (!sync) return;
     const want = [{ title: 'onsight-contract r1 02:00', targets: [`${s.targets[0]}`], appliance: s.appliance, timeUtc: '02:00' }];
     const made = await sync(want, 'onsight-contract ');

@@ -96,7 +96,7 @@ export class RangeScans {
   /** Bring the platform's schedules in step when the wanted set changed, daily, or after a failure. */
   private async sync(now: number): Promise<void> {
     const { scanner, budget, log, opts } = this.core;
-    if (!scanner.syncSchedules || scanner.pretend) {
+    if (!scanner.syncSchedules) {
       if (opts.rangeScans.times.length > 0 && this.problem === undefined) {
         this.problem = `the ${scanner.kind} scanner keeps no scheduled scans: scheduler.rangeScans is ignored`;
         log.warn(this.problem);
@@ -151,8 +151,9 @@ export class RangeScans {
     return sorted[Math.floor(sorted.length / 2)];
   }
 
-  /** Is this region held for a range run now (no launch of ours)? */
+  /** Is this region held for a range run now (no launch of ours)? A pretend scanner's schedules never run: nothing to hold for. */
   holds(region: string, now: number): boolean {
+    if (this.core.scanner.pretend) return false;
     return this.currentRuns(now).some((r) => r.region === region && !r.released);
   }
 
