@@ -236,11 +236,13 @@ export class ApplianceBook {
    * equally loaded ones, the one fewer other waiting regions depend on (a region's only appliance
    * is left for that region).
    */
-  pick(r: RegionAppliances, regions: RegionAppliances[], active: Intent[], waiting: Set<string> = new Set(), now = 0): { name: string; why: string } | undefined {
+  pick(r: RegionAppliances, regions: RegionAppliances[], active: Intent[], waiting: Set<string> = new Set(), now = 0, reserved: ReadonlyMap<string, number> = new Map()): { name: string; why: string } | undefined {
     let best: { name: string; ratio: number; demand: number; why: string } | undefined;
     const skipped: string[] = [];
     for (const ap of r.appliances) {
-      const { online, load } = this.load(ap.name, active);
+      const seen = this.load(ap.name, active);
+      // slots kept for the platform's range runs due there (ranges.ts)
+      const { online } = seen, load = seen.load + (reserved.get(ap.name) ?? 0);
       const cap = this.capacity(ap.name, ap.maxScans, now);
       if (!online) {
         skipped.push(`${ap.name} offline`);

@@ -135,6 +135,8 @@ export interface CancelPhase {
 export interface RangesPhase {
   /** is this region held for a range run of the platform's now (no launch of ours)? */
   holds(region: string, now: number): boolean;
+  /** per appliance, the slots kept for the platform's range runs about to start there (no launch of ours takes them) */
+  reserved(now: number): ReadonlyMap<string, number>;
 }
 export interface LaunchPhase {
   refreshAppliances(): Promise<boolean>;

@@ -117,7 +117,7 @@ export class Launcher {
         if (active.length >= maxTotal) return;
         if (this.core.cancel.isDraining(r.name, clock.now()) || active.filter((i) => i.region === r.name).length >= r.maxConcurrentScans) break;
         if (!budget.canLaunch()) return;
-        const appliance = appliances.pick(r, opts.regions, active, waiting, clock.now());
+        const appliance = appliances.pick(r, opts.regions, active, waiting, clock.now(), this.core.ranges.reserved(clock.now()));
         if (!appliance) {
           blocked = true;
           break;

@@ -157,6 +157,22 @@ export class RangeScans {
     return this.currentRuns(now).some((r) => r.region === region && !r.released);
   }
 
+  /**
+   * Slots kept on each appliance for runs within their hold and not seen ended: a run queued behind
+   * our scan of another region would start late, on fewer of the devices present at its time. (Once
+   * the appliance list shows a run, it is counted twice: for an hour or two, on the safe side.)
+   */
+  reserved(now: number): ReadonlyMap<string, number> {
+    const out = new Map<string, number>();
+    if (this.core.scanner.pretend) return out;
+    for (const r of this.currentRuns(now)) {
+      if (r.released) continue;
+      const ap = this.schedules.find((s) => s.title === r.title)?.appliance;
+      if (ap) out.set(ap, (out.get(ap) ?? 0) + 1);
+    }
+    return out;
+  }
+
   /** One pass: sync when due; look for runs that should have ended; credit processed ones. */
   async tick(): Promise<void> {
     const now = this.core.clock.now();
