@@ -114,6 +114,8 @@ export interface FollowPhase {
   /** poll running scans now (`force`: whatever the pace says; `essential`: it may use the calls kept back for launches and cancels) */
   poll(force?: boolean, essential?: boolean): Promise<boolean>;
   launched(intentId: string, ips: string[]): void;
+  /** how long our scans of about `targets` targets took, at quantile q, launch to end (0 before three finished) */
+  durationMs(targets: number, q: number): number;
   ended(i: Intent, endedAt: number): Promise<void>;
 }
 export interface ResultsPhase {

@@ -41,7 +41,12 @@ export class ScanDurations {
 
   /** The median duration of scans of this size (0 before any scan finished). */
   typical(targets: number): number {
+    return this.quantile(targets, 0.5);
+  }
+
+  /** The q-quantile of the durations of scans of this size (0 before any scan finished). */
+  quantile(targets: number, q: number): number {
     const d = this.sample(targets);
-    return d.length ? d[d.length >> 1] : 0;
+    return d.length ? d[Math.min(d.length - 1, Math.floor(q * d.length))] : 0;
   }
 }

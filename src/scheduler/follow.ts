@@ -31,6 +31,10 @@ export class Follower {
 
   constructor(private readonly core: SchedulerCore) {}
 
+  durationMs(targets: number, q: number): number {
+    return this.durations.count >= 3 ? this.durations.quantile(targets, q) : 0;
+  }
+
   /**
    * Could the scan still be before one of its targets? While the scanner last said it was queued
    * (behind other scans on the appliance), or the appliance may not have picked it up (`pickupS`

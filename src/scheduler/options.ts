@@ -88,11 +88,11 @@ export const schedulerConfigSchema = z.object({
     times: z.array(z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'a time of day, HH:MM (UTC)')).default([]),
     /** per region, what its runs cover (addresses, CIDRs, a-b ranges; clipped to policy.scope, exclusions cut out); default: the region's CIDRs */
     targets: z.record(z.string(), z.array(z.string())).default({}),
-    /** no launch of ours into a region this long before its run (so ours end first: a region runs one scan at a time) */
+    /** no launch of ours into a region this long before its run (so ours end first: a region runs one scan at a time); longer when our scans usually take longer (their 90th percentile plus pickup, at most 2 h) */
     holdBeforeS: z.number().nonnegative().default(2700),
     /** a run not seen ended this long after its time no longer holds its region */
     maxHoldS: z.number().positive().default(14400),
-  }).strict().prefault({}),
+  }).strict().refine((r) => r.holdBeforeS + r.maxHoldS + 2 * 3600 < 86400, { message: 'holdBeforeS + maxHoldS must leave a day\'s runs apart (under 22 h together)' }).prefault({}),
   /**
    * a scan still not ended this long after launch (a state the scanner does not explain, a scan
    * it forgot) is looked up once more, then given up: canceled if possible, targets requeued

@@ -9,7 +9,7 @@
  * from before the run's launch and no other device held it at any time until the run ended.
  */
 import type { RangeSchedule, ScanStatus, ScheduleStatus } from '../scanners/types.js';
-import { errInfo, foundInScan, type SchedulerCore } from './core.js';
+import { errInfo, foundInScan, hostsInParallel, type SchedulerCore } from './core.js';
 
 const DAY = 86_400_000;
 const MIN = 60_000;
@@ -19,6 +19,8 @@ const RUN_SLACK_MS = 10 * MIN;
 const FIRST_GUESS_MS = 60 * MIN;
 /** a run not yet ended or processed is looked at again this much later (twice that with a scarce allowance) */
 const LOOK_AGAIN_MS = 15 * MIN;
+/** a learned hold before a run is at most this long (heavy-tailed scans would otherwise hold a region most of the day) */
+const MAX_LEARNED_HOLD_MS = 2 * 60 * MIN;
 /** a failed sync is tried again after this long; a good one is repeated daily (someone may have edited a schedule) */
 const SYNC_RETRY_MS = 60 * MIN;
 
@@ -127,13 +129,25 @@ export class RangeScans {
     }
   }
 
+  /**
+   * How long before a run its region takes no launch of ours: holdBeforeS, or longer when our
+   * scans of a wave's size usually take longer than that (their 90th percentile, plus pickup), so
+   * that a scan launched just before the hold has ended when the run starts.
+   */
+  private holdBeforeMs(): number {
+    const learned = this.core.follow.durationMs(hostsInParallel(this.core), 0.9);
+    const pickup = this.core.opts.pickupS * 1000;
+    return Math.max(this.core.opts.rangeScans.holdBeforeS * 1000, Math.min(MAX_LEARNED_HOLD_MS, learned > 0 ? learned + pickup : 0));
+  }
+
   /** The run of each schedule whose hold covers `now`, registered as it comes. */
   private currentRuns(now: number): Run[] {
-    const { holdBeforeS, maxHoldS } = this.core.opts.rangeScans;
+    const { maxHoldS } = this.core.opts.rangeScans;
+    const before = this.holdBeforeMs();
     const out: Run[] = [];
     for (const s of this.schedules) {
       const at = nextOccurrence(now - maxHoldS * 1000, s.timeUtc);
-      if (at < s.since || now < at - holdBeforeS * 1000 || now >= at + maxHoldS * 1000) continue;
+      if (at < s.since || now < at - before || now >= at + maxHoldS * 1000) continue;
       const key = `${s.title}@${at}`;
       let run = this.runs.get(key);
       if (!run) {

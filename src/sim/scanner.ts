@@ -526,7 +526,10 @@ export class SimScanner implements Scanner {
       const active = (this.activeByRegion.get(reg) ?? []).filter((s) => s.endedAt === undefined);
       const others = active.filter((s) => s.appliance !== req.appliance);
       if (others.length) this.violations.push({ at: this.now, rule: 'region-exclusivity', detail: `region ${reg}: scan launched on ${req.appliance} while ${others[0].appliance} still scans it` });
-      if (active.length >= this.sc.regionMaxScans) this.violations.push({ at: this.now, rule: 'region-scans', detail: `region ${reg}: ${active.length + 1} scans at once (max ${this.sc.regionMaxScans})` });
+      if (active.length >= this.sc.regionMaxScans) {
+        const which = active.map((x) => `"${x.title.split(' ').slice(0, 3).join(' ')}" ${x.state} since launch ${new Date(x.launchedAt).toISOString().slice(11, 16)}`).join('; ');
+        this.violations.push({ at: this.now, rule: 'region-scans', detail: `region ${reg}: ${active.length + 1} scans at once (max ${this.sc.regionMaxScans}): "${req.title.split(' ').slice(0, 3).join(' ')}" joins ${which}` });
+      }
     }
     const s = this.newScan(req.title, req.appliance, false, req.targets.map((ip, k) => ({
       ip, intended: intended?.[k], durationMs: 0, done: false,
