@@ -46,7 +46,7 @@ describe('scheduler.rangeScans', () => {
     await sched.tick();
     expect(scanner.calls.slice(before).filter((c) => c.includes('chedule'))).toEqual([]); // in step: no call within the day
     // a reload with other times: one list, one update per moved schedule, one delete per dropped one
-    sched.reconfigure((sched as unknown as { core: { policy: never } }).core.policy, { ...(sched as unknown as { core: { opts: Record<string, unknown> } }).core.opts, rangeScans: { times: ['11:00'], targets: { emea: ['10.20.0.0/16'] }, holdBeforeS: 2700, maxHoldS: 14400 } } as never);
+    sched.reconfigure((sched as unknown as { core: { policy: never } }).core.policy, { ...(sched as unknown as { core: { opts: Record<string, unknown> } }).core.opts, rangeScans: { times: ['11:00'], targets: { emea: ['10.20.0.0/16'] }, holdBeforeS: 2700, maxHoldS: 14400, firstLookS: 3600, lookAgainS: 900 } } as never);
     await sched.tick();
     expect(scanner.schedules.map((s) => s.title).sort()).toEqual(['onsight-range amer 1100', 'onsight-range emea 1100', 'weekly servers']);
     expect(scanner.schedules.find((s) => s.id === 'theirs')).toMatchObject({ title: 'weekly servers', timeUtc: '01:00' });
@@ -78,6 +78,20 @@ describe('scheduler.rangeScans', () => {
     clock.t += 30 * MIN;
     await sched.tick();
     expect(scanner.launches.filter((l) => l.intentId !== '').map((l) => l.targets)).toEqual([['10.30.1.7']]);
+    expect(sched.rangeScans()).toMatchObject({ runsSeen: 1, credited: 1 });
+    // a run done is not looked for again while its hold window lasts (it once was, every tick):
+    // the range phase's lists are those by launch time (following our scans lists by reference)
+    const byTime: number[] = [];
+    const list = scanner.listScans.bind(scanner);
+    scanner.listScans = (f) => {
+      if (f.launchedAfter) byTime.push(clock.t);
+      return list(f);
+    };
+    for (let k = 0; k < 20; k++) {
+      clock.t += 5 * MIN;
+      await sched.tick();
+    }
+    expect(byTime).toEqual([]);
     expect(sched.rangeScans()).toMatchObject({ runsSeen: 1, credited: 1 });
     void amer;
   });

@@ -92,6 +92,10 @@ export const schedulerConfigSchema = z.object({
     holdBeforeS: z.number().nonnegative().default(2700),
     /** a run not seen ended this long after its time no longer holds its region */
     maxHoldS: z.number().positive().default(14400),
+    /** before any run was seen end, a run is first looked for in a scan list this long after its time (later: the median run seen) */
+    firstLookS: z.number().positive().default(3600),
+    /** a run not yet ended or processed is looked for again this much later (twice that with a scarce allowance) */
+    lookAgainS: z.number().positive().default(900),
   }).strict().refine((r) => r.holdBeforeS + r.maxHoldS + 2 * 3600 < 86400, { message: 'holdBeforeS + maxHoldS must leave a day\'s runs apart (under 22 h together)' }).prefault({}),
   /**
    * a scan still not ended this long after launch (a state the scanner does not explain, a scan

@@ -15,10 +15,6 @@ const DAY = 86_400_000;
 const MIN = 60_000;
 /** a run is looked for in lists of scans launched from this long before its time (clocks, the platform's start delay) */
 const RUN_SLACK_MS = 10 * MIN;
-/** before any run was seen end: how long one is expected to take */
-const FIRST_GUESS_MS = 60 * MIN;
-/** a run not yet ended or processed is looked at again this much later (twice that with a scarce allowance) */
-const LOOK_AGAIN_MS = 15 * MIN;
 /** a learned hold before a run is at most this long (heavy-tailed scans would otherwise hold a region most of the day) */
 const MAX_LEARNED_HOLD_MS = 2 * 60 * MIN;
 /** a failed sync is tried again after this long; a good one is repeated daily (someone may have edited a schedule) */
@@ -160,7 +156,7 @@ export class RangeScans {
   }
 
   private expectedMs(): number {
-    if (this.durations.length === 0) return FIRST_GUESS_MS;
+    if (this.durations.length === 0) return this.core.opts.rangeScans.firstLookS * 1000;
     const sorted = [...this.durations].sort((a, b) => a - b);
     return sorted[Math.floor(sorted.length / 2)];
   }
@@ -193,8 +189,9 @@ export class RangeScans {
     await this.sync(now);
     this.currentRuns(now);
     const { maxHoldS } = this.core.opts.rangeScans;
-    // runs past their hold stay followed until credited, for a day at most
-    for (const [k, r] of this.runs) if (r.done || now > r.at + maxHoldS * 1000 + DAY) this.runs.delete(k);
+    // runs past their hold stay followed until credited, for a day at most; a done run is kept
+    // until its hold window has passed, or currentRuns would register it again as a new one
+    for (const [k, r] of this.runs) if ((r.done && now >= r.at + maxHoldS * 1000) || now > r.at + maxHoldS * 1000 + DAY) this.runs.delete(k);
     const due = [...this.runs.values()].filter((r) => !r.done && r.at <= now && r.lookAt <= now);
     if (due.length === 0 || !this.core.budget.canSpend(false)) return;
     const since = Math.min(...due.map((r) => r.at)) - RUN_SLACK_MS;
@@ -204,7 +201,7 @@ export class RangeScans {
     } catch {
       return;
     }
-    const again = now + (this.core.budget.scarce() ? 2 : 1) * LOOK_AGAIN_MS;
+    const again = now + (this.core.budget.scarce() ? 2 : 1) * this.core.opts.rangeScans.lookAgainS * 1000;
     const toCredit: Run[] = [];
     for (const r of due) {
       const scan = list.find((s) => s.title === r.title && s.launchedAt !== undefined && Date.parse(s.launchedAt) >= r.at - RUN_SLACK_MS);
