@@ -144,4 +144,17 @@ describe('scheduler.rangeScans', () => {
     expect(plain.sched.rangeScans().problem).toMatch(/keeps no scheduled scans/);
     expect(plain.scanner.launches.map((l) => l.targets)).toEqual([['10.20.1.7']]);
   });
+
+  it('off, with a scarce allowance: the status advises range scans; with a plentiful one it does not', async () => {
+    const scarce = await setup({});
+    scarce.scanner.limit = { limit: 50, windowSec: 86400 };
+    await scarce.see({ ip: '10.20.1.7', mac: mac(7), durationS: 86400 });
+    await scarce.sched.tick();
+    expect(scarce.sched.rangeScans().advice).toMatch(/allowance is scarce.*scheduler\.rangeScans/);
+    const plenty = await setup({});
+    plenty.scanner.limit = { limit: 7200, windowSec: 86400 };
+    await plenty.see({ ip: '10.20.1.7', mac: mac(7), durationS: 86400 });
+    await plenty.sched.tick();
+    expect(plenty.sched.rangeScans().advice).toBeUndefined();
+  });
 });
