@@ -118,17 +118,39 @@ describe('scheduler.rangeScans', () => {
     void stays; void first;
   });
 
-  it('a run not seen end holds its region for maxHoldS at most', async () => {
+  it('a run never listed holds its region for maxHoldS at most; one listed running holds it until it is seen ended', async () => {
+    const never = await setup({ rangeScans: { ...ranges.rangeScans, maxHoldS: 3600 } });
+    await never.sched.tick();
+    await never.see({ ip: '10.20.1.7', mac: mac(7), durationS: 86400 });
+    never.clock.t = Date.parse('2026-11-23T11:29:00Z'); // the platform never ran it (or the list never shows it)
+    await never.sched.tick();
+    expect(never.scanner.launches).toHaveLength(0);
+    never.clock.t = Date.parse('2026-11-23T11:31:00Z');
+    await never.sched.tick();
+    expect(never.scanner.launches.map((l) => l.targets)).toEqual([['10.20.1.7']]);
+
     const { scanner, sched, see, clock } = await setup({ rangeScans: { ...ranges.rangeScans, maxHoldS: 3600 } });
     await sched.tick();
     await see({ ip: '10.20.1.7', mac: mac(7), durationS: 86400 });
     clock.t = Date.parse('2026-11-23T10:30:00Z');
-    scanner.runSchedule('onsight-range emea 1030', clock.t); // runs on, never ends
-    clock.t = Date.parse('2026-11-23T11:29:00Z');
-    await sched.tick();
-    expect(scanner.launches.filter((l) => l.intentId !== '')).toHaveLength(0);
-    clock.t = Date.parse('2026-11-23T11:31:00Z');
-    await sched.tick();
+    const run = scanner.runSchedule('onsight-range emea 1030', clock.t); // runs for hours
+    const lookedAt: number[] = [];
+    const list = scanner.listScans.bind(scanner);
+    scanner.listScans = (f) => {
+      if (f.launchedAfter) lookedAt.push(clock.t);
+      return list(f);
+    };
+    for (clock.t = Date.parse('2026-11-23T11:00:00Z'); clock.t <= Date.parse('2026-11-23T18:00:00Z'); clock.t += 5 * MIN) await sched.tick();
+    expect(scanner.launches.filter((l) => l.intentId !== '')).toHaveLength(0); // a region runs one scan at a time
+    // looked for after firstLookS, then less often as the run ages (a quarter of its age, at least lookAgainS)
+    expect(lookedAt.length).toBeGreaterThan(3);
+    expect(lookedAt.length).toBeLessThan(12);
+    scanner.finish(run);
+    scanner.times.set(run, { launchedAt: '2026-11-23T10:30:00.000Z', endedAt: '2026-11-23T18:10:00.000Z' });
+    for (let k = 0; k < 40 && scanner.launches.filter((l) => l.intentId !== '').length === 0; k++) {
+      clock.t += 5 * MIN;
+      await sched.tick();
+    }
     expect(scanner.launches.filter((l) => l.intentId !== '').map((l) => l.targets)).toEqual([['10.20.1.7']]);
   });
 

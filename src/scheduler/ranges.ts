@@ -17,6 +17,8 @@ const MIN = 60_000;
 const RUN_SLACK_MS = 10 * MIN;
 /** a learned hold before a run is at most this long (heavy-tailed scans would otherwise hold a region most of the day) */
 const MAX_LEARNED_HOLD_MS = 2 * 60 * MIN;
+/** a run a list showed running holds its region until seen ended, for this long at most */
+const RUN_FOLLOW_MS = 3 * DAY;
 /** a failed sync is tried again after this long; a good one is repeated daily (someone may have edited a schedule) */
 const SYNC_RETRY_MS = 60 * MIN;
 
@@ -166,7 +168,18 @@ export class RangeScans {
   /** Is this region held for a range run now (no launch of ours)? A pretend scanner's schedules never run: nothing to hold for. */
   holds(region: string, now: number): boolean {
     if (this.core.scanner.pretend) return false;
-    return this.currentRuns(now).some((r) => r.region === region && !r.released);
+    return this.holding(now).some((r) => r.region === region);
+  }
+
+  /**
+   * Runs that hold their region now: those within their hold window not seen ended, and those a
+   * list showed still running past `maxHoldS` (a region runs one scan at a time: only a run never
+   * seen is given up on at maxHoldS).
+   */
+  private holding(now: number): Run[] {
+    const out = this.currentRuns(now).filter((r) => !r.released);
+    for (const r of this.runs.values()) if (r.scan && !r.released && !r.done && !out.includes(r)) out.push(r);
+    return out;
   }
 
   /**
@@ -177,8 +190,7 @@ export class RangeScans {
   reserved(now: number): ReadonlyMap<string, number> {
     const out = new Map<string, number>();
     if (this.core.scanner.pretend) return out;
-    for (const r of this.currentRuns(now)) {
-      if (r.released) continue;
+    for (const r of this.holding(now)) {
       const ap = this.schedules.find((s) => s.title === r.title)?.appliance;
       if (ap) out.set(ap, (out.get(ap) ?? 0) + 1);
     }
@@ -193,7 +205,8 @@ export class RangeScans {
     const { maxHoldS } = this.core.opts.rangeScans;
     // runs past their hold stay followed until credited, for a day at most; a done run is kept
     // until its hold window has passed, or currentRuns would register it again as a new one
-    for (const [k, r] of this.runs) if ((r.done && now >= r.at + maxHoldS * 1000) || now > r.at + maxHoldS * 1000 + DAY) this.runs.delete(k);
+    // (a run seen running is followed for RUN_FOLLOW_MS at most)
+    for (const [k, r] of this.runs) if ((r.done && now >= r.at + maxHoldS * 1000) || now > r.at + (r.scan && !r.released ? RUN_FOLLOW_MS : maxHoldS * 1000 + DAY)) this.runs.delete(k);
     const due = [...this.runs.values()].filter((r) => !r.done && r.at <= now && r.lookAt <= now);
     if (due.length === 0 || !this.core.budget.canSpend(false)) return;
     const since = Math.min(...due.map((r) => r.at)) - RUN_SLACK_MS;
@@ -203,11 +216,12 @@ export class RangeScans {
     } catch {
       return;
     }
-    const again = now + (this.core.budget.scarce() ? 2 : 1) * this.core.opts.rangeScans.lookAgainS * 1000;
+    // a long run is looked for less often: a quarter of its age so far, at least lookAgainS
+    const pace = (this.core.budget.scarce() ? 2 : 1) * this.core.opts.rangeScans.lookAgainS * 1000;
     const toCredit: Run[] = [];
     for (const r of due) {
       const scan = list.find((s) => s.title === r.title && s.launchedAt !== undefined && Date.parse(s.launchedAt) >= r.at - RUN_SLACK_MS);
-      r.lookAt = again;
+      r.lookAt = now + Math.max(pace, (now - r.at) / 4);
       if (!scan) {
         if (now >= r.at + maxHoldS * 1000) r.done = true; // never ran (or not listed): nothing to credit
         continue;
