@@ -154,6 +154,17 @@ describe('scheduler.rangeScans', () => {
     expect(scanner.launches.filter((l) => l.intentId !== '').map((l) => l.targets)).toEqual([['10.20.1.7']]);
   });
 
+  it('a run still going at the region\'s next time is reported: the platform starts the next on top of it', async () => {
+    const { scanner, sched, clock } = await setup({ rangeScans: { times: ['10:30', '14:30'], targets: { emea: ['10.20.1.0/24'], amer: [] } } });
+    await sched.tick();
+    clock.t = Date.parse('2026-11-23T10:30:00Z');
+    scanner.runSchedule('onsight-range emea 1030', clock.t);
+    for (clock.t = Date.parse('2026-11-23T11:00:00Z'); clock.t <= Date.parse('2026-11-23T13:30:00Z'); clock.t += 5 * MIN) await sched.tick();
+    expect(sched.rangeScans().outlasting).toBeUndefined(); // 3 h in: not yet past the 4 h spacing
+    for (; clock.t <= Date.parse('2026-11-23T16:00:00Z'); clock.t += 5 * MIN) await sched.tick();
+    expect(sched.rangeScans().outlasting).toEqual([expect.stringMatching(/region emea .*onsight-range emea 1030 ran [45]\.\d h, the next run starts 4\.0 h after it/)]);
+  });
+
   it('a time whose next run falls outside the region\'s scan window is not kept; a scanner without schedules says so and holds nothing', async () => {
     const { scanner, sched } = await setup({ rangeScans: { times: ['10:30', '23:00'] } }, { scanWindows: ['Mon-Fri 08:00-18:00'] });
     await sched.tick();

@@ -42,6 +42,8 @@ export interface RangeScanStatus {
   problem?: string;
   /** range scans are off while the API allowance is scarce: where they would help */
   advice?: string;
+  /** regions whose runs lasted longer than the spacing to their next run (the platform overlaps them) */
+  outlasting?: string[];
   runsSeen: number;
   credited: number;
 }
@@ -62,6 +64,8 @@ export class RangeScans {
   /** durations of the runs seen end (ms), most recent last */
   private readonly durations: number[] = [];
   private runsSeen = 0;
+  /** per region, why its runs overlap (checkSpacing) */
+  private readonly outlasting = new Map<string, string>();
   private credited = 0;
 
   constructor(private readonly core: SchedulerCore) {}
@@ -227,7 +231,9 @@ export class RangeScans {
         continue;
       }
       r.scan = scan;
-      if (scan.state !== 'finished' && scan.state !== 'error' && scan.state !== 'canceled') continue;
+      const terminal = scan.state === 'finished' || scan.state === 'error' || scan.state === 'canceled';
+      this.checkSpacing(r, terminal && scan.endedAt ? Date.parse(scan.endedAt) - Date.parse(scan.launchedAt!) : now - r.at);
+      if (!terminal) continue;
       if (!r.released) {
         r.released = true;
         this.runsSeen++;
@@ -276,10 +282,25 @@ export class RangeScans {
     }
   }
 
+  /**
+   * The platform starts a region's next run at its time whatever still runs there: a run lasting
+   * longer than the spacing to the region's next time breaks the one-scan-per-region rule. onsight
+   * cannot stop that without calls; it says so (status, log), once per region.
+   */
+  private checkSpacing(r: Run, lastedMs: number): void {
+    const times = this.schedules.filter((s) => s.region === r.region).map((s) => nextOccurrence(r.at + 1, s.timeUtc));
+    const gapMs = Math.min(...times) - r.at;
+    if (!(lastedMs > gapMs) || this.outlasting.has(r.region)) return;
+    const text = `range runs of region ${r.region} outlast their spacing: ${r.title} ran ${(lastedMs / 3_600_000).toFixed(1)} h, the next run starts ${(gapMs / 3_600_000).toFixed(1)} h after it, on top of it (a region runs one scan at a time): space scheduler.rangeScans.times wider or narrow its targets`;
+    this.outlasting.set(r.region, text);
+    this.core.log.warn({ region: r.region, run: r.title, lastedS: Math.round(lastedMs / 1000), spacingS: Math.round(gapMs / 1000) }, text);
+  }
+
   describe(): RangeScanStatus {
     return {
       schedules: this.schedules.map((s) => ({ title: s.title, region: s.region, timeUtc: s.timeUtc, targets: s.targets, appliance: s.appliance, id: s.id })),
       ...(this.problem !== undefined ? { problem: this.problem } : {}),
+      ...(this.outlasting.size ? { outlasting: [...this.outlasting.values()] } : {}),
       ...(this.core.opts.rangeScans.times.length === 0 && this.core.budget.scarce() && this.core.scanner.syncSchedules
         ? { advice: 'the API allowance is scarce (under 1,000 calls a day): scheduler.rangeScans over the DHCP and VPN pools would scan at no call and leave the calls for the devices the runs miss (at 50 calls a day in the simulator: 91 % -> 99 % coverage, src/sim/README.md)' } : {}),
       runsSeen: this.runsSeen,
