@@ -242,14 +242,16 @@ export class ApplianceBook {
     for (const ap of r.appliances) {
       const seen = this.load(ap.name, active);
       // slots kept for the platform's range runs due there (ranges.ts)
-      const { online } = seen, load = seen.load + (reserved.get(ap.name) ?? 0);
+      const kept = reserved.get(ap.name) ?? 0;
+      const { online } = seen, load = seen.load + kept;
+      const keptText = kept ? ` (${kept} kept for a range run)` : '';
       const cap = this.capacity(ap.name, ap.maxScans, now);
       if (!online) {
         skipped.push(`${ap.name} offline`);
         continue;
       }
       if (load >= cap) {
-        skipped.push(`${ap.name} busy ${load}/${cap}`);
+        skipped.push(`${ap.name} busy ${load}/${cap}${keptText}`);
         continue;
       }
       const ratio = load / cap;
@@ -258,7 +260,7 @@ export class ApplianceBook {
         if (other.name !== r.name && waiting.has(other.name) && other.appliances.some((a) => a.name === ap.name)) demand += 1 / other.appliances.length;
       }
       if (!best || ratio < best.ratio || (ratio === best.ratio && demand < best.demand)) {
-        best = { name: ap.name, ratio, demand, why: `${ap.name} online, load ${load}/${cap}` };
+        best = { name: ap.name, ratio, demand, why: `${ap.name} online, load ${load}/${cap}${keptText}` };
       }
     }
     if (!best) return undefined;

@@ -31,6 +31,7 @@ export class Follower {
 
   constructor(private readonly core: SchedulerCore) {}
 
+  /** How long our scans of about `targets` targets took, at quantile q (0 before three finished). */
   durationMs(targets: number, q: number): number {
     return this.durations.count >= 3 ? this.durations.quantile(targets, q) : 0;
   }
