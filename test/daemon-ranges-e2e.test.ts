@@ -152,6 +152,7 @@ describe('scheduler.rangeScans end to end: the daemon, the Qualys emulator\'s sc
         schedules: [{ title, region: 'emea', timeUtc: time, targets: ['10.20.1.0-10.20.1.4', '10.20.1.6-10.20.1.9'], appliance: 'emea-sa-1', id: String(sc.id) }],
         runsSeen: 1,
         credited: 1,
+        stuckCanceled: 0,
       });
       const metrics = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
       expect(metrics).toMatch(/^onsight_range_credited_total\{scanner="qualys"\} 1$/m);

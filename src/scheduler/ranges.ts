@@ -19,6 +19,8 @@ const RUN_SLACK_MS = 10 * MIN;
 const MAX_LEARNED_HOLD_MS = 2 * 60 * MIN;
 /** a run a list showed running holds its region until seen ended, for this long at most */
 const RUN_FOLLOW_MS = 3 * DAY;
+/** a run still queued this long after its time is stuck behind others' scans (a run is picked up within minutes) */
+const STUCK_RUN_MS = 45 * MIN;
 /** a failed sync is tried again after this long; a good one is repeated daily (someone may have edited a schedule) */
 const SYNC_RETRY_MS = 60 * MIN;
 
@@ -46,6 +48,8 @@ export interface RangeScanStatus {
   outlasting?: string[];
   runsSeen: number;
   credited: number;
+  /** runs canceled because they still waited for a slot long after their time */
+  stuckCanceled: number;
 }
 
 /** The next time of day `hhmm` (UTC) at or after `t`. */
@@ -64,6 +68,7 @@ export class RangeScans {
   /** durations of the runs seen end (ms), most recent last */
   private readonly durations: number[] = [];
   private runsSeen = 0;
+  private stuckCanceled = 0;
   /** per region, why its runs overlap (checkSpacing) */
   private readonly outlasting = new Map<string, string>();
   private credited = 0;
@@ -233,7 +238,10 @@ export class RangeScans {
       r.scan = scan;
       const terminal = scan.state === 'finished' || scan.state === 'error' || scan.state === 'canceled';
       this.checkSpacing(r, terminal && scan.endedAt ? Date.parse(scan.endedAt) - Date.parse(scan.launchedAt!) : now - r.at);
-      if (!terminal) continue;
+      if (!terminal) {
+        if (scan.state === 'queued' || scan.state === 'submitted') await this.cancelIfStuck(r, scan, now);
+        continue;
+      }
       if (!r.released) {
         r.released = true;
         this.runsSeen++;
@@ -283,6 +291,26 @@ export class RangeScans {
   }
 
   /**
+   * A run still waiting for a slot long after its time (others' scans fill its appliance) scans
+   * nobody while it holds its region against our launches, and would start on whoever is present
+   * hours later: it is canceled (one call) and the region freed, as onsight's own stuck scans are.
+   */
+  private async cancelIfStuck(r: Run, scan: ScanStatus, now: number): Promise<void> {
+    const waitedMs = now - r.at;
+    if (waitedMs < STUCK_RUN_MS || !this.core.budget.canSpend(true)) return;
+    try {
+      await this.core.budget.call('cancel range run (stuck)', 'cancel', () => this.core.scanner.cancel(scan.scanRef));
+    } catch {
+      return;
+    }
+    r.released = true;
+    r.done = true;
+    this.stuckCanceled++;
+    this.core.log.warn({ run: r.title, scan: scan.scanRef, waitedS: Math.round(waitedMs / 1000) },
+      `range run ${r.title} (${scan.scanRef}) still waits for a slot ${Math.round(waitedMs / 60_000)} min after its time: canceled, region ${r.region} free for onsight's own launches`);
+  }
+
+  /**
    * The platform starts a region's next run at its time whatever still runs there: a run lasting
    * longer than the spacing to the region's next time breaks the one-scan-per-region rule. onsight
    * cannot stop that without calls; it says so (status, log), once per region.
@@ -305,6 +333,7 @@ export class RangeScans {
         ? { advice: 'the API allowance is scarce (under 1,000 calls a day): scheduler.rangeScans over the DHCP and VPN pools would scan at no call and leave the calls for the devices the runs miss (at 50 calls a day in the simulator: 91 % -> 99 % coverage, src/sim/README.md)' } : {}),
       runsSeen: this.runsSeen,
       credited: this.credited,
+      stuckCanceled: this.stuckCanceled,
     };
   }
 }
