@@ -154,17 +154,17 @@ describe('scheduler.rangeScans', () => {
     expect(scanner.launches.filter((l) => l.intentId !== '').map((l) => l.targets)).toEqual([['10.20.1.7']]);
   });
 
-  it('a run still waiting for a slot 45 min after its time is canceled and frees its region', async () => {
+  it('a run still waiting for a slot 2 h after its time is canceled and frees its region', async () => {
     const { scanner, sched, see, clock } = await setup(ranges);
     await sched.tick();
     await see({ ip: '10.20.1.7', mac: mac(7), durationS: 86400 });
     clock.t = Date.parse('2026-11-23T10:30:00Z');
     const run = scanner.runSchedule('onsight-range emea 1030', clock.t);
     scanner.states.set(run, 'queued'); // others' scans fill its appliance
-    for (clock.t = Date.parse('2026-11-23T10:35:00Z'); clock.t <= Date.parse('2026-11-23T11:10:00Z'); clock.t += 5 * MIN) await sched.tick();
-    expect(scanner.states.get(run)).toBe('queued'); // first looked at 11:30 (firstLookS)
+    for (clock.t = Date.parse('2026-11-23T10:35:00Z'); clock.t <= Date.parse('2026-11-23T12:25:00Z'); clock.t += 5 * MIN) await sched.tick();
+    expect(scanner.states.get(run)).toBe('queued'); // looked at from 11:30 (firstLookS): waiting, not yet stuck
     expect(scanner.launches.filter((l) => l.intentId !== '')).toHaveLength(0);
-    for (; clock.t <= Date.parse('2026-11-23T11:35:00Z'); clock.t += 5 * MIN) await sched.tick();
+    for (; clock.t <= Date.parse('2026-11-23T13:30:00Z'); clock.t += 5 * MIN) await sched.tick();
     expect(scanner.states.get(run)).toBe('canceled');
     expect(sched.rangeScans().stuckCanceled).toBe(1);
     expect(scanner.launches.filter((l) => l.intentId !== '').map((l) => l.targets)).toEqual([['10.20.1.7']]);
