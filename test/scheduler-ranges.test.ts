@@ -154,6 +154,27 @@ describe('scheduler.rangeScans', () => {
     expect(scanner.launches.filter((l) => l.intentId !== '').map((l) => l.targets)).toEqual([['10.20.1.7']]);
   });
 
+  it('a run keeps a slot on its appliance: another region sharing that appliance launches elsewhere during the hold', async () => {
+    const { scanner, sched, see, clock } = await setup(ranges);
+    // amer may also use emea-1 (listed first): with both idle it would take emea-1
+    const core = (sched as unknown as { core: { opts: { regions: { name: string; appliances: { name: string; maxScans: number }[] }[] } } }).core;
+    core.opts.regions.find((r) => r.name === 'amer')!.appliances.unshift({ name: 'emea-1', maxScans: 1 });
+    await sched.tick();
+    clock.t = Date.parse('2026-11-23T10:00:00Z'); // inside emea's hold: its 10:30 run gets emea-1
+    await see({ ip: '10.30.1.7', mac: mac(8), durationS: 86400 });
+    await sched.tick();
+    expect(scanner.launches.filter((l) => l.intentId !== '').map((l) => l.appliance)).toEqual(['amer-1']);
+    // after the run, emea-1 is amer's first choice again
+    const run = scanner.runSchedule('onsight-range emea 1030', Date.parse('2026-11-23T10:30:00Z'));
+    scanner.finish(run);
+    scanner.times.set(run, { launchedAt: '2026-11-23T10:30:00.000Z', endedAt: '2026-11-23T11:00:00.000Z' });
+    scanner.finish(scanner.launches.find((l) => l.targets[0] === '10.30.1.7')!.ref);
+    for (clock.t = Date.parse('2026-11-23T11:30:00Z'); clock.t <= Date.parse('2026-11-23T12:00:00Z'); clock.t += 5 * MIN) await sched.tick();
+    await see({ ip: '10.30.1.8', mac: mac(9), durationS: 86400 });
+    await sched.tick();
+    expect(scanner.launches.filter((l) => l.intentId !== '').map((l) => l.appliance)).toEqual(['amer-1', 'emea-1']);
+  });
+
   it('a run still waiting for a slot 2 h after its time is canceled and frees its region', async () => {
     const { scanner, sched, see, clock } = await setup(ranges);
     await sched.tick();
