@@ -10,6 +10,8 @@
  */
 import type { Allowance, ApplianceStatus, FailureOutcome, LastScanned, LaunchRequest, LaunchResult, RangeSchedule, Scanner, ScannerCall, ScanFilter, ScanState, ScanStatus, ScheduleStatus } from '../scanners/types.js';
 import { expandRanges } from '../util/ip-ranges.js';
+import { nextOccurrence } from '../scheduler/ranges.js';
+import { planScheduleSync, plainSchedule } from '../scanners/schedule-plan.js';
 import { ScannerFailure, statedOutcome } from '../scanners/failure.js';
 import { CidrSet, parseCidr } from '../util/ip.js';
 import { Rng } from './rng.js';
@@ -548,37 +550,28 @@ export class SimScanner implements Scanner {
   async syncSchedules(want: RangeSchedule[], prefix: string): Promise<ScheduleStatus[]> {
     this.spend('list schedules');
     const out: ScheduleStatus[] = [];
-    const wanted = new Map(want.map((w) => [w.title, w]));
-    const same = (x: RangeSchedule, y: RangeSchedule) => x.appliance === y.appliance && x.timeUtc === y.timeUtc && x.optionProfile === y.optionProfile && x.targets.join(',') === y.targets.join(',');
-    for (const sch of [...this.schedules]) {
-      if (!sch.title.startsWith(prefix)) continue;
-      const w = wanted.get(sch.title);
-      wanted.delete(sch.title);
-      if (!w) {
+    for (const step of planScheduleSync([...this.schedules], want, prefix)) {
+      if (step.action === 'kept') out.push({ ...plainSchedule(step.have), id: step.have.id, active: true, action: 'kept' });
+      else if (step.action === 'deleted') {
         this.spend('delete schedule');
-        this.schedules.splice(this.schedules.indexOf(sch), 1);
-        out.push({ ...this.plain(sch), id: sch.id, active: true, action: 'deleted' });
-      } else if (same(sch, w)) out.push({ ...this.plain(sch), id: sch.id, active: true, action: 'kept' });
-      else {
-        const ips = this.scheduleIps(w);
+        this.schedules.splice(this.schedules.indexOf(step.have), 1);
+        out.push({ ...plainSchedule(step.have), id: step.have.id, active: true, action: 'deleted' });
+      } else if (step.action === 'updated') {
+        const ips = this.scheduleIps(step.want);
         this.spend('update schedule');
-        Object.assign(sch, w, { ips, next: this.nextAt(w.timeUtc) });
-        out.push({ ...w, id: sch.id, active: true, action: 'updated' });
+        Object.assign(step.have, step.want, { ips, next: nextOccurrence(this.now + 1, step.want.timeUtc) });
+        out.push({ ...step.want, id: step.have.id, active: true, action: 'updated' });
+      } else {
+        const w = step.want;
+        if (!this.apByName.has(w.appliance)) throw new ScannerFailure('ONSIGHT_SCANNER_REFUSED', `no appliance named ${w.appliance}`, 'no', 'retry');
+        const ips = this.scheduleIps(w);
+        this.spend('create schedule');
+        const id = `sched.${++this.scheduleSeq}`;
+        this.schedules.push({ ...w, id, ips, next: nextOccurrence(this.now + 1, w.timeUtc) });
+        out.push({ ...w, id, active: true, action: 'created' });
       }
     }
-    for (const w of wanted.values()) {
-      if (!this.apByName.has(w.appliance)) throw new ScannerFailure('ONSIGHT_SCANNER_REFUSED', `no appliance named ${w.appliance}`, 'no', 'retry');
-      const ips = this.scheduleIps(w);
-      this.spend('create schedule');
-      const id = `sched.${++this.scheduleSeq}`;
-      this.schedules.push({ ...w, id, ips, next: this.nextAt(w.timeUtc) });
-      out.push({ ...w, id, active: true, action: 'created' });
-    }
     return out;
-  }
-
-  private plain(sch: RangeSchedule): RangeSchedule {
-    return { title: sch.title, targets: sch.targets, appliance: sch.appliance, timeUtc: sch.timeUtc, ...(sch.optionProfile !== undefined ? { optionProfile: sch.optionProfile } : {}) };
   }
 
   /** The schedule's addresses; any outside the scope or excluded is refused before the call, as the client does. */
@@ -587,12 +580,6 @@ export class SimScanner implements Scanner {
     const bad = ips.find((ip) => !this.scope.contains(ip) || this.exclude.contains(ip));
     if (bad) throw new ScannerFailure('ONSIGHT_SCOPE_VIOLATION', `schedule ${w.title}: ${bad} is outside the scope or excluded`, 'no', 'stop');
     return ips;
-  }
-
-  private nextAt(hhmm: string): number {
-    const [h, m] = hhmm.split(':').map(Number);
-    const day = Math.floor(this.now / 86_400_000) * 86_400_000 + (h * 60 + m) * MIN;
-    return day > this.now ? day : day + 86_400_000;
   }
 
   /** A scan by another tool: occupies the appliance, not judged, costs none of our calls. */

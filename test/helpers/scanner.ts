@@ -6,6 +6,7 @@
  */
 import type { Allowance, ApplianceStatus, FailureOutcome, LastScanned, LaunchRequest, RangeSchedule, Scanner, ScannerCall, ScanFilter, ScanState, ScanStatus, ScheduleStatus } from '../../src/scanners/types.js';
 import { ScannerFailure, statedOutcome } from '../../src/scanners/failure.js';
+import { planScheduleSync } from '../../src/scanners/schedule-plan.js';
 
 /**
  * How the next launch fails: `refused` (the scanner said no: nothing launched, retry later),
@@ -116,28 +117,22 @@ export class ScriptedScanner implements Scanner {
     this.calls.push('listSchedules');
     this.check('syncSchedules');
     const out: ScheduleStatus[] = [];
-    const wanted = new Map(want.map((w) => [w.title, w]));
-    for (const s of [...this.schedules]) {
-      if (!s.title.startsWith(prefix)) continue;
-      const w = wanted.get(s.title);
-      wanted.delete(s.title);
-      if (!w) {
+    for (const step of planScheduleSync([...this.schedules], want, prefix)) {
+      if (step.action === 'kept') out.push({ ...step.have, action: 'kept' });
+      else if (step.action === 'deleted') {
         this.calls.push('deleteSchedule');
-        this.schedules.splice(this.schedules.indexOf(s), 1);
-        out.push({ ...s, action: 'deleted' });
-      } else if (JSON.stringify({ ...w }) === JSON.stringify({ title: s.title, targets: s.targets, appliance: s.appliance, ...(s.optionProfile !== undefined ? { optionProfile: s.optionProfile } : {}), timeUtc: s.timeUtc })) {
-        out.push({ ...s, action: 'kept' });
-      } else {
+        this.schedules.splice(this.schedules.indexOf(step.have), 1);
+        out.push({ ...step.have, action: 'deleted' });
+      } else if (step.action === 'updated') {
         this.calls.push('updateSchedule');
-        Object.assign(s, w, { action: 'updated' });
+        Object.assign(step.have, step.want, { action: 'updated' });
+        out.push({ ...step.have });
+      } else {
+        this.calls.push('createSchedule');
+        const s: ScheduleStatus = { ...step.want, id: `sched-${++this.seq}`, active: true, action: 'created' };
+        this.schedules.push(s);
         out.push({ ...s });
       }
-    }
-    for (const w of wanted.values()) {
-      this.calls.push('createSchedule');
-      const s: ScheduleStatus = { ...w, id: `sched-${++this.seq}`, active: true, action: 'created' };
-      this.schedules.push(s);
-      out.push({ ...s });
     }
     return out;
   }
