@@ -12,9 +12,9 @@ export type ScheduleStep<T> =
   | { action: 'deleted'; have: T }
   | { action: 'created'; want: RangeSchedule };
 
-/** Same targets, appliance, profile and time. */
+/** Same targets, appliance, profile, time and cut-off. */
 export function sameSchedule(a: RangeSchedule, b: RangeSchedule): boolean {
-  return a.appliance === b.appliance && a.timeUtc === b.timeUtc && a.optionProfile === b.optionProfile && a.targets.join(',') === b.targets.join(',');
+  return a.appliance === b.appliance && a.timeUtc === b.timeUtc && a.optionProfile === b.optionProfile && a.endAfterMin === b.endAfterMin && a.targets.join(',') === b.targets.join(',');
 }
 
 export function planScheduleSync<T extends RangeSchedule>(have: readonly T[], want: RangeSchedule[], prefix: string): ScheduleStep<T>[] {
@@ -34,5 +34,9 @@ export function planScheduleSync<T extends RangeSchedule>(have: readonly T[], wa
 
 /** A schedule's own fields, without what a scanner keeps beside them. */
 export function plainSchedule(s: RangeSchedule): RangeSchedule {
-  return { title: s.title, targets: s.targets, appliance: s.appliance, timeUtc: s.timeUtc, ...(s.optionProfile !== undefined ? { optionProfile: s.optionProfile } : {}) };
+  return {
+    title: s.title, targets: s.targets, appliance: s.appliance, timeUtc: s.timeUtc,
+    ...(s.optionProfile !== undefined ? { optionProfile: s.optionProfile } : {}),
+    ...(s.endAfterMin !== undefined ? { endAfterMin: s.endAfterMin } : {}),
+  };
 }

@@ -134,6 +134,12 @@ export interface RangeSchedule {
   optionProfile?: string;
   /** time of day, `HH:MM`, UTC */
   timeUtc: string;
+  /**
+   * the platform cancels a run still going this many minutes after its launch (Qualys `end_after`
+   * hours plus `end_after_mins`): set to end a run before the region's next one starts, which the
+   * platform launches whatever still runs; absent: no cut-off
+   */
+  endAfterMin?: number;
 }
 
 export interface ScheduleStatus extends RangeSchedule {

@@ -96,6 +96,12 @@ export const schedulerConfigSchema = z.object({
     firstLookS: z.number().positive().default(3600),
     /** a run not yet ended or processed is looked for again this much later (twice that with a scarce allowance) */
     lookAgainS: z.number().positive().default(900),
+    /**
+     * each run is canceled by the platform itself (Qualys `end_after`) a few minutes before the
+     * region's next run starts: the platform launches a run whatever still runs in its region, so
+     * without a cut-off a run outlasting the spacing breaks the one-scan-per-region rule
+     */
+    endBeforeNext: z.boolean().default(true),
   }).strict().refine((r) => r.holdBeforeS + r.maxHoldS + 2 * 3600 < 86400, { message: 'holdBeforeS + maxHoldS must leave a day\'s runs apart (under 22 h together)' }).prefault({}),
   /**
    * a scan still not ended this long after launch (a state the scanner does not explain, a scan

@@ -21,6 +21,10 @@ const MAX_LEARNED_HOLD_MS = 2 * 60 * MIN;
 const RUN_FOLLOW_MS = 3 * DAY;
 /** a run still queued this long after its time is stuck behind others' scans (a run is picked up within minutes; one behind another run of ours starts within about a run's length: at 45 min, 50/day lost 0.24 ± 0.18 points to cancels of such runs) */
 const STUCK_RUN_MS = 2 * 60 * MIN;
+/** a run is cut off this long before the region's next run (the platform launches within minutes of a time) */
+const END_MARGIN_MIN = 5;
+/** Qualys takes a cut-off in whole hours plus minutes, from one hour */
+const MIN_END_AFTER_MIN = 60;
 /** a failed sync is tried again after this long; a good one is repeated daily (someone may have edited a schedule) */
 const SYNC_RETRY_MS = 60 * MIN;
 
@@ -39,7 +43,7 @@ interface Run {
 }
 
 export interface RangeScanStatus {
-  schedules: { title: string; region: string; timeUtc: string; targets: string[]; appliance: string; id: string }[];
+  schedules: { title: string; region: string; timeUtc: string; targets: string[]; appliance: string; id: string; endAfterMin?: number }[];
   /** why the schedules are not what the config says, if they are not */
   problem?: string;
   /** range scans are off while the API allowance is scarce: where they would help */
@@ -50,6 +54,8 @@ export interface RangeScanStatus {
   credited: number;
   /** runs canceled because they still waited for a slot long after their time */
   stuckCanceled: number;
+  /** runs the platform canceled at their cut-off (endBeforeNext), before the region's next run */
+  cutShort: number;
 }
 
 /** The next time of day `hhmm` (UTC) at or after `t`. */
@@ -57,6 +63,19 @@ export function nextOccurrence(t: number, hhmm: string): number {
   const [h, m] = hhmm.split(':').map(Number);
   const day = Math.floor(t / DAY) * DAY + (h * 60 + m) * MIN;
   return day >= t ? day : day + DAY;
+}
+
+/**
+ * The cut-off that ends a run `END_MARGIN_MIN` before the next of the region's times (a day later
+ * when it has one time); none when that leaves under an hour.
+ */
+export function endBeforeNextMin(time: string, times: readonly string[]): number | undefined {
+  const minute = (t: string) => { const [h, m] = t.split(':').map(Number); return h * 60 + m; };
+  const at = minute(time);
+  const gaps = times.map((t) => (minute(t) - at + 1440) % 1440).filter((g) => g > 0);
+  const spacing = gaps.length ? Math.min(...gaps) : 1440;
+  const end = spacing - END_MARGIN_MIN;
+  return end >= MIN_END_AFTER_MIN ? end : undefined;
 }
 
 export class RangeScans {
@@ -69,6 +88,7 @@ export class RangeScans {
   private readonly durations: number[] = [];
   private runsSeen = 0;
   private stuckCanceled = 0;
+  private cutShort = 0;
   /** per region, why its runs overlap (checkSpacing) */
   private readonly outlasting = new Map<string, string>();
   private credited = 0;
@@ -92,12 +112,17 @@ export class RangeScans {
         continue;
       }
       if (targets.length === 0) continue;
-      for (const time of opts.rangeScans.times) {
-        // the platform runs a schedule whatever our windows say: one whose next run falls outside
-        // the region's scan windows (or in a blackout) is not kept until that run has passed
-        if (!policy.windowOpen(r.name, nextOccurrence(now, time))) continue;
+      // the platform runs a schedule whatever our windows say: one whose next run falls outside
+      // the region's scan windows (or in a blackout) is not kept until that run has passed
+      const times = [...new Set(opts.rangeScans.times)].filter((time) => policy.windowOpen(r.name, nextOccurrence(now, time)));
+      for (const time of times) {
         const title = `${opts.titlePrefix}-range ${r.name} ${time.replace(':', '')}`;
-        want.push({ title, targets, appliance, timeUtc: time, ...(r.optionProfile !== undefined ? { optionProfile: r.optionProfile } : {}) });
+        const endAfterMin = opts.rangeScans.endBeforeNext ? endBeforeNextMin(time, times) : undefined;
+        want.push({
+          title, targets, appliance, timeUtc: time,
+          ...(r.optionProfile !== undefined ? { optionProfile: r.optionProfile } : {}),
+          ...(endAfterMin !== undefined ? { endAfterMin } : {}),
+        });
         regionOf.set(title, r.name);
       }
     }
@@ -245,6 +270,8 @@ export class RangeScans {
       if (!r.released) {
         r.released = true;
         this.runsSeen++;
+        // canceled and not by us (a stuck run is done with once we cancel it): the platform's cut-off
+        if (scan.state === 'canceled') this.cutOff(r, scan);
         if (scan.endedAt) this.durations.push(Date.parse(scan.endedAt) - Date.parse(scan.launchedAt!));
         if (this.durations.length > 32) this.durations.shift();
       }
@@ -310,10 +337,20 @@ export class RangeScans {
       `range run ${r.title} (${scan.scanRef}) still waits for a slot ${Math.round(waitedMs / 60_000)} min after its time: canceled, region ${r.region} free for onsight's own launches`);
   }
 
+  /** A run the platform ended at its cut-off: its results are partial and credit nobody; said once per region. */
+  private cutOff(r: Run, scan: ScanStatus): void {
+    this.cutShort++;
+    const s = this.schedules.find((x) => x.title === r.title);
+    if (s?.endAfterMin === undefined || this.outlasting.has(r.region)) return;
+    const text = `range runs of region ${r.region} outlast their spacing: ${r.title} (${scan.scanRef}) was canceled by the platform at its cut-off, ${s.endAfterMin} min after its time, before the region's next run (its hosts are not credited): space scheduler.rangeScans.times wider or narrow its targets`;
+    this.outlasting.set(r.region, text);
+    this.core.log.warn({ region: r.region, run: r.title, scan: scan.scanRef, endAfterMin: s.endAfterMin }, text);
+  }
+
   /**
    * The platform starts a region's next run at its time whatever still runs there: a run lasting
-   * longer than the spacing to the region's next time breaks the one-scan-per-region rule. onsight
-   * cannot stop that without calls; it says so (status, log), once per region.
+   * longer than the spacing to the region's next time breaks the one-scan-per-region rule (unless
+   * the schedules carry a cut-off: endBeforeNext). Said once per region (status, log).
    */
   private checkSpacing(r: Run, lastedMs: number): void {
     const times = this.schedules.filter((s) => s.region === r.region).map((s) => nextOccurrence(r.at + 1, s.timeUtc));
@@ -326,7 +363,10 @@ export class RangeScans {
 
   describe(): RangeScanStatus {
     return {
-      schedules: this.schedules.map((s) => ({ title: s.title, region: s.region, timeUtc: s.timeUtc, targets: s.targets, appliance: s.appliance, id: s.id })),
+      schedules: this.schedules.map((s) => ({
+        title: s.title, region: s.region, timeUtc: s.timeUtc, targets: s.targets, appliance: s.appliance, id: s.id,
+        ...(s.endAfterMin !== undefined ? { endAfterMin: s.endAfterMin } : {}),
+      })),
       ...(this.problem !== undefined ? { problem: this.problem } : {}),
       ...(this.outlasting.size ? { outlasting: [...this.outlasting.values()] } : {}),
       ...(this.core.opts.rangeScans.times.length === 0 && this.core.budget.scarce() && this.core.scanner.syncSchedules
@@ -334,6 +374,7 @@ export class RangeScans {
       runsSeen: this.runsSeen,
       credited: this.credited,
       stuckCanceled: this.stuckCanceled,
+      cutShort: this.cutShort,
     };
   }
 }

@@ -92,8 +92,8 @@ export function listMakespan(times: readonly number[], places: number): number {
   return Math.max(...free);
 }
 
-export type ListOrder = 'unrelated' | 'by-host-factor' | 'clairvoyant';
-export const LIST_ORDERS: readonly ListOrder[] = ['unrelated', 'by-host-factor', 'clairvoyant'];
+export type ListOrder = 'unrelated' | 'by-last-night' | 'by-last-7-nights' | 'by-host-factor' | 'clairvoyant';
+export const LIST_ORDERS: readonly ListOrder[] = ['unrelated', 'by-last-night', 'by-last-7-nights', 'by-host-factor', 'clairvoyant'];
 
 /** Makespan / bound of `reps` draws of the night, per list order. */
 export function listOrderMonteCarlo(sc: Scenario, w: Workload, bound: MakespanBound, reps: number, seed: number): Record<ListOrder, number[]> {
@@ -101,15 +101,21 @@ export function listOrderMonteCarlo(sc: Scenario, w: Workload, bound: MakespanBo
   const factors = sc.regions.map(() => [] as number[]);
   for (const h of w.hosts) if (h.kind === 'server') factors[h.region].push(h.mult);
   const s = sc.scan;
-  const out: Record<ListOrder, number[]> = { unrelated: [], 'by-host-factor': [], clairvoyant: [] };
+  const out = Object.fromEntries(LIST_ORDERS.map((o) => [o, []])) as unknown as Record<ListOrder, number[]>;
   for (let rep = 0; rep < reps; rep++) {
-    const end: Record<ListOrder, number> = { unrelated: 0, 'by-host-factor': 0, clairvoyant: 0 };
+    const end = Object.fromEntries(LIST_ORDERS.map((o) => [o, 0])) as Record<ListOrder, number>;
     for (const [r, mult] of factors.entries()) {
       if (mult.length === 0) continue;
       // as the scanner draws a host's time
-      const hosts = mult.map((m) => ({ t: drawHostMs(rng, s, m) / MIN, m, key: rng.next() }));
+      // earlier nights' times of the same host (what a host list's LAST_VM_SCANNED_DURATION gives)
+      const hosts = mult.map((m) => {
+        const past = Array.from({ length: 7 }, () => drawHostMs(rng, s, m) / MIN);
+        return { t: drawHostMs(rng, s, m) / MIN, m, key: rng.next(), last: past[6], mean7: past.reduce((a, b) => a + b, 0) / 7 };
+      });
       const orders: Record<ListOrder, number[]> = {
         unrelated: [...hosts].sort((a, b) => a.key - b.key).map((h) => h.t),
+        'by-last-night': [...hosts].sort((a, b) => b.last - a.last).map((h) => h.t),
+        'by-last-7-nights': [...hosts].sort((a, b) => b.mean7 - a.mean7).map((h) => h.t),
         'by-host-factor': [...hosts].sort((a, b) => b.m - a.m).map((h) => h.t),
         clairvoyant: hosts.map((h) => h.t).sort((a, b) => b - a),
       };

@@ -78,6 +78,8 @@ export interface SimScan {
   canceledAt?: number;
   /** when the appliance learns of the cancel (its next poll) and stops probing */
   stopAt?: number;
+  /** a schedule's run: the platform cancels it at this time if still going (the schedule's cut-off) */
+  endBy?: number;
   /** hosts found, dated by the host list once the results are processed */
   found: string[];
   /** when the results are processed (host list dated); undefined = never (canceled, unless canceledProcessed) */
@@ -199,6 +201,7 @@ export class SimScanner implements Scanner {
     for (const a of this.appliancesRt) if (a.toggles.length && a.toggles[0].at < t) t = a.toggles[0].at;
     for (const s of this.active) {
       if (s.stopAt !== undefined && s.stopAt < t) t = s.stopAt;
+      if (s.endBy !== undefined && s.canceledAt === undefined && s.endBy > this.now && s.endBy < t) t = s.endBy;
       if (s.state === 'submitted' && s.readyAt < t) t = s.readyAt;
       else if (s.state === 'queued') {
         const a = this.apByName.get(s.appliance)!;
@@ -250,7 +253,8 @@ export class SimScanner implements Scanner {
     for (const sch of this.schedules) {
       while (sch.next <= t) {
         // the platform launches the run itself, whatever else runs in the region (counted if it breaks a region rule)
-        this.enter({ intentId: '', title: sch.title, targets: sch.ips, appliance: sch.appliance }, undefined, undefined);
+        const run = this.enter({ intentId: '', title: sch.title, targets: sch.ips, appliance: sch.appliance }, undefined, undefined);
+        if (sch.endAfterMin !== undefined) run.endBy = sch.next + sch.endAfterMin * MIN;
         sch.next += 86_400_000;
       }
     }
@@ -264,6 +268,8 @@ export class SimScanner implements Scanner {
     while (changed) {
       changed = false;
       for (const s of this.active) {
+        // the schedule's cut-off: the platform cancels the run, as a cancel call would (a run processing its results is left to finish)
+        if (s.endBy !== undefined && s.endBy <= t && s.canceledAt === undefined && s.processingUntil === undefined) this.markCanceled(s, s.endBy);
         if (s.stopAt !== undefined && s.stopAt <= t) {
           this.stop(s, s.stopAt);
           changed = true;
@@ -559,6 +565,7 @@ export class SimScanner implements Scanner {
       } else if (step.action === 'updated') {
         const ips = this.scheduleIps(step.want);
         this.spend('update schedule');
+        delete step.have.endAfterMin;
         Object.assign(step.have, step.want, { ips, next: nextOccurrence(this.now + 1, step.want.timeUtc) });
         out.push({ ...step.want, id: step.have.id, active: true, action: 'updated' });
       } else {
@@ -644,10 +651,15 @@ export class SimScanner implements Scanner {
     this.spend('cancel');
     const s = this.byRef.get(scanRef);
     if (!s || s.endedAt !== undefined || s.canceledAt !== undefined) return;
-    s.canceledAt = this.now;
-    const a = this.apByName.get(s.appliance)!;
-    s.stopAt = s.state === 'running' && a.online ? this.nextPoll(a, this.now + 1) : this.now;
+    this.markCanceled(s, this.now);
     this.advance(this.now);
+  }
+
+  /** Canceled on the platform at t; the appliance stops at its next poll (at once if the scan is not running). */
+  private markCanceled(s: SimScan, t: number): void {
+    s.canceledAt = t;
+    const a = this.apByName.get(s.appliance)!;
+    s.stopAt = s.state === 'running' && a.online ? this.nextPoll(a, t + 1) : t;
   }
 
   /** The appliance stops a canceled scan: in-flight targets are judged as they stand. */

@@ -125,6 +125,7 @@ export class ScriptedScanner implements Scanner {
         out.push({ ...step.have, action: 'deleted' });
       } else if (step.action === 'updated') {
         this.calls.push('updateSchedule');
+        delete step.have.endAfterMin;
         Object.assign(step.have, step.want, { action: 'updated' });
         out.push({ ...step.have });
       } else {

@@ -59,6 +59,8 @@ export interface EmScan {
   loadingUntil?: number;
   endedAt?: number;
   processed: boolean;
+  /** a schedule's run: the platform cancels it at this time if still going (the schedule's cut-off) */
+  endBy?: number;
 }
 
 /** A scheduled scan: runs every `frequencyDays` days at startHour:startMinute in its time zone. */
@@ -84,6 +86,8 @@ export interface EmSchedule {
   nextLaunch?: number;
   /** scans it has launched */
   runs: number;
+  /** its runs are canceled this many minutes after their launch (end_after hours + end_after_mins); undefined: never */
+  endAfterMin?: number;
 }
 
 export interface ScheduleTiming {
@@ -201,6 +205,7 @@ export class EmulatorModel {
       if (s.state === 'Submitted') consider(s.readyAt);
       else if (s.state === 'Loading') consider(s.loadingUntil);
       else if (s.state === 'Running') for (const j of s.jobs) if (!j.done && j.endAt !== undefined) consider(j.endAt);
+      if (s.endBy !== undefined && ACTIVE.has(s.state) && s.state !== 'Loading') consider(s.endBy);
     }
     return t;
   }
@@ -213,11 +218,17 @@ export class EmulatorModel {
     for (const sc of this.schedules) {
       if (!sc.active || sc.nextLaunch === undefined || sc.nextLaunch > t) continue;
       // the platform launches the run itself, as a scan titled like its schedule, on its appliance
-      this.createScan({ title: sc.title, targets: sc.targets, appliances: sc.appliances, optionTitle: sc.optionTitle, priority: 0, userLogin: sc.userLogin, type: 'Scheduled' }, sc.nextLaunch);
+      const run = this.createScan({ title: sc.title, targets: sc.targets, appliances: sc.appliances, optionTitle: sc.optionTitle, priority: 0, userLogin: sc.userLogin, type: 'Scheduled' }, sc.nextLaunch);
+      if (sc.endAfterMin !== undefined) run.endBy = sc.nextLaunch + sc.endAfterMin * 60_000;
       sc.runs++;
       sc.nextLaunch += sc.frequencyDays * DAY_MS;
     }
     for (const s of this.scans) {
+      // the schedule's cut-off, as a cancel: hosts not done are not dated (a run loading its results is left to finish [U])
+      if (s.endBy !== undefined && s.endBy <= t && ACTIVE.has(s.state) && s.state !== 'Loading') {
+        this.stop(s, s.endBy);
+        continue;
+      }
       if (s.state === 'Submitted' && s.readyAt <= t) s.state = 'Queued';
       if (s.state === 'Running') {
         for (const j of s.jobs) if (!j.done && j.endAt !== undefined && j.endAt <= t) j.done = true;
@@ -407,8 +418,12 @@ export class EmulatorModel {
   }
 
   cancel(s: EmScan): void {
+    this.stop(s, this.advance());
+  }
+
+  private stop(s: EmScan, t: number): void {
     s.state = 'Canceled';
-    s.endedAt = this.advance();
+    s.endedAt = t;
     for (const j of s.jobs) if (!j.done) j.done = true;
   }
 

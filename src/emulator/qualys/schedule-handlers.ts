@@ -3,7 +3,9 @@
  * "Scan Schedules" pages describe them (create answers "New scan scheduled successfully", update
  * "Edit scheduled Scan Completed successfully", both with ITEM ID; the list is
  * SCHEDULE_SCAN_LIST_OUTPUT). What the pages do not say is marked [U] and kept small: only daily
- * schedules on `ip` targets, no daylight saving, and the delete answer's text.
+ * schedules on `ip` targets, no daylight saving, the delete answer's text, and the cut-off's
+ * ranges (`end_after` 1–119 hours, `end_after_mins` 0–59, listed as END_AFTER and END_AFTER_MINS
+ * inside SCHEDULE, as a public client reads them; a run still going then is canceled).
  */
 import { isoSec } from './clock.js';
 import type { EmulatorConfig } from './config.js';
@@ -73,6 +75,16 @@ function startTime(h: Handlers, c: EmulatorConfig, ctx: Ctx): Omit<ScheduleTimin
   return { startHour: hour!, startMinute: minute ?? 0, offsetMin: zone.offsetMin, startDate, code, dst: dst === 'yes' };
 }
 
+/** end_after (hours, 1–119) plus end_after_mins (0–59, only with end_after [U]): minutes, or undefined when neither is given. */
+function endAfter(h: Handlers, ctx: Ctx): number | Answer | undefined {
+  const hours = intIn(ctx, h, 'end_after', 1, 119);
+  if (isAnswer(hours)) return hours;
+  const mins = intIn(ctx, h, 'end_after_mins', 0, 59);
+  if (isAnswer(mins)) return mins;
+  if (hours === undefined && mins !== undefined) return h.fail(ctx, 400, 1903, 'Missing required parameter(s): end_after');
+  return hours === undefined ? undefined : hours * 60 + (mins ?? 0);
+}
+
 /** 0 or 1. */
 function flag(h: Handlers, ctx: Ctx, name: string): boolean | Answer | undefined {
   const v = ctx.params.get(name);
@@ -102,10 +114,13 @@ function create(h: Handlers, c: EmulatorConfig, m: EmulatorModel, ctx: Ctx): Ans
   if (isAnswer(freq)) return freq;
   const start = startTime(h, c, ctx);
   if (isAnswer(start)) return start;
+  const end = endAfter(h, ctx);
+  if (isAnswer(end)) return end;
   const sc = m.addSchedule(
     { title, active: active!, targets: normalisedList(kept), appliances: names, optionTitle: option.title, userLogin: ctx.userLogin, timeZoneCode: start.code, observeDst: start.dst },
     { ...start, frequencyDays: freq! },
   );
+  if (end !== undefined) sc.endAfterMin = end;
   return h.ok(ctx, 'New scan scheduled successfully', [['ID', String(sc.id)]]);
 }
 
@@ -142,12 +157,15 @@ function update(h: Handlers, c: EmulatorConfig, m: EmulatorModel, ctx: Ctx): Ans
   if (startGiven.length && !setStart) return h.fail(ctx, 400, 1903, `Missing required parameter(s): set_start_time (to change ${startGiven.join(', ')})`);
   const start = setStart ? startTime(h, c, ctx) : undefined;
   if (isAnswer(start)) return start;
+  const end = endAfter(h, ctx);
+  if (isAnswer(end)) return end;
 
   if (title !== undefined) sc.title = title;
   if (option) sc.optionTitle = option.title;
   if (names) sc.appliances = names;
   if (kept) sc.targets = normalisedList(kept);
   if (active !== undefined) sc.active = active;
+  if (end !== undefined) sc.endAfterMin = end;
   if (start) {
     sc.timeZoneCode = start.code;
     sc.observeDst = start.dst;
@@ -190,5 +208,6 @@ function scheduleXml(s: EmSchedule, m: EmulatorModel): string {
     (s.optionTitle ? `<OPTION_PROFILE><TITLE>${cdata(s.optionTitle)}</TITLE>${el('DEFAULT_FLAG', 0)}</OPTION_PROFILE>` : '') +
     `${el('PROCESSING_PRIORITY', '0 - No Priority')}<SCHEDULE><DAILY frequency_days="${s.frequencyDays}" />` +
     `${el('START_DATE_UTC', isoSec(s.anchor))}${el('START_HOUR', s.startHour)}${el('START_MINUTE', s.startMinute)}${next}` +
+    (s.endAfterMin !== undefined ? `${el('END_AFTER', Math.floor(s.endAfterMin / 60))}${el('END_AFTER_MINS', s.endAfterMin % 60)}` : '') +
     `<TIME_ZONE>${el('TIME_ZONE_CODE', s.timeZoneCode)}${el('TIME_ZONE_DETAILS', zone)}</TIME_ZONE>${el('DST_SELECTED', s.observeDst ? 1 : 0)}</SCHEDULE></SCAN>`;
 }

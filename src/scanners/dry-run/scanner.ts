@@ -82,7 +82,7 @@ export class DryRunScanner implements Scanner {
   async syncSchedules(want: RangeSchedule[], titlePrefix: string): Promise<ScheduleStatus[]> {
     return want.map((w, i) => {
       if (!w.title.startsWith(titlePrefix)) throw new OnsightError('ONSIGHT_SCANNER', `schedule "${w.title}" does not start with the prefix "${titlePrefix}"`);
-      this.opts.print(`DRY RUN: would create or update the daily scheduled scan "${w.title}" at ${w.timeUtc} UTC on appliance ${w.appliance} for ${w.targets.join(', ')}`);
+      this.opts.print(`DRY RUN: would create or update the daily scheduled scan "${w.title}" at ${w.timeUtc} UTC on appliance ${w.appliance} for ${w.targets.join(', ')}${w.endAfterMin !== undefined ? `, each run canceled ${w.endAfterMin} min after its time if still going` : ''}`);
       return { ...w, id: `dry-run-schedule/${i + 1}`, active: true, action: 'created' };
     });
   }

@@ -3,7 +3,9 @@
  * records. Element names follow the guide's "List Scan Schedules" samples: SCAN holds ID, ACTIVE,
  * TITLE, USER_LOGIN, TARGET, ISCANNER_NAME, OPTION_PROFILE/TITLE and SCHEDULE, which holds DAILY
  * (attribute frequency_days) or WEEKLY / MONTHLY, START_HOUR, START_MINUTE (local to the time
- * zone), TIME_ZONE/TIME_ZONE_CODE, DST_SELECTED and NEXTLAUNCH_UTC. Missing parts stay undefined.
+ * zone), TIME_ZONE/TIME_ZONE_CODE, DST_SELECTED and NEXTLAUNCH_UTC; END_AFTER (hours) and
+ * END_AFTER_MINS, the cut-off, as a public client that copies schedules reads them [P]. Missing
+ * parts stay undefined.
  */
 import { int, list, node, text, type XmlNode } from './xml.js';
 
@@ -25,6 +27,8 @@ export interface QualysSchedule {
   timeZoneCode?: string;
   timeZoneDetails?: string;
   dstSelected: boolean;
+  /** the cut-off in minutes (END_AFTER hours plus END_AFTER_MINS); undefined: none */
+  endAfterMin?: number;
   /** next run, as Qualys writes it (the guide's sample has no `Z`; it is UTC by its name) */
   nextLaunchUtc?: string;
 }
@@ -36,6 +40,11 @@ function occurrenceOf(schedule: XmlNode): QualysSchedule['occurrence'] {
   if (schedule.WEEKLY !== undefined) return 'weekly';
   if (schedule.MONTHLY !== undefined) return 'monthly';
   return undefined;
+}
+
+function endAfter(hours: number | undefined, mins: number | undefined): number | undefined {
+  const total = (hours ?? 0) * 60 + (mins ?? 0);
+  return total > 0 ? total : undefined;
 }
 
 export function parseScheduleList(doc: XmlNode): QualysSchedule[] {
@@ -62,6 +71,7 @@ export function parseScheduleList(doc: XmlNode): QualysSchedule[] {
       timeZoneCode: squash(text(zone?.TIME_ZONE_CODE)) || undefined,
       timeZoneDetails: squash(text(zone?.TIME_ZONE_DETAILS)) || undefined,
       dstSelected: squash(text(sched.DST_SELECTED)) === '1',
+      endAfterMin: endAfter(int(sched.END_AFTER), int(sched.END_AFTER_MINS)),
       // inside SCHEDULE in the guide's samples, beside it in an older answer quoted by a client
       nextLaunchUtc: squash(text(sched.NEXTLAUNCH_UTC ?? s.NEXTLAUNCH_UTC)) || undefined,
     });

@@ -19,6 +19,8 @@ import { simpleReturn } from './xml.js';
 const MAX_CHECKED_ADDRESSES = 1 << 20;
 const MAX_TITLE = 2000;
 const TIME = /^([01]\d|2[0-3]):([0-5]\d)$/;
+/** end_after is 1 to 119 hours [U: the UI's pause takes 1–120 h; the page on cancel is cut off where it gives the range] */
+const MAX_END_AFTER_MIN = 119 * 60;
 
 export interface ScheduleSyncDeps {
   transport: QualysTransport;
@@ -86,6 +88,9 @@ function checkWants(want: RangeSchedule[], prefix: string, allow: ((ip: string) 
     const time = TIME.exec(w.timeUtc);
     if (!time) throw new OnsightError('ONSIGHT_SCANNER', `schedule "${w.title}": time ${JSON.stringify(w.timeUtc)} is not HH:MM`);
     if (!w.appliance.trim()) throw new OnsightError('ONSIGHT_SCANNER', `schedule "${w.title}" names no appliance`);
+    if (w.endAfterMin !== undefined && !(Number.isInteger(w.endAfterMin) && w.endAfterMin >= 60 && w.endAfterMin <= MAX_END_AFTER_MIN)) {
+      throw new OnsightError('ONSIGHT_SCANNER', `schedule "${w.title}": a cut-off of ${w.endAfterMin} min is not a whole number of minutes from 60 to ${MAX_END_AFTER_MIN}`);
+    }
     const ranges = rangeSet(w.targets);
     if (rangeSetSize(ranges) === 0 && ranges.bad.length === 0) throw new OnsightError('ONSIGHT_SCANNER', `schedule "${w.title}" has no targets`);
     checked += rangeSetSize(ranges);
@@ -128,13 +133,15 @@ function plan(wanted: Wanted[], ours: QualysSchedule[], zone: string): { changes
   }
   for (const w of wanted) {
     const have = byTitle.get(w.want.title)?.[0];
-    if (!have) {
+    // a cut-off to be removed: the parameters set one but say nothing of clearing it [U], so the schedule is made again
+    if (have && have.endAfterMin !== undefined && w.want.endAfterMin === undefined) changes.push({ kind: 'delete', have });
+    if (!have || (have.endAfterMin !== undefined && w.want.endAfterMin === undefined)) {
       changes.push({ kind: 'create', w });
       continue;
     }
     const retime = have.startHour !== w.hour || have.startMinute !== w.minute || have.timeZoneCode !== zone || have.dstSelected;
     const recur = have.occurrence !== 'daily' || have.frequencyDays !== 1;
-    const differs = retime || recur || !have.active || applianceName(have.appliance) !== applianceName(w.want.appliance) ||
+    const differs = retime || recur || !have.active || have.endAfterMin !== w.want.endAfterMin || applianceName(have.appliance) !== applianceName(w.want.appliance) ||
       !sameRangeSet(rangeSet([have.targetText]), w.ranges) || !sameProfile(have, w.profile);
     if (differs) changes.push({ kind: 'update', w, have, retime, recur });
     else kept.push({ w, have });
@@ -154,9 +161,14 @@ function profileParams(p: OptionProfileRef | undefined): Record<string, string> 
   return 'id' in p ? { option_id: String(p.id) } : { option_title: p.title };
 }
 
-/** What a schedule runs: its targets, appliance and profile; active. */
+/** What a schedule runs: its targets, appliance and profile; active; its cut-off, if any. */
 function scanParams(w: Wanted): Record<string, string> {
-  return { active: '1', ip: rangeSetText(w.ranges), iscanner_name: w.want.appliance.trim(), ...profileParams(w.profile) };
+  const end = w.want.endAfterMin;
+  return {
+    active: '1', ip: rangeSetText(w.ranges), iscanner_name: w.want.appliance.trim(), ...profileParams(w.profile),
+    // hours plus minutes, as the list gives them back (END_AFTER, END_AFTER_MINS) [P]
+    ...(end !== undefined ? { end_after: String(Math.floor(end / 60)), end_after_mins: String(end % 60) } : {}),
+  };
 }
 
 function startParams(w: Wanted, zone: string): Record<string, string> {
@@ -181,7 +193,8 @@ async function apply(d: ScheduleSyncDeps, c: Change): Promise<ScheduleStatus> {
     d.log.info({ id: c.have.id, title: c.have.title }, 'qualys schedule deleted');
     return {
       title: c.have.title, targets: c.have.targetText ? c.have.targetText.split(',').map((t) => t.trim()) : [], appliance: c.have.appliance,
-      optionProfile: c.have.optionTitle, timeUtc: timeOf(c.have), id: c.have.id, active: false, action: 'deleted',
+      optionProfile: c.have.optionTitle, timeUtc: timeOf(c.have), ...(c.have.endAfterMin !== undefined ? { endAfterMin: c.have.endAfterMin } : {}),
+      id: c.have.id, active: false, action: 'deleted',
     };
   }
   if (c.kind === 'create') {
@@ -189,7 +202,7 @@ async function apply(d: ScheduleSyncDeps, c: Change): Promise<ScheduleStatus> {
     const r = await post({ action: 'create', scan_title: c.w.want.title, ...scanParams(c.w), ...DAILY, ...startParams(c.w, d.timeZoneCode) }, false);
     const id = simpleReturn(r.doc).items.get('ID')?.[0];
     if (!id) throw new QualysXmlError(`qualys schedule create "${c.w.want.title}": answer without ID (the next sync finds it by its title)`, { retryable: true });
-    d.log.info({ id, title: c.w.want.title, targets: rangeSetSize(c.w.ranges), appliance: c.w.want.appliance, timeUtc: c.w.want.timeUtc }, 'qualys schedule created');
+    d.log.info({ id, title: c.w.want.title, targets: rangeSetSize(c.w.ranges), appliance: c.w.want.appliance, timeUtc: c.w.want.timeUtc, endAfterMin: c.w.want.endAfterMin }, 'qualys schedule created');
     return status(c.w, id, 'created');
   }
   const params: Record<string, string> = { action: 'update', id: c.have.id, ...scanParams(c.w) };
