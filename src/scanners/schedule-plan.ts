@@ -12,9 +12,9 @@ export type ScheduleStep<T> =
   | { action: 'deleted'; have: T }
   | { action: 'created'; want: RangeSchedule };
 
-/** Same targets, appliance, profile, time and cut-off. */
+/** Same targets, appliance, profile, time, cut-off and activity. */
 export function sameSchedule(a: RangeSchedule, b: RangeSchedule): boolean {
-  return a.appliance === b.appliance && a.timeUtc === b.timeUtc && a.optionProfile === b.optionProfile && a.endAfterMin === b.endAfterMin && a.targets.join(',') === b.targets.join(',');
+  return (a.active !== false) === (b.active !== false) && a.appliance === b.appliance && a.timeUtc === b.timeUtc && a.optionProfile === b.optionProfile && a.endAfterMin === b.endAfterMin && a.targets.join(',') === b.targets.join(',');
 }
 
 export function planScheduleSync<T extends RangeSchedule>(have: readonly T[], want: RangeSchedule[], prefix: string): ScheduleStep<T>[] {
@@ -38,5 +38,6 @@ export function plainSchedule(s: RangeSchedule): RangeSchedule {
     title: s.title, targets: s.targets, appliance: s.appliance, timeUtc: s.timeUtc,
     ...(s.optionProfile !== undefined ? { optionProfile: s.optionProfile } : {}),
     ...(s.endAfterMin !== undefined ? { endAfterMin: s.endAfterMin } : {}),
+    ...(s.active === false ? { active: false } : {}),
   };
 }

@@ -140,6 +140,8 @@ export interface RangeSchedule {
    * platform launches whatever still runs; absent: no cut-off
    */
   endAfterMin?: number;
+  /** false: kept but not run (a run of its region still going at its time: the platform would start it on top); default true */
+  active?: boolean;
 }
 
 export interface ScheduleStatus extends RangeSchedule {

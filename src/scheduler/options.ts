@@ -98,10 +98,11 @@ export const schedulerConfigSchema = z.object({
     lookAgainS: z.number().positive().default(900),
     /**
      * each run is canceled by the platform itself (Qualys `end_after`) a few minutes before the
-     * region's next run starts: the platform launches a run whatever still runs in its region, so
-     * without a cut-off a run outlasting the spacing breaks the one-scan-per-region rule
+     * region's next time, even while onsight is stopped. Off by default: a canceled run's results
+     * are not counted, and onsight already skips a time that comes while the region's previous run
+     * still goes (the schedule deactivated until it has passed)
      */
-    endBeforeNext: z.boolean().default(true),
+    endBeforeNext: z.boolean().default(false),
   }).strict().refine((r) => r.holdBeforeS + r.maxHoldS + 2 * 3600 < 86400, { message: 'holdBeforeS + maxHoldS must leave a day\'s runs apart (under 22 h together)' }).prefault({}),
   /**
    * a scan still not ended this long after launch (a state the scanner does not explain, a scan

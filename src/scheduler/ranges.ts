@@ -25,6 +25,10 @@ const STUCK_RUN_MS = 2 * 60 * MIN;
 const END_MARGIN_MIN = 5;
 /** Qualys takes a cut-off in whole hours plus minutes, from one hour */
 const MIN_END_AFTER_MIN = 60;
+/** a schedule whose time comes within this long while a run of its region still goes is deactivated for that time (then active again) */
+const SKIP_AHEAD_MS = 30 * MIN;
+/** a run still going is looked at again this long before its region's next time (to skip that time if it still goes) */
+const LOOK_BEFORE_NEXT_MS = 15 * MIN;
 /** a failed sync is tried again after this long; a good one is repeated daily (someone may have edited a schedule) */
 const SYNC_RETRY_MS = 60 * MIN;
 
@@ -43,7 +47,7 @@ interface Run {
 }
 
 export interface RangeScanStatus {
-  schedules: { title: string; region: string; timeUtc: string; targets: string[]; appliance: string; id: string; endAfterMin?: number }[];
+  schedules: { title: string; region: string; timeUtc: string; targets: string[]; appliance: string; id: string; endAfterMin?: number; active?: false }[];
   /** why the schedules are not what the config says, if they are not */
   problem?: string;
   /** range scans are off while the API allowance is scarce: where they would help */
@@ -56,6 +60,8 @@ export interface RangeScanStatus {
   stuckCanceled: number;
   /** runs the platform canceled at their cut-off (endBeforeNext), before the region's next run */
   cutShort: number;
+  /** times skipped (the schedule deactivated until they passed) because the region's previous run still went */
+  skipped: number;
 }
 
 /** The next time of day `hhmm` (UTC) at or after `t`. */
@@ -89,6 +95,9 @@ export class RangeScans {
   private runsSeen = 0;
   private stuckCanceled = 0;
   private cutShort = 0;
+  /** occurrences (`title@time`) deactivated because a run of their region still went */
+  private readonly skipped = new Set<string>();
+  private skips = 0;
   /** per region, why its runs overlap (checkSpacing) */
   private readonly outlasting = new Map<string, string>();
   private credited = 0;
@@ -122,6 +131,7 @@ export class RangeScans {
           title, targets, appliance, timeUtc: time,
           ...(r.optionProfile !== undefined ? { optionProfile: r.optionProfile } : {}),
           ...(endAfterMin !== undefined ? { endAfterMin } : {}),
+          ...(this.skipping(r.name, title, time, now) ? { active: false } : {}),
         });
         regionOf.set(title, r.name);
       }
@@ -143,11 +153,13 @@ export class RangeScans {
     const key = JSON.stringify(want);
     // with no times configured, one sync at start deletes what an earlier config left, and that is all
     if (key === this.synced && (want.length === 0 || now < this.nextSyncAt)) return;
-    if (!budget.canSpend(false)) return;
+    // a skip to make (or undo) weighs like a cancel: it keeps two scans out of one region
+    const skipChange = want.some((w) => (w.active === false) !== (this.schedules.find((s) => s.title === w.title)?.active === false));
+    if (!budget.canSpend(skipChange)) return;
     try {
       const got = await budget.call('sync range schedules', 'syncSchedules', () => scanner.syncSchedules!(want, `${opts.titlePrefix}-range `));
       const before = new Map(this.schedules.map((s) => [s.title, s.since]));
-      this.schedules = got.filter((s) => s.action !== 'deleted' && s.active && regionOf.has(s.title))
+      this.schedules = got.filter((s) => s.action !== 'deleted' && regionOf.has(s.title))
         .map((s) => ({ ...s, region: regionOf.get(s.title)!, since: s.action === 'kept' ? before.get(s.title) ?? now : now }));
       this.synced = key;
       this.nextSyncAt = now + DAY;
@@ -161,6 +173,25 @@ export class RangeScans {
       // without the schedule API's permission would otherwise pay a call an hour for nothing)
       if (want.length === 0) this.synced = key;
     }
+  }
+
+  /**
+   * Is the schedule's next time to be skipped (the schedule deactivated until it has passed)? Yes
+   * when a run of its region, seen in a list and not seen ended, still goes within SKIP_AHEAD_MS of
+   * that time: the platform would start the new run on top of it (a region runs one scan at a time).
+   * Once decided, the time stays skipped until it has passed.
+   */
+  private skipping(region: string, title: string, time: string, now: number): boolean {
+    const next = nextOccurrence(now, time);
+    const key = `${title}@${next}`;
+    if (this.skipped.has(key)) return true;
+    if (next - now > SKIP_AHEAD_MS) return false;
+    const going = [...this.runs.values()].some((r) => r.region === region && r.scan && !r.released && r.at < next);
+    if (!going) return false;
+    this.skipped.add(key);
+    this.skips++;
+    this.core.log.info({ region, schedule: title, at: new Date(next).toISOString() }, `range run ${title} at ${time} skipped: the region's previous run still goes (the schedule is inactive until that time has passed)`);
+    return true;
   }
 
   /**
@@ -183,6 +214,7 @@ export class RangeScans {
       const at = nextOccurrence(now - maxHoldS * 1000, s.timeUtc);
       if (at < s.since || now < at - before || now >= at + maxHoldS * 1000) continue;
       const key = `${s.title}@${at}`;
+      if (this.skipped.has(key)) continue; // deactivated for that time: no run
       let run = this.runs.get(key);
       if (!run) {
         run = { title: s.title, region: s.region, at, lookAt: at + this.expectedMs(), released: false, done: false };
@@ -241,6 +273,7 @@ export class RangeScans {
     // until its hold window has passed, or currentRuns would register it again as a new one
     // (a run seen running is followed for RUN_FOLLOW_MS at most)
     for (const [k, r] of this.runs) if ((r.done && now >= r.at + maxHoldS * 1000) || now > r.at + (r.scan && !r.released ? RUN_FOLLOW_MS : maxHoldS * 1000 + DAY)) this.runs.delete(k);
+    for (const k of this.skipped) if (Number(k.slice(k.lastIndexOf('@') + 1)) + maxHoldS * 1000 < now) this.skipped.delete(k);
     const due = [...this.runs.values()].filter((r) => !r.done && r.at <= now && r.lookAt <= now);
     if (due.length === 0 || !this.core.budget.canSpend(false)) return;
     const since = Math.min(...due.map((r) => r.at)) - RUN_SLACK_MS;
@@ -256,6 +289,9 @@ export class RangeScans {
     for (const r of due) {
       const scan = list.find((s) => s.title === r.title && s.launchedAt !== undefined && Date.parse(s.launchedAt) >= r.at - RUN_SLACK_MS);
       r.lookAt = now + Math.max(pace, (now - r.at) / 4);
+      // a run still going is looked at shortly before its region's next time, to skip that time if need be
+      const lastLook = this.nextTimeOf(r.region, r.at) - LOOK_BEFORE_NEXT_MS;
+      if (r.lookAt > lastLook && lastLook > now) r.lookAt = lastLook;
       if (!scan) {
         if (now >= r.at + maxHoldS * 1000) r.done = true; // never ran (or not listed): nothing to credit
         continue;
@@ -337,6 +373,11 @@ export class RangeScans {
       `range run ${r.title} (${scan.scanRef}) still waits for a slot ${Math.round(waitedMs / 60_000)} min after its time: canceled, region ${r.region} free for onsight's own launches`);
   }
 
+  /** The region's first time after `after` (any of its schedules). */
+  private nextTimeOf(region: string, after: number): number {
+    return Math.min(...this.schedules.filter((s) => s.region === region).map((s) => nextOccurrence(after + 1, s.timeUtc)));
+  }
+
   /** A run the platform ended at its cut-off: its results are partial and credit nobody; said once per region. */
   private cutOff(r: Run, scan: ScanStatus): void {
     this.cutShort++;
@@ -356,7 +397,7 @@ export class RangeScans {
     const times = this.schedules.filter((s) => s.region === r.region).map((s) => nextOccurrence(r.at + 1, s.timeUtc));
     const gapMs = Math.min(...times) - r.at;
     if (!(lastedMs > gapMs) || this.outlasting.has(r.region)) return;
-    const text = `range runs of region ${r.region} outlast their spacing: ${r.title} ran ${(lastedMs / 3_600_000).toFixed(1)} h, the next run starts ${(gapMs / 3_600_000).toFixed(1)} h after it, on top of it (a region runs one scan at a time): space scheduler.rangeScans.times wider or narrow its targets`;
+    const text = `range runs of region ${r.region} outlast their spacing: ${r.title} ran ${(lastedMs / 3_600_000).toFixed(1)} h, the region's next time is ${(gapMs / 3_600_000).toFixed(1)} h after it (a region runs one scan at a time: a time coming while a run still goes is skipped, two calls each): space scheduler.rangeScans.times wider or narrow its targets`;
     this.outlasting.set(r.region, text);
     this.core.log.warn({ region: r.region, run: r.title, lastedS: Math.round(lastedMs / 1000), spacingS: Math.round(gapMs / 1000) }, text);
   }
@@ -366,6 +407,7 @@ export class RangeScans {
       schedules: this.schedules.map((s) => ({
         title: s.title, region: s.region, timeUtc: s.timeUtc, targets: s.targets, appliance: s.appliance, id: s.id,
         ...(s.endAfterMin !== undefined ? { endAfterMin: s.endAfterMin } : {}),
+        ...(s.active === false ? { active: false } : {}),
       })),
       ...(this.problem !== undefined ? { problem: this.problem } : {}),
       ...(this.outlasting.size ? { outlasting: [...this.outlasting.values()] } : {}),
@@ -375,6 +417,7 @@ export class RangeScans {
       credited: this.credited,
       stuckCanceled: this.stuckCanceled,
       cutShort: this.cutShort,
+      skipped: this.skips,
     };
   }
 }

@@ -252,6 +252,10 @@ export class SimScanner implements Scanner {
     }
     for (const sch of this.schedules) {
       while (sch.next <= t) {
+        if (sch.active === false) {
+          sch.next += 86_400_000;
+          continue;
+        }
         // the platform launches the run itself, whatever else runs in the region (counted if it breaks a region rule)
         const run = this.enter({ intentId: '', title: sch.title, targets: sch.ips, appliance: sch.appliance }, undefined, undefined);
         if (sch.endAfterMin !== undefined) run.endBy = sch.next + sch.endAfterMin * MIN;
@@ -557,7 +561,7 @@ export class SimScanner implements Scanner {
     this.spend('list schedules');
     const out: ScheduleStatus[] = [];
     for (const step of planScheduleSync([...this.schedules], want, prefix)) {
-      if (step.action === 'kept') out.push({ ...plainSchedule(step.have), id: step.have.id, active: true, action: 'kept' });
+      if (step.action === 'kept') out.push({ ...plainSchedule(step.have), id: step.have.id, active: step.have.active !== false, action: 'kept' });
       else if (step.action === 'deleted') {
         this.spend('delete schedule');
         this.schedules.splice(this.schedules.indexOf(step.have), 1);
@@ -566,8 +570,9 @@ export class SimScanner implements Scanner {
         const ips = this.scheduleIps(step.want);
         this.spend('update schedule');
         delete step.have.endAfterMin;
+        delete step.have.active;
         Object.assign(step.have, step.want, { ips, next: nextOccurrence(this.now + 1, step.want.timeUtc) });
-        out.push({ ...step.want, id: step.have.id, active: true, action: 'updated' });
+        out.push({ ...step.want, id: step.have.id, active: step.want.active !== false, action: 'updated' });
       } else {
         const w = step.want;
         if (!this.apByName.has(w.appliance)) throw new ScannerFailure('ONSIGHT_SCANNER_REFUSED', `no appliance named ${w.appliance}`, 'no', 'retry');
@@ -575,7 +580,7 @@ export class SimScanner implements Scanner {
         this.spend('create schedule');
         const id = `sched.${++this.scheduleSeq}`;
         this.schedules.push({ ...w, id, ips, next: nextOccurrence(this.now + 1, w.timeUtc) });
-        out.push({ ...w, id, active: true, action: 'created' });
+        out.push({ ...w, id, active: w.active !== false, action: 'created' });
       }
     }
     return out;

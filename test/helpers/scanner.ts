@@ -126,11 +126,11 @@ export class ScriptedScanner implements Scanner {
       } else if (step.action === 'updated') {
         this.calls.push('updateSchedule');
         delete step.have.endAfterMin;
-        Object.assign(step.have, step.want, { action: 'updated' });
+        Object.assign(step.have, step.want, { active: step.want.active !== false, action: 'updated' });
         out.push({ ...step.have });
       } else {
         this.calls.push('createSchedule');
-        const s: ScheduleStatus = { ...step.want, id: `sched-${++this.seq}`, active: true, action: 'created' };
+        const s: ScheduleStatus = { ...step.want, id: `sched-${++this.seq}`, active: step.want.active !== false, action: 'created' };
         this.schedules.push(s);
         out.push({ ...s });
       }

@@ -141,7 +141,7 @@ function plan(wanted: Wanted[], ours: QualysSchedule[], zone: string): { changes
     }
     const retime = have.startHour !== w.hour || have.startMinute !== w.minute || have.timeZoneCode !== zone || have.dstSelected;
     const recur = have.occurrence !== 'daily' || have.frequencyDays !== 1;
-    const differs = retime || recur || !have.active || have.endAfterMin !== w.want.endAfterMin || applianceName(have.appliance) !== applianceName(w.want.appliance) ||
+    const differs = retime || recur || have.active !== (w.want.active !== false) || have.endAfterMin !== w.want.endAfterMin || applianceName(have.appliance) !== applianceName(w.want.appliance) ||
       !sameRangeSet(rangeSet([have.targetText]), w.ranges) || !sameProfile(have, w.profile);
     if (differs) changes.push({ kind: 'update', w, have, retime, recur });
     else kept.push({ w, have });
@@ -161,11 +161,11 @@ function profileParams(p: OptionProfileRef | undefined): Record<string, string> 
   return 'id' in p ? { option_id: String(p.id) } : { option_title: p.title };
 }
 
-/** What a schedule runs: its targets, appliance and profile; active; its cut-off, if any. */
+/** What a schedule runs: its targets, appliance and profile; whether active; its cut-off, if any. */
 function scanParams(w: Wanted): Record<string, string> {
   const end = w.want.endAfterMin;
   return {
-    active: '1', ip: rangeSetText(w.ranges), iscanner_name: w.want.appliance.trim(), ...profileParams(w.profile),
+    active: w.want.active === false ? '0' : '1', ip: rangeSetText(w.ranges), iscanner_name: w.want.appliance.trim(), ...profileParams(w.profile),
     // hours plus minutes, as the list gives them back (END_AFTER, END_AFTER_MINS) [P]
     ...(end !== undefined ? { end_after: String(Math.floor(end / 60)), end_after_mins: String(end % 60) } : {}),
   };
@@ -216,7 +216,7 @@ async function apply(d: ScheduleSyncDeps, c: Change): Promise<ScheduleStatus> {
 
 function status(w: Wanted, id: string, action: ScheduleStatus['action']): ScheduleStatus {
   const profile = typeof w.profile === 'string' ? w.profile : w.profile && 'title' in w.profile ? w.profile.title : undefined;
-  return { ...w.want, optionProfile: w.want.optionProfile ?? profile, id, active: true, action };
+  return { ...w.want, optionProfile: w.want.optionProfile ?? profile, id, active: w.want.active !== false, action };
 }
 
 /** A listed schedule's UTC time of day: from its next launch, else its start time (local to its zone). */
