@@ -105,7 +105,7 @@ export class RangeScans {
   constructor(private readonly core: SchedulerCore) {}
 
   /** The schedules the config asks for now: each region's, at each time whose next run falls inside its scan windows. */
-  private want(now: number): { want: RangeSchedule[]; regionOf: Map<string, string> } {
+  private want(now: number, ours: ReadonlySet<string> = new Set()): { want: RangeSchedule[]; regionOf: Map<string, string> } {
     const { opts, policy } = this.core;
     const want: RangeSchedule[] = [];
     const regionOf = new Map<string, string>();
@@ -131,7 +131,7 @@ export class RangeScans {
           title, targets, appliance, timeUtc: time,
           ...(r.optionProfile !== undefined ? { optionProfile: r.optionProfile } : {}),
           ...(endAfterMin !== undefined ? { endAfterMin } : {}),
-          ...(this.skipping(r.name, title, time, now) ? { active: false } : {}),
+          ...(this.skipping(r.name, title, time, now, ours.has(r.name)) ? { active: false } : {}),
         });
         regionOf.set(title, r.name);
       }
@@ -149,7 +149,11 @@ export class RangeScans {
       }
       return;
     }
-    const { want, regionOf } = this.want(now);
+    // off, and the clean-up at start done: nothing to sync
+    if (opts.rangeScans.times.length === 0 && this.synced !== undefined && this.synced === '[]') return;
+    // regions where a scan of ours still goes (launched before the hold and not ended)
+    const ours = new Set((await this.core.store.activeIntents()).filter((i) => i.state === 'running' || i.state === 'launching').map((i) => i.region));
+    const { want, regionOf } = this.want(now, ours);
     const key = JSON.stringify(want);
     // with no times configured, one sync at start deletes what an earlier config left, and that is all
     if (key === this.synced && (want.length === 0 || now < this.nextSyncAt)) return;
@@ -177,20 +181,21 @@ export class RangeScans {
 
   /**
    * Is the schedule's next time to be skipped (the schedule deactivated until it has passed)? Yes
-   * when a run of its region, seen in a list and not seen ended, still goes within SKIP_AHEAD_MS of
-   * that time: the platform would start the new run on top of it (a region runs one scan at a time).
-   * Once decided, the time stays skipped until it has passed.
+   * when, within SKIP_AHEAD_MS of that time, a run of its region (seen in a list, not seen ended)
+   * or a scan of ours there (`oursGoing`: launched before the hold, a slow one) still goes: the
+   * platform would start the new run on top of it (a region runs one scan at a time). Once
+   * decided, the time stays skipped until it has passed.
    */
-  private skipping(region: string, title: string, time: string, now: number): boolean {
+  private skipping(region: string, title: string, time: string, now: number, oursGoing: boolean): boolean {
     const next = nextOccurrence(now, time);
     const key = `${title}@${next}`;
     if (this.skipped.has(key)) return true;
     if (next - now > SKIP_AHEAD_MS) return false;
-    const going = [...this.runs.values()].some((r) => r.region === region && r.scan && !r.released && r.at < next);
+    const going = oursGoing || [...this.runs.values()].some((r) => r.region === region && r.scan && !r.released && r.at < next);
     if (!going) return false;
     this.skipped.add(key);
     this.skips++;
-    this.core.log.info({ region, schedule: title, at: new Date(next).toISOString() }, `range run ${title} at ${time} skipped: the region's previous run still goes (the schedule is inactive until that time has passed)`);
+    this.core.log.info({ region, schedule: title, at: new Date(next).toISOString() }, `range run ${title} at ${time} skipped: ${oursGoing ? 'a scan of ours' : "the region's previous run"} still goes there (the schedule is inactive until that time has passed)`);
     return true;
   }
 
@@ -217,7 +222,10 @@ export class RangeScans {
       if (this.skipped.has(key)) continue; // deactivated for that time: no run
       let run = this.runs.get(key);
       if (!run) {
-        run = { title: s.title, region: s.region, at, lookAt: at + this.expectedMs(), released: false, done: false };
+        // first looked for after a typical run, or shortly before the region's next time if that comes first
+        const lastLook = this.nextTimeOf(s.region, at) - LOOK_BEFORE_NEXT_MS;
+        // (and within half of maxHoldS: a run never seen by then stops holding its region)
+        run = { title: s.title, region: s.region, at, lookAt: Math.min(at + this.expectedMs(), at + (maxHoldS * 1000) / 2, Math.max(at + 60_000, lastLook)), released: false, done: false };
         this.runs.set(key, run);
       }
       out.push(run);
