@@ -231,6 +231,51 @@ describe('qualys emulator: scheduled scans run on the scan clock', () => {
     expect(e.state.model.findScan(run.scanRef)!.jobs[0].startAt).toBe(Date.parse('2026-12-02T02:05:05Z'));
   });
 
+  it('a cut-off (end_after + end_after_mins) cancels a run still going, which dates none of its hosts; kept as listed', async () => {
+    const { e, c, clock, calls } = await setup({ scanTiming: { submitDelaySec: 5, hostSecMin: 3000, hostSecMax: 3000, loadingSec: 10 } });
+    const cut: RangeSchedule = { ...dc1, targets: ['10.20.0.0/28'], endAfterMin: 65 }; // 16 hosts of 50 min, 4 at a time: 3 h 20 min
+    const [made] = await c.syncSchedules([cut], PREFIX);
+    expect(made).toMatchObject({ action: 'created', endAfterMin: 65 });
+    const createReq = e.state.requests.find((r) => r.api === 'schedule' && r.action === 'create')!;
+    expect([createReq.params.end_after, createReq.params.end_after_mins]).toEqual(['1', '5']);
+    expect(e.state.model.schedules[0].endAfterMin).toBe(65);
+    // listed back as END_AFTER / END_AFTER_MINS: the same cut-off, kept with the list call alone
+    const before = calls().length;
+    expect((await c.syncSchedules([cut], PREFIX)).map((s) => s.action)).toEqual(['kept']);
+    expect(calls().slice(before)).toEqual(['GET list']);
+    clock.t = Date.parse('2026-12-02T03:06:00Z');
+    const [run] = (await c.listScans({})).filter((s) => s.title === cut.title);
+    expect(run).toMatchObject({ state: 'canceled', endedAt: '2026-12-02T03:05:00Z' });
+    // the first four hosts ended at 02:50:05, but a canceled scan is not processed here (whether Qualys processes one is not known: the simulator's scan.canceledProcessed)
+    const dated = await c.lastScanned(['10.20.0.0', '10.20.0.9']);
+    expect(dated.map((d) => d.lastScannedAt)).toEqual([undefined, undefined]);
+    expect(e.state.model.findScan(run.scanRef)!.jobs.filter((j) => j.endAt !== undefined && j.endAt <= Date.parse('2026-12-02T03:05:00Z'))).toHaveLength(4);
+    // a cut-off changed is an update; one removed is a delete and a create (the parameters cannot clear it)
+    expect((await c.syncSchedules([{ ...cut, endAfterMin: 125 }], PREFIX)).map((s) => s.action)).toEqual(['updated']);
+    expect(e.state.model.schedules[0].endAfterMin).toBe(125);
+    const n = calls().length;
+    expect((await c.syncSchedules([{ ...cut, endAfterMin: undefined }], PREFIX)).map((s) => s.action)).toEqual(['created', 'deleted']); // listed in the order wanted, the deleted last
+    expect(calls().slice(n)).toEqual(['GET list', 'POST delete', 'POST create']);
+    expect(e.state.model.schedules.map((x) => x.endAfterMin)).toEqual([undefined]);
+    // a cut-off Qualys would not take is refused before any call
+    await expect(c.syncSchedules([{ ...cut, endAfterMin: 30 }], PREFIX)).rejects.toThrow(/cut-off of 30 min/);
+  });
+
+  it('a schedule deactivated by the sync (active=0) skips its runs until activated again', async () => {
+    const { e, c, clock } = await setup();
+    await c.syncSchedules([dc1], PREFIX);
+    const [off] = await c.syncSchedules([{ ...dc1, active: false }], PREFIX);
+    expect(off).toMatchObject({ action: 'updated', active: false });
+    expect(e.state.requests.filter((r) => r.action === 'update').map((r) => r.params.active)).toEqual(['0']);
+    expect((await c.syncSchedules([{ ...dc1, active: false }], PREFIX)).map((s) => s.action)).toEqual(['kept']);
+    clock.t = Date.parse('2026-12-02T02:30:00Z');
+    expect((await c.listScans({})).filter((s) => s.title === dc1.title)).toHaveLength(0);
+    const [on] = await c.syncSchedules([dc1], PREFIX);
+    expect(on).toMatchObject({ action: 'updated', active: true });
+    clock.t = Date.parse('2026-12-03T02:00:30Z');
+    expect((await c.listScans({})).filter((s) => s.title === dc1.title).map((s) => s.launchedAt)).toEqual(['2026-12-03T02:00:00Z']);
+  });
+
   it('an inactive schedule does not run; a deleted one runs no more', async () => {
     const { e, c, clock } = await setup({ schedules: [{ title: 'paused by someone', targets: ['10.20.2.1'], appliance: 'sa-1', startHour: 1, startMinute: 30, active: false }] });
     await c.syncSchedules([{ ...dc1, timeUtc: '01:10' }], PREFIX);

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { setup, mac, T0 } from './helpers/scheduler.js';
 import { allowedRanges, expandRanges, rangeSize } from '../src/util/ip-ranges.js';
-import { nextOccurrence } from '../src/scheduler/ranges.js';
+import { endBeforeNextMin, nextOccurrence } from '../src/scheduler/ranges.js';
 
 const MIN = 60_000;
 // T0 is 10:00 UTC; runs at 10:30 hold their region from 09:45 (holdBeforeS 2700)
@@ -199,7 +199,72 @@ describe('scheduler.rangeScans', () => {
     for (clock.t = Date.parse('2026-11-23T11:00:00Z'); clock.t <= Date.parse('2026-11-23T13:30:00Z'); clock.t += 5 * MIN) await sched.tick();
     expect(sched.rangeScans().outlasting).toBeUndefined(); // 3 h in: not yet past the 4 h spacing
     for (; clock.t <= Date.parse('2026-11-23T16:00:00Z'); clock.t += 5 * MIN) await sched.tick();
-    expect(sched.rangeScans().outlasting).toEqual([expect.stringMatching(/region emea .*onsight-range emea 1030 ran [45]\.\d h, the next run starts 4\.0 h after it/)]);
+    expect(sched.rangeScans().outlasting).toEqual([expect.stringMatching(/region emea .*onsight-range emea 1030 ran [45]\.\d h, the region's next time is 4\.0 h after it/)]);
+  });
+
+  it('a time that comes while the region\'s previous run still goes is skipped: its schedule inactive until the time has passed, then active again', async () => {
+    const { scanner, sched, clock } = await setup({ rangeScans: { times: ['10:30', '14:30'], targets: { emea: ['10.20.1.0/24'], amer: [] } } });
+    await sched.tick();
+    clock.t = Date.parse('2026-11-23T10:30:00Z');
+    const run = scanner.runSchedule('onsight-range emea 1030', clock.t); // runs past 14:30
+    const lookedAt: number[] = [];
+    const list = scanner.listScans.bind(scanner);
+    scanner.listScans = (f) => {
+      if (f.launchedAfter) lookedAt.push(clock.t);
+      return list(f);
+    };
+    const active = (title: string) => scanner.schedules.find((s) => s.title === title)!.active;
+    const at = (hhmm: string) => Date.parse(`2026-11-23T${hhmm}:00Z`);
+    for (clock.t = at('11:00'); clock.t < at('14:00'); clock.t += 5 * MIN) await sched.tick();
+    expect(active('onsight-range emea 1430')).toBe(true);
+    const before = scanner.calls.length;
+    for (; clock.t <= at('14:29'); clock.t += MIN) await sched.tick();
+    // looked at shortly before 14:30 (not left to the run's slowing pace), then deactivated: one list, one update
+    expect(lookedAt.some((t) => t >= at('14:00') && t < at('14:30'))).toBe(true);
+    expect(active('onsight-range emea 1430')).toBe(false);
+    expect(active('onsight-range emea 1030')).toBe(true);
+    expect(scanner.calls.slice(before).filter((c) => c.includes('chedule'))).toEqual(['listSchedules', 'updateSchedule']);
+    expect(sched.rangeScans()).toMatchObject({ skipped: 1, schedules: expect.arrayContaining([expect.objectContaining({ title: 'onsight-range emea 1430', active: false })]) });
+    // once 14:30 has passed it is active again (its next run tomorrow); the 10:30 run still holds the region
+    for (clock.t = at('14:31'); clock.t <= at('15:00'); clock.t += 5 * MIN) await sched.tick();
+    expect(active('onsight-range emea 1430')).toBe(true);
+    expect(sched.rangeScans().skipped).toBe(1);
+    scanner.finish(run);
+    scanner.times.set(run, { launchedAt: '2026-11-23T10:30:00.000Z', endedAt: '2026-11-23T15:10:00.000Z' });
+    for (clock.t = at('15:15'); clock.t <= at('16:00'); clock.t += 5 * MIN) await sched.tick();
+    expect(sched.rangeScans()).toMatchObject({ runsSeen: 1, skipped: 1 });
+  });
+
+  it('a time that comes while a scan of ours launched before the hold still goes in the region is skipped', async () => {
+    const { scanner, sched, see, clock } = await setup(ranges);
+    clock.t = Date.parse('2026-11-23T09:00:00Z'); // before emea's hold (09:45)
+    await sched.tick();
+    await see({ ip: '10.20.1.7', mac: mac(7), durationS: 86400 });
+    await sched.tick();
+    expect(scanner.launches.map((l) => l.targets)).toEqual([['10.20.1.7']]); // a slow scan: still running at 10:00
+    for (clock.t = Date.parse('2026-11-23T09:30:00Z'); clock.t <= Date.parse('2026-11-23T10:05:00Z'); clock.t += 5 * MIN) await sched.tick();
+    expect(scanner.schedules.find((s) => s.title === 'onsight-range emea 1030')!.active).toBe(false);
+    expect(sched.rangeScans().skipped).toBe(1);
+  });
+
+  it('with endBeforeNext each schedule carries a cut-off before the region\'s next time; a run cut off is counted, credits nobody and is reported', async () => {
+    expect(endBeforeNextMin('10:30', ['10:30', '14:30'])).toBe(235);
+    expect(endBeforeNextMin('14:30', ['10:30', '14:30'])).toBe(1195);
+    expect(endBeforeNextMin('10:30', ['10:30'])).toBe(1435);
+    expect(endBeforeNextMin('10:30', ['10:30', '11:00'])).toBeUndefined(); // under an hour: no cut-off
+    const { scanner, sched, see, clock, inv } = await setup({ rangeScans: { times: ['10:30', '14:30'], targets: { emea: ['10.20.1.0/24'], amer: [] }, endBeforeNext: true } });
+    await sched.tick();
+    expect(scanner.schedules.map((s) => [s.title, s.endAfterMin]).sort()).toEqual([['onsight-range emea 1030', 235], ['onsight-range emea 1430', 1195]]);
+    const r = await see({ ip: '10.20.1.7', mac: mac(7), durationS: 86400 });
+    clock.t = Date.parse('2026-11-23T10:30:00Z');
+    const run = scanner.runSchedule('onsight-range emea 1030', clock.t);
+    scanner.finish(run, 'canceled'); // the platform's cut-off at 14:25
+    scanner.times.set(run, { launchedAt: '2026-11-23T10:30:00.000Z', endedAt: '2026-11-23T14:25:00.000Z' });
+    scanner.lastScannedDates.set('10.20.1.7', '2026-11-23T10:30:00.000Z');
+    for (clock.t = Date.parse('2026-11-23T14:26:00Z'); clock.t <= Date.parse('2026-11-23T14:29:00Z'); clock.t += MIN) await sched.tick();
+    expect(sched.rangeScans()).toMatchObject({ cutShort: 1, credited: 0, runsSeen: 1 });
+    expect(sched.rangeScans().outlasting).toEqual([expect.stringMatching(/region emea .*canceled by the platform at its cut-off, 235 min after its time/)]);
+    expect((await inv.binding(r.bindingId!))!.lastScannedAt).toBeUndefined();
   });
 
   it('a time whose next run falls outside the region\'s scan window is not kept; a scanner without schedules says so and holds nothing', async () => {
