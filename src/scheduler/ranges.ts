@@ -17,18 +17,18 @@ const MIN = 60_000;
 const RUN_SLACK_MS = 10 * MIN;
 /** a learned hold before a run is at most this long (heavy-tailed scans would otherwise hold a region most of the day) */
 const MAX_LEARNED_HOLD_MS = 2 * 60 * MIN;
-/** a run a list showed running holds its region until seen ended, for this long at most */
-const RUN_FOLLOW_MS = 3 * DAY;
-/** a run still queued this long after its time is stuck behind others' scans (a run is picked up within minutes; one behind another run of ours starts within about a run's length: at 45 min, 50/day lost 0.24 ± 0.18 points to cancels of such runs) */
-const STUCK_RUN_MS = 2 * 60 * MIN;
+/** a run a list showed going holds its region until seen ended, for this long at most (others' scans can hold an appliance for days under heavy-tailed scan times) */
+const RUN_FOLLOW_MS = 14 * DAY;
 /** a run is cut off this long before the region's next run (the platform launches within minutes of a time) */
 const END_MARGIN_MIN = 5;
 /** Qualys takes a cut-off in whole hours plus minutes, from one hour */
 const MIN_END_AFTER_MIN = 60;
-/** a schedule whose time comes within this long while a run of its region still goes is deactivated for that time (then active again) */
+/** a schedule whose time comes within this long while a run of its region still goes is deactivated (active again once that run is seen ended) */
 const SKIP_AHEAD_MS = 30 * MIN;
 /** a run still going is looked at again this long before its region's next time (to skip that time if it still goes) */
 const LOOK_BEFORE_NEXT_MS = 15 * MIN;
+/** a scan of ours still going this long before its region's range run is canceled and its targets requeued (the appliance hears of it at its next poll) */
+const CANCEL_OURS_BEFORE_MS = 12 * MIN;
 /** a failed sync is tried again after this long; a good one is repeated daily (someone may have edited a schedule) */
 const SYNC_RETRY_MS = 60 * MIN;
 
@@ -56,11 +56,11 @@ export interface RangeScanStatus {
   outlasting?: string[];
   runsSeen: number;
   credited: number;
-  /** runs canceled because they still waited for a slot long after their time */
-  stuckCanceled: number;
+  /** scans of ours canceled because they still went when their region's range run was about to start */
+  oursCanceled: number;
   /** runs the platform canceled at their cut-off (endBeforeNext), before the region's next run */
   cutShort: number;
-  /** times skipped (the schedule deactivated until they passed) because the region's previous run still went */
+  /** times skipped (the schedule kept inactive) because the region's previous run still went */
   skipped: number;
 }
 
@@ -93,10 +93,10 @@ export class RangeScans {
   /** durations of the runs seen end (ms), most recent last */
   private readonly durations: number[] = [];
   private runsSeen = 0;
-  private stuckCanceled = 0;
+  private oursCanceled = 0;
   private cutShort = 0;
-  /** occurrences (`title@time`) deactivated because a run of their region still went */
-  private readonly skipped = new Set<string>();
+  /** schedules kept inactive while a run of their region still goes */
+  private readonly inactive = new Set<string>();
   private skips = 0;
   /** per region, why its runs overlap (checkSpacing) */
   private readonly outlasting = new Map<string, string>();
@@ -105,7 +105,7 @@ export class RangeScans {
   constructor(private readonly core: SchedulerCore) {}
 
   /** The schedules the config asks for now: each region's, at each time whose next run falls inside its scan windows. */
-  private want(now: number, ours: ReadonlySet<string> = new Set()): { want: RangeSchedule[]; regionOf: Map<string, string> } {
+  private want(now: number): { want: RangeSchedule[]; regionOf: Map<string, string> } {
     const { opts, policy } = this.core;
     const want: RangeSchedule[] = [];
     const regionOf = new Map<string, string>();
@@ -131,7 +131,7 @@ export class RangeScans {
           title, targets, appliance, timeUtc: time,
           ...(r.optionProfile !== undefined ? { optionProfile: r.optionProfile } : {}),
           ...(endAfterMin !== undefined ? { endAfterMin } : {}),
-          ...(this.skipping(r.name, title, time, now, ours.has(r.name)) ? { active: false } : {}),
+          ...(this.skipping(r.name, title, time, now) ? { active: false } : {}),
         });
         regionOf.set(title, r.name);
       }
@@ -151,9 +151,7 @@ export class RangeScans {
     }
     // off, and the clean-up at start done: nothing to sync
     if (opts.rangeScans.times.length === 0 && this.synced !== undefined && this.synced === '[]') return;
-    // regions where a scan of ours still goes (launched before the hold and not ended)
-    const ours = new Set((await this.core.store.activeIntents()).filter((i) => i.state === 'running' || i.state === 'launching').map((i) => i.region));
-    const { want, regionOf } = this.want(now, ours);
+    const { want, regionOf } = this.want(now);
     const key = JSON.stringify(want);
     // with no times configured, one sync at start deletes what an earlier config left, and that is all
     if (key === this.synced && (want.length === 0 || now < this.nextSyncAt)) return;
@@ -180,22 +178,27 @@ export class RangeScans {
   }
 
   /**
-   * Is the schedule's next time to be skipped (the schedule deactivated until it has passed)? Yes
-   * when, within SKIP_AHEAD_MS of that time, a run of its region (seen in a list, not seen ended)
-   * or a scan of ours there (`oursGoing`: launched before the hold, a slow one) still goes: the
-   * platform would start the new run on top of it (a region runs one scan at a time). Once
-   * decided, the time stays skipped until it has passed.
+   * Is the schedule to be kept inactive? From SKIP_AHEAD_MS before one of its times at which a run
+   * of its region (seen in a list, not seen ended: running, or queued behind others' scans) still
+   * goes, until that run is seen ended: the platform would start the new run on top of it (a
+   * region runs one scan at a time). A queued run keeps its place in the appliance's queue, which
+   * a new run would not have. Deactivating and activating again cost two calls each (list, update).
    */
-  private skipping(region: string, title: string, time: string, now: number, oursGoing: boolean): boolean {
+  private skipping(region: string, title: string, time: string, now: number): boolean {
     const next = nextOccurrence(now, time);
-    const key = `${title}@${next}`;
-    if (this.skipped.has(key)) return true;
-    if (next - now > SKIP_AHEAD_MS) return false;
-    const going = oursGoing || [...this.runs.values()].some((r) => r.region === region && r.scan && !r.released && r.at < next);
-    if (!going) return false;
-    this.skipped.add(key);
+    const going = [...this.runs.values()].some((r) => r.region === region && r.scan && !r.released && r.at < next);
+    if (this.inactive.has(title)) {
+      if (going) return true;
+      this.inactive.delete(title);
+      return false;
+    }
+    if (!going || next - now > SKIP_AHEAD_MS) return false;
+    this.inactive.add(title);
     this.skips++;
-    this.core.log.info({ region, schedule: title, at: new Date(next).toISOString() }, `range run ${title} at ${time} skipped: ${oursGoing ? 'a scan of ours' : "the region's previous run"} still goes there (the schedule is inactive until that time has passed)`);
+    // registered when its hold began: no run will come
+    const key = `${title}@${next}`;
+    if (!this.runs.get(key)?.scan) this.runs.delete(key);
+    this.core.log.info({ region, schedule: title, at: new Date(next).toISOString() }, `range run ${title} at ${time} skipped: the region's previous run still goes (the schedule is inactive until that run is seen ended)`);
     return true;
   }
 
@@ -219,7 +222,7 @@ export class RangeScans {
       const at = nextOccurrence(now - maxHoldS * 1000, s.timeUtc);
       if (at < s.since || now < at - before || now >= at + maxHoldS * 1000) continue;
       const key = `${s.title}@${at}`;
-      if (this.skipped.has(key)) continue; // deactivated for that time: no run
+      if (s.active === false || (this.inactive.has(s.title) && !this.runs.has(key))) continue; // inactive: no run
       let run = this.runs.get(key);
       if (!run) {
         // first looked for after a typical run, or shortly before the region's next time if that comes first
@@ -281,7 +284,7 @@ export class RangeScans {
     // until its hold window has passed, or currentRuns would register it again as a new one
     // (a run seen running is followed for RUN_FOLLOW_MS at most)
     for (const [k, r] of this.runs) if ((r.done && now >= r.at + maxHoldS * 1000) || now > r.at + (r.scan && !r.released ? RUN_FOLLOW_MS : maxHoldS * 1000 + DAY)) this.runs.delete(k);
-    for (const k of this.skipped) if (Number(k.slice(k.lastIndexOf('@') + 1)) + maxHoldS * 1000 < now) this.skipped.delete(k);
+    await this.cancelOursBeforeRuns(now);
     const due = [...this.runs.values()].filter((r) => !r.done && r.at <= now && r.lookAt <= now);
     if (due.length === 0 || !this.core.budget.canSpend(false)) return;
     const since = Math.min(...due.map((r) => r.at)) - RUN_SLACK_MS;
@@ -298,7 +301,7 @@ export class RangeScans {
       const scan = list.find((s) => s.title === r.title && s.launchedAt !== undefined && Date.parse(s.launchedAt) >= r.at - RUN_SLACK_MS);
       r.lookAt = now + Math.max(pace, (now - r.at) / 4);
       // a run still going is looked at shortly before its region's next time, to skip that time if need be
-      const lastLook = this.nextTimeOf(r.region, r.at) - LOOK_BEFORE_NEXT_MS;
+      const lastLook = this.nextTimeOf(r.region, now) - LOOK_BEFORE_NEXT_MS;
       if (r.lookAt > lastLook && lastLook > now) r.lookAt = lastLook;
       if (!scan) {
         if (now >= r.at + maxHoldS * 1000) r.done = true; // never ran (or not listed): nothing to credit
@@ -307,10 +310,7 @@ export class RangeScans {
       r.scan = scan;
       const terminal = scan.state === 'finished' || scan.state === 'error' || scan.state === 'canceled';
       this.checkSpacing(r, terminal && scan.endedAt ? Date.parse(scan.endedAt) - Date.parse(scan.launchedAt!) : now - r.at);
-      if (!terminal) {
-        if (scan.state === 'queued' || scan.state === 'submitted') await this.cancelIfStuck(r, scan, now);
-        continue;
-      }
+      if (!terminal) continue;
       if (!r.released) {
         r.released = true;
         this.runsSeen++;
@@ -362,23 +362,20 @@ export class RangeScans {
   }
 
   /**
-   * A run still waiting for a slot long after its time (others' scans fill its appliance) scans
-   * nobody while it holds its region against our launches, and would start on whoever is present
-   * hours later: it is canceled (one call) and the region freed, as onsight's own stuck scans are.
+   * A scan of ours launched before a run's hold and still going shortly before the run (a slow
+   * one) is canceled and its targets requeued: the run would start on top of it, and it scans
+   * the region anyway. One call each; the appliance hears of it at its next poll.
    */
-  private async cancelIfStuck(r: Run, scan: ScanStatus, now: number): Promise<void> {
-    const waitedMs = now - r.at;
-    if (waitedMs < STUCK_RUN_MS || !this.core.budget.canSpend(true)) return;
-    try {
-      await this.core.budget.call('cancel range run (stuck)', 'cancel', () => this.core.scanner.cancel(scan.scanRef));
-    } catch {
-      return;
+  private async cancelOursBeforeRuns(now: number): Promise<void> {
+    const soon = new Set(this.schedules.filter((s) => s.active !== false && !this.inactive.has(s.title) && nextOccurrence(now, s.timeUtc) - now <= CANCEL_OURS_BEFORE_MS && nextOccurrence(now, s.timeUtc) >= s.since).map((s) => s.region));
+    if (soon.size === 0) return;
+    for (const i of await this.core.store.activeIntents()) {
+      if (i.state !== 'running' || !i.scanRef || !soon.has(i.region) || !this.core.budget.canSpend(true)) continue;
+      const requeued = await this.core.cancel.cancelAndRequeue(i, `canceled: a range run of region ${i.region} starts within ${CANCEL_OURS_BEFORE_MS / MIN} min (a region runs one scan at a time; the run scans these targets too)`);
+      if (!requeued) continue;
+      this.oursCanceled++;
+      this.core.log.info({ intent: i.id, scan: i.scanRef, region: i.region, targets: requeued.length }, `scan ${i.scanRef} of region ${i.region} still goes just before its range run: canceled, ${requeued.length} targets requeued`);
     }
-    r.released = true;
-    r.done = true;
-    this.stuckCanceled++;
-    this.core.log.warn({ run: r.title, scan: scan.scanRef, waitedS: Math.round(waitedMs / 1000) },
-      `range run ${r.title} (${scan.scanRef}) still waits for a slot ${Math.round(waitedMs / 60_000)} min after its time: canceled, region ${r.region} free for onsight's own launches`);
   }
 
   /** The region's first time after `after` (any of its schedules). */
@@ -423,7 +420,7 @@ export class RangeScans {
         ? { advice: 'the API allowance is scarce (under 1,000 calls a day): scheduler.rangeScans over the DHCP and VPN pools would scan at no call and leave the calls for the devices the runs miss (at 50 calls a day in the simulator: 91 % -> 99 % coverage, src/sim/README.md)' } : {}),
       runsSeen: this.runsSeen,
       credited: this.credited,
-      stuckCanceled: this.stuckCanceled,
+      oursCanceled: this.oursCanceled,
       cutShort: this.cutShort,
       skipped: this.skips,
     };
