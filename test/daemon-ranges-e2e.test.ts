@@ -152,7 +152,7 @@ describe('scheduler.rangeScans end to end: the daemon, the Qualys emulator\'s sc
         schedules: [{ title, region: 'emea', timeUtc: time, targets: ['10.20.1.0-10.20.1.4', '10.20.1.6-10.20.1.9'], appliance: 'emea-sa-1', id: String(sc.id) }],
         runsSeen: 1,
         credited: 1,
-        stuckCanceled: 0,
+        oursCanceled: 0,
         cutShort: 0,
         skipped: 0,
       });

@@ -175,20 +175,30 @@ describe('scheduler.rangeScans', () => {
     expect(scanner.launches.filter((l) => l.intentId !== '').map((l) => l.appliance)).toEqual(['amer-1', 'emea-1']);
   });
 
-  it('a run still waiting for a slot 2 h after its time is canceled and frees its region', async () => {
-    const { scanner, sched, see, clock } = await setup(ranges);
+  it('a run queued behind others\' scans keeps its place: never canceled, it holds its region, and the region\'s next time is skipped while it waits', async () => {
+    const { scanner, sched, see, clock } = await setup({ rangeScans: { times: ['10:30', '14:30'], targets: { emea: ['10.20.1.0/24'], amer: [] } } });
     await sched.tick();
     await see({ ip: '10.20.1.7', mac: mac(7), durationS: 86400 });
     clock.t = Date.parse('2026-11-23T10:30:00Z');
     const run = scanner.runSchedule('onsight-range emea 1030', clock.t);
-    scanner.states.set(run, 'queued'); // others' scans fill its appliance
-    for (clock.t = Date.parse('2026-11-23T10:35:00Z'); clock.t <= Date.parse('2026-11-23T12:25:00Z'); clock.t += 5 * MIN) await sched.tick();
-    expect(scanner.states.get(run)).toBe('queued'); // looked at from 11:30 (firstLookS): waiting, not yet stuck
+    scanner.states.set(run, 'queued'); // others' scans fill its appliance for hours
+    for (clock.t = Date.parse('2026-11-23T10:35:00Z'); clock.t <= Date.parse('2026-11-23T16:00:00Z'); clock.t += 5 * MIN) await sched.tick();
+    expect(scanner.states.get(run)).toBe('queued');
+    expect(scanner.calls).not.toContain('cancel');
     expect(scanner.launches.filter((l) => l.intentId !== '')).toHaveLength(0);
-    for (; clock.t <= Date.parse('2026-11-23T13:30:00Z'); clock.t += 5 * MIN) await sched.tick();
-    expect(scanner.states.get(run)).toBe('canceled');
-    expect(sched.rangeScans().stuckCanceled).toBe(1);
+    expect(scanner.schedules.find((s) => s.title === 'onsight-range emea 1430')!.active).toBe(false); // still inactive after 14:30: the run still waits
+    // it starts and ends: the schedule is active again and the device, not dated by the run, is launched
+    scanner.finish(run);
+    scanner.times.set(run, { launchedAt: '2026-11-23T10:30:00.000Z', endedAt: '2026-11-23T16:20:00.000Z' });
+    for (let k = 0; k < 40 && scanner.launches.filter((l) => l.intentId !== '').length === 0; k++) {
+      clock.t += 5 * MIN;
+      await sched.tick();
+    }
+    clock.t += 30_000;
+    await sched.tick(); // the sync after the run was seen ended
+    expect(scanner.schedules.find((s) => s.title === 'onsight-range emea 1430')!.active).toBe(true);
     expect(scanner.launches.filter((l) => l.intentId !== '').map((l) => l.targets)).toEqual([['10.20.1.7']]);
+    expect(sched.rangeScans()).toMatchObject({ skipped: 1, runsSeen: 1 });
   });
 
   it('a run still going at the region\'s next time is reported: the platform starts the next on top of it', async () => {
@@ -202,7 +212,7 @@ describe('scheduler.rangeScans', () => {
     expect(sched.rangeScans().outlasting).toEqual([expect.stringMatching(/region emea .*onsight-range emea 1030 ran [45]\.\d h, the region's next time is 4\.0 h after it/)]);
   });
 
-  it('a time that comes while the region\'s previous run still goes is skipped: its schedule inactive until the time has passed, then active again', async () => {
+  it('a time that comes while the region\'s previous run still goes is skipped: its schedule inactive until that run is seen ended, then active again', async () => {
     const { scanner, sched, clock } = await setup({ rangeScans: { times: ['10:30', '14:30'], targets: { emea: ['10.20.1.0/24'], amer: [] } } });
     await sched.tick();
     clock.t = Date.parse('2026-11-23T10:30:00Z');
@@ -225,26 +235,34 @@ describe('scheduler.rangeScans', () => {
     expect(active('onsight-range emea 1030')).toBe(true);
     expect(scanner.calls.slice(before).filter((c) => c.includes('chedule'))).toEqual(['listSchedules', 'updateSchedule']);
     expect(sched.rangeScans()).toMatchObject({ skipped: 1, schedules: expect.arrayContaining([expect.objectContaining({ title: 'onsight-range emea 1430', active: false })]) });
-    // once 14:30 has passed it is active again (its next run tomorrow); the 10:30 run still holds the region
+    // inactive while the 10:30 run goes (it holds the region); active again once it is seen ended
     for (clock.t = at('14:31'); clock.t <= at('15:00'); clock.t += 5 * MIN) await sched.tick();
-    expect(active('onsight-range emea 1430')).toBe(true);
-    expect(sched.rangeScans().skipped).toBe(1);
+    expect(active('onsight-range emea 1430')).toBe(false);
     scanner.finish(run);
     scanner.times.set(run, { launchedAt: '2026-11-23T10:30:00.000Z', endedAt: '2026-11-23T15:10:00.000Z' });
-    for (clock.t = at('15:15'); clock.t <= at('16:00'); clock.t += 5 * MIN) await sched.tick();
+    for (clock.t = at('15:15'); clock.t <= at('17:00'); clock.t += 5 * MIN) await sched.tick();
+    expect(active('onsight-range emea 1430')).toBe(true);
     expect(sched.rangeScans()).toMatchObject({ runsSeen: 1, skipped: 1 });
   });
 
-  it('a time that comes while a scan of ours launched before the hold still goes in the region is skipped', async () => {
+  it('a slow scan of ours still going 12 min before its region\'s run is canceled and its targets requeued; the run is not skipped', async () => {
     const { scanner, sched, see, clock } = await setup(ranges);
     clock.t = Date.parse('2026-11-23T09:00:00Z'); // before emea's hold (09:45)
     await sched.tick();
     await see({ ip: '10.20.1.7', mac: mac(7), durationS: 86400 });
     await sched.tick();
-    expect(scanner.launches.map((l) => l.targets)).toEqual([['10.20.1.7']]); // a slow scan: still running at 10:00
-    for (clock.t = Date.parse('2026-11-23T09:30:00Z'); clock.t <= Date.parse('2026-11-23T10:05:00Z'); clock.t += 5 * MIN) await sched.tick();
-    expect(scanner.schedules.find((s) => s.title === 'onsight-range emea 1030')!.active).toBe(false);
-    expect(sched.rangeScans().skipped).toBe(1);
+    const [ours] = scanner.launches;
+    expect(ours.targets).toEqual(['10.20.1.7']); // a slow scan: still running at 10:18
+    for (clock.t = Date.parse('2026-11-23T09:30:00Z'); clock.t < Date.parse('2026-11-23T10:18:00Z'); clock.t += MIN) await sched.tick();
+    expect(scanner.states.get(ours.ref)).toBe('running');
+    clock.t = Date.parse('2026-11-23T10:18:30Z');
+    await sched.tick();
+    expect(scanner.states.get(ours.ref)).toBe('canceled');
+    expect(scanner.schedules.find((s) => s.title === 'onsight-range emea 1030')!.active).toBe(true);
+    expect(sched.rangeScans()).toMatchObject({ oursCanceled: 1, skipped: 0 });
+    // requeued, held for the run (not relaunched before it)
+    for (; clock.t < Date.parse('2026-11-23T10:45:00Z'); clock.t += 5 * MIN) await sched.tick();
+    expect(scanner.launches.filter((l) => l.intentId !== '')).toHaveLength(1);
   });
 
   it('with endBeforeNext each schedule carries a cut-off before the region\'s next time; a run cut off is counted, credits nobody and is reported', async () => {
