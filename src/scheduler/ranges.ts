@@ -314,7 +314,7 @@ export class RangeScans {
       if (!r.released) {
         r.released = true;
         this.runsSeen++;
-        // canceled and not by us (a stuck run is done with once we cancel it): the platform's cut-off
+        // canceled, and onsight never cancels a run: the platform's cut-off (or someone else)
         if (scan.state === 'canceled') this.cutOff(r, scan);
         if (scan.endedAt) this.durations.push(Date.parse(scan.endedAt) - Date.parse(scan.launchedAt!));
         if (this.durations.length > 32) this.durations.shift();
