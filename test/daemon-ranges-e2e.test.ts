@@ -153,6 +153,7 @@ describe('scheduler.rangeScans end to end: the daemon, the Qualys emulator\'s sc
         runsSeen: 1,
         credited: 1,
         oursCanceled: 0,
+        gaveWay: 0,
         cutShort: 0,
         skipped: 0,
       });

@@ -198,6 +198,7 @@ export async function renderMetrics(d: DaemonView, given?: Status): Promise<stri
   const rs = status.scanner.rangeScans;
   w.family('onsight_range_schedules', 'gauge', 'The platform\'s scheduled range scans onsight keeps for scheduler.rangeScans (one per region and time of day).')(rs.schedules.length, { scanner: scanner.kind });
   w.family('onsight_range_runs_seen_total', 'counter', 'Runs of those schedules seen ended in a scan list.')(rs.runsSeen, { scanner: scanner.kind });
+  w.family('onsight_range_gave_way_total', 'counter', 'Range runs canceled because they still waited for a slot an hour after their time while another appliance of their region had room (onsight launches there instead).')(rs.gaveWay, { scanner: scanner.kind });
   w.family('onsight_range_ours_canceled_total', 'counter', 'Scans of ours canceled (targets requeued) because they still went when their region\'s range run was about to start.')(rs.oursCanceled, { scanner: scanner.kind });
   w.family('onsight_range_cut_short_total', 'counter', 'Range runs the platform canceled at their cut-off, before the region\'s next run (scheduler.rangeScans.endBeforeNext): their hosts are not credited.')(rs.cutShort, { scanner: scanner.kind });
   w.family('onsight_range_runs_skipped_total', 'counter', 'Range run times skipped (the schedule deactivated until the time passed) because the region\'s previous run still went.')(rs.skipped, { scanner: scanner.kind });

@@ -17,6 +17,8 @@ const MIN = 60_000;
 const RUN_SLACK_MS = 10 * MIN;
 /** a learned hold before a run is at most this long (heavy-tailed scans would otherwise hold a region most of the day) */
 const MAX_LEARNED_HOLD_MS = 2 * 60 * MIN;
+/** a run still queued this long after its time, while another appliance of its region has room, gives way (see giveWayIfQueued) */
+const QUEUED_GIVE_WAY_MS = 60 * MIN;
 /** a run a list showed going holds its region until seen ended, for this long at most (others' scans can hold an appliance for days under heavy-tailed scan times) */
 const RUN_FOLLOW_MS = 14 * DAY;
 /** a run is cut off this long before the region's next run (the platform launches within minutes of a time) */
@@ -58,6 +60,8 @@ export interface RangeScanStatus {
   credited: number;
   /** scans of ours canceled because they still went when their region's range run was about to start */
   oursCanceled: number;
+  /** runs canceled because they still waited for a slot an hour after their time while another appliance of their region had room */
+  gaveWay: number;
   /** runs the platform canceled at their cut-off (endBeforeNext), before the region's next run */
   cutShort: number;
   /** times skipped (the schedule kept inactive) because the region's previous run still went */
@@ -94,6 +98,7 @@ export class RangeScans {
   private readonly durations: number[] = [];
   private runsSeen = 0;
   private oursCanceled = 0;
+  private gaveWay = 0;
   private cutShort = 0;
   /** schedules kept inactive while a run of their region still goes */
   private readonly inactive = new Set<string>();
@@ -310,7 +315,10 @@ export class RangeScans {
       r.scan = scan;
       const terminal = scan.state === 'finished' || scan.state === 'error' || scan.state === 'canceled';
       this.checkSpacing(r, terminal && scan.endedAt ? Date.parse(scan.endedAt) - Date.parse(scan.launchedAt!) : now - r.at);
-      if (!terminal) continue;
+      if (!terminal) {
+        if (scan.state === 'queued' || scan.state === 'submitted') await this.giveWayIfQueued(r, scan, now);
+        continue;
+      }
       if (!r.released) {
         r.released = true;
         this.runsSeen++;
@@ -359,6 +367,33 @@ export class RangeScans {
       this.core.counters.rangeCredited++;
       await store.decide({ at: now, ip: e.ip, identityId: e.identityId, decision: 'scanned', reason: `found by the range scan ${run.title} (${run.scan!.scanRef}); held the address throughout it` });
     }
+  }
+
+  /**
+   * A run still waiting for a slot on its appliance (others' scans fill it) an hour after its time
+   * scans nobody while it holds its region. Kept while nothing better can run (it keeps its place
+   * in that appliance's queue), it is canceled (one call) when another appliance of the region
+   * has room and devices of the region wait: onsight's own launch can start there now.
+   */
+  private async giveWayIfQueued(r: Run, scan: ScanStatus, now: number): Promise<void> {
+    if (now - r.at < QUEUED_GIVE_WAY_MS) return;
+    const { opts, store, appliances, budget } = this.core;
+    const region = opts.regions.find((x) => x.name === r.region);
+    const own = this.schedules.find((s) => s.title === r.title)?.appliance;
+    if (!region || !own) return;
+    const room = appliances.pick(region, opts.regions, await store.activeIntents(), new Set(), now, this.reserved(now));
+    if (!room || room.name === own) return;
+    if ((await store.ready(r.region, now, 1)).length === 0 || !budget.canSpend(true)) return;
+    try {
+      await budget.call('cancel range run (queued, room elsewhere)', 'cancel', () => this.core.scanner.cancel(scan.scanRef));
+    } catch {
+      return;
+    }
+    r.released = true;
+    r.done = true;
+    this.gaveWay++;
+    this.core.log.warn({ run: r.title, scan: scan.scanRef, waitedS: Math.round((now - r.at) / 1000), room: room.name },
+      `range run ${r.title} (${scan.scanRef}) still waits for a slot on ${own} ${Math.round((now - r.at) / 60_000)} min after its time while ${room.name} has room: canceled, region ${r.region} free for onsight's own launches`);
   }
 
   /**
@@ -421,6 +456,7 @@ export class RangeScans {
       runsSeen: this.runsSeen,
       credited: this.credited,
       oursCanceled: this.oursCanceled,
+      gaveWay: this.gaveWay,
       cutShort: this.cutShort,
       skipped: this.skips,
     };
