@@ -201,6 +201,27 @@ describe('scheduler.rangeScans', () => {
     expect(sched.rangeScans()).toMatchObject({ skipped: 1, runsSeen: 1 });
   });
 
+  it('a run still queued an hour after its time gives way when another appliance of its region has room and a device waits', async () => {
+    const { scanner, sched, see, clock } = await setup(ranges);
+    const core = sched as unknown as { core: { launch: { refreshAppliances(): Promise<boolean> } } };
+    await sched.tick();
+    await see({ ip: '10.20.1.7', mac: mac(7), durationS: 86400 });
+    clock.t = Date.parse('2026-11-23T10:30:00Z');
+    const run = scanner.runSchedule('onsight-range emea 1030', clock.t); // on emea-1, the region's first appliance
+    scanner.states.set(run, 'queued');
+    for (clock.t = Date.parse('2026-11-23T10:35:00Z'); clock.t < Date.parse('2026-11-23T11:30:00Z'); clock.t += 5 * MIN) await sched.tick();
+    expect(scanner.states.get(run)).toBe('queued'); // under an hour: it keeps its place
+    // emea-1 is full (others' scans), emea-2 idle, as the appliance list says
+    scanner.appliancesState = [{ name: 'emea-1', online: true, runningScans: 2 }, { name: 'emea-2', online: true, runningScans: 0 }, { name: 'amer-1', online: true, runningScans: 0 }];
+    await core.core.launch.refreshAppliances();
+    for (; clock.t <= Date.parse('2026-11-23T12:00:00Z') && scanner.states.get(run) === 'queued'; clock.t += 5 * MIN) await sched.tick();
+    expect(scanner.states.get(run)).toBe('canceled');
+    expect(sched.rangeScans().gaveWay).toBe(1);
+    clock.t += 30_000;
+    await sched.tick();
+    expect(scanner.launches.filter((l) => l.intentId !== '').map((l) => [l.targets, l.appliance])).toEqual([[['10.20.1.7'], 'emea-2']]);
+  });
+
   it('a run still going at the region\'s next time is reported: the platform starts the next on top of it', async () => {
     const { scanner, sched, clock } = await setup({ rangeScans: { times: ['10:30', '14:30'], targets: { emea: ['10.20.1.0/24'], amer: [] } } });
     await sched.tick();
