@@ -181,7 +181,8 @@ describe('scheduler.rangeScans', () => {
     await see({ ip: '10.20.1.7', mac: mac(7), durationS: 86400 });
     clock.t = Date.parse('2026-11-23T10:30:00Z');
     const run = scanner.runSchedule('onsight-range emea 1030', clock.t);
-    scanner.states.set(run, 'queued'); // others' scans fill its appliance for hours
+    scanner.states.set(run, 'queued'); // others' scans fill its appliance for hours; the region's other one is offline
+    scanner.appliancesState = [{ name: 'emea-1', online: true, runningScans: 2 }, { name: 'emea-2', online: false, runningScans: 0 }, { name: 'amer-1', online: true, runningScans: 0 }];
     for (clock.t = Date.parse('2026-11-23T10:35:00Z'); clock.t <= Date.parse('2026-11-23T16:00:00Z'); clock.t += 5 * MIN) await sched.tick();
     expect(scanner.states.get(run)).toBe('queued');
     expect(scanner.calls).not.toContain('cancel');
@@ -249,9 +250,19 @@ describe('scheduler.rangeScans', () => {
     for (clock.t = at('11:00'); clock.t < at('14:00'); clock.t += 5 * MIN) await sched.tick();
     expect(active('onsight-range emea 1430')).toBe(true);
     const before = scanner.calls.length;
+    const updates: number[] = [];
+    const sync = scanner.syncSchedules.bind(scanner);
+    scanner.syncSchedules = async (w, p) => {
+      const out = await sync(w, p);
+      if (out.some((x) => x.action === 'updated')) updates.push(clock.t);
+      return out;
+    };
     for (; clock.t <= at('14:29'); clock.t += MIN) await sched.tick();
-    // looked at shortly before 14:30 (not left to the run's slowing pace), then deactivated: one list, one update
-    expect(lookedAt.some((t) => t >= at('14:00') && t < at('14:30'))).toBe(true);
+    // looked at 35 min before 14:30 (not left to the run's slowing pace), then deactivated on that fresh look: one list, one update
+    const look = lookedAt.find((t) => t >= at('13:45') && t < at('14:00'));
+    expect(look).toBeDefined();
+    expect(updates).toHaveLength(1);
+    expect(updates[0]).toBeGreaterThanOrEqual(Math.max(look!, at('14:00')));
     expect(active('onsight-range emea 1430')).toBe(false);
     expect(active('onsight-range emea 1030')).toBe(true);
     expect(scanner.calls.slice(before).filter((c) => c.includes('chedule'))).toEqual(['listSchedules', 'updateSchedule']);

@@ -119,6 +119,26 @@ export class Budget {
     return tokens === undefined || tokens >= Math.min(this.scanCost(), this.pace.cap(a.limit!, a.windowSec!));
   }
 
+  /**
+   * May `n` calls be made now, one after the other (a schedule sync: a list, then a call per
+   * change)? As canSpend, and the window and the pace hold all of them.
+   */
+  canSpendCalls(n: number, essential: boolean): boolean {
+    if (!this.canSpend(essential)) return false;
+    const a = this.core.scanner.allowance();
+    if (a.remaining !== undefined && a.remaining < n + (essential ? 0 : this.core.opts.reserveCalls)) return false;
+    const tokens = this.scarce() ? this.pace.level(a.limit, a.windowSec, this.core.clock.now()) : undefined;
+    return tokens === undefined || tokens >= Math.min(n, this.pace.cap(a.limit!, a.windowSec!));
+  }
+
+  /** Calls one `call` made beyond its first (a sync's creates, updates and deletes): counted and paced like any. */
+  spentExtra(n: number): void {
+    for (let k = 0; k < n; k++) {
+      this.core.counters.apiCalls++;
+      this.pace.spend();
+    }
+  }
+
   /** Make one scanner call; a failure is logged, applied (wait, stop) and rethrown as a FailedCall. */
   async call<T>(what: string, which: ScannerCall, fn: () => Promise<T>): Promise<T> {
     this.core.counters.apiCalls++;

@@ -96,6 +96,10 @@ export function newCounters(): SchedulerCounters {
 // declared here so that this module depends on none of them).
 export interface BudgetPhase {
   canSpend(essential: boolean): boolean;
+  /** may `n` calls be made one after the other now (a schedule sync)? */
+  canSpendCalls(n: number, essential: boolean): boolean;
+  /** calls one `call` made beyond its first, counted and paced */
+  spentExtra(n: number): void;
   canLaunch(): boolean;
   /** the allowance holds fewer than SCARCE_CALLS_PER_DAY calls a day */
   scarce(): boolean;

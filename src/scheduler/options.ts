@@ -100,7 +100,7 @@ export const schedulerConfigSchema = z.object({
      * each run is canceled by the platform itself (Qualys `end_after`) a few minutes before the
      * region's next time, even while onsight is stopped. Off by default: a canceled run's results
      * are not counted, and onsight already skips a time that comes while the region's previous run
-     * still goes (the schedule deactivated until it has passed)
+     * still goes (the schedule deactivated until that run is seen ended)
      */
     endBeforeNext: z.boolean().default(false),
   }).strict().refine((r) => r.holdBeforeS + r.maxHoldS + 2 * 3600 < 86400, { message: 'holdBeforeS + maxHoldS must leave a day\'s runs apart (under 22 h together)' }).prefault({}),

@@ -9,6 +9,7 @@
  * from before the run's launch and no other device held it at any time until the run ended.
  */
 import type { RangeSchedule, ScanStatus, ScheduleStatus } from '../scanners/types.js';
+import { planScheduleSync } from '../scanners/schedule-plan.js';
 import { errInfo, foundInScan, hostsInParallel, type SchedulerCore } from './core.js';
 
 const DAY = 86_400_000;
@@ -25,10 +26,14 @@ const RUN_FOLLOW_MS = 14 * DAY;
 const END_MARGIN_MIN = 5;
 /** Qualys takes a cut-off in whole hours plus minutes, from one hour */
 const MIN_END_AFTER_MIN = 60;
-/** a schedule whose time comes within this long while a run of its region still goes is deactivated (active again once that run is seen ended) */
+/** a schedule whose time comes within this long while a run of its region still goes is deactivated (active again once that time has passed and the run is seen ended) */
 const SKIP_AHEAD_MS = 30 * MIN;
-/** a run still going is looked at again this long before its region's next time (to skip that time if it still goes) */
-const LOOK_BEFORE_NEXT_MS = 15 * MIN;
+/** a run still going is looked at again this long before its region's next time, so that the skip is decided on a fresh look */
+const LOOK_BEFORE_NEXT_MS = 35 * MIN;
+/** a skip is decided only on a run seen going within this long before the time */
+const SEEN_FRESH_MS = LOOK_BEFORE_NEXT_MS + 10 * MIN;
+/** a failed sync that would deactivate or activate a schedule is tried again after this long (others: SYNC_RETRY_MS) */
+const SKIP_RETRY_MS = 5 * MIN;
 /** a scan of ours still going this long before its region's range run is canceled and its targets requeued (the appliance hears of it at its next poll) */
 const CANCEL_OURS_BEFORE_MS = 12 * MIN;
 /** a failed sync is tried again after this long; a good one is repeated daily (someone may have edited a schedule) */
@@ -44,6 +49,8 @@ interface Run {
   released: boolean;
   /** the scan, once a list showed it */
   scan?: ScanStatus;
+  /** when a list last showed it */
+  seenAt?: number;
   /** its found devices were credited (or there was nothing to credit) */
   done: boolean;
 }
@@ -100,9 +107,11 @@ export class RangeScans {
   private oursCanceled = 0;
   private gaveWay = 0;
   private cutShort = 0;
-  /** schedules kept inactive while a run of their region still goes */
-  private readonly inactive = new Set<string>();
+  /** schedules to keep inactive while a run of their region still goes, each at least until the time it was skipped for (the platform's state is `schedules[].active`, once synced) */
+  private readonly inactive = new Map<string, number>();
   private skips = 0;
+  /** the wanted set of a sync that failed (retried after nextSyncAt, not every tick) */
+  private failedKey: string | undefined;
   /** per region, why its runs overlap (checkSpacing) */
   private readonly outlasting = new Map<string, string>();
   private credited = 0;
@@ -158,23 +167,39 @@ export class RangeScans {
     if (opts.rangeScans.times.length === 0 && this.synced !== undefined && this.synced === '[]') return;
     const { want, regionOf } = this.want(now);
     const key = JSON.stringify(want);
+    if (key === this.failedKey && now < this.nextSyncAt) return;
     // with no times configured, one sync at start deletes what an earlier config left, and that is all
     if (key === this.synced && (want.length === 0 || now < this.nextSyncAt)) return;
     // a skip to make (or undo) weighs like a cancel: it keeps two scans out of one region
     const skipChange = want.some((w) => (w.active === false) !== (this.schedules.find((s) => s.title === w.title)?.active === false));
-    if (!budget.canSpend(skipChange)) return;
+    // the list, and a call per change (as far as the schedules last synced tell)
+    const prefix = `${opts.titlePrefix}-range `;
+    const calls = 1 + planScheduleSync(this.schedules, want, prefix).filter((st) => st.action !== 'kept').length;
+    if (!budget.canSpendCalls(calls, skipChange)) return;
     try {
-      const got = await budget.call('sync range schedules', 'syncSchedules', () => scanner.syncSchedules!(want, `${opts.titlePrefix}-range `));
+      const got = await budget.call('sync range schedules', 'syncSchedules', () => scanner.syncSchedules!(want, prefix));
+      budget.spentExtra(got.filter((s) => s.action !== 'kept').length);
       const before = new Map(this.schedules.map((s) => [s.title, s.since]));
+      const wasInactive = new Set(this.schedules.filter((s) => s.active === false).map((s) => s.title));
       this.schedules = got.filter((s) => s.action !== 'deleted' && regionOf.has(s.title))
         .map((s) => ({ ...s, region: regionOf.get(s.title)!, since: s.action === 'kept' ? before.get(s.title) ?? now : now }));
       this.synced = key;
+      this.failedKey = undefined;
       this.nextSyncAt = now + DAY;
+      // skips the platform now has: counted, said, and the run registered for that time dropped (none will come)
+      for (const sch of this.schedules) {
+        if (sch.active !== false || wasInactive.has(sch.title)) continue;
+        this.skips++;
+        const at = nextOccurrence(now, sch.timeUtc);
+        if (!this.runs.get(`${sch.title}@${at}`)?.scan) this.runs.delete(`${sch.title}@${at}`);
+        log.info({ region: sch.region, schedule: sch.title, at: new Date(at).toISOString() }, `range run ${sch.title} skipped: the region's previous run still goes (the schedule is inactive until that run is seen ended)`);
+      }
       if (this.problem?.startsWith('sync:')) this.problem = undefined;
       const changed = got.filter((s) => s.action !== 'kept');
       if (changed.length) log.info({ schedules: changed.map((s) => `${s.action} ${s.title}`) }, `range schedules: ${changed.length} changed`);
     } catch (err) {
-      this.nextSyncAt = now + SYNC_RETRY_MS;
+      this.nextSyncAt = now + (skipChange ? SKIP_RETRY_MS : SYNC_RETRY_MS);
+      this.failedKey = key;
       this.problem = `sync: ${errInfo(err).message}`;
       // the feature off: the clean-up at start is tried once, never retried (a subscription
       // without the schedule API's permission would otherwise pay a call an hour for nothing)
@@ -184,26 +209,24 @@ export class RangeScans {
 
   /**
    * Is the schedule to be kept inactive? From SKIP_AHEAD_MS before one of its times at which a run
-   * of its region (seen in a list, not seen ended: running, or queued behind others' scans) still
-   * goes, until that run is seen ended: the platform would start the new run on top of it (a
-   * region runs one scan at a time). A queued run keeps its place in the appliance's queue, which
-   * a new run would not have. Deactivating and activating again cost two calls each (list, update).
+   * of its region, seen going (running, or queued behind others' scans) by a list made since
+   * SEEN_FRESH_MS before that time, has not been seen ended; until that time has passed and the run
+   * is seen ended: the platform would start the new run on top of it (a region runs one scan at a
+   * time). A queued run keeps its place in the appliance's queue, which a new run would not have.
+   * Deactivating and activating again cost two calls each (list, update). This is what is wanted;
+   * the platform's state is what the last sync made (`schedules[].active`).
    */
   private skipping(region: string, title: string, time: string, now: number): boolean {
     const next = nextOccurrence(now, time);
-    const going = [...this.runs.values()].some((r) => r.region === region && r.scan && !r.released && r.at < next);
-    if (this.inactive.has(title)) {
-      if (going) return true;
+    const going = (fresh: number) => [...this.runs.values()].some((r) => r.region === region && r.scan && !r.released && r.at < next && (r.seenAt ?? 0) >= fresh);
+    const until = this.inactive.get(title);
+    if (until !== undefined) {
+      if (now < until || going(0)) return true;
       this.inactive.delete(title);
       return false;
     }
-    if (!going || next - now > SKIP_AHEAD_MS) return false;
-    this.inactive.add(title);
-    this.skips++;
-    // registered when its hold began: no run will come
-    const key = `${title}@${next}`;
-    if (!this.runs.get(key)?.scan) this.runs.delete(key);
-    this.core.log.info({ region, schedule: title, at: new Date(next).toISOString() }, `range run ${title} at ${time} skipped: the region's previous run still goes (the schedule is inactive until that run is seen ended)`);
+    if (next - now > SKIP_AHEAD_MS || !going(next - SEEN_FRESH_MS)) return false;
+    this.inactive.set(title, next + 1);
     return true;
   }
 
@@ -227,7 +250,7 @@ export class RangeScans {
       const at = nextOccurrence(now - maxHoldS * 1000, s.timeUtc);
       if (at < s.since || now < at - before || now >= at + maxHoldS * 1000) continue;
       const key = `${s.title}@${at}`;
-      if (s.active === false || (this.inactive.has(s.title) && !this.runs.has(key))) continue; // inactive: no run
+      if (s.active === false) continue; // inactive on the platform: no run
       let run = this.runs.get(key);
       if (!run) {
         // first looked for after a typical run, or shortly before the region's next time if that comes first
@@ -287,7 +310,7 @@ export class RangeScans {
     const { maxHoldS } = this.core.opts.rangeScans;
     // runs past their hold stay followed until credited, for a day at most; a done run is kept
     // until its hold window has passed, or currentRuns would register it again as a new one
-    // (a run seen running is followed for RUN_FOLLOW_MS at most)
+    // (a run seen going is followed until seen ended, RUN_FOLLOW_MS at most)
     for (const [k, r] of this.runs) if ((r.done && now >= r.at + maxHoldS * 1000) || now > r.at + (r.scan && !r.released ? RUN_FOLLOW_MS : maxHoldS * 1000 + DAY)) this.runs.delete(k);
     await this.cancelOursBeforeRuns(now);
     const due = [...this.runs.values()].filter((r) => !r.done && r.at <= now && r.lookAt <= now);
@@ -313,6 +336,7 @@ export class RangeScans {
         continue;
       }
       r.scan = scan;
+      r.seenAt = now;
       const terminal = scan.state === 'finished' || scan.state === 'error' || scan.state === 'canceled';
       this.checkSpacing(r, terminal && scan.endedAt ? Date.parse(scan.endedAt) - Date.parse(scan.launchedAt!) : now - r.at);
       if (!terminal) {
@@ -322,7 +346,7 @@ export class RangeScans {
       if (!r.released) {
         r.released = true;
         this.runsSeen++;
-        // canceled, and onsight never cancels a run: the platform's cut-off (or someone else)
+        // canceled, not by us (a run that gave way is done with once we cancel it): the platform's cut-off, or someone else
         if (scan.state === 'canceled') this.cutOff(r, scan);
         if (scan.endedAt) this.durations.push(Date.parse(scan.endedAt) - Date.parse(scan.launchedAt!));
         if (this.durations.length > 32) this.durations.shift();
@@ -381,6 +405,8 @@ export class RangeScans {
     const region = opts.regions.find((x) => x.name === r.region);
     const own = this.schedules.find((s) => s.title === r.title)?.appliance;
     if (!region || !own) return;
+    // decided on a fresh appliance list (a held region's launches do not read it): a stale one could cancel a run that loses its place for nothing
+    if (appliances.stale(now, opts.applianceRefreshS) && !(await this.core.launch.refreshAppliances())) return;
     const room = appliances.pick(region, opts.regions, await store.activeIntents(), new Set(), now, this.reserved(now));
     if (!room || room.name === own) return;
     if ((await store.ready(r.region, now, 1)).length === 0 || !budget.canSpend(true)) return;
@@ -402,7 +428,8 @@ export class RangeScans {
    * the region anyway. One call each; the appliance hears of it at its next poll.
    */
   private async cancelOursBeforeRuns(now: number): Promise<void> {
-    const soon = new Set(this.schedules.filter((s) => s.active !== false && !this.inactive.has(s.title) && nextOccurrence(now, s.timeUtc) - now <= CANCEL_OURS_BEFORE_MS && nextOccurrence(now, s.timeUtc) >= s.since).map((s) => s.region));
+    if (this.core.scanner.pretend) return;
+    const soon = new Set(this.schedules.filter((s) => s.active !== false && nextOccurrence(now, s.timeUtc) - now <= CANCEL_OURS_BEFORE_MS && nextOccurrence(now, s.timeUtc) >= s.since).map((s) => s.region));
     if (soon.size === 0) return;
     for (const i of await this.core.store.activeIntents()) {
       if (i.state !== 'running' || !i.scanRef || !soon.has(i.region) || !this.core.budget.canSpend(true)) continue;
@@ -420,9 +447,10 @@ export class RangeScans {
 
   /** A run the platform ended at its cut-off: its results are partial and credit nobody; said once per region. */
   private cutOff(r: Run, scan: ScanStatus): void {
-    this.cutShort++;
     const s = this.schedules.find((x) => x.title === r.title);
-    if (s?.endAfterMin === undefined || this.outlasting.has(r.region)) return;
+    if (s?.endAfterMin === undefined) return; // someone else's cancel
+    this.cutShort++;
+    if (this.outlasting.has(r.region)) return;
     const text = `range runs of region ${r.region} outlast their spacing: ${r.title} (${scan.scanRef}) was canceled by the platform at its cut-off, ${s.endAfterMin} min after its time, before the region's next run (its hosts are not credited): space scheduler.rangeScans.times wider or narrow its targets`;
     this.outlasting.set(r.region, text);
     this.core.log.warn({ region: r.region, run: r.title, scan: scan.scanRef, endAfterMin: s.endAfterMin }, text);
