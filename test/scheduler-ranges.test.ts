@@ -277,6 +277,34 @@ describe('scheduler.rangeScans', () => {
     expect(sched.rangeScans()).toMatchObject({ runsSeen: 1, skipped: 1 });
   });
 
+  it('after a restart, a run still going is found by one list: it holds its region and its schedule stays inactive', async () => {
+    const cfg = { rangeScans: { times: ['10:30', '14:30'], targets: { emea: ['10.20.1.0/24'], amer: [] } } };
+    const a = await setup(cfg);
+    await a.sched.tick();
+    a.clock.t = Date.parse('2026-11-23T10:30:00Z');
+    const run = a.scanner.runSchedule('onsight-range emea 1030', a.clock.t);
+    for (a.clock.t = Date.parse('2026-11-23T11:00:00Z'); a.clock.t <= Date.parse('2026-11-23T14:10:00Z'); a.clock.t += 5 * MIN) await a.sched.tick();
+    expect(a.scanner.schedules.find((x) => x.title === 'onsight-range emea 1430')!.active).toBe(false);
+    // onsight restarts (its memory gone); the platform keeps its schedules and the run
+    const b = await setup(cfg);
+    Object.assign(b.scanner, { schedules: a.scanner.schedules, launches: a.scanner.launches, states: a.scanner.states, times: a.scanner.times, seq: (a.scanner as unknown as { seq: number }).seq });
+    b.clock.t = Date.parse('2026-11-23T14:12:00Z');
+    await b.see({ ip: '10.20.1.7', mac: mac(7), durationS: 86400 });
+    for (; b.clock.t <= Date.parse('2026-11-23T15:30:00Z'); b.clock.t += 5 * MIN) await b.sched.tick();
+    expect(b.scanner.schedules.find((x) => x.title === 'onsight-range emea 1430')!.active).toBe(false);
+    expect(b.scanner.launches.filter((l) => l.intentId !== '')).toHaveLength(0); // the region is held by the run
+    b.scanner.finish(run);
+    b.scanner.times.set(run, { launchedAt: '2026-11-23T10:30:00.000Z', endedAt: '2026-11-23T15:40:00.000Z' });
+    for (let k = 0; k < 30 && b.scanner.launches.filter((l) => l.intentId !== '').length === 0; k++) {
+      b.clock.t += 5 * MIN;
+      await b.sched.tick();
+    }
+    b.clock.t += 30_000;
+    await b.sched.tick();
+    expect(b.scanner.launches.filter((l) => l.intentId !== '').map((l) => l.targets)).toEqual([['10.20.1.7']]);
+    expect(b.scanner.schedules.find((x) => x.title === 'onsight-range emea 1430')!.active).toBe(true);
+  });
+
   it('a slow scan of ours still going 12 min before its region\'s run is canceled and its targets requeued; the run is not skipped', async () => {
     const { scanner, sched, see, clock } = await setup(ranges);
     clock.t = Date.parse('2026-11-23T09:00:00Z'); // before emea's hold (09:45)

@@ -112,6 +112,8 @@ export class RangeScans {
   private skips = 0;
   /** the wanted set of a sync that failed (retried after nextSyncAt, not every tick) */
   private failedKey: string | undefined;
+  /** the runs still going at start were looked for (adopt) */
+  private adopted = false;
   /** per region, why its runs overlap (checkSpacing) */
   private readonly outlasting = new Map<string, string>();
   private credited = 0;
@@ -305,10 +307,13 @@ export class RangeScans {
   /** One pass: sync when due; look for runs that should have ended; credit processed ones. */
   async tick(): Promise<void> {
     const now = this.core.clock.now();
+    // after a start, the runs still going are found first: the first sync would otherwise activate
+    // a schedule kept inactive for one of them, and our launches would join them
+    if (!this.adopted && !(await this.adopt(now))) return;
     await this.sync(now);
     this.currentRuns(now);
     const { maxHoldS } = this.core.opts.rangeScans;
-    // runs past their hold stay followed until credited, for a day at most; a done run is kept
+    // runs past their hold stay followed until credited (a day at most), or until seen ended (RUN_FOLLOW_MS at most); a done run is kept
     // until its hold window has passed, or currentRuns would register it again as a new one
     // (a run seen going is followed until seen ended, RUN_FOLLOW_MS at most)
     for (const [k, r] of this.runs) if ((r.done && now >= r.at + maxHoldS * 1000) || now > r.at + (r.scan && !r.released ? RUN_FOLLOW_MS : maxHoldS * 1000 + DAY)) this.runs.delete(k);
@@ -356,6 +361,41 @@ export class RangeScans {
       else if (scan.state !== 'finished') r.done = true;
     }
     if (toCredit.length) await this.credit(toCredit);
+  }
+
+  /**
+   * Once after a start: one scan list (launched within RUN_FOLLOW_MS) finds the runs of our
+   * schedules still going (running, or queued), which then hold their region and keep the
+   * region's schedules inactive as any run seen going does. False while the call cannot be made.
+   */
+  private async adopt(now: number): Promise<boolean> {
+    const { scanner, opts, budget, log } = this.core;
+    if (!scanner.syncSchedules || scanner.pretend || opts.rangeScans.times.length === 0) {
+      this.adopted = true;
+      return true;
+    }
+    const { want, regionOf } = this.want(now);
+    if (want.length === 0) {
+      this.adopted = true;
+      return true;
+    }
+    if (!budget.canSpend(true)) return false;
+    let list: ScanStatus[];
+    try {
+      list = await budget.call('list scans (range runs at start)', 'listScans', () => scanner.listScans({ launchedAfter: new Date(now - RUN_FOLLOW_MS) }));
+    } catch {
+      return false;
+    }
+    this.adopted = true;
+    for (const scan of list) {
+      const region = regionOf.get(scan.title);
+      const sch = want.find((w) => w.title === scan.title);
+      if (!region || !sch || !scan.launchedAt || scan.state === 'finished' || scan.state === 'error' || scan.state === 'canceled') continue;
+      const at = nextOccurrence(Date.parse(scan.launchedAt) - RUN_SLACK_MS, sch.timeUtc);
+      this.runs.set(`${scan.title}@${at}`, { title: scan.title, region, at, lookAt: now + opts.rangeScans.lookAgainS * 1000, released: false, done: false, scan, seenAt: now });
+      log.info({ run: scan.title, scan: scan.scanRef, state: scan.state, launchedAt: scan.launchedAt }, `range run ${scan.title} (${scan.scanRef}) still goes from before the start: it holds region ${region}`);
+    }
+    return true;
   }
 
   /** One host-list call for the queued devices of the runs' regions: credit those a run found. */
