@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { setup, mac, T0 } from './helpers/scheduler.js';
 import { allowedRanges, expandRanges, rangeSize } from '../src/util/ip-ranges.js';
 import { endBeforeNextMin, nextOccurrence } from '../src/scheduler/ranges.js';
+import { planScheduleSync } from '../src/scanners/schedule-plan.js';
 
 const MIN = 60_000;
 // T0 is 10:00 UTC; runs at 10:30 hold their region from 09:45 (holdBeforeS 2700)
@@ -22,6 +23,16 @@ describe('address ranges for range scans', () => {
     expect(ips).toHaveLength(239);
     expect(ips).not.toContain('10.20.1.16');
     expect(() => allowedRanges(['10.20.1.0/33'], ['10.0.0.0/8'], [])).toThrow(/10\.20\.1\.0\/33/);
+  });
+
+  it('a sync plan keeps, updates, deletes and creates; a cut-off to be removed is a delete and a create, as on Qualys', () => {
+    const a = { title: 'onsight-range emea 1030', targets: ['10.20.1.0/24'], appliance: 'emea-1', timeUtc: '10:30' };
+    const b = { ...a, title: 'onsight-range emea 1430', timeUtc: '14:30' };
+    const theirs = { ...a, title: 'weekly servers' };
+    const steps = (have: typeof a[], want: typeof a[]) => planScheduleSync(have, want, 'onsight-range ').map((x) => `${x.action} ${'want' in x ? x.want.title : x.have.title}`);
+    expect(steps([a, theirs], [a, b])).toEqual(['kept onsight-range emea 1030', 'created onsight-range emea 1430']);
+    expect(steps([{ ...a, endAfterMin: 235 } as typeof a, b], [a, { ...b, active: false } as typeof a])).toEqual(['deleted onsight-range emea 1030', 'updated onsight-range emea 1430', 'created onsight-range emea 1030']);
+    expect(steps([a, b], [{ ...a, endAfterMin: 235 } as typeof a])).toEqual(['updated onsight-range emea 1030', 'deleted onsight-range emea 1430']);
   });
 
   it('the next occurrence of a time of day is today if it has not passed, else tomorrow', () => {

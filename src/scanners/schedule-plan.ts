@@ -2,7 +2,8 @@
  * What a `syncSchedules` has to do, for a scanner that keeps its schedules as plain
  * `RangeSchedule`s (the simulator's, the scripted test scanner): ours are those whose title starts
  * with the prefix; each is kept, updated or deleted, in the platform's order, then the wanted ones
- * it lacks are created. (Qualys compares address sets and zones of its own: qualys/schedules.ts.)
+ * it lacks are created; one whose cut-off is to be removed is deleted and created again, as on
+ * Qualys. (Qualys compares address sets and zones of its own: qualys/schedules.ts.)
  */
 import type { RangeSchedule } from './types.js';
 
@@ -25,7 +26,11 @@ export function planScheduleSync<T extends RangeSchedule>(have: readonly T[], wa
     const w = wanted.get(h.title);
     wanted.delete(h.title);
     if (!w) steps.push({ action: 'deleted', have: h });
-    else if (sameSchedule(h, w)) steps.push({ action: 'kept', have: h });
+    else if (h.endAfterMin !== undefined && w.endAfterMin === undefined) {
+      // as on Qualys, whose parameters set a cut-off but cannot clear one: made again
+      steps.push({ action: 'deleted', have: h });
+      wanted.set(w.title, w);
+    } else if (sameSchedule(h, w)) steps.push({ action: 'kept', have: h });
     else steps.push({ action: 'updated', have: h, want: w });
   }
   for (const w of wanted.values()) steps.push({ action: 'created', want: w });
