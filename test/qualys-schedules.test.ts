@@ -217,6 +217,30 @@ describe('qualys emulator: scheduled scans run on the scan clock', () => {
     expect(e.state.requests.filter((r) => r.action === 'launch')).toHaveLength(0);
   });
 
+  it('launchRanges: a range scan by API (one call), titled exactly as asked, listed back with its addresses; a target outside the scope refused before any call', async () => {
+    const { e, c, clock } = await setup();
+    for (const targets of [['192.168.5.0/30'], ['10.66.0.9'], ['10.65.255.250-10.66.0.2'], ['laptop.corp.example']]) {
+      const err = await c.launchRanges({ title: dc2.title, targets: ['10.30.0.1', ...targets], appliance: 'sa-2' }).catch((x: unknown) => x);
+      expect(err, targets[0]).toBeInstanceOf(ScopeViolationError);
+      expect((err as ScopeViolationError).targets).toEqual([targets[0]]);
+      expect(c.failureOutcome(err, 'launch')).toMatchObject({ launched: 'no', code: 'ONSIGHT_SCOPE_VIOLATION' });
+    }
+    expect(e.state.requests).toHaveLength(0);
+    const { scanRef } = await c.launchRanges({ title: dc2.title, targets: dc2.targets, appliance: 'sa-2' });
+    expect(e.state.requests.filter((r) => r.action === 'launch')).toHaveLength(1);
+    clock.t += 10_000;
+    const [scan] = await c.listScans({ launchedAfter: new Date(T0 - 60_000) });
+    // the title as given (no intent id appended): the scheduler finds it by the schedule's title
+    expect(scan).toMatchObject({ scanRef, title: dc2.title, type: 'API', targets: ['10.30.0.1', '10.30.0.8', '10.30.0.9'] });
+    expect(e.state.model.findScan(scanRef)!.appliances).toEqual(['sa-2']);
+    clock.t += 30 * 60_000;
+    expect((await c.listScans({ scanRefs: [scanRef] }))[0]).toMatchObject({ state: 'finished', processed: true });
+    expect(Date.parse((await c.lastScanned(['10.30.0.8']))[0].lastScannedAt!)).toBeGreaterThanOrEqual(T0);
+    // a bad appliance: the vendor's refusal, mapped to a typed error that launched nothing
+    const bad = await c.launchRanges({ title: dc2.title, targets: dc2.targets, appliance: 'no-such' }).catch((x: unknown) => x);
+    expect(c.failureOutcome(bad, 'launch')).toMatchObject({ launched: 'no' });
+  });
+
   it('a run that finds its appliance busy queues like any scan, and starts when the appliance frees', async () => {
     const { e, c, clock } = await setup({ appliances: [{ name: 'sa-q', capacity: 1, maxScans: 1 }], scanTiming: { submitDelaySec: 5, hostSecMin: 600, hostSecMax: 600, loadingSec: 10 } });
     await c.syncSchedules([{ title: `${PREFIX}q 02:00`, targets: ['10.20.1.1'], appliance: 'sa-q', timeUtc: '02:00' }], PREFIX);

@@ -200,6 +200,7 @@ describe('scheduler.rangeScans', () => {
     expect(scanner.launches.filter((l) => l.intentId !== '')).toHaveLength(0);
     expect(scanner.schedules.find((s) => s.title === 'onsight-range emea 1430')!.active).toBe(false); // still inactive after 14:30: the run still waits
     // it starts and ends: the schedule is active again and the device, not dated by the run, is launched
+    // (the allowance is plentiful: the skipped 14:30 is not made up by a range scan, onsight's own launch does better)
     scanner.finish(run);
     scanner.times.set(run, { launchedAt: '2026-11-23T10:30:00.000Z', endedAt: '2026-11-23T16:20:00.000Z' });
     for (let k = 0; k < 40 && scanner.launches.filter((l) => l.intentId !== '').length === 0; k++) {
@@ -210,7 +211,8 @@ describe('scheduler.rangeScans', () => {
     await sched.tick(); // the sync after the run was seen ended
     expect(scanner.schedules.find((s) => s.title === 'onsight-range emea 1430')!.active).toBe(true);
     expect(scanner.launches.filter((l) => l.intentId !== '').map((l) => l.targets)).toEqual([['10.20.1.7']]);
-    expect(sched.rangeScans()).toMatchObject({ skipped: 1, runsSeen: 1 });
+    expect(scanner.rangeLaunches).toHaveLength(0);
+    expect(sched.rangeScans()).toMatchObject({ skipped: 1, runsSeen: 1, madeUp: 0 });
   });
 
   it('a run still queued an hour after its time gives way when another appliance of its region has room and a device waits', async () => {
@@ -286,6 +288,69 @@ describe('scheduler.rangeScans', () => {
     for (clock.t = at('15:15'); clock.t <= at('17:00'); clock.t += 5 * MIN) await sched.tick();
     expect(active('onsight-range emea 1430')).toBe(true);
     expect(sched.rangeScans()).toMatchObject({ runsSeen: 1, skipped: 1 });
+  });
+
+  it('with a scarce allowance, a skipped time is made up once the region is free: one range scan launched with the schedule\'s targets, holding the region until seen ended, then crediting', async () => {
+    const { scanner, sched, clock, see, inv } = await setup({ rangeScans: { times: ['10:30', '14:30'], targets: { emea: ['10.20.1.0/24'], amer: [] } } });
+    scanner.limit = { limit: 300, windowSec: 86_400 }; // scarce: a skipped time is made up only then
+    await sched.tick();
+    const at = (hhmm: string) => Date.parse(`2026-11-23T${hhmm}:00Z`);
+    clock.t = at('10:30');
+    const run = scanner.runSchedule('onsight-range emea 1030', clock.t);
+    for (clock.t = at('11:00'); clock.t <= at('15:00'); clock.t += 5 * MIN) await sched.tick();
+    expect(sched.rangeScans()).toMatchObject({ skipped: 1, madeUp: 0 });
+    const r = await see({ ip: '10.20.1.7', mac: mac(7), durationS: 86400 });
+    // refused once: nothing launched, tried again 10 min later
+    scanner.failing.set('launch', 'refused');
+    scanner.finish(run);
+    scanner.times.set(run, { launchedAt: '2026-11-23T10:30:00.000Z', endedAt: '2026-11-23T15:10:00.000Z' });
+    const tries = () => scanner.calls.filter((c) => c === 'launchRanges').length;
+    for (clock.t = at('15:15'); tries() === 0 && clock.t <= at('17:00'); clock.t += MIN) await sched.tick();
+    expect(tries()).toBe(1);
+    const refusedAt = clock.t - MIN;
+    scanner.failing.delete('launch');
+    for (; tries() === 1 && clock.t <= refusedAt + 30 * MIN; clock.t += MIN) {
+      await sched.tick();
+      expect(scanner.launches.filter((l) => l.intentId !== '')).toHaveLength(0); // the region waits for the make-up
+    }
+    expect(tries()).toBe(2);
+    expect(clock.t - MIN - refusedAt).toBe(10 * MIN);
+    const made = scanner.rangeLaunches[0];
+    expect(made).toMatchObject({ title: 'onsight-range emea 1430', targets: ['10.20.1.0-10.20.1.255'], appliance: 'emea-1' });
+    expect(sched.rangeScans()).toMatchObject({ skipped: 1, madeUp: 1 });
+    // the 10:30 run seen ended: the schedule is active again (its next time is tomorrow's)
+    expect(scanner.schedules.find((x) => x.title === 'onsight-range emea 1430')!.active).toBe(true);
+    const launchedAt = clock.t - MIN;
+    scanner.times.set(made.ref, { launchedAt: new Date(launchedAt).toISOString() });
+    // it holds the region: no scan of ours while it goes, and no second make-up
+    for (; clock.t <= at('17:30'); clock.t += 5 * MIN) await sched.tick();
+    expect(scanner.launches.filter((l) => l.intentId !== '')).toHaveLength(0);
+    expect(scanner.rangeLaunches).toHaveLength(1);
+    // it ends and is processed: the device it found is credited, never launched by us
+    scanner.finish(made.ref);
+    scanner.times.set(made.ref, { launchedAt: new Date(launchedAt).toISOString(), endedAt: '2026-11-23T17:40:00.000Z' });
+    scanner.lastScannedDates.set('10.20.1.7', new Date(launchedAt + 20 * MIN).toISOString());
+    for (clock.t = at('17:45'); clock.t <= at('19:00'); clock.t += 5 * MIN) await sched.tick();
+    expect(sched.rangeScans()).toMatchObject({ runsSeen: 2, credited: 1, madeUp: 1 });
+    expect((await inv.identity(r.identityId))?.lastScannedAt).toBe(launchedAt + 20 * MIN);
+    expect(scanner.launches.filter((l) => l.intentId !== '')).toHaveLength(0);
+  });
+
+  it('a skipped time is not made up when the region\'s next time comes within the hour (scarce allowance): that run comes soon enough', async () => {
+    const { scanner, sched, clock } = await setup({ rangeScans: { times: ['10:30', '14:30'], targets: { emea: ['10.20.1.0/24'], amer: [] } } });
+    scanner.limit = { limit: 300, windowSec: 86_400 }; // scarce: a skipped time is made up only then
+    await sched.tick();
+    const at = (hhmm: string, day = 23) => Date.parse(`2026-11-${day}T${hhmm}:00Z`);
+    clock.t = at('10:30');
+    const run = scanner.runSchedule('onsight-range emea 1030', clock.t);
+    for (clock.t = at('11:00'); clock.t <= at('15:00'); clock.t += 15 * MIN) await sched.tick();
+    expect(sched.rangeScans()).toMatchObject({ skipped: 1 });
+    for (; clock.t <= at('09:40', 24); clock.t += 15 * MIN) await sched.tick();
+    scanner.finish(run);
+    scanner.times.set(run, { launchedAt: '2026-11-23T10:30:00.000Z', endedAt: '2026-11-24T09:40:00.000Z' });
+    for (; clock.t <= at('10:25', 24); clock.t += 5 * MIN) await sched.tick();
+    expect(sched.rangeScans()).toMatchObject({ runsSeen: 1, madeUp: 0 });
+    expect(scanner.calls.filter((c) => c === 'launchRanges')).toHaveLength(0);
   });
 
   it('after a restart, a run still going is found by one list: it holds its region and its schedule stays inactive', async () => {

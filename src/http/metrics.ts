@@ -202,6 +202,7 @@ export async function renderMetrics(d: DaemonView, given?: Status): Promise<stri
   w.family('onsight_range_ours_canceled_total', 'counter', 'Scans of ours canceled (targets requeued) because they still went when their region\'s range run was about to start.')(rs.oursCanceled, { scanner: scanner.kind });
   w.family('onsight_range_cut_short_total', 'counter', 'Range runs the platform canceled at their cut-off, before the region\'s next run (scheduler.rangeScans.endBeforeNext): their hosts are not credited.')(rs.cutShort, { scanner: scanner.kind });
   w.family('onsight_range_runs_skipped_total', 'counter', 'Range run times skipped (the schedule deactivated until that run was seen ended) because the region\'s previous run still went.')(rs.skipped, { scanner: scanner.kind });
+  w.family('onsight_range_runs_made_up_total', 'counter', 'Skipped range run times made up by a range scan onsight launched (one call) once the region\'s previous run had ended.')(rs.madeUp, { scanner: scanner.kind });
   w.family('onsight_range_credited_total', 'counter', 'Queued devices credited as found by a range run (the host list dated their address; they held it throughout the run).')(rs.credited, { scanner: scanner.kind });
   const hip = status.scanner.hostsInParallel;
   w.family('onsight_scheduler_hosts_in_parallel', 'gauge', 'Hosts an appliance scans at once in one of our scans, as the scheduler assumes it: learned from scan durations (parallelism.ts), else the configured hostsInParallel.')(hip.value, { scanner: scanner.kind });

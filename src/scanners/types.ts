@@ -21,6 +21,20 @@ export interface LaunchRequest {
   optionProfile?: string;
 }
 
+/**
+ * A one-off scan of address ranges: a range run that the platform could not start at its time
+ * (its region's previous run still went) is launched once the region is free, titled like its
+ * schedule (found again in scan lists by that title; no intent).
+ */
+export interface RangeLaunch {
+  /** the schedule's title, used as the scan's title as it is */
+  title: string;
+  /** addresses and ranges, as in RangeSchedule (checked again by the client) */
+  targets: string[];
+  appliance: string;
+  optionProfile?: string;
+}
+
 export interface LaunchResult {
   /** the scanner's reference, e.g. `scan/1736361211.27337` */
   scanRef: string;
@@ -114,6 +128,12 @@ export interface Scanner {
    * with the schedule's title, at no API call; `listScans` shows those runs like any scan.
    */
   syncSchedules?(want: RangeSchedule[], titlePrefix: string): Promise<ScheduleStatus[]>;
+  /**
+   * Optional, with syncSchedules: launch a range scan now, by API (one call), titled exactly
+   * `req.title`. Not retried by the client: an answer lost is found by the scheduler in its next
+   * scan list, by the title.
+   */
+  launchRanges?(req: RangeLaunch): Promise<LaunchResult>;
   /** What a failure of one of this scanner's calls means (the scheduler decides from this alone). */
   failureOutcome(err: unknown, call: ScannerCall): FailureOutcome;
   close(): Promise<void>;

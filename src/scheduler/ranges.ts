@@ -10,6 +10,7 @@
  */
 import type { RangeSchedule, ScanStatus, ScheduleStatus } from '../scanners/types.js';
 import { planScheduleSync } from '../scanners/schedule-plan.js';
+import { FailedCall } from './budget.js';
 import { errInfo, foundInScan, hostsInParallel, type SchedulerCore } from './core.js';
 
 const DAY = 86_400_000;
@@ -36,6 +37,10 @@ const SEEN_FRESH_MS = LOOK_BEFORE_NEXT_MS + 10 * MIN;
 const SKIP_RETRY_MS = 5 * MIN;
 /** a scan of ours still going this long before its region's range run is canceled and its targets requeued (the appliance hears of it at its next poll) */
 const CANCEL_OURS_BEFORE_MS = 12 * MIN;
+/** a skipped time is made up by a launch (catchUp) only while the region's next time is at least this far off (or its hold, if longer): that run would come soon enough */
+const CATCH_UP_BEFORE_NEXT_MS = 60 * MIN;
+/** a failed make-up launch that certainly launched nothing is tried again after this long */
+const CATCH_UP_RETRY_MS = 10 * MIN;
 /** a failed sync is tried again after this long; a good one is repeated daily (someone may have edited a schedule) */
 const SYNC_RETRY_MS = 60 * MIN;
 
@@ -53,6 +58,18 @@ interface Run {
   seenAt?: number;
   /** its found devices were credited (or there was nothing to credit) */
   done: boolean;
+  /** launched by us to make up a skipped time (catchUp): holds its region from its launch, before any list shows it */
+  madeUp?: boolean;
+}
+
+/** A time skipped while its region's previous run still went, to be made up once the region is free. */
+interface CatchUp {
+  title: string;
+  region: string;
+  /** the skipped time */
+  at: number;
+  /** not tried again before this (a launch that failed) */
+  retryAt: number;
 }
 
 export interface RangeScanStatus {
@@ -73,6 +90,8 @@ export interface RangeScanStatus {
   cutShort: number;
   /** times skipped (the schedule kept inactive) because the region's previous run still went */
   skipped: number;
+  /** skipped times made up by a range scan launched (one call) once the region's previous run had ended */
+  madeUp: number;
 }
 
 /** The next time of day `hhmm` (UTC) at or after `t`. */
@@ -110,6 +129,9 @@ export class RangeScans {
   /** schedules to keep inactive while a run of their region still goes, each at least until the time it was skipped for (the platform's state is `schedules[].active`, once synced) */
   private readonly inactive = new Map<string, number>();
   private skips = 0;
+  /** skipped times waiting for their region to be free, by schedule title (catchUp) */
+  private readonly catchUps = new Map<string, CatchUp>();
+  private madeUp = 0;
   /** the wanted set of a sync that failed (retried after nextSyncAt, not every tick) */
   private failedKey: string | undefined;
   /** the runs still going at start were looked for (adopt) */
@@ -194,6 +216,8 @@ export class RangeScans {
         this.skips++;
         const at = nextOccurrence(now, sch.timeUtc);
         if (!this.runs.get(`${sch.title}@${at}`)?.scan) this.runs.delete(`${sch.title}@${at}`);
+        // made up only while calls are scarce: with more, our own launches (the present due devices only) do better than a whole range holding the region
+        if (scanner.launchRanges && !scanner.pretend && budget.scarce()) this.catchUps.set(sch.title, { title: sch.title, region: sch.region, at, retryAt: 0 });
         log.info({ region: sch.region, schedule: sch.title, at: new Date(at).toISOString() }, `range run ${sch.title} skipped: the region's previous run still goes (the schedule is inactive until that run is seen ended)`);
       }
       if (this.problem?.startsWith('sync:')) this.problem = undefined;
@@ -255,15 +279,22 @@ export class RangeScans {
       if (s.active === false) continue; // inactive on the platform: no run
       let run = this.runs.get(key);
       if (!run) {
-        // first looked for after a typical run, or shortly before the region's next time if that comes first
-        const lastLook = this.nextTimeOf(s.region, at) - LOOK_BEFORE_NEXT_MS;
-        // (and within half of maxHoldS: a run never seen by then stops holding its region)
-        run = { title: s.title, region: s.region, at, lookAt: Math.min(at + this.expectedMs(), at + (maxHoldS * 1000) / 2, Math.max(at + 60_000, lastLook)), released: false, done: false };
+        run = { title: s.title, region: s.region, at, lookAt: this.firstLook(s.region, at), released: false, done: false };
         this.runs.set(key, run);
       }
       out.push(run);
     }
     return out;
+  }
+
+  /**
+   * A run starting at `at` is first looked for after a typical run, or shortly before the region's
+   * next time if that comes first (and within half of maxHoldS: a run never seen by then stops
+   * holding its region).
+   */
+  private firstLook(region: string, at: number): number {
+    const lastLook = this.nextTimeOf(region, at) - LOOK_BEFORE_NEXT_MS;
+    return Math.min(at + this.expectedMs(), at + (this.core.opts.rangeScans.maxHoldS * 1000) / 2, Math.max(at + 60_000, lastLook));
   }
 
   private expectedMs(): number {
@@ -275,7 +306,7 @@ export class RangeScans {
   /** Is this region held for a range run now (no launch of ours)? A pretend scanner's schedules never run: nothing to hold for. */
   holds(region: string, now: number): boolean {
     if (this.core.scanner.pretend) return false;
-    return this.holding(now).some((r) => r.region === region);
+    return this.holding(now).some((r) => r.region === region) || [...this.catchUps.values()].some((c) => c.region === region);
   }
 
   /**
@@ -285,7 +316,7 @@ export class RangeScans {
    */
   private holding(now: number): Run[] {
     const out = this.currentRuns(now).filter((r) => !r.released);
-    for (const r of this.runs.values()) if (r.scan && !r.released && !r.done && !out.includes(r)) out.push(r);
+    for (const r of this.runs.values()) if ((r.scan || r.madeUp) && !r.released && !r.done && !out.includes(r)) out.push(r);
     return out;
   }
 
@@ -318,6 +349,13 @@ export class RangeScans {
     // (a run seen going is followed until seen ended, RUN_FOLLOW_MS at most)
     for (const [k, r] of this.runs) if ((r.done && now >= r.at + maxHoldS * 1000) || now > r.at + (r.scan && !r.released ? RUN_FOLLOW_MS : maxHoldS * 1000 + DAY)) this.runs.delete(k);
     await this.cancelOursBeforeRuns(now);
+    await this.lookAtRuns(now);
+    await this.catchUp(now);
+  }
+
+  /** Runs due a look: one scan list; those seen ended release their region, processed ones credit. */
+  private async lookAtRuns(now: number): Promise<void> {
+    const { maxHoldS } = this.core.opts.rangeScans;
     const due = [...this.runs.values()].filter((r) => !r.done && r.at <= now && r.lookAt <= now);
     if (due.length === 0 || !this.core.budget.canSpend(false)) return;
     const since = Math.min(...due.map((r) => r.at)) - RUN_SLACK_MS;
@@ -361,6 +399,52 @@ export class RangeScans {
       else if (scan.state !== 'finished') r.done = true;
     }
     if (toCredit.length) await this.credit(toCredit);
+  }
+
+  /**
+   * A time skipped because its region's previous run still went is made up once that run is seen
+   * ended: the schedule's targets are launched as a range scan (one call), titled like the schedule
+   * so that lists find it and it holds, is followed and credits as a run does. Until then the
+   * region is held (our scans would keep it busy); meanwhile our scans still going there are
+   * waited for. One per region at a time; dropped when the region's next time comes within
+   * CATCH_UP_BEFORE_NEXT_MS (or its hold): that run comes soon enough.
+   */
+  private async catchUp(now: number): Promise<void> {
+    const { scanner, budget, policy, log } = this.core;
+    if (this.catchUps.size === 0 || !scanner.launchRanges) return;
+    const horizon = Math.max(CATCH_UP_BEFORE_NEXT_MS, this.holdBeforeMs());
+    let intents: { region: string }[] | undefined;
+    for (const c of [...this.catchUps.values()]) {
+      const sch = this.schedules.find((s) => s.title === c.title);
+      // (the region's next time after the skipped one)
+      if (!sch || this.nextTimeOf(c.region, Math.max(now, c.at)) - now < horizon) {
+        this.catchUps.delete(c.title);
+        if (sch) log.info({ region: c.region, schedule: c.title }, `range run ${c.title} not made up: region ${c.region}'s next run comes within ${Math.round(horizon / MIN)} min`);
+        continue;
+      }
+      if (now < c.at || now < c.retryAt || !this.catchUps.has(c.title)) continue;
+      // the run it was skipped for (or another) still goes
+      if ([...this.runs.values()].some((r) => r.region === c.region && (r.scan || r.madeUp) && !r.released && !r.done)) continue;
+      if (!policy.windowOpen(c.region, now)) continue;
+      intents ??= await this.core.store.activeIntents();
+      if (intents.some((i) => i.region === c.region) || !budget.canSpend(true)) continue;
+      const run: Run = { title: c.title, region: c.region, at: now, lookAt: this.firstLook(c.region, now), released: false, done: false, madeUp: true };
+      try {
+        const { scanRef } = await budget.call('launch range scan (a skipped time made up)', 'launch', () => scanner.launchRanges!({
+          title: sch.title, targets: sch.targets, appliance: sch.appliance, ...(sch.optionProfile !== undefined ? { optionProfile: sch.optionProfile } : {}),
+        }));
+        log.info({ region: c.region, schedule: c.title, scan: scanRef, skippedAt: new Date(c.at).toISOString() }, `range run ${c.title} made up: launched as ${scanRef} now that region ${c.region}'s previous run has ended`);
+      } catch (err) {
+        // certainly nothing launched: tried again later; perhaps launched: the next list finds it by its title
+        if (!(err instanceof FailedCall && err.outcome.launched === 'unknown')) {
+          c.retryAt = now + CATCH_UP_RETRY_MS;
+          continue;
+        }
+      }
+      this.runs.set(`${c.title}@${now}`, run);
+      this.madeUp++;
+      for (const [k, o] of this.catchUps) if (o.region === c.region) this.catchUps.delete(k);
+    }
   }
 
   /**
@@ -527,6 +611,7 @@ export class RangeScans {
       gaveWay: this.gaveWay,
       cutShort: this.cutShort,
       skipped: this.skips,
+      madeUp: this.madeUp,
     };
   }
 }

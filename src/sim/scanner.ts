@@ -8,7 +8,7 @@
  *
  * Time only moves when the driver calls `advance(t)`; calls made in between happen at that instant.
  */
-import type { Allowance, ApplianceStatus, FailureOutcome, LastScanned, LaunchRequest, LaunchResult, RangeSchedule, Scanner, ScannerCall, ScanFilter, ScanState, ScanStatus, ScheduleStatus } from '../scanners/types.js';
+import type { Allowance, ApplianceStatus, FailureOutcome, LastScanned, LaunchRequest, LaunchResult, RangeLaunch, RangeSchedule, Scanner, ScannerCall, ScanFilter, ScanState, ScanStatus, ScheduleStatus } from '../scanners/types.js';
 import { expandRanges } from '../util/ip-ranges.js';
 import { nextOccurrence } from '../scheduler/ranges.js';
 import { planScheduleSync, plainSchedule } from '../scanners/schedule-plan.js';
@@ -586,8 +586,15 @@ export class SimScanner implements Scanner {
     return out;
   }
 
+  /** A range scan launched by API (one call), titled as its schedule; judged like the platform's runs. */
+  async launchRanges(req: RangeLaunch): Promise<LaunchResult> {
+    if (!this.apByName.has(req.appliance)) throw new ScannerFailure('ONSIGHT_SCANNER_REFUSED', `no appliance named ${req.appliance}`, 'no', 'retry');
+    const targets = this.scheduleIps(req);
+    return this.launchFor({ intentId: '', title: req.title, targets, appliance: req.appliance }, undefined, undefined);
+  }
+
   /** The schedule's addresses; any outside the scope or excluded is refused before the call, as the client does. */
-  private scheduleIps(w: RangeSchedule): string[] {
+  private scheduleIps(w: Pick<RangeSchedule, 'title' | 'targets'>): string[] {
     const ips = expandRanges(w.targets);
     const bad = ips.find((ip) => !this.scope.contains(ip) || this.exclude.contains(ip));
     if (bad) throw new ScannerFailure('ONSIGHT_SCOPE_VIOLATION', `schedule ${w.title}: ${bad} is outside the scope or excluded`, 'no', 'stop');

@@ -4,7 +4,7 @@
  * failures are its own (ScannerFailure with the outcome they mean), not any vendor's codes.
  * (End-to-end tests use the Qualys emulator over real HTTP instead.)
  */
-import type { Allowance, ApplianceStatus, FailureOutcome, LastScanned, LaunchRequest, RangeSchedule, Scanner, ScannerCall, ScanFilter, ScanState, ScanStatus, ScheduleStatus } from '../../src/scanners/types.js';
+import type { Allowance, ApplianceStatus, FailureOutcome, LastScanned, LaunchRequest, RangeLaunch, RangeSchedule, Scanner, ScannerCall, ScanFilter, ScanState, ScanStatus, ScheduleStatus } from '../../src/scanners/types.js';
 import { ScannerFailure, statedOutcome } from '../../src/scanners/failure.js';
 import { planScheduleSync } from '../../src/scanners/schedule-plan.js';
 
@@ -136,6 +136,19 @@ export class ScriptedScanner implements Scanner {
       }
     }
     return out;
+  }
+
+  /** range scans launched by API (launchRanges), also listed as scans */
+  rangeLaunches: (RangeLaunch & { ref: string })[] = [];
+
+  async launchRanges(req: RangeLaunch) {
+    this.calls.push('launchRanges');
+    this.check('launch');
+    const ref = `scan/${++this.seq}`;
+    this.rangeLaunches.push({ ...req, ref });
+    this.launches.push({ intentId: '', title: req.title, targets: req.targets, appliance: req.appliance, ref });
+    this.states.set(ref, 'running');
+    return { scanRef: ref };
   }
 
   /** The platform launches a schedule's run (no API call): a scan titled as the schedule, running. */

@@ -6,7 +6,7 @@
 import { OnsightError } from '../../errors.js';
 import { silentLogger, type Logger } from '../../log.js';
 import { canonicalIp } from '../../util/ip.js';
-import type { Allowance, FailureOutcome, LastScanned, LaunchRequest, LaunchResult, RangeSchedule, ScanFilter, Scanner, ScannerCall, ScheduleStatus } from '../types.js';
+import type { Allowance, FailureOutcome, LastScanned, LaunchRequest, LaunchResult, RangeLaunch, RangeSchedule, ScanFilter, Scanner, ScannerCall, ScheduleStatus } from '../types.js';
 import { TERMINAL_STATES } from '../types.js';
 import { QualysAllowance } from './allowance.js';
 import { latest, parseApplianceList, parseHostList, type QualysAppliance, type QualysHost } from './asset-xml.js';
@@ -18,13 +18,15 @@ import {
 import { resolveOptions, type OptionProfileRef, type QualysApi, type QualysClientOptions, type ResolvedOptions } from './options.js';
 import { parseLaunch, parseScanList, qualysDate, stateFilter, titleHasIntent, type QualysScan } from './scan-xml.js';
 import { qualysFailureOutcome } from './outcome.js';
-import { syncSchedules } from './schedules.js';
+import { refusedRanges, syncSchedules } from './schedules.js';
 import { QualysTransport } from './transport.js';
-import { addressesNamed } from './targets.js';
+import { addressesNamed, rangeSet, rangeSetSize, rangeSetText } from './targets.js';
 import { nextPageUrl } from './xml.js';
 import type { SendGuard } from '../backend.js';
 
 const MAX_TITLE = 2000;
+/** addresses of one range scan checked one by one against the scope (a /12, as for schedules) */
+const MAX_RANGE_ADDRESSES = 1 << 20;
 const MAX_PAGES = 10_000;
 
 export interface QualysClientDeps {
@@ -118,6 +120,29 @@ export class QualysClient implements Scanner {
       if (attempt < this.o.maxLaunchAttempts) await this.pause(backoffMs(attempt, this.o.retry, this.random));
     }
     throw lastErr!;
+  }
+
+  /**
+   * A range scan launched now (a range run its schedule could not start on time), titled exactly
+   * `req.title`: ranges checked against the scope as a schedule's are, one attempt. A lost answer is
+   * not retried here: the scheduler looks for the title in its next scan list.
+   */
+  async launchRanges(req: RangeLaunch): Promise<LaunchResult> {
+    const ranges = rangeSet(req.targets);
+    if (rangeSetSize(ranges) > MAX_RANGE_ADDRESSES) throw new OnsightError('ONSIGHT_SCANNER', `range scan "${req.title}" names more than ${MAX_RANGE_ADDRESSES} addresses: too many to check one by one against the scope`);
+    const refused = refusedRanges(req.targets, this.allowTarget);
+    if (refused.length > 0) throw new ScopeViolationError(refused);
+    if (rangeSetSize(ranges) === 0) throw new OnsightError('ONSIGHT_SCANNER', `range scan "${req.title}" without targets`);
+    if (!req.title.trim() || req.title.length > MAX_TITLE || /[\r\n]/.test(req.title)) throw new OnsightError('ONSIGHT_SCANNER', `range scan title "${req.title.slice(0, 80)}" must be one line of at most ${MAX_TITLE} characters`);
+    const params: Record<string, string> = {
+      action: 'launch', scan_title: req.title, ip: rangeSetText(ranges), iscanner_name: req.appliance,
+      ...profileParams(req.optionProfile ?? this.optionProfile), ...this.o.launchParams,
+    };
+    const r = await this.transport.call({ endpoint: 'launch', method: 'POST', params, idempotent: false, expect: ['SIMPLE_RETURN'] });
+    const { scanRef, text } = parseLaunch(r.doc);
+    if (!scanRef) throw new QualysXmlError(`qualys range scan launch: answer without REFERENCE (${this.transport.scrub(text ?? 'no TEXT')})`, { retryable: true, ambiguous: true });
+    this.log.info({ scanRef, title: req.title, addresses: rangeSetSize(ranges), appliance: req.appliance }, 'qualys range scan launched');
+    return { scanRef };
   }
 
   private async reconcile(intentId: string, lookFrom: Date, cause: QualysError): Promise<string | undefined> {

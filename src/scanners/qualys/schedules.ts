@@ -97,16 +97,26 @@ function checkWants(want: RangeSchedule[], prefix: string, allow: ((ip: string) 
     if (checked > MAX_CHECKED_ADDRESSES) {
       throw new OnsightError('ONSIGHT_SCANNER', `schedules name more than ${MAX_CHECKED_ADDRESSES} addresses: too many to check one by one against the scope`);
     }
-    // named by the item that holds them (a /16 outside the scope is one refusal, not 65 536)
-    for (const t of w.targets) {
-      const one = rangeSet([t]);
-      if (one.bad.length > 0 || (allow && !every(rangeSetAddresses(one), allow))) refused.push(`${t.trim()} (in "${w.title}")`);
-    }
+    refused.push(...refusedRanges(w.targets, allow).map((t) => `${t} (in "${w.title}")`));
     out.push({ want: w, ranges, hour: Number(time[1]), minute: Number(time[2]), profile: w.optionProfile ?? defaultProfile });
   }
   // an unreadable item (an IPv6 range, a host name) cannot be checked: refused like an address outside the scope
   if (refused.length > 0) throw new ScopeViolationError(refused);
   return out;
+}
+
+/**
+ * The items of `targets` that may not be scanned: unreadable (an IPv6 range, a host name: they
+ * cannot be checked) or holding an address the scope test refuses. Named by the item that holds
+ * them (a /16 outside the scope is one refusal, not 65 536).
+ */
+export function refusedRanges(targets: string[], allow: ((ip: string) => boolean) | undefined): string[] {
+  const refused: string[] = [];
+  for (const t of targets) {
+    const one = rangeSet([t]);
+    if (one.bad.length > 0 || (allow && !every(rangeSetAddresses(one), allow))) refused.push(t.trim());
+  }
+  return refused;
 }
 
 function every(items: Iterable<string>, test: (ip: string) => boolean): boolean {
