@@ -249,6 +249,29 @@ describe.each(STORE_KINDS)('scheduler on $name', (kind) => {
     expect(scanner.states.get(scanner.launches[0].ref)).toBe('canceled');
   });
 
+  it('after a cancel, the region takes no scan until the appliance has surely heard of it: its listed polling interval when longer than cancelDrainS', async () => {
+    const { scanner, sched, see, inv, clock } = await setup({ cancelWhenAllLeft: true });
+    // both emea appliances ask the platform for work every 10 min (Qualys POLLING_INTERVAL)
+    scanner.appliancesState = scanner.appliancesState.map((a) => ({ ...a, pollIntervalS: 600 }));
+    await see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });
+    await sched.tick();
+    expect(scanner.launches).toHaveLength(1);
+    await inv.commitBatch([{ kind: 'release', ip: '10.20.1.1', mac: mac(1), at: new Date(clock.t).toISOString(), format: 'isc-dhcpd', source: 't' }]);
+    clock.t += 61_000;
+    await sched.tick();
+    expect(scanner.states.get(scanner.launches[0].ref)).toBe('canceled');
+    const canceledAt = clock.t;
+    await see({ ip: '10.20.1.2', mac: mac(2), durationS: 86400 });
+    while (scanner.launches.length === 1 && clock.t < canceledAt + 20 * 60_000) {
+      clock.t += 10_000;
+      await sched.tick();
+    }
+    // not within the default cancelDrainS (200 s): the canceled scan may probe on until the appliance's next poll
+    expect(scanner.launches.map((l) => l.targets)).toEqual([['10.20.1.1'], ['10.20.1.2']]);
+    expect(clock.t - canceledAt).toBeGreaterThanOrEqual(600_000);
+    expect(clock.t - canceledAt).toBeLessThanOrEqual(660_000);
+  });
+
   it('polls only when queued work waits for a running scan that has likely ended, by the durations it has learned', async () => {
     const { scanner, sched, see, clock } = await setup({ pollIntervalS: 60, idlePollS: 1800 });
     const lists = () => scanner.calls.filter((c) => c === 'list').length;

@@ -103,6 +103,12 @@ export class ApplianceBook {
     return poll !== undefined && poll > 0 ? poll * 1000 + SETUP_ALLOWANCE_MS : pickupS * 1000;
   }
 
+  /** The appliance's polling interval as last listed (ms), if the list gives it. */
+  pollIntervalMs(name: string): number | undefined {
+    const poll = this.states.get(name)?.status?.pollIntervalS;
+    return poll !== undefined && poll > 0 ? poll * 1000 : undefined;
+  }
+
   /** A fresh list; `pickupS` is the configured pickup time (for lists that do not give the polling interval). */
   update(list: ApplianceStatus[], regions: RegionAppliances[], active: Intent[], now: number): void {
     const byName = new Map(list.map((a) => [a.name, a]));

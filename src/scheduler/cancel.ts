@@ -8,6 +8,9 @@ import type { BindingView } from '../inventory/inventory.js';
 import type { Intent, IntentTarget } from './queue.js';
 import { transitionRefused, type SchedulerCore } from './core.js';
 
+/** after the appliance's polling interval, this long more before a canceled scan surely probes no more */
+const DRAIN_MARGIN_MS = 30_000;
+
 export class Canceler {
   /** running scans to cancel and relaunch: a target's address now belongs to another device (intent id → why) */
   private readonly reassigned = new Map<string, string>();
@@ -148,14 +151,19 @@ export class Canceler {
     } catch {
       return undefined;
     }
-    if (mayBeProbing) this.drain(i.region);
+    if (mayBeProbing) this.drain(i);
     return this.requeue(i, why, state);
   }
 
-  /** The region of a scan just canceled: its appliance may probe on until it hears of the cancel. */
-  private drain(region: string): void {
-    const until = this.core.clock.now() + this.core.opts.cancelDrainS * 1000;
-    this.draining.set(region, Math.max(this.draining.get(region) ?? 0, until));
+  /**
+   * The region of a scan just canceled: its appliance may probe on until it hears of the cancel, at
+   * its next contact with the platform: cancelDrainS, or the appliance's listed polling interval
+   * (plus a little) when longer (Qualys POLLING_INTERVAL can be 10 min and more).
+   */
+  private drain(i: Intent): void {
+    const { opts, appliances, clock } = this.core;
+    const until = clock.now() + Math.max(opts.cancelDrainS * 1000, (appliances.pollIntervalMs(i.appliance) ?? 0) + DRAIN_MARGIN_MS);
+    this.draining.set(i.region, Math.max(this.draining.get(i.region) ?? 0, until));
   }
 
   /**
@@ -224,7 +232,7 @@ export class Canceler {
       return;
     }
     const now = this.core.clock.now();
-    this.drain(i.region);
+    this.drain(i);
     if (!(await store.endIntent(i.id, 'canceled', now, 'every target left the network'))) return transitionRefused(this.core, i.id, 'ending it canceled (every target left)');
     this.core.counters.canceledLeft++;
     for (const t of targets) {
