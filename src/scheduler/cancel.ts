@@ -9,7 +9,7 @@ import type { Intent, IntentTarget } from './queue.js';
 import { transitionRefused, type SchedulerCore } from './core.js';
 
 /** after the appliance's polling interval, this long more before a canceled scan surely probes no more */
-const DRAIN_MARGIN_MS = 30_000;
+const DRAIN_MARGIN_MS = 10_000;
 
 export class Canceler {
   /** running scans to cancel and relaunch: a target's address now belongs to another device (intent id → why) */

@@ -46,7 +46,7 @@ export const schedulerConfigSchema = z.object({
   /**
    * a canceled scan's appliance learns of the cancel only at its next contact with the platform
    * (Qualys: every 190 s by default) and probes on until then: its region takes no new scan for
-   * this long after the cancel call (or the appliance's listed polling interval plus 30 s, when longer)
+   * this long after the cancel call (or the appliance's listed polling interval plus 10 s, when longer)
    */
   cancelDrainS: z.number().nonnegative().default(200),
   /**
