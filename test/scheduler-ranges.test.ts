@@ -353,6 +353,24 @@ describe('scheduler.rangeScans', () => {
     expect(scanner.calls.filter((c) => c === 'launchRanges')).toHaveLength(0);
   });
 
+  it('a skipped time is not made up when a typical run would still go at the region\'s next time (scarce allowance): it would only push that run out', async () => {
+    const { scanner, sched, clock } = await setup({ rangeScans: { times: ['10:30', '14:30'], targets: { emea: ['10.20.1.0/24'], amer: [] } } });
+    scanner.limit = { limit: 300, windowSec: 86_400 };
+    await sched.tick();
+    const at = (hhmm: string, day = 23) => Date.parse(`2026-11-${day}T${hhmm}:00Z`);
+    clock.t = at('10:30');
+    const run = scanner.runSchedule('onsight-range emea 1030', clock.t);
+    for (clock.t = at('11:00'); clock.t <= at('15:00'); clock.t += 15 * MIN) await sched.tick();
+    expect(sched.rangeScans()).toMatchObject({ skipped: 1 });
+    // it runs 18.5 h, to 05:00: 5.5 h before the next time, well past the hour, but a run as long would overlap it
+    for (; clock.t <= at('04:55', 24); clock.t += 15 * MIN) await sched.tick();
+    scanner.finish(run);
+    scanner.times.set(run, { launchedAt: '2026-11-23T10:30:00.000Z', endedAt: '2026-11-24T05:00:00.000Z' });
+    for (; clock.t <= at('10:00', 24); clock.t += 5 * MIN) await sched.tick();
+    expect(sched.rangeScans()).toMatchObject({ runsSeen: 1, madeUp: 0 });
+    expect(scanner.calls.filter((c) => c === 'launchRanges')).toHaveLength(0);
+  });
+
   it('after a restart, a run still going is found by one list: it holds its region and its schedule stays inactive', async () => {
     const cfg = { rangeScans: { times: ['10:30', '14:30'], targets: { emea: ['10.20.1.0/24'], amer: [] } } };
     const a = await setup(cfg);

@@ -407,19 +407,21 @@ export class RangeScans {
    * so that lists find it and it holds, is followed and credits as a run does. Until then the
    * region is held (our scans would keep it busy); meanwhile our scans still going there are
    * waited for. One per region at a time; dropped when the region's next time comes within
-   * CATCH_UP_BEFORE_NEXT_MS (or its hold): that run comes soon enough.
+   * CATCH_UP_BEFORE_NEXT_MS (or its hold): that run comes soon enough; or within a typical run
+   * (the median seen): the run made up would still go then, and only push that run out.
    */
   private async catchUp(now: number): Promise<void> {
     const { scanner, budget, policy, log } = this.core;
     if (this.catchUps.size === 0 || !scanner.launchRanges) return;
-    const horizon = Math.max(CATCH_UP_BEFORE_NEXT_MS, this.holdBeforeMs());
+    // (and a run made up is expected to have ended by then: else it would only push that run out)
+    const horizon = Math.max(CATCH_UP_BEFORE_NEXT_MS, this.holdBeforeMs(), this.expectedMs());
     let intents: { region: string }[] | undefined;
     for (const c of [...this.catchUps.values()]) {
       const sch = this.schedules.find((s) => s.title === c.title);
       // (the region's next time after the skipped one)
       if (!sch || this.nextTimeOf(c.region, Math.max(now, c.at)) - now < horizon) {
         this.catchUps.delete(c.title);
-        if (sch) log.info({ region: c.region, schedule: c.title }, `range run ${c.title} not made up: region ${c.region}'s next run comes within ${Math.round(horizon / MIN)} min`);
+        if (sch) log.info({ region: c.region, schedule: c.title }, `range run ${c.title} not made up: region ${c.region}'s next run comes within ${Math.round(horizon / MIN)} min (an hour, the hold, or a typical run)`);
         continue;
       }
       if (now < c.at || now < c.retryAt || !this.catchUps.has(c.title)) continue;
