@@ -574,7 +574,7 @@ export class RangeScans {
   /** A run the platform ended at its cut-off: its results are partial and credit nobody; said once per region. */
   private cutOff(r: Run, scan: ScanStatus): void {
     const s = this.schedules.find((x) => x.title === r.title);
-    if (s?.endAfterMin === undefined) return; // someone else's cancel
+    if (s?.endAfterMin === undefined || r.madeUp) return; // someone else's cancel (a run made up by API carries no cut-off)
     this.cutShort++;
     if (this.outlasting.has(r.region)) return;
     const text = `range runs of region ${r.region} outlast their spacing: ${r.title} (${scan.scanRef}) was canceled by the platform at its cut-off, ${s.endAfterMin} min after its time, before the region's next run (its hosts are not credited): space scheduler.rangeScans.times wider or narrow its targets`;
