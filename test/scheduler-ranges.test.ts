@@ -336,6 +336,29 @@ describe('scheduler.rangeScans', () => {
     expect(scanner.launches.filter((l) => l.intentId !== '')).toHaveLength(0);
   });
 
+  it('a run made up that still goes just before its region\'s next time, which could not be skipped, is canceled (scarce allowance)', async () => {
+    const { scanner, sched, clock } = await setup({ rangeScans: { times: ['10:30', '14:30'], targets: { emea: ['10.20.1.0/24'], amer: [] } } });
+    scanner.limit = { limit: 300, windowSec: 86_400 };
+    await sched.tick();
+    const at = (hhmm: string, day = 23) => Date.parse(`2026-11-${day}T${hhmm}:00Z`);
+    clock.t = at('10:30');
+    const run = scanner.runSchedule('onsight-range emea 1030', clock.t);
+    for (clock.t = at('11:00'); clock.t <= at('15:00'); clock.t += 5 * MIN) await sched.tick();
+    scanner.finish(run);
+    scanner.times.set(run, { launchedAt: '2026-11-23T10:30:00.000Z', endedAt: '2026-11-23T15:10:00.000Z' });
+    for (; scanner.rangeLaunches.length === 0 && clock.t <= at('17:00'); clock.t += 5 * MIN) await sched.tick();
+    const made = scanner.rangeLaunches[0];
+    expect(made).toBeDefined();
+    scanner.times.set(made.ref, { launchedAt: new Date(clock.t - 5 * MIN).toISOString() });
+    // the schedule API fails from now on: tomorrow's 10:30 cannot be skipped while the made-up run still goes
+    scanner.failing.set('syncSchedules', 'refused');
+    for (; clock.t <= at('10:10', 24); clock.t += 5 * MIN) await sched.tick();
+    expect(scanner.states.get(made.ref)).toBe('running');
+    for (; clock.t <= at('10:25', 24); clock.t += MIN) await sched.tick();
+    expect(scanner.states.get(made.ref)).toBe('canceled');
+    expect(sched.rangeScans()).toMatchObject({ madeUp: 1, oursCanceled: 1 });
+  });
+
   it('a skipped time is not made up when the region\'s next time comes within the hour (scarce allowance): that run comes soon enough', async () => {
     const { scanner, sched, clock } = await setup({ rangeScans: { times: ['10:30', '14:30'], targets: { emea: ['10.20.1.0/24'], amer: [] } } });
     scanner.limit = { limit: 300, windowSec: 86_400 }; // scarce: a skipped time is made up only then

@@ -39,6 +39,8 @@ const SKIP_RETRY_MS = 5 * MIN;
 const CANCEL_OURS_BEFORE_MS = 12 * MIN;
 /** a skipped time is made up by a launch (catchUp) only while the region's next time is at least this far off (or its hold, if longer): that run would come soon enough */
 const CATCH_UP_BEFORE_NEXT_MS = 60 * MIN;
+/** a run is made up only if this quantile of the runs seen would end before the region's next time (a skip at 50 calls a day may find no calls left for it) */
+const MADE_UP_ENDS_Q = 0.9;
 /** a failed make-up launch that certainly launched nothing is tried again after this long */
 const CATCH_UP_RETRY_MS = 10 * MIN;
 /** a failed sync is tried again after this long; a good one is repeated daily (someone may have edited a schedule) */
@@ -60,6 +62,8 @@ interface Run {
   done: boolean;
   /** launched by us to make up a skipped time (catchUp): holds its region from its launch, before any list shows it */
   madeUp?: boolean;
+  /** a made-up run's scan reference, from its launch (known before any list shows it) */
+  ref?: string;
 }
 
 /** A time skipped while its region's previous run still went, to be made up once the region is free. */
@@ -297,10 +301,11 @@ export class RangeScans {
     return Math.min(at + this.expectedMs(), at + (this.core.opts.rangeScans.maxHoldS * 1000) / 2, Math.max(at + 60_000, lastLook));
   }
 
-  private expectedMs(): number {
+  /** The runs seen end: their median duration (`q` 0.5), or another quantile; firstLookS before any. */
+  private expectedMs(q = 0.5): number {
     if (this.durations.length === 0) return this.core.opts.rangeScans.firstLookS * 1000;
     const sorted = [...this.durations].sort((a, b) => a - b);
-    return sorted[Math.floor(sorted.length / 2)];
+    return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))];
   }
 
   /** Is this region held for a range run now (no launch of ours)? A pretend scanner's schedules never run: nothing to hold for. */
@@ -414,7 +419,7 @@ export class RangeScans {
     const { scanner, budget, policy, log } = this.core;
     if (this.catchUps.size === 0 || !scanner.launchRanges) return;
     // (and a run made up is expected to have ended by then: else it would only push that run out)
-    const horizon = Math.max(CATCH_UP_BEFORE_NEXT_MS, this.holdBeforeMs(), this.expectedMs());
+    const horizon = Math.max(CATCH_UP_BEFORE_NEXT_MS, this.holdBeforeMs(), this.expectedMs(MADE_UP_ENDS_Q));
     let intents: { region: string }[] | undefined;
     for (const c of [...this.catchUps.values()]) {
       const sch = this.schedules.find((s) => s.title === c.title);
@@ -435,6 +440,7 @@ export class RangeScans {
         const { scanRef } = await budget.call('launch range scan (a skipped time made up)', 'launch', () => scanner.launchRanges!({
           title: sch.title, targets: sch.targets, appliance: sch.appliance, ...(sch.optionProfile !== undefined ? { optionProfile: sch.optionProfile } : {}),
         }));
+        run.ref = scanRef;
         log.info({ region: c.region, schedule: c.title, scan: scanRef, skippedAt: new Date(c.at).toISOString() }, `range run ${c.title} made up: launched as ${scanRef} now that region ${c.region}'s previous run has ended`);
       } catch (err) {
         // certainly nothing launched: tried again later; perhaps launched: the next list finds it by its title
@@ -557,6 +563,21 @@ export class RangeScans {
     if (this.core.scanner.pretend) return;
     const soon = new Set(this.schedules.filter((s) => s.active !== false && nextOccurrence(now, s.timeUtc) - now <= CANCEL_OURS_BEFORE_MS && nextOccurrence(now, s.timeUtc) >= s.since).map((s) => s.region));
     if (soon.size === 0) return;
+    // a run we made up that still goes (it queued behind others' scans longer than runs take, and
+    // the region's next time could not be skipped): canceled as any scan of ours, the run rescans its targets
+    for (const r of this.runs.values()) {
+      const ref = r.scan?.scanRef ?? r.ref;
+      if (!r.madeUp || r.released || r.done || !ref || !soon.has(r.region) || !this.core.budget.canSpend(true)) continue;
+      try {
+        await this.core.budget.call('cancel made-up range run', 'cancel', () => this.core.scanner.cancel(ref));
+      } catch {
+        continue;
+      }
+      r.released = true;
+      r.done = true;
+      this.oursCanceled++;
+      this.core.log.warn({ run: r.title, scan: ref, region: r.region }, `range run ${r.title} (${ref}), made up after a skipped time, still goes just before region ${r.region}'s next run (which could not be skipped): canceled`);
+    }
     for (const i of await this.core.store.activeIntents()) {
       if (i.state !== 'running' || !i.scanRef || !soon.has(i.region) || !this.core.budget.canSpend(true)) continue;
       const requeued = await this.core.cancel.cancelAndRequeue(i, `canceled: a range run of region ${i.region} starts within ${CANCEL_OURS_BEFORE_MS / MIN} min (a region runs one scan at a time; the run scans these targets too)`);
