@@ -381,6 +381,19 @@ describe.each(SUBJECTS)('scanner contract: %s', (_name, make) => {
     expect(await sync([], 'onsight-contract ')).toEqual([]);
   });
 
+  it('launches a range scan titled exactly as asked and lists it by that title, when it keeps range scans (Qualys, the simulator, the scripted scanner)', async () => {
+    const launchRanges = s.scanner.launchRanges?.bind(s.scanner);
+    expect(launchRanges !== undefined).toBe(['qualys', 'simulated', 'scripted'].includes(s.scanner.kind));
+    if (!launchRanges) return;
+    const since = new Date(s.now() - 10 * 60_000);
+    const title = 'onsight-contract-range r1 0200';
+    const { scanRef } = await launchRanges({ title, targets: [s.targets[0]], appliance: s.appliance });
+    expect(scanRef).toMatch(/\S/);
+    const found = (await s.scanner.listScans({ launchedAfter: since })).filter((x) => x.title === title);
+    expect(found.map((x) => x.scanRef)).toEqual([scanRef]);
+    await s.scanner.cancel(scanRef);
+  });
+
   it('maps each failure class it can show onto the seam outcome that class means', async () => {
     const classes = Object.entries(s.failures);
     expect(classes.length).toBeGreaterThan(0);
