@@ -41,6 +41,22 @@ describe('address ranges for range scans', () => {
   });
 });
 
+/**
+ * Runs at 10:30 and 14:30 in emea, a scarce allowance (skipped times are made up only then); the
+ * 10:30 run starts and is still going at 14:30, which is skipped. The run is left going.
+ */
+async function skippedAt1430(step = 15 * MIN) {
+  const t = await setup({ rangeScans: { times: ['10:30', '14:30'], targets: { emea: ['10.20.1.0/24'], amer: [] } } });
+  t.scanner.limit = { limit: 300, windowSec: 86_400 };
+  await t.sched.tick();
+  const at = (hhmm: string, day = 23) => Date.parse(`2026-11-${day}T${hhmm}:00Z`);
+  t.clock.t = at('10:30');
+  const run = t.scanner.runSchedule('onsight-range emea 1030', t.clock.t);
+  for (t.clock.t = at('11:00'); t.clock.t <= at('15:00'); t.clock.t += step) await t.sched.tick();
+  expect(t.sched.rangeScans()).toMatchObject({ skipped: 1 });
+  return { ...t, at, run };
+}
+
 describe('scheduler.rangeScans', () => {
   it('keeps one schedule per region and time in step: created once, kept without more calls, updated and deleted as the config changes; others\' untouched', async () => {
     const { scanner, sched, clock } = await setup({ rangeScans: { times: ['10:30', '22:00'], targets: { emea: ['10.20.0.0/16'] } } });
@@ -337,13 +353,7 @@ describe('scheduler.rangeScans', () => {
   });
 
   it('a run made up that still goes just before its region\'s next time, which could not be skipped, is canceled (scarce allowance)', async () => {
-    const { scanner, sched, clock } = await setup({ rangeScans: { times: ['10:30', '14:30'], targets: { emea: ['10.20.1.0/24'], amer: [] } } });
-    scanner.limit = { limit: 300, windowSec: 86_400 };
-    await sched.tick();
-    const at = (hhmm: string, day = 23) => Date.parse(`2026-11-${day}T${hhmm}:00Z`);
-    clock.t = at('10:30');
-    const run = scanner.runSchedule('onsight-range emea 1030', clock.t);
-    for (clock.t = at('11:00'); clock.t <= at('15:00'); clock.t += 5 * MIN) await sched.tick();
+    const { scanner, sched, clock, at, run } = await skippedAt1430(5 * MIN);
     scanner.finish(run);
     scanner.times.set(run, { launchedAt: '2026-11-23T10:30:00.000Z', endedAt: '2026-11-23T15:10:00.000Z' });
     for (; scanner.rangeLaunches.length === 0 && clock.t <= at('17:00'); clock.t += 5 * MIN) await sched.tick();
@@ -360,14 +370,7 @@ describe('scheduler.rangeScans', () => {
   });
 
   it('a skipped time is not made up when the region\'s next time comes within the hour (scarce allowance): that run comes soon enough', async () => {
-    const { scanner, sched, clock } = await setup({ rangeScans: { times: ['10:30', '14:30'], targets: { emea: ['10.20.1.0/24'], amer: [] } } });
-    scanner.limit = { limit: 300, windowSec: 86_400 }; // scarce: a skipped time is made up only then
-    await sched.tick();
-    const at = (hhmm: string, day = 23) => Date.parse(`2026-11-${day}T${hhmm}:00Z`);
-    clock.t = at('10:30');
-    const run = scanner.runSchedule('onsight-range emea 1030', clock.t);
-    for (clock.t = at('11:00'); clock.t <= at('15:00'); clock.t += 15 * MIN) await sched.tick();
-    expect(sched.rangeScans()).toMatchObject({ skipped: 1 });
+    const { scanner, sched, clock, at, run } = await skippedAt1430();
     for (; clock.t <= at('09:40', 24); clock.t += 15 * MIN) await sched.tick();
     scanner.finish(run);
     scanner.times.set(run, { launchedAt: '2026-11-23T10:30:00.000Z', endedAt: '2026-11-24T09:40:00.000Z' });
@@ -377,14 +380,7 @@ describe('scheduler.rangeScans', () => {
   });
 
   it('a skipped time is not made up when a typical run would still go at the region\'s next time (scarce allowance): it would only push that run out', async () => {
-    const { scanner, sched, clock } = await setup({ rangeScans: { times: ['10:30', '14:30'], targets: { emea: ['10.20.1.0/24'], amer: [] } } });
-    scanner.limit = { limit: 300, windowSec: 86_400 };
-    await sched.tick();
-    const at = (hhmm: string, day = 23) => Date.parse(`2026-11-${day}T${hhmm}:00Z`);
-    clock.t = at('10:30');
-    const run = scanner.runSchedule('onsight-range emea 1030', clock.t);
-    for (clock.t = at('11:00'); clock.t <= at('15:00'); clock.t += 15 * MIN) await sched.tick();
-    expect(sched.rangeScans()).toMatchObject({ skipped: 1 });
+    const { scanner, sched, clock, at, run } = await skippedAt1430();
     // it runs 18.5 h, to 05:00: 5.5 h before the next time, well past the hour, but a run as long would overlap it
     for (; clock.t <= at('04:55', 24); clock.t += 15 * MIN) await sched.tick();
     scanner.finish(run);
