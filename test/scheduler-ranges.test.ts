@@ -369,6 +369,27 @@ describe('scheduler.rangeScans', () => {
     expect(sched.rangeScans()).toMatchObject({ madeUp: 1, oursCanceled: 1 });
   });
 
+  it('from 3 h before a region\'s next time while its run still goes, the calls a skip needs (look, list, update) are kept from launches', async () => {
+    const { scanner, sched, clock } = await setup({ rangeScans: { times: ['10:30', '14:30'], targets: { emea: ['10.20.1.0/24'], amer: [] } } });
+    scanner.limit = { limit: 300, windowSec: 86_400 };
+    await sched.tick();
+    const kept = () => (sched as unknown as { phases: { budget: { kept: number } } }).phases.budget.kept;
+    const at = (hhmm: string) => Date.parse(`2026-11-23T${hhmm}:00Z`);
+    clock.t = at('10:30');
+    const run = scanner.runSchedule('onsight-range emea 1030', clock.t);
+    clock.t = at('11:15');
+    await sched.tick();
+    expect(kept()).toBe(0); // 14:30 is more than 3 h away
+    clock.t = at('11:35');
+    await sched.tick();
+    expect(kept()).toBe(3); // one region: its look, the schedule list, one update
+    scanner.finish(run);
+    scanner.times.set(run, { launchedAt: '2026-11-23T10:30:00.000Z', endedAt: '2026-11-23T12:00:00.000Z' });
+    for (clock.t = at('12:05'); clock.t <= at('14:00') && kept() > 0; clock.t += 5 * MIN) await sched.tick();
+    expect(kept()).toBe(0); // the run seen ended: nothing to skip
+    expect(sched.rangeScans()).toMatchObject({ runsSeen: 1, skipped: 0 });
+  });
+
   it('a skipped time is not made up when the region\'s next time comes within the hour (scarce allowance): that run comes soon enough', async () => {
     const { scanner, sched, clock, at, run } = await skippedAt1430();
     for (; clock.t <= at('09:40', 24); clock.t += 15 * MIN) await sched.tick();

@@ -66,6 +66,8 @@ class Pace {
 
 export class Budget {
   private waitUntil = 0;
+  /** calls an essential job will soon need at once (a skip's look and sync), which launches and other calls leave in the pace */
+  private kept = 0;
   private stopped?: { at: number; code: string; message: string };
   private readonly pace = new Pace();
 
@@ -94,12 +96,12 @@ export class Budget {
     if (this.stopped || this.core.clock.now() < this.waitUntil) return false;
     const a = this.core.scanner.allowance();
     if (a.waitSec > 0) return false;
-    if (!essential && a.remaining !== undefined && a.remaining <= this.core.opts.reserveCalls) return false;
+    if (!essential && a.remaining !== undefined && a.remaining <= this.core.opts.reserveCalls + this.kept) return false;
     // plentiful: today's fast path, no pace (the remaining count still keeps a reserve)
     const tokens = this.scarce() ? this.pace.level(a.limit, a.windowSec, this.core.clock.now()) : undefined;
     if (tokens !== undefined) {
       // other calls leave a scan's worth for the next launch (within what the bucket can hold)
-      const keep = essential ? 1 : Math.min(this.scanCost(), this.pace.cap(a.limit!, a.windowSec!) - 1) + 1;
+      const keep = essential ? 1 : Math.min(this.scanCost() + this.kept, this.pace.cap(a.limit!, a.windowSec!) - 1) + 1;
       if (tokens < keep) return false;
     }
     return true;
@@ -114,9 +116,18 @@ export class Budget {
   canLaunch(): boolean {
     if (!this.canSpend(true)) return false;
     const a = this.core.scanner.allowance();
-    if (a.remaining !== undefined && a.remaining <= CORRECTION_CALLS) return false;
+    if (a.remaining !== undefined && a.remaining <= CORRECTION_CALLS + this.kept) return false;
     const tokens = this.scarce() ? this.pace.level(a.limit, a.windowSec, this.core.clock.now()) : undefined;
-    return tokens === undefined || tokens >= Math.min(this.scanCost(), this.pace.cap(a.limit!, a.windowSec!));
+    return tokens === undefined || tokens >= Math.min(this.scanCost() + this.kept, this.pace.cap(a.limit!, a.windowSec!));
+  }
+
+  /**
+   * Keep `n` calls, in the pace and in the window's remaining count, for an essential job due soon
+   * that needs them at once (a range run's skip: its look, the schedule list, an update per
+   * region): launches and other calls leave them. 0 releases them.
+   */
+  keep(n: number): void {
+    this.kept = Math.max(0, n);
   }
 
   /**

@@ -41,6 +41,8 @@ const CANCEL_OURS_BEFORE_MS = 12 * MIN;
 const CATCH_UP_BEFORE_NEXT_MS = 60 * MIN;
 /** a run is made up only if this quantile of the runs seen would end before the region's next time (a skip at 50 calls a day may find no calls left for it) */
 const MADE_UP_ENDS_Q = 0.9;
+/** from this long before a region's next time, while a run of it still goes, the calls its skip needs are kept (keepForSkips) */
+const KEEP_FOR_SKIP_MS = 3 * 60 * MIN;
 /** a failed make-up launch that certainly launched nothing is tried again after this long */
 const CATCH_UP_RETRY_MS = 10 * MIN;
 /** a failed sync is tried again after this long; a good one is repeated daily (someone may have edited a schedule) */
@@ -354,15 +356,34 @@ export class RangeScans {
     // (a run seen going is followed until seen ended, RUN_FOLLOW_MS at most)
     for (const [k, r] of this.runs) if ((r.done && now >= r.at + maxHoldS * 1000) || now > r.at + (r.scan && !r.released ? RUN_FOLLOW_MS : maxHoldS * 1000 + DAY)) this.runs.delete(k);
     await this.cancelOursBeforeRuns(now);
+    this.keepForSkips(now);
     await this.lookAtRuns(now);
     await this.catchUp(now);
+  }
+
+  /**
+   * A skip needs its calls at once (the look, the schedule list, an update per region), and with a
+   * scarce allowance the morning's launches would leave none: from KEEP_FOR_SKIP_MS before a
+   * region's next time while one of its runs still goes, launches and other calls leave them.
+   */
+  private keepForSkips(now: number): void {
+    const regions = new Set<string>();
+    for (const r of this.runs.values()) {
+      // (a run not yet seen counts: it has most likely started, and a look refused for want of calls would otherwise keep nothing)
+      if (r.released || r.done || r.at > now) continue;
+      const next = this.nextTimeOf(r.region, now);
+      if (next - now <= KEEP_FOR_SKIP_MS && this.schedules.some((s) => s.region === r.region && s.active !== false && nextOccurrence(now, s.timeUtc) === next)) regions.add(r.region);
+    }
+    this.core.budget.keep(regions.size ? 2 + regions.size : 0);
   }
 
   /** Runs due a look: one scan list; those seen ended release their region, processed ones credit. */
   private async lookAtRuns(now: number): Promise<void> {
     const { maxHoldS } = this.core.opts.rangeScans;
     const due = [...this.runs.values()].filter((r) => !r.done && r.at <= now && r.lookAt <= now);
-    if (due.length === 0 || !this.core.budget.canSpend(false)) return;
+    // the look a skip would be decided on (its region's next time is near) weighs like the skip: it keeps two scans out of one region
+    const forSkip = due.some((r) => !r.released && this.nextTimeOf(r.region, now) - now <= SEEN_FRESH_MS);
+    if (due.length === 0 || !this.core.budget.canSpend(forSkip)) return;
     const since = Math.min(...due.map((r) => r.at)) - RUN_SLACK_MS;
     let list: ScanStatus[];
     try {
