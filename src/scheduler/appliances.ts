@@ -99,8 +99,8 @@ export class ApplianceBook {
    * its listed polling interval, or the configured `pickupS` when the list does not say.
    */
   pickupMs(name: string, pickupS: number): number {
-    const poll = this.states.get(name)?.status?.pollIntervalS;
-    return poll !== undefined && poll > 0 ? poll * 1000 + SETUP_ALLOWANCE_MS : pickupS * 1000;
+    const poll = this.pollIntervalMs(name);
+    return poll !== undefined ? poll + SETUP_ALLOWANCE_MS : pickupS * 1000;
   }
 
   /** The appliance's polling interval as last listed (ms), if the list gives it. */

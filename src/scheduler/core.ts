@@ -101,7 +101,7 @@ export interface BudgetPhase {
   /** calls one `call` made beyond its first, counted and paced */
   spentExtra(n: number): void;
   canLaunch(): boolean;
-  /** keep `n` calls in the pace for an essential job due soon (launches and other calls leave them) */
+  /** keep `n` calls, in the pace and the window, for an essential job due soon (launches and other calls leave them) */
   keep(n: number): void;
   /** the allowance holds fewer than SCARCE_CALLS_PER_DAY calls a day */
   scarce(): boolean;

@@ -68,6 +68,11 @@ interface Run {
   ref?: string;
 }
 
+/** A run known to be going (a list showed it, or we launched it) and not yet seen ended: it holds its region whatever its hold window says. */
+function followed(r: Run): boolean {
+  return (r.scan !== undefined || r.madeUp === true) && !r.released && !r.done;
+}
+
 /** A time skipped while its region's previous run still went, to be made up once the region is free. */
 interface CatchUp {
   title: string;
@@ -323,7 +328,7 @@ export class RangeScans {
    */
   private holding(now: number): Run[] {
     const out = this.currentRuns(now).filter((r) => !r.released);
-    for (const r of this.runs.values()) if ((r.scan || r.madeUp) && !r.released && !r.done && !out.includes(r)) out.push(r);
+    for (const r of this.runs.values()) if (followed(r) && !out.includes(r)) out.push(r);
     return out;
   }
 
@@ -433,8 +438,8 @@ export class RangeScans {
    * so that lists find it and it holds, is followed and credits as a run does. Until then the
    * region is held (our scans would keep it busy); meanwhile our scans still going there are
    * waited for. One per region at a time; dropped when the region's next time comes within
-   * CATCH_UP_BEFORE_NEXT_MS (or its hold): that run comes soon enough; or within a typical run
-   * (the median seen): the run made up would still go then, and only push that run out.
+   * CATCH_UP_BEFORE_NEXT_MS (or its hold): that run comes soon enough; or within what 9 in 10 runs
+   * seen took (MADE_UP_ENDS_Q): the run made up would still go then, and only push that run out.
    */
   private async catchUp(now: number): Promise<void> {
     const { scanner, budget, policy, log } = this.core;
@@ -447,12 +452,12 @@ export class RangeScans {
       // (the region's next time after the skipped one)
       if (!sch || this.nextTimeOf(c.region, Math.max(now, c.at)) - now < horizon) {
         this.catchUps.delete(c.title);
-        if (sch) log.info({ region: c.region, schedule: c.title }, `range run ${c.title} not made up: region ${c.region}'s next run comes within ${Math.round(horizon / MIN)} min (an hour, the hold, or a typical run)`);
+        if (sch) log.info({ region: c.region, schedule: c.title }, `range run ${c.title} not made up: region ${c.region}'s next run comes within ${Math.round(horizon / MIN)} min (an hour, the hold, or what 9 in 10 runs took)`);
         continue;
       }
       if (now < c.at || now < c.retryAt || !this.catchUps.has(c.title)) continue;
       // the run it was skipped for (or another) still goes
-      if ([...this.runs.values()].some((r) => r.region === c.region && (r.scan || r.madeUp) && !r.released && !r.done)) continue;
+      if ([...this.runs.values()].some((r) => r.region === c.region && followed(r))) continue;
       if (!policy.windowOpen(c.region, now)) continue;
       intents ??= await this.core.store.activeIntents();
       if (intents.some((i) => i.region === c.region) || !budget.canSpend(true)) continue;

@@ -18,15 +18,13 @@ import {
 import { resolveOptions, type OptionProfileRef, type QualysApi, type QualysClientOptions, type ResolvedOptions } from './options.js';
 import { parseLaunch, parseScanList, qualysDate, stateFilter, titleHasIntent, type QualysScan } from './scan-xml.js';
 import { qualysFailureOutcome } from './outcome.js';
-import { refusedRanges, syncSchedules } from './schedules.js';
+import { MAX_CHECKED_ADDRESSES, refusedRanges, syncSchedules } from './schedules.js';
 import { QualysTransport } from './transport.js';
 import { addressesNamed, rangeSet, rangeSetSize, rangeSetText } from './targets.js';
 import { nextPageUrl } from './xml.js';
 import type { SendGuard } from '../backend.js';
 
 const MAX_TITLE = 2000;
-/** addresses of one range scan checked one by one against the scope (a /12, as for schedules) */
-const MAX_RANGE_ADDRESSES = 1 << 20;
 const MAX_PAGES = 10_000;
 
 export interface QualysClientDeps {
@@ -129,10 +127,12 @@ export class QualysClient implements Scanner {
    */
   async launchRanges(req: RangeLaunch): Promise<LaunchResult> {
     const ranges = rangeSet(req.targets);
-    if (rangeSetSize(ranges) > MAX_RANGE_ADDRESSES) throw new OnsightError('ONSIGHT_SCANNER', `range scan "${req.title}" names more than ${MAX_RANGE_ADDRESSES} addresses: too many to check one by one against the scope`);
+    const size = rangeSetSize(ranges);
+    // (as many as a schedule sync checks one by one against the scope)
+    if (size > MAX_CHECKED_ADDRESSES) throw new OnsightError('ONSIGHT_SCANNER', `range scan "${req.title}" names more than ${MAX_CHECKED_ADDRESSES} addresses: too many to check one by one against the scope`);
     const refused = refusedRanges(req.targets, this.allowTarget);
     if (refused.length > 0) throw new ScopeViolationError(refused);
-    if (rangeSetSize(ranges) === 0) throw new OnsightError('ONSIGHT_SCANNER', `range scan "${req.title}" without targets`);
+    if (size === 0) throw new OnsightError('ONSIGHT_SCANNER', `range scan "${req.title}" without targets`);
     if (!req.title.trim() || req.title.length > MAX_TITLE || /[\r\n]/.test(req.title)) throw new OnsightError('ONSIGHT_SCANNER', `range scan title "${req.title.slice(0, 80)}" must be one line of at most ${MAX_TITLE} characters`);
     const params: Record<string, string> = {
       action: 'launch', scan_title: req.title, ip: rangeSetText(ranges), iscanner_name: req.appliance,
@@ -141,7 +141,7 @@ export class QualysClient implements Scanner {
     const r = await this.transport.call({ endpoint: 'launch', method: 'POST', params, idempotent: false, expect: ['SIMPLE_RETURN'] });
     const { scanRef, text } = parseLaunch(r.doc);
     if (!scanRef) throw new QualysXmlError(`qualys range scan launch: answer without REFERENCE (${this.transport.scrub(text ?? 'no TEXT')})`, { retryable: true, ambiguous: true });
-    this.log.info({ scanRef, title: req.title, addresses: rangeSetSize(ranges), appliance: req.appliance }, 'qualys range scan launched');
+    this.log.info({ scanRef, title: req.title, addresses: size, appliance: req.appliance }, 'qualys range scan launched');
     return { scanRef };
   }
 

@@ -16,7 +16,7 @@ import type { QualysTransport } from './transport.js';
 import { simpleReturn } from './xml.js';
 
 /** Addresses checked one by one against the scope per sync (a /12); larger wants are refused, not waved through. */
-const MAX_CHECKED_ADDRESSES = 1 << 20;
+export const MAX_CHECKED_ADDRESSES = 1 << 20;
 const MAX_TITLE = 2000;
 const TIME = /^([01]\d|2[0-3]):([0-5]\d)$/;
 /** end_after is 1 to 119 hours [U: the UI's pause takes 1–120 h; the page on cancel is cut off where it gives the range] */
