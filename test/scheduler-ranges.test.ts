@@ -264,7 +264,8 @@ describe('scheduler.rangeScans', () => {
   });
 
   it('a time that comes while the region\'s previous run still goes is skipped: its schedule inactive until that run is seen ended, then active again', async () => {
-    const { scanner, sched, clock } = await setup({ rangeScans: { times: ['10:30', '14:30'], targets: { emea: ['10.20.1.0/24'], amer: [] } } });
+    // (whole ranges: aimed at held addresses, a region where nobody is present would stay inactive for want of any)
+    const { scanner, sched, clock } = await setup({ rangeScans: { times: ['10:30', '14:30'], targets: { emea: ['10.20.1.0/24'], amer: [] }, aim: 'ranges' } });
     await sched.tick();
     clock.t = Date.parse('2026-11-23T10:30:00Z');
     const run = scanner.runSchedule('onsight-range emea 1030', clock.t); // runs past 14:30
@@ -503,5 +504,74 @@ describe('scheduler.rangeScans', () => {
     await plenty.see({ ip: '10.20.1.7', mac: mac(7), durationS: 86400 });
     await plenty.sched.tick();
     expect(plenty.sched.rangeScans().advice).toBeUndefined();
+  });
+
+  it('aimed at held addresses (plentiful allowance): 10 min before each time the schedule is rewritten to the addresses devices hold in its targets, scope and exclusions kept, one list and one update', async () => {
+    const { scanner, sched, clock, see } = await setup({ rangeScans: { times: ['10:30'], targets: { emea: ['10.20.1.0/24', '10.20.9.0/24'], amer: [] } } });
+    scanner.limit = { limit: 7200, windowSec: 86_400 };
+    await sched.tick();
+    const emea = () => scanner.schedules.find((s) => s.title === 'onsight-range emea 1030')!;
+    // created over the whole targets (the exclusion 10.20.9.0/24 cut out)
+    expect(emea().targets).toEqual(['10.20.1.0-10.20.1.255']);
+    await see({ ip: '10.20.1.7', mac: mac(7), durationS: 3 * 86400 });
+    await see({ ip: '10.20.1.8', mac: mac(8), durationS: 3 * 86400 });
+    await see({ ip: '10.20.1.40', mac: mac(9), durationS: 3 * 86400 });
+    await see({ ip: '10.20.9.5', mac: mac(10), durationS: 3 * 86400 }); // excluded: never a target
+    await see({ ip: '10.20.2.5', mac: mac(11), durationS: 3 * 86400 }); // emea, outside the run's targets
+    const gone = await see({ ip: '10.20.1.50', mac: mac(12), durationS: 3 * 86400 });
+    await see({ ip: '10.20.1.50', mac: mac(12), kind: 'release' });
+    expect(gone.bindingId).toBeDefined();
+    const at = (hhmm: string, day = 23) => Date.parse(`2026-11-${day}T${hhmm}:00Z`);
+    const before = scanner.calls.length;
+    for (clock.t = at('10:05'); clock.t < at('10:19'); clock.t += MIN) await sched.tick();
+    expect(emea().targets).toEqual(['10.20.1.0-10.20.1.255']); // not yet
+    for (; clock.t <= at('10:29'); clock.t += MIN) await sched.tick();
+    expect(emea()).toMatchObject({ targets: ['10.20.1.7-10.20.1.8', '10.20.1.40'], active: true });
+    expect(scanner.calls.slice(before).filter((c) => c.includes('chedule'))).toEqual(['listSchedules', 'updateSchedule']);
+    expect(sched.rangeScans()).toMatchObject({ aimed: 1, skipped: 0 });
+    // kept through the day (no call), aimed again the next morning at who is there then
+    const mid = scanner.calls.length;
+    for (clock.t = at('11:00'); clock.t < at('10:19', 24); clock.t += 30 * MIN) await sched.tick();
+    expect(scanner.calls.slice(mid).filter((c) => c.includes('chedule'))).toEqual([]);
+    await see({ ip: '10.20.1.8', mac: mac(8), kind: 'release' });
+    for (clock.t = at('10:19', 24); clock.t <= at('10:25', 24); clock.t += MIN) await sched.tick();
+    expect(emea().targets).toEqual(['10.20.1.7', '10.20.1.40']);
+    expect(sched.rangeScans()).toMatchObject({ aimed: 2 });
+  });
+
+  it('aimed at held addresses, a region where nobody is present has its run kept inactive (no hold, not a skip) until someone is', async () => {
+    const { scanner, sched, clock, see } = await setup({ rangeScans: { times: ['10:30'], targets: { emea: ['10.20.1.0/24'], amer: [] }, aim: 'held' } });
+    scanner.limit = { limit: 7200, windowSec: 86_400 };
+    await sched.tick();
+    const at = (hhmm: string, day = 23) => Date.parse(`2026-11-${day}T${hhmm}:00Z`);
+    for (clock.t = at('10:15'); clock.t <= at('10:29'); clock.t += MIN) await sched.tick();
+    const emea = () => scanner.schedules.find((s) => s.title === 'onsight-range emea 1030')!;
+    expect(emea()).toMatchObject({ targets: ['10.20.1.0-10.20.1.255'], active: false });
+    expect(sched.rangeScans()).toMatchObject({ skipped: 0 });
+    // not held: a device arriving now is launched by onsight at once
+    await see({ ip: '10.20.1.9', mac: mac(9), durationS: 3 * 86400 });
+    await sched.tick();
+    expect(scanner.launches.filter((l) => l.intentId !== '').map((l) => l.targets)).toEqual([['10.20.1.9']]);
+    for (clock.t = at('10:19', 24); clock.t <= at('10:25', 24); clock.t += MIN) await sched.tick();
+    expect(emea()).toMatchObject({ targets: ['10.20.1.9'], active: true });
+  });
+
+  it('aim auto: with a scarce allowance a run scans its whole targets (one more call a region and time would cost too much)', async () => {
+    const { scanner, sched, clock, see } = await setup({ rangeScans: { times: ['10:30'], targets: { emea: ['10.20.1.0/24'], amer: [] } } });
+    scanner.limit = { limit: 50, windowSec: 86_400 };
+    await sched.tick();
+    await see({ ip: '10.20.1.7', mac: mac(7), durationS: 86400 });
+    const before = scanner.calls.length;
+    for (clock.t = Date.parse('2026-11-23T10:15:00Z'); clock.t <= Date.parse('2026-11-23T10:29:00Z'); clock.t += MIN) await sched.tick();
+    expect(scanner.schedules.find((s) => s.title === 'onsight-range emea 1030')!.targets).toEqual(['10.20.1.0-10.20.1.255']);
+    expect(scanner.calls.slice(before).filter((c) => c.includes('chedule'))).toEqual([]);
+    expect(sched.rangeScans()).toMatchObject({ aimed: 0 });
+    // aim: held, scarce all the same: aimed
+    const held = await setup({ rangeScans: { times: ['10:30'], targets: { emea: ['10.20.1.0/24'], amer: [] }, aim: 'held' } });
+    held.scanner.limit = { limit: 50, windowSec: 86_400 };
+    await held.sched.tick();
+    await held.see({ ip: '10.20.1.7', mac: mac(7), durationS: 86400 });
+    for (held.clock.t = Date.parse('2026-11-23T10:15:00Z'); held.clock.t <= Date.parse('2026-11-23T10:29:00Z'); held.clock.t += MIN) await held.sched.tick();
+    expect(held.scanner.schedules.find((s) => s.title === 'onsight-range emea 1030')!.targets).toEqual(['10.20.1.7']);
   });
 });

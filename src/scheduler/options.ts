@@ -88,6 +88,13 @@ export const schedulerConfigSchema = z.object({
     times: z.array(z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'a time of day, HH:MM (UTC)')).default([]),
     /** per region, what its runs cover (addresses, CIDRs, a-b ranges; clipped to policy.scope, exclusions cut out); default: the region's CIDRs */
     targets: z.record(z.string(), z.array(z.string())).default({}),
+    /**
+     * what each run scans: `ranges`, the whole targets (devices onsight has no line for are found
+     * too, at the price of probing every idle address); `held`, the addresses devices hold in them,
+     * written into the schedule shortly before each time (a call per region and time); `auto`,
+     * held unless the allowance is scarce (under 1,000 calls a day), where ranges cost no call
+     */
+    aim: z.enum(['auto', 'held', 'ranges']).default('auto'),
     /** no launch of ours into a region this long before its run (so ours end first: a region runs one scan at a time); longer when our scans usually take longer (their 90th percentile plus pickup, at most 2 h) */
     holdBeforeS: z.number().nonnegative().default(2700),
     /** a run not seen ended this long after its time no longer holds its region */

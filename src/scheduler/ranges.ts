@@ -10,6 +10,7 @@
  */
 import type { RangeSchedule, ScanStatus, ScheduleStatus } from '../scanners/types.js';
 import { planScheduleSync } from '../scanners/schedule-plan.js';
+import { allowedRanges, parseInterval } from '../util/ip-ranges.js';
 import { FailedCall } from './budget.js';
 import { errInfo, foundInScan, hostsInParallel, type SchedulerCore } from './core.js';
 
@@ -45,6 +46,8 @@ const MADE_UP_ENDS_Q = 0.9;
 const KEEP_FOR_SKIP_MS = 3 * 60 * MIN;
 /** a failed make-up launch that certainly launched nothing is tried again after this long */
 const CATCH_UP_RETRY_MS = 10 * MIN;
+/** a run aimed at held addresses (rangeScans.aim) has them written into its schedule this long before its time: late enough to be current, early enough for a retry before the platform launches it */
+const AIM_BEFORE_MS = 10 * MIN;
 /** a failed sync is tried again after this long; a good one is repeated daily (someone may have edited a schedule) */
 const SYNC_RETRY_MS = 60 * MIN;
 
@@ -103,6 +106,8 @@ export interface RangeScanStatus {
   skipped: number;
   /** skipped times made up by a range scan launched (one call) once the region's previous run had ended */
   madeUp: number;
+  /** runs aimed at the addresses devices held shortly before their time (rangeScans.aim), rather than at the whole targets */
+  aimed: number;
 }
 
 /** The next time of day `hhmm` (UTC) at or after `t`. */
@@ -150,6 +155,9 @@ export class RangeScans {
   /** per region, why its runs overlap (checkSpacing) */
   private readonly outlasting = new Map<string, string>();
   private credited = 0;
+  /** per schedule title, the held addresses its run at `at` is aimed at (rangeScans.aim), kept until its next aim; none held: the run is skipped */
+  private readonly aimed = new Map<string, { at: number; targets: string[] }>();
+  private aims = 0;
 
   constructor(private readonly core: SchedulerCore) {}
 
@@ -161,31 +169,39 @@ export class RangeScans {
     for (const r of opts.regions) {
       const appliance = r.appliances[0]?.name;
       if (!appliance || opts.rangeScans.times.length === 0) continue;
-      const wanted = opts.rangeScans.targets[r.name] ?? policy.regions.byName(r.name)?.cidrs ?? [];
-      let targets: string[];
-      try {
-        targets = policy.allowedRanges(wanted);
-      } catch (err) {
-        this.problem = `scheduler.rangeScans.targets.${r.name}: ${(err as Error).message}`;
-        continue;
-      }
-      if (targets.length === 0) continue;
+      const targets = this.configuredTargets(r.name);
+      if (!targets?.length) continue;
       // the platform runs a schedule whatever our windows say: one whose next run falls outside
       // the region's scan windows (or in a blackout) is not kept until that run has passed
       const times = [...new Set(opts.rangeScans.times)].filter((time) => policy.windowOpen(r.name, nextOccurrence(now, time)));
       for (const time of times) {
         const title = `${opts.titlePrefix}-range ${r.name} ${time.replace(':', '')}`;
         const endAfterMin = opts.rangeScans.endBeforeNext ? endBeforeNextMin(time, times) : undefined;
+        const aimed = this.aiming() ? this.aimed.get(title) : undefined;
+        // (an aim that found nobody keeps the targets, inactive: a schedule names at least one address)
+        const idle = aimed !== undefined && aimed.targets.length === 0;
         want.push({
-          title, targets, appliance, timeUtc: time,
+          title, targets: aimed?.targets.length ? aimed.targets : targets, appliance, timeUtc: time,
           ...(r.optionProfile !== undefined ? { optionProfile: r.optionProfile } : {}),
           ...(endAfterMin !== undefined ? { endAfterMin } : {}),
-          ...(this.skipping(r.name, title, time, now) ? { active: false } : {}),
+          ...(this.skipping(r.name, title, time, now) || idle ? { active: false } : {}),
         });
         regionOf.set(title, r.name);
       }
     }
     return { want, regionOf };
+  }
+
+  /** The region's runs' targets as configured (default: its CIDRs), clipped to the scope, exclusions cut out; undefined (and said) when unreadable. */
+  private configuredTargets(region: string): string[] | undefined {
+    const { opts, policy } = this.core;
+    const wanted = opts.rangeScans.targets[region] ?? policy.regions.byName(region)?.cidrs ?? [];
+    try {
+      return policy.allowedRanges(wanted);
+    } catch (err) {
+      this.problem = `scheduler.rangeScans.targets.${region}: ${(err as Error).message}`;
+      return undefined;
+    }
   }
 
   /** Bring the platform's schedules in step when the wanted set changed, daily, or after a failure. */
@@ -223,7 +239,8 @@ export class RangeScans {
       this.nextSyncAt = now + DAY;
       // skips the platform now has: counted, said, and the run registered for that time dropped (none will come)
       for (const sch of this.schedules) {
-        if (sch.active !== false || wasInactive.has(sch.title)) continue;
+        // (inactive for want of held addresses to aim at is no skip)
+        if (sch.active !== false || wasInactive.has(sch.title) || !this.inactive.has(sch.title)) continue;
         this.skips++;
         const at = nextOccurrence(now, sch.timeUtc);
         if (!this.runs.get(`${sch.title}@${at}`)?.scan) this.runs.delete(`${sch.title}@${at}`);
@@ -241,6 +258,42 @@ export class RangeScans {
       // the feature off: the clean-up at start is tried once, never retried (a subscription
       // without the schedule API's permission would otherwise pay a call an hour for nothing)
       if (want.length === 0) this.synced = key;
+    }
+  }
+
+  /** Are runs aimed at the addresses devices hold (rangeScans.aim)? `auto`: while calls are not scarce (one update per region and time). */
+  private aiming(): boolean {
+    const { aim } = this.core.opts.rangeScans;
+    return aim === 'held' || (aim === 'auto' && !this.core.budget.scarce());
+  }
+
+  /**
+   * AIM_BEFORE_MS before each time, the addresses devices hold now within the schedule's targets
+   * (present bindings, scope and exclusions applied as to the targets) become the run's targets:
+   * the sync that follows writes them (a call per schedule changed). A device arriving later is
+   * left to onsight's own launches once the run has ended; one onsight has no line for is not
+   * scanned by the run at all (aim: ranges scans it, with every idle address).
+   */
+  private async aim(now: number): Promise<void> {
+    if (!this.aiming()) {
+      this.aimed.clear();
+      return;
+    }
+    const soon = this.schedules.filter((s) => {
+      const at = nextOccurrence(now, s.timeUtc);
+      return at - now <= AIM_BEFORE_MS && this.aimed.get(s.title)?.at !== at;
+    });
+    if (soon.length === 0) return;
+    const held: string[] = [];
+    for await (const page of this.core.inventory.presentBindingPages(now)) for (const b of page) if (parseInterval(b.ip)) held.push(b.ip);
+    for (const s of soon) {
+      const configured = this.configuredTargets(s.region);
+      if (!configured) continue;
+      // (the configured targets are already clipped to the scope and cut by the exclusions)
+      const targets = held.length ? allowedRanges(held, configured, []) : [];
+      this.aimed.set(s.title, { at: nextOccurrence(now, s.timeUtc), targets });
+      this.aims++;
+      this.core.log.debug({ schedule: s.title, region: s.region, targets: targets.length }, `range run ${s.title} aimed at the addresses devices hold in its targets`);
     }
   }
 
@@ -353,6 +406,7 @@ export class RangeScans {
     // after a start, the runs still going are found first: the first sync would otherwise activate
     // a schedule kept inactive for one of them, and our launches would join them
     if (!this.adopted && !(await this.adopt(now))) return;
+    await this.aim(now);
     await this.sync(now);
     this.currentRuns(now);
     const { maxHoldS } = this.core.opts.rangeScans;
@@ -661,6 +715,7 @@ export class RangeScans {
       cutShort: this.cutShort,
       skipped: this.skips,
       madeUp: this.madeUp,
+      aimed: this.aims,
     };
   }
 }

@@ -99,7 +99,7 @@ const pct = (x: number | undefined) => (x === undefined ? '—' : `${(x * 100).t
 
 /** One line per cell, then the cells where onsight loses. */
 export function matrixTable(results: MatrixResult[]): string {
-  const rows: string[][] = [['assumption', 'value', 'onsight', 'best baseline', 'onsight − best (paired)', 'bound', 'onsight/bound', 'API/day (limit)', 'wrong-host /10k', 'wasted vs 2×daily']];
+  const rows: string[][] = [['assumption', 'value', 'onsight', 'best baseline', 'onsight − best (paired)', 'bound', 'onsight/bound', 'API/day (limit)', 'wrong-host /10k', 'wasted vs 2×daily', 'wasted time vs 2×daily']];
   const losses: string[] = [];
   for (const { cell, summary, limitPerDay } of results) {
     const get = (n: string) => summary.policies.find((p) => p.policy === n);
@@ -112,6 +112,7 @@ export function matrixTable(results: MatrixResult[]): string {
     const wrong = o.metrics.wrongHost?.mean ?? 0;
     const targets = o.metrics.targets?.mean;
     const twice = get('twice-daily')?.metrics.wastedShare?.mean;
+    const twiceTime = get('twice-daily')?.metrics.wastedHostHPerDay?.mean;
     rows.push([
       cell.knob, cell.value, pct(o.metrics.coverage?.mean), best ? `${best.policy} ${pct(best.metrics.coverage?.mean)}` : '—',
       d ? `${d.mean >= 0 ? '+' : ''}${(d.mean * 100).toFixed(1)}±${(d.ci * 100).toFixed(1)}` : '—',
@@ -119,6 +120,7 @@ export function matrixTable(results: MatrixResult[]): string {
       `${(o.metrics.apiCallsPerDay?.mean ?? 0).toFixed(0)} (${limitPerDay.toFixed(0)})`,
       targets ? ((wrong / targets) * 10_000).toFixed(1) : '—',
       twice ? ((o.metrics.wastedShare?.mean ?? 0) / twice).toFixed(2) : '—',
+      twiceTime ? ((o.metrics.wastedHostHPerDay?.mean ?? 0) / twiceTime).toFixed(2) : '—',
     ]);
     for (const b of baselines) {
       const pd = b.paired?.coverage;

@@ -149,7 +149,7 @@ export class OnsightPolicy implements SimPolicy {
         ...(sc.policy.cancelWhenTargetLeaves === undefined ? {} : { cancelWhenTargetLeaves: sc.policy.cancelWhenTargetLeaves }),
         ...(sc.policy.hostsInParallel === undefined ? {} : { hostsInParallel: sc.policy.hostsInParallel }),
         ...(sc.policy.lastScannedFromScanner === undefined ? {} : { lastScannedFromScanner: sc.policy.lastScannedFromScanner }),
-        ...(this.rangeScans ? { rangeScans: { times: sc.baselines.rangeScanTimes, targets: this.poolRanges() } } : {}),
+        ...(this.rangeScans ? { rangeScans: { times: sc.baselines.rangeScanTimes, targets: this.poolRanges(), ...(sc.policy.rangeScansAim === undefined ? {} : { aim: sc.policy.rangeScansAim }) } } : {}),
       },
       scanner,
     }), silentLogger());

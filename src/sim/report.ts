@@ -53,6 +53,7 @@ const KEYS: [string, (m: RunMetrics) => number | undefined][] = [
   ['coverageWindow', (m) => Object.values(m.coverage)[0]],
   ['coverageLast', (m) => Object.values(m.coverage).at(-1)],
   ['wastedShare', (m) => m.wastedShare],
+  ['wastedHostHPerDay', (m) => m.wastedHostHPerDay],
   ['wrongHost', (m) => m.wrongHost],
   ['targets', (m) => m.targets],
   ['duplicates', (m) => m.duplicates],
@@ -118,7 +119,7 @@ export function summarize(runs: RunMetrics[]): ScenarioSummary {
 }
 
 /** metrics compared pair-wise (same seed, same workload) between onsight and each other policy */
-const PAIRED = ['coverage', 'coverageStrict', 'apiCallsPerDay', 'wastedShare'];
+const PAIRED = ['coverage', 'coverageStrict', 'apiCallsPerDay', 'wastedShare', 'wastedHostHPerDay'];
 
 /** "onsight − policy" lines, with the 95 % CI of the paired difference; `behind` marks a CI wholly below 0. */
 export function pairedTable(sum: ScenarioSummary): string {
@@ -150,6 +151,7 @@ export function table(sum: ScenarioSummary, windows: string[], servers: boolean)
   if (windows.length > 1) cols.push([`cov ${windows.at(-1)}`, (p) => fmt(p.metrics.coverageLast, 'pct')]);
   cols.push(
     ['wasted', (p) => fmt(p.metrics.wastedShare, 'pct')],
+    ['wasted host-h/d', (p) => fmt(p.metrics.wastedHostHPerDay, 'num')],
     ['wrong-host', (p) => fmt(p.metrics.wrongHost, 'int')],
     ['dup', (p) => fmt(p.metrics.duplicates, 'int')],
     ['API/day', (p) => fmt(p.metrics.apiCallsPerDay, 'int')],

@@ -44,6 +44,8 @@ export interface RunMetrics {
   validTargets: number;
   wasted: number;
   wastedShare: number;
+  /** appliance time spent on the wasted targets (dead + truncated: from each one's start to its end), host-hours per day */
+  wastedHostHPerDay: number;
   dead: number;
   truncated: number;
   wrongHost: number;
@@ -390,6 +392,7 @@ function metrics(sc: Scenario, w: Workload, policy: string, seed: number, scanne
     coverage, eligible, coverageByRegion, fairnessJain: jain,
     minRegionCoverage: rc.length ? Math.min(...rc) : 0, maxRegionCoverage: rc.length ? Math.max(...rc) : 0,
     targets: T.length, validTargets: valid, wasted: dead + truncated, wastedShare: T.length ? (dead + truncated) / T.length : 0, dead, truncated,
+    wastedHostHPerDay: T.reduce((n, t) => (t.outcome === 'dead' || t.outcome === 'truncated' ? n + (t.end - t.start) : n), 0) / HOUR / (span / 86400_000),
     wrongHost: wrong, wrongHostShare: T.length ? wrong / T.length : 0,
     wrongHostAfterLaunch: T.filter((t) => t.outcome === 'wrong-host' && t.heldAtLaunch).length,
     wrongHostStartDelayP50Min: quantile(T.filter((t) => t.outcome === 'wrong-host').map((t) => t.start - t.launchedAt), 0.5), duplicates: dup, scansLaunched: launches,
