@@ -3,7 +3,7 @@
 // the host list (only those that held their address throughout it).
 import { describe, expect, it } from 'vitest';
 import { setup, mac, T0 } from './helpers/scheduler.js';
-import { allowedRanges, expandRanges, rangeSize } from '../src/util/ip-ranges.js';
+import { allowedRanges, expandRanges, rangeMatcher, rangeSize } from '../src/util/ip-ranges.js';
 import { endBeforeNextMin, nextOccurrence } from '../src/scheduler/ranges.js';
 import { planScheduleSync } from '../src/scanners/schedule-plan.js';
 
@@ -23,6 +23,17 @@ describe('address ranges for range scans', () => {
     expect(ips).toHaveLength(239);
     expect(ips).not.toContain('10.20.1.16');
     expect(() => allowedRanges(['10.20.1.0/33'], ['10.0.0.0/8'], [])).toThrow(/10\.20\.1\.0\/33/);
+  });
+
+  it('an address-in-ranges test agrees with expanding the ranges, at every boundary, IPv4 and IPv6 apart', () => {
+    const ranges = ['10.20.1.7-10.20.1.8', '10.20.1.40', '10.20.3.0/30', '2001:db8::2-2001:db8::3'];
+    const has = rangeMatcher(ranges);
+    const inside = new Set(expandRanges(ranges));
+    const probe = ['10.20.1.6', '10.20.1.7', '10.20.1.8', '10.20.1.9', '10.20.1.39', '10.20.1.40', '10.20.1.41', '10.20.2.255', '10.20.3.0', '10.20.3.3', '10.20.3.4',
+      '2001:db8::1', '2001:db8::2', '2001:db8::3', '2001:db8::4', '0.0.0.0', '255.255.255.255', '::', 'not an address', '10.20.3.0/30'];
+    for (const ip of probe) expect(has(ip), ip).toBe(inside.has(ip));
+    expect(probe.filter(has)).toHaveLength(7);
+    expect(rangeMatcher([])('10.0.0.1')).toBe(false);
   });
 
   it('a sync plan keeps, updates, deletes and creates; a cut-off to be removed is a delete and a create, as on Qualys', () => {
@@ -507,7 +518,7 @@ describe('scheduler.rangeScans', () => {
   });
 
   it('aimed at held addresses (plentiful allowance): 10 min before each time the schedule is rewritten to the addresses devices hold in its targets, scope and exclusions kept, one list and one update', async () => {
-    const { scanner, sched, clock, see } = await setup({ rangeScans: { times: ['10:30'], targets: { emea: ['10.20.1.0/24', '10.20.9.0/24'], amer: [] } } });
+    const { scanner, sched, clock, see, inv } = await setup({ rangeScans: { times: ['10:30'], targets: { emea: ['10.20.1.0/24', '10.20.9.0/24'], amer: [] } } });
     scanner.limit = { limit: 7200, windowSec: 86_400 };
     await sched.tick();
     const emea = () => scanner.schedules.find((s) => s.title === 'onsight-range emea 1030')!;
@@ -518,6 +529,8 @@ describe('scheduler.rangeScans', () => {
     await see({ ip: '10.20.1.40', mac: mac(9), durationS: 3 * 86400 });
     await see({ ip: '10.20.9.5', mac: mac(10), durationS: 3 * 86400 }); // excluded: never a target
     await see({ ip: '10.20.2.5', mac: mac(11), durationS: 3 * 86400 }); // emea, outside the run's targets
+    const fresh = await see({ ip: '10.20.1.60', mac: mac(13), durationS: 3 * 86400 });
+    await inv.markScanned([fresh.identityId!], clock.t - 5 * 3_600_000, 'onsight'); // scanned within 6 h: left out
     const gone = await see({ ip: '10.20.1.50', mac: mac(12), durationS: 3 * 86400 });
     await see({ ip: '10.20.1.50', mac: mac(12), kind: 'release' });
     expect(gone.bindingId).toBeDefined();
@@ -535,8 +548,36 @@ describe('scheduler.rangeScans', () => {
     expect(scanner.calls.slice(mid).filter((c) => c.includes('chedule'))).toEqual([]);
     await see({ ip: '10.20.1.8', mac: mac(8), kind: 'release' });
     for (clock.t = at('10:19', 24); clock.t <= at('10:25', 24); clock.t += MIN) await sched.tick();
-    expect(emea().targets).toEqual(['10.20.1.7', '10.20.1.40']);
+    // (10.20.1.60's scan is a day old now: in)
+    expect(emea().targets).toEqual(['10.20.1.7', '10.20.1.40', '10.20.1.60']);
     expect(sched.rangeScans()).toMatchObject({ aimed: 2 });
+  });
+
+  it('an aimed run credits every device it found at its targets, queued or not, so that one scanned before it was due is not aimed at again the same day', async () => {
+    const { scanner, sched, clock, see, inv } = await setup({ rangeScans: { times: ['10:30', '14:30'], targets: { emea: ['10.20.1.0/24'], amer: [] } } });
+    scanner.limit = { limit: 7200, windowSec: 86_400 };
+    await sched.tick();
+    const at = (hhmm: string) => Date.parse(`2026-11-23T${hhmm}:00Z`);
+    const due = await see({ ip: '10.20.1.7', mac: mac(7), durationS: 3 * 86400 });
+    const early = await see({ ip: '10.20.1.8', mac: mac(8), durationS: 3 * 86400 });
+    await inv.markScanned([early.identityId!], clock.t - 3 * 86_400_000, 'onsight'); // not due (rescan after 30 days)
+    for (clock.t = at('10:05'); clock.t <= at('10:29'); clock.t += MIN) await sched.tick();
+    const emea = (time: string) => scanner.schedules.find((s) => s.title === `onsight-range emea ${time}`)!;
+    expect(emea('1030').targets).toEqual(['10.20.1.7-10.20.1.8']);
+    expect(scanner.launches.filter((l) => l.intentId !== '')).toEqual([]); // held for the run
+    const run = scanner.runSchedule('onsight-range emea 1030', at('10:30'));
+    for (clock.t = at('10:45'); clock.t <= at('11:30'); clock.t += 5 * MIN) await sched.tick();
+    scanner.finish(run);
+    scanner.times.set(run, { launchedAt: '2026-11-23T10:30:00.000Z', endedAt: '2026-11-23T11:35:00.000Z' });
+    scanner.lastScannedDates.set('10.20.1.7', '2026-11-23T10:31:00.000Z');
+    scanner.lastScannedDates.set('10.20.1.8', '2026-11-23T10:32:00.000Z');
+    for (clock.t = at('11:40'); clock.t <= at('14:25'); clock.t += 5 * MIN) await sched.tick();
+    expect((await inv.binding(due.bindingId!))!.lastScannedAt).toBe(at('10:31'));
+    expect((await inv.binding(early.bindingId!))!.lastScannedAt).toBe(at('10:32'));
+    expect(sched.rangeScans()).toMatchObject({ credited: 2, aimed: 2 });
+    // 14:30: both were scanned this morning: nobody to aim at, the run kept inactive
+    expect(emea('1430')).toMatchObject({ active: false });
+    expect(scanner.launches.filter((l) => l.intentId !== '')).toEqual([]);
   });
 
   it('aimed at held addresses, a region where nobody is present has its run kept inactive (no hold, not a skip) until someone is', async () => {

@@ -10,7 +10,7 @@
  */
 import type { RangeSchedule, ScanStatus, ScheduleStatus } from '../scanners/types.js';
 import { planScheduleSync } from '../scanners/schedule-plan.js';
-import { allowedRanges, parseInterval } from '../util/ip-ranges.js';
+import { allowedRanges, parseInterval, rangeMatcher } from '../util/ip-ranges.js';
 import { FailedCall } from './budget.js';
 import { errInfo, foundInScan, hostsInParallel, type SchedulerCore } from './core.js';
 
@@ -48,6 +48,8 @@ const KEEP_FOR_SKIP_MS = 3 * 60 * MIN;
 const CATCH_UP_RETRY_MS = 10 * MIN;
 /** a run aimed at held addresses (rangeScans.aim) has them written into its schedule this long before its time: late enough to be current, early enough for a retry before the platform launches it */
 const AIM_BEFORE_MS = 10 * MIN;
+/** an aimed run leaves out a device scanned this recently (the region's earlier run that day, or a launch of ours): scanning it again adds nothing */
+const AIM_SKIPS_SCANNED_MS = 6 * 60 * MIN;
 /** a failed sync is tried again after this long; a good one is repeated daily (someone may have edited a schedule) */
 const SYNC_RETRY_MS = 60 * MIN;
 
@@ -69,6 +71,8 @@ interface Run {
   madeUp?: boolean;
   /** a made-up run's scan reference, from its launch (known before any list shows it) */
   ref?: string;
+  /** an aimed run's targets (rangeScans.aim), as its schedule had them when a list first showed it: every device holding one throughout is credited, queued or not */
+  aimedAt?: string[];
 }
 
 /** A run known to be going (a list showed it, or we launched it) and not yet seen ended: it holds its region whatever its hold window says. */
@@ -270,9 +274,11 @@ export class RangeScans {
   /**
    * AIM_BEFORE_MS before each time, the addresses devices hold now within the schedule's targets
    * (present bindings, scope and exclusions applied as to the targets) become the run's targets:
-   * the sync that follows writes them (a call per schedule changed). A device arriving later is
-   * left to onsight's own launches once the run has ended; one onsight has no line for is not
-   * scanned by the run at all (aim: ranges scans it, with every idle address).
+   * the sync that follows writes them (a call per schedule changed). Devices not yet due are kept
+   * in (scanned while present, they stay in their window through visits too short to catch), but
+   * not one scanned within AIM_SKIPS_SCANNED_MS. A device arriving later is left to onsight's own
+   * launches once the run has ended; one onsight has no line for is not scanned by the run at all
+   * (aim: ranges scans it, with every idle address).
    */
   private async aim(now: number): Promise<void> {
     if (!this.aiming()) {
@@ -285,7 +291,9 @@ export class RangeScans {
     });
     if (soon.length === 0) return;
     const held: string[] = [];
-    for await (const page of this.core.inventory.presentBindingPages(now)) for (const b of page) if (parseInterval(b.ip)) held.push(b.ip);
+    for await (const page of this.core.inventory.presentBindingPages(now)) {
+      for (const b of page) if (parseInterval(b.ip) && !(b.lastScannedAt !== undefined && now - b.lastScannedAt < AIM_SKIPS_SCANNED_MS)) held.push(b.ip);
+    }
     for (const s of soon) {
       const configured = this.configuredTargets(s.region);
       if (!configured) continue;
@@ -463,6 +471,7 @@ export class RangeScans {
         if (now >= r.at + maxHoldS * 1000) r.done = true; // never ran (or not listed): nothing to credit
         continue;
       }
+      if (!r.scan && this.aiming() && this.aimed.get(r.title)?.at === r.at) r.aimedAt = this.aimed.get(r.title)!.targets;
       r.scan = scan;
       r.seenAt = now;
       const terminal = scan.state === 'finished' || scan.state === 'error' || scan.state === 'canceled';
@@ -570,11 +579,26 @@ export class RangeScans {
     return true;
   }
 
-  /** One host-list call for the queued devices of the runs' regions: credit those a run found. */
+  /**
+   * One host-list call for the queued devices of the runs' regions, and for an aimed run every
+   * device present at one of its targets (so that one scanned before it was due is not aimed at
+   * again, nor launched, until it is): credit those a run found.
+   */
   private async credit(runs: Run[]): Promise<void> {
     const { store, inventory, budget, decide, clock } = this.core;
     const now = clock.now();
-    const entries = (await Promise.all([...new Set(runs.map((r) => r.region))].map((region) => store.ready(region, now, 10_000)))).flat();
+    const entries: { bindingId: number; identityId: number; ip: string; region: string }[] = (await Promise.all([...new Set(runs.map((r) => r.region))].map((region) => store.ready(region, now, 10_000)))).flat();
+    const aimed = runs.filter((r) => r.aimedAt?.length);
+    if (aimed.length) {
+      const queued = new Set(entries.map((e) => e.bindingId));
+      const inRun = aimed.map((r) => ({ region: r.region, has: rangeMatcher(r.aimedAt!) }));
+      for await (const page of inventory.presentBindingPages(now)) {
+        for (const b of page) {
+          const run = queued.has(b.id) ? undefined : inRun.find((x) => x.has(b.ip));
+          if (run) entries.push({ bindingId: b.id, identityId: b.identityId, ip: b.ip, region: run.region });
+        }
+      }
+    }
     if (entries.length === 0) {
       for (const r of runs) r.done = true;
       return;

@@ -26,6 +26,9 @@ export function drawHostMs(rng: Rng, scan: Scenario['scan'], mult: number): numb
   return scan.maxPerHostMin > 0 ? Math.min(d, scan.maxPerHostMin * MIN) : d;
 }
 
+/** addresses per host-list call (the Qualys client's default hostListBatchSize) */
+const HOST_LIST_BATCH = 300;
+
 export type TargetOutcome = 'valid' | 'truncated' | 'dead' | 'wrong-host';
 
 export interface TargetRecord {
@@ -715,7 +718,8 @@ export class SimScanner implements Scanner {
 
   /** As Qualys's host list: per address, the date of the last scan that found a host there. */
   async lastScanned(ips: string[]): Promise<LastScanned[]> {
-    this.spend('host list');
+    // a call per HOST_LIST_BATCH addresses, as the Qualys client's default hostListBatchSize sends them
+    for (let i = 0; i < Math.max(1, ips.length); i += HOST_LIST_BATCH) this.spend('host list');
     return ips.map((ip) => {
       const at = this.hostFoundAt.get(ip);
       return at === undefined ? { ip } : { ip, lastScannedAt: new Date(at).toISOString(), via: 'vm-scan' };

@@ -125,3 +125,20 @@ export function expandRanges(ranges: string[], max = 1 << 20): string[] {
   }
   return out;
 }
+
+/** A test for whether an address lies in the ranges (merged once; a binary search per address). Unreadable addresses are outside. */
+export function rangeMatcher(ranges: string[]): (ip: string) => boolean {
+  const list = merge(parseAll(ranges, 'range'));
+  return (ip) => {
+    const a = parseInterval(ip);
+    if (!a || a.lo !== a.hi) return false;
+    let lo = 0, hi = list.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1, m = list[mid];
+      if (m.v6 !== a.v6 ? !m.v6 : m.hi < a.lo) lo = mid + 1;
+      else if (m.v6 !== a.v6 || m.lo > a.lo) hi = mid - 1;
+      else return true;
+    }
+    return false;
+  };
+}
