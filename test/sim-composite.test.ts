@@ -57,3 +57,31 @@ describe('onsight+scheduled (experiment, issue 13)', () => {
     expect(b.apiByKind['host list'] ?? 0).toBeGreaterThan(a.apiByKind['host list'] ?? 0);
   }, 600_000);
 });
+
+describe('onsight+ranges, runs aimed at held addresses (scheduler.rangeScans.aim)', () => {
+  it('with calls to spare, the runs scan the addresses devices hold instead of whole pools: far fewer idle addresses, one schedule update per region and time', async () => {
+    const sc = smallFleet(2);
+    const whole = { ...sc, policy: { ...sc.policy, rangeScansAim: 'ranges' as const } };
+    const w = generateWorkload(sc, 3);
+    const rangeTargets = (s: SimScanner) => {
+      const ids = new Set(s.scans.filter((x) => !x.other && x.title.includes('-range ')).map((x) => x.id));
+      return s.targets.filter((t) => ids.has(t.scan));
+    };
+    let aimedScanner: SimScanner | undefined, wholeScanner: SimScanner | undefined;
+    const aimed = await runOnce(sc, 'onsight+ranges', 3, { workload: w, afterRun: (s) => (aimedScanner = s) });
+    const all = await runOnce(whole, 'onsight+ranges', 3, { workload: w, afterRun: (s) => (wholeScanner = s) });
+    const a = rangeTargets(aimedScanner!), b = rangeTargets(wholeScanner!);
+    expect(a.length).toBeGreaterThan(0);
+    // whole pools: most targets are idle addresses; aimed: a held address whose device left (its lease not yet run out)
+    const dead = (ts: typeof a) => ts.filter((t) => t.outcome === 'dead').length / ts.length;
+    expect(dead(b)).toBeGreaterThan(0.5);
+    expect(dead(a)).toBeLessThan(dead(b) / 2);
+    expect(aimed.wastedHostHPerDay).toBeLessThan(all.wastedHostHPerDay / 2);
+    // rewritten before each time: 3 regions × 2 times × 2 days at most (a region where nobody is
+    // present is made inactive instead, which is an update too)
+    expect(aimed.apiByKind['update schedule']).toBeGreaterThan(0);
+    expect(aimed.apiByKind['update schedule']).toBeLessThanOrEqual(3 * 2 * 2 + 3);
+    expect(all.apiByKind['update schedule'] ?? 0).toBe(0);
+    expect(aimed.violations).toEqual({ 'region-exclusivity': 0, 'region-scans': 0, scope: 0, 'api-limit': 0 });
+  }, 600_000);
+});

@@ -471,7 +471,9 @@ export class RangeScans {
         if (now >= r.at + maxHoldS * 1000) r.done = true; // never ran (or not listed): nothing to credit
         continue;
       }
-      if (!r.scan && this.aiming() && this.aimed.get(r.title)?.at === r.at) r.aimedAt = this.aimed.get(r.title)!.targets;
+      // (aimed only if the sync wrote the aim: else the run had the schedule's earlier targets)
+      const aim = this.aimed.get(r.title);
+      if (!r.scan && aim?.at === r.at && aim.targets.join() === this.schedules.find((x) => x.title === r.title)?.targets.join()) r.aimedAt = aim.targets;
       r.scan = scan;
       r.seenAt = now;
       const terminal = scan.state === 'finished' || scan.state === 'error' || scan.state === 'canceled';
