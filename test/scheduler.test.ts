@@ -479,6 +479,45 @@ describe.each(STORE_KINDS)('scheduler on $name', (kind) => {
     expect(scanner.launches[1].targets).toEqual(['10.20.1.2']);
   });
 
+  it('an address that changed hands while its scan ran, too late for a cancel, is a possible wrong host: counted, logged, not recorded as scanned', async () => {
+    const { scanner, sched, see, clock, inv, store } = await setup({ idlePollS: 60 });
+    const a = await see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });
+    const stays = await see({ ip: '10.20.1.2', mac: mac(2), durationS: 86400 });
+    await sched.tick();
+    expect(scanner.launches.map((l) => l.targets)).toEqual([['10.20.1.1', '10.20.1.2']]);
+    clock.t += 18 * 60_000;
+    await sched.tick(); // running, long past the targets' place in the scan: no cancel for what follows
+    await see({ ip: '10.20.1.1', mac: mac(1), kind: 'release' });
+    clock.t += 60_000;
+    await see({ ip: '10.20.1.1', mac: mac(9), durationS: 86400 }); // the address goes to another laptop during the scan
+    await sched.tick();
+    expect(scanner.calls.filter((c) => c === 'cancel')).toHaveLength(0);
+    clock.t += 2 * 60_000;
+    scanner.finish(scanner.launches[0].ref);
+    await sched.tick();
+    expect(sched.counters.otherHolder).toBe(1);
+    expect((await inv.binding(a.bindingId!))!.lastScannedAt).toBeUndefined();
+    expect((await inv.binding(stays.bindingId!))!.lastScannedAt).toBeDefined();
+    expect((await store.recentDecisions(20)).find((d) => d.ip === '10.20.1.1' && d.identityId === a.identityId && d.decision === 'not-scanned')?.reason).toMatch(/left the address before scan .* ended; another device held it during the scan, which may have probed that device \(wrong host\)/);
+    // a device that left with nobody after it is not counted
+    const b = await see({ ip: '10.20.1.3', mac: mac(3), durationS: 86400 });
+    for (let k = 0; k < 5 && !scanner.launches.at(-1)!.targets.includes('10.20.1.3'); k++) {
+      scanner.finish(scanner.launches.at(-1)!.ref); // the new holder's own scan first (a region runs one at a time)
+      clock.t += 10 * 60_000;
+      await sched.tick();
+    }
+    const second = scanner.launches.at(-1)!;
+    expect(second.targets).toContain('10.20.1.3');
+    clock.t += 18 * 60_000;
+    await sched.tick();
+    await see({ ip: '10.20.1.3', mac: mac(3), kind: 'release' });
+    clock.t += 3 * 60_000;
+    scanner.finish(second.ref);
+    await sched.tick();
+    expect((await store.recentDecisions(40)).find((d) => d.ip === '10.20.1.3' && d.identityId === b.identityId && d.decision === 'not-scanned')?.reason).toMatch(/^left the address before scan \S+ ended$/);
+    expect(sched.counters.otherHolder).toBe(1);
+  });
+
   it('reads the appliance list less often while others\' load and online states stay the same', async () => {
     const { scanner, sched, see, clock } = await setup({ applianceRefreshS: 300, idlePollS: 60 });
     const reads = () => scanner.calls.filter((c) => c === 'appliances').length;

@@ -63,6 +63,8 @@ export interface SchedulerCounters {
   requeuedStuck: number;
   /** targets of finished scans the scanner found no host at (verifyResults) */
   noHost: number;
+  /** targets of finished scans whose address another device held at some time during the scan (with verifyResults, one the scanner dated): the scan may have probed that device, a wrong host the cancels could not prevent (log delay, a late reassignment); logged, not recorded as scanned */
+  otherHolder: number;
   /** targets not recorded scanned because the device rejoined the network during the scan (rejoin.ts) */
   rejoined: number;
   /** targets a finished scan's own target list lacked (the scanner dropped them: out of subscription, say) */
@@ -86,7 +88,7 @@ export interface SchedulerCounters {
 
 export function newCounters(): SchedulerCounters {
   return {
-    launches: 0, launchFailures: 0, targetsLaunched: 0, dropped: 0, finished: 0, failed: 0, canceledLeft: 0, canceledReassigned: 0, requeuedStuck: 0, noHost: 0, rejoined: 0,
+    launches: 0, launchFailures: 0, targetsLaunched: 0, dropped: 0, finished: 0, failed: 0, canceledLeft: 0, canceledReassigned: 0, requeuedStuck: 0, noHost: 0, otherHolder: 0, rejoined: 0,
     droppedByScanner: 0, givenUp: 0, reconciled: 0, abandoned: 0, adoptedAcrossEpochs: 0, transitionsRefused: 0, lateLaunchesCanceled: 0, rangeCredited: 0,
     apiCalls: 0, byRegion: {}, byAppliance: {},
   };

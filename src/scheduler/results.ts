@@ -37,6 +37,7 @@ export class Results {
     // one transaction: the intent's end (conditional: it must still be running, and in cluster mode
     // this node must hold the lease) and what it records stand or fall together
     let dropped = 0;
+    const otherHolders: string[] = [];
     const ended = await store.atomically(async () => {
       for (const t of targets) {
         const b = await inventory.binding(t.bindingId);
@@ -60,7 +61,10 @@ export class Results {
           await store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'scanned', reason: `scan ${st.scanRef} finished on ${i.appliance}` });
         } else {
           this.rejoins.forget(t.bindingId);
-          await store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'not-scanned', reason: `left the address before scan ${st.scanRef} ended` });
+          // another device held the address while the scan ran: the scan may have probed it, a wrong host the cancels could not prevent (said and counted)
+          const other = await inventory.heldByAnotherAt(t.ip, i.launchedAt ?? i.createdAt, t.identityId, endedAt);
+          if (other) otherHolders.push(t.ip);
+          await store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'not-scanned', reason: `left the address before scan ${st.scanRef} ended${other ? '; another device held it during the scan, which may have probed that device (wrong host)' : ''}` });
         }
       }
       await inventory.markScanned(scannedIds, endedAt, opts.scannedVia);
@@ -72,6 +76,11 @@ export class Results {
     });
     if (!ended) return transitionRefused(this.core, i.id, `recording finished scan ${st.scanRef} (running → finished)`);
     counters.droppedByScanner += dropped;
+    if (otherHolders.length) {
+      counters.otherHolder += otherHolders.length;
+      this.core.log.warn({ intent: i.id, scanRef: st.scanRef, appliance: i.appliance, targets: otherHolders },
+        `scan ${st.scanRef}: ${otherHolders.join(', ')} changed hands while the scan ran: it may have probed another device (wrong host); not recorded as scanned`);
+    }
     for (const t of targets) if (!held.has(t.bindingId) && (!reported || reported(t.ip))) this.core.decide.recheck(t.bindingId, now); // out of the queue: the next sweep decides again
     await this.core.follow.ended(i, endedAt);
     if (held.size) this.verifyDueAt = Math.min(this.verifyDueAt, now + this.confirmDelayMs());
@@ -146,7 +155,11 @@ export class Results {
       }
       // the address is this device's result only if no other device held it while the scan ran
       if (found && await inventory.heldByAnotherAt(r.ip, r.launchedAt, r.identityId, r.endedAt)) {
-        await store.decide({ at, ip: r.ip, identityId: r.identityId, decision: 'not-scanned', reason: `scan ${r.scanRef}: ${r.ip} changed hands while it ran; the result is not this device's` });
+        // a wrong host the cancels could not prevent (the change reached us late, or after the probe began): said and counted
+        counters.otherHolder++;
+        this.core.log.warn({ scanRef: r.scanRef, ip: r.ip, identityId: r.identityId, appliance: r.appliance },
+          `scan ${r.scanRef}: ${r.ip} changed hands while the scan ran and the scanner found a host there: it may have probed another device (wrong host); not recorded as scanned`);
+        await store.decide({ at, ip: r.ip, identityId: r.identityId, decision: 'not-scanned', reason: `scan ${r.scanRef}: ${r.ip} changed hands while it ran; the result is not this device's (it may have probed the other device)` });
       } else if (found && (rejoined = this.rejoins.check(await inventory.binding(r.bindingId), r.bindingId, r.endedAt))) {
         counters.rejoined++;
         await store.decide({ at, ip: r.ip, identityId: r.identityId, decision: 'not-scanned', reason: `scan ${r.scanRef}: ${rejoined}` });
