@@ -56,8 +56,9 @@ describe('address ranges for range scans', () => {
  * Runs at 10:30 and 14:30 in emea, a scarce allowance (skipped times are made up only then); the
  * 10:30 run starts and is still going at 14:30, which is skipped. The run is left going.
  */
-async function skippedAt1430(step = 15 * MIN) {
-  const t = await setup({ rangeScans: { times: ['10:30', '14:30'], targets: { emea: ['10.20.1.0/24'], amer: [] } } });
+async function skippedAt1430(step = 15 * MIN, aim: 'ranges' | 'held' = 'ranges') {
+  // (whole ranges unless asked: at 300 a day with one region, aim auto would aim the runs)
+  const t = await setup({ rangeScans: { times: ['10:30', '14:30'], targets: { emea: ['10.20.1.0/24'], amer: [] }, aim } });
   t.scanner.limit = { limit: 300, windowSec: 86_400 };
   await t.sched.tick();
   const at = (hhmm: string, day = 23) => Date.parse(`2026-11-${day}T${hhmm}:00Z`);
@@ -319,7 +320,7 @@ describe('scheduler.rangeScans', () => {
   });
 
   it('with a scarce allowance, a skipped time is made up once the region is free: one range scan launched with the schedule\'s targets, holding the region until seen ended, then crediting', async () => {
-    const { scanner, sched, clock, see, inv } = await setup({ rangeScans: { times: ['10:30', '14:30'], targets: { emea: ['10.20.1.0/24'], amer: [] } } });
+    const { scanner, sched, clock, see, inv } = await setup({ rangeScans: { times: ['10:30', '14:30'], targets: { emea: ['10.20.1.0/24'], amer: [] }, aim: 'ranges' } });
     scanner.limit = { limit: 300, windowSec: 86_400 }; // scarce: a skipped time is made up only then
     await sched.tick();
     const at = (hhmm: string) => Date.parse(`2026-11-23T${hhmm}:00Z`);
@@ -421,6 +422,24 @@ describe('scheduler.rangeScans', () => {
     for (; clock.t <= at('10:00', 24); clock.t += 5 * MIN) await sched.tick();
     expect(sched.rangeScans()).toMatchObject({ runsSeen: 1, madeUp: 0 });
     expect(scanner.calls.filter((c) => c === 'launchRanges')).toHaveLength(0);
+  });
+
+  it('an aimed make-up scans who is there when it is launched, not the skipped time\'s aim; with nobody there it is dropped', async () => {
+    const { scanner, sched, clock, at, run, see } = await skippedAt1430(15 * MIN, 'held');
+    await see({ ip: '10.20.1.7', mac: mac(7), durationS: 86400 });
+    await see({ ip: '10.20.1.9', mac: mac(9), durationS: 86400 });
+    scanner.finish(run);
+    scanner.times.set(run, { launchedAt: '2026-11-23T10:30:00.000Z', endedAt: '2026-11-23T15:10:00.000Z' });
+    for (clock.t = at('15:15'); scanner.rangeLaunches.length === 0 && clock.t <= at('17:30'); clock.t += MIN) await sched.tick();
+    expect(scanner.rangeLaunches.map((l) => l.targets)).toEqual([['10.20.1.7', '10.20.1.9']]);
+    expect(sched.rangeScans()).toMatchObject({ madeUp: 1 });
+
+    const empty = await skippedAt1430(15 * MIN, 'held');
+    empty.scanner.finish(empty.run);
+    empty.scanner.times.set(empty.run, { launchedAt: '2026-11-23T10:30:00.000Z', endedAt: '2026-11-23T15:10:00.000Z' });
+    for (empty.clock.t = empty.at('15:15'); empty.clock.t <= empty.at('17:30'); empty.clock.t += 5 * MIN) await empty.sched.tick();
+    expect(empty.sched.rangeScans()).toMatchObject({ runsSeen: 1, madeUp: 0 });
+    expect(empty.scanner.rangeLaunches).toEqual([]);
   });
 
   it('after a restart, a run still going is found by one list: it holds its region and its schedule stays inactive', async () => {
@@ -597,8 +616,10 @@ describe('scheduler.rangeScans', () => {
     expect(emea()).toMatchObject({ targets: ['10.20.1.9'], active: true });
   });
 
-  it('aim auto: with a scarce allowance a run scans its whole targets (one more call a region and time would cost too much)', async () => {
-    const { scanner, sched, clock, see } = await setup({ rangeScans: { times: ['10:30'], targets: { emea: ['10.20.1.0/24'], amer: [] } } });
+  it('aim auto: a run scans its whole targets when the aims\' calls would be over a tenth of the allowance (50 a day here); at 300 a day it is aimed', async () => {
+    // 2 regions × 2 times: 4 updates and 2 lists a day
+    const cfg = { rangeScans: { times: ['10:30', '14:30'], targets: { emea: ['10.20.1.0/24'], amer: ['10.30.1.0/24'] } } };
+    const { scanner, sched, clock, see } = await setup(cfg);
     scanner.limit = { limit: 50, windowSec: 86_400 };
     await sched.tick();
     await see({ ip: '10.20.1.7', mac: mac(7), durationS: 86400 });
@@ -607,6 +628,12 @@ describe('scheduler.rangeScans', () => {
     expect(scanner.schedules.find((s) => s.title === 'onsight-range emea 1030')!.targets).toEqual(['10.20.1.0-10.20.1.255']);
     expect(scanner.calls.slice(before).filter((c) => c.includes('chedule'))).toEqual([]);
     expect(sched.rangeScans()).toMatchObject({ aimed: 0 });
+    const more = await setup(cfg);
+    more.scanner.limit = { limit: 300, windowSec: 86_400 };
+    await more.sched.tick();
+    await more.see({ ip: '10.20.1.7', mac: mac(7), durationS: 86400 });
+    for (more.clock.t = Date.parse('2026-11-23T10:15:00Z'); more.clock.t <= Date.parse('2026-11-23T10:29:00Z'); more.clock.t += MIN) await more.sched.tick();
+    expect(more.scanner.schedules.find((s) => s.title === 'onsight-range emea 1030')!.targets).toEqual(['10.20.1.7']);
     // aim: held, scarce all the same: aimed
     const held = await setup({ rangeScans: { times: ['10:30'], targets: { emea: ['10.20.1.0/24'], amer: [] }, aim: 'held' } });
     held.scanner.limit = { limit: 50, windowSec: 86_400 };

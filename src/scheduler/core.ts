@@ -107,6 +107,8 @@ export interface BudgetPhase {
   keep(n: number): void;
   /** the allowance holds fewer than SCARCE_CALLS_PER_DAY calls a day */
   scarce(): boolean;
+  /** the allowance's calls a day, when the scanner states its limit */
+  callsPerDay(): number | undefined;
   call<T>(what: string, which: ScannerCall, fn: () => Promise<T>): Promise<T>;
 }
 export interface DecidePhase {
