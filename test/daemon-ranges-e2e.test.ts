@@ -43,8 +43,9 @@ scheduler:
   idlePollS: 0.5
   applianceRefreshS: 0.5
   verifyDelayS: 0.5
-  # the hold is on from the start; a run is looked for 2 s after its time, then every second
-  rangeScans: { times: ["${o.time}"], targets: { emea: ["10.20.0.250-10.20.1.9"], amer: [] }, holdBeforeS: 300, maxHoldS: 600, firstLookS: 2, lookAgainS: 1 }
+  # the hold is on from the start; a run is looked for 2 s after its time, then every second; whole
+  # ranges (aimed at held addresses, the run would be aimed at the daemon's start, before any sighting)
+  rangeScans: { times: ["${o.time}"], targets: { emea: ["10.20.0.250-10.20.1.9"], amer: [] }, aim: ranges, holdBeforeS: 300, maxHoldS: 600, firstLookS: 2, lookAgainS: 1 }
 http: { enabled: true, listen: "127.0.0.1:${o.httpPort}" }
 `;
 }
@@ -157,6 +158,7 @@ describe('scheduler.rangeScans end to end: the daemon, the Qualys emulator\'s sc
         cutShort: 0,
         skipped: 0,
         madeUp: 0,
+        aimed: 0,
       });
       const metrics = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
       expect(metrics).toMatch(/^onsight_range_credited_total\{scanner="qualys"\} 1$/m);
