@@ -593,7 +593,7 @@ describe('scheduler.rangeScans', () => {
     for (clock.t = at('11:40'); clock.t <= at('14:25'); clock.t += 5 * MIN) await sched.tick();
     expect((await inv.binding(due.bindingId!))!.lastScannedAt).toBe(at('10:31'));
     expect((await inv.binding(early.bindingId!))!.lastScannedAt).toBe(at('10:32'));
-    expect(sched.rangeScans()).toMatchObject({ credited: 2, aimed: 2 });
+    expect(sched.rangeScans()).toMatchObject({ credited: 2, aimed: 1 }); // (an aim at nobody is not counted)
     // 14:30: both were scanned this morning: nobody to aim at, the run kept inactive
     expect(emea('1430')).toMatchObject({ active: false });
     expect(scanner.launches.filter((l) => l.intentId !== '')).toEqual([]);
@@ -614,6 +614,53 @@ describe('scheduler.rangeScans', () => {
     expect(scanner.launches.filter((l) => l.intentId !== '').map((l) => l.targets)).toEqual([['10.20.1.9']]);
     for (clock.t = at('10:19', 24); clock.t <= at('10:25', 24); clock.t += MIN) await sched.tick();
     expect(emea()).toMatchObject({ targets: ['10.20.1.9'], active: true });
+  });
+
+  it('an aim at nobody keeps only that run inactive: the next day the schedule is active again, its region held from the hold on, and a skip on it is counted and made up', async () => {
+    const at = (hhmm: string, day = 23) => Date.parse(`2026-11-${day}T${hhmm}:00Z`);
+    const { scanner, sched, clock, see } = await setup({ rangeScans: { times: ['10:30', '14:30'], targets: { emea: ['10.20.1.0/24'], amer: [] }, aim: 'held' } });
+    scanner.limit = { limit: 300, windowSec: 86_400 }; // (scarce: a skipped time is made up)
+    await sched.tick();
+    const emea = (time: string) => scanner.schedules.find((s) => s.title === `onsight-range emea ${time}`)!;
+    // day 23: nobody present: both runs inactive, each for its own time only
+    for (clock.t = at('10:15'); clock.t <= at('10:29'); clock.t += MIN) await sched.tick();
+    expect(emea('1030')).toMatchObject({ active: false });
+    for (clock.t = at('10:35'); clock.t <= at('15:00'); clock.t += 5 * MIN) await sched.tick();
+    expect(emea('1030')).toMatchObject({ active: true, targets: ['10.20.1.0-10.20.1.255'] });
+    expect(sched.rangeScans()).toMatchObject({ skipped: 0, aimed: 0 });
+    // day 24: a laptop arrives in the hold before 10:30 (from 09:45): held for the run, not launched
+    for (clock.t = at('15:30'); clock.t <= at('09:40', 24); clock.t += 30 * MIN) await sched.tick();
+    clock.t = at('09:50', 24);
+    await see({ ip: '10.20.1.9', mac: mac(9), durationS: 3 * 86400 });
+    for (; clock.t <= at('10:29', 24); clock.t += MIN) await sched.tick();
+    expect(scanner.launches.filter((l) => l.intentId !== '')).toEqual([]);
+    expect(emea('1030')).toMatchObject({ active: true, targets: ['10.20.1.9'] });
+    // the 10:30 run outlasts 14:30 (whose aim at 14:20 finds the laptop scanned by nobody yet): skipped, counted, made up once it ends
+    clock.t = at('10:30', 24);
+    const run = scanner.runSchedule('onsight-range emea 1030', clock.t);
+    for (clock.t = at('11:00', 24); clock.t <= at('15:00', 24); clock.t += 5 * MIN) await sched.tick();
+    expect(emea('1430')).toMatchObject({ active: false });
+    expect(sched.rangeScans()).toMatchObject({ skipped: 1 });
+    scanner.finish(run);
+    scanner.times.set(run, { launchedAt: '2026-11-24T10:30:00.000Z', endedAt: '2026-11-24T15:10:00.000Z' });
+    for (clock.t = at('15:15', 24); clock.t <= at('17:30', 24); clock.t += 5 * MIN) await sched.tick();
+    expect(sched.rangeScans()).toMatchObject({ skipped: 1, madeUp: 1 });
+    expect(scanner.rangeLaunches.map((l) => l.targets)).toEqual([['10.20.1.9']]);
+  });
+
+  it('a reload that narrows the targets after an aim narrows the aimed run at once (an address no longer wanted is never left in a schedule)', async () => {
+    const { scanner, sched, clock, see } = await setup({ rangeScans: { times: ['10:30'], targets: { emea: ['10.20.1.0/24'], amer: [] }, aim: 'held' } });
+    await sched.tick();
+    await see({ ip: '10.20.1.7', mac: mac(7), durationS: 86400 });
+    await see({ ip: '10.20.1.9', mac: mac(9), durationS: 86400 });
+    for (clock.t = Date.parse('2026-11-23T10:15:00Z'); clock.t <= Date.parse('2026-11-23T10:22:00Z'); clock.t += MIN) await sched.tick();
+    const emea = () => scanner.schedules.find((s) => s.title === 'onsight-range emea 1030')!;
+    expect(emea().targets).toEqual(['10.20.1.7', '10.20.1.9']);
+    const core = (sched as unknown as { core: { policy: never; opts: { rangeScans: Record<string, unknown> } } }).core;
+    sched.reconfigure(core.policy, { ...core.opts, rangeScans: { ...core.opts.rangeScans, targets: { emea: ['10.20.1.0-10.20.1.8'], amer: [] } } } as never);
+    clock.t += MIN;
+    await sched.tick();
+    expect(emea().targets).toEqual(['10.20.1.7']);
   });
 
   it('aim auto: a run scans its whole targets when the aims\' calls would be over a tenth of the allowance (50 a day here); at 300 a day it is aimed', async () => {

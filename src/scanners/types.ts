@@ -118,6 +118,8 @@ export interface Scanner {
   appliances(): Promise<ApplianceStatus[]>;
   /** last scan dates the scanner knows for these addresses (batched by the implementation) */
   lastScanned(ips: string[]): Promise<LastScanned[]>;
+  /** addresses per host-list call, when lastScanned makes one call per batch (Qualys: hostListBatchSize); absent: one call */
+  readonly hostListBatchSize?: number;
   allowance(): Allowance;
   /**
    * Optional: make the platform's recurring range scans (Qualys scheduled scans) match `want`.

@@ -63,7 +63,7 @@ export interface SchedulerCounters {
   requeuedStuck: number;
   /** targets of finished scans the scanner found no host at (verifyResults) */
   noHost: number;
-  /** targets of finished scans whose address another device held at some time during the scan (with verifyResults, one the scanner dated): the scan may have probed that device, a wrong host the cancels could not prevent (log delay, a late reassignment); logged, not recorded as scanned */
+  /** targets of finished scans whose address another device held at some time during the scan (their own device having left before the end; or, with verifyResults, one the scanner dated): the scan may have probed that device, a wrong host the cancels could not prevent (log delay, a late reassignment); logged, not recorded as scanned */
   otherHolder: number;
   /** targets not recorded scanned because the device rejoined the network during the scan (rejoin.ts) */
   rejoined: number;

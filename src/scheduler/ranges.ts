@@ -10,7 +10,7 @@
  */
 import type { RangeSchedule, ScanStatus, ScheduleStatus } from '../scanners/types.js';
 import { planScheduleSync } from '../scanners/schedule-plan.js';
-import { allowedRanges, parseInterval, rangeMatcher } from '../util/ip-ranges.js';
+import { allowedRanges, parseInterval, rangeMatcher, rangeSize } from '../util/ip-ranges.js';
 import { FailedCall } from './budget.js';
 import { errInfo, foundInScan, hostsInParallel, type SchedulerCore } from './core.js';
 
@@ -151,6 +151,8 @@ export class RangeScans {
   /** schedules to keep inactive while a run of their region still goes, each at least until the time it was skipped for (the platform's state is `schedules[].active`, once synced) */
   private readonly inactive = new Map<string, number>();
   private skips = 0;
+  /** the times skipped and counted (`title@time`), so that a skip is counted once however many syncs see it */
+  private readonly skipsSeen = new Set<string>();
   /** skipped times waiting for their region to be free, by schedule title (catchUp) */
   private readonly catchUps = new Map<string, CatchUp>();
   private madeUp = 0;
@@ -163,6 +165,8 @@ export class RangeScans {
   private credited = 0;
   /** per schedule title, the held addresses its run at `at` is aimed at (rangeScans.aim), kept until its next aim; none held: the run is skipped */
   private readonly aimed = new Map<string, { at: number; targets: string[] }>();
+  /** per schedule title, what aiming its run at `at` costs in calls (its update, and the host-list calls that credit it) */
+  private readonly aimCost = new Map<string, { at: number; calls: number }>();
   private aims = 0;
 
   constructor(private readonly core: SchedulerCore) {}
@@ -183,11 +187,13 @@ export class RangeScans {
       for (const time of times) {
         const title = `${opts.titlePrefix}-range ${r.name} ${time.replace(':', '')}`;
         const endAfterMin = opts.rangeScans.endBeforeNext ? endBeforeNextMin(time, times) : undefined;
-        const aimed = this.aiming() ? this.aimed.get(title) : undefined;
-        // (an aim that found nobody keeps the targets, inactive: a schedule names at least one address)
-        const idle = aimed !== undefined && aimed.targets.length === 0;
+        const aim = this.aiming() ? this.aimed.get(title) : undefined;
+        // (clipped again: the scope or the exclusions may have changed since the aim)
+        const aimed = aim?.targets.length ? allowedRanges(aim.targets, targets, []) : [];
+        // an aim that found nobody keeps the targets, inactive for that run only (a schedule names at least one address)
+        const idle = aim !== undefined && aimed.length === 0 && aim.at === nextOccurrence(now, time);
         want.push({
-          title, targets: aimed?.targets.length ? aimed.targets : targets, appliance, timeUtc: time,
+          title, targets: aimed.length ? aimed : targets, appliance, timeUtc: time,
           ...(r.optionProfile !== undefined ? { optionProfile: r.optionProfile } : {}),
           ...(endAfterMin !== undefined ? { endAfterMin } : {}),
           ...(this.skipping(r.name, title, time, now) || idle ? { active: false } : {}),
@@ -229,6 +235,8 @@ export class RangeScans {
     if (key === this.synced && (want.length === 0 || now < this.nextSyncAt)) return;
     // a skip to make (or undo) weighs like a cancel: it keeps two scans out of one region
     const skipChange = want.some((w) => (w.active === false) !== (this.schedules.find((s) => s.title === w.title)?.active === false));
+    // an aim is due at its time: a failed one is retried as soon as a skip is
+    const aimChange = [...this.aimed.values()].some((a) => a.at > now && a.at - now <= AIM_BEFORE_MS);
     // the list, and a call per change (as far as the schedules last synced tell)
     const prefix = `${opts.titlePrefix}-range `;
     const calls = 1 + planScheduleSync(this.schedules, want, prefix).filter((st) => st.action !== 'kept').length;
@@ -237,7 +245,6 @@ export class RangeScans {
       const got = await budget.call('sync range schedules', 'syncSchedules', () => scanner.syncSchedules!(want, prefix));
       budget.spentExtra(got.filter((s) => s.action !== 'kept').length);
       const before = new Map(this.schedules.map((s) => [s.title, s.since]));
-      const wasInactive = new Set(this.schedules.filter((s) => s.active === false).map((s) => s.title));
       this.schedules = got.filter((s) => s.action !== 'deleted' && regionOf.has(s.title))
         .map((s) => ({ ...s, region: regionOf.get(s.title)!, since: s.action === 'kept' ? before.get(s.title) ?? now : now }));
       this.synced = key;
@@ -245,8 +252,10 @@ export class RangeScans {
       this.nextSyncAt = now + DAY;
       // skips the platform now has: counted, said, and the run registered for that time dropped (none will come)
       for (const sch of this.schedules) {
-        // (inactive for want of held addresses to aim at is no skip)
-        if (sch.active !== false || wasInactive.has(sch.title) || !this.inactive.has(sch.title)) continue;
+        // (inactive for want of held addresses to aim at is no skip; a skip is counted once per time skipped)
+        const until = this.inactive.get(sch.title);
+        if (sch.active !== false || until === undefined || this.skipsSeen.has(`${sch.title}@${until - 1}`)) continue;
+        this.skipsSeen.add(`${sch.title}@${until - 1}`);
         this.skips++;
         const at = nextOccurrence(now, sch.timeUtc);
         if (!this.runs.get(`${sch.title}@${at}`)?.scan) this.runs.delete(`${sch.title}@${at}`);
@@ -258,7 +267,7 @@ export class RangeScans {
       const changed = got.filter((s) => s.action !== 'kept');
       if (changed.length) log.info({ schedules: changed.map((s) => `${s.action} ${s.title}`) }, `range schedules: ${changed.length} changed`);
     } catch (err) {
-      this.nextSyncAt = now + (skipChange ? SKIP_RETRY_MS : SYNC_RETRY_MS);
+      this.nextSyncAt = now + (skipChange || aimChange ? SKIP_RETRY_MS : SYNC_RETRY_MS);
       this.failedKey = key;
       this.problem = `sync: ${errInfo(err).message}`;
       // the feature off: the clean-up at start is tried once, never retried (a subscription
@@ -277,7 +286,8 @@ export class RangeScans {
     const { aim } = this.core.opts.rangeScans;
     if (aim !== 'auto') return aim === 'held';
     const perDay = this.core.budget.callsPerDay();
-    const calls = this.schedules.length + new Set(this.schedules.map((s) => s.timeUtc)).size;
+    // a list per time, and per schedule its update and its credit's host-list calls (2 until costed)
+    const calls = new Set(this.schedules.map((s) => s.timeUtc)).size + this.schedules.reduce((n, s) => n + (this.aimCost.get(s.title)?.calls ?? 2), 0);
     return perDay === undefined || calls <= AIM_SHARE * perDay;
   }
 
@@ -291,21 +301,25 @@ export class RangeScans {
    * (aim: ranges scans it, with every idle address).
    */
   private async aim(now: number): Promise<void> {
-    if (!this.aiming()) {
-      this.aimed.clear();
-      return;
-    }
+    if (this.core.opts.rangeScans.aim === 'ranges') return;
+    if (!this.aiming()) this.aimed.clear();
+    // (each time is costed, aimed or not: whether aiming pays depends on who is there)
     const soon = this.schedules.filter((s) => {
       const at = nextOccurrence(now, s.timeUtc);
-      return at - now <= AIM_BEFORE_MS && this.aimed.get(s.title)?.at !== at;
+      return at - now <= AIM_BEFORE_MS && this.aimCost.get(s.title)?.at !== at;
     });
     if (soon.length === 0) return;
     const held = await this.heldAddresses(now);
+    const batch = this.core.scanner.hostListBatchSize;
     for (const s of soon) {
+      const at = nextOccurrence(now, s.timeUtc);
       const targets = this.aimAt(s.region, held);
       if (!targets) continue;
-      this.aimed.set(s.title, { at: nextOccurrence(now, s.timeUtc), targets });
-      this.aims++;
+      // its update, and the host-list calls that credit the run (a call per batch of addresses)
+      this.aimCost.set(s.title, { at, calls: 1 + (batch ? Math.ceil(Number(rangeSize(targets)) / batch) : 1) });
+      if (!this.aiming()) continue;
+      this.aimed.set(s.title, { at, targets });
+      if (targets.length) this.aims++;
       this.core.log.debug({ schedule: s.title, region: s.region, targets: targets.length }, `range run ${s.title} aimed at the addresses devices hold in its targets`);
     }
   }
@@ -443,6 +457,7 @@ export class RangeScans {
     // until its hold window has passed, or currentRuns would register it again as a new one
     // (a run seen going is followed until seen ended, RUN_FOLLOW_MS at most)
     for (const [k, r] of this.runs) if ((r.done && now >= r.at + maxHoldS * 1000) || now > r.at + (r.scan && !r.released ? RUN_FOLLOW_MS : maxHoldS * 1000 + DAY)) this.runs.delete(k);
+    for (const k of this.skipsSeen) if (Number(k.slice(k.lastIndexOf('@') + 1)) < now - 2 * DAY) this.skipsSeen.delete(k);
     await this.cancelOursBeforeRuns(now);
     this.keepForSkips(now);
     await this.lookAtRuns(now);
@@ -617,15 +632,16 @@ export class RangeScans {
   private async credit(runs: Run[]): Promise<void> {
     const { store, inventory, budget, decide, clock } = this.core;
     const now = clock.now();
-    const entries: { bindingId: number; identityId: number; ip: string; region: string }[] = (await Promise.all([...new Set(runs.map((r) => r.region))].map((region) => store.ready(region, now, 10_000)))).flat();
+    // (an aimed run's own devices carry it; a queued one is matched to its region's run below)
+    const entries: { bindingId: number; identityId: number; ip: string; region: string; run?: Run }[] = (await Promise.all([...new Set(runs.map((r) => r.region))].map((region) => store.ready(region, now, 10_000)))).flat();
     const aimed = runs.filter((r) => r.aimedAt?.length);
     if (aimed.length) {
       const queued = new Set(entries.map((e) => e.bindingId));
-      const inRun = aimed.map((r) => ({ region: r.region, has: rangeMatcher(r.aimedAt!) }));
+      const inRun = aimed.map((r) => ({ run: r, has: rangeMatcher(r.aimedAt!) }));
       for await (const page of inventory.presentBindingPages(now)) {
         for (const b of page) {
-          const run = queued.has(b.id) ? undefined : inRun.find((x) => x.has(b.ip));
-          if (run) entries.push({ bindingId: b.id, identityId: b.identityId, ip: b.ip, region: run.region });
+          const x = queued.has(b.id) ? undefined : inRun.find((y) => y.has(b.ip));
+          if (x) entries.push({ bindingId: b.id, identityId: b.identityId, ip: b.ip, region: x.run.region, run: x.run });
         }
       }
     }
@@ -633,19 +649,27 @@ export class RangeScans {
       for (const r of runs) r.done = true;
       return;
     }
-    if (!budget.canSpend(false)) return;
+    // a call per batch of addresses, as the scanner sends them
+    const ips = [...new Set(entries.map((e) => e.ip))];
+    const batch = this.core.scanner.hostListBatchSize;
+    const calls = batch ? Math.ceil(ips.length / batch) : 1;
+    if (!budget.canSpendCalls(calls, false)) return;
     let dates;
     try {
-      dates = await budget.call('host list (range runs)', 'lastScanned', () => this.core.scanner.lastScanned([...new Set(entries.map((e) => e.ip))]));
+      dates = await budget.call('host list (range runs)', 'lastScanned', () => this.core.scanner.lastScanned(ips));
+      budget.spentExtra(calls - 1);
     } catch {
       return;
     }
     for (const r of runs) r.done = true;
     const byIp = new Map(dates.map((d) => [d.ip, d.lastScannedAt === undefined ? undefined : Date.parse(d.lastScannedAt)]));
+    const launched = (r: Run) => Date.parse(r.scan!.launchedAt!);
     for (const e of entries) {
-      const run = runs.find((r) => r.region === e.region)!;
-      const launchedAt = Date.parse(run.scan!.launchedAt!), endedAt = Date.parse(run.scan!.endedAt ?? run.scan!.launchedAt!);
       const at = byIp.get(e.ip);
+      // a queued device: the latest of its region's runs launched before the date (two may be credited at once)
+      const run = e.run ?? runs.filter((r) => r.region === e.region && at !== undefined && foundInScan(at, launched(r))).sort((a, b) => launched(b) - launched(a))[0];
+      if (!run) continue;
+      const launchedAt = launched(run), endedAt = Date.parse(run.scan!.endedAt ?? run.scan!.launchedAt!);
       if (!foundInScan(at, launchedAt)) continue;
       const b = await inventory.binding(e.bindingId);
       if (!b || b.identityId !== e.identityId || b.startAt > launchedAt) continue;

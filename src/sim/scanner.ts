@@ -132,6 +132,7 @@ export class SimScanner implements Scanner {
   readonly kind = 'simulated';
   /** as the Qualys client's default hard cap (Qualys documents none) */
   readonly maxTargetsPerLaunch = 10_000;
+  readonly hostListBatchSize = HOST_LIST_BATCH;
   now: number;
   readonly scans: SimScan[] = [];
   private readonly byRef = new Map<string, SimScan>();

@@ -48,6 +48,9 @@ export interface HostListQuery {
 export class QualysClient implements Scanner {
   readonly kind = 'qualys';
   /** the client's hard cap on one launch's targets (the scheduler's batches stay within it) */
+  get hostListBatchSize(): number {
+    return this.o.hostListBatchSize;
+  }
   get maxTargetsPerLaunch(): number {
     return this.o.maxTargetsPerScan;
   }
