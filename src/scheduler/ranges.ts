@@ -310,18 +310,23 @@ export class RangeScans {
     });
     if (soon.length === 0) return;
     const held = await this.heldAddresses(now);
-    const batch = this.core.scanner.hostListBatchSize;
     for (const s of soon) {
       const at = nextOccurrence(now, s.timeUtc);
       const targets = this.aimAt(s.region, held);
       if (!targets) continue;
       // its update, and the host-list calls that credit the run (a call per batch of addresses)
-      this.aimCost.set(s.title, { at, calls: 1 + (batch ? Math.ceil(Number(rangeSize(targets)) / batch) : 1) });
+      this.aimCost.set(s.title, { at, calls: 1 + this.hostListCalls(Number(rangeSize(targets))) });
       if (!this.aiming()) continue;
       this.aimed.set(s.title, { at, targets });
       if (targets.length) this.aims++;
       this.core.log.debug({ schedule: s.title, region: s.region, targets: targets.length }, `range run ${s.title} aimed at the addresses devices hold in its targets`);
     }
+  }
+
+  /** The calls a host list of `n` addresses takes: one per batch the scanner sends (one when it does not say). */
+  private hostListCalls(n: number): number {
+    const batch = this.core.scanner.hostListBatchSize;
+    return batch ? Math.ceil(n / batch) : 1;
   }
 
   /** The addresses present devices hold now, less those of devices scanned within AIM_SKIPS_SCANNED_MS. */
@@ -651,8 +656,7 @@ export class RangeScans {
     }
     // a call per batch of addresses, as the scanner sends them
     const ips = [...new Set(entries.map((e) => e.ip))];
-    const batch = this.core.scanner.hostListBatchSize;
-    const calls = batch ? Math.ceil(ips.length / batch) : 1;
+    const calls = this.hostListCalls(ips.length);
     if (!budget.canSpendCalls(calls, false)) return;
     let dates;
     try {

@@ -13,6 +13,7 @@ import { expandRanges } from '../util/ip-ranges.js';
 import { nextOccurrence } from '../scheduler/ranges.js';
 import { planScheduleSync, plainSchedule } from '../scanners/schedule-plan.js';
 import { ScannerFailure, statedOutcome } from '../scanners/failure.js';
+import { DEFAULT_HOST_LIST_BATCH_SIZE } from '../scanners/qualys/options.js';
 import { CidrSet, parseCidr } from '../util/ip.js';
 import { Rng } from './rng.js';
 import type { Scenario } from './scenario.js';
@@ -25,9 +26,6 @@ export function drawHostMs(rng: Rng, scan: Scenario['scan'], mult: number): numb
   const d = rng.logNormal(scan.medianMin * MIN, scan.sigma) * mult * scan.authMult * scan.portsMult;
   return scan.maxPerHostMin > 0 ? Math.min(d, scan.maxPerHostMin * MIN) : d;
 }
-
-/** addresses per host-list call (the Qualys client's default hostListBatchSize) */
-const HOST_LIST_BATCH = 300;
 
 export type TargetOutcome = 'valid' | 'truncated' | 'dead' | 'wrong-host';
 
@@ -132,7 +130,8 @@ export class SimScanner implements Scanner {
   readonly kind = 'simulated';
   /** as the Qualys client's default hard cap (Qualys documents none) */
   readonly maxTargetsPerLaunch = 10_000;
-  readonly hostListBatchSize = HOST_LIST_BATCH;
+  /** as the Qualys client sends host lists by default */
+  readonly hostListBatchSize = DEFAULT_HOST_LIST_BATCH_SIZE;
   now: number;
   readonly scans: SimScan[] = [];
   private readonly byRef = new Map<string, SimScan>();
@@ -719,8 +718,8 @@ export class SimScanner implements Scanner {
 
   /** As Qualys's host list: per address, the date of the last scan that found a host there. */
   async lastScanned(ips: string[]): Promise<LastScanned[]> {
-    // a call per HOST_LIST_BATCH addresses, as the Qualys client's default hostListBatchSize sends them
-    for (let i = 0; i < Math.max(1, ips.length); i += HOST_LIST_BATCH) this.spend('host list');
+    // a call per hostListBatchSize addresses, as the Qualys client sends them
+    for (let i = 0; i < Math.max(1, ips.length); i += this.hostListBatchSize) this.spend('host list');
     return ips.map((ip) => {
       const at = this.hostFoundAt.get(ip);
       return at === undefined ? { ip } : { ip, lastScannedAt: new Date(at).toISOString(), via: 'vm-scan' };

@@ -47,10 +47,11 @@ export interface HostListQuery {
 
 export class QualysClient implements Scanner {
   readonly kind = 'qualys';
-  /** the client's hard cap on one launch's targets (the scheduler's batches stay within it) */
+  /** addresses per host-list call (lastScanned makes a call per batch) */
   get hostListBatchSize(): number {
     return this.o.hostListBatchSize;
   }
+  /** the client's hard cap on one launch's targets (the scheduler's batches stay within it) */
   get maxTargetsPerLaunch(): number {
     return this.o.maxTargetsPerScan;
   }

@@ -66,6 +66,9 @@ export interface ThrottleOptions {
   missingToWaitSec: number;
 }
 
+/** addresses per host-list call, unless hostListBatchSize says otherwise (the simulator charges host lists by it too) */
+export const DEFAULT_HOST_LIST_BATCH_SIZE = 300;
+
 export interface QualysClientOptions {
   /** platform API base URL, e.g. https://qualysapi.qualys.eu (no credentials in it) */
   baseUrl: string;
@@ -208,7 +211,7 @@ export function resolveOptions(o: QualysClientOptions): ResolvedOptions {
     maxLaunchAttempts: o.maxLaunchAttempts ?? 3,
     reconcileDelayMs: o.reconcileDelayMs ?? 2000,
     reconcileLookbackSec: o.reconcileLookbackSec ?? 600,
-    hostListBatchSize: o.hostListBatchSize ?? 300,
+    hostListBatchSize: o.hostListBatchSize ?? DEFAULT_HOST_LIST_BATCH_SIZE,
     hostListTruncationLimit: o.hostListTruncationLimit,
     scanRefSlackSec: o.scanRefSlackSec ?? 86_400,
     platformDomains: (o.platformDomains ?? PLATFORM_DOMAINS).map((d) => d.toLowerCase().replace(/^\.+|\.+$/g, '')),
