@@ -16,6 +16,7 @@ import {
   createQualysScanner, loadPassword, QualysAuthError, QualysClient, QualysNetworkError, QualysNotInSubscriptionError,
   QualysRateLimitError, QualysXmlError, ScopeViolationError, type QualysClientOptions,
 } from '../src/scanners/qualys/index.js';
+import { Budget } from '../src/scheduler/budget.js';
 import { sleep } from './helpers/wait.js';
 
 const open: { close(): Promise<void> }[] = [];
@@ -105,6 +106,19 @@ describe('qualys client against the emulator', () => {
     expect(e.state.requests.filter((r) => r.api === 'host')).toHaveLength(8);
     const stale = await c.hostList({ ips: hosts.map((h) => h.ip), noVmScanSince: new Date('2026-01-10T00:00:00Z') });
     expect(stale.map((h) => h.ip)).toEqual(hosts.slice(0, 9).map((h) => h.ip));
+  });
+
+  it('the scheduler\'s budget counts a host list as the calls the client sends: one per batch', async () => {
+    const hosts = Array.from({ length: 25 }, (_, i) => ({ ip: `10.2.0.${i + 1}`, lastScannedAt: '2026-01-01T00:00:00Z' }));
+    const { e, c } = await setup({ hosts }, { hostListBatchSize: 10 });
+    const counters = { launches: 0, apiCalls: 0 };
+    const budget = new Budget({ clock: { now: () => Date.now() }, scanner: c, counters, opts: { reserveCalls: 0 }, log: pino({ level: 'silent' }) } as never);
+    expect(budget.hostListCalls(25)).toBe(3);
+    const got = await budget.hostList('test', [...hosts.map((h) => h.ip), hosts[0].ip]); // each address once
+    expect(got).toHaveLength(25);
+    const sent = e.state.requests.filter((r) => r.api === 'host').length;
+    expect(sent).toBe(3);
+    expect(counters.apiCalls).toBe(sent);
   });
 
   it('maps "not in subscription", and adds the IPs first when configured', async () => {

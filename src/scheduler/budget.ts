@@ -5,7 +5,7 @@
  * before a time the scanner names: a rate-limit block can last most of a day), `stop` (only an
  * operator can fix it: no call until the config is reloaded or the daemon restarted).
  */
-import type { FailureOutcome, ScannerCall } from '../scanners/types.js';
+import type { FailureOutcome, LastScanned, ScannerCall } from '../scanners/types.js';
 import { errInfo, type SchedulerCore } from './core.js';
 
 /** A scanner call failed; `outcome` is what the scanner says it means. */
@@ -148,6 +148,26 @@ export class Budget {
       this.core.counters.apiCalls++;
       this.pace.spend();
     }
+  }
+
+  /** The calls a host list of `n` addresses takes: one per batch the scanner sends (one when it does not say). */
+  hostListCalls(n: number): number {
+    const batch = this.core.scanner.hostListBatchSize;
+    return batch ? Math.max(1, Math.ceil(n / batch)) : 1;
+  }
+
+  /**
+   * The scanner's host list for `ips` (each once), counted and paced as the calls it makes, one per
+   * batch; undefined, with no call made, when the window or the pace cannot hold all of them now. A
+   * failure is thrown as `call`'s are (counted as one call: how many batches went is not known).
+   */
+  async hostList(what: string, ips: string[], essential = false): Promise<LastScanned[] | undefined> {
+    const unique = [...new Set(ips)];
+    const calls = this.hostListCalls(unique.length);
+    if (!this.canSpendCalls(calls, essential)) return undefined;
+    const list = await this.call(what, 'lastScanned', () => this.core.scanner.lastScanned(unique));
+    this.spentExtra(calls - 1);
+    return list;
   }
 
   /** Make one scanner call; a failure is logged, applied (wait, stop) and rethrown as a FailedCall. */

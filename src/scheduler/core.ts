@@ -10,7 +10,7 @@ import type { OnsightError } from '../errors.js';
 import type { Inventory } from '../inventory/inventory.js';
 import type { Policy } from '../policy/policy.js';
 import type { BindingView } from '../inventory/inventory.js';
-import type { Scanner, ScannerCall, ScanStatus } from '../scanners/types.js';
+import type { LastScanned, Scanner, ScannerCall, ScanStatus } from '../scanners/types.js';
 import type { Decision, Intent, IntentTarget, SchedulerStore } from './queue.js';
 import type { SchedulerOptions } from './options.js';
 import type { ApplianceBook } from './appliances.js';
@@ -110,6 +110,10 @@ export interface BudgetPhase {
   /** the allowance's calls a day, when the scanner states its limit */
   callsPerDay(): number | undefined;
   call<T>(what: string, which: ScannerCall, fn: () => Promise<T>): Promise<T>;
+  /** the calls a host list of `n` addresses takes (one per batch the scanner sends) */
+  hostListCalls(n: number): number;
+  /** the scanner's host list, counted a call per batch; undefined (no call) when they cannot all be made now */
+  hostList(what: string, ips: string[], essential?: boolean): Promise<LastScanned[] | undefined>;
 }
 export interface DecidePhase {
   recheck(bindingId: number, at: number): void;

@@ -70,9 +70,10 @@ export class Launcher {
     if (!this.core.opts.lastScannedFromScanner) return;
     const now = clock.now();
     const ips = entries.map((e) => e.ip).filter((ip) => (this.scannerChecked.get(ip) ?? 0) < now - 86_400_000);
-    if (ips.length === 0 || !budget.canSpend(false)) return;
+    if (ips.length === 0) return;
     try {
-      const dates = await budget.call('host list (last scanned)', 'lastScanned', () => this.core.scanner.lastScanned(ips));
+      const dates = await budget.hostList('host list (last scanned)', ips);
+      if (!dates) return;
       if (this.scannerChecked.size > 500_000) this.scannerChecked.clear();
       for (const ip of ips) this.scannerChecked.set(ip, now);
       for (const d of dates) {

@@ -315,18 +315,12 @@ export class RangeScans {
       const targets = this.aimAt(s.region, held);
       if (!targets) continue;
       // its update, and the host-list calls that credit the run (a call per batch of addresses)
-      this.aimCost.set(s.title, { at, calls: 1 + this.hostListCalls(Number(rangeSize(targets))) });
+      this.aimCost.set(s.title, { at, calls: 1 + this.core.budget.hostListCalls(Number(rangeSize(targets))) });
       if (!this.aiming()) continue;
       this.aimed.set(s.title, { at, targets });
       if (targets.length) this.aims++;
       this.core.log.debug({ schedule: s.title, region: s.region, targets: targets.length }, `range run ${s.title} aimed at the addresses devices hold in its targets`);
     }
-  }
-
-  /** The calls a host list of `n` addresses takes: one per batch the scanner sends (one when it does not say). */
-  private hostListCalls(n: number): number {
-    const batch = this.core.scanner.hostListBatchSize;
-    return batch ? Math.ceil(n / batch) : 1;
   }
 
   /** The addresses present devices hold now, less those of devices scanned within AIM_SKIPS_SCANNED_MS. */
@@ -654,17 +648,13 @@ export class RangeScans {
       for (const r of runs) r.done = true;
       return;
     }
-    // a call per batch of addresses, as the scanner sends them
-    const ips = [...new Set(entries.map((e) => e.ip))];
-    const calls = this.hostListCalls(ips.length);
-    if (!budget.canSpendCalls(calls, false)) return;
     let dates;
     try {
-      dates = await budget.call('host list (range runs)', 'lastScanned', () => this.core.scanner.lastScanned(ips));
-      budget.spentExtra(calls - 1);
+      dates = await budget.hostList('host list (range runs)', entries.map((e) => e.ip));
     } catch {
       return;
     }
+    if (!dates) return;
     for (const r of runs) r.done = true;
     const byIp = new Map(dates.map((d) => [d.ip, d.lastScannedAt === undefined ? undefined : Date.parse(d.lastScannedAt)]));
     const launched = (r: Run) => Date.parse(r.scan!.launchedAt!);

@@ -227,11 +227,11 @@ export class Results {
     }
   }
 
-  /** The scanner's last-scan date per address (one host-list call); undefined when the call failed. */
+  /** The scanner's last-scan date per address (a call per batch); undefined when the calls cannot be made now or failed. */
   private async scanDates(what: string, ips: string[]): Promise<Map<string, number> | undefined> {
     try {
-      const list = await this.core.budget.call(what, 'lastScanned', () => this.core.scanner.lastScanned([...new Set(ips)]));
-      return new Map(list.filter((d) => d.lastScannedAt).map((d) => [d.ip, Date.parse(d.lastScannedAt!)]));
+      const list = await this.core.budget.hostList(what, ips);
+      return list && new Map(list.filter((d) => d.lastScannedAt).map((d) => [d.ip, Date.parse(d.lastScannedAt!)]));
     } catch {
       return undefined;
     }

@@ -9,7 +9,8 @@ import type { Inventory, SchedulerStore } from '../store/types.js';
 import { Policy, rescanLeadFor } from '../policy/policy.js';
 import { insideWindows, parseWindow } from '../policy/windows.js';
 import { Scheduler, buildSchedulerOptions } from '../scheduler/scheduler.js';
-import { silentLogger } from '../log.js';
+import { pino, destination } from 'pino';
+import { silentLogger, type Logger } from '../log.js';
 import type { Sighting } from '../sighting.js';
 import type { Scenario } from './scenario.js';
 import type { SimScanner } from './scanner.js';
@@ -152,7 +153,7 @@ export class OnsightPolicy implements SimPolicy {
         ...(this.rangeScans ? { rangeScans: { times: sc.baselines.rangeScanTimes, targets: this.poolRanges(), ...(sc.policy.rangeScansAim === undefined ? {} : { aim: sc.policy.rangeScansAim }) } } : {}),
       },
       scanner,
-    }), silentLogger());
+    }), simLogger(clock));
     scanner.resolveIntended = async (req) => {
       const byIp = new Map((await this.store.targets(req.intentId)).map((t) => [t.ip, t.identityId]));
       const out: (number | undefined)[] = [];
@@ -786,4 +787,15 @@ function chain<T>(a: ((x: T) => void) | undefined, b: (x: T) => void): (x: T) =>
     a(x);
     b(x);
   } : b;
+}
+
+/**
+ * The scheduler's log: dropped, or with ONSIGHT_SIM_LOG=<file> written there at debug level, each
+ * line stamped with the simulated time (`simTime`), to follow a run's decisions (a debugging aid;
+ * a file per policy and seed would need the name to say them: set it for one run at a time)
+ */
+function simLogger(clock: SimClock): Logger {
+  const file = process.env.ONSIGHT_SIM_LOG;
+  if (!file) return silentLogger();
+  return pino({ level: 'debug', base: undefined, timestamp: () => `,"simTime":"${new Date(clock.now()).toISOString()}"` }, destination({ dest: file, sync: true, append: true }));
 }
