@@ -193,6 +193,30 @@ describe('scheduler.rangeScans', () => {
     expect(scanner.launches.filter((l) => l.intentId !== '').map((l) => l.targets)).toEqual([['10.20.1.7']]);
   });
 
+  it('a run no look has seen (the looks refused for want of calls) still holds its region past maxHoldS: the look then is essential, and finds it going or never run', async () => {
+    for (const ran of [true, false]) {
+      const { scanner, sched, see, clock } = await setup(ranges);
+      await sched.tick();
+      await see({ ip: '10.20.1.7', mac: mac(7), durationS: 86400 });
+      clock.t = Date.parse('2026-11-23T10:30:00Z');
+      if (ran) scanner.runSchedule('onsight-range emea 1030', clock.t); // runs for hours
+      // the window's last calls: a launch (essential) may still go, a look (not essential here) may not
+      scanner.limit = { limit: 7200, windowSec: 86_400, remaining: 4 };
+      const lookedAt: number[] = [];
+      const list = scanner.listScans.bind(scanner);
+      scanner.listScans = (f) => {
+        if (f.launchedAfter) lookedAt.push(clock.t);
+        return list(f);
+      };
+      for (clock.t = Date.parse('2026-11-23T10:35:00Z'); clock.t < Date.parse('2026-11-23T14:30:00Z'); clock.t += 5 * MIN) await sched.tick();
+      expect(lookedAt).toEqual([]);
+      for (; clock.t <= Date.parse('2026-11-23T15:00:00Z'); clock.t += 5 * MIN) await sched.tick();
+      expect(lookedAt[0], `ran: ${ran}`).toBe(Date.parse('2026-11-23T14:30:00Z'));
+      // going: the region stays held (before, maxHoldS let our launch join the run); never run: released by that look
+      expect(scanner.launches.filter((l) => l.intentId !== '').map((l) => l.targets), `ran: ${ran}`).toEqual(ran ? [] : [['10.20.1.7']]);
+    }
+  });
+
   it('a run keeps a slot on its appliance: another region sharing that appliance launches elsewhere during the hold', async () => {
     const { scanner, sched, see, clock } = await setup(ranges);
     // amer may also use emea-1 (listed first): with both idle it would take emea-1

@@ -423,8 +423,19 @@ export class RangeScans {
    */
   private holding(now: number): Run[] {
     const out = this.currentRuns(now).filter((r) => !r.released);
-    for (const r of this.runs.values()) if (followed(r) && !out.includes(r)) out.push(r);
+    for (const r of this.runs.values()) if ((followed(r) || this.unseenPastHold(r, now)) && !out.includes(r)) out.push(r);
     return out;
+  }
+
+  /**
+   * A run past maxHoldS that no list has shown, and no list made since then has been looked in
+   * (the looks refused for want of calls): it may well be going, so it holds its region until such
+   * a look says it never ran (a scarce allowance had let our launch join a run that no look had
+   * seen). Not while its schedule is inactive on the platform (no run then).
+   */
+  private unseenPastHold(r: Run, now: number): boolean {
+    if (r.scan || r.madeUp || r.done || r.released || now < r.at + this.core.opts.rangeScans.maxHoldS * 1000) return false;
+    return this.schedules.find((s) => s.title === r.title)?.active !== false;
   }
 
   /**
@@ -484,7 +495,8 @@ export class RangeScans {
     const { maxHoldS } = this.core.opts.rangeScans;
     const due = [...this.runs.values()].filter((r) => !r.done && r.at <= now && r.lookAt <= now);
     // the look a skip would be decided on (its region's next time is near) weighs like the skip: it keeps two scans out of one region
-    const forSkip = due.some((r) => !r.released && this.nextTimeOf(r.region, now) - now <= SEEN_FRESH_MS);
+    // and so does one that a run unseen past its hold waits for: the region takes nothing until it is made
+    const forSkip = due.some((r) => (!r.released && this.nextTimeOf(r.region, now) - now <= SEEN_FRESH_MS) || this.unseenPastHold(r, now));
     if (due.length === 0 || !this.core.budget.canSpend(forSkip)) return;
     const since = Math.min(...due.map((r) => r.at)) - RUN_SLACK_MS;
     let list: ScanStatus[];
@@ -502,6 +514,8 @@ export class RangeScans {
       // a run still going is looked at shortly before its region's next time, to skip that time if need be
       const lastLook = this.nextTimeOf(r.region, now) - LOOK_BEFORE_NEXT_MS;
       if (r.lookAt > lastLook && lastLook > now) r.lookAt = lastLook;
+      // one not seen yet is looked for again at the end of its hold at the latest: it holds its region until then
+      if (!scan && now < r.at + maxHoldS * 1000) r.lookAt = Math.min(r.lookAt, r.at + maxHoldS * 1000);
       if (!scan) {
         if (now >= r.at + maxHoldS * 1000) r.done = true; // never ran (or not listed): nothing to credit
         continue;
