@@ -469,7 +469,7 @@ export class RangeScans {
     for (const [k, r] of this.runs) if ((r.done && now >= r.at + maxHoldS * 1000) || now > r.at + (r.scan && !r.released ? RUN_FOLLOW_MS : maxHoldS * 1000 + DAY)) this.runs.delete(k);
     for (const k of this.skipsSeen) if (Number(k.slice(k.lastIndexOf('@') + 1)) < now - 2 * DAY) this.skipsSeen.delete(k);
     await this.cancelOursBeforeRuns(now);
-    this.keepForSkips(now);
+    await this.keepForSkips(now);
     await this.lookAtRuns(now);
     await this.catchUp(now);
   }
@@ -477,9 +477,12 @@ export class RangeScans {
   /**
    * A skip needs its calls at once (the look, the schedule list, an update per region), and with a
    * scarce allowance the morning's launches would leave none: from KEEP_FOR_SKIP_MS before a
-   * region's next time while one of its runs still goes, launches and other calls leave them.
+   * region's next time while one of its runs still goes, launches and other calls leave them. So
+   * does the cancel of each scan of ours still going in a region held for its run
+   * (cancelOursBeforeRuns): at 50 calls a day the cancels of five regions had left none for the
+   * sixth, and the run joined our scan.
    */
-  private keepForSkips(now: number): void {
+  private async keepForSkips(now: number): Promise<void> {
     const regions = new Set<string>();
     for (const r of this.runs.values()) {
       // (a run not yet seen counts: it has most likely started, and a look refused for want of calls would otherwise keep nothing)
@@ -487,7 +490,10 @@ export class RangeScans {
       const next = this.nextTimeOf(r.region, now);
       if (next - now <= KEEP_FOR_SKIP_MS && this.schedules.some((s) => s.region === r.region && s.active !== false && nextOccurrence(now, s.timeUtc) === next)) regions.add(r.region);
     }
-    this.core.budget.keep(regions.size ? 2 + regions.size : 0);
+    let cancels = 0;
+    const held = new Set(this.currentRuns(now).filter((r) => r.at > now && !r.released).map((r) => r.region));
+    if (held.size) for (const i of await this.core.store.activeIntents()) if (i.state === 'running' && held.has(i.region)) cancels++;
+    this.core.budget.keep((regions.size ? 2 + regions.size : 0) + cancels);
   }
 
   /** Runs due a look: one scan list; those seen ended release their region, processed ones credit. */
