@@ -97,7 +97,7 @@ export const schedulerConfigSchema = z.object({
     aim: z.enum(['auto', 'held', 'ranges']).default('auto'),
     /** no launch of ours into a region this long before its run (so ours end first: a region runs one scan at a time); longer when our scans usually take longer (their 90th percentile plus pickup, at most 2 h) */
     holdBeforeS: z.number().nonnegative().default(2700),
-    /** a run not seen ended this long after its time no longer holds its region */
+    /** a run no list has shown stops holding its region this long after its time, once a look made then finds it never ran (one seen going holds it until seen ended) */
     maxHoldS: z.number().positive().default(14400),
     /** before any run was seen end, a run is first looked for in a scan list this long after its time (later: the median run seen) */
     firstLookS: z.number().positive().default(3600),
