@@ -649,6 +649,32 @@ describe('scheduler.rangeScans', () => {
     expect(scanner.launches.filter((l) => l.intentId !== '')).toEqual([]);
   });
 
+  it('a device an aimed run did not find (its lease outliving the laptop) is left out of later aims until a line shows it again', async () => {
+    const { scanner, sched, clock, see, inv } = await setup({ rangeScans: { times: ['10:30', '14:30'], targets: { emea: ['10.20.1.0/24'], amer: [] } } });
+    scanner.limit = { limit: 7200, windowSec: 86_400 };
+    await sched.tick();
+    const at = (hhmm: string) => Date.parse(`2026-11-23T${hhmm}:00Z`);
+    const lease = (n: number) => ({ ip: `10.20.1.${n}`, mac: mac(n), durationS: 3 * 86400 });
+    for (const n of [7, 8, 9]) {
+      const r = await see(lease(n));
+      await inv.markScanned([r.identityId!], clock.t - 3 * 86_400_000, 'onsight'); // not due: only the runs scan them
+    }
+    for (clock.t = at('10:05'); clock.t <= at('10:29'); clock.t += MIN) await sched.tick();
+    const emea = (time: string) => scanner.schedules.find((s) => s.title === `onsight-range emea ${time}`)!;
+    expect(emea('1030').targets).toEqual(['10.20.1.7-10.20.1.9']);
+    const run = scanner.runSchedule('onsight-range emea 1030', at('10:30'));
+    for (clock.t = at('10:45'); clock.t <= at('11:30'); clock.t += 5 * MIN) await sched.tick();
+    scanner.finish(run);
+    scanner.times.set(run, { launchedAt: '2026-11-23T10:30:00.000Z', endedAt: '2026-11-23T11:35:00.000Z' });
+    scanner.lastScannedDates.set('10.20.1.7', '2026-11-23T10:31:00.000Z'); // .8 and .9 not found: nobody answered there
+    for (clock.t = at('11:40'); clock.t <= at('12:00'); clock.t += 5 * MIN) await sched.tick();
+    expect(sched.rangeScans()).toMatchObject({ credited: 1, notFound: 2 });
+    await see(lease(9)); // .9's laptop is back (a renewal): aimed at again; .8 stays out; .7 was scanned this morning
+    for (clock.t = at('12:05'); clock.t <= at('14:25'); clock.t += 5 * MIN) await sched.tick();
+    expect(emea('1430')).toMatchObject({ targets: ['10.20.1.9'] });
+    expect(emea('1430').active).not.toBe(false);
+  });
+
   it('aimed at held addresses, a region where nobody is present has its run kept inactive (no hold, not a skip) until someone is', async () => {
     const { scanner, sched, clock, see } = await setup({ rangeScans: { times: ['10:30'], targets: { emea: ['10.20.1.0/24'], amer: [] }, aim: 'held' } });
     scanner.limit = { limit: 7200, windowSec: 86_400 };
@@ -688,14 +714,17 @@ describe('scheduler.rangeScans', () => {
     // the 10:30 run outlasts 14:30 (whose aim at 14:20 finds the laptop scanned by nobody yet): skipped, counted, made up once it ends
     clock.t = at('10:30', 24);
     const run = scanner.runSchedule('onsight-range emea 1030', clock.t);
-    for (clock.t = at('11:00', 24); clock.t <= at('15:00', 24); clock.t += 5 * MIN) await sched.tick();
+    for (clock.t = at('11:00', 24); clock.t < at('12:00', 24); clock.t += 5 * MIN) await sched.tick();
+    await see({ ip: '10.20.1.10', mac: mac(10), durationS: 3 * 86400 }); // arrives while the run goes (held: not launched)
+    for (; clock.t <= at('15:00', 24); clock.t += 5 * MIN) await sched.tick();
     expect(emea('1430')).toMatchObject({ active: false });
     expect(sched.rangeScans()).toMatchObject({ skipped: 1 });
     scanner.finish(run);
     scanner.times.set(run, { launchedAt: '2026-11-24T10:30:00.000Z', endedAt: '2026-11-24T15:10:00.000Z' });
     for (clock.t = at('15:15', 24); clock.t <= at('17:30', 24); clock.t += 5 * MIN) await sched.tick();
     expect(sched.rangeScans()).toMatchObject({ skipped: 1, madeUp: 1 });
-    expect(scanner.rangeLaunches.map((l) => l.targets)).toEqual([['10.20.1.9']]);
+    // the make-up aims at who is there and unscanned: the laptop that came during the run; the run found nobody at .9 (left out until seen again)
+    expect(scanner.rangeLaunches.map((l) => l.targets)).toEqual([['10.20.1.10']]);
   });
 
   it('a reload that narrows the targets after an aim narrows the aimed run at once (an address no longer wanted is never left in a schedule)', async () => {

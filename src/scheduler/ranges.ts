@@ -50,6 +50,8 @@ const CATCH_UP_RETRY_MS = 10 * MIN;
 const AIM_BEFORE_MS = 10 * MIN;
 /** an aimed run leaves out a device scanned this recently (the region's earlier run that day, or a launch of ours): scanning it again adds nothing */
 const AIM_SKIPS_SCANNED_MS = 6 * 60 * MIN;
+/** devices remembered as not found by an aimed run (a binding id and a time each) */
+const MAX_NOT_FOUND = 200_000;
 /** with aim auto, runs are aimed while the aims' calls are at most this share of the allowance's calls a day */
 const AIM_SHARE = 0.1;
 /** a failed sync is tried again after this long; a good one is repeated daily (someone may have edited a schedule) */
@@ -114,6 +116,8 @@ export interface RangeScanStatus {
   madeUp: number;
   /** runs aimed at the addresses devices held shortly before their time (rangeScans.aim), rather than at the whole targets */
   aimed: number;
+  /** devices an aimed run did not find (a lease outliving its laptop, most likely), left out of later aims until a line shows them again */
+  notFound: number;
 }
 
 /** The next time of day `hhmm` (UTC) at or after `t`. */
@@ -165,6 +169,14 @@ export class RangeScans {
   private credited = 0;
   /** per schedule title, the held addresses its run at `at` is aimed at (rangeScans.aim), kept until its next aim; none held: the run is skipped */
   private readonly aimed = new Map<string, { at: number; targets: string[] }>();
+  /**
+   * per binding, the launch of an aimed run that did not find its device although it held the
+   * address throughout: left out of later aims until a line newer than that launch shows it (a
+   * laptop that left a week-long wired lease without a release is otherwise probed twice a day
+   * until the lease ends)
+   */
+  private readonly notFoundAt = new Map<number, number>();
+  private notFoundCount = 0;
   /** per schedule title, what aiming its run at `at` costs in calls (its update, and the host-list calls that credit it) */
   private readonly aimCost = new Map<string, { at: number; calls: number }>();
   private aims = 0;
@@ -327,7 +339,13 @@ export class RangeScans {
   private async heldAddresses(now: number): Promise<string[]> {
     const held: string[] = [];
     for await (const page of this.core.inventory.presentBindingPages(now)) {
-      for (const b of page) if (parseInterval(b.ip) && !(b.lastScannedAt !== undefined && now - b.lastScannedAt < AIM_SKIPS_SCANNED_MS)) held.push(b.ip);
+      for (const b of page) {
+        if (!parseInterval(b.ip) || (b.lastScannedAt !== undefined && now - b.lastScannedAt < AIM_SKIPS_SCANNED_MS)) continue;
+        const missed = this.notFoundAt.get(b.id);
+        if (missed !== undefined && b.lastSeen < missed) continue;
+        if (missed !== undefined) this.notFoundAt.delete(b.id); // seen again since
+        held.push(b.ip);
+      }
     }
     return held;
   }
@@ -654,9 +672,9 @@ export class RangeScans {
     // (an aimed run's own devices carry it; a queued one is matched to its region's run below)
     const entries: { bindingId: number; identityId: number; ip: string; region: string; run?: Run }[] = (await Promise.all([...new Set(runs.map((r) => r.region))].map((region) => store.ready(region, now, 10_000)))).flat();
     const aimed = runs.filter((r) => r.aimedAt?.length);
+    const inRun = aimed.map((r) => ({ run: r, has: rangeMatcher(r.aimedAt!) }));
     if (aimed.length) {
       const queued = new Set(entries.map((e) => e.bindingId));
-      const inRun = aimed.map((r) => ({ run: r, has: rangeMatcher(r.aimedAt!) }));
       for await (const page of inventory.presentBindingPages(now)) {
         for (const b of page) {
           const x = queued.has(b.id) ? undefined : inRun.find((y) => y.has(b.ip));
@@ -682,9 +700,12 @@ export class RangeScans {
       const at = byIp.get(e.ip);
       // a queued device: the latest of its region's runs launched before the date (two may be credited at once)
       const run = e.run ?? runs.filter((r) => r.region === e.region && at !== undefined && foundInScan(at, launched(r))).sort((a, b) => launched(b) - launched(a))[0];
-      if (!run) continue;
+      if (!run || !foundInScan(at, launched(run))) {
+        const missedBy = e.run ?? inRun.find((y) => y.has(e.ip))?.run;
+        if (missedBy) await this.notFoundBy(e, launched(missedBy));
+        continue;
+      }
       const launchedAt = launched(run), endedAt = Date.parse(run.scan!.endedAt ?? run.scan!.launchedAt!);
-      if (!foundInScan(at, launchedAt)) continue;
       const b = await inventory.binding(e.bindingId);
       if (!b || b.identityId !== e.identityId || b.startAt > launchedAt) continue;
       if (await inventory.heldByAnotherAt(e.ip, launchedAt, e.identityId, Math.max(endedAt, at!))) continue;
@@ -695,6 +716,19 @@ export class RangeScans {
       this.core.counters.rangeCredited++;
       await store.decide({ at: now, ip: e.ip, identityId: e.identityId, decision: 'scanned', reason: `found by the range scan ${run.title} (${run.scan!.scanRef}); held the address throughout it` });
     }
+  }
+
+  /**
+   * An aimed run, finished and processed, did not date the address of a device that held it from
+   * before the launch with no line since: the device most likely left without a release. It is left
+   * out of later aims until a line shows it again (onsight's own launches still take it when due).
+   */
+  private async notFoundBy(e: { bindingId: number; identityId: number }, launchedAt: number): Promise<void> {
+    const b = await this.core.inventory.binding(e.bindingId);
+    if (!b || b.identityId !== e.identityId || b.endAt !== undefined || b.startAt > launchedAt || b.lastSeen >= launchedAt) return;
+    if (this.notFoundAt.size >= MAX_NOT_FOUND) this.notFoundAt.clear(); // (bounded: forgetting only puts addresses back in the aims)
+    if (!this.notFoundAt.has(b.id)) this.notFoundCount++;
+    this.notFoundAt.set(b.id, launchedAt);
   }
 
   /**
@@ -808,6 +842,7 @@ export class RangeScans {
       skipped: this.skips,
       madeUp: this.madeUp,
       aimed: this.aims,
+      notFound: this.notFoundCount,
     };
   }
 }
