@@ -217,30 +217,34 @@ describe('scheduler.rangeScans', () => {
     }
   });
 
-  it('with a scarce allowance, while a run holds its region, the call that cancels each scan of ours still going there is kept from launches elsewhere', async () => {
+  it('with a scarce allowance, from twice the hold before a run, the call that cancels each scan of ours still going in its region is kept from launches elsewhere', async () => {
     const amerLaunched: Record<string, number> = {};
-    for (const ours of ['still going', 'ended']) {
-      const { scanner, sched, see, clock } = await setup(ranges);
-      clock.t = Date.parse('2026-11-23T09:30:00Z'); // before emea's hold (09:45)
-      await sched.tick();
-      await see({ ip: '10.20.1.7', mac: mac(7), durationS: 86400 });
-      await sched.tick();
-      const mine = scanner.launches.filter((l) => l.intentId !== '');
-      expect(mine.map((l) => l.targets)).toEqual([['10.20.1.7']]);
-      if (ours === 'ended') scanner.finish(mine[0].ref);
-      for (clock.t = Date.parse('2026-11-23T09:35:00Z'); clock.t <= Date.parse('2026-11-23T09:50:00Z'); clock.t += 5 * MIN) await sched.tick();
-      // 20 calls a day: the pace holds 5 (a changed limit starts full); 3 left, what a launch costs until learned
-      scanner.limit = { limit: 20, windowSec: 86_400 };
-      const budget = (sched as unknown as { core: { budget: { canSpend(e: boolean): boolean; spentExtra(n: number): void } } }).core.budget;
-      budget.canSpend(true);
-      budget.spentExtra(2);
-      // a wave's worth of amer devices (a scarce allowance's launch waits for one)
-      for (let k = 10; k < 20; k++) await see({ ip: `10.30.1.${k}`, mac: mac(k), durationS: 86400 });
-      await sched.tick();
-      amerLaunched[ours] = scanner.launches.filter((l) => l.targets.some((ip) => ip.startsWith('10.30.'))).length;
+    // checked within emea's hold (from 09:45), and before it but within twice the hold (from 09:00)
+    for (const [launchAt, checkAt] of [['09:30', '09:50'], ['08:45', '09:05']]) {
+      for (const ours of ['still going', 'ended']) {
+        const { scanner, sched, see, clock } = await setup(ranges);
+        const at = (hhmm: string) => Date.parse(`2026-11-23T${hhmm}:00Z`);
+        clock.t = at(launchAt);
+        await sched.tick();
+        await see({ ip: '10.20.1.7', mac: mac(7), durationS: 86400 });
+        await sched.tick();
+        const mine = scanner.launches.filter((l) => l.intentId !== '');
+        expect(mine.map((l) => l.targets)).toEqual([['10.20.1.7']]);
+        if (ours === 'ended') scanner.finish(mine[0].ref);
+        for (clock.t += 5 * MIN; clock.t <= at(checkAt); clock.t += 5 * MIN) await sched.tick();
+        // 20 calls a day: the pace holds 5 (a changed limit starts full); 3 left, what a launch costs until learned
+        scanner.limit = { limit: 20, windowSec: 86_400 };
+        const budget = (sched as unknown as { core: { budget: { canSpend(e: boolean): boolean; spentExtra(n: number): void } } }).core.budget;
+        budget.canSpend(true);
+        budget.spentExtra(2);
+        // a wave's worth of amer devices (a scarce allowance's launch waits for one)
+        for (let k = 10; k < 20; k++) await see({ ip: `10.30.1.${k}`, mac: mac(k), durationS: 86400 });
+        await sched.tick();
+        amerLaunched[`${ours} at ${checkAt}`] = scanner.launches.filter((l) => l.targets.some((ip) => ip.startsWith('10.30.'))).length;
+      }
     }
     // emea's scan still going is to be canceled 12 min before the run: amer's launch leaves that call
-    expect(amerLaunched).toEqual({ 'still going': 0, ended: 1 });
+    expect(amerLaunched).toEqual({ 'still going at 09:50': 0, 'ended at 09:50': 1, 'still going at 09:05': 0, 'ended at 09:05': 1 });
   });
 
   it('a run keeps a slot on its appliance: another region sharing that appliance launches elsewhere during the hold', async () => {

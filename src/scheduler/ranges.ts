@@ -496,9 +496,10 @@ export class RangeScans {
    * A skip needs its calls at once (the look, the schedule list, an update per region), and with a
    * scarce allowance the morning's launches would leave none: from KEEP_FOR_SKIP_MS before a
    * region's next time while one of its runs still goes, launches and other calls leave them. So
-   * does the cancel of each scan of ours still going in a region held for its run
-   * (cancelOursBeforeRuns): at 50 calls a day the cancels of five regions had left none for the
-   * sixth, and the run joined our scan.
+   * does the cancel of each scan of ours still going in a region whose run comes within twice its
+   * hold (cancelOursBeforeRuns cancels them 12 min before it): at 50 calls a day the cancels of five
+   * regions had left none for the sixth, and the run joined our scan; and a launch just before the
+   * hold had spent the calls the others' cancels needed.
    */
   private async keepForSkips(now: number): Promise<void> {
     const regions = new Set<string>();
@@ -508,9 +509,11 @@ export class RangeScans {
       const next = this.nextTimeOf(r.region, now);
       if (next - now <= KEEP_FOR_SKIP_MS && this.schedules.some((s) => s.region === r.region && s.active !== false && nextOccurrence(now, s.timeUtc) === next)) regions.add(r.region);
     }
+    // (from twice the hold before a run: a launch just before the hold must leave the cancels of the scans already going)
     let cancels = 0;
-    const held = new Set(this.currentRuns(now).filter((r) => r.at > now && !r.released).map((r) => r.region));
-    if (held.size) for (const i of await this.core.store.activeIntents()) if (i.state === 'running' && held.has(i.region)) cancels++;
+    const soon = 2 * this.holdBeforeMs();
+    const near = new Set(this.schedules.filter((s) => s.active !== false && nextOccurrence(now, s.timeUtc) - now <= soon && nextOccurrence(now, s.timeUtc) >= s.since).map((s) => s.region));
+    if (near.size) for (const i of await this.core.store.activeIntents()) if (i.state === 'running' && near.has(i.region)) cancels++;
     this.core.budget.keep((regions.size ? 2 + regions.size : 0) + cancels);
   }
 
