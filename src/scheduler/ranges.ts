@@ -52,6 +52,8 @@ const AIM_BEFORE_MS = 10 * MIN;
 const AIM_SKIPS_SCANNED_MS = 6 * 60 * MIN;
 /** devices remembered as not found by an aimed run (a binding id and a time each) */
 const MAX_NOT_FOUND = 200_000;
+/** a device an aimed run did not find is aimed at again after this long, line or not (a lease with no renewals for days, a VPN tunnel's session) */
+const NOT_FOUND_FORGET_MS = 3 * DAY;
 /** with aim auto, runs are aimed while the aims' calls are at most this share of the allowance's calls a day */
 const AIM_SHARE = 0.1;
 /** a failed sync is tried again after this long; a good one is repeated daily (someone may have edited a schedule) */
@@ -262,6 +264,13 @@ export class RangeScans {
       this.synced = key;
       this.failedKey = undefined;
       this.nextSyncAt = now + DAY;
+      // a schedule inactive now (a skip, an aim at nobody) runs nothing at its next time: an unseen run registered for it is dropped
+      for (const sch of this.schedules) {
+        if (sch.active !== false) continue;
+        const key = `${sch.title}@${nextOccurrence(now, sch.timeUtc)}`;
+        const r = this.runs.get(key);
+        if (r && !r.scan && !r.madeUp) this.runs.delete(key);
+      }
       // skips the platform now has: counted, said, and the run registered for that time dropped (none will come)
       for (const sch of this.schedules) {
         // (inactive for want of held addresses to aim at is no skip; a skip is counted once per time skipped)
@@ -338,15 +347,22 @@ export class RangeScans {
   /** The addresses present devices hold now, less those of devices scanned within AIM_SKIPS_SCANNED_MS. */
   private async heldAddresses(now: number): Promise<string[]> {
     const held: string[] = [];
+    const visited = new Set<number>();
     for await (const page of this.core.inventory.presentBindingPages(now)) {
       for (const b of page) {
-        if (!parseInterval(b.ip) || (b.lastScannedAt !== undefined && now - b.lastScannedAt < AIM_SKIPS_SCANNED_MS)) continue;
         const missed = this.notFoundAt.get(b.id);
-        if (missed !== undefined && b.lastSeen < missed) continue;
-        if (missed !== undefined) this.notFoundAt.delete(b.id); // seen again since
+        if (missed !== undefined) {
+          // seen again since (a line, or a scan of ours that found it), or long enough ago to try again
+          if (b.lastSeen >= missed || (b.lastScannedAt ?? 0) > missed || now - missed > NOT_FOUND_FORGET_MS) this.notFoundAt.delete(b.id);
+          else visited.add(b.id);
+        }
+        if (!parseInterval(b.ip) || (b.lastScannedAt !== undefined && now - b.lastScannedAt < AIM_SKIPS_SCANNED_MS)) continue;
+        if (visited.has(b.id)) continue;
         held.push(b.ip);
       }
     }
+    // (devices no longer present are forgotten)
+    for (const id of this.notFoundAt.keys()) if (!visited.has(id)) this.notFoundAt.delete(id);
     return held;
   }
 
@@ -398,11 +414,13 @@ export class RangeScans {
     const out: Run[] = [];
     for (const s of this.schedules) {
       const at = nextOccurrence(now - maxHoldS * 1000, s.timeUtc);
-      if (at < s.since || now < at - before || now >= at + maxHoldS * 1000) continue;
+      if (now < at - before || now >= at + maxHoldS * 1000) continue;
       const key = `${s.title}@${at}`;
       if (s.active === false) continue; // inactive on the platform: no run
       let run = this.runs.get(key);
       if (!run) {
+        // (a schedule created or changed after the time has no run then; one registered before keeps holding through a later update: a reload, a late aim)
+        if (at < s.since) continue;
         run = { title: s.title, region: s.region, at, lookAt: this.firstLook(s.region, at), released: false, done: false };
         this.runs.set(key, run);
       }
@@ -530,6 +548,7 @@ export class RangeScans {
     try {
       list = await this.core.budget.call('list scans (range runs)', 'listScans', () => this.core.scanner.listScans({ launchedAfter: new Date(since) }));
     } catch {
+      for (const r of due) r.lookAt = now + SKIP_RETRY_MS; // not at every tick
       return;
     }
     // a long run is looked for less often: a quarter of its age so far, at least lookAgainS
@@ -549,7 +568,9 @@ export class RangeScans {
       }
       // (aimed only if the sync wrote the aim: else the run had the schedule's earlier targets)
       const aim = this.aimed.get(r.title);
-      if (!r.scan && aim?.at === r.at && aim.targets.join() === this.schedules.find((x) => x.title === r.title)?.targets.join()) r.aimedAt = aim.targets;
+      // (and unchanged since its time: an aim written late, its update refused until then, is not what the run scanned)
+      const sch = this.schedules.find((x) => x.title === r.title);
+      if (!r.scan && aim?.at === r.at && sch && sch.since <= r.at && aim.targets.join() === sch.targets.join()) r.aimedAt = aim.targets;
       r.scan = scan;
       r.seenAt = now;
       const terminal = scan.state === 'finished' || scan.state === 'error' || scan.state === 'canceled';
@@ -699,15 +720,18 @@ export class RangeScans {
     for (const r of runs) r.done = true;
     const byIp = new Map(dates.map((d) => [d.ip, d.lastScannedAt === undefined ? undefined : Date.parse(d.lastScannedAt)]));
     const launched = (r: Run) => Date.parse(r.scan!.launchedAt!);
+    const missed: { e: (typeof entries)[number]; run: Run }[] = [];
+    const dated = new Set<Run>();
     for (const e of entries) {
       const at = byIp.get(e.ip);
       // a queued device: the latest of its region's runs launched before the date (two may be credited at once)
       const run = e.run ?? runs.filter((r) => r.region === e.region && at !== undefined && foundInScan(at, launched(r))).sort((a, b) => launched(b) - launched(a))[0];
       if (!run || !foundInScan(at, launched(run))) {
         const missedBy = e.run ?? inRun.find((y) => y.has(e.ip))?.run;
-        if (missedBy) await this.notFoundBy(e, launched(missedBy));
+        if (missedBy) missed.push({ e, run: missedBy });
         continue;
       }
+      dated.add(run);
       const launchedAt = launched(run), endedAt = Date.parse(run.scan!.endedAt ?? run.scan!.launchedAt!);
       const b = await inventory.binding(e.bindingId);
       if (!b || b.identityId !== e.identityId || b.startAt > launchedAt) continue;
@@ -719,6 +743,8 @@ export class RangeScans {
       this.core.counters.rangeCredited++;
       await store.decide({ at: now, ip: e.ip, identityId: e.identityId, decision: 'scanned', reason: `found by the range scan ${run.title} (${run.scan!.scanRef}); held the address throughout it` });
     }
+    // not found by an aimed run that dated others of its targets (one that dated none may only have its host list lagging)
+    for (const m of missed) if (dated.has(m.run)) await this.notFoundBy(m.e, launched(m.run));
   }
 
   /**

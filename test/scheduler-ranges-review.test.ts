@@ -1,0 +1,106 @@
+// Regressions from an independent review of scheduler.rangeScans (src/scheduler/ranges.ts): a
+// schedule changed after its run's time (a late aim, a reload) and an aim at nobody.
+import { describe, expect, it } from 'vitest';
+import { setup, mac } from './helpers/scheduler.js';
+
+const MIN = 60_000;
+const at = (hhmm: string, day = 23) => Date.parse(`2026-11-${day}T${hhmm}:00Z`);
+const iso = (t: number) => new Date(t).toISOString();
+type WithRanges = { phases: { ranges: { holds(region: string, now: number): boolean } } };
+
+describe('scheduler.rangeScans: schedules changed after a run\'s time', () => {
+  it('an aim written after its run launched (its update refused until then) is not taken for the run\'s targets: a device the run never targeted is not counted not found', async () => {
+    const { scanner, sched, clock, see, inv } = await setup({ rangeScans: { times: ['10:30'], targets: { emea: ['10.20.1.0/24'], amer: [] }, aim: 'held' } });
+    scanner.limit = { limit: 7200, windowSec: 86_400 };
+    await sched.tick();
+    const lease = (n: number) => ({ ip: `10.20.1.${n}`, mac: mac(n), durationS: 5 * 86400 });
+    const r7 = await see(lease(7));
+    await inv.markScanned([r7.identityId!], clock.t - 3 * 86_400_000, 'onsight'); // not due: only the runs scan it
+    const emea = () => scanner.schedules.find((s) => s.title === 'onsight-range emea 1030')!;
+    // day 23: aimed at .7, runs, credited
+    for (clock.t = at('10:15'); clock.t <= at('10:29'); clock.t += MIN) await sched.tick();
+    expect(emea().targets).toEqual(['10.20.1.7']);
+    const run1 = scanner.runSchedule('onsight-range emea 1030', at('10:30'));
+    clock.t = at('11:00'); await sched.tick();
+    scanner.finish(run1);
+    scanner.times.set(run1, { launchedAt: iso(at('10:30')), endedAt: iso(at('11:10')) });
+    scanner.lastScannedDates.set('10.20.1.7', iso(at('10:31')));
+    for (clock.t = at('11:30'); clock.t <= at('12:00'); clock.t += 5 * MIN) await sched.tick();
+    expect(sched.rangeScans()).toMatchObject({ credited: 1, notFound: 0 });
+    // .8 arrives (not due); no line from it after this
+    const r8 = await see(lease(8));
+    await inv.markScanned([r8.identityId!], clock.t - 3 * 86_400_000, 'onsight');
+    for (clock.t = at('12:30'); clock.t <= at('10:00', 24); clock.t += 30 * MIN) await sched.tick();
+    // day 24: the window's last calls at the aim: its update (not essential) waits
+    scanner.limit = { limit: 7200, windowSec: 86_400, remaining: 4 };
+    for (clock.t = at('10:15', 24); clock.t <= at('10:29', 24); clock.t += MIN) await sched.tick();
+    expect(emea().targets).toEqual(['10.20.1.7']); // yesterday's aim still in the schedule
+    const run2 = scanner.runSchedule('onsight-range emea 1030', at('10:30', 24)); // launched on .7 only
+    scanner.limit = { limit: 7200, windowSec: 86_400 };
+    for (clock.t = at('10:35', 24); clock.t <= at('11:00', 24); clock.t += 5 * MIN) await sched.tick();
+    scanner.finish(run2);
+    scanner.times.set(run2, { launchedAt: iso(at('10:30', 24)), endedAt: iso(at('11:10', 24)) });
+    scanner.lastScannedDates.set('10.20.1.7', iso(at('10:31', 24)));
+    for (clock.t = at('11:30', 24); clock.t <= at('12:30', 24); clock.t += 5 * MIN) await sched.tick();
+    for (clock.t = at('13:00', 24); clock.t <= at('10:00', 25); clock.t += 30 * MIN) await sched.tick();
+    for (clock.t = at('10:15', 25); clock.t <= at('10:25', 25); clock.t += MIN) await sched.tick();
+    // .8 was never a target of the run: it should not be counted not found, and should be aimed at on day 25
+    expect(sched.rangeScans()).toMatchObject({ notFound: 0 });
+  });
+
+  it('an aim written late, after its time, while the run goes unseen: the region stays held (one scan per region)', async () => {
+    const { scanner, sched, clock, see } = await setup({ rangeScans: { times: ['10:30'], targets: { emea: ['10.20.1.0/24'], amer: [] }, aim: 'held' } });
+    await sched.tick();
+    await see({ ip: '10.20.1.7', mac: mac(7), durationS: 86400 });
+    // the window's last calls from 10:15: the aim's update (not essential) is refused
+    scanner.limit = { limit: 7200, windowSec: 86_400, remaining: 4 };
+    for (clock.t = at('10:15'); clock.t <= at('10:29'); clock.t += MIN) await sched.tick();
+    const emea = () => scanner.schedules.find((s) => s.title === 'onsight-range emea 1030')!;
+    expect(emea().targets).toEqual(['10.20.1.0-10.20.1.255']); // aim not written
+    clock.t = at('10:30');
+    scanner.runSchedule('onsight-range emea 1030', clock.t); // the run goes, on the whole range, for hours
+    scanner.limit = { limit: 7200, windowSec: 86_400 }; // a new window at 10:35
+    const free: string[] = [];
+    for (clock.t = at('10:35'); clock.t <= at('11:25'); clock.t += 5 * MIN) {
+      await sched.tick();
+      if (!(sched as unknown as WithRanges).phases.ranges.holds('emea', clock.t)) free.push(new Date(clock.t).toISOString().slice(11, 16));
+    }
+    expect(scanner.launches.filter((l) => l.intentId !== '')).toEqual([]);
+  });
+
+  it('a reload that changes a schedule after its time while its run goes unseen: the region stays held', async () => {
+    const { scanner, sched, clock, see } = await setup({ rangeScans: { times: ['10:30'], targets: { emea: ['10.20.1.0/24'], amer: [] }, aim: 'ranges' } });
+    await sched.tick();
+    clock.t = at('10:30');
+    scanner.runSchedule('onsight-range emea 1030', clock.t); // goes for hours; first look at 11:30
+    for (clock.t = at('10:35'); clock.t <= at('10:40'); clock.t += 5 * MIN) await sched.tick();
+    const core = (sched as unknown as { core: { policy: never; opts: { rangeScans: Record<string, unknown> } } }).core;
+    sched.reconfigure(core.policy, { ...core.opts, rangeScans: { ...core.opts.rangeScans, targets: { emea: ['10.20.1.0/25'], amer: [] } } } as never);
+    await see({ ip: '10.20.1.7', mac: mac(7), durationS: 86400 });
+    const held: string[] = [];
+    for (clock.t = at('10:45'); clock.t <= at('11:25'); clock.t += 5 * MIN) {
+      await sched.tick();
+      if (!(sched as unknown as WithRanges).phases.ranges.holds('emea', clock.t)) held.push(new Date(clock.t).toISOString().slice(11, 16));
+    }
+    expect(scanner.launches.filter((l) => l.intentId !== '')).toEqual([]);
+  });
+
+  it('a run whose aim found nobody (its schedule inactive at its time) does not hold its region past maxHoldS, even while scan lists fail', async () => {
+    const { scanner, sched, clock, see } = await setup({ rangeScans: { times: ['10:30'], targets: { emea: ['10.20.1.0/24'], amer: [] }, aim: 'held' } });
+    scanner.limit = { limit: 7200, windowSec: 86_400 };
+    await sched.tick();
+    for (clock.t = at('10:15'); clock.t <= at('10:29'); clock.t += MIN) await sched.tick();
+    expect(scanner.schedules.find((s) => s.title === 'onsight-range emea 1030')).toMatchObject({ active: false });
+    const looks: string[] = [];
+    const list = scanner.listScans.bind(scanner);
+    scanner.listScans = (f) => { if (f.launchedAfter) looks.push(new Date(clock.t).toISOString().slice(11, 16)); return list(f); };
+    for (clock.t = at('10:30'); clock.t < at('14:25'); clock.t += 5 * MIN) await sched.tick();
+    scanner.failing.set('listScans', 'refused'); // the scan list fails from 14:25 (a 5xx, a timeout)
+    for (; clock.t < at('14:35'); clock.t += 5 * MIN) await sched.tick();
+    await see({ ip: '10.20.1.9', mac: mac(9), durationS: 3 * 86400 });
+    for (; clock.t <= at('15:30'); clock.t += 5 * MIN) await sched.tick();
+    // the schedule was inactive at 10:30: no run can exist; a device arriving at 14:35 should be launched
+    expect(scanner.launches.filter((l) => l.intentId !== '').map((l) => l.targets)).toEqual([['10.20.1.9']]);
+  });
+
+});
