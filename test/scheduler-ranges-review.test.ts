@@ -8,6 +8,16 @@ const at = (hhmm: string, day = 23) => Date.parse(`2026-11-${day}T${hhmm}:00Z`);
 const iso = (t: number) => new Date(t).toISOString();
 type WithRanges = { phases: { ranges: { holds(region: string, now: number): boolean } } };
 
+/** Ticks every 5 min from `from` to `to`; the times (HH:MM) at which emea was not held for its run. */
+async function ticksNotHeld(t: { sched: { tick(): Promise<void> }; clock: { t: number } }, from: number, to: number): Promise<string[]> {
+  const free: string[] = [];
+  for (t.clock.t = from; t.clock.t <= to; t.clock.t += 5 * MIN) {
+    await t.sched.tick();
+    if (!(t.sched as unknown as WithRanges).phases.ranges.holds('emea', t.clock.t)) free.push(new Date(t.clock.t).toISOString().slice(11, 16));
+  }
+  return free;
+}
+
 describe('scheduler.rangeScans: schedules changed after a run\'s time', () => {
   it('an aim written after its run launched (its update refused until then) is not taken for the run\'s targets: a device the run never targeted is not counted not found', async () => {
     const { scanner, sched, clock, see, inv } = await setup({ rangeScans: { times: ['10:30'], targets: { emea: ['10.20.1.0/24'], amer: [] }, aim: 'held' } });
@@ -60,11 +70,7 @@ describe('scheduler.rangeScans: schedules changed after a run\'s time', () => {
     clock.t = at('10:30');
     scanner.runSchedule('onsight-range emea 1030', clock.t); // the run goes, on the whole range, for hours
     scanner.limit = { limit: 7200, windowSec: 86_400 }; // a new window at 10:35
-    const free: string[] = [];
-    for (clock.t = at('10:35'); clock.t <= at('11:25'); clock.t += 5 * MIN) {
-      await sched.tick();
-      if (!(sched as unknown as WithRanges).phases.ranges.holds('emea', clock.t)) free.push(new Date(clock.t).toISOString().slice(11, 16));
-    }
+    expect(await ticksNotHeld({ sched, clock }, at('10:35'), at('11:25'))).toEqual([]);
     expect(scanner.launches.filter((l) => l.intentId !== '')).toEqual([]);
   });
 
@@ -77,11 +83,7 @@ describe('scheduler.rangeScans: schedules changed after a run\'s time', () => {
     const core = (sched as unknown as { core: { policy: never; opts: { rangeScans: Record<string, unknown> } } }).core;
     sched.reconfigure(core.policy, { ...core.opts, rangeScans: { ...core.opts.rangeScans, targets: { emea: ['10.20.1.0/25'], amer: [] } } } as never);
     await see({ ip: '10.20.1.7', mac: mac(7), durationS: 86400 });
-    const held: string[] = [];
-    for (clock.t = at('10:45'); clock.t <= at('11:25'); clock.t += 5 * MIN) {
-      await sched.tick();
-      if (!(sched as unknown as WithRanges).phases.ranges.holds('emea', clock.t)) held.push(new Date(clock.t).toISOString().slice(11, 16));
-    }
+    expect(await ticksNotHeld({ sched, clock }, at('10:45'), at('11:25'))).toEqual([]);
     expect(scanner.launches.filter((l) => l.intentId !== '')).toEqual([]);
   });
 
