@@ -238,6 +238,27 @@ describe.each(STORE_KINDS)('scheduler on $name', (kind) => {
     expect((await store.recentDecisions(10)).find((d) => d.ip === '10.20.1.1' && d.decision === 'dropped')?.reason).toMatch(/scanned-recently/);
   });
 
+  it('with a scarce allowance, a launch whose last-scan check spent the calls it needed waits (the check is a call per batch)', async () => {
+    const launched: Record<string, number> = {};
+    for (const drained of [15, 20]) {
+      const { scanner, sched, see } = await setup({ lastScannedFromScanner: true });
+      (scanner as unknown as { hostListBatchSize: number }).hostListBatchSize = 2; // a launch's six candidates: three calls
+      await sched.tick();
+      // 100 calls a day: the pace holds 25 (a changed limit starts full)
+      scanner.limit = { limit: 100, windowSec: 86_400 };
+      const budget = (sched as unknown as { core: { budget: { canSpend(e: boolean): boolean; spentExtra(n: number): void } } }).core.budget;
+      budget.canSpend(true);
+      budget.spentExtra(drained);
+      for (let n = 1; n <= 10; n++) await see({ ip: `10.20.1.${n}`, mac: mac(n) }); // a wave (a scarce allowance's launch waits for one)
+      const before = scanner.calls.length;
+      await sched.tick();
+      expect(scanner.calls.slice(before).filter((c) => c === 'lastScanned'), `drained ${drained}`).toHaveLength(1);
+      launched[`${25 - drained} left`] = scanner.launches.length;
+    }
+    // after the appliance list (1) and the check (3): 10 left gives 6, a scan's worth (3) and more; 5 left gives 1, and the launch waits
+    expect(launched).toEqual({ '10 left': 1, '5 left': 0 });
+  });
+
   it('cancels a running scan when every target left, if configured', async () => {
     const { scanner, sched, see, inv, clock } = await setup({ cancelWhenAllLeft: true });
     await see({ ip: '10.20.1.1', mac: mac(1) });

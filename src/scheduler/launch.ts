@@ -175,6 +175,8 @@ export class Launcher {
     const candidates = await store.ready(r.name, now, cap > base ? cap + base : base * 2);
     if (candidates.length === 0) return false;
     await this.checkScannerDates(candidates);
+    // (its host-list calls may have taken what the launch needed: calls kept for cancels, a scan's worth of pace)
+    if (!this.core.budget.canLaunch()) return false;
     now = clock.now();
     const id = newIntentId(now);
     const wave = hostsInParallel(this.core);
