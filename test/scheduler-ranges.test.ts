@@ -247,6 +247,24 @@ describe('scheduler.rangeScans', () => {
     expect(amerLaunched).toEqual({ 'still going at 09:50': 0, 'ended at 09:50': 1, 'still going at 09:05': 0, 'ended at 09:05': 1 });
   });
 
+  it('a run still going (queued) into the next day has each of the region\'s times skipped: the look for one time does not pass over the next', async () => {
+    const { scanner, sched, clock } = await setup({ rangeScans: { times: ['10:30', '14:30'], targets: { emea: ['10.20.1.0/24'], amer: [] }, aim: 'ranges' } });
+    await sched.tick();
+    const at = (hhmm: string, day = 23) => Date.parse(`2026-11-${day}T${hhmm}:00Z`);
+    const emea = (time: string) => scanner.schedules.find((s) => s.title === `onsight-range emea ${time}`)!;
+    clock.t = at('14:30');
+    const run = scanner.runSchedule('onsight-range emea 1430', clock.t);
+    scanner.states.set(run, 'queued'); // behind others' scans, for a day and more
+    const inactiveAt: string[] = [];
+    for (clock.t = at('14:35'); clock.t <= at('14:35', 24); clock.t += 5 * MIN) {
+      await sched.tick();
+      for (const time of ['10:30', '14:30']) if (clock.t === at(time, 24) - 5 * MIN && emea(time.replace(':', '')).active === false) inactiveAt.push(time);
+    }
+    // (before, the look made for 10:30 put the next one, a quarter of the run's age later, after 14:30: that time was not skipped)
+    expect(inactiveAt).toEqual(['10:30', '14:30']);
+    expect(sched.rangeScans()).toMatchObject({ skipped: 2 });
+  });
+
   it('a run keeps a slot on its appliance: another region sharing that appliance launches elsewhere during the hold', async () => {
     const { scanner, sched, see, clock } = await setup(ranges);
     // amer may also use emea-1 (listed first): with both idle it would take emea-1

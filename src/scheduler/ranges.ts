@@ -558,8 +558,9 @@ export class RangeScans {
       const scan = list.find((s) => s.title === r.title && s.launchedAt !== undefined && Date.parse(s.launchedAt) >= r.at - RUN_SLACK_MS);
       r.lookAt = now + Math.max(pace, (now - r.at) / 4);
       // a run still going is looked at shortly before its region's next time, to skip that time if need be
-      const lastLook = this.nextTimeOf(r.region, now) - LOOK_BEFORE_NEXT_MS;
-      if (r.lookAt > lastLook && lastLook > now) r.lookAt = lastLook;
+      // (the next whose look is still to come: a look made for one time must not pass over the one after)
+      const lastLook = this.nextTimeOf(r.region, now + LOOK_BEFORE_NEXT_MS) - LOOK_BEFORE_NEXT_MS;
+      if (r.lookAt > lastLook) r.lookAt = lastLook;
       // one not seen yet is looked for again at the end of its hold at the latest: it holds its region until then
       if (!scan && now < r.at + maxHoldS * 1000) r.lookAt = Math.min(r.lookAt, r.at + maxHoldS * 1000);
       if (!scan) {
