@@ -24,6 +24,10 @@ import type { Logger } from '../../log.js';
 import type { FileCheckpoint, LineSink, RawLine } from '../types.js';
 import { FP_BYTES, TAIL_BYTES, contentMatches, detectEncoding, findRotated, readAt, rotatedSiblings, sha256hex, type ContentMark, type Encoding, type Sibling } from './content.js';
 
+/** a checkpointed file not found beside the path is looked for this many more times, ROTATED_LOOK_AGAIN_MS × k apart */
+const ROTATED_LOOKS = 3;
+const ROTATED_LOOK_AGAIN_MS = 100;
+
 const CHUNK = 64 * 1024;
 /** bytes before readPos read again with each chunk of the live file, to see it is still ours */
 const OVERLAP = 64;
@@ -163,7 +167,14 @@ export class FileTailer {
         this.event('resumed');
         return;
       }
-      const found = await findRotated(this.opts.key, cp, live?.ino);
+      let found = await findRotated(this.opts.key, cp, live?.ino);
+      // a rotation under way (a shift of .1 to .2, .2 to .3, ...) can hide the file from one listing:
+      // looked for again before it is taken as gone, which reads the live file from its start and
+      // skips what was left of ours (a loaded machine lost a rotated file's 1,000 lines so)
+      for (let k = 1; !found && k <= ROTATED_LOOKS; k++) {
+        await new Promise((resolve) => setTimeout(resolve, ROTATED_LOOK_AGAIN_MS * k));
+        found = await findRotated(this.opts.key, cp, live?.ino);
+      }
       if (found) {
         this.log.info({ path: this.opts.key, rotated: found.match.path, offset: cp.offset, newer: found.newer.map((s) => s.path) }, 'resuming in the rotated file, then the newer ones');
         await this.enqueue(found.match, cp.offset);
