@@ -347,22 +347,22 @@ export class RangeScans {
   /** The addresses present devices hold now, less those of devices scanned within AIM_SKIPS_SCANNED_MS. */
   private async heldAddresses(now: number): Promise<string[]> {
     const held: string[] = [];
-    const visited = new Set<number>();
+    const stillMissed = new Set<number>();
     for await (const page of this.core.inventory.presentBindingPages(now)) {
       for (const b of page) {
         const missed = this.notFoundAt.get(b.id);
         if (missed !== undefined) {
           // seen again since (a line, or a scan of ours that found it), or long enough ago to try again
           if (b.lastSeen >= missed || (b.lastScannedAt ?? 0) > missed || now - missed > NOT_FOUND_FORGET_MS) this.notFoundAt.delete(b.id);
-          else visited.add(b.id);
+          else stillMissed.add(b.id);
         }
         if (!parseInterval(b.ip) || (b.lastScannedAt !== undefined && now - b.lastScannedAt < AIM_SKIPS_SCANNED_MS)) continue;
-        if (visited.has(b.id)) continue;
+        if (stillMissed.has(b.id)) continue;
         held.push(b.ip);
       }
     }
     // (devices no longer present are forgotten)
-    for (const id of this.notFoundAt.keys()) if (!visited.has(id)) this.notFoundAt.delete(id);
+    for (const id of this.notFoundAt.keys()) if (!stillMissed.has(id)) this.notFoundAt.delete(id);
     return held;
   }
 
@@ -529,8 +529,7 @@ export class RangeScans {
     }
     // (from twice the hold before a run: a launch just before the hold must leave the cancels of the scans already going)
     let cancels = 0;
-    const soon = 2 * this.holdBeforeMs();
-    const near = new Set(this.schedules.filter((s) => s.active !== false && nextOccurrence(now, s.timeUtc) - now <= soon && nextOccurrence(now, s.timeUtc) >= s.since).map((s) => s.region));
+    const near = this.regionsWithRunWithin(now, 2 * this.holdBeforeMs());
     if (near.size) for (const i of await this.core.store.activeIntents()) if (i.state === 'running' && near.has(i.region)) cancels++;
     this.core.budget.keep((regions.size ? 2 + regions.size : 0) + cancels);
   }
@@ -797,7 +796,7 @@ export class RangeScans {
    */
   private async cancelOursBeforeRuns(now: number): Promise<void> {
     if (this.core.scanner.pretend) return;
-    const soon = new Set(this.schedules.filter((s) => s.active !== false && nextOccurrence(now, s.timeUtc) - now <= CANCEL_OURS_BEFORE_MS && nextOccurrence(now, s.timeUtc) >= s.since).map((s) => s.region));
+    const soon = this.regionsWithRunWithin(now, CANCEL_OURS_BEFORE_MS);
     if (soon.size === 0) return;
     // a run we made up that still goes (it queued behind others' scans longer than runs take, and
     // the region's next time could not be skipped): canceled as any scan of ours, the run rescans its targets
@@ -821,6 +820,14 @@ export class RangeScans {
       this.oursCanceled++;
       this.core.log.info({ intent: i.id, scan: i.scanRef, region: i.region, targets: requeued.length }, `scan ${i.scanRef} of region ${i.region} still goes just before its range run: canceled, ${requeued.length} targets requeued`);
     }
+  }
+
+  /** The regions an active schedule of which runs within `ms` of now (a schedule's first time counts from its creation). */
+  private regionsWithRunWithin(now: number, ms: number): Set<string> {
+    return new Set(this.schedules.filter((s) => {
+      const at = nextOccurrence(now, s.timeUtc);
+      return s.active !== false && at - now <= ms && at >= s.since;
+    }).map((s) => s.region));
   }
 
   /** The region's first time after `after` (any of its schedules). */

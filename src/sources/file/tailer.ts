@@ -19,6 +19,7 @@
  * - Respects backpressure: stops when push returns false, goes on after onDrain.
  */
 import { open, stat, type FileHandle } from 'node:fs/promises';
+import { setTimeout as wait } from 'node:timers/promises';
 import { isUtf8 } from 'node:buffer';
 import type { Logger } from '../../log.js';
 import type { FileCheckpoint, LineSink, RawLine } from '../types.js';
@@ -172,7 +173,7 @@ export class FileTailer {
       // looked for again before it is taken as gone, which reads the live file from its start and
       // skips what was left of ours (a loaded machine lost a rotated file's 1,000 lines so)
       for (let k = 1; !found && k <= ROTATED_LOOKS; k++) {
-        await new Promise((resolve) => setTimeout(resolve, ROTATED_LOOK_AGAIN_MS * k));
+        await wait(ROTATED_LOOK_AGAIN_MS * k);
         found = await findRotated(this.opts.key, cp, live?.ino);
       }
       if (found) {
