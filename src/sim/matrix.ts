@@ -56,9 +56,15 @@ export function matrixCells(base: Scenario): MatrixCell[] {
 
 export interface MatrixResult {
   cell: MatrixCell;
+  /** every policy, paired against onsight */
   summary: ScenarioSummary;
+  /** the same runs paired against each subject run (onsight, and onsight+ranges when asked for) */
+  bySubject: Record<string, ScenarioSummary>;
   limitPerDay: number;
 }
+
+/** The policies judged against the baselines, each in a row of its own; neither is a baseline of the other. */
+export const MATRIX_SUBJECTS = ['onsight', 'onsight+ranges'];
 
 export interface MatrixOptions {
   base: string;
@@ -89,7 +95,8 @@ export async function runMatrix(o: MatrixOptions, progress?: (line: string) => v
       for (const p of o.policies ?? MATRIX_POLICIES) runs.push(await runOnce(sc, p, seed, { workload: w }));
     }
     const limitPerDay = sc.api.limit * (86400 / sc.api.windowS);
-    out.push({ cell, summary: summarize(runs), limitPerDay });
+    const bySubject = Object.fromEntries(MATRIX_SUBJECTS.filter((sub) => runs.some((r) => r.policy === sub)).map((sub) => [sub, summarize(runs, sub)]));
+    out.push({ cell, summary: summarize(runs), bySubject, limitPerDay });
     progress?.(`matrix: ${cell.knob} = ${cell.value} done`);
   }
   return out;
@@ -97,38 +104,40 @@ export async function runMatrix(o: MatrixOptions, progress?: (line: string) => v
 
 const pct = (x: number | undefined) => (x === undefined ? '—' : `${(x * 100).toFixed(1)}%`);
 
-/** One line per cell, then the cells where onsight loses. */
+/** One line per cell and subject (onsight; onsight+ranges when run), then the cells where a subject loses. */
 export function matrixTable(results: MatrixResult[]): string {
-  const rows: string[][] = [['assumption', 'value', 'onsight', 'best baseline', 'onsight − best (paired)', 'bound', 'onsight/bound', 'API/day (limit)', 'wrong-host /10k', 'wasted vs 2×daily', 'wasted time vs 2×daily']];
+  const rows: string[][] = [['assumption', 'value', 'policy', 'coverage', 'best baseline', '− best (paired)', 'bound', '/bound', 'API/day (limit)', 'wrong-host /10k', 'wasted vs 2×daily', 'wasted time vs 2×daily']];
   const losses: string[] = [];
-  for (const { cell, summary, limitPerDay } of results) {
-    const get = (n: string) => summary.policies.find((p) => p.policy === n);
-    const o = get('onsight');
-    if (!o) continue;
-    const baselines = summary.policies.filter((p) => !['onsight', 'oracle', 'bound'].includes(p.policy));
-    const best = baselines.sort((a, b) => (b.metrics.coverage?.mean ?? 0) - (a.metrics.coverage?.mean ?? 0))[0] as PolicySummary | undefined;
-    const d = best?.paired?.coverage;
-    const bound = get('bound')?.metrics.coverage?.mean;
-    const wrong = o.metrics.wrongHost?.mean ?? 0;
-    const targets = o.metrics.targets?.mean;
-    const twice = get('twice-daily')?.metrics.wastedShare?.mean;
-    const twiceTime = get('twice-daily')?.metrics.wastedHostHPerDay?.mean;
-    rows.push([
-      cell.knob, cell.value, pct(o.metrics.coverage?.mean), best ? `${best.policy} ${pct(best.metrics.coverage?.mean)}` : '—',
-      d ? `${d.mean >= 0 ? '+' : ''}${(d.mean * 100).toFixed(1)}±${(d.ci * 100).toFixed(1)}` : '—',
-      pct(bound), bound ? ((o.metrics.coverage?.mean ?? 0) / bound).toFixed(2) : '—',
-      `${(o.metrics.apiCallsPerDay?.mean ?? 0).toFixed(0)} (${limitPerDay.toFixed(0)})`,
-      targets ? ((wrong / targets) * 10_000).toFixed(1) : '—',
-      twice ? ((o.metrics.wastedShare?.mean ?? 0) / twice).toFixed(2) : '—',
-      twiceTime ? ((o.metrics.wastedHostHPerDay?.mean ?? 0) / twiceTime).toFixed(2) : '—',
-    ]);
-    for (const b of baselines) {
-      const pd = b.paired?.coverage;
-      if (pd && pd.mean + (pd.n > 1 ? pd.ci : 0) < 0) losses.push(`${cell.knob} = ${cell.value}: onsight ${pct(o.metrics.coverage?.mean)} < ${b.policy} ${pct(b.metrics.coverage?.mean)} (${(pd.mean * 100).toFixed(1)}±${(pd.ci * 100).toFixed(1)} pts)`);
+  for (const { cell, bySubject, limitPerDay } of results) {
+    for (const [subject, summary] of Object.entries(bySubject)) {
+      const get = (n: string) => summary.policies.find((p) => p.policy === n);
+      const o = get(subject);
+      if (!o) continue;
+      const baselines = summary.policies.filter((p) => !MATRIX_SUBJECTS.includes(p.policy) && !['oracle', 'bound'].includes(p.policy));
+      const best = baselines.sort((a, b) => (b.metrics.coverage?.mean ?? 0) - (a.metrics.coverage?.mean ?? 0))[0] as PolicySummary | undefined;
+      const d = best?.paired?.coverage;
+      const bound = get('bound')?.metrics.coverage?.mean;
+      const wrong = o.metrics.wrongHost?.mean ?? 0;
+      const targets = o.metrics.targets?.mean;
+      const twice = get('twice-daily')?.metrics.wastedShare?.mean;
+      const twiceTime = get('twice-daily')?.metrics.wastedHostHPerDay?.mean;
+      rows.push([
+        cell.knob, cell.value, subject, pct(o.metrics.coverage?.mean), best ? `${best.policy} ${pct(best.metrics.coverage?.mean)}` : '—',
+        d ? `${d.mean >= 0 ? '+' : ''}${(d.mean * 100).toFixed(1)}±${(d.ci * 100).toFixed(1)}` : '—',
+        pct(bound), bound ? ((o.metrics.coverage?.mean ?? 0) / bound).toFixed(2) : '—',
+        `${(o.metrics.apiCallsPerDay?.mean ?? 0).toFixed(0)} (${limitPerDay.toFixed(0)})`,
+        targets ? ((wrong / targets) * 10_000).toFixed(1) : '—',
+        twice ? ((o.metrics.wastedShare?.mean ?? 0) / twice).toFixed(2) : '—',
+        twiceTime ? ((o.metrics.wastedHostHPerDay?.mean ?? 0) / twiceTime).toFixed(2) : '—',
+      ]);
+      for (const b of baselines) {
+        const pd = b.paired?.coverage;
+        if (pd && pd.mean + (pd.n > 1 ? pd.ci : 0) < 0) losses.push(`${cell.knob} = ${cell.value}: ${subject} ${pct(o.metrics.coverage?.mean)} < ${b.policy} ${pct(b.metrics.coverage?.mean)} (${(pd.mean * 100).toFixed(1)}±${(pd.ci * 100).toFixed(1)} pts)`);
+      }
+      if ((o.metrics.apiCallsPerDay?.mean ?? 0) > limitPerDay) losses.push(`${cell.knob} = ${cell.value}: ${subject} over the API allowance`);
     }
-    if ((o.metrics.apiCallsPerDay?.mean ?? 0) > limitPerDay) losses.push(`${cell.knob} = ${cell.value}: onsight over the API allowance`);
   }
   const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  const text = rows.map((r, k) => r.map((c, i) => (i < 2 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ') + (k === 0 ? '\n' + w.map((x) => '-'.repeat(x)).join('  ') : '')).join('\n');
-  return `${text}\n\nwhere onsight loses (paired 95 % CI wholly below 0, or over the allowance):\n${losses.length ? losses.map((l) => `  ${l}`).join('\n') : '  none'}\n`;
+  const text = rows.map((r, k) => r.map((c, i) => (i < 3 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ') + (k === 0 ? '\n' + w.map((x) => '-'.repeat(x)).join('  ') : '')).join('\n');
+  return `${text}\n\nwhere a subject loses (paired 95 % CI wholly below 0, or over the allowance):\n${losses.length ? losses.map((l) => `  ${l}`).join('\n') : '  none'}\n`;
 }

@@ -30,7 +30,7 @@ export interface PolicySummary {
   metrics: Record<string, Stat | undefined>;
   /** runs in which every server was scanned (server scenarios): makespan means are over these only */
   finishedRuns?: number;
-  /** onsight minus this policy, paired by seed (positive: onsight ahead); on baselines only */
+  /** the reference (onsight unless said) minus this policy, paired by seed (positive: the reference ahead); not on the reference */
   paired?: Record<string, Stat | undefined>;
   violations: number;
   violationSamples: string[];
@@ -75,7 +75,8 @@ const KEYS: [string, (m: RunMetrics) => number | undefined][] = [
   ['wallMs', (m) => m.wallMs],
 ];
 
-export function summarize(runs: RunMetrics[]): ScenarioSummary {
+/** `ref`: the policy the others are paired against (onsight, or `onsight+ranges` in the matrix). */
+export function summarize(runs: RunMetrics[], ref = 'onsight'): ScenarioSummary {
   const byPolicy = new Map<string, RunMetrics[]>();
   for (const r of runs) {
     let l = byPolicy.get(r.policy);
@@ -99,15 +100,15 @@ export function summarize(runs: RunMetrics[]): ScenarioSummary {
       loadCurve: rs[0].loadCurve,
     });
   }
-  const ref = byPolicy.get('onsight');
-  if (ref) {
+  const refRuns = byPolicy.get(ref);
+  if (refRuns) {
     for (const p of policies) {
-      if (p.policy === 'onsight') continue;
+      if (p.policy === ref) continue;
       const other = new Map(byPolicy.get(p.policy)!.map((r) => [r.seed, r]));
       p.paired = {};
       for (const k of PAIRED) {
         const f = KEYS.find(([n]) => n === k)![1];
-        p.paired[k] = stat(ref.map((r) => {
+        p.paired[k] = stat(refRuns.map((r) => {
           const o = other.get(r.seed);
           const a = f(r), b = o && f(o);
           return a === undefined || b === undefined ? undefined : a - b;

@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import { MATRIX_SUBJECTS, matrixTable, type MatrixResult } from '../src/sim/matrix.js';
+import { summarize } from '../src/sim/report.js';
+import type { RunMetrics } from '../src/sim/sim.js';
+
+/** A run with only what the matrix reads: coverage (compliance), calls, targets, waste. */
+function run(policy: string, seed: number, compliance: number, wastedHostHPerDay = 10): RunMetrics {
+  return {
+    scenario: 'cell', policy, seed, compliance, complianceStrict: compliance, coverage: {}, apiCallsPerDay: 40,
+    wrongHost: policy === 'onsight+ranges' ? 1 : 0, targets: 5000, wastedShare: 0.5, wastedHostHPerDay,
+    violations: {}, violationSamples: [], coverageCurve: [], loadCurve: [], workload: {},
+  } as unknown as RunMetrics;
+}
+
+function cell(runs: RunMetrics[]): MatrixResult {
+  const bySubject = Object.fromEntries(MATRIX_SUBJECTS.map((s) => [s, summarize(runs, s)]));
+  return { cell: { knob: 'scan.sigma (tail)', value: '1.5', override: {} }, summary: summarize(runs), bySubject, limitPerDay: 50 };
+}
+
+describe('the matrix table', () => {
+  it('judges each subject against the baselines by its own paired differences, not the other subject', () => {
+    const runs: RunMetrics[] = [];
+    for (const [seed, d] of [[1, 0], [2, 0.01], [3, 0.02]]) {
+      runs.push(run('onsight', seed, 0.9 + d), run('onsight+ranges', seed, 0.8 + d, 5), run('twice-daily-scheduled', seed, 0.85 + d), run('twice-daily', seed, 0.84 + d, 20), run('bound', seed, 1));
+    }
+    const text = matrixTable([cell(runs)]);
+    const rows = text.split('\n').filter((l) => l.startsWith('scan.sigma'));
+    expect(rows).toHaveLength(2);
+    const ranges = rows.find((l) => l.includes('onsight+ranges'))!;
+    // 0.80 − 0.85 in every seed: −5.0 with no spread; onsight is +5.0 against the same baseline
+    expect(ranges).toMatch(/twice-daily-scheduled 86\.0%\s+-5\.0±0\.0/);
+    expect(rows.find((l) => !l.includes('onsight+ranges'))).toMatch(/\+5\.0±0\.0/);
+    // wrong-host per 10k targets and wasted time against twice-daily's, per subject
+    expect(ranges).toMatch(/\s2\.0\s/);
+    expect(ranges).toMatch(/0\.25$/);
+    const losses = text.slice(text.indexOf('where a subject loses'));
+    expect(losses).toContain('onsight+ranges 81.0% < twice-daily-scheduled 86.0%');
+    expect(losses).toContain('onsight+ranges 81.0% < twice-daily 85.0%');
+    expect(losses).not.toMatch(/: onsight \d/);
+  });
+});
