@@ -232,8 +232,8 @@ async function simBench(): Promise<void> {
 
 /** The breaking points: the matrix of assumptions, reduced (fleet 500, 9 days, 1 seed; --quick: API tiers and host-list lag only). */
 async function simMatrix(): Promise<void> {
-  const { runMatrix, matrixTable } = await import('../src/sim/matrix.js');
-  const o = { base: 'mobile-fleet', days: 9, seeds: 1, laptops: 500, only: quick ? 'API' : undefined };
+  const { runMatrix, matrixTable, MATRIX_POLICIES } = await import('../src/sim/matrix.js');
+  const o = { base: 'mobile-fleet', days: 9, seeds: 1, laptops: 500, only: quick ? 'API' : undefined, policies: [...MATRIX_POLICIES, 'onsight+ranges'] };
   const t0 = performance.now();
   const res = await runMatrix(o);
   out(`\n## Breaking points: onsight simulate --matrix around mobile-fleet (500 laptops, 9 days, 1 seed${quick ? ', API tiers only' : ''}), ${((performance.now() - t0) / 1000).toFixed(0)} s`);

@@ -33,9 +33,18 @@ describe('the matrix table', () => {
     // wrong-host per 10k targets and wasted time against twice-daily's, per subject
     expect(ranges).toMatch(/\s2\.0\s/);
     expect(ranges).toMatch(/0\.25$/);
-    const losses = text.slice(text.indexOf('where a subject loses'));
+    const section = (title: string) => text.slice(text.indexOf(title)).split('\n\n')[0];
+    const losses = section('where a subject loses');
     expect(losses).toContain('onsight+ranges 81.0% < twice-daily-scheduled 86.0%');
     expect(losses).toContain('onsight+ranges 81.0% < twice-daily 85.0%');
     expect(losses).not.toMatch(/: onsight \d/);
+    // the other targets, per subject: onsight+ranges' 1 wrong host in 5,000 is over 1 in 10,000;
+    // its wasted time (5 against 20) is under a third, onsight's (10 against 20) is not; both under 0.9 of the bound
+    expect(section('wrong-host above')).toContain('onsight+ranges 2.0 per 10,000');
+    expect(section('wrong-host above')).not.toMatch(/: onsight \d/);
+    expect(section('wasted appliance time')).toContain(': onsight 0.50 of twice-daily');
+    expect(section('wasted appliance time')).not.toContain('onsight+ranges');
+    expect(section('below 90 % of the relaxation bound')).toContain('onsight+ranges 0.81 of the bound');
+    expect(section('below 90 % of the relaxation bound')).not.toMatch(/: onsight \d/);
   });
 });

@@ -89,6 +89,8 @@ export async function runMatrixCli(o: MatrixOptions, json: boolean, out: NodeJS.
       out.write(JSON.stringify(res.map((r) => ({
         knob: r.cell.knob, value: r.cell.value, limitPerDay: r.limitPerDay,
         summary: r.summary.policies.map(({ coverageCurve: _c, loadCurve: _l, ...p }) => p),
+        // the same runs paired against each subject (summary[].paired is against onsight)
+        pairedBySubject: Object.fromEntries(Object.entries(r.bySubject).map(([s, sum]) => [s, Object.fromEntries(sum.policies.filter((p) => p.paired).map((p) => [p.policy, p.paired]))])),
       })), null, 2) + '\n');
     } else {
       out.write(`matrix around ${o.base}: ${o.days ?? 'scenario'} days, ${o.seeds ?? 2} seed(s)${o.laptops ? `, ${o.laptops} laptops` : ''}; coverage = steady-state rolling compliance (src/sim/README.md)\n\n${matrixTable(res)}`);

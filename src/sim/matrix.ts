@@ -102,12 +102,16 @@ export async function runMatrix(o: MatrixOptions, progress?: (line: string) => v
   return out;
 }
 
+/** What the scheduler is held to in every cell, besides coverage not below any baseline's and calls within the allowance. */
+export const TARGETS = { boundShare: 0.9, wrongHostPerTarget: 1 / 10_000, wastedTimeShare: 1 / 3 };
+
 const pct = (x: number | undefined) => (x === undefined ? '—' : `${(x * 100).toFixed(1)}%`);
 
 /** One line per cell and subject (onsight; onsight+ranges when run), then the cells where a subject loses. */
 export function matrixTable(results: MatrixResult[]): string {
   const rows: string[][] = [['assumption', 'value', 'policy', 'coverage', 'best baseline', '− best (paired)', 'bound', '/bound', 'API/day (limit)', 'wrong-host /10k', 'wasted vs 2×daily', 'wasted time vs 2×daily']];
   const losses: string[] = [];
+  const short = { bound: [] as string[], wrongHost: [] as string[], wasted: [] as string[] };
   for (const { cell, bySubject, limitPerDay } of results) {
     for (const [subject, summary] of Object.entries(bySubject)) {
       const get = (n: string) => summary.policies.find((p) => p.policy === n);
@@ -135,9 +139,18 @@ export function matrixTable(results: MatrixResult[]): string {
         if (pd && pd.mean + (pd.n > 1 ? pd.ci : 0) < 0) losses.push(`${cell.knob} = ${cell.value}: ${subject} ${pct(o.metrics.coverage?.mean)} < ${b.policy} ${pct(b.metrics.coverage?.mean)} (${(pd.mean * 100).toFixed(1)}±${(pd.ci * 100).toFixed(1)} pts)`);
       }
       if ((o.metrics.apiCallsPerDay?.mean ?? 0) > limitPerDay) losses.push(`${cell.knob} = ${cell.value}: ${subject} over the API allowance`);
+      const at = `${cell.knob} = ${cell.value}: ${subject}`;
+      if (bound && (o.metrics.coverage?.mean ?? 0) < TARGETS.boundShare * bound) short.bound.push(`${at} ${((o.metrics.coverage?.mean ?? 0) / bound).toFixed(2)} of the bound (${pct(bound)})`);
+      if (targets && wrong / targets > TARGETS.wrongHostPerTarget) short.wrongHost.push(`${at} ${((wrong / targets) * 10_000).toFixed(1)} per 10,000 (${wrong.toFixed(1)} of ${targets.toFixed(0)} a run)`);
+      if (twiceTime && (o.metrics.wastedHostHPerDay?.mean ?? 0) > TARGETS.wastedTimeShare * twiceTime) short.wasted.push(`${at} ${((o.metrics.wastedHostHPerDay?.mean ?? 0) / twiceTime).toFixed(2)} of twice-daily's`);
     }
   }
   const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   const text = rows.map((r, k) => r.map((c, i) => (i < 3 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ') + (k === 0 ? '\n' + w.map((x) => '-'.repeat(x)).join('  ') : '')).join('\n');
-  return `${text}\n\nwhere a subject loses (paired 95 % CI wholly below 0, or over the allowance):\n${losses.length ? losses.map((l) => `  ${l}`).join('\n') : '  none'}\n`;
+  const list = (title: string, l: string[]) => `\n${title}:\n${l.length ? l.map((x) => `  ${x}`).join('\n') : '  none'}\n`;
+  return `${text}\n` +
+    list('where a subject loses (paired 95 % CI wholly below 0, or over the allowance)', losses) +
+    list(`below ${TARGETS.boundShare * 100} % of the relaxation bound`, short.bound) +
+    list(`wrong-host above ${TARGETS.wrongHostPerTarget * 10_000} per 10,000 targets`, short.wrongHost) +
+    list('wasted appliance time above a third of twice-daily\'s', short.wasted);
 }
