@@ -7,7 +7,7 @@ import type { RunMetrics } from '../src/sim/sim.js';
 function run(policy: string, seed: number, compliance: number, wastedHostHPerDay = 10): RunMetrics {
   return {
     scenario: 'cell', policy, seed, compliance, complianceStrict: compliance, coverage: {}, apiCallsPerDay: 40,
-    wrongHost: policy === 'onsight+ranges' ? 1 : 0, targets: 5000, wastedShare: 0.5, wastedHostHPerDay,
+    api409: policy === 'onsight' && seed === 2 ? 3 : 0, wrongHost: policy === 'onsight+ranges' ? 1 : 0, targets: 5000, wastedShare: 0.5, wastedHostHPerDay,
     violations: {}, violationSamples: [], coverageCurve: [], loadCurve: [], workload: {},
   } as unknown as RunMetrics;
 }
@@ -37,7 +37,8 @@ describe('the matrix table', () => {
     const losses = section('where a subject loses');
     expect(losses).toContain('onsight+ranges 81.0% < twice-daily-scheduled 86.0%');
     expect(losses).toContain('onsight+ranges 81.0% < twice-daily 85.0%');
-    expect(losses).not.toMatch(/: onsight \d/);
+    // onsight's only loss: a seed with 3 calls refused (a mean of 1 a run)
+    expect(losses.split('\n').filter((l) => /: onsight /.test(l))).toEqual(['  scan.sigma (tail) = 1.5: onsight had calls refused by the allowance (1.0 a run)']);
     // the other targets, per subject: onsight+ranges' 1 wrong host in 5,000 is over 1 in 10,000;
     // its wasted time (5 against 20) is under a third, onsight's (10 against 20) is not; both under 0.9 of the bound
     expect(section('wrong-host above')).toContain('onsight+ranges 2.0 per 10,000');

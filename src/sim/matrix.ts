@@ -139,6 +139,8 @@ export function matrixTable(results: MatrixResult[]): string {
         if (pd && pd.mean + (pd.n > 1 ? pd.ci : 0) < 0) losses.push(`${cell.knob} = ${cell.value}: ${subject} ${pct(o.metrics.coverage?.mean)} < ${b.policy} ${pct(b.metrics.coverage?.mean)} (${(pd.mean * 100).toFixed(1)}±${(pd.ci * 100).toFixed(1)} pts)`);
       }
       if ((o.metrics.apiCallsPerDay?.mean ?? 0) > limitPerDay) losses.push(`${cell.knob} = ${cell.value}: ${subject} over the API allowance`);
+      // the mean a day can hide a window spent early: a call the platform refused was over it
+      if ((o.metrics.api409?.mean ?? 0) > 0) losses.push(`${cell.knob} = ${cell.value}: ${subject} had calls refused by the allowance (${(o.metrics.api409!.mean).toFixed(1)} a run)`);
       const at = `${cell.knob} = ${cell.value}: ${subject}`;
       if (bound && (o.metrics.coverage?.mean ?? 0) < TARGETS.boundShare * bound) short.bound.push(`${at} ${((o.metrics.coverage?.mean ?? 0) / bound).toFixed(2)} of the bound (${pct(bound)})`);
       if (targets && wrong / targets > TARGETS.wrongHostPerTarget) short.wrongHost.push(`${at} ${((wrong / targets) * 10_000).toFixed(1)} per 10,000 (${wrong.toFixed(1)} of ${targets.toFixed(0)} a run)`);
@@ -149,7 +151,7 @@ export function matrixTable(results: MatrixResult[]): string {
   const text = rows.map((r, k) => r.map((c, i) => (i < 3 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ') + (k === 0 ? '\n' + w.map((x) => '-'.repeat(x)).join('  ') : '')).join('\n');
   const list = (title: string, l: string[]) => `\n${title}:\n${l.length ? l.map((x) => `  ${x}`).join('\n') : '  none'}\n`;
   return `${text}\n` +
-    list('where a subject loses (paired 95 % CI wholly below 0, or over the allowance)', losses) +
+    list('where a subject loses (paired 95 % CI wholly below 0, over the allowance, or calls refused by it)', losses) +
     list(`below ${TARGETS.boundShare * 100} % of the relaxation bound`, short.bound) +
     list(`wrong-host above ${TARGETS.wrongHostPerTarget * 10_000} per 10,000 targets`, short.wrongHost) +
     list('wasted appliance time above a third of twice-daily\'s', short.wasted);
