@@ -230,7 +230,7 @@ async function simBench(): Promise<void> {
   }
 }
 
-/** The breaking points: the matrix of assumptions, reduced (fleet 500, 9 days, 1 seed; --quick: API tiers and host-list lag only). */
+/** The breaking points: the matrix of assumptions, reduced (fleet 500, 9 days, 1 seed, so no intervals; --quick: the API tiers only). */
 async function simMatrix(): Promise<void> {
   const { runMatrix, matrixTable, MATRIX_POLICIES } = await import('../src/sim/matrix.js');
   const o = { base: 'mobile-fleet', days: 9, seeds: 1, laptops: 500, only: quick ? 'API' : undefined, policies: [...MATRIX_POLICIES, 'onsight+ranges'] };

@@ -1,51 +1,79 @@
 import { describe, expect, it } from 'vitest';
-import { MATRIX_SUBJECTS, matrixTable, type MatrixResult } from '../src/sim/matrix.js';
-import { summarize } from '../src/sim/report.js';
+import { matrixPolicies, matrixResult, matrixTable, type MatrixCell } from '../src/sim/matrix.js';
 import type { RunMetrics } from '../src/sim/sim.js';
 
-/** A run with only what the matrix reads: coverage (compliance), calls, targets, waste. */
-function run(policy: string, seed: number, compliance: number, wastedHostHPerDay = 10): RunMetrics {
+/** A run with only what the matrix reads: coverage (compliance), calls, refusals, targets, waste. */
+function run(policy: string, seed: number, compliance: number, wastedHostHPerDay = 10, api409 = 0): RunMetrics {
   return {
-    scenario: 'cell', policy, seed, compliance, complianceStrict: compliance, coverage: {}, apiCallsPerDay: 40,
-    api409: policy === 'onsight' && seed === 2 ? 3 : 0, wrongHost: policy === 'onsight+ranges' ? 1 : 0, targets: 5000, wastedShare: 0.5, wastedHostHPerDay,
+    scenario: 'cell', policy, seed, compliance, complianceStrict: compliance, coverage: {}, apiCallsPerDay: 40, api409,
+    wrongHost: policy === 'onsight+ranges' ? 1 : 0, targets: 5000, wastedShare: 0.5, wastedHostHPerDay,
     violations: {}, violationSamples: [], coverageCurve: [], loadCurve: [], workload: {},
   } as unknown as RunMetrics;
 }
 
-function cell(runs: RunMetrics[]): MatrixResult {
-  const bySubject = Object.fromEntries(MATRIX_SUBJECTS.map((s) => [s, summarize(runs, s)]));
-  return { cell: { knob: 'scan.sigma (tail)', value: '1.5', override: {} }, summary: summarize(runs), bySubject, limitPerDay: 50 };
-}
+const CELL: MatrixCell = { knob: 'scan.sigma (tail)', value: '1.5', override: {} };
+const section = (text: string, title: string) => text.slice(text.indexOf(title)).split('\n\n')[0];
 
 describe('the matrix table', () => {
   it('judges each subject against the baselines by its own paired differences, not the other subject', () => {
     const runs: RunMetrics[] = [];
     for (const [seed, d] of [[1, 0], [2, 0.01], [3, 0.02]]) {
-      runs.push(run('onsight', seed, 0.9 + d), run('onsight+ranges', seed, 0.8 + d, 5), run('twice-daily-scheduled', seed, 0.85 + d), run('twice-daily', seed, 0.84 + d, 20), run('bound', seed, 1));
+      runs.push(run('onsight', seed, 0.9 + d, 10, seed === 2 ? 3 : 0), run('onsight+ranges', seed, 0.8 + d, 5), run('twice-daily-scheduled', seed, 0.85 + d),
+        run('twice-daily', seed, 0.84 + d, 20), run('onsight+scheduled', seed, 0.99), run('oracle', seed, 0.99), run('bound', seed, 1));
     }
-    const text = matrixTable([cell(runs)]);
+    const text = matrixTable([matrixResult(CELL, runs, 50)]);
     const rows = text.split('\n').filter((l) => l.startsWith('scan.sigma'));
     expect(rows).toHaveLength(2);
     const ranges = rows.find((l) => l.includes('onsight+ranges'))!;
     // 0.80 − 0.85 in every seed: −5.0 with no spread; onsight is +5.0 against the same baseline
+    // (neither the other subject, nor onsight+scheduled, nor the oracle is a baseline)
     expect(ranges).toMatch(/twice-daily-scheduled 86\.0%\s+-5\.0±0\.0/);
-    expect(rows.find((l) => !l.includes('onsight+ranges'))).toMatch(/\+5\.0±0\.0/);
+    expect(rows.find((l) => !l.includes('onsight+ranges'))).toMatch(/twice-daily-scheduled 86\.0%\s+\+5\.0±0\.0/);
     // wrong-host per 10k targets and wasted time against twice-daily's, per subject
     expect(ranges).toMatch(/\s2\.0\s/);
     expect(ranges).toMatch(/0\.25$/);
-    const section = (title: string) => text.slice(text.indexOf(title)).split('\n\n')[0];
-    const losses = section('where a subject loses');
+    const losses = section(text, 'where a subject loses');
     expect(losses).toContain('onsight+ranges 81.0% < twice-daily-scheduled 86.0%');
     expect(losses).toContain('onsight+ranges 81.0% < twice-daily 85.0%');
+    expect(losses).not.toContain('oracle');
+    expect(losses).not.toContain('onsight+scheduled');
     // onsight's only loss: a seed with 3 calls refused (a mean of 1 a run)
     expect(losses.split('\n').filter((l) => /: onsight /.test(l))).toEqual(['  scan.sigma (tail) = 1.5: onsight had calls refused by the allowance (1.0 a run)']);
-    // the other targets, per subject: onsight+ranges' 1 wrong host in 5,000 is over 1 in 10,000;
-    // its wasted time (5 against 20) is under a third, onsight's (10 against 20) is not; both under 0.9 of the bound
-    expect(section('wrong-host above')).toContain('onsight+ranges 2.0 per 10,000');
-    expect(section('wrong-host above')).not.toMatch(/: onsight \d/);
-    expect(section('wasted appliance time')).toContain(': onsight 0.50 of twice-daily');
-    expect(section('wasted appliance time')).not.toContain('onsight+ranges');
-    expect(section('below 90 % of the relaxation bound')).toContain('onsight+ranges 0.81 of the bound');
-    expect(section('below 90 % of the relaxation bound')).not.toMatch(/: onsight \d/);
+    // the other targets: onsight+ranges' 1 wrong host in 5,000 is over 1 in 10,000; its wasted time
+    // (5 against 20) is under a third, onsight's (10 against 20) is not; onsight+ranges is under 0.9 of the bound, onsight (0.91) is not
+    expect(section(text, 'wrong-host above')).toContain('onsight+ranges 2.0 per 10,000');
+    expect(section(text, 'wrong-host above')).not.toMatch(/: onsight \d/);
+    expect(section(text, 'wasted appliance time')).toContain(': onsight 0.50 of twice-daily');
+    expect(section(text, 'wasted appliance time')).not.toContain('onsight+ranges');
+    expect(section(text, 'below 90 % of the relaxation bound')).toContain('onsight+ranges 0.81 of the bound');
+    expect(section(text, 'below 90 % of the relaxation bound')).not.toMatch(/: onsight \d/);
+    expect(text).not.toContain('judged in');
+  });
+
+  it('one seed gives no interval: a difference is listed apart, not as a loss', () => {
+    const runs = [run('onsight', 1, 0.5), run('batch-15min', 1, 0.51), run('twice-daily', 1, 0.4), run('bound', 1, 1)];
+    const text = matrixTable([matrixResult(CELL, runs, 50)]);
+    expect(section(text, 'where a subject loses')).toMatch(/:\n {2}none$/);
+    expect(section(text, 'behind with one seed')).toContain('onsight 50.0% < batch-15min 51.0% (-1.0 (one seed) pts)');
+    expect(text).not.toMatch(/±0\.0/);
+  });
+
+  it('says where a target could not be judged, and that a waste over none is over a third', () => {
+    const two = (p: string, c: number, w = 10) => [run(p, 1, c, w), run(p, 2, c + 0.01, w)];
+    const noBound = [...two('onsight', 0.9), ...two('batch-15min-verified', 0.8)];
+    const withAll = [...two('onsight', 0.9), ...two('twice-daily', 0.8, 0), ...two('bound', 0.95)];
+    const text = matrixTable([matrixResult(CELL, noBound, 50), matrixResult({ ...CELL, value: '1.0' }, withAll, 50)]);
+    expect(section(text, 'below 90 % of the relaxation bound')).toContain('none (judged in 1 of 2 rows');
+    expect(section(text, 'wasted appliance time')).toContain('scan.sigma (tail) = 1.0: onsight ∞ of twice-daily\'s (10.0 against 0.0 host-h a day)');
+    expect(section(text, 'wasted appliance time')).toContain('(judged in 1 of 2 rows');
+    // no onsight+ranges ran: no row for it
+    expect(text).not.toContain('onsight+ranges');
+  });
+
+  it('a policy list without a subject or without a baseline is refused, naming what is missing', () => {
+    expect(() => matrixPolicies(['onsight+ranges'])).toThrow(/needs a subject .* and at least one baseline/);
+    expect(() => matrixPolicies(['twice-daily', 'bound'])).toThrow(/got twice-daily, bound/);
+    expect(matrixPolicies(['onsight+ranges', 'twice-daily'])).toEqual(['onsight+ranges', 'twice-daily']);
+    expect(matrixPolicies(undefined)).toContain('bound');
   });
 });

@@ -271,7 +271,7 @@ program.command('simulate')
   .option('--days <n>', 'simulated days (overrides the scenario)')
   .option('--report <file>', 'write a self-contained HTML report')
   .option('--json', 'JSON instead of a table')
-  .option('--matrix', 'sweep each assumption around the scenario: onsight (and onsight+ranges, when named in --policy) against every baseline and the bound, per cell')
+  .option('--matrix', 'sweep each assumption around the scenario: onsight against every baseline and the bound, per cell (--policy replaces the policies run: name onsight+ranges with the baselines wanted, e.g. onsight,onsight+ranges,twice-daily,twice-daily-scheduled,batch-15min,batch-15min-verified,bound)')
   .option('--only <text>', 'with --matrix: only the assumptions whose name contains this')
   .option('--laptops <n>', 'with --matrix: fleet size (smaller is faster; contention changes with it)')
   .action(async (o: { scenario: string; policy?: string; seed?: string; seeds?: string; days?: string; report?: string; json?: boolean; matrix?: boolean; only?: string; laptops?: string }) => {

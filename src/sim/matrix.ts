@@ -1,12 +1,14 @@
 /**
  * `onsight simulate --matrix`: one assumption at a time (workload model §4.4 marks them [A]) swept
- * around a base scenario; each cell runs onsight, the baselines and the relaxation bound on the
- * same workloads, and prints onsight against each of them (paired over seeds), so the conditions
- * where onsight loses are printed next to those where it wins.
+ * around a base scenario; each cell runs the subjects (onsight; onsight+ranges when asked for), the
+ * baselines and the relaxation bound on the same workloads, and prints each subject against each of
+ * them (paired over seeds), so the conditions where a subject loses or misses a target are printed
+ * next to those where it wins.
  */
 import { loadScenario, parseScenarioText, type Scenario } from './scenario.js';
 import { runOnce, type RunMetrics } from './sim.js';
-import { summarize, type PolicySummary, type ScenarioSummary } from './report.js';
+import { summarize, type PolicySummary, type ScenarioSummary, type Stat } from './report.js';
+import { UsageError } from '../errors.js';
 import { generateWorkload } from './workload.js';
 
 export interface MatrixCell {
@@ -79,8 +81,29 @@ export interface MatrixOptions {
 
 export const MATRIX_POLICIES = ['onsight', 'twice-daily', 'twice-daily-scheduled', 'batch-15min', 'batch-15min-verified', 'oracle', 'bound'];
 
+/** A cell's runs summed up: every policy paired against onsight, and against each subject that ran. */
+export function matrixResult(cell: MatrixCell, runs: RunMetrics[], limitPerDay: number): MatrixResult {
+  const bySubject = Object.fromEntries(MATRIX_SUBJECTS.filter((sub) => runs.some((r) => r.policy === sub)).map((sub) => [sub, summarize(runs, sub)]));
+  return { cell, summary: summarize(runs), bySubject, limitPerDay };
+}
+
+/** A policy a subject is judged against: not an onsight variant, not the oracle heuristic or the bound. */
+export function isBaseline(policy: string): boolean {
+  return !policy.startsWith('onsight') && policy !== 'oracle' && policy !== 'bound';
+}
+
+/** The policies a matrix runs: those named must include a subject and a baseline, or nothing would be judged. */
+export function matrixPolicies(named: string[] | undefined): string[] {
+  if (!named) return MATRIX_POLICIES;
+  if (!named.some((p) => MATRIX_SUBJECTS.includes(p)) || !named.some(isBaseline)) {
+    throw new UsageError(`--matrix --policy needs a subject (${MATRIX_SUBJECTS.join(', ')}) and at least one baseline (e.g. ${MATRIX_POLICIES.filter(isBaseline).join(', ')}); got ${named.join(', ')}`);
+  }
+  return named;
+}
+
 export async function runMatrix(o: MatrixOptions, progress?: (line: string) => void): Promise<MatrixResult[]> {
   const base = loadScenario(o.base);
+  const policies = matrixPolicies(o.policies);
   const out: MatrixResult[] = [];
   const cells = matrixCells(base).filter((c) => !o.only || c.knob.includes(o.only) || c.knob === 'base');
   for (const cell of cells) {
@@ -92,11 +115,9 @@ export async function runMatrix(o: MatrixOptions, progress?: (line: string) => v
     const runs: RunMetrics[] = [];
     for (let seed = 1; seed <= seeds; seed++) {
       const w = generateWorkload(sc, seed);
-      for (const p of o.policies ?? MATRIX_POLICIES) runs.push(await runOnce(sc, p, seed, { workload: w }));
+      for (const p of policies) runs.push(await runOnce(sc, p, seed, { workload: w }));
     }
-    const limitPerDay = sc.api.limit * (86400 / sc.api.windowS);
-    const bySubject = Object.fromEntries(MATRIX_SUBJECTS.filter((sub) => runs.some((r) => r.policy === sub)).map((sub) => [sub, summarize(runs, sub)]));
-    out.push({ cell, summary: summarize(runs), bySubject, limitPerDay });
+    out.push(matrixResult(cell, runs, sc.api.limit * (86400 / sc.api.windowS)));
     progress?.(`matrix: ${cell.knob} = ${cell.value} done`);
   }
   return out;
@@ -107,17 +128,21 @@ export const TARGETS = { boundShare: 0.9, wrongHostPerTarget: 1 / 10_000, wasted
 
 const pct = (x: number | undefined) => (x === undefined ? '—' : `${(x * 100).toFixed(1)}%`);
 
-/** One line per cell and subject (onsight; onsight+ranges when run), then the cells where a subject loses. */
+/** One line per cell and subject (onsight; onsight+ranges when run), then the cells where a subject loses or misses a target. */
 export function matrixTable(results: MatrixResult[]): string {
   const rows: string[][] = [['assumption', 'value', 'policy', 'coverage', 'best baseline', '− best (paired)', 'bound', '/bound', 'API/day (limit)', 'wrong-host /10k', 'wasted vs 2×daily', 'wasted time vs 2×daily']];
   const losses: string[] = [];
-  const short = { bound: [] as string[], wrongHost: [] as string[], wasted: [] as string[] };
+  const oneSeed: string[] = [];
+  // each target's list, and how many rows it could judge (a cell without the bound or twice-daily cannot be)
+  const short = { bound: { l: [] as string[], judged: 0 }, wrongHost: { l: [] as string[], judged: 0 }, wasted: { l: [] as string[], judged: 0 } };
+  let judgedRows = 0;
   for (const { cell, bySubject, limitPerDay } of results) {
     for (const [subject, summary] of Object.entries(bySubject)) {
       const get = (n: string) => summary.policies.find((p) => p.policy === n);
       const o = get(subject);
       if (!o) continue;
-      const baselines = summary.policies.filter((p) => !MATRIX_SUBJECTS.includes(p.policy) && !['oracle', 'bound'].includes(p.policy));
+      judgedRows++;
+      const baselines = summary.policies.filter((p) => isBaseline(p.policy));
       const best = baselines.sort((a, b) => (b.metrics.coverage?.mean ?? 0) - (a.metrics.coverage?.mean ?? 0))[0] as PolicySummary | undefined;
       const d = best?.paired?.coverage;
       const bound = get('bound')?.metrics.coverage?.mean;
@@ -125,34 +150,52 @@ export function matrixTable(results: MatrixResult[]): string {
       const targets = o.metrics.targets?.mean;
       const twice = get('twice-daily')?.metrics.wastedShare?.mean;
       const twiceTime = get('twice-daily')?.metrics.wastedHostHPerDay?.mean;
+      const wastedTime = o.metrics.wastedHostHPerDay?.mean ?? 0;
+      const diff = (x: Stat) => `${x.mean >= 0 ? '+' : ''}${(x.mean * 100).toFixed(1)}${x.n > 1 ? `±${(x.ci * 100).toFixed(1)}` : ' (one seed)'}`;
       rows.push([
         cell.knob, cell.value, subject, pct(o.metrics.coverage?.mean), best ? `${best.policy} ${pct(best.metrics.coverage?.mean)}` : '—',
-        d ? `${d.mean >= 0 ? '+' : ''}${(d.mean * 100).toFixed(1)}±${(d.ci * 100).toFixed(1)}` : '—',
+        d ? diff(d) : '—',
         pct(bound), bound ? ((o.metrics.coverage?.mean ?? 0) / bound).toFixed(2) : '—',
         `${(o.metrics.apiCallsPerDay?.mean ?? 0).toFixed(0)} (${limitPerDay.toFixed(0)})`,
         targets ? ((wrong / targets) * 10_000).toFixed(1) : '—',
         twice ? ((o.metrics.wastedShare?.mean ?? 0) / twice).toFixed(2) : '—',
-        twiceTime ? ((o.metrics.wastedHostHPerDay?.mean ?? 0) / twiceTime).toFixed(2) : '—',
+        twiceTime ? (wastedTime / twiceTime).toFixed(2) : twiceTime === 0 ? (wastedTime ? '∞' : '0') : '—',
       ]);
+      const at = `${cell.knob} = ${cell.value}: ${subject}`;
       for (const b of baselines) {
         const pd = b.paired?.coverage;
-        if (pd && pd.mean + (pd.n > 1 ? pd.ci : 0) < 0) losses.push(`${cell.knob} = ${cell.value}: ${subject} ${pct(o.metrics.coverage?.mean)} < ${b.policy} ${pct(b.metrics.coverage?.mean)} (${(pd.mean * 100).toFixed(1)}±${(pd.ci * 100).toFixed(1)} pts)`);
+        if (!pd || pd.mean >= 0) continue;
+        const line = `${at} ${pct(o.metrics.coverage?.mean)} < ${b.policy} ${pct(b.metrics.coverage?.mean)} (${diff(pd)} pts)`;
+        if (pd.n < 2) oneSeed.push(line);
+        else if (pd.mean + pd.ci < 0) losses.push(line);
       }
-      if ((o.metrics.apiCallsPerDay?.mean ?? 0) > limitPerDay) losses.push(`${cell.knob} = ${cell.value}: ${subject} over the API allowance`);
+      if ((o.metrics.apiCallsPerDay?.mean ?? 0) > limitPerDay) losses.push(`${at} over the API allowance`);
       // the mean a day can hide a window spent early: a call the platform refused was over it
-      if ((o.metrics.api409?.mean ?? 0) > 0) losses.push(`${cell.knob} = ${cell.value}: ${subject} had calls refused by the allowance (${(o.metrics.api409!.mean).toFixed(1)} a run)`);
-      const at = `${cell.knob} = ${cell.value}: ${subject}`;
-      if (bound && (o.metrics.coverage?.mean ?? 0) < TARGETS.boundShare * bound) short.bound.push(`${at} ${((o.metrics.coverage?.mean ?? 0) / bound).toFixed(2)} of the bound (${pct(bound)})`);
-      if (targets && wrong / targets > TARGETS.wrongHostPerTarget) short.wrongHost.push(`${at} ${((wrong / targets) * 10_000).toFixed(1)} per 10,000 (${wrong.toFixed(1)} of ${targets.toFixed(0)} a run)`);
-      if (twiceTime && (o.metrics.wastedHostHPerDay?.mean ?? 0) > TARGETS.wastedTimeShare * twiceTime) short.wasted.push(`${at} ${((o.metrics.wastedHostHPerDay?.mean ?? 0) / twiceTime).toFixed(2)} of twice-daily's`);
+      if ((o.metrics.api409?.mean ?? 0) > 0) losses.push(`${at} had calls refused by the allowance (${(o.metrics.api409!.mean).toFixed(1)} a run)`);
+      if (bound) {
+        short.bound.judged++;
+        if ((o.metrics.coverage?.mean ?? 0) < TARGETS.boundShare * bound) short.bound.l.push(`${at} ${((o.metrics.coverage?.mean ?? 0) / bound).toFixed(2)} of the bound (${pct(bound)})`);
+      }
+      if (targets) {
+        short.wrongHost.judged++;
+        if (wrong / targets > TARGETS.wrongHostPerTarget) short.wrongHost.l.push(`${at} ${((wrong / targets) * 10_000).toFixed(1)} per 10,000 (${wrong.toFixed(1)} of ${targets.toFixed(0)} a run)`);
+      }
+      if (twiceTime !== undefined) {
+        short.wasted.judged++;
+        if (wastedTime > TARGETS.wastedTimeShare * twiceTime) short.wasted.l.push(`${at} ${twiceTime ? (wastedTime / twiceTime).toFixed(2) : '∞'} of twice-daily's (${wastedTime.toFixed(1)} against ${twiceTime.toFixed(1)} host-h a day)`);
+      }
     }
   }
   const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   const text = rows.map((r, k) => r.map((c, i) => (i < 3 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ') + (k === 0 ? '\n' + w.map((x) => '-'.repeat(x)).join('  ') : '')).join('\n');
-  const list = (title: string, l: string[]) => `\n${title}:\n${l.length ? l.map((x) => `  ${x}`).join('\n') : '  none'}\n`;
+  const list = (title: string, l: string[], judged = judgedRows) => {
+    const partly = judged < judgedRows ? `judged in ${judged} of ${judgedRows} rows: the others lack the run it needs (the bound, twice-daily)` : '';
+    return `\n${title}:\n${l.length ? l.map((x) => `  ${x}`).join('\n') + (partly ? `\n  (${partly})` : '') : `  none${partly ? ` (${partly})` : ''}`}\n`;
+  };
   return `${text}\n` +
     list('where a subject loses (paired 95 % CI wholly below 0, over the allowance, or calls refused by it)', losses) +
-    list(`below ${TARGETS.boundShare * 100} % of the relaxation bound`, short.bound) +
-    list(`wrong-host above ${TARGETS.wrongHostPerTarget * 10_000} per 10,000 targets`, short.wrongHost) +
-    list('wasted appliance time above a third of twice-daily\'s', short.wasted);
+    (oneSeed.length ? list('behind with one seed (no interval: run more seeds to judge)', oneSeed) : '') +
+    list(`below ${TARGETS.boundShare * 100} % of the relaxation bound`, short.bound.l, short.bound.judged) +
+    list(`wrong-host above ${TARGETS.wrongHostPerTarget * 10_000} per 10,000 targets`, short.wrongHost.l, short.wrongHost.judged) +
+    list('wasted appliance time above a third of twice-daily\'s', short.wasted.l, short.wasted.judged);
 }

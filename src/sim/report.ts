@@ -40,6 +40,8 @@ export interface PolicySummary {
 
 export interface ScenarioSummary {
   scenario: string;
+  /** the policy the others' `paired` figures are against */
+  ref: string;
   seeds: number[];
   policies: PolicySummary[];
   workload: Record<string, number>;
@@ -116,13 +118,13 @@ export function summarize(runs: RunMetrics[], ref = 'onsight'): ScenarioSummary 
       }
     }
   }
-  return { scenario: runs[0]?.scenario ?? '', seeds: [...new Set(runs.map((r) => r.seed))], policies, workload: runs[0]?.workload ?? {} };
+  return { scenario: runs[0]?.scenario ?? '', ref, seeds: [...new Set(runs.map((r) => r.seed))], policies, workload: runs[0]?.workload ?? {} };
 }
 
-/** metrics compared pair-wise (same seed, same workload) between onsight and each other policy */
+/** metrics compared pair-wise (same seed, same workload) between the reference (onsight unless said) and each other policy */
 const PAIRED = ['coverage', 'coverageStrict', 'apiCallsPerDay', 'wastedShare', 'wastedHostHPerDay'];
 
-/** "onsight − policy" lines, with the 95 % CI of the paired difference; `behind` marks a CI wholly below 0. */
+/** "reference − policy" lines, with the 95 % CI of the paired difference; `BEHIND` marks a CI wholly below 0. */
 export function pairedTable(sum: ScenarioSummary): string {
   const lines: string[] = [];
   for (const p of sum.policies) {
@@ -130,8 +132,8 @@ export function pairedTable(sum: ScenarioSummary): string {
     const d = p.paired.coverage, ds = p.paired.coverageStrict, api = p.paired.apiCallsPerDay;
     if (!d) continue;
     const pts = (s: Stat | undefined) => (s ? `${s.mean >= 0 ? '+' : ''}${(s.mean * 100).toFixed(1)}±${(s.ci * 100).toFixed(1)} pts` : '—');
-    const verdict = d.n < 2 ? 'one seed: no interval' : d.mean - d.ci > 0 ? 'onsight ahead' : d.mean + d.ci < 0 ? 'onsight BEHIND' : 'no significant difference';
-    lines.push(`onsight − ${p.policy}: coverage ${pts(d)} (${verdict}); strict ${pts(ds)}; API/day ${api ? `${api.mean >= 0 ? '+' : ''}${api.mean.toFixed(0)}±${api.ci.toFixed(0)}` : '—'}`);
+    const verdict = d.n < 2 ? 'one seed: no interval' : d.mean - d.ci > 0 ? `${sum.ref} ahead` : d.mean + d.ci < 0 ? `${sum.ref} BEHIND` : 'no significant difference';
+    lines.push(`${sum.ref} − ${p.policy}: coverage ${pts(d)} (${verdict}); strict ${pts(ds)}; API/day ${api ? `${api.mean >= 0 ? '+' : ''}${api.mean.toFixed(0)}±${api.ci.toFixed(0)}` : '—'}`);
   }
   return lines.length ? lines.join('\n') + '\n' : '';
 }
