@@ -76,26 +76,6 @@ describe('HostParallelism', () => {
     expect(few.how).toMatch(/too few/);
   });
 
-  it('learns from below that the configured value is above what the appliance scans at once', () => {
-    // configured 30, the appliance scans 10 at once: one-wave launches of up to 30 run in waves
-    const sz30 = Array.from({ length: 400 }, (_, k) => 1 + (k % 30));
-    const h = new HostParallelism();
-    for (const s of scans(10, sz30)) h.add(s.n, s.ms, 30);
-    const d = h.describe(30);
-    expect(d.value).toBeGreaterThanOrEqual(10);
-    expect(d.value).toBeLessThanOrEqual(20); // up to about twice the truth, as upward
-    expect(d.how).toMatch(/run in waves .* configured 30, above/);
-    // the configured value is the truth: nothing is learned from below
-    const right = new HostParallelism();
-    for (const s of scans(30, sz30)) right.add(s.n, s.ms, 30);
-    expect(right.describe(30).value).toBeGreaterThanOrEqual(30);
-  });
-
-  it('from below changes nothing where the configured value is under the truth or at it', () => {
-    expect(learnt(30).how).toMatch(/^learned: scans of up to/);
-    expect(learnt(10).value).toBeGreaterThanOrEqual(10);
-  });
-
   it('cannot tell beyond the largest scans it saw', () => {
     expect(learnt(50, sizes.map((n) => Math.min(n, 20))).value).toBe(20);
   });

@@ -185,8 +185,7 @@ export class Launcher {
     const targets = await store.atomically(async () => {
       const ok: (IntentTarget & { why: string; vpn: boolean; dueSince: number; b: BindingView })[] = [];
       let transient = 0, vpn = 0;
-      // (a wave learned below the configured one shows the configured value wrong: half the learned one)
-      const vpnWave = wave < this.core.opts.hostsInParallel ? Math.max(1, Math.floor(wave / 2)) : Math.max(this.core.opts.hostsInParallel, Math.floor(wave / 2));
+      const vpnWave = Math.max(this.core.opts.hostsInParallel, Math.floor(wave / 2));
       for (const q of candidates) {
         if (ok.length >= cap) break;
         const chk = await this.revalidate(q, now);

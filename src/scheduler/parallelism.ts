@@ -14,13 +14,9 @@
  * (the configured one up to five times it) the scans larger than the configured value and no
  * larger than the candidate are compared with their one-wave predictions (mean log ratio and its
  * standard error); the largest candidate up to which they are no longer than one wave is taken,
- * and only with enough such scans at each step. It cannot tell beyond the largest scans it has seen.
- *
- * A configured value above the truth makes the scans taken as one wave run in waves themselves.
- * That is looked for the same way from below: the smallest fraction of the configured value (a
- * fifth up to two thirds) with enough scans at most that size is taken as one wave, and the walk
- * goes up from there; when scans no larger than the configured value clearly run in waves, the
- * value falls to the largest step before them (up to about twice the truth, as upward).
+ * and only with enough such scans at each step. It cannot tell beyond the largest scans it has seen, and
+ * it learns upward only: a configured value above the truth makes the "one wave" scans slow
+ * themselves and is not detected.
  *
  * Scans that waited for a slot (a poll saw them queued after pickup) are left out: their
  * durations include the wait. Parallelism is a property of the option profile and the appliance's
@@ -113,20 +109,43 @@ export class HostParallelism {
     if (small.length < MIN_SMALL) {
       return { ...base, value: configured, how: `the configured hostsInParallel: too few scans to learn from yet (${small.length}/${MIN_SMALL} of at most ${configured} targets)` };
     }
-    const up = walk(small, large, configured, candidatesFor(configured).filter((c) => c > configured));
-    let { value, wavesBelow } = up;
-    let steps = up.steps, from = configured, fromScans = small.length;
-    // from below: are the scans taken as one wave running in waves themselves (configured above the truth)?
-    const all = [...small, ...large];
-    const below = lowerCandidatesFor(configured).find((b) => all.filter((s) => s.n <= b).length >= MIN_SMALL);
-    if (below !== undefined) {
-      const reference = all.filter((s) => s.n <= below);
-      const down = walk(reference, all.filter((s) => s.n > below), below, [...lowerCandidatesFor(configured).filter((c) => c > below), configured], true);
-      if (down.wavesBelow !== undefined && down.wavesBelow <= configured) {
-        ({ value, wavesBelow, steps } = down);
-        from = below;
-        fromScans = reference.length;
+    const rng = seededRng(SEED);
+    // the prediction's own error (a finite sample of small scans): from its two halves
+    const halves = [small.filter((_, i) => i % 2 === 0), small.filter((_, i) => i % 2 === 1)];
+    const predicted = new Map<number, { meanLog: number; stdErr: number }>();
+    const predict = (n: number) => {
+      let p = predicted.get(n);
+      if (p === undefined) {
+        const [a, b] = halves.map((h) => oneWaveMeanLog(n, h, rng));
+        predicted.set(n, (p = { meanLog: oneWaveMeanLog(n, small, rng), stdErr: Math.abs(a - b) / 2 }));
       }
+      return p;
+    };
+    const steps: NonNullable<LearnedParallelism['steps']> = [];
+    const stats = (xs: Scan[]) => {
+      const r = xs.map((s) => Math.log(s.ms) - predict(s.n).meanLog);
+      const mean = r.reduce((a, b) => a + b, 0) / r.length;
+      const sd = Math.sqrt(r.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, r.length - 1));
+      const predErr = xs.reduce((a, s) => a + predict(s.n).stdErr, 0) / xs.length;
+      return { mean, stdErr: Math.sqrt(sd ** 2 / r.length + predErr ** 2) };
+    };
+    let value = configured, wavesBelow: number | undefined;
+    const sofar: Scan[] = [];
+    for (const upTo of candidatesFor(configured)) {
+      if (upTo <= configured) continue;
+      const these = large.filter((s) => s.n > value && s.n <= upTo);
+      if (these.length < MIN_STEP) continue; // too few to judge this step: judged with the next
+      const step = stats(these);
+      sofar.push(...these);
+      const all = stats(sofar);
+      steps.push({ upTo, scans: these.length, meanLogRatio: round3(step.mean), stdErr: round3(step.stdErr) });
+      // taken only when all the scans up to it are, by their mean plus a standard error, no longer
+      // than one wave, and the newest of them are not clearly longer
+      if (all.mean + all.stdErr > ONE_WAVE_TOLERANCE || step.mean > ONE_WAVE_TOLERANCE + 2 * step.stdErr) {
+        if (step.mean - step.stdErr > ONE_WAVE_TOLERANCE) wavesBelow = upTo;
+        break;
+      }
+      value = upTo;
     }
     // a value once learned stays until larger scans up to it clearly run in waves (noise moves the
     // bounds from one estimate to the next; the scheduler's batches should not follow it)
@@ -137,76 +156,9 @@ export class HostParallelism {
       ...base, value, steps,
       how: value > configured
         ? `learned: scans of up to ${value} targets last as long as one wave (predicted from ${small.length} scans of at most ${configured}); configured ${configured}`
-        : value < configured
-          ? `learned: scans of ${value + 1}–${wavesBelow} targets run in waves (predicted one wave from ${fromScans} scans of at most ${from}); configured ${configured}, above what the appliance scans at once`
-          : `the configured hostsInParallel: ${steps.length ? `scans of ${configured + 1}–${steps[0].upTo} targets last longer than one wave` : `fewer than ${MIN_STEP} scans of ${configured + 1}–${5 * configured} targets`}`,
+        : `the configured hostsInParallel: ${steps.length ? `scans of ${configured + 1}–${steps[0].upTo} targets last longer than one wave` : `fewer than ${MIN_STEP} scans of ${configured + 1}–${5 * configured} targets`}`,
     };
   }
-}
-
-/**
- * From `from` (scans of at most it, `reference`, taken as one wave) up through `candidates`: the
- * largest candidate up to which the `tested` scans are no longer than one wave as predicted from
- * the reference, and the first candidate at which they clearly run in waves (`wavesBelow`).
- */
-function walk(reference: Scan[], tested: Scan[], from: number, candidates: number[], judgeRest = false): { value: number; wavesBelow?: number; steps: NonNullable<LearnedParallelism['steps']> } {
-  const rng = seededRng(SEED);
-  // the prediction's own error (a finite sample of reference scans): from its two halves
-  const halves = [reference.filter((_, i) => i % 2 === 0), reference.filter((_, i) => i % 2 === 1)];
-  const predicted = new Map<number, { meanLog: number; stdErr: number }>();
-  const predict = (n: number) => {
-    let p = predicted.get(n);
-    if (p === undefined) {
-      const [a, b] = halves.map((h) => oneWaveMeanLog(n, h, rng));
-      predicted.set(n, (p = { meanLog: oneWaveMeanLog(n, reference, rng), stdErr: Math.abs(a - b) / 2 }));
-    }
-    return p;
-  };
-  const steps: NonNullable<LearnedParallelism['steps']> = [];
-  const stats = (xs: Scan[]) => {
-    const r = xs.map((s) => Math.log(s.ms) - predict(s.n).meanLog);
-    const mean = r.reduce((a, b) => a + b, 0) / r.length;
-    const sd = Math.sqrt(r.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, r.length - 1));
-    const predErr = xs.reduce((a, s) => a + predict(s.n).stdErr, 0) / xs.length;
-    return { mean, stdErr: Math.sqrt(sd ** 2 / r.length + predErr ** 2) };
-  };
-  let value = from, wavesBelow: number | undefined;
-  const sofar: Scan[] = [];
-  for (const upTo of candidates) {
-    const these = tested.filter((s) => s.n > value && s.n <= upTo);
-    if (these.length < MIN_STEP) continue; // too few to judge this step: judged with the next
-    const step = stats(these);
-    sofar.push(...these);
-    const all = stats(sofar);
-    steps.push({ upTo, scans: these.length, meanLogRatio: round3(step.mean), stdErr: round3(step.stdErr) });
-    // taken only when all the scans up to it are, by their mean plus a standard error, no longer
-    // than one wave, and the newest of them are not clearly longer
-    if (all.mean + all.stdErr > ONE_WAVE_TOLERANCE || step.mean > ONE_WAVE_TOLERANCE + 2 * step.stdErr) {
-      if (step.mean - step.stdErr > ONE_WAVE_TOLERANCE) wavesBelow = upTo;
-      break;
-    }
-    value = upTo;
-  }
-  // (from below: a step too noisy to call is judged with every scan above it, up to the last candidate)
-  const last = candidates.at(-1);
-  if (judgeRest && wavesBelow === undefined && last !== undefined && value < last) {
-    const rest = tested.filter((x) => x.n > value && x.n <= last);
-    if (rest.length >= MIN_STEP) {
-      const r = stats(rest);
-      if (r.mean - r.stdErr > ONE_WAVE_TOLERANCE) wavesBelow = last;
-    }
-  }
-  return { value, wavesBelow, steps };
-}
-
-/** Fractions of the configured value below it (a fifth to two thirds), each at least 1. */
-function lowerCandidatesFor(configured: number): number[] {
-  const set = new Set<number>();
-  for (const f of [0.2, 0.25, 1 / 3, 0.5, 2 / 3]) {
-    const c = Math.max(1, Math.round(configured * f));
-    if (c < configured) set.add(c);
-  }
-  return [...set].sort((a, b) => a - b);
 }
 
 /** The configured value and multiples of it (up to five times). */
