@@ -61,27 +61,4 @@ describe('budget: calls kept for a skip', () => {
     expect(b.canLaunch()).toBe(true);
     expect(b.canSpend(false)).toBe(true);
   });
-
-  it('several calls that are not essential leave a scan\'s worth after the last, as one call does', () => {
-    const { b } = budget(50); // 12.5 tokens, a scan costs 3 until learned
-    expect(b.canLaunch()).toBe(true); // the pace starts full
-    b.spentExtra(4); // 8.5 left
-    expect(b.canSpend(false)).toBe(true); // one call leaves 7.5, over a scan's 3
-    expect(b.canSpendCalls(5, false)).toBe(true); // leaves 3.5
-    expect(b.canSpendCalls(6, false)).toBe(false); // would leave 2.5, under a scan
-    expect(b.canSpendCalls(8, true)).toBe(true); // an essential job may take them
-    b.keep(2);
-    expect(b.canSpendCalls(4, false)).toBe(false); // 8.5 < 4 + 3 + 2
-    expect(b.canSpendCalls(3, false)).toBe(true);
-  });
-
-  it('and the window\'s remaining count keeps the reserve and the kept calls after them', () => {
-    const clock = { t: Date.parse('2026-11-23T08:00:00Z'), now() { return this.t; } };
-    const allowance = { limit: 7200, windowSec: 86_400, waitSec: 0, remaining: 10 };
-    const b = new Budget({ clock, scanner: { allowance: () => allowance }, counters: { launches: 0, apiCalls: 0 }, opts: { reserveCalls: 2 } } as never);
-    b.keep(3);
-    expect(b.canSpendCalls(5, false)).toBe(true); // 10 ≥ 5 + 2 + 3
-    expect(b.canSpendCalls(6, false)).toBe(false);
-    expect(b.canSpendCalls(10, true)).toBe(true);
-  });
 });

@@ -132,18 +132,14 @@ export class Budget {
 
   /**
    * May `n` calls be made now, one after the other (a schedule sync: a list, then a call per
-   * change)? As canSpend, and the window and the pace hold all of them; a job that is not
-   * essential leaves after its last call what canSpend leaves after one (the reserve and the kept
-   * calls in the window, a scan's worth and the kept calls in the pace).
+   * change)? As canSpend, and the window and the pace hold all of them.
    */
   canSpendCalls(n: number, essential: boolean): boolean {
     if (!this.canSpend(essential)) return false;
     const a = this.core.scanner.allowance();
-    if (a.remaining !== undefined && a.remaining < n + (essential ? 0 : this.core.opts.reserveCalls + this.kept)) return false;
+    if (a.remaining !== undefined && a.remaining < n + (essential ? 0 : this.core.opts.reserveCalls)) return false;
     const tokens = this.scarce() ? this.pace.level(a.limit, a.windowSec, this.core.clock.now()) : undefined;
-    if (tokens === undefined) return true;
-    const need = essential ? n : n + this.scanCost() + this.kept;
-    return tokens >= Math.min(need, this.pace.cap(a.limit!, a.windowSec!));
+    return tokens === undefined || tokens >= Math.min(n, this.pace.cap(a.limit!, a.windowSec!));
   }
 
   /** Calls one `call` made beyond its first (a sync's creates, updates and deletes): counted and paced like any. */
