@@ -83,8 +83,8 @@ export const MATRIX_POLICIES = ['onsight', 'twice-daily', 'twice-daily-scheduled
 
 /** A cell's runs summed up: every policy paired against onsight, and against each subject that ran. */
 export function matrixResult(cell: MatrixCell, runs: RunMetrics[], limitPerDay: number): MatrixResult {
-  const bySubject = Object.fromEntries(MATRIX_SUBJECTS.filter((sub) => runs.some((r) => r.policy === sub)).map((sub) => [sub, summarize(runs, sub)]));
-  return { cell, summary: summarize(runs), bySubject, limitPerDay };
+  const bySubject: Record<string, ScenarioSummary> = Object.fromEntries(MATRIX_SUBJECTS.filter((sub) => runs.some((r) => r.policy === sub)).map((sub) => [sub, summarize(runs, sub)]));
+  return { cell, summary: bySubject.onsight ?? summarize(runs), bySubject, limitPerDay };
 }
 
 /** A policy a subject is judged against: not an onsight variant, not the oracle heuristic or the bound. */
@@ -151,15 +151,20 @@ export function matrixTable(results: MatrixResult[]): string {
       const twice = get('twice-daily')?.metrics.wastedShare?.mean;
       const twiceTime = get('twice-daily')?.metrics.wastedHostHPerDay?.mean;
       const wastedTime = o.metrics.wastedHostHPerDay?.mean ?? 0;
+      const coverage = o.metrics.coverage?.mean ?? 0;
+      // each ratio once, for the row and the target's list (undefined: the run it needs is missing)
+      const ofBound = bound ? coverage / bound : undefined;
+      const wrongPer10k = targets ? (wrong / targets) * 10_000 : undefined;
+      const ofTwiceTime = twiceTime === undefined ? undefined : twiceTime ? (wastedTime / twiceTime).toFixed(2) : wastedTime ? '∞' : '0';
       const diff = (x: Stat) => `${x.mean >= 0 ? '+' : ''}${(x.mean * 100).toFixed(1)}${x.n > 1 ? `±${(x.ci * 100).toFixed(1)}` : ' (one seed)'}`;
       rows.push([
         cell.knob, cell.value, subject, pct(o.metrics.coverage?.mean), best ? `${best.policy} ${pct(best.metrics.coverage?.mean)}` : '—',
         d ? diff(d) : '—',
-        pct(bound), bound ? ((o.metrics.coverage?.mean ?? 0) / bound).toFixed(2) : '—',
+        pct(bound), ofBound?.toFixed(2) ?? '—',
         `${(o.metrics.apiCallsPerDay?.mean ?? 0).toFixed(0)} (${limitPerDay.toFixed(0)})`,
-        targets ? ((wrong / targets) * 10_000).toFixed(1) : '—',
+        wrongPer10k?.toFixed(1) ?? '—',
         twice ? ((o.metrics.wastedShare?.mean ?? 0) / twice).toFixed(2) : '—',
-        twiceTime ? (wastedTime / twiceTime).toFixed(2) : twiceTime === 0 ? (wastedTime ? '∞' : '0') : '—',
+        ofTwiceTime ?? '—',
       ]);
       const at = `${cell.knob} = ${cell.value}: ${subject}`;
       for (const b of baselines) {
@@ -172,17 +177,17 @@ export function matrixTable(results: MatrixResult[]): string {
       if ((o.metrics.apiCallsPerDay?.mean ?? 0) > limitPerDay) losses.push(`${at} over the API allowance`);
       // the mean a day can hide a window spent early: a call the platform refused was over it
       if ((o.metrics.api409?.mean ?? 0) > 0) losses.push(`${at} had calls refused by the allowance (${(o.metrics.api409!.mean).toFixed(1)} a run)`);
-      if (bound) {
+      if (ofBound !== undefined) {
         short.bound.judged++;
-        if ((o.metrics.coverage?.mean ?? 0) < TARGETS.boundShare * bound) short.bound.l.push(`${at} ${((o.metrics.coverage?.mean ?? 0) / bound).toFixed(2)} of the bound (${pct(bound)})`);
+        if (coverage < TARGETS.boundShare * bound!) short.bound.l.push(`${at} ${ofBound.toFixed(2)} of the bound (${pct(bound)})`);
       }
-      if (targets) {
+      if (wrongPer10k !== undefined) {
         short.wrongHost.judged++;
-        if (wrong / targets > TARGETS.wrongHostPerTarget) short.wrongHost.l.push(`${at} ${((wrong / targets) * 10_000).toFixed(1)} per 10,000 (${wrong.toFixed(1)} of ${targets.toFixed(0)} a run)`);
+        if (wrong / targets! > TARGETS.wrongHostPerTarget) short.wrongHost.l.push(`${at} ${wrongPer10k.toFixed(1)} per 10,000 (${wrong.toFixed(1)} of ${targets!.toFixed(0)} a run)`);
       }
       if (twiceTime !== undefined) {
         short.wasted.judged++;
-        if (wastedTime > TARGETS.wastedTimeShare * twiceTime) short.wasted.l.push(`${at} ${twiceTime ? (wastedTime / twiceTime).toFixed(2) : '∞'} of twice-daily's (${wastedTime.toFixed(1)} against ${twiceTime.toFixed(1)} host-h a day)`);
+        if (wastedTime > TARGETS.wastedTimeShare * twiceTime) short.wasted.l.push(`${at} ${ofTwiceTime} of twice-daily's (${wastedTime.toFixed(1)} against ${twiceTime.toFixed(1)} host-h a day)`);
       }
     }
   }
