@@ -14,14 +14,14 @@ describe('scheduler options', () => {
     const o = buildSchedulerOptions({ regions: config.regions, maxTargetsPerScan: 50, scheduler: config.scheduler, scanner: { kind: 'real' } });
     const direct = buildSchedulerOptions({ regions: config.regions, maxTargetsPerScan: 50, scanner: { kind: 'real' } });
     expect(o).toEqual(direct);
-    expect(o).toMatchObject({ verifyResults: true, pollIntervalS: 60, reconcileGraceS: 180, maxScanAgeS: 86400, reserveCalls: 5, adaptivePolling: true, scannedVia: 'onsight' });
+    expect(o).toMatchObject({ verifyResults: true, secondLook: true, pollIntervalS: 60, reconcileGraceS: 180, maxScanAgeS: 86400, reserveCalls: 5, adaptivePolling: true, scannedVia: 'onsight' });
     expect(config.scheduler.verifyResults).toBe(true);
   });
 
   it('a pretend scanner has nothing to confirm and is credited under its kind; a paced one is followed at its pace', () => {
     const config = validateConfig({ ...base, scheduler: { pollIntervalS: 60, idlePollS: 3600 } }).config;
     const o = buildSchedulerOptions({ regions: config.regions, maxTargetsPerScan: 50, scheduler: config.scheduler, scanner: { kind: 'dry-run', pretend: true, pollPaceS: 5 } });
-    expect(o).toMatchObject({ verifyResults: false, scannedVia: 'dry-run', pollIntervalS: 5, idlePollS: 5 });
+    expect(o).toMatchObject({ verifyResults: false, secondLook: false, scannedVia: 'dry-run', pollIntervalS: 5, idlePollS: 5 });
   });
 
   it('refuses an unknown scheduler key, as the config does', () => {

@@ -118,6 +118,135 @@ describe.each(STORE_KINDS)('scheduler on $name', (kind) => {
     expect(scanner.launches).toHaveLength(1);
   });
 
+  it('second look: a device\'s first scan in its window is looked at again when it is next seen (over 30 min after the scan), once, riding only in the room a scan for first scans leaves', async () => {
+    const { scanner, sched, see, inv, clock, store } = await setup();
+    const a = await see({ ip: '10.20.1.1', mac: mac(1) });
+    await sched.tick();
+    scanner.finish(scanner.launches[0].ref);
+    clock.t += 61_000;
+    await sched.tick();
+    const firstScan = (await inv.binding(a.bindingId!))!.lastScannedAt;
+    expect(firstScan).toBe(clock.t);
+    clock.t += 20 * 60_000;
+    await see({ ip: '10.20.1.1', mac: mac(1), kind: 'renew' }); // 20 min after: the rejoin window (rejoin.ts), not a second look
+    await sched.tick();
+    expect(sched.counters.secondLooks).toBe(0);
+    // the region is busy with another device's scan while the laptop comes back and three others arrive
+    await see({ ip: '10.20.1.9', mac: mac(9) });
+    await sched.tick();
+    expect(scanner.launches).toHaveLength(2);
+    clock.t += 3 * 3600_000;
+    for (const n of [2, 3, 4]) {
+      await see({ ip: `10.20.1.${n}`, mac: mac(n) });
+      clock.t += 1000;
+    }
+    clock.t += 60_000;
+    await see({ ip: '10.20.1.1', mac: mac(1) }); // back, hours later: the freshest sighting, yet it waits for the first scans
+    expect(sched.counters.secondLooks).toBe(1);
+    expect((await store.recentDecisions(20)).find((d) => d.ip === '10.20.1.1' && d.decision === 'due')?.reason).toMatch(/a second look: its scan ending .* was its first in the window/);
+    scanner.finish(scanner.launches[1].ref);
+    clock.t += 61_000;
+    await sched.tick();
+    expect(scanner.launches[2].targets).toEqual(['10.20.1.4', '10.20.1.3', '10.20.1.2']); // max 3 a scan: the first scans
+    scanner.finish(scanner.launches[2].ref);
+    clock.t += 61_000;
+    await sched.tick();
+    expect(scanner.launches).toHaveLength(3); // a second look alone launches nothing (no calls, no hold on the region of its own)
+    expect((await store.allQueued()).filter((q) => q.intentId === undefined)).toEqual([]); // and waits out of the queue (no polls, no status counts for it)
+    clock.t += 10 * 60_000;
+    await see({ ip: '10.20.1.5', mac: mac(5) }); // a device due for its first scan: the second look rides in its scan
+    await sched.tick();
+    expect(scanner.launches[3].targets).toEqual(['10.20.1.5', '10.20.1.1']);
+    scanner.finish(scanner.launches[3].ref);
+    clock.t += 4 * 3600_000; // polled by the durations learned (the 3-hour scan among them)
+    await sched.tick();
+    expect((await inv.binding(a.bindingId!))!.lastScannedAt).toBeGreaterThan(firstScan!);
+    // a second credit in the window ends it: seen again, not due
+    clock.t += 5 * 3600_000;
+    await see({ ip: '10.20.1.1', mac: mac(1) });
+    await sched.tick();
+    expect(scanner.launches).toHaveLength(4);
+    expect(sched.counters.secondLooks).toBe(1);
+  });
+
+  it('second look: an operator\'s rescan of a device owed a second look launches at once (the mark is applied first)', async () => {
+    const { scanner, sched, see, clock, store } = await setup();
+    const a = await see({ ip: '10.20.1.1', mac: mac(1) });
+    await sched.tick();
+    scanner.finish(scanner.launches[0].ref);
+    clock.t += 61_000;
+    await sched.tick(); // credited: the first scan in the window
+    clock.t += 2 * 3600_000;
+    await see({ ip: '10.20.1.1', mac: mac(1) }); // seen again, not at T1: owed a second look
+    await sched.tick();
+    expect(scanner.launches).toHaveLength(1); // a lone second look: no launch (as designed)
+    await store.requestRescan([a.identityId!], clock.t); // `onsight rescan`
+    clock.t += 1000;
+    await sched.tick();
+    expect(scanner.launches).toHaveLength(2);
+  });
+
+  it('second look: devices due for their first scan launch whatever the number of fresher second looks waiting (they are not in the queue)', async () => {
+    const { scanner, sched, see, clock } = await setup(); // maxTargetsPerScan 3: candidates = ready(…, 6)
+    for (let n = 1; n <= 6; n++) await see({ ip: `10.20.1.${n}`, mac: mac(n) });
+    await sched.tick();
+    scanner.finish(scanner.launches[0].ref);
+    clock.t += 61_000;
+    await sched.tick();
+    scanner.finish(scanner.launches[1].ref);
+    clock.t += 4 * 3600_000; // polled by the durations learned
+    await sched.tick(); // all six credited
+    expect(scanner.launches).toHaveLength(2);
+    clock.t += 2 * 3600_000;
+    await see({ ip: '10.20.1.50', mac: mac(50) }); // due for its first scan
+    for (let n = 1; n <= 6; n++) {
+      clock.t += 1000;
+      await see({ ip: `10.20.1.${n}`, mac: mac(n) }); // seen again after it: six second looks, fresher
+    }
+    await sched.tick();
+    expect(sched.counters.secondLooks).toBe(6);
+    expect(scanner.launches).toHaveLength(3);
+    expect(scanner.launches[2].targets).toEqual(['10.20.1.50', '10.20.1.6', '10.20.1.5']); // and the freshest second looks ride in its room (3 a scan)
+  });
+
+  it('second look: a DHCP renewal at T1 after the scan, even within 30 min of its end, says the device stayed: none owed', async () => {
+    const { scanner, sched, see, clock } = await setup(); // verifyResults false; leases of 1 h: T1 at +30 min
+    await see({ ip: '10.20.1.1', mac: mac(1) }); // lease granted at T0
+    await sched.tick();
+    clock.t += 25 * 60_000;
+    scanner.finish(scanner.launches[0].ref);
+    await sched.tick(); // credited ~T0+25 min (a poll right after the end)
+    clock.t += 5 * 60_000;
+    await see({ ip: '10.20.1.1', mac: mac(1), kind: 'renew' }); // T0+30 min: T1, on schedule (within 30 min of the end)
+    clock.t += 30 * 60_000;
+    await see({ ip: '10.20.1.1', mac: mac(1), kind: 'renew' }); // T0+60 min: T1 of the renewed lease
+    expect(sched.counters.secondLooks).toBe(0);
+    clock.t += 2 * 3600_000;
+    await see({ ip: '10.20.1.1', mac: mac(1), kind: 'renew' }); // and a later return is no reason either
+    expect(sched.counters.secondLooks).toBe(0);
+  });
+
+  it('second look: none under a scarce allowance, nor when switched off (scheduler.secondLook: false)', async () => {
+    for (const variant of ['scarce', 'off'] as const) {
+      const { scanner, sched, see, inv, clock } = await setup({ maxTargetsPerScan: 10, ...(variant === 'off' ? { secondLook: false } : {}) });
+      if (variant === 'scarce') scanner.limit = { limit: 50, windowSec: 86_400 };
+      for (let n = 1; n <= 10; n++) await see({ ip: `10.20.1.${n}`, mac: mac(n) }); // a wave (a scarce allowance's launch waits for one)
+      await sched.tick();
+      expect(scanner.launches).toHaveLength(1);
+      scanner.finish(scanner.launches[0].ref);
+      clock.t += 61_000;
+      await sched.tick();
+      expect((await inv.binding((await see({ ip: '10.20.1.1', mac: mac(1) })).bindingId!))!.lastScannedAt).toBeDefined();
+      clock.t += 3 * 3600_000;
+      await see({ ip: '10.20.1.1', mac: mac(1) });
+      await sched.sweep();
+      clock.t += 3600_000;
+      await sched.tick();
+      expect(scanner.launches, variant).toHaveLength(1);
+      expect(sched.counters.secondLooks, variant).toBe(0);
+    }
+  });
+
   it('one clock per question: a scanner clock 2 h ahead neither dates a scan in our future nor teaches a 2-hour duration', async () => {
     const { scanner, sched, see, inv, clock } = await setup({ idlePollS: 60 });
     const r = await see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });

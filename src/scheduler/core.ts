@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from '../log.js';
 import type { OnsightError } from '../errors.js';
 import type { Inventory } from '../inventory/inventory.js';
-import type { Policy } from '../policy/policy.js';
+import type { Policy, Verdict } from '../policy/policy.js';
 import type { BindingView } from '../inventory/inventory.js';
 import type { LastScanned, Scanner, ScannerCall, ScanStatus } from '../scanners/types.js';
 import type { Decision, Intent, IntentTarget, SchedulerStore } from './queue.js';
@@ -65,6 +65,8 @@ export interface SchedulerCounters {
   noHost: number;
   /** targets of finished scans whose address another device held at some time during the scan (their own device having left before the end; or, with verifyResults, one the scanner dated): the scan may have probed that device, a wrong host the cancels could not prevent (log delay, a late reassignment); logged, not recorded as scanned */
   otherHolder: number;
+  /** devices owed a second look at their first scan in a window, as each starts waiting for one (second-look.ts) */
+  secondLooks: number;
   /** targets not recorded scanned because the device rejoined the network during the scan (rejoin.ts) */
   rejoined: number;
   /** targets a finished scan's own target list lacked (the scanner dropped them: out of subscription, say) */
@@ -88,7 +90,7 @@ export interface SchedulerCounters {
 
 export function newCounters(): SchedulerCounters {
   return {
-    launches: 0, launchFailures: 0, targetsLaunched: 0, dropped: 0, finished: 0, failed: 0, canceledLeft: 0, canceledReassigned: 0, requeuedStuck: 0, noHost: 0, otherHolder: 0, rejoined: 0,
+    launches: 0, launchFailures: 0, targetsLaunched: 0, dropped: 0, finished: 0, failed: 0, canceledLeft: 0, canceledReassigned: 0, requeuedStuck: 0, noHost: 0, otherHolder: 0, rejoined: 0, secondLooks: 0,
     droppedByScanner: 0, givenUp: 0, reconciled: 0, abandoned: 0, adoptedAcrossEpochs: 0, transitionsRefused: 0, lateLaunchesCanceled: 0, rangeCredited: 0,
     apiCalls: 0, byRegion: {}, byAppliance: {},
   };
@@ -117,6 +119,14 @@ export interface BudgetPhase {
 }
 export interface DecidePhase {
   recheck(bindingId: number, at: number): void;
+  /** onsight recorded a scan of this device, ending at `at`, on binding `b`; `whole`: known whole (second looks) */
+  credited(identityId: number, at: number, b: BindingView | undefined, whole: boolean): void;
+  /** a scanned-recently verdict turned due when the device is owed a second look */
+  secondLook(b: BindingView, v: Verdict, now: number): Verdict & { secondLook?: true };
+  /** devices waiting for a second look in `region`, the most recently seen first */
+  secondLooksIn(region: string): { bindingId: number; ip: string; identityId: number; lastSeen: number }[];
+  /** a waiting second look went out in a scan, or is no longer owed */
+  secondLookGone(bindingId: number): void;
   silence(bindingId: number, lastSeen: number): void;
   applyOperatorMarks(): Promise<number>;
 }

@@ -9,6 +9,8 @@ import type { BindingView } from '../inventory/inventory.js';
 import type { ConsideredWrites, Decision, DecisionKind, QueueEntry } from './queue.js';
 import { RecheckPlan } from './recheck.js';
 import { OperatorMarks, applyMark } from './marks.js';
+import { SecondLooks } from './second-look.js';
+import type { Verdict } from '../policy/policy.js';
 import type { SchedulerCore } from './core.js';
 
 const RECENT_KEY = 'not-due:scanned-recently';
@@ -25,6 +27,9 @@ export class Decider {
   private rehomeDue = true;
   /** bindings whose last scan found no host: not due again until the device is seen again (binding id → lastSeen) */
   private readonly silent = new Map<number, number>();
+
+  /** devices whose first scan in a window is looked at again when they are next seen (second-look.ts) */
+  private readonly secondLooks = new SecondLooks();
 
   /** operators' rescans and skips (onsight rescan / skip), and when we last looked for new ones */
   private readonly marks: OperatorMarks;
@@ -53,6 +58,35 @@ export class Decider {
   silence(bindingId: number, lastSeen: number): void {
     if (this.silent.size > 100_000) this.silent.clear();
     this.silent.set(bindingId, lastSeen);
+  }
+
+  /** onsight recorded a scan of this device, ending at `at`, on binding `b`; `whole`: known whole (second-look.ts). */
+  credited(identityId: number, at: number, b: BindingView | undefined, whole: boolean): void {
+    if (this.core.opts.secondLook) this.secondLooks.credited(identityId, at, b, whole);
+  }
+
+  /**
+   * A scanned-recently verdict turned due when the device is owed a second look (second-look.ts):
+   * its region's scan window open, and the allowance not scarce.
+   */
+  secondLook(b: BindingView, v: Verdict, now: number): Verdict & { secondLook?: true } {
+    const { policy, opts, budget } = this.core;
+    if (!opts.secondLook || v.reason !== 'scanned-recently' || !v.region || b.lastScannedAt === undefined) return v;
+    if (!this.secondLooks.owed(b, policy.dueAfterS(b.ip, v.region) * 1000) || budget.scarce() || !policy.windowOpen(v.region, now)) return v;
+    return {
+      ...v, due: true, reason: 'due', secondLook: true,
+      detail: `a second look: its scan ending ${new Date(b.lastScannedAt).toISOString()} was its first in the window, and it was seen again at ${new Date(b.lastSeen).toISOString()} (a device that left mid-probe without a line passes for scanned)`,
+    };
+  }
+
+  /** Devices waiting for a second look in `region`, the most recently seen first. */
+  secondLooksIn(region: string): { bindingId: number; ip: string; identityId: number; lastSeen: number }[] {
+    return this.secondLooks.waitingIn(region);
+  }
+
+  /** A waiting second look went out in a scan, or is no longer owed. */
+  secondLookGone(bindingId: number): void {
+    this.secondLooks.gone(bindingId);
   }
 
   /** Evaluate bindings that just changed; enqueue the due ones; log every changed decision. */
@@ -96,6 +130,14 @@ export class Decider {
       if (b.endAt === undefined && b.startAt >= now - 3600_000) await newHolders(b);
       const mark = marks.get(b.identityId);
       const v = applyMark(mark, policy.evaluate(b, now), b, now, (region) => policy.windowOpen(region, now));
+      // owed a second look (second-look.ts): it waits, out of the queue, for a scan launched in its region for first scans
+      const look = this.secondLook(b, v, now);
+      const looking = 'secondLook' in look && look.region !== undefined;
+      if (looking && this.secondLooks.wait(look.region!, b)) {
+        this.core.counters.secondLooks++;
+        const d = this.logged(b, 'due', `${look.detail}; region ${look.region} (${look.regionCidr}); it rides in the next scan launched there for devices due for their first scan`, now);
+        if (d) w.decisions.push(d);
+      } else if (!looking) this.secondLooks.gone(b.id);
       if (v.reason === 'scanned-recently' && b.lastScannedAt !== undefined) {
         if (this.recent.size > 200_000) this.recent.clear();
         const until = b.lastScannedAt + policy.dueAfterS(b.ip, v.region) * 1000;
@@ -133,7 +175,7 @@ export class Decider {
           w.dequeueIfWaiting.push(b.id);
           if (queued.get(b.id)?.intentId === undefined) queued.delete(b.id);
         }
-        log(b, 'not-due', `${v.reason}: ${v.detail}`);
+        if (!looking) log(b, 'not-due', `${v.reason}: ${v.detail}`);
       }
     }
     if (w.dequeueIfWaiting.length || w.enqueue.length || w.moveRegion.length || w.touch.length || w.decisions.length) await store.writeConsidered(w);

@@ -19,6 +19,8 @@ const SETTLED_LEASE_MS = 86_400_000;
 /** a scarce allowance's launch waits this long at most for a region's wave to fill */
 const HOLD_WHEN_SCARCE_MS = 30 * 60_000;
 
+type Revalidated = { ok: true; b: BindingView; v: Verdict & { secondLook?: true } } | { ok: false; why: string };
+
 export class Launcher {
   /** when the scanner's last-scan date of each address was last read (lastScannedFromScanner) */
   private readonly scannerChecked = new Map<string, number>();
@@ -49,15 +51,17 @@ export class Launcher {
   }
 
   /** Re-check a queued target right before launch: same device, still present, still due, still allowed. */
-  private async revalidate(q: QueueEntry, now: number): Promise<{ ok: true; b: BindingView; v: Verdict } | { ok: false; why: string }> {
+  private async revalidate(q: QueueEntry, now: number, look = false): Promise<Revalidated> {
     const { inventory, policy } = this.core;
     const b = await inventory.binding(q.bindingId);
     if (!b) return { ok: false, why: 'binding no longer known' };
     if (b.identityId !== q.identityId) return { ok: false, why: 'address now held by another device' };
     const holder = await inventory.openBinding(q.ip);
     if (!holder || holder.id !== b.id) return { ok: false, why: holder ? `address reassigned to ${holder.identityKey}` : 'device left (binding ended)' };
-    const v = await this.marks.adjust(policy.evaluate(b, now), b, now, (region) => policy.windowOpen(region, now));
-    if (!v.due) return { ok: false, why: `${v.reason}: ${v.detail}` };
+    const marked = await this.marks.adjust(policy.evaluate(b, now), b, now, (region) => policy.windowOpen(region, now));
+    // a second look (second-look.ts) is due only while still owed
+    const v = look ? this.core.decide.secondLook(b, marked, now) : marked;
+    if (!v.due || (look && !('secondLook' in v))) return { ok: false, why: `${v.reason}: ${v.detail}` };
     // queued under a region the config has since moved it from (SIGHUP, a restart): not launched on
     // the old region's appliances; the next sweep queues it again under its region
     if (v.region !== q.region) return { ok: false, why: `now in region ${v.region ?? '(none)'}, not ${q.region} it was queued under` };
@@ -180,10 +184,11 @@ export class Launcher {
     now = clock.now();
     const id = newIntentId(now);
     const wave = hostsInParallel(this.core);
+    let droppedAny = false;
     // re-checks and the intent in one transaction: no sighting committed in between can hand a
     // re-checked address to another device before the intent names it
     const targets = await store.atomically(async () => {
-      const ok: (IntentTarget & { why: string; vpn: boolean; dueSince: number; b: BindingView })[] = [];
+      const ok: (IntentTarget & { why: string; vpn: boolean; dueSince: number; second?: true; b: BindingView })[] = [];
       let transient = 0, vpn = 0;
       const vpnWave = Math.max(this.core.opts.hostsInParallel, Math.floor(wave / 2));
       for (const q of candidates) {
@@ -204,10 +209,30 @@ export class Launcher {
           await store.dequeue(q.bindingId);
           this.core.decide.recheck(q.bindingId, now);
           counters.dropped++;
+          droppedAny = true;
           await store.decide({ at: now, ip: q.ip, identityId: q.identityId, decision: 'dropped', reason: chk.why });
         }
       }
       if (ok.length === 0) return ok;
+      // second looks (second-look.ts) ride only in a scan launched for first scans, in the room its
+      // first wave leaves: never a launch, a call or a hold on the region of their own (under slow
+      // or heavy-tailed scans a scan of second looks alone would hold the region while first scans wait)
+      for (const w of this.core.decide.secondLooksIn(r.name)) {
+        if (ok.length >= Math.min(base, wave)) break;
+        const q: QueueEntry = { bindingId: w.bindingId, ip: w.ip, identityId: w.identityId, region: r.name, dueSince: now, lastSeen: w.lastSeen, attempts: 0, notBefore: 0 };
+        const chk = await this.revalidate(q, now, true);
+        if (!chk.ok || chk.v.region !== r.name || !policy.allowed(q.ip)) {
+          this.core.decide.secondLookGone(w.bindingId);
+          continue;
+        }
+        if (chk.b.channel === 'vpn') {
+          if (vpn >= vpnWave) continue;
+          vpn++;
+        }
+        if (!(await store.enqueue(q))) continue; // queued meanwhile: it goes as a first scan would
+        this.core.decide.secondLookGone(w.bindingId);
+        ok.push({ ip: q.ip, identityId: q.identityId, bindingId: q.bindingId, dueSince: now, second: true, vpn: chk.b.channel === 'vpn', b: chk.b, why: `${chk.v.detail}; in region ${r.name} by ${chk.v.regionCidr}` });
+      }
       // VPN pools hand a freed address to the next user at once: their targets go first, into the
       // scan's first wave, so the window in which the address can change hands is the shortest
       ok.sort((a, b) => Number(b.vpn) - Number(a.vpn));
@@ -217,7 +242,7 @@ export class Launcher {
       await store.createIntent({ id, region: r.name, appliance: appliance.name, createdAt: now }, ok);
       return ok;
     });
-    if (targets.length === 0) return candidates.length > 0; // all dropped: look at the next ones
+    if (targets.length === 0) return droppedAny; // all dropped: look at the next ones
     let scanRef: string;
     try {
       const res = await this.core.budget.call('launch scan', 'launch', () => this.core.scanner.launch({
@@ -255,7 +280,7 @@ export class Launcher {
     (counters.byRegion[r.name] ??= { launched: 0, finished: 0, failed: 0 }).launched++;
     (counters.byAppliance[appliance.name] ??= { launched: 0 }).launched++;
     for (const t of targets) await store.decide({ at, ip: t.ip, identityId: t.identityId, decision: 'launched', reason: `scan ${scanRef} on ${appliance.name} (${r.name})` });
-    this.core.hooks.onLaunch?.({ intentId: id, scanRef, region: r.name, appliance: appliance.name, applianceWhy: appliance.why, targets: targets.map((t) => ({ ip: t.ip, why: t.why, dueSince: t.dueSince })) });
+    this.core.hooks.onLaunch?.({ intentId: id, scanRef, region: r.name, appliance: appliance.name, applianceWhy: appliance.why, targets: targets.map((t) => ({ ip: t.ip, why: t.why, dueSince: t.second ? undefined : t.dueSince })) });
     return true;
   }
 }

@@ -22,6 +22,13 @@ export const schedulerConfigSchema = z.object({
    * scans are real)
    */
   verifyResults: z.boolean().default(true),
+  /**
+   * a device's first scan in a rescan window is looked at again once the device is next seen (a
+   * line more than 30 min after the scan ended): it joins a scan launched for first scans, in the
+   * room its first wave leaves, and only while the allowance is not scarce: a laptop that left mid-probe without a line is dated by the host list
+   * and would pass for scanned for the whole window (src/scheduler/second-look.ts)
+   */
+  secondLook: z.boolean().default(true),
   /** a finished scan's result may wait this long to be confirmed together with others' */
   verifyDelayS: z.number().positive().default(3600),
   /**
@@ -191,6 +198,8 @@ export function buildSchedulerOptions(input: SchedulerOptionsInput): SchedulerOp
     ...(pace !== undefined ? { pollIntervalS: Math.min(cfg.pollIntervalS, pace), idlePollS: Math.min(cfg.pollIntervalS, pace) } : {}),
     // a pretend scan scans nothing: nothing to confirm, and its targets are recorded under the scanner's kind
     verifyResults: cfg.verifyResults && !pretend,
+    // nor a partial one to look at again
+    secondLook: cfg.secondLook && !pretend,
     scannedVia: pretend ? input.scanner!.kind : 'onsight',
     titlePrefix: input.titlePrefix,
   });

@@ -22,6 +22,12 @@ export const REJOIN_AFTER_END_MS = 30 * 60_000;
 const T1_SLACK = 0.1;
 const KEEP = 200_000;
 
+/** Is a request at `at` the scheduled renewal (T1, half the lease) of a lease last granted at `lease.lastSeen`? */
+export function atT1(lease: { lastSeen: number; expiresAt: number }, at: number): boolean {
+  const half = (lease.expiresAt - lease.lastSeen) / 2;
+  return half > 0 && Math.abs(at - (lease.lastSeen + half)) <= half * T1_SLACK;
+}
+
 interface AtLaunch {
   lastSeen: number;
   expiresAt: number;
@@ -58,6 +64,18 @@ export class Rejoins {
     const half = (s.expiresAt - s.lastSeen) / 2;
     if (at >= s.lastSeen + half * (1 - T1_SLACK)) return undefined; // the scheduled renewal at T1
     return `the device rejoined the network at ${new Date(at).toISOString()} (a DHCP request ${Math.round((at - s.lastSeen) / 60_000)} min after the last, well before its renewal at T1): it was off the network for part of the scan, whose result may be partial`;
+  }
+
+  /**
+   * Did the client's first request after the launch come at T1, its scheduled renewal, after the
+   * scan ended? Then it held its lease through the scan: the result is whole (second-look.ts).
+   * Call before check(), which forgets the binding.
+   */
+  stayedThrough(b: BindingView | undefined, bindingId: number, endedAt: number): boolean {
+    const s = this.atLaunch.get(bindingId);
+    if (!s || !b || b.id !== bindingId) return false;
+    const at = s.firstAfter ?? b.lastSeen;
+    return at > endedAt && atT1(s, at);
   }
 
   forget(bindingId: number): void {

@@ -8,6 +8,7 @@
 import ipaddr from 'ipaddr.js';
 import { canonicalIp } from '../util/ip.js';
 import type { ScanStatus } from '../scanners/types.js';
+import type { BindingView } from '../store/types.js';
 import type { Intent, IntentTarget } from './queue.js';
 import { foundInScan, transitionRefused, type SchedulerCore } from './core.js';
 import { ProcessingLag } from './lag.js';
@@ -31,6 +32,7 @@ export class Results {
     const now = clock.now();
     const endedAt = localEnd(i, st, now);
     const scannedIds: number[] = [];
+    const credits: { identityId: number; b: BindingView; whole: boolean }[] = [];
     const held = new Set<number>();
     const reported = reportedTargets(st.targets);
     const targets = await store.targets(i.id);
@@ -51,6 +53,7 @@ export class Results {
             held.add(t.bindingId); // recorded once the scanner confirms it found the host (verify())
             continue;
           }
+          const whole = this.rejoins.stayedThrough(b, t.bindingId, endedAt);
           const rejoined = this.rejoins.check(b, t.bindingId, endedAt);
           if (rejoined) {
             counters.rejoined++;
@@ -58,6 +61,7 @@ export class Results {
             continue;
           }
           scannedIds.push(t.identityId);
+          credits.push({ identityId: t.identityId, b, whole });
           await store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'scanned', reason: `scan ${st.scanRef} finished on ${i.appliance}` });
         } else {
           this.rejoins.forget(t.bindingId);
@@ -75,6 +79,7 @@ export class Results {
       throw err;
     });
     if (!ended) return transitionRefused(this.core, i.id, `recording finished scan ${st.scanRef} (running → finished)`);
+    for (const c of credits) this.core.decide.credited(c.identityId, endedAt, c.b, c.whole);
     counters.droppedByScanner += dropped;
     if (otherHolders.length) {
       counters.otherHolder += otherHolders.length;
@@ -146,7 +151,6 @@ export class Results {
     if (this.lagSeen.size > 10_000) this.lagSeen.clear();
     const waitMs = this.lag.waitMs(this.core.opts.processingWaitS);
     let waiting = false;
-    let rejoined: string | undefined;
     for (const r of rows) {
       const found = foundInScan(dates.get(r.ip), r.launchedAt);
       if (!found && !processed.has(r.scanRef) && at - r.endedAt < waitMs) {
@@ -160,12 +164,18 @@ export class Results {
         this.core.log.warn({ scanRef: r.scanRef, ip: r.ip, identityId: r.identityId, appliance: r.appliance },
           `scan ${r.scanRef}: ${r.ip} changed hands while the scan ran and the scanner found a host there: it may have probed another device (wrong host); not recorded as scanned`);
         await store.decide({ at, ip: r.ip, identityId: r.identityId, decision: 'not-scanned', reason: `scan ${r.scanRef}: ${r.ip} changed hands while it ran; the result is not this device's (it may have probed the other device)` });
-      } else if (found && (rejoined = this.rejoins.check(await inventory.binding(r.bindingId), r.bindingId, r.endedAt))) {
-        counters.rejoined++;
-        await store.decide({ at, ip: r.ip, identityId: r.identityId, decision: 'not-scanned', reason: `scan ${r.scanRef}: ${rejoined}` });
       } else if (found) {
-        await inventory.markScanned([r.identityId], r.endedAt, 'onsight');
-        await store.decide({ at, ip: r.ip, identityId: r.identityId, decision: 'scanned', reason: `scan ${r.scanRef} finished on ${r.appliance}; the scanner reports the host scanned` });
+        const b = await inventory.binding(r.bindingId);
+        const whole = this.rejoins.stayedThrough(b, r.bindingId, r.endedAt);
+        const rejoined = this.rejoins.check(b, r.bindingId, r.endedAt);
+        if (rejoined) {
+          counters.rejoined++;
+          await store.decide({ at, ip: r.ip, identityId: r.identityId, decision: 'not-scanned', reason: `scan ${r.scanRef}: ${rejoined}` });
+        } else {
+          await inventory.markScanned([r.identityId], r.endedAt, 'onsight');
+          this.core.decide.credited(r.identityId, r.endedAt, b, whole);
+          await store.decide({ at, ip: r.ip, identityId: r.identityId, decision: 'scanned', reason: `scan ${r.scanRef} finished on ${r.appliance}; the scanner reports the host scanned` });
+        }
       } else {
         const b = await inventory.binding(r.bindingId);
         if (b) this.core.decide.silence(b.id, b.lastSeen);
@@ -221,6 +231,7 @@ export class Results {
       const b = await inventory.binding(t.bindingId);
       if (!b || b.identityId !== t.identityId || b.endAt !== undefined) continue;
       await inventory.markScanned([t.identityId], now, 'onsight');
+      this.core.decide.credited(t.identityId, now, b, false);
       await store.dequeue(t.bindingId);
       this.core.decide.recheck(t.bindingId, now);
       await store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'scanned', reason: `scanned before scan ${i.scanRef} was canceled (the scanner's host list)` });

@@ -150,6 +150,7 @@ export class OnsightPolicy implements SimPolicy {
         ...(sc.policy.cancelWhenTargetLeaves === undefined ? {} : { cancelWhenTargetLeaves: sc.policy.cancelWhenTargetLeaves }),
         ...(sc.policy.hostsInParallel === undefined ? {} : { hostsInParallel: sc.policy.hostsInParallel }),
         ...(sc.policy.lastScannedFromScanner === undefined ? {} : { lastScannedFromScanner: sc.policy.lastScannedFromScanner }),
+        ...(sc.policy.secondLook === undefined ? {} : { secondLook: sc.policy.secondLook }),
         ...(this.rangeScans ? { rangeScans: { times: sc.baselines.rangeScanTimes, targets: this.poolRanges(), ...(sc.policy.rangeScansAim === undefined ? {} : { aim: sc.policy.rangeScansAim }) } } : {}),
       },
       scanner,

@@ -153,6 +153,8 @@ export interface Scenario {
     hostsInParallel?: number;
     /** `scheduler.lastScannedFromScanner` (absent: the daemon's default, off) */
     lastScannedFromScanner?: boolean;
+    /** `scheduler.secondLook` (absent: the daemon's default, on) */
+    secondLook?: boolean;
     /** `scheduler.rangeScans.aim` for onsight+ranges (absent: the daemon's default) */
     rangeScansAim?: 'auto' | 'held' | 'ranges';
   };
@@ -320,7 +322,7 @@ export const scenarioFileSchema = z.strictObject({
     rescanAfterH: pos, scanWindow: z.string(), maxTargetsPerScan: z.number().int().positive(), logDelayS: nonneg, tickS: pos.min(1),
     sweepS: pos.min(1), pollIntervalS: pos, applianceRefreshS: pos, verifyResults: z.boolean(),
     applianceMaxScans: z.number().int().positive(), pickupS: nonneg, cancelWhenTargetLeaves: z.boolean(), hostsInParallel: z.number().int().positive(),
-    lastScannedFromScanner: z.boolean(), rangeScansAim: z.enum(['auto', 'held', 'ranges']),
+    lastScannedFromScanner: z.boolean(), secondLook: z.boolean(), rangeScansAim: z.enum(['auto', 'held', 'ranges']),
   }).optional(),
   baselines: strict({
     rangeScanTimes: z.array(hhmm), batchIntervalMin: pos, batchConcurrency: z.number().int().positive(), batchTargets: z.number().int().positive(),
