@@ -132,7 +132,7 @@ export class Decider {
       const v = applyMark(mark, policy.evaluate(b, now), b, now, (region) => policy.windowOpen(region, now));
       // owed a second look (second-look.ts): it waits, out of the queue, for a scan launched in its region for first scans
       const look = this.secondLook(b, v, now);
-      const looking = 'secondLook' in look && look.region !== undefined;
+      const looking = 'secondLook' in look; // (only a verdict with a region is turned into one)
       if (looking && this.secondLooks.wait(look.region!, b)) {
         this.core.counters.secondLooks++;
         const d = this.logged(b, 'due', `${look.detail}; region ${look.region} (${look.regionCidr}); it rides in the next scan launched there for devices due for their first scan`, now);

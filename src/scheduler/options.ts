@@ -25,8 +25,9 @@ export const schedulerConfigSchema = z.object({
   /**
    * a device's first scan in a rescan window is looked at again once the device is next seen (a
    * line more than 30 min after the scan ended): it joins a scan launched for first scans, in the
-   * room its first wave leaves, and only while the allowance is not scarce: a laptop that left mid-probe without a line is dated by the host list
-   * and would pass for scanned for the whole window (src/scheduler/second-look.ts)
+   * room its first wave leaves, and only while the allowance is not scarce: a laptop that left
+   * mid-probe without a line is dated by the host list and would pass for scanned for the whole
+   * window (src/scheduler/second-look.ts)
    */
   secondLook: z.boolean().default(true),
   /** a finished scan's result may wait this long to be confirmed together with others' */

@@ -52,30 +52,22 @@ export class Rejoins {
   }
 
   /**
-   * Why the target's result may be partial (the client rejoined between the launch and
-   * REJOIN_AFTER_END_MS after the scan ended), or undefined. Forgets the binding either way.
+   * What the client's requests since the launch say of the target's result; forgets the binding.
+   * `rejoined`: why it may be partial (the client rejoined between the launch and
+   * REJOIN_AFTER_END_MS after the scan ended). `whole`: its first request after the launch came
+   * at T1, its scheduled renewal, after the scan ended: it held its lease through the scan
+   * (second-look.ts).
    */
-  check(b: BindingView | undefined, bindingId: number, endedAt: number): string | undefined {
+  check(b: BindingView | undefined, bindingId: number, endedAt: number): { rejoined?: string; whole: boolean } {
     const s = this.atLaunch.get(bindingId);
     this.atLaunch.delete(bindingId);
-    if (!s || !b || b.id !== bindingId) return undefined;
+    if (!s || !b || b.id !== bindingId) return { whole: false };
     const at = s.firstAfter ?? b.lastSeen;
-    if (at <= s.lastSeen || at > endedAt + REJOIN_AFTER_END_MS) return undefined;
+    const whole = at > endedAt && atT1(s, at);
+    if (at <= s.lastSeen || at > endedAt + REJOIN_AFTER_END_MS) return { whole };
     const half = (s.expiresAt - s.lastSeen) / 2;
-    if (at >= s.lastSeen + half * (1 - T1_SLACK)) return undefined; // the scheduled renewal at T1
-    return `the device rejoined the network at ${new Date(at).toISOString()} (a DHCP request ${Math.round((at - s.lastSeen) / 60_000)} min after the last, well before its renewal at T1): it was off the network for part of the scan, whose result may be partial`;
-  }
-
-  /**
-   * Did the client's first request after the launch come at T1, its scheduled renewal, after the
-   * scan ended? Then it held its lease through the scan: the result is whole (second-look.ts).
-   * Call before check(), which forgets the binding.
-   */
-  stayedThrough(b: BindingView | undefined, bindingId: number, endedAt: number): boolean {
-    const s = this.atLaunch.get(bindingId);
-    if (!s || !b || b.id !== bindingId) return false;
-    const at = s.firstAfter ?? b.lastSeen;
-    return at > endedAt && atT1(s, at);
+    if (at >= s.lastSeen + half * (1 - T1_SLACK)) return { whole }; // the scheduled renewal at T1
+    return { whole, rejoined: `the device rejoined the network at ${new Date(at).toISOString()} (a DHCP request ${Math.round((at - s.lastSeen) / 60_000)} min after the last, well before its renewal at T1): it was off the network for part of the scan, whose result may be partial` };
   }
 
   forget(bindingId: number): void {

@@ -53,8 +53,7 @@ export class Results {
             held.add(t.bindingId); // recorded once the scanner confirms it found the host (verify())
             continue;
           }
-          const whole = this.rejoins.stayedThrough(b, t.bindingId, endedAt);
-          const rejoined = this.rejoins.check(b, t.bindingId, endedAt);
+          const { rejoined, whole } = this.rejoins.check(b, t.bindingId, endedAt);
           if (rejoined) {
             counters.rejoined++;
             await store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'not-scanned', reason: `scan ${st.scanRef}: ${rejoined}` });
@@ -166,8 +165,7 @@ export class Results {
         await store.decide({ at, ip: r.ip, identityId: r.identityId, decision: 'not-scanned', reason: `scan ${r.scanRef}: ${r.ip} changed hands while it ran; the result is not this device's (it may have probed the other device)` });
       } else if (found) {
         const b = await inventory.binding(r.bindingId);
-        const whole = this.rejoins.stayedThrough(b, r.bindingId, r.endedAt);
-        const rejoined = this.rejoins.check(b, r.bindingId, r.endedAt);
+        const { rejoined, whole } = this.rejoins.check(b, r.bindingId, r.endedAt);
         if (rejoined) {
           counters.rejoined++;
           await store.decide({ at, ip: r.ip, identityId: r.identityId, decision: 'not-scanned', reason: `scan ${r.scanRef}: ${rejoined}` });

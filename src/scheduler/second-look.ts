@@ -51,29 +51,40 @@ export class SecondLooks {
   private readonly credits = new Map<number, Credit>();
   /** bindings owed a second look, waiting for a scan of first scans in their region (not in the queue: they launch nothing) */
   private readonly waiting = new Map<number, Waiting>();
+  /** the same, by region: a launch reads only its own region's */
+  private readonly byRegion = new Map<string, Map<number, Waiting>>();
 
   /** A binding owed a second look waits for one; true when it was not waiting already. */
   wait(region: string, b: Pick<BindingView, 'id' | 'ip' | 'identityId' | 'lastSeen'>): boolean {
     const had = this.waiting.get(b.id);
-    if (!had && this.waiting.size >= KEEP) this.waiting.clear();
-    this.waiting.set(b.id, { bindingId: b.id, ip: b.ip, identityId: b.identityId, region, lastSeen: b.lastSeen });
+    if (!had && this.waiting.size >= KEEP) {
+      this.waiting.clear();
+      this.byRegion.clear();
+    }
+    if (had && had.region !== region) this.byRegion.get(had.region)?.delete(b.id);
+    const w = { bindingId: b.id, ip: b.ip, identityId: b.identityId, region, lastSeen: b.lastSeen };
+    this.waiting.set(b.id, w);
+    let inRegion = this.byRegion.get(region);
+    if (!inRegion) this.byRegion.set(region, (inRegion = new Map()));
+    inRegion.set(b.id, w);
     return had === undefined || had.region !== region;
   }
 
   gone(bindingId: number): void {
+    const w = this.waiting.get(bindingId);
+    if (!w) return;
     this.waiting.delete(bindingId);
+    this.byRegion.get(w.region)?.delete(bindingId);
   }
 
   /** The bindings waiting in `region`, the most recently seen first (a laptop seen long ago may have left). */
   waitingIn(region: string): Waiting[] {
-    const out: Waiting[] = [];
-    for (const w of this.waiting.values()) if (w.region === region) out.push(w);
-    return out.sort((a, b) => b.lastSeen - a.lastSeen);
+    return [...(this.byRegion.get(region)?.values() ?? [])].sort((a, b) => b.lastSeen - a.lastSeen);
   }
 
   /**
    * onsight recorded a scan of this device, ending at `at` (what markScanned was given), on the
-   * binding `b` as it stands now; `whole` when the scan is known whole (rejoin.ts stayedThrough).
+   * binding `b` as it stands now; `whole` when the scan is known whole (rejoin.ts check).
    */
   credited(identityId: number, at: number, b: Pick<BindingView, 'channel' | 'lastSeen' | 'expiresAt'> | undefined, whole: boolean): void {
     if (this.credits.size >= KEEP) this.prune(at);
