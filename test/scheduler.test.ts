@@ -209,33 +209,6 @@ describe.each(STORE_KINDS)('scheduler on $name', (kind) => {
     expect(scanner.launches[2].targets).toEqual(['10.20.1.50', '10.20.1.6', '10.20.1.5']); // and the freshest second looks ride in its room (3 a scan)
   });
 
-  it('second look: none rides in a region that left devices due for their first scan waiting behind its last scan', async () => {
-    const { scanner, sched, see, clock } = await setup(); // one scan at a time in the region
-    await see({ ip: '10.20.1.1', mac: mac(1) });
-    await sched.tick();
-    scanner.finish(scanner.launches[0].ref);
-    clock.t += 61_000;
-    await sched.tick(); // credited: its first scan in the window
-    await see({ ip: '10.20.1.9', mac: mac(9) });
-    await sched.tick(); // the region is busy with another device's scan
-    expect(scanner.launches[1].targets).toEqual(['10.20.1.9']);
-    clock.t += 2 * 3600_000;
-    await see({ ip: '10.20.1.1', mac: mac(1) }); // back: owed a second look
-    expect(sched.counters.secondLooks).toBe(1);
-    await see({ ip: '10.20.1.2', mac: mac(2) }); // due for its first scan: waits for room
-    await sched.tick();
-    expect(scanner.launches).toHaveLength(2);
-    scanner.finish(scanner.launches[1].ref);
-    clock.t += 61_000;
-    await sched.tick();
-    expect(scanner.launches[2].targets).toEqual(['10.20.1.2']); // the region is behind: its room is not spent on a second look
-    scanner.finish(scanner.launches[2].ref);
-    clock.t += 61_000;
-    await see({ ip: '10.20.1.3', mac: mac(3) });
-    await sched.tick();
-    expect(scanner.launches[3].targets).toEqual(['10.20.1.3', '10.20.1.1']); // nothing waited behind the last scan: it rides
-  });
-
   it('second look: a DHCP renewal at T1 after the scan, even within 30 min of its end, says the device stayed: none owed', async () => {
     const { scanner, sched, see, clock } = await setup(); // verifyResults false; leases of 1 h: T1 at +30 min
     await see({ ip: '10.20.1.1', mac: mac(1) }); // lease granted at T0

@@ -24,14 +24,6 @@ type Revalidated = { ok: true; b: BindingView; v: Verdict & { secondLook?: true 
 export class Launcher {
   /** when the scanner's last-scan date of each address was last read (lastScannedFromScanner) */
   private readonly scannerChecked = new Map<string, number>();
-  /**
-   * Regions where a launch pass ended with devices due for their first scan still waiting for
-   * room, since the region's last launch: its next scan carries no second looks. A second look
-   * lengthens the scan it rides in (the scan lasts as long as its slowest host, the more so the
-   * heavier the tail of scan times), and a region that is not keeping up with its first scans has
-   * no time to spare for them.
-   */
-  private readonly leftWaiting = new Set<string>();
 
   /** onsight rescan / skip: a skip holds a queued device back at launch too; a rescan keeps it due */
   private readonly marks: OperatorMarks;
@@ -108,14 +100,12 @@ export class Launcher {
     const maxTotal = opts.maxRunningScans ?? Infinity;
     // the appliance list is read only when a launch may follow: some ready region has room by our own count
     const before = await store.activeIntents();
-    const roomy = before.length < maxTotal && regions.some((name) => {
+    if (before.length >= maxTotal) return;
+    const roomy = regions.some((name) => {
       const r = opts.regions.find((x) => x.name === name);
       return r && !this.core.cancel.isDraining(name, now) && !this.core.ranges.holds(name, now) && before.filter((i) => i.region === name).length < r.maxConcurrentScans;
     });
-    if (!roomy) {
-      for (const name of regions) this.leftWaiting.add(name);
-      return;
-    }
+    if (!roomy) return;
     const refreshed = await this.refreshAppliances();
     const waiting = new Set(regions);
     let launches = 0, blocked = false;
@@ -129,10 +119,7 @@ export class Launcher {
       if (await this.holding(r.name)) continue;
       for (;;) {
         const active = await store.activeIntents();
-        if (active.length >= maxTotal) {
-          for (const name of regions) if (waiting.has(name)) this.leftWaiting.add(name);
-          return;
-        }
+        if (active.length >= maxTotal) return;
         if (this.core.cancel.isDraining(r.name, clock.now()) || active.filter((i) => i.region === r.name).length >= r.maxConcurrentScans) break;
         if (!budget.canLaunch()) return;
         const appliance = appliances.pick(r, opts.regions, active, waiting, clock.now(), this.core.ranges.reserved(clock.now()));
@@ -144,7 +131,6 @@ export class Launcher {
         if (!launched) break;
         launches++;
       }
-      if ((await store.ready(r.name, clock.now(), 1)).length > 0) this.leftWaiting.add(r.name);
       waiting.delete(r.name);
     }
     // a list that showed no room is not worth re-reading every applianceRefreshS: back off until a launch
@@ -230,9 +216,8 @@ export class Launcher {
       if (ok.length === 0) return ok;
       // second looks (second-look.ts) ride only in a scan launched for first scans, in the room its
       // first wave leaves: never a launch, a call or a hold on the region of their own (under slow
-      // or heavy-tailed scans a scan of second looks alone would hold the region while first scans
-      // wait), and not at all while the region leaves first scans waiting (leftWaiting)
-      for (const w of this.leftWaiting.has(r.name) ? [] : this.core.decide.secondLooksIn(r.name)) {
+      // or heavy-tailed scans a scan of second looks alone would hold the region while first scans wait)
+      for (const w of this.core.decide.secondLooksIn(r.name)) {
         if (ok.length >= Math.min(base, wave)) break;
         const q: QueueEntry = { bindingId: w.bindingId, ip: w.ip, identityId: w.identityId, region: r.name, dueSince: now, lastSeen: w.lastSeen, attempts: 0, notBefore: 0 };
         const chk = await this.revalidate(q, now, true);
@@ -290,7 +275,6 @@ export class Launcher {
     }
     this.core.follow.launched(id, targets.map((t) => t.ip));
     for (const t of targets) this.core.results.rejoins.launched(t.b);
-    this.leftWaiting.delete(r.name);
     counters.launches++;
     counters.targetsLaunched += targets.length;
     (counters.byRegion[r.name] ??= { launched: 0, finished: 0, failed: 0 }).launched++;
