@@ -63,6 +63,12 @@ export interface MatrixResult {
   /** the same runs paired against each subject run (onsight, and onsight+ranges when asked for) */
   bySubject: Record<string, ScenarioSummary>;
   limitPerDay: number;
+  /**
+   * Other tools' scans overrun an appliance with no scan of ours: in the bound's runs (which launch
+   * nothing) some of theirs waited over a day for a slot, so their queue grows every night and no
+   * policy can keep up there. Undefined when the bound did not run.
+   */
+  othersOverrun?: { appliances: string[]; seeds: number; of: number };
 }
 
 /** The policies judged against the baselines, each in a row of its own; neither is a baseline of the other. */
@@ -84,7 +90,10 @@ export const MATRIX_POLICIES = ['onsight', 'twice-daily', 'twice-daily-scheduled
 /** A cell's runs summed up: every policy paired against onsight, and against each subject that ran. */
 export function matrixResult(cell: MatrixCell, runs: RunMetrics[], limitPerDay: number): MatrixResult {
   const bySubject: Record<string, ScenarioSummary> = Object.fromEntries(MATRIX_SUBJECTS.filter((sub) => runs.some((r) => r.policy === sub)).map((sub) => [sub, summarize(runs, sub)]));
-  return { cell, summary: bySubject.onsight ?? summarize(runs), bySubject, limitPerDay };
+  const alone = runs.filter((r) => r.policy === 'bound');
+  const over = alone.filter((r) => r.othersOverdue > 0);
+  const othersOverrun = alone.length ? { appliances: [...new Set(over.flatMap((r) => r.othersOverdueOn))].sort(), seeds: over.length, of: alone.length } : undefined;
+  return { cell, summary: bySubject.onsight ?? summarize(runs), bySubject, limitPerDay, othersOverrun };
 }
 
 /** A policy a subject is judged against: not an onsight variant, not the oracle heuristic or the bound. */
@@ -130,13 +139,16 @@ const pct = (x: number | undefined) => (x === undefined ? '—' : `${(x * 100).t
 
 /** One line per cell and subject (onsight; onsight+ranges when run), then the cells where a subject loses or misses a target. */
 export function matrixTable(results: MatrixResult[]): string {
-  const rows: string[][] = [['assumption', 'value', 'policy', 'coverage', 'best baseline', '− best (paired)', 'bound', '/bound', 'API/day (limit)', 'wrong-host /10k', 'wasted vs 2×daily', 'wasted time vs 2×daily']];
+  const rows: string[][] = [['assumption', 'value', 'policy', 'coverage', 'best baseline', '− best (paired)', 'bound', '/bound', 'API/day (limit)', 'wrong-host /10k', 'wasted vs 2×daily', 'wasted time vs 2×daily', 'others overrun']];
   const losses: string[] = [];
   const oneSeed: string[] = [];
   // each target's list, and how many rows it could judge (a cell without the bound or twice-daily cannot be)
   const short = { bound: { l: [] as string[], judged: 0 }, wrongHost: { l: [] as string[], judged: 0 }, wasted: { l: [] as string[], judged: 0 } };
   let judgedRows = 0;
-  for (const { cell, bySubject, limitPerDay } of results) {
+  const overrunCells: string[] = [];
+  for (const { cell, bySubject, limitPerDay, othersOverrun: oo } of results) {
+    const overrun = oo?.seeds ? `${oo.appliances.join(',')} (${oo.seeds}/${oo.of})` : undefined;
+    if (overrun) overrunCells.push(`${cell.knob} = ${cell.value}: ${oo!.appliances.join(', ')}, in ${oo!.seeds} of ${oo!.of} seeds`);
     for (const [subject, summary] of Object.entries(bySubject)) {
       const get = (n: string) => summary.policies.find((p) => p.policy === n);
       const o = get(subject);
@@ -165,12 +177,15 @@ export function matrixTable(results: MatrixResult[]): string {
         wrongPer10k?.toFixed(1) ?? '—',
         twice ? ((o.metrics.wastedShare?.mean ?? 0) / twice).toFixed(2) : '—',
         ofTwiceTime ?? '—',
+        overrun ?? (oo ? 'no' : '—'),
       ]);
       const at = `${cell.knob} = ${cell.value}: ${subject}`;
+      // a loss where others' scans alone overrun the appliances is a share of what they leave over
+      const mark = overrun ? ` [others overrun ${oo!.appliances.join(', ')}]` : '';
       for (const b of baselines) {
         const pd = b.paired?.coverage;
         if (!pd || pd.mean >= 0) continue;
-        const line = `${at} ${pct(o.metrics.coverage?.mean)} < ${b.policy} ${pct(b.metrics.coverage?.mean)} (${diff(pd)} pts)`;
+        const line = `${at} ${pct(o.metrics.coverage?.mean)} < ${b.policy} ${pct(b.metrics.coverage?.mean)} (${diff(pd)} pts)${mark}`;
         if (pd.n < 2) oneSeed.push(line);
         else if (pd.mean + pd.ci < 0) losses.push(line);
       }
@@ -202,5 +217,6 @@ export function matrixTable(results: MatrixResult[]): string {
     (oneSeed.length ? list('behind with one seed (no interval: run more seeds to judge)', oneSeed) : '') +
     list(`below ${TARGETS.boundShare * 100} % of the relaxation bound`, short.bound.l, short.bound.judged) +
     list(`wrong-host above ${TARGETS.wrongHostPerTarget * 10_000} per 10,000 targets`, short.wrongHost.l, short.wrongHost.judged) +
-    list('wasted appliance time above a third of twice-daily\'s', short.wasted.l, short.wasted.judged);
+    list('wasted appliance time above a third of twice-daily\'s', short.wasted.l, short.wasted.judged) +
+    list('where other tools\' scans alone overrun an appliance (in the bound\'s runs, which launch nothing, some of theirs waited over a day for a slot: their queue grows every night, and every policy shares what is left)', overrunCells);
 }

@@ -64,6 +64,7 @@ const KEYS: [string, (m: RunMetrics) => number | undefined][] = [
   ['api409', (m) => m.api409],
   ['utilisation', (m) => m.utilisation],
   ['idleWhileBacklogMin', (m) => m.idleWhileBacklogMin],
+  ['othersOverdue', (m) => m.othersOverdue],
   ['latencyP50Min', (m) => m.latencyP50Min],
   ['latencyP99Min', (m) => m.latencyP99Min],
   ['launchLatencyP50Min', (m) => m.launchLatencyP50Min],

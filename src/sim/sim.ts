@@ -13,6 +13,8 @@ import { generateWorkload, type Presence, type Workload } from './workload.js';
 
 const MIN = 60_000;
 const HOUR = 3_600_000;
+/** an other tool's scan that waits longer than this for a slot is overdue: the next night's has come */
+const OVERDUE_MS = 24 * HOUR;
 
 export interface RunMetrics {
   scenario: string;
@@ -65,6 +67,15 @@ export interface RunMetrics {
   callsPerValidScan: number;
   utilisation: number;
   idleWhileBacklogMin: number;
+  /**
+   * Other tools' scans that waited over a day for a slot (started more than 24 h after launch, or
+   * still waiting at the run's end more than 24 h after it): their nightly work alone, or with ours,
+   * is more than the appliances can do, and their queue grows from night to night. In the bound's
+   * run, which launches nothing, it is their load alone.
+   */
+  othersOverdue: number;
+  /** the appliances where that happened */
+  othersOverdueOn: string[];
   latencyP50Min?: number;
   latencyP99Min?: number;
   launchLatencyP50Min?: number;
@@ -393,6 +404,7 @@ function metrics(sc: Scenario, w: Workload, policy: string, seed: number, scanne
   const violations: Record<string, number> = { 'region-exclusivity': 0, 'region-scans': 0, scope: 0, 'api-limit': 0 };
   for (const v of scanner.violations) violations[v.rule] = (violations[v.rule] ?? 0) + 1;
   const launches = scanner.scans.filter((s) => !s.other).length;
+  const overdue = scanner.scans.filter((s) => s.other && (s.firstStart ?? end) - s.launchedAt > OVERDUE_MS);
   const m: RunMetrics = {
     scenario: sc.name, policy, seed,
     compliance: comp.pairs ? comp.share : mean(byWindow),
@@ -409,6 +421,7 @@ function metrics(sc: Scenario, w: Workload, policy: string, seed: number, scanne
     apiCalls: ours.length, apiByKind: countKinds(scanner.api), apiCallsPerDay: ours.length / (span / 86400_000), apiPeakHour: peak, api409: scanner.api.filter((a) => a.refused).length,
     callsPerValidScan: valid ? ours.length / valid : ours.length,
     utilisation: cap ? busy / cap : 0, idleWhileBacklogMin: x.idleMin,
+    othersOverdue: overdue.length, othersOverdueOn: [...new Set(overdue.map((s) => s.appliance))].sort(),
     violations, violationSamples: scanner.violations.slice(0, 5).map((v) => `${new Date(v.at).toISOString()} ${v.rule}: ${v.detail}`),
     wallMs: x.wallMs, workload: { hosts: w.hosts.length, presences: w.presences.length, sightings: w.events.length, ...w.stats },
     coverageCurve: [], loadCurve: x.loadCurve,
