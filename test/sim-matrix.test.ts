@@ -7,7 +7,7 @@ import { parseScenarioText } from '../src/sim/scenario.js';
 function run(policy: string, seed: number, compliance: number, wastedHostHPerDay = 10, api409 = 0): RunMetrics {
   return {
     scenario: 'cell', policy, seed, compliance, complianceStrict: compliance, coverage: {}, apiCallsPerDay: 40, api409,
-    wrongHost: policy === 'onsight+ranges' ? 1 : 0, targets: 5000, wastedShare: 0.5, wastedHostHPerDay, othersOverdue: 0, othersOverdueOn: [],
+    wrongHost: policy === 'onsight+ranges' ? 1 : 0, targets: 5000, wastedShare: 0.5, wastedHostHPerDay, othersOverdue: 0, othersOverdueOn: [], othersFullShare: 0.3, othersFullOn: 'A1',
     violations: {}, violationSamples: [], coverageCurve: [], loadCurve: [], workload: {},
   } as unknown as RunMetrics;
 }
@@ -32,7 +32,7 @@ describe('the matrix table', () => {
     expect(rows.find((l) => !l.includes('onsight+ranges'))).toMatch(/twice-daily-scheduled 86\.0%\s+\+5\.0±0\.0/);
     // wrong-host per 10k targets and wasted time against twice-daily's, per subject
     expect(ranges).toMatch(/\s2\.0\s/);
-    expect(ranges).toMatch(/0\.25\s+no$/);
+    expect(ranges).toMatch(/0\.25\s+30\.0% A1$/);
     const losses = section(text, 'where a subject loses');
     expect(losses).toContain('onsight+ranges 81.0% < twice-daily-scheduled 86.0%');
     expect(losses).toContain('onsight+ranges 81.0% < twice-daily 85.0%');
@@ -71,22 +71,27 @@ describe('the matrix table', () => {
     expect(text).not.toContain('onsight+ranges');
   });
 
-  it('marks the cells where other tools\' scans alone overrun an appliance, from the bound\'s runs', () => {
+  it('says what other tools\' scans leave, from the bound\'s runs, and marks losses and missed bounds there', () => {
     const runs: RunMetrics[] = [];
     for (const [seed, d] of [[1, 0], [2, 0.01], [3, 0.02]] as const) {
       const bound = run('bound', seed, 1);
+      Object.assign(bound, { othersFullShare: 0.9, othersFullOn: seed === 3 ? 'A1' : 'A2' });
       if (seed !== 2) Object.assign(bound, { othersOverdue: 3, othersOverdueOn: seed === 1 ? ['A1'] : ['A1', 'A2'] });
       runs.push(run('onsight', seed, 0.3 + d), run('twice-daily', seed, 0.35 + d), bound);
     }
-    const calm = [run('onsight', 1, 0.9), run('onsight', 2, 0.91), run('twice-daily', 1, 0.8), run('twice-daily', 2, 0.81), run('bound', 1, 1), run('bound', 2, 1)];
+    const calm = [run('onsight', 1, 0.8), run('onsight', 2, 0.81), run('twice-daily', 1, 0.7), run('twice-daily', 2, 0.71), run('bound', 1, 1), run('bound', 2, 1)];
     const noBound = [run('onsight', 1, 0.9), run('twice-daily', 1, 0.8)];
     const text = matrixTable([matrixResult(CELL, runs, 50), matrixResult({ ...CELL, value: '1.0' }, calm, 50), matrixResult({ ...CELL, value: '0.5' }, noBound, 50)]);
     const rows = text.split('\n').filter((l) => l.startsWith('scan.sigma'));
-    expect(rows[0]).toMatch(/A1,A2 \(2\/3\)$/);
-    expect(rows[1]).toMatch(/\sno$/);
+    expect(rows[0]).toMatch(/90\.0% A2, overrun A1,A2 \(2\/3\)$/);
+    expect(rows[1]).toMatch(/\s30\.0% A1$/);
     expect(rows[2]).toMatch(/\s—$/);
-    // the loss stays a loss, marked
-    expect(section(text, 'where a subject loses')).toContain('onsight 31.0% < twice-daily 36.0% (-5.0±0.0 pts) [others overrun A1, A2]');
+    // the loss stays a loss, marked; so does the bound missed (the calm cell's 0.80 is not marked)
+    const mark = '[others alone hold every slot of A2 90.0% of the run, overrun A1, A2]';
+    expect(section(text, 'where a subject loses')).toContain(`onsight 31.0% < twice-daily 36.0% (-5.0±0.0 pts) ${mark}`);
+    const bound = section(text, 'below 90 % of the relaxation bound');
+    expect(bound).toContain(`= 1.5: onsight 0.31 of the bound (100.0%) ${mark}`);
+    expect(bound).toMatch(/= 1\.0: onsight 0\.81 of the bound \(100\.0%\)$/m);
     const overrun = section(text, 'where other tools\' scans alone overrun');
     expect(overrun).toContain('scan.sigma (tail) = 1.5: A1, A2, in 2 of 3 seeds');
     expect(overrun).not.toContain('= 1.0');
@@ -94,16 +99,20 @@ describe('the matrix table', () => {
 
   it('other tools\' nightly scans overrun A1 and A2 under the σ 1.5 tail with nothing of ours, and nowhere at σ 0.5 or 1.0', async () => {
     // the matrix's tail cells on a small fleet: their nightly work is the same whatever the fleet
-    const overdue = async (sigma: number) => {
+    const alone = async (sigma: number) => {
       const sc = parseScenarioText(JSON.stringify({ extends: 'mobile-fleet', scan: { sigma }, days: 4, fleet: { laptops: 20 } }), `tail ${sigma}`);
       const m = await runOnce(sc, 'bound', 1);
-      return { n: m.othersOverdue, on: m.othersOverdueOn };
+      return { n: m.othersOverdue, on: m.othersOverdueOn, full: m.othersFullShare, fullOn: m.othersFullOn };
     };
-    expect(await overdue(0.5)).toEqual({ n: 0, on: [] });
-    expect(await overdue(1.0)).toEqual({ n: 0, on: [] });
-    const heavy = await overdue(1.5);
+    const [calm, tail, heavy] = [await alone(0.5), await alone(1.0), await alone(1.5)];
+    expect([calm.n, calm.on, tail.n, tail.on]).toEqual([0, [], 0, []]);
     expect(heavy.n).toBeGreaterThan(0);
     expect(heavy.on).toEqual(['A1', 'A2']);
+    // longer scans hold the slots longer; under the heavy tail every slot of one appliance is held
+    // from soon after the first night's launch (22:00 on day 1) to the end
+    expect(calm.full).toBeLessThan(tail.full);
+    expect(tail.full).toBeLessThan(heavy.full);
+    expect(heavy.full).toBeGreaterThan((4 * 24 - 22.5) / (4 * 24));
   });
 
   it('a policy list without a subject or without a baseline is refused, naming what is missing', () => {

@@ -64,11 +64,13 @@ export interface MatrixResult {
   bySubject: Record<string, ScenarioSummary>;
   limitPerDay: number;
   /**
-   * Other tools' scans overrun an appliance with no scan of ours: in the bound's runs (which launch
-   * nothing) some of theirs waited over a day for a slot, so their queue grows every night and no
-   * policy can keep up there. Undefined when the bound did not run.
+   * What other tools' scans leave, from the bound's runs (which launch nothing): the largest share
+   * of the run that they held every slot of one appliance (mean over seeds, and the appliance most
+   * often so), and where some of theirs waited over a day for a slot (their queue grows every night:
+   * they overrun it). A bound that ignores capacity cannot be reached where this is high. Undefined
+   * when the bound did not run.
    */
-  othersOverrun?: { appliances: string[]; seeds: number; of: number };
+  othersAlone?: { fullShare: number; fullOn?: string; overrunOn: string[]; overrunSeeds: number; seeds: number };
 }
 
 /** The policies judged against the baselines, each in a row of its own; neither is a baseline of the other. */
@@ -90,10 +92,19 @@ export const MATRIX_POLICIES = ['onsight', 'twice-daily', 'twice-daily-scheduled
 /** A cell's runs summed up: every policy paired against onsight, and against each subject that ran. */
 export function matrixResult(cell: MatrixCell, runs: RunMetrics[], limitPerDay: number): MatrixResult {
   const bySubject: Record<string, ScenarioSummary> = Object.fromEntries(MATRIX_SUBJECTS.filter((sub) => runs.some((r) => r.policy === sub)).map((sub) => [sub, summarize(runs, sub)]));
-  const alone = runs.filter((r) => r.policy === 'bound');
+  return { cell, summary: bySubject.onsight ?? summarize(runs), bySubject, limitPerDay, othersAlone: othersAlone(runs.filter((r) => r.policy === 'bound')) };
+}
+
+function othersAlone(alone: RunMetrics[]): MatrixResult['othersAlone'] {
+  if (!alone.length) return undefined;
   const over = alone.filter((r) => r.othersOverdue > 0);
-  const othersOverrun = alone.length ? { appliances: [...new Set(over.flatMap((r) => r.othersOverdueOn))].sort(), seeds: over.length, of: alone.length } : undefined;
-  return { cell, summary: bySubject.onsight ?? summarize(runs), bySubject, limitPerDay, othersOverrun };
+  const on = new Map<string, number>();
+  for (const r of alone) if (r.othersFullOn) on.set(r.othersFullOn, (on.get(r.othersFullOn) ?? 0) + 1);
+  const fullOn = [...on].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))[0]?.[0];
+  return {
+    fullShare: alone.reduce((a, r) => a + r.othersFullShare, 0) / alone.length, ...(fullOn ? { fullOn } : {}),
+    overrunOn: [...new Set(over.flatMap((r) => r.othersOverdueOn))].sort(), overrunSeeds: over.length, seeds: alone.length,
+  };
 }
 
 /** A policy a subject is judged against: not an onsight variant, not the oracle heuristic or the bound. */
@@ -139,16 +150,18 @@ const pct = (x: number | undefined) => (x === undefined ? '—' : `${(x * 100).t
 
 /** One line per cell and subject (onsight; onsight+ranges when run), then the cells where a subject loses or misses a target. */
 export function matrixTable(results: MatrixResult[]): string {
-  const rows: string[][] = [['assumption', 'value', 'policy', 'coverage', 'best baseline', '− best (paired)', 'bound', '/bound', 'API/day (limit)', 'wrong-host /10k', 'wasted vs 2×daily', 'wasted time vs 2×daily', 'others overrun']];
+  const rows: string[][] = [['assumption', 'value', 'policy', 'coverage', 'best baseline', '− best (paired)', 'bound', '/bound', 'API/day (limit)', 'wrong-host /10k', 'wasted vs 2×daily', 'wasted time vs 2×daily', 'others alone: all slots held']];
   const losses: string[] = [];
   const oneSeed: string[] = [];
   // each target's list, and how many rows it could judge (a cell without the bound or twice-daily cannot be)
   const short = { bound: { l: [] as string[], judged: 0 }, wrongHost: { l: [] as string[], judged: 0 }, wasted: { l: [] as string[], judged: 0 } };
   let judgedRows = 0;
   const overrunCells: string[] = [];
-  for (const { cell, bySubject, limitPerDay, othersOverrun: oo } of results) {
-    const overrun = oo?.seeds ? `${oo.appliances.join(',')} (${oo.seeds}/${oo.of})` : undefined;
-    if (overrun) overrunCells.push(`${cell.knob} = ${cell.value}: ${oo!.appliances.join(', ')}, in ${oo!.seeds} of ${oo!.of} seeds`);
+  for (const { cell, bySubject, limitPerDay, othersAlone: oa } of results) {
+    const held = oa ? `${pct(oa.fullShare)}${oa.fullOn ? ` ${oa.fullOn}` : ''}${oa.overrunSeeds ? `, overrun ${oa.overrunOn.join(',')} (${oa.overrunSeeds}/${oa.seeds})` : ''}` : '—';
+    if (oa?.overrunSeeds) overrunCells.push(`${cell.knob} = ${cell.value}: ${oa.overrunOn.join(', ')}, in ${oa.overrunSeeds} of ${oa.seeds} seeds`);
+    // a loss, a bound missed or time wasted where others alone hold an appliance's slots over half the run is judged on what they leave
+    const mark = oa && oa.fullShare > 0.5 ? ` [others alone hold every slot of ${oa.fullOn} ${pct(oa.fullShare)} of the run${oa.overrunSeeds ? `, overrun ${oa.overrunOn.join(', ')}` : ''}]` : '';
     for (const [subject, summary] of Object.entries(bySubject)) {
       const get = (n: string) => summary.policies.find((p) => p.policy === n);
       const o = get(subject);
@@ -177,11 +190,9 @@ export function matrixTable(results: MatrixResult[]): string {
         wrongPer10k?.toFixed(1) ?? '—',
         twice ? ((o.metrics.wastedShare?.mean ?? 0) / twice).toFixed(2) : '—',
         ofTwiceTime ?? '—',
-        overrun ?? (oo ? 'no' : '—'),
+        held,
       ]);
       const at = `${cell.knob} = ${cell.value}: ${subject}`;
-      // a loss where others' scans alone overrun the appliances is a share of what they leave over
-      const mark = overrun ? ` [others overrun ${oo!.appliances.join(', ')}]` : '';
       for (const b of baselines) {
         const pd = b.paired?.coverage;
         if (!pd || pd.mean >= 0) continue;
@@ -194,7 +205,7 @@ export function matrixTable(results: MatrixResult[]): string {
       if ((o.metrics.api409?.mean ?? 0) > 0) losses.push(`${at} had calls refused by the allowance (${(o.metrics.api409!.mean).toFixed(1)} a run)`);
       if (ofBound !== undefined) {
         short.bound.judged++;
-        if (coverage < TARGETS.boundShare * bound!) short.bound.l.push(`${at} ${ofBound.toFixed(2)} of the bound (${pct(bound)})`);
+        if (coverage < TARGETS.boundShare * bound!) short.bound.l.push(`${at} ${ofBound.toFixed(2)} of the bound (${pct(bound)})${mark}`);
       }
       if (wrongPer10k !== undefined) {
         short.wrongHost.judged++;
@@ -202,7 +213,7 @@ export function matrixTable(results: MatrixResult[]): string {
       }
       if (twiceTime !== undefined) {
         short.wasted.judged++;
-        if (wastedTime > TARGETS.wastedTimeShare * twiceTime) short.wasted.l.push(`${at} ${ofTwiceTime} of twice-daily's (${wastedTime.toFixed(1)} against ${twiceTime.toFixed(1)} host-h a day)`);
+        if (wastedTime > TARGETS.wastedTimeShare * twiceTime) short.wasted.l.push(`${at} ${ofTwiceTime} of twice-daily's (${wastedTime.toFixed(1)} against ${twiceTime.toFixed(1)} host-h a day)${mark}`);
       }
     }
   }

@@ -76,6 +76,13 @@ export interface RunMetrics {
   othersOverdue: number;
   /** the appliances where that happened */
   othersOverdueOn: string[];
+  /**
+   * The largest share of the run, over appliances, that other tools' started scans held every slot
+   * of one (nothing of ours could start there), and that appliance. In the bound's run it is their
+   * load alone: a bound that ignores capacity cannot be reached where this is high.
+   */
+  othersFullShare: number;
+  othersFullOn?: string;
   latencyP50Min?: number;
   latencyP99Min?: number;
   launchLatencyP50Min?: number;
@@ -405,6 +412,7 @@ function metrics(sc: Scenario, w: Workload, policy: string, seed: number, scanne
   for (const v of scanner.violations) violations[v.rule] = (violations[v.rule] ?? 0) + 1;
   const launches = scanner.scans.filter((s) => !s.other).length;
   const overdue = scanner.scans.filter((s) => s.other && (s.firstStart ?? end) - s.launchedAt > OVERDUE_MS);
+  const full = othersFull(scanner, w.start, end);
   const m: RunMetrics = {
     scenario: sc.name, policy, seed,
     compliance: comp.pairs ? comp.share : mean(byWindow),
@@ -422,6 +430,7 @@ function metrics(sc: Scenario, w: Workload, policy: string, seed: number, scanne
     callsPerValidScan: valid ? ours.length / valid : ours.length,
     utilisation: cap ? busy / cap : 0, idleWhileBacklogMin: x.idleMin,
     othersOverdue: overdue.length, othersOverdueOn: [...new Set(overdue.map((s) => s.appliance))].sort(),
+    othersFullShare: full.share, ...(full.on ? { othersFullOn: full.on } : {}),
     violations, violationSamples: scanner.violations.slice(0, 5).map((v) => `${new Date(v.at).toISOString()} ${v.rule}: ${v.detail}`),
     wallMs: x.wallMs, workload: { hosts: w.hosts.length, presences: w.presences.length, sightings: w.events.length, ...w.stats },
     coverageCurve: [], loadCurve: x.loadCurve,
@@ -565,4 +574,28 @@ function windowStart(sc: Scenario, start: number): number {
   let t = day + (Number(m[1]) * 60 + Number(m[2])) * MIN;
   if (t < start) t += 86400_000;
   return t;
+}
+
+/** The appliance whose slots other tools' started scans all held for the largest share of [from, to), and that share. */
+function othersFull(scanner: SimScanner, from: number, to: number): { share: number; on?: string } {
+  let best: { share: number; on?: string } = { share: 0 };
+  for (const a of scanner.appliancesRt) {
+    const ev: [number, number][] = [];
+    for (const s of scanner.scans) {
+      if (!s.other || s.appliance !== a.name || s.firstStart === undefined) continue;
+      ev.push([s.firstStart, 1], [s.endedAt ?? to, -1]);
+    }
+    ev.sort((x, y) => x[0] - y[0] || x[1] - y[1]);
+    let n = 0, last = from, held = 0;
+    for (const [t, d] of ev) {
+      const u = Math.min(Math.max(t, from), to);
+      if (n >= a.slots) held += u - last;
+      last = u;
+      n += d;
+    }
+    if (n >= a.slots) held += to - last;
+    const share = to > from ? held / (to - from) : 0;
+    if (share > best.share) best = { share, on: a.name };
+  }
+  return best;
 }
