@@ -80,6 +80,7 @@ async function populate(store: Store, t: number): Promise<void> {
   await sch.setRunning('i-0001', 'scan/1', t + 241_000);
   await sch.endIntent('i-0001', 'finished', t + 300_000, null);
   await store.inventory.markScanned([a.identityId!], t + 300_000, 'onsight');
+  await sch.saveScanCredits([{ identityId: a.identityId!, at: t + 300_000, lease: { lastSeen: t, expiresAt: t + 7_200_000 }, whole: false }]);
   await sch.enqueue({ bindingId: r[1].bindingId!, ip: '10.20.1.6', identityId: bob.identityId!, region: 'emea', dueSince: t + 1000, lastSeen: t + 1000 });
   await sch.skip([c.identityId!], SKIP_FOREVER, t + 360_000);
   for (const [i, x] of [
@@ -149,6 +150,32 @@ for (const kind of STORE_KINDS) {
       outputs[kind.name] = out;
     }, 60_000);
 
+    it('scan credits: written, replaced per device (the last of a batch wins), read since a time, pruned', async () => {
+      const store = await kind.open(OPTS);
+      const r = await store.inventory.commitBatch([1, 2, 3].map((i) => ({
+        kind: 'lease', ip: `10.20.3.${i}`, mac: `52:54:00:00:03:0${i}`, at: new Date(NOW).toISOString(), format: 'isc-dhcpd', source: 'test',
+      }) as never), [], NOW);
+      const [a, b, c] = r.map((x) => x.identityId!);
+      const sch = store.scheduler;
+      await sch.saveScanCredits([]);
+      await sch.saveScanCredits([
+        { identityId: a, at: 1000, whole: false },
+        { identityId: b, at: 2000, prev: 500, lease: { lastSeen: 1500, expiresAt: 5100 }, whole: true },
+        { identityId: a, at: 3000, prev: 1000, whole: false }, // the same device twice in one batch
+      ]);
+      await sch.saveScanCredits([{ identityId: c, at: 4000, whole: false }]);
+      const byId = (l: Awaited<ReturnType<typeof sch.scanCredits>>) => [...l].sort((x, y) => x.identityId - y.identityId);
+      expect(byId(await sch.scanCredits(0))).toEqual([
+        { identityId: a, at: 3000, prev: 1000, whole: false },
+        { identityId: b, at: 2000, prev: 500, lease: { lastSeen: 1500, expiresAt: 5100 }, whole: true },
+        { identityId: c, at: 4000, whole: false },
+      ]);
+      expect(byId(await sch.scanCredits(3000)).map((x) => x.identityId)).toEqual([a, c]);
+      expect(await sch.pruneScanCredits(3500)).toBe(2);
+      expect((await sch.scanCredits(0)).map((x) => x.identityId)).toEqual([c]);
+      await store.close();
+    });
+
     it('marks written at once over two connections (CLI and an API, two nodes) get distinct stamps: the daemon reading "newer than the last" misses none', async () => {
       const file = join(mkdtempSync(join(tmpdir(), 'onsight-vs-')), 'state.db');
       const s1 = await kind.open(OPTS, file);
@@ -209,8 +236,8 @@ describe.skipIf(!!pgKind.skip)('onsight state copy --to postgres', () => {
     const run = spawnSync(process.execPath, [CLI, 'state', 'copy', '--to', 'postgres', '--from', file, '--config', pgYaml], { encoding: 'utf8' });
     expect(run.stderr).toContain('identities: 4 rows');
     expect(run.status).toBe(0);
-    expect(run.stdout).toMatch(/copied .* to postgresql .*: 25 rows, counts verified/);
-    for (const [table, n] of [['identities', 4], ['bindings', 4], ['sightings', 5], ['checkpoints', 1], ['positions', 1], ['queue', 1], ['intents', 1], ['intent_targets', 1], ['decisions', 6], ['operator_marks', 1]] as const) {
+    expect(run.stdout).toMatch(/copied .* to postgresql .*: 26 rows, counts verified/);
+    for (const [table, n] of [['identities', 4], ['bindings', 4], ['sightings', 5], ['checkpoints', 1], ['positions', 1], ['queue', 1], ['intents', 1], ['intent_targets', 1], ['decisions', 6], ['operator_marks', 1], ['scan_credits', 1]] as const) {
       expect(run.stdout).toMatch(new RegExp(`\\n  ${table} +${n}\\n`));
     }
     const target = new PgStore(new PgDb({ ...(admin as PgStore).db.pool.options, database: name, max: 2 }), OPTS);
@@ -228,6 +255,8 @@ describe.skipIf(!!pgKind.skip)('onsight state copy --to postgres', () => {
     expect(r).toMatchObject({ node: 'n1', counts: { identities: 4, checkpoints: 1, positions: 1 } });
     expect(await target.inventory.checkpoint('n1:/var/log/dhcpd.log')).toMatchObject({ offset: 4096, fingerprint: 'ab12' });
     expect(await target.inventory.position('n1:http:ack')).toEqual({ seq: 7 });
+    // the scan credit (second looks after a restart): the same row, the 0/1 flag a boolean
+    expect(await target.scheduler.scanCredits(0)).toEqual([{ identityId: 1, at: T + 300_000, lease: { lastSeen: T, expiresAt: T + 7_200_000 }, whole: false }]);
     const fresh = await target.inventory.commitBatch([{ kind: 'lease', ip: '10.20.1.99', mac: '52:54:00:00:01:99', at: new Date(NOW).toISOString(), format: 'isc-dhcpd', source: 'test' }]);
     expect(fresh[0].identityId).toBe(5);
     await copyStateToPostgres(pgCfg, { from: file, force: true }); // back to the plain copy

@@ -169,6 +169,33 @@ describe.each(STORE_KINDS)('scheduler on $name', (kind) => {
     expect(sched.counters.secondLooks).toBe(1);
   });
 
+  it('second look: a restart does not forget who is owed one, nor whose scan a renewal at T1 showed whole (the credits are in the store)', async () => {
+    const { scanner, sched, see, clock, store, restart } = await setup();
+    await see({ ip: '10.20.1.1', mac: mac(1) }); // lease at T0: T1 at +30 min
+    await see({ ip: '10.20.1.2', mac: mac(2) });
+    await sched.tick();
+    clock.t += 25 * 60_000;
+    scanner.finish(scanner.launches[0].ref);
+    await sched.tick(); // both credited: their first scans in the window
+    const credits = await store.scanCredits(0);
+    expect(credits.map((c) => [c.identityId, c.whole, c.lease !== undefined]).sort()).toEqual([[1, false, true], [2, false, true]]);
+    clock.t += 5 * 60_000;
+    await see({ ip: '10.20.1.2', mac: mac(2), kind: 'renew' }); // T1 after the scan: it stayed, the result is whole
+    expect(sched.counters.secondLooks).toBe(0);
+    const again = restart();
+    clock.t += 2 * 3600_000;
+    await see({ ip: '10.20.1.1', mac: mac(1) }); // seen again after the restart: still owed its look
+    await see({ ip: '10.20.1.2', mac: mac(2) }); // known whole before the restart: none owed
+    expect(again.counters.secondLooks).toBe(1);
+    expect((await store.recentDecisions(5)).find((d) => d.ip === '10.20.1.1' && d.decision === 'due')?.reason).toMatch(/a second look/);
+    // the store is what carried it: without the credits a restarted scheduler owes nobody a look
+    await store.pruneScanCredits(Number.MAX_SAFE_INTEGER);
+    const forgot = restart();
+    clock.t += 3600_000;
+    await see({ ip: '10.20.1.1', mac: mac(1) });
+    expect(forgot.counters.secondLooks).toBe(0);
+  });
+
   it('second look: an operator\'s rescan of a device owed a second look launches at once (the mark is applied first)', async () => {
     const { scanner, sched, see, clock, store } = await setup();
     const a = await see({ ip: '10.20.1.1', mac: mac(1) });

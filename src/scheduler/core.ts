@@ -120,7 +120,7 @@ export interface BudgetPhase {
 export interface DecidePhase {
   recheck(bindingId: number, at: number): void;
   /** onsight recorded a scan of this device, ending at `at`, on binding `b`; `whole`: known whole (second looks) */
-  credited(identityId: number, at: number, b: BindingView | undefined, whole: boolean): void;
+  credited(identityId: number, at: number, b: BindingView | undefined, whole: boolean): Promise<void>;
   /** a scanned-recently verdict turned due when the device is owed a second look */
   secondLook(b: BindingView, v: Verdict, now: number): Verdict & { secondLook?: true };
   /** devices waiting for a second look in `region`, the most recently seen first */

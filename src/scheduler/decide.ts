@@ -9,7 +9,7 @@ import type { BindingView } from '../inventory/inventory.js';
 import type { ConsideredWrites, Decision, DecisionKind, QueueEntry } from './queue.js';
 import { RecheckPlan } from './recheck.js';
 import { OperatorMarks, applyMark } from './marks.js';
-import { SecondLooks } from './second-look.js';
+import { SECOND_LOOK_FORGET_MS, SecondLooks } from './second-look.js';
 import type { Verdict } from '../policy/policy.js';
 import type { SchedulerCore } from './core.js';
 
@@ -30,6 +30,8 @@ export class Decider {
 
   /** devices whose first scan in a window is looked at again when they are next seen (second-look.ts) */
   private readonly secondLooks = new SecondLooks();
+  /** the stored credits, read back once (the first pass after a start, or a new term in a cluster) */
+  private creditsRead?: Promise<void>;
 
   /** operators' rescans and skips (onsight rescan / skip), and when we last looked for new ones */
   private readonly marks: OperatorMarks;
@@ -60,9 +62,23 @@ export class Decider {
     this.silent.set(bindingId, lastSeen);
   }
 
-  /** onsight recorded a scan of this device, ending at `at`, on binding `b`; `whole`: known whole (second-look.ts). */
-  credited(identityId: number, at: number, b: BindingView | undefined, whole: boolean): void {
-    if (this.core.opts.secondLook) this.secondLooks.credited(identityId, at, b, whole);
+  /** onsight recorded a scan of this device, ending at `at`, on binding `b`; `whole`: known whole (second-look.ts). Kept in the store too. */
+  async credited(identityId: number, at: number, b: BindingView | undefined, whole: boolean): Promise<void> {
+    if (!this.core.opts.secondLook) return;
+    await this.readCredits();
+    await this.core.store.saveScanCredits([this.secondLooks.credited(identityId, at, b, whole)]);
+  }
+
+  /** Second looks owed before a restart: the credits in the store, read once (a failed read is tried again next pass). */
+  private readCredits(): Promise<void> {
+    if (!this.core.opts.secondLook) return Promise.resolve();
+    this.creditsRead ??= this.core.store.scanCredits(this.core.clock.now() - SECOND_LOOK_FORGET_MS).then(
+      (stored) => this.secondLooks.load(stored),
+      (err: unknown) => {
+        this.creditsRead = undefined;
+        throw err;
+      });
+    return this.creditsRead;
   }
 
   /**
@@ -109,6 +125,7 @@ export class Decider {
     const now = clock.now();
     const order = [...bindingIds];
     if (!order.length) return 0;
+    await this.readCredits();
     const unique = [...new Set(order)];
     const bindings = new Map((await inventory.bindings(unique)).map((b) => [b.id, b]));
     if (!bindings.size) return 0;
@@ -179,6 +196,8 @@ export class Decider {
       }
     }
     if (w.dequeueIfWaiting.length || w.enqueue.length || w.moveRegion.length || w.touch.length || w.decisions.length) await store.writeConsidered(w);
+    // credits found whole in this pass (or by a launch's re-check since the last)
+    await store.saveScanCredits(this.secondLooks.takeChanged());
     return enqueued;
   }
 
@@ -224,6 +243,7 @@ export class Decider {
     }
     this.nextFullSweepAt = now + this.core.opts.fullSweepS * 1000;
     this.plan.clear();
+    await store.pruneScanCredits(now - SECOND_LOOK_FORGET_MS);
     const queued = await store.queuedIds();
     const waiting = this.rehomeDue ? new Set((await store.allQueued()).filter((q) => q.intentId === undefined).map((q) => q.bindingId)) : undefined;
     this.rehomeDue = false;

@@ -6,7 +6,7 @@
  */
 import type { DB } from '../store/db.js';
 import { gateOf, type SqliteGate } from '../store/gate.js';
-import type { AwaitingEntry, ConsideredWrites, Decision, DecisionKind, Intent, IntentState, IntentTarget, OperatorMark, QueueEntry, SchedulerStore } from '../store/types.js';
+import type { AwaitingEntry, ConsideredWrites, Decision, DecisionKind, Intent, IntentState, IntentTarget, OperatorMark, QueueEntry, ScanCredit, SchedulerStore } from '../store/types.js';
 
 export type { SchedulerStore, QueueEntry, IntentState, Intent, IntentTarget, DecisionKind, Decision, OperatorMark, AwaitingEntry, ConsideredWrites } from '../store/types.js';
 
@@ -37,6 +37,14 @@ const NEXT_STAMP = 'max(?, coalesce((SELECT max(updated_at) FROM operator_marks)
 export interface MarkRow { identity_id: number; rescan_at: number | null; skip_until: number | null; updated_at: number }
 
 export const toMark = (r: MarkRow): OperatorMark => ({ identityId: r.identity_id, rescanAt: r.rescan_at ?? undefined, skipUntil: r.skip_until ?? undefined, updatedAt: r.updated_at });
+
+export interface CreditRow { identity_id: number; at: number; prev: number | null; lease_last_seen: number | null; lease_expires_at: number | null; whole: number | boolean }
+
+export const toCredit = (r: CreditRow): ScanCredit => ({
+  identityId: r.identity_id, at: r.at, ...(r.prev === null ? {} : { prev: r.prev }),
+  ...(r.lease_last_seen === null || r.lease_expires_at === null ? {} : { lease: { lastSeen: r.lease_last_seen, expiresAt: r.lease_expires_at } }),
+  whole: !!r.whole,
+});
 
 export interface DecisionRow { at: number; ip: string; identity_id: number | null; decision: DecisionKind; reason: string }
 
@@ -307,5 +315,25 @@ export class SqliteSchedulerStore implements SchedulerStore {
         ON CONFLICT(identity_id) DO UPDATE SET skip_until = excluded.skip_until, updated_at = excluded.updated_at`);
       this.db.transaction(() => { for (const id of identityIds) up.run(id, until, now); })();
     });
+  }
+
+  saveScanCredits(credits: readonly ScanCredit[]): Promise<void> {
+    if (!credits.length) return Promise.resolve();
+    return this.gate.run(() => {
+      const up = this.db.prepare(`INSERT INTO scan_credits (identity_id, at, prev, lease_last_seen, lease_expires_at, whole) VALUES (?, ?, ?, ?, ?, ?)
+        ON CONFLICT(identity_id) DO UPDATE SET at = excluded.at, prev = excluded.prev, lease_last_seen = excluded.lease_last_seen,
+          lease_expires_at = excluded.lease_expires_at, whole = excluded.whole`);
+      this.db.transaction(() => {
+        for (const c of credits) up.run(c.identityId, c.at, c.prev ?? null, c.lease?.lastSeen ?? null, c.lease?.expiresAt ?? null, c.whole ? 1 : 0);
+      })();
+    });
+  }
+
+  scanCredits(since: number): Promise<ScanCredit[]> {
+    return this.gate.run(() => (this.db.prepare('SELECT * FROM scan_credits WHERE at >= ?').all(since) as CreditRow[]).map(toCredit));
+  }
+
+  pruneScanCredits(before: number): Promise<number> {
+    return this.gate.run(() => this.db.prepare('DELETE FROM scan_credits WHERE at < ?').run(before).changes);
   }
 }

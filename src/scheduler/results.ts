@@ -78,7 +78,7 @@ export class Results {
       throw err;
     });
     if (!ended) return transitionRefused(this.core, i.id, `recording finished scan ${st.scanRef} (running → finished)`);
-    for (const c of credits) this.core.decide.credited(c.identityId, endedAt, c.b, c.whole);
+    for (const c of credits) await this.core.decide.credited(c.identityId, endedAt, c.b, c.whole);
     counters.droppedByScanner += dropped;
     if (otherHolders.length) {
       counters.otherHolder += otherHolders.length;
@@ -171,7 +171,7 @@ export class Results {
           await store.decide({ at, ip: r.ip, identityId: r.identityId, decision: 'not-scanned', reason: `scan ${r.scanRef}: ${rejoined}` });
         } else {
           await inventory.markScanned([r.identityId], r.endedAt, 'onsight');
-          this.core.decide.credited(r.identityId, r.endedAt, b, whole);
+          await this.core.decide.credited(r.identityId, r.endedAt, b, whole);
           await store.decide({ at, ip: r.ip, identityId: r.identityId, decision: 'scanned', reason: `scan ${r.scanRef} finished on ${r.appliance}; the scanner reports the host scanned` });
         }
       } else {
@@ -229,7 +229,7 @@ export class Results {
       const b = await inventory.binding(t.bindingId);
       if (!b || b.identityId !== t.identityId || b.endAt !== undefined) continue;
       await inventory.markScanned([t.identityId], now, 'onsight');
-      this.core.decide.credited(t.identityId, now, b, false);
+      await this.core.decide.credited(t.identityId, now, b, false);
       await store.dequeue(t.bindingId);
       this.core.decide.recheck(t.bindingId, now);
       await store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'scanned', reason: `scanned before scan ${i.scanRef} was canceled (the scanner's host list)` });

@@ -19,9 +19,11 @@
  * was credited, RFC 2131 §4.4.5), which says it kept its lease through the scan: one that leaves
  * and comes back asks at its return instead (rejoin.ts).
  *
- * Kept in memory, like rejoin.ts: after a restart, devices credited before it get no second look.
+ * The credits are kept in the store too (scan_credits): a restart reads them back, so a device
+ * credited before it is still owed its look; the waiting set is rebuilt as devices are considered
+ * again (the first sweep considers everyone present).
  */
-import type { BindingView } from '../store/types.js';
+import type { BindingView, ScanCredit } from '../store/types.js';
 import { REJOIN_AFTER_END_MS, atT1 } from './rejoin.js';
 
 const KEEP = 500_000;
@@ -49,6 +51,8 @@ interface Waiting {
 
 export class SecondLooks {
   private readonly credits = new Map<number, Credit>();
+  /** devices whose credit changed since the last takeChanged() (found whole when owed() was asked) */
+  private readonly changed = new Set<number>();
   /** bindings owed a second look, waiting for a scan of first scans in their region (not in the queue: they launch nothing) */
   private readonly waiting = new Map<number, Waiting>();
   /** the same, by region: a launch reads only its own region's */
@@ -86,11 +90,33 @@ export class SecondLooks {
    * onsight recorded a scan of this device, ending at `at` (what markScanned was given), on the
    * binding `b` as it stands now; `whole` when the scan is known whole (rejoin.ts check).
    */
-  credited(identityId: number, at: number, b: Pick<BindingView, 'channel' | 'lastSeen' | 'expiresAt'> | undefined, whole: boolean): void {
+  credited(identityId: number, at: number, b: Pick<BindingView, 'channel' | 'lastSeen' | 'expiresAt'> | undefined, whole: boolean): ScanCredit {
     if (this.credits.size >= KEEP) this.prune(at);
     const c = this.credits.get(identityId);
     const lease = b?.channel === 'dhcp' && b.expiresAt !== undefined && b.lastSeen <= at ? { lastSeen: b.lastSeen, expiresAt: b.expiresAt } : undefined;
-    this.credits.set(identityId, { at, prev: c?.at, ...(lease ? { lease } : {}), ...(whole ? { whole: true } : {}) });
+    const credit: Credit = { at, ...(c ? { prev: c.at } : {}), ...(lease ? { lease } : {}), ...(whole ? { whole: true } : {}) };
+    this.credits.set(identityId, credit);
+    this.changed.delete(identityId);
+    return toStored(identityId, credit);
+  }
+
+  /** Credits read back from the store (after a restart); one known here already is newer and stays. */
+  load(stored: readonly ScanCredit[]): void {
+    for (const s of stored) {
+      if (this.credits.has(s.identityId) || this.credits.size >= KEEP) continue;
+      this.credits.set(s.identityId, { at: s.at, ...(s.prev === undefined ? {} : { prev: s.prev }), ...(s.lease ? { lease: s.lease } : {}), ...(s.whole ? { whole: true } : {}) });
+    }
+  }
+
+  /** The credits changed since the last call (to be written to the store). */
+  takeChanged(): ScanCredit[] {
+    const out: ScanCredit[] = [];
+    for (const id of this.changed) {
+      const c = this.credits.get(id);
+      if (c) out.push(toStored(id, c));
+    }
+    this.changed.clear();
+    return out;
   }
 
   /**
@@ -104,6 +130,7 @@ export class SecondLooks {
     if (c.whole || (c.prev !== undefined && c.at - c.prev < dueAfterMs)) return false;
     if (c.lease && b.lastSeen > c.at && atT1(c.lease, b.lastSeen)) {
       c.whole = true; // its scheduled renewal, after the scan: it kept the lease through the scan
+      this.changed.add(b.identityId);
       return false;
     }
     return b.lastSeen > c.at + REJOIN_AFTER_END_MS;
@@ -113,4 +140,11 @@ export class SecondLooks {
     for (const [id, c] of this.credits) if (c.at < now - FORGET_MS) this.credits.delete(id);
     if (this.credits.size >= KEEP) this.credits.clear();
   }
+}
+
+/** Credits older than this serve no window: not read back, and pruned from the store. */
+export const SECOND_LOOK_FORGET_MS = FORGET_MS;
+
+function toStored(identityId: number, c: Credit): ScanCredit {
+  return { identityId, at: c.at, ...(c.prev === undefined ? {} : { prev: c.prev }), ...(c.lease ? { lease: c.lease } : {}), whole: c.whole === true };
 }

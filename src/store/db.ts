@@ -129,6 +129,16 @@ const MIGRATIONS: string[] = [
   CREATE INDEX operator_marks_updated ON operator_marks(updated_at);`,
   // 9: the lease epoch (cluster term) an intent was created under; NULL on a single node
   `ALTER TABLE intents ADD COLUMN epoch INTEGER;`,
+  // 10: onsight's scan credits, for second looks after a restart (scheduler/second-look.ts)
+  `CREATE TABLE scan_credits (
+    identity_id INTEGER PRIMARY KEY REFERENCES identities(id),
+    at INTEGER NOT NULL,               -- the credited scan's end (the device's last scan it set)
+    prev INTEGER,                      -- the credit before it
+    lease_last_seen INTEGER,           -- the DHCP lease held then: its last grant
+    lease_expires_at INTEGER,          --   and its expiry
+    whole INTEGER NOT NULL DEFAULT 0   -- the result is known whole: nothing to look at again
+  );
+  CREATE INDEX scan_credits_at ON scan_credits(at);`,
 ];
 
 export function openDatabase(file: string): DB {

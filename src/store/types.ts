@@ -219,6 +219,20 @@ export interface OperatorMark {
   updatedAt: number;
 }
 
+/**
+ * onsight's credit of a scan to a device, kept for second looks (scheduler/second-look.ts): when the
+ * credited scan ended (the device's last scan it set), the credit before it, the DHCP lease held
+ * then, and whether the result is known whole. Kept so that a restart does not forget who is owed
+ * a look.
+ */
+export interface ScanCredit {
+  identityId: number;
+  at: number;
+  prev?: number;
+  lease?: { lastSeen: number; expiresAt: number };
+  whole: boolean;
+}
+
 /** What one consider pass writes (SchedulerStore.writeConsidered). */
 export interface ConsideredWrites {
   /** binding ids whose entry leaves the queue unless a scan for it is in flight */
@@ -313,6 +327,14 @@ export interface SchedulerStore {
   pruneMarks(now: number, rescanTtlMs: number): Promise<number>;
   requestRescan(identityIds: number[], now: number): Promise<void>;
   skip(identityIds: number[], until: number, now: number): Promise<void>;
+
+  // onsight's scan credits, for second looks (written by the scheduler, read back after a restart)
+  /** Write these credits (one per device: a newer one replaces the device's last). */
+  saveScanCredits(credits: readonly ScanCredit[]): Promise<void>;
+  /** The credits of scans that ended at or after `since`. */
+  scanCredits(since: number): Promise<ScanCredit[]>;
+  /** Forget credits of scans that ended before `before`; how many. */
+  pruneScanCredits(before: number): Promise<number>;
 }
 
 // ------------------------------------------------------------------------------ history (operator views)

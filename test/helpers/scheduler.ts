@@ -36,17 +36,20 @@ export async function setupOn(kind: StoreKind, over: Over = {}, policyOver: Poli
   const store = st.scheduler;
   const { maxTargetsPerScan = 3, maxTargetsPerLaunch, fullSweepS, ...section } = over;
   scanner.maxTargetsPerLaunch = maxTargetsPerLaunch;
-  const sched = new Scheduler(clock, inv, policy, store, scanner, buildSchedulerOptions({
+  // a restart: a new scheduler over the same store and scanner (what it knew in memory is gone)
+  const make = () => new Scheduler(clock, inv, policy, store, scanner, buildSchedulerOptions({
     regions, maxTargetsPerScan, scanner, internal: fullSweepS === undefined ? {} : { fullSweepS },
     // results are taken as the scan list says unless a test confirms them with the host list
     scheduler: { pollIntervalS: 60, applianceRefreshS: 300, retryBackoffS: 600, maxAttempts: 3, verifyResults: false, ...section },
   }), silentLogger());
+  let current = make();
+  const restart = () => (current = make());
   const see = async (p: Partial<Sighting> & Pick<Sighting, 'ip'>) => {
     const [r] = await inv.commitBatch([{ kind: 'lease', at: new Date(clock.t).toISOString(), format: 'isc-dhcpd', source: 't', durationS: 3600, ...p } as Sighting]);
-    await sched.consider([r.bindingId!]);
+    await current.consider([r.bindingId!]);
     return r;
   };
-  return { db, clock, inv, policy, scanner, store, sched, see };
+  return { db, clock, inv, policy, scanner, store, sched: current, see, restart };
 }
 
 export const mac = (n: number) => `52:54:00:00:00:${n.toString(16).padStart(2, '0')}`;

@@ -2,8 +2,8 @@
  * The scheduler's durable part on PostgreSQL: the same queue, intents, decision log and operator
  * marks as src/scheduler/queue.ts (row mappers shared), in PostgreSQL's dialect.
  */
-import { ACTIVE, ENDS_FROM, decision, entry, intent, toMark, type DecisionRow, type MarkRow } from '../../scheduler/queue.js';
-import type { AwaitingEntry, ConsideredWrites, Decision, Intent, IntentState, IntentTarget, OperatorMark, QueueEntry, SchedulerStore } from '../types.js';
+import { ACTIVE, ENDS_FROM, decision, entry, intent, toCredit, toMark, type CreditRow, type DecisionRow, type MarkRow } from '../../scheduler/queue.js';
+import type { AwaitingEntry, ConsideredWrites, Decision, Intent, IntentState, IntentTarget, OperatorMark, QueueEntry, ScanCredit, SchedulerStore } from '../types.js';
 import { statement as st, type PgDb } from './db.js';
 
 /**
@@ -61,6 +61,12 @@ const S = {
     GROUP BY region, appliance, state ORDER BY region, appliance, state`),
   lastDropped: st('last_dropped', `SELECT DISTINCT ON (ip, identity_id) ip, identity_id, at, reason FROM decisions
     WHERE decision = 'dropped-by-scanner' ORDER BY ip, identity_id, at DESC`),
+  saveCredits: st('save_credits', `INSERT INTO scan_credits (identity_id, at, prev, lease_last_seen, lease_expires_at, whole)
+    SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::boolean[])
+    ON CONFLICT (identity_id) DO UPDATE SET at = excluded.at, prev = excluded.prev, lease_last_seen = excluded.lease_last_seen,
+      lease_expires_at = excluded.lease_expires_at, whole = excluded.whole`),
+  credits: st('credits', 'SELECT * FROM scan_credits WHERE at >= $1'),
+  pruneCredits: st('prune_credits', 'DELETE FROM scan_credits WHERE at < $1'),
   marksOf: st('marks_of', 'SELECT identity_id, rescan_at, skip_until, updated_at FROM operator_marks WHERE identity_id = ANY($1::bigint[])'),
   mark: st('mark', 'SELECT identity_id, rescan_at, skip_until, updated_at FROM operator_marks WHERE identity_id = $1'),
   marksChanged: st('marks_changed', 'SELECT identity_id, rescan_at, skip_until, updated_at FROM operator_marks WHERE updated_at > $1 ORDER BY updated_at'),
@@ -276,5 +282,21 @@ export class PgSchedulerStore implements SchedulerStore {
       await this.db.query(MARKS_LOCK);
       for (const id of identityIds) await this.db.query(S.skip, [id, until, now]);
     });
+  }
+
+  async saveScanCredits(credits: readonly ScanCredit[]): Promise<void> {
+    if (!credits.length) return;
+    // one device once per statement (ON CONFLICT cannot touch a row twice): the last credit given wins
+    const last = [...new Map(credits.map((c) => [c.identityId, c])).values()];
+    await this.db.query(S.saveCredits, [last.map((c) => c.identityId), last.map((c) => c.at), last.map((c) => c.prev ?? null),
+      last.map((c) => c.lease?.lastSeen ?? null), last.map((c) => c.lease?.expiresAt ?? null), last.map((c) => c.whole)]);
+  }
+
+  async scanCredits(since: number): Promise<ScanCredit[]> {
+    return (await this.db.rows<CreditRow & Record<string, unknown>>(S.credits, [since])).map(toCredit);
+  }
+
+  async pruneScanCredits(before: number): Promise<number> {
+    return (await this.db.query(S.pruneCredits, [before])).rowCount ?? 0;
   }
 }

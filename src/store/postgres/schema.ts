@@ -107,4 +107,14 @@ export const MIGRATIONS: string[] = [
   `,
   // 2: the lease epoch (cluster term) an intent was created under (SQLite migration 9); NULL outside a cluster
   `ALTER TABLE intents ADD COLUMN epoch BIGINT;`,
+  // 3: onsight's scan credits, for second looks after a restart (SQLite migration 10)
+  `CREATE TABLE scan_credits (
+    identity_id BIGINT PRIMARY KEY REFERENCES identities(id),
+    at BIGINT NOT NULL,
+    prev BIGINT,
+    lease_last_seen BIGINT,
+    lease_expires_at BIGINT,
+    whole BOOLEAN NOT NULL DEFAULT false
+  );
+  CREATE INDEX scan_credits_at ON scan_credits(at);`,
 ];
