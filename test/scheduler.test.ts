@@ -253,7 +253,7 @@ describe.each(STORE_KINDS)('scheduler on $name', (kind) => {
     expect(sched.counters.secondLooks).toBe(0);
   });
 
-  it('second look: none under a scarce allowance, nor when switched off (scheduler.secondLook: false)', async () => {
+  it('second look: under a scarce allowance too (it costs no call of its own); none when switched off (scheduler.secondLook: false)', async () => {
     for (const variant of ['scarce', 'off'] as const) {
       const { scanner, sched, see, inv, clock } = await setup({ maxTargetsPerScan: 10, ...(variant === 'off' ? { secondLook: false } : {}) });
       if (variant === 'scarce') scanner.limit = { limit: 50, windowSec: 86_400 };
@@ -265,12 +265,20 @@ describe.each(STORE_KINDS)('scheduler on $name', (kind) => {
       await sched.tick();
       expect((await inv.binding((await see({ ip: '10.20.1.1', mac: mac(1) })).bindingId!))!.lastScannedAt).toBeDefined();
       clock.t += 3 * 3600_000;
-      await see({ ip: '10.20.1.1', mac: mac(1) });
+      await see({ ip: '10.20.1.1', mac: mac(1), durationS: 86_400 });
       await sched.sweep();
       clock.t += 3600_000;
       await sched.tick();
-      expect(scanner.launches, variant).toHaveLength(1);
-      expect(sched.counters.secondLooks, variant).toBe(0);
+      expect(scanner.launches, variant).toHaveLength(1); // a look alone launches nothing, scarce or not
+      expect(sched.counters.secondLooks, variant).toBe(variant === 'off' ? 0 : 1);
+      if (variant === 'off') continue;
+      // it rides in the next wave launched for first scans
+      for (let n = 11; n <= 19; n++) await see({ ip: `10.20.1.${n}`, mac: mac(n) });
+      clock.t += 31 * 60_000; // a scarce allowance's launch waits up to 30 min for a wave
+      await sched.tick();
+      expect(scanner.launches).toHaveLength(2);
+      expect(scanner.launches[1].targets).toContain('10.20.1.1');
+      expect(scanner.launches[1].targets).toHaveLength(10);
     }
   });
 

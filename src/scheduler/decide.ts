@@ -83,12 +83,12 @@ export class Decider {
 
   /**
    * A scanned-recently verdict turned due when the device is owed a second look (second-look.ts):
-   * its region's scan window open, and the allowance not scarce.
+   * its region's scan window open (a scarce allowance too: looks ride in scans launched anyway).
    */
   secondLook(b: BindingView, v: Verdict, now: number): Verdict & { secondLook?: true } {
-    const { policy, opts, budget } = this.core;
+    const { policy, opts } = this.core;
     if (!opts.secondLook || v.reason !== 'scanned-recently' || !v.region || b.lastScannedAt === undefined) return v;
-    if (!this.secondLooks.owed(b, policy.dueAfterS(b.ip, v.region) * 1000) || budget.scarce() || !policy.windowOpen(v.region, now)) return v;
+    if (!this.secondLooks.owed(b, policy.dueAfterS(b.ip, v.region) * 1000) || !policy.windowOpen(v.region, now)) return v;
     return {
       ...v, due: true, reason: 'due', secondLook: true,
       detail: `a second look: its scan ending ${new Date(b.lastScannedAt).toISOString()} was its first in the window, and it was seen again at ${new Date(b.lastSeen).toISOString()} (a device that left mid-probe without a line passes for scanned)`,

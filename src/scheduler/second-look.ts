@@ -12,8 +12,9 @@
  * or range run give-way, and cannot crowd first scans out of a batch's candidates): launch.ts takes
  * waiting devices of a region, the most recently seen first, into the room a scan launched for
  * devices due for their first scan leaves in its first wave (no launch and no hold on the region of
- * their own: under slow or heavy-tailed scans that would keep first scans waiting); only while the
- * allowance is not scarce, and after the operator's marks (a rescan goes out as a first scan would). A second credit in
+ * their own: under slow or heavy-tailed scans that would keep first scans waiting), so they cost no
+ * call even when the allowance is scarce (at 50 calls a day they are worth +4.4 points of coverage:
+ * src/sim/README.md, session 15); and after the operator's marks (a rescan goes out as a first scan would). A second credit in
  * the same window, or a scan dated by the scanner itself (a range run, another tool's scan), ends it.
  * So does a DHCP client's scheduled renewal after the scan (at T1 of the lease it held when the scan
  * was credited, RFC 2131 §4.4.5), which says it kept its lease through the scan: one that leaves
