@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ApplianceBook, FULL_MEMORY_MS } from '../src/scheduler/appliances.js';
+import { ApplianceBook, FULL_MEMORY_MS, OTHERS_LONG_MS } from '../src/scheduler/appliances.js';
 import { silentLogger } from '../src/log.js';
 
 const regions = [
@@ -89,5 +89,30 @@ describe('ApplianceBook', () => {
     expect(book.describe('A1', 4, 360, T0 + 60_000 + FULL_MEMORY_MS)).not.toHaveProperty('fullAt');
     expect(book.describe('A1', 4, 360, T0 + 60_000 + FULL_MEMORY_MS)).toMatchObject({ capacity: 5, slotsHow: expect.stringContaining('the configured 4 applies') });
     expect(book.describe('A3', 1, 360, T0)).toMatchObject({ pickupS: 360, pickupHow: expect.stringContaining('configured pickupS') });
+  });
+
+  it('says when another tool\'s scan has held a slot for half a day or more (from the first list that named it), and logs it once at a day', () => {
+    const lines: string[] = [];
+    const log = { ...silentLogger(), warn: (_o: unknown, m: string) => { lines.push(m); } } as unknown as ReturnType<typeof silentLogger>;
+    const book = new ApplianceBook(log);
+    const T0 = Date.parse('2026-11-23T22:00:00Z'), H = 3_600_000;
+    const ours = { id: 'i1', region: 'R2', appliance: 'A1', state: 'running', scanRef: 'scan/ours', createdAt: T0 } as never;
+    const read = (t: number, refs: string[]) => book.update([{ name: 'A1', online: true, runningScans: refs.length, runningScanRefs: refs }, { name: 'A3', online: true, runningScans: 0 }], regions, [ours], t);
+    read(T0, ['night/1', 'scan/ours']);
+    read(T0 + OTHERS_LONG_MS - 60_000, ['night/1', 'night/2']);
+    expect(book.describe('A1', 1, 360, T0 + OTHERS_LONG_MS - 60_000)).not.toHaveProperty('othersHow');
+    read(T0 + 13 * H, ['night/1', 'night/2', 'scan/ours']);
+    const d = book.describe('A1', 1, 360, T0 + 13 * H);
+    expect(d.othersLongestH).toBe(13); // night/1 (seen since T0), not ours, not night/2
+    expect(d.othersHow).toMatch(/another tool's scan \(night\/1\) has been running for at least 13 h \(listed since 2026-11-23T22:00:00.000Z\)/);
+    expect(lines).toEqual([]);
+    read(T0 + 25 * H, ['night/1', 'night/2']);
+    read(T0 + 26 * H, ['night/1', 'night/2']);
+    expect(lines).toEqual(['appliance A1: another tool\'s scan night/1 has run for at least 25 h: with nightly scans that long the appliance may not keep up, and scans of ours wait behind them']);
+    // it ended: the next longest is night/2, listed since T0 + 12 h less a minute
+    read(T0 + 27 * H, ['night/2', 'night/3']);
+    expect(book.describe('A1', 1, 360, T0 + 27 * H).othersLongestH).toBe(15);
+    // a list that names no scans tells nothing; an appliance with none is quiet
+    expect(book.describe('A3', 1, 360, T0 + 27 * H)).not.toHaveProperty('othersHow');
   });
 });

@@ -84,6 +84,7 @@ const SCRIPT = `
         ap.appendChild(d);
         var lc = el('div', 'why learned', 'configured ' + x.capacity + ' · learned ' + (L.fullAt !== undefined ? 'full at ' + L.fullAt : L.slotsSeen ? '≥ ' + L.slotsSeen : 'nothing yet') + ' · pickup ' + dur(L.pickupS) + (L.pickupS !== L.configuredPickupS ? ' (configured ' + dur(L.configuredPickupS) + ')' : ''));
         lc.title = L.slotsHow + '; pickup: ' + L.pickupHow; ap.appendChild(lc);
+        if (L.othersHow) { var lo = el('div', 'why learned', "another tool's scan running " + Math.floor(L.othersLongestH) + ' h'); lo.title = L.othersHow; ap.appendChild(lo); }
       });
       tr.appendChild(ap);
       return tr;

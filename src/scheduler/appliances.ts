@@ -50,10 +50,19 @@ export interface LearnedAppliance {
   pickupS: number;
   configuredPickupS: number;
   pickupHow: string;
+  /** the longest another tool's scan has been seen running on it (h, from the first list read that showed it), when OTHERS_LONG_MS or more */
+  othersLongestH?: number;
+  othersHow?: string;
 }
 
 /** how long "full at k" is believed before a probe may test it again */
 export const FULL_MEMORY_MS = 6 * 3_600_000;
+/**
+ * another tool's scan seen running this long holds a slot for a large part of a day: with nightly
+ * scans that long an appliance may not keep up, and ours wait behind them (the simulator's heavy-tail
+ * cell: src/sim/README.md, session 15)
+ */
+export const OTHERS_LONG_MS = 12 * 3_600_000;
 /** setup before an appliance can pick a launched scan up (the simulator's 1–3 min; Qualys's is similar) */
 const SETUP_ALLOWANCE_MS = 180_000;
 
@@ -70,6 +79,10 @@ export class ApplianceBook {
   private lastForeign = '';
   /** our scans a poll found still waiting after pickup, by appliance (the next list read says what filled it) */
   private readonly waitingSeen = new Map<string, Set<string>>();
+  /** others' scans running on each appliance (lists that name them), and the first read that showed each */
+  private readonly othersSince = new Map<string, Map<string, number>>();
+  /** others' scans already logged as long-running */
+  private readonly othersLogged = new Set<string>();
 
   constructor(private readonly log: Logger) {}
 
@@ -135,6 +148,7 @@ export class ApplianceBook {
         this.states.set(ap.name, { status, refreshedAt: now, foreign: status ? foreignOf(status) : 0 });
       }
     }
+    for (const a of list) this.trackOthers(a, active, now);
     for (const a of list) {
       const waiting = waitingOf(a).length > 0;
       this.waitingSeen.delete(a.name);
@@ -143,6 +157,26 @@ export class ApplianceBook {
       // a scan of ours waits for a slot while these run: they fill the appliance
       if (waiting) this.sawFull(a.name, a.runningScans, now);
     }
+  }
+
+  /** Others' scans the list names as running on `a`: since when each has been seen (a list without names tells nothing). */
+  private trackOthers(a: ApplianceStatus, active: Intent[], now: number): void {
+    if (!a.runningScanRefs) return;
+    const ours = new Set(active.filter((i) => i.scanRef).map((i) => i.scanRef!));
+    const before = this.othersSince.get(a.name) ?? new Map<string, number>();
+    const since = new Map<string, number>();
+    for (const ref of a.runningScanRefs) {
+      if (ours.has(ref)) continue;
+      const at = before.get(ref) ?? now;
+      since.set(ref, at);
+      if (now - at >= 2 * OTHERS_LONG_MS && !this.othersLogged.has(ref)) {
+        if (this.othersLogged.size > 10_000) this.othersLogged.clear();
+        this.othersLogged.add(ref);
+        this.log.warn({ appliance: a.name, scanRef: ref, hours: Math.floor((now - at) / 3_600_000) },
+          `appliance ${a.name}: another tool's scan ${ref} has run for at least ${Math.floor((now - at) / 3_600_000)} h: with nightly scans that long the appliance may not keep up, and scans of ours wait behind them`);
+      }
+    }
+    this.othersSince.set(a.name, since);
   }
 
   /** A poll found these scans of ours still waiting after the appliance surely polled: read the list again. */
@@ -207,6 +241,8 @@ export class ApplianceBook {
         : `nothing seen running yet: the configured ${configured}, one more tried`;
     const poll = this.states.get(name)?.status?.pollIntervalS;
     const listed = poll !== undefined && poll > 0;
+    const others = [...(this.othersSince.get(name) ?? new Map<string, number>())].sort((x, y) => x[1] - y[1])[0];
+    const longest = others ? now - others[1] : 0;
     return {
       slotsSeen: atLeast,
       ...(fullAt !== undefined ? { fullAt } : {}),
@@ -215,6 +251,11 @@ export class ApplianceBook {
       pickupS: Math.round(this.pickupMs(name, pickupS) / 1000),
       configuredPickupS: pickupS,
       pickupHow: listed ? `listed polling interval ${poll} s + ${SETUP_ALLOWANCE_MS / 1000} s setup` : 'configured pickupS (the appliance list gives no polling interval)',
+      ...(longest >= OTHERS_LONG_MS ? {
+        othersLongestH: Math.round(longest / 360_000) / 10,
+        othersHow: `another tool's scan (${others![0]}) has been running for at least ${Math.floor(longest / 3_600_000)} h (listed since ${new Date(others![1]).toISOString()}): ` +
+          'nightly scans that long can hold the appliance for days, and scans of ours wait behind them',
+      } : {}),
     };
   }
 
