@@ -148,7 +148,8 @@ export class ApplianceBook {
         this.states.set(ap.name, { status, refreshedAt: now, foreign: status ? foreignOf(status) : 0 });
       }
     }
-    for (const a of list) this.trackOthers(a, active, now);
+    const ourRefs = new Set(active.filter((i) => i.scanRef).map((i) => i.scanRef!));
+    for (const a of list) this.trackOthers(a, ourRefs, now);
     for (const a of list) {
       const waiting = waitingOf(a).length > 0;
       this.waitingSeen.delete(a.name);
@@ -160,9 +161,8 @@ export class ApplianceBook {
   }
 
   /** Others' scans the list names as running on `a`: since when each has been seen (a list without names tells nothing). */
-  private trackOthers(a: ApplianceStatus, active: Intent[], now: number): void {
+  private trackOthers(a: ApplianceStatus, ours: Set<string>, now: number): void {
     if (!a.runningScanRefs) return;
-    const ours = new Set(active.filter((i) => i.scanRef).map((i) => i.scanRef!));
     const before = this.othersSince.get(a.name) ?? new Map<string, number>();
     const since = new Map<string, number>();
     for (const ref of a.runningScanRefs) {

@@ -94,6 +94,11 @@ export class SqliteSchedulerStore implements SchedulerStore {
       mark: db.prepare('SELECT identity_id, rescan_at, skip_until, updated_at FROM operator_marks WHERE identity_id = ?'),
       marksChanged: db.prepare('SELECT identity_id, rescan_at, skip_until, updated_at FROM operator_marks WHERE updated_at > ? ORDER BY updated_at'),
       marksMaxUpdated: db.prepare('SELECT max(updated_at) AS m FROM operator_marks'),
+      saveCredit: db.prepare(`INSERT INTO scan_credits (identity_id, at, prev, lease_last_seen, lease_expires_at, whole) VALUES (?, ?, ?, ?, ?, ?)
+        ON CONFLICT(identity_id) DO UPDATE SET at = excluded.at, prev = excluded.prev, lease_last_seen = excluded.lease_last_seen,
+          lease_expires_at = excluded.lease_expires_at, whole = excluded.whole`),
+      credits: db.prepare('SELECT * FROM scan_credits WHERE at >= ?'),
+      pruneCredits: db.prepare('DELETE FROM scan_credits WHERE at < ?'),
     };
   }
 
@@ -320,20 +325,17 @@ export class SqliteSchedulerStore implements SchedulerStore {
   saveScanCredits(credits: readonly ScanCredit[]): Promise<void> {
     if (!credits.length) return Promise.resolve();
     return this.gate.run(() => {
-      const up = this.db.prepare(`INSERT INTO scan_credits (identity_id, at, prev, lease_last_seen, lease_expires_at, whole) VALUES (?, ?, ?, ?, ?, ?)
-        ON CONFLICT(identity_id) DO UPDATE SET at = excluded.at, prev = excluded.prev, lease_last_seen = excluded.lease_last_seen,
-          lease_expires_at = excluded.lease_expires_at, whole = excluded.whole`);
       this.db.transaction(() => {
-        for (const c of credits) up.run(c.identityId, c.at, c.prev ?? null, c.lease?.lastSeen ?? null, c.lease?.expiresAt ?? null, c.whole ? 1 : 0);
+        for (const c of credits) this.s.saveCredit.run(c.identityId, c.at, c.prev ?? null, c.lease?.lastSeen ?? null, c.lease?.expiresAt ?? null, c.whole ? 1 : 0);
       })();
     });
   }
 
   scanCredits(since: number): Promise<ScanCredit[]> {
-    return this.gate.run(() => (this.db.prepare('SELECT * FROM scan_credits WHERE at >= ?').all(since) as CreditRow[]).map(toCredit));
+    return this.gate.run(() => (this.s.credits.all(since) as CreditRow[]).map(toCredit));
   }
 
   pruneScanCredits(before: number): Promise<number> {
-    return this.gate.run(() => this.db.prepare('DELETE FROM scan_credits WHERE at < ?').run(before).changes);
+    return this.gate.run(() => this.s.pruneCredits.run(before).changes);
   }
 }

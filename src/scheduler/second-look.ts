@@ -105,7 +105,7 @@ export class SecondLooks {
   load(stored: readonly ScanCredit[]): void {
     for (const s of stored) {
       if (this.credits.has(s.identityId) || this.credits.size >= KEEP) continue;
-      this.credits.set(s.identityId, { at: s.at, ...(s.prev === undefined ? {} : { prev: s.prev }), ...(s.lease ? { lease: s.lease } : {}), ...(s.whole ? { whole: true } : {}) });
+      this.credits.set(s.identityId, fromStored(s));
     }
   }
 
@@ -145,6 +145,10 @@ export class SecondLooks {
 
 /** Credits older than this serve no window: not read back, and pruned from the store. */
 export const SECOND_LOOK_FORGET_MS = FORGET_MS;
+
+function fromStored(s: ScanCredit): Credit {
+  return { at: s.at, ...(s.prev === undefined ? {} : { prev: s.prev }), ...(s.lease ? { lease: s.lease } : {}), ...(s.whole ? { whole: true } : {}) };
+}
 
 function toStored(identityId: number, c: Credit): ScanCredit {
   return { identityId, at: c.at, ...(c.prev === undefined ? {} : { prev: c.prev }), ...(c.lease ? { lease: c.lease } : {}), whole: c.whole === true };
