@@ -148,6 +148,8 @@ describe('daemon HTTP: /metrics, /healthz, /api/status, status page', () => {
     expect(emea.appliances[1].learned.slotsSeen).toBeLessThanOrEqual(1);
     expect(s.scanner.processingLag).toMatchObject({ samples: 0, waitS: 21600, configuredWaitS: 21600, how: expect.stringContaining('no scan confirmed') });
     expect(s.scanner.hostsInParallel).toMatchObject({ value: 10, configured: 10, how: expect.stringContaining('too few scans') });
+    // a first start: nothing to read back; the first pass wrote what it knows (scheduler/memory.ts)
+    expect(s.scanner.learnedState).toMatchObject({ restored: [], left: [], how: 'nothing saved before: learning starts from the configured values', savedAt: expect.any(Number) });
     expect(west).toMatchObject({ seen: 1, scannedInWindow: 1 });
     expect(apac).toMatchObject({ seen: 1, due: 0, notDue: { 'outside-scan-window': 1 }, missed: 1 });
     expect(apac.missedWhy).toEqual([expect.objectContaining({ key: 'outside-scan-window', count: 1, examples: ['10.40.1.9'] })]);

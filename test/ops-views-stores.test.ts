@@ -81,6 +81,7 @@ async function populate(store: Store, t: number): Promise<void> {
   await sch.endIntent('i-0001', 'finished', t + 300_000, null);
   await store.inventory.markScanned([a.identityId!], t + 300_000, 'onsight');
   await sch.saveScanCredits([{ identityId: a.identityId!, at: t + 300_000, lease: { lastSeen: t, expiresAt: t + 7_200_000 }, whole: false }]);
+  await sch.saveLearned([{ name: 'appliances', state: '{"slots":{"emea-sa-1":{"seen":2}},"othersSince":{}}', savedAt: t + 300_000 }]);
   await sch.enqueue({ bindingId: r[1].bindingId!, ip: '10.20.1.6', identityId: bob.identityId!, region: 'emea', dueSince: t + 1000, lastSeen: t + 1000 });
   await sch.skip([c.identityId!], SKIP_FOREVER, t + 360_000);
   for (const [i, x] of [
@@ -236,8 +237,8 @@ describe.skipIf(!!pgKind.skip)('onsight state copy --to postgres', () => {
     const run = spawnSync(process.execPath, [CLI, 'state', 'copy', '--to', 'postgres', '--from', file, '--config', pgYaml], { encoding: 'utf8' });
     expect(run.stderr).toContain('identities: 4 rows');
     expect(run.status).toBe(0);
-    expect(run.stdout).toMatch(/copied .* to postgresql .*: 26 rows, counts verified/);
-    for (const [table, n] of [['identities', 4], ['bindings', 4], ['sightings', 5], ['checkpoints', 1], ['positions', 1], ['queue', 1], ['intents', 1], ['intent_targets', 1], ['decisions', 6], ['operator_marks', 1], ['scan_credits', 1]] as const) {
+    expect(run.stdout).toMatch(/copied .* to postgresql .*: 27 rows, counts verified/);
+    for (const [table, n] of [['identities', 4], ['bindings', 4], ['sightings', 5], ['checkpoints', 1], ['positions', 1], ['queue', 1], ['intents', 1], ['intent_targets', 1], ['decisions', 6], ['operator_marks', 1], ['scan_credits', 1], ['learned_state', 1]] as const) {
       expect(run.stdout).toMatch(new RegExp(`\\n  ${table} +${n}\\n`));
     }
     const target = new PgStore(new PgDb({ ...(admin as PgStore).db.pool.options, database: name, max: 2 }), OPTS);
@@ -257,6 +258,8 @@ describe.skipIf(!!pgKind.skip)('onsight state copy --to postgres', () => {
     expect(await target.inventory.position('n1:http:ack')).toEqual({ seq: 7 });
     // the scan credit (second looks after a restart): the same row, the 0/1 flag a boolean
     expect(await target.scheduler.scanCredits(0)).toEqual([{ identityId: 1, at: T + 300_000, lease: { lastSeen: T, expiresAt: T + 7_200_000 }, whole: false }]);
+    // what the scheduler learned (memory.ts): the same JSON, for the first leader to read back
+    expect(await target.scheduler.learned()).toEqual([{ name: 'appliances', state: '{"slots":{"emea-sa-1":{"seen":2}},"othersSince":{}}', savedAt: T + 300_000 }]);
     const fresh = await target.inventory.commitBatch([{ kind: 'lease', ip: '10.20.1.99', mac: '52:54:00:00:01:99', at: new Date(NOW).toISOString(), format: 'isc-dhcpd', source: 'test' }]);
     expect(fresh[0].identityId).toBe(5);
     await copyStateToPostgres(pgCfg, { from: file, force: true }); // back to the plain copy

@@ -135,6 +135,8 @@ export function fencedSchedulerStore(store: PgStore, lease: FenceHolder, epoch: 
     dequeue: fence('dequeue', (id: number) => inner.dequeue(id)),
     dequeueIfWaiting: fence('dequeue', (id: number) => inner.dequeueIfWaiting(id)),
     writeConsidered: fence('consider pass', (w: ConsideredWrites) => inner.writeConsidered(w)),
+    // a deposed leader's learning does not overwrite the new leader's
+    saveLearned: fence('learned state', (r: Parameters<SchedulerStore['saveLearned']>[0]) => inner.saveLearned(r)),
   };
   return new Proxy(inner, {
     get(target, prop) {

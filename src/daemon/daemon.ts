@@ -367,7 +367,10 @@ export class Daemon {
     }
     await this.ingest?.close();
     try {
-      if (this.mayLead()) await this.scheduler?.tick();
+      if (this.mayLead()) {
+        await this.scheduler?.tick();
+        await this.scheduler?.saveLearned(); // the next start reads it back (scheduler/memory.ts)
+      }
     } catch {
       /* the state is durable; the next start reconciles */
     }

@@ -78,6 +78,7 @@ export function daemonView(d: ViewedParts): DaemonView {
     applianceLoad: (name) => d.scheduler.applianceLoad(name),
     applianceLearned: (name) => d.scheduler.applianceLearned(name),
     processingLag: () => d.scheduler.processingLag(),
+    learnedState: () => d.scheduler.learnedState(),
     hostsInParallel: () => d.scheduler.hostsInParallel(),
     rangeScans: () => d.scheduler.rangeScans(),
     activeIntents: () => d.scheduler.store.activeIntents(),

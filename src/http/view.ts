@@ -7,7 +7,7 @@ import type { BindingView } from '../inventory/inventory.js';
 import type { Verdict } from '../policy/policy.js';
 import type { Allowance } from '../scanners/types.js';
 import type { Decision, Intent, QueueEntry } from '../scheduler/queue.js';
-import type { LearnedAppliance, LearnedLag, LearnedParallelism, RangeScanStatus, SchedulerCounters, ScannerBlock } from '../scheduler/scheduler.js';
+import type { LearnedAppliance, LearnedLag, LearnedParallelism, LearnedStateStatus, RangeScanStatus, SchedulerCounters, ScannerBlock } from '../scheduler/scheduler.js';
 import type { SourceCounters } from '../sources/types.js';
 import type { IngestCounters } from '../daemon/ingest.js';
 import type { DecoderCounters } from '../parsers/decoder.js';
@@ -58,6 +58,8 @@ export interface DaemonView {
   hostsInParallel(): LearnedParallelism;
   /** the platform's range schedules kept for scheduler.rangeScans, and what their runs credited */
   rangeScans(): RangeScanStatus;
+  /** what the scheduler read back of what it had learned before a restart, and when it last wrote it */
+  learnedState(): LearnedStateStatus;
   activeIntents(): Promise<Intent[]>;
   queue(): Promise<QueueEntry[]>;
   recentDecisions(limit: number): Promise<Decision[]>;

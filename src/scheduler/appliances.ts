@@ -17,6 +17,7 @@
 import type { Logger } from '../log.js';
 import type { ApplianceStatus } from '../scanners/types.js';
 import type { Intent } from './queue.js';
+import { isNum, record, type Remembers } from './memory.js';
 
 export interface RegionAppliances {
   name: string;
@@ -66,7 +67,7 @@ export const OTHERS_LONG_MS = 12 * 3_600_000;
 /** setup before an appliance can pick a launched scan up (the simulator's 1–3 min; Qualys's is similar) */
 const SETUP_ALLOWANCE_MS = 180_000;
 
-export class ApplianceBook {
+export class ApplianceBook implements Remembers {
   private readonly states = new Map<string, ApplianceState>();
   private readonly learned = new Map<string, Learned>();
   /** the list is read this many times less often while it shows no room (doubles up to 6) */
@@ -85,6 +86,43 @@ export class ApplianceBook {
   private readonly othersLogged = new Set<string>();
 
   constructor(private readonly log: Logger) {}
+
+  /** for the store (memory.ts): each appliance's slots as learned, and since when others' scans have run on it */
+  snapshot(): unknown {
+    return {
+      slots: Object.fromEntries([...this.learned].map(([name, l]) => [name, { seen: l.seen, ...(l.full ? { full: { ...l.full } } : {}) }])),
+      othersSince: Object.fromEntries([...this.othersSince].map(([name, m]) => [name, Object.fromEntries(m)])),
+    };
+  }
+
+  /** What was learned before a restart, merged with what was seen since: the most slots seen, the newer "full at", the earlier "since". */
+  merge(data: unknown): string | undefined {
+    const d = record(data), slots = record(d?.slots), others = record(d?.othersSince);
+    if (!slots || !others) return undefined;
+    const learned: [string, Learned][] = [];
+    for (const [name, v] of Object.entries(slots)) {
+      const l = record(v), full = l?.full === undefined ? undefined : record(l.full);
+      if (!isNum(l?.seen) || (l.full !== undefined && !(isNum(full?.scans, 1) && isNum(full?.at)))) return undefined;
+      learned.push([name, { seen: l.seen as number, ...(full ? { full: { scans: full.scans as number, at: full.at as number } } : {}) }]);
+    }
+    const since: [string, [string, number][]][] = [];
+    for (const [name, v] of Object.entries(others)) {
+      const refs = record(v);
+      if (!refs || !Object.values(refs).every((at) => isNum(at))) return undefined;
+      since.push([name, Object.entries(refs) as [string, number][]]);
+    }
+    for (const [name, old] of learned) {
+      const l = this.learnedOf(name);
+      l.seen = Math.max(l.seen, old.seen);
+      if (old.full && (!l.full || l.full.at < old.full.at)) l.full = old.full;
+    }
+    for (const [name, refs] of since) {
+      const m = this.othersSince.get(name) ?? new Map<string, number>();
+      for (const [ref, at] of refs) m.set(ref, Math.min(m.get(ref) ?? at, at));
+      this.othersSince.set(name, m);
+    }
+    return `slots of ${learned.length} appliance(s)${learned.length ? ` (${learned.map(([n, l]) => `${n}: seen ${l.seen}${l.full ? `, full at ${l.full.scans}` : ''}`).join(', ')})` : ''}`;
+  }
 
   /** Is the list older than `refreshS` (stretched by the back-offs)? Never read: yes. */
   stale(now: number, refreshS: number): boolean {

@@ -4,11 +4,27 @@
  * the cancel window read the distribution of scans of a similar size when there are enough of them.
  */
 
+import { numberRows, type Remembers } from './memory.js';
+
 const KEEP = 128;
 const SIMILAR = 5;
 
-export class ScanDurations {
+export class ScanDurations implements Remembers {
   private readonly recent: { ms: number; targets: number }[] = [];
+
+  /** for the store (memory.ts): [ms, targets], oldest first */
+  snapshot(): number[][] {
+    return this.recent.map((d) => [d.ms, d.targets]);
+  }
+
+  /** Durations read back after a restart: older than those seen since (the latest KEEP stay). */
+  merge(data: unknown): string | undefined {
+    const rows = numberRows(data, 2);
+    if (!rows) return undefined;
+    this.recent.unshift(...rows.map(([ms, targets]) => ({ ms, targets: Math.max(1, targets) })));
+    this.recent.splice(0, Math.max(0, this.recent.length - KEEP));
+    return `${rows.length} scan duration(s)`;
+  }
 
   get count(): number {
     return this.recent.length;

@@ -15,7 +15,8 @@ export class Follower {
   private nextPollAt = 0;
   private lastPollAt = 0;
   /** how long our scans take, by size */
-  private readonly durations = new ScanDurations();
+  /** how long our scans took (kept across restarts: memory.ts) */
+  readonly durations = new ScanDurations();
   /** the state each running scan was last seen in (a scan still queued has reached none of its targets) */
   private readonly lastState = new Map<string, ScanStatus['state']>();
   /** target count per running intent (for the durations of scans of its size) */

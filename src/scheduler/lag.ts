@@ -8,6 +8,8 @@
  * its scans' hosts judged absent.
  */
 
+import { isNum, type Remembers } from './memory.js';
+
 const KEEP = 64;
 /** learned only from this many confirmed scans on (below it the configured wait alone applies) */
 const MIN_SAMPLES = 5;
@@ -23,8 +25,21 @@ export interface LearnedLag {
   how: string;
 }
 
-export class ProcessingLag {
+export class ProcessingLag implements Remembers {
   private readonly recent: number[] = [];
+
+  /** for the store (memory.ts): the lags (ms), oldest first */
+  snapshot(): number[] {
+    return [...this.recent];
+  }
+
+  /** Lags read back after a restart: older than those seen since (the latest KEEP stay). */
+  merge(data: unknown): string | undefined {
+    if (!Array.isArray(data) || !data.every((x) => isNum(x))) return undefined;
+    this.recent.unshift(...(data as number[]));
+    this.recent.splice(0, Math.max(0, this.recent.length - KEEP));
+    return `${data.length} processing lag(s)`;
+  }
 
   get count(): number {
     return this.recent.length;

@@ -21,10 +21,11 @@
  * Scans that waited for a slot (a poll saw them queued after pickup) are left out: their
  * durations include the wait. Parallelism is a property of the option profile and the appliance's
  * size; one figure is learned for all appliances and profiles (the scans are too few to split).
- * Learned state is in memory: a restart starts again from the configured value.
+ * What was learned is kept in the store (memory.ts): a restart takes the scans back.
  */
 
 import { seededRng, type Rng } from '../util/rng.js';
+import { isNum, numberRows, record, type Remembers } from './memory.js';
 
 /** scans kept (the latest; those of at most the configured value and larger ones apart) */
 const KEEP = 256;
@@ -62,7 +63,7 @@ export interface LearnedParallelism {
 
 type Scan = { n: number; ms: number };
 
-export class HostParallelism {
+export class HostParallelism implements Remembers {
   private readonly smaller: Scan[] = [];
   private readonly larger: Scan[] = [];
   private splitAt = 0;
@@ -70,6 +71,29 @@ export class HostParallelism {
   private cached?: { configured: number; added: number; result: LearnedParallelism };
   /** the value taken, for the configured value it was learned from */
   private held?: { configured: number; value: number };
+
+  /** for the store (memory.ts): the scans ([targets, ms], oldest first), where they were split, and the value held */
+  snapshot(): unknown {
+    return { splitAt: this.splitAt, smaller: this.smaller.map((s) => [s.n, s.ms]), larger: this.larger.map((s) => [s.n, s.ms]), ...(this.held ? { held: { ...this.held } } : {}) };
+  }
+
+  /** Scans read back after a restart: older than those seen since (the latest KEEP of each kind stay). */
+  merge(data: unknown): string | undefined {
+    const d = record(data);
+    const smaller = numberRows(d?.smaller, 2), larger = numberRows(d?.larger, 2);
+    const held = d?.held === undefined ? undefined : record(d.held);
+    if (!d || !isNum(d.splitAt) || !smaller || !larger || (d.held !== undefined && !(isNum(held?.configured, 1) && isNum(held?.value, 1)))) return undefined;
+    const at = this.splitAt || d.splitAt;
+    const old = [...smaller, ...larger].filter(([n, ms]) => n >= 1 && ms > 0).map(([n, ms]) => ({ n, ms }));
+    this.smaller.unshift(...old.filter((s) => s.n <= at));
+    this.larger.unshift(...old.filter((s) => s.n > at));
+    for (const list of [this.smaller, this.larger]) list.splice(0, Math.max(0, list.length - KEEP));
+    this.splitAt = at;
+    if (!this.held && held) this.held = { configured: held.configured as number, value: held.value as number };
+    this.added += old.length;
+    this.cached = undefined;
+    return `${old.length} scan(s) for hosts in parallel${held ? ` (held ${held.value as number} for a configured ${held.configured as number})` : ''}`;
+  }
 
   /** A scan of `n` targets that did not wait for a slot took `ms` from launch to its end. */
   add(n: number, ms: number, configured: number): void {

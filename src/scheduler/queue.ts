@@ -6,7 +6,7 @@
  */
 import type { DB } from '../store/db.js';
 import { gateOf, type SqliteGate } from '../store/gate.js';
-import type { AwaitingEntry, ConsideredWrites, Decision, DecisionKind, Intent, IntentState, IntentTarget, OperatorMark, QueueEntry, ScanCredit, SchedulerStore } from '../store/types.js';
+import type { AwaitingEntry, ConsideredWrites, Decision, DecisionKind, Intent, IntentState, IntentTarget, OperatorMark, LearnedRecord, QueueEntry, ScanCredit, SchedulerStore } from '../store/types.js';
 
 export type { SchedulerStore, QueueEntry, IntentState, Intent, IntentTarget, DecisionKind, Decision, OperatorMark, AwaitingEntry, ConsideredWrites } from '../store/types.js';
 
@@ -45,6 +45,8 @@ export const toCredit = (r: CreditRow): ScanCredit => ({
   ...(r.lease_last_seen === null || r.lease_expires_at === null ? {} : { lease: { lastSeen: r.lease_last_seen, expiresAt: r.lease_expires_at } }),
   whole: !!r.whole,
 });
+
+export const toLearned = (r: { name: string; state: string; saved_at: number | string }): LearnedRecord => ({ name: r.name, state: r.state, savedAt: Number(r.saved_at) });
 
 export interface DecisionRow { at: number; ip: string; identity_id: number | null; decision: DecisionKind; reason: string }
 
@@ -99,6 +101,9 @@ export class SqliteSchedulerStore implements SchedulerStore {
           lease_expires_at = excluded.lease_expires_at, whole = excluded.whole`),
       credits: db.prepare('SELECT * FROM scan_credits WHERE at >= ?'),
       pruneCredits: db.prepare('DELETE FROM scan_credits WHERE at < ?'),
+      saveLearned: db.prepare(`INSERT INTO learned_state (name, state, saved_at) VALUES (?, ?, ?)
+        ON CONFLICT(name) DO UPDATE SET state = excluded.state, saved_at = excluded.saved_at`),
+      learned: db.prepare('SELECT name, state, saved_at FROM learned_state ORDER BY name'),
     };
   }
 
@@ -337,5 +342,18 @@ export class SqliteSchedulerStore implements SchedulerStore {
 
   pruneScanCredits(before: number): Promise<number> {
     return this.gate.run(() => this.s.pruneCredits.run(before).changes);
+  }
+
+  saveLearned(records: readonly LearnedRecord[]): Promise<void> {
+    if (!records.length) return Promise.resolve();
+    return this.gate.run(() => {
+      this.db.transaction(() => {
+        for (const r of records) this.s.saveLearned.run(r.name, r.state, r.savedAt);
+      })();
+    });
+  }
+
+  learned(): Promise<LearnedRecord[]> {
+    return this.gate.run(() => (this.s.learned.all() as { name: string; state: string; saved_at: number }[]).map(toLearned));
   }
 }

@@ -11,16 +11,19 @@
  * a scan's result is recorded (a poll, a host-list confirmation up to an hour later) the binding may
  * have been renewed again, and its last request alone would hide the rejoin.
  *
- * What the binding looked like at launch is kept in memory (lost on restart: the target is then
- * credited as before).
+ * What the binding looked like at launch is kept in the store too (memory.ts): a restart takes it
+ * back. A request that came while onsight was down is seen as the binding's last one only.
  */
 import type { BindingView } from '../store/types.js';
+import { numberRows, type Remembers } from './memory.js';
 
 /** a rejoin this long after the scan ended may still be the client coming back from a drop during the scan */
 export const REJOIN_AFTER_END_MS = 30 * 60_000;
 /** requests this close to T1 (share of the half lease) are taken for the scheduled renewal */
 const T1_SLACK = 0.1;
 const KEEP = 200_000;
+/** bindings noted at a launch longer ago than this are not saved (a scan that old is given up: maxScanAgeS) */
+const SAVE_WITHIN_MS = 7 * 86_400_000;
 
 /** Is a request at `at` the scheduled renewal (T1, half the lease) of a lease last granted at `lease.lastSeen`? */
 export function atT1(lease: { lastSeen: number; expiresAt: number }, at: number): boolean {
@@ -35,8 +38,28 @@ interface AtLaunch {
   firstAfter?: number;
 }
 
-export class Rejoins {
+export class Rejoins implements Remembers {
   private readonly atLaunch = new Map<number, AtLaunch>();
+
+  /** for the store (memory.ts): [binding id, last grant, expiry, first request after the launch or 0] of launches within SAVE_WITHIN_MS */
+  snapshot(now: number): number[][] {
+    const out: number[][] = [];
+    for (const [id, s] of this.atLaunch) if (s.lastSeen >= now - SAVE_WITHIN_MS) out.push([id, s.lastSeen, s.expiresAt, s.firstAfter ?? 0]);
+    return out;
+  }
+
+  /** Bindings noted before a restart; one noted since is newer and stays. */
+  merge(data: unknown): string | undefined {
+    const rows = numberRows(data, 4);
+    if (!rows) return undefined;
+    let n = 0;
+    for (const [id, lastSeen, expiresAt, firstAfter] of rows) {
+      if (this.atLaunch.has(id) || expiresAt <= lastSeen || this.atLaunch.size >= KEEP) continue;
+      this.atLaunch.set(id, { lastSeen, expiresAt, ...(firstAfter > lastSeen ? { firstAfter } : {}) });
+      n++;
+    }
+    return `${n} DHCP binding(s) of scans in flight`;
+  }
 
   /** A target's DHCP binding as it stood when its scan was launched. */
   launched(b: BindingView): void {

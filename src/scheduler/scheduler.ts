@@ -32,6 +32,7 @@ import { Launcher } from './launch.js';
 import { LateLaunches } from './late.js';
 import { RangeScans, type RangeScanStatus } from './ranges.js';
 import { observeDecisions } from './observe.js';
+import { LearnedMemory, type LearnedStateStatus } from './memory.js';
 import { newCounters, type Clock, type SchedulerCore, type SchedulerCounters, type SchedulerHooks } from './core.js';
 
 export { systemClock, newIntentId, type Clock, type LaunchInfo, type ScanEnd, type SchedulerHooks, type SchedulerCounters } from './core.js';
@@ -41,6 +42,7 @@ export type { LearnedAppliance } from './appliances.js';
 export type { LearnedLag } from './lag.js';
 export type { LearnedParallelism } from './parallelism.js';
 export type { RangeScanStatus } from './ranges.js';
+export type { LearnedStateStatus } from './memory.js';
 
 export class Scheduler {
   readonly store: SchedulerStore;
@@ -48,6 +50,8 @@ export class Scheduler {
   private readonly core: SchedulerCore;
   private readonly phases: { budget: Budget; decide: Decider; reconcile: Reconciler; follow: Follower; results: Results; cancel: Canceler; launch: Launcher; late: LateLaunches; ranges: RangeScans };
   private ticking: Promise<void> | undefined;
+  /** what was learned (appliance slots, durations, ...), kept in the store across restarts */
+  private readonly memory: LearnedMemory;
 
   constructor(
     clock: Clock,
@@ -70,6 +74,11 @@ export class Scheduler {
     };
     Object.assign(core, this.phases);
     this.core = c;
+    const { follow, results } = this.phases;
+    this.memory = new LearnedMemory(store, clock, log, {
+      'appliances': c.appliances, 'hosts-in-parallel': c.parallelism, 'scan-durations': follow.durations,
+      'processing-lag': results.lag, 'rejoins': results.rejoins,
+    });
   }
 
   /** A reloaded config (SIGHUP): new policy, regions and limits apply from the next decision on. */
@@ -82,7 +91,8 @@ export class Scheduler {
   }
 
   /** Evaluate bindings that just changed; enqueue the due ones; log every changed decision. */
-  consider(bindingIds: Iterable<number>): Promise<number> {
+  async consider(bindingIds: Iterable<number>): Promise<number> {
+    await this.memory.restore();
     return this.phases.decide.consider(bindingIds);
   }
 
@@ -90,12 +100,14 @@ export class Scheduler {
    * Bindings that just ended (tunnel-down, release): a running scan that may not have reached one
    * of them is marked for cancel-and-relaunch. Returns how many were marked (then tick()).
    */
-  departed(bindingIds: Iterable<number>): Promise<number> {
+  async departed(bindingIds: Iterable<number>): Promise<number> {
+    await this.memory.restore();
     return this.phases.cancel.departedCheck(bindingIds);
   }
 
   /** Periodic pass: end run-out leases and re-evaluate bindings whose answer may have changed. */
-  sweep(): Promise<number> {
+  async sweep(): Promise<number> {
+    await this.memory.restore();
     return this.phases.decide.sweep();
   }
 
@@ -108,6 +120,7 @@ export class Scheduler {
   }
 
   private async pass(): Promise<void> {
+    await this.memory.restore(); // what was learned before a restart, before anything uses it
     await this.phases.decide.applyOperatorMarks(); // onsight rescan / skip, written by the CLI while we run
     await this.phases.reconcile.reconcile();
     await this.phases.cancel.cancelReassigned();
@@ -116,20 +129,34 @@ export class Scheduler {
     await this.phases.results.verify();
     await this.phases.ranges.tick();
     await this.phases.launch.launchReady();
+    await this.memory.save();
+  }
+
+  /** Write what was learned now (at stop: the next start reads it back). */
+  saveLearned(): Promise<void> {
+    return this.memory.save(true);
+  }
+
+  /** What was read back of the learned state at start, and when it was last written. */
+  learnedState(): LearnedStateStatus {
+    return this.memory.describe();
   }
 
   /** Settle launches whose outcome is unknown (at start-up, and when their grace runs out). */
-  reconcile(): Promise<void> {
+  async reconcile(): Promise<void> {
+    await this.memory.restore();
     return this.phases.reconcile.reconcile();
   }
 
   /** Poll running scans now (`force`: whatever the pace says). */
   async poll(force = false): Promise<void> {
+    await this.memory.restore();
     await this.phases.follow.poll(force);
   }
 
   /** Confirm finished scans' results with the scanner's host list, when due. */
-  verify(): Promise<void> {
+  async verify(): Promise<void> {
+    await this.memory.restore();
     return this.phases.results.verify();
   }
 

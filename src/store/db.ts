@@ -139,6 +139,12 @@ const MIGRATIONS: string[] = [
     whole INTEGER NOT NULL DEFAULT 0   -- the result is known whole: nothing to look at again
   );
   CREATE INDEX scan_credits_at ON scan_credits(at);`,
+  // 11: what the scheduler learned (appliance slots, scan durations, ...), for a restart (scheduler/memory.ts)
+  `CREATE TABLE learned_state (
+    name TEXT PRIMARY KEY,             -- the part: appliances, scan-durations, ...
+    state TEXT NOT NULL,               -- JSON, as the part wrote it
+    saved_at INTEGER NOT NULL
+  );`,
 ];
 
 export function openDatabase(file: string): DB {

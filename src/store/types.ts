@@ -233,6 +233,18 @@ export interface ScanCredit {
   whole: boolean;
 }
 
+/**
+ * One part of what the scheduler learned (appliance slots, scan durations, hosts in parallel,
+ * processing lag, DHCP bindings of scans in flight: scheduler/memory.ts), as JSON, kept so that a
+ * restart or a new cluster term starts from it rather than from the configured values.
+ */
+export interface LearnedRecord {
+  name: string;
+  /** JSON */
+  state: string;
+  savedAt: number;
+}
+
 /** What one consider pass writes (SchedulerStore.writeConsidered). */
 export interface ConsideredWrites {
   /** binding ids whose entry leaves the queue unless a scan for it is in flight */
@@ -335,6 +347,11 @@ export interface SchedulerStore {
   scanCredits(since: number): Promise<ScanCredit[]>;
   /** Forget credits of scans that ended before `before`; how many. */
   pruneScanCredits(before: number): Promise<number>;
+
+  // what the scheduler learned (scheduler/memory.ts): written every few minutes and at stop, read back after a restart
+  /** Write these parts (one row per name: a newer one replaces it). */
+  saveLearned(records: readonly LearnedRecord[]): Promise<void>;
+  learned(): Promise<LearnedRecord[]>;
 }
 
 // ------------------------------------------------------------------------------ history (operator views)

@@ -92,9 +92,11 @@ policy: { rescanAfter: 30d, scope: ["10.0.0.0/8"]${exclude ? `, exclude: ["${exc
 `;
 }
 
-/** Write `configYaml` (with `STATE` replaced by a temp state path) and start the daemon on it. */
-export async function startDaemon(configYaml: string, env: NodeJS.ProcessEnv = {}): Promise<DaemonProcess> {
-  const dir = mkdtempSync(join(tmpdir(), 'onsight-d-'));
+/**
+ * Write `configYaml` (with `STATE` replaced by a temp state path) and start the daemon on it;
+ * `dir`: an earlier daemon's folder (its state file: a restart).
+ */
+export async function startDaemon(configYaml: string, env: NodeJS.ProcessEnv = {}, dir = mkdtempSync(join(tmpdir(), 'onsight-d-'))): Promise<DaemonProcess> {
   const cfg = join(dir, 'onsight.yaml');
   writeFileSync(cfg, configYaml.replaceAll('STATE', join(dir, 'state.db')));
   const child = spawn(process.execPath, [CLI, 'run', '--config', cfg], { cwd: dir, env: { ...process.env, ONSIGHT_LOG_JSON: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -2,8 +2,8 @@
  * The scheduler's durable part on PostgreSQL: the same queue, intents, decision log and operator
  * marks as src/scheduler/queue.ts (row mappers shared), in PostgreSQL's dialect.
  */
-import { ACTIVE, ENDS_FROM, decision, entry, intent, toCredit, toMark, type CreditRow, type DecisionRow, type MarkRow } from '../../scheduler/queue.js';
-import type { AwaitingEntry, ConsideredWrites, Decision, Intent, IntentState, IntentTarget, OperatorMark, QueueEntry, ScanCredit, SchedulerStore } from '../types.js';
+import { ACTIVE, ENDS_FROM, decision, entry, intent, toCredit, toLearned, toMark, type CreditRow, type DecisionRow, type MarkRow } from '../../scheduler/queue.js';
+import type { AwaitingEntry, ConsideredWrites, Decision, Intent, IntentState, IntentTarget, LearnedRecord, OperatorMark, QueueEntry, ScanCredit, SchedulerStore } from '../types.js';
 import { statement as st, type PgDb } from './db.js';
 
 /**
@@ -67,6 +67,9 @@ const S = {
       lease_expires_at = excluded.lease_expires_at, whole = excluded.whole`),
   credits: st('credits', 'SELECT * FROM scan_credits WHERE at >= $1'),
   pruneCredits: st('prune_credits', 'DELETE FROM scan_credits WHERE at < $1'),
+  saveLearned: st('save_learned', `INSERT INTO learned_state (name, state, saved_at) SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
+    ON CONFLICT (name) DO UPDATE SET state = excluded.state, saved_at = excluded.saved_at`),
+  learned: st('learned', 'SELECT name, state, saved_at FROM learned_state ORDER BY name'),
   marksOf: st('marks_of', 'SELECT identity_id, rescan_at, skip_until, updated_at FROM operator_marks WHERE identity_id = ANY($1::bigint[])'),
   mark: st('mark', 'SELECT identity_id, rescan_at, skip_until, updated_at FROM operator_marks WHERE identity_id = $1'),
   marksChanged: st('marks_changed', 'SELECT identity_id, rescan_at, skip_until, updated_at FROM operator_marks WHERE updated_at > $1 ORDER BY updated_at'),
@@ -298,5 +301,15 @@ export class PgSchedulerStore implements SchedulerStore {
 
   async pruneScanCredits(before: number): Promise<number> {
     return (await this.db.query(S.pruneCredits, [before])).rowCount ?? 0;
+  }
+
+  async saveLearned(records: readonly LearnedRecord[]): Promise<void> {
+    if (!records.length) return;
+    const last = [...new Map(records.map((r) => [r.name, r])).values()]; // one row once per statement
+    await this.db.query(S.saveLearned, [last.map((r) => r.name), last.map((r) => r.state), last.map((r) => r.savedAt)]);
+  }
+
+  async learned(): Promise<LearnedRecord[]> {
+    return (await this.db.rows<{ name: string; state: string; saved_at: number } & Record<string, unknown>>(S.learned, [])).map(toLearned);
   }
 }

@@ -117,4 +117,10 @@ export const MIGRATIONS: string[] = [
     whole BOOLEAN NOT NULL DEFAULT false
   );
   CREATE INDEX scan_credits_at ON scan_credits(at);`,
+  // 4: what the scheduler learned, for a restart or a new term (SQLite migration 11)
+  `CREATE TABLE learned_state (
+    name TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    saved_at BIGINT NOT NULL
+  );`,
 ];

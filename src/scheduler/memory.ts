@@ -1,0 +1,145 @@
+/**
+ * What the scheduler learned, kept across restarts: each appliance's slots (appliances.ts), the
+ * durations of our scans (durations.ts), hosts scanned in parallel (parallelism.ts), the
+ * processing lag (lag.ts) and the DHCP bindings of scans in flight (rejoin.ts). Without it a
+ * restart, a package upgrade or a new cluster term starts again from the configured values, and
+ * an appliance mis-set in the config costs the hours it took to learn it again.
+ *
+ * Each part is written as JSON to the store's learned_state table every SAVE_EVERY_MS and at stop
+ * (Scheduler.saveLearned). A new scheduler reads the parts back once, before its first pass (a
+ * failed read fails the pass, which tries again), and merges them with what it may have learned
+ * meanwhile: the saved samples come first, as the older ones. Nothing is written before that read,
+ * so a failed read never overwrites the saved state. A part saved longer ago than MAX_AGE_MS (the
+ * appliances or option profiles may have changed since), or one this version cannot read, is left
+ * out and logged: that part starts from the configured values, as it did before.
+ */
+import type { Logger } from '../log.js';
+import type { LearnedRecord, SchedulerStore } from '../store/types.js';
+import type { Clock } from './core.js';
+
+/** written this often (and at stop) */
+export const SAVE_EVERY_MS = 10 * 60_000;
+/** a part saved longer ago than this is not read back */
+export const MAX_AGE_MS = 30 * 86_400_000;
+
+/** A part of what the scheduler learned. */
+export interface Remembers {
+  /** what was learned, as plain JSON-able data */
+  snapshot(now: number): unknown;
+  /** take back a snapshot this version wrote (the older samples): what it held, for the log; undefined when `data` is not one */
+  merge(data: unknown): string | undefined;
+}
+
+/** The learned state as read back (the status page, /api/status). */
+export interface LearnedStateStatus {
+  /** when the state was read back, and when the newest part of it had been saved */
+  restoredAt?: number;
+  savedBefore?: number;
+  /** what each part read back held */
+  restored: string[];
+  /** parts left out, and why */
+  left: string[];
+  /** when it was last written */
+  savedAt?: number;
+  how: string;
+}
+
+export class LearnedMemory {
+  private reading?: Promise<void>;
+  private read = false;
+  private lastSave = 0;
+  private status: LearnedStateStatus = { restored: [], left: [], how: 'not read back yet' };
+
+  constructor(
+    private readonly store: SchedulerStore,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+    private readonly parts: Readonly<Record<string, Remembers>>,
+  ) {}
+
+  /** Read the saved parts back, once (a failed read is tried again at the next call). */
+  restore(): Promise<void> {
+    this.reading ??= this.store.learned().then(
+      (records) => this.take(records),
+      (err: unknown) => {
+        this.reading = undefined;
+        throw err;
+      });
+    return this.reading;
+  }
+
+  private take(records: LearnedRecord[]): void {
+    const now = this.clock.now();
+    const restored: string[] = [], left: string[] = [];
+    let savedBefore: number | undefined;
+    for (const r of records) {
+      const part = this.parts[r.name];
+      const age = now - r.savedAt;
+      let what: string | undefined;
+      if (!part) left.push(`${r.name}: not a part this version keeps`);
+      else if (age > MAX_AGE_MS) left.push(`${r.name}: saved ${Math.floor(age / 86_400_000)} days ago (more than ${MAX_AGE_MS / 86_400_000})`);
+      else if ((what = part.merge(parseJson(r.state))) === undefined) left.push(`${r.name}: not in the form this version writes`);
+      else {
+        restored.push(what);
+        savedBefore = Math.max(savedBefore ?? 0, r.savedAt);
+      }
+    }
+    this.read = true;
+    const how = restored.length
+      ? `read back at start (saved ${new Date(savedBefore!).toISOString()}): ${restored.join('; ')}`
+      : records.length ? 'nothing read back' : 'nothing saved before: learning starts from the configured values';
+    this.status = { restoredAt: now, ...(savedBefore !== undefined ? { savedBefore } : {}), restored, left, how: left.length ? `${how}; left out: ${left.join('; ')}` : how };
+    if (restored.length) this.log.info({ learned: { restored, left } }, `what the scheduler learned before the restart is ${this.status.how}`);
+    else if (left.length) this.log.warn({ learned: { left } }, `what the scheduler learned before the restart was left out: ${left.join('; ')}`);
+  }
+
+  /**
+   * Write every part, when SAVE_EVERY_MS has passed since the last write (`force`: now). Nothing
+   * before the saved state was read back. A failed write (a full disk; in a cluster, a deposed
+   * leader's, refused by the lease) is logged and tried again at the next: it never fails a pass.
+   */
+  async save(force = false): Promise<void> {
+    const now = this.clock.now();
+    if (!this.read || (!force && now - this.lastSave < SAVE_EVERY_MS)) return;
+    this.lastSave = now;
+    try {
+      await this.store.saveLearned(Object.entries(this.parts).map(([name, part]) => ({ name, state: JSON.stringify(part.snapshot(now)), savedAt: now })));
+      this.status.savedAt = now;
+    } catch (err) {
+      this.log.warn({ err: { message: (err as Error).message, code: (err as { code?: string }).code } },
+        `what the scheduler learned was not written (tried again in ${SAVE_EVERY_MS / 60_000} min): ${(err as Error).message}`);
+    }
+  }
+
+  describe(): LearnedStateStatus {
+    return { ...this.status, restored: [...this.status.restored], left: [...this.status.left] };
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+// Shapes of the parts' snapshots, checked before they are taken back (the store is a file anyone
+// with access can edit; a bad value must not reach the scheduler's arithmetic).
+
+/** a finite number, at least `min` */
+export function isNum(x: unknown, min = 0): x is number {
+  return typeof x === 'number' && Number.isFinite(x) && x >= min;
+}
+
+/** an array of arrays of `width` numbers (at least 0), or undefined */
+export function numberRows(x: unknown, width: number): number[][] | undefined {
+  if (!Array.isArray(x)) return undefined;
+  for (const row of x) if (!Array.isArray(row) || row.length !== width || !row.every((v) => isNum(v))) return undefined;
+  return x as number[][];
+}
+
+/** a plain object, or undefined */
+export function record(x: unknown): Record<string, unknown> | undefined {
+  return typeof x === 'object' && x !== null && !Array.isArray(x) ? x as Record<string, unknown> : undefined;
+}

@@ -1,0 +1,249 @@
+/**
+ * What the scheduler learned is kept across restarts (src/scheduler/memory.ts): each part's
+ * snapshot and merge, the store's learned_state table, and a restarted scheduler over the same
+ * store (SQLite and PostgreSQL).
+ */
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ApplianceBook } from '../src/scheduler/appliances.js';
+import { ScanDurations } from '../src/scheduler/durations.js';
+import { ProcessingLag } from '../src/scheduler/lag.js';
+import { HostParallelism } from '../src/scheduler/parallelism.js';
+import { Rejoins } from '../src/scheduler/rejoin.js';
+import { MAX_AGE_MS, SAVE_EVERY_MS } from '../src/scheduler/memory.js';
+import { silentLogger } from '../src/log.js';
+import type { SchedulerStore } from '../src/store/types.js';
+import { STORE_KINDS } from './helpers/stores.js';
+import { T0, mac, setupOn } from './helpers/scheduler.js';
+import { freePort, startDaemon, udpDaemonHead } from './helpers/daemon.js';
+import { udpSend } from './helpers/net.js';
+import { openDatabaseReadOnly } from '../src/store/db.js';
+
+const regions = [{ name: 'R1', appliances: [{ name: 'A1', maxScans: 1 }, { name: 'A2', maxScans: 1 }] }];
+const intent = (n: number) => ({ id: `i${n}`, region: 'R1', appliance: 'A1', state: 'running' as const, scanRef: `scan/${n}`, createdAt: T0, launchedAt: T0 });
+/** a part's snapshot as it goes through the store: JSON text */
+const viaJson = (x: unknown): unknown => JSON.parse(JSON.stringify(x));
+
+describe('learned parts: snapshot and merge', () => {
+  it('appliances: slots seen, "full at" and others\' running scans come back; merged with what was seen since (most seen, newer full, earlier since)', () => {
+    const before = new ApplianceBook(silentLogger());
+    before.update([{ name: 'A1', online: true, runningScans: 3, runningScanRefs: ['scan/1', 'x', 'y'] }, { name: 'A2', online: true, runningScans: 1 }], regions, [intent(1)], T0);
+    before.sawFull('A2', 1, T0 + 60_000);
+    const saved = viaJson(before.snapshot());
+    const after = new ApplianceBook(silentLogger());
+    after.sawRunning('A1', 2); // seen since the restart: fewer than before
+    expect(after.merge(saved)).toBe('slots of 2 appliance(s) (A1: seen 3, A2: seen 1, full at 1)');
+    const now = T0 + 120_000;
+    expect(after.describe('A1', 1, 360, now)).toMatchObject({ slotsSeen: 3, capacity: 4 });
+    expect(after.describe('A2', 4, 360, now)).toMatchObject({ slotsSeen: 1, fullAt: 1, capacity: 1 }); // full at 1 believes over a configured 4
+    // others' scans: counted from the first list before the restart, not from the first after it
+    after.update([{ name: 'A1', online: true, runningScans: 2, runningScanRefs: ['x', 'y'] }, { name: 'A2', online: true, runningScans: 1 }], regions, [], T0 + 13 * 3_600_000);
+    expect(after.describe('A1', 1, 360, T0 + 13 * 3_600_000)).toMatchObject({ othersLongestH: 13 });
+    // a "full at" older than the one learned since does not replace it
+    const later = new ApplianceBook(silentLogger());
+    later.sawFull('A2', 2, T0 + 90_000);
+    later.merge(saved);
+    expect(later.learnedCapacity('A2', T0 + 100_000)).toEqual({ atLeast: 2, fullAt: 2 });
+  });
+
+  it('scan durations and processing lags: the saved ones come first, as the older; the latest KEEP stay', () => {
+    const d = new ScanDurations();
+    for (let i = 1; i <= 100; i++) d.add(i * 60_000, 10);
+    const again = new ScanDurations();
+    for (let i = 0; i < 50; i++) again.add(999 * 60_000, 10); // 50 learned since the restart, all long
+    expect(again.merge(viaJson(d.snapshot()))).toBe('100 scan duration(s)');
+    expect(again.count).toBe(128); // KEEP: the 22 oldest saved ones dropped
+    expect(again.quantile(10, 0)).toBe(23 * 60_000);
+    expect(again.quantile(10, 1)).toBe(999 * 60_000);
+    const lag = new ProcessingLag();
+    for (const s of [60, 120, 180, 240, 300]) lag.add(s * 1000);
+    const lagAgain = new ProcessingLag();
+    expect(lagAgain.merge(viaJson(lag.snapshot()))).toBe('5 processing lag(s)');
+    expect(lagAgain.describe(600)).toEqual(lag.describe(600));
+  });
+
+  it('hosts in parallel: the scans come back, and so does what was learned from them', () => {
+    const p = new HostParallelism();
+    // 40 one-wave scans of 5 targets (10–20 min) and 30 of 10–25 targets lasting as long: one wave up to 25
+    for (let i = 0; i < 40; i++) p.add(5, (10 + (i % 11)) * 60_000, 5);
+    for (let i = 0; i < 30; i++) p.add(10 + (i % 16), (15 + (i % 6)) * 60_000, 5);
+    const learned = p.describe(5);
+    expect(learned.value).toBeGreaterThan(5);
+    const again = new HostParallelism();
+    expect(again.describe(5).value).toBe(5);
+    expect(again.merge(viaJson(p.snapshot()))).toMatch(/^70 scan\(s\) for hosts in parallel \(held \d+ for a configured 5\)$/);
+    expect(again.describe(5)).toEqual(learned);
+  });
+
+  it('rejoins: a binding noted at launch comes back with its first request since; one noted since the restart stays', () => {
+    const r = new Rejoins();
+    const b = (id: number, lastSeen: number) => ({ id, channel: 'dhcp', lastSeen, expiresAt: lastSeen + 3600_000 }) as never;
+    r.launched(b(1, T0));
+    r.seen(b(1, T0 + 5 * 60_000)); // a request 5 min after the launch: the client rejoined
+    r.launched(b(2, T0));
+    r.launched(b(3, T0 - 8 * 86_400_000)); // noted more than a week ago: not saved
+    const saved = viaJson(r.snapshot(T0 + 10 * 60_000));
+    expect(saved).toHaveLength(2);
+    const again = new Rejoins();
+    again.launched(b(2, T0 + 60_000)); // noted since the restart: newer, stays
+    expect(again.merge(saved)).toBe('1 DHCP binding(s) of scans in flight');
+    // the rejoin is still seen though the binding has been renewed since
+    expect(again.check(b(1, T0 + 20 * 60_000), 1, T0 + 15 * 60_000).rejoined).toMatch(/rejoined the network at .*T10:05:00/);
+    expect(again.check(b(2, T0 + 31 * 60_000), 2, T0 + 15 * 60_000)).toEqual({ whole: true }); // T1 of the newer note (T0+1 min + 30 min)
+  });
+
+  it('a snapshot not in the form a part writes is refused whole (undefined), and the part keeps what it has', () => {
+    const d = new ScanDurations();
+    d.add(60_000, 1);
+    for (const bad of [undefined, null, 'x', {}, [[1]], [[1, 'x']], [[-1, 2]], [[1, Infinity]], [[1, 2, 3]]]) expect(d.merge(bad)).toBeUndefined();
+    expect(d.count).toBe(1);
+    const lag = new ProcessingLag();
+    for (const bad of [[-5], ['1'], [NaN], { 0: 1 }]) expect(lag.merge(bad)).toBeUndefined();
+    expect(lag.count).toBe(0);
+    const p = new HostParallelism();
+    for (const bad of [{}, { splitAt: 5, smaller: [], larger: 'x' }, { splitAt: -1, smaller: [], larger: [] }, { splitAt: 5, smaller: [], larger: [], held: { configured: 0, value: 3 } }]) expect(p.merge(bad)).toBeUndefined();
+    expect(p.describe(5).small).toBe(0);
+    const book = new ApplianceBook(silentLogger());
+    for (const bad of [{}, { slots: {} }, { slots: { A1: { seen: 'x' } }, othersSince: {} }, { slots: { A1: { seen: 1, full: { scans: 0, at: 1 } } }, othersSince: {} },
+      { slots: {}, othersSince: { A1: { x: 'y' } } }, { slots: {}, othersSince: { A1: [] } }]) expect(book.merge(bad)).toBeUndefined();
+    expect(book.learnedCapacity('A1', T0)).toEqual({ atLeast: 0 });
+    const r = new Rejoins();
+    for (const bad of [[[1, 2, 3]], [['1', 2, 3, 0]], {}]) expect(r.merge(bad)).toBeUndefined();
+  });
+});
+
+describe.each(STORE_KINDS)('learned state on $name', (kind) => {
+  if (kind.skip) console.log(`skip the learned state on ${kind.name}: ${kind.skip}`);
+  const it_ = kind.skip ? it.skip : it;
+
+  it_('the store keeps one row per part, the newest replacing it', async () => {
+    const { store } = await setupOn(kind);
+    await store.saveLearned([]);
+    await store.saveLearned([{ name: 'a', state: '[1]', savedAt: 1000 }, { name: 'b', state: '{}', savedAt: 1000 }]);
+    await store.saveLearned([{ name: 'a', state: '[2]', savedAt: 2000 }]);
+    expect(await store.learned()).toEqual([{ name: 'a', state: '[2]', savedAt: 2000 }, { name: 'b', state: '{}', savedAt: 1000 }]);
+  });
+
+  it_('a restarted scheduler takes back what the last one learned: appliance slots and scan durations (and without the store it would not)', async () => {
+    const t = await setupOn(kind);
+    const { scanner, clock, store, see } = t;
+    // the appliance list shows amer-1 running 3 scans of other tools: it has at least 3 slots (configured 2)
+    scanner.appliancesState = [{ name: 'emea-1', online: true, runningScans: 0 }, { name: 'emea-2', online: true, runningScans: 0 }, { name: 'amer-1', online: true, runningScans: 3 }];
+    await see({ ip: '10.30.1.1', mac: mac(1) });
+    await t.sched.tick();
+    expect(t.sched.applianceLearned('amer-1')).toMatchObject({ slotsSeen: 3, capacity: 4 });
+    const durations = async () => (await store.learned()).find((r) => r.name === 'scan-durations')?.state;
+    expect(await durations()).toBe('[]'); // written by the first pass, before any scan ended
+    clock.t += 5 * 60_000;
+    scanner.finish(scanner.launches[0].ref);
+    await t.sched.tick();
+    expect(t.sched.learnedState()).toMatchObject({ restored: [], how: 'nothing saved before: learning starts from the configured values' });
+    expect(await durations()).toBe('[]'); // not again yet: every SAVE_EVERY_MS
+    await t.sched.saveLearned(); // at stop
+    expect((await store.learned()).map((r) => r.name)).toEqual(['appliances', 'hosts-in-parallel', 'processing-lag', 'rejoins', 'scan-durations']);
+    expect(await durations()).toBe('[[300000,1]]');
+
+    scanner.appliancesState[2].runningScans = 0; // the others' scans have ended meanwhile
+    const again = t.restart();
+    expect(again.applianceLearned('amer-1').slotsSeen).toBe(0); // nothing read back before the first call
+    clock.t += 3600_000;
+    await again.tick();
+    expect(again.applianceLearned('amer-1')).toMatchObject({ slotsSeen: 3, capacity: 4 }); // not 2 + 1
+    const state = again.learnedState();
+    expect(state.restored).toEqual(expect.arrayContaining(['slots of 3 appliance(s) (emea-1: seen 0, emea-2: seen 0, amer-1: seen 3)', '1 scan duration(s)']));
+    expect(state).toMatchObject({ left: [], restoredAt: clock.t, how: expect.stringMatching(/^read back at start \(saved 2026-11-23T10:05:00\.000Z\)/) });
+
+    // the store is what carried it: with the table emptied, a restart starts from the configured values
+    await store.saveLearned([{ name: 'appliances', state: '{"slots":{},"othersSince":{}}', savedAt: clock.t }]);
+    const fresh = t.restart();
+    await fresh.tick();
+    expect(fresh.applianceLearned('amer-1')).toMatchObject({ slotsSeen: 0, capacity: 3 });
+  });
+
+  it_('written every SAVE_EVERY_MS by the passes; a part too old or unreadable is left out and said so; a failed read writes nothing and is tried again', async () => {
+    const t = await setupOn(kind);
+    const { clock, store } = t;
+    await t.sched.tick();
+    expect(await store.learned()).toHaveLength(5); // the first pass after the read-back writes
+    clock.t += SAVE_EVERY_MS - 1;
+    await store.saveLearned([{ name: 'scan-durations', state: '[[60000, 1]]', savedAt: clock.t }]);
+    await t.sched.tick();
+    expect((await store.learned()).find((r) => r.name === 'scan-durations')?.state).toBe('[[60000, 1]]'); // not yet
+    clock.t += 1;
+    await t.sched.tick();
+    expect((await store.learned()).find((r) => r.name === 'scan-durations')?.state).toBe('[]');
+
+    await store.saveLearned([
+      { name: 'scan-durations', state: '[[60000, 1], [120000, 2]]', savedAt: clock.t - MAX_AGE_MS - 86_400_000 },
+      { name: 'processing-lag', state: '{not json', savedAt: clock.t },
+      { name: 'hosts-in-parallel', state: '{"splitAt": 3, "smaller": [[1, -5]], "larger": []}', savedAt: clock.t },
+      { name: 'from-a-newer-version', state: '{}', savedAt: clock.t },
+    ]);
+    // the first read fails (a locked file, a lost connection): the pass fails, nothing is written over the saved state
+    let fail = true;
+    const flaky = Object.create(store) as SchedulerStore;
+    flaky.learned = () => (fail ? Promise.reject(new Error('database is locked')) : store.learned());
+    const before = await store.learned();
+    const again = t.restart(flaky);
+    clock.t += SAVE_EVERY_MS;
+    await expect(again.tick()).rejects.toThrow('database is locked');
+    await again.saveLearned();
+    expect(await store.learned()).toEqual(before);
+    fail = false;
+    await again.tick();
+    const state = again.learnedState();
+    expect(state.left).toEqual([
+      'from-a-newer-version: not a part this version keeps',
+      'hosts-in-parallel: not in the form this version writes',
+      'processing-lag: not in the form this version writes',
+      'scan-durations: saved 31 days ago (more than 30)',
+    ]);
+    expect(state.restored).toHaveLength(2); // appliances and rejoins, saved by the last scheduler
+    expect(state.how).toMatch(/; left out: from-a-newer-version/);
+    expect(again.processingLag().samples).toBe(0);
+    // and written again, whole, by the pass after the read-back
+    expect((await store.learned()).find((r) => r.name === 'processing-lag')).toMatchObject({ state: '[]', savedAt: clock.t });
+
+    // a failed write (a full disk; a deposed leader's, refused by the lease) never fails a pass: tried again in SAVE_EVERY_MS
+    const written = again.learnedState().savedAt;
+    flaky.saveLearned = () => Promise.reject(new Error('database or disk is full'));
+    clock.t += SAVE_EVERY_MS;
+    await expect(again.tick()).resolves.toBeUndefined();
+    expect(again.learnedState().savedAt).toBe(written);
+    flaky.saveLearned = (r) => store.saveLearned(r);
+    clock.t += SAVE_EVERY_MS;
+    await again.tick();
+    expect(again.learnedState().savedAt).toBe(clock.t);
+  });
+});
+
+describe('the daemon (a real process, dry-run scanner)', () => {
+  it('writes what it learned when it stops, and reads it back when it starts again on the same state', async () => {
+    const port = await freePort();
+    const yaml = `${udpDaemonHead(port)}regions:
+  - { name: emea, cidrs: ["10.20.0.0/16"], appliances: [emea-sa-1] }
+scanner: { type: dry-run, scanDurationS: 1 }
+`;
+    const first = await startDaemon(yaml);
+    try {
+      await udpSend(port, 'dhcpd[1]: DHCPACK on 10.20.1.7 to 52:54:00:aa:bb:cc (laptop-7) via eth0');
+      await first.waitFor((e) => /^scan \S+ finished on emea-sa-1: 1 of 1 target/.test(e.msg), 30_000);
+    } finally {
+      expect(await first.stop()).toBe(0);
+    }
+    const db = openDatabaseReadOnly(join(first.dir, 'state.db'));
+    const rows = db.prepare('SELECT name, state FROM learned_state ORDER BY name').all() as { name: string; state: string }[];
+    db.close();
+    expect(rows.map((r) => r.name)).toEqual(['appliances', 'hosts-in-parallel', 'processing-lag', 'rejoins', 'scan-durations']);
+    expect(JSON.parse(rows.find((r) => r.name === 'scan-durations')!.state)).toHaveLength(1); // the scan that finished, written at stop
+
+    const again = await startDaemon(yaml, {}, first.dir);
+    try {
+      const read = await again.waitFor((e) => e.msg.startsWith('what the scheduler learned before the restart is read back at start'), 15_000);
+      expect(read.msg).toContain('1 scan duration(s)');
+      expect(read.msg).toContain('slots of 1 appliance(s) (emea-sa-1: seen ');
+    } finally {
+      expect(await again.stop()).toBe(0);
+    }
+  }, 90_000);
+});
