@@ -140,7 +140,7 @@ describe.each(STORE_KINDS)('learned state on $name', (kind) => {
     expect(t.sched.learnedState()).toMatchObject({ restored: [], how: 'nothing saved before: learning starts from the configured values' });
     expect(await durations()).toBe('[]'); // not again yet: every SAVE_EVERY_MS
     await t.sched.saveLearned(); // at stop
-    expect((await store.learned()).map((r) => r.name)).toEqual(['appliances', 'hosts-in-parallel', 'processing-lag', 'rejoins', 'scan-durations']);
+    expect((await store.learned()).map((r) => r.name)).toEqual(['appliances', 'hosts-in-parallel', 'launch-order', 'no-host', 'processing-lag', 'rejoins', 'scan-durations']);
     expect(await durations()).toBe('[[300000,1]]');
 
     scanner.appliancesState[2].runningScans = 0; // the others' scans have ended meanwhile
@@ -164,7 +164,7 @@ describe.each(STORE_KINDS)('learned state on $name', (kind) => {
     const t = await setupOn(kind);
     const { clock, store } = t;
     await t.sched.tick();
-    expect(await store.learned()).toHaveLength(5); // the first pass after the read-back writes
+    expect(await store.learned()).toHaveLength(7); // the first pass after the read-back writes
     clock.t += SAVE_EVERY_MS - 1;
     await store.saveLearned([{ name: 'scan-durations', state: '[[60000, 1]]', savedAt: clock.t }]);
     await t.sched.tick();
@@ -178,6 +178,8 @@ describe.each(STORE_KINDS)('learned state on $name', (kind) => {
       { name: 'processing-lag', state: '{not json', savedAt: clock.t },
       { name: 'hosts-in-parallel', state: '{"splitAt": 3, "smaller": [[1, -5]], "larger": []}', savedAt: clock.t },
       { name: 'from-a-newer-version', state: '{}', savedAt: clock.t },
+      { name: 'launch-order', state: '{"onsight-x": [1, 2]}', savedAt: clock.t },
+      { name: 'no-host', state: '[[1]]', savedAt: clock.t },
     ]);
     // the first read fails (a locked file, a lost connection): the pass fails, nothing is written over the saved state
     let fail = true;
@@ -195,6 +197,8 @@ describe.each(STORE_KINDS)('learned state on $name', (kind) => {
     expect(state.left).toEqual([
       'from-a-newer-version: not a part this version keeps',
       'hosts-in-parallel: not in the form this version writes',
+      'launch-order: not in the form this version writes',
+      'no-host: not in the form this version writes',
       'processing-lag: not in the form this version writes',
       'scan-durations: saved 31 days ago (more than 30)',
     ]);
@@ -217,6 +221,70 @@ describe.each(STORE_KINDS)('learned state on $name', (kind) => {
   });
 });
 
+describe.each(STORE_KINDS)('what a restart would forget, kept, on $name', (kind) => {
+  const it_ = kind.skip ? it.skip : it;
+
+  it_('a device whose scan found no host is not relaunched after a restart either, until it is seen again (and is, without the kept state)', async () => {
+    for (const keep of [true, false]) {
+      const t = await setupOn(kind, { verifyResults: true, verifyDelayS: 600, idlePollS: 60 });
+      const { scanner, clock, see } = t;
+      await see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });
+      await see({ ip: '10.20.1.2', mac: mac(2), durationS: 86400 }); // this laptop left without a release
+      await t.sched.tick();
+      clock.t += 20 * 60_000;
+      scanner.finish(scanner.launches[0].ref);
+      scanner.lastScannedDates.set('10.20.1.1', new Date(clock.t).toISOString());
+      await t.sched.tick();
+      clock.t += 601_000;
+      await t.sched.tick();
+      expect(t.sched.counters.noHost).toBe(1);
+      await t.sched.saveLearned();
+      if (!keep) await t.store.saveLearned([{ name: 'no-host', state: '[]', savedAt: clock.t }]);
+      const again = t.restart();
+      clock.t += 3600_000;
+      await again.sweep();
+      await again.tick();
+      expect(scanner.launches.map((l) => l.targets)).toEqual(keep ? [['10.20.1.1', '10.20.1.2']] : [['10.20.1.1', '10.20.1.2'], ['10.20.1.2']]);
+      if (!keep) continue;
+      expect(again.learnedState().restored).toContain('1 binding(s) whose last scan found no host');
+      await see({ ip: '10.20.1.2', mac: mac(2), durationS: 86400 }); // seen again: due again
+      await again.tick();
+      expect(scanner.launches.map((l) => l.targets)).toEqual([['10.20.1.1', '10.20.1.2'], ['10.20.1.2']]);
+    }
+  });
+
+  it_('a scan launched before a restart keeps its targets\' places: an address reassigned once the scan has surely passed it does not cancel it (and does, without the kept order)', async () => {
+    for (const keep of [true, false]) {
+      const t = await setupOn(kind, { maxTargetsPerScan: 6, hostsInParallel: 2, learnHostsInParallel: false, pickupS: 360, idlePollS: 60 });
+      const { scanner, clock, see } = t;
+      const settled = { durationS: 2 * 86400 }; // leases running a day past now: a scan may carry more than one wave of them
+      for (let i = 1; i <= 3; i++) { // three scans of 20 min: the typical duration
+        await see({ ip: `10.20.2.${i}`, mac: mac(100 + i), ...settled });
+        await t.sched.tick();
+        clock.t += 20 * 60_000;
+        scanner.finish(scanner.launches.at(-1)!.ref);
+        await t.sched.tick();
+      }
+      for (let i = 1; i <= 6; i++) await see({ ip: `10.20.1.${i}`, mac: mac(i), ...settled });
+      await t.sched.tick();
+      const scan = scanner.launches.at(-1)!;
+      expect(scan.targets).toHaveLength(6);
+      clock.t += 7 * 60_000;
+      await t.sched.tick(); // a poll sees it running
+      await t.sched.saveLearned();
+      if (!keep) await t.store.saveLearned([{ name: 'launch-order', state: '{}', savedAt: clock.t }]);
+      const again = t.restart();
+      await again.reconcile();
+      // 25 min after launch: the third target started by about 6 + 20 × 3/6 + 6 (slack) = 22 min; the last not before 32
+      clock.t += 18 * 60_000;
+      await see({ ip: scan.targets[2], mac: mac(99), durationS: 86400 }); // the address goes to another laptop
+      await again.tick();
+      expect(again.counters.canceledReassigned).toBe(keep ? 0 : 1);
+      expect(scanner.states.get(scan.ref)).toBe(keep ? 'running' : 'canceled');
+    }
+  });
+});
+
 describe('the daemon (a real process, dry-run scanner)', () => {
   it('writes what it learned when it stops, and reads it back when it starts again on the same state', async () => {
     const port = await freePort();
@@ -234,7 +302,7 @@ scanner: { type: dry-run, scanDurationS: 1 }
     const db = openDatabaseReadOnly(join(first.dir, 'state.db'));
     const rows = db.prepare('SELECT name, state FROM learned_state ORDER BY name').all() as { name: string; state: string }[];
     db.close();
-    expect(rows.map((r) => r.name)).toEqual(['appliances', 'hosts-in-parallel', 'processing-lag', 'rejoins', 'scan-durations']);
+    expect(rows.map((r) => r.name)).toEqual(['appliances', 'hosts-in-parallel', 'launch-order', 'no-host', 'processing-lag', 'rejoins', 'scan-durations']);
     expect(JSON.parse(rows.find((r) => r.name === 'scan-durations')!.state)).toHaveLength(1); // the scan that finished, written at stop
 
     const again = await startDaemon(yaml, {}, first.dir);

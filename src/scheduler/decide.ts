@@ -12,8 +12,11 @@ import { OperatorMarks, applyMark } from './marks.js';
 import { SECOND_LOOK_FORGET_MS, SecondLooks } from './second-look.js';
 import type { Verdict } from '../policy/policy.js';
 import type { SchedulerCore } from './core.js';
+import { numberRows, type Remembers } from './memory.js';
 
 const RECENT_KEY = 'not-due:scanned-recently';
+/** bindings last seen longer ago than this are not kept across a restart (their lease has run out) */
+const SILENT_SAVE_MS = 7 * 86_400_000;
 
 export class Decider {
   /** the last decision logged per binding (kind and reason class): an unchanged not-due answer is not news */
@@ -27,6 +30,17 @@ export class Decider {
   private rehomeDue = true;
   /** bindings whose last scan found no host: not due again until the device is seen again (binding id → lastSeen) */
   private readonly silent = new Map<number, number>();
+  /** `silent`, kept across restarts (memory.ts): without it a restart relaunches every device a scan found gone */
+  readonly silentMemory: Remembers = {
+    snapshot: (now) => [...this.silent].filter(([, seen]) => seen >= now - SILENT_SAVE_MS),
+    merge: (data) => {
+      const rows = numberRows(data, 2);
+      if (!rows) return undefined;
+      let n = 0;
+      for (const [id, seen] of rows) if (!this.silent.has(id)) (this.silent.set(id, seen), n++);
+      return `${n} binding(s) whose last scan found no host`;
+    },
+  };
 
   /** devices whose first scan in a window is looked at again when they are next seen (second-look.ts) */
   private readonly secondLooks = new SecondLooks();

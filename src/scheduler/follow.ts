@@ -10,6 +10,10 @@ import type { ScanStatus } from '../scanners/types.js';
 import type { Intent } from './queue.js';
 import { ScanDurations } from './durations.js';
 import { hostsInParallel, type SchedulerCore } from './core.js';
+import { record, type Remembers } from './memory.js';
+
+/** launch orders kept across a restart: the latest (running scans are far fewer) */
+const ORDER_SAVED = 1000;
 
 export class Follower {
   private nextPollAt = 0;
@@ -21,8 +25,23 @@ export class Follower {
   private readonly lastState = new Map<string, ScanStatus['state']>();
   /** target count per running intent (for the durations of scans of its size) */
   private readonly sizes = new Map<string, number>();
-  /** each running scan's targets in the order it was launched with (since this process started) */
+  /** each running scan's targets in the order it was launched with */
   private readonly order = new Map<string, Map<string, number>>();
+  /**
+   * `order`, kept across restarts (memory.ts; the latest ORDER_SAVED scans): without it a scan
+   * launched before a restart has its targets' places unknown, taken as its last, and a reassigned
+   * address cancels it even once the scan has surely passed it
+   */
+  readonly orderMemory: Remembers = {
+    snapshot: () => Object.fromEntries([...this.order].slice(-ORDER_SAVED).map(([id, m]) => [id, [...m.keys()]])),
+    merge: (data) => {
+      const d = record(data);
+      if (!d || !Object.values(d).every((ips) => Array.isArray(ips) && ips.every((ip) => typeof ip === 'string'))) return undefined;
+      let n = 0;
+      for (const [id, ips] of Object.entries(d as Record<string, string[]>)) if (!this.order.has(id)) (this.order.set(id, new Map(ips.map((ip, k) => [ip, k]))), n++);
+      return `the launch order of ${n} scan(s)`;
+    },
+  };
   /** polls in a row that did not list the scan */
   private readonly missing = new Map<string, number>();
   /** scans past maxScanAgeS already looked up once (the next poll gives them up) */

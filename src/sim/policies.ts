@@ -106,6 +106,9 @@ export class OnsightPolicy implements SimPolicy {
   private readonly identityHost = new Map<number, number | undefined>();
   private lastSweep = -Infinity;
   private lastPrune = -Infinity;
+  private lastStart = 0;
+  /** restarts so far (policy.restartEveryH) */
+  restarts = 0;
 
   /**
    * `rangeScans`: the daemon's scheduler.rangeScans on, at twice-daily-scheduled's times and over
@@ -135,8 +138,27 @@ export class OnsightPolicy implements SimPolicy {
     // what an operator configures, not the scenario's truth: an appliance's maxScans and pickupS only
     // when the scenario sets them (policy.applianceMaxScans, policy.pickupS), else the daemon's
     // defaults; the true slots and poll intervals stay in the simulated scanner
+    this.scheduler = this.newScheduler();
+    scanner.resolveIntended = async (req) => {
+      const byIp = new Map((await this.store.targets(req.intentId)).map((t) => [t.ip, t.identityId]));
+      const out: (number | undefined)[] = [];
+      for (const ip of req.targets) {
+        const id = byIp.get(ip);
+        out.push(id === undefined ? undefined : await this.hostOfIdentity(id));
+      }
+      return out;
+    };
+    // as Daemon.start(): reconcile, sweep, then take input
+    this.lastStart = clock.now();
+    await this.scheduler.reconcile();
+    await this.scheduler.sweep();
+  }
+
+  /** The daemon's scheduler over this policy's state, configured as onsight.yaml would be. */
+  private newScheduler(): Scheduler {
+    const { sc, scanner, clock } = this.ctx;
     const maxScans = sc.policy.applianceMaxScans;
-    this.scheduler = new Scheduler(clock, this.inventory, this.policy, this.store, scanner, buildSchedulerOptions({
+    return new Scheduler(clock, this.inventory, this.policy, this.store, scanner, buildSchedulerOptions({
       regions: sc.regions.map((r) => ({
         name: r.name, maxConcurrentScans: sc.regionMaxScans,
         appliances: (this.ctx.reach.get(r.name) ?? []).map((a) => (maxScans === undefined ? { name: a } : { name: a, maxScans })),
@@ -155,16 +177,21 @@ export class OnsightPolicy implements SimPolicy {
       },
       scanner,
     }), simLogger(clock));
-    scanner.resolveIntended = async (req) => {
-      const byIp = new Map((await this.store.targets(req.intentId)).map((t) => [t.ip, t.identityId]));
-      const out: (number | undefined)[] = [];
-      for (const ip of req.targets) {
-        const id = byIp.get(ip);
-        out.push(id === undefined ? undefined : await this.hostOfIdentity(id));
-      }
-      return out;
-    };
-    // as Daemon.start(): reconcile, sweep, then take input
+  }
+
+  /**
+   * A restart (policy.restartEveryH), as Daemon.stop() then start(): a last pass, what was learned
+   * written (or, with restartForgetsLearned, the table emptied), then a new scheduler that reconciles
+   * and sweeps. The scanner's scans go on meanwhile; no line is lost (the daemon's inputs are
+   * file tails and TCP with checkpoints, or a relay's queue).
+   */
+  private async restart(): Promise<void> {
+    await this.scheduler.tick();
+    await this.scheduler.saveLearned();
+    if (this.ctx.sc.policy.restartForgetsLearned) this.state.db.prepare('DELETE FROM learned_state').run();
+    this.scheduler = this.newScheduler();
+    this.restarts++;
+    this.lastSweep = this.ctx.clock.now();
     await this.scheduler.reconcile();
     await this.scheduler.sweep();
   }
@@ -192,6 +219,11 @@ export class OnsightPolicy implements SimPolicy {
 
   async tick(): Promise<void> {
     const now = this.ctx.clock.now();
+    const every = this.ctx.sc.policy.restartEveryH;
+    if (every !== undefined && now - this.lastStart >= every * 3600_000) {
+      this.lastStart = now;
+      await this.restart();
+    }
     if (now - this.lastSweep >= this.ctx.sc.policy.sweepS * 1000) {
       this.lastSweep = now;
       await this.scheduler.sweep();

@@ -157,6 +157,14 @@ export interface Scenario {
     secondLook?: boolean;
     /** `scheduler.rangeScans.aim` for onsight+ranges (absent: the daemon's default) */
     rangeScansAim?: 'auto' | 'held' | 'ranges';
+    /**
+     * onsight is restarted this often (h; an upgrade, a reboot): a final pass, what it learned
+     * written, a new scheduler over the same state (what it held in memory is gone), reconcile and
+     * sweep, as `onsight run` does at stop and start; the scanner and the lines go on. Absent: never.
+     */
+    restartEveryH?: number;
+    /** at each restart the learned state (table learned_state) is emptied first: onsight before it was kept */
+    restartForgetsLearned?: boolean;
   };
   baselines: {
     /** blind range scans at these local times (HH:MM) */
@@ -323,6 +331,7 @@ export const scenarioFileSchema = z.strictObject({
     sweepS: pos.min(1), pollIntervalS: pos, applianceRefreshS: pos, verifyResults: z.boolean(),
     applianceMaxScans: z.number().int().positive(), pickupS: nonneg, cancelWhenTargetLeaves: z.boolean(), hostsInParallel: z.number().int().positive(),
     lastScannedFromScanner: z.boolean(), secondLook: z.boolean(), rangeScansAim: z.enum(['auto', 'held', 'ranges']),
+    restartEveryH: pos, restartForgetsLearned: z.boolean(),
   }).optional(),
   baselines: strict({
     rangeScanTimes: z.array(hhmm), batchIntervalMin: pos, batchConcurrency: z.number().int().positive(), batchTargets: z.number().int().positive(),
