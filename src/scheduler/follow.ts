@@ -18,8 +18,7 @@ const ORDER_SAVED = 1000;
 export class Follower {
   private nextPollAt = 0;
   private lastPollAt = 0;
-  /** how long our scans take, by size */
-  /** how long our scans took (kept across restarts: memory.ts) */
+  /** how long our scans took, by size (kept across restarts: memory.ts) */
   readonly durations = new ScanDurations();
   /** the state each running scan was last seen in (a scan still queued has reached none of its targets) */
   private readonly lastState = new Map<string, ScanStatus['state']>();
