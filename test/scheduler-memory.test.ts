@@ -32,7 +32,7 @@ describe('learned parts: snapshot and merge', () => {
     const saved = viaJson(before.snapshot());
     const after = new ApplianceBook(silentLogger());
     after.sawRunning('A1', 2); // seen since the restart: fewer than before
-    expect(after.merge(saved)).toBe('slots of 2 appliance(s) (A1: seen 3, A2: seen 1, full at 1)');
+    expect(after.merge(saved, T0 + 60_000)).toBe('slots of 2 appliance(s) (A1: seen 3, A2: seen 1, full at 1)');
     const now = T0 + 120_000;
     expect(after.describe('A1', 1, 360, now)).toMatchObject({ slotsSeen: 3, capacity: 4 });
     expect(after.describe('A2', 4, 360, now)).toMatchObject({ slotsSeen: 1, fullAt: 1, capacity: 1 }); // full at 1 believes over a configured 4
@@ -42,7 +42,7 @@ describe('learned parts: snapshot and merge', () => {
     // a "full at" older than the one learned since does not replace it
     const later = new ApplianceBook(silentLogger());
     later.sawFull('A2', 2, T0 + 90_000);
-    later.merge(saved);
+    later.merge(saved, T0 + 90_000);
     expect(later.learnedCapacity('A2', T0 + 100_000)).toEqual({ atLeast: 2, fullAt: 2 });
   });
 
@@ -51,14 +51,14 @@ describe('learned parts: snapshot and merge', () => {
     for (let i = 1; i <= 100; i++) d.add(i * 60_000, 10);
     const again = new ScanDurations();
     for (let i = 0; i < 50; i++) again.add(999 * 60_000, 10); // 50 learned since the restart, all long
-    expect(again.merge(viaJson(d.snapshot()))).toBe('100 scan duration(s)');
+    expect(again.merge(viaJson(d.snapshot()), T0)).toBe('100 scan duration(s)');
     expect(again.count).toBe(128); // KEEP: the 22 oldest saved ones dropped
     expect(again.quantile(10, 0)).toBe(23 * 60_000);
     expect(again.quantile(10, 1)).toBe(999 * 60_000);
     const lag = new ProcessingLag();
     for (const s of [60, 120, 180, 240, 300]) lag.add(s * 1000);
     const lagAgain = new ProcessingLag();
-    expect(lagAgain.merge(viaJson(lag.snapshot()))).toBe('5 processing lag(s)');
+    expect(lagAgain.merge(viaJson(lag.snapshot()), T0)).toBe('5 processing lag(s)');
     expect(lagAgain.describe(600)).toEqual(lag.describe(600));
   });
 
@@ -71,22 +71,23 @@ describe('learned parts: snapshot and merge', () => {
     expect(learned.value).toBeGreaterThan(5);
     const again = new HostParallelism();
     expect(again.describe(5).value).toBe(5);
-    expect(again.merge(viaJson(p.snapshot()))).toMatch(/^70 scan\(s\) for hosts in parallel \(held \d+ for a configured 5\)$/);
+    expect(again.merge(viaJson(p.snapshot()), T0)).toMatch(/^70 scan\(s\) for hosts in parallel \(held \d+ for a configured 5\)$/);
     expect(again.describe(5)).toEqual(learned);
   });
 
   it('rejoins: a binding noted at launch comes back with its first request since; one noted since the restart stays', () => {
     const r = new Rejoins();
     const b = (id: number, lastSeen: number) => ({ id, channel: 'dhcp', lastSeen, expiresAt: lastSeen + 3600_000 }) as never;
-    r.launched(b(1, T0));
+    r.launched(b(1, T0), T0);
     r.seen(b(1, T0 + 5 * 60_000)); // a request 5 min after the launch: the client rejoined
-    r.launched(b(2, T0));
-    r.launched(b(3, T0 - 8 * 86_400_000)); // noted more than a week ago: not saved
+    r.launched(b(2, T0), T0);
+    r.launched(b(3, T0 - 8 * 86_400_000), T0 - 8 * 86_400_000); // launched more than a week ago: not saved
+    r.launched(b(4, T0 - 9 * 86_400_000), T0 - 60_000); // a lease granted 9 days ago, launched a minute ago: saved
     const saved = viaJson(r.snapshot(T0 + 10 * 60_000));
-    expect(saved).toHaveLength(2);
+    expect(saved).toHaveLength(3);
     const again = new Rejoins();
-    again.launched(b(2, T0 + 60_000)); // noted since the restart: newer, stays
-    expect(again.merge(saved)).toBe('1 DHCP binding(s) of scans in flight');
+    again.launched(b(2, T0 + 60_000), T0 + 60_000); // noted since the restart: newer, stays
+    expect(again.merge(saved, T0 + 10 * 60_000)).toBe('2 DHCP binding(s) of scans in flight');
     // the rejoin is still seen though the binding has been renewed since
     expect(again.check(b(1, T0 + 20 * 60_000), 1, T0 + 15 * 60_000).rejoined).toMatch(/rejoined the network at .*T10:05:00/);
     expect(again.check(b(2, T0 + 31 * 60_000), 2, T0 + 15 * 60_000)).toEqual({ whole: true }); // T1 of the newer note (T0+1 min + 30 min)
@@ -95,20 +96,25 @@ describe('learned parts: snapshot and merge', () => {
   it('a snapshot not in the form a part writes is refused whole (undefined), and the part keeps what it has', () => {
     const d = new ScanDurations();
     d.add(60_000, 1);
-    for (const bad of [undefined, null, 'x', {}, [[1]], [[1, 'x']], [[-1, 2]], [[1, Infinity]], [[1, 2, 3]]]) expect(d.merge(bad)).toBeUndefined();
+    for (const bad of [undefined, null, 'x', {}, [[1]], [[1, 'x']], [[-1, 2]], [[1, Infinity]], [[1, 2, 3]], [[1e300, 2]], [[60_000, 0.5]], [[60_000, 0]]]) expect(d.merge(bad, T0)).toBeUndefined();
     expect(d.count).toBe(1);
     const lag = new ProcessingLag();
-    for (const bad of [[-5], ['1'], [NaN], { 0: 1 }]) expect(lag.merge(bad)).toBeUndefined();
+    for (const bad of [[-5], ['1'], [NaN], { 0: 1 }, [1e308]]) expect(lag.merge(bad, T0)).toBeUndefined();
     expect(lag.count).toBe(0);
     const p = new HostParallelism();
-    for (const bad of [{}, { splitAt: 5, smaller: [], larger: 'x' }, { splitAt: -1, smaller: [], larger: [] }, { splitAt: 5, smaller: [], larger: [], held: { configured: 0, value: 3 } }]) expect(p.merge(bad)).toBeUndefined();
+    for (const bad of [{}, { splitAt: 5, smaller: [], larger: 'x' }, { splitAt: -1, smaller: [], larger: [] }, { splitAt: 5, smaller: [], larger: [], held: { configured: 0, value: 3 } },
+      { splitAt: 5, smaller: [], larger: [], held: { configured: 5, value: 26 } }, { splitAt: 5, smaller: [], larger: [], held: { configured: 5, value: 7.5 } }]) expect(p.merge(bad, T0)).toBeUndefined();
     expect(p.describe(5).small).toBe(0);
     const book = new ApplianceBook(silentLogger());
     for (const bad of [{}, { slots: {} }, { slots: { A1: { seen: 'x' } }, othersSince: {} }, { slots: { A1: { seen: 1, full: { scans: 0, at: 1 } } }, othersSince: {} },
-      { slots: {}, othersSince: { A1: { x: 'y' } } }, { slots: {}, othersSince: { A1: [] } }]) expect(book.merge(bad)).toBeUndefined();
+      { slots: {}, othersSince: { A1: { x: 'y' } } }, { slots: {}, othersSince: { A1: [] } }, { slots: { A1: { seen: 1e9 } }, othersSince: {} },
+      { slots: { A1: { seen: 1, full: { scans: 1, at: T0 + 2 * 86_400_000 } } }, othersSince: {} }]) expect(book.merge(bad, T0)).toBeUndefined();
     expect(book.learnedCapacity('A1', T0)).toEqual({ atLeast: 0 });
     const r = new Rejoins();
-    for (const bad of [[[1, 2, 3]], [['1', 2, 3, 0]], {}]) expect(r.merge(bad)).toBeUndefined();
+    for (const bad of [[[1, 2, 3]], [['1', 2, 3, 0, 4]], {}, [[1, T0 + 2 * 86_400_000, T0 + 3 * 86_400_000, 0, T0]]]) expect(r.merge(bad, T0)).toBeUndefined();
+    // a longer array than a part keeps: its newest rows, no stack overflow
+    const many = Array.from({ length: 300_000 }, (_, i) => [i * 1000, 3]);
+    expect(new ScanDurations().merge(many, T0)).toBe('128 scan duration(s)');
   });
 });
 
@@ -205,6 +211,14 @@ describe.each(STORE_KINDS)('learned state on $name', (kind) => {
     expect(state.restored).toHaveLength(2); // appliances and rejoins, saved by the last scheduler
     expect(state.how).toMatch(/; left out: from-a-newer-version/);
     expect(again.processingLag().samples).toBe(0);
+    // a save time that is no time (an edit of the table), or one days ahead of this clock: that part is left out, the others are taken
+    await store.saveLearned([{ name: 'rejoins', state: '[]', savedAt: clock.t + 5 * 86_400_000 }]);
+    t.db?.prepare("UPDATE learned_state SET saved_at = 'x' WHERE name = 'appliances'").run();
+    const third = t.restart();
+    await expect(third.tick()).resolves.toBeUndefined();
+    expect(third.learnedState().left).toEqual(expect.arrayContaining([
+      `rejoins: no valid save time (${clock.t + 5 * 86_400_000})`, ...(t.db ? ['appliances: no valid save time (NaN)'] : []),
+    ]));
     // and written again, whole, by the pass after the read-back
     expect((await store.learned()).find((r) => r.name === 'processing-lag')).toMatchObject({ state: '[]', savedAt: clock.t });
 
@@ -293,12 +307,14 @@ describe('the daemon (a real process, dry-run scanner)', () => {
 scanner: { type: dry-run, scanDurationS: 1 }
 `;
     const first = await startDaemon(yaml);
+    let exit: number | null;
     try {
       await udpSend(port, 'dhcpd[1]: DHCPACK on 10.20.1.7 to 52:54:00:aa:bb:cc (laptop-7) via eth0');
       await first.waitFor((e) => /^scan \S+ finished on emea-sa-1: 1 of 1 target/.test(e.msg), 30_000);
     } finally {
-      expect(await first.stop()).toBe(0);
+      exit = await first.stop();
     }
+    expect(exit).toBe(0);
     const db = openDatabaseReadOnly(join(first.dir, 'state.db'));
     const rows = db.prepare('SELECT name, state FROM learned_state ORDER BY name').all() as { name: string; state: string }[];
     db.close();
@@ -311,7 +327,8 @@ scanner: { type: dry-run, scanDurationS: 1 }
       expect(read.msg).toContain('1 scan duration(s)');
       expect(read.msg).toContain('slots of 1 appliance(s) (emea-sa-1: seen ');
     } finally {
-      expect(await again.stop()).toBe(0);
+      exit = await again.stop();
     }
+    expect(exit).toBe(0);
   }, 90_000);
 });

@@ -367,13 +367,12 @@ export class Daemon {
     }
     await this.ingest?.close();
     try {
-      if (this.mayLead()) {
-        await this.scheduler?.tick();
-        await this.scheduler?.saveLearned(); // the next start reads it back (scheduler/memory.ts)
-      }
+      if (this.mayLead()) await this.scheduler?.tick();
     } catch {
       /* the state is durable; the next start reconciles */
     }
+    // what the scheduler learned, for the next start (scheduler/memory.ts; a failed write is logged there)
+    if (this.mayLead()) await this.scheduler?.saveLearned();
     await this.applier?.stop();
     await this.lease?.stop(); // a leader hands the lease over now rather than at expiry
     await this.scanner?.close();

@@ -54,7 +54,7 @@ const SCRIPT = `
     var lag = s.scanner.processingLag; var lagEl = $('lag');
     lagEl.textContent = 'processing lag ' + (lag.samples ? 'p50 ' + dur(lag.p50S) + ', p90 ' + dur(lag.p90S) + ' (' + lag.samples + ' scans)' : 'not learned yet') + ' · results held ' + dur(lag.waitS); lagEl.title = lag.how;
     var hip = s.scanner.hostsInParallel; lagEl.textContent += ' · ' + hip.value + ' hosts at once' + (hip.value !== hip.configured ? ' (learned; configured ' + hip.configured + ')' : ''); lagEl.title += ' · ' + hip.how;
-    var mem = s.scanner.learnedState; if (mem.restored.length || mem.left.length) { lagEl.textContent += ' · learning read back (saved ' + new Date(mem.savedBefore || mem.restoredAt).toLocaleString() + ')'; } lagEl.title += ' · learned state: ' + mem.how;
+    var mem = s.scanner.learnedState; if (mem.restored.length) { lagEl.textContent += ' · learning read back (saved ' + new Date(mem.savedBefore).toLocaleString() + ')'; } lagEl.title += ' · learned state: ' + mem.how;
     $('live').className = 'dot'; $('updated').textContent = 'updated ' + time(s.now); $('err').textContent = '';
     var t = s.totals, cards = $('cards'); cards.textContent = '';
     cards.appendChild(card('devices present', t.present, t.identities + ' identities known'));

@@ -17,7 +17,7 @@
 import type { Logger } from '../log.js';
 import type { ApplianceStatus } from '../scanners/types.js';
 import type { Intent } from './queue.js';
-import { isNum, record, type Remembers } from './memory.js';
+import { CLOCK_SKEW_MS, isInt, isNum, record, type Remembers } from './memory.js';
 
 export interface RegionAppliances {
   name: string;
@@ -56,6 +56,8 @@ export interface LearnedAppliance {
   othersHow?: string;
 }
 
+/** slots believed of an appliance read back after a restart: no appliance runs more scans at once */
+const MAX_SLOTS = 1000;
 /** how long "full at k" is believed before a probe may test it again */
 export const FULL_MEMORY_MS = 6 * 3_600_000;
 /**
@@ -96,20 +98,21 @@ export class ApplianceBook implements Remembers {
   }
 
   /** What was learned before a restart, merged with what was seen since: the most slots seen, the newer "full at", the earlier "since". */
-  merge(data: unknown): string | undefined {
+  merge(data: unknown, now: number): string | undefined {
     const d = record(data), slots = record(d?.slots), others = record(d?.othersSince);
     if (!slots || !others) return undefined;
     const learned: [string, Learned][] = [];
     for (const [name, v] of Object.entries(slots)) {
       const l = record(v), full = l?.full === undefined ? undefined : record(l.full);
-      if (!isNum(l?.seen) || (l.full !== undefined && !(isNum(full?.scans, 1) && isNum(full?.at)))) return undefined;
-      learned.push([name, { seen: l.seen as number, ...(full ? { full: { scans: full.scans as number, at: full.at as number } } : {}) }]);
+      if (!isInt(l?.seen, 0, MAX_SLOTS) || (l.full !== undefined && !(isInt(full?.scans, 1, MAX_SLOTS) && isNum(full?.at, 0, now + CLOCK_SKEW_MS)))) return undefined;
+      // a time ahead of this clock (another node's, a clock stepped back) is taken as now
+      learned.push([name, { seen: l.seen as number, ...(full ? { full: { scans: full.scans as number, at: Math.min(full.at as number, now) } } : {}) }]);
     }
     const since: [string, [string, number][]][] = [];
     for (const [name, v] of Object.entries(others)) {
       const refs = record(v);
-      if (!refs || !Object.values(refs).every((at) => isNum(at))) return undefined;
-      since.push([name, Object.entries(refs) as [string, number][]]);
+      if (!refs || !Object.values(refs).every((at) => isNum(at, 0, now + CLOCK_SKEW_MS))) return undefined;
+      since.push([name, (Object.entries(refs) as [string, number][]).map(([ref, at]) => [ref, Math.min(at, now)])]);
     }
     for (const [name, old] of learned) {
       const l = this.learnedOf(name);

@@ -12,7 +12,7 @@ import { OperatorMarks, applyMark } from './marks.js';
 import { SECOND_LOOK_FORGET_MS, SecondLooks } from './second-look.js';
 import type { Verdict } from '../policy/policy.js';
 import type { SchedulerCore } from './core.js';
-import { numberRows, type Remembers } from './memory.js';
+import { CLOCK_SKEW_MS, int, num, numberRows, type Remembers } from './memory.js';
 
 const RECENT_KEY = 'not-due:scanned-recently';
 /** bindings last seen longer ago than this are not kept across a restart (their lease has run out) */
@@ -33,8 +33,8 @@ export class Decider {
   /** `silent`, kept across restarts (memory.ts): without it a restart relaunches every device a scan found gone */
   readonly silentMemory: Remembers = {
     snapshot: (now) => [...this.silent].filter(([, seen]) => seen >= now - SILENT_SAVE_MS),
-    merge: (data) => {
-      const rows = numberRows(data, 2);
+    merge: (data, now) => {
+      const rows = numberRows(data, [int(Number.MAX_SAFE_INTEGER), num(now + CLOCK_SKEW_MS)], 100_000);
       if (!rows) return undefined;
       let n = 0;
       for (const [id, seen] of rows) if (!this.silent.has(id)) (this.silent.set(id, seen), n++);

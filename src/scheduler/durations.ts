@@ -4,7 +4,7 @@
  * the cancel window read the distribution of scans of a similar size when there are enough of them.
  */
 
-import { numberRows, type Remembers } from './memory.js';
+import { MAX_SPAN_MS, int, num, numberRows, type Remembers } from './memory.js';
 
 const KEEP = 128;
 const SIMILAR = 5;
@@ -19,7 +19,7 @@ export class ScanDurations implements Remembers {
 
   /** Durations read back after a restart: older than those seen since (the latest KEEP stay). */
   merge(data: unknown): string | undefined {
-    const rows = numberRows(data, 2);
+    const rows = numberRows(data, [num(MAX_SPAN_MS), int(1e6, 1)], KEEP);
     if (!rows) return undefined;
     this.recent.unshift(...rows.map(([ms, targets]) => ({ ms, targets: Math.max(1, targets) })));
     this.recent.splice(0, Math.max(0, this.recent.length - KEEP));

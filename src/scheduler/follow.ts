@@ -10,7 +10,7 @@ import type { ScanStatus } from '../scanners/types.js';
 import type { Intent } from './queue.js';
 import { ScanDurations } from './durations.js';
 import { hostsInParallel, type SchedulerCore } from './core.js';
-import { record, type Remembers } from './memory.js';
+import { CLOCK_SKEW_MS, isNum, record, type Remembers } from './memory.js';
 
 /** launch orders kept across a restart: the latest (running scans are far fewer) */
 const ORDER_SAVED = 1000;
@@ -24,20 +24,32 @@ export class Follower {
   private readonly lastState = new Map<string, ScanStatus['state']>();
   /** target count per running intent (for the durations of scans of its size) */
   private readonly sizes = new Map<string, number>();
-  /** each running scan's targets in the order it was launched with */
+  /** each running scan's targets in the order it was launched with, and when */
   private readonly order = new Map<string, Map<string, number>>();
+  private readonly launchedAt = new Map<string, number>();
   /**
    * `order`, kept across restarts (memory.ts; the latest ORDER_SAVED scans): without it a scan
    * launched before a restart has its targets' places unknown, taken as its last, and a reassigned
    * address cancels it even once the scan has surely passed it
    */
   readonly orderMemory: Remembers = {
-    snapshot: () => Object.fromEntries([...this.order].slice(-ORDER_SAVED).map(([id, m]) => [id, [...m.keys()]])),
-    merge: (data) => {
+    // scans launched within maxScanAgeS (an older one is given up; one that ended is dropped at its end)
+    snapshot: (now) => Object.fromEntries([...this.order].filter(([id]) => (this.launchedAt.get(id) ?? 0) >= now - this.core.opts.maxScanAgeS * 1000)
+      .slice(-ORDER_SAVED).map(([id, m]) => [id, { at: this.launchedAt.get(id), ips: [...m.keys()] }])),
+    merge: (data, now) => {
       const d = record(data);
-      if (!d || !Object.values(d).every((ips) => Array.isArray(ips) && ips.every((ip) => typeof ip === 'string'))) return undefined;
+      const ok = (x: unknown) => {
+        const e = record(x);
+        return !!e && isNum(e.at, 0, now + CLOCK_SKEW_MS) && Array.isArray(e.ips) && e.ips.length <= 100_000 && e.ips.every((ip) => typeof ip === 'string');
+      };
+      if (!d || Object.keys(d).length > ORDER_SAVED || !Object.values(d).every(ok)) return undefined;
       let n = 0;
-      for (const [id, ips] of Object.entries(d as Record<string, string[]>)) if (!this.order.has(id)) (this.order.set(id, new Map(ips.map((ip, k) => [ip, k]))), n++);
+      for (const [id, e] of Object.entries(d as Record<string, { at: number; ips: string[] }>)) {
+        if (this.order.has(id)) continue;
+        this.order.set(id, new Map(e.ips.map((ip, k) => [ip, k])));
+        this.launchedAt.set(id, e.at);
+        n++;
+      }
       return `the launch order of ${n} scan(s)`;
     },
   };
@@ -108,8 +120,9 @@ export class Follower {
 
   /** A scan just launched with these targets, in this order. */
   launched(intentId: string, ips: string[]): void {
-    if (this.order.size > 10_000) this.order.clear();
+    if (this.order.size > 10_000) (this.order.clear(), this.launchedAt.clear());
     this.order.set(intentId, new Map(ips.map((ip, k) => [ip, k])));
+    this.launchedAt.set(intentId, this.core.clock.now());
   }
 
   /** A scan ended well at `endedAt`: learn its duration. */
@@ -122,6 +135,7 @@ export class Follower {
     this.waitedForSlot.delete(i.id);
     this.sizes.delete(i.id);
     this.order.delete(i.id);
+    this.launchedAt.delete(i.id);
   }
 
   /** A scan that did not wait for a slot: what its duration says of the hosts scanned at once (logged when the belief moves). */

@@ -8,7 +8,7 @@
  * its scans' hosts judged absent.
  */
 
-import { isNum, type Remembers } from './memory.js';
+import { MAX_SPAN_MS, isNum, type Remembers } from './memory.js';
 
 const KEEP = 64;
 /** learned only from this many confirmed scans on (below it the configured wait alone applies) */
@@ -35,10 +35,12 @@ export class ProcessingLag implements Remembers {
 
   /** Lags read back after a restart: older than those seen since (the latest KEEP stay). */
   merge(data: unknown): string | undefined {
-    if (!Array.isArray(data) || !data.every((x) => isNum(x))) return undefined;
-    this.recent.unshift(...(data as number[]));
+    if (!Array.isArray(data)) return undefined;
+    const lags = data.slice(-KEEP);
+    if (!lags.every((x) => isNum(x, 0, MAX_SPAN_MS))) return undefined;
+    this.recent.unshift(...(lags as number[]));
     this.recent.splice(0, Math.max(0, this.recent.length - KEEP));
-    return `${data.length} processing lag(s)`;
+    return `${lags.length} processing lag(s)`;
   }
 
   get count(): number {

@@ -274,7 +274,7 @@ export class Launcher {
       return false;
     }
     this.core.follow.launched(id, targets.map((t) => t.ip));
-    for (const t of targets) this.core.results.rejoins.launched(t.b);
+    for (const t of targets) this.core.results.rejoins.launched(t.b, at);
     counters.launches++;
     counters.targetsLaunched += targets.length;
     (counters.byRegion[r.name] ??= { launched: 0, finished: 0, failed: 0 }).launched++;

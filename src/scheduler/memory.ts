@@ -12,8 +12,14 @@
  * failed read fails the pass, which tries again), and merges them with what it may have learned
  * meanwhile: the saved samples come first, as the older ones. Nothing is written before that read,
  * so a failed read never overwrites the saved state. A part saved longer ago than MAX_AGE_MS (the
- * appliances or option profiles may have changed since), or one this version cannot read, is left
- * out and logged: that part starts from the configured values, as it did before.
+ * appliances or option profiles may have changed since), with no valid save time, or one this
+ * version cannot read (each part checks the shape and range of every value: the table is a file an
+ * operator can edit) is left out and logged: that part starts from the configured values, as it did
+ * before. Nothing in the table can stop the scheduler.
+ *
+ * Learned values only move as the scheduler sees more (an appliance's slots are proven by scans
+ * seen running at once, and a scan of ours waiting shows it full); to start a part afresh (an
+ * appliance replaced by a smaller one), stop onsight and delete its row of learned_state.
  */
 import type { Logger } from '../log.js';
 import type { LearnedRecord, SchedulerStore } from '../store/types.js';
@@ -23,13 +29,18 @@ import type { Clock } from './core.js';
 export const SAVE_EVERY_MS = 10 * 60_000;
 /** a part saved longer ago than this is not read back */
 export const MAX_AGE_MS = 30 * 86_400_000;
+/** clocks of the nodes of a cluster, and a clock stepped back: save times and stamps this far ahead of now are believed */
+export const CLOCK_SKEW_MS = 86_400_000;
 
 /** A part of what the scheduler learned. */
 export interface Remembers {
   /** what was learned, as plain JSON-able data */
   snapshot(now: number): unknown;
-  /** take back a snapshot this version wrote (the older samples): what it held, for the log; undefined when `data` is not one */
-  merge(data: unknown): string | undefined;
+  /**
+   * take back a snapshot this version wrote (the older samples): what it held, for the log;
+   * undefined when `data` is not one (a wrong shape, a value out of range: nothing is taken)
+   */
+  merge(data: unknown, now: number): string | undefined;
 }
 
 /** The learned state as read back (the status page, /api/status). */
@@ -75,12 +86,13 @@ export class LearnedMemory {
     const restored: string[] = [], left: string[] = [];
     let savedBefore: number | undefined;
     for (const r of records) {
-      const part = this.parts[r.name];
+      const part = Object.hasOwn(this.parts, r.name) ? this.parts[r.name] : undefined;
       const age = now - r.savedAt;
       let what: string | undefined;
       if (!part) left.push(`${r.name}: not a part this version keeps`);
+      else if (!isInt(r.savedAt, 1, now + CLOCK_SKEW_MS)) left.push(`${r.name}: no valid save time (${String(r.savedAt)})`);
       else if (age > MAX_AGE_MS) left.push(`${r.name}: saved ${Math.floor(age / 86_400_000)} days ago (more than ${MAX_AGE_MS / 86_400_000})`);
-      else if ((what = part.merge(parseJson(r.state))) === undefined) left.push(`${r.name}: not in the form this version writes`);
+      else if ((what = mergeSafely(part, r.state, now)) === undefined) left.push(`${r.name}: not in the form this version writes`);
       else {
         restored.push(what);
         savedBefore = Math.max(savedBefore ?? 0, r.savedAt);
@@ -108,7 +120,10 @@ export class LearnedMemory {
       await this.store.saveLearned(Object.entries(this.parts).map(([name, part]) => ({ name, state: JSON.stringify(part.snapshot(now)), savedAt: now })));
       this.status.savedAt = now;
     } catch (err) {
-      this.log.warn({ err: { message: (err as Error).message, code: (err as { code?: string }).code } },
+      const code = (err as { code?: string }).code;
+      // a deposed leader's write, refused by the lease: this term ends, nothing to try again
+      if (code === 'ONSIGHT_FENCED') this.log.info(`what the scheduler learned was not written: ${(err as Error).message}`);
+      else this.log.warn({ err: { message: (err as Error).message, code } },
         `what the scheduler learned was not written (tried again in ${SAVE_EVERY_MS / 60_000} min): ${(err as Error).message}`);
     }
   }
@@ -118,9 +133,10 @@ export class LearnedMemory {
   }
 }
 
-function parseJson(text: string): unknown {
+/** A part's merge of a saved state; a part that throws on it (a bug, or a shape its checks missed) takes it as not its form. */
+function mergeSafely(part: Remembers, text: string, now: number): string | undefined {
   try {
-    return JSON.parse(text) as unknown;
+    return part.merge(JSON.parse(text) as unknown, now);
   } catch {
     return undefined;
   }
@@ -129,17 +145,35 @@ function parseJson(text: string): unknown {
 // Shapes of the parts' snapshots, checked before they are taken back (the store is a file anyone
 // with access can edit; a bad value must not reach the scheduler's arithmetic).
 
-/** a finite number, at least `min` */
-export function isNum(x: unknown, min = 0): x is number {
-  return typeof x === 'number' && Number.isFinite(x) && x >= min;
+/** a finite number in [min, max] */
+export function isNum(x: unknown, min = 0, max = Number.MAX_SAFE_INTEGER): x is number {
+  return typeof x === 'number' && Number.isFinite(x) && x >= min && x <= max;
 }
 
-/** an array of arrays of `width` numbers (at least 0), or undefined */
-export function numberRows(x: unknown, width: number): number[][] | undefined {
-  if (!Array.isArray(x)) return undefined;
-  for (const row of x) if (!Array.isArray(row) || row.length !== width || !row.every((v) => isNum(v))) return undefined;
-  return x as number[][];
+/** an integer in [min, max] */
+export function isInt(x: unknown, min = 0, max = Number.MAX_SAFE_INTEGER): x is number {
+  return Number.isSafeInteger(x) && (x as number) >= min && (x as number) <= max;
 }
+
+
+/** a column check of numberRows: a number in [0, max] (times, durations: the simulator's clock has fractions) */
+export const num = (max: number) => (v: unknown) => isNum(v, 0, max);
+/** a column check of numberRows: an integer in [min, max] (ids, counts) */
+export const int = (max: number, min = 0) => (v: unknown) => isInt(v, min, max);
+
+/**
+ * An array of rows, one value per column check, or undefined; only the last `keep` rows are
+ * returned (the newest: a longer array than a part keeps is someone's edit, not a snapshot).
+ */
+export function numberRows(x: unknown, cols: readonly ((v: unknown) => boolean)[], keep = Number.MAX_SAFE_INTEGER): number[][] | undefined {
+  if (!Array.isArray(x)) return undefined;
+  const rows = x.length > keep ? x.slice(-keep) : x;
+  for (const row of rows) if (!Array.isArray(row) || row.length !== cols.length || !row.every((v, i) => cols[i](v))) return undefined;
+  return rows as number[][];
+}
+
+/** the longest duration or lag believed (ms) */
+export const MAX_SPAN_MS = 30 * 86_400_000;
 
 /** a plain object, or undefined */
 export function record(x: unknown): Record<string, unknown> | undefined {

@@ -25,7 +25,7 @@
  */
 
 import { seededRng, type Rng } from '../util/rng.js';
-import { isNum, numberRows, record, type Remembers } from './memory.js';
+import { MAX_SPAN_MS, int, isInt, num, numberRows, record, type Remembers } from './memory.js';
 
 /** scans kept (the latest; those of at most the configured value and larger ones apart) */
 const KEEP = 256;
@@ -80,11 +80,14 @@ export class HostParallelism implements Remembers {
   /** Scans read back after a restart: older than those seen since (the latest KEEP of each kind stay). */
   merge(data: unknown): string | undefined {
     const d = record(data);
-    const smaller = numberRows(d?.smaller, 2), larger = numberRows(d?.larger, 2);
+    const cols = [int(1e6, 1), num(MAX_SPAN_MS)];
+    const smaller = numberRows(d?.smaller, cols, KEEP), larger = numberRows(d?.larger, cols, KEEP);
     const held = d?.held === undefined ? undefined : record(d.held);
-    if (!d || !isNum(d.splitAt) || !smaller || !larger || (d.held !== undefined && !(isNum(held?.configured, 1) && isNum(held?.value, 1)))) return undefined;
+    // a value held is a candidate: at most five times the value it was learned from
+    const heldOk = held !== undefined && isInt(held.configured, 1, 1e5) && isInt(held.value, 1, 5 * (held.configured as number));
+    if (!d || !isInt(d.splitAt, 0, 1e5) || !smaller || !larger || (d.held !== undefined && !heldOk)) return undefined;
     const at = this.splitAt || d.splitAt;
-    const old = [...smaller, ...larger].filter(([n, ms]) => n >= 1 && ms > 0).map(([n, ms]) => ({ n, ms }));
+    const old = [...smaller, ...larger].filter(([, ms]) => ms > 0).map(([n, ms]) => ({ n, ms }));
     this.smaller.unshift(...old.filter((s) => s.n <= at));
     this.larger.unshift(...old.filter((s) => s.n > at));
     for (const list of [this.smaller, this.larger]) list.splice(0, Math.max(0, list.length - KEEP));

@@ -15,7 +15,7 @@
  * back. A request that came while onsight was down is seen as the binding's last one only.
  */
 import type { BindingView } from '../store/types.js';
-import { numberRows, type Remembers } from './memory.js';
+import { CLOCK_SKEW_MS, int, num, numberRows, type Remembers } from './memory.js';
 
 /** a rejoin this long after the scan ended may still be the client coming back from a drop during the scan */
 export const REJOIN_AFTER_END_MS = 30 * 60_000;
@@ -36,36 +36,38 @@ interface AtLaunch {
   expiresAt: number;
   /** the first request after the launch, when one came */
   firstAfter?: number;
+  launchedAt: number;
 }
 
 export class Rejoins implements Remembers {
   private readonly atLaunch = new Map<number, AtLaunch>();
 
-  /** for the store (memory.ts): [binding id, last grant, expiry, first request after the launch or 0] of launches within SAVE_WITHIN_MS */
+  /** for the store (memory.ts): [binding id, last grant, expiry, first request after the launch or 0, launch] of launches within SAVE_WITHIN_MS */
   snapshot(now: number): number[][] {
     const out: number[][] = [];
-    for (const [id, s] of this.atLaunch) if (s.lastSeen >= now - SAVE_WITHIN_MS) out.push([id, s.lastSeen, s.expiresAt, s.firstAfter ?? 0]);
+    for (const [id, s] of this.atLaunch) if (s.launchedAt >= now - SAVE_WITHIN_MS) out.push([id, s.lastSeen, s.expiresAt, s.firstAfter ?? 0, s.launchedAt]);
     return out;
   }
 
   /** Bindings noted before a restart; one noted since is newer and stays. */
-  merge(data: unknown): string | undefined {
-    const rows = numberRows(data, 4);
+  merge(data: unknown, now: number): string | undefined {
+    const time = num(now + CLOCK_SKEW_MS);
+    const rows = numberRows(data, [int(Number.MAX_SAFE_INTEGER), time, num(now + 400 * 86_400_000), time, time], KEEP);
     if (!rows) return undefined;
     let n = 0;
-    for (const [id, lastSeen, expiresAt, firstAfter] of rows) {
+    for (const [id, lastSeen, expiresAt, firstAfter, launchedAt] of rows) {
       if (this.atLaunch.has(id) || expiresAt <= lastSeen || this.atLaunch.size >= KEEP) continue;
-      this.atLaunch.set(id, { lastSeen, expiresAt, ...(firstAfter > lastSeen ? { firstAfter } : {}) });
+      this.atLaunch.set(id, { lastSeen, expiresAt, launchedAt, ...(firstAfter > lastSeen ? { firstAfter } : {}) });
       n++;
     }
     return `${n} DHCP binding(s) of scans in flight`;
   }
 
-  /** A target's DHCP binding as it stood when its scan was launched. */
-  launched(b: BindingView): void {
+  /** A target's DHCP binding as it stood when its scan was launched at `at`. */
+  launched(b: BindingView, at: number): void {
     if (b.channel !== 'dhcp' || b.expiresAt === undefined || b.expiresAt <= b.lastSeen) return;
     if (this.atLaunch.size >= KEEP) this.atLaunch.clear();
-    this.atLaunch.set(b.id, { lastSeen: b.lastSeen, expiresAt: b.expiresAt });
+    this.atLaunch.set(b.id, { lastSeen: b.lastSeen, expiresAt: b.expiresAt, launchedAt: at });
   }
 
   /** A binding's request was committed: the first one after its scan's launch is kept. */

@@ -121,15 +121,18 @@ export class Scheduler {
 
   private async pass(): Promise<void> {
     await this.memory.restore(); // what was learned before a restart, before anything uses it
-    await this.phases.decide.applyOperatorMarks(); // onsight rescan / skip, written by the CLI while we run
-    await this.phases.reconcile.reconcile();
-    await this.phases.cancel.cancelReassigned();
-    await this.phases.follow.poll();
-    await this.phases.late.watch();
-    await this.phases.results.verify();
-    await this.phases.ranges.tick();
-    await this.phases.launch.launchReady();
-    await this.memory.save();
+    try {
+      await this.phases.decide.applyOperatorMarks(); // onsight rescan / skip, written by the CLI while we run
+      await this.phases.reconcile.reconcile();
+      await this.phases.cancel.cancelReassigned();
+      await this.phases.follow.poll();
+      await this.phases.late.watch();
+      await this.phases.results.verify();
+      await this.phases.ranges.tick();
+      await this.phases.launch.launchReady();
+    } finally {
+      await this.memory.save(); // passes that fail (a store error in one phase) still keep what was learned
+    }
   }
 
   /** Write what was learned now (at stop: the next start reads it back). */

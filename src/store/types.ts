@@ -235,7 +235,8 @@ export interface ScanCredit {
 
 /**
  * One part of what the scheduler learned (appliance slots, scan durations, hosts in parallel,
- * processing lag, DHCP bindings of scans in flight: scheduler/memory.ts), as JSON, kept so that a
+ * processing lag, DHCP bindings of scans in flight, devices whose last scan found no host, running
+ * scans' launch order: scheduler/memory.ts), as JSON, kept so that a
  * restart or a new cluster term starts from it rather than from the configured values.
  */
 export interface LearnedRecord {
