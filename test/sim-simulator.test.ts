@@ -89,6 +89,20 @@ describe('simulator', () => {
     const o = await runOnce(sc, 'onsight', 1);
     expect(o.api409).toBe(0);
   }, 60_000);
+
+  it('restarts onsight as the daemon would (policy.restartEveryH): each restart reads the learned state back, or none when it is emptied; no rule broken', async () => {
+    const sc = smallFleet();
+    const w = generateWorkload(sc, 2);
+    for (const forget of [false, true]) {
+      const m = await runOnce({ ...sc, policy: { ...sc.policy, restartEveryH: 12, restartForgetsLearned: forget } }, 'onsight', 2, { workload: w });
+      expect(m.restarts).toBe(6); // every 12 h of 72, the last at the run's final tick
+      expect(m.restartsReadBack).toBe(forget ? 0 : 6);
+      expect(m.violations).toEqual({ 'region-exclusivity': 0, 'region-scans': 0, scope: 0, 'api-limit': 0 });
+      expect(m.api409).toBe(0);
+    }
+    const plain = await runOnce(sc, 'twice-daily', 2, { workload: w });
+    expect(plain).toMatchObject({ restarts: 0, restartsReadBack: 0 });
+  }, 60_000);
 });
 
 describe('scenario files', () => {

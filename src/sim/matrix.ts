@@ -58,6 +58,9 @@ export function matrixCells(base: Scenario): MatrixCell[] {
   for (const [v, api] of [['50/day', { limit: 50, windowS: 86400, concurrency: 1 }], ['300/day', { limit: 300, windowS: 86400 }], ['2000/h', { limit: 2000, windowS: 3600, concurrency: 10 }]] as const) {
     add('API tier', v, { api });
   }
+  // a daemon is restarted (an upgrade, a reboot) and a scheduled scan is not: what onsight keeps
+  // across a restart (scheduler/memory.ts) against what it loses (last in the list: the cells before keep their places)
+  add('onsight restarted (upgrade, reboot)', 'daily', { policy: { restartEveryH: 24 } });
   return cells;
 }
 

@@ -49,6 +49,9 @@ export interface SimPolicy {
   /** regions with work ready to launch that the policy could launch now (region lock free) */
   backlog(): Set<string> | Promise<Set<string>>;
   close(): void | Promise<void>;
+  /** times the policy's daemon was restarted (policy.restartEveryH), and after how many of them it read its learned state back */
+  readonly restarts?: number;
+  readonly restartsReadBack?: number;
 }
 
 export const POLICY_NAMES = ['onsight', 'onsight+ranges', 'onsight+scheduled', 'immediate', 'twice-daily', 'twice-daily-scheduled', 'batch-15min', 'batch-15min-verified', 'reservation', 'oracle', 'bound'] as const;
@@ -107,8 +110,9 @@ export class OnsightPolicy implements SimPolicy {
   private lastSweep = -Infinity;
   private lastPrune = -Infinity;
   private lastStart = 0;
-  /** restarts so far (policy.restartEveryH) */
+  /** restarts so far (policy.restartEveryH), and those after which the new scheduler read learned state back */
   restarts = 0;
+  restartsReadBack = 0;
 
   /**
    * `rangeScans`: the daemon's scheduler.rangeScans on, at twice-daily-scheduled's times and over
@@ -194,6 +198,7 @@ export class OnsightPolicy implements SimPolicy {
     this.lastSweep = this.ctx.clock.now();
     await this.scheduler.reconcile();
     await this.scheduler.sweep();
+    if (this.scheduler.learnedState().restored.length) this.restartsReadBack++;
   }
 
   private async hostOfIdentity(id: number): Promise<number | undefined> {
