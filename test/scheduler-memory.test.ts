@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ApplianceBook } from '../src/scheduler/appliances.js';
+import { Budget } from '../src/scheduler/budget.js';
 import { ScanDurations } from '../src/scheduler/durations.js';
 import { ProcessingLag } from '../src/scheduler/lag.js';
 import { HostParallelism } from '../src/scheduler/parallelism.js';
@@ -93,6 +94,26 @@ describe('learned parts: snapshot and merge', () => {
     expect(again.check(b(2, T0 + 31 * 60_000), 2, T0 + 15 * 60_000)).toEqual({ whole: true }); // T1 of the newer note (T0+1 min + 30 min)
   });
 
+  it('the pace: a restarted budget goes on from the level it was at, refilled at the allowance\'s rate since (a fresh one starts full)', () => {
+    const clock = { t: T0, now() { return this.t; } };
+    const core = { clock, scanner: { allowance: () => ({ limit: 50, windowSec: 86_400, waitSec: 0 }) }, counters: { launches: 0, apiCalls: 0 }, opts: { reserveCalls: 0 } };
+    const b = new Budget(core as never);
+    expect(b.canLaunch()).toBe(true); // 12.5 calls at most at 50 a day; a scan costs 3 until learned
+    b.spentExtra(11); // 1.5 left
+    expect(b.canLaunch()).toBe(false);
+    const saved = viaJson(b.paceMemory.snapshot(clock.t));
+    clock.t += 30 * 60_000; // +1.04
+    expect(new Budget(core as never).canLaunch()).toBe(true); // a fresh budget starts full: what a restart did before
+    const again = new Budget(core as never);
+    expect(again.paceMemory.merge(saved, clock.t)).toBe('the pace at 1.5 call(s) (limit 50/86400 s)');
+    expect(again.canLaunch()).toBe(false); // 2.54 < 3
+    clock.t += 15 * 60_000; // +0.52
+    expect(again.canLaunch()).toBe(true);
+    for (const bad of [{}, { tokens: 'x', at: T0, limit: '50/86400' }, { tokens: 1, at: T0 + 2 * 86_400_000, limit: '50/86400' }, { tokens: 1, at: T0, limit: 'x' }, { tokens: Infinity, at: T0, limit: '50/86400' }]) {
+      expect(new Budget(core as never).paceMemory.merge(bad, T0)).toBeUndefined();
+    }
+  });
+
   it('a snapshot not in the form a part writes is refused whole (undefined), and the part keeps what it has', () => {
     const d = new ScanDurations();
     d.add(60_000, 1);
@@ -146,7 +167,7 @@ describe.each(STORE_KINDS)('learned state on $name', (kind) => {
     expect(t.sched.learnedState()).toMatchObject({ restored: [], how: 'nothing saved before: learning starts from the configured values' });
     expect(await durations()).toBe('[]'); // not again yet: every SAVE_EVERY_MS
     await t.sched.saveLearned(); // at stop
-    expect((await store.learned()).map((r) => r.name)).toEqual(['appliances', 'hosts-in-parallel', 'launch-order', 'no-host', 'processing-lag', 'rejoins', 'scan-durations']);
+    expect((await store.learned()).map((r) => r.name)).toEqual(['appliances', 'hosts-in-parallel', 'launch-order', 'no-host', 'pace', 'processing-lag', 'rejoins', 'scan-durations']);
     expect(await durations()).toBe('[[300000,1]]');
 
     scanner.appliancesState[2].runningScans = 0; // the others' scans have ended meanwhile
@@ -170,7 +191,7 @@ describe.each(STORE_KINDS)('learned state on $name', (kind) => {
     const t = await setupOn(kind);
     const { clock, store } = t;
     await t.sched.tick();
-    expect(await store.learned()).toHaveLength(7); // the first pass after the read-back writes
+    expect(await store.learned()).toHaveLength(8); // the first pass after the read-back writes
     clock.t += SAVE_EVERY_MS - 1;
     await store.saveLearned([{ name: 'scan-durations', state: '[[60000, 1]]', savedAt: clock.t }]);
     await t.sched.tick();
@@ -208,7 +229,7 @@ describe.each(STORE_KINDS)('learned state on $name', (kind) => {
       'processing-lag: not in the form this version writes',
       'scan-durations: saved 31 days ago (more than 30)',
     ]);
-    expect(state.restored).toHaveLength(2); // appliances and rejoins, saved by the last scheduler
+    expect(state.restored).toHaveLength(3); // appliances, rejoins and pace, saved by the last scheduler
     expect(state.how).toMatch(/; left out: from-a-newer-version/);
     expect(again.processingLag().samples).toBe(0);
     // a save time that is no time (an edit of the table), or one days ahead of this clock: that part is left out, the others are taken
@@ -318,7 +339,7 @@ scanner: { type: dry-run, scanDurationS: 1 }
     const db = openDatabaseReadOnly(join(first.dir, 'state.db'));
     const rows = db.prepare('SELECT name, state FROM learned_state ORDER BY name').all() as { name: string; state: string }[];
     db.close();
-    expect(rows.map((r) => r.name)).toEqual(['appliances', 'hosts-in-parallel', 'launch-order', 'no-host', 'processing-lag', 'rejoins', 'scan-durations']);
+    expect(rows.map((r) => r.name)).toEqual(['appliances', 'hosts-in-parallel', 'launch-order', 'no-host', 'pace', 'processing-lag', 'rejoins', 'scan-durations']);
     expect(JSON.parse(rows.find((r) => r.name === 'scan-durations')!.state)).toHaveLength(1); // the scan that finished, written at stop
 
     const again = await startDaemon(yaml, {}, first.dir);

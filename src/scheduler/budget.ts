@@ -7,6 +7,7 @@
  */
 import type { FailureOutcome, LastScanned, ScannerCall } from '../scanners/types.js';
 import { errInfo, type SchedulerCore } from './core.js';
+import { CLOCK_SKEW_MS, isNum, record, type Remembers } from './memory.js';
 
 /** A scanner call failed; `outcome` is what the scanner says it means. */
 export class FailedCall extends Error {
@@ -62,9 +63,38 @@ class Pace {
   spend(): void {
     if (this.tokens !== undefined) this.tokens -= 1;
   }
+
+  /** for the store (memory.ts): the level, when, and for which limit */
+  state(): { tokens: number; at: number; limit: string } | undefined {
+    return this.tokens === undefined ? undefined : { tokens: this.tokens, at: this.at, limit: this.limitKey };
+  }
+
+  /**
+   * The level before a restart (refilled since, at the next level()), unless this process has
+   * paced calls already. Without it a restart starts full: a scarce allowance's six hours' worth
+   * spent at once (at 50 calls a day, the cancels of scans queued behind the night's scans that
+   * the pace had held back).
+   */
+  restore(s: { tokens: number; at: number; limit: string }): void {
+    if (this.tokens !== undefined) return;
+    this.tokens = s.tokens;
+    this.at = s.at;
+    this.limitKey = s.limit;
+  }
 }
 
 export class Budget {
+  /** the pace's level, kept across restarts (memory.ts) */
+  readonly paceMemory: Remembers = {
+    snapshot: () => this.pace.state() ?? null,
+    merge: (data, now) => {
+      if (data === null) return 'no pace yet';
+      const d = record(data);
+      if (!d || !isNum(d.tokens, -1e6, 1e6) || !isNum(d.at, 0, now + CLOCK_SKEW_MS) || typeof d.limit !== 'string' || !/^\d+\/\d+$/.test(d.limit)) return undefined;
+      this.pace.restore({ tokens: d.tokens, at: Math.min(d.at, now), limit: d.limit });
+      return `the pace at ${d.tokens.toFixed(1)} call(s) (limit ${d.limit} s)`;
+    },
+  };
   private waitUntil = 0;
   /** calls an essential job will soon need at once (a skip's look and sync), which launches and other calls leave in the pace */
   private kept = 0;
