@@ -167,7 +167,7 @@ describe.each(STORE_KINDS)('learned state on $name', (kind) => {
     expect(t.sched.learnedState()).toMatchObject({ restored: [], how: 'nothing saved before: learning starts from the configured values' });
     expect(await durations()).toBe('[]'); // not again yet: every SAVE_EVERY_MS
     await t.sched.saveLearned(); // at stop
-    expect((await store.learned()).map((r) => r.name)).toEqual(['appliances', 'hosts-in-parallel', 'launch-order', 'no-host', 'pace', 'processing-lag', 'rejoins', 'scan-durations']);
+    expect((await store.learned()).map((r) => r.name)).toEqual(['appliances', 'hosts-in-parallel', 'launch-order', 'no-host', 'pace', 'polls', 'processing-lag', 'rejoins', 'scan-durations']);
     expect(await durations()).toBe('[[300000,1]]');
 
     scanner.appliancesState[2].runningScans = 0; // the others' scans have ended meanwhile
@@ -191,7 +191,7 @@ describe.each(STORE_KINDS)('learned state on $name', (kind) => {
     const t = await setupOn(kind);
     const { clock, store } = t;
     await t.sched.tick();
-    expect(await store.learned()).toHaveLength(8); // the first pass after the read-back writes
+    expect(await store.learned()).toHaveLength(9); // the first pass after the read-back writes
     clock.t += SAVE_EVERY_MS - 1;
     await store.saveLearned([{ name: 'scan-durations', state: '[[60000, 1]]', savedAt: clock.t }]);
     await t.sched.tick();
@@ -229,7 +229,7 @@ describe.each(STORE_KINDS)('learned state on $name', (kind) => {
       'processing-lag: not in the form this version writes',
       'scan-durations: saved 31 days ago (more than 30)',
     ]);
-    expect(state.restored).toHaveLength(3); // appliances, rejoins and pace, saved by the last scheduler
+    expect(state.restored).toHaveLength(4); // appliances, rejoins, pace and polls, saved by the last scheduler
     expect(state.how).toMatch(/; left out: from-a-newer-version/);
     expect(again.processingLag().samples).toBe(0);
     // a save time that is no time (an edit of the table), or one days ahead of this clock: that part is left out, the others are taken
@@ -288,6 +288,32 @@ describe.each(STORE_KINDS)('what a restart would forget, kept, on $name', (kind)
     }
   });
 
+  it_('a restarted scheduler polls when the last one would have, not at once (and at once, without the kept polls)', async () => {
+    for (const keep of [true, false]) {
+      const t = await setupOn(kind, { idlePollS: 3600 });
+      const { scanner, clock, see } = t;
+      const polls = () => scanner.calls.filter((c) => c === 'list').length;
+      await see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });
+      await t.sched.tick(); // launched
+      clock.t += 60_000;
+      await t.sched.tick(); // the first poll (none before)
+      expect(polls()).toBe(1);
+      clock.t += 60_000;
+      await t.sched.tick(); // nothing waits: the next poll is the idle one, an hour on
+      expect(polls()).toBe(1);
+      await t.sched.saveLearned();
+      if (!keep) await t.store.saveLearned([{ name: 'polls', state: '{"next":0,"last":0,"states":{}}', savedAt: clock.t }]);
+      const again = t.restart();
+      clock.t += 60_000;
+      await again.tick();
+      expect(polls()).toBe(keep ? 1 : 2);
+      if (!keep) continue;
+      clock.t += 3600_000;
+      await again.tick();
+      expect(polls()).toBe(2); // the idle poll, on time
+    }
+  });
+
   it_('a scan launched before a restart keeps its targets\' places: an address reassigned once the scan has surely passed it does not cancel it (and does, without the kept order)', async () => {
     for (const keep of [true, false]) {
       const t = await setupOn(kind, { maxTargetsPerScan: 6, hostsInParallel: 2, learnHostsInParallel: false, pickupS: 360, idlePollS: 60 });
@@ -339,7 +365,7 @@ scanner: { type: dry-run, scanDurationS: 1 }
     const db = openDatabaseReadOnly(join(first.dir, 'state.db'));
     const rows = db.prepare('SELECT name, state FROM learned_state ORDER BY name').all() as { name: string; state: string }[];
     db.close();
-    expect(rows.map((r) => r.name)).toEqual(['appliances', 'hosts-in-parallel', 'launch-order', 'no-host', 'pace', 'processing-lag', 'rejoins', 'scan-durations']);
+    expect(rows.map((r) => r.name)).toEqual(['appliances', 'hosts-in-parallel', 'launch-order', 'no-host', 'pace', 'polls', 'processing-lag', 'rejoins', 'scan-durations']);
     expect(JSON.parse(rows.find((r) => r.name === 'scan-durations')!.state)).toHaveLength(1); // the scan that finished, written at stop
 
     const again = await startDaemon(yaml, {}, first.dir);

@@ -12,8 +12,10 @@ import { ScanDurations } from './durations.js';
 import { hostsInParallel, type SchedulerCore } from './core.js';
 import { CLOCK_SKEW_MS, isNum, record, type Remembers } from './memory.js';
 
-/** launch orders kept across a restart: the latest (running scans are far fewer) */
+/** launch orders and scan states kept across a restart: the latest (running scans are far fewer) */
 const ORDER_SAVED = 1000;
+/** the states a scan's last poll can leave in `lastState` ('paused': started, then waiting again) */
+const SCAN_STATES = new Set<string>(['submitted', 'queued', 'running', 'paused', 'finished', 'error', 'canceled', 'unknown']);
 
 export class Follower {
   private nextPollAt = 0;
@@ -51,6 +53,28 @@ export class Follower {
         n++;
       }
       return `the launch order of ${n} scan(s)`;
+    },
+  };
+  /**
+   * When the scans were last and will next be polled, and the state each was last seen in, kept
+   * across restarts (memory.ts): without it a fresh scheduler polls at once (its last poll "never")
+   * and knows no scan's state, so a scarce allowance spends a call, and scans queued behind others'
+   * nightly scans that the rare polls had left to start are canceled as stuck (src/sim/README.md,
+   * session 16)
+   */
+  readonly pollMemory: Remembers = {
+    snapshot: () => ({ next: this.nextPollAt, last: this.lastPollAt, states: Object.fromEntries([...this.lastState].slice(-ORDER_SAVED)) }),
+    merge: (data, now) => {
+      const d = record(data), states = record(d?.states);
+      if (!d || !isNum(d.next, 0, now + 30 * 86_400_000) || !isNum(d.last, 0, now + CLOCK_SKEW_MS) || !states
+        || Object.keys(states).length > ORDER_SAVED || !Object.values(states).every((x) => typeof x === 'string' && SCAN_STATES.has(x))) return undefined;
+      if (this.lastPollAt === 0) {
+        this.nextPollAt = d.next;
+        this.lastPollAt = Math.min(d.last, now);
+      }
+      let n = 0;
+      for (const [id, state] of Object.entries(states)) if (!this.lastState.has(id)) (this.lastState.set(id, state as ScanStatus['state']), n++);
+      return `the last poll (${new Date(Math.min(d.last, now)).toISOString()}) and the states of ${n} scan(s)`;
     },
   };
   /** polls in a row that did not list the scan */

@@ -2,8 +2,8 @@
  * What the scheduler learned, kept across restarts: each appliance's slots (appliances.ts), the
  * durations of our scans (durations.ts), hosts scanned in parallel (parallelism.ts), the
  * processing lag (lag.ts), the DHCP bindings of scans in flight (rejoin.ts), the devices whose
- * last scan found no host (decide.ts), running scans' launch order (follow.ts) and the pace's level
- * (budget.ts). Without it a restart, a package upgrade or a new cluster term starts again from the
+ * last scan found no host (decide.ts), running scans' launch order, last states and poll times
+ * (follow.ts) and the pace's level (budget.ts). Without it a restart, a package upgrade or a new cluster term starts again from the
  * configured values, and an appliance mis-set in the config costs the hours it took to learn it
  * again; devices a scan found gone are probed again, scans running across the restart are
  * canceled more often, and a scarce allowance's pace starts full.

@@ -78,7 +78,7 @@ export class Scheduler {
     this.memory = new LearnedMemory(store, clock, log, {
       'appliances': c.appliances, 'hosts-in-parallel': c.parallelism, 'scan-durations': follow.durations,
       'processing-lag': results.lag, 'rejoins': results.rejoins, 'no-host': decide.silentMemory, 'launch-order': follow.orderMemory,
-      'pace': budget.paceMemory,
+      'pace': budget.paceMemory, 'polls': follow.pollMemory,
     });
   }
 
