@@ -71,9 +71,8 @@ class Pace {
 
   /**
    * The level before a restart (refilled since, at the next level()), unless this process has
-   * paced calls already. Without it a restart starts full: a scarce allowance's six hours' worth
-   * spent at once (at 50 calls a day, the cancels of scans queued behind the night's scans that
-   * the pace had held back).
+   * paced calls already. Without it every restart starts full: up to a scarce allowance's six
+   * hours' worth more to spend than the pace had left.
    */
   restore(s: { tokens: number; at: number; limit: string }): void {
     if (this.tokens !== undefined) return;
