@@ -4,7 +4,7 @@
  * the cancel window read the distribution of scans of a similar size when there are enough of them.
  */
 
-import { MAX_SPAN_MS, int, num, numberRows, type Remembers } from './memory.js';
+import { MAX_SPAN_MS, int, num, numberRows, prependOlder, type Remembers } from './memory.js';
 
 const KEEP = 128;
 const SIMILAR = 5;
@@ -21,8 +21,7 @@ export class ScanDurations implements Remembers {
   merge(data: unknown): string | undefined {
     const rows = numberRows(data, [num(MAX_SPAN_MS), int(1e6, 1)], KEEP);
     if (!rows) return undefined;
-    this.recent.unshift(...rows.map(([ms, targets]) => ({ ms, targets: Math.max(1, targets) })));
-    this.recent.splice(0, Math.max(0, this.recent.length - KEEP));
+    prependOlder(this.recent, rows.map(([ms, targets]) => ({ ms, targets: Math.max(1, targets) })), KEEP);
     return `${rows.length} scan duration(s)`;
   }
 

@@ -8,7 +8,7 @@
  * its scans' hosts judged absent.
  */
 
-import { MAX_SPAN_MS, isNum, type Remembers } from './memory.js';
+import { MAX_SPAN_MS, isNum, prependOlder, type Remembers } from './memory.js';
 
 const KEEP = 64;
 /** learned only from this many confirmed scans on (below it the configured wait alone applies) */
@@ -38,8 +38,7 @@ export class ProcessingLag implements Remembers {
     if (!Array.isArray(data)) return undefined;
     const lags = data.slice(-KEEP);
     if (!lags.every((x) => isNum(x, 0, MAX_SPAN_MS))) return undefined;
-    this.recent.unshift(...(lags as number[]));
-    this.recent.splice(0, Math.max(0, this.recent.length - KEEP));
+    prependOlder(this.recent, lags as number[], KEEP);
     return `${lags.length} processing lag(s)`;
   }
 

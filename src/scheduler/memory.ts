@@ -3,10 +3,10 @@
  * durations of our scans (durations.ts), hosts scanned in parallel (parallelism.ts), the
  * processing lag (lag.ts), the DHCP bindings of scans in flight (rejoin.ts), the devices whose
  * last scan found no host (decide.ts), running scans' launch order, last states and poll times
- * (follow.ts) and the pace's level (budget.ts). Without it a restart, a package upgrade or a new cluster term starts again from the
- * configured values, and an appliance mis-set in the config costs the hours it took to learn it
- * again; devices a scan found gone are probed again, scans running across the restart are
- * canceled more often, and a scarce allowance's pace starts full.
+ * (follow.ts) and the pace's level (budget.ts). Without it a restart, a package upgrade or a new
+ * cluster term starts again from the configured values, and an appliance mis-set in the config
+ * costs the hours it took to learn it again; devices a scan found gone are probed again, scans
+ * running across the restart are canceled more often, and a scarce allowance's pace starts full.
  *
  * Each part is written as JSON to the store's learned_state table every SAVE_EVERY_MS and at stop
  * (Scheduler.saveLearned). A new scheduler reads the parts back once, before its first pass (a
@@ -156,7 +156,6 @@ export function isInt(x: unknown, min = 0, max = Number.MAX_SAFE_INTEGER): x is 
   return Number.isSafeInteger(x) && (x as number) >= min && (x as number) <= max;
 }
 
-
 /** a column check of numberRows: a number in [0, max] (times, durations: the simulator's clock has fractions) */
 export const num = (max: number) => (v: unknown) => isNum(v, 0, max);
 /** a column check of numberRows: an integer in [min, max] (ids, counts) */
@@ -175,6 +174,12 @@ export function numberRows(x: unknown, cols: readonly ((v: unknown) => boolean)[
 
 /** the longest duration or lag believed (ms) */
 export const MAX_SPAN_MS = 30 * 86_400_000;
+
+/** Samples read back go before `list`'s own, as the older; the newest `keep` stay. */
+export function prependOlder<T>(list: T[], older: readonly T[], keep: number): void {
+  list.unshift(...older.slice(-keep));
+  list.splice(0, Math.max(0, list.length - keep));
+}
 
 /** a plain object, or undefined */
 export function record(x: unknown): Record<string, unknown> | undefined {

@@ -25,7 +25,7 @@
  */
 
 import { seededRng, type Rng } from '../util/rng.js';
-import { MAX_SPAN_MS, int, isInt, num, numberRows, record, type Remembers } from './memory.js';
+import { MAX_SPAN_MS, int, isInt, num, numberRows, prependOlder, record, type Remembers } from './memory.js';
 
 /** scans kept (the latest; those of at most the configured value and larger ones apart) */
 const KEEP = 256;
@@ -88,9 +88,8 @@ export class HostParallelism implements Remembers {
     if (!d || !isInt(d.splitAt, 0, 1e5) || !smaller || !larger || (d.held !== undefined && !heldOk)) return undefined;
     const at = this.splitAt || d.splitAt;
     const old = [...smaller, ...larger].filter(([, ms]) => ms > 0).map(([n, ms]) => ({ n, ms }));
-    this.smaller.unshift(...old.filter((s) => s.n <= at));
-    this.larger.unshift(...old.filter((s) => s.n > at));
-    for (const list of [this.smaller, this.larger]) list.splice(0, Math.max(0, list.length - KEEP));
+    prependOlder(this.smaller, old.filter((s) => s.n <= at), KEEP);
+    prependOlder(this.larger, old.filter((s) => s.n > at), KEEP);
     this.splitAt = at;
     if (!this.held && held) this.held = { configured: held.configured as number, value: held.value as number };
     this.added += old.length;
