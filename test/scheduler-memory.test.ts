@@ -30,10 +30,13 @@ describe('learned parts: snapshot and merge', () => {
     const before = new ApplianceBook(silentLogger());
     before.update([{ name: 'A1', online: true, runningScans: 3, runningScanRefs: ['scan/1', 'x', 'y'] }, { name: 'A2', online: true, runningScans: 1 }], regions, [intent(1)], T0);
     before.sawFull('A2', 1, T0 + 60_000);
-    const saved = viaJson(before.snapshot());
+    const saved = viaJson(before.snapshot(T0 + 60_000));
     const after = new ApplianceBook(silentLogger());
     after.sawRunning('A1', 2); // seen since the restart: fewer than before
+    // (the list is not taken back: this book has read one since, or rather knows A1's slots from elsewhere, and reads its own)
+    after.update([{ name: 'A1', online: true, runningScans: 2 }, { name: 'A2', online: true, runningScans: 0 }], regions, [], T0 + 60_000);
     expect(after.merge(saved, T0 + 60_000)).toBe('slots of 2 appliance(s) (A1: seen 3, A2: seen 1, full at 1)');
+    expect(after.foreign('A1')).toBe(2); // its own list, not the saved one
     const now = T0 + 120_000;
     expect(after.describe('A1', 1, 360, now)).toMatchObject({ slotsSeen: 3, capacity: 4 });
     expect(after.describe('A2', 4, 360, now)).toMatchObject({ slotsSeen: 1, fullAt: 1, capacity: 1 }); // full at 1 believes over a configured 4
@@ -130,7 +133,18 @@ describe('learned parts: snapshot and merge', () => {
     for (const bad of [{}, { slots: {} }, { slots: { A1: { seen: 'x' } }, othersSince: {} }, { slots: { A1: { seen: 1, full: { scans: 0, at: 1 } } }, othersSince: {} },
       { slots: {}, othersSince: { A1: { x: 'y' } } }, { slots: {}, othersSince: { A1: [] } }, { slots: { A1: { seen: 1e9 } }, othersSince: {} },
       { slots: { A1: { seen: 1, full: { scans: 1, at: T0 + 2 * 86_400_000 } } }, othersSince: {} }]) expect(book.merge(bad, T0)).toBeUndefined();
+    // the saved list: its time, back-offs, and each appliance's state and listed status
+    const list = (over: Record<string, unknown>, status: Record<string, unknown> = {}) => ({ slots: {}, othersSince: {}, list: {
+      at: T0, backoff: 1, steady: 2, lastForeign: '', ...over,
+      states: { A1: { refreshedAt: T0, foreign: 0, status: { name: 'A1', online: true, runningScans: 1, ...status } } } } });
+    expect(new ApplianceBook(silentLogger()).merge(list({}), T0)).toMatch(/; the appliance list read 0 min before$/);
+    for (const bad of [list({ at: 'x' }), list({ backoff: 7 }), list({ steady: 0 }), list({ lastForeign: 3 }), list({ at: T0 + 2 * 86_400_000 }),
+      list({}, { name: 'A2' }), list({}, { online: 'yes' }), list({}, { runningScans: -1 }), list({}, { runningScanRefs: 'x' }), list({}, { runningScanRefs: [1] }),
+      list({}, { pollIntervalS: 1e9 }), list({}, { runningScanRefs: Array.from({ length: 10_001 }, (_, i) => `s${i}`) }),
+      { slots: {}, othersSince: {}, list: { at: T0, backoff: 1, steady: 1, lastForeign: '', states: [] } },
+      { slots: {}, othersSince: {}, list: { at: T0, backoff: 1, steady: 1, lastForeign: '', states: { A1: { refreshedAt: -1, foreign: 0 } } } }]) expect(book.merge(bad, T0)).toBeUndefined();
     expect(book.learnedCapacity('A1', T0)).toEqual({ atLeast: 0 });
+    expect(book.known).toBe(false);
     const r = new Rejoins();
     for (const bad of [[[1, 2, 3]], [['1', 2, 3, 0, 4]], {}, [[1, T0 + 2 * 86_400_000, T0 + 3 * 86_400_000, 0, T0]]]) expect(r.merge(bad, T0)).toBeUndefined();
     // a longer array than a part keeps: its newest rows, no stack overflow
@@ -167,7 +181,7 @@ describe.each(STORE_KINDS)('learned state on $name', (kind) => {
     expect(t.sched.learnedState()).toMatchObject({ restored: [], how: 'nothing saved before: learning starts from the configured values' });
     expect(await durations()).toBe('[]'); // not again yet: every SAVE_EVERY_MS
     await t.sched.saveLearned(); // at stop
-    expect((await store.learned()).map((r) => r.name)).toEqual(['appliances', 'hosts-in-parallel', 'launch-order', 'no-host', 'pace', 'polls', 'processing-lag', 'rejoins', 'scan-durations']);
+    expect((await store.learned()).map((r) => r.name)).toEqual(['appliances', 'hosts-in-parallel', 'launch-order', 'no-host', 'pace', 'polls', 'processing-lag', 'range-schedules', 'rejoins', 'scan-durations']);
     expect(await durations()).toBe('[[300000,1]]');
 
     scanner.appliancesState[2].runningScans = 0; // the others' scans have ended meanwhile
@@ -177,7 +191,8 @@ describe.each(STORE_KINDS)('learned state on $name', (kind) => {
     await again.tick();
     expect(again.applianceLearned('amer-1')).toMatchObject({ slotsSeen: 3, capacity: 4 }); // not 2 + 1
     const state = again.learnedState();
-    expect(state.restored).toEqual(expect.arrayContaining(['slots of 3 appliance(s) (emea-1: seen 0, emea-2: seen 0, amer-1: seen 3)', '1 scan duration(s)']));
+    // (an hour after the stop: the list is read again, and amer-1's 3 scans have ended)
+    expect(state.restored).toEqual(expect.arrayContaining(['slots of 3 appliance(s) (emea-1: seen 0, emea-2: seen 0, amer-1: seen 3); the appliance list not kept (saved 60 min before, over 15: read again)', '1 scan duration(s)']));
     expect(state).toMatchObject({ left: [], restoredAt: clock.t, how: expect.stringMatching(/^read back at start \(saved 2026-11-23T10:05:00\.000Z\)/) });
 
     // the store is what carried it: with the table emptied, a restart starts from the configured values
@@ -191,7 +206,7 @@ describe.each(STORE_KINDS)('learned state on $name', (kind) => {
     const t = await setupOn(kind);
     const { clock, store } = t;
     await t.sched.tick();
-    expect(await store.learned()).toHaveLength(9); // the first pass after the read-back writes
+    expect(await store.learned()).toHaveLength(10); // the first pass after the read-back writes
     clock.t += SAVE_EVERY_MS - 1;
     await store.saveLearned([{ name: 'scan-durations', state: '[[60000, 1]]', savedAt: clock.t }]);
     await t.sched.tick();
@@ -229,7 +244,7 @@ describe.each(STORE_KINDS)('learned state on $name', (kind) => {
       'processing-lag: not in the form this version writes',
       'scan-durations: saved 31 days ago (more than 30)',
     ]);
-    expect(state.restored).toHaveLength(4); // appliances, rejoins, pace and polls, saved by the last scheduler
+    expect(state.restored).toHaveLength(5); // appliances, rejoins, pace, polls and range schedules, saved by the last scheduler
     expect(state.how).toMatch(/; left out: from-a-newer-version/);
     expect(again.processingLag().samples).toBe(0);
     // a save time that is no time (an edit of the table), or one days ahead of this clock: that part is left out, the others are taken
@@ -344,6 +359,58 @@ describe.each(STORE_KINDS)('what a restart would forget, kept, on $name', (kind)
       expect(scanner.states.get(scan.ref)).toBe(keep ? 'running' : 'canceled');
     }
   });
+  it_('a restart moments after a stop spends no call on the appliance list or the range schedules under a scarce allowance (and does without the kept state, after 15 min, or when the list lacks an appliance)', async () => {
+    const t = await setupOn(kind, { idlePollS: 3600 });
+    const { scanner, clock, see, store } = t;
+    scanner.limit = { limit: 50, windowSec: 86400 };
+    scanner.appliancesState = [{ name: 'emea-1', online: true, runningScans: 0, pollIntervalS: 180 }, { name: 'emea-2', online: true, runningScans: 0, pollIntervalS: 180 }, { name: 'amer-1', online: true, runningScans: 0, pollIntervalS: 180 }];
+    const reads = () => ({ appliances: scanner.calls.filter((c) => c === 'appliances').length, schedules: scanner.calls.filter((c) => c === 'listSchedules').length });
+    for (let i = 1; i <= 3; i++) await see({ ip: `10.20.1.${i}`, mac: mac(i), durationS: 86400 });
+    await t.sched.tick();
+    expect(reads()).toEqual({ appliances: 1, schedules: 1 }); // the first start: the list, and the clean-up of range schedules an earlier config left
+    await t.sched.saveLearned();
+    const saved = await store.learned();
+    const row = (name: string) => saved.find((r) => r.name === name)!;
+    // each restart: a new scheduler over the state as saved (or edited), a device seen, one pass
+    let n = 10;
+    const restartWith = async (edit: (name: string, state: string) => string, after = 60_000) => {
+      // stopped now: the list as saved at the stop (read then)
+      const list = JSON.parse(row('appliances').state) as { list: { at: number; states: Record<string, { refreshedAt: number }> } };
+      list.list.at = clock.t;
+      for (const a of Object.values(list.list.states)) a.refreshedAt = clock.t;
+      await store.saveLearned(saved.map((r) => ({ ...r, savedAt: clock.t, state: edit(r.name, r.name === 'appliances' ? JSON.stringify(list) : r.state) })));
+      const before = reads();
+      const again = t.restart();
+      clock.t += after;
+      await see({ ip: `10.20.1.${++n}`, mac: mac(n), durationS: 86400 });
+      await again.tick();
+      const now = reads();
+      return { again, appliances: now.appliances - before.appliances, schedules: now.schedules - before.schedules };
+    };
+    const kept = await restartWith((_, s) => s);
+    expect(kept).toMatchObject({ appliances: 0, schedules: 0 });
+    expect(kept.again.learnedState().restored).toEqual(expect.arrayContaining([expect.stringMatching(/; the appliance list read 1 min before$/), 'range schedules: none of ours kept']));
+    expect(kept.again.applianceLearned('emea-1')).toMatchObject({ pickupS: 360 }); // the listed polling interval, from the kept list
+    // the state as the version before wrote it (slots, no list; no range-schedules part): both read again
+    expect(await restartWith((name, s) => {
+      if (name === 'appliances') return JSON.stringify({ ...JSON.parse(s) as object, list: undefined });
+      return name === 'range-schedules' ? '"not a part then"' : s;
+    })).toMatchObject({ appliances: 1, schedules: 1 });
+    // schedules of ours may be kept (the last sync created some): cleaned up at start
+    expect(await restartWith((name, s) => (name === 'range-schedules' ? '{"noneOfOurs":false}' : s))).toMatchObject({ appliances: 0, schedules: 1 });
+    // a start long after the stop (an outage): the list is read again; the schedules were still none of ours
+    const late = await restartWith((_, s) => s, 16 * 60_000);
+    expect(late).toMatchObject({ appliances: 1, schedules: 0 });
+    expect(late.again.learnedState().restored).toEqual(expect.arrayContaining([expect.stringMatching(/the appliance list not kept \(saved 16 min before, over 15: read again\)$/)]));
+    // a list without an appliance the config names (one added while onsight was stopped): read again
+    const lacking = await restartWith((name, s) => {
+      if (name !== 'appliances') return s;
+      const d = JSON.parse(s) as { list: { states: Record<string, unknown> } };
+      delete d.list.states['amer-1'];
+      return JSON.stringify(d);
+    });
+    expect(lacking).toMatchObject({ appliances: 1, schedules: 0 });
+  });
 });
 
 describe('the daemon (a real process, dry-run scanner)', () => {
@@ -365,7 +432,7 @@ scanner: { type: dry-run, scanDurationS: 1 }
     const db = openDatabaseReadOnly(join(first.dir, 'state.db'));
     const rows = db.prepare('SELECT name, state FROM learned_state ORDER BY name').all() as { name: string; state: string }[];
     db.close();
-    expect(rows.map((r) => r.name)).toEqual(['appliances', 'hosts-in-parallel', 'launch-order', 'no-host', 'pace', 'polls', 'processing-lag', 'rejoins', 'scan-durations']);
+    expect(rows.map((r) => r.name)).toEqual(['appliances', 'hosts-in-parallel', 'launch-order', 'no-host', 'pace', 'polls', 'processing-lag', 'range-schedules', 'rejoins', 'scan-durations']);
     expect(JSON.parse(rows.find((r) => r.name === 'scan-durations')!.state)).toHaveLength(1); // the scan that finished, written at stop
 
     const again = await startDaemon(yaml, {}, first.dir);

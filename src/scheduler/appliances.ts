@@ -66,6 +66,10 @@ export const FULL_MEMORY_MS = 6 * 3_600_000;
  * cell: src/sim/README.md, session 15)
  */
 export const OTHERS_LONG_MS = 12 * 3_600_000;
+/** a saved appliance list is used again by a scheduler started this soon after the save (a restart, not an outage) */
+export const LIST_KEPT_MS = 15 * 60_000;
+/** a list names at most this many scans of an appliance (a longer array is someone's edit) */
+const MAX_REFS = 10_000;
 /** setup before an appliance can pick a launched scan up (the simulator's 1–3 min; Qualys's is similar) */
 const SETUP_ALLOWANCE_MS = 180_000;
 
@@ -89,11 +93,15 @@ export class ApplianceBook implements Remembers {
 
   constructor(private readonly log: Logger) {}
 
-  /** for the store (memory.ts): each appliance's slots as learned, and since when others' scans have run on it */
-  snapshot(): unknown {
+  /** for the store (memory.ts): each appliance's slots as learned, since when others' scans have run on it, and the last list read */
+  snapshot(now: number): unknown {
     return {
       slots: Object.fromEntries([...this.learned].map(([name, l]) => [name, { seen: l.seen, ...(l.full ? { full: { ...l.full } } : {}) }])),
       othersSince: Object.fromEntries([...this.othersSince].map(([name, m]) => [name, Object.fromEntries(m)])),
+      list: {
+        at: now, backoff: this.backoff, steady: this.steady, lastForeign: this.lastForeign,
+        states: Object.fromEntries([...this.states].map(([name, a]) => [name, { refreshedAt: a.refreshedAt, foreign: a.foreign, ...(a.status ? { status: a.status } : {}) }])),
+      },
     };
   }
 
@@ -101,6 +109,8 @@ export class ApplianceBook implements Remembers {
   merge(data: unknown, now: number): string | undefined {
     const d = record(data), slots = record(d?.slots), others = record(d?.othersSince);
     if (!slots || !others) return undefined;
+    const list = d?.list === undefined ? undefined : keptList(d.list, now);
+    if (list === null) return undefined;
     const learned: [string, Learned][] = [];
     for (const [name, v] of Object.entries(slots)) {
       const l = record(v), full = l?.full === undefined ? undefined : record(l.full);
@@ -124,7 +134,25 @@ export class ApplianceBook implements Remembers {
       for (const [ref, at] of refs) m.set(ref, Math.min(m.get(ref) ?? at, at));
       this.othersSince.set(name, m);
     }
-    return `slots of ${learned.length} appliance(s)${learned.length ? ` (${learned.map(([n, l]) => `${n}: seen ${l.seen}${l.full ? `, full at ${l.full.scans}` : ''}`).join(', ')})` : ''}`;
+    // the list as the last scheduler read it, when it stopped moments ago (an upgrade, a reboot) and
+    // nothing was read since: what the running daemon would have gone on using (a scarce allowance
+    // reads it only when asked to), so a restart does not cost a call for it
+    let listed = '';
+    if (list && list.states.length > 0 && this.states.size === 0) {
+      if (now - list.at <= LIST_KEPT_MS) {
+        for (const [name, a] of list.states) this.states.set(name, a);
+        this.backoff = list.backoff;
+        this.steady = list.steady;
+        this.lastForeign = list.lastForeign;
+        listed = `; the appliance list read ${Math.round((now - Math.min(...list.states.map(([, a]) => a.refreshedAt || now))) / 60_000)} min before`;
+      } else listed = `; the appliance list not kept (saved ${Math.round((now - list.at) / 60_000)} min before, over ${LIST_KEPT_MS / 60_000}: read again)`;
+    }
+    return `slots of ${learned.length} appliance(s)${learned.length ? ` (${learned.map(([n, l]) => `${n}: seen ${l.seen}${l.full ? `, full at ${l.full.scans}` : ''}`).join(', ')})` : ''}${listed}`;
+  }
+
+  /** Does the last list cover every appliance the config names (a restart with a new one reads it again)? */
+  covers(regions: RegionAppliances[]): boolean {
+    return regions.every((r) => r.appliances.every((a) => this.states.has(a.name)));
   }
 
   /** Is the list older than `refreshS` (stretched by the back-offs)? Never read: yes. */
@@ -354,4 +382,38 @@ export class ApplianceBook implements Remembers {
     if (!best) return undefined;
     return { name: best.name, why: skipped.length ? `${best.why} (${skipped.join(', ')})` : best.why };
   }
+}
+
+/**
+ * The saved list's shape (memory.ts): undefined when absent, null when malformed. Names and refs
+ * are strings, counts integers in range, times not ahead of the clock by more than CLOCK_SKEW_MS.
+ */
+function keptList(x: unknown, now: number): { at: number; backoff: number; steady: number; lastForeign: string; states: [string, ApplianceState][] } | null {
+  const l = record(x), states = record(l?.states);
+  if (!l || !states || !isNum(l.at, 0, now + CLOCK_SKEW_MS) || !isInt(l.backoff, 1, 6) || !isInt(l.steady, 1, 12) || typeof l.lastForeign !== 'string' || l.lastForeign.length > 100_000) return null;
+  const out: [string, ApplianceState][] = [];
+  for (const [name, v] of Object.entries(states)) {
+    const a = record(v);
+    if (!a || !isNum(a.refreshedAt, 0, now + CLOCK_SKEW_MS) || !isInt(a.foreign, 0, MAX_SLOTS)) return null;
+    const status = a.status === undefined ? undefined : applianceStatus(a.status, name);
+    if (status === null) return null;
+    out.push([name, { refreshedAt: Math.min(a.refreshedAt, now), foreign: a.foreign, ...(status ? { status } : {}) }]);
+  }
+  return { at: Math.min(l.at, now), backoff: l.backoff, steady: l.steady, lastForeign: l.lastForeign, states: out };
+}
+
+function applianceStatus(x: unknown, name: string): ApplianceStatus | null {
+  const s = record(x);
+  const optNum = (v: unknown, max: number) => v === undefined || isNum(v, 0, max);
+  if (!s || s.name !== name || typeof s.online !== 'boolean' || !isInt(s.runningScans, 0, MAX_SLOTS)
+    || !optNum(s.runningSlices, 1e6) || !optNum(s.maxCapacityUnits, 1e9) || !optNum(s.heartbeatsMissed, 1e9) || !optNum(s.pollIntervalS, 86_400)
+    || !(s.runningScanRefs === undefined || (Array.isArray(s.runningScanRefs) && s.runningScanRefs.length <= MAX_REFS && s.runningScanRefs.every((r) => typeof r === 'string' && r.length <= 200)))) return null;
+  return {
+    name, online: s.online, runningScans: s.runningScans,
+    ...(s.runningSlices !== undefined ? { runningSlices: s.runningSlices as number } : {}),
+    ...(s.maxCapacityUnits !== undefined ? { maxCapacityUnits: s.maxCapacityUnits as number } : {}),
+    ...(s.heartbeatsMissed !== undefined ? { heartbeatsMissed: s.heartbeatsMissed as number } : {}),
+    ...(s.runningScanRefs !== undefined ? { runningScanRefs: [...s.runningScanRefs as string[]] } : {}),
+    ...(s.pollIntervalS !== undefined ? { pollIntervalS: s.pollIntervalS as number } : {}),
+  };
 }

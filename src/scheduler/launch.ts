@@ -38,7 +38,8 @@ export class Launcher {
     const now = clock.now();
     // a scarce allowance reads the list only when never read or asked for again (a scan of ours
     // waits for a slot, a scan stuck): what else it could show would not change a launch
-    if (budget.scarce() ? !appliances.mustRead() : !appliances.stale(now, opts.applianceRefreshS)) return false;
+    const must = appliances.mustRead() || !appliances.covers(opts.regions);
+    if (!must && (budget.scarce() || !appliances.stale(now, opts.applianceRefreshS))) return false;
     if (!budget.canSpend(false) && appliances.known) return false;
     let list: ApplianceStatus[];
     try {

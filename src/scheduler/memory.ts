@@ -3,10 +3,13 @@
  * durations of our scans (durations.ts), hosts scanned in parallel (parallelism.ts), the
  * processing lag (lag.ts), the DHCP bindings of scans in flight (rejoin.ts), the devices whose
  * last scan found no host (decide.ts), running scans' launch order, last states and poll times
- * (follow.ts) and the pace's level (budget.ts). Without it a restart, a package upgrade or a new
- * cluster term starts again from the configured values, and an appliance mis-set in the config
- * costs the hours it took to learn it again; devices a scan found gone are probed again, scans
- * running across the restart are canceled more often, and a scarce allowance's pace starts full.
+ * (follow.ts), the pace's level (budget.ts), the last appliance list (appliances.ts: taken back by
+ * a start within 15 min of the save) and whether the platform keeps no range schedule of ours
+ * (ranges.ts). Without it a restart, a package upgrade or a new cluster term starts again from the
+ * configured values, and an appliance mis-set in the config costs the hours it took to learn it
+ * again; devices a scan found gone are probed again, scans running across the restart are canceled
+ * more often, a scarce allowance's pace starts full, and the appliance and schedule lists are read
+ * again (at 50 calls a day and a daily restart, two calls of a day's 50).
  *
  * Each part is written as JSON to the store's learned_state table every SAVE_EVERY_MS and at stop
  * (Scheduler.saveLearned). A new scheduler reads the parts back once, before its first pass (a

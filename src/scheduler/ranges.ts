@@ -13,6 +13,7 @@ import { planScheduleSync } from '../scanners/schedule-plan.js';
 import { allowedRanges, parseInterval, rangeMatcher, rangeSize } from '../util/ip-ranges.js';
 import { FailedCall } from './budget.js';
 import { errInfo, foundInScan, hostsInParallel, type SchedulerCore } from './core.js';
+import { record, type Remembers } from './memory.js';
 
 const DAY = 86_400_000;
 const MIN = 60_000;
@@ -144,6 +145,8 @@ export function endBeforeNextMin(time: string, times: readonly string[]): number
 
 export class RangeScans {
   private synced: string | undefined;
+  /** the last sync wanted nothing and succeeded: the platform keeps no schedule of ours (kept across restarts: `memory`) */
+  private noneOfOurs = false;
   private nextSyncAt = 0;
   private problem: string | undefined;
   private schedules: (ScheduleStatus & { region: string; since: number })[] = [];
@@ -184,6 +187,25 @@ export class RangeScans {
   private aims = 0;
 
   constructor(private readonly core: SchedulerCore) {}
+
+  /**
+   * For memory.ts: whether the platform keeps no schedule of ours. With range scans off, a restart
+   * would otherwise list the schedules again to clean up what an earlier config left (a call a
+   * restart, which at 50 calls a day and a daily restart is a launch a day); a sync that created
+   * any, or one not yet made, says nothing, and the start-up clean-up is made as before.
+   */
+  readonly memory: Remembers = {
+    snapshot: () => ({ noneOfOurs: this.noneOfOurs }),
+    merge: (data) => {
+      const d = record(data);
+      if (typeof d?.noneOfOurs !== 'boolean') return undefined;
+      if (!d.noneOfOurs) return 'range schedules: some of ours may be kept (cleaned up at start)';
+      this.noneOfOurs = true;
+      // off now too: the clean-up at start is already done
+      if (this.core.opts.rangeScans.times.length === 0 && this.synced === undefined) this.synced = '[]';
+      return 'range schedules: none of ours kept';
+    },
+  };
 
   /** The schedules the config asks for now: each region's, at each time whose next run falls inside its scan windows. */
   private want(now: number): { want: RangeSchedule[]; regionOf: Map<string, string> } {
@@ -262,6 +284,7 @@ export class RangeScans {
       this.schedules = got.filter((s) => s.action !== 'deleted' && regionOf.has(s.title))
         .map((s) => ({ ...s, region: regionOf.get(s.title)!, since: s.action === 'kept' ? before.get(s.title) ?? now : now }));
       this.synced = key;
+      this.noneOfOurs = want.length === 0;
       this.failedKey = undefined;
       this.nextSyncAt = now + DAY;
       // a schedule inactive now (a skip, an aim at nobody) runs nothing at its next time: an unseen run registered for it is dropped

@@ -74,11 +74,11 @@ export class Scheduler {
     };
     Object.assign(core, this.phases);
     this.core = c;
-    const { follow, results, decide, budget } = this.phases;
+    const { follow, results, decide, budget, ranges } = this.phases;
     this.memory = new LearnedMemory(store, clock, log, {
       'appliances': c.appliances, 'hosts-in-parallel': c.parallelism, 'scan-durations': follow.durations,
       'processing-lag': results.lag, 'rejoins': results.rejoins, 'no-host': decide.silentMemory, 'launch-order': follow.orderMemory,
-      'pace': budget.paceMemory, 'polls': follow.pollMemory,
+      'pace': budget.paceMemory, 'polls': follow.pollMemory, 'range-schedules': ranges.memory,
     });
   }
 
