@@ -222,6 +222,7 @@ describe.each(STORE_KINDS)('learned state on $name', (kind) => {
       { name: 'from-a-newer-version', state: '{}', savedAt: clock.t },
       { name: 'launch-order', state: '{"onsight-x": [1, 2]}', savedAt: clock.t },
       { name: 'no-host', state: '[[1]]', savedAt: clock.t },
+      { name: 'range-schedules', state: '{"noneOfOurs":false,"schedules":[{"title":"onsight-range emea 1030","timeUtc":"25:00"}]}', savedAt: clock.t },
     ]);
     // the first read fails (a locked file, a lost connection): the pass fails, nothing is written over the saved state
     let fail = true;
@@ -242,9 +243,10 @@ describe.each(STORE_KINDS)('learned state on $name', (kind) => {
       'launch-order: not in the form this version writes',
       'no-host: not in the form this version writes',
       'processing-lag: not in the form this version writes',
+      'range-schedules: not in the form this version writes',
       'scan-durations: saved 31 days ago (more than 30)',
     ]);
-    expect(state.restored).toHaveLength(5); // appliances, rejoins, pace, polls and range schedules, saved by the last scheduler
+    expect(state.restored).toHaveLength(4); // appliances, rejoins, pace and polls, saved by the last scheduler
     expect(state.how).toMatch(/; left out: from-a-newer-version/);
     expect(again.processingLag().samples).toBe(0);
     // a save time that is no time (an edit of the table), or one days ahead of this clock: that part is left out, the others are taken
@@ -359,6 +361,28 @@ describe.each(STORE_KINDS)('what a restart would forget, kept, on $name', (kind)
       expect(scanner.states.get(scan.ref)).toBe(keep ? 'running' : 'canceled');
     }
   });
+  it_('range schedules as last synced hold their region from the start: a restart whose first sync cannot be made launches nothing into a run\'s hold (and did, without them)', async () => {
+    for (const keep of [true, false]) {
+      const t = await setupOn(kind, { rangeScans: { times: ['10:30'], targets: { emea: ['10.20.1.0/24'], amer: [] } } });
+      const { scanner, clock, see, store } = t;
+      scanner.appliancesState = [{ name: 'emea-1', online: true, runningScans: 0 }, { name: 'emea-2', online: true, runningScans: 0 }, { name: 'amer-1', online: true, runningScans: 0 }];
+      clock.t = Date.parse('2026-11-23T08:00:00Z');
+      await t.sched.tick();
+      expect(scanner.schedules.map((x) => x.title)).toEqual(['onsight-range emea 1030']);
+      await t.sched.saveLearned();
+      if (!keep) await store.saveLearned([{ name: 'range-schedules', state: '{"noneOfOurs":false}', savedAt: clock.t }]);
+      // onsight restarts in the run's hold (from 09:45), and the platform refuses the schedule calls for now
+      scanner.failing.set('syncSchedules', 'refused');
+      const again = t.restart();
+      clock.t = Date.parse('2026-11-23T09:50:00Z');
+      await see({ ip: '10.20.1.7', mac: mac(7), durationS: 86400 });
+      for (let k = 0; k < 3; k++, clock.t += 5 * 60_000) await again.tick();
+      const ours = scanner.launches.filter((l) => l.intentId !== '');
+      expect(ours).toHaveLength(keep ? 0 : 1);
+      if (keep) expect(again.learnedState().restored).toContain('range schedules: 1 of ours as last synced');
+    }
+  });
+
   it_('a restart moments after a stop spends no call on the appliance list or the range schedules under a scarce allowance (and does without the kept state, after 15 min, or when the list lacks an appliance)', async () => {
     const t = await setupOn(kind, { idlePollS: 3600 });
     const { scanner, clock, see, store } = t;

@@ -13,7 +13,7 @@ import { planScheduleSync } from '../scanners/schedule-plan.js';
 import { allowedRanges, parseInterval, rangeMatcher, rangeSize } from '../util/ip-ranges.js';
 import { FailedCall } from './budget.js';
 import { errInfo, foundInScan, hostsInParallel, type SchedulerCore } from './core.js';
-import { record, type Remembers } from './memory.js';
+import { CLOCK_SKEW_MS, isInt, isNum, record, type Remembers } from './memory.js';
 
 const DAY = 86_400_000;
 const MIN = 60_000;
@@ -189,21 +189,33 @@ export class RangeScans {
   constructor(private readonly core: SchedulerCore) {}
 
   /**
-   * For memory.ts: whether the platform keeps no schedule of ours. With range scans off, a restart
-   * would otherwise list the schedules again to clean up what an earlier config left (a call a
-   * restart, which at 50 calls a day and a daily restart is a launch a day); a sync that created
-   * any, or one not yet made, says nothing, and the start-up clean-up is made as before.
+   * For memory.ts: the platform's schedules of ours as last synced (or that it keeps none). A new
+   * scheduler that knew none of them held no region before a run's time until its first sync, and
+   * that sync, planning every schedule as one to create (a call each), waited for more calls than a
+   * scarce allowance's pace ever holds: for days our scans joined the range runs (a daily restart at
+   * 50 calls a day: 32-51 region-rule violations a run). With them, the holds go on from the start
+   * and the first sync costs one call. With range scans off, knowing that none of ours is kept
+   * spares the clean-up list at each start.
    */
   readonly memory: Remembers = {
-    snapshot: () => ({ noneOfOurs: this.noneOfOurs }),
-    merge: (data) => {
+    snapshot: (now) => ({
+      noneOfOurs: this.noneOfOurs,
+      schedules: this.schedules.map(({ action: _a, ...k }) => ({ ...k, since: Math.min(k.since, now) })),
+    }),
+    merge: (data, now) => {
       const d = record(data);
       if (typeof d?.noneOfOurs !== 'boolean') return undefined;
-      if (!d.noneOfOurs) return 'range schedules: some of ours may be kept (cleaned up at start)';
-      this.noneOfOurs = true;
-      // off now too: the clean-up at start is already done
-      if (this.core.opts.rangeScans.times.length === 0 && this.synced === undefined) this.synced = '[]';
-      return 'range schedules: none of ours kept';
+      const kept = d.schedules === undefined ? [] : keptSchedules(d.schedules, now);
+      if (kept === undefined) return undefined;
+      if (d.noneOfOurs) {
+        this.noneOfOurs = true;
+        // off now too: the clean-up at start is already done
+        if (this.core.opts.rangeScans.times.length === 0 && this.synced === undefined) this.synced = '[]';
+        return 'range schedules: none of ours kept';
+      }
+      // as the platform had them at the last sync, until this scheduler's first
+      if (this.synced === undefined && this.schedules.length === 0) this.schedules = kept.map((k) => ({ ...k, action: 'kept' as const }));
+      return kept.length ? `range schedules: ${kept.length} of ours as last synced` : 'range schedules: some of ours may be kept (cleaned up at start)';
     },
   };
 
@@ -905,4 +917,27 @@ export class RangeScans {
       notFound: this.notFoundCount,
     };
   }
+}
+
+type KeptSchedule = Omit<ScheduleStatus, 'action'> & { region: string; since: number };
+
+/** The saved schedules' shape (memory.ts): undefined when malformed. */
+function keptSchedules(x: unknown, now: number): KeptSchedule[] | undefined {
+  if (!Array.isArray(x) || x.length > 10_000) return undefined;
+  const str = (v: unknown, max = 500) => typeof v === 'string' && v.length > 0 && v.length <= max;
+  const out: KeptSchedule[] = [];
+  for (const v of x) {
+    const k = record(v);
+    if (!k || !str(k.title) || !str(k.id) || !str(k.appliance) || !str(k.region) || typeof k.timeUtc !== 'string' || !/^\d\d:\d\d$/.test(k.timeUtc)
+      || typeof k.active !== 'boolean' || !isNum(k.since, 0, now + CLOCK_SKEW_MS)
+      || !Array.isArray(k.targets) || k.targets.length > 100_000 || !k.targets.every((t) => str(t, 100))
+      || (k.optionProfile !== undefined && !str(k.optionProfile)) || (k.endAfterMin !== undefined && !isInt(k.endAfterMin, 0, 100_000))) return undefined;
+    out.push({
+      title: k.title as string, id: k.id as string, appliance: k.appliance as string, region: k.region as string, timeUtc: k.timeUtc, active: k.active,
+      since: Math.min(k.since as number, now), targets: [...k.targets as string[]],
+      ...(k.optionProfile !== undefined ? { optionProfile: k.optionProfile as string } : {}),
+      ...(k.endAfterMin !== undefined ? { endAfterMin: k.endAfterMin as number } : {}),
+    });
+  }
+  return out;
 }
