@@ -103,6 +103,15 @@ describe('simulator', () => {
     const plain = await runOnce(sc, 'twice-daily', 2, { workload: w });
     expect(plain).toMatchObject({ restarts: 0, restartsReadBack: 0 });
   }, 60_000);
+
+  it('restarted with range scans on and a scarce allowance, onsight+ranges keeps the region rule: the schedules as last synced hold each region before its run', async () => {
+    const sc = smallFleet();
+    const scarce = { ...sc, api: { ...sc.api, limit: 50, windowS: 86400 }, policy: { ...sc.policy, restartEveryH: 24 } };
+    const m = await runOnce(scarce, 'onsight+ranges', 1, { workload: generateWorkload(scarce, 1) });
+    expect(m.restarts).toBe(3);
+    expect(m.violations).toEqual({ 'region-exclusivity': 0, 'region-scans': 0, scope: 0, 'api-limit': 0 });
+    expect(m.api409).toBe(0);
+  }, 60_000);
 });
 
 describe('scenario files', () => {
