@@ -383,6 +383,41 @@ describe.each(STORE_KINDS)('what a restart would forget, kept, on $name', (kind)
     }
   });
 
+  it_('a run\'s aim survives a restart between the aim and the run: the first sync does not write the whole ranges back over it (and did, without the kept aims)', async () => {
+    for (const keep of [true, false]) {
+      const t = await setupOn(kind, { rangeScans: { times: ['10:30'], targets: { emea: ['10.20.1.0/24'], amer: [] }, aim: 'held' } });
+      const { scanner, clock, see, store } = t;
+      scanner.appliancesState = [{ name: 'emea-1', online: true, runningScans: 0 }, { name: 'emea-2', online: true, runningScans: 0 }, { name: 'amer-1', online: true, runningScans: 0 }];
+      clock.t = Date.parse('2026-11-23T08:00:00Z');
+      await t.sched.tick();
+      await see({ ip: '10.20.1.7', mac: mac(7), durationS: 86400 });
+      clock.t = Date.parse('2026-11-23T10:21:00Z'); // the aim: 10 min before the run
+      await t.sched.tick();
+      const schedule = () => scanner.schedules.find((x) => x.title === 'onsight-range emea 1030')!;
+      expect(schedule().targets).toEqual(['10.20.1.7']);
+      await t.sched.saveLearned();
+      if (!keep) {
+        const row = (await store.learned()).find((r) => r.name === 'range-schedules')!;
+        await store.saveLearned([{ ...row, state: JSON.stringify({ ...JSON.parse(row.state) as object, aimed: [] }) }]);
+      }
+      const updates = scanner.calls.filter((c) => c === 'updateSchedule').length;
+      const again = t.restart();
+      clock.t += 60_000;
+      await again.tick();
+      expect(schedule().targets).toEqual(keep ? ['10.20.1.7'] : ['10.20.1.0-10.20.1.255']); // (the whole range, as allowedRanges writes it)
+      expect(scanner.calls.filter((c) => c === 'updateSchedule').length - updates).toBe(keep ? 0 : 1);
+      if (!keep) continue;
+      expect(again.learnedState().restored).toContain('range schedules: 1 of ours as last synced, 1 aim(s)');
+      // an aim, a cost, a not-found device or a duration not in the form written: the part is left out
+      for (const bad of [{ aimed: [['onsight-range emea 1030', clock.t, [7]]] }, { aimCost: [['x', -1, 2]] }, { notFound: [[0, clock.t]] }, { durations: ['1'] }, { durations: {} }]) {
+        await store.saveLearned([{ name: 'range-schedules', state: JSON.stringify({ noneOfOurs: false, schedules: [], ...bad }), savedAt: clock.t }]);
+        const other = t.restart();
+        await other.tick();
+        expect(other.learnedState().left, JSON.stringify(bad)).toContain('range-schedules: not in the form this version writes');
+      }
+    }
+  });
+
   it_('a restart moments after a stop spends no call on the appliance list or the range schedules under a scarce allowance (and does without the kept state, after 15 min, or when the list lacks an appliance)', async () => {
     const t = await setupOn(kind, { idlePollS: 3600 });
     const { scanner, clock, see, store } = t;

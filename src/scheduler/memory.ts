@@ -4,8 +4,9 @@
  * processing lag (lag.ts), the DHCP bindings of scans in flight (rejoin.ts), the devices whose
  * last scan found no host (decide.ts), running scans' launch order, last states and poll times
  * (follow.ts), the pace's level (budget.ts), the last appliance list (appliances.ts: taken back by
- * a start within 15 min of the save) and the platform's range schedules of ours as last synced
- * (ranges.ts: without them a new scheduler held no region for a range run until its first sync). Without it a restart, a package upgrade or a new cluster term starts again from the
+ * a start within 15 min of the save) and the platform's range schedules of ours as last synced,
+ * with the runs' aims (ranges.ts: without them a new scheduler held no region for a range run until
+ * its first sync, and that sync wrote the whole ranges back over every aim). Without it a restart, a package upgrade or a new cluster term starts again from the
  * configured values, and an appliance mis-set in the config costs the hours it took to learn it
  * again; devices a scan found gone are probed again, scans running across the restart are canceled
  * more often, a scarce allowance's pace starts full, and the appliance and schedule lists are read

@@ -13,7 +13,7 @@ import { planScheduleSync } from '../scanners/schedule-plan.js';
 import { allowedRanges, parseInterval, rangeMatcher, rangeSize } from '../util/ip-ranges.js';
 import { FailedCall } from './budget.js';
 import { errInfo, foundInScan, hostsInParallel, type SchedulerCore } from './core.js';
-import { CLOCK_SKEW_MS, isInt, isNum, record, type Remembers } from './memory.js';
+import { CLOCK_SKEW_MS, MAX_SPAN_MS, int, isInt, isNum, num, numberRows, prependOlder, record, type Remembers } from './memory.js';
 
 const DAY = 86_400_000;
 const MIN = 60_000;
@@ -195,18 +195,35 @@ export class RangeScans {
    * scarce allowance's pace ever holds: for days our scans joined the range runs (a daily restart at
    * 50 calls a day: 32-51 region-rule violations a run). With them, the holds go on from the start
    * and the first sync costs one call. With range scans off, knowing that none of ours is kept
-   * spares the clean-up list at each start.
+   * spares the clean-up list at each start. The aims, their costs, the devices an aimed run did not
+   * find and the runs' durations are kept with them.
    */
   readonly memory: Remembers = {
     snapshot: (now) => ({
       noneOfOurs: this.noneOfOurs,
       schedules: this.schedules.map(({ action: _a, ...k }) => ({ ...k, since: Math.min(k.since, now) })),
+      aimed: [...this.aimed].map(([title, a]) => [title, a.at, a.targets]),
+      aimCost: [...this.aimCost].map(([title, c]) => [title, c.at, c.calls]),
+      notFound: [...this.notFoundAt],
+      durations: [...this.durations],
     }),
     merge: (data, now) => {
       const d = record(data);
       if (typeof d?.noneOfOurs !== 'boolean') return undefined;
       const kept = d.schedules === undefined ? [] : keptSchedules(d.schedules, now);
-      if (kept === undefined) return undefined;
+      const aims = d.aimed === undefined ? [] : keptAims(d.aimed, now);
+      const costs = d.aimCost === undefined ? [] : numberRows(d.aimCost, [isTitle, num(now + CLOCK_SKEW_MS + 2 * DAY), int(1e6)], 10_000) as [string, number, number][] | undefined;
+      const notFound = d.notFound === undefined ? [] : numberRows(d.notFound, [int(Number.MAX_SAFE_INTEGER, 1), num(now + CLOCK_SKEW_MS)], MAX_NOT_FOUND);
+      const durations = d.durations === undefined ? [] : numberRows((d.durations as unknown[] | undefined)?.map?.((x) => [x]), [num(MAX_SPAN_MS)], 32);
+      if (kept === undefined || aims === undefined || costs === undefined || notFound === undefined || durations === undefined) return undefined;
+      // what the last scheduler knew of the runs: an aim still to come or to credit (a restart between
+      // an aim and its run's credit would otherwise credit only the queued devices, and the first sync
+      // would write the whole ranges back over every aim), the aims' costs (aim auto), the devices an
+      // aimed run did not find, and the runs' durations (the first look and the hold)
+      for (const [title, at, targets] of aims) if (!this.aimed.has(title)) this.aimed.set(title, { at, targets });
+      for (const [title, at, calls] of costs) if (!this.aimCost.has(title)) this.aimCost.set(title, { at, calls });
+      for (const [id, at] of notFound) if (!this.notFoundAt.has(id)) this.notFoundAt.set(id, Math.min(at, now));
+      prependOlder(this.durations, durations.map(([ms]) => ms), 32);
       if (d.noneOfOurs) {
         this.noneOfOurs = true;
         // off now too: the clean-up at start is already done
@@ -215,7 +232,8 @@ export class RangeScans {
       }
       // as the platform had them at the last sync, until this scheduler's first
       if (this.synced === undefined && this.schedules.length === 0) this.schedules = kept.map((k) => ({ ...k, action: 'kept' as const }));
-      return kept.length ? `range schedules: ${kept.length} of ours as last synced` : 'range schedules: some of ours may be kept (cleaned up at start)';
+      const also = [aims.length ? `${aims.length} aim(s)` : '', notFound.length ? `${notFound.length} device(s) an aimed run did not find` : '', durations.length ? `${durations.length} run duration(s)` : ''].filter(Boolean);
+      return (kept.length ? `range schedules: ${kept.length} of ours as last synced` : 'range schedules: some of ours may be kept (cleaned up at start)') + (also.length ? `, ${also.join(', ')}` : '');
     },
   };
 
@@ -938,6 +956,22 @@ function keptSchedules(x: unknown, now: number): KeptSchedule[] | undefined {
       ...(k.optionProfile !== undefined ? { optionProfile: k.optionProfile as string } : {}),
       ...(k.endAfterMin !== undefined ? { endAfterMin: k.endAfterMin as number } : {}),
     });
+  }
+  return out;
+}
+
+const isTitle = (v: unknown) => typeof v === 'string' && v.length > 0 && v.length <= 500;
+
+/** Saved aims ([title, at, targets]): undefined when malformed. */
+function keptAims(x: unknown, now: number): [string, number, string[]][] | undefined {
+  if (!Array.isArray(x) || x.length > 10_000) return undefined;
+  const out: [string, number, string[]][] = [];
+  for (const row of x) {
+    if (!Array.isArray(row) || row.length !== 3) return undefined;
+    const [title, at, targets] = row as unknown[];
+    // (an aim's time is its run's: up to a day ahead of the save, and the save a little ahead of this clock)
+    if (!isTitle(title) || !isNum(at, 0, now + CLOCK_SKEW_MS + 2 * DAY) || !Array.isArray(targets) || targets.length > 100_000 || !targets.every((t) => typeof t === 'string' && t.length > 0 && t.length <= 100)) return undefined;
+    out.push([title as string, at, [...targets as string[]]]);
   }
   return out;
 }
