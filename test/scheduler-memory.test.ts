@@ -138,13 +138,25 @@ describe('learned parts: snapshot and merge', () => {
       at: T0, backoff: 1, steady: 2, lastForeign: '', ...over,
       states: { A1: { refreshedAt: T0, foreign: 0, status: { name: 'A1', online: true, runningScans: 1, ...status } } } } });
     expect(new ApplianceBook(silentLogger()).merge(list({}), T0)).toMatch(/; the appliance list read 0 min before$/);
+    // a list not in the form written is left out (read again), the slots kept
+    const manyStates = Object.fromEntries(Array.from({ length: 200_000 }, (_, i) => [`A${i}`, { refreshedAt: T0, foreign: 0 }]));
     for (const bad of [list({ at: 'x' }), list({ backoff: 7 }), list({ steady: 0 }), list({ lastForeign: 3 }), list({ at: T0 + 2 * 86_400_000 }),
       list({}, { name: 'A2' }), list({}, { online: 'yes' }), list({}, { runningScans: -1 }), list({}, { runningScanRefs: 'x' }), list({}, { runningScanRefs: [1] }),
       list({}, { pollIntervalS: 1e9 }), list({}, { runningScanRefs: Array.from({ length: 10_001 }, (_, i) => `s${i}`) }),
       { slots: {}, othersSince: {}, list: { at: T0, backoff: 1, steady: 1, lastForeign: '', states: [] } },
-      { slots: {}, othersSince: {}, list: { at: T0, backoff: 1, steady: 1, lastForeign: '', states: { A1: { refreshedAt: -1, foreign: 0 } } } }]) expect(book.merge(bad, T0)).toBeUndefined();
+      { slots: {}, othersSince: {}, list: { at: T0, backoff: 1, steady: 1, lastForeign: '', states: { A1: { refreshedAt: -1, foreign: 0 } } } },
+      // (a store grown past any subscription: refused as a whole, not spread into one call's arguments)
+      { slots: {}, othersSince: {}, list: { at: T0, backoff: 1, steady: 1, lastForeign: '', states: manyStates } }]) {
+      expect(book.merge(bad, T0), JSON.stringify(bad).slice(0, 200)).toBe('slots of 0 appliance(s); the appliance list saved unreadable: read again');
+    }
+    expect(book.merge({ slots: Object.fromEntries(Object.keys(manyStates).map((n) => [n, { seen: 1 }])), othersSince: {} }, T0)).toBeUndefined();
     expect(book.learnedCapacity('A1', T0)).toEqual({ atLeast: 0 });
     expect(book.known).toBe(false);
+    // a list saved ahead of this clock (another node's, a clock stepped back): its age is unknown, not taken as fresh
+    expect(new ApplianceBook(silentLogger()).merge(list({ at: T0 + 60_000 }), T0)).toMatch(/; the appliance list not kept \(saved ahead of this clock: read again\)$/);
+    const ahead = new ApplianceBook(silentLogger());
+    expect(ahead.merge({ ...list({}), list: { ...list({}).list, states: { A1: { refreshedAt: T0 + 60_000, foreign: 0 } } } }, T0)).toMatch(/; the appliance list read 0 min before$/);
+    expect(ahead.mustRead()).toBe(true); // (A1 read "in a minute": read again)
     const r = new Rejoins();
     for (const bad of [[[1, 2, 3]], [['1', 2, 3, 0, 4]], {}, [[1, T0 + 2 * 86_400_000, T0 + 3 * 86_400_000, 0, T0]]]) expect(r.merge(bad, T0)).toBeUndefined();
     // a longer array than a part keeps: its newest rows, no stack overflow
@@ -379,7 +391,16 @@ describe.each(STORE_KINDS)('what a restart would forget, kept, on $name', (kind)
       for (let k = 0; k < 3; k++, clock.t += 5 * 60_000) await again.tick();
       const ours = scanner.launches.filter((l) => l.intentId !== '');
       expect(ours).toHaveLength(keep ? 0 : 1);
-      if (keep) expect(again.learnedState().restored).toContain('range schedules: 1 of ours as last synced');
+      if (!keep) continue;
+      expect(again.learnedState().restored).toContain('range schedules: 1 of ours as last synced');
+      expect(again.rangeScans().schedules.map((x) => x.title)).toEqual(['onsight-range emea 1030']);
+      // a scanner that keeps no schedules now (another platform's, or none): the saved ones hold nothing
+      await again.saveLearned();
+      const other = t.restart();
+      Object.defineProperty(scanner, 'syncSchedules', { value: undefined, configurable: true });
+      await other.tick();
+      expect(other.learnedState().restored).toContain('range schedules: the scripted scanner keeps none (1 saved left out)');
+      expect(other.rangeScans().schedules).toEqual([]);
     }
   });
 
@@ -409,13 +430,44 @@ describe.each(STORE_KINDS)('what a restart would forget, kept, on $name', (kind)
       if (!keep) continue;
       expect(again.learnedState().restored).toContain('range schedules: 1 of ours as last synced, 1 aim(s)');
       // an aim, a cost, a not-found device or a duration not in the form written: the part is left out
-      for (const bad of [{ aimed: [['onsight-range emea 1030', clock.t, [7]]] }, { aimCost: [['x', -1, 2]] }, { notFound: [[0, clock.t]] }, { durations: ['1'] }, { durations: {} }]) {
+      const kept = { title: 'onsight-range emea 1030', id: 'sched-9', appliance: 'emea-1', region: 'emea', timeUtc: '10:30', active: true, since: clock.t, targets: ['10.20.1.0/24'] };
+      for (const bad of [{ aimed: [['onsight-range emea 1030', clock.t, [7]]] }, { aimCost: [['x', -1, 2]] }, { notFound: [[0, clock.t]] }, { durations: ['1'] }, { durations: {} },
+        // (a target that is no address would make every later pass throw)
+        { aimed: [['onsight-range emea 1030', clock.t, ['10.20.1.x']]] }, { schedules: [{ ...kept, targets: ['10.20.1.0/33'] }] }, { schedules: [{ ...kept, timeUtc: '24:00' }] }, { schedules: [{ ...kept, timeUtc: '10:60' }] }]) {
         await store.saveLearned([{ name: 'range-schedules', state: JSON.stringify({ noneOfOurs: false, schedules: [], ...bad }), savedAt: clock.t }]);
         const other = t.restart();
         await other.tick();
         expect(other.learnedState().left, JSON.stringify(bad)).toContain('range-schedules: not in the form this version writes');
       }
+      // (the same rows, every field as written: taken back)
+      await store.saveLearned([{ name: 'range-schedules', state: JSON.stringify({ noneOfOurs: false, schedules: [kept], aimed: [['onsight-range emea 1030', clock.t, ['10.20.1.7', '10.20.1.9-10.20.1.12']]] }), savedAt: clock.t }]);
+      const other = t.restart();
+      await other.tick();
+      expect(other.learnedState().restored).toContain('range schedules: 1 of ours as last synced, 1 aim(s)');
     }
+  });
+
+  it_('a sync that created schedules and then failed leaves "none of ours kept" false: a restart with range scans off cleans them up (the orphan ran on, without)', async () => {
+    const t = await setupOn(kind);
+    const { scanner, clock, store } = t;
+    await t.sched.tick(); // range scans off: the clean-up at start finds none of ours
+    await t.sched.saveLearned();
+    expect(JSON.parse((await store.learned()).find((r) => r.name === 'range-schedules')!.state)).toMatchObject({ noneOfOurs: true });
+    // turned on with two times; the platform takes the first schedule, then the connection drops
+    scanner.schedulesFailAfter = 1;
+    const on = t.restart(undefined, { rangeScans: { times: ['10:30', '22:30'], targets: { emea: ['10.20.1.0/24'], amer: [] } } });
+    clock.t += 60_000;
+    await on.tick();
+    expect(scanner.schedules.map((x) => x.title)).toEqual(['onsight-range emea 1030']);
+    await on.saveLearned();
+    expect(JSON.parse((await store.learned()).find((r) => r.name === 'range-schedules')!.state)).toMatchObject({ noneOfOurs: false });
+    // turned off again before a sync succeeded: the start lists the schedules and deletes ours
+    scanner.schedulesFailAfter = undefined;
+    const off = t.restart();
+    clock.t += 60_000;
+    await off.tick();
+    expect(scanner.schedules).toEqual([]);
+    expect(scanner.calls.filter((c) => c === 'deleteSchedule')).toHaveLength(1);
   });
 
   it_('a restart moments after a stop spends no call on the appliance list or the range schedules under a scarce allowance (and does without the kept state, after 15 min, or when the list lacks an appliance)', async () => {

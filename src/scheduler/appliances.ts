@@ -68,6 +68,8 @@ export const FULL_MEMORY_MS = 6 * 3_600_000;
 export const OTHERS_LONG_MS = 12 * 3_600_000;
 /** a saved appliance list is used again by a scheduler started this soon after the save (a restart, not an outage) */
 export const LIST_KEPT_MS = 15 * 60_000;
+/** appliances a save may name (a subscription has tens; more is a damaged or hostile store) */
+const MAX_APPLIANCES = 1000;
 /** a list names at most this many scans of an appliance (a longer array is someone's edit) */
 const MAX_REFS = 10_000;
 /** setup before an appliance can pick a launched scan up (the simulator's 1–3 min; Qualys's is similar) */
@@ -109,8 +111,9 @@ export class ApplianceBook implements Remembers {
   merge(data: unknown, now: number): string | undefined {
     const d = record(data), slots = record(d?.slots), others = record(d?.othersSince);
     if (!slots || !others) return undefined;
+    if (Object.keys(slots).length > MAX_APPLIANCES || Object.keys(others).length > MAX_APPLIANCES) return undefined;
+    // a list saved unreadable is left out, the slots learned kept (the list is read again)
     const list = d?.list === undefined ? undefined : keptList(d.list, now);
-    if (list === null) return undefined;
     const learned: [string, Learned][] = [];
     for (const [name, v] of Object.entries(slots)) {
       const l = record(v), full = l?.full === undefined ? undefined : record(l.full);
@@ -137,15 +140,19 @@ export class ApplianceBook implements Remembers {
     // the list as the last scheduler read it, when it stopped moments ago (an upgrade, a reboot) and
     // nothing was read since: what the running daemon would have gone on using (a scarce allowance
     // reads it only when asked to), so a restart does not cost a call for it
-    let listed = '';
+    let listed = list === null ? '; the appliance list saved unreadable: read again' : '';
     if (list && list.states.length > 0 && this.states.size === 0) {
-      if (now - list.at <= LIST_KEPT_MS) {
+      // (saved ahead of this clock: its age is unknown, so it is not taken as fresh)
+      if (list.at <= now && now - list.at <= LIST_KEPT_MS) {
+        let oldest = now;
+        for (const [, a] of list.states) if (a.refreshedAt > 0 && a.refreshedAt < oldest) oldest = a.refreshedAt;
         for (const [name, a] of list.states) this.states.set(name, a);
         this.backoff = list.backoff;
         this.steady = list.steady;
         this.lastForeign = list.lastForeign;
-        listed = `; the appliance list read ${Math.round((now - Math.min(...list.states.map(([, a]) => a.refreshedAt || now))) / 60_000)} min before`;
-      } else listed = `; the appliance list not kept (saved ${Math.round((now - list.at) / 60_000)} min before, over ${LIST_KEPT_MS / 60_000}: read again)`;
+        listed = `; the appliance list read ${Math.round((now - oldest) / 60_000)} min before`;
+      } else listed = list.at > now ? '; the appliance list not kept (saved ahead of this clock: read again)'
+        : `; the appliance list not kept (saved ${Math.round((now - list.at) / 60_000)} min before, over ${LIST_KEPT_MS / 60_000}: read again)`;
     }
     return `slots of ${learned.length} appliance(s)${learned.length ? ` (${learned.map(([n, l]) => `${n}: seen ${l.seen}${l.full ? `, full at ${l.full.scans}` : ''}`).join(', ')})` : ''}${listed}`;
   }
@@ -158,7 +165,8 @@ export class ApplianceBook implements Remembers {
   /** Is the list older than `refreshS` (stretched by the back-offs)? Never read: yes. */
   stale(now: number, refreshS: number): boolean {
     if (this.states.size === 0) return true;
-    const oldest = Math.min(...[...this.states.values()].map((a) => a.refreshedAt));
+    let oldest = Infinity;
+    for (const a of this.states.values()) if (a.refreshedAt < oldest) oldest = a.refreshedAt;
     return now - oldest >= refreshS * 1000 * Math.max(this.backoff, this.steady);
   }
 
@@ -390,16 +398,17 @@ export class ApplianceBook implements Remembers {
  */
 function keptList(x: unknown, now: number): { at: number; backoff: number; steady: number; lastForeign: string; states: [string, ApplianceState][] } | null {
   const l = record(x), states = record(l?.states);
-  if (!l || !states || !isNum(l.at, 0, now + CLOCK_SKEW_MS) || !isInt(l.backoff, 1, 6) || !isInt(l.steady, 1, 12) || typeof l.lastForeign !== 'string' || l.lastForeign.length > 100_000) return null;
+  if (!l || !states || Object.keys(states).length > MAX_APPLIANCES || !isNum(l.at, 0, now + CLOCK_SKEW_MS) || !isInt(l.backoff, 1, 6) || !isInt(l.steady, 1, 12) || typeof l.lastForeign !== 'string' || l.lastForeign.length > 100_000) return null;
   const out: [string, ApplianceState][] = [];
   for (const [name, v] of Object.entries(states)) {
     const a = record(v);
     if (!a || !isNum(a.refreshedAt, 0, now + CLOCK_SKEW_MS) || !isInt(a.foreign, 0, MAX_SLOTS)) return null;
     const status = a.status === undefined ? undefined : applianceStatus(a.status, name);
     if (status === null) return null;
-    out.push([name, { refreshedAt: Math.min(a.refreshedAt, now), foreign: a.foreign, ...(status ? { status } : {}) }]);
+    // (read "ahead of this clock" is taken as never read: asked for again)
+    out.push([name, { refreshedAt: a.refreshedAt > now ? 0 : a.refreshedAt, foreign: a.foreign, ...(status ? { status } : {}) }]);
   }
-  return { at: Math.min(l.at, now), backoff: l.backoff, steady: l.steady, lastForeign: l.lastForeign, states: out };
+  return { at: l.at, backoff: l.backoff, steady: l.steady, lastForeign: l.lastForeign, states: out };
 }
 
 function applianceStatus(x: unknown, name: string): ApplianceStatus | null {

@@ -230,7 +230,9 @@ export class RangeScans {
         if (this.core.opts.rangeScans.times.length === 0 && this.synced === undefined) this.synced = '[]';
         return 'range schedules: none of ours kept';
       }
-      // as the platform had them at the last sync, until this scheduler's first
+      // as the platform had them at the last sync, until this scheduler's first (a scanner that keeps no
+      // schedules now is another platform's, or none: they would hold regions for runs that never come)
+      if (!this.core.scanner.syncSchedules) return `range schedules: the ${this.core.scanner.kind} scanner keeps none (${kept.length} saved left out)`;
       if (this.synced === undefined && this.schedules.length === 0) this.schedules = kept.map((k) => ({ ...k, action: 'kept' as const }));
       const also = [aims.length ? `${aims.length} aim(s)` : '', notFound.length ? `${notFound.length} device(s) an aimed run did not find` : '', durations.length ? `${durations.length} run duration(s)` : ''].filter(Boolean);
       return (kept.length ? `range schedules: ${kept.length} of ours as last synced` : 'range schedules: some of ours may be kept (cleaned up at start)') + (also.length ? `, ${also.join(', ')}` : '');
@@ -307,6 +309,8 @@ export class RangeScans {
     const prefix = `${opts.titlePrefix}-range `;
     const calls = 1 + planScheduleSync(this.schedules, want, prefix).filter((st) => st.action !== 'kept').length;
     if (!budget.canSpendCalls(calls, skipChange)) return;
+    // a sync that creates and then fails leaves schedules of ours: "none kept" no longer holds, whatever comes back
+    if (want.length > 0) this.noneOfOurs = false;
     try {
       const got = await budget.call('sync range schedules', 'syncSchedules', () => scanner.syncSchedules!(want, prefix));
       budget.spentExtra(got.filter((s) => s.action !== 'kept').length);
@@ -946,9 +950,9 @@ function keptSchedules(x: unknown, now: number): KeptSchedule[] | undefined {
   const out: KeptSchedule[] = [];
   for (const v of x) {
     const k = record(v);
-    if (!k || !str(k.title) || !str(k.id) || !str(k.appliance) || !str(k.region) || typeof k.timeUtc !== 'string' || !/^\d\d:\d\d$/.test(k.timeUtc)
+    if (!k || !str(k.title) || !str(k.id) || !str(k.appliance) || !str(k.region) || typeof k.timeUtc !== 'string' || !/^([01]\d|2[0-3]):[0-5]\d$/.test(k.timeUtc)
       || typeof k.active !== 'boolean' || !isNum(k.since, 0, now + CLOCK_SKEW_MS)
-      || !Array.isArray(k.targets) || k.targets.length > 100_000 || !k.targets.every((t) => str(t, 100))
+      || !Array.isArray(k.targets) || k.targets.length > 100_000 || !k.targets.every(isTarget)
       || (k.optionProfile !== undefined && !str(k.optionProfile)) || (k.endAfterMin !== undefined && !isInt(k.endAfterMin, 0, 100_000))) return undefined;
     out.push({
       title: k.title as string, id: k.id as string, appliance: k.appliance as string, region: k.region as string, timeUtc: k.timeUtc, active: k.active,
@@ -961,6 +965,8 @@ function keptSchedules(x: unknown, now: number): KeptSchedule[] | undefined {
 }
 
 const isTitle = (v: unknown) => typeof v === 'string' && v.length > 0 && v.length <= 500;
+/** an address, CIDR or range as the ranges are written (a saved one that is not would make every later pass throw) */
+const isTarget = (v: unknown) => typeof v === 'string' && v.length > 0 && v.length <= 100 && parseInterval(v) !== undefined;
 
 /** Saved aims ([title, at, targets]): undefined when malformed. */
 function keptAims(x: unknown, now: number): [string, number, string[]][] | undefined {
@@ -970,7 +976,7 @@ function keptAims(x: unknown, now: number): [string, number, string[]][] | undef
     if (!Array.isArray(row) || row.length !== 3) return undefined;
     const [title, at, targets] = row as unknown[];
     // (an aim's time is its run's: up to a day ahead of the save, and the save a little ahead of this clock)
-    if (!isTitle(title) || !isNum(at, 0, now + CLOCK_SKEW_MS + 2 * DAY) || !Array.isArray(targets) || targets.length > 100_000 || !targets.every((t) => typeof t === 'string' && t.length > 0 && t.length <= 100)) return undefined;
+    if (!isTitle(title) || !isNum(at, 0, now + CLOCK_SKEW_MS + 2 * DAY) || !Array.isArray(targets) || targets.length > 100_000 || !targets.every(isTarget)) return undefined;
     out.push([title as string, at, [...targets as string[]]]);
   }
   return out;

@@ -113,11 +113,16 @@ export class ScriptedScanner implements Scanner {
   /** the platform's scheduled scans (syncSchedules keeps ours; a test may add others') */
   schedules: ScheduleStatus[] = [];
 
+  /** a sync fails (refused) once it has made this many changes and has more to make: a partial sync, as a lost connection leaves it */
+  schedulesFailAfter?: number;
+
   async syncSchedules(want: RangeSchedule[], prefix: string): Promise<ScheduleStatus[]> {
     this.calls.push('listSchedules');
     this.check('syncSchedules');
     const out: ScheduleStatus[] = [];
+    let changes = 0;
     for (const step of planScheduleSync([...this.schedules], want, prefix)) {
+      if (step.action !== 'kept' && this.schedulesFailAfter !== undefined && changes++ >= this.schedulesFailAfter) this.fail('refused');
       if (step.action === 'kept') out.push({ ...step.have, action: 'kept' });
       else if (step.action === 'deleted') {
         this.calls.push('deleteSchedule');

@@ -37,14 +37,14 @@ export async function setupOn(kind: StoreKind, over: Over = {}, policyOver: Poli
   const store = st.scheduler;
   const { maxTargetsPerScan = 3, maxTargetsPerLaunch, fullSweepS, ...section } = over;
   scanner.maxTargetsPerLaunch = maxTargetsPerLaunch;
-  // a restart: a new scheduler over the same store (or a view of it) and scanner (what it knew in memory is gone)
-  const make = (over: SchedulerStore = store) => new Scheduler(clock, inv, policy, over, scanner, buildSchedulerOptions({
+  // a restart: a new scheduler over the same store (or a view of it) and scanner (what it knew in memory is gone), its config maybe changed
+  const make = (over: SchedulerStore = store, config: Partial<SchedulerConfig> = {}) => new Scheduler(clock, inv, policy, over, scanner, buildSchedulerOptions({
     regions, maxTargetsPerScan, scanner, internal: fullSweepS === undefined ? {} : { fullSweepS },
     // results are taken as the scan list says unless a test confirms them with the host list
-    scheduler: { pollIntervalS: 60, applianceRefreshS: 300, retryBackoffS: 600, maxAttempts: 3, verifyResults: false, ...section },
+    scheduler: { pollIntervalS: 60, applianceRefreshS: 300, retryBackoffS: 600, maxAttempts: 3, verifyResults: false, ...section, ...config },
   }), silentLogger());
   let current = make();
-  const restart = (over?: SchedulerStore) => (current = make(over));
+  const restart = (over?: SchedulerStore, config?: Partial<SchedulerConfig>) => (current = make(over, config));
   const see = async (p: Partial<Sighting> & Pick<Sighting, 'ip'>) => {
     const [r] = await inv.commitBatch([{ kind: 'lease', at: new Date(clock.t).toISOString(), format: 'isc-dhcpd', source: 't', durationS: 3600, ...p } as Sighting]);
     await current.consider([r.bindingId!]);
