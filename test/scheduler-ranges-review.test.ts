@@ -1,5 +1,5 @@
 // Regressions from an independent review of scheduler.rangeScans (src/scheduler/ranges.ts): a
-// schedule changed after its run's time (a late aim, a reload) and an aim at nobody.
+// schedule changed after its run's time (a late aim, a reload), an aim at nobody, a sync that fails half-way.
 import { describe, expect, it } from 'vitest';
 import { setup, mac } from './helpers/scheduler.js';
 
@@ -105,4 +105,29 @@ describe('scheduler.rangeScans: schedules changed after a run\'s time', () => {
     expect(scanner.launches.filter((l) => l.intentId !== '').map((l) => l.targets)).toEqual([['10.20.1.9']]);
   });
 
+
+  it('a sync that fails half-way: the schedules it may have made hold their regions (a run of one created before the failure got our scans, before)', async () => {
+    const t = await setup({ rangeScans: { times: ['10:30', '22:30'], targets: { emea: ['10.20.1.0/24'], amer: [] }, aim: 'ranges' } });
+    const { scanner, sched, clock, see } = t;
+    // the platform takes the first schedule, then refuses the second (as Qualys does: every change it can, then the first failure)
+    scanner.schedulesFailAfter = 1;
+    clock.t = at('09:50');
+    await sched.tick();
+    expect(scanner.schedules.map((x) => x.title)).toEqual(['onsight-range emea 1030']);
+    expect(sched.rangeScans().problem).toMatch(/^sync: scripted: refused/);
+    const before = scanner.calls.length;
+    // a due device in emea before the 10:30 run: held (the run will come), no scan of ours
+    await see({ ip: '10.20.1.7', mac: mac(7), durationS: 86400 });
+    expect(await ticksNotHeld(t, at('10:00'), at('10:25'))).toEqual([]);
+    expect(scanner.launches.filter((l) => l.intentId !== '')).toEqual([]);
+    // amer has no range runs: its devices are scanned as ever
+    await see({ ip: '10.30.1.7', mac: mac(8), durationS: 86400 });
+    await sched.tick();
+    expect(scanner.launches.filter((l) => l.intentId !== '').map((l) => l.targets)).toEqual([['10.30.1.7']]);
+    // the retry an hour on (the refusals over) makes the second and takes the first as it is
+    scanner.schedulesFailAfter = undefined;
+    for (clock.t = at('10:35'); clock.t <= at('11:00'); clock.t += 5 * MIN) await sched.tick();
+    expect(scanner.calls.slice(before).filter((c) => /Schedule/.test(c))).toEqual(['listSchedules', 'createSchedule']);
+    expect(sched.rangeScans().schedules.map((x) => [x.title, x.id === 'unknown'])).toEqual([['onsight-range emea 1030', false], ['onsight-range emea 2230', false]]);
+  });
 });

@@ -150,7 +150,9 @@ export class ApplianceBook implements Remembers {
         this.backoff = list.backoff;
         this.steady = list.steady;
         this.lastForeign = list.lastForeign;
-        listed = `; the appliance list read ${Math.round((now - oldest) / 60_000)} min before`;
+        const unread = list.states.filter(([, a]) => a.refreshedAt === 0).length;
+        listed = unread === list.states.length ? '; the appliance list saved read ahead of this clock: read again'
+          : `; the appliance list read ${Math.round((now - oldest) / 60_000)} min before${unread ? ` (${unread} appliance(s) read ahead of this clock: read again)` : ''}`;
       } else listed = list.at > now ? '; the appliance list not kept (saved ahead of this clock: read again)'
         : `; the appliance list not kept (saved ${Math.round((now - list.at) / 60_000)} min before, over ${LIST_KEPT_MS / 60_000}: read again)`;
     }

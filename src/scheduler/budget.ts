@@ -89,8 +89,11 @@ export class Budget {
     merge: (data, now) => {
       if (data === null) return 'no pace yet';
       const d = record(data);
-      if (!d || !isNum(d.tokens, -1e6, 1e6) || !isNum(d.at, 0, now + CLOCK_SKEW_MS) || typeof d.limit !== 'string' || !/^\d+\/\d+$/.test(d.limit)) return undefined;
-      this.pace.restore({ tokens: d.tokens, at: Math.min(d.at, now), limit: d.limit });
+      const limit = typeof d?.limit === 'string' ? /^(\d{1,9})\/(\d{1,9})$/.exec(d.limit) : null;
+      // (a level is at most the bucket's cap, and below zero by a few essential calls at most: a damaged one would stop every launch for days)
+      const cap = limit && Number(limit[1]) > 0 && Number(limit[2]) > 0 ? this.pace.cap(Number(limit[1]), Number(limit[2])) : 0;
+      if (!d || !limit || !cap || !isNum(d.tokens, -cap - 10, cap) || !isNum(d.at, 0, now + CLOCK_SKEW_MS)) return undefined;
+      this.pace.restore({ tokens: d.tokens, at: Math.min(d.at, now), limit: d.limit as string });
       return `the pace at ${d.tokens.toFixed(1)} call(s) (limit ${d.limit} s)`;
     },
   };

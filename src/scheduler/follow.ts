@@ -69,7 +69,8 @@ export class Follower {
       if (!d || !isNum(d.next, 0, now + 30 * 86_400_000) || !isNum(d.last, 0, now + CLOCK_SKEW_MS) || !states
         || Object.keys(states).length > ORDER_SAVED || !Object.values(states).every((x) => typeof x === 'string' && SCAN_STATES.has(x))) return undefined;
       if (this.lastPollAt === 0) {
-        this.nextPollAt = d.next;
+        // (no later than the longest interval a poll sets: a damaged "next" would stop the routine polls for up to 30 days)
+        this.nextPollAt = Math.min(d.next, now + 4 * this.core.opts.pollIntervalS * 1000);
         this.lastPollAt = Math.min(d.last, now);
       }
       let n = 0;

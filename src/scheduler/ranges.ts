@@ -9,7 +9,7 @@
  * from before the run's launch and no other device held it at any time until the run ended.
  */
 import type { RangeSchedule, ScanStatus, ScheduleStatus } from '../scanners/types.js';
-import { planScheduleSync } from '../scanners/schedule-plan.js';
+import { planScheduleSync, sameSchedule } from '../scanners/schedule-plan.js';
 import { allowedRanges, parseInterval, rangeMatcher, rangeSize } from '../util/ip-ranges.js';
 import { FailedCall } from './budget.js';
 import { errInfo, foundInScan, hostsInParallel, type SchedulerCore } from './core.js';
@@ -59,6 +59,10 @@ const NOT_FOUND_FORGET_MS = 3 * DAY;
 const AIM_SHARE = 0.1;
 /** a failed sync is tried again after this long; a good one is repeated daily (someone may have edited a schedule) */
 const SYNC_RETRY_MS = 60 * MIN;
+/** a saved "none of ours" is taken for this long after the sync that found it (then the clean-up list is made again, one call) */
+const NONE_TRUSTED_MS = 7 * DAY;
+/** clean-ups tried after a start with range scans off (SYNC_RETRY_MS apart) */
+const CLEANUP_TRIES = 3;
 
 interface Run {
   title: string;
@@ -147,6 +151,10 @@ export class RangeScans {
   private synced: string | undefined;
   /** the last sync wanted nothing and succeeded: the platform keeps no schedule of ours (kept across restarts: `memory`) */
   private noneOfOurs = false;
+  /** when a sync last found none of ours (the clean-up is made again at a start a week on: a crash before a save may have hidden a schedule made since) */
+  private noneOfOursAt = 0;
+  /** clean-ups (range scans off) failed since the last success: tried CLEANUP_TRIES times, then left to the next start */
+  private cleanupFailures = 0;
   private nextSyncAt = 0;
   private problem: string | undefined;
   private schedules: (ScheduleStatus & { region: string; since: number })[] = [];
@@ -174,6 +182,8 @@ export class RangeScans {
   private credited = 0;
   /** per schedule title, the held addresses its run at `at` is aimed at (rangeScans.aim), kept until its next aim; none held: the run is skipped */
   private readonly aimed = new Map<string, { at: number; targets: string[] }>();
+  /** titles whose schedule a failed sync may or may not have changed (possiblyKept): held as if run, counted as a change to make */
+  private readonly unsure = new Set<string>();
   /**
    * per binding, the launch of an aimed run that did not find its device although it held the
    * address throughout: left out of later aims until a line newer than that launch shows it (a
@@ -201,6 +211,7 @@ export class RangeScans {
   readonly memory: Remembers = {
     snapshot: (now) => ({
       noneOfOurs: this.noneOfOurs,
+      ...(this.noneOfOurs ? { noneOfOursAt: Math.min(this.noneOfOursAt, now) } : {}),
       schedules: this.schedules.map(({ action: _a, ...k }) => ({ ...k, since: Math.min(k.since, now) })),
       aimed: [...this.aimed].map(([title, a]) => [title, a.at, a.targets]),
       aimCost: [...this.aimCost].map(([title, c]) => [title, c.at, c.calls]),
@@ -209,7 +220,7 @@ export class RangeScans {
     }),
     merge: (data, now) => {
       const d = record(data);
-      if (typeof d?.noneOfOurs !== 'boolean') return undefined;
+      if (typeof d?.noneOfOurs !== 'boolean' || (d.noneOfOursAt !== undefined && !isNum(d.noneOfOursAt, 0, now + CLOCK_SKEW_MS))) return undefined;
       const kept = d.schedules === undefined ? [] : keptSchedules(d.schedules, now);
       const aims = d.aimed === undefined ? [] : keptAims(d.aimed, now);
       const costs = d.aimCost === undefined ? [] : numberRows(d.aimCost, [isTitle, num(now + CLOCK_SKEW_MS + 2 * DAY), int(1e6)], 10_000) as [string, number, number][] | undefined;
@@ -224,15 +235,18 @@ export class RangeScans {
       for (const [title, at, calls] of costs) if (!this.aimCost.has(title)) this.aimCost.set(title, { at, calls });
       for (const [id, at] of notFound) if (!this.notFoundAt.has(id)) this.notFoundAt.set(id, Math.min(at, now));
       prependOlder(this.durations, durations.map(([ms]) => ms), 32);
-      if (d.noneOfOurs) {
+      const noneAt = typeof d.noneOfOursAt === 'number' ? Math.min(d.noneOfOursAt, now) : undefined;
+      if (d.noneOfOurs && noneAt !== undefined && now - noneAt <= NONE_TRUSTED_MS) {
         this.noneOfOurs = true;
+        this.noneOfOursAt = noneAt;
         // off now too: the clean-up at start is already done
         if (this.core.opts.rangeScans.times.length === 0 && this.synced === undefined) this.synced = '[]';
         return 'range schedules: none of ours kept';
       }
+      if (d.noneOfOurs) return `range schedules: none of ours ${noneAt === undefined ? 'as an older version saw it' : `${Math.round((now - noneAt) / DAY)} days ago`}, listed again`;
       // as the platform had them at the last sync, until this scheduler's first (a scanner that keeps no
       // schedules now is another platform's, or none: they would hold regions for runs that never come)
-      if (!this.core.scanner.syncSchedules) return `range schedules: the ${this.core.scanner.kind} scanner keeps none (${kept.length} saved left out)`;
+      if (!this.core.scanner.syncSchedules) return `range schedules: the ${this.core.scanner.kind} scanner keeps none${kept.length ? ` (${kept.length} saved, not held)` : ''}`;
       if (this.synced === undefined && this.schedules.length === 0) this.schedules = kept.map((k) => ({ ...k, action: 'kept' as const }));
       const also = [aims.length ? `${aims.length} aim(s)` : '', notFound.length ? `${notFound.length} device(s) an aimed run did not find` : '', durations.length ? `${durations.length} run duration(s)` : ''].filter(Boolean);
       return (kept.length ? `range schedules: ${kept.length} of ours as last synced` : 'range schedules: some of ours may be kept (cleaned up at start)') + (also.length ? `, ${also.join(', ')}` : '');
@@ -307,7 +321,7 @@ export class RangeScans {
     const aimChange = [...this.aimed.values()].some((a) => a.at > now && a.at - now <= AIM_BEFORE_MS);
     // the list, and a call per change (as far as the schedules last synced tell)
     const prefix = `${opts.titlePrefix}-range `;
-    const calls = 1 + planScheduleSync(this.schedules, want, prefix).filter((st) => st.action !== 'kept').length;
+    const calls = 1 + planScheduleSync(this.schedules.filter((s) => !this.unsure.has(s.title)), want, prefix).filter((st) => st.action !== 'kept').length;
     if (!budget.canSpendCalls(calls, skipChange)) return;
     // a sync that creates and then fails leaves schedules of ours: "none kept" no longer holds, whatever comes back
     if (want.length > 0) this.noneOfOurs = false;
@@ -318,7 +332,10 @@ export class RangeScans {
       this.schedules = got.filter((s) => s.action !== 'deleted' && regionOf.has(s.title))
         .map((s) => ({ ...s, region: regionOf.get(s.title)!, since: s.action === 'kept' ? before.get(s.title) ?? now : now }));
       this.synced = key;
+      this.unsure.clear();
       this.noneOfOurs = want.length === 0;
+      if (this.noneOfOurs) this.noneOfOursAt = now;
+      this.cleanupFailures = 0;
       this.failedKey = undefined;
       this.nextSyncAt = now + DAY;
       // a schedule inactive now (a skip, an aim at nobody) runs nothing at its next time: an unseen run registered for it is dropped
@@ -348,9 +365,10 @@ export class RangeScans {
       this.nextSyncAt = now + (skipChange || aimChange ? SKIP_RETRY_MS : SYNC_RETRY_MS);
       this.failedKey = key;
       this.problem = `sync: ${errInfo(err).message}`;
-      // the feature off: the clean-up at start is tried once, never retried (a subscription
-      // without the schedule API's permission would otherwise pay a call an hour for nothing)
-      if (want.length === 0) this.synced = key;
+      this.schedules = possiblyKept(this.schedules, want, regionOf, now, this.unsure);
+      // the feature off: the clean-up at start is tried a few times an hour apart, then left to the next
+      // start (a subscription without the schedule API's permission would otherwise pay a call an hour for nothing)
+      if (want.length === 0 && ++this.cleanupFailures >= CLEANUP_TRIES) this.synced = key;
     }
   }
 
@@ -942,6 +960,27 @@ export class RangeScans {
 }
 
 type KeptSchedule = Omit<ScheduleStatus, 'action'> & { region: string; since: number };
+type KnownSchedule = ScheduleStatus & { region: string; since: number };
+
+/**
+ * After a failed sync: the platform may hold any of what was there and what was wanted (a sync
+ * stops half-way, an answer is lost after the change was made). Each is taken as there and
+ * active unless both say inactive, so that its run holds its region: a hold for a run that never
+ * comes costs some coverage, a run without one breaks the one-scan-per-region rule (Qualys makes
+ * every change it can before it reports the first failure, so one schedule always refused held
+ * no region's runs at all).
+ */
+function possiblyKept(have: KnownSchedule[], want: RangeSchedule[], regionOf: Map<string, string>, now: number, unsure: Set<string>): KnownSchedule[] {
+  const out = have.map((h) => ({ ...h }));
+  for (const w of want) {
+    const h = out.find((x) => x.title === w.title);
+    if (h && sameSchedule(h, w)) continue;
+    unsure.add(w.title);
+    if (h) h.active = h.active !== false || w.active !== false;
+    else out.push({ ...w, id: 'unknown', active: true, action: 'kept', region: regionOf.get(w.title)!, since: now });
+  }
+  return out;
+}
 
 /** The saved schedules' shape (memory.ts): undefined when malformed. */
 function keptSchedules(x: unknown, now: number): KeptSchedule[] | undefined {
@@ -965,7 +1004,7 @@ function keptSchedules(x: unknown, now: number): KeptSchedule[] | undefined {
 }
 
 const isTitle = (v: unknown) => typeof v === 'string' && v.length > 0 && v.length <= 500;
-/** an address, CIDR or range as the ranges are written (a saved one that is not would make every later pass throw) */
+/** an address, CIDR or range as the ranges are written (a saved aim's that is not made every later pass throw; schedules' are checked alike) */
 const isTarget = (v: unknown) => typeof v === 'string' && v.length > 0 && v.length <= 100 && parseInterval(v) !== undefined;
 
 /** Saved aims ([title, at, targets]): undefined when malformed. */
