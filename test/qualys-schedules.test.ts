@@ -15,6 +15,7 @@ import {
   parseScheduleList, QualysApiError, QualysClient, ScopeViolationError, type QualysClientOptions,
 } from '../src/scanners/qualys/index.js';
 import { DryRunScanner } from '../src/scanners/dry-run/index.js';
+import { ScheduleSyncIncomplete } from '../src/scanners/failure.js';
 import type { RangeSchedule } from '../src/scanners/types.js';
 
 const open: { close(): Promise<void> }[] = [];
@@ -156,17 +157,22 @@ describe('qualys syncSchedules against the emulator', () => {
     expect(e.state.model.schedules).toHaveLength(0);
   });
 
-  it('a bad appliance name is a typed error with a stable code and launched "no"; the other schedules are still made', async () => {
+  it('a bad appliance name is a typed error with a stable code and launched "no"; the other schedules are still made, and said with the failure', async () => {
     const { e, c } = await setup();
     const err = await c.syncSchedules([{ ...dc1, appliance: 'no-such-appliance' }, dc2], PREFIX).catch((x: unknown) => x);
-    expect(err).toBeInstanceOf(QualysApiError);
-    expect(err).toMatchObject({ code: 'ONSIGHT_QUALYS_API', qualysCode: 1905, status: 400 });
+    // the sync had begun: what it made goes with the failure that stopped it
+    expect(err).toBeInstanceOf(ScheduleSyncIncomplete);
+    const partial = err as ScheduleSyncIncomplete;
+    expect(partial.failure).toBeInstanceOf(QualysApiError);
+    expect(partial.failure).toMatchObject({ code: 'ONSIGHT_QUALYS_API', qualysCode: 1905, status: 400 });
+    expect(partial.done.map((x) => [x.title, x.action, x.id === String(e.state.model.schedules[0]?.id)])).toEqual([[dc2.title, 'created', true]]);
+    expect(partial.unsure).toEqual([]);
     expect(c.failureOutcome(err, 'syncSchedules')).toMatchObject({ launched: 'no', next: 'retry', code: 'ONSIGHT_QUALYS_API' });
     expect(e.state.model.schedules.map((s) => s.title)).toEqual([dc2.title]);
     // a time zone code the platform does not know: the same class of answer
     const { c: c2 } = await setup({}, { scheduleTimeZoneCode: 'UTC' });
     const tz = await c2.syncSchedules([dc1], PREFIX).catch((x: unknown) => x);
-    expect(tz).toMatchObject({ code: 'ONSIGHT_QUALYS_API', qualysCode: 1905 });
+    expect((tz as ScheduleSyncIncomplete).failure).toMatchObject({ code: 'ONSIGHT_QUALYS_API', qualysCode: 1905 });
     expect((tz as Error).message).toContain('time_zone_code');
   });
 
@@ -182,6 +188,8 @@ describe('qualys syncSchedules against the emulator', () => {
     expect(o).toMatchObject({ launched: 'no', next: 'wait', code: 'ONSIGHT_QUALYS_RATE_LIMIT' });
     expect(o.untilMs).toBeGreaterThan(Date.now());
     expect(e2.state.model.schedules).toHaveLength(1);
+    expect((spent as ScheduleSyncIncomplete).done.map((x) => x.action)).toEqual(['created']);
+    expect(auth).not.toBeInstanceOf(ScheduleSyncIncomplete); // (refused at the list: nothing changed)
     expect(e2.state.stats('scan').accepted).toBe(0); // the schedule API has its own budget
   });
 });

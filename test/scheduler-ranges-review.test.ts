@@ -130,4 +130,19 @@ describe('scheduler.rangeScans: schedules changed after a run\'s time', () => {
     expect(scanner.calls.slice(before).filter((c) => /Schedule/.test(c))).toEqual(['listSchedules', 'createSchedule']);
     expect(sched.rangeScans().schedules.map((x) => [x.title, x.id === 'unknown'])).toEqual([['onsight-range emea 1030', false], ['onsight-range emea 2230', false]]);
   });
+
+  it('a sync whose answer to a create was lost: the schedule it may have made holds its region', async () => {
+    const t = await setup({ rangeScans: { times: ['10:30', '22:30'], targets: { emea: ['10.20.1.0/24'], amer: [] }, aim: 'ranges' } });
+    const { scanner, sched, clock, see } = t;
+    scanner.schedulesFailAfter = 1;
+    scanner.schedulesFailHow = 'lost-answer';
+    clock.t = at('21:00');
+    await sched.tick();
+    expect(scanner.schedules.map((x) => x.title)).toEqual(['onsight-range emea 1030', 'onsight-range emea 2230']); // both made
+    expect(sched.rangeScans().schedules.map((x) => [x.title, x.id])).toEqual([['onsight-range emea 1030', 'sched-1'], ['onsight-range emea 2230', 'unknown']]);
+    scanner.failing.set('syncSchedules', 'refused'); // (the retries fail too, before any change)
+    await see({ ip: '10.20.1.7', mac: mac(7), durationS: 86400 });
+    expect(await ticksNotHeld(t, at('22:00'), at('22:25'))).toEqual([]);
+    expect(scanner.launches.filter((l) => l.intentId !== '')).toEqual([]);
+  });
 });

@@ -4,7 +4,7 @@
  * own errors instead (src/scanners/qualys/outcome.ts).
  */
 import { OnsightError, type ErrorCode } from '../errors.js';
-import type { FailureOutcome, ScannerCall } from './types.js';
+import type { FailureOutcome, ScannerCall, ScheduleStatus } from './types.js';
 
 export class ScannerFailure extends OnsightError {
   constructor(
@@ -23,6 +23,7 @@ export class ScannerFailure extends OnsightError {
  * happened (`unknown`: reconciled by intent id before anything is launched again), retry later.
  */
 export function statedOutcome(err: unknown, call: ScannerCall): FailureOutcome {
+  if (err instanceof ScheduleSyncIncomplete) return statedOutcome(err.failure, call);
   if (err instanceof ScannerFailure) {
     return { launched: call === 'launch' ? err.launched : 'no', next: err.next, untilMs: err.untilMs, code: err.code, message: err.message };
   }
@@ -31,4 +32,17 @@ export function statedOutcome(err: unknown, call: ScannerCall): FailureOutcome {
     launched: call === 'launch' ? 'unknown' : 'no', next: 'retry',
     code: typeof e?.code === 'string' ? e.code : 'ONSIGHT_SCANNER', message: typeof e?.message === 'string' ? e.message : String(err),
   };
+}
+
+/**
+ * A schedule sync (`syncSchedules`) that failed after it had begun changing the platform's
+ * schedules: `failure` is what stopped it (its meaning is the backend's, as for any call), `done`
+ * the schedules as far as it got (kept, created, updated, deleted), `unsure` the titles whose
+ * change may or may not have been made (its answer was lost). A failure before any change is
+ * thrown as it is: nothing changed.
+ */
+export class ScheduleSyncIncomplete extends Error {
+  constructor(readonly failure: unknown, readonly done: ScheduleStatus[], readonly unsure: string[]) {
+    super(failure instanceof Error ? failure.message : String(failure));
+  }
 }

@@ -6,6 +6,7 @@
  * operator can fix it: no call until the config is reloaded or the daemon restarted).
  */
 import type { FailureOutcome, LastScanned, ScannerCall } from '../scanners/types.js';
+import { ScheduleSyncIncomplete } from '../scanners/failure.js';
 import { errInfo, type SchedulerCore } from './core.js';
 import { CLOCK_SKEW_MS, isNum, record, type Remembers } from './memory.js';
 
@@ -209,8 +210,10 @@ export class Budget {
     try {
       return await fn();
     } catch (err) {
-      const outcome = this.outcome(err, which);
-      this.core.log.warn({ err: errInfo(err), call: what, outcome: { launched: outcome.launched, next: outcome.next, untilMs: outcome.untilMs } },
+      // (a sync stopped half-way: the failure that stopped it is the call's; what it did goes to the caller)
+      const failure = err instanceof ScheduleSyncIncomplete ? err.failure : err;
+      const outcome = this.outcome(failure, which);
+      this.core.log.warn({ err: errInfo(failure), call: what, outcome: { launched: outcome.launched, next: outcome.next, untilMs: outcome.untilMs } },
         `scanner call ${what} failed`);
       this.apply(outcome);
       throw new FailedCall(outcome, err);

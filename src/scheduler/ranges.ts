@@ -9,6 +9,7 @@
  * from before the run's launch and no other device held it at any time until the run ended.
  */
 import type { RangeSchedule, ScanStatus, ScheduleStatus } from '../scanners/types.js';
+import { ScheduleSyncIncomplete } from '../scanners/failure.js';
 import { planScheduleSync, sameSchedule } from '../scanners/schedule-plan.js';
 import { allowedRanges, parseInterval, rangeMatcher, rangeSize } from '../util/ip-ranges.js';
 import { FailedCall } from './budget.js';
@@ -365,7 +366,12 @@ export class RangeScans {
       this.nextSyncAt = now + (skipChange || aimChange ? SKIP_RETRY_MS : SYNC_RETRY_MS);
       this.failedKey = key;
       this.problem = `sync: ${errInfo(err).message}`;
-      this.schedules = possiblyKept(this.schedules, want, regionOf, now, this.unsure);
+      // a sync stopped half-way: what it made is known (its runs hold their regions), what it may have made is taken as made
+      const partial = err instanceof FailedCall && err.error instanceof ScheduleSyncIncomplete ? err.error : undefined;
+      if (partial) {
+        budget.spentExtra(partial.done.filter((s) => s.action !== 'kept').length);
+        this.schedules = afterPartialSync(this.schedules, partial, want, regionOf, now, this.unsure);
+      }
       // the feature off: the clean-up at start is tried a few times an hour apart, then left to the next
       // start (a subscription without the schedule API's permission would otherwise pay a call an hour for nothing)
       if (want.length === 0 && ++this.cleanupFailures >= CLEANUP_TRIES) this.synced = key;
@@ -963,23 +969,30 @@ type KeptSchedule = Omit<ScheduleStatus, 'action'> & { region: string; since: nu
 type KnownSchedule = ScheduleStatus & { region: string; since: number };
 
 /**
- * After a failed sync: the platform may hold any of what was there and what was wanted (a sync
- * stops half-way, an answer is lost after the change was made). Each is taken as there and
- * active unless both say inactive, so that its run holds its region: a hold for a run that never
- * comes costs some coverage, a run without one breaks the one-scan-per-region rule (Qualys makes
- * every change it can before it reports the first failure, so one schedule always refused held
- * no region's runs at all).
+ * After a sync that stopped half-way: the schedules it made, changed or kept as it says, those it
+ * deleted gone, the rest as before. One whose change may or may not have been made (an answer
+ * lost) is taken as there and active unless both versions say inactive, so that its run holds its
+ * region: a hold for a run that never comes costs some coverage, a run without one breaks the
+ * one-scan-per-region rule. (Qualys makes every change it can before it reports the first
+ * failure: without this, one schedule always refused left every region's runs unheld.)
  */
-function possiblyKept(have: KnownSchedule[], want: RangeSchedule[], regionOf: Map<string, string>, now: number, unsure: Set<string>): KnownSchedule[] {
-  const out = have.map((h) => ({ ...h }));
-  for (const w of want) {
-    const h = out.find((x) => x.title === w.title);
-    if (h && sameSchedule(h, w)) continue;
-    unsure.add(w.title);
-    if (h) h.active = h.active !== false || w.active !== false;
-    else out.push({ ...w, id: 'unknown', active: true, action: 'kept', region: regionOf.get(w.title)!, since: now });
+function afterPartialSync(have: KnownSchedule[], partial: ScheduleSyncIncomplete, want: RangeSchedule[], regionOf: Map<string, string>, now: number, unsure: Set<string>): KnownSchedule[] {
+  const out = new Map(have.map((h) => [h.title, { ...h }]));
+  for (const s of partial.done) {
+    const region = regionOf.get(s.title);
+    if (s.action === 'deleted') out.delete(s.title);
+    else if (region !== undefined) out.set(s.title, { ...s, region, since: s.action === 'kept' ? out.get(s.title)?.since ?? now : now });
   }
-  return out;
+  for (const title of partial.unsure) {
+    const w = want.find((x) => x.title === title);
+    if (!w) continue; // (a delete whose answer was lost: kept as it was)
+    unsure.add(title);
+    const h = out.get(title);
+    if (h && sameSchedule(h, w)) continue;
+    if (h) h.active = h.active !== false || w.active !== false;
+    else out.set(title, { ...w, id: 'unknown', active: true, action: 'kept', region: regionOf.get(title)!, since: now });
+  }
+  return [...out.values()];
 }
 
 /** The saved schedules' shape (memory.ts): undefined when malformed. */

@@ -12,7 +12,7 @@ import type { Allowance, ApplianceStatus, FailureOutcome, LastScanned, LaunchReq
 import { expandRanges } from '../util/ip-ranges.js';
 import { nextOccurrence } from '../scheduler/ranges.js';
 import { planScheduleSync, plainSchedule } from '../scanners/schedule-plan.js';
-import { ScannerFailure, statedOutcome } from '../scanners/failure.js';
+import { ScannerFailure, ScheduleSyncIncomplete, statedOutcome } from '../scanners/failure.js';
 import { DEFAULT_HOST_LIST_BATCH_SIZE } from '../scanners/qualys/options.js';
 import { CidrSet, parseCidr } from '../util/ip.js';
 import { Rng } from './rng.js';
@@ -563,28 +563,33 @@ export class SimScanner implements Scanner {
   async syncSchedules(want: RangeSchedule[], prefix: string): Promise<ScheduleStatus[]> {
     this.spend('list schedules');
     const out: ScheduleStatus[] = [];
-    for (const step of planScheduleSync([...this.schedules], want, prefix)) {
-      if (step.action === 'kept') out.push({ ...plainSchedule(step.have), id: step.have.id, active: step.have.active !== false, action: 'kept' });
-      else if (step.action === 'deleted') {
-        this.spend('delete schedule');
-        this.schedules.splice(this.schedules.indexOf(step.have), 1);
-        out.push({ ...plainSchedule(step.have), id: step.have.id, active: true, action: 'deleted' });
-      } else if (step.action === 'updated') {
-        const ips = this.scheduleIps(step.want);
-        this.spend('update schedule');
-        delete step.have.endAfterMin;
-        delete step.have.active;
-        Object.assign(step.have, step.want, { ips, next: nextOccurrence(this.now + 1, step.want.timeUtc) });
-        out.push({ ...step.want, id: step.have.id, active: step.want.active !== false, action: 'updated' });
-      } else {
-        const w = step.want;
-        if (!this.apByName.has(w.appliance)) throw new ScannerFailure('ONSIGHT_SCANNER_REFUSED', `no appliance named ${w.appliance}`, 'no', 'retry');
-        const ips = this.scheduleIps(w);
-        this.spend('create schedule');
-        const id = `sched.${++this.scheduleSeq}`;
-        this.schedules.push({ ...w, id, ips, next: nextOccurrence(this.now + 1, w.timeUtc) });
-        out.push({ ...w, id, active: w.active !== false, action: 'created' });
+    try {
+      for (const step of planScheduleSync([...this.schedules], want, prefix)) {
+        if (step.action === 'kept') out.push({ ...plainSchedule(step.have), id: step.have.id, active: step.have.active !== false, action: 'kept' });
+        else if (step.action === 'deleted') {
+          this.spend('delete schedule');
+          this.schedules.splice(this.schedules.indexOf(step.have), 1);
+          out.push({ ...plainSchedule(step.have), id: step.have.id, active: true, action: 'deleted' });
+        } else if (step.action === 'updated') {
+          const ips = this.scheduleIps(step.want);
+          this.spend('update schedule');
+          delete step.have.endAfterMin;
+          delete step.have.active;
+          Object.assign(step.have, step.want, { ips, next: nextOccurrence(this.now + 1, step.want.timeUtc) });
+          out.push({ ...step.want, id: step.have.id, active: step.want.active !== false, action: 'updated' });
+        } else {
+          const w = step.want;
+          if (!this.apByName.has(w.appliance)) throw new ScannerFailure('ONSIGHT_SCANNER_REFUSED', `no appliance named ${w.appliance}`, 'no', 'retry');
+          const ips = this.scheduleIps(w);
+          this.spend('create schedule');
+          const id = `sched.${++this.scheduleSeq}`;
+          this.schedules.push({ ...w, id, ips, next: nextOccurrence(this.now + 1, w.timeUtc) });
+          out.push({ ...w, id, active: w.active !== false, action: 'created' });
+        }
       }
+    } catch (err) {
+      // (a failure once the changes began: what was made goes with it, as the Qualys client says it)
+      throw new ScheduleSyncIncomplete(err, out, []);
     }
     return out;
   }

@@ -5,7 +5,7 @@
  * (End-to-end tests use the Qualys emulator over real HTTP instead.)
  */
 import type { Allowance, ApplianceStatus, FailureOutcome, LastScanned, LaunchRequest, RangeLaunch, RangeSchedule, Scanner, ScannerCall, ScanFilter, ScanState, ScanStatus, ScheduleStatus } from '../../src/scanners/types.js';
-import { ScannerFailure, statedOutcome } from '../../src/scanners/failure.js';
+import { ScannerFailure, ScheduleSyncIncomplete, statedOutcome } from '../../src/scanners/failure.js';
 import { planScheduleSync } from '../../src/scanners/schedule-plan.js';
 
 /**
@@ -113,8 +113,12 @@ export class ScriptedScanner implements Scanner {
   /** the platform's scheduled scans (syncSchedules keeps ours; a test may add others') */
   schedules: ScheduleStatus[] = [];
 
-  /** a sync fails (refused) once it has made this many changes and has more to make: a partial sync, as a lost connection leaves it */
+  /**
+   * a sync fails once it has made this many changes and has more to make: `refused` (the next
+   * change not made), or `lost-answer` (the next change made, its answer lost)
+   */
   schedulesFailAfter?: number;
+  schedulesFailHow: 'refused' | 'lost-answer' = 'refused';
 
   async syncSchedules(want: RangeSchedule[], prefix: string): Promise<ScheduleStatus[]> {
     this.calls.push('listSchedules');
@@ -122,7 +126,13 @@ export class ScriptedScanner implements Scanner {
     const out: ScheduleStatus[] = [];
     let changes = 0;
     for (const step of planScheduleSync([...this.schedules], want, prefix)) {
-      if (step.action !== 'kept' && this.schedulesFailAfter !== undefined && changes++ >= this.schedulesFailAfter) this.fail('refused');
+      if (step.action !== 'kept' && this.schedulesFailAfter !== undefined && changes++ >= this.schedulesFailAfter) {
+        // (as the Qualys client: what was made goes with the failure, and what may have been)
+        if (this.schedulesFailHow === 'refused') throw new ScheduleSyncIncomplete(new ScannerFailure('ONSIGHT_SCANNER_REFUSED', 'scripted: refused', 'no', 'retry'), out, []);
+        const title = step.action === 'created' ? step.want.title : step.have.title;
+        if (step.action === 'created') this.schedules.push({ ...step.want, id: `sched-${++this.seq}`, active: step.want.active !== false, action: 'created' });
+        throw new ScheduleSyncIncomplete(new ScannerFailure('ONSIGHT_SCANNER_UNREACHABLE', 'scripted: answer lost', 'unknown', 'retry'), out, [title]);
+      }
       if (step.action === 'kept') out.push({ ...step.have, action: 'kept' });
       else if (step.action === 'deleted') {
         this.calls.push('deleteSchedule');

@@ -4,6 +4,7 @@
  * this alone; Qualys codes stay here.
  */
 import { OnsightError } from '../../errors.js';
+import { ScheduleSyncIncomplete } from '../failure.js';
 import type { FailureOutcome, ScannerCall } from '../types.js';
 import {
   ClientClosedError, QualysApiError, QualysAuthError, QualysError, QualysLaunchUnconfirmedError, QualysPagingError,
@@ -14,6 +15,7 @@ import {
 const MAINTENANCE_WAIT_MS = 5 * 60_000;
 
 export function qualysFailureOutcome(err: unknown, call: ScannerCall, now: number = Date.now()): FailureOutcome {
+  if (err instanceof ScheduleSyncIncomplete) return qualysFailureOutcome(err.failure, call, now);
   const launch = call === 'launch';
   const message = err instanceof Error ? err.message : String(err);
   const out = (launched: FailureOutcome['launched'], next: FailureOutcome['next'], code: string, extra: Partial<FailureOutcome> = {}): FailureOutcome =>

@@ -5,6 +5,7 @@
  * Every want is checked before the first call: a target outside the scope refuses the whole sync.
  */
 import { OnsightError } from '../../errors.js';
+import { ScheduleSyncIncomplete } from '../failure.js';
 import type { Logger } from '../../log.js';
 import type { RangeSchedule, ScheduleStatus } from '../types.js';
 import { QualysXmlError, ScopeViolationError } from './errors.js';
@@ -54,17 +55,22 @@ export async function syncSchedules(d: ScheduleSyncDeps, want: RangeSchedule[], 
   const { changes, kept } = plan(wanted, ours, d.timeZoneCode);
   const done: ScheduleStatus[] = kept.map(({ w, have }) => status(w, have.id, 'kept'));
   let firstError: unknown;
+  const unsure: string[] = [];
   for (const c of changes) {
     try {
       done.push(await apply(d, c));
     } catch (err) {
+      const title = c.kind === 'delete' ? c.have.title : c.w.want.title;
+      // an answer lost on the way back (a launch's 'unknown'): the change may have been made
+      if (qualysFailureOutcome(err, 'launch').launched === 'unknown') unsure.push(title);
       // a problem of the whole API (rate limit, account, shutdown) ends the sync; one schedule's (a bad appliance name) does not hold up the others
-      if (qualysFailureOutcome(err, 'syncSchedules').next !== 'retry') throw err;
-      d.log.warn({ change: c.kind, title: c.kind === 'delete' ? c.have.title : c.w.want.title, err: { code: (err as OnsightError).code, message: (err as Error).message } }, 'qualys schedule change failed');
+      if (qualysFailureOutcome(err, 'syncSchedules').next !== 'retry') throw new ScheduleSyncIncomplete(err, done, unsure);
+      d.log.warn({ change: c.kind, title, err: { code: (err as OnsightError).code, message: (err as Error).message } }, 'qualys schedule change failed');
       firstError ??= err;
     }
   }
-  if (firstError !== undefined) throw firstError;
+  // what was made is said with the failure: the scheduler holds the regions of the runs that will come
+  if (firstError !== undefined) throw new ScheduleSyncIncomplete(firstError, done, unsure);
   // in the order wanted, then those deleted
   const order = new Map(want.map((w, i) => [w.title, i]));
   const rank = (x: ScheduleStatus) => (x.action === 'deleted' ? want.length : order.get(x.title) ?? want.length);
