@@ -176,6 +176,24 @@ describe('qualys syncSchedules against the emulator', () => {
     expect((tz as Error).message).toContain('time_zone_code');
   });
 
+  it('a change whose answer was lost is said unsure (it may have been made), an update too; one refused is not', async () => {
+    const { e, c } = await setup();
+    await c.syncSchedules([{ ...dc1, active: false }], PREFIX);
+    // the reactivation is made and its answer dropped (an update is sent as idempotent, so retried, and dropped again); dc2's create refused (an unknown appliance)
+    Object.assign(e.state.config.faults, { dropAfterShare: 1, apis: ['schedule'], actions: ['update'] });
+    const err = await c.syncSchedules([dc1, { ...dc2, appliance: 'no-such-appliance' }], PREFIX).catch((x: unknown) => x) as ScheduleSyncIncomplete;
+    expect(err).toBeInstanceOf(ScheduleSyncIncomplete);
+    expect(e.state.model.schedules.find((x) => x.title === dc1.title)?.active).toBe(true);
+    expect(err.unsure).toEqual([dc1.title]);
+    expect(err.changeCalls).toBe(2);
+    // a create answered without its ID (a cut answer): perhaps made
+    const { e: e2, c: c2 } = await setup();
+    Object.assign(e2.state.config.faults, { truncatedShare: 1, apis: ['schedule'], actions: ['create'] });
+    const cut = await c2.syncSchedules([dc1], PREFIX).catch((x: unknown) => x) as ScheduleSyncIncomplete;
+    expect(cut).toBeInstanceOf(ScheduleSyncIncomplete);
+    expect(cut.unsure).toEqual([dc1.title]);
+  });
+
   it('problems of the whole API end the sync at once: wrong credentials stop, a spent budget waits', async () => {
     const { e } = await setup();
     const bad = new QualysClient({ baseUrl: e.url, username: e.username, password: 'wrong', optionProfile: 'Initial Options', allowTarget });

@@ -2,6 +2,7 @@
 // schedule changed after its run's time (a late aim, a reload), an aim at nobody, a sync that fails half-way.
 import { describe, expect, it } from 'vitest';
 import { setup, mac } from './helpers/scheduler.js';
+import { ScannerFailure, ScheduleSyncIncomplete } from '../src/scanners/failure.js';
 
 const MIN = 60_000;
 const at = (hhmm: string, day = 23) => Date.parse(`2026-11-${day}T${hhmm}:00Z`);
@@ -143,6 +144,65 @@ describe('scheduler.rangeScans: schedules changed after a run\'s time', () => {
     scanner.failing.set('syncSchedules', 'refused'); // (the retries fail too, before any change)
     await see({ ip: '10.20.1.7', mac: mac(7), durationS: 86400 });
     expect(await ticksNotHeld(t, at('22:00'), at('22:25'))).toEqual([]);
+    expect(scanner.launches.filter((l) => l.intentId !== '')).toEqual([]);
+  });
+
+  it('a skip made by a sync that then failed is taken as made: counted, made up the same day, the next day as any (as when the sync succeeds)', async () => {
+    const outcome = async (partial: false | 'once' | 'always') => {
+      const t = await setup({ rangeScans: { times: ['10:30', '14:30'], targets: { emea: ['10.20.1.0/24'], amer: [] }, aim: 'ranges' } });
+      const { scanner, sched, clock, see } = t;
+      scanner.limit = { limit: 300, windowSec: 86_400 }; // scarce: a skipped time is made up
+      await sched.tick();
+      // the skip's sync makes the skip, then another change is refused (and the retry 5 min on too)
+      const sync = scanner.syncSchedules.bind(scanner);
+      scanner.syncSchedules = async (w, p) => {
+        const out = await sync(w, p);
+        if (partial === 'always' || (partial === 'once' && clock.t < at('14:06'))) throw new ScheduleSyncIncomplete(new ScannerFailure('ONSIGHT_SCANNER_REFUSED', 'another schedule refused', 'no', 'retry'), out, [], 1);
+        return out;
+      };
+      clock.t = at('10:30');
+      const run = scanner.runSchedule('onsight-range emea 1030', clock.t); // runs past 14:30: that time is skipped
+      for (clock.t = at('11:00'); clock.t <= at('15:30'); clock.t += 5 * MIN) await sched.tick();
+      const skipped = sched.rangeScans().skipped;
+      scanner.finish(run);
+      scanner.times.set(run, { launchedAt: iso(at('10:30')), endedAt: iso(at('15:40')) });
+      await see({ ip: '10.20.1.7', mac: mac(7), durationS: 5 * 86400 });
+      let held = 0;
+      for (clock.t = at('15:45'); clock.t <= at('15:00', 24); clock.t += 5 * MIN) {
+        if (clock.t === at('10:30', 24)) {
+          const r = scanner.runSchedule('onsight-range emea 1030', clock.t);
+          scanner.finish(r);
+          scanner.times.set(r, { launchedAt: iso(clock.t), endedAt: iso(clock.t + 60 * MIN) });
+        }
+        if (clock.t === at('14:30', 24)) scanner.runSchedule('onsight-range emea 1430', clock.t);
+        await sched.tick();
+        if ((sched as unknown as WithRanges).phases.ranges.holds('emea', clock.t)) held++;
+      }
+      const madeUpAt = scanner.launches.filter((l) => l.title === 'onsight-range emea 1430').map((l) => l.ref);
+      return { skipped, madeUp: sched.rangeScans().madeUp, madeUpRuns: madeUpAt.length, held, makeUps: scanner.rangeLaunches.length };
+    };
+    const full = await outcome(false);
+    expect(full).toMatchObject({ skipped: 1, madeUp: 1, makeUps: 1 });
+    expect(full.held).toBeLessThan(24 * 12 / 2); // (held for the runs and the make-up, not the whole day)
+    // (without it: the skip counted at the next sync, an hour on, for the next day's time: held 280 ticks, the make-up launched with the next day's own run)
+    expect(await outcome('once')).toEqual(full);
+    // the other change refused for good: the skip is still counted and made up the same day
+    expect(await outcome('always')).toMatchObject({ skipped: 1, madeUp: 1, makeUps: 1 });
+  });
+
+  it('a sync that deletes a copy of a schedule and then fails keeps the schedule itself: its run holds', async () => {
+    const t = await setup({ rangeScans: { times: ['10:30', '22:30'], targets: { emea: ['10.20.1.0/24'], amer: [] }, aim: 'ranges' } });
+    const { scanner, sched, clock, see } = t;
+    // the platform has emea 1030 twice (a create whose answer was lost, made again); the copy is deleted, the 22:30 create refused
+    const emea1030 = { title: 'onsight-range emea 1030', targets: ['10.20.1.0-10.20.1.255'], appliance: 'emea-1', timeUtc: '10:30', active: true, action: 'kept' as const };
+    scanner.schedules.push({ ...emea1030, id: 'a' }, { ...emea1030, id: 'b' });
+    scanner.schedulesFailAfter = 1;
+    clock.t = at('09:50');
+    await sched.tick();
+    expect(scanner.schedules.map((x) => x.id)).toEqual(['a']);
+    expect(sched.rangeScans().schedules.map((x) => [x.title, x.id])).toEqual([['onsight-range emea 1030', 'a']]);
+    await see({ ip: '10.20.1.7', mac: mac(7), durationS: 86400 });
+    expect(await ticksNotHeld(t, at('10:00'), at('10:25'))).toEqual([]);
     expect(scanner.launches.filter((l) => l.intentId !== '')).toEqual([]);
   });
 });

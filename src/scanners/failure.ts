@@ -38,11 +38,11 @@ export function statedOutcome(err: unknown, call: ScannerCall): FailureOutcome {
  * A schedule sync (`syncSchedules`) that failed after it had begun changing the platform's
  * schedules: `failure` is what stopped it (its meaning is the backend's, as for any call), `done`
  * the schedules as far as it got (kept, created, updated, deleted), `unsure` the titles whose
- * change may or may not have been made (its answer was lost). A failure before any change is
- * thrown as it is: nothing changed.
+ * change may or may not have been made (its answer was lost), `changeCalls` the calls its changes
+ * made (refused ones too). A failure before any change is thrown as it is: nothing changed.
  */
 export class ScheduleSyncIncomplete extends Error {
-  constructor(readonly failure: unknown, readonly done: ScheduleStatus[], readonly unsure: string[]) {
+  constructor(readonly failure: unknown, readonly done: ScheduleStatus[], readonly unsure: string[], readonly changeCalls: number) {
     super(failure instanceof Error ? failure.message : String(failure));
   }
 }

@@ -339,26 +339,7 @@ export class RangeScans {
       this.cleanupFailures = 0;
       this.failedKey = undefined;
       this.nextSyncAt = now + DAY;
-      // a schedule inactive now (a skip, an aim at nobody) runs nothing at its next time: an unseen run registered for it is dropped
-      for (const sch of this.schedules) {
-        if (sch.active !== false) continue;
-        const key = `${sch.title}@${nextOccurrence(now, sch.timeUtc)}`;
-        const r = this.runs.get(key);
-        if (r && !r.scan && !r.madeUp) this.runs.delete(key);
-      }
-      // skips the platform now has: counted, said, and the run registered for that time dropped (none will come)
-      for (const sch of this.schedules) {
-        // (inactive for want of held addresses to aim at is no skip; a skip is counted once per time skipped)
-        const until = this.inactive.get(sch.title);
-        if (sch.active !== false || until === undefined || this.skipsSeen.has(`${sch.title}@${until - 1}`)) continue;
-        this.skipsSeen.add(`${sch.title}@${until - 1}`);
-        this.skips++;
-        const at = nextOccurrence(now, sch.timeUtc);
-        if (!this.runs.get(`${sch.title}@${at}`)?.scan) this.runs.delete(`${sch.title}@${at}`);
-        // made up only while calls are scarce: with more, our own launches (the present due devices only) do better than a whole range holding the region
-        if (scanner.launchRanges && !scanner.pretend && budget.scarce()) this.catchUps.set(sch.title, { title: sch.title, region: sch.region, at, retryAt: 0 });
-        log.info({ region: sch.region, schedule: sch.title, at: new Date(at).toISOString() }, `range run ${sch.title} skipped: the region's previous run still goes (the schedule is inactive until that run is seen ended)`);
-      }
+      this.inactiveTaken(now);
       if (this.problem?.startsWith('sync:')) this.problem = undefined;
       const changed = got.filter((s) => s.action !== 'kept');
       if (changed.length) log.info({ schedules: changed.map((s) => `${s.action} ${s.title}`) }, `range schedules: ${changed.length} changed`);
@@ -369,12 +350,42 @@ export class RangeScans {
       // a sync stopped half-way: what it made is known (its runs hold their regions), what it may have made is taken as made
       const partial = err instanceof FailedCall && err.error instanceof ScheduleSyncIncomplete ? err.error : undefined;
       if (partial) {
-        budget.spentExtra(partial.done.filter((s) => s.action !== 'kept').length);
+        budget.spentExtra(partial.changeCalls);
         this.schedules = afterPartialSync(this.schedules, partial, want, regionOf, now, this.unsure);
+        this.inactiveTaken(now);
       }
       // the feature off: the clean-up at start is tried a few times an hour apart, then left to the next
       // start (a subscription without the schedule API's permission would otherwise pay a call an hour for nothing)
       if (want.length === 0 && ++this.cleanupFailures >= CLEANUP_TRIES) this.synced = key;
+    }
+  }
+
+  /**
+   * What a sync that made schedules inactive means (after a full sync, or one stopped half-way):
+   * an unseen run registered for an inactive schedule's next time is dropped (none will come), and
+   * each skip the platform now has is counted once, said, and made up while calls are scarce.
+   */
+  private inactiveTaken(now: number): void {
+    const { scanner, budget, log } = this.core;
+    // a schedule inactive now (a skip, an aim at nobody) runs nothing at its next time
+    for (const sch of this.schedules) {
+      if (sch.active !== false) continue;
+      const key = `${sch.title}@${nextOccurrence(now, sch.timeUtc)}`;
+      const r = this.runs.get(key);
+      if (r && !r.scan && !r.madeUp) this.runs.delete(key);
+    }
+    for (const sch of this.schedules) {
+      // (inactive for want of held addresses to aim at is no skip; a skip is counted once per time skipped)
+      const until = this.inactive.get(sch.title);
+      if (sch.active !== false || until === undefined || this.skipsSeen.has(`${sch.title}@${until - 1}`)) continue;
+      this.skipsSeen.add(`${sch.title}@${until - 1}`);
+      this.skips++;
+      // the time skipped (a sync that lands after it, a retry, must not take the next day's for it)
+      const at = until - 1;
+      if (!this.runs.get(`${sch.title}@${at}`)?.scan) this.runs.delete(`${sch.title}@${at}`);
+      // made up only while calls are scarce: with more, our own launches (the present due devices only) do better than a whole range holding the region
+      if (scanner.launchRanges && !scanner.pretend && budget.scarce()) this.catchUps.set(sch.title, { title: sch.title, region: sch.region, at, retryAt: 0 });
+      log.info({ region: sch.region, schedule: sch.title, at: new Date(at).toISOString() }, `range run ${sch.title} skipped: the region's previous run still goes (the schedule is inactive until that run is seen ended)`);
     }
   }
 
@@ -978,17 +989,22 @@ type KnownSchedule = ScheduleStatus & { region: string; since: number };
  */
 function afterPartialSync(have: KnownSchedule[], partial: ScheduleSyncIncomplete, want: RangeSchedule[], regionOf: Map<string, string>, now: number, unsure: Set<string>): KnownSchedule[] {
   const out = new Map(have.map((h) => [h.title, { ...h }]));
+  const made = new Set(partial.done.filter((s) => s.action !== 'deleted').map((s) => s.title));
   for (const s of partial.done) {
     const region = regionOf.get(s.title);
-    if (s.action === 'deleted') out.delete(s.title);
-    else if (region !== undefined) out.set(s.title, { ...s, region, since: s.action === 'kept' ? out.get(s.title)?.since ?? now : now });
+    unsure.delete(s.title);
+    if (s.action === 'deleted') {
+      // (a copy's delete leaves the schedule of that title that is kept, made or not known by id)
+      const h = out.get(s.title);
+      if (!made.has(s.title) && (h?.id === s.id || h?.id === 'unknown')) out.delete(s.title);
+    } else if (region !== undefined) out.set(s.title, { ...s, region, since: s.action === 'kept' ? out.get(s.title)?.since ?? now : now });
   }
   for (const title of partial.unsure) {
     const w = want.find((x) => x.title === title);
     if (!w) continue; // (a delete whose answer was lost: kept as it was)
-    unsure.add(title);
     const h = out.get(title);
     if (h && sameSchedule(h, w)) continue;
+    unsure.add(title);
     if (h) h.active = h.active !== false || w.active !== false;
     else out.set(title, { ...w, id: 'unknown', active: true, action: 'kept', region: regionOf.get(title)!, since: now });
   }

@@ -589,7 +589,7 @@ export class SimScanner implements Scanner {
       }
     } catch (err) {
       // (a failure once the changes began: what was made goes with it, as the Qualys client says it)
-      throw new ScheduleSyncIncomplete(err, out, []);
+      throw new ScheduleSyncIncomplete(err, out, [], out.filter((s) => s.action !== 'kept').length);
     }
     return out;
   }

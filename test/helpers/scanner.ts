@@ -128,10 +128,11 @@ export class ScriptedScanner implements Scanner {
     for (const step of planScheduleSync([...this.schedules], want, prefix)) {
       if (step.action !== 'kept' && this.schedulesFailAfter !== undefined && changes++ >= this.schedulesFailAfter) {
         // (as the Qualys client: what was made goes with the failure, and what may have been)
-        if (this.schedulesFailHow === 'refused') throw new ScheduleSyncIncomplete(new ScannerFailure('ONSIGHT_SCANNER_REFUSED', 'scripted: refused', 'no', 'retry'), out, []);
+        const calls = out.filter((s) => s.action !== 'kept').length + 1;
+        if (this.schedulesFailHow === 'refused') throw new ScheduleSyncIncomplete(new ScannerFailure('ONSIGHT_SCANNER_REFUSED', 'scripted: refused', 'no', 'retry'), out, [], calls);
         const title = step.action === 'created' ? step.want.title : step.have.title;
         if (step.action === 'created') this.schedules.push({ ...step.want, id: `sched-${++this.seq}`, active: step.want.active !== false, action: 'created' });
-        throw new ScheduleSyncIncomplete(new ScannerFailure('ONSIGHT_SCANNER_UNREACHABLE', 'scripted: answer lost', 'unknown', 'retry'), out, [title]);
+        throw new ScheduleSyncIncomplete(new ScannerFailure('ONSIGHT_SCANNER_UNREACHABLE', 'scripted: answer lost', 'unknown', 'retry'), out, [title], calls);
       }
       if (step.action === 'kept') out.push({ ...step.have, action: 'kept' });
       else if (step.action === 'deleted') {

@@ -8,7 +8,7 @@ import { OnsightError } from '../../errors.js';
 import { ScheduleSyncIncomplete } from '../failure.js';
 import type { Logger } from '../../log.js';
 import type { RangeSchedule, ScheduleStatus } from '../types.js';
-import { QualysXmlError, ScopeViolationError } from './errors.js';
+import { QualysApiError, QualysError, QualysRateLimitError, QualysXmlError, ScopeViolationError } from './errors.js';
 import type { OptionProfileRef } from './options.js';
 import { qualysFailureOutcome } from './outcome.js';
 import { parseScheduleList, type QualysSchedule } from './schedule-xml.js';
@@ -56,25 +56,39 @@ export async function syncSchedules(d: ScheduleSyncDeps, want: RangeSchedule[], 
   const done: ScheduleStatus[] = kept.map(({ w, have }) => status(w, have.id, 'kept'));
   let firstError: unknown;
   const unsure: string[] = [];
+  let calls = 0;
   for (const c of changes) {
     try {
+      calls++;
       done.push(await apply(d, c));
     } catch (err) {
       const title = c.kind === 'delete' ? c.have.title : c.w.want.title;
-      // an answer lost on the way back (a launch's 'unknown'): the change may have been made
-      if (qualysFailureOutcome(err, 'launch').launched === 'unknown') unsure.push(title);
+      if (mayHaveChanged(err)) unsure.push(title);
       // a problem of the whole API (rate limit, account, shutdown) ends the sync; one schedule's (a bad appliance name) does not hold up the others
-      if (qualysFailureOutcome(err, 'syncSchedules').next !== 'retry') throw new ScheduleSyncIncomplete(err, done, unsure);
+      if (qualysFailureOutcome(err, 'syncSchedules').next !== 'retry') throw new ScheduleSyncIncomplete(err, done, unsure, calls);
       d.log.warn({ change: c.kind, title, err: { code: (err as OnsightError).code, message: (err as Error).message } }, 'qualys schedule change failed');
       firstError ??= err;
     }
   }
   // what was made is said with the failure: the scheduler holds the regions of the runs that will come
-  if (firstError !== undefined) throw new ScheduleSyncIncomplete(firstError, done, unsure);
+  if (firstError !== undefined) throw new ScheduleSyncIncomplete(firstError, done, unsure, calls);
   // in the order wanted, then those deleted
   const order = new Map(want.map((w, i) => [w.title, i]));
   const rank = (x: ScheduleStatus) => (x.action === 'deleted' ? want.length : order.get(x.title) ?? want.length);
   return done.sort((a, b) => rank(a) - rank(b));
+}
+
+/**
+ * Might a failed change have been made? Not when the platform answered no (a CODE, a 4xx, the
+ * credentials, the rate limit) or nothing was sent (the scope check); otherwise (an answer lost, a
+ * 5xx, a create answered without its ID, a shutdown mid-call) perhaps, updates included: they are
+ * sent as idempotent, so a lost answer is not marked ambiguous.
+ */
+function mayHaveChanged(err: unknown): boolean {
+  if (err instanceof ScopeViolationError || err instanceof QualysRateLimitError) return false;
+  if (err instanceof QualysApiError && err.qualysCode !== undefined && !err.ambiguous) return false;
+  if (err instanceof QualysError && !err.ambiguous && err.status !== undefined && err.status >= 400 && err.status < 500) return false;
+  return true;
 }
 
 /** Every want checked before any call: titles, times, and each target address against the scope. */
