@@ -127,7 +127,9 @@ export interface Scanner {
    * one missing is created, one that differs (targets, appliance, profile, time, inactive) is
    * updated, one no longer wanted is deleted. Schedules without the prefix are never touched.
    * Returns ours as they stand afterwards. The platform then launches each run itself, titled
-   * with the schedule's title, at no API call; `listScans` shows those runs like any scan.
+   * with the schedule's title, at no API call; `listScans` shows those runs like any scan. A
+   * failure once the changes have begun is thrown as a `ScheduleSyncIncomplete` (failure.ts) saying
+   * what was made and what may have been, so that the runs of schedules made hold their regions.
    */
   syncSchedules?(want: RangeSchedule[], titlePrefix: string): Promise<ScheduleStatus[]>;
   /**
