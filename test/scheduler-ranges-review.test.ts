@@ -190,6 +190,73 @@ describe('scheduler.rangeScans: schedules changed after a run\'s time', () => {
     expect(await outcome('always')).toMatchObject({ skipped: 1, madeUp: 1, makeUps: 1 });
   });
 
+  it('a skip whose sync lands only after the time skipped (syncs refused until then): the platform ran that time, so no skip is counted, nothing is made up while that run goes, and it holds the region until seen ended', async () => {
+    const outcome = async (how: 'refused' | 'partial') => {
+      const t = await setup({ rangeScans: { times: ['10:30', '14:30'], targets: { emea: ['10.20.1.0/24'], amer: [] }, aim: 'ranges' } });
+      const { scanner, sched, clock, see } = t;
+      scanner.limit = { limit: 300, windowSec: 86_400 }; // scarce: a skip would be made up
+      await sched.tick();
+      // every sync fails without a change until 14:33: outright, or stopped at its first change
+      const sync = scanner.syncSchedules.bind(scanner);
+      scanner.syncSchedules = async (w, p) => {
+        if (how === 'refused' && clock.t < at('14:33')) throw new ScannerFailure('ONSIGHT_SCANNER_REFUSED', 'refused', 'no', 'retry');
+        if (how === 'partial') { scanner.schedulesFailAfter = clock.t < at('14:33') ? 0 : undefined; scanner.schedulesFailHow = 'refused'; }
+        return sync(w, p);
+      };
+      clock.t = at('10:30');
+      const run = scanner.runSchedule('onsight-range emea 1030', clock.t); // still going at 14:30
+      await see({ ip: '10.20.1.7', mac: mac(7), durationS: 5 * 86400 });
+      let run1430 = '';
+      const makeUpsWhileRunning: string[] = [];
+      const free: string[] = [];
+      for (clock.t = at('11:00'); clock.t <= at('19:00'); clock.t += 5 * MIN) {
+        if (clock.t === at('14:30')) {
+          // still active on the platform at its time: it launches its run
+          expect(scanner.schedules.find((s) => s.title === 'onsight-range emea 1430')?.active).toBe(true);
+          run1430 = scanner.runSchedule('onsight-range emea 1430', clock.t);
+        }
+        if (clock.t === at('14:40')) {
+          scanner.finish(run);
+          scanner.times.set(run, { launchedAt: iso(at('10:30')), endedAt: iso(at('14:40')) });
+        }
+        if (clock.t === at('17:30')) {
+          scanner.finish(run1430);
+          scanner.times.set(run1430, { launchedAt: iso(at('14:30')), endedAt: iso(at('17:30')) });
+        }
+        const before = scanner.rangeLaunches.length;
+        await sched.tick();
+        if (scanner.rangeLaunches.length > before && clock.t < at('17:30')) makeUpsWhileRunning.push(iso(clock.t).slice(11, 16));
+        if (clock.t >= at('14:30') && !(sched as unknown as WithRanges).phases.ranges.holds('emea', clock.t)) free.push(iso(clock.t).slice(11, 16));
+      }
+      const ours = scanner.launches.filter((l) => l.intentId !== '').length;
+      return { skipped: sched.rangeScans().skipped, madeUp: sched.rangeScans().madeUp, makeUpsWhileRunning, firstFree: free[0], ours };
+    };
+    // (without the fix: the skip counted at 14:33, the 14:30 run's record dropped, a make-up launched at 14:50 beside it)
+    for (const how of ['refused', 'partial'] as const) {
+      const o = await outcome(how);
+      expect(o, how).toMatchObject({ skipped: 0, madeUp: 0, makeUpsWhileRunning: [] });
+      expect(o.firstFree, how).toBeDefined();
+      expect(o.firstFree! >= '17:30', how).toBe(true); // held through the 14:30 run
+      expect(o.ours, how).toBe(1); // .7 scanned by us once the region is free
+    }
+  });
+
+  it('the calls of the changes a sync stopped half-way made are counted (Budget.spentExtra: the pace spends them too)', async () => {
+    const callsAfter = async (changeCalls: number) => {
+      const { scanner, sched, clock } = await setup({ rangeScans: { times: ['10:30', '22:30'], targets: { emea: ['10.20.1.0/24'], amer: [] }, aim: 'ranges' } });
+      scanner.limit = { limit: 300, windowSec: 86_400 };
+      // every sync stops half-way, its changes having taken `changeCalls` calls besides the list
+      scanner.syncSchedules = async () => {
+        throw new ScheduleSyncIncomplete(new ScannerFailure('ONSIGHT_SCANNER_REFUSED', 'refused', 'no', 'retry'), [], [], changeCalls);
+      };
+      clock.t = at('09:00');
+      await sched.tick();
+      return sched.counters.apiCalls;
+    };
+    const none = await callsAfter(0);
+    expect(await callsAfter(3) - none).toBe(3);
+  });
+
   it('a sync that deletes a copy of a schedule and then fails keeps the schedule itself: its run holds', async () => {
     const t = await setup({ rangeScans: { times: ['10:30', '22:30'], targets: { emea: ['10.20.1.0/24'], amer: [] }, aim: 'ranges' } });
     const { scanner, sched, clock, see } = t;

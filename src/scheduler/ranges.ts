@@ -379,6 +379,8 @@ export class RangeScans {
       const until = this.inactive.get(sch.title);
       if (sch.active !== false || until === undefined || this.skipsSeen.has(`${sch.title}@${until - 1}`)) continue;
       this.skipsSeen.add(`${sch.title}@${until - 1}`);
+      // made inactive only at or after the time: the platform ran that time (its run holds, is looked for), nothing to make up
+      if (now >= until - 1) continue;
       this.skips++;
       // the time skipped (a sync that lands after it, a retry, must not take the next day's for it)
       const at = until - 1;
@@ -508,8 +510,9 @@ export class RangeScans {
       const at = nextOccurrence(now - maxHoldS * 1000, s.timeUtc);
       if (now < at - before || now >= at + maxHoldS * 1000) continue;
       const key = `${s.title}@${at}`;
-      if (s.active === false) continue; // inactive on the platform: no run
       let run = this.runs.get(key);
+      // inactive on the platform: no run (one registered while it was active, made inactive only after its time, still holds)
+      if (s.active === false && !run) continue;
       if (!run) {
         // (a schedule created or changed after the time has no run then; one registered before keeps holding through a later update: a reload, a late aim)
         if (at < s.since) continue;

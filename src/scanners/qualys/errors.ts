@@ -23,6 +23,12 @@ export class QualysError extends OnsightError {
   readonly qualysText?: string;
   readonly retryable: boolean;
   readonly ambiguous: boolean;
+  /**
+   * An idempotent call (a schedule's update or delete) failed after an earlier attempt that may have
+   * been processed (its answer lost, a 5xx) was retried: what it asked may have been done, whatever
+   * this failure says. Set by the transport.
+   */
+  earlierAttemptMayHaveRun = false;
   constructor(code: ErrorCode, message: string, d: QualysFailureDetails = {}) {
     super(code, message, d.cause === undefined ? undefined : { cause: d.cause });
     this.status = d.status;

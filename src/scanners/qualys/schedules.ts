@@ -82,9 +82,11 @@ export async function syncSchedules(d: ScheduleSyncDeps, want: RangeSchedule[], 
  * Might a failed change have been made? Not when the platform answered no (a CODE, a 4xx, the
  * credentials, the rate limit) or nothing was sent (the scope check); otherwise (an answer lost, a
  * 5xx, a create answered without its ID, a shutdown mid-call) perhaps, updates included: they are
- * sent as idempotent, so a lost answer is not marked ambiguous.
+ * sent as idempotent, so a lost answer is not marked ambiguous; nor is a refusal of the retry that
+ * followed it (the transport marks that `earlierAttemptMayHaveRun`).
  */
 function mayHaveChanged(err: unknown): boolean {
+  if (err instanceof QualysError && err.earlierAttemptMayHaveRun) return true;
   if (err instanceof ScopeViolationError || err instanceof QualysRateLimitError) return false;
   if (err instanceof QualysApiError && err.qualysCode !== undefined && !err.ambiguous) return false;
   if (err instanceof QualysError && !err.ambiguous && err.status !== undefined && err.status >= 400 && err.status < 500) return false;

@@ -49,7 +49,8 @@ const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREAC
 type Outcome =
   | { kind: 'ok'; result: CallResult }
   | { kind: 'throttle'; code?: number; text?: string; status: number; waitSec?: number; waitFrom?: 'header' | 'body'; callsToFinish?: number }
-  | { kind: 'fail'; error: QualysError };
+  /** mayHaveRun: the request may have been processed (a retry of an idempotent call follows) */
+  | { kind: 'fail'; error: QualysError; mayHaveRun?: boolean };
 
 /** Account problems in words (CODEs from the guide's Appendix D; 2001 arrives with HTTP 200, 2003/2011 with 409). */
 const AUTH_WORDS: Record<number, string> = {
@@ -124,72 +125,82 @@ export class QualysTransport {
     const label = `qualys ${api} ${action}`.trim();
     let attempt = 0;
     let throttles = 0;
+    // an idempotent call is retried after an attempt that may have been processed (its answer lost, a 5xx):
+    // whatever the call then fails with, what it asked may have been done
+    let earlierMayHaveRun = false;
     const term = this.guard?.signal();
     const waits = term ? AbortSignal.any([this.closing.signal, term]) : this.closing.signal;
-    for (;;) {
-      attempt++;
-      const ticket = await this.allowance.acquire(api, {
-        signal: waits,
-        maxWaitMs: this.o.throttle.maxWaitSec * 1000,
-        onTooLong: (ms) => new QualysRateLimitError(`${label}: the API is blocked for another ${spell(ms / 1000)} (rate limit); not asking Qualys before then`, { waitSec: ms / 1000 }),
-      });
-      try {
-        this.guard?.check(label); // after the gate, right before the socket write: a wait can outlast a lease
-      } catch (err) {
+    try {
+      for (;;) {
+        attempt++;
+        const ticket = await this.allowance.acquire(api, {
+          signal: waits,
+          maxWaitMs: this.o.throttle.maxWaitSec * 1000,
+          onTooLong: (ms) => new QualysRateLimitError(`${label}: the API is blocked for another ${spell(ms / 1000)} (rate limit); not asking Qualys before then`, { waitSec: ms / 1000 }),
+        });
+        try {
+          this.guard?.check(label); // after the gate, right before the socket write: a wait can outlast a lease
+        } catch (err) {
+          ticket.release();
+          throw err;
+        }
+        const started = Date.now();
+        let ex: Exchange;
+        try {
+          ex = await this.exchange(spec.method, origin, path, query, body);
+          this.allowance.update(api, ex.headers);
+        } catch (err) {
+          const late = (err as { headers?: Exchange['headers'] }).headers;
+          if (late) this.allowance.update(api, late);
+          ticket.release();
+          if (this.closing.signal.aborted) throw new ClientClosedError();
+          const { error: e, sent } = this.networkError(label, err, spec.idempotent);
+          this.log.debug({ api, action, attempt, ms: Date.now() - started, err: { code: e.code, message: e.message } }, 'qualys call failed');
+          if (e.retryable && !e.ambiguous && attempt < this.o.retry.maxAttempts) {
+            earlierMayHaveRun ||= sent;
+            await this.pause(backoffMs(attempt, this.o.retry, this.random), waits);
+            continue;
+          }
+          throw e;
+        }
         ticket.release();
-        throw err;
-      }
-      const started = Date.now();
-      let ex: Exchange;
-      try {
-        ex = await this.exchange(spec.method, origin, path, query, body);
-        this.allowance.update(api, ex.headers);
-      } catch (err) {
-        const late = (err as { headers?: Exchange['headers'] }).headers;
-        if (late) this.allowance.update(api, late);
-        ticket.release();
-        if (this.closing.signal.aborted) throw new ClientClosedError();
-        const e = this.networkError(label, err, spec.idempotent);
-        this.log.debug({ api, action, attempt, ms: Date.now() - started, err: { code: e.code, message: e.message } }, 'qualys call failed');
+        this.log.debug(
+          {
+            api, action, method: spec.method, status: ex.status, attempt, ms: Date.now() - started, bytes: ex.body.length,
+            rateRemaining: ex.headers['x-ratelimit-remaining'], concurrencyRunning: ex.headers['x-concurrency-limit-running'],
+          },
+          'qualys call',
+        );
+        const outcome = this.interpret(label, spec, ex);
+        if (outcome.kind === 'ok') return outcome.result;
+        if (outcome.kind === 'throttle') {
+          throttles++;
+          attempt--; // a throttled call did not run; it does not use up a retry
+          const waitSec = this.throttleWait(api, outcome);
+          if (throttles > this.o.throttle.maxRetries || waitSec > this.o.throttle.maxWaitSec) {
+            const what = outcome.code === 1960
+              ? `too many calls to this API are running (concurrency limit${outcome.callsToFinish !== undefined ? `; ${outcome.callsToFinish} must finish first` : ''})`
+              : `the API is blocked for ${spell(waitSec)} (rate limit${outcome.waitFrom ? `, as the ${outcome.waitFrom === 'header' ? 'X-RateLimit-ToWait-Sec header' : 'answer\'s SECONDS_TO_WAIT'} says` : ', no wait given: assumed'})`;
+            throw new QualysRateLimitError(`${label}: throttled by Qualys (CODE ${outcome.code ?? '-'}): ${what}: ${this.scrub(outcome.text ?? 'HTTP 409')}`, {
+              status: outcome.status, qualysCode: outcome.code, qualysText: outcome.text && this.scrub(outcome.text), waitSec, callsToFinish: outcome.callsToFinish,
+            });
+          }
+          this.log.info({ api, action, code: outcome.code, waitSec }, 'qualys throttled; waiting');
+          await this.pause(waitSec * 1000, waits);
+          continue;
+        }
+        const e = outcome.error;
         if (e.retryable && !e.ambiguous && attempt < this.o.retry.maxAttempts) {
+          earlierMayHaveRun ||= outcome.mayHaveRun === true;
+          this.log.warn({ api, action, attempt, err: { code: e.code, message: e.message } }, 'qualys call failed; retrying');
           await this.pause(backoffMs(attempt, this.o.retry, this.random), waits);
           continue;
         }
         throw e;
       }
-      ticket.release();
-      this.log.debug(
-        {
-          api, action, method: spec.method, status: ex.status, attempt, ms: Date.now() - started, bytes: ex.body.length,
-          rateRemaining: ex.headers['x-ratelimit-remaining'], concurrencyRunning: ex.headers['x-concurrency-limit-running'],
-        },
-        'qualys call',
-      );
-      const outcome = this.interpret(label, spec, ex);
-      if (outcome.kind === 'ok') return outcome.result;
-      if (outcome.kind === 'throttle') {
-        throttles++;
-        attempt--; // a throttled call did not run; it does not use up a retry
-        const waitSec = this.throttleWait(api, outcome);
-        if (throttles > this.o.throttle.maxRetries || waitSec > this.o.throttle.maxWaitSec) {
-          const what = outcome.code === 1960
-            ? `too many calls to this API are running (concurrency limit${outcome.callsToFinish !== undefined ? `; ${outcome.callsToFinish} must finish first` : ''})`
-            : `the API is blocked for ${spell(waitSec)} (rate limit${outcome.waitFrom ? `, as the ${outcome.waitFrom === 'header' ? 'X-RateLimit-ToWait-Sec header' : 'answer\'s SECONDS_TO_WAIT'} says` : ', no wait given: assumed'})`;
-          throw new QualysRateLimitError(`${label}: throttled by Qualys (CODE ${outcome.code ?? '-'}): ${what}: ${this.scrub(outcome.text ?? 'HTTP 409')}`, {
-            status: outcome.status, qualysCode: outcome.code, qualysText: outcome.text && this.scrub(outcome.text), waitSec, callsToFinish: outcome.callsToFinish,
-          });
-        }
-        this.log.info({ api, action, code: outcome.code, waitSec }, 'qualys throttled; waiting');
-        await this.pause(waitSec * 1000, waits);
-        continue;
-      }
-      const e = outcome.error;
-      if (e.retryable && !e.ambiguous && attempt < this.o.retry.maxAttempts) {
-        this.log.warn({ api, action, attempt, err: { code: e.code, message: e.message } }, 'qualys call failed; retrying');
-        await this.pause(backoffMs(attempt, this.o.retry, this.random), waits);
-        continue;
-      }
-      throw e;
+    } catch (err) {
+      if (earlierMayHaveRun && err instanceof QualysError) err.earlierAttemptMayHaveRun = true;
+      throw err;
     }
   }
 
@@ -268,12 +279,13 @@ export class QualysTransport {
     return { status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') };
   }
 
-  private networkError(label: string, err: unknown, idempotent: boolean): QualysError {
+  /** The failure, and whether the request may have reached Qualys (`sent`). */
+  private networkError(label: string, err: unknown, idempotent: boolean): { error: QualysError; sent: boolean } {
     const e = err as Error & { code?: string; afterHeaders?: boolean; cause?: { code?: string } };
     const code = e.code ?? e.cause?.code ?? e.name ?? 'error';
     const sent = e.afterHeaders === true || !NOT_SENT.has(code);
     const reason = e.name === 'TimeoutError' ? 'request timed out' : this.scrub(e.message ?? String(err));
-    return new QualysNetworkError(`${label}: network failure (${code}): ${reason}`, { ambiguous: sent && !idempotent });
+    return { error: new QualysNetworkError(`${label}: network failure (${code}): ${reason}`, { ambiguous: sent && !idempotent }), sent };
   }
 
   private interpret(label: string, spec: CallSpec, ex: Exchange): Outcome {
@@ -298,17 +310,17 @@ export class QualysTransport {
       };
     }
     if (ex.status === 401) return { kind: 'fail', error: new QualysAuthError(`${label}: ${AUTH_WORDS[2000]} (${what})`, details) };
-    if (ex.status === 202 || code === 1981) return { kind: 'fail', error: new QualysApiError(what, { ...details, retryable: true, ambiguous }) };
+    if (ex.status === 202 || code === 1981) return { kind: 'fail', mayHaveRun: true, error: new QualysApiError(what, { ...details, retryable: true, ambiguous }) };
     if (code === 1999 || ex.status === 503) return { kind: 'fail', error: new QualysApiError(what, { ...details, retryable: true }) };
     if (ex.status >= 500) {
       const msg = parsed.ok ? what : `${what || label}: ${ex.body.length} byte(s) of non-XML`;
-      return { kind: 'fail', error: new QualysHttpError(msg, { ...details, retryable: true, ambiguous }) };
+      return { kind: 'fail', mayHaveRun: true, error: new QualysHttpError(msg, { ...details, retryable: true, ambiguous }) };
     }
     if (!parsed.ok) {
       const err = ex.status < 300
         ? new QualysXmlError(`${label}: malformed XML in HTTP ${ex.status} answer (${parsed.reason})`, { status: ex.status, retryable: true, ambiguous })
         : new QualysHttpError(`${label}: HTTP ${ex.status} without a Qualys error document`, { status: ex.status });
-      return { kind: 'fail', error: err };
+      return { kind: 'fail', mayHaveRun: ex.status < 300, error: err };
     }
     if (code !== undefined || ex.status >= 400) {
       if (qtext && this.o.notInSubscriptionPattern.test(qtext)) return { kind: 'fail', error: new QualysNotInSubscriptionError(what, details) };
@@ -316,7 +328,7 @@ export class QualysTransport {
       return { kind: 'fail', error: new QualysApiError(what, details) };
     }
     if (!spec.expect.includes(parsed.root)) {
-      return { kind: 'fail', error: new QualysXmlError(`${label}: unexpected answer <${parsed.root}> (wanted ${spec.expect.join(' or ')})`, { status: ex.status, retryable: true, ambiguous }) };
+      return { kind: 'fail', mayHaveRun: true, error: new QualysXmlError(`${label}: unexpected answer <${parsed.root}> (wanted ${spec.expect.join(' or ')})`, { status: ex.status, retryable: true, ambiguous }) };
     }
     return { kind: 'ok', result: { status: ex.status, root: parsed.root, doc: parsed.doc } };
   }
