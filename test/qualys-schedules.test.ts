@@ -194,22 +194,24 @@ describe('qualys syncSchedules against the emulator', () => {
     expect(cut.unsure).toEqual([dc1.title]);
   });
 
-  it('an update made, its answer lost, and the retry refused (throttled for long): still said unsure, not refused', async () => {
-    const { e, c } = await setup({}, { retry: { maxAttempts: 3, baseDelayMs: 5, maxDelayMs: 20 }, throttle: { maxRetries: 0, maxWaitSec: 1 } as QualysClientOptions['throttle'] });
-    await c.syncSchedules([{ ...dc1, active: false }], PREFIX);
-    // the first update is made and its answer dropped; every call after that is throttled (409, a day's wait)
-    const f = e.state.config.faults as unknown as Record<string, unknown>;
-    const dropped = () => e.state.requests.some((r) => (r as { fault?: string }).fault === 'drop-after');
-    Object.defineProperty(f, 'dropAfterShare', { get: () => (dropped() ? 0 : 1), configurable: true });
-    Object.defineProperty(f, 'conflictShare', { get: () => (dropped() ? 1 : 0), configurable: true });
-    Object.assign(f, { conflictToWaitSec: 100_000, apis: ['schedule'], actions: ['update'] });
-    const err = await c.syncSchedules([dc1], PREFIX).catch((x: unknown) => x) as ScheduleSyncIncomplete;
-    expect(err).toBeInstanceOf(ScheduleSyncIncomplete);
-    expect(dropped()).toBe(true);
-    expect(err.failure).toMatchObject({ code: 'ONSIGHT_QUALYS_RATE_LIMIT', earlierAttemptMayHaveRun: true });
-    expect(e.state.model.schedules.find((x) => x.title === dc1.title)?.active).toBe(true); // made
-    // (without the mark: the rate limit said no, so it was taken as not made)
-    expect(err.unsure).toEqual([dc1.title]);
+  it('an update made, its answer lost or unreadable, and the retry refused (throttled for long): still said unsure, not refused', async () => {
+    for (const [share, fault] of [['dropAfterShare', 'drop-after'], ['malformedShare', 'malformed']] as const) {
+      const { e, c } = await setup({}, { retry: { maxAttempts: 3, baseDelayMs: 5, maxDelayMs: 20 }, throttle: { maxRetries: 0, maxWaitSec: 1 } as QualysClientOptions['throttle'] });
+      await c.syncSchedules([{ ...dc1, active: false }], PREFIX);
+      // the first update is made and its answer dropped (or garbled); every call after that is throttled (409, a day's wait)
+      const f = e.state.config.faults as unknown as Record<string, unknown>;
+      const faulted = () => e.state.requests.some((r) => (r as { fault?: string }).fault === fault);
+      Object.defineProperty(f, share, { get: () => (faulted() ? 0 : 1), configurable: true });
+      Object.defineProperty(f, 'conflictShare', { get: () => (faulted() ? 1 : 0), configurable: true });
+      Object.assign(f, { conflictToWaitSec: 100_000, apis: ['schedule'], actions: ['update'] });
+      const err = await c.syncSchedules([dc1], PREFIX).catch((x: unknown) => x) as ScheduleSyncIncomplete;
+      expect(err, fault).toBeInstanceOf(ScheduleSyncIncomplete);
+      expect(faulted(), fault).toBe(true);
+      expect(err.failure, fault).toMatchObject({ code: 'ONSIGHT_QUALYS_RATE_LIMIT', earlierAttemptMayHaveRun: true });
+      expect(e.state.model.schedules.find((x) => x.title === dc1.title)?.active, fault).toBe(true); // made
+      // (without the mark: the rate limit said no, so it was taken as not made)
+      expect(err.unsure, fault).toEqual([dc1.title]);
+    }
   });
 
   it('problems of the whole API end the sync at once: wrong credentials stop, a spent budget waits', async () => {

@@ -273,3 +273,174 @@ describe('scheduler.rangeScans: schedules changed after a run\'s time', () => {
     expect(scanner.launches.filter((l) => l.intentId !== '')).toEqual([]);
   });
 });
+
+// From a fifth review: when a skip's deactivation reaches the platform relative to the time it skips.
+// Decided by when the sync's answer came, and where that leaves doubt (a sync that straddled the time,
+// an answer lost before it) by what the scan lists show.
+describe('scheduler.rangeScans: a skip that may have reached the platform only at or after its time', () => {
+  const OPTS = { rangeScans: { times: ['10:30', '14:30'], targets: { emea: ['10.20.1.0/24'], amer: [] }, aim: 'ranges' as const } };
+  const hm = (t: number) => iso(t).slice(11, 16);
+  const emeaFree = (sched: unknown, now: number) => !(sched as WithRanges).phases.ranges.holds('emea', now);
+  const endRun = (scanner: { finish(r: string): void; times: Map<string, { launchedAt: string; endedAt: string }> }, ref: string, from: string, to: string) => {
+    scanner.finish(ref);
+    scanner.times.set(ref, { launchedAt: iso(at(from)), endedAt: iso(at(to)) });
+  };
+
+  it('a sync that lands at the very time: the platform\'s run holds the region, nothing is counted or made up', async () => {
+    const { scanner, sched, clock, see } = await setup(OPTS);
+    scanner.limit = { limit: 300, windowSec: 86_400 };
+    await sched.tick();
+    const sync = scanner.syncSchedules.bind(scanner);
+    scanner.syncSchedules = async (w, p) => {
+      if (clock.t < at('14:30')) throw new ScannerFailure('ONSIGHT_SCANNER_REFUSED', 'refused', 'no', 'retry');
+      return sync(w, p);
+    };
+    clock.t = at('10:30');
+    const run = scanner.runSchedule('onsight-range emea 1030', clock.t);
+    await see({ ip: '10.20.1.7', mac: mac(7), durationS: 5 * 86400 });
+    let run1430 = '';
+    const free: string[] = [];
+    let oursWhileRunning = -1;
+    for (clock.t = at('11:00'); clock.t <= at('19:00'); clock.t += 5 * MIN) {
+      if (clock.t === at('14:30')) run1430 = scanner.runSchedule('onsight-range emea 1430', clock.t); // active at 14:30:00: it runs
+      if (clock.t === at('14:40')) endRun(scanner, run, '10:30', '14:40');
+      if (clock.t === at('17:30')) endRun(scanner, run1430, '14:30', '17:30');
+      await sched.tick();
+      if (clock.t >= at('14:30') && clock.t < at('17:30') && emeaFree(sched, clock.t)) free.push(hm(clock.t));
+      if (clock.t === at('17:25')) oursWhileRunning = scanner.launches.filter((l) => l.intentId !== '').length;
+    }
+    // (before: the run's record dropped by the sync at 14:30, emea free 14:50–17:25, our scan of .7 launched into it)
+    expect({ free, oursWhileRunning, skipped: sched.rangeScans().skipped, madeUp: sched.rangeScans().madeUp, makeUps: scanner.rangeLaunches.length })
+      .toEqual({ free: [], oursWhileRunning: 0, skipped: 0, madeUp: 0, makeUps: 0 });
+  });
+
+  it('a sync sent before the time that lands after it (a slow call): no make-up beside the platform\'s run, which holds the region', async () => {
+    const { scanner, sched, clock, see } = await setup(OPTS);
+    scanner.limit = { limit: 300, windowSec: 86_400 };
+    await sched.tick();
+    const sync = scanner.syncSchedules.bind(scanner);
+    let run1430 = '';
+    scanner.syncSchedules = async (w, p) => {
+      if (clock.t < at('14:25')) throw new ScannerFailure('ONSIGHT_SCANNER_REFUSED', 'refused', 'no', 'retry');
+      if (clock.t === at('14:25') && !run1430) {
+        // the call takes 6 min (retries, a 409's wait); the platform launches 14:30 meanwhile
+        run1430 = scanner.runSchedule('onsight-range emea 1430', at('14:30'));
+        clock.t = at('14:31');
+      }
+      return sync(w, p);
+    };
+    clock.t = at('10:30');
+    const run = scanner.runSchedule('onsight-range emea 1030', clock.t);
+    await see({ ip: '10.20.1.7', mac: mac(7), durationS: 5 * 86400 });
+    const free: string[] = [];
+    const makeUps: string[] = [];
+    for (clock.t = at('11:00'); clock.t <= at('19:00'); clock.t += 5 * MIN) {
+      if (clock.t >= at('14:40') && scanner.states.get(run) === 'running') endRun(scanner, run, '10:30', '14:40');
+      if (clock.t >= at('17:30') && scanner.states.get(run1430) === 'running') endRun(scanner, run1430, '14:30', '17:30');
+      const before = scanner.rangeLaunches.length;
+      await sched.tick();
+      if (scanner.rangeLaunches.length > before && clock.t < at('17:30')) makeUps.push(hm(clock.t));
+      if (clock.t >= at('14:31') && clock.t < at('17:30') && emeaFree(sched, clock.t)) free.push(hm(clock.t));
+    }
+    expect(run1430).not.toBe('');
+    // (before: judged by the tick's start, an in-time skip: a make-up launched at 14:51 beside the 14:30 run)
+    expect({ makeUps, free, skipped: sched.rangeScans().skipped }).toEqual({ makeUps: [], free: [], skipped: 0 });
+  });
+
+  it('a skip made before the time by a change whose answer was lost, confirmed only after: the run never seen, the time is counted skipped and made up', async () => {
+    const { scanner, sched, clock } = await setup(OPTS);
+    scanner.limit = { limit: 300, windowSec: 86_400 };
+    await sched.tick();
+    const sync = scanner.syncSchedules.bind(scanner);
+    let lost = false;
+    scanner.syncSchedules = async (w, p) => {
+      if (clock.t >= at('14:00') && !lost && w.some((x) => x.active === false)) {
+        lost = true;
+        await sync(w, p); // made on the platform, its answer lost
+        throw new ScheduleSyncIncomplete(new ScannerFailure('ONSIGHT_SCANNER_UNREACHABLE', 'answer lost', 'unknown', 'retry'), [], ['onsight-range emea 1430'], 1);
+      }
+      if (lost && clock.t < at('14:33')) throw new ScannerFailure('ONSIGHT_SCANNER_REFUSED', 'refused', 'no', 'retry');
+      return sync(w, p);
+    };
+    clock.t = at('10:30');
+    const run = scanner.runSchedule('onsight-range emea 1030', clock.t);
+    for (clock.t = at('11:00'); clock.t <= at('19:00'); clock.t += 5 * MIN) {
+      if (clock.t === at('14:30')) expect(scanner.schedules.find((s) => s.title === 'onsight-range emea 1430')?.active).toBe(false); // no run at 14:30
+      if (clock.t === at('14:40')) endRun(scanner, run, '10:30', '14:40');
+      await sched.tick();
+    }
+    expect(lost).toBe(true);
+    // (held meanwhile: whether the platform ran 14:30 was unknown until its hold ended without a run)
+    expect({ skipped: sched.rangeScans().skipped, madeUp: sched.rangeScans().madeUp, makeUps: scanner.rangeLaunches.length }).toEqual({ skipped: 1, madeUp: 1, makeUps: 1 });
+  });
+
+  it('a skip that reached the platform after its time (a slow call), the run unseen past maxHoldS while lists fail: it still holds the region', async () => {
+    const { scanner, sched, clock, see } = await setup(OPTS);
+    scanner.limit = { limit: 300, windowSec: 86_400 };
+    await sched.tick();
+    const sync = scanner.syncSchedules.bind(scanner);
+    let slow = false;
+    scanner.syncSchedules = async (w, p) => {
+      // refused before the slow call, and after it (the reactivation waits: the schedule stays inactive)
+      if (clock.t < at('14:25') || clock.t >= at('14:45')) throw new ScannerFailure('ONSIGHT_SCANNER_REFUSED', 'refused', 'no', 'retry');
+      if (clock.t === at('14:25') && !slow) {
+        slow = true;
+        clock.t = at('14:31'); // lands after the platform's time (its run not listed yet: a start delay)
+      }
+      return sync(w, p);
+    };
+    clock.t = at('10:30');
+    const run = scanner.runSchedule('onsight-range emea 1030', clock.t);
+    const free: string[] = [];
+    for (clock.t = at('11:00'); clock.t <= at('20:00'); clock.t += 5 * MIN) {
+      // (the slow call put the ticks a minute off the hour's fives)
+      if (clock.t >= at('14:40') && scanner.states.get(run) === 'running') endRun(scanner, run, '10:30', '14:40');
+      if (clock.t >= at('14:55') && !scanner.failing.has('listScans')) {
+        scanner.failing.set('listScans', 'refused');
+        scanner.runSchedule('onsight-range emea 1430', at('14:30')); // listed from now, but lists fail
+      }
+      if (clock.t >= at('18:00') && clock.t < at('18:05')) await see({ ip: '10.20.1.7', mac: mac(7), durationS: 5 * 86400 });
+      await sched.tick();
+      if (clock.t >= at('14:45') && emeaFree(sched, clock.t)) free.push(hm(clock.t));
+    }
+    expect(slow).toBe(true);
+    expect(sched.rangeScans().schedules.find((s) => s.title === 'onsight-range emea 1430')?.active).toBe(false); // made inactive late
+    expect(sched.rangeScans().runsSeen).toBe(1); // the 10:30 run, seen ended
+    // (before: "inactive now" read as "no run at its time": emea free from 18:30, our scan of .7 launched into the 14:30 run)
+    expect({ free, ours: scanner.launches.filter((l) => l.intentId !== '').length }).toEqual({ free: [], ours: 0 });
+  });
+
+  it('a restart after the time, while every sync is refused: the skip is given up (not sent late), so the platform\'s run holds the region once listed', async () => {
+    const t = await setup(OPTS);
+    const { scanner, clock, see } = t;
+    let sched = t.sched;
+    scanner.limit = { limit: 300, windowSec: 86_400 };
+    await sched.tick();
+    const sync = scanner.syncSchedules.bind(scanner);
+    const inactiveSent: string[] = [];
+    scanner.syncSchedules = async (w, p) => {
+      if (w.some((x) => x.title === 'onsight-range emea 1430' && x.active === false)) inactiveSent.push(hm(clock.t));
+      if (clock.t < at('14:35')) throw new ScannerFailure('ONSIGHT_SCANNER_REFUSED', 'refused', 'no', 'retry');
+      return sync(w, p);
+    };
+    clock.t = at('10:30');
+    const run = scanner.runSchedule('onsight-range emea 1030', clock.t);
+    let run1430 = '';
+    let ours = -1;
+    const free: string[] = [];
+    for (clock.t = at('11:00'); clock.t <= at('19:00'); clock.t += MIN) {
+      if (clock.t % (5 * MIN) !== 0 && clock.t !== at('14:36') && clock.t !== at('14:37')) continue;
+      if (clock.t === at('14:36')) { await sched.saveLearned(); sched = t.restart(); }
+      if (clock.t === at('14:37')) run1430 = scanner.runSchedule('onsight-range emea 1430', at('14:30')); // listed from now
+      if (clock.t === at('14:40')) endRun(scanner, run, '10:30', '14:40');
+      if (clock.t === at('15:00')) await see({ ip: '10.20.1.7', mac: mac(7), durationS: 5 * 86400 });
+      if (clock.t === at('17:30')) endRun(scanner, run1430, '14:30', '17:30');
+      await sched.tick();
+      if (clock.t >= at('14:36') && clock.t < at('17:30') && emeaFree(sched, clock.t)) free.push(hm(clock.t));
+      if (clock.t === at('17:25')) ours = scanner.launches.filter((l) => l.intentId !== '').length;
+    }
+    expect(inactiveSent.every((x) => x < '14:31')).toBe(true);
+    // (before: the skip sent at 14:35 and made; after the restart the run of an inactive schedule was never registered: emea free, our scan launched into the 14:30 run)
+    expect({ free: free.slice(0, 3), ours }).toEqual({ free: [], ours: 0 });
+  });
+});

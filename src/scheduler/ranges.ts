@@ -171,6 +171,12 @@ export class RangeScans {
   private skips = 0;
   /** the times skipped and counted (`title@time`), so that a skip is counted once however many syncs see it */
   private readonly skipsSeen = new Set<string>();
+  /**
+   * the times (`title@time`) whose skip was sent to the platform by some sync: one not known made
+   * before its time (a sync that straddled it, an answer lost) is decided by what the lists show
+   * (lookAtRuns): its run holds the region meanwhile, and is taken as skipped if never seen
+   */
+  private readonly skipsSent = new Set<string>();
   /** skipped times waiting for their region to be free, by schedule title (catchUp) */
   private readonly catchUps = new Map<string, CatchUp>();
   private madeUp = 0;
@@ -326,6 +332,10 @@ export class RangeScans {
     if (!budget.canSpendCalls(calls, skipChange)) return;
     // a sync that creates and then fails leaves schedules of ours: "none kept" no longer holds, whatever comes back
     if (want.length > 0) this.noneOfOurs = false;
+    for (const w of want) {
+      const until = w.active === false ? this.inactive.get(w.title) : undefined;
+      if (until !== undefined) this.skipsSent.add(`${w.title}@${until - 1}`);
+    }
     try {
       const got = await budget.call('sync range schedules', 'syncSchedules', () => scanner.syncSchedules!(want, prefix));
       budget.spentExtra(got.filter((s) => s.action !== 'kept').length);
@@ -339,7 +349,7 @@ export class RangeScans {
       this.cleanupFailures = 0;
       this.failedKey = undefined;
       this.nextSyncAt = now + DAY;
-      this.inactiveTaken(now);
+      this.inactiveTaken(now, this.core.clock.now());
       if (this.problem?.startsWith('sync:')) this.problem = undefined;
       const changed = got.filter((s) => s.action !== 'kept');
       if (changed.length) log.info({ schedules: changed.map((s) => `${s.action} ${s.title}`) }, `range schedules: ${changed.length} changed`);
@@ -352,7 +362,7 @@ export class RangeScans {
       if (partial) {
         budget.spentExtra(partial.changeCalls);
         this.schedules = afterPartialSync(this.schedules, partial, want, regionOf, now, this.unsure);
-        this.inactiveTaken(now);
+        this.inactiveTaken(now, this.core.clock.now());
       }
       // the feature off: the clean-up at start is tried a few times an hour apart, then left to the next
       // start (a subscription without the schedule API's permission would otherwise pay a call an hour for nothing)
@@ -361,34 +371,42 @@ export class RangeScans {
   }
 
   /**
-   * What a sync that made schedules inactive means (after a full sync, or one stopped half-way):
-   * an unseen run registered for an inactive schedule's next time is dropped (none will come), and
-   * each skip the platform now has is counted once, said, and made up while calls are scarce.
+   * What a sync that made schedules inactive means (after a full sync, or one stopped half-way),
+   * `landed` when its answer came: a skip known made before its time (the sync ended before it)
+   * drops the unseen run registered for that time (none will come), and is counted once, said, and
+   * made up while calls are scarce. One the sync may have made only at or after its time (it
+   * straddled the time: the platform may have run it) is left to the lists: its run holds the
+   * region, and is taken as skipped if never seen (lookAtRuns).
    */
-  private inactiveTaken(now: number): void {
-    const { scanner, budget, log } = this.core;
-    // a schedule inactive now (a skip, an aim at nobody) runs nothing at its next time
+  private inactiveTaken(now: number, landed: number): void {
+    // a schedule inactive now (a skip, an aim at nobody) runs nothing at its next time, if made inactive before it
     for (const sch of this.schedules) {
       if (sch.active !== false) continue;
-      const key = `${sch.title}@${nextOccurrence(now, sch.timeUtc)}`;
+      const next = nextOccurrence(now, sch.timeUtc);
+      const key = `${sch.title}@${next}`;
       const r = this.runs.get(key);
-      if (r && !r.scan && !r.madeUp) this.runs.delete(key);
+      if (r && !r.scan && !r.madeUp && landed < next) this.runs.delete(key);
     }
     for (const sch of this.schedules) {
       // (inactive for want of held addresses to aim at is no skip; a skip is counted once per time skipped)
       const until = this.inactive.get(sch.title);
-      if (sch.active !== false || until === undefined || this.skipsSeen.has(`${sch.title}@${until - 1}`)) continue;
-      this.skipsSeen.add(`${sch.title}@${until - 1}`);
-      // made inactive only at or after the time: the platform ran that time (its run holds, is looked for), nothing to make up
-      if (now >= until - 1) continue;
-      this.skips++;
+      if (sch.active !== false || until === undefined || landed >= until - 1) continue;
       // the time skipped (a sync that lands after it, a retry, must not take the next day's for it)
-      const at = until - 1;
-      if (!this.runs.get(`${sch.title}@${at}`)?.scan) this.runs.delete(`${sch.title}@${at}`);
-      // made up only while calls are scarce: with more, our own launches (the present due devices only) do better than a whole range holding the region
-      if (scanner.launchRanges && !scanner.pretend && budget.scarce()) this.catchUps.set(sch.title, { title: sch.title, region: sch.region, at, retryAt: 0 });
-      log.info({ region: sch.region, schedule: sch.title, at: new Date(at).toISOString() }, `range run ${sch.title} skipped: the region's previous run still goes (the schedule is inactive until that run is seen ended)`);
+      this.skipTaken(sch.title, sch.region, until - 1);
     }
+  }
+
+  /** A time known skipped (the platform runs nothing then): counted once, its unseen run dropped, made up while calls are scarce. */
+  private skipTaken(title: string, region: string, at: number): void {
+    const { scanner, budget, log } = this.core;
+    const key = `${title}@${at}`;
+    if (this.skipsSeen.has(key)) return;
+    this.skipsSeen.add(key);
+    this.skips++;
+    if (!this.runs.get(key)?.scan) this.runs.delete(key);
+    // made up only while calls are scarce: with more, our own launches (the present due devices only) do better than a whole range holding the region
+    if (scanner.launchRanges && !scanner.pretend && budget.scarce()) this.catchUps.set(title, { title, region, at, retryAt: 0 });
+    log.info({ region, schedule: title, at: new Date(at).toISOString() }, `range run ${title} skipped: the region's previous run still goes (the schedule is inactive until that run is seen ended)`);
   }
 
   /**
@@ -481,6 +499,11 @@ export class RangeScans {
     const going = (fresh: number) => [...this.runs.values()].some((r) => r.region === region && r.scan && !r.released && r.at < next && (r.seenAt ?? 0) >= fresh);
     const until = this.inactive.get(title);
     if (until !== undefined) {
+      // a skip no sync made before its time is given up: the platform ran that time, and making it now keeps nothing out
+      if (now >= until && this.schedules.find((s) => s.title === title)?.active !== false) {
+        this.inactive.delete(title);
+        return false;
+      }
       if (now < until || going(0)) return true;
       this.inactive.delete(title);
       return false;
@@ -562,11 +585,12 @@ export class RangeScans {
    * A run past maxHoldS that no list has shown, and no list made since then has been looked in
    * (the looks refused for want of calls): it may well be going, so it holds its region until such
    * a look says it never ran (a scarce allowance had let our launch join a run that no look had
-   * seen). Not while its schedule is inactive on the platform (no run then).
+   * seen). A run whose schedule was made inactive before its time is no longer registered.
    */
   private unseenPastHold(r: Run, now: number): boolean {
-    if (r.scan || r.madeUp || r.done || r.released || now < r.at + this.core.opts.rangeScans.maxHoldS * 1000) return false;
-    return this.schedules.find((s) => s.title === r.title)?.active !== false;
+    // (its schedule inactive now says nothing: a deactivation known made before its time dropped the run
+    // (inactiveTaken); one made later, or not known when, may well have come after the platform ran it)
+    return !(r.scan || r.madeUp || r.done || r.released || now < r.at + this.core.opts.rangeScans.maxHoldS * 1000);
   }
 
   /**
@@ -598,7 +622,7 @@ export class RangeScans {
     // until its hold window has passed, or currentRuns would register it again as a new one
     // (a run seen going is followed until seen ended, RUN_FOLLOW_MS at most)
     for (const [k, r] of this.runs) if ((r.done && now >= r.at + maxHoldS * 1000) || now > r.at + (r.scan && !r.released ? RUN_FOLLOW_MS : maxHoldS * 1000 + DAY)) this.runs.delete(k);
-    for (const k of this.skipsSeen) if (Number(k.slice(k.lastIndexOf('@') + 1)) < now - 2 * DAY) this.skipsSeen.delete(k);
+    for (const seen of [this.skipsSeen, this.skipsSent]) for (const k of seen) if (Number(k.slice(k.lastIndexOf('@') + 1)) < now - 2 * DAY) seen.delete(k);
     await this.cancelOursBeforeRuns(now);
     await this.keepForSkips(now);
     await this.lookAtRuns(now);
@@ -658,7 +682,11 @@ export class RangeScans {
       // one not seen yet is looked for again at the end of its hold at the latest: it holds its region until then
       if (!scan && now < r.at + maxHoldS * 1000) r.lookAt = Math.min(r.lookAt, r.at + maxHoldS * 1000);
       if (!scan) {
-        if (now >= r.at + maxHoldS * 1000) r.done = true; // never ran (or not listed): nothing to credit
+        if (now < r.at + maxHoldS * 1000) continue;
+        r.done = true; // never ran (or not listed): nothing to credit
+        // its skip was sent, not known made before the time: never seen, so made
+        const sch = this.schedules.find((x) => x.title === r.title);
+        if (!r.madeUp && this.skipsSent.has(`${r.title}@${r.at}`) && sch) this.skipTaken(r.title, sch.region, r.at);
         continue;
       }
       // (aimed only if the sync wrote the aim: else the run had the schedule's earlier targets)

@@ -24,7 +24,7 @@ export class QualysError extends OnsightError {
   readonly retryable: boolean;
   readonly ambiguous: boolean;
   /**
-   * An idempotent call (a schedule's update or delete) failed after an earlier attempt that may have
+   * An idempotent call (a schedule's update, a list) failed after an earlier attempt that may have
    * been processed (its answer lost, a 5xx) was retried: what it asked may have been done, whatever
    * this failure says. Set by the transport.
    */
