@@ -257,6 +257,34 @@ describe('scheduler.rangeScans: schedules changed after a run\'s time', () => {
     expect(await callsAfter(3) - none).toBe(3);
   });
 
+  it('a schedule whose change\'s answer was lost, confirmed by a later half-way sync, is no longer priced as a change to make', async () => {
+    const thirdSync = async (forget: boolean) => {
+      const { scanner, sched, clock } = await setup({ rangeScans: { times: ['10:30', '22:30'], targets: { emea: ['10.20.1.0/24'], amer: [] }, aim: 'ranges' } });
+      const syncs: string[] = [];
+      const sync = scanner.syncSchedules.bind(scanner);
+      scanner.syncSchedules = async (w, p) => { syncs.push(iso(clock.t).slice(11, 16)); return sync(w, p); };
+      // 1st: the 10:30 create made, its answer lost (unsure)
+      scanner.schedulesFailAfter = 0;
+      scanner.schedulesFailHow = 'lost-answer';
+      clock.t = at('06:00');
+      await sched.tick();
+      // 2nd, an hour on: 10:30 found kept (confirmed), the 22:30 create refused
+      scanner.schedulesFailHow = 'refused';
+      clock.t = at('07:01');
+      await sched.tick();
+      if (forget) (sched as unknown as { phases: { ranges: { unsure: Set<string> } } }).phases.ranges.unsure.add('onsight-range emea 1030');
+      // 3rd, an hour on: a list and one create (22:30), and just those calls left above the reserve
+      scanner.schedulesFailAfter = undefined;
+      scanner.limit = { limit: 7200, windowSec: 86_400, remaining: 2 + 5 };
+      clock.t = at('08:02');
+      await sched.tick();
+      return syncs;
+    };
+    expect(await thirdSync(false)).toEqual(['06:00', '07:01', '08:02']);
+    // (priced as unsure, 10:30 is one more create: 3 calls, more than are left)
+    expect(await thirdSync(true)).toEqual(['06:00', '07:01']);
+  });
+
   it('a sync that deletes a copy of a schedule and then fails keeps the schedule itself: its run holds', async () => {
     const t = await setup({ rangeScans: { times: ['10:30', '22:30'], targets: { emea: ['10.20.1.0/24'], amer: [] }, aim: 'ranges' } });
     const { scanner, sched, clock, see } = t;
