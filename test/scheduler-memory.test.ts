@@ -440,17 +440,22 @@ describe.each(STORE_KINDS)('what a restart would forget, kept, on $name', (kind)
       const kept = { title: 'onsight-range emea 1030', id: 'sched-9', appliance: 'emea-1', region: 'emea', timeUtc: '10:30', active: true, since: clock.t, targets: ['10.20.1.0/24'] };
       for (const bad of [{ aimed: [['onsight-range emea 1030', clock.t, [7]]] }, { aimCost: [['x', -1, 2]] }, { notFound: [[0, clock.t]] }, { durations: ['1'] }, { durations: {} },
         // (a target that is no address would make every later pass throw)
-        { aimed: [['onsight-range emea 1030', clock.t, ['10.20.1.x']]] }, { schedules: [{ ...kept, targets: ['10.20.1.0/33'] }] }, { schedules: [{ ...kept, timeUtc: '24:00' }] }, { schedules: [{ ...kept, timeUtc: '10:60' }] }]) {
+        { aimed: [['onsight-range emea 1030', clock.t, ['10.20.1.x']]] }, { schedules: [{ ...kept, targets: ['10.20.1.0/33'] }] }, { schedules: [{ ...kept, timeUtc: '24:00' }] }, { schedules: [{ ...kept, timeUtc: '10:60' }] },
+        // skips in doubt, skips counted, make-ups to launch
+        { skipsSent: ['onsight-range emea 1030'] }, { skipsSent: [7] }, { skipsSeen: ['x@soon'] }, { skipsSeen: [`x@${clock.t + 3 * 86_400_000}`] }, { skipsSent: {} },
+        { catchUps: [['onsight-range emea 1030', 'emea', -1, 0]] }, { catchUps: [['onsight-range emea 1030', 'emea']] }, { catchUps: [[7, 'emea', clock.t, 0]] }]) {
         await store.saveLearned([{ name: 'range-schedules', state: JSON.stringify({ noneOfOurs: false, schedules: [], ...bad }), savedAt: clock.t }]);
         const other = t.restart();
         await other.tick();
         expect(other.learnedState().left, JSON.stringify(bad)).toContain('range-schedules: not in the form this version writes');
       }
       // (the same rows, every field as written: taken back)
-      await store.saveLearned([{ name: 'range-schedules', state: JSON.stringify({ noneOfOurs: false, schedules: [kept], aimed: [['onsight-range emea 1030', clock.t, ['10.20.1.7', '10.20.1.9-10.20.1.12']]] }), savedAt: clock.t }]);
+      await store.saveLearned([{ name: 'range-schedules', state: JSON.stringify({ noneOfOurs: false, schedules: [kept], aimed: [['onsight-range emea 1030', clock.t, ['10.20.1.7', '10.20.1.9-10.20.1.12']]],
+        skipsSent: [`onsight-range emea 1030@${clock.t - 3600_000}`, `onsight-range emea 1030@${clock.t - 3 * 86_400_000}`], skipsSeen: [], catchUps: [['onsight-range emea 1030', 'emea', clock.t - 3600_000, 0]] }), savedAt: clock.t }]);
       const other = t.restart();
       await other.tick();
-      expect(other.learnedState().restored).toContain('range schedules: 1 of ours as last synced, 1 aim(s)');
+      // (the skip three days old is pruned as it would have been)
+      expect(other.learnedState().restored).toContain('range schedules: 1 of ours as last synced, 1 aim(s), 1 skip(s) whose run a list is still to decide, 1 skipped time(s) to make up');
     }
   });
 

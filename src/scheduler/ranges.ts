@@ -54,6 +54,8 @@ const AIM_BEFORE_MS = 10 * MIN;
 const AIM_SKIPS_SCANNED_MS = 6 * 60 * MIN;
 /** devices remembered as not found by an aimed run (a binding id and a time each) */
 const MAX_NOT_FOUND = 200_000;
+/** saved skip keys and make-ups at most (a time a day per schedule, two days kept) */
+const MAX_SKIP_KEYS = 10_000;
 /** a device an aimed run did not find is aimed at again after this long, line or not (a lease with no renewals for days, a VPN tunnel's session) */
 const NOT_FOUND_FORGET_MS = 3 * DAY;
 /** with aim auto, runs are aimed while the aims' calls are at most this share of the allowance's calls a day */
@@ -224,6 +226,10 @@ export class RangeScans {
       aimCost: [...this.aimCost].map(([title, c]) => [title, c.at, c.calls]),
       notFound: [...this.notFoundAt],
       durations: [...this.durations],
+      // skips whose outcome lists still decide, and times skipped still to make up (a restart lost both)
+      skipsSent: [...this.skipsSent],
+      skipsSeen: [...this.skipsSeen],
+      catchUps: [...this.catchUps.values()].map((c) => [c.title, c.region, c.at, c.retryAt]),
     }),
     merge: (data, now) => {
       const d = record(data);
@@ -233,7 +239,11 @@ export class RangeScans {
       const costs = d.aimCost === undefined ? [] : numberRows(d.aimCost, [isTitle, num(now + CLOCK_SKEW_MS + 2 * DAY), int(1e6)], 10_000) as [string, number, number][] | undefined;
       const notFound = d.notFound === undefined ? [] : numberRows(d.notFound, [int(Number.MAX_SAFE_INTEGER, 1), num(now + CLOCK_SKEW_MS)], MAX_NOT_FOUND);
       const durations = d.durations === undefined ? [] : numberRows((d.durations as unknown[] | undefined)?.map?.((x) => [x]), [num(MAX_SPAN_MS)], 32);
-      if (kept === undefined || aims === undefined || costs === undefined || notFound === undefined || durations === undefined) return undefined;
+      const skipsSent = d.skipsSent === undefined ? [] : skipKeys(d.skipsSent, now);
+      const skipsSeen = d.skipsSeen === undefined ? [] : skipKeys(d.skipsSeen, now);
+      const catchUps = d.catchUps === undefined ? [] : keptCatchUps(d.catchUps, now);
+      if (kept === undefined || aims === undefined || costs === undefined || notFound === undefined || durations === undefined
+        || skipsSent === undefined || skipsSeen === undefined || catchUps === undefined) return undefined;
       // what the last scheduler knew of the runs: an aim still to come or to credit (a restart between
       // an aim and its run's credit would otherwise credit only the queued devices, and the first sync
       // would write the whole ranges back over every aim), the aims' costs (aim auto), the devices an
@@ -242,6 +252,9 @@ export class RangeScans {
       for (const [title, at, calls] of costs) if (!this.aimCost.has(title)) this.aimCost.set(title, { at, calls });
       for (const [id, at] of notFound) if (!this.notFoundAt.has(id)) this.notFoundAt.set(id, Math.min(at, now));
       prependOlder(this.durations, durations.map(([ms]) => ms), 32);
+      for (const k of skipsSent) this.skipsSent.add(k);
+      for (const k of skipsSeen) this.skipsSeen.add(k);
+      for (const c of catchUps) if (!this.catchUps.has(c.title)) this.catchUps.set(c.title, c);
       const noneAt = typeof d.noneOfOursAt === 'number' ? Math.min(d.noneOfOursAt, now) : undefined;
       if (d.noneOfOurs && noneAt !== undefined && now - noneAt <= NONE_TRUSTED_MS) {
         this.noneOfOurs = true;
@@ -255,7 +268,9 @@ export class RangeScans {
       // schedules now is another platform's, or none: they would hold regions for runs that never come)
       if (!this.core.scanner.syncSchedules) return `range schedules: the ${this.core.scanner.kind} scanner keeps none${kept.length ? ` (${kept.length} saved, not held)` : ''}`;
       if (this.synced === undefined && this.schedules.length === 0) this.schedules = kept.map((k) => ({ ...k, action: 'kept' as const }));
-      const also = [aims.length ? `${aims.length} aim(s)` : '', notFound.length ? `${notFound.length} device(s) an aimed run did not find` : '', durations.length ? `${durations.length} run duration(s)` : ''].filter(Boolean);
+      const doubt = skipsSent.filter((k) => !this.skipsSeen.has(k)).length;
+      const also = [aims.length ? `${aims.length} aim(s)` : '', notFound.length ? `${notFound.length} device(s) an aimed run did not find` : '', durations.length ? `${durations.length} run duration(s)` : '',
+        doubt ? `${doubt} skip(s) whose run a list is still to decide` : '', catchUps.length ? `${catchUps.length} skipped time(s) to make up` : ''].filter(Boolean);
       return (kept.length ? `range schedules: ${kept.length} of ours as last synced` : 'range schedules: some of ours may be kept (cleaned up at start)') + (also.length ? `, ${also.join(', ')}` : '');
     },
   };
@@ -332,10 +347,13 @@ export class RangeScans {
     if (!budget.canSpendCalls(calls, skipChange)) return;
     // a sync that creates and then fails leaves schedules of ours: "none kept" no longer holds, whatever comes back
     if (want.length > 0) this.noneOfOurs = false;
-    for (const w of want) {
-      const until = w.active === false ? this.inactive.get(w.title) : undefined;
-      if (until !== undefined) this.skipsSent.add(`${w.title}@${until - 1}`);
-    }
+    // the skips a sync reached the platform with (all of a sync that answered; of one stopped half-way, those it made or may have)
+    const sent = (titles?: Set<string>) => {
+      for (const w of want) {
+        const until = w.active === false && (!titles || titles.has(w.title)) ? this.inactive.get(w.title) : undefined;
+        if (until !== undefined) this.skipsSent.add(`${w.title}@${until - 1}`);
+      }
+    };
     try {
       const got = await budget.call('sync range schedules', 'syncSchedules', () => scanner.syncSchedules!(want, prefix));
       budget.spentExtra(got.filter((s) => s.action !== 'kept').length);
@@ -349,6 +367,7 @@ export class RangeScans {
       this.cleanupFailures = 0;
       this.failedKey = undefined;
       this.nextSyncAt = now + DAY;
+      sent();
       this.inactiveTaken(now, this.core.clock.now());
       if (this.problem?.startsWith('sync:')) this.problem = undefined;
       const changed = got.filter((s) => s.action !== 'kept');
@@ -362,6 +381,7 @@ export class RangeScans {
       if (partial) {
         budget.spentExtra(partial.changeCalls);
         this.schedules = afterPartialSync(this.schedules, partial, want, regionOf, now, this.unsure);
+        sent(new Set([...partial.done.map((d) => d.title), ...partial.unsure]));
         this.inactiveTaken(now, this.core.clock.now());
       }
       // the feature off: the clean-up at start is tried a few times an hour apart, then left to the next
@@ -397,7 +417,7 @@ export class RangeScans {
   }
 
   /** A time known skipped (the platform runs nothing then): counted once, its unseen run dropped, made up while calls are scarce. */
-  private skipTaken(title: string, region: string, at: number): void {
+  private skipTaken(title: string, region: string, at: number, why = 'the region\'s previous run still goes (the schedule is inactive until that run is seen ended)'): void {
     const { scanner, budget, log } = this.core;
     const key = `${title}@${at}`;
     if (this.skipsSeen.has(key)) return;
@@ -406,7 +426,7 @@ export class RangeScans {
     if (!this.runs.get(key)?.scan) this.runs.delete(key);
     // made up only while calls are scarce: with more, our own launches (the present due devices only) do better than a whole range holding the region
     if (scanner.launchRanges && !scanner.pretend && budget.scarce()) this.catchUps.set(title, { title, region, at, retryAt: 0 });
-    log.info({ region, schedule: title, at: new Date(at).toISOString() }, `range run ${title} skipped: the region's previous run still goes (the schedule is inactive until that run is seen ended)`);
+    log.info({ region, schedule: title, at: new Date(at).toISOString() }, `range run ${title} skipped: ${why}`);
   }
 
   /**
@@ -504,7 +524,16 @@ export class RangeScans {
         this.inactive.delete(title);
         return false;
       }
-      if (now < until || going(0)) return true;
+      if (now < until) return true;
+      if (going(0)) {
+        // a run going past the next time too: that time is skipped as well (counted, made up), not left under the first's
+        if (next - now <= SKIP_AHEAD_MS && next + 1 > until) {
+          this.inactive.set(title, next + 1);
+          // already inactive on the platform (as last synced) before that time: no sync to wait for, it is skipped
+          if (this.schedules.find((s) => s.title === title)?.active === false) this.skipTaken(title, region, next);
+        }
+        return true;
+      }
       this.inactive.delete(title);
       return false;
     }
@@ -534,11 +563,13 @@ export class RangeScans {
       if (now < at - before || now >= at + maxHoldS * 1000) continue;
       const key = `${s.title}@${at}`;
       let run = this.runs.get(key);
+      // a time whose skip may have reached the platform only after it (no list has shown its run yet): it may well run
+      const doubt = this.skipsSent.has(key) && !this.skipsSeen.has(key);
       // inactive on the platform: no run (one registered while it was active, made inactive only after its time, still holds)
-      if (s.active === false && !run) continue;
+      if (s.active === false && !run && !doubt) continue;
       if (!run) {
         // (a schedule created or changed after the time has no run then; one registered before keeps holding through a later update: a reload, a late aim)
-        if (at < s.since) continue;
+        if (at < s.since && !doubt) continue;
         run = { title: s.title, region: s.region, at, lookAt: this.firstLook(s.region, at), released: false, done: false };
         this.runs.set(key, run);
       }
@@ -686,7 +717,7 @@ export class RangeScans {
         r.done = true; // never ran (or not listed): nothing to credit
         // its skip was sent, not known made before the time: never seen, so made
         const sch = this.schedules.find((x) => x.title === r.title);
-        if (!r.madeUp && this.skipsSent.has(`${r.title}@${r.at}`) && sch) this.skipTaken(r.title, sch.region, r.at);
+        if (!r.madeUp && this.skipsSent.has(`${r.title}@${r.at}`) && sch) this.skipTaken(r.title, sch.region, r.at, 'its skip may have reached the platform only at its time, and no list showed its run by the end of its hold');
         continue;
       }
       // (aimed only if the sync wrote the aim: else the run had the schedule's earlier targets)
@@ -734,15 +765,15 @@ export class RangeScans {
     let intents: { region: string }[] | undefined;
     for (const c of [...this.catchUps.values()]) {
       const sch = this.schedules.find((s) => s.title === c.title);
-      // (the region's next time after the skipped one)
-      if (!sch || this.nextTimeOf(c.region, Math.max(now, c.at)) - now < horizon) {
+      // (the region's next time after the skipped one; or one that has come since: a skip taken late, at the end of its run's hold)
+      if (!sch || this.nextTimeOf(c.region, c.at) <= now || this.nextTimeOf(c.region, Math.max(now, c.at)) - now < horizon) {
         this.catchUps.delete(c.title);
         if (sch) log.info({ region: c.region, schedule: c.title }, `range run ${c.title} not made up: region ${c.region}'s next run comes within ${Math.round(horizon / MIN)} min (an hour, the hold, or what 9 in 10 runs took)`);
         continue;
       }
       if (now < c.at || now < c.retryAt || !this.catchUps.has(c.title)) continue;
-      // the run it was skipped for (or another) still goes
-      if ([...this.runs.values()].some((r) => r.region === c.region && followed(r))) continue;
+      // the run it was skipped for (or another) still goes, or a run of the region holds it (one not seen yet included)
+      if (this.holding(now).some((r) => r.region === c.region)) continue;
       if (!policy.windowOpen(c.region, now)) continue;
       intents ??= await this.core.store.activeIntents();
       if (intents.some((i) => i.region === c.region) || !budget.canSpend(true)) continue;
@@ -1059,6 +1090,31 @@ function keptSchedules(x: unknown, now: number): KeptSchedule[] | undefined {
       ...(k.optionProfile !== undefined ? { optionProfile: k.optionProfile as string } : {}),
       ...(k.endAfterMin !== undefined ? { endAfterMin: k.endAfterMin as number } : {}),
     });
+  }
+  return out;
+}
+
+/** Saved skip keys (`title@time`, a time within the last 2 days, as pruned): undefined when malformed. */
+function skipKeys(x: unknown, now: number): string[] | undefined {
+  if (!Array.isArray(x) || x.length > MAX_SKIP_KEYS) return undefined;
+  const out: string[] = [];
+  for (const k of x) {
+    if (typeof k !== 'string' || k.length > 520) return undefined;
+    const i = k.lastIndexOf('@');
+    const at = Number(k.slice(i + 1));
+    if (i < 1 || !isNum(at, 0, now + CLOCK_SKEW_MS + DAY)) return undefined;
+    if (at >= now - 2 * DAY) out.push(k);
+  }
+  return out;
+}
+
+/** Saved make-ups still to launch (title, region, time skipped, retry after): undefined when malformed; those over 2 days old dropped. */
+function keptCatchUps(x: unknown, now: number): CatchUp[] | undefined {
+  if (!Array.isArray(x) || x.length > MAX_SKIP_KEYS) return undefined;
+  const out: CatchUp[] = [];
+  for (const v of x) {
+    if (!Array.isArray(v) || v.length !== 4 || !isTitle(v[0]) || !isTitle(v[1]) || !isNum(v[2], 0, now + CLOCK_SKEW_MS + DAY) || !isNum(v[3], 0, now + CLOCK_SKEW_MS + DAY)) return undefined;
+    if (v[2] >= now - 2 * DAY) out.push({ title: v[0], region: v[1], at: v[2], retryAt: Math.min(v[3], now + DAY) });
   }
   return out;
 }
