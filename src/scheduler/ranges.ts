@@ -179,6 +179,8 @@ export class RangeScans {
    * (lookAtRuns): its run holds the region meanwhile, and is taken as skipped if never seen
    */
   private readonly skipsSent = new Set<string>();
+  /** per title whose change a sync may have made (its answer lost), when that sync answered: a later sync finding it already so says it was made by then */
+  private readonly unsureAnswered = new Map<string, number>();
   /** skipped times waiting for their region to be free, by schedule title (catchUp) */
   private readonly catchUps = new Map<string, CatchUp>();
   private madeUp = 0;
@@ -252,9 +254,11 @@ export class RangeScans {
       for (const [title, at, calls] of costs) if (!this.aimCost.has(title)) this.aimCost.set(title, { at, calls });
       for (const [id, at] of notFound) if (!this.notFoundAt.has(id)) this.notFoundAt.set(id, Math.min(at, now));
       prependOlder(this.durations, durations.map(([ms]) => ms), 32);
-      for (const k of skipsSent) this.skipsSent.add(k);
-      for (const k of skipsSeen) this.skipsSeen.add(k);
-      for (const c of catchUps) if (!this.catchUps.has(c.title)) this.catchUps.set(c.title, c);
+      if (this.core.scanner.syncSchedules) {
+        for (const k of skipsSent) this.skipsSent.add(k);
+        for (const k of skipsSeen) this.skipsSeen.add(k);
+        if (this.core.scanner.launchRanges) for (const c of catchUps) if (!this.catchUps.has(c.title)) this.catchUps.set(c.title, c);
+      }
       const noneAt = typeof d.noneOfOursAt === 'number' ? Math.min(d.noneOfOursAt, now) : undefined;
       if (d.noneOfOurs && noneAt !== undefined && now - noneAt <= NONE_TRUSTED_MS) {
         this.noneOfOurs = true;
@@ -369,6 +373,7 @@ export class RangeScans {
       this.nextSyncAt = now + DAY;
       sent();
       this.inactiveTaken(now, this.core.clock.now());
+      this.unsureAnswered.clear();
       if (this.problem?.startsWith('sync:')) this.problem = undefined;
       const changed = got.filter((s) => s.action !== 'kept');
       if (changed.length) log.info({ schedules: changed.map((s) => `${s.action} ${s.title}`) }, `range schedules: ${changed.length} changed`);
@@ -382,7 +387,10 @@ export class RangeScans {
         budget.spentExtra(partial.changeCalls);
         this.schedules = afterPartialSync(this.schedules, partial, want, regionOf, now, this.unsure);
         sent(new Set([...partial.done.map((d) => d.title), ...partial.unsure]));
-        this.inactiveTaken(now, this.core.clock.now());
+        const answered = this.core.clock.now();
+        this.inactiveTaken(now, answered);
+        for (const d of partial.done) this.unsureAnswered.delete(d.title);
+        for (const title of partial.unsure) if (!this.unsureAnswered.has(title)) this.unsureAnswered.set(title, answered);
       }
       // the feature off: the clean-up at start is tried a few times an hour apart, then left to the next
       // start (a subscription without the schedule API's permission would otherwise pay a call an hour for nothing)
@@ -399,18 +407,20 @@ export class RangeScans {
    * region, and is taken as skipped if never seen (lookAtRuns).
    */
   private inactiveTaken(now: number, landed: number): void {
+    // made inactive by when: found already so after a sync whose answer was lost, by the time that sync answered
+    const madeBy = (sch: KnownSchedule) => (sch.action === 'kept' ? Math.min(landed, this.unsureAnswered.get(sch.title) ?? landed) : landed);
     // a schedule inactive now (a skip, an aim at nobody) runs nothing at its next time, if made inactive before it
     for (const sch of this.schedules) {
       if (sch.active !== false) continue;
       const next = nextOccurrence(now, sch.timeUtc);
       const key = `${sch.title}@${next}`;
       const r = this.runs.get(key);
-      if (r && !r.scan && !r.madeUp && landed < next) this.runs.delete(key);
+      if (r && !r.scan && !r.madeUp && madeBy(sch) < next) this.runs.delete(key);
     }
     for (const sch of this.schedules) {
       // (inactive for want of held addresses to aim at is no skip; a skip is counted once per time skipped)
       const until = this.inactive.get(sch.title);
-      if (sch.active !== false || until === undefined || landed >= until - 1) continue;
+      if (sch.active !== false || until === undefined || madeBy(sch) >= until - 1) continue;
       // the time skipped (a sync that lands after it, a retry, must not take the next day's for it)
       this.skipTaken(sch.title, sch.region, until - 1);
     }
@@ -565,6 +575,8 @@ export class RangeScans {
       let run = this.runs.get(key);
       // a time whose skip may have reached the platform only after it (no list has shown its run yet): it may well run
       const doubt = this.skipsSent.has(key) && !this.skipsSeen.has(key);
+      // a time counted skipped has no run (a reactivation whose answer was lost leaves the schedule active and its since before the time)
+      if (!run && this.skipsSeen.has(key)) continue;
       // inactive on the platform: no run (one registered while it was active, made inactive only after its time, still holds)
       if (s.active === false && !run && !doubt) continue;
       if (!run) {
@@ -598,7 +610,7 @@ export class RangeScans {
   /** Is this region held for a range run now (no launch of ours)? A pretend scanner's schedules never run: nothing to hold for. */
   holds(region: string, now: number): boolean {
     if (this.core.scanner.pretend) return false;
-    return this.holding(now).some((r) => r.region === region) || [...this.catchUps.values()].some((c) => c.region === region);
+    return this.holding(now).some((r) => r.region === region) || (this.core.scanner.launchRanges !== undefined && [...this.catchUps.values()].some((c) => c.region === region));
   }
 
   /**
@@ -759,7 +771,11 @@ export class RangeScans {
    */
   private async catchUp(now: number): Promise<void> {
     const { scanner, budget, policy, log } = this.core;
-    if (this.catchUps.size === 0 || !scanner.launchRanges) return;
+    if (this.catchUps.size === 0) return;
+    // (a scanner that launches no ranges: none can be made up, and none should hold a region)
+    if (!scanner.launchRanges) return this.catchUps.clear();
+    // (not before this process's first sync: the schedules, their targets and regions, as the config now has them)
+    if (this.synced === undefined) return;
     // (and a run made up is expected to have ended by then: else it would only push that run out)
     const horizon = Math.max(CATCH_UP_BEFORE_NEXT_MS, this.holdBeforeMs(), this.expectedMs(MADE_UP_ENDS_Q));
     let intents: { region: string }[] | undefined;
@@ -832,8 +848,12 @@ export class RangeScans {
       const region = regionOf.get(scan.title);
       const sch = want.find((w) => w.title === scan.title);
       if (!region || !sch || !scan.launchedAt || scan.state === 'finished' || scan.state === 'error' || scan.state === 'canceled') continue;
-      const at = nextOccurrence(Date.parse(scan.launchedAt) - RUN_SLACK_MS, sch.timeUtc);
-      this.runs.set(`${scan.title}@${at}`, { title: scan.title, region, at, lookAt: now + opts.rangeScans.lookAgainS * 1000, released: false, done: false, scan, seenAt: now });
+      const launched = Date.parse(scan.launchedAt);
+      const next = nextOccurrence(launched - RUN_SLACK_MS, sch.timeUtc);
+      // (launched well after its schedule's time, not at it: a make-up of ours, dated by its launch, not the next day's time)
+      const madeUp = next > launched + RUN_SLACK_MS;
+      const at = madeUp ? launched : next;
+      this.runs.set(`${scan.title}@${at}`, { title: scan.title, region, at, lookAt: now + opts.rangeScans.lookAgainS * 1000, released: false, done: false, scan, seenAt: now, ...(madeUp ? { madeUp } : {}) });
       log.info({ run: scan.title, scan: scan.scanRef, state: scan.state, launchedAt: scan.launchedAt }, `range run ${scan.title} (${scan.scanRef}) still goes from before the start: it holds region ${region}`);
     }
     return true;
@@ -1096,9 +1116,11 @@ function keptSchedules(x: unknown, now: number): KeptSchedule[] | undefined {
 
 /** Saved skip keys (`title@time`, a time within the last 2 days, as pruned): undefined when malformed. */
 function skipKeys(x: unknown, now: number): string[] | undefined {
-  if (!Array.isArray(x) || x.length > MAX_SKIP_KEYS) return undefined;
+  if (!Array.isArray(x)) return undefined;
+  // (the newest MAX_SKIP_KEYS, an excess dropped rather than the whole part)
+  x = x.slice(-MAX_SKIP_KEYS);
   const out: string[] = [];
-  for (const k of x) {
+  for (const k of x as unknown[]) {
     if (typeof k !== 'string' || k.length > 520) return undefined;
     const i = k.lastIndexOf('@');
     const at = Number(k.slice(i + 1));
@@ -1110,11 +1132,12 @@ function skipKeys(x: unknown, now: number): string[] | undefined {
 
 /** Saved make-ups still to launch (title, region, time skipped, retry after): undefined when malformed; those over 2 days old dropped. */
 function keptCatchUps(x: unknown, now: number): CatchUp[] | undefined {
-  if (!Array.isArray(x) || x.length > MAX_SKIP_KEYS) return undefined;
+  if (!Array.isArray(x)) return undefined;
   const out: CatchUp[] = [];
-  for (const v of x) {
+  for (const v of x.slice(-MAX_SKIP_KEYS) as unknown[]) {
     if (!Array.isArray(v) || v.length !== 4 || !isTitle(v[0]) || !isTitle(v[1]) || !isNum(v[2], 0, now + CLOCK_SKEW_MS + DAY) || !isNum(v[3], 0, now + CLOCK_SKEW_MS + DAY)) return undefined;
-    if (v[2] >= now - 2 * DAY) out.push({ title: v[0], region: v[1], at: v[2], retryAt: Math.min(v[3], now + DAY) });
+    // (a time skipped is at most SKIP_AHEAD_MS ahead: one further, a clock stepped back or an edited row, would hold its region until then)
+    if (v[2] >= now - 2 * DAY && v[2] <= now + SKIP_AHEAD_MS) out.push({ title: v[0], region: v[1], at: v[2], retryAt: Math.min(v[3], now + DAY) });
   }
   return out;
 }
