@@ -100,7 +100,7 @@ describe('scheduler.rangeScans: make-ups kept across a restart', () => {
     expect(heldAt).toEqual([]);
   });
 
-  it('a restored make-up is not launched before this process\'s first sync (the saved schedule\'s targets, where the config has narrowed them)', async () => {
+  it('a restored make-up launched while syncs are refused scans what the config asks for now, not the saved schedule\'s targets (the config narrowed them)', async () => {
     const t = await setup(OPTS);
     const { scanner, clock, store } = t;
     scanner.limit = { limit: 300, windowSec: 86_400 };
@@ -116,7 +116,31 @@ describe('scheduler.rangeScans: make-ups kept across a restart', () => {
     // the config narrowed emea's range targets meanwhile (restart)
     const sched = t.restart(undefined, { rangeScans: { ...OPTS.rangeScans, targets: { emea: ['10.20.2.0/24'], amer: [] } } } as never);
     for (; clock.t <= at('12:00'); clock.t += 5 * MIN) await sched.tick();
-    expect(scanner.rangeLaunches.map((l) => l.targets)).toEqual([]);
+    expect(scanner.rangeLaunches.map((l) => l.targets)).toEqual([['10.20.2.0-10.20.2.255']]);
+  });
+});
+
+describe('scheduler.rangeScans: a restored make-up the config no longer asks for', () => {
+  it('is dropped, neither launched nor holding its region (the times changed meanwhile)', async () => {
+    const t = await setup(OPTS);
+    const { scanner, clock, store } = t;
+    scanner.limit = { limit: 300, windowSec: 86_400 };
+    await t.sched.tick();
+    await t.sched.saveLearned();
+    clock.t = at('11:00');
+    const row = (await store.learned()).find((r) => r.name === 'range-schedules')!;
+    const st = JSON.parse(row.state) as object;
+    await store.saveLearned([{ ...row, savedAt: clock.t, state: JSON.stringify({ ...st, skipsSeen: [`onsight-range emea 1030@${at('10:30')}`], catchUps: [['onsight-range emea 1030', 'emea', at('10:30'), 0]] }) }]);
+    // restarted with other times: 10:30 is asked for no more (and the sync that would delete its schedule refused)
+    scanner.syncSchedules = async () => { throw new ScannerFailure('ONSIGHT_SCANNER_REFUSED', 'refused', 'no', 'retry'); };
+    const sched = t.restart(undefined, { rangeScans: { ...OPTS.rangeScans, times: ['16:00'] } } as never);
+    const heldAt: string[] = [];
+    for (; clock.t <= at('14:00'); clock.t += 5 * MIN) {
+      await sched.tick();
+      if (held(sched, clock.t)) heldAt.push(hm(clock.t));
+    }
+    // (the platform still has 14:30's schedule, the sync that would delete it refused: its run's hold begins before it)
+    expect({ launched: scanner.rangeLaunches.length, heldAt: heldAt.filter((x) => x < '13:30') }).toEqual({ launched: 0, heldAt: [] });
   });
 });
 

@@ -312,6 +312,16 @@ export class RangeScans {
     return { want, regionOf };
   }
 
+  /** The schedule `title` of `region` as the config asks for it now (as want() writes it, unaimed), or undefined when it asks for none such. */
+  private configuredSchedule(title: string, region: string): { appliance: string; targets: string[]; optionProfile?: string } | undefined {
+    const { opts } = this.core;
+    const r = opts.regions.find((x) => x.name === region);
+    const appliance = r?.appliances[0]?.name;
+    if (!r || !appliance || !opts.rangeScans.times.some((time) => `${opts.titlePrefix}-range ${r.name} ${time.replace(':', '')}` === title)) return undefined;
+    const targets = this.configuredTargets(r.name);
+    return targets?.length ? { appliance, targets, ...(r.optionProfile !== undefined ? { optionProfile: r.optionProfile } : {}) } : undefined;
+  }
+
   /** The region's runs' targets as configured (default: its CIDRs), clipped to the scope, exclusions cut out; undefined (and said) when unreadable. */
   private configuredTargets(region: string): string[] | undefined {
     const { opts, policy } = this.core;
@@ -774,13 +784,18 @@ export class RangeScans {
     if (this.catchUps.size === 0) return;
     // (a scanner that launches no ranges: none can be made up, and none should hold a region)
     if (!scanner.launchRanges) return this.catchUps.clear();
-    // (not before this process's first sync: the schedules, their targets and regions, as the config now has them)
-    if (this.synced === undefined) return;
     // (and a run made up is expected to have ended by then: else it would only push that run out)
     const horizon = Math.max(CATCH_UP_BEFORE_NEXT_MS, this.holdBeforeMs(), this.expectedMs(MADE_UP_ENDS_Q));
     let intents: { region: string }[] | undefined;
     for (const c of [...this.catchUps.values()]) {
       const sch = this.schedules.find((s) => s.title === c.title);
+      // (as the config asks for it now: a make-up restored after a restart may name what it no longer asks for)
+      const conf = this.configuredSchedule(c.title, c.region);
+      if (!conf) {
+        this.catchUps.delete(c.title);
+        log.info({ region: c.region, schedule: c.title }, `range run ${c.title} not made up: the config no longer asks for it`);
+        continue;
+      }
       // (the region's next time after the skipped one; or one that has come since: a skip taken late, at the end of its run's hold)
       if (!sch || this.nextTimeOf(c.region, c.at) <= now || this.nextTimeOf(c.region, Math.max(now, c.at)) - now < horizon) {
         this.catchUps.delete(c.title);
@@ -794,7 +809,7 @@ export class RangeScans {
       intents ??= await this.core.store.activeIntents();
       if (intents.some((i) => i.region === c.region) || !budget.canSpend(true)) continue;
       // aimed runs: the make-up aims at who is there now (the skipped time's aim is hours old)
-      const targets = this.aiming() ? this.aimAt(c.region, await this.heldAddresses(now)) : sch.targets;
+      const targets = this.aiming() ? this.aimAt(c.region, await this.heldAddresses(now)) : conf.targets;
       if (!targets?.length) {
         this.catchUps.delete(c.title);
         log.info({ region: c.region, schedule: c.title }, `range run ${c.title} not made up: no device to aim at in region ${c.region}`);
@@ -803,7 +818,7 @@ export class RangeScans {
       const run: Run = { title: c.title, region: c.region, at: now, lookAt: this.firstLook(c.region, now), released: false, done: false, madeUp: true, ...(this.aiming() ? { aimedAt: targets } : {}) };
       try {
         const { scanRef } = await budget.call('launch range scan (a skipped time made up)', 'launch', () => scanner.launchRanges!({
-          title: sch.title, targets, appliance: sch.appliance, ...(sch.optionProfile !== undefined ? { optionProfile: sch.optionProfile } : {}),
+          title: c.title, targets, appliance: conf.appliance, ...(conf.optionProfile !== undefined ? { optionProfile: conf.optionProfile } : {}),
         }));
         run.ref = scanRef;
         log.info({ region: c.region, schedule: c.title, scan: scanRef, skippedAt: new Date(c.at).toISOString() }, `range run ${c.title} made up: launched as ${scanRef} now that region ${c.region}'s previous run has ended`);
