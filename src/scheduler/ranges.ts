@@ -179,7 +179,10 @@ export class RangeScans {
    * (lookAtRuns): its run holds the region meanwhile, and is taken as skipped if never seen
    */
   private readonly skipsSent = new Set<string>();
-  /** per title whose change a sync may have made (its answer lost), when that sync answered: a later sync finding it already so says it was made by then */
+  /**
+   * per title whose deactivation a sync may have made (its answer lost), when that sync last answered: a later
+   * sync finding it already inactive says it was made by then (not kept across a restart: the later answer counts then)
+   */
   private readonly unsureAnswered = new Map<string, number>();
   /** skipped times waiting for their region to be free, by schedule title (catchUp) */
   private readonly catchUps = new Map<string, CatchUp>();
@@ -400,7 +403,8 @@ export class RangeScans {
         const answered = this.core.clock.now();
         this.inactiveTaken(now, answered);
         for (const d of partial.done) this.unsureAnswered.delete(d.title);
-        for (const title of partial.unsure) if (!this.unsureAnswered.has(title)) this.unsureAnswered.set(title, answered);
+        // (a deactivation's only, the latest: a later time is the safer side, a time in doubt)
+        for (const title of partial.unsure) if (want.find((w) => w.title === title)?.active === false) this.unsureAnswered.set(title, answered);
       }
       // the feature off: the clean-up at start is tried a few times an hour apart, then left to the next
       // start (a subscription without the schedule API's permission would otherwise pay a call an hour for nothing)
@@ -1152,7 +1156,8 @@ function keptCatchUps(x: unknown, now: number): CatchUp[] | undefined {
   for (const v of x.slice(-MAX_SKIP_KEYS) as unknown[]) {
     if (!Array.isArray(v) || v.length !== 4 || !isTitle(v[0]) || !isTitle(v[1]) || !isNum(v[2], 0, now + CLOCK_SKEW_MS + DAY) || !isNum(v[3], 0, now + CLOCK_SKEW_MS + DAY)) return undefined;
     // (a time skipped is at most SKIP_AHEAD_MS ahead: one further, a clock stepped back or an edited row, would hold its region until then)
-    if (v[2] >= now - 2 * DAY && v[2] <= now + SKIP_AHEAD_MS) out.push({ title: v[0], region: v[1], at: v[2], retryAt: Math.min(v[3], now + DAY) });
+    // (and a few minutes for another node's clock: a day, CLOCK_SKEW_MS, would let the held hours back in)
+    if (v[2] >= now - 2 * DAY && v[2] <= now + SKIP_AHEAD_MS + 5 * MIN) out.push({ title: v[0], region: v[1], at: v[2], retryAt: Math.min(v[3], now + DAY) });
   }
   return out;
 }
