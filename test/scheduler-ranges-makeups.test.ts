@@ -2,7 +2,7 @@
 // answer was lost, make-ups kept across a restart, a skip whose doubt a later sync settles, a
 // make-up still running at a restart. Each test fails without its fix.
 import { describe, expect, it } from 'vitest';
-import { setup, mac } from './helpers/scheduler.js';
+import { setup, mac, scarceRanges, RANGES_TWO_TIMES } from './helpers/scheduler.js';
 import { ScannerFailure, ScheduleSyncIncomplete } from '../src/scanners/failure.js';
 
 const MIN = 60_000;
@@ -11,11 +11,20 @@ const iso = (t: number) => new Date(t).toISOString();
 const hm = (t: number) => iso(t).slice(11, 16);
 type WithRanges = { phases: { ranges: { holds(region: string, now: number): boolean } } };
 const held = (sched: unknown, now: number) => (sched as WithRanges).phases.ranges.holds('emea', now);
-const OPTS = { rangeScans: { times: ['10:30', '14:30'], targets: { emea: ['10.20.1.0/24'], amer: [] }, aim: 'ranges' as const } };
+const OPTS = RANGES_TWO_TIMES;
 const endRun = (scanner: { finish(r: string): void; times: Map<string, { launchedAt: string; endedAt: string }> }, ref: string, from: string, to: string) => {
   scanner.finish(ref);
   scanner.times.set(ref, { launchedAt: iso(at(from)), endedAt: iso(at(to)) });
 };
+
+/** Saves what the scheduler learned, then rewrites its range-schedules row with `edit` (as another process, or an operator, left it). */
+async function editSavedRanges(t: Awaited<ReturnType<typeof scarceRanges>>, edit: (state: Record<string, unknown>) => object, savedAt?: number): Promise<void> {
+  await t.sched.saveLearned();
+  const row = (await t.store.learned()).find((r) => r.name === 'range-schedules')!;
+  await t.store.saveLearned([{ ...row, ...(savedAt !== undefined ? { savedAt } : {}), state: JSON.stringify(edit(JSON.parse(row.state) as Record<string, unknown>)) }]);
+}
+/** A skip of 10:30 counted and its make-up pending, as saved at 11:00. */
+const SKIPPED_1030 = { skipsSeen: [`onsight-range emea 1030@${at('10:30')}`], catchUps: [['onsight-range emea 1030', 'emea', at('10:30'), 0]] };
 
 describe('scheduler.rangeScans: a skipped time whose reactivation\'s answer was lost', () => {
   const outcome = async (lostReactivation: boolean) => {
@@ -82,13 +91,9 @@ describe('scheduler.rangeScans: make-ups kept across a restart', () => {
   });
 
   it('a saved make-up whose time is far ahead (a clock stepped back, an edited row) is dropped (before: it held its region until then)', async () => {
-    const t = await setup(OPTS);
-    const { scanner, clock, store, see } = t;
-    scanner.limit = { limit: 300, windowSec: 86_400 };
-    await t.sched.tick();
-    await t.sched.saveLearned();
-    const row = (await store.learned()).find((r) => r.name === 'range-schedules')!;
-    await store.saveLearned([{ ...row, state: JSON.stringify({ ...JSON.parse(row.state) as object, catchUps: [['onsight-range emea 1430', 'emea', clock.t + 20 * 3600_000, 0]] }) }]);
+    const t = await scarceRanges();
+    const { clock, see } = t;
+    await editSavedRanges(t, (st) => ({ ...st, catchUps: [['onsight-range emea 1430', 'emea', clock.t + 20 * 3600_000, 0]] }));
     const sched = t.restart();
     await see({ ip: '10.20.1.7', mac: mac(7), durationS: 5 * 86400 });
     const heldAt: string[] = [];
@@ -101,17 +106,14 @@ describe('scheduler.rangeScans: make-ups kept across a restart', () => {
   });
 
   it('a restored make-up launched while syncs are refused scans what the config asks for now, not the saved schedule\'s targets (the config narrowed them)', async () => {
-    const t = await setup(OPTS);
-    const { scanner, clock, store } = t;
-    scanner.limit = { limit: 300, windowSec: 86_400 };
-    await t.sched.tick();
-    await t.sched.saveLearned();
+    const t = await scarceRanges();
+    const { scanner, clock } = t;
     clock.t = at('11:00');
-    const row = (await store.learned()).find((r) => r.name === 'range-schedules')!;
-    const st = JSON.parse(row.state) as { schedules: { title: string; active: boolean }[] };
     // as saved during a skip of 10:30: the schedule inactive, the skip counted, its make-up pending
-    for (const x of st.schedules) if (x.title === 'onsight-range emea 1030') x.active = false;
-    await store.saveLearned([{ ...row, savedAt: clock.t, state: JSON.stringify({ ...st, skipsSeen: [`onsight-range emea 1030@${at('10:30')}`], catchUps: [['onsight-range emea 1030', 'emea', at('10:30'), 0]] }) }]);
+    await editSavedRanges(t, (st) => {
+      for (const x of st.schedules as { title: string; active: boolean }[]) if (x.title === 'onsight-range emea 1030') x.active = false;
+      return { ...st, ...SKIPPED_1030 };
+    }, clock.t);
     scanner.syncSchedules = async () => { throw new ScannerFailure('ONSIGHT_SCANNER_REFUSED', 'refused', 'no', 'retry'); };
     // the config narrowed emea's range targets meanwhile (restart)
     const sched = t.restart(undefined, { rangeScans: { ...OPTS.rangeScans, targets: { emea: ['10.20.2.0/24'], amer: [] } } } as never);
@@ -122,15 +124,10 @@ describe('scheduler.rangeScans: make-ups kept across a restart', () => {
 
 describe('scheduler.rangeScans: a restored make-up the config no longer asks for', () => {
   it('is dropped, neither launched nor holding its region (the times changed meanwhile)', async () => {
-    const t = await setup(OPTS);
-    const { scanner, clock, store } = t;
-    scanner.limit = { limit: 300, windowSec: 86_400 };
-    await t.sched.tick();
-    await t.sched.saveLearned();
+    const t = await scarceRanges();
+    const { scanner, clock } = t;
     clock.t = at('11:00');
-    const row = (await store.learned()).find((r) => r.name === 'range-schedules')!;
-    const st = JSON.parse(row.state) as object;
-    await store.saveLearned([{ ...row, savedAt: clock.t, state: JSON.stringify({ ...st, skipsSeen: [`onsight-range emea 1030@${at('10:30')}`], catchUps: [['onsight-range emea 1030', 'emea', at('10:30'), 0]] }) }]);
+    await editSavedRanges(t, (st) => ({ ...st, ...SKIPPED_1030 }), clock.t);
     // restarted with other times: 10:30 is asked for no more (and the sync that would delete its schedule refused)
     scanner.syncSchedules = async () => { throw new ScannerFailure('ONSIGHT_SCANNER_REFUSED', 'refused', 'no', 'retry'); };
     const sched = t.restart(undefined, { rangeScans: { ...OPTS.rangeScans, times: ['16:00'] } } as never);
@@ -146,9 +143,7 @@ describe('scheduler.rangeScans: a restored make-up the config no longer asks for
 
 describe('scheduler.rangeScans: a skip in doubt settled by a later sync', () => {
   it('a skip made at 14:05 (answer lost), then a sync sent 14:25 answering 14:31 that finds it already inactive: made in time, so made up once the region is free (before: held to 18:30 and made up then)', async () => {
-    const { scanner, sched, clock } = await setup(OPTS);
-    scanner.limit = { limit: 300, windowSec: 86_400 };
-    await sched.tick();
+    const { scanner, sched, clock } = await scarceRanges();
     const sync = scanner.syncSchedules.bind(scanner);
     let lost = false, slow = false;
     const kept: string[] = [];

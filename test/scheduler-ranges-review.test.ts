@@ -1,13 +1,23 @@
 // Regressions from an independent review of scheduler.rangeScans (src/scheduler/ranges.ts): a
 // schedule changed after its run's time (a late aim, a reload), an aim at nobody, a sync that fails half-way.
 import { describe, expect, it } from 'vitest';
-import { setup, mac } from './helpers/scheduler.js';
+import { setup, mac, scarceRanges, RANGES_TWO_TIMES } from './helpers/scheduler.js';
 import { ScannerFailure, ScheduleSyncIncomplete } from '../src/scanners/failure.js';
 
 const MIN = 60_000;
 const at = (hhmm: string, day = 23) => Date.parse(`2026-11-${day}T${hhmm}:00Z`);
 const iso = (t: number) => new Date(t).toISOString();
 type WithRanges = { phases: { ranges: { holds(region: string, now: number): boolean } } };
+const OPTS = RANGES_TWO_TIMES;
+
+/** The scanner's schedule syncs refused outright (nothing changed) until `hhmm` on day 23, then made as asked. */
+function refuseSyncsUntil(scanner: { syncSchedules: (w: never, p: string) => Promise<unknown> }, clock: { t: number }, hhmm: string): void {
+  const sync = scanner.syncSchedules.bind(scanner);
+  scanner.syncSchedules = async (w, p) => {
+    if (clock.t < at(hhmm)) throw new ScannerFailure('ONSIGHT_SCANNER_REFUSED', 'refused', 'no', 'retry');
+    return sync(w, p);
+  };
+}
 
 /** Ticks every 5 min from `from` to `to`; the times (HH:MM) at which emea was not held for its run. */
 async function ticksNotHeld(t: { sched: { tick(): Promise<void> }; clock: { t: number } }, from: number, to: number): Promise<string[]> {
@@ -149,10 +159,8 @@ describe('scheduler.rangeScans: schedules changed after a run\'s time', () => {
 
   it('a skip made by a sync that then failed is taken as made: counted, made up the same day, the next day as any (as when the sync succeeds)', async () => {
     const outcome = async (partial: false | 'once' | 'always') => {
-      const t = await setup({ rangeScans: { times: ['10:30', '14:30'], targets: { emea: ['10.20.1.0/24'], amer: [] }, aim: 'ranges' } });
+      const t = await scarceRanges(); // scarce: a skipped time is made up
       const { scanner, sched, clock, see } = t;
-      scanner.limit = { limit: 300, windowSec: 86_400 }; // scarce: a skipped time is made up
-      await sched.tick();
       // the skip's sync makes the skip, then another change is refused (and the retry 5 min on too)
       const sync = scanner.syncSchedules.bind(scanner);
       scanner.syncSchedules = async (w, p) => {
@@ -192,10 +200,8 @@ describe('scheduler.rangeScans: schedules changed after a run\'s time', () => {
 
   it('a skip whose sync lands only after the time skipped (syncs refused until then): the platform ran that time, so no skip is counted, nothing is made up while that run goes, and it holds the region until seen ended', async () => {
     const outcome = async (how: 'refused' | 'partial') => {
-      const t = await setup({ rangeScans: { times: ['10:30', '14:30'], targets: { emea: ['10.20.1.0/24'], amer: [] }, aim: 'ranges' } });
+      const t = await scarceRanges(); // scarce: a skip would be made up
       const { scanner, sched, clock, see } = t;
-      scanner.limit = { limit: 300, windowSec: 86_400 }; // scarce: a skip would be made up
-      await sched.tick();
       // every sync fails without a change until 14:33: outright, or stopped at its first change
       const sync = scanner.syncSchedules.bind(scanner);
       scanner.syncSchedules = async (w, p) => {
@@ -306,7 +312,6 @@ describe('scheduler.rangeScans: schedules changed after a run\'s time', () => {
 // Decided by when the sync's answer came, and where that leaves doubt (a sync that straddled the time,
 // an answer lost before it) by what the scan lists show.
 describe('scheduler.rangeScans: a skip that may have reached the platform only at or after its time', () => {
-  const OPTS = { rangeScans: { times: ['10:30', '14:30'], targets: { emea: ['10.20.1.0/24'], amer: [] }, aim: 'ranges' as const } };
   const hm = (t: number) => iso(t).slice(11, 16);
   const emeaFree = (sched: unknown, now: number) => !(sched as WithRanges).phases.ranges.holds('emea', now);
   const endRun = (scanner: { finish(r: string): void; times: Map<string, { launchedAt: string; endedAt: string }> }, ref: string, from: string, to: string) => {
@@ -315,14 +320,8 @@ describe('scheduler.rangeScans: a skip that may have reached the platform only a
   };
 
   it('a sync that lands at the very time: the platform\'s run holds the region, nothing is counted or made up', async () => {
-    const { scanner, sched, clock, see } = await setup(OPTS);
-    scanner.limit = { limit: 300, windowSec: 86_400 };
-    await sched.tick();
-    const sync = scanner.syncSchedules.bind(scanner);
-    scanner.syncSchedules = async (w, p) => {
-      if (clock.t < at('14:30')) throw new ScannerFailure('ONSIGHT_SCANNER_REFUSED', 'refused', 'no', 'retry');
-      return sync(w, p);
-    };
+    const { scanner, sched, clock, see } = await scarceRanges();
+    refuseSyncsUntil(scanner, clock, '14:30');
     clock.t = at('10:30');
     const run = scanner.runSchedule('onsight-range emea 1030', clock.t);
     await see({ ip: '10.20.1.7', mac: mac(7), durationS: 5 * 86400 });
@@ -343,9 +342,7 @@ describe('scheduler.rangeScans: a skip that may have reached the platform only a
   });
 
   it('a sync sent before the time that lands after it (a slow call): no make-up beside the platform\'s run, which holds the region', async () => {
-    const { scanner, sched, clock, see } = await setup(OPTS);
-    scanner.limit = { limit: 300, windowSec: 86_400 };
-    await sched.tick();
+    const { scanner, sched, clock, see } = await scarceRanges();
     const sync = scanner.syncSchedules.bind(scanner);
     let run1430 = '';
     scanner.syncSchedules = async (w, p) => {
@@ -376,9 +373,7 @@ describe('scheduler.rangeScans: a skip that may have reached the platform only a
   });
 
   it('a skip made before the time by a change whose answer was lost, confirmed only after: the run never seen, the time is counted skipped and made up', async () => {
-    const { scanner, sched, clock } = await setup(OPTS);
-    scanner.limit = { limit: 300, windowSec: 86_400 };
-    await sched.tick();
+    const { scanner, sched, clock } = await scarceRanges();
     const sync = scanner.syncSchedules.bind(scanner);
     let lost = false;
     scanner.syncSchedules = async (w, p) => {
@@ -406,9 +401,7 @@ describe('scheduler.rangeScans: a skip that may have reached the platform only a
   });
 
   it('a skip that reached the platform after its time (a slow call), the run unseen past maxHoldS while lists fail: it still holds the region', async () => {
-    const { scanner, sched, clock, see } = await setup(OPTS);
-    scanner.limit = { limit: 300, windowSec: 86_400 };
-    await sched.tick();
+    const { scanner, sched, clock, see } = await scarceRanges();
     const sync = scanner.syncSchedules.bind(scanner);
     let slow = false;
     scanner.syncSchedules = async (w, p) => {
@@ -569,14 +562,8 @@ describe('scheduler.rangeScans: a skip that may have reached the platform only a
   });
 
   it('a skip whose every sync was refused outright never reached the platform: a run of that time the platform does not start (for reasons of its own) is not counted skipped, nor made up', async () => {
-    const { scanner, sched, clock } = await setup(OPTS);
-    scanner.limit = { limit: 300, windowSec: 86_400 };
-    await sched.tick();
-    const sync = scanner.syncSchedules.bind(scanner);
-    scanner.syncSchedules = async (w, p) => {
-      if (clock.t < at('15:00')) throw new ScannerFailure('ONSIGHT_SCANNER_REFUSED', 'refused', 'no', 'retry');
-      return sync(w, p);
-    };
+    const { scanner, sched, clock } = await scarceRanges();
+    refuseSyncsUntil(scanner, clock, '15:00');
     clock.t = at('10:30');
     const run = scanner.runSchedule('onsight-range emea 1030', clock.t);
     for (clock.t = at('11:00'); clock.t <= at('20:00'); clock.t += 5 * MIN) {

@@ -55,3 +55,14 @@ export async function setupOn(kind: StoreKind, over: Over = {}, policyOver: Poli
 
 export const mac = (n: number) => `52:54:00:00:00:${n.toString(16).padStart(2, '0')}`;
 
+
+/** Range runs in emea at 10:30 and 14:30 over 10.20.1.0/24, aimed at the whole range (the range-skip tests). */
+export const RANGES_TWO_TIMES = { rangeScans: { times: ['10:30', '14:30'], targets: { emea: ['10.20.1.0/24'], amer: [] }, aim: 'ranges' as const } };
+
+/** `RANGES_TWO_TIMES` under a scarce allowance (300 calls a day: a skipped time is made up), after a first pass. */
+export async function scarceRanges() {
+  const t = await setup(RANGES_TWO_TIMES);
+  t.scanner.limit = { limit: 300, windowSec: 86_400 };
+  await t.sched.tick();
+  return t;
+}
