@@ -241,7 +241,7 @@ describe('qualys emulator: scheduled scans run on the scan clock', () => {
     clock.t = Date.parse('2026-12-02T02:00:01Z');
     const [run, ...more] = await c.listScans({});
     expect(more).toHaveLength(0);
-    expect(run).toMatchObject({ title: dc1.title, type: 'Scheduled', launchedAt: '2026-12-02T02:00:00Z', targets: ['10.20.0.0', '10.20.0.1', '10.20.0.2', '10.20.0.3', '10.20.0.4', '10.20.0.5', '10.20.0.6', '10.20.0.7'] });
+    expect(run).toMatchObject({ title: dc1.title, type: 'Scheduled', scheduled: true, launchedAt: '2026-12-02T02:00:00Z', targets: ['10.20.0.0', '10.20.0.1', '10.20.0.2', '10.20.0.3', '10.20.0.4', '10.20.0.5', '10.20.0.6', '10.20.0.7'] });
     expect(['submitted', 'queued', 'running']).toContain(run.state);
     expect(e.state.model.findScan(run.scanRef)!.appliances).toEqual(['sa-1']);
     // the run came from the platform: no launch was asked for, and the scan API counted only our two list calls
@@ -277,7 +277,7 @@ describe('qualys emulator: scheduled scans run on the scan clock', () => {
     clock.t += 10_000;
     const [scan] = await c.listScans({ launchedAfter: new Date(T0 - 60_000) });
     // the title as given (no intent id appended): the scheduler finds it by the schedule's title
-    expect(scan).toMatchObject({ scanRef, title: dc2.title, type: 'API', targets: ['10.30.0.1', '10.30.0.8', '10.30.0.9'] });
+    expect(scan).toMatchObject({ scanRef, title: dc2.title, type: 'API', scheduled: false, targets: ['10.30.0.1', '10.30.0.8', '10.30.0.9'] });
     expect(e.state.model.findScan(scanRef)!.appliances).toEqual(['sa-2']);
     clock.t += 30 * 60_000;
     expect((await c.listScans({ scanRefs: [scanRef] }))[0]).toMatchObject({ state: 'finished', processed: true });

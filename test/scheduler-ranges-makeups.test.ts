@@ -202,4 +202,74 @@ describe('scheduler.rangeScans: a make-up still running across a restart', () =>
     expect(scanner.rangeLaunches.length).toBe(1);
     expect(heldAt).toEqual([]);
   });
+
+  it('a platform run launched late (15 min after its time) is found as that time\'s run, not a make-up: the platform\'s cut-off of it is counted', async () => {
+    const t = await setup({ rangeScans: { ...OPTS.rangeScans, endBeforeNext: true } });
+    const { scanner, clock } = t;
+    let sched = t.sched;
+    await sched.tick();
+    const ref = scanner.runSchedule('onsight-range emea 1030', at('10:45')); // the platform started it late
+    clock.t = at('11:00');
+    await sched.saveLearned();
+    sched = t.restart();
+    const heldLate: string[] = [];
+    for (; clock.t <= at('22:00'); clock.t += 5 * MIN) {
+      if (clock.t === at('14:20')) {
+        scanner.finish(ref, 'canceled'); // its cut-off, before 14:30
+        scanner.times.set(ref, { launchedAt: iso(at('10:45')), endedAt: iso(at('14:20')) });
+      }
+      await sched.tick();
+      // (14:30's run, never started here, holds until the end of its hold, 18:30)
+      if (clock.t >= at('19:00') && held(sched, clock.t)) heldLate.push(hm(clock.t));
+    }
+    // (before: taken for a make-up of ours by its launch time, dated 10:45: a make-up carries no cut-off, so nothing counted)
+    expect(sched.rangeScans()).toMatchObject({ runsSeen: 1, cutShort: 1 });
+    // (dated to the next day's 10:30, it would never be looked at, and would hold emea on)
+    expect(heldLate).toEqual([]);
+  });
+});
+
+describe('scheduler.rangeScans: make-ups and a config changed at a restart', () => {
+  it('a restart whose config drops the time whose run still goes: that run is still found and holds its region, so the make-up waits for it', async () => {
+    const t = await scarceRanges();
+    const { scanner, clock } = t;
+    clock.t = at('10:30');
+    const ref = scanner.runSchedule('onsight-range emea 1030', clock.t);
+    for (clock.t = at('10:35'); clock.t <= at('15:00'); clock.t += 5 * MIN) await t.sched.tick();
+    expect(t.sched.rangeScans().skipped).toBe(1);
+    await t.sched.saveLearned();
+    const sched = t.restart(undefined, { rangeScans: { ...OPTS.rangeScans, times: ['14:30', '20:00'] } } as never);
+    const makeUps: string[] = [];
+    for (clock.t = at('15:05'); clock.t <= at('17:00'); clock.t += 5 * MIN) {
+      if (clock.t === at('16:30')) endRun(scanner, ref, '10:30', '16:30');
+      const before = scanner.rangeLaunches.length;
+      await sched.tick();
+      if (scanner.rangeLaunches.length > before) makeUps.push(hm(clock.t));
+    }
+    // (before: the run of a time no longer asked for was not looked for at the start: the make-up launched at 15:05 on top of it)
+    // (after it, none either: 20:00 comes within what 9 in 10 runs took, the six hours of this one)
+    expect(makeUps).toEqual([]);
+    expect(sched.rangeScans().runsSeen).toBe(1); // the run of 10:30, found at the start and seen ended
+  });
+
+  it('a make-up whose schedule\'s next run falls outside the scan windows (Monday only) is still launched today, inside them', async () => {
+    const makeUps = async (windows: string[]) => {
+      const { scanner, sched, clock } = await setup(OPTS, { scanWindows: windows });
+      scanner.limit = { limit: 300, windowSec: 86_400 };
+      await sched.tick();
+      clock.t = at('10:30'); // (Monday 23 November)
+      const ref = scanner.runSchedule('onsight-range emea 1030', clock.t);
+      const launched: string[] = [];
+      for (clock.t = at('10:35'); clock.t <= at('17:30'); clock.t += 5 * MIN) {
+        if (clock.t === at('15:00')) endRun(scanner, ref, '10:30', '15:00');
+        const before = scanner.rangeLaunches.length;
+        await sched.tick();
+        if (scanner.rangeLaunches.length > before) launched.push(hm(clock.t));
+      }
+      return { skipped: sched.rangeScans().skipped, made: launched.length };
+    };
+    expect(await makeUps(['* 08:00-18:00'])).toEqual({ skipped: 1, made: 1 });
+    // (before: the sync deleted the schedule whose next run, Tuesday's, is outside the windows, and the make-up was dropped unsaid)
+    expect(await makeUps(['Mon 08:00-18:00'])).toEqual({ skipped: 1, made: 1 });
+  });
 });

@@ -50,6 +50,8 @@ export interface ScanStatus {
   endedAt?: string;
   /** the scanner has processed the scan's results, so its host list dates the hosts it found (Qualys PROCESSED); undefined when the scanner does not say */
   processed?: boolean;
+  /** launched by one of the platform's schedules, not by an API call (Qualys TYPE `Scheduled`); undefined when the scanner does not say */
+  scheduled?: boolean;
 }
 
 export interface ScanFilter {

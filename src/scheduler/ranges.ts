@@ -315,14 +315,23 @@ export class RangeScans {
     return { want, regionOf };
   }
 
+  /** The region (as configured) and time of a title of our range runs (`<prefix>-range <region> <HHMM>`), or undefined. */
+  private rangeTitle(title: string): { region: string; timeUtc: string } | undefined {
+    const { opts } = this.core;
+    const m = /^(.*) ([01]\d|2[0-3])([0-5]\d)$/.exec(title);
+    const region = m && opts.regions.find((r) => m[1] === `${opts.titlePrefix}-range ${r.name}`);
+    return m && region ? { region: region.name, timeUtc: `${m[2]}:${m[3]}` } : undefined;
+  }
+
   /** The schedule `title` of `region` as the config asks for it now (as want() writes it, unaimed), or undefined when it asks for none such. */
-  private configuredSchedule(title: string, region: string): { appliance: string; targets: string[]; optionProfile?: string } | undefined {
+  private configuredSchedule(title: string, region: string): { appliance: string; targets: string[] | undefined; optionProfile?: string } | undefined {
     const { opts } = this.core;
     const r = opts.regions.find((x) => x.name === region);
     const appliance = r?.appliances[0]?.name;
     if (!r || !appliance || !opts.rangeScans.times.some((time) => `${opts.titlePrefix}-range ${r.name} ${time.replace(':', '')}` === title)) return undefined;
+    // (undefined targets: unreadable, said as the problem; none: the config asks for no run there)
     const targets = this.configuredTargets(r.name);
-    return targets?.length ? { appliance, targets, ...(r.optionProfile !== undefined ? { optionProfile: r.optionProfile } : {}) } : undefined;
+    return targets?.length === 0 ? undefined : { appliance, targets, ...(r.optionProfile !== undefined ? { optionProfile: r.optionProfile } : {}) };
   }
 
   /** The region's runs' targets as configured (default: its CIDRs), clipped to the scope, exclusions cut out; undefined (and said) when unreadable. */
@@ -792,7 +801,6 @@ export class RangeScans {
     const horizon = Math.max(CATCH_UP_BEFORE_NEXT_MS, this.holdBeforeMs(), this.expectedMs(MADE_UP_ENDS_Q));
     let intents: { region: string }[] | undefined;
     for (const c of [...this.catchUps.values()]) {
-      const sch = this.schedules.find((s) => s.title === c.title);
       // (as the config asks for it now: a make-up restored after a restart may name what it no longer asks for)
       const conf = this.configuredSchedule(c.title, c.region);
       if (!conf) {
@@ -801,9 +809,9 @@ export class RangeScans {
         continue;
       }
       // (the region's next time after the skipped one; or one that has come since: a skip taken late, at the end of its run's hold)
-      if (!sch || this.nextTimeOf(c.region, c.at) <= now || this.nextTimeOf(c.region, Math.max(now, c.at)) - now < horizon) {
+      if (this.nextTimeOf(c.region, c.at) <= now || this.nextTimeOf(c.region, Math.max(now, c.at)) - now < horizon) {
         this.catchUps.delete(c.title);
-        if (sch) log.info({ region: c.region, schedule: c.title }, `range run ${c.title} not made up: region ${c.region}'s next run comes within ${Math.round(horizon / MIN)} min (an hour, the hold, or what 9 in 10 runs took)`);
+        log.info({ region: c.region, schedule: c.title }, `range run ${c.title} not made up: region ${c.region}'s next run comes within ${Math.round(horizon / MIN)} min (an hour, the hold, or what 9 in 10 runs took)`);
         continue;
       }
       if (now < c.at || now < c.retryAt || !this.catchUps.has(c.title)) continue;
@@ -813,6 +821,8 @@ export class RangeScans {
       intents ??= await this.core.store.activeIntents();
       if (intents.some((i) => i.region === c.region) || !budget.canSpend(true)) continue;
       // aimed runs: the make-up aims at who is there now (the skipped time's aim is hours old)
+      // (targets unreadable: not launched until the config is mended; the problem is said)
+      if (!conf.targets) continue;
       const targets = this.aiming() ? this.aimAt(c.region, await this.heldAddresses(now)) : conf.targets;
       if (!targets?.length) {
         this.catchUps.delete(c.title);
@@ -864,14 +874,17 @@ export class RangeScans {
     }
     this.adopted = true;
     for (const scan of list) {
-      const region = regionOf.get(scan.title);
-      const sch = want.find((w) => w.title === scan.title);
-      if (!region || !sch || !scan.launchedAt || scan.state === 'finished' || scan.state === 'error' || scan.state === 'canceled') continue;
+      // (by its title: one of a time or schedule the config no longer asks for still goes, and still holds its region)
+      const known = regionOf.has(scan.title) ? { region: regionOf.get(scan.title)!, timeUtc: want.find((w) => w.title === scan.title)!.timeUtc } : this.rangeTitle(scan.title);
+      if (!known || !scan.launchedAt || scan.state === 'finished' || scan.state === 'error' || scan.state === 'canceled') continue;
+      const { region } = known;
+      const sch = { timeUtc: known.timeUtc };
       const launched = Date.parse(scan.launchedAt);
       const next = nextOccurrence(launched - RUN_SLACK_MS, sch.timeUtc);
-      // (launched well after its schedule's time, not at it: a make-up of ours, dated by its launch, not the next day's time)
-      const madeUp = next > launched + RUN_SLACK_MS;
-      const at = madeUp ? launched : next;
+      // a make-up of ours (an API launch), dated by its launch, not the next day's time; where the scanner does not say, one launched well after its schedule's time
+      const madeUp = scan.scheduled !== undefined ? !scan.scheduled : next > launched + RUN_SLACK_MS;
+      // (a run of the schedule's: its time at or before its launch, however late the platform started it)
+      const at = madeUp ? launched : scan.scheduled ? nextOccurrence(launched + RUN_SLACK_MS - DAY + 1, sch.timeUtc) : next;
       this.runs.set(`${scan.title}@${at}`, { title: scan.title, region, at, lookAt: now + opts.rangeScans.lookAgainS * 1000, released: false, done: false, scan, seenAt: now, ...(madeUp ? { madeUp } : {}) });
       log.info({ run: scan.title, scan: scan.scanRef, state: scan.state, launchedAt: scan.launchedAt }, `range run ${scan.title} (${scan.scanRef}) still goes from before the start: it holds region ${region}`);
     }
@@ -1154,7 +1167,7 @@ function keptCatchUps(x: unknown, now: number): CatchUp[] | undefined {
   if (!Array.isArray(x)) return undefined;
   const out: CatchUp[] = [];
   for (const v of x.slice(-MAX_SKIP_KEYS) as unknown[]) {
-    if (!Array.isArray(v) || v.length !== 4 || !isTitle(v[0]) || !isTitle(v[1]) || !isNum(v[2], 0, now + CLOCK_SKEW_MS + DAY) || !isNum(v[3], 0, now + CLOCK_SKEW_MS + DAY)) return undefined;
+    if (!Array.isArray(v) || v.length !== 4 || !isTitle(v[0]) || !isTitle(v[1]) || !isNum(v[2]) || !isNum(v[3])) return undefined;
     // (a time skipped is at most SKIP_AHEAD_MS ahead: one further, a clock stepped back or an edited row, would hold its region until then)
     // (and a few minutes for another node's clock: a day, CLOCK_SKEW_MS, would let the held hours back in)
     if (v[2] >= now - 2 * DAY && v[2] <= now + SKIP_AHEAD_MS + 5 * MIN) out.push({ title: v[0], region: v[1], at: v[2], retryAt: Math.min(v[3], now + DAY) });

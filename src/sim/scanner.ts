@@ -75,6 +75,8 @@ export interface SimScan {
   processingUntil?: number;
   endedAt?: number;
   firstStart?: number;
+  /** launched by a schedule of the platform's (a range run, a baseline's scheduled scan), not by an API call */
+  scheduled?: boolean;
   /** when the cancel call was made (the API says `canceled` from then on) */
   canceledAt?: number;
   /** when the appliance learns of the cancel (its next poll) and stops probing */
@@ -261,6 +263,7 @@ export class SimScanner implements Scanner {
         }
         // the platform launches the run itself, whatever else runs in the region (counted if it breaks a region rule)
         const run = this.enter({ intentId: '', title: sch.title, targets: sch.ips, appliance: sch.appliance }, undefined, undefined);
+        run.scheduled = true;
         if (sch.endAfterMin !== undefined) run.endBy = sch.next + sch.endAfterMin * MIN;
         sch.next += 86_400_000;
       }
@@ -521,6 +524,7 @@ export class SimScanner implements Scanner {
   async launchFor(req: LaunchRequest, intended?: (number | undefined)[], region?: string, free = false): Promise<LaunchResult> {
     if (!free) this.spend('launch');
     const s = this.enter(req, intended, region);
+    if (free) s.scheduled = true;
     this.advance(this.now);
     return { scanRef: s.ref };
   }
@@ -638,7 +642,7 @@ export class SimScanner implements Scanner {
   /** The API's view: canceled from the cancel call on; processed once the host list dates the results. */
   private status(s: SimScan): ScanStatus {
     const state: ScanState = s.canceledAt !== undefined ? 'canceled' : s.state;
-    const st: ScanStatus = { scanRef: s.ref, title: s.title, state, appliance: s.appliance, launchedAt: new Date(s.launchedAt).toISOString() };
+    const st: ScanStatus = { scanRef: s.ref, title: s.title, state, appliance: s.appliance, launchedAt: new Date(s.launchedAt).toISOString(), scheduled: s.scheduled === true };
     const ended = s.canceledAt ?? s.endedAt;
     if (ended !== undefined) st.endedAt = new Date(ended).toISOString();
     if (state === 'finished' || state === 'error' || state === 'canceled') st.processed = s.processedAt !== undefined && s.processedAt <= this.now;

@@ -74,7 +74,10 @@ export class ScriptedScanner implements Scanner {
     this.check('listScans');
     return this.launches
       .filter((l) => !f.scanRefs || f.scanRefs.includes(l.ref))
-      .map((l) => ({ scanRef: l.ref, title: l.title, state: this.states.get(l.ref)!, targets: this.reportedTargets.get(l.ref) ?? l.targets, appliance: l.appliance, ...this.times.get(l.ref) }))
+      .map((l) => ({
+        scanRef: l.ref, title: l.title, state: this.states.get(l.ref)!, targets: this.reportedTargets.get(l.ref) ?? l.targets, appliance: l.appliance, ...this.times.get(l.ref),
+        ...(this.typeUnsaid ? {} : { scheduled: this.scheduledRefs.has(l.ref) }),
+      }))
       .filter((s) => !f.states || f.states.includes(s.state));
   }
 
@@ -167,10 +170,15 @@ export class ScriptedScanner implements Scanner {
     return { scanRef: ref };
   }
 
+  /** runs launched by the platform's schedules (the list says `scheduled`, unless `typeUnsaid`: a scanner that does not say) */
+  scheduledRefs = new Set<string>();
+  typeUnsaid = false;
+
   /** The platform launches a schedule's run (no API call): a scan titled as the schedule, running. */
   runSchedule(title: string, launchedAt: number): string {
     const s = this.schedules.find((x) => x.title === title)!;
     const ref = `scan/${++this.seq}`;
+    this.scheduledRefs.add(ref);
     this.launches.push({ intentId: '', title, targets: s.targets, appliance: s.appliance, ref });
     this.states.set(ref, 'running');
     this.times.set(ref, { launchedAt: new Date(launchedAt).toISOString() });

@@ -80,6 +80,7 @@ export function parseScanList(doc: XmlNode): QualysScan[] {
     const launchedAt = text(s.LAUNCH_DATETIME) || undefined;
     const duration = text(s.DURATION) || undefined;
     const target = text(s.TARGET);
+    const type = text(s.TYPE) || undefined;
     out.push({
       scanRef: ref,
       title: text(s.TITLE) ?? '',
@@ -92,7 +93,8 @@ export function parseScanList(doc: XmlNode): QualysScan[] {
       launchedAt,
       endedAt: state === 'finished' || state === 'error' || state === 'canceled' ? endOf(launchedAt, duration) : undefined,
       duration,
-      type: text(s.TYPE) || undefined,
+      type,
+      scheduled: type === undefined ? undefined : type === 'Scheduled',
       processed: s.PROCESSED === undefined ? undefined : int(s.PROCESSED) === 1,
       userLogin: text(s.USER_LOGIN) || undefined,
     });
