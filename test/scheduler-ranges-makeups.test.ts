@@ -120,6 +120,18 @@ describe('scheduler.rangeScans: make-ups kept across a restart', () => {
     for (; clock.t <= at('12:00'); clock.t += 5 * MIN) await sched.tick();
     expect(scanner.rangeLaunches.map((l) => l.targets)).toEqual([['10.20.2.0-10.20.2.255']]);
   });
+
+  it('a make-up a day old is dropped, even where no schedule is synced to drop it by (not launched a day late)', async () => {
+    const t = await scarceRanges();
+    const { scanner, clock } = t;
+    clock.t = at('11:00');
+    await editSavedRanges(t, (st) => ({ ...st, schedules: [], catchUps: [['onsight-range emea 1030', 'emea', clock.t - 25 * 3600_000, 0]] }), clock.t);
+    scanner.syncSchedules = async () => { throw new ScannerFailure('ONSIGHT_SCANNER_REFUSED', 'refused', 'no', 'retry'); };
+    const sched = t.restart();
+    for (; clock.t <= at('12:00'); clock.t += 5 * MIN) await sched.tick();
+    // (before: with no schedule synced, the region had no next time, and the make-up launched 25 h after its time)
+    expect(scanner.rangeLaunches).toEqual([]);
+  });
 });
 
 describe('scheduler.rangeScans: a restored make-up the config no longer asks for', () => {
@@ -271,5 +283,28 @@ describe('scheduler.rangeScans: make-ups and a config changed at a restart', () 
     expect(await makeUps(['* 08:00-18:00'])).toEqual({ skipped: 1, made: 1 });
     // (before: the sync deleted the schedule whose next run, Tuesday's, is outside the windows, and the make-up was dropped unsaid)
     expect(await makeUps(['Mon 08:00-18:00'])).toEqual({ skipped: 1, made: 1 });
+  });
+
+  it('a restart while no schedule is wanted now (the next runs fall outside the windows): the run still going is found, and the make-up waits for it', async () => {
+    const t = await setup(OPTS, { scanWindows: ['Mon 08:00-18:00'] });
+    const { scanner, clock } = t;
+    scanner.limit = { limit: 300, windowSec: 86_400 };
+    await t.sched.tick();
+    clock.t = at('10:30');
+    const ref = scanner.runSchedule('onsight-range emea 1030', clock.t);
+    for (clock.t = at('10:35'); clock.t <= at('14:50'); clock.t += 5 * MIN) await t.sched.tick();
+    expect(t.sched.rangeScans().skipped).toBe(1);
+    await t.sched.saveLearned();
+    const sched = t.restart();
+    const makeUps: string[] = [];
+    for (clock.t = at('14:55'); clock.t <= at('17:58'); clock.t += 5 * MIN) {
+      if (clock.t === at('16:30')) endRun(scanner, ref, '10:30', '16:30');
+      const before = scanner.rangeLaunches.length;
+      await sched.tick();
+      if (scanner.rangeLaunches.length > before) makeUps.push(hm(clock.t));
+    }
+    // (before: nothing listed at the start when no schedule was wanted: the make-up launched at 14:55 on top of the run)
+    expect(makeUps).toHaveLength(1);
+    expect(makeUps[0] >= '16:30').toBe(true);
   });
 });

@@ -808,10 +808,13 @@ export class RangeScans {
         log.info({ region: c.region, schedule: c.title }, `range run ${c.title} not made up: the config no longer asks for it`);
         continue;
       }
-      // (the region's next time after the skipped one; or one that has come since: a skip taken late, at the end of its run's hold)
-      if (this.nextTimeOf(c.region, c.at) <= now || this.nextTimeOf(c.region, Math.max(now, c.at)) - now < horizon) {
+      // (the region's next time after the skipped one; or one that has come since: a skip taken late, at the end of its run's hold;
+      // or a day gone by: a region with no schedule synced has no next time to drop it by)
+      if (now - c.at > DAY || this.nextTimeOf(c.region, c.at) <= now || this.nextTimeOf(c.region, Math.max(now, c.at)) - now < horizon) {
         this.catchUps.delete(c.title);
-        log.info({ region: c.region, schedule: c.title }, `range run ${c.title} not made up: region ${c.region}'s next run comes within ${Math.round(horizon / MIN)} min (an hour, the hold, or what 9 in 10 runs took)`);
+        log.info({ region: c.region, schedule: c.title }, now - c.at > DAY
+          ? `range run ${c.title} not made up: a day has passed since the time skipped`
+          : `range run ${c.title} not made up: region ${c.region}'s next run comes within ${Math.round(horizon / MIN)} min (an hour, the hold, or what 9 in 10 runs took)`);
         continue;
       }
       if (now < c.at || now < c.retryAt || !this.catchUps.has(c.title)) continue;
@@ -860,11 +863,8 @@ export class RangeScans {
       this.adopted = true;
       return true;
     }
+    // (looked for even when no schedule is wanted now, its next run outside the windows: one still going holds its region)
     const { want, regionOf } = this.want(now);
-    if (want.length === 0) {
-      this.adopted = true;
-      return true;
-    }
     if (!budget.canSpend(true)) return false;
     let list: ScanStatus[];
     try {
@@ -879,6 +879,8 @@ export class RangeScans {
       if (!known || !scan.launchedAt || scan.state === 'finished' || scan.state === 'error' || scan.state === 'canceled') continue;
       const { region } = known;
       const sch = { timeUtc: known.timeUtc };
+      // (a run of a time the config no longer asks for, or someone else's scan titled as ours: held all the same, and said)
+      if (!regionOf.has(scan.title)) log.warn({ run: scan.title, scan: scan.scanRef, region }, `range run ${scan.title} (${scan.scanRef}) still goes, though the config asks for no such schedule: it holds region ${region} until seen ended`);
       const launched = Date.parse(scan.launchedAt);
       const next = nextOccurrence(launched - RUN_SLACK_MS, sch.timeUtc);
       // a make-up of ours (an API launch), dated by its launch, not the next day's time; where the scanner does not say, one launched well after its schedule's time
