@@ -131,6 +131,11 @@ export interface RangeScanStatus {
 }
 
 /** The next time of day `hhmm` (UTC) at or after `t`. */
+/** Our range schedules' titles: `<prefix>-range <region> <HHMM>` (rangeTitle reads them back). */
+function rangeScheduleTitle(prefix: string, region: string, time: string): string {
+  return `${prefix}-range ${region} ${time.replace(':', '')}`;
+}
+
 export function nextOccurrence(t: number, hhmm: string): number {
   const [h, m] = hhmm.split(':').map(Number);
   const day = Math.floor(t / DAY) * DAY + (h * 60 + m) * MIN;
@@ -296,7 +301,7 @@ export class RangeScans {
       // the region's scan windows (or in a blackout) is not kept until that run has passed
       const times = [...new Set(opts.rangeScans.times)].filter((time) => policy.windowOpen(r.name, nextOccurrence(now, time)));
       for (const time of times) {
-        const title = `${opts.titlePrefix}-range ${r.name} ${time.replace(':', '')}`;
+        const title = rangeScheduleTitle(opts.titlePrefix, r.name, time);
         const endAfterMin = opts.rangeScans.endBeforeNext ? endBeforeNextMin(time, times) : undefined;
         const aim = this.aiming() ? this.aimed.get(title) : undefined;
         // (clipped again: the scope or the exclusions may have changed since the aim)
@@ -318,9 +323,10 @@ export class RangeScans {
   /** The region (as configured) and time of a title of our range runs (`<prefix>-range <region> <HHMM>`), or undefined. */
   private rangeTitle(title: string): { region: string; timeUtc: string } | undefined {
     const { opts } = this.core;
-    const m = /^(.*) ([01]\d|2[0-3])([0-5]\d)$/.exec(title);
-    const region = m && opts.regions.find((r) => m[1] === `${opts.titlePrefix}-range ${r.name}`);
-    return m && region ? { region: region.name, timeUtc: `${m[2]}:${m[3]}` } : undefined;
+    const m = /^.* ([01]\d|2[0-3])([0-5]\d)$/.exec(title);
+    const timeUtc = m ? `${m[1]}:${m[2]}` : '';
+    const region = m ? opts.regions.find((r) => rangeScheduleTitle(opts.titlePrefix, r.name, timeUtc) === title) : undefined;
+    return region ? { region: region.name, timeUtc } : undefined;
   }
 
   /** The schedule `title` of `region` as the config asks for it now (as want() writes it, unaimed), or undefined when it asks for none such. */
@@ -328,7 +334,7 @@ export class RangeScans {
     const { opts } = this.core;
     const r = opts.regions.find((x) => x.name === region);
     const appliance = r?.appliances[0]?.name;
-    if (!r || !appliance || !opts.rangeScans.times.some((time) => `${opts.titlePrefix}-range ${r.name} ${time.replace(':', '')}` === title)) return undefined;
+    if (!r || !appliance || !opts.rangeScans.times.some((time) => rangeScheduleTitle(opts.titlePrefix, r.name, time) === title)) return undefined;
     // (undefined targets: unreadable, said as the problem; none: the config asks for no run there)
     const targets = this.configuredTargets(r.name);
     return targets?.length === 0 ? undefined : { appliance, targets, ...(r.optionProfile !== undefined ? { optionProfile: r.optionProfile } : {}) };
@@ -552,8 +558,9 @@ export class RangeScans {
     const going = (fresh: number) => [...this.runs.values()].some((r) => r.region === region && r.scan && !r.released && r.at < next && (r.seenAt ?? 0) >= fresh);
     const until = this.inactive.get(title);
     if (until !== undefined) {
+      const inactiveNow = this.schedules.find((s) => s.title === title)?.active === false;
       // a skip no sync made before its time is given up: the platform ran that time, and making it now keeps nothing out
-      if (now >= until && this.schedules.find((s) => s.title === title)?.active !== false) {
+      if (now >= until && !inactiveNow) {
         this.inactive.delete(title);
         return false;
       }
@@ -563,7 +570,7 @@ export class RangeScans {
         if (next - now <= SKIP_AHEAD_MS && next + 1 > until) {
           this.inactive.set(title, next + 1);
           // already inactive on the platform (as last synced) before that time: no sync to wait for, it is skipped
-          if (this.schedules.find((s) => s.title === title)?.active === false) this.skipTaken(title, region, next);
+          if (inactiveNow) this.skipTaken(title, region, next);
         }
         return true;
       }
@@ -864,7 +871,7 @@ export class RangeScans {
       return true;
     }
     // (looked for even when no schedule is wanted now, its next run outside the windows: one still going holds its region)
-    const { want, regionOf } = this.want(now);
+    const { regionOf } = this.want(now);
     if (!budget.canSpend(true)) return false;
     let list: ScanStatus[];
     try {
@@ -875,18 +882,17 @@ export class RangeScans {
     this.adopted = true;
     for (const scan of list) {
       // (by its title: one of a time or schedule the config no longer asks for still goes, and still holds its region)
-      const known = regionOf.has(scan.title) ? { region: regionOf.get(scan.title)!, timeUtc: want.find((w) => w.title === scan.title)!.timeUtc } : this.rangeTitle(scan.title);
+      const known = this.rangeTitle(scan.title);
       if (!known || !scan.launchedAt || scan.state === 'finished' || scan.state === 'error' || scan.state === 'canceled') continue;
-      const { region } = known;
-      const sch = { timeUtc: known.timeUtc };
+      const { region, timeUtc } = known;
       // (a run of a time the config no longer asks for, or someone else's scan titled as ours: held all the same, and said)
       if (!regionOf.has(scan.title)) log.warn({ run: scan.title, scan: scan.scanRef, region }, `range run ${scan.title} (${scan.scanRef}) still goes, though the config asks for no such schedule: it holds region ${region} until seen ended`);
       const launched = Date.parse(scan.launchedAt);
-      const next = nextOccurrence(launched - RUN_SLACK_MS, sch.timeUtc);
+      const next = nextOccurrence(launched - RUN_SLACK_MS, timeUtc);
       // a make-up of ours (an API launch), dated by its launch, not the next day's time; where the scanner does not say, one launched well after its schedule's time
       const madeUp = scan.scheduled !== undefined ? !scan.scheduled : next > launched + RUN_SLACK_MS;
       // (a run of the schedule's: its time at or before its launch, however late the platform started it)
-      const at = madeUp ? launched : scan.scheduled ? nextOccurrence(launched + RUN_SLACK_MS - DAY + 1, sch.timeUtc) : next;
+      const at = madeUp ? launched : scan.scheduled ? nextOccurrence(launched + RUN_SLACK_MS - DAY + 1, timeUtc) : next;
       this.runs.set(`${scan.title}@${at}`, { title: scan.title, region, at, lookAt: now + opts.rangeScans.lookAgainS * 1000, released: false, done: false, scan, seenAt: now, ...(madeUp ? { madeUp } : {}) });
       log.info({ run: scan.title, scan: scan.scanRef, state: scan.state, launchedAt: scan.launchedAt }, `range run ${scan.title} (${scan.scanRef}) still goes from before the start: it holds region ${region}`);
     }
