@@ -41,6 +41,8 @@ const faultSchema = z.object({
   truncatedShare: share.default(0),
   /** request processed, answer is not XML at all */
   malformedShare: share.default(0),
+  /** request processed, answered HTTP 202 CODE 1981 ("being processed, try the same request again later") */
+  processingShare: share.default(0),
   /** scans that end in Error instead of Finished */
   scanErrorShare: share.default(0),
   /** appliances that go offline (and maybe come back) at times in emulated seconds from start */

@@ -2,7 +2,7 @@
 import type { EmulatedApi, FaultConfig } from './config.js';
 import type { Rng } from './rng.js';
 
-export type RequestFault = 'conflict-1960' | 'conflict-1965' | 'server-500' | 'server-503' | 'drop' | 'drop-after' | 'truncated' | 'malformed';
+export type RequestFault = 'conflict-1960' | 'conflict-1965' | 'server-500' | 'server-503' | 'drop' | 'drop-after' | 'truncated' | 'malformed' | 'processing-1981';
 
 export interface FaultDraw {
   fault?: RequestFault;
@@ -22,6 +22,7 @@ export function drawFault(f: FaultConfig, rng: Rng, api: EmulatedApi, action: st
     [f.dropAfterShare, 'drop-after'],
     [f.truncatedShare, 'truncated'],
     [f.malformedShare, 'malformed'],
+    [f.processingShare, 'processing-1981'], // last: the bands above keep their place in the draw
   ];
   let edge = 0;
   for (const [share, kind] of table) {

@@ -171,6 +171,10 @@ export async function startQualysEmulator(options: EmulatorOptions = {}): Promis
       log?.debug({ api, action: rec.action, fault }, 'emulated qualys call: processed, socket dropped');
       return void req.socket.destroy();
     }
+    if (fault === 'processing-1981') {
+      // what Qualys answers a duplicate or in-progress request (reference/qualys-api.md): the first one is at work
+      return reply({ ...handlers.fail(ctx, 202, 1981, 'Your request is being processed, try the same request again later.'), headers: verdict.headers });
+    }
     if (fault === 'truncated') answer.body = answer.body.slice(0, Math.max(1, Math.floor(answer.body.length / 2)));
     if (fault === 'malformed') answer.body = faultRng() < 0.5 ? '<html><body>Service temporarily unavailable</body>' : answer.body.replace(/<\/RESPONSE>/, '</RESPONS>');
     reply({ ...answer, headers: { ...answer.headers, ...verdict.headers } });
