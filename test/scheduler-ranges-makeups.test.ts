@@ -121,6 +121,29 @@ describe('scheduler.rangeScans: make-ups kept across a restart', () => {
     expect(scanner.rangeLaunches.map((l) => l.targets)).toEqual([['10.20.2.0-10.20.2.255']]);
   });
 
+  it('a restored make-up whose region\'s targets cannot be read waits unlaunched, and is launched once the config is mended (not dropped for good)', async () => {
+    const t = await scarceRanges();
+    const { scanner, clock } = t;
+    clock.t = at('11:00');
+    await editSavedRanges(t, (st) => {
+      for (const x of st.schedules as { title: string; active: boolean }[]) if (x.title === 'onsight-range emea 1030') x.active = false;
+      return { ...st, ...SKIPPED_1030 };
+    }, clock.t);
+    scanner.syncSchedules = async () => { throw new ScannerFailure('ONSIGHT_SCANNER_REFUSED', 'refused', 'no', 'retry'); };
+    // restarted with a target that is no address (the config's check passed by, or the region's CIDRs changed under it)
+    let sched = t.restart(undefined, { rangeScans: { ...OPTS.rangeScans, targets: { emea: ['10.20.2.x'], amer: [] } } } as never);
+    for (; clock.t <= at('11:30'); clock.t += 5 * MIN) await sched.tick();
+    const whileBroken = { launched: scanner.rangeLaunches.length, problem: sched.rangeScans().problem };
+    // mended (a restart with readable targets): the make-up is still there to launch
+    await sched.saveLearned();
+    sched = t.restart(undefined, { rangeScans: { ...OPTS.rangeScans, targets: { emea: ['10.20.2.0/24'], amer: [] } } } as never);
+    for (; clock.t <= at('12:30'); clock.t += 5 * MIN) await sched.tick();
+    expect(whileBroken.launched).toBe(0);
+    expect(whileBroken.problem).toMatch(/^scheduler\.rangeScans\.targets\.emea: .*10\.20\.2\.x/);
+    // (before: taken as "no longer asked for" and dropped; with the wait removed, dropped as "no device to aim at")
+    expect(scanner.rangeLaunches.map((l) => l.targets)).toEqual([['10.20.2.0-10.20.2.255']]);
+  });
+
   it('a make-up a day old is dropped, even where no schedule is synced to drop it by (not launched a day late)', async () => {
     const t = await scarceRanges();
     const { scanner, clock } = t;

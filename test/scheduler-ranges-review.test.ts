@@ -502,7 +502,8 @@ describe('scheduler.rangeScans: a skip that may have reached the platform only a
     expect(makeUps.filter((x) => x >= '18:30' && x < '21:30')).toEqual([]);
   });
 
-  it('a slow sync that lands after the time (the schedule inactive as synced), then a restart before the run is listed: the platform\'s run still holds the region', async () => {
+  /** A sync sent 14:25 that lands 14:31 (the schedule made inactive after its time), a restart at 14:36, the platform's 14:30 run listed from 14:55; `refusedAfter`: every sync after the restart refused until 16:00 (the schedule stays inactive as saved). */
+  const slowSyncThenRestart = async (refusedAfter: boolean) => {
     const t = await setup({ rangeScans: { times: ['10:30', '14:30'], targets: { emea: ['10.20.1.0/24'], amer: [] }, aim: 'ranges' } });
     const { scanner, clock, see } = t;
     let sched = t.sched;
@@ -518,6 +519,7 @@ describe('scheduler.rangeScans: a skip that may have reached the platform only a
         clock.t = at('14:31'); // the answer lands after the time: the platform ran 14:30 (update processed at 14:30:30)
         return out;
       }
+      if (refusedAfter && clock.t < at('16:00')) throw new ScannerFailure('ONSIGHT_SCANNER_REFUSED', 'refused', 'no', 'retry');
       return sync(w, p);
     };
     clock.t = at('10:30');
@@ -525,10 +527,15 @@ describe('scheduler.rangeScans: a skip that may have reached the platform only a
     let run1430 = '';
     const free: string[] = [];
     let ours = -1;
+    let inactiveAtRestart: boolean | undefined;
     for (clock.t = at('11:00'); clock.t <= at('19:00'); clock.t += MIN) {
       if (clock.t % (5 * MIN) !== 0 && clock.t !== at('14:31') && clock.t !== at('14:36')) continue;
       if (clock.t === at('14:31')) continue; // (the slow call's own tick)
-      if (clock.t === at('14:36')) { await sched.saveLearned(); sched = t.restart(); }
+      if (clock.t === at('14:36')) {
+        await sched.saveLearned();
+        sched = t.restart();
+        inactiveAtRestart = scanner.schedules.find((x) => x.title === 'onsight-range emea 1430')?.active === false;
+      }
       if (clock.t === at('14:40')) endRun(scanner, run, '10:30', '14:40');
       if (clock.t === at('14:55')) run1430 = scanner.runSchedule('onsight-range emea 1430', at('14:30')); // listed from 14:55 (start delay)
       if (clock.t === at('15:00')) await see({ ip: '10.20.1.7', mac: mac(7), durationS: 5 * 86400 });
@@ -537,9 +544,21 @@ describe('scheduler.rangeScans: a skip that may have reached the platform only a
       if (clock.t >= at('14:36') && clock.t < at('17:30') && emeaFree(sched, clock.t)) free.push(hm(clock.t));
       if (clock.t === at('17:25')) ours = scanner.launches.filter((l) => l.intentId !== '').length;
     }
-    expect(slow).toBe(true);
+    return { slow, inactiveAtRestart, free, ours };
+  };
+
+  it('a slow sync that lands after the time (the schedule inactive as synced), then a restart before the run is listed: the platform\'s run still holds the region', async () => {
+    const o = await slowSyncThenRestart(false);
+    expect(o.slow).toBe(true);
     // (before: runs, the skips sent and counted not kept: emea free from 14:55, our scan of .7 launched into the 14:30 run)
-    expect({ free, ours }).toEqual({ free: [], ours: 0 });
+    expect({ free: o.free, ours: o.ours }).toEqual({ free: [], ours: 0 });
+  });
+
+  it('the same with every sync after the restart refused: the run whose skip is in doubt is registered though its schedule is inactive, and holds the region', async () => {
+    const o = await slowSyncThenRestart(true);
+    expect({ slow: o.slow, inactiveAtRestart: o.inactiveAtRestart }).toEqual({ slow: true, inactiveAtRestart: true });
+    // (an inactive schedule's run is registered only while its skip is in doubt: without that, emea went free, our scan of .7 launched into the 14:30 run)
+    expect({ free: o.free, ours: o.ours }).toEqual({ free: [], ours: 0 });
   });
 
   it('a run going past a day: each time it covers is skipped and counted (the second day\'s 14:30 too)', async () => {
