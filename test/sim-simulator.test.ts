@@ -112,6 +112,17 @@ describe('simulator', () => {
     expect(m.violations).toEqual({ 'region-exclusivity': 0, 'region-scans': 0, scope: 0, 'api-limit': 0 });
     expect(m.api409).toBe(0);
   }, 60_000);
+
+  it('with schedule changes refused and answers lost (api.scheduleRefusedShare, scheduleLostShare), and restarted daily, onsight+ranges still keeps the region rule', async () => {
+    const sc = smallFleet();
+    const faulty = { ...sc, api: { ...sc.api, limit: 300, windowS: 86400, scheduleLostShare: 0.3, scheduleRefusedShare: 0.2 }, policy: { ...sc.policy, restartEveryH: 24 } };
+    const m = await runOnce(faulty, 'onsight+ranges', 1, { workload: generateWorkload(faulty, 1) });
+    // the faults were drawn (else this would test nothing)
+    expect(m.scheduleAnswersLost).toBeGreaterThan(0);
+    expect(m.scheduleChangesRefused).toBeGreaterThan(0);
+    expect(m.violations).toEqual({ 'region-exclusivity': 0, 'region-scans': 0, scope: 0, 'api-limit': 0 });
+    expect(m.api409).toBe(0);
+  }, 120_000);
 });
 
 describe('scenario files', () => {

@@ -52,6 +52,8 @@ export interface SimPolicy {
   /** times the policy's daemon was restarted (policy.restartEveryH), and after how many of them it read its learned state back */
   readonly restarts?: number;
   readonly restartsReadBack?: number;
+  /** range runs (onsight+ranges): times skipped because a run still went, and skipped times made up, over the whole run (restarts included) */
+  rangeRuns?(): { skipped: number; madeUp: number };
 }
 
 export const POLICY_NAMES = ['onsight', 'onsight+ranges', 'onsight+scheduled', 'immediate', 'twice-daily', 'twice-daily-scheduled', 'batch-15min', 'batch-15min-verified', 'reservation', 'oracle', 'bound'] as const;
@@ -113,6 +115,8 @@ export class OnsightPolicy implements SimPolicy {
   /** restarts so far (policy.restartEveryH), and those after which the new scheduler read learned state back */
   restarts = 0;
   restartsReadBack = 0;
+  /** range-run counts of the schedulers before the last restart (each new one counts from zero) */
+  private rangesBefore = { skipped: 0, madeUp: 0 };
 
   /**
    * `rangeScans`: the daemon's scheduler.rangeScans on, at twice-daily-scheduled's times and over
@@ -192,6 +196,8 @@ export class OnsightPolicy implements SimPolicy {
   private async restart(): Promise<void> {
     await this.scheduler.tick();
     await this.scheduler.saveLearned();
+    const r = this.scheduler.rangeScans();
+    this.rangesBefore = { skipped: this.rangesBefore.skipped + r.skipped, madeUp: this.rangesBefore.madeUp + r.madeUp };
     if (this.ctx.sc.policy.restartForgetsLearned) this.state.db.prepare('DELETE FROM learned_state').run();
     this.scheduler = this.newScheduler();
     this.restarts++;
@@ -199,6 +205,11 @@ export class OnsightPolicy implements SimPolicy {
     await this.scheduler.reconcile();
     await this.scheduler.sweep();
     if (this.scheduler.learnedState().restored.length) this.restartsReadBack++;
+  }
+
+  rangeRuns(): { skipped: number; madeUp: number } {
+    const r = this.scheduler.rangeScans();
+    return { skipped: this.rangesBefore.skipped + r.skipped, madeUp: this.rangesBefore.madeUp + r.madeUp };
   }
 
   private async hostOfIdentity(id: number): Promise<number | undefined> {

@@ -151,6 +151,10 @@ export class SimScanner implements Scanner {
   private seq = 0;
   private readonly rng: Rng;
   private readonly svcRng: Rng;
+  /** schedule calls' faults (api.scheduleLostShare, scheduleRefusedShare): drawn apart, so runs without them are unchanged */
+  private readonly faultRng: Rng;
+  /** schedule changes whose answer was lost, and refused (the faults drawn) */
+  readonly scheduleFaults = { lost: 0, refused: 0 };
   private readonly sc: Scenario;
   private readonly w: Workload;
   private readonly scope = new CidrSet();
@@ -172,6 +176,7 @@ export class SimScanner implements Scanner {
     this.now = this.w.start;
     this.rng = new Rng(o.seed, 11);
     this.svcRng = new Rng(o.seed, 12);
+    this.faultRng = new Rng(o.seed, 13);
     for (const c of o.scope) this.scope.add(parseCidr(c)!, c);
     for (const c of o.exclude) this.exclude.add(parseCidr(c)!, c);
     this.appliancesRt = this.sc.appliances.map((a) => {
@@ -567,35 +572,55 @@ export class SimScanner implements Scanner {
   async syncSchedules(want: RangeSchedule[], prefix: string): Promise<ScheduleStatus[]> {
     this.spend('list schedules');
     const out: ScheduleStatus[] = [];
+    const unsure: string[] = [];
+    let changeCalls = 0;
+    // a change call: spent; refused before it is made, or its answer lost after (the scenario's shares)
+    const change = (what: string, title: string, make: () => void) => {
+      this.spend(what);
+      changeCalls++;
+      if (this.faulty(this.sc.api.scheduleRefusedShare) && ++this.scheduleFaults.refused) throw new ScannerFailure('ONSIGHT_SCANNER_REFUSED', `${what} ${title}: refused (simulated)`, 'no', 'retry');
+      make();
+      if (this.faulty(this.sc.api.scheduleLostShare)) {
+        unsure.push(title);
+        this.scheduleFaults.lost++;
+        throw new ScannerFailure('ONSIGHT_SCANNER_UNREACHABLE', `${what} ${title}: answer lost (simulated; the change was made)`, 'unknown', 'retry');
+      }
+    };
     try {
       for (const step of planScheduleSync([...this.schedules], want, prefix)) {
         if (step.action === 'kept') out.push({ ...plainSchedule(step.have), id: step.have.id, active: step.have.active !== false, action: 'kept' });
         else if (step.action === 'deleted') {
-          this.spend('delete schedule');
-          this.schedules.splice(this.schedules.indexOf(step.have), 1);
+          change('delete schedule', step.have.title, () => this.schedules.splice(this.schedules.indexOf(step.have), 1));
           out.push({ ...plainSchedule(step.have), id: step.have.id, active: true, action: 'deleted' });
         } else if (step.action === 'updated') {
           const ips = this.scheduleIps(step.want);
-          this.spend('update schedule');
-          delete step.have.endAfterMin;
-          delete step.have.active;
-          Object.assign(step.have, step.want, { ips, next: nextOccurrence(this.now + 1, step.want.timeUtc) });
+          change('update schedule', step.want.title, () => {
+            delete step.have.endAfterMin;
+            delete step.have.active;
+            Object.assign(step.have, step.want, { ips, next: nextOccurrence(this.now + 1, step.want.timeUtc) });
+          });
           out.push({ ...step.want, id: step.have.id, active: step.want.active !== false, action: 'updated' });
         } else {
           const w = step.want;
           if (!this.apByName.has(w.appliance)) throw new ScannerFailure('ONSIGHT_SCANNER_REFUSED', `no appliance named ${w.appliance}`, 'no', 'retry');
           const ips = this.scheduleIps(w);
-          this.spend('create schedule');
-          const id = `sched.${++this.scheduleSeq}`;
-          this.schedules.push({ ...w, id, ips, next: nextOccurrence(this.now + 1, w.timeUtc) });
+          const id = `sched.${this.scheduleSeq + 1}`;
+          change('create schedule', w.title, () => {
+            this.scheduleSeq++;
+            this.schedules.push({ ...w, id, ips, next: nextOccurrence(this.now + 1, w.timeUtc) });
+          });
           out.push({ ...w, id, active: w.active !== false, action: 'created' });
         }
       }
     } catch (err) {
-      // (a failure once the changes began: what was made goes with it, as the Qualys client says it)
-      throw new ScheduleSyncIncomplete(err, out, [], out.filter((s) => s.action !== 'kept').length);
+      // (a failure once the changes began: what was made goes with it, and what may have been, as the Qualys client says them)
+      throw new ScheduleSyncIncomplete(err, out, unsure, changeCalls);
     }
     return out;
+  }
+
+  private faulty(share: number | undefined): boolean {
+    return share !== undefined && share > 0 && this.faultRng.next() < share;
   }
 
   /** A range scan launched by API (one call), titled as its schedule; judged like the platform's runs. */

@@ -124,6 +124,13 @@ export interface Scenario {
     otherCallsPerHour: number;
     /** whether 409-refused calls count against the window */
     blockedCount: boolean;
+    /**
+     * Schedule changes (create, update, delete) whose answer is lost after the platform made them,
+     * and that the platform refuses before making them: shares of those calls (absent: none) [A:
+     * unknown; a stress of the range runs' doubt paths, not a measured rate]
+     */
+    scheduleLostShare?: number;
+    scheduleRefusedShare?: number;
   };
   /** scans by other tools: one per region at `at` (HH:MM) daily, `hosts` targets each; 0 = none */
   background: { hostsPerRegion: number; at: string };
@@ -324,7 +331,10 @@ export const scenarioFileSchema = z.strictObject({
     deadProbeMin: z.tuple([nonneg, nonneg]), setupMin: z.tuple([nonneg, nonneg]), processingMedianMin: nonneg, processingSigma: nonneg, errorRate: share,
     hostListLagMin: nonneg, hostListLagSigma: nonneg, canceledProcessed: z.boolean(),
   }).optional(),
-  api: strict({ limit: z.number().int().positive(), windowS: pos, concurrency: z.number().int().positive(), otherCallsPerHour: nonneg, blockedCount: z.boolean() }).optional(),
+  api: strict({
+    limit: z.number().int().positive(), windowS: pos, concurrency: z.number().int().positive(), otherCallsPerHour: nonneg, blockedCount: z.boolean(),
+    scheduleLostShare: share, scheduleRefusedShare: share,
+  }).optional(),
   background: strict({ hostsPerRegion: z.number().int().nonnegative(), at: hhmm }).optional(),
   policy: strict({
     rescanAfterH: pos, scanWindow: z.string(), maxTargetsPerScan: z.number().int().positive(), logDelayS: nonneg, tickS: pos.min(1),

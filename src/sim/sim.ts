@@ -70,6 +70,12 @@ export interface RunMetrics {
   /** times onsight was restarted in the run (policy.restartEveryH; 0 for the baselines), and after how many it read its learned state back */
   restarts: number;
   restartsReadBack: number;
+  /** onsight+ranges: range times skipped (a run still went) and skipped times made up; absent for the others */
+  rangeSkipped?: number;
+  rangeMadeUp?: number;
+  /** schedule changes whose answer the scanner lost, and that it refused (api.scheduleLostShare, scheduleRefusedShare) */
+  scheduleAnswersLost: number;
+  scheduleChangesRefused: number;
   /**
    * Other tools' scans that waited over a day for a slot (started more than 24 h after launch, or
    * still waiting at the run's end more than 24 h after it): their nightly work alone, or with ours,
@@ -314,7 +320,7 @@ export async function runOnce(sc: Scenario, policyName: string, seed: number, o:
     add(validEnds, v.host, v.end);
     if (s.state === 'finished') add(strictEnds, v.host, v.end);
   }
-  return metrics(sc, w, policyName, seed, scanner, { validEnds, strictEnds, latency, launchLatency, idleMin, loadCurve, wallMs: performance.now() - t0, restarts: policy.restarts ?? 0, restartsReadBack: policy.restartsReadBack ?? 0 });
+  return metrics(sc, w, policyName, seed, scanner, { validEnds, strictEnds, latency, launchLatency, idleMin, loadCurve, wallMs: performance.now() - t0, restarts: policy.restarts ?? 0, restartsReadBack: policy.restartsReadBack ?? 0, rangeRuns: policy.rangeRuns?.() });
 }
 
 function countKinds(calls: { what: string; refused?: boolean }[]): Record<string, number> {
@@ -330,7 +336,7 @@ function quantile(xs: number[], q: number): number | undefined {
 }
 
 function metrics(sc: Scenario, w: Workload, policy: string, seed: number, scanner: SimScanner,
-  x: { validEnds: Map<number, number[]>; strictEnds: Map<number, number[]>; latency: number[]; launchLatency: number[]; idleMin: number; loadCurve: number[][]; wallMs: number; restarts: number; restartsReadBack: number }): RunMetrics {
+  x: { validEnds: Map<number, number[]>; strictEnds: Map<number, number[]>; latency: number[]; launchLatency: number[]; idleMin: number; loadCurve: number[][]; wallMs: number; restarts: number; restartsReadBack: number; rangeRuns?: { skipped: number; madeUp: number } }): RunMetrics {
   const end = w.end;
   const span = end - w.start;
   // presence per host per bucket, per window
@@ -432,6 +438,8 @@ function metrics(sc: Scenario, w: Workload, policy: string, seed: number, scanne
     apiCalls: ours.length, apiByKind: countKinds(scanner.api), apiCallsPerDay: ours.length / (span / 86400_000), apiPeakHour: peak, api409: scanner.api.filter((a) => a.refused).length,
     callsPerValidScan: valid ? ours.length / valid : ours.length,
     utilisation: cap ? busy / cap : 0, idleWhileBacklogMin: x.idleMin, restarts: x.restarts, restartsReadBack: x.restartsReadBack,
+    ...(x.rangeRuns ? { rangeSkipped: x.rangeRuns.skipped, rangeMadeUp: x.rangeRuns.madeUp } : {}),
+    scheduleAnswersLost: scanner.scheduleFaults.lost, scheduleChangesRefused: scanner.scheduleFaults.refused,
     othersOverdue: overdue.length, othersOverdueOn: [...new Set(overdue.map((s) => s.appliance))].sort(),
     othersFullShare: full.share, ...(full.on ? { othersFullOn: full.on } : {}),
     violations, violationSamples: scanner.violations.slice(0, 5).map((v) => `${new Date(v.at).toISOString()} ${v.rule}: ${v.detail}`),
