@@ -640,7 +640,12 @@ export class RangeScans {
   /** Is this region held for a range run now (no launch of ours)? A pretend scanner's schedules never run: nothing to hold for. */
   holds(region: string, now: number): boolean {
     if (this.core.scanner.pretend) return false;
-    return this.holding(now).some((r) => r.region === region) || (this.core.scanner.launchRanges !== undefined && [...this.catchUps.values()].some((c) => c.region === region));
+    return this.holding(now).some((r) => r.region === region) || (this.core.scanner.launchRanges !== undefined && [...this.catchUps.values()].some((c) => c.region === region && this.launchable(c)));
+  }
+
+  /** Can this make-up be launched as the config stands? One whose targets cannot be read waits for the config to be mended, and holds nothing meanwhile: our scans of the region go on. */
+  private launchable(c: CatchUp): boolean {
+    return this.configuredSchedule(c.title, c.region)?.targets !== undefined;
   }
 
   /**
