@@ -26,6 +26,18 @@ async function editSavedRanges(t: Awaited<ReturnType<typeof scarceRanges>>, edit
 /** A skip of 10:30 counted and its make-up pending, as saved at 11:00. */
 const SKIPPED_1030 = { skipsSeen: [`onsight-range emea 1030@${at('10:30')}`], catchUps: [['onsight-range emea 1030', 'emea', at('10:30'), 0]] };
 
+/** At 11:00, as saved during a skip of 10:30 (the schedule inactive, the skip counted, its make-up pending); every sync refused from now on. */
+async function skipped1030SyncsRefused() {
+  const t = await scarceRanges();
+  t.clock.t = at('11:00');
+  await editSavedRanges(t, (st) => {
+    for (const x of st.schedules as { title: string; active: boolean }[]) if (x.title === 'onsight-range emea 1030') x.active = false;
+    return { ...st, ...SKIPPED_1030 };
+  }, t.clock.t);
+  t.scanner.syncSchedules = async () => { throw new ScannerFailure('ONSIGHT_SCANNER_REFUSED', 'refused', 'no', 'retry'); };
+  return t;
+}
+
 describe('scheduler.rangeScans: a skipped time whose reactivation\'s answer was lost', () => {
   const outcome = async (lostReactivation: boolean) => {
     const { scanner, sched, clock } = await setup({ rangeScans: { times: ['10:30', '14:30', '22:30'], targets: { emea: ['10.20.1.0/24'], amer: [] }, aim: 'ranges' as const } });
@@ -106,15 +118,8 @@ describe('scheduler.rangeScans: make-ups kept across a restart', () => {
   });
 
   it('a restored make-up launched while syncs are refused scans what the config asks for now, not the saved schedule\'s targets (the config narrowed them)', async () => {
-    const t = await scarceRanges();
+    const t = await skipped1030SyncsRefused();
     const { scanner, clock } = t;
-    clock.t = at('11:00');
-    // as saved during a skip of 10:30: the schedule inactive, the skip counted, its make-up pending
-    await editSavedRanges(t, (st) => {
-      for (const x of st.schedules as { title: string; active: boolean }[]) if (x.title === 'onsight-range emea 1030') x.active = false;
-      return { ...st, ...SKIPPED_1030 };
-    }, clock.t);
-    scanner.syncSchedules = async () => { throw new ScannerFailure('ONSIGHT_SCANNER_REFUSED', 'refused', 'no', 'retry'); };
     // the config narrowed emea's range targets meanwhile (restart)
     const sched = t.restart(undefined, { rangeScans: { ...OPTS.rangeScans, targets: { emea: ['10.20.2.0/24'], amer: [] } } } as never);
     for (; clock.t <= at('12:00'); clock.t += 5 * MIN) await sched.tick();
@@ -122,14 +127,8 @@ describe('scheduler.rangeScans: make-ups kept across a restart', () => {
   });
 
   it('a restored make-up whose region\'s targets cannot be read waits unlaunched, holding nothing, and is launched once the config is mended (not dropped for good)', async () => {
-    const t = await scarceRanges();
+    const t = await skipped1030SyncsRefused();
     const { scanner, clock } = t;
-    clock.t = at('11:00');
-    await editSavedRanges(t, (st) => {
-      for (const x of st.schedules as { title: string; active: boolean }[]) if (x.title === 'onsight-range emea 1030') x.active = false;
-      return { ...st, ...SKIPPED_1030 };
-    }, clock.t);
-    scanner.syncSchedules = async () => { throw new ScannerFailure('ONSIGHT_SCANNER_REFUSED', 'refused', 'no', 'retry'); };
     // restarted with a target that is no address (the config's check passed by, or the region's CIDRs changed under it)
     let sched = t.restart(undefined, { rangeScans: { ...OPTS.rangeScans, targets: { emea: ['10.20.2.x'], amer: [] } } } as never);
     const heldWhileBroken: string[] = [];
