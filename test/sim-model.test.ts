@@ -4,12 +4,16 @@
  * (targets in flight are judged, not erased), the headline coverage can tell policies apart, and
  * the relaxation bound is above every policy.
  */
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { BUILTIN, type Scenario } from '../src/sim/scenario.js';
 import { SimScanner } from '../src/sim/scanner.js';
 import { runOnce } from '../src/sim/sim.js';
 import { generateWorkload } from '../src/sim/workload.js';
 import { smallFleet as smallFleetOf } from './helpers/sim.js';
+import { ScheduleSyncIncomplete } from '../src/scanners/failure.js';
+import { startQualysEmulator } from '../src/emulator/qualys/server.js';
+import { QualysClient } from '../src/scanners/qualys/client.js';
+import type { RangeSchedule } from '../src/scanners/types.js';
 
 const MIN = 60_000;
 
@@ -125,4 +129,52 @@ describe('simulator metrics', () => {
     expect(byName['batch-15min-verified'].apiByKind['host list']).toBeGreaterThan(0);
     expect(byName['batch-15min'].apiByKind['host list'] ?? 0).toBe(0);
   }, 240_000);
+});
+
+describe('simulated scanner: schedule changes refused or their answers lost', () => {
+  const P = 'onsight-range ';
+  const open: { close(): Promise<void> | void }[] = [];
+  afterEach(async () => { for (const o of open.splice(0)) await o.close(); });
+  const want = (ap: string, n: string, t: string): RangeSchedule => ({ title: `${P}${n}`, targets: ['10.1.0.0/29'], appliance: ap, timeUtc: t });
+  const said = (err: ScheduleSyncIncomplete, platform: string[]) => ({
+    done: err.done.map((d) => `${d.action} ${d.title}`), unsure: err.unsure, calls: err.changeCalls, platform: [...platform].sort(),
+  });
+
+  it('a sync whose every create answer is lost says what the Qualys client says against its emulator: the kept one, both creates unsure, both made', async () => {
+    // the Qualys client against the emulator: B kept, A and C created, each answer dropped after processing
+    const e = await startQualysEmulator({ appliances: [{ name: 'sa-1', capacity: 4 }] });
+    open.push(e);
+    const c = new QualysClient({ baseUrl: e.url, username: e.username, password: e.password, optionProfile: 'Initial Options', retry: { maxAttempts: 2, baseDelayMs: 5, maxDelayMs: 20 } });
+    open.push(c);
+    await c.syncSchedules([want('sa-1', 'b 0200', '02:00')], P);
+    Object.assign(e.state.config.faults, { dropAfterShare: 1, apis: ['schedule'], actions: ['create'] });
+    const real = await c.syncSchedules([want('sa-1', 'a 0100', '01:00'), want('sa-1', 'b 0200', '02:00'), want('sa-1', 'c 0300', '03:00')], P).catch((x: unknown) => x) as ScheduleSyncIncomplete;
+    expect(real).toBeInstanceOf(ScheduleSyncIncomplete);
+    // the simulated scanner, every answer lost
+    const sc = servers({});
+    const { s } = scannerFor(sc);
+    const ap = sc.appliances[0].name;
+    await s.syncSchedules([want(ap, 'b 0200', '02:00')], P);
+    sc.api.scheduleLostShare = 1;
+    const simulated = await s.syncSchedules([want(ap, 'a 0100', '01:00'), want(ap, 'b 0200', '02:00'), want(ap, 'c 0300', '03:00')], P).catch((x: unknown) => x) as ScheduleSyncIncomplete;
+    expect(simulated).toBeInstanceOf(ScheduleSyncIncomplete);
+    const expected = { done: [`kept ${P}b 0200`], unsure: [`${P}a 0100`, `${P}c 0300`], calls: 2, platform: [`${P}a 0100`, `${P}b 0200`, `${P}c 0300`] };
+    expect(said(real, e.state.model.schedules.map((x) => x.title))).toEqual(expected);
+    expect(said(simulated, s.schedules.map((x) => x.title))).toEqual(expected);
+    expect(s.scheduleFaults).toEqual({ lost: 2, refused: 0 });
+  });
+
+  it('a refused change is spent, not made and not unsure, and the others go on; without the shares nothing is drawn', async () => {
+    const sc = servers({});
+    const { s } = scannerFor(sc);
+    const ap = sc.appliances[0].name;
+    sc.api.scheduleRefusedShare = 1;
+    const err = await s.syncSchedules([want(ap, 'a 0100', '01:00'), want(ap, 'c 0300', '03:00')], P).catch((x: unknown) => x) as ScheduleSyncIncomplete;
+    expect(err).toBeInstanceOf(ScheduleSyncIncomplete);
+    expect({ done: err.done, unsure: err.unsure, calls: err.changeCalls, platform: s.schedules.length }).toEqual({ done: [], unsure: [], calls: 2, platform: 0 });
+    expect(s.scheduleFaults).toEqual({ lost: 0, refused: 2 });
+    sc.api.scheduleRefusedShare = 0;
+    const ok = await s.syncSchedules([want(ap, 'a 0100', '01:00'), want(ap, 'c 0300', '03:00')], P);
+    expect(ok.map((x) => x.action)).toEqual(['created', 'created']);
+  });
 });

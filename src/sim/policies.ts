@@ -53,7 +53,7 @@ export interface SimPolicy {
   readonly restarts?: number;
   readonly restartsReadBack?: number;
   /** range runs (onsight+ranges): times skipped because a run still went, and skipped times made up, over the whole run (restarts included) */
-  rangeRuns?(): { skipped: number; madeUp: number };
+  rangeRuns?(): { skipped: number; madeUp: number } | undefined;
 }
 
 export const POLICY_NAMES = ['onsight', 'onsight+ranges', 'onsight+scheduled', 'immediate', 'twice-daily', 'twice-daily-scheduled', 'batch-15min', 'batch-15min-verified', 'reservation', 'oracle', 'bound'] as const;
@@ -207,7 +207,8 @@ export class OnsightPolicy implements SimPolicy {
     if (this.scheduler.learnedState().restored.length) this.restartsReadBack++;
   }
 
-  rangeRuns(): { skipped: number; madeUp: number } {
+  rangeRuns(): { skipped: number; madeUp: number } | undefined {
+    if (!this.rangeScans) return undefined;
     const r = this.scheduler.rangeScans();
     return { skipped: this.rangesBefore.skipped + r.skipped, madeUp: this.rangesBefore.madeUp + r.madeUp };
   }

@@ -571,13 +571,20 @@ export class SimScanner implements Scanner {
    */
   async syncSchedules(want: RangeSchedule[], prefix: string): Promise<ScheduleStatus[]> {
     this.spend('list schedules');
-    const out: ScheduleStatus[] = [];
+    const steps = planScheduleSync([...this.schedules], want, prefix);
+    // as the Qualys client: the schedules kept are said up front; one change's failure (refused, its answer
+    // lost) does not stop the others, a failure of the whole API (the rate limit) or a scope refusal does
+    const kept = (step: (typeof steps)[number] & { action: 'kept' }): ScheduleStatus => ({ ...plainSchedule(step.have), id: step.have.id, active: step.have.active !== false, action: 'kept' });
+    const out: ScheduleStatus[] = steps.flatMap((step) => (step.action === 'kept' ? [kept(step)] : []));
+    // (a whole sync is answered in the plan's order, kept ones among the others)
+    const inOrder: ScheduleStatus[] = [];
     const unsure: string[] = [];
     let changeCalls = 0;
+    let firstError: unknown;
     // a change call: spent; refused before it is made, or its answer lost after (the scenario's shares)
     const change = (what: string, title: string, make: () => void) => {
-      this.spend(what);
       changeCalls++;
+      this.spend(what);
       if (this.faulty(this.sc.api.scheduleRefusedShare) && ++this.scheduleFaults.refused) throw new ScannerFailure('ONSIGHT_SCANNER_REFUSED', `${what} ${title}: refused (simulated)`, 'no', 'retry');
       make();
       if (this.faulty(this.sc.api.scheduleLostShare)) {
@@ -586,12 +593,17 @@ export class SimScanner implements Scanner {
         throw new ScannerFailure('ONSIGHT_SCANNER_UNREACHABLE', `${what} ${title}: answer lost (simulated; the change was made)`, 'unknown', 'retry');
       }
     };
-    try {
-      for (const step of planScheduleSync([...this.schedules], want, prefix)) {
-        if (step.action === 'kept') out.push({ ...plainSchedule(step.have), id: step.have.id, active: step.have.active !== false, action: 'kept' });
-        else if (step.action === 'deleted') {
+    for (const step of steps) {
+      try {
+        if (step.action === 'kept') {
+          inOrder.push(kept(step));
+          continue;
+        }
+        if (step.action === 'deleted') {
           change('delete schedule', step.have.title, () => this.schedules.splice(this.schedules.indexOf(step.have), 1));
-          out.push({ ...plainSchedule(step.have), id: step.have.id, active: true, action: 'deleted' });
+          const done: ScheduleStatus = { ...plainSchedule(step.have), id: step.have.id, active: true, action: 'deleted' };
+          out.push(done);
+          inOrder.push(done);
         } else if (step.action === 'updated') {
           const ips = this.scheduleIps(step.want);
           change('update schedule', step.want.title, () => {
@@ -599,7 +611,9 @@ export class SimScanner implements Scanner {
             delete step.have.active;
             Object.assign(step.have, step.want, { ips, next: nextOccurrence(this.now + 1, step.want.timeUtc) });
           });
-          out.push({ ...step.want, id: step.have.id, active: step.want.active !== false, action: 'updated' });
+          const done: ScheduleStatus = { ...step.want, id: step.have.id, active: step.want.active !== false, action: 'updated' };
+          out.push(done);
+          inOrder.push(done);
         } else {
           const w = step.want;
           if (!this.apByName.has(w.appliance)) throw new ScannerFailure('ONSIGHT_SCANNER_REFUSED', `no appliance named ${w.appliance}`, 'no', 'retry');
@@ -609,14 +623,18 @@ export class SimScanner implements Scanner {
             this.scheduleSeq++;
             this.schedules.push({ ...w, id, ips, next: nextOccurrence(this.now + 1, w.timeUtc) });
           });
-          out.push({ ...w, id, active: w.active !== false, action: 'created' });
+          const done: ScheduleStatus = { ...w, id, active: w.active !== false, action: 'created' };
+          out.push(done);
+          inOrder.push(done);
         }
+      } catch (err) {
+        if (!(err instanceof ScannerFailure) || err.next !== 'retry') throw new ScheduleSyncIncomplete(err, out, unsure, changeCalls);
+        firstError ??= err;
       }
-    } catch (err) {
-      // (a failure once the changes began: what was made goes with it, and what may have been, as the Qualys client says them)
-      throw new ScheduleSyncIncomplete(err, out, unsure, changeCalls);
     }
-    return out;
+    // what was made, and what may have been, go with the first failure
+    if (firstError !== undefined) throw new ScheduleSyncIncomplete(firstError, out, unsure, changeCalls);
+    return inOrder;
   }
 
   private faulty(share: number | undefined): boolean {

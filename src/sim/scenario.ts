@@ -125,9 +125,10 @@ export interface Scenario {
     /** whether 409-refused calls count against the window */
     blockedCount: boolean;
     /**
-     * Schedule changes (create, update, delete) whose answer is lost after the platform made them,
-     * and that the platform refuses before making them: shares of those calls (absent: none) [A:
-     * unknown; a stress of the range runs' doubt paths, not a measured rate]
+     * Schedule changes (create, update, delete) whose answer is lost after the platform made them
+     * (lost for good: the Qualys transport retries an update whose answer it lost, so this is what
+     * is left after its retries), and that the platform refuses before making them: shares of those
+     * calls (absent: none) [A: unknown; a stress of the range runs' doubt paths, not a measured rate]
      */
     scheduleLostShare?: number;
     scheduleRefusedShare?: number;
