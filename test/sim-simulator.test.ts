@@ -117,22 +117,13 @@ describe('simulator', () => {
     const sc = smallFleet();
     const faulty = { ...sc, api: { ...sc.api, limit: 300, windowS: 86400, scheduleLostShare: 0.3, scheduleRefusedShare: 0.2 }, policy: { ...sc.policy, restartEveryH: 24 } };
     const m = await runOnce(faulty, 'onsight+ranges', 1, { workload: generateWorkload(faulty, 1) });
-    // the faults were drawn (else this would test nothing)
+    // the faults were drawn (else this would test nothing); a half-way sync that forgets the schedules it did not touch breaks the rule here
+    // (3 region-scan breaks). The unsure rule's effect is not reached at this scale, nor at 500 laptops (src/sim/README.md, session 20)
     expect(m.scheduleAnswersLost).toBeGreaterThan(0);
     expect(m.scheduleChangesRefused).toBeGreaterThan(0);
     expect(m.violations).toEqual({ 'region-exclusivity': 0, 'region-scans': 0, scope: 0, 'api-limit': 0 });
     expect(m.api409).toBe(0);
   }, 120_000);
-
-  it('at 50 calls a day with a third of schedule answers lost, onsight+ranges keeps the region rule: a change that may have been made holds its run (500 laptops, 5 days)', async () => {
-    // (the smaller fleets above never reach a run's time between a lost answer and the next sync; this seed does: without the
-    // rule that an unsure change is taken as made, 2 region-scan violations)
-    const sc = parseScenarioText('extends: mobile-fleet\ndays: 5\nfleet: { laptops: 500 }\napi: { limit: 50, windowS: 86400, concurrency: 1, scheduleLostShare: 0.3, scheduleRefusedShare: 0.1 }\n', 'lost.yaml');
-    const m = await runOnce(sc, 'onsight+ranges', 1, { workload: generateWorkload(sc, 1) });
-    expect(m.scheduleAnswersLost).toBeGreaterThan(0);
-    expect(m.violations).toEqual({ 'region-exclusivity': 0, 'region-scans': 0, scope: 0, 'api-limit': 0 });
-    expect(m.api409).toBe(0);
-  }, 180_000);
 });
 
 describe('scenario files', () => {
