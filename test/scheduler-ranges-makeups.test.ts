@@ -2,7 +2,7 @@
 // answer was lost, make-ups kept across a restart, a skip whose doubt a later sync settles, a
 // make-up still running at a restart. Each test fails without its fix.
 import { describe, expect, it } from 'vitest';
-import { setup, mac, scarceRanges, RANGES_TWO_TIMES } from './helpers/scheduler.js';
+import { setup, mac, scarceRanges, RANGES_TWO_TIMES, tickLaunchedRange } from './helpers/scheduler.js';
 import { ScannerFailure, ScheduleSyncIncomplete } from '../src/scanners/failure.js';
 
 const MIN = 60_000;
@@ -64,9 +64,7 @@ describe('scheduler.rangeScans: a skipped time whose reactivation\'s answer was 
       // the first make-up launch is refused (a 409, a 5xx): tried again 10 min later
       if (clock.t === at('14:50')) scanner.failing.set('launch', 'refused');
       if (clock.t === at('15:00')) scanner.failing.delete('launch');
-      const before = scanner.rangeLaunches.length;
-      await sched.tick();
-      if (scanner.rangeLaunches.length > before) makeUps.push(hm(clock.t));
+      if (await tickLaunchedRange(sched, scanner)) makeUps.push(hm(clock.t));
     }
     return { skipped: sched.rangeScans().skipped, makeUps, lost };
   };
@@ -210,9 +208,7 @@ describe('scheduler.rangeScans: a skip in doubt settled by a later sync', () => 
       if (clock.t % (5 * MIN) !== 0) continue;
       if (clock.t === at('14:31')) continue;
       if (clock.t === at('14:40')) endRun(scanner, run, '10:30', '14:40');
-      const before = scanner.rangeLaunches.length;
-      await sched.tick();
-      if (scanner.rangeLaunches.length > before) makeUps.push(hm(clock.t));
+      if (await tickLaunchedRange(sched, scanner)) makeUps.push(hm(clock.t));
     }
     expect({ slow, kept }).toEqual({ slow: true, kept: ['kept false'] });
     // the platform had the schedule inactive since 14:05: the skip is sure; expected made up once the 10:30 run ended
@@ -282,9 +278,7 @@ describe('scheduler.rangeScans: make-ups and a config changed at a restart', () 
     const makeUps: string[] = [];
     for (clock.t = at('15:05'); clock.t <= at('17:00'); clock.t += 5 * MIN) {
       if (clock.t === at('16:30')) endRun(scanner, ref, '10:30', '16:30');
-      const before = scanner.rangeLaunches.length;
-      await sched.tick();
-      if (scanner.rangeLaunches.length > before) makeUps.push(hm(clock.t));
+      if (await tickLaunchedRange(sched, scanner)) makeUps.push(hm(clock.t));
     }
     // (before: the run of a time no longer asked for was not looked for at the start: the make-up launched at 15:05 on top of it)
     // (after it, none either: 20:00 comes within what 9 in 10 runs took, the six hours of this one)
@@ -302,9 +296,7 @@ describe('scheduler.rangeScans: make-ups and a config changed at a restart', () 
       const launched: string[] = [];
       for (clock.t = at('10:35'); clock.t <= at('17:30'); clock.t += 5 * MIN) {
         if (clock.t === at('15:00')) endRun(scanner, ref, '10:30', '15:00');
-        const before = scanner.rangeLaunches.length;
-        await sched.tick();
-        if (scanner.rangeLaunches.length > before) launched.push(hm(clock.t));
+        if (await tickLaunchedRange(sched, scanner)) launched.push(hm(clock.t));
       }
       return { skipped: sched.rangeScans().skipped, made: launched.length };
     };
@@ -327,9 +319,7 @@ describe('scheduler.rangeScans: make-ups and a config changed at a restart', () 
     const makeUps: string[] = [];
     for (clock.t = at('14:55'); clock.t <= at('17:58'); clock.t += 5 * MIN) {
       if (clock.t === at('16:30')) endRun(scanner, ref, '10:30', '16:30');
-      const before = scanner.rangeLaunches.length;
-      await sched.tick();
-      if (scanner.rangeLaunches.length > before) makeUps.push(hm(clock.t));
+      if (await tickLaunchedRange(sched, scanner)) makeUps.push(hm(clock.t));
     }
     // (before: nothing listed at the start when no schedule was wanted: the make-up launched at 14:55 on top of the run)
     expect(makeUps).toHaveLength(1);

@@ -1,7 +1,7 @@
 // Regressions from an independent review of scheduler.rangeScans (src/scheduler/ranges.ts): a
 // schedule changed after its run's time (a late aim, a reload), an aim at nobody, a sync that fails half-way.
 import { describe, expect, it } from 'vitest';
-import { setup, mac, scarceRanges, RANGES_TWO_TIMES } from './helpers/scheduler.js';
+import { setup, mac, scarceRanges, RANGES_TWO_TIMES, tickLaunchedRange } from './helpers/scheduler.js';
 import { ScannerFailure, ScheduleSyncIncomplete } from '../src/scanners/failure.js';
 
 const MIN = 60_000;
@@ -229,9 +229,7 @@ describe('scheduler.rangeScans: schedules changed after a run\'s time', () => {
           scanner.finish(run1430);
           scanner.times.set(run1430, { launchedAt: iso(at('14:30')), endedAt: iso(at('17:30')) });
         }
-        const before = scanner.rangeLaunches.length;
-        await sched.tick();
-        if (scanner.rangeLaunches.length > before && clock.t < at('17:30')) makeUpsWhileRunning.push(iso(clock.t).slice(11, 16));
+        if ((await tickLaunchedRange(sched, scanner)) && clock.t < at('17:30')) makeUpsWhileRunning.push(iso(clock.t).slice(11, 16));
         if (clock.t >= at('14:30') && !(sched as unknown as WithRanges).phases.ranges.holds('emea', clock.t)) free.push(iso(clock.t).slice(11, 16));
       }
       const ours = scanner.launches.filter((l) => l.intentId !== '').length;
@@ -362,9 +360,7 @@ describe('scheduler.rangeScans: a skip that may have reached the platform only a
     for (clock.t = at('11:00'); clock.t <= at('19:00'); clock.t += 5 * MIN) {
       if (clock.t >= at('14:40') && scanner.states.get(run) === 'running') endRun(scanner, run, '10:30', '14:40');
       if (clock.t >= at('17:30') && scanner.states.get(run1430) === 'running') endRun(scanner, run1430, '14:30', '17:30');
-      const before = scanner.rangeLaunches.length;
-      await sched.tick();
-      if (scanner.rangeLaunches.length > before && clock.t < at('17:30')) makeUps.push(hm(clock.t));
+      if ((await tickLaunchedRange(sched, scanner)) && clock.t < at('17:30')) makeUps.push(hm(clock.t));
       if (clock.t >= at('14:31') && clock.t < at('17:30') && emeaFree(sched, clock.t)) free.push(hm(clock.t));
     }
     expect(run1430).not.toBe('');
@@ -391,9 +387,7 @@ describe('scheduler.rangeScans: a skip that may have reached the platform only a
     for (clock.t = at('11:00'); clock.t <= at('19:00'); clock.t += 5 * MIN) {
       if (clock.t === at('14:30')) expect(scanner.schedules.find((s) => s.title === 'onsight-range emea 1430')?.active).toBe(false); // no run at 14:30
       if (clock.t === at('14:40')) endRun(scanner, run, '10:30', '14:40');
-      const before = scanner.rangeLaunches.length;
-      await sched.tick();
-      if (scanner.rangeLaunches.length > before) launchedAt.push(hm(clock.t));
+      if (await tickLaunchedRange(sched, scanner)) launchedAt.push(hm(clock.t));
     }
     expect(lost).toBe(true);
     // (held meanwhile: whether the platform ran 14:30 was unknown until its hold ended without a run, at 18:30; made up then)
@@ -492,9 +486,7 @@ describe('scheduler.rangeScans: a skip that may have reached the platform only a
       if (clock.t === at('14:40')) endRun(scanner, run, '10:30', '14:40');
       if (clock.t === at('18:30')) run1830 = scanner.runSchedule('onsight-range emea 1830', clock.t); // the platform launches 18:30
       if (clock.t === at('21:30')) endRun(scanner, run1830, '18:30', '21:30');
-      const before = scanner.rangeLaunches.length;
-      await sched.tick();
-      if (scanner.rangeLaunches.length > before) makeUps.push(hm(clock.t));
+      if (await tickLaunchedRange(sched, scanner)) makeUps.push(hm(clock.t));
     }
     expect(lost).toBe(true);
     expect(sched.rangeScans().skipped).toBe(1);
@@ -613,9 +605,7 @@ describe('scheduler.rangeScans: a skip that may have reached the platform only a
           sched = t.restart();
         }
         if (clock.t === at('14:40')) endRun(scanner, run, '10:30', '14:40');
-        const before = scanner.rangeLaunches.length;
-        await sched.tick();
-        if (scanner.rangeLaunches.length > before) launchedAt.push(hm(clock.t));
+        if (await tickLaunchedRange(sched, scanner)) launchedAt.push(hm(clock.t));
       }
       return launchedAt;
     };

@@ -66,3 +66,10 @@ export async function scarceRanges() {
   await t.sched.tick();
   return t;
 }
+
+/** One pass of `sched`; true when it launched a range run (a make-up: the platform's own runs are not launched by us). */
+export async function tickLaunchedRange(sched: { tick(): Promise<unknown> }, scanner: { rangeLaunches: unknown[] }): Promise<boolean> {
+  const before = scanner.rangeLaunches.length;
+  await sched.tick();
+  return scanner.rangeLaunches.length > before;
+}
