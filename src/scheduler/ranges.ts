@@ -130,12 +130,12 @@ export interface RangeScanStatus {
   notFound: number;
 }
 
-/** The next time of day `hhmm` (UTC) at or after `t`. */
 /** Our range schedules' titles: `<prefix>-range <region> <HHMM>` (rangeTitle reads them back). */
 function rangeScheduleTitle(prefix: string, region: string, time: string): string {
   return `${prefix}-range ${region} ${time.replace(':', '')}`;
 }
 
+/** The next time of day `hhmm` (UTC) at or after `t`. */
 export function nextOccurrence(t: number, hhmm: string): number {
   const [h, m] = hhmm.split(':').map(Number);
   const day = Math.floor(t / DAY) * DAY + (h * 60 + m) * MIN;

@@ -575,9 +575,9 @@ export class SimScanner implements Scanner {
     // as the Qualys client: the schedules kept are said up front; one change's failure (refused, its answer
     // lost) does not stop the others, a failure of the whole API (the rate limit) or a scope refusal does
     const kept = (step: (typeof steps)[number] & { action: 'kept' }): ScheduleStatus => ({ ...plainSchedule(step.have), id: step.have.id, active: step.have.active !== false, action: 'kept' });
-    const out: ScheduleStatus[] = steps.flatMap((step) => (step.action === 'kept' ? [kept(step)] : []));
-    // (a whole sync is answered in the plan's order, kept ones among the others)
-    const inOrder: ScheduleStatus[] = [];
+    // (a whole sync is answered in the plan's order, kept ones among the others; a failed one says every kept one, then what it made)
+    const answers: ScheduleStatus[] = [];
+    const said = () => [...steps.flatMap((step) => (step.action === 'kept' ? [kept(step)] : [])), ...answers.filter((a) => a.action !== 'kept')];
     const unsure: string[] = [];
     let changeCalls = 0;
     let firstError: unknown;
@@ -595,15 +595,10 @@ export class SimScanner implements Scanner {
     };
     for (const step of steps) {
       try {
-        if (step.action === 'kept') {
-          inOrder.push(kept(step));
-          continue;
-        }
-        if (step.action === 'deleted') {
+        if (step.action === 'kept') answers.push(kept(step));
+        else if (step.action === 'deleted') {
           change('delete schedule', step.have.title, () => this.schedules.splice(this.schedules.indexOf(step.have), 1));
-          const done: ScheduleStatus = { ...plainSchedule(step.have), id: step.have.id, active: true, action: 'deleted' };
-          out.push(done);
-          inOrder.push(done);
+          answers.push({ ...plainSchedule(step.have), id: step.have.id, active: true, action: 'deleted' });
         } else if (step.action === 'updated') {
           const ips = this.scheduleIps(step.want);
           change('update schedule', step.want.title, () => {
@@ -611,9 +606,7 @@ export class SimScanner implements Scanner {
             delete step.have.active;
             Object.assign(step.have, step.want, { ips, next: nextOccurrence(this.now + 1, step.want.timeUtc) });
           });
-          const done: ScheduleStatus = { ...step.want, id: step.have.id, active: step.want.active !== false, action: 'updated' };
-          out.push(done);
-          inOrder.push(done);
+          answers.push({ ...step.want, id: step.have.id, active: step.want.active !== false, action: 'updated' });
         } else {
           const w = step.want;
           if (!this.apByName.has(w.appliance)) throw new ScannerFailure('ONSIGHT_SCANNER_REFUSED', `no appliance named ${w.appliance}`, 'no', 'retry');
@@ -623,18 +616,16 @@ export class SimScanner implements Scanner {
             this.scheduleSeq++;
             this.schedules.push({ ...w, id, ips, next: nextOccurrence(this.now + 1, w.timeUtc) });
           });
-          const done: ScheduleStatus = { ...w, id, active: w.active !== false, action: 'created' };
-          out.push(done);
-          inOrder.push(done);
+          answers.push({ ...w, id, active: w.active !== false, action: 'created' });
         }
       } catch (err) {
-        if (!(err instanceof ScannerFailure) || err.next !== 'retry') throw new ScheduleSyncIncomplete(err, out, unsure, changeCalls);
+        if (!(err instanceof ScannerFailure) || err.next !== 'retry') throw new ScheduleSyncIncomplete(err, said(), unsure, changeCalls);
         firstError ??= err;
       }
     }
     // what was made, and what may have been, go with the first failure
-    if (firstError !== undefined) throw new ScheduleSyncIncomplete(firstError, out, unsure, changeCalls);
-    return inOrder;
+    if (firstError !== undefined) throw new ScheduleSyncIncomplete(firstError, said(), unsure, changeCalls);
+    return answers;
   }
 
   private faulty(share: number | undefined): boolean {
