@@ -98,26 +98,19 @@ describe('qualys launches under injected faults', () => {
     for (const req of intents) expect(scansFor(e, req.intentId), req.intentId).toHaveLength(1);
   });
 
-  it('a launch whose answer is lost is confirmed from the scan list, not launched twice', async () => {
-    const e = await startQualysEmulator({ appliances: [{ name: 'sa-1' }], faults: { dropAfterShare: 1, actions: ['launch'] } });
-    open.push(e);
-    const c = new QualysClient({ baseUrl: e.url, username: e.username, password: e.password, optionProfile: 'Initial Options', reconcileDelayMs: 0 });
-    open.push(c);
-    const { scanRef } = await c.launch({ intentId: 'lost-1', title: 'onsight lost-1', targets: ['10.60.0.1'], appliance: 'sa-1' });
-    expect(e.state.model.scans.map((s) => s.ref)).toEqual([scanRef]);
-    expect(e.state.requests.filter((r) => r.action === 'launch')).toHaveLength(1);
-  });
-
-  it('a launch answered 202 CODE 1981 ("being processed, try again later") is confirmed from the scan list, not sent again', async () => {
-    const e = await startQualysEmulator({ appliances: [{ name: 'sa-1' }], faults: { processingShare: 1, actions: ['launch'] } });
-    open.push(e);
-    const c = new QualysClient({ baseUrl: e.url, username: e.username, password: e.password, optionProfile: 'Initial Options', reconcileDelayMs: 0 });
-    open.push(c);
-    const { scanRef } = await c.launch({ intentId: 'busy-1', title: 'onsight busy-1', targets: ['10.60.0.3'], appliance: 'sa-1' });
-    expect(e.state.faults['processing-1981']).toBe(1);
-    expect(e.state.model.scans.map((s) => s.ref)).toEqual([scanRef]);
-    expect(e.state.requests.filter((r) => r.action === 'launch')).toHaveLength(1);
-  });
+  // the launch was processed both ways; its answer lost, or 202 CODE 1981 ("being processed, try again later")
+  for (const [share, fault, what] of [['dropAfterShare', 'drop-after', 'whose answer is lost'], ['processingShare', 'processing-1981', 'answered 202 CODE 1981']] as const) {
+    it(`a launch ${what} is confirmed from the scan list, not sent again`, async () => {
+      const e = await startQualysEmulator({ appliances: [{ name: 'sa-1' }], faults: { [share]: 1, actions: ['launch'] } });
+      open.push(e);
+      const c = new QualysClient({ baseUrl: e.url, username: e.username, password: e.password, optionProfile: 'Initial Options', reconcileDelayMs: 0 });
+      open.push(c);
+      const { scanRef } = await c.launch({ intentId: `${fault}-1`, title: `onsight ${fault}-1`, targets: ['10.60.0.1'], appliance: 'sa-1' });
+      expect(e.state.faults[fault]).toBe(1);
+      expect(e.state.model.scans.map((s) => s.ref)).toEqual([scanRef]);
+      expect(e.state.requests.filter((r) => r.action === 'launch')).toHaveLength(1);
+    });
+  }
 
   it('says "unconfirmed" when the answer is lost and the scan list cannot be read either', async () => {
     const e = await startQualysEmulator({

@@ -196,8 +196,7 @@ export class OnsightPolicy implements SimPolicy {
   private async restart(): Promise<void> {
     await this.scheduler.tick();
     await this.scheduler.saveLearned();
-    const r = this.scheduler.rangeScans();
-    this.rangesBefore = { skipped: this.rangesBefore.skipped + r.skipped, madeUp: this.rangesBefore.madeUp + r.madeUp };
+    this.rangesBefore = this.rangeRuns() ?? this.rangesBefore;
     if (this.ctx.sc.policy.restartForgetsLearned) this.state.db.prepare('DELETE FROM learned_state').run();
     this.scheduler = this.newScheduler();
     this.restarts++;
