@@ -7,6 +7,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { BUILTIN, type Scenario } from '../src/sim/scenario.js';
 import { SimScanner } from '../src/sim/scanner.js';
+import { Rng } from '../src/sim/rng.js';
 import { runOnce } from '../src/sim/sim.js';
 import { generateWorkload } from '../src/sim/workload.js';
 import { smallFleet as smallFleetOf } from './helpers/sim.js';
@@ -104,6 +105,46 @@ describe('simulated scanner: cancel', () => {
 
 /** A small fleet: 300 laptops over 9 days (one steady-state week after the first window). */
 const smallFleet = (): Scenario => smallFleetOf(9);
+
+describe('simulated scanner: draws keyed by what they describe', () => {
+  it('a host scanned on the same day takes the same time, and a scan launched on the same appliance in the same hour the same setup, whatever else was launched first', async () => {
+    const sc = servers({ hostListLagMin: 0 });
+    const w = generateWorkload(sc, 1);
+    const make = () => new SimScanner({ scenario: sc, workload: w, seed: 1, regionOf: (ip) => (first.includes(ip) ? 'R1' : 'R2'), scope: ['10.0.0.0/8'], exclude: [] });
+    const live = [...w.truth.keys()].filter((ip) => w.truth.get(ip)!.length > 0).slice(0, 20);
+    const first = live.slice(0, 10);
+    const judged = async (s: SimScanner, ref: string) => {
+      await untilState(s, ref, ['finished']);
+      const scan = s.peek(ref)!;
+      const times = new Map(s.targets.filter((t) => t.scan === scan.id).map((t) => [t.ip, t.end - t.start]));
+      return { setup: scan.readyAt - scan.launchedAt, times };
+    };
+    const alone = make();
+    const a = await alone.launchFor({ intentId: 'i1', title: 't', targets: first, appliance: 'A1' });
+    const seen = await judged(alone, a.scanRef);
+    // the other course: a scan of other hosts on the other appliance first, then the same one
+    const after = make();
+    await after.launchFor({ intentId: 'i0', title: 'o', targets: live.slice(10), appliance: 'A2' });
+    const b = await after.launchFor({ intentId: 'i1', title: 't', targets: first, appliance: 'A1' });
+    const again = await judged(after, b.scanRef);
+    expect(seen.times.size).toBe(10);
+    expect(again.setup).toBe(seen.setup);
+    expect([...again.times]).toEqual([...seen.times]);
+    // and the draws are not all alike: ten hosts, ten different times
+    expect(new Set(seen.times.values()).size).toBe(10);
+  });
+
+  it('keyed draws of different seeds, streams or keys are unrelated: no value of one seed recurs under another, and they are uniform', () => {
+    const first = (seed: number, stream: number) => Array.from({ length: 2000 }, (_, host) => Rng.keyed(seed, stream, host, 3, 0).next());
+    const one = first(1, 21);
+    // (a seed that only xor-ed into the first key gave seed 2's host 6 seed 1's host 5)
+    for (const other of [first(2, 21), first(3, 21), first(1, 22)]) expect(one.filter((x) => other.includes(x))).toEqual([]);
+    expect(new Set(one).size).toBe(one.length);
+    // deciles: each holds 200 ± 3.5 σ of the 2,000
+    const counts = Array.from({ length: 10 }, (_, d) => one.filter((x) => Math.floor(x * 10) === d).length);
+    for (const c of counts) expect(Math.abs(c - 200)).toBeLessThan(3.5 * Math.sqrt(2000 * 0.1 * 0.9));
+  });
+});
 
 describe('simulator metrics', () => {
   it('the relaxation bound is at or above every policy, and the headline coverage tells policies apart', async () => {

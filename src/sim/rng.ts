@@ -2,7 +2,34 @@
  * Seeded random numbers for the simulator: sfc32 seeded through splitmix32, so a (seed, stream)
  * pair always gives the same sequence. Separate streams keep the workload identical across policies.
  */
+
+/** A 32-bit hash of a string (FNV-1a), for keying draws by an address or a name. */
+export function hashKey(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+/** murmur3's 32-bit finaliser: a bijection in which every input bit moves every output bit */
+function fmix32(h: number): number {
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
 export class Rng {
+  /**
+   * A generator for one thing, named by `keys` (a host and a day, a scan and its launch hour):
+   * the same keys give the same numbers whatever was drawn before, so two policies that take
+   * different courses still draw the same times for the same host on the same day.
+   */
+  static keyed(seed: number, stream: number, ...keys: number[]): Rng {
+    // every input is avalanched before it is combined: (seed 1, host 5) must not meet (seed 2, host 6)
+    let h = fmix32(fmix32(seed >>> 0) ^ fmix32((stream + 0x632be5ab) >>> 0));
+    for (const k of keys) h = fmix32(h ^ fmix32((k + 0x9e3779b9) >>> 0));
+    return new Rng(h, stream);
+  }
+
   private a: number;
   private b: number;
   private c: number;

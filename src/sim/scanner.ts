@@ -15,11 +15,16 @@ import { planScheduleSync, plainSchedule } from '../scanners/schedule-plan.js';
 import { ScannerFailure, ScheduleSyncIncomplete, statedOutcome } from '../scanners/failure.js';
 import { DEFAULT_HOST_LIST_BATCH_SIZE } from '../scanners/qualys/options.js';
 import { CidrSet, parseCidr } from '../util/ip.js';
-import { Rng } from './rng.js';
+import { Rng, hashKey } from './rng.js';
 import type { Scenario } from './scenario.js';
 import type { Presence, Workload } from './workload.js';
 
 const MIN = 60_000;
+/** the keyed draws' streams (see keyedDraw) */
+const STREAM_HOST_PROBE = 21;
+const STREAM_DEAD_PROBE = 22;
+const STREAM_OUR_SCAN = 23;
+const STREAM_OTHER_SCAN = 24;
 
 /** How long a live host of persistent factor `mult` takes in one of our scans (ms): one draw of `rng`, capped by maxPerHostMin. */
 export function drawHostMs(rng: Rng, scan: Scenario['scan'], mult: number): number {
@@ -72,6 +77,10 @@ export interface SimScan {
   /** jobs in flight */
   live: Job[];
   willError: boolean;
+  /** how long processing the results takes once the last host is done (drawn at launch) */
+  processingMs: number;
+  /** how long after processing the host list dates the hosts found (drawn at launch) */
+  hostListLagMs: number;
   processingUntil?: number;
   endedAt?: number;
   firstStart?: number;
@@ -149,8 +158,10 @@ export class SimScanner implements Scanner {
   private windowHead = 0;
   private otherNext: number;
   private seq = 0;
+  /** the appliances' poll phases and the other integrations' first call */
   private readonly rng: Rng;
-  private readonly svcRng: Rng;
+  /** how many draws each key has had (a host or address on a day, launches on an appliance in an hour) */
+  private readonly drawCount = new Map<string, number>();
   /** schedule calls' faults (api.scheduleLostShare, scheduleRefusedShare): drawn apart, so runs without them are unchanged */
   private readonly faultRng: Rng;
   /** schedule changes whose answer was lost, and refused (the faults drawn) */
@@ -175,7 +186,6 @@ export class SimScanner implements Scanner {
     this.w = o.workload;
     this.now = this.w.start;
     this.rng = new Rng(o.seed, 11);
-    this.svcRng = new Rng(o.seed, 12);
     this.faultRng = new Rng(o.seed, 13);
     for (const c of o.scope) this.scope.add(parseCidr(c)!, c);
     for (const c of o.exclude) this.exclude.add(parseCidr(c)!, c);
@@ -301,7 +311,7 @@ export class SimScanner implements Scanner {
             for (const j of ending) this.endJob(s, j);
           }
           if (s.next >= s.jobs.length && s.running === 0 && s.processingUntil === undefined) {
-            s.processingUntil = t + this.rng.logNormal(this.sc.scan.processingMedianMin * MIN, this.sc.scan.processingSigma);
+            s.processingUntil = t + s.processingMs;
           }
           if (s.processingUntil !== undefined && s.processingUntil <= t) {
             this.finish(s, s.processingUntil);
@@ -454,12 +464,13 @@ export class SimScanner implements Scanner {
     const p = this.holder(j.ip, t);
     j.actual = p?.host;
     const sc = this.sc.scan;
+    const day = Math.floor((t - this.w.start) / 86_400_000);
     if (!p) {
       j.outcome = 'dead';
-      j.end = t + this.svcRng.uniform(sc.deadProbeMin[0], sc.deadProbeMin[1]) * MIN;
+      j.end = t + this.keyedDraw(STREAM_DEAD_PROBE, `ip ${j.ip} ${day}`, hashKey(j.ip), day).uniform(sc.deadProbeMin[0], sc.deadProbeMin[1]) * MIN;
     } else {
       j.outcome = j.intended === undefined || j.intended === p.host ? 'valid' : 'wrong-host';
-      j.end = t + drawHostMs(this.svcRng, sc, this.w.hosts[p.host].mult);
+      j.end = t + drawHostMs(this.keyedDraw(STREAM_HOST_PROBE, `host ${p.host} ${day}`, p.host, day), sc, this.w.hosts[p.host].mult);
     }
     this.onTargetStart?.({ scan: s, ip: j.ip, intended: j.intended, actual: j.actual, at: t });
   }
@@ -469,7 +480,7 @@ export class SimScanner implements Scanner {
     s.state = s.canceledAt !== undefined ? 'canceled' : s.willError ? 'error' : 'finished';
     const sc = this.sc.scan;
     if (s.state === 'finished' || sc.canceledProcessed) {
-      s.processedAt = t + (sc.hostListLagMin > 0 ? this.rng.logNormal(sc.hostListLagMin * MIN, sc.hostListLagSigma) : 0);
+      s.processedAt = t + s.hostListLagMs;
       this.unprocessed.push(s);
     }
     if (!s.other && s.region) {
@@ -650,22 +661,44 @@ export class SimScanner implements Scanner {
   /** A scan by another tool: occupies the appliance, not judged, costs none of our calls. */
   launchOther(appliance: string, hosts: number, title: string): SimScan {
     const sc = this.sc.scan;
+    const draw = this.scanDraw(appliance, true);
     const jobs: Job[] = [];
     for (let k = 0; k < hosts; k++) {
-      jobs.push({ ip: '0.0.0.0', durationMs: this.svcRng.logNormal(sc.medianMin * MIN, Math.hypot(sc.sigma, sc.hostMultSigma)) * sc.portsMult, done: false });
+      jobs.push({ ip: '0.0.0.0', durationMs: draw.logNormal(sc.medianMin * MIN, Math.hypot(sc.sigma, sc.hostMultSigma)) * sc.portsMult, done: false });
     }
-    const s = this.newScan(title, appliance, true, jobs);
+    const s = this.newScan(title, appliance, true, jobs, draw);
     this.advance(this.now);
     return s;
   }
 
-  private newScan(title: string, appliance: string, other: boolean, jobs: Job[]): SimScan {
+  /**
+   * Draws are keyed by what they describe, not by the order they are made in: a host's time by the
+   * host, the day and how many times it was probed that day; a scan's setup, error and processing by
+   * its appliance, its launch hour and how many were launched there in that hour. So runs paired by
+   * seed draw the same times where they do the same thing, even after their courses part.
+   */
+  private keyedDraw(stream: number, countKey: string, ...keys: number[]): Rng {
+    const n = this.drawCount.get(countKey) ?? 0;
+    this.drawCount.set(countKey, n + 1);
+    return Rng.keyed(this.o.seed, stream, ...keys, n);
+  }
+
+  private scanDraw(appliance: string, other: boolean): Rng {
+    const hour = Math.floor((this.now - this.w.start) / 3_600_000);
+    const stream = other ? STREAM_OTHER_SCAN : STREAM_OUR_SCAN;
+    return this.keyedDraw(stream, `scan ${stream} ${appliance} ${hour}`, hashKey(appliance), hour);
+  }
+
+  private newScan(title: string, appliance: string, other: boolean, jobs: Job[], draw = this.scanDraw(appliance, other)): SimScan {
     const id = ++this.seq;
     const sc = this.sc.scan;
     const s: SimScan = {
       id, ref: `scan/sim.${id}`, title, appliance, other, launchedAt: this.now,
-      readyAt: this.now + this.rng.uniform(sc.setupMin[0], sc.setupMin[1]) * MIN, state: 'submitted', jobs, next: 0, running: 0, live: [],
-      willError: !other && this.rng.chance(sc.errorRate), found: [],
+      readyAt: this.now + draw.uniform(sc.setupMin[0], sc.setupMin[1]) * MIN, state: 'submitted', jobs, next: 0, running: 0, live: [],
+      willError: draw.chance(sc.errorRate) && !other,
+      processingMs: draw.logNormal(sc.processingMedianMin * MIN, sc.processingSigma),
+      hostListLagMs: sc.hostListLagMin > 0 ? draw.logNormal(sc.hostListLagMin * MIN, sc.hostListLagSigma) : 0,
+      found: [],
     };
     this.scans.push(s);
     this.byRef.set(s.ref, s);
