@@ -106,9 +106,8 @@ describe('the matrix table', () => {
     };
     const [calm, tail, heavy] = [await alone(0.5), await alone(1.0), await alone(1.5)];
     expect([calm.n, calm.on, tail.n, tail.on]).toEqual([0, [], 0, []]);
+    // (on which appliances is a draw: seed 1's 4 days overrun A1, seeds 2 and 3 both)
     expect(heavy.n).toBeGreaterThan(0);
-    // (which appliance is a draw: seed 1's 4 days overrun A1, seeds 2 and 3 both)
-    expect(heavy.on.length).toBeGreaterThan(0);
     // longer scans hold the slots longer; under the heavy tail every slot of one appliance is held
     // from soon after the first night's launch (22:00 on day 1) to the end
     expect(calm.full).toBeLessThan(tail.full);

@@ -107,31 +107,47 @@ describe('simulated scanner: cancel', () => {
 const smallFleet = (): Scenario => smallFleetOf(9);
 
 describe('simulated scanner: draws keyed by what they describe', () => {
-  it('a host scanned on the same day takes the same time, and a scan launched on the same appliance in the same hour the same setup, whatever else was launched first', async () => {
-    const sc = servers({ hostListLagMin: 0 });
+  it('a host or an empty address probed on the same day takes the same time, and a scan launched on the same appliance in the same hour the same setup, error, processing and lag, whatever else was launched first', async () => {
+    const sc = servers({ hostListLagMin: 30, hostListLagSigma: 0.8, errorRate: 0.5 });
     const w = generateWorkload(sc, 1);
-    const make = () => new SimScanner({ scenario: sc, workload: w, seed: 1, regionOf: (ip) => (first.includes(ip) ? 'R1' : 'R2'), scope: ['10.0.0.0/8'], exclude: [] });
+    const make = () => new SimScanner({ scenario: sc, workload: w, seed: 1, regionOf: (ip) => ip, scope: ['10.0.0.0/8'], exclude: [] });
     const live = [...w.truth.keys()].filter((ip) => w.truth.get(ip)!.length > 0).slice(0, 20);
-    const first = live.slice(0, 10);
-    const judged = async (s: SimScanner, ref: string) => {
-      await untilState(s, ref, ['finished']);
-      const scan = s.peek(ref)!;
-      const times = new Map(s.targets.filter((t) => t.scan === scan.id).map((t) => [t.ip, t.end - t.start]));
-      return { setup: scan.readyAt - scan.launchedAt, times };
+    // eight scans on A1 in one hour, one server each, the first with an address nobody holds too
+    const ours = live.slice(0, 8).map((ip, k) => (k === 0 ? [ip, '10.250.0.1'] : [ip]));
+    const course = async (s: SimScanner) => {
+      const refs: string[] = [];
+      for (const targets of ours) refs.push((await s.launchFor({ intentId: `i${refs.length}`, title: 't', targets, appliance: 'A1' })).scanRef);
+      for (const ref of refs) await untilState(s, ref, ['finished', 'error']);
+      s.advance(w.start + 20 * 60 * MIN); // every result processed
+      return refs.map((ref) => {
+        const scan = s.peek(ref)!;
+        const mine = s.targets.filter((t) => t.scan === scan.id);
+        // what the scan drew, as it happened: its setup, its processing after its last host, its error, the host list's lag
+        const lastHost = Math.max(...mine.map((t) => t.end));
+        return {
+          setup: scan.readyAt - scan.launchedAt, processing: scan.endedAt! - lastHost, state: scan.state,
+          lag: scan.processedAt === undefined ? undefined : scan.processedAt - scan.endedAt!, times: mine.map((t) => [t.ip, t.end - t.start]),
+        };
+      });
     };
-    const alone = make();
-    const a = await alone.launchFor({ intentId: 'i1', title: 't', targets: first, appliance: 'A1' });
-    const seen = await judged(alone, a.scanRef);
-    // the other course: a scan of other hosts on the other appliance first, then the same one
+    const seen = await course(make());
+    // the other course: another tool's scan on the same appliance in the same hour, and a scan of other hosts elsewhere, first
     const after = make();
-    await after.launchFor({ intentId: 'i0', title: 'o', targets: live.slice(10), appliance: 'A2' });
-    const b = await after.launchFor({ intentId: 'i1', title: 't', targets: first, appliance: 'A1' });
-    const again = await judged(after, b.scanRef);
-    expect(seen.times.size).toBe(10);
-    expect(again.setup).toBe(seen.setup);
-    expect([...again.times]).toEqual([...seen.times]);
-    // and the draws are not all alike: ten hosts, ten different times
-    expect(new Set(seen.times.values()).size).toBe(10);
+    after.launchOther('A1', 3, 'other tool');
+    await after.launchFor({ intentId: 'o', title: 'o', targets: live.slice(10), appliance: 'A2' });
+    expect(await course(after)).toEqual(seen);
+    // the draws are not all alike: nine targets, nine times; errors and not
+    expect(new Set(seen.flatMap((x) => x.times.map(([, ms]) => ms))).size).toBe(9);
+    expect(new Set(seen.map((x) => x.state))).toEqual(new Set(['finished', 'error']));
+    expect(seen.some((x) => x.lag !== undefined && x.lag > 0)).toBe(true);
+    // and the next day the same hosts draw anew
+    const later = make();
+    later.advance(w.start + 26 * 60 * MIN);
+    const { scanRef } = await later.launchFor({ intentId: 'd2', title: 't', targets: ours[0], appliance: 'A1' });
+    await untilState(later, scanRef, ['finished', 'error']);
+    const dayBefore = new Map(seen[0].times as [string, number][]);
+    expect(later.targets.length).toBe(2);
+    for (const t of later.targets) expect(t.end - t.start, t.ip).not.toBe(dayBefore.get(t.ip));
   });
 
   it('keyed draws of different seeds, streams or keys are unrelated: no value of one seed recurs under another, and they are uniform', () => {

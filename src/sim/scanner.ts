@@ -162,6 +162,7 @@ export class SimScanner implements Scanner {
   private readonly rng: Rng;
   /** how many draws each key has had (a host or address on a day, launches on an appliance in an hour) */
   private readonly drawCount = new Map<string, number>();
+  private drawCountDay = -1;
   /** schedule calls' faults (api.scheduleLostShare, scheduleRefusedShare): drawn apart, so runs without them are unchanged */
   private readonly faultRng: Rng;
   /** schedule changes whose answer was lost, and refused (the faults drawn) */
@@ -467,10 +468,10 @@ export class SimScanner implements Scanner {
     const day = Math.floor((t - this.w.start) / 86_400_000);
     if (!p) {
       j.outcome = 'dead';
-      j.end = t + this.keyedDraw(STREAM_DEAD_PROBE, `ip ${j.ip} ${day}`, hashKey(j.ip), day).uniform(sc.deadProbeMin[0], sc.deadProbeMin[1]) * MIN;
+      j.end = t + this.keyedDraw(STREAM_DEAD_PROBE, day, `ip ${j.ip}`, hashKey(j.ip), day).uniform(sc.deadProbeMin[0], sc.deadProbeMin[1]) * MIN;
     } else {
       j.outcome = j.intended === undefined || j.intended === p.host ? 'valid' : 'wrong-host';
-      j.end = t + drawHostMs(this.keyedDraw(STREAM_HOST_PROBE, `host ${p.host} ${day}`, p.host, day), sc, this.w.hosts[p.host].mult);
+      j.end = t + drawHostMs(this.keyedDraw(STREAM_HOST_PROBE, day, `host ${p.host}`, p.host, day), sc, this.w.hosts[p.host].mult);
     }
     this.onTargetStart?.({ scan: s, ip: j.ip, intended: j.intended, actual: j.actual, at: t });
   }
@@ -677,7 +678,12 @@ export class SimScanner implements Scanner {
    * its appliance, its launch hour and how many were launched there in that hour. So runs paired by
    * seed draw the same times where they do the same thing, even after their courses part.
    */
-  private keyedDraw(stream: number, countKey: string, ...keys: number[]): Rng {
+  private keyedDraw(stream: number, day: number, countKey: string, ...keys: number[]): Rng {
+    // (counts are per day, and time only goes forward: a day's counts are not needed after it)
+    if (day > this.drawCountDay) {
+      this.drawCount.clear();
+      this.drawCountDay = day;
+    }
     const n = this.drawCount.get(countKey) ?? 0;
     this.drawCount.set(countKey, n + 1);
     return Rng.keyed(this.o.seed, stream, ...keys, n);
@@ -686,7 +692,7 @@ export class SimScanner implements Scanner {
   private scanDraw(appliance: string, other: boolean): Rng {
     const hour = Math.floor((this.now - this.w.start) / 3_600_000);
     const stream = other ? STREAM_OTHER_SCAN : STREAM_OUR_SCAN;
-    return this.keyedDraw(stream, `scan ${stream} ${appliance} ${hour}`, hashKey(appliance), hour);
+    return this.keyedDraw(stream, Math.floor(hour / 24), `scan ${stream} ${appliance} ${hour}`, hashKey(appliance), hour);
   }
 
   private newScan(title: string, appliance: string, other: boolean, jobs: Job[], draw = this.scanDraw(appliance, other)): SimScan {
