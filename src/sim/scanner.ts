@@ -701,6 +701,7 @@ export class SimScanner implements Scanner {
     const s: SimScan = {
       id, ref: `scan/sim.${id}`, title, appliance, other, launchedAt: this.now,
       readyAt: this.now + draw.uniform(sc.setupMin[0], sc.setupMin[1]) * MIN, state: 'submitted', jobs, next: 0, running: 0, live: [],
+      // (drawn for other tools' scans too, and thrown away: every scan takes its numbers in the same order)
       willError: draw.chance(sc.errorRate) && !other,
       processingMs: draw.logNormal(sc.processingMedianMin * MIN, sc.processingSigma),
       hostListLagMs: sc.hostListLagMin > 0 ? draw.logNormal(sc.hostListLagMin * MIN, sc.hostListLagSigma) : 0,
