@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { matrixPolicies, matrixResult, matrixTable, type MatrixCell } from '../src/sim/matrix.js';
+import { cellsOnly, matrixCells, matrixPolicies, matrixResult, matrixTable, type MatrixCell } from '../src/sim/matrix.js';
+import { loadScenario } from '../src/sim/scenario.js';
 import { runOnce, type RunMetrics } from '../src/sim/sim.js';
 import { parseScenarioText } from '../src/sim/scenario.js';
 
@@ -122,3 +123,20 @@ describe('the matrix table', () => {
     expect(matrixPolicies(undefined)).toContain('bound');
   });
 });
+
+describe('--only', () => {
+  const cells = matrixCells(loadScenario('mobile-fleet'));
+  const knobs = (picked: MatrixCell[]) => [...new Set(picked.map((c) => c.knob))];
+
+  it('runs the cells of every knob it names, and the base', () => {
+    expect(knobs(cellsOnly(cells, 'appliance slots, fleet.stayMedianH'))).toEqual(['base', 'appliance slots (configured/true)', 'fleet.stayMedianH (visit)']);
+    expect(cellsOnly(cells, 'appliance slots').length).toBe(1 + 5);
+    expect(cellsOnly(cells, undefined)).toBe(cells);
+  });
+
+  it('refuses a text that names no knob, naming the knobs', () => {
+    expect(() => cellsOnly(cells, 'appliance slots,slots per apliance')).toThrow(/no knob contains "slots per apliance"; the knobs: .*appliance slots \(configured\/true\)/);
+    expect(() => cellsOnly(cells, ' , ')).toThrow(/at least one knob/);
+  });
+});
+

@@ -272,7 +272,7 @@ program.command('simulate')
   .option('--report <file>', 'write a self-contained HTML report')
   .option('--json', 'JSON instead of a table')
   .option('--matrix', 'sweep each assumption around the scenario: onsight against every baseline and the bound, per cell (--policy replaces the policies run: name onsight+ranges with the baselines wanted, e.g. onsight,onsight+ranges,twice-daily,twice-daily-scheduled,batch-15min,batch-15min-verified,bound)')
-  .option('--only <text>', 'with --matrix: only the assumptions whose name contains this')
+  .option('--only <text>', 'with --matrix: only the assumptions whose name contains this text (several: separated by commas); the base cell always runs')
   .option('--laptops <n>', 'with --matrix: fleet size (smaller is faster; contention changes with it)')
   .action(async (o: { scenario: string; policy?: string; seed?: string; seeds?: string; days?: string; report?: string; json?: boolean; matrix?: boolean; only?: string; laptops?: string }) => {
     const num = (v: string | undefined, name: string) => {

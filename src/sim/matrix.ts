@@ -91,7 +91,7 @@ export interface MatrixOptions {
   /** laptops in the fleet (smaller = faster; contention changes with it, so say so when reporting) */
   laptops?: number;
   policies?: string[];
-  /** run only the cells whose knob contains this text */
+  /** run only the cells whose knob contains one of these texts, separated by commas (the base cell always runs) */
   only?: string;
 }
 
@@ -129,11 +129,26 @@ export function matrixPolicies(named: string[] | undefined): string[] {
   return named;
 }
 
+/**
+ * The cells `--only` picks: those whose knob contains one of its comma-separated texts, and the base
+ * (every cell is paired against it in the table). A text that names no knob is refused, naming the
+ * knobs, rather than quietly running the base alone.
+ */
+export function cellsOnly(cells: MatrixCell[], only: string | undefined): MatrixCell[] {
+  if (only === undefined) return cells;
+  const texts = only.split(',').map((t) => t.trim()).filter((t) => t);
+  if (!texts.length) throw new UsageError('--only needs the text of at least one knob');
+  const knobs = [...new Set(cells.map((c) => c.knob))].filter((k) => k !== 'base');
+  const unknown = texts.filter((t) => !knobs.some((k) => k.includes(t)));
+  if (unknown.length) throw new UsageError(`--only: no knob contains ${unknown.map((t) => `"${t}"`).join(', ')}; the knobs: ${knobs.join('; ')}`);
+  return cells.filter((c) => c.knob === 'base' || texts.some((t) => c.knob.includes(t)));
+}
+
 export async function runMatrix(o: MatrixOptions, progress?: (line: string) => void): Promise<MatrixResult[]> {
   const base = loadScenario(o.base);
   const policies = matrixPolicies(o.policies);
   const out: MatrixResult[] = [];
-  const cells = matrixCells(base).filter((c) => !o.only || c.knob.includes(o.only) || c.knob === 'base');
+  const cells = cellsOnly(matrixCells(base), o.only);
   for (const cell of cells) {
     const file: Record<string, unknown> = { extends: o.base, name: `${base.name} | ${cell.knob}=${cell.value}`, ...cell.override };
     if (o.days !== undefined) file.days = o.days;
