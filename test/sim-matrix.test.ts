@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { cellsOnly, matrixCells, matrixPolicies, matrixResult, matrixTable, type MatrixCell } from '../src/sim/matrix.js';
-import { loadScenario } from '../src/sim/scenario.js';
 import { runOnce, type RunMetrics } from '../src/sim/sim.js';
-import { parseScenarioText } from '../src/sim/scenario.js';
+import { loadScenario, parseScenarioText } from '../src/sim/scenario.js';
 
 /** A run with only what the matrix reads: coverage (compliance), calls, refusals, targets, waste. */
 function run(policy: string, seed: number, compliance: number, wastedHostHPerDay = 10, api409 = 0): RunMetrics {
