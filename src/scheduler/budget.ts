@@ -27,13 +27,20 @@ export interface ScannerBlock {
 /** calls a launch leaves in the window for a look-up (a forced poll) and a cancel */
 export const CORRECTION_CALLS = 2;
 
+/** the pace saves a quiet night's calls for a week after the allowance last bound (a weekend's for the Monday) */
+const BINDS_MEMORY_MS = 7 * 86_400_000;
+
 /** below this many calls a day the allowance is scarce: rarer idle polls, confirmations and appliance reads */
 export const SCARCE_CALLS_PER_DAY = 1000;
 
 /**
  * The pace of spending: a bucket that refills at the allowance's own rate (limit per window, as
  * the scanner's headers state it; nothing assumed when they do not), holding at most six hours'
- * worth. Every call takes one token. A launch waits until the bucket holds what a scan costs in
+ * worth. What a full bucket cannot hold (a quiet night, a weekend) is saved, up to another bucket,
+ * for a week after the window's remaining count was last within a bucket of running out (the
+ * allowance binds), and flows back at the same rate once calls are spent: the morning's arrivals
+ * have it without a burst. An allowance that does not bind saves nothing: there the bucket alone
+ * batches the launches (sim README, session 23). Every call takes one token. A launch waits until the bucket holds what a scan costs in
  * all (its launch, polls, confirmation: learned as calls per launch so far), and other calls
  * leave that much for it, so a scarce allowance is spread over the day in fewer, larger launches
  * instead of being spent by the morning's arrivals. Only for a scarce allowance: with calls to
@@ -41,18 +48,33 @@ export const SCARCE_CALLS_PER_DAY = 1000;
  */
 class Pace {
   private tokens?: number;
+  private saved = 0;
+  /** when the window's remaining count was last within a bucket of running out (the allowance binds) */
+  private boundAt?: number;
   private at = 0;
   private limitKey = '';
 
   /** Tokens now (undefined: the scanner states no limit, so no pacing). */
-  level(limit: number | undefined, windowSec: number | undefined, now: number): number | undefined {
+  level(limit: number | undefined, windowSec: number | undefined, now: number, remaining?: number): number | undefined {
     if (!limit || !windowSec) return (this.tokens = undefined);
     const cap = this.cap(limit, windowSec);
     const key = `${limit}/${windowSec}`;
+    const bindsNow = remaining !== undefined && remaining <= cap;
     if (this.tokens === undefined || key !== this.limitKey) {
       this.tokens = cap; // a new or changed limit: start full (the remaining count still bounds every call)
       this.limitKey = key;
-    } else this.tokens = Math.min(cap, this.tokens + ((now - this.at) / (windowSec * 1000)) * limit);
+      this.saved = 0;
+      this.boundAt = bindsNow ? now : undefined;
+    } else {
+      if (bindsNow) this.boundAt = now;
+      const inflow = ((now - this.at) / (windowSec * 1000)) * limit;
+      // (saved only where the allowance binds: else nothing of the day's allowance is lost)
+      const drip = Math.min(this.saved, inflow);
+      const level = this.tokens + inflow + drip;
+      const binds = this.boundAt !== undefined && now - this.boundAt < BINDS_MEMORY_MS;
+      this.saved = Math.min(cap, this.saved - drip + (binds ? Math.max(0, level - cap) : 0));
+      this.tokens = Math.min(cap, level);
+    }
     this.at = now;
     return this.tokens;
   }
@@ -65,9 +87,10 @@ class Pace {
     if (this.tokens !== undefined) this.tokens -= 1;
   }
 
-  /** for the store (memory.ts): the level, when, and for which limit */
-  state(): { tokens: number; at: number; limit: string } | undefined {
-    return this.tokens === undefined ? undefined : { tokens: this.tokens, at: this.at, limit: this.limitKey };
+  /** for the store (memory.ts): the level, what is saved, when, and for which limit */
+  state(): { tokens: number; saved: number; boundAt?: number; at: number; limit: string } | undefined {
+    return this.tokens === undefined ? undefined
+      : { tokens: this.tokens, saved: this.saved, ...(this.boundAt !== undefined ? { boundAt: this.boundAt } : {}), at: this.at, limit: this.limitKey };
   }
 
   /**
@@ -75,9 +98,11 @@ class Pace {
    * paced calls already. Without it every restart starts full: up to a scarce allowance's six
    * hours' worth more to spend than the pace had left.
    */
-  restore(s: { tokens: number; at: number; limit: string }): void {
+  restore(s: { tokens: number; saved: number; boundAt?: number; at: number; limit: string }): void {
     if (this.tokens !== undefined) return;
     this.tokens = s.tokens;
+    this.saved = s.saved;
+    this.boundAt = s.boundAt;
     this.at = s.at;
     this.limitKey = s.limit;
   }
@@ -94,8 +119,13 @@ export class Budget {
       // (a level is at most the bucket's cap, and below zero by a few essential calls at most: a damaged one would stop every launch for days)
       const cap = limit && Number(limit[1]) > 0 && Number(limit[2]) > 0 ? this.pace.cap(Number(limit[1]), Number(limit[2])) : 0;
       if (!d || !limit || !cap || !isNum(d.tokens, -cap - 10, cap) || !isNum(d.at, 0, now + CLOCK_SKEW_MS)) return undefined;
-      this.pace.restore({ tokens: d.tokens, at: Math.min(d.at, now), limit: d.limit as string });
-      return `the pace at ${d.tokens.toFixed(1)} call(s) (limit ${d.limit} s)`;
+      // (saved: at most the bucket's cap; absent in what a version before it wrote)
+      if (d.saved !== undefined && !isNum(d.saved, 0, cap)) return undefined;
+      if (d.boundAt !== undefined && !isNum(d.boundAt, 0, now + CLOCK_SKEW_MS)) return undefined;
+      const saved = (d.saved as number | undefined) ?? 0;
+      const boundAt = d.boundAt as number | undefined;
+      this.pace.restore({ tokens: d.tokens, saved, ...(boundAt !== undefined ? { boundAt: Math.min(boundAt, now) } : {}), at: Math.min(d.at, now), limit: d.limit as string });
+      return `the pace at ${d.tokens.toFixed(1)} call(s)${saved ? `, ${saved.toFixed(1)} saved` : ''} (limit ${d.limit} s)`;
     },
   };
   private waitUntil = 0;
@@ -131,7 +161,7 @@ export class Budget {
     if (a.waitSec > 0) return false;
     if (!essential && a.remaining !== undefined && a.remaining <= this.core.opts.reserveCalls + this.kept) return false;
     // plentiful: today's fast path, no pace (the remaining count still keeps a reserve)
-    const tokens = this.scarce() ? this.pace.level(a.limit, a.windowSec, this.core.clock.now()) : undefined;
+    const tokens = this.scarce() ? this.pace.level(a.limit, a.windowSec, this.core.clock.now(), a.remaining) : undefined;
     if (tokens !== undefined) {
       // other calls leave a scan's worth for the next launch (within what the bucket can hold)
       const keep = essential ? 1 : Math.min(this.scanCost() + this.kept, this.pace.cap(a.limit!, a.windowSec!) - 1) + 1;
@@ -150,7 +180,7 @@ export class Budget {
     if (!this.canSpend(true)) return false;
     const a = this.core.scanner.allowance();
     if (a.remaining !== undefined && a.remaining <= CORRECTION_CALLS + this.kept) return false;
-    const tokens = this.scarce() ? this.pace.level(a.limit, a.windowSec, this.core.clock.now()) : undefined;
+    const tokens = this.scarce() ? this.pace.level(a.limit, a.windowSec, this.core.clock.now(), a.remaining) : undefined;
     return tokens === undefined || tokens >= Math.min(this.scanCost() + this.kept, this.pace.cap(a.limit!, a.windowSec!));
   }
 
@@ -171,7 +201,7 @@ export class Budget {
     if (!this.canSpend(essential)) return false;
     const a = this.core.scanner.allowance();
     if (a.remaining !== undefined && a.remaining < n + (essential ? 0 : this.core.opts.reserveCalls)) return false;
-    const tokens = this.scarce() ? this.pace.level(a.limit, a.windowSec, this.core.clock.now()) : undefined;
+    const tokens = this.scarce() ? this.pace.level(a.limit, a.windowSec, this.core.clock.now(), a.remaining) : undefined;
     return tokens === undefined || tokens >= Math.min(n, this.pace.cap(a.limit!, a.windowSec!));
   }
 
