@@ -5,7 +5,7 @@
  * before a time the scanner names: a rate-limit block can last most of a day), `stop` (only an
  * operator can fix it: no call until the config is reloaded or the daemon restarted).
  */
-import type { FailureOutcome, LastScanned, ScannerCall } from '../scanners/types.js';
+import type { Allowance, FailureOutcome, LastScanned, ScannerCall } from '../scanners/types.js';
 import { ScheduleSyncIncomplete } from '../scanners/failure.js';
 import { errInfo, type SchedulerCore } from './core.js';
 import { CLOCK_SKEW_MS, isNum, record, type Remembers } from './memory.js';
@@ -40,11 +40,11 @@ export const SCARCE_CALLS_PER_DAY = 1000;
  * for a week after the window's remaining count was last within a bucket of running out (the
  * allowance binds), and flows back at the same rate once calls are spent: the morning's arrivals
  * have it without a burst. An allowance that does not bind saves nothing: there the bucket alone
- * batches the launches (sim README, session 23). Every call takes one token. A launch waits until the bucket holds what a scan costs in
- * all (its launch, polls, confirmation: learned as calls per launch so far), and other calls
- * leave that much for it, so a scarce allowance is spread over the day in fewer, larger launches
- * instead of being spent by the morning's arrivals. Only for a scarce allowance: with calls to
- * spare, today's fast path.
+ * batches the launches (sim README, session 23). Every call takes one token. A launch waits until
+ * the bucket holds what a scan costs in all (its launch, polls, confirmation: learned as calls per
+ * launch so far), and other calls leave that much for it, so a scarce allowance is spread over
+ * the day in fewer, larger launches instead of being spent by the morning's arrivals. Only for a
+ * scarce allowance: with calls to spare, today's fast path.
  */
 class Pace {
   private tokens?: number;
@@ -154,6 +154,11 @@ export class Budget {
     return launches >= 3 ? Math.min(6, Math.max(2, apiCalls / launches)) : 3;
   }
 
+  /** The pace's tokens now (undefined: a plentiful allowance, or one the scanner does not state, is not paced). */
+  private paceLevel(a: Allowance): number | undefined {
+    return this.scarce() ? this.pace.level(a.limit, a.windowSec, this.core.clock.now(), a.remaining) : undefined;
+  }
+
   /** May a call be made now? `essential` calls (launches, cancels) may dip into the reserve. */
   canSpend(essential: boolean): boolean {
     if (this.stopped || this.core.clock.now() < this.waitUntil) return false;
@@ -161,7 +166,7 @@ export class Budget {
     if (a.waitSec > 0) return false;
     if (!essential && a.remaining !== undefined && a.remaining <= this.core.opts.reserveCalls + this.kept) return false;
     // plentiful: today's fast path, no pace (the remaining count still keeps a reserve)
-    const tokens = this.scarce() ? this.pace.level(a.limit, a.windowSec, this.core.clock.now(), a.remaining) : undefined;
+    const tokens = this.paceLevel(a);
     if (tokens !== undefined) {
       // other calls leave a scan's worth for the next launch (within what the bucket can hold)
       const keep = essential ? 1 : Math.min(this.scanCost() + this.kept, this.pace.cap(a.limit!, a.windowSec!) - 1) + 1;
@@ -180,7 +185,7 @@ export class Budget {
     if (!this.canSpend(true)) return false;
     const a = this.core.scanner.allowance();
     if (a.remaining !== undefined && a.remaining <= CORRECTION_CALLS + this.kept) return false;
-    const tokens = this.scarce() ? this.pace.level(a.limit, a.windowSec, this.core.clock.now(), a.remaining) : undefined;
+    const tokens = this.paceLevel(a);
     return tokens === undefined || tokens >= Math.min(this.scanCost() + this.kept, this.pace.cap(a.limit!, a.windowSec!));
   }
 
@@ -201,7 +206,7 @@ export class Budget {
     if (!this.canSpend(essential)) return false;
     const a = this.core.scanner.allowance();
     if (a.remaining !== undefined && a.remaining < n + (essential ? 0 : this.core.opts.reserveCalls)) return false;
-    const tokens = this.scarce() ? this.pace.level(a.limit, a.windowSec, this.core.clock.now(), a.remaining) : undefined;
+    const tokens = this.paceLevel(a);
     return tokens === undefined || tokens >= Math.min(n, this.pace.cap(a.limit!, a.windowSec!));
   }
 
