@@ -38,18 +38,18 @@ function level(b: Budget, win: { remaining: number }): number {
 describe('budget: the pace saves what a quiet night cannot hold', () => {
   it('after a quiet night the bucket refills at twice the rate until the saved calls are spent; without a quiet night, at the rate alone', () => {
     // 50 a day: 2.08 an hour, 12.5 at most in the bucket
-    const night = budget(50), busy = budget(50);
+    const night = budget(50), noNight = budget(50);
     expect(level(night.b, night.win)).toBe(12); // starts full
-    expect(level(busy.b, busy.win)).toBe(12);
+    expect(level(noNight.b, noNight.win)).toBe(12);
     night.clock.t += 9 * HOUR; // nothing spent, 4 left in the window: 18.75 more than the bucket holds, 12.5 of it saved
     expect(level(night.b, night.win)).toBe(12); // (the scheduler reads the pace before each call, as here)
     night.b.spentExtra(12); // 0.5 left in both
-    busy.b.spentExtra(12);
+    noNight.b.spentExtra(12); // (no quiet hours before it)
     night.clock.t += HOUR;
-    busy.clock.t += HOUR;
-    expect(level(busy.b, busy.win)).toBe(2); // 0.5 + 2.08
+    noNight.clock.t += HOUR;
+    expect(level(noNight.b, noNight.win)).toBe(2); // 0.5 + 2.08
     expect(level(night.b, night.win)).toBe(4); // 0.5 + 2.08 + 2.08 of the saved
-    expect(busy.b.canLaunch()).toBe(false); // a scan costs 3 until learned
+    expect(noNight.b.canLaunch()).toBe(false); // a scan costs 3 until learned
     expect(night.b.canLaunch()).toBe(true);
     // spent as it comes, the saved 12.5 last six hours in all (2.08 an hour on top of the rate)
     night.b.spentExtra(4);
@@ -96,6 +96,21 @@ describe('budget: the pace saves what a quiet night cannot hold', () => {
     for (const boundAt of [-1, clock.t + 2 * 86_400_000, 'x', null]) {
       expect(new Budget(core as never).paceMemory.merge({ ...snap, boundAt }, clock.t)).toBeUndefined();
     }
+    // the last bind is read back too: with the window far from running out after the restart, a
+    // quiet night is still saved (the bind before it is under a week old), and not without it
+    const kept = new Budget(core as never), lost = new Budget(core as never);
+    expect(kept.paceMemory.merge({ ...snap, saved: 0 }, clock.t)).toBe('the pace at 0.5 call(s) (limit 50/86400 s)');
+    expect(lost.paceMemory.merge({ ...snap, saved: 0, boundAt: undefined }, clock.t)).toBe('the pace at 0.5 call(s) (limit 50/86400 s)');
+    win.remaining = 30;
+    for (const x of [kept, lost]) x.canSpend(true); // read at the restart
+    clock.t += 9 * HOUR;
+    for (const x of [kept, lost]) {
+      x.canSpend(true); // the quiet night: over the bucket
+      x.spentExtra(12);
+    }
+    clock.t += HOUR;
+    expect(level(kept, win)).toBe(4); // 0.5 + 2.08 + 2.08 of the night's 6.75 saved
+    expect(level(lost, win)).toBe(2); // 0.5 + 2.08: the night was not saved
     // what a version before the saved count wrote is taken, with nothing saved
     const old = new Budget(core as never);
     expect(old.paceMemory.merge({ tokens: 0.5, at: clock.t, limit: '50/86400' }, clock.t)).toBe('the pace at 0.5 call(s) (limit 50/86400 s)');
@@ -114,19 +129,31 @@ describe('budget: the pace saves what a quiet night cannot hold', () => {
     expect(level(b, win)).toBe(2); // 0.5 + 2.08: nothing was saved
   });
 
-  it('a weekend after a bound week is saved for the Monday; a week after the allowance last bound, nothing is', () => {
+  it('two quiet days after a day that bound are saved for the next morning; a week after the allowance last bound, nothing is', () => {
     const { b, clock, win } = budget(50);
-    expect(level(b, win)).toBe(12); // Friday evening: 4 left in the window, the allowance binds
-    win.remaining = 30; // the weekend uses little: the window fills up again
+    expect(level(b, win)).toBe(12); // an evening with 4 left in the window: the allowance binds
+    win.remaining = 30; // two quiet days (a weekend) use little: the window fills up again
     clock.t += 2 * 24 * HOUR;
     expect(level(b, win)).toBe(12);
     b.spentExtra(12);
     clock.t += HOUR;
-    expect(level(b, win)).toBe(4); // Monday morning: 0.5 + 2.08 + 2.08 saved
+    expect(level(b, win)).toBe(4); // the next morning: 0.5 + 2.08 + 2.08 saved
     clock.t += 7 * 24 * HOUR; // a week more without binding
     expect(level(b, win)).toBe(12);
     b.spentExtra(12); // (what was left saved flowed into the full bucket and over it: not kept)
     clock.t += HOUR;
     expect(level(b, win)).toBe(2); // 0.5 + 2.08: nothing saved
+  });
+
+  it('a clock stepped back refills nothing and takes nothing (and saves nothing)', () => {
+    const { b, clock, win } = budget(50);
+    win.remaining = 30;
+    expect(level(b, win)).toBe(12);
+    b.spentExtra(12); // 0.5 left
+    clock.t -= 6 * HOUR; // an NTP step back
+    expect(level(b, win)).toBe(0);
+    expect(b.paceMemory.snapshot(clock.t)).toMatchObject({ tokens: 0.5, saved: 0 });
+    clock.t += HOUR;
+    expect(level(b, win)).toBe(2); // 0.5 + 2.08
   });
 });

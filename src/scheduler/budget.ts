@@ -66,11 +66,13 @@ class Pace {
       this.saved = 0;
       this.boundAt = bindsNow ? now : undefined;
     } else {
+      // (a remaining count is as last reported, less our calls since: after a quiet night, the evening's)
       if (bindsNow) this.boundAt = now;
-      const inflow = ((now - this.at) / (windowSec * 1000)) * limit;
-      // (saved only where the allowance binds: else nothing of the day's allowance is lost)
+      // (a clock stepped back refills nothing)
+      const inflow = Math.max(0, ((now - this.at) / (windowSec * 1000)) * limit);
       const drip = Math.min(this.saved, inflow);
       const level = this.tokens + inflow + drip;
+      // what the bucket cannot hold is saved only where the allowance binds: else the day loses nothing
       const binds = this.boundAt !== undefined && now - this.boundAt < BINDS_MEMORY_MS;
       this.saved = Math.min(cap, this.saved - drip + (binds ? Math.max(0, level - cap) : 0));
       this.tokens = Math.min(cap, level);
