@@ -33,6 +33,9 @@ const BINDS_MEMORY_MS = 7 * 86_400_000;
 /** below this many calls a day the allowance is scarce: rarer idle polls, confirmations and appliance reads */
 export const SCARCE_CALLS_PER_DAY = 1000;
 
+/** The pace as the store keeps it (memory.ts): level, calls saved, when the allowance last bound, when, and for which limit. */
+interface PaceState { tokens: number; saved: number; boundAt?: number; at: number; limit: string }
+
 /**
  * The pace of spending: a bucket that refills at the allowance's own rate (limit per window, as
  * the scanner's headers state it; nothing assumed when they do not), holding at most six hours'
@@ -89,8 +92,8 @@ class Pace {
     if (this.tokens !== undefined) this.tokens -= 1;
   }
 
-  /** for the store (memory.ts): the level, what is saved, when, and for which limit */
-  state(): { tokens: number; saved: number; boundAt?: number; at: number; limit: string } | undefined {
+  /** for the store (memory.ts) */
+  state(): PaceState | undefined {
     return this.tokens === undefined ? undefined
       : { tokens: this.tokens, saved: this.saved, ...(this.boundAt !== undefined ? { boundAt: this.boundAt } : {}), at: this.at, limit: this.limitKey };
   }
@@ -100,7 +103,7 @@ class Pace {
    * paced calls already. Without it every restart starts full: up to a scarce allowance's six
    * hours' worth more to spend than the pace had left.
    */
-  restore(s: { tokens: number; saved: number; boundAt?: number; at: number; limit: string }): void {
+  restore(s: PaceState): void {
     if (this.tokens !== undefined) return;
     this.tokens = s.tokens;
     this.saved = s.saved;
