@@ -176,6 +176,7 @@ export async function renderMetrics(d: DaemonView, given?: Status): Promise<stri
   canceled(sc.requeuedStuck, { reason: 'stuck' });
   canceled(sc.canceledLeft, { reason: 'all-left' });
   w.family('onsight_scheduler_second_looks_total', 'counter', 'Devices due again for a second look (scheduler.secondLook): their first scan in the window may have been partial (a laptop that left mid-probe without a line is dated all the same), and they were seen again over 30 min after it.')(sc.secondLooks);
+  w.family('onsight_scheduler_scanned_ahead_total', 'counter', 'Devices scanned ahead of their rescan window (scheduler.scanAheadH, a scarce allowance only): the window ran out within scanAheadH, and they rode in room a scan launched for due devices left.')(sc.scannedAhead);
   w.family('onsight_scan_targets_no_host_total', 'counter', 'Targets of finished scans the scanner found no host at (scheduler.verifyResults): not recorded as scanned.')(sc.noHost);
   w.family('onsight_scan_targets_other_holder_total', 'counter', 'Targets of finished scans whose address another device held while the scan ran, too late for a cancel (the change reached onsight late, or after the scan had reached the address): the scan may have probed that device (a wrong host); logged, not recorded as scanned.')(sc.otherHolder);
   w.family('onsight_scan_targets_dropped_by_scanner_total', 'counter', 'Targets a finished scan\'s own target list lacked (the scanner dropped them: outside its subscription, say): not recorded as scanned, requeued with back-off.')(sc.droppedByScanner);

@@ -67,6 +67,8 @@ export interface SchedulerCounters {
   otherHolder: number;
   /** devices owed a second look at their first scan in a window, as each starts waiting for one (second-look.ts) */
   secondLooks: number;
+  /** devices scanned ahead of their window, in room a launch left (ahead.ts) */
+  scannedAhead: number;
   /** targets not recorded scanned because the device rejoined the network during the scan (rejoin.ts) */
   rejoined: number;
   /** targets a finished scan's own target list lacked (the scanner dropped them: out of subscription, say) */
@@ -90,7 +92,7 @@ export interface SchedulerCounters {
 
 export function newCounters(): SchedulerCounters {
   return {
-    launches: 0, launchFailures: 0, targetsLaunched: 0, dropped: 0, finished: 0, failed: 0, canceledLeft: 0, canceledReassigned: 0, requeuedStuck: 0, noHost: 0, otherHolder: 0, rejoined: 0, secondLooks: 0,
+    launches: 0, launchFailures: 0, targetsLaunched: 0, dropped: 0, finished: 0, failed: 0, canceledLeft: 0, canceledReassigned: 0, requeuedStuck: 0, noHost: 0, otherHolder: 0, rejoined: 0, secondLooks: 0, scannedAhead: 0,
     droppedByScanner: 0, givenUp: 0, reconciled: 0, abandoned: 0, adoptedAcrossEpochs: 0, transitionsRefused: 0, lateLaunchesCanceled: 0, rangeCredited: 0,
     apiCalls: 0, byRegion: {}, byAppliance: {},
   };
@@ -127,6 +129,12 @@ export interface DecidePhase {
   secondLooksIn(region: string): { bindingId: number; ip: string; identityId: number; lastSeen: number }[];
   /** a waiting second look went out in a scan, or is no longer owed */
   secondLookGone(bindingId: number): void;
+  /** a scanned-recently verdict turned due when the device's window runs out within scanAheadH */
+  scanAhead(b: BindingView, v: Verdict, now: number): Verdict & { ahead?: true };
+  /** present devices of `region` whose window runs out within scanAheadH, the most recently seen first */
+  aheadIn(region: string, now: number): { bindingId: number; ip: string; identityId: number; lastSeen: number }[];
+  /** a device scanned ahead went out in a scan, or is no longer present */
+  aheadGone(bindingId: number): void;
   silence(bindingId: number, lastSeen: number): void;
   applyOperatorMarks(): Promise<number>;
 }

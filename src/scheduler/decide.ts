@@ -10,6 +10,7 @@ import type { ConsideredWrites, Decision, DecisionKind, QueueEntry } from './que
 import { RecheckPlan } from './recheck.js';
 import { OperatorMarks, applyMark } from './marks.js';
 import { SECOND_LOOK_FORGET_MS, SecondLooks } from './second-look.js';
+import { ScanAhead } from './ahead.js';
 import type { Verdict } from '../policy/policy.js';
 import type { SchedulerCore } from './core.js';
 import { CLOCK_SKEW_MS, int, num, numberRows, type Remembers } from './memory.js';
@@ -44,6 +45,8 @@ export class Decider {
 
   /** devices whose first scan in a window is looked at again when they are next seen (second-look.ts) */
   private readonly secondLooks = new SecondLooks();
+  /** present devices found scanned recently: they may ride ahead of their window (ahead.ts) */
+  private readonly ahead = new ScanAhead();
   /** the stored credits, read back once (the first pass after a start, or a new term in a cluster) */
   private creditsRead?: Promise<void>;
 
@@ -119,6 +122,30 @@ export class Decider {
     this.secondLooks.gone(bindingId);
   }
 
+  /**
+   * A scanned-recently verdict turned due when the device's window runs out within `scanAheadH`
+   * (ahead.ts): its region's scan window open. Only launch.ts asks, for the room a scan leaves.
+   */
+  scanAhead(b: BindingView, v: Verdict, now: number): Verdict & { ahead?: true } {
+    const { policy, opts } = this.core;
+    if (!opts.scanAheadH || v.reason !== 'scanned-recently' || !v.region || b.lastScannedAt === undefined) return v;
+    const dueAt = b.lastScannedAt + policy.dueAfterS(b.ip, v.region) * 1000;
+    if (dueAt > now + opts.scanAheadH * 3600_000 || !policy.windowOpen(v.region, now)) return v;
+    return {
+      ...v, due: true, reason: 'due', ahead: true,
+      detail: `ahead of its window, which runs out at ${new Date(dueAt).toISOString()} (within scanAheadH, ${opts.scanAheadH} h), in room a scan launched for due devices leaves`,
+    };
+  }
+
+  /** Present devices of `region` whose window runs out within scanAheadH, the most recently seen first. */
+  aheadIn(region: string, now: number): { bindingId: number; ip: string; identityId: number; lastSeen: number }[] {
+    return this.core.opts.scanAheadH ? this.ahead.in(region, now + this.core.opts.scanAheadH * 3600_000) : [];
+  }
+
+  aheadGone(bindingId: number): void {
+    this.ahead.gone(bindingId);
+  }
+
   /** Evaluate bindings that just changed; enqueue the due ones; log every changed decision. */
   consider(bindingIds: Iterable<number>): Promise<number> {
     // one transaction for the pass: a batch of new bindings logs one decision each (issue 18: one
@@ -174,8 +201,10 @@ export class Decider {
         const until = b.lastScannedAt + policy.dueAfterS(b.ip, v.region) * 1000;
         this.recent.set(b.id, { lastScannedAt: b.lastScannedAt, until });
         this.plan.at(b.id, until);
+        if (v.region && this.core.opts.scanAheadH) this.ahead.note(v.region, b, until);
       } else {
         this.recent.delete(b.id);
+        this.ahead.gone(b.id);
         if (v.reason === 'outside-scan-window' && v.region) this.plan.afterWindow(b.id, v.region);
         else if (v.reason === 'skipped') this.plan.at(b.id, mark!.skipUntil!);
         else this.plan.forget(b.id); // due (the queue has it) or an answer only a new sighting can change

@@ -19,7 +19,9 @@ const SETTLED_LEASE_MS = 86_400_000;
 /** a scarce allowance's launch waits this long at most for a region's wave to fill */
 const HOLD_WHEN_SCARCE_MS = 30 * 60_000;
 
-type Revalidated = { ok: true; b: BindingView; v: Verdict & { secondLook?: true } } | { ok: false; why: string };
+type Revalidated = { ok: true; b: BindingView; v: Verdict } | { ok: false; why: string };
+/** what a target is in its scan: due, a second look riding (second-look.ts), or ahead of its window riding (ahead.ts) */
+type Ride = 'due' | 'look' | 'ahead';
 
 export class Launcher {
   /** when the scanner's last-scan date of each address was last read (lastScannedFromScanner) */
@@ -52,7 +54,7 @@ export class Launcher {
   }
 
   /** Re-check a queued target right before launch: same device, still present, still due, still allowed. */
-  private async revalidate(q: QueueEntry, now: number, look = false): Promise<Revalidated> {
+  private async revalidate(q: QueueEntry, now: number, ride: Ride = 'due'): Promise<Revalidated> {
     const { inventory, policy } = this.core;
     const b = await inventory.binding(q.bindingId);
     if (!b) return { ok: false, why: 'binding no longer known' };
@@ -60,9 +62,9 @@ export class Launcher {
     const holder = await inventory.openBinding(q.ip);
     if (!holder || holder.id !== b.id) return { ok: false, why: holder ? `address reassigned to ${holder.identityKey}` : 'device left (binding ended)' };
     const marked = await this.marks.adjust(policy.evaluate(b, now), b, now, (region) => policy.windowOpen(region, now));
-    // a second look (second-look.ts) is due only while still owed
-    const v = look ? this.core.decide.secondLook(b, marked, now) : marked;
-    if (!v.due || (look && !('secondLook' in v))) return { ok: false, why: `${v.reason}: ${v.detail}` };
+    // a second look (second-look.ts) is due only while still owed; a device ahead of its window only while its window runs out soon (ahead.ts)
+    const v = ride === 'look' ? this.core.decide.secondLook(b, marked, now) : ride === 'ahead' ? this.core.decide.scanAhead(b, marked, now) : marked;
+    if (!v.due || (ride === 'look' && !('secondLook' in v)) || (ride === 'ahead' && !('ahead' in v))) return { ok: false, why: `${v.reason}: ${v.detail}` };
     // queued under a region the config has since moved it from (SIGHUP, a restart): not launched on
     // the old region's appliances; the next sweep queues it again under its region
     if (v.region !== q.region) return { ok: false, why: `now in region ${v.region ?? '(none)'}, not ${q.region} it was queued under` };
@@ -189,7 +191,7 @@ export class Launcher {
     // re-checks and the intent in one transaction: no sighting committed in between can hand a
     // re-checked address to another device before the intent names it
     const targets = await store.atomically(async () => {
-      const ok: (IntentTarget & { why: string; vpn: boolean; dueSince: number; second?: true; b: BindingView })[] = [];
+      const ok: (IntentTarget & { why: string; vpn: boolean; dueSince: number; rides?: true; b: BindingView })[] = [];
       let transient = 0, vpn = 0;
       const vpnWave = Math.max(this.core.opts.hostsInParallel, Math.floor(wave / 2));
       for (const q of candidates) {
@@ -215,24 +217,34 @@ export class Launcher {
         }
       }
       if (ok.length === 0) return ok;
-      // second looks (second-look.ts) ride only in a scan launched for first scans, in the room its
-      // first wave leaves: never a launch, a call or a hold on the region of their own (under slow
-      // or heavy-tailed scans a scan of second looks alone would hold the region while first scans wait)
-      for (const w of this.core.decide.secondLooksIn(r.name)) {
-        if (ok.length >= Math.min(base, wave)) break;
-        const q: QueueEntry = { bindingId: w.bindingId, ip: w.ip, identityId: w.identityId, region: r.name, dueSince: now, lastSeen: w.lastSeen, attempts: 0, notBefore: 0 };
-        const chk = await this.revalidate(q, now, true);
-        if (!chk.ok || chk.v.region !== r.name || !policy.allowed(q.ip)) {
-          this.core.decide.secondLookGone(w.bindingId);
-          continue;
+      // second looks (second-look.ts), then while the allowance is scarce devices ahead of their
+      // window (ahead.ts), ride only in a scan launched for first scans, in the room its first wave
+      // leaves: never a launch, a call or a hold on the region of their own (under slow or
+      // heavy-tailed scans a scan of riders alone would hold the region while first scans wait)
+      const { decide } = this.core;
+      const riders: [Ride, { bindingId: number; ip: string; identityId: number; lastSeen: number }[], (id: number) => void][] = [
+        ['look', decide.secondLooksIn(r.name), (id) => decide.secondLookGone(id)],
+        ['ahead', this.core.budget.scarce() ? decide.aheadIn(r.name, now) : [], (id) => decide.aheadGone(id)],
+      ];
+      for (const [ride, waiting, gone] of riders) {
+        for (const w of waiting) {
+          if (ok.length >= Math.min(base, wave)) break;
+          if (ok.some((t) => t.bindingId === w.bindingId)) continue;
+          const q: QueueEntry = { bindingId: w.bindingId, ip: w.ip, identityId: w.identityId, region: r.name, dueSince: now, lastSeen: w.lastSeen, attempts: 0, notBefore: 0 };
+          const chk = await this.revalidate(q, now, ride);
+          if (!chk.ok || chk.v.region !== r.name || !policy.allowed(q.ip)) {
+            gone(w.bindingId);
+            continue;
+          }
+          if (chk.b.channel === 'vpn') {
+            if (vpn >= vpnWave) continue;
+            vpn++;
+          }
+          if (!(await store.enqueue(q))) continue; // queued meanwhile: it goes as a first scan would
+          gone(w.bindingId);
+          if (ride === 'ahead') counters.scannedAhead++;
+          ok.push({ ip: q.ip, identityId: q.identityId, bindingId: q.bindingId, dueSince: now, rides: true, vpn: chk.b.channel === 'vpn', b: chk.b, why: `${chk.v.detail}; in region ${r.name} by ${chk.v.regionCidr}` });
         }
-        if (chk.b.channel === 'vpn') {
-          if (vpn >= vpnWave) continue;
-          vpn++;
-        }
-        if (!(await store.enqueue(q))) continue; // queued meanwhile: it goes as a first scan would
-        this.core.decide.secondLookGone(w.bindingId);
-        ok.push({ ip: q.ip, identityId: q.identityId, bindingId: q.bindingId, dueSince: now, second: true, vpn: chk.b.channel === 'vpn', b: chk.b, why: `${chk.v.detail}; in region ${r.name} by ${chk.v.regionCidr}` });
       }
       // VPN pools hand a freed address to the next user at once: their targets go first, into the
       // scan's first wave, so the window in which the address can change hands is the shortest
@@ -281,7 +293,7 @@ export class Launcher {
     (counters.byRegion[r.name] ??= { launched: 0, finished: 0, failed: 0 }).launched++;
     (counters.byAppliance[appliance.name] ??= { launched: 0 }).launched++;
     for (const t of targets) await store.decide({ at, ip: t.ip, identityId: t.identityId, decision: 'launched', reason: `scan ${scanRef} on ${appliance.name} (${r.name})` });
-    this.core.hooks.onLaunch?.({ intentId: id, scanRef, region: r.name, appliance: appliance.name, applianceWhy: appliance.why, targets: targets.map((t) => ({ ip: t.ip, why: t.why, dueSince: t.second ? undefined : t.dueSince })) });
+    this.core.hooks.onLaunch?.({ intentId: id, scanRef, region: r.name, appliance: appliance.name, applianceWhy: appliance.why, targets: targets.map((t) => ({ ip: t.ip, why: t.why, dueSince: t.rides ? undefined : t.dueSince })) });
     return true;
   }
 }

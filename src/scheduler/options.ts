@@ -25,11 +25,18 @@ export const schedulerConfigSchema = z.object({
   /**
    * a device's first scan in a rescan window is looked at again once the device is next seen (a
    * line more than 30 min after the scan ended): it joins a scan launched for first scans, in the
-   * room its first wave leaves, and only while the allowance is not scarce: a laptop that left
+   * room its first wave leaves (a scarce allowance too: it costs no call): a laptop that left
    * mid-probe without a line is dated by the host list and would pass for scanned for the whole
    * window (src/scheduler/second-look.ts)
    */
   secondLook: z.boolean().default(true),
+  /**
+   * while the allowance is scarce, a present device whose rescan window runs out within this many
+   * hours rides in the room a scan launched for due devices leaves in its first wave (never a launch
+   * of its own), so windows that run out together (a weekend's, a first week's) are not all left to
+   * one day's few launches (src/scheduler/ahead.ts); 0: off
+   */
+  scanAheadH: z.number().nonnegative().default(48),
   /** a finished scan's result may wait this long to be confirmed together with others' */
   verifyDelayS: z.number().positive().default(3600),
   /**

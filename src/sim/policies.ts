@@ -181,6 +181,7 @@ export class OnsightPolicy implements SimPolicy {
         ...(sc.policy.hostsInParallel === undefined ? {} : { hostsInParallel: sc.policy.hostsInParallel }),
         ...(sc.policy.lastScannedFromScanner === undefined ? {} : { lastScannedFromScanner: sc.policy.lastScannedFromScanner }),
         ...(sc.policy.secondLook === undefined ? {} : { secondLook: sc.policy.secondLook }),
+        ...(sc.policy.scanAheadH === undefined ? {} : { scanAheadH: sc.policy.scanAheadH }),
         ...(this.rangeScans ? { rangeScans: { times: sc.baselines.rangeScanTimes, targets: this.poolRanges(), ...(sc.policy.rangeScansAim === undefined ? {} : { aim: sc.policy.rangeScansAim }) } } : {}),
       },
       scanner,

@@ -163,6 +163,8 @@ export interface Scenario {
     lastScannedFromScanner?: boolean;
     /** `scheduler.secondLook` (absent: the daemon's default, on) */
     secondLook?: boolean;
+    /** `scheduler.scanAheadH` (absent: the daemon's default) */
+    scanAheadH?: number;
     /** `scheduler.rangeScans.aim` for onsight+ranges (absent: the daemon's default) */
     rangeScansAim?: 'auto' | 'held' | 'ranges';
     /**
@@ -341,7 +343,7 @@ export const scenarioFileSchema = z.strictObject({
     rescanAfterH: pos, scanWindow: z.string(), maxTargetsPerScan: z.number().int().positive(), logDelayS: nonneg, tickS: pos.min(1),
     sweepS: pos.min(1), pollIntervalS: pos, applianceRefreshS: pos, verifyResults: z.boolean(),
     applianceMaxScans: z.number().int().positive(), pickupS: nonneg, cancelWhenTargetLeaves: z.boolean(), hostsInParallel: z.number().int().positive(),
-    lastScannedFromScanner: z.boolean(), secondLook: z.boolean(), rangeScansAim: z.enum(['auto', 'held', 'ranges']),
+    lastScannedFromScanner: z.boolean(), secondLook: z.boolean(), scanAheadH: z.number().nonnegative(), rangeScansAim: z.enum(['auto', 'held', 'ranges']),
     restartEveryH: pos, restartForgetsLearned: z.boolean(),
   }).optional(),
   baselines: strict({
