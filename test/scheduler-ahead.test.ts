@@ -42,7 +42,7 @@ async function firstScanLaunched(t: Awaited<ReturnType<typeof scannedThenSeen>>,
   return t.scanner.launches[before];
 }
 
-describe('scan ahead (scheduler.scanAheadH): a device whose window runs out soon rides in room a scan leaves, while the allowance is scarce', () => {
+describe('scan ahead (scheduler.scanAheadH): a device that comes due soon rides in room a scan leaves, while the allowance is scarce', () => {
   it('rides in the next scan launched for a due device, never launches alone, and is counted and logged', async () => {
     const t = await scannedThenSeen(28 * DAY, true); // due in a day
     expect(t.scanner.launches).toHaveLength(1); // alone it launches nothing
@@ -60,7 +60,7 @@ describe('scan ahead (scheduler.scanAheadH): a device whose window runs out soon
     expect(next.targets).toEqual(['10.20.1.3']);
   });
 
-  it('not while the window runs out later than scanAheadH', async () => {
+  it('not while it comes due later than scanAheadH', async () => {
     const t = await scannedThenSeen(20 * DAY, true); // due in 9 days
     expect((await firstScanLaunched(t)).targets).toEqual(['10.20.1.2']);
     expect(t.sched.counters.scannedAhead).toBe(0);
@@ -77,6 +77,28 @@ describe('scan ahead (scheduler.scanAheadH): a device whose window runs out soon
     const t = await scannedThenSeen(28 * DAY, false);
     expect((await firstScanLaunched(t)).targets).toEqual(['10.20.1.2']);
     expect(t.sched.counters.scannedAhead).toBe(0);
+  });
+
+  it('a refused launch puts the due device back in the queue and the rider out of it: it rides again in the next launch, counted once', async () => {
+    const t = await scannedThenSeen(28 * DAY, true);
+    t.scanner.failNext = 'refused';
+    await t.see({ ip: '10.20.1.2', mac: mac(2) });
+    await t.sched.tick();
+    t.clock.t += 31 * 60_000;
+    await t.sched.tick(); // the hold ends: the launch is refused
+    expect(t.scanner.calls.filter((c) => c === 'launch')).toHaveLength(2);
+    expect(t.scanner.launches).toHaveLength(1);
+    expect(t.sched.counters.scannedAhead).toBe(0);
+    const queued = (await t.store.allQueued()).map((q) => q.ip);
+    expect(queued).toEqual(['10.20.1.2']); // the rider is not left in the queue as if due
+    t.clock.t += 3 * 3600_000; // past the retry back-off; both still there
+    await t.see({ ip: '10.20.1.1', mac: mac(1), kind: 'renew' });
+    await t.see({ ip: '10.20.1.2', mac: mac(2), kind: 'renew' });
+    await t.sched.tick();
+    expect(t.scanner.launches).toHaveLength(2);
+    expect(t.scanner.launches[1].targets).toEqual(['10.20.1.2', '10.20.1.1']);
+    expect(t.sched.counters.scannedAhead).toBe(1);
+    expect((await t.store.recentDecisions(40)).filter((d) => d.ip === '10.20.1.1' && d.decision === 'dropped')).toEqual([]);
   });
 
   it('a device that left (released its lease) does not ride', async () => {

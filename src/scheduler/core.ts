@@ -9,6 +9,7 @@ import type { Logger } from '../log.js';
 import type { OnsightError } from '../errors.js';
 import type { Inventory } from '../inventory/inventory.js';
 import type { Policy, Verdict } from '../policy/policy.js';
+import type { Waiting } from './waitlist.js';
 import type { BindingView } from '../inventory/inventory.js';
 import type { LastScanned, Scanner, ScannerCall, ScanStatus } from '../scanners/types.js';
 import type { Decision, Intent, IntentTarget, SchedulerStore } from './queue.js';
@@ -126,13 +127,13 @@ export interface DecidePhase {
   /** a scanned-recently verdict turned due when the device is owed a second look */
   secondLook(b: BindingView, v: Verdict, now: number): Verdict & { secondLook?: true };
   /** devices waiting for a second look in `region`, the most recently seen first */
-  secondLooksIn(region: string): { bindingId: number; ip: string; identityId: number; lastSeen: number }[];
+  secondLooksIn(region: string): Waiting[];
   /** a waiting second look went out in a scan, or is no longer owed */
   secondLookGone(bindingId: number): void;
-  /** a scanned-recently verdict turned due when the device's window runs out within scanAheadH */
+  /** a scanned-recently verdict turned due when the device comes due within scanAheadH */
   scanAhead(b: BindingView, v: Verdict, now: number): Verdict & { ahead?: true };
-  /** present devices of `region` whose window runs out within scanAheadH, the most recently seen first */
-  aheadIn(region: string, now: number): { bindingId: number; ip: string; identityId: number; lastSeen: number }[];
+  /** present devices of `region` that come due within scanAheadH, the most recently seen first */
+  aheadIn(region: string, now: number): Waiting[];
   /** a device scanned ahead went out in a scan, or is no longer present */
   aheadGone(bindingId: number): void;
   silence(bindingId: number, lastSeen: number): void;

@@ -11,6 +11,7 @@ import { RecheckPlan } from './recheck.js';
 import { OperatorMarks, applyMark } from './marks.js';
 import { SECOND_LOOK_FORGET_MS, SecondLooks } from './second-look.js';
 import { ScanAhead } from './ahead.js';
+import type { Waiting } from './waitlist.js';
 import type { Verdict } from '../policy/policy.js';
 import type { SchedulerCore } from './core.js';
 import { CLOCK_SKEW_MS, int, num, numberRows, type Remembers } from './memory.js';
@@ -64,6 +65,7 @@ export class Decider {
     this.rehomeDue = true;
     this.lastReason.clear();
     this.recent.clear(); // windows may differ under the new policy
+    this.ahead.clear(); // and regions: the full sweep this brings notes everyone present again
     this.plan.clear();
     this.nextFullSweepAt = 0;
   }
@@ -113,7 +115,7 @@ export class Decider {
   }
 
   /** Devices waiting for a second look in `region`, the most recently seen first. */
-  secondLooksIn(region: string): { bindingId: number; ip: string; identityId: number; lastSeen: number }[] {
+  secondLooksIn(region: string): Waiting[] {
     return this.secondLooks.waitingIn(region);
   }
 
@@ -123,22 +125,27 @@ export class Decider {
   }
 
   /**
-   * A scanned-recently verdict turned due when the device's window runs out within `scanAheadH`
+   * A scanned-recently verdict turned due when the device comes due within `scanAheadH`
    * (ahead.ts): its region's scan window open. Only launch.ts asks, for the room a scan leaves.
    */
   scanAhead(b: BindingView, v: Verdict, now: number): Verdict & { ahead?: true } {
     const { policy, opts } = this.core;
     if (!opts.scanAheadH || v.reason !== 'scanned-recently' || !v.region || b.lastScannedAt === undefined) return v;
-    const dueAt = b.lastScannedAt + policy.dueAfterS(b.ip, v.region) * 1000;
+    const dueAt = this.dueAt(b.lastScannedAt, b.ip, v.region);
     if (dueAt > now + opts.scanAheadH * 3600_000 || !policy.windowOpen(v.region, now)) return v;
     return {
       ...v, due: true, reason: 'due', ahead: true,
-      detail: `ahead of its window, which runs out at ${new Date(dueAt).toISOString()} (within scanAheadH, ${opts.scanAheadH} h), in room a scan launched for due devices leaves`,
+      detail: `ahead of time: due at ${new Date(dueAt).toISOString()}, within scanAheadH (${opts.scanAheadH} h); riding in room a scan launched for due devices leaves`,
     };
   }
 
-  /** Present devices of `region` whose window runs out within scanAheadH, the most recently seen first. */
-  aheadIn(region: string, now: number): { bindingId: number; ip: string; identityId: number; lastSeen: number }[] {
+  /** When a device last scanned at `lastScannedAt` comes due again (the policy's rescan time for its address and region). */
+  private dueAt(lastScannedAt: number, ip: string, region: string | undefined): number {
+    return lastScannedAt + this.core.policy.dueAfterS(ip, region) * 1000;
+  }
+
+  /** Present devices of `region` that come due within scanAheadH, the most recently seen first. */
+  aheadIn(region: string, now: number): Waiting[] {
     return this.core.opts.scanAheadH ? this.ahead.in(region, now + this.core.opts.scanAheadH * 3600_000) : [];
   }
 
@@ -198,10 +205,12 @@ export class Decider {
       } else if (!looking) this.secondLooks.gone(b.id);
       if (v.reason === 'scanned-recently' && b.lastScannedAt !== undefined) {
         if (this.recent.size > 200_000) this.recent.clear();
-        const until = b.lastScannedAt + policy.dueAfterS(b.ip, v.region) * 1000;
+        const until = this.dueAt(b.lastScannedAt, b.ip, v.region);
         this.recent.set(b.id, { lastScannedAt: b.lastScannedAt, until });
         this.plan.at(b.id, until);
-        if (v.region && this.core.opts.scanAheadH) this.ahead.note(v.region, b, until);
+        // noted only where a launch would take it (ahead.ts): a plentiful allowance keeps no list
+        if (v.region && this.core.opts.scanAheadH && this.core.budget.scarce()) this.ahead.note(v.region, b, until);
+        else this.ahead.gone(b.id);
       } else {
         this.recent.delete(b.id);
         this.ahead.gone(b.id);
@@ -274,7 +283,11 @@ export class Decider {
   async sweep(): Promise<number> {
     const { clock, inventory, store } = this.core;
     const now = clock.now();
-    await inventory.expireStale(now);
+    // bindings whose lease ran out wait for no ride (second looks, ahead of time)
+    for (const id of await inventory.expireStale(now)) {
+      this.secondLooks.gone(id);
+      this.ahead.gone(id);
+    }
     await store.pruneDecisions(100_000);
     await this.marks.prune(now);
     if (now < this.nextFullSweepAt && this.plan.size < 1_000_000) {

@@ -12,6 +12,7 @@ import type { IntentTarget, QueueEntry } from './queue.js';
 import type { SchedulerRegion } from './options.js';
 import { FailedCall } from './budget.js';
 import { OperatorMarks } from './marks.js';
+import type { Waiting } from './waitlist.js';
 import { hostsInParallel, newIntentId, transitionRefused, type SchedulerCore } from './core.js';
 
 /** a lease running this long past now holds its address through any scan (settled targets) */
@@ -191,7 +192,7 @@ export class Launcher {
     // re-checks and the intent in one transaction: no sighting committed in between can hand a
     // re-checked address to another device before the intent names it
     const targets = await store.atomically(async () => {
-      const ok: (IntentTarget & { why: string; vpn: boolean; dueSince: number; rides?: true; b: BindingView })[] = [];
+      const ok: (IntentTarget & { why: string; vpn: boolean; dueSince: number; ride?: Exclude<Ride, 'due'>; b: BindingView })[] = [];
       let transient = 0, vpn = 0;
       const vpnWave = Math.max(this.core.opts.hostsInParallel, Math.floor(wave / 2));
       for (const q of candidates) {
@@ -222,7 +223,7 @@ export class Launcher {
       // leaves: never a launch, a call or a hold on the region of their own (under slow or
       // heavy-tailed scans a scan of riders alone would hold the region while first scans wait)
       const { decide } = this.core;
-      const riders: [Ride, { bindingId: number; ip: string; identityId: number; lastSeen: number }[], (id: number) => void][] = [
+      const riders: [Exclude<Ride, 'due'>, Waiting[], (id: number) => void][] = [
         ['look', decide.secondLooksIn(r.name), (id) => decide.secondLookGone(id)],
         ['ahead', this.core.budget.scarce() ? decide.aheadIn(r.name, now) : [], (id) => decide.aheadGone(id)],
       ];
@@ -236,14 +237,11 @@ export class Launcher {
             gone(w.bindingId);
             continue;
           }
-          if (chk.b.channel === 'vpn') {
-            if (vpn >= vpnWave) continue;
-            vpn++;
-          }
-          if (!(await store.enqueue(q))) continue; // queued meanwhile: it goes as a first scan would
+          if (chk.b.channel === 'vpn' && vpn >= vpnWave) continue;
+          if (!(await store.enqueue(q))) continue; // in the queue already (due meanwhile): it goes as a queued target, not as a rider
+          if (chk.b.channel === 'vpn') vpn++;
           gone(w.bindingId);
-          if (ride === 'ahead') counters.scannedAhead++;
-          ok.push({ ip: q.ip, identityId: q.identityId, bindingId: q.bindingId, dueSince: now, rides: true, vpn: chk.b.channel === 'vpn', b: chk.b, why: `${chk.v.detail}; in region ${r.name} by ${chk.v.regionCidr}` });
+          ok.push({ ip: q.ip, identityId: q.identityId, bindingId: q.bindingId, dueSince: now, ride, vpn: chk.b.channel === 'vpn', b: chk.b, why: `${chk.v.detail}; in region ${r.name} by ${chk.v.regionCidr}` });
         }
       }
       // VPN pools hand a freed address to the next user at once: their targets go first, into the
@@ -275,6 +273,13 @@ export class Launcher {
           ? { notBefore: at + this.core.opts.retryBackoffS * 1000 * 2 ** attempts, countAttempt: true }
           : { notBefore: Math.max(at, o.untilMs ?? at), countAttempt: false };
         if (!(await store.endIntent(id, 'error', at, `${o.code}: ${o.message}`, retry))) transitionRefused(this.core, id, 'recording a failed launch (launching → error)');
+        // riders (second looks, ahead of time) were queued only to ride: out of the queue again, and
+        // decided again at once, so they wait for the next scan's room instead of counting as due
+        for (const t of targets) {
+          if (!t.ride) continue;
+          await store.dequeueIfWaiting(t.bindingId);
+          this.core.decide.recheck(t.bindingId, at);
+        }
       }
       // otherwise a scan may exist: the intent stays 'launching' and reconcile() settles it by its id
       return false;
@@ -290,10 +295,11 @@ export class Launcher {
     for (const t of targets) this.core.results.rejoins.launched(t.b, at);
     counters.launches++;
     counters.targetsLaunched += targets.length;
+    counters.scannedAhead += targets.filter((t) => t.ride === 'ahead').length;
     (counters.byRegion[r.name] ??= { launched: 0, finished: 0, failed: 0 }).launched++;
     (counters.byAppliance[appliance.name] ??= { launched: 0 }).launched++;
     for (const t of targets) await store.decide({ at, ip: t.ip, identityId: t.identityId, decision: 'launched', reason: `scan ${scanRef} on ${appliance.name} (${r.name})` });
-    this.core.hooks.onLaunch?.({ intentId: id, scanRef, region: r.name, appliance: appliance.name, applianceWhy: appliance.why, targets: targets.map((t) => ({ ip: t.ip, why: t.why, dueSince: t.rides ? undefined : t.dueSince })) });
+    this.core.hooks.onLaunch?.({ intentId: id, scanRef, region: r.name, appliance: appliance.name, applianceWhy: appliance.why, targets: targets.map((t) => ({ ip: t.ip, why: t.why, dueSince: t.ride ? undefined : t.dueSince })) });
     return true;
   }
 }

@@ -31,10 +31,10 @@ export const schedulerConfigSchema = z.object({
    */
   secondLook: z.boolean().default(true),
   /**
-   * while the allowance is scarce, a present device whose rescan window runs out within this many
-   * hours rides in the room a scan launched for due devices leaves in its first wave (never a launch
-   * of its own), so windows that run out together (a weekend's, a first week's) are not all left to
-   * one day's few launches (src/scheduler/ahead.ts); 0: off
+   * while the allowance is scarce, a present device that comes due (its rescan window less the
+   * lead) within this many hours rides in the room a scan launched for due devices leaves in its
+   * first wave (never a launch of its own), so devices that come due together (a weekend's, a first
+   * week's) are not all left to one day's few launches (src/scheduler/ahead.ts); 0: off
    */
   scanAheadH: z.number().nonnegative().default(48),
   /** a finished scan's result may wait this long to be confirmed together with others' */

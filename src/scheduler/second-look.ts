@@ -26,6 +26,7 @@
  */
 import type { BindingView, ScanCredit } from '../store/types.js';
 import { REJOIN_AFTER_END_MS, atT1 } from './rejoin.js';
+import { RegionWaitlist, type Waiting } from './waitlist.js';
 
 const KEEP = 500_000;
 /** credits older than this are of no use to any window (the longest rescan window a second look serves) */
@@ -42,49 +43,25 @@ interface Credit {
   whole?: true;
 }
 
-interface Waiting {
-  bindingId: number;
-  ip: string;
-  identityId: number;
-  region: string;
-  lastSeen: number;
-}
-
 export class SecondLooks {
   private readonly credits = new Map<number, Credit>();
   /** devices whose credit changed since the last takeChanged() (found whole when owed() was asked) */
   private readonly changed = new Set<number>();
   /** bindings owed a second look, waiting for a scan of first scans in their region (not in the queue: they launch nothing) */
-  private readonly waiting = new Map<number, Waiting>();
-  /** the same, by region: a launch reads only its own region's */
-  private readonly byRegion = new Map<string, Map<number, Waiting>>();
+  private readonly waiting = new RegionWaitlist();
 
   /** A binding owed a second look waits for one; true when it was not waiting already. */
   wait(region: string, b: Pick<BindingView, 'id' | 'ip' | 'identityId' | 'lastSeen'>): boolean {
-    const had = this.waiting.get(b.id);
-    if (!had && this.waiting.size >= KEEP) {
-      this.waiting.clear();
-      this.byRegion.clear();
-    }
-    if (had && had.region !== region) this.byRegion.get(had.region)?.delete(b.id);
-    const w = { bindingId: b.id, ip: b.ip, identityId: b.identityId, region, lastSeen: b.lastSeen };
-    this.waiting.set(b.id, w);
-    let inRegion = this.byRegion.get(region);
-    if (!inRegion) this.byRegion.set(region, (inRegion = new Map()));
-    inRegion.set(b.id, w);
-    return had === undefined || had.region !== region;
+    return this.waiting.put({ bindingId: b.id, ip: b.ip, identityId: b.identityId, region, lastSeen: b.lastSeen });
   }
 
   gone(bindingId: number): void {
-    const w = this.waiting.get(bindingId);
-    if (!w) return;
-    this.waiting.delete(bindingId);
-    this.byRegion.get(w.region)?.delete(bindingId);
+    this.waiting.gone(bindingId);
   }
 
   /** The bindings waiting in `region`, the most recently seen first (a laptop seen long ago may have left). */
   waitingIn(region: string): Waiting[] {
-    return [...(this.byRegion.get(region)?.values() ?? [])].sort((a, b) => b.lastSeen - a.lastSeen);
+    return this.waiting.in(region);
   }
 
   /**
