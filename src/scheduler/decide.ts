@@ -46,7 +46,7 @@ export class Decider {
 
   /** devices whose first scan in a window is looked at again when they are next seen (second-look.ts) */
   private readonly secondLooks = new SecondLooks();
-  /** present devices found scanned recently: they may ride ahead of their window (ahead.ts) */
+  /** present devices found scanned recently: they may ride ahead of time (ahead.ts) */
   private readonly ahead = new ScanAhead();
   /** the stored credits, read back once (the first pass after a start, or a new term in a cluster) */
   private creditsRead?: Promise<void>;

@@ -21,7 +21,7 @@ const SETTLED_LEASE_MS = 86_400_000;
 const HOLD_WHEN_SCARCE_MS = 30 * 60_000;
 
 type Revalidated = { ok: true; b: BindingView; v: Verdict } | { ok: false; why: string };
-/** what a target is in its scan: due, a second look riding (second-look.ts), or ahead of its window riding (ahead.ts) */
+/** what a target is in its scan: due, a second look riding (second-look.ts), or a device ahead of time riding (ahead.ts) */
 type Ride = 'due' | 'look' | 'ahead';
 
 export class Launcher {
@@ -63,7 +63,7 @@ export class Launcher {
     const holder = await inventory.openBinding(q.ip);
     if (!holder || holder.id !== b.id) return { ok: false, why: holder ? `address reassigned to ${holder.identityKey}` : 'device left (binding ended)' };
     const marked = await this.marks.adjust(policy.evaluate(b, now), b, now, (region) => policy.windowOpen(region, now));
-    // a second look (second-look.ts) is due only while still owed; a device ahead of its window only while its window runs out soon (ahead.ts)
+    // a second look (second-look.ts) is due only while still owed; a device ahead of time only while it comes due soon (ahead.ts)
     const v = ride === 'look' ? this.core.decide.secondLook(b, marked, now) : ride === 'ahead' ? this.core.decide.scanAhead(b, marked, now) : marked;
     if (!v.due || (ride === 'look' && !('secondLook' in v)) || (ride === 'ahead' && !('ahead' in v))) return { ok: false, why: `${v.reason}: ${v.detail}` };
     // queued under a region the config has since moved it from (SIGHUP, a restart): not launched on
@@ -218,8 +218,8 @@ export class Launcher {
         }
       }
       if (ok.length === 0) return ok;
-      // second looks (second-look.ts), then while the allowance is scarce devices ahead of their
-      // window (ahead.ts), ride only in a scan launched for first scans, in the room its first wave
+      // second looks (second-look.ts), then while the allowance is scarce devices that come due soon
+      // (ahead.ts), ride only in a scan launched for first scans, in the room its first wave
       // leaves: never a launch, a call or a hold on the region of their own (under slow or
       // heavy-tailed scans a scan of riders alone would hold the region while first scans wait)
       const { decide } = this.core;
