@@ -68,7 +68,7 @@ export interface SchedulerCounters {
   otherHolder: number;
   /** devices owed a second look at their first scan in a window, as each starts waiting for one (second-look.ts) */
   secondLooks: number;
-  /** devices scanned ahead of their window, in room a launch left (ahead.ts) */
+  /** devices scanned ahead of time, in room a launch left (ahead.ts) */
   scannedAhead: number;
   /** targets not recorded scanned because the device rejoined the network during the scan (rejoin.ts) */
   rejoined: number;

@@ -1,6 +1,6 @@
 /**
  * Devices waiting, out of the queue, to ride in a scan launched in their region for devices due for
- * their first scan (second looks, second-look.ts; devices ahead of their window, ahead.ts). Kept by
+ * their first scan (second looks, second-look.ts; devices that come due soon, ahead.ts). Kept by
  * region, since a launch reads only its own region's; a launch takes the most recently seen first
  * (a laptop seen long ago may have left).
  */
