@@ -188,6 +188,8 @@ export class Decider {
     };
     let enqueued = 0;
     const newHolders = this.core.cancel.newHolderCheck(now);
+    // devices found scanned recently are noted for a ride ahead only where a launch would take them (ahead.ts): a plentiful allowance keeps no list
+    const noteAhead = this.core.opts.scanAheadH > 0 && this.core.budget.scarce();
     for (const id of order) {
       const b = bindings.get(id);
       if (!b) continue;
@@ -208,8 +210,7 @@ export class Decider {
         const until = this.dueAt(b.lastScannedAt, b.ip, v.region);
         this.recent.set(b.id, { lastScannedAt: b.lastScannedAt, until });
         this.plan.at(b.id, until);
-        // noted only where a launch would take it (ahead.ts): a plentiful allowance keeps no list
-        if (v.region && this.core.opts.scanAheadH && this.core.budget.scarce()) this.ahead.note(v.region, b, until);
+        if (v.region && noteAhead) this.ahead.note(v.region, b, until);
         else this.ahead.gone(b.id);
       } else {
         this.recent.delete(b.id);
