@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { Policy } from '../src/policy/policy.js';
+import type { SchedulerOptions } from '../src/scheduler/options.js';
 import { mac, setup } from './helpers/scheduler.js';
 
 // The policy's rescan window is 30 days (test/helpers/scheduler.ts), so a device scanned at t is due
@@ -99,6 +101,56 @@ describe('scan ahead (scheduler.scanAheadH): a device that comes due soon rides 
     expect(t.scanner.launches[1].targets).toEqual(['10.20.1.2', '10.20.1.1']);
     expect(t.sched.counters.scannedAhead).toBe(1);
     expect((await t.store.recentDecisions(40)).filter((d) => d.ip === '10.20.1.1' && d.decision === 'dropped')).toEqual([]);
+  });
+
+  it('a scan canceled before it reached a target (its address changed hands) takes its rider out of the queue again: it rides in the relaunch, and is never dropped as if due', async () => {
+    const t = await scannedThenSeen(28 * DAY, true);
+    const scan = await firstScanLaunched(t);
+    expect(scan.targets).toEqual(['10.20.1.2', '10.20.1.1']);
+    await t.see({ ip: '10.20.1.2', mac: mac(9) }); // the due device's address goes to another one before pickup
+    await t.sched.tick();
+    expect(t.scanner.states.get(scan.ref)).toBe('canceled');
+    expect(t.sched.counters.canceledReassigned).toBe(1);
+    // the new holder waits as due (and the old device's entry, dropped at the next launch); the rider is not in the queue as if due
+    expect((await t.store.allQueued()).map((q) => q.ip)).toEqual(['10.20.1.2', '10.20.1.2']);
+    t.clock.t += 31 * 60_000; // the region drains (its appliance hears of the cancel); a scarce allowance's hold ends
+    await t.see({ ip: '10.20.1.1', mac: mac(1), kind: 'renew' });
+    await t.sched.tick();
+    expect(t.scanner.launches).toHaveLength(3);
+    expect(t.scanner.launches[2].targets).toEqual(['10.20.1.2', '10.20.1.1']);
+    const rider = (await t.store.recentDecisions(60)).filter((d) => d.ip === '10.20.1.1');
+    expect(rider.filter((d) => d.decision === 'dropped')).toEqual([]);
+    // its first scan, the canceled one and the relaunch
+    expect(rider.filter((d) => d.decision === 'launched').map((d) => d.reason.split(' ')[1]).reverse()).toEqual(t.scanner.launches.map((l) => l.ref));
+  });
+
+  it('a scan that ended in error takes its rider out of the queue again (its due device waits out the back-off)', async () => {
+    const t = await scannedThenSeen(28 * DAY, true);
+    const scan = await firstScanLaunched(t);
+    t.scanner.finish(scan.ref, 'error');
+    for (let k = 0; k < 60 && t.sched.counters.failed === 0; k++) {
+      t.clock.t += 61_000;
+      await t.sched.tick();
+    }
+    expect(t.sched.counters.failed).toBe(1);
+    expect((await t.store.allQueued()).map((q) => q.ip)).toEqual(['10.20.1.2']);
+    expect((await t.store.recentDecisions(60)).filter((d) => d.ip === '10.20.1.1' && d.decision === 'dropped')).toEqual([]);
+  });
+
+  it('an operator\'s skip, or an exclusion a reload adds, keeps the device from riding', async () => {
+    const skipped = await scannedThenSeen(28 * DAY, true);
+    const rider = await skipped.inv.binding((await skipped.inv.openBinding('10.20.1.1'))!.id);
+    await skipped.store.skip([rider!.identityId], skipped.clock.t + 7 * DAY, skipped.clock.t);
+    expect((await firstScanLaunched(skipped)).targets).toEqual(['10.20.1.2']);
+    expect(skipped.sched.counters.scannedAhead).toBe(0);
+
+    const excluded = await scannedThenSeen(28 * DAY, true);
+    // the helper's policy as configured, with the rider's address added to the exclusions (a SIGHUP)
+    const conf = (excluded.policy as unknown as { opts: ConstructorParameters<typeof Policy>[0] }).opts;
+    const opts = (excluded.sched as unknown as { core: { opts: SchedulerOptions } }).core.opts;
+    excluded.sched.reconfigure(new Policy({ ...conf, exclude: [...conf.exclude, '10.20.1.1/32'] }), opts);
+    expect((await firstScanLaunched(excluded)).targets).toEqual(['10.20.1.2']);
+    expect(excluded.sched.counters.scannedAhead).toBe(0);
   });
 
   it('a device that left (released its lease) does not ride', async () => {

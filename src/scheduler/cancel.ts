@@ -185,6 +185,7 @@ export class Canceler {
       return [];
     }
     this.core.hooks.onScanEnd?.(i, { state, endedAt: now, targets: targets.length, scanned: 0, why });
+    await this.core.decide.requeued(targets.map((t) => t.bindingId));
     return targets;
   }
 

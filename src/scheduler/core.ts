@@ -122,6 +122,8 @@ export interface BudgetPhase {
 }
 export interface DecidePhase {
   recheck(bindingId: number, at: number): void;
+  /** targets of a scan that ended without a result are back in the queue: decided again now (riders and the no-longer-due leave it) */
+  requeued(bindingIds: number[]): Promise<void>;
   /** onsight recorded a scan of this device, ending at `at`, on binding `b`; `whole`: known whole (second looks) */
   credited(identityId: number, at: number, b: BindingView | undefined, whole: boolean): Promise<void>;
   /** a scanned-recently verdict turned due when the device is owed a second look */

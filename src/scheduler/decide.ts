@@ -75,6 +75,18 @@ export class Decider {
     this.plan.at(bindingId, at);
   }
 
+  /**
+   * The targets of a scan that ended without a result (canceled, failed, given up, a launch refused
+   * or never confirmed) went back to the queue as if due. Decided again at once: a rider (a second
+   * look, a device ahead of time) is not due itself, so it leaves the queue and waits for the next
+   * scan's room again, instead of counting as due until a launch drops it as "scanned-recently";
+   * a device no longer due for another reason (excluded by a reload, its window closed) leaves with
+   * that reason. A due one stays where it is.
+   */
+  async requeued(bindingIds: number[]): Promise<void> {
+    if (bindingIds.length) await this.consider(bindingIds);
+  }
+
   /** The last scan of this binding found no host: not due again until it is seen again. */
   silence(bindingId: number, lastSeen: number): void {
     if (this.silent.size > 100_000) this.silent.clear();

@@ -273,13 +273,8 @@ export class Launcher {
           ? { notBefore: at + this.core.opts.retryBackoffS * 1000 * 2 ** attempts, countAttempt: true }
           : { notBefore: Math.max(at, o.untilMs ?? at), countAttempt: false };
         if (!(await store.endIntent(id, 'error', at, `${o.code}: ${o.message}`, retry))) transitionRefused(this.core, id, 'recording a failed launch (launching → error)');
-        // riders (second looks, ahead of time) were queued only to ride: out of the queue again, and
-        // decided again at once, so they wait for the next scan's room instead of counting as due
-        for (const t of targets) {
-          if (!t.ride) continue;
-          await store.dequeueIfWaiting(t.bindingId);
-          this.core.decide.recheck(t.bindingId, at);
-        }
+        // riders (second looks, ahead of time) were queued only to ride: out of the queue again
+        await this.core.decide.requeued(targets.map((t) => t.bindingId));
       }
       // otherwise a scan may exist: the intent stays 'launching' and reconcile() settles it by its id
       return false;

@@ -83,6 +83,7 @@ export class Reconciler {
           continue;
         }
         counters.abandoned++;
+        await this.core.decide.requeued((await store.targets(i.id)).map((t) => t.bindingId));
         log.info({ intent: i.id, intentEpoch: i.epoch, epoch: store.epoch }, `reconciled an unconfirmed launch${foreign ? ` of epoch ${i.epoch ?? '(none)'}` : ''}: no such scan, targets requeued`);
       }
     }

@@ -202,14 +202,18 @@ export class Results {
     const attempts = Math.max(0, ...await Promise.all(targets.map(async (t) => (await store.queued(t.bindingId))?.attempts ?? 0)));
     const backoff = opts.retryBackoffS * 1000 * 2 ** attempts;
     if (!(await store.endIntent(i.id, state, now, why, { notBefore: now + backoff, countAttempt: true }))) return transitionRefused(this.core, i.id, `recording it ${state} (${why})`);
+    const retried: number[] = [];
     for (const t of targets) {
       const q = await store.queued(t.bindingId);
-      if (q && q.attempts >= opts.maxAttempts) {
+      if (!q) continue;
+      if (q.attempts < opts.maxAttempts) retried.push(t.bindingId);
+      else {
         await store.dequeue(t.bindingId);
         this.core.decide.recheck(t.bindingId, now + backoff);
         await store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'failed', reason: `gave up after ${q.attempts} failed scans (${why})` });
       }
     }
+    await this.core.decide.requeued(retried); // not those given up: deciding them now would queue them again
     counters.failed++;
     (counters.byRegion[i.region] ??= { launched: 0, finished: 0, failed: 0 }).failed++;
     this.core.log.warn({ intent: i.id, scanRef: i.scanRef, state }, `scan ${why}; targets requeued with backoff`);
