@@ -108,7 +108,8 @@ describe('ApplianceBook', () => {
     expect(lines).toEqual([]);
     read(T0 + 25 * H, ['night/1', 'night/2']);
     read(T0 + 26 * H, ['night/1', 'night/2']);
-    expect(lines).toEqual(['appliance A1: another tool\'s scan night/1 has run for at least 25 h: with nightly scans that long the appliance may not keep up, and scans of ours wait behind them']);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^appliance A1: another tool's scan night\/1 has run for at least 25 h: with nightly scans that long the appliance may not keep up, and scans of ours wait behind them; range runs \(scheduler\.rangeScans\) keep their place/);
     // it ended: the next longest is night/2, listed since T0 + 12 h less a minute
     read(T0 + 27 * H, ['night/2', 'night/3']);
     expect(book.describe('A1', 1, 360, T0 + 27 * H).othersLongestH).toBe(15);

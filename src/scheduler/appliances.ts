@@ -68,6 +68,11 @@ export const FULL_MEMORY_MS = 6 * 3_600_000;
 export const OTHERS_LONG_MS = 12 * 3_600_000;
 /** a saved appliance list is used again by a scheduler started this soon after the save (a restart, not an outage) */
 export const LIST_KEPT_MS = 15 * 60_000;
+/**
+ * Where others' scans overrun an appliance, a scan aimed at the devices present at launch finds them
+ * gone after its wait; a range run scans whoever is there when it starts (src/sim/README.md, session 25)
+ */
+const RANGES_ADVICE = 'range runs (scheduler.rangeScans) keep their place in its queue and scan whoever is present when they start (heavy-tailed scans in the simulator: 28.8 % coverage with them, 23.9 % without, blind twice-daily scans 34.4 %: src/sim/README.md, session 25)';
 /** appliances a save may name (a subscription has tens; more is a damaged or hostile store) */
 const MAX_APPLIANCES = 1000;
 /** a list names at most this many scans of an appliance (a longer array is someone's edit) */
@@ -252,7 +257,7 @@ export class ApplianceBook implements Remembers {
         if (this.othersLogged.size > 10_000) this.othersLogged.clear();
         this.othersLogged.add(ref);
         this.log.warn({ appliance: a.name, scanRef: ref, hours: Math.floor((now - at) / 3_600_000) },
-          `appliance ${a.name}: another tool's scan ${ref} has run for at least ${Math.floor((now - at) / 3_600_000)} h: with nightly scans that long the appliance may not keep up, and scans of ours wait behind them`);
+          `appliance ${a.name}: another tool's scan ${ref} has run for at least ${Math.floor((now - at) / 3_600_000)} h: with nightly scans that long the appliance may not keep up, and scans of ours wait behind them; ${RANGES_ADVICE}`);
       }
     }
     this.othersSince.set(a.name, since);
@@ -333,7 +338,8 @@ export class ApplianceBook implements Remembers {
       ...(longest >= OTHERS_LONG_MS ? {
         othersLongestH: Math.round(longest / 360_000) / 10,
         othersHow: `another tool's scan (${others![0]}) has been running for at least ${Math.floor(longest / 3_600_000)} h (listed since ${new Date(others![1]).toISOString()}): ` +
-          'nightly scans that long can hold the appliance for days, and scans of ours wait behind them',
+          'nightly scans that long can hold the appliance for days, and scans of ours wait behind them' +
+          ` (one still queued long after launch is canceled as stuck and relaunched later, when its devices may have left: ${RANGES_ADVICE})`,
       } : {}),
     };
   }
