@@ -1,6 +1,7 @@
 import { describe, expect, it as itAll } from 'vitest';
 import { Rng } from '../src/sim/rng.js';
 import type { Sighting } from '../src/sighting.js';
+import type { BudgetPhase } from '../src/scheduler/core.js';
 import { mac, setup as setupSqlite, setupOn, T0 } from './helpers/scheduler.js';
 import { STORE_KINDS } from './helpers/stores.js';
 
@@ -965,6 +966,23 @@ describe('scheduler: the cancel window follows the target\'s place in the scan',
       await sched.tick();
       expect(lists() - before).toBe(1);
       expect(scanner.states.get(scan.ref)).toBe('canceled');
+    });
+    itAll('the look-up and the cancel are held by the window, not the pace: with the bucket empty, the queued scan is looked up and canceled in the same pass', async () => {
+      const { scanner, sched, see, scan, lists } = await queuedScan();
+      const budget = (sched as unknown as { core: { budget: BudgetPhase } }).core.budget;
+      for (let k = 0; k < 20 && budget.canSpend(true); k++) budget.spentExtra(1); // another job's calls took the bucket
+      expect(budget.canSpend(true)).toBe(false);
+      const before = lists();
+      await see({ ip: scan.targets[0], mac: mac(100), durationS: 43200 }); // the address went to another laptop
+      await sched.tick();
+      expect(lists() - before).toBe(1);
+      expect(scanner.states.get(scan.ref)).toBe('canceled');
+      // the window's last call is still the limit
+      const t = await queuedScan();
+      t.scanner.limit = { limit: 50, windowSec: 86_400, remaining: 0 };
+      await t.see({ ip: t.scan.targets[0], mac: mac(100), durationS: 43200 });
+      await t.sched.tick();
+      expect(t.scanner.states.get(t.scan.ref)).toBe('queued');
     });
     itAll('a look-up whose list call failed is asked again at the next pass, not forgotten', async () => {
       const { scanner, sched, see, scan, lists } = await queuedScan();

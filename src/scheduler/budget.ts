@@ -181,6 +181,21 @@ export class Budget {
   }
 
   /**
+   * May a correction be made now: the look-up of a scan's state and its cancel, when a target's
+   * address changed hands (or a target left) before the scan may have reached it. Held by the
+   * window (a launch leaves CORRECTION_CALLS in it for them) and a wait the scanner asked for, not
+   * by the pace: a look-up that took the bucket's last token held its cancel until the bucket
+   * refilled (50 calls a day: 12 min, while the scan started and probed the new holder;
+   * src/sim/README.md, session 25). The calls are still counted against the pace, which runs into
+   * debt and holds the next launches instead.
+   */
+  canCorrect(): boolean {
+    if (this.stopped || this.core.clock.now() < this.waitUntil) return false;
+    const a = this.core.scanner.allowance();
+    return !(a.waitSec > 0) && (a.remaining === undefined || a.remaining > 0);
+  }
+
+  /**
    * May a scan be launched now: a call allowed, the pace has a whole scan's calls for it, and the
    * window keeps CORRECTION_CALLS after it. A launch that took the window's last call would leave
    * none to look up and cancel a scan whose target address changes hands while it waits behind

@@ -107,7 +107,7 @@ export class Canceler {
         this.reassigned.delete(id);
         continue;
       }
-      if (!budget.canSpend(true)) return;
+      if (!budget.canCorrect()) return;
       this.reassigned.delete(id);
       const targets = await this.cancelAndRequeue(i, why);
       if (!targets?.length) continue; // it may have ended after all (the regular poll records how), or the end was refused
@@ -125,11 +125,12 @@ export class Canceler {
    * be probed as someone else) or running (its first wave was reached at pickup: no cancel).
    */
   private async lookUp(): Promise<void> {
-    if (!this.toLookUp.size || !this.core.budget.canSpend(true)) return;
+    if (!this.toLookUp.size || !this.core.budget.canCorrect()) return;
     const pending = [...this.toLookUp.values()];
     this.toLookUp.clear();
-    // essential: with the allowance down to its reserve, this call is what keeps the scan from
-    // probing the new holder (a scan queued for hours behind others' starts with the old address)
+    // a correction, as the cancel is (budget.canCorrect): with the allowance down to its reserve, or
+    // the pace's bucket empty, this call is what keeps the scan from probing the new holder (a scan
+    // queued for hours behind others' starts with the old address)
     const answered = await this.core.follow.poll(true, true);
     const now = this.core.clock.now();
     for (const p of pending) {

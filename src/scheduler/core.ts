@@ -103,6 +103,8 @@ export function newCounters(): SchedulerCounters {
 // declared here so that this module depends on none of them).
 export interface BudgetPhase {
   canSpend(essential: boolean): boolean;
+  /** may a correction be made now (a look-up and a cancel that keep a scan from probing a wrong host)? the window alone holds it, not the pace */
+  canCorrect(): boolean;
   /** may `n` calls be made one after the other now (a schedule sync)? */
   canSpendCalls(n: number, essential: boolean): boolean;
   /** calls one `call` made beyond its first, counted and paced */
@@ -146,8 +148,8 @@ export interface FollowPhase {
   mayNotHaveReached(i: Intent, now: number, ip?: string, slack?: number): Promise<boolean>;
   /** is mayNotHaveReached's answer for this first-wave target a guess (no poll has seen the scan since launch)? */
   unsure(i: Intent, now: number, ip: string): Promise<boolean>;
-  /** poll running scans now (`force`: whatever the pace says; `essential`: it may use the calls kept back for launches and cancels) */
-  poll(force?: boolean, essential?: boolean): Promise<boolean>;
+  /** poll running scans now (`force`: whatever the pace says; `correction`: a cancel's look-up, held by the window alone, as the cancel is) */
+  poll(force?: boolean, correction?: boolean): Promise<boolean>;
   launched(intentId: string, ips: string[]): void;
   /** how long our scans of about `targets` targets took, at quantile q, launch to end (0 before three finished) */
   durationMs(targets: number, q: number): number;

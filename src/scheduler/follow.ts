@@ -251,15 +251,15 @@ export class Follower {
 
   /**
    * One list call for all running scans; record results; true when the scanner answered.
-   * `essential`: the call decides whether a scan must be canceled before it probes an address
-   * that changed hands (cancel.ts look-ups), so it may use the calls kept back for launches and
-   * cancels, as the cancel itself does.
+   * `correction`: the call decides whether a scan must be canceled before it probes an address
+   * that changed hands (cancel.ts look-ups), so it is held as the cancel itself is: by the window,
+   * not the pace (budget.canCorrect).
    */
-  async poll(force = false, essential = false): Promise<boolean> {
+  async poll(force = false, correction = false): Promise<boolean> {
     const { clock, store, opts, budget } = this.core;
     const now = clock.now();
     const running = (await store.activeIntents()).filter((i) => i.state === 'running' && i.scanRef);
-    if (running.length === 0 || !budget.canSpend(essential)) return false;
+    if (running.length === 0 || !(correction ? budget.canCorrect() : budget.canSpend(false))) return false;
     const lookup = this.dueForLookup(running, now);
     if (!force && !lookup && now < this.nextPollAt) return false;
     if (!force && !lookup && opts.adaptivePolling && !(await this.pollWorthwhile(running, now))) return false;
