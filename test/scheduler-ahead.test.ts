@@ -135,6 +135,18 @@ describe('scan ahead (scheduler.scanAheadH): a device that comes due soon rides 
     expect(t.sched.counters.failed).toBe(1);
     expect((await t.store.allQueued()).map((q) => q.ip)).toEqual(['10.20.1.2']);
     expect((await t.store.recentDecisions(60)).filter((d) => d.ip === '10.20.1.1' && d.decision === 'dropped')).toEqual([]);
+    // the same with the due device skipped by an operator while its scan ran: it leaves the queue with the skip as its reason
+    const s = await scannedThenSeen(28 * DAY, true);
+    const second = await firstScanLaunched(s);
+    const due = (await s.inv.openBinding('10.20.1.2'))!;
+    await s.store.skip([due.identityId], s.clock.t + 7 * DAY, s.clock.t);
+    s.scanner.finish(second.ref, 'error');
+    for (let k = 0; k < 60 && s.sched.counters.failed === 0; k++) {
+      s.clock.t += 61_000;
+      await s.sched.tick();
+    }
+    expect(await s.store.allQueued()).toEqual([]);
+    expect((await s.store.recentDecisions(60)).find((d) => d.ip === '10.20.1.2')).toMatchObject({ decision: 'not-due', reason: expect.stringMatching(/^skipped: an operator skipped this device/) });
   });
 
   it('an operator\'s skip, or an exclusion a reload adds, keeps the device from riding', async () => {

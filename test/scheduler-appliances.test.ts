@@ -105,6 +105,7 @@ describe('ApplianceBook', () => {
     const d = book.describe('A1', 1, 360, T0 + 13 * H);
     expect(d.othersLongestH).toBe(13); // night/1 (seen since T0), not ours, not night/2
     expect(d.othersHow).toMatch(/another tool's scan \(night\/1\) has been running for at least 13 h \(listed since 2026-11-23T22:00:00.000Z\)/);
+    expect(d.othersHow).toMatch(/canceled as stuck and relaunched later, when its devices may have left: range runs \(scheduler\.rangeScans\) keep their place/);
     expect(lines).toEqual([]);
     read(T0 + 25 * H, ['night/1', 'night/2']);
     read(T0 + 26 * H, ['night/1', 'night/2']);

@@ -980,9 +980,20 @@ describe('scheduler: the cancel window follows the target\'s place in the scan',
       // the window's last call is still the limit
       const t = await queuedScan();
       t.scanner.limit = { limit: 50, windowSec: 86_400, remaining: 0 };
+      const listed = t.lists();
       await t.see({ ip: t.scan.targets[0], mac: mac(100), durationS: 43200 });
       await t.sched.tick();
+      expect(t.lists()).toBe(listed);
       expect(t.scanner.states.get(t.scan.ref)).toBe('queued');
+      // and the pace's debt is bounded: look-ups that keep failing are not retried every pass
+      const f = await queuedScan();
+      const fb = (f.sched as unknown as { core: { budget: BudgetPhase } }).core.budget;
+      for (let k = 0; k < 20 && fb.canSpend(true); k++) fb.spentExtra(1);
+      f.scanner.failing.set('listScans', 'refused');
+      const tried = f.scanner.calls.length;
+      await f.see({ ip: f.scan.targets[0], mac: mac(100), durationS: 43200 });
+      for (let k = 0; k < 10; k++) await f.sched.tick();
+      expect(f.scanner.calls.length - tried).toBe(1);
     });
     itAll('a look-up whose list call failed is asked again at the next pass, not forgotten', async () => {
       const { scanner, sched, see, scan, lists } = await queuedScan();

@@ -187,12 +187,16 @@ export class Budget {
    * by the pace: a look-up that took the bucket's last token held its cancel until the bucket
    * refilled (50 calls a day: 12 min, while the scan started and probed the new holder;
    * src/sim/README.md, session 25). The calls are still counted against the pace, which runs into
-   * debt and holds the next launches instead.
+   * debt and holds the next launches instead; at most CORRECTION_CALLS of debt, so look-ups that
+   * keep failing (a scanner answering 5xx) are not retried every pass until the window is spent.
+   * `calls`: what the correction may still need (a look-up: itself and the cancel after it).
    */
-  canCorrect(): boolean {
+  canCorrect(calls = 1): boolean {
     if (this.stopped || this.core.clock.now() < this.waitUntil) return false;
     const a = this.core.scanner.allowance();
-    return !(a.waitSec > 0) && (a.remaining === undefined || a.remaining > 0);
+    if (a.waitSec > 0 || (a.remaining !== undefined && a.remaining < calls)) return false;
+    const tokens = this.paceLevel(a);
+    return tokens === undefined || tokens >= calls - CORRECTION_CALLS;
   }
 
   /**

@@ -116,6 +116,7 @@ export class Canceler {
       for (const t of targets) await store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'canceled', reason: `scan canceled before it could reach the wrong device: ${why}; relaunching the others` });
       this.core.log.info({ intent: id, scanRef: i.scanRef }, `canceled a running scan: ${why}`);
       await this.core.results.creditPartial(i, targets);
+      await this.core.decide.requeued(targets.map((t) => t.bindingId));
     }
   }
 
@@ -125,7 +126,7 @@ export class Canceler {
    * be probed as someone else) or running (its first wave was reached at pickup: no cancel).
    */
   private async lookUp(): Promise<void> {
-    if (!this.toLookUp.size || !this.core.budget.canCorrect()) return;
+    if (!this.toLookUp.size || !this.core.budget.canCorrect(2)) return;
     const pending = [...this.toLookUp.values()];
     this.toLookUp.clear();
     // a correction, as the cancel is (budget.canCorrect): with the allowance down to its reserve, or
@@ -177,7 +178,11 @@ export class Canceler {
     return until !== undefined && until > now;
   }
 
-  /** End a running intent without a result; its targets go back to the queue, ready at once (none when the end was refused). */
+  /**
+   * End a running intent without a result; its targets go back to the queue, ready at once (none
+   * when the end was refused). The caller has them decided again (decide.requeued) once it has
+   * written what it did with them (its decisions, partial credits).
+   */
   async requeue(i: Intent, why: string, state: 'canceled' | 'abandoned'): Promise<IntentTarget[]> {
     const now = this.core.clock.now();
     const targets = await this.core.store.targets(i.id);
@@ -186,7 +191,6 @@ export class Canceler {
       return [];
     }
     this.core.hooks.onScanEnd?.(i, { state, endedAt: now, targets: targets.length, scanned: 0, why });
-    await this.core.decide.requeued(targets.map((t) => t.bindingId));
     return targets;
   }
 
@@ -213,6 +217,7 @@ export class Canceler {
     this.core.counters.requeuedStuck++;
     this.core.log.info({ intent: i.id, scanRef: i.scanRef }, `canceled a queued scan: ${why}; targets requeued`);
     await this.core.results.creditPartial(i, targets);
+    await this.core.decide.requeued(targets.map((t) => t.bindingId));
   }
 
   /** Cancel a running scan every target of which has left the network (cancelWhenAllLeft). */

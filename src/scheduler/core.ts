@@ -104,7 +104,7 @@ export function newCounters(): SchedulerCounters {
 export interface BudgetPhase {
   canSpend(essential: boolean): boolean;
   /** may a correction be made now (a look-up and a cancel that keep a scan from probing a wrong host)? the window alone holds it, not the pace */
-  canCorrect(): boolean;
+  canCorrect(calls?: number): boolean;
   /** may `n` calls be made one after the other now (a schedule sync)? */
   canSpendCalls(n: number, essential: boolean): boolean;
   /** calls one `call` made beyond its first, counted and paced */

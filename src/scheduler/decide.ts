@@ -80,11 +80,18 @@ export class Decider {
    * or never confirmed) went back to the queue as if due. Decided again at once: a rider (a second
    * look, a device ahead of time) is not due itself, so it leaves the queue and waits for the next
    * scan's room again, instead of counting as due until a launch drops it as "scanned-recently";
-   * a device no longer due for another reason (excluded by a reload, its window closed) leaves with
-   * that reason. A due one stays where it is.
+   * a device no longer due for another reason (excluded by a reload, its window closed, skipped)
+   * leaves with that reason. A due one stays where it is, and so does one that left or whose address
+   * changed hands (as anywhere: the launch's re-check drops it). The scan's end is written already:
+   * a store error here is logged, and the next sweep or launch re-check decides them instead.
    */
   async requeued(bindingIds: number[]): Promise<void> {
-    if (bindingIds.length) await this.consider(bindingIds);
+    if (!bindingIds.length) return;
+    try {
+      await this.consider(bindingIds);
+    } catch (err) {
+      this.core.log.warn({ err: (err as Error).message, bindings: bindingIds.length }, 'could not decide a scan\'s targets again as they went back to the queue; the next sweep will');
+    }
   }
 
   /** The last scan of this binding found no host: not due again until it is seen again. */

@@ -362,6 +362,7 @@ export class Follower {
     const at = this.core.clock.now();
     for (const t of targets) await this.core.store.decide({ at, ip: t.ip, identityId: t.identityId, decision: 'not-scanned', reason: `${why}; requeued` });
     this.core.log.warn({ intent: i.id, scanRef: i.scanRef, state }, `${why}; ${targets.length} target(s) requeued`);
+    await this.core.decide.requeued(targets.map((t) => t.bindingId));
     return true;
   }
 }

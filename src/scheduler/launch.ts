@@ -274,7 +274,7 @@ export class Launcher {
           : { notBefore: Math.max(at, o.untilMs ?? at), countAttempt: false };
         if (!(await store.endIntent(id, 'error', at, `${o.code}: ${o.message}`, retry))) transitionRefused(this.core, id, 'recording a failed launch (launching → error)');
         // riders (second looks, ahead of time) were queued only to ride: out of the queue again
-        await this.core.decide.requeued(targets.map((t) => t.bindingId));
+        else await this.core.decide.requeued(targets.map((t) => t.bindingId));
       }
       // otherwise a scan may exist: the intent stays 'launching' and reconcile() settles it by its id
       return false;

@@ -1038,6 +1038,7 @@ export class RangeScans {
       if (!requeued) continue;
       this.oursCanceled++;
       this.core.log.info({ intent: i.id, scan: i.scanRef, region: i.region, targets: requeued.length }, `scan ${i.scanRef} of region ${i.region} still goes just before its range run: canceled, ${requeued.length} targets requeued`);
+      await this.core.decide.requeued(requeued.map((t) => t.bindingId));
     }
   }
 
