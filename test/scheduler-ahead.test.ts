@@ -149,6 +149,19 @@ describe('scan ahead (scheduler.scanAheadH): a device that comes due soon rides 
     expect((await s.store.recentDecisions(60)).find((d) => d.ip === '10.20.1.2')).toMatchObject({ decision: 'not-due', reason: expect.stringMatching(/^skipped: an operator skipped this device/) });
   });
 
+  it('a rider the scanner left out of a finished scan leaves the queue again (it is not due: it waits for the next scan\'s room)', async () => {
+    const t = await scannedThenSeen(28 * DAY, true);
+    const scan = await firstScanLaunched(t);
+    t.scanner.reportedTargets.set(scan.ref, ['10.20.1.2']); // the rider left out (outside the subscription, say)
+    t.scanner.finish(scan.ref);
+    for (let k = 0; k < 60 && t.sched.counters.droppedByScanner === 0; k++) {
+      t.clock.t += 61_000;
+      await t.sched.tick();
+    }
+    expect(t.sched.counters.droppedByScanner).toBe(1);
+    expect(await t.store.allQueued()).toEqual([]);
+  });
+
   it('an operator\'s skip, or an exclusion a reload adds, keeps the device from riding', async () => {
     const skipped = await scannedThenSeen(28 * DAY, true);
     const rider = await skipped.inv.binding((await skipped.inv.openBinding('10.20.1.1'))!.id);

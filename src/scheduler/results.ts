@@ -40,11 +40,13 @@ export class Results {
     // this node must hold the lease) and what it records stand or fall together
     let dropped = 0;
     const otherHolders: string[] = [];
+    // targets the scanner left out, back in the queue to be tried again (decided again after the transaction)
+    const retried: number[] = [];
     const ended = await store.atomically(async () => {
       for (const t of targets) {
         const b = await inventory.binding(t.bindingId);
         if (reported && !reported(t.ip)) {
-          if (await this.droppedByScanner(i.id, t, st.scanRef, now)) dropped++;
+          if (await this.droppedByScanner(i.id, t, st.scanRef, now, retried)) dropped++;
           continue;
         } else if (b && b.identityId === t.identityId && (b.endAt === undefined || b.endAt >= endedAt)) {
           // only a device that still held the address when the scan ended was surely the one scanned (one
@@ -80,6 +82,7 @@ export class Results {
     if (!ended) return transitionRefused(this.core, i.id, `recording finished scan ${st.scanRef} (running → finished)`);
     for (const c of credits) await this.core.decide.credited(c.identityId, endedAt, c.b, c.whole);
     counters.droppedByScanner += dropped;
+    await this.core.decide.requeued(retried); // a rider the scanner left out leaves the queue again
     if (otherHolders.length) {
       counters.otherHolder += otherHolders.length;
       this.core.log.warn({ intent: i.id, scanRef: st.scanRef, appliance: i.appliance, targets: otherHolders },
@@ -99,9 +102,10 @@ export class Results {
   /**
    * The scanner left a target out of the scan it launched (outside its subscription, say): nothing
    * was scanned there. Not recorded as scanned; back to the queue as after a failed scan (with
-   * back-off, given up after maxAttempts), and `onsight hosts` says why. True when recorded (count it).
+   * back-off, given up after maxAttempts), and `onsight hosts` says why. True when recorded (count it);
+   * a target back in the queue and not given up is added to `retried`.
    */
-  private async droppedByScanner(intentId: string, t: IntentTarget, scanRef: string, now: number): Promise<boolean> {
+  private async droppedByScanner(intentId: string, t: IntentTarget, scanRef: string, now: number, retried: number[]): Promise<boolean> {
     const { store, opts } = this.core;
     const q = await store.queued(t.bindingId);
     const backoff = opts.retryBackoffS * 1000 * 2 ** (q?.attempts ?? 0);
@@ -112,7 +116,7 @@ export class Results {
       await store.dequeue(t.bindingId);
       this.core.decide.recheck(t.bindingId, now + backoff);
       await store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'failed', reason: `gave up after ${q.attempts + 1} scans that left it out` });
-    }
+    } else retried.push(t.bindingId);
     return true;
   }
 
