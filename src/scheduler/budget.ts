@@ -164,11 +164,17 @@ export class Budget {
     return this.scarce() ? this.pace.level(a.limit, a.windowSec, this.core.clock.now(), a.remaining) : undefined;
   }
 
+  /** The allowance, unless no call may be made now at all: stopped, or waiting out what the scanner asked for. */
+  private open(): Allowance | undefined {
+    if (this.stopped || this.core.clock.now() < this.waitUntil) return undefined;
+    const a = this.core.scanner.allowance();
+    return a.waitSec > 0 ? undefined : a;
+  }
+
   /** May a call be made now? `essential` calls (launches, cancels) may dip into the reserve. */
   canSpend(essential: boolean): boolean {
-    if (this.stopped || this.core.clock.now() < this.waitUntil) return false;
-    const a = this.core.scanner.allowance();
-    if (a.waitSec > 0) return false;
+    const a = this.open();
+    if (!a) return false;
     if (!essential && a.remaining !== undefined && a.remaining <= this.core.opts.reserveCalls + this.kept) return false;
     // plentiful: today's fast path, no pace (the remaining count still keeps a reserve)
     const tokens = this.paceLevel(a);
@@ -192,9 +198,8 @@ export class Budget {
    * `calls`: what the correction may still need (a look-up: itself and the cancel after it).
    */
   canCorrect(calls = 1): boolean {
-    if (this.stopped || this.core.clock.now() < this.waitUntil) return false;
-    const a = this.core.scanner.allowance();
-    if (a.waitSec > 0 || (a.remaining !== undefined && a.remaining < calls)) return false;
+    const a = this.open();
+    if (!a || (a.remaining !== undefined && a.remaining < calls)) return false;
     const tokens = this.paceLevel(a);
     return tokens === undefined || tokens >= calls - CORRECTION_CALLS;
   }

@@ -49,8 +49,4 @@ export class RegionWaitlist<T extends Waiting = Waiting> {
     this.all.clear();
     this.byRegion.clear();
   }
-
-  get size(): number {
-    return this.all.size;
-  }
 }
