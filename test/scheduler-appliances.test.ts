@@ -116,5 +116,15 @@ describe('ApplianceBook', () => {
     expect(book.describe('A1', 1, 360, T0 + 27 * H).othersLongestH).toBe(15);
     // a list that names no scans tells nothing; an appliance with none is quiet
     expect(book.describe('A3', 1, 360, T0 + 27 * H)).not.toHaveProperty('othersHow');
+    // with range runs on, the text does not advise turning them on
+    let on = false;
+    const withRanges = new ApplianceBook(silentLogger(), () => on);
+    withRanges.update([{ name: 'A1', online: true, runningScans: 1, runningScanRefs: ['night/1'] }], regions, [], T0);
+    withRanges.update([{ name: 'A1', online: true, runningScans: 1, runningScanRefs: ['night/1'] }], regions, [], T0 + 13 * H);
+    expect(withRanges.describe('A1', 1, 360, T0 + 13 * H).othersHow).toMatch(/: range runs \(scheduler\.rangeScans\) keep their place/);
+    on = true;
+    const said = withRanges.describe('A1', 1, 360, T0 + 13 * H).othersHow;
+    expect(said).toMatch(/: range runs \(scheduler\.rangeScans, on\) keep their place in its queue and scan whoever is present when they start; with aim auto they are not aimed while they wait/);
+    expect(said).not.toMatch(/28\.8 %/);
   });
 });

@@ -73,6 +73,8 @@ export const LIST_KEPT_MS = 15 * 60_000;
  * gone after its wait; a range run scans whoever is there when it starts (src/sim/README.md, session 25)
  */
 const RANGES_ADVICE = 'range runs (scheduler.rangeScans) keep their place in its queue and scan whoever is present when they start (heavy-tailed scans in the simulator: 28.8 % coverage with them, 23.9 % without, blind twice-daily scans 34.4 %: src/sim/README.md, session 25)';
+/** ... and where range runs are on already (they are not aimed while their runs wait that long: ranges.ts) */
+const RANGES_ON = 'range runs (scheduler.rangeScans, on) keep their place in its queue and scan whoever is present when they start; with aim auto they are not aimed while they wait an hour or more for a slot';
 /** appliances a save may name (a subscription has tens; more is a damaged or hostile store) */
 const MAX_APPLIANCES = 1000;
 /** a list names at most this many scans of an appliance (a longer array is someone's edit) */
@@ -98,7 +100,12 @@ export class ApplianceBook implements Remembers {
   /** others' scans already logged as long-running */
   private readonly othersLogged = new Set<string>();
 
-  constructor(private readonly log: Logger) {}
+  /** @param rangesOn are range runs configured (scheduler.rangeScans.times)? The advice on others' long scans depends on it. */
+  constructor(private readonly log: Logger, private readonly rangesOn: () => boolean = () => false) {}
+
+  private rangesAdvice(): string {
+    return this.rangesOn() ? RANGES_ON : RANGES_ADVICE;
+  }
 
   /** for the store (memory.ts): each appliance's slots as learned, since when others' scans have run on it, and the last list read */
   snapshot(now: number): unknown {
@@ -257,7 +264,7 @@ export class ApplianceBook implements Remembers {
         if (this.othersLogged.size > 10_000) this.othersLogged.clear();
         this.othersLogged.add(ref);
         this.log.warn({ appliance: a.name, scanRef: ref, hours: Math.floor((now - at) / 3_600_000) },
-          `appliance ${a.name}: another tool's scan ${ref} has run for at least ${Math.floor((now - at) / 3_600_000)} h: with nightly scans that long the appliance may not keep up, and scans of ours wait behind them; ${RANGES_ADVICE}`);
+          `appliance ${a.name}: another tool's scan ${ref} has run for at least ${Math.floor((now - at) / 3_600_000)} h: with nightly scans that long the appliance may not keep up, and scans of ours wait behind them; ${this.rangesAdvice()}`);
       }
     }
     this.othersSince.set(a.name, since);
@@ -339,7 +346,7 @@ export class ApplianceBook implements Remembers {
         othersLongestH: Math.round(longest / 360_000) / 10,
         othersHow: `another tool's scan (${others![0]}) has been running for at least ${Math.floor(longest / 3_600_000)} h (listed since ${new Date(others![1]).toISOString()}): ` +
           'nightly scans that long can hold the appliance for days, and scans of ours wait behind them' +
-          ` (one still queued long after launch is canceled as stuck and relaunched later, when its devices may have left: ${RANGES_ADVICE})`,
+          ` (one still queued long after launch is canceled as stuck and relaunched later, when its devices may have left: ${this.rangesAdvice()})`,
       } : {}),
     };
   }
