@@ -644,6 +644,44 @@ describe('scheduler.rangeScans', () => {
     expect(sched.rangeScans()).toMatchObject({ aimed: 2 });
   });
 
+  it('aim auto: a run still waiting for a slot when its region\'s next time comes leaves the region\'s runs unaimed for a day (held addresses would be stale when they start), then aimed again', async () => {
+    const { scanner, sched, clock, see } = await setup({ rangeScans: { times: ['10:30', '14:30'], targets: { emea: ['10.20.1.0/24'], amer: [] } } });
+    scanner.limit = { limit: 7200, windowSec: 86_400 };
+    await sched.tick();
+    const at = (hhmm: string, day = 23) => Date.parse(`2026-11-${day}T${hhmm}:00Z`);
+    const emea = (time: string) => scanner.schedules.find((s) => s.title === `onsight-range emea ${time}`)!;
+    await see({ ip: '10.20.1.7', mac: mac(7), durationS: 5 * 86400 });
+    await see({ ip: '10.20.1.8', mac: mac(8), durationS: 5 * 86400 });
+    for (clock.t = at('10:05'); clock.t <= at('10:29'); clock.t += MIN) await sched.tick();
+    expect(emea('1030').targets).toEqual(['10.20.1.7-10.20.1.8']); // aimed: no run has waited yet
+    const run = scanner.runSchedule('onsight-range emea 1030', at('10:30'));
+    scanner.states.set(run, 'queued'); // others' scans hold its appliance; the region's other one is offline (no giving way)
+    scanner.appliancesState = [{ name: 'emea-1', online: true, runningScans: 2 }, { name: 'emea-2', online: false, runningScans: 0 }, { name: 'amer-1', online: true, runningScans: 0 }];
+    // queued for hours, but not yet at the next time (14:30): a wait that long still leaves the aims
+    for (clock.t = at('10:35'); clock.t <= at('14:25'); clock.t += 5 * MIN) await sched.tick();
+    expect(sched.rangeScans()).toMatchObject({ unaimedQueued: 0 });
+    // still queued after 14:30 (that time skipped: the run still goes), ends at 16:00
+    for (; clock.t <= at('15:30'); clock.t += 5 * MIN) await sched.tick();
+    expect(scanner.states.get(run)).toBe('queued');
+    scanner.finish(run);
+    scanner.times.set(run, { launchedAt: '2026-11-23T10:30:00.000Z', endedAt: '2026-11-23T16:00:00.000Z' });
+    // the next morning is within a day of the last look that found it queued (about 15:30): the whole targets
+    for (clock.t = at('15:35'); clock.t <= at('10:29', 24); clock.t += 5 * MIN) await sched.tick();
+    expect(emea('1030')).toMatchObject({ targets: ['10.20.1.0-10.20.1.255'], active: true });
+    expect(sched.rangeScans()).toMatchObject({ aimed: 2, unaimedQueued: 1 }); // (14:30 was aimed at 14:20, then skipped)
+    // runs that start at once from then on: a day after that look, aimed again at the addresses held
+    // (.7 and .8 were not dated by the runs)
+    let n = 0;
+    for (clock.t = at('10:30', 24); clock.t <= at('10:29', 25); clock.t += 5 * MIN) {
+      for (const l of scanner.launches.filter((x) => x.intentId === '')) if (scanner.states.get(l.ref) === 'running') scanner.finish(l.ref);
+      if (clock.t === at('10:30', 24) || clock.t === at('14:30', 24)) scanner.runSchedule(`onsight-range emea ${n++ ? '1430' : '1030'}`, clock.t);
+      await sched.tick();
+    }
+    expect(emea('1430').targets).toEqual(['10.20.1.0-10.20.1.255']); // 14:20 was still within the day
+    expect(emea('1030').targets).toEqual(['10.20.1.7-10.20.1.8']);
+    expect(sched.rangeScans()).toMatchObject({ aimed: 3, unaimedQueued: 2 });
+  });
+
   it('an aimed run credits every device it found at its targets, queued or not, so that one scanned before it was due is not aimed at again the same day', async () => {
     const { scanner, sched, clock, see, inv } = await setup({ rangeScans: { times: ['10:30', '14:30'], targets: { emea: ['10.20.1.0/24'], amer: [] } } });
     scanner.limit = { limit: 7200, windowSec: 86_400 };

@@ -107,7 +107,10 @@ export const schedulerConfigSchema = z.object({
      * what each run scans: `ranges`, the whole targets (devices onsight has no line for are found
      * too, at the price of probing every idle address); `held`, the addresses devices hold in them,
      * written into the schedule shortly before each time (a call per region and time); `auto`,
-     * held while those calls are at most a tenth of the allowance's calls a day, else ranges
+     * held while those calls are at most a tenth of the allowance's calls a day, else ranges; and
+     * ranges for a day after a look found a run of the region still waiting for a slot when the
+     * region's next time came (others' scans overrun its appliance: held addresses would be stale
+     * when it starts)
      */
     aim: z.enum(['auto', 'held', 'ranges']).default('auto'),
     /** no launch of ours into a region this long before its run (so ours end first: a region runs one scan at a time); longer when our scans usually take longer (their 90th percentile plus pickup, at most 2 h) */

@@ -60,6 +60,14 @@ const MAX_SKIP_KEYS = 10_000;
 const NOT_FOUND_FORGET_MS = 3 * DAY;
 /** with aim auto, runs are aimed while the aims' calls are at most this share of the allowance's calls a day */
 const AIM_SHARE = 0.1;
+/**
+ * with aim auto, a region's runs are not aimed for this long after a look found one of them still
+ * waiting for a slot when the region's next time had come: an aim is the addresses held ten minutes
+ * before the time, and a run that starts that late finds those devices gone, where the whole
+ * targets find whoever is there when it starts (heavy-tailed scans: src/sim/README.md, session 26;
+ * a run waiting an hour was tried too, and made the base cell's runs unaimed for little)
+ */
+const QUEUED_UNAIMED_MS = DAY;
 /** a failed sync is tried again after this long; a good one is repeated daily (someone may have edited a schedule) */
 const SYNC_RETRY_MS = 60 * MIN;
 /** a saved "none of ours" is taken for this long after the sync that found it (then the clean-up list is made again, one call) */
@@ -126,6 +134,8 @@ export interface RangeScanStatus {
   madeUp: number;
   /** runs aimed at the addresses devices held shortly before their time (rangeScans.aim), rather than at the whole targets */
   aimed: number;
+  /** runs left unaimed (aim auto) because a recent run of their region still waited for a slot when the region's next time came */
+  unaimedQueued: number;
   /** devices an aimed run did not find (a lease outliving its laptop, most likely), left out of later aims until a line shows them again */
   notFound: number;
 }
@@ -214,6 +224,9 @@ export class RangeScans {
   /** per schedule title, what aiming its run at `at` costs in calls (its update, and the host-list calls that credit it) */
   private readonly aimCost = new Map<string, { at: number; calls: number }>();
   private aims = 0;
+  /** per region, when a look last found one of its runs still waiting for a slot at or after the region's next time */
+  private readonly queuedLongAt = new Map<string, number>();
+  private unaimedQueued = 0;
 
   constructor(private readonly core: SchedulerCore) {}
 
@@ -509,6 +522,15 @@ export class RangeScans {
       // its update, and the host-list calls that credit the run (a call per batch of addresses)
       this.aimCost.set(s.title, { at, calls: 1 + this.core.budget.hostListCalls(Number(rangeSize(targets))) });
       if (!this.aiming()) continue;
+      const queuedAt = this.queuedLongAt.get(s.region);
+      if (this.core.opts.rangeScans.aim === 'auto' && queuedAt !== undefined && now - queuedAt < QUEUED_UNAIMED_MS) {
+        // the whole targets, written back by the sync (a run already seen keeps the aim it was credited by)
+        this.aimed.delete(s.title);
+        this.unaimedQueued++;
+        this.core.log.info({ schedule: s.title, region: s.region, queuedSeen: new Date(queuedAt).toISOString() },
+          `range run ${s.title} not aimed: a run of region ${s.region} still waited for a slot when the region's next time came (seen ${Math.round((now - queuedAt) / 60_000)} min ago), and held addresses would be stale when it starts; its whole targets are scanned`);
+        continue;
+      }
       this.aimed.set(s.title, { at, targets });
       if (targets.length) this.aims++;
       this.core.log.debug({ schedule: s.title, region: s.region, targets: targets.length }, `range run ${s.title} aimed at the addresses devices hold in its targets`);
@@ -777,7 +799,10 @@ export class RangeScans {
       const terminal = scan.state === 'finished' || scan.state === 'error' || scan.state === 'canceled';
       this.checkSpacing(r, terminal && scan.endedAt ? Date.parse(scan.endedAt) - Date.parse(scan.launchedAt!) : now - r.at);
       if (!terminal) {
-        if (scan.state === 'queued' || scan.state === 'submitted') await this.giveWayIfQueued(r, scan, now);
+        if (scan.state === 'queued' || scan.state === 'submitted') {
+          if (now >= this.nextTimeOf(r.region, r.at)) this.queuedLongAt.set(r.region, now);
+          await this.giveWayIfQueued(r, scan, now);
+        }
         continue;
       }
       if (!r.released) {
@@ -899,6 +924,8 @@ export class RangeScans {
       // (a run of the schedule's: its time at or before its launch, however late the platform started it)
       const at = madeUp ? launched : scan.scheduled ? nextOccurrence(launched + RUN_SLACK_MS - DAY + 1, timeUtc) : next;
       this.runs.set(`${scan.title}@${at}`, { title: scan.title, region, at, lookAt: now + opts.rangeScans.lookAgainS * 1000, released: false, done: false, scan, seenAt: now, ...(madeUp ? { madeUp } : {}) });
+      // (what a look would have said: a run still waiting long after its time leaves the region's next runs unaimed)
+      if ((scan.state === 'queued' || scan.state === 'submitted') && now >= this.nextTimeOf(region, at)) this.queuedLongAt.set(region, now);
       log.info({ run: scan.title, scan: scan.scanRef, state: scan.state, launchedAt: scan.launchedAt }, `range run ${scan.title} (${scan.scanRef}) still goes from before the start: it holds region ${region}`);
     }
     return true;
@@ -1099,6 +1126,7 @@ export class RangeScans {
       skipped: this.skips,
       madeUp: this.madeUp,
       aimed: this.aims,
+      unaimedQueued: this.unaimedQueued,
       notFound: this.notFoundCount,
     };
   }
