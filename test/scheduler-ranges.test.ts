@@ -682,6 +682,30 @@ describe('scheduler.rangeScans', () => {
     expect(sched.rangeScans()).toMatchObject({ aimed: 3, unaimedQueued: 2 });
   });
 
+  it('aim auto: a run found still waiting at the region\'s next time by the scan list made at a restart leaves the next run unaimed too', async () => {
+    const t = await setup({ rangeScans: { times: ['10:30', '14:30'], targets: { emea: ['10.20.1.0/24'], amer: [] } } });
+    const { scanner, clock, see } = t;
+    scanner.limit = { limit: 7200, windowSec: 86_400 };
+    await t.sched.tick();
+    const at = (hhmm: string, day = 23) => Date.parse(`2026-11-${day}T${hhmm}:00Z`);
+    const emea = (time: string) => scanner.schedules.find((s) => s.title === `onsight-range emea ${time}`)!;
+    await see({ ip: '10.20.1.7', mac: mac(7), durationS: 5 * 86400 });
+    for (clock.t = at('10:05'); clock.t <= at('10:29'); clock.t += MIN) await t.sched.tick();
+    const run = scanner.runSchedule('onsight-range emea 1030', at('10:30'));
+    scanner.states.set(run, 'queued');
+    scanner.appliancesState = [{ name: 'emea-1', online: true, runningScans: 2 }, { name: 'emea-2', online: false, runningScans: 0 }, { name: 'amer-1', online: true, runningScans: 0 }];
+    for (clock.t = at('10:35'); clock.t <= at('14:25'); clock.t += 5 * MIN) await t.sched.tick();
+    // stopped before 14:30, started again at 14:40: the first list finds the run still queued; it starts and ends right after
+    clock.t = at('14:40');
+    const sched = t.restart();
+    await sched.tick();
+    scanner.finish(run);
+    scanner.times.set(run, { launchedAt: '2026-11-23T10:30:00.000Z', endedAt: '2026-11-23T14:45:00.000Z' });
+    for (clock.t = at('14:45'); clock.t <= at('10:29', 24); clock.t += 5 * MIN) await sched.tick();
+    expect(emea('1030').targets).toEqual(['10.20.1.0-10.20.1.255']);
+    expect(sched.rangeScans()).toMatchObject({ unaimedQueued: 1 });
+  });
+
   it('an aimed run credits every device it found at its targets, queued or not, so that one scanned before it was due is not aimed at again the same day', async () => {
     const { scanner, sched, clock, see, inv } = await setup({ rangeScans: { times: ['10:30', '14:30'], targets: { emea: ['10.20.1.0/24'], amer: [] } } });
     scanner.limit = { limit: 7200, windowSec: 86_400 };
