@@ -514,6 +514,26 @@ describe('scheduler.rangeScans', () => {
     expect(empty.scanner.rangeLaunches).toEqual([]);
   });
 
+  it('aim auto: the make-up of a time skipped while the region\'s run still waited for a slot is not aimed either (it joins the same queue)', async () => {
+    const t = await setup({ rangeScans: { times: ['10:30', '14:30'], targets: { emea: ['10.20.1.0/24'], amer: [] } } });
+    const { scanner, sched, clock, see } = t;
+    scanner.limit = { limit: 300, windowSec: 86_400 }; // scarce (make-ups), aimed (auto, one region)
+    await sched.tick();
+    const at = (hhmm: string) => Date.parse(`2026-11-23T${hhmm}:00Z`);
+    await see({ ip: '10.20.1.7', mac: mac(7), durationS: 86400 });
+    clock.t = at('10:30');
+    const run = scanner.runSchedule('onsight-range emea 1030', clock.t);
+    scanner.states.set(run, 'queued');
+    scanner.appliancesState = [{ name: 'emea-1', online: true, runningScans: 2 }, { name: 'emea-2', online: false, runningScans: 0 }, { name: 'amer-1', online: true, runningScans: 0 }];
+    for (clock.t = at('11:00'); clock.t <= at('15:00'); clock.t += 15 * MIN) await sched.tick();
+    expect(sched.rangeScans()).toMatchObject({ skipped: 1 });
+    scanner.finish(run);
+    scanner.times.set(run, { launchedAt: '2026-11-23T10:30:00.000Z', endedAt: '2026-11-23T15:10:00.000Z' });
+    for (clock.t = at('15:15'); scanner.rangeLaunches.length === 0 && clock.t <= at('17:30'); clock.t += MIN) await sched.tick();
+    expect(scanner.rangeLaunches.map((l) => l.targets)).toEqual([['10.20.1.0-10.20.1.255']]); // not ['10.20.1.7']
+    expect(sched.rangeScans()).toMatchObject({ madeUp: 1 });
+  });
+
   it('after a restart, a run still going is found by one list: it holds its region and its schedule stays inactive', async () => {
     const cfg = { rangeScans: { times: ['10:30', '14:30'], targets: { emea: ['10.20.1.0/24'], amer: [] } } };
     const a = await setup(cfg);
@@ -665,8 +685,13 @@ describe('scheduler.rangeScans', () => {
     expect(scanner.states.get(run)).toBe('queued');
     scanner.finish(run);
     scanner.times.set(run, { launchedAt: '2026-11-23T10:30:00.000Z', endedAt: '2026-11-23T16:00:00.000Z' });
-    // the next morning is within a day of the last look that found it queued (about 15:30): the whole targets
-    for (clock.t = at('15:35'); clock.t <= at('10:29', 24); clock.t += 5 * MIN) await sched.tick();
+    // the next morning is within a day of the last look that found it queued (about 15:30): the whole targets,
+    // written back in time though the first sync for it fails (retried as soon as a failed aim is)
+    for (clock.t = at('15:35'); clock.t <= at('10:29', 24); clock.t += 5 * MIN) {
+      if (clock.t === at('10:20', 24)) scanner.failing.set('syncSchedules', 'refused');
+      await sched.tick();
+      scanner.failing.delete('syncSchedules');
+    }
     expect(emea('1030')).toMatchObject({ targets: ['10.20.1.0-10.20.1.255'], active: true });
     expect(sched.rangeScans()).toMatchObject({ aimed: 2, unaimedQueued: 1 }); // (14:30 was aimed at 14:20, then skipped)
     // runs that start at once from then on: a day after that look, aimed again at the addresses held

@@ -226,6 +226,8 @@ export class RangeScans {
   private aims = 0;
   /** per region, when a look last found one of its runs still waiting for a slot at or after the region's next time */
   private readonly queuedLongAt = new Map<string, number>();
+  /** per schedule title, the time whose run was left unaimed (its whole targets to be written back: a change as urgent as an aim) */
+  private readonly unaimed = new Map<string, number>();
   private unaimedQueued = 0;
 
   constructor(private readonly core: SchedulerCore) {}
@@ -385,7 +387,7 @@ export class RangeScans {
     // a skip to make (or undo) weighs like a cancel: it keeps two scans out of one region
     const skipChange = want.some((w) => (w.active === false) !== (this.schedules.find((s) => s.title === w.title)?.active === false));
     // an aim is due at its time: a failed one is retried as soon as a skip is
-    const aimChange = [...this.aimed.values()].some((a) => a.at > now && a.at - now <= AIM_BEFORE_MS);
+    const aimChange = [...this.aimed.values(), ...[...this.unaimed.values()].map((at) => ({ at }))].some((a) => a.at > now && a.at - now <= AIM_BEFORE_MS);
     // the list, and a call per change (as far as the schedules last synced tell)
     const prefix = `${opts.titlePrefix}-range `;
     const calls = 1 + planScheduleSync(this.schedules.filter((s) => !this.unsure.has(s.title)), want, prefix).filter((st) => st.action !== 'kept').length;
@@ -523,15 +525,19 @@ export class RangeScans {
       this.aimCost.set(s.title, { at, calls: 1 + this.core.budget.hostListCalls(Number(rangeSize(targets))) });
       if (!this.aiming()) continue;
       const queuedAt = this.queuedLongAt.get(s.region);
-      if (this.core.opts.rangeScans.aim === 'auto' && queuedAt !== undefined && now - queuedAt < QUEUED_UNAIMED_MS) {
+      if (this.waitsLong(s.region, now)) {
         // the whole targets, written back by the sync (a run already seen keeps the aim it was credited by)
         this.aimed.delete(s.title);
+        this.unaimed.set(s.title, at);
+        // (a time kept inactive, skipped while a run still goes, runs nothing: not counted)
+        if (s.active === false) continue;
         this.unaimedQueued++;
-        this.core.log.info({ schedule: s.title, region: s.region, queuedSeen: new Date(queuedAt).toISOString() },
-          `range run ${s.title} not aimed: a run of region ${s.region} still waited for a slot when the region's next time came (seen ${Math.round((now - queuedAt) / 60_000)} min ago), and held addresses would be stale when it starts; its whole targets are scanned`);
+        this.core.log.info({ schedule: s.title, region: s.region, queuedSeen: new Date(queuedAt!).toISOString() },
+          `range run ${s.title} not aimed: a run of region ${s.region} still waited for a slot when the region's next time came (seen ${Math.round((now - queuedAt!) / 60_000)} min ago), and held addresses would be stale when it starts; its whole targets are scanned`);
         continue;
       }
       this.aimed.set(s.title, { at, targets });
+      this.unaimed.delete(s.title);
       if (targets.length) this.aims++;
       this.core.log.debug({ schedule: s.title, region: s.region, targets: targets.length }, `range run ${s.title} aimed at the addresses devices hold in its targets`);
     }
@@ -863,13 +869,15 @@ export class RangeScans {
       // aimed runs: the make-up aims at who is there now (the skipped time's aim is hours old)
       // (targets unreadable: not launched until the config is mended; the problem is said)
       if (!conf.targets) continue;
-      const targets = this.aiming() ? this.aimAt(c.region, await this.heldAddresses(now)) : conf.targets;
+      // (not aimed while the region's runs wait long: the make-up joins the same queue)
+      const aimedMakeUp = this.aiming() && !this.waitsLong(c.region, now);
+      const targets = aimedMakeUp ? this.aimAt(c.region, await this.heldAddresses(now)) : conf.targets;
       if (!targets?.length) {
         this.catchUps.delete(c.title);
         log.info({ region: c.region, schedule: c.title }, `range run ${c.title} not made up: no device to aim at in region ${c.region}`);
         continue;
       }
-      const run: Run = { title: c.title, region: c.region, at: now, lookAt: this.firstLook(c.region, now), released: false, done: false, madeUp: true, ...(this.aiming() ? { aimedAt: targets } : {}) };
+      const run: Run = { title: c.title, region: c.region, at: now, lookAt: this.firstLook(c.region, now), released: false, done: false, madeUp: true, ...(aimedMakeUp ? { aimedAt: targets } : {}) };
       try {
         const { scanRef } = await budget.call('launch range scan (a skipped time made up)', 'launch', () => scanner.launchRanges!({
           title: c.title, targets, appliance: conf.appliance, ...(conf.optionProfile !== undefined ? { optionProfile: conf.optionProfile } : {}),
@@ -925,7 +933,9 @@ export class RangeScans {
       const at = madeUp ? launched : scan.scheduled ? nextOccurrence(launched + RUN_SLACK_MS - DAY + 1, timeUtc) : next;
       this.runs.set(`${scan.title}@${at}`, { title: scan.title, region, at, lookAt: now + opts.rangeScans.lookAgainS * 1000, released: false, done: false, scan, seenAt: now, ...(madeUp ? { madeUp } : {}) });
       // (what a look would have said: a run still waiting long after its time leaves the region's next runs unaimed)
-      if ((scan.state === 'queued' || scan.state === 'submitted') && now >= this.nextTimeOf(region, at)) this.queuedLongAt.set(region, now);
+      // (the configured times: before the first sync the schedules may not be known)
+      const nextTime = Math.min(...this.core.opts.rangeScans.times.map((t) => nextOccurrence(at + 1, t)));
+      if ((scan.state === 'queued' || scan.state === 'submitted') && now >= nextTime) this.queuedLongAt.set(region, now);
       log.info({ run: scan.title, scan: scan.scanRef, state: scan.state, launchedAt: scan.launchedAt }, `range run ${scan.title} (${scan.scanRef}) still goes from before the start: it holds region ${region}`);
     }
     return true;
@@ -1078,6 +1088,12 @@ export class RangeScans {
   }
 
   /** The region's first time after `after` (any of its schedules). */
+  /** With aim auto, are the region's runs left unaimed (QUEUED_UNAIMED_MS after a run seen still queued at its region's next time)? */
+  private waitsLong(region: string, now: number): boolean {
+    const at = this.queuedLongAt.get(region);
+    return this.core.opts.rangeScans.aim === 'auto' && at !== undefined && now - at < QUEUED_UNAIMED_MS;
+  }
+
   private nextTimeOf(region: string, after: number): number {
     return Math.min(...this.schedules.filter((s) => s.region === region).map((s) => nextOccurrence(after + 1, s.timeUtc)));
   }
