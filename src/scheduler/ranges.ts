@@ -387,7 +387,9 @@ export class RangeScans {
     // a skip to make (or undo) weighs like a cancel: it keeps two scans out of one region
     const skipChange = want.some((w) => (w.active === false) !== (this.schedules.find((s) => s.title === w.title)?.active === false));
     // an aim is due at its time: a failed one is retried as soon as a skip is
-    const aimChange = [...this.aimed.values(), ...[...this.unaimed.values()].map((at) => ({ at }))].some((a) => a.at > now && a.at - now <= AIM_BEFORE_MS);
+    // (a run left unaimed too: its whole targets are to be written back over the last aim)
+    const dueSoon = (at: number) => at > now && at - now <= AIM_BEFORE_MS;
+    const aimChange = [...this.aimed.values()].some((a) => dueSoon(a.at)) || [...this.unaimed.values()].some(dueSoon);
     // the list, and a call per change (as far as the schedules last synced tell)
     const prefix = `${opts.titlePrefix}-range `;
     const calls = 1 + planScheduleSync(this.schedules.filter((s) => !this.unsure.has(s.title)), want, prefix).filter((st) => st.action !== 'kept').length;
@@ -524,7 +526,6 @@ export class RangeScans {
       // its update, and the host-list calls that credit the run (a call per batch of addresses)
       this.aimCost.set(s.title, { at, calls: 1 + this.core.budget.hostListCalls(Number(rangeSize(targets))) });
       if (!this.aiming()) continue;
-      const queuedAt = this.queuedLongAt.get(s.region);
       if (this.waitsLong(s.region, now)) {
         // the whole targets, written back by the sync (a run already seen keeps the aim it was credited by)
         this.aimed.delete(s.title);
@@ -532,8 +533,9 @@ export class RangeScans {
         // (a time kept inactive, skipped while a run still goes, runs nothing: not counted)
         if (s.active === false) continue;
         this.unaimedQueued++;
-        this.core.log.info({ schedule: s.title, region: s.region, queuedSeen: new Date(queuedAt!).toISOString() },
-          `range run ${s.title} not aimed: a run of region ${s.region} still waited for a slot when the region's next time came (seen ${Math.round((now - queuedAt!) / 60_000)} min ago), and held addresses would be stale when it starts; its whole targets are scanned`);
+        const queuedAt = this.queuedLongAt.get(s.region)!;
+        this.core.log.info({ schedule: s.title, region: s.region, queuedSeen: new Date(queuedAt).toISOString() },
+          `range run ${s.title} not aimed: a run of region ${s.region} still waited for a slot when the region's next time came (seen ${Math.round((now - queuedAt) / 60_000)} min ago), and held addresses would be stale when it starts; its whole targets are scanned`);
         continue;
       }
       this.aimed.set(s.title, { at, targets });
@@ -904,7 +906,7 @@ export class RangeScans {
    */
   private async adopt(now: number): Promise<boolean> {
     const { scanner, opts, budget, log } = this.core;
-    if (!scanner.syncSchedules || scanner.pretend || opts.rangeScans.times.length === 0) {
+    if (!this.inEffect()) {
       this.adopted = true;
       return true;
     }
@@ -1087,13 +1089,19 @@ export class RangeScans {
     }).map((s) => s.region));
   }
 
-  /** The region's first time after `after` (any of its schedules). */
+  /** Are range runs configured on a scanner that keeps schedules for real (not a pretend one)? */
+  inEffect(): boolean {
+    const { scanner, opts } = this.core;
+    return scanner.syncSchedules !== undefined && !scanner.pretend && opts.rangeScans.times.length > 0;
+  }
+
   /** With aim auto, are the region's runs left unaimed (QUEUED_UNAIMED_MS after a run seen still queued at its region's next time)? */
   private waitsLong(region: string, now: number): boolean {
     const at = this.queuedLongAt.get(region);
     return this.core.opts.rangeScans.aim === 'auto' && at !== undefined && now - at < QUEUED_UNAIMED_MS;
   }
 
+  /** The region's first time after `after` (any of its schedules). */
   private nextTimeOf(region: string, after: number): number {
     return Math.min(...this.schedules.filter((s) => s.region === region).map((s) => nextOccurrence(after + 1, s.timeUtc)));
   }
