@@ -707,6 +707,26 @@ describe('scheduler.rangeScans', () => {
     expect(sched.rangeScans()).toMatchObject({ aimed: 3, unaimedQueued: 2 });
   });
 
+  it('aim held: a run still waiting for a slot at its region\'s next time leaves the next runs aimed (the operator chose held addresses)', async () => {
+    const { scanner, sched, clock, see } = await setup({ rangeScans: { times: ['10:30', '14:30'], targets: { emea: ['10.20.1.0/24'], amer: [] }, aim: 'held' } });
+    scanner.limit = { limit: 7200, windowSec: 86_400 };
+    await sched.tick();
+    const at = (hhmm: string, day = 23) => Date.parse(`2026-11-${day}T${hhmm}:00Z`);
+    const emea = (time: string) => scanner.schedules.find((s) => s.title === `onsight-range emea ${time}`)!;
+    await see({ ip: '10.20.1.7', mac: mac(7), durationS: 5 * 86400 });
+    for (clock.t = at('10:05'); clock.t <= at('10:29'); clock.t += MIN) await sched.tick();
+    const run = scanner.runSchedule('onsight-range emea 1030', at('10:30'));
+    scanner.states.set(run, 'queued');
+    scanner.appliancesState = [{ name: 'emea-1', online: true, runningScans: 2 }, { name: 'emea-2', online: false, runningScans: 0 }, { name: 'amer-1', online: true, runningScans: 0 }];
+    for (clock.t = at('10:35'); clock.t <= at('15:30'); clock.t += 5 * MIN) await sched.tick();
+    expect(scanner.states.get(run)).toBe('queued'); // still waiting past 14:30
+    scanner.finish(run);
+    scanner.times.set(run, { launchedAt: '2026-11-23T10:30:00.000Z', endedAt: '2026-11-23T16:00:00.000Z' });
+    for (clock.t = at('15:35'); clock.t <= at('10:29', 24); clock.t += 5 * MIN) await sched.tick();
+    expect(emea('1030').targets).toEqual(['10.20.1.7']);
+    expect(sched.rangeScans()).toMatchObject({ unaimedQueued: 0 });
+  });
+
   it('aim auto: a run found still waiting at the region\'s next time by the scan list made at a restart leaves the next run unaimed too', async () => {
     const t = await setup({ rangeScans: { times: ['10:30', '14:30'], targets: { emea: ['10.20.1.0/24'], amer: [] } } });
     const { scanner, clock, see } = t;
@@ -732,13 +752,14 @@ describe('scheduler.rangeScans', () => {
   });
 
   it('an aimed run credits every device it found at its targets, queued or not, so that one scanned before it was due is not aimed at again the same day', async () => {
-    const { scanner, sched, clock, see, inv } = await setup({ rangeScans: { times: ['10:30', '14:30'], targets: { emea: ['10.20.1.0/24'], amer: [] } } });
+    const { scanner, sched, clock, see, inv, store } = await setup({ rangeScans: { times: ['10:30', '14:30'], targets: { emea: ['10.20.1.0/24'], amer: [] } } });
     scanner.limit = { limit: 7200, windowSec: 86_400 };
     await sched.tick();
     const at = (hhmm: string) => Date.parse(`2026-11-23T${hhmm}:00Z`);
     const due = await see({ ip: '10.20.1.7', mac: mac(7), durationS: 3 * 86400 });
     const early = await see({ ip: '10.20.1.8', mac: mac(8), durationS: 3 * 86400 });
     await inv.markScanned([early.identityId!], clock.t - 3 * 86_400_000, 'onsight'); // not due (rescan after 30 days)
+    await store.dequeue(early.bindingId!); // (as a launch's re-check would have: it was queued when seen)
     for (clock.t = at('10:05'); clock.t <= at('10:29'); clock.t += MIN) await sched.tick();
     const emea = (time: string) => scanner.schedules.find((s) => s.title === `onsight-range emea ${time}`)!;
     expect(emea('1030').targets).toEqual(['10.20.1.7-10.20.1.8']);
@@ -756,6 +777,37 @@ describe('scheduler.rangeScans', () => {
     // 14:30: both were scanned this morning: nobody to aim at, the run kept inactive
     expect(emea('1430')).toMatchObject({ active: false });
     expect(scanner.launches.filter((l) => l.intentId !== '')).toEqual([]);
+  });
+
+  it('an aimed run still going at a restart credits every device it found at its targets, as without the restart (the aim and the schedules are kept)', async () => {
+    const t = await setup({ rangeScans: { times: ['10:30', '14:30'], targets: { emea: ['10.20.1.0/24'], amer: [] } } });
+    const { scanner, clock, see, inv } = t;
+    scanner.limit = { limit: 7200, windowSec: 86_400 };
+    await t.sched.tick();
+    const at = (hhmm: string) => Date.parse(`2026-11-23T${hhmm}:00Z`);
+    const due = await see({ ip: '10.20.1.7', mac: mac(7), durationS: 3 * 86400 });
+    const early = await see({ ip: '10.20.1.8', mac: mac(8), durationS: 3 * 86400 });
+    await inv.markScanned([early.identityId!], clock.t - 3 * 86_400_000, 'onsight'); // not due: not queued
+    await t.store.dequeue(early.bindingId!); // (as a launch's re-check would have: it was queued when seen)
+    expect((await t.store.ready('emea', clock.t, 100)).map((e) => e.ip)).toEqual(['10.20.1.7']);
+    for (clock.t = at('10:05'); clock.t <= at('10:29'); clock.t += MIN) await t.sched.tick();
+    expect(scanner.schedules.find((s) => s.title === 'onsight-range emea 1030')!.targets).toEqual(['10.20.1.7-10.20.1.8']);
+    const run = scanner.runSchedule('onsight-range emea 1030', at('10:30'));
+    // stopped at 10:40 while the run goes, started again at 10:50: the list made at start finds it
+    clock.t = at('10:40');
+    await t.sched.saveLearned();
+    clock.t = at('10:50');
+    const sched = t.restart();
+    await sched.tick();
+    scanner.finish(run);
+    scanner.times.set(run, { launchedAt: '2026-11-23T10:30:00.000Z', endedAt: '2026-11-23T11:35:00.000Z' });
+    scanner.lastScannedDates.set('10.20.1.7', '2026-11-23T10:31:00.000Z');
+    scanner.lastScannedDates.set('10.20.1.8', '2026-11-23T10:32:00.000Z');
+    for (clock.t = at('11:40'); clock.t <= at('12:30'); clock.t += 5 * MIN) await sched.tick();
+    expect((await inv.binding(due.bindingId!))!.lastScannedAt).toBe(at('10:31'));
+    // the device not queued is credited only as an aimed run's find
+    expect((await inv.binding(early.bindingId!))!.lastScannedAt).toBe(at('10:32'));
+    expect(sched.rangeScans()).toMatchObject({ credited: 2 });
   });
 
   it('a device an aimed run did not find (its lease outliving the laptop) is left out of later aims until a line shows it again', async () => {

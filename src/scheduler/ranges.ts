@@ -797,11 +797,10 @@ export class RangeScans {
         if (!r.madeUp && this.skipsSent.has(`${r.title}@${r.at}`) && sch) this.skipTaken(r.title, sch.region, r.at, 'its skip may have reached the platform only at its time, and no list showed its run by the end of its hold');
         continue;
       }
-      // (aimed only if the sync wrote the aim: else the run had the schedule's earlier targets)
-      const aim = this.aimed.get(r.title);
-      // (and unchanged since its time: an aim written late, its update refused until then, is not what the run scanned)
-      const sch = this.schedules.find((x) => x.title === r.title);
-      if (!r.scan && aim?.at === r.at && sch && sch.since <= r.at && aim.targets.join() === sch.targets.join()) r.aimedAt = aim.targets;
+      if (!r.scan) {
+        const aimedAt = this.aimedTargets(r.title, r.at);
+        if (aimedAt) r.aimedAt = aimedAt;
+      }
       r.scan = scan;
       r.seenAt = now;
       const terminal = scan.state === 'finished' || scan.state === 'error' || scan.state === 'canceled';
@@ -933,7 +932,9 @@ export class RangeScans {
       const madeUp = scan.scheduled !== undefined ? !scan.scheduled : next > launched + RUN_SLACK_MS;
       // (a run of the schedule's: its time at or before its launch, however late the platform started it)
       const at = madeUp ? launched : scan.scheduled ? nextOccurrence(launched + RUN_SLACK_MS - DAY + 1, timeUtc) : next;
-      this.runs.set(`${scan.title}@${at}`, { title: scan.title, region, at, lookAt: now + opts.rangeScans.lookAgainS * 1000, released: false, done: false, scan, seenAt: now, ...(madeUp ? { madeUp } : {}) });
+      // (an aimed run credits whoever held its targets, as it would have without the restart: the aim and the schedules were kept)
+      const aimedAt = madeUp ? undefined : this.aimedTargets(scan.title, at);
+      this.runs.set(`${scan.title}@${at}`, { title: scan.title, region, at, lookAt: now + opts.rangeScans.lookAgainS * 1000, released: false, done: false, scan, seenAt: now, ...(madeUp ? { madeUp } : {}), ...(aimedAt ? { aimedAt } : {}) });
       // (what a look would have said: a run still waiting long after its time leaves the region's next runs unaimed)
       // (the configured times: before the first sync the schedules may not be known)
       const nextTime = Math.min(...this.core.opts.rangeScans.times.map((t) => nextOccurrence(at + 1, t)));
@@ -1093,6 +1094,17 @@ export class RangeScans {
   inEffect(): boolean {
     const { scanner, opts } = this.core;
     return scanner.syncSchedules !== undefined && !scanner.pretend && opts.rangeScans.times.length > 0;
+  }
+
+  /**
+   * The targets the run of `title` at `at` was aimed at: the aim the sync wrote for that time, in the
+   * schedule unchanged since before it (an aim written late, its update refused until then, is not
+   * what the run scanned; no aim: the run had the schedule's earlier targets).
+   */
+  private aimedTargets(title: string, at: number): string[] | undefined {
+    const aim = this.aimed.get(title);
+    const sch = this.schedules.find((x) => x.title === title);
+    return aim?.at === at && sch && sch.since <= at && aim.targets.join() === sch.targets.join() ? aim.targets : undefined;
   }
 
   /** With aim auto, are the region's runs left unaimed (QUEUED_UNAIMED_MS after a run seen still queued at its region's next time)? */
