@@ -84,6 +84,30 @@ describe('scheduler and the scanner seam', () => {
     expect(scanner.launches[1].targets).toEqual(['10.20.1.1']);
   });
 
+  it('a scan given up after maxScanAgeS: a target the scanner already scanned is credited (verifyResults), the others requeued', async () => {
+    const { scanner, sched, see, clock, inv } = await setup({ maxScanAgeS: 6 * 3600, idlePollS: 600, pollIntervalS: 60, verifyResults: true });
+    const done = await see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });
+    await see({ ip: '10.20.1.2', mac: mac(2), durationS: 86400 });
+    await sched.tick();
+    const [first] = scanner.launches;
+    scanner.states.set(first.ref, 'unknown');
+    scanner.lastScannedDates.set('10.20.1.1', new Date(clock.t + 3600_000).toISOString());
+    for (let h = 0; h < 6; h++) {
+      clock.t += 3600_000 - 1000;
+      await sched.tick();
+    }
+    clock.t += 7000;
+    await sched.tick(); // overdue: looked up
+    clock.t += 600_000;
+    await sched.tick(); // given up
+    expect(sched.counters.givenUp).toBe(1);
+    expect((await inv.binding(done.bindingId!))!.lastScannedAt).toBe(clock.t);
+    clock.t += 201_000;
+    await sched.tick();
+    expect(scanner.launches).toHaveLength(2);
+    expect(scanner.launches[1].targets).toEqual(['10.20.1.2']);
+  });
+
   it('targets a finished scan lacks in its own target list are not recorded as scanned, are counted, and say why', async () => {
     const { scanner, sched, see, clock, inv } = await setup({ idlePollS: 60 });
     const a = await see({ ip: '10.20.1.1', mac: mac(1) });

@@ -765,6 +765,7 @@ describe.each(STORE_KINDS)('scheduler on $name', (kind) => {
     expect(await store.intent(scanner.launches[0].intentId)).toMatchObject({ state: 'canceled', error: expect.stringMatching(/still waiting for emea-1 13 min after launch \(load 4\/3\)/) }); // 3 others' ran while ours waited: it runs 3
     expect(scanner.launches[1]).toMatchObject({ appliance: 'emea-2', targets: ['10.20.1.1'] });
     expect(sched.counters.requeuedStuck).toBe(1);
+    expect((await store.recentDecisions(10)).some((d) => d.ip === '10.20.1.1' && d.decision === 'canceled' && /scan canceled before it started: still waiting for emea-1/.test(d.reason))).toBe(true);
     // a scan that had started and waits again (its appliance went offline) keeps its progress
     scanner.states.set(scanner.launches[1].ref, 'running');
     clock.t += 60_000;

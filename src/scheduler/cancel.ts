@@ -111,13 +111,22 @@ export class Canceler {
       this.reassigned.delete(id);
       const targets = await this.cancelAndRequeue(i, why);
       if (!targets?.length) continue; // it may have ended after all (the regular poll records how), or the end was refused
-      const now = clock.now();
       counters.canceledReassigned++;
-      for (const t of targets) await store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'canceled', reason: `scan canceled before it could reach the wrong device: ${why}; relaunching the others` });
       this.core.log.info({ intent: id, scanRef: i.scanRef }, `canceled a running scan: ${why}`);
-      await this.core.results.creditPartial(i, targets);
-      await this.core.decide.requeued(targets.map((t) => t.bindingId));
+      await this.settleRequeued(i, targets, `scan canceled before it could reach the wrong device: ${why}; relaunching the others`);
     }
+  }
+
+  /**
+   * What a cancel that put a scan's targets back in the queue leaves to do, whoever canceled: each
+   * target's decision written, those the scan had already scanned credited (the host list), the
+   * others decided again.
+   */
+  async settleRequeued(i: Intent, targets: IntentTarget[], reason: string, decision: 'canceled' | 'not-scanned' = 'canceled'): Promise<void> {
+    const now = this.core.clock.now();
+    for (const t of targets) await this.core.store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision, reason });
+    await this.core.results.creditPartial(i, targets);
+    await this.core.decide.requeued(targets.map((t) => t.bindingId));
   }
 
   /**
@@ -216,8 +225,7 @@ export class Canceler {
     if (!targets?.length) return;
     this.core.counters.requeuedStuck++;
     this.core.log.info({ intent: i.id, scanRef: i.scanRef }, `canceled a queued scan: ${why}; targets requeued`);
-    await this.core.results.creditPartial(i, targets);
-    await this.core.decide.requeued(targets.map((t) => t.bindingId));
+    await this.settleRequeued(i, targets, `scan canceled before it started: ${why}; requeued`);
   }
 
   /** Cancel a running scan every target of which has left the network (cancelWhenAllLeft). */

@@ -166,6 +166,8 @@ export interface CancelPhase {
   newHolderCheck(now: number): (b: BindingView) => Promise<void>;
   cancelAndRequeue(i: Intent, why: string, state?: 'canceled' | 'abandoned'): Promise<IntentTarget[] | undefined>;
   requeue(i: Intent, why: string, state: 'canceled' | 'abandoned'): Promise<IntentTarget[]>;
+  /** after cancelAndRequeue: the targets' decisions written, those already scanned credited, the others decided again */
+  settleRequeued(i: Intent, targets: IntentTarget[], reason: string, decision?: 'canceled' | 'not-scanned'): Promise<void>;
   requeueIfStuck(i: Intent): Promise<void>;
   cancelIfAllLeft(i: Intent): Promise<void>;
   /** a region whose canceled scan may still be probing: no new launch there until it has drained */

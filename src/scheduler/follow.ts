@@ -359,10 +359,8 @@ export class Follower {
     const targets = canceled ?? await this.core.cancel.requeue(i, why, 'abandoned');
     if (targets.length === 0) return true; // the end was refused (counted and logged)
     this.core.counters.givenUp++;
-    const at = this.core.clock.now();
-    for (const t of targets) await this.core.store.decide({ at, ip: t.ip, identityId: t.identityId, decision: 'not-scanned', reason: `${why}; requeued` });
     this.core.log.warn({ intent: i.id, scanRef: i.scanRef, state }, `${why}; ${targets.length} target(s) requeued`);
-    await this.core.decide.requeued(targets.map((t) => t.bindingId));
+    await this.core.cancel.settleRequeued(i, targets, `${why}; requeued`, 'not-scanned');
     return true;
   }
 }

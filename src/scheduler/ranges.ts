@@ -1074,11 +1074,12 @@ export class RangeScans {
     }
     for (const i of await this.core.store.activeIntents()) {
       if (i.state !== 'running' || !i.scanRef || !soon.has(i.region) || !this.core.budget.canSpend(true)) continue;
-      const requeued = await this.core.cancel.cancelAndRequeue(i, `canceled: a range run of region ${i.region} starts within ${CANCEL_OURS_BEFORE_MS / MIN} min (a region runs one scan at a time; the run scans these targets too)`);
+      const why = `a range run of region ${i.region} starts within ${CANCEL_OURS_BEFORE_MS / MIN} min (a region runs one scan at a time; the run scans these targets too)`;
+      const requeued = await this.core.cancel.cancelAndRequeue(i, `canceled: ${why}`);
       if (!requeued) continue;
       this.oursCanceled++;
       this.core.log.info({ intent: i.id, scan: i.scanRef, region: i.region, targets: requeued.length }, `scan ${i.scanRef} of region ${i.region} still goes just before its range run: canceled, ${requeued.length} targets requeued`);
-      await this.core.decide.requeued(requeued.map((t) => t.bindingId));
+      await this.core.cancel.settleRequeued(i, requeued, `scan canceled: ${why}; requeued`);
     }
   }
 
