@@ -773,6 +773,30 @@ describe('scheduler.rangeScans', () => {
     expect(sched.rangeScans()).toMatchObject({ unaimedQueued: 1 });
   });
 
+  it('aim auto: the same found at a start with nothing kept (no schedule known before the first sync): judged by the configured times', async () => {
+    const cfg = { rangeScans: { times: ['10:30', '14:30'], targets: { emea: ['10.20.1.0/24'], amer: [] } } };
+    const a = await setup(cfg);
+    a.scanner.limit = { limit: 7200, windowSec: 86_400 };
+    await a.sched.tick();
+    const at = (hhmm: string, day = 23) => Date.parse(`2026-11-${day}T${hhmm}:00Z`);
+    await a.see({ ip: '10.20.1.7', mac: mac(7), durationS: 5 * 86400 });
+    for (a.clock.t = at('10:05'); a.clock.t <= at('10:29'); a.clock.t += MIN) await a.sched.tick();
+    const run = a.scanner.runSchedule('onsight-range emea 1030', at('10:30'));
+    a.scanner.states.set(run, 'queued');
+    a.scanner.appliancesState = [{ name: 'emea-1', online: true, runningScans: 2 }, { name: 'emea-2', online: false, runningScans: 0 }, { name: 'amer-1', online: true, runningScans: 0 }];
+    // onsight restarts at 14:40 with its memory gone; the platform keeps its schedules and the run, still queued
+    const b = await setup(cfg);
+    Object.assign(b.scanner, { schedules: a.scanner.schedules, launches: a.scanner.launches, states: a.scanner.states, times: a.scanner.times, seq: (a.scanner as unknown as { seq: number }).seq, limit: a.scanner.limit, appliancesState: a.scanner.appliancesState });
+    b.clock.t = at('14:40');
+    await b.see({ ip: '10.20.1.7', mac: mac(7), durationS: 5 * 86400 });
+    await b.sched.tick();
+    b.scanner.finish(run);
+    b.scanner.times.set(run, { launchedAt: '2026-11-23T10:30:00.000Z', endedAt: '2026-11-23T14:45:00.000Z' });
+    for (b.clock.t = at('14:45'); b.clock.t <= at('10:29', 24); b.clock.t += 5 * MIN) await b.sched.tick();
+    expect(b.scanner.schedules.find((s) => s.title === 'onsight-range emea 1030')!.targets).toEqual(['10.20.1.0-10.20.1.255']);
+    expect(b.sched.rangeScans()).toMatchObject({ unaimedQueued: 1 });
+  });
+
   it('an aimed run credits every device it found at its targets, queued or not, so that one scanned before it was due is not aimed at again the same day', async () => {
     const { scanner, sched, clock, see, inv, store } = await setup({ rangeScans: { times: ['10:30', '14:30'], targets: { emea: ['10.20.1.0/24'], amer: [] } } });
     scanner.limit = { limit: 7200, windowSec: 86_400 };

@@ -807,7 +807,7 @@ export class RangeScans {
       this.checkSpacing(r, terminal && scan.endedAt ? Date.parse(scan.endedAt) - Date.parse(scan.launchedAt!) : now - r.at);
       if (!terminal) {
         if (scan.state === 'queued' || scan.state === 'submitted') {
-          if (now >= this.nextTimeOf(r.region, r.at)) this.queuedLongAt.set(r.region, now);
+          this.noteIfWaitsPastNext(r, scan, now);
           await this.giveWayIfQueued(r, scan, now);
         }
         continue;
@@ -934,11 +934,9 @@ export class RangeScans {
       const at = madeUp ? launched : scan.scheduled ? nextOccurrence(launched + RUN_SLACK_MS - DAY + 1, timeUtc) : next;
       // (an aimed run credits whoever held its targets, as it would have without the restart: the aim and the schedules were kept)
       const aimedAt = madeUp ? undefined : this.aimedTargets(scan.title, at);
-      this.runs.set(`${scan.title}@${at}`, { title: scan.title, region, at, lookAt: now + opts.rangeScans.lookAgainS * 1000, released: false, done: false, scan, seenAt: now, ...(madeUp ? { madeUp } : {}), ...(aimedAt ? { aimedAt } : {}) });
-      // (what a look would have said: a run still waiting long after its time leaves the region's next runs unaimed)
-      // (the configured times: before the first sync the schedules may not be known)
-      const nextTime = Math.min(...this.core.opts.rangeScans.times.map((t) => nextOccurrence(at + 1, t)));
-      if ((scan.state === 'queued' || scan.state === 'submitted') && now >= nextTime) this.queuedLongAt.set(region, now);
+      const run: Run = { title: scan.title, region, at, lookAt: now + opts.rangeScans.lookAgainS * 1000, released: false, done: false, scan, seenAt: now, ...(madeUp ? { madeUp } : {}), ...(aimedAt ? { aimedAt } : {}) };
+      this.runs.set(`${scan.title}@${at}`, run);
+      this.noteIfWaitsPastNext(run, scan, now); // (what a look would have said)
       log.info({ run: scan.title, scan: scan.scanRef, state: scan.state, launchedAt: scan.launchedAt }, `range run ${scan.title} (${scan.scanRef}) still goes from before the start: it holds region ${region}`);
     }
     return true;
@@ -1112,6 +1110,18 @@ export class RangeScans {
   private waitsLong(region: string, now: number): boolean {
     const at = this.queuedLongAt.get(region);
     return this.core.opts.rangeScans.aim === 'auto' && at !== undefined && now - at < QUEUED_UNAIMED_MS;
+  }
+
+  /**
+   * A run still waiting for a slot at or after its region's next time leaves the region's runs
+   * unaimed for a while (waitsLong). The next time is the synced schedules', or the configured
+   * times' where none of the region's is known (a start before the first sync, nothing kept).
+   */
+  private noteIfWaitsPastNext(r: Run, scan: ScanStatus, now: number): void {
+    if (scan.state !== 'queued' && scan.state !== 'submitted') return;
+    const known = this.schedules.some((s) => s.region === r.region);
+    const next = known ? this.nextTimeOf(r.region, r.at) : Math.min(...this.core.opts.rangeScans.times.map((t) => nextOccurrence(r.at + 1, t)));
+    if (now >= next) this.queuedLongAt.set(r.region, now);
   }
 
   /** The region's first time after `after` (any of its schedules). */
