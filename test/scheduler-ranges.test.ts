@@ -582,8 +582,8 @@ describe('scheduler.rangeScans', () => {
     expect(scanner.launches.filter((l) => l.intentId !== '')).toHaveLength(1);
   });
 
-  it('a scan of ours canceled before its region\'s run: each target\'s decision says why, and one it had already scanned is credited (verifyResults), not left to the run', async () => {
-    const { scanner, sched, see, clock, inv, store } = await setup({ ...ranges, verifyResults: true });
+  it.each([['auto', true], ['ranges', false]] as const)('a scan of ours canceled before its region\'s run: each target\'s decision says why; one it had already scanned is credited (verifyResults) where the run is aimed (aim %s: %s), else left to the run, no host-list call', async (aim, credited) => {
+    const { scanner, sched, see, clock, inv, store } = await setup({ rangeScans: { ...ranges.rangeScans, aim }, verifyResults: true });
     clock.t = Date.parse('2026-11-23T09:00:00Z');
     await sched.tick();
     const done = await see({ ip: '10.20.1.7', mac: mac(7), durationS: 86400 });
@@ -594,14 +594,16 @@ describe('scheduler.rangeScans', () => {
     for (clock.t = Date.parse('2026-11-23T09:30:00Z'); clock.t < Date.parse('2026-11-23T10:18:00Z'); clock.t += MIN) await sched.tick();
     scanner.lastScannedDates.set('10.20.1.7', '2026-11-23T09:40:00.000Z'); // reached before the cancel
     clock.t = Date.parse('2026-11-23T10:18:30Z');
+    const hostLists = scanner.calls.filter((c) => c === 'lastScanned').length;
     await sched.tick();
     expect(scanner.states.get(ours.ref)).toBe('canceled');
-    expect((await inv.binding(done.bindingId!))!.lastScannedAt).toBe(clock.t);
+    expect(scanner.calls.filter((c) => c === 'lastScanned').length).toBe(hostLists + (credited ? 1 : 0));
+    expect((await inv.binding(done.bindingId!))!.lastScannedAt).toBe(credited ? clock.t : undefined);
     expect((await inv.binding(left.bindingId!))!.lastScannedAt).toBeUndefined();
-    expect((await store.ready('emea', clock.t, 100)).map((e) => e.ip)).toEqual(['10.20.1.8']); // left to the run
+    expect((await store.ready('emea', clock.t, 100)).map((e) => e.ip).sort()).toEqual(credited ? ['10.20.1.8'] : ['10.20.1.7', '10.20.1.8']); // left to the run
     const decisions = await store.recentDecisions(20);
     for (const ip of ['10.20.1.7', '10.20.1.8']) expect(decisions.some((d) => d.ip === ip && d.decision === 'canceled' && /range run of region emea starts within 12 min/.test(d.reason))).toBe(true);
-    expect(decisions.some((d) => d.ip === '10.20.1.7' && d.decision === 'scanned')).toBe(true);
+    expect(decisions.some((d) => d.ip === '10.20.1.7' && d.decision === 'scanned')).toBe(credited);
   });
 
   it('with endBeforeNext each schedule carries a cut-off before the region\'s next time; a run cut off is counted, credits nobody and is reported', async () => {

@@ -6,7 +6,7 @@
  */
 import type { BindingView } from '../inventory/inventory.js';
 import type { Intent, IntentTarget } from './queue.js';
-import { transitionRefused, type SchedulerCore } from './core.js';
+import { transitionRefused, type SchedulerCore, type SettleOptions } from './core.js';
 
 /** after the appliance's polling interval, this long more before a canceled scan surely probes no more */
 const DRAIN_MARGIN_MS = 10_000;
@@ -97,7 +97,7 @@ export class Canceler {
    * address: two calls, against a scan of the wrong machine.
    */
   async cancelReassigned(): Promise<void> {
-    const { store, clock, counters, budget } = this.core;
+    const { store, counters, budget } = this.core;
     await this.lookUp();
     // no status call first: within the cancel window a scan cannot have ended (setup, pickup and a
     // host's scan take longer), and a cancel that fails leaves the scan to the regular poll
@@ -122,10 +122,10 @@ export class Canceler {
    * target's decision written, those the scan had already scanned credited (the host list), the
    * others decided again.
    */
-  async settleRequeued(i: Intent, targets: IntentTarget[], reason: string, decision: 'canceled' | 'not-scanned' = 'canceled'): Promise<void> {
+  async settleRequeued(i: Intent, targets: IntentTarget[], reason: string, o: SettleOptions = {}): Promise<void> {
     const now = this.core.clock.now();
-    for (const t of targets) await this.core.store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision, reason });
-    await this.core.results.creditPartial(i, targets);
+    for (const t of targets) await this.core.store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: o.givenUp ? 'not-scanned' : 'canceled', reason });
+    if (o.credit !== false) await this.core.results.creditPartial(i, targets, o.givenUp ? 'given up' : 'canceled');
     await this.core.decide.requeued(targets.map((t) => t.bindingId));
   }
 

@@ -158,16 +158,24 @@ export interface FollowPhase {
 export interface ResultsPhase {
   finishOk(i: Intent, st: ScanStatus): Promise<void>;
   finishFailed(i: Intent, state: 'error' | 'canceled', why: string): Promise<void>;
-  creditPartial(i: Intent, targets: IntentTarget[]): Promise<void>;
+  creditPartial(i: Intent, targets: IntentTarget[], ended?: 'canceled' | 'given up'): Promise<void>;
   /** DHCP bindings as they stood at launch (and their first request after it): a client that rejoins during its scan is not credited */
   readonly rejoins: Rejoins;
 }
+/** What is done with a scan's targets after a cancel put them back in the queue (CancelPhase.settleRequeued). */
+export interface SettleOptions {
+  /** the scan was given up (maxScanAgeS), not canceled for a reason of ours: its targets were not scanned as far as we know */
+  givenUp?: boolean;
+  /** false: no host-list call for the targets it had already scanned (a range run about to scan them all credits them) */
+  credit?: boolean;
+}
+
 export interface CancelPhase {
   newHolderCheck(now: number): (b: BindingView) => Promise<void>;
   cancelAndRequeue(i: Intent, why: string, state?: 'canceled' | 'abandoned'): Promise<IntentTarget[] | undefined>;
   requeue(i: Intent, why: string, state: 'canceled' | 'abandoned'): Promise<IntentTarget[]>;
   /** after cancelAndRequeue: the targets' decisions written, those already scanned credited, the others decided again */
-  settleRequeued(i: Intent, targets: IntentTarget[], reason: string, decision?: 'canceled' | 'not-scanned'): Promise<void>;
+  settleRequeued(i: Intent, targets: IntentTarget[], reason: string, o?: SettleOptions): Promise<void>;
   requeueIfStuck(i: Intent): Promise<void>;
   cancelIfAllLeft(i: Intent): Promise<void>;
   /** a region whose canceled scan may still be probing: no new launch there until it has drained */

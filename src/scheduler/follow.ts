@@ -360,7 +360,7 @@ export class Follower {
     if (targets.length === 0) return true; // the end was refused (counted and logged)
     this.core.counters.givenUp++;
     this.core.log.warn({ intent: i.id, scanRef: i.scanRef, state }, `${why}; ${targets.length} target(s) requeued`);
-    await this.core.cancel.settleRequeued(i, targets, `${why}; requeued`, 'not-scanned');
+    await this.core.cancel.settleRequeued(i, targets, `${why}; requeued`, { givenUp: true });
     return true;
   }
 }

@@ -304,7 +304,7 @@ export class RangeScans {
 
   /** The schedules the config asks for now: each region's, at each time whose next run falls inside its scan windows. */
   private want(now: number): { want: RangeSchedule[]; regionOf: Map<string, string> } {
-    const { opts, policy } = this.core;
+    const { opts } = this.core;
     const want: RangeSchedule[] = [];
     const regionOf = new Map<string, string>();
     for (const r of opts.regions) {
@@ -312,9 +312,7 @@ export class RangeScans {
       if (!appliance || opts.rangeScans.times.length === 0) continue;
       const targets = this.configuredTargets(r.name);
       if (!targets?.length) continue;
-      // the platform runs a schedule whatever our windows say: one whose next run falls outside
-      // the region's scan windows (or in a blackout) is not kept until that run has passed
-      const times = [...new Set(opts.rangeScans.times)].filter((time) => policy.windowOpen(r.name, nextOccurrence(now, time)));
+      const times = this.timesInWindow(r.name, now);
       for (const time of times) {
         const title = rangeScheduleTitle(opts.titlePrefix, r.name, time);
         const endAfterMin = opts.rangeScans.endBeforeNext ? endBeforeNextMin(time, times) : undefined;
@@ -333,6 +331,15 @@ export class RangeScans {
       }
     }
     return { want, regionOf };
+  }
+
+  /**
+   * The configured times whose next run falls inside the region's scan windows: the platform runs a
+   * schedule whatever our windows say, so one whose next run falls outside them (or in a blackout)
+   * is not kept until that run has passed.
+   */
+  private timesInWindow(region: string, now: number): string[] {
+    return [...new Set(this.core.opts.rangeScans.times)].filter((time) => this.core.policy.windowOpen(region, nextOccurrence(now, time)));
   }
 
   /** The region (as configured) and time of a title of our range runs (`<prefix>-range <region> <HHMM>`), or undefined. */
@@ -807,7 +814,7 @@ export class RangeScans {
       this.checkSpacing(r, terminal && scan.endedAt ? Date.parse(scan.endedAt) - Date.parse(scan.launchedAt!) : now - r.at);
       if (!terminal) {
         if (scan.state === 'queued' || scan.state === 'submitted') {
-          this.noteIfWaitsPastNext(r, scan, now);
+          this.noteIfWaitsPastNext(r, now);
           await this.giveWayIfQueued(r, scan, now);
         }
         continue;
@@ -933,10 +940,11 @@ export class RangeScans {
       // (a run of the schedule's: its time at or before its launch, however late the platform started it)
       const at = madeUp ? launched : scan.scheduled ? nextOccurrence(launched + RUN_SLACK_MS - DAY + 1, timeUtc) : next;
       // (an aimed run credits whoever held its targets, as it would have without the restart: the aim and the schedules were kept)
-      const aimedAt = madeUp ? undefined : this.aimedTargets(scan.title, at);
+      // (not where the schedule was kept inactive: its time was skipped, so a run dated to it is an earlier one's, late)
+      const aimedAt = madeUp || this.schedules.find((x) => x.title === scan.title)?.active === false ? undefined : this.aimedTargets(scan.title, at);
       const run: Run = { title: scan.title, region, at, lookAt: now + opts.rangeScans.lookAgainS * 1000, released: false, done: false, scan, seenAt: now, ...(madeUp ? { madeUp } : {}), ...(aimedAt ? { aimedAt } : {}) };
       this.runs.set(`${scan.title}@${at}`, run);
-      this.noteIfWaitsPastNext(run, scan, now); // (what a look would have said)
+      if (scan.state === 'queued' || scan.state === 'submitted') this.noteIfWaitsPastNext(run, now); // (what a look would have said)
       log.info({ run: scan.title, scan: scan.scanRef, state: scan.state, launchedAt: scan.launchedAt }, `range run ${scan.title} (${scan.scanRef}) still goes from before the start: it holds region ${region}`);
     }
     return true;
@@ -1049,7 +1057,8 @@ export class RangeScans {
   /**
    * A scan of ours launched before a run's hold and still going shortly before the run (a slow
    * one) is canceled and its targets requeued: the run would start on top of it, and it scans
-   * the region anyway. One call each; the appliance hears of it at its next poll.
+   * the region anyway. One call each (and a host list for those it had scanned, where the run is
+   * aimed); the appliance hears of it at its next poll.
    */
   private async cancelOursBeforeRuns(now: number): Promise<void> {
     if (this.core.scanner.pretend) return;
@@ -1077,7 +1086,8 @@ export class RangeScans {
       if (!requeued) continue;
       this.oursCanceled++;
       this.core.log.info({ intent: i.id, scan: i.scanRef, region: i.region, targets: requeued.length }, `scan ${i.scanRef} of region ${i.region} still goes just before its range run: canceled, ${requeued.length} targets requeued`);
-      await this.core.cancel.settleRequeued(i, requeued, `scan canceled: ${why}; requeued`);
+      // (those it had scanned credited only where the run is aimed, at the addresses held 10 min before it: else the run scans them all and credits them)
+      await this.core.cancel.settleRequeued(i, requeued, `scan canceled: ${why}; requeued`, { credit: this.aiming() });
     }
   }
 
@@ -1113,20 +1123,21 @@ export class RangeScans {
   }
 
   /**
-   * A run still waiting for a slot at or after its region's next time leaves the region's runs
-   * unaimed for a while (waitsLong). The next time is the synced schedules', or the configured
-   * times' where none of the region's is known (a start before the first sync, nothing kept).
+   * A run still waiting for a slot (queued) at or after its region's next time leaves the region's
+   * runs unaimed for a while (waitsLong). Where none of the region's schedules is known (a start
+   * before the first sync, nothing kept), the next time is the configured times' the sync would keep.
    */
-  private noteIfWaitsPastNext(r: Run, scan: ScanStatus, now: number): void {
-    if (scan.state !== 'queued' && scan.state !== 'submitted') return;
+  private noteIfWaitsPastNext(r: Run, now: number): void {
     const known = this.schedules.some((s) => s.region === r.region);
-    const next = known ? this.nextTimeOf(r.region, r.at) : Math.min(...this.core.opts.rangeScans.times.map((t) => nextOccurrence(r.at + 1, t)));
+    // (as want() would keep them: none where the region has no appliance or no targets)
+    const wanted = () => (this.core.opts.regions.find((x) => x.name === r.region)?.appliances[0] && this.configuredTargets(r.region)?.length ? this.timesInWindow(r.region, now) : []);
+    const next = known ? this.nextTimeOf(r.region, r.at) : this.nextTimeOf(r.region, r.at, wanted());
     if (now >= next) this.queuedLongAt.set(r.region, now);
   }
 
-  /** The region's first time after `after` (any of its schedules). */
-  private nextTimeOf(region: string, after: number): number {
-    return Math.min(...this.schedules.filter((s) => s.region === region).map((s) => nextOccurrence(after + 1, s.timeUtc)));
+  /** The region's first time after `after` (any of its schedules, or of `times`); Infinity when it has none. */
+  private nextTimeOf(region: string, after: number, times = this.schedules.filter((s) => s.region === region).map((s) => s.timeUtc)): number {
+    return Math.min(...times.map((t) => nextOccurrence(after + 1, t)));
   }
 
   /** A run the platform ended at its cut-off: its results are partial and credit nobody; said once per region. */

@@ -224,12 +224,12 @@ export class Results {
     this.core.hooks.onScanEnd?.(i, { state, endedAt: now, targets: targets.length, scanned: 0, why });
   }
 
-  /** Targets a canceled scan had already scanned (by the scanner's host list) are recorded, not relaunched. */
-  async creditPartial(i: Intent, targets: IntentTarget[]): Promise<void> {
+  /** Targets a canceled (or given-up) scan had already scanned (by the scanner's host list) are recorded, not relaunched. */
+  async creditPartial(i: Intent, targets: IntentTarget[], ended: 'canceled' | 'given up' = 'canceled'): Promise<void> {
     const { store, inventory } = this.core;
     if (!this.core.opts.verifyResults || !this.core.budget.canSpend(false)) return;
     const launchedAt = i.launchedAt ?? i.createdAt;
-    const dates = await this.scanDates('host list (canceled scan)', targets.map((t) => t.ip));
+    const dates = await this.scanDates(`host list (${ended} scan)`, targets.map((t) => t.ip));
     if (!dates) return;
     const now = this.core.clock.now();
     for (const t of targets) {
@@ -240,7 +240,7 @@ export class Results {
       await this.core.decide.credited(t.identityId, now, b, false);
       await store.dequeue(t.bindingId);
       this.core.decide.recheck(t.bindingId, now);
-      await store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'scanned', reason: `scanned before scan ${i.scanRef} was canceled (the scanner's host list)` });
+      await store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'scanned', reason: `scanned before scan ${i.scanRef} was ${ended} (the scanner's host list)` });
     }
   }
 
