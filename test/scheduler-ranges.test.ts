@@ -69,6 +69,32 @@ async function skippedAt1430(step = 15 * MIN, aim: 'ranges' | 'held' = 'ranges')
   return { ...t, at, run };
 }
 
+/**
+ * Runs at 10:30 and 14:30 in emea, a plentiful allowance (aim auto aims): .7 due and queued, .8
+ * scanned three days ago and not queued (as a launch's re-check would have left it); by 10:29 the
+ * 10:30 schedule is aimed at both. The clock at 10:29.
+ */
+async function aimedAtDueAndEarly() {
+  const t = await setup({ rangeScans: { times: ['10:30', '14:30'], targets: { emea: ['10.20.1.0/24'], amer: [] } } });
+  t.scanner.limit = { limit: 7200, windowSec: 86_400 };
+  await t.sched.tick();
+  const at = (hhmm: string) => Date.parse(`2026-11-23T${hhmm}:00Z`);
+  const due = await t.see({ ip: '10.20.1.7', mac: mac(7), durationS: 3 * 86400 });
+  const early = await t.see({ ip: '10.20.1.8', mac: mac(8), durationS: 3 * 86400 });
+  await t.inv.markScanned([early.identityId!], t.clock.t - 3 * 86_400_000, 'onsight'); // not due (rescan after 30 days)
+  await t.store.dequeue(early.bindingId!); // (queued when seen)
+  for (t.clock.t = at('10:05'); t.clock.t <= at('10:29'); t.clock.t += MIN) await t.sched.tick();
+  return { ...t, at, due, early };
+}
+
+/** The 10:30 run ends at 11:35, having dated .7 at 10:31 and .8 at 10:32. */
+function endDatingBoth({ scanner }: Pick<Awaited<ReturnType<typeof setup>>, 'scanner'>, run: string) {
+  scanner.finish(run);
+  scanner.times.set(run, { launchedAt: '2026-11-23T10:30:00.000Z', endedAt: '2026-11-23T11:35:00.000Z' });
+  scanner.lastScannedDates.set('10.20.1.7', '2026-11-23T10:31:00.000Z');
+  scanner.lastScannedDates.set('10.20.1.8', '2026-11-23T10:32:00.000Z');
+}
+
 describe('scheduler.rangeScans', () => {
   it('keeps one schedule per region and time in step: created once, kept without more calls, updated and deleted as the config changes; others\' untouched', async () => {
     const { scanner, sched, clock } = await setup({ rangeScans: { times: ['10:30', '22:00'], targets: { emea: ['10.20.0.0/16'] } } });
@@ -800,24 +826,14 @@ describe('scheduler.rangeScans', () => {
   });
 
   it('an aimed run credits every device it found at its targets, queued or not, so that one scanned before it was due is not aimed at again the same day', async () => {
-    const { scanner, sched, clock, see, inv, store } = await setup({ rangeScans: { times: ['10:30', '14:30'], targets: { emea: ['10.20.1.0/24'], amer: [] } } });
-    scanner.limit = { limit: 7200, windowSec: 86_400 };
-    await sched.tick();
-    const at = (hhmm: string) => Date.parse(`2026-11-23T${hhmm}:00Z`);
-    const due = await see({ ip: '10.20.1.7', mac: mac(7), durationS: 3 * 86400 });
-    const early = await see({ ip: '10.20.1.8', mac: mac(8), durationS: 3 * 86400 });
-    await inv.markScanned([early.identityId!], clock.t - 3 * 86_400_000, 'onsight'); // not due (rescan after 30 days)
-    await store.dequeue(early.bindingId!); // (as a launch's re-check would have: it was queued when seen)
-    for (clock.t = at('10:05'); clock.t <= at('10:29'); clock.t += MIN) await sched.tick();
+    const t = await aimedAtDueAndEarly();
+    const { scanner, sched, clock, inv, at, due, early } = t;
     const emea = (time: string) => scanner.schedules.find((s) => s.title === `onsight-range emea ${time}`)!;
     expect(emea('1030').targets).toEqual(['10.20.1.7-10.20.1.8']);
     expect(scanner.launches.filter((l) => l.intentId !== '')).toEqual([]); // held for the run
     const run = scanner.runSchedule('onsight-range emea 1030', at('10:30'));
     for (clock.t = at('10:45'); clock.t <= at('11:30'); clock.t += 5 * MIN) await sched.tick();
-    scanner.finish(run);
-    scanner.times.set(run, { launchedAt: '2026-11-23T10:30:00.000Z', endedAt: '2026-11-23T11:35:00.000Z' });
-    scanner.lastScannedDates.set('10.20.1.7', '2026-11-23T10:31:00.000Z');
-    scanner.lastScannedDates.set('10.20.1.8', '2026-11-23T10:32:00.000Z');
+    endDatingBoth(t, run);
     for (clock.t = at('11:40'); clock.t <= at('14:25'); clock.t += 5 * MIN) await sched.tick();
     expect((await inv.binding(due.bindingId!))!.lastScannedAt).toBe(at('10:31'));
     expect((await inv.binding(early.bindingId!))!.lastScannedAt).toBe(at('10:32'));
@@ -828,17 +844,9 @@ describe('scheduler.rangeScans', () => {
   });
 
   it('an aimed run still going at a restart credits every device it found at its targets, as without the restart (the aim and the schedules are kept)', async () => {
-    const t = await setup({ rangeScans: { times: ['10:30', '14:30'], targets: { emea: ['10.20.1.0/24'], amer: [] } } });
-    const { scanner, clock, see, inv } = t;
-    scanner.limit = { limit: 7200, windowSec: 86_400 };
-    await t.sched.tick();
-    const at = (hhmm: string) => Date.parse(`2026-11-23T${hhmm}:00Z`);
-    const due = await see({ ip: '10.20.1.7', mac: mac(7), durationS: 3 * 86400 });
-    const early = await see({ ip: '10.20.1.8', mac: mac(8), durationS: 3 * 86400 });
-    await inv.markScanned([early.identityId!], clock.t - 3 * 86_400_000, 'onsight'); // not due: not queued
-    await t.store.dequeue(early.bindingId!); // (as a launch's re-check would have: it was queued when seen)
+    const t = await aimedAtDueAndEarly();
+    const { scanner, clock, inv, at, due, early } = t;
     expect((await t.store.ready('emea', clock.t, 100)).map((e) => e.ip)).toEqual(['10.20.1.7']);
-    for (clock.t = at('10:05'); clock.t <= at('10:29'); clock.t += MIN) await t.sched.tick();
     expect(scanner.schedules.find((s) => s.title === 'onsight-range emea 1030')!.targets).toEqual(['10.20.1.7-10.20.1.8']);
     const run = scanner.runSchedule('onsight-range emea 1030', at('10:30'));
     // stopped at 10:40 while the run goes, started again at 10:50: the list made at start finds it
@@ -847,10 +855,7 @@ describe('scheduler.rangeScans', () => {
     clock.t = at('10:50');
     const sched = t.restart();
     await sched.tick();
-    scanner.finish(run);
-    scanner.times.set(run, { launchedAt: '2026-11-23T10:30:00.000Z', endedAt: '2026-11-23T11:35:00.000Z' });
-    scanner.lastScannedDates.set('10.20.1.7', '2026-11-23T10:31:00.000Z');
-    scanner.lastScannedDates.set('10.20.1.8', '2026-11-23T10:32:00.000Z');
+    endDatingBoth(t, run);
     for (clock.t = at('11:40'); clock.t <= at('12:30'); clock.t += 5 * MIN) await sched.tick();
     expect((await inv.binding(due.bindingId!))!.lastScannedAt).toBe(at('10:31'));
     // the device not queued is credited only as an aimed run's find

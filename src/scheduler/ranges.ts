@@ -15,6 +15,7 @@ import { allowedRanges, parseInterval, rangeMatcher, rangeSize } from '../util/i
 import { FailedCall } from './budget.js';
 import { errInfo, foundInScan, hostsInParallel, type SchedulerCore } from './core.js';
 import { CLOCK_SKEW_MS, MAX_SPAN_MS, int, isInt, isNum, num, numberRows, prependOlder, record, type Remembers } from './memory.js';
+import type { SchedulerRegion } from './options.js';
 
 const DAY = 86_400_000;
 const MIN = 60_000;
@@ -308,11 +309,9 @@ export class RangeScans {
     const want: RangeSchedule[] = [];
     const regionOf = new Map<string, string>();
     for (const r of opts.regions) {
-      const appliance = r.appliances[0]?.name;
-      if (!appliance || opts.rangeScans.times.length === 0) continue;
-      const targets = this.configuredTargets(r.name);
-      if (!targets?.length) continue;
-      const times = this.timesInWindow(r.name, now);
+      const asked = this.askedOf(r, now);
+      if (!asked) continue;
+      const { appliance, targets, times } = asked;
       for (const time of times) {
         const title = rangeScheduleTitle(opts.titlePrefix, r.name, time);
         const endAfterMin = opts.rangeScans.endBeforeNext ? endBeforeNextMin(time, times) : undefined;
@@ -334,12 +333,18 @@ export class RangeScans {
   }
 
   /**
-   * The configured times whose next run falls inside the region's scan windows: the platform runs a
-   * schedule whatever our windows say, so one whose next run falls outside them (or in a blackout)
-   * is not kept until that run has passed.
+   * What the config asks of a region's range runs now (want() makes its schedules of it): its first
+   * appliance, its targets, and the configured times whose next run falls inside its scan windows
+   * (the platform runs a schedule whatever our windows say, so one whose next run falls outside them,
+   * or in a blackout, is not kept until that run has passed). Undefined without an appliance or targets.
    */
-  private timesInWindow(region: string, now: number): string[] {
-    return [...new Set(this.core.opts.rangeScans.times)].filter((time) => this.core.policy.windowOpen(region, nextOccurrence(now, time)));
+  private askedOf(r: SchedulerRegion, now: number): { appliance: string; targets: string[]; times: string[] } | undefined {
+    const appliance = r.appliances[0]?.name;
+    if (!appliance || this.core.opts.rangeScans.times.length === 0) return undefined;
+    const targets = this.configuredTargets(r.name);
+    if (!targets?.length) return undefined;
+    const times = [...new Set(this.core.opts.rangeScans.times)].filter((time) => this.core.policy.windowOpen(r.name, nextOccurrence(now, time)));
+    return { appliance, targets, times };
   }
 
   /** The region (as configured) and time of a title of our range runs (`<prefix>-range <region> <HHMM>`), or undefined. */
@@ -1129,9 +1134,8 @@ export class RangeScans {
    */
   private noteIfWaitsPastNext(r: Run, now: number): void {
     const known = this.schedules.some((s) => s.region === r.region);
-    // (as want() would keep them: none where the region has no appliance or no targets)
-    const wanted = () => (this.core.opts.regions.find((x) => x.name === r.region)?.appliances[0] && this.configuredTargets(r.region)?.length ? this.timesInWindow(r.region, now) : []);
-    const next = known ? this.nextTimeOf(r.region, r.at) : this.nextTimeOf(r.region, r.at, wanted());
+    const region = this.core.opts.regions.find((x) => x.name === r.region);
+    const next = known ? this.nextTimeOf(r.region, r.at) : this.nextTimeOf(r.region, r.at, (region && this.askedOf(region, now)?.times) ?? []);
     if (now >= next) this.queuedLongAt.set(r.region, now);
   }
 
