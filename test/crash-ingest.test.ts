@@ -182,6 +182,13 @@ http: { enabled: false }
     const counts = new Map<string, number>();
     for (const ip of ips) counts.set(ip, (counts.get(ip) ?? 0) + 1);
     const duplicated = [...counts.values()].filter((c) => c > 1).length;
+    const dupRanges: [number, number][] = [];
+    for (let i = 0; i < written; i++) {
+      if ((counts.get(line(i).split(' ')[7]) ?? 0) < 2) continue;
+      const last = dupRanges[dupRanges.length - 1];
+      if (last && last[1] === i - 1) last[1] = i;
+      else dupRanges.push([i, i]);
+    }
     let lost = 0;
     const lostRanges: [number, number][] = [];
     for (let i = 0; i < written; i++) {
@@ -192,8 +199,9 @@ http: { enabled: false }
       if (last && last[1] === i - 1) last[1] = i;
       else lostRanges.push([i, i]);
     }
-    if (lost) console.log(notes.join('\n'), '\nfinal run:', d.logs.filter((l) => !l.sighting).map((l) => l.msg).join(' | '));
-    if (lost) console.log(`lost line ranges (0-based): ${JSON.stringify(lostRanges)}; daemon warnings: ${d.logs.filter((l) => l.level >= 40).map((l) => l.msg).join(' | ')}`);
+    if (lost || duplicated) console.log(notes.join('\n'), '\nfinal run:', d.logs.filter((l) => !l.sighting).map((l) => l.msg).join(' | '));
+    if (duplicated) console.log(`duplicated line ranges (0-based): ${JSON.stringify(dupRanges)}`);
+    if (lost || duplicated) console.log(`lost line ranges (0-based): ${JSON.stringify(lostRanges)}; daemon warnings: ${d.logs.filter((l) => l.level >= 40).map((l) => l.msg).join(' | ')}`);
     const killedMidIngest = progress.filter((n, i) => n > (i ? progress[i - 1] : 1) && n < written).length;
     console.log(`stored after each SIGKILL: ${progress.join(', ')} (${killedMidIngest} runs killed while ingesting)`);
     expect(killedMidIngest).toBeGreaterThan(0);

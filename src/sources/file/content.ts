@@ -14,6 +14,7 @@ import { createHash } from 'node:crypto';
 import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Stats } from 'node:fs';
+import { setTimeout as wait } from 'node:timers/promises';
 
 export const FP_BYTES = 1024;
 export const TAIL_BYTES = 256;
@@ -76,10 +77,40 @@ export interface Sibling {
 }
 
 /**
+ * A listing is taken again until two in a row name the same files (name, device, inode), at most
+ * this many times, LISTING_WAIT_MS × k apart: a rotation under way renames files between the
+ * readdir and the stats, and a listing taken across it can miss a file or name one by another's name.
+ */
+const LISTINGS = 8;
+const LISTING_WAIT_MS = 2;
+/** findRotated starts over with a new listing when a file it opens is no longer the one listed under that name */
+const FIND_ATTEMPTS = 5;
+
+/**
  * Files beside `path` named like its rotations: `path.1`, `path-20240101`, `path.0`, `path_old`...
- * Compressed ones are left out (we cannot read them).
+ * Compressed ones are left out (we cannot read them). Oldest first.
  */
 export async function rotatedSiblings(path: string): Promise<Sibling[]> {
+  let last = await listSiblings(path);
+  for (let k = 1; k < LISTINGS; k++) {
+    await wait(LISTING_WAIT_MS * k);
+    const again = await listSiblings(path);
+    if (sameFiles(last, again)) return again;
+    last = again;
+  }
+  return last;
+}
+
+/** the same names for the same files, and no file under two names (stat'ed before and after a rename) */
+function sameFiles(a: Sibling[], b: Sibling[]): boolean {
+  if (a.length !== b.length) return false;
+  const key = (s: Sibling) => `${s.path}\0${s.st.dev}:${s.st.ino}`;
+  const seen = new Set(a.map(key));
+  if (new Set(b.map((s) => `${s.st.dev}:${s.st.ino}`)).size !== b.length) return false;
+  return b.every((s) => seen.has(key(s)));
+}
+
+async function listSiblings(path: string): Promise<Sibling[]> {
   const dir = dirname(path);
   const base = basename(path);
   let names: string[];
@@ -97,7 +128,7 @@ export async function rotatedSiblings(path: string): Promise<Sibling[]> {
       const st = await stat(join(dir, n));
       if (st.isFile()) out.push({ path: join(dir, n), st });
     } catch {
-      /* gone meanwhile */
+      /* gone meanwhile (the next listing will not agree) */
     }
   }
   return out.sort((a, b) => a.st.mtimeMs - b.st.mtimeMs || olderByName(basename(a.path).slice(base.length), basename(b.path).slice(base.length)));
@@ -119,27 +150,49 @@ function olderByName(a: string, b: string): number {
  * Where did the file a checkpoint (or our current position) refers to go? First a sibling with the
  * same inode (rename rotation), then one whose content matches up to the offset (a copy:
  * copytruncate, or a file copied over). Returns the match and the siblings newer than it.
+ *
+ * Each file is opened by the name it was listed under and must still be the file listed there: a
+ * shift (.1 to .2, .2 to .3) between the listing and the open would otherwise find our content
+ * under a name listed for another file, and the answer would carry that file's inode (read from
+ * our offset: an older file's lines again) and none of the newer files (skipped). Then the listing
+ * is taken again.
  */
 export async function findRotated(path: string, want: ContentMark & { dev?: number; ino?: number }, excludeIno?: number, byInodeOnly = false): Promise<{ match: Sibling; newer: Sibling[] } | undefined> {
-  const sibs = await rotatedSiblings(path);
+  for (let attempt = 0; attempt < FIND_ATTEMPTS; attempt++) {
+    const r = await findRotatedIn(await rotatedSiblings(path), want, excludeIno, byInodeOnly);
+    if (r !== 'moved') return r;
+  }
+  return undefined;
+}
+
+async function findRotatedIn(sibs: Sibling[], want: ContentMark & { dev?: number; ino?: number }, excludeIno: number | undefined, byInodeOnly: boolean): Promise<{ match: Sibling; newer: Sibling[] } | undefined | 'moved'> {
   const byIno = want.ino !== undefined ? sibs.findIndex((s) => s.st.ino === want.ino && (want.dev === undefined || s.st.dev === want.dev)) : -1;
-  const check = async (s: Sibling) => {
+  const check = async (s: Sibling): Promise<boolean | 'moved'> => {
     let fh: FileHandle | undefined;
     try {
       fh = await open(s.path, 'r');
-      return await contentMatches(fh, s.st.size, want);
-    } catch {
-      return false;
+      const st = await fh.stat();
+      if (st.ino !== s.st.ino || st.dev !== s.st.dev) return 'moved';
+      return await contentMatches(fh, st.size, want);
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'moved' : false;
     } finally {
       await fh?.close();
     }
   };
-  if (byIno >= 0 && (await check(sibs[byIno]))) return { match: sibs[byIno], newer: sibs.slice(byIno + 1) };
+  if (byIno >= 0) {
+    const ok = await check(sibs[byIno]);
+    if (ok === 'moved') return 'moved';
+    if (ok) return { match: sibs[byIno], newer: sibs.slice(byIno + 1) };
+  }
   if (byInodeOnly) return undefined;
-  // by content, newest first (the most recent copy is the one that continues where we were)
+  // by content, newest first (the most recent copy is the one that continues where we were); the
+  // files listed as newer were made after it (a second copytruncate while we were down) and follow it
   for (let i = sibs.length - 1; i >= 0; i--) {
     if (sibs[i].st.ino === excludeIno) continue;
-    if (await check(sibs[i])) return { match: sibs[i], newer: [] };
+    const ok = await check(sibs[i]);
+    if (ok === 'moved') return 'moved';
+    if (ok) return { match: sibs[i], newer: sibs.slice(i + 1) };
   }
   return undefined;
 }
