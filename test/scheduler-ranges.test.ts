@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { setup, mac, T0 } from './helpers/scheduler.js';
 import { allowedRanges, expandRanges, rangeMatcher, rangeSize } from '../src/util/ip-ranges.js';
-import { endBeforeNextMin, nextOccurrence } from '../src/scheduler/ranges.js';
+import { endBeforeNextMin, nextOccurrence, runApplianceOf } from '../src/scheduler/ranges.js';
 import { planScheduleSync } from '../src/scanners/schedule-plan.js';
 
 const MIN = 60_000;
@@ -44,6 +44,23 @@ describe('address ranges for range scans', () => {
     expect(steps([a, theirs], [a, b])).toEqual(['kept onsight-range emea 1030', 'created onsight-range emea 1430']);
     expect(steps([{ ...a, endAfterMin: 235 } as typeof a, b], [a, { ...b, active: false } as typeof a])).toEqual(['deleted onsight-range emea 1030', 'updated onsight-range emea 1430', 'created onsight-range emea 1030']);
     expect(steps([a, b], [{ ...a, endAfterMin: 235 } as typeof a])).toEqual(['updated onsight-range emea 1030', 'deleted onsight-range emea 1430']);
+  });
+
+  it('range runs are spread over the regions\' appliances: fewest runs per configured slot, regions with fewer appliances first', () => {
+    const ap = (...names: string[]) => names.map((name) => ({ name, maxScans: 1 }));
+    // the simulator's ring: A1 serves R1-R3, A2 R3-R5, A3 R5, R6, R1; each region lists them in that order
+    const ring = [
+      { name: 'R1', appliances: ap('A1', 'A3') }, { name: 'R2', appliances: ap('A1') }, { name: 'R3', appliances: ap('A1', 'A2') },
+      { name: 'R4', appliances: ap('A2') }, { name: 'R5', appliances: ap('A2', 'A3') }, { name: 'R6', appliances: ap('A3') },
+    ];
+    // (each region's first appliance would put three regions' runs on A1 and one on A3)
+    expect(Object.fromEntries(runApplianceOf(ring))).toEqual({ R2: 'A1', R4: 'A2', R6: 'A3', R1: 'A1', R3: 'A2', R5: 'A3' });
+    // an appliance configured for two scans at once takes two runs before a one-slot appliance takes its second
+    const big = [{ name: 'a', appliances: [{ name: 'X', maxScans: 1 }, { name: 'Y', maxScans: 2 }] }, { name: 'b', appliances: [{ name: 'X', maxScans: 1 }, { name: 'Y', maxScans: 2 }] },
+      { name: 'c', appliances: [{ name: 'X', maxScans: 1 }, { name: 'Y', maxScans: 2 }] }];
+    expect(Object.fromEntries(runApplianceOf(big))).toEqual({ a: 'Y', b: 'X', c: 'Y' });
+    // one region alone keeps its first appliance; a region without appliances gets none
+    expect(Object.fromEntries(runApplianceOf([{ name: 'emea', appliances: ap('emea-1', 'emea-2') }, { name: 'x', appliances: [] }]))).toEqual({ emea: 'emea-1' });
   });
 
   it('the next occurrence of a time of day is today if it has not passed, else tomorrow', () => {

@@ -339,7 +339,7 @@ export class RangeScans {
    * or in a blackout, is not kept until that run has passed). Undefined without an appliance or targets.
    */
   private askedOf(r: SchedulerRegion, now: number): { appliance: string; targets: string[]; times: string[] } | undefined {
-    const appliance = r.appliances[0]?.name;
+    const appliance = this.runAppliance(r.name);
     if (!appliance || this.core.opts.rangeScans.times.length === 0) return undefined;
     const targets = this.configuredTargets(r.name);
     if (!targets?.length) return undefined;
@@ -360,11 +360,24 @@ export class RangeScans {
   private configuredSchedule(title: string, region: string): { appliance: string; targets: string[] | undefined; optionProfile?: string } | undefined {
     const { opts } = this.core;
     const r = opts.regions.find((x) => x.name === region);
-    const appliance = r?.appliances[0]?.name;
+    const appliance = this.runAppliance(region);
     if (!r || !appliance || !opts.rangeScans.times.some((time) => rangeScheduleTitle(opts.titlePrefix, r.name, time) === title)) return undefined;
     // (undefined targets: unreadable, said as the problem; none: the config asks for no run there)
     const targets = this.configuredTargets(r.name);
     return targets?.length === 0 ? undefined : { appliance, targets, ...(r.optionProfile !== undefined ? { optionProfile: r.optionProfile } : {}) };
+  }
+
+  /** The appliance each region's runs are scheduled on (runApplianceOf), for the config it was made of. */
+  private runAppliances?: { regions: unknown; rangeScans: unknown; byRegion: Map<string, string> };
+
+  private runAppliance(region: string): string | undefined {
+    const { opts } = this.core;
+    if (this.runAppliances?.regions !== opts.regions || this.runAppliances.rangeScans !== opts.rangeScans) {
+      // (targets that cannot be read still ask for runs: said as the problem, and kept until mended)
+      const withRuns = opts.regions.filter((r) => r.appliances.length > 0 && this.configuredTargets(r.name)?.length !== 0);
+      this.runAppliances = { regions: opts.regions, rangeScans: opts.rangeScans, byRegion: runApplianceOf(withRuns) };
+    }
+    return this.runAppliances.byRegion.get(region);
   }
 
   /** The region's runs' targets as configured (default: its CIDRs), clipped to the scope, exclusions cut out; undefined (and said) when unreadable. */
@@ -1192,6 +1205,32 @@ export class RangeScans {
       notFound: this.notFoundCount,
     };
   }
+}
+
+/**
+ * Which of its appliances each region's range runs are scheduled on. Every region's runs come at
+ * the same times, so they are spread: regions with fewer appliances choose first, each taking the
+ * appliance with the fewest runs per configured slot so far (ties: the region's own order). All on
+ * each region's first appliance, an appliance that three regions list first ran their three runs one
+ * after another on its one slot, and the last region waited hours while its other appliance had
+ * room (simulator, slots default/1: runs of 4.3 h, queued up to 400 min). Depends on the config
+ * alone, so a schedule's appliance changes only when the config does.
+ */
+export function runApplianceOf(regions: readonly { name: string; appliances: readonly { name: string; maxScans: number }[] }[]): Map<string, string> {
+  const runs = new Map<string, number>();
+  const out = new Map<string, string>();
+  const order = regions.map((r, i) => ({ r, i })).sort((a, b) => a.r.appliances.length - b.r.appliances.length || a.i - b.i);
+  for (const { r } of order) {
+    let best: { name: string; share: number } | undefined;
+    for (const a of r.appliances) {
+      const share = ((runs.get(a.name) ?? 0) + 1) / a.maxScans;
+      if (!best || share < best.share) best = { name: a.name, share };
+    }
+    if (!best) continue;
+    out.set(r.name, best.name);
+    runs.set(best.name, (runs.get(best.name) ?? 0) + 1);
+  }
+  return out;
 }
 
 type KeptSchedule = Omit<ScheduleStatus, 'action'> & { region: string; since: number };

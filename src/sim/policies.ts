@@ -9,6 +9,7 @@ import type { Inventory, SchedulerStore } from '../store/types.js';
 import { Policy, rescanLeadFor } from '../policy/policy.js';
 import { insideWindows, parseWindow } from '../policy/windows.js';
 import { Scheduler, buildSchedulerOptions } from '../scheduler/scheduler.js';
+import { runApplianceOf } from '../scheduler/ranges.js';
 import { pino, destination } from 'pino';
 import { silentLogger, type Logger } from '../log.js';
 import type { Sighting } from '../sighting.js';
@@ -52,8 +53,20 @@ export interface SimPolicy {
   /** times the policy's daemon was restarted (policy.restartEveryH), and after how many of them it read its learned state back */
   readonly restarts?: number;
   readonly restartsReadBack?: number;
-  /** range runs (onsight+ranges): times skipped because a run still went, and skipped times made up, over the whole run (restarts included) */
-  rangeRuns?(): { skipped: number; madeUp: number } | undefined;
+  /** range runs (onsight+ranges) over the whole run, restarts included */
+  rangeRuns?(): RangeRunCounts | undefined;
+}
+
+/**
+ * What onsight+ranges' runs did: times skipped because a run still went, skipped times made up,
+ * runs canceled while queued for room elsewhere in their region (give way), and scans of ours
+ * canceled before a run.
+ */
+export interface RangeRunCounts {
+  skipped: number;
+  madeUp: number;
+  gaveWay: number;
+  oursCanceled: number;
 }
 
 export const POLICY_NAMES = ['onsight', 'onsight+ranges', 'onsight+scheduled', 'immediate', 'twice-daily', 'twice-daily-scheduled', 'batch-15min', 'batch-15min-verified', 'reservation', 'oracle', 'bound'] as const;
@@ -116,7 +129,7 @@ export class OnsightPolicy implements SimPolicy {
   restarts = 0;
   restartsReadBack = 0;
   /** range-run counts of the schedulers before the last restart (each new one counts from zero) */
-  private rangesBefore = { skipped: 0, madeUp: 0 };
+  private rangesBefore: RangeRunCounts = { skipped: 0, madeUp: 0, gaveWay: 0, oursCanceled: 0 };
 
   /**
    * `rangeScans`: the daemon's scheduler.rangeScans on, at twice-daily-scheduled's times and over
@@ -207,10 +220,12 @@ export class OnsightPolicy implements SimPolicy {
     if (this.scheduler.learnedState().restored.length) this.restartsReadBack++;
   }
 
-  rangeRuns(): { skipped: number; madeUp: number } | undefined {
+  /** what the range runs did over the whole run (a restart's new scheduler counts from 0) */
+  rangeRuns(): RangeRunCounts | undefined {
     if (!this.rangeScans) return undefined;
     const r = this.scheduler.rangeScans();
-    return { skipped: this.rangesBefore.skipped + r.skipped, madeUp: this.rangesBefore.madeUp + r.madeUp };
+    const b = this.rangesBefore;
+    return { skipped: b.skipped + r.skipped, madeUp: b.madeUp + r.madeUp, gaveWay: b.gaveWay + r.gaveWay, oursCanceled: b.oursCanceled + r.oursCanceled };
   }
 
   private async hostOfIdentity(id: number): Promise<number | undefined> {
@@ -553,9 +568,18 @@ class RangePolicy extends LogDriven {
   private nextRun = 0;
   private times: number[];
 
+  /**
+   * Each region's appliance for its scans: spread as onsight+ranges spreads its runs (the daemon's
+   * runApplianceOf, over the same configured slots), the same advantage; each region's first
+   * appliance would queue three regions' scans on A1.
+   */
+  private readonly appliance: Map<string, string>;
+
   constructor(ctx: PolicyCtx, private readonly scheduled: boolean) {
     super(ctx);
     this.name = scheduled ? 'twice-daily-scheduled' : 'twice-daily';
+    const maxScans = ctx.sc.policy.applianceMaxScans ?? 1;
+    this.appliance = runApplianceOf(ctx.regionNames.map((name) => ({ name, appliances: (ctx.reach.get(name) ?? []).map((a) => ({ name: a, maxScans })) })));
     this.times = ctx.sc.baselines.rangeScanTimes.map((t) => {
       const [h, m] = t.split(':').map(Number);
       return (h * 60 + m) * 60_000;
@@ -583,7 +607,7 @@ class RangePolicy extends LogDriven {
     const slots = new Map(this.ctx.sc.appliances.map((a) => [a.name, a.slots]));
     const rest: string[] = [];
     for (const r of this.pending) {
-      const ap = this.ctx.reach.get(r)![0]; // the region's designated appliance
+      const ap = this.appliance.get(r)!; // the region's designated appliance
       if (this.regionLocked(r) || this.ownOn(ap) >= slots.get(ap)! || !this.inWindow()) {
         rest.push(r);
         continue;

@@ -6,7 +6,7 @@
 import type { Sighting } from '../sighting.js';
 import { CidrSet, parseCidr } from '../util/ip.js';
 import { identityKey } from '../inventory/inventory.js';
-import { createPolicy, type PolicyCtx, type SimPolicy } from './policies.js';
+import { createPolicy, type PolicyCtx, type RangeRunCounts, type SimPolicy } from './policies.js';
 import { SimScanner, type TargetRecord } from './scanner.js';
 import type { Scenario } from './scenario.js';
 import { generateWorkload, type Presence, type Workload } from './workload.js';
@@ -70,9 +70,11 @@ export interface RunMetrics {
   /** times onsight was restarted in the run (policy.restartEveryH; 0 for the baselines), and after how many it read its learned state back */
   restarts: number;
   restartsReadBack: number;
-  /** onsight+ranges: range times skipped (a run still went) and skipped times made up; absent for the others */
+  /** onsight+ranges: range times skipped (a run still went), skipped times made up, runs that gave way while queued, our scans canceled before a run; absent for the others */
   rangeSkipped?: number;
   rangeMadeUp?: number;
+  rangeGaveWay?: number;
+  rangeOursCanceled?: number;
   /** schedule changes whose answer the scanner lost, and that it refused (api.scheduleLostShare, scheduleRefusedShare) */
   scheduleAnswersLost: number;
   scheduleChangesRefused: number;
@@ -336,7 +338,7 @@ function quantile(xs: number[], q: number): number | undefined {
 }
 
 function metrics(sc: Scenario, w: Workload, policy: string, seed: number, scanner: SimScanner,
-  x: { validEnds: Map<number, number[]>; strictEnds: Map<number, number[]>; latency: number[]; launchLatency: number[]; idleMin: number; loadCurve: number[][]; wallMs: number; restarts: number; restartsReadBack: number; rangeRuns?: { skipped: number; madeUp: number } }): RunMetrics {
+  x: { validEnds: Map<number, number[]>; strictEnds: Map<number, number[]>; latency: number[]; launchLatency: number[]; idleMin: number; loadCurve: number[][]; wallMs: number; restarts: number; restartsReadBack: number; rangeRuns?: RangeRunCounts }): RunMetrics {
   const end = w.end;
   const span = end - w.start;
   // presence per host per bucket, per window
@@ -438,7 +440,7 @@ function metrics(sc: Scenario, w: Workload, policy: string, seed: number, scanne
     apiCalls: ours.length, apiByKind: countKinds(scanner.api), apiCallsPerDay: ours.length / (span / 86400_000), apiPeakHour: peak, api409: scanner.api.filter((a) => a.refused).length,
     callsPerValidScan: valid ? ours.length / valid : ours.length,
     utilisation: cap ? busy / cap : 0, idleWhileBacklogMin: x.idleMin, restarts: x.restarts, restartsReadBack: x.restartsReadBack,
-    ...(x.rangeRuns ? { rangeSkipped: x.rangeRuns.skipped, rangeMadeUp: x.rangeRuns.madeUp } : {}),
+    ...(x.rangeRuns ? { rangeSkipped: x.rangeRuns.skipped, rangeMadeUp: x.rangeRuns.madeUp, rangeGaveWay: x.rangeRuns.gaveWay, rangeOursCanceled: x.rangeRuns.oursCanceled } : {}),
     scheduleAnswersLost: scanner.scheduleFaults.lost, scheduleChangesRefused: scanner.scheduleFaults.refused,
     othersOverdue: overdue.length, othersOverdueOn: [...new Set(overdue.map((s) => s.appliance))].sort(),
     othersFullShare: full.share, ...(full.on ? { othersFullOn: full.on } : {}),
