@@ -333,8 +333,8 @@ export class RangeScans {
   }
 
   /**
-   * What the config asks of a region's range runs now (want() makes its schedules of it): its first
-   * appliance, its targets, and the configured times whose next run falls inside its scan windows
+   * What the config asks of a region's range runs now (want() makes its schedules of it): its runs'
+   * appliance (runApplianceOf), its targets, and the configured times whose next run falls inside its scan windows
    * (the platform runs a schedule whatever our windows say, so one whose next run falls outside them,
    * or in a blackout, is not kept until that run has passed). Undefined without an appliance or targets.
    */
@@ -373,7 +373,7 @@ export class RangeScans {
   private runAppliance(region: string): string | undefined {
     const { opts } = this.core;
     if (this.runAppliances?.regions !== opts.regions || this.runAppliances.rangeScans !== opts.rangeScans) {
-      // (targets that cannot be read still ask for runs: said as the problem, and kept until mended)
+      // (targets that cannot be read count as asking for runs, so that mending them moves no other region's runs)
       const withRuns = opts.regions.filter((r) => r.appliances.length > 0 && this.configuredTargets(r.name)?.length !== 0);
       this.runAppliances = { regions: opts.regions, rangeScans: opts.rangeScans, byRegion: runApplianceOf(withRuns) };
     }
@@ -735,10 +735,18 @@ export class RangeScans {
     const out = new Map<string, number>();
     if (this.core.scanner.pretend) return out;
     for (const r of this.holding(now)) {
-      const ap = this.schedules.find((s) => s.title === r.title)?.appliance;
+      const ap = this.runApplianceNow(r);
       if (ap) out.set(ap, (out.get(ap) ?? 0) + 1);
     }
     return out;
+  }
+
+  /**
+   * The appliance a run is on: the one a list showed its scan on, else its schedule's as last
+   * synced (a run launched before its schedule moved to another appliance stays where it was).
+   */
+  private runApplianceNow(r: Run): string | undefined {
+    return r.scan?.appliance ?? this.schedules.find((s) => s.title === r.title)?.appliance;
   }
 
   /** One pass: sync when due; look for runs that should have ended; credit processed ones. */
@@ -1053,7 +1061,7 @@ export class RangeScans {
     if (now - r.at < QUEUED_GIVE_WAY_MS) return;
     const { opts, store, appliances, budget } = this.core;
     const region = opts.regions.find((x) => x.name === r.region);
-    const own = this.schedules.find((s) => s.title === r.title)?.appliance;
+    const own = this.runApplianceNow(r);
     if (!region || !own) return;
     // decided on a fresh appliance list (a held region's launches do not read it): a stale one could cancel a run that loses its place for nothing
     if (appliances.stale(now, opts.applianceRefreshS) && !(await this.core.launch.refreshAppliances())) return;

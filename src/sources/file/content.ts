@@ -91,14 +91,19 @@ const FIND_ATTEMPTS = 5;
  * Compressed ones are left out (we cannot read them). Oldest first.
  */
 export async function rotatedSiblings(path: string): Promise<Sibling[]> {
+  return (await settledSiblings(path)).sibs;
+}
+
+/** The siblings, and whether two listings in a row agreed on them (else the last listing, which may be torn). */
+async function settledSiblings(path: string): Promise<{ sibs: Sibling[]; settled: boolean }> {
   let last = await listSiblings(path);
   for (let k = 1; k < LISTINGS; k++) {
     await wait(LISTING_WAIT_MS * k);
     const again = await listSiblings(path);
-    if (sameFiles(last, again)) return again;
+    if (sameFiles(last, again)) return { sibs: again, settled: true };
     last = again;
   }
-  return last;
+  return { sibs: last, settled: false };
 }
 
 /** the same names for the same files, and no file under two names (stat'ed before and after a rename) */
@@ -159,7 +164,10 @@ function olderByName(a: string, b: string): number {
  */
 export async function findRotated(path: string, want: ContentMark & { dev?: number; ino?: number }, excludeIno?: number, byInodeOnly = false): Promise<{ match: Sibling; newer: Sibling[] } | undefined> {
   for (let attempt = 0; attempt < FIND_ATTEMPTS; attempt++) {
-    const r = await findRotatedIn(await rotatedSiblings(path), want, excludeIno, byInodeOnly);
+    const { sibs, settled } = await settledSiblings(path);
+    // a listing that never settled may lack the file: listed again while attempts remain, then taken as it is
+    if (!settled && attempt < FIND_ATTEMPTS - 1) continue;
+    const r = await findRotatedIn(sibs, want, excludeIno, byInodeOnly);
     if (r !== 'moved') return r;
   }
   return undefined;
@@ -186,13 +194,14 @@ async function findRotatedIn(sibs: Sibling[], want: ContentMark & { dev?: number
     if (ok) return { match: sibs[byIno], newer: sibs.slice(byIno + 1) };
   }
   if (byInodeOnly) return undefined;
-  // by content, newest first (the most recent copy is the one that continues where we were); the
-  // files listed as newer were made after it (a second copytruncate while we were down) and follow it
+  // by content, newest first (the most recent copy is the one that continues where we were). No
+  // newer files: a copy is not part of a rotation sequence, and a later-written file beside it
+  // (`app.log-error`) would be read from its start at every truncation.
   for (let i = sibs.length - 1; i >= 0; i--) {
     if (sibs[i].st.ino === excludeIno) continue;
     const ok = await check(sibs[i]);
     if (ok === 'moved') return 'moved';
-    if (ok) return { match: sibs[i], newer: sibs.slice(i + 1) };
+    if (ok) return { match: sibs[i], newer: [] };
   }
   return undefined;
 }

@@ -244,7 +244,7 @@ export class FileTailer {
       let path = sib.path;
       if (attempt > 0) {
         const again = (await rotatedSiblings(this.opts.key)).find((s) => s.st.ino === sib.st.ino && s.st.dev === sib.st.dev);
-        if (!again) break;
+        if (!again) continue; // (gone, or a listing taken across yet another shift)
         path = again.path;
       }
       try {
