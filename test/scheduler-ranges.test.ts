@@ -358,6 +358,28 @@ describe('scheduler.rangeScans', () => {
     expect(sched.rangeScans()).toMatchObject({ skipped: 1, runsSeen: 1, madeUp: 0 });
   });
 
+  it('a run is counted on the appliance its scan is listed on, not the one its schedule names since (a schedule moved while its run went)', async () => {
+    const { scanner, sched, see, clock } = await setup(ranges);
+    const core = sched as unknown as { core: { launch: { refreshAppliances(): Promise<boolean> } } };
+    await sched.tick();
+    await see({ ip: '10.20.1.7', mac: mac(7), durationS: 86400 });
+    clock.t = Date.parse('2026-11-23T10:30:00Z');
+    const run = scanner.runSchedule('onsight-range emea 1030', clock.t);
+    scanner.launches.find((l) => l.ref === run)!.appliance = 'emea-2'; // launched while the schedule named emea-2
+    scanner.states.set(run, 'queued');
+    for (clock.t = Date.parse('2026-11-23T10:35:00Z'); clock.t < Date.parse('2026-11-23T11:30:00Z'); clock.t += 5 * MIN) await sched.tick();
+    // emea-2, where the run waits, is full; emea-1, which the schedule names, is idle: room elsewhere
+    scanner.appliancesState = [{ name: 'emea-1', online: true, runningScans: 0 }, { name: 'emea-2', online: true, runningScans: 2 }, { name: 'amer-1', online: true, runningScans: 0 }];
+    await core.core.launch.refreshAppliances();
+    for (; clock.t <= Date.parse('2026-11-23T12:00:00Z') && scanner.states.get(run) === 'queued'; clock.t += 5 * MIN) await sched.tick();
+    // (taken as on emea-1, the run would find its own appliance idle and keep the region waiting)
+    expect(scanner.states.get(run)).toBe('canceled');
+    expect(sched.rangeScans().gaveWay).toBe(1);
+    clock.t += 30_000;
+    await sched.tick();
+    expect(scanner.launches.filter((l) => l.intentId !== '').map((l) => [l.targets, l.appliance])).toEqual([[['10.20.1.7'], 'emea-1']]);
+  });
+
   it('a run still queued an hour after its time gives way when another appliance of its region has room and a device waits', async () => {
     const { scanner, sched, see, clock } = await setup(ranges);
     const core = sched as unknown as { core: { launch: { refreshAppliances(): Promise<boolean> } } };
