@@ -358,20 +358,32 @@ describe('scheduler.rangeScans', () => {
     expect(sched.rangeScans()).toMatchObject({ skipped: 1, runsSeen: 1, madeUp: 0 });
   });
 
-  it('a run is counted on the appliance its scan is listed on, not the one its schedule names since (a schedule moved while its run went)', async () => {
-    const { scanner, sched, see, clock } = await setup(ranges);
+  /**
+   * emea's 10:30 run queued from its time (listed on `listedOn`, its schedule's emea-1 unless said), .7
+   * due; ticks to 11:30, where the appliance list says emea-1 has `onEmea1` scans running and emea-2
+   * `onEmea2`, then on to 12:00 while the run stays queued. The run's state at 11:30, and the fixtures.
+   */
+  async function queuedRunThenRoom(onEmea1: number, onEmea2: number, listedOn?: string) {
+    const t = await setup(ranges);
+    const { scanner, sched, see, clock } = t;
     const core = sched as unknown as { core: { launch: { refreshAppliances(): Promise<boolean> } } };
     await sched.tick();
     await see({ ip: '10.20.1.7', mac: mac(7), durationS: 86400 });
     clock.t = Date.parse('2026-11-23T10:30:00Z');
     const run = scanner.runSchedule('onsight-range emea 1030', clock.t);
-    scanner.launches.find((l) => l.ref === run)!.appliance = 'emea-2'; // launched while the schedule named emea-2
+    if (listedOn) scanner.launches.find((l) => l.ref === run)!.appliance = listedOn;
     scanner.states.set(run, 'queued');
     for (clock.t = Date.parse('2026-11-23T10:35:00Z'); clock.t < Date.parse('2026-11-23T11:30:00Z'); clock.t += 5 * MIN) await sched.tick();
-    // emea-2, where the run waits, is full; emea-1, which the schedule names, is idle: room elsewhere
-    scanner.appliancesState = [{ name: 'emea-1', online: true, runningScans: 0 }, { name: 'emea-2', online: true, runningScans: 2 }, { name: 'amer-1', online: true, runningScans: 0 }];
+    const at1130 = scanner.states.get(run);
+    scanner.appliancesState = [{ name: 'emea-1', online: true, runningScans: onEmea1 }, { name: 'emea-2', online: true, runningScans: onEmea2 }, { name: 'amer-1', online: true, runningScans: 0 }];
     await core.core.launch.refreshAppliances();
     for (; clock.t <= Date.parse('2026-11-23T12:00:00Z') && scanner.states.get(run) === 'queued'; clock.t += 5 * MIN) await sched.tick();
+    return { ...t, run, at1130 };
+  }
+
+  it('a run is counted on the appliance its scan is listed on, not the one its schedule names since (a schedule moved while its run went)', async () => {
+    // launched while the schedule named emea-2, where it waits, full; emea-1, which the schedule names now, is idle: room elsewhere
+    const { scanner, sched, clock, run } = await queuedRunThenRoom(0, 2, 'emea-2');
     // (taken as on emea-1, the run would find its own appliance idle and keep the region waiting)
     expect(scanner.states.get(run)).toBe('canceled');
     expect(sched.rangeScans().gaveWay).toBe(1);
@@ -381,19 +393,9 @@ describe('scheduler.rangeScans', () => {
   });
 
   it('a run still queued an hour after its time gives way when another appliance of its region has room and a device waits', async () => {
-    const { scanner, sched, see, clock } = await setup(ranges);
-    const core = sched as unknown as { core: { launch: { refreshAppliances(): Promise<boolean> } } };
-    await sched.tick();
-    await see({ ip: '10.20.1.7', mac: mac(7), durationS: 86400 });
-    clock.t = Date.parse('2026-11-23T10:30:00Z');
-    const run = scanner.runSchedule('onsight-range emea 1030', clock.t); // on emea-1, the region's first appliance
-    scanner.states.set(run, 'queued');
-    for (clock.t = Date.parse('2026-11-23T10:35:00Z'); clock.t < Date.parse('2026-11-23T11:30:00Z'); clock.t += 5 * MIN) await sched.tick();
-    expect(scanner.states.get(run)).toBe('queued'); // under an hour: it keeps its place
-    // emea-1 is full (others' scans), emea-2 idle, as the appliance list says
-    scanner.appliancesState = [{ name: 'emea-1', online: true, runningScans: 2 }, { name: 'emea-2', online: true, runningScans: 0 }, { name: 'amer-1', online: true, runningScans: 0 }];
-    await core.core.launch.refreshAppliances();
-    for (; clock.t <= Date.parse('2026-11-23T12:00:00Z') && scanner.states.get(run) === 'queued'; clock.t += 5 * MIN) await sched.tick();
+    // on emea-1, its schedule's; at 11:30 emea-1 is full (others' scans), emea-2 idle, as the appliance list says
+    const { scanner, sched, clock, run, at1130 } = await queuedRunThenRoom(2, 0);
+    expect(at1130).toBe('queued'); // under an hour: it keeps its place
     expect(scanner.states.get(run)).toBe('canceled');
     expect(sched.rangeScans().gaveWay).toBe(1);
     clock.t += 30_000;
