@@ -33,6 +33,18 @@ function rotate(path: string, keep = 1000): void {
   writeFileSync(path, '');
 }
 
+/** the runs of consecutive line numbers below `n` for which `pick` holds, as [first, last] */
+function lineRanges(n: number, pick: (i: number) => boolean): [number, number][] {
+  const out: [number, number][] = [];
+  for (let i = 0; i < n; i++) {
+    if (!pick(i)) continue;
+    const last = out[out.length - 1];
+    if (last && last[1] === i - 1) last[1] = i;
+    else out.push([i, i]);
+  }
+  return out;
+}
+
 function start(dir: string): DaemonProcess {
   const child = spawn(process.execPath, [CLI, 'run', '--config', join(dir, 'onsight.yaml')], {
     cwd: dir, env: { ...process.env, ONSIGHT_LOG_JSON: '1' }, stdio: ['ignore', 'pipe', 'pipe'],
@@ -182,23 +194,10 @@ http: { enabled: false }
     const counts = new Map<string, number>();
     for (const ip of ips) counts.set(ip, (counts.get(ip) ?? 0) + 1);
     const duplicated = [...counts.values()].filter((c) => c > 1).length;
-    const dupRanges: [number, number][] = [];
-    for (let i = 0; i < written; i++) {
-      if ((counts.get(line(i).split(' ')[7]) ?? 0) < 2) continue;
-      const last = dupRanges[dupRanges.length - 1];
-      if (last && last[1] === i - 1) last[1] = i;
-      else dupRanges.push([i, i]);
-    }
-    let lost = 0;
-    const lostRanges: [number, number][] = [];
-    for (let i = 0; i < written; i++) {
-      const ip = line(i).split(' ')[7];
-      if (counts.has(ip)) continue;
-      lost++;
-      const last = lostRanges[lostRanges.length - 1];
-      if (last && last[1] === i - 1) last[1] = i;
-      else lostRanges.push([i, i]);
-    }
+    const storedTimes = (i: number) => counts.get(line(i).split(' ')[7]) ?? 0;
+    const dupRanges = lineRanges(written, (i) => storedTimes(i) > 1);
+    const lostRanges = lineRanges(written, (i) => storedTimes(i) === 0);
+    const lost = lostRanges.reduce((n, [a, b]) => n + b - a + 1, 0);
     if (lost || duplicated) console.log(notes.join('\n'), '\nfinal run:', d.logs.filter((l) => !l.sighting).map((l) => l.msg).join(' | '));
     if (duplicated) console.log(`duplicated line ranges (0-based): ${JSON.stringify(dupRanges)}`);
     if (lost || duplicated) console.log(`lost line ranges (0-based): ${JSON.stringify(lostRanges)}; daemon warnings: ${d.logs.filter((l) => l.level >= 40).map((l) => l.msg).join(' | ')}`);

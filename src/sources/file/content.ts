@@ -151,6 +151,34 @@ function olderByName(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+export interface Opened {
+  fh: FileHandle;
+  st: Stats;
+}
+
+/**
+ * Open a listed file by the name it was listed under, if that name still holds it (same device and
+ * inode): undefined when it was renamed away or removed since the listing. Other errors are thrown.
+ */
+export async function openListed(sib: Sibling): Promise<Opened | undefined> {
+  let fh: FileHandle;
+  try {
+    fh = await open(sib.path, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  try {
+    const st = await fh.stat();
+    if (st.ino === sib.st.ino && st.dev === sib.st.dev) return { fh, st };
+  } catch (err) {
+    await fh.close();
+    throw err;
+  }
+  await fh.close();
+  return undefined;
+}
+
 /**
  * Where did the file a checkpoint (or our current position) refers to go? First a sibling with the
  * same inode (rename rotation), then one whose content matches up to the offset (a copy:
@@ -176,16 +204,15 @@ export async function findRotated(path: string, want: ContentMark & { dev?: numb
 async function findRotatedIn(sibs: Sibling[], want: ContentMark & { dev?: number; ino?: number }, excludeIno: number | undefined, byInodeOnly: boolean): Promise<{ match: Sibling; newer: Sibling[] } | undefined | 'moved'> {
   const byIno = want.ino !== undefined ? sibs.findIndex((s) => s.st.ino === want.ino && (want.dev === undefined || s.st.dev === want.dev)) : -1;
   const check = async (s: Sibling): Promise<boolean | 'moved'> => {
-    let fh: FileHandle | undefined;
+    let opened: Opened | undefined;
     try {
-      fh = await open(s.path, 'r');
-      const st = await fh.stat();
-      if (st.ino !== s.st.ino || st.dev !== s.st.dev) return 'moved';
-      return await contentMatches(fh, st.size, want);
-    } catch (err) {
-      return (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'moved' : false;
+      opened = await openListed(s);
+      if (!opened) return 'moved';
+      return await contentMatches(opened.fh, opened.st.size, want);
+    } catch {
+      return false;
     } finally {
-      await fh?.close();
+      await opened?.fh.close();
     }
   };
   if (byIno >= 0) {

@@ -23,7 +23,7 @@ import { setTimeout as wait } from 'node:timers/promises';
 import { isUtf8 } from 'node:buffer';
 import type { Logger } from '../../log.js';
 import type { FileCheckpoint, LineSink, RawLine } from '../types.js';
-import { FP_BYTES, TAIL_BYTES, contentMatches, detectEncoding, findRotated, readAt, rotatedSiblings, sha256hex, type ContentMark, type Encoding, type Sibling } from './content.js';
+import { FP_BYTES, TAIL_BYTES, contentMatches, detectEncoding, findRotated, openListed, readAt, rotatedSiblings, sha256hex, type ContentMark, type Encoding, type Sibling } from './content.js';
 
 /** a checkpointed file not found beside the path is looked for this many more times, ROTATED_LOOK_AGAIN_MS × k apart */
 const ROTATED_LOOKS = 3;
@@ -248,16 +248,15 @@ export class FileTailer {
         path = again.path;
       }
       try {
-        const fh = await open(path, 'r');
-        const st = await fh.stat();
-        if (st.ino === sib.st.ino && st.dev === sib.st.dev) {
-          this.queue.push({ fh, dev: st.dev, ino: st.ino, path, from });
+        const opened = await openListed({ path, st: sib.st });
+        if (opened) {
+          this.queue.push({ fh: opened.fh, dev: opened.st.dev, ino: opened.st.ino, path, from });
           return;
         }
-        await fh.close();
       } catch {
-        /* renamed or removed meanwhile: look again */
+        /* unreadable now */
       }
+      // renamed or removed since it was listed (or unreadable): look again
     }
     this.event('rotatedLost');
     this.log.warn({ path: this.opts.key, rotated: sib.path }, 'a rotated file vanished before we could open it; its lines are lost');
