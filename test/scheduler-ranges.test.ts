@@ -4,7 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import { setup, mac, T0 } from './helpers/scheduler.js';
 import { allowedRanges, expandRanges, rangeMatcher, rangeSize } from '../src/util/ip-ranges.js';
-import { endBeforeNextMin, nextOccurrence, runApplianceOf } from '../src/scheduler/ranges.js';
+import { endBeforeNextMin, nextOccurrence } from '../src/scheduler/ranges.js';
+import { placeRuns, runApplianceOf } from '../src/scheduler/run-placement.js';
 import { planScheduleSync } from '../src/scanners/schedule-plan.js';
 
 const MIN = 60_000;
@@ -61,6 +62,25 @@ describe('address ranges for range scans', () => {
     expect(Object.fromEntries(runApplianceOf(big))).toEqual({ a: 'Y', b: 'X', c: 'Y' });
     // one region alone keeps its first appliance; a region without appliances gets none
     expect(Object.fromEntries(runApplianceOf([{ name: 'emea', appliances: ap('emea-1', 'emea-2') }, { name: 'x', appliances: [] }]))).toEqual({ emea: 'emea-1' });
+  });
+
+  it('a run is placed off an overrun appliance onto its region\'s least loaded one that is not; a region with only overrun ones stays', () => {
+    const ap = (...names: string[]) => names.map((name) => ({ name, maxScans: 1 }));
+    const ring = [
+      { name: 'R1', appliances: ap('A1', 'A3') }, { name: 'R2', appliances: ap('A1') }, { name: 'R3', appliances: ap('A1', 'A2') },
+      { name: 'R4', appliances: ap('A2') }, { name: 'R5', appliances: ap('A2', 'A3') }, { name: 'R6', appliances: ap('A3') },
+    ];
+    const spread = runApplianceOf(ring);
+    expect(placeRuns(ring, spread, new Set())).toEqual(spread);
+    // A1 overrun: R1 moves to A3; R2 has only A1; R3 was on A2 already
+    expect(Object.fromEntries(placeRuns(ring, spread, new Set(['A1'])))).toEqual({ R2: 'A1', R4: 'A2', R6: 'A3', R1: 'A3', R3: 'A2', R5: 'A3' });
+    // A2 overrun too: R3's other appliance is overrun as well, so it stays; R5 is on A3 already
+    expect(Object.fromEntries(placeRuns(ring, spread, new Set(['A1', 'A2'])))).toEqual({ R2: 'A1', R4: 'A2', R6: 'A3', R1: 'A3', R3: 'A2', R5: 'A3' });
+    // A3 overrun: R1 is on A1 already, R5 moves to A2 (R6 has only A3)
+    expect(Object.fromEntries(placeRuns(ring, spread, new Set(['A3'])))).toEqual({ R2: 'A1', R4: 'A2', R6: 'A3', R1: 'A1', R3: 'A2', R5: 'A2' });
+    // the fewest runs per configured slot among those not overrun
+    const three = [{ name: 'x', appliances: [{ name: 'P', maxScans: 1 }, { name: 'Q', maxScans: 1 }, { name: 'S', maxScans: 3 }] }, { name: 'y', appliances: [{ name: 'Q', maxScans: 1 }] }];
+    expect(Object.fromEntries(placeRuns(three, new Map([['x', 'P'], ['y', 'Q']]), new Set(['P'])))).toEqual({ x: 'S', y: 'Q' });
   });
 
   it('the next occurrence of a time of day is today if it has not passed, else tomorrow', () => {
@@ -401,6 +421,55 @@ describe('scheduler.rangeScans', () => {
     clock.t += 30_000;
     await sched.tick();
     expect(scanner.launches.filter((l) => l.intentId !== '').map((l) => [l.targets, l.appliance])).toEqual([[['10.20.1.7'], 'emea-2']]);
+  });
+
+  /**
+   * emea's run at 11:30 (first sync at 10:00, on emea-1, the spread's); from `since` the appliance
+   * list shows another tool's scan running on emea-1 (and on emea-2 too when `both`); ticks to 11:25.
+   */
+  async function othersOnEmea1(since: string, both = false) {
+    const t = await setup({ rangeScans: { times: ['11:30'], targets: { emea: ['10.20.1.0/24'], amer: [] } } });
+    const { scanner, sched, clock } = t;
+    const core = sched as unknown as { core: { launch: { refreshAppliances(): Promise<boolean> } } };
+    const schedule = () => scanner.schedules.find((s) => s.title === 'onsight-range emea 1130')!;
+    await sched.tick();
+    const first = schedule().appliance;
+    for (clock.t = T0 + 5 * MIN; clock.t <= Date.parse('2026-11-23T11:25:00Z'); clock.t += 5 * MIN) {
+      if (clock.t === Date.parse(since)) {
+        scanner.appliancesState = [{ name: 'emea-1', online: true, runningScans: 1, runningScanRefs: ['scan/theirs.1'] },
+          { name: 'emea-2', online: true, runningScans: both ? 1 : 0, runningScanRefs: both ? ['scan/theirs.2'] : [] }, { name: 'amer-1', online: true, runningScans: 0 }];
+        await core.core.launch.refreshAppliances();
+      }
+      await sched.tick();
+    }
+    return { ...t, first, schedule };
+  }
+
+  it('a run is placed on another appliance of its region when another tool\'s scan has held every slot of its own an hour or longer, and back once it is free', async () => {
+    const { scanner, sched, clock, first, schedule } = await othersOnEmea1('2026-11-23T10:05:00Z');
+    expect(first).toBe('emea-1');
+    // 11:20: their scan has held emea-1's one slot for 75 min: the run goes on emea-2 (one update, with the aim's)
+    expect(schedule().appliance).toBe('emea-2');
+    expect(sched.rangeScans().placedElsewhere).toBe(1);
+    const run = scanner.runSchedule('onsight-range emea 1130', Date.parse('2026-11-23T11:30:00Z'));
+    expect(scanner.launches.find((l) => l.ref === run)!.appliance).toBe('emea-2');
+    scanner.finish(run);
+    scanner.times.set(run, { launchedAt: '2026-11-23T11:30:00.000Z', endedAt: '2026-11-23T12:10:00.000Z' });
+    // the next day their scan has ended: the list read before the 11:30 placement shows emea-1 free
+    scanner.appliancesState = [{ name: 'emea-1', online: true, runningScans: 0, runningScanRefs: [] }, { name: 'emea-2', online: true, runningScans: 0, runningScanRefs: [] }, { name: 'amer-1', online: true, runningScans: 0 }];
+    for (clock.t = Date.parse('2026-11-23T11:35:00Z'); clock.t <= Date.parse('2026-11-24T11:25:00Z'); clock.t += 5 * MIN) await sched.tick();
+    expect(schedule().appliance).toBe('emea-1');
+    expect(sched.rangeScans().placedElsewhere).toBe(1);
+  });
+
+  it('a run stays on its appliance when the other tool\'s scan has held it under an hour, or its region\'s other appliance is held as long', async () => {
+    const recent = await othersOnEmea1('2026-11-23T10:30:00Z');
+    // 11:20: listed for 50 min only
+    expect(recent.schedule().appliance).toBe('emea-1');
+    expect(recent.sched.rangeScans().placedElsewhere).toBe(0);
+    const both = await othersOnEmea1('2026-11-23T10:05:00Z', true);
+    expect(both.schedule().appliance).toBe('emea-1');
+    expect(both.sched.rangeScans().placedElsewhere).toBe(0);
   });
 
   it('a run still going at the region\'s next time is reported: the platform starts the next on top of it', async () => {

@@ -351,6 +351,20 @@ export class ApplianceBook implements Remembers {
     };
   }
 
+  /**
+   * Did the last list show every slot the appliance is believed to have (seen full at, else the
+   * larger of the configured and the most seen running) held by another tool's scan listed running
+   * for at least `ms`? A scan of ours given to it waits behind them, for as long as nobody can say.
+   */
+  overrun(name: string, configured: number, ms: number, now: number): boolean {
+    const since = this.othersSince.get(name);
+    if (!since?.size || !this.states.get(name)?.status?.online) return false;
+    const { atLeast, fullAt } = this.learnedCapacity(name, now);
+    let long = 0;
+    for (const at of since.values()) if (now - at >= ms) long++;
+    return long >= (fullAt ?? Math.max(configured, atLeast, 1));
+  }
+
   /** Others' scans on the appliance at the last read. */
   foreign(name: string): number {
     return this.states.get(name)?.foreign ?? 0;

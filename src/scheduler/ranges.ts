@@ -16,6 +16,7 @@ import { FailedCall } from './budget.js';
 import { errInfo, foundInScan, hostsInParallel, type SchedulerCore } from './core.js';
 import { CLOCK_SKEW_MS, MAX_SPAN_MS, int, isInt, isNum, num, numberRows, prependOlder, record, type Remembers } from './memory.js';
 import type { SchedulerRegion } from './options.js';
+import { placeRuns, runApplianceOf, type PlacementRegion } from './run-placement.js';
 
 const DAY = 86_400_000;
 const MIN = 60_000;
@@ -27,6 +28,12 @@ const MAX_LEARNED_HOLD_MS = 2 * 60 * MIN;
 const QUEUED_GIVE_WAY_MS = 60 * MIN;
 /** a run a list showed going holds its region until seen ended, for this long at most (others' scans can hold an appliance for days under heavy-tailed scan times) */
 const RUN_FOLLOW_MS = 14 * DAY;
+/**
+ * a run is placed off an appliance whose every slot another tool's scan has held this long (placeRuns):
+ * a scan that long on a heavy tail is likely to go on as long again, and a run queued behind it
+ * would wait past QUEUED_GIVE_WAY_MS, holding its region, before it gives way
+ */
+const OVERRUN_MS = QUEUED_GIVE_WAY_MS;
 /** a run is cut off this long before the region's next run (the platform launches within minutes of a time) */
 const END_MARGIN_MIN = 5;
 /** Qualys takes a cut-off in whole hours plus minutes, from one hour */
@@ -137,6 +144,8 @@ export interface RangeScanStatus {
   aimed: number;
   /** runs left unaimed (aim auto) because a recent run of their region still waited for a slot when the region's next time came */
   unaimedQueued: number;
+  /** runs placed on another appliance of their region because other tools' scans held every slot of the one the spread gives it (OVERRUN_MS or longer) */
+  placedElsewhere: number;
   /** devices an aimed run did not find (a lease outliving its laptop, most likely), left out of later aims until a line shows them again */
   notFound: number;
 }
@@ -230,6 +239,9 @@ export class RangeScans {
   /** per schedule title, the time whose run was left unaimed (its whole targets to be written back: a change as urgent as an aim) */
   private readonly unaimed = new Map<string, number>();
   private unaimedQueued = 0;
+  /** per schedule title, the appliance the placement before its time `at` chose (place), kept until its next */
+  private readonly placed = new Map<string, { at: number; appliance: string }>();
+  private placedElsewhere = 0;
 
   constructor(private readonly core: SchedulerCore) {}
 
@@ -250,6 +262,7 @@ export class RangeScans {
       schedules: this.schedules.map(({ action: _a, ...k }) => ({ ...k, since: Math.min(k.since, now) })),
       aimed: [...this.aimed].map(([title, a]) => [title, a.at, a.targets]),
       aimCost: [...this.aimCost].map(([title, c]) => [title, c.at, c.calls]),
+      placed: [...this.placed].map(([title, p]) => [title, p.at, p.appliance]),
       notFound: [...this.notFoundAt],
       durations: [...this.durations],
       // skips whose outcome lists still decide, and times skipped still to make up (a restart lost both)
@@ -263,12 +276,13 @@ export class RangeScans {
       const kept = d.schedules === undefined ? [] : keptSchedules(d.schedules, now);
       const aims = d.aimed === undefined ? [] : keptAims(d.aimed, now);
       const costs = d.aimCost === undefined ? [] : numberRows(d.aimCost, [isTitle, num(now + CLOCK_SKEW_MS + 2 * DAY), int(1e6)], 10_000) as [string, number, number][] | undefined;
+      const placed = d.placed === undefined ? [] : numberRows(d.placed, [isTitle, num(now + CLOCK_SKEW_MS + 2 * DAY), isTitle], 10_000) as [string, number, string][] | undefined;
       const notFound = d.notFound === undefined ? [] : numberRows(d.notFound, [int(Number.MAX_SAFE_INTEGER, 1), num(now + CLOCK_SKEW_MS)], MAX_NOT_FOUND);
       const durations = d.durations === undefined ? [] : numberRows((d.durations as unknown[] | undefined)?.map?.((x) => [x]), [num(MAX_SPAN_MS)], 32);
       const skipsSent = d.skipsSent === undefined ? [] : skipKeys(d.skipsSent, now);
       const skipsSeen = d.skipsSeen === undefined ? [] : skipKeys(d.skipsSeen, now);
       const catchUps = d.catchUps === undefined ? [] : keptCatchUps(d.catchUps, now);
-      if (kept === undefined || aims === undefined || costs === undefined || notFound === undefined || durations === undefined
+      if (kept === undefined || aims === undefined || costs === undefined || placed === undefined || notFound === undefined || durations === undefined
         || skipsSent === undefined || skipsSeen === undefined || catchUps === undefined) return undefined;
       // what the last scheduler knew of the runs: an aim still to come or to credit (a restart between
       // an aim and its run's credit would otherwise credit only the queued devices, and the first sync
@@ -276,6 +290,8 @@ export class RangeScans {
       // aimed run did not find, and the runs' durations (the first look and the hold)
       for (const [title, at, targets] of aims) if (!this.aimed.has(title)) this.aimed.set(title, { at, targets });
       for (const [title, at, calls] of costs) if (!this.aimCost.has(title)) this.aimCost.set(title, { at, calls });
+      // (a restart would otherwise write the spread's appliance back over a run placed elsewhere, and place it again at its next time)
+      for (const [title, at, appliance] of placed) if (!this.placed.has(title)) this.placed.set(title, { at, appliance });
       for (const [id, at] of notFound) if (!this.notFoundAt.has(id)) this.notFoundAt.set(id, Math.min(at, now));
       prependOlder(this.durations, durations.map(([ms]) => ms), 32);
       if (this.core.scanner.syncSchedules) {
@@ -321,7 +337,7 @@ export class RangeScans {
         // an aim that found nobody keeps the targets, inactive for that run only (a schedule names at least one address)
         const idle = aim !== undefined && aimed.length === 0 && aim.at === nextOccurrence(now, time);
         want.push({
-          title, targets: aimed.length ? aimed : targets, appliance, timeUtc: time,
+          title, targets: aimed.length ? aimed : targets, appliance: this.runAppliance(r.name, title) ?? appliance, timeUtc: time,
           ...(r.optionProfile !== undefined ? { optionProfile: r.optionProfile } : {}),
           ...(endAfterMin !== undefined ? { endAfterMin } : {}),
           ...(this.skipping(r.name, title, time, now) || idle ? { active: false } : {}),
@@ -360,24 +376,35 @@ export class RangeScans {
   private configuredSchedule(title: string, region: string): { appliance: string; targets: string[] | undefined; optionProfile?: string } | undefined {
     const { opts } = this.core;
     const r = opts.regions.find((x) => x.name === region);
-    const appliance = this.runAppliance(region);
+    const appliance = this.runAppliance(region, title);
     if (!r || !appliance || !opts.rangeScans.times.some((time) => rangeScheduleTitle(opts.titlePrefix, r.name, time) === title)) return undefined;
     // (undefined targets: unreadable, said as the problem; none: the config asks for no run there)
     const targets = this.configuredTargets(r.name);
     return targets?.length === 0 ? undefined : { appliance, targets, ...(r.optionProfile !== undefined ? { optionProfile: r.optionProfile } : {}) };
   }
 
-  /** The appliance each region's runs are scheduled on (runApplianceOf), for the config it was made of. */
-  private runAppliances?: { regions: unknown; rangeScans: unknown; byRegion: Map<string, string> };
+  /** Each region's runs spread over its appliances (runApplianceOf), for the config it was made of. */
+  private spread?: { regions: unknown; rangeScans: unknown; withRuns: PlacementRegion[]; byRegion: Map<string, string> };
 
-  private runAppliance(region: string): string | undefined {
+  private spreadOf(): { withRuns: PlacementRegion[]; byRegion: Map<string, string> } {
     const { opts } = this.core;
-    if (this.runAppliances?.regions !== opts.regions || this.runAppliances.rangeScans !== opts.rangeScans) {
+    if (this.spread?.regions !== opts.regions || this.spread.rangeScans !== opts.rangeScans) {
       // (targets that cannot be read count as asking for runs, so that mending them moves no other region's runs)
       const withRuns = opts.regions.filter((r) => r.appliances.length > 0 && this.configuredTargets(r.name)?.length !== 0);
-      this.runAppliances = { regions: opts.regions, rangeScans: opts.rangeScans, byRegion: runApplianceOf(withRuns) };
+      this.spread = { regions: opts.regions, rangeScans: opts.rangeScans, withRuns, byRegion: runApplianceOf(withRuns) };
     }
-    return this.runAppliances.byRegion.get(region);
+    return this.spread;
+  }
+
+  /**
+   * The appliance a region's runs go on: for schedule `title`, where the placement before its
+   * last time put it (place), while the config still gives the region that appliance; else the spread's.
+   */
+  private runAppliance(region: string, title?: string): string | undefined {
+    const spread = this.spreadOf().byRegion.get(region);
+    const p = title === undefined ? undefined : this.placed.get(title);
+    if (p && spread !== undefined && this.core.opts.regions.find((r) => r.name === region)?.appliances.some((a) => a.name === p.appliance)) return p.appliance;
+    return spread;
   }
 
   /** The region's runs' targets as configured (default: its CIDRs), clipped to the scope, exclusions cut out; undefined (and said) when unreadable. */
@@ -508,6 +535,45 @@ export class RangeScans {
     // made up only while calls are scarce: with more, our own launches (the present due devices only) do better than a whole range holding the region
     if (scanner.launchRanges && !scanner.pretend && budget.scarce()) this.catchUps.set(title, { title, region, at, retryAt: 0 });
     log.info({ region, schedule: title, at: new Date(at).toISOString() }, `range run ${title} skipped: ${why}`);
+  }
+
+  /**
+   * AIM_BEFORE_MS before each time (with the aim, so that one update writes both), each run's
+   * appliance for that time: the spread's, unless other tools' scans have held every slot of it for
+   * OVERRUN_MS or longer by the last appliance list (read again first where a region has a choice)
+   * and the region has an appliance where they have not (placeRuns). The run keeps it until its
+   * next time's placement. A time kept inactive runs nothing and stays where it is.
+   */
+  private async place(now: number): Promise<void> {
+    const { opts, appliances, log } = this.core;
+    const soon = this.schedules.filter((s) => {
+      const at = nextOccurrence(now, s.timeUtc);
+      return at - now <= AIM_BEFORE_MS && this.placed.get(s.title)?.at !== at;
+    });
+    if (soon.length === 0) return;
+    const { withRuns, byRegion } = this.spreadOf();
+    const choice = (region: string) => (withRuns.find((r) => r.name === region)?.appliances.length ?? 0) > 1;
+    if (soon.some((s) => choice(s.region)) && appliances.stale(now, opts.applianceRefreshS)) await this.core.launch.refreshAppliances();
+    const slots = new Map<string, number>();
+    for (const r of withRuns) for (const a of r.appliances) if (!slots.has(a.name)) slots.set(a.name, a.maxScans);
+    const overrun = new Set([...slots].filter(([name, maxScans]) => appliances.overrun(name, maxScans, OVERRUN_MS, now)).map(([name]) => name));
+    const placed = placeRuns(withRuns, byRegion, overrun);
+    for (const s of soon) {
+      const at = nextOccurrence(now, s.timeUtc);
+      const ap = s.active === false ? s.appliance : placed.get(s.region) ?? s.appliance;
+      this.placed.set(s.title, { at, appliance: ap });
+      const spread = byRegion.get(s.region);
+      if (s.active === false || spread === undefined) continue;
+      if (ap !== spread) this.placedElsewhere++;
+      // (said when it changes: a run placed elsewhere day after day is said once)
+      if (ap === s.appliance) continue;
+      if (ap !== spread) {
+        log.info({ region: s.region, schedule: s.title, appliance: ap, overrun: spread },
+          `range run ${s.title} placed on ${ap}: other tools' scans have held every slot of ${spread} for ${OVERRUN_MS / MIN} min or longer (a run queued behind them holds region ${s.region} for as long as they go)`);
+      } else {
+        log.info({ region: s.region, schedule: s.title, appliance: ap }, `range run ${s.title} placed on ${ap}, the spread's: other tools' scans do not hold all its slots`);
+      }
+    }
   }
 
   /**
@@ -755,6 +821,7 @@ export class RangeScans {
     // after a start, the runs still going are found first: the first sync would otherwise activate
     // a schedule kept inactive for one of them, and our launches would join them
     if (!this.adopted && !(await this.adopt(now))) return;
+    await this.place(now);
     await this.aim(now);
     await this.sync(now);
     this.currentRuns(now);
@@ -1210,35 +1277,10 @@ export class RangeScans {
       madeUp: this.madeUp,
       aimed: this.aims,
       unaimedQueued: this.unaimedQueued,
+      placedElsewhere: this.placedElsewhere,
       notFound: this.notFoundCount,
     };
   }
-}
-
-/**
- * Which of its appliances each region's range runs are scheduled on. Every region's runs come at
- * the same times, so they are spread: regions with fewer appliances choose first, each taking the
- * appliance with the fewest runs per configured slot so far (ties: the region's own order). All on
- * each region's first appliance, an appliance that three regions list first ran their three runs one
- * after another on its one slot, and the last region waited hours while its other appliance had
- * room (simulator, slots default/1: runs of 4.3 h, queued up to 400 min). Depends on the config
- * alone, so a schedule's appliance changes only when the config does.
- */
-export function runApplianceOf(regions: readonly { name: string; appliances: readonly { name: string; maxScans: number }[] }[]): Map<string, string> {
-  const runs = new Map<string, number>();
-  const out = new Map<string, string>();
-  const order = regions.map((r, i) => ({ r, i })).sort((a, b) => a.r.appliances.length - b.r.appliances.length || a.i - b.i);
-  for (const { r } of order) {
-    let best: { name: string; share: number } | undefined;
-    for (const a of r.appliances) {
-      const share = ((runs.get(a.name) ?? 0) + 1) / a.maxScans;
-      if (!best || share < best.share) best = { name: a.name, share };
-    }
-    if (!best) continue;
-    out.set(r.name, best.name);
-    runs.set(best.name, (runs.get(best.name) ?? 0) + 1);
-  }
-  return out;
 }
 
 type KeptSchedule = Omit<ScheduleStatus, 'action'> & { region: string; since: number };

@@ -9,7 +9,7 @@ import type { Inventory, SchedulerStore } from '../store/types.js';
 import { Policy, rescanLeadFor } from '../policy/policy.js';
 import { insideWindows, parseWindow } from '../policy/windows.js';
 import { Scheduler, buildSchedulerOptions } from '../scheduler/scheduler.js';
-import { runApplianceOf } from '../scheduler/ranges.js';
+import { runApplianceOf } from '../scheduler/run-placement.js';
 import { pino, destination } from 'pino';
 import { silentLogger, type Logger } from '../log.js';
 import type { Sighting } from '../sighting.js';
@@ -59,14 +59,15 @@ export interface SimPolicy {
 
 /**
  * What onsight+ranges' runs did: times skipped because a run still went, skipped times made up,
- * runs canceled while queued for room elsewhere in their region (give way), and scans of ours
- * canceled before a run.
+ * runs canceled while queued for room elsewhere in their region (give way), scans of ours
+ * canceled before a run, and runs placed off an appliance others' scans held.
  */
 export interface RangeRunCounts {
   skipped: number;
   madeUp: number;
   gaveWay: number;
   oursCanceled: number;
+  placedElsewhere: number;
 }
 
 export const POLICY_NAMES = ['onsight', 'onsight+ranges', 'onsight+scheduled', 'immediate', 'twice-daily', 'twice-daily-scheduled', 'batch-15min', 'batch-15min-verified', 'reservation', 'oracle', 'bound'] as const;
@@ -129,7 +130,7 @@ export class OnsightPolicy implements SimPolicy {
   restarts = 0;
   restartsReadBack = 0;
   /** range-run counts of the schedulers before the last restart (each new one counts from zero) */
-  private rangesBefore: RangeRunCounts = { skipped: 0, madeUp: 0, gaveWay: 0, oursCanceled: 0 };
+  private rangesBefore: RangeRunCounts = { skipped: 0, madeUp: 0, gaveWay: 0, oursCanceled: 0, placedElsewhere: 0 };
 
   /**
    * `rangeScans`: the daemon's scheduler.rangeScans on, at twice-daily-scheduled's times and over
@@ -225,7 +226,7 @@ export class OnsightPolicy implements SimPolicy {
     if (!this.rangeScans) return undefined;
     const r = this.scheduler.rangeScans();
     const b = this.rangesBefore;
-    return { skipped: b.skipped + r.skipped, madeUp: b.madeUp + r.madeUp, gaveWay: b.gaveWay + r.gaveWay, oursCanceled: b.oursCanceled + r.oursCanceled };
+    return { skipped: b.skipped + r.skipped, madeUp: b.madeUp + r.madeUp, gaveWay: b.gaveWay + r.gaveWay, oursCanceled: b.oursCanceled + r.oursCanceled, placedElsewhere: b.placedElsewhere + r.placedElsewhere };
   }
 
   private async hostOfIdentity(id: number): Promise<number | undefined> {

@@ -75,6 +75,8 @@ export interface RunMetrics {
   rangeMadeUp?: number;
   rangeGaveWay?: number;
   rangeOursCanceled?: number;
+  /** onsight+ranges: runs placed on another appliance of their region because other tools' scans held every slot of theirs */
+  rangePlacedElsewhere?: number;
   /** schedule changes whose answer the scanner lost, and that it refused (api.scheduleLostShare, scheduleRefusedShare) */
   scheduleAnswersLost: number;
   scheduleChangesRefused: number;
@@ -440,7 +442,7 @@ function metrics(sc: Scenario, w: Workload, policy: string, seed: number, scanne
     apiCalls: ours.length, apiByKind: countKinds(scanner.api), apiCallsPerDay: ours.length / (span / 86400_000), apiPeakHour: peak, api409: scanner.api.filter((a) => a.refused).length,
     callsPerValidScan: valid ? ours.length / valid : ours.length,
     utilisation: cap ? busy / cap : 0, idleWhileBacklogMin: x.idleMin, restarts: x.restarts, restartsReadBack: x.restartsReadBack,
-    ...(x.rangeRuns ? { rangeSkipped: x.rangeRuns.skipped, rangeMadeUp: x.rangeRuns.madeUp, rangeGaveWay: x.rangeRuns.gaveWay, rangeOursCanceled: x.rangeRuns.oursCanceled } : {}),
+    ...(x.rangeRuns ? { rangeSkipped: x.rangeRuns.skipped, rangeMadeUp: x.rangeRuns.madeUp, rangeGaveWay: x.rangeRuns.gaveWay, rangeOursCanceled: x.rangeRuns.oursCanceled, rangePlacedElsewhere: x.rangeRuns.placedElsewhere } : {}),
     scheduleAnswersLost: scanner.scheduleFaults.lost, scheduleChangesRefused: scanner.scheduleFaults.refused,
     othersOverdue: overdue.length, othersOverdueOn: [...new Set(overdue.map((s) => s.appliance))].sort(),
     othersFullShare: full.share, ...(full.on ? { othersFullOn: full.on } : {}),
