@@ -423,21 +423,30 @@ describe('scheduler.rangeScans', () => {
     expect(scanner.launches.filter((l) => l.intentId !== '').map((l) => [l.targets, l.appliance])).toEqual([[['10.20.1.7'], 'emea-2']]);
   });
 
+  /** An appliance list: emea-1 and emea-2 running the scans named (others' unless ours), amer-1 idle; `offline` names those listed offline. */
+  const listing = (emea1: string[], emea2: string[] = [], offline: string[] = []) => [
+    { name: 'emea-1', online: !offline.includes('emea-1'), runningScans: emea1.length, runningScanRefs: emea1 },
+    { name: 'emea-2', online: !offline.includes('emea-2'), runningScans: emea2.length, runningScanRefs: emea2 },
+    { name: 'amer-1', online: true, runningScans: 0, runningScanRefs: [] }];
+
   /**
-   * emea's run at 11:30 (first sync at 10:00, on emea-1, the spread's); from `since` the appliance
-   * list shows another tool's scan running on emea-1 (and on emea-2 too when `both`); ticks to 11:25.
+   * emea's run at 12:30 (first sync at 10:00, on emea-1, the spread's; its hold, and so its
+   * placement, from 11:45); from `since` the appliance list is `list`, read then (at each time
+   * `since` names); ticks every 5 min to 11:50. `scarce`: 300 calls a day (the list is read again
+   * only when asked for).
    */
-  async function othersOnEmea1(since: string, both = false) {
-    const t = await setup({ rangeScans: { times: ['11:30'], targets: { emea: ['10.20.1.0/24'], amer: [] } } });
+  async function placedAt1145(since: string | string[], list: ReturnType<typeof listing>, scarce = false) {
+    const t = await setup({ rangeScans: { times: ['12:30'], targets: { emea: ['10.20.1.0/24'], amer: [] } } });
     const { scanner, sched, clock } = t;
-    const core = sched as unknown as { core: { launch: { refreshAppliances(): Promise<boolean> } } };
-    const schedule = () => scanner.schedules.find((s) => s.title === 'onsight-range emea 1130')!;
+    if (scarce) scanner.limit = { limit: 300, windowSec: 86_400 };
+    const core = sched as unknown as { core: { launch: { refreshAppliances(): Promise<boolean> }; appliances: { invalidate(): void } } };
+    const schedule = () => scanner.schedules.find((s) => s.title === 'onsight-range emea 1230')!;
     await sched.tick();
     const first = schedule().appliance;
-    for (clock.t = T0 + 5 * MIN; clock.t <= Date.parse('2026-11-23T11:25:00Z'); clock.t += 5 * MIN) {
-      if (clock.t === Date.parse(since)) {
-        scanner.appliancesState = [{ name: 'emea-1', online: true, runningScans: 1, runningScanRefs: ['scan/theirs.1'] },
-          { name: 'emea-2', online: true, runningScans: both ? 1 : 0, runningScanRefs: both ? ['scan/theirs.2'] : [] }, { name: 'amer-1', online: true, runningScans: 0 }];
+    for (clock.t = T0 + 5 * MIN; clock.t <= Date.parse('2026-11-23T11:50:00Z'); clock.t += 5 * MIN) {
+      if ([since].flat().some((x) => clock.t === Date.parse(x))) {
+        scanner.appliancesState = list;
+        core.core.appliances.invalidate();
         await core.core.launch.refreshAppliances();
       }
       await sched.tick();
@@ -445,31 +454,50 @@ describe('scheduler.rangeScans', () => {
     return { ...t, first, schedule };
   }
 
-  it('a run is placed on another appliance of its region when another tool\'s scan has held every slot of its own an hour or longer, and back once it is free', async () => {
-    const { scanner, sched, clock, first, schedule } = await othersOnEmea1('2026-11-23T10:05:00Z');
+  it('a run is placed on another appliance of its region when its hold begins if another tool\'s scan has held every slot of its own an hour or longer, and back once it is free', async () => {
+    const updates = (calls: string[]) => calls.filter((c) => c === 'updateSchedule').length;
+    const { scanner, sched, clock, first, schedule, restart } = await placedAt1145('2026-11-23T10:05:00Z', listing(['scan/theirs.1']));
     expect(first).toBe('emea-1');
-    // 11:20: their scan has held emea-1's one slot for 75 min: the run goes on emea-2 (one update, with the aim's)
+    // 11:45: their scan has held emea-1's one slot for 100 min: the run goes on emea-2, one update, before its aim
     expect(schedule().appliance).toBe('emea-2');
+    expect(updates(scanner.calls)).toBe(1);
     expect(sched.rangeScans().placedElsewhere).toBe(1);
-    const run = scanner.runSchedule('onsight-range emea 1130', Date.parse('2026-11-23T11:30:00Z'));
+    clock.t = Date.parse('2026-11-23T12:30:00Z');
+    const run = scanner.runSchedule('onsight-range emea 1230', clock.t);
     expect(scanner.launches.find((l) => l.ref === run)!.appliance).toBe('emea-2');
     scanner.finish(run);
-    scanner.times.set(run, { launchedAt: '2026-11-23T11:30:00.000Z', endedAt: '2026-11-23T12:10:00.000Z' });
-    // the next day their scan has ended: the list read before the 11:30 placement shows emea-1 free
-    scanner.appliancesState = [{ name: 'emea-1', online: true, runningScans: 0, runningScanRefs: [] }, { name: 'emea-2', online: true, runningScans: 0, runningScanRefs: [] }, { name: 'amer-1', online: true, runningScans: 0 }];
-    for (clock.t = Date.parse('2026-11-23T11:35:00Z'); clock.t <= Date.parse('2026-11-24T11:25:00Z'); clock.t += 5 * MIN) await sched.tick();
+    scanner.times.set(run, { launchedAt: '2026-11-23T12:30:00.000Z', endedAt: '2026-11-23T13:10:00.000Z' });
+    // a restart after the run keeps the placement until the next (the spread's appliance is not written back over it)
+    for (clock.t = Date.parse('2026-11-23T12:35:00Z'); clock.t <= Date.parse('2026-11-23T13:30:00Z'); clock.t += 5 * MIN) await sched.tick();
+    const again = restart();
+    const before = updates(scanner.calls);
+    for (; clock.t <= Date.parse('2026-11-23T14:30:00Z'); clock.t += 5 * MIN) await again.tick();
+    expect(schedule().appliance).toBe('emea-2');
+    expect(updates(scanner.calls)).toBe(before);
+    // the next day their scan has ended: the list read before the 11:45 placement shows emea-1 free
+    scanner.appliancesState = listing([]);
+    for (clock.t = Date.parse('2026-11-23T12:35:00Z'); clock.t <= Date.parse('2026-11-24T11:50:00Z'); clock.t += 5 * MIN) await again.tick();
     expect(schedule().appliance).toBe('emea-1');
-    expect(sched.rangeScans().placedElsewhere).toBe(1);
   });
 
-  it('a run stays on its appliance when the other tool\'s scan has held it under an hour, or its region\'s other appliance is held as long', async () => {
-    const recent = await othersOnEmea1('2026-11-23T10:30:00Z');
-    // 11:20: listed for 50 min only
-    expect(recent.schedule().appliance).toBe('emea-1');
-    expect(recent.sched.rangeScans().placedElsewhere).toBe(0);
-    const both = await othersOnEmea1('2026-11-23T10:05:00Z', true);
+  it('a run is placed off an appliance listed offline; it stays when its region\'s other one is offline too', async () => {
+    const one = await placedAt1145('2026-11-23T11:30:00Z', listing([], [], ['emea-1']));
+    expect(one.schedule().appliance).toBe('emea-2');
+    const both = await placedAt1145('2026-11-23T11:30:00Z', listing([], [], ['emea-1', 'emea-2']));
     expect(both.schedule().appliance).toBe('emea-1');
-    expect(both.sched.rangeScans().placedElsewhere).toBe(0);
+  });
+
+  it('a run stays on its appliance when the other tool\'s scan has held it under an hour, its region\'s other appliance is held as long, or the list is old', async () => {
+    for (const [why, since, list, scarce] of [
+      ['listed for 45 min by 11:45', '2026-11-23T11:00:00Z', listing(['scan/theirs.1']), false],
+      ['emea-2 held as long', '2026-11-23T10:05:00Z', listing(['scan/theirs.1'], ['scan/theirs.2']), false],
+      // (300 calls a day: the lists of 10:05 and 11:05 are not read again, and the last is too old at 11:45 to move a run on)
+      ['the list last read at 11:05', ['2026-11-23T10:05:00Z', '2026-11-23T11:05:00Z'], listing(['scan/theirs.1']), true],
+    ] as const) {
+      const t = await placedAt1145(since, [...list], scarce);
+      expect(t.schedule().appliance, why).toBe('emea-1');
+      expect(t.sched.rangeScans().placedElsewhere, why).toBe(0);
+    }
   });
 
   it('a run still going at the region\'s next time is reported: the platform starts the next on top of it', async () => {

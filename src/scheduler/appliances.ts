@@ -213,8 +213,11 @@ export class ApplianceBook implements Remembers {
     return poll !== undefined && poll > 0 ? poll * 1000 : undefined;
   }
 
-  /** A fresh list; `pickupS` is the configured pickup time (for lists that do not give the polling interval). */
-  update(list: ApplianceStatus[], regions: RegionAppliances[], active: Intent[], now: number): void {
+  /**
+   * A fresh list. `active`: our scans in flight; `ourRuns`: the scan references of the platform's
+   * range runs of ours that are followed (ranges.ts), ours too though no intent names them.
+   */
+  update(list: ApplianceStatus[], regions: RegionAppliances[], active: Intent[], now: number, ourRuns: ReadonlySet<string> = new Set()): void {
     const byName = new Map(list.map((a) => [a.name, a]));
     // our scans a poll found waiting after pickup (still ours): not among the running, unless the list names them
     const waitingOf = (a: ApplianceStatus) => {
@@ -225,7 +228,8 @@ export class ApplianceBook implements Remembers {
       const ours = active.filter((i) => i.appliance === a.name);
       if (!a.runningScanRefs) return Math.max(0, a.runningScans - (ours.length - waitingOf(a).length));
       const refs = new Set(a.runningScanRefs);
-      return Math.max(0, a.runningScans - ours.filter((i) => i.scanRef !== undefined && refs.has(i.scanRef)).length);
+      const runs = a.runningScanRefs.filter((ref) => ourRuns.has(ref)).length;
+      return Math.max(0, a.runningScans - ours.filter((i) => i.scanRef !== undefined && refs.has(i.scanRef)).length - runs);
     };
     // what only the list can tell (others' scans, online states): when it has not changed since the
     // last read, our own count of our scans is as good as a fresh list, so read it less often
@@ -239,7 +243,7 @@ export class ApplianceBook implements Remembers {
         this.states.set(ap.name, { status, refreshedAt: now, foreign: status ? foreignOf(status) : 0 });
       }
     }
-    const ourRefs = new Set(active.filter((i) => i.scanRef).map((i) => i.scanRef!));
+    const ourRefs = new Set([...active.filter((i) => i.scanRef).map((i) => i.scanRef!), ...ourRuns]);
     for (const a of list) this.trackOthers(a, ourRefs, now);
     for (const a of list) {
       const waiting = waitingOf(a).length > 0;
@@ -251,9 +255,12 @@ export class ApplianceBook implements Remembers {
     }
   }
 
-  /** Others' scans the list names as running on `a`: since when each has been seen (a list without names tells nothing). */
+  /** Others' scans the list names as running on `a`: since when each has been seen (a list without names tells nothing: what was seen is forgotten). */
   private trackOthers(a: ApplianceStatus, ours: Set<string>, now: number): void {
-    if (!a.runningScanRefs) return;
+    if (!a.runningScanRefs) {
+      this.othersSince.delete(a.name);
+      return;
+    }
     const before = this.othersSince.get(a.name) ?? new Map<string, number>();
     const since = new Map<string, number>();
     for (const ref of a.runningScanRefs) {
@@ -352,17 +359,25 @@ export class ApplianceBook implements Remembers {
   }
 
   /**
-   * Did the last list show every slot the appliance is believed to have (seen full at, else the
-   * larger of the configured and the most seen running) held by another tool's scan listed running
-   * for at least `ms`? A scan of ours given to it waits behind them, for as long as nobody can say.
+   * Did the last list (`stale` says whether it is recent enough) show every slot the appliance is
+   * believed to have (seen full at, else the larger of the configured and the most seen running)
+   * held by another tool's scan that lists had shown running for at least `ms` by then? A scan of
+   * ours given to it waits behind them, for as long as nobody can say.
    */
   overrun(name: string, configured: number, ms: number, now: number): boolean {
+    const state = this.states.get(name);
     const since = this.othersSince.get(name);
-    if (!since?.size || !this.states.get(name)?.status?.online) return false;
+    if (!state?.status?.online || !since?.size) return false;
     const { atLeast, fullAt } = this.learnedCapacity(name, now);
     let long = 0;
-    for (const at of since.values()) if (now - at >= ms) long++;
-    return long >= (fullAt ?? Math.max(configured, atLeast, 1));
+    // (each was named by that list: a scan the list no longer names is no longer in the map)
+    for (const at of since.values()) if (state.refreshedAt - at >= ms) long++;
+    return Math.min(long, state.foreign) >= (fullAt ?? Math.max(configured, atLeast, 1));
+  }
+
+  /** Did the last list show the appliance online? */
+  online(name: string): boolean {
+    return this.states.get(name)?.status?.online === true;
   }
 
   /** Others' scans on the appliance at the last read. */

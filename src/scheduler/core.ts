@@ -186,6 +186,8 @@ export interface RangesPhase {
   holds(region: string, now: number): boolean;
   /** per appliance, the slots kept for the platform's range runs about to start there (no launch of ours takes them) */
   reserved(now: number): ReadonlyMap<string, number>;
+  /** the scan references of our range runs known (their scans are ours, though no intent names them) */
+  runRefs(): ReadonlySet<string>;
 }
 export interface LaunchPhase {
   refreshAppliances(): Promise<boolean>;

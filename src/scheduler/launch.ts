@@ -50,7 +50,7 @@ export class Launcher {
     } catch {
       return false;
     }
-    appliances.update(list, opts.regions, await this.core.store.activeIntents(), now);
+    appliances.update(list, opts.regions, await this.core.store.activeIntents(), now, this.core.ranges.runRefs());
     return true;
   }
 

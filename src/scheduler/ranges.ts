@@ -101,6 +101,8 @@ interface Run {
   madeUp?: boolean;
   /** a made-up run's scan reference, from its launch (known before any list shows it) */
   ref?: string;
+  /** the appliance a made-up run was launched on (placed at its launch, not at its schedule's time) */
+  appliance?: string;
   /** an aimed run's targets (rangeScans.aim), as its schedule had them when a list first showed it: every device holding one throughout is credited, queued or not */
   aimedAt?: string[];
 }
@@ -239,8 +241,8 @@ export class RangeScans {
   /** per schedule title, the time whose run was left unaimed (its whole targets to be written back: a change as urgent as an aim) */
   private readonly unaimed = new Map<string, number>();
   private unaimedQueued = 0;
-  /** per schedule title, the appliance the placement before its time `at` chose (place), kept until its next */
-  private readonly placed = new Map<string, { at: number; appliance: string }>();
+  /** per schedule title, the appliance the placement before its time `at` chose (place), and the spread's then: kept until its next, or until the spread changes */
+  private readonly placed = new Map<string, { at: number; appliance: string; spread: string }>();
   private placedElsewhere = 0;
 
   constructor(private readonly core: SchedulerCore) {}
@@ -262,7 +264,7 @@ export class RangeScans {
       schedules: this.schedules.map(({ action: _a, ...k }) => ({ ...k, since: Math.min(k.since, now) })),
       aimed: [...this.aimed].map(([title, a]) => [title, a.at, a.targets]),
       aimCost: [...this.aimCost].map(([title, c]) => [title, c.at, c.calls]),
-      placed: [...this.placed].map(([title, p]) => [title, p.at, p.appliance]),
+      placed: [...this.placed].map(([title, p]) => [title, p.at, p.appliance, p.spread]),
       notFound: [...this.notFoundAt],
       durations: [...this.durations],
       // skips whose outcome lists still decide, and times skipped still to make up (a restart lost both)
@@ -276,7 +278,7 @@ export class RangeScans {
       const kept = d.schedules === undefined ? [] : keptSchedules(d.schedules, now);
       const aims = d.aimed === undefined ? [] : keptAims(d.aimed, now);
       const costs = d.aimCost === undefined ? [] : numberRows(d.aimCost, [isTitle, num(now + CLOCK_SKEW_MS + 2 * DAY), int(1e6)], 10_000) as [string, number, number][] | undefined;
-      const placed = d.placed === undefined ? [] : numberRows(d.placed, [isTitle, num(now + CLOCK_SKEW_MS + 2 * DAY), isTitle], 10_000) as [string, number, string][] | undefined;
+      const placed = d.placed === undefined ? [] : numberRows(d.placed, [isTitle, num(now + CLOCK_SKEW_MS + 2 * DAY), isTitle, isTitle], 10_000) as [string, number, string, string][] | undefined;
       const notFound = d.notFound === undefined ? [] : numberRows(d.notFound, [int(Number.MAX_SAFE_INTEGER, 1), num(now + CLOCK_SKEW_MS)], MAX_NOT_FOUND);
       const durations = d.durations === undefined ? [] : numberRows((d.durations as unknown[] | undefined)?.map?.((x) => [x]), [num(MAX_SPAN_MS)], 32);
       const skipsSent = d.skipsSent === undefined ? [] : skipKeys(d.skipsSent, now);
@@ -291,7 +293,7 @@ export class RangeScans {
       for (const [title, at, targets] of aims) if (!this.aimed.has(title)) this.aimed.set(title, { at, targets });
       for (const [title, at, calls] of costs) if (!this.aimCost.has(title)) this.aimCost.set(title, { at, calls });
       // (a restart would otherwise write the spread's appliance back over a run placed elsewhere, and place it again at its next time)
-      for (const [title, at, appliance] of placed) if (!this.placed.has(title)) this.placed.set(title, { at, appliance });
+      for (const [title, at, appliance, spread] of placed) if (!this.placed.has(title)) this.placed.set(title, { at, appliance, spread });
       for (const [id, at] of notFound) if (!this.notFoundAt.has(id)) this.notFoundAt.set(id, Math.min(at, now));
       prependOlder(this.durations, durations.map(([ms]) => ms), 32);
       if (this.core.scanner.syncSchedules) {
@@ -398,13 +400,14 @@ export class RangeScans {
 
   /**
    * The appliance a region's runs go on: for schedule `title`, where the placement before its
-   * last time put it (place), while the config still gives the region that appliance; else the spread's.
+   * last time put it (place), while the spread is what it was then; else the spread's.
    */
   private runAppliance(region: string, title?: string): string | undefined {
     const spread = this.spreadOf().byRegion.get(region);
     const p = title === undefined ? undefined : this.placed.get(title);
-    if (p && spread !== undefined && this.core.opts.regions.find((r) => r.name === region)?.appliances.some((a) => a.name === p.appliance)) return p.appliance;
-    return spread;
+    // (and while the region still lists that appliance: one taken out of it may leave the spread as it was)
+    const listed = p && this.core.opts.regions.find((r) => r.name === region)?.appliances.some((a) => a.name === p.appliance);
+    return p && listed && p.spread === spread ? p.appliance : spread;
   }
 
   /** The region's runs' targets as configured (default: its CIDRs), clipped to the scope, exclusions cut out; undefined (and said) when unreadable. */
@@ -441,7 +444,10 @@ export class RangeScans {
     // an aim is due at its time: a failed one is retried as soon as a skip is
     // (a run left unaimed too: its whole targets are to be written back over the last aim)
     const dueSoon = (at: number) => at > now && at - now <= AIM_BEFORE_MS;
-    const aimChange = [...this.aimed.values()].some((a) => dueSoon(a.at)) || [...this.unaimed.values()].some(dueSoon);
+    // (and a run's placement, from its hold on: a failed one retried as soon, not after its time)
+    const placing = (w: RangeSchedule) => this.placed.get(w.title)?.appliance === w.appliance && this.schedules.find((x) => x.title === w.title)?.appliance !== w.appliance;
+    const aimChange = [...this.aimed.values()].some((a) => dueSoon(a.at)) || [...this.unaimed.values()].some(dueSoon)
+      || want.some((w) => placing(w) && nextOccurrence(now, w.timeUtc) - now <= this.placeBeforeMs());
     // the list, and a call per change (as far as the schedules last synced tell)
     const prefix = `${opts.titlePrefix}-range `;
     const calls = 1 + planScheduleSync(this.schedules.filter((s) => !this.unsure.has(s.title)), want, prefix).filter((st) => st.action !== 'kept').length;
@@ -537,43 +543,70 @@ export class RangeScans {
     log.info({ region, schedule: title, at: new Date(at).toISOString() }, `range run ${title} skipped: ${why}`);
   }
 
+  /** How long before its time a run is placed: when its hold begins (our launches keep its slot from then: reserved), the aim's lead at least. */
+  private placeBeforeMs(): number {
+    return Math.max(AIM_BEFORE_MS, this.holdBeforeMs());
+  }
+
   /**
-   * AIM_BEFORE_MS before each time (with the aim, so that one update writes both), each run's
-   * appliance for that time: the spread's, unless other tools' scans have held every slot of it for
-   * OVERRUN_MS or longer by the last appliance list (read again first where a region has a choice)
-   * and the region has an appliance where they have not (placeRuns). The run keeps it until its
-   * next time's placement. A time kept inactive runs nothing and stays where it is.
+   * The appliances each region's runs would go on now (placeRuns): the spread's, except off one
+   * overrun by other tools' scans (appliances.overrun, OVERRUN_MS) or listed offline, by a list
+   * recent enough (not stale); on an older one, the spread's.
+   */
+  private placement(now: number): { spread: ReadonlyMap<string, string>; placed: Map<string, string>; blocked: Map<string, string> } {
+    const { opts, appliances } = this.core;
+    const { withRuns, byRegion } = this.spreadOf();
+    const blocked = new Map<string, string>();
+    if (!appliances.stale(now, opts.applianceRefreshS)) {
+      const slots = new Map<string, number>();
+      for (const r of withRuns) for (const a of r.appliances) if (!slots.has(a.name)) slots.set(a.name, a.maxScans);
+      for (const [name, maxScans] of slots) {
+        if (!appliances.online(name)) blocked.set(name, 'listed offline');
+        else if (appliances.overrun(name, maxScans, OVERRUN_MS, now)) blocked.set(name, `other tools' scans have held every slot for ${OVERRUN_MS / MIN} min or longer`);
+      }
+    }
+    return { spread: byRegion, placed: placeRuns(withRuns, byRegion, new Set(blocked.keys())), blocked };
+  }
+
+  /**
+   * When each run's hold begins (placeBeforeMs), its appliance for that time (placement): the
+   * spread's unless that one is blocked (overrun by other tools' scans, or offline) and the region
+   * has one that is not; the appliance list is read again first where a region has a choice. The
+   * run keeps it until its next time's placement (a change of the config's spread drops it). A time
+   * kept inactive runs nothing and stays where it is.
    */
   private async place(now: number): Promise<void> {
     const { opts, appliances, log } = this.core;
-    const soon = this.schedules.filter((s) => {
-      const at = nextOccurrence(now, s.timeUtc);
-      return at - now <= AIM_BEFORE_MS && this.placed.get(s.title)?.at !== at;
-    });
+    for (const title of this.placed.keys()) if (!this.schedules.some((s) => s.title === title)) this.placed.delete(title);
+    const soon = this.dueWithin(now, this.placeBeforeMs(), (title, at) => this.placed.get(title)?.at === at);
     if (soon.length === 0) return;
-    const { withRuns, byRegion } = this.spreadOf();
-    const choice = (region: string) => (withRuns.find((r) => r.name === region)?.appliances.length ?? 0) > 1;
-    if (soon.some((s) => choice(s.region)) && appliances.stale(now, opts.applianceRefreshS)) await this.core.launch.refreshAppliances();
-    const slots = new Map<string, number>();
-    for (const r of withRuns) for (const a of r.appliances) if (!slots.has(a.name)) slots.set(a.name, a.maxScans);
-    const overrun = new Set([...slots].filter(([name, maxScans]) => appliances.overrun(name, maxScans, OVERRUN_MS, now)).map(([name]) => name));
-    const placed = placeRuns(withRuns, byRegion, overrun);
+    const { withRuns } = this.spreadOf();
+    if (soon.some((s) => (withRuns.find((r) => r.name === s.region)?.appliances.length ?? 0) > 1) && appliances.stale(now, opts.applianceRefreshS)) await this.core.launch.refreshAppliances();
+    const { spread, placed, blocked } = this.placement(now);
     for (const s of soon) {
       const at = nextOccurrence(now, s.timeUtc);
-      const ap = s.active === false ? s.appliance : placed.get(s.region) ?? s.appliance;
-      this.placed.set(s.title, { at, appliance: ap });
-      const spread = byRegion.get(s.region);
-      if (s.active === false || spread === undefined) continue;
-      if (ap !== spread) this.placedElsewhere++;
+      const from = spread.get(s.region);
+      if (from === undefined) continue;
+      const idle = s.active === false || this.inactive.has(s.title);
+      const ap = idle ? s.appliance : placed.get(s.region) ?? from;
+      this.placed.set(s.title, { at, appliance: ap, spread: from });
       // (said when it changes: a run placed elsewhere day after day is said once)
-      if (ap === s.appliance) continue;
-      if (ap !== spread) {
-        log.info({ region: s.region, schedule: s.title, appliance: ap, overrun: spread },
-          `range run ${s.title} placed on ${ap}: other tools' scans have held every slot of ${spread} for ${OVERRUN_MS / MIN} min or longer (a run queued behind them holds region ${s.region} for as long as they go)`);
+      if (idle || ap === s.appliance) continue;
+      if (ap !== from) {
+        log.info({ region: s.region, schedule: s.title, appliance: ap, from },
+          `range run ${s.title} placed on ${ap}: ${from} ${blocked.get(from)} (a run queued there holds region ${s.region} for as long as they go)`);
       } else {
-        log.info({ region: s.region, schedule: s.title, appliance: ap }, `range run ${s.title} placed on ${ap}, the spread's: other tools' scans do not hold all its slots`);
+        log.info({ region: s.region, schedule: s.title, appliance: ap }, `range run ${s.title} placed on ${ap}, the spread's: it is online and not overrun by other tools' scans`);
       }
     }
+  }
+
+  /** Schedules whose next time comes within `ms` and that `done` does not say are already seen to for that time. */
+  private dueWithin(now: number, ms: number, done: (title: string, at: number) => boolean): KnownSchedule[] {
+    return this.schedules.filter((s) => {
+      const at = nextOccurrence(now, s.timeUtc);
+      return at - now <= ms && !done(s.title, at);
+    });
   }
 
   /**
@@ -604,10 +637,7 @@ export class RangeScans {
     if (this.core.opts.rangeScans.aim === 'ranges') return;
     if (!this.aiming()) this.aimed.clear();
     // (each time is costed, aimed or not: whether aiming pays depends on who is there)
-    const soon = this.schedules.filter((s) => {
-      const at = nextOccurrence(now, s.timeUtc);
-      return at - now <= AIM_BEFORE_MS && this.aimCost.get(s.title)?.at !== at;
-    });
+    const soon = this.dueWithin(now, AIM_BEFORE_MS, (title, at) => this.aimCost.get(title)?.at === at);
     if (soon.length === 0) return;
     const held = await this.heldAddresses(now);
     for (const s of soon) {
@@ -735,6 +765,9 @@ export class RangeScans {
         if (at < s.since && !doubt) continue;
         run = { title: s.title, region: s.region, at, lookAt: this.firstLook(s.region, at), released: false, done: false };
         this.runs.set(key, run);
+        // (a run its schedule takes to the appliance its placement chose, off the spread's)
+        const p = this.placed.get(s.title);
+        if (p?.at === at && p.appliance === s.appliance && p.appliance !== p.spread) this.placedElsewhere++;
       }
       out.push(run);
     }
@@ -807,12 +840,23 @@ export class RangeScans {
     return out;
   }
 
+  /** The scan references of the runs known (listed, or made up by us): ours, though no intent names them. */
+  runRefs(): ReadonlySet<string> {
+    const out = new Set<string>();
+    for (const r of this.runs.values()) {
+      const ref = r.scan?.scanRef ?? r.ref;
+      if (ref !== undefined) out.add(ref);
+    }
+    return out;
+  }
+
   /**
-   * The appliance a run is on: the one a list showed its scan on, else its schedule's as last
-   * synced (a run launched before its schedule moved to another appliance stays where it was).
+   * The appliance a run is on: the one a list showed its scan on, else the one a make-up was
+   * launched on, else its schedule's as last synced (a run launched before its schedule moved to
+   * another appliance stays where it was).
    */
   private runApplianceNow(r: Run): string | undefined {
-    return r.scan?.appliance ?? this.schedules.find((s) => s.title === r.title)?.appliance;
+    return r.scan?.appliance ?? r.appliance ?? this.schedules.find((s) => s.title === r.title)?.appliance;
   }
 
   /** One pass: sync when due; look for runs that should have ended; credit processed ones. */
@@ -978,10 +1022,12 @@ export class RangeScans {
         log.info({ region: c.region, schedule: c.title }, `range run ${c.title} not made up: no device to aim at in region ${c.region}`);
         continue;
       }
-      const run: Run = { title: c.title, region: c.region, at: now, lookAt: this.firstLook(c.region, now), released: false, done: false, madeUp: true, ...(aimedMakeUp ? { aimedAt: targets } : {}) };
+      // (placed as a run is, by the load now: the placement before the skipped time is hours old)
+      const appliance = this.placement(now).placed.get(c.region) ?? conf.appliance;
+      const run: Run = { title: c.title, region: c.region, at: now, lookAt: this.firstLook(c.region, now), released: false, done: false, madeUp: true, appliance, ...(aimedMakeUp ? { aimedAt: targets } : {}) };
       try {
         const { scanRef } = await budget.call('launch range scan (a skipped time made up)', 'launch', () => scanner.launchRanges!({
-          title: c.title, targets, appliance: conf.appliance, ...(conf.optionProfile !== undefined ? { optionProfile: conf.optionProfile } : {}),
+          title: c.title, targets, appliance, ...(conf.optionProfile !== undefined ? { optionProfile: conf.optionProfile } : {}),
         }));
         run.ref = scanRef;
         log.info({ region: c.region, schedule: c.title, scan: scanRef, skippedAt: new Date(c.at).toISOString() }, `range run ${c.title} made up: launched as ${scanRef} now that region ${c.region}'s previous run has ended`);

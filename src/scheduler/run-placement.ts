@@ -1,10 +1,11 @@
 /**
  * Which appliance each region's range runs go on (ranges.ts asks). Two steps:
  *  - `runApplianceOf`, from the config alone: the runs spread over the regions' appliances;
- *  - `placeRuns`, just before a time: a region whose appliance is overrun by other tools' scans
- *    (every slot held by one listed running long) moves that run to another of its appliances
- *    that is not. A run queued there waits behind scans nobody can see the end of, and the region
- *    stays held meanwhile; behind runs of ours it waits for scans whose durations we know.
+ *  - `placeRuns`, when a time's hold begins: a region whose appliance is blocked (overrun by other
+ *    tools' scans, every slot held by one listed running long; or offline) moves that run to
+ *    another of its appliances that is not. A run queued behind others' scans waits as long as
+ *    they go, which nobody can say, and its region stays held meanwhile; the runs of ours it may
+ *    queue behind instead are spread (fewest per slot) and followed.
  */
 
 export interface PlacementRegion {
@@ -35,19 +36,19 @@ export function runApplianceOf(regions: readonly PlacementRegion[]): Map<string,
 
 /**
  * The appliances of one time's runs: `spread` (runApplianceOf's), except that a region whose
- * appliance is in `overrun` and that has appliances that are not takes the one of those with the
+ * appliance is in `blocked` and that has appliances that are not takes the one of those with the
  * fewest runs per configured slot (the runs counted as placed so far; regions with fewer
- * appliances move first). A region with only overrun appliances stays where the spread put it.
+ * appliances move first). A region with only blocked appliances stays where the spread put it.
  */
-export function placeRuns(regions: readonly PlacementRegion[], spread: ReadonlyMap<string, string>, overrun: ReadonlySet<string>): Map<string, string> {
+export function placeRuns(regions: readonly PlacementRegion[], spread: ReadonlyMap<string, string>, blocked: ReadonlySet<string>): Map<string, string> {
   const out = new Map(spread);
-  if (overrun.size === 0) return out;
+  if (blocked.size === 0) return out;
   const runs = new Map<string, number>();
   for (const ap of spread.values()) runs.set(ap, (runs.get(ap) ?? 0) + 1);
   for (const r of byFewestAppliances(regions)) {
     const at = spread.get(r.name);
-    if (at === undefined || !overrun.has(at)) continue;
-    const best = fewestRunsPerSlot(r.appliances.filter((a) => !overrun.has(a.name)), runs);
+    if (at === undefined || !blocked.has(at)) continue;
+    const best = fewestRunsPerSlot(r.appliances.filter((a) => !blocked.has(a.name)), runs);
     if (!best) continue;
     out.set(r.name, best);
     runs.set(at, runs.get(at)! - 1);
