@@ -93,7 +93,8 @@ export const schedulerConfigSchema = z.object({
   /**
    * Recurring range scans the scanner's platform launches itself (a Qualys scheduled scan: no API
    * call per run), one per region and time of day, spread over the regions' appliances (`runApplianceOf`; a run
-   * whose appliance other tools' scans have held for an hour goes on another of its region's, `placeRuns`). onsight keeps
+   * whose appliance is offline, or had every slot held by other tools' scans for an hour by the
+   * appliance lists, goes on another of its region's when its hold begins, `placeRuns`). onsight keeps
    * them in step with this section (`syncSchedules`), holds the region free of its own launches
    * around each run, and credits the devices a run found (one host-list call after it is processed),
    * so its own calls go to the devices the runs missed. Off (no times) by default. The schedules

@@ -254,8 +254,9 @@ export class RangeScans {
    * scarce allowance's pace ever holds: for days our scans joined the range runs (a daily restart at
    * 50 calls a day: 32-51 region-rule violations a run). With them, the holds go on from the start
    * and the first sync costs one call. With range scans off, knowing that none of ours is kept
-   * spares the clean-up list at each start. The aims, their costs, the devices an aimed run did not
-   * find and the runs' durations are kept with them.
+   * spares the clean-up list at each start. The aims, their costs, the runs' placements (a restart
+   * would write the spread's appliance back over one), the devices an aimed run did not find and the
+   * runs' durations are kept with them.
    */
   readonly memory: Remembers = {
     snapshot: (now) => ({
@@ -315,7 +316,7 @@ export class RangeScans {
       if (!this.core.scanner.syncSchedules) return `range schedules: the ${this.core.scanner.kind} scanner keeps none${kept.length ? ` (${kept.length} saved, not held)` : ''}`;
       if (this.synced === undefined && this.schedules.length === 0) this.schedules = kept.map((k) => ({ ...k, action: 'kept' as const }));
       const doubt = skipsSent.filter((k) => !this.skipsSeen.has(k)).length;
-      const also = [aims.length ? `${aims.length} aim(s)` : '', notFound.length ? `${notFound.length} device(s) an aimed run did not find` : '', durations.length ? `${durations.length} run duration(s)` : '',
+      const also = [aims.length ? `${aims.length} aim(s)` : '', placed.some((p) => p[2] !== p[3]) ? `${placed.filter((p) => p[2] !== p[3]).length} run(s) placed off the spread` : '', notFound.length ? `${notFound.length} device(s) an aimed run did not find` : '', durations.length ? `${durations.length} run duration(s)` : '',
         doubt ? `${doubt} skip(s) whose run a list is still to decide` : '', catchUps.length ? `${catchUps.length} skipped time(s) to make up` : ''].filter(Boolean);
       return (kept.length ? `range schedules: ${kept.length} of ours as last synced` : 'range schedules: some of ours may be kept (cleaned up at start)') + (also.length ? `, ${also.join(', ')}` : '');
     },
