@@ -160,6 +160,7 @@ describe('scheduler.rangeScans end to end: the daemon, the Qualys emulator\'s sc
         madeUp: 0,
         aimed: 0,
         unaimedQueued: 0,
+        placedElsewhere: 0,
         notFound: 0,
       });
       const metrics = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();

@@ -42,39 +42,40 @@ describe('ApplianceBook', () => {
     expect(book.stale(T0 + 300_001, 300)).toBe(true);
   });
 
-  it('is overrun when lists have shown others\' scans in every slot for the time asked, ours and our range runs not counted, names forgotten when a list gives none', () => {
+  it('is overrun when the lists in a row have shown others\' scans in every slot for the time asked (theirs may take turns), ours and our range runs not counted', () => {
     const book = new ApplianceBook(silentLogger());
     const T0 = Date.parse('2026-11-23T10:00:00Z');
     const H = 3_600_000;
     const a1 = (refs: string[] | undefined, n = refs?.length ?? 0) => [{ name: 'A1', online: true, runningScans: n, ...(refs ? { runningScanRefs: refs } : {}) }, { name: 'A3', online: true, runningScans: 0, runningScanRefs: [] }];
     const ours = { id: 'i1', region: 'R2', appliance: 'A1', state: 'running' as const, scanRef: 'scan/ours', createdAt: T0, launchedAt: T0 };
+    // (A1 configured for 2 at once)
     book.update(a1(['x', 'y']), regions, [], T0);
-    // (A1 configured for 2 at once: both held, but listed for no time yet)
-    expect(book.overrun('A1', 2, H, T0)).toBe(false);
-    book.update(a1(['x', 'y']), regions, [], T0 + H);
-    expect(book.overrun('A1', 2, H, T0 + H)).toBe(true);
-    // what the last list showed, however late it is asked (the caller asks only on a recent one)
-    expect(book.overrun('A1', 2, H, T0 + 3 * H)).toBe(true);
-    expect(book.overrun('A1', 2, 2 * H, T0 + 3 * H)).toBe(false);
-    // one of them ended: a slot is free
+    expect(book.overrun('A1', H)).toBe(false); // held, but for no time yet
+    book.update(a1(['x', 'z']), regions, [], T0 + H); // y ended, z of theirs took its slot at once: still held
+    expect(book.overrun('A1', H)).toBe(true);
+    expect(book.overrun('A1', 2 * H)).toBe(false);
+    // a slot free at one list ends the streak
     book.update(a1(['x']), regions, [], T0 + 2 * H);
-    expect(book.overrun('A1', 2, H, T0 + 2 * H)).toBe(false);
-    // the other slot is ours (a scan of ours, or a range run): not others'
-    book.update(a1(['x', 'scan/ours']), regions, [ours], T0 + 3 * H);
-    expect(book.overrun('A1', 2, H, T0 + 3 * H)).toBe(false);
-    book.update(a1(['x', 'run/1']), regions, [], T0 + 4 * H, new Set(['run/1']));
-    expect(book.overrun('A1', 2, H, T0 + 4 * H)).toBe(false);
-    expect(book.load('A1', []).load).toBe(1); // (the run is ours: not others' load either)
-    book.update(a1(['x', 'run/1']), regions, [], T0 + 5 * H);
-    expect(book.overrun('A1', 2, H, T0 + 5 * H)).toBe(false); // (run/1 listed from T0 + 5 h only)
-    book.update(a1(['x', 'run/1']), regions, [], T0 + 6 * H);
-    expect(book.overrun('A1', 2, H, T0 + 6 * H)).toBe(true); // (taken for others' now: nobody says it is ours)
-    // a list with counts but no names: what was seen is forgotten
+    expect(book.overrun('A1', 0)).toBe(false);
+    book.update(a1(['x', 'w']), regions, [], T0 + 3 * H);
+    expect(book.overrun('A1', H)).toBe(false);
+    // a slot ours (a scan of ours, or a range run ranges.ts names) is not theirs
+    book.update(a1(['x', 'scan/ours']), regions, [ours], T0 + 4 * H);
+    expect(book.overrun('A1', 0)).toBe(false);
+    book.update(a1(['x', 'run/1']), regions, [], T0 + 5 * H, new Set(['run/1']));
+    expect(book.overrun('A1', 0)).toBe(false);
+    expect(book.load('A1', []).load).toBe(1); // (the run is not others' load either)
+    book.update(a1(['x', 'w']), regions, [], T0 + 6 * H);
+    // a list with counts only counts as well; the streak goes on
     book.update(a1(undefined, 2), regions, [], T0 + 7 * H);
-    expect(book.overrun('A1', 2, H, T0 + 7 * H)).toBe(false);
+    expect(book.overrun('A1', H)).toBe(true);
+    // learned to run 3 at once: 2 of theirs no longer fill it
+    book.update(a1(['x', 'w', 'v']), regions, [], T0 + 8 * H);
+    book.update(a1(['x', 'w']), regions, [], T0 + 9 * H);
+    expect(book.overrun('A1', 0)).toBe(false);
     // offline: nothing runs there, ours or theirs (placement takes it as blocked on its own)
-    book.update([{ name: 'A1', online: false, runningScans: 2, runningScanRefs: ['x', 'y'] }, { name: 'A3', online: true, runningScans: 0 }], regions, [], T0 + 8 * H);
-    expect(book.overrun('A1', 2, 0, T0 + 8 * H)).toBe(false);
+    book.update([{ name: 'A1', online: false, runningScans: 3, runningScanRefs: ['x', 'y', 'v'] }, { name: 'A3', online: true, runningScans: 0 }], regions, [], T0 + 10 * H);
+    expect(book.overrun('A1', 0)).toBe(false);
     expect(book.online('A1')).toBe(false);
     expect(book.online('A3')).toBe(true);
   });

@@ -97,6 +97,8 @@ export class ApplianceBook implements Remembers {
   private readonly waitingSeen = new Map<string, Set<string>>();
   /** others' scans running on each appliance (lists that name them), and the first read that showed each */
   private readonly othersSince = new Map<string, Map<string, number>>();
+  /** per appliance, the first of the lists in a row (the last included) that showed every slot it is believed to have held by others' scans */
+  private readonly othersFullSince = new Map<string, number>();
   /** others' scans already logged as long-running */
   private readonly othersLogged = new Set<string>();
 
@@ -112,6 +114,7 @@ export class ApplianceBook implements Remembers {
     return {
       slots: Object.fromEntries([...this.learned].map(([name, l]) => [name, { seen: l.seen, ...(l.full ? { full: { ...l.full } } : {}) }])),
       othersSince: Object.fromEntries([...this.othersSince].map(([name, m]) => [name, Object.fromEntries(m)])),
+      othersFullSince: Object.fromEntries(this.othersFullSince),
       list: {
         at: now, backoff: this.backoff, steady: this.steady, lastForeign: this.lastForeign,
         states: Object.fromEntries([...this.states].map(([name, a]) => [name, { refreshedAt: a.refreshedAt, foreign: a.foreign, ...(a.status ? { status: a.status } : {}) }])),
@@ -133,6 +136,8 @@ export class ApplianceBook implements Remembers {
       // a time ahead of this clock (another node's, a clock stepped back) is taken as now
       learned.push([name, { seen: l.seen as number, ...(full ? { full: { scans: full.scans as number, at: Math.min(full.at as number, now) } } : {}) }]);
     }
+    const full = d?.othersFullSince === undefined ? {} : record(d.othersFullSince);
+    if (!full || Object.keys(full).length > MAX_APPLIANCES || !Object.values(full).every((at) => isNum(at, 0, now + CLOCK_SKEW_MS))) return undefined;
     const since: [string, [string, number][]][] = [];
     for (const [name, v] of Object.entries(others)) {
       const refs = record(v);
@@ -144,6 +149,8 @@ export class ApplianceBook implements Remembers {
       l.seen = Math.max(l.seen, old.seen);
       if (old.full && (!l.full || l.full.at < old.full.at)) l.full = old.full;
     }
+    // (a streak is taken back only where this scheduler has read no list yet: one it read says how it is now)
+    for (const [name, at] of Object.entries(full) as [string, number][]) if (!this.states.has(name)) this.othersFullSince.set(name, Math.min(at, now));
     for (const [name, refs] of since) {
       const m = this.othersSince.get(name) ?? new Map<string, number>();
       for (const [ref, at] of refs) m.set(ref, Math.min(m.get(ref) ?? at, at));
@@ -253,6 +260,16 @@ export class ApplianceBook implements Remembers {
       // a scan of ours waits for a slot while these run: they fill the appliance
       if (waiting) this.sawFull(a.name, a.runningScans, now);
     }
+    // (after what this list taught of the slots)
+    for (const r of regions) {
+      for (const ap of r.appliances) {
+        const state = this.states.get(ap.name)!;
+        const { atLeast, fullAt } = this.learnedCapacity(ap.name, now);
+        const held = state.status?.online === true && state.foreign >= (fullAt ?? Math.max(ap.maxScans, atLeast, 1));
+        if (!held) this.othersFullSince.delete(ap.name);
+        else if (!this.othersFullSince.has(ap.name)) this.othersFullSince.set(ap.name, now);
+      }
+    }
   }
 
   /** Others' scans the list names as running on `a`: since when each has been seen (a list without names tells nothing: what was seen is forgotten). */
@@ -359,20 +376,17 @@ export class ApplianceBook implements Remembers {
   }
 
   /**
-   * Did the last list (`stale` says whether it is recent enough) show every slot the appliance is
-   * believed to have (seen full at, else the larger of the configured and the most seen running)
-   * held by another tool's scan that lists had shown running for at least `ms` by then? A scan of
-   * ours given to it waits behind them, for as long as nobody can say.
+   * Have the lists in a row up to the last (`stale` says whether it is recent enough) shown every
+   * slot the appliance is believed to have (seen full at, else the larger of the configured and
+   * the most seen running) held by others' scans, for at least `ms`? A scan of ours given to it
+   * waits behind theirs, those running and those queued, which no list shows: for as long as
+   * nobody can say. (Each of their scans' own age would not do: where their scans queue, one that
+   * has just taken a slot from another holds it as long.)
    */
-  overrun(name: string, configured: number, ms: number, now: number): boolean {
+  overrun(name: string, ms: number): boolean {
     const state = this.states.get(name);
-    const since = this.othersSince.get(name);
-    if (!state?.status?.online || !since?.size) return false;
-    const { atLeast, fullAt } = this.learnedCapacity(name, now);
-    let long = 0;
-    // (each was named by that list: a scan the list no longer names is no longer in the map)
-    for (const at of since.values()) if (state.refreshedAt - at >= ms) long++;
-    return Math.min(long, state.foreign) >= (fullAt ?? Math.max(configured, atLeast, 1));
+    const since = this.othersFullSince.get(name);
+    return state?.status?.online === true && since !== undefined && state.refreshedAt - since >= ms;
   }
 
   /** Did the last list show the appliance online? */

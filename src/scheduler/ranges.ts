@@ -29,9 +29,9 @@ const QUEUED_GIVE_WAY_MS = 60 * MIN;
 /** a run a list showed going holds its region until seen ended, for this long at most (others' scans can hold an appliance for days under heavy-tailed scan times) */
 const RUN_FOLLOW_MS = 14 * DAY;
 /**
- * a run is placed off an appliance whose every slot another tool's scan has held this long (placeRuns):
- * a scan that long on a heavy tail is likely to go on as long again, and a run queued behind it
- * would wait past QUEUED_GIVE_WAY_MS, holding its region, before it gives way
+ * a run is placed off an appliance whose every slot other tools' scans have held, list after list,
+ * this long (placeRuns): their own queue keeps it full, and a run queued behind it would wait past
+ * QUEUED_GIVE_WAY_MS, holding its region, before it gives way
  */
 const OVERRUN_MS = QUEUED_GIVE_WAY_MS;
 /** a run is cut off this long before the region's next run (the platform launches within minutes of a time) */
@@ -559,11 +559,9 @@ export class RangeScans {
     const { withRuns, byRegion } = this.spreadOf();
     const blocked = new Map<string, string>();
     if (!appliances.stale(now, opts.applianceRefreshS)) {
-      const slots = new Map<string, number>();
-      for (const r of withRuns) for (const a of r.appliances) if (!slots.has(a.name)) slots.set(a.name, a.maxScans);
-      for (const [name, maxScans] of slots) {
+      for (const name of new Set(withRuns.flatMap((r) => r.appliances.map((a) => a.name)))) {
         if (!appliances.online(name)) blocked.set(name, 'listed offline');
-        else if (appliances.overrun(name, maxScans, OVERRUN_MS, now)) blocked.set(name, `other tools' scans have held every slot for ${OVERRUN_MS / MIN} min or longer`);
+        else if (appliances.overrun(name, OVERRUN_MS)) blocked.set(name, `other tools' scans have held every slot for ${OVERRUN_MS / MIN} min or longer`);
       }
     }
     return { spread: byRegion, placed: placeRuns(withRuns, byRegion, new Set(blocked.keys())), blocked };
