@@ -76,8 +76,8 @@ describe('ApplianceBook', () => {
     // offline: nothing runs there, ours or theirs (placement takes it as blocked on its own)
     book.update([{ name: 'A1', online: false, runningScans: 3, runningScanRefs: ['x', 'y', 'v'] }, { name: 'A3', online: true, runningScans: 0 }], regions, [], T0 + 10 * H);
     expect(book.overrun('A1', 0)).toBe(false);
-    expect(book.online('A1')).toBe(false);
-    expect(book.online('A3')).toBe(true);
+    expect(book.load('A1', []).online).toBe(false);
+    expect(book.load('A3', []).online).toBe(true);
   });
 
   it('learns an appliance\'s slots: probes one past what it saw run, and holds at what ran while ours waited', () => {

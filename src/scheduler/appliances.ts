@@ -389,11 +389,6 @@ export class ApplianceBook implements Remembers {
     return state?.status?.online === true && since !== undefined && state.refreshedAt - since >= ms;
   }
 
-  /** Did the last list show the appliance online? */
-  online(name: string): boolean {
-    return this.states.get(name)?.status?.online === true;
-  }
-
   /** Others' scans on the appliance at the last read. */
   foreign(name: string): number {
     return this.states.get(name)?.foreign ?? 0;

@@ -316,7 +316,8 @@ export class RangeScans {
       if (!this.core.scanner.syncSchedules) return `range schedules: the ${this.core.scanner.kind} scanner keeps none${kept.length ? ` (${kept.length} saved, not held)` : ''}`;
       if (this.synced === undefined && this.schedules.length === 0) this.schedules = kept.map((k) => ({ ...k, action: 'kept' as const }));
       const doubt = skipsSent.filter((k) => !this.skipsSeen.has(k)).length;
-      const also = [aims.length ? `${aims.length} aim(s)` : '', placed.some((p) => p[2] !== p[3]) ? `${placed.filter((p) => p[2] !== p[3]).length} run(s) placed off the spread` : '', notFound.length ? `${notFound.length} device(s) an aimed run did not find` : '', durations.length ? `${durations.length} run duration(s)` : '',
+      const moved = placed.filter(([, , appliance, spread]) => appliance !== spread).length;
+      const also = [aims.length ? `${aims.length} aim(s)` : '', moved ? `${moved} run(s) placed off the spread` : '', notFound.length ? `${notFound.length} device(s) an aimed run did not find` : '', durations.length ? `${durations.length} run duration(s)` : '',
         doubt ? `${doubt} skip(s) whose run a list is still to decide` : '', catchUps.length ? `${catchUps.length} skipped time(s) to make up` : ''].filter(Boolean);
       return (kept.length ? `range schedules: ${kept.length} of ours as last synced` : 'range schedules: some of ours may be kept (cleaned up at start)') + (also.length ? `, ${also.join(', ')}` : '');
     },
@@ -560,7 +561,7 @@ export class RangeScans {
     const blocked = new Map<string, string>();
     if (!appliances.stale(now, opts.applianceRefreshS)) {
       for (const name of new Set(withRuns.flatMap((r) => r.appliances.map((a) => a.name)))) {
-        if (!appliances.online(name)) blocked.set(name, 'listed offline');
+        if (!appliances.load(name, []).online) blocked.set(name, 'listed offline');
         else if (appliances.overrun(name, OVERRUN_MS)) blocked.set(name, `other tools' scans have held every slot for ${OVERRUN_MS / MIN} min or longer`);
       }
     }

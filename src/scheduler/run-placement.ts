@@ -1,8 +1,8 @@
 /**
  * Which appliance each region's range runs go on (ranges.ts asks). Two steps:
  *  - `runApplianceOf`, from the config alone: the runs spread over the regions' appliances;
- *  - `placeRuns`, when a time's hold begins: a region whose appliance is blocked (overrun by other
- *    tools' scans, every slot held by one listed running long; or offline) moves that run to
+ *  - `placeRuns`, when a time's hold begins: a region whose appliance is blocked (overrun: lists
+ *    in a row have shown every slot held by other tools' scans for an hour; or offline) moves that run to
  *    another of its appliances that is not. A run queued behind others' scans waits as long as
  *    they go, which nobody can say, and its region stays held meanwhile; the runs of ours it may
  *    queue behind instead are spread (fewest per slot) and followed.
