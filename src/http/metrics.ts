@@ -212,8 +212,8 @@ export async function renderMetrics(d: DaemonView, given?: Status): Promise<stri
   w.family('onsight_range_not_found_total', 'counter', 'Devices an aimed range run did not find although they held their address throughout (a lease outliving its laptop, most likely): left out of later aims until a line shows them again.')(rs.notFound, { scanner: scanner.kind });
   w.family('onsight_range_credited_total', 'counter', 'Devices credited as found by a range run (queued ones; for an aimed run, any device at its targets): the host list dated their address and they held it throughout the run.')(rs.credited, { scanner: scanner.kind });
   const hip = status.scanner.hostsInParallel;
-  w.family('onsight_scheduler_hosts_in_parallel', 'gauge', 'Hosts an appliance scans at once in one of our scans, as the scheduler assumes it: learned from scan durations (parallelism.ts), else the configured hostsInParallel.')(hip.value, { scanner: scanner.kind });
-  w.family('onsight_scheduler_hosts_in_parallel_configured', 'gauge', 'The configured hostsInParallel (where learning starts).')(hip.configured, { scanner: scanner.kind });
+  w.family('onsight_scheduler_hosts_in_parallel', 'gauge', 'Hosts an appliance scans at once in one of our scans, as the scheduler assumes it: learned from scan durations (parallelism.ts), else where learning starts (the option profile\'s figure where the scanner states it, else the configured hostsInParallel).')(hip.value, { scanner: scanner.kind });
+  w.family('onsight_scheduler_hosts_in_parallel_configured', 'gauge', 'The configured hostsInParallel (where learning starts when the scanner states no option profile figure).')(hip.configured, { scanner: scanner.kind });
   w.family('onsight_scanner_stopped', 'gauge', '1 when onsight stopped calling the scanner after a failure only an operator can fix (credentials, account; the status page says why) until the config is reloaded.')(scanner.block.stopped ? 1 : 0, { scanner: scanner.kind });
 
   // notifications

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { Reason } from '../policy/policy.js';
 import type { Allowance } from '../scanners/types.js';
 import type { Decision } from '../scheduler/queue.js';
-import type { LearnedAppliance, LearnedLag, LearnedParallelism, LearnedStateStatus, RangeScanStatus, ScannerBlock } from '../scheduler/scheduler.js';
+import type { LearnedAppliance, LearnedLag, HostsInParallelStatus, LearnedStateStatus, RangeScanStatus, ScannerBlock } from '../scheduler/scheduler.js';
 import type { DaemonView } from './view.js';
 import { classifyMissed, decisionIndexFor } from '../coverage/missed.js';
 import { inputStaleness, type InputStaleness } from './staleness.js';
@@ -73,7 +73,7 @@ export interface Status {
   uptimeS: number;
   state: string;
   /** waitUntil: no call before this time (the scanner asked to wait); stopped: why onsight stopped calling it */
-  scanner: { kind: string; allowance: Allowance; apiCalls: number; processingLag: LearnedLag; hostsInParallel: LearnedParallelism; rangeScans: RangeScanStatus; learnedState: LearnedStateStatus } & ScannerBlock;
+  scanner: { kind: string; allowance: Allowance; apiCalls: number; processingLag: LearnedLag; hostsInParallel: HostsInParallelStatus; rangeScans: RangeScanStatus; learnedState: LearnedStateStatus } & ScannerBlock;
   totals: {
     identities: number; present: number; sightings: number; lines: number; due: number; queued: number; scanning: number;
     missed: number; launched: number; finished: number; failed: number;

@@ -7,7 +7,7 @@ import type { BindingView } from '../inventory/inventory.js';
 import type { Verdict } from '../policy/policy.js';
 import type { Allowance } from '../scanners/types.js';
 import type { Decision, Intent, QueueEntry } from '../scheduler/queue.js';
-import type { LearnedAppliance, LearnedLag, LearnedParallelism, LearnedStateStatus, RangeScanStatus, SchedulerCounters, ScannerBlock } from '../scheduler/scheduler.js';
+import type { LearnedAppliance, LearnedLag, HostsInParallelStatus, LearnedStateStatus, RangeScanStatus, SchedulerCounters, ScannerBlock } from '../scheduler/scheduler.js';
 import type { SourceCounters } from '../sources/types.js';
 import type { IngestCounters } from '../daemon/ingest.js';
 import type { DecoderCounters } from '../parsers/decoder.js';
@@ -54,8 +54,8 @@ export interface DaemonView {
   applianceLearned(name: string): LearnedAppliance;
   /** the scanner's processing lag as learned from the host list */
   processingLag(): LearnedLag;
-  /** hosts an appliance scans at once in one scan, as learned from scan durations, next to the configured hostsInParallel */
-  hostsInParallel(): LearnedParallelism;
+  /** hosts an appliance scans at once in one scan, as learned from scan durations, from the option profile's figure or the configured hostsInParallel */
+  hostsInParallel(): HostsInParallelStatus;
   /** the platform's range schedules kept for scheduler.rangeScans, and what their runs credited */
   rangeScans(): RangeScanStatus;
   /** what the scheduler read back of what it had learned before a restart, and when it last wrote it */

@@ -74,6 +74,16 @@ export interface ApplianceStatus {
   pollIntervalS?: number;
 }
 
+/** What the scanner says of the scan settings (option profile) our launches use. */
+export interface ScanProfileFacts {
+  /** the profile's name, as launches name it */
+  title: string;
+  /** hosts one scan on an appliance probes at once, when the profile says */
+  hostsInParallel?: number;
+  /** the platform scales that figure up on larger appliances (it is then a floor) */
+  parallelScaling?: boolean;
+}
+
 export interface LastScanned {
   ip: string;
   /** ISO 8601 UTC; absent when never scanned */
@@ -140,6 +150,11 @@ export interface Scanner {
    * scan list, by the title.
    */
   launchRanges?(req: RangeLaunch): Promise<LaunchResult>;
+  /**
+   * Optional: what the scan settings our launches use say of their own speed (Qualys: the option
+   * profile's performance settings), one call. Undefined when that profile is not in the list.
+   */
+  scanProfile?(): Promise<ScanProfileFacts | undefined>;
   /** What a failure of one of this scanner's calls means (the scheduler decides from this alone). */
   failureOutcome(err: unknown, call: ScannerCall): FailureOutcome;
   close(): Promise<void>;
@@ -179,7 +194,7 @@ export interface ScheduleStatus extends RangeSchedule {
 }
 
 /** The scanner calls the scheduler makes; a failure's meaning can depend on which one failed. */
-export type ScannerCall = 'launch' | 'listScans' | 'cancel' | 'appliances' | 'lastScanned' | 'syncSchedules';
+export type ScannerCall = 'launch' | 'listScans' | 'cancel' | 'appliances' | 'lastScanned' | 'syncSchedules' | 'scanProfile';
 
 /**
  * What a failed scanner call means, in the seam's words. Each backend maps its vendor's failures

@@ -16,6 +16,7 @@ import type { Decision, Intent, IntentTarget, SchedulerStore } from './queue.js'
 import type { SchedulerOptions } from './options.js';
 import type { ApplianceBook } from './appliances.js';
 import type { HostParallelism } from './parallelism.js';
+import type { ScanProfile } from './profile.js';
 
 export interface Clock {
   now(): number;
@@ -116,7 +117,7 @@ export interface BudgetPhase {
   scarce(): boolean;
   /** the allowance's calls a day, when the scanner states its limit */
   callsPerDay(): number | undefined;
-  call<T>(what: string, which: ScannerCall, fn: () => Promise<T>): Promise<T>;
+  call<T>(what: string, which: ScannerCall, fn: () => Promise<T>, o?: { optional?: boolean }): Promise<T>;
   /** the calls a host list of `n` addresses takes (one per batch the scanner sends) */
   hostListCalls(n: number): number;
   /** the scanner's host list, counted a call per batch; undefined (no call) when they cannot all be made now */
@@ -215,6 +216,8 @@ export interface SchedulerCore {
   readonly appliances: ApplianceBook;
   /** hosts an appliance scans at once in one scan, as learned from scan durations */
   readonly parallelism: HostParallelism;
+  /** the scan settings our launches run with, as the scanner states them (the start of the parallelism belief) */
+  readonly profile: ScanProfile;
   readonly budget: BudgetPhase;
   readonly decide: DecidePhase;
   readonly follow: FollowPhase;
@@ -227,10 +230,16 @@ export interface SchedulerCore {
 
 /**
  * Hosts an appliance scans at once in one of our scans, as the scheduler assumes now: the learned
- * value (parallelism.ts), or the configured one when learning is off.
+ * value (parallelism.ts), or where learning starts when it is off.
  */
 export function hostsInParallel(core: SchedulerCore): number {
-  return core.opts.learnHostsInParallel ? core.parallelism.value(core.opts.hostsInParallel) : core.opts.hostsInParallel;
+  const start = startingHostsInParallel(core);
+  return core.opts.learnHostsInParallel ? core.parallelism.value(start) : start;
+}
+
+/** Where the hosts-in-parallel belief starts: the scanner's profile where it states it (profile.ts), else the configured value. */
+export function startingHostsInParallel(core: SchedulerCore): number {
+  return core.profile.hostsInParallel() ?? core.opts.hostsInParallel;
 }
 
 export function newIntentId(now: number): string {

@@ -9,7 +9,7 @@
 import type { ScanStatus } from '../scanners/types.js';
 import type { Intent } from './queue.js';
 import { ScanDurations } from './durations.js';
-import { hostsInParallel, type SchedulerCore } from './core.js';
+import { hostsInParallel, startingHostsInParallel, type SchedulerCore } from './core.js';
 import { CLOCK_SKEW_MS, isNum, record, type Remembers } from './memory.js';
 
 /** launch orders and scan states kept across a restart: the latest (running scans are far fewer) */
@@ -166,10 +166,11 @@ export class Follower {
   /** A scan that did not wait for a slot: what its duration says of the hosts scanned at once (logged when the belief moves). */
   private learnParallelism(n: number, ms: number): void {
     const { parallelism, opts, log } = this.core;
-    const before = parallelism.value(opts.hostsInParallel);
-    parallelism.add(n, ms, opts.hostsInParallel);
-    const after = parallelism.describe(opts.hostsInParallel);
-    if (after.value !== before && opts.learnHostsInParallel) log.info({ hostsInParallel: after.value, configured: opts.hostsInParallel, steps: after.steps }, `hosts scanned at once taken as ${after.value}: ${after.how}`);
+    const start = startingHostsInParallel(this.core);
+    const before = parallelism.value(start);
+    parallelism.add(n, ms, start);
+    const after = parallelism.describe(start);
+    if (after.value !== before && opts.learnHostsInParallel) log.info({ hostsInParallel: after.value, configured: start, steps: after.steps }, `hosts scanned at once taken as ${after.value}: ${after.how}`);
   }
 
   private pollIntervalMs(): number {

@@ -13,7 +13,7 @@ import type { SchedulerRegion } from './options.js';
 import { FailedCall } from './budget.js';
 import { OperatorMarks } from './marks.js';
 import type { Waiting } from './waitlist.js';
-import { hostsInParallel, newIntentId, transitionRefused, type SchedulerCore } from './core.js';
+import { hostsInParallel, newIntentId, startingHostsInParallel, transitionRefused, type SchedulerCore } from './core.js';
 
 /** a lease running this long past now holds its address through any scan (settled targets) */
 const SETTLED_LEASE_MS = 86_400_000;
@@ -194,7 +194,7 @@ export class Launcher {
     const targets = await store.atomically(async () => {
       const ok: (IntentTarget & { why: string; vpn: boolean; dueSince: number; ride?: Exclude<Ride, 'due'>; b: BindingView })[] = [];
       let transient = 0, vpn = 0;
-      const vpnWave = Math.max(this.core.opts.hostsInParallel, Math.floor(wave / 2));
+      const vpnWave = Math.max(startingHostsInParallel(this.core), Math.floor(wave / 2));
       for (const q of candidates) {
         if (ok.length >= cap) break;
         const chk = await this.revalidate(q, now);

@@ -47,15 +47,18 @@ export const schedulerConfigSchema = z.object({
   pickupS: z.number().nonnegative().default(360),
   /**
    * hosts an appliance scans at once in one of our scans (the option profile's "Hosts to Scan in
-   * Parallel"; the API does not report it): the first this many targets of a scan start when the
-   * appliance picks it up, so after pickup they have been reached and a cancel would only throw
-   * away their work. A low guess by default (the community example is 30): set too high, onsight
-   * would let a scan run on while a later target's address changes hands
+   * Parallel"): the first this many targets of a scan start when the appliance picks it up, so
+   * after pickup they have been reached and a cancel would only throw away their work. Where the
+   * scanner states the profile's figure (Qualys: the option profile list, read daily; profile.ts)
+   * that figure is used instead and a different configured value is warned about. A low guess by
+   * default (the community example is 30): set too high, onsight would let a scan run on while a
+   * later target's address changes hands
    */
   hostsInParallel: z.number().int().positive().default(10),
   /**
    * learn hosts in parallel from how long scans take against how many targets they carry
-   * (parallelism.ts): from the configured value upward, when the durations say so clearly
+   * (parallelism.ts): from the option profile's figure (else the configured value) upward, when the
+   * durations say so clearly
    */
   learnHostsInParallel: z.boolean().default(true),
   /**

@@ -68,7 +68,7 @@ export class HostParallelism implements Remembers {
   private readonly larger: Scan[] = [];
   private splitAt = 0;
   private added = 0;
-  private cached?: { configured: number; added: number; result: LearnedParallelism };
+  private cached?: { configured: number; startName: string; added: number; result: LearnedParallelism };
   /** the value taken, for the configured value it was learned from */
   private held?: { configured: number; value: number };
 
@@ -120,20 +120,21 @@ export class HostParallelism implements Remembers {
     return this.describe(configured).value;
   }
 
-  describe(configured: number): LearnedParallelism {
+  /** @param startName what `configured` is, for `how` (the scanner's profile may state it instead of the config) */
+  describe(configured: number, startName = 'the configured hostsInParallel'): LearnedParallelism {
     const c = this.cached;
-    if (c && c.configured === configured && this.added - c.added < EVERY) return c.result;
-    const result = this.estimate(configured);
-    this.cached = { configured, added: this.added, result };
+    if (c && c.configured === configured && c.startName === startName && this.added - c.added < EVERY) return c.result;
+    const result = this.estimate(configured, startName);
+    this.cached = { configured, startName, added: this.added, result };
     return result;
   }
 
-  private estimate(configured: number): LearnedParallelism {
+  private estimate(configured: number, startName: string): LearnedParallelism {
     if (configured !== this.splitAt) this.split(configured);
     const small = this.smaller, large = this.larger;
     const base = { configured, small: small.length, large: large.length };
     if (small.length < MIN_SMALL) {
-      return { ...base, value: configured, how: `the configured hostsInParallel: too few scans to learn from yet (${small.length}/${MIN_SMALL} of at most ${configured} targets)` };
+      return { ...base, value: configured, how: `${startName}: too few scans to learn from yet (${small.length}/${MIN_SMALL} of at most ${configured} targets)` };
     }
     const rng = seededRng(SEED);
     // the prediction's own error (a finite sample of small scans): from its two halves
@@ -181,8 +182,8 @@ export class HostParallelism implements Remembers {
     return {
       ...base, value, steps,
       how: value > configured
-        ? `learned: scans of up to ${value} targets last as long as one wave (predicted from ${small.length} scans of at most ${configured}); configured ${configured}`
-        : `the configured hostsInParallel: ${steps.length ? `scans of ${configured + 1}–${steps[0].upTo} targets last longer than one wave` : `fewer than ${MIN_STEP} scans of ${configured + 1}–${5 * configured} targets`}`,
+        ? `learned: scans of up to ${value} targets last as long as one wave (predicted from ${small.length} scans of at most ${configured}); starting from ${configured} (${startName})`
+        : `${startName}: ${steps.length ? `scans of ${configured + 1}–${steps[0].upTo} targets last longer than one wave` : `fewer than ${MIN_STEP} scans of ${configured + 1}–${5 * configured} targets`}`,
     };
   }
 }

@@ -21,6 +21,7 @@ import type { Intent, SchedulerStore } from './queue.js';
 import type { SchedulerOptions } from './options.js';
 import { ApplianceBook, type LearnedAppliance } from './appliances.js';
 import { HostParallelism, type LearnedParallelism } from './parallelism.js';
+import { ScanProfile, type ScanProfileStatus } from './profile.js';
 import type { LearnedLag } from './lag.js';
 import { Budget, type ScannerBlock } from './budget.js';
 import { Decider } from './decide.js';
@@ -33,7 +34,7 @@ import { LateLaunches } from './late.js';
 import { RangeScans, type RangeScanStatus } from './ranges.js';
 import { observeDecisions } from './observe.js';
 import { LearnedMemory, type LearnedStateStatus } from './memory.js';
-import { newCounters, type Clock, type SchedulerCore, type SchedulerCounters, type SchedulerHooks } from './core.js';
+import { newCounters, startingHostsInParallel, type Clock, type SchedulerCore, type SchedulerCounters, type SchedulerHooks } from './core.js';
 
 export { systemClock, newIntentId, type Clock, type LaunchInfo, type ScanEnd, type SchedulerHooks, type SchedulerCounters } from './core.js';
 export { buildSchedulerOptions, type SchedulerOptions, type SchedulerRegion } from './options.js';
@@ -41,6 +42,10 @@ export type { ScannerBlock } from './budget.js';
 export type { LearnedAppliance } from './appliances.js';
 export type { LearnedLag } from './lag.js';
 export type { LearnedParallelism } from './parallelism.js';
+export type { ScanProfileStatus } from './profile.js';
+
+/** Hosts scanned at once as the scheduler assumes it: learned (parallelism.ts) from `start`, the option profile's figure (profile.ts) or the configured one. */
+export type HostsInParallelStatus = LearnedParallelism & { start: number; profile: ScanProfileStatus };
 export type { RangeScanStatus } from './ranges.js';
 export type { LearnedStateStatus } from './memory.js';
 
@@ -72,7 +77,7 @@ export class Scheduler {
       budget: new Budget(c), decide: new Decider(c), reconcile: new Reconciler(c), follow: new Follower(c),
       results: new Results(c), cancel: new Canceler(c), launch: new Launcher(c), late: new LateLaunches(c), ranges: new RangeScans(c),
     };
-    Object.assign(core, this.phases);
+    Object.assign(core, this.phases, { profile: new ScanProfile(c) });
     this.core = c;
     const { follow, results, decide, budget, ranges } = this.phases;
     this.memory = new LearnedMemory(store, clock, log, {
@@ -89,6 +94,7 @@ export class Scheduler {
     this.phases.decide.reset();
     this.core.appliances.invalidate(); // a region may have new appliances
     this.phases.budget.reset(); // an operator may have fixed what stopped calls
+    this.core.profile.invalidate(); // the option profile named, or its settings, may have changed
   }
 
   /** Evaluate bindings that just changed; enqueue the due ones; log every changed decision. */
@@ -124,6 +130,7 @@ export class Scheduler {
     await this.memory.restore(); // what was learned before a restart, before anything uses it
     try {
       await this.phases.decide.applyOperatorMarks(); // onsight rescan / skip, written by the CLI while we run
+      await this.core.profile.tick(this.core.clock.now()); // before launches: it sets their waves
       await this.phases.reconcile.reconcile();
       await this.phases.cancel.cancelReassigned();
       await this.phases.follow.poll();
@@ -176,9 +183,14 @@ export class Scheduler {
   }
 
   /** Hosts scanned at once in one of our scans, as learned from scan durations (parallelism.ts), next to hostsInParallel. */
-  hostsInParallel(): LearnedParallelism {
-    const d = this.core.parallelism.describe(this.core.opts.hostsInParallel);
-    return this.core.opts.learnHostsInParallel ? d : { ...d, value: this.core.opts.hostsInParallel, how: `learnHostsInParallel is off: the configured value (${d.how})` };
+  hostsInParallel(): HostsInParallelStatus {
+    const start = startingHostsInParallel(this.core);
+    const profile = this.core.profile.describe();
+    const name = this.core.profile.hostsInParallel() === undefined ? undefined : `option profile ${profile.profile?.title}'s ${start}`;
+    const d = this.core.parallelism.describe(start, name);
+    const learned = this.core.opts.learnHostsInParallel ? d : { ...d, value: start, how: `learnHostsInParallel is off: ${name ?? 'the configured value'} (${d.how})` };
+    // (configured: the config's figure; learning starts from the profile's where it states one)
+    return { ...learned, configured: this.core.opts.hostsInParallel, start, profile };
   }
 
   /** The scanner's processing lag as learned from the host list (results.ts), next to processingWaitS. */

@@ -39,13 +39,16 @@ export function matrixCells(base: Scenario): MatrixCell[] {
   for (const [conf, poll] of [[120, 190], [360, 600], [900, 190]] as const) {
     add('pickupS (configured/true poll s)', `${conf}/${poll}`, { appliances: base.appliances.map((a) => ({ ...a, pollIntervalS: poll })), policy: { pickupS: conf } });
   }
-  // the option profile's hosts in parallel as configured (absent = the daemon's default, 10) against the truth:
-  // configured above the truth, a transient target can come in a later wave than onsight thinks
+  // the option profile's hosts in parallel as configured (absent = the daemon's default, 10) against the truth,
+  // where onsight cannot read the profile (api.optionProfileHidden): configured above the truth, a transient
+  // target can come in a later wave than onsight thinks. Then the same mismatch where it reads the profile.
   for (const [conf, truth] of [[undefined, 30], [30, 30], [30, 10]] as const) {
     add('hostsInParallel (configured/true)', `${conf ?? 'default'}/${truth}`, {
       appliances: base.appliances.map((a) => ({ ...a, hostsInParallel: truth })), ...(conf === undefined ? {} : { policy: { hostsInParallel: conf } }),
+      api: { optionProfileHidden: true },
     });
   }
+  add('hostsInParallel (configured/true)', '30/10, profile read', { appliances: base.appliances.map((a) => ({ ...a, hostsInParallel: 10 })), policy: { hostsInParallel: 30 } });
   for (const v of [60, 600]) add('appliance poll interval s', v, { appliances: base.appliances.map((a) => ({ ...a, pollIntervalS: v })) });
   for (const v of [0, 300]) add('policy.logDelayS', v, { policy: { logDelayS: v } });
   for (const v of [0, 60, 120]) add('scan.hostListLagMin', v, { scan: { hostListLagMin: v } });

@@ -8,7 +8,7 @@
  *
  * Time only moves when the driver calls `advance(t)`; calls made in between happen at that instant.
  */
-import type { Allowance, ApplianceStatus, FailureOutcome, LastScanned, LaunchRequest, LaunchResult, RangeLaunch, RangeSchedule, Scanner, ScannerCall, ScanFilter, ScanState, ScanStatus, ScheduleStatus } from '../scanners/types.js';
+import type { Allowance, ApplianceStatus, FailureOutcome, LastScanned, LaunchRequest, LaunchResult, RangeLaunch, RangeSchedule, Scanner, ScannerCall, ScanFilter, ScanProfileFacts, ScanState, ScanStatus, ScheduleStatus } from '../scanners/types.js';
 import { expandRanges } from '../util/ip-ranges.js';
 import { nextOccurrence } from '../scheduler/ranges.js';
 import { planScheduleSync, plainSchedule } from '../scanners/schedule-plan.js';
@@ -807,6 +807,17 @@ export class SimScanner implements Scanner {
       const at = this.hostFoundAt.get(ip);
       return at === undefined ? { ip } : { ip, lastScannedAt: new Date(at).toISOString(), via: 'vm-scan' };
     });
+  }
+
+  /**
+   * As Qualys's option profile list shows the profile the scans run with: its hosts in parallel
+   * (the appliances' figure; the smallest where they differ) and whether it scales on larger
+   * appliances (an appliance with a scaling above 1). Not listed where api.optionProfileHidden.
+   */
+  async scanProfile(): Promise<ScanProfileFacts | undefined> {
+    this.spend('option profile list');
+    if (this.sc.api.optionProfileHidden) return undefined;
+    return { title: 'simulated', hostsInParallel: Math.min(...this.sc.appliances.map((a) => a.hostsInParallel)), parallelScaling: this.sc.appliances.some((a) => a.scaling > 1) };
   }
 
   /** running host jobs per appliance now (for load plots) */

@@ -132,6 +132,12 @@ export interface Scenario {
      */
     scheduleLostShare?: number;
     scheduleRefusedShare?: number;
+    /**
+     * The API user cannot see the option profile the scans run with (absent: it can, as Qualys's
+     * option profile list shows it to users who may launch with it [A]): onsight then starts from
+     * its configured `hostsInParallel` instead of the profile's true figure
+     */
+    optionProfileHidden?: boolean;
   };
   /** scans by other tools: one per region at `at` (HH:MM) daily, `hosts` targets each; 0 = none */
   background: { hostsPerRegion: number; at: string };
@@ -336,7 +342,7 @@ export const scenarioFileSchema = z.strictObject({
   }).optional(),
   api: strict({
     limit: z.number().int().positive(), windowS: pos, concurrency: z.number().int().positive(), otherCallsPerHour: nonneg, blockedCount: z.boolean(),
-    scheduleLostShare: share, scheduleRefusedShare: share,
+    scheduleLostShare: share, scheduleRefusedShare: share, optionProfileHidden: z.boolean(),
   }).optional(),
   background: strict({ hostsPerRegion: z.number().int().nonnegative(), at: hhmm }).optional(),
   policy: strict({

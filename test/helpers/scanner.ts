@@ -109,6 +109,17 @@ export class ScriptedScanner implements Scanner {
 
   async close() {}
 
+  /** the option profile's facts, once a test states them (stateProfile): absent, the scanner states none, as most do */
+  scanProfile?: () => Promise<ScanProfileFacts | undefined>;
+  /** From now on the scanner states these facts of its option profile (undefined: the profile is not listed); a call each read. */
+  stateProfile(facts: ScanProfileFacts | undefined): void {
+    this.scanProfile = async () => {
+      this.calls.push('scanProfile');
+      this.check('scanProfile');
+      return facts && { ...facts };
+    };
+  }
+
   finish(ref: string, state: ScanState = 'finished') {
     this.states.set(ref, state);
   }

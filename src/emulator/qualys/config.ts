@@ -9,8 +9,8 @@ import { z } from 'zod';
 import { ConfigError, OnsightError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 
-export type EmulatedApi = 'scan' | 'appliance' | 'host' | 'ip' | 'schedule';
-export const EMULATED_APIS: EmulatedApi[] = ['scan', 'appliance', 'host', 'ip', 'schedule'];
+export type EmulatedApi = 'scan' | 'appliance' | 'host' | 'ip' | 'schedule' | 'optionProfile';
+export const EMULATED_APIS: EmulatedApi[] = ['scan', 'appliance', 'host', 'ip', 'schedule', 'optionProfile'];
 
 const limitSchema = z.object({
   /** calls allowed per window */
@@ -48,7 +48,7 @@ const faultSchema = z.object({
   /** appliances that go offline (and maybe come back) at times in emulated seconds from start */
   applianceOffline: z.array(z.object({ name: z.string(), atSec: z.number().nonnegative(), untilSec: z.number().positive().optional() }).strict()).default([]),
   /** only these APIs get request faults (default all) */
-  apis: z.array(z.enum(['scan', 'appliance', 'host', 'ip', 'schedule'])).optional(),
+  apis: z.array(z.enum(['scan', 'appliance', 'host', 'ip', 'schedule', 'optionProfile'])).optional(),
   /** only these actions get request faults (default all) */
   actions: z.array(z.string()).optional(),
 }).strict();
@@ -81,6 +81,12 @@ const scheduleSchema = z.object({
   active: z.boolean().default(true),
   /** owner shown as USER_LOGIN and on its runs (default the emulator's user) */
   userLogin: z.string().optional(),
+}).strict();
+
+const optionProfileSchema = z.object({
+  title: z.string().min(1),
+  hostsToScan: z.number().int().positive().default(30),
+  parallelScaling: z.boolean().default(false),
 }).strict();
 
 const hostSchema = z.object({
@@ -118,8 +124,13 @@ export const emulatorFileSchema = z.object({
     'US-NY': { offsetMin: -300, details: '(GMT-0500) United States: America/New_York' },
     IN: { offsetMin: 330, details: '(GMT+0530) India: Asia/Calcutta' },
   }),
-  /** accepted option profile titles (absent = any title); ids are 1.. in this order */
-  optionProfiles: z.array(z.string()).optional(),
+  /**
+   * accepted option profile titles (absent = any title); ids are 1.. in this order. An entry may
+   * give the profile's performance settings the option profile list shows: hosts to scan in
+   * parallel on scanner appliances (default 30, the "Normal" setting) and parallel scaling (default
+   * off). The scans' own pace stays the appliances' `capacity`: set both alike.
+   */
+  optionProfiles: z.array(z.union([z.string().min(1), optionProfileSchema])).optional(),
   scanTiming: z.object({
     /** Submitted → Queued: about one appliance polling interval */
     submitDelaySec: z.number().nonnegative().default(5),
@@ -137,6 +148,7 @@ export const emulatorFileSchema = z.object({
     host: limitSchema.optional(),
     ip: limitSchema.optional(),
     schedule: limitSchema.optional(),
+    optionProfile: limitSchema.optional(),
     /** do blocked (409) calls count against the window? Qualys's guide is ambiguous */
     countBlockedCalls: z.boolean().default(false),
   }).strict().prefault({}),
@@ -206,4 +218,9 @@ export function loadEmulatorConfig(file: string): EmulatorConfig {
 
 export function limitFor(c: EmulatorConfig, api: EmulatedApi): LimitConfig {
   return c.limits[api] ?? c.limits.default;
+}
+
+/** The option profiles as the list call shows them (a bare title: the Normal performance settings). */
+export function optionProfilesOf(c: EmulatorConfig): { title: string; hostsToScan: number; parallelScaling: boolean }[] | undefined {
+  return c.optionProfiles?.map((p) => (typeof p === 'string' ? { title: p, hostsToScan: 30, parallelScaling: false } : p));
 }

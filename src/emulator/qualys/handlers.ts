@@ -4,7 +4,7 @@
  * returns status and XML; the server around them does auth, limits, headers and faults.
  */
 import { hms, isoSec } from './clock.js';
-import type { EmulatorConfig } from './config.js';
+import { optionProfilesOf, type EmulatorConfig } from './config.js';
 import { parseItem, splitList } from './ipset.js';
 import { EXTERNAL, expandTargets, SCAN_STATES, type EmScan, type EmulatorModel, type QualysScanState } from './model.js';
 import { scheduleCall } from './schedule-handlers.js';
@@ -96,7 +96,7 @@ export class Handlers {
     const p = ctx.params;
     if (p.has('option_id') && p.has('option_title')) return this.fail(ctx, 400, 1904, 'Specify only one of option_id or option_title');
     if (!p.has('option_id') && !p.has('option_title')) return this.fail(ctx, 400, 1903, 'Missing required parameter(s): option_id or option_title');
-    const profiles = this.c.optionProfiles;
+    const profiles = optionProfilesOf(this.c)?.map((x) => x.title);
     if (p.has('option_id')) {
       const id = Number(p.get('option_id'));
       if (profiles && !(Number.isInteger(id) && id >= 1 && id <= profiles.length)) return this.fail(ctx, 400, 1905, `parameter option_id has invalid value: ${p.get('option_id')}`);
@@ -211,6 +211,22 @@ export class Handlers {
 
   schedule(ctx: Ctx): Answer {
     return scheduleCall(this, this.c, this.m, ctx);
+  }
+
+  // ---- /api/2.0/fo/subscription/option_profile/vm/ ------------------------------------------------
+
+  /**
+   * The VM option profile list: each profile's BASIC_INFO and its SCAN/PERFORMANCE settings, as
+   * the guide's "List VM Option Profile" sample shows them (ports, detection and the rest left
+   * out). No profiles configured (any title accepted): Qualys's default profile alone.
+   */
+  optionProfileList(ctx: Ctx): Answer {
+    const p = ctx.params;
+    if (p.get('action') !== 'list') return this.fail(ctx, 400, p.has('action') ? 1905 : 1903, 'option profile: only action=list is emulated');
+    const profiles = optionProfilesOf(this.c) ?? [{ title: 'Initial Options', hostsToScan: 30, parallelScaling: false }];
+    const items = profiles.map((x, i) => `  <OPTION_PROFILE>\n    <BASIC_INFO>${el('ID', i + 1)}<GROUP_NAME>${cdata(x.title)}</GROUP_NAME>${el('GROUP_TYPE', 'user')}${el('IS_DEFAULT', i === 0 ? 1 : 0)}${el('IS_GLOBAL', 1)}</BASIC_INFO>\n` +
+      `    <SCAN><PERFORMANCE>${el('PARALLEL_SCALING', x.parallelScaling ? 1 : 0)}${el('OVERALL_PERFORMANCE', 'Custom')}<HOSTS_TO_SCAN>${el('EXTERNAL_SCANNERS', 15)}${el('SCANNER_APPLIANCES', x.hostsToScan)}</HOSTS_TO_SCAN></PERFORMANCE></SCAN>\n  </OPTION_PROFILE>`);
+    return { status: 200, body: doc('OPTION_PROFILES', '/api/2.0/fo/subscription/option_profile/option_profile_info.dtd', ctx.host, items.join('\n')) };
   }
 
   // ---- /api/2.0/fo/appliance/ ------------------------------------------------------------------

@@ -35,6 +35,7 @@ const ROUTES: [RegExp, EmulatedApi | 'session'][] = [
   [/^\/api\/(\d+\.\d+)\/fo\/asset\/host\/?$/, 'host'],
   [/^\/api\/(\d+\.\d+)\/fo\/asset\/ip\/?$/, 'ip'],
   [/^\/api\/(\d+\.\d+)\/fo\/schedule\/scan\/?$/, 'schedule'],
+  [/^\/api\/(\d+\.\d+)\/fo\/subscription\/option_profile\/vm\/?$/, 'optionProfile'],
   [/^\/api\/(\d+\.\d+)\/fo\/session\/?$/, 'session'],
 ];
 
@@ -199,6 +200,7 @@ export async function startQualysEmulator(options: EmulatorOptions = {}): Promis
       case 'host': return handlers.host(ctx);
       case 'ip': return handlers.ip(ctx);
       case 'schedule': return handlers.schedule(ctx);
+      case 'optionProfile': return handlers.optionProfileList(ctx);
     }
   }
 

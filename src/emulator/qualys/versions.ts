@@ -14,6 +14,7 @@ export const SERVED: Record<EmulatedApi | 'session', Record<string, readonly str
   ip: { '2.0': ['list', 'add'] },
   // the guide documents the scheduled-scan calls at 2.0 only
   schedule: { '2.0': ['list', 'create', 'update', 'delete'] },
+  optionProfile: { '2.0': ['list'] },
   session: { '2.0': ['login', 'logout'] },
 };
 

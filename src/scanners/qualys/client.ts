@@ -6,11 +6,12 @@
 import { OnsightError } from '../../errors.js';
 import { silentLogger, type Logger } from '../../log.js';
 import { canonicalIp } from '../../util/ip.js';
-import type { Allowance, FailureOutcome, LastScanned, LaunchRequest, LaunchResult, RangeLaunch, RangeSchedule, ScanFilter, Scanner, ScannerCall, ScheduleStatus } from '../types.js';
+import type { Allowance, FailureOutcome, LastScanned, LaunchRequest, LaunchResult, RangeLaunch, RangeSchedule, ScanFilter, Scanner, ScannerCall, ScanProfileFacts, ScheduleStatus } from '../types.js';
 import { TERMINAL_STATES } from '../types.js';
 import { QualysAllowance } from './allowance.js';
 import { latest, parseApplianceList, parseHostList, type QualysAppliance, type QualysHost } from './asset-xml.js';
 import { backoffMs, sleep } from './backoff.js';
+import { parseOptionProfiles } from './option-profile-xml.js';
 import {
   ClientClosedError, QualysApiError, QualysError, QualysLaunchUnconfirmedError, QualysNotInSubscriptionError,
   QualysXmlError, ScopeViolationError,
@@ -323,6 +324,23 @@ export class QualysClient implements Scanner {
       transport: this.transport, log: this.log, allowTarget: this.allowTarget, optionProfile: this.optionProfile,
       timeZoneCode: this.o.scheduleTimeZoneCode, now: this.now,
     }, want, titlePrefix);
+  }
+
+  // ---- the option profile ------------------------------------------------------------------
+
+  /**
+   * The performance settings of the option profile our launches name (by id or title): one call
+   * to the VM option profile list. Undefined when it is not listed (a title mistyped, a profile
+   * the API user may not see): the scheduler then keeps its configured hostsInParallel.
+   */
+  async scanProfile(): Promise<ScanProfileFacts | undefined> {
+    const ref = this.optionProfile;
+    if (ref === undefined) return undefined;
+    const r = await this.transport.call({ endpoint: 'optionProfile', method: 'GET', params: { action: 'list' }, idempotent: true, expect: ['OPTION_PROFILES'] });
+    const profiles = parseOptionProfiles(r.doc);
+    const p = typeof ref === 'object' && 'id' in ref ? profiles.find((x) => x.id === String(ref.id)) : profiles.find((x) => x.title === (typeof ref === 'string' ? ref : ref.title));
+    if (!p) return undefined;
+    return { title: p.title, ...(p.hostsInParallel !== undefined ? { hostsInParallel: p.hostsInParallel } : {}), ...(p.parallelScaling !== undefined ? { parallelScaling: p.parallelScaling } : {}) };
   }
 
   // ---- allowance and lifecycle ------------------------------------------------------------------

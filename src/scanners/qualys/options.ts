@@ -4,10 +4,10 @@
  */
 
 /** The four Qualys "fo" APIs we call; each has its own rate and concurrency budget. */
-export type QualysApi = 'scan' | 'appliance' | 'host' | 'ip' | 'schedule';
+export type QualysApi = 'scan' | 'appliance' | 'host' | 'ip' | 'schedule' | 'optionProfile';
 
 /** Each call we make, with its own path and version (Qualys versions each call separately). */
-export type QualysEndpoint = 'launch' | 'scanList' | 'cancel' | 'applianceList' | 'hostList' | 'ipAdd' | 'schedule';
+export type QualysEndpoint = 'launch' | 'scanList' | 'cancel' | 'applianceList' | 'hostList' | 'ipAdd' | 'schedule' | 'optionProfile';
 
 /**
  * The version Qualys serves today for each call (Qualys API (VM, PC) User Guide 10.39.1, July 2026,
@@ -24,11 +24,13 @@ export const DEFAULT_ENDPOINTS: Record<QualysEndpoint, string> = {
   hostList: '/api/5.0/fo/asset/host/',
   ipAdd: '/api/2.0/fo/asset/ip/',
   schedule: '/api/2.0/fo/schedule/scan/',
+  // the VM option profile list (the guide's "List VM Option Profile"; the 2.0 path most clients call)
+  optionProfile: '/api/2.0/fo/subscription/option_profile/vm/',
 };
 
 /** Whose rate and concurrency budget a call spends (Qualys counts per API, not per version). */
 export const ENDPOINT_API: Record<QualysEndpoint, QualysApi> = {
-  launch: 'scan', scanList: 'scan', cancel: 'scan', applianceList: 'appliance', hostList: 'host', ipAdd: 'ip', schedule: 'schedule',
+  launch: 'scan', scanList: 'scan', cancel: 'scan', applianceList: 'appliance', hostList: 'host', ipAdd: 'ip', schedule: 'schedule', optionProfile: 'optionProfile',
 };
 
 /**

@@ -16,6 +16,7 @@ const endpoints = z.object({
   hostList: endpointPath.default(DEFAULT_ENDPOINTS.hostList),
   ipAdd: endpointPath.default(DEFAULT_ENDPOINTS.ipAdd),
   schedule: endpointPath.default(DEFAULT_ENDPOINTS.schedule),
+  optionProfile: endpointPath.default(DEFAULT_ENDPOINTS.optionProfile),
 }).strict();
 
 export const qualysScannerSchema = z.object({

@@ -1,0 +1,85 @@
+/**
+ * The option profile's hosts in parallel (profile.ts): where the scanner states it, the belief
+ * starts there instead of at the configured hostsInParallel; a read that fails never stops the
+ * scanner's other calls; read once a day and again after a reload.
+ */
+import { describe, expect, it } from 'vitest';
+import { buildSchedulerOptions } from '../src/scheduler/scheduler.js';
+import { mac, setup } from './helpers/scheduler.js';
+
+const DAY = 86_400_000;
+
+/** 35 transient devices ready in emea once its first scan ends: what the next launch carries. */
+async function waveAfterBusy(state: (t: Awaited<ReturnType<typeof setup>>) => void) {
+  const t = await setup({ maxTargetsPerScan: 40, hostsInParallel: 30 });
+  state(t);
+  await t.see({ ip: '10.20.1.1', mac: mac(1), durationS: 43200 });
+  await t.sched.tick(); // the region is busy with this one
+  for (let n = 2; n <= 36; n++) await t.see({ ip: `10.20.1.${n}`, mac: mac(n), durationS: 43200 }); // Wi-Fi: transient
+  t.scanner.finish(t.scanner.launches[0].ref);
+  t.clock.t += 61_000;
+  await t.sched.tick();
+  return { t, next: t.scanner.launches[1]?.targets.length };
+}
+
+describe('hosts in parallel from the option profile', () => {
+  it('a profile that scans 10 at once sets the wave where 30 is configured: transient targets fill 10, not 30', async () => {
+    const stated = await waveAfterBusy((t) => t.scanner.stateProfile({ title: 'Initial Options', hostsInParallel: 10, parallelScaling: false }));
+    expect(stated.next).toBe(10);
+    expect(stated.t.sched.hostsInParallel()).toMatchObject({ value: 10, configured: 30, start: 10, profile: { supported: true, profile: { title: 'Initial Options', hostsInParallel: 10 } } });
+    expect(stated.t.sched.hostsInParallel().how).toContain('option profile Initial Options');
+    // the control: a scanner that states no profile, and one whose list lacks it, keep the configured 30
+    const none = await waveAfterBusy(() => undefined);
+    expect(none.next).toBe(30);
+    expect(none.t.sched.hostsInParallel()).toMatchObject({ value: 30, configured: 30, start: 30, profile: { supported: false } });
+    const unlisted = await waveAfterBusy((t) => t.scanner.stateProfile(undefined));
+    expect(unlisted.next).toBe(30);
+    expect(unlisted.t.sched.hostsInParallel().profile).toMatchObject({ supported: true, readAt: expect.any(Number) });
+    expect(unlisted.t.sched.hostsInParallel().profile.profile).toBeUndefined();
+  });
+
+  it('read at the first pass, then once a day; again after a reload', async () => {
+    const { scanner, sched, clock, policy } = await setup({ hostsInParallel: 30 });
+    scanner.stateProfile({ title: 'Initial Options', hostsInParallel: 10 });
+    const reads = () => scanner.calls.filter((c) => c === 'scanProfile').length;
+    await sched.tick();
+    expect(reads()).toBe(1);
+    clock.t += DAY - 60_000;
+    await sched.tick();
+    expect(reads()).toBe(1);
+    clock.t += 120_000;
+    await sched.tick();
+    expect(reads()).toBe(2);
+    sched.reconfigure(policy, buildSchedulerOptions({ regions: [], maxTargetsPerScan: 3, scanner, scheduler: { hostsInParallel: 30 } }));
+    await sched.tick();
+    expect(reads()).toBe(3);
+  });
+
+  it('a read the scanner refuses for good (a path or a permission) stops nothing: launches go on, the configured value holds, tried again in an hour', async () => {
+    const { scanner, sched, see, clock } = await setup({ hostsInParallel: 30 });
+    scanner.stateProfile({ title: 'Initial Options', hostsInParallel: 10 });
+    scanner.failing.set('scanProfile', 'denied'); // a 'stop' failure on any other call stops every call
+    const reads = () => scanner.calls.filter((c) => c === 'scanProfile').length;
+    await see({ ip: '10.20.1.7', mac: mac(7) });
+    await sched.tick();
+    expect(reads()).toBe(1);
+    expect(scanner.launches).toHaveLength(1);
+    expect(sched.scannerBlock().stopped).toBeUndefined();
+    expect(sched.hostsInParallel()).toMatchObject({ value: 30, start: 30, profile: { supported: true, error: expect.stringContaining('account disabled') } });
+    clock.t += 59 * 60_000;
+    await sched.tick();
+    expect(reads()).toBe(1);
+    scanner.failing.delete('scanProfile');
+    clock.t += 2 * 60_000;
+    await sched.tick();
+    expect(reads()).toBe(2);
+    expect(sched.hostsInParallel()).toMatchObject({ value: 10, start: 10 });
+    expect(sched.hostsInParallel().profile.error).toBeUndefined();
+    // the control: the same failure on a call the scheduler needs does stop it
+    scanner.failNext = 'denied';
+    await see({ ip: '10.30.1.8', mac: mac(8) });
+    await sched.tick();
+    expect(scanner.calls.at(-1)).toBe('launch');
+    expect(sched.scannerBlock().stopped).toBeDefined();
+  });
+});
