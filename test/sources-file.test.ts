@@ -292,6 +292,71 @@ describe('file tailer', () => {
     expect(s2.texts()).toEqual(['a3', 'a4', 'b1']);
   });
 
+  it('after a crash: copytruncate twice while we were down (the second copy holds what came between the truncations)', async () => {
+    const p = join(dir, 'c2.log');
+    writeFileSync(p, 'a1\na2\n');
+    const cp = await checkpointAfter(p, 2);
+    appendFileSync(p, 'a3\n');
+    copyFileSync(p, p + '.1');
+    truncateSync(p, 0);
+    appendFileSync(p, 'b1\nb2\n');
+    renameSync(p + '.1', p + '.2'); // logrotate's shift, then the second copy
+    copyFileSync(p, p + '.1');
+    truncateSync(p, 0);
+    appendFileSync(p, 'c1\n');
+    writeFileSync(p + '-error', 'not ours\n'); // written later beside it, in no rotation series
+    const s2 = new CollectSink();
+    await tail(p, s2, { [p]: cp });
+    await until(() => s2.lines.length >= 4, 5000, 'four lines').catch((e) => {
+      console.log(s2.texts());
+      throw e;
+    });
+    await sleep(150);
+    expect(s2.texts()).toEqual(['a3', 'b1', 'b2', 'c1']);
+  });
+
+  it('copytruncate twice while the sink held us back: the second copy is read too, every line once, in order', async () => {
+    const p = join(dir, 'held.log');
+    writeFileSync(p, '');
+    const sink = new CollectSink();
+    sink.blockAfter = 2; // the ingest says "stop" after two lines
+    await tail(p, sink);
+    appendFileSync(p, 'a1\na2\na3\na4\n');
+    await until(() => sink.lines.length === 2 && sink.waiting > 0, 5000, 'held after two lines');
+    copyFileSync(p, p + '.1');
+    truncateSync(p, 0);
+    appendFileSync(p, 'b1\nb2\n');
+    renameSync(p + '.1', p + '.2');
+    copyFileSync(p, p + '.1');
+    truncateSync(p, 0);
+    appendFileSync(p, 'c1\n');
+    await sleep(100);
+    sink.blockAfter = Infinity;
+    sink.drain();
+    await until(() => sink.lines.length >= 7, 5000, 'all lines').catch((e) => {
+      console.log(sink.texts());
+      throw e;
+    });
+    await sleep(200);
+    expect(sink.texts()).toEqual(['a1', 'a2', 'a3', 'a4', 'b1', 'b2', 'c1']);
+  });
+
+  it('after a crash in a renamed file: a file written later beside the log, in no rotation series, is not taken for a newer rotation', async () => {
+    const p = join(dir, 'n.log');
+    writeFileSync(p, 'a1\na2\n');
+    const cp = await checkpointAfter(p, 2);
+    appendFileSync(p, 'a3\n');
+    renameSync(p, p + '.1');
+    writeFileSync(p, 'b1\n');
+    await sleep(20);
+    writeFileSync(p + '.bak', 'someone else\n'); // later mtime than the rotation
+    const s2 = new CollectSink();
+    await tail(p, s2, { [p]: cp });
+    await until(() => s2.lines.length >= 2);
+    await sleep(150);
+    expect(s2.texts()).toEqual(['a3', 'b1']);
+  });
+
   it('crash loop: exactly once across many restarts while a writer appends and rotates', async () => {
     const p = join(dir, 'loop.log');
     writeFileSync(p, '');

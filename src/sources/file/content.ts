@@ -151,6 +151,29 @@ function olderByName(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+/** The naming series of a rotated file's suffix: numbered (`.3`, `-2`) or dated (`-20240101`), and its separator. */
+function seriesOf(suffix: string): string | undefined {
+  const num = /^([.\-_])\d{1,6}$/.exec(suffix);
+  if (num) return `numbered${num[1]}`;
+  // logrotate's dateext (-%Y%m%d, and dateformats adding the hour or seconds, with or without dashes)
+  const dated = /^([.\-_])(\d{4}-?\d{2}-?\d{2}(?:[-_]?\d{2,10})?)$/.exec(suffix);
+  if (dated) return `dated${dated[1]}${dated[2].length}`;
+  return undefined;
+}
+
+/**
+ * The files after `match` in the listing's order (mtime, then name) that share its naming series
+ * (a second copytruncate copy, the rotations after a rename), oldest first; undefined when its
+ * name is in no series we know. Another file written later beside the log (`app.log-error`,
+ * `app.log.bak`) is in no series and never counts as a newer rotation.
+ */
+function newerInSeries(path: string, sibs: Sibling[], match: Sibling): Sibling[] | undefined {
+  const base = basename(path);
+  const series = seriesOf(basename(match.path).slice(base.length));
+  if (series === undefined) return undefined;
+  return sibs.slice(sibs.indexOf(match) + 1).filter((s) => seriesOf(basename(s.path).slice(base.length)) === series);
+}
+
 export interface Opened {
   fh: FileHandle;
   st: Stats;
@@ -195,13 +218,13 @@ export async function findRotated(path: string, want: ContentMark & { dev?: numb
     const { sibs, settled } = await settledSiblings(path);
     // a listing that never settled may lack the file: listed again while attempts remain, then taken as it is
     if (!settled && attempt < FIND_ATTEMPTS - 1) continue;
-    const r = await findRotatedIn(sibs, want, excludeIno, byInodeOnly);
+    const r = await findRotatedIn(path, sibs, want, excludeIno, byInodeOnly);
     if (r !== 'moved') return r;
   }
   return undefined;
 }
 
-async function findRotatedIn(sibs: Sibling[], want: ContentMark & { dev?: number; ino?: number }, excludeIno: number | undefined, byInodeOnly: boolean): Promise<{ match: Sibling; newer: Sibling[] } | undefined | 'moved'> {
+async function findRotatedIn(path: string, sibs: Sibling[], want: ContentMark & { dev?: number; ino?: number }, excludeIno: number | undefined, byInodeOnly: boolean): Promise<{ match: Sibling; newer: Sibling[] } | undefined | 'moved'> {
   const byIno = want.ino !== undefined ? sibs.findIndex((s) => s.st.ino === want.ino && (want.dev === undefined || s.st.dev === want.dev)) : -1;
   const check = async (s: Sibling): Promise<boolean | 'moved'> => {
     let opened: Opened | undefined;
@@ -218,17 +241,19 @@ async function findRotatedIn(sibs: Sibling[], want: ContentMark & { dev?: number
   if (byIno >= 0) {
     const ok = await check(sibs[byIno]);
     if (ok === 'moved') return 'moved';
-    if (ok) return { match: sibs[byIno], newer: sibs.slice(byIno + 1) };
+    // the newer files of its naming series; a name in no series we know: those written later
+    if (ok) return { match: sibs[byIno], newer: newerInSeries(path, sibs, sibs[byIno]) ?? sibs.slice(byIno + 1) };
   }
   if (byInodeOnly) return undefined;
-  // by content, newest first (the most recent copy is the one that continues where we were). No
-  // newer files: a copy is not part of a rotation sequence, and a later-written file beside it
-  // (`app.log-error`) would be read from its start at every truncation.
+  // by content, newest first (the most recent copy is the one that continues where we were). The
+  // newer files of its naming series follow it (copytruncate twice while we were down or paused:
+  // `.1` holds what was written between the two truncations); a copy in no series has none: a
+  // later-written file beside it (`app.log-error`) would be read from its start at every truncation.
   for (let i = sibs.length - 1; i >= 0; i--) {
     if (sibs[i].st.ino === excludeIno) continue;
     const ok = await check(sibs[i]);
     if (ok === 'moved') return 'moved';
-    if (ok) return { match: sibs[i], newer: [] };
+    if (ok) return { match: sibs[i], newer: (newerInSeries(path, sibs, sibs[i]) ?? []).filter((s) => s.st.ino !== excludeIno) };
   }
   return undefined;
 }

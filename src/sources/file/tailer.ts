@@ -466,6 +466,8 @@ export class FileTailer {
     const copy = this.offset > 0 ? await findRotated(this.opts.key, this.mark(), seg.ino) : undefined;
     this.log.info({ path: this.opts.key, size: st.size, offset: this.offset, copy: copy?.match.path }, `file ${shrunk ? 'truncated' : 'overwritten'}; reading it again from the start`);
     if (copy && copy.match.st.size > this.offset) await this.enqueue(copy.match, this.offset);
+    // copies made after it (copytruncate again while we were paused: what was written between the two truncations)
+    if (copy) for (const s of copy.newer) await this.enqueue(s, 0);
     await this.restartLive(seg);
     return true;
   }
