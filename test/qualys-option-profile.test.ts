@@ -1,5 +1,5 @@
 /**
- * The option profile's performance settings (scanProfile): the real Qualys client against the real
+ * The option profile's performance settings (scanProfiles): the real Qualys client against the real
  * emulator over loopback, the list parsed leniently, and a path Qualys does not serve mapped as
  * any other call's (the scheduler keeps such a failure from stopping its other calls: profile.ts).
  */
@@ -29,35 +29,35 @@ async function setup(emu: EmulatorOptions, client: Partial<QualysClientOptions>)
 const PROFILES: EmulatorOptions['optionProfiles'] = ['Initial Options', { title: 'Laptops - slow', hostsToScan: 10, parallelScaling: true }, { title: 'Servers', hostsToScan: 60 }];
 
 describe('qualys option profile', () => {
-  it('reads the hosts in parallel of the profile launches name, by title or by id, with one GET of the VM option profile list', async () => {
+  it('reads the hosts in parallel of the profiles launches name (its own by title or by id, one of a region by title), with one GET of the VM option profile list', async () => {
     const { e, c } = await setup({ optionProfiles: PROFILES }, { optionProfile: 'Laptops - slow' });
-    expect(await c.scanProfile()).toEqual({ title: 'Laptops - slow', hostsInParallel: 10, parallelScaling: true });
+    expect(await c.scanProfiles([undefined, 'Servers', 'Nope'])).toEqual([{ title: 'Laptops - slow', hostsInParallel: 10, parallelScaling: true }, { title: 'Servers', hostsInParallel: 60, parallelScaling: false }, undefined]);
     const calls = e.state.requests.filter((r) => r.api === 'optionProfile');
     expect(calls).toEqual([expect.objectContaining({ path: '/api/2.0/fo/subscription/option_profile/vm/', method: 'GET', status: 200, params: expect.objectContaining({ action: 'list' }) })]);
     const byId = new QualysClient({ baseUrl: e.url, username: e.username, password: e.password, optionProfile: { id: 3 } }, { log: pino({ level: 'silent' }) });
     open.push(byId);
-    expect(await byId.scanProfile()).toEqual({ title: 'Servers', hostsInParallel: 60, parallelScaling: false });
+    expect(await byId.scanProfiles([undefined])).toEqual([{ title: 'Servers', hostsInParallel: 60, parallelScaling: false }]);
     // a bare title in the emulator's list: the Normal performance settings
     const plain = new QualysClient({ baseUrl: e.url, username: e.username, password: e.password, optionProfile: 'Initial Options' }, { log: pino({ level: 'silent' }) });
     open.push(plain);
-    expect(await plain.scanProfile()).toEqual({ title: 'Initial Options', hostsInParallel: 30, parallelScaling: false });
+    expect(await plain.scanProfiles([undefined])).toEqual([{ title: 'Initial Options', hostsInParallel: 30, parallelScaling: false }]);
   });
 
   it('a profile not in the list gives undefined (the scheduler keeps its configured value), as does no profile named', async () => {
     const { e, c } = await setup({ optionProfiles: PROFILES }, { optionProfile: 'Laptops' }); // a prefix of one listed: no match
-    expect(await c.scanProfile()).toBeUndefined();
+    expect(await c.scanProfiles([undefined])).toEqual([undefined]);
     const none = new QualysClient({ baseUrl: e.url, username: e.username, password: e.password }, { log: pino({ level: 'silent' }) });
     open.push(none);
     const before = e.state.requests.length;
-    expect(await none.scanProfile()).toBeUndefined();
+    expect(await none.scanProfiles([undefined])).toEqual([undefined]);
     expect(e.state.requests.length).toBe(before); // nothing to look for: no call
   });
 
   it('a path Qualys does not serve (a wrong scanner.endpoints.optionProfile) fails as a 404, whose outcome for any call is stop', async () => {
     const { c } = await setup({ optionProfiles: PROFILES }, { optionProfile: 'Servers', endpoints: { optionProfile: '/api/9.9/fo/subscription/option_profile/vm/' } });
-    const err = await c.scanProfile().then(() => undefined, (x: unknown) => x);
+    const err = await c.scanProfiles([undefined]).then(() => undefined, (x: unknown) => x);
     expect(err).toBeDefined();
-    expect(qualysFailureOutcome(err, 'scanProfile')).toMatchObject({ launched: 'no', next: 'stop' });
+    expect(qualysFailureOutcome(err, 'scanProfiles')).toMatchObject({ launched: 'no', next: 'stop' });
   });
 
   it('parses leniently: a profile without performance settings, or with a figure out of range, states none', () => {

@@ -26,8 +26,8 @@ describe('hosts in parallel from the option profile', () => {
   it('a profile that scans 10 at once sets the wave where 30 is configured: transient targets fill 10, not 30', async () => {
     const stated = await waveAfterBusy((t) => t.scanner.stateProfile({ title: 'Initial Options', hostsInParallel: 10, parallelScaling: false }));
     expect(stated.next).toBe(10);
-    expect(stated.t.sched.hostsInParallel()).toMatchObject({ value: 10, configured: 30, start: 10, profile: { supported: true, profile: { title: 'Initial Options', hostsInParallel: 10 } } });
-    expect(stated.t.sched.hostsInParallel().how).toContain('option profile Initial Options');
+    expect(stated.t.sched.hostsInParallel()).toMatchObject({ value: 10, configured: 30, start: 10, profile: { supported: true, profiles: [{ regions: ['emea', 'amer'], facts: { title: 'Initial Options', hostsInParallel: 10 } }] } });
+    expect(stated.t.sched.hostsInParallel().how).toContain("the option profiles' 10");
     // the control: a scanner that states no profile, and one whose list lacks it, keep the configured 30
     const none = await waveAfterBusy(() => undefined);
     expect(none.next).toBe(30);
@@ -35,13 +35,36 @@ describe('hosts in parallel from the option profile', () => {
     const unlisted = await waveAfterBusy((t) => t.scanner.stateProfile(undefined));
     expect(unlisted.next).toBe(30);
     expect(unlisted.t.sched.hostsInParallel().profile).toMatchObject({ supported: true, readAt: expect.any(Number) });
-    expect(unlisted.t.sched.hostsInParallel().profile.profile).toBeUndefined();
+    expect(unlisted.t.sched.hostsInParallel().profile.profiles).toEqual([{ regions: ['emea', 'amer'] }]);
+  });
+
+  it('a region launching with its own profile: one read for both, the smallest figure taken (one not listed counts as the configured value)', async () => {
+    const { scanner, sched, policy } = await setup({ hostsInParallel: 30 });
+    scanner.stateProfile({ '': { title: 'Initial Options', hostsInParallel: 40 }, 'Light - VPN': { title: 'Light - VPN', hostsInParallel: 15 } });
+    const regions = [
+      { name: 'emea', cidrs: ['10.20.0.0/16'], appliances: [{ name: 'emea-1', maxScans: 1 }, { name: 'emea-2', maxScans: 1 }], maxConcurrentScans: 1 },
+      { name: 'amer', cidrs: ['10.30.0.0/16'], appliances: [{ name: 'amer-1', maxScans: 2 }], maxConcurrentScans: 2, optionProfile: 'Light - VPN' },
+    ];
+    sched.reconfigure(policy, buildSchedulerOptions({ regions, maxTargetsPerScan: 3, scanner, scheduler: { hostsInParallel: 30, verifyResults: false } }));
+    await sched.tick();
+    expect(scanner.calls.filter((c) => c === 'scanProfiles')).toHaveLength(1);
+    expect(scanner.profileNames).toEqual([undefined, 'Light - VPN']);
+    expect(sched.hostsInParallel()).toMatchObject({ value: 15, start: 15, configured: 30 });
+    expect(sched.hostsInParallel().profile.profiles).toEqual([
+      { regions: ['emea'], facts: { title: 'Initial Options', hostsInParallel: 40 } },
+      { name: 'Light - VPN', regions: ['amer'], facts: { title: 'Light - VPN', hostsInParallel: 15 } },
+    ]);
+    // the region's profile not listed: it counts as the configured 30, under the scanner's 40
+    scanner.stateProfile({ '': { title: 'Initial Options', hostsInParallel: 40 } });
+    sched.reconfigure(policy, buildSchedulerOptions({ regions, maxTargetsPerScan: 3, scanner, scheduler: { hostsInParallel: 30, verifyResults: false } }));
+    await sched.tick();
+    expect(sched.hostsInParallel()).toMatchObject({ value: 30, start: 30 });
   });
 
   it('read at the first pass, then once a day; again after a reload', async () => {
     const { scanner, sched, clock, policy } = await setup({ hostsInParallel: 30 });
     scanner.stateProfile({ title: 'Initial Options', hostsInParallel: 10 });
-    const reads = () => scanner.calls.filter((c) => c === 'scanProfile').length;
+    const reads = () => scanner.calls.filter((c) => c === 'scanProfiles').length;
     await sched.tick();
     expect(reads()).toBe(1);
     clock.t += DAY - 60_000;
@@ -58,8 +81,8 @@ describe('hosts in parallel from the option profile', () => {
   it('a read the scanner refuses for good (a path or a permission) stops nothing: launches go on, the configured value holds, tried again in an hour', async () => {
     const { scanner, sched, see, clock } = await setup({ hostsInParallel: 30 });
     scanner.stateProfile({ title: 'Initial Options', hostsInParallel: 10 });
-    scanner.failing.set('scanProfile', 'denied'); // a 'stop' failure on any other call stops every call
-    const reads = () => scanner.calls.filter((c) => c === 'scanProfile').length;
+    scanner.failing.set('scanProfiles', 'denied'); // a 'stop' failure on any other call stops every call
+    const reads = () => scanner.calls.filter((c) => c === 'scanProfiles').length;
     await see({ ip: '10.20.1.7', mac: mac(7) });
     await sched.tick();
     expect(reads()).toBe(1);
@@ -69,7 +92,7 @@ describe('hosts in parallel from the option profile', () => {
     clock.t += 59 * 60_000;
     await sched.tick();
     expect(reads()).toBe(1);
-    scanner.failing.delete('scanProfile');
+    scanner.failing.delete('scanProfiles');
     clock.t += 2 * 60_000;
     await sched.tick();
     expect(reads()).toBe(2);

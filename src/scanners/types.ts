@@ -152,9 +152,10 @@ export interface Scanner {
   launchRanges?(req: RangeLaunch): Promise<LaunchResult>;
   /**
    * Optional: what the scan settings our launches use say of their own speed (Qualys: the option
-   * profile's performance settings), one call. Undefined when that profile is not in the list.
+   * profiles' performance settings), one call for all of them: for each name (undefined: the
+   * profile the scanner's own configuration names), its facts, or undefined when it is not listed.
    */
-  scanProfile?(): Promise<ScanProfileFacts | undefined>;
+  scanProfiles?(names: (string | undefined)[]): Promise<(ScanProfileFacts | undefined)[]>;
   /** What a failure of one of this scanner's calls means (the scheduler decides from this alone). */
   failureOutcome(err: unknown, call: ScannerCall): FailureOutcome;
   close(): Promise<void>;
@@ -194,7 +195,7 @@ export interface ScheduleStatus extends RangeSchedule {
 }
 
 /** The scanner calls the scheduler makes; a failure's meaning can depend on which one failed. */
-export type ScannerCall = 'launch' | 'listScans' | 'cancel' | 'appliances' | 'lastScanned' | 'syncSchedules' | 'scanProfile';
+export type ScannerCall = 'launch' | 'listScans' | 'cancel' | 'appliances' | 'lastScanned' | 'syncSchedules' | 'scanProfiles';
 
 /**
  * What a failed scanner call means, in the seam's words. Each backend maps its vendor's failures

@@ -1,11 +1,15 @@
 /**
- * The scan settings our launches run with, as the scanner states them (Qualys: the option
- * profile's "Hosts to Scan in Parallel" for scanner appliances). Where the scanner says, its figure
- * is where the hosts-in-parallel belief starts (parallelism.ts learns upward from it), in place of
- * the configured `hostsInParallel`: a configured value above the truth takes targets waiting for a
- * later wave as already reached, so an address that changes hands under them cancels nothing
- * (src/sim/README.md, the 30/10 cell). One call at start, then once a day and after a reload; a
- * failure is tried again after an hour, and never stops other calls.
+ * The scan settings our launches run with, as the scanner states them (Qualys: each option
+ * profile's "Hosts to Scan in Parallel" for scanner appliances): the profile the scanner's own
+ * configuration names, and each region's own (`regions[].optionProfile`). Where the scanner states
+ * a figure, the hosts-in-parallel belief starts there instead of at the configured
+ * `hostsInParallel` (parallelism.ts learns upward from it): a configured value above the truth
+ * takes targets waiting for a later wave as already reached, so an address that changes hands
+ * under them cancels nothing (src/sim/README.md, the 30/10 cell). One figure serves every region,
+ * so where profiles differ the smallest is taken (a profile not listed counts as the configured
+ * value): a wave taken too small costs launches, one taken too large costs wrong hosts. One call at
+ * start, then once a day and after a reload; a failure is tried again after an hour, and never
+ * stops other calls.
  */
 import type { ScanProfileFacts } from '../scanners/types.js';
 import { FailedCall } from './budget.js';
@@ -15,14 +19,24 @@ const DAY = 86_400_000;
 /** read again this long after a failed read */
 const RETRY_MS = 60 * 60_000;
 
+/** One profile our launches name, as last read. */
+export interface ProfileRead {
+  /** the region's optionProfile; absent: the profile the scanner's own configuration names */
+  name?: string;
+  /** regions whose launches use it */
+  regions: string[];
+  /** as listed; absent: not listed */
+  facts?: ScanProfileFacts;
+}
+
 /** What was read (the status page, /api/status). */
 export interface ScanProfileStatus {
   /** the scanner states its scan settings at all */
   supported: boolean;
   /** the last read that answered (none yet: undefined) */
   readAt?: number;
-  /** the profile as read; absent after a read that did not find it */
-  profile?: ScanProfileFacts;
+  /** the profiles as read */
+  profiles?: ProfileRead[];
   /** the last read's failure, when it failed */
   error?: string;
 }
@@ -30,30 +44,49 @@ export interface ScanProfileStatus {
 export class ScanProfile {
   private nextAt = 0;
   private readAt?: number;
-  private facts?: ScanProfileFacts;
+  private read?: ProfileRead[];
   private error?: string;
   /** what was last said in the log (said again only when it changes) */
   private said = '';
 
   constructor(private readonly core: SchedulerCore) {}
 
-  /** Hosts one scan probes at once, as the scanner's profile says; undefined where it does not. */
+  /**
+   * Hosts one scan probes at once, as the scanner's profiles say: the smallest over the profiles
+   * our regions launch with (one not listed, or stating no figure, counts as the configured
+   * value); undefined where none states one.
+   */
   hostsInParallel(): number | undefined {
-    return this.facts?.hostsInParallel;
+    const figures = (this.read ?? []).map((p) => p.facts?.hostsInParallel);
+    if (!figures.some((f) => f !== undefined)) return undefined;
+    return Math.min(...figures.map((f) => f ?? this.core.opts.hostsInParallel));
   }
 
-  /** A reloaded config: read it again at the next pass (the profile or the figure may have changed). */
+  /** A reloaded config: read it again at the next pass (the profiles named, or their settings, may have changed). */
   invalidate(): void {
     this.nextAt = 0;
   }
 
-  /** Read the profile when due and a call can be spared (never one a launch or a cancel needs). */
+  /** The profiles our launches name: the scanner's own (undefined), and each region's, with the regions using each. */
+  private wanted(): ProfileRead[] {
+    const byName = new Map<string | undefined, string[]>();
+    for (const r of this.core.opts.regions) {
+      const list = byName.get(r.optionProfile) ?? [];
+      list.push(r.name);
+      byName.set(r.optionProfile, list);
+    }
+    if (byName.size === 0) byName.set(undefined, []);
+    return [...byName].map(([name, regions]) => ({ ...(name !== undefined ? { name } : {}), regions }));
+  }
+
+  /** Read the profiles when due and a call can be spared (never one a launch or a cancel needs). */
   async tick(now: number): Promise<void> {
     const { scanner, budget, opts, log } = this.core;
-    if (!scanner.scanProfile || now < this.nextAt || !budget.canSpend(false)) return;
-    let facts: ScanProfileFacts | undefined;
+    if (!scanner.scanProfiles || now < this.nextAt || !budget.canSpend(false)) return;
+    const want = this.wanted();
+    let facts: (ScanProfileFacts | undefined)[];
     try {
-      facts = await budget.call('read the option profile', 'scanProfile', () => scanner.scanProfile!(), { optional: true });
+      facts = await budget.call('read the option profiles', 'scanProfiles', () => scanner.scanProfiles!(want.map((p) => p.name)), { optional: true });
     } catch (err) {
       this.nextAt = now + RETRY_MS;
       this.error = err instanceof FailedCall ? err.message : errInfo(err).message;
@@ -61,26 +94,31 @@ export class ScanProfile {
     }
     this.nextAt = now + DAY;
     this.readAt = now;
-    this.facts = facts;
+    this.read = want.map((p, i) => ({ ...p, ...(facts[i] ? { facts: facts[i] } : {}) }));
     this.error = undefined;
     const configured = opts.hostsInParallel;
-    const say = !facts
-      ? `the scanner does not list the option profile our scans run with: hosts in parallel taken as the configured ${configured}`
-      : facts.hostsInParallel === undefined
-        ? `option profile ${facts.title} states no hosts in parallel for scanner appliances: the configured ${configured} is used`
-        : `option profile ${facts.title} scans ${facts.hostsInParallel} host(s) at once on an appliance${facts.parallelScaling ? ' (parallel scaling on: larger appliances scan more, learned from scan durations)' : ''}${facts.hostsInParallel !== configured ? `; scheduler.hostsInParallel says ${configured}: the profile's ${facts.hostsInParallel} is used` : ''}`;
+    const start = this.hostsInParallel();
+    const each = this.read.map((p) => {
+      const which = p.name === undefined ? 'the scanner\'s option profile' : `option profile ${p.name} (${p.regions.join(', ')})`;
+      if (!p.facts) return `${which}: not listed`;
+      if (p.facts.hostsInParallel === undefined) return `${p.facts.title}: no hosts in parallel stated`;
+      return `${p.facts.title}: ${p.facts.hostsInParallel} at once on an appliance${p.facts.parallelScaling ? ' (parallel scaling: larger appliances scan more)' : ''}`;
+    }).join('; ');
+    const say = start === undefined
+      ? `option profiles read (${each}): hosts in parallel taken as the configured ${configured}`
+      : `option profiles read (${each}): hosts in parallel taken as ${start}${start !== configured ? `; scheduler.hostsInParallel says ${configured}` : ''}${this.read.length > 1 ? ' (the smallest over the profiles our regions launch with)' : ''}`;
     if (say === this.said) return;
     this.said = say;
-    const fields = { optionProfile: facts?.title, hostsInParallel: facts?.hostsInParallel, configured };
-    if (!facts || (facts.hostsInParallel !== undefined && facts.hostsInParallel !== configured)) log.warn(fields, say);
+    const fields = { hostsInParallel: start ?? configured, configured, profiles: this.read.map((p) => ({ name: p.name, listed: p.facts !== undefined, hostsInParallel: p.facts?.hostsInParallel })) };
+    if ((start ?? configured) !== configured || this.read.some((p) => !p.facts)) log.warn(fields, say);
     else log.info(fields, say);
   }
 
   describe(): ScanProfileStatus {
     return {
-      supported: this.core.scanner.scanProfile !== undefined,
+      supported: this.core.scanner.scanProfiles !== undefined,
       ...(this.readAt !== undefined ? { readAt: this.readAt } : {}),
-      ...(this.facts ? { profile: { ...this.facts } } : {}),
+      ...(this.read ? { profiles: this.read.map((p) => ({ ...p, regions: [...p.regions], ...(p.facts ? { facts: { ...p.facts } } : {}) })) } : {}),
       ...(this.error !== undefined ? { error: this.error } : {}),
     };
   }

@@ -814,10 +814,10 @@ export class SimScanner implements Scanner {
    * (the appliances' figure; the smallest where they differ) and whether it scales on larger
    * appliances (an appliance with a scaling above 1). Not listed where api.optionProfileHidden.
    */
-  async scanProfile(): Promise<ScanProfileFacts | undefined> {
+  async scanProfiles(names: (string | undefined)[]): Promise<(ScanProfileFacts | undefined)[]> {
     this.spend('option profile list');
-    if (this.sc.api.optionProfileHidden) return undefined;
-    return { title: 'simulated', hostsInParallel: Math.min(...this.sc.appliances.map((a) => a.hostsInParallel)), parallelScaling: this.sc.appliances.some((a) => a.scaling > 1) };
+    if (this.sc.api.optionProfileHidden) return names.map(() => undefined);
+    return names.map((n) => ({ title: n ?? 'simulated', hostsInParallel: Math.min(...this.sc.appliances.map((a) => a.hostsInParallel)), parallelScaling: this.sc.appliances.some((a) => a.scaling > 1) }));
   }
 
   /** running host jobs per appliance now (for load plots) */

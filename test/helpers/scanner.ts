@@ -109,14 +109,24 @@ export class ScriptedScanner implements Scanner {
 
   async close() {}
 
-  /** the option profile's facts, once a test states them (stateProfile): absent, the scanner states none, as most do */
-  scanProfile?: () => Promise<ScanProfileFacts | undefined>;
-  /** From now on the scanner states these facts of its option profile (undefined: the profile is not listed); a call each read. */
-  stateProfile(facts: ScanProfileFacts | undefined): void {
-    this.scanProfile = async () => {
-      this.calls.push('scanProfile');
-      this.check('scanProfile');
-      return facts && { ...facts };
+  /** the option profiles' facts, once a test states them (stateProfile): absent, the scanner states none, as most do */
+  scanProfiles?: (names: (string | undefined)[]) => Promise<(ScanProfileFacts | undefined)[]>;
+  /** the names the scheduler last asked about */
+  profileNames: (string | undefined)[] = [];
+  /**
+   * From now on the scanner states these facts of its option profile (undefined: not listed), or
+   * per name (its own: the key ''); a call each read.
+   */
+  stateProfile(facts: ScanProfileFacts | undefined | Record<string, ScanProfileFacts | undefined>): void {
+    const byName = (n: string | undefined) => (facts !== undefined && !('title' in facts) ? (facts as Record<string, ScanProfileFacts | undefined>)[n ?? ''] : facts as ScanProfileFacts | undefined);
+    this.scanProfiles = async (names) => {
+      this.calls.push('scanProfiles');
+      this.check('scanProfiles');
+      this.profileNames = [...names];
+      return names.map((n) => {
+        const f = byName(n);
+        return f && { ...f };
+      });
     };
   }
 

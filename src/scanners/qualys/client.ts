@@ -329,18 +329,23 @@ export class QualysClient implements Scanner {
   // ---- the option profile ------------------------------------------------------------------
 
   /**
-   * The performance settings of the option profile our launches name (by id or title): one call
-   * to the VM option profile list. Undefined when it is not listed (a title mistyped, a profile
-   * the API user may not see): the scheduler then keeps its configured hostsInParallel.
+   * The performance settings of the option profiles launches name: each title given (a region's
+   * `optionProfile`), undefined for the client's own (`optionProfile`, by id or title). One call to
+   * the VM option profile list, none when no profile is named at all. A profile not listed (a
+   * title mistyped, one the API user may not see) is undefined: the scheduler then keeps its
+   * configured hostsInParallel for it.
    */
-  async scanProfile(): Promise<ScanProfileFacts | undefined> {
-    const ref = this.optionProfile;
-    if (ref === undefined) return undefined;
+  async scanProfiles(names: (string | undefined)[]): Promise<(ScanProfileFacts | undefined)[]> {
+    const refs = names.map((n) => (n === undefined ? this.optionProfile : n));
+    if (refs.every((r) => r === undefined)) return names.map(() => undefined);
     const r = await this.transport.call({ endpoint: 'optionProfile', method: 'GET', params: { action: 'list' }, idempotent: true, expect: ['OPTION_PROFILES'] });
     const profiles = parseOptionProfiles(r.doc);
-    const p = typeof ref === 'object' && 'id' in ref ? profiles.find((x) => x.id === String(ref.id)) : profiles.find((x) => x.title === (typeof ref === 'string' ? ref : ref.title));
-    if (!p) return undefined;
-    return { title: p.title, ...(p.hostsInParallel !== undefined ? { hostsInParallel: p.hostsInParallel } : {}), ...(p.parallelScaling !== undefined ? { parallelScaling: p.parallelScaling } : {}) };
+    return refs.map((ref) => {
+      if (ref === undefined) return undefined;
+      const p = typeof ref === 'object' && 'id' in ref ? profiles.find((x) => x.id === String(ref.id)) : profiles.find((x) => x.title === (typeof ref === 'string' ? ref : ref.title));
+      if (!p) return undefined;
+      return { title: p.title, ...(p.hostsInParallel !== undefined ? { hostsInParallel: p.hostsInParallel } : {}), ...(p.parallelScaling !== undefined ? { parallelScaling: p.parallelScaling } : {}) };
+    });
   }
 
   // ---- allowance and lifecycle ------------------------------------------------------------------
