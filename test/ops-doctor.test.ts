@@ -89,7 +89,7 @@ scanner: { type: qualys, url: "http://127.0.0.1:9", username: u, credential: qua
     it('reachability, rate-limit headroom, appliances online/offline/missing, regions without an online appliance, overlapping CIDRs', async () => {
       const text = `${base}regions:
   - { name: emea, cidrs: ["10.20.0.0/16"], appliances: [emea-sa-1, emea-sa-2] }
-  - { name: emea-lab, cidrs: ["10.20.5.0/24"], appliances: [emea-sa-1] }
+  - { name: emea-lab, cidrs: ["10.20.5.0/24"], appliances: [emea-sa-1], optionProfile: "Light - lab" }
   - { name: amer, cidrs: ["10.30.0.0/16"], appliances: [amer-sa-9] }
   - { name: apac, cidrs: ["10.40.0.0/16"], appliances: [apac-sa-1] }
 ${scanner()}`;
@@ -109,6 +109,9 @@ ${scanner()}`;
       expect(t).toMatch(/^! region amer: no online appliance/m);
       expect(t).toMatch(/^! region apac: no online appliance/m);
       expect(t).not.toMatch(/^! region emea:/m);
+      // the option profiles launches name: the scanner's own (the emulator lists Initial Options at 30 hosts; the config says the default 10), a region's not listed
+      expect(t).toMatch(/^! option profile: Initial Options scans 30 host\(s\) at once on an appliance; scheduler\.hostsInParallel says 10: onsight uses the profile's figure/m);
+      expect(t).toMatch(/^! option profile Light - lab: not in the scanner's option profile list: onsight takes its hosts in parallel as scheduler\.hostsInParallel, 10$/m);
       expect(t).toMatch(/^! config: emu\.yaml:\d+: regions\[1\]\.cidrs\[0\]: 10\.20\.5\.0\/24 \(region "emea-lab"\) overlaps 10\.20\.0\.0\/16 \(region "emea"\)/m);
       expect(t).not.toContain(emu.password);
     });

@@ -162,6 +162,7 @@ async function checkScanner(scanner: Scanner, config: Config, line: Line, timeou
   } catch (err) {
     line('fail', 'scans', `cannot list scans: ${(err as Error).message}`);
   }
+  if (scanner.scanProfiles) await checkProfiles(scanner, config, line, timeoutMs);
   const a = scanner.allowance();
   if (a.waitSec > 0) line('fail', 'rate limit', `the API asks to wait ${a.waitSec} s before the next call`);
   else if (a.remaining !== undefined) {
@@ -193,6 +194,27 @@ async function checkScanner(scanner: Scanner, config: Config, line: Line, timeou
     }
     if (online === 0) line('warn', `region ${r.name}`, 'no online appliance: its hosts cannot be scanned until one is');
   }
+}
+
+/** The option profiles launches name (the scanner's own, each region's): what they say of hosts in parallel, against the config's. */
+async function checkProfiles(scanner: Scanner, config: Config, line: Line, timeoutMs: number): Promise<void> {
+  const names = [undefined, ...new Set(config.regions.map((r) => r.optionProfile).filter((n): n is string => n !== undefined))];
+  const configured = schedulerOptionsFor(config, scanner).hostsInParallel;
+  let facts;
+  try {
+    facts = await withTimeout(scanner.scanProfiles!(names), timeoutMs, 'the option profile list call');
+  } catch (err) {
+    line('warn', 'option profile', `cannot read the option profiles (${(err as Error).message}): onsight takes hosts in parallel as scheduler.hostsInParallel, ${configured}`);
+    return;
+  }
+  names.forEach((n, i) => {
+    const f = facts[i];
+    const label = n === undefined ? 'option profile' : `option profile ${n}`;
+    if (!f) line('warn', label, `not in the scanner's option profile list: onsight takes its hosts in parallel as scheduler.hostsInParallel, ${configured}`);
+    else if (f.hostsInParallel === undefined) line('warn', label, `${f.title} states no hosts in parallel for scanner appliances: scheduler.hostsInParallel, ${configured}, is used`);
+    else if (f.hostsInParallel !== configured) line('warn', label, `${f.title} scans ${f.hostsInParallel} host(s) at once on an appliance${f.parallelScaling ? ' (parallel scaling on)' : ''}; scheduler.hostsInParallel says ${configured}: onsight uses the profile's figure (the smallest where profiles differ)`);
+    else line('ok', label, `${f.title} scans ${f.hostsInParallel} host(s) at once on an appliance${f.parallelScaling ? ' (parallel scaling on)' : ''}, as scheduler.hostsInParallel says`);
+  });
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
