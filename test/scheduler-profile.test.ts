@@ -61,6 +61,39 @@ describe('hosts in parallel from the option profile', () => {
     expect(sched.hostsInParallel()).toMatchObject({ value: 30, start: 30 });
   });
 
+  it('the profile replaces the default and lowers a configured value, but never raises one set low on purpose', async () => {
+    const start = async (over: { hostsInParallel?: number }) => {
+      const t = await setup(over);
+      t.scanner.stateProfile({ title: 'Initial Options', hostsInParallel: 30 });
+      await t.sched.tick();
+      return t.sched.hostsInParallel();
+    };
+    expect(await start({})).toMatchObject({ value: 30, start: 30, configured: 10 }); // the default 10 gives way
+    expect(await start({ hostsInParallel: 5 })).toMatchObject({ value: 5, start: 5, configured: 5 }); // set low: kept
+    expect(await start({ hostsInParallel: 50 })).toMatchObject({ value: 30, start: 30, configured: 50 }); // set high: lowered
+  });
+
+  it('a read the scanner holds back (a rate limit on its API) holds back nothing else: launches go on, the read waits as told', async () => {
+    const { scanner, sched, see, clock } = await setup({ hostsInParallel: 30 });
+    scanner.stateProfile({ title: 'Initial Options', hostsInParallel: 10 });
+    scanner.failing.set('scanProfiles', 'rate-limited');
+    scanner.waitUntil = clock.t + 3 * 3_600_000;
+    const reads = () => scanner.calls.filter((c) => c === 'scanProfiles').length;
+    await see({ ip: '10.20.1.7', mac: mac(7) });
+    await sched.tick();
+    expect(reads()).toBe(1);
+    expect(scanner.launches).toHaveLength(1);
+    expect(sched.scannerBlock().waitUntil).toBeUndefined();
+    scanner.failing.delete('scanProfiles');
+    clock.t += 2 * 3_600_000; // past the hour's retry, not past the wait asked for
+    await sched.tick();
+    expect(reads()).toBe(1);
+    clock.t += 3_600_000 + 60_000;
+    await sched.tick();
+    expect(reads()).toBe(2);
+    expect(sched.hostsInParallel()).toMatchObject({ value: 10 });
+  });
+
   it('read at the first pass, then once a day; again after a reload', async () => {
     const { scanner, sched, clock, policy } = await setup({ hostsInParallel: 30 });
     scanner.stateProfile({ title: 'Initial Options', hostsInParallel: 10 });

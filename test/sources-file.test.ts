@@ -315,6 +315,28 @@ describe('file tailer', () => {
     expect(s2.texts()).toEqual(['a3', 'b1', 'b2', 'c1']);
   });
 
+  it('after a crash between a copytruncate\'s copy and its truncate (one truncation missed before): the copy the live file still holds is not read twice', async () => {
+    const p = join(dir, 'c3.log');
+    writeFileSync(p, 'a1\na2\n');
+    const cp = await checkpointAfter(p, 2);
+    appendFileSync(p, 'a3\n');
+    copyFileSync(p, p + '.1');
+    truncateSync(p, 0);
+    appendFileSync(p, 'b1\nb2\n');
+    renameSync(p + '.1', p + '.2');
+    copyFileSync(p, p + '.1'); // the second copy, its truncate still to come
+    const s2 = new CollectSink();
+    await tail(p, s2, { [p]: cp });
+    await until(() => s2.lines.length >= 3, 5000, 'three lines');
+    await sleep(150);
+    expect(s2.texts()).toEqual(['a3', 'b1', 'b2']);
+    truncateSync(p, 0);
+    appendFileSync(p, 'c1\n');
+    await until(() => s2.lines.length >= 4, 5000, 'the line after the truncate');
+    await sleep(150);
+    expect(s2.texts()).toEqual(['a3', 'b1', 'b2', 'c1']);
+  });
+
   it('copytruncate twice while the sink held us back: the second copy is read too, every line once, in order', async () => {
     const p = join(dir, 'held.log');
     writeFileSync(p, '');

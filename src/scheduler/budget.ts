@@ -269,8 +269,10 @@ export class Budget {
 
   /**
    * Make one scanner call; a failure is logged, applied (wait, stop) and rethrown as a FailedCall.
-   * An `optional` call's failure never stops the scanner (a read the scheduler can do without: a
-   * path or a permission it lacks says nothing of launches); a wait it is asked for still holds.
+   * An `optional` call's failure is applied to nothing (a read the scheduler can do without: a path
+   * or a permission it lacks says nothing of launches, and a vendor that limits each API apart,
+   * as Qualys does, may hold that API back while launches and cancels may go on); its caller
+   * waits on its own (FailedCall.outcome.untilMs).
    */
   async call<T>(what: string, which: ScannerCall, fn: () => Promise<T>, o: { optional?: boolean } = {}): Promise<T> {
     this.core.counters.apiCalls++;
@@ -282,8 +284,8 @@ export class Budget {
       const failure = err instanceof ScheduleSyncIncomplete ? err.failure : err;
       const outcome = this.outcome(failure, which);
       this.core.log.warn({ err: errInfo(failure), call: what, outcome: { launched: outcome.launched, next: outcome.next, untilMs: outcome.untilMs } },
-        `scanner call ${what} failed${o.optional && outcome.next === 'stop' ? ' (calls go on: the scheduler does without it)' : ''}`);
-      if (!(o.optional && outcome.next === 'stop')) this.apply(outcome);
+        `scanner call ${what} failed${o.optional && outcome.next !== 'retry' ? ' (other calls go on: the scheduler does without it)' : ''}`);
+      if (!o.optional) this.apply(outcome);
       throw new FailedCall(outcome, err);
     }
   }

@@ -237,9 +237,15 @@ export function hostsInParallel(core: SchedulerCore): number {
   return core.opts.learnHostsInParallel ? core.parallelism.value(start) : start;
 }
 
-/** Where the hosts-in-parallel belief starts: the scanner's profile where it states it (profile.ts), else the configured value. */
+/**
+ * Where the hosts-in-parallel belief starts: the option profiles' figure where the scanner states
+ * one (profile.ts), which replaces the default and lowers a configured value but never raises it
+ * (set low on purpose, it stays: a wave taken too large costs wrong hosts); else the configured value.
+ */
 export function startingHostsInParallel(core: SchedulerCore): number {
-  return core.profile.hostsInParallel() ?? core.opts.hostsInParallel;
+  const fromProfile = core.profile.hostsInParallel();
+  if (fromProfile === undefined) return core.opts.hostsInParallel;
+  return core.opts.hostsInParallelSet ? Math.min(fromProfile, core.opts.hostsInParallel) : fromProfile;
 }
 
 export function newIntentId(now: number): string {

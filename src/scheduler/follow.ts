@@ -170,7 +170,7 @@ export class Follower {
     const before = parallelism.value(start);
     parallelism.add(n, ms, start);
     const after = parallelism.describe(start);
-    if (after.value !== before && opts.learnHostsInParallel) log.info({ hostsInParallel: after.value, configured: start, steps: after.steps }, `hosts scanned at once taken as ${after.value}: ${after.how}`);
+    if (after.value !== before && opts.learnHostsInParallel) log.info({ hostsInParallel: after.value, start, configured: opts.hostsInParallel, steps: after.steps }, `hosts scanned at once taken as ${after.value}: ${after.how}`);
   }
 
   private pollIntervalMs(): number {

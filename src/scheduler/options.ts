@@ -50,11 +50,12 @@ export const schedulerConfigSchema = z.object({
    * Parallel"): the first this many targets of a scan start when the appliance picks it up, so
    * after pickup they have been reached and a cancel would only throw away their work. Where the
    * scanner states the profile's figure (Qualys: the option profile list, read daily; profile.ts)
-   * that figure is used instead and a different configured value is warned about. A low guess by
-   * default (the community example is 30): set too high, onsight would let a scan run on while a
-   * later target's address changes hands
+   * that figure is used instead of the default, and a value set here is lowered to it, never
+   * raised (set low on purpose, it stays). A low guess by default (DEFAULT_HOSTS_IN_PARALLEL; the
+   * community example is 30): set too high, onsight would let a scan run on while a later
+   * target's address changes hands
    */
-  hostsInParallel: z.number().int().positive().default(10),
+  hostsInParallel: z.number().int().positive().optional(),
   /**
    * learn hosts in parallel from how long scans take against how many targets they carry
    * (parallelism.ts): from the option profile's figure (else the configured value) upward, when the
@@ -156,7 +157,13 @@ const region = z.object({
 });
 
 /** Everything the scheduler runs with: the config section, plus what only code sets. */
+/** scheduler.hostsInParallel when the config sets none (and no option profile states one) */
+export const DEFAULT_HOSTS_IN_PARALLEL = 10;
+
 const schedulerOptionsSchema = schedulerConfigSchema.extend({
+  hostsInParallel: z.number().int().positive(),
+  /** the config set hostsInParallel (an option profile's figure may lower it, never raise it); else the default, which the profile's replaces */
+  hostsInParallelSet: z.boolean(),
   regions: z.array(region),
   /** targets per scan while a region's queue is short */
   maxTargetsPerScan: z.number().int().positive(),
@@ -206,6 +213,8 @@ export function buildSchedulerOptions(input: SchedulerOptionsInput): SchedulerOp
   return schedulerOptionsSchema.parse({
     ...cfg,
     ...input.internal,
+    hostsInParallel: cfg.hostsInParallel ?? DEFAULT_HOSTS_IN_PARALLEL,
+    hostsInParallelSet: cfg.hostsInParallel !== undefined,
     regions: input.regions.map((r) => ({ name: r.name, maxConcurrentScans: r.maxConcurrentScans, appliances: r.appliances.map((a) => ({ name: a.name, maxScans: a.maxScans })), optionProfile: r.optionProfile })),
     maxTargetsPerScan: Math.min(input.maxTargetsPerScan, input.scanner?.maxTargetsPerLaunch ?? Infinity),
     maxTargetsPerLaunch: input.scanner?.maxTargetsPerLaunch ?? input.maxTargetsPerScan,

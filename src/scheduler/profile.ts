@@ -3,7 +3,8 @@
  * profile's "Hosts to Scan in Parallel" for scanner appliances): the profile the scanner's own
  * configuration names, and each region's own (`regions[].optionProfile`). Where the scanner states
  * a figure, the hosts-in-parallel belief starts there instead of at the configured
- * `hostsInParallel` (parallelism.ts learns upward from it): a configured value above the truth
+ * `hostsInParallel`, or lowers a configured one (never raises it; parallelism.ts learns upward
+ * from there): a configured value above the truth
  * takes targets waiting for a later wave as already reached, so an address that changes hands
  * under them cancels nothing (src/sim/README.md, the 30/10 cell). One figure serves every region,
  * so where profiles differ the smallest is taken (a profile not listed counts as the configured
@@ -13,7 +14,7 @@
  */
 import type { ScanProfileFacts } from '../scanners/types.js';
 import { FailedCall } from './budget.js';
-import { errInfo, type SchedulerCore } from './core.js';
+import { errInfo, startingHostsInParallel, type SchedulerCore } from './core.js';
 
 const DAY = 86_400_000;
 /** read again this long after a failed read */
@@ -88,7 +89,8 @@ export class ScanProfile {
     try {
       facts = await budget.call('read the option profiles', 'scanProfiles', () => scanner.scanProfiles!(want.map((p) => p.name)), { optional: true });
     } catch (err) {
-      this.nextAt = now + RETRY_MS;
+      // (a wait the scanner asked for is this read's alone: budget.call applies nothing of an optional call's failure)
+      this.nextAt = Math.max(now + RETRY_MS, err instanceof FailedCall && err.outcome.next === 'wait' ? err.outcome.untilMs ?? 0 : 0);
       this.error = err instanceof FailedCall ? err.message : errInfo(err).message;
       return;
     }
@@ -97,7 +99,7 @@ export class ScanProfile {
     this.read = want.map((p, i) => ({ ...p, ...(facts[i] ? { facts: facts[i] } : {}) }));
     this.error = undefined;
     const configured = opts.hostsInParallel;
-    const start = this.hostsInParallel();
+    const start = this.hostsInParallel() === undefined ? undefined : startingHostsInParallel(this.core);
     const each = this.read.map((p) => {
       const which = p.name === undefined ? 'the scanner\'s option profile' : `option profile ${p.name} (${p.regions.join(', ')})`;
       if (!p.facts) return `${which}: not listed`;
@@ -106,7 +108,7 @@ export class ScanProfile {
     }).join('; ');
     const say = start === undefined
       ? `option profiles read (${each}): hosts in parallel taken as the configured ${configured}`
-      : `option profiles read (${each}): hosts in parallel taken as ${start}${start !== configured ? `; scheduler.hostsInParallel says ${configured}` : ''}${this.read.length > 1 ? ' (the smallest over the profiles our regions launch with)' : ''}`;
+      : `option profiles read (${each}): hosts in parallel taken as ${start}${start !== configured ? `; scheduler.hostsInParallel ${opts.hostsInParallelSet ? 'says' : 'defaults to'} ${configured}` : opts.hostsInParallelSet && start < this.hostsInParallel()! ? ' as scheduler.hostsInParallel says (a profile may lower it, never raise it)' : ''}${this.read.length > 1 ? ' (the smallest over the profiles our regions launch with)' : ''}`;
     if (say === this.said) return;
     this.said = say;
     const fields = { hostsInParallel: start ?? configured, configured, profiles: this.read.map((p) => ({ name: p.name, listed: p.facts !== undefined, hostsInParallel: p.facts?.hostsInParallel })) };

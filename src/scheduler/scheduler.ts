@@ -94,7 +94,7 @@ export class Scheduler {
     this.phases.decide.reset();
     this.core.appliances.invalidate(); // a region may have new appliances
     this.phases.budget.reset(); // an operator may have fixed what stopped calls
-    this.core.profile.invalidate(); // the option profile named, or its settings, may have changed
+    this.core.profile.invalidate(); // a region's option profile may have changed (the scanner's own needs a restart), or a profile's settings
   }
 
   /** Evaluate bindings that just changed; enqueue the due ones; log every changed decision. */
@@ -130,13 +130,13 @@ export class Scheduler {
     await this.memory.restore(); // what was learned before a restart, before anything uses it
     try {
       await this.phases.decide.applyOperatorMarks(); // onsight rescan / skip, written by the CLI while we run
-      await this.core.profile.tick(this.core.clock.now()); // before launches: it sets their waves
       await this.phases.reconcile.reconcile();
       await this.phases.cancel.cancelReassigned();
       await this.phases.follow.poll();
       await this.phases.late.watch();
       await this.phases.results.verify();
       await this.phases.ranges.tick();
+      await this.core.profile.tick(this.core.clock.now()); // after the cancels (a slow read holds none of them), before launches: it sets their waves
       await this.phases.launch.launchReady();
     } finally {
       await this.memory.save(); // passes that fail (a store error in one phase) still keep what was learned

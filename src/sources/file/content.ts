@@ -151,7 +151,11 @@ function olderByName(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** The naming series of a rotated file's suffix: numbered (`.3`, `-2`) or dated (`-20240101`), and its separator. */
+/**
+ * The naming series of a rotated file's suffix: numbered (`.3`, `-2`) or dated (`-20240101`), and
+ * its separator. (A 6-digit monthly date, `-202401`, counts as numbered and an epoch suffix as
+ * dated: each still stays within one series; their order is the listing's, mtime first.)
+ */
 function seriesOf(suffix: string): string | undefined {
   const num = /^([.\-_])\d{1,6}$/.exec(suffix);
   if (num) return `numbered${num[1]}`;

@@ -180,7 +180,7 @@ export class FileTailer {
         this.log.info({ path: this.opts.key, rotated: found.match.path, offset: cp.offset, newer: found.newer.map((s) => s.path) }, 'resuming in the rotated file, then the newer ones');
         await this.enqueue(found.match, cp.offset);
         // keep the live file open: if it rotates again while we finish the others, we still read it
-        await this.enqueueThenLive(found.newer, live);
+        await this.enqueueThenLive(live ? await this.notInLive(found.newer, live) : found.newer, live);
         this.event('resumedRotated');
         await this.nextSegment();
         return;
@@ -236,6 +236,38 @@ export class FileTailer {
       pos += bytesRead;
     }
     return n;
+  }
+
+  /**
+   * The copies among `newer` whose content the live file does not still hold from its start: one
+   * made by a copytruncate whose truncate has not come yet is read with the live file from 0
+   * (queued as well, it would be read twice); once the truncate comes, it is the copy that
+   * finishes where we were.
+   */
+  private async notInLive(newer: Sibling[], live: { fh: FileHandle }): Promise<Sibling[]> {
+    const out: Sibling[] = [];
+    for (const s of newer) {
+      let held = false;
+      let opened;
+      try {
+        opened = await openListed(s);
+        if (opened && opened.st.size > 0) {
+          const size = opened.st.size;
+          const mark = {
+            offset: size,
+            fingerprint: sha256hex(await readAt(opened.fh, 0, Math.min(FP_BYTES, size))),
+            tailFingerprint: sha256hex(await readAt(opened.fh, size - Math.min(TAIL_BYTES, size), Math.min(TAIL_BYTES, size))),
+          };
+          held = await contentMatches(live.fh, (await live.fh.stat()).size, mark);
+        }
+      } catch {
+        /* unreadable: queued, and enqueue says so */
+      } finally {
+        await opened?.fh.close().catch(() => undefined);
+      }
+      if (!held) out.push(s);
+    }
+    return out;
   }
 
   /** Open a rotated file now (by its inode: if it was renamed since we listed it, find it again). */
@@ -467,7 +499,7 @@ export class FileTailer {
     this.log.info({ path: this.opts.key, size: st.size, offset: this.offset, copy: copy?.match.path }, `file ${shrunk ? 'truncated' : 'overwritten'}; reading it again from the start`);
     if (copy && copy.match.st.size > this.offset) await this.enqueue(copy.match, this.offset);
     // copies made after it (copytruncate again while we were paused: what was written between the two truncations)
-    if (copy) for (const s of copy.newer) await this.enqueue(s, 0);
+    if (copy) for (const s of await this.notInLive(copy.newer, seg)) await this.enqueue(s, 0);
     await this.restartLive(seg);
     return true;
   }
