@@ -48,6 +48,20 @@ async function checkpointAfter(path: string, lines: number): Promise<FileCheckpo
   return s1.committed(path)!;
 }
 
+/**
+ * logrotate's copytruncate with rotate 2: the older copy shifted to .2, a copy of the file as .1,
+ * then (unless `truncate` is false: the truncate still to come) the file emptied
+ */
+function copyTruncate(p: string, truncate = true): void {
+  try {
+    renameSync(p + '.1', p + '.2');
+  } catch {
+    /* no older copy yet */
+  }
+  copyFileSync(p, p + '.1');
+  if (truncate) truncateSync(p, 0);
+}
+
 describe('file tailer', () => {
   it('reads whole lines, holds a partial one, and checkpoints byte offsets', async () => {
     const p = join(dir, 'dhcpd.log');
@@ -297,12 +311,9 @@ describe('file tailer', () => {
     writeFileSync(p, 'a1\na2\n');
     const cp = await checkpointAfter(p, 2);
     appendFileSync(p, 'a3\n');
-    copyFileSync(p, p + '.1');
-    truncateSync(p, 0);
+    copyTruncate(p);
     appendFileSync(p, 'b1\nb2\n');
-    renameSync(p + '.1', p + '.2'); // logrotate's shift, then the second copy
-    copyFileSync(p, p + '.1');
-    truncateSync(p, 0);
+    copyTruncate(p); // the second copy
     appendFileSync(p, 'c1\n');
     writeFileSync(p + '-error', 'not ours\n'); // written later beside it, in no rotation series
     const s2 = new CollectSink();
@@ -320,11 +331,9 @@ describe('file tailer', () => {
     writeFileSync(p, 'a1\na2\n');
     const cp = await checkpointAfter(p, 2);
     appendFileSync(p, 'a3\n');
-    copyFileSync(p, p + '.1');
-    truncateSync(p, 0);
+    copyTruncate(p);
     appendFileSync(p, 'b1\nb2\n');
-    renameSync(p + '.1', p + '.2');
-    copyFileSync(p, p + '.1'); // the second copy, its truncate still to come
+    copyTruncate(p, false); // the second copy, its truncate still to come
     const s2 = new CollectSink();
     await tail(p, s2, { [p]: cp });
     await until(() => s2.lines.length >= 3, 5000, 'three lines');
@@ -345,12 +354,9 @@ describe('file tailer', () => {
     await tail(p, sink);
     appendFileSync(p, 'a1\na2\na3\na4\n');
     await until(() => sink.lines.length === 2 && sink.waiting > 0, 5000, 'held after two lines');
-    copyFileSync(p, p + '.1');
-    truncateSync(p, 0);
+    copyTruncate(p);
     appendFileSync(p, 'b1\nb2\n');
-    renameSync(p + '.1', p + '.2');
-    copyFileSync(p, p + '.1');
-    truncateSync(p, 0);
+    copyTruncate(p);
     appendFileSync(p, 'c1\n');
     await sleep(100);
     sink.blockAfter = Infinity;
