@@ -69,7 +69,9 @@ describe('hosts in parallel from the option profile', () => {
       return t.sched.hostsInParallel();
     };
     expect(await start({})).toMatchObject({ value: 30, start: 30, configured: 10 }); // the default 10 gives way
-    expect(await start({ hostsInParallel: 5 })).toMatchObject({ value: 5, start: 5, configured: 5 }); // set low: kept
+    const low = await start({ hostsInParallel: 5 });
+    expect(low).toMatchObject({ value: 5, start: 5, configured: 5 }); // set low: kept
+    expect(low.how).toMatch(/^the configured hostsInParallel: /); // and said to come from the config, not the profile
     expect(await start({ hostsInParallel: 50 })).toMatchObject({ value: 30, start: 30, configured: 50 }); // set high: lowered
   });
 

@@ -16,7 +16,8 @@ import type { ApplianceStatus, Scanner } from '../scanners/types.js';
 import { loadRegistry } from '../parsers/registry.js';
 import { checkPostgres } from '../cluster/doctor.js';
 import { policyFor, schedulerOptionsFor } from '../config/derive.js';
-import { hasOurPrefix } from '../scheduler/core.js';
+import { hasOurPrefix, startFrom } from '../scheduler/core.js';
+import { profilesNamed } from '../scheduler/profile.js';
 
 export interface DoctorOptions {
   /** a scanner to use instead of the configured one (tests) */
@@ -198,8 +199,10 @@ async function checkScanner(scanner: Scanner, config: Config, line: Line, timeou
 
 /** The option profiles launches name (the scanner's own, each region's): what they say of hosts in parallel, against the config's. */
 async function checkProfiles(scanner: Scanner, config: Config, line: Line, timeoutMs: number): Promise<void> {
-  const names = [undefined, ...new Set(config.regions.map((r) => r.optionProfile).filter((n): n is string => n !== undefined))];
-  const configured = schedulerOptionsFor(config, scanner).hostsInParallel;
+  const opts = schedulerOptionsFor(config, scanner);
+  // the profiles the scheduler reads (profile.ts), by the same rule
+  const names = profilesNamed(opts.regions).map((p) => p.name);
+  const configured = opts.hostsInParallel;
   let facts;
   try {
     facts = await withTimeout(scanner.scanProfiles!(names), timeoutMs, 'the option profile list call');
@@ -212,7 +215,12 @@ async function checkProfiles(scanner: Scanner, config: Config, line: Line, timeo
     const label = n === undefined ? 'option profile' : `option profile ${n}`;
     if (!f) line('warn', label, `not in the scanner's option profile list: onsight takes its hosts in parallel as scheduler.hostsInParallel, ${configured}`);
     else if (f.hostsInParallel === undefined) line('warn', label, `${f.title} states no hosts in parallel for scanner appliances: scheduler.hostsInParallel, ${configured}, is used`);
-    else if (f.hostsInParallel !== configured) line('warn', label, `${f.title} scans ${f.hostsInParallel} host(s) at once on an appliance${f.parallelScaling ? ' (parallel scaling on)' : ''}; scheduler.hostsInParallel says ${configured}: onsight uses the profile's figure (the smallest where profiles differ)`);
+    else if (f.hostsInParallel !== configured) {
+      const uses = startFrom(f.hostsInParallel, opts) === configured
+        ? `onsight keeps ${configured} (a profile lowers a value set, never raises it)`
+        : 'onsight uses the profile\'s figure (the smallest where profiles differ)';
+      line('warn', label, `${f.title} scans ${f.hostsInParallel} host(s) at once on an appliance${f.parallelScaling ? ' (parallel scaling on)' : ''}; scheduler.hostsInParallel says ${configured}: ${uses}`);
+    }
     else line('ok', label, `${f.title} scans ${f.hostsInParallel} host(s) at once on an appliance${f.parallelScaling ? ' (parallel scaling on)' : ''}, as scheduler.hostsInParallel says`);
   });
 }

@@ -53,7 +53,7 @@ const SCRIPT = `
       (c.leader ? (c.state === 'leader' ? 'leading' : 'leader ' + c.leader) + (c.leaderSince ? ' since ' + new Date(c.leaderSince).toLocaleString() : '') : 'no leader now') + ' · epoch ' + c.epoch : '';
     var lag = s.scanner.processingLag; var lagEl = $('lag');
     lagEl.textContent = 'processing lag ' + (lag.samples ? 'p50 ' + dur(lag.p50S) + ', p90 ' + dur(lag.p90S) + ' (' + lag.samples + ' scans)' : 'not learned yet') + ' · results held ' + dur(lag.waitS); lagEl.title = lag.how;
-    var hip = s.scanner.hostsInParallel; lagEl.textContent += ' · ' + hip.value + ' hosts at once' + (hip.value !== hip.configured ? ' (' + (hip.value === hip.start && hip.profile && hip.profile.profiles && hip.value !== hip.configured ? 'option profile' : 'learned') + '; configured ' + hip.configured + ')' : ''); lagEl.title += ' · ' + hip.how;
+    var hip = s.scanner.hostsInParallel; lagEl.textContent += ' · ' + hip.value + ' hosts at once' + (hip.value !== hip.configured ? ' (' + (hip.value === hip.start ? 'option profile' : 'learned') + '; configured ' + hip.configured + ')' : ''); lagEl.title += ' · ' + hip.how;
     var mem = s.scanner.learnedState; if (mem.restored.length) { lagEl.textContent += ' · learning read back (saved ' + new Date(mem.savedBefore).toLocaleString() + ')'; } lagEl.title += ' · learned state: ' + mem.how;
     $('live').className = 'dot'; $('updated').textContent = 'updated ' + time(s.now); $('err').textContent = '';
     var t = s.totals, cards = $('cards'); cards.textContent = '';

@@ -243,9 +243,13 @@ export function hostsInParallel(core: SchedulerCore): number {
  * (set low on purpose, it stays: a wave taken too large costs wrong hosts); else the configured value.
  */
 export function startingHostsInParallel(core: SchedulerCore): number {
-  const fromProfile = core.profile.hostsInParallel();
-  if (fromProfile === undefined) return core.opts.hostsInParallel;
-  return core.opts.hostsInParallelSet ? Math.min(fromProfile, core.opts.hostsInParallel) : fromProfile;
+  return startFrom(core.profile.hostsInParallel(), core.opts);
+}
+
+/** The rule of startingHostsInParallel, for a profile figure (`onsight doctor` says what it gives). */
+export function startFrom(fromProfile: number | undefined, opts: Pick<SchedulerOptions, 'hostsInParallel' | 'hostsInParallelSet'>): number {
+  if (fromProfile === undefined) return opts.hostsInParallel;
+  return opts.hostsInParallelSet ? Math.min(fromProfile, opts.hostsInParallel) : fromProfile;
 }
 
 export function newIntentId(now: number): string {

@@ -42,6 +42,18 @@ export interface ScanProfileStatus {
   error?: string;
 }
 
+/** The profiles launches name: the scanner's own (no name), and each region's, with the regions using each (`onsight doctor` reads the same). */
+export function profilesNamed(regions: { name: string; optionProfile?: string }[]): ProfileRead[] {
+  const byName = new Map<string | undefined, string[]>();
+  for (const r of regions) {
+    const list = byName.get(r.optionProfile) ?? [];
+    list.push(r.name);
+    byName.set(r.optionProfile, list);
+  }
+  if (byName.size === 0) byName.set(undefined, []);
+  return [...byName].map(([name, regions]) => ({ ...(name !== undefined ? { name } : {}), regions }));
+}
+
 export class ScanProfile {
   private nextAt = 0;
   private readAt?: number;
@@ -68,23 +80,11 @@ export class ScanProfile {
     this.nextAt = 0;
   }
 
-  /** The profiles our launches name: the scanner's own (undefined), and each region's, with the regions using each. */
-  private wanted(): ProfileRead[] {
-    const byName = new Map<string | undefined, string[]>();
-    for (const r of this.core.opts.regions) {
-      const list = byName.get(r.optionProfile) ?? [];
-      list.push(r.name);
-      byName.set(r.optionProfile, list);
-    }
-    if (byName.size === 0) byName.set(undefined, []);
-    return [...byName].map(([name, regions]) => ({ ...(name !== undefined ? { name } : {}), regions }));
-  }
-
   /** Read the profiles when due and a call can be spared (never one a launch or a cancel needs). */
   async tick(now: number): Promise<void> {
     const { scanner, budget, opts, log } = this.core;
     if (!scanner.scanProfiles || now < this.nextAt || !budget.canSpend(false)) return;
-    const want = this.wanted();
+    const want = profilesNamed(opts.regions);
     let facts: (ScanProfileFacts | undefined)[];
     try {
       facts = await budget.call('read the option profiles', 'scanProfiles', () => scanner.scanProfiles!(want.map((p) => p.name)), { optional: true });

@@ -186,7 +186,8 @@ export class Scheduler {
   hostsInParallel(): HostsInParallelStatus {
     const start = startingHostsInParallel(this.core);
     const profile = this.core.profile.describe();
-    const name = this.core.profile.hostsInParallel() === undefined ? undefined : `the option profiles' ${start}`;
+    // (the start differs from the config's figure only where the profiles decided it)
+    const name = start === this.core.opts.hostsInParallel ? undefined : `the option profiles' ${start}`;
     const d = this.core.parallelism.describe(start, name);
     const learned = this.core.opts.learnHostsInParallel ? d : { ...d, value: start, how: `learnHostsInParallel is off: ${name ?? 'the configured value'} (${d.how})` };
     // (configured: the config's figure; learning starts from the profile's where it states one)
