@@ -202,6 +202,27 @@ describe('qualys emulator: scans on the clock', () => {
     expect(e.state.model.findScan(b)!.state).toBe('Running');
   });
 
+  it('runs a scan\'s hosts at most its option profile\'s hosts to scan at once, within the appliance\'s capacity', async () => {
+    let now = Date.parse('2026-03-01T10:00:00Z');
+    const e = await start({
+      now: () => now, appliances: [{ name: 'sa-1', capacity: 5 }],
+      optionProfiles: ['Initial Options', { title: 'Two at once', hostsToScan: 2 }, { title: 'Scaled', hostsToScan: 2, parallelScaling: true }],
+      scanTiming: { submitDelaySec: 0, hostSecMin: 100, hostSecMax: 100, loadingSec: 0 },
+    });
+    const running = (ref: string) => e.state.model.findScan(ref)!.jobs.filter((j) => j.startAt !== undefined && !j.done).length;
+    const launch = async (ips: string, profile: string) => refOf((await call(e, SCAN, { method: 'POST', params: { ...launchParams(ips), option_title: profile } })).body)!;
+    const a = await launch('10.0.0.1-10.0.0.3', 'Two at once');
+    expect(running(a)).toBe(2);
+    const b = await launch('10.0.0.11-10.0.0.14', 'Scaled'); // parallel scaling: the appliance's room decides
+    expect(running(b)).toBe(3);
+    now += 100_000;
+    e.state.model.advance();
+    expect(running(a)).toBe(1); // its third host, the appliance having room for more
+    expect(running(b)).toBe(1);
+    const c = await launch('10.0.0.21-10.0.0.29', 'Initial Options'); // a bare title: 30 at once, so the capacity decides
+    expect(running(c)).toBe(3);
+  });
+
   it('takes an appliance offline at the configured time: its running scans end in Error, new ones wait', async () => {
     let now = Date.parse('2026-03-01T10:00:00Z');
     const e = await start({

@@ -128,7 +128,9 @@ export const emulatorFileSchema = z.object({
    * accepted option profile titles (absent = any title); ids are 1.. in this order. An entry may
    * give the profile's performance settings the option profile list shows: hosts to scan in
    * parallel on scanner appliances (default 30, the "Normal" setting) and parallel scaling (default
-   * off). The scans' own pace stays the appliances' `capacity`: set both alike.
+   * off). A scan launched with a profile runs at most its hosts to scan at once on each appliance
+   * (with parallel scaling, as many as the appliance's `capacity` allows), and an appliance at
+   * most its `capacity` over all its scans.
    */
   optionProfiles: z.array(z.union([z.string().min(1), optionProfileSchema])).optional(),
   scanTiming: z.object({

@@ -7,7 +7,7 @@
  */
 import { canonicalIp } from '../../util/ip.js';
 import type { Clock } from './clock.js';
-import type { EmulatorConfig } from './config.js';
+import { optionProfilesOf, type EmulatorConfig } from './config.js';
 import { IpSet, normalisedList, parseItem, intToV4, splitList } from './ipset.js';
 import type { Rng } from './rng.js';
 
@@ -48,6 +48,8 @@ export interface EmScan {
   target: string;
   appliances: string[];
   optionTitle?: string;
+  /** hosts it runs at once on each appliance: its option profile's figure; undefined, the appliance's capacity alone decides */
+  hostsInParallel?: number;
   priority: number;
   userLogin: string;
   launchedAt: number;
@@ -272,12 +274,14 @@ export class EmulatorModel {
           if (this.c.maxConcurrentScans !== undefined && runningScans() >= this.c.maxConcurrentScans) continue;
           if (a.maxScans !== undefined && this.scansOn(a.name).length >= a.maxScans) continue;
         }
+        let own = s.hostsInParallel === undefined ? 0 : s.jobs.filter((j) => j.appliance === a.name && j.startAt !== undefined && !j.done).length;
         for (const j of s.jobs) {
-          if (busy >= a.capacity) break;
+          if (busy >= a.capacity || own >= (s.hostsInParallel ?? Infinity)) break;
           if (j.appliance !== a.name || j.startAt !== undefined) continue;
           j.startAt = t;
           j.endAt = t + j.durationMs;
           busy++;
+          own++;
           s.state = 'Running';
         }
       }
@@ -347,6 +351,16 @@ export class EmulatorModel {
     return scan;
   }
 
+  /**
+   * How many of a scan's hosts run at once on one appliance: its option profile's "hosts to scan in
+   * parallel" for scanner appliances. Undefined (the appliance's capacity alone) where no profiles
+   * are configured or the profile has parallel scaling, which the platform sizes to the appliance.
+   */
+  private hostsInParallelOf(title: string | undefined): number | undefined {
+    const p = optionProfilesOf(this.c)?.find((x) => x.title === title);
+    return p && !p.parallelScaling ? p.hostsToScan : undefined;
+  }
+
   /** A scan as of time t, launched by the API or by a schedule. */
   private createScan(o: { title: string; targets: string[]; appliances: string[]; optionTitle?: string; priority: number; userLogin: string; type: EmScan['type'] }, t: number): EmScan {
     const ips = expandTargets(o.targets);
@@ -362,6 +376,7 @@ export class EmulatorModel {
       target: o.targets.join(','),
       appliances: o.appliances,
       optionTitle: o.optionTitle,
+      hostsInParallel: this.hostsInParallelOf(o.optionTitle),
       priority: o.priority,
       userLogin: o.userLogin,
       launchedAt: t,
