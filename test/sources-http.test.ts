@@ -112,6 +112,29 @@ http: { listen: "127.0.0.1:${httpPort}" }
     expect(stored(state, "ip = '10.9.0.1'")[0].source).toBe(`http:${port}:siem`);
   });
 
+  it('HEC: an event time more than a day ahead, or one no Date can hold, is the receive time (a sighting dated in year 128724 held its address for ever; 1e20 answered 500)', async () => {
+    const before = Date.now();
+    const body = [
+      { time: 4e12, event: dhcp(40) },
+      { time: 1e20, event: { kind: 'lease', ip: '10.9.0.41', mac: '52:54:00:aa:00:29' } },
+      { time: '99999999999999999999', event: dhcp(42) },
+    ].map((e) => JSON.stringify(e)).join('');
+    const r = await post(port, '/services/collector/event', body, { authorization: `Splunk ${HEC_TOKEN}` });
+    expect(r.status).toBe(200);
+    const db = new Database(state, { readonly: true });
+    try {
+      const rows = db.prepare("SELECT ip, at FROM sightings WHERE ip IN ('10.9.0.40', '10.9.0.41', '10.9.0.42') ORDER BY ip").all() as { ip: string; at: number }[];
+      expect(rows.map((x) => x.ip)).toEqual(['10.9.0.40', '10.9.0.41', '10.9.0.42']);
+      // the lines keep their own header time (Dec 1, its year resolved against the receipt); the sighting without `at` is the receipt
+      for (const x of rows) expect(x.at, x.ip).toBeLessThanOrEqual(Date.now() + 86_400_000);
+      for (const x of rows) expect(x.at, x.ip).toBeGreaterThan(before - 367 * 86_400_000);
+      expect(rows[1].at).toBeGreaterThanOrEqual(before - 1000);
+      expect(rows[1].at).toBeLessThanOrEqual(Date.now() + 1000);
+    } finally {
+      db.close();
+    }
+  });
+
   it('HEC /raw with gzip, and curl as the client', async () => {
     const raw = gzipSync(Buffer.from(`${dhcp(4)}\r\n${dhcp(5)}\n\n`));
     const r = await post(port, '/services/collector/raw?channel=00872DC6-AC83-4EDE-8AFE-8413C3825C4C', raw, { authorization: `Splunk ${HEC_TOKEN}`, 'content-encoding': 'gzip' });

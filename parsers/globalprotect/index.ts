@@ -112,7 +112,7 @@ function fromSystem(msg: string): GpEvent | undefined {
   if (f[3] !== 'SYSTEM' || f[4] !== 'globalprotect' || f.length < 15 || !f[8].startsWith('globalprotect')) return undefined;
   const desc = f[14];
   return {
-    eventId: LEGACY_EVENTS[f[8]] ?? f[8], generated: f[6], user: descValue(desc, 'User name'),
+    eventId: (Object.hasOwn(LEGACY_EVENTS, f[8]) ? LEGACY_EVENTS[f[8]] : undefined) ?? f[8], generated: f[6], user: descValue(desc, 'User name'),
     machine: descValue(desc, 'Device name'), privateIp: descValue(desc, 'Private IP'), legacy: true,
   };
 }

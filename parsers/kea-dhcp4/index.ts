@@ -75,7 +75,8 @@ class KeaParser implements LineParser {
     // the message ID is the first word after the logger bracket; the client label and text follow
     const w = words(msg.slice(close + 1, close + 1 + 160), 2);
     const id = w[0];
-    const action = id ? MESSAGES[id] : undefined;
+    // (own keys only: an id such as `constructor` is no message)
+    const action = id && Object.hasOwn(MESSAGES, id) ? MESSAGES[id] : undefined;
     if (!action) return [];
     const idAt = msg.indexOf(id, close);
     const bodyFrom = idAt + id.length;

@@ -6,7 +6,7 @@ import type { LineInput, LineParser, ParserPlugin } from '../../src/parsers/plug
 import type { SightingDraft } from '../../src/sighting.js';
 import { BoundedMap } from '../../src/parsers/text.js';
 import { canonicalIp } from '../../src/util/ip.js';
-import { parseIsoTime } from '../../src/util/time.js';
+import { isoOrUndefined, parseIsoTime } from '../../src/util/time.js';
 
 /** The inner address used when a session end names no address and no earlier line told us one. */
 export const UNKNOWN_IP = '0.0.0.0';
@@ -276,7 +276,8 @@ class OpenVpnParser implements LineParser {
     this.peers.set(peer.key, inner);
     const d = this.up(inner, peer);
     const since = c.since > 0 ? Number(f[c.since]) : NaN;
-    if (Number.isInteger(since) && since > 0) d.at = new Date(since * 1000).toISOString();
+    const at = Number.isInteger(since) && since > 0 ? isoOrUndefined(since * 1000) : undefined;
+    if (at) d.at = at;
     return [d];
   }
 }

@@ -28,15 +28,18 @@ interface Waiting {
   reject(err: Error): void;
 }
 
-/** restarts within this window beyond which the thread is given up (the ingest decodes in-line) */
+/** exits within RESTART_WINDOW_MS beyond which the thread is given up (the ingest decodes in-line) */
 const MAX_RESTARTS = 5;
+/** the window: a thread that exits now and then, over weeks, is started again each time */
+const RESTART_WINDOW_MS = 10 * 60_000;
 
 export class DecodeThread {
   counters: Record<string, DecoderCounters> = {};
   private worker!: Worker;
   private readonly waiting = new Map<number, Waiting>();
   private nextId = 1;
-  private restarts = 0;
+  /** when the thread last exited (within RESTART_WINDOW_MS) */
+  private exits: number[] = [];
   private closed = false;
   private zone: string;
   private markReady!: () => void;
@@ -70,7 +73,9 @@ export class DecodeThread {
     w.on('error', (err) => this.log.error({ err: { message: err.message } }, 'the decode thread failed'));
     w.on('exit', (code) => {
       if (this.closed || w !== this.worker) return;
-      if (++this.restarts > MAX_RESTARTS) return this.fail(new Error(`the decode thread exited (code ${code}) ${this.restarts} times`));
+      const now = Date.now();
+      this.exits = [...this.exits.filter((t) => now - t < RESTART_WINDOW_MS), now];
+      if (this.exits.length > MAX_RESTARTS) return this.fail(new Error(`the decode thread exited (code ${code}) ${this.exits.length} times within ${RESTART_WINDOW_MS / 60_000} min`));
       this.log.error({ code, pending: this.waiting.size }, 'the decode thread exited; starting it again and resending its batches');
       this.spawn();
       for (const q of this.waiting.values()) this.worker.postMessage(q.msg satisfies ToDecodeThread);

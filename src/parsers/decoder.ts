@@ -7,6 +7,7 @@ import { SIGHTING_KINDS, type Sighting, type SightingDraft } from '../sighting.j
 import { parseSyslog, unwrapInnerTag, type SyslogMessage } from './syslog-header.js';
 import { canonicalIp } from '../util/ip.js';
 import { normalizeMac } from '../util/mac.js';
+import { isDateMs, isoOrUndefined } from '../util/time.js';
 import { OnsightError } from '../errors.js';
 import type { LineInput, LineParser, ParserPlugin } from './plugin.js';
 import type { ParserRegistry } from './registry.js';
@@ -46,6 +47,8 @@ export interface DecoderCounters {
 
 const MAX_INSTANCES = 4096;
 const DAY = 86_400_000;
+/** the draft's free-text fields, taken as they are when they are strings */
+const DRAFT_TEXT_FIELDS = ['duid', 'clientId', 'hostname', 'user', 'remoteHost'] as const;
 
 export class LineDecoder {
   readonly counters: DecoderCounters = { lines: 0, recognized: 0, unrecognized: 0, sightings: 0, invalid: 0, parserErrors: 0, byFormat: {} };
@@ -124,41 +127,38 @@ export class LineDecoder {
     return inst;
   }
 
-  /** Validate and complete a draft; undefined when a field is malformed. */
+  /**
+   * Validate and complete a draft; undefined when a field is malformed. Only the contract's fields
+   * are taken, each of its type: a plug-in's extra or odd-typed fields go no further (the decode
+   * thread posts sightings as structured data, which a function would break). Times a Date cannot
+   * hold are dropped (their ISO text would throw).
+   */
   private finish(d: SightingDraft, format: string, syslog: SyslogMessage, meta: DecodeMeta): Sighting | undefined {
-    if (!d || !SIGHTING_KINDS.includes(d.kind)) return undefined;
-    const ip = canonicalIp(d.ip);
+    if (!d || typeof d !== 'object' || !SIGHTING_KINDS.includes(d.kind)) return undefined;
+    const ip = typeof d.ip === 'string' ? canonicalIp(d.ip) : undefined;
     if (!ip) return undefined;
-    const s: Sighting = { ...d, ip, at: '', format, source: meta.source };
-    if (d.ip6 !== undefined) {
-      const ip6 = canonicalIp(d.ip6);
-      if (ip6) s.ip6 = ip6;
-      else delete s.ip6;
-    }
-    if (d.mac !== undefined) {
-      const mac = normalizeMac(d.mac);
-      if (mac) s.mac = mac;
-      else delete s.mac;
-    }
-    if (d.remoteIp !== undefined) {
-      const r = canonicalIp(d.remoteIp);
-      if (r) s.remoteIp = r;
-      else delete s.remoteIp;
-    }
-    const received = Number.isFinite(meta.receivedAt.getTime()) ? meta.receivedAt.getTime() : Date.now();
-    const headerTime = syslog.time !== undefined && Number.isFinite(syslog.time) ? syslog.time : received;
-    let at = d.at ? Date.parse(d.at) : headerTime;
-    if (!Number.isFinite(at)) at = headerTime;
+    const s: Sighting = { kind: d.kind, ip, at: '', format, source: meta.source };
+    for (const f of DRAFT_TEXT_FIELDS) if (typeof d[f] === 'string') s[f] = d[f];
+    const ip6 = typeof d.ip6 === 'string' ? canonicalIp(d.ip6) : undefined;
+    if (ip6) s.ip6 = ip6;
+    const mac = typeof d.mac === 'string' ? normalizeMac(d.mac) : undefined;
+    if (mac) s.mac = mac;
+    const remoteIp = typeof d.remoteIp === 'string' ? canonicalIp(d.remoteIp) : undefined;
+    if (remoteIp) s.remoteIp = remoteIp;
+    const received = isDateMs(meta.receivedAt.getTime()) ? meta.receivedAt.getTime() : Date.now();
+    const headerTime = syslog.time !== undefined && isDateMs(syslog.time) ? syslog.time : received;
+    let at = typeof d.at === 'string' ? Date.parse(d.at) : headerTime;
+    if (!isDateMs(at)) at = headerTime;
     // never place an event more than a day in the future
     if (at > received + DAY) at = received;
     s.at = new Date(at).toISOString();
-    if (d.durationS !== undefined && !(Number.isFinite(d.durationS) && d.durationS >= 0)) delete s.durationS;
-    if (s.expiresAt === undefined && s.durationS !== undefined && (s.kind === 'lease' || s.kind === 'renew')) {
-      s.expiresAt = new Date(at + s.durationS * 1000).toISOString();
-    } else if (s.expiresAt !== undefined) {
-      const e = Date.parse(s.expiresAt);
-      if (Number.isFinite(e)) s.expiresAt = new Date(e).toISOString();
-      else delete s.expiresAt;
+    if (typeof d.durationS === 'number' && Number.isFinite(d.durationS) && d.durationS >= 0) s.durationS = d.durationS;
+    if (typeof d.expiresAt === 'string') {
+      const e = isoOrUndefined(Date.parse(d.expiresAt));
+      if (e) s.expiresAt = e;
+    } else if (s.durationS !== undefined && (s.kind === 'lease' || s.kind === 'renew')) {
+      const e = isoOrUndefined(at + s.durationS * 1000);
+      if (e) s.expiresAt = e;
     }
     if (meta.line !== undefined) s.line = meta.line;
     return s;

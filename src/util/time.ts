@@ -21,7 +21,8 @@ const LOCALE_MONTHS: Record<string, number> = {
 /** A month abbreviation (`Jan`, `AUG`, `Mär`, `févr`) → 1-12; exact token, a trailing `.` removed. */
 export function monthNumber(name: string): number | undefined {
   const t = (name.endsWith('.') ? name.slice(0, -1) : name).toLowerCase();
-  return MONTHS[t] ?? LOCALE_MONTHS[t];
+  // (own keys only: `constructor` is no month)
+  return Object.hasOwn(MONTHS, t) ? MONTHS[t] : Object.hasOwn(LOCALE_MONTHS, t) ? LOCALE_MONTHS[t] : undefined;
 }
 
 const offsetFormatters = new Map<string, Intl.DateTimeFormat>();
@@ -176,6 +177,19 @@ export function parseIsoTime(text: string, zone: string): number | undefined {
     return base - off;
   }
   return undefined;
+}
+
+/** The largest |ms| a Date holds (ECMA-262): beyond it `new Date(ms).toISOString()` throws. */
+const MAX_DATE_MS = 8.64e15;
+
+/** Is `ms` a time a Date can hold (finite and within ±8.64e15)? */
+export function isDateMs(ms: number): boolean {
+  return Number.isFinite(ms) && Math.abs(ms) <= MAX_DATE_MS;
+}
+
+/** ISO 8601 text of a time, or undefined where no Date can hold it (it would throw). */
+export function isoOrUndefined(ms: number): string | undefined {
+  return isDateMs(ms) ? new Date(ms).toISOString() : undefined;
 }
 
 export function toIso(ms: number): string {

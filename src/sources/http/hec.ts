@@ -10,6 +10,8 @@
  * fractions allowed, number or string), `host`, `source`, `sourcetype`, `index`, `fields`.
  */
 
+import { isDateMs } from '../../util/time.js';
+
 export interface HecAnswer {
   status: number;
   body: { text: string; code: number; 'invalid-event-number'?: number };
@@ -60,7 +62,8 @@ const LINE_FIELDS = ['message', 'log', 'msg', '_raw', 'line'];
 /** `time`: epoch seconds (number or numeric string, fractions allowed) → ms; anything else ignored. */
 function timeMs(v: unknown): number | undefined {
   const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d+(\.\d+)?$/.test(v.trim()) ? Number(v) : NaN;
-  if (!Number.isFinite(n) || n <= 0) return undefined;
+  // (a time no Date can hold is no time: the receive time stands)
+  if (!Number.isFinite(n) || n <= 0 || !isDateMs(n * 1000)) return undefined;
   return Math.round(n * 1000);
 }
 

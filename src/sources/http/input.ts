@@ -23,6 +23,9 @@ import type { CommitGroup, InputHandle, LineSink, RawLine, ResumeStore, SourceCo
 import { readBody } from './body.js';
 import { HEC, parseHecEvents, splitRawLines, type HecAnswer } from './hec.js';
 import type { HttpInputConfig, HttpTokenConfig } from './schema.js';
+
+/** an event may be dated at most this far past its receipt */
+const DAY_MS = 86_400_000;
 import { checkSighting, parseSightingBody } from './sightings.js';
 
 /** an exact repeat of a HEC request body within this long is the client's retry, not new data */
@@ -102,7 +105,8 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://x');
-    const ep = ROUTES[url.pathname.replace(/\/+$/, '') || '/'];
+    const path = url.pathname.replace(/\/+$/, '') || '/';
+    const ep = Object.hasOwn(ROUTES, path) ? ROUTES[path] : undefined;
     const isHec = ep !== undefined && ep !== 'sightings';
     event('requests');
     if (opts.allowedHosts && !hostAllowed(req, opts.allowedHosts)) {
@@ -194,9 +198,10 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
         if (!p.ok) return fail(p.answer.body.code === 5 ? 'empty' : 'badJson', hec(p.answer));
         for (let n = 0; n < p.events.length; n++) {
           const e = p.events[n];
-          const at = e.timeMs !== undefined ? new Date(e.timeMs) : receivedAt;
+          // (an event time more than a day ahead is the receive time, as a syslog line's is)
+          const at = e.timeMs !== undefined && e.timeMs <= receivedAt.getTime() + DAY_MS ? new Date(e.timeMs) : receivedAt;
           if (e.sighting) {
-            const c = checkSighting(e.sighting, source, at);
+            const c = checkSighting(e.sighting, source, at, receivedAt);
             if (!c.ok) return fail('badSighting', hec({ status: 400, body: { text: `Invalid data format: ${c.error}`, code: 6, 'invalid-event-number': n } }));
             lines.push({ text: JSON.stringify(e.sighting), receivedAt: at, source, sender, sightings: [c.sighting] });
           } else if (e.line !== undefined) lines.push({ text: e.line, receivedAt: at, source, sender, format: opts.format });

@@ -11,6 +11,10 @@ const STRING_FIELDS = ['duid', 'clientId', 'hostname', 'user', 'remoteHost'] as 
 const KNOWN = new Set(['kind', 'ip', 'ip6', 'mac', 'duid', 'clientId', 'hostname', 'user', 'remoteIp', 'remoteHost', 'at', 'expiresAt', 'durationS', 'format', 'source', 'line']);
 /** longest name or id we store (a hostile sender must not fill the database through one field) */
 const MAX_FIELD = 255;
+/** `at` may be at most this far past the receipt (a clock a little ahead); later would hold an address for ever */
+const AT_AHEAD_MS = 86_400_000;
+/** `expiresAt` at most this long after `at` (the longest `durationS`) */
+const MAX_LEASE_MS = 10 * 365 * 86_400_000;
 
 export type SightingCheck = { ok: true; sighting: Sighting } | { ok: false; error: string };
 
@@ -24,9 +28,10 @@ function isoTime(v: unknown, field: string): string | { error: string } | undefi
 
 /**
  * Check one Sighting JSON object. `format` defaults to `json`; `source` is always ours (where it
- * came in), whatever the sender wrote; `at` defaults to the receive time.
+ * came in), whatever the sender wrote; `at` defaults to `defaultAt` (the receive time, or the
+ * event's time in a HEC envelope) and may be at most a day past `receivedAt`.
  */
-export function checkSighting(o: unknown, source: string, receivedAt: Date): SightingCheck {
+export function checkSighting(o: unknown, source: string, defaultAt: Date, receivedAt: Date = defaultAt): SightingCheck {
   if (typeof o !== 'object' || o === null || Array.isArray(o)) return { ok: false, error: 'expected a JSON object' };
   const r = o as Record<string, unknown>;
   const unknown = Object.keys(r).filter((k) => !KNOWN.has(k));
@@ -36,7 +41,8 @@ export function checkSighting(o: unknown, source: string, receivedAt: Date): Sig
   if (!ip) return { ok: false, error: 'ip: not an IPv4 or IPv6 address' };
   const at = isoTime(r.at, 'at');
   if (typeof at === 'object') return { ok: false, error: at.error };
-  const s: Sighting = { kind: r.kind as SightingKind, ip, at: at ?? receivedAt.toISOString(), format: 'json', source };
+  if (at !== undefined && Date.parse(at) > receivedAt.getTime() + AT_AHEAD_MS) return { ok: false, error: `at: more than a day after it was received (${receivedAt.toISOString()})` };
+  const s: Sighting = { kind: r.kind as SightingKind, ip, at: at ?? defaultAt.toISOString(), format: 'json', source };
   if (r.format !== undefined) {
     if (typeof r.format !== 'string' || !/^[a-z0-9][a-z0-9._-]{0,63}$/.test(r.format)) return { ok: false, error: 'format: lower-case letters, digits and ._- (at most 64)' };
     s.format = r.format;
@@ -64,6 +70,7 @@ export function checkSighting(o: unknown, source: string, receivedAt: Date): Sig
   }
   const exp = isoTime(r.expiresAt, 'expiresAt');
   if (typeof exp === 'object') return { ok: false, error: exp.error };
+  if (exp && Date.parse(exp) > Date.parse(s.at) + MAX_LEASE_MS) return { ok: false, error: 'expiresAt: more than ten years after at' };
   if (exp) s.expiresAt = exp;
   if (r.durationS !== undefined) {
     if (typeof r.durationS !== 'number' || !Number.isInteger(r.durationS) || r.durationS < 0 || r.durationS > 10 * 365 * 86400) return { ok: false, error: 'durationS: a whole number of seconds' };

@@ -48,6 +48,24 @@ interface Block {
   hostname?: string;
 }
 
+/**
+ * A statement without its closing `;` and any `# comment` after it: cut at the first `;` or `#`
+ * outside a quoted string (dhcpd escapes within quotes with a backslash). One pass: the regex this
+ * replaced backtracked from every `;` of a crafted line (quadratic), and cut inside quotes.
+ */
+export function statementText(t: string): string {
+  let quoted = false;
+  for (let i = 0; i < t.length; i++) {
+    const c = t[i];
+    if (quoted) {
+      if (c === '\\') i++;
+      else if (c === '"') quoted = false;
+    } else if (c === '"') quoted = true;
+    else if (c === ';' || c === '#') return t.slice(0, i).trimEnd();
+  }
+  return t;
+}
+
 export class IscLeasesReader implements JournalReader {
   /** inside a block: the lease being read, or a skipped block (ip undefined) */
   private block?: Block;
@@ -95,7 +113,7 @@ export class IscLeasesReader implements JournalReader {
       const rec = b.ip ? this.finish(b) : undefined;
       return { records: rec ? [rec] : [], boundary: true };
     }
-    if (b.ip) this.statement(b, t.replace(/;\s*(#.*)?$/, ''));
+    if (b.ip) this.statement(b, statementText(t));
     return { records: [], boundary: false };
   }
 

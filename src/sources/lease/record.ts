@@ -3,6 +3,7 @@
  * sighting: present and not expired → `lease`; ended → `release` or `expire`.
  */
 import type { Sighting } from '../../sighting.js';
+import { isoOrUndefined } from '../../util/time.js';
 
 export interface LeaseRecord {
   /** active: the lease is held (until expiresAt); released / expired: it ended at endAt */
@@ -33,7 +34,8 @@ export interface JournalReader {
 }
 
 export function recordToSighting(r: LeaseRecord, now: number, format: string, source: string): Sighting {
-  const iso = (ms: number) => new Date(ms).toISOString();
+  // (a time no Date can hold, from a hand-edited or foreign file: now for an event's time, none for an expiry)
+  const iso = (ms: number) => isoOrUndefined(ms) ?? new Date(now).toISOString();
   const base = { ip: r.ip, format, source } as Sighting;
   if (r.mac) base.mac = r.mac;
   if (r.duid) base.duid = r.duid;
@@ -41,7 +43,8 @@ export function recordToSighting(r: LeaseRecord, now: number, format: string, so
   if (r.hostname) base.hostname = r.hostname;
   if (r.state === 'active' && (r.expiresAt === undefined || r.expiresAt > now)) {
     const s: Sighting = { ...base, kind: 'lease', at: iso(Math.min(r.startAt ?? now, now)) };
-    if (r.expiresAt !== undefined) s.expiresAt = iso(r.expiresAt);
+    const expires = r.expiresAt !== undefined ? isoOrUndefined(r.expiresAt) : undefined;
+    if (expires) s.expiresAt = expires;
     else s.durationS = 10 * 365 * 86400; // infinite: held until a release or another holder says otherwise
     if (r.durationS !== undefined) s.durationS = r.durationS;
     return s;
