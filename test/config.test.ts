@@ -126,6 +126,13 @@ describe('config', () => {
     expect(() => parseConfigText(`${base}http: {listen: "localhost:9321"}\n`, 't.yaml')).not.toThrow();
   });
 
+  it('requireClientCert without ca is refused, for syslog TLS and the status page (any publicly issued certificate would pass)', () => {
+    const tlsInput = (tls: string) => `${base}inputs:\n  - {type: syslog, listen: "tls://0.0.0.0:6514", tls: {${tls}}}\n`;
+    expect(issuesOf(tlsInput('cert: /c, key: /k, requireClientCert: true'))[0]).toMatchObject({ path: 'inputs[0].tls.ca', message: expect.stringMatching(/requireClientCert needs ca/) });
+    expect(issuesOf(`${base}http: {listen: "0.0.0.0:9321", tls: {cert: /c, key: /k, requireClientCert: true}}\n`)[0]).toMatchObject({ path: 'http.tls.ca', message: expect.stringMatching(/requireClientCert needs ca/) });
+    for (const t of ['cert: /c, key: /k, ca: /ca, requireClientCert: true', 'cert: /c, key: /k']) expect(() => parseConfigText(tlsInput(t), 't.yaml'), t).not.toThrow();
+  });
+
   it('YAML syntax errors carry a line number', () => {
     const issues = issuesOf('policy:\n  scope: [10.0.0.0/8]\nregions:\n  - name: "a\n');
     expect(issues[0].message).toMatch(/^YAML/);

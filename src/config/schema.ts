@@ -63,7 +63,7 @@ const syslogInput = z.object({
     key: z.string(),
     ca: z.string().optional(),
     requireClientCert: z.boolean().default(false),
-  }).strict().optional(),
+  }).strict().refine((t) => !t.requireClientCert || t.ca !== undefined, { message: 'requireClientCert needs ca, the CA bundle client certificates must chain to (without it any publicly issued certificate would be taken)', path: ['ca'] }).optional(),
 }).strict();
 
 const fileInput = z.object({

@@ -98,16 +98,17 @@ export class Daemon {
   /**
    * Apply a reloaded config (SIGHUP) without dropping connections: policy, regions, scheduler and
    * inventory settings, time zone and log level take effect now. Returns the sections that differ
-   * but need a restart (inputs, state, scanner, http, parser plug-ins, notifications).
+   * but need a restart (inputs, state, scanner, http, parser plug-ins, notifications, cluster).
    */
   applyConfig(next: Config): string[] {
     const prev = this.opts.config;
     const same = (k: keyof Config) => JSON.stringify(prev[k]) === JSON.stringify(next[k]);
-    const restart = (['state', 'inputs', 'scanner', 'http', 'parsers', 'notify'] as const).filter((k) => !same(k));
+    // (cluster: its name is our scans' and range schedules' title prefix and the lease's; changed live, the schedules named by the old one would be no one's)
+    const restart = (['state', 'inputs', 'scanner', 'http', 'parsers', 'notify', 'cluster'] as const).filter((k) => !same(k));
     this.policy = policyFor(next);
     this.inventory.setOptions(inventoryOptions(next));
-    // the scanner section needs a restart: its running values (maxTargetsPerScan) stay
-    this.scheduler.reconfigure(this.policy, schedulerOptionsFor({ ...next, scanner: prev.scanner }, this.scanner));
+    // the scanner and cluster sections need a restart: their running values (maxTargetsPerScan, the title prefix) stay
+    this.scheduler.reconfigure(this.policy, schedulerOptionsFor({ ...next, scanner: prev.scanner, cluster: prev.cluster }, this.scanner));
     this.ingest.setZone(next.timezone);
     this.opts.log.level = next.log.level;
     // what cannot change live keeps its running value, so status pages tell the truth

@@ -30,7 +30,7 @@ export const tlsServerSchema = z.object({
   /** CA bundle for client certificates; without it none are asked for */
   ca: z.string().optional(),
   requireClientCert: z.boolean().default(false),
-}).strict();
+}).strict().refine((t) => !t.requireClientCert || t.ca !== undefined, { message: 'requireClientCert needs ca, the CA bundle client certificates must chain to (without it any publicly issued certificate would be taken)', path: ['ca'] });
 
 /** One token's source (exactly one of file, env, credential). */
 export const tokenSourceShape = {

@@ -14,6 +14,8 @@ const DRAIN_MARGIN_MS = 10_000;
 export class Canceler {
   /** running scans to cancel and relaunch: a target's address now belongs to another device (intent id → why) */
   private readonly reassigned = new Map<string, string>();
+  /** a reload changed the policy: running scans are checked against it at the next pass (checkPolicy) */
+  private policyChanged = false;
   /** region → until when a canceled scan's appliance may still probe it */
   private readonly draining = new Map<string, number>();
   /**
@@ -80,6 +82,27 @@ export class Canceler {
     return marked;
   }
 
+  /** A reload (reconfigure) changed the policy: checkPolicy runs at the next pass. */
+  policyReloaded(): void {
+    this.policyChanged = true;
+  }
+
+  /**
+   * After a reload: a running scan with a target the policy now refuses (out of scope, newly
+   * excluded) is marked to be canceled and its other targets relaunched, as for an address that
+   * changed hands, whether or not it has reached that target yet: the operator has just said the
+   * address must not be scanned, and the appliance would go on probing it.
+   */
+  private async checkPolicy(): Promise<void> {
+    if (!this.policyChanged) return;
+    this.policyChanged = false;
+    for (const i of await this.core.store.activeIntents()) {
+      if (i.state !== 'running' || !i.scanRef || this.reassigned.has(i.id)) continue;
+      const refused = (await this.core.store.targets(i.id)).filter((t) => !this.core.policy.allowed(t.ip));
+      if (refused.length) this.reassigned.set(i.id, `target ${refused[0].ip}${refused.length > 1 ? ` and ${refused.length - 1} more` : ''} no longer allowed by the reloaded policy (scope, exclusions)`);
+    }
+  }
+
   /** address → (scan, device) for every target of our running scans */
   private async runningTargets(): Promise<Map<string, { intent: Intent; identityId: number }>> {
     const out = new Map<string, { intent: Intent; identityId: number }>();
@@ -98,6 +121,7 @@ export class Canceler {
    */
   async cancelReassigned(): Promise<void> {
     const { store, counters, budget } = this.core;
+    await this.checkPolicy();
     await this.lookUp();
     // no status call first: within the cancel window a scan cannot have ended (setup, pickup and a
     // host's scan take longer), and a cancel that fails leaves the scan to the regular poll

@@ -95,6 +95,7 @@ export class Scheduler {
     this.core.appliances.invalidate(); // a region may have new appliances
     this.phases.budget.reset(); // an operator may have fixed what stopped calls
     this.core.profile.invalidate(); // a region's option profile may have changed (the scanner's own needs a restart), or a profile's settings
+    this.phases.cancel.policyReloaded(); // running scans with a target the new policy refuses are canceled at the next pass
   }
 
   /** Evaluate bindings that just changed; enqueue the due ones; log every changed decision. */
