@@ -7,6 +7,8 @@ import { allowedRanges, expandRanges, rangeMatcher, rangeSize } from '../src/uti
 import { endBeforeNextMin, nextOccurrence } from '../src/scheduler/ranges.js';
 import { placeRuns, runApplianceOf } from '../src/scheduler/run-placement.js';
 import { planScheduleSync } from '../src/scanners/schedule-plan.js';
+import { Policy } from '../src/policy/policy.js';
+import { buildSchedulerOptions } from '../src/scheduler/scheduler.js';
 
 const MIN = 60_000;
 // T0 is 10:00 UTC; runs at 10:30 hold their region from 09:45 (holdBeforeS 2700)
@@ -133,6 +135,57 @@ function endDatingBoth({ scanner }: Pick<Awaited<ReturnType<typeof setup>>, 'sca
 }
 
 describe('scheduler.rangeScans', () => {
+  it('runs sweep IPv4 ranges only: a region\'s IPv6 range is left out (the Qualys client refuses it, and with it the whole sync: a new exclusion never reached the other schedules)', async () => {
+    const conf = { rangeScans: { times: ['10:30'], targets: { emea: ['10.20.1.0/24', '2001:db8:100::/120'], amer: ['10.30.1.0/24'] } } };
+    const { scanner, sched } = await setup(conf);
+    const regions = [
+      { name: 'emea', cidrs: ['10.20.0.0/16', '2001:db8:100::/64'], appliances: [{ name: 'emea-1', maxScans: 1 }, { name: 'emea-2', maxScans: 1 }], maxConcurrentScans: 1 },
+      { name: 'amer', cidrs: ['10.30.0.0/16'], appliances: [{ name: 'amer-1', maxScans: 2 }], maxConcurrentScans: 2 },
+    ];
+    const policyWith = (exclude: string[]) => new Policy({ scope: ['10.0.0.0/8', '2001:db8::/32'], exclude, rescanAfter: 30 * 86400, rules: [], regions, timezone: 'UTC' });
+    const opts = buildSchedulerOptions({ regions, maxTargetsPerScan: 3, scanner, scheduler: { pollIntervalS: 60, applianceRefreshS: 300, verifyResults: false, ...conf } });
+    sched.reconfigure(policyWith([]), opts);
+    await sched.tick();
+    expect(scanner.schedules.map((x) => [x.title, x.targets])).toEqual([['onsight-range emea 1030', ['10.20.1.0-10.20.1.255']], ['onsight-range amer 1030', ['10.30.1.0-10.30.1.255']]]);
+    // a reload that excludes part of emea's range reaches its schedule
+    sched.reconfigure(policyWith(['10.20.1.128/25']), opts);
+    await sched.tick();
+    expect(scanner.schedules.find((x) => x.title === 'onsight-range emea 1030')?.targets).toEqual(['10.20.1.0-10.20.1.127']);
+  });
+
+  it('a schedule the reloaded policy refuses is mended with the calls kept for corrections, and launches leave them to it', async () => {
+    const conf = { rangeScans: { times: ['10:30'], targets: { emea: ['10.20.1.0/24'], amer: [] } } }; // (reserveCalls: 5, the default)
+    const { scanner, sched, policy, see } = await setup(conf);
+    await sched.tick();
+    expect(scanner.schedules.map((x) => x.targets)).toEqual([['10.20.1.0-10.20.1.255']]);
+    const regions = [
+      { name: 'emea', cidrs: ['10.20.0.0/16'], appliances: [{ name: 'emea-1', maxScans: 1 }, { name: 'emea-2', maxScans: 1 }], maxConcurrentScans: 1 },
+      { name: 'amer', cidrs: ['10.30.0.0/16'], appliances: [{ name: 'amer-1', maxScans: 2 }], maxConcurrentScans: 2 },
+    ];
+    const opts = (times: string[]) => buildSchedulerOptions({ regions, maxTargetsPerScan: 3, scanner, scheduler: { pollIntervalS: 60, applianceRefreshS: 300, verifyResults: false, ...conf, rangeScans: { ...conf.rangeScans, times } } });
+    // the window down to 4 calls, under the reserve of 5: an ordinary change (a second time) waits
+    scanner.limit = { limit: 7200, windowSec: 86_400, remaining: 4 };
+    sched.reconfigure(policy, opts(['10:30', '14:30']));
+    await sched.tick();
+    expect(scanner.schedules).toHaveLength(1);
+    // an exclusion inside the range: mended now, from the reserve
+    const narrowed = new Policy({ scope: ['10.0.0.0/8'], exclude: ['10.20.9.0/24', '10.20.1.0/25'], rescanAfter: 30 * 86400, rules: [], regions, timezone: 'UTC' });
+    sched.reconfigure(narrowed, opts(['10:30']));
+    await sched.tick();
+    expect(scanner.schedules.map((x) => x.targets)).toEqual([['10.20.1.128-10.20.1.255']]);
+    // while a schedule still refuses (its sync failing), launches leave the calls that sync needs: with 4 left, a device due in amer waits
+    scanner.failing.set('syncSchedules', 'refused');
+    sched.reconfigure(new Policy({ scope: ['10.0.0.0/8'], exclude: ['10.20.1.0/24'], rescanAfter: 30 * 86400, rules: [], regions, timezone: 'UTC' }), opts(['10:30']));
+    await see({ ip: '10.30.1.9', mac: mac(9), durationS: 86400 });
+    await sched.tick();
+    expect(scanner.launches).toHaveLength(0);
+    // the control: once nothing refuses (the exclusion taken back), the same 4 calls let it go
+    scanner.failing.delete('syncSchedules');
+    sched.reconfigure(narrowed, opts(['10:30']));
+    await sched.tick();
+    expect(scanner.launches.map((l) => l.targets)).toEqual([['10.30.1.9']]);
+  });
+
   it('keeps one schedule per region and time in step: created once, kept without more calls, updated and deleted as the config changes; others\' untouched', async () => {
     const { scanner, sched, clock } = await setup({ rangeScans: { times: ['10:30', '22:00'], targets: { emea: ['10.20.0.0/16'] } } });
     scanner.schedules.push({ id: 'theirs', title: 'weekly servers', targets: ['10.20.0.0/24'], appliance: 'emea-1', timeUtc: '01:00', active: true, action: 'kept' });

@@ -200,6 +200,8 @@ export class RangeScans {
   private skips = 0;
   /** the times skipped and counted (`title@time`), so that a skip is counted once however many syncs see it */
   private readonly skipsSeen = new Set<string>();
+  /** regions whose IPv6 ranges were said to be left out of their runs (once each) */
+  private readonly v6LeftOut = new Set<string>();
   /**
    * the times (`title@time`) whose skip was sent to the platform by some sync: one not known made
    * before its time (a sync that straddled it, an answer lost) is decided by what the lists show
@@ -412,15 +414,37 @@ export class RangeScans {
     return p && listed && p.spread === spread ? p.appliance : spread;
   }
 
-  /** The region's runs' targets as configured (default: its CIDRs), clipped to the scope, exclusions cut out; undefined (and said) when unreadable. */
+  /**
+   * The region's runs' targets as configured (default: its CIDRs), clipped to the scope, exclusions
+   * cut out, IPv4 only (said once per region): an IPv6 pool (a /64) is no range to sweep, and the
+   * platform's schedules take IPv4 ranges (the Qualys client refuses any other item, and with it the
+   * whole sync, which would leave every other schedule as it was, old targets included). Undefined
+   * (and said) when unreadable.
+   */
   private configuredTargets(region: string): string[] | undefined {
-    const { opts, policy } = this.core;
+    const { opts, policy, log } = this.core;
     const wanted = opts.rangeScans.targets[region] ?? policy.regions.byName(region)?.cidrs ?? [];
     try {
-      return policy.allowedRanges(wanted);
+      const allowed = policy.allowedRanges(wanted);
+      const v4 = allowed.filter((r) => !r.includes(':'));
+      if (v4.length < allowed.length && !this.v6LeftOut.has(region)) {
+        this.v6LeftOut.add(region);
+        log.warn({ region, leftOut: allowed.filter((r) => r.includes(':')).slice(0, 5) }, `range runs sweep IPv4 ranges only: region ${region}'s IPv6 ranges are left out of its runs`);
+      }
+      return v4;
     } catch (err) {
       this.problem = `scheduler.rangeScans.targets.${region}: ${(err as Error).message}`;
       return undefined;
+    }
+  }
+
+  /** Would these targets scan an address the policy refuses (or one that cannot be read)? */
+  private refusedBy(targets: string[]): boolean {
+    try {
+      // (both merged: a schedule edited to overlap itself counts each address once)
+      return rangeSize(this.core.policy.allowedRanges(targets)) < rangeSize(allowedRanges(targets, ['0.0.0.0/0', '::/0'], []));
+    } catch {
+      return true;
     }
   }
 
@@ -453,7 +477,10 @@ export class RangeScans {
     // the list, and a call per change (as far as the schedules last synced tell)
     const prefix = `${opts.titlePrefix}-range `;
     const calls = 1 + planScheduleSync(this.schedules.filter((s) => !this.unsure.has(s.title)), want, prefix).filter((st) => st.action !== 'kept').length;
-    if (!budget.canSpendCalls(calls, skipChange)) return;
+    // a schedule of ours that would scan what the policy now refuses (a reload narrowed the scope or
+    // added an exclusion) is mended as a skip is: with the calls kept for corrections, retried within minutes
+    const refusing = this.schedules.some((s) => this.refusedBy(s.targets));
+    if (!budget.canSpendCalls(calls, skipChange || refusing)) return;
     // a sync that creates and then fails leaves schedules of ours: "none kept" no longer holds, whatever comes back
     if (want.length > 0) this.noneOfOurs = false;
     // the skips a sync reached the platform with (all of a sync that answered; of one stopped half-way, those it made or may have)
@@ -483,7 +510,7 @@ export class RangeScans {
       const changed = got.filter((s) => s.action !== 'kept');
       if (changed.length) log.info({ schedules: changed.map((s) => `${s.action} ${s.title}`) }, `range schedules: ${changed.length} changed`);
     } catch (err) {
-      this.nextSyncAt = now + (skipChange || aimChange ? SKIP_RETRY_MS : SYNC_RETRY_MS);
+      this.nextSyncAt = now + (skipChange || aimChange || refusing ? SKIP_RETRY_MS : SYNC_RETRY_MS);
       this.failedKey = key;
       this.problem = `sync: ${errInfo(err).message}`;
       // a sync stopped half-way: what it made is known (its runs hold their regions), what it may have made is taken as made
@@ -888,7 +915,8 @@ export class RangeScans {
    * does the cancel of each scan of ours still going in a region whose run comes within twice its
    * hold (cancelOursBeforeRuns cancels them 12 min before it): at 50 calls a day the cancels of five
    * regions had left none for the sixth, and the run joined our scan; and a launch just before the
-   * hold had spent the calls the others' cancels needed.
+   * hold had spent the calls the others' cancels needed. So does a sync that must mend a schedule
+   * the policy now refuses: launches would otherwise spend the calls it waits for.
    */
   private async keepForSkips(now: number): Promise<void> {
     const regions = new Set<string>();
@@ -902,7 +930,9 @@ export class RangeScans {
     let cancels = 0;
     const near = this.regionsWithRunWithin(now, 2 * this.holdBeforeMs());
     if (near.size) for (const i of await this.core.store.activeIntents()) if (i.state === 'running' && near.has(i.region)) cancels++;
-    this.core.budget.keep((regions.size ? 2 + regions.size : 0) + cancels);
+    // (and a sync that mends schedules the policy now refuses, after a reload: its list and a change per schedule)
+    const mend = this.schedules.some((s) => this.refusedBy(s.targets)) ? 1 + this.schedules.length : 0;
+    this.core.budget.keep((regions.size ? 2 + regions.size : 0) + cancels + mend);
   }
 
   /** Runs due a look: one scan list; those seen ended release their region, processed ones credit. */
