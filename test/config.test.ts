@@ -133,6 +133,16 @@ describe('config', () => {
     for (const t of ['cert: /c, key: /k, ca: /ca, requireClientCert: true', 'cert: /c, key: /k']) expect(() => parseConfigText(tlsInput(t), 't.yaml'), t).not.toThrow();
   });
 
+  it('a status page beyond loopback without tokens is a warning; credentials in any scanner URL are refused', () => {
+    const w = parseConfigText(`${base}http: {listen: "0.0.0.0:9321"}\n`, 't.yaml').warnings;
+    expect(w).toEqual([expect.objectContaining({ path: 'http.listen', message: expect.stringMatching(/not loopback and http.tokens is empty/) })]);
+    expect(parseConfigText(`${base}http: {listen: "127.0.0.1:9321"}\n`, 't.yaml').warnings).toEqual([]);
+    expect(parseConfigText(`${base}http: {listen: "0.0.0.0:9321", tokens: [{name: ops, env: OPS_TOKEN}]}\n`, 't.yaml').warnings).toEqual([]);
+    const r7 = issuesOf(`${base}scanner: {type: rapid7, url: "https://admin:hunter2@console.example:3780", username: u, passwordEnv: R7, siteId: 1}\n`);
+    expect(r7[0]).toMatchObject({ path: 'scanner.url', message: expect.stringMatching(/credentials in the URL/) });
+    expect(JSON.stringify(r7)).not.toContain('hunter2');
+  });
+
   it('YAML syntax errors carry a line number', () => {
     const issues = issuesOf('policy:\n  scope: [10.0.0.0/8]\nregions:\n  - name: "a\n');
     expect(issues[0].message).toMatch(/^YAML/);

@@ -49,7 +49,8 @@ export function validateConfig(raw: unknown, locate: (path: PropertyKey[]) => nu
   const warnings: ConfigIssue[] = [];
   const at = (path: PropertyKey[], message: string) => ({ path: pathText(path), line: locate(path), message });
 
-  if (config.scanner.type === 'qualys') {
+  // (every scanner with a URL: Rapid7 drops user info silently, so a secret there would sit in the file unnoticed)
+  if ('url' in config.scanner && typeof config.scanner.url === 'string') {
     const why = urlCredentials(config.scanner.url);
     // never echo the URL: it holds the secret
     if (why) errors.push(at(['scanner', 'url'], `credentials in the URL (${why}) are refused: use passwordFile, passwordEnv or credential`));
@@ -57,6 +58,10 @@ export function validateConfig(raw: unknown, locate: (path: PropertyKey[]) => nu
   if (typeof config.state !== 'string') {
     const why = postgresUrlSecret(config.state.postgres);
     if (why) errors.push(at(['state', 'postgres'], `credentials in the URL (${why}) are refused: use passwordFile, passwordEnv or credential`));
+  }
+  // the status page shows each device's addresses, hostnames and users: beyond loopback, say so where no token guards it
+  if (config.http.enabled && !config.http.tokens?.length && !/^(127\.|\[::1\]|localhost)/.test(config.http.listen.replace(/:\d+$/, ''))) {
+    warnings.push(at(['http', 'listen'], `${config.http.listen} is not loopback and http.tokens is empty: the status page, /metrics, /api/status and /api/why show every device's addresses, hostnames and user names to anyone who can reach it`));
   }
   if (config.cluster && typeof config.state === 'string') {
     errors.push(at(['cluster'], 'cluster mode needs a PostgreSQL state (state: { postgres: "postgres://USER@HOST/DB", passwordFile: ... }); a SQLite file cannot be shared by two nodes'));
