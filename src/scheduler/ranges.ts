@@ -201,7 +201,7 @@ export class RangeScans {
   /** the times skipped and counted (`title@time`), so that a skip is counted once however many syncs see it */
   private readonly skipsSeen = new Set<string>();
   /** refusedBy's answers, for the policy they were given under (a reload brings a new one) */
-  private refusedMemo?: { policy: unknown; answers: WeakMap<string[], boolean> };
+  private refusedMemo?: { policy: unknown; answers: WeakMap<string[], boolean | 'unreadable'> };
   /** regions whose IPv6 ranges were said to be left out of their runs (once each) */
   private readonly v6LeftOut = new Set<string>();
   /**
@@ -441,11 +441,11 @@ export class RangeScans {
   }
 
   /**
-   * Would these targets scan an address the policy refuses (or one that cannot be read)? Asked of
+   * Would these targets scan an address the policy refuses (or, by `unreadable`, one that cannot be read)? Asked of
    * each schedule every pass: answered once per targets list and policy (an aimed schedule lists
    * hundreds of addresses; the simulator's runs took three times as long without it).
    */
-  private refusedBy(targets: string[]): boolean {
+  private refusedBy(targets: string[], unreadable = true): boolean {
     const policy = this.core.policy;
     if (this.refusedMemo?.policy !== policy) this.refusedMemo = { policy, answers: new WeakMap() };
     let answer = this.refusedMemo.answers.get(targets);
@@ -454,11 +454,11 @@ export class RangeScans {
         // (both merged: a schedule edited to overlap itself counts each address once)
         answer = rangeSize(policy.allowedRanges(targets)) < rangeSize(allowedRanges(targets, ['0.0.0.0/0', '::/0'], []));
       } catch {
-        answer = true;
+        answer = 'unreadable';
       }
       this.refusedMemo.answers.set(targets, answer);
     }
-    return answer;
+    return answer === 'unreadable' ? unreadable : answer;
   }
 
   /** Bring the platform's schedules in step when the wanted set changed, daily, or after a failure. */
@@ -916,6 +916,7 @@ export class RangeScans {
     for (const [k, r] of this.runs) if ((r.done && now >= r.at + maxHoldS * 1000) || now > r.at + (r.scan && !r.released ? RUN_FOLLOW_MS : maxHoldS * 1000 + DAY)) this.runs.delete(k);
     for (const seen of [this.skipsSeen, this.skipsSent]) for (const k of seen) if (Number(k.slice(k.lastIndexOf('@') + 1)) < now - 2 * DAY) seen.delete(k);
     await this.cancelOursBeforeRuns(now);
+    await this.cancelRefusedRuns();
     await this.keepForSkips(now);
     await this.lookAtRuns(now);
     await this.catchUp(now);
@@ -1234,6 +1235,30 @@ export class RangeScans {
     this.gaveWay++;
     this.core.log.warn({ run: r.title, scan: scan.scanRef, waitedS: Math.round((now - r.at) / 1000), room: room.name },
       `range run ${r.title} (${scan.scanRef}) still waits for a slot on ${own} ${Math.round((now - r.at) / 60_000)} min after its time while ${room.name} has room: canceled, region ${r.region} free for onsight's own launches`);
+  }
+
+  /**
+   * A run going (seen listed, or made up by us) whose targets the policy now refuses, after a
+   * reload that narrowed the scope or added an exclusion, is canceled (one call, as a correction):
+   * the appliance would go on probing what the operator has just excluded. Its region is free
+   * again; nothing it found is credited.
+   */
+  private async cancelRefusedRuns(): Promise<void> {
+    if (this.core.scanner.pretend) return;
+    for (const r of this.runs.values()) {
+      const ref = r.scan?.scanRef ?? r.ref;
+      const targets = r.scan?.targets ?? r.aimedAt ?? (r.madeUp ? this.configuredSchedule(r.title, r.region)?.targets : undefined);
+      // (targets that cannot be read are no reason to cancel: a schedule's are, to mend it)
+      if (r.released || r.done || !ref || !targets?.length || !this.refusedBy(targets, false) || !this.core.budget.canCorrect()) continue;
+      try {
+        await this.core.budget.call('cancel range run (targets the policy now refuses)', 'cancel', () => this.core.scanner.cancel(ref));
+      } catch {
+        continue;
+      }
+      r.released = true;
+      r.done = true;
+      this.core.log.warn({ run: r.title, scan: ref, region: r.region }, `range run ${r.title} (${ref}) scans addresses the reloaded policy refuses (scope, exclusions): canceled`);
+    }
   }
 
   /**
