@@ -59,6 +59,33 @@ describe.each(STORE_KINDS)('inventory on $name', (kind) => {
     expect((await inv.openBinding('10.0.0.5'))?.mac).toBe('52:54:00:00:00:02');
   });
 
+  it('a delayed line older than what is known changes nothing: not another device\'s binding, not a move, not a release after a renewal, not the names', async () => {
+    const { inv } = await fresh();
+    // reassign: A holds .5 from 10:10; a line says B took it at 10:05
+    const [a] = await inv.commitBatch([s({ kind: 'lease', ip: '10.0.0.5', mac: '52:54:00:00:00:01', hostname: 'alpha', at: at(10) })]);
+    const [b] = await inv.commitBatch([s({ kind: 'lease', ip: '10.0.0.5', mac: '52:54:00:00:00:02', at: at(5) })]);
+    expect(b.change).toBe('ignored');
+    expect((await inv.openBinding('10.0.0.5'))?.mac).toBe('52:54:00:00:00:01');
+    // names: an older line of A's own (another hostname) neither renews nor renames
+    const [old] = await inv.commitBatch([s({ kind: 'renew', ip: '10.0.0.5', mac: '52:54:00:00:00:01', hostname: 'stale-name', at: at(8) })]);
+    expect(old).toMatchObject({ change: 'ignored', identityId: a.identityId });
+    expect((await inv.binding(a.bindingId!))?.hostname).toBe('alpha');
+    // move: A on .20 from 10:50; an older line puts it on .21 at 10:40
+    const [m] = await inv.commitBatch([s({ kind: 'lease', ip: '10.0.0.20', mac: '52:54:00:00:00:01', at: at(50) })]);
+    const [back] = await inv.commitBatch([s({ kind: 'lease', ip: '10.0.0.21', mac: '52:54:00:00:00:01', at: at(40) })]);
+    expect(back.change).toBe('ignored');
+    expect((await inv.binding(m.bindingId!))?.endAt).toBeUndefined();
+    expect(await inv.openBinding('10.0.0.21')).toBeUndefined();
+    // release: renewed at 11:30, a release stamped 11:20 arrives after
+    await inv.commitBatch([s({ kind: 'renew', ip: '10.0.0.20', mac: '52:54:00:00:00:01', at: at(90) })]);
+    const [rel] = await inv.commitBatch([s({ kind: 'release', ip: '10.0.0.20', mac: '52:54:00:00:00:01', at: at(80) })]);
+    expect(rel.change).toBe('ignored');
+    expect((await inv.openBinding('10.0.0.20'))?.id).toBe(m.bindingId);
+    // the control: lines in order still reassign, move and release
+    expect((await inv.commitBatch([s({ kind: 'lease', ip: '10.0.0.20', mac: '52:54:00:00:00:03', at: at(95) })]))[0].change).toBe('reassigned');
+    expect((await inv.commitBatch([s({ kind: 'release', ip: '10.0.0.20', mac: '52:54:00:00:00:03', at: at(96) })]))[0].change).toBe('ended');
+  });
+
   it('a device moving to a new address leaves the old one; VPN sessions end on tunnel-down', async () => {
     const { inv } = await fresh();
     const [a] = await inv.commitBatch([s({ kind: 'lease', ip: '10.0.0.5', mac: '52:54:00:00:00:01' })]);

@@ -57,7 +57,7 @@ export interface ApplyOps {
   scannedByHost(hk: string): ScannedIdentity[];
   /** last scan moves forward only */
   markScanned(id: number, at: number, via: string): void;
-  openByIdentity(identityId: number): { id: number; ip: string; channel: string }[];
+  openByIdentity(identityId: number): { id: number; ip: string; channel: string; lastSeen: number }[];
   /** open VPN sessions of identities whose user, lower-cased, is `user` */
   openVpnByUser(user: string): { id: number; identity_id: number; start_at: number }[];
   /** ends an open binding (an ended one stays as it is) */
@@ -122,17 +122,24 @@ export function applySighting(sighting: Sighting, ops: ApplyOps, opts: Inventory
   if (isEnding(s.kind)) {
     if (!current) return { change: 'ignored', note: 'no open binding for this address' };
     if (contradicts(s, current)) return { change: 'ignored', note: `address now held by ${current.identityKey}` };
-    if (at < current.startAt) return { change: 'ignored', note: 'older than the binding it would end' };
+    // (older than the binding's latest line, its renewals included: a delayed release stamped before a renewal ends nothing)
+    if (at < current.lastSeen) return { change: 'ignored', note: 'older than the binding it would end' };
     ops.endBinding(current.id, at, END_KIND[s.kind]);
     record(current.identityId, current.id);
     return { change: 'ended', bindingId: current.id, identityId: current.identityId };
   }
 
+  const stale = staleForAddress(s, at, current);
+  if (stale) return stale;
+  if (movesDhcp(s)) {
+    const known = ops.identityByKey(identityKey(s));
+    const newer = known && ops.openByIdentity(known.id).find((b) => b.channel === 'dhcp' && sameFamily(b.ip, s.ip) && b.ip !== s.ip && b.lastSeen > at);
+    if (newer) return staleForDevice(known.id, newer.ip);
+  }
   const identityId = identityFor(s, at, ops, links);
   const expiresAt = s.expiresAt ? Date.parse(s.expiresAt)
     : at + 1000 * (channel === 'vpn' ? opts.maxSessionS : s.durationS ?? opts.defaultLeaseS);
   if (current && current.identityId === identityId) {
-    if (at < current.lastSeen) return { change: 'ignored', bindingId: current.id, identityId, note: 'older than what we know' };
     ops.renewBinding(current.id, at, expiresAt);
     return { change: 'renewed', bindingId: current.id, identityId };
   }
@@ -143,15 +150,35 @@ export function applySighting(sighting: Sighting, ops: ApplyOps, opts: Inventory
     change = 'reassigned';
   }
   // a device holds one DHCP address per family: its previous lease ends when it takes a new one
-  if (channel === 'dhcp' && s.mac) {
-    const family = s.ip.includes(':');
+  if (movesDhcp(s)) {
     for (const b of ops.openByIdentity(identityId)) {
-      if (b.channel === 'dhcp' && b.ip.includes(':') === family && b.ip !== s.ip) ops.endBinding(b.id, at, 'moved');
+      if (b.channel === 'dhcp' && sameFamily(b.ip, s.ip) && b.ip !== s.ip) ops.endBinding(b.id, at, 'moved');
     }
   }
   const bindingId = ops.insertBinding({ ip: s.ip, identityId, channel, format: s.format, at, expiresAt });
   record(identityId, bindingId);
   return { change, bindingId, identityId };
+}
+
+/** Does this sighting take its device off its other DHCP address of the family (a device holds one)? */
+export const movesDhcp = (s: Sighting): boolean => channelOf(s.kind) === 'dhcp' && !!s.mac;
+
+const sameFamily = (a: string, b: string): boolean => a.includes(':') === b.includes(':');
+
+/**
+ * A line older than what is known of its address (a delayed one): ignored before the device is
+ * touched. It neither ends the binding of the device holding the address since, nor renews, nor
+ * renames the device (identityFor would).
+ */
+export function staleForAddress(s: Sighting, at: number, held: Pick<OpenBinding, 'id' | 'identityId' | 'identityKey' | 'lastSeen'> | undefined): ApplyResult | undefined {
+  if (!held || at >= held.lastSeen) return undefined;
+  const same = identityKey(s) === held.identityKey;
+  return { change: 'ignored', bindingId: held.id, ...(same ? { identityId: held.identityId } : {}), note: same ? 'older than what we know' : `older than what we know of this address (held by ${held.identityKey})` };
+}
+
+/** A lease older than what is known of its device's other DHCP address of the family (it moved there since): ignored. */
+export function staleForDevice(identityId: number, newerIp: string): ApplyResult {
+  return { change: 'ignored', identityId, note: `older than what we know of the device (on ${newerIp} since)` };
 }
 
 function identityFor(s: Sighting, at: number, ops: ApplyOps, links: LinkRules): number {

@@ -74,7 +74,7 @@ export function toView(r: BindingRow): BindingView {
   return v;
 }
 
-export { MAX_HOSTNAME, MAX_USER, capNames, identityKey, contradicts, END_KIND } from './apply.js';
+export { MAX_HOSTNAME, MAX_USER, capNames, identityKey, contradicts, END_KIND, movesDhcp, staleForAddress, staleForDevice } from './apply.js';
 
 /** The inventory in SQLite: synchronous better-sqlite3 underneath, behind the async gate of its connection. */
 export class SqliteInventory implements Inventory {
@@ -93,7 +93,7 @@ export class SqliteInventory implements Inventory {
         user = coalesce(@user, user), mac = coalesce(@mac, mac) WHERE id = @id`),
       openByIp: db.prepare(`${BINDING_SELECT} WHERE b.ip = ? AND b.end_at IS NULL ORDER BY b.id DESC LIMIT 1`),
       bindingById: db.prepare(`${BINDING_SELECT} WHERE b.id = ?`),
-      openByIdentity: db.prepare('SELECT id, ip, channel FROM bindings WHERE identity_id = ? AND end_at IS NULL'),
+      openByIdentity: db.prepare('SELECT id, ip, channel, last_seen AS lastSeen FROM bindings WHERE identity_id = ? AND end_at IS NULL ORDER BY id'),
       openVpnByUser: db.prepare(`SELECT b.id, b.identity_id, b.start_at FROM bindings b JOIN identities i ON i.id = b.identity_id
         WHERE b.end_at IS NULL AND b.channel = 'vpn' AND lower(i.user) = ?`),
       insertBinding: db.prepare(`INSERT INTO bindings (ip, identity_id, channel, format, start_at, last_seen, expires_at)
@@ -182,7 +182,7 @@ export class SqliteInventory implements Inventory {
     linkFacts: (id) => this.stmt.linkFacts.get(id) as LinkFacts | undefined,
     scannedByHost: (hk) => this.stmt.scannedByHost.all(hk) as (LinkFacts & { at: number; via: string | null })[],
     markScanned: (id, at, via) => void this.stmt.markScanned.run({ id, at, via }),
-    openByIdentity: (id) => this.stmt.openByIdentity.all(id) as { id: number; ip: string; channel: string }[],
+    openByIdentity: (id) => this.stmt.openByIdentity.all(id) as { id: number; ip: string; channel: string; lastSeen: number }[],
     openVpnByUser: (user) => this.stmt.openVpnByUser.all(user) as { id: number; identity_id: number; start_at: number }[],
     endBinding: (id, at, reason) => void this.stmt.endBinding.run({ id, at, reason }),
     renewBinding: (id, at, expiresAt) => void this.stmt.renewBinding.run({ id, at, expiresAt }),

@@ -231,8 +231,8 @@ class BatchModel implements ApplyOps {
     i.scanned = true;
   }
 
-  openByIdentity(identityId: number): { id: number; ip: string; channel: string }[] {
-    return (this.byIdent.get(identityId) ?? []).filter((b) => b.open).map((b) => ({ id: b.id, ip: b.ip, channel: b.channel }));
+  openByIdentity(identityId: number): { id: number; ip: string; channel: string; lastSeen: number }[] {
+    return (this.byIdent.get(identityId) ?? []).filter((b) => b.open).map((b) => ({ id: b.id, ip: b.ip, channel: b.channel, lastSeen: b.lastSeen }));
   }
 
   openVpnByUser(user: string): { id: number; identity_id: number; start_at: number }[] {

@@ -7,7 +7,7 @@ import type { Sighting } from '../../sighting.js';
 import type { FileCheckpoint, SourcePosition } from '../../sources/types.js';
 import { hostKey, isLinkableHostKey } from '../../inventory/hostkey.js';
 import {
-  BINDING_SELECT, END_KIND, capNames, contradicts, identityKey, toIdentityView, toPeriodBinding, toView, type BindingRow, type EndedRow, type IdentityRow, type PeriodRow,
+  BINDING_SELECT, END_KIND, capNames, contradicts, identityKey, movesDhcp, staleForAddress, staleForDevice, toIdentityView, toPeriodBinding, toView, type BindingRow, type EndedRow, type IdentityRow, type PeriodRow,
 } from '../../inventory/inventory.js';
 import { LinkRules, linkedVia, type LinkFacts } from '../../inventory/linking.js';
 import type { ApplyResult, BindingView, Change, EndedBindingRow, IdentityView, Inventory, InventoryCounts, InventoryOptions, PeriodBinding } from '../types.js';
@@ -41,6 +41,9 @@ const S = {
     b AS (INSERT INTO bindings (ip, identity_id, channel, format, start_at, last_seen, expires_at) VALUES ($1, $2, $3, $4, $5, $5, $6) RETURNING id)
     INSERT INTO sightings (at, kind, ip, identity_id, binding_id, format, source, json) SELECT $5, $7, $1, $2, b.id, $4, $11, $8 FROM b
     RETURNING binding_id`),
+  newerOwnDhcp: st('newer_own_dhcp', `SELECT b.identity_id, b.ip FROM bindings b JOIN identities i ON i.id = b.identity_id
+    WHERE i.key = $1 AND b.end_at IS NULL AND b.channel = 'dhcp' AND b.ip <> $2 AND (strpos(b.ip, ':') > 0) = (strpos($2, ':') > 0) AND b.last_seen > $3
+    ORDER BY b.id LIMIT 1`),
   openByIp: st('open_by_ip', `${BINDING_SELECT} WHERE b.ip = $1 AND b.end_at IS NULL ORDER BY b.id DESC LIMIT 1`),
   bindingById: st('binding_by_id', `${BINDING_SELECT} WHERE b.id = $1`),
   bindingsByIds: st('bindings_by_ids', `${BINDING_SELECT} WHERE b.id = ANY($1::bigint[])`),
@@ -156,18 +159,25 @@ export class PgInventory implements Inventory {
       const current = open ? toView(open) : undefined;
       if (!current) return { change: 'ignored', note: 'no open binding for this address' };
       if (contradicts(s, current)) return { change: 'ignored', note: `address now held by ${current.identityKey}` };
-      if (at < current.startAt) return { change: 'ignored', note: 'older than the binding it would end' };
+      if (at < current.lastSeen) return { change: 'ignored', note: 'older than the binding it would end' };
       await this.db.query(S.endBinding, [at, END_KIND[s.kind], current.id]);
       await record(current.identityId, current.id);
       return { change: 'ended', bindingId: current.id, identityId: current.identityId };
     }
 
+    // the rules' "older than what we know" (apply.ts), before the device is touched
+    const held = await this.db.row<BindingRow & Record<string, unknown>>(S.openByIp, [s.ip]);
+    const stale = staleForAddress(s, at, held ? toView(held) : undefined);
+    if (stale) return stale;
+    if (movesDhcp(s)) {
+      const newer = await this.db.row<{ identity_id: number; ip: string }>(S.newerOwnDhcp, [identityKey(s), s.ip, at]);
+      if (newer) return staleForDevice(newer.identity_id, newer.ip);
+    }
     const { identityId, open } = await this.seen(s, at);
     const current = open ? toView(open) : undefined;
     const expiresAt = s.expiresAt ? Date.parse(s.expiresAt)
       : at + 1000 * (channel === 'vpn' ? this.opts.maxSessionS : s.durationS ?? this.opts.defaultLeaseS);
     if (current && current.identityId === identityId) {
-      if (at < current.lastSeen) return { change: 'ignored', bindingId: current.id, identityId, note: 'older than what we know' };
       await this.db.query(S.renewBinding, [at, expiresAt, current.id]);
       return { change: 'renewed', bindingId: current.id, identityId };
     }
