@@ -6,6 +6,9 @@ export type SightingKind = 'lease' | 'renew' | 'release' | 'expire' | 'tunnel-up
 
 export const SIGHTING_KINDS: readonly SightingKind[] = ['lease', 'renew', 'release', 'expire', 'tunnel-up', 'tunnel-down'];
 
+/** The longest lease or session a sighting holds an address for (an infinite lease is held this long; a longer one is cut to it). */
+export const MAX_DURATION_S = 10 * 365 * 86400;
+
 /** What a parser returns: the facts of one line. The pipeline adds format, source and line. */
 export interface SightingDraft {
   kind: SightingKind;

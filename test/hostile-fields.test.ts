@@ -38,7 +38,7 @@ describe('field values no honest log writes', () => {
     expect(monthNumber('Dec')).toBe(12);
   });
 
-  it('a user plug-in\'s extra or odd-typed fields go no further; a lease time no Date can hold keeps the sighting without an expiry', async () => {
+  it('a user plug-in\'s extra or odd-typed fields go no further; a lease of 1e20 s is cut to ten years', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'onsight-odd-plugin-'));
     try {
       writeFileSync(join(dir, 'odd.mjs'), `export default {
@@ -49,7 +49,7 @@ describe('field values no honest log writes', () => {
       const d = new LineDecoder(await loadRegistry(dir), 'auto', 'UTC');
       const r = d.decode('<30>Dec  1 09:59:00 h odd[1]: x', { receivedAt: RECEIVED, source: 'test', line: 3 });
       expect(d.counters.invalid).toBe(0);
-      expect(r.sightings).toEqual([{ kind: 'lease', ip: '10.0.0.7', mac: 'aa:bb:cc:dd:ee:01', user: 'u', at: '2026-12-01T09:59:00.000Z', durationS: 1e20, format: 'odd', source: 'test', line: 3 }]);
+      expect(r.sightings).toEqual([{ kind: 'lease', ip: '10.0.0.7', mac: 'aa:bb:cc:dd:ee:01', user: 'u', at: '2026-12-01T09:59:00.000Z', durationS: 10 * 365 * 86400, expiresAt: new Date(Date.parse('2026-12-01T09:59:00Z') + 10 * 365 * 86_400_000).toISOString(), format: 'odd', source: 'test', line: 3 }]);
       expect(() => structuredClone(r.sightings)).not.toThrow(); // what the decode thread posts
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -84,11 +84,13 @@ describe('field values no honest log writes', () => {
     expect(statementText(crafted)).toBe(crafted.slice(0, -1));
   });
 
-  it('Sighting JSON: an `at` more than a day after receipt and an expiry over ten years after it are refused', () => {
+  it('Sighting JSON: an `at` more than a day after receipt is refused; an expiry over ten years after it is cut to ten years', () => {
     expect(checkSighting({ kind: 'lease', ip: '10.0.0.9', at: '9999-12-31T00:00:00Z' }, 'http:1', RECEIVED)).toEqual({ ok: false, error: 'at: more than a day after it was received (2026-12-01T10:00:00.000Z)' });
     expect(checkSighting({ kind: 'lease', ip: '10.0.0.9', at: '2026-12-02T09:00:00Z' }, 'http:1', RECEIVED).ok).toBe(true);
     // a HEC envelope's time is the default `at`; the day is counted from the receipt
     expect(checkSighting({ kind: 'lease', ip: '10.0.0.9', at: '2026-12-03T00:00:00Z' }, 'http:1', new Date('2026-12-02T09:00:00Z'), RECEIVED).ok).toBe(false);
-    expect(checkSighting({ kind: 'lease', ip: '10.0.0.9', at: '2026-12-01T09:00:00Z', expiresAt: '2046-12-01T09:00:00Z' }, 'http:1', RECEIVED)).toEqual({ ok: false, error: 'expiresAt: more than ten years after at' });
+    // an expiry over ten years on is an infinite lease: cut to ten years, not refused (an exporter may write 9999-12-31)
+    const far = checkSighting({ kind: 'lease', ip: '10.0.0.9', at: '2026-12-01T09:00:00Z', expiresAt: '9999-12-31T00:00:00Z' }, 'http:1', RECEIVED);
+    expect(far.ok && far.sighting.expiresAt).toBe(new Date(Date.parse('2026-12-01T09:00:00Z') + 10 * 365 * 86_400_000).toISOString());
   });
 });

@@ -86,6 +86,15 @@ describe.each(STORE_KINDS)('inventory on $name', (kind) => {
     expect((await inv.commitBatch([s({ kind: 'release', ip: '10.0.0.20', mac: '52:54:00:00:00:03', at: at(96) })]))[0].change).toBe('ended');
   });
 
+  it('a lease or expiry far off is held ten years at most (1e23 ms fits no column; it stalled PostgreSQL commits)', async () => {
+    const { inv } = await fresh();
+    const ten = 10 * 365 * 86_400_000;
+    const [a] = await inv.commitBatch([s({ kind: 'lease', ip: '10.0.0.30', mac: '52:54:00:00:00:30', durationS: 1e20, at: at(0) })]);
+    expect((await inv.binding(a.bindingId!))?.expiresAt).toBe(T0 + ten);
+    const [b] = await inv.commitBatch([s({ kind: 'lease', ip: '10.0.0.31', mac: '52:54:00:00:00:31', expiresAt: '+275000-01-01T00:00:00.000Z', at: at(0) })]);
+    expect((await inv.binding(b.bindingId!))?.expiresAt).toBe(T0 + ten);
+  });
+
   it('a device moving to a new address leaves the old one; VPN sessions end on tunnel-down', async () => {
     const { inv } = await fresh();
     const [a] = await inv.commitBatch([s({ kind: 'lease', ip: '10.0.0.5', mac: '52:54:00:00:00:01' })]);

@@ -4,7 +4,7 @@
  * an in-memory copy of the rows a batch touches (src/store/postgres/batch.ts), so both apply a
  * stream of sightings alike. The ops are synchronous: each implementation has its rows at hand.
  */
-import type { Sighting } from '../sighting.js';
+import { MAX_DURATION_S, type Sighting } from '../sighting.js';
 import type { ApplyResult, BindingView, Change, InventoryOptions } from '../store/types.js';
 import { hostKey, isLinkableHostKey } from './hostkey.js';
 import { linkedVia, type LinkFacts, type LinkRules } from './linking.js';
@@ -137,8 +137,9 @@ export function applySighting(sighting: Sighting, ops: ApplyOps, opts: Inventory
     if (newer) return staleForDevice(known.id, newer.ip);
   }
   const identityId = identityFor(s, at, ops, links);
-  const expiresAt = s.expiresAt ? Date.parse(s.expiresAt)
-    : at + 1000 * (channel === 'vpn' ? opts.maxSessionS : s.durationS ?? opts.defaultLeaseS);
+  // (a lease or session is held at most MAX_DURATION_S: a far-off expiry is an infinite one, and no store column holds 1e23 ms)
+  const expiresAt = Math.min(at + MAX_DURATION_S * 1000, s.expiresAt ? Date.parse(s.expiresAt)
+    : at + 1000 * (channel === 'vpn' ? opts.maxSessionS : s.durationS ?? opts.defaultLeaseS));
   if (current && current.identityId === identityId) {
     ops.renewBinding(current.id, at, expiresAt);
     return { change: 'renewed', bindingId: current.id, identityId };

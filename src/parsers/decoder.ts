@@ -3,7 +3,7 @@
  * keeps one parser instance per (source, format), fills in what the contract requires, and
  * validates every draft. Nothing a line contains can make this throw.
  */
-import { SIGHTING_KINDS, type Sighting, type SightingDraft } from '../sighting.js';
+import { MAX_DURATION_S, SIGHTING_KINDS, type Sighting, type SightingDraft } from '../sighting.js';
 import { parseSyslog, unwrapInnerTag, type SyslogMessage } from './syslog-header.js';
 import { canonicalIp } from '../util/ip.js';
 import { normalizeMac } from '../util/mac.js';
@@ -152,7 +152,8 @@ export class LineDecoder {
     // never place an event more than a day in the future
     if (at > received + DAY) at = received;
     s.at = new Date(at).toISOString();
-    if (typeof d.durationS === 'number' && Number.isFinite(d.durationS) && d.durationS >= 0) s.durationS = d.durationS;
+    // (a lease of 1e20 s is an infinite one: cut to the longest a sighting holds, as the lease files' are)
+    if (typeof d.durationS === 'number' && Number.isFinite(d.durationS) && d.durationS >= 0) s.durationS = Math.min(d.durationS, MAX_DURATION_S);
     if (typeof d.expiresAt === 'string') {
       const e = isoOrUndefined(Date.parse(d.expiresAt));
       if (e) s.expiresAt = e;

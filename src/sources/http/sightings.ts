@@ -3,7 +3,7 @@
  * object is checked field by field and canonicalised (ip, mac), never trusted as it comes.
  * The body of /api/v1/sightings is one object, an array of them, or JSON Lines.
  */
-import { SIGHTING_KINDS, type Sighting, type SightingKind } from '../../sighting.js';
+import { MAX_DURATION_S, SIGHTING_KINDS, type Sighting, type SightingKind } from '../../sighting.js';
 import { canonicalIp } from '../../util/ip.js';
 import { normalizeMac } from '../../util/mac.js';
 
@@ -13,8 +13,8 @@ const KNOWN = new Set(['kind', 'ip', 'ip6', 'mac', 'duid', 'clientId', 'hostname
 const MAX_FIELD = 255;
 /** `at` may be at most this far past the receipt (a clock a little ahead); later would hold an address for ever */
 const AT_AHEAD_MS = 86_400_000;
-/** `expiresAt` at most this long after `at` (the longest `durationS`) */
-const MAX_LEASE_MS = 10 * 365 * 86_400_000;
+/** `expiresAt` at most this long after `at` (the longest `durationS`; later is cut to it) */
+const MAX_LEASE_MS = MAX_DURATION_S * 1000;
 
 export type SightingCheck = { ok: true; sighting: Sighting } | { ok: false; error: string };
 
@@ -70,10 +70,10 @@ export function checkSighting(o: unknown, source: string, defaultAt: Date, recei
   }
   const exp = isoTime(r.expiresAt, 'expiresAt');
   if (typeof exp === 'object') return { ok: false, error: exp.error };
-  if (exp && Date.parse(exp) > Date.parse(s.at) + MAX_LEASE_MS) return { ok: false, error: 'expiresAt: more than ten years after at' };
-  if (exp) s.expiresAt = exp;
+  // (an expiry over ten years after `at` is an infinite lease, as an exporter may write 9999-12-31: held that long, not refused)
+  if (exp) s.expiresAt = Date.parse(exp) > Date.parse(s.at) + MAX_LEASE_MS ? new Date(Date.parse(s.at) + MAX_LEASE_MS).toISOString() : exp;
   if (r.durationS !== undefined) {
-    if (typeof r.durationS !== 'number' || !Number.isInteger(r.durationS) || r.durationS < 0 || r.durationS > 10 * 365 * 86400) return { ok: false, error: 'durationS: a whole number of seconds' };
+    if (typeof r.durationS !== 'number' || !Number.isInteger(r.durationS) || r.durationS < 0 || r.durationS > MAX_DURATION_S) return { ok: false, error: `durationS: a whole number of seconds, at most ${MAX_DURATION_S} (ten years)` };
     s.durationS = r.durationS;
   }
   return { ok: true, sighting: s };

@@ -14,7 +14,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Stats as FileStats } from 'node:fs';
 import type { Logger } from '../../log.js';
-import type { Sighting } from '../../sighting.js';
+import { MAX_DURATION_S, type Sighting } from '../../sighting.js';
 import { FileTailer } from '../file/tailer.js';
 import type { InputHandle, LineSink, RawLine, ResumeStore, SourceCounters } from '../types.js';
 import type { SnapshotLease, SnapshotParse } from './dnsmasq.js';
@@ -183,7 +183,7 @@ async function startSnapshot(opts: LeaseInputConfig, parse: (text: string) => Sn
     if (l.hostname) s.hostname = l.hostname;
     if (kind === 'lease') {
       if (l.expiresAt !== undefined) s.expiresAt = new Date(l.expiresAt).toISOString();
-      else s.durationS = 10 * 365 * 86400;
+      else s.durationS = MAX_DURATION_S;
     }
     return s;
   };

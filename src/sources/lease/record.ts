@@ -2,7 +2,7 @@
  * What a lease database says about one lease, whatever the format, and how that becomes a
  * sighting: present and not expired → `lease`; ended → `release` or `expire`.
  */
-import type { Sighting } from '../../sighting.js';
+import { MAX_DURATION_S, type Sighting } from '../../sighting.js';
 import { isoOrUndefined } from '../../util/time.js';
 
 export interface LeaseRecord {
@@ -45,8 +45,8 @@ export function recordToSighting(r: LeaseRecord, now: number, format: string, so
     const s: Sighting = { ...base, kind: 'lease', at: iso(Math.min(r.startAt ?? now, now)) };
     const expires = r.expiresAt !== undefined ? isoOrUndefined(r.expiresAt) : undefined;
     if (expires) s.expiresAt = expires;
-    else s.durationS = 10 * 365 * 86400; // infinite: held until a release or another holder says otherwise
-    if (r.durationS !== undefined) s.durationS = r.durationS;
+    else s.durationS = MAX_DURATION_S; // infinite: held until a release or another holder says otherwise
+    if (r.durationS !== undefined) s.durationS = Math.min(r.durationS, MAX_DURATION_S);
     return s;
   }
   if (r.state === 'released') return { ...base, kind: 'release', at: iso(Math.min(r.endAt ?? now, now)) };

@@ -3,7 +3,7 @@
  * (src/inventory/inventory.ts: identities, bindings ended by reuse and moves, renewals merged,
  * hostname linking), with the pure helpers shared and the SQL in PostgreSQL's dialect.
  */
-import type { Sighting } from '../../sighting.js';
+import { MAX_DURATION_S, type Sighting } from '../../sighting.js';
 import type { FileCheckpoint, SourcePosition } from '../../sources/types.js';
 import { hostKey, isLinkableHostKey } from '../../inventory/hostkey.js';
 import {
@@ -175,8 +175,9 @@ export class PgInventory implements Inventory {
     }
     const { identityId, open } = await this.seen(s, at);
     const current = open ? toView(open) : undefined;
-    const expiresAt = s.expiresAt ? Date.parse(s.expiresAt)
-      : at + 1000 * (channel === 'vpn' ? this.opts.maxSessionS : s.durationS ?? this.opts.defaultLeaseS);
+    // (a lease or session is held at most MAX_DURATION_S: a far-off expiry is an infinite one, and no store column holds 1e23 ms)
+    const expiresAt = Math.min(at + MAX_DURATION_S * 1000, s.expiresAt ? Date.parse(s.expiresAt)
+      : at + 1000 * (channel === 'vpn' ? this.opts.maxSessionS : s.durationS ?? this.opts.defaultLeaseS));
     if (current && current.identityId === identityId) {
       await this.db.query(S.renewBinding, [at, expiresAt, current.id]);
       return { change: 'renewed', bindingId: current.id, identityId };
