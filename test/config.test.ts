@@ -136,7 +136,8 @@ describe('config', () => {
   it('a status page beyond loopback without tokens is a warning; credentials in any scanner URL are refused', () => {
     const w = parseConfigText(`${base}http: {listen: "0.0.0.0:9321"}\n`, 't.yaml').warnings;
     expect(w).toEqual([expect.objectContaining({ path: 'http.listen', message: expect.stringMatching(/not loopback and http.tokens is empty/) })]);
-    expect(parseConfigText(`${base}http: {listen: "127.0.0.1:9321"}\n`, 't.yaml').warnings).toEqual([]);
+    for (const l of ['127.0.0.1:9321', '[::1]:9321', 'localhost:9321', 'http://127.0.0.1:9321']) expect(parseConfigText(`${base}http: {listen: "${l}"}\n`, 't.yaml').warnings, l).toEqual([]);
+    expect(parseConfigText(`${base}http: {listen: "[::]:9321"}\n`, 't.yaml').warnings).toHaveLength(1);
     expect(parseConfigText(`${base}http: {listen: "0.0.0.0:9321", tokens: [{name: ops, env: OPS_TOKEN}]}\n`, 't.yaml').warnings).toEqual([]);
     const r7 = issuesOf(`${base}scanner: {type: rapid7, url: "https://admin:hunter2@console.example:3780", username: u, passwordEnv: R7, siteId: 1}\n`);
     expect(r7[0]).toMatchObject({ path: 'scanner.url', message: expect.stringMatching(/credentials in the URL/) });

@@ -155,7 +155,7 @@ describe('scheduler.rangeScans', () => {
 
   it('a run going when a reload excludes part of its targets is canceled; one the reload leaves alone goes on', async () => {
     const conf = { rangeScans: { times: ['10:30'], targets: { emea: ['10.20.1.0/24'], amer: [] } } };
-    const { scanner, sched, clock } = await setup(conf);
+    const { scanner, sched, clock, see } = await setup(conf);
     await sched.tick();
     clock.t = Date.parse('2026-11-23T10:30:00Z');
     const run = scanner.runSchedule('onsight-range emea 1030', clock.t);
@@ -178,6 +178,38 @@ describe('scheduler.rangeScans', () => {
     sched.reconfigure(new Policy({ scope: ['10.0.0.0/8'], exclude: ['10.20.9.0/24', '10.20.1.200'], rescanAfter: 30 * 86400, rules: [], regions, timezone: 'UTC' }), opts);
     await sched.tick();
     expect(scanner.states.get(run)).toBe('canceled');
+    // the region drains as after any cancel: a device due there waits until the appliance has heard of it
+    await see({ ip: '10.20.2.5', mac: mac(25), durationS: 86400 });
+    await sched.tick();
+    expect(scanner.launches.filter((l) => l.intentId !== '')).toEqual([]);
+    clock.t += 15 * MIN;
+    await sched.tick();
+    expect(scanner.launches.filter((l) => l.intentId !== '').map((l) => l.targets)).toEqual([['10.20.2.5']]);
+  });
+
+  it('a run that ended since its last look is not canceled by a reload that refuses part of its targets: the fresh look finds it ended', async () => {
+    const conf = { rangeScans: { times: ['10:30'], targets: { emea: ['10.20.1.0/24'], amer: [] } } };
+    const { scanner, sched, clock } = await setup(conf);
+    await sched.tick();
+    clock.t = Date.parse('2026-11-23T10:30:00Z');
+    const run = scanner.runSchedule('onsight-range emea 1030', clock.t);
+    const lists = () => scanner.calls.filter((c) => c === 'list').length;
+    const before = lists();
+    while (lists() === before && clock.t < Date.parse('2026-11-23T14:00:00Z')) {
+      clock.t += 10 * MIN;
+      await sched.tick();
+    }
+    scanner.finish(run); // ended after that look; no look since
+    const regions = [
+      { name: 'emea', cidrs: ['10.20.0.0/16'], appliances: [{ name: 'emea-1', maxScans: 1 }, { name: 'emea-2', maxScans: 1 }], maxConcurrentScans: 1 },
+      { name: 'amer', cidrs: ['10.30.0.0/16'], appliances: [{ name: 'amer-1', maxScans: 2 }], maxConcurrentScans: 2 },
+    ];
+    const opts = buildSchedulerOptions({ regions, maxTargetsPerScan: 3, scanner, scheduler: { pollIntervalS: 60, applianceRefreshS: 300, verifyResults: false, ...conf } });
+    sched.reconfigure(new Policy({ scope: ['10.0.0.0/8'], exclude: ['10.20.9.0/24', '10.20.1.200'], rescanAfter: 30 * 86400, rules: [], regions, timezone: 'UTC' }), opts);
+    await sched.tick();
+    expect(scanner.calls).not.toContain('cancel');
+    expect(scanner.states.get(run)).toBe('finished');
+    expect(sched.rangeScans().runsSeen).toBe(1);
   });
 
   it('a schedule the reloaded policy refuses is mended with the calls kept for corrections, and launches leave them to it', async () => {

@@ -44,6 +44,20 @@ describe('a reload that narrows the policy', () => {
     expect(t.scanner.launches.flatMap((l) => [...l.targets]).filter((ip) => ip === '10.20.1.1')).toHaveLength(1);
   });
 
+  it('a cancel that fails is tried again at the next pass', async () => {
+    const t = await runningScanOfTwo();
+    t.scanner.failing.set('cancel', 'refused');
+    t.sched.reconfigure(policyExcluding(['10.20.9.0/24', '10.20.1.1/32']), t.opts);
+    await t.sched.tick();
+    const tried = t.scanner.calls.filter((c) => c === 'cancel').length;
+    expect(tried).toBeGreaterThan(0);
+    t.scanner.failing.delete('cancel');
+    t.clock.t += 60_000;
+    await t.sched.tick();
+    expect(t.scanner.calls.filter((c) => c === 'cancel').length).toBe(tried + 1);
+    expect(t.scanner.states.get(t.scanner.launches[0].ref)).toBe('canceled');
+  });
+
   it('cancels nothing when the reloaded policy refuses none of its targets', async () => {
     const t = await runningScanOfTwo();
     t.sched.reconfigure(policyExcluding(['10.20.9.0/24', '10.20.2.0/24']), t.opts);

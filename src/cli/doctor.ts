@@ -18,6 +18,7 @@ import { checkPostgres } from '../cluster/doctor.js';
 import { policyFor, schedulerOptionsFor } from '../config/derive.js';
 import { hasOurPrefix, startFrom } from '../scheduler/core.js';
 import { profilesNamed } from '../scheduler/profile.js';
+import { listensOnLoopback } from '../net/webconfig.js';
 
 export interface DoctorOptions {
   /** a scanner to use instead of the configured one (tests) */
@@ -105,8 +106,8 @@ export async function runDoctor(
     }
   }
   if (config.http.enabled) {
-    const host = config.http.listen.replace(/:\d+$/, '');
-    line(/^(127\.|\[::1\]|localhost)/.test(host) ? 'ok' : 'warn', 'http', /^(127\.|\[::1\]|localhost)/.test(host)
+    const loopback = listensOnLoopback(config.http.listen);
+    line(loopback ? 'ok' : 'warn', 'http', loopback
       ? `status page and /metrics on ${config.http.listen}`
       : config.http.tokens?.length ? `status page and /metrics on ${config.http.listen}, with tokens ${config.http.tokens.map((t) => t.name).join(', ')}`
         : `status page and /metrics on ${config.http.listen}: not loopback, and it shows addresses, hostnames and user names (no authentication: set http.tokens)`);

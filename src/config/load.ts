@@ -11,6 +11,7 @@ import { configSchema, type Config } from './schema.js';
 import { DEFAULT_CONFIG } from './default.js';
 import { urlCredentials } from '../util/url.js';
 import { postgresUrlSecret } from '../cluster/config.js';
+import { listensOnLoopback } from '../net/webconfig.js';
 
 export interface LoadedConfig {
   config: Config;
@@ -60,7 +61,7 @@ export function validateConfig(raw: unknown, locate: (path: PropertyKey[]) => nu
     if (why) errors.push(at(['state', 'postgres'], `credentials in the URL (${why}) are refused: use passwordFile, passwordEnv or credential`));
   }
   // the status page shows each device's addresses, hostnames and users: beyond loopback, say so where no token guards it
-  if (config.http.enabled && !config.http.tokens?.length && !/^(127\.|\[::1\]|localhost)/.test(config.http.listen.replace(/:\d+$/, ''))) {
+  if (config.http.enabled && !config.http.tokens?.length && !listensOnLoopback(config.http.listen)) {
     warnings.push(at(['http', 'listen'], `${config.http.listen} is not loopback and http.tokens is empty: the status page, /metrics, /api/status and /api/why show every device's addresses, hostnames and user names to anyone who can reach it`));
   }
   if (config.cluster && typeof config.state === 'string') {

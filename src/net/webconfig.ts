@@ -198,6 +198,16 @@ export async function listenOn(server: Server | HttpsServer, host: string, port:
 }
 
 /** `127.0.0.1:9321`, `[::1]:9321`, `0.0.0.0:9321`, `:9321` or `9321` → host and port. */
+/** Does a listen spec (as parseHttpListen reads it) bind to loopback only? Unreadable: no. */
+export function listensOnLoopback(listen: string): boolean {
+  try {
+    const { host } = parseHttpListen(listen);
+    return /^(127\.|::1$|localhost$)/i.test(host);
+  } catch {
+    return false;
+  }
+}
+
 export function parseHttpListen(listen: string): { host: string; port: number } {
   const s = listen.trim().replace(/^https?:\/\//, '').replace(/\/$/, '');
   let host: string;

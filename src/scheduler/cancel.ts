@@ -91,16 +91,21 @@ export class Canceler {
    * After a reload: a running scan with a target the policy now refuses (out of scope, newly
    * excluded) is marked to be canceled and its other targets relaunched, as for an address that
    * changed hands, whether or not it has reached that target yet: the operator has just said the
-   * address must not be scanned, and the appliance would go on probing it.
+   * address must not be scanned, and the appliance would go on probing it. Looked for at each pass
+   * until none is left, so a cancel that failed is tried again.
    */
   private async checkPolicy(): Promise<void> {
     if (!this.policyChanged) return;
-    this.policyChanged = false;
+    // (checked again each pass until no running scan has such a target: a cancel that failed is tried again)
+    let found = false;
     for (const i of await this.core.store.activeIntents()) {
-      if (i.state !== 'running' || !i.scanRef || this.reassigned.has(i.id)) continue;
+      if (i.state !== 'running' || !i.scanRef) continue;
       const refused = (await this.core.store.targets(i.id)).filter((t) => !this.core.policy.allowed(t.ip));
-      if (refused.length) this.reassigned.set(i.id, `target ${refused[0].ip}${refused.length > 1 ? ` and ${refused.length - 1} more` : ''} no longer allowed by the reloaded policy (scope, exclusions)`);
+      if (!refused.length) continue;
+      found = true;
+      if (!this.reassigned.has(i.id)) this.reassigned.set(i.id, `target ${refused[0].ip}${refused.length > 1 ? ` and ${refused.length - 1} more` : ''} no longer allowed by the reloaded policy (scope, exclusions)`);
     }
+    this.policyChanged = found;
   }
 
   /** address → (scan, device) for every target of our running scans */
@@ -196,9 +201,15 @@ export class Canceler {
    * (plus a little) when longer (Qualys POLLING_INTERVAL can be 10 min and more).
    */
   private drain(i: Intent): void {
+    this.drainAfterCancel(i.region, i.appliance);
+  }
+
+  /** The same for any scan of the region canceled on `appliance` (a range run, ranges.ts). */
+  drainAfterCancel(region: string, appliance: string | undefined): void {
     const { opts, appliances, clock } = this.core;
-    const until = clock.now() + Math.max(opts.cancelDrainS * 1000, (appliances.pollIntervalMs(i.appliance) ?? 0) + DRAIN_MARGIN_MS);
-    this.draining.set(i.region, Math.max(this.draining.get(i.region) ?? 0, until));
+    const poll = appliance === undefined ? undefined : appliances.pollIntervalMs(appliance);
+    const until = clock.now() + Math.max(opts.cancelDrainS * 1000, (poll ?? 0) + DRAIN_MARGIN_MS);
+    this.draining.set(region, Math.max(this.draining.get(region) ?? 0, until));
   }
 
   /**

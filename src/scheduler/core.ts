@@ -181,6 +181,8 @@ export interface CancelPhase {
   cancelIfAllLeft(i: Intent): Promise<void>;
   /** a region whose canceled scan may still be probing: no new launch there until it has drained */
   isDraining(region: string, now: number): boolean;
+  /** a scan of the region canceled on `appliance` (a range run): the region drains as after our own */
+  drainAfterCancel(region: string, appliance: string | undefined): void;
 }
 export interface RangesPhase {
   /** is this region held for a range run of the platform's now (no launch of ours)? */

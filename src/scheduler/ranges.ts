@@ -916,9 +916,11 @@ export class RangeScans {
     for (const [k, r] of this.runs) if ((r.done && now >= r.at + maxHoldS * 1000) || now > r.at + (r.scan && !r.released ? RUN_FOLLOW_MS : maxHoldS * 1000 + DAY)) this.runs.delete(k);
     for (const seen of [this.skipsSeen, this.skipsSent]) for (const k of seen) if (Number(k.slice(k.lastIndexOf('@') + 1)) < now - 2 * DAY) seen.delete(k);
     await this.cancelOursBeforeRuns(now);
-    await this.cancelRefusedRuns();
+    // (a run the policy now refuses is looked at first: one that has ended since the last look is credited, not canceled)
+    for (const r of this.refusedRuns()) r.lookAt = Math.min(r.lookAt, now);
     await this.keepForSkips(now);
     await this.lookAtRuns(now);
+    await this.cancelRefusedRuns(now);
     await this.catchUp(now);
   }
 
@@ -1243,20 +1245,30 @@ export class RangeScans {
    * the appliance would go on probing what the operator has just excluded. Its region is free
    * again; nothing it found is credited.
    */
-  private async cancelRefusedRuns(): Promise<void> {
-    if (this.core.scanner.pretend) return;
-    for (const r of this.runs.values()) {
-      const ref = r.scan?.scanRef ?? r.ref;
+  private refusedRuns(): Run[] {
+    if (this.core.scanner.pretend) return [];
+    return [...this.runs.values()].filter((r) => {
       const targets = r.scan?.targets ?? r.aimedAt ?? (r.madeUp ? this.configuredSchedule(r.title, r.region)?.targets : undefined);
       // (targets that cannot be read are no reason to cancel: a schedule's are, to mend it)
-      if (r.released || r.done || !ref || !targets?.length || !this.refusedBy(targets, false) || !this.core.budget.canCorrect()) continue;
+      return !r.released && !r.done && (r.scan?.scanRef ?? r.ref) !== undefined && !!targets?.length && this.refusedBy(targets, false);
+    });
+  }
+
+  private async cancelRefusedRuns(now: number): Promise<void> {
+    for (const r of this.refusedRuns()) {
+      // (only on this pass's look: a run listed hours ago may have ended since; one we made up and no list has shown yet is ours to cancel)
+      if (r.scan ? r.seenAt !== now : !r.madeUp) continue;
+      const ref = (r.scan?.scanRef ?? r.ref)!;
+      if (!this.core.budget.canCorrect()) return;
       try {
         await this.core.budget.call('cancel range run (targets the policy now refuses)', 'cancel', () => this.core.scanner.cancel(ref));
       } catch {
-        continue;
+        continue; // tried again next pass
       }
       r.released = true;
       r.done = true;
+      // (the region takes no scan of ours until the appliance has heard of the cancel, as after any)
+      this.core.cancel.drainAfterCancel(r.region, r.scan?.appliance ?? r.appliance ?? this.runApplianceNow(r));
       this.core.log.warn({ run: r.title, scan: ref, region: r.region }, `range run ${r.title} (${ref}) scans addresses the reloaded policy refuses (scope, exclusions): canceled`);
     }
   }
