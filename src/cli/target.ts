@@ -23,11 +23,15 @@ export function parseTarget(text: string): Target {
   return { kind: 'user', value: t };
 }
 
-/** A duration from now (`2h`, `7d`; `sign` -1: ago, +1: ahead) or an ISO date → epoch ms. */
+/**
+ * A duration from now (`2h`, `7d`; `sign` -1: ago, +1: ahead) or an ISO date → epoch ms. A date
+ * or time without a zone is UTC, as a date alone is to Date.parse (a time alone would be local).
+ */
 export function parseWhen(text: string, now: number, option: string, sign: 1 | -1): number {
   const d = parseDuration(text);
   if (d !== undefined) return now + sign * d * 1000;
-  const ms = /^\d{4}-\d{2}-\d{2}/.test(text) ? Date.parse(text) : NaN;
+  const zoneless = /^\d{4}-\d{2}-\d{2}T[\d:.]+$/.test(text);
+  const ms = /^\d{4}-\d{2}-\d{2}/.test(text) ? Date.parse(zoneless ? `${text}Z` : text) : NaN;
   if (Number.isNaN(ms)) throw new UsageError(`${option}: expected a duration (2h, 7d) or a date (2026-12-01T08:00Z), not "${text}"`);
   return ms;
 }

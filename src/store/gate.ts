@@ -45,7 +45,8 @@ export class SqliteGate {
     const token = {};
     this.owner = token;
     try {
-      this.db.exec('BEGIN');
+      // IMMEDIATE: the write lock at once (busy_timeout waits for it); a deferred BEGIN that read first fails at its first write, with no wait, when another process (the CLI) committed in between (SQLITE_BUSY_SNAPSHOT)
+      this.db.exec('BEGIN IMMEDIATE');
       let result: T;
       try {
         result = await this.context.run(token, fn);

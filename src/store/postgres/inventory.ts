@@ -51,6 +51,7 @@ const S = {
     WHERE b.end_at IS NULL AND b.channel = 'vpn' AND lower(i."user") = $1`),
   renewBinding: st('renew_binding', 'UPDATE bindings SET last_seen = GREATEST(last_seen, $1), expires_at = $2, renewals = renewals + 1 WHERE id = $3'),
   endBinding: st('end_binding', 'UPDATE bindings SET end_at = $1, end_reason = $2 WHERE id = $3 AND end_at IS NULL'),
+  endExpired: st('end_expired', `UPDATE bindings SET end_at = $1, end_reason = 'lease-ran-out' WHERE id = $2 AND end_at IS NULL AND expires_at < $3`),
   insertSighting: st('insert_sighting', `INSERT INTO sightings (at, kind, ip, identity_id, binding_id, format, source, json)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`),
   getCheckpoint: st('get_checkpoint', 'SELECT path, dev, ino, "offset", fingerprint, tail_fingerprint FROM checkpoints WHERE path = $1'),
@@ -290,8 +291,10 @@ export class PgInventory implements Inventory {
   expireStale(now: number): Promise<number[]> {
     return this.db.transaction(async () => {
       const rows = await this.db.rows<{ id: number; expires_at: number }>(S.expired, [now]);
-      for (const r of rows) await this.db.query(S.endBinding, [r.expires_at ?? now, 'lease-ran-out', r.id]);
-      return rows.map((r) => r.id);
+      // (ended only if still run out: in a cluster a renewal applied on the leader's own connection may have come between)
+      const ended: number[] = [];
+      for (const r of rows) if (((await this.db.query(S.endExpired, [r.expires_at ?? now, r.id, now])).rowCount ?? 0) > 0) ended.push(r.id);
+      return ended;
     });
   }
 

@@ -1,0 +1,29 @@
+/**
+ * `--since`/`--until` style times on the command line (cli/target.ts parseWhen): durations from now,
+ * and dates, UTC unless they name a zone, whatever the machine's time zone (a time without a zone
+ * was read as local time while a date alone was UTC).
+ */
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { parseWhen } from '../src/cli/target.js';
+import { REPO } from './helpers/paths.js';
+
+const NOW = Date.parse('2026-12-01T12:00:00Z');
+
+describe('parseWhen', () => {
+  it('durations, and dates in UTC unless they name a zone', () => {
+    expect(parseWhen('2h', NOW, '--since', -1)).toBe(NOW - 7_200_000);
+    expect(parseWhen('7d', NOW, '--until', 1)).toBe(NOW + 7 * 86_400_000);
+    expect(parseWhen('2026-12-01', NOW, '--since', -1)).toBe(Date.parse('2026-12-01T00:00:00Z'));
+    expect(parseWhen('2026-12-01T08:00', NOW, '--since', -1)).toBe(Date.parse('2026-12-01T08:00:00Z'));
+    expect(parseWhen('2026-12-01T08:00:30.5', NOW, '--since', -1)).toBe(Date.parse('2026-12-01T08:00:30.500Z'));
+    expect(parseWhen('2026-12-01T08:00+01:00', NOW, '--since', -1)).toBe(Date.parse('2026-12-01T07:00:00Z'));
+    expect(() => parseWhen('yesterday', NOW, '--since', -1)).toThrow(/--since: expected a duration/);
+  });
+
+  it('the same under another machine time zone', () => {
+    const code = `import('${REPO}/dist/src/cli/target.js').then((m) => console.log(m.parseWhen('2026-12-01T08:00', 0, '--since', -1)))`;
+    const out = spawnSync(process.execPath, ['-e', code], { env: { ...process.env, TZ: 'Europe/Berlin' }, encoding: 'utf8' });
+    expect(out.stdout.trim()).toBe(String(Date.parse('2026-12-01T08:00:00Z')));
+  });
+});
