@@ -86,6 +86,13 @@ describe.each(STORE_KINDS)('inventory on $name', (kind) => {
     expect((await inv.commitBatch([s({ kind: 'release', ip: '10.0.0.20', mac: '52:54:00:00:00:03', at: at(96) })]))[0].change).toBe('ended');
   });
 
+  it('a tunnel-down without an address finds the user\'s session whatever the case, beyond ASCII too (SQLite\'s lower() folds ASCII only)', async () => {
+    const { inv } = await fresh();
+    const [v] = await inv.commitBatch([s({ kind: 'tunnel-up', ip: '10.8.0.9', user: 'JÖRG', format: 'openvpn', at: at(1) })]);
+    const [d] = await inv.commitBatch([s({ kind: 'tunnel-down', ip: '0.0.0.0', user: 'jörg', format: 'cisco-asa', at: at(20) })]);
+    expect(d).toMatchObject({ change: 'ended', bindingId: v.bindingId });
+  });
+
   it('a lease or expiry far off is held ten years at most (1e23 ms fits no column; it stalled PostgreSQL commits)', async () => {
     const { inv } = await fresh();
     const ten = 10 * 365 * 86_400_000;

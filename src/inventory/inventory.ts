@@ -94,8 +94,9 @@ export class SqliteInventory implements Inventory {
       openByIp: db.prepare(`${BINDING_SELECT} WHERE b.ip = ? AND b.end_at IS NULL ORDER BY b.id DESC LIMIT 1`),
       bindingById: db.prepare(`${BINDING_SELECT} WHERE b.id = ?`),
       openByIdentity: db.prepare('SELECT id, ip, channel, last_seen AS lastSeen FROM bindings WHERE identity_id = ? AND end_at IS NULL ORDER BY id'),
-      openVpnByUser: db.prepare(`SELECT b.id, b.identity_id, b.start_at FROM bindings b JOIN identities i ON i.id = b.identity_id
-        WHERE b.end_at IS NULL AND b.channel = 'vpn' AND lower(i.user) = ?`),
+      // (every open session with a user, compared in JS: SQLite's lower() folds ASCII only, so JÖRG was no jörg)
+      openVpnSessions: db.prepare(`SELECT b.id, b.identity_id, b.start_at, i.user FROM bindings b JOIN identities i ON i.id = b.identity_id
+        WHERE b.end_at IS NULL AND b.channel = 'vpn' AND i.user IS NOT NULL ORDER BY b.id`),
       insertBinding: db.prepare(`INSERT INTO bindings (ip, identity_id, channel, format, start_at, last_seen, expires_at)
         VALUES (@ip, @identityId, @channel, @format, @at, @at, @expiresAt)`),
       renewBinding: db.prepare(`UPDATE bindings SET last_seen = max(last_seen, @at), expires_at = @expiresAt, renewals = renewals + 1 WHERE id = @id`),
@@ -183,7 +184,8 @@ export class SqliteInventory implements Inventory {
     scannedByHost: (hk) => this.stmt.scannedByHost.all(hk) as (LinkFacts & { at: number; via: string | null })[],
     markScanned: (id, at, via) => void this.stmt.markScanned.run({ id, at, via }),
     openByIdentity: (id) => this.stmt.openByIdentity.all(id) as { id: number; ip: string; channel: string; lastSeen: number }[],
-    openVpnByUser: (user) => this.stmt.openVpnByUser.all(user) as { id: number; identity_id: number; start_at: number }[],
+    openVpnByUser: (user) => (this.stmt.openVpnSessions.all() as { id: number; identity_id: number; start_at: number; user: string }[])
+      .filter((r) => r.user.toLowerCase() === user).map(({ id, identity_id, start_at }) => ({ id, identity_id, start_at })),
     endBinding: (id, at, reason) => void this.stmt.endBinding.run({ id, at, reason }),
     renewBinding: (id, at, expiresAt) => void this.stmt.renewBinding.run({ id, at, expiresAt }),
     insertBinding: (b) => Number(this.stmt.insertBinding.run(b).lastInsertRowid),

@@ -35,7 +35,7 @@ const S = {
       SELECT b.id, b.ip, b.identity_id, b.channel, b.start_at, b.last_seen FROM unnest($2::text[]) AS a(ip) JOIN bindings b ON b.ip = a.ip AND b.end_at IS NULL
       UNION SELECT b.id, b.ip, b.identity_id, b.channel, b.start_at, b.last_seen FROM ik JOIN bindings b ON b.identity_id = ik.id AND b.end_at IS NULL
       UNION SELECT b.id, b.ip, b.identity_id, b.channel, b.start_at, b.last_seen FROM bindings b JOIN identities i ON i.id = b.identity_id
-        WHERE cardinality($3::text[]) > 0 AND b.end_at IS NULL AND b.channel = 'vpn' AND lower(i."user") = ANY($3::text[])),
+        WHERE cardinality($3::text[]) > 0 AND b.end_at IS NULL AND b.channel = 'vpn' AND i."user" IS NOT NULL),
     hs AS (SELECT h.id FROM unnest($4::text[]) AS k(hk) CROSS JOIN LATERAL (SELECT id FROM identities
       WHERE host_key = k.hk AND last_scanned_at IS NOT NULL ORDER BY last_scanned_at DESC, id DESC LIMIT $5) h),
     ids AS (SELECT id FROM ik UNION SELECT identity_id FROM ob UNION SELECT id FROM hs)

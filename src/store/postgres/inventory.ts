@@ -47,8 +47,9 @@ const S = {
   openByIp: st('open_by_ip', `${BINDING_SELECT} WHERE b.ip = $1 AND b.end_at IS NULL ORDER BY b.id DESC LIMIT 1`),
   bindingById: st('binding_by_id', `${BINDING_SELECT} WHERE b.id = $1`),
   bindingsByIds: st('bindings_by_ids', `${BINDING_SELECT} WHERE b.id = ANY($1::bigint[])`),
-  openVpnByUser: st('open_vpn_by_user', `SELECT b.id, b.identity_id, b.start_at FROM bindings b JOIN identities i ON i.id = b.identity_id
-    WHERE b.end_at IS NULL AND b.channel = 'vpn' AND lower(i."user") = $1`),
+  // (every open session with a user, compared in JS as on SQLite: lower() depends on the database's locale)
+  openVpnSessions: st('open_vpn_sessions', `SELECT b.id, b.identity_id, b.start_at, i."user" FROM bindings b JOIN identities i ON i.id = b.identity_id
+    WHERE b.end_at IS NULL AND b.channel = 'vpn' AND i."user" IS NOT NULL ORDER BY b.id`),
   renewBinding: st('renew_binding', 'UPDATE bindings SET last_seen = GREATEST(last_seen, $1), expires_at = $2, renewals = renewals + 1 WHERE id = $3'),
   endBinding: st('end_binding', 'UPDATE bindings SET end_at = $1, end_reason = $2 WHERE id = $3 AND end_at IS NULL'),
   endExpired: st('end_expired', `UPDATE bindings SET end_at = $1, end_reason = 'lease-ran-out' WHERE id = $2 AND end_at IS NULL AND expires_at < $3`),
@@ -192,7 +193,8 @@ export class PgInventory implements Inventory {
 
   private async applyWithoutAddress(s: Sighting, at: number, record: Record_): Promise<ApplyResult> {
     if (s.kind !== 'tunnel-down' || !s.user) return { change: 'ignored', note: 'no address in the line' };
-    const open = await this.db.rows<{ id: number; identity_id: number; start_at: number }>(S.openVpnByUser, [s.user.toLowerCase()]);
+    const user = s.user.toLowerCase();
+    const open = (await this.db.rows<{ id: number; identity_id: number; start_at: number; user: string }>(S.openVpnSessions, [])).filter((r) => r.user.toLowerCase() === user);
     if (open.length !== 1) return { change: 'ignored', note: open.length ? `user ${s.user} has ${open.length} open sessions; the line names none` : `no open session of user ${s.user}` };
     if (at < open[0].start_at) return { change: 'ignored', note: 'older than the session it would end' };
     await this.db.query(S.endBinding, [at, 'tunnel-down', open[0].id]);
