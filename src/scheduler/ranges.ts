@@ -44,6 +44,8 @@ const SKIP_AHEAD_MS = 30 * MIN;
 const LOOK_BEFORE_NEXT_MS = 35 * MIN;
 /** a skip is decided only on a run seen going within this long before the time */
 const SEEN_FRESH_MS = LOOK_BEFORE_NEXT_MS + 10 * MIN;
+/** a sync that mends a schedule the policy refuses is a priority for this many failures in a row (then an ordinary one) */
+const MEND_TRIES = 3;
 /** a failed sync that would deactivate or activate a schedule is tried again after this long (others: SYNC_RETRY_MS) */
 const SKIP_RETRY_MS = 5 * MIN;
 /** a scan of ours still going this long before its region's range run is canceled and its targets requeued (the appliance hears of it at its next poll) */
@@ -202,6 +204,8 @@ export class RangeScans {
   private readonly skipsSeen = new Set<string>();
   /** refusedBy's answers, for the policy they were given under (a reload brings a new one) */
   private refusedMemo?: { policy: unknown; answers: WeakMap<string[], boolean | 'unreadable'> };
+  /** syncs in a row that failed while mending a schedule the policy refuses (mending) */
+  private mendFailures = 0;
   /** regions whose IPv6 ranges were said to be left out of their runs (once each) */
   private readonly v6LeftOut = new Set<string>();
   /**
@@ -441,6 +445,16 @@ export class RangeScans {
   }
 
   /**
+   * Does a schedule of ours scan what the policy now refuses, so that its sync is a priority (the
+   * calls kept for corrections, retried within minutes)? Until MEND_TRIES syncs in a row have failed:
+   * a sync the platform keeps refusing (a misspelt appliance in the same reload) then goes back to
+   * an ordinary one's pace, and no longer holds calls back from launches.
+   */
+  private mending(): boolean {
+    return this.mendFailures < MEND_TRIES && this.schedules.some((s) => this.refusedBy(s.targets));
+  }
+
+  /**
    * Would these targets scan an address the policy refuses (or, by `unreadable`, one that cannot be read)? Asked of
    * each schedule every pass: answered once per targets list and policy (an aimed schedule lists
    * hundreds of addresses; the simulator's runs took three times as long without it).
@@ -492,7 +506,7 @@ export class RangeScans {
     const calls = 1 + planScheduleSync(this.schedules.filter((s) => !this.unsure.has(s.title)), want, prefix).filter((st) => st.action !== 'kept').length;
     // a schedule of ours that would scan what the policy now refuses (a reload narrowed the scope or
     // added an exclusion) is mended as a skip is: with the calls kept for corrections, retried within minutes
-    const refusing = this.schedules.some((s) => this.refusedBy(s.targets));
+    const refusing = this.mending();
     if (!budget.canSpendCalls(calls, skipChange || refusing)) return;
     // a sync that creates and then fails leaves schedules of ours: "none kept" no longer holds, whatever comes back
     if (want.length > 0) this.noneOfOurs = false;
@@ -514,6 +528,7 @@ export class RangeScans {
       this.noneOfOurs = want.length === 0;
       if (this.noneOfOurs) this.noneOfOursAt = now;
       this.cleanupFailures = 0;
+      this.mendFailures = 0;
       this.failedKey = undefined;
       this.nextSyncAt = now + DAY;
       sent();
@@ -523,6 +538,7 @@ export class RangeScans {
       const changed = got.filter((s) => s.action !== 'kept');
       if (changed.length) log.info({ schedules: changed.map((s) => `${s.action} ${s.title}`) }, `range schedules: ${changed.length} changed`);
     } catch (err) {
+      if (refusing) this.mendFailures++;
       this.nextSyncAt = now + (skipChange || aimChange || refusing ? SKIP_RETRY_MS : SYNC_RETRY_MS);
       this.failedKey = key;
       this.problem = `sync: ${errInfo(err).message}`;
@@ -947,7 +963,7 @@ export class RangeScans {
     const near = this.regionsWithRunWithin(now, 2 * this.holdBeforeMs());
     if (near.size) for (const i of await this.core.store.activeIntents()) if (i.state === 'running' && near.has(i.region)) cancels++;
     // (and a sync that mends schedules the policy now refuses, after a reload: its list and a change per schedule)
-    const mend = this.schedules.some((s) => this.refusedBy(s.targets)) ? 1 + this.schedules.length : 0;
+    const mend = this.mending() ? 1 + this.schedules.length : 0;
     this.core.budget.keep((regions.size ? 2 + regions.size : 0) + cancels + mend);
   }
 
