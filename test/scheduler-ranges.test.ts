@@ -9,6 +9,7 @@ import { placeRuns, runApplianceOf } from '../src/scheduler/run-placement.js';
 import { planScheduleSync } from '../src/scanners/schedule-plan.js';
 import { Policy } from '../src/policy/policy.js';
 import { buildSchedulerOptions } from '../src/scheduler/scheduler.js';
+import type { ScriptedScanner } from './helpers/scanner.js';
 
 const MIN = 60_000;
 // T0 is 10:00 UTC; runs at 10:30 hold their region from 09:45 (holdBeforeS 2700)
@@ -135,47 +136,50 @@ function endDatingBoth({ scanner }: Pick<Awaited<ReturnType<typeof setup>>, 'sca
 }
 
 describe('scheduler.rangeScans', () => {
+  // ---- reloads: the setup's regions again (the policy a reload brings), emea's range runs at 10:30
+  const RELOAD_REGIONS = [
+    { name: 'emea', cidrs: ['10.20.0.0/16'], appliances: [{ name: 'emea-1', maxScans: 1 }, { name: 'emea-2', maxScans: 1 }], maxConcurrentScans: 1 },
+    { name: 'amer', cidrs: ['10.30.0.0/16'], appliances: [{ name: 'amer-1', maxScans: 2 }], maxConcurrentScans: 2 },
+  ];
+  const EMEA_RUNS = { rangeScans: { times: ['10:30'], targets: { emea: ['10.20.1.0/24'], amer: [] as string[] } } };
+  const reloaded = (exclude: string[], regions = RELOAD_REGIONS, scope = ['10.0.0.0/8']) => new Policy({ scope, exclude, rescanAfter: 30 * 86400, rules: [], regions, timezone: 'UTC' });
+  const reloadOpts = (scanner: ScriptedScanner, conf: typeof EMEA_RUNS, regions = RELOAD_REGIONS) => buildSchedulerOptions({ regions, maxTargetsPerScan: 3, scanner, scheduler: { pollIntervalS: 60, applianceRefreshS: 300, verifyResults: false, ...conf } });
+  /** emea's 10:30 run started, passes made until a look has listed it running */
+  async function runListed() {
+    const t = await setup(EMEA_RUNS);
+    await t.sched.tick();
+    t.clock.t = Date.parse('2026-11-23T10:30:00Z');
+    const run = t.scanner.runSchedule('onsight-range emea 1030', t.clock.t);
+    const lists = () => t.scanner.calls.filter((c) => c === 'list').length;
+    const before = lists();
+    while (lists() === before && t.clock.t < Date.parse('2026-11-23T14:00:00Z')) {
+      t.clock.t += 10 * MIN;
+      await t.sched.tick();
+    }
+    expect(lists()).toBeGreaterThan(before);
+    return { ...t, run, opts: reloadOpts(t.scanner, EMEA_RUNS) };
+  }
+
   it('runs sweep IPv4 ranges only: a region\'s IPv6 range is left out (the Qualys client refuses it, and with it the whole sync: a new exclusion never reached the other schedules)', async () => {
     const conf = { rangeScans: { times: ['10:30'], targets: { emea: ['10.20.1.0/24', '2001:db8:100::/120'], amer: ['10.30.1.0/24'] } } };
     const { scanner, sched } = await setup(conf);
-    const regions = [
-      { name: 'emea', cidrs: ['10.20.0.0/16', '2001:db8:100::/64'], appliances: [{ name: 'emea-1', maxScans: 1 }, { name: 'emea-2', maxScans: 1 }], maxConcurrentScans: 1 },
-      { name: 'amer', cidrs: ['10.30.0.0/16'], appliances: [{ name: 'amer-1', maxScans: 2 }], maxConcurrentScans: 2 },
-    ];
-    const policyWith = (exclude: string[]) => new Policy({ scope: ['10.0.0.0/8', '2001:db8::/32'], exclude, rescanAfter: 30 * 86400, rules: [], regions, timezone: 'UTC' });
-    const opts = buildSchedulerOptions({ regions, maxTargetsPerScan: 3, scanner, scheduler: { pollIntervalS: 60, applianceRefreshS: 300, verifyResults: false, ...conf } });
-    sched.reconfigure(policyWith([]), opts);
+    const regions = [{ ...RELOAD_REGIONS[0], cidrs: ['10.20.0.0/16', '2001:db8:100::/64'] }, RELOAD_REGIONS[1]];
+    const opts = reloadOpts(scanner, conf, regions);
+    sched.reconfigure(reloaded([], regions, ['10.0.0.0/8', '2001:db8::/32']), opts);
     await sched.tick();
     expect(scanner.schedules.map((x) => [x.title, x.targets])).toEqual([['onsight-range emea 1030', ['10.20.1.0-10.20.1.255']], ['onsight-range amer 1030', ['10.30.1.0-10.30.1.255']]]);
     // a reload that excludes part of emea's range reaches its schedule
-    sched.reconfigure(policyWith(['10.20.1.128/25']), opts);
+    sched.reconfigure(reloaded(['10.20.1.128/25'], regions, ['10.0.0.0/8', '2001:db8::/32']), opts);
     await sched.tick();
     expect(scanner.schedules.find((x) => x.title === 'onsight-range emea 1030')?.targets).toEqual(['10.20.1.0-10.20.1.127']);
   });
 
   it('a run going when a reload excludes part of its targets is canceled; one the reload leaves alone goes on', async () => {
-    const conf = { rangeScans: { times: ['10:30'], targets: { emea: ['10.20.1.0/24'], amer: [] } } };
-    const { scanner, sched, clock, see } = await setup(conf);
-    await sched.tick();
-    clock.t = Date.parse('2026-11-23T10:30:00Z');
-    const run = scanner.runSchedule('onsight-range emea 1030', clock.t);
-    // until a look lists it running
-    const lists = () => scanner.calls.filter((c) => c === 'list').length;
-    const before = lists();
-    while (lists() === before && clock.t < Date.parse('2026-11-23T14:00:00Z')) {
-      clock.t += 10 * MIN;
-      await sched.tick();
-    }
-    expect(lists()).toBeGreaterThan(before);
-    const regions = [
-      { name: 'emea', cidrs: ['10.20.0.0/16'], appliances: [{ name: 'emea-1', maxScans: 1 }, { name: 'emea-2', maxScans: 1 }], maxConcurrentScans: 1 },
-      { name: 'amer', cidrs: ['10.30.0.0/16'], appliances: [{ name: 'amer-1', maxScans: 2 }], maxConcurrentScans: 2 },
-    ];
-    const opts = buildSchedulerOptions({ regions, maxTargetsPerScan: 3, scanner, scheduler: { pollIntervalS: 60, applianceRefreshS: 300, verifyResults: false, ...conf } });
-    sched.reconfigure(new Policy({ scope: ['10.0.0.0/8'], exclude: ['10.20.9.0/24', '10.30.0.0/16'], rescanAfter: 30 * 86400, rules: [], regions, timezone: 'UTC' }), opts);
+    const { scanner, sched, clock, see, run, opts } = await runListed();
+    sched.reconfigure(reloaded(['10.20.9.0/24', '10.30.0.0/16']), opts);
     await sched.tick();
     expect(scanner.states.get(run)).toBe('running');
-    sched.reconfigure(new Policy({ scope: ['10.0.0.0/8'], exclude: ['10.20.9.0/24', '10.20.1.200'], rescanAfter: 30 * 86400, rules: [], regions, timezone: 'UTC' }), opts);
+    sched.reconfigure(reloaded(['10.20.9.0/24', '10.20.1.200']), opts);
     await sched.tick();
     expect(scanner.states.get(run)).toBe('canceled');
     // the region drains as after any cancel: a device due there waits until the appliance has heard of it
@@ -188,24 +192,9 @@ describe('scheduler.rangeScans', () => {
   });
 
   it('a run that ended since its last look is not canceled by a reload that refuses part of its targets: the fresh look finds it ended', async () => {
-    const conf = { rangeScans: { times: ['10:30'], targets: { emea: ['10.20.1.0/24'], amer: [] } } };
-    const { scanner, sched, clock } = await setup(conf);
-    await sched.tick();
-    clock.t = Date.parse('2026-11-23T10:30:00Z');
-    const run = scanner.runSchedule('onsight-range emea 1030', clock.t);
-    const lists = () => scanner.calls.filter((c) => c === 'list').length;
-    const before = lists();
-    while (lists() === before && clock.t < Date.parse('2026-11-23T14:00:00Z')) {
-      clock.t += 10 * MIN;
-      await sched.tick();
-    }
+    const { scanner, sched, run, opts } = await runListed();
     scanner.finish(run); // ended after that look; no look since
-    const regions = [
-      { name: 'emea', cidrs: ['10.20.0.0/16'], appliances: [{ name: 'emea-1', maxScans: 1 }, { name: 'emea-2', maxScans: 1 }], maxConcurrentScans: 1 },
-      { name: 'amer', cidrs: ['10.30.0.0/16'], appliances: [{ name: 'amer-1', maxScans: 2 }], maxConcurrentScans: 2 },
-    ];
-    const opts = buildSchedulerOptions({ regions, maxTargetsPerScan: 3, scanner, scheduler: { pollIntervalS: 60, applianceRefreshS: 300, verifyResults: false, ...conf } });
-    sched.reconfigure(new Policy({ scope: ['10.0.0.0/8'], exclude: ['10.20.9.0/24', '10.20.1.200'], rescanAfter: 30 * 86400, rules: [], regions, timezone: 'UTC' }), opts);
+    sched.reconfigure(reloaded(['10.20.9.0/24', '10.20.1.200']), opts);
     await sched.tick();
     expect(scanner.calls).not.toContain('cancel');
     expect(scanner.states.get(run)).toBe('finished');
@@ -213,28 +202,22 @@ describe('scheduler.rangeScans', () => {
   });
 
   it('a schedule the reloaded policy refuses is mended with the calls kept for corrections, and launches leave them to it', async () => {
-    const conf = { rangeScans: { times: ['10:30'], targets: { emea: ['10.20.1.0/24'], amer: [] } } }; // (reserveCalls: 5, the default)
-    const { scanner, sched, policy, see, clock } = await setup(conf);
+    const { scanner, sched, policy, see, clock } = await setup(EMEA_RUNS); // (reserveCalls: 5, the default)
     await sched.tick();
     expect(scanner.schedules.map((x) => x.targets)).toEqual([['10.20.1.0-10.20.1.255']]);
-    const regions = [
-      { name: 'emea', cidrs: ['10.20.0.0/16'], appliances: [{ name: 'emea-1', maxScans: 1 }, { name: 'emea-2', maxScans: 1 }], maxConcurrentScans: 1 },
-      { name: 'amer', cidrs: ['10.30.0.0/16'], appliances: [{ name: 'amer-1', maxScans: 2 }], maxConcurrentScans: 2 },
-    ];
-    const opts = (times: string[]) => buildSchedulerOptions({ regions, maxTargetsPerScan: 3, scanner, scheduler: { pollIntervalS: 60, applianceRefreshS: 300, verifyResults: false, ...conf, rangeScans: { ...conf.rangeScans, times } } });
+    const opts = (times: string[]) => reloadOpts(scanner, { rangeScans: { ...EMEA_RUNS.rangeScans, times } });
     // the window down to 4 calls, under the reserve of 5: an ordinary change (a second time) waits
     scanner.limit = { limit: 7200, windowSec: 86_400, remaining: 4 };
     sched.reconfigure(policy, opts(['10:30', '14:30']));
     await sched.tick();
     expect(scanner.schedules).toHaveLength(1);
     // an exclusion inside the range: mended now, from the reserve
-    const narrowed = new Policy({ scope: ['10.0.0.0/8'], exclude: ['10.20.9.0/24', '10.20.1.0/25'], rescanAfter: 30 * 86400, rules: [], regions, timezone: 'UTC' });
-    sched.reconfigure(narrowed, opts(['10:30']));
+    sched.reconfigure(reloaded(['10.20.9.0/24', '10.20.1.0/25']), opts(['10:30']));
     await sched.tick();
     expect(scanner.schedules.map((x) => x.targets)).toEqual([['10.20.1.128-10.20.1.255']]);
     // while a schedule still refuses (its sync failing), launches leave the calls that sync needs: with 4 left, a device due in amer waits
     scanner.failing.set('syncSchedules', 'refused');
-    sched.reconfigure(new Policy({ scope: ['10.0.0.0/8'], exclude: ['10.20.1.0/24'], rescanAfter: 30 * 86400, rules: [], regions, timezone: 'UTC' }), opts(['10:30']));
+    sched.reconfigure(reloaded(['10.20.1.0/24']), opts(['10:30']));
     await see({ ip: '10.30.1.9', mac: mac(9), durationS: 86400 });
     await sched.tick();
     expect(scanner.launches).toHaveLength(0);
