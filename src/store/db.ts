@@ -147,7 +147,12 @@ const MIGRATIONS: string[] = [
   );`,
 ];
 
-export function openDatabase(file: string): DB {
+/**
+ * Open (and create) the state database. `migrate: false`, for a command writing beside the daemon
+ * (`onsight skip`, `rescan`): the schema must be the one this onsight speaks, as for a read; a newer
+ * CLI migrating under an older daemon would break the daemon's statements.
+ */
+export function openDatabase(file: string, o: { migrate?: boolean } = {}): DB {
   let db: DB;
   try {
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
@@ -159,8 +164,19 @@ export function openDatabase(file: string): DB {
   db.pragma('synchronous = NORMAL');
   db.pragma('busy_timeout = 5000');
   db.pragma('foreign_keys = ON');
-  migrate(db);
+  if (o.migrate === false) requireSchema(db, file);
+  else migrate(db);
   return db;
+}
+
+/** The schema this onsight speaks, or a closed connection and an error that says what to do. */
+function requireSchema(db: DB, file: string): void {
+  const v = schemaVersion(db);
+  if (v !== MIGRATIONS.length) {
+    db.close();
+    throw new OnsightError('ONSIGHT_STORE', `the state database ${file} has schema ${v}, this onsight reads ${MIGRATIONS.length}: ` +
+      (v < MIGRATIONS.length ? 'start the daemon once (onsight run) to upgrade it' : 'upgrade onsight'));
+  }
 }
 
 /** The CLI acts on the daemon's state, never on a new empty one: a missing file says what to do. */
@@ -183,12 +199,7 @@ export function openDatabaseReadOnly(file: string): DB {
     throw new OnsightError('ONSIGHT_STORE', `cannot open the state database ${file} read-only: ${(err as Error).message}`, { cause: err });
   }
   db.pragma('busy_timeout = 5000');
-  const v = schemaVersion(db);
-  if (v !== MIGRATIONS.length) {
-    db.close();
-    throw new OnsightError('ONSIGHT_STORE', `the state database ${file} has schema ${v}, this onsight reads ${MIGRATIONS.length}: ` +
-      (v < MIGRATIONS.length ? 'start the daemon once (onsight run) to upgrade it' : 'upgrade onsight'));
-  }
+  requireSchema(db, file);
   return db;
 }
 

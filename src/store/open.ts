@@ -3,7 +3,8 @@
  * `report`, `rescan`, `skip`): SQLite or PostgreSQL alike, through the Store interface. Such a
  * command never creates state and never takes the daemon's lock (store/lock.ts); a read never
  * migrates (SQLite: opened read-only; PostgreSQL: `asView` runs it in one read-only transaction),
- * and on PostgreSQL neither does a write: the schema must be the one this onsight speaks.
+ * and neither does a write: the schema must be the one this onsight speaks (a newer CLI migrating
+ * under an older daemon would break the daemon's statements).
  */
 import type { Config } from '../config/schema.js';
 import { inventoryOptions } from '../config/derive.js';
@@ -22,7 +23,7 @@ export async function openStateFor(config: Pick<Config, 'state' | 'inventory'>, 
   if (!isPostgresState(state)) {
     if (access === 'read') return new SqliteStore(openDatabaseReadOnly(state), inventoryOptions(config));
     requireStateFile(state);
-    return new SqliteStore(openDatabase(state), inventoryOptions(config));
+    return new SqliteStore(openDatabase(state, { migrate: false }), inventoryOptions(config));
   }
   // loaded only for a PostgreSQL state: `pg` costs a SQLite command's start-up noticeable time
   const [{ PgDb }, { PgStore }] = await Promise.all([import('./postgres/db.js'), import('./postgres/store.js')]);
