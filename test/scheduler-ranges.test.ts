@@ -191,6 +191,24 @@ describe('scheduler.rangeScans', () => {
     expect(scanner.launches.filter((l) => l.intentId !== '').map((l) => l.targets)).toEqual([['10.20.2.5']]);
   });
 
+  it('a run the reloaded policy refuses whose look keeps failing is looked for once per 5 min, not at every pass', async () => {
+    const { scanner, sched, clock, run, opts } = await runListed();
+    scanner.failing.set('listScans', 'lost-answer');
+    const lists = () => scanner.calls.filter((c) => c === 'list').length;
+    const before = lists();
+    sched.reconfigure(reloaded(['10.20.9.0/24', '10.20.1.200']), opts);
+    for (let k = 0; k < 30; k++) {
+      clock.t += 1000;
+      await sched.tick();
+    }
+    expect(lists() - before).toBe(1);
+    expect(scanner.states.get(run)).toBe('running');
+    scanner.failing.delete('listScans');
+    clock.t += 5 * MIN;
+    await sched.tick();
+    expect(scanner.states.get(run)).toBe('canceled');
+  });
+
   it('a run that ended since its last look is not canceled by a reload that refuses part of its targets: the fresh look finds it ended', async () => {
     const { scanner, sched, run, opts } = await runListed();
     scanner.finish(run); // ended after that look; no look since
@@ -230,6 +248,12 @@ describe('scheduler.rangeScans', () => {
     }
     expect(syncs() - tried).toBeLessThanOrEqual(3);
     expect(scanner.launches.map((l) => l.targets)).toEqual([['10.30.1.9']]);
+    // another reload that refuses starts the tries again: launches leave the calls once more
+    sched.reconfigure(reloaded(['10.20.1.0/24', '10.20.9.0/24']), opts(['10:30']));
+    await see({ ip: '10.30.1.10', mac: mac(10), durationS: 86400 });
+    clock.t += MIN;
+    await sched.tick();
+    expect(scanner.launches).toHaveLength(1);
   });
 
   it('keeps one schedule per region and time in step: created once, kept without more calls, updated and deleted as the config changes; others\' untouched', async () => {

@@ -58,6 +58,17 @@ describe('a reload that narrows the policy', () => {
     expect(t.scanner.states.get(t.scanner.launches[0].ref)).toBe('canceled');
   });
 
+  it('a cancel that keeps failing is tried once a minute, not at every pass', async () => {
+    const t = await runningScanOfTwo();
+    t.scanner.failing.set('cancel', 'refused');
+    t.sched.reconfigure(policyExcluding(['10.20.9.0/24', '10.20.1.1/32']), t.opts);
+    for (let k = 0; k < 30; k++) {
+      t.clock.t += 1000;
+      await t.sched.tick();
+    }
+    expect(t.scanner.calls.filter((c) => c === 'cancel')).toHaveLength(1);
+  });
+
   it('cancels nothing when the reloaded policy refuses none of its targets', async () => {
     const t = await runningScanOfTwo();
     t.sched.reconfigure(policyExcluding(['10.20.9.0/24', '10.20.2.0/24']), t.opts);

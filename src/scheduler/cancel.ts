@@ -8,6 +8,8 @@ import type { BindingView } from '../inventory/inventory.js';
 import type { Intent, IntentTarget } from './queue.js';
 import { transitionRefused, type SchedulerCore, type SettleOptions } from './core.js';
 
+/** after a reload, running scans with a refused target are looked for again this often until none is left (checkPolicy) */
+const POLICY_RECHECK_MS = 60_000;
 /** after the appliance's polling interval, this long more before a canceled scan surely probes no more */
 const DRAIN_MARGIN_MS = 10_000;
 
@@ -16,6 +18,8 @@ export class Canceler {
   private readonly reassigned = new Map<string, string>();
   /** a reload changed the policy: running scans are checked against it at the next pass (checkPolicy) */
   private policyChanged = false;
+  /** the next check after one that found a scan to cancel (a cancel that keeps failing is not tried every pass) */
+  private policyCheckAt = 0;
   /** region → until when a canceled scan's appliance may still probe it */
   private readonly draining = new Map<string, number>();
   /**
@@ -85,6 +89,7 @@ export class Canceler {
   /** A reload (reconfigure) changed the policy: checkPolicy runs at the next pass. */
   policyReloaded(): void {
     this.policyChanged = true;
+    this.policyCheckAt = 0;
   }
 
   /**
@@ -95,7 +100,8 @@ export class Canceler {
    * until none is left, so a cancel that failed is tried again.
    */
   private async checkPolicy(): Promise<void> {
-    if (!this.policyChanged) return;
+    const now = this.core.clock.now();
+    if (!this.policyChanged || now < this.policyCheckAt) return;
     // (checked again each pass until no running scan has such a target: a cancel that failed is tried again)
     let found = false;
     for (const i of await this.core.store.activeIntents()) {
@@ -106,6 +112,7 @@ export class Canceler {
       if (!this.reassigned.has(i.id)) this.reassigned.set(i.id, `target ${refused[0].ip}${refused.length > 1 ? ` and ${refused.length - 1} more` : ''} no longer allowed by the reloaded policy (scope, exclusions)`);
     }
     this.policyChanged = found;
+    this.policyCheckAt = now + POLICY_RECHECK_MS;
   }
 
   /** address → (scan, device) for every target of our running scans */

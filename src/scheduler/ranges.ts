@@ -107,6 +107,8 @@ interface Run {
   appliance?: string;
   /** an aimed run's targets (rangeScans.aim), as its schedule had them when a list first showed it: every device holding one throughout is credited, queued or not */
   aimedAt?: string[];
+  /** when a look was last brought forward because the policy now refuses its targets (cancelRefusedRuns) */
+  refusedLookAt?: number;
 }
 
 /** A run known to be going (a list showed it, or we launched it) and not yet seen ended: it holds its region whatever its hold window says. */
@@ -451,7 +453,9 @@ export class RangeScans {
    * an ordinary one's pace, and no longer holds calls back from launches.
    */
   private mending(): boolean {
-    return this.mendFailures < MEND_TRIES && this.schedules.some((s) => this.refusedBy(s.targets));
+    // (asked first: a new policy, a reload, starts the tries again)
+    const refused = this.schedules.some((s) => this.refusedBy(s.targets));
+    return refused && this.mendFailures < MEND_TRIES;
   }
 
   /**
@@ -461,7 +465,10 @@ export class RangeScans {
    */
   private refusedBy(targets: string[], unreadable = true): boolean {
     const policy = this.core.policy;
-    if (this.refusedMemo?.policy !== policy) this.refusedMemo = { policy, answers: new WeakMap() };
+    if (this.refusedMemo?.policy !== policy) {
+      this.refusedMemo = { policy, answers: new WeakMap() };
+      this.mendFailures = 0;
+    }
     let answer = this.refusedMemo.answers.get(targets);
     if (answer === undefined) {
       try {
@@ -932,8 +939,13 @@ export class RangeScans {
     for (const [k, r] of this.runs) if ((r.done && now >= r.at + maxHoldS * 1000) || now > r.at + (r.scan && !r.released ? RUN_FOLLOW_MS : maxHoldS * 1000 + DAY)) this.runs.delete(k);
     for (const seen of [this.skipsSeen, this.skipsSent]) for (const k of seen) if (Number(k.slice(k.lastIndexOf('@') + 1)) < now - 2 * DAY) seen.delete(k);
     await this.cancelOursBeforeRuns(now);
-    // (a run the policy now refuses is looked at first: one that has ended since the last look is credited, not canceled)
-    for (const r of this.refusedRuns()) r.lookAt = Math.min(r.lookAt, now);
+    // (a run the policy now refuses is looked at first: one that has ended since the last look is credited, not canceled;
+    // once per SKIP_RETRY_MS at most, so a list or cancel that keeps failing does not undo the looks' back-off)
+    for (const r of this.refusedRuns()) {
+      if (now - (r.refusedLookAt ?? -Infinity) < SKIP_RETRY_MS) continue;
+      r.refusedLookAt = now;
+      r.lookAt = Math.min(r.lookAt, now);
+    }
     await this.keepForSkips(now);
     await this.lookAtRuns(now);
     await this.cancelRefusedRuns(now);
