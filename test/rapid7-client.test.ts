@@ -46,6 +46,17 @@ describe.skipIf('skip' in cert)('rapid7 client', () => {
     expect(String(emu.model.scans[0].id)).toBe(scanRef);
   });
 
+  it('the scan list holds running scans and past ones (two lists: `active` left out means past only)', async () => {
+    const { client } = await setup({ scanTiming: { pickupSec: 0, hostSec: 0.05 } });
+    const since = new Date(Date.now() - 1000);
+    const ended = await client.launch(req('list-ended', ['10.2.0.9']));
+    await new Promise((r) => setTimeout(r, 300));
+    const slow = await setup({ scanTiming: { pickupSec: 0, hostSec: 60 } });
+    const running = await slow.client.launch(req('list-running', ['10.2.0.10']));
+    expect((await client.listScans({ launchedAfter: since })).map((x) => [x.scanRef, x.state])).toEqual([[ended.scanRef, 'finished']]);
+    expect((await slow.client.listScans({ launchedAfter: since })).map((x) => [x.scanRef, x.state])).toEqual([[running.scanRef, 'running']]);
+  });
+
   it('targets outside the scope are refused before any call', async () => {
     const { emu, client } = await setup({}, { allowTarget: (ip) => ip.startsWith('10.') });
     const n = emu.requests.length;

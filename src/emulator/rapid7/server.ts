@@ -133,8 +133,9 @@ export async function startRapid7Emulator(o: Rapid7EmulatorOptions = {}): Promis
         model.advance();
         let list = [...model.scans].sort((a, b) => b.id - a.id);
         if (name === 'sites.scans.list') list = list.filter((s) => s.siteId === Number(m[1]));
+        // running or past scans: `active` left out is false (past scans only), as the API's generated clients document it
         if (q.get('active') === 'true') list = list.filter((s) => s.endedAt === undefined);
-        if (q.get('active') === 'false') list = list.filter((s) => s.endedAt !== undefined);
+        else list = list.filter((s) => s.endedAt !== undefined);
         return { status: 200, body: page(list.map(scanJson), q, 'scans') };
       }
       case 'scans.get': {

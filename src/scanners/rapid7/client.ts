@@ -155,13 +155,23 @@ export class Rapid7Client implements Scanner {
       }
     } else {
       const after = filter.launchedAfter?.getTime();
-      for (let page = 0; page < MAX_PAGES; page++) {
-        const r = await this.t.call<Page<R7Scan>>('GET', 'scans', { idempotent: true, query: { page: String(page), size: String(PAGE), sort: 'id,DESC' } });
-        const items = r.resources ?? [];
-        out.push(...items.map((s) => this.toStatus(s)));
-        const older = after !== undefined && items.some((s) => s.startTime && Date.parse(s.startTime) < after);
-        if (older || items.length < PAGE || page + 1 >= (r.page?.totalPages ?? 0)) break;
+      // running scans and past ones are two lists (`active`: "return running scans or past scans",
+      // false when left out, as the API's generated clients document it): without `active=true` a
+      // dispatched or running scan is in neither the lost-answer lookup nor a poll
+      const seen = new Set<string>();
+      for (const active of ['true', 'false']) {
+        for (let page = 0; page < MAX_PAGES; page++) {
+          const r = await this.t.call<Page<R7Scan>>('GET', 'scans', { idempotent: true, query: { active, page: String(page), size: String(PAGE), sort: 'id,DESC' } });
+          const items = r.resources ?? [];
+          for (const s of items) if (!seen.has(String(s.id))) {
+            seen.add(String(s.id));
+            out.push(this.toStatus(s));
+          }
+          const older = after !== undefined && items.some((s) => s.startTime && Date.parse(s.startTime) < after);
+          if (older || items.length < PAGE || page + 1 >= (r.page?.totalPages ?? 0)) break;
+        }
       }
+      out.sort((a, b) => Number(b.scanRef) - Number(a.scanRef));
       if (refs) out = out.filter((s) => refs.includes(s.scanRef));
       if (after !== undefined) out = out.filter((s) => !s.launchedAt || Date.parse(s.launchedAt) >= after);
     }
