@@ -32,8 +32,16 @@ export class InboxApplier {
   readonly counters = { applied: 0, batches: 0, errors: 0, terms: 0, pruned: 0 };
   private running?: Promise<void>;
   private halt = new AbortController();
+  /**
+   * A new term: its loop starts once the last term's loop has wound down (a term that began while
+   * the old loop still waited in a query, say a renewal that timed out and a lease won straight
+   * back, was dropped, and the inbox then went unapplied for the whole term).
+   */
   private readonly onLeader = () => {
-    if (!this.running) this.running = this.term().finally(() => { this.running = undefined; });
+    const next: Promise<void> = (this.running ?? Promise.resolve()).then(() => this.term()).finally(() => {
+      if (this.running === next) this.running = undefined;
+    });
+    this.running = next;
   };
 
   constructor(private readonly opts: ApplierOptions) {}
