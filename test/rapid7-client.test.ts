@@ -88,6 +88,8 @@ describe.skipIf('skip' in cert)('rapid7 client', () => {
     const got = await client.lastScanned(['10.3.0.1', '10.3.0.2', '10.3.0.3']);
     expect(got).toEqual([{ ip: '10.3.0.1', lastScannedAt: '2026-10-01T00:00:00.000Z', via: 'vm-scan' }, { ip: '10.3.0.2' }, { ip: '10.3.0.3', lastScannedAt: '2026-10-03T00:00:00.000Z', via: 'vm-scan' }]);
     expect(emu.requests.filter((r) => r.route === 'assets.search')).toHaveLength(2);
+    // the budget counts a host-list read by the same batches (a call each)
+    expect(client.hostListBatchSize).toBe(2);
   });
 
   it('5xx answers of calls safe to repeat are retried; a 5xx on launch is a launch that may exist', async () => {

@@ -102,6 +102,8 @@ describe('tenable client', () => {
       { ip: '10.9.0.4', lastScannedAt: '2026-11-02T10:00:00.000Z', via: 'vm-scan' }, { ip: '10.9.0.5' },
     ]);
     expect(emu.requests.filter((r) => r.route === 'workbenches.assets')).toHaveLength(3);
+    // the budget counts a host-list read by the same batches (a call each)
+    expect(client.hostListBatchSize).toBe(2);
   });
 
   it('a scanner group is online while a member is, with its members\' scans added up', async () => {

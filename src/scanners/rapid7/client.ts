@@ -74,6 +74,10 @@ const MAX_PAGES = 50;
 
 export class Rapid7Client implements Scanner {
   readonly kind = 'rapid7';
+  /** addresses per asset-search call (lastScanned makes one per batch): the budget counts them so */
+  get hostListBatchSize(): number {
+    return this.o.assetBatchSize ?? 100;
+  }
   private readonly t: JsonTransport;
   private readonly log: Logger;
   private readonly engineIds = new Map<string, number>();
@@ -228,7 +232,7 @@ export class Rapid7Client implements Scanner {
   async lastScanned(ips: string[]): Promise<LastScanned[]> {
     const wanted = [...new Set(ips.map((ip) => canonicalIp(ip) ?? ip))];
     const found = new Map<string, string>();
-    const size = this.o.assetBatchSize ?? 100;
+    const size = this.hostListBatchSize;
     for (let i = 0; i < wanted.length; i += size) {
       const batch = wanted.slice(i, i + size);
       const r = await this.t.call<Page<{ ip?: string; addresses?: { ip?: string }[]; history?: { type?: string; date?: string }[] }>>('POST', 'assets/search', {

@@ -81,6 +81,10 @@ interface TioAsset {
 
 export class TenableClient implements Scanner {
   readonly kind = 'tenable';
+  /** addresses per asset-list call (lastScanned makes one per batch): the budget counts them so */
+  get hostListBatchSize(): number {
+    return this.o.assetBatchSize ?? 50;
+  }
   private readonly t: JsonTransport;
   private readonly log: Logger;
   private readonly masters = new Map<string, number>();
@@ -268,7 +272,7 @@ export class TenableClient implements Scanner {
   async lastScanned(ips: string[]): Promise<LastScanned[]> {
     const wanted = [...new Set(ips.map((ip) => canonicalIp(ip) ?? ip))].filter((ip) => /^\d+\.\d+\.\d+\.\d+$/.test(ip));
     const found = new Map<string, string>();
-    const size = this.o.assetBatchSize ?? 50;
+    const size = this.hostListBatchSize;
     for (let i = 0; i < wanted.length; i += size) {
       const batch = wanted.slice(i, i + size);
       const query: Record<string, string> = { 'filter.search_type': 'or', date_range: String(this.o.assetAgeDays ?? 90) };
