@@ -87,6 +87,28 @@ describe('tenable client', () => {
     expect(e2.requests.length).toBe(calls); // refused locally, not sent
   });
 
+  it('a scan copy whose launch was refused (the active-scan limit) is deleted, not left to pile up', async () => {
+    const { emu, client } = await setup({ maxActiveScans: 1, retryAfterSec: 1 }, { maxRetryAfterS: 2 });
+    await client.launch(req('holds', ['10.1.0.7']));
+    const refused = await client.launch(req('refused', ['10.1.0.8'])).catch((e: unknown) => e);
+    expect(tenableFailureOutcome(refused, 'launch').launched).toBe('no');
+    await new Promise((r) => setTimeout(r, 1100)); // the 429's hold on every call ends
+    await client.cancel((await client.listScans({})).find((s) => s.title.includes('holds'))!.scanRef);
+    await client.launch(req('next', ['10.1.0.9']));
+    expect(emu.model.scans.filter((x) => x.name.includes('refused'))).toEqual([]);
+    expect(emu.model.scans.filter((x) => x.name.includes('next'))).toHaveLength(1);
+  });
+
+  it('a scan definition deleted since it was found is looked up again at the next launch', async () => {
+    const { emu, client } = await setup();
+    await client.launch(req('before', ['10.1.0.10']));
+    const master = emu.model.scans.find((x) => x.name.includes('tn-1') && !x.name.includes('before'))!;
+    emu.model.scans.splice(emu.model.scans.indexOf(master), 1); // an operator deletes the definition
+    await expect(client.launch(req('gone', ['10.1.0.11']))).rejects.toMatchObject({ code: 'ONSIGHT_SCANNER_REFUSED' });
+    const { scanRef } = await client.launch(req('after', ['10.1.0.12'])); // found (here: created) again
+    expect(emu.model.scans.find((x) => String(x.id) === scanRef)?.name).toContain('after');
+  });
+
   it('5xx and malformed answers of calls safe to repeat are retried', async () => {
     const { emu, client } = await setup({ seed: 11, faults: { serverErrorShare: 0.3, malformedShare: 0.3, routes: ['scanners.list'] } }, { maxAttempts: 8 });
     for (let i = 0; i < 5; i++) expect((await client.appliances()).map((a) => a.name)).toEqual(['tn-1', 'tn-2']);

@@ -70,6 +70,7 @@ const ROUTES: [string, RegExp, string][] = [
   ['POST', /^\/scans\/(\d+)\/copy$/, 'scans.copy'],
   ['POST', /^\/scans\/(\d+)\/launch$/, 'scans.launch'],
   ['POST', /^\/scans\/(\d+)\/stop$/, 'scans.stop'],
+  ['DELETE', /^\/scans\/(\d+)$/, 'scans.delete'],
   ['GET', /^\/scans\/(\d+)\/latest-status$/, 'scans.latest-status'],
   ['GET', /^\/scans\/(\d+)\/history$/, 'scans.history'],
   ['GET', /^\/scanners$/, 'scanners.list'],
@@ -207,6 +208,14 @@ export async function startTenableEmulator(o: TenableEmulatorOptions = {}): Prom
         const s = scanById(m[1]);
         if (!s) return err(404, 'Not Found', 'Scan not found');
         if (!model.stop(s)) return err(409, 'Conflict', 'Scan is not active');
+        return { status: 200, body: {} };
+      }
+      case 'scans.delete': {
+        // (a scan running, pending or stopping cannot be deleted: 409)
+        const s = scanById(m[1]);
+        if (!s) return err(404, 'Not Found', 'Scan not found');
+        if (['pending', 'running', 'stopping', 'paused'].includes(model.status(s))) return err(409, 'Conflict', 'Scan is active');
+        model.scans.splice(model.scans.indexOf(s), 1);
         return { status: 200, body: {} };
       }
       case 'scans.latest-status': {

@@ -88,6 +88,8 @@ export class TenableClient implements Scanner {
   private readonly t: JsonTransport;
   private readonly log: Logger;
   private readonly masters = new Map<string, number>();
+  /** scan copies whose launch was certainly refused, to delete (deleteUnlaunched) */
+  private readonly unlaunched = new Set<number>();
   private readonly masterIds = new Set<number>();
 
   constructor(private readonly o: TenableClientOptions) {
@@ -100,14 +102,30 @@ export class TenableClient implements Scanner {
 
   // ---- launch -----------------------------------------------------------------------------
 
+  /** Copies whose launch was certainly refused, deleted as soon as a call may be made. */
+  private async deleteUnlaunched(): Promise<void> {
+    for (const id of [...this.unlaunched]) {
+      try {
+        await this.t.call('DELETE', `/scans/${id}`, { idempotent: true });
+        this.unlaunched.delete(id);
+      } catch (e) {
+        if (e instanceof TenableError && e.status === 404) this.unlaunched.delete(id);
+        else return this.log.info({ scan: id, err: { message: (e as Error).message } }, 'tenable: an unlaunched scan copy is deleted later');
+      }
+    }
+  }
+
   async launch(req: LaunchRequest): Promise<LaunchResult> {
     const targets = checkTargets(req.targets, this.o.allowTarget, this.o.maxTargetsPerScan ?? 50);
+    await this.deleteUnlaunched();
     const title = nameFor(req.title, req.intentId);
     const master = await this.masterFor(req.appliance);
     let copy: TioScan;
     try {
       copy = await this.t.call<TioScan>('POST', `/scans/${master}/copy`, { body: { name: title, ...(this.o.folderId ? { folder_id: this.o.folderId } : {}) }, idempotent: false });
     } catch (err) {
+      // (the definition deleted or recreated since it was found: found again at the next launch, not cached for ever)
+      if (err instanceof TenableError && err.status === 404) this.forgetMaster(req.appliance, master);
       const found = await this.afterLoss(err, req.intentId);
       copy = found;
     }
@@ -117,7 +135,14 @@ export class TenableClient implements Scanner {
     try {
       await this.t.call<{ scan_uuid?: string }>('POST', `/scans/${copy.id}/launch`, { body: { alt_targets: targets }, idempotent: false });
     } catch (err) {
-      if (!(err instanceof TenableError) || !err.o.ambiguous) throw err;
+      if (!(err instanceof TenableError) || !err.o.ambiguous) {
+        // certainly not launched (a 429 at the active-scan limit, a 400): the copy is deleted, now or
+        // before a later launch (a 429 holds every call for a while), as the next attempt is another
+        // intent's and makes its own copy; they piled up, and every scan list grew with them
+        this.unlaunched.add(copy.id);
+        await this.deleteUnlaunched();
+        throw err;
+      }
       const again = await this.afterLoss(err, req.intentId);
       if (again.status === 'empty') {
         // the launch did not reach Tenable: the copy waits for the next attempt (found by its name)
@@ -148,6 +173,11 @@ export class TenableClient implements Scanner {
 
   private ensureOurs(s: TioScan, intentId: string): void {
     if (!hasIntent(s.name, intentId)) throw new TenableError('ONSIGHT_SCANNER', `tenable scan copy ${s.id} is named "${s.name}", not with intent ${intentId}`, { next: 'retry', ambiguous: true });
+  }
+
+  private forgetMaster(appliance: string, id: number): void {
+    this.masters.delete(appliance);
+    this.masterIds.delete(id);
   }
 
   /** The appliance's scan definition id: named in config, found by name, or created from the template. */
