@@ -268,6 +268,7 @@ export class Daemon {
 
   private async lead(store: PgStore, epoch: number): Promise<void> {
     const lease = this.lease!;
+    this.notifier.leading(this.clock.now());
     const scheduler = this.buildScheduler(fencedSchedulerStore(store, lease, epoch));
     this.pastTerms.push(this.scheduler.counters);
     if (this.pastTerms.length > 64) this.pastTerms.splice(0, this.pastTerms.length - 64);

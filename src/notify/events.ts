@@ -2,7 +2,7 @@
  * What onsight notifies about (webhook JSON body, syslog structured data). One shape for both
  * sinks; the `event` names are stable (the README lists them and their fields).
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { NotifyEventKind } from './schema.js';
 
 export interface ScanFacts {
@@ -46,8 +46,18 @@ export interface NotifyEvent {
   host?: HostFacts;
 }
 
-export function newEvent(event: NotifyEventKind, at: number, facts: { scan?: ScanFacts; host?: HostFacts }): NotifyEvent {
-  return { id: randomUUID(), event, at: new Date(at).toISOString(), ...facts };
+export function newEvent(event: NotifyEventKind, at: number, facts: { scan?: ScanFacts; host?: HostFacts }, id: string = randomUUID()): NotifyEvent {
+  return { id, event, at: new Date(at).toISOString(), ...facts };
+}
+
+/**
+ * An event id that names what it reports (a UUID's shape, from a hash of `key`): the same fact
+ * reported twice (by a new cluster leader, after a restart) carries the same id, so a receiver
+ * that drops repeated ids drops it.
+ */
+export function factId(key: string): string {
+  const h = createHash('sha256').update(key).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((parseInt(h[16], 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
 
 /** One line for people (the syslog MSG part, logs). */

@@ -10,7 +10,7 @@ import type { Decision, Intent } from '../scheduler/queue.js';
 import type { ScanEnd } from '../scheduler/scheduler.js';
 import { classifyMissed, decisionIndexFor, type EndedBinding } from '../coverage/missed.js';
 import type { DeliveryCounters } from './queue.js';
-import { newEvent, type HostFacts, type NotifyEvent } from './events.js';
+import { factId, newEvent, type HostFacts, type NotifyEvent } from './events.js';
 import type { NotifyConfig } from './schema.js';
 import { WebhookSink } from './webhook.js';
 import { SyslogSink } from './syslog.js';
@@ -53,6 +53,15 @@ export class Notifier {
       this.sinks.push({ name: 'syslog', sink: { queue: s.queue, wants: (e) => s.wants(e), close: () => s.close() } });
     }
     this.checkedUntil = startedAt; // what ended before the start is history, not news
+  }
+
+  /**
+   * This node leads from now (cluster mode): what ended before is the previous leader's to have
+   * reported, less the lookback (the time a takeover takes); without it a node that had run for days
+   * as a follower reported every miss since its own start.
+   */
+  leading(now: number): void {
+    this.checkedUntil = Math.max(this.checkedUntil, now);
   }
 
   get enabled(): boolean {
@@ -107,7 +116,8 @@ export class Notifier {
         if (this.reported.size > 100_000) this.reported.clear();
         this.reported.add(m.bindingId);
         const host = await this.host(m.ip, m.identityId, { region: m.region, reason: m.text, why: m.key, leftAt: new Date(m.endAt).toISOString() });
-        this.emit(newEvent('host-missed', m.endAt, { host }));
+        // (its id names the binding and when it ended: the same miss reported again, by a new cluster leader, is the same event)
+        this.emit(newEvent('host-missed', m.endAt, { host }, factId(`host-missed ${m.bindingId} ${m.endAt}`)));
         n++;
       }
       return n;
