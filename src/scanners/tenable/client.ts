@@ -21,6 +21,8 @@ import { mapStatus } from './status.js';
 import type { SendGuard } from '../backend.js';
 
 export const MASTER_PREFIX = 'onsight-master ';
+/** unlaunched scan copies remembered for deletion at most (the oldest forgotten first) */
+const MAX_UNLAUNCHED = 1000;
 
 export interface TenableClientOptions {
   baseUrl: string;
@@ -102,7 +104,11 @@ export class TenableClient implements Scanner {
 
   // ---- launch -----------------------------------------------------------------------------
 
-  /** Copies whose launch was certainly refused, deleted as soon as a call may be made. */
+  /**
+   * Copies whose launch was certainly refused, deleted as soon as a call may be made. One that
+   * cannot be deleted does not hold back the others; a hold on every call (a 429) ends the round.
+   * At most MAX_UNLAUNCHED are remembered (a DELETE refused for good, say a permission the API user lacks).
+   */
   private async deleteUnlaunched(): Promise<void> {
     for (const id of [...this.unlaunched]) {
       try {
@@ -110,9 +116,13 @@ export class TenableClient implements Scanner {
         this.unlaunched.delete(id);
       } catch (e) {
         if (e instanceof TenableError && e.status === 404) this.unlaunched.delete(id);
-        else return this.log.info({ scan: id, err: { message: (e as Error).message } }, 'tenable: an unlaunched scan copy is deleted later');
+        else {
+          this.log.info({ scan: id, err: { message: (e as Error).message } }, 'tenable: an unlaunched scan copy is deleted later');
+          if (e instanceof TenableError && e.code === 'ONSIGHT_SCANNER_RATE_LIMIT') return;
+        }
       }
     }
+    while (this.unlaunched.size > MAX_UNLAUNCHED) this.unlaunched.delete(this.unlaunched.values().next().value as number);
   }
 
   async launch(req: LaunchRequest): Promise<LaunchResult> {
@@ -139,8 +149,9 @@ export class TenableClient implements Scanner {
         // certainly not launched (a 429 at the active-scan limit, a 400): the copy is deleted, now or
         // before a later launch (a 429 holds every call for a while), as the next attempt is another
         // intent's and makes its own copy; they piled up, and every scan list grew with them
+        // (not waited for: the refusal is the scheduler's to act on now; the transport's retries of a DELETE can take minutes)
         this.unlaunched.add(copy.id);
-        await this.deleteUnlaunched();
+        void this.deleteUnlaunched();
         throw err;
       }
       const again = await this.afterLoss(err, req.intentId);
