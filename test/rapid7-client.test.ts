@@ -73,6 +73,13 @@ describe.skipIf('skip' in cert)('rapid7 client', () => {
     await client.cancel(a.scanRef); // the console answers 400 for an ended scan: counted as stopped
   });
 
+  it('a scan still dispatched (no engine has picked it up) cannot be stopped: the refusal reaches the scheduler', async () => {
+    const { client } = await setup({ scanTiming: { pickupSec: 60, hostSec: 60 } });
+    const a = await client.launch(req('stop-queued', ['10.2.0.13']));
+    expect((await client.listScans({ scanRefs: [a.scanRef] }))[0].state).toBe('queued');
+    await expect(client.cancel(a.scanRef)).rejects.toMatchObject({ status: 400 });
+  });
+
   it('engines and pools report their active scans; a pool is up while a member is', async () => {
     const { client } = await setup({ engines: [{ name: 'e-1' }, { name: 'e-2', up: false }], pools: [{ name: 'pool', engines: ['e-1', 'e-2'] }], scanTiming: { pickupSec: 0, hostSec: 60 } });
     await client.launch(req('pool-1', ['10.2.1.1'], 'pool'));

@@ -71,9 +71,10 @@ export class Rapid7Model {
     return s;
   }
 
+  /** A running (or paused) scan stops; one ended or still dispatched cannot be: "to stop a scan the scan must be running or paused" (SOURCES.md). */
   stop(s: R7EmScan): boolean {
     this.advance();
-    if (s.endedAt !== undefined) return false;
+    if (s.endedAt !== undefined || s.startedAt === undefined) return false;
     s.stopped = true;
     s.endedAt = this.now();
     return true;
