@@ -7,7 +7,7 @@ import { parseCidr } from '../util/ip.js';
 import { isValidZone, parseDuration } from '../util/time.js';
 import { parseBlackout, parseWindow } from '../policy/windows.js';
 import { parseHttpListen } from '../http/server.js';
-import { webConfigShape } from '../net/webconfig.js';
+import { CLIENT_CERT_NEEDS_CA, clientCertHasCa, webConfigShape } from '../net/webconfig.js';
 import { httpInput } from '../sources/http/schema.js';
 import { leaseInput } from '../sources/lease/schema.js';
 import { schedulerConfigSchema } from '../scheduler/options.js';
@@ -63,7 +63,7 @@ const syslogInput = z.object({
     key: z.string(),
     ca: z.string().optional(),
     requireClientCert: z.boolean().default(false),
-  }).strict().refine((t) => !t.requireClientCert || t.ca !== undefined, { message: 'requireClientCert needs ca, the CA bundle client certificates must chain to (without it any publicly issued certificate would be taken)', path: ['ca'] }).optional(),
+  }).strict().refine(clientCertHasCa, CLIENT_CERT_NEEDS_CA).optional(),
 }).strict();
 
 const fileInput = z.object({

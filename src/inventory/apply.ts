@@ -137,9 +137,7 @@ export function applySighting(sighting: Sighting, ops: ApplyOps, opts: Inventory
     if (newer) return staleForDevice(known.id, newer.ip);
   }
   const identityId = identityFor(s, at, ops, links);
-  // (a lease or session is held at most MAX_DURATION_S: a far-off expiry is an infinite one, and no store column holds 1e23 ms)
-  const expiresAt = Math.min(at + MAX_DURATION_S * 1000, s.expiresAt ? Date.parse(s.expiresAt)
-    : at + 1000 * (channel === 'vpn' ? opts.maxSessionS : s.durationS ?? opts.defaultLeaseS));
+  const expiresAt = expiryOf(s, at, opts);
   if (current && current.identityId === identityId) {
     ops.renewBinding(current.id, at, expiresAt);
     return { change: 'renewed', bindingId: current.id, identityId };
@@ -159,6 +157,21 @@ export function applySighting(sighting: Sighting, ops: ApplyOps, opts: Inventory
   const bindingId = ops.insertBinding({ ip: s.ip, identityId, channel, format: s.format, at, expiresAt });
   record(identityId, bindingId);
   return { change, bindingId, identityId };
+}
+
+/**
+ * When the binding a (capped) sighting starts or renews runs out: its expiry, else its lease time or
+ * the longest session; MAX_DURATION_S at most (a far-off expiry is an infinite one, and no store
+ * column holds 1e23 ms).
+ */
+export function expiryOf(s: Sighting, at: number, opts: Pick<InventoryOptions, 'maxSessionS' | 'defaultLeaseS'>): number {
+  const stated = s.expiresAt ? Date.parse(s.expiresAt) : at + 1000 * (channelOf(s.kind) === 'vpn' ? opts.maxSessionS : s.durationS ?? opts.defaultLeaseS);
+  return Math.min(at + MAX_DURATION_S * 1000, stated);
+}
+
+/** The open sessions of `user` (lower-cased) among open sessions with a user, compared in JS: SQL's lower() folds ASCII only (SQLite) or by the locale (PostgreSQL). */
+export function sessionsOfUser(open: { id: number; identity_id: number; start_at: number; user: string }[], user: string): { id: number; identity_id: number; start_at: number }[] {
+  return open.filter((r) => r.user.toLowerCase() === user).map(({ id, identity_id, start_at }) => ({ id, identity_id, start_at }));
 }
 
 /** Does this sighting take its device off its other DHCP address of the family (a device holds one)? */

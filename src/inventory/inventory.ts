@@ -17,7 +17,7 @@ import type { Sighting } from '../sighting.js';
 import type { FileCheckpoint, SourcePosition } from '../sources/types.js';
 import { LinkRules, linkedVia, type LinkFacts } from './linking.js';
 import { isLinkableHostKey } from './hostkey.js';
-import { applySighting, type ApplyOps } from './apply.js';
+import { applySighting, sessionsOfUser, type ApplyOps } from './apply.js';
 
 export type { Inventory, InventoryOptions, IdentityView, BindingView, Change, ApplyResult, EndedBindingRow, InventoryCounts } from '../store/types.js';
 
@@ -74,7 +74,7 @@ export function toView(r: BindingRow): BindingView {
   return v;
 }
 
-export { MAX_HOSTNAME, MAX_USER, capNames, identityKey, contradicts, END_KIND, movesDhcp, staleForAddress, staleForDevice } from './apply.js';
+export { MAX_HOSTNAME, MAX_USER, capNames, identityKey, contradicts, END_KIND, expiryOf, movesDhcp, sessionsOfUser, staleForAddress, staleForDevice } from './apply.js';
 
 /** The inventory in SQLite: synchronous better-sqlite3 underneath, behind the async gate of its connection. */
 export class SqliteInventory implements Inventory {
@@ -184,8 +184,7 @@ export class SqliteInventory implements Inventory {
     scannedByHost: (hk) => this.stmt.scannedByHost.all(hk) as (LinkFacts & { at: number; via: string | null })[],
     markScanned: (id, at, via) => void this.stmt.markScanned.run({ id, at, via }),
     openByIdentity: (id) => this.stmt.openByIdentity.all(id) as { id: number; ip: string; channel: string; lastSeen: number }[],
-    openVpnByUser: (user) => (this.stmt.openVpnSessions.all() as { id: number; identity_id: number; start_at: number; user: string }[])
-      .filter((r) => r.user.toLowerCase() === user).map(({ id, identity_id, start_at }) => ({ id, identity_id, start_at })),
+    openVpnByUser: (user) => sessionsOfUser(this.stmt.openVpnSessions.all() as { id: number; identity_id: number; start_at: number; user: string }[], user),
     endBinding: (id, at, reason) => void this.stmt.endBinding.run({ id, at, reason }),
     renewBinding: (id, at, expiresAt) => void this.stmt.renewBinding.run({ id, at, expiresAt }),
     insertBinding: (b) => Number(this.stmt.insertBinding.run(b).lastInsertRowid),

@@ -24,13 +24,17 @@ import { OnsightError } from '../errors.js';
 import { CredentialsError, loadPassword } from '../scanners/qualys/credentials.js';
 import { canonicalIp } from '../util/ip.js';
 
+/** A TLS listener that requires client certificates names the CA they must chain to (syslog TLS inputs and the status page alike). */
+export const clientCertHasCa = (t: { requireClientCert?: boolean; ca?: string }): boolean => !t.requireClientCert || t.ca !== undefined;
+export const CLIENT_CERT_NEEDS_CA = { message: 'requireClientCert needs ca, the CA bundle client certificates must chain to (without it any publicly issued certificate would be taken)', path: ['ca'] };
+
 export const tlsServerSchema = z.object({
   cert: z.string().min(1),
   key: z.string().min(1),
   /** CA bundle for client certificates; without it none are asked for */
   ca: z.string().optional(),
   requireClientCert: z.boolean().default(false),
-}).strict().refine((t) => !t.requireClientCert || t.ca !== undefined, { message: 'requireClientCert needs ca, the CA bundle client certificates must chain to (without it any publicly issued certificate would be taken)', path: ['ca'] });
+}).strict().refine(clientCertHasCa, CLIENT_CERT_NEEDS_CA);
 
 /** One token's source (exactly one of file, env, credential). */
 export const tokenSourceShape = {

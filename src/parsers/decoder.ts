@@ -3,7 +3,7 @@
  * keeps one parser instance per (source, format), fills in what the contract requires, and
  * validates every draft. Nothing a line contains can make this throw.
  */
-import { MAX_DURATION_S, SIGHTING_KINDS, type Sighting, type SightingDraft } from '../sighting.js';
+import { MAX_AHEAD_MS, MAX_DURATION_S, SIGHTING_KINDS, type Sighting, type SightingDraft } from '../sighting.js';
 import { parseSyslog, unwrapInnerTag, type SyslogMessage } from './syslog-header.js';
 import { canonicalIp } from '../util/ip.js';
 import { normalizeMac } from '../util/mac.js';
@@ -46,7 +46,6 @@ export interface DecoderCounters {
 }
 
 const MAX_INSTANCES = 4096;
-const DAY = 86_400_000;
 /** the draft's free-text fields, taken as they are when they are strings */
 const DRAFT_TEXT_FIELDS = ['duid', 'clientId', 'hostname', 'user', 'remoteHost'] as const;
 
@@ -150,7 +149,7 @@ export class LineDecoder {
     let at = typeof d.at === 'string' ? Date.parse(d.at) : headerTime;
     if (!isDateMs(at)) at = headerTime;
     // never place an event more than a day in the future
-    if (at > received + DAY) at = received;
+    if (at > received + MAX_AHEAD_MS) at = received;
     s.at = new Date(at).toISOString();
     // (a lease of 1e20 s is an infinite one: cut to the longest a sighting holds, as the lease files' are)
     if (typeof d.durationS === 'number' && Number.isFinite(d.durationS) && d.durationS >= 0) s.durationS = Math.min(d.durationS, MAX_DURATION_S);

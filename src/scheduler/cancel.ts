@@ -96,13 +96,12 @@ export class Canceler {
    * After a reload: a running scan with a target the policy now refuses (out of scope, newly
    * excluded) is marked to be canceled and its other targets relaunched, as for an address that
    * changed hands, whether or not it has reached that target yet: the operator has just said the
-   * address must not be scanned, and the appliance would go on probing it. Looked for at each pass
-   * until none is left, so a cancel that failed is tried again.
+   * address must not be scanned, and the appliance would go on probing it. Looked for again every
+   * POLICY_RECHECK_MS until none is left, so a cancel that failed is tried again.
    */
   private async checkPolicy(): Promise<void> {
     const now = this.core.clock.now();
     if (!this.policyChanged || now < this.policyCheckAt) return;
-    // (checked again each pass until no running scan has such a target: a cancel that failed is tried again)
     let found = false;
     for (const i of await this.core.store.activeIntents()) {
       if (i.state !== 'running' || !i.scanRef) continue;
@@ -198,20 +197,16 @@ export class Canceler {
     } catch {
       return undefined;
     }
-    if (mayBeProbing) this.drain(i);
+    if (mayBeProbing) this.drainAfterCancel(i.region, i.appliance);
     return this.requeue(i, why, state);
   }
 
   /**
-   * The region of a scan just canceled: its appliance may probe on until it hears of the cancel, at
-   * its next contact with the platform: cancelDrainS, or the appliance's listed polling interval
-   * (plus a little) when longer (Qualys POLLING_INTERVAL can be 10 min and more).
+   * The region of a scan just canceled on `appliance` (ours, or a range run: ranges.ts): the
+   * appliance may probe on until it hears of the cancel, at its next contact with the platform:
+   * cancelDrainS, or the appliance's listed polling interval (plus a little) when longer (Qualys
+   * POLLING_INTERVAL can be 10 min and more).
    */
-  private drain(i: Intent): void {
-    this.drainAfterCancel(i.region, i.appliance);
-  }
-
-  /** The same for any scan of the region canceled on `appliance` (a range run, ranges.ts). */
   drainAfterCancel(region: string, appliance: string | undefined): void {
     const { opts, appliances, clock } = this.core;
     const poll = appliance === undefined ? undefined : appliances.pollIntervalMs(appliance);
@@ -289,7 +284,7 @@ export class Canceler {
       return;
     }
     const now = this.core.clock.now();
-    this.drain(i);
+    this.drainAfterCancel(i.region, i.appliance);
     if (!(await store.endIntent(i.id, 'canceled', now, 'every target left the network'))) return transitionRefused(this.core, i.id, 'ending it canceled (every target left)');
     this.core.counters.canceledLeft++;
     for (const t of targets) {

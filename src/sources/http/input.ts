@@ -16,7 +16,7 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../../log.js';
-import type { Sighting } from '../../sighting.js';
+import { MAX_AHEAD_MS, type Sighting } from '../../sighting.js';
 import { CidrSet, parseCidr } from '../../util/ip.js';
 import { authenticate, createWebServer, hostAllowed, listenOn, loadTokens, parseHttpListen } from '../../net/webconfig.js';
 import type { CommitGroup, InputHandle, LineSink, RawLine, ResumeStore, SourceCounters } from '../types.js';
@@ -24,8 +24,6 @@ import { readBody } from './body.js';
 import { HEC, parseHecEvents, splitRawLines, type HecAnswer } from './hec.js';
 import type { HttpInputConfig, HttpTokenConfig } from './schema.js';
 
-/** an event may be dated at most this far past its receipt */
-const DAY_MS = 86_400_000;
 import { checkSighting, parseSightingBody } from './sightings.js';
 
 /** an exact repeat of a HEC request body within this long is the client's retry, not new data */
@@ -199,7 +197,7 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
         for (let n = 0; n < p.events.length; n++) {
           const e = p.events[n];
           // (an event time more than a day ahead is the receive time, as a syslog line's is)
-          const at = e.timeMs !== undefined && e.timeMs <= receivedAt.getTime() + DAY_MS ? new Date(e.timeMs) : receivedAt;
+          const at = e.timeMs !== undefined && e.timeMs <= receivedAt.getTime() + MAX_AHEAD_MS ? new Date(e.timeMs) : receivedAt;
           if (e.sighting) {
             const c = checkSighting(e.sighting, source, at, receivedAt);
             if (!c.ok) return fail('badSighting', hec({ status: 400, body: { text: `Invalid data format: ${c.error}`, code: 6, 'invalid-event-number': n } }));

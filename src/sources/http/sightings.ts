@@ -3,7 +3,7 @@
  * object is checked field by field and canonicalised (ip, mac), never trusted as it comes.
  * The body of /api/v1/sightings is one object, an array of them, or JSON Lines.
  */
-import { MAX_DURATION_S, SIGHTING_KINDS, type Sighting, type SightingKind } from '../../sighting.js';
+import { MAX_AHEAD_MS, MAX_DURATION_S, SIGHTING_KINDS, type Sighting, type SightingKind } from '../../sighting.js';
 import { canonicalIp } from '../../util/ip.js';
 import { normalizeMac } from '../../util/mac.js';
 
@@ -11,8 +11,6 @@ const STRING_FIELDS = ['duid', 'clientId', 'hostname', 'user', 'remoteHost'] as 
 const KNOWN = new Set(['kind', 'ip', 'ip6', 'mac', 'duid', 'clientId', 'hostname', 'user', 'remoteIp', 'remoteHost', 'at', 'expiresAt', 'durationS', 'format', 'source', 'line']);
 /** longest name or id we store (a hostile sender must not fill the database through one field) */
 const MAX_FIELD = 255;
-/** `at` may be at most this far past the receipt (a clock a little ahead); later would hold an address for ever */
-const AT_AHEAD_MS = 86_400_000;
 /** `expiresAt` at most this long after `at` (the longest `durationS`; later is cut to it) */
 const MAX_LEASE_MS = MAX_DURATION_S * 1000;
 
@@ -41,7 +39,7 @@ export function checkSighting(o: unknown, source: string, defaultAt: Date, recei
   if (!ip) return { ok: false, error: 'ip: not an IPv4 or IPv6 address' };
   const at = isoTime(r.at, 'at');
   if (typeof at === 'object') return { ok: false, error: at.error };
-  if (at !== undefined && Date.parse(at) > receivedAt.getTime() + AT_AHEAD_MS) return { ok: false, error: `at: more than a day after it was received (${receivedAt.toISOString()})` };
+  if (at !== undefined && Date.parse(at) > receivedAt.getTime() + MAX_AHEAD_MS) return { ok: false, error: `at: more than a day after it was received (${receivedAt.toISOString()})` };
   const s: Sighting = { kind: r.kind as SightingKind, ip, at: at ?? defaultAt.toISOString(), format: 'json', source };
   if (r.format !== undefined) {
     if (typeof r.format !== 'string' || !/^[a-z0-9][a-z0-9._-]{0,63}$/.test(r.format)) return { ok: false, error: 'format: lower-case letters, digits and ._- (at most 64)' };

@@ -3,11 +3,11 @@
  * (src/inventory/inventory.ts: identities, bindings ended by reuse and moves, renewals merged,
  * hostname linking), with the pure helpers shared and the SQL in PostgreSQL's dialect.
  */
-import { MAX_DURATION_S, type Sighting } from '../../sighting.js';
+import type { Sighting } from '../../sighting.js';
 import type { FileCheckpoint, SourcePosition } from '../../sources/types.js';
 import { hostKey, isLinkableHostKey } from '../../inventory/hostkey.js';
 import {
-  BINDING_SELECT, END_KIND, capNames, contradicts, identityKey, movesDhcp, staleForAddress, staleForDevice, toIdentityView, toPeriodBinding, toView, type BindingRow, type EndedRow, type IdentityRow, type PeriodRow,
+  BINDING_SELECT, END_KIND, capNames, contradicts, expiryOf, identityKey, movesDhcp, sessionsOfUser, staleForAddress, staleForDevice, toIdentityView, toPeriodBinding, toView, type BindingRow, type EndedRow, type IdentityRow, type PeriodRow,
 } from '../../inventory/inventory.js';
 import { LinkRules, linkedVia, type LinkFacts } from '../../inventory/linking.js';
 import type { ApplyResult, BindingView, Change, EndedBindingRow, IdentityView, Inventory, InventoryCounts, InventoryOptions, PeriodBinding } from '../types.js';
@@ -177,9 +177,7 @@ export class PgInventory implements Inventory {
     }
     const { identityId, open } = await this.seen(s, at);
     const current = open ? toView(open) : undefined;
-    // (a lease or session is held at most MAX_DURATION_S: a far-off expiry is an infinite one, and no store column holds 1e23 ms)
-    const expiresAt = Math.min(at + MAX_DURATION_S * 1000, s.expiresAt ? Date.parse(s.expiresAt)
-      : at + 1000 * (channel === 'vpn' ? this.opts.maxSessionS : s.durationS ?? this.opts.defaultLeaseS));
+    const expiresAt = expiryOf(s, at, this.opts);
     if (current && current.identityId === identityId) {
       await this.db.query(S.renewBinding, [at, expiresAt, current.id]);
       return { change: 'renewed', bindingId: current.id, identityId };
@@ -193,8 +191,7 @@ export class PgInventory implements Inventory {
 
   private async applyWithoutAddress(s: Sighting, at: number, record: Record_): Promise<ApplyResult> {
     if (s.kind !== 'tunnel-down' || !s.user) return { change: 'ignored', note: 'no address in the line' };
-    const user = s.user.toLowerCase();
-    const open = (await this.db.rows<{ id: number; identity_id: number; start_at: number; user: string }>(S.openVpnSessions, [])).filter((r) => r.user.toLowerCase() === user);
+    const open = sessionsOfUser(await this.db.rows<{ id: number; identity_id: number; start_at: number; user: string }>(S.openVpnSessions, []), s.user.toLowerCase());
     if (open.length !== 1) return { change: 'ignored', note: open.length ? `user ${s.user} has ${open.length} open sessions; the line names none` : `no open session of user ${s.user}` };
     if (at < open[0].start_at) return { change: 'ignored', note: 'older than the session it would end' };
     await this.db.query(S.endBinding, [at, 'tunnel-down', open[0].id]);
