@@ -22,10 +22,10 @@ describe('inventory (SQLite file)', () => {
   itAll('a real SQLite file in WAL mode with the schema migrated, and re-opening is a no-op', async () => {
     const { db, file } = fresh();
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(schemaVersion(db)).toBe(11);
+    expect(schemaVersion(db)).toBe(12);
     db.close();
     const again = openDatabase(file);
-    expect(schemaVersion(again)).toBe(11);
+    expect(schemaVersion(again)).toBe(12);
     again.close();
   });
 });
@@ -130,7 +130,7 @@ describe.each(STORE_KINDS)('inventory on $name', (kind) => {
     expect((await inv.presentBindings(T0 + 30_000)).length).toBe(1);
     expect(await inv.expireStale(T0 + 120_000)).toEqual([a.bindingId]);
     expect((await inv.binding(a.bindingId!))?.endAt).toBe(T0 + 60_000);
-    expect(await inv.prune(T0 + 3 * 86400_000)).toEqual({ sightings: 1, bindings: 1 });
+    expect(await inv.prune(T0 + 3 * 86400_000)).toEqual({ sightings: 1, bindings: 1, intents: 0, identities: 0 });
   });
 
   it('bindingPagesBetween: the bindings of a period a page at a time, by device then binding, every field of each', async () => {

@@ -6,11 +6,18 @@ import { Policy } from '../policy/policy.js';
 import { buildSchedulerOptions, type SchedulerOptions } from '../scheduler/options.js';
 import type { Scanner } from '../scanners/types.js';
 
-export function inventoryOptions(config: Pick<Config, 'inventory'>): InventoryOptions {
+export function inventoryOptions(config: Pick<Config, 'inventory'> & Partial<Pick<Config, 'policy' | 'regions'>>): InventoryOptions {
   return {
     defaultLeaseS: config.inventory.defaultLeaseS, maxSessionS: config.inventory.maxSessionS, retentionS: config.inventory.retention,
+    forgetAfterS: longestRescanWindowS(config),
     linkHostnames: config.inventory.linkHostnames, linkHostPatterns: config.inventory.linkHostPatterns,
   };
+}
+
+/** The longest rescan window anywhere in the policy: a device away for less keeps its last scan (the prune forgets none sooner). */
+function longestRescanWindowS(config: Partial<Pick<Config, 'policy' | 'regions'>>): number | undefined {
+  if (!config.policy) return undefined;
+  return Math.max(config.policy.rescanAfter, ...config.policy.rules.map((r) => r.rescanAfter), ...(config.regions ?? []).map((r) => r.rescanAfter ?? 0));
 }
 
 export function policyFor(config: Pick<Config, 'policy' | 'regions' | 'timezone'>): Policy {

@@ -121,7 +121,7 @@ export const configSchema = z.object({
     defaultLeaseS: duration.default(3600),
     /** a VPN session without a tunnel-down is assumed gone after this long */
     maxSessionS: duration.default(86400),
-    /** sightings and ended bindings older than this are pruned */
+    /** sightings, ended bindings and ended scans older than this are pruned; devices gone this long (or the longest rescanAfter) are forgotten */
     retention: duration.default(90 * 86400),
     /** identities with the same specific hostname (a laptop's DHCP and VPN views) share their last scan */
     linkHostnames: z.boolean().default(true),

@@ -182,7 +182,10 @@ export class Daemon {
       void guardedWrite(this.storeHealth, 'scheduler', 'tried again at the next sweep', () => this.scheduler.sweep()).then(() => this.kick());
     }, this.opts.sweepMs ?? 60_000));
     this.timers.push(setInterval(() => {
-      if (this.mayLead()) void guardedWrite(this.storeHealth, 'prune', 'tried again in an hour', () => this.inventory.prune(this.clock.now()));
+      if (!this.mayLead()) return;
+      void guardedWrite(this.storeHealth, 'prune', 'tried again in an hour', () => this.inventory.prune(this.clock.now())).then((n) => {
+        if (n && Object.values(n).some((k) => k > 0)) log.info({ pruned: n }, 'pruned what is older than inventory.retention (ended scans kept as counts) and devices long gone');
+      });
     }, 3600_000));
     this.timers.push(this.progressTimer(this.opts.progressMs ?? 10_000));
     // devices that left unscanned (leases that ran out are found here; releases also check at once); in a cluster the leader alone notifies

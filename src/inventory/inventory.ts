@@ -12,7 +12,8 @@
  */
 import type { DB } from '../store/db.js';
 import { gateOf, type SqliteGate } from '../store/gate.js';
-import type { ApplyResult, BindingView, Change, EndedBindingRow, IdentityView, Inventory, InventoryCounts, InventoryOptions, PeriodBinding } from '../store/types.js';
+import { forgettableIdentity, PRUNE_CHUNK } from '../store/prune.js';
+import type { ApplyResult, BindingView, Change, EndedBindingRow, IdentityView, Inventory, InventoryCounts, InventoryOptions, PeriodBinding, PruneCounts } from '../store/types.js';
 import type { Sighting } from '../sighting.js';
 import type { FileCheckpoint, SourcePosition } from '../sources/types.js';
 import { LinkRules, linkedVia, type LinkFacts } from './linking.js';
@@ -368,14 +369,34 @@ export class SqliteInventory implements Inventory {
     }));
   }
 
-  /** Drop sightings and ended bindings older than the retention. */
-  prune(now: number): Promise<{ sightings: number; bindings: number }> {
+  /**
+   * Drop what is older than the retention: ended scans (kept as counts), sightings, ended bindings,
+   * then devices neither seen nor scanned since `forgetAfterS` that nothing names any more. A
+   * chunk per transaction, so ingest waits for one chunk at most, not for a first prune of years.
+   */
+  async prune(now: number): Promise<PruneCounts> {
     const cutoff = now - this.opts.retentionS * 1000;
-    return this.gate.run(this.db.transaction(() => ({
-      sightings: this.db.prepare('DELETE FROM sightings WHERE at < ?').run(cutoff).changes,
-      bindings: this.db.prepare(`DELETE FROM bindings WHERE end_at IS NOT NULL AND end_at < ?
-        AND id NOT IN (SELECT binding_id FROM queue) AND id NOT IN (SELECT binding_id FROM intent_targets)`).run(cutoff).changes,
-    })));
+    const forget = now - Math.max(this.opts.forgetAfterS ?? 0, this.opts.retentionS) * 1000;
+    const out: PruneCounts = { sightings: 0, bindings: 0, intents: 0, identities: 0 };
+    const chunks = async (run: () => number): Promise<number> => {
+      let n = 0;
+      for (let k; (k = await this.gate.run(this.db.transaction(run))) > 0;) n += k;
+      return n;
+    };
+    out.intents = await chunks(() => {
+      const ids = JSON.stringify(this.db.prepare(`SELECT id FROM intents WHERE state NOT IN ('launching', 'running') AND coalesce(ended_at, created_at) < ?
+        AND NOT EXISTS (SELECT 1 FROM queue q WHERE q.intent_id = intents.id) LIMIT ${PRUNE_CHUNK}`).pluck().all(cutoff));
+      this.db.prepare(`INSERT INTO pruned_intent_counts (region, appliance, state, n)
+        SELECT region, appliance, state, count(*) FROM intents WHERE id IN (SELECT value FROM json_each(?)) GROUP BY region, appliance, state
+        ON CONFLICT (region, appliance, state) DO UPDATE SET n = n + excluded.n`).run(ids);
+      this.db.prepare('DELETE FROM intent_targets WHERE intent_id IN (SELECT value FROM json_each(?))').run(ids);
+      return this.db.prepare('DELETE FROM intents WHERE id IN (SELECT value FROM json_each(?))').run(ids).changes;
+    });
+    out.sightings = await chunks(() => this.db.prepare(`DELETE FROM sightings WHERE id IN (SELECT id FROM sightings WHERE at < ? LIMIT ${PRUNE_CHUNK})`).run(cutoff).changes);
+    out.bindings = await chunks(() => this.db.prepare(`DELETE FROM bindings WHERE id IN (SELECT id FROM bindings WHERE end_at IS NOT NULL AND end_at < ?
+      AND id NOT IN (SELECT binding_id FROM queue) AND id NOT IN (SELECT binding_id FROM intent_targets) LIMIT ${PRUNE_CHUNK})`).run(cutoff).changes);
+    out.identities = await chunks(() => this.db.prepare(`DELETE FROM identities WHERE id IN (SELECT id FROM identities i WHERE ${forgettableIdentity('@forget')} LIMIT ${PRUNE_CHUNK})`).run({ forget }).changes);
+    return out;
   }
 
   counts(now: number): Promise<InventoryCounts> {

@@ -90,7 +90,10 @@ export class SqliteSchedulerStore implements SchedulerStore {
       queueAll: db.prepare('SELECT * FROM queue ORDER BY region, last_seen IS NULL, last_seen DESC, due_since'),
       intentsRecent: db.prepare('SELECT * FROM intents ORDER BY created_at DESC LIMIT ?'),
       decisionsSince: db.prepare('SELECT at, ip, identity_id, decision, reason FROM decisions WHERE at >= ? ORDER BY id'),
-      endedIntentCounts: db.prepare(`SELECT region, appliance, state, count(*) AS n FROM intents WHERE state NOT IN ('launching', 'running')
+      // with the scans pruned after the retention (their counts kept): the counter never goes down
+      endedIntentCounts: db.prepare(`SELECT region, appliance, state, sum(n) AS n FROM (
+          SELECT region, appliance, state, count(*) AS n FROM intents WHERE state NOT IN ('launching', 'running') GROUP BY region, appliance, state
+          UNION ALL SELECT region, appliance, state, n FROM pruned_intent_counts)
         GROUP BY region, appliance, state ORDER BY region, appliance, state`),
       lastDropped: db.prepare(`SELECT ip, identity_id, max(at) AS at, reason FROM decisions WHERE decision = 'dropped-by-scanner' GROUP BY ip, identity_id`),
       mark: db.prepare('SELECT identity_id, rescan_at, skip_until, updated_at FROM operator_marks WHERE identity_id = ?'),

@@ -145,6 +145,16 @@ const MIGRATIONS: string[] = [
     state TEXT NOT NULL,               -- JSON, as the part wrote it
     saved_at INTEGER NOT NULL
   );`,
+  // 12: ended scans pruned after the retention are kept as counts (onsight_appliance_scans_total
+  // survives the pruning), and a device's past targets are found by its identity (the identity prune)
+  `CREATE TABLE pruned_intent_counts (
+    region TEXT NOT NULL,
+    appliance TEXT NOT NULL,
+    state TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (region, appliance, state)
+  );
+  CREATE INDEX intent_targets_identity ON intent_targets(identity_id);`,
 ];
 
 /**

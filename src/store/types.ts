@@ -18,6 +18,12 @@ export interface InventoryOptions {
   defaultLeaseS: number;
   maxSessionS: number;
   retentionS: number;
+  /**
+   * A device neither seen nor scanned for this long (and no longer named by any row) is forgotten;
+   * at least retentionS. The daemon sets the longest rescan window, so a device that comes back
+   * within its window keeps its last scan.
+   */
+  forgetAfterS?: number;
   /** identities with the same specific hostname share their last scan (DHCP and VPN views of one laptop); default true */
   linkHostnames?: boolean;
   /**
@@ -151,9 +157,18 @@ export interface Inventory {
    * a specific host key with one of them are credited too.
    */
   markScanned(identityIds: number[], at: number, via: string): Promise<void>;
-  /** Drop sightings and ended bindings older than the retention. */
-  prune(now: number): Promise<{ sightings: number; bindings: number }>;
+  /** Drop ended scans (kept as counts), sightings and ended bindings older than the retention, and devices long forgotten. */
+  prune(now: number): Promise<PruneCounts>;
   counts(now: number): Promise<InventoryCounts>;
+}
+
+/** Rows the hourly prune deleted. */
+export interface PruneCounts {
+  sightings: number;
+  bindings: number;
+  /** ended scans, kept as counts by region, appliance and state */
+  intents: number;
+  identities: number;
 }
 
 // ------------------------------------------------------------------------------ scheduler store

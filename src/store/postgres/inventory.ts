@@ -3,6 +3,7 @@
  * (src/inventory/inventory.ts: identities, bindings ended by reuse and moves, renewals merged,
  * hostname linking), with the pure helpers shared and the SQL in PostgreSQL's dialect.
  */
+import { forgettableIdentity, PRUNE_CHUNK } from '../prune.js';
 import type { Sighting } from '../../sighting.js';
 import type { FileCheckpoint, SourcePosition } from '../../sources/types.js';
 import { hostKey, isLinkableHostKey } from '../../inventory/hostkey.js';
@@ -10,7 +11,7 @@ import {
   BINDING_SELECT, END_KIND, capNames, contradicts, expiryOf, identityKey, movesDhcp, sessionsOfUser, staleForAddress, staleForDevice, toIdentityView, toPeriodBinding, toView, type BindingRow, type EndedRow, type IdentityRow, type PeriodRow,
 } from '../../inventory/inventory.js';
 import { LinkRules, linkedVia, type LinkFacts } from '../../inventory/linking.js';
-import type { ApplyResult, BindingView, Change, EndedBindingRow, IdentityView, Inventory, InventoryCounts, InventoryOptions, PeriodBinding } from '../types.js';
+import type { ApplyResult, BindingView, Change, EndedBindingRow, IdentityView, Inventory, InventoryCounts, InventoryOptions, PeriodBinding, PruneCounts } from '../types.js';
 import { statement as st, type PgDb } from './db.js';
 import { applyBatch } from './batch.js';
 
@@ -321,13 +322,32 @@ export class PgInventory implements Inventory {
     });
   }
 
-  prune(now: number): Promise<{ sightings: number; bindings: number }> {
+  /** As SQLite's (src/inventory/inventory.ts): a chunk per transaction, ended scans kept as counts, forgotten devices last. */
+  async prune(now: number): Promise<PruneCounts> {
     const cutoff = now - this.opts.retentionS * 1000;
-    return this.db.transaction(async () => ({
-      sightings: (await this.db.query('DELETE FROM sightings WHERE at < $1', [cutoff])).rowCount ?? 0,
-      bindings: (await this.db.query(`DELETE FROM bindings WHERE end_at IS NOT NULL AND end_at < $1
-        AND id NOT IN (SELECT binding_id FROM queue) AND id NOT IN (SELECT binding_id FROM intent_targets)`, [cutoff])).rowCount ?? 0,
-    }));
+    const forget = now - Math.max(this.opts.forgetAfterS ?? 0, this.opts.retentionS) * 1000;
+    const chunks = async (step: () => Promise<number>): Promise<number> => {
+      let n = 0;
+      for (let k; (k = await this.db.transaction(step)) > 0;) n += k;
+      return n;
+    };
+    const deleted = (sql: string, params: unknown[]) => async () => (await this.db.query(sql, params)).rowCount ?? 0;
+    const intents = await chunks(async () => {
+      const ids = (await this.db.rows<{ id: string }>(`SELECT id FROM intents WHERE state NOT IN ('launching', 'running') AND coalesce(ended_at, created_at) < $1
+        AND NOT EXISTS (SELECT 1 FROM queue q WHERE q.intent_id = intents.id) LIMIT ${PRUNE_CHUNK} FOR UPDATE`, [cutoff])).map((r) => r.id);
+      if (!ids.length) return 0;
+      await this.db.query(`INSERT INTO pruned_intent_counts (region, appliance, state, n)
+        SELECT region, appliance, state, count(*) FROM intents WHERE id = ANY($1::text[]) GROUP BY region, appliance, state
+        ON CONFLICT (region, appliance, state) DO UPDATE SET n = pruned_intent_counts.n + excluded.n`, [ids]);
+      await this.db.query('DELETE FROM intent_targets WHERE intent_id = ANY($1::text[])', [ids]);
+      return (await this.db.query('DELETE FROM intents WHERE id = ANY($1::text[])', [ids])).rowCount ?? 0;
+    });
+    const sightings = await chunks(deleted(`DELETE FROM sightings WHERE id IN (SELECT id FROM sightings WHERE at < $1 LIMIT ${PRUNE_CHUNK})`, [cutoff]));
+    const bindings = await chunks(deleted(`DELETE FROM bindings WHERE id IN (SELECT id FROM bindings WHERE end_at IS NOT NULL AND end_at < $1
+      AND NOT EXISTS (SELECT 1 FROM queue q WHERE q.binding_id = bindings.id) AND NOT EXISTS (SELECT 1 FROM intent_targets t WHERE t.binding_id = bindings.id)
+      LIMIT ${PRUNE_CHUNK})`, [cutoff]));
+    const identities = await chunks(deleted(`DELETE FROM identities WHERE id IN (SELECT id FROM identities i WHERE ${forgettableIdentity('$1')} LIMIT ${PRUNE_CHUNK})`, [forget]));
+    return { sightings, bindings, intents, identities };
   }
 
   async counts(now: number): Promise<InventoryCounts> {

@@ -57,7 +57,10 @@ const S = {
   queueAll: st('queue_all', 'SELECT * FROM queue ORDER BY region, last_seen IS NULL, last_seen DESC, due_since'),
   intentsRecent: st('intents_recent', 'SELECT * FROM intents ORDER BY created_at DESC LIMIT $1'),
   decisionsSince: st('decisions_since', 'SELECT at, ip, identity_id, decision, reason FROM decisions WHERE at >= $1 ORDER BY id'),
-  endedIntentCounts: st('ended_intent_counts', `SELECT region, appliance, state, count(*) AS n FROM intents WHERE state NOT IN ('launching', 'running')
+  // with the scans pruned after the retention (their counts kept): the counter never goes down
+  endedIntentCounts: st('ended_intent_counts', `SELECT region, appliance, state, sum(n)::bigint AS n FROM (
+      SELECT region, appliance, state, count(*) AS n FROM intents WHERE state NOT IN ('launching', 'running') GROUP BY region, appliance, state
+      UNION ALL SELECT region, appliance, state, n FROM pruned_intent_counts) c
     GROUP BY region, appliance, state ORDER BY region, appliance, state`),
   lastDropped: st('last_dropped', `SELECT DISTINCT ON (ip, identity_id) ip, identity_id, at, reason FROM decisions
     WHERE decision = 'dropped-by-scanner' ORDER BY ip, identity_id, at DESC`),

@@ -123,4 +123,13 @@ export const MIGRATIONS: string[] = [
     state TEXT NOT NULL,
     saved_at BIGINT NOT NULL
   );`,
+  // 5: ended scans pruned after the retention, kept as counts; targets by identity (SQLite migration 12)
+  `CREATE TABLE pruned_intent_counts (
+    region TEXT NOT NULL,
+    appliance TEXT NOT NULL,
+    state TEXT NOT NULL,
+    n BIGINT NOT NULL,
+    PRIMARY KEY (region, appliance, state)
+  );
+  CREATE INDEX intent_targets_identity ON intent_targets(identity_id);`,
 ];

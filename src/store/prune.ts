@@ -1,0 +1,17 @@
+/**
+ * What the hourly prune may delete, in both stores' SQL: the same rule on SQLite and PostgreSQL.
+ * A device (identity) is forgotten once it was neither seen nor scanned for `forgetAfterS` and no
+ * row names it any more (its bindings pruned, nothing queued, no scan target, mark or credit).
+ */
+
+/** rows per transaction: ingest waits for one chunk at most */
+export const PRUNE_CHUNK = 5000;
+
+/** `param`: the statement's placeholder for the forget cutoff (`@forget`, `$1`) */
+export function forgettableIdentity(param: string): string {
+  // NOT EXISTS: PostgreSQL plans an anti-join (a NOT IN over a million rows may not fit work_mem and turn quadratic)
+  const none = (table: string) => `NOT EXISTS (SELECT 1 FROM ${table} x WHERE x.identity_id = i.id)`;
+  // never the newest: SQLite hands a deleted highest rowid out again, and old decisions name it
+  return `i.id < (SELECT max(id) FROM identities) AND i.last_seen < ${param} AND (i.last_scanned_at IS NULL OR i.last_scanned_at < ${param})
+    AND ${['bindings', 'queue', 'intent_targets', 'operator_marks', 'scan_credits'].map(none).join(' AND ')}`;
+}
