@@ -81,7 +81,8 @@ export function identityKey(s: Pick<Sighting, 'mac' | 'duid' | 'clientId' | 'use
   if (s.mac) return `mac:${s.mac}`;
   if (s.duid) return `duid:${s.duid.toLowerCase()}`;
   if (s.clientId) return `cid:${s.clientId.toLowerCase()}`;
-  if (s.user) return s.hostname ? `user:${s.user}|${s.hostname.toLowerCase()}` : `user:${s.user}`;
+  // user names fold case (a VPN user logs in as Bob one day and bob the next: one device; SQLite migration 13 folded the stored keys)
+  if (s.user) return s.hostname ? `user:${s.user.toLowerCase()}|${s.hostname.toLowerCase()}` : `user:${s.user.toLowerCase()}`;
   if (s.hostname) return `host:${s.hostname.toLowerCase()}`;
   return `ip:${s.ip}`;
 }

@@ -155,6 +155,18 @@ const MIGRATIONS: string[] = [
     PRIMARY KEY (region, appliance, state)
   );
   CREATE INDEX intent_targets_identity ON intent_targets(identity_id);`,
+  // 13: VPN user names fold case in identity keys (user:Bob and user:bob were two devices). Each
+  // ASCII key is folded unless the folded key exists; of keys folding alike, the last seen takes
+  // it. The others (and non-ASCII names: lower() folds ASCII only, the key JS's toLowerCase) are
+  // no longer found, so their device is new once; the prune forgets them.
+  `CREATE TEMP TABLE user_key_fold AS
+    SELECT id, nk FROM (
+      SELECT id, key, 'user:' || lower(substr(key, 6)) AS nk,
+        row_number() OVER (PARTITION BY lower(key) ORDER BY last_seen DESC, id DESC) AS rn
+      FROM identities WHERE key LIKE 'user:%' AND key NOT GLOB '*[^ -~]*') t
+    WHERE rn = 1 AND key <> nk AND NOT EXISTS (SELECT 1 FROM identities o WHERE o.key = t.nk);
+  UPDATE identities SET key = (SELECT nk FROM user_key_fold f WHERE f.id = identities.id) WHERE id IN (SELECT id FROM user_key_fold);
+  DROP TABLE user_key_fold;`,
 ];
 
 /**

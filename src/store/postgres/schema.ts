@@ -132,4 +132,12 @@ export const MIGRATIONS: string[] = [
     PRIMARY KEY (region, appliance, state)
   );
   CREATE INDEX intent_targets_identity ON intent_targets(identity_id);`,
+  // 6: user names fold case in identity keys (SQLite migration 13); translate(), not lower(): the same on any locale
+  `UPDATE identities i SET key = f.nk FROM (
+      SELECT id, nk FROM (
+        SELECT id, key, 'user:' || translate(substr(key, 6), 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') AS nk,
+          row_number() OVER (PARTITION BY translate(key, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') ORDER BY last_seen DESC, id DESC) AS rn
+        FROM identities WHERE key LIKE 'user:%' AND key ~ '^[ -~]*$') t
+      WHERE rn = 1 AND key <> nk AND NOT EXISTS (SELECT 1 FROM identities o WHERE o.key = t.nk)) f
+    WHERE i.id = f.id;`,
 ];
