@@ -17,6 +17,7 @@ import {
   QualysRateLimitError, QualysXmlError, ScopeViolationError, type QualysClientOptions,
 } from '../src/scanners/qualys/index.js';
 import { Budget } from '../src/scheduler/budget.js';
+import { QualysAllowance } from '../src/scanners/qualys/allowance.js';
 import { sleep } from './helpers/wait.js';
 
 const open: { close(): Promise<void> }[] = [];
@@ -155,6 +156,31 @@ describe('qualys client against the emulator', () => {
     expect(took).toBeGreaterThanOrEqual(1000); // 7 calls at 3 per second need two more windows
     const a = c.allowance();
     expect(a).toMatchObject({ limit: 3, windowSec: 1, concurrencyLimit: 2 });
+  });
+
+  it('a spent count says nothing once its window has passed, or a block set since has ended: the scheduler calls again', async () => {
+    const { c } = await setup({ limits: { default: { limit: 2, windowSec: 2, concurrency: 2 } } });
+    const budget = new Budget({ clock: { now: () => Date.now() }, scanner: c, counters: { launches: 0, apiCalls: 0 }, opts: { reserveCalls: 0 }, log: pino({ level: 'silent' }) } as never);
+    await c.listScans({});
+    await c.listScans({});
+    expect(c.allowance().remaining).toBe(0);
+    expect(budget.canSpend(true)).toBe(true); // the probe rule lets one essential call try
+    expect(budget.canSpend(false)).toBe(false);
+    await sleep(2100); // the window has turned over: every counted call aged out
+    expect(c.allowance().remaining).toBeUndefined();
+    expect(budget.canSpend(false)).toBe(true);
+    await c.listScans({}); // and the answer reports the count again
+    expect(c.allowance().remaining).toBe(1);
+
+    // a 409's ToWait: once the wait is over, the count of 0 read with it is forgotten (it held every call for good)
+    let now = 1_000_000;
+    const a = new QualysAllowance({ now: () => now });
+    a.update('scan', { 'x-ratelimit-limit': '300', 'x-ratelimit-window-sec': '3600', 'x-ratelimit-remaining': '0', 'x-ratelimit-towait-sec': '181' });
+    expect(a.snapshot('scan')).toMatchObject({ remaining: 0, waitSec: 181 });
+    now += 180_000;
+    expect(a.snapshot('scan').remaining).toBe(0);
+    now += 1_000;
+    expect(a.snapshot('scan')).toMatchObject({ remaining: undefined, waitSec: 0 });
   });
 
   it('gives up with QualysRateLimitError when Qualys asks for a longer wait than allowed', async () => {

@@ -13,6 +13,8 @@ interface Budget {
   windowSec?: number;
   /** calls left, as last reported minus the calls we started since */
   remaining?: number;
+  /** when `remaining` was last reported */
+  reportedAt: number;
   /** epoch ms before which the server will refuse calls */
   blockedUntil: number;
   concurrencyLimit?: number;
@@ -59,10 +61,25 @@ export class QualysAllowance {
   private budget(api: QualysApi): Budget {
     let b = this.budgets.get(api);
     if (!b) {
-      b = { blockedUntil: 0, inFlight: 0, probing: false };
+      b = { blockedUntil: 0, inFlight: 0, probing: false, reportedAt: 0 };
       this.budgets.set(api, b);
     }
     return b;
+  }
+
+  /**
+   * The reported count, or nothing once it says nothing of now: a whole window has passed since
+   * (the window slides: every call counted then has aged out), or a block set since has ended (the
+   * server lets calls through again). Kept, a count of 0 read before a 409 held every poll, launch
+   * and cancel for good: time never raised it, and only an answer does.
+   */
+  private remainingNow(b: Budget): number | undefined {
+    if (b.remaining === undefined) return undefined;
+    const now = this.now();
+    const windowOver = b.windowSec !== undefined && now - b.reportedAt >= b.windowSec * 1000;
+    const blockOver = b.blockedUntil > b.reportedAt && now >= b.blockedUntil;
+    if (windowOver || blockOver) b.remaining = undefined;
+    return b.remaining;
   }
 
   /** Calls we may have in flight on this API now. */
@@ -89,7 +106,8 @@ export class QualysAllowance {
         await this.waitForChange(undefined, o.signal);
         continue;
       }
-      const spent = b.remaining !== undefined && b.remaining <= 0;
+      const left = this.remainingNow(b);
+      const spent = left !== undefined && left <= 0;
       if (spent && b.probing) {
         await this.waitForChange(undefined, o.signal);
         continue;
@@ -123,7 +141,10 @@ export class QualysAllowance {
     if (limit !== undefined) b.limit = limit;
     if (windowSec !== undefined) b.windowSec = windowSec;
     // our other calls still in flight will each spend one more
-    if (remaining !== undefined) b.remaining = Math.max(0, remaining - Math.max(0, b.inFlight - 1));
+    if (remaining !== undefined) {
+      b.remaining = Math.max(0, remaining - Math.max(0, b.inFlight - 1));
+      b.reportedAt = this.now();
+    }
     if (toWait !== undefined && toWait > 0) this.block(api, toWait);
     if (cLimit !== undefined && cLimit > 0) b.concurrencyLimit = cLimit;
     if (cRunning !== undefined) b.concurrencyRunning = cRunning;
@@ -140,7 +161,7 @@ export class QualysAllowance {
   snapshot(api: QualysApi): Allowance {
     const b = this.budget(api);
     return {
-      remaining: b.remaining,
+      remaining: this.remainingNow(b),
       limit: b.limit,
       windowSec: b.windowSec,
       waitSec: Math.max(0, (b.blockedUntil - this.now()) / 1000),
