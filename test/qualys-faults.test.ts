@@ -43,7 +43,7 @@ describe('qualys launches under injected faults', () => {
     open.push(e);
     const c = new QualysClient({
       baseUrl: e.url, username: e.username, password: e.password, optionProfile: 'Initial Options',
-      reconcileDelayMs: 0, maxLaunchAttempts: 3, retry: { maxAttempts: 4, baseDelayMs: 5, maxDelayMs: 50 }, throttle: { concurrencyBackoffMs: 50, maxWaitSec: 5 },
+      reconcileDelayMs: 0, retry: { maxAttempts: 4, baseDelayMs: 5, maxDelayMs: 50 }, throttle: { concurrencyBackoffMs: 50, maxWaitSec: 5 },
     });
     open.push(c);
 
@@ -111,6 +111,17 @@ describe('qualys launches under injected faults', () => {
       expect(e.state.requests.filter((r) => r.action === 'launch')).toHaveLength(1);
     });
   }
+
+  it('a launch answered 5xx and not listed is "unconfirmed", never sent again by the client (the list may lag: a second launch would be a second scan)', async () => {
+    const e = await startQualysEmulator({ appliances: [{ name: 'sa-1' }], faults: { serverErrorShare: 1, actions: ['launch'] } });
+    open.push(e);
+    const c = new QualysClient({ baseUrl: e.url, username: e.username, password: e.password, optionProfile: 'Initial Options', reconcileDelayMs: 0, retry: { maxAttempts: 3, baseDelayMs: 5, maxDelayMs: 20 } });
+    open.push(c);
+    const err = await c.launch({ intentId: 'five-1', title: 'onsight five-1', targets: ['10.60.0.3'], appliance: 'sa-1' }).catch((x) => x);
+    expect(err).toBeInstanceOf(QualysLaunchUnconfirmedError);
+    expect(e.state.requests.filter((r) => r.action === 'launch')).toHaveLength(1);
+    expect(e.state.requests.filter((r) => r.action === 'list').length).toBeGreaterThanOrEqual(1); // it looked
+  });
 
   it('says "unconfirmed" when the answer is lost and the scan list cannot be read either', async () => {
     const e = await startQualysEmulator({

@@ -15,7 +15,7 @@ afterEach(async () => {
 });
 
 const FAST: Partial<QualysClientOptions> = {
-  optionProfile: 'Initial Options', reconcileDelayMs: 0, maxLaunchAttempts: 1,
+  optionProfile: 'Initial Options', reconcileDelayMs: 0,
   retry: { maxAttempts: 2, baseDelayMs: 2, maxDelayMs: 5 }, throttle: { concurrencyBackoffMs: 5, maxRetries: 1, maxWaitSec: 5 },
 };
 

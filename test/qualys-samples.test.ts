@@ -48,7 +48,7 @@ function client(o: Partial<QualysClientOptions> = {}): QualysClient {
   return new QualysClient({
     baseUrl: base, username: 'replay', password: 'replay-not-a-secret', optionProfile: 'Initial Options',
     retry: { maxAttempts: 2, baseDelayMs: 5, maxDelayMs: 20 }, throttle: { maxWaitSec: 120, maxRetries: 2, concurrencyBackoffMs: 20 },
-    maxLaunchAttempts: 1, reconcileDelayMs: 5, ...o,
+    reconcileDelayMs: 5, ...o,
   });
 }
 

@@ -107,7 +107,7 @@ async function qualysSubject(): Promise<Subject> {
         expect: { launched: 'unknown', next: 'retry' },
         provoke: async () => {
           const e = await emu({ faults: { dropAfterShare: 1, apis: ['scan'] } });
-          return thrown('launch', () => client(e, { maxLaunchAttempts: 1 }).launch(req('lost-1', 'sa-1', ['10.40.0.6'])));
+          return thrown('launch', () => client(e).launch(req('lost-1', 'sa-1', ['10.40.0.6'])));
         },
       },
     },

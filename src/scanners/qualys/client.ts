@@ -10,7 +10,7 @@ import type { Allowance, FailureOutcome, LastScanned, LaunchRequest, LaunchResul
 import { TERMINAL_STATES } from '../types.js';
 import { QualysAllowance } from './allowance.js';
 import { latest, parseApplianceList, parseHostList, type QualysAppliance, type QualysHost } from './asset-xml.js';
-import { backoffMs, sleep } from './backoff.js';
+import { sleep } from './backoff.js';
 import { parseOptionProfiles } from './option-profile-xml.js';
 import {
   ClientClosedError, QualysApiError, QualysError, QualysLaunchUnconfirmedError, QualysNotInSubscriptionError,
@@ -95,8 +95,8 @@ export class QualysClient implements Scanner {
     };
     const lookFrom = new Date(Date.now() - this.o.reconcileLookbackSec * 1000);
     let added = false;
-    let lastErr: QualysError | undefined;
-    for (let attempt = 1; attempt <= this.o.maxLaunchAttempts; attempt++) {
+    for (;;) {
+      let cause: QualysError;
       try {
         const r = await this.transport.call({ endpoint: 'launch', method: 'POST', params, idempotent: false, expect: ['SIMPLE_RETURN'] });
         const { scanRef, text } = parseLaunch(r.doc);
@@ -104,25 +104,26 @@ export class QualysClient implements Scanner {
           this.log.info({ intentId: req.intentId, scanRef, targets: targets.length, appliance: req.appliance }, 'qualys scan launched');
           return { scanRef };
         }
-        lastErr = new QualysXmlError(`qualys scan launch: answer without REFERENCE (${this.transport.scrub(text ?? 'no TEXT')})`, { retryable: true, ambiguous: true });
+        cause = new QualysXmlError(`qualys scan launch: answer without REFERENCE (${this.transport.scrub(text ?? 'no TEXT')})`, { retryable: true, ambiguous: true });
       } catch (err) {
         if (err instanceof QualysNotInSubscriptionError && this.o.addToSubscription && !added) {
           added = true;
-          await this.addToSubscription(targets);
-          attempt--; // the add was a repair, not a failed attempt
+          await this.addToSubscription(targets); // a repair, then the launch once more
           continue;
         }
         if (err instanceof QualysNotInSubscriptionError) throw refusal(err, targets);
         if (!(err instanceof QualysError) || !err.ambiguous) throw err;
-        lastErr = err;
+        cause = err;
       }
-      // The launch may have reached Qualys: is there a scan for this intent?
-      this.log.warn({ intentId: req.intentId, attempt, err: { code: lastErr.code, message: lastErr.message } }, 'qualys launch outcome unknown; reconciling');
-      const found = await this.reconcile(req.intentId, lookFrom, lastErr);
+      // The launch may have reached Qualys: is there a scan for this intent? If the list does not
+      // show one yet, it is never sent again from here: a launch can be listed late (the list lags),
+      // and a second one would be a second scan. The scheduler's reconciliation looks again after
+      // its grace and relaunches only what it still does not find.
+      this.log.warn({ intentId: req.intentId, err: { code: cause.code, message: cause.message } }, 'qualys launch outcome unknown; reconciling');
+      const found = await this.reconcile(req.intentId, lookFrom, cause);
       if (found) return { scanRef: found };
-      if (attempt < this.o.maxLaunchAttempts) await this.pause(backoffMs(attempt, this.o.retry, this.random));
+      throw new QualysLaunchUnconfirmedError(req.intentId, `qualys launch for intent ${req.intentId} failed ambiguously (${cause.message}) and the scan list does not show it yet: the scheduler looks again before launching it anew`, { cause });
     }
-    throw lastErr!;
   }
 
   /**

@@ -109,8 +109,6 @@ export interface QualysClientOptions {
   notInSubscriptionPattern?: RegExp;
   /** extra parameters for every launch, e.g. { ip_network_id: '0', priority: '5' } */
   launchParams?: Record<string, string>;
-  /** launch attempts when the outcome is ambiguous and the scan list shows no scan (default 3) */
-  maxLaunchAttempts?: number;
   /** pause before looking for a possibly-created scan (Qualys lists lag; default 2000 ms) */
   reconcileDelayMs?: number;
   /** how far back (before the launch call) reconciliation looks in the scan list (default 600 s) */
@@ -156,7 +154,6 @@ export interface ResolvedOptions {
   trackingMethod: 'IP' | 'DNS' | 'NETBIOS';
   notInSubscriptionPattern: RegExp;
   launchParams: Record<string, string>;
-  maxLaunchAttempts: number;
   reconcileDelayMs: number;
   reconcileLookbackSec: number;
   hostListBatchSize: number;
@@ -210,7 +207,6 @@ export function resolveOptions(o: QualysClientOptions): ResolvedOptions {
     trackingMethod: o.trackingMethod ?? 'IP',
     notInSubscriptionPattern: o.notInSubscriptionPattern ?? DEFAULT_NOT_IN_SUBSCRIPTION,
     launchParams: o.launchParams ?? {},
-    maxLaunchAttempts: o.maxLaunchAttempts ?? 3,
     reconcileDelayMs: o.reconcileDelayMs ?? 2000,
     reconcileLookbackSec: o.reconcileLookbackSec ?? 600,
     hostListBatchSize: o.hostListBatchSize ?? DEFAULT_HOST_LIST_BATCH_SIZE,
