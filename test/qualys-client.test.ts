@@ -183,6 +183,24 @@ describe('qualys client against the emulator', () => {
     expect(a.snapshot('scan')).toMatchObject({ remaining: undefined, waitSec: 0 });
   });
 
+  it('a host-list API spent for an hour holds back host lists only: polls, launches and cancels on the scan API go on', async () => {
+    const { e, c } = await setup({ limits: { default: { limit: 300, windowSec: 3600, concurrency: 2 }, host: { limit: 1, windowSec: 3600, concurrency: 2 } } }, { throttle: { maxWaitSec: 2 } });
+    const log = pino({ level: 'silent' });
+    const budget = new Budget({ clock: { now: () => Date.now() }, scanner: c, counters: { launches: 0, apiCalls: 0 }, opts: { reserveCalls: 0 }, log } as never);
+    expect(await budget.hostList('verify', ['10.2.0.1'])).toEqual([{ ip: '10.2.0.1' }]); // not in the host list: no date
+    const err = await budget.hostList('verify', ['10.2.0.1']).catch((x) => x);
+    expect(err.outcome).toMatchObject({ next: 'wait', holds: 'call', code: 'ONSIGHT_QUALYS_RATE_LIMIT' });
+    expect(budget.block().waitUntil).toBeUndefined();
+    expect(budget.canSpend(false) && budget.canLaunch()).toBe(true);
+    const { scanRef } = await budget.call('launch scan', 'launch', () => c.launch({ intentId: 'h-1', title: 'onsight h-1', targets: ['10.1.0.9'], appliance: 'sa-1' }));
+    expect(await budget.call('list scans (poll)', 'listScans', () => c.listScans({ scanRefs: [scanRef] }))).toHaveLength(1);
+    await budget.call('cancel scan', 'cancel', () => c.cancel(scanRef));
+    // the next host list is refused here, not sent
+    const sent = e.state.requests.filter((r) => r.api === 'host').length;
+    await expect(budget.hostList('verify', ['10.2.0.1'])).rejects.toMatchObject({ outcome: { holds: 'call' } });
+    expect(e.state.requests.filter((r) => r.api === 'host').length).toBe(sent);
+  });
+
   it('gives up with QualysRateLimitError when Qualys asks for a longer wait than allowed', async () => {
     const { c } = await setup({ limits: { default: { limit: 1, windowSec: 30, concurrency: 2 } } }, { throttle: { maxWaitSec: 2 } });
     await c.listScans({});

@@ -216,6 +216,11 @@ export interface FailureOutcome {
    */
   next: 'retry' | 'wait' | 'stop';
   untilMs?: number;
+  /**
+   * `call`: the wait holds back only calls of this kind (a vendor that limits each API apart, as
+   * Qualys does: a spent host-list allowance says nothing of launches and cancels). Default: every call.
+   */
+  holds?: 'call';
   /** stable error code for logs and metrics (src/errors.ts) */
   code: string;
   /** one line for operators; never contains a credential */

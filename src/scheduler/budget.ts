@@ -134,6 +134,8 @@ export class Budget {
     },
   };
   private waitUntil = 0;
+  /** waits that hold back one kind of call only (its own API's limit: FailureOutcome.holds) */
+  private readonly callWaits = new Map<ScannerCall, FailureOutcome>();
   /** calls an essential job will soon need at once (a skip's look and sync), which launches and other calls leave in the pace */
   private kept = 0;
   private stopped?: { at: number; code: string; message: string };
@@ -275,6 +277,9 @@ export class Budget {
    * waits on its own (FailedCall.outcome.untilMs).
    */
   async call<T>(what: string, which: ScannerCall, fn: () => Promise<T>, o: { optional?: boolean } = {}): Promise<T> {
+    // its own API asked for a wait (holds: 'call'): refused here, no call made, nothing logged again
+    const held = this.callWaits.get(which);
+    if (held && this.core.clock.now() < held.untilMs!) throw new FailedCall(held, new Error(held.message));
     this.core.counters.apiCalls++;
     this.pace.spend();
     try {
@@ -285,7 +290,7 @@ export class Budget {
       const outcome = this.outcome(failure, which);
       this.core.log.warn({ err: errInfo(failure), call: what, outcome: { launched: outcome.launched, next: outcome.next, untilMs: outcome.untilMs } },
         `scanner call ${what} failed${o.optional && outcome.next !== 'retry' ? ' (other calls go on: the scheduler does without it)' : ''}`);
-      if (!o.optional) this.apply(outcome);
+      if (!o.optional) this.apply(outcome, which);
       throw new FailedCall(outcome, err);
     }
   }
@@ -299,8 +304,11 @@ export class Budget {
     }
   }
 
-  private apply(o: FailureOutcome): void {
-    if (o.next === 'wait' && o.untilMs !== undefined && o.untilMs > this.waitUntil) {
+  private apply(o: FailureOutcome, which: ScannerCall): void {
+    if (o.next === 'wait' && o.untilMs !== undefined && o.holds === 'call') {
+      if (o.untilMs > (this.callWaits.get(which)?.untilMs ?? 0)) this.callWaits.set(which, o);
+      this.core.log.warn({ code: o.code, call: which, until: new Date(o.untilMs).toISOString() }, `scanner asks to wait: no ${which} call before ${new Date(o.untilMs).toISOString()}; other calls go on (${o.message})`);
+    } else if (o.next === 'wait' && o.untilMs !== undefined && o.untilMs > this.waitUntil) {
       this.waitUntil = o.untilMs;
       this.core.log.warn({ code: o.code, until: new Date(o.untilMs).toISOString() }, `scanner asks to wait: no call before ${new Date(o.untilMs).toISOString()} (${o.message})`);
     } else if (o.next === 'stop' && !this.stopped) {

@@ -11,6 +11,9 @@ import {
   QualysRateLimitError, ScopeViolationError,
 } from './errors.js';
 
+/** Calls on an API other than the scan API (/api/2.0/fo/scan/: launch, list, cancel), each limited apart. */
+const OWN_API_CALLS = new Set<ScannerCall>(['lastScanned', 'appliances', 'syncSchedules', 'scanProfiles']);
+
 /** Scheduled maintenance (503 / CODE 1999) lasts minutes: no call before this much later. */
 const MAINTENANCE_WAIT_MS = 5 * 60_000;
 
@@ -35,7 +38,9 @@ export function qualysFailureOutcome(err: unknown, call: ScannerCall, now: numbe
   if (err instanceof QualysRateLimitError) {
     // a 409 is answered before the call runs: nothing was launched
     if (err.qualysCode === 1960 || !(err.waitSec && err.waitSec > 0)) return out('no', 'retry', err.code);
-    return out('no', 'wait', err.code, { untilMs: now + Math.ceil(err.waitSec * 1000) });
+    // Qualys limits each API apart: the host list's, the appliance list's, the schedules' and the
+    // option profiles' limits hold back their own calls only, never the scan API's launches and cancels
+    return out('no', 'wait', err.code, { untilMs: now + Math.ceil(err.waitSec * 1000), ...(OWN_API_CALLS.has(call) ? { holds: 'call' as const } : {}) });
   }
   // a next-page URL off the platform: following it would hand our credentials to another host
   if (err instanceof QualysPagingError) return out('no', 'stop', err.code);
