@@ -74,14 +74,18 @@ describe('qualys client against the emulator', () => {
     expect(e.state.model.scans[1]).toMatchObject({ optionTitle: 'Light', appliances: ['sa-1', 'sa-2'] });
   });
 
-  it('cancels a running scan, and cancelling an ended scan is not an error', async () => {
+  it('cancels a running scan; cancelling it again is done, cancelling a finished scan says it had ended', async () => {
     const { e, c } = await setup({ speed: 1 });
     const { scanRef } = await c.launch({ intentId: 'int-4', title: 'onsight int-4', targets: ['10.1.0.5'], appliance: 'sa-1' });
     await c.cancel(scanRef);
     expect(e.state.model.findScan(scanRef)?.state).toBe('Canceled');
     const [s] = await c.listScans({ scanRefs: [scanRef] });
     expect(s.state).toBe('canceled');
-    await c.cancel(scanRef); // already ended: fine
+    await c.cancel(scanRef); // canceled already: done
+    // a finished scan is not canceled: its end and result are the poll's to record
+    const done = await c.launch({ intentId: 'int-4b', title: 'onsight int-4b', targets: ['10.1.0.15'], appliance: 'sa-1' });
+    e.state.model.findScan(done.scanRef)!.state = 'Finished';
+    await expect(c.cancel(done.scanRef)).rejects.toMatchObject({ name: 'ScanEndedBeforeCancel', state: 'finished' });
     await expect(c.cancel('scan/1.1')).rejects.toMatchObject({ code: 'ONSIGHT_QUALYS_API', qualysCode: 1905 });
   });
 

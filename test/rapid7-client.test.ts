@@ -1,7 +1,7 @@
 /**
  * The Rapid7 client against the console emulator (real HTTPS on loopback with a throwaway CA): a
  * lost launch answer is confirmed by the intent id, the scope is checked before anything is sent,
- * a stop of an ended scan is fine, engines and pools report their active scans, last-scanned dates
+ * a stop of an ended scan said so, engines and pools report their active scans, last-scanned dates
  * come from asset search in batches, 5xx answers of safe calls are retried, and doctor passes.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -64,13 +64,15 @@ describe.skipIf('skip' in cert)('rapid7 client', () => {
     expect(emu.requests.length).toBe(n);
   });
 
-  it('stops a running scan; stopping an ended one is fine', async () => {
+  it('stopping a scan that has ended says so (the poll records its end and result; taken for a stop, its result was thrown away)', async () => {
     const { client } = await setup({ scanTiming: { pickupSec: 0, hostSec: 0.05 } });
     const a = await client.launch(req('stop-a', ['10.2.0.3']));
     await new Promise((r) => setTimeout(r, 300));
     const [done] = await client.listScans({ scanRefs: [a.scanRef] });
     expect(done.state).toBe('finished');
-    await client.cancel(a.scanRef); // the console answers 400 for an ended scan: counted as stopped
+    // the console answers 400 for an ended scan
+    await expect(client.cancel(a.scanRef)).rejects.toMatchObject({ name: 'ScanEndedBeforeCancel', state: 'finished', code: 'ONSIGHT_SCANNER' });
+    expect(client.failureOutcome(await client.cancel(a.scanRef).catch((x) => x), 'cancel')).toMatchObject({ launched: 'no', next: 'retry' });
   });
 
   it('a scan still dispatched (no engine has picked it up) cannot be stopped: the refusal reaches the scheduler', async () => {

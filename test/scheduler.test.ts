@@ -540,6 +540,29 @@ describe.each(STORE_KINDS)('scheduler on $name', (kind) => {
     expect(sched.counters.canceledReassigned).toBe(1);
   });
 
+  it('a scan that ended before its cancel reached the scanner is not taken for canceled: the poll records its end, the target that stayed is credited', async () => {
+    const { scanner, sched, see, clock, store } = await setup({ pickupS: 360 });
+    await see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });
+    await see({ ip: '10.20.1.2', mac: mac(2), durationS: 86400 });
+    await sched.tick();
+    const l = scanner.launches[0];
+    clock.t += 120_000;
+    scanner.finish(l.ref); // it ended; no poll has seen it yet
+    scanner.lastScannedDates.set('10.20.1.2', new Date(clock.t - 1000).toISOString());
+    scanner.lastScannedDates.set('10.20.1.1', new Date(clock.t - 1000).toISOString());
+    await see({ ip: '10.20.1.1', mac: mac(9), durationS: 86400 }); // 10.20.1.1 went to another laptop
+    for (let k = 0; k < 5; k++) {
+      await sched.tick();
+      clock.t += 30_000;
+    }
+    expect(scanner.calls).toContain('cancel'); // it tried, and the scanner said the scan had ended
+    expect(scanner.states.get(l.ref)).toBe('finished');
+    expect((await store.intent(l.intentId))?.state).toBe('finished');
+    expect(sched.counters.canceledReassigned).toBe(0);
+    const scanned = (await store.recentDecisions(100)).filter((d) => d.decision === 'scanned').map((d) => d.ip);
+    expect(scanned).toContain('10.20.1.2');
+  });
+
   it('VPN targets go first in a batch (their pool hands a freed address out again at once)', async () => {
     const { scanner, sched, see } = await setup({ maxTargetsPerScan: 5 });
     await see({ ip: '10.20.1.1', mac: mac(1), durationS: 600 });

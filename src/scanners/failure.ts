@@ -19,6 +19,24 @@ export class ScannerFailure extends OnsightError {
 }
 
 /**
+ * A cancel that came after its scan had ended (finished, or in error): not a cancel. The scan's
+ * end and result are the poll's to record; taken for a cancel, a finished scan's targets were
+ * requeued and its results thrown away. A scan canceled already is a cancel that worked.
+ */
+export class ScanEndedBeforeCancel extends ScannerFailure {
+  constructor(readonly scanRef: string, readonly state: string) {
+    super('ONSIGHT_SCANNER', `scan ${scanRef} had ended (${state}) before the cancel: its result is the poll's to record`, 'no', 'retry');
+  }
+}
+
+/** What a backend's cancel does once the platform refused it and the scan's state is read: a scan canceled already is done, an ended one is not canceled, any other refusal stands. */
+export function cancelRefused(scanRef: string, state: string | undefined, refusal: unknown): void {
+  if (state === 'canceled') return;
+  if (state === 'finished' || state === 'error') throw new ScanEndedBeforeCancel(scanRef, state);
+  throw refusal;
+}
+
+/**
  * The outcome a ScannerFailure states; anything else is an unexplained failure: a launch may have
  * happened (`unknown`: reconciled by intent id before anything is launched again), retry later.
  */

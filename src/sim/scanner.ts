@@ -12,7 +12,7 @@ import type { Allowance, ApplianceStatus, FailureOutcome, LastScanned, LaunchReq
 import { expandRanges } from '../util/ip-ranges.js';
 import { nextOccurrence } from '../scheduler/ranges.js';
 import { planScheduleSync, plainSchedule } from '../scanners/schedule-plan.js';
-import { ScannerFailure, ScheduleSyncIncomplete, statedOutcome } from '../scanners/failure.js';
+import { ScanEndedBeforeCancel, ScannerFailure, ScheduleSyncIncomplete, statedOutcome } from '../scanners/failure.js';
 import { DEFAULT_HOST_LIST_BATCH_SIZE } from '../scanners/qualys/options.js';
 import { CidrSet, parseCidr } from '../util/ip.js';
 import { Rng, hashKey } from './rng.js';
@@ -748,7 +748,9 @@ export class SimScanner implements Scanner {
   async cancel(scanRef: string): Promise<void> {
     this.spend('cancel');
     const s = this.byRef.get(scanRef);
-    if (!s || s.endedAt !== undefined || s.canceledAt !== undefined) return;
+    if (!s || s.canceledAt !== undefined) return;
+    // (as the vendors' backends: an ended scan is not canceled, its end is the poll's to record)
+    if (s.endedAt !== undefined) throw new ScanEndedBeforeCancel(scanRef, s.state);
     this.markCanceled(s, this.now);
     this.advance(this.now);
   }

@@ -5,7 +5,7 @@
  * (End-to-end tests use the Qualys emulator over real HTTP instead.)
  */
 import type { Allowance, ApplianceStatus, FailureOutcome, LastScanned, LaunchRequest, RangeLaunch, RangeSchedule, Scanner, ScannerCall, ScanFilter, ScanState, ScanStatus, ScheduleStatus } from '../../src/scanners/types.js';
-import { ScannerFailure, ScheduleSyncIncomplete, statedOutcome } from '../../src/scanners/failure.js';
+import { cancelRefused, ScannerFailure, ScheduleSyncIncomplete, statedOutcome } from '../../src/scanners/failure.js';
 import { planScheduleSync } from '../../src/scanners/schedule-plan.js';
 
 /**
@@ -84,6 +84,10 @@ export class ScriptedScanner implements Scanner {
   async cancel(ref: string) {
     this.calls.push('cancel');
     this.check('cancel');
+    // as every backend: a scan canceled already is done, an ended one is not canceled
+    const now = this.states.get(ref);
+    if (now === 'canceled') return;
+    if (now === 'finished' || now === 'error') cancelRefused(ref, now, undefined);
     this.states.set(ref, 'canceled');
   }
 

@@ -6,7 +6,7 @@ import type {
   Allowance, ApplianceStatus, FailureOutcome, LastScanned, LaunchRequest, LaunchResult, RangeSchedule, Scanner, ScannerCall, ScanFilter, ScanStatus, ScheduleStatus,
 } from '../types.js';
 import { OnsightError } from '../../errors.js';
-import { statedOutcome } from '../failure.js';
+import { ScanEndedBeforeCancel, statedOutcome } from '../failure.js';
 
 export interface DryRunOptions {
   appliances: string[];
@@ -65,7 +65,10 @@ export class DryRunScanner implements Scanner {
 
   async cancel(scanRef: string): Promise<void> {
     const s = this.scans.get(scanRef);
-    if (s) s.canceled = true;
+    if (!s) return;
+    const { state } = this.status(s);
+    if (state === 'finished') throw new ScanEndedBeforeCancel(scanRef, state); // as the vendors' backends
+    s.canceled = true;
   }
 
   async appliances(): Promise<ApplianceStatus[]> {

@@ -7,7 +7,7 @@ import { OnsightError } from '../../errors.js';
 import { silentLogger, type Logger } from '../../log.js';
 import { canonicalIp } from '../../util/ip.js';
 import type { Allowance, FailureOutcome, LastScanned, LaunchRequest, LaunchResult, RangeLaunch, RangeSchedule, ScanFilter, Scanner, ScannerCall, ScanProfileFacts, ScheduleStatus } from '../types.js';
-import { TERMINAL_STATES } from '../types.js';
+import { cancelRefused } from '../failure.js';
 import { QualysAllowance } from './allowance.js';
 import { latest, parseApplianceList, parseHostList, type QualysAppliance, type QualysHost } from './asset-xml.js';
 import { sleep } from './backoff.js';
@@ -249,8 +249,7 @@ export class QualysClient implements Scanner {
     } catch (err) {
       if (!(err instanceof QualysApiError) || err.code === 'ONSIGHT_QUALYS_AUTH') throw err;
       const [scan] = await this.listScans({ scanRefs: [scanRef] });
-      if (scan && TERMINAL_STATES.has(scan.state)) return;
-      throw err;
+      cancelRefused(scanRef, scan?.state, err);
     }
   }
 

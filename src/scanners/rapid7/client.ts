@@ -7,6 +7,7 @@
  */
 import { silentLogger, type Logger } from '../../log.js';
 import { canonicalIp } from '../../util/ip.js';
+import { cancelRefused } from '../failure.js';
 import type {
   Allowance, ApplianceStatus, FailureOutcome, LastScanned, LaunchRequest, LaunchResult, ScanFilter, Scanner, ScannerCall, ScanStatus,
 } from '../types.js';
@@ -192,8 +193,7 @@ export class Rapid7Client implements Scanner {
     } catch (err) {
       if (!(err instanceof ScannerHttpError) || (err.status !== 400 && err.status !== 409)) throw err;
       const [s] = await this.listScans({ scanRefs: [scanRef] });
-      if (s && (s.state === 'finished' || s.state === 'canceled' || s.state === 'error')) return;
-      throw err;
+      cancelRefused(scanRef, s?.state, err);
     }
   }
 

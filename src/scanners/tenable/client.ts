@@ -10,6 +10,7 @@
  */
 import { OnsightError } from '../../errors.js';
 import { checkTargets, hasIntent, nameFor } from '../launch-checks.js';
+import { cancelRefused } from '../failure.js';
 import { silentLogger, type Logger } from '../../log.js';
 import { canonicalIp } from '../../util/ip.js';
 import type {
@@ -269,8 +270,7 @@ export class TenableClient implements Scanner {
     } catch (err) {
       if (!(err instanceof TenableError) || err.status !== 409) throw err;
       const [s] = await this.listScans({ scanRefs: [scanRef] });
-      if (s && (s.state === 'finished' || s.state === 'canceled' || s.state === 'error')) return;
-      throw err;
+      cancelRefused(scanRef, s?.state, err);
     }
   }
 
