@@ -100,6 +100,28 @@ describe.concurrent('scheduler end to end against the Qualys emulator', () => {
     }
   });
 
+  it('a launch Qualys refuses for a target outside the subscription: that target waits with back-off, the others go again at once', async (t) => {
+    const { emu, port, d } = await setup(t, { subscription: ['10.30.1.0/24'] });
+    const db = new Database(join(d.dir, 'state.db'), { readonly: true });
+    const decided = (ip: string, decision: string) => db.prepare('SELECT reason FROM decisions WHERE ip = ? AND decision = ?').get(ip, decision) as { reason: string } | undefined;
+    try {
+      await udpSend(port, ack('10.30.1.1', '52:54:00:00:05:01'));
+      await until(() => scansFor(emu, '10.30.1.1')[0], 20_000, 'amer busy', 50);
+      await udpSend(port, ack('10.30.1.2', '52:54:00:00:05:02'));
+      await udpSend(port, ack('10.30.2.2', '52:54:00:00:05:03'));
+      const dropped = await until(() => decided('10.30.2.2', 'dropped-by-scanner'), 30_000, 'refused by the scanner', 50);
+      expect(dropped.reason).toMatch(/refused to launch a scan of 10\.30\.2\.2: outside its subscription/);
+      // the other target of the refused launch went again without it, and was scanned
+      await until(() => decided('10.30.1.2', 'scanned'), 20_000, 'the other target scanned', 50);
+      expect(scansFor(emu, '10.30.2.2')).toHaveLength(0);
+      const q = db.prepare('SELECT attempts, not_before FROM queue q JOIN bindings b ON b.id = q.binding_id WHERE b.ip = ?').get('10.30.2.2') as { attempts: number; not_before: number };
+      expect(q.attempts).toBe(1);
+      expect(q.not_before).toBeGreaterThan(Date.now() + 10_000); // back-off, not the next pass
+    } finally {
+      db.close();
+    }
+  });
+
   it('an address reassigned before launch is not scanned for the old device, and excluded addresses never are', async (t) => {
     const { emu, port, d } = await setup(t, { scanTiming: { submitDelaySec: 0, hostSecMin: 2, hostSecMax: 2, loadingSec: 0 } });
     const db = new Database(join(d.dir, 'state.db'), { readonly: true });

@@ -221,6 +221,11 @@ export interface FailureOutcome {
    * Qualys does: a spent host-list allowance says nothing of launches and cancels). Default: every call.
    */
   holds?: 'call';
+  /**
+   * A launch the scanner refused for these targets by name (outside its subscription): they go back
+   * to the queue as targets a scan left out do; the others may go again at once, no fault of theirs.
+   */
+  refused?: string[];
   /** stable error code for logs and metrics (src/errors.ts) */
   code: string;
   /** one line for operators; never contains a credential */

@@ -160,6 +160,8 @@ export interface ResultsPhase {
   finishOk(i: Intent, st: ScanStatus): Promise<void>;
   finishFailed(i: Intent, state: 'error' | 'canceled', why: string): Promise<void>;
   creditPartial(i: Intent, targets: IntentTarget[], ended?: 'canceled' | 'given up'): Promise<void>;
+  /** A target the scanner left out of its scan (`scanRef`) or refused to launch (undefined): back with back-off, given up after maxAttempts; true when recorded. */
+  droppedByScanner(intentId: string, t: IntentTarget, scanRef: string | undefined, now: number, retried: number[]): Promise<boolean>;
   /** DHCP bindings as they stood at launch (and their first request after it): a client that rejoins during its scan is not credited */
   readonly rejoins: Rejoins;
 }

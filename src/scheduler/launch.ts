@@ -5,6 +5,7 @@
  * alone. Owns the appliance list's refreshes and when each address's scanner dates were read.
  */
 import { OnsightError } from '../errors.js';
+import { canonicalIp } from '../util/ip.js';
 import type { BindingView } from '../inventory/inventory.js';
 import type { Verdict } from '../policy/policy.js';
 import type { ApplianceStatus } from '../scanners/types.js';
@@ -265,7 +266,17 @@ export class Launcher {
     } catch (err) {
       counters.launchFailures++;
       const o = err instanceof FailedCall ? err.outcome : undefined;
-      if (o?.launched === 'no') {
+      if (o?.launched === 'no' && o.refused?.length) {
+        // refused for some targets by name: those back with back-off (given up after maxAttempts), the others again at once
+        const at = clock.now();
+        const refused = new Set(o.refused.map((ip) => canonicalIp(ip) ?? ip));
+        const retried: number[] = [];
+        for (const t of targets) {
+          if (refused.has(t.ip) && (await this.core.results.droppedByScanner(id, t, undefined, at, retried))) counters.droppedByScanner++;
+        }
+        if (!(await store.endIntent(id, 'error', at, `${o.code}: ${o.message}`, { notBefore: at, countAttempt: false }))) transitionRefused(this.core, id, 'recording a refused launch (launching → error)');
+        else await this.core.decide.requeued(targets.filter((t) => !refused.has(t.ip)).map((t) => t.bindingId));
+      } else if (o?.launched === 'no') {
         // certainly not launched: the targets go back to the queue; a wait or stop is no fault of theirs
         const at = clock.now();
         const attempts = Math.max(0, ...await Promise.all(targets.map(async (t) => (await store.queued(t.bindingId))?.attempts ?? 0)));

@@ -105,11 +105,13 @@ export class Results {
    * back-off, given up after maxAttempts), and `onsight hosts` says why. True when recorded (count it);
    * a target back in the queue and not given up is added to `retried`.
    */
-  private async droppedByScanner(intentId: string, t: IntentTarget, scanRef: string, now: number, retried: number[]): Promise<boolean> {
+  async droppedByScanner(intentId: string, t: IntentTarget, scanRef: string | undefined, now: number, retried: number[]): Promise<boolean> {
     const { store, opts } = this.core;
     const q = await store.queued(t.bindingId);
     const backoff = opts.retryBackoffS * 1000 * 2 ** (q?.attempts ?? 0);
-    await store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'dropped-by-scanner', reason: `scan ${scanRef} left ${t.ip} out of its target list (outside the scanner's subscription?); not scanned` });
+    const reason = scanRef !== undefined ? `scan ${scanRef} left ${t.ip} out of its target list (outside the scanner's subscription?); not scanned`
+      : `the scanner refused to launch a scan of ${t.ip}: outside its subscription; not scanned`;
+    await store.decide({ at: now, ip: t.ip, identityId: t.identityId, decision: 'dropped-by-scanner', reason });
     if (!q) return true;
     if (!(await store.releaseTarget(t.bindingId, { notBefore: now + backoff, countAttempt: true }, intentId))) return false; // the intent's end is refused too
     if (q.attempts + 1 >= opts.maxAttempts) {

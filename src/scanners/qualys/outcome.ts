@@ -7,7 +7,7 @@ import { OnsightError } from '../../errors.js';
 import { ScheduleSyncIncomplete } from '../failure.js';
 import type { FailureOutcome, ScannerCall } from '../types.js';
 import {
-  ClientClosedError, QualysApiError, QualysAuthError, QualysError, QualysLaunchUnconfirmedError, QualysPagingError,
+  ClientClosedError, QualysApiError, QualysAuthError, QualysError, QualysLaunchUnconfirmedError, QualysNotInSubscriptionError, QualysPagingError,
   QualysRateLimitError, ScopeViolationError,
 } from './errors.js';
 
@@ -45,6 +45,8 @@ export function qualysFailureOutcome(err: unknown, call: ScannerCall, now: numbe
   // a next-page URL off the platform: following it would hand our credentials to another host
   if (err instanceof QualysPagingError) return out('no', 'stop', err.code);
   if (err instanceof QualysLaunchUnconfirmedError) return out('unknown', 'retry', err.code);
+  // the targets Qualys named as outside the subscription; a text that names none refuses the launch as a whole
+  if (err instanceof QualysNotInSubscriptionError && launch && err.targets.length) return out('no', 'retry', err.code, { refused: [...err.targets] });
   // a version Qualys no longer serves (or a wrong scanner.endpoints path)
   if (err.status === 404 || err.status === 410) {
     return out('no', 'stop', err.code, { message: `${message} (check scanner.endpoints: Qualys may have retired this API version)` });
