@@ -113,6 +113,19 @@ describe('qualys client against the emulator', () => {
     expect(stale.map((h) => h.ip)).toEqual(hosts.slice(0, 9).map((h) => h.ip));
   });
 
+  it('reads IPv6 hosts\' dates: IPv6 addresses asked in ipv6, listed under IPV6 (an IPv6 value in ips failed the whole call)', async () => {
+    const hosts = [{ ip: '10.2.0.1', lastScannedAt: '2026-01-01T00:00:00Z' }, { ip: '2001:db8::5', lastScannedAt: '2026-02-01T00:00:00Z' }];
+    const { e, c } = await setup({ hosts });
+    const got = await c.lastScanned(['10.2.0.1', '2001:DB8:0::5', '2001:db8::6']);
+    expect(got).toEqual([
+      { ip: '10.2.0.1', lastScannedAt: '2026-01-01T00:00:00Z', via: 'vm-scan' },
+      { ip: '2001:DB8:0::5', lastScannedAt: '2026-02-01T00:00:00Z', via: 'vm-scan' },
+      { ip: '2001:db8::6' },
+    ]);
+    const asked = e.state.requests.filter((r) => r.api === 'host').map((r) => [r.params?.ips, r.params?.ipv6]);
+    expect(asked).toEqual([['10.2.0.1', undefined], [undefined, '2001:db8::5,2001:db8::6']]);
+  });
+
   it('the scheduler\'s budget counts a host list as the calls the client sends: one per batch', async () => {
     const hosts = Array.from({ length: 20 }, (_, i) => ({ ip: `10.2.0.${i + 1}`, lastScannedAt: '2026-01-01T00:00:00Z' }));
     const { e, c } = await setup({ hosts }, { hostListBatchSize: 10 });

@@ -283,11 +283,16 @@ export class Handlers {
     const limit = p.has('truncation_limit') ? Number(p.get('truncation_limit')) : this.c.hostListTruncationLimit;
     if (!Number.isInteger(limit) || limit < 0) return this.fail(ctx, 400, 1905, `parameter truncation_limit has invalid value: ${p.get('truncation_limit')}`);
     let wanted: Set<string> | undefined;
-    if (p.has('ips')) {
-      const items = splitList(p.get('ips')!);
-      const badIp = items.filter((i) => !parseItem(i));
+    // ips takes IPv4 addresses and ranges, ipv6 IPv6 addresses: the guide lists the two parameters
+    // apart [P]; that an IPv6 value in ips is refused (1905) is our assumption [U]
+    if (p.has('ips') || p.has('ipv6')) {
+      const items = p.has('ips') ? splitList(p.get('ips')!) : [];
+      const badIp = items.filter((i) => !parseItem(i)?.v4);
       if (badIp.length) return this.fail(ctx, 400, 1905, `parameter ips has invalid value: ${badIp.slice(0, 5).join(',')}`);
-      wanted = new Set(expandTargets(items));
+      const v6 = p.has('ipv6') ? splitList(p.get('ipv6')!) : [];
+      const badV6 = v6.filter((i) => !parseItem(i)?.v6);
+      if (badV6.length) return this.fail(ctx, 400, 1905, `parameter ipv6 has invalid value: ${badV6.slice(0, 5).join(',')}`);
+      wanted = new Set([...expandTargets(items), ...expandTargets(v6)]);
     }
     const idMin = p.has('id_min') ? Number(p.get('id_min')) : 0;
     const noScanSince = p.has('no_vm_scan_since') ? Date.parse(p.get('no_vm_scan_since')!) : undefined;
@@ -301,7 +306,7 @@ export class Handlers {
     const page = limit === 0 ? hosts : hosts.slice(0, limit);
     const rest = hosts.length - page.length;
     const items = page.map((h) =>
-      `      <HOST>${el('ID', h.id)}${el('IP', h.ip)}${el('TRACKING_METHOD', h.trackingMethod)}${el('NETWORK_ID', 0)}` +
+      `      <HOST>${el('ID', h.id)}${el(h.ip.includes(':') ? 'IPV6' : 'IP', h.ip)}${el('TRACKING_METHOD', h.trackingMethod)}${el('NETWORK_ID', 0)}` +
       `${h.dns ? `<DNS>${cdata(h.dns)}</DNS>` : ''}${h.netbios ? `<NETBIOS>${cdata(h.netbios)}</NETBIOS>` : ''}` +
       `${el('LAST_VULN_SCAN_DATETIME', h.lastVulnScan && isoSec(h.lastVulnScan))}${el('LAST_VM_SCANNED_DATE', h.lastVmScanned && isoSec(h.lastVmScanned))}` +
       `${el('LAST_VM_SCANNED_DURATION', h.lastVmScannedDurationSec)}</HOST>`);

@@ -48,7 +48,8 @@ export function parseHostList(doc: XmlNode): QualysHost[] {
   const resp = node(doc.RESPONSE) ?? {};
   const out: QualysHost[] = [];
   for (const h of list(node(resp.HOST_LIST)?.HOST)) {
-    const ip = text(h.IP);
+    // an IPv6 host is listed under IPV6, not IP (the host list DTD's IPV6 element)
+    const ip = text(h.IP) || text(h.IPV6);
     if (!ip) continue;
     out.push({
       id: text(h.ID) || undefined,

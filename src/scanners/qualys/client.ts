@@ -39,7 +39,10 @@ export interface QualysClientDeps {
 }
 
 export interface HostListQuery {
+  /** IPv4 addresses and ranges (`ips`) */
   ips?: string[];
+  /** IPv6 addresses (`ipv6`: the ips parameter takes IPv4 only) */
+  ipv6?: string[];
   /** only hosts not VM-scanned since this date */
   noVmScanSince?: Date;
   /** only hosts VM-scanned since this date */
@@ -270,7 +273,8 @@ export class QualysClient implements Scanner {
       params: {
         action: 'list',
         details: 'Basic',
-        ips: q.ips?.join(','),
+        ips: q.ips?.length ? q.ips.join(',') : undefined,
+        ipv6: q.ipv6?.length ? q.ipv6.join(',') : undefined,
         no_vm_scan_since: q.noVmScanSince ? qualysDate(q.noVmScanSince) : undefined,
         vm_scan_since: q.vmScanSince ? qualysDate(q.vmScanSince) : undefined,
         truncation_limit: this.o.hostListTruncationLimit?.toString(),
@@ -290,9 +294,14 @@ export class QualysClient implements Scanner {
   async lastScanned(ips: string[]): Promise<LastScanned[]> {
     const wanted = [...new Set(ips.map((ip) => canonicalIp(ip) ?? ip))];
     const found = new Map<string, string | undefined>();
-    for (let i = 0; i < wanted.length; i += this.o.hostListBatchSize) {
-      const batch = wanted.slice(i, i + this.o.hostListBatchSize);
-      for (const h of await this.hostList({ ips: batch })) {
+    // IPv4 in ips, IPv6 in ipv6: each family in batches of its own (an IPv6 value in ips fails the whole call)
+    const queries: HostListQuery[] = [];
+    for (const [family, key] of [[false, 'ips'], [true, 'ipv6']] as const) {
+      const of = wanted.filter((ip) => ip.includes(':') === family);
+      for (let i = 0; i < of.length; i += this.o.hostListBatchSize) queries.push({ [key]: of.slice(i, i + this.o.hostListBatchSize) });
+    }
+    for (const q of queries) {
+      for (const h of await this.hostList(q)) {
         const ip = canonicalIp(h.ip) ?? h.ip;
         found.set(ip, latest(found.get(ip), latest(h.lastVmScanned, h.lastVulnScan)));
       }
