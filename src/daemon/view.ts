@@ -92,8 +92,8 @@ export function daemonView(d: ViewedParts): DaemonView {
     },
     endedIntentCounts: () => d.scheduler.store.endedIntentCounts(),
     presentBindingPages: (now) => d.inventory.presentBindingPages(now),
-    async endedBindings(since, now): Promise<EndedBinding[]> {
-      return (await d.inventory.endedBindings(since, now)).map((e) => ({
+    async endedBindings(since, now, before): Promise<EndedBinding[]> {
+      return (await d.inventory.endedBindings(since, now, before)).map((e) => ({
         view: {
           id: e.id, ip: e.ip, identityId: e.identityId, startAt: e.startAt, lastSeen: e.endAt,
           lastScannedAt: e.lastScannedAt, lastScannedVia: e.lastScannedVia,

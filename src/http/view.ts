@@ -12,6 +12,7 @@ import type { SourceCounters } from '../sources/types.js';
 import type { IngestCounters } from '../daemon/ingest.js';
 import type { DecoderCounters } from '../parsers/decoder.js';
 import type { EndedBinding } from '../coverage/missed.js';
+import type { EndedKey } from '../store/types.js';
 import type { DeliveryCounters } from '../notify/queue.js';
 import type { LineFreshness } from '../daemon/freshness.js';
 import type { CoverageRow } from '../coverage/report.js';
@@ -70,8 +71,8 @@ export interface DaemonView {
   endedIntentCounts(): Promise<{ region: string; appliance: string; state: string; n: number }[]>;
   /** every present binding, a page at a time (a fleet may be 1M) */
   presentBindingPages(now: number): AsyncIterable<BindingView[]>;
-  /** bindings that ended since `since`, newest first (at most 20 000) */
-  endedBindings(since: number, now: number): Promise<EndedBinding[]>;
+  /** bindings that ended since `since`, newest first (ENDED_PAGE at most; `before`: the page after) */
+  endedBindings(since: number, now: number, before?: EndedKey): Promise<EndedBinding[]>;
   inventoryCounts(now: number): Promise<{ identities: number; present: number }>;
   /** the policy's verdict for a binding at a time, and the region its address maps to (if any) */
   evaluate(b: BindingView, at: number): Verdict;

@@ -13,7 +13,8 @@
 import type { DB } from '../store/db.js';
 import { gateOf, type SqliteGate } from '../store/gate.js';
 import { forgettableIdentity, PRUNE_CHUNK } from '../store/prune.js';
-import type { ApplyResult, BindingView, Change, EndedBindingRow, IdentityView, Inventory, InventoryCounts, InventoryOptions, PeriodBinding, PruneCounts } from '../store/types.js';
+import type { ApplyResult, BindingView, Change, EndedBindingRow, IdentityView, Inventory, InventoryCounts, InventoryOptions, PeriodBinding, PruneCounts, EndedKey } from '../store/types.js';
+import { ENDED_PAGE } from '../store/types.js';
 import type { Sighting } from '../sighting.js';
 import type { FileCheckpoint, SourcePosition } from '../sources/types.js';
 import { LinkRules, linkedVia, type LinkFacts } from './linking.js';
@@ -127,7 +128,8 @@ export class SqliteInventory implements Inventory {
       ended: db.prepare(`SELECT b.id, b.ip, b.identity_id, b.start_at, b.end_at, b.end_reason, i.last_scanned_at, i.last_scanned_via,
           EXISTS (SELECT 1 FROM bindings o WHERE o.identity_id = b.identity_id AND o.end_at IS NULL AND (o.expires_at IS NULL OR o.expires_at >= @now)) AS present_elsewhere
         FROM bindings b JOIN identities i ON i.id = b.identity_id
-        WHERE b.end_at IS NOT NULL AND b.end_at >= @since ORDER BY b.end_at DESC LIMIT 20000`),
+        WHERE b.end_at IS NOT NULL AND b.end_at >= @since AND (b.end_at < @beforeAt OR (b.end_at = @beforeAt AND b.id < @beforeId))
+        ORDER BY b.end_at DESC, b.id DESC LIMIT ${ENDED_PAGE}`),
       presentIds: db.prepare(`SELECT b.id, i.last_scanned_at FROM bindings b JOIN identities i ON i.id = b.identity_id
         WHERE b.end_at IS NULL AND (b.expires_at IS NULL OR b.expires_at >= ?) ORDER BY b.ip`).raw(),
       // keyset pages over the open-binding index (ip, then id): a pass over 1M bindings holds one page
@@ -298,8 +300,8 @@ export class SqliteInventory implements Inventory {
     return this.gate.run(() => (this.stmt.presentIds.all(now) as [number, number | null][]).map(([id, at]) => (at === null ? { id } : { id, lastScannedAt: at })));
   }
 
-  endedBindings(since: number, now: number): Promise<EndedBindingRow[]> {
-    return this.gate.run(() => (this.stmt.ended.all({ now, since }) as EndedRow[]).map((e) => ({
+  endedBindings(since: number, now: number, before?: EndedKey): Promise<EndedBindingRow[]> {
+    return this.gate.run(() => (this.stmt.ended.all({ now, since, beforeAt: before?.endAt ?? Number.MAX_SAFE_INTEGER, beforeId: before?.id ?? Number.MAX_SAFE_INTEGER }) as EndedRow[]).map((e) => ({
       id: e.id, ip: e.ip, identityId: e.identity_id, startAt: e.start_at, endAt: e.end_at, endReason: e.end_reason ?? undefined,
       lastScannedAt: e.last_scanned_at ?? undefined, lastScannedVia: e.last_scanned_via ?? undefined, presentElsewhere: e.present_elsewhere !== 0,
     })));

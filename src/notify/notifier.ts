@@ -6,6 +6,7 @@
 import type { Logger } from '../log.js';
 import type { Verdict } from '../policy/policy.js';
 import type { BindingView } from '../inventory/inventory.js';
+import { ENDED_PAGE, type EndedKey } from '../store/types.js';
 import type { Decision, Intent } from '../scheduler/queue.js';
 import type { ScanEnd } from '../scheduler/scheduler.js';
 import { classifyMissed, decisionIndexFor, type EndedBinding } from '../coverage/missed.js';
@@ -21,7 +22,8 @@ type MaybeAsync<T> = T | Promise<T>;
 export interface NotifyContext {
   identity(id: number): MaybeAsync<{ key: string; hostname?: string; user?: string } | undefined>;
   regionOf(ip: string): string | undefined;
-  endedBindings(since: number, now: number): MaybeAsync<EndedBinding[]>;
+  /** newest first, ENDED_PAGE at most; `before`: the next page */
+  endedBindings(since: number, now: number, before?: EndedKey): MaybeAsync<EndedBinding[]>;
   /** the decision log since `since`, oldest first, a page at a time */
   decisionPagesSince(since: number): AsyncIterable<Decision[]>;
   /** the policy's verdict with operators' skips applied (a skipped device that left was not missed) */
@@ -106,7 +108,15 @@ export class Notifier {
     this.checking = true;
     try {
       const since = this.checkedUntil - LOOKBACK_MS;
-      const ended = (await this.ctx.endedBindings(since, now)).filter((e) => !this.reported.has(e.view.id));
+      // every page (a sweep after an outage may end more than a page of leases at once): a page only, and the older ones went unreported
+      const ended: EndedBinding[] = [];
+      for (let before: EndedKey | undefined; ;) {
+        const page = await this.ctx.endedBindings(since, now, before);
+        for (const e of page) if (!this.reported.has(e.view.id)) ended.push(e);
+        if (page.length < ENDED_PAGE) break;
+        const last = page[page.length - 1];
+        before = { endAt: last.endAt, id: last.view.id };
+      }
       this.checkedUntil = now;
       if (ended.length === 0) return 0;
       // only the decisions about the devices that left are kept (the log may hold 1M)

@@ -143,8 +143,11 @@ export interface Inventory {
   presentBindingPages(now: number, pageSize?: number): AsyncIterable<BindingView[]>;
   /** presentIds(now) a page at a time (the periodic full sweep). */
   presentIdPages(now: number, pageSize?: number): AsyncIterable<{ id: number; lastScannedAt?: number }[]>;
-  /** Bindings ended at or after `since`, newest first (at most 20,000). */
-  endedBindings(since: number, now: number): Promise<EndedBindingRow[]>;
+  /**
+   * Bindings ended at or after `since`, newest first, ENDED_PAGE at most; `before`: the next page,
+   * older than the last row of the one before (by end, then id).
+   */
+  endedBindings(since: number, now: number, before?: EndedKey): Promise<EndedBindingRow[]>;
   /** Bindings that overlap [from, to): started before `to`, not ended (or run out) before `from`; with their device's last scan (coverage reports). */
   /** The bindings held at any time from `from` to `to` (each until its end, else its expiry, else `now`), a page at a time, ordered by identity then binding: a report over 1M keeps one page in memory. */
   bindingPagesBetween(from: number, to: number, now: number, pageSize?: number): AsyncIterable<PeriodBinding[]>;
@@ -160,6 +163,15 @@ export interface Inventory {
   /** Drop ended scans (kept as counts), sightings and ended bindings older than the retention, and devices long forgotten. */
   prune(now: number): Promise<PruneCounts>;
   counts(now: number): Promise<InventoryCounts>;
+}
+
+/** The most rows one endedBindings call returns. */
+export const ENDED_PAGE = 20_000;
+
+/** Where a page of ended bindings left off (its last row's end and id). */
+export interface EndedKey {
+  endAt: number;
+  id: number;
 }
 
 /** Rows the hourly prune deleted. */

@@ -11,7 +11,8 @@ import {
   BINDING_SELECT, END_KIND, capNames, contradicts, expiryOf, identityKey, movesDhcp, sessionsOfUser, staleForAddress, staleForDevice, toIdentityView, toPeriodBinding, toView, type BindingRow, type EndedRow, type IdentityRow, type PeriodRow,
 } from '../../inventory/inventory.js';
 import { LinkRules, linkedVia, type LinkFacts } from '../../inventory/linking.js';
-import type { ApplyResult, BindingView, Change, EndedBindingRow, IdentityView, Inventory, InventoryCounts, InventoryOptions, PeriodBinding, PruneCounts } from '../types.js';
+import type { ApplyResult, BindingView, Change, EndedBindingRow, IdentityView, Inventory, InventoryCounts, InventoryOptions, PeriodBinding, PruneCounts, EndedKey } from '../types.js';
+import { ENDED_PAGE } from '../types.js';
 import { statement as st, type PgDb } from './db.js';
 import { applyBatch } from './batch.js';
 
@@ -84,7 +85,7 @@ const S = {
   ended: st('ended', `SELECT b.id, b.ip, b.identity_id, b.start_at, b.end_at, b.end_reason, i.last_scanned_at, i.last_scanned_via,
       (EXISTS (SELECT 1 FROM bindings o WHERE o.identity_id = b.identity_id AND o.end_at IS NULL AND (o.expires_at IS NULL OR o.expires_at >= $1)))::int AS present_elsewhere
     FROM bindings b JOIN identities i ON i.id = b.identity_id
-    WHERE b.end_at IS NOT NULL AND b.end_at >= $2 ORDER BY b.end_at DESC LIMIT 20000`),
+    WHERE b.end_at IS NOT NULL AND b.end_at >= $2 AND (b.end_at, b.id) < ($3, $4) ORDER BY b.end_at DESC, b.id DESC LIMIT ${ENDED_PAGE}`),
 };
 
 type Scanned = LinkFacts & { at: number; via: string | null };
@@ -267,8 +268,8 @@ export class PgInventory implements Inventory {
       .map((r) => (r.last_scanned_at === null ? { id: r.id } : { id: r.id, lastScannedAt: r.last_scanned_at }));
   }
 
-  async endedBindings(since: number, now: number): Promise<EndedBindingRow[]> {
-    return (await this.db.rows<EndedRow & Record<string, unknown>>(S.ended, [now, since])).map((e) => ({
+  async endedBindings(since: number, now: number, before?: EndedKey): Promise<EndedBindingRow[]> {
+    return (await this.db.rows<EndedRow & Record<string, unknown>>(S.ended, [now, since, before?.endAt ?? Number.MAX_SAFE_INTEGER, before?.id ?? Number.MAX_SAFE_INTEGER])).map((e) => ({
       id: e.id, ip: e.ip, identityId: e.identity_id, startAt: e.start_at, endAt: e.end_at, endReason: e.end_reason ?? undefined,
       lastScannedAt: e.last_scanned_at ?? undefined, lastScannedVia: e.last_scanned_via ?? undefined, presentElsewhere: e.present_elsewhere !== 0,
     }));
