@@ -563,6 +563,30 @@ describe.each(STORE_KINDS)('scheduler on $name', (kind) => {
     expect(scanned).toContain('10.20.1.2');
   });
 
+  it('a reassignment cancel the scanner refuses while the scan goes on (Rapid7: a scan still dispatched) is tried again until it lands', async () => {
+    const { scanner, sched, see, clock, store } = await setup({ pickupS: 360 });
+    await see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });
+    await see({ ip: '10.20.1.2', mac: mac(2), durationS: 86400 });
+    await sched.tick();
+    const l = scanner.launches[0];
+    scanner.failing.set('cancel', 'refused'); // the console refuses to stop it (still dispatched)
+    clock.t += 60_000;
+    await see({ ip: '10.20.1.1', mac: mac(9), durationS: 86400 }); // 10.20.1.1 went to another laptop
+    await sched.tick();
+    expect(scanner.calls.filter((c) => c === 'cancel')).toHaveLength(1);
+    expect(scanner.states.get(l.ref)).toBe('running');
+    clock.t += 10_000;
+    await sched.tick();
+    expect(scanner.calls.filter((c) => c === 'cancel')).toHaveLength(1); // not each pass
+    scanner.failing.delete('cancel'); // it started: now it can be stopped
+    clock.t += 25_000;
+    await sched.tick();
+    expect(scanner.calls.filter((c) => c === 'cancel')).toHaveLength(2);
+    expect(scanner.states.get(l.ref)).toBe('canceled');
+    expect((await store.intent(l.intentId))?.state).toBe('canceled');
+    expect(sched.counters.canceledReassigned).toBe(1);
+  });
+
   it('VPN targets go first in a batch (their pool hands a freed address out again at once)', async () => {
     const { scanner, sched, see } = await setup({ maxTargetsPerScan: 5 });
     await see({ ip: '10.20.1.1', mac: mac(1), durationS: 600 });

@@ -7,6 +7,12 @@
 import type { BindingView } from '../inventory/inventory.js';
 import type { Intent, IntentTarget } from './queue.js';
 import { transitionRefused, type SchedulerCore, type SettleOptions } from './core.js';
+import { FailedCall } from './budget.js';
+import { ScanEndedBeforeCancel } from '../scanners/failure.js';
+
+/** a reassignment cancel the scanner refused is tried again this much later, this many times in all (10 min) */
+const CANCEL_RETRY_MS = 30_000;
+const CANCEL_TRIES = 20;
 
 /** after a reload, running scans with a refused target are looked for again this often until none is left (checkPolicy) */
 const POLICY_RECHECK_MS = 60_000;
@@ -16,6 +22,11 @@ const DRAIN_MARGIN_MS = 10_000;
 export class Canceler {
   /** running scans to cancel and relaunch: a target's address now belongs to another device (intent id → why) */
   private readonly reassigned = new Map<string, string>();
+  /**
+   * Reassignment cancels the scanner refused while the scan was still going (Rapid7 stops only a
+   * running or paused scan: one still dispatched refuses), tried again: when, how often so far, why.
+   */
+  private readonly cancelRetries = new Map<string, { at: number; tries: number; why: string }>();
   /** a reload changed the policy: running scans are checked against it at the next pass (checkPolicy) */
   private policyChanged = false;
   /** the next check after one that found a scan to cancel (a cancel that keeps failing is not tried every pass) */
@@ -134,17 +145,24 @@ export class Canceler {
     const { store, counters, budget } = this.core;
     await this.checkPolicy();
     await this.lookUp();
-    // no status call first: within the cancel window a scan cannot have ended (setup, pickup and a
-    // host's scan take longer), and a cancel that fails leaves the scan to the regular poll
+    const now = this.core.clock.now();
+    for (const [id, r] of this.cancelRetries) if (r.at <= now && !this.reassigned.has(id)) this.reassigned.set(id, r.why);
+    // no status call first: within the cancel window a scan has rarely ended (setup, pickup and a
+    // host's scan take longer); a cancel refused because it had leaves the scan to the regular poll,
+    // one refused while it goes on is tried again (retryCancel)
     for (const [id, why] of this.reassigned) {
       const i = await store.intent(id);
       if (!i || i.state !== 'running' || !i.scanRef) {
         this.reassigned.delete(id);
+        this.cancelRetries.delete(id);
         continue;
       }
       if (!budget.canCorrect()) return;
       this.reassigned.delete(id);
-      const targets = await this.cancelAndRequeue(i, why);
+      const failed: { error?: unknown } = {};
+      const targets = await this.cancelAndRequeue(i, why, 'canceled', true, failed);
+      if (failed.error !== undefined) this.retryCancel(id, why, failed.error);
+      else this.cancelRetries.delete(id);
       if (!targets?.length) continue; // it may have ended after all (the regular poll records how), or the end was refused
       counters.canceledReassigned++;
       this.core.log.info({ intent: id, scanRef: i.scanRef }, `canceled a running scan: ${why}`);
@@ -191,14 +209,32 @@ export class Canceler {
    * Cancel a running scan and put its targets back in the queue, ready at once and not counted as
    * a failed attempt. Undefined when the cancel call failed (nothing changed); else the targets.
    */
-  async cancelAndRequeue(i: Intent, why: string, state: 'canceled' | 'abandoned' = 'canceled', mayBeProbing = true): Promise<IntentTarget[] | undefined> {
+  async cancelAndRequeue(i: Intent, why: string, state: 'canceled' | 'abandoned' = 'canceled', mayBeProbing = true, failed?: { error?: unknown }): Promise<IntentTarget[] | undefined> {
     try {
       await this.core.budget.call('cancel scan', 'cancel', () => this.core.scanner.cancel(i.scanRef!));
-    } catch {
+    } catch (err) {
+      if (failed) failed.error = err instanceof FailedCall ? err.error : err;
       return undefined;
     }
     if (mayBeProbing) this.drainAfterCancel(i.region, i.appliance);
     return this.requeue(i, why, state);
+  }
+
+  /**
+   * A reassignment cancel the scanner refused: tried again in CANCEL_RETRY_MS while the scan goes on
+   * (a scan still queued on a console that stops only running ones starts soon, and would probe the
+   * new holder), up to CANCEL_TRIES; not when the scan had ended (the poll records it). What a cancel
+   * that never lands leaves is found at the scan's end (a target another device held: not credited,
+   * counted as other-holder).
+   */
+  private retryCancel(id: string, why: string, error: unknown): void {
+    const tries = (this.cancelRetries.get(id)?.tries ?? 0) + 1;
+    if (error instanceof ScanEndedBeforeCancel || tries >= CANCEL_TRIES) {
+      this.cancelRetries.delete(id);
+      if (tries >= CANCEL_TRIES) this.core.log.warn({ intent: id, tries }, `gave up canceling a scan whose target changed hands (${why}): it may probe the new holder; its end says so`);
+      return;
+    }
+    this.cancelRetries.set(id, { at: this.core.clock.now() + CANCEL_RETRY_MS, tries, why });
   }
 
   /**
