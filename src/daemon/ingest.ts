@@ -26,6 +26,11 @@ export interface IngestOptions {
   zone: string;
   /** buffered lines above which push() asks the source to pause */
   highWater?: number;
+  /**
+   * buffered characters (the lines' text) above which push() asks the source to pause: highWater
+   * counts lines of any length (a file line may be 1 MiB), this bounds the memory they take
+   */
+  highWaterChars?: number;
   /** most lines per transaction */
   maxBatch?: number;
   /** where failed and recovered writes are reported (/healthz, metrics) */
@@ -61,6 +66,11 @@ export interface IngestCounters {
   sightings: number;
   commits: number;
   commitErrors: number;
+  /**
+   * lines the store refused for their content (a PostgreSQL data error: a value text cannot hold):
+   * their sightings dropped (a file's checkpoint still moves past them), logged with source and line
+   */
+  refusedLines: number;
   /** lines waiting for the next commit (buffered, or being decoded) */
   pending: number;
   /** committed sightings by format, then kind (for /metrics) */
@@ -78,14 +88,40 @@ interface Batch {
   decoded?: DecodedLines;
   /** settles (never rejects) once the batch is ready */
   done: Promise<void>;
+  /** characters of its lines' text */
+  chars: number;
+  /** the store refused its content: committed without its sightings and positions (only file checkpoints move), its groups failed */
+  refused?: boolean;
 }
+
+/** a batch's commit: done, to be retried (the store is unreachable or busy), or refused for its content */
+type CommitOutcome = 'ok' | 'retry' | { refused: Error };
+
+/**
+ * PostgreSQL SQLSTATE class 22, data exception (22P05: a NUL in text or jsonb; 22021: bytes that
+ * are not UTF-8; 22P02: bad input syntax): the batch's content is at fault, not the connection, so
+ * retrying it as it is would fail for ever and hold every input behind it.
+ */
+export function isDataError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^22[0-9A-Z]{3}$/.test(code);
+}
+
+const charsOf = (lines: RawLine[]): number => {
+  let n = 0;
+  for (const l of lines) n += l.text.length;
+  return n;
+};
 
 /** batches out to the decode thread at once: one being decoded, one queued behind it */
 const MAX_IN_FLIGHT = 2;
 
 export class Ingest implements LineSink {
-  readonly counters: IngestCounters = { lines: 0, sightings: 0, commits: 0, commitErrors: 0, pending: 0, byFormatKind: {} };
+  readonly counters: IngestCounters = { lines: 0, sightings: 0, commits: 0, commitErrors: 0, refusedLines: 0, pending: 0, byFormatKind: {} };
   private buf: RawLine[] = [];
+  /** characters in buf, and in the batches of the queue */
+  private bufChars = 0;
+  private queuedChars = 0;
   private readonly decoders: Decoders;
   private thread: DecodeThread | undefined;
   /** batches cut from the buffer, committed in this order (with a decode thread: decoded there first) */
@@ -94,6 +130,7 @@ export class Ingest implements LineSink {
   private drainers: (() => void)[] = [];
   private scheduled = false;
   private readonly highWater: number;
+  private readonly highWaterChars: number;
   private readonly maxBatch: number;
   private retryTimer: NodeJS.Timeout | undefined;
   /** the commit pass in progress: one at a time, so batches commit in order */
@@ -112,6 +149,7 @@ export class Ingest implements LineSink {
     private readonly opts: IngestOptions,
   ) {
     this.highWater = opts.highWater ?? 20_000;
+    this.highWaterChars = opts.highWaterChars ?? 32 * 1024 * 1024;
     this.maxBatch = opts.maxBatch ?? 5_000;
     this.decoders = new Decoders(registry, opts.zone);
     this.autoClaims = Prefilter.of(registry.list())?.claims;
@@ -161,14 +199,20 @@ export class Ingest implements LineSink {
     return this.buf.length + this.queuedLines;
   }
 
+  /** over either high-water mark: sources pause */
+  private get full(): boolean {
+    return this.backlog >= this.highWater || this.bufChars + this.queuedChars >= this.highWaterChars;
+  }
+
   push(line: RawLine): boolean {
     this.buf.push(line);
+    this.bufChars += line.text.length;
     this.counters.pending = this.backlog;
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(() => this.pump());
     }
-    return this.backlog < this.highWater;
+    return !this.full;
   }
 
   onDrain(cb: () => void): void {
@@ -191,6 +235,38 @@ export class Ingest implements LineSink {
   }
 
   /**
+   * A refused batch in two at the commit group nearest its middle (a group is never split), or
+   * undefined when it is one line or one group: that one is what the store refuses.
+   */
+  private split(b: Batch): [Batch, Batch] | undefined {
+    const n = b.lines.length;
+    let best = -1;
+    for (let i = 1; i < n; i++) {
+      if (b.lines[i].group !== undefined && b.lines[i].group === b.lines[i - 1].group) continue;
+      if (best < 0 || Math.abs(2 * i - n) < Math.abs(2 * best - n)) best = i;
+    }
+    if (best < 0) return undefined;
+    const part = (from: number, to: number): Batch => {
+      const lines = b.lines.slice(from, to);
+      return { lines, ready: true, decoded: b.decoded?.slice(from, to), done: Promise.resolve(), chars: charsOf(lines) };
+    };
+    return [part(0, best), part(best, n)];
+  }
+
+  /** The store refused one line (or one group's lines) for their content: counted, said, their groups failed; committed next without sightings. */
+  private refuse(b: Batch, err: Error): void {
+    b.refused = true;
+    this.counters.refusedLines += b.lines.length;
+    const first = b.lines[0];
+    this.log.warn({
+      source: first.source, line: first.line, lines: b.lines.length, sender: first.sender,
+      err: { message: err.message, code: (err as { code?: string }).code },
+    }, 'the state database refused a line for its content; its sightings are dropped (counted as refused lines)');
+    const failure = Object.assign(new Error(`the state database refused the data: ${err.message}`), { refused: true });
+    for (const g of new Set(b.lines.map((l) => l.group))) g?.failed?.(failure);
+  }
+
+  /**
    * Move buffered lines into the commit queue. Without a decode thread every batch is ready at
    * once (decoded as it commits). With one, a full batch goes out whenever fewer than two are out,
    * a partial one only when none is (batches stay large under load, latency low when quiet).
@@ -202,7 +278,10 @@ export class Ingest implements LineSink {
       const out = this.queue.filter((b) => !b.ready).length;
       if (thread && !(out < MAX_IN_FLIGHT && (force || out === 0 || this.buf.length >= this.maxBatch))) break;
       const lines = this.cut();
-      const b: Batch = { lines, ready: !thread, done: Promise.resolve() };
+      const chars = charsOf(lines);
+      this.bufChars -= chars;
+      this.queuedChars += chars;
+      const b: Batch = { lines, ready: !thread, done: Promise.resolve(), chars };
       if (thread) {
         b.done = thread.decode(lines).then((d) => {
           b.decoded = d;
@@ -236,7 +315,8 @@ export class Ingest implements LineSink {
   private async commitHead(): Promise<boolean> {
     while (this.queue.length && this.queue[0].ready && !this.retryTimer) {
       const b = this.queue[0];
-      if (!(await this.commit(b.lines, b.decoded))) {
+      const r = await this.commit(b);
+      if (r === 'retry') {
         if (!this.closing) {
           this.retryTimer = setTimeout(() => {
             this.retryTimer = undefined;
@@ -245,12 +325,25 @@ export class Ingest implements LineSink {
         }
         return false;
       }
+      if (r !== 'ok') {
+        // refused for its content: halve until the line (or group) at fault is alone, then drop
+        // its sightings; the others commit now, not a second later
+        if (!b.refused) {
+          const parts = this.split(b);
+          if (parts) this.queue.splice(0, 1, ...parts);
+          else this.refuse(b, r.refused);
+          continue;
+        }
+        // even without its sightings (a checkpoint the store will not take): the lines are let go
+        this.log.warn({ source: b.lines[0].source, line: b.lines[0].line, err: { message: r.refused.message } }, 'the state database refused a checkpoint; going on without it');
+      }
       this.queue.shift();
       this.queuedLines -= b.lines.length;
+      this.queuedChars -= b.chars;
       this.counters.pending = this.backlog;
       if (!this.closing && this.buf.length) this.pump();
     }
-    if (this.backlog <= this.highWater / 2) this.drained();
+    if (this.backlog <= this.highWater / 2 && this.bufChars + this.queuedChars <= this.highWaterChars / 2) this.drained();
     return true;
   }
 
@@ -258,8 +351,11 @@ export class Ingest implements LineSink {
     return lines.map((l) => (l.sightings ? undefined : this.decoders.get(l.format ?? 'auto').decode(l.text, { receivedAt: l.receivedAt, source: l.source, line: l.line, syslog: l.syslog }).sightings));
   }
 
-  /** Commit one batch with its checkpoints; `decoded` when the decode thread already parsed it. */
-  private async commit(batch: RawLine[], decoded: DecodedLines = this.decodeHere(batch)): Promise<boolean> {
+  /** Commit one batch with its checkpoints (a refused one: only them); decoded here unless the decode thread did. */
+  private async commit(b: Batch): Promise<CommitOutcome> {
+    const batch = b.lines;
+    // kept on the batch: a retry or a split does not decode again (parsers keep per-source state)
+    const decoded: DecodedLines = b.refused ? [] : (b.decoded ??= this.decodeHere(batch));
     const sightings: Sighting[] = [];
     const entries: IngestedSighting[] = [];
     const checkpoints = new Map<string, FileCheckpoint>();
@@ -267,7 +363,7 @@ export class Ingest implements LineSink {
     const positions = new Map<string, SourcePosition>();
     for (let i = 0; i < batch.length; i++) {
       const l = batch[i];
-      const found = l.sightings ?? decoded[i] ?? [];
+      const found = b.refused ? [] : (l.sightings ?? decoded[i] ?? []);
       found.forEach((s, k) => {
         if (l.group?.accept && !l.group.accept(s)) return;
         sightings.push(s);
@@ -275,7 +371,8 @@ export class Ingest implements LineSink {
         if (this.opts.append) entries.push({ sighting: s, raw: l.sightings ? undefined : found.length > 1 ? `${l.text}\0${k}` : l.text, sender: l.sender, source: l.source });
       });
       if (l.checkpoint) checkpoints.set(l.checkpoint.path, l.checkpoint);
-      if (l.group) {
+      // (a refused group was failed: its position, an HTTP request's stored answer, is not written)
+      if (l.group && !b.refused) {
         groups.add(l.group);
         if (l.group.position) positions.set(l.group.position.key, l.group.position);
       }
@@ -286,9 +383,10 @@ export class Ingest implements LineSink {
       else results = await this.inventory.commitBatch(sightings, [...checkpoints.values()], Date.now(), [...positions.values()]);
     } catch (err) {
       this.counters.commitErrors++;
+      if (isDataError(err)) return { refused: err as Error };
       if (this.opts.storeHealth) this.opts.storeHealth.failed('ingest', err, `keeping ${this.backlog} lines and retrying every second`);
       else this.log.error({ err: { message: (err as Error).message } }, 'could not write to the state database; keeping the lines and retrying');
-      return false;
+      return 'retry';
     }
     this.opts.storeHealth?.succeeded('ingest');
     this.counters.lines += batch.length;
@@ -309,7 +407,7 @@ export class Ingest implements LineSink {
         if (!this.opts.storeHealth) this.log.error({ err: { message: (err as Error).message } }, 'handling committed sightings failed');
       }
     }
-    return true;
+    return 'ok';
   }
 
   /** Commit everything received (decoded first), then stop the decode thread. */

@@ -46,8 +46,36 @@ export interface DecoderCounters {
 }
 
 const MAX_INSTANCES = 4096;
-/** the draft's free-text fields, taken as they are when they are strings */
+/** the draft's free-text fields, taken when they are strings (made storable: storableText) */
 const DRAFT_TEXT_FIELDS = ['duid', 'clientId', 'hostname', 'user', 'remoteHost'] as const;
+
+/** a control character but TAB, DEL, or half a surrogate pair (checked further in storableText) */
+const NOT_STORABLE = /[\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]/;
+
+/**
+ * A field value every store can hold and every log and CSV line can show: C0 control characters
+ * other than TAB, and DEL, become U+FFFD, as do lone surrogates (String.prototype.toWellFormed,
+ * which Node 20 lacks). PostgreSQL's text and jsonb refuse NUL (\u0000) and lone surrogates, and
+ * one such value made the whole batch fail for ever. Replaced rather than removed: `a\0b` and `ab`
+ * stay two names, and the mark shows something was there.
+ */
+export function storableText(s: string): string {
+  if (!NOT_STORABLE.test(s)) return s;
+  let out = '';
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        out += s[i] + s[i + 1]; // a whole pair
+        i++;
+        continue;
+      }
+    }
+    out += (c < 0x20 && c !== 0x09) || c === 0x7f || (c >= 0xd800 && c <= 0xdfff) ? '\ufffd' : s[i];
+  }
+  return out;
+}
 
 export class LineDecoder {
   readonly counters: DecoderCounters = { lines: 0, recognized: 0, unrecognized: 0, sightings: 0, invalid: 0, parserErrors: 0, byFormat: {} };
@@ -137,7 +165,7 @@ export class LineDecoder {
     const ip = typeof d.ip === 'string' ? canonicalIp(d.ip) : undefined;
     if (!ip) return undefined;
     const s: Sighting = { kind: d.kind, ip, at: '', format, source: meta.source };
-    for (const f of DRAFT_TEXT_FIELDS) if (typeof d[f] === 'string') s[f] = d[f];
+    for (const f of DRAFT_TEXT_FIELDS) if (typeof d[f] === 'string') s[f] = storableText(d[f]);
     const ip6 = typeof d.ip6 === 'string' ? canonicalIp(d.ip6) : undefined;
     if (ip6) s.ip6 = ip6;
     const mac = typeof d.mac === 'string' ? normalizeMac(d.mac) : undefined;

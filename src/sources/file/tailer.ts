@@ -99,6 +99,15 @@ export class FileTailer {
   /** a new inode appeared at the path: when we first saw it, and when the old fd last gave data */
   private rotating?: { since: number; lastData: number };
   private lastDataAt = 0;
+  /** a rotated file at EOF but written to lately: its stat when first seen so (rotatedQuiet) */
+  private rotatedSeen?: { key: string; since: number };
+  /**
+   * The inode we were tailing as the live file before a restart, found renamed (rotated) at start:
+   * its writer may not have reopened yet, so it gets the quiet period (rotatedQuiet). Not a
+   * copytruncate copy: nobody writes to a copy, and waiting on it held the live file back while
+   * it was truncated and refilled.
+   */
+  private quietIno?: number;
   private lastError?: string;
   /** the path is missing since (ms) */
   missingSince?: number;
@@ -123,11 +132,17 @@ export class FileTailer {
 
   /** Open the file and position per `start`. Does not throw for a missing file: it is waited for. */
   async start(start: StartPosition): Promise<void> {
-    try {
-      await this.position(start);
-    } catch (err) {
+    // Positioning holds the same guard as a read pass: a kick (fs event, poll tick) while it runs
+    // only asks for another pass. A pass alongside it would read from offset 0 before seg is set,
+    // or see the checkpoint's offset with fingerprints not yet rebuilt ("overwritten", from 0):
+    // either reads the file twice after a restart.
+    const positioning = this.position(start).catch((err: unknown) => {
       this.log.warn({ err, path: this.opts.key }, 'could not open file yet; will retry');
-    }
+    });
+    this.running = positioning.finally(() => {
+      this.running = undefined;
+    });
+    await this.running;
     this.kick();
   }
 
@@ -178,6 +193,7 @@ export class FileTailer {
       }
       if (found) {
         this.log.info({ path: this.opts.key, rotated: found.match.path, offset: cp.offset, newer: found.newer.map((s) => s.path) }, 'resuming in the rotated file, then the newer ones');
+        this.quietIno = cp.ino;
         await this.enqueue(found.match, cp.offset);
         // keep the live file open: if it rotates again while we finish the others, we still read it
         await this.enqueueThenLive(live ? await this.notInLive(found.newer, live) : found.newer, live);
@@ -414,6 +430,13 @@ export class FileTailer {
       }
       // at EOF
       if (!seg.live) {
+        // the file we tailed before a restart, found renamed and written to lately (a restart in the
+        // middle of logrotate: the writer has not reopened yet), gets the same quiet period as at
+        // run time before its partial last line is taken as whole and the file left: the next poll reads on
+        if (seg.ino === this.quietIno) {
+          if (!(await this.rotatedQuiet(seg))) return;
+          this.quietIno = undefined;
+        }
         this.flushPartial();
         if (this.paused) return;
         this.event('rotatedFinished');
@@ -425,6 +448,19 @@ export class FileTailer {
       if (r === 'same') return;
       checked = undefined;
     }
+  }
+
+  /**
+   * Has the rotated file `seg` been left alone for rotateWaitMs? By its mtime; with an mtime ahead
+   * of our clock, by how long its size and mtime have stayed as we first saw them.
+   */
+  private async rotatedQuiet(seg: Segment): Promise<boolean> {
+    const st = await seg.fh.stat();
+    const now = Date.now();
+    if (now - st.mtimeMs >= this.opts.rotateWaitMs) return true;
+    const key = `${seg.dev}:${seg.ino}:${st.size}:${st.mtimeMs}`;
+    if (this.rotatedSeen?.key !== key) this.rotatedSeen = { key, since: now };
+    return now - this.rotatedSeen.since >= this.opts.rotateWaitMs;
   }
 
   /** At EOF of the live file: did it rotate, shrink or get overwritten? */

@@ -27,7 +27,14 @@ import type { HttpInputConfig, HttpTokenConfig } from './schema.js';
 import { checkSighting, parseSightingBody } from './sightings.js';
 
 /** an exact repeat of a HEC request body within this long is the client's retry, not new data */
-const HEC_REPEAT_MS = 10 * 60_000;
+export const HEC_REPEAT_MS = 10 * 60_000;
+
+/**
+ * A control character other than TAB, LF and CR, or DEL: not a log line (syslog's frameText refuses
+ * the same). Such an event or /raw line is dropped and counted as `binary`, the rest of the request
+ * kept; a NUL in particular would reach the store in a parsed field.
+ */
+const NOT_LOG_TEXT = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/;
 
 type Endpoint = 'hec-event' | 'hec-raw' | 'hec-health' | 'hec-ack' | 'sightings';
 
@@ -155,6 +162,8 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
     }
     pending++;
     if (posKey) inflightKeys.add(posKey);
+    /** settles once the request's lines are committed or given up (not when its answer times out) */
+    let settled: Promise<void> | undefined;
     try {
       const body = await readBody(req, opts.maxBodyBytes);
       if (!body.ok) {
@@ -202,13 +211,18 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
             const c = checkSighting(e.sighting, source, at, receivedAt);
             if (!c.ok) return fail('badSighting', hec({ status: 400, body: { text: `Invalid data format: ${c.error}`, code: 6, 'invalid-event-number': n } }));
             lines.push({ text: JSON.stringify(e.sighting), receivedAt: at, source, sender, sightings: [c.sighting] });
-          } else if (e.line !== undefined) lines.push({ text: e.line, receivedAt: at, source, sender, format: opts.format });
-          else drop('noLine');
+          } else if (e.line !== undefined) {
+            if (NOT_LOG_TEXT.test(e.line)) drop('binary');
+            else lines.push({ text: e.line, receivedAt: at, source, sender, format: opts.format });
+          } else drop('noLine');
         }
       } else if (ep === 'hec-raw') {
         const raw = splitRawLines(body.body);
         if (!raw.length) return fail('empty', hec(HEC.noData()));
-        for (const text of raw) lines.push({ text, receivedAt, source, sender, format: opts.format });
+        for (const text of raw) {
+          if (NOT_LOG_TEXT.test(text)) drop('binary');
+          else lines.push({ text, receivedAt, source, sender, format: opts.format });
+        }
       } else {
         const p = parseSightingBody(body.body);
         if (!p.ok) return fail(p.error === 'empty body' ? 'empty' : 'badJson', plain(400, p.error));
@@ -219,23 +233,39 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
         }
       }
       const answer: Answer = isHec ? hec(HEC.success()) : { status: 200, body: { status: 'ok', received: lines.length } };
-      await commit(lines, tok.accept, posKey ? { key: posKey, value: { status: answer.status, body: answer.body, ...(repeatAt !== undefined ? { at: repeatAt } : {}) } } : undefined)
-        .then(() => reply(res, answer), (err: Error) => {
+      const c = commit(lines, tok.accept, posKey ? { key: posKey, value: { status: answer.status, body: answer.body, ...(repeatAt !== undefined ? { at: repeatAt } : {}) } } : undefined);
+      settled = c.settled;
+      await c.answered
+        .then(() => reply(res, answer), (err: Error & { refused?: boolean }) => {
+          // the store refused the content itself (Ingest's data-error net): a retry would be refused again
+          if (err.refused) return fail('refused', isHec ? hec(HEC.invalidDataFormat()) : plain(400, 'the state database refused this data'));
           log.warn({ err: { message: err.message } }, 'HTTP input: request not committed; asking the client to retry');
           reply(res, busy(isHec));
         });
     } finally {
       pending--;
-      if (posKey) inflightKeys.delete(posKey);
+      // A request answered 503 on commitTimeoutS still has its lines in the ingest queue, and they
+      // may commit later: its key stays in flight until they do (or are given up), so a retry
+      // meanwhile gets 409 (HEC: 503) and, once they are in, the stored answer; never both copies.
+      const k = posKey;
+      if (k && settled) void settled.then(() => inflightKeys.delete(k));
+      else if (k) inflightKeys.delete(k);
     }
   }
 
-  /** Push the request's lines as one commit group and wait for its transaction. */
-  function commit(lines: RawLine[], accept: ((s: Sighting) => boolean) | undefined, position?: { key: string; value: unknown }): Promise<void> {
+  /**
+   * Push the request's lines as one commit group. `answered`: resolves once its transaction is
+   * durable, rejects when it failed or took longer than commitTimeoutS (the lines are still
+   * queued then, and may commit later); `settled`: once the ingest is done with the group.
+   */
+  function commit(lines: RawLine[], accept: ((s: Sighting) => boolean) | undefined, position?: { key: string; value: unknown }): { answered: Promise<void>; settled: Promise<void> } {
     let refused = 0;
+    let settle!: () => void;
+    const settled = new Promise<void>((r) => (settle = r));
     const p = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
-        drop('timeout');
+        // an event, not a drop: the lines are still queued and normally commit later
+        event('commitTimeout');
         reject(new Error(`not committed within ${opts.commitTimeoutS} s`));
       }, opts.commitTimeoutS * 1000);
       const group: CommitGroup = {
@@ -244,10 +274,12 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
         committed: () => {
           clearTimeout(timer);
           if (refused) drop('notAllowed', refused);
+          settle();
           resolve();
         },
         failed: (err) => {
           clearTimeout(timer);
+          settle();
           reject(err);
         },
       };
@@ -269,16 +301,18 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
     waiting.add(w);
     void w.then(() => waiting.delete(w));
     maybePrune();
-    return p;
+    return { answered: p, settled };
   }
 
   function maybePrune(): void {
     const now = Date.now();
     if (now - lastPrune < 600_000) return;
     lastPrune = now;
-    store.prunePositions(`${name}:idem:`, now - opts.idempotencyTtlS * 1000).catch((err: Error) => {
-      log.warn({ err: { message: err.message } }, 'could not prune old idempotency keys');
-    });
+    const failed = (err: Error) => log.warn({ err: { message: err.message } }, 'could not prune old idempotency keys');
+    store.prunePositions(`${name}:idem:`, now - opts.idempotencyTtlS * 1000).catch(failed);
+    // a HEC body's key only answers a repeat within HEC_REPEAT_MS: kept no longer than that (one
+    // row per HEC request, idempotencyTtlS would keep a day of them)
+    for (const t of opts.tokens) store.prunePositions(`${name}:idem:${t.name}:hec-sha256:`, now - HEC_REPEAT_MS).catch(failed);
   }
 
   const web = createWebServer(opts, (req, res) => {

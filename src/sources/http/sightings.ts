@@ -6,6 +6,7 @@
 import { MAX_AHEAD_MS, MAX_DURATION_S, SIGHTING_KINDS, type Sighting, type SightingKind } from '../../sighting.js';
 import { canonicalIp } from '../../util/ip.js';
 import { normalizeMac } from '../../util/mac.js';
+import { storableText } from '../../parsers/decoder.js';
 
 const STRING_FIELDS = ['duid', 'clientId', 'hostname', 'user', 'remoteHost'] as const;
 const KNOWN = new Set(['kind', 'ip', 'ip6', 'mac', 'duid', 'clientId', 'hostname', 'user', 'remoteIp', 'remoteHost', 'at', 'expiresAt', 'durationS', 'format', 'source', 'line']);
@@ -63,7 +64,8 @@ export function checkSighting(o: unknown, source: string, defaultAt: Date, recei
   for (const f of STRING_FIELDS) {
     const v = r[f];
     if (v === undefined) continue;
-    if (typeof v !== 'string' || v.length > MAX_FIELD || /[\u0000-\u001f\u007f]/.test(v)) return { ok: false, error: `${f}: a string of at most ${MAX_FIELD} characters without control characters` };
+    // (a lone surrogate, \ud800 in the JSON, is no text either: PostgreSQL refuses it like a NUL)
+    if (typeof v !== 'string' || v.length > MAX_FIELD || /[\u0000-\u001f\u007f]/.test(v) || storableText(v) !== v) return { ok: false, error: `${f}: a string of at most ${MAX_FIELD} characters without control characters` };
     if (v !== '') s[f] = v;
   }
   const exp = isoTime(r.expiresAt, 'expiresAt');

@@ -4,6 +4,7 @@
  */
 import { MAX_DURATION_S, type Sighting } from '../../sighting.js';
 import { isoOrUndefined } from '../../util/time.js';
+import { storableText } from '../../parsers/decoder.js';
 
 export interface LeaseRecord {
   /** active: the lease is held (until expiresAt); released / expired: it ended at endAt */
@@ -38,9 +39,10 @@ export function recordToSighting(r: LeaseRecord, now: number, format: string, so
   const iso = (ms: number) => isoOrUndefined(ms) ?? new Date(now).toISOString();
   const base = { ip: r.ip, format, source } as Sighting;
   if (r.mac) base.mac = r.mac;
-  if (r.duid) base.duid = r.duid;
-  if (r.clientId) base.clientId = r.clientId;
-  if (r.hostname) base.hostname = r.hostname;
+  // (these skip the decoder: made storable here as it makes a parser's, a NUL in a corrupt file included)
+  if (r.duid) base.duid = storableText(r.duid);
+  if (r.clientId) base.clientId = storableText(r.clientId);
+  if (r.hostname) base.hostname = storableText(r.hostname);
   if (r.state === 'active' && (r.expiresAt === undefined || r.expiresAt > now)) {
     const s: Sighting = { ...base, kind: 'lease', at: iso(Math.min(r.startAt ?? now, now)) };
     const expires = r.expiresAt !== undefined ? isoOrUndefined(r.expiresAt) : undefined;

@@ -40,6 +40,8 @@ export { readUdpKernelDrops } from './receive.js';
 
 /** How many datagrams we still hand to a sink that has said "stop" before dropping them. */
 export const UDP_PAUSED_SLACK = 10_000;
+/** and how many bytes of them (10,000 datagrams of 64 KiB would be 640 MB) */
+export const UDP_PAUSED_SLACK_BYTES = 16 * 1024 * 1024;
 
 async function startUdp(addr: ListenAddress, opts: SyslogInputOptions, sink: LineSink, log: Logger): Promise<InputHandle> {
   if (!opts.receiveThread && opts.udpReceiver === 'native') {
@@ -62,10 +64,12 @@ async function startUdp(addr: ListenAddress, opts: SyslogInputOptions, sink: Lin
   const sock: UdpSocket = createSocket({ type: family === 6 ? 'udp6' : 'udp4', recvBufferSize: opts.udpRecvBufferBytes || undefined });
   let paused = false;
   let pausedCount = 0;
+  let pausedBytes = 0;
   let name = `udp:${addr.port}`;
   const onDrain = () => {
     paused = false;
     pausedCount = 0;
+    pausedBytes = 0;
   };
   const onMessage = (msg: Buffer, rinfo: RemoteInfo) => {
     try {
@@ -77,7 +81,7 @@ async function startUdp(addr: ListenAddress, opts: SyslogInputOptions, sink: Lin
         reporting = true;
         return;
       }
-      if (paused && ++pausedCount > UDP_PAUSED_SLACK) return c.drop('backpressure');
+      if (paused && (++pausedCount > UDP_PAUSED_SLACK || (pausedBytes += msg.length) > UDP_PAUSED_SLACK_BYTES)) return c.drop('backpressure');
       c.received++;
       const line: RawLine = { text: got.text, receivedAt: new Date(), source: name, sender: got.sender, format: opts.format };
       if (!sink.push(line) && !paused) {

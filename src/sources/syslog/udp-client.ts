@@ -16,6 +16,8 @@ import type { UnclaimedCount } from './udp-screen.js';
 
 /** datagrams the receive thread keeps while the main thread is busy: 0.5 s at 200k msg/s (about 20 MB) */
 export const UDP_THREAD_HOLD = 100_000;
+/** and at most this many bytes of them: 100,000 datagrams of 64 KiB would be 6 GB */
+export const UDP_THREAD_HOLD_BYTES = 64 * 1024 * 1024;
 
 interface Address {
   host: string;
@@ -52,7 +54,7 @@ export async function startUdpThread(addr: Address, opts: SyslogInputOptions, si
   const spawn = (port: number): Promise<void> => new Promise((resolve, reject) => {
     const data: UdpThreadData = {
       host: addr.host, port, family, recvBufferBytes: opts.udpRecvBufferBytes, allow: opts.allow,
-      maxMessageBytes: opts.maxMessageBytes || 65536, invalidUtf8: opts.invalidUtf8, hold: UDP_THREAD_HOLD,
+      maxMessageBytes: opts.maxMessageBytes || 65536, invalidUtf8: opts.invalidUtf8, hold: UDP_THREAD_HOLD, holdBytes: UDP_THREAD_HOLD_BYTES,
       listen: opts.listen, receiver: opts.udpReceiver ?? 'auto', format: opts.format,
       claims: sink.unclaimed ? sink.claims?.(opts.format) : undefined,
     };

@@ -13,6 +13,8 @@ export interface UdpThreadData {
   invalidUtf8?: InvalidUtf8;
   /** datagrams kept in the thread while the main thread is not taking them; more are dropped */
   hold: number;
+  /** and bytes of them (64 KiB datagrams: `hold` alone would let GBs wait); more are dropped as well */
+  holdBytes: number;
   /** the input's `listen` (for error messages) */
   listen: string;
   /** `auto`: the native receiver if it was built, else node's dgram */

@@ -57,6 +57,7 @@ export function receiveNative(addon: Addon, data: UdpThreadData, post: Post): { 
   /** batches waiting for an acknowledgement (screened here, or `spilled` for the main thread to screen), and their datagrams */
   const waiting: WaitingBatch[] = [];
   let waitingCount = 0;
+  let waitingBytes = 0;
   let unclaimed: UnclaimedCount[] = [];
 
   /** waiting lines to the main thread (merged up to POST_BYTES a post), at most MAX_UNACKED posts out unless `all`; the unclaimed counts in any case */
@@ -70,6 +71,7 @@ export function receiveNative(addon: Addon, data: UdpThreadData, post: Post): { 
       }
       const b = concatBatches(some);
       waitingCount -= b.ends.length;
+      waitingBytes -= b.bytes;
       post({ type: 'lines', ...b, screened: !some[0].spilled, unclaimed, counters: counters() }, [b.buf]);
       unclaimed = [];
       unacked++;
@@ -94,10 +96,12 @@ export function receiveNative(addon: Addon, data: UdpThreadData, post: Post): { 
           kept.spilled = true;
           mine.event('spilled', kept.ends.length); // datagrams the main thread screens
         }
-        if (waitingCount + kept.ends.length > data.hold) mine.drop('backpressure', kept.ends.length);
+        // held by count and by bytes (64 KiB datagrams: the count alone would let GBs wait)
+        if (waitingCount + kept.ends.length > data.hold || waitingBytes + kept.bytes > data.holdBytes) mine.drop('backpressure', kept.ends.length);
         else {
           waiting.push(kept);
           waitingCount += kept.ends.length;
+          waitingBytes += kept.bytes;
         }
       }
     } catch {

@@ -69,8 +69,9 @@ const newBatch = (need: number): Batch => {
 /** full batches waiting for the main thread, oldest first, then the one being filled */
 const full: Batch[] = [];
 let current: Batch | undefined;
-/** datagrams here, not yet posted */
+/** datagrams here, not yet posted, and their bytes */
 let held = 0;
+let heldBytes = 0;
 let unacked = 0;
 let timer: NodeJS.Timeout | undefined;
 let closing = false;
@@ -79,6 +80,7 @@ const snapshot = () => ({ received: c.received, dropped: { ...c.dropped }, event
 
 function postBatch(b: Batch): void {
   held -= b.ends.length;
+  heldBytes -= b.used;
   // the buffer's own ArrayBuffer (allocUnsafeSlow: not pooled), handed over without a copy
   const ab = b.buf.buffer as ArrayBuffer;
   post({
@@ -110,13 +112,14 @@ function receiveDgram(nativeUnavailable?: string): void {
     try {
       const end = gate.check(msg, rinfo.address);
       if (end < 0) return;
-      if (held >= data.hold) return c.drop('backpressure');
+      if (held >= data.hold || heldBytes + end > data.holdBytes) return c.drop('backpressure');
       if (!current || !current.fits(end)) {
         if (current) full.push(current);
         current = newBatch(end);
       }
       current.add(msg, end, gate.sender, Date.now());
       held++;
+      heldBytes += end;
       c.received++;
       schedule();
     } catch {
