@@ -26,18 +26,24 @@ export interface LogOptions {
  * config, capitalised headers, cookies, tokens, env dumps). Matched exactly, case-insensitively,
  * so `passwordFile` (a path) stays readable.
  */
-const SECRET_KEYS = new Set(['password', 'passwd', 'authorization', 'auth', 'cookie', 'set-cookie', 'token', 'secret', 'apikey', 'qualys_password', 'onsight_qualys_password']);
+const SECRET_KEYS = new Set(['password', 'passwd', 'authorization', 'auth', 'cookie', 'set-cookie', 'token', 'secret', 'apikey',
+  // Tenable's header (`X-ApiKeys: accessKey=…; secretKey=…`) and the client option holding its value
+  'x-apikeys', 'apikeys', 'qualys_password', 'onsight_qualys_password']);
 const REDACTED = '[Redacted]';
+/** what stands for an object nested deeper than MAX_DEPTH: it was not searched, so it is not logged */
+const TOO_DEEP = '[Redacted: nested too deep]';
 const MAX_DEPTH = 6;
 
 /**
  * A copy of `value` with every secret key's value replaced; objects without secrets are returned
  * as they are (nothing copied, nothing mutated). This replaces pino's `redact` option: its
  * wildcard paths (`*.*.*.password`, one per key and depth) cost 35-60 us a line, most of what a
- * sighting log line costs (issue 18); this walk costs about 1 us on a sighting.
+ * sighting log line costs (issue 18); this walk costs about 1 us on a sighting. An object nested
+ * deeper than MAX_DEPTH is replaced whole: the walk stops there, so its keys were never looked at.
  */
 export function redactSecrets<T>(value: T, depth = 0): T {
-  if (value === null || typeof value !== 'object' || depth >= MAX_DEPTH) return value;
+  if (value === null || typeof value !== 'object') return value;
+  if (depth >= MAX_DEPTH) return (value instanceof Date ? value : TOO_DEEP) as T;
   if (Array.isArray(value)) {
     let out: unknown[] | undefined;
     for (let i = 0; i < value.length; i++) {
@@ -69,13 +75,38 @@ export function redactSecrets<T>(value: T, depth = 0): T {
 
 const formatters = { log: (obj: Record<string, unknown>) => redactSecrets(obj) };
 
-/** Child bindings bypass `formatters.log` (pino serializes them once, at `child()`): redact them there. */
+/**
+ * Each logger's children, held weakly: pino copies the level into a child when it is made, so a
+ * level set later (SIGHUP) reaches the children only through setLogLevel.
+ */
+const childrenOf = new WeakMap<Logger, Set<WeakRef<Logger>>>();
+
+/**
+ * Child bindings bypass `formatters.log` (pino serializes them once, at `child()`): redact them
+ * there. Children inherit this `child` (pino makes them with Object.create), so grandchildren are
+ * redacted and tracked too.
+ */
 function redactingChildren(root: Logger): Logger {
   const child = root.child;
   root.child = function (this: Logger, bindings, options) {
-    return child.call(this, redactSecrets(bindings), options);
+    const made = child.call(this, redactSecrets(bindings), options);
+    let set = childrenOf.get(this);
+    if (!set) childrenOf.set(this, (set = new Set()));
+    // children made and dropped (a cluster term's scheduler) leave dead references: sweep now and then
+    if (set.size >= 64 && (set.size & (set.size - 1)) === 0) for (const r of set) if (!r.deref()) set.delete(r);
+    set.add(new WeakRef(made as unknown as Logger));
+    return made;
   } as Logger['child'];
   return root;
+}
+
+/** Set the level of `log` and of every logger made from it with child(), at any depth (a logger from elsewhere: its own level only). */
+export function setLogLevel(log: Logger, level: string): void {
+  log.level = level;
+  for (const r of childrenOf.get(log) ?? []) {
+    const c = r.deref();
+    if (c) setLogLevel(c, level);
+  }
 }
 
 export function createLogger(opts: LogOptions = {}): Logger {

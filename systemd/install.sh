@@ -103,7 +103,8 @@ DROPIN="$UNITDIR/onsight.service.d"
 NEEDS=$("$NODE" --input-type=module -e '
   const { loadConfig } = await import(process.argv[1]);
   const c = loadConfig(process.argv[2]).config;
-  const ports = c.inputs.filter((i) => i.type === "syslog").map((i) => Number(i.listen.split(":").pop()));
+  // every listener: syslog (udp://host:514) and HTTP inputs (host:443), then the status page
+  const ports = c.inputs.filter((i) => i.type === "syslog" || i.type === "http").map((i) => Number(i.listen.split(":").pop()));
   if (c.http.enabled) ports.push(Number(c.http.listen.split(":").pop()));
   const out = [];
   if (ports.some((p) => p > 0 && p < 1024)) out.push("low-port:" + ports.filter((p) => p > 0 && p < 1024).join(","));

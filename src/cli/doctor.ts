@@ -18,7 +18,10 @@ import { checkPostgres } from '../cluster/doctor.js';
 import { policyFor, schedulerOptionsFor } from '../config/derive.js';
 import { hasOurPrefix, startFrom } from '../scheduler/core.js';
 import { profilesNamed } from '../scheduler/profile.js';
-import { listensOnLoopback } from '../net/webconfig.js';
+import { listensOnLoopback, loadTokens, type TlsServerConfig, type TokenSource } from '../net/webconfig.js';
+import { inputParserFormat } from '../daemon/inputs.js';
+import { tailedPathProblem } from '../config/check.js';
+import { loadPassword } from '../scanners/qualys/credentials.js';
 
 export interface DoctorOptions {
   /** a scanner to use instead of the configured one (tests) */
@@ -64,8 +67,12 @@ export async function runDoctor(
   line('ok', 'scanner backend', `${sc.type}: ${backend.description} (backends: ${BACKENDS.map((b) => b.type).join(', ')}; a new vendor is a folder and an entry in src/scanners/registry.ts)`);
   try {
     const registry = await loadRegistry(config.parsers.directory);
-    const unknown = config.inputs.filter((i) => i.format !== 'auto' && !registry.get(i.format)).map((i) => i.format);
-    if (unknown.length) line('fail', 'parsers', `unknown format(s) ${unknown.join(', ')} (known: ${registry.ids().join(', ')})`);
+    // the parser each input decodes with, by the function config check and run use (a lease database's format is no parser id)
+    const unknown = config.inputs.flatMap((inp, i) => {
+      const f = inputParserFormat(inp);
+      return f !== undefined && f !== 'auto' && !registry.get(f) ? [`inputs[${i}].format ${f}`] : [];
+    });
+    if (unknown.length) line('fail', 'parsers', `unknown format(s): ${unknown.join(', ')} (known: auto, ${registry.ids().join(', ')})`);
     else line('ok', 'parsers', `${registry.ids().length} formats${config.parsers.directory ? ` (plug-ins from ${config.parsers.directory})` : ''}`);
   } catch (err) {
     line('fail', 'parsers', (err as Error).message);
@@ -77,22 +84,28 @@ export async function runDoctor(
 
   // ---- inputs
   const canBindLow = process.getuid?.() === 0 || hasCapability(10 /* CAP_NET_BIND_SERVICE */);
-  for (const inp of config.inputs) {
+  const LOW_PORT = 'port below 1024: needs CAP_NET_BIND_SERVICE (systemd/install.sh writes the drop-in) or root';
+  config.inputs.forEach((inp, n) => {
     if (inp.type === 'syslog') {
-      const port = Number(inp.listen.split(':').pop());
-      if (port > 0 && port < 1024 && !canBindLow) {
-        line('warn', `input ${inp.listen}`, 'port below 1024: needs CAP_NET_BIND_SERVICE (systemd/install.sh writes the drop-in) or root');
-      } else line('ok', `input ${inp.listen}`, `${inp.allow?.length ? `senders ${inp.allow.join(', ')}` : 'any sender (no allow list)'}`);
+      if (lowPort(inp.listen) && !canBindLow) line('warn', `input ${inp.listen}`, LOW_PORT);
+      else line('ok', `input ${inp.listen}`, `${inp.allow?.length ? `senders ${inp.allow.join(', ')}` : 'any sender (no allow list)'}`);
       if (!inp.allow?.length && !/^\w+:\/\/(127\.|\[::1\])/.test(inp.listen)) line('warn', `input ${inp.listen}`, 'no allow list: anyone who reaches the port can feed sightings');
-      if (inp.tls) {
-        for (const [k, p] of Object.entries({ cert: inp.tls.cert, key: inp.tls.key, ca: inp.tls.ca })) {
-          if (p === undefined) continue;
-          const e = readable(p);
-          if (e) line('fail', `input ${inp.listen}`, `tls.${k} ${p}: ${e}`);
-        }
-      }
+      if (inp.tls) checkTlsFiles(inp.tls, `input ${inp.listen}`, line);
     } else if (inp.type === 'http') {
-      line('ok', `input http://${inp.listen}`, `HEC and Sighting JSON; tokens ${inp.tokens.map((t) => t.name).join(', ')}${inp.tls ? '; TLS' : '; no TLS: tokens cross the network in clear'}`);
+      const what = `input http://${inp.listen}`;
+      if (lowPort(inp.listen) && !canBindLow) line('warn', what, LOW_PORT);
+      else line('ok', what, `HEC and Sighting JSON; tokens ${inp.tokens.map((t) => t.name).join(', ')}${inp.tls ? '; TLS' : '; no TLS: tokens cross the network in clear'}`);
+      if (inp.tls) checkTlsFiles(inp.tls, what, line);
+      checkTokens(inp.tokens, `inputs[${n}].tokens`, env, line);
+    } else if (inp.type === 'lease') {
+      // the lease database is read whole (dnsmasq) or tailed (Kea, ISC): a regular file this process can read
+      const what = `input lease:${inp.path}`;
+      const e = readable(inp.path);
+      if (e === 'does not exist') line('warn', what, `${inp.format} lease database does not exist yet (it is read when it appears)`);
+      else {
+        const problem = e ?? tailedPathProblem(inp.path);
+        line(problem ? 'fail' : 'ok', what, problem ? `inputs[${n}].path: ${problem}` : `${inp.format} lease database, readable, ${statSync(inp.path).size} bytes`);
+      }
     } else {
       if (/[*?[{]/.test(inp.path)) {
         const dir = dirname(inp.path);
@@ -104,13 +117,26 @@ export async function runDoctor(
         else line(e ? 'fail' : 'ok', `input ${inp.path}`, e ?? `readable, ${statSync(inp.path).size} bytes`);
       }
     }
-  }
+  });
   if (config.http.enabled) {
     const loopback = listensOnLoopback(config.http.listen);
     line(loopback ? 'ok' : 'warn', 'http', loopback
       ? `status page and /metrics on ${config.http.listen}`
       : config.http.tokens?.length ? `status page and /metrics on ${config.http.listen}, with tokens ${config.http.tokens.map((t) => t.name).join(', ')}`
         : `status page and /metrics on ${config.http.listen}: not loopback, and it shows addresses, hostnames and user names (no authentication: set http.tokens)`);
+    if (lowPort(config.http.listen) && !canBindLow) line('warn', 'http', `http.listen ${config.http.listen}: ${LOW_PORT}`);
+    if (config.http.tls) checkTlsFiles(config.http.tls, 'http', line);
+    checkTokens(config.http.tokens, 'http.tokens', env, line);
+  }
+  // the webhook's shared secret, read as the daemon reads it at start (notify/webhook.ts)
+  const hook = config.notify.webhook;
+  if (hook) {
+    try {
+      loadPassword({ passwordFile: hook.secret.file, passwordEnv: hook.secret.env, credential: hook.secret.credential }, env);
+      line('ok', 'notify.webhook.secret', `read (not shown); events go to ${new URL(hook.url).origin}`);
+    } catch (err) {
+      line('fail', 'notify.webhook.secret', (err as Error).message.replace(/password file/g, 'secret file').replace(/ to be a password/, ' to be a secret'));
+    }
   }
 
   // ---- the backend's own checks (credentials, files)
@@ -234,6 +260,31 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
       t = setTimeout(() => reject(new Error(`${what} took longer than ${Math.round(ms / 1000)} s`)), ms);
     }),
   ]);
+}
+
+/** The port of `listen` (udp://host:514, host:443, [::]:80) when it is below 1024 and not 0. */
+function lowPort(listen: string): number | undefined {
+  const port = Number(listen.split(':').pop());
+  return port > 0 && port < 1024 ? port : undefined;
+}
+
+function checkTlsFiles(tls: TlsServerConfig, what: string, line: Line): void {
+  for (const [k, p] of Object.entries({ cert: tls.cert, key: tls.key, ca: tls.ca })) {
+    if (p === undefined) continue;
+    const e = readable(p);
+    if (e) line('fail', what, `tls.${k} ${p}: ${e}`);
+  }
+}
+
+/** Tokens read by the loader the listeners use (net/webconfig.ts): a token that cannot be read stops `onsight run`. */
+function checkTokens(tokens: TokenSource[] | undefined, field: string, env: NodeJS.ProcessEnv, line: Line): void {
+  if (!tokens?.length) return;
+  try {
+    loadTokens(tokens, env);
+    line('ok', field, `${tokens.map((t) => t.name).join(', ')} read (not shown)`);
+  } catch (err) {
+    line('fail', field, (err as Error).message);
+  }
 }
 
 function readable(path: string): string | undefined {

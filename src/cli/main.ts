@@ -25,6 +25,20 @@ program.command('run')
   .description('run the daemon')
   .addOption(configOption())
   .action(async (o: { config?: string }) => {
+    // Signal handlers go in first: a signal that arrives while starting (loading the config and
+    // plug-ins, reconcile, the sweep, a PostgreSQL connection can take seconds, and systemd's
+    // Type=exec takes `systemctl reload` at once) must not meet Node's default action, which ends
+    // the process. Until start() has finished they are recorded: SIGTERM/SIGINT then stop the
+    // daemon, and a SIGHUP is applied.
+    let stopSignal: string | undefined;
+    let reloadPending = false;
+    let onSignal = (sig: string) => {
+      if (sig === 'SIGHUP') reloadPending = true;
+      else stopSignal ??= sig;
+    };
+    process.once('SIGTERM', () => onSignal('SIGTERM'));
+    process.once('SIGINT', () => onSignal('SIGINT'));
+    process.on('SIGHUP', () => onSignal('SIGHUP'));
     const { Daemon } = await import('../daemon/daemon.js');
     const loaded = loadConfig(o.config);
     await checkConfigEnvironment(loaded); // what config check refuses, run refuses too (exit 2, file:line)
@@ -32,29 +46,19 @@ program.command('run')
     for (const w of loaded.warnings) log.warn(`config: ${formatIssues([w], loaded.origin)}`);
     if (!o.config) log.info('no --config given: using the embedded default (SQLite under ./data, syslog on 127.0.0.1:5514 UDP+TCP, dry-run scanner)');
     const daemon = new Daemon({ config: loaded.config, log });
-    // Handlers go in before start: a SIGTERM that arrives while starting (or in the moment after
-    // "onsight running" is written) must stop the daemon cleanly, not kill it with the default action.
-    let started = false;
-    let stopSignal: string | undefined;
     let stopped: () => void = () => undefined;
     const done = new Promise<void>((resolve) => { stopped = resolve; });
     const stop = (sig: string) => {
-      stopSignal = sig;
-      if (!started) return; // start() finishes, then stops
       log.info(`${sig}: draining and stopping`);
       daemon.stop().then(stopped, (err: Error) => {
         log.error({ err: { message: err.message } }, 'error while stopping');
+        process.exitCode = 1; // something was left undone (stop() logged which steps): not a clean stop
         stopped();
       });
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-    await daemon.start();
-    started = true;
-    if (stopSignal) stop(stopSignal);
-    process.on('SIGHUP', () => {
+    const reload = () => {
       // certificates reload live; so do policy, regions and scheduler settings from the config file
-      daemon.reloadTls().catch((err: Error) => log.error({ err: { message: err.message } }, 'certificate reload failed'));
+      void daemon.reloadTls(); // (each failure is logged with its listener's name)
       if (!o.config) return log.info('SIGHUP: certificates reloaded (embedded default config: nothing else to re-read)');
       try {
         const next = loadConfig(o.config);
@@ -64,7 +68,20 @@ program.command('run')
       } catch (err) {
         log.warn(`SIGHUP: ${o.config} does not validate (the running config stays): ${(err as Error).message}`);
       }
-    });
+    };
+    await daemon.start();
+    // started: signals act at once (a SIGHUP while stopping has nothing left to reload)
+    onSignal = (sig: string) => {
+      if (stopSignal) return; // stopping already
+      if (sig === 'SIGHUP') return reload();
+      stopSignal = sig;
+      stop(sig);
+    };
+    if (stopSignal) stop(stopSignal);
+    else if (reloadPending) {
+      log.info('SIGHUP received while starting: applying it now');
+      reload();
+    }
     await done;
   });
 
@@ -221,15 +238,14 @@ program.command('rescan')
 program.command('skip')
   .description('never queue or launch a scan of a device present now until a time (its decisions say why)')
   .argument('<target>', 'an IP address, a MAC address or a user name')
-  .option('--until <when>', 'a duration from now (2h, 7d), a date (2026-12-24T08:00Z), or now (lift the skip); default: until lifted')
+  .option('--until <when>', 'a duration from now with its unit (2h, 7d), a future date (2026-12-24T08:00Z), or now (lift the skip); default: until lifted')
   .addOption(configOption())
   .action(async (target: string, o: { until?: string; config?: string }) => {
-    const { runOperatorAction } = await import('./operator.js');
+    const { parseSkipUntil, runOperatorAction } = await import('./operator.js');
     const { parseTarget } = await import('./target.js');
-    const { SKIP_FOREVER } = await import('../scheduler/marks.js');
     const t = parseTarget(target);
     const now = Date.now();
-    const until = o.until === undefined ? SKIP_FOREVER : o.until === 'now' ? now : parseWhen(o.until, now, '--until', 1);
+    const until = parseSkipUntil(o.until, now, '--until');
     const { config: cfg } = loadConfig(o.config);
     process.stdout.write(await runOperatorAction(cfg, t, { kind: 'skip', until }, now));
   });

@@ -5,15 +5,30 @@
  * the leader, whichever node or command wrote them). Opens the state for writing (SQLite WAL: beside
  * the daemon, without its lock; PostgreSQL: the shared database), never creates it.
  */
-import { OnsightError } from '../errors.js';
+import { OnsightError, UsageError } from '../errors.js';
 import type { Config } from '../config/schema.js';
 import { openStateFor } from '../store/open.js';
 import type { Store } from '../store/types.js';
 import { OperatorMarks, SKIP_FOREVER } from '../scheduler/marks.js';
-import type { Target } from './target.js';
+import { parseWhen, type Target } from './target.js';
 import { printable } from './printable.js';
 
 export type OperatorAction = { kind: 'rescan' } | { kind: 'skip'; until: number };
+
+/**
+ * A skip's end (`onsight skip --until`, `until` of POST /api/skip) → epoch ms: absent, until lifted;
+ * `now` lifts a skip, and is the only way to. A date already past or a duration of zero would lift
+ * it without saying so, and a bare number has no unit (seconds? days?): both are refused. `field`
+ * names the option or key in the error.
+ */
+export function parseSkipUntil(text: string | undefined, now: number, field: string): number {
+  if (text === undefined) return SKIP_FOREVER;
+  if (text === 'now') return now;
+  if (/^\s*\d+\s*$/.test(text)) throw new UsageError(`${field}: "${text.trim()}" has no unit: a duration says it (${text.trim()}m, ${text.trim()}h, ${text.trim()}d), or give a date; "now" lifts a skip`);
+  const until = parseWhen(text, now, field, 1);
+  if (until <= now) throw new UsageError(`${field}: ${text} is not in the future (${new Date(until).toISOString()}); to lift a skip, say "now"`);
+  return until;
+}
 
 export interface MarkResult {
   target: Target;

@@ -2,7 +2,7 @@
  * The daemon: wires sources → parsers → inventory → policy → scheduler → scanner and runs the
  * timers. Everything it wires is built elsewhere; this file only connects and starts/stops them.
  */
-import type { Logger } from '../log.js';
+import { setLogLevel, type Logger } from '../log.js';
 import type { Config } from '../config/schema.js';
 import { lockStateFile, type StateLock } from '../store/lock.js';
 import { guardedWrite, StoreHealth } from '../store/health.js';
@@ -53,6 +53,28 @@ export interface DaemonOptions {
   sweepMs?: number;
   /** ingest progress log period while lines flow (file catch-up), ms; default 10 s */
   progressMs?: number;
+  /**
+   * the longest stop() waits for the final scheduler pass before closing the scanner (which ends
+   * the pass's calls), ms; default 10 s, so that stopping ends well within systemd's TimeoutStopSec=30s
+   */
+  stopPassMs?: number;
+}
+
+/** after the scanner is closed, how long stop() still waits for a pass it gave up on to end (its last writes), ms */
+const STOP_SETTLE_MS = 3000;
+
+const TIMED_OUT = Symbol('timed out');
+
+/**
+ * `p`'s outcome, or TIMED_OUT once `ms` have passed. The timer is cleared when `p` settles; until
+ * then it holds the process open, so a stop waiting on a call without a socket still finishes.
+ */
+function within<T>(p: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
+  let t: NodeJS.Timeout | undefined;
+  const timer = new Promise<typeof TIMED_OUT>((resolve) => {
+    t = setTimeout(() => resolve(TIMED_OUT), ms);
+  });
+  return Promise.race([p, timer]).finally(() => clearTimeout(t));
 }
 
 export class Daemon {
@@ -85,6 +107,8 @@ export class Daemon {
   private timers: NodeJS.Timeout[] = [];
   private kickPending = false;
   private stopping = false;
+  /** start() finished: until then stop() runs no scheduler pass (a start that failed half-way launches nothing) */
+  private started = false;
   private readonly clock: Clock;
 
   constructor(private readonly opts: DaemonOptions) {
@@ -110,7 +134,8 @@ export class Daemon {
     // the scanner and cluster sections need a restart: their running values (maxTargetsPerScan, the title prefix) stay
     this.scheduler.reconfigure(this.policy, schedulerOptionsFor({ ...next, scanner: prev.scanner, cluster: prev.cluster }, this.scanner));
     this.ingest.setZone(next.timezone);
-    this.opts.log.level = next.log.level;
+    // every logger made from ours (store, scheduler, ingest, http, notify, cluster, inputs) follows
+    setLogLevel(this.opts.log, next.log.level);
     // what cannot change live keeps its running value, so status pages tell the truth
     this.opts.config = { ...next, ...Object.fromEntries(restart.map((k) => [k, prev[k]])) } as Config;
     if (this.mayLead()) void guardedWrite(this.storeHealth, 'scheduler', 'tried again at the next sweep', () => this.scheduler.sweep()).then(() => this.kick());
@@ -167,6 +192,16 @@ export class Daemon {
       zone: config.timezone, storeHealth: this.storeHealth, decodeThread: decodeThreadOn(config), parsersDirectory: config.parsers.directory,
       append: pgStore && cluster ? inboxAppend(pgStore, cluster.node) : undefined,
     });
+    // the status listener binds before anything acts: a port in use (a second instance, a typo)
+    // fails the start before reconcile, sweep or the inputs, so a restart loop launches nothing
+    if (config.http.enabled) {
+      try {
+        this.http = await startHttp(this.view, config.http, log.child({ stage: 'http' }));
+      } catch (err) {
+        await this.stop().catch(() => undefined); // (stop logs each step that fails)
+        throw new OnsightError('ONSIGHT_LISTEN', `http.listen ${config.http.listen}: ${(err as Error).message}`, { cause: err });
+      }
+    }
 
     if (!cluster) {
       // settle anything a previous run left half-done before taking new work (a cluster's leader does this when it takes the lease)
@@ -191,15 +226,8 @@ export class Daemon {
     // devices that left unscanned (leases that ran out are found here; releases also check at once); in a cluster the leader alone notifies
     if (this.notifier.enabled) this.timers.push(setInterval(() => { if (this.mayLead()) void this.notifier.checkMissed(this.clock.now()); }, 30_000));
     for (const t of this.timers) t.unref();
-    if (config.http.enabled) {
-      try {
-        this.http = await startHttp(this.view, config.http, log.child({ stage: 'http' }));
-      } catch (err) {
-        await this.stop();
-        throw new OnsightError('ONSIGHT_LISTEN', `http.listen ${config.http.listen}: ${(err as Error).message}`, { cause: err });
-      }
-    }
     if (cluster && pgStore) await this.startCluster(pgStore, state as Extract<typeof state, object>, cluster);
+    this.started = true;
     this.kick();
     const where = describeState(config.state);
     const member = cluster ? `; cluster ${cluster.name} node ${cluster.node} (${cluster.role})` : '';
@@ -353,37 +381,80 @@ export class Daemon {
     });
   }
 
-  async reloadTls(): Promise<void> {
-    for (const i of this.inputs) await i.reload?.();
-    this.http?.reload();
+  /**
+   * Re-read TLS certificates and keys (SIGHUP). Each listener on its own: one that fails (a
+   * half-written file) is logged by name and keeps its certificate; the others still reload.
+   * Returns how many failed.
+   */
+  async reloadTls(): Promise<number> {
+    const log = this.opts.log;
+    let failed = 0;
+    for (const i of this.inputs) {
+      try {
+        await i.reload?.();
+      } catch (err) {
+        failed++;
+        log.error({ input: i.name, err: { message: (err as Error).message } }, `input ${i.name}: certificate reload failed; it keeps the certificate it had`);
+      }
+    }
+    try {
+      this.http?.reload();
+    } catch (err) {
+      failed++;
+      log.error({ err: { message: (err as Error).message } }, `http.listen ${this.opts.config.http.listen}: certificate reload failed; it keeps the certificate it had`);
+    }
+    return failed;
   }
 
+  /**
+   * Stop everything, in order. Every step runs even when one before it failed (the lease is still
+   * handed over, the database closed, the lock released); stop() then rejects naming the steps
+   * that failed, so that `onsight run` exits 1.
+   */
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    const log = this.opts.log;
+    const failed: string[] = [];
+    const step = async (name: string, f: () => unknown) => {
+      try {
+        await f();
+      } catch (err) {
+        failed.push(`${name} (${(err as Error).message})`);
+        log.error({ step: name, err: { message: (err as Error).message } }, `stopping: ${name} failed; the other steps go on`);
+      }
+    };
     for (const t of this.timers) clearInterval(t);
-    await this.http?.close();
+    await step('http', () => this.http?.close());
     for (const i of this.inputs) {
       try {
         await i.close();
       } catch (err) {
-        this.opts.log.warn({ input: i.name, err: { message: (err as Error).message } }, 'input did not close cleanly');
+        log.warn({ input: i.name, err: { message: (err as Error).message } }, 'input did not close cleanly');
       }
     }
-    await this.ingest?.close();
-    try {
-      if (this.mayLead()) await this.scheduler?.tick();
-    } catch {
-      /* the state is durable; the next start reconciles */
-    }
+    await step('ingest', () => this.ingest?.close());
+    // a last pass takes what was just committed, but never for long: a scanner call that hangs must
+    // not outlast systemd's TimeoutStopSec; closing the scanner below ends such calls
+    const lead = this.started && this.mayLead();
+    // (a failed pass is no stop failure: the state is durable and the next start reconciles)
+    const pass = lead && this.scheduler ? this.scheduler.tick().catch(() => undefined) : undefined;
+    const passOut = pass && await within(pass, this.opts.stopPassMs ?? 10_000);
+    if (passOut === TIMED_OUT) log.warn(`stopping: the last scheduler pass still runs after ${Math.round((this.opts.stopPassMs ?? 10_000) / 1000)} s; closing the scanner ends its calls (the next start reconciles)`);
     // what the scheduler learned, for the next start (scheduler/memory.ts; a failed write is logged there)
-    if (this.mayLead()) await this.scheduler?.saveLearned();
-    await this.applier?.stop();
-    await this.lease?.stop(); // a leader hands the lease over now rather than at expiry
-    await this.scanner?.close();
-    this.notifier?.close();
-    await this.store?.close();
-    this.stateLock?.release();
-    this.opts.log.info('onsight stopped');
+    if (lead) await step('scheduler memory', () => this.scheduler?.saveLearned());
+    await step('cluster applier', () => this.applier?.stop());
+    await step('cluster lease', () => this.lease?.stop()); // a leader hands the lease over now rather than at expiry
+    await step('scanner', () => this.scanner?.close());
+    // the abandoned pass's last writes land before the database closes
+    if (passOut === TIMED_OUT && await within(pass!, STOP_SETTLE_MS) === TIMED_OUT) log.warn('stopping: the last scheduler pass did not end; closing the database under it');
+    await step('notifications', () => this.notifier?.close());
+    await step('state database', () => this.store?.close());
+    await step('state lock', () => this.stateLock?.release());
+    if (failed.length) {
+      log.error(`onsight stopped; these steps failed: ${failed.join('; ')}`);
+      throw new Error(`stopping: ${failed.join('; ')}`);
+    }
+    log.info('onsight stopped');
   }
 }

@@ -33,7 +33,11 @@ export function scanTimings(w: MetricsRegistry): ScanTimings {
 export async function renderMetrics(d: DaemonView, given?: Status): Promise<string> {
   const status = given ?? await buildStatus(d);
   const w = d.metricsRegistry();
-  w.beginScrape();
+  // one scrape at a time (prom.ts scrape()): overlapping ones would add into each other's counters
+  return w.scrape(() => fillMetrics(d, w, status));
+}
+
+async function fillMetrics(d: DaemonView, w: MetricsRegistry, status: Status): Promise<void> {
   const now = Date.now();
 
   w.family('onsight_build_info', 'gauge', 'Always 1; the version is a label.')(1, { version: onsightVersion() });
@@ -78,7 +82,8 @@ export async function renderMetrics(d: DaemonView, given?: Status): Promise<stri
   const ic = d.ingestCounters();
   w.family('onsight_ingest_lines_total', 'counter', 'Lines decoded and committed (a UDP line no parser can claim counts once its listener has screened it out).')(ic.lines);
   w.family('onsight_ingest_commits_total', 'counter', 'SQLite transactions committed by the ingest stage.')(ic.commits);
-  w.family('onsight_ingest_commit_errors_total', 'counter', 'Failed ingest commits (lines kept and retried).')(ic.commitErrors);
+  w.family('onsight_ingest_commit_errors_total', 'counter', 'Failed ingest commits (lines kept and retried; a batch refused for its content is split until the line at fault is alone).')(ic.commitErrors);
+  w.family('onsight_ingest_refused_lines_total', 'counter', 'Lines the state database refused for their content (a value PostgreSQL text cannot hold): their sightings dropped, each logged with its source and line.')(ic.refusedLines);
   w.family('onsight_ingest_pending_lines', 'gauge', 'Lines buffered, waiting for the next commit.')(ic.pending);
   w.family('onsight_store_write_errors_total', 'counter', 'Failed writes to the state database, every stage (disk full, a lock held elsewhere); each is retried.')(d.storeHealth().writeErrors);
   w.family('onsight_store_healthy', 'gauge', '1 when the state database takes writes and its file system has room, else 0 (see /healthz).')(d.storeHealth().problem ? 0 : 1);
@@ -214,7 +219,7 @@ export async function renderMetrics(d: DaemonView, given?: Status): Promise<stri
   const hip = status.scanner.hostsInParallel;
   w.family('onsight_scheduler_hosts_in_parallel', 'gauge', 'Hosts an appliance scans at once in one of our scans, as the scheduler assumes it: learned from scan durations (parallelism.ts), else where learning starts (the option profile\'s figure where the scanner states it, else the configured hostsInParallel).')(hip.value, { scanner: scanner.kind });
   w.family('onsight_scheduler_hosts_in_parallel_configured', 'gauge', 'The configured hostsInParallel (where learning starts when the scanner states no option profile figure).')(hip.configured, { scanner: scanner.kind });
-  w.family('onsight_scanner_stopped', 'gauge', '1 when onsight stopped calling the scanner after a failure only an operator can fix (credentials, account; the status page says why) until the config is reloaded.')(scanner.block.stopped ? 1 : 0, { scanner: scanner.kind });
+  w.family('onsight_scanner_stopped', 'gauge', '1 when onsight stopped calling the scanner after a failure only an operator can fix (credentials, account; the status page says why) until the config is reloaded, or onsight restarted for a new password (credentials are read at start).')(scanner.block.stopped ? 1 : 0, { scanner: scanner.kind });
 
   // notifications
   const notified = w.family('onsight_notify_events_total', 'counter', 'Notification events by sink (webhook, syslog) and outcome: sent, failed (given up after its attempts, or refused by the receiver), dropped (queue full).');
@@ -230,6 +235,4 @@ export async function renderMetrics(d: DaemonView, given?: Status): Promise<stri
 
   const cluster = await d.cluster?.();
   if (cluster) writeClusterMetrics(w, cluster);
-
-  return w.render();
 }

@@ -1,7 +1,7 @@
 /**
  * The operator API on the status listener: `GET /api/why?target=X` (read-only, what `onsight why
  * --json` prints) and `POST /api/rescan`, `POST /api/skip` with a JSON body `{"target": "10.0.0.5"}`
- * (skip: `"until": "2h" | DATE | "now"`), doing what `onsight rescan` / `onsight skip` do.
+ * (skip: `"until": "2h" | DATE | "now"`, a DATE in the future; `now` lifts a skip), doing what `onsight rescan` / `onsight skip` do.
  * The POSTs change the state, so they need `http.tokens` (refused without: 403), a JSON content
  * type (a cross-site form cannot send one without a CORS preflight, which we never grant) and a
  * body of at most 4 KiB. They go through the daemon's own store (SQLite or PostgreSQL): in a
@@ -9,10 +9,9 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { OnsightError, UsageError } from '../errors.js';
-import { markDevices } from '../cli/operator.js';
-import { parseTarget, parseWhen } from '../cli/target.js';
+import { markDevices, parseSkipUntil } from '../cli/operator.js';
+import { parseTarget } from '../cli/target.js';
 import { whyHistory } from '../cli/why.js';
-import { SKIP_FOREVER } from '../scheduler/marks.js';
 import type { DaemonView } from './view.js';
 
 const MAX_BODY = 4096;
@@ -63,7 +62,7 @@ export function handleOperatorApi(req: IncomingMessage, res: ServerResponse, pat
     const now = Date.now();
     const target = parseTarget(b.target);
     const action = path === '/api/rescan' ? { kind: 'rescan' as const }
-      : { kind: 'skip' as const, until: b.until === undefined ? SKIP_FOREVER : b.until === 'now' ? now : parseWhen(b.until as string, now, 'until', 1) };
+      : { kind: 'skip' as const, until: parseSkipUntil(b.until as string | undefined, now, 'until') };
     reply(200, await markDevices(store, target, action, now));
   }).catch((err: unknown) => replyError(reply, err));
   return true;

@@ -57,6 +57,24 @@ export class MetricsRegistry {
     for (const { type, metric } of this.metrics.values()) if (type !== 'histogram') metric.reset();
   }
 
+  /** the scrape running now, if any: the next one starts after it */
+  private scraping: Promise<unknown> = Promise.resolve();
+
+  /**
+   * One scrape: reset, `fill` (which may await the state database), render. Scrapes run one at a
+   * time: the values live in one shared registry and counters are filled with inc(), so a second
+   * scrape resetting and filling between the first's awaits would double what the first renders.
+   */
+  scrape(fill: () => Promise<void> | void): Promise<string> {
+    const run = this.scraping.then(async () => {
+      this.beginScrape();
+      await fill();
+      return this.render();
+    });
+    this.scraping = run.catch(() => undefined); // a failed scrape does not block the next
+    return run;
+  }
+
   render(): Promise<string> {
     return this.registry.metrics();
   }

@@ -313,7 +313,7 @@ export class Budget {
       this.core.log.warn({ code: o.code, until: new Date(o.untilMs).toISOString() }, `scanner asks to wait: no call before ${new Date(o.untilMs).toISOString()} (${o.message})`);
     } else if (o.next === 'stop' && !this.stopped) {
       this.stopped = { at: this.core.clock.now(), code: o.code, message: o.message };
-      this.core.log.error({ code: o.code }, `stopped calling the scanner until the config is reloaded or onsight restarted: ${o.message}`);
+      this.core.log.error({ code: o.code }, `stopped calling the scanner until the config is reloaded (an account fixed on the platform) or onsight restarted (a new password: credentials are read at start): ${o.message}`);
     }
   }
 

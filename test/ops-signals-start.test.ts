@@ -1,0 +1,171 @@
+/**
+ * `onsight run` (the real CLI, child processes) around its start and its reloads:
+ * - a SIGHUP that arrives while the daemon is still starting (systemd's Type=exec takes
+ *   `systemctl reload` at once) must not kill it (Node's default action for SIGHUP); the reload is
+ *   applied once started;
+ * - a log level raised by SIGHUP reaches the loggers made at start (here the webhook's, stage notify);
+ * - a status listener whose port is taken fails the start before anything acts: exit 1 with the
+ *   http.listen error, and no scan launched (even a device due at start).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createTcpServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { DaemonProcess, freePort, startDaemon } from './helpers/daemon.js';
+import { CLI } from './helpers/paths.js';
+import { udpSend } from './helpers/net.js';
+import { sleep, until } from './helpers/wait.js';
+
+const dirs: string[] = [];
+const tmp = () => {
+  const d = mkdtempSync(join(tmpdir(), 'onsight-sigstart-'));
+  dirs.push(d);
+  return d;
+};
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+/** RFC 3164 stamp of now in UTC (an old stamp would be a lease that already ran out) */
+const stamp = () => {
+  const n = new Date();
+  return `${n.toLocaleString('en-US', { month: 'short', timeZone: 'UTC' })} ${String(n.getUTCDate()).padStart(2, ' ')} ${n.toISOString().slice(11, 19)}`;
+};
+const ack = (ip: string, mac: string) => `<30>${stamp()} gw dhcpd[1]: DHCPACK on ${ip} to ${mac} (laptop) via eth0`;
+const isLaunch = (e: { launch?: unknown }) => e.launch !== undefined;
+
+function spawnRun(dir: string, cfg: string): DaemonProcess {
+  const child = spawn(process.execPath, [CLI, 'run', '--config', cfg], { cwd: dir, env: { ...process.env, ONSIGHT_LOG_JSON: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return new DaemonProcess(child, dir);
+}
+
+describe('SIGHUP while starting', () => {
+  it('does not kill the daemon; the reload is applied once it has started', async () => {
+    const dir = tmp();
+    // the HTTP input's token is read during start(); from a FIFO, start() waits there until the test writes it
+    const fifo = join(dir, 'token.fifo');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const cfg = join(dir, 'onsight.yaml');
+    const text = `state: ${join(dir, 'state.db')}
+inputs:
+  - { type: http, listen: "127.0.0.1:0", tokens: [{ name: collector, file: ${fifo} }] }
+policy: { scope: ["10.0.0.0/8"] }
+regions: [{ name: emea, cidrs: ["10.20.0.0/16"], appliances: [emea-sa-1] }]
+scanner: { type: dry-run }
+http: { enabled: false }
+`;
+    writeFileSync(cfg, text);
+    const d = spawnRun(dir, cfg);
+    try {
+      // opening the FIFO for writing returns once the daemon opened it to read: it is inside start()
+      const fh = await Promise.race([
+        open(fifo, 'w'),
+        d.exit.then((code) => { throw new Error(`daemon exited (${code}) before reading the token: ${d.stderr}`); }),
+      ]);
+      expect(d.logs.some((e) => e.msg.startsWith('onsight running'))).toBe(false);
+      writeFileSync(cfg, text.replace('policy: { scope: ["10.0.0.0/8"] }', 'policy: { scope: ["10.0.0.0/8"], rescanAfter: 7d }'));
+      d.child.kill('SIGHUP');
+      await sleep(500);
+      // Node's default action for SIGHUP would have ended the process by now
+      expect(d.child.signalCode).toBeNull();
+      expect(d.child.exitCode).toBeNull();
+      await fh.writeFile('token-8c1f\n');
+      await fh.close();
+      const running = await d.waitFor((e) => e.msg.startsWith('onsight running'), 20_000);
+      const reloaded = await d.waitFor((e) => e.msg.includes('reloaded: policy, regions, scheduler and inventory settings applied'), 10_000);
+      expect(d.logs.indexOf(reloaded)).toBeGreaterThan(d.logs.indexOf(running));
+    } finally {
+      expect(await d.stop(), d.stderr).toBe(0);
+    }
+  }, 60_000);
+});
+
+describe('log level raised by SIGHUP', () => {
+  let hook: Server | undefined;
+  afterAll(() => new Promise<void>((resolve) => (hook ? hook.close(() => resolve()) : resolve())));
+
+  it("reaches a child logger made at start: the webhook's retry lines (stage notify, debug) appear after the reload", async () => {
+    let posts = 0;
+    hook = createHttpServer((req, res) => {
+      posts++;
+      req.resume();
+      res.writeHead(503).end(); // retried, and each retry is logged at debug
+    });
+    await new Promise<void>((resolve) => hook!.listen(0, '127.0.0.1', () => resolve()));
+    const hookPort = (hook.address() as { port: number }).port;
+    const dir = tmp();
+    const secret = join(dir, 'hook.secret');
+    writeFileSync(secret, 'hook-secret-1\n');
+    const port = await freePort();
+    const text = `state: STATE
+timezone: UTC
+inputs: [{ type: syslog, listen: "udp://127.0.0.1:${port}", format: auto }]
+policy: { scope: ["10.0.0.0/8"] }
+regions: [{ name: emea, cidrs: ["10.20.0.0/16"], appliances: [emea-sa-1] }]
+scanner: { type: dry-run, scanDurationS: 0 }
+http: { enabled: false }
+notify: { webhook: { url: "http://127.0.0.1:${hookPort}/hook", secret: { file: ${secret} }, events: [scan-finished], backoffS: 0.2, maxBackoffS: 0.3, maxAttempts: 100 } }
+log: { level: info }
+`;
+    const d = await startDaemon(text, {}, dir);
+    const retryLine = (e: { msg: string }) => /^notify webhook .*retrying in/.test(e.msg);
+    try {
+      await udpSend(port, ack('10.20.1.5', '52:54:00:cc:00:05'));
+      await d.waitFor(isLaunch, 10_000);
+      // the scan ends, its event is posted, refused, retried: at info, the retries are not logged
+      await until(() => posts >= 3, 15_000, 'the webhook retried');
+      expect(d.logs.filter(retryLine)).toEqual([]);
+      const cfg = join(dir, 'onsight.yaml');
+      writeFileSync(cfg, readFileSync(cfg, 'utf8').replace('log: { level: info }', 'log: { level: debug }'));
+      d.child.kill('SIGHUP');
+      await d.waitFor((e) => e.msg.includes('reloaded: policy, regions'), 10_000);
+      const debug = await d.waitFor(retryLine, 10_000);
+      expect(debug).toMatchObject({ level: 20, stage: 'notify' });
+    } finally {
+      expect(await d.stop(), d.stderr).toBe(0);
+    }
+  }, 60_000);
+});
+
+describe('status listener port taken', () => {
+  it('exits 1 with the http.listen error before reconcile, sweep or inputs: a device due at start is not launched', async () => {
+    const dir = tmp();
+    const port = await freePort();
+    const base = `state: STATE
+timezone: UTC
+inputs: [{ type: syslog, listen: "udp://127.0.0.1:${port}", format: auto }]
+regions: [{ name: emea, cidrs: ["10.20.0.0/16"], appliances: [emea-sa-1] }]
+scanner: { type: dry-run, scanDurationS: 0 }
+`;
+    // first run: the device is seen on an excluded address, so it is present and never scanned
+    const first = await startDaemon(`${base}policy: { scope: ["10.0.0.0/8"], exclude: ["10.20.7.0/24"] }\nhttp: { enabled: false }\n`, {}, dir);
+    await udpSend(port, ack('10.20.7.7', '52:54:00:cc:00:07'));
+    await first.waitFor((e) => (e as { sighting?: { ip: string } }).sighting?.ip === '10.20.7.7');
+    expect(await first.stop()).toBe(0);
+    expect(first.logs.some(isLaunch)).toBe(false);
+
+    // second run: no exclusion (the device is due at once), and the status port is held by someone else
+    const holder = createTcpServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', () => resolve()));
+    const taken = (holder.address() as { port: number }).port;
+    try {
+      const cfg = join(dir, 'onsight.yaml');
+      writeFileSync(cfg, `${base}policy: { scope: ["10.0.0.0/8"] }\nhttp: { listen: "127.0.0.1:${taken}" }\n`.replaceAll('STATE', join(dir, 'state.db')));
+      const second = spawnRun(dir, cfg);
+      const code = await Promise.race([second.exit, sleep(30_000).then(() => 'still running')]);
+      if (code === 'still running') await second.stop('SIGKILL');
+      expect(code, second.stderr).toBe(1);
+      expect(second.stderr).toContain(`http.listen 127.0.0.1:${taken}`);
+      expect(second.stderr).toContain('EADDRINUSE');
+      // the dry-run scanner logs each launch (DRY RUN: would launch ...): none
+      expect(second.logs.filter(isLaunch)).toEqual([]);
+      expect(second.logs.some((e) => e.msg.startsWith('onsight running'))).toBe(false);
+    } finally {
+      holder.close();
+    }
+  }, 60_000);
+});

@@ -1,0 +1,89 @@
+/**
+ * A skip's end (`onsight skip --until`, `until` of POST /api/skip): a date already past or a zero
+ * duration would silently lift a skip, and a bare number has no unit (it was taken as seconds):
+ * both are refused with an error naming the option; `now` is the one way to lift a skip.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { validateConfig } from '../src/config/load.js';
+import { Daemon } from '../src/daemon/daemon.js';
+import { silentLogger } from '../src/log.js';
+import { freePort } from './helpers/daemon.js';
+import { udpSend } from './helpers/net.js';
+import { CLI } from './helpers/paths.js';
+import { until } from './helpers/wait.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'onsight-skip-until-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('onsight skip --until (the CLI)', () => {
+  const cfg = join(dir, 'onsight.yaml');
+  beforeAll(() => writeFileSync(cfg, `state: ${join(dir, 'cli.db')}\npolicy: { scope: ["10.0.0.0/8"] }\nregions: [{ name: a, cidrs: ["10.0.0.0/8"], appliances: [x] }]\n`));
+  const skip = (when: string) => spawnSync(process.execPath, [CLI, 'skip', '10.20.1.7', '--until', when, '--config', cfg], { encoding: 'utf8', timeout: 30_000 });
+
+  it('refuses a date in the past, a zero duration and a bare number (exit 2), naming --until', () => {
+    const past = skip('2020-01-01T00:00Z');
+    expect(past.stderr).toMatch(/--until: 2020-01-01T00:00Z is not in the future \(2020-01-01T00:00:00\.000Z\); to lift a skip, say "now"/);
+    expect(past.status).toBe(2);
+    const zero = skip('0h');
+    expect(zero.stderr).toMatch(/--until: 0h is not in the future/);
+    expect(zero.status).toBe(2);
+    const bare = skip('30');
+    expect(bare.stderr).toMatch(/--until: "30" has no unit: a duration says it \(30m, 30h, 30d\), or give a date; "now" lifts a skip/);
+    expect(bare.status).toBe(2);
+  });
+});
+
+describe('POST /api/skip until', () => {
+  const TOKEN = 'skip-until-token-4e1a';
+  let daemon: Daemon;
+  const post = (body: unknown) => new Promise<{ status: number; body: Record<string, unknown> }>((resolve, reject) => {
+    const url = new URL(`${daemon.http!.url}/api/skip`);
+    const req = request({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' } }, (res) => {
+      let b = '';
+      res.setEncoding('utf8').on('data', (d: string) => (b += d)).on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(b) as Record<string, unknown> }));
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify(body));
+  });
+
+  beforeAll(async () => {
+    writeFileSync(join(dir, 'token'), `${TOKEN}\n`);
+    const port = await freePort();
+    const { config } = validateConfig({
+      state: join(dir, 'api.db'), timezone: 'UTC',
+      inputs: [{ type: 'syslog', listen: `udp://127.0.0.1:${port}`, format: 'auto' }],
+      policy: { scope: ['10.0.0.0/8'], exclude: ['10.20.9.0/24'] }, // present, never launched
+      regions: [{ name: 'emea', cidrs: ['10.20.0.0/16'], appliances: ['emea-sa-1'] }],
+      scanner: { type: 'dry-run' },
+      http: { listen: '127.0.0.1:0', tokens: [{ name: 'ops', file: join(dir, 'token') }] },
+    });
+    daemon = new Daemon({ config, log: silentLogger() });
+    await daemon.start();
+    const n = new Date();
+    const stamp = `${n.toLocaleString('en-US', { month: 'short', timeZone: 'UTC' })} ${String(n.getUTCDate()).padStart(2, ' ')} ${n.toISOString().slice(11, 19)}`;
+    await udpSend(port, `<30>${stamp} gw dhcpd[1]: DHCPACK on 10.20.9.9 to 52:54:00:ff:00:09 (desk) via eth0`);
+    await until(() => daemon.ingest.counters.sightings >= 1, 10_000, 'the sighting committed', 50);
+  });
+  afterAll(async () => {
+    await daemon?.stop();
+  });
+
+  it('400 for a past date, a zero duration or a bare number, naming "until"; a duration, and now, are taken', async () => {
+    for (const [when, why] of [['2020-01-01T00:00Z', /^until: 2020-01-01T00:00Z is not in the future/], ['0s', /^until: 0s is not in the future/], ['3600', /^until: "3600" has no unit/]] as const) {
+      const r = await post({ target: '10.20.9.9', until: when });
+      expect(r.status, when).toBe(400);
+      expect(String(r.body.error)).toMatch(why);
+    }
+    const later = await post({ target: '10.20.9.9', until: '2h' });
+    expect(later.status).toBe(200);
+    expect(Date.parse(String(later.body.until)) - Date.now()).toBeGreaterThan(7_000_000);
+    const lifted = await post({ target: '10.20.9.9', until: 'now' });
+    expect(lifted.status).toBe(200);
+    expect(Date.parse(String(lifted.body.until))).toBeLessThanOrEqual(Date.now());
+  });
+});
