@@ -13,12 +13,40 @@ import { Lease } from '../cluster/lease.js';
 import { holdLease, type FenceHolder } from '../cluster/fence.js';
 import { InboxApplier } from '../cluster/applier.js';
 import { InboxReader, InboxWriter } from '../cluster/inbox.js';
-import { FencedError } from '../errors.js';
+import { hostname } from 'node:os';
+import { FencedError, OnsightError } from '../errors.js';
+import type { PgDb } from '../store/postgres/db.js';
 import type { PgStore } from '../store/postgres/store.js';
 import type { ApplyResult, ConsideredWrites, SchedulerStore } from '../store/types.js';
 import type { FileCheckpoint, ResumeStore, SourcePosition } from '../sources/types.js';
 import type { Sighting } from '../sighting.js';
 import type { AppendBatch, IngestedSighting } from './ingest.js';
+
+/**
+ * Refuses to start when another live node goes by this node's name (cluster.node; by default the
+ * short host name, which two machines may share): file checkpoints and source positions are kept by
+ * the name, so the two would overwrite each other's and read lines twice or skip them. A row of our
+ * own host whose process is gone is a crashed run of ours, not another node.
+ */
+export async function refuseNodeNameInUse(db: PgDb, cluster: Pick<ClusterConfig, 'node' | 'leaseTtlS'>, alive: (pid: number) => boolean = processAlive): Promise<void> {
+  if (!(await db.row<{ t: string | null }>("SELECT to_regclass('cluster_nodes')::text AS t"))?.t) return;
+  const r = await db.row<{ host: string | null; pid: number | null; age_s: number }>(
+    'SELECT host, pid, extract(epoch FROM now() - heartbeat_at)::float8 AS age_s FROM cluster_nodes WHERE name = $1', [cluster.node]);
+  // (a heartbeat every third of the lease: two leases without one is a node that is gone)
+  if (!r || r.age_s > 2 * cluster.leaseTtlS) return;
+  if (r.host === hostname() && (r.pid === null || r.pid === process.pid || !alive(r.pid))) return;
+  throw new OnsightError('ONSIGHT_CLUSTER', `another node named "${cluster.node}" is running (host ${r.host ?? '?'}, pid ${r.pid ?? '?'}, heartbeat ${Math.round(r.age_s)} s ago): ` +
+    'give each node its own cluster.node (the default is the short host name); file checkpoints and positions are kept by that name');
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 export function clusterLease(state: PostgresState, cluster: ClusterConfig, log: Logger): Lease {
   return new Lease({

@@ -32,7 +32,7 @@ import { openPostgresStore, PgStore } from '../store/postgres/store.js';
 import type { PgConnection } from '../store/postgres/db.js';
 import type { SchedulerStore } from '../store/types.js';
 import { FencedError } from '../errors.js';
-import { clusterApplier, clusterLease, fencedSchedulerStore, inboxAppend, nodeScoped } from './cluster.js';
+import { clusterApplier, clusterLease, fencedSchedulerStore, inboxAppend, nodeScoped, refuseNodeNameInUse } from './cluster.js';
 import { Notifier } from '../notify/notifier.js';
 import { InputFreshness } from './freshness.js';
 import { MetricsRegistry } from '../http/prom.js';
@@ -177,6 +177,7 @@ export class Daemon {
     if (cluster) {
       if (!(this.store instanceof PgStore)) throw new OnsightError('ONSIGHT_CLUSTER', 'cluster mode needs the PostgreSQL store');
       pgStore = this.store;
+      await refuseNodeNameInUse(pgStore.db, cluster);
       this.lease = clusterLease(state as Extract<typeof state, object>, cluster, log.child({ stage: 'cluster' }));
     }
     // a node that does not lead sends nothing to the scanner: the lease guards every launch right before it is sent
