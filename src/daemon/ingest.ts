@@ -58,6 +58,18 @@ export interface IngestedSighting {
   source: string;
 }
 
+/**
+ * A line as the cluster inbox keys it (with its origin and time): one sender's line delivered to
+ * every node is one key. A tailed file's line also carries where it ends in its file: one node
+ * tails a file, and an identical line written twice within one timestamp (ACK, RELEASE, ACK in one
+ * second) is two lines, not a duplicate. `k`: the sighting's index when the line yields several.
+ */
+export function inboxRaw(l: Pick<RawLine, 'text' | 'sightings' | 'checkpoint'>, k?: number): string | undefined {
+  if (l.sightings) return undefined; // decoded by the source itself (a lease database): its sighting stands in
+  const at = l.checkpoint ? `\0${l.checkpoint.ino}:${l.checkpoint.offset}` : '';
+  return `${l.text}${at}${k !== undefined ? `\0${k}` : ''}`;
+}
+
 export type AppendBatch = (entries: IngestedSighting[], checkpoints: FileCheckpoint[], positions: SourcePosition[]) => Promise<void>;
 
 export interface IngestCounters {
@@ -368,7 +380,7 @@ export class Ingest implements LineSink {
         if (l.group?.accept && !l.group.accept(s)) return;
         sightings.push(s);
         // sightings a source decoded itself (a lease-file snapshot) have no line of their own
-        if (this.opts.append) entries.push({ sighting: s, raw: l.sightings ? undefined : found.length > 1 ? `${l.text}\0${k}` : l.text, sender: l.sender, source: l.source });
+        if (this.opts.append) entries.push({ sighting: s, raw: inboxRaw(l, found.length > 1 ? k : undefined), sender: l.sender, source: l.source });
       });
       if (l.checkpoint) checkpoints.set(l.checkpoint.path, l.checkpoint);
       // (a refused group was failed: its position, an HTTP request's stored answer, is not written)
