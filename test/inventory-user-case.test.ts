@@ -56,6 +56,15 @@ describe.each(STORE_KINDS)('user names fold case on $name', (kind) => {
     expect((await inv.counts(T0 + 610 * 60_000)).identities).toBe(2);
   });
 
+  it('an operator names the device by its user in any case (onsight skip bob finds the session that came in as Bob)', async () => {
+    const store = await kind.open(OPTS);
+    const [a] = await store.inventory.commitBatch([up('bob', '10.8.0.5', 0, 'lt-7')]);
+    await store.inventory.commitBatch([up('Bob', '10.8.0.5', 5, 'lt-7')]); // the user column now says Bob
+    for (const name of ['bob', 'BOB', 'Bob']) expect(await store.history.identitiesNamed({ kind: 'user', value: name })).toEqual([a.identityId]);
+    expect(await store.history.identitiesNamed({ kind: 'user', value: 'bob' }, T0 + 6 * 60_000)).toEqual([a.identityId]);
+    expect(await store.history.identitiesNamed({ kind: 'user', value: 'bo_' })).toEqual([]); // a LIKE wildcard is a character
+  });
+
   it('the migration folds stored keys: free ones, the last seen of those folding alike; a folded key already there and non-ASCII names stay', async () => {
     const keys = await legacyThenMigrate(kind, [
       ['user:Alice|LT-1', 1], ['user:ALICE|lt-1', 5], ['user:alice|lt-2', 1], // the last seen of the first two takes user:alice|lt-1

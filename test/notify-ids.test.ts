@@ -11,7 +11,8 @@ import { silentLogger } from '../src/log.js';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openSqliteStore } from '../src/store/sqlite-store.js';
+import { validateConfig } from '../src/config/load.js';
+import { Daemon } from '../src/daemon/daemon.js';
 import { ENDED_PAGE } from '../src/store/types.js';
 import type { Sighting } from '../src/sighting.js';
 
@@ -40,36 +41,33 @@ describe('host-missed across leaders', () => {
     expect(sinces).toEqual([lead - 15 * 60_000]);
   });
 
-  it('every device that left is reported, past a page of ended bindings (a sweep after an outage ends more at once)', async () => {
-    const store = openSqliteStore(join(mkdtempSync(join(tmpdir(), 'onsight-missed-')), 'state.db'), { defaultLeaseS: 3600, maxSessionS: 86400, retentionS: 90 * 86400 });
+  it('every device that left is reported, past a page of ended bindings (a sweep after an outage ends more at once), through the daemon', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'onsight-missed-'));
+    const { config } = validateConfig({
+      state: join(dir, 'state.db'), timezone: 'UTC', inputs: [],
+      policy: { rescanAfter: '30d', scope: ['10.0.0.0/8'] },
+      regions: [{ name: 'r', cidrs: ['10.0.0.0/8'], appliances: ['a'] }],
+      scanner: { type: 'dry-run', scanDurationS: 1 }, http: { enabled: false },
+      notify: { webhook: { url: 'http://127.0.0.1:9/', secret: { env: 'ONSIGHT_TEST_HOOK_SECRET' } } },
+    });
+    process.env.ONSIGHT_TEST_HOOK_SECRET = 'secret-0123456789';
+    const daemon = new Daemon({ config, log: silentLogger() });
+    await daemon.start();
     try {
-      const t0 = Date.parse('2026-12-01T08:00:00Z');
+      const t0 = Date.now();
       const n = ENDED_PAGE + 37;
       const batch: Sighting[] = [];
       const ip = (k: number) => `10.${(k >> 16) & 255}.${(k >> 8) & 255}.${k & 255}`;
       const mac = (k: number) => `52:54:00:${((k >> 16) & 255).toString(16).padStart(2, '0')}:${((k >> 8) & 255).toString(16).padStart(2, '0')}:${(k & 255).toString(16).padStart(2, '0')}`;
       for (let k = 1; k <= n; k++) batch.push({ kind: 'lease', ip: ip(k), mac: mac(k), at: new Date(t0).toISOString(), format: 'isc-dhcpd', source: 't' });
       // they all leave within two seconds: many share an end time, so the pages meet inside one
-      for (let k = 1; k <= n; k++) batch.push({ kind: 'release', ip: ip(k), mac: mac(k), at: new Date(t0 + 60_000 + (k % 2) * 1000).toISOString(), format: 'isc-dhcpd', source: 't' });
-      await store.inventory.commitBatch(batch);
-      const ctx: NotifyContext = {
-        identity: () => undefined, regionOf: () => 'r',
-        endedBindings: async (since, now, before) => (await store.inventory.endedBindings(since, now, before)).map((e) => ({
-          view: { id: e.id, ip: e.ip, identityId: e.identityId, startAt: e.startAt, lastSeen: e.endAt } as never, endAt: e.endAt, presentElsewhere: e.presentElsewhere,
-        })),
-        decisionPagesSince: async function* () { /* none */ },
-        evaluator: () => () => ({ due: true, reason: 'due', detail: 'never scanned', region: 'r' }),
-      };
-      const cfg = { webhook: { url: 'http://127.0.0.1:9/', secret: { env: 'S' }, events: ['host-missed' as const], timeoutS: 1, maxAttempts: 1, backoffS: 0.05, maxBackoffS: 1, maxQueue: 10 } };
-      const notifier = new Notifier(cfg as never, ctx, silentLogger(), t0, { S: 'secret-0123456789' });
-      try {
-        expect(await notifier.checkMissed(t0 + 120_000)).toBe(n);
-        expect(await notifier.checkMissed(t0 + 150_000)).toBe(0); // each once
-      } finally {
-        notifier.close();
-      }
+      for (let k = 1; k <= n; k++) batch.push({ kind: 'release', ip: ip(k), mac: mac(k), at: new Date(t0 + 1000 + (k % 2) * 1000).toISOString(), format: 'isc-dhcpd', source: 't' });
+      await daemon.inventory.commitBatch(batch);
+      expect(await daemon.notifier.checkMissed(t0 + 5000)).toBe(n);
+      expect(await daemon.notifier.checkMissed(t0 + 6000)).toBe(0); // each once
     } finally {
-      await store.close();
+      await daemon.stop();
+      delete process.env.ONSIGHT_TEST_HOOK_SECRET;
     }
-  }, 60_000);
+  }, 120_000);
 });

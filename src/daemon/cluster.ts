@@ -36,7 +36,7 @@ export async function refuseNodeNameInUse(db: PgDb, cluster: Pick<ClusterConfig,
   if (!r || r.age_s > 2 * cluster.leaseTtlS) return;
   if (r.host === hostname() && (r.pid === null || r.pid === process.pid || !alive(r.pid))) return;
   throw new OnsightError('ONSIGHT_CLUSTER', `another node named "${cluster.node}" is running (host ${r.host ?? '?'}, pid ${r.pid ?? '?'}, heartbeat ${Math.round(r.age_s)} s ago): ` +
-    'give each node its own cluster.node (the default is the short host name); file checkpoints and positions are kept by that name');
+    `give each node its own cluster.node (the default is the short host name); file checkpoints and positions are kept by that name. A node that is gone stops counting ${Math.max(1, Math.ceil(2 * cluster.leaseTtlS - r.age_s))} s from now`);
 }
 
 function processAlive(pid: number): boolean {

@@ -185,7 +185,7 @@ export class Daemon {
     this.view = daemonView(this);
     this.notifier = new Notifier(config.notify, {
       identity: (id) => this.inventory.identity(id), regionOf: (ip) => this.view.regionOf(ip),
-      endedBindings: (since, now) => this.view.endedBindings(since, now), decisionPagesSince: (since) => this.view.decisionPagesSince(since),
+      endedBindings: (since, now, before) => this.view.endedBindings(since, now, before), decisionPagesSince: (since) => this.view.decisionPagesSince(since),
       evaluator: () => this.view.markedEvaluator(),
     }, log.child({ stage: 'notify' }), this.startedAt);
     this.scheduler = this.buildScheduler(this.store.scheduler);

@@ -12,7 +12,8 @@ import { CLOCK_SKEW_MS, isNum, record, type Remembers } from './memory.js';
 
 /** A scanner call failed; `outcome` is what the scanner says it means. */
 export class FailedCall extends Error {
-  constructor(readonly outcome: FailureOutcome, readonly error: unknown) {
+  /** `held`: refused here, no call made (its API's wait: FailureOutcome.holds), so no failure of the call itself */
+  constructor(readonly outcome: FailureOutcome, readonly error: unknown, readonly held = false) {
     super(outcome.message);
   }
 }
@@ -262,7 +263,9 @@ export class Budget {
    */
   async hostList(what: string, ips: string[], essential = false): Promise<LastScanned[] | undefined> {
     const unique = [...new Set(ips)];
-    const calls = this.hostListCalls(unique.length);
+    // each address family in batches of its own (Qualys: ips and ipv6 apart)
+    const v6 = unique.filter((ip) => ip.includes(':')).length;
+    const calls = v6 && v6 < unique.length ? this.hostListCalls(unique.length - v6) + this.hostListCalls(v6) : this.hostListCalls(unique.length);
     if (!this.canSpendCalls(calls, essential)) return undefined;
     const list = await this.call(what, 'lastScanned', () => this.core.scanner.lastScanned(unique));
     this.spentExtra(calls - 1);
@@ -279,7 +282,7 @@ export class Budget {
   async call<T>(what: string, which: ScannerCall, fn: () => Promise<T>, o: { optional?: boolean } = {}): Promise<T> {
     // its own API asked for a wait (holds: 'call'): refused here, no call made, nothing logged again
     const held = this.callWaits.get(which);
-    if (held && this.core.clock.now() < held.untilMs!) throw new FailedCall(held, new Error(held.message));
+    if (held && this.core.clock.now() < held.untilMs!) throw new FailedCall(held, new Error(held.message), true);
     this.core.counters.apiCalls++;
     this.pace.spend();
     try {

@@ -175,7 +175,8 @@ export interface SettleOptions {
 
 export interface CancelPhase {
   newHolderCheck(now: number): (b: BindingView) => Promise<void>;
-  cancelAndRequeue(i: Intent, why: string, state?: 'canceled' | 'abandoned'): Promise<IntentTarget[] | undefined>;
+  /** `failed`: set to the scanner's error when the cancel call failed (undefined returned) */
+  cancelAndRequeue(i: Intent, why: string, state?: 'canceled' | 'abandoned', mayBeProbing?: boolean, failed?: { error?: unknown }): Promise<IntentTarget[] | undefined>;
   requeue(i: Intent, why: string, state: 'canceled' | 'abandoned'): Promise<IntentTarget[]>;
   /** after cancelAndRequeue: the targets' decisions written, those already scanned credited, the others decided again */
   settleRequeued(i: Intent, targets: IntentTarget[], reason: string, o?: SettleOptions): Promise<void>;

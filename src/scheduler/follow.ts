@@ -7,6 +7,7 @@
  * scans were last polled, the state each was last seen in, and how long scans take.
  */
 import type { ScanStatus } from '../scanners/types.js';
+import { ScanEndedBeforeCancel } from '../scanners/failure.js';
 import type { Intent } from './queue.js';
 import { ScanDurations } from './durations.js';
 import { hostsInParallel, startingHostsInParallel, type SchedulerCore } from './core.js';
@@ -356,7 +357,10 @@ export class Follower {
     this.lastState.delete(i.id);
     this.missing.delete(i.id);
     const why = `scan ${i.scanRef} still ${state} ${Math.round(age / 3_600_000)} h after launch: given up`;
-    const canceled = this.core.budget.canSpend(true) ? await this.core.cancel.cancelAndRequeue(i, why, 'abandoned') : undefined;
+    const failed: { error?: unknown } = {};
+    const canceled = this.core.budget.canSpend(true) ? await this.core.cancel.cancelAndRequeue(i, why, 'abandoned', true, failed) : undefined;
+    // it ended after all (after the poll that found it overdue): the next poll records its end and results
+    if (failed.error instanceof ScanEndedBeforeCancel) return false;
     const targets = canceled ?? await this.core.cancel.requeue(i, why, 'abandoned');
     if (targets.length === 0) return true; // the end was refused (counted and logged)
     this.core.counters.givenUp++;

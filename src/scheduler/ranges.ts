@@ -9,7 +9,7 @@
  * from before the run's launch and no other device held it at any time until the run ended.
  */
 import type { RangeSchedule, ScanStatus, ScheduleStatus } from '../scanners/types.js';
-import { ScheduleSyncIncomplete } from '../scanners/failure.js';
+import { ScanEndedBeforeCancel, ScheduleSyncIncomplete } from '../scanners/failure.js';
 import { planScheduleSync, sameSchedule } from '../scanners/schedule-plan.js';
 import { allowedRanges, parseInterval, rangeMatcher, rangeSize } from '../util/ip-ranges.js';
 import { FailedCall } from './budget.js';
@@ -545,6 +545,12 @@ export class RangeScans {
       const changed = got.filter((s) => s.action !== 'kept');
       if (changed.length) log.info({ schedules: changed.map((s) => `${s.action} ${s.title}`) }, `range schedules: ${changed.length} changed`);
     } catch (err) {
+      if (err instanceof FailedCall && (err.held || (err.outcome.next === 'wait' && err.outcome.holds === 'call'))) {
+        // the schedule API asks for a wait (held here without a call, or just answered so): tried again once it ends, no failure counted
+        this.nextSyncAt = Math.max(now + 1000, err.outcome.untilMs ?? now + SKIP_RETRY_MS);
+        this.problem = `sync: ${err.outcome.message} (waiting until ${new Date(this.nextSyncAt).toISOString()})`;
+        return;
+      }
       if (refusing) this.mendFailures++;
       this.nextSyncAt = now + (skipChange || aimChange || refusing ? SKIP_RETRY_MS : SYNC_RETRY_MS);
       this.failedKey = key;
@@ -1282,6 +1288,17 @@ export class RangeScans {
     });
   }
 
+  /**
+   * A cancel refused because the run had ended: not tried again (each pass would, two calls each on
+   * Qualys), its region is free, and a look now finds its end and credits it. False for any other failure.
+   */
+  private endedBeforeCancel(r: Run, err: unknown, now: number): boolean {
+    if (!(err instanceof FailedCall && err.error instanceof ScanEndedBeforeCancel)) return false;
+    r.released = true;
+    r.lookAt = Math.min(r.lookAt, now);
+    return true;
+  }
+
   private async cancelRefusedRuns(now: number): Promise<void> {
     for (const r of this.refusedRuns()) {
       // (only on this pass's look: a run listed hours ago may have ended since; one we made up and no list has shown yet is ours to cancel)
@@ -1290,8 +1307,9 @@ export class RangeScans {
       if (!this.core.budget.canCorrect()) return;
       try {
         await this.core.budget.call('cancel range run (targets the policy now refuses)', 'cancel', () => this.core.scanner.cancel(ref));
-      } catch {
-        continue; // tried again next pass
+      } catch (err) {
+        this.endedBeforeCancel(r, err, now);
+        continue; // tried again next pass (unless it had ended)
       }
       r.released = true;
       r.done = true;
@@ -1318,7 +1336,8 @@ export class RangeScans {
       if (!r.madeUp || r.released || r.done || !ref || !soon.has(r.region) || !this.core.budget.canSpend(true)) continue;
       try {
         await this.core.budget.call('cancel made-up range run', 'cancel', () => this.core.scanner.cancel(ref));
-      } catch {
+      } catch (err) {
+        this.endedBeforeCancel(r, err, now);
         continue;
       }
       r.released = true;

@@ -146,7 +146,8 @@ const MIGRATIONS: string[] = [
     saved_at INTEGER NOT NULL
   );`,
   // 12: ended scans pruned after the retention are kept as counts (onsight_appliance_scans_total
-  // survives the pruning), and a device's past targets are found by its identity (the identity prune)
+  // survives the pruning); scan targets and queue entries found by their device, queue entries by
+  // their scan (the prune's checks)
   `CREATE TABLE pruned_intent_counts (
     region TEXT NOT NULL,
     appliance TEXT NOT NULL,
@@ -154,7 +155,9 @@ const MIGRATIONS: string[] = [
     n INTEGER NOT NULL,
     PRIMARY KEY (region, appliance, state)
   );
-  CREATE INDEX intent_targets_identity ON intent_targets(identity_id);`,
+  CREATE INDEX intent_targets_identity ON intent_targets(identity_id);
+  CREATE INDEX queue_identity ON queue(identity_id);
+  CREATE INDEX queue_intent ON queue(intent_id) WHERE intent_id IS NOT NULL;`,
   // 13: VPN user names fold case in identity keys (user:Bob and user:bob were two devices). Each
   // ASCII key is folded unless the folded key exists; of keys folding alike, the last seen takes
   // it. The others (and non-ASCII names: lower() folds ASCII only, the key JS's toLowerCase) are

@@ -12,6 +12,13 @@ export type SqlReader = <T>(sql: string, args: (string | number)[]) => Promise<T
 
 const NAME_COLUMN = { ip: 'b.ip', mac: 'i.mac', user: 'i."user"' } as const;
 
+/** A user's identities: by the user column as stored, or by the key (`user:name`, `user:name|host`, the name case-folded). */
+function userNamed(user: string): { sql: string; args: string[] } {
+  const key = `user:${user.toLowerCase()}`;
+  const like = `${key.replace(/[\\%_]/g, (c) => `\\${c}`)}|%`;
+  return { sql: `(i."user" = ? OR i.key = ? OR i.key LIKE ? ESCAPE '\\')`, args: [user, key, like] };
+}
+
 /** `(ipCol IN (…) OR idCol IN (…))`, or a condition no row meets when both lists are empty. */
 function aboutSql(about: About, ipCol: string, idCol: string): { sql: string; args: (string | number)[] } {
   const parts: string[] = [];
@@ -25,12 +32,15 @@ export class History implements HistoryStore {
   constructor(private readonly read: SqlReader) {}
 
   async identitiesNamed(name: DeviceName, presentAt?: number): Promise<number[]> {
+    // a user by its key too, whatever the case: user names fold case in identity keys (Bob and bob are
+    // one device), and the user column keeps the case of the latest session
+    const { sql: named, args } = name.kind === 'user' ? userNamed(name.value) : { sql: `${NAME_COLUMN[name.kind]} = ?`, args: [name.value] };
     const rows = presentAt !== undefined
       ? await this.read<{ id: number }>(`SELECT DISTINCT b.identity_id AS id FROM bindings b JOIN identities i ON i.id = b.identity_id
-          WHERE b.end_at IS NULL AND (b.expires_at IS NULL OR b.expires_at >= ?) AND ${NAME_COLUMN[name.kind]} = ? ORDER BY id`, [presentAt, name.value])
+          WHERE b.end_at IS NULL AND (b.expires_at IS NULL OR b.expires_at >= ?) AND ${named} ORDER BY id`, [presentAt, ...args])
       : name.kind === 'ip'
         ? await this.read<{ id: number }>('SELECT DISTINCT identity_id AS id FROM bindings WHERE ip = ? ORDER BY id', [name.value])
-        : await this.read<{ id: number }>(`SELECT id FROM identities WHERE ${name.kind === 'mac' ? 'mac' : '"user"'} = ? ORDER BY id`, [name.value]);
+        : await this.read<{ id: number }>(`SELECT i.id FROM identities i WHERE ${named} ORDER BY i.id`, args);
     return rows.map((r) => r.id);
   }
 

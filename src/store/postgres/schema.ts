@@ -131,7 +131,9 @@ export const MIGRATIONS: string[] = [
     n BIGINT NOT NULL,
     PRIMARY KEY (region, appliance, state)
   );
-  CREATE INDEX intent_targets_identity ON intent_targets(identity_id);`,
+  CREATE INDEX intent_targets_identity ON intent_targets(identity_id);
+  CREATE INDEX queue_identity ON queue(identity_id);
+  CREATE INDEX queue_intent ON queue(intent_id) WHERE intent_id IS NOT NULL;`,
   // 6: user names fold case in identity keys (SQLite migration 13); translate(), not lower(): the same on any locale
   `UPDATE identities i SET key = f.nk FROM (
       SELECT id, nk FROM (
