@@ -12,8 +12,6 @@ import { createSocket, type Socket } from 'node:dgram';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
-import Database from '../src/store/sqlite.js';
 import { Ingest } from '../src/daemon/ingest.js';
 import { loadRegistry } from '../src/parsers/registry.js';
 import { startFileInput, startSyslogInput } from '../src/sources/index.js';
@@ -21,10 +19,10 @@ import { loadNativeUdp } from '../src/sources/syslog/native-udp.js';
 import { UDP_THREAD_HOLD_BYTES } from '../src/sources/syslog/udp-client.js';
 import { threadEntry } from '../src/util/thread-entry.js';
 import type { InputHandle, SyslogInputOptions } from '../src/sources/types.js';
-import type { PgStore } from '../src/store/postgres/store.js';
 import { silentLogger } from '../src/log.js';
 import { CollectSink } from './helpers/sink.js';
 import { STORE_KINDS } from './helpers/stores.js';
+import { stallStore } from './helpers/stall.js';
 import { sleep, until } from './helpers/wait.js';
 
 const log = silentLogger();
@@ -93,28 +91,8 @@ describe.each(STORE_KINDS)('ingest: buffered characters on $name', (kind) => {
     const file = join(dir, 'state.db');
     const store = await kind.open({ defaultLeaseS: 3600, maxSessionS: 86400, retentionS: 30 * 86400 }, file);
     // the stall: another connection holds what the commit needs
-    let release: () => Promise<void>;
-    if (kind.name === 'sqlite') {
-      const other = new Database(file);
-      other.exec('BEGIN IMMEDIATE');
-      release = async () => {
-        if (other.inTransaction) other.exec('ROLLBACK');
-        other.close();
-      };
-    } else {
-      const other = new pg.Client((store as PgStore).db.pool.options);
-      await other.connect();
-      await other.query('BEGIN');
-      await other.query('LOCK TABLE checkpoints IN EXCLUSIVE MODE');
-      release = async () => {
-        await other.query('ROLLBACK').catch(() => undefined);
-        await other.end();
-      };
-    }
-    let released = false;
-    cleanup.push(async () => {
-      if (!released) await release();
-    });
+    const release = await stallStore(kind.name, store, file, 'checkpoints');
+    cleanup.push(release);
     const ingest = new Ingest(await loadRegistry(), store.inventory, () => undefined, log, { zone: 'UTC', highWaterChars: 1_000_000 });
     cleanup.push(() => ingest.close());
     const p = join(dir, 'long.log');
@@ -130,8 +108,7 @@ describe.each(STORE_KINDS)('ingest: buffered characters on $name', (kind) => {
     // 1,000,000 characters are 10 of these lines: the file input paused there (the line count mark is 20,000)
     expect(ingest.counters.pending).toBeLessThanOrEqual(11);
     expect(h.counters().received).toBeLessThanOrEqual(11);
-    released = true;
-    await release!();
+    await release();
     await until(async () => (await store.inventory.checkpoint(p))?.offset === statSync(p).size, 30_000, 'every line committed');
     expect(ingest.counters.lines).toBe(N);
     expect(h.counters().received).toBe(N);

@@ -9,16 +9,14 @@ import { afterEach, beforeEach, describe, expect, it as itAll } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
-import Database from '../src/store/sqlite.js';
 import { Ingest } from '../src/daemon/ingest.js';
 import { loadRegistry } from '../src/parsers/registry.js';
 import { startHttpInput } from '../src/sources/index.js';
 import { httpInput } from '../src/sources/http/schema.js';
 import type { InputHandle } from '../src/sources/types.js';
-import type { PgStore } from '../src/store/postgres/store.js';
 import { silentLogger } from '../src/log.js';
 import { STORE_KINDS } from './helpers/stores.js';
+import { stallStore } from './helpers/stall.js';
 import { until } from './helpers/wait.js';
 
 const log = silentLogger();
@@ -57,28 +55,8 @@ describe.each(STORE_KINDS)('HTTP commit timeout on $name', (kind) => {
     const postHec = () => fetch(url('/services/collector/event'), { method: 'POST', body: hecBody, headers: { authorization: `Splunk ${TOKEN}` } });
 
     // the stall: another connection holds what the commit needs
-    let release: () => Promise<void>;
-    if (kind.name === 'sqlite') {
-      const other = new Database(file);
-      other.exec('BEGIN IMMEDIATE');
-      release = async () => {
-        if (other.inTransaction) other.exec('ROLLBACK');
-        other.close();
-      };
-    } else {
-      const other = new pg.Client((store as PgStore).db.pool.options);
-      await other.connect();
-      await other.query('BEGIN');
-      await other.query('LOCK TABLE sightings IN EXCLUSIVE MODE');
-      release = async () => {
-        await other.query('ROLLBACK').catch(() => undefined);
-        await other.end();
-      };
-    }
-    let released = false;
-    cleanup.push(async () => {
-      if (!released) await release();
-    });
+    const release = await stallStore(kind.name, store, file, 'sightings');
+    cleanup.push(release);
 
     const [a1, b1] = await Promise.all([postSighting(), postHec()]);
     expect(a1.status).toBe(503);
@@ -89,8 +67,7 @@ describe.each(STORE_KINDS)('HTTP commit timeout on $name', (kind) => {
     expect(a2.status).toBe(409);
     expect(b2.status).toBe(503);
 
-    released = true;
-    await release!();
+    await release();
     await until(() => ingest.counters.pending === 0 && ingest.counters.sightings >= 2, 30_000, 'the queued requests committed');
     const [a3, b3] = await Promise.all([postSighting(), postHec()]);
     expect(a3.status).toBe(200);
