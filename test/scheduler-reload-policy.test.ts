@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Policy } from '../src/policy/policy.js';
-import { buildSchedulerOptions } from '../src/scheduler/scheduler.js';
+import { buildSchedulerOptions, Scheduler } from '../src/scheduler/scheduler.js';
+import { silentLogger } from '../src/log.js';
 import { mac, setup } from './helpers/scheduler.js';
 
 const regions = [
@@ -42,6 +43,14 @@ describe('a reload that narrows the policy', () => {
     await t.see({ ip: '10.20.1.1', mac: mac(1), durationS: 43200 });
     await t.sched.tick();
     expect(t.scanner.launches.flatMap((l) => [...l.targets]).filter((ip) => ip === '10.20.1.1')).toHaveLength(1);
+  });
+
+  it('a restart with a narrower policy cancels a running scan the old one launched (no reload needed)', async () => {
+    const t = await runningScanOfTwo();
+    const restarted = new Scheduler(t.clock, t.inv, policyExcluding(['10.20.9.0/24', '10.20.1.1/32']), t.store, t.scanner, t.opts, silentLogger());
+    await restarted.tick();
+    expect(t.scanner.states.get(t.scanner.launches[0].ref)).toBe('canceled');
+    expect((await t.store.recentDecisions(20)).some((d) => d.ip === '10.20.1.1' && d.decision === 'canceled' && /no longer allowed by the policy/.test(d.reason))).toBe(true);
   });
 
   it('a cancel that fails is tried again at the next pass', async () => {

@@ -27,8 +27,12 @@ export class Canceler {
    * running or paused scan: one still dispatched refuses), tried again: when, how often so far, why.
    */
   private readonly cancelRetries = new Map<string, { at: number; tries: number; why: string }>();
-  /** a reload changed the policy: running scans are checked against it at the next pass (checkPolicy) */
-  private policyChanged = false;
+  /**
+   * Running scans are checked against the policy at the next pass (checkPolicy): after a reload, and
+   * at a new scheduler's first pass (a start, a new cluster term: the policy may have narrowed while
+   * the scans ran on without us)
+   */
+  private policyChanged = true;
   /** the next check after one that found a scan to cancel (a cancel that keeps failing is not tried every pass) */
   private policyCheckAt = 0;
   /** region → until when a canceled scan's appliance may still probe it */
@@ -115,11 +119,13 @@ export class Canceler {
     if (!this.policyChanged || now < this.policyCheckAt) return;
     let found = false;
     for (const i of await this.core.store.activeIntents()) {
+      // a launch not confirmed yet may be running once reconcile finds it: looked at again then
+      if (i.state === 'launching') found = true;
       if (i.state !== 'running' || !i.scanRef) continue;
       const refused = (await this.core.store.targets(i.id)).filter((t) => !this.core.policy.allowed(t.ip));
       if (!refused.length) continue;
       found = true;
-      if (!this.reassigned.has(i.id)) this.reassigned.set(i.id, `target ${refused[0].ip}${refused.length > 1 ? ` and ${refused.length - 1} more` : ''} no longer allowed by the reloaded policy (scope, exclusions)`);
+      if (!this.reassigned.has(i.id)) this.reassigned.set(i.id, `target ${refused[0].ip}${refused.length > 1 ? ` and ${refused.length - 1} more` : ''} no longer allowed by the policy (scope, exclusions changed since its launch)`);
     }
     this.policyChanged = found;
     this.policyCheckAt = now + POLICY_RECHECK_MS;
