@@ -111,12 +111,15 @@ describe('config', () => {
   const base = 'policy: {scope: [10.0.0.0/8]}\nregions:\n  - name: a\n    cidrs: [10.0.0.0/8]\n    appliances: [x]\n';
 
   it('scan windows with typos (Snu, 26:00, 08:75) are refused with their line', () => {
-    for (const w of ['Snu 08:00-18:00', 'Mon-Fri 08:00-26:00', 'Mon 08:75-09:00', 'Mon-Xyz 08:00-09:00']) {
+    // (and a window whose end is its start: 00:00-00:00, meant as all day, never opened)
+    for (const w of ['Snu 08:00-18:00', 'Mon-Fri 08:00-26:00', 'Mon 08:75-09:00', 'Mon-Xyz 08:00-09:00', '* 00:00-00:00', 'Mon 09:00-09:00']) {
       const issues = issuesOf(`${base}    scanWindows: ["Mon-Fri 07:00-19:00", "${w}"]\n`);
       expect(issues[0]).toMatchObject({ path: 'regions[0].scanWindows[1]', line: 6 });
     }
     // what is valid stays valid: 24:00 as an end, wrapping windows, day lists
     expect(() => parseConfigText(`${base}    scanWindows: ["Sat,Sun 00:00-24:00", "* 22:00-06:00", "mon-FRI 07:00-19:00"]\n`, 't.yaml')).not.toThrow();
+    // an empty list would be "any time" (as none is): a region paused by emptying it was scanned round the clock
+    expect(issuesOf(`${base}    scanWindows: []\n`)[0]).toMatchObject({ path: 'regions[0].scanWindows', message: expect.stringMatching(/any time/) });
   });
 
   it('ports out of range and an http.listen without a port are refused', () => {

@@ -76,7 +76,7 @@ const fileInput = z.object({
 
 /** `Mon-Fri 08:00-18:00`, `Sat 00:00-24:00`, `* 22:00-06:00` (wraps midnight) */
 const scanWindow = z.string().refine((s) => parseWindow(s) !== undefined, {
-  message: 'expected "DAYS HH:MM-HH:MM" with days Mon..Sun (or *) and times 00:00..24:00, e.g. "Mon-Fri 08:00-18:00" or "* 22:00-06:00"',
+  message: 'expected "DAYS HH:MM-HH:MM" with days Mon..Sun (or *), times 00:00..24:00 and an end other than the start, e.g. "Mon-Fri 08:00-18:00", "* 22:00-06:00" or, all day, "* 00:00-24:00"',
 });
 
 /** `2026-12-24`, `2026-12-24..2026-12-26`, `2026-12-31T18:00..2027-01-01T06:00` (the region's time zone) */
@@ -95,7 +95,8 @@ const region = z.object({
   appliances: z.array(appliance).min(1),
   maxConcurrentScans: z.number().int().positive().default(1),
   rescanAfter: duration.optional(),
-  scanWindows: z.array(scanWindow).optional(),
+  // (an empty list would mean "any time", as no list does: one emptied to pause a region scanned it round the clock; a blackout pauses it)
+  scanWindows: z.array(scanWindow).min(1, 'an empty list would allow scans at any time: leave scanWindows out for any time, or pause the region with blackouts').optional(),
   /** dates or spans with no scans in the region, besides the weekly scanWindows */
   blackouts: z.array(blackout).optional(),
   /** the scanner's option profile for this region's scans (Qualys: its title), instead of scanner.optionProfile */

@@ -34,7 +34,8 @@ export function parseWindow(text: string): ScanWindow | undefined {
   // HH 00-23 and MM 00-59; 24:00 is the end of the day
   const mins = (h: string, m: string) => (Number(h) < 24 && Number(m) < 60) || (h === '24' && m === '00') ? Number(h) * 60 + Number(m) : NaN;
   const startMin = mins(t[1], t[2]), endMin = mins(t[3], t[4]);
-  if (Number.isNaN(startMin) || Number.isNaN(endMin)) return undefined;
+  // (start = end would never open: 00:00-00:00 read as "all day" left a region unscanned)
+  if (Number.isNaN(startMin) || Number.isNaN(endMin) || startMin === endMin) return undefined;
   return { days, startMin, endMin };
 }
 
