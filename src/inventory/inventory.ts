@@ -114,7 +114,7 @@ export class SqliteInventory implements Inventory {
       putPosition: db.prepare(`INSERT INTO positions (key, value, updated_at) VALUES (@key, @value, @now)
         ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`),
       markScanned: db.prepare(`UPDATE identities SET last_scanned_at = @at, last_scanned_via = @via
-        WHERE id = @id AND (last_scanned_at IS NULL OR last_scanned_at < @at)`),
+        WHERE id = @id AND (last_scanned_at IS NULL OR last_scanned_at < @at OR last_scanned_at > @at + 86400000)`), // (a date over a day past this scan's, SCAN_DATE_AHEAD_MS: a bad one, replaced)
       otherHolder: db.prepare(`SELECT 1 FROM bindings WHERE ip = @ip AND start_at <= @to AND identity_id != @identityId
         AND (end_at IS NULL OR end_at >= @from) LIMIT 1`).pluck(),
       scannedByHost: db.prepare(`SELECT id, key, user, last_scanned_at AS at, last_scanned_via AS via FROM identities

@@ -53,6 +53,9 @@ export interface Verdict {
   regionCidr?: string;
 }
 
+/** How far ahead of now a device's last scan may be dated and still count (the stores replace a later one with the next real scan). */
+export const SCAN_DATE_AHEAD_MS = 86_400_000;
+
 export class Policy {
   private readonly scope = new CidrSet<string>();
   private readonly exclude = new CidrSet<string>();
@@ -130,7 +133,8 @@ export class Policy {
     }
     const window = this.rescanAfterS(ip, region);
     const dueAfter = this.dueAfterS(ip, region);
-    if (b.lastScannedAt !== undefined && now - b.lastScannedAt < dueAfter * 1000) {
+    // (a last scan dated over a day ahead of now is a bad date, a skewed clock's or a platform's: not trusted, or it held the device for good)
+    if (b.lastScannedAt !== undefined && b.lastScannedAt <= now + SCAN_DATE_AHEAD_MS && now - b.lastScannedAt < dueAfter * 1000) {
       return {
         ...base, due: false, reason: 'scanned-recently',
         detail: `scanned ${new Date(b.lastScannedAt).toISOString()} (${b.lastScannedVia ?? 'onsight'}), rescan after ${fmtDuration(dueAfter)} (window ${fmtDuration(window)})`,

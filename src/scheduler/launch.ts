@@ -88,7 +88,8 @@ export class Launcher {
       for (const d of dates) {
         if (!d.lastScannedAt) continue;
         const e = entries.find((x) => x.ip === d.ip);
-        const at = Date.parse(d.lastScannedAt);
+        // (a date ahead of our clock, a skewed platform's or a bad one, counts as now: kept, it held the device scanned past its window and no real scan could replace it, the date only moving forward)
+        const at = Math.min(Date.parse(d.lastScannedAt), now);
         // the date is the address's: it is this device's only if no other device held the address then
         if (e && !(await inventory.heldByAnotherAt(e.ip, at, e.identityId))) await inventory.markScanned([e.identityId], at, `scanner:${d.via ?? 'vm-scan'}`);
       }

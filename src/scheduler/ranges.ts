@@ -1220,7 +1220,7 @@ export class RangeScans {
       const b = await inventory.binding(e.bindingId);
       if (!b || b.identityId !== e.identityId || b.startAt > launchedAt) continue;
       if (await inventory.heldByAnotherAt(e.ip, launchedAt, e.identityId, Math.max(endedAt, at!))) continue;
-      await inventory.markScanned([e.identityId], at!, `scanner:${run.title}`);
+      await inventory.markScanned([e.identityId], Math.min(at!, this.core.clock.now()), `scanner:${run.title}`); // (not ahead of our clock: launch.ts)
       await store.dequeue(e.bindingId);
       decide.recheck(e.bindingId, now);
       this.credited++;

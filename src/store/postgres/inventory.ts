@@ -66,7 +66,7 @@ const S = {
   putPosition: st('put_position', `INSERT INTO positions (key, value, updated_at) VALUES ($1, $2, $3)
     ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`),
   markScanned: st('mark_scanned', `UPDATE identities SET last_scanned_at = $1, last_scanned_via = $2
-    WHERE id = $3 AND (last_scanned_at IS NULL OR last_scanned_at < $1)`),
+    WHERE id = $3 AND (last_scanned_at IS NULL OR last_scanned_at < $1 OR last_scanned_at > $1 + 86400000)`),
   otherHolder: st('other_holder', `SELECT 1 AS one FROM bindings WHERE ip = $1 AND start_at <= $2 AND identity_id != $3
     AND (end_at IS NULL OR end_at >= $4) LIMIT 1`),
   byHost: st('by_host', 'SELECT id, key, "user" FROM identities WHERE host_key = $1 LIMIT 1000'),
