@@ -27,6 +27,9 @@ export interface MissedHost {
   text: string;
 }
 
+/** decisions that put a device in the queue or a scan: what happened to it, whatever the window when it left */
+const WAITED = new Set(['due', 'dropped', 'launched', 'not-scanned', 'canceled', 'failed']);
+
 export const MISSED_TEXT: Record<string, string> = {
   'left-while-queued': 'left while waiting in the queue (no free scan slot or appliance in time)',
   'left-during-scan': 'left before its scan finished',
@@ -83,10 +86,16 @@ export async function decisionIndexFor(devices: Iterable<{ identityId: number; i
   return new DecisionIndex(await decisionsAbout(devices, pages, until));
 }
 
-/** Why a due device's binding ended unscanned, from the last decision about it. */
-export function missedReason(v: Verdict, last: Decision | undefined): { key: string; text: string } {
+/**
+ * Why a due device's binding ended unscanned, from the last decision about it. A decision taken
+ * while this binding held (`since`: its start) that queued, launched or failed it says more than
+ * the window at the moment it left: a laptop queued all day that left at 19:30, past its region's
+ * window, was waiting for a slot, not present only outside the window.
+ */
+export function missedReason(v: Verdict, last: Decision | undefined, since?: number): { key: string; text: string } {
   let key: string;
-  if (v.reason === 'outside-scan-window') key = 'outside-scan-window';
+  const during = last !== undefined && (since === undefined || last.at >= since);
+  if (v.reason === 'outside-scan-window' && !(during && WAITED.has(last.decision))) key = 'outside-scan-window';
   else if (!last) key = 'no-decision';
   else if (last.decision === 'due' || last.decision === 'dropped') key = 'left-while-queued';
   else if (last.decision === 'launched' || last.decision === 'not-scanned' || last.decision === 'canceled') key = 'left-during-scan';
@@ -105,7 +114,7 @@ export function classifyMissed(ended: EndedBinding[], decisions: DecisionIndex, 
     if (e.presentElsewhere) continue;
     const v = evaluate(e.view, e.endAt);
     if (!v.region || (v.reason !== 'due' && v.reason !== 'outside-scan-window')) continue;
-    const { key, text } = missedReason(v, decisions.last(e));
+    const { key, text } = missedReason(v, decisions.last(e), e.view.startAt);
     out.push({ region: v.region, ip: e.view.ip, identityId: e.view.identityId, bindingId: e.view.id, endAt: e.endAt, key, text });
   }
   return out;

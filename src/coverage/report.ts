@@ -191,7 +191,7 @@ export async function coverageReports(q: Omit<CoverageQuery, 'from' | 'to'>, per
       // what a report of this period alone reads: the period and the week before
       const decisions = new DecisionIndex(about.filter((d) => d.at >= p.from - 7 * 86400_000 && d.at <= p.to));
       for (const x of p.missed) {
-        const why = missedReason(x.verdict.reason === 'outside-scan-window' ? x.verdict : { ...x.verdict, reason: 'due' }, decisions.last({ view: x.view, endAt: x.lastSeen, presentElsewhere: false })).key;
+        const why = missedReason(x.verdict.reason === 'outside-scan-window' ? x.verdict : { ...x.verdict, reason: 'due' }, decisions.last({ view: x.view, endAt: x.lastSeen, presentElsewhere: false }), x.view.startAt).key;
         x.row.missedBy[(MISSED_KEYS as readonly string[]).includes(why) ? (why as (typeof MISSED_KEYS)[number]) : 'other']++;
       }
     }
