@@ -122,6 +122,14 @@ describe('config', () => {
     expect(issuesOf(`${base}    scanWindows: []\n`)[0]).toMatchObject({ path: 'regions[0].scanWindows', message: expect.stringMatching(/any time/) });
   });
 
+  it('a global rescanLead of half a window or more is a warning on that window (devices there due at half of it)', () => {
+    const text = 'policy: {scope: [10.0.0.0/8], rescanAfter: 30d, rescanLead: 1d, rules: [{cidrs: [10.8.0.0/16], rescanAfter: 1d}, {cidrs: [10.9.0.0/16], rescanAfter: 7d}]}\nregions:\n  - name: a\n    cidrs: [10.0.0.0/8]\n    appliances: [x]\n    rescanAfter: 36h\n';
+    const w = parseConfigText(text, 't.yaml').warnings;
+    expect(w.map((x) => x.path)).toEqual(['policy.rules[0].rescanAfter', 'regions[0].rescanAfter']);
+    expect(w[0].message).toMatch(/policy.rescanLead \(1d\) is half this window \(1d\) or more: devices here are due again 12h after a scan/);
+    expect(parseConfigText(text.replace('rescanLead: 1d, ', ''), 't.yaml').warnings).toEqual([]); // the default lead scales with each window
+  });
+
   it('ports out of range and an http.listen without a port are refused', () => {
     expect(issuesOf(`${base}inputs:\n  - {type: syslog, listen: "udp://0.0.0.0:70000"}\n`)[0]).toMatchObject({ path: 'inputs[0].listen', line: 7 });
     expect(issuesOf(`${base}http: {listen: localhost}\n`)[0]).toMatchObject({ path: 'http.listen', line: 6 });

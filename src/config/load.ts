@@ -12,6 +12,7 @@ import { DEFAULT_CONFIG } from './default.js';
 import { urlCredentials } from '../util/url.js';
 import { postgresUrlSecret } from '../cluster/config.js';
 import { listensOnLoopback } from '../net/webconfig.js';
+import { fmtDuration } from '../policy/policy.js';
 
 export interface LoadedConfig {
   config: Config;
@@ -104,6 +105,19 @@ export function validateConfig(raw: unknown, locate: (path: PropertyKey[]) => nu
       if (all[a].r === all[b].r || !cidrsOverlap(all[a].c, all[b].c)) continue;
       if (all[a].c.bits === all[b].c.bits) errors.push(at(all[b].path, `${all[b].c.text} of region "${all[b].r}" is the same network as ${all[a].c.text} of region "${all[a].r}"`));
       else warnings.push(at(all[b].path, `${all[b].c.text} (region "${all[b].r}") overlaps ${all[a].c.text} (region "${all[a].r}"): the longest prefix wins`));
+    }
+  }
+  // one lead for every window: a lead of half a window or more makes the device due at half its window
+  // (the floor), so a lead sized for the default window nearly doubles the scans of a short rule's pool
+  const lead = config.policy.rescanLead;
+  if (lead !== undefined) {
+    const windows: { path: (string | number)[]; s: number }[] = [
+      { path: ['policy', 'rescanAfter'], s: config.policy.rescanAfter },
+      ...config.policy.rules.map((r, i) => ({ path: ['policy', 'rules', i, 'rescanAfter'], s: r.rescanAfter })),
+      ...config.regions.flatMap((r, i) => (r.rescanAfter !== undefined ? [{ path: ['regions', i, 'rescanAfter'], s: r.rescanAfter }] : [])),
+    ];
+    for (const w of windows.filter((x) => lead >= x.s / 2)) {
+      warnings.push(at(w.path, `policy.rescanLead (${fmtDuration(lead)}) is half this window (${fmtDuration(w.s)}) or more: devices here are due again ${fmtDuration(w.s / 2)} after a scan, half the window (leave rescanLead out for a lead scaled to each window: a seventh, at most a day)`));
     }
   }
   const listens = new Set<string>();
