@@ -24,6 +24,7 @@ import { udpSend } from './helpers/net.js';
 import { selfSignedCert } from './helpers/tls-cert.js';
 import { freePort } from './helpers/daemon.js';
 import { sleep, until } from './helpers/wait.js';
+import { dhcpAck } from './helpers/syslog-lines.js';
 
 const dirs: string[] = [];
 const tmp = () => {
@@ -35,11 +36,6 @@ afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-const stamp = () => {
-  const n = new Date();
-  return `${n.toLocaleString('en-US', { month: 'short', timeZone: 'UTC' })} ${String(n.getUTCDate()).padStart(2, ' ')} ${n.toISOString().slice(11, 19)}`;
-};
-const ack = (ip: string, mac: string) => `<30>${stamp()} gw dhcpd[1]: DHCPACK on ${ip} to ${mac} (laptop) via eth0`;
 
 describe('stop with a scanner call that never ends', () => {
   let api: Server | undefined;
@@ -66,7 +62,7 @@ describe('stop with a scanner call that never ends', () => {
     });
     const daemon = new Daemon({ config, log: silentLogger(), tickMs: 100, stopPassMs: 1000 });
     await daemon.start();
-    await udpSend(port, ack('10.20.3.4', '52:54:00:dd:00:04'));
+    await udpSend(port, dhcpAck('10.20.3.4', '52:54:00:dd:00:04'));
     // the pass that takes the device is inside a scanner call now, and it will not end by itself
     await until(() => seen.length > 0, 15_000, 'a call to the scanner API');
     const t0 = Date.now();

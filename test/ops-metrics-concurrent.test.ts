@@ -17,11 +17,8 @@ import { silentLogger } from '../src/log.js';
 import { freePort } from './helpers/daemon.js';
 import { udpSend } from './helpers/net.js';
 import { until } from './helpers/wait.js';
+import { dhcpAck } from './helpers/syslog-lines.js';
 
-const stamp = () => {
-  const n = new Date();
-  return `${n.toLocaleString('en-US', { month: 'short', timeZone: 'UTC' })} ${String(n.getUTCDate()).padStart(2, ' ')} ${n.toISOString().slice(11, 19)}`;
-};
 
 /** the onsight counters of a scrape, as `name{labels}` → value */
 function counters(text: string): Map<string, number> {
@@ -53,7 +50,7 @@ describe('overlapping /metrics scrapes', () => {
     });
     daemon = new Daemon({ config, log: silentLogger(), tickMs: 100 });
     await daemon.start();
-    for (const i of [1, 2, 3]) await udpSend(port, `<30>${stamp()} gw dhcpd[1]: DHCPACK on 10.20.4.${i} to 52:54:00:ee:00:0${i} (laptop) via eth0`);
+    for (const i of [1, 2, 3]) await udpSend(port, dhcpAck(`10.20.4.${i}`, `52:54:00:ee:00:0${i}`));
     await until(async () => (await daemon.scheduler.store.activeIntents()).length > 0, 15_000, 'a scan in flight', 50);
     await until(() => daemon.ingest.counters.lines >= 3, 5000, 'three lines committed', 50);
   });

@@ -13,6 +13,7 @@ import { validateConfig } from '../src/config/load.js';
 import { Daemon } from '../src/daemon/daemon.js';
 import { silentLogger } from '../src/log.js';
 import { until } from './helpers/wait.js';
+import { rfc3164Stamp } from './helpers/syslog-lines.js';
 
 const hasPromtool = spawnSync('promtool', ['--version']).status === 0;
 if (!hasPromtool) console.log('SKIP promtool check: promtool not found (Debian package prometheus)');
@@ -25,8 +26,7 @@ describe('/metrics types and names', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'onsight-metrics-'));
     const log = join(dir, 'dhcpd.log');
-    const now = new Date();
-    const stamp = `${now.toLocaleString('en-US', { month: 'short', timeZone: 'UTC' })} ${String(now.getUTCDate()).padStart(2, ' ')} ${now.toISOString().slice(11, 19)}`;
+    const stamp = rfc3164Stamp();
     writeFileSync(log, `${stamp} dhcp1 dhcpd[7]: DHCPACK on 10.20.0.7 to 52:54:00:00:00:07 via eth0\n`);
     const { config } = validateConfig({
       state: join(dir, 'onsight.db'), timezone: 'UTC',

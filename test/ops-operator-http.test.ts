@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, startDaemon, type DaemonProcess, udpDaemonHead } from './helpers/daemon.js';
 import { udpSend } from './helpers/net.js';
+import { dhcpAck } from './helpers/syslog-lines.js';
 
 const TOKEN = 'ops-token-5d2e';
 
@@ -25,10 +26,6 @@ function call(port: number, method: string, path: string, body?: string, headers
   });
 }
 
-const stamp = () => {
-  const n = new Date();
-  return `${n.toLocaleString('en-US', { month: 'short', timeZone: 'UTC' })} ${String(n.getUTCDate()).padStart(2, ' ')} ${n.toISOString().slice(11, 19)}`;
-};
 const launchOf = (ip: string) => (e: { launch?: { targets?: { ip: string }[] } }) => !!e.launch?.targets?.some((t) => t.ip === ip);
 
 const config = (port: number, httpPort: number, tokens: boolean) => `
@@ -57,7 +54,7 @@ describe('operator API with tokens', () => {
   });
 
   it('POST /api/rescan launches a device scanned moments ago again; GET /api/why shows it', async () => {
-    await udpSend(port, `<30>${stamp()} gw dhcpd[1]: DHCPACK on 10.20.3.3 to 52:54:00:bb:00:03 (desk-3) via eth0`);
+    await udpSend(port, dhcpAck('10.20.3.3', '52:54:00:bb:00:03', 'desk-3'));
     await d.waitFor(launchOf('10.20.3.3'));
     for (let i = 0; i < 75; i++) {
       const w = JSON.parse((await call(httpPort, 'GET', '/api/why?target=10.20.3.3', undefined, auth)).body) as { scans: { state: string }[] };

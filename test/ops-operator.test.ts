@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DaemonProcess, freePort, startDaemon, udpDaemonHead } from './helpers/daemon.js';
 import { CLI } from './helpers/paths.js';
 import { udpSend } from './helpers/net.js';
+import { dhcpAck } from './helpers/syslog-lines.js';
 
 const config = (port: number) => `
 ${udpDaemonHead(port, '10.20.99.0/24')}regions:
@@ -19,12 +20,6 @@ http: { enabled: false }
 `;
 
 const launchOf = (ip: string) => (e: { launch?: { targets?: { ip: string }[] } }) => !!e.launch?.targets?.some((t) => t.ip === ip);
-/** RFC 3164 stamp of now (the config's zone is UTC): an old stamp would be a lease that already ran out */
-const stamp = () => {
-  const n = new Date();
-  return `${n.toLocaleString('en-US', { month: 'short', timeZone: 'UTC' })} ${String(n.getUTCDate()).padStart(2, ' ')} ${n.toISOString().slice(11, 19)}`;
-};
-const ack = (ip: string, mac: string, host = 'laptop') => `<30>${stamp()} gw dhcpd[1]: DHCPACK on ${ip} to ${mac} (${host}) via eth0`;
 
 async function until<T>(what: string, f: () => T | undefined, timeoutMs = 15_000): Promise<T> {
   const end = Date.now() + timeoutMs;
@@ -53,7 +48,7 @@ describe('onsight rescan / skip with the daemon running', () => {
   });
 
   it('a rescan makes a device scanned moments ago due now: the daemon launches it again', async () => {
-    await udpSend(port, ack('10.20.1.7', '52:54:00:aa:00:07'));
+    await udpSend(port, dhcpAck('10.20.1.7', '52:54:00:aa:00:07'));
     await d.waitFor(launchOf('10.20.1.7'));
     // scanned (dry-run: the scan ends after 1 s), so not due for 30 days
     await until('the first scan to finish', () => why('10.20.1.7').scans.find((s) => s.state === 'finished'));
@@ -73,13 +68,13 @@ describe('onsight rescan / skip with the daemon running', () => {
 
   it("a skipped device's lease launches nothing while the skip lasts, its decisions say why, and lifting it releases the device", async () => {
     // seen first on an excluded address: known, never scanned
-    await udpSend(port, ack('10.20.99.5', '52:54:00:aa:00:08'));
+    await udpSend(port, dhcpAck('10.20.99.5', '52:54:00:aa:00:08'));
     await until('the device to be known', () => (why('52:54:00:aa:00:08').decisions.length ? true : undefined));
     const s = cli('skip', '52:54:00:aa:00:08', '--until', '2h');
     expect(s.stderr).toBe('');
     expect(s.status).toBe(0);
     expect(s.stdout).toMatch(/skipped mac:52:54:00:aa:00:08 until \d{4}-/);
-    await udpSend(port, ack('10.20.1.8', '52:54:00:aa:00:08'));
+    await udpSend(port, dhcpAck('10.20.1.8', '52:54:00:aa:00:08'));
     const skipped = await until('a skipped decision', () => why('10.20.1.8').decisions.find((x) => x.reason.startsWith('skipped: an operator skipped this device until')));
     expect(skipped.decision).toBe('not-due');
     await new Promise((r) => setTimeout(r, 2500)); // several ticks

@@ -19,6 +19,7 @@ import { DaemonProcess, freePort, startDaemon } from './helpers/daemon.js';
 import { CLI } from './helpers/paths.js';
 import { udpSend } from './helpers/net.js';
 import { sleep, until } from './helpers/wait.js';
+import { dhcpAck } from './helpers/syslog-lines.js';
 
 const dirs: string[] = [];
 const tmp = () => {
@@ -30,12 +31,6 @@ afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-/** RFC 3164 stamp of now in UTC (an old stamp would be a lease that already ran out) */
-const stamp = () => {
-  const n = new Date();
-  return `${n.toLocaleString('en-US', { month: 'short', timeZone: 'UTC' })} ${String(n.getUTCDate()).padStart(2, ' ')} ${n.toISOString().slice(11, 19)}`;
-};
-const ack = (ip: string, mac: string) => `<30>${stamp()} gw dhcpd[1]: DHCPACK on ${ip} to ${mac} (laptop) via eth0`;
 const isLaunch = (e: { launch?: unknown }) => e.launch !== undefined;
 
 function spawnRun(dir: string, cfg: string): DaemonProcess {
@@ -114,7 +109,7 @@ log: { level: info }
     const d = await startDaemon(text, {}, dir);
     const retryLine = (e: { msg: string }) => /^notify webhook .*retrying in/.test(e.msg);
     try {
-      await udpSend(port, ack('10.20.1.5', '52:54:00:cc:00:05'));
+      await udpSend(port, dhcpAck('10.20.1.5', '52:54:00:cc:00:05'));
       await d.waitFor(isLaunch, 10_000);
       // the scan ends, its event is posted, refused, retried: at info, the retries are not logged
       await until(() => posts >= 3, 15_000, 'the webhook retried');
@@ -143,7 +138,7 @@ scanner: { type: dry-run, scanDurationS: 0 }
 `;
     // first run: the device is seen on an excluded address, so it is present and never scanned
     const first = await startDaemon(`${base}policy: { scope: ["10.0.0.0/8"], exclude: ["10.20.7.0/24"] }\nhttp: { enabled: false }\n`, {}, dir);
-    await udpSend(port, ack('10.20.7.7', '52:54:00:cc:00:07'));
+    await udpSend(port, dhcpAck('10.20.7.7', '52:54:00:cc:00:07'));
     await first.waitFor((e) => (e as { sighting?: { ip: string } }).sighting?.ip === '10.20.7.7');
     expect(await first.stop()).toBe(0);
     expect(first.logs.some(isLaunch)).toBe(false);

@@ -16,6 +16,7 @@ import { freePort } from './helpers/daemon.js';
 import { udpSend } from './helpers/net.js';
 import { CLI } from './helpers/paths.js';
 import { until } from './helpers/wait.js';
+import { dhcpAck } from './helpers/syslog-lines.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'onsight-skip-until-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -64,9 +65,7 @@ describe('POST /api/skip until', () => {
     });
     daemon = new Daemon({ config, log: silentLogger() });
     await daemon.start();
-    const n = new Date();
-    const stamp = `${n.toLocaleString('en-US', { month: 'short', timeZone: 'UTC' })} ${String(n.getUTCDate()).padStart(2, ' ')} ${n.toISOString().slice(11, 19)}`;
-    await udpSend(port, `<30>${stamp} gw dhcpd[1]: DHCPACK on 10.20.9.9 to 52:54:00:ff:00:09 (desk) via eth0`);
+    await udpSend(port, dhcpAck('10.20.9.9', '52:54:00:ff:00:09', 'desk'));
     await until(() => daemon.ingest.counters.sightings >= 1, 10_000, 'the sighting committed', 50);
   });
   afterAll(async () => {
