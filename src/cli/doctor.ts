@@ -22,6 +22,7 @@ import { listensOnLoopback, loadTokens, type TlsServerConfig, type TokenSource }
 import { inputParserFormat } from '../daemon/inputs.js';
 import { tailedPathProblem } from '../config/check.js';
 import { loadPassword } from '../scanners/qualys/credentials.js';
+import { TIMED_OUT, within } from '../util/timeout.js';
 
 export interface DoctorOptions {
   /** a scanner to use instead of the configured one (tests) */
@@ -252,14 +253,10 @@ async function checkProfiles(scanner: Scanner, config: Config, line: Line, timeo
   });
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let t: NodeJS.Timeout;
-  return Promise.race([
-    p.finally(() => clearTimeout(t)),
-    new Promise<never>((_, reject) => {
-      t = setTimeout(() => reject(new Error(`${what} took longer than ${Math.round(ms / 1000)} s`)), ms);
-    }),
-  ]);
+async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  const r = await within(p, ms);
+  if (r === TIMED_OUT) throw new Error(`${what} took longer than ${Math.round(ms / 1000)} s`);
+  return r;
 }
 
 /** The port of `listen` (udp://host:514, host:443, [::]:80) when it is below 1024 and not 0. */

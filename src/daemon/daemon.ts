@@ -3,6 +3,7 @@
  * timers. Everything it wires is built elsewhere; this file only connects and starts/stops them.
  */
 import { setLogLevel, type Logger } from '../log.js';
+import { TIMED_OUT, within } from '../util/timeout.js';
 import type { Config } from '../config/schema.js';
 import { lockStateFile, type StateLock } from '../store/lock.js';
 import { guardedWrite, StoreHealth } from '../store/health.js';
@@ -62,20 +63,6 @@ export interface DaemonOptions {
 
 /** after the scanner is closed, how long stop() still waits for a pass it gave up on to end (its last writes), ms */
 const STOP_SETTLE_MS = 3000;
-
-const TIMED_OUT = Symbol('timed out');
-
-/**
- * `p`'s outcome, or TIMED_OUT once `ms` have passed. The timer is cleared when `p` settles; until
- * then it holds the process open, so a stop waiting on a call without a socket still finishes.
- */
-function within<T>(p: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
-  let t: NodeJS.Timeout | undefined;
-  const timer = new Promise<typeof TIMED_OUT>((resolve) => {
-    t = setTimeout(() => resolve(TIMED_OUT), ms);
-  });
-  return Promise.race([p, timer]).finally(() => clearTimeout(t));
-}
 
 export class Daemon {
   store!: Store;
