@@ -12,8 +12,7 @@ import { CLOCK_SKEW_MS, isNum, record, type Remembers } from './memory.js';
 
 /** A scanner call failed; `outcome` is what the scanner says it means. */
 export class FailedCall extends Error {
-  /** `held`: refused here, no call made (its API's wait: FailureOutcome.holds), so no failure of the call itself */
-  constructor(readonly outcome: FailureOutcome, readonly error: unknown, readonly held = false) {
+  constructor(readonly outcome: FailureOutcome, readonly error: unknown) {
     super(outcome.message);
   }
 }
@@ -282,7 +281,7 @@ export class Budget {
   async call<T>(what: string, which: ScannerCall, fn: () => Promise<T>, o: { optional?: boolean } = {}): Promise<T> {
     // its own API asked for a wait (holds: 'call'): refused here, no call made, nothing logged again
     const held = this.callWaits.get(which);
-    if (held && this.core.clock.now() < held.untilMs!) throw new FailedCall(held, new Error(held.message), true);
+    if (held && this.core.clock.now() < held.untilMs!) throw new FailedCall(held, new Error(held.message));
     this.core.counters.apiCalls++;
     this.pace.spend();
     try {

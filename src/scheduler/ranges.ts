@@ -545,8 +545,8 @@ export class RangeScans {
       const changed = got.filter((s) => s.action !== 'kept');
       if (changed.length) log.info({ schedules: changed.map((s) => `${s.action} ${s.title}`) }, `range schedules: ${changed.length} changed`);
     } catch (err) {
-      if (err instanceof FailedCall && (err.held || (err.outcome.next === 'wait' && err.outcome.holds === 'call'))) {
-        // the schedule API asks for a wait (held here without a call, or just answered so): tried again once it ends, no failure counted
+      if (err instanceof FailedCall && err.outcome.next === 'wait' && err.outcome.holds === 'call') {
+        // the schedule API asks for a wait (just answered so, or held in the budget without a call): tried again once it ends, no failure counted
         this.nextSyncAt = Math.max(now + 1000, err.outcome.untilMs ?? now + SKIP_RETRY_MS);
         this.problem = `sync: ${err.outcome.message} (waiting until ${new Date(this.nextSyncAt).toISOString()})`;
         return;
