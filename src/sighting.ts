@@ -6,7 +6,10 @@ export type SightingKind = 'lease' | 'renew' | 'release' | 'expire' | 'tunnel-up
 
 export const SIGHTING_KINDS: readonly SightingKind[] = ['lease', 'renew', 'release', 'expire', 'tunnel-up', 'tunnel-down'];
 
-/** An event is dated at most this far past its receipt (a clock a little ahead); later would hold an address for ever. */
+/**
+ * A date counts at most this far ahead of our clock (a clock a little ahead): an event past its
+ * receipt, a device's last scan past now. Later would hold an address, or a device's scan, for ever.
+ */
 export const MAX_AHEAD_MS = 86_400_000;
 
 /** The longest lease or session a sighting holds an address for (an infinite lease is held this long; a longer one is cut to it). */

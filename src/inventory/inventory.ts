@@ -12,10 +12,10 @@
  */
 import type { DB } from '../store/db.js';
 import { gateOf, type SqliteGate } from '../store/gate.js';
-import { forgettableIdentity, PRUNE_CHUNK } from '../store/prune.js';
+import { forgettableIdentity, PRUNE_CHUNK, pruneCutoffs } from '../store/prune.js';
 import type { ApplyResult, BindingView, Change, EndedBindingRow, IdentityView, Inventory, InventoryCounts, InventoryOptions, PeriodBinding, PruneCounts, EndedKey } from '../store/types.js';
 import { ENDED_PAGE } from '../store/types.js';
-import type { Sighting } from '../sighting.js';
+import { MAX_AHEAD_MS, type Sighting } from '../sighting.js';
 import type { FileCheckpoint, SourcePosition } from '../sources/types.js';
 import { LinkRules, linkedVia, type LinkFacts } from './linking.js';
 import { isLinkableHostKey } from './hostkey.js';
@@ -114,7 +114,7 @@ export class SqliteInventory implements Inventory {
       putPosition: db.prepare(`INSERT INTO positions (key, value, updated_at) VALUES (@key, @value, @now)
         ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`),
       markScanned: db.prepare(`UPDATE identities SET last_scanned_at = @at, last_scanned_via = @via
-        WHERE id = @id AND (last_scanned_at IS NULL OR last_scanned_at < @at OR last_scanned_at > @at + 86400000)`), // (a date over a day past this scan's, SCAN_DATE_AHEAD_MS: a bad one, replaced)
+        WHERE id = @id AND (last_scanned_at IS NULL OR last_scanned_at < @at OR last_scanned_at > @at + ${MAX_AHEAD_MS})`), // (a date over a day past this scan's: a bad one, replaced)
       otherHolder: db.prepare(`SELECT 1 FROM bindings WHERE ip = @ip AND start_at <= @to AND identity_id != @identityId
         AND (end_at IS NULL OR end_at >= @from) LIMIT 1`).pluck(),
       scannedByHost: db.prepare(`SELECT id, key, user, last_scanned_at AS at, last_scanned_via AS via FROM identities
@@ -377,8 +377,7 @@ export class SqliteInventory implements Inventory {
    * chunk per transaction, so ingest waits for one chunk at most, not for a first prune of years.
    */
   async prune(now: number): Promise<PruneCounts> {
-    const cutoff = now - this.opts.retentionS * 1000;
-    const forget = now - Math.max(this.opts.forgetAfterS ?? 0, this.opts.retentionS) * 1000;
+    const { cutoff, forget } = pruneCutoffs(now, this.opts);
     const out: PruneCounts = { sightings: 0, bindings: 0, intents: 0, identities: 0 };
     const chunks = async (run: () => number): Promise<number> => {
       let n = 0;

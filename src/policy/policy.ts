@@ -3,6 +3,7 @@
  * mapped to a region, not scanned within its rescan window (rule > region > default), and inside
  * the region's scan windows. Every answer carries its reason, for the decision log.
  */
+import { MAX_AHEAD_MS } from '../sighting.js';
 import { CidrSet, neverTargetReason, parseCidr } from '../util/ip.js';
 import { allowedRanges } from '../util/ip-ranges.js';
 import type { BindingView } from '../inventory/inventory.js';
@@ -52,9 +53,6 @@ export interface Verdict {
   /** the CIDR that mapped the address to its region */
   regionCidr?: string;
 }
-
-/** How far ahead of now a device's last scan may be dated and still count (the stores replace a later one with the next real scan). */
-export const SCAN_DATE_AHEAD_MS = 86_400_000;
 
 export class Policy {
   private readonly scope = new CidrSet<string>();
@@ -134,7 +132,7 @@ export class Policy {
     const window = this.rescanAfterS(ip, region);
     const dueAfter = this.dueAfterS(ip, region);
     // (a last scan dated over a day ahead of now is a bad date, a skewed clock's or a platform's: not trusted, or it held the device for good)
-    if (b.lastScannedAt !== undefined && b.lastScannedAt <= now + SCAN_DATE_AHEAD_MS && now - b.lastScannedAt < dueAfter * 1000) {
+    if (b.lastScannedAt !== undefined && b.lastScannedAt <= now + MAX_AHEAD_MS && now - b.lastScannedAt < dueAfter * 1000) {
       return {
         ...base, due: false, reason: 'scanned-recently',
         detail: `scanned ${new Date(b.lastScannedAt).toISOString()} (${b.lastScannedVia ?? 'onsight'}), rescan after ${fmtDuration(dueAfter)} (window ${fmtDuration(window)})`,

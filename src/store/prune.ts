@@ -4,6 +4,13 @@
  * row names it any more (its bindings pruned, nothing queued, no scan target, mark or credit).
  */
 
+import type { InventoryOptions } from './types.js';
+
+/** What is pruned before which time (ms): history (`cutoff`, the retention) and devices (`forget`, forgetAfterS but never sooner). */
+export function pruneCutoffs(now: number, o: Pick<InventoryOptions, 'retentionS' | 'forgetAfterS'>): { cutoff: number; forget: number } {
+  return { cutoff: now - o.retentionS * 1000, forget: now - Math.max(o.forgetAfterS ?? 0, o.retentionS) * 1000 };
+}
+
 /** rows per transaction: ingest waits for one chunk at most */
 export const PRUNE_CHUNK = 5000;
 

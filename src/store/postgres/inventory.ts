@@ -3,8 +3,8 @@
  * (src/inventory/inventory.ts: identities, bindings ended by reuse and moves, renewals merged,
  * hostname linking), with the pure helpers shared and the SQL in PostgreSQL's dialect.
  */
-import { forgettableIdentity, PRUNE_CHUNK } from '../prune.js';
-import type { Sighting } from '../../sighting.js';
+import { forgettableIdentity, PRUNE_CHUNK, pruneCutoffs } from '../prune.js';
+import { MAX_AHEAD_MS, type Sighting } from '../../sighting.js';
 import type { FileCheckpoint, SourcePosition } from '../../sources/types.js';
 import { hostKey, isLinkableHostKey } from '../../inventory/hostkey.js';
 import {
@@ -66,7 +66,7 @@ const S = {
   putPosition: st('put_position', `INSERT INTO positions (key, value, updated_at) VALUES ($1, $2, $3)
     ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`),
   markScanned: st('mark_scanned', `UPDATE identities SET last_scanned_at = $1, last_scanned_via = $2
-    WHERE id = $3 AND (last_scanned_at IS NULL OR last_scanned_at < $1 OR last_scanned_at > $1 + 86400000)`),
+    WHERE id = $3 AND (last_scanned_at IS NULL OR last_scanned_at < $1 OR last_scanned_at > $1 + ${MAX_AHEAD_MS})`), // (a bad date, over a day past this scan's: replaced)
   otherHolder: st('other_holder', `SELECT 1 AS one FROM bindings WHERE ip = $1 AND start_at <= $2 AND identity_id != $3
     AND (end_at IS NULL OR end_at >= $4) LIMIT 1`),
   byHost: st('by_host', 'SELECT id, key, "user" FROM identities WHERE host_key = $1 LIMIT 1000'),
@@ -325,8 +325,7 @@ export class PgInventory implements Inventory {
 
   /** As SQLite's (src/inventory/inventory.ts): a chunk per transaction, ended scans kept as counts, forgotten devices last. */
   async prune(now: number): Promise<PruneCounts> {
-    const cutoff = now - this.opts.retentionS * 1000;
-    const forget = now - Math.max(this.opts.forgetAfterS ?? 0, this.opts.retentionS) * 1000;
+    const { cutoff, forget } = pruneCutoffs(now, this.opts);
     const chunks = async (step: () => Promise<number>): Promise<number> => {
       let n = 0;
       for (let k; (k = await this.db.transaction(step)) > 0;) n += k;
