@@ -20,6 +20,7 @@ import { MAX_AHEAD_MS, type Sighting } from '../../sighting.js';
 import { CidrSet, parseCidr } from '../../util/ip.js';
 import { authenticate, createWebServer, hostAllowed, listenOn, loadTokens, parseHttpListen } from '../../net/webconfig.js';
 import type { CommitGroup, InputHandle, LineSink, RawLine, ResumeStore, SourceCounters } from '../types.js';
+import { isLogText } from '../syslog/text.js';
 import { readBody } from './body.js';
 import { HEC, parseHecEvents, splitRawLines, type HecAnswer } from './hec.js';
 import type { HttpInputConfig, HttpTokenConfig } from './schema.js';
@@ -29,12 +30,6 @@ import { checkSighting, parseSightingBody } from './sightings.js';
 /** an exact repeat of a HEC request body within this long is the client's retry, not new data */
 export const HEC_REPEAT_MS = 10 * 60_000;
 
-/**
- * A control character other than TAB, LF and CR, or DEL: not a log line (syslog's frameText refuses
- * the same). Such an event or /raw line is dropped and counted as `binary`, the rest of the request
- * kept; a NUL in particular would reach the store in a parsed field.
- */
-const NOT_LOG_TEXT = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/;
 
 type Endpoint = 'hec-event' | 'hec-raw' | 'hec-health' | 'hec-ack' | 'sightings';
 
@@ -212,7 +207,8 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
             if (!c.ok) return fail('badSighting', hec({ status: 400, body: { text: `Invalid data format: ${c.error}`, code: 6, 'invalid-event-number': n } }));
             lines.push({ text: JSON.stringify(e.sighting), receivedAt: at, source, sender, sightings: [c.sighting] });
           } else if (e.line !== undefined) {
-            if (NOT_LOG_TEXT.test(e.line)) drop('binary');
+            // (not a log line, as syslog's frameText judges: dropped as binary, the rest of the request kept; a NUL would reach the store)
+            if (!isLogText(e.line)) drop('binary');
             else lines.push({ text: e.line, receivedAt: at, source, sender, format: opts.format });
           } else drop('noLine');
         }
@@ -220,7 +216,7 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
         const raw = splitRawLines(body.body);
         if (!raw.length) return fail('empty', hec(HEC.noData()));
         for (const text of raw) {
-          if (NOT_LOG_TEXT.test(text)) drop('binary');
+          if (!isLogText(text)) drop('binary');
           else lines.push({ text, receivedAt, source, sender, format: opts.format });
         }
       } else {

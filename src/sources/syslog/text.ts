@@ -14,6 +14,14 @@ export type FrameText = { ok: true; text: string; notUtf8?: true } | { ok: false
 /** a byte that is not printable ASCII, TAB, LF or CR (read as Latin-1: one character per byte) */
 const NOT_PLAIN = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\xff]/;
 
+/** a control character other than TAB, LF and CR, or DEL */
+const NOT_LOG_TEXT = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/;
+
+/** Is `s` a log line by frameText's rule (no control character but TAB, LF and CR, no DEL)? For text that came as a string (HTTP). */
+export function isLogText(s: string): boolean {
+  return !NOT_LOG_TEXT.test(s);
+}
+
 /** The text of `b` (or of its bytes from `start` to `end`: no view to make per datagram of a batch). */
 export function frameText(b: Buffer, invalidUtf8: InvalidUtf8 = 'latin1', start = 0, end = b.length): FrameText {
   // most lines are plain ASCII: decode once and let the regex engine check (faster than a loop here)
