@@ -103,6 +103,25 @@ describe('scan ahead (scheduler.scanAheadH): a device that comes due soon rides 
     expect((await t.store.recentDecisions(40)).filter((d) => d.ip === '10.20.1.1' && d.decision === 'dropped')).toEqual([]);
   });
 
+  it('a launch refused for the rider by name (outside the subscription, say) takes it out of the queue again; the due device goes again without it', async () => {
+    const t = await scannedThenSeen(28 * DAY, true);
+    t.scanner.refuseNext = ['10.20.1.1'];
+    await t.see({ ip: '10.20.1.2', mac: mac(2) });
+    await t.sched.tick();
+    t.clock.t += 31 * 60_000;
+    await t.sched.tick(); // the hold ends: the launch is refused for the rider
+    expect(t.sched.counters.droppedByScanner).toBe(1);
+    expect(t.sched.counters.scannedAhead).toBe(0);
+    // the rider is not left in the queue as if due (with back-off, counting toward the wave's hold)
+    expect((await t.store.allQueued()).map((q) => q.ip).filter((ip) => ip === '10.20.1.1')).toEqual([]);
+    for (let k = 0; k < 40 && t.scanner.launches.length < 2; k++) {
+      t.clock.t += 61_000;
+      if (k % 10 === 9) await t.see({ ip: '10.20.1.2', mac: mac(2), kind: 'renew' }); // still there
+      await t.sched.tick();
+    }
+    expect(t.scanner.launches.map((l) => l.targets)).toEqual([['10.20.1.1'], ['10.20.1.2']]); // the due one alone (past the wave's hold)
+  });
+
   it('a scan canceled before it reached a target (its address changed hands) takes its rider out of the queue again: it rides in the relaunch, and is never dropped as if due', async () => {
     const t = await scannedThenSeen(28 * DAY, true);
     const scan = await firstScanLaunched(t);

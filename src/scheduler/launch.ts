@@ -276,7 +276,8 @@ export class Launcher {
           if (refused.has(t.ip) && (await this.core.results.droppedByScanner(id, t, undefined, at, retried))) counters.droppedByScanner++;
         }
         if (!(await store.endIntent(id, 'error', at, `${o.code}: ${o.message}`, { notBefore: at, countAttempt: false }))) transitionRefused(this.core, id, 'recording a refused launch (launching → error)');
-        else await this.core.decide.requeued(targets.filter((t) => !refused.has(t.ip)).map((t) => t.bindingId));
+        // a refused rider (back with back-off) leaves the queue again, as after any scan without a result
+        else await this.core.decide.requeued([...retried, ...targets.filter((t) => !refused.has(t.ip)).map((t) => t.bindingId)]);
       } else if (o?.launched === 'no') {
         // certainly not launched: the targets go back to the queue; a wait or stop is no fault of theirs
         const at = clock.now();

@@ -15,6 +15,13 @@ import { planScheduleSync } from '../../src/scanners/schedule-plan.js';
  */
 export type ScriptedFailure = 'refused' | 'lost-answer' | 'rate-limited' | 'denied';
 
+/** A launch refused for these targets by name: nothing launched, the others may go again at once. */
+class TargetsRefused extends ScannerFailure {
+  constructor(readonly targets: string[]) {
+    super('ONSIGHT_SCANNER_REFUSED', `scripted: refused for ${targets.join(', ')}`, 'no', 'retry');
+  }
+}
+
 export class ScriptedScanner implements Scanner {
   readonly kind = 'scripted';
   launches: (LaunchRequest & { ref: string })[] = [];
@@ -31,6 +38,8 @@ export class ScriptedScanner implements Scanner {
   /** the client's hard cap on one launch's targets, when a test sets one */
   maxTargetsPerLaunch?: number;
   failNext?: ScriptedFailure;
+  /** the next launch naming any of these is refused for them by name (as Qualys refuses addresses outside the subscription) */
+  refuseNext?: string[];
   /** for `rate-limited`: when the scanner lets us call again (epoch ms) */
   waitUntil = 0;
   /** make every call of this kind fail with this failure (until cleared) */
@@ -54,6 +63,11 @@ export class ScriptedScanner implements Scanner {
   async launch(req: LaunchRequest) {
     this.calls.push('launch');
     this.check('launch');
+    const named = this.refuseNext?.filter((ip) => req.targets.includes(ip)) ?? [];
+    if (named.length) {
+      this.refuseNext = undefined;
+      throw new TargetsRefused(named);
+    }
     const ref = `scan/${++this.seq}`;
     const how = this.failNext;
     if (how && how !== 'lost-answer') {
@@ -108,6 +122,7 @@ export class ScriptedScanner implements Scanner {
   }
 
   failureOutcome(err: unknown, call: ScannerCall): FailureOutcome {
+    if (err instanceof TargetsRefused) return { ...statedOutcome(err, call), refused: err.targets };
     return statedOutcome(err, call);
   }
 
