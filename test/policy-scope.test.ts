@@ -35,6 +35,22 @@ describe('IPv4-mapped IPv6 in scope, exclude and allow lists', () => {
     expect(policy(['10.0.0.0/8'], ['10.99.0.0/16']).allowed('::ffff:10.99.0.5')).toBe(false);
   });
 
+  it('only ::ffff:a.b.c.d is IPv4: ::a.b.c.d (IPv4-compatible) and 64:ff9b::a.b.c.d are other, IPv6, addresses', () => {
+    // ipaddr.js reads any ::a.b.c.d as mapped: a log line's ::10.0.0.1 became 10.0.0.1, another host, in scope
+    expect(canonicalIp('::10.0.0.1')).toBe('::a00:1');
+    expect(canonicalIp('64:FF9B::10.0.0.1')).toBe('64:ff9b::a00:1');
+    expect(canonicalIp('0:0:0:0:0:FFFF:10.0.0.1')).toBe('10.0.0.1');
+    expect(parseIp('::10.0.0.1')?.toString()).toBe('::a00:1');
+    expect(parseCidr('::10.0.0.0/104')).toMatchObject({ bits: 104 });
+    expect(parseCidr('::10.0.0.0/104')!.addr.kind()).toBe('ipv6');
+    const p = policy(['10.0.0.0/8']);
+    expect(p.allowed('::10.0.0.1')).toBe(false);
+    expect(p.allowed('::ffff:10.0.0.1')).toBe(true);
+    expect(policy(['::/0'], ['::10.0.0.0/104']).allowed('10.0.0.1')).toBe(false); // ::/0 holds no IPv4
+    expect(policy(['::/0'], ['::10.0.0.0/104']).allowed('::a00:1')).toBe(false);
+    expect(policy(['::/0'], ['::10.0.0.0/104']).allowed('::b00:1')).toBe(true);
+  });
+
   it('loopback, broadcast, multicast, link-local and unspecified are refused even with scope 0.0.0.0/0', () => {
     const p = policy(['0.0.0.0/0', '::/0']);
     for (const ip of ['127.0.0.1', '127.9.9.9', '255.255.255.255', '224.0.0.251', '239.1.2.3', '169.254.10.1', '0.0.0.0', '0.1.2.3',

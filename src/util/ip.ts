@@ -10,6 +10,7 @@ export function canonicalIp(text: string | undefined): string | undefined {
   if (fastIPv4(t)) return t; // already canonical
   try {
     if (ipaddr.IPv4.isValidFourPartDecimal(t)) return ipaddr.IPv4.parse(t).toString();
+    if (t.includes(':')) t = quadAsHex(t);
     if (t.includes(':') && ipaddr.IPv6.isValid(t)) {
       const a = ipaddr.IPv6.parse(t);
       if (a.isIPv4MappedAddress()) return a.toIPv4Address().toString();
@@ -19,6 +20,20 @@ export function canonicalIp(text: string | undefined): string | undefined {
     /* fall through */
   }
   return undefined;
+}
+
+/**
+ * An IPv6 text whose last 32 bits are written as a dotted quad, with those bits in hex instead:
+ * ipaddr.js reads every `::a.b.c.d` as IPv4-mapped (`::10.0.0.1` became 10.0.0.1, another host),
+ * where only `::ffff:a.b.c.d` is. Other text is returned as it is.
+ */
+function quadAsHex(t: string): string {
+  if (!t.includes('.')) return t;
+  const colon = t.lastIndexOf(':');
+  const quad = t.slice(colon + 1);
+  if (colon < 0 || !ipaddr.IPv4.isValidFourPartDecimal(quad)) return t;
+  const b = ipaddr.IPv4.parse(quad).toByteArray();
+  return `${t.slice(0, colon + 1)}${((b[0] << 8) | b[1]).toString(16)}:${((b[2] << 8) | b[3]).toString(16)}`;
 }
 
 /**
@@ -57,7 +72,8 @@ export function parseCidr(text: string): Cidr | undefined {
       const p = ipaddr.parse(a);
       return { text: t, addr: p, bits: p.kind() === 'ipv4' ? 32 : 128 };
     }
-    const [addr, bits] = ipaddr.parseCIDR(t);
+    const slash = t.indexOf('/');
+    const [addr, bits] = ipaddr.parseCIDR(`${quadAsHex(t.slice(0, slash))}${t.slice(slash)}`);
     if (addr.kind() === 'ipv4' && !ipaddr.IPv4.isValidFourPartDecimal(t.slice(0, t.indexOf('/')))) return undefined;
     // ::ffff:10.99.0.0/112 is 10.99.0.0/16: addresses are compared as IPv4 once canonical
     if (addr.kind() === 'ipv6' && bits >= 96 && (addr as ipaddr.IPv6).isIPv4MappedAddress()) {
@@ -103,7 +119,7 @@ export function parseIp(ip: string): Parsed | undefined {
   const v4 = fastIPv4(ip);
   if (v4) return v4;
   try {
-    const a = ipaddr.parse(ip);
+    const a = ipaddr.parse(quadAsHex(ip));
     return a.kind() === 'ipv6' && (a as ipaddr.IPv6).isIPv4MappedAddress() ? (a as ipaddr.IPv6).toIPv4Address() : a;
   } catch {
     return undefined;
