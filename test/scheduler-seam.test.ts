@@ -108,6 +108,33 @@ describe('scheduler and the scanner seam', () => {
     expect(scanner.launches[1].targets).toEqual(['10.20.1.2']);
   });
 
+  it('an overdue scan that ends between the poll and the cancel is not given up: the next poll records its end and credits it', async () => {
+    const { scanner, sched, see, clock, inv, store } = await setup({ maxScanAgeS: 6 * 3600, idlePollS: 600, pollIntervalS: 60 });
+    const a = await see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });
+    await sched.tick();
+    const [first] = scanner.launches;
+    for (let h = 0; h < 6; h++) {
+      clock.t += 3600_000 - 1000;
+      await sched.tick();
+    }
+    clock.t += 7000;
+    await sched.tick(); // overdue: looked up (still running)
+    scanner.beforeCancel = (ref) => scanner.finish(ref); // it ends as the give-up's cancel goes out
+    clock.t += 600_000;
+    await sched.tick();
+    expect(scanner.calls).toContain('cancel');
+    expect(sched.counters.givenUp).toBe(0);
+    expect(scanner.states.get(first.ref)).toBe('finished');
+    scanner.beforeCancel = undefined;
+    for (let k = 0; k < 20 && (await inv.binding(a.bindingId!))?.lastScannedAt === undefined; k++) {
+      clock.t += 61_000;
+      await sched.tick();
+    }
+    expect((await inv.binding(a.bindingId!))?.lastScannedAt).toBeDefined();
+    expect((await store.intent((await store.recentIntents(5)).find((i) => i.scanRef === first.ref)!.id))?.state).toBe('finished');
+    expect(scanner.launches).toHaveLength(1); // nothing relaunched
+  });
+
   it('targets a finished scan lacks in its own target list are not recorded as scanned, are counted, and say why', async () => {
     const { scanner, sched, see, clock, inv } = await setup({ idlePollS: 60 });
     const a = await see({ ip: '10.20.1.1', mac: mac(1) });

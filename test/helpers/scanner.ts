@@ -38,6 +38,8 @@ export class ScriptedScanner implements Scanner {
   /** the client's hard cap on one launch's targets, when a test sets one */
   maxTargetsPerLaunch?: number;
   failNext?: ScriptedFailure;
+  /** runs as a cancel reaches the scanner (a scan that ends between the poll and the cancel, say) */
+  beforeCancel?: (ref: string) => void;
   /** the next launch naming any of these is refused for them by name (as Qualys refuses addresses outside the subscription) */
   refuseNext?: string[];
   /** for `rate-limited`: when the scanner lets us call again (epoch ms) */
@@ -98,6 +100,7 @@ export class ScriptedScanner implements Scanner {
   async cancel(ref: string) {
     this.calls.push('cancel');
     this.check('cancel');
+    this.beforeCancel?.(ref);
     // as every backend: a scan canceled already is done, an ended one is not canceled
     const now = this.states.get(ref);
     if (now === 'canceled') return;
