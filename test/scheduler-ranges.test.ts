@@ -219,6 +219,23 @@ describe('scheduler.rangeScans', () => {
     expect(sched.rangeScans().runsSeen).toBe(1);
   });
 
+  it('a run that ends as the reload\'s cancel goes out is not canceled again: its region is free and it is looked at once', async () => {
+    const { scanner, sched, clock, see, run, opts } = await runListed();
+    scanner.beforeCancel = (ref) => { if (ref === run) scanner.finish(run); };
+    sched.reconfigure(reloaded(['10.20.9.0/24', '10.20.1.200']), opts);
+    await sched.tick();
+    expect(scanner.calls.filter((c) => c === 'cancel')).toHaveLength(1);
+    expect(scanner.states.get(run)).toBe('finished');
+    const lists = scanner.calls.filter((c) => c === 'list').length;
+    await see({ ip: '10.20.2.5', mac: mac(25), durationS: 86400 });
+    clock.t += 1000;
+    await sched.tick();
+    // looked at the next pass, not at the run's next planned look; no second cancel; no drain (nothing was canceled)
+    expect(scanner.calls.filter((c) => c === 'list').length).toBeGreaterThan(lists);
+    expect(scanner.calls.filter((c) => c === 'cancel')).toHaveLength(1);
+    expect(scanner.launches.filter((l) => l.intentId !== '').map((l) => l.targets)).toEqual([['10.20.2.5']]);
+  });
+
   it('a schedule the reloaded policy refuses is mended with the calls kept for corrections, and launches leave them to it', async () => {
     const { scanner, sched, policy, see, clock } = await setup(EMEA_RUNS); // (reserveCalls: 5, the default)
     await sched.tick();
