@@ -236,6 +236,27 @@ describe('scheduler.rangeScans', () => {
     expect(scanner.launches.filter((l) => l.intentId !== '').map((l) => l.targets)).toEqual([['10.20.2.5']]);
   });
 
+  it('a mend held by its API\'s own wait is no failed try: past three such waits it still takes the calls kept for corrections', async () => {
+    const { scanner, sched, clock } = await setup(EMEA_RUNS); // (reserveCalls: 5, the default)
+    await sched.tick();
+    expect(scanner.schedules.map((x) => x.targets)).toEqual([['10.20.1.0-10.20.1.255']]);
+    scanner.limit = { limit: 7200, windowSec: 86_400, remaining: 4 }; // under the reserve: corrections only
+    scanner.failing.set('syncSchedules', 'api-limited');
+    const syncs = () => scanner.calls.filter((c) => c === 'listSchedules').length; // (a sync's first call)
+    const before = syncs();
+    sched.reconfigure(reloaded(['10.20.9.0/24', '10.20.1.0/25']), reloadOpts(scanner, EMEA_RUNS));
+    for (let k = 0; k < 4; k++) {
+      scanner.waitUntil = clock.t + 10 * MIN; // each try answered with a new wait
+      await sched.tick();
+      clock.t = scanner.waitUntil + 1000;
+    }
+    expect(syncs() - before).toBe(4);
+    expect(scanner.schedules.map((x) => x.targets)).toEqual([['10.20.1.0-10.20.1.255']]);
+    scanner.failing.delete('syncSchedules');
+    await sched.tick();
+    expect(scanner.schedules.map((x) => x.targets)).toEqual([['10.20.1.128-10.20.1.255']]);
+  });
+
   it('a schedule the reloaded policy refuses is mended with the calls kept for corrections, and launches leave them to it', async () => {
     const { scanner, sched, policy, see, clock } = await setup(EMEA_RUNS); // (reserveCalls: 5, the default)
     await sched.tick();

@@ -11,14 +11,22 @@ import { planScheduleSync } from '../../src/scanners/schedule-plan.js';
 /**
  * How the next launch fails: `refused` (the scanner said no: nothing launched, retry later),
  * `lost-answer` (the scan was created but the answer never came: launched unknown), `rate-limited`
- * (nothing launched; no call before `waitUntil`), `denied` (nothing launched; only an operator can fix it).
+ * (nothing launched; no call before `waitUntil`), `api-limited` (the same, for calls of this kind only:
+ * a vendor's per-API limit), `denied` (nothing launched; only an operator can fix it).
  */
-export type ScriptedFailure = 'refused' | 'lost-answer' | 'rate-limited' | 'denied';
+export type ScriptedFailure = 'refused' | 'lost-answer' | 'rate-limited' | 'api-limited' | 'denied';
 
 /** A launch refused for these targets by name: nothing launched, the others may go again at once. */
 class TargetsRefused extends ScannerFailure {
   constructor(readonly targets: string[]) {
     super('ONSIGHT_SCANNER_REFUSED', `scripted: refused for ${targets.join(', ')}`, 'no', 'retry');
+  }
+}
+
+/** A wait asked by one API's own limit: it holds back calls of that kind only. */
+class OwnApiLimited extends ScannerFailure {
+  constructor(untilMs: number) {
+    super('ONSIGHT_SCANNER_RATE_LIMIT', 'scripted: this API\'s own limit', 'no', 'wait', untilMs);
   }
 }
 
@@ -53,6 +61,7 @@ export class ScriptedScanner implements Scanner {
       case 'refused': throw new ScannerFailure('ONSIGHT_SCANNER_REFUSED', 'scripted: refused', 'no', 'retry');
       case 'lost-answer': throw new ScannerFailure('ONSIGHT_SCANNER_UNREACHABLE', 'scripted: answer lost', 'unknown', 'retry');
       case 'rate-limited': throw new ScannerFailure('ONSIGHT_SCANNER_RATE_LIMIT', 'scripted: rate limited', 'no', 'wait', this.waitUntil);
+      case 'api-limited': throw new OwnApiLimited(this.waitUntil);
       case 'denied': throw new ScannerFailure('ONSIGHT_SCANNER_DENIED', 'scripted: account disabled', 'no', 'stop');
     }
   }
@@ -125,6 +134,7 @@ export class ScriptedScanner implements Scanner {
   }
 
   failureOutcome(err: unknown, call: ScannerCall): FailureOutcome {
+    if (err instanceof OwnApiLimited) return { ...statedOutcome(err, call), holds: 'call' };
     if (err instanceof TargetsRefused) return { ...statedOutcome(err, call), refused: err.targets };
     return statedOutcome(err, call);
   }
