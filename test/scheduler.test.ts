@@ -1043,14 +1043,18 @@ describe('scheduler: the cancel window follows the target\'s place in the scan',
       for (let k = 0; k < 10; k++) await f.sched.tick();
       expect(f.scanner.calls.length - tried).toBe(1);
     });
-    itAll('a look-up whose list call failed is asked again at the next pass, not forgotten', async () => {
-      const { scanner, sched, see, scan, lists } = await queuedScan();
+    itAll('a look-up whose list call failed is asked again after a short wait (10 s, doubling while lists fail), not at every pass, and not forgotten', async () => {
+      const { scanner, sched, see, scan, lists, clock } = await queuedScan();
       scanner.failing.set('listScans', 'refused');
       await see({ ip: scan.targets[0], mac: mac(100), durationS: 43200 });
       await sched.tick();
       expect(scanner.states.get(scan.ref)).toBe('queued');
       scanner.failing.clear();
-      const before = lists();
+      let before = lists();
+      await sched.tick();
+      expect(lists() - before).toBe(0);
+      clock.t += 20_000; // (the second failure in a row: queuedScan's poll failed too)
+      before = lists();
       await sched.tick();
       expect(lists() - before).toBe(1);
       expect(scanner.states.get(scan.ref)).toBe('canceled');

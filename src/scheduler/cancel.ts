@@ -35,6 +35,8 @@ export class Canceler {
   private policyChanged = true;
   /** the next check after one that found a scan to cancel (a cancel that keeps failing is not tried every pass) */
   private policyCheckAt = 0;
+  /** reloads so far: one that lands while checkPolicy awaits the store makes it check again */
+  private policyGeneration = 0;
   /** region → until when a canceled scan's appliance may still probe it */
   private readonly draining = new Map<string, number>();
   /**
@@ -105,6 +107,7 @@ export class Canceler {
   policyReloaded(): void {
     this.policyChanged = true;
     this.policyCheckAt = 0;
+    this.policyGeneration++;
   }
 
   /**
@@ -117,6 +120,7 @@ export class Canceler {
   private async checkPolicy(): Promise<void> {
     const now = this.core.clock.now();
     if (!this.policyChanged || now < this.policyCheckAt) return;
+    const generation = this.policyGeneration;
     let found = false;
     for (const i of await this.core.store.activeIntents()) {
       // a launch not confirmed yet may be running once reconcile finds it: looked at again then
@@ -127,15 +131,21 @@ export class Canceler {
       found = true;
       if (!this.reassigned.has(i.id)) this.reassigned.set(i.id, `target ${refused[0].ip}${refused.length > 1 ? ` and ${refused.length - 1} more` : ''} no longer allowed by the policy (scope, exclusions changed since its launch)`);
     }
+    // a reload during the check (its awaits): the scans read before it were judged by the old policy
+    if (this.policyGeneration !== generation) return;
     this.policyChanged = found;
     this.policyCheckAt = now + POLICY_RECHECK_MS;
   }
 
-  /** address → (scan, device) for every target of our running scans */
+  /**
+   * address → (scan, device) for every target of our scans going or being launched: a launch whose
+   * answer is still on the wire, or not confirmed yet (reconcile), is marked as a running scan is,
+   * and canceled once its scan is known (cancelReassigned)
+   */
   private async runningTargets(): Promise<Map<string, { intent: Intent; identityId: number }>> {
     const out = new Map<string, { intent: Intent; identityId: number }>();
     for (const i of await this.core.store.activeIntents()) {
-      if (i.state !== 'running' || !i.scanRef) continue;
+      if (i.state !== 'launching' && (i.state !== 'running' || !i.scanRef)) continue;
       for (const t of await this.core.store.targets(i.id)) out.set(t.ip, { intent: i, identityId: t.identityId });
     }
     return out;
@@ -158,6 +168,7 @@ export class Canceler {
     // one refused while it goes on is tried again (retryCancel)
     for (const [id, why] of this.reassigned) {
       const i = await store.intent(id);
+      if (i?.state === 'launching') continue; // its scan not known yet: canceled once the launch is confirmed
       if (!i || i.state !== 'running' || !i.scanRef) {
         this.reassigned.delete(id);
         this.cancelRetries.delete(id);

@@ -12,9 +12,12 @@ import type { Intent } from './queue.js';
 import { ScanDurations } from './durations.js';
 import { hostsInParallel, startingHostsInParallel, type SchedulerCore } from './core.js';
 import { CLOCK_SKEW_MS, isNum, record, type Remembers } from './memory.js';
+import { LIST_RETRY_MS, RetryAfterFailure } from './retry.js';
 
 /** launch orders and scan states kept across a restart: the latest (running scans are far fewer) */
 const ORDER_SAVED = 1000;
+/** an overdue scan's cancel is tried at this many polls before it is given up without one */
+const GIVE_UP_CANCEL_TRIES = 5;
 /** the states a scan's last poll can leave in `lastState` ('paused': started, then waiting again) */
 const SCAN_STATES = new Set<string>(['submitted', 'queued', 'running', 'paused', 'finished', 'error', 'canceled', 'unknown']);
 
@@ -83,6 +86,10 @@ export class Follower {
   private readonly missing = new Map<string, number>();
   /** scans past maxScanAgeS already looked up once (the next poll gives them up) */
   private readonly overdue = new Set<string>();
+  /** give-ups whose cancel failed so far (intent id → tries): the scan may go on, so it is not abandoned yet */
+  private readonly giveUpCancelTries = new Map<string, number>();
+  /** after a failed list, when the next may go (forced and overdue looks included) */
+  private readonly listRetry = new RetryAfterFailure(() => LIST_RETRY_MS);
   /** scans a poll found waiting for a slot: their durations include the wait (not for parallelism.ts) */
   private readonly waitedForSlot = new Set<string>();
 
@@ -262,6 +269,8 @@ export class Follower {
     const now = clock.now();
     const running = (await store.activeIntents()).filter((i) => i.state === 'running' && i.scanRef);
     if (running.length === 0 || !(correction ? budget.canCorrect() : budget.canSpend(false))) return false;
+    // (after a failed list, not even a forced or overdue look goes before its retry time)
+    if (!this.listRetry.ready(now)) return false;
     const lookup = this.dueForLookup(running, now);
     if (!force && !lookup && now < this.nextPollAt) return false;
     if (!force && !lookup && opts.adaptivePolling && !(await this.pollWorthwhile(running, now))) return false;
@@ -275,8 +284,10 @@ export class Follower {
       statuses = await budget.call('list scans (poll)', 'listScans', () => this.core.scanner.listScans(late.enabled
         ? { launchedAfter: new Date(since) } : { scanRefs: running.map((i) => i.scanRef!) }));
     } catch {
+      this.listRetry.failed(now);
       return false;
     }
+    this.listRetry.answered();
     await late.inspect(statuses);
     const byRef = new Map(statuses.map((s) => [s.scanRef, s]));
     this.learnCapacity(running, byRef, now);
@@ -338,6 +349,7 @@ export class Follower {
 
   private forget(i: Intent, end: () => Promise<void>): Promise<void> {
     this.overdue.delete(i.id);
+    this.giveUpCancelTries.delete(i.id);
     return end();
   }
 
@@ -353,14 +365,26 @@ export class Follower {
       this.overdue.add(i.id);
       return false;
     }
-    this.overdue.delete(i.id);
-    this.lastState.delete(i.id);
-    this.missing.delete(i.id);
     const why = `scan ${i.scanRef} still ${state} ${Math.round(age / 3_600_000)} h after launch: given up`;
     const failed: { error?: unknown } = {};
     const canceled = this.core.budget.canSpend(true) ? await this.core.cancel.cancelAndRequeue(i, why, 'abandoned', true, failed) : undefined;
     // it ended after all (after the poll that found it overdue): the next poll records its end and results
     if (failed.error instanceof ScanEndedBeforeCancel) return false;
+    if (canceled === undefined) {
+      // not canceled (the call failed, or no call left): the scan may go on, and abandoned now it would
+      // go on untracked beside its targets' relaunch; tried again at the next polls, then given up anyway
+      const tries = (this.giveUpCancelTries.get(i.id) ?? 0) + 1;
+      if (tries < GIVE_UP_CANCEL_TRIES) {
+        if (this.giveUpCancelTries.size > 10_000) this.giveUpCancelTries.clear();
+        this.giveUpCancelTries.set(i.id, tries);
+        return false;
+      }
+      this.core.log.warn({ intent: i.id, scanRef: i.scanRef, tries }, `scan ${i.scanRef}: the give-up's cancel failed ${tries} times; given up without it (the scan may still run on ${i.appliance})`);
+    }
+    this.giveUpCancelTries.delete(i.id);
+    this.overdue.delete(i.id);
+    this.lastState.delete(i.id);
+    this.missing.delete(i.id);
     const targets = canceled ?? await this.core.cancel.requeue(i, why, 'abandoned');
     if (targets.length === 0) return true; // the end was refused (counted and logged)
     this.core.counters.givenUp++;

@@ -5,9 +5,12 @@
 import type { ScanStatus } from '../scanners/types.js';
 import type { Intent } from './queue.js';
 import { hasOurPrefix, intentIdIn, transitionRefused, type SchedulerCore } from './core.js';
+import { LIST_RETRY_MS, RetryAfterFailure } from './retry.js';
 
 export class Reconciler {
   private startupReconciled = false;
+  /** after a failed list, when the next may go */
+  private readonly listRetry = new RetryAfterFailure(() => LIST_RETRY_MS);
   /** when this scheduler began (cluster mode: when this node's term began) */
   private readonly startedAt: number;
 
@@ -55,14 +58,16 @@ export class Reconciler {
       this.startupReconciled = true;
       return;
     }
-    if (!budget.canSpend(true)) return;
+    if (!budget.canSpend(true) || !this.listRetry.ready(now)) return;
     const since = Math.min(...pending.map((i) => i.createdAt - 10 * 60_000), this.core.late.enabled ? this.core.late.since() : Infinity);
     let scans: ScanStatus[];
     try {
       scans = await budget.call('list scans (reconcile)', 'listScans', () => this.core.scanner.listScans({ launchedAfter: new Date(since) }));
     } catch {
+      this.listRetry.failed(now);
       return;
     }
+    this.listRetry.answered();
     this.startupReconciled = true;
     for (const i of pending) {
       // ours only: the title starts with our prefix (another deployment's scans are never adopted)
