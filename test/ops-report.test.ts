@@ -72,14 +72,17 @@ http: { enabled: false }
 });
 
 describe('onsight report', () => {
-  it('--json: per region seen, scanned within policy, pending, skipped, missed by reason, excluded', () => {
-    const r = JSON.parse(run('--since', '7d', '--json')) as { regions: Record<string, unknown>[] };
+  it('--json: per region seen, scanned within policy, pending, skipped, missed by reason, excluded; and the total', () => {
+    const r = JSON.parse(run('--since', '7d', '--json')) as { regions: Record<string, unknown>[]; total: Record<string, unknown> };
     expect(r.regions).toEqual([
       { region: 'emea', seen: 3, scanned: 1, coveragePct: 33.3, pending: 1, skipped: 0, missed: 1, excluded: 1,
-        missedBy: { 'left-while-queued': 1, 'left-during-scan': 0, 'scan-failed': 0, 'outside-scan-window': 0, 'no-decision': 0, other: 0 } },
+        missedBy: { 'left-while-queued': 1, 'left-during-scan': 0, 'scan-failed': 0, 'outside-scan-window': 0, 'no-decision': 0, other: 0, 'no-region': 0 } },
       { region: 'amer', seen: 2, scanned: 0, coveragePct: 0, pending: 0, skipped: 1, missed: 1, excluded: 0,
-        missedBy: { 'left-while-queued': 0, 'left-during-scan': 0, 'scan-failed': 0, 'outside-scan-window': 0, 'no-decision': 1, other: 0 } },
+        missedBy: { 'left-while-queued': 0, 'left-during-scan': 0, 'scan-failed': 0, 'outside-scan-window': 0, 'no-decision': 1, other: 0, 'no-region': 0 } },
     ]);
+    // no device moved and the regions cover the scope: the total is the rows' sum, and there is no "(no region)" row
+    expect(r.total).toEqual({ seen: 5, scanned: 1, coveragePct: 20, pending: 1, skipped: 1, missed: 2, excluded: 1,
+      missedBy: { 'left-while-queued': 1, 'left-during-scan': 0, 'scan-failed': 0, 'outside-scan-window': 0, 'no-decision': 1, other: 0, 'no-region': 0 } });
   });
 
   it('--since 30d takes in the device seen ten days ago (missed: nothing was decided about it)', () => {
@@ -89,9 +92,10 @@ describe('onsight report', () => {
 
   it('--csv and --html carry the same numbers; the table is the default', () => {
     const csv = run('--csv').split('\r\n');
-    expect(csv[0]).toBe('region,seen,scanned,coverage_pct,pending,skipped,missed,missed_left_while_queued,missed_left_during_scan,missed_scan_failed,missed_outside_scan_window,missed_no_decision,missed_other,excluded');
-    expect(csv[1]).toBe('emea,3,1,33.3,1,0,1,1,0,0,0,0,0,1');
-    expect(csv[2]).toBe('amer,2,0,0.0,0,1,1,0,0,0,0,1,0,0');
+    expect(csv[0]).toBe('region,seen,scanned,coverage_pct,pending,skipped,missed,missed_left_while_queued,missed_left_during_scan,missed_scan_failed,missed_outside_scan_window,missed_no_decision,missed_other,excluded,missed_no_region');
+    expect(csv[1]).toBe('emea,3,1,33.3,1,0,1,1,0,0,0,0,0,1,0');
+    expect(csv[2]).toBe('amer,2,0,0.0,0,1,1,0,0,0,0,1,0,0,0');
+    expect(csv[3]).toBe('(total),5,1,20.0,1,1,2,1,0,0,0,1,0,1,0');
     const html = run('--html');
     expect(html).toMatch(/^<!doctype html>/);
     expect(html).toContain('<tr><td>emea</td><td class="n">3</td><td class="n">1</td><td class="n">33.3</td>');

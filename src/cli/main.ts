@@ -196,7 +196,7 @@ program.command('decisions')
   });
 
 program.command('report')
-  .description('coverage per region over a period: devices seen, scanned within policy, pending, skipped, and missed by reason (keyed by device)')
+  .description('coverage per region over a period: devices seen, scanned within policy, pending, skipped, and missed by reason (keyed by device); devices in scope that no region maps as "(no region)"; a device seen in several regions counts in each, and once in the total')
   .option('--since <when>', 'the period: a duration ago (7d, 12h) or a date (2026-12-01T00:00Z)', '7d')
   .option('--region <name>', 'only this region')
   .option('--csv', 'CSV (RFC 4180) instead of a table')
