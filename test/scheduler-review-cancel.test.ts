@@ -140,4 +140,20 @@ describe('cancels and looks under races and failures', () => {
     await o.sched.tick();
     expect(count(o.scanner.calls, 'list') - before).toBe(1);
   });
+
+  it('a reconcile asked while a pass runs (a new cluster term, the daemon\'s kick) shares that pass: one list, not two racing on the same intents', async () => {
+    const { scanner, sched, see, clock } = await setup({});
+    scanner.launch = async () => {
+      scanner.calls.push('launch');
+      throw new Error('socket hang up'); // launched: unknown
+    };
+    await see({ ip: '10.20.1.1', mac: mac(1) });
+    await sched.tick();
+    clock.t += 200_000; // past the reconcile grace
+    const before = count(scanner.calls, 'list');
+    await Promise.all([sched.tick(), sched.reconcile()]);
+    expect(count(scanner.calls, 'list') - before).toBe(1);
+    expect(sched.counters.abandoned).toBe(1);
+    expect(sched.counters.transitionsRefused).toBe(0);
+  });
 });

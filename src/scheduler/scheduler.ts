@@ -154,10 +154,16 @@ export class Scheduler {
     return this.memory.describe();
   }
 
-  /** Settle launches whose outcome is unknown (at start-up, and when their grace runs out). */
-  async reconcile(): Promise<void> {
-    await this.memory.restore();
-    return this.phases.reconcile.reconcile();
+  /**
+   * Settle launches whose outcome is unknown (at start-up, and when their grace runs out). One at a
+   * time with the passes, which reconcile too: a new cluster term reconciles while the daemon's
+   * kicks run passes, and two at once listed twice and raced on the same intents.
+   */
+  reconcile(): Promise<void> {
+    this.ticking ??= this.memory.restore().then(() => this.phases.reconcile.reconcile()).finally(() => {
+      this.ticking = undefined;
+    });
+    return this.ticking;
   }
 
   /** Poll running scans now (`force`: whatever the pace says). */
