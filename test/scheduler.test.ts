@@ -394,10 +394,13 @@ describe.each(STORE_KINDS)('scheduler on $name', (kind) => {
   });
 
   it('asks the scanner for last-scan dates when configured: a device scanned elsewhere is skipped', async () => {
-    const { scanner, sched, see, store } = await setup({ lastScannedFromScanner: true });
+    const { scanner, sched, see, store, clock } = await setup({ lastScannedFromScanner: true });
+    // (seen since before the date: a date from before a device held the address is not its scan)
+    clock.t = T0 - 2 * 86400_000;
+    await see({ ip: '10.20.1.1', mac: mac(1), durationS: 7 * 86400 });
+    await see({ ip: '10.20.1.2', mac: mac(2), durationS: 7 * 86400 });
+    clock.t = T0;
     scanner.lastScannedDates.set('10.20.1.1', new Date(T0 - 86400_000).toISOString());
-    await see({ ip: '10.20.1.1', mac: mac(1) });
-    await see({ ip: '10.20.1.2', mac: mac(2) });
     await sched.tick();
     expect(scanner.launches.map((l) => l.targets)).toEqual([['10.20.1.2']]);
     expect((await store.recentDecisions(10)).find((d) => d.ip === '10.20.1.1' && d.decision === 'dropped')?.reason).toMatch(/scanned-recently/);

@@ -134,6 +134,8 @@ export class Budget {
     },
   };
   private waitUntil = 0;
+  /** the failure that asked for `waitUntil` (what a call refused meanwhile is told) */
+  private waitOutcome?: FailureOutcome;
   /** waits that hold back one kind of call only (its own API's limit: FailureOutcome.holds) */
   private readonly callWaits = new Map<ScannerCall, FailureOutcome>();
   /** calls an essential job will soon need at once (a skip's look and sync), which launches and other calls leave in the pace */
@@ -282,6 +284,10 @@ export class Budget {
     // its own API asked for a wait (holds: 'call'): refused here, no call made, nothing logged again
     const held = this.callWaits.get(which);
     if (held && this.core.clock.now() < held.untilMs!) throw new FailedCall(held, new Error(held.message));
+    // stopped, or in a wait for every call: refused too, whatever the caller checked (a caller that
+    // forgot called a denied account's API every pass, failed logins that can lock it)
+    const blocked = this.blockedOutcome();
+    if (blocked) throw new FailedCall(blocked, new Error(blocked.message));
     this.core.counters.apiCalls++;
     this.pace.spend();
     try {
@@ -295,6 +301,16 @@ export class Budget {
       if (!o.optional) this.apply(outcome, which);
       throw new FailedCall(outcome, err);
     }
+  }
+
+  /** Why no call at all may go now (stopped, or a wait for every call), as the failure that said so; undefined when calls may go. */
+  private blockedOutcome(): FailureOutcome | undefined {
+    if (this.stopped) return { launched: 'no', next: 'stop', code: this.stopped.code, message: this.stopped.message };
+    if (this.core.clock.now() < this.waitUntil) {
+      const w = this.waitOutcome;
+      return { launched: 'no', next: 'wait', untilMs: this.waitUntil, code: w?.code ?? 'ONSIGHT_SCANNER_RATE_LIMIT', message: w?.message ?? 'the scanner asked to wait' };
+    }
+    return undefined;
   }
 
   /** The scanner's reading of a failure; a scanner that cannot say is taken to mean the worst that is safe. */
@@ -312,6 +328,7 @@ export class Budget {
       this.core.log.warn({ code: o.code, call: which, until: new Date(o.untilMs).toISOString() }, `scanner asks to wait: no ${which} call before ${new Date(o.untilMs).toISOString()}; other calls go on (${o.message})`);
     } else if (o.next === 'wait' && o.untilMs !== undefined && o.untilMs > this.waitUntil) {
       this.waitUntil = o.untilMs;
+      this.waitOutcome = o;
       this.core.log.warn({ code: o.code, until: new Date(o.untilMs).toISOString() }, `scanner asks to wait: no call before ${new Date(o.untilMs).toISOString()} (${o.message})`);
     } else if (o.next === 'stop' && !this.stopped) {
       this.stopped = { at: this.core.clock.now(), code: o.code, message: o.message };

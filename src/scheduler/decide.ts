@@ -19,6 +19,28 @@ import { CLOCK_SKEW_MS, int, num, numberRows, type Remembers } from './memory.js
 const RECENT_KEY = 'not-due:scanned-recently';
 /** bindings last seen longer ago than this are not kept across a restart (their lease has run out) */
 const SILENT_SAVE_MS = 7 * 86_400_000;
+/** the quiet time after a binding's second no-host result in a row; doubled at each one after */
+const NO_HOST_QUIET_MS = 2 * 3600_000;
+/** the longest quiet time: a device the scanner never finds alive is still tried once a day */
+const NO_HOST_QUIET_MAX_MS = 86_400_000;
+
+/**
+ * A binding whose last scan(s) found no host: `seen`, its lastSeen then; `count`, the no-host
+ * results in a row on this binding; `quietUntil`, before which it is not due even if seen again.
+ */
+interface NoHost { seen: number; count: number; quietUntil: number }
+
+/**
+ * The quiet time after the `count`-th no-host result in a row. The first has none: a laptop that
+ * left without a release is due again as soon as it is seen again. From the second on the device
+ * was seen (it renewed its lease) and still not found: a host the scanner cannot see (a firewall
+ * that makes it "not alive"), which each renewal would otherwise relaunch, 16 times a day on a 1-h
+ * lease. So 2 h, 4 h, 8 h ... up to a day. A new binding (a new lease, not a renewal) starts
+ * afresh, and so does a scan that finds it.
+ */
+export function noHostQuietMs(count: number): number {
+  return count < 2 ? 0 : Math.min(NO_HOST_QUIET_MAX_MS, NO_HOST_QUIET_MS * 2 ** Math.min(count - 2, 20));
+}
 
 export class Decider {
   /** the last decision logged per binding (kind and reason class): an unchanged not-due answer is not news */
@@ -30,16 +52,19 @@ export class Decider {
   private nextFullSweepAt = 0;
   /** the next full sweep also re-evaluates waiting queue entries (first start, a reload: regions may differ) */
   private rehomeDue = true;
-  /** bindings whose last scan found no host: not due again until the device is seen again (binding id → lastSeen) */
-  private readonly silent = new Map<number, number>();
+  /** bindings whose last scan found no host: not due again until the device is seen again, and the quiet time has passed (binding id → NoHost) */
+  private readonly silent = new Map<number, NoHost>();
   /** `silent`, kept across restarts (memory.ts): without it a restart relaunches every device a scan found gone */
   readonly silentMemory: Remembers = {
-    snapshot: (now) => [...this.silent].filter(([, seen]) => seen >= now - SILENT_SAVE_MS),
+    snapshot: (now) => [...this.silent].filter(([, s]) => s.seen >= now - SILENT_SAVE_MS).map(([id, s]) => [id, s.seen, s.count, s.quietUntil]),
     merge: (data, now) => {
-      const rows = numberRows(data, [int(Number.MAX_SAFE_INTEGER), num(now + CLOCK_SKEW_MS)], 100_000);
+      const id = int(Number.MAX_SAFE_INTEGER), seen = num(now + CLOCK_SKEW_MS);
+      // [id, lastSeen] rows: a version before the count (one no-host each)
+      const rows = numberRows(data, [id, seen, int(1_000_000, 1), num(now + NO_HOST_QUIET_MAX_MS + CLOCK_SKEW_MS)], 100_000)
+        ?? numberRows(data, [id, seen], 100_000)?.map(([b, s]) => [b, s, 1, 0]);
       if (!rows) return undefined;
       let n = 0;
-      for (const [id, seen] of rows) if (!this.silent.has(id)) (this.silent.set(id, seen), n++);
+      for (const [b, s, count, quietUntil] of rows) if (!this.silent.has(b)) (this.silent.set(b, { seen: s, count, quietUntil }), n++);
       return `${n} binding(s) whose last scan found no host`;
     },
   };
@@ -94,14 +119,28 @@ export class Decider {
     }
   }
 
-  /** The last scan of this binding found no host: not due again until it is seen again. */
+  /** The last scan of this binding found no host (told now): not due again until it is seen again and its quiet time (noHostQuietMs) has passed. */
   silence(bindingId: number, lastSeen: number): void {
     if (this.silent.size > 100_000) this.silent.clear();
-    this.silent.set(bindingId, lastSeen);
+    const count = (this.silent.get(bindingId)?.count ?? 0) + 1;
+    this.silent.set(bindingId, { seen: lastSeen, count, quietUntil: this.core.clock.now() + noHostQuietMs(count) });
+  }
+
+  /** Why a due binding waits after no-host results, or undefined when it does not. */
+  private quiet(b: BindingView, now: number): string | undefined {
+    const s = this.silent.get(b.id);
+    if (!s) return undefined;
+    if (s.seen === b.lastSeen) return `no-answer: the last scan of ${b.ip} found no host; waiting for the device to be seen again`;
+    if (now >= s.quietUntil) return undefined;
+    this.plan.at(b.id, s.quietUntil);
+    // (a reason class of its own: logged, though the device's last answer was the first no-answer)
+    return `no-answer-backoff: ${s.count} scans of ${b.ip} in a row found no host though it was seen between them (not alive to the scanner?); not due again before ${new Date(s.quietUntil).toISOString()}`;
   }
 
   /** onsight recorded a scan of this device, ending at `at`, on binding `b`; `whole`: known whole (second-look.ts). Kept in the store too. */
   async credited(identityId: number, at: number, b: BindingView | undefined, whole: boolean): Promise<void> {
+    // a scan found it: its no-host results in a row, if any, end
+    if (b) this.silent.delete(b.id);
     if (!this.core.opts.secondLook) return;
     await this.readCredits();
     await this.core.store.saveScanCredits([this.secondLooks.credited(identityId, at, b, whole)]);
@@ -238,8 +277,9 @@ export class Decider {
         else if (v.reason === 'skipped') this.plan.at(b.id, mark!.skipUntil!);
         else this.plan.forget(b.id); // due (the queue has it) or an answer only a new sighting can change
       }
-      if (v.due && v.region && this.silent.get(b.id) === b.lastSeen) {
-        log(b, 'not-due', `no-answer: the last scan of ${b.ip} found no host; waiting for the device to be seen again`);
+      const quiet = v.due && v.region ? this.quiet(b, now) : undefined;
+      if (quiet) {
+        log(b, 'not-due', quiet);
       } else if (v.due && v.region) {
         const q = queued.get(b.id);
         if (!q) {

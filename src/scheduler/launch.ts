@@ -44,7 +44,8 @@ export class Launcher {
     // waits for a slot, a scan stuck): what else it could show would not change a launch
     const must = appliances.mustRead() || !appliances.covers(opts.regions);
     if (!must && (budget.scarce() || !appliances.stale(now, opts.applianceRefreshS))) return false;
-    if (!budget.canSpend(false) && appliances.known) return false;
+    // a list never read may take the reserve (without it nothing launches), never a stopped or waiting scanner's call
+    if (!budget.canSpend(!appliances.known)) return false;
     let list: ApplianceStatus[];
     try {
       list = await budget.call('list appliances', 'appliances', () => this.core.scanner.appliances());
@@ -90,12 +91,25 @@ export class Launcher {
         const e = entries.find((x) => x.ip === d.ip);
         // (a date ahead of our clock, a skewed platform's or a bad one, counts as now: kept, it held the device scanned past its window and no real scan could replace it, the date only moving forward)
         const at = Math.min(Date.parse(d.lastScannedAt), now);
-        // the date is the address's: it is this device's only if no other device held the address then
-        if (e && !(await inventory.heldByAnotherAt(e.ip, at, e.identityId))) await inventory.markScanned([e.identityId], at, `scanner:${d.via ?? 'vm-scan'}`);
+        if (e && (await this.heldThen(e, at))) await inventory.markScanned([e.identityId], at, `scanner:${d.via ?? 'vm-scan'}`);
       }
     } catch {
       /* dates are an optimisation: launch anyway */
     }
+  }
+
+  /**
+   * Was the scanner's date `at` of `e.ip` a scan of this device? The date is the address's: only if
+   * the queued binding held the address then (as ranges.ts credits) and no other device we know
+   * did. "No other known holder" alone credited a device that arrived today with an old scan of its
+   * address: whoever held it before may be unknown to us (pruned, a missed line, a static host).
+   * (An earlier stay of the device at the address is another binding: not credited, so it is scanned.)
+   */
+  private async heldThen(e: QueueEntry, at: number): Promise<boolean> {
+    const { inventory } = this.core;
+    const b = await inventory.binding(e.bindingId);
+    if (!b || b.identityId !== e.identityId || b.ip !== e.ip || b.startAt > at || (b.endAt !== undefined && b.endAt < at)) return false;
+    return !(await inventory.heldByAnotherAt(e.ip, at, e.identityId));
   }
 
   async launchReady(): Promise<void> {
