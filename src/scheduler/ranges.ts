@@ -84,6 +84,16 @@ const SYNC_RETRY_MS = 60 * MIN;
 const NONE_TRUSTED_MS = 7 * DAY;
 /** clean-ups tried after a start with range scans off (SYNC_RETRY_MS apart) */
 const CLEANUP_TRIES = 3;
+/** a failed start's list or cancel is tried again after the poll interval, then twice as long each time, up to this (the daemon passes every second) */
+const RETRY_MAX_MS = 5 * MIN;
+
+/** When a call that failed is tried again, and the wait after that: the poll interval first, then twice the last wait, RETRY_MAX_MS at most. */
+interface Retry { at: number; waitMs: number }
+
+function nextRetry(last: Retry | undefined, now: number, pollMs: number): Retry {
+  const waitMs = last ? Math.min(RETRY_MAX_MS, 2 * last.waitMs) : Math.min(RETRY_MAX_MS, pollMs);
+  return { at: now + waitMs, waitMs };
+}
 
 interface Run {
   title: string;
@@ -109,6 +119,15 @@ interface Run {
   aimedAt?: string[];
   /** when a look was last brought forward because the policy now refuses its targets (cancelRefusedRuns) */
   refusedLookAt?: number;
+  /**
+   * what it was launched with, its schedule's targets as synced before its time (a make-up's: as
+   * launched): a reload mends the schedule at once, while the run no list has shown yet goes on with these (refusedRuns)
+   */
+  startTargets?: string[];
+  /** the policy under which a look for it, unseen, was brought forward (once per policy: a look that does not find it says it has not started) */
+  lookedForUnder?: unknown;
+  /** a made-up run whose cancel before its region's next time failed: not tried again before then */
+  cancelRetry?: Retry;
 }
 
 /** A run known to be going (a list showed it, or we launched it) and not yet seen ended: it holds its region whatever its hold window says. */
@@ -228,6 +247,10 @@ export class RangeScans {
   private failedKey: string | undefined;
   /** the runs still going at start were looked for (adopt) */
   private adopted = false;
+  /** the start's list failed: not tried again before then */
+  private adoptRetry?: Retry;
+  /** per intent of ours whose cancel before its region's run failed: not tried again before then */
+  private readonly cancelOursRetry = new Map<string, Retry>();
   /** per region, why its runs overlap (checkSpacing) */
   private readonly outlasting = new Map<string, string>();
   private credited = 0;
@@ -735,11 +758,16 @@ export class RangeScans {
     }
   }
 
-  /** The addresses present devices hold now, less those of devices scanned within AIM_SKIPS_SCANNED_MS. */
+  /**
+   * The addresses present devices hold now, less those of devices scanned within AIM_SKIPS_SCANNED_MS
+   * and of devices an operator skipped (`onsight skip`: never queued or launched, so never aimed at either).
+   */
   private async heldAddresses(now: number): Promise<string[]> {
     const held: string[] = [];
     const stillMissed = new Set<number>();
     for await (const page of this.core.inventory.presentBindingPages(now)) {
+      const marks = await this.core.store.marksOf([...new Set(page.map((b) => b.identityId))]);
+      const skipped = new Set(marks.filter((m) => m.skipUntil !== undefined && m.skipUntil > now).map((m) => m.identityId));
       for (const b of page) {
         const missed = this.notFoundAt.get(b.id);
         if (missed !== undefined) {
@@ -748,7 +776,7 @@ export class RangeScans {
           else stillMissed.add(b.id);
         }
         if (!parseInterval(b.ip) || (b.lastScannedAt !== undefined && now - b.lastScannedAt < AIM_SKIPS_SCANNED_MS)) continue;
-        if (stillMissed.has(b.id)) continue;
+        if (stillMissed.has(b.id) || skipped.has(b.identityId)) continue;
         held.push(b.ip);
       }
     }
@@ -936,8 +964,11 @@ export class RangeScans {
     if (!this.adopted && !(await this.adopt(now))) return;
     await this.place(now);
     await this.aim(now);
+    // (before the sync: one this pass may already mend the schedule a run started with)
+    this.noteStartTargets(now);
     await this.sync(now);
     this.currentRuns(now);
+    this.noteStartTargets(now);
     const { maxHoldS } = this.core.opts.rangeScans;
     // runs past their hold stay followed until credited (a day at most), or until seen ended (RUN_FOLLOW_MS at most); a done run is kept
     // until its hold window has passed, or currentRuns would register it again as a new one
@@ -947,8 +978,13 @@ export class RangeScans {
     await this.cancelOursBeforeRuns(now);
     // (a run the policy now refuses is looked at first: one that has ended since the last look is credited, not canceled;
     // once per SKIP_RETRY_MS at most, so a list or cancel that keeps failing does not undo the looks' back-off)
-    for (const r of this.refusedRuns()) {
+    for (const r of this.refusedRuns(now)) {
       if (now - (r.refusedLookAt ?? -Infinity) < SKIP_RETRY_MS) continue;
+      // (one no list has shown yet: looked for once per policy, then at its own pace)
+      if (!r.scan && !r.madeUp) {
+        if (r.lookedForUnder === this.core.policy) continue;
+        r.lookedForUnder = this.core.policy;
+      }
       r.refusedLookAt = now;
       r.lookAt = Math.min(r.lookAt, now);
     }
@@ -1104,7 +1140,7 @@ export class RangeScans {
       }
       // (placed as a run is, by the load now: the placement before the skipped time is hours old)
       const appliance = this.placement(now).placed.get(c.region) ?? conf.appliance;
-      const run: Run = { title: c.title, region: c.region, at: now, lookAt: this.firstLook(c.region, now), released: false, done: false, madeUp: true, appliance, ...(aimedMakeUp ? { aimedAt: targets } : {}) };
+      const run: Run = { title: c.title, region: c.region, at: now, lookAt: this.firstLook(c.region, now), released: false, done: false, madeUp: true, appliance, startTargets: targets, ...(aimedMakeUp ? { aimedAt: targets } : {}) };
       try {
         const { scanRef } = await budget.call('launch range scan (a skipped time made up)', 'launch', () => scanner.launchRanges!({
           title: c.title, targets, appliance, ...(conf.optionProfile !== undefined ? { optionProfile: conf.optionProfile } : {}),
@@ -1137,14 +1173,16 @@ export class RangeScans {
     }
     // (looked for even when no schedule is wanted now, its next run outside the windows: one still going holds its region)
     const { regionOf } = this.want(now);
-    if (!budget.canSpend(true)) return false;
+    if (now < (this.adoptRetry?.at ?? 0) || !budget.canSpend(true)) return false;
     let list: ScanStatus[];
     try {
       list = await budget.call('list scans (range runs at start)', 'listScans', () => scanner.listScans({ launchedAfter: new Date(now - RUN_FOLLOW_MS) }));
     } catch {
+      this.adoptRetry = nextRetry(this.adoptRetry, now, opts.pollIntervalS * 1000);
       return false;
     }
     this.adopted = true;
+    this.adoptRetry = undefined;
     for (const scan of list) {
       // (by its title: one of a time or schedule the config no longer asks for still goes, and still holds its region)
       const known = this.rangeTitle(scan.title);
@@ -1279,13 +1317,25 @@ export class RangeScans {
    * the appliance would go on probing what the operator has just excluded. Its region is free
    * again; nothing it found is credited.
    */
-  private refusedRuns(): Run[] {
+  private refusedRuns(now: number): Run[] {
     if (this.core.scanner.pretend) return [];
     return [...this.runs.values()].filter((r) => {
-      const targets = r.scan?.targets ?? r.aimedAt ?? (r.madeUp ? this.configuredSchedule(r.title, r.region)?.targets : undefined);
+      const targets = r.scan?.targets ?? r.aimedAt ?? r.startTargets;
+      // (a run no list has shown yet counts once its time has come: the platform has most likely started it, and a look finds it;
+      // a make-up whose launch's answer was lost waits for a list to give its reference)
+      const going = (r.scan?.scanRef ?? r.ref) !== undefined || (!r.madeUp && r.at <= now);
       // (targets that cannot be read are no reason to cancel: a schedule's are, to mend it)
-      return !r.released && !r.done && (r.scan?.scanRef ?? r.ref) !== undefined && !!targets?.length && this.refusedBy(targets, false);
+      return !r.released && !r.done && going && !!targets?.length && this.refusedBy(targets, false);
     });
+  }
+
+  /** Runs whose time has come, not yet listed, take their schedule's targets as last synced (once: a later sync's are not what they run). */
+  private noteStartTargets(now: number): void {
+    for (const r of this.runs.values()) {
+      if (r.startTargets || r.scan || r.madeUp || r.at > now) continue;
+      const s = this.schedules.find((x) => x.title === r.title);
+      if (s) r.startTargets = s.targets;
+    }
   }
 
   /**
@@ -1300,7 +1350,7 @@ export class RangeScans {
   }
 
   private async cancelRefusedRuns(now: number): Promise<void> {
-    for (const r of this.refusedRuns()) {
+    for (const r of this.refusedRuns(now)) {
       // (only on this pass's look: a run listed hours ago may have ended since; one we made up and no list has shown yet is ours to cancel)
       if (r.scan ? r.seenAt !== now : !r.madeUp) continue;
       const ref = (r.scan?.scanRef ?? r.ref)!;
@@ -1331,13 +1381,14 @@ export class RangeScans {
     if (soon.size === 0) return;
     // a run we made up that still goes (it queued behind others' scans longer than runs take, and
     // the region's next time could not be skipped): canceled as any scan of ours, the run rescans its targets
+    const pollMs = this.core.opts.pollIntervalS * 1000;
     for (const r of this.runs.values()) {
       const ref = r.scan?.scanRef ?? r.ref;
-      if (!r.madeUp || r.released || r.done || !ref || !soon.has(r.region) || !this.core.budget.canSpend(true)) continue;
+      if (!r.madeUp || r.released || r.done || !ref || !soon.has(r.region) || now < (r.cancelRetry?.at ?? 0) || !this.core.budget.canSpend(true)) continue;
       try {
         await this.core.budget.call('cancel made-up range run', 'cancel', () => this.core.scanner.cancel(ref));
       } catch (err) {
-        this.endedBeforeCancel(r, err, now);
+        if (!this.endedBeforeCancel(r, err, now)) r.cancelRetry = nextRetry(r.cancelRetry, now, pollMs);
         continue;
       }
       r.released = true;
@@ -1345,11 +1396,18 @@ export class RangeScans {
       this.oursCanceled++;
       this.core.log.warn({ run: r.title, scan: ref, region: r.region }, `range run ${r.title} (${ref}), made up after a skipped time, still goes just before region ${r.region}'s next run (which could not be skipped): canceled`);
     }
-    for (const i of await this.core.store.activeIntents()) {
-      if (i.state !== 'running' || !i.scanRef || !soon.has(i.region) || !this.core.budget.canSpend(true)) continue;
+    const intents = await this.core.store.activeIntents();
+    // (the retries of intents no longer running are forgotten)
+    for (const id of this.cancelOursRetry.keys()) if (!intents.some((i) => i.id === id && i.state === 'running')) this.cancelOursRetry.delete(id);
+    for (const i of intents) {
+      if (i.state !== 'running' || !i.scanRef || !soon.has(i.region) || now < (this.cancelOursRetry.get(i.id)?.at ?? 0) || !this.core.budget.canSpend(true)) continue;
       const why = `a range run of region ${i.region} starts within ${CANCEL_OURS_BEFORE_MS / MIN} min (a region runs one scan at a time; the run scans these targets too)`;
       const requeued = await this.core.cancel.cancelAndRequeue(i, `canceled: ${why}`);
-      if (!requeued) continue;
+      if (!requeued) {
+        this.cancelOursRetry.set(i.id, nextRetry(this.cancelOursRetry.get(i.id), now, pollMs));
+        continue;
+      }
+      this.cancelOursRetry.delete(i.id);
       this.oursCanceled++;
       this.core.log.info({ intent: i.id, scan: i.scanRef, region: i.region, targets: requeued.length }, `scan ${i.scanRef} of region ${i.region} still goes just before its range run: canceled, ${requeued.length} targets requeued`);
       // (those it had scanned credited only where the run is aimed, at the addresses held 10 min before it: else the run scans them all and credits them)
