@@ -92,6 +92,9 @@ export function validateConfig(raw: unknown, locate: (path: PropertyKey[]) => nu
   if (rangeScans.times.length > 0 && config.scanner.type !== 'qualys' && config.scanner.type !== 'dry-run') {
     errors.push(at(['scheduler', 'rangeScans', 'times'], `range scans are Qualys scheduled scans (scanner.type is ${config.scanner.type})`));
   }
+  config.regions.forEach((r, i) => {
+    if (r.scanWindowEnd === 'stop' && !r.scanWindows) errors.push(at(['regions', i, 'scanWindowEnd'], 'stop needs scanWindows: a region without them is open at any time (a blackout stops its scans whatever this says)'));
+  });
   const applianceOwner = new Map<string, string>();
   config.regions.forEach((r, i) => r.appliances.forEach((a, j) => {
     const other = applianceOwner.get(a.name);

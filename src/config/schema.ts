@@ -97,8 +97,10 @@ const region = z.object({
   rescanAfter: duration.optional(),
   // (an empty list would mean "any time", as no list does: one emptied to pause a region scanned it round the clock; a blackout pauses it)
   scanWindows: z.array(scanWindow).min(1, 'an empty list would allow scans at any time: leave scanWindows out for any time, or pause the region with blackouts').optional(),
-  /** dates or spans with no scans in the region, besides the weekly scanWindows */
+  /** dates or spans with no scans in the region, besides the weekly scanWindows; our scans going when one begins are stopped */
   blackouts: z.array(blackout).optional(),
+  /** our scans still going when the scan windows close: `finish` (run to their end) or `stop` (canceled, targets requeued) */
+  scanWindowEnd: z.enum(['finish', 'stop']).optional(),
   /** the scanner's option profile for this region's scans (Qualys: its title), instead of scanner.optionProfile */
   optionProfile: z.string().min(1).max(256).optional(),
   timezone: z.string().refine(isValidZone, { message: 'unknown time zone' }).optional(),

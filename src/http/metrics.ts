@@ -176,10 +176,11 @@ async function fillMetrics(d: DaemonView, w: MetricsRegistry, status: Status): P
   w.family('onsight_scan_targets_launched_total', 'counter', 'Addresses sent to the scanner in launched scans.')(sc.targetsLaunched);
   w.family('onsight_queue_dropped_total', 'counter', 'Queued devices dropped at re-validation before launch (left, reassigned, no longer due).')(sc.dropped);
   const canceled = w.family('onsight_scans_canceled_total', 'counter',
-    'Scans onsight canceled, by reason: target-reassigned (an address changed hands before the scan reached it; the others relaunched), stuck (not started long after launch on a full or offline appliance; requeued), all-left.');
+    'Scans onsight canceled, by reason: target-reassigned (an address changed hands before the scan reached it; the others relaunched), stuck (not started long after launch on a full or offline appliance; requeued), all-left, region-closed (a blackout began, or the scan windows closed with scanWindowEnd: stop; requeued).');
   canceled(sc.canceledReassigned, { reason: 'target-reassigned' });
   canceled(sc.requeuedStuck, { reason: 'stuck' });
   canceled(sc.canceledLeft, { reason: 'all-left' });
+  canceled(sc.canceledClosed, { reason: 'region-closed' });
   w.family('onsight_scheduler_second_looks_total', 'counter', 'Devices due again for a second look (scheduler.secondLook): their first scan in the window may have been partial (a laptop that left mid-probe without a line is dated all the same), and they were seen again over 30 min after it.')(sc.secondLooks);
   w.family('onsight_scheduler_scanned_ahead_total', 'counter', 'Devices scanned ahead of their rescan window (scheduler.scanAheadH, a scarce allowance only): the window ran out within scanAheadH, and they rode in room a scan launched for due devices left.')(sc.scannedAhead);
   w.family('onsight_scan_targets_no_host_total', 'counter', 'Targets of finished scans the scanner found no host at (scheduler.verifyResults): not recorded as scanned.')(sc.noHost);

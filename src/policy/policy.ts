@@ -13,8 +13,10 @@ import { inBlackout, insideWindows, parseBlackout, parseWindow, type Blackout, t
 export interface PolicyRegion extends RegionDef {
   rescanAfter?: number;
   scanWindows?: string[];
-  /** dates or spans with no scans, besides the weekly windows (windows.ts) */
+  /** dates or spans with no scans, besides the weekly windows (windows.ts); a blackout stops our scans going when it begins */
   blackouts?: string[];
+  /** what becomes of our scans still going when the region's scan windows close: run to their end (the default) or stop */
+  scanWindowEnd?: 'finish' | 'stop';
   timezone?: string;
 }
 
@@ -113,6 +115,24 @@ export class Policy {
     const r = this.regions.byName(region);
     const zone = r?.timezone ?? this.opts.timezone;
     return insideWindows(this.windows.get(region), now, zone) && !inBlackout(this.blackouts.get(region), now, zone);
+  }
+
+  /**
+   * Why our scans going in `region` must stop at `now`, if they must: a blackout has begun, or its
+   * scan windows have closed and the region says `scanWindowEnd: stop`. Undefined: they run on.
+   */
+  /** Does any region stop our scans when it closes (a blackout, or scanWindowEnd: stop)? */
+  get stopsScans(): boolean {
+    return this.blackouts.size > 0 || this.opts.regions.some((r) => r.scanWindowEnd === 'stop' && r.scanWindows);
+  }
+
+  stopReason(region: string, now: number): string | undefined {
+    const r = this.regions.byName(region);
+    if (!r) return undefined;
+    const zone = r.timezone ?? this.opts.timezone;
+    if (inBlackout(this.blackouts.get(region), now, zone)) return `region ${region} is in a blackout (${r.blackouts?.join(', ')})`;
+    if (r.scanWindowEnd === 'stop' && !insideWindows(this.windows.get(region), now, zone)) return `region ${region}'s scan windows (${r.scanWindows?.join(', ')}) have closed (scanWindowEnd: stop)`;
+    return undefined;
   }
 
   evaluate(b: BindingView, now: number): Verdict {

@@ -1,8 +1,9 @@
 /**
- * Canceling running scans, for three reasons: a target's address went to another device before
- * the scan could reach it (cancel, relaunch the others at once), the scan sits queued behind
- * others long after launch (cancel, requeue), every target left (cancel). Owns the scans waiting
- * to be canceled because an address changed hands.
+ * Canceling running scans, for four reasons: a target's address went to another device before
+ * the scan could reach it, or the policy no longer allows it (cancel, relaunch the others at once),
+ * the scan sits queued behind others long after launch (cancel, requeue), every target left
+ * (cancel), its region closed (a blackout began, or its windows closed with scanWindowEnd: stop;
+ * cancel, requeue). Owns the scans waiting to be canceled.
  */
 import type { BindingView } from '../inventory/inventory.js';
 import type { Intent, IntentTarget } from './queue.js';
@@ -16,6 +17,8 @@ const CANCEL_TRIES = 20;
 
 /** after a reload, running scans with a refused target are looked for again this often until none is left (checkPolicy) */
 const POLICY_RECHECK_MS = 60_000;
+/** a region-closed stop whose cancel failed is tried again this much later */
+const CLOSED_RETRY_MS = 60_000;
 /** after the appliance's polling interval, this long more before a canceled scan surely probes no more */
 const DRAIN_MARGIN_MS = 10_000;
 
@@ -37,6 +40,8 @@ export class Canceler {
   private policyCheckAt = 0;
   /** reloads so far: one that lands while checkPolicy awaits the store makes it check again */
   private policyGeneration = 0;
+  /** scans whose region-closed stop failed: when it may be tried again */
+  private readonly closedRetryAt = new Map<string, number>();
   /** region → until when a canceled scan's appliance may still probe it */
   private readonly draining = new Map<string, number>();
   /**
@@ -138,6 +143,38 @@ export class Canceler {
   }
 
   /**
+   * A scan of ours still going when its region closes (a blackout begins; its scan windows close
+   * with `scanWindowEnd: stop`) is canceled: the operator has said the region takes no scans now.
+   * Its targets are requeued (not due until the region opens, they leave the queue with that reason
+   * and are decided again then); those it had scanned are credited from the host list, as after
+   * any cancel. A failed cancel is tried again in CLOSED_RETRY_MS.
+   */
+  private async stopClosed(): Promise<void> {
+    const { store, budget, counters, clock, policy, log } = this.core;
+    if (!policy.stopsScans) return;
+    const now = clock.now();
+    for (const i of await store.activeIntents()) {
+      if (i.state !== 'running' || !i.scanRef || this.reassigned.has(i.id) || (this.closedRetryAt.get(i.id) ?? 0) > now) continue;
+      const why = policy.stopReason(i.region, now);
+      if (!why) continue;
+      if (!budget.canCorrect()) return;
+      const failed: { error?: unknown } = {};
+      const targets = await this.cancelAndRequeue(i, `stopped: ${why}`, 'canceled', true, failed);
+      if (failed.error !== undefined) {
+        // (one that had ended is the poll's to record; tried no sooner either way)
+        if (this.closedRetryAt.size > 10_000) this.closedRetryAt.clear();
+        this.closedRetryAt.set(i.id, now + CLOSED_RETRY_MS);
+        continue;
+      }
+      this.closedRetryAt.delete(i.id);
+      if (!targets?.length) continue;
+      counters.canceledClosed++;
+      log.info({ intent: i.id, scanRef: i.scanRef, region: i.region, targets: targets.length }, `stopped scan ${i.scanRef}: ${why}; ${targets.length} target(s) requeued`);
+      await this.settleRequeued(i, targets, `scan stopped: ${why}; requeued`);
+    }
+  }
+
+  /**
    * address → (scan, device) for every target of our scans going or being launched: a launch whose
    * answer is still on the wire, or not confirmed yet (reconcile), is marked as a running scan is,
    * and canceled once its scan is known (cancelReassigned)
@@ -160,6 +197,7 @@ export class Canceler {
   async cancelReassigned(): Promise<void> {
     const { store, counters, budget } = this.core;
     await this.checkPolicy();
+    await this.stopClosed();
     await this.lookUp();
     const now = this.core.clock.now();
     for (const [id, r] of this.cancelRetries) if (r.at <= now && !this.reassigned.has(id)) this.reassigned.set(id, r.why);

@@ -63,6 +63,8 @@ export interface SchedulerCounters {
   canceledReassigned: number;
   /** queued scans canceled because their appliance was full or offline long after launch (targets requeued) */
   requeuedStuck: number;
+  /** scans stopped because their region's blackout began, or its scan windows closed with scanWindowEnd: stop (targets requeued) */
+  canceledClosed: number;
   /** targets of finished scans the scanner found no host at (verifyResults) */
   noHost: number;
   /** targets of finished scans whose address another device held at some time during the scan (their own device having left before the end; or, with verifyResults, one the scanner dated): the scan may have probed that device, a wrong host the cancels could not prevent (log delay, a late reassignment); logged, not recorded as scanned */
@@ -94,7 +96,7 @@ export interface SchedulerCounters {
 
 export function newCounters(): SchedulerCounters {
   return {
-    launches: 0, launchFailures: 0, targetsLaunched: 0, dropped: 0, finished: 0, failed: 0, canceledLeft: 0, canceledReassigned: 0, requeuedStuck: 0, noHost: 0, otherHolder: 0, rejoined: 0, secondLooks: 0, scannedAhead: 0,
+    launches: 0, launchFailures: 0, targetsLaunched: 0, dropped: 0, finished: 0, failed: 0, canceledLeft: 0, canceledReassigned: 0, requeuedStuck: 0, canceledClosed: 0, noHost: 0, otherHolder: 0, rejoined: 0, secondLooks: 0, scannedAhead: 0,
     droppedByScanner: 0, givenUp: 0, reconciled: 0, abandoned: 0, adoptedAcrossEpochs: 0, transitionsRefused: 0, lateLaunchesCanceled: 0, rangeCredited: 0,
     apiCalls: 0, byRegion: {}, byAppliance: {},
   };

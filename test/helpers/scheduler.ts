@@ -12,7 +12,7 @@ import { ScriptedScanner } from './scanner.js';
 export const T0 = Date.parse('2026-11-23T10:00:00Z');
 
 type Over = Partial<SchedulerConfig> & { maxTargetsPerScan?: number; maxTargetsPerLaunch?: number; fullSweepS?: number };
-type PolicyOver = { exclude?: string[]; scanWindows?: string[] };
+type PolicyOver = { exclude?: string[]; scanWindows?: string[]; blackouts?: string[]; scanWindowEnd?: 'finish' | 'stop' };
 
 /** The scheduler over a SQLite store (`state`: a file, or a temp file when omitted). */
 export function setup(over: Over = {}, policyOver: PolicyOver = {}, state?: string) {
@@ -26,7 +26,7 @@ export async function setupOn(kind: StoreKind, over: Over = {}, policyOver: Poli
   const clock = { t: T0, now() { return this.t; } };
   const inv = st.inventory;
   const regions = [
-    { name: 'emea', cidrs: ['10.20.0.0/16'], appliances: [{ name: 'emea-1', maxScans: 1 }, { name: 'emea-2', maxScans: 1 }], maxConcurrentScans: 1, scanWindows: policyOver.scanWindows },
+    { name: 'emea', cidrs: ['10.20.0.0/16'], appliances: [{ name: 'emea-1', maxScans: 1 }, { name: 'emea-2', maxScans: 1 }], maxConcurrentScans: 1, scanWindows: policyOver.scanWindows, blackouts: policyOver.blackouts, scanWindowEnd: policyOver.scanWindowEnd },
     { name: 'amer', cidrs: ['10.30.0.0/16'], appliances: [{ name: 'amer-1', maxScans: 2 }], maxConcurrentScans: 2 },
   ];
   const policy = new Policy({ scope: ['10.0.0.0/8'], exclude: policyOver.exclude ?? ['10.20.9.0/24'], rescanAfter: 30 * 86400, rules: [], regions, timezone: 'UTC' });
