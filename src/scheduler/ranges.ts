@@ -17,6 +17,7 @@ import { errInfo, foundInScan, hostsInParallel, type SchedulerCore } from './cor
 import { CLOCK_SKEW_MS, MAX_SPAN_MS, int, isInt, isNum, num, numberRows, prependOlder, record, type Remembers } from './memory.js';
 import type { SchedulerRegion } from './options.js';
 import { placeRuns, runApplianceOf, type PlacementRegion } from './run-placement.js';
+import { nextRetry, type Retry } from './retry.js';
 
 const DAY = 86_400_000;
 const MIN = 60_000;
@@ -86,14 +87,6 @@ const NONE_TRUSTED_MS = 7 * DAY;
 const CLEANUP_TRIES = 3;
 /** a failed start's list or cancel is tried again after the poll interval, then twice as long each time, up to this (the daemon passes every second) */
 const RETRY_MAX_MS = 5 * MIN;
-
-/** When a call that failed is tried again, and the wait after that: the poll interval first, then twice the last wait, RETRY_MAX_MS at most. */
-interface Retry { at: number; waitMs: number }
-
-function nextRetry(last: Retry | undefined, now: number, pollMs: number): Retry {
-  const waitMs = last ? Math.min(RETRY_MAX_MS, 2 * last.waitMs) : Math.min(RETRY_MAX_MS, pollMs);
-  return { at: now + waitMs, waitMs };
-}
 
 interface Run {
   title: string;
@@ -1178,7 +1171,7 @@ export class RangeScans {
     try {
       list = await budget.call('list scans (range runs at start)', 'listScans', () => scanner.listScans({ launchedAfter: new Date(now - RUN_FOLLOW_MS) }));
     } catch {
-      this.adoptRetry = nextRetry(this.adoptRetry, now, opts.pollIntervalS * 1000);
+      this.adoptRetry = nextRetry(this.adoptRetry, now, opts.pollIntervalS * 1000, RETRY_MAX_MS);
       return false;
     }
     this.adopted = true;
@@ -1388,7 +1381,7 @@ export class RangeScans {
       try {
         await this.core.budget.call('cancel made-up range run', 'cancel', () => this.core.scanner.cancel(ref));
       } catch (err) {
-        if (!this.endedBeforeCancel(r, err, now)) r.cancelRetry = nextRetry(r.cancelRetry, now, pollMs);
+        if (!this.endedBeforeCancel(r, err, now)) r.cancelRetry = nextRetry(r.cancelRetry, now, pollMs, RETRY_MAX_MS);
         continue;
       }
       r.released = true;
@@ -1404,7 +1397,7 @@ export class RangeScans {
       const why = `a range run of region ${i.region} starts within ${CANCEL_OURS_BEFORE_MS / MIN} min (a region runs one scan at a time; the run scans these targets too)`;
       const requeued = await this.core.cancel.cancelAndRequeue(i, `canceled: ${why}`);
       if (!requeued) {
-        this.cancelOursRetry.set(i.id, nextRetry(this.cancelOursRetry.get(i.id), now, pollMs));
+        this.cancelOursRetry.set(i.id, nextRetry(this.cancelOursRetry.get(i.id), now, pollMs, RETRY_MAX_MS));
         continue;
       }
       this.cancelOursRetry.delete(i.id);

@@ -1,9 +1,9 @@
 /**
  * When a call that failed may go out again. The daemon passes every second, and a call that
- * bypasses the poll's pace (a reconcile list, a forced look-up, an overdue scan's look) was sent
- * again at each pass while the scanner failed: 60 calls a minute into an outage, draining the
- * window its recovery needs. Now: after a failure, wait `baseMs`, doubling with each failure in a
- * row, at most MAX_RETRY_MS; an answer resets it.
+ * bypasses the poll's pace (a reconcile list, a forced look-up, an overdue scan's look, a range
+ * run's list or cancel) was sent again at each pass while the scanner failed: 60 calls a minute
+ * into an outage, draining the window its recovery needs. Now: after a failure, wait a base time,
+ * doubling with each failure in a row, up to a most; an answer forgets the failures.
  */
 export const MAX_RETRY_MS = 15 * 60_000;
 /**
@@ -12,23 +12,33 @@ export const MAX_RETRY_MS = 15 * 60_000;
  */
 export const LIST_RETRY_MS = 10_000;
 
+/** The next try after a failure: `baseMs` after the first, twice the last wait after each one more, at most `maxMs`. */
+export interface Retry {
+  at: number;
+  waitMs: number;
+}
+
+export function nextRetry(last: Retry | undefined, now: number, baseMs: number, maxMs = MAX_RETRY_MS): Retry {
+  const waitMs = Math.min(maxMs, last ? 2 * last.waitMs : Math.max(1000, baseMs));
+  return { at: now + waitMs, waitMs };
+}
+
+/** One call's retries (nextRetry), for a phase that makes it from one place. */
 export class RetryAfterFailure {
-  private failures = 0;
-  private at = 0;
+  private last?: Retry;
 
   constructor(private readonly baseMs: () => number) {}
 
   /** May the call go at `now`? */
   ready(now: number): boolean {
-    return now >= this.at;
+    return now >= (this.last?.at ?? 0);
   }
 
   failed(now: number): void {
-    this.at = now + Math.min(MAX_RETRY_MS, Math.max(1000, this.baseMs()) * 2 ** Math.min(this.failures++, 16));
+    this.last = nextRetry(this.last, now, this.baseMs());
   }
 
   answered(): void {
-    this.failures = 0;
-    this.at = 0;
+    this.last = undefined;
   }
 }
