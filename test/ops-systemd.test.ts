@@ -4,7 +4,7 @@
  * --offline=yes` reports an exposure of 2.0 or lower, also with the drop-ins install.sh writes.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -42,6 +42,12 @@ function exposure(unitPath: string): number {
   const m = /Overall exposure level for \S+: (\d+(?:\.\d+)?)/.exec(r.out + r.err);
   if (!m) throw new Error(`no exposure level in:\n${r.out}\n${r.err}`);
   return Number(m[1]);
+}
+
+/** the unit and its drop-ins as one file, for `security --offline` (which reads one file) */
+function mergedCopy(unitDir: string): string {
+  const extra = readdirSync(join(unitDir, 'onsight.service.d')).map((f) => readFileSync(join(unitDir, 'onsight.service.d', f), 'utf8')).join('\n');
+  return localCopy(tmp('onsight-merged-'), '\n' + extra);
 }
 
 /**
@@ -96,7 +102,8 @@ describe('systemd/install.sh', () => {
   it.runIf(built)('copies the built code without development dependencies, and the copy runs', () => {
     const root = tmp('onsight-copy-');
     const r = spawnSync('sh', [INSTALL, '--root', root], { encoding: 'utf8' });
-    expect(r.stderr).toBe('');
+    // the example config reads Kea's /var/lib/kea/kea-leases4.csv, which need not exist (or be open) here
+    expect(r.stderr.replace(/^install\.sh: warning: .*\/var\/lib\/kea\b.*\n/gm, '')).toBe('');
     expect(r.status).toBe(0);
     const prefix = join(root, 'opt', 'onsight');
     if (/npm prune --omit=dev failed/.test(r.stdout)) throw new Error(`install.sh could not prune: ${r.stdout}`);
@@ -139,10 +146,7 @@ http: { listen: "127.0.0.1:9321" }
     const v = analyze(['verify', join(unitDir, 'onsight.service')]);
     expect(v.err + v.out).toBe('');
     // security --offline reads one file: merge the drop-ins into a copy to score the result
-    const merged = tmp('onsight-merged-');
-    const extra = readdirSync(join(unitDir, 'onsight.service.d')).map((f) => readFileSync(join(unitDir, 'onsight.service.d', f), 'utf8')).join('\n');
-    const p = localCopy(merged, '\n' + extra);
-    const score = exposure(p);
+    const score = exposure(mergedCopy(unitDir));
     console.log(`exposure with the low-port and log-files drop-ins: ${score}`);
     expect(score).toBeLessThanOrEqual(2.0);
   });
@@ -157,6 +161,113 @@ http: { listen: "127.0.0.1:9321" }
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('(kept)');
     expect(readFileSync(join(root, 'etc', 'onsight', 'onsight.yaml'), 'utf8')).toBe(mine);
+    expect(existsSync(join(root, 'etc', 'systemd', 'system', 'onsight.service.d'))).toBe(false);
+  });
+
+  /**
+   * `type: lease` inputs: the DHCP server's lease database, read in place by the dynamic user. What
+   * others may not reach (a directory they may not search or, for the journals, list; the file
+   * they may not read) gets its group in lease-files.conf. The paths are this machine's, also with
+   * --root: the test makes them under a temp dir with the modes and groups it needs (chgrp to a
+   * group of the system needs root).
+   */
+  const asRoot = process.getuid?.() === 0;
+  const gidOf = (name: string): number | undefined => {
+    const r = spawnSync('getent', ['group', name], { encoding: 'utf8' });
+    return r.status === 0 ? Number(r.stdout.split(':')[2]) : undefined;
+  };
+  const leaseConfig = (dir: string, inputs: string[]) => {
+    const cfg = join(dir, 'onsight.yaml');
+    writeFileSync(cfg, `inputs:\n${inputs.map((i) => `  - ${i}\n`).join('')}policy: { scope: ["10.0.0.0/8"] }\nregions: [{ name: a, cidrs: ["10.0.0.0/8"], appliances: [x] }]\n`);
+    return cfg;
+  };
+  /** a temp dir others may search (mkdtemp makes it 0700: an obstacle of its own) */
+  const openTmp = (p: string) => {
+    const d = tmp(p);
+    chmodSync(d, 0o755);
+    return d;
+  };
+  const install = (root: string, cfg: string) => spawnSync('sh', [INSTALL, '--root', root, '--no-copy', '--config', cfg], { encoding: 'utf8' });
+  const mail = gidOf('mail');
+  const daemon = gidOf('daemon');
+  if (!asRoot || mail === undefined || daemon === undefined) console.log('SKIP lease-files.conf with groups: needs root and the groups mail and daemon');
+
+  it.runIf(built && asRoot && mail !== undefined && daemon !== undefined)('writes lease-files.conf with the groups of lease databases closed to others; verify and security still pass', () => {
+    const base = openTmp('onsight-lease-');
+    // Kea's leases in a 0750 directory, as ISC's packages keep /var/lib/kea: the journal's directory is listed, so r-x
+    const kea = join(base, 'kea');
+    mkdirSync(kea, { mode: 0o750 });
+    chownSync(kea, 0, mail!);
+    writeFileSync(join(kea, 'kea-leases4.csv'), 'address,hwaddr,client_id,valid_lifetime,expire,subnet_id,fqdn_fwd,fqdn_rev,hostname,state,user_context\n', { mode: 0o640 });
+    chownSync(join(kea, 'kea-leases4.csv'), 0, mail!);
+    // a dnsmasq snapshot behind a directory its group may only search (x)
+    const misc = join(base, 'misc');
+    mkdirSync(misc, { mode: 0o710 });
+    chownSync(misc, 0, daemon!);
+    writeFileSync(join(misc, 'dnsmasq.leases'), '', { mode: 0o644 });
+    const cfg = leaseConfig(base, [
+      `{ type: lease, path: ${join(kea, 'kea-leases4.csv')}, format: kea }`,
+      `{ type: lease, path: ${join(misc, 'dnsmasq.leases')}, format: dnsmasq }`,
+    ]);
+    const root = tmp('onsight-root-');
+    const r = install(root, cfg);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const unitDir = join(root, 'etc', 'systemd', 'system');
+    expect(readdirSync(join(unitDir, 'onsight.service.d'))).toEqual(['lease-files.conf']);
+    const dropin = readFileSync(join(unitDir, 'onsight.service.d', 'lease-files.conf'), 'utf8');
+    expect(dropin).toMatch(/^SupplementaryGroups=mail daemon$/m);
+    expect(dropin).toMatch(/^PrivateUsers=no$/m);
+    expect(dropin).toContain(`directory ${kea} (0750, group mail): its group may list (r-x) it`);
+    expect(dropin).toContain(`file ${join(kea, 'kea-leases4.csv')} (0640, group mail): its group may read (r) it`);
+    expect(dropin).toContain(`directory ${misc} (0710, group daemon): its group may search (x) it`);
+    expect(r.stdout).toContain(`drop-in:  ${join(unitDir, 'onsight.service.d', 'lease-files.conf')} (group(s) mail daemon, to read the lease databases)`);
+
+    if (skip) return console.log(`SKIP verify/security with lease-files.conf: ${skip}`);
+    const v = analyze(['verify', join(unitDir, 'onsight.service')]);
+    expect(v.err + v.out).toBe('');
+    const score = exposure(mergedCopy(unitDir));
+    console.log(`exposure with the lease-files drop-in: ${score}`);
+    expect(score).toBeLessThanOrEqual(2.0);
+  });
+
+  it.runIf(built)('writes no lease drop-in for lease databases others may read, and removes one written before', () => {
+    const base = openTmp('onsight-lease-');
+    writeFileSync(join(base, 'dhcpd.leases'), '', { mode: 0o644 });
+    const root = tmp('onsight-root-');
+    // a re-run after the database was opened to others: the group it needed before is not needed now
+    const dropins = join(root, 'etc', 'systemd', 'system', 'onsight.service.d');
+    mkdirSync(dropins, { recursive: true });
+    writeFileSync(join(dropins, 'lease-files.conf'), '[Service]\nSupplementaryGroups=mail\nPrivateUsers=no\n');
+    const r = install(root, leaseConfig(base, [`{ type: lease, path: ${join(base, 'dhcpd.leases')}, format: isc-dhcpd }`]));
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain(`leases:   ${join(base, 'dhcpd.leases')} (others may read it: no group needed)`);
+    expect(r.stdout).not.toContain('drop-in:');
+    expect(readdirSync(dropins)).toEqual([]);
+  });
+
+  it.runIf(built)('warns of a lease database that does not exist yet and writes nothing for it', () => {
+    const base = openTmp('onsight-lease-');
+    const gone = join(base, 'kea', 'kea-leases4.csv');
+    const root = tmp('onsight-root-');
+    const r = install(root, leaseConfig(base, [`{ type: lease, path: ${gone}, format: kea }`]));
+    expect(r.status).toBe(0);
+    expect(r.stderr).toContain(`install.sh: warning: lease database ${gone} (kea) does not exist yet: the service may not be able to read it once it exists; re-run install.sh when it does`);
+    expect(existsSync(join(root, 'etc', 'systemd', 'system', 'onsight.service.d'))).toBe(false);
+  });
+
+  it.runIf(built && asRoot)('warns of an obstacle only group root may pass, and never adds group root', () => {
+    const base = openTmp('onsight-lease-');
+    const dir = join(base, 'dhcp');
+    mkdirSync(dir, { mode: 0o750 });
+    chownSync(dir, 0, 0);
+    writeFileSync(join(dir, 'dhcpd.leases'), '', { mode: 0o644 });
+    const root = tmp('onsight-root-');
+    const r = install(root, leaseConfig(base, [`{ type: lease, path: ${join(dir, 'dhcpd.leases')}, format: isc-dhcpd }`]));
+    expect(r.status).toBe(0);
+    expect(r.stderr).toContain(`install.sh: warning: directory ${dir} (0750, group root): others may not list (r-x) it, needed to read ${join(dir, 'dhcpd.leases')}, and its group is root, which install.sh never gives the service: give it a group of its own`);
+    expect(r.stdout).not.toContain('drop-in:');
     expect(existsSync(join(root, 'etc', 'systemd', 'system', 'onsight.service.d'))).toBe(false);
   });
 });

@@ -9,7 +9,7 @@ export const leaseInput = z.object({
   path: z.string().min(1),
   /** which database: `dnsmasq` (dnsmasq.leases), `kea` (memfile leases4.csv, leases6.csv), `isc-dhcpd` (dhcpd.leases) */
   format: z.enum(LEASE_FORMATS),
-  /** how often to look for changes, ms (fs events also trigger reads) */
+  /** how often to look for changes, ms (the lease input polls: no fs events) */
   pollMs: z.number().int().min(10).default(1000),
 }).strict();
 
