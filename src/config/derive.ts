@@ -8,7 +8,7 @@ import type { Scanner } from '../scanners/types.js';
 
 export function inventoryOptions(config: Pick<Config, 'inventory'> & Partial<Pick<Config, 'policy' | 'regions'>>): InventoryOptions {
   return {
-    defaultLeaseS: config.inventory.defaultLeaseS, maxSessionS: config.inventory.maxSessionS, retentionS: config.inventory.retention,
+    defaultLeaseS: config.inventory.defaultLeaseS, learnLeaseTimes: config.inventory.learnLeaseTimes, maxSessionS: config.inventory.maxSessionS, retentionS: config.inventory.retention,
     forgetAfterS: longestRescanWindowS(config),
     linkHostnames: config.inventory.linkHostnames, linkHostPatterns: config.inventory.linkHostPatterns,
   };

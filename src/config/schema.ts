@@ -120,8 +120,10 @@ export const configSchema = z.object({
   inputs: z.array(z.discriminatedUnion('type', [syslogInput, fileInput, httpInput, leaseInput])).default([]),
   parsers: z.object({ directory: z.string().optional() }).strict().default({}),
   inventory: z.object({
-    /** how long a DHCP binding is assumed to last when the log gives no lease time */
+    /** how long a DHCP binding is assumed to last when the log gives no lease time (and none is learned yet) */
     defaultLeaseS: duration.default(3600),
+    /** learn each DHCP pool's lease time from its clients' renewals (at half the lease) when lines state none */
+    learnLeaseTimes: z.boolean().default(true),
     /** a VPN session without a tunnel-down is assumed gone after this long */
     maxSessionS: duration.default(86400),
     /** sightings, ended bindings and ended scans older than this are pruned; devices gone this long (or the longest rescanAfter) are forgotten */
@@ -130,7 +132,7 @@ export const configSchema = z.object({
     linkHostnames: z.boolean().default(true),
     /** host-name globs handed out centrally (e.g. lt-*): these link on the name alone; others need the same user on both sides */
     linkHostPatterns: z.array(z.string().min(1).max(253)).default([]),
-  }).strict().default({ defaultLeaseS: 3600, maxSessionS: 86400, retention: 90 * 86400, linkHostnames: true, linkHostPatterns: [] }),
+  }).strict().default({ defaultLeaseS: 3600, learnLeaseTimes: true, maxSessionS: 86400, retention: 90 * 86400, linkHostnames: true, linkHostPatterns: [] }),
   ingest: z.object({
     /**
      * decode (header, detection, parsing) in a worker thread, so a second core does it; commits stay

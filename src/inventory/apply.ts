@@ -4,6 +4,7 @@
  * an in-memory copy of the rows a batch touches (src/store/postgres/batch.ts), so both apply a
  * stream of sightings alike. The ops are synchronous: each implementation has its rows at hand.
  */
+import type { LeaseTimes } from './lease-times.js';
 import { MAX_DURATION_S, type Sighting } from '../sighting.js';
 import type { ApplyResult, BindingView, Change, InventoryOptions } from '../store/types.js';
 import { hostKey, isLinkableHostKey } from './hostkey.js';
@@ -110,7 +111,7 @@ export function identityFields(s: Sighting, at: number): IdentityFields {
 }
 
 /** Apply one sighting: the inventory's rules (see inventory.ts's header), on `ops`. */
-export function applySighting(sighting: Sighting, ops: ApplyOps, opts: InventoryOptions, links: LinkRules): ApplyResult {
+export function applySighting(sighting: Sighting, ops: ApplyOps, opts: InventoryOptions, links: LinkRules, leases?: LeaseTimes): ApplyResult {
   const s = capNames(sighting);
   const at = Date.parse(s.at);
   const channel = channelOf(s.kind);
@@ -138,7 +139,7 @@ export function applySighting(sighting: Sighting, ops: ApplyOps, opts: Inventory
     if (newer) return staleForDevice(known.id, newer.ip);
   }
   const identityId = identityFor(s, at, ops, links);
-  const expiresAt = expiryOf(s, at, opts);
+  const expiresAt = expiryOf(s, at, opts, learnedLease(s, at, leases));
   if (current && current.identityId === identityId) {
     ops.renewBinding(current.id, at, expiresAt);
     return { change: 'renewed', bindingId: current.id, identityId };
@@ -165,9 +166,19 @@ export function applySighting(sighting: Sighting, ops: ApplyOps, opts: Inventory
  * the longest session; MAX_DURATION_S at most (a far-off expiry is an infinite one, and no store
  * column holds 1e23 ms).
  */
-export function expiryOf(s: Sighting, at: number, opts: Pick<InventoryOptions, 'maxSessionS' | 'defaultLeaseS'>): number {
-  const stated = s.expiresAt ? Date.parse(s.expiresAt) : at + 1000 * (channelOf(s.kind) === 'vpn' ? opts.maxSessionS : s.durationS ?? opts.defaultLeaseS);
+export function expiryOf(s: Sighting, at: number, opts: Pick<InventoryOptions, 'maxSessionS' | 'defaultLeaseS'>, learnedLeaseS?: number): number {
+  const stated = s.expiresAt ? Date.parse(s.expiresAt) : at + 1000 * (channelOf(s.kind) === 'vpn' ? opts.maxSessionS : s.durationS ?? learnedLeaseS ?? opts.defaultLeaseS);
   return Math.min(at + MAX_DURATION_S * 1000, stated);
+}
+
+/**
+ * A DHCP line that states no lease time: noted (a renewal teaches its pool's lease time:
+ * lease-times.ts), and the lease time learned for its pool, if any, returned for expiryOf.
+ */
+export function learnedLease(s: Sighting, at: number, leases: LeaseTimes | undefined): number | undefined {
+  if (!leases || s.expiresAt || s.durationS !== undefined || channelOf(s.kind) !== 'dhcp') return undefined;
+  leases.seen(s.ip, identityKey(s), s.kind, at);
+  return leases.leaseS(s.ip);
 }
 
 /** The open sessions of `user` (lower-cased) among open sessions with a user, compared in JS: SQL's lower() folds ASCII only (SQLite) or by the locale (PostgreSQL). */

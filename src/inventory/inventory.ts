@@ -20,6 +20,7 @@ import type { FileCheckpoint, SourcePosition } from '../sources/types.js';
 import { LinkRules, linkedVia, type LinkFacts } from './linking.js';
 import { isLinkableHostKey } from './hostkey.js';
 import { applySighting, sessionsOfUser, type ApplyOps } from './apply.js';
+import { LeaseTimes } from './lease-times.js';
 
 export type { Inventory, InventoryOptions, IdentityView, BindingView, Change, ApplyResult, EndedBindingRow, InventoryCounts } from '../store/types.js';
 
@@ -76,13 +77,16 @@ export function toView(r: BindingRow): BindingView {
   return v;
 }
 
-export { MAX_HOSTNAME, MAX_USER, capNames, identityKey, contradicts, END_KIND, expiryOf, movesDhcp, sessionsOfUser, staleForAddress, staleForDevice } from './apply.js';
+export { MAX_HOSTNAME, MAX_USER, capNames, identityKey, contradicts, END_KIND, expiryOf, learnedLease, movesDhcp, sessionsOfUser, staleForAddress, staleForDevice } from './apply.js';
 
 /** The inventory in SQLite: synchronous better-sqlite3 underneath, behind the async gate of its connection. */
 export class SqliteInventory implements Inventory {
   private readonly stmt;
   private readonly gate: SqliteGate;
   private readonly links = new LinkRules(() => this.opts);
+
+  /** lease times learned from renewals, for lines that state none */
+  readonly leases = new LeaseTimes();
 
   constructor(private readonly db: DB, private opts: InventoryOptions) {
     this.gate = gateOf(db);
@@ -196,7 +200,7 @@ export class SqliteInventory implements Inventory {
 
   /** Apply one sighting (inside commitBatch's transaction). */
   private apply(sighting: Sighting): ApplyResult {
-    return applySighting(sighting, this.ops, this.opts, this.links);
+    return applySighting(sighting, this.ops, this.opts, this.links, this.opts.learnLeaseTimes === false ? undefined : this.leases);
   }
 
   checkpoint(path: string): Promise<FileCheckpoint | undefined> {

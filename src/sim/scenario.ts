@@ -68,6 +68,12 @@ export interface FleetParams {
   vpnAlloc: 'lru' | 'lowest' | 'random';
   /** the client sends a DHCP RELEASE when it leaves */
   pRelease: number;
+  /**
+   * the DHCP lines state the lease time (Kea, Infoblox, FortiGate, lease files); false: they do
+   * not (ISC dhcpd's syslog, dnsmasq, Windows DHCP): onsight takes inventory.defaultLeaseS until it
+   * learns the pool's lease time from renewals
+   */
+  leaseInLines: boolean;
   /** the region whose VPN hub terminates tunnels (its pool belongs to that region) */
   vpnRegion: string;
 }
@@ -235,7 +241,7 @@ export const DEFAULT_FLEET: FleetParams = {
   arrivalMeanH: 8.75, arrivalSdMin: 45, stayMedianH: 8, staySigma: 0.25, sessionMedianMin: 60, sessionSigma: 1.2,
   gapMedianMin: 15, gapSigma: 1.0, pRoam: 0.1, wiredShare: 0.3, rareShare: 0.1, rareFactor: 0.2, vpnShare: 0.2,
   tunnelsExtraPoisson: 0.8, tunnelMedianH: 2.5, tunnelSigma: 0.9, tunnelGapMedianMin: 45, pIdle: 0.3, idleTimeoutMin: 180, maxSessionMin: 0,
-  wiredLeaseS: 8 * D, wifiLeaseS: 12 * H, utilisation: 0.7, alloc: 'sticky-lru', vpnAlloc: 'lowest', pRelease: 0.1, vpnRegion: 'R1',
+  wiredLeaseS: 8 * D, wifiLeaseS: 12 * H, utilisation: 0.7, alloc: 'sticky-lru', vpnAlloc: 'lowest', pRelease: 0.1, leaseInLines: true, vpnRegion: 'R1',
 };
 
 function patchNight(name: string, description: string, perRegion: number[]): Scenario {
@@ -333,7 +339,7 @@ export const scenarioFileSchema = z.strictObject({
     gapMedianMin: pos, gapSigma: nonneg, pRoam: share, wiredShare: share, rareShare: share, rareFactor: nonneg, vpnShare: num.min(0).max(0.95),
     tunnelsExtraPoisson: nonneg, tunnelMedianH: pos, tunnelSigma: nonneg, tunnelGapMedianMin: pos, pIdle: share, idleTimeoutMin: nonneg,
     maxSessionMin: nonneg, wiredLeaseS: pos, wifiLeaseS: pos, utilisation: num.gt(0).max(1), alloc: z.enum(['sticky-lru', 'sticky-lowest', 'random']),
-    vpnAlloc: z.enum(['lru', 'lowest', 'random']), pRelease: share, vpnRegion: z.string().min(1),
+    vpnAlloc: z.enum(['lru', 'lowest', 'random']), pRelease: share, leaseInLines: z.boolean(), vpnRegion: z.string().min(1),
   }).optional(),
   scan: strict({
     medianMin: pos, sigma: nonneg, hostMultSigma: nonneg, authMult: pos, portsMult: pos, maxPerHostMin: nonneg,

@@ -414,11 +414,12 @@ function allocate(sc: Scenario, f: FleetParams, conns: Conn[], w: Workload, nR: 
       S('tunnel-up', ip, h, t);
     } else {
       p.leaseEnd[i] = t + p.lease;
-      S(kind, ip, h, t, { durationS: Math.round(p.lease / 1000) });
+      const stated = f.leaseInLines ? { durationS: Math.round(p.lease / 1000) } : {};
+      S(kind, ip, h, t, stated);
       // renewals at T1 while the client stays
       for (let r = t + p.lease / 2; r < c.t1; r += p.lease / 2) {
         p.leaseEnd[i] = r + p.lease;
-        S('renew', ip, h, r, { durationS: Math.round(p.lease / 1000) });
+        S('renew', ip, h, r, stated);
       }
       released.set(c, rng.chance(f.pRelease));
     }

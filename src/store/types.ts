@@ -33,6 +33,8 @@ export interface InventoryOptions {
    * scanned laptop must not inherit its scan).
    */
   linkHostPatterns?: string[];
+  /** learn DHCP pools' lease times from renewals when lines state none (lease-times.ts); default true */
+  learnLeaseTimes?: boolean;
 }
 
 export interface IdentityView {

@@ -16,6 +16,7 @@
  * Writes to these rows by others during the batch would be missed; this process's writes are one
  * at a time (PgDb.transaction), and in a cluster only the leader applies.
  */
+import type { LeaseTimes } from '../../inventory/lease-times.js';
 import type { Sighting } from '../../sighting.js';
 import type { ApplyResult, InventoryOptions } from '../types.js';
 import { isLinkableHostKey } from '../../inventory/hostkey.js';
@@ -319,13 +320,13 @@ function lookups(sightings: Sighting[], linking: boolean) {
 }
 
 /** Apply `sightings` in order inside the caller's transaction; the same results as one at a time. */
-export async function applyBatch(db: PgDb, sightings: Sighting[], opts: InventoryOptions, links: LinkRules): Promise<ApplyResult[]> {
+export async function applyBatch(db: PgDb, sightings: Sighting[], opts: InventoryOptions, links: LinkRules, leases?: LeaseTimes): Promise<ApplyResult[]> {
   if (sightings.length === 0) return [];
   const want = lookups(sightings, links.on);
   const loaded = (await db.row<{ identities: unknown[][]; bindings: unknown[][] }>(S.load,
     [want.keys, want.ips, want.users, want.hosts, SCANNED_PER_HOST + want.keys.length]))!;
   const model = new BatchModel(loaded.identities, loaded.bindings);
-  const results = sightings.map((s) => applySighting(s, model, opts, links));
+  const results = sightings.map((s) => applySighting(s, model, opts, links, leases));
   let identIds: number[] = [];
   let bindIds: number[] = [];
   if (model.newIdents.length || model.newBinds.length) {

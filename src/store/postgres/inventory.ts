@@ -8,9 +8,10 @@ import { MAX_AHEAD_MS, type Sighting } from '../../sighting.js';
 import type { FileCheckpoint, SourcePosition } from '../../sources/types.js';
 import { hostKey, isLinkableHostKey } from '../../inventory/hostkey.js';
 import {
-  BINDING_SELECT, END_KIND, capNames, contradicts, expiryOf, identityKey, movesDhcp, sessionsOfUser, staleForAddress, staleForDevice, toIdentityView, toPeriodBinding, toView, type BindingRow, type EndedRow, type IdentityRow, type PeriodRow,
+  BINDING_SELECT, END_KIND, capNames, contradicts, expiryOf, learnedLease, identityKey, movesDhcp, sessionsOfUser, staleForAddress, staleForDevice, toIdentityView, toPeriodBinding, toView, type BindingRow, type EndedRow, type IdentityRow, type PeriodRow,
 } from '../../inventory/inventory.js';
 import { LinkRules, linkedVia, type LinkFacts } from '../../inventory/linking.js';
+import { LeaseTimes } from '../../inventory/lease-times.js';
 import type { ApplyResult, BindingView, Change, EndedBindingRow, IdentityView, Inventory, InventoryCounts, InventoryOptions, PeriodBinding, PruneCounts, EndedKey } from '../types.js';
 import { ENDED_PAGE } from '../types.js';
 import { statement as st, type PgDb } from './db.js';
@@ -95,7 +96,14 @@ type Record_ = (identityId: number | null, bindingId: number | null) => Promise<
 export class PgInventory implements Inventory {
   private readonly links = new LinkRules(() => this.opts);
 
+  /** lease times learned from renewals, for lines that state none */
+  readonly leases = new LeaseTimes();
+
   constructor(private readonly db: PgDb, private opts: InventoryOptions) {}
+
+  private learning(): LeaseTimes | undefined {
+    return this.opts.learnLeaseTimes === false ? undefined : this.leases;
+  }
 
   setOptions(opts: InventoryOptions): void {
     this.opts = opts;
@@ -111,7 +119,7 @@ export class PgInventory implements Inventory {
     return this.db.transaction(async () => {
       const results: ApplyResult[] = [];
       if (this.batched) {
-        for (let i = 0; i < sightings.length; i += BATCH) results.push(...await applyBatch(this.db, sightings.slice(i, i + BATCH), this.opts, this.links));
+        for (let i = 0; i < sightings.length; i += BATCH) results.push(...await applyBatch(this.db, sightings.slice(i, i + BATCH), this.opts, this.links, this.learning()));
       } else {
         for (const s of sightings) results.push(await this.apply(s));
       }
@@ -179,7 +187,7 @@ export class PgInventory implements Inventory {
     }
     const { identityId, open } = await this.seen(s, at);
     const current = open ? toView(open) : undefined;
-    const expiresAt = expiryOf(s, at, this.opts);
+    const expiresAt = expiryOf(s, at, this.opts, learnedLease(s, at, this.learning()));
     if (current && current.identityId === identityId) {
       await this.db.query(S.renewBinding, [at, expiresAt, current.id]);
       return { change: 'renewed', bindingId: current.id, identityId };

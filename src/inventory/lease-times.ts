@@ -1,0 +1,78 @@
+/**
+ * Lease times of DHCP pools whose lines state none. ISC dhcpd's syslog lines, dnsmasq's and
+ * Windows DHCP's audit log carry no lease time, so a binding was taken to last
+ * `inventory.defaultLeaseS` (1 h) after each line: on pools with 12-h leases a laptop looked gone
+ * an hour after its DHCPACK until its renewal six hours later, and its queued scan was dropped as
+ * "lease ran out" (the simulator: 13 points of coverage with 16-min hosts). A client renews at T1,
+ * half its lease (RFC 2131 §4.4.5), and the parsers tell a renewal from a new lease (ISC's
+ * DHCPREQUEST state, dnsmasq's DHCPRENEW, Windows event 11): the time from a device's previous
+ * line at an address to its renewal there is half a lease. A pool (an IPv4 /24, an IPv6 /64) whose
+ * last renewals say so has its lease time learned: the median of the last SAMPLES, once MIN_SAMPLES
+ * are in. Not kept across restarts: a pool's renewals teach it again within one half-lease.
+ */
+import { isIpv6, parseIp } from '../util/ip.js';
+
+const SAMPLES = 25;
+const MIN_SAMPLES = 3;
+/** renewals closer than this to the line before are repeats (a client's retries, two log lines), not a half-lease */
+const MIN_HALF_LEASE_MS = 60_000;
+/** learned lease times are held to this range */
+const MIN_LEASE_S = 300;
+const MAX_LEASE_S = 14 * 86400;
+/** devices whose last line is remembered, at most (forgotten all at once beyond: learning starts again) */
+const MAX_DEVICES = 200_000;
+
+export class LeaseTimes {
+  /** `${ip} ${identity key}` → when that device's last line without a lease time came there */
+  private readonly lastLine = new Map<string, number>();
+  /** pool → learned lease times in seconds, newest last */
+  private readonly pools = new Map<string, number[]>();
+
+  /**
+   * A DHCP line without a lease time: a renewal teaches its pool (twice the time since the
+   * device's previous line at that address). Lines come in time order per address (older ones are
+   * ignored before this: apply.ts staleForAddress).
+   */
+  seen(ip: string, identityKey: string, kind: string, at: number): void {
+    const key = `${ip} ${identityKey}`;
+    const prev = this.lastLine.get(key);
+    if (this.lastLine.size >= MAX_DEVICES) this.lastLine.clear();
+    this.lastLine.set(key, at);
+    if (kind !== 'renew' || prev === undefined || at - prev < MIN_HALF_LEASE_MS) return;
+    const pool = poolOf(ip);
+    if (!pool) return;
+    const s = this.pools.get(pool) ?? [];
+    s.push(Math.min(MAX_LEASE_S, Math.max(MIN_LEASE_S, (2 * (at - prev)) / 1000)));
+    if (s.length > SAMPLES) s.shift();
+    this.pools.set(pool, s);
+  }
+
+  /** The lease time learned for `ip`'s pool, in seconds; undefined until MIN_SAMPLES renewals. */
+  leaseS(ip: string): number | undefined {
+    const pool = poolOf(ip);
+    const s = pool ? this.pools.get(pool) : undefined;
+    if (!s || s.length < MIN_SAMPLES) return undefined;
+    const sorted = [...s].sort((a, b) => a - b);
+    return sorted[Math.floor(sorted.length / 2)];
+  }
+
+  /** Pools learned so far and their lease times (status, tests). */
+  learned(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const pool of this.pools.keys()) {
+      const l = this.leaseS(pool.split('/')[0]);
+      if (l !== undefined) out[pool] = l;
+    }
+    return out;
+  }
+}
+
+/** The pool an address is taken to belong to: its IPv4 /24 or IPv6 /64. */
+function poolOf(ip: string): string | undefined {
+  const a = parseIp(ip);
+  if (!a) return undefined;
+  const b = a.toByteArray();
+  if (!isIpv6(a.toString())) return `${b[0]}.${b[1]}.${b[2]}.0/24`;
+  const hex = (i: number) => ((b[i] << 8) | b[i + 1]).toString(16);
+  return `${hex(0)}:${hex(2)}:${hex(4)}:${hex(6)}::/64`;
+}

@@ -1,0 +1,63 @@
+/**
+ * Lease times learned from renewals (src/inventory/lease-times.ts) when DHCP lines state none:
+ * a pool whose clients renew every 6 h has 12-h leases, so a new device there is present 12 h
+ * after its line, not `defaultLeaseS` (1 h). Both stores.
+ */
+import { describe, expect, it } from 'vitest';
+import type { Sighting } from '../src/sighting.js';
+import type { InventoryOptions } from '../src/store/types.js';
+import { STORE_KINDS } from './helpers/stores.js';
+
+const H = 3_600_000;
+const T0 = Date.parse('2026-11-23T08:00:00Z');
+const OPTS: InventoryOptions = { defaultLeaseS: 3600, maxSessionS: 86400, retentionS: 30 * 86400 };
+const mac = (n: number) => `52:54:00:00:01:${n.toString(16).padStart(2, '0')}`;
+const line = (kind: 'lease' | 'renew', ip: string, n: number, t: number): Sighting => ({ kind, ip, mac: mac(n), at: new Date(t).toISOString(), format: 'isc-dhcpd', source: 't' });
+
+for (const kind of STORE_KINDS) {
+  describe.skipIf(kind.skip)(`lease times learned from renewals (${kind.name})`, () => {
+    it('three renewals 6 h after their leases teach the pool 12-h leases: a new device there is present 12 h, another pool still 1 h', async () => {
+      const st = await kind.open(OPTS);
+      const inv = st.inventory;
+      for (let n = 1; n <= 3; n++) {
+        await inv.commitBatch([line('lease', `10.1.2.${n}`, n, T0)]);
+        await inv.commitBatch([line('renew', `10.1.2.${n}`, n, T0 + 6 * H)]);
+      }
+      const [fresh] = await inv.commitBatch([line('lease', '10.1.2.50', 50, T0 + 7 * H)]);
+      expect((await inv.binding(fresh.bindingId!))!.expiresAt).toBe(T0 + 7 * H + 12 * H);
+      const [other] = await inv.commitBatch([line('lease', '10.1.3.50', 51, T0 + 7 * H)]);
+      expect((await inv.binding(other.bindingId!))!.expiresAt).toBe(T0 + 8 * H);
+      // a line that states its lease time keeps it
+      const [stated] = await inv.commitBatch([{ ...line('lease', '10.1.2.60', 60, T0 + 7 * H), durationS: 600 }]);
+      expect((await inv.binding(stated.bindingId!))!.expiresAt).toBe(T0 + 7 * H + 600_000);
+    });
+
+    it('a device back after an absence (a new lease, not a renewal) teaches nothing; nor do fewer than three renewals, nor repeats within a minute', async () => {
+      const st = await kind.open(OPTS);
+      const inv = st.inventory;
+      for (let n = 1; n <= 4; n++) {
+        await inv.commitBatch([line('lease', `10.1.2.${n}`, n, T0)]);
+        await inv.commitBatch([line('lease', `10.1.2.${n}`, n, T0 + 20 * H)]); // back the next day
+      }
+      await inv.commitBatch([line('lease', '10.1.2.9', 9, T0)]);
+      await inv.commitBatch([line('renew', '10.1.2.9', 9, T0 + 30_000)]); // a repeat
+      for (let n = 10; n <= 11; n++) {
+        await inv.commitBatch([line('lease', `10.1.2.${n}`, n, T0)]);
+        await inv.commitBatch([line('renew', `10.1.2.${n}`, n, T0 + 6 * H)]);
+      }
+      const [fresh] = await inv.commitBatch([line('lease', '10.1.2.50', 50, T0 + 21 * H)]);
+      expect((await inv.binding(fresh.bindingId!))!.expiresAt).toBe(T0 + 22 * H);
+    });
+
+    it('inventory.learnLeaseTimes: false keeps defaultLeaseS', async () => {
+      const st = await kind.open({ ...OPTS, learnLeaseTimes: false });
+      const inv = st.inventory;
+      for (let n = 1; n <= 3; n++) {
+        await inv.commitBatch([line('lease', `10.1.2.${n}`, n, T0)]);
+        await inv.commitBatch([line('renew', `10.1.2.${n}`, n, T0 + 6 * H)]);
+      }
+      const [fresh] = await inv.commitBatch([line('lease', '10.1.2.50', 50, T0 + 7 * H)]);
+      expect((await inv.binding(fresh.bindingId!))!.expiresAt).toBe(T0 + 8 * H);
+    });
+  });
+}
