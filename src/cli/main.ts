@@ -281,7 +281,7 @@ for (const [vendor, description, load] of EMULATORS) {
 program.command('simulate')
   .description('the scheduling simulator: onsight against the approaches it replaces (src/sim/README.md)')
   .requiredOption('-s, --scenario <name|file>', 'built-in scenario name, or a scenario file (.json/.yaml)')
-  .option('--policy <name>', 'onsight, immediate, twice-daily, twice-daily-scheduled, batch-15min, batch-15min-verified, reservation, oracle, bound (comma list; default all); experiments, run only when named: onsight+ranges, onsight+scheduled')
+  .option('--policy <name>', 'onsight, immediate, twice-daily, twice-daily-scheduled, twice-daily-informed, batch-15min, batch-15min-verified, reservation, oracle, bound (comma list; default all); experiments, run only when named: onsight+ranges, onsight+scheduled')
   .option('--seed <n>', 'first seed')
   .option('--seeds <n>', 'number of seeds')
   .option('--days <n>', 'simulated days (overrides the scenario)')

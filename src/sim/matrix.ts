@@ -98,7 +98,7 @@ export interface MatrixOptions {
   only?: string;
 }
 
-export const MATRIX_POLICIES = ['onsight', 'twice-daily', 'twice-daily-scheduled', 'batch-15min', 'batch-15min-verified', 'oracle', 'bound'];
+export const MATRIX_POLICIES = ['onsight', 'twice-daily', 'twice-daily-scheduled', 'twice-daily-informed', 'batch-15min', 'batch-15min-verified', 'oracle', 'bound'];
 
 /** A cell's runs summed up: every policy paired against onsight, and against each subject that ran. */
 export function matrixResult(cell: MatrixCell, runs: RunMetrics[], limitPerDay: number): MatrixResult {

@@ -9,12 +9,13 @@ import type { Inventory, SchedulerStore } from '../store/types.js';
 import { Policy, rescanLeadFor } from '../policy/policy.js';
 import { insideWindows, parseWindow } from '../policy/windows.js';
 import { Scheduler, buildSchedulerOptions } from '../scheduler/scheduler.js';
-import { runApplianceOf } from '../scheduler/run-placement.js';
+import { runApplianceOf, type PlacementRegion } from '../scheduler/run-placement.js';
 import { pino, destination } from 'pino';
 import { silentLogger, type Logger } from '../log.js';
 import type { Sighting } from '../sighting.js';
 import type { Scenario } from './scenario.js';
 import type { SimScanner } from './scanner.js';
+import { othersNightlyApplianceOf } from './sim.js';
 import { ipOf, type Presence, type Workload } from './workload.js';
 
 export interface SimClock {
@@ -70,7 +71,7 @@ export interface RangeRunCounts {
   placedElsewhere: number;
 }
 
-export const POLICY_NAMES = ['onsight', 'onsight+ranges', 'onsight+scheduled', 'immediate', 'twice-daily', 'twice-daily-scheduled', 'batch-15min', 'batch-15min-verified', 'reservation', 'oracle', 'bound'] as const;
+export const POLICY_NAMES = ['onsight', 'onsight+ranges', 'onsight+scheduled', 'immediate', 'twice-daily', 'twice-daily-scheduled', 'twice-daily-informed', 'batch-15min', 'batch-15min-verified', 'reservation', 'oracle', 'bound'] as const;
 
 /** experiments run only when named (`--policy`), not in the default comparison */
 const EXPERIMENTS = new Set<string>(['onsight+scheduled', 'onsight+ranges']);
@@ -95,8 +96,9 @@ export function createPolicy(name: string, ctx: PolicyCtx): SimPolicy {
   if (name === 'onsight+ranges') return new OnsightPolicy(ctx, true);
   if (name === 'onsight+scheduled') return new OnsightWithScheduledPolicy(ctx);
   if (name === 'immediate') return new ImmediatePolicy(ctx);
-  if (name === 'twice-daily') return new RangePolicy(ctx, false);
-  if (name === 'twice-daily-scheduled') return new RangePolicy(ctx, true);
+  if (name === 'twice-daily') return new RangePolicy(ctx, 'twice-daily');
+  if (name === 'twice-daily-scheduled') return new RangePolicy(ctx, 'twice-daily-scheduled');
+  if (name === 'twice-daily-informed') return new RangePolicy(ctx, 'twice-daily-informed');
   if (name === 'batch-15min') return new BatchPolicy(ctx, 'batch');
   if (name === 'batch-15min-verified') return new BatchPolicy(ctx, 'batch', 1, true);
   if (name === 'bound') return new BoundPolicy(ctx);
@@ -299,7 +301,7 @@ class OnsightWithScheduledPolicy implements SimPolicy {
 
   constructor(ctx: PolicyCtx) {
     this.onsight = new OnsightPolicy(ctx);
-    this.scheduled = new RangePolicy(ctx, true);
+    this.scheduled = new RangePolicy(ctx, 'twice-daily-scheduled');
   }
 
   async init(): Promise<void> {
@@ -558,29 +560,67 @@ class ImmediatePolicy extends LogDriven {
   }
 }
 
+/** How many regions' nightly scans of other tools each appliance carries, placed as sim.ts launches them. */
+export function othersNightlyLoad(sc: Scenario, reach: ReadonlyMap<string, readonly string[]>): Map<string, number> {
+  const load = new Map<string, number>();
+  for (const ap of othersNightlyApplianceOf(sc, reach).values()) load.set(ap, (load.get(ap) ?? 0) + 1);
+  return load;
+}
+
+/**
+ * Each region's range-run appliance as an operator would place its schedules knowing where the
+ * organisation's nightly scans run (`nightly`: their count per appliance): a static choice, no API
+ * call. Regions with fewer appliances choose first, each taking the appliance with the fewest
+ * (nightly scans + our runs) per configured slot, counting the run it adds (ties: the region's own
+ * order), as runApplianceOf does with our runs alone; without nightly scans it is that spread.
+ */
+export function informedRunApplianceOf(regions: readonly PlacementRegion[], nightly: ReadonlyMap<string, number>): Map<string, string> {
+  const load = new Map(nightly);
+  const out = new Map<string, string>();
+  const order = regions.map((r, i) => ({ r, i })).sort((a, b) => a.r.appliances.length - b.r.appliances.length || a.i - b.i).map((x) => x.r);
+  for (const r of order) {
+    let best: { name: string; share: number } | undefined;
+    for (const a of r.appliances) {
+      const share = ((load.get(a.name) ?? 0) + 1) / a.maxScans;
+      if (!best || share < best.share) best = { name: a.name, share };
+    }
+    if (!best) continue;
+    out.set(r.name, best.name);
+    load.set(best.name, (load.get(best.name) ?? 0) + 1);
+  }
+  return out;
+}
+
+type RangePolicyName = 'twice-daily' | 'twice-daily-scheduled' | 'twice-daily-informed';
+
 /**
  * B2: blind range scans of each region's whole address ranges at fixed times, launched by API
- * (status asked every `rangePollMin`) or, `scheduled`, as a Qualys scheduled scan: the platform
- * launches it, so it costs no call, and nobody asks for its status.
+ * (`twice-daily`: status asked every `rangePollMin`) or as a Qualys scheduled scan (the platform
+ * launches it, so it costs no call, and nobody asks for its status).
  */
 class RangePolicy extends LogDriven {
-  readonly name: string;
+  readonly name: RangePolicyName;
+  private readonly scheduled: boolean;
   private pending: string[] = [];
   private nextRun = 0;
   private times: number[];
 
   /**
-   * Each region's appliance for its scans: spread as onsight+ranges spreads its runs (the daemon's
-   * runApplianceOf, over the same configured slots), the same advantage; each region's first
-   * appliance would queue three regions' scans on A1.
+   * Each region's appliance for its scans, over the same configured slots as onsight+ranges' runs.
+   * `twice-daily-scheduled`: spread as the daemon's runApplianceOf spreads them (each region's first
+   * appliance would queue three regions' scans on A1). `twice-daily` and `twice-daily-informed`: the
+   * placement an operator who knows where the nightly scans run would choose
+   * (informedRunApplianceOf); onsight+ranges moves its runs off appliances they overrun at run time.
    */
   private readonly appliance: Map<string, string>;
 
-  constructor(ctx: PolicyCtx, private readonly scheduled: boolean) {
+  constructor(ctx: PolicyCtx, name: RangePolicyName) {
     super(ctx);
-    this.name = scheduled ? 'twice-daily-scheduled' : 'twice-daily';
+    this.name = name;
+    this.scheduled = name !== 'twice-daily';
     const maxScans = ctx.sc.policy.applianceMaxScans ?? 1;
-    this.appliance = runApplianceOf(ctx.regionNames.map((name) => ({ name, appliances: (ctx.reach.get(name) ?? []).map((a) => ({ name: a, maxScans })) })));
+    const regions = ctx.regionNames.map((r) => ({ name: r, appliances: (ctx.reach.get(r) ?? []).map((a) => ({ name: a, maxScans })) }));
+    this.appliance = name === 'twice-daily-scheduled' ? runApplianceOf(regions) : informedRunApplianceOf(regions, othersNightlyLoad(ctx.sc, ctx.reach));
     this.times = ctx.sc.baselines.rangeScanTimes.map((t) => {
       const [h, m] = t.split(':').map(Number);
       return (h * 60 + m) * 60_000;
@@ -637,7 +677,9 @@ class RangePolicy extends LogDriven {
 
 /**
  * B3 (batch-15min): every interval, drop ended sessions, dedupe, launch up to C jobs of ≤ B
- * targets, one region per job, region locks respected, least own-loaded appliance.
+ * targets, one region per job, region locks respected, on the least loaded appliance with room as
+ * the appliance list shows it (one list call per batch that tries to place a job; our own scans
+ * alone if the call fails).
  * B4 (reservation): same queue, but each job reserves its appliance lane for targets × Z × mean
  * host time / P and goes to the lane that frees first, without looking at real load.
  */
@@ -694,6 +736,7 @@ class BatchPolicy extends LogDriven {
     }
     const slots = new Map(this.ctx.sc.appliances.map((a) => [a.name, a.slots]));
     const P = new Map(this.ctx.sc.appliances.map((a) => [a.name, Math.round(a.hostsInParallel * a.scaling)]));
+    let listed: Map<string, ListedAppliance> | undefined | null = null; // null: not read yet in this batch
     for (const region of this.ctx.regionNames) {
       const l = byRegion.get(region);
       if (!l?.length || this.regionLocked(region)) continue;
@@ -702,7 +745,15 @@ class BatchPolicy extends LogDriven {
       let ap: string | undefined;
       let lane = -1;
       if (this.mode === 'batch') {
-        ap = reach.filter((a) => this.ownOn(a) < slots.get(a)!).sort((a, b) => this.ownOn(a) - this.ownOn(b))[0];
+        if (listed === null) listed = await this.listAppliances();
+        const seen = listed;
+        if (seen) {
+          // others' running scans (frozen at the list) plus ours not yet ended, which grows as this batch launches
+          const load = (a: string) => (seen.get(a)?.othersRunning ?? 0) + this.ownOn(a);
+          ap = reach.filter((a) => seen.get(a)?.online !== false && load(a) < slots.get(a)!).sort((a, b) => load(a) / slots.get(a)! - load(b) / slots.get(b)!)[0];
+        } else {
+          ap = reach.filter((a) => this.ownOn(a) < slots.get(a)!).sort((a, b) => this.ownOn(a) - this.ownOn(b))[0];
+        }
       } else {
         let best = Infinity;
         for (const a of reach) {
@@ -732,10 +783,35 @@ class BatchPolicy extends LogDriven {
     }
   }
 
+  /**
+   * The appliance list (one call, counted like any), as onsight reads it: whether each appliance is
+   * online and how many scans of other tools run on it — those listed as running that are not ours,
+   * or, where the list names no scans, its running count less ours (so that with ours added the load
+   * is whichever of the two is more). Undefined when the call fails.
+   */
+  private async listAppliances(): Promise<Map<string, ListedAppliance> | undefined> {
+    let list;
+    try {
+      list = await this.ctx.scanner.appliances();
+    } catch {
+      return undefined;
+    }
+    const ours = new Set(this.own.map((o) => o.ref));
+    return new Map(list.map((a) => [a.name, {
+      online: a.online,
+      othersRunning: a.runningScanRefs ? a.runningScanRefs.filter((ref) => !ours.has(ref)).length : Math.max(0, a.runningScans - this.ownOn(a.name)),
+    }]));
+  }
+
   backlog(): Set<string> {
     if (!this.inWindow()) return new Set();
     return new Set([...this.queue.values()].filter((q) => !this.regionLocked(q.region)).map((q) => q.region));
   }
+}
+
+interface ListedAppliance {
+  online: boolean;
+  othersRunning: number;
 }
 
 /** B0: knows every arrival and departure; earliest-departure-first, same constraints, real load. */

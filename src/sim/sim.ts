@@ -167,6 +167,22 @@ export interface RunOptions {
   afterRun?: (scanner: SimScanner, w: Workload) => void;
 }
 
+/**
+ * The appliance each region's nightly scans of other tools (`background`) run on: the region's i-th
+ * appliance, i the region's index (in the ring, R1–R3 all on A1). Empty without such scans. The
+ * scanner's launches and the baselines placed knowing them (twice-daily's informed placement) use
+ * this one function, so the two cannot part.
+ */
+export function othersNightlyApplianceOf(sc: Scenario, reach: ReadonlyMap<string, readonly string[]>): Map<string, string> {
+  const out = new Map<string, string>();
+  if (sc.background.hostsPerRegion <= 0) return out;
+  sc.regions.forEach((r, i) => {
+    const l = reach.get(r.name) ?? [];
+    if (l.length) out.set(r.name, l[i % l.length]);
+  });
+  return out;
+}
+
 export const SCOPE = ['10.0.0.0/8'];
 export const EXCLUDE = ['10.250.0.0/28'];
 
@@ -257,18 +273,18 @@ export async function runOnce(sc: Scenario, policyName: string, seed: number, o:
   };
   heap.push(w.start, sample);
   // other tools' nightly scans
-  if (sc.background.hostsPerRegion > 0) {
+  const othersOn = othersNightlyApplianceOf(sc, reach);
+  if (othersOn.size) {
     const [hh, mm] = sc.background.at.split(':').map(Number);
     const day0 = Math.floor(w.start / 86400_000) * 86400_000;
     for (let d = 0; day0 + d * 86400_000 < end; d++) {
       const t = day0 + d * 86400_000 + (hh * 60 + mm) * MIN;
       if (t < w.start) continue;
-      sc.regions.forEach((r, i) => {
+      for (const [region, ap] of othersOn) {
         heap.push(t, () => {
-          const ap = reach.get(r.name)![i % reach.get(r.name)!.length];
-          scanner.launchOther(ap, sc.background.hostsPerRegion, `other tool: nightly servers ${r.name}`);
+          scanner.launchOther(ap, sc.background.hostsPerRegion, `other tool: nightly servers ${region}`);
         });
-      });
+      }
     }
   }
   await policy.init();
