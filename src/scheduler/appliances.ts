@@ -72,7 +72,7 @@ export const LIST_KEPT_MS = 15 * 60_000;
  * Where others' scans overrun an appliance, a scan aimed at the devices present at launch finds them
  * gone after its wait; a range run scans whoever is there when it starts (src/sim/README.md, session 25)
  */
-const RANGES_ADVICE = 'range runs (scheduler.rangeScans) keep their place in its queue, scan whoever is present when they start, and are placed off an appliance others\' scans overrun (in the simulator, where others' scans overrun an appliance: 16-min hosts 90.0 % coverage with them, 83.8 % without, twice-daily scheduled scans placed off that appliance 90.5 %; heavy-tailed scans 58.4 % with them, 24.7 % without: src/sim/README.md, session 33)';
+const RANGES_ADVICE = 'range runs (scheduler.rangeScans) keep their place in its queue, scan whoever is present when they start, and are placed off an appliance others\' scans overrun (in the simulator, where others\' scans overrun an appliance: 16-min hosts 90.0 % coverage with them, 83.8 % without, twice-daily scheduled scans placed off that appliance 90.5 %; heavy-tailed scans 58.4 % with them, 24.7 % without: src/sim/README.md, session 33)';
 /** ... and where range runs are on already (they are not aimed while their runs wait that long: ranges.ts) */
 const RANGES_ON = 'range runs (scheduler.rangeScans, on) keep their place in its queue and scan whoever is present when they start; a run is placed on another appliance of its region while every slot of this one has been held by others\' scans for an hour; with aim auto they are not aimed for a day after one still waits for a slot at its region\'s next time';
 /** appliances a save may name (a subscription has tens; more is a damaged or hostile store) */
