@@ -49,6 +49,23 @@ for (const kind of STORE_KINDS) {
       expect((await inv.binding(fresh.bindingId!))!.expiresAt).toBe(T0 + 22 * H);
     });
 
+    it('laptops back in the morning (an INIT-REBOOT, logged as a renewal after the night) do not stretch the lease: the renewals that agree win', async () => {
+      const st = await kind.open(OPTS);
+      const inv = st.inventory;
+      // three laptops renew at 6 h; five come back after nights of 15-20 h, each logged as a renewal
+      for (let n = 1; n <= 3; n++) {
+        await inv.commitBatch([line('lease', `10.1.2.${n}`, n, T0)]);
+        await inv.commitBatch([line('renew', `10.1.2.${n}`, n, T0 + 6 * H + n * 60_000)]); // (minutes of log delay apart)
+      }
+      for (let n = 4; n <= 8; n++) {
+        await inv.commitBatch([line('lease', `10.1.2.${n}`, n, T0)]);
+        await inv.commitBatch([line('renew', `10.1.2.${n}`, n, T0 + (14 + n) * H)]);
+      }
+      const [fresh] = await inv.commitBatch([line('lease', '10.1.2.50', 50, T0 + 23 * H)]);
+      const lease = (await inv.binding(fresh.bindingId!))!.expiresAt! - (T0 + 23 * H);
+      expect(Math.abs(lease - 12 * H)).toBeLessThanOrEqual(5 * 60_000);
+    });
+
     it('inventory.learnLeaseTimes: false keeps defaultLeaseS', async () => {
       const st = await kind.open({ ...OPTS, learnLeaseTimes: false });
       const inv = st.inventory;

@@ -6,14 +6,21 @@
  * "lease ran out" (the simulator: 13 points of coverage with 16-min hosts). A client renews at T1,
  * half its lease (RFC 2131 §4.4.5), and the parsers tell a renewal from a new lease (ISC's
  * DHCPREQUEST state, dnsmasq's DHCPRENEW, Windows event 11): the time from a device's previous
- * line at an address to its renewal there is half a lease. A pool (an IPv4 /24, an IPv6 /64) whose
- * last renewals say so has its lease time learned: the median of the last SAMPLES, once MIN_SAMPLES
- * are in. Not kept across restarts: a pool's renewals teach it again within one half-lease.
+ * line at an address to its renewal there is half a lease. But a laptop back in the morning asks
+ * for its address again (INIT-REBOOT) and is logged as a renewal too, its interval the night's
+ * absence: in an office that is one such sample a day for each laptop's one real renewal, and a
+ * median would land between them. So a pool (an IPv4 /24, an IPv6 /64) learns the lease time its
+ * renewals agree on: of its last SAMPLES, the most common to within BIN_S, once MIN_SAMPLES agree
+ * (real renewals come at the same point of the same lease; absences spread). Not kept across
+ * restarts: a pool's renewals teach it again within one half-lease.
  */
 import { isIpv6, parseIp } from '../util/ip.js';
 
-const SAMPLES = 25;
+const SAMPLES = 50;
+/** renewals that must agree (to within BIN_S) before a pool's lease time is taken */
 const MIN_SAMPLES = 3;
+/** lease times this close count as one (log delays, a client's own fuzz around T1) */
+const BIN_S = 600;
 /** renewals closer than this to the line before are repeats (a client's retries, two log lines), not a half-lease */
 const MIN_HALF_LEASE_MS = 60_000;
 /** learned lease times are held to this range */
@@ -27,6 +34,8 @@ export class LeaseTimes {
   private readonly lastLine = new Map<string, number>();
   /** pool → learned lease times in seconds, newest last */
   private readonly pools = new Map<string, number[]>();
+  /** pool → the lease time its samples agree on (undefined: none yet), until its next sample */
+  private readonly agreed = new Map<string, number | undefined>();
 
   /**
    * A DHCP line without a lease time: a renewal teaches its pool (twice the time since the
@@ -45,15 +54,28 @@ export class LeaseTimes {
     s.push(Math.min(MAX_LEASE_S, Math.max(MIN_LEASE_S, (2 * (at - prev)) / 1000)));
     if (s.length > SAMPLES) s.shift();
     this.pools.set(pool, s);
+    this.agreed.delete(pool);
   }
 
-  /** The lease time learned for `ip`'s pool, in seconds; undefined until MIN_SAMPLES renewals. */
+  /** The lease time learned for `ip`'s pool, in seconds: the one MIN_SAMPLES renewals or more agree on to within BIN_S (the shortest of equals); else undefined. */
   leaseS(ip: string): number | undefined {
     const pool = poolOf(ip);
-    const s = pool ? this.pools.get(pool) : undefined;
+    if (!pool) return undefined;
+    // (asked at every line without a lease time: answered once per pool and sample)
+    if (!this.agreed.has(pool)) this.agreed.set(pool, this.agreedOn(this.pools.get(pool)));
+    return this.agreed.get(pool);
+  }
+
+  private agreedOn(s: number[] | undefined): number | undefined {
     if (!s || s.length < MIN_SAMPLES) return undefined;
-    const sorted = [...s].sort((a, b) => a - b);
-    return sorted[Math.floor(sorted.length / 2)];
+    // the sample with the most others within BIN_S of it (the shortest of equals), and those
+    let best: number[] = [];
+    for (const x of [...s].sort((a, b) => a - b)) {
+      const near = s.filter((y) => Math.abs(y - x) <= BIN_S);
+      if (near.length > best.length) best = near;
+    }
+    if (best.length < MIN_SAMPLES) return undefined;
+    return best.reduce((a, b) => a + b, 0) / best.length;
   }
 
   /** Pools learned so far and their lease times (status, tests). */
