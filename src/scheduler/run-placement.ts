@@ -22,8 +22,9 @@ export interface PlacementRegion {
  * room (simulator, slots default/1: runs of 4.3 h, queued up to 400 min). Depends on the config
  * alone.
  */
-export function runApplianceOf(regions: readonly PlacementRegion[]): Map<string, string> {
-  const runs = new Map<string, number>();
+export function runApplianceOf(regions: readonly PlacementRegion[], already: ReadonlyMap<string, number> = new Map()): Map<string, string> {
+  // (`already`: scans each appliance carries before these runs, counted as runs; the simulator's informed baseline)
+  const runs = new Map(already);
   const out = new Map<string, string>();
   for (const r of byFewestAppliances(regions)) {
     const best = fewestRunsPerSlot(r.appliances, runs);

@@ -575,20 +575,7 @@ export function othersNightlyLoad(sc: Scenario, reach: ReadonlyMap<string, reado
  * order), as runApplianceOf does with our runs alone; without nightly scans it is that spread.
  */
 export function informedRunApplianceOf(regions: readonly PlacementRegion[], nightly: ReadonlyMap<string, number>): Map<string, string> {
-  const load = new Map(nightly);
-  const out = new Map<string, string>();
-  const order = regions.map((r, i) => ({ r, i })).sort((a, b) => a.r.appliances.length - b.r.appliances.length || a.i - b.i).map((x) => x.r);
-  for (const r of order) {
-    let best: { name: string; share: number } | undefined;
-    for (const a of r.appliances) {
-      const share = ((load.get(a.name) ?? 0) + 1) / a.maxScans;
-      if (!best || share < best.share) best = { name: a.name, share };
-    }
-    if (!best) continue;
-    out.set(r.name, best.name);
-    load.set(best.name, (load.get(best.name) ?? 0) + 1);
-  }
-  return out;
+  return runApplianceOf(regions, nightly);
 }
 
 type RangePolicyName = 'twice-daily' | 'twice-daily-scheduled' | 'twice-daily-informed';
