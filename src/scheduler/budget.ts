@@ -133,9 +133,8 @@ export class Budget {
       return `the pace at ${d.tokens.toFixed(1)} call(s)${saved ? `, ${saved.toFixed(1)} saved` : ''} (limit ${d.limit} s)`;
     },
   };
-  private waitUntil = 0;
-  /** the failure that asked for `waitUntil` (what a call refused meanwhile is told) */
-  private waitOutcome?: FailureOutcome;
+  /** the failure that asked for a wait for every call (its untilMs): what a call refused meanwhile is told */
+  private wait?: FailureOutcome;
   /** waits that hold back one kind of call only (its own API's limit: FailureOutcome.holds) */
   private readonly callWaits = new Map<ScannerCall, FailureOutcome>();
   /** calls an essential job will soon need at once (a skip's look and sync), which launches and other calls leave in the pace */
@@ -166,6 +165,11 @@ export class Budget {
   /** The pace's tokens now (undefined: a plentiful allowance, or one the scanner does not state, is not paced). */
   private paceLevel(a: Allowance): number | undefined {
     return this.scarce() ? this.pace.level(a.limit, a.windowSec, this.core.clock.now(), a.remaining) : undefined;
+  }
+
+  /** Until when every call waits, as the scanner asked (0: none asked). */
+  private get waitUntil(): number {
+    return this.wait?.untilMs ?? 0;
   }
 
   /** The allowance, unless no call may be made now at all: stopped, or waiting out what the scanner asked for. */
@@ -306,10 +310,8 @@ export class Budget {
   /** Why no call at all may go now (stopped, or a wait for every call), as the failure that said so; undefined when calls may go. */
   private blockedOutcome(): FailureOutcome | undefined {
     if (this.stopped) return { launched: 'no', next: 'stop', code: this.stopped.code, message: this.stopped.message };
-    if (this.core.clock.now() < this.waitUntil) {
-      const w = this.waitOutcome;
-      return { launched: 'no', next: 'wait', untilMs: this.waitUntil, code: w?.code ?? 'ONSIGHT_SCANNER_RATE_LIMIT', message: w?.message ?? 'the scanner asked to wait' };
-    }
+    const w = this.wait;
+    if (w && this.core.clock.now() < this.waitUntil) return { launched: 'no', next: 'wait', untilMs: this.waitUntil, code: w.code, message: w.message };
     return undefined;
   }
 
@@ -327,8 +329,7 @@ export class Budget {
       if (o.untilMs > (this.callWaits.get(which)?.untilMs ?? 0)) this.callWaits.set(which, o);
       this.core.log.warn({ code: o.code, call: which, until: new Date(o.untilMs).toISOString() }, `scanner asks to wait: no ${which} call before ${new Date(o.untilMs).toISOString()}; other calls go on (${o.message})`);
     } else if (o.next === 'wait' && o.untilMs !== undefined && o.untilMs > this.waitUntil) {
-      this.waitUntil = o.untilMs;
-      this.waitOutcome = o;
+      this.wait = o;
       this.core.log.warn({ code: o.code, until: new Date(o.untilMs).toISOString() }, `scanner asks to wait: no call before ${new Date(o.untilMs).toISOString()} (${o.message})`);
     } else if (o.next === 'stop' && !this.stopped) {
       this.stopped = { at: this.core.clock.now(), code: o.code, message: o.message };
