@@ -63,6 +63,8 @@ export class Policy {
   readonly regions: RegionMap<PolicyRegion>;
   private readonly windows = new Map<string, ScanWindow[]>();
   private readonly blackouts = new Map<string, Blackout[]>();
+  /** Does any region stop our scans when it closes (a blackout, or scanWindowEnd: stop)? Asked at every scheduler pass. */
+  readonly stopsScans: boolean;
 
   constructor(private readonly opts: PolicyOptions) {
     for (const c of opts.scope) this.scope.add(parseCidr(c)!, c);
@@ -85,6 +87,7 @@ export class Policy {
         return parsed;
       }));
     }
+    this.stopsScans = this.blackouts.size > 0 || opts.regions.some((r) => r.scanWindowEnd === 'stop' && !!r.scanWindows);
   }
 
   /** The hard rule, checked again right before every launch: scope and not excluded. */
@@ -121,11 +124,6 @@ export class Policy {
    * Why our scans going in `region` must stop at `now`, if they must: a blackout has begun, or its
    * scan windows have closed and the region says `scanWindowEnd: stop`. Undefined: they run on.
    */
-  /** Does any region stop our scans when it closes (a blackout, or scanWindowEnd: stop)? */
-  get stopsScans(): boolean {
-    return this.blackouts.size > 0 || this.opts.regions.some((r) => r.scanWindowEnd === 'stop' && r.scanWindows);
-  }
-
   stopReason(region: string, now: number): string | undefined {
     const r = this.regions.byName(region);
     if (!r) return undefined;
