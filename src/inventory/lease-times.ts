@@ -69,8 +69,9 @@ export class LeaseTimes {
   private agreedOn(s: number[] | undefined): number | undefined {
     if (!s || s.length < MIN_SAMPLES) return undefined;
     // the sample with the most others within BIN_S of it (the shortest of equals), and those
+    const sorted = [...s].sort((a, b) => a - b);
     let best: number[] = [];
-    for (const x of [...s].sort((a, b) => a - b)) {
+    for (const x of sorted) {
       const near = s.filter((y) => Math.abs(y - x) <= BIN_S);
       if (near.length > best.length) best = near;
     }
@@ -79,17 +80,7 @@ export class LeaseTimes {
     // median, hours or days, is nearer the truth than defaultLeaseS's hour, which dropped devices
     // still present from the queue (the simulator: 16-min hosts 70 % with the hour, 82 % with the
     // median, 84 % with the lease in the lines)
-    return [...s].sort((a, b) => a - b)[Math.floor(s.length / 2)];
-  }
-
-  /** Pools learned so far and their lease times (status, tests). */
-  learned(): Record<string, number> {
-    const out: Record<string, number> = {};
-    for (const pool of this.pools.keys()) {
-      const l = this.leaseS(pool.split('/')[0]);
-      if (l !== undefined) out[pool] = l;
-    }
-    return out;
+    return sorted[Math.floor(sorted.length / 2)];
   }
 }
 

@@ -89,7 +89,7 @@ export class Follower {
   /** give-ups whose cancel failed so far (intent id → tries): the scan may go on, so it is not abandoned yet */
   private readonly giveUpCancelTries = new Map<string, number>();
   /** after a failed list, when the next may go (forced and overdue looks included) */
-  private readonly listRetry = new RetryAfterFailure(() => LIST_RETRY_MS);
+  private readonly listRetry = new RetryAfterFailure(LIST_RETRY_MS);
   /** scans a poll found waiting for a slot: their durations include the wait (not for parallelism.ts) */
   private readonly waitedForSlot = new Set<string>();
 

@@ -10,7 +10,7 @@ import { LIST_RETRY_MS, RetryAfterFailure } from './retry.js';
 export class Reconciler {
   private startupReconciled = false;
   /** after a failed list, when the next may go */
-  private readonly listRetry = new RetryAfterFailure(() => LIST_RETRY_MS);
+  private readonly listRetry = new RetryAfterFailure(LIST_RETRY_MS);
   /** when this scheduler began (cluster mode: when this node's term began) */
   private readonly startedAt: number;
 

@@ -27,7 +27,7 @@ export function nextRetry(last: Retry | undefined, now: number, baseMs: number, 
 export class RetryAfterFailure {
   private last?: Retry;
 
-  constructor(private readonly baseMs: () => number) {}
+  constructor(private readonly baseMs: number) {}
 
   /** May the call go at `now`? */
   ready(now: number): boolean {
@@ -35,7 +35,7 @@ export class RetryAfterFailure {
   }
 
   failed(now: number): void {
-    this.last = nextRetry(this.last, now, this.baseMs());
+    this.last = nextRetry(this.last, now, this.baseMs);
   }
 
   answered(): void {
