@@ -2,7 +2,7 @@
 // not yet listed when a reload excludes part of it, operators' skips in aimed runs, calls that failed
 // retried every pass.
 import { describe, expect, it } from 'vitest';
-import { setup, mac } from './helpers/scheduler.js';
+import { RANGES_TWO_TIMES, scarceRanges, setup, mac } from './helpers/scheduler.js';
 import { Policy } from '../src/policy/policy.js';
 import { buildSchedulerOptions } from '../src/scheduler/scheduler.js';
 import { SKIP_FOREVER } from '../src/scheduler/marks.js';
@@ -80,10 +80,7 @@ describe('scheduler.rangeScans: a reload while a run goes that no list has shown
 
 describe('scheduler.rangeScans: a reload while a make-up goes', () => {
   it('a whole-range make-up no list has shown yet is judged by the targets it was launched with, and canceled at once (before: by the config\'s, mended, so never refused)', async () => {
-    const conf = { rangeScans: { times: ['10:30', '14:30'], targets: { emea: ['10.20.1.0/24'], amer: [] }, aim: 'ranges' as const } };
-    const t = await setup(conf);
-    t.scanner.limit = { limit: 300, windowSec: 86_400 };
-    await t.sched.tick();
+    const t = await scarceRanges();
     t.clock.t = at('10:30');
     const run = t.scanner.runSchedule('onsight-range emea 1030', t.clock.t);
     for (t.clock.t = at('11:00'); t.clock.t <= at('15:00'); t.clock.t += 15 * MIN) await t.sched.tick();
@@ -92,7 +89,7 @@ describe('scheduler.rangeScans: a reload while a make-up goes', () => {
     for (t.clock.t = at('15:15'); t.scanner.rangeLaunches.length === 0 && t.clock.t <= at('17:30'); t.clock.t += MIN) await t.sched.tick();
     const made = t.scanner.rangeLaunches[0];
     expect(made.targets).toEqual(['10.20.1.0-10.20.1.255']);
-    excludeOneOfTheRange(t, conf);
+    excludeOneOfTheRange(t, RANGES_TWO_TIMES);
     t.clock.t += 1000;
     await t.sched.tick();
     expect(t.scanner.states.get(made.ref)).toBe('canceled');
@@ -178,9 +175,7 @@ describe('scheduler.rangeScans: a failed call is not retried at every pass', () 
   });
 
   it('the cancel of a made-up run still going before its region\'s next time, failing: a handful of tries, not one a pass (scarce allowance)', async () => {
-    const t = await setup({ rangeScans: { times: ['10:30', '14:30'], targets: { emea: ['10.20.1.0/24'], amer: [] }, aim: 'ranges' } });
-    t.scanner.limit = { limit: 300, windowSec: 86_400 };
-    await t.sched.tick();
+    const t = await scarceRanges();
     t.clock.t = at('10:30');
     const run = t.scanner.runSchedule('onsight-range emea 1030', t.clock.t);
     for (t.clock.t = at('11:00'); t.clock.t <= at('15:00'); t.clock.t += 5 * MIN) await t.sched.tick();
