@@ -413,16 +413,28 @@ export class ApplianceBook implements Remembers {
    * equally loaded ones, the one fewer other waiting regions depend on (a region's only appliance
    * is left for that region).
    */
+  /** How many of the region's appliances are online with room now (as `pick` judges room). */
+  roomFor(r: RegionAppliances, active: Intent[], now: number, reserved: ReadonlyMap<string, number> = new Map()): number {
+    return r.appliances.filter((ap) => {
+      const s = this.slotsOf(ap, active, now, reserved);
+      return s.online && s.load < s.cap;
+    }).length;
+  }
+
+  /** An appliance's load now (ours, others', slots kept for range runs) against its learned capacity. */
+  private slotsOf(ap: { name: string; maxScans: number }, active: Intent[], now: number, reserved: ReadonlyMap<string, number>): { online: boolean; load: number; cap: number; kept: number } {
+    const seen = this.load(ap.name, active);
+    // slots kept for the platform's range runs due there (ranges.ts)
+    const kept = reserved.get(ap.name) ?? 0;
+    return { online: seen.online, load: seen.load + kept, cap: this.capacity(ap.name, ap.maxScans, now), kept };
+  }
+
   pick(r: RegionAppliances, regions: RegionAppliances[], active: Intent[], waiting: Set<string> = new Set(), now = 0, reserved: ReadonlyMap<string, number> = new Map()): { name: string; why: string } | undefined {
     let best: { name: string; ratio: number; demand: number; why: string } | undefined;
     const skipped: string[] = [];
     for (const ap of r.appliances) {
-      const seen = this.load(ap.name, active);
-      // slots kept for the platform's range runs due there (ranges.ts)
-      const kept = reserved.get(ap.name) ?? 0;
-      const { online } = seen, load = seen.load + kept;
+      const { online, load, cap, kept } = this.slotsOf(ap, active, now, reserved);
       const keptText = kept ? ` (${kept} kept for a range run)` : '';
-      const cap = this.capacity(ap.name, ap.maxScans, now);
       if (!online) {
         skipped.push(`${ap.name} offline`);
         continue;

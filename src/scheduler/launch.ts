@@ -20,6 +20,8 @@ import { hostsInParallel, newIntentId, startingHostsInParallel, transitionRefuse
 const SETTLED_LEASE_MS = 86_400_000;
 /** a scarce allowance's launch waits this long at most for a region's wave to fill */
 const HOLD_WHEN_SCARCE_MS = 30 * 60_000;
+/** a ready target's wait counts this long at most in a region's turn (launchReady) */
+const WAITED_CAP_MS = 4 * 3_600_000;
 
 type Revalidated = { ok: true; b: BindingView; v: Verdict } | { ok: false; why: string };
 /** what a target is in its scan: due, a second look riding (second-look.ts), or a device ahead of time riding (ahead.ts) */
@@ -129,10 +131,15 @@ export class Launcher {
     const refreshed = await this.refreshAppliances();
     const waiting = new Set(regions);
     let launches = 0, blocked = false;
-    // regions with the fewest usable appliances choose first, so a flexible region does not take
-    // the only appliance another region can use
-    const order = regions.map((name) => opts.regions.find((x) => x.name === name)).filter((r): r is SchedulerRegion => r !== undefined)
-      .sort((a, b) => a.appliances.length - b.appliances.length);
+    // regions with the fewest appliances with room now choose first, so a flexible region does not
+    // take the only appliance another region can use; between equals, the one whose ready targets
+    // have waited longest in all. By configured appliances alone, a region that could use only the
+    // one slot others' scans left took it scan after scan while a larger region, its other
+    // appliance full, waited for hours (src/sim/README.md, session 34)
+    const reserved = this.core.ranges.reserved(now);
+    const keyed = await Promise.all(regions.map((name) => opts.regions.find((x) => x.name === name)).filter((r): r is SchedulerRegion => r !== undefined)
+      .map(async (r) => ({ r, room: appliances.roomFor(r, before, now, reserved), waited: regions.length > 1 ? await this.waited(r.name, now) : 0 })));
+    const order = keyed.sort((a, b) => a.room - b.room || b.waited - a.waited).map((k) => k.r);
     for (const r of order) {
       // a range run of the platform's is due or running there: a region runs one scan at a time
       if (this.core.ranges.holds(r.name, clock.now())) continue;
@@ -155,6 +162,14 @@ export class Launcher {
     }
     // a list that showed no room is not worth re-reading every applianceRefreshS: back off until a launch
     appliances.afterPass(launches, blocked, refreshed);
+  }
+
+  /** Minutes a region's ready targets have waited, summed (each counted up to WAITED_CAP_MS). */
+  private async waited(region: string, now: number): Promise<number> {
+    const ready = await this.core.store.ready(region, now, 2 * this.core.opts.maxTargetsPerScan);
+    let sum = 0;
+    for (const q of ready) sum += Math.min(WAITED_CAP_MS, Math.max(0, now - Math.max(q.dueSince, q.notBefore)));
+    return sum / 60_000;
   }
 
   /**

@@ -12,7 +12,9 @@ import { ScriptedScanner } from './scanner.js';
 export const T0 = Date.parse('2026-11-23T10:00:00Z');
 
 type Over = Partial<SchedulerConfig> & { maxTargetsPerScan?: number; maxTargetsPerLaunch?: number; fullSweepS?: number };
-type PolicyOver = { exclude?: string[]; scanWindows?: string[]; blackouts?: string[]; scanWindowEnd?: 'finish' | 'stop' };
+type RegionOver = { name: string; cidrs: string[]; appliances: { name: string; maxScans: number }[]; maxConcurrentScans: number };
+/** `regions` replaces the two regions below (their appliances listed online and idle) */
+type PolicyOver = { exclude?: string[]; scanWindows?: string[]; blackouts?: string[]; scanWindowEnd?: 'finish' | 'stop'; regions?: RegionOver[] };
 
 /** The scheduler over a SQLite store (`state`: a file, or a temp file when omitted). */
 export function setup(over: Over = {}, policyOver: PolicyOver = {}, state?: string) {
@@ -25,15 +27,13 @@ export async function setupOn(kind: StoreKind, over: Over = {}, policyOver: Poli
   const db = st instanceof SqliteStore ? st.db : undefined;
   const clock = { t: T0, now() { return this.t; } };
   const inv = st.inventory;
-  const regions = [
+  const regions = policyOver.regions ?? [
     { name: 'emea', cidrs: ['10.20.0.0/16'], appliances: [{ name: 'emea-1', maxScans: 1 }, { name: 'emea-2', maxScans: 1 }], maxConcurrentScans: 1, scanWindows: policyOver.scanWindows, blackouts: policyOver.blackouts, scanWindowEnd: policyOver.scanWindowEnd },
     { name: 'amer', cidrs: ['10.30.0.0/16'], appliances: [{ name: 'amer-1', maxScans: 2 }], maxConcurrentScans: 2 },
   ];
   const policy = new Policy({ scope: ['10.0.0.0/8'], exclude: policyOver.exclude ?? ['10.20.9.0/24'], rescanAfter: 30 * 86400, rules: [], regions, timezone: 'UTC' });
   const scanner = new ScriptedScanner();
-  scanner.appliancesState = [
-    { name: 'emea-1', online: true, runningScans: 0 }, { name: 'emea-2', online: true, runningScans: 0 }, { name: 'amer-1', online: true, runningScans: 0 },
-  ];
+  scanner.appliancesState = [...new Set(regions.flatMap((r) => r.appliances.map((a) => a.name)))].map((name) => ({ name, online: true, runningScans: 0 }));
   const store = st.scheduler;
   const { maxTargetsPerScan = 3, maxTargetsPerLaunch, fullSweepS, ...section } = over;
   scanner.maxTargetsPerLaunch = maxTargetsPerLaunch;
