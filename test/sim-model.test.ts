@@ -103,6 +103,36 @@ describe('simulated scanner: cancel', () => {
   });
 });
 
+describe('simulated scanner: an address that changes hands mid-probe', () => {
+  it('a probe that goes on after another host took the address is truncated and marked handed over; one whose host left with nobody after is not', async () => {
+    const sc = servers({ hostListLagMin: 0, medianMin: 30, sigma: 0, hostMultSigma: 0, maxPerHostMin: 0 });
+    const w = generateWorkload(sc, 1);
+    const s = new SimScanner({ scenario: sc, workload: w, seed: 1, regionOf: () => 'R1', scope: ['10.0.0.0/8'], exclude: [] });
+    const [handed, left, stays] = [...w.truth.keys()].filter((ip) => s.holder(ip, w.start + MIN) !== undefined).slice(0, 3);
+    const at = s.now + 20 * MIN; // the probes (30 min) start within a poll and a setup of the launch
+    const cut = (ip: string) => {
+      const p = s.holder(ip, at)!;
+      const rest = { ...p, start: at };
+      p.end = at;
+      return rest;
+    };
+    const other = cut(handed);
+    w.truth.get(handed)!.push({ ...other, host: s.holder(stays, at)!.host + 1_000_000 }); // another device takes it at once
+    w.truth.get(handed)!.sort((a, b) => a.start - b.start);
+    cut(left); // its host leaves; nobody after
+    const intended = [handed, left, stays].map((ip) => s.holder(ip, s.now)!.host);
+    const { scanRef } = await s.launchFor({ intentId: 'i1', title: 't', targets: [handed, left, stays], appliance: 'A1' }, intended);
+    await untilState(s, scanRef, ['finished']);
+    const rec = (ip: string) => s.targets.find((t) => t.ip === ip)!;
+    expect(rec(handed).start).toBeLessThan(at);
+    expect(rec(handed)).toMatchObject({ outcome: 'truncated', handedOver: true });
+    expect(rec(left).outcome).toBe('truncated');
+    expect(rec(left).handedOver).toBeUndefined();
+    expect(rec(stays).outcome).toBe('valid');
+    expect(rec(stays).handedOver).toBeUndefined();
+  });
+});
+
 /** A small fleet: 300 laptops over 9 days (one steady-state week after the first window). */
 const smallFleet = (): Scenario => smallFleetOf(9);
 

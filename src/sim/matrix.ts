@@ -197,7 +197,8 @@ export function matrixTable(results: MatrixResult[]): string {
       const best = baselines.sort((a, b) => (b.metrics.coverage?.mean ?? 0) - (a.metrics.coverage?.mean ?? 0))[0] as PolicySummary | undefined;
       const d = best?.paired?.coverage;
       const bound = get('bound')?.metrics.coverage?.mean;
-      const wrong = o.metrics.wrongHost?.mean ?? 0;
+      // a probe that went on after the address changed hands reached the new holder too
+      const wrong = (o.metrics.wrongHost?.mean ?? 0) + (o.metrics.wrongHostMidProbe?.mean ?? 0);
       const targets = o.metrics.targets?.mean;
       const twice = get('twice-daily')?.metrics.wastedShare?.mean;
       const twiceTime = get('twice-daily')?.metrics.wastedHostHPerDay?.mean;

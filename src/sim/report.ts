@@ -57,6 +57,7 @@ const KEYS: [string, (m: RunMetrics) => number | undefined][] = [
   ['wastedShare', (m) => m.wastedShare],
   ['wastedHostHPerDay', (m) => m.wastedHostHPerDay],
   ['wrongHost', (m) => m.wrongHost],
+  ['wrongHostMidProbe', (m) => m.wrongHostMidProbe],
   ['targets', (m) => m.targets],
   ['duplicates', (m) => m.duplicates],
   ['apiCallsPerDay', (m) => m.apiCallsPerDay],

@@ -46,6 +46,8 @@ export interface TargetRecord {
   end: number;
   launchedAt: number;
   heldAtLaunch?: boolean;
+  /** (truncated) another host held the address before the probe ended: the probe went on against it */
+  handedOver?: boolean;
 }
 
 interface Job {
@@ -365,6 +367,7 @@ export class SimScanner implements Scanner {
     if (rec.outcome === 'valid') {
       const p = this.holder(j.ip, j.end! - 1);
       if (!p || p.host !== j.actual) rec.outcome = 'truncated';
+      if (p && p.host !== j.actual) rec.handedOver = true;
     }
     this.record(s, rec);
   }
@@ -772,7 +775,8 @@ export class SimScanner implements Scanner {
       a.busyHosts--;
       if (s.other) continue;
       const outcome: TargetOutcome = j.outcome === 'valid' ? 'truncated' : j.outcome!;
-      this.record(s, { scan: s.id, ip: j.ip, intended: j.intended, actual: j.actual, outcome, start: j.start!, end: t, launchedAt: s.launchedAt, heldAtLaunch: j.heldAtLaunch });
+      const p = j.outcome === 'valid' ? this.holder(j.ip, t - 1) : undefined;
+      this.record(s, { scan: s.id, ip: j.ip, intended: j.intended, actual: j.actual, outcome, start: j.start!, end: t, launchedAt: s.launchedAt, heldAtLaunch: j.heldAtLaunch, ...(p && p.host !== j.actual ? { handedOver: true } : {}) });
     }
     s.live = [];
     s.next = s.jobs.length;

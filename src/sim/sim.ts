@@ -56,6 +56,12 @@ export interface RunMetrics {
   wrongHostAfterLaunch: number;
   /** median launch → target start of the wrong-host targets (min) */
   wrongHostStartDelayP50Min?: number;
+  /**
+   * targets whose intended host was there at the probe's start but whose address another host held
+   * before the probe ended (counted truncated, not wrong-host): the probe went on against that host.
+   * Blind range scans have no intended host and count none.
+   */
+  wrongHostMidProbe: number;
   duplicates: number;
   scansLaunched: number;
   apiCalls: number;
@@ -454,6 +460,7 @@ function metrics(sc: Scenario, w: Workload, policy: string, seed: number, scanne
     wastedHostHPerDay: T.reduce((n, t) => (t.outcome === 'dead' || t.outcome === 'truncated' ? n + (t.end - t.start) : n), 0) / HOUR / (span / 86400_000),
     wrongHost: wrong, wrongHostShare: T.length ? wrong / T.length : 0,
     wrongHostAfterLaunch: T.filter((t) => t.outcome === 'wrong-host' && t.heldAtLaunch).length,
+    wrongHostMidProbe: T.filter((t) => t.handedOver && t.intended !== undefined).length,
     wrongHostStartDelayP50Min: quantile(T.filter((t) => t.outcome === 'wrong-host').map((t) => t.start - t.launchedAt), 0.5), duplicates: dup, scansLaunched: launches,
     apiCalls: ours.length, apiByKind: countKinds(scanner.api), apiCallsPerDay: ours.length / (span / 86400_000), apiPeakHour: peak, api409: scanner.api.filter((a) => a.refused).length,
     callsPerValidScan: valid ? ours.length / valid : ours.length,
