@@ -174,6 +174,33 @@ describe('a present device the host list never dates (not alive to the scanner)'
     expect(silent.has(r.bindingId!)).toBe(false);
   });
 
+  it('a scan that finds it ends the count even when its result is not credited (the client rejoined mid-scan)', async () => {
+    const t = await setup(opts);
+    const { scanner, sched, see, clock } = t;
+    const silent = (sched as unknown as { core: { decide: { silent: Map<number, { count: number }> } } }).core.decide.silent;
+    await renewing(t, 3);
+    expect(silent.get(1)?.count).toBeGreaterThanOrEqual(2);
+    for (const l of scanner.launches) if (scanner.states.get(l.ref) === 'running') scanner.finish(l.ref);
+    const launches = scanner.launches.length;
+    // seen at each renewal until its quiet time has passed and it is launched again
+    for (let k = 0; k < 24 && scanner.launches.length === launches; k++) {
+      clock.t += 30 * 60_000;
+      await see({ ip: '10.20.1.1', mac: mac(1), durationS: 3600 });
+      await sched.tick();
+    }
+    expect(scanner.launches.length).toBe(launches + 1);
+    clock.t += 5 * 60_000;
+    await see({ ip: '10.20.1.1', mac: mac(1), durationS: 3600 }); // a request 5 min into the scan, well before T1: it rejoined
+    scanner.finish(scanner.launches[launches].ref);
+    scanner.lastScannedDates.set('10.20.1.1', new Date(clock.t).toISOString()); // found
+    clock.t += 60_000;
+    await sched.tick();
+    clock.t += 601_000;
+    await sched.tick();
+    expect(sched.counters.rejoined).toBe(1);
+    expect(silent.has(1)).toBe(false);
+  });
+
   it('the quiet time survives a restart (learned_state, no-host), and a version\'s [id, lastSeen] rows are still read', async () => {
     const t = await setup(opts);
     const { scanner, clock, see } = t;

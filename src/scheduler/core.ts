@@ -144,6 +144,8 @@ export interface DecidePhase {
   /** a device scanned ahead went out in a scan, or is no longer present */
   aheadGone(bindingId: number): void;
   silence(bindingId: number, lastSeen: number): void;
+  /** a scan found the device at this binding, credited or not: its no-host results in a row end */
+  hostFound(bindingId: number): void;
   applyOperatorMarks(): Promise<number>;
 }
 export interface FollowPhase {

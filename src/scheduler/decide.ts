@@ -126,6 +126,11 @@ export class Decider {
     this.silent.set(bindingId, { seen: lastSeen, count, quietUntil: this.core.clock.now() + noHostQuietMs(count) });
   }
 
+  /** A scan found the device at this binding (credited, or not for a rejoin mid-scan): its no-host results in a row end. */
+  hostFound(bindingId: number): void {
+    this.silent.delete(bindingId);
+  }
+
   /** Why a due binding waits after no-host results, or undefined when it does not. */
   private quiet(b: BindingView, now: number): string | undefined {
     const s = this.silent.get(b.id);
@@ -139,8 +144,7 @@ export class Decider {
 
   /** onsight recorded a scan of this device, ending at `at`, on binding `b`; `whole`: known whole (second-look.ts). Kept in the store too. */
   async credited(identityId: number, at: number, b: BindingView | undefined, whole: boolean): Promise<void> {
-    // a scan found it: its no-host results in a row, if any, end
-    if (b) this.silent.delete(b.id);
+    if (b) this.hostFound(b.id);
     if (!this.core.opts.secondLook) return;
     await this.readCredits();
     await this.core.store.saveScanCredits([this.secondLooks.credited(identityId, at, b, whole)]);

@@ -173,6 +173,8 @@ export class Results {
         const b = await inventory.binding(r.bindingId);
         const { rejoined, whole } = this.rejoins.check(b, r.bindingId, r.endedAt);
         if (rejoined) {
+          // not credited (the scan may have lost it mid-way), but found: its no-host count ends
+          if (b) this.core.decide.hostFound(b.id);
           counters.rejoined++;
           await store.decide({ at, ip: r.ip, identityId: r.identityId, decision: 'not-scanned', reason: `scan ${r.scanRef}: ${rejoined}` });
         } else {
