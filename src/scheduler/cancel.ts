@@ -64,7 +64,7 @@ export class Canceler {
       const t = targets.get(b.ip);
       if (!t || t.identityId === b.identityId || this.reassigned.has(t.intent.id)) return;
       const why = `target ${b.ip} now held by ${b.identityKey}`;
-      if (await this.core.follow.mayNotHaveReached(t.intent, now, b.ip)) this.markOrLookUp(t.intent, b.ip, 0.3, why);
+      if (await this.core.follow.mayNotHaveReached(t.intent, now, b.ip)) this.reassigned.set(t.intent.id, why);
       else if (await this.core.follow.unsure(t.intent, now, b.ip)) this.toLookUp.set(`${t.intent.id} ${b.ip}`, { intentId: t.intent.id, ip: b.ip, slack: 0.3, why });
     };
   }
@@ -96,7 +96,7 @@ export class Canceler {
       if (!t || t.identityId !== b.identityId || this.reassigned.has(t.intent.id)) continue;
       const why = `target ${b.ip} left (${b.identityKey}); its address is free for another device`;
       if (await this.core.follow.mayNotHaveReached(t.intent, now, b.ip, 0)) {
-        this.markOrLookUp(t.intent, b.ip, 0, why);
+        this.reassigned.set(t.intent.id, why);
         marked++;
       } else if (!this.core.budget.scarce() && await this.core.follow.unsure(t.intent, now, b.ip)) {
         // a scarce allowance does not look up on a departure (most such look-ups find the scan
@@ -106,20 +106,6 @@ export class Canceler {
       }
     }
     return marked;
-  }
-
-  /**
-   * A scan that may not have reached `ip`: canceled at this pass, or, when `ip` is in the first wave
-   * of a scan no poll has seen since launch, looked up first (one list call, made before the
-   * cancels of the same pass) unless the allowance is scarce. The appliance takes a scan up at its
-   * own next poll, often well before the pickup time onsight allows for: a VPN user's tunnel-down
-   * a minute after the scan started canceled thirty hosts in flight whose probe of that user had
-   * already begun (16-min hosts, src/sim/README.md, session 34). A scan the list shows queued is
-   * canceled as before; one running has reached its first wave.
-   */
-  private markOrLookUp(i: Intent, ip: string, slack: number, why: string): void {
-    if (!this.core.budget.scarce() && this.core.follow.unseenFirstWave(i, ip)) this.toLookUp.set(`${i.id} ${ip}`, { intentId: i.id, ip, slack, why });
-    else this.reassigned.set(i.id, why);
   }
 
   /** A reload (reconfigure) changed the policy: checkPolicy runs at the next pass. */

@@ -153,8 +153,6 @@ export interface FollowPhase {
   mayNotHaveReached(i: Intent, now: number, ip?: string, slack?: number): Promise<boolean>;
   /** is mayNotHaveReached's answer for this first-wave target a guess (no poll has seen the scan since launch)? */
   unsure(i: Intent, now: number, ip: string): Promise<boolean>;
-  /** is `ip` in the first wave of a scan no poll has seen since launch (a list says whether it started)? */
-  unseenFirstWave(i: Intent, ip: string): boolean;
   /** poll running scans now (`force`: whatever the pace says; `correction`: a cancel's look-up, held by the window alone, as the cancel is) */
   poll(force?: boolean, correction?: boolean): Promise<boolean>;
   launched(intentId: string, ips: string[]): void;

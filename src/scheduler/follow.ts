@@ -135,14 +135,10 @@ export class Follower {
    * later, and a poll would tell.
    */
   async unsure(i: Intent, now: number, ip: string): Promise<boolean> {
-    return this.unseenFirstWave(i, ip) && now - (i.launchedAt ?? i.createdAt) >= this.core.appliances.pickupMs(i.appliance, this.core.opts.pickupS);
-  }
-
-  /** Is `ip` in the first wave of a scan no poll has seen since launch (a list would say whether it started)? */
-  unseenFirstWave(i: Intent, ip: string): boolean {
     if (this.lastState.has(i.id)) return false;
     const index = this.order.get(i.id)?.get(ip);
-    return index !== undefined && index < hostsInParallel(this.core);
+    if (index === undefined || index >= hostsInParallel(this.core)) return false;
+    return now - (i.launchedAt ?? i.createdAt) >= this.core.appliances.pickupMs(i.appliance, this.core.opts.pickupS);
   }
 
   private async size(i: Intent): Promise<number> {

@@ -34,8 +34,6 @@ export class ScriptedScanner implements Scanner {
   readonly kind = 'scripted';
   launches: (LaunchRequest & { ref: string })[] = [];
   states = new Map<string, ScanState>();
-  /** what a scan just launched shows: running (the appliance took it up at once), or queued (not yet picked up, as Qualys shows until the appliance polls) */
-  launchState: ScanState = 'running';
   /** a scan's own target list as the scanner reports it, when it differs from what was sent */
   reportedTargets = new Map<string, string[]>();
   appliancesState: ApplianceStatus[] = [];
@@ -88,7 +86,7 @@ export class ScriptedScanner implements Scanner {
       this.fail(how);
     }
     this.launches.push({ ...req, ref });
-    this.states.set(ref, this.launchState);
+    this.states.set(ref, 'running');
     if (how === 'lost-answer') {
       this.failNext = undefined;
       this.fail(how);
