@@ -47,6 +47,16 @@ describe('launch order between regions that share an appliance', () => {
     expect(scanner.launches.map((l) => [l.appliance, regionOf(l.targets)])).toEqual([['shared', 'small']]);
   });
 
+  it('a region whose oldest device has waited four hours goes first, however many devices another has waiting (no region starves)', async () => {
+    const { scanner, sched, see, clock } = await twoRegions(true);
+    await see({ ip: '10.50.0.1', mac: mac(20), durationS: 43_200 }); // one in small, for five hours (capped at 240 min in a sum)
+    clock.t += 2 * 60 * MIN;
+    for (let n = 1; n <= 6; n++) await see({ ip: `10.40.0.${n}`, mac: mac(n), durationS: 43_200 }); // six in big, for three hours (1,080)
+    clock.t += 3 * 60 * MIN;
+    await sched.tick();
+    expect(scanner.launches.map((l) => [l.appliance, regionOf(l.targets)])).toEqual([['shared', 'small']]);
+  });
+
   it('with room on its own appliance too, the flexible region leaves the shared one to the region that has no other', async () => {
     const { scanner, sched, see, clock } = await twoRegions(false);
     for (let n = 1; n <= 4; n++) await see({ ip: `10.40.0.${n}`, mac: mac(n) });

@@ -408,11 +408,6 @@ export class ApplianceBook implements Remembers {
     return { online: a.status.online, load: ours + a.foreign, ours };
   }
 
-  /**
-   * The least-loaded online appliance of the region with room (by its learned capacity); between
-   * equally loaded ones, the one fewer other waiting regions depend on (a region's only appliance
-   * is left for that region).
-   */
   /** How many of the region's appliances are online with room now (as `pick` judges room). */
   roomFor(r: RegionAppliances, active: Intent[], now: number, reserved: ReadonlyMap<string, number> = new Map()): number {
     return r.appliances.filter((ap) => {
@@ -429,6 +424,11 @@ export class ApplianceBook implements Remembers {
     return { online: seen.online, load: seen.load + kept, cap: this.capacity(ap.name, ap.maxScans, now), kept };
   }
 
+  /**
+   * The least-loaded online appliance of the region with room (by its learned capacity); between
+   * equally loaded ones, the one fewer other waiting regions depend on (a region's only appliance
+   * is left for that region).
+   */
   pick(r: RegionAppliances, regions: RegionAppliances[], active: Intent[], waiting: Set<string> = new Set(), now = 0, reserved: ReadonlyMap<string, number> = new Map()): { name: string; why: string } | undefined {
     let best: { name: string; ratio: number; demand: number; why: string } | undefined;
     const skipped: string[] = [];

@@ -9,7 +9,7 @@ import { canonicalIp } from '../util/ip.js';
 import type { BindingView } from '../inventory/inventory.js';
 import type { Verdict } from '../policy/policy.js';
 import type { ApplianceStatus } from '../scanners/types.js';
-import type { IntentTarget, QueueEntry } from './queue.js';
+import type { Intent, IntentTarget, QueueEntry } from './queue.js';
 import type { SchedulerRegion } from './options.js';
 import { FailedCall } from './budget.js';
 import { OperatorMarks } from './marks.js';
@@ -20,8 +20,8 @@ import { hostsInParallel, newIntentId, startingHostsInParallel, transitionRefuse
 const SETTLED_LEASE_MS = 86_400_000;
 /** a scarce allowance's launch waits this long at most for a region's wave to fill */
 const HOLD_WHEN_SCARCE_MS = 30 * 60_000;
-/** a ready target's wait counts this long at most in a region's turn (launchReady) */
-const WAITED_CAP_MS = 4 * 3_600_000;
+/** a region whose oldest ready target has waited this long takes its turn first; a wait counts this long at most in the sum (turns) */
+const STARVED_MS = 4 * 3_600_000;
 
 type Revalidated = { ok: true; b: BindingView; v: Verdict } | { ok: false; why: string };
 /** what a target is in its scan: due, a second look riding (second-look.ts), or a device ahead of time riding (ahead.ts) */
@@ -131,15 +131,7 @@ export class Launcher {
     const refreshed = await this.refreshAppliances();
     const waiting = new Set(regions);
     let launches = 0, blocked = false;
-    // regions with the fewest appliances with room now choose first, so a flexible region does not
-    // take the only appliance another region can use; between equals, the one whose ready targets
-    // have waited longest in all. By configured appliances alone, a region that could use only the
-    // one slot others' scans left took it scan after scan while a larger region, its other
-    // appliance full, waited for hours (src/sim/README.md, session 34)
-    const reserved = this.core.ranges.reserved(now);
-    const keyed = await Promise.all(regions.map((name) => opts.regions.find((x) => x.name === name)).filter((r): r is SchedulerRegion => r !== undefined)
-      .map(async (r) => ({ r, room: appliances.roomFor(r, before, now, reserved), waited: regions.length > 1 ? await this.waited(r.name, now) : 0 })));
-    const order = keyed.sort((a, b) => a.room - b.room || b.waited - a.waited).map((k) => k.r);
+    const order = await this.turns(regions, before, now);
     for (const r of order) {
       // a range run of the platform's is due or running there: a region runs one scan at a time
       if (this.core.ranges.holds(r.name, clock.now())) continue;
@@ -164,12 +156,35 @@ export class Launcher {
     appliances.afterPass(launches, blocked, refreshed);
   }
 
-  /** Minutes a region's ready targets have waited, summed (each counted up to WAITED_CAP_MS). */
-  private async waited(region: string, now: number): Promise<number> {
-    const ready = await this.core.store.ready(region, now, 2 * this.core.opts.maxTargetsPerScan);
-    let sum = 0;
-    for (const q of ready) sum += Math.min(WAITED_CAP_MS, Math.max(0, now - Math.max(q.dueSince, q.notBefore)));
-    return sum / 60_000;
+  /**
+   * The order in which ready regions take their turn. The fewest appliances with room now first, so
+   * a flexible region does not take the only appliance another region can use. Between equals
+   * that can launch now: a region whose oldest ready device has waited STARVED_MS or more first
+   * (the longest-waiting first), else the one whose ready devices have waited longest in all (each
+   * counted up to STARVED_MS). By configured appliances alone, a region that could use only the
+   * one slot others' scans left took it scan after scan while a larger region, its other appliance
+   * full, waited for hours (src/sim/README.md, session 34); by the sum alone, a region with more
+   * devices could keep a small region's from ever launching.
+   */
+  private async turns(names: string[], active: Intent[], now: number): Promise<SchedulerRegion[]> {
+    const { opts, appliances, ranges, cancel } = this.core;
+    const reserved = ranges.reserved(now);
+    const keyed = names.map((name) => opts.regions.find((x) => x.name === name)).filter((r): r is SchedulerRegion => r !== undefined)
+      .map((r) => ({ r, room: appliances.roomFor(r, active, now, reserved), oldest: 0, waited: 0 }));
+    const contend = keyed.filter((k) => k.room > 0 && !ranges.holds(k.r.name, now) && !cancel.isDraining(k.r.name, now) && active.filter((i) => i.region === k.r.name).length < k.r.maxConcurrentScans);
+    // (the ready queue read only where the turn can matter: two regions or more that could launch now)
+    if (contend.length > 1) {
+      for (const k of contend) {
+        // the most recently seen first, up to two scans' worth: a longer backlog counts by these
+        for (const q of await this.core.store.ready(k.r.name, now, 2 * opts.maxTargetsPerScan)) {
+          const w = Math.max(0, now - Math.max(q.dueSince, q.notBefore));
+          k.oldest = Math.max(k.oldest, w);
+          k.waited += Math.min(STARVED_MS, w);
+        }
+      }
+    }
+    const starved = (k: { oldest: number }) => (k.oldest >= STARVED_MS ? k.oldest : 0);
+    return keyed.sort((a, b) => a.room - b.room || starved(b) - starved(a) || b.waited - a.waited).map((k) => k.r);
   }
 
   /**
