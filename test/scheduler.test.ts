@@ -950,6 +950,21 @@ describe('scheduler: batch size and API pace', () => {
     expect(plenty.first).toBe(1);
   });
 
+  itAll('a scarce allowance\'s wave hold is not waited again after a refused launch: the targets go out when their back-off ends', async () => {
+    const { scanner, sched, see, clock } = await setupSqlite({ maxTargetsPerScan: 50, hostsInParallel: 3, retryBackoffS: 600 });
+    scanner.limit = { limit: 50, windowSec: 86_400 };
+    await see({ ip: '10.20.1.1', mac: mac(1), durationS: 43200 });
+    await sched.tick();
+    clock.t += 31 * 60_000; // held for a wave, then launched alone
+    scanner.failNext = 'refused';
+    await sched.tick();
+    expect(scanner.calls.filter((c) => c === 'launch')).toHaveLength(1);
+    expect(scanner.launches).toHaveLength(0);
+    clock.t += 601_000; // its back-off over
+    await sched.tick();
+    expect(scanner.launches.map((l) => l.targets)).toEqual([['10.20.1.1']]); // was held another 30 min
+  });
+
   itAll('a scarce allowance (as the scanner states it) is spread over the day: no burst that leaves the evening without calls', async () => {
     const { scanner, sched, see, clock } = await setupSqlite({ maxTargetsPerScan: 50, idlePollS: 60, pollIntervalS: 60 });
     scanner.limit = { limit: 24, windowSec: 86_400 }; // 24 calls a day: the bucket holds 6

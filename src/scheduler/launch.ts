@@ -190,7 +190,7 @@ export class Launcher {
   /**
    * With a scarce allowance every launch costs a share of the day's few calls whatever it carries:
    * a region's launch waits until it fills a wave (hostsInParallel ready targets) or its oldest
-   * ready target has waited HOLD_WHEN_SCARCE_MS, so the calls buy full scans.
+   * ready target has been due HOLD_WHEN_SCARCE_MS, so the calls buy full scans.
    */
   private async holding(region: string): Promise<boolean> {
     const { budget, store, clock } = this.core;
@@ -199,7 +199,9 @@ export class Launcher {
     const wave = hostsInParallel(this.core);
     const ready = await store.ready(region, now, wave);
     if (ready.length === 0 || ready.length >= wave) return false;
-    return Math.min(...ready.map((q) => Math.max(q.dueSince, q.notBefore))) > now - HOLD_WHEN_SCARCE_MS;
+    // since it came due, not since it was last made ready: a launch refused, or a scan that failed,
+    // sent its targets back with a later notBefore, and they waited their hold once already
+    return Math.min(...ready.map((q) => q.dueSince)) > now - HOLD_WHEN_SCARCE_MS;
   }
 
   /**
