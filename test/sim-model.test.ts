@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { BUILTIN, type Scenario } from '../src/sim/scenario.js';
 import { SimScanner } from '../src/sim/scanner.js';
 import { Rng } from '../src/sim/rng.js';
-import { runOnce } from '../src/sim/sim.js';
+import { lostHostMs, runOnce } from '../src/sim/sim.js';
 import { generateWorkload } from '../src/sim/workload.js';
 import { smallFleet as smallFleetOf } from './helpers/sim.js';
 import { ScheduleSyncIncomplete } from '../src/scanners/failure.js';
@@ -73,6 +73,11 @@ describe('simulated scanner: host list', () => {
       const dated = (await s.lastScanned(ips)).filter((d) => d.lastScannedAt).length;
       if (canceledProcessed) expect(dated).toBeGreaterThan(0);
       else expect(dated).toBe(0);
+      // the valid probes it finished before the cancel bought nothing unless it is processed (lostHostHPerDay)
+      const probed = s.targets.reduce((n, t) => n + (t.end - t.start), 0);
+      const validMs = s.targets.filter((t) => t.outcome === 'valid').reduce((n, t) => n + (t.end - t.start), 0);
+      expect(validMs).toBeGreaterThan(0);
+      expect(lostHostMs(s)).toBe(canceledProcessed ? probed - validMs : probed);
     }
   });
 });

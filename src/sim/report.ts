@@ -56,6 +56,7 @@ const KEYS: [string, (m: RunMetrics) => number | undefined][] = [
   ['coverageLast', (m) => Object.values(m.coverage).at(-1)],
   ['wastedShare', (m) => m.wastedShare],
   ['wastedHostHPerDay', (m) => m.wastedHostHPerDay],
+  ['lostHostHPerDay', (m) => m.lostHostHPerDay],
   ['wrongHost', (m) => m.wrongHost],
   ['wrongHostMidProbe', (m) => m.wrongHostMidProbe],
   ['targets', (m) => m.targets],

@@ -48,6 +48,12 @@ export interface RunMetrics {
   wastedShare: number;
   /** appliance time spent on the wasted targets (dead + truncated: from each one's start to its end), host-hours per day */
   wastedHostHPerDay: number;
+  /**
+   * all appliance time that bought no valid processed result, host-hours a day: the wasted time
+   * above plus wrong-host probes and the valid probes of scans whose results are never processed
+   * (canceled, unless `scan.canceledProcessed`; errored)
+   */
+  lostHostHPerDay: number;
   dead: number;
   truncated: number;
   wrongHost: number;
@@ -458,6 +464,7 @@ function metrics(sc: Scenario, w: Workload, policy: string, seed: number, scanne
     minRegionCoverage: rc.length ? Math.min(...rc) : 0, maxRegionCoverage: rc.length ? Math.max(...rc) : 0,
     targets: T.length, validTargets: valid, wasted: dead + truncated, wastedShare: T.length ? (dead + truncated) / T.length : 0, dead, truncated,
     wastedHostHPerDay: T.reduce((n, t) => (t.outcome === 'dead' || t.outcome === 'truncated' ? n + (t.end - t.start) : n), 0) / HOUR / (span / 86400_000),
+    lostHostHPerDay: lostHostMs(scanner) / HOUR / (span / 86400_000),
     wrongHost: wrong, wrongHostShare: T.length ? wrong / T.length : 0,
     wrongHostAfterLaunch: T.filter((t) => t.outcome === 'wrong-host' && t.heldAtLaunch).length,
     wrongHostMidProbe: T.filter((t) => t.handedOver && t.intended !== undefined).length,
@@ -573,6 +580,21 @@ function presentWithin(ps: Presence[], s: number, t: number): number {
  * `minPres` on D counts as compliant when one of its valid scans ended within the `windowDays`
  * before D's end. Days are counted from the run's start.
  */
+/**
+ * Appliance time (ms) our targets spent without a valid processed result: dead, truncated and
+ * wrong-host probes, and valid probes of scans that ended without their results processed
+ * (canceled, unless the scenario processes canceled scans; errored). A scan still going at the
+ * run's end has not lost its valid probes.
+ */
+export function lostHostMs(scanner: SimScanner): number {
+  let ms = 0;
+  for (const t of scanner.targets) {
+    const s = scanner.scans[t.scan - 1];
+    if (t.outcome !== 'valid' || (s.endedAt !== undefined && s.processedAt === undefined)) ms += t.end - t.start;
+  }
+  return ms;
+}
+
 export function rollingCompliance(w: Workload, byHost: Map<number, Presence[]>, ends: Map<number, number[]>, windowDays: number, minPres: number): { share: number; pairs: number } {
   const DAY = 86400_000;
   const days = Math.floor((w.end - w.start) / DAY + 1e-9);
