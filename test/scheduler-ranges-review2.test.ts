@@ -108,6 +108,18 @@ describe('scheduler.rangeScans: an operator\'s skip', () => {
     expect(t.scanner.launches.filter((l) => l.targets.includes('10.20.1.42'))).toEqual([]);
   });
 
+  it('aim held: a device skipped after its run was aimed (within the last 10 min) is left out: the run is aimed again', async () => {
+    const t = await setup({ rangeScans: { times: ['12:00'], targets: { emea: ['10.20.1.0/24'], amer: [] }, aim: 'held' } });
+    const skipped = await t.see({ ip: '10.20.1.42', mac: mac(42), durationS: 86400 });
+    await t.see({ ip: '10.20.1.43', mac: mac(43), durationS: 86400 });
+    for (t.clock.t = at('11:40'); t.clock.t <= at('11:54'); t.clock.t += MIN) await t.sched.tick();
+    expect(t.scanner.schedules.map((s) => s.targets)).toEqual([['10.20.1.42-10.20.1.43']]); // aimed at 11:50
+    await t.store.skip([skipped.identityId!], SKIP_FOREVER, t.clock.t); // the operator, at 11:55
+    for (; t.clock.t <= at('11:59'); t.clock.t += MIN) await t.sched.tick();
+    expect(t.scanner.schedules.map((s) => [s.title, s.targets, s.active])).toEqual([['onsight-range emea 1200', ['10.20.1.43'], true]]);
+    expect(t.sched.rangeScans()).toMatchObject({ aimed: 1 });
+  });
+
   it('aim held: a region whose only present device is skipped has that run kept inactive, as with nobody there', async () => {
     const t = await setup({ rangeScans: { times: ['12:00'], targets: { emea: ['10.20.1.0/24'], amer: [] }, aim: 'held' } });
     const skipped = await t.see({ ip: '10.20.1.42', mac: mac(42), durationS: 86400 });

@@ -744,11 +744,22 @@ export class RangeScans {
           `range run ${s.title} not aimed: a run of region ${s.region} still waited for a slot when the region's next time came (seen ${Math.round((now - queuedAt) / 60_000)} min ago), and held addresses would be stale when it starts; its whole targets are scanned`);
         continue;
       }
+      // (aimed again after an operator's mark: counted once)
+      if (targets.length && this.aimed.get(s.title)?.at !== at) this.aims++;
       this.aimed.set(s.title, { at, targets });
       this.unaimed.delete(s.title);
-      if (targets.length) this.aims++;
       this.core.log.debug({ schedule: s.title, region: s.region, targets: targets.length }, `range run ${s.title} aimed at the addresses devices hold in its targets`);
     }
+  }
+
+  /**
+   * An operator's mark changed (a skip, its end, a rescan): the aims written for runs still to come
+   * are made again at the next pass (aim() takes a schedule whose aim is not for its next time), so
+   * a device skipped after its run was aimed, up to AIM_BEFORE_MS before it, is left out (one update
+   * per schedule whose aim changes). A run already going keeps the aim it started with.
+   */
+  marksChanged(now: number): void {
+    for (const [title, c] of this.aimCost) if (c.at > now) this.aimCost.delete(title);
   }
 
   /**
