@@ -123,6 +123,27 @@ describe('scan ahead (scheduler.scanAheadH): a device that comes due soon rides 
     // the due one alone, within minutes (its wave hold was waited once), not with the refused rider again
     expect(t.scanner.launches.map((l) => l.targets)).toEqual([['10.20.1.1'], ['10.20.1.2']]);
     expect(t.clock.t - refusedAt).toBeLessThan(10 * 60_000);
+    // its back-off over (10 min), it rides again and is refused again: the next back-off is twice as long
+    const launchOf = async (ip: string, n: number) => {
+      for (const l of t.scanner.launches) if (t.scanner.states.get(l.ref) === 'running') t.scanner.finish(l.ref);
+      const before = t.scanner.calls.filter((c) => c === 'launch').length;
+      await t.see({ ip, mac: mac(n) });
+      for (let k = 0; k < 40 && t.scanner.calls.filter((c) => c === 'launch').length === before; k++) {
+        t.clock.t += 61_000;
+        await t.sched.tick();
+      }
+    };
+    t.clock.t = refusedAt + 11 * 60_000;
+    t.scanner.refuseNext = ['10.20.1.1'];
+    await t.see({ ip: '10.20.1.1', mac: mac(1), kind: 'renew' }); // seen again: it may ride again
+    await launchOf('10.20.1.3', 3);
+    expect(t.sched.counters.droppedByScanner).toBe(2);
+    // the second refusal holds it back twice as long (retryBackoffS 600 s, doubled)
+    const refusedRiders = (t.sched as unknown as { core: { launch: { refusedRiders: Map<number, { until: number; n: number }> } } }).core.launch.refusedRiders;
+    const rider = (await t.inv.openBinding('10.20.1.1'))!;
+    const last = [...(await t.store.recentDecisions(40))].find((d) => d.ip === '10.20.1.1' && d.decision === 'dropped-by-scanner')!;
+    expect(refusedRiders.get(rider.id)).toEqual({ until: last.at + 2 * 600_000, n: 2 });
+    expect(t.sched.counters.droppedByScanner).toBe(2);
   });
 
   it('a scan canceled before it reached a target (its address changed hands) takes its rider out of the queue again: it rides in the relaunch, and is never dropped as if due', async () => {

@@ -328,8 +328,8 @@ export class Decider {
     this.marksSeen = changed[changed.length - 1].updatedAt;
     const { clock, inventory, store } = this.core;
     const now = clock.now();
-    // a run aimed before the mark: aimed again (ranges.ts)
-    this.core.ranges.marksChanged(now);
+    // a run aimed before a skip: aimed again (ranges.ts; a rescan changes no aim)
+    if (changed.some((m) => m.skipUntil !== undefined && m.skipUntil > now)) this.core.ranges.marksChanged(now);
     const ids: number[] = [];
     for (const m of changed) {
       for (const b of await inventory.presentBindingsOf(m.identityId, now)) {

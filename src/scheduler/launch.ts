@@ -34,8 +34,8 @@ export class Launcher {
   /** onsight rescan / skip: a skip holds a queued device back at launch too; a rescan keeps it due */
   private readonly marks: OperatorMarks;
 
-  /** riders the scanner refused by name at a launch: they ride no launch before this time (their back-off) */
-  private readonly refusedRiders = new Map<number, number>();
+  /** riders the scanner refused by name at a launch: no launch before `until` (retryBackoffS, doubling with each refusal, a day at most; in memory) */
+  private readonly refusedRiders = new Map<number, { until: number; n: number }>();
 
   constructor(private readonly core: SchedulerCore) {
     this.marks = new OperatorMarks(core.store);
@@ -281,7 +281,7 @@ export class Launcher {
       for (const [ride, waiting, gone] of riders) {
         for (const w of waiting) {
           if (ok.length >= Math.min(base, wave)) break;
-          if (ok.some((t) => t.bindingId === w.bindingId) || (this.refusedRiders.get(w.bindingId) ?? 0) > now) continue;
+          if (ok.some((t) => t.bindingId === w.bindingId) || (this.refusedRiders.get(w.bindingId)?.until ?? 0) > now) continue;
           const q: QueueEntry = { bindingId: w.bindingId, ip: w.ip, identityId: w.identityId, region: r.name, dueSince: now, lastSeen: w.lastSeen, attempts: 0, notBefore: 0 };
           const chk = await this.revalidate(q, now, ride);
           if (!chk.ok || chk.v.region !== r.name || !policy.allowed(q.ip)) {
@@ -325,7 +325,10 @@ export class Launcher {
         for (const t of targets) {
           if (refused.has(t.ip) && (await this.core.results.droppedByScanner(id, t, undefined, at, retried))) counters.droppedByScanner++;
           // a refused rider goes back to wait for room, not into the next launch at once, where it would be refused again
-          if (refused.has(t.ip) && t.ride) this.refusedRiders.set(t.bindingId, at + this.core.opts.retryBackoffS * 1000);
+          if (refused.has(t.ip) && t.ride) {
+            const n = (this.refusedRiders.get(t.bindingId)?.n ?? 0) + 1;
+            this.refusedRiders.set(t.bindingId, { until: at + Math.min(86_400_000, this.core.opts.retryBackoffS * 1000 * 2 ** (n - 1)), n });
+          }
         }
         if (!(await store.endIntent(id, 'error', at, `${o.code}: ${o.message}`, { notBefore: at, countAttempt: false }))) transitionRefused(this.core, id, 'recording a refused launch (launching → error)');
         // a refused rider (back with back-off) leaves the queue again, as after any scan without a result

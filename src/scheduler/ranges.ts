@@ -735,17 +735,20 @@ export class RangeScans {
       if (this.waitsLong(s.region, now)) {
         // the whole targets, written back by the sync (a run already seen keeps the aim it was credited by)
         this.aimed.delete(s.title);
+        // (made again after an operator's mark: counted and said once)
+        const again = this.unaimed.get(s.title) === at;
         this.unaimed.set(s.title, at);
         // (a time kept inactive, skipped while a run still goes, runs nothing: not counted)
-        if (s.active === false) continue;
+        if (s.active === false || again) continue;
         this.unaimedQueued++;
         const queuedAt = this.queuedLongAt.get(s.region)!;
         this.core.log.info({ schedule: s.title, region: s.region, queuedSeen: new Date(queuedAt).toISOString() },
           `range run ${s.title} not aimed: a run of region ${s.region} still waited for a slot when the region's next time came (seen ${Math.round((now - queuedAt) / 60_000)} min ago), and held addresses would be stale when it starts; its whole targets are scanned`);
         continue;
       }
-      // (aimed again after an operator's mark: counted once)
-      if (targets.length && this.aimed.get(s.title)?.at !== at) this.aims++;
+      // (aimed again after an operator's mark: counted once, when it first aims at someone)
+      const before = this.aimed.get(s.title);
+      if (targets.length && !(before?.at === at && before.targets.length)) this.aims++;
       this.aimed.set(s.title, { at, targets });
       this.unaimed.delete(s.title);
       this.core.log.debug({ schedule: s.title, region: s.region, targets: targets.length }, `range run ${s.title} aimed at the addresses devices hold in its targets`);
