@@ -196,7 +196,7 @@ export interface RangesPhase {
   holds(region: string, now: number): boolean;
   /** per appliance, the slots kept for the platform's range runs about to start there (no launch of ours takes them) */
   reserved(now: number): ReadonlyMap<string, number>;
-  /** an operator's mark changed: the aims of runs still to come are made again at the next pass */
+  /** an operator skipped a device: the aims of runs still to come are made again at the next pass */
   marksChanged(now: number): void;
   /** the scan references of our range runs known (their scans are ours, though no intent names them) */
   runRefs(): ReadonlySet<string>;

@@ -128,7 +128,7 @@ export class Launcher {
     if (before.length >= maxTotal) return;
     const roomy = regions.some((name) => {
       const r = opts.regions.find((x) => x.name === name);
-      return r && !this.core.cancel.isDraining(name, now) && !this.core.ranges.holds(name, now) && before.filter((i) => i.region === name).length < r.maxConcurrentScans;
+      return r && this.mayLaunch(r, before, now);
     });
     if (!roomy) return;
     const refreshed = await this.refreshAppliances();
@@ -159,6 +159,11 @@ export class Launcher {
     appliances.afterPass(launches, blocked, refreshed);
   }
 
+  /** May the region launch now by our own count: not draining a cancel, not held for a range run, below its scans at once? */
+  private mayLaunch(r: SchedulerRegion, active: Intent[], now: number): boolean {
+    return !this.core.cancel.isDraining(r.name, now) && !this.core.ranges.holds(r.name, now) && active.filter((i) => i.region === r.name).length < r.maxConcurrentScans;
+  }
+
   /**
    * The order in which ready regions take their turn. The fewest appliances with room now first, so
    * a flexible region does not take the only appliance another region can use. Between equals
@@ -170,11 +175,11 @@ export class Launcher {
    * devices could keep a small region's from ever launching.
    */
   private async turns(names: string[], active: Intent[], now: number): Promise<SchedulerRegion[]> {
-    const { opts, appliances, ranges, cancel } = this.core;
+    const { opts, appliances, ranges } = this.core;
     const reserved = ranges.reserved(now);
     const keyed = names.map((name) => opts.regions.find((x) => x.name === name)).filter((r): r is SchedulerRegion => r !== undefined)
       .map((r) => ({ r, room: appliances.roomFor(r, active, now, reserved), oldest: 0, waited: 0 }));
-    const contend = keyed.filter((k) => k.room > 0 && !ranges.holds(k.r.name, now) && !cancel.isDraining(k.r.name, now) && active.filter((i) => i.region === k.r.name).length < k.r.maxConcurrentScans);
+    const contend = keyed.filter((k) => k.room > 0 && this.mayLaunch(k.r, active, now));
     // (the ready queue read only where the turn can matter: two regions or more that could launch now)
     if (contend.length > 1) {
       for (const k of contend) {

@@ -756,7 +756,7 @@ export class RangeScans {
   }
 
   /**
-   * An operator's mark changed (a skip, its end, a rescan): the aims written for runs still to come
+   * An operator skipped a device (decide.ts applyOperatorMarks): the aims written for runs still to come
    * are made again at the next pass (aim() takes a schedule whose aim is not for its next time), so
    * a device skipped after its run was aimed, up to AIM_BEFORE_MS before it, is left out (one update
    * per schedule whose aim changes). A run already going keeps the aim it started with.

@@ -575,12 +575,6 @@ function presentWithin(ps: Presence[], s: number, t: number): number {
 }
 
 /**
- * Rolling compliance: for each day D from day `windowDays` on (the first full window ends there:
- * before it no policy could be compliant, so it is the cold start), each host present at least
- * `minPres` on D counts as compliant when one of its valid scans ended within the `windowDays`
- * before D's end. Days are counted from the run's start.
- */
-/**
  * Appliance time (ms) our targets spent without a valid processed result: dead, truncated and
  * wrong-host probes, and valid probes of scans that ended without their results processed
  * (canceled, unless the scenario processes canceled scans; errored). A scan still going at the
@@ -595,6 +589,12 @@ export function lostHostMs(scanner: SimScanner): number {
   return ms;
 }
 
+/**
+ * Rolling compliance: for each day D from day `windowDays` on (the first full window ends there:
+ * before it no policy could be compliant, so it is the cold start), each host present at least
+ * `minPres` on D counts as compliant when one of its valid scans ended within the `windowDays`
+ * before D's end. Days are counted from the run's start.
+ */
 export function rollingCompliance(w: Workload, byHost: Map<number, Presence[]>, ends: Map<number, number[]>, windowDays: number, minPres: number): { share: number; pairs: number } {
   const DAY = 86400_000;
   const days = Math.floor((w.end - w.start) / DAY + 1e-9);
