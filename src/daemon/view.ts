@@ -103,6 +103,7 @@ export function daemonView(d: ViewedParts): DaemonView {
       }));
     },
     inventoryCounts: (now) => d.inventory.counts(now),
+    addressReuse: (since, quickMs) => d.inventory.addressReuse(since, quickMs),
     evaluate: (b, at) => d.policy.evaluate(b, at),
     // operators' skips and rescans count as the scheduler counts them
     async markedEvaluator() {

@@ -115,6 +115,13 @@ async function fillMetrics(d: DaemonView, w: MetricsRegistry, status: Status): P
   // inventory
   w.family('onsight_identities', 'gauge', 'Device identities known (MAC, DUID, VPN user, hostname).')(status.totals.identities);
   w.family('onsight_present_bindings', 'gauge', 'Address bindings present now (open lease or tunnel).')(status.totals.present);
+  const ar = status.addressReuse;
+  const reused = w.family('onsight_addresses_reused', 'gauge', `Bindings that ended in the last ${ar.windowH} h whose address another device took next, by channel (dhcp, vpn).`);
+  const quick = w.family('onsight_addresses_reused_quickly', 'gauge', `Of those, the addresses another device took within ${ar.quickMin} min of the end, by channel: on a VPN pool, a probe of a user who just left can reach the next one (a wrong host; see the README).`);
+  for (const c of ar.channels) {
+    reused(c.reused, { channel: c.channel });
+    quick(c.quick, { channel: c.channel });
+  }
 
   // policy and queue, per region
   const seen = w.family('onsight_region_hosts_seen', 'gauge', 'Devices present now, by region.');

@@ -64,6 +64,8 @@ const SCRIPT = `
     cards.appendChild(card('missed (' + s.missedWindowH + ' h)', t.missed));
     cards.appendChild(card('scans launched', t.launched, t.finished + ' finished · ' + t.failed + ' failed'));
     cards.appendChild(card('lines read', t.lines, t.sightings + ' sightings'));
+    var vpn = s.addressReuse.channels.filter(function(c){ return c.channel === 'vpn'; })[0];
+    if (vpn) { var rc = card('VPN addresses reused within ' + s.addressReuse.quickMin + ' min (' + s.addressReuse.windowH + ' h)', vpn.quick, 'of ' + vpn.reused + ' reused' + (vpn.quick ? ': a probe of a user who left can reach the next' : '')); rc.setAttribute('data-reuse', 'vpn'); cards.appendChild(rc); }
     var rows = s.regions.map(function(r){
       var tr = el('tr'); tr.setAttribute('data-region', r.name);
       var name = td(''); name.appendChild(el('b', '', r.name)); name.appendChild(el('div', 'cidr', r.cidrs.join(', '))); tr.appendChild(name);

@@ -9,6 +9,7 @@ import type { Allowance } from '../scanners/types.js';
 import type { Decision } from '../scheduler/queue.js';
 import type { LearnedAppliance, LearnedLag, HostsInParallelStatus, LearnedStateStatus, RangeScanStatus, ScannerBlock } from '../scheduler/scheduler.js';
 import type { DaemonView } from './view.js';
+import type { AddressReuse } from '../store/types.js';
 import { classifyMissed, decisionIndexFor } from '../coverage/missed.js';
 import { inputStaleness, type InputStaleness } from './staleness.js';
 import { coverageTimeline, type CoveragePoint } from './coverage.js';
@@ -91,7 +92,16 @@ export interface Status {
   coverage: CoveragePoint[];
   /** cluster mode: this node, whether it leads, and the leader as it last saw the lease (a follower's page says who schedules) */
   cluster?: ClusterStatusView;
+  /**
+   * Addresses another device took after a binding ended, over the last `windowH` hours, per channel,
+   * and how many it took within `quickMin` minutes: a VPN hub that hands a freed address to the next
+   * user at once lets a probe of a user who just left reach the next one (README, wrong hosts).
+   */
+  addressReuse: { windowH: number; quickMin: number; channels: AddressReuse[] };
 }
+
+/** The period and the limit of the status's address reuse figures. */
+export const ADDRESS_REUSE = { windowH: 24, quickMin: 10 };
 
 export interface ClusterStatusView {
   name: string;
@@ -275,6 +285,7 @@ export async function buildStatus(d: DaemonView, opts: StatusOptions = {}): Prom
   for (const [name, m] of whyMaps) regions.get(name)!.missedWhy = [...m.values()].sort((a, b) => b.count - a.count);
 
   const counts = await d.inventoryCounts(now);
+  const reuse = await d.addressReuse(now - ADDRESS_REUSE.windowH * 3600_000, ADDRESS_REUSE.quickMin * 60_000);
   const cluster = clusterStatus(d);
   const list = [...regions.values()];
   const sum = (f: (r: RegionStatus) => number) => list.reduce((n, r) => n + f(r), 0);
@@ -310,5 +321,6 @@ export async function buildStatus(d: DaemonView, opts: StatusOptions = {}): Prom
       targets: i.targets,
     })),
     ...(cluster ? { cluster } : {}),
+    addressReuse: { ...ADDRESS_REUSE, channels: reuse },
   };
 }

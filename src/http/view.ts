@@ -12,7 +12,7 @@ import type { SourceCounters } from '../sources/types.js';
 import type { IngestCounters } from '../daemon/ingest.js';
 import type { DecoderCounters } from '../parsers/decoder.js';
 import type { EndedBinding } from '../coverage/missed.js';
-import type { EndedKey } from '../store/types.js';
+import type { AddressReuse, EndedKey } from '../store/types.js';
 import type { DeliveryCounters } from '../notify/queue.js';
 import type { LineFreshness } from '../daemon/freshness.js';
 import type { CoverageRow } from '../coverage/report.js';
@@ -74,6 +74,8 @@ export interface DaemonView {
   /** bindings that ended since `since`, newest first (ENDED_PAGE at most; `before`: the page after) */
   endedBindings(since: number, now: number, before?: EndedKey): Promise<EndedBinding[]>;
   inventoryCounts(now: number): Promise<{ identities: number; present: number }>;
+  /** per channel, bindings ended since `since` whose address another device took next, and how many within `quickMs` (Inventory.addressReuse) */
+  addressReuse(since: number, quickMs: number): Promise<AddressReuse[]>;
   /** the policy's verdict for a binding at a time, and the region its address maps to (if any) */
   evaluate(b: BindingView, at: number): Verdict;
   /** the policy's verdict with operators' skips and rescans applied, as the scheduler decides (marks read now) */

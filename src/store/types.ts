@@ -165,6 +165,39 @@ export interface Inventory {
   /** Drop ended scans (kept as counts), sightings and ended bindings older than the retention, and devices long forgotten. */
   prune(now: number): Promise<PruneCounts>;
   counts(now: number): Promise<InventoryCounts>;
+  /**
+   * How soon ended addresses went to another device: per channel, the bindings ended at or after
+   * `since` whose address another identity took next, and how many of those it took within
+   * `quickMs` of the end. A VPN hub that hands a freed address to the next user at once is where a
+   * probe of a departed device reaches another (src/scheduler/README.md, wrong hosts).
+   */
+  addressReuse(since: number, quickMs: number): Promise<AddressReuse[]>;
+}
+
+/** One channel's addresses taken by another device after a binding ended (Inventory.addressReuse). */
+export interface AddressReuse {
+  channel: 'dhcp' | 'vpn';
+  /** bindings ended in the period whose address another device took next */
+  reused: number;
+  /** of those, taken within the quick limit of the end */
+  quick: number;
+}
+
+/**
+ * The SQL of addressReuse, for SQLite and PostgreSQL alike (placeholders :since :quick, each store
+ * writes its own): for each binding ended since, the next binding of its address (by start, then
+ * id; the bindings_ip_start index), kept when another identity holds it.
+ */
+export const ADDRESS_REUSE_SQL = `SELECT p.channel AS channel, count(*) AS reused, sum(CASE WHEN n.start_at - p.end_at <= :quick THEN 1 ELSE 0 END) AS quick
+  FROM bindings p JOIN bindings n ON n.id = (
+    SELECT q.id FROM bindings q WHERE q.ip = p.ip AND (q.start_at > p.start_at OR (q.start_at = p.start_at AND q.id > p.id))
+    ORDER BY q.start_at, q.id LIMIT 1)
+  WHERE p.end_at IS NOT NULL AND p.end_at >= :since AND n.identity_id <> p.identity_id
+  GROUP BY p.channel ORDER BY p.channel`;
+
+/** addressReuse's rows, typed (the stores' drivers give counts as numbers, strings or bigints). */
+export function addressReuseRows(rows: { channel: string; reused: unknown; quick: unknown }[]): AddressReuse[] {
+  return rows.filter((r) => r.channel === 'dhcp' || r.channel === 'vpn').map((r) => ({ channel: r.channel as 'dhcp' | 'vpn', reused: Number(r.reused), quick: Number(r.quick ?? 0) }));
 }
 
 /** The most rows one endedBindings call returns. */
