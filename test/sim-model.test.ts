@@ -108,6 +108,33 @@ describe('simulated scanner: cancel', () => {
   });
 });
 
+describe('simulated scanner: an outage the platform learns of late', () => {
+  it('lists a down appliance online, with the scan it ran as running, until offlineListedAfterMin has passed; then offline, the scan waiting', async () => {
+    for (const after of [0, 30]) {
+      const sc = servers({ hostListLagMin: 0, offlineListedAfterMin: after, medianMin: 60, sigma: 0 });
+      sc.appliances = sc.appliances.map((a) => (a.name === 'A1' ? { ...a, outages: [{ fromH: 1, toH: 3 }] } : a));
+      const { s, ips, w } = scannerFor(sc);
+      const { scanRef } = await s.launchFor({ intentId: 'i1', title: 't', targets: ips, appliance: 'A1' });
+      await untilState(s, scanRef, ['running']);
+      const down = w.start + 60 * MIN;
+      const listed = async () => {
+        const a1 = (await s.appliances()).find((a) => a.name === 'A1')!;
+        return { online: a1.online, running: a1.runningScanRefs, state: (await s.listScans({ scanRefs: [scanRef] }))[0].state };
+      };
+      s.advance(down - MIN);
+      expect(await listed()).toEqual({ online: true, running: [scanRef], state: 'running' });
+      s.advance(down + MIN);
+      // the appliance stopped probing at once (its hosts run again when it is back), whatever the list says
+      expect(s.peek(scanRef)!.state).toBe('queued');
+      expect(await listed()).toEqual(after ? { online: true, running: [scanRef], state: 'running' } : { online: false, running: [], state: 'queued' });
+      s.advance(down + (after + 1) * MIN);
+      expect(await listed()).toEqual({ online: false, running: [], state: 'queued' });
+      s.advance(w.start + 3 * 60 * MIN + 5 * MIN);
+      expect((await listed()).online).toBe(true);
+    }
+  });
+});
+
 describe('simulated scanner: an address that changes hands mid-probe', () => {
   it('a probe that goes on after another host took the address is truncated and marked handed over; one whose host left with nobody after is not', async () => {
     const sc = servers({ hostListLagMin: 0, medianMin: 30, sigma: 0, hostMultSigma: 0, maxPerHostMin: 0 });

@@ -56,6 +56,10 @@ export function matrixCells(base: Scenario): MatrixCell[] {
   if (base.fleet) {
     for (const v of [0.5, 0.95]) add('fleet.utilisation (pool)', v, { fleet: { utilisation: v } });
     for (const v of [2, 4]) add('fleet.stayMedianH (visit)', v, { fleet: { stayMedianH: v } });
+    // how the VPN hub picks a free address [A]: the base's lowest-free hands a freed address to the
+    // next user at once (a probe of the one who left reaches the next); least recently released
+    // (OpenVPN's pool, src/sim/README.md) or random spread reuse out. It drives mid-probe wrong hosts
+    for (const v of ['lru', 'random'] as const) if (v !== base.fleet.vpnAlloc) add('fleet.vpnAlloc (VPN pool)', v, { fleet: { vpnAlloc: v } });
   }
   add('daytime foreign scans', '1500/region at 10:00', { background: { hostsPerRegion: 1500, at: '10:00' } });
   for (const [v, api] of [['50/day', { limit: 50, windowS: 86400, concurrency: 1 }], ['300/day', { limit: 300, windowS: 86400 }], ['2000/h', { limit: 2000, windowS: 3600, concurrency: 10 }]] as const) {

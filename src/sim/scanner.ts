@@ -110,6 +110,10 @@ interface ApplianceRt {
   /** sorted toggles */
   toggles: { at: number; online: boolean }[];
   busyHosts: number;
+  /** when it went down (undefined while online) */
+  offlineAt?: number;
+  /** the scans it was running when it went down: the platform lists them running until it lists the appliance offline */
+  runningAtOutage?: SimScan[];
   /** integrals for utilisation */
   busyHostMs: number;
   onlineMs: number;
@@ -331,6 +335,8 @@ export class SimScanner implements Scanner {
   private setOnline(a: ApplianceRt, online: boolean, t: number): void {
     if (a.online === online) return;
     a.online = online;
+    a.offlineAt = online ? undefined : t;
+    a.runningAtOutage = online ? undefined : this.active.filter((s) => s.appliance === a.name && s.state === 'running');
     if (!online) {
       // host jobs in flight are interrupted; they run again when the appliance is back
       for (const s of this.active) {
@@ -352,7 +358,17 @@ export class SimScanner implements Scanner {
         s.state = 'queued';
       }
     }
-    void t;
+  }
+
+  /** Down, and the platform does not list it offline yet (`scan.offlineListedAfterMin`). */
+  private downUnlisted(a: ApplianceRt): boolean {
+    return !a.online && a.offlineAt !== undefined && this.now < a.offlineAt + this.sc.scan.offlineListedAfterMin * MIN;
+  }
+
+  /** The scans the platform lists running on an appliance: those started; while it is down and not listed offline, those it ran when it went down. */
+  private listedRunning(a: ApplianceRt): SimScan[] {
+    if (this.downUnlisted(a)) return a.runningAtOutage!.filter((s) => s.endedAt === undefined && s.canceledAt === undefined);
+    return this.active.filter((s) => s.appliance === a.name && s.state === 'running');
   }
 
   private endJob(s: SimScan, j: Job): void {
@@ -718,7 +734,12 @@ export class SimScanner implements Scanner {
 
   /** The API's view: canceled from the cancel call on; processed once the host list dates the results. */
   private status(s: SimScan): ScanStatus {
-    const state: ScanState = s.canceledAt !== undefined ? 'canceled' : s.state;
+    let state: ScanState = s.canceledAt !== undefined ? 'canceled' : s.state;
+    // interrupted by an outage the platform does not list yet: still running as far as it knows
+    if (state === 'queued') {
+      const a = this.apByName.get(s.appliance)!;
+      if (this.downUnlisted(a) && a.runningAtOutage!.includes(s)) state = 'running';
+    }
     const st: ScanStatus = { scanRef: s.ref, title: s.title, state, appliance: s.appliance, launchedAt: new Date(s.launchedAt).toISOString(), scheduled: s.scheduled === true };
     const ended = s.canceledAt ?? s.endedAt;
     if (ended !== undefined) st.endedAt = new Date(ended).toISOString();
@@ -792,8 +813,8 @@ export class SimScanner implements Scanner {
   async appliances(): Promise<ApplianceStatus[]> {
     this.spend('list appliances');
     return this.appliancesRt.map((a) => {
-      const on = this.active.filter((s) => s.appliance === a.name && s.state === 'running');
-      return { name: a.name, online: a.online, runningScans: on.length, runningScanRefs: on.map((s) => s.ref), pollIntervalS: a.pollMs / 1000 };
+      const on = this.listedRunning(a);
+      return { name: a.name, online: a.online || this.downUnlisted(a), runningScans: on.length, runningScanRefs: on.map((s) => s.ref), pollIntervalS: a.pollMs / 1000 };
     });
   }
 

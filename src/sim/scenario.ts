@@ -121,6 +121,13 @@ export interface Scenario {
     hostListLagSigma: number;
     /** whether a canceled (or errored) scan's partial results are processed and dated [A: unknown] */
     canceledProcessed: boolean;
+    /**
+     * How long after an appliance goes down the platform lists it offline (minutes): until then the
+     * appliance list shows it online with the scans it was running, and those scans as running
+     * [A: Qualys lists STATUS and HEARTBEATS_MISSED and checks heartbeats every 4 h; how soon STATUS
+     * turns is not published. 0 = at once, as before session 35; sweep 0–240]
+     */
+    offlineListedAfterMin: number;
   };
   api: {
     limit: number;
@@ -227,7 +234,7 @@ const BASE: Omit<Scenario, 'name' | 'description' | 'servers' | 'fleet'> = {
   appliances: RING.map((a) => ({ ...DEFAULT_APPLIANCE, ...a })),
   scan: {
     medianMin: 8, sigma: 0.5, hostMultSigma: 0.3, authMult: 1, portsMult: 1, maxPerHostMin: 0, deadProbeMin: [0.5, 2], setupMin: [1, 3],
-    processingMedianMin: 5, processingSigma: 0.8, errorRate: 0.01, hostListLagMin: 20, hostListLagSigma: 0.8, canceledProcessed: false,
+    processingMedianMin: 5, processingSigma: 0.8, errorRate: 0.01, hostListLagMin: 20, hostListLagSigma: 0.8, canceledProcessed: false, offlineListedAfterMin: 30,
   },
   api: { limit: 300, windowS: H, concurrency: 2, otherCallsPerHour: 0, blockedCount: false },
   background: { hostsPerRegion: 0, at: '22:00' },
@@ -344,7 +351,7 @@ export const scenarioFileSchema = z.strictObject({
   scan: strict({
     medianMin: pos, sigma: nonneg, hostMultSigma: nonneg, authMult: pos, portsMult: pos, maxPerHostMin: nonneg,
     deadProbeMin: z.tuple([nonneg, nonneg]), setupMin: z.tuple([nonneg, nonneg]), processingMedianMin: nonneg, processingSigma: nonneg, errorRate: share,
-    hostListLagMin: nonneg, hostListLagSigma: nonneg, canceledProcessed: z.boolean(),
+    hostListLagMin: nonneg, hostListLagSigma: nonneg, canceledProcessed: z.boolean(), offlineListedAfterMin: nonneg,
   }).optional(),
   api: strict({
     limit: z.number().int().positive(), windowS: pos, concurrency: z.number().int().positive(), otherCallsPerHour: nonneg, blockedCount: z.boolean(),
