@@ -516,6 +516,53 @@ describe.each(STORE_KINDS)('scheduler on $name', (kind) => {
     expect(scanner.launches).toHaveLength(6); // the waiting host went out at once
   });
 
+  it('a scan that runs on for hours while work waits for its region is looked up less often the longer it runs, learned durations or not', async () => {
+    for (const learn of [false, true]) {
+      const { scanner, sched, see, clock } = await setup({ pollIntervalS: 60, idlePollS: 3600 });
+      const lists = () => scanner.calls.filter((c) => c === 'list').length;
+      if (learn) {
+        // three scans of 10 minutes each teach it the duration
+        for (let n = 1; n <= 3; n++) {
+          await see({ ip: `10.20.1.${n}`, mac: mac(n), durationS: 86400 });
+          await sched.tick();
+          clock.t += 10 * 60_000;
+          scanner.finish(scanner.launches[n - 1].ref);
+          await sched.tick();
+        }
+      }
+      const first = scanner.launches.length;
+      await see({ ip: '10.20.1.20', mac: mac(20), durationS: 86400 });
+      await sched.tick();
+      expect(scanner.launches).toHaveLength(first + 1);
+      await see({ ip: '10.20.1.21', mac: mac(21), durationS: 86400 }); // waits: one scan per region
+      await sched.tick();
+      const perHour: number[] = [];
+      for (let h = 0; h < 4; h++) {
+        const before = lists();
+        for (let m = 0; m < 60; m++) {
+          clock.t += 60_000;
+          await sched.tick();
+        }
+        perHour.push(lists() - before);
+      }
+      expect(scanner.launches, `learned ${learn}`).toHaveLength(first + 1);
+      // (a call a minute while work waits made 60 an hour, 240 in all, before session 35)
+      expect(perHour[3], `learned ${learn}: ${perHour}`).toBeLessThanOrEqual(3);
+      expect(perHour[3], `learned ${learn}: ${perHour}`).toBeGreaterThanOrEqual(1); // never more than idlePollS apart
+      expect(perHour[0], `learned ${learn}: ${perHour}`).toBeGreaterThan(perHour[3]);
+      expect(perHour.reduce((a, b) => a + b), `learned ${learn}: ${perHour}`).toBeLessThanOrEqual(30);
+      // it ends: the waiting host goes out at the next look-up, within the hour
+      scanner.finish(scanner.launches[first].ref);
+      const endedAt = clock.t;
+      while (scanner.launches.length === first + 1 && clock.t < endedAt + 3 * 3600_000) {
+        clock.t += 60_000;
+        await sched.tick();
+      }
+      expect(scanner.launches).toHaveLength(first + 2);
+      expect(clock.t - endedAt).toBeLessThanOrEqual(3600_000);
+    }
+  });
+
   it('a target address that changes hands before the appliance can have started cancels the scan and relaunches the others', async () => {
     const { scanner, sched, see, clock, store } = await setup({ pickupS: 360 });
     await see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });

@@ -214,8 +214,9 @@ export class Follower {
    * Is a status call worth its API cost now? Only when queued work waits for a running scan and,
    * by the distribution of past scan durations, one of those scans has likely ended since the
    * last call: the chances that each ended since then add up to 70% or more. Scans older than
-   * every learned duration count as more and more likely the longer we wait. With nothing
-   * waiting, a call every idlePollS records results (they keep their real end time).
+   * every learned duration (every scan, before three have ended) count as more and more likely
+   * the longer we wait, and never wait longer than idlePollS. With nothing waiting, a call every idlePollS records results (they
+   * keep their real end time).
    */
   private async pollWorthwhile(running: Intent[], now: number): Promise<boolean> {
     const blocking = await this.blockingScans(running, now);
@@ -230,13 +231,15 @@ export class Follower {
       if (this.core.budget.scarce() || this.durations.count < 3) return false;
       return (await this.endChance(running, now, true)) >= 0.7;
     }
-    if (this.durations.count < 3) return true;
+    if (now - this.lastPollAt >= idleMs) return true;
     return (await this.endChance(blocking, now, false)) >= 0.7;
   }
 
   /**
    * The summed chances that each scan ended since the last call, by the learned durations. A scan
-   * older than every learned duration adds more the longer we wait (or nothing, with `freshOnly`).
+   * older than every learned duration adds more the longer we wait (or nothing, with `freshOnly`),
+   * at a rate that falls as it ages (a heavy tail's: one that ran on this long may run on as long
+   * again), so a few scans that overrun by hours are not looked up every minute.
    */
   private async endChance(scans: Intent[], now: number, freshOnly: boolean): Promise<number> {
     const interval = this.pollIntervalMs();
@@ -244,9 +247,12 @@ export class Follower {
     for (const i of scans) {
       const start = i.launchedAt ?? i.createdAt;
       const size = await this.size(i);
-      const f0 = this.durations.cdf(this.lastPollAt - start, size);
-      const f1 = this.durations.cdf(now - start, size);
-      if (f0 >= 1) chance += freshOnly ? 0 : (now - this.lastPollAt) / (5 * interval);
+      // (before three scans have ended, every scan is taken as older than any learned)
+      const learned = this.durations.count >= 3;
+      const f0 = learned ? this.durations.cdf(this.lastPollAt - start, size) : 1;
+      const f1 = learned ? this.durations.cdf(now - start, size) : 1;
+      // (unlearned: at the pace of the polls while the scan is young, as a scan of any length may end)
+      if (f0 >= 1) chance += freshOnly ? 0 : (now - this.lastPollAt) / Math.max((learned ? 5 : 1) * interval, (now - start) / 4);
       else chance += (f1 - f0) / (1 - f0);
     }
     return chance;
