@@ -31,7 +31,7 @@ const dhcp = (kind: 'lease' | 'release', ip: string, mac: string, ms: number): S
 
 for (const kind of STORE_KINDS) {
   describe.skipIf(kind.skip)(`address reuse (${kind.name})`, () => {
-    it('counts the addresses another device took after an end, and those taken within the limit', async () => {
+    it('counts the addresses another device took after an end, and those taken within the limit of an end a line stated', async () => {
       const store = await kind.open(OPTS);
       await store.inventory.commitBatch([
         // before the period: ann leaves 10.8.0.9 and bea takes it at once (not counted: ended before `since`)
@@ -42,25 +42,46 @@ for (const kind of STORE_KINDS) {
         vpn('tunnel-up', '10.8.0.3', 'dan', T), vpn('tunnel-down', '10.8.0.3', 'dan', T + 10 * MIN), vpn('tunnel-up', '10.8.0.3', 'eve', T + 130 * MIN),
         // no reuse: fay leaves 10.8.0.4 and comes back to it
         vpn('tunnel-up', '10.8.0.4', 'fay', T), vpn('tunnel-down', '10.8.0.4', 'fay', T + 5 * MIN), vpn('tunnel-up', '10.8.0.4', 'fay', T + 6 * MIN),
+        // no reuse: gil comes back 3 min later on a line without his host name (another identity, the same user)
+        { ...vpn('tunnel-up', '10.8.0.6', 'gil', T), hostname: 'gil-laptop' }, vpn('tunnel-down', '10.8.0.6', 'gil', T + 40 * MIN), vpn('tunnel-up', '10.8.0.6', 'Gil', T + 43 * MIN),
+        // reused, not timed: hal's tunnel-down was lost; ivy holds 10.8.0.7 from 11:00 (when hal left is not known)
+        vpn('tunnel-up', '10.8.0.7', 'hal', T), vpn('tunnel-up', '10.8.0.7', 'ivy', T + 180 * MIN),
         // no successor yet: gus left 10.8.0.5
         vpn('tunnel-up', '10.8.0.5', 'gus', T), vpn('tunnel-down', '10.8.0.5', 'gus', T + 50 * MIN),
-        // DHCP: a lease taken over with no release seen (ends as reassigned at the new lease: gap 0)
+        // DHCP: a lease taken over with no release seen (ends as reassigned at the new lease: not timed)
         dhcp('lease', '10.20.1.5', '52:54:00:00:00:01', T), dhcp('lease', '10.20.1.5', '52:54:00:00:00:02', T + 60 * MIN),
         // DHCP: released, another device 40 min later
         dhcp('lease', '10.20.1.6', '52:54:00:00:00:03', T), dhcp('release', '10.20.1.6', '52:54:00:00:00:03', T + 20 * MIN), dhcp('lease', '10.20.1.6', '52:54:00:00:00:04', T + 60 * MIN),
+        // DHCP: released, another device 5 min later
+        dhcp('lease', '10.20.1.8', '52:54:00:00:00:05', T), dhcp('release', '10.20.1.8', '52:54:00:00:00:05', T + 20 * MIN), dhcp('lease', '10.20.1.8', '52:54:00:00:00:06', T + 25 * MIN),
       ], [], T + 200 * MIN);
       const reuse = await store.inventory.addressReuse(T - 60 * MIN, 10 * MIN);
       expect(reuse).toEqual([
-        { channel: 'dhcp', reused: 2, quick: 1 },
-        { channel: 'vpn', reused: 2, quick: 1 },
+        { channel: 'dhcp', reused: 3, quick: 1 },
+        { channel: 'vpn', reused: 3, quick: 1 },
       ]);
-      // the whole history: the end before the period counts (quick), and a limit of 0 keeps only the takeover with no end seen
+      // the whole history: the end before the period counts too
       expect(await store.inventory.addressReuse(T - 400 * MIN, 10 * MIN)).toEqual([
-        { channel: 'dhcp', reused: 2, quick: 1 },
+        { channel: 'dhcp', reused: 3, quick: 1 },
+        { channel: 'vpn', reused: 4, quick: 2 },
+      ]);
+      // a longer limit takes eve (2 h) and the 40-min DHCP one, never the untimed takeovers
+      expect(await store.inventory.addressReuse(T - 60 * MIN, 180 * MIN)).toEqual([
+        { channel: 'dhcp', reused: 3, quick: 2 },
         { channel: 'vpn', reused: 3, quick: 2 },
       ]);
-      expect((await store.inventory.addressReuse(T - 400 * MIN, 0)).map((r) => r.quick)).toEqual([1, 0]);
       expect(await store.inventory.addressReuse(T + 500 * MIN, 10 * MIN)).toEqual([]);
+    });
+
+    it.runIf(kind.name === 'sqlite')('looks up each ended binding\'s next one through the address and start index, not the address\'s history', async () => {
+      const { openDatabase } = await import('../src/store/db.js');
+      const { ADDRESS_REUSE_SQL } = await import('../src/store/types.js');
+      const db = openDatabase(join(mkdtempSync(join(tmpdir(), 'onsight-reuse-plan-')), 'state.db'));
+      const plan = (db.prepare(`EXPLAIN QUERY PLAN ${ADDRESS_REUSE_SQL}`).all({ since: 0, quick: 0 }) as { detail: string }[]).map((r) => r.detail);
+      db.close();
+      const lookups = plan.filter((d) => / q /.test(` ${d} `) || d.includes('AS q'));
+      expect(lookups.length, plan.join('\n')).toBeGreaterThanOrEqual(2); // the next holder, and when it came
+      for (const d of lookups) expect(d, plan.join('\n')).toMatch(/bindings_ip_start \(ip=\? AND start_at>\?\)/);
     });
   });
 }

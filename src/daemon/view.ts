@@ -5,7 +5,7 @@
 import type { ClusterMetricInput } from '../cluster/metrics.js';
 import type { ClusterNodeView, DaemonView, EndedBinding } from '../http/view.js';
 import type { Config } from '../config/schema.js';
-import type { BindingView, Inventory, Store } from '../store/types.js';
+import type { AddressReuse, BindingView, Inventory, Store } from '../store/types.js';
 import type { Policy } from '../policy/policy.js';
 import type { Scanner } from '../scanners/types.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
@@ -17,6 +17,9 @@ import type { InputFreshness } from './freshness.js';
 import type { MetricsRegistry } from '../http/prom.js';
 import { coverageReports } from '../coverage/report.js';
 import { applyMark, OperatorMarks } from '../scheduler/marks.js';
+
+/** How long the address reuse figures are reused before they are counted again (a look-up per ended binding of the last day). */
+const REUSE_TTL_MS = 5 * 60_000;
 
 /** The running parts the view reads (the Daemon has them; read afresh at each query: a reload replaces the policy). */
 export interface ViewedParts {
@@ -44,6 +47,8 @@ export function daemonView(d: ViewedParts): DaemonView {
   const coverage = new Map<number, { at: number; costMs: number; point: Awaited<ReturnType<DaemonView['coverageByDay']>>[number] }>();
   /** the count under way, if any */
   let counting: Promise<unknown> | undefined;
+  /** the last address reuse figures (addressReuse), and when they were asked for */
+  let reuse: { at: number; quickMs: number; value: Promise<AddressReuse[]> } | undefined;
   /** coverage of the last `days` UTC days, each day from the cache while it is fresh enough */
   async function countCoverage(days: number): Promise<Awaited<ReturnType<DaemonView['coverageByDay']>>> {
     const now = Date.now();
@@ -103,7 +108,17 @@ export function daemonView(d: ViewedParts): DaemonView {
       }));
     },
     inventoryCounts: (now) => d.inventory.counts(now),
-    addressReuse: (since, quickMs) => d.inventory.addressReuse(since, quickMs),
+    addressReuse(since, quickMs) {
+      // a look-up per ended binding of the day: shared by the page's refreshes and /metrics scrapes for REUSE_TTL_MS
+      const now = Date.now();
+      if (!reuse || now - reuse.at > REUSE_TTL_MS || reuse.quickMs !== quickMs) {
+        const value = d.inventory.addressReuse(since, quickMs);
+        const mine = { at: now, quickMs, value };
+        reuse = mine;
+        value.catch(() => { if (reuse === mine) reuse = undefined; });
+      }
+      return reuse.value;
+    },
     evaluate: (b, at) => d.policy.evaluate(b, at),
     // operators' skips and rescans count as the scheduler counts them
     async markedEvaluator() {

@@ -215,7 +215,8 @@ export class Follower {
    * by the distribution of past scan durations, one of those scans has likely ended since the
    * last call: the chances that each ended since then add up to 70% or more. Scans older than
    * every learned duration (every scan, before three have ended) count as more and more likely
-   * the longer we wait, and never wait longer than idlePollS. With nothing waiting, a call every idlePollS records results (they
+   * the longer we wait, and never wait longer than the idle interval (idlePollS; six times it
+   * under a scarce allowance). With nothing waiting, a call every idlePollS records results (they
    * keep their real end time).
    */
   private async pollWorthwhile(running: Intent[], now: number): Promise<boolean> {

@@ -179,21 +179,31 @@ export interface AddressReuse {
   channel: 'dhcp' | 'vpn';
   /** bindings ended in the period whose address another device took next */
   reused: number;
-  /** of those, taken within the quick limit of the end */
+  /** of those whose end a line stated (a release, a tunnel-down, a move), taken within the quick limit of it */
   quick: number;
 }
 
 /**
  * The SQL of addressReuse, for SQLite and PostgreSQL alike (placeholders :since :quick, each store
  * writes its own): for each binding ended since, the next binding of its address (by start, then
- * id; the bindings_ip_start index), kept when another identity holds it.
+ * id: a range of the bindings_ip_start index, so each look-up reads one row, not the address's
+ * history), kept when another device holds it. Not another device: the same identity, or one with
+ * the same user, MAC or DUID (a VPN line with a host name and one without make two identities of
+ * one user). Only an end a line stated (a release, a tunnel-down, a move to another address) is
+ * timed for `quick`: a takeover with no end seen (a lost tunnel-down, a backlog read at once), a
+ * lease that ran out or an expiry line has no real end time, and would read as reused at once.
  */
-export const ADDRESS_REUSE_SQL = `SELECT p.channel AS channel, count(*) AS reused, sum(CASE WHEN n.start_at - p.end_at <= :quick THEN 1 ELSE 0 END) AS quick
-  FROM bindings p JOIN bindings n ON n.id = (
-    SELECT q.id FROM bindings q WHERE q.ip = p.ip AND (q.start_at > p.start_at OR (q.start_at = p.start_at AND q.id > p.id))
-    ORDER BY q.start_at, q.id LIMIT 1)
-  WHERE p.end_at IS NOT NULL AND p.end_at >= :since AND n.identity_id <> p.identity_id
-  GROUP BY p.channel ORDER BY p.channel`;
+const NEXT = (col: string) => `(SELECT q.${col} FROM bindings q WHERE q.ip = p.ip AND q.start_at >= p.start_at AND (q.start_at > p.start_at OR q.id > p.id) ORDER BY q.start_at, q.id LIMIT 1)`;
+export const ADDRESS_REUSE_SQL = `SELECT x.channel AS channel, count(*) AS reused, sum(CASE WHEN x.timed = 1 AND x.next_start - x.end_at <= :quick THEN 1 ELSE 0 END) AS quick
+  FROM (SELECT p.channel AS channel, p.end_at AS end_at, p.identity_id AS identity_id,
+      CASE WHEN p.end_reason IN ('released', 'tunnel-down', 'moved') THEN 1 ELSE 0 END AS timed,
+      ${NEXT('identity_id')} AS next_identity, ${NEXT('start_at')} AS next_start
+    FROM bindings p WHERE p.end_at IS NOT NULL AND p.end_at >= :since) x
+  JOIN identities a ON a.id = x.identity_id JOIN identities b ON b.id = x.next_identity
+  WHERE x.next_identity <> x.identity_id
+    AND NOT (a."user" IS NOT NULL AND b."user" IS NOT NULL AND lower(a."user") = lower(b."user"))
+    AND NOT (a.mac IS NOT NULL AND a.mac = b.mac) AND NOT (a.duid IS NOT NULL AND a.duid = b.duid)
+  GROUP BY x.channel ORDER BY x.channel`;
 
 /** addressReuse's rows, typed (the stores' drivers give counts as numbers, strings or bigints). */
 export function addressReuseRows(rows: { channel: string; reused: unknown; quick: unknown }[]): AddressReuse[] {
