@@ -5,6 +5,17 @@ import type { BudgetPhase } from '../src/scheduler/core.js';
 import { mac, setup as setupSqlite, setupOn, T0 } from './helpers/scheduler.js';
 import { STORE_KINDS } from './helpers/stores.js';
 
+/** Three scans of 10 minutes each, one after another: they teach the scheduler the duration. */
+async function learnTenMinuteScans({ scanner, sched, see, clock }: Awaited<ReturnType<typeof setupOn>>): Promise<void> {
+  for (let n = 1; n <= 3; n++) {
+    await see({ ip: `10.20.1.${n}`, mac: mac(n), durationS: 86400 });
+    await sched.tick();
+    clock.t += 10 * 60_000;
+    scanner.finish(scanner.launches[n - 1].ref);
+    await sched.tick();
+  }
+}
+
 describe.each(STORE_KINDS)('scheduler on $name', (kind) => {
   if (kind.skip) console.log(`skip the scheduler on ${kind.name}: ${kind.skip}`);
   const it = kind.skip ? itAll.skip : itAll;
@@ -462,16 +473,10 @@ describe.each(STORE_KINDS)('scheduler on $name', (kind) => {
   });
 
   it('polls only when queued work waits for a running scan that has likely ended, by the durations it has learned', async () => {
-    const { scanner, sched, see, clock } = await setup({ pollIntervalS: 60, idlePollS: 1800 });
+    const ctx = await setup({ pollIntervalS: 60, idlePollS: 1800 });
+    const { scanner, sched, see, clock } = ctx;
     const lists = () => scanner.calls.filter((c) => c === 'list').length;
-    // three scans of 10 minutes each teach it the duration
-    for (let n = 1; n <= 3; n++) {
-      await see({ ip: `10.20.1.${n}`, mac: mac(n), durationS: 86400 });
-      await sched.tick();
-      clock.t += 10 * 60_000;
-      scanner.finish(scanner.launches[n - 1].ref);
-      await sched.tick();
-    }
+    await learnTenMinuteScans(ctx);
     // nothing waits: no call before the scan can have ended; one when it has likely ended (so
     // `onsight scans` shows the end soon after it); a scan running long past every learned
     // duration is then followed only every idlePollS
@@ -518,18 +523,10 @@ describe.each(STORE_KINDS)('scheduler on $name', (kind) => {
 
   it('a scan that runs on for hours while work waits for its region is looked up less often the longer it runs, learned durations or not', async () => {
     for (const learn of [false, true]) {
-      const { scanner, sched, see, clock } = await setup({ pollIntervalS: 60, idlePollS: 3600 });
+      const ctx = await setup({ pollIntervalS: 60, idlePollS: 3600 });
+      const { scanner, sched, see, clock } = ctx;
       const lists = () => scanner.calls.filter((c) => c === 'list').length;
-      if (learn) {
-        // three scans of 10 minutes each teach it the duration
-        for (let n = 1; n <= 3; n++) {
-          await see({ ip: `10.20.1.${n}`, mac: mac(n), durationS: 86400 });
-          await sched.tick();
-          clock.t += 10 * 60_000;
-          scanner.finish(scanner.launches[n - 1].ref);
-          await sched.tick();
-        }
-      }
+      if (learn) await learnTenMinuteScans(ctx);
       const first = scanner.launches.length;
       await see({ ip: '10.20.1.20', mac: mac(20), durationS: 86400 });
       await sched.tick();
