@@ -33,13 +33,13 @@ afterEach(async () => {
 });
 
 /** a receiver that gathers every batch it is told of */
-function receiver(o: { host?: string; family?: 4 | 6; maxQueued?: number; take?: boolean } = {}) {
+function receiver(o: { host?: string; family?: 4 | 6; maxQueued?: number; maxQueuedBytes?: number; flushMs?: number; take?: boolean } = {}) {
   const batches: NativeUdpBatch[] = [];
   let take = o.take ?? true;
   const takeAll = () => {
     for (let b = r.take(); b; b = r.take()) batches.push(b);
   };
-  const r = addon!.open({ host: o.host ?? '127.0.0.1', port: 0, family: o.family ?? 4, recvBufferBytes: 8 << 20, maxQueued: o.maxQueued }, () => {
+  const r = addon!.open({ host: o.host ?? '127.0.0.1', port: 0, family: o.family ?? 4, recvBufferBytes: 8 << 20, maxQueued: o.maxQueued, maxQueuedBytes: o.maxQueuedBytes, flushMs: o.flushMs }, () => {
     if (take) takeAll();
   });
   open.push(r);
@@ -144,6 +144,27 @@ describe.runIf(addon)('native UDP receiver (native/udp-recv)', () => {
     await until(() => datagrams().length === 101, 5000, 'the kept datagrams taken');
     expect(datagrams().map(([, b]) => b.toString())).toEqual([...Array.from({ length: 100 }, (_, i) => `message ${i}`), 'one more']);
     expect(r.counters()).toMatchObject({ received: 101, backpressure: n - 100, queued: 0 });
+  });
+
+  it('bounds the memory its waiting batches hold, not only their datagrams: a trickle of one datagram a batch stops at maxQueuedBytes', async () => {
+    // each batch holds its arrays and 256 KiB of bytes, whatever it carries: 4 MiB is room for about ten
+    const { r, datagrams, takeNow } = receiver({ maxQueued: 100_000, maxQueuedBytes: 4 << 20, flushMs: 0, take: false });
+    const s = await client('udp4', '127.0.0.1');
+    const n = 60;
+    for (let i = 0; i < n; i++) {
+      await send(s, `trickle ${i}`, r.port, '127.0.0.1');
+      await sleep(3); // the receive thread flushes each datagram in a batch of its own
+    }
+    await until(() => r.counters().received + r.counters().backpressure === n, 5000, 'every datagram kept or counted');
+    const c = r.counters();
+    expect(c.backpressure).toBeGreaterThan(0);
+    expect(c.received).toBeGreaterThanOrEqual(5);
+    // full: another batch (about 390 KiB) would not fit (the count, 100,000, is far off)
+    expect(c.queuedBytes).toBeLessThanOrEqual(4 << 20);
+    expect(c.queuedBytes).toBeGreaterThan((4 << 20) - 512 * 1024);
+    takeNow();
+    expect(datagrams().map(([, b]) => b.toString())).toEqual(Array.from({ length: c.received }, (_, i) => `trickle ${i}`)); // the oldest kept
+    expect(r.counters()).toMatchObject({ queued: 0, queuedBytes: 0 });
   });
 
   it('counts empty datagrams and those over maxMessageBytes without handing them over', async () => {

@@ -7,9 +7,11 @@
  * batch being filled: bytes end to end, where each ends, its sender (an index into the batch's
  * distinct senders) and when the call returned. A batch is queued for JavaScript when full or
  * `flushMs` after its first datagram; JavaScript is told with a thread-safe function (at most one
- * notice outstanding) and takes the batches with take(). At most `maxQueued` datagrams wait in the
- * queue: beyond that they are dropped and counted (`backpressure`), so the kernel buffer keeps
- * draining while JavaScript is busy and nothing is lost uncounted.
+ * notice outstanding) and takes the batches with take(). At most `maxQueued` datagrams, and batches
+ * holding at most `maxQueuedBytes` of memory (each its bytes and its fixed arrays: a datagram a
+ * batch, as a slow trickle flushed every `flushMs` makes, holds a whole batch), wait in the queue:
+ * beyond that they are dropped and counted (`backpressure`), so the kernel buffer keeps draining
+ * while JavaScript is busy and nothing is lost uncounted.
  *
  * Errors thrown to JavaScript carry a stable `code` (UDPRECV_*), and `errno`/`syscall` when a
  * system call failed. Nothing here aborts the process on bad input.
@@ -83,6 +85,7 @@ typedef struct {
   pthread_mutex_t mu;
   batch_t *head, *tail; /* queued for JavaScript (under mu) */
   atomic_size_t queued; /* datagrams in the queue */
+  atomic_size_t queued_memory; /* memory the queued batches hold (batch_memory) */
 
   /* the receive thread's own */
   batch_t *filling;
@@ -93,6 +96,7 @@ typedef struct {
   struct sockaddr_storage addrs[VLEN];
 
   size_t max_queued;
+  size_t max_queued_memory;
   size_t batch_bytes;
   size_t max_message;
   double flush_ms;
@@ -140,6 +144,11 @@ static double now_ms(clockid_t clock) {
   return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
 }
 
+/* the memory a batch holds: its fixed arrays and its bytes */
+static size_t batch_memory(const batch_t *b) {
+  return sizeof *b + b->cap;
+}
+
 static batch_t *batch_new(size_t cap) {
   batch_t *b = malloc(sizeof *b);
   if (!b) return NULL;
@@ -176,6 +185,7 @@ static void flush(receiver_t *r) {
   else r->head = b;
   r->tail = b;
   atomic_fetch_add(&r->queued, b->count);
+  atomic_fetch_add(&r->queued_memory, batch_memory(b));
   pthread_mutex_unlock(&r->mu);
   notify(r);
 }
@@ -216,10 +226,17 @@ static void keep(receiver_t *r, const uint8_t *p, size_t len, const sender_t *s,
     atomic_fetch_add(&r->backpressure, 1);
     return;
   }
+
   for (int attempt = 0; attempt < 2; attempt++) {
     batch_t *b = r->filling;
     if (!b) {
-      b = r->filling = batch_new(len > r->batch_bytes ? len : r->batch_bytes);
+      size_t cap = len > r->batch_bytes ? len : r->batch_bytes;
+      /* a new batch would take the queue, once it is queued, past its memory */
+      if (atomic_load(&r->queued_memory) + sizeof(batch_t) + cap > r->max_queued_memory) {
+        atomic_fetch_add(&r->backpressure, 1);
+        return;
+      }
+      b = r->filling = batch_new(cap);
       if (!b) {
         atomic_fetch_add(&r->errors, 1);
         atomic_store(&r->last_errno, ENOMEM);
@@ -444,10 +461,13 @@ static napi_value js_take(napi_env env, napi_callback_info info) {
   size_t bytes = 0, count = 0, nsenders = 0;
   if (first) {
     bytes = first->used, count = first->count, nsenders = first->nsenders;
+    size_t memory = batch_memory(first);
     while (last->next && (double)(bytes + last->next->used) <= max_bytes) {
       last = last->next;
       bytes += last->used, count += last->count, nsenders += last->nsenders;
+      memory += batch_memory(last);
     }
+    atomic_fetch_sub(&r->queued_memory, memory);
     r->head = last->next;
     if (!r->head) r->tail = NULL;
     last->next = NULL;
@@ -524,7 +544,8 @@ static napi_value js_counters(napi_env env, napi_callback_info info) {
            set_number(env, out, "error", (double)atomic_load(&r->errors)) &&
            set_number(env, out, "failures", (double)atomic_load(&r->failures)) &&
            set_number(env, out, "lastErrno", (double)atomic_load(&r->last_errno)) &&
-           set_number(env, out, "queued", (double)(atomic_load(&r->queued)));
+           set_number(env, out, "queued", (double)(atomic_load(&r->queued))) &&
+           set_number(env, out, "queuedBytes", (double)(atomic_load(&r->queued_memory)));
   if (!ok) return NULL;
   return out;
 }
@@ -584,7 +605,7 @@ static napi_value fail_open(napi_env env, receiver_t *r, const char *code, const
 }
 
 /*
- * open({ host, port, family: 4|6, recvBufferBytes, maxMessageBytes, maxQueued, batchBytes, flushMs }, onReadable)
+ * open({ host, port, family: 4|6, recvBufferBytes, maxMessageBytes, maxQueued, maxQueuedBytes, batchBytes, flushMs }, onReadable)
  * → { address, port, family, inode, recvBufferBytes, recvBufferForced, take(), counters(), close() }
  */
 static napi_value js_open(napi_env env, napi_callback_info info) {
@@ -608,11 +629,12 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     throw_code(env, "UDPRECV_BAD_ARGUMENT", "host must be a non-empty string", 0, NULL);
     return NULL;
   }
-  double port, family, rcvbuf, max_message, max_queued, batch_bytes, flush_ms;
+  double port, family, rcvbuf, max_message, max_queued, max_queued_memory, batch_bytes, flush_ms;
   if (get_count(env, o, "port", 0, 65535, -1, &port) < 0 || get_count(env, o, "family", 4, 6, 4, &family) < 0 ||
       get_count(env, o, "recvBufferBytes", 0, 2147483647.0 / 2, 0, &rcvbuf) < 0 ||
       get_count(env, o, "maxMessageBytes", 1, SLOT, SLOT, &max_message) < 0 ||
       get_count(env, o, "maxQueued", 1, 1e8, 100000, &max_queued) < 0 ||
+      get_count(env, o, "maxQueuedBytes", 1 << 20, 1e12, 256.0 * (1 << 20), &max_queued_memory) < 0 ||
       get_count(env, o, "batchBytes", 4096, 64 << 20, 256 * 1024, &batch_bytes) < 0 ||
       get_count(env, o, "flushMs", 0, 60000, 5, &flush_ms) < 0)
     return NULL;
@@ -626,6 +648,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   r->fd = r->wake_fd = -1;
   pthread_mutex_init(&r->mu, NULL);
   r->max_queued = (size_t)max_queued;
+  r->max_queued_memory = (size_t)max_queued_memory;
   r->batch_bytes = (size_t)batch_bytes;
   r->max_message = (size_t)max_message;
   r->flush_ms = flush_ms;

@@ -32,6 +32,8 @@ export interface NativeUdpCounters {
   lastErrno: number;
   /** datagrams waiting for take() */
   queued: number;
+  /** memory the batches waiting for take() hold (their bytes and fixed arrays) */
+  queuedBytes: number;
 }
 
 export interface NativeUdpReceiver {
@@ -59,6 +61,11 @@ export interface NativeUdpOpenOptions {
   maxMessageBytes?: number;
   /** datagrams waiting for take() beyond which more are dropped (backpressure) */
   maxQueued?: number;
+  /**
+   * memory the batches waiting for take() may hold (default 256 MiB, at least 1 MiB): a slow
+   * trickle flushed every `flushMs` queues a batch per datagram, so the count alone does not bound it
+   */
+  maxQueuedBytes?: number;
   batchBytes?: number;
   flushMs?: number;
 }

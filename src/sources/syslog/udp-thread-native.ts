@@ -27,6 +27,12 @@ const POST_BYTES = 1 << 20;
  * unscreened (while fewer than this many lines wait for it), so both screen until it has caught up
  */
 const SPILL_QUEUED = 20_000;
+/**
+ * memory the addon's waiting batches may hold: each holds about 390 KiB whatever it carries, so a
+ * trickle of one datagram a batch (flushed every 5 ms) while this thread is stalled keeps some 680
+ * batches, over 3 s of such a trickle at 200 a second, before it drops and counts (backpressure)
+ */
+const NATIVE_QUEUE_BYTES = 256 << 20;
 
 type WaitingBatch = NativeUdpBatch & { spilled?: boolean };
 
@@ -113,7 +119,7 @@ export function receiveNative(addon: Addon, data: UdpThreadData, post: Post): { 
   try {
     receiver = addon.open({
       host: data.host, port: data.port, family: data.family, recvBufferBytes: data.recvBufferBytes || 0,
-      maxMessageBytes: Math.min(data.maxMessageBytes || 65536, 65536), maxQueued: data.hold,
+      maxMessageBytes: Math.min(data.maxMessageBytes || 65536, 65536), maxQueued: data.hold, maxQueuedBytes: NATIVE_QUEUE_BYTES,
     }, () => pump());
   } catch (err) {
     const e = nativeUdpError(err, data.listen);
