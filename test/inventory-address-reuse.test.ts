@@ -108,7 +108,9 @@ describe('address reuse in the daemon\'s status and metrics', () => {
       expect(status.addressReuse).toEqual({ windowH: 24, quickMin: 10, channels: [{ channel: 'vpn', reused: 2, quick: 1 }] });
       const m = parsePromText(await (await fetch(base + '/metrics')).text()).samples;
       expect(m.filter((x) => x.name.startsWith('onsight_addresses_reused'))).toEqual([
+        { name: 'onsight_addresses_reused', labels: { channel: 'dhcp' }, value: 0 },
         { name: 'onsight_addresses_reused', labels: { channel: 'vpn' }, value: 2 },
+        { name: 'onsight_addresses_reused_quickly', labels: { channel: 'dhcp' }, value: 0 },
         { name: 'onsight_addresses_reused_quickly', labels: { channel: 'vpn' }, value: 1 },
       ]);
       if (hasChromium) {

@@ -118,9 +118,11 @@ async function fillMetrics(d: DaemonView, w: MetricsRegistry, status: Status): P
   const ar = status.addressReuse;
   const reused = w.family('onsight_addresses_reused', 'gauge', `Bindings that ended in the last ${ar.windowH} h whose address another device took next, by channel (dhcp, vpn).`);
   const quick = w.family('onsight_addresses_reused_quickly', 'gauge', `Of those, the addresses another device took within ${ar.quickMin} min of the end, by channel: on a VPN pool, a probe of a user who just left can reach the next one (a wrong host; see the README).`);
-  for (const c of ar.channels) {
-    reused(c.reused, { channel: c.channel });
-    quick(c.quick, { channel: c.channel });
+  // both channels always (0 when nothing was reused), so a dashboard or an alert has a series to read
+  for (const channel of ['dhcp', 'vpn'] as const) {
+    const c = ar.channels.find((x) => x.channel === channel);
+    reused(c?.reused ?? 0, { channel });
+    quick(c?.quick ?? 0, { channel });
   }
 
   // policy and queue, per region
