@@ -88,6 +88,17 @@ describe('RFC 3164 headers as they really are', () => {
     expect(iso(m.time)).toBe('2026-07-04T07:39:40.000Z');
   });
 
+  it('the fall-back hour: a stamp of the repeated hour is read by when the line came, so a renewal in the second is not older than one in the first', () => {
+    const at = (stamp: string, received: string) => iso(parseSyslog(`<30>${stamp} gw dhcpd[7]: DHCPACK on 10.0.1.5`, { receivedAt: new Date(received), zone: 'America/New_York' }).time);
+    expect(at('Nov  1 01:50:00', '2026-11-01T05:50:01Z')).toBe('2026-11-01T05:50:00.000Z'); // EDT
+    expect(at('Nov  1 01:10:00', '2026-11-01T06:10:01Z')).toBe('2026-11-01T06:10:00.000Z'); // EST, an hour later (was 05:10)
+    expect(at('Nov  1 2026 01:10:00', '2026-11-01T06:10:01Z')).toBe('2026-11-01T06:10:00.000Z'); // with a year too
+    expect(at('Nov  1 01:10:00', '2026-11-03T12:00:00Z')).toBe('2026-11-01T05:10:00.000Z'); // a backlog: the first, as before
+    // the same stamp text read twice an hour apart (a quiet sender) is read afresh, not from the last line's
+    expect(at('Nov  1 01:20:00', '2026-11-01T05:20:01Z')).toBe('2026-11-01T05:20:00.000Z');
+    expect(at('Nov  1 01:20:00', '2026-11-01T06:20:01Z')).toBe('2026-11-01T06:20:00.000Z');
+  });
+
   it('no header at all: the whole line is the message', () => {
     const m = parseSyslog('30,09/20/21,09:16:15,DNS Update Request,172.28.43.169', opts);
     expect(m.format).toBe('none');

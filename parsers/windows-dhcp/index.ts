@@ -75,14 +75,15 @@ function num(s: string, a: number, b: number): number {
 }
 
 /** `MM/DD/YY` + `HH:MM:SS`, server local time (read in the configured zone) → ISO, or undefined. */
-function when(date: string, time: string, zone: string): string | undefined {
+function when(date: string, time: string, zone: string, receivedAt: Date): string | undefined {
   if ((date.length !== 8 && date.length !== 10) || time.length < 8) return undefined;
   const mo = num(date, 0, 2), d = num(date, 3, 5);
   let y = num(date, 6, date.length);
   const h = num(time, 0, 2), mi = num(time, 3, 5), s = num(time, 6, 8);
   if (mo < 1 || mo > 12 || d < 1 || d > 31 || y < 0 || h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 || s > 60) return undefined;
   if (date.length === 8) y += 2000;
-  const ms = wallToUtc(y, mo, d, h, mi, s, 0, zone);
+  // (the fall-back hour's repeated times by when the line was read: util/time.ts)
+  const ms = wallToUtc(y, mo, d, h, mi, s, 0, zone, receivedAt.getTime());
   return Number.isFinite(ms) ? new Date(ms).toISOString() : undefined;
 }
 
@@ -99,7 +100,7 @@ class WindowsDhcpParser implements LineParser {
     const ip = f[4]?.trim();
     if (!ip) return [];
     const d: SightingDraft = { kind, ip };
-    const at = when(f[1], f[2], input.zone);
+    const at = when(f[1], f[2], input.zone, input.receivedAt);
     if (at) d.at = at;
     const host = f[5]?.trim();
     if (host) d.hostname = host;

@@ -232,6 +232,8 @@ interface StampMemo {
   len: number;
   zone: string;
   year: number;
+  /** when the line it was read for came (ms) */
+  received: number;
   result: StampResult;
 }
 let lastStamp: StampMemo | undefined;
@@ -249,16 +251,20 @@ function parseStamp(line: string, i: number, opts: HeaderOptions): StampResult |
     const e = i + memo.len;
     // the same text must end the stamp here too: no fraction, no year after it that the memo lacks
     if ((e === line.length || line.charCodeAt(e) === 32 || line.charCodeAt(e) === 58) && !(r.hasYear === false && yearAfter(line, e)) &&
-      memo.year === opts.receivedAt.getUTCFullYear() && (r.time === undefined || r.time <= opts.receivedAt.getTime() + DAY_MS)) {
+      memo.year === opts.receivedAt.getUTCFullYear() && (r.time === undefined || r.time <= opts.receivedAt.getTime() + DAY_MS) &&
+      // (read when it came: the fall-back hour's repeated stamp an hour on is the other reading, util/time.ts wallToUtc)
+      Math.abs(opts.receivedAt.getTime() - memo.received) < MEMO_MS) {
       return { time: r.time, hasYear: r.hasYear, end: e, ctime: r.ctime };
     }
   }
   const r = parseStampSlow(line, i, opts);
-  if (r && !r.steppedBack && !isDigit(line.charCodeAt(i))) lastStamp = { src: line, start: i, len: r.end - i, zone: opts.zone, year: opts.receivedAt.getUTCFullYear(), result: r };
+  if (r && !r.steppedBack && !isDigit(line.charCodeAt(i))) lastStamp = { src: line, start: i, len: r.end - i, zone: opts.zone, year: opts.receivedAt.getUTCFullYear(), received: opts.receivedAt.getTime(), result: r };
   return r;
 }
 
 const DAY_MS = 86_400_000;
+/** a memoized stamp serves lines received within this long of the one it was read for */
+const MEMO_MS = 60_000;
 
 /** ` YYYY` then a space or the end at `k` (the year-after-time form). */
 function yearAfter(line: string, k: number): boolean {
@@ -314,7 +320,7 @@ function parseStampSlow(line: string, i: number, opts: HeaderOptions): StampResu
   const hasYear = year !== undefined;
   // a year-less stamp takes the receive year, or an earlier one (December lines read in January)
   const y = hasYear ? year : yearlessYear(mo, day, hms.h, hms.m, hms.s, hms.ms, opts.receivedAt, opts.zone);
-  const time = y !== undefined && isRealDate(y, mo, day) ? wallToUtc(y, mo, day, hms.h, hms.m, hms.s, hms.ms, opts.zone) : undefined;
+  const time = y !== undefined && isRealDate(y, mo, day) ? wallToUtc(y, mo, day, hms.h, hms.m, hms.s, hms.ms, opts.zone, opts.receivedAt.getTime()) : undefined;
   return { time, hasYear, end: k, ctime, steppedBack: !hasYear && y !== undefined && y !== opts.receivedAt.getUTCFullYear() };
 }
 

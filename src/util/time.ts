@@ -85,13 +85,29 @@ export function isValidZone(zone: string): boolean {
   }
 }
 
-/** Wall-clock time in `zone` → UTC epoch ms (two passes settle DST edges). */
-export function wallToUtc(y: number, mo: number, d: number, h: number, mi: number, s: number, ms: number, zone: string): number {
+/**
+ * Wall-clock time in `zone` → UTC epoch ms (two passes settle DST edges). A wall time the
+ * fall-back hour makes twice is its first unless `near` (when the line arrived) says otherwise:
+ * received within LIVE_MS after the second, the one nearer `near` (a live line of the repeated
+ * hour, read as the first, would look an hour older than the lines just before it, and the
+ * inventory drops a line older than what it knows of the address). A backlog read later keeps the
+ * first: nearness says nothing there.
+ */
+export function wallToUtc(y: number, mo: number, d: number, h: number, mi: number, s: number, ms: number, zone: string, near?: number): number {
   const wall = Date.UTC(y, mo - 1, d, h, mi, s, ms);
   let t = wall - zoneOffsetMs(zone, wall);
   t = wall - zoneOffsetMs(zone, t);
-  return t;
+  if (near === undefined || !Number.isFinite(near)) return t;
+  // the readings under the offsets in force a few hours before and after, each kept if the wall time maps back to itself under it
+  const readings = [t - 3 * 3_600_000, t + 3 * 3_600_000].map((x) => wall - zoneOffsetMs(zone, x)).filter((c) => wall - zoneOffsetMs(zone, c) === c);
+  if (readings.length < 2 || readings[0] === readings[1]) return t;
+  const first = Math.min(...readings), second = Math.max(...readings);
+  if (near > second + LIVE_MS) return first;
+  return Math.abs(near - second) < Math.abs(near - first) ? second : first;
 }
+
+/** How long after the second reading of a repeated wall time a line may arrive and still be read by when it arrived (wallToUtc). */
+const LIVE_MS = 2 * 3_600_000;
 
 const DAY = 86_400_000;
 
