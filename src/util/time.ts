@@ -98,8 +98,11 @@ export function wallToUtc(y: number, mo: number, d: number, h: number, mi: numbe
   let t = wall - zoneOffsetMs(zone, wall);
   t = wall - zoneOffsetMs(zone, t);
   if (near === undefined || !Number.isFinite(near)) return t;
-  // the readings under the offsets in force a few hours before and after, each kept if the wall time maps back to itself under it
-  const readings = [t - 3 * 3_600_000, t + 3 * 3_600_000].map((x) => wall - zoneOffsetMs(zone, x)).filter((c) => wall - zoneOffsetMs(zone, c) === c);
+  // the readings under the offsets in force a few hours before and after (the same offset, nearly
+  // always: one reading), each kept if the wall time maps back to itself under it
+  const before = zoneOffsetMs(zone, t - 3 * 3_600_000), after = zoneOffsetMs(zone, t + 3 * 3_600_000);
+  if (before === after) return t;
+  const readings = [wall - before, wall - after].filter((c) => wall - zoneOffsetMs(zone, c) === c);
   if (readings.length < 2 || readings[0] === readings[1]) return t;
   const first = Math.min(...readings), second = Math.max(...readings);
   if (near > second + LIVE_MS) return first;
