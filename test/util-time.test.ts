@@ -44,18 +44,23 @@ describe('zoneOffsetMs with its cache', () => {
 describe('the fall-back hour, read by when the line came', () => {
   // New York falls back on 2026-11-01: 01:00–01:59 comes twice, first EDT (05:00Z…), then EST (06:00Z…)
   const ny = (near?: string) => new Date(wallToUtc(2026, 11, 1, 1, 30, 0, 0, 'America/New_York', near === undefined ? undefined : Date.parse(near))).toISOString();
-  it('a live line takes the reading nearer its arrival; without one, or read long after, the first', () => {
+  it('a live line takes the latest reading not after it came; without one, or read long after, as before', () => {
     expect(ny()).toBe('2026-11-01T05:30:00.000Z');
     expect(ny('2026-11-01T05:30:02Z')).toBe('2026-11-01T05:30:00.000Z'); // sent in the first 01:30
+    expect(ny('2026-11-01T06:10:02Z')).toBe('2026-11-01T05:30:00.000Z'); // late (40 min): never dated after it came
     expect(ny('2026-11-01T06:30:02Z')).toBe('2026-11-01T06:30:00.000Z'); // sent in the second
+    expect(ny('2026-11-01T06:27:00Z')).toBe('2026-11-01T06:30:00.000Z'); // a sender 3 min fast
     expect(ny('2026-11-01T08:29:00Z')).toBe('2026-11-01T06:30:00.000Z'); // late, still within 2 h of the second
     expect(ny('2026-11-02T09:00:00Z')).toBe('2026-11-01T05:30:00.000Z'); // a backlog read next day: as before
-    // times that are not repeated, and spring forward, do not move whatever `near` says
-    expect(new Date(wallToUtc(2026, 11, 1, 2, 30, 0, 0, 'America/New_York', Date.parse('2026-11-01T07:30:00Z'))).toISOString()).toBe('2026-11-01T07:30:00.000Z');
-    expect(new Date(wallToUtc(2026, 3, 29, 3, 0, 0, 0, 'Europe/Berlin', Date.parse('2026-03-29T01:00:00Z'))).toISOString()).toBe('2026-03-29T01:00:00.000Z');
-    expect(new Date(wallToUtc(2026, 10, 25, 2, 30, 0, 0, 'Europe/Berlin', Date.parse('2026-10-25T01:31:00Z'))).toISOString()).toBe('2026-10-25T01:30:00.000Z');
-    expect(new Date(wallToUtc(2026, 10, 25, 2, 30, 0, 0, 'Europe/Berlin', Date.parse('2026-10-25T00:31:00Z'))).toISOString()).toBe('2026-10-25T00:30:00.000Z');
-    expect(new Date(wallToUtc(2026, 10, 25, 2, 30, 0, 0, 'UTC', Date.parse('2026-10-25T05:00:00Z'))).toISOString()).toBe('2026-10-25T02:30:00.000Z');
+    // east of Greenwich the two passes give the second reading: a live line of the first hour takes the first, a backlog stays as before
+    const berlin = (near?: string) => new Date(wallToUtc(2026, 10, 25, 2, 30, 0, 0, 'Europe/Berlin', near === undefined ? undefined : Date.parse(near))).toISOString();
+    expect(berlin()).toBe('2026-10-25T01:30:00.000Z');
+    expect(berlin('2026-10-25T00:31:00Z')).toBe('2026-10-25T00:30:00.000Z');
+    expect(berlin('2026-10-25T01:31:00Z')).toBe('2026-10-25T01:30:00.000Z');
+    expect(berlin('2026-10-27T00:00:00Z')).toBe('2026-10-25T01:30:00.000Z');
+    // a wall time spring-forward skips (02:30 on 2026-03-29 in Berlin) comes out as without `near`, whatever `near` says
+    const gap = wallToUtc(2026, 3, 29, 2, 30, 0, 0, 'Europe/Berlin');
+    for (const near of ['2026-03-29T00:30:00Z', '2026-03-29T01:30:00Z', '2026-03-29T02:30:00Z']) expect(wallToUtc(2026, 3, 29, 2, 30, 0, 0, 'Europe/Berlin', Date.parse(near))).toBe(gap);
   });
 });
 

@@ -87,11 +87,12 @@ export function isValidZone(zone: string): boolean {
 
 /**
  * Wall-clock time in `zone` → UTC epoch ms (two passes settle DST edges). A wall time the
- * fall-back hour makes twice is its first unless `near` (when the line arrived) says otherwise:
- * received within LIVE_MS after the second, the one nearer `near` (a live line of the repeated
- * hour, read as the first, would look an hour older than the lines just before it, and the
- * inventory drops a line older than what it knows of the address). A backlog read later keeps the
- * first: nearness says nothing there.
+ * fall-back hour makes twice comes out as the two passes give it (the first reading west of
+ * Greenwich, the second east of it) unless `near` (when the line arrived) is within LIVE_MS after
+ * the second reading: then the latest reading not after `near` (SKEW_MS allowed), else the first.
+ * A live line of the repeated hour read the other way would look an hour older than the lines just
+ * before it, and the inventory drops a line older than what it knows of the address; a line is
+ * never dated after it came. A backlog read later is read as before: when it came says nothing.
  */
 export function wallToUtc(y: number, mo: number, d: number, h: number, mi: number, s: number, ms: number, zone: string, near?: number): number {
   const wall = Date.UTC(y, mo - 1, d, h, mi, s, ms);
@@ -105,12 +106,14 @@ export function wallToUtc(y: number, mo: number, d: number, h: number, mi: numbe
   const readings = [wall - before, wall - after].filter((c) => wall - zoneOffsetMs(zone, c) === c);
   if (readings.length < 2 || readings[0] === readings[1]) return t;
   const first = Math.min(...readings), second = Math.max(...readings);
-  if (near > second + LIVE_MS) return first;
-  return Math.abs(near - second) < Math.abs(near - first) ? second : first;
+  if (near > second + LIVE_MS) return t;
+  return second <= near + SKEW_MS ? second : first;
 }
 
 /** How long after the second reading of a repeated wall time a line may arrive and still be read by when it arrived (wallToUtc). */
 const LIVE_MS = 2 * 3_600_000;
+/** how far a sender's clock may run ahead of ours for a reading to count as not after the line came */
+const SKEW_MS = 5 * 60_000;
 
 const DAY = 86_400_000;
 
