@@ -167,18 +167,19 @@ function durationIn(tw: string[]): number | undefined {
  * there it is the event time, to the millisecond, where the relay's header is year-less and later.
  * Read in the configured zone; undefined when the text does not start with one.
  */
-function keaStamp(text: string, zone: string): number | undefined {
+function keaStamp(text: string, zone: string, near: number): number | undefined {
   if (text.length < 19 || text.charCodeAt(4) !== 45 || text.charCodeAt(10) !== 32) return undefined;
   let e = 19;
   if (text[e] === '.' || text[e] === ',') {
     e++;
     while (e < text.length && e < 30 && text.charCodeAt(e) >= 48 && text.charCodeAt(e) <= 57) e++;
   }
-  return parseIsoTime(text.slice(0, e), zone);
+  return parseIsoTime(text.slice(0, e), zone, near);
 }
 
 function eventTime(input: LineInput): number | undefined {
-  return keaStamp(input.syslog.msg, input.zone) ?? (input.syslog.format === 'none' ? keaStamp(input.raw, input.zone) : undefined);
+  const near = input.receivedAt.getTime();
+  return keaStamp(input.syslog.msg, input.zone, near) ?? (input.syslog.format === 'none' ? keaStamp(input.raw, input.zone, near) : undefined);
 }
 
 const plugin: ParserPlugin = {

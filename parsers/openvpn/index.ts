@@ -37,7 +37,7 @@ interface Body {
  * The message without a file-log stamp: `YYYY-MM-DD HH:MM:SS [us=NNNNNN] ` (the syslog header
  * parser does not take a date and time split by a space).
  */
-function body(msg: string, zone: string): Body {
+function body(msg: string, zone: string, near: number): Body {
   let text = accessServerLine(msg.trimStart());
   let at: string | undefined;
   // classic log file stamp (C ctime) inside an Access Server wrapper: the header parser did not see it
@@ -45,7 +45,7 @@ function body(msg: string, zone: string): Body {
   if (c > 0) text = text.slice(c);
   if (text.length > 20 && text[4] === '-' && text[7] === '-' && text[10] === ' ' && text[13] === ':' && text[16] === ':' &&
     isDigit(text.charCodeAt(0)) && isDigit(text.charCodeAt(18))) {
-    const ms = parseIsoTime(text.slice(0, 19), zone);
+    const ms = parseIsoTime(text.slice(0, 19), zone, near);
     if (ms !== undefined) {
       let i = 19;
       while (text.charCodeAt(i) === 32) i++;
@@ -167,7 +167,7 @@ class OpenVpnParser implements LineParser {
   private columns: ClientColumns = DEFAULT_COLUMNS;
 
   parse(input: LineInput): SightingDraft[] {
-    const b = body(input.syslog.msg, input.zone);
+    const b = body(input.syslog.msg, input.zone, input.receivedAt.getTime());
     const drafts = this.lines(b.text);
     if (b.at) for (const d of drafts) d.at ??= b.at;
     return drafts;

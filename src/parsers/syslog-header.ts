@@ -127,7 +127,7 @@ function parse5424(line: string, start: number, opts: HeaderOptions): Omit<Syslo
   const [ts, host, app, proc, msgid] = fields;
   let time: number | undefined;
   if (ts !== '-') {
-    time = parseIsoTime(ts, opts.zone);
+    time = parseIsoTime(ts, opts.zone, opts.receivedAt.getTime());
     if (time === undefined) return undefined;
   }
   i = skipSpaces(line, i);
@@ -275,7 +275,7 @@ function yearAfter(line: string, k: number): boolean {
 function parseStampSlow(line: string, i: number, opts: HeaderOptions): StampResult | undefined {
   if (isDigit(line.charCodeAt(i))) {
     const e = tokenEnd(line, i);
-    const t = parseIsoTime(line.slice(i, e), opts.zone);
+    const t = parseIsoTime(line.slice(i, e), opts.zone, opts.receivedAt.getTime());
     return t === undefined ? undefined : { time: t, hasYear: true, end: e };
   }
   let k = i;

@@ -169,7 +169,7 @@ function digits(text: string, start: number, n: number): number {
  * `2024-01-13T06:24:01`, `2024-01-13 06:24:01.123`. Without an offset the wall time is read in `zone`.
  * Returns epoch ms or undefined. Linear, no regex.
  */
-export function parseIsoTime(text: string, zone: string): number | undefined {
+export function parseIsoTime(text: string, zone: string, near?: number): number | undefined {
   if (text.length < 19 || text.length > 40) return undefined;
   const y = digits(text, 0, 4), mo = digits(text, 5, 2), d = digits(text, 8, 2);
   const h = digits(text, 11, 2), mi = digits(text, 14, 2), s = digits(text, 17, 2);
@@ -188,7 +188,8 @@ export function parseIsoTime(text: string, zone: string): number | undefined {
     }
     ms = Math.floor(ms);
   }
-  if (i === text.length) return wallToUtc(y, mo, d, h, mi, s, ms, zone);
+  // (no offset: local time in `zone`, the fall-back hour's read by `near`, when the line came)
+  if (i === text.length) return wallToUtc(y, mo, d, h, mi, s, ms, zone, near);
   const base = Date.UTC(y, mo - 1, d, h, mi, s, ms);
   if ((text[i] === 'Z' || text[i] === 'z') && i + 1 === text.length) return base;
   if ((text[i] === '+' || text[i] === '-') && (text.length === i + 6 || text.length === i + 5 || text.length === i + 3)) {
