@@ -104,7 +104,7 @@ export function wallToUtc(y: number, mo: number, d: number, h: number, mi: numbe
   const before = zoneOffsetMs(zone, t - 3 * 3_600_000), after = zoneOffsetMs(zone, t + 3 * 3_600_000);
   if (before === after) return t;
   const readings = [wall - before, wall - after].filter((c) => wall - zoneOffsetMs(zone, c) === c);
-  if (readings.length < 2 || readings[0] === readings[1]) return t;
+  if (readings.length < 2) return t;
   const first = Math.min(...readings), second = Math.max(...readings);
   if (near > second + LIVE_MS) return t;
   return second <= near + SKEW_MS ? second : first;
