@@ -1,5 +1,5 @@
 /**
- * How soon ended addresses go to another device (Inventory.addressReuse), on a real SQLite file and
+ * How soon ended addresses go to another device (HistoryStore.addressReuse), on a real SQLite file and
  * a real PostgreSQL with the same assertions: a VPN address the next user took 2 min after a
  * tunnel-down is quick, one taken 2 h later is not, the same user coming back is no reuse, a DHCP
  * address taken over with no release seen (the binding ends when the new holder appears) is quick,
@@ -55,29 +55,29 @@ for (const kind of STORE_KINDS) {
         // DHCP: released, another device 5 min later
         dhcp('lease', '10.20.1.8', '52:54:00:00:00:05', T), dhcp('release', '10.20.1.8', '52:54:00:00:00:05', T + 20 * MIN), dhcp('lease', '10.20.1.8', '52:54:00:00:00:06', T + 25 * MIN),
       ], [], T + 200 * MIN);
-      const reuse = await store.inventory.addressReuse(T - 60 * MIN, 10 * MIN);
+      const reuse = await store.history.addressReuse(T - 60 * MIN, 10 * MIN);
       expect(reuse).toEqual([
         { channel: 'dhcp', reused: 3, quick: 1 },
         { channel: 'vpn', reused: 3, quick: 1 },
       ]);
       // the whole history: the end before the period counts too
-      expect(await store.inventory.addressReuse(T - 400 * MIN, 10 * MIN)).toEqual([
+      expect(await store.history.addressReuse(T - 400 * MIN, 10 * MIN)).toEqual([
         { channel: 'dhcp', reused: 3, quick: 1 },
         { channel: 'vpn', reused: 4, quick: 2 },
       ]);
       // a longer limit takes eve (2 h) and the 40-min DHCP one, never the untimed takeovers
-      expect(await store.inventory.addressReuse(T - 60 * MIN, 180 * MIN)).toEqual([
+      expect(await store.history.addressReuse(T - 60 * MIN, 180 * MIN)).toEqual([
         { channel: 'dhcp', reused: 3, quick: 2 },
         { channel: 'vpn', reused: 3, quick: 2 },
       ]);
-      expect(await store.inventory.addressReuse(T + 500 * MIN, 10 * MIN)).toEqual([]);
+      expect(await store.history.addressReuse(T + 500 * MIN, 10 * MIN)).toEqual([]);
     });
 
     it.runIf(kind.name === 'sqlite')('looks up each ended binding\'s next one through the address and start index, not the address\'s history', async () => {
       const { openDatabase } = await import('../src/store/db.js');
-      const { ADDRESS_REUSE_SQL } = await import('../src/store/types.js');
+      const { ADDRESS_REUSE_SQL } = await import('../src/store/history.js');
       const db = openDatabase(join(mkdtempSync(join(tmpdir(), 'onsight-reuse-plan-')), 'state.db'));
-      const plan = (db.prepare(`EXPLAIN QUERY PLAN ${ADDRESS_REUSE_SQL}`).all({ since: 0, quick: 0 }) as { detail: string }[]).map((r) => r.detail);
+      const plan = (db.prepare(`EXPLAIN QUERY PLAN ${ADDRESS_REUSE_SQL}`).all(0, 0) as { detail: string }[]).map((r) => r.detail);
       db.close();
       const lookups = plan.filter((d) => / q /.test(` ${d} `) || d.includes('AS q'));
       expect(lookups.length, plan.join('\n')).toBeGreaterThanOrEqual(2); // the next holder, and when it came

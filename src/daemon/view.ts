@@ -112,7 +112,7 @@ export function daemonView(d: ViewedParts): DaemonView {
       // a look-up per ended binding of the day: shared by the page's refreshes and /metrics scrapes for REUSE_TTL_MS
       const now = Date.now();
       if (!reuse || now - reuse.at > REUSE_TTL_MS || reuse.quickMs !== quickMs) {
-        const value = d.inventory.addressReuse(since, quickMs);
+        const value = d.store.history.addressReuse(since, quickMs);
         const mine = { at: now, quickMs, value };
         reuse = mine;
         value.catch(() => { if (reuse === mine) reuse = undefined; });

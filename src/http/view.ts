@@ -74,7 +74,7 @@ export interface DaemonView {
   /** bindings that ended since `since`, newest first (ENDED_PAGE at most; `before`: the page after) */
   endedBindings(since: number, now: number, before?: EndedKey): Promise<EndedBinding[]>;
   inventoryCounts(now: number): Promise<{ identities: number; present: number }>;
-  /** per channel, bindings ended since `since` whose address another device took next, and how many within `quickMs` (Inventory.addressReuse) */
+  /** per channel, bindings ended since `since` whose address another device took next, and how many within `quickMs` (HistoryStore.addressReuse) */
   addressReuse(since: number, quickMs: number): Promise<AddressReuse[]>;
   /** the policy's verdict for a binding at a time, and the region its address maps to (if any) */
   evaluate(b: BindingView, at: number): Verdict;

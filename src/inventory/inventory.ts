@@ -14,7 +14,7 @@ import type { DB } from '../store/db.js';
 import { gateOf, type SqliteGate } from '../store/gate.js';
 import { forgettableIdentity, PRUNE_CHUNK, pruneCutoffs } from '../store/prune.js';
 import type { ApplyResult, BindingView, Change, EndedBindingRow, IdentityView, Inventory, InventoryCounts, InventoryOptions, PeriodBinding, PruneCounts, EndedKey } from '../store/types.js';
-import { ADDRESS_REUSE_SQL, addressReuseRows, ENDED_PAGE, type AddressReuse } from '../store/types.js';
+import { ENDED_PAGE } from '../store/types.js';
 import { MAX_AHEAD_MS, type Sighting } from '../sighting.js';
 import type { FileCheckpoint, SourcePosition } from '../sources/types.js';
 import { LinkRules, linkedVia, type LinkFacts } from './linking.js';
@@ -402,10 +402,6 @@ export class SqliteInventory implements Inventory {
       AND id NOT IN (SELECT binding_id FROM queue) AND id NOT IN (SELECT binding_id FROM intent_targets) LIMIT ${PRUNE_CHUNK})`).run(cutoff).changes);
     out.identities = await chunks(() => this.db.prepare(`DELETE FROM identities WHERE id IN (SELECT id FROM identities i WHERE ${forgettableIdentity('@forget')} LIMIT ${PRUNE_CHUNK})`).run({ forget }).changes);
     return out;
-  }
-
-  addressReuse(since: number, quickMs: number): Promise<AddressReuse[]> {
-    return this.gate.run(() => addressReuseRows(this.db.prepare(ADDRESS_REUSE_SQL).all({ since, quick: quickMs }) as { channel: string; reused: number; quick: number }[]));
   }
 
   counts(now: number): Promise<InventoryCounts> {

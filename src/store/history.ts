@@ -1,11 +1,11 @@
 /**
- * The operator views' reads (store/types.ts HistoryStore), written once in the SQL both engines
+ * The operator views' and the status's reads (store/types.ts HistoryStore), written once in the SQL both engines
  * speak: `?` placeholders (numbered for PostgreSQL by its reader), `"user"` quoted (reserved in
  * PostgreSQL, an ordinary quoted name in SQLite), ties broken by id so both engines order alike.
  * Each engine supplies only a reader: SQLite's behind its connection's gate, PostgreSQL's pool.
  */
 import { decision, intent, type DecisionRow } from '../scheduler/queue.js';
-import type { About, Decision, DecisionQuery, DeviceName, DeviceScan, HistoryStore, SightingRow, TargetedScan } from './types.js';
+import type { About, AddressReuse, Decision, DecisionQuery, DeviceName, DeviceScan, HistoryStore, SightingRow, TargetedScan } from './types.js';
 
 /** Runs one read-only statement with `?` placeholders and returns its rows. */
 export type SqlReader = <T>(sql: string, args: (string | number)[]) => Promise<T[]>;
@@ -30,6 +30,10 @@ function aboutSql(about: About, ipCol: string, idCol: string): { sql: string; ar
 
 export class History implements HistoryStore {
   constructor(private readonly read: SqlReader) {}
+
+  async addressReuse(since: number, quickMs: number): Promise<AddressReuse[]> {
+    return addressReuseRows(await this.read<{ channel: string; reused: unknown; quick: unknown }>(ADDRESS_REUSE_SQL, [quickMs, since]));
+  }
 
   async identitiesNamed(name: DeviceName, presentAt?: number): Promise<number[]> {
     // a user by its key too, whatever the case: user names fold case in identity keys (Bob and bob are
@@ -82,4 +86,30 @@ export class History implements HistoryStore {
       after = Number(rows[rows.length - 1].id);
     }
   }
+}
+
+/**
+ * addressReuse's SQL (placeholders: the quick limit, then `since`): for each binding ended since, the next binding of its address (by start, then
+ * id: a range of the bindings_ip_start index, so each look-up reads one row, not the address's
+ * history), kept when another device holds it. Not another device: the same identity, or one with
+ * the same user, MAC or DUID (a VPN line with a host name and one without make two identities of
+ * one user). Only an end a line stated (a release, a tunnel-down, a move to another address) is
+ * timed for `quick`: a takeover with no end seen (a lost tunnel-down, a backlog read at once), a
+ * lease that ran out or an expiry line has no real end time, and would read as reused at once.
+ */
+const NEXT = (col: string) => `(SELECT q.${col} FROM bindings q WHERE q.ip = p.ip AND q.start_at >= p.start_at AND (q.start_at > p.start_at OR q.id > p.id) ORDER BY q.start_at, q.id LIMIT 1)`;
+export const ADDRESS_REUSE_SQL = `SELECT x.channel AS channel, count(*) AS reused, sum(CASE WHEN x.timed = 1 AND x.next_start - x.end_at <= ? THEN 1 ELSE 0 END) AS quick
+  FROM (SELECT p.channel AS channel, p.end_at AS end_at, p.identity_id AS identity_id,
+      CASE WHEN p.end_reason IN ('released', 'tunnel-down', 'moved') THEN 1 ELSE 0 END AS timed,
+      ${NEXT('identity_id')} AS next_identity, ${NEXT('start_at')} AS next_start
+    FROM bindings p WHERE p.end_at IS NOT NULL AND p.end_at >= ?) x
+  JOIN identities a ON a.id = x.identity_id JOIN identities b ON b.id = x.next_identity
+  WHERE x.next_identity <> x.identity_id
+    AND NOT (a."user" IS NOT NULL AND b."user" IS NOT NULL AND lower(a."user") = lower(b."user"))
+    AND NOT (a.mac IS NOT NULL AND a.mac = b.mac) AND NOT (a.duid IS NOT NULL AND a.duid = b.duid)
+  GROUP BY x.channel ORDER BY x.channel`;
+
+/** addressReuse's rows, typed (the engines' drivers give counts as numbers, strings or bigints). */
+function addressReuseRows(rows: { channel: string; reused: unknown; quick: unknown }[]): AddressReuse[] {
+  return rows.filter((r) => r.channel === 'dhcp' || r.channel === 'vpn').map((r) => ({ channel: r.channel as 'dhcp' | 'vpn', reused: Number(r.reused), quick: Number(r.quick ?? 0) }));
 }

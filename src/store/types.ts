@@ -165,49 +165,15 @@ export interface Inventory {
   /** Drop ended scans (kept as counts), sightings and ended bindings older than the retention, and devices long forgotten. */
   prune(now: number): Promise<PruneCounts>;
   counts(now: number): Promise<InventoryCounts>;
-  /**
-   * How soon ended addresses went to another device: per channel, the bindings ended at or after
-   * `since` whose address another identity took next, and how many of those it took within
-   * `quickMs` of the end. A VPN hub that hands a freed address to the next user at once is where a
-   * probe of a departed device reaches another (src/scheduler/README.md, wrong hosts).
-   */
-  addressReuse(since: number, quickMs: number): Promise<AddressReuse[]>;
 }
 
-/** One channel's addresses taken by another device after a binding ended (Inventory.addressReuse). */
+/** One channel's addresses taken by another device after a binding ended (HistoryStore.addressReuse). */
 export interface AddressReuse {
   channel: 'dhcp' | 'vpn';
   /** bindings ended in the period whose address another device took next */
   reused: number;
   /** of those whose end a line stated (a release, a tunnel-down, a move), taken within the quick limit of it */
   quick: number;
-}
-
-/**
- * The SQL of addressReuse, for SQLite and PostgreSQL alike (placeholders :since :quick, each store
- * writes its own): for each binding ended since, the next binding of its address (by start, then
- * id: a range of the bindings_ip_start index, so each look-up reads one row, not the address's
- * history), kept when another device holds it. Not another device: the same identity, or one with
- * the same user, MAC or DUID (a VPN line with a host name and one without make two identities of
- * one user). Only an end a line stated (a release, a tunnel-down, a move to another address) is
- * timed for `quick`: a takeover with no end seen (a lost tunnel-down, a backlog read at once), a
- * lease that ran out or an expiry line has no real end time, and would read as reused at once.
- */
-const NEXT = (col: string) => `(SELECT q.${col} FROM bindings q WHERE q.ip = p.ip AND q.start_at >= p.start_at AND (q.start_at > p.start_at OR q.id > p.id) ORDER BY q.start_at, q.id LIMIT 1)`;
-export const ADDRESS_REUSE_SQL = `SELECT x.channel AS channel, count(*) AS reused, sum(CASE WHEN x.timed = 1 AND x.next_start - x.end_at <= :quick THEN 1 ELSE 0 END) AS quick
-  FROM (SELECT p.channel AS channel, p.end_at AS end_at, p.identity_id AS identity_id,
-      CASE WHEN p.end_reason IN ('released', 'tunnel-down', 'moved') THEN 1 ELSE 0 END AS timed,
-      ${NEXT('identity_id')} AS next_identity, ${NEXT('start_at')} AS next_start
-    FROM bindings p WHERE p.end_at IS NOT NULL AND p.end_at >= :since) x
-  JOIN identities a ON a.id = x.identity_id JOIN identities b ON b.id = x.next_identity
-  WHERE x.next_identity <> x.identity_id
-    AND NOT (a."user" IS NOT NULL AND b."user" IS NOT NULL AND lower(a."user") = lower(b."user"))
-    AND NOT (a.mac IS NOT NULL AND a.mac = b.mac) AND NOT (a.duid IS NOT NULL AND a.duid = b.duid)
-  GROUP BY x.channel ORDER BY x.channel`;
-
-/** addressReuse's rows, typed (the stores' drivers give counts as numbers, strings or bigints). */
-export function addressReuseRows(rows: { channel: string; reused: unknown; quick: unknown }[]): AddressReuse[] {
-  return rows.filter((r) => r.channel === 'dhcp' || r.channel === 'vpn').map((r) => ({ channel: r.channel as 'dhcp' | 'vpn', reused: Number(r.reused), quick: Number(r.quick ?? 0) }));
 }
 
 /** The most rows one endedBindings call returns. */
@@ -468,6 +434,13 @@ export interface HistoryStore {
   scansTargeting(about: About, limit: number): Promise<TargetedScan[]>;
   /** The scans the decision log records (`scanned` decisions naming a device) up to `until`, oldest first, a page at a time (coverage: a log of 1M decisions holds few scans). */
   scanPagesUntil(until: number, pageSize?: number): AsyncIterable<DeviceScan[]>;
+  /**
+   * How soon ended addresses went to another device: per channel, the bindings ended at or after
+   * `since` whose address another identity took next, and how many of those it took within
+   * `quickMs` of the end. A VPN hub that hands a freed address to the next user at once is where a
+   * probe of a departed device reaches another (README, wrong hosts).
+   */
+  addressReuse(since: number, quickMs: number): Promise<AddressReuse[]>;
 }
 
 /** A `scanned` decision: the device and when. */

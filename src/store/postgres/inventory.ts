@@ -13,7 +13,7 @@ import {
 import { LinkRules, linkedVia, type LinkFacts } from '../../inventory/linking.js';
 import { LeaseTimes } from '../../inventory/lease-times.js';
 import type { ApplyResult, BindingView, Change, EndedBindingRow, IdentityView, Inventory, InventoryCounts, InventoryOptions, PeriodBinding, PruneCounts, EndedKey } from '../types.js';
-import { ADDRESS_REUSE_SQL, addressReuseRows, ENDED_PAGE, type AddressReuse } from '../types.js';
+import { ENDED_PAGE } from '../types.js';
 import { statement as st, type PgDb } from './db.js';
 import { applyBatch } from './batch.js';
 
@@ -356,11 +356,6 @@ export class PgInventory implements Inventory {
       LIMIT ${PRUNE_CHUNK})`, [cutoff]));
     const identities = await chunks(deleted(`DELETE FROM identities WHERE id IN (SELECT id FROM identities i WHERE ${forgettableIdentity('$1')} LIMIT ${PRUNE_CHUNK})`, [forget]));
     return { sightings, bindings, intents, identities };
-  }
-
-  async addressReuse(since: number, quickMs: number): Promise<AddressReuse[]> {
-    const sql = ADDRESS_REUSE_SQL.replace(':quick', '$2').replace(':since', '$1');
-    return addressReuseRows((await this.db.query(sql, [since, quickMs])).rows as { channel: string; reused: unknown; quick: unknown }[]);
   }
 
   async counts(now: number): Promise<InventoryCounts> {
