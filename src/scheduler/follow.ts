@@ -244,12 +244,12 @@ export class Follower {
    */
   private async endChance(scans: Intent[], now: number, freshOnly: boolean): Promise<number> {
     const interval = this.pollIntervalMs();
+    // (before three scans have ended, every scan is taken as older than any learned)
+    const learned = this.durations.count >= 3;
     let chance = 0;
     for (const i of scans) {
       const start = i.launchedAt ?? i.createdAt;
       const size = await this.size(i);
-      // (before three scans have ended, every scan is taken as older than any learned)
-      const learned = this.durations.count >= 3;
       const f0 = learned ? this.durations.cdf(this.lastPollAt - start, size) : 1;
       const f1 = learned ? this.durations.cdf(now - start, size) : 1;
       // (unlearned: at the pace of the polls while the scan is young, as a scan of any length may end)
