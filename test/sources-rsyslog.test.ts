@@ -41,9 +41,12 @@ let dir: string | undefined;
 let proc: ChildProcess | undefined;
 const handles: InputHandle[] = [];
 afterAll(async () => {
+  // rsyslogd writes its queue files into the work directory as it shuts down: removed once it has exited
+  const exited = proc && proc.exitCode === null && proc.signalCode === null ? new Promise<void>((resolve) => proc!.once('exit', () => resolve())) : undefined;
   proc?.kill('SIGTERM');
   for (const h of handles) await h.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  if (exited) await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+  if (dir) rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
 });
 
 describe.runIf(rsyslogd)('rsyslog omfwd → our listeners', () => {
