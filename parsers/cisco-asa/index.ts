@@ -193,7 +193,7 @@ class CiscoAsaParser implements LineParser {
     const body = text.slice(m.body);
     const drafts = this.message(m.id, body);
     if (drafts.length && input.syslog.time === undefined) {
-      const at = stampBefore(text, m.start, input.zone);
+      const at = stampBefore(text, m.start, input.zone, input.receivedAt.getTime());
       if (at) for (const d of drafts) d.at ??= at;
     }
     return drafts;
@@ -418,14 +418,15 @@ function setRemote(d: SightingDraft, remote: string): void {
  * When the header parser found no time (`<166>2024-06-26T01:35:42Z: %ASA-...`: an ISO stamp
  * followed by a colon), read an ISO stamp from the token right before the marker.
  */
-function stampBefore(text: string, markerAt: number, zone: string): string | undefined {
+function stampBefore(text: string, markerAt: number, zone: string, near: number): string | undefined {
   const head = words(text.slice(0, markerAt), 8);
   for (let i = head.length - 1; i >= 0; i--) {
     let t = head[i];
     while (t.endsWith(':')) t = t.slice(0, -1);
     const gt = t.indexOf('>');
     if (t.startsWith('<') && gt > 0) t = t.slice(gt + 1);
-    const ms = parseIsoTime(t, zone);
+    // (an offset-less stamp's fall-back hour is read by when the line came: util/time.ts wallToUtc)
+    const ms = parseIsoTime(t, zone, near);
     if (ms !== undefined) return new Date(ms).toISOString();
   }
   return undefined;

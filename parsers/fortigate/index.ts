@@ -41,14 +41,17 @@ function addr(text: string | undefined): string | undefined {
   return ip && ip !== '0.0.0.0' && ip !== '::' ? ip : undefined;
 }
 
-/** `date=2020-04-23 time=12:32:48 tz="-0500"` → ISO; without tz the wall time is read in `zone`. */
-function eventTime(kv: Map<string, string>, zone: string): string | undefined {
+/**
+ * `date=2020-04-23 time=12:32:48 tz="-0500"` → ISO; without tz the wall time is read in `zone`, the
+ * fall-back hour's by `near`, when the line came (util/time.ts wallToUtc).
+ */
+function eventTime(kv: Map<string, string>, zone: string, near: number): string | undefined {
   const date = kv.get('date');
   const time = kv.get('time');
   if (!date || !time || date.length !== 10 || time.length < 8) return undefined;
   let tz = kv.get('tz') ?? '';
   if (tz && !((tz[0] === '+' || tz[0] === '-') && (tz.length === 5 || tz.length === 6 || tz.length === 3))) tz = '';
-  const ms = parseIsoTime(`${date}T${time.slice(0, 8)}${tz}`, zone);
+  const ms = parseIsoTime(`${date}T${time.slice(0, 8)}${tz}`, zone, near);
   return ms === undefined ? undefined : new Date(ms).toISOString();
 }
 
@@ -108,7 +111,7 @@ class FortiGateParser implements LineParser {
     else if (subtype === 'endpoint') d = this.endpoint(kv, logid);
     else if (subtype === 'system') d = dhcpServer(kv, logid);
     if (!d) return [];
-    const at = eventTime(kv, input.zone) ?? epochTime(kv.get('eventtime'));
+    const at = eventTime(kv, input.zone, input.receivedAt.getTime()) ?? epochTime(kv.get('eventtime'));
     if (at) d.at = at;
     return [d];
   }

@@ -127,11 +127,11 @@ function addr(text: string | undefined): string | undefined {
   return ip && ip !== '0.0.0.0' && ip !== '::' ? ip : undefined;
 }
 
-/** `2021/03/24 11:29:49` (device time, configured zone) or `2021-10-22T16:10:05.000000Z`. */
-function panTime(text: string | undefined, zone: string): string | undefined {
+/** `2021/03/24 11:29:49` (device time, configured zone; the fall-back hour's read by `near`, when the line came) or `2021-10-22T16:10:05.000000Z`. */
+function panTime(text: string | undefined, zone: string, near: number): string | undefined {
   if (!text || text.length < 19 || text.length > 40) return undefined;
   const t = text[4] === '/' && text[7] === '/' ? `${text.slice(0, 4)}-${text.slice(5, 7)}-${text.slice(8)}` : text;
-  const ms = parseIsoTime(t, zone);
+  const ms = parseIsoTime(t, zone, near);
   return ms === undefined ? undefined : new Date(ms).toISOString();
 }
 
@@ -166,7 +166,7 @@ class GlobalProtectParser implements LineParser {
     if (e.machine) d.hostname = e.machine;
     if (e.user) d.user = e.user;
     if (pub) d.remoteIp = pub;
-    const at = panTime(e.generated, input.zone);
+    const at = panTime(e.generated, input.zone, input.receivedAt.getTime());
     if (at) d.at = at;
     if (!up && e.loginDuration) {
       const s = Number(e.loginDuration);
