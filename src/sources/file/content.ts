@@ -11,8 +11,12 @@
  * first KiB (the Windows DHCP audit log preamble is the same every week) differ there.
  */
 import { createHash } from 'node:crypto';
-import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, open, readdir, rm, stat, type FileHandle } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
 import type { Stats } from 'node:fs';
 import { setTimeout as wait } from 'node:timers/promises';
 
@@ -115,7 +119,7 @@ function sameFiles(a: Sibling[], b: Sibling[]): boolean {
   return b.every((s) => seen.has(key(s)));
 }
 
-async function listSiblings(path: string): Promise<Sibling[]> {
+async function listSiblings(path: string, compressed = false): Promise<Sibling[]> {
   const dir = dirname(path);
   const base = basename(path);
   let names: string[];
@@ -126,7 +130,7 @@ async function listSiblings(path: string): Promise<Sibling[]> {
   }
   const out: Sibling[] = [];
   for (const n of names) {
-    if (n === base || !n.startsWith(base) || COMPRESSED.test(n)) continue;
+    if (n === base || !n.startsWith(base) || COMPRESSED.test(n) !== compressed) continue;
     const sep = n[base.length];
     if (sep !== '.' && sep !== '-' && sep !== '_') continue;
     try {
@@ -136,7 +140,8 @@ async function listSiblings(path: string): Promise<Sibling[]> {
       /* gone meanwhile (the next listing will not agree) */
     }
   }
-  return out.sort((a, b) => a.st.mtimeMs - b.st.mtimeMs || olderByName(basename(a.path).slice(base.length), basename(b.path).slice(base.length)));
+  const suffix = (s: Sibling) => basename(s.path).slice(base.length).replace(COMPRESSED, '');
+  return out.sort((a, b) => a.st.mtimeMs - b.st.mtimeMs || olderByName(suffix(a), suffix(b)));
 }
 
 /**
@@ -260,4 +265,108 @@ async function findRotatedIn(path: string, sibs: Sibling[], want: ContentMark & 
     if (ok) return { match: sibs[i], newer: (newerInSeries(path, sibs, sibs[i]) ?? []).filter((s) => s.st.ino !== excludeIno) };
   }
   return undefined;
+}
+
+/** Compressed rotations onsight reads (gzip: logrotate's default `compresscmd`); the others are named in a warning. */
+const GZIP = /\.gz$/i;
+
+export function isGzip(path: string): boolean {
+  return GZIP.test(path);
+}
+
+/** The suffix of a rotation's name after the log's, without a compression extension (`.2` for `app.log.2.gz`). */
+function rotationSuffix(path: string, s: Sibling): string {
+  return basename(s.path).slice(basename(path).length).replace(COMPRESSED, '');
+}
+
+/** A search of the compressed rotations for what a checkpoint refers to. */
+export interface CompressedSearch {
+  /** the gzip rotation that holds it, and the rotations newer than it in its series (plain or gzip), oldest first */
+  found?: { match: Sibling; newer: Sibling[] };
+  /** compressed rotations onsight cannot read (`.xz`, `.bz2`, `.zst`...): one of them may hold it */
+  unreadable: string[];
+}
+
+/**
+ * Where did the file a checkpoint refers to go, when no plain sibling has it (findRotated)? Into a
+ * compressed rotation: logrotate's `compress` while onsight was down (without `delaycompress` at the
+ * first rotation, with it at the second). Gzip rotations are read newest first, each only as far as
+ * the checkpoint's offset, and matched by both fingerprints (without a tail fingerprint, from an
+ * older store, a rotation sharing our first KiB cannot be told from ours: nothing is matched). The
+ * newer rotations of its naming series follow it (`app.log.2.gz`, then `app.log.1`, then the live file).
+ */
+export async function findCompressed(path: string, want: ContentMark): Promise<CompressedSearch> {
+  const packed = await listSiblings(path, true);
+  const unreadable = packed.filter((s) => !GZIP.test(s.path)).map((s) => s.path);
+  if (want.tailFingerprint === undefined) return { unreadable };
+  const gz = packed.filter((s) => GZIP.test(s.path));
+  for (let i = gz.length - 1; i >= 0; i--) {
+    if (!(await gzipMatches(gz[i].path, want))) continue;
+    const series = seriesOf(rotationSuffix(path, gz[i]));
+    if (series === undefined) return { found: { match: gz[i], newer: [] }, unreadable };
+    // (the listing's order, mtime then name, over plain and gzip rotations alike: gzip keeps the mtime)
+    const order = (a: Sibling, b: Sibling) => a.st.mtimeMs - b.st.mtimeMs || olderByName(rotationSuffix(path, a), rotationSuffix(path, b));
+    const newer = [...(await listSiblings(path)), ...gz]
+      .filter((x) => x !== gz[i] && order(gz[i], x) < 0 && seriesOf(rotationSuffix(path, x)) === series)
+      .sort(order);
+    return { found: { match: gz[i], newer }, unreadable };
+  }
+  return { unreadable };
+}
+
+/**
+ * Does the gzip file hold, decompressed, the bytes `mark` was taken of (both fingerprints, and at
+ * least `mark.offset` bytes)? Reads only as far as the offset, keeping the first KiB and the bytes
+ * before the offset. A file that is not gzip, or broken before the offset, does not match.
+ */
+async function gzipMatches(path: string, mark: ContentMark): Promise<boolean> {
+  if (mark.tailFingerprint === undefined) return false;
+  const headLen = Math.min(FP_BYTES, mark.offset);
+  const tailLen = Math.min(TAIL_BYTES, mark.offset);
+  const head = Buffer.alloc(headLen);
+  const tail = Buffer.alloc(tailLen);
+  const tailFrom = mark.offset - tailLen;
+  let pos = 0;
+  const src = createReadStream(path);
+  const gunzip = createGunzip();
+  try {
+    for await (const chunk of src.pipe(gunzip) as AsyncIterable<Buffer>) {
+      const end = pos + chunk.length;
+      if (pos < headLen) chunk.copy(head, pos, 0, Math.min(chunk.length, headLen - pos));
+      if (end > tailFrom && pos < mark.offset) chunk.copy(tail, Math.max(0, pos - tailFrom), Math.max(0, tailFrom - pos), Math.min(chunk.length, mark.offset - pos));
+      pos = end;
+      if (pos >= mark.offset) break;
+    }
+  } catch {
+    return false;
+  } finally {
+    src.destroy();
+    gunzip.destroy();
+  }
+  return pos >= mark.offset && sha256hex(head) === mark.fingerprint && sha256hex(tail) === mark.tailFingerprint;
+}
+
+/**
+ * A gzip rotation decompressed into a file of its own, open for reading and already unlinked (its
+ * space is freed when it is closed, crash or not), in `dir` (the OS's temp directory: the systemd
+ * unit's is private). Undefined, with the reason, when it cannot be read or written.
+ */
+export async function inflateToTemp(gz: Sibling, dir = tmpdir()): Promise<{ opened: Opened } | { error: string }> {
+  let tmp: string | undefined;
+  try {
+    tmp = await mkdtemp(join(dir, 'onsight-rotated-'));
+    const file = join(tmp, 'log');
+    await pipeline(createReadStream(gz.path), createGunzip(), createWriteStream(file, { mode: 0o600 }));
+    const fh = await open(file, 'r');
+    try {
+      return { opened: { fh, st: await fh.stat() } };
+    } catch (err) {
+      await fh.close().catch(() => undefined);
+      throw err;
+    }
+  } catch (err) {
+    return { error: (err as Error).message };
+  } finally {
+    if (tmp) await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+  }
 }

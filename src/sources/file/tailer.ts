@@ -15,7 +15,8 @@
  *   from the offset rather than being read twice.
  * - Each line carries its checkpoint (path key, dev, ino, offset past the line, fingerprints), so a
  *   restart resumes exactly after the last committed line: at the path if it is still that file,
- *   or in the rotated file that now has it (finished first), then the newer ones.
+ *   or in the rotated file that now has it (finished first), then the newer ones; or in a gzip
+ *   rotation (logrotate's compress while we were down), read in a decompressed copy.
  * - Respects backpressure: stops when push returns false, goes on after onDrain.
  */
 import { open, stat, type FileHandle } from 'node:fs/promises';
@@ -23,7 +24,7 @@ import { setTimeout as wait } from 'node:timers/promises';
 import { isUtf8 } from 'node:buffer';
 import type { Logger } from '../../log.js';
 import type { FileCheckpoint, LineSink, RawLine } from '../types.js';
-import { FP_BYTES, TAIL_BYTES, contentMatches, detectEncoding, findRotated, openListed, readAt, rotatedSiblings, sha256hex, type ContentMark, type Encoding, type Sibling } from './content.js';
+import { FP_BYTES, TAIL_BYTES, contentMatches, detectEncoding, findCompressed, findRotated, inflateToTemp, isGzip, openListed, readAt, rotatedSiblings, sha256hex, type ContentMark, type Encoding, type Sibling } from './content.js';
 
 /** a checkpointed file not found beside the path is looked for this many more times, ROTATED_LOOK_AGAIN_MS × k apart */
 const ROTATED_LOOKS = 3;
@@ -201,6 +202,8 @@ export class FileTailer {
         await this.nextSegment();
         return;
       }
+      // compressed while we were down (logrotate's compress): read from the checkpoint in a decompressed copy
+      if (await this.resumeCompressed(cp, live)) return;
       // the file we were reading is gone or was overwritten: what is at the path now is new to us
       if (live) {
         this.log.warn({ path: this.opts.key, checkpoint: { ino: cp.ino, offset: cp.offset } }, 'checkpointed file not found (rotated away or overwritten); reading the current file from its start');
@@ -222,6 +225,50 @@ export class FileTailer {
     const head = await readAt(live.fh, 0, 4);
     if (detectEncoding(head) === 'utf16le' && off % 2 === 1) off++;
     await this.useSegment(live, off);
+  }
+
+  /**
+   * At start, the checkpointed file found in no plain rotation: is it in a gzip one? Then its
+   * decompressed copy is read from the checkpoint's offset, the newer rotations after it (gzip ones
+   * decompressed the same way, each when queued) and then the live file. A copy is a file of its own,
+   * unlinked at once: its lines' checkpoints name its inode, so a restart while it is read finds the
+   * gzip rotation again by content. False when none holds it (said when some compressed rotation
+   * could not be read: `.xz`, `.bz2`...).
+   */
+  private async resumeCompressed(cp: FileCheckpoint, live: { fh: FileHandle; dev: number; ino: number } | undefined): Promise<boolean> {
+    const search = await findCompressed(this.opts.key, cp);
+    if (!search.found) {
+      if (search.unreadable.length) {
+        this.event('compressedUnreadable');
+        this.log.warn({ path: this.opts.key, unreadable: search.unreadable }, 'checkpointed file not found; it may be in a compressed rotation onsight cannot read (gzip only): its lines after the checkpoint are lost');
+      }
+      return false;
+    }
+    const { match, newer } = search.found;
+    if (!(await this.enqueueInflated(match, cp.offset))) return false;
+    this.log.info({ path: this.opts.key, rotated: match.path, offset: cp.offset, newer: newer.map((s) => s.path) }, 'resuming in the compressed rotation (decompressed), then the newer ones');
+    // (a plain copy the live file still holds from its start is read with the live file: copytruncate)
+    const plain = live ? new Set(await this.notInLive(newer.filter((s) => !isGzip(s.path)), live)) : undefined;
+    for (const s of newer) {
+      if (isGzip(s.path)) await this.enqueueInflated(s, 0);
+      else if (!plain || plain.has(s)) await this.enqueue(s, 0);
+    }
+    await this.enqueueThenLive([], live);
+    this.event('resumedCompressed');
+    await this.nextSegment();
+    return true;
+  }
+
+  /** Queue a gzip rotation's decompressed copy, read from `from`; false (counted, said) when it cannot be made. */
+  private async enqueueInflated(gz: Sibling, from: number): Promise<boolean> {
+    const r = await inflateToTemp(gz);
+    if ('opened' in r) {
+      this.queue.push({ fh: r.opened.fh, dev: r.opened.st.dev, ino: r.opened.st.ino, path: gz.path, from });
+      return true;
+    }
+    this.event('rotatedLost');
+    this.log.warn({ path: this.opts.key, rotated: gz.path, err: r.error }, 'a compressed rotation could not be decompressed; its lines are lost');
+    return false;
   }
 
   /** Make `seg` the current file, positioned at `offset` (rebuilding the fingerprint state). */
