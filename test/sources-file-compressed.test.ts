@@ -106,6 +106,31 @@ describe('file input restart: a compressed rotation', () => {
     expect(run2.sink.texts()).toEqual([...a.slice(20), ...b, ...c]);
   });
 
+  it('a truncated gzip rotation: what decompresses before the break is read (said and counted), then the live file; a newer rotation that is not gzip at all is passed over', async () => {
+    const p = join(dir, 'vpn.log');
+    const old = lines('a', 3000);
+    const text = old.join('\n') + '\n';
+    const cut = Buffer.byteLength(old.slice(0, 100).join('\n') + '\n');
+    const cp = checkpointOf(p, text, cut, 987654321, 1);
+    const gz = gzipSync(Buffer.from(text));
+    writeFileSync(p + '.1.gz', gz.subarray(0, Math.floor(gz.length * 0.8))); // (a copy cut short: a full disk, a crash while compressing)
+    writeFileSync(p + '-20991231.gz', Buffer.from('not gzip at all\n')); // (another series, newest: looked at first, matches nothing)
+    writeFileSync(p, 'n1\n');
+    const { sink, h } = await start(p, cp);
+    await until(() => sink.texts().includes('n1'), 5000, 'n1');
+    await sleep(150);
+    const got = sink.texts();
+    expect(got.at(-1)).toBe('n1');
+    const fromGz = got.slice(0, -1);
+    // a run of whole lines from line 101 on, most of what the cut file holds (the last one may be cut mid-line)
+    expect(fromGz.length).toBeGreaterThan(2000);
+    expect(fromGz.slice(0, -1)).toEqual(old.slice(100, 100 + fromGz.length - 1));
+    expect(old[100 + fromGz.length - 1].startsWith(fromGz.at(-1)!)).toBe(true);
+    const ev = (h.counters() as { events: Record<string, number> }).events;
+    expect(ev.compressedBroken).toBe(1);
+    expect(ev.resumedCompressed).toBe(1);
+  });
+
   it('only a compressed rotation onsight cannot read (.xz) could hold it: counted and said, and the live file is read from its start', async () => {
     const p = join(dir, 'vpn.log');
     const text = lines('a', 10).join('\n') + '\n';

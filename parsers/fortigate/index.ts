@@ -57,7 +57,8 @@ function eventTime(kv: Map<string, string>, zone: string, near: number): string 
 
 /**
  * `eventtime=` (FortiOS 6.2+): epoch in nanoseconds (19 digits), microseconds (16, 6.0) or
- * seconds (10); used only when the line has no `date=`/`time=`.
+ * seconds (10); the time only when the line has no `date=`/`time=`, else what tells the fall-back
+ * hour's two readings of a `date=`/`time=` without `tz=` apart.
  */
 function epochTime(v: string | undefined): string | undefined {
   if (!v || v.length > 19) return undefined;
@@ -111,7 +112,10 @@ class FortiGateParser implements LineParser {
     else if (subtype === 'endpoint') d = this.endpoint(kv, logid);
     else if (subtype === 'system') d = dhcpServer(kv, logid);
     if (!d) return [];
-    const at = eventTime(kv, input.zone, input.receivedAt.getTime()) ?? epochTime(kv.get('eventtime'));
+    // (date= and time= without tz= in the fall-back hour: the reading nearest eventtime=, when the
+    // line has one, else by when it came; eventtime alone only where date= and time= are missing)
+    const epoch = epochTime(kv.get('eventtime'));
+    const at = eventTime(kv, input.zone, epoch !== undefined ? Date.parse(epoch) : input.receivedAt.getTime()) ?? epoch;
     if (at) d.at = at;
     return [d];
   }

@@ -11,10 +11,10 @@
  * first KiB (the Windows DHCP audit log preamble is the same every week) differ there.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, open, readdir, rm, stat, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
+import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import type { Stats } from 'node:fs';
@@ -281,8 +281,12 @@ function rotationSuffix(path: string, s: Sibling): string {
 
 /** A search of the compressed rotations for what a checkpoint refers to. */
 export interface CompressedSearch {
-  /** the gzip rotation that holds it, and the rotations newer than it in its series (plain or gzip), oldest first */
-  found?: { match: Sibling; newer: Sibling[] };
+  /**
+   * the gzip rotation that holds it, open (the caller closes `fh`: held by its fd, a rename after
+   * the search cannot swap another file in), and the rotations newer than it in its series (plain
+   * or gzip), oldest first
+   */
+  found?: { match: Sibling; fh: FileHandle; newer: Sibling[] };
   /** compressed rotations onsight cannot read (`.xz`, `.bz2`, `.zst`...): one of them may hold it */
   unreadable: string[];
 }
@@ -291,9 +295,11 @@ export interface CompressedSearch {
  * Where did the file a checkpoint refers to go, when no plain sibling has it (findRotated)? Into a
  * compressed rotation: logrotate's `compress` while onsight was down (without `delaycompress` at the
  * first rotation, with it at the second). Gzip rotations are read newest first, each only as far as
- * the checkpoint's offset, and matched by both fingerprints (without a tail fingerprint, from an
- * older store, a rotation sharing our first KiB cannot be told from ours: nothing is matched). The
- * newer rotations of its naming series follow it (`app.log.2.gz`, then `app.log.1`, then the live file).
+ * it can match (its first KiB, then up to the checkpoint's offset), and matched by both fingerprints
+ * (without a tail fingerprint, from an older store, a rotation sharing our first KiB cannot be told
+ * from ours: nothing is matched). The newer rotations of its naming series follow it
+ * (`app.log.2.gz`, then `app.log.1`, then the live file). A rotation that cannot be opened or read
+ * (permissions, removed meanwhile, not gzip) does not match.
  */
 export async function findCompressed(path: string, want: ContentMark): Promise<CompressedSearch> {
   const packed = await listSiblings(path, true);
@@ -301,25 +307,53 @@ export async function findCompressed(path: string, want: ContentMark): Promise<C
   if (want.tailFingerprint === undefined) return { unreadable };
   const gz = packed.filter((s) => GZIP.test(s.path));
   for (let i = gz.length - 1; i >= 0; i--) {
-    if (!(await gzipMatches(gz[i].path, want))) continue;
+    let opened: Opened | undefined;
+    try {
+      opened = await openListed(gz[i]);
+    } catch {
+      continue; // (unreadable: not ours to match)
+    }
+    if (!opened) continue;
+    if (!(await gzipMatches(opened.fh, want))) {
+      await opened.fh.close().catch(() => undefined);
+      continue;
+    }
     const series = seriesOf(rotationSuffix(path, gz[i]));
-    if (series === undefined) return { found: { match: gz[i], newer: [] }, unreadable };
+    if (series === undefined) return { found: { match: gz[i], fh: opened.fh, newer: [] }, unreadable };
     // (the listing's order, mtime then name, over plain and gzip rotations alike: gzip keeps the mtime)
     const order = (a: Sibling, b: Sibling) => a.st.mtimeMs - b.st.mtimeMs || olderByName(rotationSuffix(path, a), rotationSuffix(path, b));
-    const newer = [...(await listSiblings(path)), ...gz]
+    const newer = [...(await settledSiblings(path)).sibs, ...gz]
       .filter((x) => x !== gz[i] && order(gz[i], x) < 0 && seriesOf(rotationSuffix(path, x)) === series)
       .sort(order);
-    return { found: { match: gz[i], newer }, unreadable };
+    return { found: { match: gz[i], fh: opened.fh, newer }, unreadable };
   }
   return { unreadable };
 }
 
 /**
- * Does the gzip file hold, decompressed, the bytes `mark` was taken of (both fingerprints, and at
- * least `mark.offset` bytes)? Reads only as far as the offset, keeping the first KiB and the bytes
- * before the offset. A file that is not gzip, or broken before the offset, does not match.
+ * The bytes of the file behind `fh` from its start, by positioned reads: the handle stays open
+ * whatever the pipeline does (a FileHandle's own read stream closes it when destroyed).
  */
-async function gzipMatches(path: string, mark: ContentMark): Promise<boolean> {
+async function* bytesOf(fh: FileHandle): AsyncGenerator<Buffer> {
+  for (let pos = 0; ; ) {
+    const b = Buffer.allocUnsafe(64 * 1024);
+    const { bytesRead } = await fh.read(b, 0, b.length, pos);
+    if (bytesRead === 0) return;
+    pos += bytesRead;
+    yield b.subarray(0, bytesRead);
+  }
+}
+
+/** a read stopped on purpose: the answer is known */
+class Enough extends Error {}
+
+/**
+ * Does the gzip file behind `fh` hold, decompressed, the bytes `mark` was taken of (both
+ * fingerprints, and at least `mark.offset` bytes)? Reads only as far as the answer needs: its
+ * first KiB (a stranger stops there), then up to the offset, keeping just those and the bytes
+ * before the offset. Not gzip, or broken before the offset: no.
+ */
+async function gzipMatches(fh: FileHandle, mark: ContentMark): Promise<boolean> {
   if (mark.tailFingerprint === undefined) return false;
   const headLen = Math.min(FP_BYTES, mark.offset);
   const tailLen = Math.min(TAIL_BYTES, mark.offset);
@@ -327,46 +361,67 @@ async function gzipMatches(path: string, mark: ContentMark): Promise<boolean> {
   const tail = Buffer.alloc(tailLen);
   const tailFrom = mark.offset - tailLen;
   let pos = 0;
-  const src = createReadStream(path);
-  const gunzip = createGunzip();
-  try {
-    for await (const chunk of src.pipe(gunzip) as AsyncIterable<Buffer>) {
+  let headChecked = headLen === 0;
+  const take = new Writable({
+    write(chunk: Buffer, _enc, done) {
       const end = pos + chunk.length;
       if (pos < headLen) chunk.copy(head, pos, 0, Math.min(chunk.length, headLen - pos));
       if (end > tailFrom && pos < mark.offset) chunk.copy(tail, Math.max(0, pos - tailFrom), Math.max(0, tailFrom - pos), Math.min(chunk.length, mark.offset - pos));
       pos = end;
-      if (pos >= mark.offset) break;
-    }
-  } catch {
-    return false;
-  } finally {
-    src.destroy();
-    gunzip.destroy();
+      if (!headChecked && pos >= headLen) {
+        headChecked = true;
+        if (sha256hex(head) !== mark.fingerprint) return done(new Enough());
+      }
+      done(pos >= mark.offset ? new Enough() : null);
+    },
+  });
+  try {
+    await pipeline(bytesOf(fh), createGunzip(), take);
+  } catch (err) {
+    if (!(err instanceof Enough)) return false;
   }
   return pos >= mark.offset && sha256hex(head) === mark.fingerprint && sha256hex(tail) === mark.tailFingerprint;
 }
 
+/** A gzip rotation's decompressed copy: all of it, or (`broken` says why) what came out before the stream broke. */
+export type Inflated = { fh: FileHandle; size: number; broken?: string } | { error: string };
+
 /**
- * A gzip rotation decompressed into a file of its own, open for reading and already unlinked (its
- * space is freed when it is closed, crash or not), in `dir` (the OS's temp directory: the systemd
- * unit's is private). Undefined, with the reason, when it cannot be read or written.
+ * Decompress the gzip file behind `gz` (which the caller closes) into a file of its own in `dir`
+ * (the OS's temp directory: the systemd unit's is private), unlinked before anything is written
+ * (its space is freed when it is closed, crash or not), and open for reading. A stream that breaks
+ * (a truncated or corrupt rotation) keeps what it gave.
  */
-export async function inflateToTemp(gz: Sibling, dir = tmpdir()): Promise<{ opened: Opened } | { error: string }> {
-  let tmp: string | undefined;
+export async function inflate(gz: FileHandle, dir = tmpdir()): Promise<Inflated> {
+  let out: FileHandle;
   try {
-    tmp = await mkdtemp(join(dir, 'onsight-rotated-'));
-    const file = join(tmp, 'log');
-    await pipeline(createReadStream(gz.path), createGunzip(), createWriteStream(file, { mode: 0o600 }));
-    const fh = await open(file, 'r');
+    const tmp = await mkdtemp(join(dir, 'onsight-rotated-'));
     try {
-      return { opened: { fh, st: await fh.stat() } };
-    } catch (err) {
-      await fh.close().catch(() => undefined);
-      throw err;
+      out = await open(join(tmp, 'log'), 'w+', 0o600);
+    } finally {
+      await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
     }
   } catch (err) {
+    return { error: `no temporary copy: ${(err as Error).message}` };
+  }
+  let broken: string | undefined;
+  try {
+    let pos = 0;
+    await pipeline(bytesOf(gz), createGunzip(), async (inflated: AsyncIterable<Buffer>) => {
+      for await (const chunk of inflated) {
+        await out.write(chunk, 0, chunk.length, pos);
+        pos += chunk.length;
+      }
+    });
+  } catch (err) {
+    broken = (err as Error).message;
+  }
+  try {
+    const size = (await out.stat()).size;
+    if (size === 0 && broken !== undefined) throw new Error(broken);
+    return { fh: out, size, broken };
+  } catch (err) {
+    await out.close().catch(() => undefined);
     return { error: (err as Error).message };
-  } finally {
-    if (tmp) await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
   }
 }

@@ -24,7 +24,7 @@ import { setTimeout as wait } from 'node:timers/promises';
 import { isUtf8 } from 'node:buffer';
 import type { Logger } from '../../log.js';
 import type { FileCheckpoint, LineSink, RawLine } from '../types.js';
-import { FP_BYTES, TAIL_BYTES, contentMatches, detectEncoding, findCompressed, findRotated, inflateToTemp, isGzip, openListed, readAt, rotatedSiblings, sha256hex, type ContentMark, type Encoding, type Sibling } from './content.js';
+import { FP_BYTES, TAIL_BYTES, contentMatches, detectEncoding, findCompressed, findRotated, inflate, isGzip, openListed, readAt, rotatedSiblings, sha256hex, type ContentMark, type Encoding, type Sibling } from './content.js';
 
 /** a checkpointed file not found beside the path is looked for this many more times, ROTATED_LOOK_AGAIN_MS × k apart */
 const ROTATED_LOOKS = 3;
@@ -80,7 +80,7 @@ export class FileTailer {
    * files to read after the current one: rotated ones to finish, opened when queued (logrotate may
    * rename them again before we get there), and last the live file, held by its fd
    */
-  private queue: { fh: FileHandle; dev: number; ino: number; path: string; from: number; live?: boolean }[] = [];
+  private queue: { fh: FileHandle; dev: number; ino: number; path: string; from: number; live?: boolean; gzip?: boolean }[] = [];
   private offset = 0;
   private readPos = 0;
   private buf: Buffer = Buffer.alloc(0);
@@ -228,12 +228,12 @@ export class FileTailer {
   }
 
   /**
-   * At start, the checkpointed file found in no plain rotation: is it in a gzip one? Then its
-   * decompressed copy is read from the checkpoint's offset, the newer rotations after it (gzip ones
-   * decompressed the same way, each when queued) and then the live file. A copy is a file of its own,
-   * unlinked at once: its lines' checkpoints name its inode, so a restart while it is read finds the
-   * gzip rotation again by content. False when none holds it (said when some compressed rotation
-   * could not be read: `.xz`, `.bz2`...).
+   * At start, the checkpointed file found in no plain rotation: is it in a gzip one? Then that
+   * rotation is queued from the checkpoint's offset, the newer rotations after it and then the live
+   * file; each gzip one is held by its fd and decompressed into a copy when its turn comes
+   * (nextSegment). A copy is a file of its own: its lines' checkpoints name its inode, so a restart
+   * while it is read finds the gzip rotation again by content. False when none holds it (said when
+   * some compressed rotation could not be read: `.xz`, `.bz2`...).
    */
   private async resumeCompressed(cp: FileCheckpoint, live: { fh: FileHandle; dev: number; ino: number } | undefined): Promise<boolean> {
     const search = await findCompressed(this.opts.key, cp);
@@ -244,13 +244,14 @@ export class FileTailer {
       }
       return false;
     }
-    const { match, newer } = search.found;
-    if (!(await this.enqueueInflated(match, cp.offset))) return false;
+    const { match, fh, newer } = search.found;
+    const st = await fh.stat().catch(() => match.st);
+    this.queue.push({ fh, dev: st.dev, ino: st.ino, path: match.path, from: cp.offset, gzip: true });
     this.log.info({ path: this.opts.key, rotated: match.path, offset: cp.offset, newer: newer.map((s) => s.path) }, 'resuming in the compressed rotation (decompressed), then the newer ones');
     // (a plain copy the live file still holds from its start is read with the live file: copytruncate)
     const plain = live ? new Set(await this.notInLive(newer.filter((s) => !isGzip(s.path)), live)) : undefined;
     for (const s of newer) {
-      if (isGzip(s.path)) await this.enqueueInflated(s, 0);
+      if (isGzip(s.path)) await this.enqueue(s, 0, true);
       else if (!plain || plain.has(s)) await this.enqueue(s, 0);
     }
     await this.enqueueThenLive([], live);
@@ -259,16 +260,25 @@ export class FileTailer {
     return true;
   }
 
-  /** Queue a gzip rotation's decompressed copy, read from `from`; false (counted, said) when it cannot be made. */
-  private async enqueueInflated(gz: Sibling, from: number): Promise<boolean> {
-    const r = await inflateToTemp(gz);
-    if ('opened' in r) {
-      this.queue.push({ fh: r.opened.fh, dev: r.opened.st.dev, ino: r.opened.st.ino, path: gz.path, from });
-      return true;
+  /**
+   * A queued gzip rotation's decompressed copy, as a segment (the rotation's fd closed); undefined
+   * (counted, said) when none can be made. A stream that breaks part-way (a truncated or corrupt
+   * rotation) gives what came out before the break, said and counted as `compressedBroken`.
+   */
+  private async inflated(q: { fh: FileHandle; path: string }): Promise<Segment | undefined> {
+    const r = await inflate(q.fh);
+    await q.fh.close().catch(() => undefined);
+    if ('error' in r) {
+      this.event('rotatedLost');
+      this.log.warn({ path: this.opts.key, rotated: q.path, err: r.error }, 'a compressed rotation could not be decompressed; its lines are lost');
+      return undefined;
     }
-    this.event('rotatedLost');
-    this.log.warn({ path: this.opts.key, rotated: gz.path, err: r.error }, 'a compressed rotation could not be decompressed; its lines are lost');
-    return false;
+    if (r.broken !== undefined) {
+      this.event('compressedBroken');
+      this.log.warn({ path: this.opts.key, rotated: q.path, bytes: r.size, err: r.broken }, 'a compressed rotation breaks part-way (truncated or corrupt); reading what comes before the break');
+    }
+    const st = await r.fh.stat();
+    return { fh: r.fh, dev: st.dev, ino: st.ino, openedAs: q.path, live: false };
   }
 
   /** Make `seg` the current file, positioned at `offset` (rebuilding the fingerprint state). */
@@ -334,7 +344,7 @@ export class FileTailer {
   }
 
   /** Open a rotated file now (by its inode: if it was renamed since we listed it, find it again). */
-  private async enqueue(sib: Sibling, from: number): Promise<void> {
+  private async enqueue(sib: Sibling, from: number, gzip = false): Promise<void> {
     for (let attempt = 0; attempt < 3; attempt++) {
       let path = sib.path;
       if (attempt > 0) {
@@ -345,7 +355,7 @@ export class FileTailer {
       try {
         const opened = await openListed({ path, st: sib.st });
         if (opened) {
-          this.queue.push({ fh: opened.fh, dev: opened.st.dev, ino: opened.st.ino, path, from });
+          this.queue.push({ fh: opened.fh, dev: opened.st.dev, ino: opened.st.ino, path, from, gzip });
           return;
         }
       } catch {
@@ -387,16 +397,23 @@ export class FileTailer {
    * it rotated twice meanwhile) come before the live path: opening the path alone would skip them.
    */
   private async nextSegment(): Promise<void> {
-    const finished = this.seg && !this.seg.live ? { ...this.mark(), ino: this.seg.ino, dev: this.seg.dev } : undefined;
+    let finished = this.seg && !this.seg.live ? { ...this.mark(), ino: this.seg.ino, dev: this.seg.dev } : undefined;
     if (this.seg) await this.seg.fh.close().catch(() => undefined);
     this.seg = undefined;
-    if (!this.queue.length) {
-      if (finished) await this.queueRotatedSince(finished);
-      else await this.enqueueThenLive([], await this.openLive());
+    for (;;) {
+      if (!this.queue.length) {
+        if (finished) await this.queueRotatedSince(finished);
+        else await this.enqueueThenLive([], await this.openLive());
+        finished = undefined;
+      }
+      const q = this.queue.shift();
+      if (!q) return;
+      // a gzip rotation (resumeCompressed): its decompressed copy; none could be made: the next file
+      const seg = q.gzip ? await this.inflated(q) : { fh: q.fh, dev: q.dev, ino: q.ino, openedAs: q.path, live: q.live === true };
+      if (!seg) continue;
+      await this.useSegment(seg, q.from);
+      return;
     }
-    const q = this.queue.shift();
-    if (!q) return;
-    await this.useSegment({ fh: q.fh, dev: q.dev, ino: q.ino, openedAs: q.path, live: q.live === true }, q.from);
   }
 
   /** Schedule a read pass (fs event, poll tick, drain). Passes never overlap. */
