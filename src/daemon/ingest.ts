@@ -20,6 +20,7 @@ import { Prefilter } from '../parsers/prefilter.js';
 import type { CommitGroup, FileCheckpoint, LineSink, RawLine, SourcePosition, UnclaimedLines } from '../sources/types.js';
 import type { StoreHealth } from '../store/health.js';
 import { Decoders } from './decoders.js';
+import { LineRepeats } from './repeats.js';
 import { DecodeThread, decodeThreadEntry, type DecodedLines } from './decode-client.js';
 
 export interface IngestOptions {
@@ -60,13 +61,15 @@ export interface IngestedSighting {
 
 /**
  * A line as the cluster inbox keys it (with its origin and time): one sender's line delivered to
- * every node is one key. A tailed file's line also carries where it ends in its file: one node
- * tails a file, and an identical line written twice within one timestamp (ACK, RELEASE, ACK in one
- * second) is two lines, not a duplicate. `k`: the sighting's index when the line yields several.
+ * every node is one key. An identical line written twice within one timestamp (ACK, RELEASE, ACK in
+ * one second) is two lines, not a duplicate: a tailed file's line carries where it ends in its file
+ * (one node tails a file), a network line its occurrence among identical lines from its sender
+ * (`repeat`, repeats.ts; the first keeps the plain key). `k`: the sighting's index when the line
+ * yields several.
  */
-export function inboxRaw(l: Pick<RawLine, 'text' | 'sightings' | 'checkpoint'>, k?: number): string | undefined {
+export function inboxRaw(l: Pick<RawLine, 'text' | 'sightings' | 'checkpoint'>, k?: number, repeat = 1): string | undefined {
   if (l.sightings) return undefined; // decoded by the source itself (a lease database): its sighting stands in
-  const at = l.checkpoint ? `\0${l.checkpoint.ino}:${l.checkpoint.offset}` : '';
+  const at = l.checkpoint ? `\0${l.checkpoint.ino}:${l.checkpoint.offset}` : repeat > 1 ? `\0#${repeat}` : '';
   return `${l.text}${at}${k !== undefined ? `\0${k}` : ''}`;
 }
 
@@ -148,6 +151,8 @@ export class Ingest implements LineSink {
   /** the commit pass in progress: one at a time, so batches commit in order */
   private committing: Promise<boolean> | undefined;
   private closing = false;
+  /** cluster mode: each network line's occurrence among identical ones from its sender (the inbox key) */
+  private readonly repeats = new LineRepeats();
   /** what a line must contain for some parser to claim it under format auto (undefined: anything may be claimed) */
   private readonly autoClaims: Claims | undefined;
   /** lines sources tested against those claims themselves and did not push: decoded, unrecognized */
@@ -380,7 +385,7 @@ export class Ingest implements LineSink {
         if (l.group?.accept && !l.group.accept(s)) return;
         sightings.push(s);
         // sightings a source decoded itself (a lease-file snapshot) have no line of their own
-        if (this.opts.append) entries.push({ sighting: s, raw: inboxRaw(l, found.length > 1 ? k : undefined), sender: l.sender, source: l.source });
+        if (this.opts.append) entries.push({ sighting: s, raw: inboxRaw(l, found.length > 1 ? k : undefined, l.checkpoint || l.sightings ? 1 : this.repeats.occurrence(l)), sender: l.sender, source: l.source });
       });
       if (l.checkpoint) checkpoints.set(l.checkpoint.path, l.checkpoint);
       // (a refused group was failed: its position, an HTTP request's stored answer, is not written)
