@@ -390,9 +390,10 @@ export type Inflated = { fh: FileHandle; size: number; broken?: string } | { err
  * Decompress the gzip file behind `gz` (which the caller closes) into a file of its own in `dir`
  * (the OS's temp directory: the systemd unit's is private), unlinked before anything is written
  * (its space is freed when it is closed, crash or not), and open for reading. A stream that breaks
- * (a truncated or corrupt rotation) keeps what it gave.
+ * (a truncated or corrupt rotation) keeps what it gave; a copy that cannot be written (a full
+ * disk) is an error. `signal` stops it (the input closing).
  */
-export async function inflate(gz: FileHandle, dir = tmpdir()): Promise<Inflated> {
+export async function inflate(gz: FileHandle, signal?: AbortSignal, dir = tmpdir()): Promise<Inflated> {
   let out: FileHandle;
   try {
     const tmp = await mkdtemp(join(dir, 'onsight-rotated-'));
@@ -404,19 +405,32 @@ export async function inflate(gz: FileHandle, dir = tmpdir()): Promise<Inflated>
   } catch (err) {
     return { error: `no temporary copy: ${(err as Error).message}` };
   }
+  let pos = 0;
+  let writeError: Error | undefined;
+  // (a Writable, not a loop over the stream: what the decompressor gave before it broke is all written)
+  const copy = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      out.write(chunk, 0, chunk.length, pos).then(
+        () => {
+          pos += chunk.length;
+          done();
+        },
+        (err: Error) => {
+          writeError = err;
+          done(err);
+        },
+      );
+    },
+  });
   let broken: string | undefined;
   try {
-    let pos = 0;
-    await pipeline(bytesOf(gz), createGunzip(), async (inflated: AsyncIterable<Buffer>) => {
-      for await (const chunk of inflated) {
-        await out.write(chunk, 0, chunk.length, pos);
-        pos += chunk.length;
-      }
-    });
+    await pipeline(bytesOf(gz), createGunzip(), copy, { signal });
   } catch (err) {
     broken = (err as Error).message;
   }
   try {
+    if (writeError) throw new Error(`writing the decompressed copy: ${writeError.message}`);
+    if (signal?.aborted) throw new Error('stopped');
     const size = (await out.stat()).size;
     if (size === 0 && broken !== undefined) throw new Error(broken);
     return { fh: out, size, broken };

@@ -110,6 +110,8 @@ export class FileTailer {
    */
   private quietIno?: number;
   private lastError?: string;
+  /** aborted at close: a decompression under way stops (a large rotation would outlast a service stop) */
+  private readonly stopping = new AbortController();
   /** the path is missing since (ms) */
   missingSince?: number;
 
@@ -266,8 +268,12 @@ export class FileTailer {
    * rotation) gives what came out before the break, said and counted as `compressedBroken`.
    */
   private async inflated(q: { fh: FileHandle; path: string }): Promise<Segment | undefined> {
-    const r = await inflate(q.fh);
+    const r = await inflate(q.fh, this.stopping.signal);
     await q.fh.close().catch(() => undefined);
+    if (this.closed) {
+      if ('fh' in r) await r.fh.close().catch(() => undefined);
+      return undefined;
+    }
     if ('error' in r) {
       this.event('rotatedLost');
       this.log.warn({ path: this.opts.key, rotated: q.path, err: r.error }, 'a compressed rotation could not be decompressed; its lines are lost');
@@ -277,8 +283,13 @@ export class FileTailer {
       this.event('compressedBroken');
       this.log.warn({ path: this.opts.key, rotated: q.path, bytes: r.size, err: r.broken }, 'a compressed rotation breaks part-way (truncated or corrupt); reading what comes before the break');
     }
-    const st = await r.fh.stat();
-    return { fh: r.fh, dev: st.dev, ino: st.ino, openedAs: q.path, live: false };
+    try {
+      const st = await r.fh.stat();
+      return { fh: r.fh, dev: st.dev, ino: st.ino, openedAs: q.path, live: false };
+    } catch (err) {
+      await r.fh.close().catch(() => undefined);
+      throw err;
+    }
   }
 
   /** Make `seg` the current file, positioned at `offset` (rebuilding the fingerprint state). */
@@ -751,6 +762,7 @@ export class FileTailer {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.stopping.abort();
     await this.running?.catch(() => undefined);
     await this.seg?.fh.close().catch(() => undefined);
     this.seg = undefined;
