@@ -10,16 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ingest, type IngestedSighting } from '../src/daemon/ingest.js';
 import { InboxWriter } from '../src/cluster/inbox.js';
-import { migrateCluster } from '../src/cluster/schema.js';
 import { loadRegistry } from '../src/parsers/registry.js';
 import { startFileInput } from '../src/sources/index.js';
 import type { InputHandle } from '../src/sources/types.js';
-import type { PgStore } from '../src/store/postgres/store.js';
 import { silentLogger } from '../src/log.js';
-import { STORE_KINDS } from './helpers/stores.js';
+import { inboxStore, pgKind } from './helpers/inbox.js';
 import { until } from './helpers/wait.js';
 
-const pgKind = STORE_KINDS.find((k) => k.name === 'postgres')!;
 if (pgKind.skip) console.log(`skip the inbox's file-line keys: ${pgKind.skip}`);
 const log = silentLogger();
 const cleanup: (() => Promise<void> | void)[] = [];
@@ -29,13 +26,7 @@ afterEach(async () => {
 
 describe.skipIf(!!pgKind.skip)('the inbox and a tailed file (real PostgreSQL)', () => {
   it('an identical line written twice in one second is two sightings; the same lines sent again are duplicates', async () => {
-    const store = (await pgKind.open({ defaultLeaseS: 3600, maxSessionS: 86400, retentionS: 86400 })) as PgStore;
-    const c = await store.db.pool.connect();
-    try {
-      await migrateCluster(c);
-    } finally {
-      c.release();
-    }
+    const store = await inboxStore();
     const writer = new InboxWriter(store.db.pool, 'node-a');
     const appended: IngestedSighting[][] = [];
     const results: { inserted: number; duplicates: number }[] = [];

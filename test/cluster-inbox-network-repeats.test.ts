@@ -9,16 +9,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createSocket } from 'node:dgram';
 import { Ingest } from '../src/daemon/ingest.js';
 import { InboxWriter, type AppendResult } from '../src/cluster/inbox.js';
-import { migrateCluster } from '../src/cluster/schema.js';
 import { loadRegistry } from '../src/parsers/registry.js';
 import { startSyslogInput } from '../src/sources/index.js';
 import type { InputHandle } from '../src/sources/types.js';
-import type { PgStore } from '../src/store/postgres/store.js';
 import { silentLogger } from '../src/log.js';
-import { STORE_KINDS } from './helpers/stores.js';
+import { inboxStore, pgKind } from './helpers/inbox.js';
 import { until } from './helpers/wait.js';
 
-const pgKind = STORE_KINDS.find((k) => k.name === 'postgres')!;
 if (pgKind.skip) console.log(`skip the inbox's network repeats: ${pgKind.skip}`);
 const log = silentLogger();
 const cleanup: (() => Promise<void> | void)[] = [];
@@ -28,13 +25,7 @@ afterEach(async () => {
 
 describe.skipIf(!!pgKind.skip)('the inbox and a sender logging to two nodes (real PostgreSQL, real UDP)', () => {
   it('each line once across the nodes; an identical line sent twice in one second twice', async () => {
-    const store = (await pgKind.open({ defaultLeaseS: 3600, maxSessionS: 86400, retentionS: 86400 })) as PgStore;
-    const c = await store.db.pool.connect();
-    try {
-      await migrateCluster(c);
-    } finally {
-      c.release();
-    }
+    const store = await inboxStore();
     const registry = await loadRegistry();
     const results: AppendResult[] = [];
     const kinds: string[] = [];

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parserSuite } from '../../test/helpers/parser-suite.js';
 import { loadRegistry } from '../../src/parsers/registry.js';
 import { LineDecoder } from '../../src/parsers/decoder.js';
-import { parseSyslog } from '../../src/parsers/syslog-header.js';
+import { fallBackSuite } from '../../test/helpers/fall-back.js';
 import plugin from './index.js';
 
 parserSuite('kea-dhcp4');
@@ -18,16 +18,5 @@ describe('kea-dhcp4 event time', () => {
   });
 });
 
-describe('kea-dhcp4: its own local stamp in the fall-back hour', () => {
-  // Kea's log writes local time without an offset; New York repeats 01:00–01:59 on 2026-11-01
-  const at = (received: string) => {
-    const line = '2026-11-01 01:10:00.239 INFO  [kea-dhcp4.leases/8191.140485064798720] DHCP4_LEASE_ALLOC [hwtype=1 52:54:00:d5:20:03], cid=[no info], tid=0x6d7de4a: lease 10.213.0.23 has been allocated for 3600 seconds';
-    const receivedAt = new Date(received);
-    return plugin.create().parse({ raw: line, syslog: parseSyslog(line, { receivedAt, zone: 'America/New_York' }), receivedAt, zone: 'America/New_York', source: 'test' })[0]?.at;
-  };
-  it('a line of the second 01:10 is read as the second; one read as it came in the first, or a backlog, as the first', () => {
-    expect(at('2026-11-01T06:10:01Z')).toBe('2026-11-01T06:10:00.239Z');
-    expect(at('2026-11-01T05:10:01Z')).toBe('2026-11-01T05:10:00.239Z');
-    expect(at('2026-11-04T00:00:00Z')).toBe('2026-11-01T05:10:00.239Z');
-  });
-});
+// Kea's log writes local time without an offset
+fallBackSuite('kea-dhcp4: its own local stamp in the fall-back hour', plugin, '2026-11-01 01:10:00.239 INFO  [kea-dhcp4.leases/8191.140485064798720] DHCP4_LEASE_ALLOC [hwtype=1 52:54:00:d5:20:03], cid=[no info], tid=0x6d7de4a: lease 10.213.0.23 has been allocated for 3600 seconds', '.239');
