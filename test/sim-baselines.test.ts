@@ -84,3 +84,38 @@ background: { hostsPerRegion: 8000, at: "00:00" }
     }
   }, 60_000);
 });
+
+describe('scheduled range baselines: a time that comes while the region\'s run still goes (baselines.scheduledOverlap)', () => {
+  // one appliance per region, no nightly scans of others: a run waits only for its region's previous run
+  const scenario = (overlap: 'queue' | 'skip') => parseScenarioText(`
+extends: mobile-fleet
+name: overlap-${overlap}
+startAt: "2026-01-05T00:00:00Z"
+days: 2
+regions: [{ name: R1 }, { name: R2 }]
+appliances:
+  - { name: A1, regions: [R1] }
+  - { name: A2, regions: [R2] }
+fleet: { laptops: 150, vpnRegion: R1 }
+background: { hostsPerRegion: 0 }
+scan: { medianMin: 60 }
+baselines: { rangeScanTimes: ["10:30", "11:00"], scheduledOverlap: ${overlap} }
+`, `overlap-${overlap}.yaml`);
+  const launches = async (overlap: 'queue' | 'skip') => {
+    const sc = scenario(overlap);
+    let scanner!: SimScanner;
+    await runOnce(sc, 'twice-daily-scheduled', 1, { workload: generateWorkload(sc, 1), afterRun: (s) => (scanner = s) });
+    const mins = (t: number) => Math.round((t % 86_400_000) / 60_000);
+    return scanner.scans.filter((s) => !s.other).map((s) => ({ at: mins(s.launchedAt), region: s.region, ended: s.endedAt }));
+  };
+  it('queue: the 11:00 run starts when the 10:30 one ends, long after its time; skip: every run starts at its time, and the 11:00 ones are dropped', async () => {
+    const q = await launches('queue');
+    const k = await launches('skip');
+    // (10:30 UTC is minute 630; a run launches within the tick after its time)
+    const onTime = (l: { at: number }) => (l.at >= 630 && l.at <= 632) || (l.at >= 660 && l.at <= 662);
+    expect(q.length).toBe(8); // 2 regions x 2 times x 2 days
+    expect(q.filter((l) => !onTime(l)).length).toBe(4); // each 11:00 run waited for the 10:30 one (60-min hosts: it runs past 11:00)
+    expect(k.every(onTime)).toBe(true);
+    expect(k.length).toBe(4);
+  });
+});

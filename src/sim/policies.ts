@@ -591,6 +591,8 @@ class RangePolicy extends LogDriven {
   private pending: string[] = [];
   private nextRun = 0;
   private times: number[];
+  /** times skipped because the region's previous run still went (baselines.scheduledOverlap skip) */
+  overlapSkipped = 0;
 
   /**
    * Each region's appliance for its scans, over the same configured slots as onsight+ranges' runs.
@@ -626,12 +628,18 @@ class RangePolicy extends LogDriven {
 
   async tick(): Promise<void> {
     const now = this.now();
+    if (this.scheduled) this.forgetEnded(); // (before the times: a run ended now no longer holds its region)
     while (now >= this.nextRun) {
-      for (const r of this.ctx.regionNames) if (!this.pending.includes(r)) this.pending.push(r);
+      // (a scheduled run whose region's previous run still goes: queued behind it, or its time skipped)
+      const skip = this.scheduled && this.ctx.sc.baselines.scheduledOverlap === 'skip';
+      for (const r of this.ctx.regionNames) {
+        if (this.pending.includes(r)) continue;
+        if (skip && this.regionLocked(r)) this.overlapSkipped++;
+        else this.pending.push(r);
+      }
       this.nextRun = this.following(this.nextRun);
     }
-    if (this.scheduled) this.forgetEnded();
-    else await this.poll(this.ctx.sc.baselines.rangePollMin * 60_000);
+    if (!this.scheduled) await this.poll(this.ctx.sc.baselines.rangePollMin * 60_000);
     const slots = new Map(this.ctx.sc.appliances.map((a) => [a.name, a.slots]));
     const rest: string[] = [];
     for (const r of this.pending) {

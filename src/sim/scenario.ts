@@ -207,6 +207,12 @@ export interface Scenario {
     rangePollMin: number;
     /** how often the `-verified` baselines read the host list to confirm finished targets (min), as onsight's verifyDelayS */
     verifyEveryMin: number;
+    /**
+     * A scheduled baseline run (`twice-daily-scheduled`, `-informed`) whose time comes while the
+     * region's previous run still goes: `queue` waits and starts the moment it ends (the default,
+     * the one that favours the baseline), `skip` drops that time. What Qualys does is not known [A].
+     */
+    scheduledOverlap: 'queue' | 'skip';
   };
   metrics: {
     /** coverage windows in days */
@@ -239,7 +245,7 @@ const BASE: Omit<Scenario, 'name' | 'description' | 'servers' | 'fleet'> = {
   api: { limit: 300, windowS: H, concurrency: 2, otherCallsPerHour: 0, blockedCount: false },
   background: { hostsPerRegion: 0, at: '22:00' },
   policy: { rescanAfterH: 7 * 24, scanWindow: '', maxTargetsPerScan: 50, logDelayS: 30, tickS: 30, sweepS: 60, pollIntervalS: 60, applianceRefreshS: 300, verifyResults: true },
-  baselines: { rangeScanTimes: ['10:30', '14:30'], batchIntervalMin: 15, batchConcurrency: 5, batchTargets: 50, reservationZ: [0.5, 1, 2], rangePollMin: 30, verifyEveryMin: 60 },
+  baselines: { rangeScanTimes: ['10:30', '14:30'], batchIntervalMin: 15, batchConcurrency: 5, batchTargets: 50, reservationZ: [0.5, 1, 2], rangePollMin: 30, verifyEveryMin: 60, scheduledOverlap: 'queue' },
   metrics: { windowsDays: [7, 30], minPresenceMin: 30 },
 };
 
@@ -367,7 +373,7 @@ export const scenarioFileSchema = z.strictObject({
   }).optional(),
   baselines: strict({
     rangeScanTimes: z.array(hhmm), batchIntervalMin: pos, batchConcurrency: z.number().int().positive(), batchTargets: z.number().int().positive(),
-    reservationZ: z.array(pos).min(1), rangePollMin: pos, verifyEveryMin: pos,
+    reservationZ: z.array(pos).min(1), rangePollMin: pos, verifyEveryMin: pos, scheduledOverlap: z.enum(['queue', 'skip']),
   }).optional(),
   metrics: strict({ windowsDays: z.array(pos).min(1), minPresenceMin: nonneg }).optional(),
 });
