@@ -17,7 +17,7 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../../log.js';
 import { MAX_AHEAD_MS, type Sighting } from '../../sighting.js';
-import { CidrSet, parseCidr } from '../../util/ip.js';
+import { CidrSet, canonicalIp, parseCidr } from '../../util/ip.js';
 import { authenticate, createWebServer, hostAllowed, listenOn, loadTokens, parseHttpListen } from '../../net/webconfig.js';
 import type { CommitGroup, InputHandle, LineSink, RawLine, ResumeStore, SourceCounters } from '../types.js';
 import { isLogText } from '../syslog/text.js';
@@ -188,7 +188,9 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
       }
       const receivedAt = new Date();
       const source = `${name}:${auth.token}`;
-      const sender = req.socket.remoteAddress;
+      // (canonical, as the syslog inputs give theirs: ::ffff:10.0.0.7 on a dual-stack listener is 10.0.0.7, so the
+      // cluster inbox's origin is one string whichever way a node listens)
+      const sender = canonicalIp(req.socket.remoteAddress) ?? req.socket.remoteAddress;
       const lines: RawLine[] = [];
       const fail = (why: string, a: Answer) => {
         drop(why);
