@@ -30,6 +30,8 @@ interface GpEvent {
   privateIp6?: string;
   status?: string;
   loginDuration?: string;
+  /** High Res Timestamp (PAN-OS 10.0+): milliseconds and the device's offset */
+  highRes?: string;
   /** PAN-OS before 9.1 (SYSTEM log): a session is known by its user only */
   legacy?: boolean;
 }
@@ -47,7 +49,7 @@ function fromCsv(msg: string): GpEvent | undefined {
   if (f[3] !== 'GLOBALPROTECT' || f.length < 19) return undefined;
   return {
     eventId: f[8], generated: f[6], user: f[12], machine: f[14], publicIp: f[15], publicIp6: f[16],
-    privateIp: f[17], privateIp6: f[18], status: f[28], loginDuration: f[30],
+    privateIp: f[17], privateIp6: f[18], status: f[28], loginDuration: f[30], highRes: f[36],
   };
 }
 
@@ -71,6 +73,7 @@ function fromKv(msg: string): GpEvent | undefined {
     privateIp6: kv.get('private_ipv6'),
     status: kv.get('status'),
     loginDuration: kv.get('login_duration'),
+    highRes: kv.get('high_res_timestamp'),
   };
 }
 
@@ -127,6 +130,33 @@ function addr(text: string | undefined): string | undefined {
   return ip && ip !== '0.0.0.0' && ip !== '::' ? ip : undefined;
 }
 
+/**
+ * The High Res Timestamp when it carries its offset (`2026-11-01T01:10:00.123-05:00`): exact, the
+ * fall-back hour included. Without one it is no better than the generated time.
+ */
+function exactTime(text: string | undefined): string | undefined {
+  if (!text || text.length < 20 || text.length > 40) return undefined;
+  const z = text.endsWith('Z') || text.endsWith('z');
+  const off = text.length >= 6 && (text[text.length - 6] === '+' || text[text.length - 6] === '-') && text[text.length - 3] === ':';
+  if (!z && !off) return undefined;
+  const ms = parseIsoTime(text, 'UTC');
+  return ms === undefined ? undefined : new Date(ms).toISOString();
+}
+
+/** offsets span −12 to +14 h: a High Res Timestamp further from the generated time is not this event's */
+const HIGH_RES_NEAR_MS = 15 * 3_600_000;
+
+/**
+ * The High Res Timestamp where it is plausible, else the generated time: devices send
+ * `1970-01-01T00:00:00.000+00:00` there too (the public corpus has one).
+ */
+function datedBy(highRes: string | undefined, generated: string | undefined): string | undefined {
+  if (highRes === undefined) return generated;
+  const h = Date.parse(highRes);
+  if (generated !== undefined) return Math.abs(h - Date.parse(generated)) <= HIGH_RES_NEAR_MS ? highRes : generated;
+  return h >= Date.UTC(2000, 0, 1) ? highRes : undefined;
+}
+
 /** `2021/03/24 11:29:49` (device time, configured zone; the fall-back hour's read by `near`, when the line came) or `2021-10-22T16:10:05.000000Z`. */
 function panTime(text: string | undefined, zone: string, near: number): string | undefined {
   if (!text || text.length < 19 || text.length > 40) return undefined;
@@ -166,7 +196,7 @@ class GlobalProtectParser implements LineParser {
     if (e.machine) d.hostname = e.machine;
     if (e.user) d.user = e.user;
     if (pub) d.remoteIp = pub;
-    const at = panTime(e.generated, input.zone, input.receivedAt.getTime());
+    const at = datedBy(exactTime(e.highRes), panTime(e.generated, input.zone, input.receivedAt.getTime()));
     if (at) d.at = at;
     if (!up && e.loginDuration) {
       const s = Number(e.loginDuration);
