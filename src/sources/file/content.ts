@@ -431,11 +431,33 @@ export async function inflate(gz: FileHandle, signal?: AbortSignal, dir = tmpdir
   try {
     if (writeError) throw new Error(`writing the decompressed copy: ${writeError.message}`);
     if (signal?.aborted) throw new Error('stopped');
-    const size = (await out.stat()).size;
+    let size = (await out.stat()).size;
+    // a break leaves a line cut at a random byte (`lease 10.9.0.1` of `10.9.0.15`): the copy ends after its last whole line
+    if (broken !== undefined) size = await endAfterLastLine(out, size);
     if (size === 0 && broken !== undefined) throw new Error(broken);
     return { fh: out, size, broken };
   } catch (err) {
     await out.close().catch(() => undefined);
     return { error: (err as Error).message };
   }
+}
+
+/** Cut the file behind `fh` (`size` bytes) after its last whole line (LF; UTF-16LE's 0A 00 at an even offset); its new size. */
+async function endAfterLastLine(fh: FileHandle, size: number): Promise<number> {
+  const utf16 = detectEncoding(await readAt(fh, 0, Math.min(4, size))) === 'utf16le';
+  for (let end = size; end > 0; ) {
+    const from = Math.max(0, end - 64 * 1024);
+    const b = await readAt(fh, from, end - from);
+    for (let i = b.length - 1; i >= 0; i--) {
+      if (b[i] !== 0x0a) continue;
+      const at = from + i;
+      if (utf16 && (at % 2 !== 0 || at + 1 >= size || (await readAt(fh, at + 1, 1))[0] !== 0x00)) continue;
+      const cut = at + (utf16 ? 2 : 1);
+      if (cut < size) await fh.truncate(cut);
+      return cut;
+    }
+    end = from;
+  }
+  await fh.truncate(0);
+  return 0;
 }
