@@ -258,7 +258,8 @@ export class FileTailer {
     }
     await this.enqueueThenLive([], live);
     this.event('resumedCompressed');
-    await this.nextSegment();
+    // (no nextSegment here: the first read pass decompresses, so a large rotation does not hold the
+    // daemon's start, and the inputs started after this one, meanwhile)
     return true;
   }
 
