@@ -1,17 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { parserSuite } from '../../test/helpers/parser-suite.js';
-import { parseSyslog } from '../../src/parsers/syslog-header.js';
+import { sightingAt } from '../../test/helpers/fall-back.js';
 import plugin from './index.js';
 
 parserSuite('windows-dhcp', ['windows-dhcp', 'windows-dhcpv6']);
 
 describe('windows-dhcp: local times of the fall-back hour', () => {
-  // the audit log writes local time without an offset; New York repeats 01:00–01:59 on 2026-11-01
-  const at = (line: string, received: string) => {
-    const receivedAt = new Date(received);
-    const parser = plugin.create();
-    return parser.parse({ raw: line, syslog: parseSyslog(line, { receivedAt, zone: 'America/New_York' }), receivedAt, zone: 'America/New_York', source: 'test' })[0]?.at;
-  };
+  // the audit log writes local time without an offset
+  const at = (line: string, received: string) => sightingAt(plugin, line, received);
   it('a line of the repeated hour is read by when it came; a backlog keeps the first reading', () => {
     const line = '10,11/01/26,01:10:00,Assign,10.20.1.5,laptop-5.corp,525400AABB05,,0,6,,,,0x00,,,,,0';
     expect(at(line, '2026-11-01T05:10:01Z')).toBe('2026-11-01T05:10:00.000Z');

@@ -591,8 +591,6 @@ class RangePolicy extends LogDriven {
   private pending: string[] = [];
   private nextRun = 0;
   private times: number[];
-  /** times skipped because the region's previous run still went (baselines.scheduledOverlap skip) */
-  overlapSkipped = 0;
 
   /**
    * Each region's appliance for its scans, over the same configured slots as onsight+ranges' runs.
@@ -634,8 +632,7 @@ class RangePolicy extends LogDriven {
       const skip = this.scheduled && this.ctx.sc.baselines.scheduledOverlap === 'skip';
       for (const r of this.ctx.regionNames) {
         if (this.pending.includes(r)) continue;
-        if (skip && this.regionLocked(r)) this.overlapSkipped++;
-        else this.pending.push(r);
+        if (!(skip && this.regionLocked(r))) this.pending.push(r);
       }
       this.nextRun = this.following(this.nextRun);
     }

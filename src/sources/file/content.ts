@@ -140,8 +140,12 @@ async function listSiblings(path: string, compressed = false): Promise<Sibling[]
       /* gone meanwhile (the next listing will not agree) */
     }
   }
-  const suffix = (s: Sibling) => basename(s.path).slice(base.length).replace(COMPRESSED, '');
-  return out.sort((a, b) => a.st.mtimeMs - b.st.mtimeMs || olderByName(suffix(a), suffix(b)));
+  return out.sort(listingOrder(path));
+}
+
+/** The listing's order, oldest first: mtime, then the name's rotation suffix (a compression extension aside: gzip keeps the mtime). */
+function listingOrder(path: string): (a: Sibling, b: Sibling) => number {
+  return (a, b) => a.st.mtimeMs - b.st.mtimeMs || olderByName(rotationSuffix(path, a), rotationSuffix(path, b));
 }
 
 /**
@@ -303,9 +307,9 @@ export interface CompressedSearch {
  */
 export async function findCompressed(path: string, want: ContentMark): Promise<CompressedSearch> {
   const packed = await listSiblings(path, true);
-  const unreadable = packed.filter((s) => !GZIP.test(s.path)).map((s) => s.path);
+  const unreadable = packed.filter((s) => !isGzip(s.path)).map((s) => s.path);
   if (want.tailFingerprint === undefined) return { unreadable };
-  const gz = packed.filter((s) => GZIP.test(s.path));
+  const gz = packed.filter((s) => isGzip(s.path));
   for (let i = gz.length - 1; i >= 0; i--) {
     let opened: Opened | undefined;
     try {
@@ -320,8 +324,8 @@ export async function findCompressed(path: string, want: ContentMark): Promise<C
     }
     const series = seriesOf(rotationSuffix(path, gz[i]));
     if (series === undefined) return { found: { match: gz[i], fh: opened.fh, newer: [] }, unreadable };
-    // (the listing's order, mtime then name, over plain and gzip rotations alike: gzip keeps the mtime)
-    const order = (a: Sibling, b: Sibling) => a.st.mtimeMs - b.st.mtimeMs || olderByName(rotationSuffix(path, a), rotationSuffix(path, b));
+    // (the listing's order over plain and gzip rotations alike)
+    const order = listingOrder(path);
     const newer = [...(await settledSiblings(path)).sibs, ...gz]
       .filter((x) => x !== gz[i] && order(gz[i], x) < 0 && seriesOf(rotationSuffix(path, x)) === series)
       .sort(order);
@@ -447,12 +451,11 @@ async function endAfterLastLine(fh: FileHandle, size: number): Promise<number> {
   const utf16 = detectEncoding(await readAt(fh, 0, Math.min(4, size))) === 'utf16le';
   for (let end = size; end > 0; ) {
     const from = Math.max(0, end - 64 * 1024);
-    const b = await readAt(fh, from, end - from);
-    for (let i = b.length - 1; i >= 0; i--) {
-      if (b[i] !== 0x0a) continue;
-      const at = from + i;
-      if (utf16 && (at % 2 !== 0 || at + 1 >= size || (await readAt(fh, at + 1, 1))[0] !== 0x00)) continue;
-      const cut = at + (utf16 ? 2 : 1);
+    // (one byte past `end` too: a UTF-16LE newline's 00 may lie just beyond the chunk)
+    const b = await readAt(fh, from, Math.min(size, end + 1) - from);
+    for (let i = end - from - 1; i >= 0; i--) {
+      if (b[i] !== 0x0a || (utf16 && ((from + i) % 2 !== 0 || b[i + 1] !== 0x00))) continue;
+      const cut = from + i + (utf16 ? 2 : 1);
       if (cut < size) await fh.truncate(cut);
       return cut;
     }
