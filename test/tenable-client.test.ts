@@ -62,24 +62,19 @@ describe('tenable client', () => {
     expect(tenableFailureOutcome(err, 'launch')).toMatchObject({ launched: 'no', next: 'retry' });
   });
 
-  it('a short Retry-After is waited out; a long one blocks every call until it ends', async () => {
-    const { emu, client } = await setup({ maxActiveScans: 1, retryAfterSec: 1 }, { maxRetryAfterS: 2 });
-    await client.launch(req('first', ['10.1.0.4']));
-    await client.cancel((await client.listScans({})).find((s) => s.title.includes('first'))!.scanRef);
-    // the stop freed the slot: launches go through (no 429)
-    await client.launch(req('second', ['10.1.0.5']));
-    const t0 = Date.now();
-    const blocked = await client.launch(req('third', ['10.1.0.6'])).catch((e: unknown) => e);
-    // 1 s waits were taken (the limit stays), until the client gave up
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
-    expect(emu.requests.filter((r) => r.route === 'scans.launch' && r.status === 429).length).toBeGreaterThan(1);
-    expect(tenableFailureOutcome(blocked, 'launch').launched).toBe('no');
+  it('a rate-limit 429 with a short Retry-After is waited out in place; a long one blocks every call until it ends', async () => {
+    const { emu, client } = await setup({ ratePerMinute: 1, rateWindowSec: 1 }, { maxRetryAfterS: 2 });
+    await client.appliances();
+    // the second call within the second is refused, waited out as told, and sent again
+    expect((await client.appliances()).map((a) => a.name)).toEqual(['tn-1', 'tn-2']);
+    expect(emu.requests.filter((r) => r.status === 429)).toHaveLength(1);
 
-    const { emu: e2, client: c2 } = await setup({ ratePerMinute: 1, retryAfterSec: 120 }, { maxRetryAfterS: 5 });
+    const { emu: e2, client: c2 } = await setup({ ratePerMinute: 1 }, { maxRetryAfterS: 5 });
     await c2.appliances();
     const limited = await c2.appliances().catch((e: unknown) => e);
     const o = tenableFailureOutcome(limited, 'appliances');
-    expect(o.next).toBe('wait');
+    expect(o).toMatchObject({ next: 'wait' });
+    expect(o.holds).toBeUndefined(); // every call
     expect(o.untilMs! - Date.now()).toBeGreaterThan(30_000);
     expect(c2.allowance().waitSec).toBeGreaterThan(30);
     const calls = e2.requests.length;
@@ -87,12 +82,39 @@ describe('tenable client', () => {
     expect(e2.requests.length).toBe(calls); // refused locally, not sent
   });
 
+  it('a 429 on launch (the active-scan limit) holds back launches only, longer each time in a row; polls and cancels go on', async () => {
+    const { emu, client } = await setup({ maxActiveScans: 1, retryAfterSec: 1 }, { maxRetryAfterS: 2 });
+    await client.launch(req('first', ['10.1.0.4']));
+    const refused = await client.launch(req('second', ['10.1.0.5'])).catch((e: unknown) => e);
+    // not waited out in place (a slot frees when a scan ends): one 429, at once
+    expect(emu.requests.filter((r) => r.route === 'scans.launch' && r.status === 429)).toHaveLength(1);
+    const o = tenableFailureOutcome(refused, 'launch');
+    expect(o).toMatchObject({ launched: 'no', next: 'wait', holds: 'call', code: 'ONSIGHT_SCANNER_RATE_LIMIT' });
+    // held for the back-off (30 s), longer than its Retry-After (1 s)
+    expect(o.untilMs! - Date.now()).toBeGreaterThan(25_000);
+    expect(o.untilMs! - Date.now()).toBeLessThanOrEqual(30_000);
+    expect(client.allowance().waitSec).toBe(0);
+    // the other calls are sent
+    const n = emu.requests.length;
+    const first = (await client.listScans({})).find((s) => s.title.includes('first'))!;
+    expect(emu.requests.length).toBeGreaterThan(n);
+    // a second refusal in a row: held twice as long
+    const again = tenableFailureOutcome(await client.launch(req('third', ['10.1.0.6'])).catch((e: unknown) => e), 'launch');
+    expect(again.untilMs! - Date.now()).toBeGreaterThan(55_000);
+    expect(again.message).toContain('2 refused in a row');
+    // the cancel frees the slot; a launch taken ends the run of refusals
+    await client.cancel(first.scanRef);
+    await client.launch(req('fourth', ['10.1.0.7']));
+    const fresh = tenableFailureOutcome(await client.launch(req('fifth', ['10.1.0.8'])).catch((e: unknown) => e), 'launch');
+    expect(fresh.untilMs! - Date.now()).toBeLessThanOrEqual(30_000);
+    expect(fresh.message).toContain('1 refused in a row');
+  });
+
   it('a scan copy whose launch was refused (the active-scan limit) is deleted, not left to pile up', async () => {
     const { emu, client } = await setup({ maxActiveScans: 1, retryAfterSec: 1 }, { maxRetryAfterS: 2 });
     await client.launch(req('holds', ['10.1.0.7']));
     const refused = await client.launch(req('refused', ['10.1.0.8'])).catch((e: unknown) => e);
     expect(tenableFailureOutcome(refused, 'launch').launched).toBe('no');
-    await new Promise((r) => setTimeout(r, 1100)); // the 429's hold on every call ends
     await client.cancel((await client.listScans({})).find((s) => s.title.includes('holds'))!.scanRef);
     await client.launch(req('next', ['10.1.0.9']));
     expect(emu.model.scans.filter((x) => x.name.includes('refused'))).toEqual([]);

@@ -106,6 +106,22 @@ describe('scheduler end to end against the Tenable emulator', () => {
     expect(JSON.stringify(d.logs) + d.stderr).not.toContain(emu.secretKey);
   }, 60_000);
 
+  it('a launch refused at the container\'s active-scan limit holds back launches only: the running scan is still followed to its end', async () => {
+    // one active scan per container, and the 429 asks for two minutes (the old client held every call that long)
+    const { emu, port, d } = await setup({ maxActiveScans: 1, retryAfterSec: 120, scanTiming: { pickupSec: 0.2, hostSec: 4 } });
+    await udpSend(port, ack('10.30.1.1', '52:54:00:00:01:01'));
+    const running = await until(() => runsFor(emu, '10.30.1.1')[0], 20_000, 'first launch', 50);
+    await udpSend(port, ack('10.20.1.5', '52:54:00:00:01:05'));
+    const refused = await until(() => emu.requests.findIndex((r) => r.route === 'scans.launch' && r.status === 429) + 1 || undefined, 20_000, 'the launch refused', 50);
+    // the first scan ends; the daemon still asks about it (status, list) and records its end
+    await until(() => (emu.model.advance(), running.run.endedAt), 20_000, 'first scan done', 50);
+    await until(() => emu.requests.slice(refused).some((r) => r.status === 200 && !['scans.launch', 'scans.copy', 'scans.delete'].includes(r.route)), 10_000, 'a call after the refusal', 50).catch((e: Error) => { throw new Error(`${e.message}: ${JSON.stringify(emu.requests.slice(refused - 3).map((r) => [r.route, r.status]))}; log: ${d.logs.slice(-12).map((l) => l.msg).join(' | ')}`); });
+    await until(async () => (await settledIntents(d.dir)).some((i) => i.scan_ref === String(running.scan.id) && i.state === 'finished'), 10_000, 'the first scan recorded finished', 100);
+    // launches are held for the Retry-After: no second attempt yet
+    expect(emu.requests.filter((r) => r.route === 'scans.launch' && r.status === 429)).toHaveLength(1);
+    expect(d.logs.some((l) => /no launch call before/.test(String(l.msg)))).toBe(true);
+  }, 60_000);
+
   it('killed with SIGKILL between recording the intent and the confirmation, repeatedly: no scan is launched twice', async () => {
     // every launch answer takes 1.5 s: the daemon is killed while Tenable is still starting the scan
     const emu = await startTenableEmulator({

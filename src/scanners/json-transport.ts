@@ -4,7 +4,8 @@
  * redirects (they would carry the credentials elsewhere), and the failures in the seam's words at
  * the point they happen. A 429 was refused before it ran, so it is retried after Retry-After when
  * that is short; a longer one blocks every call until it ends (Tenable: developer.tenable.com
- * "Rate Limiting", "Concurrency Limiting").
+ * "Rate Limiting", "Concurrency Limiting"). A call whose own limit answers with the same 429 (a
+ * launch past the active-scan limit: CallOptions.ownLimit) holds back only calls of its kind.
  */
 import { Agent, fetch, type Response } from 'undici';
 import { OnsightError, type ErrorCode } from '../errors.js';
@@ -25,6 +26,8 @@ export class ScannerHttpError extends OnsightError {
       next: FailureOutcome['next'];
       /** seconds the API asked us to wait (429 Retry-After) */
       retryAfterSec?: number;
+      /** the wait holds back calls of this kind only (a 429 that may be the call's own limit: CallOptions.ownLimit) */
+      holdsCall?: boolean;
       cause?: unknown;
     },
   ) {
@@ -46,7 +49,7 @@ export function httpFailureOutcome(err: unknown, call: ScannerCall, now: number 
     if (err.o.next === 'wait') {
       // a 429 is refused before it runs: nothing was launched
       const sec = err.o.retryAfterSec;
-      return sec && sec > 0 ? out('no', 'wait', err.code, { untilMs: now + Math.ceil(sec * 1000) }) : out('no', 'retry', err.code);
+      return sec && sec > 0 ? out('no', 'wait', err.code, { untilMs: now + Math.ceil(sec * 1000), ...(err.o.holdsCall ? { holds: 'call' as const } : {}) }) : out('no', 'retry', err.code);
     }
     return out(err.o.ambiguous ? 'unknown' : 'no', err.o.next, err.code);
   }
@@ -79,6 +82,14 @@ export interface CallOptions {
   body?: unknown;
   /** false for calls that change something (copy, launch, create): never repeated when their outcome is unknown */
   idempotent: boolean;
+  /**
+   * A 429 here may be the call's own limit, not the rate limit: Tenable answers a launch past its 25
+   * active scans with the same 429 and Retry-After (developer.tenable.com "Concurrency Limiting").
+   * Such a 429 is neither waited out in place (a slot frees when a scan ends, not in seconds, and the
+   * wait would hold polls and cancels back) nor held over every call: the failure holds back calls of
+   * this kind only. Were it the rate limit, the next other call meets its own 429 and every call waits.
+   */
+  ownLimit?: boolean;
 }
 
 const MAX_BODY = 32 * 1024 * 1024;
@@ -152,6 +163,9 @@ export class JsonTransport {
       }
       if (res.status === 429) {
         const sec = retryAfterSec(res.headers.get('retry-after'), this.now()) ?? 60;
+        if (c.ownLimit) {
+          throw new ScannerHttpError('ONSIGHT_SCANNER_RATE_LIMIT', `${what}: 429 Too Many Requests, retry after ${sec} s (the active-scan limit or the rate limit; other calls go on)`, { status: 429, next: 'wait', retryAfterSec: sec, holdsCall: true });
+        }
         if (sec <= this.o.maxRetryAfterS && attempt < this.o.maxAttempts + 5) {
           this.o.log.info({ path, retryAfterSec: sec }, `${this.o.vendor}: 429, waiting as told`);
           await this.pause(sec * 1000, term);

@@ -40,6 +40,9 @@ export interface TenableEmulatorOptions {
   maxActiveScans?: number;
   /** calls per API key per real minute before 429 (Tenable computes it from load; default unlimited) */
   ratePerMinute?: number;
+  /** the rate limit's window in seconds (default 60: ratePerMinute calls per minute; shorter in tests) */
+  rateWindowSec?: number;
+  /** Retry-After of the active-scan limit's 429 (default 30, Tenable's example) */
   retryAfterSec?: number;
   faults?: TenableFaults;
   log?: Logger;
@@ -126,9 +129,10 @@ export async function startTenableEmulator(o: TenableEmulatorOptions = {}): Prom
     // the per-minute rate limit counts every authenticated call
     admit: () => {
       const nowReal = Date.now();
-      while (calls.length && calls[0] <= nowReal - 60_000) calls.shift();
+      const windowMs = (o.rateWindowSec ?? 60) * 1000;
+      while (calls.length && calls[0] <= nowReal - windowMs) calls.shift();
       if (o.ratePerMinute !== undefined && calls.length >= o.ratePerMinute) {
-        const wait = Math.max(1, Math.ceil((calls[0] + 60_000 - nowReal) / 1000));
+        const wait = Math.max(1, Math.ceil((calls[0] + windowMs - nowReal) / 1000));
         return { status: 429, body: '<html><body>Too Many Requests</body></html>', headers: { 'retry-after': String(wait), 'content-type': 'text/html' } };
       }
       calls.push(nowReal);

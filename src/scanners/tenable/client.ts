@@ -24,6 +24,13 @@ import type { SendGuard } from '../backend.js';
 export const MASTER_PREFIX = 'onsight-master ';
 /** unlaunched scan copies remembered for deletion at most (the oldest forgotten first) */
 const MAX_UNLAUNCHED = 1000;
+/**
+ * Launches refused by a 429 in a row are held back at least this long, doubled each time up to
+ * LAUNCH_HOLD_MAX_S: the active-scan limit's Retry-After (30 s in Tenable's example) is far shorter
+ * than a scan, and each attempt costs a copy, a launch and a delete.
+ */
+const LAUNCH_HOLD_BASE_S = 30;
+const LAUNCH_HOLD_MAX_S = 15 * 60;
 
 export interface TenableClientOptions {
   baseUrl: string;
@@ -93,6 +100,8 @@ export class TenableClient implements Scanner {
   private readonly masters = new Map<string, number>();
   /** scan copies whose launch was certainly refused, to delete (deleteUnlaunched) */
   private readonly unlaunched = new Set<number>();
+  /** launches refused by a 429 since the last one taken (LAUNCH_HOLD_BASE_S) */
+  private launchRefusals = 0;
   private readonly masterIds = new Set<number>();
 
   constructor(private readonly o: TenableClientOptions) {
@@ -144,7 +153,8 @@ export class TenableClient implements Scanner {
     this.ensureOurs(copy, req.intentId);
     if (copy.status && copy.status !== 'empty') return { scanRef: String(copy.id) }; // found already launched
     try {
-      await this.t.call<{ scan_uuid?: string }>('POST', `/scans/${copy.id}/launch`, { body: { alt_targets: targets }, idempotent: false });
+      await this.t.call<{ scan_uuid?: string }>('POST', `/scans/${copy.id}/launch`, { body: { alt_targets: targets }, idempotent: false, ownLimit: true });
+      this.launchRefusals = 0;
     } catch (err) {
       if (!(err instanceof TenableError) || !err.o.ambiguous) {
         // certainly not launched (a 429 at the active-scan limit, a 400): the copy is deleted, now or
@@ -153,7 +163,7 @@ export class TenableClient implements Scanner {
         // (not waited for: the refusal is the scheduler's to act on now; the transport's retries of a DELETE can take minutes)
         this.unlaunched.add(copy.id);
         void this.deleteUnlaunched();
-        throw err;
+        throw err instanceof TenableError && err.o.holdsCall ? this.launchRefused(err) : err;
       }
       const again = await this.afterLoss(err, req.intentId);
       if (again.status === 'empty') {
@@ -163,6 +173,17 @@ export class TenableClient implements Scanner {
     }
     this.log.info({ intentId: req.intentId, scanRef: String(copy.id), targets: targets.length, appliance: req.appliance }, 'tenable scan launched');
     return { scanRef: String(copy.id) };
+  }
+
+  /**
+   * A launch refused by a 429 (the active-scan limit, most likely: one on any other call is the rate
+   * limit and holds every call): launches are held back for its Retry-After or the back-off, whichever
+   * is longer, while polls, cancels and reads go on.
+   */
+  private launchRefused(err: InstanceType<typeof TenableError>): InstanceType<typeof TenableError> {
+    this.launchRefusals++;
+    const sec = Math.max(err.o.retryAfterSec ?? 0, Math.min(LAUNCH_HOLD_MAX_S, LAUNCH_HOLD_BASE_S * 2 ** (this.launchRefusals - 1)));
+    return new TenableError(err.code, `${err.message}; launches held ${sec} s (${this.launchRefusals} refused in a row)`, { ...err.o, retryAfterSec: sec, cause: err });
   }
 
   /** A copy or launch whose answer was lost: is there a scan named with the intent id? */
