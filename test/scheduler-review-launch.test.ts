@@ -73,6 +73,39 @@ describe('a stopped or waiting scanner gets no call at all', () => {
     expect(scanner.launches.map((l) => l.targets)).toEqual([['10.20.1.1']]);
   });
 
+  it('launches held by a wait of their own (Tenable\'s active-scan limit): no batch is made and no intent written until it ends; the other calls go on', async () => {
+    const { scanner, sched, see, clock, db } = await setup();
+    const intents = () => (db.prepare('SELECT count(*) n FROM intents').get() as { n: number }).n;
+    scanner.failing.set('launch', 'api-limited');
+    scanner.waitUntil = clock.t + 10 * 60_000;
+    await see({ ip: '10.20.1.1', mac: mac(1) });
+    await sched.tick();
+    expect(count(scanner.calls, 'launch')).toBe(1);
+    expect(sched.scannerBlock().callsHeldUntil).toEqual({ launch: scanner.waitUntil });
+    expect(sched.scannerBlock().waitUntil).toBeUndefined();
+    const first = intents();
+    const lists = count(scanner.calls, 'appliances');
+    for (let i = 2; i <= 6; i++) {
+      await see({ ip: `10.20.1.${i}`, mac: mac(i) });
+      for (let s = 0; s < 60; s++) {
+        clock.t += 1000;
+        await sched.tick();
+      }
+    }
+    // (before: each pass made a batch and an intent the budget then refused: an error intent a pass)
+    expect(intents()).toBe(first);
+    expect(count(scanner.calls, 'launch')).toBe(1);
+    expect(sched.counters.launchFailures).toBe(1);
+    expect(count(scanner.calls, 'appliances')).toBeGreaterThan(lists); // the appliance list is still read
+    scanner.failing.delete('launch');
+    clock.t = scanner.waitUntil;
+    await sched.tick();
+    expect(sched.scannerBlock().callsHeldUntil).toBeUndefined();
+    // then the launch, a full batch (maxTargetsPerScan 3, one scan at a time in the region)
+    expect(scanner.launches).toHaveLength(1);
+    expect(scanner.launches[0].targets).toHaveLength(3);
+  });
+
   it('budget.call itself refuses, without a call, while stopped or in a wait (whatever its caller checked)', async () => {
     const { scanner, sched, clock } = await setup();
     const budget = (sched as unknown as { core: { budget: { call<T>(what: string, which: string, fn: () => Promise<T>): Promise<T> } } }).core.budget;

@@ -94,10 +94,9 @@ describe('tenable client', () => {
     expect(o.untilMs! - Date.now()).toBeGreaterThan(25_000);
     expect(o.untilMs! - Date.now()).toBeLessThanOrEqual(30_000);
     expect(client.allowance().waitSec).toBe(0);
-    // the other calls are sent
-    const n = emu.requests.length;
+    // the other calls are sent (the transport holds nothing: a local block would refuse this list)
     const first = (await client.listScans({})).find((s) => s.title.includes('first'))!;
-    expect(emu.requests.length).toBeGreaterThan(n);
+    expect(['queued', 'running']).toContain(first.state);
     // a second refusal in a row: held twice as long
     const again = tenableFailureOutcome(await client.launch(req('third', ['10.1.0.6'])).catch((e: unknown) => e), 'launch');
     expect(again.untilMs! - Date.now()).toBeGreaterThan(55_000);

@@ -207,6 +207,8 @@ async function fillMetrics(d: DaemonView, w: MetricsRegistry, status: Status): P
   if (al.limit !== undefined) limit(al.limit, { scanner: scanner.kind });
   w.family('onsight_scanner_api_wait_seconds', 'gauge', 'Seconds before the scanner allows the next call (0 = now).')(al.waitSec, { scanner: scanner.kind });
   w.family('onsight_scanner_blocked_until_seconds', 'gauge', 'When the scanner asked for no call before (Unix time; 0 = no such wait now).')((scanner.block.waitUntil ?? 0) / 1000, { scanner: scanner.kind });
+  const heldCall = w.family('onsight_scanner_call_held_until_seconds', 'gauge', 'When a wait that holds back one kind of call ends (Unix time; absent when none): a rate limit of that API alone (Qualys host list, appliances, schedules), or launches refused at the active-scan limit (Tenable).', { labelNames: ['scanner', 'call'] });
+  for (const [call, until] of Object.entries(scanner.block.callsHeldUntil ?? {})) heldCall(until / 1000, { scanner: scanner.kind, call });
   const lag = status.scanner.processingLag;
   const lagQ = w.family('onsight_scanner_processing_lag_seconds', 'gauge', 'The scanner\'s processing lag (end of a scan to its hosts dated in the host list) learned from confirmed scans, by quantile (absent before any).');
   if (lag.p50S !== undefined) lagQ(lag.p50S, { scanner: scanner.kind, quantile: '0.5' });

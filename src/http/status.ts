@@ -73,7 +73,7 @@ export interface Status {
   startedAt: string;
   uptimeS: number;
   state: string;
-  /** waitUntil: no call before this time (the scanner asked to wait); stopped: why onsight stopped calling it */
+  /** waitUntil: no call before this time (the scanner asked to wait); stopped: why onsight stopped calling it; callsHeldUntil: per kind of call, a wait that holds back that kind only */
   scanner: { kind: string; allowance: Allowance; apiCalls: number; processingLag: LearnedLag; hostsInParallel: HostsInParallelStatus; rangeScans: RangeScanStatus; learnedState: LearnedStateStatus } & ScannerBlock;
   totals: {
     identities: number; present: number; sightings: number; lines: number; due: number; queued: number; scanning: number;

@@ -22,6 +22,8 @@ export interface ScannerBlock {
   waitUntil?: number;
   /** why onsight stopped calling the scanner (only an operator can fix it) */
   stopped?: { at: number; code: string; message: string };
+  /** per kind of call, no such call before this time (epoch ms): a wait that holds back that kind only (Qualys's host-list API, Tenable's launches at the active-scan limit) */
+  callsHeldUntil?: Partial<Record<ScannerCall, number>>;
 }
 
 /** calls a launch leaves in the window for a look-up (a forced poll) and a cancel */
@@ -219,6 +221,8 @@ export class Budget {
    * others' scans (fleet at 50 calls a day: launched at 50 of 50, the scan probed the new holders).
    */
   canLaunch(): boolean {
+    // (launches held on their own, Tenable's active-scan limit: no batch made, no intent written, for a call refused here)
+    if (this.heldCall('launch')) return false;
     if (!this.canSpend(true)) return false;
     const a = this.core.scanner.allowance();
     if (a.remaining !== undefined && a.remaining <= CORRECTION_CALLS + this.kept) return false;
@@ -337,11 +341,20 @@ export class Budget {
     }
   }
 
+  /** Is `which` held back by a wait of its own (FailureOutcome.holds) now? */
+  private heldCall(which: ScannerCall): boolean {
+    const held = this.callWaits.get(which);
+    return held !== undefined && this.core.clock.now() < held.untilMs!;
+  }
+
   /** Why calls are held back now, if they are. */
   block(): ScannerBlock {
     const out: ScannerBlock = {};
-    if (this.core.clock.now() < this.waitUntil) out.waitUntil = this.waitUntil;
+    const now = this.core.clock.now();
+    if (now < this.waitUntil) out.waitUntil = this.waitUntil;
     if (this.stopped) out.stopped = { ...this.stopped };
+    const held = [...this.callWaits].filter(([, o]) => now < o.untilMs!);
+    if (held.length) out.callsHeldUntil = Object.fromEntries(held.map(([which, o]) => [which, o.untilMs!]));
     return out;
   }
 

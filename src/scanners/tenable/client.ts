@@ -100,8 +100,9 @@ export class TenableClient implements Scanner {
   private readonly masters = new Map<string, number>();
   /** scan copies whose launch was certainly refused, to delete (deleteUnlaunched) */
   private readonly unlaunched = new Set<number>();
-  /** launches refused by a 429 since the last one taken (LAUNCH_HOLD_BASE_S) */
+  /** launches refused by a 429 since the last one taken (LAUNCH_HOLD_BASE_S), and when the last was */
   private launchRefusals = 0;
+  private lastRefusalAt = 0;
   private readonly masterIds = new Set<number>();
 
   constructor(private readonly o: TenableClientOptions) {
@@ -151,10 +152,12 @@ export class TenableClient implements Scanner {
     }
     if (typeof copy?.id !== 'number') throw new TenableError('ONSIGHT_SCANNER', 'tenable scan copy: answer without an id', { next: 'retry', ambiguous: true });
     this.ensureOurs(copy, req.intentId);
-    if (copy.status && copy.status !== 'empty') return { scanRef: String(copy.id) }; // found already launched
+    if (copy.status && copy.status !== 'empty') {
+      this.launchRefusals = 0;
+      return { scanRef: String(copy.id) }; // found already launched
+    }
     try {
       await this.t.call<{ scan_uuid?: string }>('POST', `/scans/${copy.id}/launch`, { body: { alt_targets: targets }, idempotent: false, ownLimit: true });
-      this.launchRefusals = 0;
     } catch (err) {
       if (!(err instanceof TenableError) || !err.o.ambiguous) {
         // certainly not launched (a 429 at the active-scan limit, a 400): the copy is deleted, now or
@@ -171,16 +174,21 @@ export class TenableClient implements Scanner {
         throw new TenableError('ONSIGHT_SCANNER', `tenable launch of scan ${copy.id} not taken (${err.message})`, { next: 'retry', ambiguous: true, cause: err });
       }
     }
+    this.launchRefusals = 0;
     this.log.info({ intentId: req.intentId, scanRef: String(copy.id), targets: targets.length, appliance: req.appliance }, 'tenable scan launched');
     return { scanRef: String(copy.id) };
   }
 
   /**
-   * A launch refused by a 429 (the active-scan limit, most likely: one on any other call is the rate
-   * limit and holds every call): launches are held back for its Retry-After or the back-off, whichever
-   * is longer, while polls, cancels and reads go on.
+   * A launch refused by a 429 (the active-scan limit, most likely; one on any other call is the rate
+   * limit, waited out in place when short, else every call waits): launches are held back for its
+   * Retry-After or the back-off, whichever is longer, while polls, cancels and reads go on. A refusal
+   * long after the last one (twice the longest hold: no launch tried meanwhile) starts the back-off again.
    */
   private launchRefused(err: InstanceType<typeof TenableError>): InstanceType<typeof TenableError> {
+    const now = Date.now();
+    if (now - this.lastRefusalAt > 2 * LAUNCH_HOLD_MAX_S * 1000) this.launchRefusals = 0;
+    this.lastRefusalAt = now;
     this.launchRefusals++;
     const sec = Math.max(err.o.retryAfterSec ?? 0, Math.min(LAUNCH_HOLD_MAX_S, LAUNCH_HOLD_BASE_S * 2 ** (this.launchRefusals - 1)));
     return new TenableError(err.code, `${err.message}; launches held ${sec} s (${this.launchRefusals} refused in a row)`, { ...err.o, retryAfterSec: sec, cause: err });
