@@ -14,7 +14,7 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, open, readdir, rm, stat, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { Writable } from 'node:stream';
+import { Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import type { Stats } from 'node:fs';
@@ -428,7 +428,7 @@ export async function inflate(gz: FileHandle, signal?: AbortSignal, dir = tmpdir
   });
   let broken: string | undefined;
   try {
-    await pipeline(bytesOf(gz), createGunzip(), copy, { signal });
+    await pipeline(bytesOf(gz), trailerApart(), createGunzip(), copy, { signal });
   } catch (err) {
     broken = (err as Error).message;
   }
@@ -444,6 +444,29 @@ export async function inflate(gz: FileHandle, signal?: AbortSignal, dir = tmpdir
     await out.close().catch(() => undefined);
     return { error: (err as Error).message };
   }
+}
+
+/** a gzip member's trailer: CRC-32 and length, 4 bytes each */
+const GZIP_TRAILER = 8;
+
+/**
+ * The stream as it comes, but its last GZIP_TRAILER bytes on their own: zlib checks the trailer
+ * in the write that brings it, and node drops the output that write made when the check fails (a
+ * rotation whose CRC is wrong lost its last 12 KiB of lines). Apart, every line is out before it.
+ */
+function trailerApart(): Transform {
+  let held = Buffer.alloc(0);
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      const b = held.length ? Buffer.concat([held, chunk]) : chunk;
+      const keep = Math.max(0, b.length - GZIP_TRAILER);
+      held = Buffer.from(b.subarray(keep));
+      done(null, keep ? b.subarray(0, keep) : undefined);
+    },
+    flush(done) {
+      done(null, held.length ? held : undefined);
+    },
+  });
 }
 
 /** Cut the file behind `fh` (`size` bytes) after its last whole line (LF; UTF-16LE's 0A 00 at an even offset); its new size. */
