@@ -357,7 +357,7 @@ class Enough extends Error {}
  * first KiB (a stranger stops there), then up to the offset, keeping just those and the bytes
  * before the offset. Not gzip, or broken before the offset: no.
  */
-async function gzipMatches(fh: FileHandle, mark: ContentMark): Promise<boolean> {
+async function gzipMatches(fh: FileHandle, mark: ContentMark, retried = false): Promise<boolean> {
   if (mark.tailFingerprint === undefined) return false;
   const headLen = Math.min(FP_BYTES, mark.offset);
   const tailLen = Math.min(TAIL_BYTES, mark.offset);
@@ -380,9 +380,13 @@ async function gzipMatches(fh: FileHandle, mark: ContentMark): Promise<boolean> 
     },
   });
   try {
-    await pipeline(bytesOf(fh), createGunzip(), take);
+    if (retried) await pipeline(bytesOf(fh), trailerApart(), createGunzip(), take);
+    else await pipeline(bytesOf(fh), createGunzip(), take);
   } catch (err) {
-    if (!(err instanceof Enough)) return false;
+    // (a wrong CRC: the stream's last output was dropped with the failed check, and the offset may lie in it)
+    if (isTrailerCheckError(err) && !retried) return gzipMatches(fh, mark, true);
+    // (then all of it came out: the fingerprints say)
+    if (!(err instanceof Enough) && !(retried && isTrailerCheckError(err))) return false;
   }
   return pos >= mark.offset && sha256hex(head) === mark.fingerprint && sha256hex(tail) === mark.tailFingerprint;
 }
@@ -409,28 +413,40 @@ export async function inflate(gz: FileHandle, signal?: AbortSignal, dir = tmpdir
   } catch (err) {
     return { error: `no temporary copy: ${(err as Error).message}` };
   }
-  let pos = 0;
   let writeError: Error | undefined;
   // (a Writable, not a loop over the stream: what the decompressor gave before it broke is all written)
-  const copy = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      out.write(chunk, 0, chunk.length, pos).then(
-        () => {
-          pos += chunk.length;
-          done();
-        },
-        (err: Error) => {
-          writeError = err;
-          done(err);
-        },
-      );
-    },
-  });
+  const copyTo = () => {
+    let pos = 0;
+    return new Writable({
+      write(chunk: Buffer, _enc, done) {
+        out.write(chunk, 0, chunk.length, pos).then(
+          () => {
+            pos += chunk.length;
+            done();
+          },
+          (err: Error) => {
+            writeError = err;
+            done(err);
+          },
+        );
+      },
+    });
+  };
   let broken: string | undefined;
   try {
-    await pipeline(bytesOf(gz), trailerApart(), createGunzip(), copy, { signal });
+    await pipeline(bytesOf(gz), createGunzip(), copyTo(), { signal });
   } catch (err) {
     broken = (err as Error).message;
+    // a wrong CRC or length: the whole stream decompressed, but node dropped the output of the write
+    // the failed check came with (the last 12 KiB of lines); again, the trailer in a write of its own
+    if (isTrailerCheckError(err) && !writeError && !signal?.aborted) {
+      try {
+        await out.truncate(0);
+        await pipeline(bytesOf(gz), trailerApart(), createGunzip(), copyTo(), { signal });
+      } catch (again) {
+        broken = (again as Error).message;
+      }
+    }
   }
   try {
     if (writeError) throw new Error(`writing the decompressed copy: ${writeError.message}`);
@@ -449,10 +465,17 @@ export async function inflate(gz: FileHandle, signal?: AbortSignal, dir = tmpdir
 /** a gzip member's trailer: CRC-32 and length, 4 bytes each */
 const GZIP_TRAILER = 8;
 
+/** zlib's failed trailer check (CRC-32 or length): the stream itself was whole */
+function isTrailerCheckError(err: unknown): boolean {
+  return (err as { code?: unknown })?.code === 'Z_DATA_ERROR' && /incorrect (data|length) check/.test((err as Error).message);
+}
+
 /**
  * The stream as it comes, but its last GZIP_TRAILER bytes on their own: zlib checks the trailer
  * in the write that brings it, and node drops the output that write made when the check fails (a
  * rotation whose CRC is wrong lost its last 12 KiB of lines). Apart, every line is out before it.
+ * Only for a stream known whole (a failed trailer check): on a truncated one, the bytes held back
+ * reach zlib with the stream's end, and the output of that last write is dropped instead.
  */
 function trailerApart(): Transform {
   let held = Buffer.alloc(0);
