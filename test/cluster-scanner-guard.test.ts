@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { pgUnavailable, startPostgres, type PgServer } from './helpers/postgres.js';
 import { startQualysEmulator, type QualysEmulator } from '../src/emulator/qualys/index.js';
 import { QualysAllowance, QualysClient } from '../src/scanners/qualys/index.js';
-import { Lease, leaseSendGuard } from '../src/cluster/lease.js';
+import { Lease, leaseSendGuard, termScanner } from '../src/cluster/lease.js';
 import { migrateCluster } from '../src/cluster/schema.js';
 import { FencedError } from '../src/errors.js';
 import { startTenableEmulator } from '../src/emulator/tenable/index.js';
@@ -107,5 +107,30 @@ describe.skipIf(!!why)('cluster send guard on the Qualys transport (real Postgre
     const err = await c.launch({ intentId: 'int-t2', title: 'onsight int-t2', targets: ['10.1.0.10'], appliance: 'tn-1' }).catch((x) => x);
     expect(err).toBeInstanceOf(FencedError);
     expect(e.requests.length).toBe(sent); // not one request reached the scanner
+  });
+
+  it('a call of an earlier term is refused once the node leads again under a new epoch; the new term\'s goes', async () => {
+    for (const x of closers) if (x instanceof Lease) await x.stop(); // (the earlier tests' nodes: none may take the lease over)
+    await db.query("UPDATE cluster_lease SET expires_at = now() - interval '1 second'");
+    const { lease, c } = await client('g-e');
+    expect(lease.isLeader()).toBe(true);
+    const first = lease.currentEpoch()!;
+    const oldTerm = termScanner(c, first);
+    await oldTerm.launch({ intentId: 'int-e1', title: 'onsight int-e1', targets: ['10.1.0.21'], appliance: 'sa-1' });
+    // the lease is lost (its session killed) and won back by the same node: a new epoch
+    const back = new Promise<{ epoch: number }>((r) => lease.once('leader', r));
+    const pid = (await db.query('SELECT holder_pid FROM cluster_lease')).rows[0].holder_pid;
+    await db.query('SELECT pg_terminate_backend($1)', [pid]);
+    const { epoch } = await back;
+    expect(epoch).toBeGreaterThan(first);
+    expect(lease.isLeader()).toBe(true);
+    // the old term's pass goes on with a launch it decided before: refused (before: sent, the node leads)
+    const err = await oldTerm.launch({ intentId: 'int-e2', title: 'onsight int-e2', targets: ['10.1.0.22'], appliance: 'sa-1' }).catch((x) => x);
+    expect(err).toBeInstanceOf(FencedError);
+    expect(err.message).toMatch(new RegExp(`decided under epoch ${first}, node g-e now leads epoch ${epoch}`));
+    await termScanner(c, epoch).launch({ intentId: 'int-e3', title: 'onsight int-e3', targets: ['10.1.0.23'], appliance: 'sa-1' });
+    const titles = (await c.listScans({})).map((x) => x.title);
+    expect(titles.filter((t) => /int-e[123]/.test(t)).sort()).toEqual(['onsight int-e1', 'onsight int-e3']);
+    await lease.stop();
   });
 });

@@ -16,6 +16,7 @@
  * the pid so that a reused pid is not taken for the holder, and a hold-off after stepping down so a
  * healthy peer gets the first try).
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -388,7 +389,29 @@ export class Lease extends EventEmitter {
   }
 }
 
-/** The scanner transport's guard for this node's lease (src/scanners/backend.ts SendGuard). */
+/** The epoch a scanner call was decided under (termScanner), for the send guard. */
+const sendingTerm = new AsyncLocalStorage<number>();
+
+/**
+ * The scanner transport's guard for this node's lease (src/scanners/backend.ts SendGuard): this
+ * node leads, and, for a call made through a term's scanner (termScanner), leads that term still.
+ * A node that lost the lease and won it back has a new epoch: a launch its old term's pass had
+ * under way is refused, as that term's intents are by the database.
+ */
 export function leaseSendGuard(lease: Lease): { check(what: string): void; signal(): AbortSignal } {
-  return { check: (what) => lease.assertLeader(what), signal: () => lease.signal };
+  return { check: (what) => lease.assertLeader(what, sendingTerm.getStore()), signal: () => lease.signal };
+}
+
+/**
+ * `scanner` for the scheduler of one term (`epoch`): each of its calls runs, to its last retry,
+ * as that term's, so the send guard refuses it once the node leads another term.
+ */
+export function termScanner<T extends object>(scanner: T, epoch: number): T {
+  return new Proxy(scanner, {
+    get(target, key) {
+      const v = Reflect.get(target, key, target) as unknown;
+      if (typeof v !== 'function') return v;
+      return (...args: unknown[]) => sendingTerm.run(epoch, () => (v as (...a: unknown[]) => unknown).apply(target, args));
+    },
+  });
 }

@@ -25,7 +25,7 @@ import { OnsightError } from '../errors.js';
 import { daemonView } from './view.js';
 import { describeState, isPostgresState, sqliteStatePath, type ClusterConfig } from '../cluster/config.js';
 import { pgConnectionConfig } from '../cluster/connection.js';
-import { leaseSendGuard, type Lease } from '../cluster/lease.js';
+import { leaseSendGuard, termScanner, type Lease } from '../cluster/lease.js';
 import type { InboxApplier } from '../cluster/applier.js';
 import { inboxBacklog } from '../cluster/inbox.js';
 import type { ClusterMetricInput } from '../cluster/metrics.js';
@@ -254,7 +254,9 @@ export class Daemon {
 
   private buildScheduler(store: SchedulerStore): Scheduler {
     const { config, log } = this.opts;
-    return new Scheduler(this.clock, this.inventory, this.policy, store, this.scanner,
+    // (in a cluster, the term's: its calls are refused once this node leads another term)
+    const scanner = store.epoch !== undefined ? termScanner(this.scanner, store.epoch) : this.scanner;
+    return new Scheduler(this.clock, this.inventory, this.policy, store, scanner,
       schedulerOptionsFor(config, this.scanner), log.child({ stage: 'scheduler' }), {
         onLaunch: (i) => this.announceLaunch(i),
         onScanEnd: (i, end) => {
