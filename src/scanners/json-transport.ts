@@ -98,7 +98,7 @@ export class JsonTransport {
   private readonly base: URL;
   private readonly closing = new AbortController();
   private readonly agent: Agent;
-  /** epoch ms before which Tenable told us to make no call */
+  /** epoch ms before which the API told us (429 Retry-After) to make no call */
   blockedUntil = 0;
 
   constructor(private readonly o: TransportOptions) {
@@ -131,7 +131,7 @@ export class JsonTransport {
       if (this.closing.signal.aborted) throw new ScannerHttpError('ONSIGHT_CLOSED', `${this.o.vendor} client closed`, { next: 'retry', ambiguous: false });
       const wait = this.blockedUntil - this.now();
       if (wait > 0) {
-        throw new ScannerHttpError('ONSIGHT_SCANNER_RATE_LIMIT', `${what}: not sent, Tenable asked to wait ${Math.ceil(wait / 1000)} s more`, { next: 'wait', retryAfterSec: wait / 1000 });
+        throw new ScannerHttpError('ONSIGHT_SCANNER_RATE_LIMIT', `${what}: not sent, ${this.o.vendor} asked to wait ${Math.ceil(wait / 1000)} s more`, { next: 'wait', retryAfterSec: wait / 1000 });
       }
       this.o.sendGuard?.check(what); // right before the socket write: a back-off can outlast a lease
       let res: Response;
