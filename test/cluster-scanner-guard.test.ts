@@ -112,7 +112,7 @@ describe.skipIf(!!why)('cluster send guard on the Qualys transport (real Postgre
   it('a call of an earlier term is refused once the node leads again under a new epoch; the new term\'s goes', async () => {
     for (const x of closers) if (x instanceof Lease) await x.stop(); // (the earlier tests' nodes: none may take the lease over)
     await db.query("UPDATE cluster_lease SET expires_at = now() - interval '1 second'");
-    const { lease, c } = await client('g-e');
+    const { lease, c, allowance } = await client('g-e');
     expect(lease.isLeader()).toBe(true);
     const first = lease.currentEpoch()!;
     const oldTerm = termScanner(c, first);
@@ -124,9 +124,13 @@ describe.skipIf(!!why)('cluster send guard on the Qualys transport (real Postgre
     const { epoch } = await back;
     expect(epoch).toBeGreaterThan(first);
     expect(lease.isLeader()).toBe(true);
-    // the old term's pass goes on with a launch it decided before: refused (before: sent, the node leads)
+    // the old term's pass goes on with a launch it decided before: refused (before: sent, the node leads),
+    // at once, not after waiting at the allowance gate
+    allowance.block('scan', 8);
+    const t0 = performance.now();
     const err = await oldTerm.launch({ intentId: 'int-e2', title: 'onsight int-e2', targets: ['10.1.0.22'], appliance: 'sa-1' }).catch((x) => x);
     expect(err).toBeInstanceOf(FencedError);
+    expect(performance.now() - t0).toBeLessThan(4000); // (before: the 8 s wait, then refused)
     expect(err.message).toMatch(new RegExp(`decided under epoch ${first}, node g-e now leads epoch ${epoch}`));
     await termScanner(c, epoch).launch({ intentId: 'int-e3', title: 'onsight int-e3', targets: ['10.1.0.23'], appliance: 'sa-1' });
     const titles = (await c.listScans({})).map((x) => x.title);

@@ -399,7 +399,15 @@ const sendingTerm = new AsyncLocalStorage<number>();
  * under way is refused, as that term's intents are by the database.
  */
 export function leaseSendGuard(lease: Lease): { check(what: string): void; signal(): AbortSignal } {
-  return { check: (what) => lease.assertLeader(what, sendingTerm.getStore()), signal: () => lease.signal };
+  return {
+    check: (what) => lease.assertLeader(what, sendingTerm.getStore()),
+    // (a call of an earlier term ends at once: it would wait at an allowance gate only to be refused after)
+    signal: () => {
+      const epoch = sendingTerm.getStore();
+      const now = lease.currentEpoch();
+      return epoch !== undefined && epoch !== now ? AbortSignal.abort(new FencedError(`decided under epoch ${epoch}, node ${lease.node} now leads epoch ${now}`)) : lease.signal;
+    },
+  };
 }
 
 /**
