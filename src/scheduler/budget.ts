@@ -290,8 +290,10 @@ export class Budget {
    */
   async call<T>(what: string, which: ScannerCall, fn: () => Promise<T>, o: { optional?: boolean } = {}): Promise<T> {
     // its own API asked for a wait (holds: 'call'): refused here, no call made, nothing logged again
-    const held = this.callWaits.get(which);
-    if (held && this.core.clock.now() < held.untilMs!) throw new FailedCall(held, new Error(held.message));
+    if (this.heldCall(which)) {
+      const held = this.callWaits.get(which)!;
+      throw new FailedCall(held, new Error(held.message));
+    }
     // stopped, or in a wait for every call: refused too, whatever the caller checked (a caller that
     // forgot called a denied account's API every pass, failed logins that can lock it)
     const blocked = this.blockedOutcome();

@@ -161,7 +161,7 @@ export class TenableClient implements Scanner {
     } catch (err) {
       if (!(err instanceof TenableError) || !err.o.ambiguous) {
         // certainly not launched (a 429 at the active-scan limit, a 400): the copy is deleted, now or
-        // before a later launch (a 429 holds every call for a while), as the next attempt is another
+        // before a later launch (a DELETE may meet the rate limit), as the next attempt is another
         // intent's and makes its own copy; they piled up, and every scan list grew with them
         // (not waited for: the refusal is the scheduler's to act on now; the transport's retries of a DELETE can take minutes)
         this.unlaunched.add(copy.id);
