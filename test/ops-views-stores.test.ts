@@ -12,6 +12,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { types } from 'node:util';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../src/config/load.js';
@@ -269,6 +270,7 @@ describe.skipIf(!!pgKind.skip)('onsight state copy --to postgres', () => {
     const d = new Daemon({ config: pgCfg, log: silentLogger(), tickMs: 100 });
     daemons.push(d);
     await d.start();
+    expect(types.isProxy((d.scheduler as unknown as { core: { scanner: object } }).core.scanner)).toBe(false); // (no cluster: no term)
     const launched = await until(async () => (await d.scheduler.store.recentIntents(10)).filter((i) => i.id !== 'i-0001'), 15_000, 'a launch on the copy', 100)
       .then(async () => {
         await sleep(1000); // a few more ticks: nothing else becomes due
@@ -326,6 +328,10 @@ describe.skipIf(!!pgKind.skip)('a cluster: marks through a follower, and the fol
     expect(cli.stderr).toBe('');
     expect(cli.stdout).toContain('rescan requested for mac:52:54:00:00:01:09');
     await finished(3);
+    // the leader's scheduler calls the scanner as its term's (termScanner: refused once n1 leads another
+    // term); a single node's calls it plainly (below)
+    const schedScanner = (d: Daemon) => (d.scheduler as unknown as { core: { scanner: object } }).core.scanner;
+    expect(types.isProxy(schedScanner(n1))).toBe(true);
     // n1 led throughout (no step-down, no takeover) and launched all three
     expect({ n1: n1.lease!.metrics(), n2: n2.lease!.metrics() }).toMatchObject({ n1: { leader: 1, acquisitions: 1, stepDowns: 0 }, n2: { leader: 0, acquisitions: 0 } });
     expect([n1.scheduler.counters.launches, n2.scheduler.counters.launches]).toEqual([3, 0]);
