@@ -9,12 +9,13 @@
  * file itself, with exactly the files newer than it.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { findRotated } from '../src/sources/file/content.js';
+import { findCompressed, findCompressedIn, findRotated } from '../src/sources/file/content.js';
 import { sleep } from './helpers/wait.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -82,6 +83,63 @@ describe('findRotated while the rotated files are being renamed', () => {
       expect(wrong).toEqual([]);
       // a listing that settles is the rule: answers must come, not only be right when they do
       expect(found).toBeGreaterThan(asked / 2);
+    } finally {
+      shifter.kill('SIGKILL');
+      await sleep(50);
+    }
+  });
+});
+
+/** moves p.1.gz to p.2.gz and back, 20 ms apart, until killed (logrotate's shift of compressed rotations) */
+const GZ_SHIFTER = `
+const { renameSync } = require('node:fs');
+const p = process.argv[1];
+const pause = new Int32Array(new SharedArrayBuffer(4));
+process.stdout.write('ready\\n');
+for (;;) {
+  renameSync(p + '.1.gz', p + '.2.gz');
+  Atomics.wait(pause, 0, 0, 20);
+  renameSync(p + '.2.gz', p + '.1.gz');
+  Atomics.wait(pause, 0, 0, 20);
+}`;
+
+describe('findCompressed while the gzip rotation is being renamed', () => {
+  it('a rotation renamed since the listing is looked for again (a stale listing says so); the searches find it, the right file', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'onsight-race-gz-'));
+    const p = join(dir, 'x.log');
+    writeFileSync(p, 'live\n');
+    const text = Buffer.from(Array.from({ length: 2000 }, (_, k) => `ours line ${String(k).padStart(5, '0')}\n`).join(''));
+    writeFileSync(`${p}.1.gz`, gzipSync(text));
+    const offset = 1000 * 17;
+    const want = { offset, fingerprint: sha(text.subarray(0, 1024)), tailFingerprint: sha(text.subarray(offset - 256, offset)) };
+    const ino = statSync(`${p}.1.gz`).ino;
+    // a listing taken before a rename: the search over it says the file moved (before: passed over, not found)
+    const stale = [{ path: `${p}.1.gz`, st: statSync(`${p}.1.gz`) }];
+    renameSync(`${p}.1.gz`, `${p}.2.gz`);
+    expect(await findCompressedIn(p, stale, want)).toBe('moved');
+    const r0 = await findCompressed(p, want);
+    expect(r0.found?.match.path).toBe(`${p}.2.gz`);
+    await r0.found?.fh.close();
+    renameSync(`${p}.2.gz`, `${p}.1.gz`);
+
+    const shifter = spawn(process.execPath, ['-e', GZ_SHIFTER, p], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      await new Promise<void>((resolve) => shifter.stdout.once('data', () => resolve()));
+      let asked = 0, missed = 0, wrong = 0;
+      const until = Date.now() + 4000;
+      while (Date.now() < until && asked < 2000) {
+        asked++;
+        const r = await findCompressed(p, want);
+        if (!r.found) missed++;
+        else if ((await r.found.fh.stat()).ino !== ino) wrong++;
+        await r.found?.fh.close();
+      }
+      console.log(`findCompressed under renames: asked ${asked}, missed ${missed}, wrong ${wrong}`);
+      expect(wrong).toBe(0);
+      // (a rename every 20 ms, far more often than logrotate's: on an idle machine 0 missed in 358-583
+      // searches, against 10 in 972 when a search took one listing and passed a moved file over; a
+      // loaded one can stretch five tries across renames, so the bound here is loose)
+      expect(missed).toBeLessThan(asked / 20);
     } finally {
       shifter.kill('SIGKILL');
       await sleep(50);

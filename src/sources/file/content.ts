@@ -99,11 +99,11 @@ export async function rotatedSiblings(path: string): Promise<Sibling[]> {
 }
 
 /** The siblings, and whether two listings in a row agreed on them (else the last listing, which may be torn). */
-async function settledSiblings(path: string): Promise<{ sibs: Sibling[]; settled: boolean }> {
-  let last = await listSiblings(path);
+async function settledSiblings(path: string, compressed = false): Promise<{ sibs: Sibling[]; settled: boolean }> {
+  let last = await listSiblings(path, compressed);
   for (let k = 1; k < LISTINGS; k++) {
     await wait(LISTING_WAIT_MS * k);
-    const again = await listSiblings(path);
+    const again = await listSiblings(path, compressed);
     if (sameFiles(last, again)) return { sibs: again, settled: true };
     last = again;
   }
@@ -306,7 +306,23 @@ export interface CompressedSearch {
  * (permissions, removed meanwhile, not gzip) does not match.
  */
 export async function findCompressed(path: string, want: ContentMark): Promise<CompressedSearch> {
-  const packed = await listSiblings(path, true);
+  // (a rotation renamed between the listing and its open, `.1.gz` shifted to `.2.gz` by a logrotate
+  // run meanwhile: the search starts over with a new listing, settled, as findRotated's is)
+  for (let attempt = 1; ; attempt++) {
+    const last = attempt >= FIND_ATTEMPTS;
+    const { sibs, settled } = await settledSiblings(path, true);
+    // (a listing taken across a rename may lack the file: listed again while attempts remain)
+    if (!settled && !last) continue;
+    const r = await findCompressedIn(path, sibs, want, last);
+    if (r !== 'moved') return r;
+  }
+}
+
+/**
+ * findCompressed over one listing of the compressed siblings: 'moved' when one of them was renamed
+ * or removed since (on the `last` try, passed over instead).
+ */
+export async function findCompressedIn(path: string, packed: Sibling[], want: ContentMark, last = false): Promise<CompressedSearch | 'moved'> {
   const unreadable = packed.filter((s) => !isGzip(s.path)).map((s) => s.path);
   if (want.tailFingerprint === undefined) return { unreadable };
   const gz = packed.filter((s) => isGzip(s.path));
@@ -317,7 +333,10 @@ export async function findCompressed(path: string, want: ContentMark): Promise<C
     } catch {
       continue; // (unreadable: not ours to match)
     }
-    if (!opened) continue;
+    if (!opened) {
+      if (last) continue;
+      return 'moved';
+    }
     if (!(await gzipMatches(opened.fh, want))) {
       await opened.fh.close().catch(() => undefined);
       continue;
