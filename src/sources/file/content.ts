@@ -98,6 +98,11 @@ export async function rotatedSiblings(path: string): Promise<Sibling[]> {
   return (await settledSiblings(path)).sibs;
 }
 
+/** The compressed files beside `path` named like its rotations (`path.2.gz`), oldest first. */
+export async function compressedSiblings(path: string): Promise<Sibling[]> {
+  return (await settledSiblings(path, true)).sibs;
+}
+
 /** The siblings, and whether two listings in a row agreed on them (else the last listing, which may be torn). */
 async function settledSiblings(path: string, compressed = false): Promise<{ sibs: Sibling[]; settled: boolean }> {
   let last = await listSiblings(path, compressed);

@@ -24,7 +24,7 @@ import { setTimeout as wait } from 'node:timers/promises';
 import { isUtf8 } from 'node:buffer';
 import type { Logger } from '../../log.js';
 import type { FileCheckpoint, LineSink, RawLine } from '../types.js';
-import { FP_BYTES, TAIL_BYTES, contentMatches, detectEncoding, findCompressed, findRotated, inflate, isGzip, openListed, readAt, rotatedSiblings, sha256hex, type ContentMark, type Encoding, type Sibling } from './content.js';
+import { FP_BYTES, TAIL_BYTES, compressedSiblings, contentMatches, detectEncoding, findCompressed, findRotated, inflate, isGzip, openListed, readAt, rotatedSiblings, sha256hex, type ContentMark, type Encoding, type Sibling } from './content.js';
 
 /** a checkpointed file not found beside the path is looked for this many more times, ROTATED_LOOK_AGAIN_MS × k apart */
 const ROTATED_LOOKS = 3;
@@ -360,7 +360,7 @@ export class FileTailer {
     for (let attempt = 0; attempt < 3; attempt++) {
       let path = sib.path;
       if (attempt > 0) {
-        const again = (await rotatedSiblings(this.opts.key)).find((s) => s.st.ino === sib.st.ino && s.st.dev === sib.st.dev);
+        const again = (gzip ? await compressedSiblings(this.opts.key) : await rotatedSiblings(this.opts.key)).find((s) => s.st.ino === sib.st.ino && s.st.dev === sib.st.dev);
         if (!again) continue; // (gone, or a listing taken across yet another shift)
         path = again.path;
       }
