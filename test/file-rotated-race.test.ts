@@ -120,6 +120,11 @@ describe('findCompressed while the gzip rotation is being renamed', () => {
     const r0 = await findCompressed(p, want);
     expect(r0.found?.match.path).toBe(`${p}.2.gz`);
     await r0.found?.fh.close();
+    // a torn listing naming the rotation twice (.2.gz, and .1.gz from before the rename): it is not also among the newer files
+    const torn = [{ path: `${p}.2.gz`, st: statSync(`${p}.2.gz`) }, { path: `${p}.1.gz`, st: statSync(`${p}.2.gz`) }];
+    const r1 = await findCompressedIn(p, torn, want, true);
+    expect(r1 !== 'moved' && r1.found?.newer).toEqual([]);
+    if (r1 !== 'moved') await r1.found?.fh.close();
     renameSync(`${p}.2.gz`, `${p}.1.gz`);
 
     const shifter = spawn(process.execPath, ['-e', GZ_SHIFTER, p], { stdio: ['ignore', 'pipe', 'inherit'] });

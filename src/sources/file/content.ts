@@ -350,9 +350,12 @@ export async function findCompressedIn(path: string, packed: Sibling[], want: Co
     if (series === undefined) return { found: { match: gz[i], fh: opened.fh, newer: [] }, unreadable };
     // (the listing's order over plain and gzip rotations alike)
     const order = listingOrder(path);
+    // (each file once, and never the match itself: a torn last listing may name one file twice)
+    const seen = new Set([`${opened.st.dev}:${opened.st.ino}`]);
     const newer = [...(await settledSiblings(path)).sibs, ...gz]
-      .filter((x) => x !== gz[i] && order(gz[i], x) < 0 && seriesOf(rotationSuffix(path, x)) === series)
-      .sort(order);
+      .filter((x) => order(gz[i], x) < 0 && seriesOf(rotationSuffix(path, x)) === series)
+      .sort(order)
+      .filter((x) => !seen.has(`${x.st.dev}:${x.st.ino}`) && seen.add(`${x.st.dev}:${x.st.ino}`));
     return { found: { match: gz[i], fh: opened.fh, newer }, unreadable };
   }
   return { unreadable };
