@@ -14,9 +14,9 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, open, readdir, rm, stat, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { Transform, Writable } from 'node:stream';
+import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
+import { createGunzip, createInflateRaw } from 'node:zlib';
 import type { Stats } from 'node:fs';
 import { setTimeout as wait } from 'node:timers/promises';
 
@@ -365,8 +365,8 @@ export async function findCompressedIn(path: string, packed: Sibling[], want: Co
  * The bytes of the file behind `fh` from its start, by positioned reads: the handle stays open
  * whatever the pipeline does (a FileHandle's own read stream closes it when destroyed).
  */
-async function* bytesOf(fh: FileHandle): AsyncGenerator<Buffer> {
-  for (let pos = 0; ; ) {
+async function* bytesOf(fh: FileHandle, from = 0): AsyncGenerator<Buffer> {
+  for (let pos = from; ; ) {
     const b = Buffer.allocUnsafe(64 * 1024);
     const { bytesRead } = await fh.read(b, 0, b.length, pos);
     if (bytesRead === 0) return;
@@ -407,13 +407,14 @@ async function gzipMatches(fh: FileHandle, mark: ContentMark, retried = false): 
     },
   });
   try {
-    if (retried) await pipeline(bytesOf(fh), trailerApart(), createGunzip(), take);
+    const body = retried ? await gzipBodyAt(fh) : undefined;
+    if (retried && body === undefined) return false;
+    if (body !== undefined) await pipeline(bytesOf(fh, body), createInflateRaw(), take);
     else await pipeline(bytesOf(fh), createGunzip(), take);
   } catch (err) {
-    // (a wrong CRC: the stream's last output was dropped with the failed check, and the offset may lie in it)
+    // (a wrong CRC: output the failed check's error overtook was lost, and the offset may lie in it)
     if (isTrailerCheckError(err) && !retried) return gzipMatches(fh, mark, true);
-    // (then all of it came out: the fingerprints say)
-    if (!(err instanceof Enough) && !(retried && isTrailerCheckError(err))) return false;
+    if (!(err instanceof Enough)) return false;
   }
   return pos >= mark.offset && sha256hex(head) === mark.fingerprint && sha256hex(tail) === mark.tailFingerprint;
 }
@@ -441,12 +442,14 @@ export async function inflate(gz: FileHandle, signal?: AbortSignal, dir = tmpdir
     return { error: `no temporary copy: ${(err as Error).message}` };
   }
   let writeError: Error | undefined;
+  // the last write in flight (a pass that fails is waited for before the next begins)
+  let inFlight: Promise<unknown> = Promise.resolve();
   // (a Writable, not a loop over the stream: what the decompressor gave before it broke is all written)
   const copyTo = () => {
     let pos = 0;
     return new Writable({
       write(chunk: Buffer, _enc, done) {
-        out.write(chunk, 0, chunk.length, pos).then(
+        inFlight = out.write(chunk, 0, chunk.length, pos).then(
           () => {
             pos += chunk.length;
             done();
@@ -459,20 +462,31 @@ export async function inflate(gz: FileHandle, signal?: AbortSignal, dir = tmpdir
       },
     });
   };
-  let broken: string | undefined;
-  try {
-    await pipeline(bytesOf(gz), createGunzip(), copyTo(), { signal });
-  } catch (err) {
-    broken = (err as Error).message;
-    // a wrong CRC or length: the whole stream decompressed, but node dropped the output of the write
-    // the failed check came with (the last 12 KiB of lines); again, the trailer in a write of its own
-    if (isTrailerCheckError(err) && !writeError && !signal?.aborted) {
-      try {
+  const pass = async (body?: number): Promise<string | undefined> => {
+    try {
+      if (body !== undefined) await pipeline(bytesOf(gz, body), createInflateRaw(), copyTo(), { signal });
+      else await pipeline(bytesOf(gz), createGunzip(), copyTo(), { signal });
+      return undefined;
+    } catch (err) {
+      return (err as Error).message;
+    } finally {
+      await inFlight.catch(() => undefined);
+    }
+  };
+  let broken = await pass();
+  // a wrong CRC or length: the stream decompressed whole, but the error destroyed the decompressor
+  // with output the copy had not taken yet (the last 12 KiB of lines). Again, its deflate body alone:
+  // nothing checks the trailer then. (Longer only: a multi-member file's second pass stops after its first member.)
+  if (broken !== undefined && /incorrect (data|length) check/.test(broken) && !writeError && !signal?.aborted) {
+    const first = (await out.stat()).size;
+    const body = await gzipBodyAt(gz);
+    if (body !== undefined) {
+      await out.truncate(0);
+      const again = await pass(body);
+      if (again === undefined && (await out.stat()).size < first) {
         await out.truncate(0);
-        await pipeline(bytesOf(gz), trailerApart(), createGunzip(), copyTo(), { signal });
-      } catch (again) {
-        broken = (again as Error).message;
-      }
+        await pass();
+      } else if (again !== undefined) broken = again;
     }
   }
   try {
@@ -489,34 +503,25 @@ export async function inflate(gz: FileHandle, signal?: AbortSignal, dir = tmpdir
   }
 }
 
-/** a gzip member's trailer: CRC-32 and length, 4 bytes each */
-const GZIP_TRAILER = 8;
-
-/** zlib's failed trailer check (CRC-32 or length): the stream itself was whole */
+/** zlib's failed trailer check (CRC-32 or length): the deflate stream itself was whole */
 function isTrailerCheckError(err: unknown): boolean {
   return (err as { code?: unknown })?.code === 'Z_DATA_ERROR' && /incorrect (data|length) check/.test((err as Error).message);
 }
 
-/**
- * The stream as it comes, but its last GZIP_TRAILER bytes on their own: zlib checks the trailer
- * in the write that brings it, and node drops the output that write made when the check fails (a
- * rotation whose CRC is wrong lost its last 12 KiB of lines). Apart, every line is out before it.
- * Only for a stream known whole (a failed trailer check): on a truncated one, the bytes held back
- * reach zlib with the stream's end, and the output of that last write is dropped instead.
- */
-function trailerApart(): Transform {
-  let held = Buffer.alloc(0);
-  return new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      const b = held.length ? Buffer.concat([held, chunk]) : chunk;
-      const keep = Math.max(0, b.length - GZIP_TRAILER);
-      held = Buffer.from(b.subarray(keep));
-      done(null, keep ? b.subarray(0, keep) : undefined);
-    },
-    flush(done) {
-      done(null, held.length ? held : undefined);
-    },
-  });
+/** Where the deflate body of the gzip file behind `fh` begins: after its member header (RFC 1952 §2.3); undefined when the header is not whole. */
+async function gzipBodyAt(fh: FileHandle): Promise<number | undefined> {
+  const b = await readAt(fh, 0, 64 * 1024);
+  if (b.length < 10 || b[0] !== 0x1f || b[1] !== 0x8b || b[2] !== 8) return undefined;
+  const flags = b[3];
+  let p = 10;
+  if (flags & 0x04) p = b.length >= p + 2 ? p + 2 + b.readUInt16LE(p) : Infinity; // FEXTRA
+  for (const bit of [0x08, 0x10]) { // FNAME, FCOMMENT: zero-terminated
+    if (!(flags & bit) || p >= b.length) continue;
+    const z = b.indexOf(0, p);
+    p = z < 0 ? Infinity : z + 1;
+  }
+  if (flags & 0x02) p += 2; // FHCRC
+  return p <= b.length ? p : undefined;
 }
 
 /** Cut the file behind `fh` (`size` bytes) after its last whole line (LF; UTF-16LE's 0A 00 at an even offset); its new size. */
