@@ -384,7 +384,7 @@ class Enough extends Error {}
  * first KiB (a stranger stops there), then up to the offset, keeping just those and the bytes
  * before the offset. Not gzip, or broken before the offset: no.
  */
-async function gzipMatches(fh: FileHandle, mark: ContentMark, retried = false): Promise<boolean> {
+async function gzipMatches(fh: FileHandle, mark: ContentMark, body?: number): Promise<boolean> {
   if (mark.tailFingerprint === undefined) return false;
   const headLen = Math.min(FP_BYTES, mark.offset);
   const tailLen = Math.min(TAIL_BYTES, mark.offset);
@@ -407,13 +407,13 @@ async function gzipMatches(fh: FileHandle, mark: ContentMark, retried = false): 
     },
   });
   try {
-    const body = retried ? await gzipBodyAt(fh) : undefined;
-    if (retried && body === undefined) return false;
-    if (body !== undefined) await pipeline(bytesOf(fh, body), createInflateRaw(), take);
-    else await pipeline(bytesOf(fh), createGunzip(), take);
+    await decompress(fh, take, body);
   } catch (err) {
     // (a wrong CRC: output the failed check's error overtook was lost, and the offset may lie in it)
-    if (isTrailerCheckError(err) && !retried) return gzipMatches(fh, mark, true);
+    if (isTrailerCheckError(err) && body === undefined) {
+      const at = await gzipBodyAt(fh);
+      return at !== undefined && gzipMatches(fh, mark, at);
+    }
     if (!(err instanceof Enough)) return false;
   }
   return pos >= mark.offset && sha256hex(head) === mark.fingerprint && sha256hex(tail) === mark.tailFingerprint;
@@ -462,22 +462,22 @@ export async function inflate(gz: FileHandle, signal?: AbortSignal, dir = tmpdir
       },
     });
   };
-  const pass = async (body?: number): Promise<string | undefined> => {
+  // (the pass's failure, if it broke)
+  const pass = async (body?: number): Promise<unknown> => {
     try {
-      if (body !== undefined) await pipeline(bytesOf(gz, body), createInflateRaw(), copyTo(), { signal });
-      else await pipeline(bytesOf(gz), createGunzip(), copyTo(), { signal });
+      await decompress(gz, copyTo(), body, signal);
       return undefined;
     } catch (err) {
-      return (err as Error).message;
+      return err;
     } finally {
       await inFlight.catch(() => undefined);
     }
   };
-  let broken = await pass();
+  let failure = await pass();
   // a wrong CRC or length: the stream decompressed whole, but the error destroyed the decompressor
   // with output the copy had not taken yet (the last 12 KiB of lines). Again, its deflate body alone:
   // nothing checks the trailer then. (Longer only: a multi-member file's second pass stops after its first member.)
-  if (broken !== undefined && /incorrect (data|length) check/.test(broken) && !writeError && !signal?.aborted) {
+  if (isTrailerCheckError(failure) && !writeError && !signal?.aborted) {
     const first = (await out.stat()).size;
     const body = await gzipBodyAt(gz);
     if (body !== undefined) {
@@ -486,9 +486,10 @@ export async function inflate(gz: FileHandle, signal?: AbortSignal, dir = tmpdir
       if (again === undefined && (await out.stat()).size < first) {
         await out.truncate(0);
         await pass();
-      } else if (again !== undefined) broken = again;
+      } else if (again !== undefined) failure = again;
     }
   }
+  const broken = failure === undefined ? undefined : (failure as Error).message;
   try {
     if (writeError) throw new Error(`writing the decompressed copy: ${writeError.message}`);
     if (signal?.aborted) throw new Error('stopped');
@@ -501,6 +502,16 @@ export async function inflate(gz: FileHandle, signal?: AbortSignal, dir = tmpdir
     await out.close().catch(() => undefined);
     return { error: (err as Error).message };
   }
+}
+
+/**
+ * The gzip file behind `fh` decompressed into `dest`: the whole file through gunzip, or, given
+ * `body` (gzipBodyAt), its first member's deflate body alone, its trailer unchecked.
+ */
+function decompress(fh: FileHandle, dest: Writable, body?: number, signal?: AbortSignal): Promise<void> {
+  return body === undefined
+    ? pipeline(bytesOf(fh), createGunzip(), dest, { signal })
+    : pipeline(bytesOf(fh, body), createInflateRaw(), dest, { signal });
 }
 
 /** zlib's failed trailer check (CRC-32 or length): the deflate stream itself was whole */
