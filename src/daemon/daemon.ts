@@ -362,6 +362,8 @@ export class Daemon {
     this.kickPending = true;
     setImmediate(() => {
       this.kickPending = false;
+      // (stop() began meanwhile: it runs the last pass itself; one started now would meet a closed store and log)
+      if (this.stopping) return;
       this.scheduler.tick().then(() => this.storeHealth.succeeded('scheduler'), (err: Error) => {
         const code = (err as { code?: string }).code;
         if (err instanceof FencedError) this.opts.log.info(`scheduler pass ended: ${err.message}`);
