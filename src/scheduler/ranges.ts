@@ -121,6 +121,8 @@ interface Run {
   lookedForUnder?: unknown;
   /** a made-up run whose cancel before its region's next time failed: not tried again before then */
   cancelRetry?: Retry;
+  /** when a look last found it still waiting for a slot: it started after that, so its running age counts from then */
+  queuedSeenAt?: number;
 }
 
 /** A run known to be going (a list showed it, or we launched it) and not yet seen ended: it holds its region whatever its hold window says. */
@@ -1049,7 +1051,11 @@ export class RangeScans {
     const toCredit: Run[] = [];
     for (const r of due) {
       const scan = list.find((s) => s.title === r.title && s.launchedAt !== undefined && Date.parse(s.launchedAt) >= r.at - RUN_SLACK_MS);
-      r.lookAt = now + Math.max(pace, (now - r.at) / 4);
+      // (its age as a run: from when it was last seen waiting for a slot, for one that started late; a run
+      // that waited hours behind others' scans is not old when it starts, and its end frees the region)
+      const queued = scan?.state === 'queued' || scan?.state === 'submitted';
+      if (queued) r.queuedSeenAt = now;
+      r.lookAt = now + Math.max(pace, (now - (!queued && r.queuedSeenAt !== undefined ? r.queuedSeenAt : r.at)) / 4);
       // a run still going is looked at shortly before its region's next time, to skip that time if need be
       // (the next whose look is still to come: a look made for one time must not pass over the one after)
       const lastLook = this.nextTimeOf(r.region, now + LOOK_BEFORE_NEXT_MS) - LOOK_BEFORE_NEXT_MS;
