@@ -71,7 +71,7 @@ export interface RangeRunCounts {
   placedElsewhere: number;
 }
 
-export const POLICY_NAMES = ['onsight', 'onsight+ranges', 'onsight+scheduled', 'immediate', 'twice-daily', 'twice-daily-scheduled', 'twice-daily-informed', 'batch-15min', 'batch-15min-verified', 'reservation', 'oracle', 'bound', 'bound-others'] as const;
+export const POLICY_NAMES = ['onsight', 'onsight+ranges', 'onsight+scheduled', 'immediate', 'twice-daily', 'twice-daily-scheduled', 'twice-daily-informed', 'batch-15min', 'batch-15min-verified', 'reservation', 'oracle', 'bound'] as const;
 
 /** experiments run only when named (`--policy`), not in the default comparison */
 const EXPERIMENTS = new Set<string>(['onsight+scheduled', 'onsight+ranges']);
@@ -102,7 +102,6 @@ export function createPolicy(name: string, ctx: PolicyCtx): SimPolicy {
   if (name === 'batch-15min') return new BatchPolicy(ctx, 'batch');
   if (name === 'batch-15min-verified') return new BatchPolicy(ctx, 'batch', 1, true);
   if (name === 'bound') return new BoundPolicy(ctx);
-  if (name === 'bound-others') return new BoundPolicy(ctx, true);
   const m = /^reservation-z(\d+(?:\.\d+)?)$/.exec(name);
   if (m) return new BatchPolicy(ctx, 'reservation', Number(m[1]));
   if (name === 'oracle') return new OraclePolicy(ctx);
@@ -890,20 +889,10 @@ class OraclePolicy extends LogDriven {
  * host's per-host time at the 2nd percentile of the scan-time distribution) is scanned as early
  * and as late as it can end, and every day in between, so any window that some schedule could
  * cover holds a scan. No schedule beats it on any coverage figure except by luck in scan times.
- *
- * `bound-others` (`othersFill`): the same, but a host's probe needs a slot that other tools' scans
- * leave on an appliance reaching its region, throughout the probe. Other tools' scans hold slots as
- * they did in this run, where nothing of ours competes (from their first host's start to their end:
- * less than they hold). Our own scans still take nothing from each other. It assumes no schedule
- * moves other tools' scans: one that kept a slot busy when theirs arrived would push them later,
- * and could in principle use a slot this bound counts as theirs. So it is a bound under that
- * assumption, checked against every policy's runs, not a proof (src/sim/README.md, session 38).
  */
 class BoundPolicy implements SimPolicy {
-  readonly name: string;
-  constructor(private readonly ctx: PolicyCtx, private readonly othersFill = false) {
-    this.name = othersFill ? 'bound-others' : 'bound';
-  }
+  readonly name = 'bound';
+  constructor(private readonly ctx: PolicyCtx) {}
   async init(): Promise<void> {}
   async deliver(): Promise<void> {}
   async tick(): Promise<void> {}
@@ -920,7 +909,6 @@ class BoundPolicy implements SimPolicy {
       if (!l) byHost.set(p.host, (l = []));
       l.push(p);
     }
-    const full = this.othersFill ? this.othersFull() : undefined;
     const out: { host: number; end: number }[] = [];
     for (const [h, ps] of byHost) {
       let perHost = sc.scan.medianMin * w.hosts[h].mult * sc.scan.authMult * sc.scan.portsMult * Math.exp(-2 * sc.scan.sigma);
@@ -929,91 +917,12 @@ class BoundPolicy implements SimPolicy {
       for (const p of ps) {
         const first = p.start + d;
         if (first > p.end) continue;
-        const spans = full ? openSpans(first, p.end, this.blockedEnds(full, sc.regions[p.region].name, perHost * 60_000)) : [[first, p.end] as const];
-        for (const [a, b] of spans) {
-          for (let e = a; e < b; e += 86400_000) out.push({ host: h, end: e });
-          out.push({ host: h, end: b });
-        }
+        for (let e = first; e < p.end; e += 86400_000) out.push({ host: h, end: e });
+        out.push({ host: h, end: p.end });
       }
     }
     return out;
   }
-
-  /** per appliance, the spans (sorted, disjoint) when other tools' started scans held every slot */
-  private othersFull(): Map<string, [number, number][]> {
-    const { scanner, w } = this.ctx;
-    const out = new Map<string, [number, number][]>();
-    for (const a of scanner.appliancesRt) {
-      const ev: [number, number][] = [];
-      for (const s of scanner.scans) {
-        if (!s.other || s.appliance !== a.name || s.firstStart === undefined) continue;
-        ev.push([s.firstStart, 1], [s.endedAt ?? w.end, -1]);
-      }
-      ev.sort((x, y) => x[0] - y[0] || x[1] - y[1]);
-      const spans: [number, number][] = [];
-      let n = 0;
-      let from = 0;
-      for (const [t, dn] of ev) {
-        const was = n >= a.slots;
-        n += dn;
-        if (!was && n >= a.slots) from = t;
-        else if (was && n < a.slots && t > from) spans.push([from, t]);
-      }
-      out.set(a.name, spans);
-    }
-    return out;
-  }
-
-  /**
-   * The probe ends `e` no appliance reaching `region` could give a probe of `probeMs` ending then:
-   * on each, e within (start, end + probeMs) of a span it was full; the intersection over them.
-   */
-  private blockedEnds(full: Map<string, [number, number][]>, region: string, probeMs: number): [number, number][] {
-    let blocked: [number, number][] | undefined;
-    for (const a of this.ctx.reach.get(region) ?? []) {
-      const mine = mergeSpans((full.get(a) ?? []).map(([s, e]) => [s, e + probeMs] as [number, number]));
-      blocked = blocked === undefined ? mine : intersectSpans(blocked, mine);
-      if (blocked.length === 0) break;
-    }
-    return blocked ?? [];
-  }
-}
-
-/** sorted, overlapping spans merged */
-function mergeSpans(spans: [number, number][]): [number, number][] {
-  const out: [number, number][] = [];
-  for (const [s, e] of spans) {
-    const last = out[out.length - 1];
-    if (last && s <= last[1]) last[1] = Math.max(last[1], e);
-    else out.push([s, e]);
-  }
-  return out;
-}
-
-function intersectSpans(a: [number, number][], b: [number, number][]): [number, number][] {
-  const out: [number, number][] = [];
-  for (let i = 0, j = 0; i < a.length && j < b.length; ) {
-    const s = Math.max(a[i][0], b[j][0]);
-    const e = Math.min(a[i][1], b[j][1]);
-    if (s < e) out.push([s, e]);
-    if (a[i][1] < b[j][1]) i++;
-    else j++;
-  }
-  return out;
-}
-
-/** [from, to] less the open spans `blocked` (sorted, disjoint): the closed spans left */
-function openSpans(from: number, to: number, blocked: [number, number][]): (readonly [number, number])[] {
-  const out: [number, number][] = [];
-  let at = from;
-  for (const [s, e] of blocked) {
-    if (e <= at) continue;
-    if (s >= to) break;
-    if (s >= at) out.push([at, s]);
-    at = Math.max(at, e);
-  }
-  if (at <= to) out.push([at, to]);
-  return out;
 }
 
 function chain<T>(a: ((x: T) => void) | undefined, b: (x: T) => void): (x: T) => void {
