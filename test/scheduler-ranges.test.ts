@@ -417,39 +417,53 @@ describe('scheduler.rangeScans', () => {
     expect(scanner.launches.filter((l) => l.intentId !== '').map((l) => l.targets)).toEqual([['10.20.1.7']]);
   });
 
-  it('a run that waited hours for a slot is looked at by its running age, not its age since its time: its end frees the region soon after', async () => {
-    const { scanner, sched, see, clock } = await setup({ rangeScans: { ...ranges.rangeScans, maxHoldS: 3600 } });
-    await sched.tick();
+  it('a run that waited hours for a slot is looked at by its running age, not its age since its time: its end frees the region soon after (a restart while it waits too)', async () => {
     const at = (hhmm: string) => Date.parse(`2026-11-23T${hhmm}:00Z`);
-    clock.t = at('10:30');
-    const run = scanner.runSchedule('onsight-range emea 1030', clock.t);
-    scanner.states.set(run, 'queued'); // others' scans fill its appliance until 14:00
-    const lookedAt: number[] = [];
-    const list = scanner.listScans.bind(scanner);
-    scanner.listScans = (f) => {
-      if (f.launchedAfter) lookedAt.push(clock.t);
-      return list(f);
-    };
-    const ours = () => scanner.launches.filter((l) => l.intentId !== '');
-    for (clock.t = at('10:35'); clock.t <= at('17:00'); clock.t += 5 * MIN) {
-      if (clock.t === at('14:00')) scanner.states.set(run, 'running');
-      // (a device seen once it runs: one waiting while it is queued would have it give way to our launch on emea-2)
-      if (clock.t === at('14:05')) await see({ ip: '10.20.1.7', mac: mac(7), durationS: 86400 });
-      if (clock.t === at('15:35')) {
-        scanner.finish(run);
-        scanner.times.set(run, { launchedAt: '2026-11-23T10:30:00.000Z', endedAt: '2026-11-23T15:35:00.000Z' });
-      }
+    for (const restartAt of [undefined, '13:50']) {
+      const cfg = { rangeScans: { ...ranges.rangeScans, maxHoldS: 3600 } };
+      let { scanner, sched, see, clock } = await setup(cfg);
       await sched.tick();
-      if (clock.t < at('15:35')) expect(ours(), new Date(clock.t).toISOString()).toHaveLength(0); // held while it waits and runs
+      clock.t = at('10:30');
+      const run = scanner.runSchedule('onsight-range emea 1030', clock.t);
+      scanner.states.set(run, 'queued'); // others' scans fill its appliance until 14:00
+      const lookedAt: number[] = [];
+      const count = () => {
+        const list = scanner.listScans.bind(scanner);
+        scanner.listScans = (f) => {
+          if (f.launchedAfter) lookedAt.push(clock.t);
+          return list(f);
+        };
+      };
+      count();
+      const ours = () => scanner.launches.filter((l) => l.intentId !== '');
+      for (clock.t = at('10:35'); clock.t <= at('17:00'); clock.t += 5 * MIN) {
+        if (restartAt && clock.t === at(restartAt)) {
+          // onsight restarts (its memory gone); the platform keeps its schedules and the run, still queued
+          const b = await setup(cfg);
+          Object.assign(b.scanner, { schedules: scanner.schedules, launches: scanner.launches, states: scanner.states, times: scanner.times, seq: (scanner as unknown as { seq: number }).seq });
+          b.clock.t = clock.t;
+          ({ scanner, sched, see, clock } = b);
+          count();
+        }
+        if (clock.t === at('14:00')) scanner.states.set(run, 'running');
+        // (a device seen once it runs: one waiting while it is queued would have it give way to our launch on emea-2)
+        if (clock.t === at('14:05')) await see({ ip: '10.20.1.7', mac: mac(7), durationS: 86400 });
+        if (clock.t === at('15:35')) {
+          scanner.finish(run);
+          scanner.times.set(run, { launchedAt: '2026-11-23T10:30:00.000Z', endedAt: '2026-11-23T15:35:00.000Z' });
+        }
+        await sched.tick();
+        if (clock.t < at('15:35')) expect(ours(), `${new Date(clock.t).toISOString()}, restart ${restartAt}`).toHaveLength(0); // held while it waits and runs
+      }
+      const seenEnded = lookedAt.find((t) => t >= at('15:35'))!;
+      // looked at every quarter of its age since it was last seen queued (13:40, or the restart's list at 13:50), at least
+      // lookAgainS: 14:30, 14:45, 15:05, 15:30, then 16:00 (the tick after 15:57:30; 16:05 after the restart). By its age
+      // since 10:30 the look after 15:30 came at 16:45 (16:10 after the restart): the region held up to 70 min past the end
+      expect(seenEnded, `restart ${restartAt}`).toBeLessThanOrEqual(at(restartAt ? '16:05' : '16:00'));
+      expect(ours().map((l) => l.targets), `restart ${restartAt}`).toEqual([['10.20.1.7']]);
+      // and while it waited, a quarter of its age since its time, as before (every lookAgainS would be 13 looks by 14:00)
+      if (!restartAt) expect(lookedAt.filter((t) => t < at('14:00')).length).toBeLessThanOrEqual(8);
     }
-    const seenEnded = lookedAt.find((t) => t >= at('15:35'))!;
-    // looked at every quarter of its age since it was last seen queued (13:40), at least lookAgainS: 14:30, 14:45, 15:05,
-    // 15:30, then 15:55. By its age since 10:30, the look after 15:30 came at 16:45: the region held 70 min past the end
-    expect(seenEnded).toBeLessThanOrEqual(at('16:00'));
-    expect(ours().map((l) => l.targets)).toEqual([['10.20.1.7']]);
-    expect(ours()).toHaveLength(1);
-    // and while it waited, a quarter of its age since its time, as before (every lookAgainS would be 13 looks by 14:00)
-    expect(lookedAt.filter((t) => t < at('14:00')).length).toBeLessThanOrEqual(8);
   });
 
   it('a run no look has seen (the looks refused for want of calls) still holds its region past maxHoldS: the look then is essential, and finds it going or never run', async () => {

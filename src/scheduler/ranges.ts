@@ -1214,7 +1214,10 @@ export class RangeScans {
       const aimedAt = madeUp || this.schedules.find((x) => x.title === scan.title)?.active === false ? undefined : this.aimedTargets(scan.title, at);
       const run: Run = { title: scan.title, region, at, lookAt: now + opts.rangeScans.lookAgainS * 1000, released: false, done: false, scan, seenAt: now, ...(madeUp ? { madeUp } : {}), ...(aimedAt ? { aimedAt } : {}) };
       this.runs.set(`${scan.title}@${at}`, run);
-      if (scan.state === 'queued' || scan.state === 'submitted') this.noteIfWaitsPastNext(run, now); // (what a look would have said)
+      if (scan.state === 'queued' || scan.state === 'submitted') {
+        run.queuedSeenAt = now; // (its running age counts from here once a look finds it started, as after a look)
+        this.noteIfWaitsPastNext(run, now); // (what a look would have said)
+      }
       log.info({ run: scan.title, scan: scan.scanRef, state: scan.state, launchedAt: scan.launchedAt }, `range run ${scan.title} (${scan.scanRef}) still goes from before the start: it holds region ${region}`);
     }
     return true;
