@@ -9,6 +9,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -245,8 +246,62 @@ http: { listen: "127.0.0.1:${httpPort}" }
   it("drops and counts sightings outside a token's allow-list (addresses), keeps the rest", async () => {
     const r = await post(port, '/api/v1/sightings', JSON.stringify([{ kind: 'lease', ip: '10.20.1.1', mac: '52:54:00:bb:01:01' }, { kind: 'lease', ip: '10.30.0.1', mac: '52:54:00:bb:01:02' }]), { authorization: `Bearer ${NAC_TOKEN}` });
     expect(r.status).toBe(200);
+    // the answer says one of the two was left out (before, `received: 2` and nothing else)
+    expect(JSON.parse(r.body)).toEqual({ status: 'ok', received: 2, notAllowed: 1 });
     expect(stored(state, "ip IN ('10.20.1.1', '10.30.0.1')").map((s) => s.ip)).toEqual(['10.20.1.1']);
     expect(await metric(httpPort, 'onsight_input_lines_dropped_total', { input: `http:${port}`, reason: 'notAllowed' })).toBeGreaterThanOrEqual(1);
+  });
+
+  it('an Idempotency-Key sent again with another body is refused (422), not answered as a replay while its data is lost', async () => {
+    const h = { authorization: `Bearer ${NAC_TOKEN}`, 'idempotency-key': 'batch-reused', 'content-type': 'application/json' };
+    const first = await post(port, '/api/v1/sightings', '{"kind":"lease","ip":"10.20.6.1","mac":"52:54:00:bb:06:01"}', h);
+    expect(first.status).toBe(200);
+    const other = await post(port, '/api/v1/sightings', '{"kind":"lease","ip":"10.20.6.2","mac":"52:54:00:bb:06:02"}', h);
+    expect([other.status, JSON.parse(other.body).error]).toEqual([422, expect.stringMatching(/another body/)]);
+    expect(other.headers['idempotent-replayed']).toBeUndefined();
+    // the same body again is still a replay
+    const again = await post(port, '/api/v1/sightings', '{"kind":"lease","ip":"10.20.6.1","mac":"52:54:00:bb:06:01"}', h);
+    expect([again.status, again.headers['idempotent-replayed']]).toEqual([200, 'true']);
+    expect(stored(state, "ip IN ('10.20.6.1', '10.20.6.2')").map((x) => x.ip)).toEqual(['10.20.6.1']);
+    expect(await metric(httpPort, 'onsight_input_lines_dropped_total', { input: `http:${port}`, reason: 'keyReused' })).toBe(1);
+  });
+
+  it('refuses a time no calendar has (2026-02-30 was stored as 2026-03-02) and an offset past 23:59', async () => {
+    const auth = { authorization: `Bearer ${NAC_TOKEN}` };
+    for (const [field, value] of [['at', '2026-02-30T10:00:00Z'], ['at', '2025-02-29T10:00:00Z'], ['expiresAt', '2026-04-31T00:00:00Z'], ['at', '2026-01-01T24:00:00Z'], ['at', '2026-01-01T10:00:00+25:00']]) {
+      const r = await post(port, '/api/v1/sightings', JSON.stringify({ kind: 'lease', ip: '10.20.7.1', mac: '52:54:00:bb:07:01', [field]: value }), auth);
+      expect([r.status, JSON.parse(r.body).error], value).toEqual([400, `item 0: ${field}: not a valid time (${value})`]);
+    }
+    const leap = await post(port, '/api/v1/sightings', JSON.stringify({ kind: 'lease', ip: '10.20.7.2', mac: '52:54:00:bb:07:02', at: '2024-02-29T10:00:00+01:00' }), auth);
+    expect(leap.status).toBe(200);
+    expect(stored(state, "ip IN ('10.20.7.1', '10.20.7.2')").map((x) => x.ip)).toEqual(['10.20.7.2']);
+  });
+
+  it('a request target that is no URL, or more headers than it takes, gets 400 / 431 and is counted, before any token is asked (it answered 500 and logged an error each time)', async () => {
+    const raw = (text: string) => new Promise<string>((resolve, reject) => {
+      const sock = connect(port, '127.0.0.1', () => sock.end(text));
+      let got = '';
+      sock.setEncoding('utf8').on('data', (x: string) => (got += x)).on('end', () => resolve(got)).on('error', reject);
+    });
+    const before = await metric(httpPort, 'onsight_input_lines_dropped_total', { input: `http:${port}`, reason: 'badRequest' });
+    const errorsBefore = d.logs.filter((l) => l.level >= 50).length;
+    for (let k = 0; k < 3; k++) expect(await raw('GET http://[x/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')).toMatch(/^HTTP\/1\.1 400 .*malformed request target/s);
+    // a valid token after 70 other headers: refused as too many, not as a missing token
+    const many = Array.from({ length: 70 }, (_, k) => `X-Pad-${k}: ${k}\r\n`).join('');
+    const body = '{"kind":"lease","ip":"10.20.8.1","mac":"52:54:00:bb:08:01"}';
+    const answer = await raw(`POST /api/v1/sightings HTTP/1.1\r\nHost: x\r\n${many}Authorization: Bearer ${NAC_TOKEN}\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+    expect(answer).toMatch(/^HTTP\/1\.1 431 .*more than 64 headers/s);
+    expect(await metric(httpPort, 'onsight_input_lines_dropped_total', { input: `http:${port}`, reason: 'badRequest' })).toBe(before + 4);
+    expect(stored(state, "ip = '10.20.8.1'")).toHaveLength(0);
+    expect(d.logs.filter((l) => l.level >= 50).length).toBe(errorsBefore);
+  });
+
+  it('an empty array is received as nothing (it counted a line received)', async () => {
+    const m = () => metric(httpPort, 'onsight_input_lines_received_total', { input: `http:${port}` });
+    const before = await m();
+    const r = await post(port, '/api/v1/sightings', '[]', { authorization: `Bearer ${NAC_TOKEN}` });
+    expect([r.status, JSON.parse(r.body)]).toEqual([200, { status: 'ok', received: 0 }]);
+    expect(await m()).toBe(before);
   });
 
   it('HEC health and ack answer as Splunk does', async () => {

@@ -19,7 +19,7 @@ export function parseTarget(text: string): Target {
   const mac = /^[0-9a-f]{2}([:-]?[0-9a-f]{2}){5}$/i.test(t) ? normalizeMac(t) : undefined;
   if (mac) return { kind: 'mac', value: mac };
   // eslint-disable-next-line no-control-regex
-  if (/[\x00-\x1f\x7f]/.test(t)) throw new UsageError('a user name on the command line cannot contain control characters');
+  if (/[\x00-\x1f\x7f]/.test(t)) throw new UsageError('a user name cannot contain control characters');
   return { kind: 'user', value: t };
 }
 

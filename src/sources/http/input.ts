@@ -30,6 +30,20 @@ import { checkSighting, parseSightingBody } from './sightings.js';
 /** an exact repeat of a HEC request body within this long is the client's retry, not new data */
 export const HEC_REPEAT_MS = 10 * 60_000;
 
+/** headers a request may carry (Node would keep this many and drop the rest without a word) */
+const MAX_HEADERS = 64;
+
+/** the digest an Idempotency-Key's stored answer keeps of its request's body */
+const bodyDigest = (body: string): string => createHash('sha256').update(body).digest('hex');
+
+/** the request target as a URL; undefined for one that is no URL (URL.parse is Node 22 and later) */
+function requestUrl(target: string): URL | undefined {
+  try {
+    return new URL(target, 'http://x');
+  } catch {
+    return undefined;
+  }
+}
 
 type Endpoint = 'hec-event' | 'hec-raw' | 'hec-health' | 'hec-ack' | 'sightings';
 
@@ -104,11 +118,25 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
   const plain = (status: number, error: string, headers?: Record<string, string>): Answer => ({ status, body: { error }, headers });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://x');
+    event('requests');
+    // (an absolute-form target that is no URL, `GET http://[x/`: refused before anything, as the headers below are)
+    const url = requestUrl(req.url ?? '/');
+    if (!url) {
+      drop('badRequest');
+      refusedLog('badRequest', { remote: req.socket.remoteAddress }, 'HTTP input: request with a malformed target refused');
+      req.resume();
+      return reply(res, plain(400, 'malformed request target'));
+    }
+    // (Node keeps at most maxHeadersCount headers and drops the rest unsaid: an Authorization header past them would read as missing)
+    if (req.rawHeaders.length / 2 > MAX_HEADERS) {
+      drop('badRequest');
+      refusedLog('badRequest', { remote: req.socket.remoteAddress }, `HTTP input: request with more than ${MAX_HEADERS} headers refused`);
+      req.resume();
+      return reply(res, plain(431, `more than ${MAX_HEADERS} headers`));
+    }
     const path = url.pathname.replace(/\/+$/, '') || '/';
     const ep = Object.hasOwn(ROUTES, path) ? ROUTES[path] : undefined;
     const isHec = ep !== undefined && ep !== 'sightings';
-    event('requests');
     if (opts.allowedHosts && !hostAllowed(req, opts.allowedHosts)) {
       drop('host');
       return reply(res, plain(421, 'unknown Host header'));
@@ -140,11 +168,21 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
     if (typeof idem === 'string' && idem !== '') {
       if (idem.length > 255 || /[^\x21-\x7e]/.test(idem)) return reply(res, plain(400, 'Idempotency-Key: at most 255 printable ASCII characters'));
       posKey = `${name}:idem:${auth.token}:${idem}`;
-      const prev = (await store.position(posKey)) as Answer | undefined;
+      const prev = (await store.position(posKey)) as (Answer & { sha?: string }) | undefined;
       if (prev) {
+        // the same key with another body is not a retry: its data would be lost under the first answer
+        // (IETF draft-ietf-httpapi-idempotency-key-header: 422). Answers stored before the digest was kept replay as before.
+        if (prev.sha !== undefined) {
+          const again = await readBody(req, opts.maxBodyBytes);
+          if (again.ok && bodyDigest(again.body) !== prev.sha) {
+            drop('keyReused');
+            refusedLog('keyReused', { token: auth.token }, 'HTTP input: an Idempotency-Key came again with another body; refused');
+            return reply(res, plain(422, 'Idempotency-Key already used for a request with another body'));
+          }
+        } else req.resume();
         event('replayed');
-        req.resume();
-        return reply(res, { ...prev, headers: { 'idempotent-replayed': 'true' } });
+        const { sha: _sha, ...answer } = prev;
+        return reply(res, { ...answer, headers: { 'idempotent-replayed': 'true' } });
       }
       if (inflightKeys.has(posKey)) {
         req.resume();
@@ -230,8 +268,11 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
           lines.push({ text: JSON.stringify(p.items[n]), receivedAt, source, sender, sightings: [c.sighting] });
         }
       }
-      const answer: Answer = isHec ? hec(HEC.success()) : { status: 200, body: { status: 'ok', received: lines.length } };
-      const c = commit(lines, tok.accept, posKey ? { key: posKey, value: { status: answer.status, body: answer.body, ...(repeatAt !== undefined ? { at: repeatAt } : {}) } } : undefined);
+      // (Sighting JSON says how many of them the token's allow-list leaves out: counted as notAllowed, never stored)
+      const notAllowed = !isHec && tok.accept ? lines.filter((l) => !tok.accept!(l.sightings![0])).length : 0;
+      const answer: Answer = isHec ? hec(HEC.success()) : { status: 200, body: { status: 'ok', received: lines.length, ...(notAllowed ? { notAllowed } : {}) } };
+      const sha = posKey && !repeatAt ? { sha: bodyDigest(body.body) } : {};
+      const c = commit(lines, tok.accept, posKey ? { key: posKey, value: { status: answer.status, body: answer.body, ...(repeatAt !== undefined ? { at: repeatAt } : {}), ...sha } } : undefined);
       settled = c.settled;
       await c.answered
         .then(() => reply(res, answer), (err: Error & { refused?: boolean }) => {
@@ -281,9 +322,9 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
           reject(err);
         },
       };
-      // a group needs a line to travel on, even when the request had nothing to read
-      if (!lines.length) lines.push({ text: '', receivedAt: new Date(), source: name, sightings: [] });
       counters.received += lines.length;
+      // a group needs a line to travel on, even when the request had nothing to read (not counted received)
+      if (!lines.length) lines.push({ text: '', receivedAt: new Date(), source: name, sightings: [] });
       let ok = true;
       for (const l of lines) {
         l.group = group; // the lines were made for this request: no copy
@@ -313,9 +354,16 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
     for (const t of opts.tokens) store.prunePositions(`${name}:idem:${t.name}:hec-sha256:`, now - HEC_REPEAT_MS).catch(failed);
   }
 
+  // (a fault of ours: counted, and logged at most once a minute, as refusals are: a request that hits one would otherwise write a line each time)
+  let lastFault = 0;
   const web = createWebServer(opts, (req, res) => {
     handle(req, res).catch((err: Error) => {
-      log.error({ err: { message: err.message } }, 'HTTP input: request failed');
+      event('internalError');
+      const now = Date.now();
+      if (now - lastFault >= 60_000) {
+        lastFault = now;
+        log.error({ err: { message: err.message }, count: counters.events.internalError }, 'HTTP input: request failed (logged at most once a minute)');
+      }
       reply(res, hec(HEC.internalError()));
     });
   });
@@ -323,7 +371,8 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
   server.headersTimeout = 10_000;
   server.requestTimeout = Math.max(60_000, (opts.commitTimeoutS + 30) * 1000);
   server.keepAliveTimeout = 30_000;
-  server.maxHeadersCount = 64;
+  // (one more than we take: a request past MAX_HEADERS is refused, not read with its last headers dropped)
+  server.maxHeadersCount = MAX_HEADERS + 1;
   const a = await listenOn(server, host, port);
   name = `http:${a.port}`;
   server.on('error', (err) => log.warn({ err: { message: err.message } }, 'HTTP input server error'));

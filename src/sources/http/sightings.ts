@@ -19,9 +19,16 @@ export type SightingCheck = { ok: true; sighting: Sighting } | { ok: false; erro
 
 function isoTime(v: unknown, field: string): string | { error: string } | undefined {
   if (v === undefined) return undefined;
-  if (typeof v !== 'string' || !/^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)$/.test(v)) return { error: `${field}: expected an ISO 8601 time with a zone, e.g. 2026-11-22T19:54:11Z` };
-  const ms = Date.parse(v);
-  if (!Number.isFinite(ms)) return { error: `${field}: not a valid time` };
+  const m = typeof v === 'string' ? /^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d)(:(\d\d)(\.\d+)?)?(Z|[+-](\d\d):?(\d\d))$/.exec(v) : null;
+  if (!m) return { error: `${field}: expected an ISO 8601 time with a zone, e.g. 2026-11-22T19:54:11Z` };
+  // (Date.parse rolls 2026-02-30 over to 2026-03-02 and takes offsets past ±23:59: each field is checked first)
+  const [year, month, day, hour, minute, second] = [m[1], m[2], m[3], m[4], m[5], m[7] ?? '0'].map(Number);
+  const days = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  if (month < 1 || month > 12 || day < 1 || day > days || hour > 23 || minute > 59 || second > 59 || (m[10] !== undefined && (Number(m[10]) > 23 || Number(m[11]) > 59))) {
+    return { error: `${field}: not a valid time (${v})` };
+  }
+  const ms = Date.parse(m[0]);
+  if (!Number.isFinite(ms)) return { error: `${field}: not a valid time (${v})` };
   return new Date(ms).toISOString();
 }
 
