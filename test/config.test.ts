@@ -137,6 +137,35 @@ describe('config', () => {
     expect(() => parseConfigText(`${base}http: {listen: "localhost:9321"}\n`, 't.yaml')).not.toThrow();
   });
 
+  it('two listeners on one port are refused with both keys (run failed on EADDRINUSE after config check said ok); a wildcard takes every address', () => {
+    const cases: [string, string | undefined][] = [
+      [`inputs:\n  - {type: syslog, listen: "tcp://127.0.0.1:19321"}\nhttp: {listen: "127.0.0.1:19321"}\n`, 'http.listen'],
+      [`inputs:\n  - {type: syslog, listen: "udp://127.0.0.1:15514"}\n  - {type: syslog, listen: "udp://0.0.0.0:15514"}\n`, 'inputs[1].listen'],
+      [`inputs:\n  - {type: http, listen: "0.0.0.0:8088", tokens: [{name: a, env: A}]}\n  - {type: syslog, listen: "tls://[::1]:8088", tls: {cert: /c, key: /k}}\n`, 'inputs[1].listen'],
+      // distinct: another protocol, another address, port 0 (any free port), the status page disabled
+      [`inputs:\n  - {type: syslog, listen: "udp://127.0.0.1:15514"}\n  - {type: syslog, listen: "tcp://127.0.0.1:15514"}\n  - {type: syslog, listen: "tcp://127.0.0.2:15514"}\n`, undefined],
+      [`inputs:\n  - {type: syslog, listen: "tcp://127.0.0.1:0"}\n  - {type: syslog, listen: "tcp://0.0.0.0:0"}\n`, undefined],
+      [`inputs:\n  - {type: syslog, listen: "tcp://127.0.0.1:9321"}\nhttp: {listen: "127.0.0.1:9321", enabled: false}\n`, undefined],
+    ];
+    for (const [text, path] of cases) {
+      if (!path) {
+        expect(() => parseConfigText(base + text, 't.yaml'), text).not.toThrow();
+        continue;
+      }
+      const issue = issuesOf(base + text).find((x) => x.message.includes('same'));
+      expect(issue, text).toMatchObject({ path, message: expect.stringMatching(/takes the same (TCP|UDP) port as .* \((inputs\[0\]|inputs\[0\]\.listen)/) });
+      expect(issue!.line, text).toBeGreaterThan(0);
+    }
+  });
+
+  it('a region wholly outside the scope, or an exclusion list covering the scope, is a warning', () => {
+    const out = parseConfigText('policy: {scope: [10.0.0.0/8]}\nregions:\n  - {name: a, cidrs: [10.1.0.0/16], appliances: [x]}\n  - {name: b, cidrs: [192.168.0.0/16], appliances: [y]}\n', 't.yaml');
+    expect(out.warnings.map((w) => [w.path, w.message])).toEqual([['regions[1].cidrs', expect.stringMatching(/region "b" lies wholly outside policy.scope/)]]);
+    const excluded = parseConfigText('policy: {scope: [10.0.0.0/8], exclude: [0.0.0.0/0]}\nregions:\n  - {name: a, cidrs: [10.1.0.0/16], appliances: [x]}\n', 't.yaml');
+    expect(excluded.warnings.map((w) => [w.path, w.message])).toEqual([['policy.exclude', expect.stringMatching(/covers all of policy.scope/)]]);
+    expect(parseConfigText('policy: {scope: [10.0.0.0/8], exclude: [10.1.5.0/24]}\nregions:\n  - {name: a, cidrs: [10.1.0.0/16], appliances: [x]}\n', 't.yaml').warnings).toEqual([]);
+  });
+
   it('requireClientCert without ca is refused, for syslog TLS and the status page (any publicly issued certificate would pass)', () => {
     const tlsInput = (tls: string) => `${base}inputs:\n  - {type: syslog, listen: "tls://0.0.0.0:6514", tls: {${tls}}}\n`;
     expect(issuesOf(tlsInput('cert: /c, key: /k, requireClientCert: true'))[0]).toMatchObject({ path: 'inputs[0].tls.ca', message: expect.stringMatching(/requireClientCert needs ca/) });

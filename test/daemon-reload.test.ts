@@ -44,6 +44,25 @@ http: { enabled: false }
       d.child.kill('SIGHUP');
       await d.waitFor((e) => e.msg.includes('does not validate (the running config stays)'));
       expect(d.child.exitCode).toBeNull();
+
+      // what config check and run refuse beyond the schema, a reload refuses too (before, it was applied and
+      // the log asked for a restart that would then fail): an unknown format, a path no file can ever be at
+      const valid = text.replace('exclude: ["10.20.5.0/24"]', 'exclude: ["10.20.9.0/24"]');
+      for (const [bad, why] of [[valid.replace(`{ type: syslog, listen: "udp://127.0.0.1:${port}" }`, `{ type: syslog, listen: "udp://127.0.0.1:${port}", format: no-such-format }`), /unknown format "no-such-format"/],
+        [valid.replace('inputs:\n', 'inputs:\n  - { type: file, path: /nonexistent/dir/x.log }\n'), /cannot tail \/nonexistent\/dir\/x\.log/]] as const) {
+        writeFileSync(cfg, bad);
+        const seen = d.logs.length;
+        d.child.kill('SIGHUP');
+        const refused = await d.waitFor((e) => d.logs.indexOf(e) >= seen && e.msg.includes('does not validate (the running config stays)'));
+        expect(refused.msg).toMatch(why);
+        expect(d.logs.slice(seen).some((e) => e.msg.includes('reloaded: policy, regions'))).toBe(false);
+      }
+      // a valid file's warnings are logged at the reload as at the start
+      writeFileSync(cfg, valid.replace('regions: [{ name: emea, cidrs: ["10.20.0.0/16"], appliances: [emea-sa-1] }]', 'regions: [{ name: emea, cidrs: ["10.20.0.0/16"], appliances: [emea-sa-1] }, { name: far, cidrs: ["192.168.0.0/16"], appliances: [far-1] }]'));
+      const seen = d.logs.length;
+      d.child.kill('SIGHUP');
+      await d.waitFor((e) => d.logs.indexOf(e) >= seen && e.msg.includes('reloaded: policy, regions'));
+      expect(d.logs.slice(seen).some((e) => /SIGHUP: config: .*region "far" lies wholly outside policy.scope/.test(e.msg))).toBe(true);
     } finally {
       expect(await d.stop()).toBe(0);
     }

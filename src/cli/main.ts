@@ -56,12 +56,18 @@ program.command('run')
         stopped();
       });
     };
-    const reload = () => {
+    // (one reload at a time, in the order the signals came: the file is read and checked before it is applied)
+    let reloading = Promise.resolve();
+    const reload = () => (reloading = reloading.then(reloadNow));
+    const reloadNow = async () => {
       // certificates reload live; so do policy, regions and scheduler settings from the config file
       void daemon.reloadTls(); // (each failure is logged with its listener's name)
       if (!o.config) return log.info('SIGHUP: certificates reloaded (embedded default config: nothing else to re-read)');
       try {
         const next = loadConfig(o.config);
+        // (what config check and run refuse, a reload refuses too: an unknown format, a path that can never be tailed)
+        await checkConfigEnvironment(next);
+        for (const w of next.warnings) log.warn(`SIGHUP: config: ${formatIssues([w], next.origin)}`);
         const restart = daemon.applyConfig(next.config);
         log.info(`SIGHUP: ${o.config} reloaded: policy, regions, scheduler and inventory settings applied`);
         if (restart.length) log.warn(`SIGHUP: ${restart.join(', ')} changed in ${o.config}: restart onsight to apply those`);
@@ -73,14 +79,14 @@ program.command('run')
     // started: signals act at once (a SIGHUP while stopping has nothing left to reload)
     onSignal = (sig: string) => {
       if (stopSignal) return; // stopping already
-      if (sig === 'SIGHUP') return reload();
+      if (sig === 'SIGHUP') return void reload();
       stopSignal = sig;
       stop(sig);
     };
     if (stopSignal) stop(stopSignal);
     else if (reloadPending) {
       log.info('SIGHUP received while starting: applying it now');
-      reload();
+      void reload();
     }
     await done;
   });

@@ -11,7 +11,8 @@ import { configSchema, type Config } from './schema.js';
 import { DEFAULT_CONFIG } from './default.js';
 import { urlCredentials } from '../util/url.js';
 import { postgresUrlSecret } from '../cluster/config.js';
-import { listensOnLoopback } from '../net/webconfig.js';
+import { listensOnLoopback, parseHttpListen } from '../net/webconfig.js';
+import { parseListen } from '../sources/syslog/address.js';
 import { fmtDuration } from '../policy/policy.js';
 
 export interface LoadedConfig {
@@ -123,6 +124,16 @@ export function validateConfig(raw: unknown, locate: (path: PropertyKey[]) => nu
       warnings.push(at(w.path, `policy.rescanLead (${fmtDuration(lead)}) is half this window (${fmtDuration(w.s)}) or more: devices here are due again ${fmtDuration(w.s / 2)} after a scan, half the window (leave rescanLead out for a lead scaled to each window: a seventh, at most a day)`));
     }
   }
+  // nothing scanned anywhere, or in a whole region: said, not refused (a region may be named ahead of its scope)
+  if (allowedRanges(config.policy.scope, config.policy.scope, config.policy.exclude).length === 0) {
+    warnings.push(at(['policy', 'exclude'], 'policy.exclude covers all of policy.scope: no address will ever be scanned'));
+  } else {
+    config.regions.forEach((r, i) => {
+      if (r.cidrs.length && r.cidrs.every((c) => allowedRanges([c], config.policy.scope, config.policy.exclude).length === 0)) {
+        warnings.push(at(['regions', i, 'cidrs'], `region "${r.name}" lies wholly outside policy.scope or inside policy.exclude: no device there will ever be scanned`));
+      }
+    });
+  }
   const listens = new Set<string>();
   config.inputs.forEach((inp, i) => {
     if (inp.type !== 'syslog') return;
@@ -131,8 +142,48 @@ export function validateConfig(raw: unknown, locate: (path: PropertyKey[]) => nu
     if (inp.listen.startsWith('tls:') && !inp.tls) errors.push(at(['inputs', i], 'a tls:// listener needs tls.cert and tls.key'));
     if (!inp.listen.startsWith('tls:') && inp.tls) errors.push(at(['inputs', i, 'tls'], 'tls settings on a non-tls listener'));
   });
+  // two listeners on one port (a wildcard address takes the port on every address): run would fail to bind the second
+  const sockets = listeners(config);
+  for (let a = 0; a < sockets.length; a++) {
+    const clash = sockets.slice(0, a).find((b) => b.proto === sockets[a].proto && b.port === sockets[a].port && sockets[a].port !== 0
+      && (b.host === sockets[a].host || WILDCARD.has(b.host) || WILDCARD.has(sockets[a].host)));
+    // (the same syslog listen twice is said above)
+    if (clash && !(clash.text === sockets[a].text && clash.text.includes('://'))) {
+      errors.push(at(sockets[a].path, `${sockets[a].text} takes the same ${sockets[a].proto.toUpperCase()} port as ${clash.text} (${clash.path.join('.').replace(/\.(\d+)/g, '[$1]')}): one of them could not listen`));
+    }
+  }
   if (errors.length) throw new ConfigError(errors, file);
   return { config, origin: file ?? '(embedded default)', warnings, locate };
+}
+
+const WILDCARD = new Set(['0.0.0.0', '::', '']);
+
+/** Every socket the config listens on: syslog inputs, HTTP inputs, the status page. */
+function listeners(config: Config): { proto: 'tcp' | 'udp'; host: string; port: number; text: string; path: (string | number)[] }[] {
+  const out: { proto: 'tcp' | 'udp'; host: string; port: number; text: string; path: (string | number)[] }[] = [];
+  const add = (proto: 'tcp' | 'udp', host: string, port: number, text: string, path: (string | number)[]) => out.push({ proto, host: host.replace(/^\[|\]$/g, '').toLowerCase(), port, text, path });
+  config.inputs.forEach((inp, i) => {
+    try {
+      if (inp.type === 'syslog') {
+        const l = parseListen(inp.listen);
+        add(l.proto === 'udp' ? 'udp' : 'tcp', l.host, l.port, inp.listen, ['inputs', i, 'listen']);
+      } else if (inp.type === 'http') {
+        const l = parseHttpListen(inp.listen);
+        add('tcp', l.host, l.port, inp.listen, ['inputs', i, 'listen']);
+      }
+    } catch {
+      /* malformed: the schema has said so */
+    }
+  });
+  if (config.http.enabled) {
+    try {
+      const l = parseHttpListen(config.http.listen);
+      add('tcp', l.host, l.port, config.http.listen, ['http', 'listen']);
+    } catch {
+      /* malformed: the schema has said so */
+    }
+  }
+  return out;
 }
 
 export { urlCredentials, redactUrl, redactUrlsIn } from '../util/url.js';
