@@ -75,6 +75,15 @@ describe('config', () => {
     expect(q[0].path).toBe('scanner');
   });
 
+  it('an unknown key is reported on its own line (it was its parent\'s); an alias bomb and an unknown tag are named as YAML', () => {
+    const text = ['policy:', '  scope: [10.0.0.0/8]', '  exclde: [10.1.0.0/16]', 'regions: [{name: a, cidrs: [10.0.0.0/8], appliances: [x]}]', '', 'foo: bar', ''].join('\n');
+    expect(issuesOf(text).map((i) => [i.path, i.line])).toEqual([['policy', 3], ['', 6]]);
+    const bomb = 'a: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\n';
+    expect(issuesOf(bomb)[0].message).toMatch(/^YAML: Excessive alias count/);
+    const tagged = parseConfigText('policy: {scope: !unknown [10.0.0.0/8]}\nregions: [{name: a, cidrs: [10.0.0.0/8], appliances: [x]}]\n', 't.yaml');
+    expect(tagged.warnings.map((w) => [w.line, w.message])).toEqual([[1, expect.stringMatching(/^YAML: Unresolved tag: !unknown/)]]);
+  });
+
   it('scheduler.rangeScans: times are HH:MM, targets name a region and hold ranges; one wholly outside the scope is a warning', () => {
     const base = 'policy: {scope: [10.0.0.0/8], exclude: [10.9.0.0/16]}\nregions:\n  - {name: a, cidrs: [10.0.0.0/16], appliances: [x]}\nscheduler:\n  rangeScans:\n';
     expect(parseConfigText(`${base}    times: ["10:30", "22:00"]\n    targets: {a: [10.0.1.0/24, 10.0.2.1-10.0.2.9]}\n`, 't.yaml').config.scheduler.rangeScans)

@@ -44,7 +44,8 @@ function lineOf(doc: Document, lc: LineCounter, path: PropertyKey[]): number | u
 export function validateConfig(raw: unknown, locate: (path: PropertyKey[]) => number | undefined = () => undefined, file?: string): LoadedConfig {
   const r = configSchema.safeParse(raw ?? {});
   if (!r.success) {
-    const issues = r.error.issues.map((i) => ({ path: pathText(i.path), line: locate(i.path), message: i.message }));
+    // (an unknown key on its own line, not its parent's: the first of them)
+    const issues = r.error.issues.map((i) => ({ path: pathText(i.path), line: locate(i.code === 'unrecognized_keys' && i.keys.length ? [...i.path, i.keys[0]] : i.path), message: i.message }));
     throw new ConfigError(issues, file);
   }
   const config = r.data;
@@ -194,7 +195,17 @@ export function parseConfigText(text: string, file: string): LoadedConfig {
   if (doc.errors.length) {
     throw new ConfigError(doc.errors.map((e) => ({ path: '', line: e.linePos?.[0]?.line ?? lc.linePos(e.pos[0]).line, message: `YAML: ${e.message.split('\n')[0]}` })), file);
   }
-  return validateConfig(doc.toJS(), (path) => lineOf(doc, lc, path), file);
+  let raw: unknown;
+  try {
+    raw = doc.toJS();
+  } catch (err) {
+    // (an alias bomb: "Excessive alias count indicates a resource exhaustion attack")
+    throw new ConfigError([{ path: '', line: undefined, message: `YAML: ${(err as Error).message}` }], file);
+  }
+  const loaded = validateConfig(raw, (path) => lineOf(doc, lc, path), file);
+  // (a tag the YAML library does not know, `!unknown [...]`, is read as if it were not there: said)
+  for (const w of doc.warnings) loaded.warnings.push({ path: '', line: w.linePos?.[0]?.line ?? lc.linePos(w.pos[0]).line, message: `YAML: ${w.message.split('\n')[0]}` });
+  return loaded;
 }
 
 export function loadConfig(file?: string): LoadedConfig {
