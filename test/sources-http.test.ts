@@ -262,8 +262,20 @@ http: { listen: "127.0.0.1:${httpPort}" }
     // the same body again is still a replay
     const again = await post(port, '/api/v1/sightings', '{"kind":"lease","ip":"10.20.6.1","mac":"52:54:00:bb:06:01"}', h);
     expect([again.status, again.headers['idempotent-replayed']]).toEqual([200, 'true']);
+    // a body that cannot be read is answered as without the key (it was replayed 200, its data lost)
+    const big = await post(port, '/api/v1/sightings', `[${'{"kind":"lease","ip":"10.20.6.3"},'.repeat(3000)}{"kind":"lease","ip":"10.20.6.3"}]`, h);
+    expect([big.status, big.headers['idempotent-replayed']]).toEqual([413, undefined]);
+    // the key is the endpoint's: the same key and body to HEC is another request (it replayed the first answer)
+    const siem = { authorization: `Splunk ${HEC_TOKEN}`, 'idempotency-key': 'batch-ep' };
+    const viaJson = await post(port, '/api/v1/sightings', '{"kind":"lease","ip":"10.20.6.5","mac":"52:54:00:bb:06:05"}', siem);
+    expect(viaJson.status).toBe(200);
+    const viaHec = await post(port, '/services/collector/event', '{"kind":"lease","ip":"10.20.6.5","mac":"52:54:00:bb:06:05"}', siem);
+    expect([viaHec.status, viaHec.headers['idempotent-replayed']]).toEqual([422, undefined]);
+    // a key in the HEC digests' namespace is refused, not answered from it
+    const reserved = await post(port, '/api/v1/sightings', '{"kind":"lease","ip":"10.20.6.4"}', { ...h, 'idempotency-key': 'hec-sha256:00' });
+    expect([reserved.status, JSON.parse(reserved.body).error]).toEqual([400, expect.stringMatching(/reserved/)]);
     expect(stored(state, "ip IN ('10.20.6.1', '10.20.6.2')").map((x) => x.ip)).toEqual(['10.20.6.1']);
-    expect(await metric(httpPort, 'onsight_input_lines_dropped_total', { input: `http:${port}`, reason: 'keyReused' })).toBe(1);
+    expect(await metric(httpPort, 'onsight_input_lines_dropped_total', { input: `http:${port}`, reason: 'keyReused' })).toBe(2);
   });
 
   it('refuses a time no calendar has (2026-02-30 was stored as 2026-03-02) and an offset past 23:59', async () => {
@@ -324,6 +336,9 @@ regions: [{ name: r, cidrs: ["192.0.2.0/24"], appliances: [a] }]
 http: { enabled: false }
 `, { TEST_HEC_TOKEN: HEC_TOKEN });
     try {
+      // a request with a key, committed: its repeats are read (to compare bodies), so they wait their turn too
+      const keyed = { authorization: `Splunk ${HEC_TOKEN}`, 'idempotency-key': 'k-busy' };
+      expect((await post(port, '/services/collector/event', JSON.stringify({ event: dhcp(39) }), keyed)).status).toBe(200);
       // a slow client: headers and half a body, then nothing
       const slow = request({ host: '127.0.0.1', port, path: '/services/collector/raw', method: 'POST', headers: { authorization: `Splunk ${HEC_TOKEN}`, 'content-length': 1000 } });
       slow.on('error', () => undefined);
@@ -337,6 +352,8 @@ http: { enabled: false }
       });
       const health = await fetch(`http://127.0.0.1:${port}/services/collector/health`);
       expect([health.status, (await health.json() as { code: number }).code]).toEqual([503, 18]);
+      // (before, a repeat's body was read whatever the load: forty 7 MB repeats held 294 MB)
+      expect((await post(port, '/services/collector/event', JSON.stringify({ event: dhcp(39) }), keyed)).status).toBe(503);
       slow.destroy();
       await until(async () => (await post(port, '/services/collector/event', JSON.stringify({ event: dhcp(42) }), { authorization: `Splunk ${HEC_TOKEN}` })).status === 200, 5000, 'accepting again');
     } finally {

@@ -10,8 +10,8 @@
  * its sightings again, which the inventory takes as renewals of what it already holds.
  *
  * Backpressure: more than maxPendingRequests at once, or a sink over its high-water mark, is
- * answered 503 with Retry-After before the body is read; memory is bounded by
- * maxPendingRequests × maxBodyBytes.
+ * answered 503 with Retry-After before the body is read (a repeat's too, read to compare it with the
+ * first); memory is bounded by maxPendingRequests × maxBodyBytes.
  */
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -33,8 +33,11 @@ export const HEC_REPEAT_MS = 10 * 60_000;
 /** headers a request may carry (Node would keep this many and drop the rest without a word) */
 const MAX_HEADERS = 64;
 
-/** the digest an Idempotency-Key's stored answer keeps of its request's body */
-const bodyDigest = (body: string): string => createHash('sha256').update(body).digest('hex');
+/** the digest an Idempotency-Key's stored answer keeps of its request (endpoint and body) */
+const bodyDigest = (ep: string, body: string): string => createHash('sha256').update(ep).update('\0').update(body).digest('hex');
+
+/** where the HEC body digests are kept among the idempotency keys */
+const HEC_DIGEST_PREFIX = 'hec-sha256:';
 
 /** the request target as a URL; undefined for one that is no URL (URL.parse is Node 22 and later) */
 function requestUrl(target: string): URL | undefined {
@@ -165,36 +168,33 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
     // a retry of a request we already committed: its answer again, nothing applied twice
     const idem = req.headers['idempotency-key'];
     let posKey: string | undefined;
+    let prev: (Answer & { sha?: string }) | undefined;
     if (typeof idem === 'string' && idem !== '') {
       if (idem.length > 255 || /[^\x21-\x7e]/.test(idem)) return reply(res, plain(400, 'Idempotency-Key: at most 255 printable ASCII characters'));
+      // (the HEC body digests are kept under this prefix: a client's key there would answer for them)
+      if (idem.startsWith(HEC_DIGEST_PREFIX)) return reply(res, plain(400, `Idempotency-Key: ${HEC_DIGEST_PREFIX} is reserved`));
       posKey = `${name}:idem:${auth.token}:${idem}`;
-      const prev = (await store.position(posKey)) as (Answer & { sha?: string }) | undefined;
-      if (prev) {
-        // the same key with another body is not a retry: its data would be lost under the first answer
-        // (IETF draft-ietf-httpapi-idempotency-key-header: 422). Answers stored before the digest was kept replay as before.
-        if (prev.sha !== undefined) {
-          const again = await readBody(req, opts.maxBodyBytes);
-          if (again.ok && bodyDigest(again.body) !== prev.sha) {
-            drop('keyReused');
-            refusedLog('keyReused', { token: auth.token }, 'HTTP input: an Idempotency-Key came again with another body; refused');
-            return reply(res, plain(422, 'Idempotency-Key already used for a request with another body'));
-          }
-        } else req.resume();
+      prev = (await store.position(posKey)) as (Answer & { sha?: string }) | undefined;
+      // (an answer stored before its body's digest was kept: replayed unread, as then)
+      if (prev && prev.sha === undefined) {
         event('replayed');
-        const { sha: _sha, ...answer } = prev;
-        return reply(res, { ...answer, headers: { 'idempotent-replayed': 'true' } });
+        req.resume();
+        return reply(res, { ...prev, headers: { 'idempotent-replayed': 'true' } });
       }
-      if (inflightKeys.has(posKey)) {
+      if (!prev && inflightKeys.has(posKey)) {
         req.resume();
         return reply(res, plain(409, 'a request with this Idempotency-Key is in progress'));
       }
     }
+    // (a repeat's body is read too, to compare it: it waits its turn as any request does)
     if (closed || blocked || pending >= opts.maxPendingRequests) {
       req.resume();
       return reply(res, busy(isHec));
     }
     pending++;
-    if (posKey) inflightKeys.add(posKey);
+    /** the key this request holds in flight (a repeat holds none: the first one's answer is stored) */
+    let ownKey: string | undefined;
+    if (posKey && !prev) inflightKeys.add((ownKey = posKey));
     /** settles once the request's lines are committed or given up (not when its answer times out) */
     let settled: Promise<void> | undefined;
     try {
@@ -207,13 +207,24 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
         if (body.why === 'badEncoding') return reply(res, plain(415, body.message));
         return reply(res, isHec ? hec(HEC.invalidDataFormat()) : plain(400, body.message));
       }
+      if (prev) {
+        // the same key with another body (or to another endpoint) is not a retry: its data would be lost under the
+        // first answer (IETF draft-ietf-httpapi-idempotency-key-header: 422)
+        if (bodyDigest(ep, body.body) !== prev.sha) {
+          drop('keyReused');
+          refusedLog('keyReused', { token: auth.token }, 'HTTP input: an Idempotency-Key came again with another body; refused');
+          return reply(res, plain(422, 'Idempotency-Key already used for a request with another body'));
+        }
+        event('replayed');
+        return reply(res, { status: prev.status, body: prev.body, headers: { 'idempotent-replayed': 'true' } });
+      }
       // HEC has no idempotency key: a client's retry of a request committed just before a crash
       // would be applied again. An exact repeat of a HEC body from the same token within
       // HEC_REPEAT_MS is that retry (a real renewal repeats its line much later, with its own
       // time): it gets the first answer and is not applied twice.
       let repeatAt: number | undefined;
       if (isHec && !posKey) {
-        const k = `${name}:idem:${auth.token}:hec-sha256:${createHash('sha256').update(ep).update('\0').update(body.body).digest('hex')}`;
+        const k = `${name}:idem:${auth.token}:${HEC_DIGEST_PREFIX}${createHash('sha256').update(ep).update('\0').update(body.body).digest('hex')}`;
         const prev = (await store.position(k)) as (Answer & { at?: number }) | undefined;
         if (prev?.at !== undefined && Date.now() - prev.at < HEC_REPEAT_MS) {
           event('replayed');
@@ -221,7 +232,7 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
         }
         if (inflightKeys.has(k)) return reply(res, busy(isHec)); // the original is still being committed
         posKey = k;
-        inflightKeys.add(k);
+        inflightKeys.add((ownKey = k));
         repeatAt = Date.now();
       }
       const receivedAt = new Date();
@@ -271,7 +282,7 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
       // (Sighting JSON says how many of them the token's allow-list leaves out: counted as notAllowed, never stored)
       const notAllowed = !isHec && tok.accept ? lines.filter((l) => !tok.accept!(l.sightings![0])).length : 0;
       const answer: Answer = isHec ? hec(HEC.success()) : { status: 200, body: { status: 'ok', received: lines.length, ...(notAllowed ? { notAllowed } : {}) } };
-      const sha = posKey && !repeatAt ? { sha: bodyDigest(body.body) } : {};
+      const sha = posKey && !repeatAt ? { sha: bodyDigest(ep, body.body) } : {};
       const c = commit(lines, tok.accept, posKey ? { key: posKey, value: { status: answer.status, body: answer.body, ...(repeatAt !== undefined ? { at: repeatAt } : {}), ...sha } } : undefined);
       settled = c.settled;
       await c.answered
@@ -286,7 +297,7 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
       // A request answered 503 on commitTimeoutS still has its lines in the ingest queue, and they
       // may commit later: its key stays in flight until they do (or are given up), so a retry
       // meanwhile gets 409 (HEC: 503) and, once they are in, the stored answer; never both copies.
-      const k = posKey;
+      const k = ownKey;
       if (k && settled) void settled.then(() => inflightKeys.delete(k));
       else if (k) inflightKeys.delete(k);
     }
@@ -351,7 +362,7 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
     store.prunePositions(`${name}:idem:`, now - opts.idempotencyTtlS * 1000).catch(failed);
     // a HEC body's key only answers a repeat within HEC_REPEAT_MS: kept no longer than that (one
     // row per HEC request, idempotencyTtlS would keep a day of them)
-    for (const t of opts.tokens) store.prunePositions(`${name}:idem:${t.name}:hec-sha256:`, now - HEC_REPEAT_MS).catch(failed);
+    for (const t of opts.tokens) store.prunePositions(`${name}:idem:${t.name}:${HEC_DIGEST_PREFIX}`, now - HEC_REPEAT_MS).catch(failed);
   }
 
   // (a fault of ours: counted, and logged at most once a minute, as refusals are: a request that hits one would otherwise write a line each time)
