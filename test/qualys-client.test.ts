@@ -18,6 +18,7 @@ import {
 } from '../src/scanners/qualys/index.js';
 import { Budget } from '../src/scheduler/budget.js';
 import { QualysAllowance } from '../src/scanners/qualys/allowance.js';
+import { qualysDoctor } from '../src/scanners/qualys/doctor.js';
 import { sleep } from './helpers/wait.js';
 
 const open: { close(): Promise<void> }[] = [];
@@ -328,6 +329,25 @@ describe('credentials', () => {
       }
       expect(err).toMatchObject({ code: 'ONSIGHT_CREDENTIALS' });
       expect(String((err as Error).message)).not.toContain(secret);
+    }
+  });
+
+  it('doctor says when a password file holds what is most likely not the password (a byte-order mark, a second line break), never the password', () => {
+    const cases: [string, RegExp | undefined][] = [
+      [`${secret}\n`, undefined],
+      [`${secret}`, undefined],
+      [`\uFEFF${secret}\n`, /starts with a byte-order mark/],
+      [`${secret}\n\n`, /ends with a line break after the one ignored/],
+      [`${secret} \n`, /ends with a space or tab/],
+      [`${secret}\r\n\r\n`, /ends with a line break/],
+      [`${secret}\nsecond line\n`, /holds a line break/],
+    ];
+    for (const [text, odd] of cases) {
+      writeFileSync(join(dir, 'odd'), text);
+      const [line] = qualysDoctor({ passwordFile: join(dir, 'odd') } as never, { env: {} });
+      expect(line.text, JSON.stringify(text)).not.toContain(secret);
+      if (odd) expect([line.mark, line.text], JSON.stringify(text)).toEqual(['warn', expect.stringMatching(odd)]);
+      else expect(line, JSON.stringify(text)).toEqual({ mark: 'ok', what: 'credentials', text: `password file ${join(dir, 'odd')} readable (not shown)` });
     }
   });
 

@@ -58,3 +58,19 @@ function readSecretFile(path: string, what: string): string {
   if (pw === '') throw new CredentialsError(`${what} is empty`);
   return pw;
 }
+
+/**
+ * What in a password read from a file or variable is most likely not meant as part of it (a
+ * byte-order mark an editor wrote, a second line break, spaces at either end, a line break inside):
+ * for doctor to say, without showing the password. Undefined when nothing stands out.
+ */
+export function passwordOddities(pw: string): string | undefined {
+  const odd: string[] = [];
+  if (pw.startsWith('\uFEFF')) odd.push('starts with a byte-order mark');
+  if (/^[ \t]/.test(pw.replace(/^\uFEFF/, ''))) odd.push('starts with a space or tab');
+  if (/[\r\n]$/.test(pw)) odd.push('ends with a line break after the one ignored');
+  else if (/[ \t]$/.test(pw)) odd.push('ends with a space or tab');
+  if (/[\r\n]./s.test(pw)) odd.push('holds a line break');
+  return odd.length ? `it ${odd.join(', ')}: part of the password as read (if the login fails, that is the likely cause)` : undefined;
+}
+

@@ -1,14 +1,14 @@
 /** `onsight doctor`'s Qualys checks that need no call: is the password readable (never shown)? */
 import type { DoctorLine } from '../types.js';
-import { loadPassword } from './credentials.js';
+import { loadPassword, passwordOddities } from './credentials.js';
 import type { QualysScannerOptions } from './schema.js';
 
 export function qualysDoctor(sc: QualysScannerOptions, ctx: { env: NodeJS.ProcessEnv }): DoctorLine[] {
   const env = ctx.env;
   const source = sc.credential !== undefined ? `systemd credential ${sc.credential}` : sc.passwordEnv !== undefined ? `environment variable ${sc.passwordEnv}` : `password file ${sc.passwordFile}`;
   try {
-    loadPassword({ passwordFile: sc.passwordFile, passwordEnv: sc.passwordEnv, credential: sc.credential }, env);
-    return [{ mark: 'ok', what: 'credentials', text: `${source} readable (not shown)` }];
+    const odd = passwordOddities(loadPassword({ passwordFile: sc.passwordFile, passwordEnv: sc.passwordEnv, credential: sc.credential }, env));
+    return [odd ? { mark: 'warn', what: 'credentials', text: `${source} readable (not shown), but ${odd}` } : { mark: 'ok', what: 'credentials', text: `${source} readable (not shown)` }];
   } catch (err) {
     let hint = '';
     if (sc.credential !== undefined && !env.CREDENTIALS_DIRECTORY) {
