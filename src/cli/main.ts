@@ -58,7 +58,8 @@ program.command('run')
     };
     // (one reload at a time, in the order the signals came: the file is read and checked before it is applied)
     let reloading = Promise.resolve();
-    const reload = () => (reloading = reloading.then(reloadNow));
+    // (reloadNow catches what it can; a failure past that must not leave the chain rejected, holding every later SIGHUP)
+    const reload = () => (reloading = reloading.then(reloadNow).catch((err: Error) => log.error({ err: { message: err.message } }, 'SIGHUP: reload failed')));
     const reloadNow = async () => {
       // certificates reload live; so do policy, regions and scheduler settings from the config file
       void daemon.reloadTls(); // (each failure is logged with its listener's name)

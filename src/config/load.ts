@@ -3,10 +3,11 @@
  * from a file, its line, e.g. `onsight.yaml:12: regions[0].cidrs[1]: not a CIDR or IP address`.
  */
 import { readFileSync } from 'node:fs';
-import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
+import { LineCounter, parseDocument, isMap, isNode, isScalar, type Document } from 'yaml';
 import { ConfigError, OnsightError, type ConfigIssue } from '../errors.js';
-import { cidrsOverlap, parseCidr } from '../util/ip.js';
-import { allowedRanges } from '../util/ip-ranges.js';
+import { canonicalIp, cidrsOverlap, parseCidr } from '../util/ip.js';
+import { isIP } from 'node:net';
+import { allowedRanges, rangesOverlap } from '../util/ip-ranges.js';
 import { configSchema, type Config } from './schema.js';
 import { DEFAULT_CONFIG } from './default.js';
 import { urlCredentials } from '../util/url.js';
@@ -31,7 +32,15 @@ function pathText(path: PropertyKey[]): string {
   return out;
 }
 
-function lineOf(doc: Document, lc: LineCounter, path: PropertyKey[]): number | undefined {
+function lineOf(doc: Document, lc: LineCounter, path: (PropertyKey | { key: string })[]): number | undefined {
+  // a key itself (`{ key }` last): the line of the key, not of its value (a block value starts on the next)
+  const last = path[path.length - 1];
+  if (typeof last === 'object' && last !== null) {
+    const parent = path.length === 1 ? doc.contents : doc.getIn(path.slice(0, -1) as (string | number)[], true);
+    const pair = isMap(parent) ? parent.items.find((p) => isScalar(p.key) && p.key.value === last.key) : undefined;
+    if (pair && isNode(pair.key) && pair.key.range) return lc.linePos(pair.key.range[0]).line;
+    return lineOf(doc, lc, path.slice(0, -1) as PropertyKey[]);
+  }
   // walk up until a node exists (a missing key is reported on its parent)
   for (let n = path.length; n >= 0; n--) {
     const node = doc.getIn(path.slice(0, n) as (string | number)[], true);
@@ -41,11 +50,11 @@ function lineOf(doc: Document, lc: LineCounter, path: PropertyKey[]): number | u
 }
 
 /** Validate a plain object (already parsed); `locate` maps a key path to a line. */
-export function validateConfig(raw: unknown, locate: (path: PropertyKey[]) => number | undefined = () => undefined, file?: string): LoadedConfig {
+export function validateConfig(raw: unknown, locate: (path: (PropertyKey | { key: string })[]) => number | undefined = () => undefined, file?: string): LoadedConfig {
   const r = configSchema.safeParse(raw ?? {});
   if (!r.success) {
     // (an unknown key on its own line, not its parent's: the first of them)
-    const issues = r.error.issues.map((i) => ({ path: pathText(i.path), line: locate(i.code === 'unrecognized_keys' && i.keys.length ? [...i.path, i.keys[0]] : i.path), message: i.message }));
+    const issues = r.error.issues.map((i) => ({ path: pathText(i.path), line: locate(i.code === 'unrecognized_keys' && i.keys.length ? [...i.path, { key: i.keys[0] }] : i.path), message: i.message }));
     throw new ConfigError(issues, file);
   }
   const config = r.data;
@@ -126,13 +135,24 @@ export function validateConfig(raw: unknown, locate: (path: PropertyKey[]) => nu
     }
   }
   // nothing scanned anywhere, or in a whole region: said, not refused (a region may be named ahead of its scope)
-  if (allowedRanges(config.policy.scope, config.policy.scope, config.policy.exclude).length === 0) {
+  // (the allowed scope once, in one pass over the exclusions; an entry these ranges cannot read, a zone id, is not judged)
+  let allowed: string[] | undefined;
+  try {
+    allowed = allowedRanges(config.policy.scope, config.policy.scope, config.policy.exclude);
+  } catch {
+    allowed = undefined;
+  }
+  if (allowed?.length === 0) {
     warnings.push(at(['policy', 'exclude'], 'policy.exclude covers all of policy.scope: no address will ever be scanned'));
-  } else {
+  } else if (allowed) {
     config.regions.forEach((r, i) => {
-      if (r.cidrs.length && r.cidrs.every((c) => allowedRanges([c], config.policy.scope, config.policy.exclude).length === 0)) {
-        warnings.push(at(['regions', i, 'cidrs'], `region "${r.name}" lies wholly outside policy.scope or inside policy.exclude: no device there will ever be scanned`));
+      let outside = false;
+      try {
+        outside = r.cidrs.length > 0 && !rangesOverlap(r.cidrs, allowed!);
+      } catch {
+        /* not judged */
       }
+      if (outside) warnings.push(at(['regions', i, 'cidrs'], `region "${r.name}" lies wholly outside policy.scope or inside policy.exclude: no device there will ever be scanned`));
     });
   }
   const listens = new Set<string>();
@@ -146,8 +166,7 @@ export function validateConfig(raw: unknown, locate: (path: PropertyKey[]) => nu
   // two listeners on one port (a wildcard address takes the port on every address): run would fail to bind the second
   const sockets = listeners(config);
   for (let a = 0; a < sockets.length; a++) {
-    const clash = sockets.slice(0, a).find((b) => b.proto === sockets[a].proto && b.port === sockets[a].port && sockets[a].port !== 0
-      && (b.host === sockets[a].host || WILDCARD.has(b.host) || WILDCARD.has(sockets[a].host)));
+    const clash = sockets.slice(0, a).find((b) => b.proto === sockets[a].proto && b.port === sockets[a].port && sockets[a].port !== 0 && hostsClash(b.host, sockets[a].host));
     // (the same syslog listen twice is said above)
     if (clash && !(clash.text === sockets[a].text && clash.text.includes('://'))) {
       errors.push(at(sockets[a].path, `${sockets[a].text} takes the same ${sockets[a].proto.toUpperCase()} port as ${clash.text} (${clash.path.join('.').replace(/\.(\d+)/g, '[$1]')}): one of them could not listen`));
@@ -157,7 +176,17 @@ export function validateConfig(raw: unknown, locate: (path: PropertyKey[]) => nu
   return { config, origin: file ?? '(embedded default)', warnings, locate };
 }
 
-const WILDCARD = new Set(['0.0.0.0', '::', '']);
+/**
+ * Can two sockets on one port and protocol not both bind? The same address; `::` (dual-stack, as
+ * onsight binds it) with any address; `0.0.0.0` with any IPv4 address (not an IPv6 one: Linux binds
+ * 0.0.0.0:P and [::1]:P together). Names are compared as written.
+ */
+function hostsClash(a: string, b: string): boolean {
+  const ca = canonicalIp(a) ?? a, cb = canonicalIp(b) ?? b;
+  if (ca === cb || ca === '::' || cb === '::') return true;
+  const v4 = (h: string) => isIP(h) === 4;
+  return (ca === '0.0.0.0' && v4(cb)) || (cb === '0.0.0.0' && v4(ca));
+}
 
 /** Every socket the config listens on: syslog inputs, HTTP inputs, the status page. */
 function listeners(config: Config): { proto: 'tcp' | 'udp'; host: string; port: number; text: string; path: (string | number)[] }[] {

@@ -75,21 +75,25 @@ function intersect(a: Interval[], b: Interval[]): Interval[] {
   return out;
 }
 
+/** `a` less `cut`, in one pass over both merged (sorted, disjoint) lists. */
 function subtract(a: Interval[], cut: Interval[]): Interval[] {
-  let rest = merge(a);
-  for (const c of merge(cut)) {
-    const next: Interval[] = [];
-    for (const x of rest) {
-      if (x.v6 !== c.v6 || c.hi < x.lo || c.lo > x.hi) {
-        next.push(x);
-        continue;
-      }
-      if (c.lo > x.lo) next.push({ v6: x.v6, lo: x.lo, hi: c.lo - 1n });
-      if (c.hi < x.hi) next.push({ v6: x.v6, lo: c.hi + 1n, hi: x.hi });
+  const rest = merge(a), cuts = merge(cut);
+  const out: Interval[] = [];
+  // (a cut wholly before x: another family first, or ending below it)
+  const before = (c: Interval, x: Interval) => (c.v6 !== x.v6 ? !c.v6 : c.hi < x.lo);
+  let j = 0;
+  for (const x of rest) {
+    while (j < cuts.length && before(cuts[j], x)) j++;
+    let lo = x.lo;
+    for (let k = j; k < cuts.length && cuts[k].v6 === x.v6 && cuts[k].lo <= x.hi; k++) {
+      const c = cuts[k];
+      if (c.lo > lo) out.push({ v6: x.v6, lo, hi: c.lo - 1n });
+      if (c.hi + 1n > lo) lo = c.hi + 1n;
+      if (c.hi >= x.hi) break;
     }
-    rest = next;
+    if (lo <= x.hi) out.push({ v6: x.v6, lo, hi: x.hi });
   }
-  return rest;
+  return out;
 }
 
 function parseAll(list: string[], what: string): Interval[] {
@@ -142,3 +146,9 @@ export function rangeMatcher(ranges: string[]): (ip: string) => boolean {
     return false;
   };
 }
+
+/** Do the two lists of addresses, CIDRs and ranges share an address? (throws, naming the entry, on one that is none of those) */
+export function rangesOverlap(a: string[], b: string[]): boolean {
+  return intersect(parseAll(a, 'range'), parseAll(b, 'range')).length > 0;
+}
+
