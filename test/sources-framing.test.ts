@@ -91,6 +91,52 @@ describe('SyslogFramer: octet counting', () => {
     everySplit(`${oc(M1)}12345678901234 <13>foo ${oc(M2)}`, [M1, M2], 1024, (f) => expect(f.counters.badFrame).toBe(1));
     everySplit(`${oc(M1)}x 12 ${oc(M2)}`, [M1, M2], 1024, (f) => expect(f.counters.badFrame).toBe(1));
   });
+  it('resync finds a count that runs on from a message ending in a digit ("via eth0" + "81 <"): one bad count lost every later frame', () => {
+    const line = (i: number, host = `h${i}`) => `<30>dhcpd[1]: DHCPACK on 10.41.0.${i} to 52:54:00:aa:41:${i} (${host}) via eth0`;
+    const bytes = (m: string) => Buffer.byteLength(m);
+    // a sender counting characters, not bytes: the café frame is one byte short, and its last byte, '0', runs into the next count
+    const first = line(10, 'café');
+    let data = `${first.length} ${first}`;
+    for (let i = 11; i < 31; i++) data += `${bytes(line(i))} ${line(i)}`;
+    const buf = Buffer.from(data);
+    const want = [Buffer.from(first).subarray(0, first.length).toString('latin1'), ...Array.from({ length: 20 }, (_, k) => line(11 + k))];
+    for (const cut of [0, 40, buf.length >> 1, buf.length - 3]) {
+      const { frames, f } = frameAll(cut ? [buf.subarray(0, cut), buf.subarray(cut)] : [buf], 1024);
+      expect(frames.map((x) => Buffer.from(x, 'latin1').toString()), `cut ${cut}`).toEqual(want.map((x, k) => (k === 0 ? Buffer.from(x, 'latin1').toString() : x)));
+      expect(f.counters.badFrame, `cut ${cut}`).toBe(1);
+    }
+    // garbage ending in an address ("zz 10.0.0.1") runs on into "18 <": of 118, 18 and 8, the count that lands on the next
+    // frame start wins (where the chunk shows it; cut before, the longest is taken and one more frame is lost to resync)
+    const b = '<13>y via 10.0.0.7', c = '<13>z';
+    const run = Buffer.from(`${oc(M1)}zz 10.0.0.1${oc(b)}${oc(c)}${oc(M2)}`, 'latin1');
+    const lt = run.indexOf('<13>y');
+    for (const cut of [0, 10, lt - 4, run.indexOf('<13>z') + 1]) {
+      const { frames, f } = frameAll(cut ? [run.subarray(0, cut), run.subarray(cut)] : [run], 1024);
+      expect(frames, `cut ${cut}`).toEqual([M1, b, c, M2]);
+      expect(f.counters.badFrame, `cut ${cut}`).toBe(1);
+    }
+  });
+
+  it('a broken first count does not turn a connection of octet-counted frames into one long line', () => {
+    const line = (i: number) => `<30>dhcpd[1]: DHCPACK on 10.42.0.${i} to 52:54:00:aa:42:${i} (h${i}) via lan`;
+    const frames20 = Array.from({ length: 20 }, (_, k) => line(11 + k));
+    const tail = frames20.map(oc).join('');
+    for (const prefix of ['0', '00', '-', '99999999999', 'x']) {
+      const data = `${prefix}${oc(line(10))}${tail}`;
+      const { frames, f } = frameAll([Buffer.from(data, 'latin1')], 1024);
+      expect(f.detected, prefix).toBe('octet-counting');
+      // (the first frame too: its count is the suffix of the run that lands on the next frame start)
+      expect(frames, prefix).toEqual([line(10), ...frames20]);
+      expect(f.counters.badFrame, prefix).toBe(1);
+    }
+    // a count with its space missing ("81<30>")
+    const { frames } = frameAll([Buffer.from(`${Buffer.byteLength(line(10))}${line(10)}${tail}`, 'latin1')], 1024);
+    expect(frames).toEqual(frames20);
+    // a plain LF-framed connection whose first line starts with digits stays LF
+    const lf = frameAll([Buffer.from(`2024-01-01T00:00:00Z host a: x\n${line(11)}\n`, 'latin1')], 1024);
+    expect([lf.f.detected, lf.frames.length]).toEqual(['lf', 2]);
+  });
+
   it('a frame cut short by the end of the stream is counted, not emitted', () => {
     const { frames, f } = frameAll([Buffer.from(oc(M1) + '500 <13>short')]);
     expect(frames).toEqual([M1]);

@@ -339,6 +339,23 @@ describe.each(streamModes)('TCP listener (receiveThread $receiveThread)', (mode)
     await until(() => sink.texts().includes('<13>after'), 2000, 'line after cap');
   });
 
+  it('a connection closed as idle hands on its last line without LF, and counts a cut octet frame (both were dropped without a trace)', async () => {
+    const sink = new CollectSink();
+    const h = await start(opts('tcp://127.0.0.1:0', { idleTimeoutS: 0.4 }), sink);
+    const port = h.address!.port;
+    const a = await tcpClient(port);
+    a.write('<13>first\n<13>unfinished last line');
+    const b = await tcpClient(port);
+    b.write(`${'<13>whole frame ok.'.length} <13>whole frame ok.50 <13>cut short`);
+    await closed(a);
+    await closed(b);
+    await until(() => h.counters().events!.idleTimeout === 2, 2000, 'both idle');
+    await until(() => sink.texts().includes('<13>unfinished last line'), 2000, 'the unfinished line handed on');
+    expect(sink.texts()).toEqual(expect.arrayContaining(['<13>first', '<13>whole frame ok.']));
+    expect(sink.texts()).not.toContain('<13>cut short');
+    await until(() => h.counters().dropped.badFrame === 1, 2000, 'the cut frame counted');
+  });
+
   it('a paused connection is not idle; once resumed, idleness counts again', async () => {
     const sink = new CollectSink();
     sink.blocked = true;

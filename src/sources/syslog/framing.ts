@@ -72,8 +72,10 @@ export class SyslogFramer {
   private partLen = 0;
   /** resync lookahead: the candidate `DIGITS SP` seen so far */
   private look: number[] = [];
-  /** resync: inside a digit run too long (or starting too early) to be a count */
-  private longRun = false;
+  /** resync: a space has followed the digits in `look` */
+  private spaced = false;
+  /** resync: the run in `look` is a broken count's tail, or longer than a count: its suffixes pass only when checked */
+  private tainted = false;
   /** the chunk whose next NUL (from the last search) is `nulAt` (-1: none after it) */
   private nulChunk: Buffer | undefined;
   private nulAt = -1;
@@ -166,6 +168,12 @@ export class SyslogFramer {
           if (this.mode === 'auto') {
             // decide on the first meaningful byte; a digit needs its run and a space to confirm
             if (!isDigit(c)) {
+              // (octet-counted frames behind a broken first one: "-81 <30>…81 <30>…" is not one long line)
+              if (c !== LT && octetFramesFollow(chunk, i)) {
+                this.mode = 'octet-counting';
+                this.broken();
+                break;
+              }
               this.mode = 'lf';
               this.state = 'line';
               break;
@@ -215,6 +223,12 @@ export class SyslogFramer {
             break;
           }
           if (this.mode === 'auto') {
+            // a broken first count ("0", "081 <", "81<"), with octet-counted frames behind it: octet counting, resynchronised
+            if (octetFramesFollow(chunk, i)) {
+              this.mode = 'octet-counting';
+              this.broken();
+              break;
+            }
             // "2024-01-01T..." or "12abc": not octet counting after all; what we held is line text
             this.mode = 'lf';
             this.state = 'line';
@@ -269,16 +283,18 @@ export class SyslogFramer {
           break;
         }
         case 'resync': {
-          // looking for DIGITS SP '<'
+          // looking for DIGITS SP '<'. The digits kept are the run's last ten: a message that ends in a digit
+          // ("via eth0") runs into the next count ("81 <"), so the count is one of the run's suffixes
           const c = chunk[i];
           i++;
-          const L = this.look.length;
-          const lastIsSpace = L > 0 && this.look[L - 1] === SP;
-          if (lastIsSpace && c === LT) {
-            // found: the digits before the space are the count; '<' starts the body
-            let cnt = 0;
-            for (let k = 0; k < L - 1; k++) cnt = cnt * 10 + (this.look[k] - 0x30);
+          this.counters.discardedBytes++;
+          if (c === LT && this.spaced) {
+            const cnt = this.pickCount(chunk, i - 1);
             this.look = [];
+            this.spaced = false;
+            this.tainted = false;
+            if (cnt === undefined) break; // no suffix can be a count here: go on looking
+            this.counters.discardedBytes -= String(cnt).length + 2; // (its count, space and '<' were no waste)
             if (cnt > this.max) {
               this.counters.tooLarge++;
               this.state = 'skip';
@@ -296,28 +312,50 @@ export class SyslogFramer {
             }
             break;
           }
-          if (isDigit(c) && this.longRun) {
-            this.counters.discardedBytes++;
-          } else if (isDigit(c) && !lastIsSpace && L < MAX_COUNT_DIGITS && !(L === 0 && c === 0x30)) {
-            this.look.push(c);
-          } else if (c === SP && L > 0 && !lastIsSpace) {
-            this.look.push(c);
-          } else {
-            // not a frame start: a digit run can only begin after a non-digit
-            this.counters.discardedBytes += L + 1;
-            this.look = [];
-            this.longRun = false;
-            if (isDigit(c)) {
-              if (lastIsSpace && c !== 0x30) {
-                this.look = [c]; // "12 34 <": the run after the space may be the count
-                this.counters.discardedBytes--;
-              } else this.longRun = true;
+          if (isDigit(c)) {
+            if (this.spaced) {
+              this.look = []; // "12 34 <": the run after the space may be the count
+              this.spaced = false;
+              this.tainted = false;
             }
+            this.look.push(c);
+            if (this.look.length > MAX_COUNT_DIGITS) {
+              this.look.shift();
+              this.tainted = true;
+            }
+          } else if (c === SP && this.look.length > 0 && !this.spaced) {
+            this.spaced = true;
+          } else {
+            this.look = [];
+            this.spaced = false;
+            this.tainted = false;
           }
           break;
         }
       }
     }
+  }
+
+  /**
+   * Resync found `DIGITS SP <` with the '<' at `lt` in `chunk`: which suffix of the digits is the count?
+   * One with no leading zero whose frame ends where the chunk shows another frame start (or the chunk
+   * ends, or a delimiter), longest first; else, for a clean run (not a broken count's tail, not longer than
+   * a count), the longest whose end lies beyond this chunk (it cannot be checked). Undefined otherwise:
+   * not a frame start, and resync goes on.
+   */
+  private pickCount(chunk: Buffer, lt: number): number | undefined {
+    const digits = this.look;
+    let unchecked: number | undefined;
+    for (let k = 0; k < digits.length; k++) {
+      if (digits[k] === 0x30) continue;
+      let cnt = 0;
+      for (let m = k; m < digits.length; m++) cnt = cnt * 10 + (digits[m] - 0x30);
+      const end = lt + cnt; // first byte after the frame
+      const next = end > chunk.length ? 0 : frameStartAt(chunk, end);
+      if (next > 0) return cnt;
+      if (next === 0) unchecked ??= cnt;
+    }
+    return this.tainted ? undefined : unchecked;
   }
 
   /** Where the next LF or NUL is in `chunk` from `i` (its length if none). */
@@ -356,9 +394,49 @@ export class SyslogFramer {
     this.counters.discardedBytes += this.partLen;
     this.parts = [];
     this.partLen = 0;
-    // a digit run we were inside of cannot be the next count: its tail must not pass for one
-    this.longRun = this.digits > 0;
+    // (a digit run we were inside of may run on into the next count: its digits are kept, and pickCount checks them)
     this.look = [];
+    this.spaced = false;
+    this.tainted = this.digits > 0;
     this.state = 'resync';
   }
+}
+
+/**
+ * Is there an octet-counted frame start at `at` in `chunk` (delimiters or spaces, then DIGITS SP '<')?
+ * 1: yes; -1: no; 0: the chunk ends before it can tell.
+ */
+function frameStartAt(chunk: Buffer, at: number): -1 | 0 | 1 {
+  let i = at;
+  while (i < chunk.length && (isDelim(chunk[i]) || chunk[i] === SP)) i++;
+  const d0 = i;
+  while (i < chunk.length && isDigit(chunk[i]) && i - d0 <= MAX_COUNT_DIGITS) i++;
+  const d = i - d0;
+  if (d > MAX_COUNT_DIGITS || (d > 0 && chunk[d0] === 0x30)) return -1;
+  if (i >= chunk.length) return 0;
+  if (d === 0 || chunk[i] !== SP) return -1;
+  if (i + 1 >= chunk.length) return 0;
+  return chunk[i + 1] === LT ? 1 : -1;
+}
+
+/**
+ * Does `chunk`, from `from` and before any LF, hold a frame start (DIGITS SP '<') whose count, for some
+ * suffix of its digits, ends exactly at another whole frame start in the chunk? Two frames that chain
+ * like that are octet counting; an LF-framed line almost never does.
+ */
+function octetFramesFollow(chunk: Buffer, from: number): boolean {
+  const lf = chunk.indexOf(LF, from);
+  const stop = lf < 0 ? chunk.length : lf;
+  for (let lt = chunk.indexOf(LT, from); lt >= 0 && lt < stop; lt = chunk.indexOf(LT, lt + 1)) {
+    if (lt < 2 || chunk[lt - 1] !== SP || !isDigit(chunk[lt - 2])) continue;
+    let k = lt - 2;
+    while (k > from && isDigit(chunk[k - 1]) && lt - 1 - k < MAX_COUNT_DIGITS) k--;
+    for (let m = k; m < lt - 1; m++) {
+      if (chunk[m] === 0x30) continue;
+      const cnt = Number(chunk.toString('latin1', m, lt - 1));
+      const end = lt + cnt;
+      if (end < chunk.length && frameStartAt(chunk, end) === 1) return true;
+    }
+  }
+  return false;
 }

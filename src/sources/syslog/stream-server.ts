@@ -109,6 +109,15 @@ export async function startStreamServer(addr: ListenAddress, opts: SyslogInputOp
     sock.on('timeout', () => {
       if (paused) return; // not idle: we stopped reading
       c.event('idleTimeout');
+      // what the sender left unfinished is handled as at its own close: a last line without its LF is a
+      // message, a cut octet-counted frame is counted (both were dropped without a trace)
+      try {
+        const frames = k.framer.end();
+        foldFramer(k.framer);
+        deliver(k, frames);
+      } catch {
+        c.drop('error');
+      }
       sock.destroy();
     });
     sock.on('data', (chunk: Buffer) => {
