@@ -135,6 +135,14 @@ describe('SyslogFramer: octet counting', () => {
     // a plain LF-framed connection whose first line starts with digits stays LF
     const lf = frameAll([Buffer.from(`2024-01-01T00:00:00Z host a: x\n${line(11)}\n`, 'latin1')], 1024);
     expect([lf.f.detected, lf.frames.length]).toEqual(['lf', 2]);
+    // and one whose first line holds "12 <b>" that happens to land on "5 <i>" (review: read as octet counting, every later line lost)
+    for (const text of ['Total: 12 <b>bold</b> 5 <i>it</i>\nsecond line\nthird line\n', '2026-12-06T10:00:00Z 12 <b>x</b> and 3 <i>y</i>\nsecond line\n']) {
+      const html = frameAll([Buffer.from(text, 'latin1')], 1024);
+      expect([html.f.detected, html.frames], text).toEqual(['lf', text.split('\n').filter(Boolean)]);
+    }
+    // a break at a frame start after a good frame is not a count's tail (review: a stale digit count made "07 <13>abc" unrecoverable)
+    const stale = frameAll([Buffer.from(oc(M1)), Buffer.from(`07 ${oc('<13>abc').slice(2)}`)], 1024, 'octet-counting');
+    expect(stale.frames).toEqual([M1, '<13>abc']);
   });
 
   it('a frame cut short by the end of the stream is counted, not emitted', () => {

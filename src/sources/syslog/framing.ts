@@ -39,6 +39,8 @@ const NUL = 0x00;
 const SP = 0x20;
 const LT = 0x3c;
 const MAX_COUNT_DIGITS = 10;
+/** delimiters or spaces a frame start may follow its frame by (some senders add an LF, or CRLF) */
+const MAX_GAP = 4;
 
 function isDigit(c: number): boolean {
   return c >= 0x30 && c <= 0x39;
@@ -171,7 +173,7 @@ export class SyslogFramer {
               // (octet-counted frames behind a broken first one: "-81 <30>…81 <30>…" is not one long line)
               if (c !== LT && octetFramesFollow(chunk, i)) {
                 this.mode = 'octet-counting';
-                this.broken();
+                this.broken(false);
                 break;
               }
               this.mode = 'lf';
@@ -196,7 +198,7 @@ export class SyslogFramer {
             this.look = [];
             break;
           }
-          this.broken();
+          this.broken(false);
           break;
         }
         case 'count': {
@@ -226,7 +228,7 @@ export class SyslogFramer {
             // a broken first count ("0", "081 <", "81<"), with octet-counted frames behind it: octet counting, resynchronised
             if (octetFramesFollow(chunk, i)) {
               this.mode = 'octet-counting';
-              this.broken();
+              this.broken(this.digits > 0);
               break;
             }
             // "2024-01-01T..." or "12abc": not octet counting after all; what we held is line text
@@ -237,7 +239,7 @@ export class SyslogFramer {
             this.appendLine(held, out);
             break;
           }
-          this.broken();
+          this.broken(this.digits > 0);
           break;
         }
         case 'body': {
@@ -389,7 +391,8 @@ export class SyslogFramer {
   }
 
   /** A broken octet count: count it once, discard what was held, look for the next frame start. */
-  private broken(): void {
+  /** (`insideRun`: the break came inside a count's digit run, whose tail must not pass for a count unchecked) */
+  private broken(insideRun: boolean): void {
     this.counters.badFrame++;
     this.counters.discardedBytes += this.partLen;
     this.parts = [];
@@ -397,7 +400,7 @@ export class SyslogFramer {
     // (a digit run we were inside of may run on into the next count: its digits are kept, and pickCount checks them)
     this.look = [];
     this.spaced = false;
-    this.tainted = this.digits > 0;
+    this.tainted = insideRun;
     this.state = 'resync';
   }
 }
@@ -406,9 +409,12 @@ export class SyslogFramer {
  * Is there an octet-counted frame start at `at` in `chunk` (delimiters or spaces, then DIGITS SP '<')?
  * 1: yes; -1: no; 0: the chunk ends before it can tell.
  */
-function frameStartAt(chunk: Buffer, at: number): -1 | 0 | 1 {
+function frameStartAt(chunk: Buffer, at: number, exact = false): -1 | 0 | 1 {
   let i = at;
-  while (i < chunk.length && (isDelim(chunk[i]) || chunk[i] === SP)) i++;
+  // (a few delimiters between frames at most: an unbounded skip, asked at every candidate, made a crafted chunk quadratic)
+  while (!exact && i < chunk.length && (isDelim(chunk[i]) || chunk[i] === SP)) {
+    if (++i - at > MAX_GAP) return -1;
+  }
   const d0 = i;
   while (i < chunk.length && isDigit(chunk[i]) && i - d0 <= MAX_COUNT_DIGITS) i++;
   const d = i - d0;
@@ -420,9 +426,10 @@ function frameStartAt(chunk: Buffer, at: number): -1 | 0 | 1 {
 }
 
 /**
- * Does `chunk`, from `from` and before any LF, hold a frame start (DIGITS SP '<') whose count, for some
- * suffix of its digits, ends exactly at another whole frame start in the chunk? Two frames that chain
- * like that are octet counting; an LF-framed line almost never does.
+ * Does `chunk`, from `from` and before any LF, hold two frames that chain: a DIGITS SP '<' whose count,
+ * for some suffix of its digits, lands exactly on another DIGITS SP '<' (no gap), whose own count lands
+ * exactly on a third or on the chunk's end? Octet counting does that; LF-framed text with "12 <b>" in it
+ * almost never does (one landing alone was enough to misread such a stream).
  */
 function octetFramesFollow(chunk: Buffer, from: number): boolean {
   const lf = chunk.indexOf(LF, from);
@@ -433,10 +440,17 @@ function octetFramesFollow(chunk: Buffer, from: number): boolean {
     while (k > from && isDigit(chunk[k - 1]) && lt - 1 - k < MAX_COUNT_DIGITS) k--;
     for (let m = k; m < lt - 1; m++) {
       if (chunk[m] === 0x30) continue;
-      const cnt = Number(chunk.toString('latin1', m, lt - 1));
-      const end = lt + cnt;
-      if (end < chunk.length && frameStartAt(chunk, end) === 1) return true;
+      const end = lt + Number(chunk.toString('latin1', m, lt - 1));
+      if (end < stop && frameStartAt(chunk, end, true) === 1 && chainsOn(chunk, end, stop)) return true;
     }
   }
   return false;
+}
+
+/** The frame start at `at` (DIGITS SP '<'): does its count end exactly on another frame start, or on `stop`? */
+function chainsOn(chunk: Buffer, at: number, stop: number): boolean {
+  let i = at;
+  while (isDigit(chunk[i])) i++;
+  const end = i + 1 + Number(chunk.toString('latin1', at, i));
+  return end === stop || (end < stop && frameStartAt(chunk, end, true) === 1);
 }
