@@ -105,12 +105,8 @@ export async function startStreamServer(addr: ListenAddress, opts: SyslogInputOp
     conns.add(k);
     c.event('accepted');
     if (paused) sock.pause();
-    sock.setTimeout(idleMs);
-    sock.on('timeout', () => {
-      if (paused) return; // not idle: we stopped reading
-      c.event('idleTimeout');
-      // what the sender left unfinished is handled as at its own close: a last line without its LF is a
-      // message, a cut octet-counted frame is counted (both were dropped without a trace)
+    /** the stream ends (the sender's close, or ours when idle): a last line without its LF is a message, a cut octet frame is counted */
+    const finish = () => {
       try {
         const frames = k.framer.end();
         foldFramer(k.framer);
@@ -118,6 +114,12 @@ export async function startStreamServer(addr: ListenAddress, opts: SyslogInputOp
       } catch {
         c.drop('error');
       }
+    };
+    sock.setTimeout(idleMs);
+    sock.on('timeout', () => {
+      if (paused) return; // not idle: we stopped reading
+      c.event('idleTimeout');
+      finish(); // (what the sender left unfinished was dropped without a trace)
       sock.destroy();
     });
     sock.on('data', (chunk: Buffer) => {
@@ -131,13 +133,7 @@ export async function startStreamServer(addr: ListenAddress, opts: SyslogInputOp
       }
     });
     sock.on('end', () => {
-      try {
-        const frames = k.framer.end();
-        foldFramer(k.framer);
-        deliver(k, frames);
-      } catch {
-        c.drop('error');
-      }
+      finish();
       sock.end();
     });
     sock.on('error', (err) => log.debug({ err, input: name, sender }, 'connection error'));
