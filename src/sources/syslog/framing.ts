@@ -13,6 +13,9 @@
  * 10 digits, or a count not followed by a space) is counted as `badFrame` and the framer
  * resynchronises: it discards bytes until it sees what a frame start looks like (`DIGITS SP <`,
  * the `<` being the syslog PRI), either at the position where the broken frame began or after it.
+ * The count is the suffix of the digit run whose frame ends on the next frame start, where the
+ * chunk shows it (pickCount): a message ending in a digit runs into the next count. In auto mode a
+ * broken first count is octet counting when two frames behind it chain exactly (octetFramesFollow).
  */
 
 export type FramingMode = 'auto' | 'octet-counting' | 'lf';
