@@ -164,6 +164,10 @@ describe('config', () => {
       [`inputs:\n  - {type: syslog, listen: "tcp://[::]:5514"}\n  - {type: syslog, listen: "tcp://127.0.0.1:5514"}\n`, 'inputs[1].listen'],
       [`inputs:\n  - {type: syslog, listen: "tcp://[0:0:0:0:0:0:0:0]:5514"}\n  - {type: syslog, listen: "tcp://0.0.0.0:5514"}\n`, 'inputs[1].listen'],
     ];
+    // the same syslog listen twice is said so, port 0 too
+    for (const l of ['udp://127.0.0.1:5514', 'tcp://127.0.0.1:0']) {
+      expect(issuesOf(`${base}inputs:\n  - {type: syslog, listen: "${l}"}\n  - {type: syslog, listen: "${l}"}\n`), l).toEqual([expect.objectContaining({ path: 'inputs[1].listen', message: `${l} is configured twice` })]);
+    }
     for (const [text, path] of cases) {
       if (!path) {
         expect(() => parseConfigText(base + text, 't.yaml'), text).not.toThrow();

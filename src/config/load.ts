@@ -88,13 +88,20 @@ export function validateConfig(raw: unknown, locate: (path: (PropertyKey | { key
     if (names.has(r.name)) errors.push(at(['regions', i, 'name'], `region "${r.name}" is defined twice`));
     names.add(r.name);
   });
+  // the allowed scope, once, in one pass over the exclusions (an entry these ranges cannot read, a zone id: undefined, not judged)
+  let allowed: string[] | undefined;
+  try {
+    allowed = allowedRanges(config.policy.scope, config.policy.scope, config.policy.exclude);
+  } catch {
+    allowed = undefined;
+  }
   // scheduler.rangeScans: each key a region, each entry a range the scope leaves something of
   const rangeScans = config.scheduler.rangeScans;
   for (const [name, list] of Object.entries(rangeScans.targets)) {
     if (!names.has(name)) errors.push(at(['scheduler', 'rangeScans', 'targets', name], `no region is named "${name}"`));
     list.forEach((t, j) => {
       try {
-        if (allowedRanges([t], config.policy.scope, config.policy.exclude).length === 0) warnings.push(at(['scheduler', 'rangeScans', 'targets', name, j], `${t} lies wholly outside policy.scope or inside policy.exclude: its runs would scan none of it`));
+        if (allowed ? !rangesOverlap([t], allowed) : allowedRanges([t], config.policy.scope, config.policy.exclude).length === 0) warnings.push(at(['scheduler', 'rangeScans', 'targets', name, j], `${t} lies wholly outside policy.scope or inside policy.exclude: its runs would scan none of it`));
       } catch (err) {
         errors.push(at(['scheduler', 'rangeScans', 'targets', name, j], (err as Error).message.replace(/^range: /, '')));
       }
@@ -135,13 +142,6 @@ export function validateConfig(raw: unknown, locate: (path: (PropertyKey | { key
     }
   }
   // nothing scanned anywhere, or in a whole region: said, not refused (a region may be named ahead of its scope)
-  // (the allowed scope once, in one pass over the exclusions; an entry these ranges cannot read, a zone id, is not judged)
-  let allowed: string[] | undefined;
-  try {
-    allowed = allowedRanges(config.policy.scope, config.policy.scope, config.policy.exclude);
-  } catch {
-    allowed = undefined;
-  }
   if (allowed?.length === 0) {
     warnings.push(at(['policy', 'exclude'], 'policy.exclude covers all of policy.scope: no address will ever be scanned'));
   } else if (allowed) {
@@ -155,22 +155,23 @@ export function validateConfig(raw: unknown, locate: (path: (PropertyKey | { key
       if (outside) warnings.push(at(['regions', i, 'cidrs'], `region "${r.name}" lies wholly outside policy.scope or inside policy.exclude: no device there will ever be scanned`));
     });
   }
-  const listens = new Set<string>();
   config.inputs.forEach((inp, i) => {
     if (inp.type !== 'syslog') return;
-    if (listens.has(inp.listen)) errors.push(at(['inputs', i, 'listen'], `${inp.listen} is configured twice`));
-    listens.add(inp.listen);
     if (inp.listen.startsWith('tls:') && !inp.tls) errors.push(at(['inputs', i], 'a tls:// listener needs tls.cert and tls.key'));
     if (!inp.listen.startsWith('tls:') && inp.tls) errors.push(at(['inputs', i, 'tls'], 'tls settings on a non-tls listener'));
   });
-  // two listeners on one port (a wildcard address takes the port on every address): run would fail to bind the second
+  // the same syslog listen twice (port 0 too), or two listeners on one port (a wildcard address takes the port on
+  // every address): run would fail to bind the second
   const sockets = listeners(config);
   for (let a = 0; a < sockets.length; a++) {
-    const clash = sockets.slice(0, a).find((b) => b.proto === sockets[a].proto && b.port === sockets[a].port && sockets[a].port !== 0 && hostsClash(b.host, sockets[a].host));
-    // (the same syslog listen twice is said above)
-    if (clash && !(clash.text === sockets[a].text && clash.text.includes('://'))) {
-      errors.push(at(sockets[a].path, `${sockets[a].text} takes the same ${sockets[a].proto.toUpperCase()} port as ${clash.text} (${clash.path.join('.').replace(/\.(\d+)/g, '[$1]')}): one of them could not listen`));
+    const s = sockets[a];
+    const earlier = sockets.slice(0, a);
+    if (s.syslog && earlier.some((b) => b.syslog && b.text === s.text)) {
+      errors.push(at(s.path, `${s.text} is configured twice`));
+      continue;
     }
+    const clash = earlier.find((b) => b.proto === s.proto && b.port === s.port && s.port !== 0 && hostsClash(b.host, s.host));
+    if (clash) errors.push(at(s.path, `${s.text} takes the same ${s.proto.toUpperCase()} port as ${clash.text} (${clash.path.join('.').replace(/\.(\d+)/g, '[$1]')}): one of them could not listen`));
   }
   if (errors.length) throw new ConfigError(errors, file);
   return { config, origin: file ?? '(embedded default)', warnings, locate };
@@ -188,31 +189,24 @@ function hostsClash(a: string, b: string): boolean {
   return (ca === '0.0.0.0' && v4(cb)) || (cb === '0.0.0.0' && v4(ca));
 }
 
-/** Every socket the config listens on: syslog inputs, HTTP inputs, the status page. */
-function listeners(config: Config): { proto: 'tcp' | 'udp'; host: string; port: number; text: string; path: (string | number)[] }[] {
-  const out: { proto: 'tcp' | 'udp'; host: string; port: number; text: string; path: (string | number)[] }[] = [];
-  const add = (proto: 'tcp' | 'udp', host: string, port: number, text: string, path: (string | number)[]) => out.push({ proto, host: host.replace(/^\[|\]$/g, '').toLowerCase(), port, text, path });
+interface ListenSocket { proto: 'tcp' | 'udp'; host: string; port: number; text: string; path: (string | number)[]; syslog: boolean }
+
+/** Every socket the config listens on: syslog inputs, HTTP inputs, the status page (a malformed one is the schema's to say). */
+function listeners(config: Config): ListenSocket[] {
+  const out: ListenSocket[] = [];
+  const add = (text: string, path: (string | number)[], syslog: boolean) => {
+    try {
+      const l = syslog ? parseListen(text) : { proto: 'tcp' as const, ...parseHttpListen(text) };
+      // (parseListen and parseHttpListen give IPv6 hosts without brackets)
+      out.push({ proto: l.proto === 'udp' ? 'udp' : 'tcp', host: l.host.toLowerCase(), port: l.port, text, path, syslog });
+    } catch {
+      /* malformed: the schema has said so */
+    }
+  };
   config.inputs.forEach((inp, i) => {
-    try {
-      if (inp.type === 'syslog') {
-        const l = parseListen(inp.listen);
-        add(l.proto === 'udp' ? 'udp' : 'tcp', l.host, l.port, inp.listen, ['inputs', i, 'listen']);
-      } else if (inp.type === 'http') {
-        const l = parseHttpListen(inp.listen);
-        add('tcp', l.host, l.port, inp.listen, ['inputs', i, 'listen']);
-      }
-    } catch {
-      /* malformed: the schema has said so */
-    }
+    if (inp.type === 'syslog' || inp.type === 'http') add(inp.listen, ['inputs', i, 'listen'], inp.type === 'syslog');
   });
-  if (config.http.enabled) {
-    try {
-      const l = parseHttpListen(config.http.listen);
-      add('tcp', l.host, l.port, config.http.listen, ['http', 'listen']);
-    } catch {
-      /* malformed: the schema has said so */
-    }
-  }
+  if (config.http.enabled) add(config.http.listen, ['http', 'listen'], false);
   return out;
 }
 

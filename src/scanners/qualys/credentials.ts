@@ -6,6 +6,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { OnsightError } from '../../errors.js';
+import type { DoctorLine } from '../types.js';
 
 export interface PasswordSource {
   /** path of a file holding the password (trailing newline ignored) */
@@ -64,7 +65,7 @@ function readSecretFile(path: string, what: string): string {
  * byte-order mark an editor wrote, a second line break, spaces at either end, a line break inside):
  * for doctor to say, without showing the password. Undefined when nothing stands out.
  */
-export function passwordOddities(pw: string): string | undefined {
+function passwordOddities(pw: string): string | undefined {
   const odd: string[] = [];
   if (pw.startsWith('\uFEFF')) odd.push('starts with a byte-order mark');
   if (/^[ \t]/.test(pw.replace(/^\uFEFF/, ''))) odd.push('starts with a space or tab');
@@ -74,3 +75,8 @@ export function passwordOddities(pw: string): string | undefined {
   return odd.length ? `it ${odd.join(', ')}: part of the password as read (if the login fails, that is the likely cause)` : undefined;
 }
 
+/** doctor's line for a password read from `source` (the file, variable or credential, named): ok, or a warning naming what stands out in it */
+export function passwordDoctorLine(source: string, pw: string): DoctorLine {
+  const odd = passwordOddities(pw);
+  return odd ? { mark: 'warn', what: 'credentials', text: `${source} readable (not shown), but ${odd}` } : { mark: 'ok', what: 'credentials', text: `${source} readable (not shown)` };
+}

@@ -1,14 +1,13 @@
 /** `onsight doctor`'s Qualys checks that need no call: is the password readable (never shown)? */
 import type { DoctorLine } from '../types.js';
-import { loadPassword, passwordOddities } from './credentials.js';
+import { loadPassword, passwordDoctorLine } from './credentials.js';
 import type { QualysScannerOptions } from './schema.js';
 
 export function qualysDoctor(sc: QualysScannerOptions, ctx: { env: NodeJS.ProcessEnv }): DoctorLine[] {
   const env = ctx.env;
   const source = sc.credential !== undefined ? `systemd credential ${sc.credential}` : sc.passwordEnv !== undefined ? `environment variable ${sc.passwordEnv}` : `password file ${sc.passwordFile}`;
   try {
-    const odd = passwordOddities(loadPassword({ passwordFile: sc.passwordFile, passwordEnv: sc.passwordEnv, credential: sc.credential }, env));
-    return [odd ? { mark: 'warn', what: 'credentials', text: `${source} readable (not shown), but ${odd}` } : { mark: 'ok', what: 'credentials', text: `${source} readable (not shown)` }];
+    return [passwordDoctorLine(source, loadPassword({ passwordFile: sc.passwordFile, passwordEnv: sc.passwordEnv, credential: sc.credential }, env))];
   } catch (err) {
     let hint = '';
     if (sc.credential !== undefined && !env.CREDENTIALS_DIRECTORY) {

@@ -4,7 +4,7 @@
  * engines and the region mapping are doctor's checks for every backend.
  */
 import { readFileSync } from 'node:fs';
-import { loadPassword, passwordOddities } from '../qualys/credentials.js';
+import { loadPassword, passwordDoctorLine } from '../qualys/credentials.js';
 import type { DoctorLine } from '../types.js';
 import type { Rapid7ScannerOptions } from './schema.js';
 
@@ -12,8 +12,7 @@ export function rapid7Doctor(sc: Rapid7ScannerOptions, ctx: { env: NodeJS.Proces
   const lines: DoctorLine[] = [];
   const source = sc.credential !== undefined ? `systemd credential ${sc.credential}` : sc.passwordEnv !== undefined ? `environment variable ${sc.passwordEnv}` : `password file ${sc.passwordFile}`;
   try {
-    const odd = passwordOddities(loadPassword({ passwordFile: sc.passwordFile, passwordEnv: sc.passwordEnv, credential: sc.credential }, ctx.env));
-    lines.push(odd ? { mark: 'warn', what: 'credentials', text: `${source} readable (not shown), but ${odd}` } : { mark: 'ok', what: 'credentials', text: `${source} readable (not shown)` });
+    lines.push(passwordDoctorLine(source, loadPassword({ passwordFile: sc.passwordFile, passwordEnv: sc.passwordEnv, credential: sc.credential }, ctx.env)));
   } catch (err) {
     lines.push({ mark: 'fail', what: 'credentials', text: (err as Error).message.replace(/Qualys password/g, 'Rapid7 password') });
   }

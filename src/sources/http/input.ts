@@ -33,7 +33,7 @@ export const HEC_REPEAT_MS = 10 * 60_000;
 /** headers a request may carry (Node would keep this many and drop the rest without a word) */
 const MAX_HEADERS = 64;
 
-/** the digest an Idempotency-Key's stored answer keeps of its request (endpoint and body) */
+/** a request's digest (endpoint and body): what an Idempotency-Key's stored answer keeps, and a HEC body's own key */
 const bodyDigest = (ep: string, body: string): string => createHash('sha256').update(ep).update('\0').update(body).digest('hex');
 
 /** where the HEC body digests are kept among the idempotency keys */
@@ -224,11 +224,11 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
       // time): it gets the first answer and is not applied twice.
       let repeatAt: number | undefined;
       if (isHec && !posKey) {
-        const k = `${name}:idem:${auth.token}:${HEC_DIGEST_PREFIX}${createHash('sha256').update(ep).update('\0').update(body.body).digest('hex')}`;
-        const prev = (await store.position(k)) as (Answer & { at?: number }) | undefined;
-        if (prev?.at !== undefined && Date.now() - prev.at < HEC_REPEAT_MS) {
+        const k = `${name}:idem:${auth.token}:${HEC_DIGEST_PREFIX}${bodyDigest(ep, body.body)}`;
+        const first = (await store.position(k)) as (Answer & { at?: number }) | undefined;
+        if (first?.at !== undefined && Date.now() - first.at < HEC_REPEAT_MS) {
           event('replayed');
-          return reply(res, { status: prev.status, body: prev.body, headers: { 'idempotent-replayed': 'true' } });
+          return reply(res, { status: first.status, body: first.body, headers: { 'idempotent-replayed': 'true' } });
         }
         if (inflightKeys.has(k)) return reply(res, busy(isHec)); // the original is still being committed
         posKey = k;

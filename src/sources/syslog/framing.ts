@@ -343,9 +343,9 @@ export class SyslogFramer {
 
   /**
    * Resync found `DIGITS SP <` with the '<' at `lt` in `chunk`: which suffix of the digits is the count?
-   * One with no leading zero whose frame ends where the chunk shows another frame start (or the chunk
-   * ends, or a delimiter), longest first; else, for a clean run (not a broken count's tail, not longer than
-   * a count), the longest whose end lies beyond this chunk (it cannot be checked). Undefined otherwise:
+   * One with no leading zero whose frame ends where the chunk shows another frame start (after at most
+   * MAX_GAP delimiters), longest first; else, for a clean run (not a broken count's tail, not longer than
+   * a count), the longest whose end the chunk cannot show (at or past its end). Undefined otherwise:
    * not a frame start, and resync goes on.
    */
   private pickCount(chunk: Buffer, lt: number): number | undefined {
@@ -393,8 +393,10 @@ export class SyslogFramer {
     this.append(b);
   }
 
-  /** A broken octet count: count it once, discard what was held, look for the next frame start. */
-  /** (`insideRun`: the break came inside a count's digit run, whose tail must not pass for a count unchecked) */
+  /**
+   * A broken octet count: count it once, discard what was held, look for the next frame start.
+   * `insideRun`: the break came inside a count's digit run, whose tail must not pass for a count unchecked.
+   */
   private broken(insideRun: boolean): void {
     this.counters.badFrame++;
     this.counters.discardedBytes += this.partLen;
