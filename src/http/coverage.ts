@@ -10,6 +10,8 @@ export interface CoveragePoint {
 }
 
 export async function coverageTimeline(d: DaemonView, days: number): Promise<CoveragePoint[]> {
+  // (none asked: the count's cache of the page's days is left as it is)
+  if (days <= 0) return [];
   const counted = await d.coverageByDay(days);
   // a day's count has the "(no region)" row only if a device was there that day (and a reload may
   // add or drop regions between cached days): every day gets every row, none seen where it had none

@@ -31,7 +31,7 @@ export function scanTimings(w: MetricsRegistry): ScanTimings {
 }
 
 export async function renderMetrics(d: DaemonView, given?: Status): Promise<string> {
-  const status = given ?? await buildStatus(d);
+  const status = given ?? await buildStatus(d, { coverageDays: 0, decisions: 0 });
   const w = d.metricsRegistry();
   // one scrape at a time (prom.ts scrape()): overlapping ones would add into each other's counters
   return w.scrape(() => fillMetrics(d, w, status));

@@ -48,6 +48,22 @@ function send(res: ServerResponse, status: number, type: string, body: string, e
 
 const json = (res: ServerResponse, status: number, v: unknown, extra: Record<string, string> = {}) => send(res, status, 'application/json; charset=utf-8', JSON.stringify(v, null, 1) + '\n', extra);
 
+/** one status build shared by the requests of STATUS_TTL_MS; a failed build is not served again */
+function sharedStatus(build: () => Promise<Status>): () => Promise<Status> {
+  let cached: { at: number; status: Promise<Status> } | undefined;
+  return () => {
+    const now = Date.now();
+    if (!cached || now - cached.at >= STATUS_TTL_MS) {
+      const c = { at: now, status: build() };
+      c.status.catch(() => {
+        if (cached === c) cached = undefined;
+      });
+      cached = c;
+    }
+    return cached.status;
+  };
+}
+
 export async function startHttp(daemon: DaemonView, web: HttpListenConfig | string, log: Logger): Promise<HttpHandle> {
   const cfg: HttpListenConfig = typeof web === 'string' ? { listen: web } : web;
   const { host, port } = parseHttpListen(cfg.listen);
@@ -57,18 +73,9 @@ export async function startHttp(daemon: DaemonView, web: HttpListenConfig | stri
     refused[why] = (refused[why] ?? 0) + 1;
     send(res, status, 'text/plain; charset=utf-8', text, extra);
   };
-  let cached: { at: number; status: Promise<Status> } | undefined;
-  const status = (): Promise<Status> => {
-    const now = Date.now();
-    if (!cached || now - cached.at >= STATUS_TTL_MS) {
-      const c = { at: now, status: buildStatus(daemon) };
-      c.status.catch(() => {
-        if (cached === c) cached = undefined; // a failed build is not served again
-      });
-      cached = c;
-    }
-    return cached.status;
-  };
+  const status = sharedStatus(() => buildStatus(daemon));
+  // a scrape reads no coverage timeline and no decisions (metrics.ts has no use for them)
+  const metricsStatus = sharedStatus(() => buildStatus(daemon, { coverageDays: 0, decisions: 0 }));
   const OPERATOR_ROUTES = new Set(['/api/why', '/api/rescan', '/api/skip']);
   const web_ = createWebServer(cfg, async (req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0];
@@ -87,7 +94,7 @@ export async function startHttp(daemon: DaemonView, web: HttpListenConfig | stri
     try {
       switch (path) {
         case '/metrics':
-          return send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', await renderMetrics(daemon, await status()));
+          return send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', await renderMetrics(daemon, await metricsStatus()));
         case '/healthz':
           return await health(daemon, res);
         case '/api/status':

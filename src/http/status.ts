@@ -14,6 +14,7 @@ import { classifyMissed, decisionIndexFor } from '../coverage/missed.js';
 import { inputStaleness, type InputStaleness } from './staleness.js';
 import { coverageTimeline, type CoveragePoint } from './coverage.js';
 import { describeState } from '../cluster/config.js';
+import { costlyFiguresOf, type Costly } from './costly.js';
 
 export interface ApplianceView {
   name: string;
@@ -85,6 +86,8 @@ export interface Status {
   unmapped: { seen: number; notDue: Partial<Record<Reason, number>> };
   /** when the present devices (seen, due, not due) were last evaluated: a large fleet is re-evaluated less often */
   presentEvaluatedAt: string;
+  /** when the missed devices were last counted (as presentEvaluatedAt) */
+  missedEvaluatedAt: string;
   missedWindowH: number;
   decisions: (Omit<Decision, 'at'> & { at: string })[];
   scans: { id: string; region: string; appliance: string; state: string; scanRef?: string; createdAt: string; targets: number }[];
@@ -159,38 +162,22 @@ interface Tally {
 }
 
 interface PresentTally {
-  at: number;
-  /** how long the evaluation took, ms */
-  costMs: number;
   regions: Map<string, Tally>;
   unmapped: { seen: number; notDue: Partial<Record<Reason, number>> };
 }
 
-const presentCache = new WeakMap<DaemonView, PresentTally>();
-const presentRunning = new WeakMap<DaemonView, Promise<PresentTally>>();
-
 /**
- * Present devices by region, evaluated afresh unless the last evaluation was expensive: one that
- * took more than 100 ms (a fleet of hundreds of thousands) is reused for 50 times its cost, so
- * the status page and metrics spend at most 2% of a core on it however often they are read.
- * Bindings are read a page at a time; concurrent callers share one evaluation.
+ * Present devices by region (http/costly.ts: reused while the last evaluation of a large fleet is
+ * fresh, and served while a fresh one runs). Bindings are read a page at a time.
  */
-export function presentTally(d: DaemonView, now: number, evaluate: Evaluate): Promise<PresentTally> {
-  const cached = presentCache.get(d);
-  if (cached && cached.costMs > 100 && now - cached.at < 50 * cached.costMs) return Promise.resolve(cached);
-  let running = presentRunning.get(d);
-  if (!running) {
-    running = evaluatePresent(d, now, evaluate).finally(() => presentRunning.delete(d));
-    presentRunning.set(d, running);
-  }
-  return running;
+export function presentTally(d: DaemonView, now: number, evaluate: Evaluate): Promise<Costly<PresentTally>> {
+  return costlyFiguresOf(d).get('present', now, () => evaluatePresent(d, now, evaluate));
 }
 
 /** the verdict for a binding at a time, operators' marks applied (DaemonView.markedEvaluator) */
 type Evaluate = Awaited<ReturnType<DaemonView['markedEvaluator']>>;
 
 async function evaluatePresent(d: DaemonView, now: number, evaluate: Evaluate): Promise<PresentTally> {
-  const t0 = performance.now();
   const regions = new Map<string, Tally>();
   const unmapped = { seen: 0, notDue: {} as Partial<Record<Reason, number>> };
   const known = new Set(d.config().regions.map((r) => r.name));
@@ -213,9 +200,40 @@ async function evaluatePresent(d: DaemonView, now: number, evaluate: Evaluate): 
       }
     }
   }
-  const t: PresentTally = { at: now, costMs: performance.now() - t0, regions, unmapped };
-  presentCache.set(d, t);
-  return t;
+  return { regions, unmapped };
+}
+
+/** per region, the devices that left in the window unscanned, and why (count and examples by reason) */
+type MissedTally = Map<string, { count: number; why: MissedReason[] }>;
+
+/**
+ * Devices that left in the last `windowH` hours, in scope and mapped, not covered by a scan within
+ * their rescan window (http/costly.ts, as the present devices: a fleet that churns ends many
+ * bindings a day). Reasons come from the last decision about the device itself
+ * (src/coverage/missed.ts): the log is read a page at a time and only the decisions about the
+ * devices that left are kept.
+ */
+function missedTally(d: DaemonView, now: number, windowH: number, evaluate: Evaluate): Promise<Costly<MissedTally>> {
+  return costlyFiguresOf(d).get(`missed:${windowH}`, now, async () => {
+    const since = now - windowH * 3600_000;
+    const ended = await d.endedBindings(since, now);
+    const decisions = await decisionIndexFor(ended.map((e) => e.view), d.decisionPagesSince(since - 7 * 86400_000));
+    const whyMaps = new Map<string, Map<string, MissedReason>>();
+    for (const x of classifyMissed(ended, decisions, evaluate)) {
+      let m = whyMaps.get(x.region);
+      if (!m) whyMaps.set(x.region, (m = new Map()));
+      let w = m.get(x.key);
+      if (!w) m.set(x.key, (w = { key: x.key, text: x.text, count: 0, examples: [] }));
+      w.count++;
+      if (w.examples.length < 5) w.examples.push(x.ip);
+    }
+    const out: MissedTally = new Map();
+    for (const [region, m] of whyMaps) {
+      const why = [...m.values()].sort((a, b) => b.count - a.count);
+      out.set(region, { count: why.reduce((n, w) => n + w.count, 0), why });
+    }
+    return out;
+  });
 }
 
 export async function buildStatus(d: DaemonView, opts: StatusOptions = {}): Promise<Status> {
@@ -241,7 +259,7 @@ export async function buildStatus(d: DaemonView, opts: StatusOptions = {}): Prom
 
   // present devices
   const present = await presentTally(d, now, evaluate);
-  for (const [name, t] of present.regions) {
+  for (const [name, t] of present.value.regions) {
     const r = regions.get(name);
     if (!r) continue;
     r.seen = t.seen;
@@ -249,8 +267,8 @@ export async function buildStatus(d: DaemonView, opts: StatusOptions = {}): Prom
     r.scannedInWindow = t.scannedInWindow;
     r.notDue = { ...t.notDue };
   }
-  unmapped.seen = present.unmapped.seen;
-  unmapped.notDue = { ...present.unmapped.notDue };
+  unmapped.seen = present.value.unmapped.seen;
+  unmapped.notDue = { ...present.value.unmapped.notDue };
 
   // the queue
   for (const q of await d.queue()) {
@@ -264,25 +282,13 @@ export async function buildStatus(d: DaemonView, opts: StatusOptions = {}): Prom
     if (r) r.scans.running++;
   }
 
-  // missed: left in the window, in scope and mapped, not covered by a scan within its rescan window
-  const since = now - windowH * 3600_000;
-  const ended = await d.endedBindings(since, now);
-  // reasons come from the last decision about the device itself (src/coverage/missed.ts): the log is
-  // read a page at a time and only the decisions about the devices that left are kept
-  const decisions = await decisionIndexFor(ended.map((e) => e.view), d.decisionPagesSince(since - 7 * 86400_000));
-  const whyMaps = new Map<string, Map<string, MissedReason>>();
-  for (const x of classifyMissed(ended, decisions, evaluate)) {
-    const r = regions.get(x.region);
+  const missed = await missedTally(d, now, windowH, evaluate);
+  for (const [name, m] of missed.value) {
+    const r = regions.get(name);
     if (!r) continue;
-    r.missed++;
-    let m = whyMaps.get(r.name);
-    if (!m) whyMaps.set(r.name, (m = new Map()));
-    let w = m.get(x.key);
-    if (!w) m.set(x.key, (w = { key: x.key, text: x.text, count: 0, examples: [] }));
-    w.count++;
-    if (w.examples.length < 5) w.examples.push(x.ip);
+    r.missed = m.count;
+    r.missedWhy = m.why;
   }
-  for (const [name, m] of whyMaps) regions.get(name)!.missedWhy = [...m.values()].sort((a, b) => b.count - a.count);
 
   const counts = await d.inventoryCounts(now);
   const reuse = await d.addressReuse(now - ADDRESS_REUSE.windowH * 3600_000, ADDRESS_REUSE.quickMin * 60_000);
@@ -314,6 +320,7 @@ export async function buildStatus(d: DaemonView, opts: StatusOptions = {}): Prom
     coverage: await coverageTimeline(d, opts.coverageDays ?? 7),
     unmapped,
     presentEvaluatedAt: new Date(present.at).toISOString(),
+    missedEvaluatedAt: new Date(missed.at).toISOString(),
     missedWindowH: windowH,
     decisions: (await d.recentDecisions(opts.decisions ?? 50)).map((x) => ({ ...x, at: new Date(x.at).toISOString() })),
     scans: (await d.recentIntents(10)).map((i) => ({
