@@ -12,6 +12,12 @@ export const SIGHTING_KINDS: readonly SightingKind[] = ['lease', 'renew', 'relea
  */
 export const MAX_AHEAD_MS = 86_400_000;
 
+/**
+ * A date before this is a clock never set (a device without a battery-backed clock starts at 1970,
+ * some at 2000-01-01 00:00): no event of a network we watch happened then.
+ */
+export const CLOCK_SET_FROM_MS = Date.UTC(2000, 0, 1, 0, 1);
+
 /** The longest lease or session a sighting holds an address for (an infinite lease is held this long; a longer one is cut to it). */
 export const MAX_DURATION_S = 10 * 365 * 86400;
 

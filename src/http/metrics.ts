@@ -91,7 +91,9 @@ async function fillMetrics(d: DaemonView, w: MetricsRegistry, status: Status): P
   let unrecognized = 0;
   let invalid = 0;
   let parserErrors = 0;
+  let clockUnset = 0;
   for (const dc of d.decoderCounters()) {
+    clockUnset += dc.clockUnset ?? 0;
     unrecognized += dc.unrecognized;
     invalid += dc.invalid;
     parserErrors += dc.parserErrors;
@@ -107,6 +109,7 @@ async function fillMetrics(d: DaemonView, w: MetricsRegistry, status: Status): P
   w.family('onsight_parser_unrecognized_lines_total', 'counter', 'Lines no parser claimed (format auto).')(unrecognized);
   w.family('onsight_parser_invalid_sightings_total', 'counter', 'Sightings dropped because a field was malformed (a parser bug).')(invalid);
   w.family('onsight_parser_errors_total', 'counter', 'Times a parser threw (a bug; the line is dropped).')(parserErrors);
+  w.family('onsight_parser_clock_unset_total', 'counter', 'Sightings whose line carried a time before 2000 (a sender whose clock was never set): placed at the syslog header\'s time, else at receipt.')(clockUnset);
   const sk = w.family('onsight_sightings_total', 'counter', 'Sightings committed to the inventory, by format and kind (lease, renew, release, expire, tunnel-up, tunnel-down).');
   for (const [f, kinds] of Object.entries(ic.byFormatKind ?? {}).sort()) {
     for (const [kind, n] of Object.entries(kinds).sort()) sk(n, { format: f, kind });

@@ -3,7 +3,7 @@
  * keeps one parser instance per (source, format), fills in what the contract requires, and
  * validates every draft. Nothing a line contains can make this throw.
  */
-import { MAX_AHEAD_MS, MAX_DURATION_S, SIGHTING_KINDS, type Sighting, type SightingDraft } from '../sighting.js';
+import { CLOCK_SET_FROM_MS, MAX_AHEAD_MS, MAX_DURATION_S, SIGHTING_KINDS, type Sighting, type SightingDraft } from '../sighting.js';
 import { parseSyslog, unwrapInnerTag, type SyslogMessage } from './syslog-header.js';
 import { canonicalIp } from '../util/ip.js';
 import { normalizeMac } from '../util/mac.js';
@@ -42,6 +42,8 @@ export interface DecoderCounters {
   invalid: number;
   /** a parser threw: a bug, counted, the line dropped */
   parserErrors: number;
+  /** sightings whose time came from a clock never set (before 2000): placed at the header's time, else at receipt */
+  clockUnset?: number;
   byFormat: Record<string, { lines: number; sightings: number }>;
 }
 
@@ -173,15 +175,27 @@ export class LineDecoder {
     const remoteIp = typeof d.remoteIp === 'string' ? canonicalIp(d.remoteIp) : undefined;
     if (remoteIp) s.remoteIp = remoteIp;
     const received = isDateMs(meta.receivedAt.getTime()) ? meta.receivedAt.getTime() : Date.now();
-    const headerTime = syslog.time !== undefined && isDateMs(syslog.time) ? syslog.time : received;
-    let at = typeof d.at === 'string' ? Date.parse(d.at) : headerTime;
-    if (!isDateMs(at)) at = headerTime;
+    // the line's own time, else its syslog header's, else its receipt. A time from a clock never set
+    // (1970-01-01) is passed over and counted: its sender sends live lines, and placed there the
+    // lease would have run out decades ago, the device never scanned, without a trace
+    let at = received;
+    let unset = false;
+    for (const t of [typeof d.at === 'string' ? Date.parse(d.at) : NaN, syslog.time ?? NaN]) {
+      if (!isDateMs(t)) continue;
+      if (t >= CLOCK_SET_FROM_MS) {
+        at = t;
+        break;
+      }
+      unset = true;
+    }
+    if (unset) this.counters.clockUnset = (this.counters.clockUnset ?? 0) + 1;
     // never place an event more than a day in the future
     if (at > received + MAX_AHEAD_MS) at = received;
     s.at = new Date(at).toISOString();
     // (a lease of 1e20 s is an infinite one: cut to the longest a sighting holds, as the lease files' are)
     if (typeof d.durationS === 'number' && Number.isFinite(d.durationS) && d.durationS >= 0) s.durationS = Math.min(d.durationS, MAX_DURATION_S);
-    if (typeof d.expiresAt === 'string') {
+    // (an end from a clock never set is no end: the lease's length is learned as for a line without one)
+    if (typeof d.expiresAt === 'string' && !(Date.parse(d.expiresAt) < CLOCK_SET_FROM_MS)) {
       const e = isoOrUndefined(Date.parse(d.expiresAt));
       if (e) s.expiresAt = e;
     } else if (s.durationS !== undefined && (s.kind === 'lease' || s.kind === 'renew')) {
