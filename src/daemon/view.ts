@@ -42,6 +42,15 @@ export interface ViewedParts {
   clusterNode?(): ClusterNodeView | undefined;
 }
 
+/** a number per object, for the counts' version: the running policy is replaced at a reload */
+const objectIds = new WeakMap<object, number>();
+let nextObjectId = 1;
+function versionOf(o: object): number {
+  let id = objectIds.get(o);
+  if (id === undefined) objectIds.set(o, (id = nextObjectId++));
+  return id;
+}
+
 export function daemonView(d: ViewedParts): DaemonView {
   /** each day's coverage, when it was counted and what counting it cost (ms) */
   const coverage = new Map<number, { at: number; costMs: number; point: Awaited<ReturnType<DaemonView['coverageByDay']>>[number] }>();
@@ -125,6 +134,9 @@ export function daemonView(d: ViewedParts): DaemonView {
       const marks = await new OperatorMarks(d.scheduler.store).all();
       const policy = d.policy;
       return (b, at) => applyMark(marks.get(b.identityId), policy.evaluate(b, at), b, at, (region) => policy.windowOpen(region, at));
+    },
+    async countsVersion() {
+      return `${await new OperatorMarks(d.scheduler.store).lastUpdate()}/${versionOf(d.policy)}`;
     },
     async coverageByDay(days) {
       // concurrent readers (the page, /metrics) wait for the count under way, then read its result

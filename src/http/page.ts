@@ -58,10 +58,12 @@ const SCRIPT = `
     $('live').className = 'dot'; $('updated').textContent = 'updated ' + time(s.now); $('err').textContent = '';
     var t = s.totals, cards = $('cards'); cards.textContent = '';
     cards.appendChild(card('devices present', t.present, t.identities + ' identities known'));
-    cards.appendChild(card('due now', t.due));
+    // a large fleet is counted less often (costly.ts): say when, once it is over a minute old
+    var counted = function(at){ return Date.parse(s.now) - Date.parse(at) > 60000 ? 'counted ' + time(at) : ''; };
+    cards.appendChild(card('due now', t.due, counted(s.presentEvaluatedAt)));
     cards.appendChild(card('queued', t.queued));
     cards.appendChild(card('being scanned', t.scanning));
-    cards.appendChild(card('missed (' + s.missedWindowH + ' h)', t.missed));
+    cards.appendChild(card('missed (' + s.missedWindowH + ' h)', t.missed, counted(s.missedEvaluatedAt)));
     cards.appendChild(card('scans launched', t.launched, t.finished + ' finished · ' + t.failed + ' failed'));
     cards.appendChild(card('lines read', t.lines, t.sightings + ' sightings'));
     var vpn = s.addressReuse.channels.filter(function(c){ return c.channel === 'vpn'; })[0];

@@ -49,18 +49,21 @@ function send(res: ServerResponse, status: number, type: string, body: string, e
 const json = (res: ServerResponse, status: number, v: unknown, extra: Record<string, string> = {}) => send(res, status, 'application/json; charset=utf-8', JSON.stringify(v, null, 1) + '\n', extra);
 
 /** one status build shared by the requests of STATUS_TTL_MS; a failed build is not served again */
-function sharedStatus(build: () => Promise<Status>): () => Promise<Status> {
+function sharedStatus(build: () => Promise<Status>): { get(): Promise<Status>; current(): Promise<Status> | undefined } {
   let cached: { at: number; status: Promise<Status> } | undefined;
-  return () => {
-    const now = Date.now();
-    if (!cached || now - cached.at >= STATUS_TTL_MS) {
-      const c = { at: now, status: build() };
-      c.status.catch(() => {
-        if (cached === c) cached = undefined;
+  const current = () => (cached && Date.now() - cached.at < STATUS_TTL_MS ? cached.status : undefined);
+  return {
+    current,
+    get() {
+      const c = current();
+      if (c) return c;
+      const next = { at: Date.now(), status: build() };
+      next.status.catch(() => {
+        if (cached === next) cached = undefined;
       });
-      cached = c;
-    }
-    return cached.status;
+      cached = next;
+      return next.status;
+    },
   };
 }
 
@@ -73,9 +76,12 @@ export async function startHttp(daemon: DaemonView, web: HttpListenConfig | stri
     refused[why] = (refused[why] ?? 0) + 1;
     send(res, status, 'text/plain; charset=utf-8', text, extra);
   };
-  const status = sharedStatus(() => buildStatus(daemon));
-  // a scrape reads no coverage timeline and no decisions (metrics.ts has no use for them)
-  const metricsStatus = sharedStatus(() => buildStatus(daemon, { coverageDays: 0, decisions: 0 }));
+  const pageStatus = sharedStatus(() => buildStatus(daemon));
+  const status = () => pageStatus.get();
+  // a scrape takes the page's status when one is fresh or under way; else it builds one without the
+  // coverage timeline and the decisions (metrics.ts has no use for them)
+  const scrapeStatus = sharedStatus(() => buildStatus(daemon, { coverageDays: 0, decisions: 0 }));
+  const metricsStatus = () => pageStatus.current() ?? scrapeStatus.get();
   const OPERATOR_ROUTES = new Set(['/api/why', '/api/rescan', '/api/skip']);
   const web_ = createWebServer(cfg, async (req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0];

@@ -170,8 +170,8 @@ interface PresentTally {
  * Present devices by region (http/costly.ts: reused while the last evaluation of a large fleet is
  * fresh, and served while a fresh one runs). Bindings are read a page at a time.
  */
-export function presentTally(d: DaemonView, now: number, evaluate: Evaluate): Promise<Costly<PresentTally>> {
-  return costlyFiguresOf(d).get('present', now, () => evaluatePresent(d, now, evaluate));
+export function presentTally(d: DaemonView, now: number, version: string, evaluate: Evaluate): Promise<Costly<PresentTally>> {
+  return costlyFiguresOf(d).get('present', now, version, () => evaluatePresent(d, now, evaluate));
 }
 
 /** the verdict for a binding at a time, operators' marks applied (DaemonView.markedEvaluator) */
@@ -213,8 +213,8 @@ type MissedTally = Map<string, { count: number; why: MissedReason[] }>;
  * (src/coverage/missed.ts): the log is read a page at a time and only the decisions about the
  * devices that left are kept.
  */
-function missedTally(d: DaemonView, now: number, windowH: number, evaluate: Evaluate): Promise<Costly<MissedTally>> {
-  return costlyFiguresOf(d).get(`missed:${windowH}`, now, async () => {
+function missedTally(d: DaemonView, now: number, windowH: number, version: string, evaluate: Evaluate): Promise<Costly<MissedTally>> {
+  return costlyFiguresOf(d).get(`missed:${windowH}`, now, version, async () => {
     const since = now - windowH * 3600_000;
     const ended = await d.endedBindings(since, now);
     const decisions = await decisionIndexFor(ended.map((e) => e.view), d.decisionPagesSince(since - 7 * 86400_000));
@@ -257,8 +257,10 @@ export async function buildStatus(d: DaemonView, opts: StatusOptions = {}): Prom
   }
   const unmapped = { seen: 0, notDue: {} as Partial<Record<Reason, number>> };
 
-  // present devices
-  const present = await presentTally(d, now, evaluate);
+  // present devices, and those that left unscanned: counted over the whole fleet (costly.ts), afresh
+  // when an operator's mark or the config changed
+  const version = await d.countsVersion();
+  const [present, missed] = await Promise.all([presentTally(d, now, version, evaluate), missedTally(d, now, windowH, version, evaluate)]);
   for (const [name, t] of present.value.regions) {
     const r = regions.get(name);
     if (!r) continue;
@@ -282,7 +284,6 @@ export async function buildStatus(d: DaemonView, opts: StatusOptions = {}): Prom
     if (r) r.scans.running++;
   }
 
-  const missed = await missedTally(d, now, windowH, evaluate);
   for (const [name, m] of missed.value) {
     const r = regions.get(name);
     if (!r) continue;

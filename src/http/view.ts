@@ -80,6 +80,11 @@ export interface DaemonView {
   evaluate(b: BindingView, at: number): Verdict;
   /** the policy's verdict with operators' skips and rescans applied, as the scheduler decides (marks read now) */
   markedEvaluator(): Promise<(b: BindingView, at: number) => Verdict>;
+  /**
+   * What the verdicts depend on besides the bindings and time, as a token that changes with it: the
+   * operators' last mark (written by the CLI too) and the running policy (a reload replaces it).
+   */
+  countsVersion(): Promise<string>;
   regionOf(ip: string): string | undefined;
   /** failed writes to the state database since start, and what is failing now (a full disk), if anything */
   storeHealth(): { writeErrors: number; problem?: string };
