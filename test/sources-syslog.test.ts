@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { startSyslogInput } from '../src/sources/index.js';
 import type { InputHandle, LineSink, SyslogInputOptions } from '../src/sources/types.js';
 import { CollectSink } from './helpers/sink.js';
+import { pino } from 'pino';
 import { silentLogger } from '../src/log.js';
 import { parseSyslog } from '../src/parsers/syslog-header.js';
 import { sleep, until } from './helpers/wait.js';
@@ -200,6 +201,26 @@ describe.each(udpModes)('UDP listener (receiveThread $receiveThread, $receiver)'
 
 describe.each(streamModes)('TCP listener (receiveThread $receiveThread)', (mode) => {
   inMode(mode);
+  it('broken octet counts are logged at most once a minute with the sender and how many, and counted', async () => {
+    const sink = new CollectSink();
+    const logs: { level: number; msg: string; sender?: string; badFrames?: number }[] = [];
+    const captured = pino({ level: 'info' }, { write: (x: string) => void logs.push(JSON.parse(x)) });
+    const h = await startSyslogInput(opts('tcp://127.0.0.1:0'), sink, captured);
+    handles.push(h);
+    const m = '<13>1 - h a - - - fine';
+    for (let i = 0; i < 3; i++) {
+      const s = await tcpClient(h.address!.port);
+      // a good frame, a count that is no number, then a good frame the framer resynchronises on
+      s.end(`${m.length} ${m}12x4 <13>broken${m.length} ${m}`);
+      await closed(s);
+    }
+    await until(() => (h.counters().dropped.badFrame ?? 0) >= 3, 3000, 'bad frames counted');
+    await sleep(100);
+    const lines = logs.filter((l) => l.msg.includes('broken octet-counted frame'));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ level: 40, sender: '127.0.0.1', badFrames: 1 });
+  });
+
   it.runIf(hasLogger)('receives from logger -T, LF framed and octet counted, RFC 3164 and 5424', async () => {
     const sink = new CollectSink();
     const h = await start(opts('tcp://127.0.0.1:0'), sink);
@@ -516,6 +537,51 @@ describe.runIf(hasOpenssl)('TLS listener (RFC 5425)', () => {
       const s = await client(h.address!.port);
       s.end('<13>fine\n');
       await until(() => sink.lines.length === 1, 3000, 'good client after garbage');
+    });
+
+    it('a refused client certificate is logged with its cause, and nothing it sends is read', async () => {
+      for (const [certName, cause] of [['evilclient', /its client certificate is not signed by tls\.ca \(UNABLE_TO_VERIFY_LEAF_SIGNATURE\)/], [undefined, /no client certificate \(\w+\): the sender must present one signed by tls\.ca/]] as const) {
+        const sink = new CollectSink();
+        const logs: { level: number; msg: string; sender?: string }[] = [];
+        const captured = pino({ level: 'info' }, { write: (x: string) => void logs.push(JSON.parse(x)) });
+        const h = await startSyslogInput(opts('tls://127.0.0.1:0', {
+          tls: { cert: join(dir, 'server.crt'), key: join(dir, 'server.key'), ca: join(dir, 'ca.crt'), requireClientCert: true },
+        }), sink, captured);
+        handles.push(h);
+        const refused = await client(h.address!.port, certName).then((c) => new Promise<void>((resolve) => {
+          c.on('error', () => undefined);
+          c.on('close', () => resolve());
+          c.write('5 <13>x');
+        }), () => undefined);
+        expect(refused).toBeUndefined();
+        await until(() => logs.some((l) => l.msg.includes('TLS handshake')), 3000, 'the refusal logged');
+        const line = logs.find((l) => l.msg.includes('TLS handshake'))!;
+        expect(line).toMatchObject({ level: 40, sender: '127.0.0.1' });
+        expect(line.msg).toMatch(cause);
+        await until(() => h.counters().events?.tlsError === 1, 3000, 'the refusal counted');
+        await sleep(100);
+        expect(sink.lines).toEqual([]);
+      }
+    });
+
+    it('handshake failures are logged at most once a minute, naming the sender, the reason and how many failed', async () => {
+      const sink = new CollectSink();
+      const logs: { level: number; msg: string; sender?: string }[] = [];
+      const captured = pino({ level: 'info' }, { write: (x: string) => void logs.push(JSON.parse(x)) });
+      const h = await startSyslogInput(opts('tls://127.0.0.1:0', { tls: { cert: join(dir, 'server1.crt'), key: join(dir, 'server1.key') } }), sink, captured);
+      handles.push(h);
+      for (let i = 0; i < 5; i++) {
+        const raw = await tcpClient(h.address!.port);
+        raw.on('error', () => undefined);
+        raw.write('<13>this is not TLS\n');
+        await closed(raw);
+      }
+      await until(() => (h.counters().events?.tlsError ?? 0) === 5, 3000, 'five tlsErrors');
+      await sleep(100);
+      const lines = logs.filter((l) => l.msg.includes('TLS handshake'));
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatchObject({ level: 40, sender: '127.0.0.1' });
+      expect(lines[0].msg).toMatch(/^TLS handshake with 127\.0\.0\.1 failed: wrong version number \(ERR_SSL_WRONG_VERSION_NUMBER\): the sender does not speak TLS \(plain TCP to a tls:\/\/ port\?\) \(1 failed since the last such line; logged at most once a minute/);
     });
 
     it('a handshake that never finishes is closed after the timeout, frees its slot, and counts as a connection meanwhile', async () => {

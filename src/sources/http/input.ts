@@ -26,6 +26,7 @@ import { HEC, parseHecEvents, splitRawLines, type HecAnswer } from './hec.js';
 import type { HttpInputConfig, HttpTokenConfig } from './schema.js';
 
 import { checkSighting, parseSightingBody } from './sightings.js';
+import { LogLimit } from '../../util/log-limit.js';
 
 /** an exact repeat of a HEC request body within this long is the client's retry, not new data */
 export const HEC_REPEAT_MS = 10 * 60_000;
@@ -98,11 +99,9 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
   let lastPrune = 0;
   // refusals are counted on every request but logged at most once a minute per reason: a hostile
   // client must not flood the log
-  const lastLogged = new Map<string, number>();
+  const limit = new LogLimit();
   const refusedLog = (why: string, fields: Record<string, unknown>, msg: string) => {
-    const now = Date.now();
-    if (now - (lastLogged.get(why) ?? 0) < 60_000) return;
-    lastLogged.set(why, now);
+    if (limit.take(why) === undefined) return;
     log.warn({ ...fields, why, dropped: counters.dropped[why] }, `${msg} (logged at most once a minute; see onsight_input_lines_dropped_total)`);
   };
 
@@ -366,13 +365,10 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
   }
 
   // (a fault of ours: counted, and logged at most once a minute, as refusals are: a request that hits one would otherwise write a line each time)
-  let lastFault = 0;
   const web = createWebServer(opts, (req, res) => {
     handle(req, res).catch((err: Error) => {
       event('internalError');
-      const now = Date.now();
-      if (now - lastFault >= 60_000) {
-        lastFault = now;
+      if (limit.take('internalError') !== undefined) {
         log.error({ err: { message: err.message }, count: counters.events.internalError }, 'HTTP input: request failed (logged at most once a minute)');
       }
       reply(res, hec(HEC.internalError()));

@@ -10,6 +10,7 @@ import type { InputHandle, LineSink, SourceCounters, SyslogInputOptions } from '
 import { SyslogFramer } from './framing.js';
 import { frameText } from './text.js';
 import { Counters, UnclaimedTally, makeAllow, peer } from './receive.js';
+import { LogLimit } from '../../util/log-limit.js';
 import type { ListenAddress } from './address.js';
 
 /** The input's handle, and `pause`: stop reading every connection until the sink drains (as when a push says stop). */
@@ -44,6 +45,7 @@ export const DEFAULT_MAX_CONNECTIONS_PER_SENDER = 32;
 export async function startStreamServer(addr: ListenAddress, opts: SyslogInputOptions, sink: LineSink, log: StreamLog): Promise<StreamServer> {
   const allow = makeAllow(opts.allow);
   const c = new Counters();
+  const limit = new LogLimit();
   const conns = new Set<Conn>();
   const maxConns = opts.maxConnections || 1000;
   const maxPerSender = opts.maxConnectionsPerSender || DEFAULT_MAX_CONNECTIONS_PER_SENDER;
@@ -91,9 +93,13 @@ export async function startStreamServer(addr: ListenAddress, opts: SyslogInputOp
   };
 
   // framer counters are per connection; fold them into the listener's when a connection ends
-  const foldFramer = (f: SyslogFramer) => {
+  const foldFramer = (f: SyslogFramer, sender: string) => {
     if (f.counters.tooLarge) c.drop('tooLarge', f.counters.tooLarge);
-    if (f.counters.badFrame) c.drop('badFrame', f.counters.badFrame);
+    if (f.counters.badFrame) {
+      c.drop('badFrame', f.counters.badFrame);
+      const n = limit.take('badFrame', f.counters.badFrame);
+      if (n !== undefined) log.warn({ input: name, sender, badFrames: n }, `${sender} sent a broken octet-counted frame (a count that is no number or not followed by a space); the connection was read on from the next frame (${n} such frames since the last such line; logged at most once a minute, counted in onsight_input_lines_dropped_total{reason="badFrame"})`);
+    }
     f.counters.tooLarge = 0;
     f.counters.badFrame = 0;
   };
@@ -109,7 +115,7 @@ export async function startStreamServer(addr: ListenAddress, opts: SyslogInputOp
     const finish = () => {
       try {
         const frames = k.framer.end();
-        foldFramer(k.framer);
+        foldFramer(k.framer, k.sender);
         deliver(k, frames);
       } catch {
         c.drop('error');
@@ -125,7 +131,7 @@ export async function startStreamServer(addr: ListenAddress, opts: SyslogInputOp
     sock.on('data', (chunk: Buffer) => {
       try {
         const frames = k.framer.push(chunk);
-        foldFramer(k.framer);
+        foldFramer(k.framer, k.sender);
         deliver(k, frames);
       } catch (err) {
         c.drop('error');
@@ -186,17 +192,31 @@ export async function startStreamServer(addr: ListenAddress, opts: SyslogInputOp
     if (!tlsOpts) throw new Error(`listen "${opts.listen}": tls:// needs tls.cert and tls.key`);
     const ctx = await loadTls(tlsOpts);
     const requireClientCert = tlsOpts.requireClientCert === true;
-    const srv = createTlsServer({ ...ctx, requestCert: requireClientCert, rejectUnauthorized: requireClientCert, handshakeTimeout: Math.min(idleMs, 30_000) });
+    // a client certificate is checked here rather than by node (rejectUnauthorized): under TLS 1.3
+    // node drops a refused certificate's connection as "socket hang up", which names no cause
+    const srv = createTlsServer({ ...ctx, requestCert: requireClientCert, rejectUnauthorized: false, handshakeTimeout: Math.min(idleMs, 30_000) });
     srv.on('connection', (raw: Socket) => {
       admit(raw);
     });
+    // an operator setting up a sender needs to see why its handshakes fail (a wrong CA, no client
+    // certificate, plain TCP on a TLS port), without a scanner of the port flooding the log
+    const handshakeFailed = (sender: string, why: string) => {
+      c.event('tlsError');
+      const n = limit.take('tls');
+      if (n !== undefined) log.warn({ err: why, input: name, sender, failures: n }, `TLS handshake with ${sender} failed: ${why} (${n} failed since the last such line; logged at most once a minute, counted in onsight_input_events_total{event="tlsError"})`);
+      else log.debug({ err: why, input: name, sender }, 'TLS handshake failed');
+    };
     srv.on('secureConnection', (s: TLSSocket) => {
       if (closing) return void s.destroy();
+      if (requireClientCert && !s.authorized) {
+        // (before any data handler: nothing such a connection sends is read)
+        handshakeFailed(peer(s.remoteAddress), clientCertFailure(s));
+        return void s.destroy();
+      }
       onStream(s);
     });
     srv.on('tlsClientError', (err, s) => {
-      c.event('tlsError');
-      log.debug({ err: err.message, input: name, sender: peer(s.remoteAddress) }, 'TLS handshake failed');
+      handshakeFailed(peer(s.remoteAddress), handshakeFailure(err));
       // with a listener here node leaves the socket open (a handshake timeout included): close it,
       // or a client that never finishes its hello holds a connection slot for ever
       s.destroy();
@@ -224,7 +244,7 @@ export async function startStreamServer(addr: ListenAddress, opts: SyslogInputOp
     address: { host: bound.address, port: bound.port },
     pause: pauseAll,
     counters(): SourceCounters {
-      for (const k of conns) foldFramer(k.framer);
+      for (const k of conns) foldFramer(k.framer, k.sender);
       // every admitted connection, TLS handshakes in progress included: they hold slots too
       return { received: c.received, dropped: { ...c.dropped }, refused: { ...c.refused }, connections: raws.size, events: { ...c.events } };
     },
@@ -247,4 +267,26 @@ export async function startStreamServer(addr: ListenAddress, opts: SyslogInputOp
       tlsOpts = undefined;
     },
   };
+}
+
+/**
+ * What a failed handshake says, in one line: OpenSSL's reason and Node's code (its message is a
+ * multi-line OpenSSL dump), with the usual cause of the common ones.
+ */
+function handshakeFailure(err: Error & { code?: string; reason?: string }): string {
+  const what = err.reason ?? err.message.split('\n')[0];
+  const code = err.code ? ` (${err.code})` : '';
+  const hint = /wrong version number|http request|unknown protocol/i.test(what) ? ': the sender does not speak TLS (plain TCP to a tls:// port?)'
+    : /did not return a certificate|certificate required/i.test(what) ? ': the sender sent no client certificate (tls.requireClientCert)'
+      : /unknown ca|certificate verify failed|unable to get/i.test(what) ? ': its certificate is not signed by tls.ca'
+        : '';
+  return `${what}${code}${hint}`;
+}
+
+/** Why a client's certificate was refused (`requireClientCert`), in one line. */
+function clientCertFailure(s: TLSSocket): string {
+  const err = s.authorizationError as (Error & { code?: string }) | string | null;
+  const code = typeof err === 'string' ? err : err?.code ?? err?.message ?? 'unknown';
+  if (!s.getPeerCertificate() || Object.keys(s.getPeerCertificate()).length === 0) return `no client certificate (${code}): the sender must present one signed by tls.ca (tls.requireClientCert)`;
+  return `its client certificate is not signed by tls.ca (${code})`;
 }
