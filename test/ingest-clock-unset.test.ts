@@ -21,7 +21,7 @@ const dir = mkdtempSync(join(tmpdir(), 'onsight-clock-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('a sender whose clock was never set', () => {
-  it('has its live leases placed at receipt and counted, while a set clock keeps its own time', async () => {
+  it('has its live leases placed at receipt and counted, as has a line whose time is no time, while a set clock keeps its own time', async () => {
     const port = await freePort();
     const { config } = validateConfig({
       state: join(dir, 'state.db'), timezone: 'UTC',
@@ -38,18 +38,24 @@ describe('a sender whose clock was never set', () => {
       // RFC 5424 headers: one from a clock at 1970, one from a clock 10 min behind ours (a late line)
       await udpSend(port, '<30>1 1970-01-01T00:03:12Z dhcp01 dhcpd 7 - - DHCPACK on 10.20.0.7 to 52:54:00:00:00:07 via eth0');
       await udpSend(port, `<30>1 ${tenMinAgo} dhcp02 dhcpd 7 - - DHCPACK on 10.20.0.8 to 52:54:00:00:00:08 via eth0`);
+      // a TIMESTAMP that is no time at all (February 30th, 25:61): the header is refused as the RFC
+      // has it; the line is read without its time rather than lost
+      await udpSend(port, '<30>1 2026-02-30T25:61:00Z dhcp03 dhcpd 7 - - DHCPACK on 10.20.0.9 to 52:54:00:00:00:09 via eth0');
       const present = await until(async () => {
         const p = await d.inventory.presentBindings(Date.now());
-        return p.length === 2 && p;
-      }, 10_000, 'both devices present');
+        return p.length === 3 && p;
+      }, 10_000, 'the three devices present');
       const byIp = new Map(present.map((b) => [b.ip, b]));
       // placed at receipt: present now, seen within the test's run
       expect(byIp.get('10.20.0.7')!.startAt).toBeGreaterThanOrEqual(sent - 1000);
       expect(byIp.get('10.20.0.7')!.startAt).toBeLessThanOrEqual(Date.now());
+      expect(byIp.get('10.20.0.9')!.startAt).toBeGreaterThanOrEqual(sent - 1000);
+      expect(byIp.get('10.20.0.9')!.startAt).toBeLessThanOrEqual(Date.now());
       // a set clock is trusted as before
       expect(byIp.get('10.20.0.8')!.startAt).toBe(Date.parse(tenMinAgo));
       const metrics = await renderMetrics(daemonView(d));
-      expect(metrics).toMatch(/^onsight_parser_clock_unset_total 1$/m);
+      expect(metrics).toMatch(/^onsight_parser_times_replaced_total\{why="clockUnset"\} 1$/m);
+      expect(metrics).toMatch(/^onsight_parser_times_replaced_total\{why="invalidTimestamp"\} 1$/m);
     } finally {
       await d.stop();
     }

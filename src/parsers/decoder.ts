@@ -4,7 +4,7 @@
  * validates every draft. Nothing a line contains can make this throw.
  */
 import { CLOCK_SET_FROM_MS, MAX_AHEAD_MS, MAX_DURATION_S, SIGHTING_KINDS, type Sighting, type SightingDraft } from '../sighting.js';
-import { parseSyslog, unwrapInnerTag, type SyslogMessage } from './syslog-header.js';
+import { parseSyslog, parseSyslogIgnoringTime, unwrapInnerTag, type SyslogMessage } from './syslog-header.js';
 import { canonicalIp } from '../util/ip.js';
 import { normalizeMac } from '../util/mac.js';
 import { isDateMs, isoOrUndefined } from '../util/time.js';
@@ -44,6 +44,8 @@ export interface DecoderCounters {
   parserErrors: number;
   /** sightings whose time came from a clock never set (before 2000): placed at the header's time, else at receipt */
   clockUnset?: number;
+  /** RFC 5424 lines whose TIMESTAMP is no valid time (2026-02-30, 25:61): read without it, placed at receipt */
+  invalidTimestamp?: number;
   byFormat: Record<string, { lines: number; sightings: number }>;
 }
 
@@ -99,7 +101,16 @@ export class LineDecoder {
 
   decode(raw: string, meta: DecodeMeta): DecodeResult {
     this.counters.lines++;
-    const syslog = unwrapInnerTag(meta.syslog ?? parseSyslog(raw, { receivedAt: meta.receivedAt, zone: this.zone }));
+    let header = meta.syslog ?? parseSyslog(raw, { receivedAt: meta.receivedAt, zone: this.zone });
+    if (header.format === 'none') {
+      // an RFC 5424 header refused for its time alone: read without it (placed at receipt), counted
+      const lenient = parseSyslogIgnoringTime(raw, { receivedAt: meta.receivedAt, zone: this.zone });
+      if (lenient) {
+        header = lenient;
+        this.counters.invalidTimestamp = (this.counters.invalidTimestamp ?? 0) + 1;
+      }
+    }
+    const syslog = unwrapInnerTag(header);
     const input: LineInput = { raw, syslog, receivedAt: meta.receivedAt, zone: this.zone, source: meta.source };
     const plugin = this.pick(input);
     if (!plugin) {

@@ -75,6 +75,21 @@ export function parseSyslog(line: string, opts: HeaderOptions): SyslogMessage {
   }
 }
 
+/**
+ * An RFC 5424 line whose TIMESTAMP is no valid time (`2026-02-30T25:61:00Z`, a sender's bug) read
+ * as if it were NILVALUE: the rest of its header and its message, without a time (the decoder then
+ * takes the receipt time). parseSyslog itself refuses such a header, as the RFC and peers do; this
+ * is for the decoder, so that one bad field does not lose a lease line. undefined when the line is
+ * not such a line.
+ */
+export function parseSyslogIgnoringTime(line: string, opts: HeaderOptions): SyslogMessage | undefined {
+  const m = /^<\d{1,3}>1 (?!- )\S{1,64} /.exec(line);
+  if (!m) return undefined;
+  const at = line.indexOf('>') + 3; // past '<PRI>1 '
+  const r = parseSyslog(`${line.slice(0, at)}-${line.slice(m[0].length - 1)}`, opts);
+  return r.format === 'rfc5424' ? r : undefined;
+}
+
 function parseUnsafe(line: string, opts: HeaderOptions): SyslogMessage {
   let i = 0;
   let pri: number | undefined;
