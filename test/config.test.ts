@@ -163,6 +163,10 @@ describe('config', () => {
       [`inputs:\n  - {type: syslog, listen: "udp://0.0.0.0:5514"}\n  - {type: syslog, listen: "udp://[::1]:5514"}\n`, undefined],
       [`inputs:\n  - {type: syslog, listen: "tcp://[::]:5514"}\n  - {type: syslog, listen: "tcp://127.0.0.1:5514"}\n`, 'inputs[1].listen'],
       [`inputs:\n  - {type: syslog, listen: "tcp://[0:0:0:0:0:0:0:0]:5514"}\n  - {type: syslog, listen: "tcp://0.0.0.0:5514"}\n`, 'inputs[1].listen'],
+      // localhost binds to 127.0.0.1 or ::1, whichever the resolver gives first: either clashes
+      [`inputs:\n  - {type: syslog, listen: "tcp://127.0.0.1:9400"}\nhttp: {listen: "localhost:9400"}\n`, 'http.listen'],
+      [`inputs:\n  - {type: syslog, listen: "udp://localhost:5514"}\n  - {type: syslog, listen: "udp://[::1]:5514"}\n`, 'inputs[1].listen'],
+      [`inputs:\n  - {type: syslog, listen: "udp://localhost:5514"}\n  - {type: syslog, listen: "udp://127.0.0.2:5514"}\n`, undefined],
     ];
     // the same syslog listen twice is said so, port 0 too
     for (const l of ['udp://127.0.0.1:5514', 'tcp://127.0.0.1:0']) {

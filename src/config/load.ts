@@ -183,6 +183,12 @@ export function validateConfig(raw: unknown, locate: (path: (PropertyKey | { key
  * 0.0.0.0:P and [::1]:P together). Names are compared as written.
  */
 function hostsClash(a: string, b: string): boolean {
+  // `localhost` binds to whichever of 127.0.0.1 and ::1 the resolver gives first: either may clash
+  const named = (h: string) => (h === 'localhost' ? ['127.0.0.1', '::1'] : [h]);
+  return named(a).some((x) => named(b).some((y) => addressesClash(x, y)));
+}
+
+function addressesClash(a: string, b: string): boolean {
   const ca = canonicalIp(a) ?? a, cb = canonicalIp(b) ?? b;
   if (ca === cb || ca === '::' || cb === '::') return true;
   const v4 = (h: string) => isIP(h) === 4;
