@@ -308,6 +308,17 @@ http: { listen: "127.0.0.1:${httpPort}" }
     expect(d.logs.filter((l) => l.level >= 50).length).toBe(errorsBefore);
   });
 
+  it('a client that half-closes after its request (shutdown of its sending side) still gets its answer (it got none, its data committed)', async () => {
+    const body = '{"kind":"lease","ip":"10.20.8.2","mac":"52:54:00:bb:08:02"}';
+    const answer = await new Promise<string>((resolve, reject) => {
+      const sock = connect(port, '127.0.0.1', () => sock.end(`POST /api/v1/sightings HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${NAC_TOKEN}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`));
+      let got = '';
+      sock.setEncoding('utf8').on('data', (x: string) => (got += x)).on('close', () => resolve(got)).on('error', reject);
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 200 .*"received":1/s);
+    expect(stored(state, "ip = '10.20.8.2'")).toHaveLength(1);
+  });
+
   it('an empty array is received as nothing (it counted a line received)', async () => {
     const m = () => metric(httpPort, 'onsight_input_lines_received_total', { input: `http:${port}` });
     const before = await m();

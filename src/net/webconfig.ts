@@ -173,9 +173,9 @@ export interface WebServer {
 
 /** An HTTP or HTTPS server as `web.tls` says (not yet listening). */
 export function createWebServer(web: WebConfig, handler: RequestListener): WebServer {
-  if (!web.tls) return { server: createHttpServer(handler), scheme: 'http', reload: () => undefined };
+  if (!web.tls) return { server: answerHalfClosed(createHttpServer(handler)), scheme: 'http', reload: () => undefined };
   const tls = web.tls;
-  const server = createHttpsServer(tlsOptions(tls), handler);
+  const server = answerHalfClosed(createHttpsServer(tlsOptions(tls), handler));
   // a handshake that never finishes must not hold a connection slot for ever
   server.on('tlsClientError', (_err, socket) => socket.destroy());
   return {
@@ -186,6 +186,18 @@ export function createWebServer(web: WebConfig, handler: RequestListener): WebSe
       server.setSecureContext({ cert: o.cert, key: o.key, ca: o.ca, minVersion: o.minVersion });
     },
   };
+}
+
+/**
+ * A client that shuts down its sending side once its request is sent (`nc -N`, some scripts and
+ * proxies) is answered: by default node's server ends such a connection at once, and an answer
+ * given after an await (a commit) never reaches the client, though its data was taken. With this
+ * flag node sends the last answer, then closes. (`httpAllowHalfOpen`: node's server field since
+ * 0.x, not in its typings; the same on node 20 and 26.)
+ */
+function answerHalfClosed<T extends Server | HttpsServer>(server: T): T {
+  (server as T & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
+  return server;
 }
 
 /** Listen on host:port; resolves with the bound address. */
