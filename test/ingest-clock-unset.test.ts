@@ -4,7 +4,7 @@
  * would never be scanned, without a trace: the line is placed at receipt instead, and counted.
  * Through the real daemon: a UDP syslog input on loopback, the decode thread, the SQLite inventory.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -54,8 +54,41 @@ describe('a sender whose clock was never set', () => {
       // a set clock is trusted as before
       expect(byIp.get('10.20.0.8')!.startAt).toBe(Date.parse(tenMinAgo));
       const metrics = await renderMetrics(daemonView(d));
-      expect(metrics).toMatch(/^onsight_parser_times_replaced_total\{why="clockUnset"\} 1$/m);
-      expect(metrics).toMatch(/^onsight_parser_times_replaced_total\{why="invalidTimestamp"\} 1$/m);
+      expect(metrics).toMatch(/^onsight_parser_bad_times_total\{why="clockUnset",outcome="receipt"\} 1$/m);
+      expect(metrics).toMatch(/^onsight_parser_bad_times_total\{why="invalidTimestamp",outcome="receipt"\} 1$/m);
+    } finally {
+      await d.stop();
+    }
+  });
+
+  it('in a file, read at any time later, is dropped and counted: placed at its reading, it would end the address\'s current holder', async () => {
+    const port = await freePort();
+    const file = join(dir, 'old.log');
+    const { config } = validateConfig({
+      state: join(dir, 'file.db'), timezone: 'UTC',
+      inputs: [{ type: 'syslog', listen: `udp://127.0.0.1:${port}`, format: 'auto' }, { type: 'file', path: file, format: 'auto' }],
+      policy: { scope: ['10.0.0.0/8'] },
+      regions: [{ name: 'emea', cidrs: ['10.20.0.0/16'], appliances: ['a'] }],
+      http: { enabled: false },
+    });
+    const d = new Daemon({ config, log: silentLogger(), tickMs: 3_600_000, sweepMs: 3_600_000 });
+    await d.start();
+    try {
+      // the address's holder now, over the network
+      await udpSend(port, `<30>1 ${new Date().toISOString()} dhcp01 dhcpd 7 - - DHCPACK on 10.20.0.20 to 52:54:00:00:00:20 via eth0`);
+      await until(async () => (await d.inventory.presentBindings(Date.now())).length === 1, 10_000, 'the holder present');
+      // a log written while the server's clock was unset: another device on that address, and one elsewhere
+      writeFileSync(file, [
+        '<30>1 1970-01-01T00:03:12Z dhcp01 dhcpd 7 - - DHCPACK on 10.20.0.20 to 52:54:00:00:00:99 via eth0',
+        `<30>1 ${new Date(Date.now() - 60_000).toISOString()} dhcp01 dhcpd 7 - - DHCPACK on 10.20.0.21 to 52:54:00:00:00:21 via eth0`,
+      ].join('\n') + '\n');
+      const present = await until(async () => {
+        const p = await d.inventory.presentBindings(Date.now());
+        return p.length === 2 && p;
+      }, 10_000, 'the file read');
+      expect(present.map((b) => [b.ip, b.mac]).sort()).toEqual([['10.20.0.20', '52:54:00:00:00:20'], ['10.20.0.21', '52:54:00:00:00:21']]);
+      const metrics = await renderMetrics(daemonView(d));
+      expect(metrics).toMatch(/^onsight_parser_bad_times_total\{why="clockUnset",outcome="dropped"\} 1$/m);
     } finally {
       await d.stop();
     }

@@ -243,6 +243,26 @@ http: { listen: "127.0.0.1:${httpPort}" }
     expect(await m('badGzip')).toBe(1);
   });
 
+  it('HEC: an event time before 2000 (a forwarder whose clock was never set) is the receive time, counted; a Sighting JSON at before 2000 is refused naming the field', async () => {
+    const before = Date.now();
+    const m = () => metric(httpPort, 'onsight_input_events_total', { input: `http:${port}`, event: 'clockUnset' });
+    const counted = await m();
+    const r = await post(port, '/services/collector/event', JSON.stringify({ time: 300, event: { kind: 'lease', ip: '10.9.0.43', mac: '52:54:00:aa:00:2b' } }), { authorization: `Splunk ${HEC_TOKEN}` });
+    expect(r.status).toBe(200);
+    const db = new Database(state, { readonly: true });
+    try {
+      const row = db.prepare("SELECT at FROM sightings WHERE ip = '10.9.0.43'").get() as { at: number };
+      expect(row.at).toBeGreaterThanOrEqual(before - 1000);
+      expect(row.at).toBeLessThanOrEqual(Date.now() + 1000);
+    } finally {
+      db.close();
+    }
+    expect(await m()).toBe(counted + 1);
+    const j = await post(port, '/api/v1/sightings', JSON.stringify({ kind: 'lease', ip: '10.20.7.3', mac: '52:54:00:bb:07:03', at: '1970-01-01T00:05:00Z' }), { authorization: `Bearer ${NAC_TOKEN}` });
+    expect([j.status, JSON.parse(j.body).error]).toEqual([400, 'item 0: at: before 2000 (a clock never set?): send the time of the event, or no at for the time of receipt']);
+    expect(stored(state, "ip = '10.20.7.3'")).toHaveLength(0);
+  });
+
   it("drops and counts sightings outside a token's allow-list (addresses), keeps the rest", async () => {
     const r = await post(port, '/api/v1/sightings', JSON.stringify([{ kind: 'lease', ip: '10.20.1.1', mac: '52:54:00:bb:01:01' }, { kind: 'lease', ip: '10.30.0.1', mac: '52:54:00:bb:01:02' }]), { authorization: `Bearer ${NAC_TOKEN}` });
     expect(r.status).toBe(200);

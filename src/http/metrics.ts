@@ -93,7 +93,9 @@ async function fillMetrics(d: DaemonView, w: MetricsRegistry, status: Status): P
   let parserErrors = 0;
   let clockUnset = 0;
   let invalidTimestamp = 0;
+  let clockUnsetDropped = 0;
   for (const dc of d.decoderCounters()) {
+    clockUnsetDropped += dc.clockUnsetDropped ?? 0;
     clockUnset += dc.clockUnset ?? 0;
     invalidTimestamp += dc.invalidTimestamp ?? 0;
     unrecognized += dc.unrecognized;
@@ -111,9 +113,10 @@ async function fillMetrics(d: DaemonView, w: MetricsRegistry, status: Status): P
   w.family('onsight_parser_unrecognized_lines_total', 'counter', 'Lines no parser claimed (format auto).')(unrecognized);
   w.family('onsight_parser_invalid_sightings_total', 'counter', 'Sightings dropped because a field was malformed (a parser bug).')(invalid);
   w.family('onsight_parser_errors_total', 'counter', 'Times a parser threw (a bug; the line is dropped).')(parserErrors);
-  const replaced = w.family('onsight_parser_times_replaced_total', 'counter', 'Lines whose own time was not taken, by why: clockUnset (a sighting timed before 2000, from a sender whose clock was never set: placed at the syslog header\'s time, else at receipt), invalidTimestamp (an RFC 5424 TIMESTAMP that is no valid time: the line read without it, at receipt).', { labelNames: ['why'] });
-  replaced(clockUnset, { why: 'clockUnset' });
-  replaced(invalidTimestamp, { why: 'invalidTimestamp' });
+  const badTimes = w.family('onsight_parser_bad_times_total', 'counter', 'Sightings whose line\'s own time could not be taken, by why and outcome: clockUnset (timed before 2000, by a sender whose clock was never set) placed at the syslog header\'s time or at receipt for a live line (outcome receipt), dropped for a stored one, a file\'s (outcome dropped: read later, it has no time to take); invalidTimestamp (a live RFC 5424 TIMESTAMP that is no valid time: the line read without it, outcome receipt).', { labelNames: ['why', 'outcome'] });
+  badTimes(clockUnset, { why: 'clockUnset', outcome: 'receipt' });
+  badTimes(clockUnsetDropped, { why: 'clockUnset', outcome: 'dropped' });
+  badTimes(invalidTimestamp, { why: 'invalidTimestamp', outcome: 'receipt' });
   const sk = w.family('onsight_sightings_total', 'counter', 'Sightings committed to the inventory, by format and kind (lease, renew, release, expire, tunnel-up, tunnel-down).');
   for (const [f, kinds] of Object.entries(ic.byFormatKind ?? {}).sort()) {
     for (const [kind, n] of Object.entries(kinds).sort()) sk(n, { format: f, kind });

@@ -42,9 +42,11 @@ export interface DecoderCounters {
   invalid: number;
   /** a parser threw: a bug, counted, the line dropped */
   parserErrors: number;
-  /** sightings whose time came from a clock never set (before 2000): placed at the header's time, else at receipt */
+  /** sightings of live lines timed by a clock never set (before 2000): placed at the header's time, else at receipt */
   clockUnset?: number;
-  /** RFC 5424 lines whose TIMESTAMP is no valid time (2026-02-30, 25:61): read without it, placed at receipt */
+  /** sightings of stored lines (a file's) timed by a clock never set: dropped (no receipt time to take) */
+  clockUnsetDropped?: number;
+  /** live RFC 5424 lines whose TIMESTAMP is no valid time (2026-02-30, 25:61): read without it, placed at receipt */
   invalidTimestamp?: number;
   byFormat: Record<string, { lines: number; sightings: number }>;
 }
@@ -102,7 +104,8 @@ export class LineDecoder {
   decode(raw: string, meta: DecodeMeta): DecodeResult {
     this.counters.lines++;
     let header = meta.syslog ?? parseSyslog(raw, { receivedAt: meta.receivedAt, zone: this.zone });
-    if (header.format === 'none') {
+    // (a live line only: a stored one, a file's, read at any time later, has no receipt time to take)
+    if (header.format === 'none' && meta.line === undefined) {
       // an RFC 5424 header refused for its time alone: read without it (placed at receipt), counted
       const lenient = parseSyslogIgnoringTime(raw, { receivedAt: meta.receivedAt, zone: this.zone });
       if (lenient) {
@@ -129,14 +132,14 @@ export class LineDecoder {
     }
     const sightings: Sighting[] = [];
     for (const d of Array.isArray(drafts) ? drafts : []) {
-      let s: Sighting | undefined;
+      let s: Sighting | undefined | null;
       try {
         s = this.finish(d, plugin.id, syslog, meta);
       } catch {
         s = undefined; // a malformed draft (a parser bug) is counted, never fatal
       }
       if (s) sightings.push(s);
-      else this.counters.invalid++;
+      else if (s === undefined) this.counters.invalid++; // (null: dropped on purpose, counted by finish)
     }
     this.counters.sightings += sightings.length;
     fc.sightings += sightings.length;
@@ -168,12 +171,12 @@ export class LineDecoder {
   }
 
   /**
-   * Validate and complete a draft; undefined when a field is malformed. Only the contract's fields
+   * Validate and complete a draft; undefined when a field is malformed; null when dropped on purpose (counted here). Only the contract's fields
    * are taken, each of its type: a plug-in's extra or odd-typed fields go no further (the decode
    * thread posts sightings as structured data, which a function would break). Times a Date cannot
    * hold are dropped (their ISO text would throw).
    */
-  private finish(d: SightingDraft, format: string, syslog: SyslogMessage, meta: DecodeMeta): Sighting | undefined {
+  private finish(d: SightingDraft, format: string, syslog: SyslogMessage, meta: DecodeMeta): Sighting | undefined | null {
     if (!d || typeof d !== 'object' || !SIGHTING_KINDS.includes(d.kind)) return undefined;
     const ip = typeof d.ip === 'string' ? canonicalIp(d.ip) : undefined;
     if (!ip) return undefined;
@@ -187,8 +190,10 @@ export class LineDecoder {
     if (remoteIp) s.remoteIp = remoteIp;
     const received = isDateMs(meta.receivedAt.getTime()) ? meta.receivedAt.getTime() : Date.now();
     // the line's own time, else its syslog header's, else its receipt. A time from a clock never set
-    // (1970-01-01) is passed over and counted: its sender sends live lines, and placed there the
-    // lease would have run out decades ago, the device never scanned, without a trace
+    // (1970-01-01) is passed over and counted: placed there the lease would have run out decades
+    // ago, the device never scanned, without a trace. A live line's sender sends it now; a stored
+    // line (a file's, read at any time later) has no time to take instead: dropped, counted (placed
+    // at its reading, an old lease would end its address's current holder: a wrong host)
     let at = received;
     let unset = false;
     for (const t of [typeof d.at === 'string' ? Date.parse(d.at) : NaN, syslog.time ?? NaN]) {
@@ -198,6 +203,10 @@ export class LineDecoder {
         break;
       }
       unset = true;
+    }
+    if (unset && at === received && meta.line !== undefined) {
+      this.counters.clockUnsetDropped = (this.counters.clockUnsetDropped ?? 0) + 1;
+      return undefined;
     }
     if (unset) this.counters.clockUnset = (this.counters.clockUnset ?? 0) + 1;
     // never place an event more than a day in the future

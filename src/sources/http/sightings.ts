@@ -3,7 +3,7 @@
  * object is checked field by field and canonicalised (ip, mac), never trusted as it comes.
  * The body of /api/v1/sightings is one object, an array of them, or JSON Lines.
  */
-import { MAX_AHEAD_MS, MAX_DURATION_S, SIGHTING_KINDS, type Sighting, type SightingKind } from '../../sighting.js';
+import { CLOCK_SET_FROM_MS, MAX_AHEAD_MS, MAX_DURATION_S, SIGHTING_KINDS, type Sighting, type SightingKind } from '../../sighting.js';
 import { canonicalIp } from '../../util/ip.js';
 import { normalizeMac } from '../../util/mac.js';
 import { storableText } from '../../parsers/decoder.js';
@@ -48,6 +48,7 @@ export function checkSighting(o: unknown, source: string, defaultAt: Date, recei
   const at = isoTime(r.at, 'at');
   if (typeof at === 'object') return { ok: false, error: at.error };
   if (at !== undefined && Date.parse(at) > receivedAt.getTime() + MAX_AHEAD_MS) return { ok: false, error: `at: more than a day after it was received (${receivedAt.toISOString()})` };
+  if (at !== undefined && Date.parse(at) < CLOCK_SET_FROM_MS) return { ok: false, error: 'at: before 2000 (a clock never set?): send the time of the event, or no at for the time of receipt' };
   const s: Sighting = { kind: r.kind as SightingKind, ip, at: at ?? defaultAt.toISOString(), format: 'json', source };
   if (r.format !== undefined) {
     if (typeof r.format !== 'string' || !/^[a-z0-9][a-z0-9._-]{0,63}$/.test(r.format)) return { ok: false, error: 'format: lower-case letters, digits and ._- (at most 64)' };

@@ -200,23 +200,27 @@ export async function startStreamServer(addr: ListenAddress, opts: SyslogInputOp
     });
     // an operator setting up a sender needs to see why its handshakes fail (a wrong CA, no client
     // certificate, plain TCP on a TLS port), without a scanner of the port flooding the log
-    const handshakeFailed = (sender: string, why: string) => {
+    const handshakeFailed = (sender: string, why: string, cause: string) => {
       c.event('tlsError');
-      const n = limit.take('tls');
+      // (once a minute per cause: a port scanner's plain TCP must not hide a sender's wrong CA)
+      const n = limit.take(`tls:${cause}`);
       if (n !== undefined) log.warn({ err: why, input: name, sender, failures: n }, `TLS handshake with ${sender} failed: ${why} (${n} failed since the last such line; logged at most once a minute, counted in onsight_input_events_total{event="tlsError"})`);
       else log.debug({ err: why, input: name, sender }, 'TLS handshake failed');
     };
     srv.on('secureConnection', (s: TLSSocket) => {
       if (closing) return void s.destroy();
-      if (requireClientCert && !s.authorized) {
+      // (a TLS 1.3 session resumed without a peer certificate counts as authorized in node: refused
+      // here too, whatever happens to the ticket; today a refused client never gets one)
+      if (requireClientCert && (!s.authorized || !s.getPeerX509Certificate())) {
         // (before any data handler: nothing such a connection sends is read)
-        handshakeFailed(peer(s.remoteAddress), clientCertFailure(s));
+        handshakeFailed(peer(s.remoteAddress), clientCertFailure(s), 'clientCertificate');
         return void s.destroy();
       }
       onStream(s);
     });
     srv.on('tlsClientError', (err, s) => {
-      handshakeFailed(peer(s.remoteAddress), handshakeFailure(err));
+      // (node's codes and OpenSSL's reasons are a fixed set: the limiter's keys stay few)
+      handshakeFailed(peer(s.remoteAddress), handshakeFailure(err), (err as Error & { code?: string }).code ?? 'other');
       // with a listener here node leaves the socket open (a handshake timeout included): close it,
       // or a client that never finishes its hello holds a connection slot for ever
       s.destroy();
@@ -287,6 +291,6 @@ function handshakeFailure(err: Error & { code?: string; reason?: string }): stri
 function clientCertFailure(s: TLSSocket): string {
   const err = s.authorizationError as (Error & { code?: string }) | string | null;
   const code = typeof err === 'string' ? err : err?.code ?? err?.message ?? 'unknown';
-  if (!s.getPeerCertificate() || Object.keys(s.getPeerCertificate()).length === 0) return `no client certificate (${code}): the sender must present one signed by tls.ca (tls.requireClientCert)`;
+  if (!s.getPeerX509Certificate()) return `no client certificate (${code}): the sender must present one signed by tls.ca (tls.requireClientCert)`;
   return `its client certificate is not signed by tls.ca (${code})`;
 }
