@@ -31,7 +31,7 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}tr:last-child td{border-
 .p-launched,.p-scanned{color:var(--ok);border-color:var(--ok)}.p-due{color:var(--acc);border-color:var(--acc)}
 .p-dropped,.p-not-scanned,.p-canceled{color:var(--warn);border-color:var(--warn)}.p-failed{color:var(--bad);border-color:var(--bad)}
 .mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:13px}
-#err{color:var(--bad)}.empty{color:var(--mute);text-align:center}
+#err{color:var(--bad)}.advice{border-left:3px solid var(--mute);padding:4px 10px;font-size:13px}.empty{color:var(--mute);text-align:center}
 `;
 
 const SCRIPT = `
@@ -56,6 +56,7 @@ const SCRIPT = `
     var hip = s.scanner.hostsInParallel; lagEl.textContent += ' · ' + hip.value + ' hosts at once' + (hip.value !== hip.configured ? ' (' + (hip.value === hip.start ? 'option profile' : 'learned') + '; configured ' + hip.configured + ')' : ''); lagEl.title += ' · ' + hip.how;
     var mem = s.scanner.learnedState; if (mem.restored.length) { lagEl.textContent += ' · learning read back (saved ' + new Date(mem.savedBefore).toLocaleString() + ')'; } lagEl.title += ' · learned state: ' + mem.how;
     $('live').className = 'dot'; $('updated').textContent = 'updated ' + time(s.now); $('err').textContent = '';
+    var adv = $('advice'), rs = s.scanner.rangeScans; adv.hidden = !(rs && rs.advice); adv.textContent = rs && rs.advice ? 'Advice: ' + rs.advice : '';
     var t = s.totals, cards = $('cards'); cards.textContent = '';
     cards.appendChild(card('devices present', t.present, t.identities + ' identities known'));
     // a large fleet is counted less often (costly.ts): say when, once it is over a minute old
@@ -141,6 +142,7 @@ export const PAGE_HTML = `<!doctype html>
 <header><h1>on<span>sight</span></h1><span class="meta" id="ver"></span><span class="meta" id="up"></span><span class="meta" id="scanner"></span><span class="meta" id="lag"></span><span class="meta" id="cluster"></span>
 <span class="meta"><span class="dot stale" id="live"></span><span id="updated">loading…</span></span><span class="meta" id="err"></span></header>
 <main>
+<p class="advice" id="advice" hidden></p>
 <div class="cards" id="cards"></div>
 <h2>Regions</h2>
 <table><thead><tr><th>Region</th><th>Seen</th><th>Due</th><th>Queued</th><th>Scanning</th><th>Scanned in window</th><th>Missed and why</th><th>Scans</th><th>Appliances (load/learned capacity)</th></tr></thead>

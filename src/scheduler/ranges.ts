@@ -140,11 +140,14 @@ interface CatchUp {
   retryAt: number;
 }
 
+/** scans canceled as stuck in a day from which the status advises range scans (a region's scans waiting every few hours) */
+const STUCK_ADVICE_PER_DAY = 4;
+
 export interface RangeScanStatus {
   schedules: { title: string; region: string; timeUtc: string; targets: string[]; appliance: string; id: string; endAfterMin?: number; active?: false }[];
   /** why the schedules are not what the config says, if they are not */
   problem?: string;
-  /** range scans are off while the API allowance is scarce: where they would help */
+  /** range scans are off where they would help: a scarce allowance, or scans of ours stuck behind others' */
   advice?: string;
   /** regions whose runs lasted longer than the spacing to their next run (the platform overlaps them) */
   outlasting?: string[];
@@ -1504,6 +1507,19 @@ export class RangeScans {
     this.core.log.warn({ region: r.region, run: r.title, lastedS: Math.round(lastedMs / 1000), spacingS: Math.round(gapMs / 1000) }, text);
   }
 
+  /**
+   * With range scans off, where the simulator found them to help (src/sim/README.md): a scarce
+   * allowance, and appliances that other tools' scans keep full (our scans wait there for hours and
+   * are canceled as stuck; a range run that waits scans whoever is there when it starts).
+   */
+  private advice(): { advice?: string } {
+    if (this.core.opts.rangeScans.times.length > 0 || !this.core.scanner.syncSchedules) return {};
+    if (this.core.budget.scarce()) return { advice: 'the API allowance is scarce (under 1,000 calls a day): scheduler.rangeScans over the DHCP and VPN pools would scan at no call and leave the calls for the devices the runs miss (at 50 calls a day in the simulator: 91 % -> 99 % coverage, src/sim/README.md)' };
+    const stuck = this.core.cancel.stuckSince(this.core.clock.now() - 86_400_000);
+    if (stuck >= STUCK_ADVICE_PER_DAY) return { advice: `${stuck} scans of ours in the last 24 h waited for a slot long after launch (appliances full of other scans, or offline) and were canceled and relaunched: their targets go stale while they wait. scheduler.rangeScans over the DHCP and VPN pools would run whenever a slot frees and scan whoever is there then (in the simulator, with 16-min hosts on appliances that others' nightly scans keep full: 86.3 % -> 91.0 % coverage; one slot per appliance: 88.7 % -> 93.6 %; src/sim/README.md, session 35)` };
+    return {};
+  }
+
   describe(): RangeScanStatus {
     return {
       schedules: this.schedules.map((s) => ({
@@ -1513,8 +1529,7 @@ export class RangeScans {
       })),
       ...(this.problem !== undefined ? { problem: this.problem } : {}),
       ...(this.outlasting.size ? { outlasting: [...this.outlasting.values()] } : {}),
-      ...(this.core.opts.rangeScans.times.length === 0 && this.core.budget.scarce() && this.core.scanner.syncSchedules
-        ? { advice: 'the API allowance is scarce (under 1,000 calls a day): scheduler.rangeScans over the DHCP and VPN pools would scan at no call and leave the calls for the devices the runs miss (at 50 calls a day in the simulator: 91 % -> 99 % coverage, src/sim/README.md)' } : {}),
+      ...this.advice(),
       runsSeen: this.runsSeen,
       credited: this.credited,
       oursCanceled: this.oursCanceled,
