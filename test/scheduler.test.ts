@@ -843,28 +843,6 @@ describe.each(STORE_KINDS)('scheduler on $name', (kind) => {
     expect([...scanner.launches[1].targets].sort()).toEqual(['10.20.1.1', '10.20.1.3']); // the new holder of .1, and .3
   });
 
-  it('with range scans off, scans canceled as stuck 4 times in a day make the status advise range scans; a day later without any, it does not', async () => {
-    const { scanner, sched, see, clock } = await setup({ pickupS: 360, idlePollS: 60 });
-    await see({ ip: '10.20.1.1', mac: mac(1), durationS: 7 * 86400 });
-    // others' scans take every slot right after each launch of ours: it waits, is canceled as stuck, relaunched when a slot shows free
-    for (let k = 0; k < 60 && sched.counters.requeuedStuck < 4; k++) {
-      const launched = scanner.launches.length;
-      const stuck = sched.counters.requeuedStuck;
-      await sched.tick();
-      for (const l of scanner.launches.slice(launched)) scanner.states.set(l.ref, 'queued');
-      if (scanner.launches.length > launched) for (const a of scanner.appliancesState) a.runningScans = 3;
-      else if (sched.counters.requeuedStuck > stuck) for (const a of scanner.appliancesState) a.runningScans = 0;
-      clock.t += 5 * 60_000;
-    }
-    expect(sched.counters.requeuedStuck).toBe(4);
-    expect(sched.rangeScans().advice).toMatch(/^4 scans of ours in the last 24 h waited for a slot .*scheduler\.rangeScans/);
-    // the appliances free up; a day later the advice is gone
-    for (const a of scanner.appliancesState) a.runningScans = 0;
-    clock.t += 86_400_000 + 60_000;
-    await sched.tick();
-    expect(sched.rangeScans().advice).toBeUndefined();
-  });
-
   it('a scan that has not started long after launch, behind others on a full appliance, is canceled and relaunched where there is room', async () => {
     const { scanner, sched, see, clock, store } = await setup({ pickupS: 360, idlePollS: 60 });
     await see({ ip: '10.20.1.1', mac: mac(1), durationS: 86400 });

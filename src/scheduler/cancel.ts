@@ -50,14 +50,7 @@ export class Canceler {
    */
   private readonly toLookUp = new Map<string, { intentId: string; ip: string; slack: number; why: string }>();
 
-  /** when scans of ours were canceled as stuck, the last day's (the status's advice) */
-  private readonly stuckAt: number[] = [];
-
   constructor(private readonly core: SchedulerCore) {}
-
-  stuckSince(since: number): number {
-    return this.stuckAt.filter((t) => t >= since).length;
-  }
 
   /**
    * For consider(): a check of new bindings against the targets of running scans (read once, on
@@ -359,8 +352,6 @@ export class Canceler {
     const targets = await this.cancelAndRequeue(i, why, 'canceled', false);
     if (!targets?.length) return;
     this.core.counters.requeuedStuck++;
-    this.stuckAt.push(clock.now());
-    while (this.stuckAt[0] < clock.now() - 86_400_000) this.stuckAt.shift();
     this.core.log.info({ intent: i.id, scanRef: i.scanRef }, `canceled a queued scan: ${why}; targets requeued`);
     await this.settleRequeued(i, targets, `scan canceled before it started: ${why}; requeued`);
   }

@@ -185,8 +185,6 @@ export interface CancelPhase {
   /** after cancelAndRequeue: the targets' decisions written, those already scanned credited, the others decided again */
   settleRequeued(i: Intent, targets: IntentTarget[], reason: string, o?: SettleOptions): Promise<void>;
   requeueIfStuck(i: Intent): Promise<void>;
-  /** scans of ours canceled as stuck (an appliance full of others' scans, or offline) since `since`, at most the last day's */
-  stuckSince(since: number): number;
   cancelIfAllLeft(i: Intent): Promise<void>;
   /** a region whose canceled scan may still be probing: no new launch there until it has drained */
   isDraining(region: string, now: number): boolean;
