@@ -20,18 +20,24 @@ import { until } from './helpers/wait.js';
 const dir = mkdtempSync(join(tmpdir(), 'onsight-clock-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+/** a daemon with a UDP syslog input on loopback (and a file input on `file`), timers too slow to act during a test */
+async function startDaemon(state: string, file?: string): Promise<{ d: Daemon; port: number }> {
+  const port = await freePort();
+  const { config } = validateConfig({
+    state: join(dir, state), timezone: 'UTC',
+    inputs: [{ type: 'syslog', listen: `udp://127.0.0.1:${port}`, format: 'auto' }, ...(file ? [{ type: 'file', path: file, format: 'auto' }] : [])],
+    policy: { scope: ['10.0.0.0/8'] },
+    regions: [{ name: 'emea', cidrs: ['10.20.0.0/16'], appliances: ['a'] }],
+    http: { enabled: false },
+  });
+  const d = new Daemon({ config, log: silentLogger(), tickMs: 3_600_000, sweepMs: 3_600_000 });
+  await d.start();
+  return { d, port };
+}
+
 describe('a sender whose clock was never set', () => {
   it('has its live leases placed at receipt and counted, as has a line whose time is no time, while a set clock keeps its own time', async () => {
-    const port = await freePort();
-    const { config } = validateConfig({
-      state: join(dir, 'state.db'), timezone: 'UTC',
-      inputs: [{ type: 'syslog', listen: `udp://127.0.0.1:${port}`, format: 'auto' }],
-      policy: { scope: ['10.0.0.0/8'] },
-      regions: [{ name: 'emea', cidrs: ['10.20.0.0/16'], appliances: ['a'] }],
-      http: { enabled: false },
-    });
-    const d = new Daemon({ config, log: silentLogger(), tickMs: 3_600_000, sweepMs: 3_600_000 });
-    await d.start();
+    const { d, port } = await startDaemon('state.db');
     try {
       const sent = Date.now();
       const tenMinAgo = new Date(sent - 600_000).toISOString();
@@ -62,17 +68,8 @@ describe('a sender whose clock was never set', () => {
   });
 
   it('in a file, read at any time later, is dropped and counted: placed at its reading, it would end the address\'s current holder', async () => {
-    const port = await freePort();
     const file = join(dir, 'old.log');
-    const { config } = validateConfig({
-      state: join(dir, 'file.db'), timezone: 'UTC',
-      inputs: [{ type: 'syslog', listen: `udp://127.0.0.1:${port}`, format: 'auto' }, { type: 'file', path: file, format: 'auto' }],
-      policy: { scope: ['10.0.0.0/8'] },
-      regions: [{ name: 'emea', cidrs: ['10.20.0.0/16'], appliances: ['a'] }],
-      http: { enabled: false },
-    });
-    const d = new Daemon({ config, log: silentLogger(), tickMs: 3_600_000, sweepMs: 3_600_000 });
-    await d.start();
+    const { d, port } = await startDaemon('file.db', file);
     try {
       // the address's holder now, over the network
       await udpSend(port, `<30>1 ${new Date().toISOString()} dhcp01 dhcpd 7 - - DHCPACK on 10.20.0.20 to 52:54:00:00:00:20 via eth0`);
