@@ -19,10 +19,17 @@ describe('parseWhen', () => {
     expect(parseWhen('2026-12-01T08:00:30.5', NOW, '--since', -1)).toBe(Date.parse('2026-12-01T08:00:30.500Z'));
     expect(parseWhen('2026-12-01T08:00+01:00', NOW, '--since', -1)).toBe(Date.parse('2026-12-01T07:00:00Z'));
     expect(() => parseWhen('yesterday', NOW, '--since', -1)).toThrow(/--since: expected a duration/);
+    // strictly: junk after a date (Date.parse read "2026-12-01 junk" as June), a day no calendar has, a bare number, a start in the future, a duration past any date
+    expect(parseWhen('2026-11-01 08:00', NOW, '--since', -1)).toBe(Date.parse('2026-11-01T08:00:00Z'));
+    expect(() => parseWhen('2026-11-01 junk', NOW, '--since', -1)).toThrow(/--since: expected a duration/);
+    expect(() => parseWhen('2026-02-30', NOW, '--since', -1)).toThrow(/--since: expected a duration/);
+    expect(() => parseWhen('7', NOW, '--since', -1)).toThrow(/--since: "7" has no unit/);
+    expect(() => parseWhen('2099-01-01', NOW, '--since', -1)).toThrow(/--since: 2099-01-01 is in the future/);
+    expect(() => parseWhen('99999999999999d', NOW, '--since', -1)).toThrow(/--since: 99999999999999d is further than any date/);
   });
 
   it('the same under another machine time zone', () => {
-    const code = `import('${REPO}/dist/src/cli/target.js').then((m) => console.log(m.parseWhen('2026-12-01T08:00', 0, '--since', -1)))`;
+    const code = `import('${REPO}/dist/src/cli/target.js').then((m) => console.log(m.parseWhen('2026-12-01T08:00', Date.parse('2027-01-01T00:00:00Z'), '--since', -1)))`;
     const out = spawnSync(process.execPath, ['-e', code], { env: { ...process.env, TZ: 'Europe/Berlin' }, encoding: 'utf8' });
     expect(out.stdout.trim()).toBe(String(Date.parse('2026-12-01T08:00:00Z')));
   });

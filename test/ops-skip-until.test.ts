@@ -34,8 +34,17 @@ describe('onsight skip --until (the CLI)', () => {
     expect(zero.stderr).toMatch(/--until: 0h is not in the future/);
     expect(zero.status).toBe(2);
     const bare = skip('30');
-    expect(bare.stderr).toMatch(/--until: "30" has no unit: a duration says it \(30m, 30h, 30d\), or give a date; "now" lifts a skip/);
+    expect(bare.stderr).toMatch(/--until: "30" has no unit: a duration says it \(30m, 30h, 30d\), or give a date/);
     expect(bare.status).toBe(2);
+  });
+
+  it('reads a date whole and strictly: junk after it, a day no calendar has, a duration past any date are refused (exit 2), naming --until', () => {
+    // Date.parse read "2027-01-01 junk" as June 1st ("jun"), "decade" as December, 2027-02-30 as March 2nd
+    for (const when of ['2027-01-01 junk', '2027-01-01 decade', '2027-02-30', '2027-01-01T25:00', '99999999999999d']) {
+      const r = skip(when);
+      expect(r.stderr, when).toMatch(/^onsight: --until: /m);
+      expect(r.status, when).toBe(2);
+    }
   });
 });
 
@@ -84,5 +93,18 @@ describe('POST /api/skip until', () => {
     const lifted = await post({ target: '10.20.9.9', until: 'now' });
     expect(lifted.status).toBe(200);
     expect(Date.parse(String(lifted.body.until))).toBeLessThanOrEqual(Date.now());
+    expect(lifted.body.lifted).toBe(true);
+  });
+
+  it('a key it does not read is refused, not ignored ({"Until": "2h"} skipped for ever); a skip without an end says so, not "lifted"', async () => {
+    const typo = await post({ target: '10.20.9.9', Until: '2h' });
+    expect([typo.status, typo.body.error]).toEqual([400, 'unknown key "Until": /api/skip takes "target" and "until"']);
+    const junk = await post({ target: '10.20.9.9', until: '2027-01-01 junk' });
+    expect([junk.status, String(junk.body.error)]).toEqual([400, expect.stringMatching(/^until: expected a duration/)]);
+    const forever = await post({ target: '10.20.9.9' });
+    expect(forever.status).toBe(200);
+    expect(forever.body).toMatchObject({ action: 'skip', untilLifted: true });
+    expect(forever.body.until).toBeUndefined();
+    expect((await post({ target: '10.20.9.9', until: 'now' })).body.lifted).toBe(true);
   });
 });

@@ -24,7 +24,6 @@ export type OperatorAction = { kind: 'rescan' } | { kind: 'skip'; until: number 
 export function parseSkipUntil(text: string | undefined, now: number, field: string): number {
   if (text === undefined) return SKIP_FOREVER;
   if (text === 'now') return now;
-  if (/^\s*\d+\s*$/.test(text)) throw new UsageError(`${field}: "${text.trim()}" has no unit: a duration says it (${text.trim()}m, ${text.trim()}h, ${text.trim()}d), or give a date; "now" lifts a skip`);
   const until = parseWhen(text, now, field, 1);
   if (until <= now) throw new UsageError(`${field}: ${text} is not in the future (${new Date(until).toISOString()}); to lift a skip, say "now"`);
   return until;
@@ -35,7 +34,12 @@ export interface MarkResult {
   action: OperatorAction['kind'];
   /** identity keys marked */
   devices: string[];
+  /** a skip's end (ISO); absent for a skip until lifted */
   until?: string;
+  /** a skip without an end: until `--until now` lifts it */
+  untilLifted?: true;
+  /** `--until now`: the skip was lifted */
+  lifted?: true;
 }
 
 /** Mark the devices present under `target`; throws ONSIGHT_NO_DEVICE when none is. */
@@ -56,7 +60,8 @@ export async function markDevices(store: Pick<Store, 'inventory' | 'scheduler' |
   }
   return {
     target, action: action.kind, devices: keys,
-    ...(action.kind === 'skip' ? { until: action.until >= SKIP_FOREVER ? 'lifted' : new Date(action.until).toISOString() } : {}),
+    // (a skip without an end said "until": "lifted", which reads as a lift: a script checking the reply took one for the other)
+    ...(action.kind === 'skip' ? (action.until >= SKIP_FOREVER ? { untilLifted: true as const } : { until: new Date(action.until).toISOString(), ...(action.until <= now ? { lifted: true as const } : {}) }) : {}),
   };
 }
 
@@ -74,6 +79,6 @@ export async function runOperatorAction(config: Pick<Config, 'state' | 'inventor
   const r = await runOperatorMark(config, target, action, now);
   const who = r.devices.map(printable).join(', ');
   if (r.action === 'rescan') return `rescan requested for ${who}: the running daemon makes it due now (its region's scan windows still apply)\n`;
-  if (action.kind === 'skip' && action.until <= now) return `skip lifted for ${who}\n`;
-  return `skipped ${who} ${r.until === 'lifted' ? 'until lifted (onsight skip … --until now)' : `until ${r.until}`}: not queued or launched before then (a scan already running is not cancelled)\n`;
+  if (r.lifted) return `skip lifted for ${who}\n`;
+  return `skipped ${who} ${r.untilLifted ? 'until lifted (onsight skip … --until now)' : `until ${r.until}`}: not queued or launched before then (a scan already running is not cancelled)\n`;
 }

@@ -6,7 +6,7 @@ import { UsageError } from '../errors.js';
 import type { DeviceName } from '../store/types.js';
 import { canonicalIp } from '../util/ip.js';
 import { normalizeMac } from '../util/mac.js';
-import { parseDuration } from '../util/time.js';
+import { isDateMs, parseDuration, parseIsoTime } from '../util/time.js';
 
 /** which devices it names: the store's HistoryStore.identitiesNamed */
 export type Target = DeviceName;
@@ -25,14 +25,24 @@ export function parseTarget(text: string): Target {
 
 /**
  * A duration from now (`2h`, `7d`; `sign` -1: ago, +1: ahead) or an ISO date → epoch ms. A date
- * or time without a zone is UTC, as a date alone is to Date.parse (a time alone would be local).
+ * is read whole and strictly (`2027-01-01`, `2027-01-01T08:00`, `2027-01-01 08:00:00Z`,
+ * `…+01:00`); a date or time without a zone is UTC. Anything else is refused, naming `option`:
+ * Date.parse took `2027-01-01 junk` as June 1st ("jun"), rolled 2027-02-30 over to March 2nd and
+ * read a time after a space as local time. A bare number has no unit (seconds? days?).
  */
 export function parseWhen(text: string, now: number, option: string, sign: 1 | -1): number {
-  const d = parseDuration(text);
-  if (d !== undefined) return now + sign * d * 1000;
-  const zoneless = /^\d{4}-\d{2}-\d{2}T[\d:.]+$/.test(text);
-  const ms = /^\d{4}-\d{2}-\d{2}/.test(text) ? Date.parse(zoneless ? `${text}Z` : text) : NaN;
-  if (Number.isNaN(ms)) throw new UsageError(`${option}: expected a duration (2h, 7d) or a date (2026-12-01T08:00Z), not "${text}"`);
+  const t = text.trim();
+  if (/^\d+$/.test(t)) throw new UsageError(`${option}: "${t}" has no unit: a duration says it (${t}m, ${t}h, ${t}d), or give a date (2026-12-01T08:00Z)`);
+  const d = parseDuration(t);
+  if (d !== undefined) {
+    const at = now + sign * d * 1000;
+    if (!isDateMs(at)) throw new UsageError(`${option}: ${t} is further than any date (a Date holds ±275,000 years)`);
+    return at;
+  }
+  const m = /^(\d{4}-\d{2}-\d{2})(?:[Tt ](\d{2}:\d{2})(:\d{2}(?:[.,]\d{1,9})?)?)?([Zz]|[+-]\d{2}(?::?\d{2})?)?$/.exec(t);
+  const ms = m ? parseIsoTime(`${m[1]}T${m[2] ?? '00:00'}${m[3] ?? ':00'}${m[4] ?? ''}`, 'UTC') : undefined;
+  if (ms === undefined) throw new UsageError(`${option}: expected a duration (2h, 7d) or a date (2026-12-01, 2026-12-01T08:00Z), not "${text}"`);
+  // (a start in the future: a report of nothing, at 100 %)
+  if (sign === -1 && ms > now) throw new UsageError(`${option}: ${t} is in the future (${new Date(ms).toISOString()})`);
   return ms;
 }
-

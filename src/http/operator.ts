@@ -57,7 +57,11 @@ export function handleOperatorApi(req: IncomingMessage, res: ServerResponse, pat
       throw new UsageError('the body is not JSON');
     }
     const b = body as { target?: unknown; until?: unknown };
-    if (typeof body !== 'object' || body === null || typeof b.target !== 'string') throw new UsageError('expected {"target": "<ip|mac|user>"}');
+    if (typeof body !== 'object' || body === null || Array.isArray(body) || typeof b.target !== 'string') throw new UsageError('expected {"target": "<ip|mac|user>"}');
+    // a key we do not read is refused, not ignored: {"Until": "2h"} skipped the device for ever
+    const known = path === '/api/skip' ? ['target', 'until'] : ['target'];
+    const unknown = Object.keys(body).filter((k) => !known.includes(k));
+    if (unknown.length) throw new UsageError(`unknown key${unknown.length > 1 ? 's' : ''} ${unknown.slice(0, 5).map((k) => JSON.stringify(k)).join(', ')}: ${path} takes ${known.map((k) => `"${k}"`).join(' and ')}`);
     if (b.until !== undefined && (typeof b.until !== 'string' || path !== '/api/skip')) throw new UsageError('"until" is a string, and only for /api/skip');
     const now = Date.now();
     const target = parseTarget(b.target);
