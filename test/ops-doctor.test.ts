@@ -3,13 +3,14 @@
  * (real HTTP, real rate-limit headers, an offline and a missing appliance), with unreadable
  * credentials, and through the CLI (exit codes; the password never printed).
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfigText } from '../src/config/load.js';
 import { runDoctor } from '../src/cli/doctor.js';
+import Database from '../src/store/sqlite.js';
 import { silentLogger } from '../src/log.js';
 import { startQualysEmulator, type QualysEmulator } from '../src/emulator/qualys/index.js';
 import { CLI } from './helpers/paths.js';
@@ -50,6 +51,30 @@ describe('doctor', () => {
     expect(out.text).toMatch(/^✓ rate limit: none \(dry-run\)$/m);
     expect(out.text).not.toMatch(/^[✗!]/m);
     expect(out.text).toMatch(/0 failure\(s\) — all good\n$/);
+  });
+
+  it('a state file that is no database, or from a newer onsight, fails (it was "readable and writable", and run then failed), exit 1; an older one says run upgrades it', async () => {
+    const cfg = (name: string) => parseConfigText(`${base}regions: [{ name: emea, cidrs: ["10.20.0.0/16"], appliances: [emea-sa-1] }]\nscanner: { type: dry-run }\n`.replace(/STATE/g, join(dir, name)), 'd.yaml');
+    writeFileSync(join(dir, 'garbage.db'), Buffer.alloc(8192, 0x5a));
+    let out = new Out();
+    expect(await runDoctor(cfg('garbage.db'), silentLogger(), out)).toBe(1);
+    expect(out.text).toMatch(/^✗ state: cannot read the state database .*garbage\.db: file is not a database: the file is damaged or not an onsight state/m);
+    // the views say which file, too (they said "onsight: file is not a database")
+    const yamlPath = yaml('garbage.yaml', `state: ${join(dir, 'garbage.db')}\npolicy: { scope: ["10.0.0.0/8"] }\nregions: [{ name: emea, cidrs: ["10.20.0.0/16"], appliances: [a] }]\n`);
+    const hosts = spawnSync(process.execPath, [CLI, 'hosts', '--config', yamlPath], { encoding: 'utf8' });
+    expect([hosts.status, hosts.stderr]).toEqual([1, expect.stringMatching(/cannot read the state database .*garbage\.db: file is not a database/)]);
+    const newer = new Database(join(dir, 'newer.db'));
+    newer.pragma('user_version = 999');
+    newer.close();
+    out = new Out();
+    expect(await runDoctor(cfg('newer.db'), silentLogger(), out)).toBe(1);
+    expect(out.text).toMatch(/^✗ state: .*newer\.db: schema 999, newer than this onsight knows \(\d+\): upgrade onsight$/m);
+    const older = new Database(join(dir, 'older.db'));
+    older.pragma('user_version = 1');
+    older.close();
+    out = new Out();
+    expect(await runDoctor(cfg('older.db'), silentLogger(), out)).toBe(0);
+    expect(out.text).toMatch(/^✓ state: .*older\.db \(\d+ KiB\) readable and writable, schema 1 \(onsight run upgrades it to \d+\)$/m);
   });
 
   it('a password source that cannot be read fails (named, not shown), exit 1', async () => {

@@ -23,6 +23,7 @@ import { inputParserFormat } from '../daemon/inputs.js';
 import { tailedPathProblem } from '../config/check.js';
 import { loadPassword } from '../scanners/qualys/credentials.js';
 import { TIMED_OUT, within } from '../util/timeout.js';
+import { inspectStateFile } from '../store/db.js';
 
 export interface DoctorOptions {
   /** a scanner to use instead of the configured one (tests) */
@@ -300,7 +301,11 @@ function checkState(state: string, line: Line): void {
   try {
     if (existsSync(file)) {
       accessSync(file, constants.R_OK | constants.W_OK);
-      return line('ok', 'state', `${file} (${Math.round(statSync(file).size / 1024)} KiB) readable and writable`);
+      // (its content too: a damaged file, or one from a newer onsight, was "readable and writable", and run then failed)
+      const seen = inspectStateFile(file);
+      if (!seen.ok) return line('fail', 'state', seen.error);
+      if (seen.schema > seen.speaks) return line('fail', 'state', `${file}: schema ${seen.schema}, newer than this onsight knows (${seen.speaks}): upgrade onsight`);
+      return line('ok', 'state', `${file} (${Math.round(statSync(file).size / 1024)} KiB) readable and writable, schema ${seen.schema}${seen.schema < seen.speaks ? ` (onsight run upgrades it to ${seen.speaks})` : ''}`);
     }
     let dir = dirname(file);
     while (!existsSync(dir) && dirname(dir) !== dir) dir = dirname(dir);

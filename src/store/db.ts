@@ -185,9 +185,14 @@ export function openDatabase(file: string, o: { migrate?: boolean } = {}): DB {
   } catch (err) {
     throw new OnsightError('ONSIGHT_STORE', `cannot open the state database ${file}: ${(err as Error).message}`, { cause: err });
   }
-  db.pragma('journal_mode = WAL');
+  try {
+    db.pragma('busy_timeout = 5000');
+    db.pragma('journal_mode = WAL');
+  } catch (err) {
+    db.close();
+    throw unreadable(file, err);
+  }
   db.pragma('synchronous = NORMAL');
-  db.pragma('busy_timeout = 5000');
   db.pragma('foreign_keys = ON');
   if (o.migrate === false) requireSchema(db, file);
   else migrate(db);
@@ -196,12 +201,26 @@ export function openDatabase(file: string, o: { migrate?: boolean } = {}): DB {
 
 /** The schema this onsight speaks, or a closed connection and an error that says what to do. */
 function requireSchema(db: DB, file: string): void {
-  const v = schemaVersion(db);
+  let v: number;
+  try {
+    v = schemaVersion(db);
+  } catch (err) {
+    db.close();
+    throw unreadable(file, err);
+  }
   if (v !== MIGRATIONS.length) {
     db.close();
     throw new OnsightError('ONSIGHT_STORE', `the state database ${file} has schema ${v}, this onsight reads ${MIGRATIONS.length}: ` +
       (v < MIGRATIONS.length ? 'start the daemon once (onsight run) to upgrade it' : 'upgrade onsight'));
   }
+}
+
+/** SQLite's "file is not a database" (a damaged or foreign file) or "database is locked", naming the file. */
+function unreadable(file: string, err: unknown): OnsightError {
+  const m = (err as Error).message;
+  const hint = /not a database|malformed/i.test(m) ? ': the file is damaged or not an onsight state (restore it from a backup, or move it away to start afresh)'
+    : /locked|busy/i.test(m) ? ': another process holds it (a long write, or a tool with the file open)' : '';
+  return new OnsightError('ONSIGHT_STORE', `cannot read the state database ${file}: ${m}${hint}`, { cause: err });
 }
 
 /** The CLI acts on the daemon's state, never on a new empty one: a missing file says what to do. */
@@ -226,6 +245,25 @@ export function openDatabaseReadOnly(file: string): DB {
   db.pragma('busy_timeout = 5000');
   requireSchema(db, file);
   return db;
+}
+
+/**
+ * What `onsight doctor` says of an existing state file: opened read-only, its schema read (a file
+ * that is no SQLite database, or a damaged one, fails here as `run` would).
+ */
+export function inspectStateFile(file: string): { ok: true; schema: number; speaks: number } | { ok: false; error: string } {
+  let db: DB | undefined;
+  try {
+    db = new Database(file, { readonly: true, fileMustExist: true });
+    db.pragma('busy_timeout = 2000');
+    const schema = schemaVersion(db);
+    db.prepare('SELECT count(*) FROM sqlite_master').get();
+    return { ok: true, schema, speaks: MIGRATIONS.length };
+  } catch (err) {
+    return { ok: false, error: unreadable(file, err).message };
+  } finally {
+    db?.close();
+  }
 }
 
 export function schemaVersion(db: DB): number {

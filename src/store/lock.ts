@@ -4,8 +4,8 @@
  * the process dies (kill -9 included), so a crash never leaves a stale lock behind, and read-only
  * views (`onsight hosts`) are not blocked because the state file itself is not locked.
  */
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { mkdirSync, realpathSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import Database from './sqlite.js';
 import { OnsightError } from '../errors.js';
 
@@ -15,7 +15,9 @@ export interface StateLock {
 
 export function lockStateFile(state: string): StateLock {
   if (state === ':memory:') return { release: () => undefined };
-  const file = `${state}.lock`;
+  // beside the file the path leads to: a second config naming the state through a symlink (to the
+  // file or a folder) must meet the same lock (it took its own beside the link, and both ran)
+  const file = `${realPath(state)}.lock`;
   let db;
   try {
     mkdirSync(dirname(file), { recursive: true });
@@ -41,4 +43,17 @@ export function lockStateFile(state: string): StateLock {
       db.close();
     },
   };
+}
+
+/** `path` with its symlinks resolved, its file's or else its folder's (a state not created yet) */
+function realPath(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    try {
+      return join(realpathSync(dirname(path)), basename(path));
+    } catch {
+      return path;
+    }
+  }
 }
