@@ -81,14 +81,25 @@ describe('onsight rescan / skip with the daemon running', () => {
     expect(d.logs.some(launchOf('10.20.1.8'))).toBe(false);
     const hosts = JSON.parse(cli('hosts', '--json').stdout) as { ip: string; status: string }[];
     expect(hosts.find((h) => h.ip === '10.20.1.8')?.status).toBe('skipped');
+    // a rescan does not outrank the skip: it says so (it said "makes it due now")
+    const rescan = cli('rescan', '10.20.1.8');
+    expect([rescan.status, rescan.stdout]).toEqual([0, expect.stringMatching(/^rescan requested for mac:52:54:00:aa:00:08, but an operator skipped it until \d{4}-.*: it is due once the skip ends/)]);
     const lift = cli('skip', '10.20.1.8', '--until', 'now');
     expect(lift.status).toBe(0);
     expect(lift.stdout).toContain('skip lifted for mac:52:54:00:aa:00:08');
     await d.waitFor(launchOf('10.20.1.8'));
+    // the device as onsight printed it (its identity key), and a MAC in Cisco's dotted form, name it too
+    // (both were taken as user names: "nothing known")
+    expect(why('mac:52:54:00:aa:00:08').decisions.length).toBeGreaterThan(0);
+    expect(why('5254.00aa.0008').decisions.length).toBeGreaterThan(0);
+    const byKey = cli('skip', 'mac:52:54:00:aa:00:08', '--until', '1h');
+    expect([byKey.status, byKey.stdout]).toEqual([0, expect.stringMatching(/^skipped mac:52:54:00:aa:00:08 until /)]);
+    expect(cli('skip', 'mac:52:54:00:aa:00:08', '--until', 'now').status).toBe(0);
   });
 
   it('bad arguments exit 2 with a clear error; an unknown device exits 1', () => {
-    for (const [args, msg] of [[['skip', '10.20.1.7', '--until', 'soon'], '--until'], [['rescan', 'x\x1b[2J'], 'control characters'], [['rescan'], 'missing required argument']] as const) {
+    for (const [args, msg] of [[['skip', '10.20.1.7', '--until', 'soon'], '--until'], [['rescan', 'x\x1b[2J'], 'control characters'], [['rescan'], 'missing required argument'],
+      [['rescan', '10.20.1.999'], '"10.20.1.999" is not an IP address'], [['skip', '10.20.1.0/24'], 'a range names no one device']] as const) {
       const r = cli(...args);
       expect(r.status).toBe(2);
       expect(r.stderr).toContain(msg);

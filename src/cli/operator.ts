@@ -40,6 +40,8 @@ export interface MarkResult {
   untilLifted?: true;
   /** `--until now`: the skip was lifted */
   lifted?: true;
+  /** a rescan of devices an operator skipped: the skip holds them until then (ISO, or "until lifted") */
+  stillSkipped?: string;
 }
 
 /** Mark the devices present under `target`; throws ONSIGHT_NO_DEVICE when none is. */
@@ -54,12 +56,16 @@ export async function markDevices(store: Pick<Store, 'inventory' | 'scheduler' |
   if (action.kind === 'rescan') await marks.requestRescan(ids, now);
   else await marks.skip(ids, action.until, now);
   const keys: string[] = [];
+  let skippedUntil: number | undefined;
   for (const id of ids) {
     const i = await store.inventory.identity(id);
     if (i) keys.push(i.key);
+    const m = action.kind === 'rescan' ? await marks.get(id) : undefined;
+    if (m?.skipUntil !== undefined && m.skipUntil > now) skippedUntil = Math.max(skippedUntil ?? 0, m.skipUntil);
   }
   return {
     target, action: action.kind, devices: keys,
+    ...(skippedUntil !== undefined ? { stillSkipped: skippedUntil >= SKIP_FOREVER ? 'until lifted' : new Date(skippedUntil).toISOString() } : {}),
     // (a skip without an end said "until": "lifted", which reads as a lift: a script checking the reply took one for the other)
     ...(action.kind === 'skip' ? (action.until >= SKIP_FOREVER ? { untilLifted: true as const } : { until: new Date(action.until).toISOString(), ...(action.until <= now ? { lifted: true as const } : {}) }) : {}),
   };
@@ -78,6 +84,8 @@ export async function runOperatorMark(config: Pick<Config, 'state' | 'inventory'
 export async function runOperatorAction(config: Pick<Config, 'state' | 'inventory'>, target: Target, action: OperatorAction, now: number): Promise<string> {
   const r = await runOperatorMark(config, target, action, now);
   const who = r.devices.map(printable).join(', ');
+  // (a skip outranks a rescan: "makes it due now" was untrue for a skipped device)
+  if (r.action === 'rescan' && r.stillSkipped) return `rescan requested for ${who}, but an operator skipped it ${r.stillSkipped === 'until lifted' ? 'until the skip is lifted' : `until ${r.stillSkipped}`}: it is due once the skip ends (onsight skip … --until now lifts it)\n`;
   if (r.action === 'rescan') return `rescan requested for ${who}: the running daemon makes it due now (its region's scan windows still apply)\n`;
   if (r.lifted) return `skip lifted for ${who}\n`;
   return `skipped ${who} ${r.untilLifted ? 'until lifted (onsight skip … --until now)' : `until ${r.until}`}: not queued or launched before then (a scan already running is not cancelled)\n`;

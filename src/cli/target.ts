@@ -16,8 +16,15 @@ export function parseTarget(text: string): Target {
   if (t === '' || t.length > 256) throw new UsageError(`expected an IP address, a MAC address or a user name, not "${t.slice(0, 40)}"`);
   const ip = canonicalIp(t);
   if (ip) return { kind: 'ip', value: ip };
-  const mac = /^[0-9a-f]{2}([:-]?[0-9a-f]{2}){5}$/i.test(t) ? normalizeMac(t) : undefined;
+  const mac = /^[0-9a-f]{2}([:-]?[0-9a-f]{2}){5}$|^[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}$/i.test(t) ? normalizeMac(t) : undefined;
   if (mac) return { kind: 'mac', value: mac };
+  // what onsight prints for a device (hosts, why, skip): its identity key, taken back as it was printed
+  const key = identityKeyOf(t);
+  if (key) return { kind: 'key', value: key };
+  // (taken as a user name, these named nobody and said so only as "nothing known")
+  if (/^[\d.]+$/.test(t) || /^[\d.]+\/\d+$/.test(t) || (t.includes(':') && /^[\da-f:.]+(\/\d+)?$/i.test(t))) {
+    throw new UsageError(`"${t}" is not an IP address${t.includes('/') ? ' (a range names no one device: give one address)' : ''}`);
+  }
   // eslint-disable-next-line no-control-regex
   if (/[\x00-\x1f\x7f]/.test(t)) throw new UsageError('a user name cannot contain control characters');
   return { kind: 'user', value: t };
@@ -45,4 +52,22 @@ export function parseWhen(text: string, now: number, option: string, sign: 1 | -
   // (a start in the future: a report of nothing, at 100 %)
   if (sign === -1 && ms > now) throw new UsageError(`${option}: ${t} is in the future (${new Date(ms).toISOString()})`);
   return ms;
+}
+
+/** An identity key as inventory/apply.ts identityKey writes it, in its stored form; undefined if `t` is none. */
+function identityKeyOf(t: string): string | undefined {
+  const m = /^(mac|duid|cid|user|host|ip):(.+)$/.exec(t);
+  if (!m) return undefined;
+  const [, kind, rest] = m;
+  if (kind === 'mac') {
+    const mac = normalizeMac(rest);
+    return mac ? `mac:${mac}` : undefined;
+  }
+  if (kind === 'ip') {
+    const ip = canonicalIp(rest);
+    return ip ? `ip:${ip}` : undefined;
+  }
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x1f\x7f]/.test(rest)) return undefined;
+  return `${kind}:${rest.toLowerCase()}`;
 }

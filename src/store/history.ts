@@ -10,7 +10,7 @@ import type { About, AddressReuse, Decision, DecisionQuery, DeviceName, DeviceSc
 /** Runs one read-only statement with `?` placeholders and returns its rows. */
 export type SqlReader = <T>(sql: string, args: (string | number)[]) => Promise<T[]>;
 
-const NAME_COLUMN = { ip: 'b.ip', mac: 'i.mac', user: 'i."user"' } as const;
+const NAME_COLUMN = { ip: 'b.ip', mac: 'i.mac', user: 'i."user"', key: 'i.key' } as const;
 
 /** A user's identities: by the user column as stored, or by the key (`user:name`, `user:name|host`, the name case-folded). */
 function userNamed(user: string): { sql: string; args: string[] } {

@@ -397,7 +397,8 @@ export interface SchedulerStore {
 
 /** A device as an operator names it: an address (whoever held it), a MAC address or a user name. */
 export interface DeviceName {
-  kind: 'ip' | 'mac' | 'user';
+  /** `key`: an identity key as onsight prints it (`mac:…`, `duid:…`, `user:…|host`) */
+  kind: 'ip' | 'mac' | 'user' | 'key';
   value: string;
 }
 
