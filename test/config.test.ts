@@ -183,6 +183,14 @@ describe('config', () => {
     }
   });
 
+  it('a rescan window of 0 (every device due at every pass: a scan loop) and a duration past 100 years are refused, naming the key', () => {
+    const issues = issuesOf(`policy: { scope: ["10.0.0.0/8"], rescanAfter: 0 }\nregions: [{ name: a, cidrs: ["10.0.0.0/8"], appliances: [x], rescanAfter: 99999999999999999999d }]\n`);
+    expect(issues.map((i) => [i.path, i.message])).toEqual([
+      ['policy.rescanAfter', expect.stringMatching(/^must be longer than 0/)],
+      ['regions[0].rescanAfter', '99999999999999999999d is longer than 100 years: a typo?'],
+    ]);
+  });
+
   it('a region wholly outside the scope, or an exclusion list covering the scope, is a warning', () => {
     const out = parseConfigText('policy: {scope: [10.0.0.0/8]}\nregions:\n  - {name: a, cidrs: [10.1.0.0/16], appliances: [x]}\n  - {name: b, cidrs: [192.168.0.0/16], appliances: [y]}\n', 't.yaml');
     expect(out.warnings.map((w) => [w.path, w.message])).toEqual([['regions[1].cidrs', expect.stringMatching(/region "b" lies wholly outside policy.scope/)]]);
@@ -285,6 +293,14 @@ describe('config', () => {
     const r = spawnSync('node', [CLI, 'config', 'check', '--config', join(REPO, 'config/onsight.example.yaml')], { encoding: 'utf8' });
     expect(r.stderr.replace(/^warning: .*\n/gm, '')).toBe('');
     expect(r.status).toBe(0);
+  });
+
+  it('help asked for exits 0; help shown for a missing subcommand (onsight, onsight config alone, help for no such command) is a usage error, exit 2', () => {
+    for (const [args, code] of [[['--help'], 0], [['help'], 0], [['help', 'run'], 0], [['config', '--help'], 0], [[], 2], [['config'], 2], [['state'], 2], [['help', 'nosuch'], 2]] as const) {
+      const r = spawnSync('node', [CLI, ...args], { encoding: 'utf8' });
+      expect(r.status, args.join(' ') || '(none)').toBe(code);
+      expect(r.stdout + r.stderr, args.join(' ')).toMatch(/Usage: onsight/);
+    }
   });
 
   it('`onsight --version` prints the package version; the LICENSE is the Apache-2.0 text package.json names', () => {

@@ -15,11 +15,11 @@ import { dhcpAck } from './helpers/syslog-lines.js';
 
 const TOKEN = 'ops-token-5d2e';
 
-function call(port: number, method: string, path: string, body?: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+function call(port: number, method: string, path: string, body?: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string; allow?: string }> {
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, path, method, headers }, (res) => {
       let b = '';
-      res.setEncoding('utf8').on('data', (d: string) => (b += d)).on('end', () => resolve({ status: res.statusCode!, body: b }));
+      res.setEncoding('utf8').on('data', (d: string) => (b += d)).on('end', () => resolve({ status: res.statusCode!, body: b, allow: res.headers.allow }));
     });
     req.on('error', reject);
     req.end(body);
@@ -87,7 +87,10 @@ describe('operator API with tokens', () => {
       expect(JSON.parse(r.body).error).toBeTruthy();
     }
     expect((await call(httpPort, 'POST', '/api/rescan', JSON.stringify({ target: '10.20.200.1' }), auth)).status).toBe(404);
-    expect((await call(httpPort, 'GET', '/api/rescan', undefined, auth)).status).toBe(405);
+    // a 405 says what is allowed (RFC 9110 §15.5.6: it had no Allow); HEAD is a GET without the body
+    expect(await call(httpPort, 'GET', '/api/rescan', undefined, auth)).toMatchObject({ status: 405, allow: 'POST' });
+    expect(await call(httpPort, 'DELETE', '/api/why?target=10.20.1.1', undefined, auth)).toMatchObject({ status: 405, allow: 'GET, HEAD' });
+    expect(await call(httpPort, 'HEAD', '/api/why?target=10.20.1.1', undefined, auth)).toMatchObject({ status: 200, body: '' });
     expect((await call(httpPort, 'GET', '/api/why', undefined, auth)).status).toBe(400);
     expect(d.child.exitCode).toBeNull();
   });

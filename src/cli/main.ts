@@ -341,7 +341,8 @@ async function main(): Promise<void> {
     await program.parseAsync(process.argv);
   } catch (err) {
     if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') await flushAndExit(0);
+      // (help asked for: 0; help shown for a missing subcommand, `onsight` or `onsight config` alone, is a usage error: 2)
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || (err.code === 'commander.help' && err.exitCode === 0)) await flushAndExit(0);
       await flushAndExit(2);
     }
     process.stderr.write(`onsight: ${(err as Error).message}\n`);

@@ -17,6 +17,9 @@ import { clusterConfigSchema, stateSchema } from '../cluster/config.js';
 
 const cidr = z.string().refine((s) => parseCidr(s) !== undefined, { message: 'not a CIDR or IP address' });
 
+/** the longest duration a config takes: longer is a typo (99999999999999999999d read as 8.64e+24 s) */
+const MAX_DURATION_S = 100 * 365 * 86400;
+
 /** `30d`, `12h`, `90s`, or seconds as a number → seconds */
 const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
   const s = parseDuration(v);
@@ -24,8 +27,15 @@ const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
     ctx.addIssue({ code: 'custom', message: `not a duration: "${v}" (use e.g. 30d, 12h, 15m, 90s)` });
     return z.NEVER;
   }
+  if (s > MAX_DURATION_S) {
+    ctx.addIssue({ code: 'custom', message: `${v} is longer than 100 years: a typo?` });
+    return z.NEVER;
+  }
   return s;
 });
+
+/** a rescan window: 0 would make every device due at every pass */
+const rescanWindow = duration.refine((s) => s > 0, { message: 'must be longer than 0 (0 makes every device due again at every pass: a scan loop)' });
 
 const listenUrl = z.string().refine((s) => /^(udp|tcp|tls):\/\/(\[[0-9a-fA-F:.]+\]|[^:/\s]+):\d{1,5}$/.test(s) && Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535, {
   message: 'expected udp://HOST:PORT, tcp://HOST:PORT or tls://HOST:PORT with a port 0..65535',
@@ -94,7 +104,7 @@ const region = z.object({
   cidrs: z.array(cidr).min(1),
   appliances: z.array(appliance).min(1),
   maxConcurrentScans: z.number().int().positive().default(1),
-  rescanAfter: duration.optional(),
+  rescanAfter: rescanWindow.optional(),
   // (an empty list would mean "any time", as no list does: one emptied to pause a region scanned it round the clock; a blackout pauses it)
   scanWindows: z.array(scanWindow).min(1, 'an empty list would allow scans at any time: leave scanWindows out for any time, or pause the region with blackouts').optional(),
   /** dates or spans with no scans in the region, besides the weekly scanWindows; our scans going when one begins are stopped */
@@ -108,7 +118,7 @@ const region = z.object({
 
 const rule = z.object({
   cidrs: z.array(cidr).min(1),
-  rescanAfter: duration,
+  rescanAfter: rescanWindow,
 }).strict();
 
 export const configSchema = z.object({
@@ -141,7 +151,7 @@ export const configSchema = z.object({
     decodeThread: z.union([z.boolean(), z.literal('auto')]).default('auto'),
   }).strict().default({ decodeThread: 'auto' }),
   policy: z.object({
-    rescanAfter: duration.default(30 * 86400),
+    rescanAfter: rescanWindow.default(30 * 86400),
     /** a present device is due this long before its rescan window runs out (default: a seventh of the window, at most a day) */
     rescanLead: duration.optional(),
     scope: z.array(cidr).min(1),

@@ -18,7 +18,7 @@ const MAX_BODY = 4096;
 
 class BodyTooLarge extends UsageError {}
 
-type Reply = (status: number, v: unknown) => void;
+type Reply = (status: number, v: unknown, headers?: Record<string, string>) => void;
 
 function readBody(req: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -39,14 +39,14 @@ function readBody(req: IncomingMessage): Promise<string> {
 /** Handles /api/why, /api/rescan and /api/skip; false for any other path. */
 export function handleOperatorApi(req: IncomingMessage, res: ServerResponse, path: string, store: ReturnType<DaemonView['operatorStore']>, authenticated: boolean, reply: Reply): boolean {
   if (path === '/api/why') {
-    if (req.method !== 'GET') return (reply(405, { error: 'use GET' }), true);
+    if (req.method !== 'GET' && req.method !== 'HEAD') return (reply(405, { error: 'use GET' }, { allow: 'GET, HEAD' }), true);
     const target = new URL(req.url ?? '/', 'http://x').searchParams.get('target');
     if (!target) return (reply(400, { error: 'target= is required (an IP address, a MAC address or a user name)' }), true);
     whyHistory(store, target).then((h) => reply(200, h), (err: unknown) => replyError(reply, err));
     return true;
   }
   if (path !== '/api/rescan' && path !== '/api/skip') return false;
-  if (req.method !== 'POST') return (reply(405, { error: 'use POST' }), true);
+  if (req.method !== 'POST') return (reply(405, { error: 'use POST' }, { allow: 'POST' }), true);
   if (!authenticated) return (reply(403, { error: 'rescan and skip change the state: configure http.tokens to enable them' }), true);
   if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) return (reply(415, { error: 'content-type must be application/json' }), true);
   readBody(req).then(async (text) => {

@@ -91,7 +91,7 @@ export async function startHttp(daemon: DaemonView, web: HttpListenConfig | stri
       if (!a.ok) return refuse(res, 'auth', 401, `authentication required (${a.why} token)\n`, { 'www-authenticate': 'Basic realm="onsight", charset="UTF-8"' });
     }
     try {
-      if (OPERATOR_ROUTES.has(path) && handleOperatorApi(req, res, path, daemon.operatorStore(), tokens.length > 0, (code, v) => json(res, code, v, code === 413 ? { connection: 'close' } : {}))) return;
+      if (OPERATOR_ROUTES.has(path) && handleOperatorApi(req, res, path, daemon.operatorStore(), tokens.length > 0, (code, v, headers) => json(res, code, v, { ...headers, ...(code === 413 ? { connection: 'close' } : {}) }))) return;
     } catch (err) {
       log.warn({ err: { message: (err as Error).message }, path }, 'http request failed');
       return json(res, 503, { status: 'unavailable', error: (err as Error).message });
@@ -109,7 +109,7 @@ export async function startHttp(daemon: DaemonView, web: HttpListenConfig | stri
         case '/index.html':
           return send(res, 200, 'text/html; charset=utf-8', PAGE_HTML, { 'content-security-policy': PAGE_CSP, 'x-frame-options': 'DENY' });
         default:
-          return send(res, 404, 'text/plain; charset=utf-8', 'not found: try /, /metrics, /healthz or /api/status\n');
+          return send(res, 404, 'text/plain; charset=utf-8', 'not found: try /, /metrics, /healthz, /api/status or /api/why?target=…\n');
       }
     } catch (err) {
       log.warn({ err: { message: (err as Error).message }, path }, 'http request failed');
