@@ -129,3 +129,25 @@ describe('piped output arrives whole', () => {
     }
   }, 120_000);
 });
+
+describe('views that print the newest rows', () => {
+  it('say on stderr when more are recorded, and --limit shows more (100 of 130 decisions were printed silently)', async () => {
+    const { cfg, state } = setup();
+    const store = new SqliteSchedulerStore(openDatabase(state));
+    const now = Date.now();
+    for (let k = 0; k < 130; k++) await store.decide({ at: now - k * 1000, ip: '10.0.0.7', decision: 'not-due', reason: `row ${k}` });
+    const run = (...args: string[]) => spawnSync('node', [CLI, ...args, '--config', cfg], { encoding: 'utf8' });
+    const cut = run('decisions', '--json');
+    expect(cut.status).toBe(0);
+    expect((JSON.parse(cut.stdout) as unknown[]).length).toBe(100);
+    expect(cut.stderr).toBe('onsight: the newest 100 decisions shown, more are recorded (--limit N shows more)\n');
+    const all = run('decisions', '--json', '--limit', '500');
+    expect([(JSON.parse(all.stdout) as unknown[]).length, all.stderr]).toEqual([130, '']);
+    const why = run('why', '10.0.0.7', '--limit', '20', '--json');
+    expect((JSON.parse(why.stdout) as { decisions: unknown[] }).decisions.length).toBe(20);
+    expect(why.stderr).toContain('the newest 20 decisions shown');
+    const filtered = run('decisions', '--ip', '10.0.0.7', '--limit', '10');
+    expect(filtered.stdout.trimEnd().split('\n').length).toBe(12); // header, rule, 10 rows
+    expect(run('decisions', '--limit', '0').status).toBe(2);
+  });
+});

@@ -1,7 +1,7 @@
 /**
  * The `onsight` command line (DESIGN.md). Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config.
  */
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, exitCodeFor, formatIssues, UsageError } from '../errors.js';
 import { loadConfig } from '../config/load.js';
 import { checkConfigEnvironment } from '../config/check.js';
@@ -168,8 +168,13 @@ stateCommand.command('copy')
       'start the daemon with this config (onsight run); keep the SQLite file until you are satisfied\n');
   });
 
-for (const [name, view, what] of [['hosts', hostsView, 'devices present now, whether each is due and why'], ['queue', queueView, 'due hosts waiting for a scan'],
-  ['scans', scansView, 'recent scan intents and their state']] as const) {
+/** `--limit N`: how many of the newest rows a view prints (a cut list says so on stderr) */
+const limitOption = (dflt: string) => new Option('--limit <n>', `the newest N rows (default ${dflt})`).argParser((v) => {
+  if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 1_000_000) throw new InvalidArgumentError('a whole number from 1 to 1000000');
+  return Number(v);
+});
+
+for (const [name, view, what] of [['hosts', hostsView, 'devices present now, whether each is due and why'], ['queue', queueView, 'due hosts waiting for a scan']] as const) {
   program.command(name)
     .description(`show ${what}`)
     .option('--json', 'JSON instead of a table')
@@ -180,14 +185,25 @@ for (const [name, view, what] of [['hosts', hostsView, 'devices present now, whe
     });
 }
 
+program.command('scans')
+  .description('show recent scan intents and their state, newest first')
+  .option('--json', 'JSON instead of a table')
+  .addOption(limitOption('200'))
+  .addOption(configOption())
+  .action(async (o: { json?: boolean; limit?: number; config?: string }) => {
+    const { config: cfg } = loadConfig(o.config);
+    process.stdout.write(await scansView({ config: cfg, now: Date.now() }, o.json === true, o.limit));
+  });
+
 program.command('decisions')
   .description('show the decision log, newest first (due, not due and why, dropped, launched, scanned)')
   .option('--ip <addr>', 'only decisions about this address')
   .option('--mac <mac>', 'only decisions about the device(s) with this MAC')
   .option('--since <when>', 'only decisions since a duration ago (2h, 7d) or a date (2026-12-01T08:00Z)')
   .option('--json', 'JSON instead of a table')
+  .addOption(limitOption('100, or 1000 with --ip, --mac or --since'))
   .addOption(configOption())
-  .action(async (o: { ip?: string; mac?: string; since?: string; json?: boolean; config?: string }) => {
+  .action(async (o: { ip?: string; mac?: string; since?: string; json?: boolean; limit?: number; config?: string }) => {
     const { filteredDecisionsView } = await import('./why.js');
     const { parseTarget } = await import('./target.js');
     const now = Date.now();
@@ -198,8 +214,8 @@ program.command('decisions')
     const since = o.since === undefined ? undefined : parseWhen(o.since, now, '--since', -1);
     const { config: cfg } = loadConfig(o.config);
     process.stdout.write(ip || mac || since !== undefined
-      ? await filteredDecisionsView(cfg, { ip: ip?.value, mac: mac?.value, since }, o.json === true)
-      : await decisionsView({ config: cfg, now }, o.json === true));
+      ? await filteredDecisionsView(cfg, { ip: ip?.value, mac: mac?.value, since }, o.json === true, o.limit)
+      : await decisionsView({ config: cfg, now }, o.json === true, o.limit));
   });
 
 program.command('report')
@@ -223,11 +239,12 @@ program.command('why')
   .description("show a device's history: its sightings, the scheduler's decisions about it, and the scans that targeted it")
   .argument('<target>', 'an IP address, a MAC address or a user name')
   .option('--json', 'JSON instead of tables')
+  .addOption(limitOption('50 of each list'))
   .addOption(configOption())
-  .action(async (target: string, o: { json?: boolean; config?: string }) => {
+  .action(async (target: string, o: { json?: boolean; limit?: number; config?: string }) => {
     const { whyView } = await import('./why.js');
     const { config: cfg } = loadConfig(o.config);
-    process.stdout.write(await whyView(cfg, target, o.json === true));
+    process.stdout.write(await whyView(cfg, target, o.json === true, o.limit));
   });
 
 program.command('rescan')

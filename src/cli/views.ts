@@ -13,6 +13,17 @@ export function table(headers: string[], rawRows: string[][]): string {
   return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n') + '\n';
 }
 
+/**
+ * The newest `limit` of `rows` (fetched as limit + 1): when there were more, says so on stderr, so
+ * that a cut list is never taken for the whole (decisions, scans and why printed a fixed number
+ * silently: 100 of 1,325 decisions).
+ */
+export function newest<T>(rows: T[], limit: number, what: string): T[] {
+  if (rows.length <= limit) return rows;
+  process.stderr.write(`onsight: the newest ${limit} ${what} shown, more are recorded (--limit N shows more)\n`);
+  return rows.slice(0, limit);
+}
+
 export const iso = (ms?: number | null) => (ms === undefined || ms === null ? '' : new Date(ms).toISOString().replace('.000Z', 'Z'));
 
 export interface ViewContext {
@@ -68,10 +79,10 @@ export function queueView({ config }: ViewContext, json: boolean): Promise<strin
   });
 }
 
-export function scansView({ config }: ViewContext, json: boolean): Promise<string> {
+export function scansView({ config }: ViewContext, json: boolean, limit = 200): Promise<string> {
   return withStateView(config, 'scans', async ({ scheduler: store }) => {
     const rows = [];
-    for (const i of await store.recentIntents(200)) {
+    for (const i of newest(await store.recentIntents(limit + 1), limit, 'scans')) {
       rows.push({
         intent: i.id, region: i.region, appliance: i.appliance, state: i.state, scanRef: i.scanRef ?? '',
         created: iso(i.createdAt), launched: iso(i.launchedAt), ended: iso(i.endedAt), targets: (await store.targets(i.id)).map((t) => t.ip), error: i.error ?? '',
@@ -85,7 +96,7 @@ export function scansView({ config }: ViewContext, json: boolean): Promise<strin
 
 export function decisionsView({ config }: ViewContext, json: boolean, limit = 100): Promise<string> {
   return withStateView(config, 'decisions', async ({ scheduler: store }) => {
-    const rows = (await store.recentDecisions(limit)).map((d) => ({ at: iso(d.at), ip: d.ip, decision: d.decision, reason: d.reason }));
+    const rows = newest(await store.recentDecisions(limit + 1), limit, 'decisions').map((d) => ({ at: iso(d.at), ip: d.ip, decision: d.decision, reason: d.reason }));
     if (json) return safeJson(rows) + '\n';
     return table(['AT', 'IP', 'DECISION', 'WHY'], rows.map((r) => [r.at, r.ip, r.decision, r.reason]));
   });

@@ -6,11 +6,14 @@ import type { Config } from '../config/schema.js';
 import type { About, HistoryStore, Inventory } from '../store/types.js';
 import { parseTarget, type Target } from './target.js';
 import { printable, safeJson } from './printable.js';
-import { iso, table, withStateView } from './views.js';
+import { iso, newest, table, withStateView } from './views.js';
 
 export async function whyView(config: Pick<Config, 'state' | 'inventory'>, text: string, json: boolean, limit = 50): Promise<string> {
   const named = parseTarget(text); // a bad argument is a usage error before any state is opened
-  const h = await withStateView(config, 'why', (store) => whyHistory(store, named, limit));
+  const h = await withStateView(config, 'why', (store) => whyHistory(store, named, limit + 1));
+  h.sightings = newest(h.sightings, limit, 'sightings');
+  h.decisions = newest(h.decisions, limit, 'decisions');
+  h.scans = newest(h.scans, limit, 'scan targets');
   if (json) return safeJson(h) + '\n';
   const { target, devices, sightings, decisions, scans } = h;
   if (!devices.length && !sightings.length && !decisions.length && !scans.length) return `nothing known about ${printable(target.value)} (${target.kind})\n`;
@@ -54,7 +57,7 @@ export interface DecisionFilter {
 export function filteredDecisionsView(config: Pick<Config, 'state' | 'inventory'>, f: DecisionFilter, json: boolean, limit = 1000): Promise<string> {
   return withStateView(config, 'decisions', async (store) => {
     const about = f.mac ? { ips: [], identityIds: await store.history.identitiesNamed({ kind: 'mac', value: f.mac }) } : undefined;
-    const rows = (await store.history.decisionsMatching({ about, ip: f.ip, since: f.since }, limit)).map((d) => ({ at: iso(d.at), ip: d.ip, decision: d.decision, reason: d.reason }));
+    const rows = newest(await store.history.decisionsMatching({ about, ip: f.ip, since: f.since }, limit + 1), limit, 'decisions').map((d) => ({ at: iso(d.at), ip: d.ip, decision: d.decision, reason: d.reason }));
     if (json) return safeJson(rows) + '\n';
     return table(['AT', 'IP', 'DECISION', 'WHY'], rows.map((r) => [r.at, r.ip, r.decision, r.reason]));
   });
