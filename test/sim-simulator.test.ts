@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { CLI } from './helpers/paths.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -177,4 +179,15 @@ describe('scenario files', () => {
     writeFileSync(bad, 'days: -1\n');
     expect(await runSimulateCli({ scenario: bad }, new PassThrough())).toBe(2);
   }, 60_000);
+
+  it('the CLI refuses, before any run, what it could not do or would ignore: --days past a year, --laptops or --only without --matrix, an empty policy name, a --report folder it cannot write', () => {
+    for (const [args, msg] of [
+      [['--days', '99999999'], /--days: at most 366/], [['--laptops', '5'], /--laptops is for --matrix/], [['--only', 'tier'], /--only is for --matrix/],
+      [['--policy', 'onsight,'], /--policy: an empty name/], [['--report', '/nonexistent/r.html'], /--report \/nonexistent\/r\.html: cannot write in \/nonexistent/],
+    ] as const) {
+      const r = spawnSync(process.execPath, [CLI, 'simulate', '-s', 'mobile-fleet', ...args], { encoding: 'utf8', timeout: 30_000 });
+      expect(r.status, args.join(' ')).toBe(2);
+      expect(r.stderr, args.join(' ')).toMatch(msg);
+    }
+  });
 });

@@ -1,6 +1,8 @@
 /**
  * The `onsight` command line (DESIGN.md). Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config.
  */
+import { accessSync, constants } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, exitCodeFor, formatIssues, UsageError } from '../errors.js';
 import { loadConfig } from '../config/load.js';
@@ -12,6 +14,9 @@ import { createLogger } from '../log.js';
 import { runParse } from './parse.js';
 import { parseWhen } from './target.js';
 import { decisionsView, hostsView, queueView, scansView } from './views.js';
+
+/** the longest `onsight simulate --days` */
+const MAX_SIM_DAYS = 366;
 
 const program = new Command('onsight')
   .description('Scan hosts on sight: watch DHCP/VPN logs, launch a vulnerability scan while the device is still on the network.')
@@ -321,17 +326,31 @@ program.command('simulate')
       if (!Number.isFinite(n)) throw new UsageError(`--${name} must be a number, not "${v}"`);
       return n;
     };
+    // (--days 99999999 grew to 3.7 GB before anything failed; --laptops and --only did nothing
+    // without --matrix, said nowhere; --report's folder was found missing only after the whole run)
+    const days = num(o.days, 'days');
+    if (days !== undefined && days > MAX_SIM_DAYS) throw new UsageError(`--days: at most ${MAX_SIM_DAYS} (a year of simulated time), not ${o.days}`);
+    if (!o.matrix) for (const k of ['only', 'laptops'] as const) if (o[k] !== undefined) throw new UsageError(`--${k} is for --matrix; a single scenario's fleet is its file's (fleet.laptops)`);
+    if (o.policy !== undefined && o.policy.split(',').some((p) => p.trim() === '')) throw new UsageError(`--policy: an empty name in "${o.policy}" (leave --policy out for every policy)`);
+    if (o.report !== undefined) {
+      const folder = dirname(resolve(o.report));
+      try {
+        accessSync(folder, constants.W_OK);
+      } catch (err) {
+        throw new UsageError(`--report ${o.report}: cannot write in ${folder} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      }
+    }
     if (o.matrix) {
       const { runMatrixCli } = await import('../sim/cli.js');
       process.exitCode = await runMatrixCli({
-        base: o.scenario, days: num(o.days, 'days'), seeds: num(o.seeds, 'seeds'), laptops: num(o.laptops, 'laptops'), only: o.only,
+        base: o.scenario, days, seeds: num(o.seeds, 'seeds'), laptops: num(o.laptops, 'laptops'), only: o.only,
         policies: o.policy?.split(','),
       }, o.json === true, process.stdout);
       return;
     }
     const { runSimulateCli } = await import('../sim/cli.js');
     process.exitCode = await runSimulateCli({
-      scenario: o.scenario, policy: o.policy, seed: num(o.seed, 'seed'), seeds: num(o.seeds, 'seeds'), days: num(o.days, 'days'), report: o.report, json: o.json,
+      scenario: o.scenario, policy: o.policy, seed: num(o.seed, 'seed'), seeds: num(o.seeds, 'seeds'), days, report: o.report, json: o.json,
     }, process.stdout);
   });
 
