@@ -34,3 +34,19 @@ describe('parseWhen', () => {
     expect(out.stdout.trim()).toBe(String(Date.parse('2026-12-01T08:00:00Z')));
   });
 });
+
+describe('parseTarget', () => {
+  it('addresses, MACs in any common form, identity keys as onsight prints them, user names of digits; IP-shaped strings that are no address are refused', async () => {
+    const { parseTarget } = await import('../src/cli/target.js');
+    expect(parseTarget('10.1.2.3')).toEqual({ kind: 'ip', value: '10.1.2.3' });
+    expect(parseTarget('5254.00AA.bb09')).toEqual({ kind: 'mac', value: '52:54:00:aa:bb:09' });
+    expect(parseTarget('mac:52-54-00-aa-bb-09')).toEqual({ kind: 'mac', value: '52:54:00:aa:bb:09' });
+    expect(parseTarget('duid:00:01:00:01:AB')).toEqual({ kind: 'key', value: 'duid:00:01:00:01:ab' });
+    expect(parseTarget('user:Bob|Laptop')).toEqual({ kind: 'key', value: 'user:bob|laptop' });
+    expect(parseTarget('user:bob')).toEqual({ kind: 'user', value: 'bob' }); // every host's sessions
+    // an employee number is a user name (the first cut refused it as "not an IP address")
+    expect(parseTarget('20231234')).toEqual({ kind: 'user', value: '20231234' });
+    expect(parseTarget('j.smith')).toEqual({ kind: 'user', value: 'j.smith' });
+    for (const bad of ['10.1.2.999', '10.1.2.0/24', '10.1/16', 'fd00::1::2', 'fd00::1/64']) expect(() => parseTarget(bad), bad).toThrow(/is not an IP address/);
+  });
+});

@@ -29,11 +29,11 @@ describe('the state lock', () => {
     viaLink.release();
   });
 
-  it('a state not created yet is locked beside where it will be, through a linked folder too', () => {
+  it('a state not created yet is locked beside where it will be, through a link to it too (the first start)', () => {
     mkdirSync(join(dir, 'later'));
-    symlinkSync(join(dir, 'later'), join(dir, 'later-link'));
-    const held = lockStateFile(join(dir, 'later', 'new.db'));
-    expect(() => lockStateFile(join(dir, 'later-link', 'new.db'))).toThrow(/another onsight daemon is using/);
+    symlinkSync(join(dir, 'later', 'new.db'), join(dir, 'dangling.db'));
+    const held = lockStateFile(join(dir, 'dangling.db'));
+    expect(() => lockStateFile(join(dir, 'later', 'new.db'))).toThrow(/another onsight daemon is using/);
     held.release();
   });
 });

@@ -242,7 +242,7 @@ program.command('report')
 
 program.command('why')
   .description("show a device's history: its sightings, the scheduler's decisions about it, and the scans that targeted it")
-  .argument('<target>', 'an IP address, a MAC address or a user name')
+  .argument('<target>', 'an IP address, a MAC address, a user name, or a device as onsight prints it (mac:…, duid:…, user:…|host)')
   .option('--json', 'JSON instead of tables')
   .addOption(limitOption('50 of each list'))
   .addOption(configOption())
@@ -254,7 +254,7 @@ program.command('why')
 
 program.command('rescan')
   .description('scan a device present now at its next chance, whatever its last scan (the running daemon picks this up within a second)')
-  .argument('<target>', 'an IP address, a MAC address or a user name')
+  .argument('<target>', 'an IP address, a MAC address, a user name, or a device as onsight prints it (mac:…, duid:…, user:…|host)')
   .addOption(configOption())
   .action(async (target: string, o: { config?: string }) => {
     const { runOperatorAction } = await import('./operator.js');
@@ -266,7 +266,7 @@ program.command('rescan')
 
 program.command('skip')
   .description('never queue or launch a scan of a device present now until a time (its decisions say why)')
-  .argument('<target>', 'an IP address, a MAC address or a user name')
+  .argument('<target>', 'an IP address, a MAC address, a user name, or a device as onsight prints it (mac:…, duid:…, user:…|host)')
   .option('--until <when>', 'a duration from now with its unit (2h, 7d), a future date (2026-12-24T08:00Z), or now (lift the skip); default: until lifted')
   .addOption(configOption())
   .action(async (target: string, o: { until?: string; config?: string }) => {

@@ -20,9 +20,13 @@ export function parseTarget(text: string): Target {
   if (mac) return { kind: 'mac', value: mac };
   // what onsight prints for a device (hosts, why, skip): its identity key, taken back as it was printed
   const key = identityKeyOf(t);
+  // (user:bob names bob's sessions on every host, user:bob|laptop the one)
+  if (key?.startsWith('user:') && !key.includes('|')) return { kind: 'user', value: key.slice(5) };
+  if (key?.startsWith('mac:')) return { kind: 'mac', value: key.slice(4) };
   if (key) return { kind: 'key', value: key };
-  // (taken as a user name, these named nobody and said so only as "nothing known")
-  if (/^[\d.]+$/.test(t) || /^[\d.]+\/\d+$/.test(t) || (t.includes(':') && /^[\da-f:.]+(\/\d+)?$/i.test(t))) {
+  // (taken as a user name, these named nobody and said so only as "nothing known"; a user name of
+  // digits alone, an employee number, stays one)
+  if (/^\d+(\.\d+){3}(\/\d+)?$/.test(t) || /^[\d.]+\/\d+$/.test(t) || (/:.*:/.test(t) && /^[\da-f:.]+(\/\d+)?$/i.test(t))) {
     throw new UsageError(`"${t}" is not an IP address${t.includes('/') ? ' (a range names no one device: give one address)' : ''}`);
   }
   // eslint-disable-next-line no-control-regex

@@ -4,8 +4,8 @@
  * the process dies (kill -9 included), so a crash never leaves a stale lock behind, and read-only
  * views (`onsight hosts`) are not blocked because the state file itself is not locked.
  */
-import { mkdirSync, realpathSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { lstatSync, mkdirSync, readlinkSync, realpathSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import Database from './sqlite.js';
 import { OnsightError } from '../errors.js';
 
@@ -45,11 +45,19 @@ export function lockStateFile(state: string): StateLock {
   };
 }
 
-/** `path` with its symlinks resolved, its file's or else its folder's (a state not created yet) */
-function realPath(path: string): string {
+/**
+ * `path` with its symlinks resolved, its file's or else its folder's (a state not created yet),
+ * following a link to a file not created yet too (the first start through a link)
+ */
+function realPath(path: string, hops = 0): string {
   try {
     return realpathSync(path);
   } catch {
+    try {
+      if (hops < 40 && lstatSync(path).isSymbolicLink()) return realPath(resolve(dirname(path), readlinkSync(path)), hops + 1);
+    } catch {
+      /* no such path: its folder's below */
+    }
     try {
       return join(realpathSync(dirname(path)), basename(path));
     } catch {

@@ -17,7 +17,7 @@ import { basename, dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createInflateRaw } from 'node:zlib';
-import type { Stats } from 'node:fs';
+import { constants, type Stats } from 'node:fs';
 import { setTimeout as wait } from 'node:timers/promises';
 
 export const FP_BYTES = 1024;
@@ -192,6 +192,28 @@ function newerInSeries(path: string, sibs: Sibling[], match: Sibling): Sibling[]
   return sibs.slice(sibs.indexOf(match) + 1).filter((s) => seriesOf(basename(s.path).slice(base.length)) === series);
 }
 
+/**
+ * Open a tailed path for reading, a regular file only. O_NONBLOCK: a named pipe that appears at the
+ * path (or in a glob's folder) would otherwise block open() until a writer came, holding one of
+ * node's four file-I/O threads each: four such pipes stalled every file input and SIGTERM. Other
+ * kinds are refused, said once per distinct error by the tailer's retry. (O_NONBLOCK changes
+ * nothing for reads of a regular file.)
+ */
+export async function openFile(path: string): Promise<FileHandle> {
+  const fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  let st: Stats;
+  try {
+    st = await fh.stat();
+  } catch (err) {
+    await fh.close().catch(() => undefined);
+    throw err;
+  }
+  if (st.isFile()) return fh;
+  await fh.close().catch(() => undefined);
+  const kind = st.isFIFO() ? 'a named pipe (FIFO)' : st.isSocket() ? 'a socket' : st.isDirectory() ? 'a directory' : 'a special file';
+  throw Object.assign(new Error(`${path} is ${kind}, not a regular file: not read`), { code: 'ENOTREG' });
+}
+
 export interface Opened {
   fh: FileHandle;
   st: Stats;
@@ -204,7 +226,7 @@ export interface Opened {
 export async function openListed(sib: Sibling): Promise<Opened | undefined> {
   let fh: FileHandle;
   try {
-    fh = await open(sib.path, 'r');
+    fh = await openFile(sib.path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;

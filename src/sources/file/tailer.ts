@@ -19,12 +19,12 @@
  *   rotation (logrotate's compress while we were down), read in a decompressed copy.
  * - Respects backpressure: stops when push returns false, goes on after onDrain.
  */
-import { open, stat, type FileHandle } from 'node:fs/promises';
+import { stat, type FileHandle } from 'node:fs/promises';
 import { setTimeout as wait } from 'node:timers/promises';
 import { isUtf8 } from 'node:buffer';
 import type { Logger } from '../../log.js';
 import type { FileCheckpoint, LineSink, RawLine } from '../types.js';
-import { FP_BYTES, TAIL_BYTES, compressedSiblings, contentMatches, detectEncoding, findCompressed, findRotated, inflate, isGzip, openListed, readAt, rotatedSiblings, sha256hex, type ContentMark, type Encoding, type Sibling } from './content.js';
+import { FP_BYTES, TAIL_BYTES, compressedSiblings, openFile, contentMatches, detectEncoding, findCompressed, findRotated, inflate, isGzip, openListed, readAt, rotatedSiblings, sha256hex, type ContentMark, type Encoding, type Sibling } from './content.js';
 
 /** a checkpointed file not found beside the path is looked for this many more times, ROTATED_LOOK_AGAIN_MS × k apart */
 const ROTATED_LOOKS = 3;
@@ -152,7 +152,7 @@ export class FileTailer {
   private async openLive(): Promise<Segment | undefined> {
     let fh: FileHandle;
     try {
-      fh = await open(this.opts.key, 'r');
+      fh = await openFile(this.opts.key);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
         this.missingSince ??= Date.now();
@@ -557,7 +557,7 @@ export class FileTailer {
       // a copy of what we were reading (content identical up to our offset): go on from the offset
       let fh: FileHandle | undefined;
       try {
-        fh = await open(this.opts.key, 'r');
+        fh = await openFile(this.opts.key);
         const nst = await fh.stat();
         if (this.offset > 0 && (await contentMatches(fh, nst.size, this.mark()))) {
           this.log.info({ path: this.opts.key }, 'file replaced by a copy with the same content; continuing at our offset');
