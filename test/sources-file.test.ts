@@ -8,6 +8,7 @@ import { appendFileSync, closeSync, copyFileSync, ftruncateSync, mkdirSync, mkdt
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { startFileInput, globToRegExp } from '../src/sources/index.js';
 import type { FileCheckpoint, FileInputOptions, InputHandle, LineSink } from '../src/sources/types.js';
 import { CollectSink } from './helpers/sink.js';
@@ -466,6 +467,26 @@ describe('file tailer', () => {
     expect(sink.texts()).toEqual(['mon', 'tue']);
     expect(sink.lines[1].checkpoint!.path).toBe(join(dir, 'logs', 'DhcpSrvLog-Tue.log'));
     expect(sink.lines[1].source).toBe(`file:${join(dir, 'logs', 'DhcpSrvLog-Tue.log')}`);
+  });
+
+  it('named pipes that appear in a glob\'s folder, or at a single path, are refused, not opened: the other files are read and the inputs close (four such pipes held every file-I/O thread)', async () => {
+    mkdirSync(join(dir, 'logs'));
+    writeFileSync(join(dir, 'logs', 'a.log'), 'first\n');
+    const sink = new CollectSink();
+    await tail(join(dir, 'logs', '*.log'), sink);
+    const single = new CollectSink();
+    const pipeAt = join(dir, 'later.log');
+    const lone = await tail(pipeAt, single);
+    await until(() => sink.lines.length === 1);
+    for (let k = 0; k < 5; k++) execFileSync('mkfifo', [join(dir, 'logs', `p${k}.log`)]);
+    execFileSync('mkfifo', [pipeAt]);
+    await sleep(300); // several polls: the pipes are found and tried
+    appendFileSync(join(dir, 'logs', 'a.log'), 'second\n');
+    writeFileSync(join(dir, 'logs', 'b.log'), 'third\n');
+    await until(() => sink.lines.length === 3, 5000, 'the regular files read past the pipes');
+    expect(sink.texts().sort()).toEqual(['first', 'second', 'third']);
+    expect(single.lines).toEqual([]);
+    await stop(lone); // (a blocked open would keep this waiting until a writer came)
   });
 
   it('glob syntax', () => {
