@@ -4,11 +4,12 @@
  * backpressure, glob discovery.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { appendFileSync, closeSync, copyFileSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, renameSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, copyFileSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
+import { gzipSync } from 'node:zlib';
 import { startFileInput, globToRegExp } from '../src/sources/index.js';
 import type { FileCheckpoint, FileInputOptions, InputHandle, LineSink } from '../src/sources/types.js';
 import { CollectSink } from './helpers/sink.js';
@@ -61,6 +62,12 @@ function copyTruncate(p: string, truncate = true): void {
   }
   copyFileSync(p, p + '.1');
   if (truncate) truncateSync(p, 0);
+}
+
+/** logrotate's compress: `path` gzipped to `path.gz`, and removed */
+function gzipAway(path: string): void {
+  writeFileSync(path + '.gz', gzipSync(readFileSync(path)));
+  rmSync(path);
 }
 
 describe('file tailer', () => {
@@ -368,6 +375,63 @@ describe('file tailer', () => {
     });
     await sleep(200);
     expect(sink.texts()).toEqual(['a1', 'a2', 'a3', 'a4', 'b1', 'b2', 'c1']);
+  });
+
+  it('copytruncate with compress (no delaycompress) while the sink held us back: the copy, gzipped before we came back to it, is finished from our offset', async () => {
+    const p = join(dir, 'ctgz.log');
+    writeFileSync(p, '');
+    const sink = new CollectSink();
+    sink.blockAfter = 2;
+    await tail(p, sink);
+    appendFileSync(p, 'a1\na2\na3\na4\n');
+    await until(() => sink.lines.length === 2 && sink.waiting > 0, 5000, 'held after two lines');
+    // logrotate copytruncate + compress: copy to .1, truncate, gzip .1 to .1.gz (and remove .1)
+    copyTruncate(p);
+    gzipAway(p + '.1');
+    appendFileSync(p, 'b1\n');
+    await sleep(100);
+    sink.blockAfter = Infinity;
+    sink.drain();
+    await until(() => sink.lines.length >= 5, 5000, 'all lines').catch((e) => {
+      console.log(sink.texts());
+      throw e;
+    });
+    await sleep(200);
+    expect(sink.texts()).toEqual(['a1', 'a2', 'a3', 'a4', 'b1']); // a3, a4 were lost
+  });
+
+  it('rename rotation with compress, twice while the sink held us back in the oldest file: the middle one, gzipped meanwhile, is read too', async () => {
+    const p = join(dir, 'rgz.log');
+    writeFileSync(p, '');
+    const sink = new CollectSink();
+    sink.blockAfter = 2;
+    await tail(p, sink);
+    appendFileSync(p, 'a1\na2\na3\n');
+    await until(() => sink.lines.length === 2 && sink.waiting > 0, 5000, 'held in the first file');
+    // logrotate create + compress, twice: .1.gz shifted to .2.gz, the log renamed to .1 and gzipped, a new log
+    const rotate = () => {
+      try {
+        renameSync(p + '.1.gz', p + '.2.gz');
+      } catch {
+        /* none yet */
+      }
+      renameSync(p, p + '.1');
+      gzipAway(p + '.1');
+      writeFileSync(p, '');
+    };
+    rotate();
+    appendFileSync(p, 'b1\nb2\n');
+    rotate();
+    appendFileSync(p, 'c1\n');
+    await sleep(100);
+    sink.blockAfter = Infinity;
+    sink.drain();
+    await until(() => sink.lines.length >= 6, 5000, 'all lines').catch((e) => {
+      console.log(sink.texts());
+      throw e;
+    });
+    await sleep(300);
+    expect(sink.texts()).toEqual(['a1', 'a2', 'a3', 'b1', 'b2', 'c1']); // b1, b2 were lost
   });
 
   it('after a crash in a renamed file: a file written later beside the log, in no rotation series, is not taken for a newer rotation', async () => {

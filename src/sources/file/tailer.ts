@@ -230,6 +230,27 @@ export class FileTailer {
   }
 
   /**
+   * Queue a gzip rotation found by content (held by its fd, decompressed when its turn comes) from
+   * `from`, and the rotations newer than it, gzip or plain; a plain copy the live file still holds
+   * from its start is left to be read with the live file (copytruncate).
+   */
+  private async enqueueCompressed(found: NonNullable<Awaited<ReturnType<typeof findCompressed>>['found']>, from: number, live: { fh: FileHandle } | undefined): Promise<void> {
+    const { match, fh, newer } = found;
+    const st = await fh.stat().catch(() => match.st);
+    this.queue.push({ fh, dev: st.dev, ino: st.ino, path: match.path, from, gzip: true });
+    await this.enqueueNewer(newer, live);
+  }
+
+  /** Queue rotations from their start, gzip or plain, but a plain copy the live file still holds from its start (copytruncate). */
+  private async enqueueNewer(newer: Sibling[], live: { fh: FileHandle } | undefined): Promise<void> {
+    const plain = live ? new Set(await this.notInLive(newer.filter((s) => !isGzip(s.path)), live)) : undefined;
+    for (const s of newer) {
+      if (isGzip(s.path)) await this.enqueue(s, 0, true);
+      else if (!plain || plain.has(s)) await this.enqueue(s, 0);
+    }
+  }
+
+  /**
    * At start, the checkpointed file found in no plain rotation: is it in a gzip one? Then that
    * rotation is queued from the checkpoint's offset, the newer rotations after it and then the live
    * file; each gzip one is held by its fd and decompressed into a copy when its turn comes
@@ -246,16 +267,8 @@ export class FileTailer {
       }
       return false;
     }
-    const { match, fh, newer } = search.found;
-    const st = await fh.stat().catch(() => match.st);
-    this.queue.push({ fh, dev: st.dev, ino: st.ino, path: match.path, from: cp.offset, gzip: true });
-    this.log.info({ path: this.opts.key, rotated: match.path, offset: cp.offset, newer: newer.map((s) => s.path) }, 'resuming in the compressed rotation (decompressed), then the newer ones');
-    // (a plain copy the live file still holds from its start is read with the live file: copytruncate)
-    const plain = live ? new Set(await this.notInLive(newer.filter((s) => !isGzip(s.path)), live)) : undefined;
-    for (const s of newer) {
-      if (isGzip(s.path)) await this.enqueue(s, 0, true);
-      else if (!plain || plain.has(s)) await this.enqueue(s, 0);
-    }
+    await this.enqueueCompressed(search.found, cp.offset, live);
+    this.log.info({ path: this.opts.key, rotated: search.found.match.path, offset: cp.offset, newer: search.found.newer.map((s) => s.path) }, 'resuming in the compressed rotation (decompressed), then the newer ones');
     await this.enqueueThenLive([], live);
     this.event('resumedCompressed');
     // (no nextSegment here: the first read pass decompresses, so a large rotation does not hold the
@@ -399,7 +412,15 @@ export class FileTailer {
     const live = await this.openLive();
     const found = await findRotated(this.opts.key, done, undefined, true);
     let rotated = found?.newer ?? [];
-    if (!found && seenAtPath) rotated = (await rotatedSiblings(this.opts.key)).filter((s) => s.st.ino === seenAtPath.ino && s.st.dev === seenAtPath.dev);
+    if (!found) {
+      // compressed since (logrotate's compress): it is in no plain rotation, and the files rotated
+      // after it, compressed or not, were skipped (a middle file's lines lost while we were behind)
+      const packed = (await findCompressed(this.opts.key, done)).found;
+      if (packed) {
+        await packed.fh.close().catch(() => undefined); // (finished: only the newer ones are read)
+        await this.enqueueNewer(packed.newer, live);
+      } else if (seenAtPath) rotated = (await rotatedSiblings(this.opts.key)).filter((s) => s.st.ino === seenAtPath.ino && s.st.dev === seenAtPath.dev);
+    }
     await this.enqueueThenLive(rotated, live, 'rotated meanwhile; reading the rotated files first');
   }
 
@@ -608,10 +629,14 @@ export class FileTailer {
     // holds what was written since our last read: finish it from our offset first.
     this.event(shrunk ? 'truncated' : 'overwritten');
     const copy = this.offset > 0 ? await findRotated(this.opts.key, this.mark(), seg.ino) : undefined;
-    this.log.info({ path: this.opts.key, size: st.size, offset: this.offset, copy: copy?.match.path }, `file ${shrunk ? 'truncated' : 'overwritten'}; reading it again from the start`);
+    // (copytruncate with compress: the copy may be gzipped already, path.1 gone: it was looked for
+    // among plain files only, and what was left of it after our offset lost, a few lines each time)
+    const packed = this.offset > 0 && !copy ? (await findCompressed(this.opts.key, this.mark())).found : undefined;
+    this.log.info({ path: this.opts.key, size: st.size, offset: this.offset, copy: copy?.match.path ?? packed?.match.path }, `file ${shrunk ? 'truncated' : 'overwritten'}; reading it again from the start`);
     if (copy && copy.match.st.size > this.offset) await this.enqueue(copy.match, this.offset);
     // copies made after it (copytruncate again while we were paused: what was written between the two truncations)
     if (copy) for (const s of await this.notInLive(copy.newer, seg)) await this.enqueue(s, 0);
+    if (packed) await this.enqueueCompressed(packed, this.offset, seg);
     await this.restartLive(seg);
     return true;
   }
