@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -7,6 +7,7 @@ import { loadConfig, parseConfigText } from '../src/config/load.js';
 import { ConfigError } from '../src/errors.js';
 import { allowedRanges, expandRanges, rangeMatcher, rangeSize } from '../src/util/ip-ranges.js';
 import { decodeThreadOn } from '../src/config/derive.js';
+import { checkConfigEnvironment } from '../src/config/check.js';
 import { CLI, REPO } from './helpers/paths.js';
 
 function issuesOf(text: string) {
@@ -180,6 +181,25 @@ describe('config', () => {
       const issue = issuesOf(base + text).find((x) => x.message.includes('same'));
       expect(issue, text).toMatchObject({ path, message: expect.stringMatching(/takes the same (TCP|UDP) port as .* \((inputs\[0\]|inputs\[0\]\.listen)/) });
       expect(issue!.line, text).toBeGreaterThan(0);
+    }
+  });
+
+  it('one file tailed by two inputs (the same path, a glob that matches a path, a symlink to it) is refused: each line was applied twice', async () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'onsight-twice-'));
+    try {
+      writeFileSync(join(tmp, 'a.log'), '');
+      symlinkSync(join(tmp, 'a.log'), join(tmp, 'b.log'));
+      const head = 'policy: {scope: [10.0.0.0/8]}\nregions: [{name: a, cidrs: [10.0.0.0/8], appliances: [x]}]\n';
+      for (const second of [join(tmp, 'a.log'), join(tmp, '*.log')]) {
+        const issues = issuesOf(`${head}inputs: [{type: file, path: ${join(tmp, 'a.log')}}, {type: file, path: "${second}"}]\n`);
+        expect(issues, second).toEqual([expect.objectContaining({ path: 'inputs[1].path', message: expect.stringMatching(/is also read by inputs\[0\] .*: each of its lines would be applied twice/) })]);
+      }
+      const linked = parseConfigText(`${head}inputs: [{type: file, path: ${join(tmp, 'a.log')}}, {type: file, path: ${join(tmp, 'b.log')}}]\n`, 't.yaml');
+      await expect(checkConfigEnvironment(linked)).rejects.toMatchObject({ issues: [expect.objectContaining({ path: 'inputs[1].path', message: expect.stringMatching(/b\.log is the same file as .*a\.log \(inputs\[0\]\)/) })] });
+      // another file beside it is fine
+      await checkConfigEnvironment(parseConfigText(`${head}inputs: [{type: file, path: ${join(tmp, 'a.log')}}, {type: file, path: ${join(tmp, 'c.log')}}]\n`, 't.yaml'));
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
     }
   });
 

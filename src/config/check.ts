@@ -51,6 +51,21 @@ export async function checkConfigEnvironment(loaded: LoadedConfig): Promise<Pars
       if (problem) issues.push({ path: `inputs[${i}].path`, line: locate(['inputs', i, 'path']), message: `cannot tail ${inp.path}: ${problem}` });
     }
   });
+  // one file under two names (a symlink, a hard link): each of its lines would be applied twice
+  const seen = new Map<string, { i: number; path: string }>();
+  config.inputs.forEach((inp, i) => {
+    if (inp.type !== 'file' || isGlob(inp.path)) return;
+    let id: string;
+    try {
+      const st = statSync(inp.path);
+      id = `${st.dev}:${st.ino}`;
+    } catch {
+      return; // (not there yet: nothing to compare)
+    }
+    const other = seen.get(id);
+    if (other && other.path !== inp.path) issues.push({ path: `inputs[${i}].path`, line: locate(['inputs', i, 'path']), message: `${inp.path} is the same file as ${other.path} (inputs[${other.i}]): each of its lines would be applied twice` });
+    else seen.set(id, { i, path: inp.path });
+  });
   if (issues.length) throw new ConfigError(issues, origin);
   return registry;
 }

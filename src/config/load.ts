@@ -3,6 +3,8 @@
  * from a file, its line, e.g. `onsight.yaml:12: regions[0].cidrs[1]: not a CIDR or IP address`.
  */
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { globToRegExp, isGlob } from '../sources/file/input.js';
 import { LineCounter, parseDocument, isMap, isNode, isScalar, type Document } from 'yaml';
 import { ConfigError, OnsightError, type ConfigIssue } from '../errors.js';
 import { canonicalIp, cidrsOverlap, parseCidr } from '../util/ip.js';
@@ -172,6 +174,18 @@ export function validateConfig(raw: unknown, locate: (path: (PropertyKey | { key
     }
     const clash = earlier.find((b) => b.proto === s.proto && b.port === s.port && s.port !== 0 && hostsClash(b.host, s.host));
     if (clash) errors.push(at(s.path, `${s.text} takes the same ${s.proto.toUpperCase()} port as ${clash.text} (${clash.path.join('.').replace(/\.(\d+)/g, '[$1]')}): one of them could not listen`));
+  }
+  // the same file tailed by two inputs: every line would be applied twice (and, for the same path,
+  // the two share one checkpoint row)
+  const tailed = config.inputs.map((inp, i) => ({ inp, i })).filter(({ inp }) => inp.type === 'file') as { inp: { path: string }; i: number }[];
+  for (let a = 0; a < tailed.length; a++) {
+    const { inp, i } = tailed[a];
+    const mine = resolve(inp.path);
+    for (const { inp: o, i: j } of tailed.slice(0, a)) {
+      const theirs = resolve(o.path);
+      const same = mine === theirs || (isGlob(theirs) && !isGlob(mine) && globToRegExp(theirs).re.test(mine)) || (isGlob(mine) && !isGlob(theirs) && globToRegExp(mine).re.test(theirs));
+      if (same) errors.push(at(['inputs', i, 'path'], `${inp.path} is also read by inputs[${j}] (${o.path}): each of its lines would be applied twice`));
+    }
   }
   if (errors.length) throw new ConfigError(errors, file);
   return { config, origin: file ?? '(embedded default)', warnings, locate };
