@@ -553,6 +553,21 @@ describe('file tailer', () => {
     await stop(lone); // (a blocked open would keep this waiting until a writer came)
   });
 
+  it('a glob\'s folder removed and made again is watched anew: files made in it are read (none were, until a restart)', async () => {
+    mkdirSync(join(dir, 'vpn'));
+    writeFileSync(join(dir, 'vpn', 'a.log'), 'before\n');
+    const sink = new CollectSink();
+    await tail(join(dir, 'vpn', '*.log'), sink, {}, { pollMs: 50 });
+    await until(() => sink.lines.length === 1);
+    rmSync(join(dir, 'vpn'), { recursive: true, force: true });
+    await sleep(200);
+    mkdirSync(join(dir, 'vpn'));
+    await sleep(300); // a poll sees the new folder
+    writeFileSync(join(dir, 'vpn', 'b.log'), 'after\n');
+    await until(() => sink.lines.length === 2, 5000, 'a file in the new folder read');
+    expect(sink.texts()).toEqual(['before', 'after']);
+  });
+
   it('glob syntax', () => {
     const g = globToRegExp('/var/log/{dhcp,vpn}/**/*.log');
     expect(g.base).toBe('/var/log');

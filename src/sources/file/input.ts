@@ -84,17 +84,53 @@ export async function startFileInput(opts: FileInputOptions, sink: LineSink, che
   };
 
   let watcher: FSWatcher | undefined;
-  if (matcher) {
-    watcher = watch(matcher.base, {
-      ignored: (p, st) => (st?.isFile() ?? false) && !matcher.re.test(p.split(sep).join('/')),
-      depth: matcher.depth,
+  /** the glob's base folder as watched (device and inode): one removed and made again is watched anew */
+  let baseId: string | undefined;
+  const folderId = async (dir: string) => {
+    try {
+      const st = await stat(dir);
+      return st.isDirectory() ? `${st.dev}:${st.ino}` : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const watchGlob = async (m: NonNullable<typeof matcher>) => {
+    baseId = await folderId(m.base);
+    const w = watch(m.base, {
+      ignored: (p, st) => (st?.isFile() ?? false) && !m.re.test(p.split(sep).join('/')),
+      depth: m.depth,
       ignoreInitial: false,
       persistent: true,
     });
-    watcher.on('add', (p) => void addFile(p, !ready).catch((err) => log.warn({ err, path: p }, 'could not start tailing')));
-    watcher.on('change', (p) => tailers.get(p)?.kick());
-    watcher.on('error', (err) => log.warn({ err }, 'file watcher error'));
-    await new Promise<void>((resolve) => watcher!.once('ready', () => resolve()));
+    w.on('add', (p) => void addFile(p, !ready).catch((err) => log.warn({ err, path: p }, 'could not start tailing')));
+    w.on('change', (p) => tailers.get(p)?.kick());
+    w.on('error', (err) => log.warn({ err }, 'file watcher error'));
+    await new Promise<void>((resolve) => w.once('ready', () => resolve()));
+    return w;
+  };
+  let rewatching = false;
+  /**
+   * The watch of a folder ends with the folder: `rm -rf vpn; mkdir vpn` left a glob over it blind
+   * to every file made there until a restart. Its identity is looked at each poll; a new one is watched.
+   */
+  const checkBase = async (m: NonNullable<typeof matcher>) => {
+    if (rewatching || closed) return;
+    const id = await folderId(m.base);
+    if (id === undefined || id === baseId) return;
+    rewatching = true;
+    try {
+      log.info({ folder: m.base }, 'the glob\'s folder was made anew; watching it again');
+      await watcher?.close().catch(() => undefined);
+      if (closed) return;
+      const w = await watchGlob(m);
+      if (closed) await w.close().catch(() => undefined); // (the input closed while it started)
+      else watcher = w;
+    } finally {
+      rewatching = false;
+    }
+  };
+  if (matcher) {
+    watcher = await watchGlob(matcher);
     ready = true;
   } else {
     await addFile(opts.path, true);
@@ -109,6 +145,7 @@ export async function startFileInput(opts: FileInputOptions, sink: LineSink, che
   }
 
   const timer = setInterval(() => {
+    if (matcher) void checkBase(matcher).catch((err) => log.warn({ err }, 'could not watch the glob\'s folder again'));
     for (const [p, t] of tailers) {
       // a glob match that vanished long ago (deleted, rotated away and finished): let it go
       if (glob && t.missingSince !== undefined && Date.now() - t.missingSince > 60_000) {
