@@ -314,6 +314,30 @@ describe('file tailer', () => {
     expect(s2.texts()).toEqual(['a3', 'a4', 'b1']);
   });
 
+  it('after a crash: a copytruncate while we catch up on the copy before is read too (the whole second copy was skipped)', async () => {
+    const p = join(dir, 'cc.log');
+    writeFileSync(p, 'a1\na2\n');
+    const cp = await checkpointAfter(p, 2);
+    appendFileSync(p, 'a3\na4\na5\n');
+    copyTruncate(p); // while we were down
+    appendFileSync(p, 'b1\nb2\n');
+    const s2 = new CollectSink();
+    s2.blockAfter = 1; // held back in the first copy
+    await tail(p, s2, { [p]: cp });
+    await until(() => s2.lines.length === 1 && s2.waiting > 0, 5000, 'held in the first copy');
+    copyTruncate(p); // the first copy shifted to .2, b1 b2 copied to .1, the log emptied
+    appendFileSync(p, 'c1\n');
+    await sleep(100);
+    s2.blockAfter = Infinity;
+    s2.drain();
+    await until(() => s2.lines.length >= 6, 5000, 'all lines').catch((e) => {
+      console.log(s2.texts());
+      throw e;
+    });
+    await sleep(200);
+    expect(s2.texts()).toEqual(['a3', 'a4', 'a5', 'b1', 'b2', 'c1']);
+  });
+
   it('after a crash: copytruncate twice while we were down (the second copy holds what came between the truncations)', async () => {
     const p = join(dir, 'c2.log');
     writeFileSync(p, 'a1\na2\n');

@@ -65,6 +65,17 @@ export type StartPosition =
   | { kind: 'beginning' }
   | { kind: 'end' };
 
+/** a file waiting its turn, held by its fd (`live`: the path's own file; `gzip`: decompressed when its turn comes) */
+interface QueuedFile {
+  fh: FileHandle;
+  dev: number;
+  ino: number;
+  path: string;
+  from: number;
+  live?: boolean;
+  gzip?: boolean;
+}
+
 export class FileTailer {
   readonly stats: TailerStats = { received: 0, dropped: {}, events: {} };
   private seg?: Segment;
@@ -80,7 +91,7 @@ export class FileTailer {
    * files to read after the current one: rotated ones to finish, opened when queued (logrotate may
    * rename them again before we get there), and last the live file, held by its fd
    */
-  private queue: { fh: FileHandle; dev: number; ino: number; path: string; from: number; live?: boolean; gzip?: boolean }[] = [];
+  private queue: QueuedFile[] = [];
   private offset = 0;
   private readPos = 0;
   private buf: Buffer = Buffer.alloc(0);
@@ -425,6 +436,22 @@ export class FileTailer {
   }
 
   /**
+   * The copies of the series made after `done` (found by its inode or content), but the live file
+   * itself and a copy it still holds from its start, queued before `live`, which goes back last.
+   */
+  private async queueCopiesSince(done: ContentMark & { ino: number; dev: number }, live: QueuedFile): Promise<void> {
+    const rest = this.queue.splice(0);
+    const found = await findRotated(this.opts.key, done, live.ino).catch(() => undefined);
+    const newer = (found?.newer ?? []).filter((s) => s.st.ino !== live.ino || s.st.dev !== live.dev);
+    if (newer.length) {
+      const copies = await this.notInLive(newer, live);
+      for (const s of copies) await this.enqueue(s, 0);
+      if (copies.length) this.log.info({ path: this.opts.key, files: copies.map((s) => s.path) }, 'copied again while we read the copy before: reading the new copies first');
+    }
+    this.queue.push(live, ...rest);
+  }
+
+  /**
    * Close the current (rotated) file and move to the next queued one, or the live path. After the
    * last rotated file, the files rotated while we read it (the path was missing when we resumed, or
    * it rotated twice meanwhile) come before the live path: opening the path alone would skip them.
@@ -439,6 +466,10 @@ export class FileTailer {
         else await this.enqueueThenLive([], await this.openLive());
         finished = undefined;
       }
+      // from a finished copy to the live file: copies made meanwhile come first (a copytruncate while
+      // we caught up on the one before: the live file no longer holds what went into the new copy)
+      if (finished && this.queue[0]?.live) await this.queueCopiesSince(finished, this.queue.shift()!);
+      finished = undefined;
       const q = this.queue.shift();
       if (!q) return;
       // a gzip rotation (resumeCompressed): its decompressed copy; none could be made: the next file
