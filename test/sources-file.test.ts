@@ -64,6 +64,19 @@ function copyTruncate(p: string, truncate = true): void {
   if (truncate) truncateSync(p, 0);
 }
 
+/** logrotate's create rotation: .N shifted to .N+1, the log renamed to .1, a new empty log */
+function shiftRename(p: string): void {
+  for (let n = 9; n >= 1; n--) {
+    try {
+      renameSync(`${p}.${n}`, `${p}.${n + 1}`);
+    } catch {
+      /* none */
+    }
+  }
+  renameSync(p, p + '.1');
+  writeFileSync(p, '');
+}
+
 /** logrotate's compress: `path` gzipped to `path.gz`, and removed */
 function gzipAway(path: string): void {
   writeFileSync(path + '.gz', gzipSync(readFileSync(path)));
@@ -336,6 +349,82 @@ describe('file tailer', () => {
     });
     await sleep(200);
     expect(s2.texts()).toEqual(['a3', 'a4', 'a5', 'b1', 'b2', 'c1']);
+  });
+
+  it('after a crash, held in .1 while the log is renamed twice: every file once, in order (the check before the live file read one twice)', async () => {
+    const p = join(dir, 'rr.log');
+    writeFileSync(p, 'a1\na2\n');
+    const cp = await checkpointAfter(p, 2);
+    appendFileSync(p, 'a3\na4\n');
+    shiftRename(p);
+    appendFileSync(p, 'b1\nb2\n');
+    const s2 = new CollectSink();
+    s2.blockAfter = 1;
+    await tail(p, s2, { [p]: cp });
+    await until(() => s2.lines.length === 1 && s2.waiting > 0, 5000, 'held in .1');
+    shiftRename(p);
+    appendFileSync(p, 'c1\nc2\n');
+    shiftRename(p);
+    appendFileSync(p, 'd1\n');
+    await sleep(100);
+    s2.blockAfter = Infinity;
+    s2.drain();
+    await until(() => s2.lines.length >= 7, 5000, 'all lines');
+    await sleep(500);
+    expect(s2.texts()).toEqual(['a3', 'a4', 'b1', 'b2', 'c1', 'c2', 'd1']);
+  });
+
+  it('after a crash, held in the copy while a copytruncate with compress comes: the gzipped new copy is read before the live file', async () => {
+    const p = join(dir, 'cz.log');
+    writeFileSync(p, 'a1\na2\n');
+    const cp = await checkpointAfter(p, 2);
+    appendFileSync(p, 'a3\na4\na5\n');
+    copyTruncate(p);
+    appendFileSync(p, 'b1\nb2\n');
+    const s2 = new CollectSink();
+    s2.blockAfter = 1;
+    await tail(p, s2, { [p]: cp });
+    await until(() => s2.lines.length === 1 && s2.waiting > 0, 5000, 'held in the copy');
+    copyTruncate(p);
+    gzipAway(p + '.1');
+    appendFileSync(p, 'c1\n');
+    await sleep(100);
+    s2.blockAfter = Infinity;
+    s2.drain();
+    await until(() => s2.lines.length >= 6, 5000, 'all lines').catch((e) => {
+      console.log(s2.texts());
+      throw e;
+    });
+    await sleep(300);
+    expect(s2.texts()).toEqual(['a3', 'a4', 'a5', 'b1', 'b2', 'c1']);
+  });
+
+  it('running, renamed twice, then twice again while held in the middle file: every file once, in order', async () => {
+    const p = join(dir, 'rt.log');
+    writeFileSync(p, '');
+    const s = new CollectSink();
+    s.blockAfter = 2;
+    await tail(p, s);
+    appendFileSync(p, 'a1\na2\na3\n');
+    await until(() => s.lines.length === 2 && s.waiting > 0, 5000, 'held in the first file');
+    shiftRename(p);
+    appendFileSync(p, 'b1\nb2\n');
+    shiftRename(p);
+    appendFileSync(p, 'c1\nc2\n');
+    await sleep(300);
+    s.blockAfter = 2;
+    s.drain();
+    await until(() => s.lines.length === 4 && s.waiting > 0, 5000, 'held in the middle file');
+    shiftRename(p);
+    appendFileSync(p, 'd1\n');
+    shiftRename(p);
+    appendFileSync(p, 'e1\n');
+    await sleep(300);
+    s.blockAfter = Infinity;
+    s.drain();
+    await until(() => s.lines.length >= 9, 5000, 'all lines');
+    await sleep(500);
+    expect(s.texts()).toEqual(['a1', 'a2', 'a3', 'b1', 'b2', 'c1', 'c2', 'd1', 'e1']);
   });
 
   it('after a crash: copytruncate twice while we were down (the second copy holds what came between the truncations)', async () => {

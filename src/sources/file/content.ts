@@ -149,7 +149,7 @@ async function listSiblings(path: string, compressed = false): Promise<Sibling[]
 }
 
 /** The listing's order, oldest first: mtime, then the name's rotation suffix (a compression extension aside: gzip keeps the mtime). */
-function listingOrder(path: string): (a: Sibling, b: Sibling) => number {
+export function listingOrder(path: string): (a: Sibling, b: Sibling) => number {
   return (a, b) => a.st.mtimeMs - b.st.mtimeMs || olderByName(rotationSuffix(path, a), rotationSuffix(path, b));
 }
 
@@ -200,7 +200,15 @@ function newerInSeries(path: string, sibs: Sibling[], match: Sibling): Sibling[]
  * nothing for reads of a regular file.)
  */
 export async function openFile(path: string): Promise<FileHandle> {
-  const fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  let fh: FileHandle;
+  try {
+    fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (err) {
+    // another process holds a write lease on it (Samba's oplocks, an NFS server's delegation): a
+    // blocking open waits for the lease break, as before (a FIFO never answers EAGAIN to a reader)
+    if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+    fh = await open(path, 'r');
+  }
   let st: Stats;
   try {
     st = await fh.stat();
@@ -305,6 +313,17 @@ export function isGzip(path: string): boolean {
   return GZIP.test(path);
 }
 
+/**
+ * The gzip rotations after `match` (a plain rotation) in its naming series, oldest first: copies
+ * compressed since (copytruncate with compress while we read `match`).
+ */
+export async function newerCompressed(path: string, match: Sibling): Promise<Sibling[]> {
+  const series = seriesOf(rotationSuffix(path, match));
+  if (series === undefined) return [];
+  const order = listingOrder(path);
+  return (await compressedSiblings(path)).filter((x) => isGzip(x.path) && seriesOf(rotationSuffix(path, x)) === series && order(match, x) < 0).sort(order);
+}
+
 /** The suffix of a rotation's name after the log's, without a compression extension (`.2` for `app.log.2.gz`). */
 function rotationSuffix(path: string, s: Sibling): string {
   return basename(s.path).slice(basename(path).length).replace(COMPRESSED, '');
@@ -364,7 +383,14 @@ export async function findCompressedIn(path: string, packed: Sibling[], want: Co
       if (last) continue;
       return 'moved';
     }
-    if (!(await gzipMatches(opened.fh, want))) {
+    let matches: boolean;
+    try {
+      matches = await gzipMatches(opened.fh, want);
+    } catch (err) {
+      await opened.fh.close().catch(() => undefined); // (the search fails as before, without leaking the fd)
+      throw err;
+    }
+    if (!matches) {
       await opened.fh.close().catch(() => undefined);
       continue;
     }

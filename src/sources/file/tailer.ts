@@ -24,7 +24,7 @@ import { setTimeout as wait } from 'node:timers/promises';
 import { isUtf8 } from 'node:buffer';
 import type { Logger } from '../../log.js';
 import type { FileCheckpoint, LineSink, RawLine } from '../types.js';
-import { FP_BYTES, TAIL_BYTES, compressedSiblings, openFile, contentMatches, detectEncoding, findCompressed, findRotated, inflate, isGzip, openListed, readAt, rotatedSiblings, sha256hex, type ContentMark, type Encoding, type Sibling } from './content.js';
+import { FP_BYTES, TAIL_BYTES, compressedSiblings, listingOrder, newerCompressed, openFile, contentMatches, detectEncoding, findCompressed, findRotated, inflate, isGzip, openListed, readAt, rotatedSiblings, sha256hex, type ContentMark, type Encoding, type Sibling } from './content.js';
 
 /** a checkpointed file not found beside the path is looked for this many more times, ROTATED_LOOK_AGAIN_MS × k apart */
 const ROTATED_LOOKS = 3;
@@ -441,14 +441,26 @@ export class FileTailer {
    */
   private async queueCopiesSince(done: ContentMark & { ino: number; dev: number }, live: QueuedFile): Promise<void> {
     const rest = this.queue.splice(0);
-    const found = await findRotated(this.opts.key, done, live.ino).catch(() => undefined);
-    const newer = (found?.newer ?? []).filter((s) => s.st.ino !== live.ino || s.st.dev !== live.dev);
-    if (newer.length) {
-      const copies = await this.notInLive(newer, live);
-      for (const s of copies) await this.enqueue(s, 0);
-      if (copies.length) this.log.info({ path: this.opts.key, files: copies.map((s) => s.path) }, 'copied again while we read the copy before: reading the new copies first');
+    try {
+      const found = await findRotated(this.opts.key, done, live.ino).catch(() => undefined);
+      // (plain and gzipped alike: a copy made meanwhile may be compressed already)
+      let newer = found ? [...found.newer, ...(await newerCompressed(this.opts.key, found.match).catch(() => []))].sort(listingOrder(this.opts.key)) : undefined;
+      if (!newer) {
+        // (the finished copy compressed since: the copies after it, gzip or plain, through its gzipped copy)
+        const packed = (await findCompressed(this.opts.key, done).catch(() => undefined))?.found;
+        await packed?.fh.close().catch(() => undefined);
+        newer = packed?.newer ?? [];
+      }
+      // only those older than the live file itself: it may have been renamed into the series while we
+      // were held back, and what came after it is found when it is finished (queued now, it was read twice)
+      const at = newer.findIndex((s) => s.st.ino === live.ino && s.st.dev === live.dev);
+      const before = at >= 0 ? newer.slice(0, at) : newer;
+      const n = this.queue.length;
+      await this.enqueueNewer(before, live);
+      if (this.queue.length > n) this.log.info({ path: this.opts.key, files: this.queue.slice(n).map((q) => q.path) }, 'copied again while we read the copy before: reading the new copies first');
+    } finally {
+      this.queue.push(live, ...rest);
     }
-    this.queue.push(live, ...rest);
   }
 
   /**
