@@ -636,6 +636,31 @@ describe('file tailer', () => {
     expect(sink.texts()).toEqual(['before', 'after']);
   });
 
+  it('files quiet for a while are polled less often, and still read what comes: appended, rotated, truncated', async () => {
+    mkdirSync(join(dir, 'q'));
+    const a = join(dir, 'q', 'a.log');
+    writeFileSync(a, 'a1\n');
+    const single = join(dir, 'single.log');
+    writeFileSync(single, 's1\n');
+    const sink = new CollectSink();
+    const one = new CollectSink();
+    await tail(join(dir, 'q', '*.log'), sink, {}, { idlePollAfterMs: 100 });
+    await tail(single, one, {}, { idlePollAfterMs: 100 });
+    await until(() => sink.lines.length === 1 && one.lines.length === 1);
+    await sleep(400); // both quiet now
+    appendFileSync(a, 'a2\n');
+    appendFileSync(single, 's2\n');
+    await until(() => sink.lines.length === 2 && one.lines.length === 2, 5000, 'appended lines of quiet files');
+    await sleep(400);
+    renameSync(single, single + '.1');
+    writeFileSync(single, 's3\n');
+    copyTruncate(a);
+    appendFileSync(a, 'a3\n');
+    await until(() => sink.lines.length === 3 && one.lines.length === 3, 5000, 'after a rotation and a truncation');
+    await sleep(300);
+    expect([sink.texts(), one.texts()]).toEqual([['a1', 'a2', 'a3'], ['s1', 's2', 's3']]);
+  });
+
   it('glob syntax', () => {
     const g = globToRegExp('/var/log/{dhcp,vpn}/**/*.log');
     expect(g.base).toBe('/var/log');

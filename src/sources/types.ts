@@ -157,6 +157,8 @@ export interface FileInputOptions {
   rotateWaitMs?: number;
   /** longest line (bytes); longer lines are skipped and counted as tooLarge. Default 1 MiB. */
   maxLineBytes?: number;
+  /** a file with no data for this long is polled every 8th poll only (its watcher's events still wake it). Default 60 s. */
+  idlePollAfterMs?: number;
 }
 
 /** Reads the last committed checkpoint of a file input (from the store). */

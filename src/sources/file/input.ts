@@ -16,6 +16,11 @@ import type { Logger } from '../../log.js';
 import type { CheckpointReader, FileInputOptions, InputHandle, LineSink, SourceCounters } from '../types.js';
 import { FileTailer, type StartPosition } from './tailer.js';
 
+/** a tailed file with no data for this long is polled less often */
+const IDLE_AFTER_MS = 60_000;
+/** … once in this many polls (2 s at the default 250 ms) */
+const IDLE_EVERY = 8;
+
 export function isGlob(p: string): boolean {
   return /[*?[{]/.test(p) || /[@!+]\(/.test(p);
 }
@@ -144,7 +149,10 @@ export async function startFileInput(opts: FileInputOptions, sink: LineSink, che
     watcher.on('error', (err) => log.debug({ err }, 'file watcher error'));
   }
 
+  let tick = 0;
   const timer = setInterval(() => {
+    tick++;
+    const now = Date.now();
     if (matcher) void checkBase(matcher).catch((err) => log.warn({ err }, 'could not watch the glob\'s folder again'));
     for (const [p, t] of tailers) {
       // a glob match that vanished long ago (deleted, rotated away and finished): let it go
@@ -154,6 +162,9 @@ export async function startFileInput(opts: FileInputOptions, sink: LineSink, che
         void t.close();
         continue;
       }
+      // a file quiet for a minute is looked at every IDLE_EVERY polls: its watcher's events still wake
+      // it at once, and polling every file every pollMs cost a core's 25 % at 1,000 idle files
+      if (tick % IDLE_EVERY !== 0 && now - t.lastActivityAt > (opts.idlePollAfterMs ?? IDLE_AFTER_MS)) continue;
       t.kick();
     }
   }, pollMs);

@@ -111,6 +111,13 @@ export class FileTailer {
   /** a new inode appeared at the path: when we first saw it, and when the old fd last gave data */
   private rotating?: { since: number; lastData: number };
   private lastDataAt = 0;
+  /** when this tailer was started */
+  private readonly startedAt = Date.now();
+
+  /** when data last came, or the tailer started (the input polls a long-quiet file less often) */
+  get lastActivityAt(): number {
+    return Math.max(this.lastDataAt, this.startedAt);
+  }
   /** a rotated file at EOF but written to lately: its stat when first seen so (rotatedQuiet) */
   private rotatedSeen?: { key: string; since: number };
   /**
