@@ -86,6 +86,8 @@ describe('a sender whose clock was never set', () => {
       expect(present.map((b) => [b.ip, b.mac]).sort()).toEqual([['10.20.0.20', '52:54:00:00:00:20'], ['10.20.0.21', '52:54:00:00:00:21']]);
       const metrics = await renderMetrics(daemonView(d));
       expect(metrics).toMatch(/^onsight_parser_bad_times_total\{why="clockUnset",outcome="dropped"\} 1$/m);
+      // (dropped on purpose, not a malformed draft: no parser bug counted)
+      expect(metrics).toMatch(/^onsight_parser_invalid_sightings_total 0$/m);
     } finally {
       await d.stop();
     }

@@ -206,7 +206,7 @@ export class LineDecoder {
     }
     if (unset && at === received && meta.line !== undefined) {
       this.counters.clockUnsetDropped = (this.counters.clockUnsetDropped ?? 0) + 1;
-      return undefined;
+      return null;
     }
     if (unset) this.counters.clockUnset = (this.counters.clockUnset ?? 0) + 1;
     // never place an event more than a day in the future
