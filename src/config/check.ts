@@ -31,6 +31,16 @@ export function tailedPathProblem(path: string): string | undefined {
   return undefined;
 }
 
+/** a file's device and inode, or undefined when it is not there (yet) */
+function fileId(path: string): string | undefined {
+  try {
+    const st = statSync(path);
+    return `${st.dev}:${st.ino}`;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Throws a ConfigError listing every problem (with lines); returns the parser registry it loaded. */
 export async function checkConfigEnvironment(loaded: LoadedConfig): Promise<ParserRegistry> {
   const { config, locate, origin } = loaded;
@@ -41,6 +51,8 @@ export async function checkConfigEnvironment(loaded: LoadedConfig): Promise<Pars
     throw new ConfigError([{ path: 'parsers.directory', line: locate(['parsers', 'directory']), message: (err as Error).message }], origin);
   }
   const issues: ConfigIssue[] = [];
+  // one file under two names (a symlink, a hard link): each of its lines would be applied twice
+  const seen = new Map<string, { i: number; path: string }>();
   config.inputs.forEach((inp, i) => {
     const format = inputParserFormat(inp); // lease databases decode their own
     if (format !== undefined && format !== 'auto' && !registry.get(format)) {
@@ -49,22 +61,11 @@ export async function checkConfigEnvironment(loaded: LoadedConfig): Promise<Pars
     if (inp.type === 'file') {
       const problem = tailedPathProblem(inp.path);
       if (problem) issues.push({ path: `inputs[${i}].path`, line: locate(['inputs', i, 'path']), message: `cannot tail ${inp.path}: ${problem}` });
+      const id = isGlob(inp.path) ? undefined : fileId(inp.path);
+      const other = id === undefined ? undefined : seen.get(id);
+      if (other && other.path !== inp.path) issues.push({ path: `inputs[${i}].path`, line: locate(['inputs', i, 'path']), message: `${inp.path} is the same file as ${other.path} (inputs[${other.i}]): each of its lines would be applied twice` });
+      else if (id !== undefined) seen.set(id, { i, path: inp.path });
     }
-  });
-  // one file under two names (a symlink, a hard link): each of its lines would be applied twice
-  const seen = new Map<string, { i: number; path: string }>();
-  config.inputs.forEach((inp, i) => {
-    if (inp.type !== 'file' || isGlob(inp.path)) return;
-    let id: string;
-    try {
-      const st = statSync(inp.path);
-      id = `${st.dev}:${st.ino}`;
-    } catch {
-      return; // (not there yet: nothing to compare)
-    }
-    const other = seen.get(id);
-    if (other && other.path !== inp.path) issues.push({ path: `inputs[${i}].path`, line: locate(['inputs', i, 'path']), message: `${inp.path} is the same file as ${other.path} (inputs[${other.i}]): each of its lines would be applied twice` });
-    else seen.set(id, { i, path: inp.path });
   });
   if (issues.length) throw new ConfigError(issues, origin);
   return registry;

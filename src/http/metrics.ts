@@ -7,7 +7,7 @@
 import { writeClusterMetrics } from '../cluster/metrics.js';
 import { droppedLogLines } from '../log.js';
 import { MetricsRegistry, type Labels } from './prom.js';
-import { buildStatus, onsightVersion, type Status } from './status.js';
+import { buildStatus, onsightVersion, type Status, type StatusOptions } from './status.js';
 import type { DaemonView } from './view.js';
 
 /** Seconds from the sighting that made a device due to the launch of its scan. */
@@ -30,8 +30,11 @@ export function scanTimings(w: MetricsRegistry): ScanTimings {
   };
 }
 
+/** what a scrape needs of the status: no coverage timeline, no decisions (nothing here reads them) */
+export const METRICS_STATUS: StatusOptions = { coverageDays: 0, decisions: 0 };
+
 export async function renderMetrics(d: DaemonView, given?: Status): Promise<string> {
-  const status = given ?? await buildStatus(d, { coverageDays: 0, decisions: 0 });
+  const status = given ?? await buildStatus(d, METRICS_STATUS);
   const w = d.metricsRegistry();
   // one scrape at a time (prom.ts scrape()): overlapping ones would add into each other's counters
   return w.scrape(() => fillMetrics(d, w, status));

@@ -9,7 +9,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../log.js';
 import type { DaemonView } from './view.js';
-import { renderMetrics } from './metrics.js';
+import { METRICS_STATUS, renderMetrics } from './metrics.js';
 import { PAGE_CSP, PAGE_HTML } from './page.js';
 import { handleOperatorApi } from './operator.js';
 import { buildStatus, onsightVersion, type Status } from './status.js';
@@ -78,9 +78,8 @@ export async function startHttp(daemon: DaemonView, web: HttpListenConfig | stri
   };
   const pageStatus = sharedStatus(() => buildStatus(daemon));
   const status = () => pageStatus.get();
-  // a scrape takes the page's status when one is fresh or under way; else it builds one without the
-  // coverage timeline and the decisions (metrics.ts has no use for them)
-  const scrapeStatus = sharedStatus(() => buildStatus(daemon, { coverageDays: 0, decisions: 0 }));
+  // a scrape takes the page's status when one is fresh or under way; else it builds what it needs
+  const scrapeStatus = sharedStatus(() => buildStatus(daemon, METRICS_STATUS));
   const metricsStatus = () => pageStatus.current() ?? scrapeStatus.get();
   const OPERATOR_ROUTES = new Set(['/api/why', '/api/rescan', '/api/skip']);
   const web_ = createWebServer(cfg, async (req: IncomingMessage, res: ServerResponse) => {

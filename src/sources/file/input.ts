@@ -156,7 +156,7 @@ export async function startFileInput(opts: FileInputOptions, sink: LineSink, che
     if (matcher) void checkBase(matcher).catch((err) => log.warn({ err }, 'could not watch the glob\'s folder again'));
     for (const [p, t] of tailers) {
       // a glob match that vanished long ago (deleted, rotated away and finished): let it go
-      if (glob && t.missingSince !== undefined && Date.now() - t.missingSince > 60_000) {
+      if (glob && t.missingSince !== undefined && now - t.missingSince > 60_000) {
         tailers.delete(p);
         fold(t);
         void t.close();

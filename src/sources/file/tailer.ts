@@ -433,13 +433,21 @@ export class FileTailer {
     if (!found) {
       // compressed since (logrotate's compress): it is in no plain rotation, and the files rotated
       // after it, compressed or not, were skipped (a middle file's lines lost while we were behind)
-      const packed = (await findCompressed(this.opts.key, done)).found;
-      if (packed) {
-        await packed.fh.close().catch(() => undefined); // (finished: only the newer ones are read)
-        await this.enqueueNewer(packed.newer, live);
-      } else if (seenAtPath) rotated = (await rotatedSiblings(this.opts.key)).filter((s) => s.st.ino === seenAtPath.ino && s.st.dev === seenAtPath.dev);
+      const after = await this.rotatedAfterGzipped(done);
+      if (after) await this.enqueueNewer(after, live);
+      else if (seenAtPath) rotated = (await rotatedSiblings(this.opts.key)).filter((s) => s.st.ino === seenAtPath.ino && s.st.dev === seenAtPath.dev);
     }
     await this.enqueueThenLive(rotated, live, 'rotated meanwhile; reading the rotated files first');
+  }
+
+  /**
+   * The rotations after `done`, gzip or plain, found through its gzipped copy (a file we finished,
+   * compressed since); undefined when no gzip rotation holds it.
+   */
+  private async rotatedAfterGzipped(done: ContentMark): Promise<Sibling[] | undefined> {
+    const packed = (await findCompressed(this.opts.key, done)).found;
+    await packed?.fh.close().catch(() => undefined); // (finished: only the newer ones are read)
+    return packed?.newer;
   }
 
   /**
@@ -451,13 +459,10 @@ export class FileTailer {
     try {
       const found = await findRotated(this.opts.key, done, live.ino).catch(() => undefined);
       // (plain and gzipped alike: a copy made meanwhile may be compressed already)
-      let newer = found ? [...found.newer, ...(await newerCompressed(this.opts.key, found.match).catch(() => []))].sort(listingOrder(this.opts.key)) : undefined;
-      if (!newer) {
-        // (the finished copy compressed since: the copies after it, gzip or plain, through its gzipped copy)
-        const packed = (await findCompressed(this.opts.key, done).catch(() => undefined))?.found;
-        await packed?.fh.close().catch(() => undefined);
-        newer = packed?.newer ?? [];
-      }
+      // (else the finished copy was compressed since: the copies after it, through its gzipped copy)
+      const newer = found
+        ? [...found.newer, ...(await newerCompressed(this.opts.key, found.match).catch(() => []))].sort(listingOrder(this.opts.key))
+        : ((await this.rotatedAfterGzipped(done).catch(() => undefined)) ?? []);
       // only those older than the live file itself: it may have been renamed into the series while we
       // were held back, and what came after it is found when it is finished (queued now, it was read twice)
       const at = newer.findIndex((s) => s.st.ino === live.ino && s.st.dev === live.dev);
@@ -685,7 +690,7 @@ export class FileTailer {
     this.log.info({ path: this.opts.key, size: st.size, offset: this.offset, copy: copy?.match.path ?? packed?.match.path }, `file ${shrunk ? 'truncated' : 'overwritten'}; reading it again from the start`);
     if (copy && copy.match.st.size > this.offset) await this.enqueue(copy.match, this.offset);
     // copies made after it (copytruncate again while we were paused: what was written between the two truncations)
-    if (copy) for (const s of await this.notInLive(copy.newer, seg)) await this.enqueue(s, 0);
+    if (copy) await this.enqueueNewer(copy.newer, seg);
     if (packed) await this.enqueueCompressed(packed, this.offset, seg);
     await this.restartLive(seg);
     return true;
