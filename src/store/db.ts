@@ -3,9 +3,11 @@
  * Migrations are append-only: never edit one that has shipped, add the next.
  */
 import Database, { type Database as SqliteDatabase } from './sqlite.js';
-import { existsSync, mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { OnsightError } from '../errors.js';
+import { daemonHoldsLock } from './lock.js';
 
 export type DB = SqliteDatabase;
 
@@ -219,7 +221,8 @@ function requireSchema(db: DB, file: string): void {
 function unreadable(file: string, err: unknown): OnsightError {
   const m = (err as Error).message;
   const hint = /not a database|malformed/i.test(m) ? ': the file is damaged or not an onsight state (restore it from a backup, or move it away to start afresh)'
-    : /locked|busy/i.test(m) ? ': another process holds it (a long write, or a tool with the file open)' : '';
+    : /locked|busy/i.test(m) ? ': another process holds it (a long write, or a tool with the file open)'
+    : /unable to open database file/i.test(m) ? `: this user may not open ${file}-shm or ${file}-wal beside it (run as the daemon's user, or root)` : '';
   return new OnsightError('ONSIGHT_STORE', `cannot read the state database ${file}: ${m}${hint}`, { cause: err });
 }
 
@@ -243,8 +246,60 @@ export function openDatabaseReadOnly(file: string): DB {
     throw new OnsightError('ONSIGHT_STORE', `cannot open the state database ${file} read-only: ${(err as Error).message}`, { cause: err });
   }
   db.pragma('busy_timeout = 5000');
+  try {
+    schemaVersion(db);
+  } catch (err) {
+    if (!cannotMakeShm(err, file)) {
+      db.close();
+      throw unreadable(file, err);
+    }
+    db.close();
+    db = openStopped(file, err);
+  }
   requireSchema(db, file);
   return db;
+}
+
+/**
+ * A reader of a WAL database needs FILE-shm beside it, and a clean close removes it: a user who may
+ * read the state but not write its folder (a group given read access) could not read it once the
+ * daemon had stopped. With no daemon and no unmerged writes in FILE-wal the file as it stands is the
+ * whole state, so it is read in SQLite's immutable mode, which makes no -shm and takes no lock.
+ */
+function openStopped(file: string, cause: unknown): DB {
+  const folder = dirname(resolve(file));
+  const asUser = `this user may not create ${file}-shm in ${folder}; run the view as the daemon's user (or root), or let this user write ${folder}`;
+  if (daemonHoldsLock(file) !== false) {
+    throw new OnsightError('ONSIGHT_STORE', `cannot read the state database ${file}: the daemon is running (or its lock cannot be read) and ${asUser}`, { cause });
+  }
+  if (bytes(`${file}-wal`) > 0) {
+    throw new OnsightError('ONSIGHT_STORE', `cannot read the state database ${file}: ${file}-wal holds writes not yet merged (the daemon stopped uncleanly) and ${asUser}; starting the daemon merges them`, { cause });
+  }
+  try {
+    const db = new Database(`${pathToFileURL(resolve(file)).href}?immutable=1`, { readonly: true });
+    schemaVersion(db);
+    return db;
+  } catch (err) {
+    throw new OnsightError('ONSIGHT_STORE', `cannot read the state database ${file}: ${asUser} (${(err as Error).message})`, { cause: err });
+  }
+}
+
+/**
+ * SQLite's errors for a read-only connection that cannot create the -shm beside its file: with no
+ * -wal, READONLY_DIRECTORY (or CANTINIT); with a -wal, CANTOPEN
+ */
+function cannotMakeShm(err: unknown, file: string): boolean {
+  const code = (err as { code?: string }).code ?? '';
+  return code === 'SQLITE_READONLY_DIRECTORY' || code === 'SQLITE_READONLY_CANTINIT' ||
+    (code === 'SQLITE_CANTOPEN' && !existsSync(`${file}-shm`));
+}
+
+function bytes(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
 }
 
 /**

@@ -4,7 +4,7 @@
  * the process dies (kill -9 included), so a crash never leaves a stale lock behind, and read-only
  * views (`onsight hosts`) are not blocked because the state file itself is not locked.
  */
-import { lstatSync, mkdirSync, readlinkSync, realpathSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readlinkSync, realpathSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import Database from './sqlite.js';
 import { OnsightError } from '../errors.js';
@@ -43,6 +43,26 @@ export function lockStateFile(state: string): StateLock {
       db.close();
     },
   };
+}
+
+/**
+ * Whether a daemon holds the lock of `state`: true, false, or undefined when the lock file cannot
+ * be read. Its exclusive transaction keeps every other connection from reading it (SQLITE_BUSY).
+ */
+export function daemonHoldsLock(state: string): boolean | undefined {
+  const file = `${realPath(state)}.lock`;
+  if (!existsSync(file)) return false;
+  let db;
+  try {
+    db = new Database(file, { readonly: true, fileMustExist: true });
+    db.pragma('busy_timeout = 0');
+    db.prepare('SELECT count(*) FROM sqlite_master').get();
+    return false;
+  } catch (err) {
+    return (err as { code?: string }).code === 'SQLITE_BUSY' || /database is locked/.test((err as Error).message) ? true : undefined;
+  } finally {
+    db?.close();
+  }
 }
 
 /**

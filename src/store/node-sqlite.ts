@@ -43,10 +43,13 @@ export class SqliteError extends Error {
   }
 }
 
+/** the extended codes onsight tells apart (better-sqlite3 gives every extended code's name) */
+const EXTENDED_CODES: Record<number, string> = { 1288: 'SQLITE_READONLY_CANTINIT', 1544: 'SQLITE_READONLY_DIRECTORY' };
+
 function mapError(err: unknown): unknown {
   const e = err as { errcode?: number; message?: string };
   if (typeof e?.errcode !== 'number') return err;
-  const mapped = new SqliteError(e.message ?? 'SQLite error', PRIMARY_CODES[e.errcode & 0xff] ?? `SQLITE_${e.errcode}`);
+  const mapped = new SqliteError(e.message ?? 'SQLite error', EXTENDED_CODES[e.errcode] ?? PRIMARY_CODES[e.errcode & 0xff] ?? `SQLITE_${e.errcode}`);
   (mapped as { cause?: unknown }).cause = err;
   return mapped;
 }
