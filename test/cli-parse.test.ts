@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CLI } from './helpers/paths.js';
+import { CLI, REPO } from './helpers/paths.js';
 
 const run = (args: string[], input?: string) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', input });
 
@@ -32,6 +32,28 @@ describe('onsight parse / formats', () => {
     const r = run(['parse', '--format', 'isc-dhcpd'], '<30>Nov 22 19:54:11 gw dhcpd[812]: DHCPACK on 10.20.1.8 to 52:54:00:aa:bb:cd via eth0\n');
     expect(r.status).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ ip: '10.20.1.8', source: 'stdin', line: 1 });
+  });
+
+  it('--explain says on stderr, per line, why it gave no sighting: no parser, a line of the format without an event, a draft refused and why', () => {
+    const cfg = join(dir, 'plugins.yaml');
+    writeFileSync(cfg, `parsers: { directory: ${join(REPO, 'examples', 'parsers')} }\npolicy: { scope: ["10.0.0.0/8"] }\nregions: [{ name: r, cidrs: ["10.0.0.0/8"], appliances: [a] }]\n`);
+    const lines = [
+      '<134>Nov 24 10:00:00 vpn1 acme-vpn[311]: session=1 event=connect user=jdoe client=203.0.113.9 assigned=10.77.0.15',
+      '<134>Nov 24 10:00:01 vpn1 acme-vpn[311]: session=2 event=connect user=ann client=203.0.113.9 assigned=10.77.0.999',
+      '<134>Nov 24 10:00:02 vpn1 acme-vpn[311]: session=1 event=keepalive',
+      'garbage',
+    ];
+    const r = run(['parse', '--format', 'auto', '--zone', 'UTC', '--config', cfg, '--explain'], lines.join('\n'));
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim().split('\n').map((l) => JSON.parse(l).line)).toEqual([1]);
+    expect(r.stderr.split('\n').slice(0, 3)).toEqual([
+      'stdin:2: acme-vpn: a malformed draft (a parser bug): ip "10.77.0.999" is no IP address',
+      'stdin:3: acme-vpn claimed it and made no sighting of it (a message of the format that tells no lease or tunnel event, or one it could not read)',
+      'stdin:4: no parser claimed it',
+    ]);
+    expect(r.stderr).toMatch(/^4 lines: 1 sightings .*, 1 malformed drafts dropped$/m);
+    // without it, the summary alone
+    expect(run(['parse', '--format', 'auto', '--config', cfg], lines.join('\n')).stderr.trim().split('\n')).toHaveLength(1);
   });
 
   it('exit 2 for an unknown format or bad usage, 1 for an unreadable file', () => {

@@ -101,16 +101,17 @@ program.command('parse')
   .description('read log lines (files or stdin), print one Sighting JSON per line; never launches anything')
   .requiredOption('-f, --format <id>', 'parser id, or auto')
   .option('-z, --zone <zone>', 'time zone for stamps without one (IANA name, UTC or local)')
+  .option('-e, --explain', 'say on stderr, as FILE:LINE: reason, why each line gave no sighting')
   .addOption(configOption())
   .argument('[files...]', 'files to read (stdin when none)')
-  .action(async (files: string[], o: { format: string; zone?: string; config?: string }) => {
+  .action(async (files: string[], o: { format: string; zone?: string; config?: string; explain?: boolean }) => {
     if (o.zone !== undefined && !isValidZone(o.zone)) throw new UsageError(`--zone: unknown time zone "${o.zone}" (an IANA name such as Europe/Berlin, UTC or local)`);
     const loaded = o.config ? loadConfig(o.config) : undefined;
     const registry = await loadRegistry(loaded?.config.parsers.directory);
     if (o.format !== 'auto' && !registry.get(o.format)) throw new UsageError(`unknown format "${o.format}"; known: auto, ${registry.ids().join(', ')}`);
     process.exitCode = await runParse(registry, {
       format: o.format, zone: o.zone ?? loaded?.config.timezone ?? 'local', files, out: process.stdout, err: process.stderr,
-      progress: process.stderr.isTTY === true,
+      progress: process.stderr.isTTY === true && !o.explain, explain: o.explain,
     });
   });
 

@@ -1,6 +1,6 @@
 /**
  * `onsight parse --format ID|auto [FILE...]`: lines in, Sighting JSON Lines out (stdout), a
- * summary on stderr. Never launches anything. Splits on \n only (a trailing \r is dropped), so
+ * summary on stderr, and with --explain a line on stderr for each line that gave no sighting. Never launches anything. Splits on \n only (a trailing \r is dropped), so
  * line numbers match what editors and `sed -n Np` show.
  */
 import { createReadStream } from 'node:fs';
@@ -17,6 +17,8 @@ export interface ParseOptions {
   err: NodeJS.WritableStream;
   /** show a progress line on stderr (a terminal) */
   progress: boolean;
+  /** say on stderr, per line, why it gave no sighting (or lost a draft) */
+  explain?: boolean;
 }
 
 async function* lines(stream: Readable): AsyncGenerator<string> {
@@ -58,6 +60,12 @@ export async function runParse(registry: ParserRegistry, o: ParseOptions): Promi
       for await (const line of lines(stream)) {
         n++;
         const r = decoder.decode(line, { receivedAt: new Date(), source, line: n });
+        if (o.explain && r.why) {
+          // in order with the sightings: what is pending on stdout goes first
+          o.out.write(pending);
+          pending = '';
+          o.err.write(`${file === '-' ? 'stdin' : file}:${n}: ${r.why}\n`);
+        }
         for (const s of r.sightings) {
           kinds[s.kind] = (kinds[s.kind] ?? 0) + 1;
           write(sightingToJson(s) + '\n');

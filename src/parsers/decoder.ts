@@ -29,6 +29,8 @@ export interface DecodeResult {
   /** the format that claimed the line, if any */
   format?: string;
   sightings: Sighting[];
+  /** why the line gave no sighting, or why a draft of it was dropped (`onsight parse --explain`) */
+  why?: string;
 }
 
 export interface DecoderCounters {
@@ -83,6 +85,17 @@ export function storableText(s: string): string {
   return out;
 }
 
+/** a draft's value for a message: JSON, cut to 60 characters */
+function quote(v: unknown): string {
+  let t: string;
+  try {
+    t = JSON.stringify(v) ?? String(v);
+  } catch {
+    t = typeof v;
+  }
+  return t.length > 60 ? `${t.slice(0, 57)}...` : t;
+}
+
 export class LineDecoder {
   readonly counters: DecoderCounters = { lines: 0, recognized: 0, unrecognized: 0, sightings: 0, invalid: 0, parserErrors: 0, byFormat: {} };
   private readonly plugins: ParserPlugin[];
@@ -118,7 +131,7 @@ export class LineDecoder {
     const plugin = this.pick(input);
     if (!plugin) {
       this.counters.unrecognized++;
-      return { sightings: [] };
+      return { sightings: [], why: 'no parser claimed it' };
     }
     this.counters.recognized++;
     const fc = (this.counters.byFormat[plugin.id] ??= { lines: 0, sightings: 0 });
@@ -126,24 +139,41 @@ export class LineDecoder {
     let drafts: SightingDraft[];
     try {
       drafts = this.instance(plugin, meta.source).parse(input);
-    } catch {
+    } catch (err) {
       this.counters.parserErrors++;
-      return { format: plugin.id, sightings: [] };
+      return { format: plugin.id, sightings: [], why: `${plugin.id} threw (a parser bug): ${(err as Error)?.message ?? String(err)}` };
     }
     const sightings: Sighting[] = [];
+    let why: string | undefined;
     for (const d of Array.isArray(drafts) ? drafts : []) {
       let s: Sighting | undefined | null;
+      this.dropWhy = undefined;
       try {
         s = this.finish(d, plugin.id, syslog, meta);
-      } catch {
+      } catch (err) {
         s = undefined; // a malformed draft (a parser bug) is counted, never fatal
+        this.dropWhy = (err as Error)?.message;
       }
       if (s) sightings.push(s);
-      else if (s === undefined) this.counters.invalid++; // (null: dropped on purpose, counted by finish)
+      else {
+        if (s === undefined) this.counters.invalid++; // (null: dropped on purpose, counted by finish)
+        why ??= `${plugin.id}: ${s === undefined ? `a malformed draft (a parser bug): ${this.dropWhy ?? 'unreadable'}` : this.dropWhy}`;
+      }
     }
     this.counters.sightings += sightings.length;
     fc.sightings += sightings.length;
-    return { format: plugin.id, sightings };
+    if (!why && !sightings.length) {
+      why = `${plugin.id} ${this.format === 'auto' ? 'claimed it and ' : ''}made no sighting of it (a message of the format that tells no lease or tunnel event, or one it could not read)`;
+    }
+    return why ? { format: plugin.id, sightings, why } : { format: plugin.id, sightings };
+  }
+
+  /** why finish() refused its draft, when it did (read by decode) */
+  private dropWhy: string | undefined;
+
+  private refuse(why: string): undefined {
+    this.dropWhy = why;
+    return undefined;
   }
 
   private pick(input: LineInput): ParserPlugin | undefined {
@@ -177,9 +207,10 @@ export class LineDecoder {
    * hold are dropped (their ISO text would throw).
    */
   private finish(d: SightingDraft, format: string, syslog: SyslogMessage, meta: DecodeMeta): Sighting | undefined | null {
-    if (!d || typeof d !== 'object' || !SIGHTING_KINDS.includes(d.kind)) return undefined;
+    if (!d || typeof d !== 'object') return this.refuse('not an object');
+    if (!SIGHTING_KINDS.includes(d.kind)) return this.refuse(`kind ${quote(d.kind)} is none of ${SIGHTING_KINDS.join(', ')}`);
     const ip = typeof d.ip === 'string' ? canonicalIp(d.ip) : undefined;
-    if (!ip) return undefined;
+    if (!ip) return this.refuse(`ip ${quote(d.ip)} is no IP address`);
     const s: Sighting = { kind: d.kind, ip, at: '', format, source: meta.source };
     for (const f of DRAFT_TEXT_FIELDS) if (typeof d[f] === 'string') s[f] = storableText(d[f]);
     const ip6 = typeof d.ip6 === 'string' ? canonicalIp(d.ip6) : undefined;
@@ -206,6 +237,7 @@ export class LineDecoder {
     }
     if (unset && at === received && meta.line !== undefined) {
       this.counters.clockUnsetDropped = (this.counters.clockUnsetDropped ?? 0) + 1;
+      this.dropWhy = 'its time is before 2000 (a clock never set), and a stored line has no other time to take: dropped';
       return null;
     }
     if (unset) this.counters.clockUnset = (this.counters.clockUnset ?? 0) + 1;
