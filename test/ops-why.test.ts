@@ -32,6 +32,7 @@ async function populate(state: string): Promise<void> {
   await inv.commitBatch([
     { kind: 'lease', ip: '10.0.0.5', at: new Date(now - 3600_000).toISOString(), format: 'isc-dhcpd', source: 'file:/var/log/dhcpd.log', mac: '52:54:00:00:00:05', hostname: evilHost },
     { kind: 'tunnel-up', ip: '10.0.9.9', at: new Date(now - 60_000).toISOString(), format: 'openvpn', source: 'syslog', user: 'alice' },
+    { kind: 'tunnel-up', ip: '10.0.9.10', at: new Date(now - 60_000).toISOString(), format: 'openvpn', source: 'syslog', user: 'host:x' },
     { kind: 'lease', ip: '10.0.0.6', at: new Date(now - 60_000).toISOString(), format: 'isc-dhcpd', source: 'file:/var/log/dhcpd.log', mac: '52:54:00:00:00:06' },
   ] as Sighting[]);
   const b = (await inv.openBinding('10.0.0.5'))!;
@@ -78,6 +79,11 @@ describe('onsight why', () => {
     const none = run('why', 'nobody', '--config', cfg);
     expect(none.status).toBe(0);
     expect(none.stdout).toContain('nothing known about nobody');
+    // a user named like a device key: the key names no one and says how to name the user
+    const asKey = run('why', 'host:x', '--config', cfg);
+    expect(asKey.stdout).toBe('nothing known about host:x (key; a user named "host:x" is given as user:host:x)\n');
+    const asUser = run('why', 'user:host:x', '--config', cfg);
+    expect(asUser.stdout).toContain('10.0.9.10');
   });
 
   it('refuses bad arguments with exit 2 and never creates state', async () => {

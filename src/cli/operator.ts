@@ -10,7 +10,7 @@ import type { Config } from '../config/schema.js';
 import { openStateFor } from '../store/open.js';
 import type { Store } from '../store/types.js';
 import { OperatorMarks, SKIP_FOREVER } from '../scheduler/marks.js';
-import { parseWhen, type Target } from './target.js';
+import { keyHint, parseWhen, type Target } from './target.js';
 import { printable } from './printable.js';
 
 export type OperatorAction = { kind: 'rescan' } | { kind: 'skip'; until: number };
@@ -50,7 +50,7 @@ export async function markDevices(store: Pick<Store, 'inventory' | 'scheduler' |
   const ids = await store.history.identitiesNamed(target, action.kind === 'skip' && target.kind !== 'ip' ? undefined : now);
   if (!ids.length) {
     throw new OnsightError('ONSIGHT_NO_DEVICE', `${action.kind === 'skip' && target.kind !== 'ip' ? 'no device known' : 'no device present'} under ${target.kind} ${printable(target.value)} ` +
-      `(onsight hosts lists those present; onsight why ${printable(target.value)} shows its history)`);
+      `(onsight hosts lists those present; onsight why ${printable(target.value)} shows its history${printable(keyHint(target))})`);
   }
   const marks = new OperatorMarks(store.scheduler);
   if (action.kind === 'rescan') await marks.requestRescan(ids, now);

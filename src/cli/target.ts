@@ -35,6 +35,14 @@ export function parseTarget(text: string): Target {
 }
 
 /**
+ * For a name that matched nothing: a device key (`host:x`, `duid:…`) may have been meant as a user
+ * named so, which `user:` says ("" for other targets).
+ */
+export function keyHint(target: Target): string {
+  return target.kind === 'key' && !target.value.startsWith('user:') ? `; a user named "${target.value}" is given as user:${target.value}` : '';
+}
+
+/**
  * A duration from now (`2h`, `7d`; `sign` -1: ago, +1: ahead) or an ISO date → epoch ms. A date
  * is read whole and strictly (`2027-01-01`, `2027-01-01T08:00`, `2027-01-01 08:00:00Z`,
  * `…+01:00`); a date or time without a zone is UTC. Anything else is refused, naming `option`:

@@ -4,7 +4,7 @@
  */
 import type { Config } from '../config/schema.js';
 import type { About, HistoryStore, Inventory } from '../store/types.js';
-import { parseTarget, type Target } from './target.js';
+import { keyHint, parseTarget, type Target } from './target.js';
 import { printable, safeJson } from './printable.js';
 import { iso, newest, table, withStateView } from './views.js';
 
@@ -16,7 +16,7 @@ export async function whyView(config: Pick<Config, 'state' | 'inventory'>, text:
   h.scans = newest(h.scans, limit, 'scan targets');
   if (json) return safeJson(h) + '\n';
   const { target, devices, sightings, decisions, scans } = h;
-  if (!devices.length && !sightings.length && !decisions.length && !scans.length) return `nothing known about ${printable(target.value)} (${target.kind})\n`;
+  if (!devices.length && !sightings.length && !decisions.length && !scans.length) return `nothing known about ${printable(target.value)} (${target.kind}${printable(keyHint(target))})\n`;
   return [
     `DEVICES (${target.kind} ${printable(target.value)})`,
     table(['IDENTITY', 'MAC', 'USER', 'HOSTNAME', 'LAST SCANNED', 'VIA'], devices.map((d) => [d.identity, d.mac, d.user, d.hostname, d.lastScanned, d.via])),
