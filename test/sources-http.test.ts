@@ -224,6 +224,10 @@ http: { listen: "127.0.0.1:${httpPort}" }
     expect(JSON.parse(badSighting.body).error).toMatch(/item 1: ip/);
     const notJson = await post(port, '/api/v1/sightings', '{"kind": lease}', { authorization: `Bearer ${NAC_TOKEN}` });
     expect([notJson.status, JSON.parse(notJson.body).error]).toEqual([400, expect.stringMatching(/malformed JSON/)]);
+    // a Latin-1 name on line 2 of JSON Lines: refused naming the line (it was stored as U+FFFD)
+    const latin1 = Buffer.concat([Buffer.from('{"kind":"lease","ip":"10.20.0.10","hostname":"ok"}\n{"kind":"lease","ip":"10.20.0.11","hostname":"caf'), Buffer.from([0xe9]), Buffer.from('"}\n')]);
+    const notUtf8 = await post(port, '/api/v1/sightings', latin1, { authorization: `Bearer ${NAC_TOKEN}` });
+    expect([notUtf8.status, JSON.parse(notUtf8.body).error]).toEqual([400, 'line 2: not UTF-8 (JSON is UTF-8, RFC 8259 §8.1)']);
     const big = await post(port, '/services/collector/raw', `${dhcp(32)}\n`.repeat(2000), auth);
     expect(big.status).toBe(413);
     // 64 MiB of zeros in 64 KiB of gzip: cut off at the 64 KiB limit after inflation
@@ -233,10 +237,10 @@ http: { listen: "127.0.0.1:${httpPort}" }
     expect([b.status, JSON.parse(b.body).text]).toEqual([413, expect.stringMatching(/after decompression/)]);
     const notGzip = await post(port, '/services/collector/raw', 'plain text', { ...auth, 'content-encoding': 'gzip' });
     expect([notGzip.status, JSON.parse(notGzip.body).code]).toEqual([400, 6]);
-    expect(stored(state, "ip IN ('10.9.0.30', '10.9.0.31', '10.9.0.32', '10.20.0.9')")).toHaveLength(0);
+    expect(stored(state, "ip IN ('10.9.0.30', '10.9.0.31', '10.9.0.32', '10.20.0.9', '10.20.0.10', '10.20.0.11')")).toHaveLength(0);
     const m = (reason: string) => metric(httpPort, 'onsight_input_lines_dropped_total', { input: `http:${port}`, reason });
-    // broken, no event, blank event (HEC) and not JSON (Sighting JSON)
-    expect(await m('badJson')).toBe(4);
+    // broken, no event, blank event (HEC), not JSON and not UTF-8 (Sighting JSON)
+    expect(await m('badJson')).toBe(5);
     expect(await m('empty')).toBe(1);
     expect(await m('badSighting')).toBe(1);
     expect(await m('tooLarge')).toBe(2);

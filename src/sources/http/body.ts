@@ -3,11 +3,13 @@
  * without one, or a gzip body that inflates past the limit (a gzip bomb), is cut off as soon as it
  * crosses it. Memory per request is thus at most the limit.
  */
+import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage } from 'node:http';
 import { createGunzip, type Gunzip } from 'node:zlib';
 
 export type BodyResult =
-  | { ok: true; body: string }
+  /** notUtf8: the first line (1-based) that is not UTF-8, whose bytes `body` holds as U+FFFD */
+  | { ok: true; body: string; notUtf8?: { line: number } }
   | { ok: false; why: 'tooLarge' | 'badGzip' | 'badEncoding' | 'aborted'; message: string };
 
 export function readBody(req: IncomingMessage, maxBytes: number): Promise<BodyResult> {
@@ -44,7 +46,10 @@ export function readBody(req: IncomingMessage, maxBytes: number): Promise<BodyRe
       if (size > maxBytes) return finish({ ok: false, why: 'tooLarge', message: `body over the limit of ${maxBytes} bytes${gunzip ? ' after decompression' : ''}` });
       chunks.push(b);
     };
-    const end = () => finish({ ok: true, body: Buffer.concat(chunks).toString('utf8') });
+    const end = () => {
+      const bytes = Buffer.concat(chunks);
+      finish(isUtf8(bytes) ? { ok: true, body: bytes.toString('utf8') } : { ok: true, body: bytes.toString('utf8'), notUtf8: { line: firstLineNotUtf8(bytes) } });
+    };
     req.on('aborted', () => finish({ ok: false, why: 'aborted', message: 'client went away' }));
     req.on('error', () => finish({ ok: false, why: 'aborted', message: 'client went away' }));
     if (enc === 'gzip') {
@@ -63,4 +68,16 @@ export function readBody(req: IncomingMessage, maxBytes: number): Promise<BodyRe
       req.on('end', end);
     }
   });
+}
+
+/** the first line (1-based) of `bytes` that is not UTF-8 (a newline byte is never inside a UTF-8 sequence) */
+function firstLineNotUtf8(bytes: Buffer): number {
+  let line = 1;
+  for (let start = 0; start <= bytes.length; line++) {
+    let nl = bytes.indexOf(0x0a, start);
+    if (nl < 0) nl = bytes.length;
+    if (!isUtf8(bytes.subarray(start, nl))) return line;
+    start = nl + 1;
+  }
+  return line;
 }

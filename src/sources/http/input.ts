@@ -273,6 +273,8 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
           else lines.push({ text, receivedAt, source, sender, format: opts.format });
         }
       } else {
+        // (RFC 8259 §8.1: JSON between systems is UTF-8; bytes read as U+FFFD would be stored as names)
+        if (body.notUtf8) return fail('badJson', plain(400, `line ${body.notUtf8.line}: not UTF-8 (JSON is UTF-8, RFC 8259 §8.1)`));
         const p = parseSightingBody(body.body);
         if (!p.ok) return fail(p.error === 'empty body' ? 'empty' : 'badJson', plain(400, p.error));
         for (let n = 0; n < p.items.length; n++) {
