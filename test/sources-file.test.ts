@@ -13,6 +13,7 @@ import { gzipSync } from 'node:zlib';
 import { startFileInput, globToRegExp } from '../src/sources/index.js';
 import type { FileCheckpoint, FileInputOptions, InputHandle, LineSink } from '../src/sources/types.js';
 import { CollectSink } from './helpers/sink.js';
+import { pino } from 'pino';
 import { silentLogger } from '../src/log.js';
 import { sleep, until } from './helpers/wait.js';
 
@@ -612,12 +613,20 @@ describe('file tailer', () => {
     await until(() => sink.lines.length === 1);
     for (let k = 0; k < 5; k++) execFileSync('mkfifo', [join(dir, 'logs', `p${k}.log`)]);
     execFileSync('mkfifo', [pipeAt]);
+    // and a pipe there from the start: said once, not again at each retry (it was said twice)
+    const early = join(dir, 'early.log');
+    execFileSync('mkfifo', [early]);
+    const said: string[] = [];
+    const logged = await startFileInput(fopts(early), new CollectSink(), async () => undefined,
+      pino({ level: 'warn' }, { write: (l: string) => void said.push((JSON.parse(l) as { msg: string }).msg) }));
+    handles.push(logged);
     await sleep(300); // several polls: the pipes are found and tried
     appendFileSync(join(dir, 'logs', 'a.log'), 'second\n');
     writeFileSync(join(dir, 'logs', 'b.log'), 'third\n');
     await until(() => sink.lines.length === 3, 5000, 'the regular files read past the pipes');
     expect(sink.texts().sort()).toEqual(['first', 'second', 'third']);
     expect(single.lines).toEqual([]);
+    expect(said).toEqual(['could not open file yet; will retry']);
     await stop(lone); // (a blocked open would keep this waiting until a writer came)
   });
 

@@ -159,6 +159,8 @@ export class FileTailer {
     // either reads the file twice after a restart.
     const positioning = this.position(start).catch((err: unknown) => {
       this.log.warn({ err, path: this.opts.key }, 'could not open file yet; will retry');
+      // (the read passes that retry say it again only for another error: a FIFO was logged twice)
+      this.lastError = (err as Error).message;
     });
     this.running = positioning.finally(() => {
       this.running = undefined;
