@@ -40,6 +40,13 @@ describe('config', () => {
     expect(issuesOf(base + 'ingest: { decodeThread: yes please }\n').map((i) => i.path)).toEqual(['ingest.decodeThread']);
   });
 
+  it('state: a SQLite file: URI is refused (better-sqlite3 took it as a path, node:sqlite as a URI); ./file:… is a path', () => {
+    const base = 'policy: { scope: ["10.0.0.0/8"] }\nregions: [{ name: r, cidrs: ["10.0.0.0/8"], appliances: [a] }]\n';
+    const issues = issuesOf(`state: "file:st.db"\n${base}`);
+    expect(issues.map((i) => [i.path, i.message])).toEqual([['state', expect.stringMatching(/a path, not a SQLite file: URI/)]]);
+    expect(parseConfigText(`state: "./file:st.db"\n${base}`, 'test.yaml').config.state).toBe('./file:st.db');
+  });
+
   it('inputs[].udpReceiver: auto by default, native or dgram; anything else names the key and the choices', () => {
     const base = 'policy: { scope: ["10.0.0.0/8"] }\nregions: [{ name: r, cidrs: ["10.0.0.0/8"], appliances: [a] }]\n';
     const input = (extra: string) => `${base}inputs: [{ type: syslog, listen: "udp://127.0.0.1:514"${extra} }]\n`;

@@ -3,7 +3,9 @@ import { applyMark, OperatorMarks } from '../scheduler/marks.js';
 import type { Config } from '../config/schema.js';
 import { policyFor } from '../config/derive.js';
 import { asView, openStateFor } from '../store/open.js';
+import { changedSinceOpened, type DB } from '../store/db.js';
 import type { Store } from '../store/types.js';
+import { OnsightError } from '../errors.js';
 import { printable, safeJson } from './printable.js';
 
 export function table(headers: string[], rawRows: string[][]): string {
@@ -33,11 +35,21 @@ export interface ViewContext {
 
 /** Run `fn` on the state opened for reading (SQLite read-only; PostgreSQL in one read-only transaction), closed after. */
 export async function withStateView<T>(config: Pick<Config, 'state' | 'inventory'>, what: string, fn: (store: Store) => Promise<T>): Promise<T> {
-  const store = await openStateFor(config, 'read', what); // a view never creates or migrates state
-  try {
-    return await asView(store, () => fn(store));
-  } finally {
+  for (let attempt = 1; ; attempt++) {
+    const store = await openStateFor(config, 'read', what); // a view never creates or migrates state
+    let result: { value: T } | { err: unknown };
+    try {
+      result = { value: await asView(store, () => fn(store)) };
+    } catch (err) {
+      result = { err };
+    }
+    // a stopped daemon's state read as it stands (a reading user) and written meanwhile: read again
+    const changed = store.kind === 'sqlite' && changedSinceOpened((store as Store & { db: DB }).db);
     await store.close();
+    if (changed && attempt < 3) continue;
+    if (changed) throw new OnsightError('ONSIGHT_STORE', `the state database ${String(config.state)} was written during each of 3 reads (onsight skip or rescan, or the daemon starting): run the view again`);
+    if ('err' in result) throw result.err;
+    return result.value;
   }
 }
 

@@ -45,7 +45,11 @@ export const postgresStateSchema = z.object({
 export type PostgresState = z.output<typeof postgresStateSchema>;
 
 /** `state:` a SQLite path (the embedded default) or a PostgreSQL connection */
-export const stateSchema = z.union([z.string().min(1), postgresStateSchema]);
+export const stateSchema = z.union([
+  // (SQLite reads a name that begins with file: as a URI: ./file:x.db for such a file)
+  z.string().min(1).refine((s) => !s.startsWith('file:'), { message: 'a path, not a SQLite file: URI (for a file so named, write ./file:…)' }),
+  postgresStateSchema,
+]);
 export type StateConfig = z.output<typeof stateSchema>;
 
 export function isPostgresState(s: StateConfig): s is PostgresState {

@@ -3,7 +3,7 @@
  * Migrations are append-only: never edit one that has shipped, add the next.
  */
 import Database, { type Database as SqliteDatabase } from './sqlite.js';
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, realpathSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { OnsightError } from '../errors.js';
@@ -267,20 +267,58 @@ export function openDatabaseReadOnly(file: string): DB {
  * whole state, so it is read in SQLite's immutable mode, which makes no -shm and takes no lock.
  */
 function openStopped(file: string, cause: unknown): DB {
-  const folder = dirname(resolve(file));
-  const asUser = `this user may not create ${file}-shm in ${folder}; run the view as the daemon's user (or root), or let this user write ${folder}`;
+  // (SQLite keeps -wal and -shm beside the file a symlink leads to)
+  const real = realFile(file);
+  const folder = dirname(real);
+  const asUser = `this user may not create ${real}-shm in ${folder}; run the view as the daemon's user (or root), or let this user write ${folder}`;
   if (daemonHoldsLock(file) !== false) {
     throw new OnsightError('ONSIGHT_STORE', `cannot read the state database ${file}: the daemon is running (or its lock cannot be read) and ${asUser}`, { cause });
   }
-  if (bytes(`${file}-wal`) > 0) {
-    throw new OnsightError('ONSIGHT_STORE', `cannot read the state database ${file}: ${file}-wal holds writes not yet merged (the daemon stopped uncleanly) and ${asUser}; starting the daemon merges them`, { cause });
+  if (bytes(`${real}-wal`) > 0) {
+    throw new OnsightError('ONSIGHT_STORE', `cannot read the state database ${file}: ${real}-wal holds writes not yet merged (the daemon stopped uncleanly) and ${asUser}; starting the daemon merges them`, { cause });
   }
   try {
-    const db = new Database(`${pathToFileURL(resolve(file)).href}?immutable=1`, { readonly: true });
+    const mark = fileMark(real);
+    const db = new Database(`${pathToFileURL(real).href}?immutable=1`, { readonly: true });
     schemaVersion(db);
+    readAsItStands.set(db, { file: real, mark });
     return db;
   } catch (err) {
     throw new OnsightError('ONSIGHT_STORE', `cannot read the state database ${file}: ${asUser} (${(err as Error).message})`, { cause: err });
+  }
+}
+
+/**
+ * The states read as they stand (immutable: no lock), and what their file was when opened. Nothing
+ * keeps a writer off meanwhile: `onsight skip` or `rescan` (which take no lock) or a daemon starting.
+ */
+const readAsItStands = new WeakMap<DB, { file: string; mark: string }>();
+
+/**
+ * Whether `db` was read as its file stood (no lock taken) and the file has been written since: what
+ * was read may mix writes, and a view reads it again (cli/views.ts withStateView).
+ */
+export function changedSinceOpened(db: DB): boolean {
+  const o = readAsItStands.get(db);
+  if (!o) return false;
+  try {
+    return fileMark(o.file) !== o.mark;
+  } catch {
+    return true;
+  }
+}
+
+/** what changes whenever a file is written or replaced */
+function fileMark(path: string): string {
+  const st = statSync(path, { bigint: true });
+  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+}
+
+function realFile(file: string): string {
+  try {
+    return realpathSync(file);
+  } catch {
+    return resolve(file);
   }
 }
 
@@ -291,7 +329,7 @@ function openStopped(file: string, cause: unknown): DB {
 function cannotMakeShm(err: unknown, file: string): boolean {
   const code = (err as { code?: string }).code ?? '';
   return code === 'SQLITE_READONLY_DIRECTORY' || code === 'SQLITE_READONLY_CANTINIT' ||
-    (code === 'SQLITE_CANTOPEN' && !existsSync(`${file}-shm`));
+    (code === 'SQLITE_CANTOPEN' && !existsSync(`${realFile(file)}-shm`));
 }
 
 function bytes(path: string): number {

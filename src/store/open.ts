@@ -10,7 +10,7 @@ import type { Config } from '../config/schema.js';
 import { inventoryOptions } from '../config/derive.js';
 import { describeState, isPostgresState, type PostgresState } from '../cluster/config.js';
 import { OnsightError } from '../errors.js';
-import { openDatabase, openDatabaseReadOnly, requireStateFile } from './db.js';
+import { openDatabase, openDatabaseReadOnly, requireStateFile, type DB } from './db.js';
 import { SqliteStore } from './sqlite-store.js';
 import type { PgDb, PgConnection } from './postgres/db.js';
 import type { Store } from './types.js';
@@ -47,10 +47,19 @@ async function pgSettings(state: PostgresState, what: string): Promise<PgConnect
  * Run a view's reads. On PostgreSQL: in one REPEATABLE READ, READ ONLY transaction, so every
  * query sees the same snapshot (the leader keeps writing meanwhile) and any write is refused;
  * a transaction, not a session setting, so it also holds behind PgBouncer. SQLite: the file is
- * open read-only already, and reads on one connection do not interleave with writes.
+ * open read-only already; one read transaction gives its queries one snapshot too (each query
+ * was its own, and the daemon commits between them).
  */
 export async function asView<T>(store: Store, fn: () => Promise<T>): Promise<T> {
-  if (store.kind !== 'postgres') return fn();
+  if (store.kind !== 'postgres') {
+    const db = (store as Store & { db: DB }).db;
+    db.exec('BEGIN');
+    try {
+      return await fn();
+    } finally {
+      if (db.inTransaction) db.exec('COMMIT');
+    }
+  }
   const db = (store as Store & { db: PgDb }).db;
   return db.transaction(async () => {
     await db.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');

@@ -19,7 +19,7 @@ export const driverName = major >= 24 ? 'node:sqlite' : 'better-sqlite3';
 function betterSqlite3(): typeof BetterSqlite3 {
   // file: URIs, as node:sqlite reads them: a view opens a stopped daemon's state `?immutable=1`
   // (db.ts). better-sqlite3 reads this once, when it loads.
-  process.env.SQLITE_USE_URI ??= '1';
+  process.env.SQLITE_USE_URI = '1';
   try {
     return require('better-sqlite3') as typeof BetterSqlite3;
   } catch (err) {
