@@ -11,7 +11,7 @@ import { Agent, fetch, type Response } from 'undici';
 import { OnsightError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import { backoffMs, sleep } from './qualys/backoff.js';
-import type { FailureOutcome, ScannerCall } from './types.js';
+import { MAX_WAIT_SEC, type FailureOutcome, type ScannerCall } from './types.js';
 import type { SendGuard } from './backend.js';
 
 /** A failed call, already in the seam's words: may it have taken effect, and retry, wait or stop. */
@@ -100,8 +100,11 @@ export class JsonTransport {
   private readonly agent: Agent;
   /** epoch ms before which the API told us (429 Retry-After) to make no call */
   blockedUntil = 0;
+  /** what an answer must never carry into a message: the auth headers and their parts */
+  private readonly secrets: string[];
 
   constructor(private readonly o: TransportOptions) {
+    this.secrets = secretsOf(Object.values(o.headers));
     let u: URL;
     try {
       u = new URL(o.baseUrl);
@@ -157,7 +160,7 @@ export class JsonTransport {
       }
       let text: string;
       try {
-        text = await readCapped(res);
+        text = await readCapped(res, this.closing.signal);
       } catch (err) {
         throw new ScannerHttpError('ONSIGHT_SCANNER_UNREACHABLE', `${what}: answer cut short (${describe(err)})`, { next: 'retry', ambiguous: !c.idempotent, status: res.status, cause: err });
       }
@@ -178,7 +181,7 @@ export class JsonTransport {
         throw new ScannerHttpError('ONSIGHT_SCANNER_DENIED', `${what}: ${res.status} ${res.status === 401 ? 'the credentials were refused (check them, and that the API user is enabled)' : 'the API user lacks the permission for this call'}`, { status: res.status, next: 'stop' });
       }
       if (res.status >= 500) {
-        const e = new ScannerHttpError('ONSIGHT_SCANNER', `${what}: ${res.status} ${snippet(text)}`, { status: res.status, next: 'retry', ambiguous: !c.idempotent });
+        const e = new ScannerHttpError('ONSIGHT_SCANNER', `${what}: ${res.status} ${this.snippet(text)}`, { status: res.status, next: 'retry', ambiguous: !c.idempotent });
         if (c.idempotent && attempt < this.o.maxAttempts) {
           await this.pause(backoffMs(attempt, { baseDelayMs: this.o.baseDelayMs, maxDelayMs: 30_000 }), term);
           continue;
@@ -186,17 +189,25 @@ export class JsonTransport {
         throw e;
       }
       if (res.status >= 400) {
-        throw new ScannerHttpError('ONSIGHT_SCANNER_REFUSED', `${what}: ${res.status} ${snippet(text)}`, { status: res.status, next: 'retry' });
+        throw new ScannerHttpError('ONSIGHT_SCANNER_REFUSED', `${what}: ${res.status} ${this.snippet(text)}`, { status: res.status, next: 'retry' });
       }
       if (text.trim() === '') return {} as T;
       try {
         return JSON.parse(text) as T;
       } catch (err) {
-        const e = new ScannerHttpError('ONSIGHT_SCANNER', `${what}: unreadable answer (${snippet(text)})`, { status: res.status, next: 'retry', ambiguous: !c.idempotent, cause: err });
+        const e = new ScannerHttpError('ONSIGHT_SCANNER', `${what}: unreadable answer (${this.snippet(text)})`, { status: res.status, next: 'retry', ambiguous: !c.idempotent, cause: err });
         if (c.idempotent && attempt < this.o.maxAttempts) continue;
         throw e;
       }
     }
+  }
+
+  /** The start of an answer for a message, with our credentials cut out (a proxy or WAF may echo request headers). */
+  private snippet(text: string): string {
+    let t = text;
+    for (const secret of this.secrets) t = t.split(secret).join('[redacted]');
+    t = t.replace(/\s+/g, ' ').trim();
+    return t.length > 200 ? `${t.slice(0, 200)}…` : t || '(empty body)';
   }
 
   async pause(ms: number, term?: AbortSignal): Promise<void> {
@@ -214,25 +225,58 @@ export class JsonTransport {
   }
 }
 
-/** Retry-After as seconds, or an HTTP date (RFC 9110); undefined when absent or unreadable. */
+/** Retry-After as seconds (at most MAX_WAIT_SEC), or an HTTP date (RFC 9110); undefined when absent or unreadable. */
 export function retryAfterSec(v: string | null, now: number): number | undefined {
   if (v === null || v.trim() === '') return undefined;
-  if (/^\d+$/.test(v.trim())) return Number(v.trim());
+  if (/^\d+$/.test(v.trim())) return Math.min(Number(v.trim()), MAX_WAIT_SEC);
   const at = Date.parse(v);
-  return Number.isFinite(at) ? Math.max(0, Math.ceil((at - now) / 1000)) : undefined;
+  return Number.isFinite(at) ? Math.min(MAX_WAIT_SEC, Math.max(0, Math.ceil((at - now) / 1000))) : undefined;
 }
 
-async function readCapped(res: Response): Promise<string> {
+/** The body as text, refused as soon as it passes MAX_BODY (a body without Content-Length is read as it comes, not whole first). */
+async function readCapped(res: Response, signal: AbortSignal): Promise<string> {
   const len = Number(res.headers.get('content-length') ?? 0);
-  if (len > MAX_BODY) throw new Error(`answer of ${len} bytes is too large`);
-  const text = await res.text();
-  if (text.length > MAX_BODY) throw new Error('answer too large');
-  return text;
+  if (len > MAX_BODY) {
+    await res.body?.cancel().catch(() => undefined);
+    throw new Error(`answer of ${len} bytes is too large`);
+  }
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  if (res.body) {
+    for await (const chunk of res.body) {
+      size += chunk.byteLength;
+      if (size > MAX_BODY || signal.aborted) {
+        await res.body.cancel().catch(() => undefined);
+        throw new Error(signal.aborted ? 'closed' : `answer over ${MAX_BODY} bytes: not read further`);
+      }
+      chunks.push(chunk);
+    }
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
-function snippet(text: string): string {
-  const t = text.replace(/\s+/g, ' ').trim();
-  return t.length > 200 ? `${t.slice(0, 200)}…` : t || '(empty body)';
+/**
+ * The secrets in auth header values: each value, its `k=v; k=v` parts and their values, and what a
+ * `Basic` value decodes to and its password (an echo may carry any of them).
+ */
+function secretsOf(values: string[]): string[] {
+  const out = new Set<string>();
+  for (const v of values) {
+    out.add(v);
+    for (const part of v.split(/[;,\s]+/)) {
+      out.add(part);
+      const eq = part.indexOf('=');
+      if (eq > 0) out.add(part.slice(eq + 1));
+    }
+    const basic = /^Basic\s+([A-Za-z0-9+/=]+)$/i.exec(v)?.[1];
+    if (basic) {
+      const plain = Buffer.from(basic, 'base64').toString('utf8');
+      out.add(plain);
+      if (plain.includes(':')) out.add(plain.slice(plain.indexOf(':') + 1));
+    }
+  }
+  // (short parts and the header's own words are no secret, and cutting them would garble the text)
+  return [...out].filter((s) => s.length >= 8 && !/^(basic|bearer|accesskey|secretkey)$/i.test(s)).sort((a, b) => b.length - a.length);
 }
 
 const TLS_CODES = /^(DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|CERT_HAS_EXPIRED|CERT_NOT_YET_VALID|CERT_UNTRUSTED|ERR_TLS_CERT_ALTNAME_INVALID)$/;

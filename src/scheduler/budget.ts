@@ -5,7 +5,7 @@
  * before a time the scanner names: a rate-limit block can last most of a day), `stop` (only an
  * operator can fix it: no call until the config is reloaded or the daemon restarted).
  */
-import type { Allowance, FailureOutcome, LastScanned, ScannerCall } from '../scanners/types.js';
+import { MAX_WAIT_SEC, type Allowance, type FailureOutcome, type LastScanned, type ScannerCall } from '../scanners/types.js';
 import { ScheduleSyncIncomplete } from '../scanners/failure.js';
 import { errInfo, type SchedulerCore } from './core.js';
 import { CLOCK_SKEW_MS, isNum, record, type Remembers } from './memory.js';
@@ -61,7 +61,7 @@ class Pace {
 
   /** Tokens now (undefined: the scanner states no limit, so no pacing). */
   level(limit: number | undefined, windowSec: number | undefined, now: number, remaining?: number): number | undefined {
-    if (!limit || !windowSec) return (this.tokens = undefined);
+    if (limit === undefined || windowSec === undefined || !(limit > 0) || !(windowSec > 0)) return (this.tokens = undefined);
     const cap = this.cap(limit, windowSec);
     const key = `${limit}/${windowSec}`;
     const bindsNow = remaining !== undefined && remaining <= cap;
@@ -149,7 +149,7 @@ export class Budget {
   /** The allowance's calls per day, when the scanner states its limit. */
   callsPerDay(): number | undefined {
     const a = this.core.scanner.allowance();
-    return a.limit && a.windowSec ? (a.limit * 86_400) / a.windowSec : undefined;
+    return a.limit! > 0 && a.windowSec! > 0 ? (a.limit! * 86_400) / a.windowSec! : undefined;
   }
 
   /** Fewer than SCARCE_CALLS_PER_DAY calls a day (as the scanner states its limit). */
@@ -330,7 +330,11 @@ export class Budget {
     }
   }
 
-  private apply(o: FailureOutcome, which: ScannerCall): void {
+  private apply(told: FailureOutcome, which: ScannerCall): void {
+    // (a wait past a day is a day: the next call asks again; past year 275760 the date threw here,
+    // and the launch it answered was left 'launching')
+    const now = this.core.clock.now();
+    const o = told.untilMs !== undefined && !(told.untilMs <= now + MAX_WAIT_SEC * 1000) ? { ...told, untilMs: now + MAX_WAIT_SEC * 1000 } : told;
     if (o.next === 'wait' && o.untilMs !== undefined && o.holds === 'call') {
       if (o.untilMs > (this.callWaits.get(which)?.untilMs ?? 0)) this.callWaits.set(which, o);
       this.core.log.warn({ code: o.code, call: which, until: new Date(o.untilMs).toISOString() }, `scanner asks to wait: no ${which} call before ${new Date(o.untilMs).toISOString()}; other calls go on (${o.message})`);

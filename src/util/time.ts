@@ -215,6 +215,11 @@ export function isoOrUndefined(ms: number): string | undefined {
   return isDateMs(ms) ? new Date(ms).toISOString() : undefined;
 }
 
+/** A vendor's date text as given when a Date can read it, else undefined (no number, no string, or out of range). */
+export function dateTextOrUndefined(v: unknown): string | undefined {
+  return typeof v === 'string' && isDateMs(Date.parse(v)) ? v : undefined;
+}
+
 export function toIso(ms: number): string {
   return new Date(ms).toISOString();
 }

@@ -5,7 +5,7 @@
  * calls in flight under the concurrency limit, waits out a known block (ToWait), and once the
  * window is spent lets a single probe through (Qualys answers it, or tells us how long to wait).
  */
-import type { Allowance } from '../types.js';
+import { MAX_WAIT_SEC, type Allowance } from '../types.js';
 import type { QualysApi } from './options.js';
 
 interface Budget {
@@ -37,12 +37,13 @@ export interface Ticket {
 
 type HeaderBag = Record<string, string | string[] | undefined>;
 
+/** A limit header's value: a number not below 0, else none (a negative window paced calls down to none, for good) */
 function header(h: HeaderBag, name: string): number | undefined {
   const v = h[name];
   const s = Array.isArray(v) ? v[0] : v;
   if (s === undefined || s.trim() === '') return undefined;
   const n = Number(s);
-  return Number.isFinite(n) ? n : undefined;
+  return Number.isFinite(n) && n >= 0 ? n : undefined;
 }
 
 export class QualysAllowance {
@@ -138,8 +139,9 @@ export class QualysAllowance {
     const toWait = header(headers, 'x-ratelimit-towait-sec');
     const cLimit = header(headers, 'x-concurrency-limit-limit');
     const cRunning = header(headers, 'x-concurrency-limit-running');
-    if (limit !== undefined) b.limit = limit;
-    if (windowSec !== undefined) b.windowSec = windowSec;
+    // (a limit or window of 0 says nothing a call can go by)
+    if (limit !== undefined && limit > 0) b.limit = limit;
+    if (windowSec !== undefined && windowSec > 0) b.windowSec = windowSec;
     // our other calls still in flight will each spend one more
     if (remaining !== undefined) {
       b.remaining = Math.max(0, remaining - Math.max(0, b.inFlight - 1));
@@ -154,7 +156,7 @@ export class QualysAllowance {
   /** Nobody calls `api` for `sec` seconds (a 409 told us so). */
   block(api: QualysApi, sec: number): void {
     const b = this.budget(api);
-    b.blockedUntil = Math.max(b.blockedUntil, this.now() + sec * 1000);
+    b.blockedUntil = Math.max(b.blockedUntil, this.now() + Math.min(sec, MAX_WAIT_SEC) * 1000);
     this.notify();
   }
 

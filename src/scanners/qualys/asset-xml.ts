@@ -1,4 +1,5 @@
 /** APPLIANCE_LIST_OUTPUT and HOST_LIST_OUTPUT → our types. Lenient: unknown children are ignored. */
+import { dateTextOrUndefined } from '../../util/time.js';
 import type { ApplianceStatus } from '../types.js';
 import { int, list, node, text, type XmlNode } from './xml.js';
 
@@ -57,17 +58,18 @@ export function parseHostList(doc: XmlNode): QualysHost[] {
       trackingMethod: text(h.TRACKING_METHOD) || undefined,
       dns: text(h.DNS) || undefined,
       netbios: text(h.NETBIOS) || undefined,
-      lastVulnScan: text(h.LAST_VULN_SCAN_DATETIME) || undefined,
-      lastVmScanned: text(h.LAST_VM_SCANNED_DATE) || undefined,
-      lastVmAuthScanned: text(h.LAST_VM_AUTH_SCANNED_DATE) || undefined,
+      // (a date that does not read, N/A say, is none: as the later of two it hid a valid one)
+      lastVulnScan: dateTextOrUndefined(text(h.LAST_VULN_SCAN_DATETIME)),
+      lastVmScanned: dateTextOrUndefined(text(h.LAST_VM_SCANNED_DATE)),
+      lastVmAuthScanned: dateTextOrUndefined(text(h.LAST_VM_AUTH_SCANNED_DATE)),
     });
   }
   return out;
 }
 
-/** The later of two ISO dates (either may be absent). */
+/** The later of two ISO dates (either may be absent, or not a date: then the other). */
 export function latest(a: string | undefined, b: string | undefined): string | undefined {
-  if (!a) return b;
-  if (!b) return a;
+  if (!a || Number.isNaN(Date.parse(a))) return b;
+  if (!b || Number.isNaN(Date.parse(b))) return a;
   return Date.parse(a) >= Date.parse(b) ? a : b;
 }

@@ -1,5 +1,6 @@
 /** Qualys scan documents ↔ our scan types (launch answer, SCAN_LIST_OUTPUT, state names). */
 import type { ScanState, ScanStatus } from '../types.js';
+import { dateTextOrUndefined } from '../../util/time.js';
 import { expandTargets } from './targets.js';
 import { int, list, node, simpleReturn, text, type XmlNode } from './xml.js';
 
@@ -77,18 +78,16 @@ export function parseScanList(doc: XmlNode): QualysScan[] {
     const status = node(s.STATUS);
     const qualysState = text(status?.STATE) ?? '';
     const state = mapState(qualysState);
-    const launchedAt = text(s.LAUNCH_DATETIME) || undefined;
+    const launchedAt = dateTextOrUndefined(text(s.LAUNCH_DATETIME));
     const duration = text(s.DURATION) || undefined;
     const target = text(s.TARGET);
     const type = text(s.TYPE) || undefined;
-    out.push({
+    out.push(withTargets({
       scanRef: ref,
       title: text(s.TITLE) ?? '',
       state,
       qualysState,
       subState: text(status?.SUB_STATE) || undefined,
-      // what Qualys really scans: compare with what we sent (it may drop targets outside the subscription)
-      targets: target ? expandTargets(target) : undefined,
       targetText: target || undefined,
       launchedAt,
       endedAt: state === 'finished' || state === 'error' || state === 'canceled' ? endOf(launchedAt, duration) : undefined,
@@ -97,9 +96,29 @@ export function parseScanList(doc: XmlNode): QualysScan[] {
       scheduled: type === undefined ? undefined : type === 'Scheduled',
       processed: s.PROCESSED === undefined ? undefined : int(s.PROCESSED) === 1,
       userLogin: text(s.USER_LOGIN) || undefined,
-    });
+    }));
   }
   return out;
+}
+
+/**
+ * `targets`, what Qualys really scans (compared with what we sent: it may drop targets outside the
+ * subscription), expanded from TARGET when first read. A list holds every scan of the subscription,
+ * others' /16 range scans too (65,536 addresses each); expanding them all at parse took gigabytes
+ * for a list of 3,000 (the daemon died of it at each start), and only our own scans' are read.
+ */
+function withTargets(scan: QualysScan): QualysScan {
+  const text = scan.targetText;
+  if (text === undefined) return scan;
+  return Object.defineProperty(scan, 'targets', {
+    enumerable: true,
+    configurable: true,
+    get(this: QualysScan) {
+      const targets = expandTargets(text);
+      Object.defineProperty(this, 'targets', { value: targets, enumerable: true, writable: true, configurable: true });
+      return targets;
+    },
+  });
 }
 
 /** The launch answer: `REFERENCE` (and `ID`) found by key, never by position. */

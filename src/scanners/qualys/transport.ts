@@ -16,6 +16,7 @@ import {
 import { ENDPOINT_API, nextPageRefusal, type QualysApi, type QualysEndpoint, type ResolvedOptions } from './options.js';
 import { parseXml, simpleReturn, type XmlNode } from './xml.js';
 import type { SendGuard } from '../backend.js';
+import { MAX_WAIT_SEC } from '../types.js';
 
 export interface CallSpec {
   /** which call: its path (and version) comes from the endpoints option, its budget from ENDPOINT_API */
@@ -301,8 +302,9 @@ export class QualysTransport {
     // account problems first: Qualys sends 2003/2011 with status 409 and 2001 with status 200
     if (code !== undefined && AUTH_CODES.has(code)) return { kind: 'fail', error: new QualysAuthError(`${label}: ${AUTH_WORDS[code]} (HTTP ${ex.status}, CODE ${code}: ${qtext ?? ''})`, details) };
     if ((code !== undefined && THROTTLE_CODES.has(code)) || (ex.status === 409 && code === undefined)) {
-      const header = Number.isFinite(waitHeader) && waitHeader > 0 ? waitHeader : undefined;
-      const body = positive(sr?.items.get('SECONDS_TO_WAIT')?.[0]);
+      const header = Number.isFinite(waitHeader) && waitHeader > 0 ? Math.min(waitHeader, MAX_WAIT_SEC) : undefined;
+      const told = positive(sr?.items.get('SECONDS_TO_WAIT')?.[0]);
+      const body = told === undefined ? undefined : Math.min(told, MAX_WAIT_SEC);
       const waitSec = header ?? body;
       return {
         kind: 'throttle', code, text: qtext, status: ex.status, waitSec, waitFrom: header !== undefined ? 'header' : body !== undefined ? 'body' : undefined,

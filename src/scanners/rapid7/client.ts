@@ -7,6 +7,7 @@
  */
 import { silentLogger, type Logger } from '../../log.js';
 import { canonicalIp } from '../../util/ip.js';
+import { dateTextOrUndefined } from '../../util/time.js';
 import { cancelRefused } from '../failure.js';
 import type {
   Allowance, ApplianceStatus, FailureOutcome, LastScanned, LaunchRequest, LaunchResult, ScanFilter, Scanner, ScannerCall, ScanStatus,
@@ -140,8 +141,9 @@ export class Rapid7Client implements Scanner {
 
   private toStatus(s: R7Scan): ScanStatus {
     return {
-      scanRef: String(s.id), title: s.scanName ?? '', state: mapStatus(s.status), appliance: s.engineName,
-      launchedAt: s.startTime, endedAt: s.endTime, processed: s.status === 'finished' ? true : undefined,
+      scanRef: String(s.id), title: typeof s.scanName === 'string' ? s.scanName : '', state: mapStatus(s.status),
+      appliance: typeof s.engineName === 'string' ? s.engineName : undefined,
+      launchedAt: dateTextOrUndefined(s.startTime), endedAt: dateTextOrUndefined(s.endTime), processed: s.status === 'finished' ? true : undefined,
     };
   }
 

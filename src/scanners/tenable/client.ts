@@ -13,6 +13,7 @@ import { checkTargets, hasIntent, nameFor } from '../launch-checks.js';
 import { cancelRefused } from '../failure.js';
 import { silentLogger, type Logger } from '../../log.js';
 import { canonicalIp } from '../../util/ip.js';
+import { isoOrUndefined } from '../../util/time.js';
 import type {
   Allowance, ApplianceStatus, FailureOutcome, LastScanned, LaunchRequest, LaunchResult, ScanFilter, Scanner, ScannerCall, ScanStatus,
 } from '../types.js';
@@ -281,7 +282,8 @@ export class TenableClient implements Scanner {
     // scheduler's reconciliation then treats the intent as not launched once its grace period ends
     let out = list.filter((s) => !this.masterIds.has(s.id) && !s.name.startsWith(MASTER_PREFIX) && s.status !== 'empty').map((s): ScanStatus => ({
       scanRef: String(s.id), title: s.name, state: mapStatus(s.status),
-      launchedAt: s.creation_date ? new Date(s.creation_date * 1000).toISOString() : undefined,
+      // (a date no Date holds, or no number, in any scan of the account threw here and stopped every poll)
+      launchedAt: typeof s.creation_date === 'number' && s.creation_date > 0 ? isoOrUndefined(s.creation_date * 1000) : undefined,
       processed: s.status === 'completed' ? true : undefined,
     }));
     if (filter.scanRefs) out = out.filter((s) => filter.scanRefs!.includes(s.scanRef));

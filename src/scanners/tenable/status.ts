@@ -24,6 +24,7 @@ const MAP: Record<string, ScanState> = {
   empty: 'canceled',
 };
 
-export function mapStatus(status: string | undefined): ScanState {
-  return MAP[(status ?? '').toLowerCase()] ?? 'unknown';
+export function mapStatus(status: unknown): ScanState {
+  // (a status that is no string, in anyone's scan of the account, threw and stopped every poll)
+  return (typeof status === 'string' ? MAP[status.toLowerCase()] : undefined) ?? 'unknown';
 }
