@@ -1,5 +1,6 @@
 /** SIGHUP re-reads the config: policy and regions apply at once, listeners stay up, the rest asks for a restart. */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { freePort, startDaemon } from './helpers/daemon.js';
@@ -65,6 +66,37 @@ http: { enabled: false }
       expect(d.logs.slice(seen).some((e) => /SIGHUP: config: .*region "far" lies wholly outside policy.scope/.test(e.msg))).toBe(true);
     } finally {
       expect(await d.stop()).toBe(0);
+    }
+  });
+
+  it('applies a new exclusion when an input running as configured has a problem a restart would refuse (its folder gone: the reload was refused)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'onsight-vanishing-'));
+    const d = await startDaemon(`
+state: STATE
+inputs:
+  - { type: file, path: ${join(dir, 'x.log')} }
+policy: { scope: ["10.0.0.0/8"], exclude: ["10.20.5.0/24"] }
+regions: [{ name: emea, cidrs: ["10.20.0.0/16"], appliances: [emea-sa-1] }]
+scanner: { type: dry-run }
+http: { enabled: false }
+`);
+    try {
+      rmSync(dir, { recursive: true }); // an unmount, a cleanup job
+      const cfg = join(d.dir, 'onsight.yaml');
+      writeFileSync(cfg, readFileSync(cfg, 'utf8').replace('exclude: ["10.20.5.0/24"]', 'exclude: ["10.20.5.0/24", "10.20.7.0/24"]'));
+      d.child.kill('SIGHUP');
+      const said = await d.waitFor((e) => e.msg.includes('an input running as configured: a restart would refuse it; the rest is applied'));
+      expect(said.msg).toMatch(/cannot tail \S+x\.log: its directory \S+ does not exist/);
+      await d.waitFor((e) => e.msg.includes('reloaded: policy, regions'));
+      // a changed input with such a problem is still refused
+      writeFileSync(cfg, readFileSync(cfg, 'utf8').replace(join(dir, 'x.log'), join(dir, 'y.log')));
+      const seen = d.logs.length;
+      d.child.kill('SIGHUP');
+      const refused = await d.waitFor((e) => d.logs.indexOf(e) >= seen && e.msg.includes('does not validate (the running config stays)'));
+      expect(refused.msg).toMatch(/cannot tail \S+y\.log/);
+    } finally {
+      expect(await d.stop()).toBe(0);
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -8,12 +8,13 @@
  *   http.listen error, and no scan launched (even a device due at start).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createTcpServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DaemonProcess, freePort, startDaemon } from './helpers/daemon.js';
 import { CLI } from './helpers/paths.js';
@@ -73,6 +74,37 @@ http: { enabled: false }
       const running = await d.waitFor((e) => e.msg.startsWith('onsight running'), 20_000);
       const reloaded = await d.waitFor((e) => e.msg.includes('reloaded: policy, regions, scheduler and inventory settings applied'), 10_000);
       expect(d.logs.indexOf(reloaded)).toBeGreaterThan(d.logs.indexOf(running));
+    } finally {
+      expect(await d.stop(), d.stderr).toBe(0);
+    }
+  }, 60_000);
+});
+
+describe('SIGHUP while the CLI loads', () => {
+  it('a SIGHUP while the launcher loads the CLI does not kill the daemon (exit 129 within the first 600 ms)', async () => {
+    const dir = tmp();
+    const cfg = join(dir, 'onsight.yaml');
+    writeFileSync(cfg, `state: ${join(dir, 'state.db')}\npolicy: { scope: ["10.0.0.0/8"] }\nregions: [{ name: emea, cidrs: ["10.20.0.0/16"], appliances: [emea-sa-1] }]\nscanner: { type: dry-run }\nhttp: { enabled: false }\n`);
+    // a module hook that marks the moment the launcher imports the CLI, then holds that import a while:
+    // the window a busy machine gives (most of a second), made wide and known
+    const mark = join(dir, 'importing');
+    writeFileSync(join(dir, 'hooks.mjs'), `import { writeFileSync } from 'node:fs';
+export async function resolve(spec, ctx, next) {
+  if (spec.endsWith('/dist/src/cli/main.js')) { writeFileSync(${JSON.stringify(mark)}, ''); await new Promise((r) => setTimeout(r, 1500)); }
+  return next(spec, ctx);
+}
+`);
+    writeFileSync(join(dir, 'register.mjs'), `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(join(dir, 'hooks.mjs')).href)});\n`);
+    const child = spawn(process.execPath, ['--import', pathToFileURL(join(dir, 'register.mjs')).href, CLI, 'run', '--config', cfg],
+      { cwd: dir, env: { ...process.env, ONSIGHT_LOG_JSON: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const d = new DaemonProcess(child, dir);
+    try {
+      for (let i = 0; i < 2000 && !existsSync(mark) && child.exitCode === null; i++) await sleep(5);
+      expect(existsSync(mark), d.stderr).toBe(true);
+      child.kill('SIGHUP');
+      await d.waitFor((e) => e.msg.startsWith('onsight running'), 20_000);
+      await d.waitFor((e) => e.msg === 'SIGHUP received while starting: applying it now', 10_000);
+      expect(child.exitCode).toBeNull();
     } finally {
       expect(await d.stop(), d.stderr).toBe(0);
     }

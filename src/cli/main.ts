@@ -44,6 +44,10 @@ program.command('run')
     process.once('SIGTERM', () => onSignal('SIGTERM'));
     process.once('SIGINT', () => onSignal('SIGINT'));
     process.on('SIGHUP', () => onSignal('SIGHUP'));
+    // the launcher's (bin/onsight.js): the signals that came while this code loaded, handed over
+    const early = (globalThis as { onsightEarlySignals?: { signals: string[]; release(): void } }).onsightEarlySignals;
+    early?.release();
+    for (const sig of early?.signals ?? []) onSignal(sig);
     const { Daemon } = await import('../daemon/daemon.js');
     const loaded = loadConfig(o.config);
     await checkConfigEnvironment(loaded); // what config check refuses, run refuses too (exit 2, file:line)
@@ -71,8 +75,19 @@ program.command('run')
       if (!o.config) return log.info('SIGHUP: certificates reloaded (embedded default config: nothing else to re-read)');
       try {
         const next = loadConfig(o.config);
-        // (what config check and run refuse, a reload refuses too: an unknown format, a path that can never be tailed)
-        await checkConfigEnvironment(next);
+        // (what config check and run refuse, a reload refuses too; but not for an input the daemon runs
+        // as it is: a file input whose folder vanished refused a reload that only added an exclusion)
+        try {
+          await checkConfigEnvironment(next);
+        } catch (err) {
+          const running = new Set(daemon.config.inputs.map((i) => JSON.stringify(i)));
+          const unchanged = (path: string) => {
+            const i = /^inputs\[(\d+)\]/.exec(path)?.[1];
+            return i !== undefined && running.has(JSON.stringify(next.config.inputs[Number(i)]));
+          };
+          if (!(err instanceof ConfigError) || !err.issues.every((i) => unchanged(i.path))) throw err;
+          log.warn(`SIGHUP: ${formatIssues(err.issues, next.origin)} (an input running as configured: a restart would refuse it; the rest is applied)`);
+        }
         for (const w of next.warnings) log.warn(`SIGHUP: config: ${formatIssues([w], next.origin)}`);
         const restart = daemon.applyConfig(next.config);
         log.info(`SIGHUP: ${o.config} reloaded: policy, regions, scheduler and inventory settings applied`);
