@@ -277,6 +277,7 @@ describe('config', () => {
     execFileSync('mkfifo', [fifo]);
     const cases: [string, RegExp][] = [
       [`inputs:\n  - {type: file, path: "${fifo}"}\n`, /:8: inputs\[0\]\.path: .*not a regular file/],
+      [`inputs:\n  - {type: lease, path: "${fifo}", format: dnsmasq}\n`, /:8: inputs\[0\]\.path: cannot read the lease database .*pipe\.log is a FIFO, not a regular file/],
       [`inputs:\n  - {type: file, path: "${join(dir, 'nodir', 'x.log')}"}\n`, /:8: inputs\[0\]\.path: .*directory .* does not exist/],
       [`inputs:\n  - {type: file, path: "${join(dir, 'nodir', '*.log')}"}\n`, /:8: inputs\[0\]\.path: .*directory .* does not exist/],
       [`inputs:\n  - {type: file, path: "${join(dir, 'ok.log')}", format: nonesuch}\n`, /:8: inputs\[0\]\.format: unknown format/],

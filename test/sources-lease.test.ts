@@ -5,8 +5,8 @@
  * and a truncated snapshot ends nothing; and SIGKILL, again and again while the databases grow
  * (Kea moved aside by its cleanup, dnsmasq rewritten in place), loses and duplicates nothing.
  */
-import { spawn } from 'node:child_process';
-import { appendFileSync, existsSync, mkdtempSync, renameSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -84,7 +84,9 @@ http: { listen: "127.0.0.1:${http}" }
       await until(() => ips().includes('10.53.0.4'), 10_000, 'the new lease from a partial read');
       await sleep(300);
       expect(ips()).toContain('10.53.0.2');
-      expect(await metric(http, 'onsight_input_lines_dropped_total', { input: `lease:${dm}`, reason: 'truncated' })).toBeGreaterThanOrEqual(1);
+      // counted and said once while it stays so (once a poll, for ever, before)
+      expect(await metric(http, 'onsight_input_lines_dropped_total', { input: `lease:${dm}`, reason: 'truncated' })).toBe(1);
+      expect(d.logs.filter((l) => /ends without a newline/.test(l.msg)).length).toBe(1);
       // the complete file: lease 2 was released
       writeFileSync(dm, dnsmasqLine(1, now) + dnsmasqLine(4, now));
       await until(() => !ips().includes('10.53.0.2'), 10_000, 'the release');
@@ -92,6 +94,68 @@ http: { listen: "127.0.0.1:${http}" }
       expect(await d.stop()).toBe(0);
     }
   }, 30_000);
+});
+
+describe('lease databases that are no regular file, too busy, or beside unreadable compacted files', () => {
+  it('a FIFO or a device at the path blocks neither the input nor SIGTERM; a Kea .1 that is a directory is passed over, .2 read; a file rewritten 8 times a second is still read', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'onsight-leaseodd-'));
+    const now = Date.now();
+    // (regular at the start: config check and run refuse such paths; they become so while it runs)
+    const fifo = join(dir, 'fifo.leases');
+    writeFileSync(fifo, '');
+    const zero = join(dir, 'zero.leases');
+    writeFileSync(zero, '');
+    const kea = join(dir, 'kea-leases4.csv');
+    writeFileSync(kea, KEA_HEADER + keaRow(1, now));
+    mkdirSync(`${kea}.1`);
+    writeFileSync(`${kea}.2`, KEA_HEADER + keaRow(2, now) + keaRow(3, now));
+    const busy = join(dir, 'busy.leases');
+    writeFileSync(busy, '');
+    const http = await freePort();
+    const d = await startDaemon(`
+state: STATE
+timezone: UTC
+inputs:
+  - { type: lease, path: ${fifo}, format: dnsmasq, pollMs: 50 }
+  - { type: lease, path: ${zero}, format: dnsmasq, pollMs: 50 }
+  - { type: lease, path: ${kea}, format: kea, pollMs: 50 }
+  - { type: lease, path: ${busy}, format: dnsmasq, pollMs: 50 }
+policy: { scope: ["192.0.2.0/24"] }
+regions: [{ name: r, cidrs: ["192.0.2.0/24"], appliances: [a] }]
+http: { listen: "127.0.0.1:${http}" }
+`);
+    let rewrites: NodeJS.Timeout | undefined;
+    try {
+      const state = join(d.dir, 'state.db');
+      const ips = () => {
+        const x = db(state);
+        try {
+          return (x.prepare('SELECT ip FROM bindings WHERE end_at IS NULL ORDER BY ip').all() as { ip: string }[]).map((r) => r.ip);
+        } finally {
+          x.close();
+        }
+      };
+      await d.waitFor((l) => String(l.msg).startsWith('onsight running'), 10_000);
+      rmSync(fifo);
+      execFileSync('mkfifo', [fifo]);
+      rmSync(zero);
+      symlinkSync('/dev/zero', zero);
+      await until(() => ['10.51.0.1', '10.51.0.2', '10.51.0.3'].every((a) => ips().includes(a)), 10_000, 'the live journal and .2');
+      expect(d.logs.some((l) => String(l.msg).includes(`${kea}.1 (leases compacted out of the journal) cannot be read, passed over`))).toBe(true);
+      for (const p of [fifo, zero]) await until(async () => (await metric(http, 'onsight_input_events_total', { input: `lease:${p}`, event: 'readError' })) >= 1, 5000, `a read error of ${p}`);
+      expect(d.logs.some((l) => String(l.err?.message ?? '').includes('is a named pipe (FIFO), not a regular file'))).toBe(true);
+      // a server rewriting its file in place 8 times a second, one lease more each time
+      let n = 0;
+      rewrites = setInterval(() => {
+        n++;
+        writeFileSync(busy, Array.from({ length: n }, (_, i) => dnsmasqLine(i + 1, now)).join(''));
+      }, 125);
+      await until(() => ips().some((a) => a.startsWith('10.53.')), 5000, 'a lease of the busy file while it is busy');
+    } finally {
+      clearInterval(rewrites);
+      expect(await d.stop()).toBe(0);
+    }
+  }, 40_000);
 });
 
 describe('lease databases under SIGKILL', () => {

@@ -3,7 +3,7 @@
  * parser plug-ins load, every input's format exists, every tailed path can be a regular file. One
  * function, so that run never accepts what config check refuses, nor the reverse.
  */
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ConfigError, type ConfigIssue } from '../errors.js';
 import { loadRegistry, type ParserRegistry } from '../parsers/registry.js';
@@ -65,6 +65,12 @@ export async function checkConfigEnvironment(loaded: LoadedConfig): Promise<Pars
       const other = id === undefined ? undefined : seen.get(id);
       if (other && other.path !== inp.path) issues.push({ path: `inputs[${i}].path`, line: locate(['inputs', i, 'path']), message: `${inp.path} is the same file as ${other.path} (inputs[${other.i}]): each of its lines would be applied twice` });
       else if (id !== undefined) seen.set(id, { i, path: inp.path });
+    }
+    if (inp.type === 'lease') {
+      // (a FIFO there passed the check, then hung the start: the input refuses it now, but says so only in
+      // its log. A lease database not there yet, its server not installed, is waited for)
+      const problem = existsSync(inp.path) ? tailedPathProblem(inp.path) : undefined;
+      if (problem) issues.push({ path: `inputs[${i}].path`, line: locate(['inputs', i, 'path']), message: `cannot read the lease database ${inp.path}: ${problem}` });
     }
   });
   if (issues.length) throw new ConfigError(issues, origin);

@@ -10,12 +10,15 @@
  *   vanished ones releases (or expiries, when their time had passed). A file read while being
  *   rewritten (no final newline, malformed lines) is counted and ends nothing.
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
 import { basename, dirname, join } from 'node:path';
 import type { Stats as FileStats } from 'node:fs';
 import type { Logger } from '../../log.js';
 import { MAX_DURATION_S, type Sighting } from '../../sighting.js';
 import { FileTailer } from '../file/tailer.js';
+import { openFile } from '../file/content.js';
+import { LogLimit } from '../../util/log-limit.js';
 import type { InputHandle, LineSink, RawLine, ResumeStore, SourceCounters } from '../types.js';
 import type { SnapshotLease, SnapshotParse } from './dnsmasq.js';
 import { LEASE_FORMAT_TABLE } from './formats.js';
@@ -61,10 +64,15 @@ function malformedReporter(name: string, stats: Stats, log: Logger) {
   };
 }
 
+/** sightings per commit group when Kea's compacted files are read (1M leases in one group took the heap) */
+const COMPANION_GROUP = 10_000;
+
 /**
  * Kea's compacted files (`.1`, `.2`) hold leases the live journal no longer does. They are read
- * whole, in one commit group with a position naming them, when the journal's checkpoint cannot
- * place us (a first start, or the checkpointed file compacted away while we were down).
+ * when the journal's checkpoint cannot place us (a first start, or the checkpointed file compacted
+ * away while we were down): line by line, in commit groups, the last one with a position naming
+ * them. A file that cannot be read (a directory, a FIFO, no permission) is said and passed over:
+ * it stopped the daemon's start, at every start.
  */
 async function loadCompanions(opts: LeaseInputConfig, newReader: () => JournalReader, format: string, suffixes: string[], name: string, sink: LineSink, store: ResumeStore, stats: Stats, log: Logger, malformed: (why: string, where: Record<string, unknown>) => void): Promise<void> {
   const files: { path: string; st: FileStats }[] = [];
@@ -80,22 +88,44 @@ async function loadCompanions(opts: LeaseInputConfig, newReader: () => JournalRe
   const id = files.map((f) => `${f.path}:${f.st.ino}:${f.st.size}`).join(',');
   if (((await store.position(key)) as { id?: string } | undefined)?.id === id) return;
   const now = Date.now();
-  const sightings: Sighting[] = [];
+  let batch: Sighting[] = [];
+  let total = 0;
+  const push = (last: boolean) => new Promise<void>((resolve) => {
+    const sightings = batch;
+    batch = [];
+    total += sightings.length;
+    stats.received += sightings.length;
+    const group = last ? { position: { key, value: { id } }, committed: () => resolve(), failed: () => resolve() } : undefined;
+    const ok = sink.push({ text: id, receivedAt: new Date(now), source: name, sightings, ...(group ? { group } : {}) });
+    if (last) return;
+    if (ok) resolve();
+    else sink.onDrain(() => resolve());
+  });
+  const read: string[] = [];
   for (const f of files) {
     const reader = newReader();
-    const lines = (await readFile(f.path, 'utf8')).split('\n');
-    lines.forEach((text, i) => {
-      if (i === lines.length - 1 && text === '') return;
-      const r = reader.line(text);
-      if (r.error) malformed(r.error, { file: f.path, line: i + 1 });
-      for (const rec of r.records) sightings.push(recordToSighting(rec, now, format, name));
-    });
+    try {
+      const fh = await openFile(f.path);
+      try {
+        let n = 0;
+        for await (const text of createInterface({ input: fh.createReadStream({ encoding: 'utf8', autoClose: false }), crlfDelay: Infinity })) {
+          n++;
+          const r = reader.line(text);
+          if (r.error) malformed(r.error, { file: f.path, line: n });
+          for (const rec of r.records) batch.push(recordToSighting(rec, now, format, name));
+          if (batch.length >= COMPANION_GROUP) await push(false);
+        }
+      } finally {
+        await fh.close().catch(() => undefined);
+      }
+      read.push(f.path);
+    } catch (err) {
+      bump(stats.events, 'companionUnreadable');
+      log.warn({ file: f.path, code: (err as NodeJS.ErrnoException).code }, `lease database ${opts.path}: ${f.path} (leases compacted out of the journal) cannot be read, passed over: ${(err as Error).message}`);
+    }
   }
-  stats.received += sightings.length;
-  log.info({ files: files.map((f) => f.path), sightings: sightings.length }, `read ${files.map((f) => f.path).join(' and ')} (leases compacted out of the journal)`);
-  await new Promise<void>((resolve) => {
-    sink.push({ text: id, receivedAt: new Date(now), source: name, sightings, group: { position: { key, value: { id } }, committed: resolve, failed: () => resolve() } });
-  });
+  await push(true);
+  log.info({ files: read, sightings: total }, `read ${read.join(' and ') || 'none'} of ${files.map((f) => f.path).join(' and ')} (leases compacted out of the journal)`);
 }
 
 /** Is the file a checkpoint names still at the path or beside it (same inode)? */
@@ -156,8 +186,37 @@ async function startJournal(opts: LeaseInputConfig, newReader: () => JournalRead
   };
 }
 
-/** how long a snapshot file must stay unchanged after our read for the read to count */
+/**
+ * How long a snapshot file must stay unchanged after our read for the read to count; after this
+ * many reads in a row that did not settle (a server rewriting it several times a second), the
+ * short wait: at 5 rewrites a second the long one let one read count in 30 s.
+ */
 const SETTLE_MS = 150;
+const SETTLE_SHORT_MS = 25;
+const UNSETTLED_BEFORE_SHORT = 3;
+/** the largest snapshot read (dnsmasq writes about 100 bytes a lease): past it, said and not read */
+const MAX_SNAPSHOT_BYTES = 64 * 1024 * 1024;
+/** a snapshot that ends without a newline and stays so is read again this often, not at every poll */
+const RECHECK_TRUNCATED_MS = 30_000;
+
+/** The whole of a regular file of at most `max` bytes (a FIFO, a device, a directory: refused, never blocking). */
+async function readSnapshot(path: string, max: number): Promise<string> {
+  const fh = await openFile(path);
+  try {
+    const size = (await fh.stat()).size;
+    if (size > max) throw Object.assign(new Error(`${path} is ${size} bytes, over the ${max} a lease database is read up to: not read`), { code: 'ETOOBIG' });
+    const buf = Buffer.alloc(size);
+    let got = 0;
+    while (got < size) {
+      const { bytesRead } = await fh.read(buf, got, size - got, got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+    }
+    return buf.toString('utf8', 0, got);
+  } finally {
+    await fh.close().catch(() => undefined);
+  }
+}
 
 /** A lease as kept in the committed snapshot. */
 type Kept = SnapshotLease & { ended?: true };
@@ -174,6 +233,12 @@ async function startSnapshot(opts: LeaseInputConfig, parse: (text: string) => Sn
   let closed = false;
   const malformed = malformedReporter(name, stats, log);
   let lastMissingLog = 0;
+  // (each said at most once a minute: one a poll, for ever, flooded the log)
+  const said = new LogLimit(60_000);
+  let unsettled = 0;
+  /** the truncated snapshot last read, its counts taken once, and when to read it again */
+  let truncatedSig = '';
+  let recheckAt = 0;
 
   const toSighting = (l: SnapshotLease, kind: Sighting['kind'], at: number): Sighting => {
     const s: Sighting = { kind, ip: l.ip, at: new Date(at).toISOString(), format, source: name };
@@ -203,22 +268,33 @@ async function startSnapshot(opts: LeaseInputConfig, parse: (text: string) => Sn
         return;
       }
       const sig = `${st.ino}:${st.size}:${st.mtimeMs}`;
-      if (sig === seen) return;
-      const text = await readFile(opts.path, 'utf8');
+      if (sig === seen && !(sig === truncatedSig && Date.now() >= recheckAt)) return;
+      const text = await readSnapshot(opts.path, MAX_SNAPSHOT_BYTES);
       // dnsmasq truncates the file, then writes it: a read in between sees too little. A snapshot
       // counts only when the file stayed the same for a moment after we read it.
-      await new Promise((r) => setTimeout(r, SETTLE_MS));
+      await new Promise((r) => setTimeout(r, unsettled >= UNSETTLED_BEFORE_SHORT ? SETTLE_SHORT_MS : SETTLE_MS));
       const after = await stat(opts.path);
-      if (`${after.ino}:${after.size}:${after.mtimeMs}` !== sig) return;
+      if (`${after.ino}:${after.size}:${after.mtimeMs}` !== sig) {
+        unsettled++;
+        return;
+      }
+      unsettled = 0;
       seen = sig;
       const p = parse(text);
-      for (const e of p.errors) malformed(e.why, { line: e.line });
+      // (a truncated file read again, unchanged, is counted once)
+      const again = sig === truncatedSig;
+      if (!again) for (const e of p.errors) malformed(e.why, { line: e.line });
       const complete = !p.truncated && p.errors.length === 0;
       if (p.truncated) {
-        bump(stats.dropped, 'truncated');
-        log.warn(`lease database ${opts.path} ends without a newline (read during a rewrite, or truncated): new leases taken, nothing ended until a complete read`);
-        seen = ''; // look again even if it does not change
-      }
+        // looked at again in a while even if it does not change (a rewrite within one mtime tick)
+        recheckAt = Date.now() + RECHECK_TRUNCATED_MS;
+        if (!again) {
+          truncatedSig = sig;
+          bump(stats.dropped, 'truncated');
+          const n = said.take('truncated');
+          if (n) log.warn({ times: n }, `lease database ${opts.path} ends without a newline (read during a rewrite, or truncated): new leases taken, nothing ended until a complete read`);
+        }
+      } else truncatedSig = '';
       const now = Date.now();
       const next: Record<string, Kept> = {};
       const out: Sighting[] = [];
@@ -257,7 +333,9 @@ async function startSnapshot(opts: LeaseInputConfig, parse: (text: string) => Sn
         });
       }
     } catch (err) {
-      log.warn({ err: { message: (err as Error).message } }, `could not read the lease database ${opts.path}`);
+      bump(stats.events, 'readError');
+      const n = said.take(`read:${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      if (n) log.warn({ err: { message: (err as Error).message }, times: n }, `could not read the lease database ${opts.path}`);
     } finally {
       running = false;
     }
