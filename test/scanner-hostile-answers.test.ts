@@ -63,6 +63,21 @@ describe('Qualys answers', () => {
     const b = new Budget({ clock: { now: () => Date.now() }, scanner: { allowance: () => ({ limit: 300, windowSec: -3600 }) }, counters: { launches: 0, apiCalls: 0 }, opts: { reserveCalls: 0 } } as never);
     expect(b.callsPerDay()).toBeUndefined();
     expect(b.scarce()).toBe(false);
+    // a window of 1e12 s is a day's (it paced calls to one a week)
+    a.update('scan', { 'x-ratelimit-window-sec': '1e12' });
+    expect(a.snapshot('scan').windowSec).toBe(MAX_WAIT_SEC);
+    const huge = new Budget({ clock: { now: () => Date.now() }, scanner: { allowance: () => ({ limit: 300, windowSec: 1e12 }) }, counters: { launches: 0, apiCalls: 0 }, opts: { reserveCalls: 0 } } as never);
+    expect(huge.callsPerDay()).toBe(300);
+  });
+
+  it('a scanner\'s wait past a day reaches the budget\'s callers as a day (they date targets by it)', async () => {
+    const now = Date.now();
+    const told = { launched: 'no', next: 'wait', untilMs: 1e300, code: 'ONSIGHT_SCANNER_RATE_LIMIT', message: 'wait' };
+    const scanner = { allowance: () => ({}), failureOutcome: () => told };
+    const b = new Budget({ clock: { now: () => now }, scanner, counters: { launches: 0, apiCalls: 0 }, opts: { reserveCalls: 0 }, log: pino({ level: 'silent' }) } as never);
+    const failed = await b.call('list scans', 'listScans', () => Promise.reject(new Error('429'))).catch((e: unknown) => e as FailedCall);
+    expect(failed.outcome.untilMs).toBe(now + MAX_WAIT_SEC * 1000);
+    expect(new Date(failed.outcome.untilMs!).toISOString()).toMatch(/Z$/);
   });
 
   it('a ToWait of 1e300 on a launch is a wait of a day, and the launch is known not made (the log\'s date threw: the launch was left "launching", every call held for ever)', async () => {
@@ -114,6 +129,25 @@ describe('Tenable and Rapid7 answers', () => {
     expect(err7.message).toMatch(/502 upstream refused \[redacted\] \(\[redacted\]\)/);
     expect(err7.message).not.toContain('r7-Secret-Pass');
     await r7.close();
+    // a short password, echoed URL-encoded or JSON-escaped; a key echoed in capitals
+    const url8 = await server((req, res) => res.writeHead(400, { 'content-type': 'text/plain' })
+      .end(`password Tr0b:! wrong, pass=${encodeURIComponent('Tr0b:!')} ${JSON.stringify({ echo: 'Tr0b:!' })} key ${String(req.headers['x-apikeys'] ?? '').toUpperCase()}`));
+    const r8 = new Rapid7Client({ baseUrl: url8, username: 'svc', password: 'Tr0b:!', maxAttempts: 1, baseDelayMs: 1 } as never);
+    const err8 = await r8.listScans({}).catch((e: unknown) => e as Error);
+    expect(err8.message).toContain('400 password [redacted] wrong, pass=[redacted] {"echo":"[redacted]"}');
+    await r8.close();
+    const t8 = new TenableClient({ baseUrl: url8, apiKeys, maxAttempts: 1, baseDelayMs: 1 });
+    const errT = await t8.listScans({}).catch((e: unknown) => e as Error);
+    expect(errT.message).not.toContain('B'.repeat(64));
+    await t8.close();
+  });
+
+  it('JSON after a byte order mark is read (as res.text() read it)', async () => {
+    const url = await server((_req, res) => res.writeHead(200, { 'content-type': 'application/json' })
+      .end(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(JSON.stringify({ scans: [{ id: 102, name: 'onsight i-1', status: 'running' }] }))])));
+    const c = new TenableClient({ baseUrl: url, apiKeys, maxAttempts: 1, baseDelayMs: 1 });
+    expect((await c.listScans({})).map((x) => x.scanRef)).toEqual(['102']);
+    await c.close();
   });
 
   it('an endless answer is cut off at the cap as it comes, not read whole first (1.5 GB took 3 GB of memory)', async () => {

@@ -100,11 +100,12 @@ export class JsonTransport {
   private readonly agent: Agent;
   /** epoch ms before which the API told us (429 Retry-After) to make no call */
   blockedUntil = 0;
-  /** what an answer must never carry into a message: the auth headers and their parts */
-  private readonly secrets: string[];
+  /** what an answer must never carry into a message: the auth headers and their parts, in any case */
+  private readonly secrets: RegExp | undefined;
 
   constructor(private readonly o: TransportOptions) {
-    this.secrets = secretsOf(Object.values(o.headers));
+    const secrets = secretsOf(Object.values(o.headers));
+    this.secrets = secrets.length ? new RegExp(secrets.map((x) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'), 'gi') : undefined;
     let u: URL;
     try {
       u = new URL(o.baseUrl);
@@ -204,8 +205,7 @@ export class JsonTransport {
 
   /** The start of an answer for a message, with our credentials cut out (a proxy or WAF may echo request headers). */
   private snippet(text: string): string {
-    let t = text;
-    for (const secret of this.secrets) t = t.split(secret).join('[redacted]');
+    let t = this.secrets ? text.replace(this.secrets, '[redacted]') : text;
     t = t.replace(/\s+/g, ' ').trim();
     return t.length > 200 ? `${t.slice(0, 200)}…` : t || '(empty body)';
   }
@@ -243,21 +243,21 @@ async function readCapped(res: Response, signal: AbortSignal): Promise<string> {
   const chunks: Uint8Array[] = [];
   let size = 0;
   if (res.body) {
+    // (leaving the loop by a throw releases the body and its connection)
     for await (const chunk of res.body) {
       size += chunk.byteLength;
-      if (size > MAX_BODY || signal.aborted) {
-        await res.body.cancel().catch(() => undefined);
-        throw new Error(signal.aborted ? 'closed' : `answer over ${MAX_BODY} bytes: not read further`);
-      }
+      if (size > MAX_BODY || signal.aborted) throw new Error(signal.aborted ? 'closed' : `answer over ${MAX_BODY} bytes: not read further`);
       chunks.push(chunk);
     }
   }
-  return Buffer.concat(chunks).toString('utf8');
+  // (TextDecoder drops a leading BOM, as res.text() did: some front ends send one before JSON)
+  return new TextDecoder().decode(Buffer.concat(chunks));
 }
 
 /**
  * The secrets in auth header values: each value, its `k=v; k=v` parts and their values, and what a
- * `Basic` value decodes to and its password (an echo may carry any of them).
+ * `Basic` value decodes to and its password (an echo may carry any of them), each also as a URL and
+ * a JSON string would carry it. Longest first, so a whole value is cut before its parts.
  */
 function secretsOf(values: string[]): string[] {
   const out = new Set<string>();
@@ -275,8 +275,12 @@ function secretsOf(values: string[]): string[] {
       if (plain.includes(':')) out.add(plain.slice(plain.indexOf(':') + 1));
     }
   }
-  // (short parts and the header's own words are no secret, and cutting them would garble the text)
-  return [...out].filter((s) => s.length >= 8 && !/^(basic|bearer|accesskey|secretkey)$/i.test(s)).sort((a, b) => b.length - a.length);
+  for (const s of [...out]) {
+    out.add(encodeURIComponent(s));
+    out.add(JSON.stringify(s).slice(1, -1));
+  }
+  // (the header's own words are no secret; the Qualys transport cuts passwords of 3 characters and more, as here)
+  return [...out].filter((s) => s.length >= 3 && !/^(basic|bearer|accesskey|secretkey)$/i.test(s)).sort((a, b) => b.length - a.length);
 }
 
 const TLS_CODES = /^(DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|CERT_HAS_EXPIRED|CERT_NOT_YET_VALID|CERT_UNTRUSTED|ERR_TLS_CERT_ALTNAME_INVALID)$/;

@@ -194,13 +194,15 @@ export interface ScheduleStatus extends RangeSchedule {
   action: 'kept' | 'created' | 'updated' | 'deleted';
 }
 
-/** The scanner calls the scheduler makes; a failure's meaning can depend on which one failed. */
 /**
- * The longest wait a scanner's answer may ask for: a day (Qualys's longest rate window), after which
- * a call asks again. A Retry-After of 10^14 s or a ToWait of 1e300 held every launch for ever (and a
- * date that far threw where it was logged).
+ * The longest wait a scanner's answer may ask for, and the longest rate window it may state: a day
+ * (Qualys's longest rate window), after which a call asks again. A Retry-After of 10^14 s or a
+ * ToWait of 1e300 held every launch for ever (and a date that far threw where it was logged); a
+ * window of 1e12 s paced calls to one a week.
  */
 export const MAX_WAIT_SEC = 86_400;
+
+/** The scanner calls the scheduler makes; a failure's meaning can depend on which one failed. */
 
 export type ScannerCall = 'launch' | 'listScans' | 'cancel' | 'appliances' | 'lastScanned' | 'syncSchedules' | 'scanProfiles';
 

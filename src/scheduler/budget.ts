@@ -62,6 +62,7 @@ class Pace {
   /** Tokens now (undefined: the scanner states no limit, so no pacing). */
   level(limit: number | undefined, windowSec: number | undefined, now: number, remaining?: number): number | undefined {
     if (limit === undefined || windowSec === undefined || !(limit > 0) || !(windowSec > 0)) return (this.tokens = undefined);
+    windowSec = Math.min(windowSec, MAX_WAIT_SEC); // (a window past a day, as the scanners' own)
     const cap = this.cap(limit, windowSec);
     const key = `${limit}/${windowSec}`;
     const bindsNow = remaining !== undefined && remaining <= cap;
@@ -149,7 +150,7 @@ export class Budget {
   /** The allowance's calls per day, when the scanner states its limit. */
   callsPerDay(): number | undefined {
     const a = this.core.scanner.allowance();
-    return a.limit! > 0 && a.windowSec! > 0 ? (a.limit! * 86_400) / a.windowSec! : undefined;
+    return a.limit! > 0 && a.windowSec! > 0 ? (a.limit! * 86_400) / Math.min(a.windowSec!, MAX_WAIT_SEC) : undefined;
   }
 
   /** Fewer than SCARCE_CALLS_PER_DAY calls a day (as the scanner states its limit). */
@@ -305,7 +306,7 @@ export class Budget {
     } catch (err) {
       // (a sync stopped half-way: the failure that stopped it is the call's; what it did goes to the caller)
       const failure = err instanceof ScheduleSyncIncomplete ? err.failure : err;
-      const outcome = this.outcome(failure, which);
+      const outcome = this.bounded(this.outcome(failure, which));
       this.core.log.warn({ err: errInfo(failure), call: what, outcome: { launched: outcome.launched, next: outcome.next, untilMs: outcome.untilMs } },
         `scanner call ${what} failed${o.optional && outcome.next !== 'retry' ? ' (other calls go on: the scheduler does without it)' : ''}`);
       if (!o.optional) this.apply(outcome, which);
@@ -330,11 +331,16 @@ export class Budget {
     }
   }
 
-  private apply(told: FailureOutcome, which: ScannerCall): void {
-    // (a wait past a day is a day: the next call asks again; past year 275760 the date threw here,
-    // and the launch it answered was left 'launching')
-    const now = this.core.clock.now();
-    const o = told.untilMs !== undefined && !(told.untilMs <= now + MAX_WAIT_SEC * 1000) ? { ...told, untilMs: now + MAX_WAIT_SEC * 1000 } : told;
+  /**
+   * A wait past a day is a day: the next call asks again (past year 275760 a date threw where it was
+   * logged, and the launch it answered was left 'launching'; callers keep targets back until it too)
+   */
+  private bounded(o: FailureOutcome): FailureOutcome {
+    const most = this.core.clock.now() + MAX_WAIT_SEC * 1000;
+    return o.untilMs !== undefined && !(o.untilMs <= most) ? { ...o, untilMs: most } : o;
+  }
+
+  private apply(o: FailureOutcome, which: ScannerCall): void {
     if (o.next === 'wait' && o.untilMs !== undefined && o.holds === 'call') {
       if (o.untilMs > (this.callWaits.get(which)?.untilMs ?? 0)) this.callWaits.set(which, o);
       this.core.log.warn({ code: o.code, call: which, until: new Date(o.untilMs).toISOString() }, `scanner asks to wait: no ${which} call before ${new Date(o.untilMs).toISOString()}; other calls go on (${o.message})`);

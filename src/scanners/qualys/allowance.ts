@@ -141,7 +141,7 @@ export class QualysAllowance {
     const cRunning = header(headers, 'x-concurrency-limit-running');
     // (a limit or window of 0 says nothing a call can go by)
     if (limit !== undefined && limit > 0) b.limit = limit;
-    if (windowSec !== undefined && windowSec > 0) b.windowSec = windowSec;
+    if (windowSec !== undefined && windowSec > 0) b.windowSec = Math.min(windowSec, MAX_WAIT_SEC);
     // our other calls still in flight will each spend one more
     if (remaining !== undefined) {
       b.remaining = Math.max(0, remaining - Math.max(0, b.inFlight - 1));

@@ -118,6 +118,9 @@ function withTargets(scan: QualysScan): QualysScan {
       Object.defineProperty(this, 'targets', { value: targets, enumerable: true, writable: true, configurable: true });
       return targets;
     },
+    set(this: QualysScan, targets: string[] | undefined) {
+      Object.defineProperty(this, 'targets', { value: targets, enumerable: true, writable: true, configurable: true });
+    },
   });
 }
 
