@@ -275,9 +275,13 @@ describe('config', () => {
     const dir = mkdtempSync(join(tmpdir(), 'onsight-cfg-'));
     const fifo = join(dir, 'pipe.log');
     execFileSync('mkfifo', [fifo]);
+    // (a lease path is a name, never a glob)
+    const globFifo = join(dir, 'fifo[1].leases');
+    execFileSync('mkfifo', [globFifo]);
     const cases: [string, RegExp][] = [
       [`inputs:\n  - {type: file, path: "${fifo}"}\n`, /:8: inputs\[0\]\.path: .*not a regular file/],
       [`inputs:\n  - {type: lease, path: "${fifo}", format: dnsmasq}\n`, /:8: inputs\[0\]\.path: cannot read the lease database .*pipe\.log is a FIFO, not a regular file/],
+      [`inputs:\n  - {type: lease, path: "${globFifo}", format: dnsmasq}\n`, /:8: inputs\[0\]\.path: cannot read the lease database .*fifo\[1\]\.leases is a FIFO, not a regular file/],
       [`inputs:\n  - {type: file, path: "${join(dir, 'nodir', 'x.log')}"}\n`, /:8: inputs\[0\]\.path: .*directory .* does not exist/],
       [`inputs:\n  - {type: file, path: "${join(dir, 'nodir', '*.log')}"}\n`, /:8: inputs\[0\]\.path: .*directory .* does not exist/],
       [`inputs:\n  - {type: file, path: "${join(dir, 'ok.log')}", format: nonesuch}\n`, /:8: inputs\[0\]\.format: unknown format/],

@@ -88,9 +88,15 @@ http: { enabled: false }
       const said = await d.waitFor((e) => e.msg.includes('an input running as configured: a restart would refuse it; the rest is applied'));
       expect(said.msg).toMatch(/cannot tail \S+x\.log: its directory \S+ does not exist/);
       await d.waitFor((e) => e.msg.includes('reloaded: policy, regions'));
+      // the same problem with the inputs changed otherwise (one added) is refused: a restart would refuse it
+      const withMore = readFileSync(cfg, 'utf8').replace('inputs:\n', `inputs:\n  - { type: syslog, listen: "udp://127.0.0.1:${await freePort()}" }\n`);
+      writeFileSync(cfg, withMore);
+      let seen = d.logs.length;
+      d.child.kill('SIGHUP');
+      await d.waitFor((e) => d.logs.indexOf(e) >= seen && e.msg.includes('does not validate (the running config stays)'));
       // a changed input with such a problem is still refused
       writeFileSync(cfg, readFileSync(cfg, 'utf8').replace(join(dir, 'x.log'), join(dir, 'y.log')));
-      const seen = d.logs.length;
+      seen = d.logs.length;
       d.child.kill('SIGHUP');
       const refused = await d.waitFor((e) => d.logs.indexOf(e) >= seen && e.msg.includes('does not validate (the running config stays)'));
       expect(refused.msg).toMatch(/cannot tail \S+y\.log/);

@@ -80,12 +80,10 @@ program.command('run')
         try {
           await checkConfigEnvironment(next);
         } catch (err) {
-          const running = new Set(daemon.config.inputs.map((i) => JSON.stringify(i)));
-          const unchanged = (path: string) => {
-            const i = /^inputs\[(\d+)\]/.exec(path)?.[1];
-            return i !== undefined && running.has(JSON.stringify(next.config.inputs[Number(i)]));
-          };
-          if (!(err instanceof ConfigError) || !err.issues.every((i) => unchanged(i.path))) throw err;
+          // (only when inputs and parsers are as running, whole: per input, a reordering or a new hard link passed)
+          const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+          const asRunning = same(next.config.inputs, daemon.config.inputs) && same(next.config.parsers, daemon.config.parsers);
+          if (!(err instanceof ConfigError) || !asRunning || !err.issues.every((i) => /^inputs\[/.test(i.path))) throw err;
           log.warn(`SIGHUP: ${formatIssues(err.issues, next.origin)} (an input running as configured: a restart would refuse it; the rest is applied)`);
         }
         for (const w of next.warnings) log.warn(`SIGHUP: config: ${formatIssues([w], next.origin)}`);

@@ -69,8 +69,10 @@ export async function checkConfigEnvironment(loaded: LoadedConfig): Promise<Pars
     if (inp.type === 'lease') {
       // (a FIFO there passed the check, then hung the start: the input refuses it now, but says so only in
       // its log. A lease database not there yet, its server not installed, is waited for)
-      const problem = existsSync(inp.path) ? tailedPathProblem(inp.path) : undefined;
-      if (problem) issues.push({ path: `inputs[${i}].path`, line: locate(['inputs', i, 'path']), message: `cannot read the lease database ${inp.path}: ${problem}` });
+      // (its path is a name, never a glob: `fifo[1].leases` passed as one)
+      const st = existsSync(inp.path) ? statSync(inp.path) : undefined;
+      const kind = !st || st.isFile() ? undefined : st.isDirectory() ? 'directory' : st.isFIFO() ? 'FIFO' : st.isSocket() ? 'socket' : 'special file';
+      if (kind) issues.push({ path: `inputs[${i}].path`, line: locate(['inputs', i, 'path']), message: `cannot read the lease database ${inp.path}: ${inp.path} is a ${kind}, not a regular file` });
     }
   });
   if (issues.length) throw new ConfigError(issues, origin);

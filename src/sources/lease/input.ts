@@ -10,8 +10,7 @@
  *   vanished ones releases (or expiries, when their time had passed). A file read while being
  *   rewritten (no final newline, malformed lines) is counted and ends nothing.
  */
-import { readdir, stat } from 'node:fs/promises';
-import { createInterface } from 'node:readline';
+import { readdir, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Stats as FileStats } from 'node:fs';
 import type { Logger } from '../../log.js';
@@ -66,13 +65,18 @@ function malformedReporter(name: string, stats: Stats, log: Logger) {
 
 /** sightings per commit group when Kea's compacted files are read (1M leases in one group took the heap) */
 const COMPANION_GROUP = 10_000;
+/** a compacted file's line longer than this is dropped as malformed (as the tailer's maxLineBytes) */
+const COMPANION_MAX_LINE = 1 << 20;
 
 /**
  * Kea's compacted files (`.1`, `.2`) hold leases the live journal no longer does. They are read
  * when the journal's checkpoint cannot place us (a first start, or the checkpointed file compacted
- * away while we were down): line by line, in commit groups, the last one with a position naming
- * them. A file that cannot be read (a directory, a FIFO, no permission) is said and passed over:
- * it stopped the daemon's start, at every start.
+ * away while we were down), line by line. What they say is reduced to each address's last record,
+ * then committed in groups of COMPANION_GROUP, one group at a time, the last with a position naming
+ * the files. So no group holds an address's lease while a later one ends it: split, a lease and its
+ * release in two groups launched a scan of a device the file says has left, and a group committed
+ * again after a crash made a binding anew. A file that cannot be read (a directory, a FIFO, no
+ * permission) is said and passed over: it stopped the daemon's start, at every start.
  */
 async function loadCompanions(opts: LeaseInputConfig, newReader: () => JournalReader, format: string, suffixes: string[], name: string, sink: LineSink, store: ResumeStore, stats: Stats, log: Logger, malformed: (why: string, where: Record<string, unknown>) => void): Promise<void> {
   const files: { path: string; st: FileStats }[] = [];
@@ -88,32 +92,26 @@ async function loadCompanions(opts: LeaseInputConfig, newReader: () => JournalRe
   const id = files.map((f) => `${f.path}:${f.st.ino}:${f.st.size}`).join(',');
   if (((await store.position(key)) as { id?: string } | undefined)?.id === id) return;
   const now = Date.now();
-  let batch: Sighting[] = [];
-  let total = 0;
-  const push = (last: boolean) => new Promise<void>((resolve) => {
-    const sightings = batch;
-    batch = [];
-    total += sightings.length;
-    stats.received += sightings.length;
-    const group = last ? { position: { key, value: { id } }, committed: () => resolve(), failed: () => resolve() } : undefined;
-    const ok = sink.push({ text: id, receivedAt: new Date(now), source: name, sightings, ...(group ? { group } : {}) });
-    if (last) return;
-    if (ok) resolve();
-    else sink.onDrain(() => resolve());
-  });
+  // (an address's records in file order: its last one stands; a Map keeps the order addresses first came in)
+  const last = new Map<string, Sighting>();
   const read: string[] = [];
   for (const f of files) {
     const reader = newReader();
     try {
       const fh = await openFile(f.path);
       try {
-        let n = 0;
-        for await (const text of createInterface({ input: fh.createReadStream({ encoding: 'utf8', autoClose: false }), crlfDelay: Infinity })) {
-          n++;
+        for await (const { text, n, tooLong } of cappedLines(fh, COMPANION_MAX_LINE)) {
+          if (tooLong) {
+            malformed(`a line over ${COMPANION_MAX_LINE} bytes`, { file: f.path, line: n });
+            continue;
+          }
           const r = reader.line(text);
           if (r.error) malformed(r.error, { file: f.path, line: n });
-          for (const rec of r.records) batch.push(recordToSighting(rec, now, format, name));
-          if (batch.length >= COMPANION_GROUP) await push(false);
+          for (const rec of r.records) {
+            const sighting = recordToSighting(rec, now, format, name);
+            last.delete(sighting.ip);
+            last.set(sighting.ip, sighting);
+          }
         }
       } finally {
         await fh.close().catch(() => undefined);
@@ -124,8 +122,59 @@ async function loadCompanions(opts: LeaseInputConfig, newReader: () => JournalRe
       log.warn({ file: f.path, code: (err as NodeJS.ErrnoException).code }, `lease database ${opts.path}: ${f.path} (leases compacted out of the journal) cannot be read, passed over: ${(err as Error).message}`);
     }
   }
-  await push(true);
-  log.info({ files: read, sightings: total }, `read ${read.join(' and ') || 'none'} of ${files.map((f) => f.path).join(' and ')} (leases compacted out of the journal)`);
+  const all = [...last.values()];
+  last.clear();
+  stats.received += all.length;
+  // one group in flight at a time (the ingest's backlog counts lines, and each of these carries 10,000)
+  for (let i = 0; i === 0 || i < all.length; i += COMPANION_GROUP) {
+    const final = i + COMPANION_GROUP >= all.length;
+    await new Promise<void>((resolve) => {
+      sink.push({
+        text: id, receivedAt: new Date(now), source: name, sightings: all.slice(i, i + COMPANION_GROUP),
+        group: { ...(final ? { position: { key, value: { id } } } : {}), committed: () => resolve(), failed: () => resolve() },
+      });
+    });
+  }
+  log.info({ files: read, sightings: all.length }, `read ${read.join(' and ') || 'none'} of ${files.map((f) => f.path).join(' and ')} (leases compacted out of the journal)`);
+}
+
+/** The lines of the file behind `fh` (LF; a trailing CR dropped), numbered; a line over `max` bytes is given as tooLong, its text not kept. */
+async function* cappedLines(fh: FileHandle, max: number): AsyncGenerator<{ text: string; n: number; tooLong?: true }> {
+  const buf = Buffer.alloc(1 << 16);
+  let parts: Buffer[] = [];
+  let size = 0;
+  let over = false;
+  let n = 0;
+  const line = () => {
+    n++;
+    const whole = Buffer.concat(parts);
+    const text = whole.toString('utf8');
+    parts = [];
+    size = 0;
+    const wasOver = over;
+    over = false;
+    return wasOver ? { text: '', n, tooLong: true as const } : { text: text.endsWith('\r') ? text.slice(0, -1) : text, n };
+  };
+  for (;;) {
+    const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+    if (bytesRead === 0) break;
+    let from = 0;
+    for (;;) {
+      const nl = buf.indexOf(0x0a, from);
+      const end = nl < 0 || nl >= bytesRead ? bytesRead : nl;
+      if (!over) {
+        if (size + end - from > max) {
+          over = true;
+          parts = [];
+        } else parts.push(Buffer.from(buf.subarray(from, end)));
+        size += end - from;
+      }
+      if (end === bytesRead) break;
+      yield line();
+      from = nl + 1;
+    }
+  }
+  if (size > 0 || over) yield line();
 }
 
 /** Is the file a checkpoint names still at the path or beside it (same inode)? */
@@ -272,19 +321,23 @@ async function startSnapshot(opts: LeaseInputConfig, parse: (text: string) => Sn
       const text = await readSnapshot(opts.path, MAX_SNAPSHOT_BYTES);
       // dnsmasq truncates the file, then writes it: a read in between sees too little. A snapshot
       // counts only when the file stayed the same for a moment after we read it.
-      await new Promise((r) => setTimeout(r, unsettled >= UNSETTLED_BEFORE_SHORT ? SETTLE_SHORT_MS : SETTLE_MS));
+      const short = unsettled >= UNSETTLED_BEFORE_SHORT;
+      await new Promise((r) => setTimeout(r, short ? SETTLE_SHORT_MS : SETTLE_MS));
       const after = await stat(opts.path);
       if (`${after.ino}:${after.size}:${after.mtimeMs}` !== sig) {
         unsettled++;
         return;
       }
       unsettled = 0;
-      seen = sig;
+      // (after a short wait, read again over the long one: what it lacks is ended only then)
+      seen = short ? '' : sig;
       const p = parse(text);
       // (a truncated file read again, unchanged, is counted once)
       const again = sig === truncatedSig;
       if (!again) for (const e of p.errors) malformed(e.why, { line: e.line });
-      const complete = !p.truncated && p.errors.length === 0;
+      // (a read that settled only over the short wait may be a rewrite paused between two writes at a
+      // line's end: it takes new leases and ends nothing; only a read that settled over the long wait ends)
+      const complete = !p.truncated && p.errors.length === 0 && !short;
       if (p.truncated) {
         // looked at again in a while even if it does not change (a rewrite within one mtime tick)
         recheckAt = Date.now() + RECHECK_TRUNCATED_MS;
