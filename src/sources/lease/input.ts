@@ -21,7 +21,7 @@ import { LogLimit } from '../../util/log-limit.js';
 import type { InputHandle, LineSink, RawLine, ResumeStore, SourceCounters } from '../types.js';
 import type { SnapshotLease, SnapshotParse } from './dnsmasq.js';
 import { LEASE_FORMAT_TABLE } from './formats.js';
-import { recordToSighting, type JournalReader } from './record.js';
+import { recordToSighting, type JournalReader, type LeaseRecord } from './record.js';
 import type { LeaseInputConfig } from './schema.js';
 
 interface Stats {
@@ -92,50 +92,66 @@ async function loadCompanions(opts: LeaseInputConfig, newReader: () => JournalRe
   const id = files.map((f) => `${f.path}:${f.st.ino}:${f.st.size}`).join(',');
   if (((await store.position(key)) as { id?: string } | undefined)?.id === id) return;
   const now = Date.now();
-  // (an address's records in file order: its last one stands; a Map keeps the order addresses first came in)
-  const last = new Map<string, Sighting>();
-  const read: string[] = [];
-  for (const f of files) {
-    const reader = newReader();
-    try {
-      const fh = await openFile(f.path);
-      try {
-        for await (const { text, n, tooLong } of cappedLines(fh, COMPANION_MAX_LINE)) {
-          if (tooLong) {
-            malformed(`a line over ${COMPANION_MAX_LINE} bytes`, { file: f.path, line: n });
-            continue;
-          }
-          const r = reader.line(text);
-          if (r.error) malformed(r.error, { file: f.path, line: n });
-          for (const rec of r.records) {
-            const sighting = recordToSighting(rec, now, format, name);
-            last.delete(sighting.ip);
-            last.set(sighting.ip, sighting);
-          }
-        }
-      } finally {
-        await fh.close().catch(() => undefined);
-      }
-      read.push(f.path);
-    } catch (err) {
-      bump(stats.events, 'companionUnreadable');
-      log.warn({ file: f.path, code: (err as NodeJS.ErrnoException).code }, `lease database ${opts.path}: ${f.path} (leases compacted out of the journal) cannot be read, passed over: ${(err as Error).message}`);
-    }
-  }
-  const all = [...last.values()];
-  last.clear();
-  stats.received += all.length;
-  // one group in flight at a time (the ingest's backlog counts lines, and each of these carries 10,000)
-  for (let i = 0; i === 0 || i < all.length; i += COMPANION_GROUP) {
-    const final = i + COMPANION_GROUP >= all.length;
-    await new Promise<void>((resolve) => {
-      sink.push({
-        text: id, receivedAt: new Date(now), source: name, sightings: all.slice(i, i + COMPANION_GROUP),
-        group: { ...(final ? { position: { key, value: { id } } } : {}), committed: () => resolve(), failed: () => resolve() },
+  // Two passes: the first finds each address's last record (which file, which line: a number, so
+  // 1M leases cost a Map of 1M numbers, not of 1M sightings: 1.2 GB), the second commits those.
+  const lastAt = new Map<string, number>();
+  const where = (fi: number, n: number) => fi * 2 ** 32 + n;
+  const readable: boolean[] = [];
+  for (const [fi, f] of files.entries()) {
+    readable[fi] = await eachRecord(f.path, newReader, (rec, n) => lastAt.set(rec.ip, where(fi, n)), (why, n) => malformed(why, { file: f.path, line: n }))
+      .then(() => true, (err: unknown) => {
+        bump(stats.events, 'companionUnreadable');
+        log.warn({ file: f.path, code: (err as NodeJS.ErrnoException).code }, `lease database ${opts.path}: ${f.path} (leases compacted out of the journal) cannot be read, passed over: ${(err as Error).message}`);
+        return false;
       });
-    });
   }
-  log.info({ files: read, sightings: all.length }, `read ${read.join(' and ') || 'none'} of ${files.map((f) => f.path).join(' and ')} (leases compacted out of the journal)`);
+  // one group in flight at a time (the ingest's backlog counts lines, and each of these carries up to 10,000)
+  let batch: Sighting[] = [];
+  let total = 0;
+  const commit = (final: boolean) => new Promise<void>((resolve) => {
+    const sightings = batch;
+    batch = [];
+    total += sightings.length;
+    stats.received += sightings.length;
+    sink.push({
+      text: id, receivedAt: new Date(now), source: name, sightings,
+      group: { ...(final ? { position: { key, value: { id } } } : {}), committed: () => resolve(), failed: () => resolve() },
+    });
+  });
+  for (const [fi, f] of files.entries()) {
+    if (!readable[fi]) continue;
+    const pending: Sighting[] = [];
+    await eachRecord(f.path, newReader, (rec, n) => {
+      if (lastAt.get(rec.ip) === where(fi, n)) pending.push(recordToSighting(rec, now, format, name));
+    }, () => undefined, async () => {
+      batch.push(...pending.splice(0));
+      if (batch.length >= COMPANION_GROUP) await commit(false);
+    }).catch((err: unknown) => log.warn({ file: f.path, err: { message: (err as Error).message } }, `lease database ${opts.path}: ${f.path} could not be read again; what it holds is left out`));
+    batch.push(...pending);
+  }
+  await commit(true);
+  const read = files.filter((_, fi) => readable[fi]).map((f) => f.path);
+  log.info({ files: read, sightings: total }, `read ${read.join(' and ') || 'none'} of ${files.map((f) => f.path).join(' and ')} (leases compacted out of the journal)`);
+}
+
+/** Each record of a compacted file, with its line's number; `every` runs after each line (awaited: backpressure). */
+async function eachRecord(path: string, newReader: () => JournalReader, record: (rec: LeaseRecord, n: number) => void, bad: (why: string, n: number) => void, every?: () => Promise<void>): Promise<void> {
+  const reader = newReader();
+  const fh = await openFile(path);
+  try {
+    for await (const { text, n, tooLong } of cappedLines(fh, COMPANION_MAX_LINE)) {
+      if (tooLong) {
+        bad(`a line over ${COMPANION_MAX_LINE} bytes`, n);
+        continue;
+      }
+      const r = reader.line(text);
+      if (r.error) bad(r.error, n);
+      for (const rec of r.records) record(rec, n);
+      if (every) await every();
+    }
+  } finally {
+    await fh.close().catch(() => undefined);
+  }
 }
 
 /** The lines of the file behind `fh` (LF; a trailing CR dropped), numbered; a line over `max` bytes is given as tooLong, its text not kept. */
