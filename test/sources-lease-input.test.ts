@@ -3,7 +3,7 @@
  * the servers write them: what a review of session 40 found in its reading of busy dnsmasq files and
  * of Kea's compacted files. Each case failed on the code it reviewed.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -79,6 +79,26 @@ describe('dnsmasq rewritten with a pause between two writes', () => {
     writeFileSync(path, all.slice(0, 19).join(''));
     await until(() => sink.sightings.some((s) => s.kind === 'release' && s.ip === '10.20.0.20'), 5000, 'the release of the lease that left');
   }, 20_000);
+});
+
+describe('dnsmasq rewritten within one timestamp tick', () => {
+  it('a rewrite of the same size and mtime, soon after the last, is read (it was missed until the next change)', async () => {
+    const dir = tmp();
+    const path = join(dir, 'dnsmasq.leases');
+    const exp = Math.floor(Date.now() / 1000) + 3600;
+    const t = Date.now() / 1000;
+    writeFileSync(path, dnsmasqLine(11, exp) + dnsmasqLine(12, exp));
+    utimesSync(path, t, t);
+    const sink = new Sink();
+    handles.push(await startLeaseInput({ type: 'lease', path, format: 'dnsmasq', pollMs: 50 } as never, sink, store, silentLogger()));
+    await until(() => sink.sightings.length === 2, 5000, 'the first snapshot');
+    await sleep(300);
+    // lease 12 gone, lease 13 come: the same size, the same mtime (a coarse clock, or 1 s timestamps)
+    writeFileSync(path, dnsmasqLine(11, exp) + dnsmasqLine(13, exp));
+    utimesSync(path, t, t);
+    await until(() => sink.sightings.some((s) => s.kind === 'lease' && s.ip === '10.20.0.13'), 3000, 'the new lease');
+    await until(() => sink.sightings.some((s) => s.kind === 'release' && s.ip === '10.20.0.12'), 3000, 'the release');
+  });
 });
 
 describe("Kea's compacted files read at a first start", () => {

@@ -263,6 +263,8 @@ const UNSETTLED_BEFORE_SHORT = 3;
 const MAX_SNAPSHOT_BYTES = 64 * 1024 * 1024;
 /** a snapshot that ends without a newline and stays so is read again this often, not at every poll */
 const RECHECK_TRUNCATED_MS = 30_000;
+/** a file changed this recently is read again at the next poll even if its signature is the same */
+const RACY_MS = 2_000;
 
 /** The whole of a regular file of at most `max` bytes (a FIFO, a device, a directory: refused, never blocking). */
 async function readSnapshot(path: string, max: number): Promise<string> {
@@ -304,6 +306,8 @@ async function startSnapshot(opts: LeaseInputConfig, parse: (text: string) => Sn
   /** the truncated snapshot last read, its counts taken once, and when to read it again */
   let truncatedSig = '';
   let recheckAt = 0;
+  /** the snapshot whose malformed lines were counted last */
+  let countedSig = '';
 
   const toSighting = (l: SnapshotLease, kind: Sighting['kind'], at: number): Sighting => {
     const s: Sighting = { kind, ip: l.ip, at: new Date(at).toISOString(), format, source: name };
@@ -346,11 +350,15 @@ async function startSnapshot(opts: LeaseInputConfig, parse: (text: string) => Sn
       }
       unsettled = 0;
       // (after a short wait, read again over the long one: what it lacks is ended only then)
-      seen = short ? '' : sig;
+      // (and while its mtime is within RACY_MS of now: a rewrite in the same timestamp tick, of the
+      // same size, would keep the signature, and be missed until the next change; as git does)
+      seen = short || Date.now() - after.mtimeMs < RACY_MS ? '' : sig;
       const p = parse(text);
       // (a truncated file read again, unchanged, is counted once)
       const again = sig === truncatedSig;
-      if (!again) for (const e of p.errors) malformed(e.why, { line: e.line });
+      // (a file read again unchanged is counted once)
+      if (sig !== countedSig) for (const e of p.errors) malformed(e.why, { line: e.line });
+      countedSig = sig;
       // (a read that settled only over the short wait may be a rewrite paused between two writes at a
       // line's end: it takes new leases and ends nothing; only a read that settled over the long wait ends)
       const complete = !p.truncated && p.errors.length === 0 && !short;
