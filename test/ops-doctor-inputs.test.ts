@@ -5,7 +5,7 @@
  * a failure naming the config field. Ports below 1024 are flagged for HTTP inputs too, by doctor
  * and by systemd/install.sh (the CAP_NET_BIND_SERVICE drop-in).
  */
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -58,6 +58,14 @@ http: { enabled: false }
     // (root reads any file: a directory is what cannot be read as one whoever runs the test)
     const r = await doctor('lease-dir', `inputs:\n  - { type: lease, path: ${dir}, format: isc-dhcpd }\nhttp: { enabled: false }\n`);
     expect(r.text).toMatch(new RegExp(`^✗ input lease:${dir}: inputs\\[0\\]\\.path: ${dir} is a directory, not a regular file$`, 'm'));
+    expect(r.code).toBe(1);
+  });
+
+  it('a lease path with glob characters is a name: a FIFO so named fails (it was taken as a glob and passed)', async () => {
+    const fifo = join(dir, 'fifo[1].leases');
+    execFileSync('mkfifo', [fifo]);
+    const r = await doctor('lease-fifo', `inputs:\n  - { type: lease, path: "${fifo}", format: dnsmasq }\nhttp: { enabled: false }\n`);
+    expect(r.text).toContain(`✗ input lease:${fifo}: inputs[0].path: ${fifo} is a FIFO, not a regular file`);
     expect(r.code).toBe(1);
   });
 });

@@ -3,7 +3,8 @@
  * the servers write them: what a review of session 40 found in its reading of busy dnsmasq files and
  * of Kea's compacted files. Each case failed on the code it reviewed.
  */
-import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { pino } from 'pino';
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -121,6 +122,42 @@ describe("Kea's compacted files read at a first start", () => {
     expect(sink.lines.every((l) => (l.sightings?.length ?? 0) <= 10_000)).toBe(true);
     expect(sink.lines.filter((l) => l.group?.position).length).toBe(1);
     expect(sink.lines.at(-1)!.group?.position).toBeDefined();
+  }, 30_000);
+
+  it("Kea's cleanup finishing between the two passes (.1 replaced, .2 removed) loses nothing: both passes read the files as first opened", async () => {
+    const dir = tmp();
+    const path = join(dir, 'kea-leases4.csv');
+    const now = Math.floor(Date.now() / 1000);
+    // .1 in reverse order, .2 renewing the first 50 and adding 50 new, then a torn line (the moment of the swap)
+    let one = KEA_HEADER;
+    for (let i = 200; i >= 1; i--) one += keaRow(i, now + 3600);
+    let two = KEA_HEADER;
+    for (let i = 1; i <= 50; i++) two += keaRow(i, now + 3660);
+    for (let i = 1001; i <= 1050; i++) two += keaRow(i, now + 3600);
+    writeFileSync(`${path}.1`, one);
+    writeFileSync(`${path}.2`, two + 'torn-line\n');
+    writeFileSync(path, KEA_HEADER);
+    // what kea-lfc leaves: each address once, in address order, renamed over .1, and .2 removed
+    let merged = KEA_HEADER;
+    for (let i = 1; i <= 200; i++) merged += keaRow(i, i <= 50 ? now + 3660 : now + 3600);
+    for (let i = 1001; i <= 1050; i++) merged += keaRow(i, now + 3600);
+    writeFileSync(`${path}.new`, merged);
+    let swapped = false;
+    const log = pino({ level: 'warn' }, { write: (l: string) => {
+      if (!swapped && l.includes('malformed record skipped')) {
+        swapped = true;
+        renameSync(`${path}.new`, `${path}.1`);
+        rmSync(`${path}.2`);
+      }
+    } });
+    const sink = new Sink();
+    handles.push(await startLeaseInput({ type: 'lease', path, format: 'kea', pollMs: 1000, } as never, sink, store, log));
+    await until(() => sink.lines.some((l) => l.group?.position !== undefined), 10_000, 'the last group');
+    expect(swapped).toBe(true);
+    const ips = new Set(sink.sightings.map((s) => s.ip));
+    expect(ips.size).toBe(250);
+    // the renewals in .2 stand, not the older records in .1
+    expect(sink.sightings.filter((s) => Date.parse(s.expiresAt!) === (now + 3660) * 1000)).toHaveLength(50);
   }, 30_000);
 
   // (a guard: readline, before, held a line whole; the crash needed one of some 600 MB, too large for a test)

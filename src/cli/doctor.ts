@@ -20,7 +20,7 @@ import { hasOurPrefix, startFrom } from '../scheduler/core.js';
 import { profilesNamed } from '../scheduler/profile.js';
 import { listensOnLoopback, loadTokens, type TlsServerConfig, type TokenSource } from '../net/webconfig.js';
 import { inputParserFormat } from '../daemon/inputs.js';
-import { tailedPathProblem } from '../config/check.js';
+import { leasePathProblem } from '../config/check.js';
 import { loadPassword } from '../scanners/qualys/credentials.js';
 import { TIMED_OUT, within } from '../util/timeout.js';
 import { inspectStateFile } from '../store/db.js';
@@ -105,7 +105,7 @@ export async function runDoctor(
       const e = readable(inp.path);
       if (e === 'does not exist') line('warn', what, `${inp.format} lease database does not exist yet (it is read when it appears)`);
       else {
-        const problem = e ?? tailedPathProblem(inp.path);
+        const problem = e ?? leasePathProblem(inp.path);
         line(problem ? 'fail' : 'ok', what, problem ? `inputs[${n}].path: ${problem}` : `${inp.format} lease database, readable, ${statSync(inp.path).size} bytes`);
       }
     } else {

@@ -31,6 +31,16 @@ export function tailedPathProblem(path: string): string | undefined {
   return undefined;
 }
 
+/**
+ * Why a lease database's path can never be read, if it cannot: there and not a regular file. Its
+ * path is a name, never a glob (`fifo[1].leases` passed as one); one not there yet is waited for.
+ */
+export function leasePathProblem(path: string): string | undefined {
+  const st = existsSync(path) ? statSync(path) : undefined;
+  const kind = !st || st.isFile() ? undefined : st.isDirectory() ? 'directory' : st.isFIFO() ? 'FIFO' : st.isSocket() ? 'socket' : 'special file';
+  return kind ? `${path} is a ${kind}, not a regular file` : undefined;
+}
+
 /** a file's device and inode, or undefined when it is not there (yet) */
 function fileId(path: string): string | undefined {
   try {
@@ -69,10 +79,8 @@ export async function checkConfigEnvironment(loaded: LoadedConfig): Promise<Pars
     if (inp.type === 'lease') {
       // (a FIFO there passed the check, then hung the start: the input refuses it now, but says so only in
       // its log. A lease database not there yet, its server not installed, is waited for)
-      // (its path is a name, never a glob: `fifo[1].leases` passed as one)
-      const st = existsSync(inp.path) ? statSync(inp.path) : undefined;
-      const kind = !st || st.isFile() ? undefined : st.isDirectory() ? 'directory' : st.isFIFO() ? 'FIFO' : st.isSocket() ? 'socket' : 'special file';
-      if (kind) issues.push({ path: `inputs[${i}].path`, line: locate(['inputs', i, 'path']), message: `cannot read the lease database ${inp.path}: ${inp.path} is a ${kind}, not a regular file` });
+      const problem = leasePathProblem(inp.path);
+      if (problem) issues.push({ path: `inputs[${i}].path`, line: locate(['inputs', i, 'path']), message: `cannot read the lease database ${inp.path}: ${problem}` });
     }
   });
   if (issues.length) throw new ConfigError(issues, origin);

@@ -79,84 +79,89 @@ const COMPANION_MAX_LINE = 1 << 20;
  * permission) is said and passed over: it stopped the daemon's start, at every start.
  */
 async function loadCompanions(opts: LeaseInputConfig, newReader: () => JournalReader, format: string, suffixes: string[], name: string, sink: LineSink, store: ResumeStore, stats: Stats, log: Logger, malformed: (why: string, where: Record<string, unknown>) => void): Promise<void> {
-  const files: { path: string; st: FileStats }[] = [];
-  for (const sfx of suffixes) {
-    try {
-      files.push({ path: opts.path + sfx, st: await stat(opts.path + sfx) });
-    } catch {
-      /* absent */
-    }
-  }
-  if (!files.length) return;
-  const key = `${name}:companions`;
-  const id = files.map((f) => `${f.path}:${f.st.ino}:${f.st.size}`).join(',');
-  if (((await store.position(key)) as { id?: string } | undefined)?.id === id) return;
-  const now = Date.now();
-  // Two passes: the first finds each address's last record (which file, which line: a number, so
-  // 1M leases cost a Map of 1M numbers, not of 1M sightings: 1.2 GB), the second commits those.
-  const lastAt = new Map<string, number>();
-  const where = (fi: number, n: number) => fi * 2 ** 32 + n;
-  const readable: boolean[] = [];
-  for (const [fi, f] of files.entries()) {
-    readable[fi] = await eachRecord(f.path, newReader, (rec, n) => lastAt.set(rec.ip, where(fi, n)), (why, n) => malformed(why, { file: f.path, line: n }))
-      .then(() => true, (err: unknown) => {
-        bump(stats.events, 'companionUnreadable');
-        log.warn({ file: f.path, code: (err as NodeJS.ErrnoException).code }, `lease database ${opts.path}: ${f.path} (leases compacted out of the journal) cannot be read, passed over: ${(err as Error).message}`);
-        return false;
-      });
-  }
-  // one group in flight at a time (the ingest's backlog counts lines, and each of these carries up to 10,000)
-  let batch: Sighting[] = [];
-  let total = 0;
-  const commit = (final: boolean) => new Promise<void>((resolve) => {
-    const sightings = batch;
-    batch = [];
-    total += sightings.length;
-    stats.received += sightings.length;
-    sink.push({
-      text: id, receivedAt: new Date(now), source: name, sightings,
-      group: { ...(final ? { position: { key, value: { id } } } : {}), committed: () => resolve(), failed: () => resolve() },
-    });
-  });
-  for (const [fi, f] of files.entries()) {
-    if (!readable[fi]) continue;
-    const pending: Sighting[] = [];
-    await eachRecord(f.path, newReader, (rec, n) => {
-      if (lastAt.get(rec.ip) === where(fi, n)) pending.push(recordToSighting(rec, now, format, name));
-    }, () => undefined, async () => {
-      batch.push(...pending.splice(0));
-      if (batch.length >= COMPANION_GROUP) await commit(false);
-    }).catch((err: unknown) => log.warn({ file: f.path, err: { message: (err as Error).message } }, `lease database ${opts.path}: ${f.path} could not be read again; what it holds is left out`));
-    batch.push(...pending);
-  }
-  await commit(true);
-  const read = files.filter((_, fi) => readable[fi]).map((f) => f.path);
-  log.info({ files: read, sightings: total }, `read ${read.join(' and ') || 'none'} of ${files.map((f) => f.path).join(' and ')} (leases compacted out of the journal)`);
-}
-
-/** Each record of a compacted file, with its line's number; `every` runs after each line (awaited: backpressure). */
-async function eachRecord(path: string, newReader: () => JournalReader, record: (rec: LeaseRecord, n: number) => void, bad: (why: string, n: number) => void, every?: () => Promise<void>): Promise<void> {
-  const reader = newReader();
-  const fh = await openFile(path);
+  // each file held open from here: both passes read the same file, whatever Kea's cleanup renames or
+  // removes meanwhile (reopened by name, a .1 replaced between the passes matched no line, and lost leases)
+  const files: { path: string; fh: FileHandle; st: FileStats }[] = [];
   try {
-    for await (const { text, n, tooLong } of cappedLines(fh, COMPANION_MAX_LINE)) {
-      if (tooLong) {
-        bad(`a line over ${COMPANION_MAX_LINE} bytes`, n);
+    for (const sfx of suffixes) {
+      const path = opts.path + sfx;
+      let fh: FileHandle;
+      try {
+        fh = await openFile(path);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        unreadableCompanion(path, err);
         continue;
       }
-      const r = reader.line(text);
-      if (r.error) bad(r.error, n);
-      for (const rec of r.records) record(rec, n);
-      if (every) await every();
+      files.push({ path, fh, st: await fh.stat() });
     }
+    if (!files.length) return;
+    const key = `${name}:companions`;
+    const id = files.map((f) => `${f.path}:${f.st.ino}:${f.st.size}`).join(',');
+    if (((await store.position(key)) as { id?: string } | undefined)?.id === id) return;
+    const now = Date.now();
+    // Two passes: the first finds each address's last record (which file, which line: a number, so
+    // 1M leases cost a Map of 1M numbers, not of 1M sightings: 1.2 GB), the second commits those.
+    const lastAt = new Map<string, number>();
+    const where = (fi: number, n: number) => fi * 2 ** 32 + n;
+    const readable: boolean[] = [];
+    for (const [fi, f] of files.entries()) {
+      readable[fi] = await eachRecord(f.fh, newReader, (rec, n) => lastAt.set(rec.ip, where(fi, n)), (why, n) => malformed(why, { file: f.path, line: n }))
+        .then(() => true, (err: unknown) => (unreadableCompanion(f.path, err), false));
+    }
+    // one group in flight at a time (the ingest's backlog counts lines, and each of these carries up to 10,000)
+    let batch: Sighting[] = [];
+    let total = 0;
+    const commit = (final: boolean) => new Promise<void>((resolve) => {
+      const sightings = batch;
+      batch = [];
+      total += sightings.length;
+      stats.received += sightings.length;
+      sink.push({
+        text: id, receivedAt: new Date(now), source: name, sightings,
+        group: { ...(final ? { position: { key, value: { id } } } : {}), committed: () => resolve(), failed: () => resolve() },
+      });
+    });
+    for (const [fi, f] of files.entries()) {
+      if (!readable[fi]) continue;
+      await eachRecord(f.fh, newReader, (rec, n) => {
+        if (lastAt.get(rec.ip) === where(fi, n)) batch.push(recordToSighting(rec, now, format, name));
+      }, () => undefined, async () => {
+        if (batch.length >= COMPANION_GROUP) await commit(false);
+      }).catch((err: unknown) => log.warn({ file: f.path, err: { message: (err as Error).message } }, `lease database ${opts.path}: ${f.path} could not be read again; what it holds is left out`));
+    }
+    await commit(true);
+    const read = files.filter((_, fi) => readable[fi]).map((f) => f.path);
+    log.info({ files: read, sightings: total }, `read ${read.join(' and ') || 'none'} of ${files.map((f) => f.path).join(' and ')} (leases compacted out of the journal)`);
   } finally {
-    await fh.close().catch(() => undefined);
+    for (const f of files) await f.fh.close().catch(() => undefined);
+  }
+
+  function unreadableCompanion(path: string, err: unknown): void {
+    bump(stats.events, 'companionUnreadable');
+    log.warn({ file: path, code: (err as NodeJS.ErrnoException).code }, `lease database ${opts.path}: ${path} (leases compacted out of the journal) cannot be read, passed over: ${(err as Error).message}`);
+  }
+}
+
+/** Each record of a compacted file (from its start), with its line's number; `every` runs after each line (awaited: backpressure). */
+async function eachRecord(fh: FileHandle, newReader: () => JournalReader, record: (rec: LeaseRecord, n: number) => void, bad: (why: string, n: number) => void, every?: () => Promise<void>): Promise<void> {
+  const reader = newReader();
+  for await (const { text, n, tooLong } of cappedLines(fh, COMPANION_MAX_LINE)) {
+    if (tooLong) {
+      bad(`a line over ${COMPANION_MAX_LINE} bytes`, n);
+      continue;
+    }
+    const r = reader.line(text);
+    if (r.error) bad(r.error, n);
+    for (const rec of r.records) record(rec, n);
+    if (every) await every();
   }
 }
 
 /** The lines of the file behind `fh` (LF; a trailing CR dropped), numbered; a line over `max` bytes is given as tooLong, its text not kept. */
 async function* cappedLines(fh: FileHandle, max: number): AsyncGenerator<{ text: string; n: number; tooLong?: true }> {
   const buf = Buffer.alloc(1 << 16);
+  let pos = 0;
   let parts: Buffer[] = [];
   let size = 0;
   let over = false;
@@ -172,8 +177,9 @@ async function* cappedLines(fh: FileHandle, max: number): AsyncGenerator<{ text:
     return wasOver ? { text: '', n, tooLong: true as const } : { text: text.endsWith('\r') ? text.slice(0, -1) : text, n };
   };
   for (;;) {
-    const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+    const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
     if (bytesRead === 0) break;
+    pos += bytesRead;
     let from = 0;
     for (;;) {
       const nl = buf.indexOf(0x0a, from);
