@@ -156,7 +156,7 @@ describe('reloadTls', () => {
       await daemon.stop();
       closeLog(log);
       const lines = readFileSync(logFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { msg: string; input?: string; level: number });
-      const failed = lines.filter((l) => l.msg.includes('certificate reload failed'));
+      const failed = lines.filter((l) => l.msg.includes('reload of its certificate or tokens failed'));
       expect(failed).toHaveLength(1);
       expect(failed[0]).toMatchObject({ input: inA.name, level: 50 });
       expect(failed[0].msg).toContain(inA.name);

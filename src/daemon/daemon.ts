@@ -386,14 +386,14 @@ export class Daemon {
         await i.reload?.();
       } catch (err) {
         failed++;
-        log.error({ input: i.name, err: { message: (err as Error).message } }, `input ${i.name}: certificate reload failed; it keeps the certificate it had`);
+        log.error({ input: i.name, err: { message: (err as Error).message } }, `input ${i.name}: reload of its certificate or tokens failed; it keeps those it had`);
       }
     }
     try {
       this.http?.reload();
     } catch (err) {
       failed++;
-      log.error({ err: { message: (err as Error).message } }, `http.listen ${this.opts.config.http.listen}: certificate reload failed; it keeps the certificate it had`);
+      log.error({ err: { message: (err as Error).message } }, `http.listen ${this.opts.config.http.listen}: reload of its certificate or tokens failed; it keeps those it had`);
     }
     return failed;
   }

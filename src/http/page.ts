@@ -123,7 +123,9 @@ const SCRIPT = `
     }), 4);
   }
   function load(){
-    fetch('api/status', { cache: 'no-store' }).then(function(r){ if (!r.ok) throw new Error('HTTP ' + r.status); return r.json(); })
+    // (from the page's URL without a user and password: fetch refuses a URL that carries them, and
+    // a page opened as https://user:token@host/ said only "cannot reach the daemon")
+    fetch(location.origin + location.pathname.replace(/[^/]*$/, '') + 'api/status', { cache: 'no-store' }).then(function(r){ if (!r.ok) throw new Error('HTTP ' + r.status); return r.json(); })
       .then(render).catch(function(e){ $('live').className = 'dot off'; $('err').textContent = 'cannot reach the daemon: ' + e.message; })
       .then(function(){ setTimeout(load, 3000); });
   }

@@ -70,7 +70,7 @@ function sharedStatus(build: () => Promise<Status>): { get(): Promise<Status>; c
 export async function startHttp(daemon: DaemonView, web: HttpListenConfig | string, log: Logger): Promise<HttpHandle> {
   const cfg: HttpListenConfig = typeof web === 'string' ? { listen: web } : web;
   const { host, port } = parseHttpListen(cfg.listen);
-  const tokens = loadTokens(cfg.tokens);
+  let tokens = loadTokens(cfg.tokens);
   const refused: Record<string, number> = {};
   const refuse = (res: ServerResponse, why: string, status: number, text: string, extra: Record<string, string> = {}) => {
     refused[why] = (refused[why] ?? 0) + 1;
@@ -129,7 +129,13 @@ export async function startHttp(daemon: DaemonView, web: HttpListenConfig | stri
   return {
     url,
     refused,
-    reload: () => web_.reload(),
+    // tokens re-read with the certificates (a token revoked by rewriting its file kept working until
+    // a restart); either failing keeps what was running
+    reload: () => {
+      const next = loadTokens(cfg.tokens);
+      web_.reload();
+      tokens = next;
+    },
     async close() {
       if (closed) return;
       closed = true;

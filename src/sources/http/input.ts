@@ -85,7 +85,7 @@ function allowPredicate(t: HttpTokenConfig): ((s: Sighting) => boolean) | undefi
 
 export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, store: ResumeStore, log: Logger): Promise<InputHandle> {
   const { host, port } = parseHttpListen(opts.listen);
-  const loaded = loadTokens(opts.tokens);
+  let loaded = loadTokens(opts.tokens);
   const byName = new Map(opts.tokens.map((t) => [t.name, { cfg: t, accept: allowPredicate(t), endpoints: new Set(t.allow?.endpoints ?? ['hec', 'sightings']) }]));
   const counters = { received: 0, dropped: {} as Record<string, number>, events: {} as Record<string, number> };
   const drop = (why: string, n = 1) => (counters.dropped[why] = (counters.dropped[why] ?? 0) + n);
@@ -399,7 +399,11 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
       return { received: counters.received, dropped: { ...counters.dropped }, events: { ...counters.events } };
     },
     async reload() {
+      // tokens re-read with the certificates (a token revoked by rewriting its file kept working until
+      // a restart); either failing keeps what was running
+      const tokens = loadTokens(opts.tokens);
       web.reload();
+      loaded = tokens;
     },
     async close() {
       closed = true;
