@@ -73,6 +73,10 @@ describe('operator API with tokens', () => {
     const skip = await call(httpPort, 'POST', '/api/skip', JSON.stringify({ target: '10.20.3.3', until: '1h' }), auth);
     expect(skip.status).toBe(200);
     expect(JSON.parse(skip.body).until).toMatch(/^\d{4}-/);
+    // who changed what, in the log: the token's name (the decision log says only "an operator asked")
+    const said = await d.waitFor((e) => String(e.msg).startsWith('operator API: skip of ip 10.20.3.3'));
+    expect(said).toMatchObject({ operator: 'ops', action: 'skip', target: '10.20.3.3' });
+    expect(d.logs.some((e) => String(e.msg) === 'operator API: rescan of mac 52:54:00:bb:00:03 by token "ops"')).toBe(true);
   }, 40_000);
 
   it('hostile requests: no or wrong token 401, wrong type 415, oversized 413/400, bad JSON or target 400, unknown device 404, GET 405', async () => {

@@ -310,8 +310,11 @@ export class Daemon {
       // new, moved and ended bindings are news; renewals and ignored lines only at debug level
       const level = r.change === 'renewed' || r.change === 'ignored' ? 'debug' : 'info';
       // (the line is built only when it is logged: a renewal is most of a busy fleet's sightings)
-      if (this.opts.log.isLevelEnabled(level)) this.opts.log[level]({ sighting: s, change: r.change, note: r.note },
-        `sighting ${s.kind} ${s.ip}${s.mac ? ' ' + s.mac : ''}${s.user ? ' user ' + s.user : ''}${s.hostname ? ' (' + s.hostname + ')' : ''} from ${s.source} [${s.format}]: ${r.change}${r.note ? ' — ' + r.note : ''}`);
+      if (this.opts.log.isLevelEnabled(level)) {
+        const c = clippedForLog(s);
+        this.opts.log[level]({ sighting: c, change: r.change, note: r.note },
+          `sighting ${c.kind} ${c.ip}${c.mac ? ' ' + c.mac : ''}${c.user ? ' user ' + c.user : ''}${c.hostname ? ' (' + c.hostname + ')' : ''} from ${c.source} [${c.format}]: ${r.change}${r.note ? ' — ' + r.note : ''}`);
+      }
       if (r.bindingId !== undefined && (r.change === 'new' || r.change === 'reassigned' || r.change === 'renewed')) changed.add(r.bindingId);
       if (r.bindingId !== undefined && r.change === 'ended') ended.add(r.bindingId);
     });
@@ -449,4 +452,14 @@ export class Daemon {
     }
     log.info('onsight stopped');
   }
+}
+
+/** a sighting's names cut for a log line (stored cut to 253; a 60,000-character name made a 120 KB line per packet) */
+const LOGGED_NAME_MAX = 256;
+function clippedForLog(s: Sighting): Sighting {
+  const long = (['hostname', 'user', 'duid', 'clientId', 'remoteHost'] as const).filter((k) => (s[k]?.length ?? 0) > LOGGED_NAME_MAX);
+  if (!long.length) return s;
+  const c = { ...s };
+  for (const k of long) c[k] = `${s[k]!.slice(0, LOGGED_NAME_MAX)}… (${s[k]!.length} characters)`;
+  return c;
 }

@@ -13,6 +13,8 @@ import { markDevices, parseSkipUntil } from '../cli/operator.js';
 import { parseTarget } from '../cli/target.js';
 import { whyHistory } from '../cli/why.js';
 import type { DaemonView } from './view.js';
+import type { Logger } from '../log.js';
+import { printable } from '../cli/printable.js';
 
 const MAX_BODY = 4096;
 
@@ -37,7 +39,8 @@ function readBody(req: IncomingMessage): Promise<string> {
 }
 
 /** Handles /api/why, /api/rescan and /api/skip; false for any other path. */
-export function handleOperatorApi(req: IncomingMessage, res: ServerResponse, path: string, store: ReturnType<DaemonView['operatorStore']>, authenticated: boolean, reply: Reply): boolean {
+/** `caller`: the name of the token the request came with (undefined: no tokens configured, so no change is taken) */
+export function handleOperatorApi(req: IncomingMessage, res: ServerResponse, path: string, store: ReturnType<DaemonView['operatorStore']>, caller: string | undefined, log: Logger, reply: Reply): boolean {
   if (path === '/api/why') {
     if (req.method !== 'GET' && req.method !== 'HEAD') return (reply(405, { error: 'use GET' }, { allow: 'GET, HEAD' }), true);
     const target = new URL(req.url ?? '/', 'http://x').searchParams.get('target');
@@ -47,7 +50,7 @@ export function handleOperatorApi(req: IncomingMessage, res: ServerResponse, pat
   }
   if (path !== '/api/rescan' && path !== '/api/skip') return false;
   if (req.method !== 'POST') return (reply(405, { error: 'use POST' }, { allow: 'POST' }), true);
-  if (!authenticated) return (reply(403, { error: 'rescan and skip change the state: configure http.tokens to enable them' }), true);
+  if (caller === undefined) return (reply(403, { error: 'rescan and skip change the state: configure http.tokens to enable them' }), true);
   if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) return (reply(415, { error: 'content-type must be application/json' }), true);
   readBody(req).then(async (text) => {
     let body: unknown;
@@ -67,7 +70,11 @@ export function handleOperatorApi(req: IncomingMessage, res: ServerResponse, pat
     const target = parseTarget(b.target);
     const action = path === '/api/rescan' ? { kind: 'rescan' as const }
       : { kind: 'skip' as const, until: parseSkipUntil(b.until as string | undefined, now, 'until') };
-    reply(200, await markDevices(store, target, action, now));
+    const marked = await markDevices(store, target, action, now);
+    // who changed what (the decision log says only that an operator asked)
+    log.info({ operator: caller, action: action.kind, target: target.value, ...(action.kind === 'skip' ? { until: action.until } : {}) },
+      `operator API: ${action.kind} of ${target.kind} ${printable(target.value)} by token "${printable(caller)}"`);
+    reply(200, marked);
   }).catch((err: unknown) => replyError(reply, err));
   return true;
 }

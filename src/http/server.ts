@@ -85,12 +85,15 @@ export async function startHttp(daemon: DaemonView, web: HttpListenConfig | stri
   const web_ = createWebServer(cfg, async (req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0];
     if (!hostAllowed(req, cfg.allowedHosts)) return refuse(res, 'host', 421, 'unknown Host header: add the name to http.allowedHosts\n');
+    // (the token's name: who made a change, in the log)
+    let caller: string | undefined;
     if (tokens.length) {
       const a = authenticate(req, tokens);
       if (!a.ok) return refuse(res, 'auth', 401, `authentication required (${a.why} token)\n`, { 'www-authenticate': 'Basic realm="onsight", charset="UTF-8"' });
+      caller = a.token;
     }
     try {
-      if (OPERATOR_ROUTES.has(path) && handleOperatorApi(req, res, path, daemon.operatorStore(), tokens.length > 0, (code, v, headers) => json(res, code, v, { ...headers, ...(code === 413 ? { connection: 'close' } : {}) }))) return;
+      if (OPERATOR_ROUTES.has(path) && handleOperatorApi(req, res, path, daemon.operatorStore(), caller, log, (code, v, headers) => json(res, code, v, { ...headers, ...(code === 413 ? { connection: 'close' } : {}) }))) return;
     } catch (err) {
       log.warn({ err: { message: (err as Error).message }, path }, 'http request failed');
       return json(res, 503, { status: 'unavailable', error: (err as Error).message });
