@@ -31,6 +31,16 @@ function db(state: string) {
   return new Database(state, { readonly: true });
 }
 
+/** the addresses whose binding is open now, in the daemon's state */
+function openIps(state: string): string[] {
+  const x = db(state);
+  try {
+    return (x.prepare('SELECT ip FROM bindings WHERE end_at IS NULL ORDER BY ip').all() as { ip: string }[]).map((r) => r.ip);
+  } finally {
+    x.close();
+  }
+}
+
 async function metric(port: number, name: string, labels: Record<string, string>): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
@@ -62,15 +72,7 @@ regions: [{ name: r, cidrs: ["192.0.2.0/24"], appliances: [a] }]
 http: { listen: "127.0.0.1:${http}" }
 `);
     try {
-      const state = join(d.dir, 'state.db');
-      const ips = () => {
-        const x = db(state);
-        try {
-          return (x.prepare('SELECT ip FROM bindings WHERE end_at IS NULL ORDER BY ip').all() as { ip: string }[]).map((r) => r.ip);
-        } finally {
-          x.close();
-        }
-      };
+      const ips = () => openIps(join(d.dir, 'state.db'));
       await until(() => ips().length === 6, 10_000, 'the good leases');
       expect(ips()).toEqual(['10.51.0.1', '10.51.0.3', '10.52.0.1', '10.52.0.3', '10.53.0.1', '10.53.0.2']);
       expect(await metric(http, 'onsight_input_lines_dropped_total', { input: `lease:${dm}`, reason: 'malformed' })).toBe(2);
@@ -126,15 +128,7 @@ http: { listen: "127.0.0.1:${http}" }
 `);
     let rewrites: NodeJS.Timeout | undefined;
     try {
-      const state = join(d.dir, 'state.db');
-      const ips = () => {
-        const x = db(state);
-        try {
-          return (x.prepare('SELECT ip FROM bindings WHERE end_at IS NULL ORDER BY ip').all() as { ip: string }[]).map((r) => r.ip);
-        } finally {
-          x.close();
-        }
-      };
+      const ips = () => openIps(join(d.dir, 'state.db'));
       await d.waitFor((l) => String(l.msg).startsWith('onsight running'), 10_000);
       rmSync(fifo);
       execFileSync('mkfifo', [fifo]);
