@@ -82,6 +82,20 @@ http: { listen: "127.0.0.1:${port}", tokens: [{ name: prometheus, credential: st
     // refused before authentication: a rebinding page learns nothing, token or not
     expect((await get(port, '/api/status', { host: 'attacker.example' })).status).toBe(421);
   });
+
+  it('counts what it refused on /metrics, by reason (failed logins were shown nowhere)', async () => {
+    const auth = { authorization: `Bearer ${STATUS_TOKEN}` };
+    const count = async (reason: string) => {
+      const text = (await get(port, '/metrics', auth)).body;
+      return Number(text.split('\n').find((l) => l.startsWith(`onsight_http_requests_refused_total{reason="${reason}"}`))?.split(' ').pop() ?? 0);
+    };
+    const before = { auth: await count('auth'), host: await count('host') };
+    await get(port, '/healthz', { authorization: 'Bearer wrong-token' });
+    await get(port, '/healthz', { authorization: 'Bearer wrong-token' });
+    await get(port, '/healthz', { host: 'attacker.example' });
+    expect(await count('auth')).toBe(before.auth + 2);
+    expect(await count('host')).toBe(before.host + 1);
+  });
 });
 
 describe.skipIf(!hasOpenssl || !hasCurl)('TLS for the status server and the HTTP input (client certificates required)', () => {

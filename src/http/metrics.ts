@@ -33,11 +33,15 @@ export function scanTimings(w: MetricsRegistry): ScanTimings {
 /** what a scrape needs of the status: no coverage timeline, no decisions (nothing here reads them) */
 export const METRICS_STATUS: StatusOptions = { coverageDays: 0, decisions: 0 };
 
-export async function renderMetrics(d: DaemonView, given?: Status): Promise<string> {
+/** `more`: what the caller adds to the scrape (the status listener's own counts) */
+export async function renderMetrics(d: DaemonView, given?: Status, more?: (w: MetricsRegistry) => void): Promise<string> {
   const status = given ?? await buildStatus(d, METRICS_STATUS);
   const w = d.metricsRegistry();
   // one scrape at a time (prom.ts scrape()): overlapping ones would add into each other's counters
-  return w.scrape(() => fillMetrics(d, w, status));
+  return w.scrape(async () => {
+    await fillMetrics(d, w, status);
+    more?.(w);
+  });
 }
 
 async function fillMetrics(d: DaemonView, w: MetricsRegistry, status: Status): Promise<void> {

@@ -12,6 +12,7 @@ import type { DaemonView } from './view.js';
 import { METRICS_STATUS, renderMetrics } from './metrics.js';
 import { PAGE_CSP, PAGE_HTML } from './page.js';
 import { handleOperatorApi } from './operator.js';
+import type { MetricsRegistry } from './prom.js';
 import { buildStatus, onsightVersion, type Status } from './status.js';
 import { authenticate, createWebServer, hostAllowed, listenOn, loadTokens, parseHttpListen, type WebConfig } from '../net/webconfig.js';
 
@@ -72,6 +73,12 @@ export async function startHttp(daemon: DaemonView, web: HttpListenConfig | stri
   const { host, port } = parseHttpListen(cfg.listen);
   let tokens = loadTokens(cfg.tokens);
   const refused: Record<string, number> = {};
+  // (on /metrics: failed logins were counted, and shown nowhere)
+  const refusedMetrics = (w: MetricsRegistry) => {
+    const f = w.family('onsight_http_requests_refused_total', 'counter',
+      'Requests the status listener refused, by reason: auth (401: no or a wrong token), host (421: a Host header not allowed).', { labelNames: ['reason'] });
+    for (const [why, n] of Object.entries(refused)) f(n, { reason: why });
+  };
   const refuse = (res: ServerResponse, why: string, status: number, text: string, extra: Record<string, string> = {}) => {
     refused[why] = (refused[why] ?? 0) + 1;
     send(res, status, 'text/plain; charset=utf-8', text, extra);
@@ -102,7 +109,7 @@ export async function startHttp(daemon: DaemonView, web: HttpListenConfig | stri
     try {
       switch (path) {
         case '/metrics':
-          return send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', await renderMetrics(daemon, await metricsStatus()));
+          return send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', await renderMetrics(daemon, await metricsStatus(), refusedMetrics));
         case '/healthz':
           return await health(daemon, res);
         case '/api/status':
