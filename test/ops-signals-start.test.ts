@@ -74,6 +74,9 @@ http: { enabled: false }
       const running = await d.waitFor((e) => e.msg.startsWith('onsight running'), 20_000);
       const reloaded = await d.waitFor((e) => e.msg.includes('reloaded: policy, regions, scheduler and inventory settings applied'), 10_000);
       expect(d.logs.indexOf(reloaded)).toBeGreaterThan(d.logs.indexOf(running));
+      // the token, re-read at a reload, is not read from a FIFO (it blocked the whole daemon): said, and the old one kept
+      const kept = await d.waitFor((e) => e.msg.includes('reload of its certificate or tokens failed'), 10_000);
+      expect(JSON.stringify(kept)).toContain('is not a regular file: not read again at a reload');
     } finally {
       expect(await d.stop(), d.stderr).toBe(0);
     }

@@ -14,7 +14,7 @@ import { PAGE_CSP, PAGE_HTML } from './page.js';
 import { handleOperatorApi } from './operator.js';
 import type { MetricsRegistry } from './prom.js';
 import { buildStatus, onsightVersion, type Status } from './status.js';
-import { authenticate, createWebServer, hostAllowed, listenOn, loadTokens, parseHttpListen, type WebConfig } from '../net/webconfig.js';
+import { authenticate, createWebServer, hostAllowed, listenOn, loadTokens, parseHttpListen, reloadBoth, reloadTokens, type WebConfig } from '../net/webconfig.js';
 
 /** Scrapes and open status pages share one status computation per this many ms. */
 const STATUS_TTL_MS = 1000;
@@ -141,11 +141,7 @@ export async function startHttp(daemon: DaemonView, web: HttpListenConfig | stri
     refused,
     // tokens re-read with the certificates (a token revoked by rewriting its file kept working until
     // a restart); either failing keeps what was running
-    reload: () => {
-      const next = loadTokens(cfg.tokens);
-      web_.reload();
-      tokens = next;
-    },
+    reload: () => reloadBoth(() => web_.reload(), () => void (tokens = reloadTokens(cfg.tokens))),
     async close() {
       if (closed) return;
       closed = true;

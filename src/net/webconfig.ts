@@ -15,7 +15,7 @@
  * compared in constant time and never logged: logs and metrics name the token's `name`.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { hostname } from 'node:os';
@@ -98,6 +98,39 @@ export function loadTokens(tokens: TokenSource[] | undefined, env: NodeJS.Proces
       throw new CredentialsError(`token "${t.name}": ${msg}`);
     }
   });
+}
+
+/**
+ * The tokens read again at a reload (SIGHUP): as at start, but a token file that is no regular file
+ * (a FIFO) is refused, not read: a read would block the whole daemon until a writer came.
+ */
+export function reloadTokens(tokens: TokenSource[] | undefined, env: NodeJS.ProcessEnv = process.env): LoadedToken[] {
+  for (const t of tokens ?? []) {
+    let regular = true;
+    try {
+      regular = t.file === undefined || statSync(t.file).isFile();
+    } catch {
+      /* not there: loadTokens says so */
+    }
+    if (!regular) throw new CredentialsError(`token "${t.name}": ${t.file} is not a regular file: not read again at a reload`);
+  }
+  return loadTokens(tokens, env);
+}
+
+/**
+ * A listener's reload: its certificates and its tokens, each on its own (one failing keeps what it
+ * had, the other is still reloaded); the first failure is thrown after both were tried.
+ */
+export function reloadBoth(certificates: () => void, tokens: () => void): void {
+  let failed: unknown;
+  for (const step of [certificates, tokens]) {
+    try {
+      step();
+    } catch (err) {
+      failed ??= err;
+    }
+  }
+  if (failed !== undefined) throw failed;
 }
 
 export type AuthFailure = 'missing' | 'malformed' | 'invalid';

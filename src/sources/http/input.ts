@@ -18,7 +18,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../../log.js';
 import { CLOCK_SET_FROM_MS, MAX_AHEAD_MS, type Sighting } from '../../sighting.js';
 import { CidrSet, canonicalIp, parseCidr } from '../../util/ip.js';
-import { authenticate, createWebServer, hostAllowed, listenOn, loadTokens, parseHttpListen } from '../../net/webconfig.js';
+import { authenticate, createWebServer, hostAllowed, listenOn, loadTokens, parseHttpListen, reloadBoth, reloadTokens } from '../../net/webconfig.js';
 import type { CommitGroup, InputHandle, LineSink, RawLine, ResumeStore, SourceCounters } from '../types.js';
 import { isLogText } from '../syslog/text.js';
 import { readBody } from './body.js';
@@ -401,9 +401,7 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
     async reload() {
       // tokens re-read with the certificates (a token revoked by rewriting its file kept working until
       // a restart); either failing keeps what was running
-      const tokens = loadTokens(opts.tokens);
-      web.reload();
-      loaded = tokens;
+      reloadBoth(() => web.reload(), () => void (loaded = reloadTokens(opts.tokens)));
     },
     async close() {
       closed = true;
