@@ -9,7 +9,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../log.js';
 import type { DaemonView } from './view.js';
-import { METRICS_STATUS, renderMetrics } from './metrics.js';
+import { fillRefusedRequests, METRICS_STATUS, renderMetrics } from './metrics.js';
 import { PAGE_CSP, PAGE_HTML } from './page.js';
 import { handleOperatorApi } from './operator.js';
 import type { MetricsRegistry } from './prom.js';
@@ -74,11 +74,7 @@ export async function startHttp(daemon: DaemonView, web: HttpListenConfig | stri
   let tokens = loadTokens(cfg.tokens);
   const refused: Record<string, number> = {};
   // (on /metrics: failed logins were counted, and shown nowhere)
-  const refusedMetrics = (w: MetricsRegistry) => {
-    const f = w.family('onsight_http_requests_refused_total', 'counter',
-      'Requests the status listener refused, by reason: auth (401: no or a wrong token), host (421: a Host header not allowed).', { labelNames: ['reason'] });
-    for (const [why, n] of Object.entries(refused)) f(n, { reason: why });
-  };
+  const refusedMetrics = (w: MetricsRegistry) => fillRefusedRequests(w, refused);
   const refuse = (res: ServerResponse, why: string, status: number, text: string, extra: Record<string, string> = {}) => {
     refused[why] = (refused[why] ?? 0) + 1;
     send(res, status, 'text/plain; charset=utf-8', text, extra);
