@@ -203,7 +203,6 @@ export interface ScheduleStatus extends RangeSchedule {
 export const MAX_WAIT_SEC = 86_400;
 
 /** The scanner calls the scheduler makes; a failure's meaning can depend on which one failed. */
-
 export type ScannerCall = 'launch' | 'listScans' | 'cancel' | 'appliances' | 'lastScanned' | 'syncSchedules' | 'scanProfiles';
 
 /**

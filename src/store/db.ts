@@ -3,11 +3,11 @@
  * Migrations are append-only: never edit one that has shipped, add the next.
  */
 import Database, { type Database as SqliteDatabase } from './sqlite.js';
-import { existsSync, mkdirSync, realpathSync, statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { OnsightError } from '../errors.js';
-import { daemonHoldsLock } from './lock.js';
+import { daemonHoldsLock, realPath } from './lock.js';
 
 export type DB = SqliteDatabase;
 
@@ -268,7 +268,7 @@ export function openDatabaseReadOnly(file: string): DB {
  */
 function openStopped(file: string, cause: unknown): DB {
   // (SQLite keeps -wal and -shm beside the file a symlink leads to)
-  const real = realFile(file);
+  const real = realPath(file);
   const folder = dirname(real);
   const asUser = `this user may not create ${real}-shm in ${folder}; run the view as the daemon's user (or root), or let this user write ${folder}`;
   if (daemonHoldsLock(file) !== false) {
@@ -314,14 +314,6 @@ function fileMark(path: string): string {
   return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
 }
 
-function realFile(file: string): string {
-  try {
-    return realpathSync(file);
-  } catch {
-    return resolve(file);
-  }
-}
-
 /**
  * SQLite's errors for a read-only connection that cannot create the -shm beside its file: with no
  * -wal, READONLY_DIRECTORY (or CANTINIT); with a -wal, CANTOPEN
@@ -329,7 +321,7 @@ function realFile(file: string): string {
 function cannotMakeShm(err: unknown, file: string): boolean {
   const code = (err as { code?: string }).code ?? '';
   return code === 'SQLITE_READONLY_DIRECTORY' || code === 'SQLITE_READONLY_CANTINIT' ||
-    (code === 'SQLITE_CANTOPEN' && !existsSync(`${realFile(file)}-shm`));
+    (code === 'SQLITE_CANTOPEN' && !existsSync(`${realPath(file)}-shm`));
 }
 
 function bytes(path: string): number {

@@ -69,7 +69,7 @@ export function daemonHoldsLock(state: string): boolean | undefined {
  * `path` with its symlinks resolved, its file's or else its folder's (a state not created yet),
  * following a link to a file not created yet too (the first start through a link)
  */
-function realPath(path: string, hops = 0): string {
+export function realPath(path: string, hops = 0): string {
   try {
     return realpathSync(path);
   } catch {

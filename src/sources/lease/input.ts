@@ -309,10 +309,10 @@ async function startSnapshot(opts: LeaseInputConfig, parse: (text: string) => Sn
   // (each said at most once a minute: one a poll, for ever, flooded the log)
   const said = new LogLimit(60_000);
   let unsettled = 0;
-  /** the truncated snapshot last read, its counts taken once, and when to read it again */
+  /** the truncated snapshot last read, and when to read it again */
   let truncatedSig = '';
   let recheckAt = 0;
-  /** the snapshot whose malformed lines were counted last */
+  /** the snapshot whose malformed lines and truncation were counted last */
   let countedSig = '';
 
   const toSighting = (l: SnapshotLease, kind: Sighting['kind'], at: number): Sighting => {
@@ -360,19 +360,18 @@ async function startSnapshot(opts: LeaseInputConfig, parse: (text: string) => Sn
       // same size, would keep the signature, and be missed until the next change; as git does)
       seen = short || Date.now() - after.mtimeMs < RACY_MS ? '' : sig;
       const p = parse(text);
-      // (a truncated file read again, unchanged, is counted once)
-      const again = sig === truncatedSig;
-      // (a file read again unchanged is counted once)
-      if (sig !== countedSig) for (const e of p.errors) malformed(e.why, { line: e.line });
+      // (a file read again unchanged, truncated or with malformed lines, is counted once)
+      const fresh = sig !== countedSig;
       countedSig = sig;
+      if (fresh) for (const e of p.errors) malformed(e.why, { line: e.line });
       // (a read that settled only over the short wait may be a rewrite paused between two writes at a
       // line's end: it takes new leases and ends nothing; only a read that settled over the long wait ends)
       const complete = !p.truncated && p.errors.length === 0 && !short;
       if (p.truncated) {
         // looked at again in a while even if it does not change (a rewrite within one mtime tick)
         recheckAt = Date.now() + RECHECK_TRUNCATED_MS;
-        if (!again) {
-          truncatedSig = sig;
+        truncatedSig = sig;
+        if (fresh) {
           bump(stats.dropped, 'truncated');
           const n = said.take('truncated');
           if (n) log.warn({ times: n }, `lease database ${opts.path} ends without a newline (read during a rewrite, or truncated): new leases taken, nothing ended until a complete read`);
