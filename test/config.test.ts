@@ -254,12 +254,23 @@ describe('config', () => {
     for (const t of ['cert: /c, key: /k, ca: /ca, requireClientCert: true', 'cert: /c, key: /k']) expect(() => parseConfigText(tlsInput(t), 't.yaml'), t).not.toThrow();
   });
 
-  it('a status page beyond loopback without tokens is a warning; credentials in any scanner URL are refused', () => {
+  it('a status page beyond loopback without tokens, or with tokens but no TLS, is a warning; credentials in any scanner URL are refused', () => {
     const w = parseConfigText(`${base}http: {listen: "0.0.0.0:9321"}\n`, 't.yaml').warnings;
     expect(w).toEqual([expect.objectContaining({ path: 'http.listen', message: expect.stringMatching(/not loopback and http.tokens is empty/) })]);
     for (const l of ['127.0.0.1:9321', '[::1]:9321', 'localhost:9321', 'http://127.0.0.1:9321']) expect(parseConfigText(`${base}http: {listen: "${l}"}\n`, 't.yaml').warnings, l).toEqual([]);
     expect(parseConfigText(`${base}http: {listen: "[::]:9321"}\n`, 't.yaml').warnings).toHaveLength(1);
-    expect(parseConfigText(`${base}http: {listen: "0.0.0.0:9321", tokens: [{name: ops, env: OPS_TOKEN}]}\n`, 't.yaml').warnings).toEqual([]);
+    // a name is not an address: 127.example.com may resolve anywhere (it was taken as loopback by its first characters)
+    for (const l of ['127.example.com:9321', 'localhost.example:9321', '10.127.0.1:9321']) expect(parseConfigText(`${base}http: {listen: "${l}"}\n`, 't.yaml').warnings, l).toHaveLength(1);
+    for (const l of ['127.8.9.10:9321', '[::ffff:127.0.0.1]:9321', 'LOCALHOST:9321']) expect(parseConfigText(`${base}http: {listen: "${l}"}\n`, 't.yaml').warnings, l).toEqual([]);
+    // tokens beyond loopback without TLS travel in the clear: said, for the status page and for HTTP inputs
+    const tokens = 'tokens: [{name: ops, env: OPS_TOKEN}]';
+    expect(parseConfigText(`${base}http: {listen: "0.0.0.0:9321", ${tokens}}\n`, 't.yaml').warnings).toEqual([expect.objectContaining({ path: 'http.listen', line: 6, message: expect.stringMatching(/http.tls is not set: every request carries its token \(http.tokens\) in the clear/) })]);
+    expect(parseConfigText(`${base}http: {listen: "0.0.0.0:9321", ${tokens}, tls: {cert: /c, key: /k}}\n`, 't.yaml').warnings).toEqual([]);
+    expect(parseConfigText(`${base}http: {listen: "127.0.0.1:9321", ${tokens}}\n`, 't.yaml').warnings).toEqual([]);
+    const input = (listen: string, tls = '') => parseConfigText(`${base}inputs:\n  - {type: http, listen: "${listen}", ${tokens}${tls}}\n`, 't.yaml').warnings;
+    expect(input('0.0.0.0:8088')).toEqual([expect.objectContaining({ path: 'inputs[0].listen', message: expect.stringMatching(/inputs\[0\].tls is not set: every request carries its token \(inputs\[0\].tokens\)/) })]);
+    expect(input('0.0.0.0:8088', ', tls: {cert: /c, key: /k}')).toEqual([]);
+    expect(input('127.0.0.1:8088')).toEqual([]);
     const r7 = issuesOf(`${base}scanner: {type: rapid7, url: "https://admin:hunter2@console.example:3780", username: u, passwordEnv: R7, siteId: 1}\n`);
     expect(r7[0]).toMatchObject({ path: 'scanner.url', message: expect.stringMatching(/credentials in the URL/) });
     expect(JSON.stringify(r7)).not.toContain('hunter2');

@@ -84,8 +84,8 @@ notify: { webhook: { url: "https://hooks.example.org/onsight", secret: { file: $
     expect(r.code).toBe(1);
   });
 
-  it('readable sources pass, the values never printed', async () => {
-    writeFileSync(join(dir, 'token'), 'tok-value-71f2\n');
+  it('readable sources pass, the values never printed; a token shorter than 16 characters is a warning', async () => {
+    writeFileSync(join(dir, 'token'), 'tok-value-71f2-5c8e0a\n');
     writeFileSync(join(dir, 'secret'), 'hook-value-93ab\n');
     const r = await doctor('secrets-ok', `inputs:
   - { type: http, listen: "127.0.0.1:8088", tokens: [{ name: collector, file: ${join(dir, 'token')} }] }
@@ -93,7 +93,8 @@ http: { listen: "127.0.0.1:9321", tokens: [{ name: prom, env: DOCTOR_TOKEN }] }
 notify: { webhook: { url: "https://hooks.example.org/onsight", secret: { file: ${join(dir, 'secret')} } } }
 `, { DOCTOR_TOKEN: 'env-value-22c4' });
     expect(r.text).toMatch(/^✓ inputs\[0\]\.tokens: collector read \(not shown\)$/m);
-    expect(r.text).toMatch(/^✓ http\.tokens: prom read \(not shown\)$/m);
+    // (14 characters: guessable; said, not refused)
+    expect(r.text).toMatch(/^! http\.tokens: token "prom" is shorter than 16 characters and could be guessed: use a long random one \(openssl rand -hex 32\)$/m);
     expect(r.text).toMatch(/^✓ notify\.webhook\.secret: read \(not shown\); events go to https:\/\/hooks\.example\.org$/m);
     for (const v of ['tok-value-71f2', 'hook-value-93ab', 'env-value-22c4']) expect(r.text).not.toContain(v);
     expect(r.code).toBe(0);

@@ -168,20 +168,26 @@ http: { listen: "127.0.0.1:${statusPort}", tokens: [{ name: ops, file: ${join(di
       expect((await get(statusPort, '/healthz', bearer('status-old-1111'))).status).toBe(200);
       const event = (t: string) => fetch(`http://127.0.0.1:${inPort}/services/collector/event`, { method: 'POST', headers: hec(t), body: JSON.stringify({ event: 'hello' }) }).then((r) => r.status);
       expect(await event('input-old-2222')).toBe(200);
-      writeFileSync(join(dir, 'status.token'), 'status-new-3333\n');
+      // both are shorter than 16 characters: said at start, naming the token, never its value
+      const short = (e: { msg: string }) => /token "(ops|siem)" is shorter than 16 characters and could be guessed/.test(e.msg);
+      expect(d.logs.filter(short).map((e) => e.msg.split(':')[0]).sort()).toEqual([`HTTP input on 127.0.0.1`, 'http.tokens']);
+      writeFileSync(join(dir, 'status.token'), 'status-new-3333-9d0f1e\n');
       writeFileSync(join(dir, 'input.token'), 'input-new-4444\n');
       d.child.kill('SIGHUP');
       await d.waitFor((e) => e.msg.includes('certificates reloaded') || e.msg.includes('reloaded: policy'));
       for (let i = 0; i < 100 && (await get(statusPort, '/healthz', bearer('status-old-1111'))).status !== 401; i++) await new Promise((r) => setTimeout(r, 20));
       expect((await get(statusPort, '/healthz', bearer('status-old-1111'))).status).toBe(401);
-      expect((await get(statusPort, '/healthz', bearer('status-new-3333'))).status).toBe(200);
+      expect((await get(statusPort, '/healthz', bearer('status-new-3333-9d0f1e'))).status).toBe(200);
+      // at the reload the input's new token is short again, the status page's no longer
+      expect(d.logs.filter(short).map((e) => e.msg.split(':')[0]).sort()).toEqual([`HTTP input on 127.0.0.1`, `HTTP input on 127.0.0.1`, 'http.tokens']);
+      expect(d.logs.some((e) => /(status|input)-(old|new)-/.test(JSON.stringify(e)))).toBe(false);
       expect(await event('input-old-2222')).toBe(403); // (HEC: an unknown token is 403, "Invalid token")
       expect(await event('input-new-4444')).toBe(200);
       // a token file gone at a reload: what was running stays (no listener left without tokens)
       rmSync(join(dir, 'status.token'));
       d.child.kill('SIGHUP');
       await d.waitFor((e) => e.msg.includes('reload of its certificate or tokens failed'));
-      expect((await get(statusPort, '/healthz', bearer('status-new-3333'))).status).toBe(200);
+      expect((await get(statusPort, '/healthz', bearer('status-new-3333-9d0f1e'))).status).toBe(200);
       expect((await get(statusPort, '/healthz')).status).toBe(401);
     } finally {
       expect(await d.stop()).toBe(0);

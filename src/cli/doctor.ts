@@ -18,7 +18,7 @@ import { checkPostgres } from '../cluster/doctor.js';
 import { policyFor, schedulerOptionsFor } from '../config/derive.js';
 import { hasOurPrefix, startFrom } from '../scheduler/core.js';
 import { profilesNamed } from '../scheduler/profile.js';
-import { listensOnLoopback, loadTokens, type TlsServerConfig, type TokenSource } from '../net/webconfig.js';
+import { listensOnLoopback, loadTokens, shortTokensWarning, type TlsServerConfig, type TokenSource } from '../net/webconfig.js';
 import { inputParserFormat } from '../daemon/inputs.js';
 import { leasePathProblem } from '../config/check.js';
 import { loadPassword } from '../scanners/qualys/credentials.js';
@@ -278,8 +278,8 @@ function checkTlsFiles(tls: TlsServerConfig, what: string, line: Line): void {
 function checkTokens(tokens: TokenSource[] | undefined, field: string, env: NodeJS.ProcessEnv, line: Line): void {
   if (!tokens?.length) return;
   try {
-    loadTokens(tokens, env);
-    line('ok', field, `${tokens.map((t) => t.name).join(', ')} read (not shown)`);
+    const short = shortTokensWarning(loadTokens(tokens, env));
+    line(short ? 'warn' : 'ok', field, short ?? `${tokens.map((t) => t.name).join(', ')} read (not shown)`);
   } catch (err) {
     line('fail', field, (err as Error).message);
   }

@@ -78,6 +78,16 @@ export function validateConfig(raw: unknown, locate: (path: (PropertyKey | { key
   if (config.http.enabled && !config.http.tokens?.length && !listensOnLoopback(config.http.listen)) {
     warnings.push(at(['http', 'listen'], `${config.http.listen} is not loopback and http.tokens is empty: the status page, /metrics, /api/status and /api/why show every device's addresses, hostnames and user names to anyone who can reach it`));
   }
+  // a token sent over plain HTTP beyond loopback can be read by anyone on the path, and then replayed
+  const clearTokens = (web: { listen: string; tls?: unknown; tokens?: unknown[] }, path: PropertyKey[], what: string) => {
+    if (web.tokens?.length && !web.tls && !listensOnLoopback(web.listen)) {
+      warnings.push(at([...path, 'listen'], `${web.listen} is not loopback and ${what}.tls is not set: every request carries its token (${what}.tokens) in the clear, for anyone on the path to read and use (set ${what}.tls: {cert, key})`));
+    }
+  };
+  if (config.http.enabled) clearTokens(config.http, ['http'], 'http');
+  config.inputs.forEach((inp, i) => {
+    if (inp.type === 'http') clearTokens(inp, ['inputs', i], `inputs[${i}]`);
+  });
   if (config.cluster && typeof config.state === 'string') {
     errors.push(at(['cluster'], 'cluster mode needs a PostgreSQL state (state: { postgres: "postgres://USER@HOST/DB", passwordFile: ... }); a SQLite file cannot be shared by two nodes'));
   }

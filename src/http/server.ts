@@ -14,7 +14,7 @@ import { PAGE_CSP, PAGE_HTML } from './page.js';
 import { handleOperatorApi } from './operator.js';
 import type { MetricsRegistry } from './prom.js';
 import { buildStatus, onsightVersion, type Status } from './status.js';
-import { authenticate, createWebServer, hostAllowed, listenOn, loadTokens, parseHttpListen, reloadBoth, reloadTokens, type WebConfig } from '../net/webconfig.js';
+import { authenticate, createWebServer, hostAllowed, listenOn, loadTokens, parseHttpListen, reloadBoth, reloadTokens, shortTokensWarning, type WebConfig } from '../net/webconfig.js';
 
 /** Scrapes and open status pages share one status computation per this many ms. */
 const STATUS_TTL_MS = 1000;
@@ -131,13 +131,21 @@ export async function startHttp(daemon: DaemonView, web: HttpListenConfig | stri
   server.on('error', (err) => log.warn({ err: { message: err.message } }, 'http server error'));
   const url = `${web_.scheme}://${a.family === 'IPv6' ? `[${a.host}]` : a.host}:${a.port}`;
   log.info({ url, tls: web_.scheme === 'https', tokens: tokens.map((t) => t.name) }, `status page, /metrics and /healthz on ${url}`);
+  const sayShort = () => {
+    const short = shortTokensWarning(tokens);
+    if (short) log.warn(`http.tokens: ${short}`);
+  };
+  sayShort();
   let closed = false;
   return {
     url,
     refused,
     // tokens re-read with the certificates (a token revoked by rewriting its file kept working until
     // a restart); either failing keeps what was running
-    reload: () => reloadBoth(() => web_.reload(), () => void (tokens = reloadTokens(cfg.tokens))),
+    reload: () => reloadBoth(() => web_.reload(), () => {
+      tokens = reloadTokens(cfg.tokens);
+      sayShort();
+    }),
     async close() {
       if (closed) return;
       closed = true;

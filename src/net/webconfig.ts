@@ -22,7 +22,7 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { OnsightError } from '../errors.js';
 import { CredentialsError, loadPassword } from '../scanners/qualys/credentials.js';
-import { canonicalIp } from '../util/ip.js';
+import { canonicalIp, parseIp } from '../util/ip.js';
 
 /** A TLS listener that requires client certificates names the CA they must chain to (syslog TLS inputs and the status page alike). */
 export const clientCertHasCa = (t: { requireClientCert?: boolean; ca?: string }): boolean => !t.requireClientCert || t.ca !== undefined;
@@ -84,6 +84,18 @@ export interface WebConfig {
 export interface LoadedToken {
   name: string;
   digest: Buffer;
+  /** shorter than MIN_TOKEN_CHARS: said at start, at a reload and by doctor (not refused: a working setup keeps working) */
+  short: boolean;
+}
+
+/** A token shorter than this can be guessed by a client that tries many (`openssl rand -hex 32` gives 64). */
+export const MIN_TOKEN_CHARS = 16;
+
+/** What to say of the short tokens among those loaded (`token "prom" is shorter …`), or undefined. */
+export function shortTokensWarning(tokens: LoadedToken[]): string | undefined {
+  const short = tokens.filter((t) => t.short).map((t) => `"${t.name}"`);
+  if (!short.length) return undefined;
+  return `token${short.length > 1 ? 's' : ''} ${short.join(', ')} ${short.length > 1 ? 'are' : 'is'} shorter than ${MIN_TOKEN_CHARS} characters and could be guessed: use a long random one (openssl rand -hex 32)`;
 }
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
@@ -92,7 +104,8 @@ const digest = (s: string) => createHash('sha256').update(s).digest();
 export function loadTokens(tokens: TokenSource[] | undefined, env: NodeJS.ProcessEnv = process.env): LoadedToken[] {
   return (tokens ?? []).map((t) => {
     try {
-      return { name: t.name, digest: digest(loadPassword({ passwordFile: t.file, passwordEnv: t.env, credential: t.credential }, env)) };
+      const value = loadPassword({ passwordFile: t.file, passwordEnv: t.env, credential: t.credential }, env);
+      return { name: t.name, digest: digest(value), short: [...value].length < MIN_TOKEN_CHARS };
     } catch (err) {
       const msg = (err as Error).message.replace(/password file/g, 'token file').replace(/ to be a password/, ' to be a token');
       throw new CredentialsError(`token "${t.name}": ${msg}`);
@@ -246,17 +259,23 @@ export async function listenOn(server: Server | HttpsServer, host: string, port:
   return { host: a.address, port: a.port, family: a.family };
 }
 
-/** `127.0.0.1:9321`, `[::1]:9321`, `0.0.0.0:9321`, `:9321` or `9321` → host and port. */
-/** Does a listen spec (as parseHttpListen reads it) bind to loopback only? Unreadable: no. */
+/**
+ * Does a listen spec (as parseHttpListen reads it) bind to loopback only? `localhost` or an address
+ * literal in 127.0.0.0/8 or ::1 (also IPv4-mapped); any other name is taken as reaching beyond
+ * (`127.example.com` is a DNS name like any). Unreadable: no.
+ */
 export function listensOnLoopback(listen: string): boolean {
   try {
     const { host } = parseHttpListen(listen);
-    return /^(127\.|::1$|localhost$)/i.test(host);
+    if (/^localhost\.?$/i.test(host)) return true;
+    const ip = canonicalIp(host);
+    return ip !== undefined && parseIp(ip)?.range() === 'loopback';
   } catch {
     return false;
   }
 }
 
+/** `127.0.0.1:9321`, `[::1]:9321`, `0.0.0.0:9321`, `:9321` or `9321` → host and port. */
 export function parseHttpListen(listen: string): { host: string; port: number } {
   const s = listen.trim().replace(/^https?:\/\//, '').replace(/\/$/, '');
   let host: string;

@@ -18,7 +18,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../../log.js';
 import { CLOCK_SET_FROM_MS, MAX_AHEAD_MS, type Sighting } from '../../sighting.js';
 import { CidrSet, canonicalIp, parseCidr } from '../../util/ip.js';
-import { authenticate, createWebServer, hostAllowed, listenOn, loadTokens, parseHttpListen, reloadBoth, reloadTokens } from '../../net/webconfig.js';
+import { authenticate, createWebServer, hostAllowed, listenOn, loadTokens, parseHttpListen, reloadBoth, reloadTokens, shortTokensWarning } from '../../net/webconfig.js';
 import type { CommitGroup, InputHandle, LineSink, RawLine, ResumeStore, SourceCounters } from '../types.js';
 import { isLogText } from '../syslog/text.js';
 import { readBody } from './body.js';
@@ -389,6 +389,11 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
   name = `http:${a.port}`;
   server.on('error', (err) => log.warn({ err: { message: err.message } }, 'HTTP input server error'));
   log.info({ tls: web.scheme === 'https', tokens: opts.tokens.map((t) => t.name) }, `HTTP input (HEC and Sighting JSON) on ${web.scheme}://${opts.listen.replace(/:\d+$/, '')}:${a.port}`);
+  const sayShort = () => {
+    const short = shortTokensWarning(loaded);
+    if (short) log.warn(`HTTP input on ${opts.listen}: ${short}`);
+  };
+  sayShort();
 
   return {
     get name() {
@@ -401,7 +406,10 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
     async reload() {
       // tokens re-read with the certificates (a token revoked by rewriting its file kept working until
       // a restart); either failing keeps what was running
-      reloadBoth(() => web.reload(), () => void (loaded = reloadTokens(opts.tokens)));
+      reloadBoth(() => web.reload(), () => {
+        loaded = reloadTokens(opts.tokens);
+        sayShort();
+      });
     },
     async close() {
       closed = true;
