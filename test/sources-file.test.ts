@@ -731,6 +731,38 @@ describe('Windows DHCP audit logs', () => {
     expect((evs.truncated ?? 0) + (evs.overwritten ?? 0)).toBe(1);
   });
 
+  it('reads UTF-16BE too, with and without a BOM, across a partial line and a restart (it was read as UTF-8: every line garbled, nothing said)', async () => {
+    const be = (text: string) => Buffer.from(text, 'utf16le').swap16();
+    // Ċ (U+010A) and ਊ (U+0A0A) hold 0x0A bytes that are no newline
+    const names = ['host-Ċ', 'ਊ-laptop', 'plain'];
+    const lines = names.map((n, i) => ev('11/16/26', i + 1).replace(`host${i + 1}.corp`, n));
+    for (const [name, bom] of [['DhcpSrvLog-BE-bom.log', true], ['DhcpSrvLog-BE.log', false]] as const) {
+      const p = join(dir, name);
+      writeFileSync(p, Buffer.concat([bom ? Buffer.from([0xfe, 0xff]) : Buffer.alloc(0), be(lines.slice(0, 2).map((l) => l + '\r\n').join(''))]));
+      const sink = new CollectSink();
+      await tail(p, sink, {}, { pollMs: 200 });
+      await until(() => sink.lines.length === 2, 3000, `${name}: two lines`);
+      // half a line, then its end: one line, whole
+      const third = be(lines[2] + '\r\n');
+      appendFileSync(p, third.subarray(0, 11));
+      await sleep(300);
+      expect(sink.lines).toHaveLength(2);
+      appendFileSync(p, third.subarray(11));
+      await until(() => sink.lines.length === 3, 3000, `${name}: the third line`);
+      expect(sink.texts()).toEqual(lines);
+      expect(sink.lines.at(-1)!.checkpoint!.offset).toBe(statSync(p).size);
+      // a restart from the checkpoint reads only what came after it
+      const cp = { ...sink.committed(p)! };
+      await stop(handles.at(-1)!);
+      appendFileSync(p, be(ev('11/16/26', 9) + '\r\n'));
+      const again = new CollectSink();
+      await tail(p, again, { [p]: cp });
+      await until(() => again.lines.length === 1, 3000, `${name}: after the restart`);
+      await sleep(100);
+      expect(again.texts()).toEqual([ev('11/16/26', 9)]);
+    }
+  });
+
   it('after a crash across the weekly overwrite: the tail fingerprint tells the files apart', async () => {
     const p = join(dir, 'DhcpV6SrvLog-Tue.log');
     const week1 = [...preamble, ev('11/17/26', 1)];

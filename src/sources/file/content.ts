@@ -63,14 +63,31 @@ export async function contentMatches(fh: FileHandle, size: number, mark: Content
   return true;
 }
 
-export type Encoding = 'utf8' | 'utf16le';
+export type Encoding = 'utf8' | 'utf16le' | 'utf16be';
 
-/** From the first bytes of a file: UTF-16LE (BOM FF FE, or ASCII interleaved with NULs) or UTF-8/ANSI. */
+/**
+ * From the first bytes of a file: UTF-16LE (BOM FF FE, or ASCII interleaved with NULs after each
+ * character), UTF-16BE (BOM FE FF, or NULs before each) or UTF-8/ANSI.
+ */
 export function detectEncoding(head: Buffer): Encoding | undefined {
   if (head.length >= 2 && head[0] === 0xff && head[1] === 0xfe) return 'utf16le';
+  if (head.length >= 2 && head[0] === 0xfe && head[1] === 0xff) return 'utf16be';
   if (head.length < 4) return undefined;
   if (head[0] !== 0 && head[1] === 0 && head[2] !== 0 && head[3] === 0) return 'utf16le';
+  if (head[0] === 0 && head[1] !== 0 && head[2] === 0 && head[3] !== 0) return 'utf16be';
   return 'utf8';
+}
+
+/**
+ * Is `b[i]` (at file offset `at`) the LF of a newline: any 0A in UTF-8; in UTF-16 the LF code unit,
+ * 0A 00 with the 0A at an even offset (LE) or 00 0A with the 0A at an odd one (BE). `b[i ± 1]`
+ * beyond the buffer counts as a match (the caller reads one byte past its chunk where it matters).
+ */
+export function isNewlineAt(enc: Encoding | undefined, b: Buffer, i: number, at: number): boolean {
+  if (b[i] !== 0x0a) return false;
+  if (enc === 'utf16le') return at % 2 === 0 && (i + 1 >= b.length || b[i + 1] === 0);
+  if (enc === 'utf16be') return at % 2 === 1 && (i === 0 || b[i - 1] === 0);
+  return true;
 }
 
 const COMPRESSED = /\.(gz|bz2|xz|zst|lz4|z|zip)$/i;
@@ -583,16 +600,16 @@ async function gzipBodyAt(fh: FileHandle): Promise<number | undefined> {
   return p <= b.length ? p : undefined;
 }
 
-/** Cut the file behind `fh` (`size` bytes) after its last whole line (LF; UTF-16LE's 0A 00 at an even offset); its new size. */
+/** Cut the file behind `fh` (`size` bytes) after its last whole line (isNewlineAt); its new size. */
 async function endAfterLastLine(fh: FileHandle, size: number): Promise<number> {
-  const utf16 = detectEncoding(await readAt(fh, 0, Math.min(4, size))) === 'utf16le';
+  const enc = detectEncoding(await readAt(fh, 0, Math.min(4, size)));
   for (let end = size; end > 0; ) {
     const from = Math.max(0, end - 64 * 1024);
     // (one byte past `end` too: a UTF-16LE newline's 00 may lie just beyond the chunk)
     const b = await readAt(fh, from, Math.min(size, end + 1) - from);
     for (let i = end - from - 1; i >= 0; i--) {
-      if (b[i] !== 0x0a || (utf16 && ((from + i) % 2 !== 0 || b[i + 1] !== 0x00))) continue;
-      const cut = from + i + (utf16 ? 2 : 1);
+      if (!isNewlineAt(enc, b, i, from + i) || (enc === 'utf16le' && i + 1 >= b.length)) continue;
+      const cut = from + i + (enc === 'utf16le' ? 2 : 1);
       if (cut < size) await fh.truncate(cut);
       return cut;
     }

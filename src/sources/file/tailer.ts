@@ -1,8 +1,8 @@
 /**
  * Our own byte-offset tailer for one log file path (the input's key).
  *
- * - Reads with positioned reads on an fd from a byte offset, splits on LF (UTF-16LE: the 2-byte
- *   LF at an even offset), and holds a partial last line until its newline arrives.
+ * - Reads with positioned reads on an fd from a byte offset, splits on LF (UTF-16: the 2-byte
+ *   LF code unit at an even offset, LE or BE), and holds a partial last line until its newline arrives.
  * - Rename rotation (a new inode at the path): keeps reading the old fd until it has been quiet for
  *   rotateWaitMs, then switches to the new file from its start. A partial last line of the old
  *   file is emitted then, since nothing will complete it.
@@ -24,7 +24,7 @@ import { setTimeout as wait } from 'node:timers/promises';
 import { isUtf8 } from 'node:buffer';
 import type { Logger } from '../../log.js';
 import type { FileCheckpoint, LineSink, RawLine } from '../types.js';
-import { FP_BYTES, TAIL_BYTES, compressedSiblings, listingOrder, newerCompressed, openFile, contentMatches, detectEncoding, findCompressed, findRotated, inflate, isGzip, openListed, readAt, rotatedSiblings, sha256hex, type ContentMark, type Encoding, type Sibling } from './content.js';
+import { FP_BYTES, TAIL_BYTES, compressedSiblings, listingOrder, newerCompressed, openFile, contentMatches, detectEncoding, isNewlineAt, findCompressed, findRotated, inflate, isGzip, openListed, readAt, rotatedSiblings, sha256hex, type ContentMark, type Encoding, type Sibling } from './content.js';
 
 /** a checkpointed file not found beside the path is looked for this many more times, ROTATED_LOOK_AGAIN_MS × k apart */
 const ROTATED_LOOKS = 3;
@@ -350,7 +350,7 @@ export class FileTailer {
     for (let pos = 0; pos < upto; ) {
       const { bytesRead } = await fh.read(b, 0, Math.min(CHUNK, upto - pos), pos);
       if (bytesRead === 0) break;
-      for (let i = 0; i < bytesRead; i++) if (b[i] === 0x0a && (this.enc !== 'utf16le' || (pos + i) % 2 === 0)) n++;
+      for (let i = 0; i < bytesRead; i++) if (isNewlineAt(this.enc, b, i, pos + i)) n++;
       pos += bytesRead;
     }
     return n;
@@ -739,15 +739,16 @@ export class FileTailer {
     }
   }
 
+  /** Where the next newline begins in buf (UTF-16: its first byte, 0A of LE's 0A 00, 00 of BE's 00 0A), or -1. */
   private findNewline(from: number): number {
     const b = this.buf;
-    if (this.enc !== 'utf16le') return b.indexOf(0x0a, from);
-    // the LF code unit: 0A 00 at an even file offset
-    let i = from;
+    if (this.enc !== 'utf16le' && this.enc !== 'utf16be') return b.indexOf(0x0a, from);
+    const be = this.enc === 'utf16be';
+    let i = from + (be ? 1 : 0);
     for (;;) {
       i = b.indexOf(0x0a, i);
-      if (i < 0 || i + 1 >= b.length) return -1;
-      if ((this.offset + i) % 2 === 0 && b[i + 1] === 0) return i;
+      if (i < 0 || (!be && i + 1 >= b.length)) return -1;
+      if (isNewlineAt(this.enc, b, i, this.offset + i) && (!be || i - 1 >= from)) return be ? i - 1 : i;
       i++;
     }
   }
@@ -755,6 +756,7 @@ export class FileTailer {
   private decode(line: Buffer, atStart: boolean): string {
     let s: string;
     if (this.enc === 'utf16le') s = line.toString('utf16le');
+    else if (this.enc === 'utf16be') s = Buffer.from(line.subarray(0, line.length & ~1)).swap16().toString('utf16le');
     else if (isUtf8(line)) s = line.toString('utf8');
     else s = line.toString('latin1'); // ANSI (Windows-1252 is close enough for what we extract)
     if (atStart && s.charCodeAt(0) === 0xfeff) s = s.slice(1);
@@ -765,11 +767,11 @@ export class FileTailer {
   /** Push the complete lines in buf. Returns false when the sink asked us to stop. */
   private emitLines(): boolean {
     const seg = this.seg!;
-    const nlLen = this.enc === 'utf16le' ? 2 : 1;
+    const nlLen = this.enc === 'utf16le' || this.enc === 'utf16be' ? 2 : 1;
     for (;;) {
       if (this.enc === undefined && this.offset === 0 && this.buf.length < 4) {
         // too few bytes to tell UTF-16 from 8: wait, unless a plain newline already ends a line
-        if (this.buf.indexOf(0x0a) < 0 || (this.buf[0] === 0xff && this.buf.length < 2)) return true;
+        if (this.buf.indexOf(0x0a) < 0 || ((this.buf[0] === 0xff || this.buf[0] === 0xfe) && this.buf.length < 2)) return true;
         this.enc = detectEncoding(Buffer.concat([this.buf, Buffer.alloc(4)]).subarray(0, 4)) ?? 'utf8';
       }
       const nl = this.findNewline(0);
@@ -796,7 +798,7 @@ export class FileTailer {
       // an over-long line still without its newline: consume and forget what we have of it
       if (!this.skipping) this.stats.dropped.tooLarge = (this.stats.dropped.tooLarge ?? 0) + 1;
       this.skipping = true;
-      const keep = this.enc === 'utf16le' ? 1 : 0; // a trailing 0x0A may be half a UTF-16 newline
+      const keep = this.enc === 'utf16le' || this.enc === 'utf16be' ? 1 : 0; // a trailing 0A (LE) or 00 (BE) may be half a UTF-16 newline
       const cut = this.buf.length - keep;
       this.consume(this.buf.subarray(0, cut));
       this.buf = Buffer.from(this.buf.subarray(cut));
