@@ -83,6 +83,15 @@ http: { listen: "127.0.0.1:${port}", tokens: [{ name: prometheus, credential: st
     expect((await get(port, '/api/status', { host: 'attacker.example' })).status).toBe(421);
   });
 
+  it('takes a request target in absolute form (it was 404), checking its authority instead of the Host header (RFC 9112 §3.2.2)', async () => {
+    const auth = { authorization: `Bearer ${STATUS_TOKEN}` };
+    const ok = await get(port, `http://127.0.0.1:${port}/api/status?x=1`, { ...auth, host: 'attacker.example' });
+    expect(ok.status).toBe(200);
+    expect(JSON.parse(ok.body)).toHaveProperty('version');
+    expect((await get(port, `http://onsight.corp.example/metrics`, auth)).status).toBe(200);
+    expect((await get(port, `http://attacker.example:${port}/api/status`, { ...auth, host: `127.0.0.1:${port}` })).status).toBe(421);
+  });
+
   it('counts what it refused on /metrics, by reason (failed logins were shown nowhere)', async () => {
     const auth = { authorization: `Bearer ${STATUS_TOKEN}` };
     const count = async (reason: string) => {

@@ -14,7 +14,7 @@ import { PAGE_CSP, PAGE_HTML } from './page.js';
 import { handleOperatorApi } from './operator.js';
 import type { MetricsRegistry } from './prom.js';
 import { buildStatus, onsightVersion, type Status } from './status.js';
-import { authenticate, createWebServer, hostAllowed, listenOn, loadTokens, parseHttpListen, reloadBoth, reloadTokens, shortTokensWarning, type WebConfig } from '../net/webconfig.js';
+import { authenticate, createWebServer, hostAllowed, listenOn, loadTokens, parseHttpListen, reloadBoth, reloadTokens, requestPath, shortTokensWarning, type WebConfig } from '../net/webconfig.js';
 
 /** Scrapes and open status pages share one status computation per this many ms. */
 const STATUS_TTL_MS = 1000;
@@ -86,7 +86,7 @@ export async function startHttp(daemon: DaemonView, web: HttpListenConfig | stri
   const metricsStatus = () => pageStatus.current() ?? scrapeStatus.get();
   const OPERATOR_ROUTES = new Set(['/api/why', '/api/rescan', '/api/skip']);
   const web_ = createWebServer(cfg, async (req: IncomingMessage, res: ServerResponse) => {
-    const path = (req.url ?? '/').split('?')[0];
+    const path = requestPath(req.url);
     if (!hostAllowed(req, cfg.allowedHosts)) return refuse(res, 'host', 421, 'unknown Host header: add the name to http.allowedHosts\n');
     // (the token's name: who made a change, in the log)
     let caller: string | undefined;

@@ -179,7 +179,10 @@ export function authenticate(req: IncomingMessage, tokens: LoadedToken[], scheme
  * this machine's name (short and full) and the configured names.
  */
 export function hostAllowed(req: IncomingMessage, allowedHosts: string[] = []): boolean {
-  const raw = req.headers.host;
+  // an absolute-form target's authority stands in for the Host header (RFC 9112 §3.2.2: the Host
+  // header is then ignored), so it is the one checked
+  const absolute = absoluteTarget(req.url);
+  const raw = absolute ? absolute.host : req.headers.host;
   if (raw === undefined) return req.httpVersion === '1.0';
   const h = raw.trim().toLowerCase();
   const name = h.startsWith('[') ? h.slice(1, h.indexOf(']')) : h.replace(/:\d+$/, '');
@@ -189,6 +192,25 @@ export function hostAllowed(req: IncomingMessage, allowedHosts: string[] = []): 
   const me = hostname().toLowerCase();
   const ok = new Set(['localhost', me, me.split('.')[0], ...allowedHosts.map((a) => a.toLowerCase().replace(/\.$/, ''))]);
   return ok.has(bare) || bare.endsWith('.localhost');
+}
+
+/** The request target as a URL when it is in absolute form (`GET http://host:9321/api/status`), else undefined. */
+function absoluteTarget(target: string | undefined): URL | undefined {
+  if (!target || !/^https?:\/\//i.test(target)) return undefined;
+  try {
+    return new URL(target);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The path a request asks for, without its query: from the origin form (`/api/status?x`) or the
+ * absolute form (`http://host:9321/api/status`, which servers must accept: RFC 9112 §3.2.2; it
+ * was answered 404).
+ */
+export function requestPath(target: string | undefined): string {
+  return absoluteTarget(target)?.pathname ?? (target ?? '/').split('?')[0];
 }
 
 function readPem(path: string, what: string): Buffer {
