@@ -15,11 +15,11 @@ import { dhcpAck } from './helpers/syslog-lines.js';
 
 const TOKEN = 'ops-token-5d2e';
 
-function call(port: number, method: string, path: string, body?: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string; allow?: string }> {
+function call(port: number, method: string, path: string, body?: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string; allow?: string; headers: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, path, method, headers }, (res) => {
       let b = '';
-      res.setEncoding('utf8').on('data', (d: string) => (b += d)).on('end', () => resolve({ status: res.statusCode!, body: b, allow: res.headers.allow }));
+      res.setEncoding('utf8').on('data', (d: string) => (b += d)).on('end', () => resolve({ status: res.statusCode!, body: b, allow: res.headers.allow, headers: res.headers }));
     });
     req.on('error', reject);
     req.end(body);
@@ -84,6 +84,10 @@ describe('operator API with tokens', () => {
     expect((await call(httpPort, 'POST', '/api/rescan', body, { 'content-type': 'application/json' })).status).toBe(401);
     expect((await call(httpPort, 'POST', '/api/rescan', body, { ...auth, authorization: 'Bearer wrong' })).status).toBe(401);
     expect((await call(httpPort, 'POST', '/api/rescan', body, { authorization: auth.authorization, 'content-type': 'text/plain' })).status).toBe(415);
+    // a body labelled compressed is refused by name (it was taken as plain JSON whatever the label said)
+    const gz = await call(httpPort, 'POST', '/api/rescan', body, { ...auth, 'content-encoding': 'gzip' });
+    expect([gz.status, gz.headers['accept-encoding'], JSON.parse(gz.body).error]).toEqual([415, 'identity', expect.stringMatching(/^content-encoding gzip is not taken/)]);
+    expect((await call(httpPort, 'POST', '/api/rescan', body, { ...auth, 'content-encoding': 'identity' })).status).not.toBe(415);
     expect((await call(httpPort, 'POST', '/api/rescan', JSON.stringify({ target: 'x'.repeat(10_000) }), auth)).status).toBe(413);
     for (const bad of ['{', '[]', '{"target": 5}', '{"target": "a\\u001bb"}', '{"target": "10.20.3.3", "until": "soon"}']) {
       const r = await call(httpPort, 'POST', bad.includes('until') ? '/api/skip' : '/api/rescan', bad, auth);

@@ -52,6 +52,9 @@ export function handleOperatorApi(req: IncomingMessage, res: ServerResponse, pat
   if (req.method !== 'POST') return (reply(405, { error: 'use POST' }, { allow: 'POST' }), true);
   if (caller === undefined) return (reply(403, { error: 'rescan and skip change the state: configure http.tokens to enable them' }), true);
   if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) return (reply(415, { error: 'content-type must be application/json' }), true);
+  // a compressed body would be read as the JSON itself ("not JSON"), or a plain one under a gzip label taken
+  const coding = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+  if (coding !== 'identity') return (reply(415, { error: `content-encoding ${printable(coding.slice(0, 40))} is not taken: send the JSON uncompressed (it is at most ${MAX_BODY} bytes)` }, { 'accept-encoding': 'identity' }), true);
   readBody(req).then(async (text) => {
     let body: unknown;
     try {
