@@ -276,6 +276,21 @@ describe('config', () => {
     expect(JSON.stringify(r7)).not.toContain('hunter2');
   });
 
+  it('a syslog listener beyond loopback with no allow list (nor, over TCP/TLS, client certificates) is a warning: anyone who reaches it can forge DHCP and VPN lines', () => {
+    const warn = (input: string) => parseConfigText(`${base}inputs:\n  - ${input}\n`, 't.yaml').warnings;
+    expect(warn('{type: syslog, listen: "udp://0.0.0.0:514"}')).toEqual([expect.objectContaining({ path: 'inputs[0].listen', line: 7, message: expect.stringMatching(/^udp:\/\/0\.0\.0\.0:514 is not loopback and has no allow list: anyone who can reach it can send lines that onsight takes as DHCP and VPN events .* set allow: \[the CIDRs of your log senders\]$/) })]);
+    expect(warn('{type: syslog, listen: "tcp://[::]:601"}')[0].message).toMatch(/has no allow list nor tls.requireClientCert: .*, or TLS with requireClientCert$/);
+    expect(warn('{type: syslog, listen: "tls://10.1.2.3:6514", tls: {cert: /c, key: /k}}')).toHaveLength(1);
+    expect(warn('{type: syslog, listen: "udp://127.example.com:514"}')).toHaveLength(1);
+    for (const quiet of [
+      '{type: syslog, listen: "udp://0.0.0.0:514", allow: [10.0.0.0/8]}',
+      '{type: syslog, listen: "tls://0.0.0.0:6514", tls: {cert: /c, key: /k, ca: /ca, requireClientCert: true}}',
+      '{type: syslog, listen: "udp://127.0.0.1:514"}',
+      '{type: syslog, listen: "tcp://[::1]:601"}',
+      '{type: syslog, listen: "udp://localhost:514"}',
+    ]) expect(warn(quiet), quiet).toEqual([]);
+  });
+
   it('YAML syntax errors carry a line number', () => {
     const issues = issuesOf('policy:\n  scope: [10.0.0.0/8]\nregions:\n  - name: "a\n');
     expect(issues[0].message).toMatch(/^YAML/);

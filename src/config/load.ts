@@ -14,7 +14,7 @@ import { configSchema, type Config } from './schema.js';
 import { DEFAULT_CONFIG } from './default.js';
 import { urlCredentials } from '../util/url.js';
 import { postgresUrlSecret } from '../cluster/config.js';
-import { listensOnLoopback, parseHttpListen } from '../net/webconfig.js';
+import { isLoopbackHost, listensOnLoopback, parseHttpListen } from '../net/webconfig.js';
 import { parseListen } from '../sources/syslog/address.js';
 import { fmtDuration } from '../policy/policy.js';
 
@@ -85,6 +85,19 @@ export function validateConfig(raw: unknown, locate: (path: (PropertyKey | { key
     }
   };
   if (config.http.enabled) clearTokens(config.http, ['http'], 'http');
+  // a syslog listener anyone can reach takes forged DHCP and VPN lines as events: say so where nothing limits who sends
+  config.inputs.forEach((inp, i) => {
+    if (inp.type !== 'syslog' || inp.allow?.length || inp.tls?.requireClientCert) return;
+    let host: string;
+    try {
+      host = parseListen(inp.listen).host;
+    } catch {
+      return; // (refused below, with its line)
+    }
+    if (isLoopbackHost(host)) return;
+    const udp = inp.listen.trim().startsWith('udp:');
+    warnings.push(at(['inputs', i, 'listen'], `${inp.listen} is not loopback and has no allow list${udp ? '' : ' nor tls.requireClientCert'}: anyone who can reach it can send lines that onsight takes as DHCP and VPN events (a forged lease gets an address in scope scanned; a forged release or tunnel-down ends a device's presence, and can cancel its scan): set allow: [the CIDRs of your log senders]${udp ? '' : ', or TLS with requireClientCert'}`));
+  });
   config.inputs.forEach((inp, i) => {
     if (inp.type === 'http') clearTokens(inp, ['inputs', i], `inputs[${i}]`);
   });

@@ -288,13 +288,17 @@ export async function listenOn(server: Server | HttpsServer, host: string, port:
  */
 export function listensOnLoopback(listen: string): boolean {
   try {
-    const { host } = parseHttpListen(listen);
-    if (/^localhost\.?$/i.test(host)) return true;
-    const ip = canonicalIp(host);
-    return ip !== undefined && parseIp(ip)?.range() === 'loopback';
+    return isLoopbackHost(parseHttpListen(listen).host);
   } catch {
     return false;
   }
+}
+
+/** `localhost`, or an address literal in 127.0.0.0/8 or ::1 (IPv4-mapped too; brackets taken off or not). */
+export function isLoopbackHost(host: string): boolean {
+  if (/^localhost\.?$/i.test(host)) return true;
+  const ip = canonicalIp(host);
+  return ip !== undefined && parseIp(ip)?.range() === 'loopback';
 }
 
 /** `127.0.0.1:9321`, `[::1]:9321`, `0.0.0.0:9321`, `:9321` or `9321` → host and port. */
