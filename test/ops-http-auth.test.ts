@@ -7,6 +7,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -104,6 +105,16 @@ http: { listen: "127.0.0.1:${port}", tokens: [{ name: prometheus, credential: st
     await get(port, '/healthz', { host: 'attacker.example' });
     expect(await count('auth')).toBe(before.auth + 2);
     expect(await count('host')).toBe(before.host + 1);
+    // 64 headers and a valid token after them: refused 431, said (the token was dropped unsaid: a 401)
+    const raw = (pads: number) => new Promise<string>((resolve, reject) => {
+      const many = Array.from({ length: pads }, (_, k) => `X-Pad-${k}: ${k}\r\n`).join('');
+      const sock = connect(port, '127.0.0.1', () => sock.end(`GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n${many}Authorization: Bearer ${STATUS_TOKEN}\r\nConnection: close\r\n\r\n`));
+      let got = '';
+      sock.setEncoding('utf8').on('data', (x: string) => (got += x)).on('end', () => resolve(got)).on('error', reject);
+    });
+    expect(await raw(70)).toMatch(/^HTTP\/1\.1 431 .*\r\n\r\nmore than 64 headers\n$/s);
+    expect(await count('headers')).toBe(1);
+    expect(await raw(58)).toMatch(/^HTTP\/1\.1 200 /);
   });
 });
 

@@ -14,7 +14,7 @@ import { PAGE_CSP, PAGE_HTML } from './page.js';
 import { handleOperatorApi } from './operator.js';
 import type { MetricsRegistry } from './prom.js';
 import { buildStatus, onsightVersion, type Status } from './status.js';
-import { authenticate, createWebServer, hostAllowed, listenOn, loadTokens, parseHttpListen, reloadBoth, reloadTokens, requestPath, shortTokensWarning, type WebConfig } from '../net/webconfig.js';
+import { authenticate, createWebServer, hostAllowed, listenOn, loadTokens, parseHttpListen, reloadBoth, reloadTokens, requestPath, shortTokensWarning, tooManyHeaders, MAX_REQUEST_HEADERS, type WebConfig } from '../net/webconfig.js';
 
 /** Scrapes and open status pages share one status computation per this many ms. */
 const STATUS_TTL_MS = 1000;
@@ -87,6 +87,8 @@ export async function startHttp(daemon: DaemonView, web: HttpListenConfig | stri
   const OPERATOR_ROUTES = new Set(['/api/why', '/api/rescan', '/api/skip']);
   const web_ = createWebServer(cfg, async (req: IncomingMessage, res: ServerResponse) => {
     const path = requestPath(req.url);
+    // (more headers than are kept: a token past them would read as missing, a 401 that says nothing of why)
+    if (tooManyHeaders(req)) return refuse(res, 'headers', 431, `more than ${MAX_REQUEST_HEADERS} headers\n`);
     if (!hostAllowed(req, cfg.allowedHosts)) return refuse(res, 'host', 421, 'unknown Host header: add the name to http.allowedHosts\n');
     // (the token's name: who made a change, in the log)
     let caller: string | undefined;
@@ -126,7 +128,7 @@ export async function startHttp(daemon: DaemonView, web: HttpListenConfig | stri
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
   server.keepAliveTimeout = 5_000;
-  server.maxHeadersCount = 64;
+  server.maxHeadersCount = MAX_REQUEST_HEADERS + 1;
   const a = await listenOn(server, host, port);
   server.on('error', (err) => log.warn({ err: { message: err.message } }, 'http server error'));
   const url = `${web_.scheme}://${a.family === 'IPv6' ? `[${a.host}]` : a.host}:${a.port}`;

@@ -194,6 +194,16 @@ export function hostAllowed(req: IncomingMessage, allowedHosts: string[] = []): 
   return ok.has(bare) || bare.endsWith('.localhost');
 }
 
+/**
+ * Headers a request may carry. Node keeps at most a server's maxHeadersCount and drops the rest
+ * unsaid (an Authorization header past them would read as missing), so listeners keep one more
+ * and refuse a request that has it (431).
+ */
+export const MAX_REQUEST_HEADERS = 64;
+
+/** Does the request carry more than MAX_REQUEST_HEADERS headers (the listener kept one more to tell)? */
+export const tooManyHeaders = (req: IncomingMessage): boolean => req.rawHeaders.length / 2 > MAX_REQUEST_HEADERS;
+
 /** The request target as a URL when it is in absolute form (`GET http://host:9321/api/status`), else undefined. */
 function absoluteTarget(target: string | undefined): URL | undefined {
   if (!target || !/^https?:\/\//i.test(target)) return undefined;

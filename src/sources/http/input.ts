@@ -18,7 +18,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../../log.js';
 import { CLOCK_SET_FROM_MS, MAX_AHEAD_MS, type Sighting } from '../../sighting.js';
 import { CidrSet, canonicalIp, parseCidr } from '../../util/ip.js';
-import { authenticate, createWebServer, hostAllowed, listenOn, loadTokens, parseHttpListen, reloadBoth, reloadTokens, shortTokensWarning } from '../../net/webconfig.js';
+import { authenticate, createWebServer, hostAllowed, listenOn, loadTokens, parseHttpListen, reloadBoth, reloadTokens, shortTokensWarning, tooManyHeaders, MAX_REQUEST_HEADERS } from '../../net/webconfig.js';
 import type { CommitGroup, InputHandle, LineSink, RawLine, ResumeStore, SourceCounters } from '../types.js';
 import { isLogText } from '../syslog/text.js';
 import { readBody } from './body.js';
@@ -32,7 +32,6 @@ import { LogLimit } from '../../util/log-limit.js';
 export const HEC_REPEAT_MS = 10 * 60_000;
 
 /** headers a request may carry (Node would keep this many and drop the rest without a word) */
-const MAX_HEADERS = 64;
 
 /** a request's digest (endpoint and body): what an Idempotency-Key's stored answer keeps, and a HEC body's own key */
 const bodyDigest = (ep: string, body: string): string => createHash('sha256').update(ep).update('\0').update(body).digest('hex');
@@ -129,12 +128,11 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
       req.resume();
       return reply(res, plain(400, 'malformed request target'));
     }
-    // (Node keeps at most maxHeadersCount headers and drops the rest unsaid: an Authorization header past them would read as missing)
-    if (req.rawHeaders.length / 2 > MAX_HEADERS) {
+    if (tooManyHeaders(req)) {
       drop('badRequest');
-      refusedLog('badRequest', { remote: req.socket.remoteAddress }, `HTTP input: request with more than ${MAX_HEADERS} headers refused`);
+      refusedLog('badRequest', { remote: req.socket.remoteAddress }, `HTTP input: request with more than ${MAX_REQUEST_HEADERS} headers refused`);
       req.resume();
-      return reply(res, plain(431, `more than ${MAX_HEADERS} headers`));
+      return reply(res, plain(431, `more than ${MAX_REQUEST_HEADERS} headers`));
     }
     const path = url.pathname.replace(/\/+$/, '') || '/';
     const ep = Object.hasOwn(ROUTES, path) ? ROUTES[path] : undefined;
@@ -383,8 +381,8 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
   server.headersTimeout = 10_000;
   server.requestTimeout = Math.max(60_000, (opts.commitTimeoutS + 30) * 1000);
   server.keepAliveTimeout = 30_000;
-  // (one more than we take: a request past MAX_HEADERS is refused, not read with its last headers dropped)
-  server.maxHeadersCount = MAX_HEADERS + 1;
+  // (one more than we take: a request past MAX_REQUEST_HEADERS is refused, not read with its last headers dropped)
+  server.maxHeadersCount = MAX_REQUEST_HEADERS + 1;
   const a = await listenOn(server, host, port);
   name = `http:${a.port}`;
   server.on('error', (err) => log.warn({ err: { message: err.message } }, 'HTTP input server error'));
