@@ -16,10 +16,28 @@ import { normalizeMac } from '../../src/util/mac.js';
 /** The Infoblox-only suffix words. Stock ISC dhcpd never prints these. */
 const NIOS_WORDS = new Set(['TransID', 'lease-duration', 'offered-duration', 'uid', '(RENEW)']);
 
-/** Does the message carry one of the NIOS-only suffixes? Linear (bounded word split). */
+/** Does the message carry one of the NIOS-only suffixes (after `via <if>`)? Linear (bounded word split). */
 export function hasNiosSuffix(msg: string): boolean {
-  for (const w of words(msg, 48)) if (NIOS_WORDS.has(w)) return true;
+  const w = words(msg, 48);
+  for (let i = suffixStart(w); i < w.length; i++) if (NIOS_WORDS.has(w[i])) return true;
   return false;
+}
+
+/**
+ * Where the suffixes begin: after the last `via <if>`. The host name before it is the client's own
+ * (DHCP option 12), printed by dhcpd as it came, spaces and all: a name `(x lease-duration 0 y)`
+ * made a lease that ended as it began, `(x (RENEW) y)` a renewal, `(x uid y)` a client id, when the
+ * suffixes were looked for among every word. The suffixes hold no `via`, so the last one is dhcpd's.
+ * A line without one has no suffixes.
+ */
+function suffixStart(w: string[]): number {
+  const v = w.lastIndexOf('via');
+  return v < 0 ? w.length : v + 2;
+}
+
+/** The word index of `word` among the suffixes, or -1. */
+function suffixIndex(w: string[], word: string): number {
+  return w.indexOf(word, suffixStart(w));
 }
 
 export class DhcpdCore implements LineParser {
@@ -45,7 +63,7 @@ export class DhcpdCore implements LineParser {
         // DHCPRELEASE of <ip> from <mac> [(<host>)] via <if> (found|not found) [TransID ..] [uid ..]
         if (w[1] !== 'of' || w[3] !== 'from' || !canonicalIp(w[2])) return [];
         this.renewing.delete(w[4]);
-        return [withHost({ kind: 'release', ip: w[2], mac: w[4] }, w[5])];
+        return [withHost({ kind: 'release', ip: w[2], mac: w[4] }, hostWords(w, 5))];
       case 'DHCPEXPIRE':
         // DHCPEXPIRE on <ip> to <mac>  (NIOS, failover lease-expiry logging)
         if (w[1] !== 'on' || w[3] !== 'to' || !canonicalIp(w[2])) return [];
@@ -67,11 +85,11 @@ export class DhcpdCore implements LineParser {
     const fromState = this.renewing.get(w[4]) === true;
     this.renewing.delete(w[4]);
     let renew: boolean;
-    if (w.includes('(RENEW)')) renew = true;
-    else if (w.includes('lease-duration') || w.includes('uid') || w.includes('TransID')) renew = false; // NIOS says so explicitly
+    if (suffixIndex(w, '(RENEW)') >= 0) renew = true;
+    else if (suffixIndex(w, 'lease-duration') >= 0 || suffixIndex(w, 'uid') >= 0 || suffixIndex(w, 'TransID') >= 0) renew = false; // NIOS says so explicitly
     else renew = fromState;
-    const d = withHost({ kind: renew ? 'renew' : 'lease', ip: w[2], mac: w[4] }, w[5]);
-    const ld = w.indexOf('lease-duration');
+    const d = withHost({ kind: renew ? 'renew' : 'lease', ip: w[2], mac: w[4] }, hostWords(w, 5));
+    const ld = suffixIndex(w, 'lease-duration');
     if (ld > 0) {
       const s = toCount(w[ld + 1]);
       if (s !== undefined) d.durationS = s;
@@ -104,8 +122,18 @@ function withHost(d: SightingDraft, tok: string | undefined): SightingDraft {
   return d;
 }
 
+/**
+ * The host name's words from `at` to the last `via`, as one `(…)` token when they open with `(` and
+ * close with `)` (a name with spaces spans several words); else the word at `at` alone, as before.
+ */
+function hostWords(w: string[], at: number): string | undefined {
+  const v = w.lastIndexOf('via');
+  if (v > at + 1 && w[at]?.startsWith('(') && w[v - 1].endsWith(')')) return w.slice(at, v).join(' ');
+  return w[at];
+}
+
 function addUid(d: SightingDraft, w: string[]): void {
-  const u = w.indexOf('uid');
+  const u = suffixIndex(w, 'uid');
   if (u > 0 && w[u + 1]) {
     const id = unparen(w[u + 1]);
     if (id && id.length <= 128) d.clientId = id;
