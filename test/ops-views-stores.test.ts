@@ -367,3 +367,15 @@ describe.skipIf(!!pgKind.skip)('a cluster: marks through a follower, and the fol
     }
   }, 120_000);
 });
+
+describe('table views at scale', () => {
+  it('a table of 300,000 rows prints (some 125,000 overflowed the stack: "Maximum call stack size exceeded")', async () => {
+    const { table } = await import('../src/cli/views.js');
+    const rows = Array.from({ length: 300_000 }, (_, i) => [`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, `mac:02:00:00:${i}`]);
+    rows[123_456][1] = 'mac:the-longest-value-of-all';
+    const text = table(['ip', 'device'], rows);
+    const lines = text.split('\n');
+    expect(lines).toHaveLength(300_003); // headers, rule, rows, the final newline
+    expect(lines[1]).toBe(`${'-'.repeat('10.4.147.224'.length)}  ${'-'.repeat('mac:the-longest-value-of-all'.length)}`);
+  });
+});

@@ -10,7 +10,9 @@ import { printable, safeJson } from './printable.js';
 
 export function table(headers: string[], rawRows: string[][]): string {
   const rows = rawRows.map((r) => r.map((c) => printable(c ?? '')));
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  // (a loop, not Math.max(...rows): spread as arguments, some 125,000 rows overflowed the stack)
+  const widths = headers.map((h) => h.length);
+  for (const r of rows) for (let i = 0; i < widths.length; i++) widths[i] = Math.max(widths[i], (r[i] ?? '').length);
   const line = (cells: string[]) => cells.map((c, i) => (c ?? '').padEnd(widths[i])).join('  ').trimEnd();
   return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n') + '\n';
 }
