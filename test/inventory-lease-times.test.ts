@@ -66,6 +66,33 @@ for (const kind of STORE_KINDS) {
       expect(Math.abs(lease - 12 * H)).toBeLessThanOrEqual(5 * 60_000);
     });
 
+    it('one client renewing every minute does not teach its pool a 5-min lease (identity probe: the devices queued there were dropped as gone); nor do two clients against more that agree', async () => {
+      const st = await kind.open(OPTS);
+      const inv = st.inventory;
+      // six devices renew at 6 h: 12-h leases
+      for (let n = 1; n <= 6; n++) {
+        await inv.commitBatch([line('lease', `10.1.2.${n}`, n, T0)]);
+        await inv.commitBatch([line('renew', `10.1.2.${n}`, n, T0 + 6 * H + n * 60_000)]);
+      }
+      // then one client renews its own address every 61 s for 40 min, and a second joins it for 10
+      let t = T0 + 7 * H;
+      for (let k = 0; k < 40; k++, t += 61_000) {
+        await inv.commitBatch([line(k ? 'renew' : 'lease', '10.1.2.66', 66, t)]);
+        if (k >= 30) await inv.commitBatch([line(k > 30 ? 'renew' : 'lease', '10.1.2.67', 67, t + 1000)]);
+      }
+      const [victim] = await inv.commitBatch([line('lease', '10.1.2.50', 50, t)]);
+      expect(Math.abs((await inv.binding(victim.bindingId!))!.expiresAt! - t - 12 * H)).toBeLessThanOrEqual(10 * 60_000);
+      // alone in a pool of its own, one client teaches nothing (the default hour holds); with a second
+      // device that disagrees, the median is taken over the devices, not over the samples (3 of 300 s, 2 of 4 h)
+      let u = t + H;
+      for (let k = 0; k < 10; k++, u += 61_000) await inv.commitBatch([line(k ? 'renew' : 'lease', '10.1.9.66', 90, u)]);
+      const [alone] = await inv.commitBatch([line('lease', '10.1.9.50', 80, u)]);
+      expect((await inv.binding(alone.bindingId!))!.expiresAt).toBe(u + H);
+      for (let k = 0; k < 3; k++) await inv.commitBatch([line(k ? 'renew' : 'lease', '10.1.9.67', 91, u + k * 2 * H)]);
+      const [two] = await inv.commitBatch([line('lease', '10.1.9.51', 81, u + 5 * H)]);
+      expect((await inv.binding(two.bindingId!))!.expiresAt! - (u + 5 * H)).toBe(4 * H);
+    });
+
     it('inventory.learnLeaseTimes: false keeps defaultLeaseS', async () => {
       const st = await kind.open({ ...OPTS, learnLeaseTimes: false });
       const inv = st.inventory;

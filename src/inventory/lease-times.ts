@@ -13,12 +13,22 @@
  * renewals agree on: of its last SAMPLES, the most common to within BIN_S, once MIN_SAMPLES agree
  * (real renewals come at the same point of the same lease; absences spread); while none agree, their
  * median (once MIN_SAMPLES are in). Not kept across restarts: a pool's renewals teach it again.
+ *
+ * The lines are the clients' to make: one client renewing every minute taught its whole /24 a
+ * 5-min lease, and the devices queued there were dropped as gone (identity probe, session 41). So a
+ * device keeps at most PER_DEVICE samples in its pool (its newest), the samples that agree are
+ * counted by device (one device, one vote), and a lease time is taken only from MIN_DEVICES devices
+ * or more.
  */
 import { isIpv6, parseIp } from '../util/ip.js';
 
 const SAMPLES = 50;
 /** renewals that must agree (to within BIN_S) before a pool's lease time is taken */
 const MIN_SAMPLES = 3;
+/** a device's samples kept in its pool, at most (its newest) */
+const PER_DEVICE = 3;
+/** devices whose samples must be among those agreeing (or, for the median, among all) */
+const MIN_DEVICES = 2;
 /** lease times this close count as one (log delays, a client's own fuzz around T1) */
 const BIN_S = 600;
 /** renewals closer than this to the line before are repeats (a client's retries, two log lines), not a half-lease */
@@ -32,8 +42,8 @@ const MAX_DEVICES = 200_000;
 export class LeaseTimes {
   /** `${ip} ${identity key}` → when that device's last line without a lease time came there */
   private readonly lastLine = new Map<string, number>();
-  /** pool → learned lease times in seconds, newest last */
-  private readonly pools = new Map<string, number[]>();
+  /** pool → learned lease times in seconds with the device that taught each, newest last */
+  private readonly pools = new Map<string, { s: number; device: string }[]>();
   /** pool → the lease time its samples agree on (undefined: none yet), until its next sample */
   private readonly agreed = new Map<string, number | undefined>();
 
@@ -51,7 +61,9 @@ export class LeaseTimes {
     const pool = poolOf(ip);
     if (!pool) return;
     const s = this.pools.get(pool) ?? [];
-    s.push(Math.min(MAX_LEASE_S, Math.max(MIN_LEASE_S, (2 * (at - prev)) / 1000)));
+    const own = s.filter((x) => x.device === identityKey);
+    if (own.length >= PER_DEVICE) s.splice(s.indexOf(own[0]), 1);
+    s.push({ s: Math.min(MAX_LEASE_S, Math.max(MIN_LEASE_S, (2 * (at - prev)) / 1000)), device: identityKey });
     if (s.length > SAMPLES) s.shift();
     this.pools.set(pool, s);
     this.agreed.delete(pool);
@@ -66,22 +78,33 @@ export class LeaseTimes {
     return this.agreed.get(pool);
   }
 
-  private agreedOn(s: number[] | undefined): number | undefined {
-    if (!s || s.length < MIN_SAMPLES) return undefined;
-    // the sample with the most others within BIN_S of it (the shortest of equals), and those
-    const sorted = [...s].sort((a, b) => a - b);
-    let best: number[] = [];
+  private agreedOn(samples: { s: number; device: string }[] | undefined): number | undefined {
+    if (!samples || samples.length < MIN_SAMPLES || devicesIn(samples) < MIN_DEVICES) return undefined;
+    // the sample with the most devices within BIN_S of it (one device, one vote; then the most
+    // samples; the shortest of equals), and those
+    const sorted = [...samples].sort((a, b) => a.s - b.s);
+    let best: { s: number; device: string }[] = [];
+    let bestDevices = 0;
     for (const x of sorted) {
-      const near = s.filter((y) => Math.abs(y - x) <= BIN_S);
-      if (near.length > best.length) best = near;
+      const near = samples.filter((y) => Math.abs(y.s - x.s) <= BIN_S);
+      const d = devicesIn(near);
+      if (d > bestDevices || (d === bestDevices && near.length > best.length)) [best, bestDevices] = [near, d];
     }
-    if (best.length >= MIN_SAMPLES) return best.reduce((a, b) => a + b, 0) / best.length;
+    if (best.length >= MIN_SAMPLES && bestDevices >= MIN_DEVICES) return best.reduce((a, b) => a + b.s, 0) / best.length;
     // none agree (a pool of laptops only, none staying past T1: every sample an absence): their
     // median, hours or days, is nearer the truth than defaultLeaseS's hour, which dropped devices
     // still present from the queue (the simulator: 16-min hosts 70 % with the hour, 82 % with the
     // median, 84 % with the lease in the lines)
-    return sorted[Math.floor(sorted.length / 2)];
+    // (each device's own median, then theirs: one device, one vote)
+    const byDevice = new Map<string, number[]>();
+    for (const x of sorted) byDevice.set(x.device, [...(byDevice.get(x.device) ?? []), x.s]);
+    const votes = [...byDevice.values()].map((v) => v[Math.floor(v.length / 2)]).sort((a, b) => a - b);
+    return votes[Math.floor(votes.length / 2)];
   }
+}
+
+function devicesIn(samples: { device: string }[]): number {
+  return new Set(samples.map((x) => x.device)).size;
 }
 
 /** The pool an address is taken to belong to: its IPv4 /24 or IPv6 /64. */
