@@ -157,3 +157,47 @@ describe('cancels and looks under races and failures', () => {
     expect(sched.counters.transitionsRefused).toBe(0);
   });
 });
+
+describe('a client flapping its lease', () => {
+  it('cancels at most two scans an hour (it canceled every scan of its region, for as long as it went on: identity probe)', async () => {
+    const { scanner, sched, see, clock } = await setup({ pickupS: 600 });
+    // each scan waits behind others' on its appliance (queued), so a target that leaves is one it has not reached
+    const launch = scanner.launch.bind(scanner);
+    scanner.launch = async (req) => {
+      const r = await launch(req);
+      scanner.states.set(scanner.launches.at(-1)!.ref, 'queued');
+      return r;
+    };
+    for (const n of [1, 2, 3]) await see({ ip: `10.20.1.${n}`, mac: mac(n) });
+    await sched.tick();
+    expect(scanner.launches).toHaveLength(1);
+    // every 30 s for 40 min: it releases its address, then takes it again, alternately under a new MAC (the new-holder cancel)
+    for (let k = 0; k < 80; k++) {
+      clock.t += 15_000;
+      await see({ ip: '10.20.1.1', mac: mac(k % 4 === 0 ? 1 : 40 + (k % 7)), kind: 'release' });
+      await sched.tick();
+      clock.t += 15_000;
+      await see({ ip: '10.20.1.1', mac: mac(k % 2 ? 1 : 60 + (k % 5)) });
+      await sched.tick();
+    }
+    expect(sched.counters.canceledReassigned).toBeGreaterThanOrEqual(1);
+    expect(sched.counters.canceledReassigned).toBeLessThanOrEqual(2);
+    expect(sched.counters.cancelsHeldFlapping).toBe(1);
+    // the scan launched after the second cancel goes on, the flapping address in it or not
+    expect(scanner.launches.length).toBeLessThanOrEqual(3);
+    expect(scanner.states.get(scanner.launches.at(-1)!.ref)).toBe('queued');
+    // an hour after the first, the address may cancel again (a real change of hands)
+    clock.t += 3_600_000;
+    await sched.tick();
+    const before = sched.counters.canceledReassigned;
+    for (let k = 0; k < 30 && sched.counters.canceledReassigned === before; k++) {
+      await see({ ip: '10.20.1.1', mac: mac(1) });
+      await sched.tick();
+      clock.t += 5_000;
+      await see({ ip: '10.20.1.1', mac: mac(99) });
+      await sched.tick();
+      clock.t += 60_000;
+    }
+    expect(sched.counters.canceledReassigned).toBe(before + 1);
+  });
+});

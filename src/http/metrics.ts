@@ -214,6 +214,7 @@ async function fillMetrics(d: DaemonView, w: MetricsRegistry, status: Status): P
   canceled(sc.requeuedStuck, { reason: 'stuck' });
   canceled(sc.canceledLeft, { reason: 'all-left' });
   canceled(sc.canceledClosed, { reason: 'region-closed' });
+  w.family('onsight_scan_cancels_held_flapping_total', 'counter', 'Addresses that changed hands or were left twice within an hour, each canceling a scan, and so cancel no more until the first is an hour old (a client flapping its lease canceled every scan of its region); a probe of a new holder there is counted in onsight_scan_targets_other_holder_total.')(sc.cancelsHeldFlapping);
   w.family('onsight_scheduler_second_looks_total', 'counter', 'Devices due again for a second look (scheduler.secondLook): their first scan in the window may have been partial (a laptop that left mid-probe without a line is dated all the same), and they were seen again over 30 min after it.')(sc.secondLooks);
   w.family('onsight_scheduler_scanned_ahead_total', 'counter', 'Devices scanned ahead of their rescan window (scheduler.scanAheadH, a scarce allowance only): the window ran out within scanAheadH, and they rode in room a scan launched for due devices left.')(sc.scannedAhead);
   w.family('onsight_scan_targets_no_host_total', 'counter', 'Targets of finished scans the scanner found no host at (scheduler.verifyResults): not recorded as scanned.')(sc.noHost);

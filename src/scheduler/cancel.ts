@@ -21,6 +21,16 @@ const POLICY_RECHECK_MS = 60_000;
 const CLOSED_RETRY_MS = 60_000;
 /** after the appliance's polling interval, this long more before a canceled scan surely probes no more */
 const DRAIN_MARGIN_MS = 10_000;
+/**
+ * An address whose changes of hand (or departures) have canceled this many scans within
+ * FLAP_WINDOW_MS cancels no more until the oldest of them is that old: a client that releases and
+ * takes its address again every 30 s (or under a new MAC each time) canceled every scan of its
+ * region, for as long as it went on, and the other devices there were never scanned (identity
+ * probe, session 41). A probe of a new holder there is then what the scan's end finds, said and
+ * counted (other-holder), as for a change that came too late for a cancel.
+ */
+const FLAP_CANCELS = 2;
+const FLAP_WINDOW_MS = 3_600_000;
 
 export class Canceler {
   /** running scans to cancel and relaunch: a target's address now belongs to another device (intent id → why) */
@@ -49,6 +59,10 @@ export class Canceler {
    * whether it has started is looked up (one list call) before the cancel is decided
    */
   private readonly toLookUp = new Map<string, { intentId: string; ip: string; slack: number; why: string }>();
+  /** address → when its changes of hand or departures marked scans for cancel (the last FLAP_WINDOW_MS) */
+  private readonly cancelsByIp = new Map<string, number[]>();
+  /** addresses said to be flapping (once each while they are) */
+  private readonly saidFlapping = new Set<string>();
 
   constructor(private readonly core: SchedulerCore) {}
 
@@ -64,7 +78,8 @@ export class Canceler {
       const t = targets.get(b.ip);
       if (!t || t.identityId === b.identityId || this.reassigned.has(t.intent.id)) return;
       const why = `target ${b.ip} now held by ${b.identityKey}`;
-      if (await this.core.follow.mayNotHaveReached(t.intent, now, b.ip)) this.reassigned.set(t.intent.id, why);
+      if (this.flapping(b.ip, now)) return;
+      if (await this.core.follow.mayNotHaveReached(t.intent, now, b.ip)) this.markForAddress(t.intent.id, b.ip, why, now);
       else if (await this.core.follow.unsure(t.intent, now, b.ip)) this.toLookUp.set(`${t.intent.id} ${b.ip}`, { intentId: t.intent.id, ip: b.ip, slack: 0.3, why });
     };
   }
@@ -95,8 +110,9 @@ export class Canceler {
       const t = targets.get(b.ip);
       if (!t || t.identityId !== b.identityId || this.reassigned.has(t.intent.id)) continue;
       const why = `target ${b.ip} left (${b.identityKey}); its address is free for another device`;
+      if (this.flapping(b.ip, now)) continue;
       if (await this.core.follow.mayNotHaveReached(t.intent, now, b.ip, 0)) {
-        this.reassigned.set(t.intent.id, why);
+        this.markForAddress(t.intent.id, b.ip, why, now);
         marked++;
       } else if (!this.core.budget.scarce() && await this.core.follow.unsure(t.intent, now, b.ip)) {
         // a scarce allowance does not look up on a departure (most such look-ups find the scan
@@ -256,8 +272,39 @@ export class Canceler {
       if (!i || i.state !== 'running' || !i.scanRef || this.reassigned.has(i.id)) continue;
       // no answer (no call left in the window, a failed call): still a guess, asked again next pass
       if (!answered) this.toLookUp.set(`${p.intentId} ${p.ip}`, p);
-      else if (await this.core.follow.mayNotHaveReached(i, now, p.ip, p.slack)) this.reassigned.set(i.id, p.why);
+      else if (!this.flapping(p.ip, now) && await this.core.follow.mayNotHaveReached(i, now, p.ip, p.slack)) this.markForAddress(i.id, p.ip, p.why, now);
     }
+  }
+
+  /** A scan marked for cancel because `ip` changed hands or its target left: counted against the address (flapping). */
+  private markForAddress(intentId: string, ip: string, why: string, now: number): void {
+    this.reassigned.set(intentId, why);
+    this.cancelsByIp.set(ip, [...this.recentCancels(ip, now), now]);
+    // (addresses never looked at again keep their entry: bounded by a sweep of the old ones)
+    if (this.cancelsByIp.size > 10_000) for (const k of [...this.cancelsByIp.keys()]) this.recentCancels(k, now);
+  }
+
+  private recentCancels(ip: string, now: number): number[] {
+    const recent = (this.cancelsByIp.get(ip) ?? []).filter((t) => t > now - FLAP_WINDOW_MS);
+    if (recent.length) this.cancelsByIp.set(ip, recent);
+    else {
+      this.cancelsByIp.delete(ip);
+      this.saidFlapping.delete(ip);
+    }
+    return recent;
+  }
+
+  /** Has `ip` canceled FLAP_CANCELS scans within FLAP_WINDOW_MS (no more cancels for it until the oldest ages out)? Said once while it lasts. */
+  private flapping(ip: string, now: number): boolean {
+    const recent = this.recentCancels(ip, now);
+    if (recent.length < FLAP_CANCELS) return false;
+    if (!this.saidFlapping.has(ip)) {
+      this.saidFlapping.add(ip);
+      this.core.counters.cancelsHeldFlapping++;
+      this.core.log.warn({ ip, cancels: recent.length, until: new Date(recent[0] + FLAP_WINDOW_MS).toISOString() },
+        `address ${ip} changed hands or was left ${recent.length} times within ${FLAP_WINDOW_MS / 60_000} min, each canceling a scan: no more cancels for it until ${new Date(recent[0] + FLAP_WINDOW_MS).toISOString()} (a probe of a new holder there is said and counted at the scan's end)`);
+    }
+    return true;
   }
 
   /**

@@ -61,6 +61,8 @@ export interface SchedulerCounters {
   canceledLeft: number;
   /** scans canceled (and their other targets relaunched) because a target's address went to another device first */
   canceledReassigned: number;
+  /** addresses whose changes of hand or departures canceled 2 scans within an hour, so they cancel no more for a while (cancel.ts, flapping) */
+  cancelsHeldFlapping: number;
   /** queued scans canceled because their appliance was full or offline long after launch (targets requeued) */
   requeuedStuck: number;
   /** scans stopped because their region's blackout began, or its scan windows closed with scanWindowEnd: stop (targets requeued) */
@@ -96,7 +98,7 @@ export interface SchedulerCounters {
 
 export function newCounters(): SchedulerCounters {
   return {
-    launches: 0, launchFailures: 0, targetsLaunched: 0, dropped: 0, finished: 0, failed: 0, canceledLeft: 0, canceledReassigned: 0, requeuedStuck: 0, canceledClosed: 0, noHost: 0, otherHolder: 0, rejoined: 0, secondLooks: 0, scannedAhead: 0,
+    launches: 0, launchFailures: 0, targetsLaunched: 0, dropped: 0, finished: 0, failed: 0, canceledLeft: 0, canceledReassigned: 0, cancelsHeldFlapping: 0, requeuedStuck: 0, canceledClosed: 0, noHost: 0, otherHolder: 0, rejoined: 0, secondLooks: 0, scannedAhead: 0,
     droppedByScanner: 0, givenUp: 0, reconciled: 0, abandoned: 0, adoptedAcrossEpochs: 0, transitionsRefused: 0, lateLaunchesCanceled: 0, rangeCredited: 0,
     apiCalls: 0, byRegion: {}, byAppliance: {},
   };
