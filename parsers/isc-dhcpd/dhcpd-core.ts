@@ -18,26 +18,21 @@ const NIOS_WORDS = new Set(['TransID', 'lease-duration', 'offered-duration', 'ui
 
 /** Does the message carry one of the NIOS-only suffixes (after `via <if>`)? Linear (bounded word split). */
 export function hasNiosSuffix(msg: string): boolean {
-  const w = words(msg, 48);
-  for (let i = suffixStart(w); i < w.length; i++) if (NIOS_WORDS.has(w[i])) return true;
+  for (const w of suffixWords(msg)) if (NIOS_WORDS.has(w)) return true;
   return false;
 }
 
 /**
- * Where the suffixes begin: after the last `via <if>`. The host name before it is the client's own
+ * The words after dhcpd's `via <if>`: the suffixes. The host name before it is the client's own
  * (DHCP option 12), printed by dhcpd as it came, spaces and all: a name `(x lease-duration 0 y)`
  * made a lease that ended as it began, `(x (RENEW) y)` a renewal, `(x uid y)` a client id, when the
- * suffixes were looked for among every word. The suffixes hold no `via`, so the last one is dhcpd's.
- * A line without one has no suffixes.
+ * suffixes were looked for among every word. The suffixes hold no ` via `, so the last one in the
+ * message is dhcpd's: found in the text itself, not among the first 48 words (a name of 48 words
+ * with a ` via ` of its own pushed dhcpd's beyond them). A line without one has no suffixes.
  */
-function suffixStart(w: string[]): number {
-  const v = w.lastIndexOf('via');
-  return v < 0 ? w.length : v + 2;
-}
-
-/** The word index of `word` among the suffixes, or -1. */
-function suffixIndex(w: string[], word: string): number {
-  return w.indexOf(word, suffixStart(w));
+function suffixWords(msg: string): string[] {
+  const v = msg.lastIndexOf(' via ');
+  return v < 0 ? [] : words(msg.slice(v + 5), 48).slice(1);
 }
 
 export class DhcpdCore implements LineParser {
@@ -45,10 +40,11 @@ export class DhcpdCore implements LineParser {
   private readonly renewing = new BoundedMap<string, boolean>(10_000);
 
   parse(input: LineInput): SightingDraft[] {
-    const w = words(input.syslog.msg, 48);
+    const msg = input.syslog.msg;
+    const w = words(msg, 48);
     switch (w[0]) {
       case 'DHCPACK':
-        return this.ack(w);
+        return this.ack(w, msg);
       case 'DHCPREQUEST':
         this.request(w);
         return [];
@@ -63,7 +59,7 @@ export class DhcpdCore implements LineParser {
         // DHCPRELEASE of <ip> from <mac> [(<host>)] via <if> (found|not found) [TransID ..] [uid ..]
         if (w[1] !== 'of' || w[3] !== 'from' || !canonicalIp(w[2])) return [];
         this.renewing.delete(w[4]);
-        return [withHost({ kind: 'release', ip: w[2], mac: w[4] }, hostWords(w, 5))];
+        return [withHost({ kind: 'release', ip: w[2], mac: w[4] }, hostText(msg, w[4]))];
       case 'DHCPEXPIRE':
         // DHCPEXPIRE on <ip> to <mac>  (NIOS, failover lease-expiry logging)
         if (w[1] !== 'on' || w[3] !== 'to' || !canonicalIp(w[2])) return [];
@@ -78,23 +74,24 @@ export class DhcpdCore implements LineParser {
     }
   }
 
-  private ack(w: string[]): SightingDraft[] {
+  private ack(w: string[], msg: string): SightingDraft[] {
     // "DHCPACK on <ip> to <mac> [(<host>)] via <if> [relay ..] [lease-duration N] [(RENEW)] [uid ..]" binds;
     // "DHCPACK to <ip> (<mac>) via <if>" answers a DHCPINFORM and grants nothing
     if (w[1] !== 'on' || w[3] !== 'to' || !canonicalIp(w[2]) || !normalizeMac(w[4])) return [];
     const fromState = this.renewing.get(w[4]) === true;
     this.renewing.delete(w[4]);
+    const sfx = suffixWords(msg);
     let renew: boolean;
-    if (suffixIndex(w, '(RENEW)') >= 0) renew = true;
-    else if (suffixIndex(w, 'lease-duration') >= 0 || suffixIndex(w, 'uid') >= 0 || suffixIndex(w, 'TransID') >= 0) renew = false; // NIOS says so explicitly
+    if (sfx.includes('(RENEW)')) renew = true;
+    else if (sfx.includes('lease-duration') || sfx.includes('uid') || sfx.includes('TransID')) renew = false; // NIOS says so explicitly
     else renew = fromState;
-    const d = withHost({ kind: renew ? 'renew' : 'lease', ip: w[2], mac: w[4] }, hostWords(w, 5));
-    const ld = suffixIndex(w, 'lease-duration');
-    if (ld > 0) {
-      const s = toCount(w[ld + 1]);
+    const d = withHost({ kind: renew ? 'renew' : 'lease', ip: w[2], mac: w[4] }, hostText(msg, w[4]));
+    const ld = sfx.indexOf('lease-duration');
+    if (ld >= 0) {
+      const s = toCount(sfx[ld + 1]);
       if (s !== undefined) d.durationS = s;
     }
-    addUid(d, w);
+    addUid(d, sfx);
     return [d];
   }
 
@@ -123,19 +120,22 @@ function withHost(d: SightingDraft, tok: string | undefined): SightingDraft {
 }
 
 /**
- * The host name's words from `at` to the last `via`, as one `(…)` token when they open with `(` and
- * close with `)` (a name with spaces spans several words); else the word at `at` alone, as before.
+ * The host name: the text between the MAC and dhcpd's ` via ` (the last), when it is one `(…)`
+ * (a name with spaces spans several words); undefined when there is none.
  */
-function hostWords(w: string[], at: number): string | undefined {
-  const v = w.lastIndexOf('via');
-  if (v > at + 1 && w[at]?.startsWith('(') && w[v - 1].endsWith(')')) return w.slice(at, v).join(' ');
-  return w[at];
+function hostText(msg: string, mac: string): string | undefined {
+  const v = msg.lastIndexOf(' via ');
+  const m = msg.indexOf(` ${mac} `);
+  if (v < 0 || m < 0 || m + mac.length + 2 > v) return undefined;
+  const t = msg.slice(m + mac.length + 2, v).trim();
+  return t.startsWith('(') && t.endsWith(')') ? t : undefined;
 }
 
-function addUid(d: SightingDraft, w: string[]): void {
-  const u = suffixIndex(w, 'uid');
-  if (u > 0 && w[u + 1]) {
-    const id = unparen(w[u + 1]);
+/** The client id from the suffixes (`uid <id>`). */
+function addUid(d: SightingDraft, sfx: string[]): void {
+  const u = sfx.indexOf('uid');
+  if (u >= 0 && sfx[u + 1]) {
+    const id = unparen(sfx[u + 1]);
     if (id && id.length <= 128) d.clientId = id;
   }
 }
