@@ -18,7 +18,9 @@
  * 5-min lease, and the devices queued there were dropped as gone (identity probe, session 41). So a
  * device keeps at most PER_DEVICE samples in its pool (its newest), the samples that agree are
  * counted by device (one device, one vote), and a lease time is taken only from MIN_DEVICES devices
- * or more.
+ * or more (the median, when none agree, from MEDIAN_DEVICES). A pool where one device alone renews
+ * learns nothing: its lines keep defaultLeaseS. One vote per device is one vote per MAC: a client
+ * that renews under as many MACs as the pool has devices that agree still wins (left as it is).
  */
 import { isIpv6, parseIp } from '../util/ip.js';
 
@@ -27,8 +29,10 @@ const SAMPLES = 50;
 const MIN_SAMPLES = 3;
 /** a device's samples kept in its pool, at most (its newest) */
 const PER_DEVICE = 3;
-/** devices whose samples must be among those agreeing (or, for the median, among all) */
+/** devices whose samples must be among those agreeing */
 const MIN_DEVICES = 2;
+/** devices that must have given samples before their median is taken (when none agree) */
+const MEDIAN_DEVICES = 3;
 /** lease times this close count as one (log delays, a client's own fuzz around T1) */
 const BIN_S = 600;
 /** renewals closer than this to the line before are repeats (a client's retries, two log lines), not a half-lease */
@@ -95,11 +99,13 @@ export class LeaseTimes {
     // median, hours or days, is nearer the truth than defaultLeaseS's hour, which dropped devices
     // still present from the queue (the simulator: 16-min hosts 70 % with the hour, 82 % with the
     // median, 84 % with the lease in the lines)
-    // (each device's own median, then theirs: one device, one vote)
+    // (each device's own median, then theirs, the lower of two middles: one device, one vote; from
+    // MEDIAN_DEVICES devices, or one device back after a week set a steady pool's lease to 14 days)
     const byDevice = new Map<string, number[]>();
     for (const x of sorted) byDevice.set(x.device, [...(byDevice.get(x.device) ?? []), x.s]);
-    const votes = [...byDevice.values()].map((v) => v[Math.floor(v.length / 2)]).sort((a, b) => a - b);
-    return votes[Math.floor(votes.length / 2)];
+    if (byDevice.size < MEDIAN_DEVICES) return undefined;
+    const votes = [...byDevice.values()].map((v) => v[Math.floor((v.length - 1) / 2)]).sort((a, b) => a - b);
+    return votes[Math.floor((votes.length - 1) / 2)];
   }
 }
 
