@@ -22,14 +22,18 @@ const CLOSED_RETRY_MS = 60_000;
 /** after the appliance's polling interval, this long more before a canceled scan surely probes no more */
 const DRAIN_MARGIN_MS = 10_000;
 /**
- * An address whose changes of hand (or departures) have canceled this many scans within
- * FLAP_WINDOW_MS cancels no more until the oldest of them is that old: a client that releases and
- * takes its address again every 30 s (or under a new MAC each time) canceled every scan of its
- * region, for as long as it went on, and the other devices there were never scanned (identity
- * probe, session 41). A probe of a new holder there is then what the scan's end finds, said and
- * counted (other-holder), as for a change that came too late for a cancel.
+ * A region where changes of hand and departures have canceled this many scans within
+ * FLAP_WINDOW_MS cancels no more for them until the oldest of those is that old: a client that
+ * releases and takes its address again every 30 s (or a fresh address under a fresh MAC each
+ * time) canceled every scan of its region for as long as it went on, and the other devices there
+ * were never scanned (identity probe, session 41). Counted per region, not per address: per
+ * address, a client moving from address to address went on, and two honest changes of hand
+ * switched one address's protection off (review). A probe of a new holder is then what the scan's
+ * end finds, said and counted (other-holder), as for a change that came too late for a cancel;
+ * scope and exclusions hold whatever happens. Honest churn is far below: the simulated fleet
+ * cancels about one scan a region a day for these reasons.
  */
-const FLAP_CANCELS = 2;
+const FLAP_CANCELS = 4;
 const FLAP_WINDOW_MS = 3_600_000;
 
 export class Canceler {
@@ -59,9 +63,9 @@ export class Canceler {
    * whether it has started is looked up (one list call) before the cancel is decided
    */
   private readonly toLookUp = new Map<string, { intentId: string; ip: string; slack: number; why: string }>();
-  /** address → when its changes of hand or departures marked scans for cancel (the last FLAP_WINDOW_MS) */
-  private readonly cancelsByIp = new Map<string, number[]>();
-  /** addresses said to be flapping (once each while they are) */
+  /** region → when changes of hand or departures there marked scans for cancel (the last FLAP_WINDOW_MS) */
+  private readonly cancelsByRegion = new Map<string, number[]>();
+  /** regions said to be held (once each time they reach FLAP_CANCELS) */
   private readonly saidFlapping = new Set<string>();
 
   constructor(private readonly core: SchedulerCore) {}
@@ -78,8 +82,8 @@ export class Canceler {
       const t = targets.get(b.ip);
       if (!t || t.identityId === b.identityId || this.reassigned.has(t.intent.id)) return;
       const why = `target ${b.ip} now held by ${b.identityKey}`;
-      if (this.flapping(b.ip, now)) return;
-      if (await this.core.follow.mayNotHaveReached(t.intent, now, b.ip)) this.markForAddress(t.intent.id, b.ip, why, now);
+      if (this.flapping(t.intent.region, now)) return;
+      if (await this.core.follow.mayNotHaveReached(t.intent, now, b.ip)) this.markForChange(t.intent, why, now);
       else if (await this.core.follow.unsure(t.intent, now, b.ip)) this.toLookUp.set(`${t.intent.id} ${b.ip}`, { intentId: t.intent.id, ip: b.ip, slack: 0.3, why });
     };
   }
@@ -110,9 +114,9 @@ export class Canceler {
       const t = targets.get(b.ip);
       if (!t || t.identityId !== b.identityId || this.reassigned.has(t.intent.id)) continue;
       const why = `target ${b.ip} left (${b.identityKey}); its address is free for another device`;
-      if (this.flapping(b.ip, now)) continue;
+      if (this.flapping(t.intent.region, now)) continue;
       if (await this.core.follow.mayNotHaveReached(t.intent, now, b.ip, 0)) {
-        this.markForAddress(t.intent.id, b.ip, why, now);
+        this.markForChange(t.intent, why, now);
         marked++;
       } else if (!this.core.budget.scarce() && await this.core.follow.unsure(t.intent, now, b.ip)) {
         // a scarce allowance does not look up on a departure (most such look-ups find the scan
@@ -272,37 +276,39 @@ export class Canceler {
       if (!i || i.state !== 'running' || !i.scanRef || this.reassigned.has(i.id)) continue;
       // no answer (no call left in the window, a failed call): still a guess, asked again next pass
       if (!answered) this.toLookUp.set(`${p.intentId} ${p.ip}`, p);
-      else if (!this.flapping(p.ip, now) && await this.core.follow.mayNotHaveReached(i, now, p.ip, p.slack)) this.markForAddress(i.id, p.ip, p.why, now);
+      else if (!this.flapping(i.region, now) && await this.core.follow.mayNotHaveReached(i, now, p.ip, p.slack)) this.markForChange(i, p.why, now);
     }
   }
 
-  /** A scan marked for cancel because `ip` changed hands or its target left: counted against the address (flapping). */
-  private markForAddress(intentId: string, ip: string, why: string, now: number): void {
-    this.reassigned.set(intentId, why);
-    this.cancelsByIp.set(ip, [...this.recentCancels(ip, now), now]);
-    // (addresses never looked at again keep their entry: bounded by a sweep of the old ones)
-    if (this.cancelsByIp.size > 10_000) for (const k of [...this.cancelsByIp.keys()]) this.recentCancels(k, now);
+  /** A scan marked for cancel because a target's address changed hands or its target left: counted against its region (flapping). */
+  private markForChange(i: Intent, why: string, now: number): void {
+    this.reassigned.set(i.id, why);
+    this.cancelsByRegion.set(i.region, [...this.recentCancels(i.region, now), now]);
   }
 
-  private recentCancels(ip: string, now: number): number[] {
-    const recent = (this.cancelsByIp.get(ip) ?? []).filter((t) => t > now - FLAP_WINDOW_MS);
-    if (recent.length) this.cancelsByIp.set(ip, recent);
-    else {
-      this.cancelsByIp.delete(ip);
-      this.saidFlapping.delete(ip);
-    }
+  private recentCancels(region: string, now: number): number[] {
+    const recent = (this.cancelsByRegion.get(region) ?? []).filter((t) => t > now - FLAP_WINDOW_MS);
+    if (recent.length) this.cancelsByRegion.set(region, recent);
+    else this.cancelsByRegion.delete(region);
+    // (said again each time the region reaches the cap anew)
+    if (recent.length < FLAP_CANCELS) this.saidFlapping.delete(region);
     return recent;
   }
 
-  /** Has `ip` canceled FLAP_CANCELS scans within FLAP_WINDOW_MS (no more cancels for it until the oldest ages out)? Said once while it lasts. */
-  private flapping(ip: string, now: number): boolean {
-    const recent = this.recentCancels(ip, now);
+  /**
+   * Have changes of hand and departures in `region` canceled FLAP_CANCELS scans within
+   * FLAP_WINDOW_MS (no more such cancels there until the oldest ages out)? Said and counted once
+   * each time the region reaches the cap.
+   */
+  private flapping(region: string, now: number): boolean {
+    const recent = this.recentCancels(region, now);
     if (recent.length < FLAP_CANCELS) return false;
-    if (!this.saidFlapping.has(ip)) {
-      this.saidFlapping.add(ip);
+    if (!this.saidFlapping.has(region)) {
+      this.saidFlapping.add(region);
       this.core.counters.cancelsHeldFlapping++;
-      this.core.log.warn({ ip, cancels: recent.length, until: new Date(recent[0] + FLAP_WINDOW_MS).toISOString() },
-        `address ${ip} changed hands or was left ${recent.length} times within ${FLAP_WINDOW_MS / 60_000} min, each canceling a scan: no more cancels for it until ${new Date(recent[0] + FLAP_WINDOW_MS).toISOString()} (a probe of a new holder there is said and counted at the scan's end)`);
+      const until = new Date(recent[0] + FLAP_WINDOW_MS).toISOString();
+      this.core.log.warn({ region, cancels: recent.length, until },
+        `region ${region}: ${recent.length} scans canceled within ${FLAP_WINDOW_MS / 60_000} min because a target's address changed hands or its device left (a client flapping its lease?): no more such cancels there until ${until}; a probe of a new holder is said and counted at the scan's end`);
     }
     return true;
   }

@@ -61,7 +61,7 @@ export interface SchedulerCounters {
   canceledLeft: number;
   /** scans canceled (and their other targets relaunched) because a target's address went to another device first */
   canceledReassigned: number;
-  /** addresses whose changes of hand or departures canceled 2 scans within an hour, so they cancel no more for a while (cancel.ts, flapping) */
+  /** times a region reached 4 scans canceled within an hour for changes of hand or departures, so it cancels no more for them for a while (cancel.ts, flapping) */
   cancelsHeldFlapping: number;
   /** queued scans canceled because their appliance was full or offline long after launch (targets requeued) */
   requeuedStuck: number;
