@@ -73,12 +73,20 @@ export function nodeScoped(inner: ResumeStore, node: string): ResumeStore {
  * from a sender that logs to every node is dropped by its key) and the node's file checkpoints and
  * source positions commit in the same transaction, so a restart neither loses nor repeats lines.
  */
+/** an inbox append idle this long inside its transaction is ended by the server (a paused or cut-off node) */
+const APPEND_IDLE_LIMIT_MS = 10_000;
+
 export function inboxAppend(store: PgStore, node: string): AppendBatch {
   const writer = new InboxWriter(store.db.pool, node);
   const k = (key: string) => `${node}:${key}`;
   const once = (entries: IngestedSighting[], checkpoints: FileCheckpoint[], positions: SourcePosition[]) => withPooledClient(store.db.pool, async (c) => {
     await c.query('BEGIN');
     try {
+      // (an append left open by a node paused or cut off in it, SIGSTOP or a partition, held back every
+      // node's inbox: the reader reads below the oldest open transaction, and a duplicate line's insert
+      // waits on it. The server ends it, and its session, once it sits idle this long: the node's
+      // next query fails and its ingest tries the batch again, as after any lost connection.)
+      await c.query(`SET LOCAL idle_in_transaction_session_timeout = ${APPEND_IDLE_LIMIT_MS}`);
       if (checkpoints.length || positions.length) {
         await store.db.within(c, () => store.inventory.commitBatch([], checkpoints.map((cp) => ({ ...cp, path: k(cp.path) })), Date.now(),
           positions.map((p) => ({ ...p, key: k(p.key) }))));

@@ -39,7 +39,8 @@ export class PgDb {
   private writes: Promise<unknown> = Promise.resolve();
 
   constructor(conn: PgConnection) {
-    this.pool = new pg.Pool({ ...conn, max: conn.max ?? 4, types });
+    // (TCP keepalive: a server gone without a word, a partition, is noticed by the pool's sessions too, not only the lease's)
+    this.pool = new pg.Pool({ keepAlive: true, keepAliveInitialDelayMillis: 10_000, ...conn, max: conn.max ?? 4, types });
     this.pool.on('error', () => undefined); // an idle client's error surfaces on its next use
   }
 
