@@ -57,7 +57,7 @@ export function clusterLease(state: PostgresState, cluster: ClusterConfig, log: 
 
 /** File checkpoints and source positions belong to this node: keyed `node:…` in the shared database. */
 export function nodeScoped(inner: ResumeStore, node: string): ResumeStore {
-  const k = (key: string) => `${node}:${key}`;
+  const k = (key: string) => scopedKey(node, key);
   return {
     checkpoint: async (path) => {
       const cp = await inner.checkpoint(k(path));
@@ -66,6 +66,17 @@ export function nodeScoped(inner: ResumeStore, node: string): ResumeStore {
     position: (key) => inner.position(k(key)),
     prunePositions: (prefix, before) => inner.prunePositions(k(prefix), before),
   };
+}
+
+/**
+ * A source position's key in the shared state: this node's own (`c1:file:…`), except the HTTP
+ * inputs' idempotency keys and HEC body digests (`…:idem:…`), which every node shares: a client's
+ * retry that a load balancer sends to the other node is the same request (it was applied twice,
+ * the second time as a renewal: cluster probe). Two nodes taking the same key at the same instant
+ * can still both apply it (each checks before its own commit).
+ */
+function scopedKey(node: string, key: string): string {
+  return key.includes(':idem:') ? key : `${node}:${key}`;
 }
 
 /**
@@ -89,7 +100,7 @@ export function inboxAppend(store: PgStore, node: string): AppendBatch {
       await c.query(`SET LOCAL idle_in_transaction_session_timeout = ${APPEND_IDLE_LIMIT_MS}`);
       if (checkpoints.length || positions.length) {
         await store.db.within(c, () => store.inventory.commitBatch([], checkpoints.map((cp) => ({ ...cp, path: k(cp.path) })), Date.now(),
-          positions.map((p) => ({ ...p, key: k(p.key) }))));
+          positions.map((p) => ({ ...p, key: scopedKey(node, p.key) }))));
       }
       // origin: the sender's address (the same line from one sender to two nodes is one sighting), else this node's input
       await writer.append(entries.map((e) => ({ sighting: e.sighting, raw: e.raw, origin: e.sender ?? k(e.source) })), c);
