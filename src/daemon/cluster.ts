@@ -60,7 +60,8 @@ export function nodeScoped(inner: ResumeStore, node: string): ResumeStore {
   const k = (key: string) => scopedKey(node, key);
   return {
     checkpoint: async (path) => {
-      const cp = await inner.checkpoint(k(path));
+      // (a file's checkpoint is always this node's, as inboxAppend writes it, whatever its path holds)
+      const cp = await inner.checkpoint(`${node}:${path}`);
       return cp && { ...cp, path };
     },
     position: (key) => inner.position(k(key)),
