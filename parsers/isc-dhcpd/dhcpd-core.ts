@@ -18,7 +18,7 @@ const NIOS_WORDS = new Set(['TransID', 'lease-duration', 'offered-duration', 'ui
 
 /** Does the message carry one of the NIOS-only suffixes (after `via <if>`)? Linear (bounded word split). */
 export function hasNiosSuffix(msg: string): boolean {
-  for (const w of suffixWords(msg)) if (NIOS_WORDS.has(w)) return true;
+  for (const w of suffixWords(msg, dhcpdVia(msg))) if (NIOS_WORDS.has(w)) return true;
   return false;
 }
 
@@ -30,10 +30,12 @@ export function hasNiosSuffix(msg: string): boolean {
  * message is dhcpd's: found in the text itself, not among the first 48 words (a name of 48 words
  * with a ` via ` of its own pushed dhcpd's beyond them). A line without one has no suffixes.
  */
-function suffixWords(msg: string): string[] {
-  const v = msg.lastIndexOf(' via ');
-  return v < 0 ? [] : words(msg.slice(v + 5), 48).slice(1);
+function suffixWords(msg: string, via: number): string[] {
+  return via < 0 ? [] : words(msg.slice(via + 5), 48).slice(1);
 }
+
+/** Where dhcpd's ` via ` stands in the message (the last one), or -1. */
+const dhcpdVia = (msg: string): number => msg.lastIndexOf(' via ');
 
 export class DhcpdCore implements LineParser {
   /** per MAC: was its last DHCPREQUEST a renewal (no server identifier)? */
@@ -59,7 +61,7 @@ export class DhcpdCore implements LineParser {
         // DHCPRELEASE of <ip> from <mac> [(<host>)] via <if> (found|not found) [TransID ..] [uid ..]
         if (w[1] !== 'of' || w[3] !== 'from' || !canonicalIp(w[2])) return [];
         this.renewing.delete(w[4]);
-        return [withHost({ kind: 'release', ip: w[2], mac: w[4] }, hostText(msg, w[4]))];
+        return [withHost({ kind: 'release', ip: w[2], mac: w[4] }, hostText(msg, w[4], dhcpdVia(msg)))];
       case 'DHCPEXPIRE':
         // DHCPEXPIRE on <ip> to <mac>  (NIOS, failover lease-expiry logging)
         if (w[1] !== 'on' || w[3] !== 'to' || !canonicalIp(w[2])) return [];
@@ -80,12 +82,13 @@ export class DhcpdCore implements LineParser {
     if (w[1] !== 'on' || w[3] !== 'to' || !canonicalIp(w[2]) || !normalizeMac(w[4])) return [];
     const fromState = this.renewing.get(w[4]) === true;
     this.renewing.delete(w[4]);
-    const sfx = suffixWords(msg);
+    const via = dhcpdVia(msg);
+    const sfx = suffixWords(msg, via);
     let renew: boolean;
     if (sfx.includes('(RENEW)')) renew = true;
     else if (sfx.includes('lease-duration') || sfx.includes('uid') || sfx.includes('TransID')) renew = false; // NIOS says so explicitly
     else renew = fromState;
-    const d = withHost({ kind: renew ? 'renew' : 'lease', ip: w[2], mac: w[4] }, hostText(msg, w[4]));
+    const d = withHost({ kind: renew ? 'renew' : 'lease', ip: w[2], mac: w[4] }, hostText(msg, w[4], via));
     const ld = sfx.indexOf('lease-duration');
     if (ld >= 0) {
       const s = toCount(sfx[ld + 1]);
@@ -123,11 +126,10 @@ function withHost(d: SightingDraft, tok: string | undefined): SightingDraft {
  * The host name: the text between the MAC and dhcpd's ` via ` (the last), when it is one `(…)`
  * (a name with spaces spans several words); undefined when there is none.
  */
-function hostText(msg: string, mac: string): string | undefined {
-  const v = msg.lastIndexOf(' via ');
+function hostText(msg: string, mac: string, via: number): string | undefined {
   const m = msg.indexOf(` ${mac} `);
-  if (v < 0 || m < 0 || m + mac.length + 2 > v) return undefined;
-  const t = msg.slice(m + mac.length + 2, v).trim();
+  if (via < 0 || m < 0 || m + mac.length + 2 > via) return undefined;
+  const t = msg.slice(m + mac.length + 2, via).trim();
   return t.startsWith('(') && t.endsWith(')') ? t : undefined;
 }
 

@@ -85,21 +85,19 @@ export function validateConfig(raw: unknown, locate: (path: (PropertyKey | { key
     }
   };
   if (config.http.enabled) clearTokens(config.http, ['http'], 'http');
-  // a syslog listener anyone can reach takes forged DHCP and VPN lines as events: say so where nothing limits who sends
   config.inputs.forEach((inp, i) => {
+    if (inp.type === 'http') clearTokens(inp, ['inputs', i], `inputs[${i}]`);
+    // a syslog listener anyone can reach takes forged DHCP and VPN lines as events: say so where nothing limits who sends
     if (inp.type !== 'syslog' || inp.allow?.length || inp.tls?.requireClientCert) return;
-    let host: string;
+    let where: ReturnType<typeof parseListen>;
     try {
-      host = parseListen(inp.listen).host;
+      where = parseListen(inp.listen);
     } catch {
       return; // (refused below, with its line)
     }
-    if (isLoopbackHost(host)) return;
-    const udp = inp.listen.trim().startsWith('udp:');
+    if (isLoopbackHost(where.host)) return;
+    const udp = where.proto === 'udp';
     warnings.push(at(['inputs', i, 'listen'], `${inp.listen} is not loopback and has no allow list${udp ? '' : ' nor tls.requireClientCert'}: anyone who can reach it can send lines that onsight takes as DHCP and VPN events (a forged lease gets an address in scope scanned; a forged release or tunnel-down ends a device's presence, and can cancel its scan): set allow: [the CIDRs of your log senders]${udp ? '' : ', or TLS with requireClientCert'}`));
-  });
-  config.inputs.forEach((inp, i) => {
-    if (inp.type === 'http') clearTokens(inp, ['inputs', i], `inputs[${i}]`);
   });
   if (config.cluster && typeof config.state === 'string') {
     errors.push(at(['cluster'], 'cluster mode needs a PostgreSQL state (state: { postgres: "postgres://USER@HOST/DB", passwordFile: ... }); a SQLite file cannot be shared by two nodes'));

@@ -14,7 +14,7 @@ import { PAGE_CSP, PAGE_HTML } from './page.js';
 import { handleOperatorApi } from './operator.js';
 import type { MetricsRegistry } from './prom.js';
 import { buildStatus, onsightVersion, type Status } from './status.js';
-import { authenticate, createWebServer, hostAllowed, listenOn, loadTokens, parseHttpListen, reloadBoth, reloadTokens, requestPath, shortTokensWarning, tooManyHeaders, MAX_REQUEST_HEADERS, type WebConfig } from '../net/webconfig.js';
+import { authenticate, createWebServer, hostAllowed, listenOn, listenerTokens, parseHttpListen, reloadBoth, requestPath, tooManyHeaders, MAX_REQUEST_HEADERS, type WebConfig } from '../net/webconfig.js';
 
 /** Scrapes and open status pages share one status computation per this many ms. */
 const STATUS_TTL_MS = 1000;
@@ -71,7 +71,7 @@ function sharedStatus(build: () => Promise<Status>): { get(): Promise<Status>; c
 export async function startHttp(daemon: DaemonView, web: HttpListenConfig | string, log: Logger): Promise<HttpHandle> {
   const cfg: HttpListenConfig = typeof web === 'string' ? { listen: web } : web;
   const { host, port } = parseHttpListen(cfg.listen);
-  let tokens = loadTokens(cfg.tokens);
+  const tokens = listenerTokens(cfg.tokens, 'http.tokens', log);
   const refused: Record<string, number> = {};
   // (on /metrics: failed logins were counted, and shown nowhere)
   const refusedMetrics = (w: MetricsRegistry) => fillRefusedRequests(w, refused);
@@ -92,8 +92,8 @@ export async function startHttp(daemon: DaemonView, web: HttpListenConfig | stri
     if (!hostAllowed(req, cfg.allowedHosts)) return refuse(res, 'host', 421, 'unknown Host header: add the name to http.allowedHosts\n');
     // (the token's name: who made a change, in the log)
     let caller: string | undefined;
-    if (tokens.length) {
-      const a = authenticate(req, tokens);
+    if (tokens.current.length) {
+      const a = authenticate(req, tokens.current);
       if (!a.ok) return refuse(res, 'auth', 401, `authentication required (${a.why} token)\n`, { 'www-authenticate': 'Basic realm="onsight", charset="UTF-8"' });
       caller = a.token;
     }
@@ -132,22 +132,14 @@ export async function startHttp(daemon: DaemonView, web: HttpListenConfig | stri
   const a = await listenOn(server, host, port);
   server.on('error', (err) => log.warn({ err: { message: err.message } }, 'http server error'));
   const url = `${web_.scheme}://${a.family === 'IPv6' ? `[${a.host}]` : a.host}:${a.port}`;
-  log.info({ url, tls: web_.scheme === 'https', tokens: tokens.map((t) => t.name) }, `status page, /metrics and /healthz on ${url}`);
-  const sayShort = () => {
-    const short = shortTokensWarning(tokens);
-    if (short) log.warn(`http.tokens: ${short}`);
-  };
-  sayShort();
+  log.info({ url, tls: web_.scheme === 'https', tokens: tokens.current.map((t) => t.name) }, `status page, /metrics and /healthz on ${url}`);
   let closed = false;
   return {
     url,
     refused,
     // tokens re-read with the certificates (a token revoked by rewriting its file kept working until
     // a restart); either failing keeps what was running
-    reload: () => reloadBoth(() => web_.reload(), () => {
-      tokens = reloadTokens(cfg.tokens);
-      sayShort();
-    }),
+    reload: () => reloadBoth(() => web_.reload(), () => tokens.reload()),
     async close() {
       if (closed) return;
       closed = true;

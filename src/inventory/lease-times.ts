@@ -102,7 +102,11 @@ export class LeaseTimes {
     // (each device's own median, then theirs, the lower of two middles: one device, one vote; from
     // MEDIAN_DEVICES devices, or one device back after a week set a steady pool's lease to 14 days)
     const byDevice = new Map<string, number[]>();
-    for (const x of sorted) byDevice.set(x.device, [...(byDevice.get(x.device) ?? []), x.s]);
+    for (const x of sorted) {
+      const v = byDevice.get(x.device);
+      if (v) v.push(x.s);
+      else byDevice.set(x.device, [x.s]);
+    }
     if (byDevice.size < MEDIAN_DEVICES) return undefined;
     const votes = [...byDevice.values()].map((v) => v[Math.floor((v.length - 1) / 2)]).sort((a, b) => a - b);
     return votes[Math.floor((votes.length - 1) / 2)];

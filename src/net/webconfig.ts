@@ -131,6 +131,29 @@ export function reloadTokens(tokens: TokenSource[] | undefined, env: NodeJS.Proc
 }
 
 /**
+ * A listener's tokens (the status listener's, an HTTP input's): read now, read again by reload()
+ * (a SIGHUP: a revoked token kept working until a restart); short ones said each time, under
+ * `where` (the log line's prefix).
+ */
+export function listenerTokens(sources: TokenSource[] | undefined, where: string, log: { warn(msg: string): void }): { readonly current: LoadedToken[]; reload(): void } {
+  let current = loadTokens(sources);
+  const sayShort = () => {
+    const short = shortTokensWarning(current);
+    if (short) log.warn(`${where}: ${short}`);
+  };
+  sayShort();
+  return {
+    get current() {
+      return current;
+    },
+    reload() {
+      current = reloadTokens(sources);
+      sayShort();
+    },
+  };
+}
+
+/**
  * A listener's reload: its certificates and its tokens, each on its own (one failing keeps what it
  * had, the other is still reloaded); the first failure is thrown after both were tried.
  */

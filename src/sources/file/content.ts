@@ -78,6 +78,9 @@ export function detectEncoding(head: Buffer): Encoding | undefined {
   return 'utf8';
 }
 
+/** Is the file UTF-16 (either byte order): a newline is two bytes. */
+export const isUtf16 = (enc: Encoding | undefined): boolean => enc === 'utf16le' || enc === 'utf16be';
+
 /**
  * Is `b[i]` (at file offset `at`) the LF of a newline: any 0A in UTF-8; in UTF-16 the LF code unit,
  * 0A 00 with the 0A at an even offset (LE) or 00 0A with the 0A at an odd one (BE). `b[i ± 1]`

@@ -24,7 +24,7 @@ import { setTimeout as wait } from 'node:timers/promises';
 import { isUtf8 } from 'node:buffer';
 import type { Logger } from '../../log.js';
 import type { FileCheckpoint, LineSink, RawLine } from '../types.js';
-import { FP_BYTES, TAIL_BYTES, compressedSiblings, listingOrder, newerCompressed, openFile, contentMatches, detectEncoding, isNewlineAt, findCompressed, findRotated, inflate, isGzip, openListed, readAt, rotatedSiblings, sha256hex, type ContentMark, type Encoding, type Sibling } from './content.js';
+import { FP_BYTES, TAIL_BYTES, compressedSiblings, listingOrder, newerCompressed, openFile, contentMatches, detectEncoding, isNewlineAt, isUtf16, findCompressed, findRotated, inflate, isGzip, openListed, readAt, rotatedSiblings, sha256hex, type ContentMark, type Encoding, type Sibling } from './content.js';
 
 /** a checkpointed file not found beside the path is looked for this many more times, ROTATED_LOOK_AGAIN_MS × k apart */
 const ROTATED_LOOKS = 3;
@@ -742,7 +742,7 @@ export class FileTailer {
   /** Where the next newline begins in buf (UTF-16: its first byte, 0A of LE's 0A 00, 00 of BE's 00 0A), or -1. */
   private findNewline(from: number): number {
     const b = this.buf;
-    if (this.enc !== 'utf16le' && this.enc !== 'utf16be') return b.indexOf(0x0a, from);
+    if (!isUtf16(this.enc)) return b.indexOf(0x0a, from);
     const be = this.enc === 'utf16be';
     let i = from + (be ? 1 : 0);
     for (;;) {
@@ -767,7 +767,7 @@ export class FileTailer {
   /** Push the complete lines in buf. Returns false when the sink asked us to stop. */
   private emitLines(): boolean {
     const seg = this.seg!;
-    const nlLen = this.enc === 'utf16le' || this.enc === 'utf16be' ? 2 : 1;
+    const nlLen = isUtf16(this.enc) ? 2 : 1;
     for (;;) {
       if (this.enc === undefined && this.offset === 0 && this.buf.length < 4) {
         // too few bytes to tell UTF-16 from 8: wait, unless a plain newline already ends a line
@@ -798,7 +798,7 @@ export class FileTailer {
       // an over-long line still without its newline: consume and forget what we have of it
       if (!this.skipping) this.stats.dropped.tooLarge = (this.stats.dropped.tooLarge ?? 0) + 1;
       this.skipping = true;
-      const keep = this.enc === 'utf16le' || this.enc === 'utf16be' ? 1 : 0; // a trailing 0A (LE) or 00 (BE) may be half a UTF-16 newline
+      const keep = isUtf16(this.enc) ? 1 : 0; // a trailing 0A (LE) or 00 (BE) may be half a UTF-16 newline
       const cut = this.buf.length - keep;
       this.consume(this.buf.subarray(0, cut));
       this.buf = Buffer.from(this.buf.subarray(cut));

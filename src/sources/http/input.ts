@@ -18,7 +18,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../../log.js';
 import { CLOCK_SET_FROM_MS, MAX_AHEAD_MS, type Sighting } from '../../sighting.js';
 import { CidrSet, canonicalIp, parseCidr } from '../../util/ip.js';
-import { authenticate, createWebServer, hostAllowed, listenOn, loadTokens, parseHttpListen, reloadBoth, reloadTokens, shortTokensWarning, tooManyHeaders, MAX_REQUEST_HEADERS } from '../../net/webconfig.js';
+import { authenticate, createWebServer, hostAllowed, listenOn, listenerTokens, parseHttpListen, reloadBoth, tooManyHeaders, MAX_REQUEST_HEADERS } from '../../net/webconfig.js';
 import type { CommitGroup, InputHandle, LineSink, RawLine, ResumeStore, SourceCounters } from '../types.js';
 import { isLogText } from '../syslog/text.js';
 import { readBody } from './body.js';
@@ -30,8 +30,6 @@ import { LogLimit } from '../../util/log-limit.js';
 
 /** an exact repeat of a HEC request body within this long is the client's retry, not new data */
 export const HEC_REPEAT_MS = 10 * 60_000;
-
-/** headers a request may carry (Node would keep this many and drop the rest without a word) */
 
 /** a request's digest (endpoint and body): what an Idempotency-Key's stored answer keeps, and a HEC body's own key */
 const bodyDigest = (ep: string, body: string): string => createHash('sha256').update(ep).update('\0').update(body).digest('hex');
@@ -84,7 +82,7 @@ function allowPredicate(t: HttpTokenConfig): ((s: Sighting) => boolean) | undefi
 
 export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, store: ResumeStore, log: Logger): Promise<InputHandle> {
   const { host, port } = parseHttpListen(opts.listen);
-  let loaded = loadTokens(opts.tokens);
+  const tokens = listenerTokens(opts.tokens, `HTTP input on ${opts.listen}`, log);
   const byName = new Map(opts.tokens.map((t) => [t.name, { cfg: t, accept: allowPredicate(t), endpoints: new Set(t.allow?.endpoints ?? ['hec', 'sightings']) }]));
   const counters = { received: 0, dropped: {} as Record<string, number>, events: {} as Record<string, number> };
   const drop = (why: string, n = 1) => (counters.dropped[why] = (counters.dropped[why] ?? 0) + n);
@@ -148,7 +146,7 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
       drop('auth');
       return reply(res, isHec ? hec(HEC.queryStringAuth()) : plain(400, 'tokens go in the Authorization header, never in the URL'));
     }
-    const auth = authenticate(req, loaded, ['Splunk']);
+    const auth = authenticate(req, tokens.current, ['Splunk']);
     if (!auth.ok) {
       drop('auth');
       refusedLog('auth', { remote: req.socket.remoteAddress, token: auth.why }, `HTTP input: request with a ${auth.why} token refused`);
@@ -387,11 +385,6 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
   name = `http:${a.port}`;
   server.on('error', (err) => log.warn({ err: { message: err.message } }, 'HTTP input server error'));
   log.info({ tls: web.scheme === 'https', tokens: opts.tokens.map((t) => t.name) }, `HTTP input (HEC and Sighting JSON) on ${web.scheme}://${opts.listen.replace(/:\d+$/, '')}:${a.port}`);
-  const sayShort = () => {
-    const short = shortTokensWarning(loaded);
-    if (short) log.warn(`HTTP input on ${opts.listen}: ${short}`);
-  };
-  sayShort();
 
   return {
     get name() {
@@ -404,10 +397,7 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
     async reload() {
       // tokens re-read with the certificates (a token revoked by rewriting its file kept working until
       // a restart); either failing keeps what was running
-      reloadBoth(() => web.reload(), () => {
-        loaded = reloadTokens(opts.tokens);
-        sayShort();
-      });
+      reloadBoth(() => web.reload(), () => tokens.reload());
     },
     async close() {
       closed = true;
