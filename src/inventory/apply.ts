@@ -30,6 +30,33 @@ export interface NewBinding {
   format: string;
   at: number;
   expiresAt: number;
+  /** a VPN session's user and public address (null: a DHCP lease) */
+  session: VpnSession | null;
+}
+
+/**
+ * What a VPN session is known by besides its inner address: its user, case-folded in JS (SQL's
+ * lower() folds ASCII only on SQLite and by the locale on PostgreSQL), and the client's public
+ * address, each as the session's latest line said it (null: not said). A session end that names
+ * no inner address is matched on them.
+ */
+export interface VpnSession {
+  user: string | null;
+  remoteIp: string | null;
+}
+
+/** An open VPN session as the address-less end finds it. */
+export interface OpenVpnSession {
+  id: number;
+  identity_id: number;
+  start_at: number;
+  remote_ip: string | null;
+}
+
+/** The session fields a (capped) VPN sighting states; null for a DHCP one. */
+export function vpnSession(s: Sighting): VpnSession | null {
+  if (channelOf(s.kind) !== 'vpn') return null;
+  return { user: s.user ? s.user.toLowerCase() : null, remoteIp: s.remoteIp ?? null };
 }
 
 export interface SightingRecord {
@@ -59,11 +86,12 @@ export interface ApplyOps {
   /** last scan moves forward only */
   markScanned(id: number, at: number, via: string): void;
   openByIdentity(identityId: number): { id: number; ip: string; channel: string; lastSeen: number }[];
-  /** open VPN sessions of identities whose user, lower-cased, is `user` */
-  openVpnByUser(user: string): { id: number; identity_id: number; start_at: number }[];
+  /** open VPN sessions whose user (VpnSession.user) is `user`, in id order */
+  openVpnByUser(user: string): OpenVpnSession[];
   /** ends an open binding (an ended one stays as it is) */
   endBinding(id: number, at: number, reason: string): void;
-  renewBinding(id: number, at: number, expiresAt: number): void;
+  /** last_seen forward, the new expiry; a VPN session's user and public address replaced where the line states them */
+  renewBinding(id: number, at: number, expiresAt: number, session: VpnSession | null): void;
   /** its id */
   insertBinding(b: NewBinding): number;
   insertSighting(r: SightingRecord): void;
@@ -141,7 +169,7 @@ export function applySighting(sighting: Sighting, ops: ApplyOps, opts: Inventory
   const identityId = identityFor(s, at, ops, links);
   const expiresAt = expiryOf(s, at, opts, learnedLease(s, at, leases));
   if (current && current.identityId === identityId) {
-    ops.renewBinding(current.id, at, expiresAt);
+    ops.renewBinding(current.id, at, expiresAt, vpnSession(s));
     return { change: 'renewed', bindingId: current.id, identityId };
   }
   let change: Change = 'new';
@@ -156,7 +184,7 @@ export function applySighting(sighting: Sighting, ops: ApplyOps, opts: Inventory
       if (b.channel === 'dhcp' && sameFamily(b.ip, s.ip) && b.ip !== s.ip) ops.endBinding(b.id, at, 'moved');
     }
   }
-  const bindingId = ops.insertBinding({ ip: s.ip, identityId, channel, format: s.format, at, expiresAt });
+  const bindingId = ops.insertBinding({ ip: s.ip, identityId, channel, format: s.format, at, expiresAt, session: vpnSession(s) });
   record(identityId, bindingId);
   return { change, bindingId, identityId };
 }
@@ -179,11 +207,6 @@ export function learnedLease(s: Sighting, at: number, leases: LeaseTimes | undef
   if (!leases || s.expiresAt || s.durationS !== undefined || channelOf(s.kind) !== 'dhcp') return undefined;
   leases.seen(s.ip, identityKey(s), s.kind, at);
   return leases.leaseS(s.ip);
-}
-
-/** The open sessions of `user` (lower-cased) among open sessions with a user, compared in JS: SQL's lower() folds ASCII only (SQLite) or by the locale (PostgreSQL). */
-export function sessionsOfUser(open: { id: number; identity_id: number; start_at: number; user: string }[], user: string): { id: number; identity_id: number; start_at: number }[] {
-  return open.filter((r) => r.user.toLowerCase() === user).map(({ id, identity_id, start_at }) => ({ id, identity_id, start_at }));
 }
 
 /** Does this sighting take its device off its other DHCP address of the family (a device holds one)? */
@@ -236,15 +259,27 @@ function inheritScan(id: number, hk: string | null, ops: ApplyOps, links: LinkRu
 
 /**
  * Session ends that name no inner address (ASA 113019, OpenVPN exits the parser had no state
- * for) come with ip 0.0.0.0: end the user's one open VPN session, if it is unambiguous.
+ * for) come with ip 0.0.0.0: end the user's one open VPN session, if it is unambiguous. A line
+ * that names the client's public address ends only a session from that address (or one whose
+ * lines named none): a user name alone is what any peer that logs in under it can send.
  * Such a sighting never starts a binding.
  */
 function applyWithoutAddress(s: Sighting, at: number, ops: ApplyOps, record: (identityId: number | null, bindingId: number | null) => void): ApplyResult {
   if (s.kind !== 'tunnel-down' || !s.user) return { change: 'ignored', note: 'no address in the line' };
-  const open = ops.openVpnByUser(s.user.toLowerCase());
-  if (open.length !== 1) return { change: 'ignored', note: open.length ? `user ${s.user} has ${open.length} open sessions; the line names none` : `no open session of user ${s.user}` };
-  if (at < open[0].start_at) return { change: 'ignored', note: 'older than the session it would end' };
-  ops.endBinding(open[0].id, at, 'tunnel-down');
-  record(open[0].identity_id, open[0].id);
-  return { change: 'ended', bindingId: open[0].id, identityId: open[0].identity_id };
+  const pick = sessionToEnd(s, ops.openVpnByUser(s.user.toLowerCase()));
+  if ('note' in pick) return { change: 'ignored', note: pick.note };
+  if (at < pick.start_at) return { change: 'ignored', note: 'older than the session it would end' };
+  ops.endBinding(pick.id, at, 'tunnel-down');
+  record(pick.identity_id, pick.id);
+  return { change: 'ended', bindingId: pick.id, identityId: pick.identity_id };
+}
+
+/** Which of the user's open sessions an address-less end ends, or why none. */
+export function sessionToEnd(s: Pick<Sighting, 'user' | 'remoteIp'>, sessions: OpenVpnSession[]): OpenVpnSession | { note: string } {
+  const from = s.remoteIp;
+  const open = from ? sessions.filter((o) => o.remote_ip === null || o.remote_ip === from) : sessions;
+  if (open.length === 1) return open[0];
+  if (open.length > 1) return { note: `user ${s.user} has ${open.length} open sessions${from ? ` from ${from}` : ''}; the line names none` };
+  if (sessions.length) return { note: `no open session of user ${s.user} from ${from} (${sessions.length === 1 ? `its session is from ${sessions[0].remote_ip}` : `${sessions.length} sessions from other addresses`})` };
+  return { note: `no open session of user ${s.user}` };
 }

@@ -19,7 +19,7 @@ import { MAX_AHEAD_MS, type Sighting } from '../sighting.js';
 import type { FileCheckpoint, SourcePosition } from '../sources/types.js';
 import { LinkRules, linkedVia, type LinkFacts } from './linking.js';
 import { isLinkableHostKey } from './hostkey.js';
-import { applySighting, sessionsOfUser, type ApplyOps } from './apply.js';
+import { applySighting, type ApplyOps, type OpenVpnSession } from './apply.js';
 import { LeaseTimes } from './lease-times.js';
 
 export type { Inventory, InventoryOptions, IdentityView, BindingView, Change, ApplyResult, EndedBindingRow, InventoryCounts } from '../store/types.js';
@@ -77,7 +77,7 @@ export function toView(r: BindingRow): BindingView {
   return v;
 }
 
-export { MAX_HOSTNAME, MAX_USER, capNames, identityKey, contradicts, END_KIND, expiryOf, learnedLease, movesDhcp, sessionsOfUser, staleForAddress, staleForDevice } from './apply.js';
+export { MAX_HOSTNAME, MAX_USER, capNames, identityKey, contradicts, END_KIND, expiryOf, learnedLease, movesDhcp, sessionToEnd, staleForAddress, staleForDevice, vpnSession, type OpenVpnSession } from './apply.js';
 
 /** The inventory in SQLite: synchronous better-sqlite3 underneath, behind the async gate of its connection. */
 export class SqliteInventory implements Inventory {
@@ -100,12 +100,13 @@ export class SqliteInventory implements Inventory {
       openByIp: db.prepare(`${BINDING_SELECT} WHERE b.ip = ? AND b.end_at IS NULL ORDER BY b.id DESC LIMIT 1`),
       bindingById: db.prepare(`${BINDING_SELECT} WHERE b.id = ?`),
       openByIdentity: db.prepare('SELECT id, ip, channel, last_seen AS lastSeen FROM bindings WHERE identity_id = ? AND end_at IS NULL ORDER BY id'),
-      // (every open session with a user, compared in JS: SQLite's lower() folds ASCII only, so JÖRG was no jörg)
-      openVpnSessions: db.prepare(`SELECT b.id, b.identity_id, b.start_at, i.user FROM bindings b JOIN identities i ON i.id = b.identity_id
-        WHERE b.end_at IS NULL AND b.channel = 'vpn' AND i.user IS NOT NULL ORDER BY b.id`),
-      insertBinding: db.prepare(`INSERT INTO bindings (ip, identity_id, channel, format, start_at, last_seen, expires_at)
-        VALUES (@ip, @identityId, @channel, @format, @at, @at, @expiresAt)`),
-      renewBinding: db.prepare(`UPDATE bindings SET last_seen = max(last_seen, @at), expires_at = @expiresAt, renewals = renewals + 1 WHERE id = @id`),
+      // (the user as folded in JS when the session began: SQLite's lower() folds ASCII only, so JÖRG was no jörg)
+      openVpnByUser: db.prepare(`SELECT id, identity_id, start_at, remote_ip FROM bindings INDEXED BY bindings_open_vpn_user
+        WHERE vpn_user = ? AND end_at IS NULL ORDER BY id`),
+      insertBinding: db.prepare(`INSERT INTO bindings (ip, identity_id, channel, format, start_at, last_seen, expires_at, vpn_user, remote_ip)
+        VALUES (@ip, @identityId, @channel, @format, @at, @at, @expiresAt, @user, @remoteIp)`),
+      renewBinding: db.prepare(`UPDATE bindings SET last_seen = max(last_seen, @at), expires_at = @expiresAt, renewals = renewals + 1,
+        vpn_user = coalesce(@user, vpn_user), remote_ip = coalesce(@remoteIp, remote_ip) WHERE id = @id`),
       endBinding: db.prepare('UPDATE bindings SET end_at = @at, end_reason = @reason WHERE id = @id AND end_at IS NULL'),
       insertSighting: db.prepare(`INSERT INTO sightings (at, kind, ip, identity_id, binding_id, format, source, json)
         VALUES (@at, @kind, @ip, @identityId, @bindingId, @format, @source, @json)`),
@@ -191,10 +192,10 @@ export class SqliteInventory implements Inventory {
     scannedByHost: (hk) => this.stmt.scannedByHost.all(hk) as (LinkFacts & { at: number; via: string | null })[],
     markScanned: (id, at, via) => void this.stmt.markScanned.run({ id, at, via }),
     openByIdentity: (id) => this.stmt.openByIdentity.all(id) as { id: number; ip: string; channel: string; lastSeen: number }[],
-    openVpnByUser: (user) => sessionsOfUser(this.stmt.openVpnSessions.all() as { id: number; identity_id: number; start_at: number; user: string }[], user),
+    openVpnByUser: (user) => this.stmt.openVpnByUser.all(user) as OpenVpnSession[],
     endBinding: (id, at, reason) => void this.stmt.endBinding.run({ id, at, reason }),
-    renewBinding: (id, at, expiresAt) => void this.stmt.renewBinding.run({ id, at, expiresAt }),
-    insertBinding: (b) => Number(this.stmt.insertBinding.run(b).lastInsertRowid),
+    renewBinding: (id, at, expiresAt, session) => void this.stmt.renewBinding.run({ id, at, expiresAt, user: session?.user ?? null, remoteIp: session?.remoteIp ?? null }),
+    insertBinding: ({ session, ...b }) => Number(this.stmt.insertBinding.run({ ...b, user: session?.user ?? null, remoteIp: session?.remoteIp ?? null }).lastInsertRowid),
     insertSighting: (r) => void this.stmt.insertSighting.run(r),
   };
 

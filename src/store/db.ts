@@ -11,7 +11,8 @@ import { daemonHoldsLock, realPath } from './lock.js';
 
 export type DB = SqliteDatabase;
 
-const MIGRATIONS: string[] = [
+/** SQL, or code for what SQL cannot say alike on both drivers (a Unicode case fold) */
+const MIGRATIONS: (string | ((db: DB) => void))[] = [
   // 1: inventory, checkpoints, scheduler queue and intents, decision log
   `
   CREATE TABLE identities (
@@ -172,6 +173,19 @@ const MIGRATIONS: string[] = [
     WHERE rn = 1 AND key <> nk AND NOT EXISTS (SELECT 1 FROM identities o WHERE o.key = t.nk);
   UPDATE identities SET key = (SELECT nk FROM user_key_fold f WHERE f.id = identities.id) WHERE id IN (SELECT id FROM user_key_fold);
   DROP TABLE user_key_fold;`,
+  // 14: a VPN session's user (case-folded) and public address on its binding: a session end that
+  // names no inner address finds the user's sessions by an index (it read every open session), and
+  // ends only one from the address it names. Open sessions get their identity's user, folded in
+  // JS as the daemon folds it (lower() folds ASCII only); their public address stays unknown.
+  (db) => {
+    db.exec(`ALTER TABLE bindings ADD COLUMN vpn_user TEXT;
+      ALTER TABLE bindings ADD COLUMN remote_ip TEXT;`);
+    const open = db.prepare(`SELECT b.id, i.user FROM bindings b JOIN identities i ON i.id = b.identity_id
+      WHERE b.end_at IS NULL AND b.channel = 'vpn' AND i.user IS NOT NULL`).all() as { id: number; user: string }[];
+    const set = db.prepare('UPDATE bindings SET vpn_user = ? WHERE id = ?');
+    for (const r of open) set.run(r.user.toLowerCase(), r.id);
+    db.exec('CREATE INDEX bindings_open_vpn_user ON bindings(vpn_user) WHERE end_at IS NULL AND vpn_user IS NOT NULL;');
+  },
 ];
 
 /**
@@ -362,7 +376,9 @@ function migrate(db: DB): void {
   }
   for (let v = current; v < MIGRATIONS.length; v++) {
     db.transaction(() => {
-      db.exec(MIGRATIONS[v]);
+      const m = MIGRATIONS[v];
+      if (typeof m === 'string') db.exec(m);
+      else m(db);
       db.pragma(`user_version = ${v + 1}`);
     })();
   }

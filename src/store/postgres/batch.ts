@@ -2,7 +2,7 @@
  * A batch of sightings applied to the PostgreSQL inventory in three round trips instead of about
  * two per sighting: (1) one query loads every row the batch can touch (the identities of its keys,
  * the open bindings of its addresses, of those identities and of the users a 0.0.0.0 tunnel-down
- * names, and the scanned identities under its host keys); (2) the inventory's rules
+ * names (by the session's folded user), and the scanned identities under its host keys); (2) the inventory's rules
  * (src/inventory/apply.ts, the same code SQLite runs) apply the sightings one after another, in
  * order, to that in-memory copy, so a batch that repeats an address or an identity sees its own
  * earlier effects exactly as the one-at-a-time path would; (3) one statement writes the result
@@ -23,7 +23,7 @@ import { isLinkableHostKey } from '../../inventory/hostkey.js';
 import type { LinkRules } from '../../inventory/linking.js';
 import {
   applySighting, capNames, identityFields, identityKey, isEnding, isUnspecified,
-  type ApplyOps, type IdentityFields, type NewBinding, type OpenBinding, type ScannedIdentity, type SightingRecord,
+  type ApplyOps, type IdentityFields, type NewBinding, type OpenBinding, type OpenVpnSession, type ScannedIdentity, type SightingRecord, type VpnSession,
 } from '../../inventory/apply.js';
 import { statement as st, type PgDb } from './db.js';
 
@@ -33,16 +33,16 @@ const S = {
   // joins against unnest (not `= ANY`): one index probe per key, not every row against every key
   load: st('batch_load', `WITH ik AS (SELECT i.id FROM unnest($1::text[]) AS k(key) JOIN identities i ON i.key = k.key),
     ob AS (
-      SELECT b.id, b.ip, b.identity_id, b.channel, b.start_at, b.last_seen FROM unnest($2::text[]) AS a(ip) JOIN bindings b ON b.ip = a.ip AND b.end_at IS NULL
-      UNION SELECT b.id, b.ip, b.identity_id, b.channel, b.start_at, b.last_seen FROM ik JOIN bindings b ON b.identity_id = ik.id AND b.end_at IS NULL
-      UNION SELECT b.id, b.ip, b.identity_id, b.channel, b.start_at, b.last_seen FROM bindings b JOIN identities i ON i.id = b.identity_id
-        WHERE cardinality($3::text[]) > 0 AND b.end_at IS NULL AND b.channel = 'vpn' AND i."user" IS NOT NULL),
+      SELECT b.id, b.ip, b.identity_id, b.channel, b.start_at, b.last_seen, b.vpn_user, b.remote_ip FROM unnest($2::text[]) AS a(ip) JOIN bindings b ON b.ip = a.ip AND b.end_at IS NULL
+      UNION SELECT b.id, b.ip, b.identity_id, b.channel, b.start_at, b.last_seen, b.vpn_user, b.remote_ip FROM ik JOIN bindings b ON b.identity_id = ik.id AND b.end_at IS NULL
+      UNION SELECT b.id, b.ip, b.identity_id, b.channel, b.start_at, b.last_seen, b.vpn_user, b.remote_ip FROM unnest($3::text[]) AS u(name)
+        JOIN bindings b ON b.vpn_user = u.name AND b.end_at IS NULL),
     hs AS (SELECT h.id FROM unnest($4::text[]) AS k(hk) CROSS JOIN LATERAL (SELECT id FROM identities
       WHERE host_key = k.hk AND last_scanned_at IS NOT NULL ORDER BY last_scanned_at DESC, id DESC LIMIT $5) h),
     ids AS (SELECT id FROM ik UNION SELECT identity_id FROM ob UNION SELECT id FROM hs)
     SELECT (SELECT coalesce(json_agg(json_build_array(i.id, i.key, i.mac, i."user", i.hostname, i.host_key, i.last_scanned_at, i.last_scanned_via)), '[]')
         FROM ids JOIN identities i ON i.id = ids.id) AS identities,
-      (SELECT coalesce(json_agg(json_build_array(id, ip, identity_id, channel, start_at, last_seen) ORDER BY id), '[]') FROM ob) AS bindings`),
+      (SELECT coalesce(json_agg(json_build_array(id, ip, identity_id, channel, start_at, last_seen, vpn_user, remote_ip) ORDER BY id), '[]') FROM ob) AS bindings`),
   ids: st('batch_ids', `SELECT ARRAY(SELECT nextval((SELECT pg_get_serial_sequence('identities', 'id'))::regclass) FROM generate_series(1, $1::int)) AS identities,
     ARRAY(SELECT nextval((SELECT pg_get_serial_sequence('bindings', 'id'))::regclass) FROM generate_series(1, $2::int)) AS bindings`),
   // each part's rows as one JSON parameter: PostgreSQL parses one JSON text far faster than dozens of array parameters
@@ -57,15 +57,17 @@ const S = {
         last_scanned_via = CASE WHEN v.scan_at > coalesce(i.last_scanned_at, -1) THEN v.scan_via ELSE i.last_scanned_via END
       FROM json_to_recordset($2::json) AS v(id bigint, at bigint, hostname text, host_key text, "user" text, mac text, scan_at bigint, scan_via text)
       WHERE i.id = v.id),
-    nb AS (INSERT INTO bindings (id, ip, identity_id, channel, format, start_at, last_seen, expires_at, end_at, end_reason, renewals)
-      SELECT id, ip, identity_id, channel, format, start_at, last_seen, expires_at, end_at, end_reason, renewals FROM json_to_recordset($3::json)
-        AS v(id bigint, ip text, identity_id bigint, channel text, format text, start_at bigint, last_seen bigint, expires_at bigint, end_at bigint, end_reason text, renewals int)),
+    nb AS (INSERT INTO bindings (id, ip, identity_id, channel, format, start_at, last_seen, expires_at, end_at, end_reason, renewals, vpn_user, remote_ip)
+      SELECT id, ip, identity_id, channel, format, start_at, last_seen, expires_at, end_at, end_reason, renewals, vpn_user, remote_ip FROM json_to_recordset($3::json)
+        AS v(id bigint, ip text, identity_id bigint, channel text, format text, start_at bigint, last_seen bigint, expires_at bigint, end_at bigint, end_reason text, renewals int,
+          vpn_user text, remote_ip text)),
     ub AS (UPDATE bindings b SET renewals = b.renewals + v.renewed,
         last_seen = CASE WHEN v.renewed > 0 THEN GREATEST(b.last_seen, v.last_seen) ELSE b.last_seen END,
         expires_at = CASE WHEN v.renewed > 0 THEN v.expires_at ELSE b.expires_at END,
+        vpn_user = coalesce(v.vpn_user, b.vpn_user), remote_ip = coalesce(v.remote_ip, b.remote_ip),
         end_reason = CASE WHEN b.end_at IS NULL AND v.end_at IS NOT NULL THEN v.end_reason ELSE b.end_reason END,
         end_at = coalesce(b.end_at, v.end_at)
-      FROM json_to_recordset($4::json) AS v(id bigint, renewed int, last_seen bigint, expires_at bigint, end_at bigint, end_reason text)
+      FROM json_to_recordset($4::json) AS v(id bigint, renewed int, last_seen bigint, expires_at bigint, end_at bigint, end_reason text, vpn_user text, remote_ip text)
       WHERE b.id = v.id),
     ns AS (INSERT INTO sightings (at, kind, ip, identity_id, binding_id, format, source, json)
       SELECT at, kind, ip, identity_id, binding_id, format, source, json FROM json_to_recordset($5::json)
@@ -103,10 +105,17 @@ interface Bind {
   renewed: number;
   expiresAt?: number;
   end?: { at: number; reason: string };
+  /** the session's user and public address as now known; `sessionChanged`: this batch set one */
+  vpnUser: string | null;
+  remoteIp: string | null;
+  sessionChanged?: boolean;
 }
 
 /** New rows get ids below zero until the sequences hand out theirs. */
 const NEW_RANK = 2 ** 52;
+
+/** an id's place in id order, new rows (below zero, -1 first) after every stored one */
+const rankOf = (id: number): number => (id < 0 ? NEW_RANK - id : id);
 
 /** The rows a batch touches, the rules' reads and writes on them, and what is to be written. */
 class BatchModel implements ApplyOps {
@@ -125,8 +134,8 @@ class BatchModel implements ApplyOps {
     for (const [id, key, mac, user, hostname, hostKey, at, via] of identities as [number, string, string | null, string | null, string | null, string | null, number | null, string | null][]) {
       this.addIdent({ id, key, mac, duid: null, user, hostname, hostKey, lastScannedAt: at, lastScannedVia: via, rank: id });
     }
-    for (const [id, ip, identityId, channel, startAt, lastSeen] of bindings as [number, string, number, string, number, number][]) {
-      this.addBind({ id, ip, identityId, channel, startAt, lastSeen, open: true, renewed: 0 });
+    for (const [id, ip, identityId, channel, startAt, lastSeen, vpnUser, remoteIp] of bindings as [number, string, number, string, number, number, string | null, string | null][]) {
+      this.addBind({ id, ip, identityId, channel, startAt, lastSeen, open: true, renewed: 0, vpnUser, remoteIp });
     }
   }
 
@@ -236,12 +245,13 @@ class BatchModel implements ApplyOps {
     return (this.byIdent.get(identityId) ?? []).filter((b) => b.open).map((b) => ({ id: b.id, ip: b.ip, channel: b.channel, lastSeen: b.lastSeen }));
   }
 
-  openVpnByUser(user: string): { id: number; identity_id: number; start_at: number }[] {
-    const out: { id: number; identity_id: number; start_at: number }[] = [];
+  openVpnByUser(user: string): OpenVpnSession[] {
+    const out: OpenVpnSession[] = [];
     for (const b of this.binds.values()) {
-      if (b.open && b.channel === 'vpn' && this.idents.get(b.identityId)!.user?.toLowerCase() === user) out.push({ id: b.id, identity_id: b.identityId, start_at: b.startAt });
+      if (b.open && b.vpnUser === user) out.push({ id: b.id, identity_id: b.identityId, start_at: b.startAt, remote_ip: b.remoteIp });
     }
-    return out;
+    // (id order, as the stores read them: new rows, ids below zero until written, come after stored ones)
+    return out.sort((a, b) => rankOf(a.id) - rankOf(b.id));
   }
 
   endBinding(id: number, at: number, reason: string): void {
@@ -251,17 +261,25 @@ class BatchModel implements ApplyOps {
     b.end = { at, reason };
   }
 
-  renewBinding(id: number, at: number, expiresAt: number): void {
+  renewBinding(id: number, at: number, expiresAt: number, session: VpnSession | null): void {
     const b = this.binds.get(id)!;
     b.lastSeen = Math.max(b.lastSeen, at);
     b.expiresAt = expiresAt;
     b.renewed++;
+    if (session?.user != null && session.user !== b.vpnUser) {
+      b.vpnUser = session.user;
+      b.sessionChanged = true;
+    }
+    if (session?.remoteIp != null && session.remoteIp !== b.remoteIp) {
+      b.remoteIp = session.remoteIp;
+      b.sessionChanged = true;
+    }
   }
 
   insertBinding(nb: NewBinding): number {
     const b: Bind = {
       id: -(this.newBinds.length + 1), ip: nb.ip, identityId: nb.identityId, channel: nb.channel, startAt: nb.at, lastSeen: nb.at,
-      open: true, created: { format: nb.format }, renewed: 0, expiresAt: nb.expiresAt,
+      open: true, created: { format: nb.format }, renewed: 0, expiresAt: nb.expiresAt, vpnUser: nb.session?.user ?? null, remoteIp: nb.session?.remoteIp ?? null,
     };
     this.newBinds.push(b);
     this.addBind(b);
@@ -288,8 +306,12 @@ class BatchModel implements ApplyOps {
       this.newBinds.map((b) => ({
         id: id.bind(b.id), ip: b.ip, identity_id: id.ident(b.identityId), channel: b.channel, format: b.created!.format, start_at: b.startAt,
         last_seen: b.lastSeen, expires_at: b.expiresAt, end_at: b.end?.at ?? null, end_reason: b.end?.reason ?? null, renewals: b.renewed,
+        vpn_user: b.vpnUser, remote_ip: b.remoteIp,
       })),
-      changed.map((b) => ({ id: b.id, renewed: b.renewed, last_seen: b.lastSeen, expires_at: b.expiresAt ?? null, end_at: b.end?.at ?? null, end_reason: b.end?.reason ?? null })),
+      changed.map((b) => ({
+        id: b.id, renewed: b.renewed, last_seen: b.lastSeen, expires_at: b.expiresAt ?? null, end_at: b.end?.at ?? null, end_reason: b.end?.reason ?? null,
+        vpn_user: b.sessionChanged ? b.vpnUser : null, remote_ip: b.sessionChanged ? b.remoteIp : null,
+      })),
       this.records.map((r, n) => ({
         n, at: r.at, kind: r.kind, ip: r.ip, identity_id: r.identityId === null ? null : id.ident(r.identityId),
         binding_id: r.bindingId === null ? null : id.bind(r.bindingId), format: r.format, source: r.source, json: r.json,

@@ -114,7 +114,9 @@ export class PgDb {
         for (let v = current; v < MIGRATIONS.length; v++) {
           await client.query('BEGIN');
           try {
-            await client.query(MIGRATIONS[v]);
+            const m = MIGRATIONS[v];
+            if (typeof m === 'string') await client.query(m);
+            else await m(client);
             if (v === 0 && current === 0) await client.query('INSERT INTO onsight_schema (version) VALUES (1)');
             else await client.query('UPDATE onsight_schema SET version = $1', [v + 1]);
             await client.query('COMMIT');

@@ -8,7 +8,7 @@ import { MAX_AHEAD_MS, type Sighting } from '../../sighting.js';
 import type { FileCheckpoint, SourcePosition } from '../../sources/types.js';
 import { hostKey, isLinkableHostKey } from '../../inventory/hostkey.js';
 import {
-  BINDING_SELECT, END_KIND, capNames, contradicts, expiryOf, learnedLease, identityKey, movesDhcp, sessionsOfUser, staleForAddress, staleForDevice, toIdentityView, toPeriodBinding, toView, type BindingRow, type EndedRow, type IdentityRow, type PeriodRow,
+  BINDING_SELECT, END_KIND, capNames, contradicts, expiryOf, learnedLease, identityKey, movesDhcp, sessionToEnd, staleForAddress, staleForDevice, toIdentityView, toPeriodBinding, toView, vpnSession, type BindingRow, type EndedRow, type IdentityRow, type OpenVpnSession, type PeriodRow,
 } from '../../inventory/inventory.js';
 import { LinkRules, linkedVia, type LinkFacts } from '../../inventory/linking.js';
 import { LeaseTimes } from '../../inventory/lease-times.js';
@@ -41,7 +41,7 @@ const S = {
   startBinding: st('start_binding', `WITH reassigned AS (UPDATE bindings SET end_at = $5, end_reason = 'reassigned' WHERE id = $9 AND end_at IS NULL),
     moved AS (UPDATE bindings SET end_at = $5, end_reason = 'moved' WHERE $10::boolean AND identity_id = $2 AND end_at IS NULL
       AND channel = 'dhcp' AND ip <> $1 AND (strpos(ip, ':') > 0) = (strpos($1, ':') > 0)),
-    b AS (INSERT INTO bindings (ip, identity_id, channel, format, start_at, last_seen, expires_at) VALUES ($1, $2, $3, $4, $5, $5, $6) RETURNING id)
+    b AS (INSERT INTO bindings (ip, identity_id, channel, format, start_at, last_seen, expires_at, vpn_user, remote_ip) VALUES ($1, $2, $3, $4, $5, $5, $6, $12, $13) RETURNING id)
     INSERT INTO sightings (at, kind, ip, identity_id, binding_id, format, source, json) SELECT $5, $7, $1, $2, b.id, $4, $11, $8 FROM b
     RETURNING binding_id`),
   newerOwnDhcp: st('newer_own_dhcp', `SELECT b.identity_id, b.ip FROM bindings b JOIN identities i ON i.id = b.identity_id
@@ -50,10 +50,10 @@ const S = {
   openByIp: st('open_by_ip', `${BINDING_SELECT} WHERE b.ip = $1 AND b.end_at IS NULL ORDER BY b.id DESC LIMIT 1`),
   bindingById: st('binding_by_id', `${BINDING_SELECT} WHERE b.id = $1`),
   bindingsByIds: st('bindings_by_ids', `${BINDING_SELECT} WHERE b.id = ANY($1::bigint[])`),
-  // (every open session with a user, compared in JS as on SQLite: lower() depends on the database's locale)
-  openVpnSessions: st('open_vpn_sessions', `SELECT b.id, b.identity_id, b.start_at, i."user" FROM bindings b JOIN identities i ON i.id = b.identity_id
-    WHERE b.end_at IS NULL AND b.channel = 'vpn' AND i."user" IS NOT NULL ORDER BY b.id`),
-  renewBinding: st('renew_binding', 'UPDATE bindings SET last_seen = GREATEST(last_seen, $1), expires_at = $2, renewals = renewals + 1 WHERE id = $3'),
+  // (the user as folded in JS when the session began, as on SQLite: lower() depends on the database's locale)
+  openVpnByUser: st('open_vpn_by_user', 'SELECT id, identity_id, start_at, remote_ip FROM bindings WHERE vpn_user = $1 AND end_at IS NULL ORDER BY id'),
+  renewBinding: st('renew_binding', `UPDATE bindings SET last_seen = GREATEST(last_seen, $1), expires_at = $2, renewals = renewals + 1,
+    vpn_user = coalesce($4, vpn_user), remote_ip = coalesce($5, remote_ip) WHERE id = $3`),
   endBinding: st('end_binding', 'UPDATE bindings SET end_at = $1, end_reason = $2 WHERE id = $3 AND end_at IS NULL'),
   endExpired: st('end_expired', `UPDATE bindings SET end_at = $1, end_reason = 'lease-ran-out' WHERE id = $2 AND end_at IS NULL AND expires_at < $3`),
   insertSighting: st('insert_sighting', `INSERT INTO sightings (at, kind, ip, identity_id, binding_id, format, source, json)
@@ -189,24 +189,26 @@ export class PgInventory implements Inventory {
     const current = open ? toView(open) : undefined;
     const expiresAt = expiryOf(s, at, this.opts, learnedLease(s, at, this.learning()));
     if (current && current.identityId === identityId) {
-      await this.db.query(S.renewBinding, [at, expiresAt, current.id]);
+      const session = vpnSession(s);
+      await this.db.query(S.renewBinding, [at, expiresAt, current.id, session?.user ?? null, session?.remoteIp ?? null]);
       return { change: 'renewed', bindingId: current.id, identityId };
     }
     // IP reuse ends the address's previous holder now; a device holds one DHCP address per family
     const change: Change = current ? 'reassigned' : 'new';
     const bindingId = (await this.db.row<{ binding_id: number }>(S.startBinding,
-      [s.ip, identityId, channel, s.format, at, expiresAt, s.kind, JSON.stringify(s), current?.id ?? null, channel === 'dhcp' && !!s.mac, s.source]))!.binding_id;
+      [s.ip, identityId, channel, s.format, at, expiresAt, s.kind, JSON.stringify(s), current?.id ?? null, channel === 'dhcp' && !!s.mac, s.source,
+        vpnSession(s)?.user ?? null, vpnSession(s)?.remoteIp ?? null]))!.binding_id;
     return { change, bindingId, identityId };
   }
 
   private async applyWithoutAddress(s: Sighting, at: number, record: Record_): Promise<ApplyResult> {
     if (s.kind !== 'tunnel-down' || !s.user) return { change: 'ignored', note: 'no address in the line' };
-    const open = sessionsOfUser(await this.db.rows<{ id: number; identity_id: number; start_at: number; user: string }>(S.openVpnSessions, []), s.user.toLowerCase());
-    if (open.length !== 1) return { change: 'ignored', note: open.length ? `user ${s.user} has ${open.length} open sessions; the line names none` : `no open session of user ${s.user}` };
-    if (at < open[0].start_at) return { change: 'ignored', note: 'older than the session it would end' };
-    await this.db.query(S.endBinding, [at, 'tunnel-down', open[0].id]);
-    await record(open[0].identity_id, open[0].id);
-    return { change: 'ended', bindingId: open[0].id, identityId: open[0].identity_id };
+    const pick = sessionToEnd(s, await this.db.rows<OpenVpnSession>(S.openVpnByUser, [s.user.toLowerCase()]));
+    if ('note' in pick) return { change: 'ignored', note: pick.note };
+    if (at < pick.start_at) return { change: 'ignored', note: 'older than the session it would end' };
+    await this.db.query(S.endBinding, [at, 'tunnel-down', pick.id]);
+    await record(pick.identity_id, pick.id);
+    return { change: 'ended', bindingId: pick.id, identityId: pick.identity_id };
   }
 
   async checkpoint(path: string): Promise<FileCheckpoint | undefined> {
