@@ -182,6 +182,7 @@ export function fencedSchedulerStore(store: PgStore, lease: FenceHolder, epoch: 
     releaseTarget: transition('release of a scan target', (...a: Parameters<SchedulerStore['releaseTarget']>) => inner.releaseTarget(...a)),
     dequeue: fence('dequeue', (id: number) => inner.dequeue(id)),
     dequeueIfWaiting: fence('dequeue', (id: number) => inner.dequeueIfWaiting(id)),
+    holdUntil: fence('queue hold', (id: number, notBefore: number) => inner.holdUntil(id, notBefore)),
     writeConsidered: fence('consider pass', (w: ConsideredWrites) => inner.writeConsidered(w)),
     // a deposed leader's learning does not overwrite the new leader's
     saveLearned: fence('learned state', (r: Parameters<SchedulerStore['saveLearned']>[0]) => inner.saveLearned(r)),

@@ -3,6 +3,7 @@
  * options, log, hooks), the counters, and the phases themselves, so that one phase can hand work
  * to another (following a scan ends in recording its results). Each phase owns its own state.
  */
+import type { ScannerClock } from './skew.js';
 import type { Rejoins } from './rejoin.js';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../log.js';
@@ -63,6 +64,8 @@ export interface SchedulerCounters {
   canceledReassigned: number;
   /** times a region reached 4 scans canceled within an hour for changes of hand or departures, so it cancels no more for them for a while (cancel.ts, flapping) */
   cancelsHeldFlapping: number;
+  /** devices held at launch: their address had scans for ADDRESS_DEVICES other devices within the hour (churn.ts) */
+  heldAddressChurn: number;
   /** queued scans canceled because their appliance was full or offline long after launch (targets requeued) */
   requeuedStuck: number;
   /** scans stopped because their region's blackout began, or its scan windows closed with scanWindowEnd: stop (targets requeued) */
@@ -98,7 +101,7 @@ export interface SchedulerCounters {
 
 export function newCounters(): SchedulerCounters {
   return {
-    launches: 0, launchFailures: 0, targetsLaunched: 0, dropped: 0, finished: 0, failed: 0, canceledLeft: 0, canceledReassigned: 0, cancelsHeldFlapping: 0, requeuedStuck: 0, canceledClosed: 0, noHost: 0, otherHolder: 0, rejoined: 0, secondLooks: 0, scannedAhead: 0,
+    launches: 0, launchFailures: 0, targetsLaunched: 0, dropped: 0, finished: 0, failed: 0, canceledLeft: 0, canceledReassigned: 0, cancelsHeldFlapping: 0, heldAddressChurn: 0, requeuedStuck: 0, canceledClosed: 0, noHost: 0, otherHolder: 0, rejoined: 0, secondLooks: 0, scannedAhead: 0,
     droppedByScanner: 0, givenUp: 0, reconciled: 0, abandoned: 0, adoptedAcrossEpochs: 0, transitionsRefused: 0, lateLaunchesCanceled: 0, rangeCredited: 0,
     apiCalls: 0, byRegion: {}, byAppliance: {},
   };
@@ -231,6 +234,8 @@ export interface SchedulerCore {
   readonly parallelism: HostParallelism;
   /** the scan settings our launches run with, as the scanner states them (the start of the parallelism belief) */
   readonly profile: ScanProfile;
+  /** how far our clock runs ahead of the scanner's: lists by launch time reach back that much further */
+  readonly scannerClock: ScannerClock;
   readonly budget: BudgetPhase;
   readonly decide: DecidePhase;
   readonly follow: FollowPhase;
@@ -263,6 +268,11 @@ export function startingHostsInParallel(core: SchedulerCore): number {
 export function startFrom(fromProfile: number | undefined, opts: Pick<SchedulerOptions, 'hostsInParallel' | 'hostsInParallelSet'>): number {
   if (fromProfile === undefined) return opts.hostsInParallel;
   return opts.hostsInParallelSet ? Math.min(fromProfile, opts.hostsInParallel) : fromProfile;
+}
+
+/** A list by launch time reaching back to `since` by our clock: the same instant on the scanner's (skew.ts). */
+export function launchedAfter(core: SchedulerCore, since: number): Date {
+  return new Date(since - core.scannerClock.aheadMs());
 }
 
 export function newIntentId(now: number): string {

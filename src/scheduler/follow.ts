@@ -10,7 +10,7 @@ import type { ScanStatus } from '../scanners/types.js';
 import { ScanEndedBeforeCancel } from '../scanners/failure.js';
 import type { Intent } from './queue.js';
 import { ScanDurations } from './durations.js';
-import { hostsInParallel, startingHostsInParallel, type SchedulerCore } from './core.js';
+import { hostsInParallel, launchedAfter, startingHostsInParallel, type SchedulerCore } from './core.js';
 import { CLOCK_SKEW_MS, isNum, record, type Remembers } from './memory.js';
 import { LIST_RETRY_MS, RetryAfterFailure } from './retry.js';
 
@@ -84,6 +84,8 @@ export class Follower {
   };
   /** polls in a row that did not list the scan */
   private readonly missing = new Map<string, number>();
+  /** the clock skew was said (sayClockAhead) */
+  private saidAhead = false;
   /** scans past maxScanAgeS already looked up once (the next poll gives them up) */
   private readonly overdue = new Set<string>();
   /** give-ups whose cancel failed so far (intent id → tries): the scan may go on, so it is not abandoned yet */
@@ -289,14 +291,17 @@ export class Follower {
       // cluster mode: the same one call lists by launch time, so a deposed leader's late launch is in it too
       const since = Math.min(late.since(), ...running.map((i) => (i.launchedAt ?? i.createdAt) - 10 * 60_000));
       statuses = await budget.call('list scans (poll)', 'listScans', () => this.core.scanner.listScans(late.enabled
-        ? { launchedAfter: new Date(since) } : { scanRefs: running.map((i) => i.scanRef!) }));
+        ? { launchedAfter: launchedAfter(this.core, since) } : { scanRefs: running.map((i) => i.scanRef!) }));
     } catch {
       this.listRetry.failed(now);
       return false;
     }
     this.listRetry.answered();
+    if (late.enabled) statuses = await this.lookUpUnlisted(running, statuses);
     await late.inspect(statuses);
     const byRef = new Map(statuses.map((s) => [s.scanRef, s]));
+    for (const i of running) this.core.scannerClock.note(i.id, i.launchedAt, byRef.get(i.scanRef!)?.launchedAt);
+    this.sayClockAhead();
     this.learnCapacity(running, byRef, now);
     for (const i of running) {
       const st = byRef.get(i.scanRef!);
@@ -323,6 +328,35 @@ export class Follower {
       } else if (opts.cancelWhenAllLeft) await this.core.cancel.cancelIfAllLeft(i);
     }
     return true;
+  }
+
+  /** Said once while our clock runs over 2 min ahead of the scanner's (learned from our scans' launch times: skew.ts). */
+  private sayClockAhead(): void {
+    const ahead = this.core.scannerClock.aheadMs();
+    if (ahead <= 120_000 || this.saidAhead) {
+      if (ahead <= 60_000) this.saidAhead = false;
+      return;
+    }
+    this.saidAhead = true;
+    this.core.log.warn({ aheadS: Math.round(ahead / 1000) },
+      `this node's clock runs ${Math.round(ahead / 1000)} s ahead of the scanner's (the launch times it lists for our scans): lists by launch time reach back that much further; check NTP`);
+  }
+
+  /**
+   * Running scans of ours that a list by launch time left out, looked up by reference (one more
+   * call, when one can be spent) before they count as missing: our clock may run ahead of the
+   * scanner's by more than the list's slack (skew.ts learns by how much from what this finds).
+   */
+  private async lookUpUnlisted(running: Intent[], statuses: ScanStatus[]): Promise<ScanStatus[]> {
+    const listed = new Set(statuses.map((s) => s.scanRef));
+    const unlisted = running.filter((i) => !listed.has(i.scanRef!));
+    if (unlisted.length === 0 || !this.core.budget.canSpend(false)) return statuses;
+    try {
+      const found = await this.core.budget.call('list scans (left out by launch time)', 'listScans', () => this.core.scanner.listScans({ scanRefs: unlisted.map((i) => i.scanRef!) }));
+      return [...statuses, ...found.filter((s) => !listed.has(s.scanRef))];
+    } catch {
+      return statuses;
+    }
   }
 
   /**

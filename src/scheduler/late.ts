@@ -12,7 +12,7 @@
  */
 import { TERMINAL_STATES, type ScanStatus } from '../scanners/types.js';
 import type { Intent } from './queue.js';
-import { hasOurPrefix, intentIdIn, type SchedulerCore } from './core.js';
+import { hasOurPrefix, intentIdIn, launchedAfter, type SchedulerCore } from './core.js';
 import { reportedTargets } from './results.js';
 
 /** a scan's launch date is the scanner's clock: lists reach this far before the last one looked at */
@@ -70,7 +70,7 @@ export class LateLaunches {
     }
     let scans: ScanStatus[];
     try {
-      scans = await budget.call('list scans (late launches)', 'listScans', () => this.core.scanner.listScans({ launchedAfter: new Date(this.since()) }));
+      scans = await budget.call('list scans (late launches)', 'listScans', () => this.core.scanner.listScans({ launchedAfter: launchedAfter(this.core, this.since()) }));
     } catch {
       return;
     }

@@ -4,6 +4,7 @@
  * the call (the crash-safety anchor); a failed launch is settled by the scanner's FailureOutcome
  * alone. Owns the appliance list's refreshes and when each address's scanner dates were read.
  */
+import { ADDRESS_DEVICES, ADDRESS_WINDOW_MS, AddressChurn } from './churn.js';
 import { OnsightError } from '../errors.js';
 import { canonicalIp } from '../util/ip.js';
 import type { BindingView } from '../inventory/inventory.js';
@@ -36,6 +37,11 @@ export class Launcher {
 
   /** riders the scanner refused by name at a launch: no launch before `until` (retryBackoffS, doubling with each refusal, a day at most; in memory) */
   private readonly refusedRiders = new Map<number, { until: number; n: number }>();
+
+  /** addresses scanned for many devices within the hour (churn.ts): the next device there waits */
+  private readonly churn = new AddressChurn();
+  /** the addresses whose hold was said, until when */
+  private readonly saidChurn = new Map<string, number>();
 
   constructor(private readonly core: SchedulerCore) {
     this.marks = new OperatorMarks(core.store);
@@ -232,6 +238,24 @@ export class Launcher {
    * address never cancels the scan with its hosts in flight (the cancels' killed host-scans were
    * most of onsight's wasted targets). Settled targets fill the rest.
    */
+  /**
+   * A device at an address scanned for ADDRESS_DEVICES other devices within the hour (churn.ts)
+   * waits in the queue until the oldest of those scans is an hour old: decided once per hold,
+   * counted, and said once per address while the hold lasts.
+   */
+  private async holdForChurn(q: QueueEntry, held: { until: number; devices: number }, now: number): Promise<void> {
+    const { store, counters, log } = this.core;
+    const until = new Date(held.until).toISOString();
+    await store.holdUntil(q.bindingId, held.until);
+    counters.heldAddressChurn++;
+    await store.decide({ at: now, ip: q.ip, identityId: q.identityId, decision: 'due', reason: `waits until ${until}: ${held.devices} other devices were scanned at this address within ${ADDRESS_WINDOW_MS / 60_000} min (${ADDRESS_DEVICES} at most)` });
+    if ((this.saidChurn.get(q.ip) ?? 0) >= held.until) return;
+    if (this.saidChurn.size > 10_000) this.saidChurn.clear();
+    this.saidChurn.set(q.ip, held.until);
+    log.warn({ ip: q.ip, devices: held.devices, until },
+      `address ${q.ip}: scans launched for ${held.devices} devices within ${ADDRESS_WINDOW_MS / 60_000} min (a client taking it under a new MAC each time?): the next device there waits until ${until}`);
+  }
+
   private async launchBatch(r: SchedulerRegion, appliance: { name: string; why: string }): Promise<boolean> {
     const { clock, store, counters, policy } = this.core;
     let now = clock.now();
@@ -253,6 +277,11 @@ export class Launcher {
       const vpnWave = Math.max(startingHostsInParallel(this.core), Math.floor(wave / 2));
       for (const q of candidates) {
         if (ok.length >= cap) break;
+        const held = this.churn.heldUntil(q.ip, q.identityId, now);
+        if (held) {
+          await this.holdForChurn(q, held, now);
+          continue;
+        }
         const chk = await this.revalidate(q, now);
         if (chk.ok && !this.settled(chk.b, now) && (ok.length >= base || transient >= wave)) continue; // for the next short scan
         // a learned wave may be up to twice the truth (parallelism.ts): its targets past the true
@@ -286,7 +315,7 @@ export class Launcher {
       for (const [ride, waiting, gone] of riders) {
         for (const w of waiting) {
           if (ok.length >= Math.min(base, wave)) break;
-          if (ok.some((t) => t.bindingId === w.bindingId) || (this.refusedRiders.get(w.bindingId)?.until ?? 0) > now) continue;
+          if (ok.some((t) => t.bindingId === w.bindingId) || (this.refusedRiders.get(w.bindingId)?.until ?? 0) > now || this.churn.heldUntil(w.ip, w.identityId, now)) continue;
           const q: QueueEntry = { bindingId: w.bindingId, ip: w.ip, identityId: w.identityId, region: r.name, dueSince: now, lastSeen: w.lastSeen, attempts: 0, notBefore: 0 };
           const chk = await this.revalidate(q, now, ride);
           if (!chk.ok || chk.v.region !== r.name || !policy.allowed(q.ip)) {
@@ -360,6 +389,7 @@ export class Launcher {
       return false;
     }
     this.core.follow.launched(id, targets.map((t) => t.ip));
+    this.churn.launched(targets, at);
     for (const t of targets) this.core.results.rejoins.launched(t.b, at);
     counters.launches++;
     counters.targetsLaunched += targets.length;

@@ -3,7 +3,7 @@
  * durations of our scans (durations.ts), hosts scanned in parallel (parallelism.ts), the
  * processing lag (lag.ts), the DHCP bindings of scans in flight (rejoin.ts), the devices whose
  * last scan found no host (decide.ts), running scans' launch order, last states and poll times
- * (follow.ts), the pace's level (budget.ts), the last appliance list (appliances.ts: taken back by
+ * (follow.ts), how far our clock runs ahead of the scanner's (skew.ts), the pace's level (budget.ts), the last appliance list (appliances.ts: taken back by
  * a start within 15 min of the save) and the platform's range schedules of ours as last synced,
  * with the runs' aims (ranges.ts: without them a new scheduler held no region for a range run until
  * its first sync, and that sync wrote the whole ranges back over every aim). Without it a restart, a package upgrade or a new cluster term starts again from the

@@ -70,6 +70,7 @@ export class SqliteSchedulerStore implements SchedulerStore {
       hasReady: db.prepare('SELECT 1 FROM queue WHERE region = ? AND intent_id IS NULL AND not_before <= ? LIMIT 1').pluck(),
       dequeue: db.prepare('DELETE FROM queue WHERE binding_id = ?'),
       dequeueWaiting: db.prepare('DELETE FROM queue WHERE binding_id = ? AND intent_id IS NULL'),
+      holdUntil: db.prepare('UPDATE queue SET not_before = max(not_before, ?) WHERE binding_id = ? AND intent_id IS NULL'),
       assign: db.prepare('UPDATE queue SET intent_id = ? WHERE binding_id = ?'),
       release: db.prepare('UPDATE queue SET intent_id = NULL, attempts = attempts + @inc, not_before = @notBefore WHERE binding_id = @bindingId'),
       releaseFrom: db.prepare(`UPDATE queue SET intent_id = NULL, attempts = attempts + @inc, not_before = @notBefore WHERE binding_id = @bindingId AND intent_id = @intentId
@@ -172,6 +173,10 @@ export class SqliteSchedulerStore implements SchedulerStore {
 
   dequeueIfWaiting(bindingId: number): Promise<void> {
     return this.gate.run(() => void this.s.dequeueWaiting.run(bindingId));
+  }
+
+  holdUntil(bindingId: number, notBefore: number): Promise<void> {
+    return this.gate.run(() => void this.s.holdUntil.run(notBefore, bindingId));
   }
 
   createIntent(i: Pick<Intent, 'id' | 'region' | 'appliance' | 'createdAt' | 'epoch'>, targets: IntentTarget[]): Promise<void> {

@@ -13,7 +13,7 @@ import { ScanEndedBeforeCancel, ScheduleSyncIncomplete } from '../scanners/failu
 import { planScheduleSync, sameSchedule } from '../scanners/schedule-plan.js';
 import { allowedRanges, parseInterval, rangeMatcher, rangeSize } from '../util/ip-ranges.js';
 import { FailedCall } from './budget.js';
-import { errInfo, foundInScan, hostsInParallel, type SchedulerCore } from './core.js';
+import { errInfo, foundInScan, hostsInParallel, launchedAfter, type SchedulerCore } from './core.js';
 import { CLOCK_SKEW_MS, MAX_SPAN_MS, int, isInt, isNum, num, numberRows, prependOlder, record, type Remembers } from './memory.js';
 import type { SchedulerRegion } from './options.js';
 import { placeRuns, runApplianceOf, type PlacementRegion } from './run-placement.js';
@@ -1041,7 +1041,7 @@ export class RangeScans {
     const since = Math.min(...due.map((r) => r.at)) - RUN_SLACK_MS;
     let list: ScanStatus[];
     try {
-      list = await this.core.budget.call('list scans (range runs)', 'listScans', () => this.core.scanner.listScans({ launchedAfter: new Date(since) }));
+      list = await this.core.budget.call('list scans (range runs)', 'listScans', () => this.core.scanner.listScans({ launchedAfter: launchedAfter(this.core, since) }));
     } catch {
       for (const r of due) r.lookAt = now + SKIP_RETRY_MS; // not at every tick
       return;
@@ -1189,7 +1189,7 @@ export class RangeScans {
     if (now < (this.adoptRetry?.at ?? 0) || !budget.canSpend(true)) return false;
     let list: ScanStatus[];
     try {
-      list = await budget.call('list scans (range runs at start)', 'listScans', () => scanner.listScans({ launchedAfter: new Date(now - RUN_FOLLOW_MS) }));
+      list = await budget.call('list scans (range runs at start)', 'listScans', () => scanner.listScans({ launchedAfter: launchedAfter(this.core, now - RUN_FOLLOW_MS) }));
     } catch {
       this.adoptRetry = nextRetry(this.adoptRetry, now, opts.pollIntervalS * 1000, RETRY_MAX_MS);
       return false;

@@ -4,7 +4,7 @@
  */
 import type { ScanStatus } from '../scanners/types.js';
 import type { Intent } from './queue.js';
-import { hasOurPrefix, intentIdIn, transitionRefused, type SchedulerCore } from './core.js';
+import { hasOurPrefix, intentIdIn, launchedAfter, transitionRefused, type SchedulerCore } from './core.js';
 import { LIST_RETRY_MS, RetryAfterFailure } from './retry.js';
 
 export class Reconciler {
@@ -62,7 +62,7 @@ export class Reconciler {
     const since = Math.min(...pending.map((i) => i.createdAt - 10 * 60_000), this.core.late.enabled ? this.core.late.since() : Infinity);
     let scans: ScanStatus[];
     try {
-      scans = await budget.call('list scans (reconcile)', 'listScans', () => this.core.scanner.listScans({ launchedAfter: new Date(since) }));
+      scans = await budget.call('list scans (reconcile)', 'listScans', () => this.core.scanner.listScans({ launchedAfter: launchedAfter(this.core, since) }));
     } catch {
       this.listRetry.failed(now);
       return;

@@ -13,6 +13,7 @@
  *   late.ts       cluster mode: a deposed leader's late launch found in the scan list and canceled
  *   budget.ts     every scanner call: the API allowance, and what a failure means (retry, wait, stop)
  */
+import { ScannerClock } from './skew.js';
 import type { Logger } from '../log.js';
 import type { Inventory } from '../inventory/inventory.js';
 import type { Policy } from '../policy/policy.js';
@@ -71,7 +72,7 @@ export class Scheduler {
     this.store = store;
     this.counters = newCounters();
     if (hooks.onDecision) store = observeDecisions(store, hooks.onDecision);
-    const core = { clock, inventory, policy, store, scanner, opts, log, hooks, counters: this.counters, appliances: new ApplianceBook(log, () => this.phases.ranges.inEffect()), parallelism: new HostParallelism() } as Partial<SchedulerCore>;
+    const core = { clock, inventory, policy, store, scanner, opts, log, hooks, counters: this.counters, appliances: new ApplianceBook(log, () => this.phases.ranges.inEffect()), parallelism: new HostParallelism(), scannerClock: new ScannerClock() } as Partial<SchedulerCore>;
     const c = core as SchedulerCore;
     this.phases = {
       budget: new Budget(c), decide: new Decider(c), reconcile: new Reconciler(c), follow: new Follower(c),
@@ -83,7 +84,7 @@ export class Scheduler {
     this.memory = new LearnedMemory(store, clock, log, {
       'appliances': c.appliances, 'hosts-in-parallel': c.parallelism, 'scan-durations': follow.durations,
       'processing-lag': results.lag, 'rejoins': results.rejoins, 'no-host': decide.silentMemory, 'launch-order': follow.orderMemory,
-      'pace': budget.paceMemory, 'polls': follow.pollMemory, 'range-schedules': ranges.memory,
+      'pace': budget.paceMemory, 'polls': follow.pollMemory, 'range-schedules': ranges.memory, 'scanner-clock': c.scannerClock,
     });
   }
 

@@ -324,6 +324,8 @@ export interface SchedulerStore {
   dequeue(bindingId: number): Promise<void>;
   /** Leave the queue unless a scan for it is in flight (an operator's skip does not cancel a running scan). */
   dequeueIfWaiting(bindingId: number): Promise<void>;
+  /** A waiting entry (no scan in flight) is not ready before `notBefore` (a later one it has stays; launch.ts: an address scanned for too many devices within the hour). */
+  holdUntil(bindingId: number, notBefore: number): Promise<void>;
   /** Record the intent and its targets before the launch call: the crash-safety anchor. */
   createIntent(i: Pick<Intent, 'id' | 'region' | 'appliance' | 'createdAt' | 'epoch'>, targets: IntentTarget[]): Promise<void>;
   // Transitions are conditional: each applies only from the states it may come from and returns

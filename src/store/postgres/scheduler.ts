@@ -37,6 +37,7 @@ const S = {
   hasReady: st('has_ready', 'SELECT 1 AS one FROM queue WHERE region = $1 AND intent_id IS NULL AND not_before <= $2 LIMIT 1'),
   dequeue: st('dequeue', 'DELETE FROM queue WHERE binding_id = $1'),
   dequeueWaiting: st('dequeue_waiting', 'DELETE FROM queue WHERE binding_id = $1 AND intent_id IS NULL'),
+  holdUntil: st('hold_until', 'UPDATE queue SET not_before = GREATEST(not_before, $1) WHERE binding_id = $2 AND intent_id IS NULL'),
   assign: st('assign', 'UPDATE queue SET intent_id = $1 WHERE binding_id = $2'),
   release: st('release', 'UPDATE queue SET intent_id = NULL, attempts = attempts + $1, not_before = $2 WHERE binding_id = $3'),
   releaseFrom: st('release_from', `UPDATE queue SET intent_id = NULL, attempts = attempts + $1, not_before = $2 WHERE binding_id = $3 AND intent_id = $4
@@ -150,6 +151,10 @@ export class PgSchedulerStore implements SchedulerStore {
 
   async dequeueIfWaiting(bindingId: number): Promise<void> {
     await this.db.query(S.dequeueWaiting, [bindingId]);
+  }
+
+  async holdUntil(bindingId: number, notBefore: number): Promise<void> {
+    await this.db.query(S.holdUntil, [notBefore, bindingId]);
   }
 
   createIntent(i: Pick<Intent, 'id' | 'region' | 'appliance' | 'createdAt' | 'epoch'>, targets: IntentTarget[]): Promise<void> {
