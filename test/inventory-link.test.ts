@@ -54,6 +54,8 @@ describe.each(STORE_KINDS)('inventory on $name: hostname linking (one laptop on 
     const d = await one(inv, lease(0, 'LT-0042'));
     const v = await one(inv, tunnel(1, 'alice', 'lt-0042.corp.example'));
     const w = await one(inv, tunnel(2, 'alice-admin', 'LT-0042', '10.8.0.3'));
+    // (its session over: two VPN sessions at once under one name are two devices, see below)
+    await one(inv, s({ kind: 'tunnel-down', ip: '10.8.0.3', user: 'alice-admin', format: 'globalprotect', at: at(3) }));
     await inv.markScanned([w.identityId!], ms(500), 'onsight'); // newer than what follows
     await inv.markScanned([d.identityId!], ms(100), 'onsight');
     expect(await inv.identity(v.identityId!)).toMatchObject({ lastScannedAt: ms(500) });
@@ -63,6 +65,28 @@ describe.each(STORE_KINDS)('inventory on $name: hostname linking (one laptop on 
     await inv.markScanned([v.identityId!], ms(900), 'dry-run');
     expect(await inv.identity(v.identityId!)).toMatchObject({ lastScannedAt: ms(900), lastScannedVia: 'dry-run' });
     for (const id of [d, w].map((r) => r.identityId!)) expect(await inv.identity(id)).toMatchObject({ lastScannedAt: ms(900), lastScannedVia: 'dry-run, linked from user:alice|lt-0042.corp.example' });
+  });
+
+  it('a name the pattern vouches for is not taken from a device present at another address of the same network (identity probe: a rogue "LT-0042.x" gave its scan to the laptop)', async () => {
+    const { inv } = await fresh();
+    // the rogue first: scanned while the laptop, arrived meanwhile, waits in the queue
+    const rogue = await one(inv, lease(0, 'LT-0042.x', '02:00:00:00:02:66', '10.0.0.66'));
+    const laptop = await one(inv, lease(1, 'lt-0042'));
+    await inv.markScanned([rogue.identityId!], ms(10), 'onsight');
+    expect((await inv.identity(laptop.identityId!))?.lastScannedAt).toBeUndefined();
+    // the laptop scanned: a second LAN device claiming its name meanwhile does not inherit it
+    await inv.markScanned([laptop.identityId!], ms(20), 'onsight');
+    const other = await one(inv, lease(30, 'lt-0042', '02:00:00:00:02:67', '10.0.0.67'));
+    expect((await inv.identity(other.identityId!))?.lastScannedAt).toBeUndefined();
+    expect((await inv.identity(rogue.identityId!))?.lastScannedAt).toBe(ms(10)); // nor did the rogue get the laptop's
+    // across networks the name still links: the laptop's VPN session (its office lease still open) is credited
+    const vpn = await one(inv, tunnel(60, 'alice', 'lt-0042.corp.example'));
+    expect((await inv.identity(vpn.identityId!))?.lastScannedAt).toBe(ms(20));
+    // and once the rogue's lease is over, nothing keeps them apart (what is left: a name alone after the laptop left)
+    await one(inv, s({ kind: 'release', ip: '10.0.0.67', mac: '02:00:00:00:02:67', at: at(70) }));
+    await one(inv, s({ kind: 'release', ip: '10.0.0.42', mac: M, at: at(71) }));
+    const later = await one(inv, lease(80, 'lt-0042', '02:00:00:00:02:68', '10.0.0.68'));
+    expect((await inv.identity(later.identityId!))?.lastScannedAt).toBe(ms(20));
   });
 
   it('a LAN device that names itself like a scanned laptop does not inherit its scan without corroboration', async () => {

@@ -8,7 +8,7 @@ import type { LeaseTimes } from './lease-times.js';
 import { MAX_DURATION_S, type Sighting } from '../sighting.js';
 import type { ApplyResult, BindingView, Change, InventoryOptions } from '../store/types.js';
 import { hostKey, isLinkableHostKey } from './hostkey.js';
-import { linkedVia, type LinkFacts, type LinkRules } from './linking.js';
+import { apart, linkedVia, type LinkFacts, type LinkRules } from './linking.js';
 
 /** What the rules read of an address's open binding (its holder's fields as they are now). */
 export type OpenBinding = Pick<BindingView, 'id' | 'identityId' | 'identityKey' | 'mac' | 'user' | 'startAt' | 'lastSeen'>;
@@ -237,21 +237,22 @@ function identityFor(s: Sighting, at: number, ops: ApplyOps, links: LinkRules): 
   if (row) {
     ops.touchIdentity(row.id, fields);
     // a new name: take the credit of identities already known under it
-    if (s.hostname != null && fields.hostKey !== row.host_key) inheritScan(row.id, fields.hostKey, ops, links);
+    if (s.hostname != null && fields.hostKey !== row.host_key) inheritScan(row.id, fields.hostKey, s, ops, links);
     return row.id;
   }
   const id = ops.insertIdentity(key, fields);
-  inheritScan(id, fields.hostKey, ops, links);
+  inheritScan(id, fields.hostKey, s, ops, links);
   return id;
 }
 
-/** Let identity `id` take the newest last scan among corroborated identities with its host key (only forward). */
-function inheritScan(id: number, hk: string | null, ops: ApplyOps, links: LinkRules): void {
+/** Let identity `id`, seen in `s`, take the newest last scan among corroborated identities with its host key (only forward). */
+function inheritScan(id: number, hk: string | null, s: Sighting, ops: ApplyOps, links: LinkRules): void {
   if (!links.on || !isLinkableHostKey(hk)) return;
   const me = ops.linkFacts(id);
   if (!me) return;
+  const here = [{ ip: s.ip, channel: channelOf(s.kind) }, ...ops.openByIdentity(id)];
   for (const other of ops.scannedByHost(hk)) {
-    if (other.id === id || !links.corroborated(me, other, hk)) continue;
+    if (other.id === id || !links.corroborated(me, other, hk, () => apart(here, ops.openByIdentity(other.id)))) continue;
     ops.markScanned(id, other.at, linkedVia(other.via, other.key));
     return;
   }

@@ -17,7 +17,7 @@ import type { ApplyResult, BindingView, Change, EndedBindingRow, IdentityView, I
 import { ENDED_PAGE } from '../store/types.js';
 import { MAX_AHEAD_MS, type Sighting } from '../sighting.js';
 import type { FileCheckpoint, SourcePosition } from '../sources/types.js';
-import { LinkRules, linkedVia, type LinkFacts } from './linking.js';
+import { LinkRules, apart, linkedVia, type LinkFacts, type Whereabouts } from './linking.js';
 import { isLinkableHostKey } from './hostkey.js';
 import { applySighting, type ApplyOps, type OpenVpnSession } from './apply.js';
 import { LeaseTimes } from './lease-times.js';
@@ -77,7 +77,7 @@ export function toView(r: BindingRow): BindingView {
   return v;
 }
 
-export { MAX_HOSTNAME, MAX_USER, capNames, identityKey, contradicts, END_KIND, expiryOf, learnedLease, movesDhcp, sessionToEnd, staleForAddress, staleForDevice, vpnSession, type OpenVpnSession } from './apply.js';
+export { MAX_HOSTNAME, MAX_USER, capNames, channelOf, identityKey, contradicts, END_KIND, expiryOf, learnedLease, movesDhcp, sessionToEnd, staleForAddress, staleForDevice, vpnSession, type OpenVpnSession } from './apply.js';
 
 /** The inventory in SQLite: synchronous better-sqlite3 underneath, behind the async gate of its connection. */
 export class SqliteInventory implements Inventory {
@@ -368,7 +368,8 @@ export class SqliteInventory implements Inventory {
         if (!me || !isLinkableHostKey(hk) || done.has(`${id}`)) continue;
         done.add(`${id}`);
         for (const other of this.stmt.byHost.all(hk) as LinkFacts[]) {
-          if (other.id !== id && !identityIds.includes(other.id) && this.links.corroborated(me, other, hk)) {
+          const whereabouts = (identity: number) => this.stmt.openByIdentity.all(identity) as Whereabouts;
+          if (other.id !== id && !identityIds.includes(other.id) && this.links.corroborated(me, other, hk, () => apart(whereabouts(id), whereabouts(other.id)))) {
             this.stmt.markScanned.run({ id: other.id, at, via: linkedVia(via, me.key) });
           }
         }

@@ -38,9 +38,34 @@ export class LinkRules {
     return this.cache.res;
   }
 
-  /** Two identities under one host key are one device only with more than the name to go on. */
-  corroborated(a: LinkFacts, b: LinkFacts, hk: string): boolean {
-    if (a.user && b.user && a.user.toLowerCase() === b.user.toLowerCase()) return true;
-    return this.patterns.some((re) => re.test(hk));
+  /**
+   * Two identities under one host key are one device only with more than the name to go on: the
+   * same user, or a name the operator's patterns vouch for, unless `apartNow` says the two are at
+   * two addresses of one network at once (present: see `apart`). The pattern vouches for a name, not
+   * for whoever claims it: a LAN device naming itself like a laptop took the laptop's credit (or
+   * gave it its own scan: identity probe, session 41).
+   */
+  corroborated(a: LinkFacts, b: LinkFacts, hk: string, apartNow: () => boolean): boolean {
+    const e = this.evidence(a, b, hk);
+    return e === 'user' || (e === 'pattern' && !apartNow());
   }
+
+  /** What vouches for two identities under one host key being one device: the same user, the operator's patterns, or nothing. */
+  evidence(a: LinkFacts, b: LinkFacts, hk: string): 'user' | 'pattern' | undefined {
+    if (a.user && b.user && a.user.toLowerCase() === b.user.toLowerCase()) return 'user';
+    return this.patterns.some((re) => re.test(hk)) ? 'pattern' : undefined;
+  }
+}
+
+/** Where an identity is now: its open bindings (address and channel). */
+export type Whereabouts = readonly { ip: string; channel: string }[];
+
+/**
+ * Are two identities present at two addresses of one channel at once (two DHCP leases, two VPN
+ * sessions)? Then they are two devices, or one with two interfaces (a docked laptop's wired and
+ * Wi-Fi MACs, scanned once more); across channels (a DHCP lease left open by a laptop now on the
+ * VPN) they may be one.
+ */
+export function apart(a: Whereabouts, b: Whereabouts): boolean {
+  return a.some((x) => b.some((y) => x.channel === y.channel && x.ip !== y.ip));
 }

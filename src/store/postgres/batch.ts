@@ -1,8 +1,9 @@
 /**
  * A batch of sightings applied to the PostgreSQL inventory in three round trips instead of about
  * two per sighting: (1) one query loads every row the batch can touch (the identities of its keys,
- * the open bindings of its addresses, of those identities and of the users a 0.0.0.0 tunnel-down
- * names (by the session's folded user), and the scanned identities under its host keys); (2) the inventory's rules
+ * the open bindings of its addresses, of those identities, of the users a 0.0.0.0 tunnel-down
+ * names (by the session's folded user) and of the scanned identities under its host keys, and
+ * those identities (where they are decides a link by pattern: linking.ts apart)); (2) the inventory's rules
  * (src/inventory/apply.ts, the same code SQLite runs) apply the sightings one after another, in
  * order, to that in-memory copy, so a batch that repeats an address or an identity sees its own
  * earlier effects exactly as the one-at-a-time path would; (3) one statement writes the result
@@ -32,13 +33,14 @@ const SCANNED_PER_HOST = 50;
 const S = {
   // joins against unnest (not `= ANY`): one index probe per key, not every row against every key
   load: st('batch_load', `WITH ik AS (SELECT i.id FROM unnest($1::text[]) AS k(key) JOIN identities i ON i.key = k.key),
+    hs AS (SELECT h.id FROM unnest($4::text[]) AS k(hk) CROSS JOIN LATERAL (SELECT id FROM identities
+      WHERE host_key = k.hk AND last_scanned_at IS NOT NULL ORDER BY last_scanned_at DESC, id DESC LIMIT $5) h),
     ob AS (
       SELECT b.id, b.ip, b.identity_id, b.channel, b.start_at, b.last_seen, b.vpn_user, b.remote_ip FROM unnest($2::text[]) AS a(ip) JOIN bindings b ON b.ip = a.ip AND b.end_at IS NULL
       UNION SELECT b.id, b.ip, b.identity_id, b.channel, b.start_at, b.last_seen, b.vpn_user, b.remote_ip FROM ik JOIN bindings b ON b.identity_id = ik.id AND b.end_at IS NULL
       UNION SELECT b.id, b.ip, b.identity_id, b.channel, b.start_at, b.last_seen, b.vpn_user, b.remote_ip FROM unnest($3::text[]) AS u(name)
-        JOIN bindings b ON b.vpn_user = u.name AND b.end_at IS NULL),
-    hs AS (SELECT h.id FROM unnest($4::text[]) AS k(hk) CROSS JOIN LATERAL (SELECT id FROM identities
-      WHERE host_key = k.hk AND last_scanned_at IS NOT NULL ORDER BY last_scanned_at DESC, id DESC LIMIT $5) h),
+        JOIN bindings b ON b.vpn_user = u.name AND b.end_at IS NULL
+      UNION SELECT b.id, b.ip, b.identity_id, b.channel, b.start_at, b.last_seen, b.vpn_user, b.remote_ip FROM hs JOIN bindings b ON b.identity_id = hs.id AND b.end_at IS NULL),
     ids AS (SELECT id FROM ik UNION SELECT identity_id FROM ob UNION SELECT id FROM hs)
     SELECT (SELECT coalesce(json_agg(json_build_array(i.id, i.key, i.mac, i."user", i.hostname, i.host_key, i.last_scanned_at, i.last_scanned_via)), '[]')
         FROM ids JOIN identities i ON i.id = ids.id) AS identities,

@@ -8,9 +8,9 @@ import { MAX_AHEAD_MS, type Sighting } from '../../sighting.js';
 import type { FileCheckpoint, SourcePosition } from '../../sources/types.js';
 import { hostKey, isLinkableHostKey } from '../../inventory/hostkey.js';
 import {
-  BINDING_SELECT, END_KIND, capNames, contradicts, expiryOf, learnedLease, identityKey, movesDhcp, sessionToEnd, staleForAddress, staleForDevice, toIdentityView, toPeriodBinding, toView, vpnSession, type BindingRow, type EndedRow, type IdentityRow, type OpenVpnSession, type PeriodRow,
+  BINDING_SELECT, END_KIND, capNames, channelOf, contradicts, expiryOf, learnedLease, identityKey, movesDhcp, sessionToEnd, staleForAddress, staleForDevice, toIdentityView, toPeriodBinding, toView, vpnSession, type BindingRow, type EndedRow, type IdentityRow, type OpenVpnSession, type PeriodRow,
 } from '../../inventory/inventory.js';
-import { LinkRules, linkedVia, type LinkFacts } from '../../inventory/linking.js';
+import { LinkRules, apart, linkedVia, type LinkFacts, type Whereabouts } from '../../inventory/linking.js';
 import { LeaseTimes } from '../../inventory/lease-times.js';
 import type { ApplyResult, BindingView, Change, EndedBindingRow, IdentityView, Inventory, InventoryCounts, InventoryOptions, PeriodBinding, PruneCounts, EndedKey } from '../types.js';
 import { ENDED_PAGE } from '../types.js';
@@ -72,6 +72,7 @@ const S = {
     AND (end_at IS NULL OR end_at >= $4) LIMIT 1`),
   byHost: st('by_host', 'SELECT id, key, "user" FROM identities WHERE host_key = $1 LIMIT 1000'),
   linkFacts: st('link_facts', 'SELECT id, key, "user", host_key FROM identities WHERE id = $1'),
+  openOf: st('open_of', 'SELECT ip, channel FROM bindings WHERE identity_id = $1 AND end_at IS NULL'),
   expired: st('expired', 'SELECT id, expires_at FROM bindings WHERE end_at IS NULL AND expires_at IS NOT NULL AND expires_at < $1'),
   present: st('present', `${BINDING_SELECT} WHERE b.end_at IS NULL AND (b.expires_at IS NULL OR b.expires_at >= $1) ORDER BY b.ip`),
   // keyset pages (address, then id): a pass over 1M holds one page
@@ -145,14 +146,21 @@ export class PgInventory implements Inventory {
     const me = (await this.db.row<LinkFacts & { inserted: boolean; old_host_key: string | null; open: BindingRow | null; linked: Scanned[] }>(S.seen,
       [identityKey(s), s.mac ?? null, s.duid ?? null, s.user ?? null, s.hostname ?? null, hk, at, s.ip, mayLink]))!;
     // a new identity, or a new name: take the credit of identities already known under it
-    if (mayLink && (me.inserted || (s.hostname != null && hk !== me.old_host_key))) await this.inheritScan(me, hk!, me.linked);
+    if (mayLink && (me.inserted || (s.hostname != null && hk !== me.old_host_key))) await this.inheritScan(me, hk!, me.linked, s);
     return { identityId: me.id, open: me.open ?? undefined };
   }
 
-  private async inheritScan(me: LinkFacts, hk: string, scanned: Scanned[]): Promise<void> {
+  /** An identity's open bindings (linking.ts apart). */
+  private async whereabouts(identityId: number): Promise<Whereabouts> {
+    return this.db.rows<{ ip: string; channel: string }>(S.openOf, [identityId]);
+  }
+
+  private async inheritScan(me: LinkFacts, hk: string, scanned: Scanned[], s: Sighting): Promise<void> {
     const id = me.id;
+    const here = [{ ip: s.ip, channel: channelOf(s.kind) }, ...await this.whereabouts(id)];
     for (const other of scanned) {
-      if (other.id === id || !this.links.corroborated(me, other, hk)) continue;
+      const e = other.id === id ? undefined : this.links.evidence(me, other, hk);
+      if (!e || (e === 'pattern' && apart(here, await this.whereabouts(other.id)))) continue;
       await this.db.query(S.markScanned, [other.at, linkedVia(other.via, other.key), id]);
       return;
     }
@@ -325,7 +333,8 @@ export class PgInventory implements Inventory {
         if (!me || !isLinkableHostKey(hk) || done.has(id)) continue;
         done.add(id);
         for (const other of await this.db.rows<LinkFacts & Record<string, unknown>>(S.byHost, [hk])) {
-          if (other.id !== id && !identityIds.includes(other.id) && this.links.corroborated(me, other, hk)) {
+          const e = other.id !== id && !identityIds.includes(other.id) ? this.links.evidence(me, other, hk) : undefined;
+          if (e === 'user' || (e === 'pattern' && !apart(await this.whereabouts(id), await this.whereabouts(other.id)))) {
             await this.db.query(S.markScanned, [at, linkedVia(via, me.key), other.id]);
           }
         }
