@@ -359,6 +359,9 @@ export class Daemon {
     }, ms);
   }
 
+  /** the scheduler pass whose outcome is already being handled (kick) */
+  private passHandled?: Promise<void>;
+
   /** Run a scheduler pass soon (coalesced). */
   kick(): void {
     if (this.kickPending || this.stopping || !this.mayLead()) return;
@@ -367,7 +370,12 @@ export class Daemon {
       this.kickPending = false;
       // (stop() began meanwhile: it runs the last pass itself; one started now would meet a closed store and log)
       if (this.stopping) return;
-      this.scheduler.tick().then(() => this.storeHealth.succeeded('scheduler'), (err: Error) => {
+      const pass = this.scheduler.tick();
+      // a kick while a pass runs joins it (tick() hands back the pass in flight): its outcome is handled
+      // once, not once per kick (a pass held by a lost connection then failed with 27 lines in 1 ms)
+      if (pass === this.passHandled) return;
+      this.passHandled = pass;
+      pass.then(() => this.storeHealth.succeeded('scheduler'), (err: Error) => {
         const code = (err as { code?: string }).code;
         if (err instanceof FencedError) this.opts.log.info(`scheduler pass ended: ${err.message}`);
         else if (code?.startsWith('SQLITE_')) this.storeHealth.failed('scheduler', err, 'the next pass tries again');
