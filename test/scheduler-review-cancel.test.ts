@@ -221,6 +221,38 @@ describe('a client flapping its lease', () => {
     expect(sched.counters.cancelsHeldFlapping).toBe(1);
   });
 
+  it('says the cap only where it holds a cancel back: a change of hand at an address its scan has reached is no news (it was said and counted all the same)', async () => {
+    const t = await queuedScans();
+    const { sched, see, clock, scanner } = t;
+    // two devices take turns at one address while its scan waits (more devices there would be held at launch: churn.ts)
+    for (let k = 0; k < 60 && cancels(sched.counters) < 4; k++) {
+      clock.t += 60_000;
+      await see({ ip: '10.20.1.1', mac: mac(k % 2 ? 1 : 50) });
+      await sched.tick();
+    }
+    expect(cancels(sched.counters)).toBe(4);
+    expect(sched.counters.cancelsHeldFlapping).toBe(0);
+    // from now on scans run at once; let the region's next scan start and be seen running past its pickup
+    scanner.launch = Object.getPrototypeOf(scanner).launch.bind(scanner);
+    for (const l of scanner.launches) if (scanner.states.get(l.ref) === 'queued') scanner.states.set(l.ref, 'running');
+    const before = scanner.launches.length;
+    for (let k = 0; k < 30 && scanner.launches.length === before; k++) {
+      clock.t += 60_000;
+      await sched.tick();
+    }
+    for (let k = 0; k < 15; k++) {
+      clock.t += 60_000;
+      await sched.tick();
+    }
+    const running = scanner.launches.filter((l) => scanner.states.get(l.ref) === 'running');
+    expect(running.length).toBeGreaterThanOrEqual(1);
+    const reached = running.at(-1)!.targets[0];
+    await see({ ip: reached, mac: mac(99) }); // reached 15 min ago: no cancel would be made
+    await sched.tick();
+    expect(cancels(sched.counters)).toBe(4);
+    expect(sched.counters.cancelsHeldFlapping).toBe(0);
+  });
+
   it('honest changes of hand keep their cancels (review: two on one address switched its protection off)', async () => {
     const { sched, see, clock } = await queuedScans();
     // a busy lowest-free VPN pool: 10.20.1.1 passes to another user every 8 min; each change that finds

@@ -82,7 +82,11 @@ export class Canceler {
       const t = targets.get(b.ip);
       if (!t || t.identityId === b.identityId || this.reassigned.has(t.intent.id)) return;
       const why = `target ${b.ip} now held by ${b.identityKey}`;
-      if (this.flapping(t.intent.region, now)) return;
+      if (this.atCap(t.intent.region, now)) {
+        // (said only where a cancel is held back: a scan past the address needs none)
+        if (await this.core.follow.mayNotHaveReached(t.intent, now, b.ip)) this.flapping(t.intent.region, now);
+        return;
+      }
       if (await this.core.follow.mayNotHaveReached(t.intent, now, b.ip)) this.markForChange(t.intent, why, now);
       else if (await this.core.follow.unsure(t.intent, now, b.ip)) this.toLookUp.set(`${t.intent.id} ${b.ip}`, { intentId: t.intent.id, ip: b.ip, slack: 0.3, why });
     };
@@ -114,7 +118,10 @@ export class Canceler {
       const t = targets.get(b.ip);
       if (!t || t.identityId !== b.identityId || this.reassigned.has(t.intent.id)) continue;
       const why = `target ${b.ip} left (${b.identityKey}); its address is free for another device`;
-      if (this.flapping(t.intent.region, now)) continue;
+      if (this.atCap(t.intent.region, now)) {
+        if (await this.core.follow.mayNotHaveReached(t.intent, now, b.ip, 0)) this.flapping(t.intent.region, now);
+        continue;
+      }
       if (await this.core.follow.mayNotHaveReached(t.intent, now, b.ip, 0)) {
         this.markForChange(t.intent, why, now);
         marked++;
@@ -276,7 +283,7 @@ export class Canceler {
       if (!i || i.state !== 'running' || !i.scanRef || this.reassigned.has(i.id)) continue;
       // no answer (no call left in the window, a failed call): still a guess, asked again next pass
       if (!answered) this.toLookUp.set(`${p.intentId} ${p.ip}`, p);
-      else if (!this.flapping(i.region, now) && await this.core.follow.mayNotHaveReached(i, now, p.ip, p.slack)) this.markForChange(i, p.why, now);
+      else if (await this.core.follow.mayNotHaveReached(i, now, p.ip, p.slack) && !this.flapping(i.region, now)) this.markForChange(i, p.why, now);
     }
   }
 
@@ -295,14 +302,19 @@ export class Canceler {
     return recent;
   }
 
+  /** Has `region` reached the cap (FLAP_CANCELS within FLAP_WINDOW_MS)? Nothing said or counted: flapping() does that, where a cancel is held back. */
+  private atCap(region: string, now: number): boolean {
+    return this.recentCancels(region, now).length >= FLAP_CANCELS;
+  }
+
   /**
    * Have changes of hand and departures in `region` canceled FLAP_CANCELS scans within
    * FLAP_WINDOW_MS (no more such cancels there until the oldest ages out)? Said and counted once
    * each time the region reaches the cap.
    */
   private flapping(region: string, now: number): boolean {
+    if (!this.atCap(region, now)) return false;
     const recent = this.recentCancels(region, now);
-    if (recent.length < FLAP_CANCELS) return false;
     if (!this.saidFlapping.has(region)) {
       this.saidFlapping.add(region);
       this.core.counters.cancelsHeldFlapping++;

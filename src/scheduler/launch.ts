@@ -277,12 +277,13 @@ export class Launcher {
       const vpnWave = Math.max(startingHostsInParallel(this.core), Math.floor(wave / 2));
       for (const q of candidates) {
         if (ok.length >= cap) break;
-        const held = this.churn.heldUntil(q.ip, q.identityId, now);
+        const chk = await this.revalidate(q, now);
+        // (after the re-check: an entry whose device has left the address is dropped, not held)
+        const held = chk.ok ? this.churn.heldUntil(q.ip, q.identityId, now) : undefined;
         if (held) {
           await this.holdForChurn(q, held, now);
           continue;
         }
-        const chk = await this.revalidate(q, now);
         if (chk.ok && !this.settled(chk.b, now) && (ok.length >= base || transient >= wave)) continue; // for the next short scan
         // a learned wave may be up to twice the truth (parallelism.ts): its targets past the true
         // wave start minutes after pickup. A VPN pool hands a freed address to the next user at
