@@ -190,13 +190,14 @@ export function applySighting(sighting: Sighting, ops: ApplyOps, opts: Inventory
 }
 
 /**
- * When the binding a (capped) sighting starts or renews runs out: its expiry, else its lease time or
+ * When the binding a (capped) sighting starts or renews runs out, in whole ms: its expiry, else its lease time or
  * the longest session; MAX_DURATION_S at most (a far-off expiry is an infinite one, and no store
  * column holds 1e23 ms).
  */
 export function expiryOf(s: Sighting, at: number, opts: Pick<InventoryOptions, 'maxSessionS' | 'defaultLeaseS'>, learnedLeaseS?: number): number {
   const stated = s.expiresAt ? Date.parse(s.expiresAt) : at + 1000 * (channelOf(s.kind) === 'vpn' ? opts.maxSessionS : s.durationS ?? learnedLeaseS ?? opts.defaultLeaseS);
-  return Math.min(at + MAX_DURATION_S * 1000, stated);
+  // (whole ms: a learned lease time is a mean, 3601.333 s, and PostgreSQL's BIGINT refused the line)
+  return Math.round(Math.min(at + MAX_DURATION_S * 1000, stated));
 }
 
 /**
