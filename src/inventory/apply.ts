@@ -276,12 +276,21 @@ function applyWithoutAddress(s: Sighting, at: number, ops: ApplyOps, record: (id
   return { change: 'ended', bindingId: pick.id, identityId: pick.identity_id };
 }
 
-/** Which of the user's open sessions an address-less end ends, or why none. */
+/**
+ * Which of the user's open sessions an address-less end ends, or why none: the one from the
+ * public address the line names, else the one whose lines named no public address (a session
+ * opened before the upgrade that stored it, or by a line without one: such a session is ended by
+ * the user name alone, as before).
+ */
 export function sessionToEnd(s: Pick<Sighting, 'user' | 'remoteIp'>, sessions: OpenVpnSession[]): OpenVpnSession | { note: string } {
   const from = s.remoteIp;
-  const open = from ? sessions.filter((o) => o.remote_ip === null || o.remote_ip === from) : sessions;
-  if (open.length === 1) return open[0];
-  if (open.length > 1) return { note: `user ${s.user} has ${open.length} open sessions${from ? ` from ${from}` : ''}; the line names none` };
+  if (!from) return sessions.length === 1 ? sessions[0] : { note: sessions.length ? `user ${s.user} has ${sessions.length} open sessions; the line names none` : `no open session of user ${s.user}` };
+  const exact = sessions.filter((o) => o.remote_ip === from);
+  if (exact.length === 1) return exact[0];
+  if (exact.length > 1) return { note: `user ${s.user} has ${exact.length} open sessions from ${from}; the line names none` };
+  const unknown = sessions.filter((o) => o.remote_ip === null);
+  if (unknown.length === 1) return unknown[0];
+  if (unknown.length > 1) return { note: `user ${s.user} has no open session from ${from} and ${unknown.length} from addresses not known; the line names none` };
   if (sessions.length) return { note: `no open session of user ${s.user} from ${from} (${sessions.length === 1 ? `its session is from ${sessions[0].remote_ip}` : `${sessions.length} sessions from other addresses`})` };
   return { note: `no open session of user ${s.user}` };
 }

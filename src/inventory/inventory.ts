@@ -102,7 +102,7 @@ export class SqliteInventory implements Inventory {
       openByIdentity: db.prepare('SELECT id, ip, channel, last_seen AS lastSeen FROM bindings WHERE identity_id = ? AND end_at IS NULL ORDER BY id'),
       // (the user as folded in JS when the session began: SQLite's lower() folds ASCII only, so JÖRG was no jörg)
       openVpnByUser: db.prepare(`SELECT id, identity_id, start_at, remote_ip FROM bindings INDEXED BY bindings_open_vpn_user
-        WHERE vpn_user = ? AND end_at IS NULL ORDER BY id`),
+        WHERE vpn_user = ? AND end_at IS NULL AND channel = 'vpn' ORDER BY id`),
       insertBinding: db.prepare(`INSERT INTO bindings (ip, identity_id, channel, format, start_at, last_seen, expires_at, vpn_user, remote_ip)
         VALUES (@ip, @identityId, @channel, @format, @at, @at, @expiresAt, @user, @remoteIp)`),
       renewBinding: db.prepare(`UPDATE bindings SET last_seen = max(last_seen, @at), expires_at = @expiresAt, renewals = renewals + 1,

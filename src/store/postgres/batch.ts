@@ -39,7 +39,7 @@ const S = {
       SELECT b.id, b.ip, b.identity_id, b.channel, b.start_at, b.last_seen, b.vpn_user, b.remote_ip FROM unnest($2::text[]) AS a(ip) JOIN bindings b ON b.ip = a.ip AND b.end_at IS NULL
       UNION SELECT b.id, b.ip, b.identity_id, b.channel, b.start_at, b.last_seen, b.vpn_user, b.remote_ip FROM ik JOIN bindings b ON b.identity_id = ik.id AND b.end_at IS NULL
       UNION SELECT b.id, b.ip, b.identity_id, b.channel, b.start_at, b.last_seen, b.vpn_user, b.remote_ip FROM unnest($3::text[]) AS u(name)
-        JOIN bindings b ON b.vpn_user = u.name AND b.end_at IS NULL
+        JOIN bindings b ON b.vpn_user = u.name AND b.end_at IS NULL AND b.channel = 'vpn'
       UNION SELECT b.id, b.ip, b.identity_id, b.channel, b.start_at, b.last_seen, b.vpn_user, b.remote_ip FROM hs JOIN bindings b ON b.identity_id = hs.id AND b.end_at IS NULL),
     ids AS (SELECT id FROM ik UNION SELECT identity_id FROM ob UNION SELECT id FROM hs)
     SELECT (SELECT coalesce(json_agg(json_build_array(i.id, i.key, i.mac, i."user", i.hostname, i.host_key, i.last_scanned_at, i.last_scanned_via)), '[]')
@@ -250,7 +250,7 @@ class BatchModel implements ApplyOps {
   openVpnByUser(user: string): OpenVpnSession[] {
     const out: OpenVpnSession[] = [];
     for (const b of this.binds.values()) {
-      if (b.open && b.vpnUser === user) out.push({ id: b.id, identity_id: b.identityId, start_at: b.startAt, remote_ip: b.remoteIp });
+      if (b.open && b.channel === 'vpn' && b.vpnUser === user) out.push({ id: b.id, identity_id: b.identityId, start_at: b.startAt, remote_ip: b.remoteIp });
     }
     // (id order, as the stores read them: new rows, ids below zero until written, come after stored ones)
     return out.sort((a, b) => rankOf(a.id) - rankOf(b.id));

@@ -51,7 +51,7 @@ const S = {
   bindingById: st('binding_by_id', `${BINDING_SELECT} WHERE b.id = $1`),
   bindingsByIds: st('bindings_by_ids', `${BINDING_SELECT} WHERE b.id = ANY($1::bigint[])`),
   // (the user as folded in JS when the session began, as on SQLite: lower() depends on the database's locale)
-  openVpnByUser: st('open_vpn_by_user', 'SELECT id, identity_id, start_at, remote_ip FROM bindings WHERE vpn_user = $1 AND end_at IS NULL ORDER BY id'),
+  openVpnByUser: st('open_vpn_by_user', `SELECT id, identity_id, start_at, remote_ip FROM bindings WHERE vpn_user = $1 AND end_at IS NULL AND channel = 'vpn' ORDER BY id`),
   renewBinding: st('renew_binding', `UPDATE bindings SET last_seen = GREATEST(last_seen, $1), expires_at = $2, renewals = renewals + 1,
     vpn_user = coalesce($4, vpn_user), remote_ip = coalesce($5, remote_ip) WHERE id = $3`),
   endBinding: st('end_binding', 'UPDATE bindings SET end_at = $1, end_reason = $2 WHERE id = $3 AND end_at IS NULL'),
