@@ -46,6 +46,19 @@ describe('an address scanned for many devices within the hour', () => {
     expect(launched.length).toBe(ADDRESS_DEVICES + 1);
   });
 
+  it('a VPN pool\'s address handed to a new user every 2 min is not held: each user is scanned (lowest-free pools hand addresses on at once)', async () => {
+    const { scanner, sched, see, clock } = await setup({ pickupS: 60 });
+    for (let k = 0; k < 6; k++) {
+      await see({ ip: '10.20.8.2', user: `user${k}`, kind: 'tunnel-up', format: 'openvpn', durationS: undefined });
+      await sched.tick();
+      for (const l of scanner.launches) if (scanner.states.get(l.ref) !== 'finished') scanner.finish(l.ref);
+      clock.t += 120_000;
+      await sched.tick();
+    }
+    expect(scanner.launches.filter((l) => l.targets.includes('10.20.8.2'))).toHaveLength(6);
+    expect(sched.counters.heldAddressChurn).toBe(0);
+  });
+
   it('only other devices count: the same device scanned again there (a relaunch after a cancel) is not held; an hour frees the address', () => {
     const churn = new AddressChurn();
     const t0 = Date.parse('2026-11-23T10:00:00Z');

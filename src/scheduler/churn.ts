@@ -7,7 +7,10 @@
  * within ADDRESS_WINDOW_MS, the next device there waits until the oldest of those is that old.
  * DHCP servers hand a freed address to another client rarely within the hour, and a device due
  * for a scan (not scanned within its window) at an address three others were scanned at in the
- * hour rarer still. In memory only: a restart or a new cluster term starts afresh.
+ * hour rarer still. DHCP leases only: a VPN pool hands a freed address to the next user at once
+ * (lowest-free: its low addresses see a user an hour or more at the morning's logins), and each
+ * VPN session is a login a forger would need credentials for. In memory only: a restart or a new
+ * cluster term starts afresh.
  */
 export const ADDRESS_DEVICES = 3;
 export const ADDRESS_WINDOW_MS = 3_600_000;

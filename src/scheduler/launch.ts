@@ -278,8 +278,9 @@ export class Launcher {
       for (const q of candidates) {
         if (ok.length >= cap) break;
         const chk = await this.revalidate(q, now);
-        // (after the re-check: an entry whose device has left the address is dropped, not held)
-        const held = chk.ok ? this.churn.heldUntil(q.ip, q.identityId, now) : undefined;
+        // (after the re-check: an entry whose device has left the address is dropped, not held; DHCP
+        // only: a VPN pool hands a freed address to the next user at once, each session a login)
+        const held = chk.ok && chk.b.channel === 'dhcp' ? this.churn.heldUntil(q.ip, q.identityId, now) : undefined;
         if (held) {
           await this.holdForChurn(q, held, now);
           continue;
@@ -316,7 +317,7 @@ export class Launcher {
       for (const [ride, waiting, gone] of riders) {
         for (const w of waiting) {
           if (ok.length >= Math.min(base, wave)) break;
-          if (ok.some((t) => t.bindingId === w.bindingId) || (this.refusedRiders.get(w.bindingId)?.until ?? 0) > now || this.churn.heldUntil(w.ip, w.identityId, now)) continue;
+          if (ok.some((t) => t.bindingId === w.bindingId) || (this.refusedRiders.get(w.bindingId)?.until ?? 0) > now ) continue;
           const q: QueueEntry = { bindingId: w.bindingId, ip: w.ip, identityId: w.identityId, region: r.name, dueSince: now, lastSeen: w.lastSeen, attempts: 0, notBefore: 0 };
           const chk = await this.revalidate(q, now, ride);
           if (!chk.ok || chk.v.region !== r.name || !policy.allowed(q.ip)) {
@@ -324,6 +325,7 @@ export class Launcher {
             continue;
           }
           if (chk.b.channel === 'vpn' && vpn >= vpnWave) continue;
+          if (chk.b.channel === 'dhcp' && this.churn.heldUntil(q.ip, q.identityId, now)) continue; // (churn.ts: it waits for the next scan's room)
           if (!(await store.enqueue(q))) continue; // in the queue already (due meanwhile): it goes as a queued target, not as a rider
           if (chk.b.channel === 'vpn') vpn++;
           gone(w.bindingId);
@@ -390,7 +392,7 @@ export class Launcher {
       return false;
     }
     this.core.follow.launched(id, targets.map((t) => t.ip));
-    this.churn.launched(targets, at);
+    this.churn.launched(targets.filter((t) => !t.vpn), at);
     for (const t of targets) this.core.results.rejoins.launched(t.b, at);
     counters.launches++;
     counters.targetsLaunched += targets.length;
