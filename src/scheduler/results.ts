@@ -123,6 +123,15 @@ export class Results {
   }
 
   /**
+   * Did the scan we launched at `launchedAt` (our clock) find a host dated `date` (the scanner's
+   * clock)? Our launch time put on the scanner's clock first (skew.ts): a node 15 min ahead found
+   * every host of a scan shorter than that "not found".
+   */
+  private found(date: number | undefined, launchedAt: number): boolean {
+    return foundInScan(date, launchedAt - this.core.scannerClock.aheadMs());
+  }
+
+  /**
    * Confirm finished scans' targets with the scanner's last-scan dates (one call for many scans):
    * a target whose address the scanner scanned in that scan is recorded scanned; one it found no
    * host at is not, and its device is not due again until it is seen again (a renewal, a new
@@ -146,7 +155,7 @@ export class Results {
     const at = clock.now();
     // a scan none of whose targets is dated yet may simply not be processed: its undated targets
     // wait (up to processingWaitS) instead of being judged "no host"
-    const processed = new Set(rows.filter((r) => foundInScan(dates.get(r.ip), r.launchedAt)).map((r) => r.scanRef));
+    const processed = new Set(rows.filter((r) => this.found(dates.get(r.ip), r.launchedAt)).map((r) => r.scanRef));
     for (const r of rows) {
       if (processed.has(r.scanRef) && !this.lagSeen.has(r.scanRef)) {
         this.lagSeen.add(r.scanRef);
@@ -157,7 +166,7 @@ export class Results {
     const waitMs = this.lag.waitMs(this.core.opts.processingWaitS);
     let waiting = false;
     for (const r of rows) {
-      const found = foundInScan(dates.get(r.ip), r.launchedAt);
+      const found = this.found(dates.get(r.ip), r.launchedAt);
       if (!found && !processed.has(r.scanRef) && at - r.endedAt < waitMs) {
         waiting = true;
         continue;
@@ -237,7 +246,7 @@ export class Results {
     if (!dates) return;
     const now = this.core.clock.now();
     for (const t of targets) {
-      if (!foundInScan(dates.get(t.ip), launchedAt) || await inventory.heldByAnotherAt(t.ip, launchedAt, t.identityId, now)) continue;
+      if (!this.found(dates.get(t.ip), launchedAt) || await inventory.heldByAnotherAt(t.ip, launchedAt, t.identityId, now)) continue;
       const b = await inventory.binding(t.bindingId);
       if (!b || b.identityId !== t.identityId || b.endAt !== undefined) continue;
       await inventory.markScanned([t.identityId], now, 'onsight');
