@@ -253,7 +253,7 @@ function inheritScan(id: number, hk: string | null, s: Sighting, ops: ApplyOps, 
   if (!me) return;
   const here = [{ ip: s.ip, channel: channelOf(s.kind) }, ...ops.openByIdentity(id)];
   for (const other of ops.scannedByHost(hk)) {
-    if (other.id === id || !links.corroborated(me, other, hk, () => apart(here, ops.openByIdentity(other.id)))) continue;
+    if (other.id === id || !links.corroborated(other, me, hk, () => apart(here, ops.openByIdentity(other.id)))) continue;
     ops.markScanned(id, other.at, linkedVia(other.via, other.key));
     return;
   }

@@ -39,15 +39,18 @@ export class LinkRules {
   }
 
   /**
-   * Two identities under one host key are one device only with more than the name to go on: the
-   * same user, or a name the operator's patterns vouch for, unless `apartNow` says the two are at
-   * two addresses of one network at once (present: see `apart`). The pattern vouches for a name, not
-   * for whoever claims it: a LAN device naming itself like a laptop took the laptop's credit (or
-   * gave it its own scan: identity probe, session 41).
+   * May `giver`'s scan credit `taker`, both under one host key? Only with more than the name to go
+   * on: the same user; or a name the operator's patterns vouch for, from an identity known before
+   * the taker (`knownBefore`) and unless `apartNow` says the two are at two addresses of one network
+   * at once (`apart`). The pattern vouches for a name, not for whoever claims it: a LAN device
+   * naming itself like a laptop had its own scan credited to the laptop (never scanned then) and
+   * took the laptop's (identity probe, session 41; review, session 42). A device that claims the
+   * name of a laptop known before it neither gives it credit nor, while both are on one network,
+   * takes its credit.
    */
-  corroborated(a: LinkFacts, b: LinkFacts, hk: string, apartNow: () => boolean): boolean {
-    const e = this.evidence(a, b, hk);
-    return e === 'user' || (e === 'pattern' && !apartNow());
+  corroborated(giver: LinkFacts, taker: LinkFacts, hk: string, apartNow: () => boolean): boolean {
+    const e = this.evidence(giver, taker, hk);
+    return e === 'user' || (e === 'pattern' && knownBefore(giver.id, taker.id) && !apartNow());
   }
 
   /** What vouches for two identities under one host key being one device: the same user, the operator's patterns, or nothing. */
@@ -55,6 +58,16 @@ export class LinkRules {
     if (a.user && b.user && a.user.toLowerCase() === b.user.toLowerCase()) return 'user';
     return this.patterns.some((re) => re.test(hk)) ? 'pattern' : undefined;
   }
+}
+
+/**
+ * Was identity `a` known before identity `b`? Ids rise as identities are created; a batch's new
+ * identities have ids below zero until written (src/store/postgres/batch.ts: -1 first), after
+ * every stored one.
+ */
+export function knownBefore(a: number, b: number): boolean {
+  const rank = (id: number) => (id < 0 ? 2 ** 52 - id : id);
+  return rank(a) < rank(b);
 }
 
 /** Where an identity is now: its open bindings (address and channel). */

@@ -10,7 +10,7 @@ import { hostKey, isLinkableHostKey } from '../../inventory/hostkey.js';
 import {
   BINDING_SELECT, END_KIND, capNames, channelOf, contradicts, expiryOf, learnedLease, identityKey, movesDhcp, sessionToEnd, staleForAddress, staleForDevice, toIdentityView, toPeriodBinding, toView, vpnSession, type BindingRow, type EndedRow, type IdentityRow, type OpenVpnSession, type PeriodRow,
 } from '../../inventory/inventory.js';
-import { LinkRules, apart, linkedVia, type LinkFacts, type Whereabouts } from '../../inventory/linking.js';
+import { LinkRules, apart, knownBefore, linkedVia, type LinkFacts, type Whereabouts } from '../../inventory/linking.js';
 import { LeaseTimes } from '../../inventory/lease-times.js';
 import type { ApplyResult, BindingView, Change, EndedBindingRow, IdentityView, Inventory, InventoryCounts, InventoryOptions, PeriodBinding, PruneCounts, EndedKey } from '../types.js';
 import { ENDED_PAGE } from '../types.js';
@@ -159,8 +159,8 @@ export class PgInventory implements Inventory {
     const id = me.id;
     const here = [{ ip: s.ip, channel: channelOf(s.kind) }, ...await this.whereabouts(id)];
     for (const other of scanned) {
-      const e = other.id === id ? undefined : this.links.evidence(me, other, hk);
-      if (!e || (e === 'pattern' && apart(here, await this.whereabouts(other.id)))) continue;
+      const e = other.id === id ? undefined : this.links.evidence(other, me, hk);
+      if (!e || (e === 'pattern' && (!knownBefore(other.id, id) || apart(here, await this.whereabouts(other.id))))) continue;
       await this.db.query(S.markScanned, [other.at, linkedVia(other.via, other.key), id]);
       return;
     }
@@ -334,7 +334,8 @@ export class PgInventory implements Inventory {
         done.add(id);
         for (const other of await this.db.rows<LinkFacts & Record<string, unknown>>(S.byHost, [hk])) {
           const e = other.id !== id && !identityIds.includes(other.id) ? this.links.evidence(me, other, hk) : undefined;
-          if (e === 'user' || (e === 'pattern' && !apart(await this.whereabouts(id), await this.whereabouts(other.id)))) {
+          // (as LinkRules.corroborated, the whereabouts read only where the pattern alone links)
+          if (e === 'user' || (e === 'pattern' && knownBefore(id, other.id) && !apart(await this.whereabouts(id), await this.whereabouts(other.id)))) {
             await this.db.query(S.markScanned, [at, linkedVia(via, me.key), other.id]);
           }
         }
