@@ -1,6 +1,6 @@
 // The batched PostgreSQL apply (src/store/postgres/batch.ts) against SQLite and against PostgreSQL
 // one sighting at a time: the same randomized stream (few addresses, devices and users, so batches
-// repeat them; out-of-order times; releases, moves, VPN sessions, 0.0.0.0 tunnel-downs, hostname
+// repeat them; out-of-order times; releases, moves, VPN sessions (public addresses, non-ASCII users, a MAC on some), 0.0.0.0 tunnel-downs, hostname
 // linking with scans between batches, expiry) must give the same results and the same inventory,
 // row for row (ids compared as the order rows were created in).
 import { describe, expect, it } from 'vitest';
@@ -28,7 +28,8 @@ function stream(seed: number, n: number): Sighting[][] {
   const v6 = ['fd00::1', 'fd00::2', 'fd00::3'];
   const vpn = ['10.8.0.1', '10.8.0.2', '10.8.0.3'];
   const names = ['lt-0001', 'LT-0001.corp.example', 'lt-0002', 'iphone', 'desk-7', 'printer-3', undefined, undefined];
-  const users = ['alice', 'ALICE', 'bob', 'carol'];
+  const users = ['alice', 'ALICE', 'bob', 'carol', 'JÖRG', 'jörg'];
+  const pubs = ['203.0.113.1', '203.0.113.2', '198.51.100.3'];
   let t = T0;
   const out: Sighting[] = [];
   for (let i = 0; i < n; i++) {
@@ -47,11 +48,11 @@ function stream(seed: number, n: number): Sighting[][] {
     } else if (k < 0.6) {
       s = { kind: pick(['release', 'expire'] as const), ip: r() < 0.8 ? pick(v4) : pick(v6), at, format: 'isc-dhcpd', source: 'test', ...(r() < 0.85 ? { mac: pick(macs) } : {}) };
     } else if (k < 0.8) {
-      s = { kind: 'tunnel-up', ip: pick(vpn), user: pick(users), hostname: pick(names), at, format: 'globalprotect', source: 'test' };
+      s = { kind: 'tunnel-up', ip: pick(vpn), user: pick(users), hostname: pick(names), at, format: 'globalprotect', source: 'test', ...(r() < 0.7 ? { remoteIp: pick(pubs) } : {}), ...(r() < 0.1 ? { mac: pick(macs) } : {}) };
     } else if (k < 0.93) {
       s = { kind: 'tunnel-down', ip: pick(vpn), user: pick(users), at, format: 'globalprotect', source: 'test' };
     } else {
-      s = { kind: 'tunnel-down', ip: '0.0.0.0', user: pick(users), at, format: 'cisco-asa', source: 'test' };
+      s = { kind: 'tunnel-down', ip: '0.0.0.0', user: pick(users), at, format: 'cisco-asa', source: 'test', ...(r() < 0.8 ? { remoteIp: pick(pubs) } : {}) };
     }
     out.push(s);
   }
@@ -77,7 +78,7 @@ async function dump(store: Store) {
   return {
     identities: (await all(store, `SELECT key, mac, duid, "user", hostname, host_key, first_seen, last_seen, last_scanned_at, last_scanned_via FROM identities ORDER BY id`))
       .map((i) => ({ ...i, first_seen: num(i.first_seen), last_seen: num(i.last_seen), last_scanned_at: num(i.last_scanned_at) })),
-    bindings: (await all(store, 'SELECT identity_id, ip, channel, format, start_at, last_seen, expires_at, end_at, end_reason, renewals FROM bindings ORDER BY id'))
+    bindings: (await all(store, 'SELECT identity_id, ip, channel, format, start_at, last_seen, expires_at, end_at, end_reason, renewals, vpn_user, remote_ip FROM bindings ORDER BY id'))
       .map((b) => ({ ...b, identity_id: key.get(Number(b.identity_id)), start_at: num(b.start_at), last_seen: num(b.last_seen), expires_at: num(b.expires_at), end_at: num(b.end_at), renewals: num(b.renewals) })),
     sightings: (await all(store, 'SELECT at, kind, ip, identity_id, binding_id, format, source, json FROM sightings ORDER BY id'))
       .map((s) => ({ ...s, at: num(s.at), identity_id: s.identity_id === null ? null : key.get(Number(s.identity_id)), binding_id: s.binding_id === null ? null : rank.get(Number(s.binding_id)) })),
@@ -86,7 +87,7 @@ async function dump(store: Store) {
 }
 
 describe.skipIf(!!pg.skip)('batched PostgreSQL apply = SQLite = PostgreSQL one at a time', () => {
-  it.each([1, 2, 3])('randomized stream, seed %i', async (seed) => {
+  it.each([1, 2, 3, 4])('randomized stream, seed %i', async (seed) => {
     const stores = [await sqlite.open(OPTS), await pg.open(OPTS), await pg.open(OPTS)];
     ((stores[2] as PgStore).inventory).batched = false;
     const results: ApplyResult[][] = [[], [], []];
@@ -122,5 +123,8 @@ describe.skipIf(!!pg.skip)('batched PostgreSQL apply = SQLite = PostgreSQL one a
     for (const why of ['reassigned', 'moved', 'released', 'expired', 'tunnel-down', 'lease-ran-out']) expect(reasons).toContain(why);
     expect(lite.identities.some((i) => String(i.last_scanned_via).includes('linked from'))).toBe(true);
     expect(results[0].some((x, i) => x.change === 'ended' && batches.flat()[i].ip === '0.0.0.0')).toBe(true);
+    // an address-less end closes VPN sessions only; sessions keep their public address
+    expect(lite.bindings.filter((b) => b.channel === 'dhcp' && b.end_reason === 'tunnel-down')).toEqual([]);
+    expect(lite.bindings.some((b) => b.remote_ip !== null)).toBe(true);
   }, 60_000);
 });
