@@ -5,7 +5,9 @@
  *   applied once started;
  * - a log level raised by SIGHUP reaches the loggers made at start (here the webhook's, stage notify);
  * - a status listener whose port is taken fails the start before anything acts: exit 1 with the
- *   http.listen error, and no scan launched (even a device due at start).
+ *   http.listen error, and no scan launched (even a device due at start);
+ * - a SIGTERM while the start is held up (a state store that does not answer) ends the process
+ *   10 s later, said, exit 1 (it waited for the start; systemd would have killed it unsaid).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -81,6 +83,40 @@ http: { enabled: false }
       expect(await d.stop(), d.stderr).toBe(0);
     }
   }, 60_000);
+});
+
+describe('SIGTERM while starting', () => {
+  it('a start held up (a PostgreSQL state whose server accepts and never answers) holds a stop 10 s at most: said, exit 1 (it waited out the 120 s connect timeout)', async () => {
+    const dir = tmp();
+    // accepts the connection and never answers: the store's connect waits its connectTimeoutS
+    const silent = createTcpServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as { port: number }).port;
+    const cfg = join(dir, 'onsight.yaml');
+    writeFileSync(cfg, `state: { postgres: "postgres://onsight@127.0.0.1:${port}/onsight", connectTimeoutS: 120 }
+policy: { scope: ["10.0.0.0/8"] }
+regions: [{ name: emea, cidrs: ["10.20.0.0/16"], appliances: [emea-sa-1] }]
+scanner: { type: dry-run }
+http: { enabled: false }
+`);
+    const connected = new Promise<void>((resolve) => silent.once('connection', () => resolve()));
+    const d = spawnRun(dir, cfg);
+    try {
+      await Promise.race([connected, d.exit.then((code) => { throw new Error(`daemon exited (${code}) before connecting: ${d.stderr}`); })]);
+      const t0 = Date.now();
+      d.child.kill('SIGTERM');
+      const code = await Promise.race([d.exit, sleep(20_000).then(() => 'still running 20 s after SIGTERM')]);
+      const s = (Date.now() - t0) / 1000;
+      console.log(`SIGTERM while starting: the process ended ${s.toFixed(1)} s after the signal, exit ${code}`);
+      expect(code).toBe(1);
+      expect(s).toBeGreaterThanOrEqual(9);
+      expect(d.logs.some((e) => e.msg === 'SIGTERM while starting: stopping once the start has finished (10 s at most)')).toBe(true);
+      expect(d.logs.some((e) => e.msg.startsWith('SIGTERM while starting, and the start has not finished 10 s later'))).toBe(true);
+    } finally {
+      d.child.kill('SIGKILL');
+      silent.close();
+    }
+  }, 40_000);
 });
 
 describe('SIGHUP while the CLI loads', () => {

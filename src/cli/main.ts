@@ -24,6 +24,9 @@ const program = new Command('onsight')
   .exitOverride()
   .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
+/** after a stop signal that came while starting, how long the start may still take before the process ends without a clean stop (systemd's TimeoutStopSec is 30 s) */
+const START_STOP_GRACE_MS = 10_000;
+
 const configOption = () => new Option('-c, --config <file>', 'config file (YAML); without it, $ONSIGHT_CONFIG, else the embedded default').env('ONSIGHT_CONFIG');
 
 program.command('run')
@@ -37,9 +40,21 @@ program.command('run')
     // daemon, and a SIGHUP is applied.
     let stopSignal: string | undefined;
     let reloadPending = false;
+    // a start held up (a state store that does not answer, a scanner call at reconcile) holds a stop
+    // signal no longer than START_STOP_GRACE_MS: then the process ends, said, before systemd's kill
+    let say = (msg: string, level: 'info' | 'error' = 'error') => void process.stderr.write(`${level}: ${msg}\n`);
+    let startGrace: NodeJS.Timeout | undefined;
     let onSignal = (sig: string) => {
       if (sig === 'SIGHUP') reloadPending = true;
-      else stopSignal ??= sig;
+      else if (!stopSignal) {
+        stopSignal = sig;
+        say(`${sig} while starting: stopping once the start has finished (${START_STOP_GRACE_MS / 1000} s at most)`, 'info');
+        startGrace = setTimeout(() => {
+          say(`${sig} while starting, and the start has not finished ${START_STOP_GRACE_MS / 1000} s later (a state store or scanner that does not answer?): exiting without a clean stop`);
+          void flushAndExit(1);
+        }, START_STOP_GRACE_MS);
+        startGrace.unref();
+      }
     };
     process.once('SIGTERM', () => onSignal('SIGTERM'));
     process.once('SIGINT', () => onSignal('SIGINT'));
@@ -52,6 +67,7 @@ program.command('run')
     const loaded = loadConfig(o.config);
     await checkConfigEnvironment(loaded); // what config check refuses, run refuses too (exit 2, file:line)
     const log = createLogger({ level: loaded.config.log.level });
+    say = (msg, level = 'error') => { log[level](msg); };
     for (const w of loaded.warnings) log.warn(`config: ${formatIssues([w], loaded.origin)}`);
     if (!o.config) log.info('no --config given: using the embedded default (SQLite under ./data, syslog on 127.0.0.1:5514 UDP+TCP, dry-run scanner)');
     const daemon = new Daemon({ config: loaded.config, log });
@@ -94,7 +110,11 @@ program.command('run')
         log.warn(`SIGHUP: ${o.config} does not validate (the running config stays): ${(err as Error).message}`);
       }
     };
-    await daemon.start();
+    try {
+      await daemon.start();
+    } finally {
+      clearTimeout(startGrace);
+    }
     // started: signals act at once (a SIGHUP while stopping has nothing left to reload)
     onSignal = (sig: string) => {
       if (stopSignal) return; // stopping already
