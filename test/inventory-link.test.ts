@@ -49,54 +49,61 @@ describe.each(STORE_KINDS)('inventory on $name: hostname linking (one laptop on 
     expect(await inv.binding(d.bindingId!)).toMatchObject({ identityKey: `mac:${M}`, lastScannedAt: ms(10), lastScannedVia: 'scanner:vm-scan, linked from user:alice|lt-0042.corp.example' });
   });
 
-  it('a scan of one identity credits those known after it under its name (the pattern alone), and the same user\'s whenever; only forward in time', async () => {
+  it('on the pattern alone the name\'s first holder\'s scan credits the others, theirs credit nothing; the same user\'s credits whenever; only forward in time', async () => {
     const { inv } = await fresh();
     const d = await one(inv, lease(0, 'LT-0042'));
     const v = await one(inv, tunnel(1, 'alice', 'lt-0042.corp.example'));
     const w = await one(inv, tunnel(2, 'alice-admin', 'LT-0042', '10.8.0.3'));
     // (its session over: two VPN sessions at once under one name are two devices, see below)
     await one(inv, s({ kind: 'tunnel-down', ip: '10.8.0.3', user: 'alice-admin', format: 'globalprotect', at: at(3) }));
-    await inv.markScanned([w.identityId!], ms(500), 'onsight'); // the newest: its scan credits none known before it
+    await inv.markScanned([w.identityId!], ms(500), 'onsight'); // not the first holder: credits none
     expect((await inv.identity(v.identityId!))?.lastScannedAt).toBeUndefined();
     expect((await inv.identity(d.identityId!))?.lastScannedAt).toBeUndefined();
-    await inv.markScanned([d.identityId!], ms(100), 'onsight'); // the first known: credits both, w only forward in time
+    await inv.markScanned([d.identityId!], ms(100), 'onsight'); // the first holder: credits both, w only forward in time
     expect(await inv.identity(v.identityId!)).toMatchObject({ lastScannedAt: ms(100) });
     expect(await inv.identity(w.identityId!)).toMatchObject({ lastScannedAt: ms(500) });
     await inv.markScanned([v.identityId!], ms(900), 'dry-run');
-    expect(await inv.identity(w.identityId!)).toMatchObject({ lastScannedAt: ms(900), lastScannedVia: 'dry-run, linked from user:alice|lt-0042.corp.example' });
-    expect((await inv.identity(d.identityId!))?.lastScannedAt).toBe(ms(100)); // known before v
-    // the same user vouches both ways: alice's second profile, known after v, gives its scan back to v
-    const v2 = await one(inv, tunnel(950, 'Alice', 'LT-0042', '10.8.0.8'));
-    await one(inv, s({ kind: 'tunnel-down', ip: '10.8.0.2', user: 'alice', format: 'globalprotect', at: at(951) }));
+    expect((await inv.identity(w.identityId!))?.lastScannedAt).toBe(ms(500));
+    expect((await inv.identity(d.identityId!))?.lastScannedAt).toBe(ms(100));
+    await inv.markScanned([d.identityId!], ms(950), 'dry-run');
+    for (const r of [v, w]) expect(await inv.identity(r.identityId!)).toMatchObject({ lastScannedAt: ms(950), lastScannedVia: `dry-run, linked from mac:${M}` });
+    // the same user vouches both ways: alice's second profile gives its scan back to v
+    const v2 = await one(inv, tunnel(960, 'Alice', 'LT-0042', '10.8.0.8'));
+    await one(inv, s({ kind: 'tunnel-down', ip: '10.8.0.2', user: 'alice', format: 'globalprotect', at: at(961) }));
     await inv.markScanned([v2.identityId!], ms(1000), 'onsight');
     expect((await inv.identity(v.identityId!))?.lastScannedAt).toBe(ms(1000));
   });
 
-  it('a name the pattern vouches for is not taken from a device present at another address of the same network (identity probe: a rogue "LT-0042.x" gave its scan to the laptop)', async () => {
+  it('a name the pattern vouches for gives credit from its first holder only, and not between two devices on one network at once (identity probe: a rogue "LT-0042.x" gave the laptop its scan; reviews: by renaming itself, or to a later identity of the laptop)', async () => {
     const { inv } = await fresh();
-    // the rogue first: scanned while the laptop, arrived meanwhile, waits in the queue
-    const rogue = await one(inv, lease(0, 'LT-0042.x', '02:00:00:00:02:66', '10.0.0.66'));
-    const laptop = await one(inv, lease(1, 'lt-0042'));
-    await inv.markScanned([rogue.identityId!], ms(10), 'onsight');
+    const laptop = await one(inv, lease(0, 'lt-0042')); // the name's first holder
+    const rogue = await one(inv, lease(1, 'LT-0042.x', '02:00:00:00:02:66', '10.0.0.66'));
+    await inv.markScanned([rogue.identityId!], ms(10), 'onsight'); // while the laptop waits in the queue
     expect((await inv.identity(laptop.identityId!))?.lastScannedAt).toBeUndefined();
-    // the laptop scanned: a second LAN device claiming its name meanwhile does not inherit it
     await inv.markScanned([laptop.identityId!], ms(20), 'onsight');
+    expect((await inv.identity(rogue.identityId!))?.lastScannedAt).toBe(ms(10)); // on the LAN with it: apart
     const other = await one(inv, lease(30, 'lt-0042', '02:00:00:00:02:67', '10.0.0.67'));
     expect((await inv.identity(other.identityId!))?.lastScannedAt).toBeUndefined();
-    expect((await inv.identity(rogue.identityId!))?.lastScannedAt).toBe(ms(10)); // nor did the rogue get the laptop's
-    // across networks the name still links: the laptop's VPN session (its office lease still open) is credited
+    // across networks the name links: the laptop's VPN session (its office lease still open) is credited
     const vpn = await one(inv, tunnel(60, 'alice', 'lt-0042.corp.example'));
     expect((await inv.identity(vpn.identityId!))?.lastScannedAt).toBe(ms(20));
-    // a rogue known after the laptop, scanned while the laptop is away or on the VPN, credits neither (review, session 42)
-    const rogue2 = await one(inv, lease(65, 'LT-0042', '02:00:00:00:02:69', '10.0.0.69'));
-    await inv.markScanned([rogue2.identityId!], ms(66), 'onsight');
+    // a device known before under another name renames itself LT-0042 and is scanned: it credits neither
+    const printer = await one(inv, s({ kind: 'lease', ip: '10.0.0.70', mac: '02:00:00:00:02:70', hostname: 'printer-7', durationS: 86400, at: at(0) }));
+    expect((await one(inv, s({ kind: 'renew', ip: '10.0.0.70', mac: '02:00:00:00:02:70', hostname: 'LT-0042', durationS: 86400, at: at(62) }))).change).toBe('renewed');
+    await inv.markScanned([printer.identityId!], ms(66), 'onsight');
     for (const id of [laptop.identityId!, vpn.identityId!]) expect((await inv.identity(id))?.lastScannedAt).toBe(ms(20));
-    await one(inv, s({ kind: 'release', ip: '10.0.0.69', mac: '02:00:00:00:02:69', at: at(67) }));
-    // and once the rogue's lease is over, nothing keeps them apart (what is left: a name alone after the laptop left)
-    await one(inv, s({ kind: 'release', ip: '10.0.0.67', mac: '02:00:00:00:02:67', at: at(70) }));
-    await one(inv, s({ kind: 'release', ip: '10.0.0.42', mac: M, at: at(71) }));
-    const later = await one(inv, lease(80, 'lt-0042', '02:00:00:00:02:68', '10.0.0.68'));
-    expect((await inv.identity(later.identityId!))?.lastScannedAt).toBe(ms(66)); // the newest scan of those known before it
+    // a line stamped long ago does not make its device the name's first holder
+    const backdated = await one(inv, s({ kind: 'lease', ip: '10.0.0.71', mac: '02:00:00:00:02:71', hostname: 'lt-0042', durationS: 86400, at: new Date(T0 - 86_400_000).toISOString() }));
+    await inv.markScanned([backdated.identityId!], ms(67), 'onsight');
+    expect((await inv.identity(vpn.identityId!))?.lastScannedAt).toBe(ms(20));
+    // the laptop's later identities take the first holder's credit, never a rogue's
+    for (const [ip, mac] of [['10.0.0.66', '02:00:00:00:02:66'], ['10.0.0.67', '02:00:00:00:02:67'], ['10.0.0.70', '02:00:00:00:02:70'], ['10.0.0.71', '02:00:00:00:02:71'], ['10.0.0.42', M]]) {
+      await one(inv, s({ kind: 'release', ip, mac, at: at(70) }));
+    }
+    const wifi = await one(inv, lease(80, 'lt-0042', '52:54:00:00:00:43', '10.0.0.43'));
+    expect((await inv.identity(wifi.identityId!))?.lastScannedAt).toBe(ms(20));
+    const vpn2 = await one(inv, tunnel(90, 'alice', 'LT-0042', '10.8.0.9'));
+    expect((await inv.identity(vpn2.identityId!))?.lastScannedAt).toBe(ms(20));
   });
 
   it('a LAN device that names itself like a scanned laptop does not inherit its scan without corroboration', async () => {
@@ -169,14 +176,14 @@ describe('inventory in SQLite: schema and plans', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'onsight-link-')), 'state.db');
     const db = openDatabase(file);
     // back to schema 3, with identities written by an older onsight
-    db.exec('DROP INDEX identities_host_key; DROP INDEX bindings_ip_start; ALTER TABLE identities DROP COLUMN host_key; ALTER TABLE queue RENAME COLUMN last_seen TO leave_by; DROP TABLE positions; DROP TABLE operator_marks; ALTER TABLE intents DROP COLUMN epoch; DROP TABLE scan_credits; DROP TABLE learned_state; DROP TABLE pruned_intent_counts; DROP INDEX intent_targets_identity; DROP INDEX queue_identity; DROP INDEX queue_intent; DROP INDEX bindings_open_vpn_user; ALTER TABLE bindings DROP COLUMN vpn_user; ALTER TABLE bindings DROP COLUMN remote_ip; PRAGMA user_version = 3;');
+    db.exec('DROP INDEX identities_host_key; DROP INDEX bindings_ip_start; ALTER TABLE identities DROP COLUMN host_key; ALTER TABLE queue RENAME COLUMN last_seen TO leave_by; DROP TABLE positions; DROP TABLE operator_marks; ALTER TABLE intents DROP COLUMN epoch; DROP TABLE scan_credits; DROP TABLE learned_state; DROP TABLE pruned_intent_counts; DROP INDEX intent_targets_identity; DROP INDEX queue_identity; DROP INDEX queue_intent; DROP INDEX bindings_open_vpn_user; ALTER TABLE bindings DROP COLUMN vpn_user; ALTER TABLE bindings DROP COLUMN remote_ip; ALTER TABLE identities DROP COLUMN host_key_since; PRAGMA user_version = 3;');
     const ins = db.prepare('INSERT INTO identities (key, hostname, first_seen, last_seen, last_scanned_at) VALUES (?, ?, 0, 0, ?)');
     ins.run(`mac:${M}`, ' LT-0042.corp.example', 1000);
     ins.run('user:bob', null, null);
     ins.run('mac:52:54:00:00:00:01', 'iPhone', null);
     db.close();
     const again = openDatabase(file);
-    expect(schemaVersion(again)).toBe(14);
+    expect(schemaVersion(again)).toBe(15);
     expect(again.prepare('SELECT key, host_key FROM identities ORDER BY id').all()).toEqual([
       { key: `mac:${M}`, host_key: 'lt-0042' }, { key: 'user:bob', host_key: null }, { key: 'mac:52:54:00:00:00:01', host_key: 'iphone' },
     ]);

@@ -126,14 +126,12 @@ describe('the user\'s sessions are found by an index (SQLite)', () => {
   });
 });
 
-/** The store as an onsight before the session columns left it: columns and index gone, the schema one step back. */
+/** The store as an onsight before the session columns left it (SQLite 13, PostgreSQL 6): those columns, the index and the later host_key_since gone. */
 async function backBeforeSessionColumns(name: string, store: Store): Promise<void> {
-  const undo = 'DROP INDEX bindings_open_vpn_user; ALTER TABLE bindings DROP COLUMN vpn_user; ALTER TABLE bindings DROP COLUMN remote_ip;';
+  const undo = 'DROP INDEX bindings_open_vpn_user; ALTER TABLE bindings DROP COLUMN vpn_user; ALTER TABLE bindings DROP COLUMN remote_ip; ALTER TABLE identities DROP COLUMN host_key_since;';
   if (name === 'sqlite') {
-    const db = (store as SqliteStore).db;
-    const v = db.pragma('user_version', { simple: true }) as number;
-    db.exec(`${undo} PRAGMA user_version = ${v - 1};`);
+    (store as SqliteStore).db.exec(`${undo} PRAGMA user_version = 13;`);
     return;
   }
-  await (store as PgStore).db.query(`${undo} UPDATE onsight_schema SET version = version - 1`);
+  await (store as PgStore).db.query(`${undo} UPDATE onsight_schema SET version = 6`);
 }

@@ -40,17 +40,19 @@ export class LinkRules {
 
   /**
    * May `giver`'s scan credit `taker`, both under one host key? Only with more than the name to go
-   * on: the same user; or a name the operator's patterns vouch for, from an identity known before
-   * the taker (`knownBefore`) and unless `apartNow` says the two are at two addresses of one network
-   * at once (`apart`). The pattern vouches for a name, not for whoever claims it: a LAN device
-   * naming itself like a laptop had its own scan credited to the laptop (never scanned then) and
-   * took the laptop's (identity probe, session 41; review, session 42). A device that claims the
-   * name of a laptop known before it neither gives it credit nor, while both are on one network,
-   * takes its credit.
+   * on: the same user; or a name the operator's patterns vouch for, from the name's first holder
+   * (`giverHeldItFirst`: the identity that took the host key before any other now holding it) and
+   * unless `apartNow` says the two are at two addresses of one network at once (`apart`). The
+   * pattern vouches for a name, not for whoever claims it: a LAN device naming itself like a laptop
+   * had its own scan credited to the laptop (never scanned then) and took the laptop's (identity
+   * probe, session 41); ranked by when they were first seen, a device known earlier under another
+   * name still gave the laptop its scan by renaming itself (reviews, session 42). A device that
+   * takes the name of a laptop known under it gives the laptop nothing, whenever it came and
+   * whatever it was called before.
    */
-  corroborated(giver: LinkFacts, taker: LinkFacts, hk: string, apartNow: () => boolean): boolean {
+  corroborated(giver: LinkFacts, taker: LinkFacts, hk: string, giverHeldItFirst: () => boolean, apartNow: () => boolean): boolean {
     const e = this.evidence(giver, taker, hk);
-    return e === 'user' || (e === 'pattern' && knownBefore(giver.id, taker.id) && !apartNow());
+    return e === 'user' || (e === 'pattern' && giverHeldItFirst() && !apartNow());
   }
 
   /** What vouches for two identities under one host key being one device: the same user, the operator's patterns, or nothing. */
@@ -58,16 +60,6 @@ export class LinkRules {
     if (a.user && b.user && a.user.toLowerCase() === b.user.toLowerCase()) return 'user';
     return this.patterns.some((re) => re.test(hk)) ? 'pattern' : undefined;
   }
-}
-
-/**
- * Was identity `a` known before identity `b`? Ids rise as identities are created; a batch's new
- * identities have ids below zero until written (src/store/postgres/batch.ts: -1 first), after
- * every stored one.
- */
-export function knownBefore(a: number, b: number): boolean {
-  const rank = (id: number) => (id < 0 ? 2 ** 52 - id : id);
-  return rank(a) < rank(b);
 }
 
 /** Where an identity is now: its open bindings (address and channel). */

@@ -159,4 +159,7 @@ export const MIGRATIONS: Migration[] = [
       [open.map((r) => r.id), open.map((r) => r.user.toLowerCase())]);
     await client.query('CREATE INDEX bindings_open_vpn_user ON bindings(vpn_user) WHERE end_at IS NULL AND vpn_user IS NOT NULL;');
   },
+  // 8: since when an identity holds its host key (SQLite migration 15)
+  `ALTER TABLE identities ADD COLUMN host_key_since BIGINT;
+  UPDATE identities SET host_key_since = first_seen WHERE host_key IS NOT NULL;`,
 ];
