@@ -28,7 +28,7 @@ describe('an address scanned for many devices within the hour', () => {
     expect(sched.counters.heldAddressChurn).toBeGreaterThanOrEqual(1);
     const held = (await store.recentDecisions(200)).filter((d) => d.ip === ATTACKED && d.reason.startsWith('waits until'));
     expect(held.length).toBeGreaterThanOrEqual(1);
-    expect(held[0].reason).toMatch(/^waits until 2026-11-23T1[01]:\d\d:\d\d\.\d{3}Z: 3 other devices were scanned at this address within 60 min \(3 at most\)$/);
+    expect(held[0].reason).toMatch(/^waits until 2026-11-23T1[01]:\d\d:\d\d\.\d{3}Z: 3 other devices of address 10\.20\.4\.66 were scanned within 60 min \(3 at most\)$/);
     // another device of the region is launched meanwhile
     await see({ ip: '10.20.4.70', mac: mac(7) });
     await sched.tick();
@@ -59,16 +59,29 @@ describe('an address scanned for many devices within the hour', () => {
     expect(sched.counters.heldAddressChurn).toBe(0);
   });
 
+  it('one VPN login reconnecting under a new machine name every 10 s (a new identity each time) is held after three: counted by its user (review: 11 scans in 10 min)', async () => {
+    const { scanner, sched, see, clock } = await setup({ pickupS: 60 });
+    for (let k = 0; k < 60; k++) {
+      await see({ ip: '10.20.8.3', user: 'mallory', hostname: `pc-${k}`, kind: 'tunnel-up', format: 'openvpn', durationS: undefined });
+      await sched.tick();
+      for (const l of scanner.launches) if (scanner.states.get(l.ref) !== 'finished') scanner.finish(l.ref);
+      clock.t += 10_000;
+      await sched.tick();
+    }
+    expect(scanner.launches.filter((l) => l.targets.includes('10.20.8.3'))).toHaveLength(ADDRESS_DEVICES);
+    expect(sched.counters.heldAddressChurn).toBeGreaterThanOrEqual(1);
+  });
+
   it('only other devices count: the same device scanned again there (a relaunch after a cancel) is not held; an hour frees the address', () => {
     const churn = new AddressChurn();
     const t0 = Date.parse('2026-11-23T10:00:00Z');
-    for (const [id, min] of [[1, 0], [2, 10], [3, 20]]) churn.launched([{ ip: '10.20.4.10', identityId: id }], t0 + min * 60_000);
+    for (const [id, min] of [[1, 0], [2, 10], [3, 20]]) churn.launched('10.20.4.10', id, t0 + min * 60_000);
     expect(churn.heldUntil('10.20.4.10', 1, t0 + 30 * 60_000)).toBeUndefined(); // two others
     expect(churn.heldUntil('10.20.4.10', 4, t0 + 30 * 60_000)).toEqual({ until: t0 + 60 * 60_000, devices: 3 });
     expect(churn.heldUntil('10.20.4.11', 4, t0 + 30 * 60_000)).toBeUndefined(); // another address
     expect(churn.heldUntil('10.20.4.10', 4, t0 + 60 * 60_000)).toBeUndefined(); // the first an hour old
     // five others within the hour (10, 20, 61, 62, 63 min): held until the third newest is an hour old
-    for (const [id, min] of [[5, 61], [6, 62], [7, 63]]) churn.launched([{ ip: '10.20.4.10', identityId: id }], t0 + min * 60_000);
+    for (const [id, min] of [[5, 61], [6, 62], [7, 63]]) churn.launched('10.20.4.10', id, t0 + min * 60_000);
     expect(churn.heldUntil('10.20.4.10', 9, t0 + 64 * 60_000)).toEqual({ until: t0 + 61 * 60_000 + ADDRESS_WINDOW_MS, devices: 5 });
   });
 });

@@ -38,7 +38,7 @@ export class Launcher {
   /** riders the scanner refused by name at a launch: no launch before `until` (retryBackoffS, doubling with each refusal, a day at most; in memory) */
   private readonly refusedRiders = new Map<number, { until: number; n: number }>();
 
-  /** addresses scanned for many devices within the hour (churn.ts): the next device there waits */
+  /** addresses (DHCP) and VPN users scanned for many devices within the hour (churn.ts): the next device there waits */
   private readonly churn = new AddressChurn();
   /** the addresses whose hold was said, until when */
   private readonly saidChurn = new Map<string, number>();
@@ -239,21 +239,38 @@ export class Launcher {
    * most of onsight's wasted targets). Settled targets fill the rest.
    */
   /**
-   * A device at an address scanned for ADDRESS_DEVICES other devices within the hour (churn.ts)
-   * waits in the queue until the oldest of those scans is an hour old: decided once per hold,
-   * counted, and said once per address while the hold lasts.
+   * Where a device's scans count against churn.ts: a DHCP lease's address (a client taking it under a
+   * new MAC each time), a VPN session's user (one login reconnecting under a new machine name each
+   * time: a new identity, never scanned, each time). Undefined: not counted.
    */
-  private async holdForChurn(q: QueueEntry, held: { until: number; devices: number }, now: number): Promise<void> {
+  private churnPlace(b: BindingView): { key: string; what: string } | undefined {
+    if (b.channel === 'dhcp') return { key: b.ip, what: `address ${b.ip}` };
+    return b.user ? { key: `user:${b.user.toLowerCase()}`, what: `VPN user ${b.user}` } : undefined;
+  }
+
+  /** Until when (churn.ts) a device's scan waits, if it does. */
+  private churnHold(b: BindingView, identityId: number, now: number): { until: number; devices: number; what: string; key: string } | undefined {
+    const place = this.churnPlace(b);
+    const held = place && this.churn.heldUntil(place.key, identityId, now);
+    return held ? { ...held, ...place } : undefined;
+  }
+
+  /**
+   * A device at an address (a VPN user) scanned for ADDRESS_DEVICES other devices within the hour
+   * (churn.ts) waits in the queue until the oldest of those scans is an hour old: decided once per
+   * hold, counted, and said once per address (user) while the hold lasts.
+   */
+  private async holdForChurn(q: QueueEntry, held: { until: number; devices: number; what: string; key: string }, now: number): Promise<void> {
     const { store, counters, log } = this.core;
     const until = new Date(held.until).toISOString();
     await store.holdUntil(q.bindingId, held.until);
     counters.heldAddressChurn++;
-    await store.decide({ at: now, ip: q.ip, identityId: q.identityId, decision: 'due', reason: `waits until ${until}: ${held.devices} other devices were scanned at this address within ${ADDRESS_WINDOW_MS / 60_000} min (${ADDRESS_DEVICES} at most)` });
-    if ((this.saidChurn.get(q.ip) ?? 0) >= held.until) return;
+    await store.decide({ at: now, ip: q.ip, identityId: q.identityId, decision: 'due', reason: `waits until ${until}: ${held.devices} other devices of ${held.what} were scanned within ${ADDRESS_WINDOW_MS / 60_000} min (${ADDRESS_DEVICES} at most)` });
+    if ((this.saidChurn.get(held.key) ?? 0) >= held.until) return;
     if (this.saidChurn.size > 10_000) this.saidChurn.clear();
-    this.saidChurn.set(q.ip, held.until);
+    this.saidChurn.set(held.key, held.until);
     log.warn({ ip: q.ip, devices: held.devices, until },
-      `address ${q.ip}: scans launched for ${held.devices} devices within ${ADDRESS_WINDOW_MS / 60_000} min (a client taking it under a new MAC each time?): the next device there waits until ${until}`);
+      `${held.what}: scans launched for ${held.devices} devices within ${ADDRESS_WINDOW_MS / 60_000} min (a client taking it under a new MAC or machine name each time?): the next device there waits until ${until}`);
   }
 
   private async launchBatch(r: SchedulerRegion, appliance: { name: string; why: string }): Promise<boolean> {
@@ -278,9 +295,8 @@ export class Launcher {
       for (const q of candidates) {
         if (ok.length >= cap) break;
         const chk = await this.revalidate(q, now);
-        // (after the re-check: an entry whose device has left the address is dropped, not held; DHCP
-        // only: a VPN pool hands a freed address to the next user at once, each session a login)
-        const held = chk.ok && chk.b.channel === 'dhcp' ? this.churn.heldUntil(q.ip, q.identityId, now) : undefined;
+        // (after the re-check: an entry whose device has left the address is dropped, not held)
+        const held = chk.ok ? this.churnHold(chk.b, q.identityId, now) : undefined;
         if (held) {
           await this.holdForChurn(q, held, now);
           continue;
@@ -325,7 +341,7 @@ export class Launcher {
             continue;
           }
           if (chk.b.channel === 'vpn' && vpn >= vpnWave) continue;
-          if (chk.b.channel === 'dhcp' && this.churn.heldUntil(q.ip, q.identityId, now)) continue; // (churn.ts: it waits for the next scan's room)
+          if (this.churnHold(chk.b, q.identityId, now)) continue; // (churn.ts: it waits for the next scan's room)
           if (!(await store.enqueue(q))) continue; // in the queue already (due meanwhile): it goes as a queued target, not as a rider
           if (chk.b.channel === 'vpn') vpn++;
           gone(w.bindingId);
@@ -392,7 +408,10 @@ export class Launcher {
       return false;
     }
     this.core.follow.launched(id, targets.map((t) => t.ip));
-    this.churn.launched(targets.filter((t) => !t.vpn), at);
+    for (const t of targets) {
+      const place = this.churnPlace(t.b);
+      if (place) this.churn.launched(place.key, t.identityId, at);
+    }
     for (const t of targets) this.core.results.rejoins.launched(t.b, at);
     counters.launches++;
     counters.targetsLaunched += targets.length;
