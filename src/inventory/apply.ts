@@ -239,7 +239,8 @@ function identityFor(s: Sighting, at: number, ops: ApplyOps, links: LinkRules): 
   const key = identityKey(s);
   const row = ops.identityByKey(key);
   const fields = identityFields(s, at);
-  const takesName = fields.hostKey !== null && (!row || (s.hostname != null && fields.hostKey !== row.host_key));
+  // (since when it holds a name that can link: generic names never do, and their time is not kept)
+  const takesName = isLinkableHostKey(fields.hostKey) && (!row || (s.hostname != null && fields.hostKey !== row.host_key));
   if (takesName) fields.hostKeySince = takingSince(fields.hostKey!, at, ops);
   if (row) {
     ops.touchIdentity(row.id, fields);

@@ -30,6 +30,11 @@ import {
 import { statement as st, type PgDb } from './db.js';
 
 const SCANNED_PER_HOST = 50;
+/**
+ * holders of a name that can link loaded per batch, first first: the name's first holder, and who
+ * follows it should it take another name within the batch (a name held by more is not exact then)
+ */
+const HOLDERS_PER_NAME = 1000;
 
 const S = {
   // joins against unnest (not `= ANY`): one index probe per key, not every row against every key
@@ -37,7 +42,7 @@ const S = {
     hs AS (SELECT h.id FROM unnest($4::text[]) AS k(hk) CROSS JOIN LATERAL (SELECT id FROM identities
       WHERE host_key = k.hk AND last_scanned_at IS NOT NULL ORDER BY last_scanned_at DESC, id DESC LIMIT $5) h),
     ow AS (SELECT o.id FROM unnest($6::text[]) AS k(hk) CROSS JOIN LATERAL (SELECT id FROM identities
-      WHERE host_key = k.hk AND host_key_since IS NOT NULL ORDER BY host_key_since, id LIMIT 1) o),
+      WHERE host_key = k.hk AND host_key_since IS NOT NULL ORDER BY host_key_since, id LIMIT ${HOLDERS_PER_NAME}) o),
     ob AS (
       SELECT b.id, b.ip, b.identity_id, b.channel, b.start_at, b.last_seen, b.vpn_user, b.remote_ip FROM unnest($2::text[]) AS a(ip) JOIN bindings b ON b.ip = a.ip AND b.end_at IS NULL
       UNION SELECT b.id, b.ip, b.identity_id, b.channel, b.start_at, b.last_seen, b.vpn_user, b.remote_ip FROM ik JOIN bindings b ON b.identity_id = ik.id AND b.end_at IS NULL
@@ -356,7 +361,7 @@ function lookups(sightings: Sighting[], linking: boolean) {
     if (isEnding(s.kind)) continue;
     keys.add(identityKey(s));
     const hk = identityFields(s, 0).hostKey;
-    if (hk !== null) named.add(hk);
+    if (isLinkableHostKey(hk)) named.add(hk);
     if (linking && isLinkableHostKey(hk)) hosts.add(hk);
   }
   return { ips: [...ips], keys: [...keys], users: [...users], hosts: [...hosts], named: [...named] };

@@ -31,7 +31,7 @@ const S = {
     up AS (INSERT INTO identities AS i (key, mac, duid, "user", hostname, host_key, host_key_since, first_seen, last_seen) VALUES ($1, $2, $3, $4, $5, $6, $10, $7, $7)
       ON CONFLICT (key) DO UPDATE SET last_seen = GREATEST(i.last_seen, $7), hostname = coalesce($5, i.hostname),
         host_key = CASE WHEN $5::text IS NULL THEN i.host_key ELSE $6 END,
-        host_key_since = CASE WHEN $5::text IS NULL OR $6::text IS NOT DISTINCT FROM i.host_key THEN i.host_key_since ELSE $10 END,
+        host_key_since = CASE WHEN $5::text IS NULL OR $6::text IS NOT DISTINCT FROM i.host_key THEN i.host_key_since ELSE coalesce($10, i.host_key_since) END,
         "user" = coalesce($4, i."user"), mac = coalesce($2, i.mac)
       RETURNING i.id, i.key, i."user"),
     open AS (${BINDING_SELECT} WHERE b.ip = $8 AND b.end_at IS NULL ORDER BY b.id DESC LIMIT 1)
@@ -147,7 +147,7 @@ export class PgInventory implements Inventory {
     const hk = hostKey(s.hostname) ?? null;
     const mayLink = this.links.on && isLinkableHostKey(hk);
     // (since when it holds the name, should it take it now: after the name's first holder, as apply.ts takingSince)
-    const since = hk === null ? null : nameTakenAt(await this.ownerOf(hk), at);
+    const since = isLinkableHostKey(hk) ? nameTakenAt(await this.ownerOf(hk), at) : null;
     const me = (await this.db.row<LinkFacts & { inserted: boolean; old_host_key: string | null; open: BindingRow | null; linked: Scanned[] }>(S.seen,
       [identityKey(s), s.mac ?? null, s.duid ?? null, s.user ?? null, s.hostname ?? null, hk, at, s.ip, mayLink, since]))!;
     // a new identity, or a new name: take the credit of identities already known under it
