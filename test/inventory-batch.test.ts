@@ -78,8 +78,9 @@ async function dump(store: Store) {
   const key = new Map((await all(store, 'SELECT id, key FROM identities')).map((i) => [Number(i.id), i.key as string]));
   const num = (v: unknown) => (v === null ? null : Number(v));
   return {
-    identities: (await all(store, `SELECT key, mac, duid, "user", hostname, host_key, host_key_since, first_seen, last_seen, last_scanned_at, last_scanned_via FROM identities ORDER BY id`))
-      .map((i) => ({ ...i, host_key_since: num(i.host_key_since), first_seen: num(i.first_seen), last_seen: num(i.last_seen), last_scanned_at: num(i.last_scanned_at) })),
+    identities: (await all(store, `SELECT key, mac, duid, "user", hostname, host_key, first_seen, last_seen, last_scanned_at, last_scanned_via FROM identities ORDER BY id`))
+      .map((i) => ({ ...i, first_seen: num(i.first_seen), last_seen: num(i.last_seen), last_scanned_at: num(i.last_scanned_at) })),
+    holders: (await all(store, 'SELECT host_key, identity_id FROM name_holders ORDER BY host_key')).map((h) => ({ host_key: h.host_key, identity: key.get(Number(h.identity_id)) })),
     bindings: (await all(store, 'SELECT identity_id, ip, channel, format, start_at, last_seen, expires_at, end_at, end_reason, renewals, vpn_user, remote_ip FROM bindings ORDER BY id'))
       .map((b) => ({ ...b, identity_id: key.get(Number(b.identity_id)), start_at: num(b.start_at), last_seen: num(b.last_seen), expires_at: num(b.expires_at), end_at: num(b.end_at), renewals: num(b.renewals) })),
     sightings: (await all(store, 'SELECT at, kind, ip, identity_id, binding_id, format, source, json FROM sightings ORDER BY id'))
@@ -114,6 +115,8 @@ describe.skipIf(!!pg.skip)('batched PostgreSQL apply = SQLite = PostgreSQL one a
     }
     const [lite, batched, each] = await Promise.all(stores.map(dump));
     expect(batched.identities).toEqual(lite.identities);
+    expect(batched.holders).toEqual(lite.holders);
+    expect(each.holders).toEqual(lite.holders);
     expect(batched.bindings).toEqual(lite.bindings);
     expect(batched.sightings).toEqual(lite.sightings);
     expect(batched.named(results[1])).toEqual(lite.named(results[0]));

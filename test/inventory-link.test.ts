@@ -96,6 +96,14 @@ describe.each(STORE_KINDS)('inventory on $name: hostname linking (one laptop on 
     const backdated = await one(inv, s({ kind: 'lease', ip: '10.0.0.71', mac: '02:00:00:00:02:71', hostname: 'lt-0042', durationS: 86400, at: new Date(T0 - 86_400_000).toISOString() }));
     await inv.markScanned([backdated.identityId!], ms(67), 'onsight');
     expect((await inv.identity(vpn.identityId!))?.lastScannedAt).toBe(ms(20));
+    // the laptop's office MAC renamed away for a moment (a forged line, a spoofed DHCP request): the rogue
+    // does not become the first holder, and the laptop is the first holder again once back (review, session 42)
+    await one(inv, s({ kind: 'renew', ip: '10.0.0.42', mac: M, hostname: 'not-a-laptop', durationS: 86400, at: at(68) }));
+    const rogue3 = await one(inv, lease(68, 'LT-0042', '02:00:00:00:02:72', '10.0.0.72'));
+    await inv.markScanned([rogue3.identityId!], ms(68.5), 'onsight');
+    expect((await inv.identity(vpn.identityId!))?.lastScannedAt).toBe(ms(20));
+    await one(inv, s({ kind: 'renew', ip: '10.0.0.42', mac: M, hostname: 'lt-0042', durationS: 86400, at: at(69) }));
+    await one(inv, s({ kind: 'release', ip: '10.0.0.72', mac: '02:00:00:00:02:72', at: at(69) }));
     // the laptop's later identities take the first holder's credit, never a rogue's
     for (const [ip, mac] of [['10.0.0.66', '02:00:00:00:02:66'], ['10.0.0.67', '02:00:00:00:02:67'], ['10.0.0.70', '02:00:00:00:02:70'], ['10.0.0.71', '02:00:00:00:02:71'], ['10.0.0.42', M]]) {
       await one(inv, s({ kind: 'release', ip, mac, at: at(70) }));
@@ -176,7 +184,7 @@ describe('inventory in SQLite: schema and plans', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'onsight-link-')), 'state.db');
     const db = openDatabase(file);
     // back to schema 3, with identities written by an older onsight
-    db.exec('DROP INDEX identities_host_key; DROP INDEX bindings_ip_start; ALTER TABLE identities DROP COLUMN host_key; ALTER TABLE queue RENAME COLUMN last_seen TO leave_by; DROP TABLE positions; DROP TABLE operator_marks; ALTER TABLE intents DROP COLUMN epoch; DROP TABLE scan_credits; DROP TABLE learned_state; DROP TABLE pruned_intent_counts; DROP INDEX intent_targets_identity; DROP INDEX queue_identity; DROP INDEX queue_intent; DROP INDEX bindings_open_vpn_user; ALTER TABLE bindings DROP COLUMN vpn_user; ALTER TABLE bindings DROP COLUMN remote_ip; ALTER TABLE identities DROP COLUMN host_key_since; PRAGMA user_version = 3;');
+    db.exec('DROP INDEX identities_host_key; DROP INDEX bindings_ip_start; ALTER TABLE identities DROP COLUMN host_key; ALTER TABLE queue RENAME COLUMN last_seen TO leave_by; DROP TABLE positions; DROP TABLE operator_marks; ALTER TABLE intents DROP COLUMN epoch; DROP TABLE scan_credits; DROP TABLE learned_state; DROP TABLE pruned_intent_counts; DROP INDEX intent_targets_identity; DROP INDEX queue_identity; DROP INDEX queue_intent; DROP INDEX bindings_open_vpn_user; ALTER TABLE bindings DROP COLUMN vpn_user; ALTER TABLE bindings DROP COLUMN remote_ip; DROP TABLE name_holders; PRAGMA user_version = 3;');
     const ins = db.prepare('INSERT INTO identities (key, hostname, first_seen, last_seen, last_scanned_at) VALUES (?, ?, 0, 0, ?)');
     ins.run(`mac:${M}`, ' LT-0042.corp.example', 1000);
     ins.run('user:bob', null, null);

@@ -126,9 +126,9 @@ describe('the user\'s sessions are found by an index (SQLite)', () => {
   });
 });
 
-/** The store as an onsight before the session columns left it (SQLite 13, PostgreSQL 6): those columns, the index and the later host_key_since gone. */
+/** The store as an onsight before the session columns left it (SQLite 13, PostgreSQL 6): those columns, the index and the later name_holders gone. */
 async function backBeforeSessionColumns(name: string, store: Store): Promise<void> {
-  const undo = 'DROP INDEX bindings_open_vpn_user; ALTER TABLE bindings DROP COLUMN vpn_user; ALTER TABLE bindings DROP COLUMN remote_ip; ALTER TABLE identities DROP COLUMN host_key_since;';
+  const undo = 'DROP INDEX bindings_open_vpn_user; ALTER TABLE bindings DROP COLUMN vpn_user; ALTER TABLE bindings DROP COLUMN remote_ip; DROP TABLE name_holders;';
   if (name === 'sqlite') {
     (store as SqliteStore).db.exec(`${undo} PRAGMA user_version = 13;`);
     return;

@@ -238,14 +238,14 @@ describe.skipIf(!!pgKind.skip)('onsight state copy --to postgres', () => {
     const run = spawnSync(process.execPath, [CLI, 'state', 'copy', '--to', 'postgres', '--from', file, '--config', pgYaml], { encoding: 'utf8' });
     expect(run.stderr).toContain('identities: 4 rows');
     expect(run.status).toBe(0);
-    expect(run.stdout).toMatch(/copied .* to postgresql .*: 27 rows, counts verified/);
-    for (const [table, n] of [['identities', 4], ['bindings', 4], ['sightings', 5], ['checkpoints', 1], ['positions', 1], ['queue', 1], ['intents', 1], ['intent_targets', 1], ['decisions', 6], ['operator_marks', 1], ['scan_credits', 1], ['learned_state', 1]] as const) {
+    expect(run.stdout).toMatch(/copied .* to postgresql .*: 28 rows, counts verified/);
+    for (const [table, n] of [['identities', 4], ['name_holders', 1], ['bindings', 4], ['sightings', 5], ['checkpoints', 1], ['positions', 1], ['queue', 1], ['intents', 1], ['intent_targets', 1], ['decisions', 6], ['operator_marks', 1], ['scan_credits', 1], ['learned_state', 1]] as const) {
       expect(run.stdout).toMatch(new RegExp(`\\n  ${table} +${n}\\n`));
     }
     const target = new PgStore(new PgDb({ ...(admin as PgStore).db.pool.options, database: name, max: 2 }), OPTS);
     const again = spawnSync(process.execPath, [CLI, 'state', 'copy', '--to', 'postgres', '--from', file, '--config', pgYaml], { encoding: 'utf8' });
     expect(again.status).toBe(1);
-    expect(again.stderr).toMatch(/is not empty \(identities 4, bindings 4, .*\): copy into an empty database, or pass --force/);
+    expect(again.stderr).toMatch(/is not empty \(identities 4, name_holders 1, bindings 4, .*\): copy into an empty database, or pass --force/);
 
     // the views print the same from either state
     const sqliteCfg = configFor(file), pgCfg = configFor(state);

@@ -20,8 +20,6 @@ export interface IdentityFields {
   user: string | null;
   hostname: string | null;
   hostKey: string | null;
-  /** since when the identity holds its host key (ownerOf), set when it takes one; null: as it was */
-  hostKeySince: number | null;
   at: number;
 }
 
@@ -83,8 +81,10 @@ export interface ApplyOps {
   /** last_seen forward; hostname, user, mac replaced where the sighting has them (host key with the hostname) */
   touchIdentity(id: number, f: IdentityFields): void;
   linkFacts(id: number): LinkFacts | undefined;
-  /** the identity that took host key `hk` first (earliest host_key_since, then lowest id), and since when */
-  ownerOf(hk: string): { id: number; since: number } | undefined;
+  /** the first identity recorded to take host key `hk` (claimName) */
+  firstHolder(hk: string): number | undefined;
+  /** record `identityId` as `hk`'s first holder, unless it has one */
+  claimName(hk: string, identityId: number): void;
   /** identities under the host key with a last scan, newest scan first (ties: highest id), at most 50 */
   scannedByHost(hk: string): ScannedIdentity[];
   /** last scan moves forward only */
@@ -139,7 +139,7 @@ export const channelOf = (kind: string): 'dhcp' | 'vpn' => (kind === 'tunnel-up'
 
 /** The identity fields of a (capped) sighting. */
 export function identityFields(s: Sighting, at: number): IdentityFields {
-  return { mac: s.mac ?? null, duid: s.duid ?? null, user: s.user ?? null, hostname: s.hostname ?? null, hostKey: hostKey(s.hostname) ?? null, hostKeySince: null, at };
+  return { mac: s.mac ?? null, duid: s.duid ?? null, user: s.user ?? null, hostname: s.hostname ?? null, hostKey: hostKey(s.hostname) ?? null, at };
 }
 
 /** Apply one sighting: the inventory's rules (see inventory.ts's header), on `ops`. */
@@ -239,32 +239,24 @@ function identityFor(s: Sighting, at: number, ops: ApplyOps, links: LinkRules): 
   const key = identityKey(s);
   const row = ops.identityByKey(key);
   const fields = identityFields(s, at);
-  // (since when it holds a name that can link: generic names never do, and their time is not kept)
-  const takesName = isLinkableHostKey(fields.hostKey) && (!row || (s.hostname != null && fields.hostKey !== row.host_key));
-  if (takesName) fields.hostKeySince = takingSince(fields.hostKey!, at, ops);
   if (row) {
     ops.touchIdentity(row.id, fields);
     // a new name: take the credit of identities already known under it
-    if (s.hostname != null && fields.hostKey !== row.host_key) inheritScan(row.id, fields.hostKey, s, ops, links);
+    if (s.hostname != null && fields.hostKey !== row.host_key) {
+      claim(fields.hostKey, row.id, ops);
+      inheritScan(row.id, fields.hostKey, s, ops, links);
+    }
     return row.id;
   }
   const id = ops.insertIdentity(key, fields);
+  claim(fields.hostKey, id, ops);
   inheritScan(id, fields.hostKey, s, ops, links);
   return id;
 }
 
-/**
- * When an identity that takes host key `hk` now holds it from: the line's time, but never before
- * the name's holder since: a line's time is the sender's to write, and an old one would make a
- * newcomer the name's first holder (ownerOf, LinkRules.corroborated).
- */
-function takingSince(hk: string, at: number, ops: ApplyOps): number {
-  return nameTakenAt(ops.ownerOf(hk), at);
-}
-
-/** takingSince, given the name's first holder now (the PostgreSQL one-at-a-time path reads it itself). */
-export function nameTakenAt(owner: { since: number } | undefined, at: number): number {
-  return owner ? Math.max(at, owner.since + 1) : at;
+/** A name that can link taken by identity `id`: its first holder, if it has none (linking.ts). */
+function claim(hk: string | null, id: number, ops: ApplyOps): void {
+  if (isLinkableHostKey(hk)) ops.claimName(hk, id);
 }
 
 /** Let identity `id`, seen in `s`, take the newest last scan among corroborated identities with its host key (only forward). */
@@ -274,7 +266,7 @@ function inheritScan(id: number, hk: string | null, s: Sighting, ops: ApplyOps, 
   if (!me) return;
   const here = [{ ip: s.ip, channel: channelOf(s.kind) }, ...ops.openByIdentity(id)];
   for (const other of ops.scannedByHost(hk)) {
-    if (other.id === id || !links.corroborated(other, me, hk, () => ops.ownerOf(hk)?.id === other.id, () => apart(here, ops.openByIdentity(other.id)))) continue;
+    if (other.id === id || !links.corroborated(other, me, hk, () => ops.firstHolder(hk) === other.id, () => apart(here, ops.openByIdentity(other.id)))) continue;
     ops.markScanned(id, other.at, linkedVia(other.via, other.key));
     return;
   }

@@ -77,7 +77,7 @@ export function toView(r: BindingRow): BindingView {
   return v;
 }
 
-export { MAX_HOSTNAME, MAX_USER, capNames, channelOf, identityKey, contradicts, END_KIND, expiryOf, learnedLease, movesDhcp, nameTakenAt, sessionToEnd, staleForAddress, staleForDevice, vpnSession, type OpenVpnSession } from './apply.js';
+export { MAX_HOSTNAME, MAX_USER, capNames, channelOf, identityKey, contradicts, END_KIND, expiryOf, learnedLease, movesDhcp, sessionToEnd, staleForAddress, staleForDevice, vpnSession, type OpenVpnSession } from './apply.js';
 
 /** The inventory in SQLite: synchronous better-sqlite3 underneath, behind the async gate of its connection. */
 export class SqliteInventory implements Inventory {
@@ -92,11 +92,10 @@ export class SqliteInventory implements Inventory {
     this.gate = gateOf(db);
     this.stmt = {
       identityByKey: db.prepare('SELECT id, host_key FROM identities WHERE key = ?'),
-      insertIdentity: db.prepare(`INSERT INTO identities (key, mac, duid, user, hostname, host_key, host_key_since, first_seen, last_seen)
-        VALUES (@key, @mac, @duid, @user, @hostname, @hostKey, @hostKeySince, @at, @at)`),
+      insertIdentity: db.prepare(`INSERT INTO identities (key, mac, duid, user, hostname, host_key, first_seen, last_seen)
+        VALUES (@key, @mac, @duid, @user, @hostname, @hostKey, @at, @at)`),
       touchIdentity: db.prepare(`UPDATE identities SET last_seen = max(last_seen, @at),
         hostname = coalesce(@hostname, hostname), host_key = CASE WHEN @hostname IS NULL THEN host_key ELSE @hostKey END,
-        host_key_since = coalesce(@hostKeySince, host_key_since),
         user = coalesce(@user, user), mac = coalesce(@mac, mac) WHERE id = @id`),
       openByIp: db.prepare(`${BINDING_SELECT} WHERE b.ip = ? AND b.end_at IS NULL ORDER BY b.id DESC LIMIT 1`),
       bindingById: db.prepare(`${BINDING_SELECT} WHERE b.id = ?`),
@@ -127,9 +126,8 @@ export class SqliteInventory implements Inventory {
         WHERE host_key = ? AND last_scanned_at IS NOT NULL ORDER BY last_scanned_at DESC, id DESC LIMIT 50`),
       byHost: db.prepare('SELECT id, key, user FROM identities WHERE host_key = ? LIMIT 1000'),
       linkFacts: db.prepare('SELECT id, key, user, host_key FROM identities WHERE id = ?'),
-      // (a host key's identities are few: the index finds them, the sort is theirs)
-      ownerOf: db.prepare(`SELECT id, host_key_since AS since FROM identities WHERE host_key = ? AND host_key_since IS NOT NULL
-        ORDER BY host_key_since, id LIMIT 1`),
+      firstHolder: db.prepare('SELECT identity_id FROM name_holders WHERE host_key = ?').pluck(),
+      claimName: db.prepare('INSERT INTO name_holders (host_key, identity_id) VALUES (?, ?) ON CONFLICT (host_key) DO NOTHING'),
       expired: db.prepare('SELECT id FROM bindings INDEXED BY bindings_open_expiry WHERE end_at IS NULL AND expires_at IS NOT NULL AND expires_at < ?'),
       present: db.prepare(`${BINDING_SELECT} WHERE b.end_at IS NULL AND (b.expires_at IS NULL OR b.expires_at >= ?) ORDER BY b.ip`),
       presentOf: db.prepare(`${BINDING_SELECT} WHERE b.identity_id = ? AND b.end_at IS NULL AND (b.expires_at IS NULL OR b.expires_at >= ?)`),
@@ -193,7 +191,8 @@ export class SqliteInventory implements Inventory {
     insertIdentity: (key, f) => Number(this.stmt.insertIdentity.run({ key, ...f }).lastInsertRowid),
     touchIdentity: (id, f) => void this.stmt.touchIdentity.run({ ...f, id }),
     linkFacts: (id) => this.stmt.linkFacts.get(id) as LinkFacts | undefined,
-    ownerOf: (hk) => this.stmt.ownerOf.get(hk) as { id: number; since: number } | undefined,
+    firstHolder: (hk) => this.stmt.firstHolder.get(hk) as number | undefined,
+    claimName: (hk, id) => void this.stmt.claimName.run(hk, id),
     scannedByHost: (hk) => this.stmt.scannedByHost.all(hk) as (LinkFacts & { at: number; via: string | null })[],
     markScanned: (id, at, via) => void this.stmt.markScanned.run({ id, at, via }),
     openByIdentity: (id) => this.stmt.openByIdentity.all(id) as { id: number; ip: string; channel: string; lastSeen: number }[],
@@ -374,7 +373,7 @@ export class SqliteInventory implements Inventory {
         done.add(`${id}`);
         for (const other of this.stmt.byHost.all(hk) as LinkFacts[]) {
           const whereabouts = (identity: number) => this.stmt.openByIdentity.all(identity) as Whereabouts;
-          const first = () => (this.stmt.ownerOf.get(hk) as { id: number } | undefined)?.id === id;
+          const first = () => this.stmt.firstHolder.get(hk) === id;
           if (other.id !== id && !identityIds.includes(other.id) && this.links.corroborated(me, other, hk, first, () => apart(whereabouts(id), whereabouts(other.id)))) {
             this.stmt.markScanned.run({ id: other.id, at, via: linkedVia(via, me.key) });
           }

@@ -41,14 +41,14 @@ export class LinkRules {
   /**
    * May `giver`'s scan credit `taker`, both under one host key? Only with more than the name to go
    * on: the same user; or a name the operator's patterns vouch for, from the name's first holder
-   * (`giverHeldItFirst`: the identity that took the host key before any other now holding it) and
-   * unless `apartNow` says the two are at two addresses of one network at once (`apart`). The
-   * pattern vouches for a name, not for whoever claims it: a LAN device naming itself like a laptop
-   * had its own scan credited to the laptop (never scanned then) and took the laptop's (identity
-   * probe, session 41); ranked by when they were first seen, a device known earlier under another
-   * name still gave the laptop its scan by renaming itself (reviews, session 42). A device that
-   * takes the name of a laptop known under it gives the laptop nothing, whenever it came and
-   * whatever it was called before.
+   * (`giverHeldItFirst`: the first identity onsight saw take it, whatever it is called now) and unless
+   * `apartNow` says the two are at two addresses of one network at once (`apart`). The pattern
+   * vouches for a name, not for whoever claims it: a LAN device naming itself like a laptop had its
+   * own scan credited to the laptop (never scanned then) and took the laptop's (identity probe,
+   * session 41); ranked by first sighting, or by whoever holds the name first now, a device still
+   * got there by renaming itself, by a backdated line, or by having the laptop's MAC renamed away for
+   * a moment (reviews, session 42). The first holder is recorded once, in the order lines are
+   * applied, and is not lost when it takes another name.
    */
   corroborated(giver: LinkFacts, taker: LinkFacts, hk: string, giverHeldItFirst: () => boolean, apartNow: () => boolean): boolean {
     const e = this.evidence(giver, taker, hk);

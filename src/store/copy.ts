@@ -17,7 +17,7 @@ import { lockStateFile } from './lock.js';
 import { PgDb } from './postgres/db.js';
 
 /** The store's tables, parents before children (foreign keys). */
-export const STATE_TABLES = ['identities', 'bindings', 'sightings', 'checkpoints', 'positions', 'queue', 'intents', 'intent_targets', 'pruned_intent_counts', 'decisions', 'operator_marks', 'scan_credits', 'learned_state'] as const;
+export const STATE_TABLES = ['identities', 'name_holders', 'bindings', 'sightings', 'checkpoints', 'positions', 'queue', 'intents', 'intent_targets', 'pruned_intent_counts', 'decisions', 'operator_marks', 'scan_credits', 'learned_state'] as const;
 type Table = (typeof STATE_TABLES)[number];
 
 /** tables whose id comes from an identity sequence, moved past the copied ids */

@@ -186,10 +186,14 @@ const MIGRATIONS: (string | ((db: DB) => void))[] = [
     for (const r of open) set.run(r.user.toLowerCase(), r.id);
     db.exec('CREATE INDEX bindings_open_vpn_user ON bindings(vpn_user) WHERE end_at IS NULL AND vpn_user IS NOT NULL;');
   },
-  // 15: since when an identity holds its host key: a name linkHostPatterns vouches for gives credit
-  // only from its first holder (inventory/linking.ts). Known names: since the identity was first seen
-  `ALTER TABLE identities ADD COLUMN host_key_since INTEGER;
-  UPDATE identities SET host_key_since = first_seen WHERE host_key IS NOT NULL;`,
+  // 15: each host name's first holder: a name linkHostPatterns vouches for gives credit from it only
+  // (inventory/linking.ts). Names already known: the identity first seen among those holding it now
+  `CREATE TABLE name_holders (
+    host_key TEXT PRIMARY KEY,
+    identity_id INTEGER NOT NULL       -- no foreign key: a holder forgotten by the prune stays the name's first
+  );
+  INSERT OR IGNORE INTO name_holders (host_key, identity_id)
+    SELECT host_key, id FROM identities WHERE host_key IS NOT NULL ORDER BY first_seen, id;`,
 ];
 
 /**

@@ -3,8 +3,8 @@
  * two per sighting: (1) one query loads every row the batch can touch (the identities of its keys,
  * the open bindings of its addresses, of those identities, of the users a 0.0.0.0 tunnel-down
  * names (by the session's folded user) and of the scanned identities under its host keys, those
- * identities (where they are decides a link by pattern: linking.ts apart) and each host key's first
- * holder (ownerOf)); (2) the inventory's rules
+ * identities (where they are decides a link by pattern: linking.ts apart), and its names' first
+ * holders); (2) the inventory's rules
  * (src/inventory/apply.ts, the same code SQLite runs) apply the sightings one after another, in
  * order, to that in-memory copy, so a batch that repeats an address or an identity sees its own
  * earlier effects exactly as the one-at-a-time path would; (3) one statement writes the result
@@ -30,43 +30,36 @@ import {
 import { statement as st, type PgDb } from './db.js';
 
 const SCANNED_PER_HOST = 50;
-/**
- * holders of a name that can link loaded per batch, first first: the name's first holder, and who
- * follows it should it take another name within the batch (a name held by more is not exact then)
- */
-const HOLDERS_PER_NAME = 1000;
 
 const S = {
   // joins against unnest (not `= ANY`): one index probe per key, not every row against every key
   load: st('batch_load', `WITH ik AS (SELECT i.id FROM unnest($1::text[]) AS k(key) JOIN identities i ON i.key = k.key),
     hs AS (SELECT h.id FROM unnest($4::text[]) AS k(hk) CROSS JOIN LATERAL (SELECT id FROM identities
       WHERE host_key = k.hk AND last_scanned_at IS NOT NULL ORDER BY last_scanned_at DESC, id DESC LIMIT $5) h),
-    ow AS (SELECT o.id FROM unnest($6::text[]) AS k(hk) CROSS JOIN LATERAL (SELECT id FROM identities
-      WHERE host_key = k.hk AND host_key_since IS NOT NULL ORDER BY host_key_since, id LIMIT ${HOLDERS_PER_NAME}) o),
     ob AS (
       SELECT b.id, b.ip, b.identity_id, b.channel, b.start_at, b.last_seen, b.vpn_user, b.remote_ip FROM unnest($2::text[]) AS a(ip) JOIN bindings b ON b.ip = a.ip AND b.end_at IS NULL
       UNION SELECT b.id, b.ip, b.identity_id, b.channel, b.start_at, b.last_seen, b.vpn_user, b.remote_ip FROM ik JOIN bindings b ON b.identity_id = ik.id AND b.end_at IS NULL
       UNION SELECT b.id, b.ip, b.identity_id, b.channel, b.start_at, b.last_seen, b.vpn_user, b.remote_ip FROM unnest($3::text[]) AS u(name)
         JOIN bindings b ON b.vpn_user = u.name AND b.end_at IS NULL AND b.channel = 'vpn'
       UNION SELECT b.id, b.ip, b.identity_id, b.channel, b.start_at, b.last_seen, b.vpn_user, b.remote_ip FROM hs JOIN bindings b ON b.identity_id = hs.id AND b.end_at IS NULL),
-    ids AS (SELECT id FROM ik UNION SELECT identity_id FROM ob UNION SELECT id FROM hs UNION SELECT id FROM ow)
-    SELECT (SELECT coalesce(json_agg(json_build_array(i.id, i.key, i.mac, i."user", i.hostname, i.host_key, i.last_scanned_at, i.last_scanned_via, i.host_key_since)), '[]')
+    ids AS (SELECT id FROM ik UNION SELECT identity_id FROM ob UNION SELECT id FROM hs)
+    SELECT (SELECT coalesce(json_agg(json_build_array(i.id, i.key, i.mac, i."user", i.hostname, i.host_key, i.last_scanned_at, i.last_scanned_via)), '[]')
         FROM ids JOIN identities i ON i.id = ids.id) AS identities,
-      (SELECT coalesce(json_agg(json_build_array(id, ip, identity_id, channel, start_at, last_seen, vpn_user, remote_ip) ORDER BY id), '[]') FROM ob) AS bindings`),
+      (SELECT coalesce(json_agg(json_build_array(id, ip, identity_id, channel, start_at, last_seen, vpn_user, remote_ip) ORDER BY id), '[]') FROM ob) AS bindings,
+      (SELECT coalesce(json_agg(json_build_array(n.host_key, n.identity_id)), '[]') FROM unnest($6::text[]) AS k(hk) JOIN name_holders n ON n.host_key = k.hk) AS holders`),
   ids: st('batch_ids', `SELECT ARRAY(SELECT nextval((SELECT pg_get_serial_sequence('identities', 'id'))::regclass) FROM generate_series(1, $1::int)) AS identities,
     ARRAY(SELECT nextval((SELECT pg_get_serial_sequence('bindings', 'id'))::regclass) FROM generate_series(1, $2::int)) AS bindings`),
   // each part's rows as one JSON parameter: PostgreSQL parses one JSON text far faster than dozens of array parameters
   write: st('batch_write', `WITH
-    ni AS (INSERT INTO identities (id, key, mac, duid, "user", hostname, host_key, host_key_since, first_seen, last_seen, last_scanned_at, last_scanned_via)
-      SELECT id, key, mac, duid, "user", hostname, host_key, host_key_since, first_seen, last_seen, last_scanned_at, last_scanned_via FROM json_to_recordset($1::json)
-        AS v(id bigint, key text, mac text, duid text, "user" text, hostname text, host_key text, host_key_since bigint, first_seen bigint, last_seen bigint, last_scanned_at bigint, last_scanned_via text)),
+    ni AS (INSERT INTO identities (id, key, mac, duid, "user", hostname, host_key, first_seen, last_seen, last_scanned_at, last_scanned_via)
+      SELECT id, key, mac, duid, "user", hostname, host_key, first_seen, last_seen, last_scanned_at, last_scanned_via FROM json_to_recordset($1::json)
+        AS v(id bigint, key text, mac text, duid text, "user" text, hostname text, host_key text, first_seen bigint, last_seen bigint, last_scanned_at bigint, last_scanned_via text)),
     ui AS (UPDATE identities i SET last_seen = GREATEST(i.last_seen, coalesce(v.at, i.last_seen)),
         hostname = coalesce(v.hostname, i.hostname), host_key = CASE WHEN v.hostname IS NULL THEN i.host_key ELSE v.host_key END,
-        host_key_since = coalesce(v.host_key_since, i.host_key_since),
         "user" = coalesce(v."user", i."user"), mac = coalesce(v.mac, i.mac),
         last_scanned_at = CASE WHEN v.scan_at > coalesce(i.last_scanned_at, -1) THEN v.scan_at ELSE i.last_scanned_at END,
         last_scanned_via = CASE WHEN v.scan_at > coalesce(i.last_scanned_at, -1) THEN v.scan_via ELSE i.last_scanned_via END
-      FROM json_to_recordset($2::json) AS v(id bigint, at bigint, hostname text, host_key text, host_key_since bigint, "user" text, mac text, scan_at bigint, scan_via text)
+      FROM json_to_recordset($2::json) AS v(id bigint, at bigint, hostname text, host_key text, "user" text, mac text, scan_at bigint, scan_via text)
       WHERE i.id = v.id),
     nb AS (INSERT INTO bindings (id, ip, identity_id, channel, format, start_at, last_seen, expires_at, end_at, end_reason, renewals, vpn_user, remote_ip)
       SELECT id, ip, identity_id, channel, format, start_at, last_seen, expires_at, end_at, end_reason, renewals, vpn_user, remote_ip FROM json_to_recordset($3::json)
@@ -82,7 +75,9 @@ const S = {
       WHERE b.id = v.id),
     ns AS (INSERT INTO sightings (at, kind, ip, identity_id, binding_id, format, source, json)
       SELECT at, kind, ip, identity_id, binding_id, format, source, json FROM json_to_recordset($5::json)
-        AS v(n int, at bigint, kind text, ip text, identity_id bigint, binding_id bigint, format text, source text, json text) ORDER BY n)
+        AS v(n int, at bigint, kind text, ip text, identity_id bigint, binding_id bigint, format text, source text, json text) ORDER BY n),
+    nh AS (INSERT INTO name_holders (host_key, identity_id) SELECT host_key, identity_id FROM json_to_recordset($6::json) AS v(host_key text, identity_id bigint)
+      ON CONFLICT (host_key) DO NOTHING)
     SELECT 1 AS done`),
 };
 
@@ -94,15 +89,13 @@ interface Ident {
   user: string | null;
   hostname: string | null;
   hostKey: string | null;
-  /** since when it holds hostKey (ownerOf) */
-  hostKeySince: number | null;
   lastScannedAt: number | null;
   lastScannedVia: string | null;
   /** the order of ids (new rows come after every stored one): ties between equal last scans */
   rank: number;
   created?: { firstSeen: number; lastSeen: number };
   /** what this batch writes to a stored identity */
-  touched?: { at: number; hostname: string | null; hostKey: string | null; hostKeySince: number | null; user: string | null; mac: string | null };
+  touched?: { at: number; hostname: string | null; hostKey: string | null; user: string | null; mac: string | null };
   scanned?: boolean;
 }
 
@@ -142,10 +135,14 @@ class BatchModel implements ApplyOps {
   readonly newIdents: Ident[] = [];
   readonly newBinds: Bind[] = [];
   readonly records: SightingRecord[] = [];
+  /** the first holders of the batch's names that can link (as stored, then as this batch claims them) */
+  private readonly holders = new Map<string, number>();
+  readonly newHolders: [string, number][] = [];
 
-  constructor(identities: unknown[][], bindings: unknown[][]) {
-    for (const [id, key, mac, user, hostname, hostKey, at, via, since] of identities as [number, string, string | null, string | null, string | null, string | null, number | null, string | null, number | null][]) {
-      this.addIdent({ id, key, mac, duid: null, user, hostname, hostKey, hostKeySince: since, lastScannedAt: at, lastScannedVia: via, rank: id });
+  constructor(identities: unknown[][], bindings: unknown[][], holders: unknown[][]) {
+    for (const [hk, id] of holders as [string, number][]) this.holders.set(hk, Number(id));
+    for (const [id, key, mac, user, hostname, hostKey, at, via] of identities as [number, string, string | null, string | null, string | null, string | null, number | null, string | null][]) {
+      this.addIdent({ id, key, mac, duid: null, user, hostname, hostKey, lastScannedAt: at, lastScannedVia: via, rank: id });
     }
     for (const [id, ip, identityId, channel, startAt, lastSeen, vpnUser, remoteIp] of bindings as [number, string, number, string, number, number, string | null, string | null][]) {
       this.addBind({ id, ip, identityId, channel, startAt, lastSeen, open: true, renewed: 0, vpnUser, remoteIp });
@@ -160,7 +157,7 @@ class BatchModel implements ApplyOps {
 
   /** anything to write: a row created or changed, a sighting recorded */
   get changed(): boolean {
-    return this.newIdents.length > 0 || this.newBinds.length > 0 || this.records.length > 0
+    return this.newIdents.length > 0 || this.newBinds.length > 0 || this.records.length > 0 || this.newHolders.length > 0
       || [...this.idents.values()].some((i) => i.touched || i.scanned) || [...this.binds.values()].some((b) => b.renewed || b.end);
   }
 
@@ -203,7 +200,7 @@ class BatchModel implements ApplyOps {
   insertIdentity(key: string, f: IdentityFields): number {
     const n = this.newIdents.length + 1;
     const i: Ident = {
-      id: -n, key, mac: f.mac, duid: f.duid, user: f.user, hostname: f.hostname, hostKey: f.hostKey, hostKeySince: f.hostKeySince,
+      id: -n, key, mac: f.mac, duid: f.duid, user: f.user, hostname: f.hostname, hostKey: f.hostKey,
       lastScannedAt: null, lastScannedVia: null, rank: NEW_RANK + n, created: { firstSeen: f.at, lastSeen: f.at },
     };
     this.newIdents.push(i);
@@ -218,7 +215,6 @@ class BatchModel implements ApplyOps {
       i.hostname = f.hostname;
       i.hostKey = f.hostKey;
     }
-    i.hostKeySince = f.hostKeySince ?? i.hostKeySince;
     i.user = f.user ?? i.user;
     i.mac = f.mac ?? i.mac;
     this.hostIndex(i, was, i.hostKey);
@@ -226,9 +222,8 @@ class BatchModel implements ApplyOps {
       i.created.lastSeen = Math.max(i.created.lastSeen, f.at);
       return;
     }
-    const t = (i.touched ??= { at: f.at, hostname: null, hostKey: null, hostKeySince: null, user: null, mac: null });
+    const t = (i.touched ??= { at: f.at, hostname: null, hostKey: null, user: null, mac: null });
     t.at = Math.max(t.at, f.at);
-    t.hostKeySince = f.hostKeySince ?? t.hostKeySince;
     if (f.hostname !== null) {
       t.hostname = f.hostname;
       t.hostKey = f.hostKey;
@@ -237,13 +232,14 @@ class BatchModel implements ApplyOps {
     t.mac = f.mac ?? t.mac;
   }
 
-  ownerOf(hk: string): { id: number; since: number } | undefined {
-    let best: Ident | undefined;
-    for (const i of this.byHost.get(hk) ?? []) {
-      if (i.hostKeySince === null) continue;
-      if (!best || i.hostKeySince < best.hostKeySince! || (i.hostKeySince === best.hostKeySince && i.rank < best.rank)) best = i;
-    }
-    return best && { id: best.id, since: best.hostKeySince! };
+  firstHolder(hk: string): number | undefined {
+    return this.holders.get(hk);
+  }
+
+  claimName(hk: string, identityId: number): void {
+    if (this.holders.has(hk)) return;
+    this.holders.set(hk, identityId);
+    this.newHolders.push([hk, identityId]);
   }
 
   linkFacts(id: number): { id: number; key: string; user: string | null } | undefined {
@@ -314,17 +310,17 @@ class BatchModel implements ApplyOps {
     this.records.push(r);
   }
 
-  /** The batch's writes as the write statement's five JSON parameters, new ids resolved with `id`. */
+  /** The batch's writes as the write statement's six JSON parameters, new ids resolved with `id`. */
   writeParams(id: { ident: (n: number) => number; bind: (n: number) => number }): string[] {
     const stored = [...this.idents.values()].filter((i) => !i.created && (i.touched || i.scanned));
     const changed = [...this.binds.values()].filter((b) => !b.created && (b.renewed || b.end));
     return [
       this.newIdents.map((i) => ({
-        id: id.ident(i.id), key: i.key, mac: i.mac, duid: i.duid, user: i.user, hostname: i.hostname, host_key: i.hostKey, host_key_since: i.hostKeySince,
+        id: id.ident(i.id), key: i.key, mac: i.mac, duid: i.duid, user: i.user, hostname: i.hostname, host_key: i.hostKey,
         first_seen: i.created!.firstSeen, last_seen: i.created!.lastSeen, last_scanned_at: i.lastScannedAt, last_scanned_via: i.lastScannedVia,
       })),
       stored.map((i) => ({
-        id: i.id, at: i.touched?.at ?? null, hostname: i.touched?.hostname ?? null, host_key: i.touched?.hostKey ?? null, host_key_since: i.touched?.hostKeySince ?? null, user: i.touched?.user ?? null,
+        id: i.id, at: i.touched?.at ?? null, hostname: i.touched?.hostname ?? null, host_key: i.touched?.hostKey ?? null, user: i.touched?.user ?? null,
         mac: i.touched?.mac ?? null, scan_at: i.scanned ? i.lastScannedAt : null, scan_via: i.scanned ? i.lastScannedVia : null,
       })),
       this.newBinds.map((b) => ({
@@ -340,6 +336,7 @@ class BatchModel implements ApplyOps {
         n, at: r.at, kind: r.kind, ip: r.ip, identity_id: r.identityId === null ? null : id.ident(r.identityId),
         binding_id: r.bindingId === null ? null : id.bind(r.bindingId), format: r.format, source: r.source, json: r.json,
       })),
+      this.newHolders.map(([hk, holder]) => ({ host_key: hk, identity_id: id.ident(holder) })),
     ].map((rows) => JSON.stringify(rows));
   }
 }
@@ -371,9 +368,9 @@ function lookups(sightings: Sighting[], linking: boolean) {
 export async function applyBatch(db: PgDb, sightings: Sighting[], opts: InventoryOptions, links: LinkRules, leases?: LeaseTimes): Promise<ApplyResult[]> {
   if (sightings.length === 0) return [];
   const want = lookups(sightings, links.on);
-  const loaded = (await db.row<{ identities: unknown[][]; bindings: unknown[][] }>(S.load,
+  const loaded = (await db.row<{ identities: unknown[][]; bindings: unknown[][]; holders: unknown[][] }>(S.load,
     [want.keys, want.ips, want.users, want.hosts, SCANNED_PER_HOST + want.keys.length, want.named]))!;
-  const model = new BatchModel(loaded.identities, loaded.bindings);
+  const model = new BatchModel(loaded.identities, loaded.bindings, loaded.holders);
   const results = sightings.map((s) => applySighting(s, model, opts, links, leases));
   let identIds: number[] = [];
   let bindIds: number[] = [];

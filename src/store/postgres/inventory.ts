@@ -8,7 +8,7 @@ import { MAX_AHEAD_MS, type Sighting } from '../../sighting.js';
 import type { FileCheckpoint, SourcePosition } from '../../sources/types.js';
 import { hostKey, isLinkableHostKey } from '../../inventory/hostkey.js';
 import {
-  BINDING_SELECT, END_KIND, capNames, channelOf, contradicts, expiryOf, learnedLease, identityKey, movesDhcp, nameTakenAt, sessionToEnd, staleForAddress, staleForDevice, toIdentityView, toPeriodBinding, toView, vpnSession, type BindingRow, type EndedRow, type IdentityRow, type OpenVpnSession, type PeriodRow,
+  BINDING_SELECT, END_KIND, capNames, channelOf, contradicts, expiryOf, learnedLease, identityKey, movesDhcp, sessionToEnd, staleForAddress, staleForDevice, toIdentityView, toPeriodBinding, toView, vpnSession, type BindingRow, type EndedRow, type IdentityRow, type OpenVpnSession, type PeriodRow,
 } from '../../inventory/inventory.js';
 import { LinkRules, apart, linkedVia, type LinkFacts, type Whereabouts } from '../../inventory/linking.js';
 import { LeaseTimes } from '../../inventory/lease-times.js';
@@ -28,11 +28,9 @@ const S = {
   // the address's open binding (as before this sighting), the identity upserted, and (when the
   // name may link) the identities scanned under its host key: one round trip
   seen: st('seen', `WITH old AS (SELECT id, host_key FROM identities WHERE key = $1),
-    up AS (INSERT INTO identities AS i (key, mac, duid, "user", hostname, host_key, host_key_since, first_seen, last_seen) VALUES ($1, $2, $3, $4, $5, $6, $10, $7, $7)
+    up AS (INSERT INTO identities AS i (key, mac, duid, "user", hostname, host_key, first_seen, last_seen) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
       ON CONFLICT (key) DO UPDATE SET last_seen = GREATEST(i.last_seen, $7), hostname = coalesce($5, i.hostname),
-        host_key = CASE WHEN $5::text IS NULL THEN i.host_key ELSE $6 END,
-        host_key_since = CASE WHEN $5::text IS NULL OR $6::text IS NOT DISTINCT FROM i.host_key THEN i.host_key_since ELSE coalesce($10, i.host_key_since) END,
-        "user" = coalesce($4, i."user"), mac = coalesce($2, i.mac)
+        host_key = CASE WHEN $5::text IS NULL THEN i.host_key ELSE $6 END, "user" = coalesce($4, i."user"), mac = coalesce($2, i.mac)
       RETURNING i.id, i.key, i."user"),
     open AS (${BINDING_SELECT} WHERE b.ip = $8 AND b.end_at IS NULL ORDER BY b.id DESC LIMIT 1)
     SELECT up.id, up.key, up."user", (SELECT id FROM old) IS NULL AS inserted, (SELECT host_key FROM old) AS old_host_key,
@@ -75,7 +73,8 @@ const S = {
   byHost: st('by_host', 'SELECT id, key, "user" FROM identities WHERE host_key = $1 LIMIT 1000'),
   linkFacts: st('link_facts', 'SELECT id, key, "user", host_key FROM identities WHERE id = $1'),
   openOf: st('open_of', 'SELECT ip, channel FROM bindings WHERE identity_id = $1 AND end_at IS NULL'),
-  ownerOf: st('owner_of', 'SELECT id, host_key_since AS since FROM identities WHERE host_key = $1 AND host_key_since IS NOT NULL ORDER BY host_key_since, id LIMIT 1'),
+  firstHolder: st('first_holder', 'SELECT identity_id FROM name_holders WHERE host_key = $1'),
+  claimName: st('claim_name', 'INSERT INTO name_holders (host_key, identity_id) VALUES ($1, $2) ON CONFLICT (host_key) DO NOTHING'),
   expired: st('expired', 'SELECT id, expires_at FROM bindings WHERE end_at IS NULL AND expires_at IS NOT NULL AND expires_at < $1'),
   present: st('present', `${BINDING_SELECT} WHERE b.end_at IS NULL AND (b.expires_at IS NULL OR b.expires_at >= $1) ORDER BY b.ip`),
   // keyset pages (address, then id): a pass over 1M holds one page
@@ -146,18 +145,19 @@ export class PgInventory implements Inventory {
   private async seen(s: Sighting, at: number): Promise<{ identityId: number; open?: BindingRow }> {
     const hk = hostKey(s.hostname) ?? null;
     const mayLink = this.links.on && isLinkableHostKey(hk);
-    // (since when it holds the name, should it take it now: after the name's first holder, as apply.ts takingSince)
-    const since = isLinkableHostKey(hk) ? nameTakenAt(await this.ownerOf(hk), at) : null;
     const me = (await this.db.row<LinkFacts & { inserted: boolean; old_host_key: string | null; open: BindingRow | null; linked: Scanned[] }>(S.seen,
-      [identityKey(s), s.mac ?? null, s.duid ?? null, s.user ?? null, s.hostname ?? null, hk, at, s.ip, mayLink, since]))!;
-    // a new identity, or a new name: take the credit of identities already known under it
-    if (mayLink && (me.inserted || (s.hostname != null && hk !== me.old_host_key))) await this.inheritScan(me, hk!, me.linked, s);
+      [identityKey(s), s.mac ?? null, s.duid ?? null, s.user ?? null, s.hostname ?? null, hk, at, s.ip, mayLink]))!;
+    // a new identity, or a new name: its first holder, if it has none; take the credit of identities already known under it
+    const takes = me.inserted || (s.hostname != null && hk !== me.old_host_key);
+    if (takes && isLinkableHostKey(hk)) await this.db.query(S.claimName, [hk, me.id]);
+    if (mayLink && takes) await this.inheritScan(me, hk!, me.linked, s);
     return { identityId: me.id, open: me.open ?? undefined };
   }
 
-  /** The identity that took host key `hk` first, and since when (linking.ts). */
-  private async ownerOf(hk: string): Promise<{ id: number; since: number } | undefined> {
-    return this.db.row<{ id: number; since: number }>(S.ownerOf, [hk]);
+  /** The first identity recorded to take host key `hk` (linking.ts). */
+  private async firstHolder(hk: string): Promise<number | undefined> {
+    const r = await this.db.row<{ identity_id: number }>(S.firstHolder, [hk]);
+    return r && Number(r.identity_id);
   }
 
   /** An identity's open bindings (linking.ts apart). */
@@ -170,7 +170,7 @@ export class PgInventory implements Inventory {
     const here = [{ ip: s.ip, channel: channelOf(s.kind) }, ...await this.whereabouts(id)];
     for (const other of scanned) {
       const e = other.id === id ? undefined : this.links.evidence(other, me, hk);
-      if (!e || (e === 'pattern' && ((await this.ownerOf(hk))?.id !== other.id || apart(here, await this.whereabouts(other.id))))) continue;
+      if (!e || (e === 'pattern' && ((await this.firstHolder(hk)) !== other.id || apart(here, await this.whereabouts(other.id))))) continue;
       await this.db.query(S.markScanned, [other.at, linkedVia(other.via, other.key), id]);
       return;
     }
@@ -344,8 +344,8 @@ export class PgInventory implements Inventory {
         done.add(id);
         for (const other of await this.db.rows<LinkFacts & Record<string, unknown>>(S.byHost, [hk])) {
           const e = other.id !== id && !identityIds.includes(other.id) ? this.links.evidence(me, other, hk) : undefined;
-          // (as LinkRules.corroborated, the first holder and whereabouts read only where the pattern alone links)
-          if (e === 'user' || (e === 'pattern' && (await this.ownerOf(hk))?.id === id && !apart(await this.whereabouts(id), await this.whereabouts(other.id)))) {
+          // (as LinkRules.corroborated, the whereabouts read only where the pattern alone links)
+          if (e === 'user' || (e === 'pattern' && (await this.firstHolder(hk)) === id && !apart(await this.whereabouts(id), await this.whereabouts(other.id)))) {
             await this.db.query(S.markScanned, [at, linkedVia(via, me.key), other.id]);
           }
         }

@@ -159,7 +159,11 @@ export const MIGRATIONS: Migration[] = [
       [open.map((r) => r.id), open.map((r) => r.user.toLowerCase())]);
     await client.query('CREATE INDEX bindings_open_vpn_user ON bindings(vpn_user) WHERE end_at IS NULL AND vpn_user IS NOT NULL;');
   },
-  // 8: since when an identity holds its host key (SQLite migration 15)
-  `ALTER TABLE identities ADD COLUMN host_key_since BIGINT;
-  UPDATE identities SET host_key_since = first_seen WHERE host_key IS NOT NULL;`,
+  // 8: each host name's first holder (SQLite migration 15)
+  `CREATE TABLE name_holders (
+    host_key TEXT PRIMARY KEY,
+    identity_id BIGINT NOT NULL
+  );
+  INSERT INTO name_holders (host_key, identity_id)
+    SELECT DISTINCT ON (host_key) host_key, id FROM identities WHERE host_key IS NOT NULL ORDER BY host_key, first_seen, id;`,
 ];
