@@ -240,12 +240,13 @@ export class Launcher {
    */
   /**
    * Where a device's scans count against churn.ts: a DHCP lease's address (a client taking it under a
-   * new MAC each time), a VPN session's user (one login reconnecting under a new machine name each
-   * time: a new identity, never scanned, each time). Undefined: not counted.
+   * new MAC each time), a VPN session's user at its address (one login reconnecting under a new
+   * machine name each time: a new identity, never scanned, each time; by user alone, forged sessions
+   * under a victim's name elsewhere in the pool held the victim's own scan). Undefined: not counted.
    */
   private churnPlace(b: BindingView): { key: string; what: string } | undefined {
     if (b.channel === 'dhcp') return { key: b.ip, what: `address ${b.ip}` };
-    return b.user ? { key: `user:${b.user.toLowerCase()}`, what: `VPN user ${b.user}` } : undefined;
+    return b.user ? { key: `user:${b.user.toLowerCase()}@${b.ip}`, what: `VPN user ${b.user} at ${b.ip}` } : undefined;
   }
 
   /** Until when (churn.ts) a device's scan waits, if it does. */
