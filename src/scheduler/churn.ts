@@ -6,12 +6,13 @@
  * and appliance time. Once a place has had scans launched for ADDRESS_DEVICES other devices within
  * ADDRESS_WINDOW_MS, the next device there waits until the oldest of those is that old.
  * The place (launch.ts churnPlace) is a DHCP lease's address: DHCP servers hand a freed address to
- * another client rarely within the hour. For a VPN session it is its user at its address: a
- * lowest-free pool hands its low addresses to the next user at once (three due users on one address
- * within the morning's hour is ordinary), while one login reconnecting under a new machine name each
- * time is a new identity, never scanned, each time (review, session 42: 11 scans in 10 min); by the
- * user alone, sessions forged under a victim's name at other addresses held the victim's scan. In
- * memory only: a restart or a new cluster term starts afresh.
+ * another client rarely within the hour. For a VPN session it is its user: a lowest-free pool hands
+ * its low addresses to the next user at once (three due users on one address within the morning's
+ * hour is ordinary), while one login reconnecting under a new machine name each time is a new
+ * identity, never scanned, each time, at whatever address the pool gives it (reviews, session 42:
+ * 11 scans in 10 min). Keyed by user at address, it held a forger's sessions under a victim's name
+ * no longer, but let the login through at every address it reached; a forger of VPN lines can end a
+ * victim's sessions already. In memory only: a restart or a new cluster term starts afresh.
  */
 export const ADDRESS_DEVICES = 3;
 export const ADDRESS_WINDOW_MS = 3_600_000;

@@ -240,13 +240,14 @@ export class Launcher {
    */
   /**
    * Where a device's scans count against churn.ts: a DHCP lease's address (a client taking it under a
-   * new MAC each time), a VPN session's user at its address (one login reconnecting under a new
-   * machine name each time: a new identity, never scanned, each time; by user alone, forged sessions
-   * under a victim's name elsewhere in the pool held the victim's own scan). Undefined: not counted.
+   * new MAC each time), a VPN session's user (one login reconnecting under a new machine name each
+   * time: a new identity, never scanned, each time, wherever the pool puts it). Sessions forged under
+   * a user's name can hold that user's scan; a forger of VPN lines can end the user's sessions
+   * already. Undefined: not counted.
    */
   private churnPlace(b: BindingView): { key: string; what: string } | undefined {
     if (b.channel === 'dhcp') return { key: b.ip, what: `address ${b.ip}` };
-    return b.user ? { key: `user:${b.user.toLowerCase()}@${b.ip}`, what: `VPN user ${b.user} at ${b.ip}` } : undefined;
+    return b.user ? { key: `user:${b.user.toLowerCase()}`, what: `VPN user ${b.user}` } : undefined;
   }
 
   /** Until when (churn.ts) a device's scan waits, if it does. */
