@@ -12,7 +12,7 @@
  */
 import type { DB } from '../store/db.js';
 import { gateOf, type SqliteGate } from '../store/gate.js';
-import { forgettableIdentity, PRUNE_CHUNK, pruneCutoffs } from '../store/prune.js';
+import { FORGOTTEN_HOLDERS, forgettableIdentity, PRUNE_CHUNK, pruneCutoffs } from '../store/prune.js';
 import type { ApplyResult, BindingView, Change, EndedBindingRow, IdentityView, Inventory, InventoryCounts, InventoryOptions, PeriodBinding, PruneCounts, EndedKey } from '../store/types.js';
 import { ENDED_PAGE } from '../store/types.js';
 import { MAX_AHEAD_MS, type Sighting } from '../sighting.js';
@@ -408,6 +408,7 @@ export class SqliteInventory implements Inventory {
     out.bindings = await chunks(() => this.db.prepare(`DELETE FROM bindings WHERE id IN (SELECT id FROM bindings WHERE end_at IS NOT NULL AND end_at < ?
       AND id NOT IN (SELECT binding_id FROM queue) AND id NOT IN (SELECT binding_id FROM intent_targets) LIMIT ${PRUNE_CHUNK})`).run(cutoff).changes);
     out.identities = await chunks(() => this.db.prepare(`DELETE FROM identities WHERE id IN (SELECT id FROM identities i WHERE ${forgettableIdentity('@forget')} LIMIT ${PRUNE_CHUNK})`).run({ forget }).changes);
+    await chunks(() => this.db.prepare(FORGOTTEN_HOLDERS).run().changes);
     return out;
   }
 

@@ -14,6 +14,14 @@ export function pruneCutoffs(now: number, o: Pick<InventoryOptions, 'retentionS'
 /** rows per transaction: ingest waits for one chunk at most */
 export const PRUNE_CHUNK = 5000;
 
+/**
+ * A chunk of the names whose first holder was forgotten (name_holders has no foreign key): the name
+ * is no one's then, and the next identity to take it becomes its first holder (a name is personal
+ * data, kept no longer than its device).
+ */
+export const FORGOTTEN_HOLDERS = `DELETE FROM name_holders WHERE host_key IN (SELECT host_key FROM name_holders n
+  WHERE NOT EXISTS (SELECT 1 FROM identities i WHERE i.id = n.identity_id) LIMIT ${PRUNE_CHUNK})`;
+
 /** `param`: the statement's placeholder for the forget cutoff (`@forget`, `$1`) */
 export function forgettableIdentity(param: string): string {
   // NOT EXISTS: PostgreSQL plans an anti-join (a NOT IN over a million rows may not fit work_mem and turn quadratic)

@@ -315,7 +315,7 @@ http: { enabled: false }
   /** Empties onsight's tables (no daemon may be running). */
   async reset(): Promise<void> {
     const r = await this.q<{ ok: boolean }>("SELECT to_regclass('sightings') IS NOT NULL AND to_regclass('cluster_inbox') IS NOT NULL AS ok");
-    if (r[0].ok) await this.q('TRUNCATE intents, intent_targets, queue, decisions, sightings, bindings, identities, checkpoints, cluster_inbox CASCADE');
+    if (r[0].ok) await this.q('TRUNCATE intents, intent_targets, queue, decisions, sightings, bindings, identities, name_holders, checkpoints, cluster_inbox CASCADE');
   }
 
   async close(): Promise<void> {

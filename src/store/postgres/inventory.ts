@@ -3,7 +3,7 @@
  * (src/inventory/inventory.ts: identities, bindings ended by reuse and moves, renewals merged,
  * hostname linking), with the pure helpers shared and the SQL in PostgreSQL's dialect.
  */
-import { forgettableIdentity, PRUNE_CHUNK, pruneCutoffs } from '../prune.js';
+import { FORGOTTEN_HOLDERS, forgettableIdentity, PRUNE_CHUNK, pruneCutoffs } from '../prune.js';
 import { MAX_AHEAD_MS, type Sighting } from '../../sighting.js';
 import type { FileCheckpoint, SourcePosition } from '../../sources/types.js';
 import { hostKey, isLinkableHostKey } from '../../inventory/hostkey.js';
@@ -377,6 +377,7 @@ export class PgInventory implements Inventory {
       AND NOT EXISTS (SELECT 1 FROM queue q WHERE q.binding_id = bindings.id) AND NOT EXISTS (SELECT 1 FROM intent_targets t WHERE t.binding_id = bindings.id)
       LIMIT ${PRUNE_CHUNK})`, [cutoff]));
     const identities = await chunks(deleted(`DELETE FROM identities WHERE id IN (SELECT id FROM identities i WHERE ${forgettableIdentity('$1')} LIMIT ${PRUNE_CHUNK})`, [forget]));
+    await chunks(deleted(FORGOTTEN_HOLDERS, []));
     return { sightings, bindings, intents, identities };
   }
 
