@@ -2,6 +2,7 @@
  * The SQLite file: opening it (WAL, busy timeout) and bringing its schema up to date.
  * Migrations are append-only: never edit one that has shipped, add the next.
  */
+import { firstHolders, sharedNameHolders, type NameHolderFacts } from './name-holders.js';
 import Database, { type Database as SqliteDatabase } from './sqlite.js';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -187,13 +188,26 @@ const MIGRATIONS: (string | ((db: DB) => void))[] = [
     db.exec('CREATE INDEX bindings_open_vpn_user ON bindings(vpn_user) WHERE end_at IS NULL AND vpn_user IS NOT NULL;');
   },
   // 15: each host name's first holder: a name linkHostPatterns vouches for gives credit from it only
-  // (inventory/linking.ts). Names already known: the identity first seen among those holding it now
-  `CREATE TABLE name_holders (
-    host_key TEXT PRIMARY KEY,
-    identity_id INTEGER NOT NULL       -- no foreign key: a holder forgotten by the prune stays the name's first
-  );
-  INSERT OR IGNORE INTO name_holders (host_key, identity_id)
-    SELECT host_key, id FROM identities WHERE host_key IS NOT NULL ORDER BY first_seen, id;`,
+  // (inventory/linking.ts). Names already known: as store/name-holders.ts works them out
+  (db) => {
+    db.exec(`CREATE TABLE name_holders (
+      host_key TEXT PRIMARY KEY,
+      identity_id INTEGER NOT NULL       -- no foreign key: the prune deletes a forgotten holder's row itself
+    );`);
+    const holders = (db.prepare('SELECT id, host_key AS hostKey, first_seen AS firstSeen FROM identities WHERE host_key IS NOT NULL').all()) as NameHolderFacts['holders'];
+    const shared = sharedNameHolders(holders);
+    db.exec('CREATE TEMP TABLE shared_holders (id INTEGER PRIMARY KEY)');
+    const add = db.prepare('INSERT INTO shared_holders (id) VALUES (?)');
+    for (const id of shared) add.run(id);
+    const carried = db.prepare(`SELECT s.identity_id AS identityId, json_extract(s.json, '$.hostname') AS hostname, min(s.id) AS first
+      FROM sightings s JOIN shared_holders h ON h.id = s.identity_id WHERE json_extract(s.json, '$.hostname') IS NOT NULL
+      GROUP BY s.identity_id, json_extract(s.json, '$.hostname')`).all() as NameHolderFacts['carried'];
+    const earliest = db.prepare(`SELECT s.identity_id AS identityId, min(s.at) AS at FROM sightings s JOIN shared_holders h ON h.id = s.identity_id
+      GROUP BY s.identity_id`).all() as NameHolderFacts['earliest'];
+    db.exec('DROP TABLE shared_holders');
+    const put = db.prepare('INSERT INTO name_holders (host_key, identity_id) VALUES (?, ?)');
+    for (const [hk, id] of firstHolders({ holders, carried, earliest })) put.run(hk, id);
+  },
 ];
 
 /**

@@ -5,6 +5,7 @@
  * Append-only, like the SQLite list: never edit one that has shipped, add the next.
  */
 import type pg from 'pg';
+import { firstHolders, sharedNameHolders } from '../name-holders.js';
 
 /** SQL, or code for what SQL cannot say alike on every locale (a Unicode case fold as the daemon folds) */
 export type Migration = string | ((client: pg.PoolClient) => Promise<void>);
@@ -159,11 +160,21 @@ export const MIGRATIONS: Migration[] = [
       [open.map((r) => r.id), open.map((r) => r.user.toLowerCase())]);
     await client.query('CREATE INDEX bindings_open_vpn_user ON bindings(vpn_user) WHERE end_at IS NULL AND vpn_user IS NOT NULL;');
   },
-  // 8: each host name's first holder (SQLite migration 15)
-  `CREATE TABLE name_holders (
-    host_key TEXT PRIMARY KEY,
-    identity_id BIGINT NOT NULL
-  );
-  INSERT INTO name_holders (host_key, identity_id)
-    SELECT DISTINCT ON (host_key) host_key, id FROM identities WHERE host_key IS NOT NULL ORDER BY host_key, first_seen, id;`,
+  // 8: each host name's first holder (SQLite migration 15, the same work: store/name-holders.ts)
+  async (client) => {
+    await client.query(`CREATE TABLE name_holders (
+      host_key TEXT PRIMARY KEY,
+      identity_id BIGINT NOT NULL
+    );`);
+    const holders = (await client.query<{ id: string; hostKey: string; firstSeen: string }>('SELECT id, host_key AS "hostKey", first_seen AS "firstSeen" FROM identities WHERE host_key IS NOT NULL')).rows
+      .map((r) => ({ id: Number(r.id), hostKey: r.hostKey, firstSeen: Number(r.firstSeen) }));
+    const shared = sharedNameHolders(holders);
+    const carried = shared.length === 0 ? [] : (await client.query<{ identityId: string; hostname: string; first: string }>(`SELECT s.identity_id AS "identityId", s.json::json->>'hostname' AS hostname, min(s.id) AS first
+      FROM sightings s WHERE s.identity_id = ANY($1::bigint[]) AND s.json::json->>'hostname' IS NOT NULL GROUP BY 1, 2`, [shared])).rows
+      .map((r) => ({ identityId: Number(r.identityId), hostname: r.hostname, first: Number(r.first) }));
+    const earliest = shared.length === 0 ? [] : (await client.query<{ identityId: string; at: string }>(`SELECT identity_id AS "identityId", min(at) AS at
+      FROM sightings WHERE identity_id = ANY($1::bigint[]) GROUP BY 1`, [shared])).rows.map((r) => ({ identityId: Number(r.identityId), at: Number(r.at) }));
+    const names = [...firstHolders({ holders, carried, earliest })];
+    await client.query('INSERT INTO name_holders (host_key, identity_id) SELECT * FROM unnest($1::text[], $2::bigint[])', [names.map((n) => n[0]), names.map((n) => n[1])]);
+  },
 ];
