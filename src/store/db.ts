@@ -194,19 +194,18 @@ const MIGRATIONS: (string | ((db: DB) => void))[] = [
       host_key TEXT PRIMARY KEY,
       identity_id INTEGER NOT NULL       -- no foreign key: the prune deletes a forgotten holder's row itself
     );`);
-    const holders = (db.prepare('SELECT id, host_key AS hostKey, first_seen AS firstSeen FROM identities WHERE host_key IS NOT NULL').all()) as NameHolderFacts['holders'];
+    const holders = (db.prepare('SELECT id, host_key AS hostKey FROM identities WHERE host_key IS NOT NULL').all()) as NameHolderFacts['holders'];
     const shared = sharedNameHolders(holders);
     db.exec('CREATE TEMP TABLE shared_holders (id INTEGER PRIMARY KEY)');
     const add = db.prepare('INSERT INTO shared_holders (id) VALUES (?)');
     for (const id of shared) add.run(id);
-    const carried = db.prepare(`SELECT s.identity_id AS identityId, json_extract(s.json, '$.hostname') AS hostname, min(s.id) AS first
-      FROM sightings s JOIN shared_holders h ON h.id = s.identity_id WHERE json_extract(s.json, '$.hostname') IS NOT NULL
-      GROUP BY s.identity_id, json_extract(s.json, '$.hostname')`).all() as NameHolderFacts['carried'];
-    const earliest = db.prepare(`SELECT s.identity_id AS identityId, min(s.at) AS at FROM sightings s JOIN shared_holders h ON h.id = s.identity_id
-      GROUP BY s.identity_id`).all() as NameHolderFacts['earliest'];
+    // (a row that is no valid JSON, hand-edited or damaged, is passed over, not a failed upgrade)
+    const carried = db.prepare(`SELECT identityId, hostname, min(id) AS first FROM (SELECT s.id, s.identity_id AS identityId,
+        CASE WHEN json_valid(s.json) THEN json_extract(s.json, '$.hostname') END AS hostname
+      FROM sightings s JOIN shared_holders h ON h.id = s.identity_id) WHERE hostname IS NOT NULL GROUP BY identityId, hostname`).all() as NameHolderFacts['carried'];
     db.exec('DROP TABLE shared_holders');
     const put = db.prepare('INSERT INTO name_holders (host_key, identity_id) VALUES (?, ?)');
-    for (const [hk, id] of firstHolders({ holders, carried, earliest })) put.run(hk, id);
+    for (const [hk, id] of firstHolders({ holders, carried })) put.run(hk, id);
   },
 ];
 

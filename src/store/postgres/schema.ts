@@ -5,7 +5,7 @@
  * Append-only, like the SQLite list: never edit one that has shipped, add the next.
  */
 import type pg from 'pg';
-import { firstHolders, sharedNameHolders } from '../name-holders.js';
+import { firstHolders, sharedNameHolders, type NameHolderFacts } from '../name-holders.js';
 
 /** SQL, or code for what SQL cannot say alike on every locale (a Unicode case fold as the daemon folds) */
 export type Migration = string | ((client: pg.PoolClient) => Promise<void>);
@@ -166,15 +166,31 @@ export const MIGRATIONS: Migration[] = [
       host_key TEXT PRIMARY KEY,
       identity_id BIGINT NOT NULL
     );`);
-    const holders = (await client.query<{ id: string; hostKey: string; firstSeen: string }>('SELECT id, host_key AS "hostKey", first_seen AS "firstSeen" FROM identities WHERE host_key IS NOT NULL')).rows
-      .map((r) => ({ id: Number(r.id), hostKey: r.hostKey, firstSeen: Number(r.firstSeen) }));
+    const holders = (await client.query<{ id: string; hostKey: string }>('SELECT id, host_key AS "hostKey" FROM identities WHERE host_key IS NOT NULL')).rows
+      .map((r) => ({ id: Number(r.id), hostKey: r.hostKey }));
     const shared = sharedNameHolders(holders);
-    const carried = shared.length === 0 ? [] : (await client.query<{ identityId: string; hostname: string; first: string }>(`SELECT s.identity_id AS "identityId", s.json::json->>'hostname' AS hostname, min(s.id) AS first
-      FROM sightings s WHERE s.identity_id = ANY($1::bigint[]) AND s.json::json->>'hostname' IS NOT NULL GROUP BY 1, 2`, [shared])).rows
-      .map((r) => ({ identityId: Number(r.identityId), hostname: r.hostname, first: Number(r.first) }));
-    const earliest = shared.length === 0 ? [] : (await client.query<{ identityId: string; at: string }>(`SELECT identity_id AS "identityId", min(at) AS at
-      FROM sightings WHERE identity_id = ANY($1::bigint[]) GROUP BY 1`, [shared])).rows.map((r) => ({ identityId: Number(r.identityId), at: Number(r.at) }));
-    const names = [...firstHolders({ holders, carried, earliest })];
+    // (the JSON read in JS: a row that is no valid JSON is passed over, not a failed upgrade)
+    const firstBy = new Map<string, NameHolderFacts['carried'][number]>();
+    // (pages of 20,000 rows: the sightings of shared names' holders may be millions)
+    for (let after = -1; shared.length;) {
+      const rows = (await client.query<{ id: string; identity_id: string; json: string }>(`SELECT id, identity_id, json FROM sightings
+        WHERE identity_id = ANY($1::bigint[]) AND id > $2 ORDER BY id LIMIT 20000`, [shared, after])).rows;
+      if (rows.length === 0) break;
+      after = Number(rows[rows.length - 1].id);
+      for (const r of rows) {
+        let hostname: unknown;
+        try {
+          hostname = (JSON.parse(r.json) as { hostname?: unknown } | null)?.hostname;
+        } catch {
+          continue;
+        }
+        // (rows come by id: the first of each identity and name is its first)
+        const k = `${r.identity_id} ${hostname}`;
+        if (typeof hostname === 'string' && !firstBy.has(k)) firstBy.set(k, { identityId: Number(r.identity_id), hostname, first: Number(r.id) });
+      }
+    }
+    const carried = [...firstBy.values()];
+    const names = [...firstHolders({ holders, carried })];
     await client.query('INSERT INTO name_holders (host_key, identity_id) SELECT * FROM unnest($1::text[], $2::bigint[])', [names.map((n) => n[0]), names.map((n) => n[1])]);
   },
 ];
