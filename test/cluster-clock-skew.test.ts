@@ -5,14 +5,12 @@
 // the running scan was "no longer listed" after three polls, ended as an error and relaunched.
 // Now a scan of ours a list leaves out is looked up by its reference first, the skew is learned
 // from it, and later lists reach back by it.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import pg from 'pg';
+import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import { pgUnavailable, startPostgres, type PgServer } from './helpers/postgres.js';
-import { startQualysEmulator, type QualysEmulator } from '../src/emulator/qualys/index.js';
+import { pgUnavailable } from './helpers/postgres.js';
+import { clusterLab } from './helpers/cluster-lab.js';
 import { QualysAllowance, QualysClient } from '../src/scanners/qualys/index.js';
 import { Lease, leaseSendGuard } from '../src/cluster/lease.js';
-import { migrateCluster } from '../src/cluster/schema.js';
 import { openPostgresStore } from '../src/store/postgres/store.js';
 import { fencedSchedulerStore } from '../src/daemon/cluster.js';
 import { Scheduler, buildSchedulerOptions } from '../src/scheduler/scheduler.js';
@@ -29,36 +27,19 @@ const policy = new Policy({ scope: ['10.0.0.0/8'], exclude: [], rescanAfter: 30 
 const AHEAD_MS = 15 * 60_000;
 
 describe.skipIf(!!why)('a leader whose clock runs ahead of the scanner\'s (real PostgreSQL, Qualys emulator)', () => {
-  let server: PgServer;
-  let db: pg.Client;
-  let emu: QualysEmulator;
-  const closers: (() => Promise<unknown>)[] = [];
-
-  beforeAll(async () => {
-    server = startPostgres();
-    db = new pg.Client(server.connection);
-    await db.connect();
-    await migrateCluster(db);
-    // a host takes 10-20 min: the scan runs for the whole test
-    emu = await startQualysEmulator({ appliances: [{ name: 'emea-sa-1', capacity: 4 }], scanTiming: { submitDelaySec: 0, hostSecMin: 600, hostSecMax: 1200 } });
-  });
-  afterAll(async () => {
-    for (const c of closers.reverse()) await c().catch(() => undefined);
-    await emu?.close();
-    await db?.end().catch(() => undefined);
-    server?.destroy();
-  });
+  // a host takes 10-20 min: the scan runs for the whole test
+  const lab = clusterLab({ appliances: [{ name: 'emea-sa-1', capacity: 4 }], scanTiming: { submitDelaySec: 0, hostSecMin: 600, hostSecMax: 1200 } });
 
   it('its running scan is looked up by reference, not relaunched; the skew is learned and later polls need one list', async () => {
-    const lease = new Lease({ connection: server.connection, node: 'ahead', ttlMs: 20_000, pollMs: 100 });
-    closers.push(() => lease.stop());
-    const store = await openPostgresStore({ ...server.connection, max: 4 }, { defaultLeaseS: 3600, maxSessionS: 86400, retentionS: 86400 * 30 });
-    closers.push(() => store.close());
+    const lease = new Lease({ connection: lab.server.connection, node: 'ahead', ttlMs: 20_000, pollMs: 100 });
+    lab.closers.push(() => lease.stop());
+    const store = await openPostgresStore({ ...lab.server.connection, max: 4 }, { defaultLeaseS: 3600, maxSessionS: 86400, retentionS: 86400 * 30 });
+    lab.closers.push(() => store.close());
     const client = new QualysClient(
-      { baseUrl: emu.url, username: emu.username, password: emu.password, optionProfile: 'Initial Options', reconcileDelayMs: 0, retry: { maxAttempts: 1, baseDelayMs: 5, maxDelayMs: 20 } },
+      { baseUrl: lab.emu.url, username: lab.emu.username, password: lab.emu.password, optionProfile: 'Initial Options', reconcileDelayMs: 0, retry: { maxAttempts: 1, baseDelayMs: 5, maxDelayMs: 20 } },
       { log: pino({ level: 'silent' }), allowance: new QualysAllowance({ initialConcurrency: 1 }), sendGuard: leaseSendGuard(lease) },
     );
-    closers.push(() => client.close());
+    lab.closers.push(() => client.close());
     await lease.start();
     const clock = { now: () => Date.now() + AHEAD_MS };
     const sched = new Scheduler(clock, store.inventory, policy, fencedSchedulerStore(store, lease, lease.currentEpoch()!), client,
@@ -75,8 +56,8 @@ describe.skipIf(!!why)('a leader whose clock runs ahead of the scanner\'s (real 
       await sleep(250);
       await sched.tick();
     }
-    const scans = emu.state.model.scans;
-    const rows = (await db.query("SELECT state FROM intents")).rows.map((x) => x.state);
+    const scans = lab.emu.state.model.scans;
+    const rows = (await lab.db.query("SELECT state FROM intents")).rows.map((x) => x.state);
     const ahead = (sched as unknown as { core: Partial<SchedulerCore> }).core.scannerClock?.aheadMs() ?? 0;
     console.log(`cluster clock skew: leader ${AHEAD_MS / 60_000} min ahead; learned ${(ahead / 60_000).toFixed(2)} min; launches ${sched.counters.launches}; scans on the platform ${scans.length}; intents ${rows.join(',')}`);
     expect(sched.counters.launches).toBe(1);
@@ -85,10 +66,10 @@ describe.skipIf(!!why)('a leader whose clock runs ahead of the scanner\'s (real 
     expect(ahead).toBeGreaterThanOrEqual(AHEAD_MS - 5_000);
     expect(ahead).toBeLessThanOrEqual(AHEAD_MS + 5_000);
     // the skew learned: a poll's list by launch time finds the scan, with no look-up by reference after it
-    const from = emu.state.requests.length;
+    const from = lab.emu.state.requests.length;
     await sleep(250);
     await sched.tick();
-    const lists = emu.state.requests.slice(from).filter((q) => q.api === 'scan' && q.action === 'list');
+    const lists = lab.emu.state.requests.slice(from).filter((q) => q.api === 'scan' && q.action === 'list');
     expect(lists).toHaveLength(1);
     expect(lists[0].params.launched_after_datetime).toBeDefined();
     expect(lists[0].params.scan_ref).toBeUndefined();

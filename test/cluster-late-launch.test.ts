@@ -7,14 +7,12 @@
 //   launch) is canceled in the new leader's next poll of the scan list, counted, logged and decided;
 // - scans of another deployment (another cluster name as title prefix) are never touched, nor a scan of
 //   ours whose intent we do not know and that duplicates nothing; one that duplicates an active scan is.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import pg from 'pg';
+import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import { pgUnavailable, startPostgres, type PgServer } from './helpers/postgres.js';
-import { startQualysEmulator, type QualysEmulator } from '../src/emulator/qualys/index.js';
+import { pgUnavailable } from './helpers/postgres.js';
+import { clusterLab } from './helpers/cluster-lab.js';
 import { QualysAllowance, QualysClient } from '../src/scanners/qualys/index.js';
 import { Lease, leaseSendGuard } from '../src/cluster/lease.js';
-import { migrateCluster } from '../src/cluster/schema.js';
 import type { FenceHolder } from '../src/cluster/fence.js';
 import { openPostgresStore, type PgStore } from '../src/store/postgres/store.js';
 import { fencedSchedulerStore } from '../src/daemon/cluster.js';
@@ -32,45 +30,28 @@ const regions = [{ name: 'emea', cidrs: ['10.20.0.0/16'], appliances: [{ name: '
 const policy = new Policy({ scope: ['10.0.0.0/8'], exclude: [], rescanAfter: 30 * 86400, rules: [], regions, timezone: 'UTC' });
 
 describe.skipIf(!!why)('late launches and cross-epoch reconcile (real PostgreSQL, Qualys emulator)', () => {
-  let server: PgServer;
-  let db: pg.Client;
-  let emu: QualysEmulator;
-  const closers: (() => Promise<unknown>)[] = [];
-
-  beforeAll(async () => {
-    server = startPostgres();
-    db = new pg.Client(server.connection);
-    await db.connect();
-    await migrateCluster(db);
-    emu = await startQualysEmulator({
-      appliances: [{ name: 'emea-sa-1', capacity: 8 }],
-      // scans stay running for minutes; every launch answer comes 2.5 s late (the scan is created then)
-      faults: { slowShare: 1, slowMs: 2500, actions: ['launch'] },
-      limits: { default: { limit: 300, windowSec: 3600, concurrency: 8 } },
-    });
-  });
-  afterAll(async () => {
-    for (const c of closers.reverse()) await c().catch(() => undefined);
-    await emu?.close();
-    await db?.end().catch(() => undefined);
-    server?.destroy();
+  const lab = clusterLab({
+    appliances: [{ name: 'emea-sa-1', capacity: 8 }],
+    // scans stay running for minutes; every launch answer comes 2.5 s late (the scan is created then)
+    faults: { slowShare: 1, slowMs: 2500, actions: ['launch'] },
+    limits: { default: { limit: 300, windowSec: 3600, concurrency: 8 } },
   });
 
   const qualys = (opts: { lease?: Lease; concurrency?: number } = {}) => {
     const c = new QualysClient(
-      { baseUrl: emu.url, username: emu.username, password: emu.password, optionProfile: 'Initial Options', reconcileDelayMs: 0, retry: { maxAttempts: 1, baseDelayMs: 5, maxDelayMs: 20 } },
+      { baseUrl: lab.emu.url, username: lab.emu.username, password: lab.emu.password, optionProfile: 'Initial Options', reconcileDelayMs: 0, retry: { maxAttempts: 1, baseDelayMs: 5, maxDelayMs: 20 } },
       { log: pino({ level: 'silent' }), allowance: new QualysAllowance({ initialConcurrency: opts.concurrency ?? 1 }), sendGuard: opts.lease ? leaseSendGuard(opts.lease) : undefined },
     );
-    closers.push(() => c.close());
+    lab.closers.push(() => c.close());
     return c;
   };
 
   /** one cluster member: its lease, its own pool on the shared database, its scanner client, and a scheduler per term */
   const member = async (node: string, ttlMs: number, reconcileGraceS: number) => {
-    const lease = new Lease({ connection: server.connection, node, ttlMs, pollMs: 100 });
-    closers.push(() => lease.stop());
-    const store = await openPostgresStore({ ...server.connection, max: 4 }, { defaultLeaseS: 3600, maxSessionS: 86400, retentionS: 86400 * 30 });
-    closers.push(() => store.close());
+    const lease = new Lease({ connection: lab.server.connection, node, ttlMs, pollMs: 100 });
+    lab.closers.push(() => lease.stop());
+    const store = await openPostgresStore({ ...lab.server.connection, max: 4 }, { defaultLeaseS: 3600, maxSessionS: 86400, retentionS: 86400 * 30 });
+    lab.closers.push(() => store.close());
     const client = qualys({ lease });
     const logs: { msg: string; [k: string]: unknown }[] = [];
     const log = pino({ level: 'info' }, { write: (s: string) => void logs.push(JSON.parse(s)) });
@@ -87,13 +68,13 @@ describe.skipIf(!!why)('late launches and cross-epoch reconcile (real PostgreSQL
     await sched.consider([r.bindingId!]);
     return r;
   };
-  const intentRow = async (where: string) => (await db.query(`SELECT id, state, epoch::int AS epoch, scan_ref FROM intents WHERE ${where}`)).rows;
+  const intentRow = async (where: string) => (await lab.db.query(`SELECT id, state, epoch::int AS epoch, scan_ref FROM intents WHERE ${where}`)).rows;
   const until = async (what: string, f: () => Promise<boolean>, ms = 5000) => {
     for (const end = Date.now() + ms; Date.now() < end; await sleep(20)) if (await f()) return;
     throw new Error(`timed out waiting for ${what}`);
   };
   /** depose the holder behind its back (as a takeover after a pause does): it still believes it leads */
-  const expireLease = () => db.query("UPDATE cluster_lease SET expires_at = now() - interval '1 second' WHERE name = 'scheduler'");
+  const expireLease = () => lab.db.query("UPDATE cluster_lease SET expires_at = now() - interval '1 second' WHERE name = 'scheduler'");
 
   it('a deposed leader\'s launching → running is refused by the database; the new leader adopts the old epoch\'s scan by its intent id', async () => {
     const a = await member('la', 20_000, 60);
@@ -122,10 +103,10 @@ describe.skipIf(!!why)('late launches and cross-epoch reconcile (real PostgreSQL
 
     // b's reconcile waits for the old epoch's intent to ripen (its grace since b's term began): at the
     // takeover it reads nothing; then one list finds the scan by the intent id in its title and adopts it
-    const calls = emu.state.requests.length;
+    const calls = lab.emu.state.requests.length;
     const schedB = b.scheduler(epochB); // its term's scheduler (the daemon builds it at the takeover)
     await schedB.reconcile();
-    expect(emu.state.requests.slice(calls).map((r) => `${r.api} ${r.action ?? ''}`)).toEqual([]);
+    expect(lab.emu.state.requests.slice(calls).map((r) => `${r.api} ${r.action ?? ''}`)).toEqual([]);
     expect(await intentRow(`id = '${id}'`)).toEqual([{ id, state: 'launching', epoch: epochA, scan_ref: null }]);
     await sleep(2100);
     await schedB.reconcile();
@@ -135,7 +116,7 @@ describe.skipIf(!!why)('late launches and cross-epoch reconcile (real PostgreSQL
     expect(schedB.counters.adoptedAcrossEpochs).toBe(1);
     expect(schedB.counters.lateLaunchesCanceled).toBe(0); // the adopted scan is not a late one
     expect(b.logs.some((l) => l.msg.includes(`taking over 1 unconfirmed`))).toBe(true);
-    const spent = emu.state.requests.slice(calls).filter((r) => r.api !== 'session').length;
+    const spent = lab.emu.state.requests.slice(calls).filter((r) => r.api !== 'session').length;
     console.log(`cluster late launch: the new leader adopted the old epoch's in-flight launch with ${spent} API call(s) besides its session login`);
     expect(spent).toBe(1);
     await a.lease.stop();
@@ -180,11 +161,11 @@ describe.skipIf(!!why)('late launches and cross-epoch reconcile (real PostgreSQL
     expect(lateScan).toBeDefined();
 
     // b's next pass: one list of the scans finds the late launch and the duplicate
-    const from = emu.state.requests.length;
+    const from = lab.emu.state.requests.length;
     const t0 = Date.now();
     await schedB.tick();
     const ms = Date.now() - t0;
-    const calls = emu.state.requests.slice(from).filter((r) => r.api === 'scan');
+    const calls = lab.emu.state.requests.slice(from).filter((r) => r.api === 'scan');
     const lists = calls.filter((r) => r.action === 'list').length;
     const cancels = calls.filter((r) => r.action === 'cancel').map((r) => r.params.scan_ref);
     const state = async (ref: string) => (await other.listScans({ scanRefs: [ref] }))[0]?.state;
@@ -198,7 +179,7 @@ describe.skipIf(!!why)('late launches and cross-epoch reconcile (real PostgreSQL
     expect(await state(mine.scan_ref)).not.toBe('canceled');
     expect(schedB.counters.lateLaunchesCanceled).toBe(2);
     expect(b.logs.filter((l) => l.msg.startsWith('late launch canceled')).length).toBe(2);
-    const decisions = (await db.query("SELECT ip, reason FROM decisions WHERE decision = 'canceled'")).rows;
+    const decisions = (await lab.db.query("SELECT ip, reason FROM decisions WHERE decision = 'canceled'")).rows;
     expect(decisions).toEqual(expect.arrayContaining([expect.objectContaining({ ip, reason: expect.stringContaining(`late launch canceled: scan ${lateScan.scanRef}`) })]));
 
     // the next pass does not cancel them again
@@ -215,16 +196,16 @@ describe.skipIf(!!why)('late launches and cross-epoch reconcile (real PostgreSQL
 
   it('with no scan of its own running (no poll to make), the leader still reads the scan list within a poll interval and cancels a late launch', async () => {
     await expireLease();
-    await db.query('TRUNCATE intent_targets, queue, intents'); // the scans of the tests above are no longer ours to follow
+    await lab.db.query('TRUNCATE intent_targets, queue, intents'); // the scans of the tests above are no longer ours to follow
     const c = await member('wc', 3000, 60);
     await c.lease.start();
     const sched = c.scheduler(c.lease.currentEpoch()!);
     await sched.tick(); // start-up pass: nothing in flight
     // nothing given up or adopted lately: no late launch can be on its way, and no list is read (the idle pace is 60 polls)
-    const quiet = emu.state.requests.length;
+    const quiet = lab.emu.state.requests.length;
     await sleep(250);
     await sched.tick();
-    expect(emu.state.requests.slice(quiet).filter((q) => q.action === 'list')).toHaveLength(0);
+    expect(lab.emu.state.requests.slice(quiet).filter((q) => q.action === 'list')).toHaveLength(0);
     // an earlier epoch's intent, abandoned; its deposed leader's launch lands only now
     const r = await see(c.store, sched, '10.20.0.31', 3);
     const id = newIntentId(Date.now());
@@ -234,9 +215,9 @@ describe.skipIf(!!why)('late launches and cross-epoch reconcile (real PostgreSQL
     const late = await qualys().launch({ intentId: id, title: `lab ${id} emea`, targets: ['10.20.0.31'], appliance: 'emea-sa-1' });
     expect((await c.store.scheduler.activeIntents())).toHaveLength(0);
     await sleep(250); // one pollIntervalS (0.2 s) since the last look
-    const from = emu.state.requests.length;
+    const from = lab.emu.state.requests.length;
     await sched.tick();
-    const calls = emu.state.requests.slice(from).filter((q) => q.api === 'scan');
+    const calls = lab.emu.state.requests.slice(from).filter((q) => q.api === 'scan');
     expect(calls.filter((q) => q.action === 'list')).toHaveLength(1);
     expect(calls.filter((q) => q.action === 'cancel').map((q) => q.params.scan_ref)).toEqual([late.scanRef]);
     expect(sched.counters.lateLaunchesCanceled).toBe(1);
