@@ -313,8 +313,8 @@ export class Canceler {
    * each time the region reaches the cap.
    */
   private flapping(region: string, now: number): boolean {
-    if (!this.atCap(region, now)) return false;
     const recent = this.recentCancels(region, now);
+    if (recent.length < FLAP_CANCELS) return false;
     if (!this.saidFlapping.has(region)) {
       this.saidFlapping.add(region);
       this.core.counters.cancelsHeldFlapping++;

@@ -232,13 +232,6 @@ export class Launcher {
   }
 
   /**
-   * Build, re-check and launch one batch; false when nothing was launched. Transient targets take
-   * at most one wave of the scan (`hostsInParallel`): they all start when the appliance picks the
-   * scan up, so once it has, none of them can still be reached late, and a departure or a changed
-   * address never cancels the scan with its hosts in flight (the cancels' killed host-scans were
-   * most of onsight's wasted targets). Settled targets fill the rest.
-   */
-  /**
    * Where a device's scans count against churn.ts: a DHCP lease's address (a client taking it under a
    * new MAC each time), a VPN session's user (one login reconnecting under a new machine name each
    * time: a new identity, never scanned, each time, wherever the pool puts it). Sessions forged under
@@ -275,6 +268,13 @@ export class Launcher {
       `${held.what}: scans launched for ${held.devices} devices within ${ADDRESS_WINDOW_MS / 60_000} min (a client taking it under a new MAC or machine name each time?): the next device there waits until ${until}`);
   }
 
+  /**
+   * Build, re-check and launch one batch; false when nothing was launched. Transient targets take
+   * at most one wave of the scan (`hostsInParallel`): they all start when the appliance picks the
+   * scan up, so once it has, none of them can still be reached late, and a departure or a changed
+   * address never cancels the scan with its hosts in flight (the cancels' killed host-scans were
+   * most of onsight's wasted targets). Settled targets fill the rest.
+   */
   private async launchBatch(r: SchedulerRegion, appliance: { name: string; why: string }): Promise<boolean> {
     const { clock, store, counters, policy } = this.core;
     let now = clock.now();
@@ -335,7 +335,7 @@ export class Launcher {
       for (const [ride, waiting, gone] of riders) {
         for (const w of waiting) {
           if (ok.length >= Math.min(base, wave)) break;
-          if (ok.some((t) => t.bindingId === w.bindingId) || (this.refusedRiders.get(w.bindingId)?.until ?? 0) > now ) continue;
+          if (ok.some((t) => t.bindingId === w.bindingId) || (this.refusedRiders.get(w.bindingId)?.until ?? 0) > now) continue;
           const q: QueueEntry = { bindingId: w.bindingId, ip: w.ip, identityId: w.identityId, region: r.name, dueSince: now, lastSeen: w.lastSeen, attempts: 0, notBefore: 0 };
           const chk = await this.revalidate(q, now, ride);
           if (!chk.ok || chk.v.region !== r.name || !policy.allowed(q.ip)) {
