@@ -265,8 +265,10 @@ function inheritScan(id: number, hk: string | null, s: Sighting, ops: ApplyOps, 
   const me = ops.linkFacts(id);
   if (!me) return;
   const here = [{ ip: s.ip, channel: channelOf(s.kind) }, ...ops.openByIdentity(id)];
+  let holder: { id: number | undefined } | undefined; // (read once, where the pattern alone links)
+  const heldFirst = (other: number) => (holder ??= { id: ops.firstHolder(hk) }).id === other;
   for (const other of ops.scannedByHost(hk)) {
-    if (other.id === id || !links.corroborated(other, me, hk, () => ops.firstHolder(hk) === other.id, () => apart(here, ops.openByIdentity(other.id)))) continue;
+    if (other.id === id || !links.corroborated(other, me, hk, () => heldFirst(other.id), () => apart(here, ops.openByIdentity(other.id)))) continue;
     ops.markScanned(id, other.at, linkedVia(other.via, other.key));
     return;
   }

@@ -371,10 +371,13 @@ export class SqliteInventory implements Inventory {
         const hk = me?.host_key;
         if (!me || !isLinkableHostKey(hk) || done.has(`${id}`)) continue;
         done.add(`${id}`);
+        const whereabouts = (identity: number) => this.stmt.openByIdentity.all(identity) as Whereabouts;
+        // (read once for `me`, and only where the pattern alone links)
+        let first: boolean | undefined;
+        let mine: Whereabouts | undefined;
+        const heldFirst = () => (first ??= this.stmt.firstHolder.get(hk) === id);
         for (const other of this.stmt.byHost.all(hk) as LinkFacts[]) {
-          const whereabouts = (identity: number) => this.stmt.openByIdentity.all(identity) as Whereabouts;
-          const first = () => this.stmt.firstHolder.get(hk) === id;
-          if (other.id !== id && !identityIds.includes(other.id) && this.links.corroborated(me, other, hk, first, () => apart(whereabouts(id), whereabouts(other.id)))) {
+          if (other.id !== id && !identityIds.includes(other.id) && this.links.corroborated(me, other, hk, heldFirst, () => apart(mine ??= whereabouts(id), whereabouts(other.id)))) {
             this.stmt.markScanned.run({ id: other.id, at, via: linkedVia(via, me.key) });
           }
         }

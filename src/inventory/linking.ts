@@ -55,6 +55,12 @@ export class LinkRules {
     return e === 'user' || (e === 'pattern' && giverHeldItFirst() && !apartNow());
   }
 
+  /** corroborated, for a store whose reads are asynchronous (PostgreSQL): the same rule, the reads made only where the pattern alone links. */
+  async corroboratedAsync(giver: LinkFacts, taker: LinkFacts, hk: string, giverHeldItFirst: () => Promise<boolean>, apartNow: () => Promise<boolean>): Promise<boolean> {
+    const e = this.evidence(giver, taker, hk);
+    return e === 'user' || (e === 'pattern' && (await giverHeldItFirst()) && !(await apartNow()));
+  }
+
   /** What vouches for two identities under one host key being one device: the same user, the operator's patterns, or nothing. */
   evidence(a: LinkFacts, b: LinkFacts, hk: string): 'user' | 'pattern' | undefined {
     if (a.user && b.user && a.user.toLowerCase() === b.user.toLowerCase()) return 'user';

@@ -168,9 +168,10 @@ export class PgInventory implements Inventory {
   private async inheritScan(me: LinkFacts, hk: string, scanned: Scanned[], s: Sighting): Promise<void> {
     const id = me.id;
     const here = [{ ip: s.ip, channel: channelOf(s.kind) }, ...await this.whereabouts(id)];
+    let holder: Promise<number | undefined> | undefined; // (read once, where the pattern alone links)
     for (const other of scanned) {
-      const e = other.id === id ? undefined : this.links.evidence(other, me, hk);
-      if (!e || (e === 'pattern' && ((await this.firstHolder(hk)) !== other.id || apart(here, await this.whereabouts(other.id))))) continue;
+      if (other.id === id || !(await this.links.corroboratedAsync(other, me, hk, async () => (await (holder ??= this.firstHolder(hk))) === other.id,
+        async () => apart(here, await this.whereabouts(other.id))))) continue;
       await this.db.query(S.markScanned, [other.at, linkedVia(other.via, other.key), id]);
       return;
     }
@@ -206,8 +207,8 @@ export class PgInventory implements Inventory {
     const { identityId, open } = await this.seen(s, at);
     const current = open ? toView(open) : undefined;
     const expiresAt = expiryOf(s, at, this.opts, learnedLease(s, at, this.learning()));
+    const session = vpnSession(s);
     if (current && current.identityId === identityId) {
-      const session = vpnSession(s);
       await this.db.query(S.renewBinding, [at, expiresAt, current.id, session?.user ?? null, session?.remoteIp ?? null]);
       return { change: 'renewed', bindingId: current.id, identityId };
     }
@@ -215,7 +216,7 @@ export class PgInventory implements Inventory {
     const change: Change = current ? 'reassigned' : 'new';
     const bindingId = (await this.db.row<{ binding_id: number }>(S.startBinding,
       [s.ip, identityId, channel, s.format, at, expiresAt, s.kind, JSON.stringify(s), current?.id ?? null, channel === 'dhcp' && !!s.mac, s.source,
-        vpnSession(s)?.user ?? null, vpnSession(s)?.remoteIp ?? null]))!.binding_id;
+        session?.user ?? null, session?.remoteIp ?? null]))!.binding_id;
     return { change, bindingId, identityId };
   }
 
@@ -342,10 +343,13 @@ export class PgInventory implements Inventory {
         const hk = me?.host_key;
         if (!me || !isLinkableHostKey(hk) || done.has(id)) continue;
         done.add(id);
+        // (read once for `me`, and only where the pattern alone links)
+        let first: Promise<boolean> | undefined;
+        let mine: Promise<Whereabouts> | undefined;
+        const heldFirst = () => (first ??= this.firstHolder(hk).then((h) => h === id));
         for (const other of await this.db.rows<LinkFacts & Record<string, unknown>>(S.byHost, [hk])) {
-          const e = other.id !== id && !identityIds.includes(other.id) ? this.links.evidence(me, other, hk) : undefined;
-          // (as LinkRules.corroborated, the whereabouts read only where the pattern alone links)
-          if (e === 'user' || (e === 'pattern' && (await this.firstHolder(hk)) === id && !apart(await this.whereabouts(id), await this.whereabouts(other.id)))) {
+          if (other.id !== id && !identityIds.includes(other.id)
+            && await this.links.corroboratedAsync(me, other, hk, heldFirst, async () => apart(await (mine ??= this.whereabouts(id)), await this.whereabouts(other.id)))) {
             await this.db.query(S.markScanned, [at, linkedVia(via, me.key), other.id]);
           }
         }
