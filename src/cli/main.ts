@@ -46,7 +46,8 @@ program.command('run')
     let startGrace: NodeJS.Timeout | undefined;
     let onSignal = (sig: string) => {
       if (sig === 'SIGHUP') reloadPending = true;
-      else if (!stopSignal) {
+      else if (stopSignal) say(`${sig} again while starting: already stopping once the start has finished (SIGKILL ends the process at once)`, 'info');
+      else {
         stopSignal = sig;
         say(`${sig} while starting: stopping once the start has finished (${START_STOP_GRACE_MS / 1000} s at most)`, 'info');
         startGrace = setTimeout(() => {
@@ -56,8 +57,10 @@ program.command('run')
         startGrace.unref();
       }
     };
-    process.once('SIGTERM', () => onSignal('SIGTERM'));
-    process.once('SIGINT', () => onSignal('SIGINT'));
+    // (on, not once: a second SIGTERM or Ctrl-C while draining would meet Node's default action and
+    // end the process mid-stop, losing what the drain was committing)
+    process.on('SIGTERM', () => onSignal('SIGTERM'));
+    process.on('SIGINT', () => onSignal('SIGINT'));
     process.on('SIGHUP', () => onSignal('SIGHUP'));
     // the launcher's (bin/onsight.js): the signals that came while this code loaded, handed over
     const early = (globalThis as { onsightEarlySignals?: { signals: string[]; release(): void } }).onsightEarlySignals;
@@ -117,7 +120,11 @@ program.command('run')
     }
     // started: signals act at once (a SIGHUP while stopping has nothing left to reload)
     onSignal = (sig: string) => {
-      if (stopSignal) return; // stopping already
+      if (stopSignal) {
+        // (a SIGHUP while stopping has nothing left to reload; a second stop signal changes nothing)
+        if (sig !== 'SIGHUP') log.info(`${sig} again: already draining and stopping (SIGKILL ends the process at once, losing what is not yet committed)`);
+        return;
+      }
       if (sig === 'SIGHUP') return void reload();
       stopSignal = sig;
       stop(sig);
