@@ -82,6 +82,8 @@ const fileInput = z.object({
   format: z.string().default('auto'),
   startAt: z.enum(['beginning', 'end']).default('beginning'),
   pollMs: z.number().int().min(10).default(250),
+  /** logrotate's olddir for this file: its rotations are looked for there too (absolute, or relative to the file's folder) */
+  rotatedDir: z.string().min(1).optional(),
 }).strict();
 
 /** `Mon-Fri 08:00-18:00`, `Sat 00:00-24:00`, `* 22:00-06:00` (wraps midnight) */

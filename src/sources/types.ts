@@ -157,6 +157,11 @@ export interface FileInputOptions {
   rotateWaitMs?: number;
   /** longest line (bytes); longer lines are skipped and counted as tooLarge. Default 1 MiB. */
   maxLineBytes?: number;
+  /**
+   * where logrotate keeps this file's rotations when not beside it (its `olddir`): absolute, or
+   * relative to the file's folder (each matched file's, for a glob), as logrotate takes it
+   */
+  rotatedDir?: string;
   /** a file with no data for this long is polled every 8th poll only (its watcher's events still wake it). Default 60 s. */
   idlePollAfterMs?: number;
 }

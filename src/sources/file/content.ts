@@ -13,7 +13,7 @@
 import { createHash } from 'node:crypto';
 import { mkdtemp, open, readdir, rm, stat, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createInflateRaw } from 'node:zlib';
@@ -111,20 +111,41 @@ const LISTING_WAIT_MS = 2;
 const FIND_ATTEMPTS = 5;
 
 /**
- * Files beside `path` named like its rotations: `path.1`, `path-20240101`, `path.0`, `path_old`...
+ * A tailed file and the folders where its rotations are kept besides its own: logrotate's `olddir`
+ * (the file input's `rotatedDir`). A rotation moved there while onsight was stopped is found by its
+ * inode or content as one beside the file is; without it, such a file's unread lines were lost.
+ */
+export interface LogSeries {
+  path: string;
+  /** absolute, or relative to the file's folder (as logrotate takes `olddir`) */
+  rotatedDirs: readonly string[];
+}
+export type LogPath = string | LogSeries;
+
+const pathOf = (p: LogPath): string => (typeof p === 'string' ? p : p.path);
+
+/** The folders listed for `p`'s rotations: its own, then each rotatedDir (resolved against it), once each. */
+function rotationDirs(p: LogPath): string[] {
+  const own = dirname(pathOf(p));
+  const dirs = [own, ...(typeof p === 'string' ? [] : p.rotatedDirs.map((d) => resolve(own, d)))];
+  return [...new Set(dirs)];
+}
+
+/**
+ * Files beside `path` (and in its rotatedDirs) named like its rotations: `path.1`, `path-20240101`, `path.0`, `path_old`...
  * Compressed ones are left out (we cannot read them). Oldest first.
  */
-export async function rotatedSiblings(path: string): Promise<Sibling[]> {
+export async function rotatedSiblings(path: LogPath): Promise<Sibling[]> {
   return (await settledSiblings(path)).sibs;
 }
 
 /** The compressed files beside `path` named like its rotations (`path.2.gz`), oldest first. */
-export async function compressedSiblings(path: string): Promise<Sibling[]> {
+export async function compressedSiblings(path: LogPath): Promise<Sibling[]> {
   return (await settledSiblings(path, true)).sibs;
 }
 
 /** The siblings, and whether two listings in a row agreed on them (else the last listing, which may be torn). */
-async function settledSiblings(path: string, compressed = false): Promise<{ sibs: Sibling[]; settled: boolean }> {
+async function settledSiblings(path: LogPath, compressed = false): Promise<{ sibs: Sibling[]; settled: boolean }> {
   let last = await listSiblings(path, compressed);
   for (let k = 1; k < LISTINGS; k++) {
     await wait(LISTING_WAIT_MS * k);
@@ -144,32 +165,38 @@ function sameFiles(a: Sibling[], b: Sibling[]): boolean {
   return b.every((s) => seen.has(key(s)));
 }
 
-async function listSiblings(path: string, compressed = false): Promise<Sibling[]> {
-  const dir = dirname(path);
-  const base = basename(path);
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch {
-    return [];
-  }
+async function listSiblings(path: LogPath, compressed = false): Promise<Sibling[]> {
+  const base = basename(pathOf(path));
   const out: Sibling[] = [];
-  for (const n of names) {
-    if (n === base || !n.startsWith(base) || COMPRESSED.test(n) !== compressed) continue;
-    const sep = n[base.length];
-    if (sep !== '.' && sep !== '-' && sep !== '_') continue;
+  const seen = new Set<string>();
+  for (const dir of rotationDirs(path)) {
+    let names: string[];
     try {
-      const st = await stat(join(dir, n));
-      if (st.isFile()) out.push({ path: join(dir, n), st });
+      names = await readdir(dir);
     } catch {
-      /* gone meanwhile (the next listing will not agree) */
+      continue; // (an olddir not made yet: logrotate makes it at the first rotation, with createolddir)
+    }
+    for (const n of names) {
+      if (n === base || !n.startsWith(base) || COMPRESSED.test(n) !== compressed) continue;
+      const sep = n[base.length];
+      if (sep !== '.' && sep !== '-' && sep !== '_') continue;
+      try {
+        const st = await stat(join(dir, n));
+        // (one file under two names, beside the log and in the olddir: a hard link, listed once)
+        if (st.isFile() && !seen.has(`${st.dev}:${st.ino}`)) {
+          seen.add(`${st.dev}:${st.ino}`);
+          out.push({ path: join(dir, n), st });
+        }
+      } catch {
+        /* gone meanwhile (the next listing will not agree) */
+      }
     }
   }
   return out.sort(listingOrder(path));
 }
 
 /** The listing's order, oldest first: mtime, then the name's rotation suffix (a compression extension aside: gzip keeps the mtime). */
-export function listingOrder(path: string): (a: Sibling, b: Sibling) => number {
+export function listingOrder(path: LogPath): (a: Sibling, b: Sibling) => number {
   return (a, b) => a.st.mtimeMs - b.st.mtimeMs || olderByName(rotationSuffix(path, a), rotationSuffix(path, b));
 }
 
@@ -205,8 +232,8 @@ function seriesOf(suffix: string): string | undefined {
  * name is in no series we know. Another file written later beside the log (`app.log-error`,
  * `app.log.bak`) is in no series and never counts as a newer rotation.
  */
-function newerInSeries(path: string, sibs: Sibling[], match: Sibling): Sibling[] | undefined {
-  const base = basename(path);
+function newerInSeries(path: LogPath, sibs: Sibling[], match: Sibling): Sibling[] | undefined {
+  const base = basename(pathOf(path));
   const series = seriesOf(basename(match.path).slice(base.length));
   if (series === undefined) return undefined;
   return sibs.slice(sibs.indexOf(match) + 1).filter((s) => seriesOf(basename(s.path).slice(base.length)) === series);
@@ -281,7 +308,7 @@ export async function openListed(sib: Sibling): Promise<Opened | undefined> {
  * our offset: an older file's lines again) and none of the newer files (skipped). Then the listing
  * is taken again.
  */
-export async function findRotated(path: string, want: ContentMark & { dev?: number; ino?: number }, excludeIno?: number, byInodeOnly = false): Promise<{ match: Sibling; newer: Sibling[] } | undefined> {
+export async function findRotated(path: LogPath, want: ContentMark & { dev?: number; ino?: number }, excludeIno?: number, byInodeOnly = false): Promise<{ match: Sibling; newer: Sibling[] } | undefined> {
   for (let attempt = 0; attempt < FIND_ATTEMPTS; attempt++) {
     const { sibs, settled } = await settledSiblings(path);
     // a listing that never settled may lack the file: listed again while attempts remain, then taken as it is
@@ -292,7 +319,7 @@ export async function findRotated(path: string, want: ContentMark & { dev?: numb
   return undefined;
 }
 
-async function findRotatedIn(path: string, sibs: Sibling[], want: ContentMark & { dev?: number; ino?: number }, excludeIno: number | undefined, byInodeOnly: boolean): Promise<{ match: Sibling; newer: Sibling[] } | undefined | 'moved'> {
+async function findRotatedIn(path: LogPath, sibs: Sibling[], want: ContentMark & { dev?: number; ino?: number }, excludeIno: number | undefined, byInodeOnly: boolean): Promise<{ match: Sibling; newer: Sibling[] } | undefined | 'moved'> {
   const byIno = want.ino !== undefined ? sibs.findIndex((s) => s.st.ino === want.ino && (want.dev === undefined || s.st.dev === want.dev)) : -1;
   const check = async (s: Sibling): Promise<boolean | 'moved'> => {
     let opened: Opened | undefined;
@@ -337,7 +364,7 @@ export function isGzip(path: string): boolean {
  * The gzip rotations after `match` (a plain rotation) in its naming series, oldest first: copies
  * compressed since (copytruncate with compress while we read `match`).
  */
-export async function newerCompressed(path: string, match: Sibling): Promise<Sibling[]> {
+export async function newerCompressed(path: LogPath, match: Sibling): Promise<Sibling[]> {
   const series = seriesOf(rotationSuffix(path, match));
   if (series === undefined) return [];
   const order = listingOrder(path);
@@ -345,8 +372,8 @@ export async function newerCompressed(path: string, match: Sibling): Promise<Sib
 }
 
 /** The suffix of a rotation's name after the log's, without a compression extension (`.2` for `app.log.2.gz`). */
-function rotationSuffix(path: string, s: Sibling): string {
-  return basename(s.path).slice(basename(path).length).replace(COMPRESSED, '');
+function rotationSuffix(path: LogPath, s: Sibling): string {
+  return basename(s.path).slice(basename(pathOf(path)).length).replace(COMPRESSED, '');
 }
 
 /** A search of the compressed rotations for what a checkpoint refers to. */
@@ -371,7 +398,7 @@ export interface CompressedSearch {
  * (`app.log.2.gz`, then `app.log.1`, then the live file). A rotation that cannot be opened or read
  * (permissions, removed meanwhile, not gzip) does not match.
  */
-export async function findCompressed(path: string, want: ContentMark): Promise<CompressedSearch> {
+export async function findCompressed(path: LogPath, want: ContentMark): Promise<CompressedSearch> {
   // (a rotation renamed between the listing and its open, `.1.gz` shifted to `.2.gz` by a logrotate
   // run meanwhile: the search starts over with a new listing, settled, as findRotated's is)
   for (let attempt = 1; ; attempt++) {
@@ -388,7 +415,7 @@ export async function findCompressed(path: string, want: ContentMark): Promise<C
  * findCompressed over one listing of the compressed siblings: 'moved' when one of them was renamed
  * or removed since (on the `last` try, passed over instead).
  */
-export async function findCompressedIn(path: string, packed: Sibling[], want: ContentMark, last = false): Promise<CompressedSearch | 'moved'> {
+export async function findCompressedIn(path: LogPath, packed: Sibling[], want: ContentMark, last = false): Promise<CompressedSearch | 'moved'> {
   const unreadable = packed.filter((s) => !isGzip(s.path)).map((s) => s.path);
   if (want.tailFingerprint === undefined) return { unreadable };
   const gz = packed.filter((s) => isGzip(s.path));

@@ -77,7 +77,7 @@ export async function startFileInput(opts: FileInputOptions, sink: LineSink, che
       if (tailers.has(path) || closed) return;
     }
     const t = new FileTailer(
-      { key: path, format: opts.format, rotateWaitMs: opts.rotateWaitMs ?? 1000, maxLineBytes: opts.maxLineBytes ?? 1 << 20 },
+      { key: path, format: opts.format, rotateWaitMs: opts.rotateWaitMs ?? 1000, maxLineBytes: opts.maxLineBytes ?? 1 << 20, rotatedDirs: opts.rotatedDir ? [opts.rotatedDir] : [] },
       sink,
       log,
     );

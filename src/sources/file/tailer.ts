@@ -24,7 +24,7 @@ import { setTimeout as wait } from 'node:timers/promises';
 import { isUtf8 } from 'node:buffer';
 import type { Logger } from '../../log.js';
 import type { FileCheckpoint, LineSink, RawLine } from '../types.js';
-import { FP_BYTES, TAIL_BYTES, compressedSiblings, listingOrder, newerCompressed, openFile, contentMatches, detectEncoding, isNewlineAt, isUtf16, findCompressed, findRotated, inflate, isGzip, openListed, readAt, rotatedSiblings, sha256hex, type ContentMark, type Encoding, type Sibling } from './content.js';
+import { FP_BYTES, TAIL_BYTES, compressedSiblings, listingOrder, newerCompressed, openFile, contentMatches, detectEncoding, isNewlineAt, isUtf16, findCompressed, findRotated, inflate, isGzip, openListed, readAt, rotatedSiblings, sha256hex, type ContentMark, type Encoding, type LogSeries, type Sibling } from './content.js';
 
 /** a checkpointed file not found beside the path is looked for this many more times, ROTATED_LOOK_AGAIN_MS × k apart */
 const ROTATED_LOOKS = 3;
@@ -41,6 +41,8 @@ export interface TailerOptions {
   format: string;
   rotateWaitMs: number;
   maxLineBytes: number;
+  /** where its rotations are kept besides its own folder (logrotate's olddir; content.ts LogSeries) */
+  rotatedDirs?: readonly string[];
 }
 
 export interface TailerStats {
@@ -133,7 +135,12 @@ export class FileTailer {
   /** the path is missing since (ms) */
   missingSince?: number;
 
-  constructor(private readonly opts: TailerOptions, private readonly sink: LineSink, private readonly log: Logger) {}
+  /** the file and the folders its rotations are listed in */
+  private readonly series: LogSeries;
+
+  constructor(private readonly opts: TailerOptions, private readonly sink: LineSink, private readonly log: Logger) {
+    this.series = { path: opts.key, rotatedDirs: opts.rotatedDirs ?? [] };
+  }
 
   get source(): string {
     return `file:${this.opts.key}`;
@@ -206,13 +213,13 @@ export class FileTailer {
         this.event('resumed');
         return;
       }
-      let found = await findRotated(this.opts.key, cp, live?.ino);
+      let found = await findRotated(this.series, cp, live?.ino);
       // a rotation under way (a shift of .1 to .2, .2 to .3, ...) can hide the file from one listing:
       // looked for again before it is taken as gone, which reads the live file from its start and
       // skips what was left of ours (a loaded machine lost a rotated file's 1,000 lines so)
       for (let k = 1; !found && k <= ROTATED_LOOKS; k++) {
         await wait(ROTATED_LOOK_AGAIN_MS * k);
-        found = await findRotated(this.opts.key, cp, live?.ino);
+        found = await findRotated(this.series, cp, live?.ino);
       }
       if (found) {
         this.log.info({ path: this.opts.key, rotated: found.match.path, offset: cp.offset, newer: found.newer.map((s) => s.path) }, 'resuming in the rotated file, then the newer ones');
@@ -279,7 +286,7 @@ export class FileTailer {
    * some compressed rotation could not be read: `.xz`, `.bz2`...).
    */
   private async resumeCompressed(cp: FileCheckpoint, live: { fh: FileHandle; dev: number; ino: number } | undefined): Promise<boolean> {
-    const search = await findCompressed(this.opts.key, cp);
+    const search = await findCompressed(this.series, cp);
     if (!search.found) {
       if (search.unreadable.length) {
         this.event('compressedUnreadable');
@@ -393,7 +400,7 @@ export class FileTailer {
     for (let attempt = 0; attempt < 3; attempt++) {
       let path = sib.path;
       if (attempt > 0) {
-        const again = (gzip ? await compressedSiblings(this.opts.key) : await rotatedSiblings(this.opts.key)).find((s) => s.st.ino === sib.st.ino && s.st.dev === sib.st.dev);
+        const again = (gzip ? await compressedSiblings(this.series) : await rotatedSiblings(this.series)).find((s) => s.st.ino === sib.st.ino && s.st.dev === sib.st.dev);
         if (!again) continue; // (gone, or a listing taken across yet another shift)
         path = again.path;
       }
@@ -430,14 +437,14 @@ export class FileTailer {
    */
   private async queueRotatedSince(done: ContentMark & { ino: number; dev: number }, seenAtPath?: { ino: number; dev: number }): Promise<void> {
     const live = await this.openLive();
-    const found = await findRotated(this.opts.key, done, undefined, true);
+    const found = await findRotated(this.series, done, undefined, true);
     let rotated = found?.newer ?? [];
     if (!found) {
       // compressed since (logrotate's compress): it is in no plain rotation, and the files rotated
       // after it, compressed or not, were skipped (a middle file's lines lost while we were behind)
       const after = await this.rotatedAfterGzipped(done);
       if (after) await this.enqueueNewer(after, live);
-      else if (seenAtPath) rotated = (await rotatedSiblings(this.opts.key)).filter((s) => s.st.ino === seenAtPath.ino && s.st.dev === seenAtPath.dev);
+      else if (seenAtPath) rotated = (await rotatedSiblings(this.series)).filter((s) => s.st.ino === seenAtPath.ino && s.st.dev === seenAtPath.dev);
     }
     await this.enqueueThenLive(rotated, live, 'rotated meanwhile; reading the rotated files first');
   }
@@ -447,7 +454,7 @@ export class FileTailer {
    * compressed since); undefined when no gzip rotation holds it.
    */
   private async rotatedAfterGzipped(done: ContentMark): Promise<Sibling[] | undefined> {
-    const packed = (await findCompressed(this.opts.key, done)).found;
+    const packed = (await findCompressed(this.series, done)).found;
     await packed?.fh.close().catch(() => undefined); // (finished: only the newer ones are read)
     return packed?.newer;
   }
@@ -459,11 +466,11 @@ export class FileTailer {
   private async queueCopiesSince(done: ContentMark & { ino: number; dev: number }, live: QueuedFile): Promise<void> {
     const rest = this.queue.splice(0);
     try {
-      const found = await findRotated(this.opts.key, done, live.ino).catch(() => undefined);
+      const found = await findRotated(this.series, done, live.ino).catch(() => undefined);
       // (plain and gzipped alike: a copy made meanwhile may be compressed already)
       // (else the finished copy was compressed since: the copies after it, through its gzipped copy)
       const newer = found
-        ? [...found.newer, ...(await newerCompressed(this.opts.key, found.match).catch(() => []))].sort(listingOrder(this.opts.key))
+        ? [...found.newer, ...(await newerCompressed(this.series, found.match).catch(() => []))].sort(listingOrder(this.series))
         : ((await this.rotatedAfterGzipped(done).catch(() => undefined)) ?? []);
       // only those older than the live file itself: it may have been renamed into the series while we
       // were held back, and what came after it is found when it is finished (queued now, it was read twice)
@@ -685,10 +692,10 @@ export class FileTailer {
     // copytruncate, or the weekly rewrite of a Windows DHCP audit log. The copy (path.1 ...)
     // holds what was written since our last read: finish it from our offset first.
     this.event(shrunk ? 'truncated' : 'overwritten');
-    const copy = this.offset > 0 ? await findRotated(this.opts.key, this.mark(), seg.ino) : undefined;
+    const copy = this.offset > 0 ? await findRotated(this.series, this.mark(), seg.ino) : undefined;
     // (copytruncate with compress: the copy may be gzipped already, path.1 gone: it was looked for
     // among plain files only, and what was left of it after our offset lost, a few lines each time)
-    const packed = this.offset > 0 && !copy ? (await findCompressed(this.opts.key, this.mark())).found : undefined;
+    const packed = this.offset > 0 && !copy ? (await findCompressed(this.series, this.mark())).found : undefined;
     this.log.info({ path: this.opts.key, size: st.size, offset: this.offset, copy: copy?.match.path ?? packed?.match.path }, `file ${shrunk ? 'truncated' : 'overwritten'}; reading it again from the start`);
     if (copy && copy.match.st.size > this.offset) await this.enqueue(copy.match, this.offset);
     // copies made after it (copytruncate again while we were paused: what was written between the two truncations)

@@ -1,0 +1,123 @@
+/**
+ * Rotations that real logrotate moves into its `olddir` while onsight is stopped (the file input's
+ * `rotatedDir`). The checkpoint names a file no longer beside the log: without the folder, the
+ * tailer found nothing, said "checkpointed file not found" and read the new file from its start,
+ * losing every line after the checkpoint in the rotated one. With it, the rotation is found there
+ * (by inode, or its content once compressed) and read from the checkpoint, then the newer ones.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { appendFileSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startFileInput } from '../src/sources/index.js';
+import type { FileCheckpoint, FileInputOptions, InputHandle } from '../src/sources/types.js';
+import { validateConfig } from '../src/config/load.js';
+import { CollectSink } from './helpers/sink.js';
+import { silentLogger } from '../src/log.js';
+import { sleep, until } from './helpers/wait.js';
+
+const hasLogrotate = spawnSync('logrotate', ['--version']).status === 0;
+if (!hasLogrotate) console.log('SKIP olddir tests with logrotate: `logrotate` not found (Debian package logrotate: apt-get install -y logrotate)');
+
+const log = silentLogger();
+let dir: string;
+const handles: InputHandle[] = [];
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'onsight-olddir-'));
+});
+afterEach(async () => {
+  for (const h of handles.splice(0)) await h.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const lines = (prefix: string, from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => `${prefix}${from + i}`);
+const text = (ls: string[]) => ls.map((l) => `${l}\n`).join('');
+
+/** the checkpoint a previous run committed at `offset` of `path` (as the tailer writes it) */
+function checkpointAt(path: string, offset: number): FileCheckpoint {
+  const st = statSync(path);
+  const fd = openSync(path, 'r');
+  const at = (pos: number, len: number) => {
+    const b = Buffer.alloc(len);
+    return b.subarray(0, readSync(fd, b, 0, len, pos));
+  };
+  const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+  try {
+    return {
+      path, dev: st.dev, ino: st.ino, offset,
+      fingerprint: sha(at(0, Math.min(1024, offset))),
+      tailFingerprint: sha(at(offset - Math.min(256, offset), Math.min(256, offset))),
+    };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** logrotate with `olddir` (relative: beside the log, as logrotate resolves it), forced */
+function rotate(p: string, extra: string): void {
+  const conf = join(dir, 'lr.conf');
+  writeFileSync(conf, `${p} {\n  rotate 5\n  olddir old\n  create\n  missingok\n  ${extra}\n}\n`);
+  execFileSync('logrotate', ['-f', '-s', join(dir, 'lr.state'), conf], { stdio: 'pipe' });
+}
+
+const opts = (path: string, extra: Partial<FileInputOptions> = {}): FileInputOptions => ({ path, format: 'openvpn', startAt: 'beginning', pollMs: 20, rotateWaitMs: 100, ...extra });
+
+/** a run of the tailer from `cp` until `expected` lines came (or 4 s), and what it read */
+async function resume(p: string, cp: FileCheckpoint, expected: number, extra: Partial<FileInputOptions>): Promise<string[]> {
+  const sink = new CollectSink();
+  const h = await startFileInput(opts(p, extra), sink, async (path) => (path === p ? cp : undefined), log);
+  handles.push(h);
+  await until(() => sink.lines.length >= expected, 4000, `${expected} lines`).catch(() => undefined);
+  await sleep(200); // (nothing more, nothing twice)
+  return sink.texts();
+}
+
+describe.skipIf(!hasLogrotate)('rotations in logrotate\'s olddir while stopped (real logrotate)', () => {
+  it('one rotation: read on from the checkpoint in old/vpn.log.1, then the new file (without rotatedDir: its 70 lines after the checkpoint lost)', async () => {
+    const p = join(dir, 'vpn.log');
+    mkdirSync(join(dir, 'old'));
+    writeFileSync(p, text(lines('l', 1, 50)));
+    const cp = checkpointAt(p, statSync(p).size);
+    // while onsight was stopped: more lines, the rotation into old/, a new file and its lines
+    appendFileSync(p, text(lines('l', 51, 120)));
+    rotate(p, 'nocompress');
+    expect(existsSync(join(dir, 'old', 'vpn.log.1'))).toBe(true);
+    appendFileSync(p, text(lines('n', 1, 5)));
+    const want = [...lines('l', 51, 120), ...lines('n', 1, 5)];
+    expect(await resume(p, cp, want.length, { rotatedDir: 'old' })).toEqual(want);
+    // the same with the folder given absolute
+    for (const h of handles.splice(0)) await h.close();
+    expect(await resume(p, cp, want.length, { rotatedDir: join(dir, 'old') })).toEqual(want);
+    // without it, as before: the new file from its start, the rotated lines lost
+    for (const h of handles.splice(0)) await h.close();
+    expect(await resume(p, cp, 5, {})).toEqual(lines('n', 1, 5));
+  });
+
+  it('two rotations, the older compressed (compress, delaycompress): the rest of the first from its gzip copy, then the second, then the new file', async () => {
+    const p = join(dir, 'vpn.log');
+    mkdirSync(join(dir, 'old'));
+    writeFileSync(p, text(lines('a', 1, 40)));
+    const cp = checkpointAt(p, statSync(p).size);
+    appendFileSync(p, text(lines('a', 41, 60)));
+    rotate(p, 'compress\n  delaycompress');
+    appendFileSync(p, text(lines('b', 1, 30)));
+    await sleep(20); // (distinct mtimes for the listing's order)
+    rotate(p, 'compress\n  delaycompress');
+    expect(existsSync(join(dir, 'old', 'vpn.log.2.gz'))).toBe(true);
+    expect(existsSync(join(dir, 'old', 'vpn.log.1'))).toBe(true);
+    appendFileSync(p, text(lines('c', 1, 3)));
+    const want = [...lines('a', 41, 60), ...lines('b', 1, 30), ...lines('c', 1, 3)];
+    expect(await resume(p, cp, want.length, { rotatedDir: 'old' })).toEqual(want);
+  });
+});
+
+describe('rotatedDir in the config', () => {
+  it('is accepted on a file input and refused empty', () => {
+    const base = { state: join(tmpdir(), 'x.db'), policy: { scope: ['10.0.0.0/8'] }, regions: [{ name: 'emea', cidrs: ['10.20.0.0/16'], appliances: ['a'] }], scanner: { type: 'dry-run' } };
+    const { config } = validateConfig({ ...base, inputs: [{ type: 'file', path: '/var/log/vpn.log', format: 'openvpn', rotatedDir: 'old' }] });
+    expect(config.inputs[0]).toMatchObject({ type: 'file', rotatedDir: 'old' });
+    expect(() => validateConfig({ ...base, inputs: [{ type: 'file', path: '/var/log/vpn.log', format: 'openvpn', rotatedDir: '' }] })).toThrow(/rotatedDir/);
+  });
+});
