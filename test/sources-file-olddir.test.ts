@@ -13,7 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startFileInput } from '../src/sources/index.js';
 import type { FileCheckpoint, FileInputOptions, InputHandle } from '../src/sources/types.js';
-import { validateConfig } from '../src/config/load.js';
+import { loadConfig, validateConfig } from '../src/config/load.js';
+import { checkConfigEnvironment } from '../src/config/check.js';
 import { CollectSink } from './helpers/sink.js';
 import { silentLogger } from '../src/log.js';
 import { sleep, until } from './helpers/wait.js';
@@ -119,5 +120,17 @@ describe('rotatedDir in the config', () => {
     const { config } = validateConfig({ ...base, inputs: [{ type: 'file', path: '/var/log/vpn.log', format: 'openvpn', rotatedDir: 'old' }] });
     expect(config.inputs[0]).toMatchObject({ type: 'file', rotatedDir: 'old' });
     expect(() => validateConfig({ ...base, inputs: [{ type: 'file', path: '/var/log/vpn.log', format: 'openvpn', rotatedDir: '' }] })).toThrow(/rotatedDir/);
+  });
+
+  it('config check refuses a rotatedDir that is a file, naming the field; one not made yet passes (logrotate\'s createolddir)', async () => {
+    const p = join(dir, 'vpn.log');
+    writeFileSync(p, '');
+    writeFileSync(join(dir, 'old'), 'a file, not a folder');
+    const cfg = join(dir, 'onsight.yaml');
+    const yaml = (rd: string) => `state: ${join(dir, 'state.db')}\ninputs:\n  - { type: file, path: ${p}, format: openvpn, rotatedDir: ${rd} }\npolicy: { scope: ["10.0.0.0/8"] }\nregions: [{ name: emea, cidrs: ["10.20.0.0/16"], appliances: [a] }]\nscanner: { type: dry-run }\n`;
+    writeFileSync(cfg, yaml('old'));
+    await expect(checkConfigEnvironment(loadConfig(cfg))).rejects.toThrow(/inputs\[0\]\.rotatedDir.*is not a folder/s);
+    writeFileSync(cfg, yaml('not-yet'));
+    await expect(checkConfigEnvironment(loadConfig(cfg))).resolves.toBeDefined();
   });
 });

@@ -4,7 +4,7 @@
  * function, so that run never accepts what config check refuses, nor the reverse.
  */
 import { existsSync, statSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { ConfigError, type ConfigIssue } from '../errors.js';
 import { loadRegistry, type ParserRegistry } from '../parsers/registry.js';
 import { globToRegExp, isGlob } from '../sources/file/input.js';
@@ -75,6 +75,11 @@ export async function checkConfigEnvironment(loaded: LoadedConfig): Promise<Pars
       const other = id === undefined ? undefined : seen.get(id);
       if (other && other.path !== inp.path) issues.push({ path: `inputs[${i}].path`, line: locate(['inputs', i, 'path']), message: `${inp.path} is the same file as ${other.path} (inputs[${other.i}]): each of its lines would be applied twice` });
       else if (id !== undefined) seen.set(id, { i, path: inp.path });
+      // (one not there yet is fine: logrotate's createolddir makes it at the first rotation)
+      const olddir = inp.rotatedDir !== undefined && !isGlob(inp.path) ? resolve(dirname(inp.path), inp.rotatedDir) : undefined;
+      if (olddir !== undefined && existsSync(olddir) && !statSync(olddir).isDirectory()) {
+        issues.push({ path: `inputs[${i}].rotatedDir`, line: locate(['inputs', i, 'rotatedDir']), message: `${olddir} is not a folder (rotatedDir names the folder logrotate's olddir moves ${inp.path}'s rotations to)` });
+      }
     }
     if (inp.type === 'lease') {
       // (a FIFO there passed the check, then hung the start: the input refuses it now, but says so only in
