@@ -6,9 +6,8 @@
  * (by inode, or its content once compressed) and read from the checkpoint, then the newer ones.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { appendFileSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startFileInput } from '../src/sources/index.js';
@@ -16,6 +15,7 @@ import type { FileCheckpoint, FileInputOptions, InputHandle } from '../src/sourc
 import { loadConfig, validateConfig } from '../src/config/load.js';
 import { checkConfigEnvironment } from '../src/config/check.js';
 import { CollectSink } from './helpers/sink.js';
+import { checkpointAt } from './helpers/checkpoint.js';
 import { silentLogger } from '../src/log.js';
 import { sleep, until } from './helpers/wait.js';
 
@@ -35,26 +35,6 @@ afterEach(async () => {
 
 const lines = (prefix: string, from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => `${prefix}${from + i}`);
 const text = (ls: string[]) => ls.map((l) => `${l}\n`).join('');
-
-/** the checkpoint a previous run committed at `offset` of `path` (as the tailer writes it) */
-function checkpointAt(path: string, offset: number): FileCheckpoint {
-  const st = statSync(path);
-  const fd = openSync(path, 'r');
-  const at = (pos: number, len: number) => {
-    const b = Buffer.alloc(len);
-    return b.subarray(0, readSync(fd, b, 0, len, pos));
-  };
-  const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-  try {
-    return {
-      path, dev: st.dev, ino: st.ino, offset,
-      fingerprint: sha(at(0, Math.min(1024, offset))),
-      tailFingerprint: sha(at(offset - Math.min(256, offset), Math.min(256, offset))),
-    };
-  } finally {
-    closeSync(fd);
-  }
-}
 
 /** logrotate with `olddir` (relative: beside the log, as logrotate resolves it), forced */
 function rotate(p: string, extra: string): void {

@@ -5,13 +5,13 @@
  * time, so its last line is not cut and late writes to it are read).
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { appendFileSync, mkdtempSync, openSync, readSync, closeSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createHash } from 'node:crypto';
+import { appendFileSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startFileInput } from '../src/sources/index.js';
-import type { FileCheckpoint, FileInputOptions, InputHandle } from '../src/sources/types.js';
+import type { FileInputOptions, InputHandle } from '../src/sources/types.js';
 import { CollectSink } from './helpers/sink.js';
+import { checkpointAt } from './helpers/checkpoint.js';
 import { silentLogger } from '../src/log.js';
 import { sleep, until } from './helpers/wait.js';
 
@@ -28,28 +28,6 @@ afterEach(async () => {
 
 function fopts(path: string, extra: Partial<FileInputOptions> = {}): FileInputOptions {
   return { path, format: 'isc-dhcpd', startAt: 'beginning', pollMs: 20, rotateWaitMs: 100, ...extra };
-}
-
-function bytesAt(path: string, pos: number, len: number): Buffer {
-  const fd = openSync(path, 'r');
-  try {
-    const b = Buffer.alloc(len);
-    const n = readSync(fd, b, 0, len, pos);
-    return b.subarray(0, n);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** the checkpoint a previous run committed after the line ending at `offset` (as the tailer writes it) */
-function checkpointAt(path: string, offset: number): FileCheckpoint {
-  const st = statSync(path);
-  const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-  return {
-    path, dev: st.dev, ino: st.ino, offset,
-    fingerprint: sha(bytesAt(path, 0, Math.min(1024, offset))),
-    tailFingerprint: sha(bytesAt(path, offset - Math.min(256, offset), Math.min(256, offset))),
-  };
 }
 
 describe('file input restart', () => {
