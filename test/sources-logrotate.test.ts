@@ -9,7 +9,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startFileInput } from '../src/sources/index.js';
@@ -129,5 +129,33 @@ describe.runIf(hasLogrotate)('logrotate', () => {
       for (const m of text.matchAll(/^seq (\d+) /gm)) onDisk.add(Number(m[1]));
     }
     expect(seqs).toEqual([...onDisk].sort((a, b) => a - b));
+  }, 30_000);
+
+  it('copytruncate of a writer that does not append (OpenVPN\'s --log): the hole of NULs before its next line is skipped, the line read as written', async () => {
+    const log = join(dir, 'openvpn.log');
+    // opened as OpenVPN's --log opens it (O_WRONLY|O_CREAT|O_TRUNC, no O_APPEND): writes go at its own offset
+    const fd = openSync(log, 'w');
+    try {
+      const sink = new CollectSink();
+      const h = await startFileInput({ path: log, format: 'openvpn', startAt: 'beginning', pollMs: 50, rotateWaitMs: 300 }, sink, async () => undefined, silentLogger());
+      handle = h;
+      const first = Array.from({ length: 20 }, (_, i) => `line ${i + 1} ${'x'.repeat(200)}`);
+      writeSync(fd, first.map((l) => `${l}\n`).join(''));
+      for (let i = 0; i < 100 && sink.lines.length < 20; i++) await sleep(50);
+      const conf = join(dir, 'lr.conf');
+      writeFileSync(conf, `${log} {\n  rotate 2\n  missingok\n  nocompress\n  copytruncate\n}\n`);
+      execFileSync('logrotate', ['-f', '-s', join(dir, 'state'), conf], { stdio: 'pipe' });
+      const then = ['line 21 after the rotation', 'line 22'];
+      writeSync(fd, then.map((l) => `${l}\n`).join(''));
+      // the file now starts with a hole as long as what was written before (4,171 bytes)
+      expect(readFileSync(log).subarray(0, 16).every((b) => b === 0)).toBe(true);
+      for (let i = 0; i < 100 && sink.lines.length < 22; i++) await sleep(50);
+      await sleep(300);
+      // before: the first line after the rotation came as 4,171 NULs and its text (no parser takes it)
+      expect(sink.lines.map((l) => l.text)).toEqual([...first, ...then]);
+      expect(h.counters().events?.nulSkipped).toBe(1);
+    } finally {
+      closeSync(fd);
+    }
   }, 30_000);
 });

@@ -120,6 +120,8 @@ export class FileTailer {
   get lastActivityAt(): number {
     return Math.max(this.lastDataAt, this.startedAt);
   }
+  /** the last chunk ended inside a run of NULs (skipNulRun) */
+  private nulRun = false;
   /** a rotated file at EOF but written to lately: its stat when first seen so (rotatedQuiet) */
   private rotatedSeen?: { key: string; since: number };
   /**
@@ -781,8 +783,10 @@ export class FileTailer {
         if (this.buf.indexOf(0x0a) < 0 || ((this.buf[0] === 0xff || this.buf[0] === 0xfe) && this.buf.length < 2)) return true;
         this.enc = detectEncoding(Buffer.concat([this.buf, Buffer.alloc(4)]).subarray(0, 4)) ?? 'utf8';
       }
+      if (!isUtf16(this.enc) && this.buf[0] === 0 && !this.skipNulRun()) break;
       const nl = this.findNewline(0);
       if (nl < 0) break;
+      this.nulRun = false;
       const lineBytes = this.buf.subarray(0, nl);
       const whole = this.buf.subarray(0, nl + nlLen);
       const atStart = this.offset === 0;
@@ -813,6 +817,23 @@ export class FileTailer {
       this.buf = Buffer.from(this.buf); // don't pin the whole 64 KiB chunk for a short partial line
     }
     return true;
+  }
+
+  /**
+   * NUL bytes where a line starts: a writer that does not append (O_APPEND; OpenVPN's `--log`, many
+   * applications) goes on writing at its own offset after logrotate's copytruncate, leaving a hole
+   * of NULs from 0 to there. They are no line's text: skipped, so the line after them reads as it
+   * was written (it was pushed behind the NULs, and no parser took it). Counted (`nulSkipped`).
+   * Returns false when the buffer held only NULs (more may follow).
+   */
+  private skipNulRun(): boolean {
+    let n = 0;
+    while (n < this.buf.length && this.buf[n] === 0) n++;
+    this.consume(this.buf.subarray(0, n));
+    this.buf = this.buf.subarray(n);
+    if (!this.nulRun) this.event('nulSkipped');
+    this.nulRun = this.buf.length === 0; // (one hole read in several chunks is one event)
+    return !this.nulRun;
   }
 
   private pushLine(seg: Segment, text: string): boolean {
