@@ -212,14 +212,14 @@ describe('inventory in SQLite: schema and plans', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'onsight-link-')), 'state.db');
     const db = openDatabase(file);
     // back to schema 3, with identities written by an older onsight
-    db.exec('DROP INDEX identities_host_key; DROP INDEX bindings_ip_start; ALTER TABLE identities DROP COLUMN host_key; ALTER TABLE queue RENAME COLUMN last_seen TO leave_by; DROP TABLE positions; DROP TABLE operator_marks; ALTER TABLE intents DROP COLUMN epoch; DROP TABLE scan_credits; DROP TABLE learned_state; DROP TABLE pruned_intent_counts; DROP INDEX intent_targets_identity; DROP INDEX queue_identity; DROP INDEX queue_intent; DROP INDEX bindings_open_vpn_user; ALTER TABLE bindings DROP COLUMN vpn_user; ALTER TABLE bindings DROP COLUMN remote_ip; DROP TABLE name_holders; PRAGMA user_version = 3;');
+    db.exec('DROP INDEX identities_host_key; DROP INDEX bindings_ip_start; ALTER TABLE identities DROP COLUMN host_key; ALTER TABLE queue RENAME COLUMN last_seen TO leave_by; DROP TABLE positions; DROP TABLE operator_marks; ALTER TABLE intents DROP COLUMN epoch; DROP TABLE scan_credits; DROP TABLE learned_state; DROP TABLE pruned_intent_counts; DROP INDEX intent_targets_identity; DROP INDEX queue_identity; DROP INDEX queue_intent; DROP INDEX bindings_open_vpn_session; ALTER TABLE bindings DROP COLUMN vpn_user; ALTER TABLE bindings DROP COLUMN remote_ip; DROP TABLE name_holders; PRAGMA user_version = 3;');
     const ins = db.prepare('INSERT INTO identities (key, hostname, first_seen, last_seen, last_scanned_at) VALUES (?, ?, 0, 0, ?)');
     ins.run(`mac:${M}`, ' LT-0042.corp.example', 1000);
     ins.run('user:bob', null, null);
     ins.run('mac:52:54:00:00:00:01', 'iPhone', null);
     db.close();
     const again = openDatabase(file);
-    expect(schemaVersion(again)).toBe(15);
+    expect(schemaVersion(again)).toBe(16);
     expect(again.prepare('SELECT key, host_key FROM identities ORDER BY id').all()).toEqual([
       { key: `mac:${M}`, host_key: 'lt-0042' }, { key: 'user:bob', host_key: null }, { key: 'mac:52:54:00:00:00:01', host_key: 'iphone' },
     ]);

@@ -22,8 +22,8 @@ async function legacyThenMigrate(kind: (typeof STORE_KINDS)[number], rows: [stri
   if (kind.name === 'sqlite') {
     const db = (store as SqliteStore).db;
     for (const [key, seen] of rows) ids.set(key, Number(db.prepare('INSERT INTO identities (key, user, first_seen, last_seen) VALUES (?, ?, ?, ?)').run(key, key.slice(5), seen, seen).lastInsertRowid));
-    // (back before migration 13: 14's and 15's columns go too, or they would be added again)
-    db.exec('DROP INDEX bindings_open_vpn_user; ALTER TABLE bindings DROP COLUMN vpn_user; ALTER TABLE bindings DROP COLUMN remote_ip; DROP TABLE name_holders; PRAGMA user_version = 12;');
+    // (back before migration 13: 14's to 16's columns and index go too, or they would be added again)
+    db.exec('DROP INDEX bindings_open_vpn_session; ALTER TABLE bindings DROP COLUMN vpn_user; ALTER TABLE bindings DROP COLUMN remote_ip; DROP TABLE name_holders; PRAGMA user_version = 12;');
     const { openDatabase } = await import('../src/store/db.js');
     const again = openDatabase(db.name);
     for (const [key, id] of ids) ids.set(key, id);
@@ -33,8 +33,8 @@ async function legacyThenMigrate(kind: (typeof STORE_KINDS)[number], rows: [stri
   }
   const db = (store as PgStore).db;
   for (const [key, seen] of rows) await db.query('INSERT INTO identities (key, "user", first_seen, last_seen) VALUES ($1, $2, $3, $3)', [key, key.slice(5), seen]);
-  // (back before migration 6: 7's and 8's columns go too)
-  await db.query('DROP INDEX bindings_open_vpn_user; ALTER TABLE bindings DROP COLUMN vpn_user; ALTER TABLE bindings DROP COLUMN remote_ip; DROP TABLE name_holders; UPDATE onsight_schema SET version = 5');
+  // (back before migration 6: 7's to 9's columns and index go too)
+  await db.query('DROP INDEX bindings_open_vpn_session; ALTER TABLE bindings DROP COLUMN vpn_user; ALTER TABLE bindings DROP COLUMN remote_ip; DROP TABLE name_holders; UPDATE onsight_schema SET version = 5');
   await db.migrate();
   return new Map((await db.rows<{ key: string; id: number }>('SELECT key, id FROM identities')).map((r) => [r.key, Number(r.id)]));
 }

@@ -53,6 +53,25 @@ export interface OpenVpnSession {
   remote_ip: string | null;
 }
 
+/**
+ * What an address-less end reads of a user's open VPN sessions: at most VPN_SESSIONS_READ of each
+ * kind it may need, each read when sessionToEnd asks for it. It decides on "none", "this one" or
+ * "more than one", so two of a kind say all it needs: a user name that forged lines gave 20,000
+ * open sessions costs each end the same few index reads as one with a single session. Which of
+ * several are read is the store's (no order: an order by id cost a sort of them all on PostgreSQL).
+ */
+export interface OpenVpnSessions {
+  /** the user's open sessions from the public address the line names (none named: none) */
+  from(): OpenVpnSession[];
+  /** those whose lines named no public address (a session opened before the upgrade that stored it, or by a line without one) */
+  unknown(): OpenVpnSession[];
+  /** any of the user's open sessions */
+  any(): OpenVpnSession[];
+}
+
+/** How many sessions of each kind an address-less end reads: one more than one, "2 or more". */
+export const VPN_SESSIONS_READ = 2;
+
 /** The session fields a (capped) VPN sighting states; null for a DHCP one. */
 export function vpnSession(s: Sighting): VpnSession | null {
   if (channelOf(s.kind) !== 'vpn') return null;
@@ -90,8 +109,11 @@ export interface ApplyOps {
   /** last scan moves forward only */
   markScanned(id: number, at: number, via: string): void;
   openByIdentity(identityId: number): { id: number; ip: string; channel: string; lastSeen: number }[];
-  /** open VPN sessions whose user (VpnSession.user) is `user`, in id order */
-  openVpnByUser(user: string): OpenVpnSession[];
+  /**
+   * open VPN sessions whose user (VpnSession.user) is `user`: up to VPN_SESSIONS_READ of each kind
+   * (from `remoteIp`, from no known address, any), read through an index, never all of them
+   */
+  openVpnByUser(user: string, remoteIp: string | null): OpenVpnSessions;
   /** ends an open binding (an ended one stays as it is) */
   endBinding(id: number, at: number, reason: string): void;
   /** last_seen forward, the new expiry; a VPN session's user and public address replaced where the line states them */
@@ -283,7 +305,7 @@ function inheritScan(id: number, hk: string | null, s: Sighting, ops: ApplyOps, 
  */
 function applyWithoutAddress(s: Sighting, at: number, ops: ApplyOps, record: (identityId: number | null, bindingId: number | null) => void): ApplyResult {
   if (s.kind !== 'tunnel-down' || !s.user) return { change: 'ignored', note: 'no address in the line' };
-  const pick = sessionToEnd(s, ops.openVpnByUser(s.user.toLowerCase()));
+  const pick = sessionToEnd(s, ops.openVpnByUser(s.user.toLowerCase(), s.remoteIp || null));
   if ('note' in pick) return { change: 'ignored', note: pick.note };
   if (at < pick.start_at) return { change: 'ignored', note: 'older than the session it would end' };
   ops.endBinding(pick.id, at, 'tunnel-down');
@@ -295,17 +317,28 @@ function applyWithoutAddress(s: Sighting, at: number, ops: ApplyOps, record: (id
  * Which of the user's open sessions an address-less end ends, or why none: the one from the
  * public address the line names, else the one whose lines named no public address (a session
  * opened before the upgrade that stored it, or by a line without one: such a session is ended by
- * the user name alone, as before).
+ * the user name alone, as before). Only "none", "one" or "more" of each kind counts (the stores
+ * read two at most: OpenVpnSessions), so the notes say "2 or more", not how many.
  */
-export function sessionToEnd(s: Pick<Sighting, 'user' | 'remoteIp'>, sessions: OpenVpnSession[]): OpenVpnSession | { note: string } {
+export function sessionToEnd(s: Pick<Sighting, 'user' | 'remoteIp'>, sessions: OpenVpnSessions): OpenVpnSession | { note: string } {
   const from = s.remoteIp;
-  if (!from) return sessions.length === 1 ? sessions[0] : { note: sessions.length ? `user ${s.user} has ${sessions.length} open sessions; the line names none` : `no open session of user ${s.user}` };
-  const exact = sessions.filter((o) => o.remote_ip === from);
+  if (!from) {
+    const any = sessions.any();
+    return any.length === 1 ? any[0] : { note: any.length ? `user ${s.user} has 2 or more open sessions; the line names none` : `no open session of user ${s.user}` };
+  }
+  const exact = sessions.from();
   if (exact.length === 1) return exact[0];
-  if (exact.length > 1) return { note: `user ${s.user} has ${exact.length} open sessions from ${from}; the line names none` };
-  const unknown = sessions.filter((o) => o.remote_ip === null);
+  if (exact.length > 1) return { note: `user ${s.user} has 2 or more open sessions from ${from}; the line names none` };
+  const unknown = sessions.unknown();
   if (unknown.length === 1) return unknown[0];
-  if (unknown.length > 1) return { note: `user ${s.user} has no open session from ${from} and ${unknown.length} from addresses not known; the line names none` };
-  if (sessions.length) return { note: `no open session of user ${s.user} from ${from} (${sessions.length === 1 ? `its session is from ${sessions[0].remote_ip}` : `${sessions.length} sessions from other addresses`})` };
+  if (unknown.length > 1) return { note: `user ${s.user} has no open session from ${from} and 2 or more from addresses not known; the line names none` };
+  const any = sessions.any();
+  if (any.length) return { note: `no open session of user ${s.user} from ${from} (${any.length === 1 ? `its session is from ${any[0].remote_ip}` : '2 or more sessions from other addresses'})` };
   return { note: `no open session of user ${s.user}` };
+}
+
+/** OpenVpnSessions over rows a store read at once, each tagged with its kind (`k`). */
+export function vpnSessionsOf(rows: (OpenVpnSession & { k: string })[]): OpenVpnSessions {
+  const of = (k: string) => () => rows.filter((r) => r.k === k).map(({ k: _k, ...o }) => o);
+  return { from: of('from'), unknown: of('unknown'), any: of('any') };
 }

@@ -19,7 +19,7 @@ import { MAX_AHEAD_MS, type Sighting } from '../sighting.js';
 import type { FileCheckpoint, SourcePosition } from '../sources/types.js';
 import { LinkRules, apart, linkedVia, type LinkFacts, type Whereabouts } from './linking.js';
 import { isLinkableHostKey } from './hostkey.js';
-import { applySighting, type ApplyOps, type OpenVpnSession } from './apply.js';
+import { applySighting, VPN_SESSIONS_READ, type ApplyOps, type OpenVpnSession } from './apply.js';
 import { LeaseTimes } from './lease-times.js';
 
 export type { Inventory, InventoryOptions, IdentityView, BindingView, Change, ApplyResult, EndedBindingRow, InventoryCounts } from '../store/types.js';
@@ -77,7 +77,7 @@ export function toView(r: BindingRow): BindingView {
   return v;
 }
 
-export { MAX_HOSTNAME, MAX_USER, capNames, channelOf, identityKey, contradicts, END_KIND, expiryOf, learnedLease, movesDhcp, sessionToEnd, staleForAddress, staleForDevice, vpnSession, type OpenVpnSession } from './apply.js';
+export { MAX_HOSTNAME, MAX_USER, capNames, channelOf, identityKey, contradicts, END_KIND, expiryOf, learnedLease, movesDhcp, sessionToEnd, staleForAddress, staleForDevice, vpnSession, vpnSessionsOf, VPN_SESSIONS_READ, type OpenVpnSession, type OpenVpnSessions } from './apply.js';
 
 /** The inventory in SQLite: synchronous better-sqlite3 underneath, behind the async gate of its connection. */
 export class SqliteInventory implements Inventory {
@@ -100,9 +100,14 @@ export class SqliteInventory implements Inventory {
       openByIp: db.prepare(`${BINDING_SELECT} WHERE b.ip = ? AND b.end_at IS NULL ORDER BY b.id DESC LIMIT 1`),
       bindingById: db.prepare(`${BINDING_SELECT} WHERE b.id = ?`),
       openByIdentity: db.prepare('SELECT id, ip, channel, last_seen AS lastSeen FROM bindings WHERE identity_id = ? AND end_at IS NULL ORDER BY id'),
-      // (the user as folded in JS when the session began: SQLite's lower() folds ASCII only, so JÖRG was no jörg)
-      openVpnByUser: db.prepare(`SELECT id, identity_id, start_at, remote_ip FROM bindings INDEXED BY bindings_open_vpn_user
-        WHERE vpn_user = ? AND end_at IS NULL AND channel = 'vpn' ORDER BY id`),
+      // (the user as folded in JS when the session began: SQLite's lower() folds ASCII only, so JÖRG was no jörg;
+      // a few of each kind through the index on user and public address, never all: apply.ts OpenVpnSessions)
+      openVpnFrom: db.prepare(`SELECT id, identity_id, start_at, remote_ip FROM bindings INDEXED BY bindings_open_vpn_session
+        WHERE vpn_user = ? AND remote_ip = ? AND end_at IS NULL AND channel = 'vpn' LIMIT ${VPN_SESSIONS_READ}`),
+      openVpnUnknown: db.prepare(`SELECT id, identity_id, start_at, remote_ip FROM bindings INDEXED BY bindings_open_vpn_session
+        WHERE vpn_user = ? AND remote_ip IS NULL AND end_at IS NULL AND channel = 'vpn' LIMIT ${VPN_SESSIONS_READ}`),
+      openVpnAny: db.prepare(`SELECT id, identity_id, start_at, remote_ip FROM bindings INDEXED BY bindings_open_vpn_session
+        WHERE vpn_user = ? AND end_at IS NULL AND channel = 'vpn' LIMIT ${VPN_SESSIONS_READ}`),
       insertBinding: db.prepare(`INSERT INTO bindings (ip, identity_id, channel, format, start_at, last_seen, expires_at, vpn_user, remote_ip)
         VALUES (@ip, @identityId, @channel, @format, @at, @at, @expiresAt, @user, @remoteIp)`),
       renewBinding: db.prepare(`UPDATE bindings SET last_seen = max(last_seen, @at), expires_at = @expiresAt, renewals = renewals + 1,
@@ -196,7 +201,11 @@ export class SqliteInventory implements Inventory {
     scannedByHost: (hk) => this.stmt.scannedByHost.all(hk) as (LinkFacts & { at: number; via: string | null })[],
     markScanned: (id, at, via) => void this.stmt.markScanned.run({ id, at, via }),
     openByIdentity: (id) => this.stmt.openByIdentity.all(id) as { id: number; ip: string; channel: string; lastSeen: number }[],
-    openVpnByUser: (user) => this.stmt.openVpnByUser.all(user) as OpenVpnSession[],
+    openVpnByUser: (user, remoteIp) => ({
+      from: () => (remoteIp === null ? [] : this.stmt.openVpnFrom.all(user, remoteIp) as OpenVpnSession[]),
+      unknown: () => this.stmt.openVpnUnknown.all(user) as OpenVpnSession[],
+      any: () => this.stmt.openVpnAny.all(user) as OpenVpnSession[],
+    }),
     endBinding: (id, at, reason) => void this.stmt.endBinding.run({ id, at, reason }),
     renewBinding: (id, at, expiresAt, session) => void this.stmt.renewBinding.run({ id, at, expiresAt, user: session?.user ?? null, remoteIp: session?.remoteIp ?? null }),
     insertBinding: ({ session, ...b }) => Number(this.stmt.insertBinding.run({ ...b, user: session?.user ?? null, remoteIp: session?.remoteIp ?? null }).lastInsertRowid),

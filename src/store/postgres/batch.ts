@@ -1,10 +1,11 @@
 /**
  * A batch of sightings applied to the PostgreSQL inventory in three round trips instead of about
  * two per sighting: (1) one query loads every row the batch can touch (the identities of its keys,
- * the open bindings of its addresses, of those identities, of the users a 0.0.0.0 tunnel-down
- * names (by the session's folded user) and of the scanned identities under its host keys, those
- * identities (where they are decides a link by pattern: linking.ts apart), and its names' first
- * holders); (2) the inventory's rules
+ * the open bindings of its addresses, of those identities and of the scanned identities under its
+ * host keys, those identities (where they are decides a link by pattern: linking.ts apart), its
+ * names' first holders, and a few open sessions of each kind a 0.0.0.0 tunnel-down may need (by
+ * the session's folded user: from the public address it names, from no known address, any;
+ * VPN_SESSIONS_READ of each, never all of them: forged lines can give one user thousands); (2) the inventory's rules
  * (src/inventory/apply.ts, the same code SQLite runs) apply the sightings one after another, in
  * order, to that in-memory copy, so a batch that repeats an address or an identity sees its own
  * earlier effects exactly as the one-at-a-time path would; (3) one statement writes the result
@@ -14,7 +15,12 @@
  *
  * The copy is complete for what the rules read: lookups go by address, identity key, user and host
  * key, and every row such a lookup can return is loaded or created here (host-key candidates: the
- * top 50 plus one per identity the batch touches, since only those can leave the group).
+ * top 50 plus one per identity the batch touches, since only those can leave the group). A user's
+ * sessions are the exception: of a kind with VPN_SESSIONS_READ or more stored, only that many are
+ * loaded, which answers "2 or more" until the batch itself ends or moves some of them. An
+ * address-less end that then cannot tell (fewer of the kind known, others perhaps not loaded) ends
+ * the batch's part there: what came before is written, and the rest applied as a new batch, loaded
+ * afresh (applyBatch), so the results are those of one sighting at a time.
  * Writes to these rows by others during the batch would be missed; this process's writes are one
  * at a time (PgDb.transaction), and in a cluster only the leader applies.
  */
@@ -24,12 +30,20 @@ import type { ApplyResult, InventoryOptions } from '../types.js';
 import { isLinkableHostKey } from '../../inventory/hostkey.js';
 import type { LinkRules } from '../../inventory/linking.js';
 import {
-  applySighting, capNames, identityFields, identityKey, isEnding, isUnspecified,
-  type ApplyOps, type IdentityFields, type NewBinding, type OpenBinding, type OpenVpnSession, type ScannedIdentity, type SightingRecord, type VpnSession,
+  applySighting, capNames, identityFields, identityKey, isEnding, isUnspecified, VPN_SESSIONS_READ,
+  type ApplyOps, type IdentityFields, type NewBinding, type OpenBinding, type OpenVpnSession, type OpenVpnSessions, type ScannedIdentity, type SightingRecord, type VpnSession,
 } from '../../inventory/apply.js';
 import { statement as st, type PgDb } from './db.js';
 
 const SCANNED_PER_HOST = 50;
+
+/**
+ * A few open VPN sessions of one kind (a user's, from one public address, from none): the index on
+ * user and public address reads VPN_SESSIONS_READ of them, whatever their number (no order: any
+ * of them do, see BatchModel.openVpnByUser)
+ */
+const SESSIONS = 'SELECT id, ip, identity_id, channel, start_at, last_seen, vpn_user, remote_ip FROM bindings';
+const OPEN_SESSION = `AND end_at IS NULL AND channel = 'vpn' LIMIT ${VPN_SESSIONS_READ}`;
 
 const S = {
   // joins against unnest (not `= ANY`): one index probe per key, not every row against every key
@@ -39,8 +53,9 @@ const S = {
     ob AS (
       SELECT b.id, b.ip, b.identity_id, b.channel, b.start_at, b.last_seen, b.vpn_user, b.remote_ip FROM unnest($2::text[]) AS a(ip) JOIN bindings b ON b.ip = a.ip AND b.end_at IS NULL
       UNION SELECT b.id, b.ip, b.identity_id, b.channel, b.start_at, b.last_seen, b.vpn_user, b.remote_ip FROM ik JOIN bindings b ON b.identity_id = ik.id AND b.end_at IS NULL
-      UNION SELECT b.id, b.ip, b.identity_id, b.channel, b.start_at, b.last_seen, b.vpn_user, b.remote_ip FROM unnest($3::text[]) AS u(name)
-        JOIN bindings b ON b.vpn_user = u.name AND b.end_at IS NULL AND b.channel = 'vpn'
+      UNION SELECT s.* FROM unnest($3::text[]) AS u(name) CROSS JOIN LATERAL (${SESSIONS} WHERE vpn_user = u.name ${OPEN_SESSION}) s
+      UNION SELECT s.* FROM unnest($3::text[]) AS u(name) CROSS JOIN LATERAL (${SESSIONS} WHERE vpn_user = u.name AND remote_ip IS NULL ${OPEN_SESSION}) s
+      UNION SELECT s.* FROM unnest($7::text[], $8::text[]) AS p(name, ip) CROSS JOIN LATERAL (${SESSIONS} WHERE vpn_user = p.name AND remote_ip = p.ip ${OPEN_SESSION}) s
       UNION SELECT b.id, b.ip, b.identity_id, b.channel, b.start_at, b.last_seen, b.vpn_user, b.remote_ip FROM hs JOIN bindings b ON b.identity_id = hs.id AND b.end_at IS NULL),
     ids AS (SELECT id FROM ik UNION SELECT identity_id FROM ob UNION SELECT id FROM hs)
     SELECT (SELECT coalesce(json_agg(json_build_array(i.id, i.key, i.mac, i."user", i.hostname, i.host_key, i.last_scanned_at, i.last_scanned_via)), '[]')
@@ -120,8 +135,33 @@ interface Bind {
 /** New rows get ids below zero until the sequences hand out theirs. */
 const NEW_RANK = 2 ** 52;
 
-/** an id's place in id order, new rows (below zero, -1 first) after every stored one */
-const rankOf = (id: number): number => (id < 0 ? NEW_RANK - id : id);
+/** The user and public address address-less ends of a batch name (folded as apply.ts folds them). */
+interface SessionLookups {
+  users: string[];
+  /** [user, public address] */
+  pairs: [string, string][];
+}
+
+/** A kind of a user's open VPN sessions: all, from a public address, from none (null). */
+const sessionKind = (user: string, from: string | null | undefined): string => JSON.stringify(from === undefined ? [user] : [user, from]);
+
+/** how many `xs` yields, counted up to `upTo` */
+function count(xs: Iterable<unknown>, upTo: number): number {
+  let n = 0;
+  for (const _ of xs) if (++n >= upTo) break;
+  return n;
+}
+
+/**
+ * Thrown where the rows loaded cannot tell an address-less end what it needs (the batch's own
+ * changes left fewer than VPN_SESSIONS_READ known of a kind that had more stored): applyBatch
+ * writes what came before and applies the rest afresh.
+ */
+class SessionsNotLoaded extends Error {
+  constructor(user: string) {
+    super(`the batch's load holds too few of the open VPN sessions of user ${user} to tell which one an address-less end ends`);
+  }
+}
 
 /** The rows a batch touches, the rules' reads and writes on them, and what is to be written. */
 class BatchModel implements ApplyOps {
@@ -132,6 +172,10 @@ class BatchModel implements ApplyOps {
   /** open bindings by address, in id order */
   private readonly openAt = new Map<string, Bind[]>();
   private readonly byIdent = new Map<number, Bind[]>();
+  /** open VPN sessions by folded user, then public address (null: not known) */
+  private readonly sessions = new Map<string, Map<string | null, Set<Bind>>>();
+  /** the kinds of sessions (sessionKind) whose every stored row was loaded; of the others VPN_SESSIONS_READ or more */
+  private readonly wholeKinds = new Set<string>();
   readonly newIdents: Ident[] = [];
   readonly newBinds: Bind[] = [];
   readonly records: SightingRecord[] = [];
@@ -139,7 +183,7 @@ class BatchModel implements ApplyOps {
   private readonly holders = new Map<string, number>();
   readonly newHolders: [string, number][] = [];
 
-  constructor(identities: unknown[][], bindings: unknown[][], holders: unknown[][]) {
+  constructor(identities: unknown[][], bindings: unknown[][], holders: unknown[][], asked: SessionLookups) {
     for (const [hk, id] of holders as [string, number][]) this.holders.set(hk, Number(id));
     for (const [id, key, mac, user, hostname, hostKey, at, via] of identities as [number, string, string | null, string | null, string | null, string | null, number | null, string | null][]) {
       this.addIdent({ id, key, mac, duid: null, user, hostname, hostKey, lastScannedAt: at, lastScannedVia: via, rank: id });
@@ -147,6 +191,39 @@ class BatchModel implements ApplyOps {
     for (const [id, ip, identityId, channel, startAt, lastSeen, vpnUser, remoteIp] of bindings as [number, string, number, string, number, number, string | null, string | null][]) {
       this.addBind({ id, ip, identityId, channel, startAt, lastSeen, open: true, renewed: 0, vpnUser, remoteIp });
     }
+    // A kind of which fewer than VPN_SESSIONS_READ were loaded (by its query, or by address or
+    // identity) was read whole: its query stopped short of its limit. A user's sessions read whole: each kind of them too.
+    const whole = (user: string, from: string | null | undefined) => {
+      if (from !== undefined && this.wholeKinds.has(sessionKind(user, undefined))) return true;
+      return count(this.sessionsOf(user, from), VPN_SESSIONS_READ) < VPN_SESSIONS_READ;
+    };
+    for (const user of asked.users) for (const from of [undefined, null]) if (whole(user, from)) this.wholeKinds.add(sessionKind(user, from));
+    for (const [user, from] of asked.pairs) if (whole(user, from)) this.wholeKinds.add(sessionKind(user, from));
+  }
+
+  /** the open sessions of `user` known here: all of them (`from` undefined), or from one public address (null: none known) */
+  private *sessionsOf(user: string, from?: string | null): Generator<Bind> {
+    const by = this.sessions.get(user);
+    if (!by) return;
+    if (from !== undefined) yield* by.get(from) ?? [];
+    else for (const set of by.values()) yield* set;
+  }
+
+  /** a binding in (or out of) the sessions index, as its fields are now */
+  private indexSession(b: Bind, add: boolean): void {
+    if (!b.open || b.channel !== 'vpn' || b.vpnUser === null) return;
+    let by = this.sessions.get(b.vpnUser);
+    if (!add) {
+      const set = by?.get(b.remoteIp);
+      set?.delete(b);
+      if (set?.size === 0) by!.delete(b.remoteIp);
+      if (by?.size === 0) this.sessions.delete(b.vpnUser);
+      return;
+    }
+    if (!by) this.sessions.set(b.vpnUser, (by = new Map()));
+    let set = by.get(b.remoteIp);
+    if (!set) by.set(b.remoteIp, (set = new Set()));
+    set.add(b);
   }
 
   private addIdent(i: Ident): void {
@@ -178,6 +255,7 @@ class BatchModel implements ApplyOps {
     const of = this.byIdent.get(b.identityId);
     if (of) of.push(b);
     else this.byIdent.set(b.identityId, [b]);
+    this.indexSession(b, true);
   }
 
   openByIp(ip: string): OpenBinding | undefined {
@@ -265,18 +343,28 @@ class BatchModel implements ApplyOps {
     return (this.byIdent.get(identityId) ?? []).filter((b) => b.open).map((b) => ({ id: b.id, ip: b.ip, channel: b.channel, lastSeen: b.lastSeen }));
   }
 
-  openVpnByUser(user: string): OpenVpnSession[] {
-    const out: OpenVpnSession[] = [];
-    for (const b of this.binds.values()) {
-      if (b.open && b.channel === 'vpn' && b.vpnUser === user) out.push({ id: b.id, identity_id: b.identityId, start_at: b.startAt, remote_ip: b.remoteIp });
-    }
-    // (id order, as the stores read them: new rows, ids below zero until written, come after stored ones)
-    return out.sort((a, b) => rankOf(a.id) - rankOf(b.id));
+  /**
+   * Up to VPN_SESSIONS_READ of each kind, from the sessions index (the batch's own new and changed
+   * sessions in it as they are now). Fewer of a kind than that are all of it only if the kind was
+   * read whole; else the stored ones not loaded may make "2 or more": SessionsNotLoaded.
+   */
+  openVpnByUser(user: string, remoteIp: string | null): OpenVpnSessions {
+    const read = (from: string | null | undefined): OpenVpnSession[] => {
+      const out: OpenVpnSession[] = [];
+      for (const b of this.sessionsOf(user, from)) {
+        out.push({ id: b.id, identity_id: b.identityId, start_at: b.startAt, remote_ip: b.remoteIp });
+        if (out.length === VPN_SESSIONS_READ) return out;
+      }
+      if (!this.wholeKinds.has(sessionKind(user, from))) throw new SessionsNotLoaded(user);
+      return out;
+    };
+    return { from: () => (remoteIp === null ? [] : read(remoteIp)), unknown: () => read(null), any: () => read(undefined) };
   }
 
   endBinding(id: number, at: number, reason: string): void {
     const b = this.binds.get(id)!;
     if (!b.open) return;
+    this.indexSession(b, false);
     b.open = false;
     b.end = { at, reason };
   }
@@ -286,6 +374,8 @@ class BatchModel implements ApplyOps {
     b.lastSeen = Math.max(b.lastSeen, at);
     b.expiresAt = expiresAt;
     b.renewed++;
+    const moves = (session?.user != null && session.user !== b.vpnUser) || (session?.remoteIp != null && session.remoteIp !== b.remoteIp);
+    if (moves) this.indexSession(b, false);
     if (session?.user != null && session.user !== b.vpnUser) {
       b.vpnUser = session.user;
       b.sessionChanged = true;
@@ -294,6 +384,7 @@ class BatchModel implements ApplyOps {
       b.remoteIp = session.remoteIp;
       b.sessionChanged = true;
     }
+    if (moves) this.indexSession(b, true);
   }
 
   insertBinding(nb: NewBinding): number {
@@ -348,10 +439,15 @@ function lookups(sightings: Sighting[], linking: boolean) {
   const users = new Set<string>();
   const hosts = new Set<string>();
   const named = new Set<string>();
+  const pairs = new Map<string, [string, string]>();
   for (const x of sightings) {
     const s = capNames(x);
     if (isUnspecified(s.ip)) {
-      if (s.kind === 'tunnel-down' && s.user) users.add(s.user.toLowerCase());
+      // (the user and public address as apply.ts applyWithoutAddress asks for them)
+      if (s.kind !== 'tunnel-down' || !s.user) continue;
+      const user = s.user.toLowerCase();
+      users.add(user);
+      if (s.remoteIp) pairs.set(JSON.stringify([user, s.remoteIp]), [user, s.remoteIp]);
       continue;
     }
     ips.add(s.ip);
@@ -361,17 +457,41 @@ function lookups(sightings: Sighting[], linking: boolean) {
     if (isLinkableHostKey(hk)) named.add(hk);
     if (linking && isLinkableHostKey(hk)) hosts.add(hk);
   }
-  return { ips: [...ips], keys: [...keys], users: [...users], hosts: [...hosts], named: [...named] };
+  return { ips: [...ips], keys: [...keys], users: [...users], hosts: [...hosts], named: [...named], pairs: [...pairs.values()] };
 }
 
 /** Apply `sightings` in order inside the caller's transaction; the same results as one at a time. */
 export async function applyBatch(db: PgDb, sightings: Sighting[], opts: InventoryOptions, links: LinkRules, leases?: LeaseTimes): Promise<ApplyResult[]> {
-  if (sightings.length === 0) return [];
+  const results: ApplyResult[] = [];
+  // (in parts where an address-less end needs sessions the load left out: each part loaded afresh, after the writes of the last)
+  for (let done = 0; done < sightings.length;) {
+    const part = await applyPart(db, done ? sightings.slice(done) : sightings, opts, links, leases);
+    results.push(...part);
+    done += part.length;
+  }
+  return results;
+}
+
+/**
+ * Apply the first of `sightings` on one load and write them: all, or those before an address-less
+ * end the load cannot answer (SessionsNotLoaded; never the first: freshly loaded, each kind of
+ * sessions is whole or VPN_SESSIONS_READ strong). Their results.
+ */
+async function applyPart(db: PgDb, sightings: Sighting[], opts: InventoryOptions, links: LinkRules, leases?: LeaseTimes): Promise<ApplyResult[]> {
   const want = lookups(sightings, links.on);
   const loaded = (await db.row<{ identities: unknown[][]; bindings: unknown[][]; holders: unknown[][] }>(S.load,
-    [want.keys, want.ips, want.users, want.hosts, SCANNED_PER_HOST + want.keys.length, want.named]))!;
-  const model = new BatchModel(loaded.identities, loaded.bindings, loaded.holders);
-  const results = sightings.map((s) => applySighting(s, model, opts, links, leases));
+    [want.keys, want.ips, want.users, want.hosts, SCANNED_PER_HOST + want.keys.length, want.named, want.pairs.map((p) => p[0]), want.pairs.map((p) => p[1])]))!;
+  const model = new BatchModel(loaded.identities, loaded.bindings, loaded.holders, want);
+  const results: ApplyResult[] = [];
+  for (const s of sightings) {
+    try {
+      results.push(applySighting(s, model, opts, links, leases));
+    } catch (err) {
+      // (thrown before the sighting changed anything: the session lookup is an address-less end's first step)
+      if (err instanceof SessionsNotLoaded && results.length > 0) break;
+      throw err;
+    }
+  }
   let identIds: number[] = [];
   let bindIds: number[] = [];
   if (model.newIdents.length || model.newBinds.length) {

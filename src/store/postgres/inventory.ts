@@ -8,7 +8,7 @@ import { MAX_AHEAD_MS, type Sighting } from '../../sighting.js';
 import type { FileCheckpoint, SourcePosition } from '../../sources/types.js';
 import { hostKey, isLinkableHostKey } from '../../inventory/hostkey.js';
 import {
-  BINDING_SELECT, END_KIND, capNames, channelOf, contradicts, expiryOf, learnedLease, identityKey, movesDhcp, sessionToEnd, staleForAddress, staleForDevice, toIdentityView, toPeriodBinding, toView, vpnSession, type BindingRow, type EndedRow, type IdentityRow, type OpenVpnSession, type PeriodRow,
+  BINDING_SELECT, END_KIND, capNames, channelOf, contradicts, expiryOf, learnedLease, identityKey, movesDhcp, sessionToEnd, staleForAddress, staleForDevice, toIdentityView, toPeriodBinding, toView, vpnSession, vpnSessionsOf, VPN_SESSIONS_READ, type BindingRow, type EndedRow, type IdentityRow, type OpenVpnSession, type PeriodRow,
 } from '../../inventory/inventory.js';
 import { LinkRules, apart, linkedVia, type LinkFacts, type Whereabouts } from '../../inventory/linking.js';
 import { LeaseTimes } from '../../inventory/lease-times.js';
@@ -50,8 +50,15 @@ const S = {
   openByIp: st('open_by_ip', `${BINDING_SELECT} WHERE b.ip = $1 AND b.end_at IS NULL ORDER BY b.id DESC LIMIT 1`),
   bindingById: st('binding_by_id', `${BINDING_SELECT} WHERE b.id = $1`),
   bindingsByIds: st('bindings_by_ids', `${BINDING_SELECT} WHERE b.id = ANY($1::bigint[])`),
-  // (the user as folded in JS when the session began, as on SQLite: lower() depends on the database's locale)
-  openVpnByUser: st('open_vpn_by_user', `SELECT id, identity_id, start_at, remote_ip FROM bindings WHERE vpn_user = $1 AND end_at IS NULL AND channel = 'vpn' ORDER BY id`),
+  // (the user as folded in JS when the session began, as on SQLite: lower() depends on the database's locale).
+  // A few of each kind an address-less end may need, in one round trip, through the index on user
+  // and public address (apply.ts OpenVpnSessions); no order, which would sort every session of the user
+  openVpnSessions: st('open_vpn_sessions', `(SELECT 'from' AS k, id, identity_id, start_at, remote_ip FROM bindings
+      WHERE vpn_user = $1 AND remote_ip = $2 AND end_at IS NULL AND channel = 'vpn' LIMIT ${VPN_SESSIONS_READ})
+    UNION ALL (SELECT 'unknown', id, identity_id, start_at, remote_ip FROM bindings
+      WHERE $2::text IS NOT NULL AND vpn_user = $1 AND remote_ip IS NULL AND end_at IS NULL AND channel = 'vpn' LIMIT ${VPN_SESSIONS_READ})
+    UNION ALL (SELECT 'any', id, identity_id, start_at, remote_ip FROM bindings
+      WHERE vpn_user = $1 AND end_at IS NULL AND channel = 'vpn' LIMIT ${VPN_SESSIONS_READ})`),
   renewBinding: st('renew_binding', `UPDATE bindings SET last_seen = GREATEST(last_seen, $1), expires_at = $2, renewals = renewals + 1,
     vpn_user = coalesce($4, vpn_user), remote_ip = coalesce($5, remote_ip) WHERE id = $3`),
   endBinding: st('end_binding', 'UPDATE bindings SET end_at = $1, end_reason = $2 WHERE id = $3 AND end_at IS NULL'),
@@ -222,7 +229,7 @@ export class PgInventory implements Inventory {
 
   private async applyWithoutAddress(s: Sighting, at: number, record: Record_): Promise<ApplyResult> {
     if (s.kind !== 'tunnel-down' || !s.user) return { change: 'ignored', note: 'no address in the line' };
-    const pick = sessionToEnd(s, await this.db.rows<OpenVpnSession>(S.openVpnByUser, [s.user.toLowerCase()]));
+    const pick = sessionToEnd(s, vpnSessionsOf(await this.db.rows<OpenVpnSession & { k: string }>(S.openVpnSessions, [s.user.toLowerCase(), s.remoteIp || null])));
     if ('note' in pick) return { change: 'ignored', note: pick.note };
     if (at < pick.start_at) return { change: 'ignored', note: 'older than the session it would end' };
     await this.db.query(S.endBinding, [at, 'tunnel-down', pick.id]);

@@ -193,4 +193,8 @@ export const MIGRATIONS: Migration[] = [
     const names = [...firstHolders({ holders, carried })];
     await client.query('INSERT INTO name_holders (host_key, identity_id) SELECT * FROM unnest($1::text[], $2::bigint[])', [names.map((n) => n[0]), names.map((n) => n[1])]);
   },
+  // 9: open VPN sessions by user and public address (SQLite migration 16): an address-less end
+  // reads a few of the user's sessions, not all of them; the index on the user alone goes
+  `CREATE INDEX IF NOT EXISTS bindings_open_vpn_session ON bindings(vpn_user, remote_ip) WHERE end_at IS NULL AND channel = 'vpn' AND vpn_user IS NOT NULL;
+  DROP INDEX IF EXISTS bindings_open_vpn_user;`,
 ];
