@@ -119,6 +119,8 @@ export interface LogSeries {
   path: string;
   /** absolute, or relative to the file's folder (as logrotate takes `olddir`) */
   rotatedDirs: readonly string[];
+  /** told when a rotatedDir cannot be listed for another reason than not being there (ENOTDIR, EACCES) */
+  unlisted?: (dir: string, code: string) => void;
 }
 export type LogPath = string | LogSeries;
 
@@ -173,8 +175,11 @@ async function listSiblings(path: LogPath, compressed = false): Promise<Sibling[
     let names: string[];
     try {
       names = await readdir(dir);
-    } catch {
-      continue; // (an olddir not made yet: logrotate makes it at the first rotation, with createolddir)
+    } catch (err) {
+      // (an olddir not made yet: logrotate makes it at the first rotation, with createolddir)
+      const code = (err as NodeJS.ErrnoException).code ?? 'error';
+      if (code !== 'ENOENT' && typeof path !== 'string' && dir !== dirname(path.path)) path.unlisted?.(dir, code);
+      continue;
     }
     for (const n of names) {
       if (n === base || !n.startsWith(base) || COMPRESSED.test(n) !== compressed) continue;
@@ -308,18 +313,18 @@ export async function openListed(sib: Sibling): Promise<Opened | undefined> {
  * our offset: an older file's lines again) and none of the newer files (skipped). Then the listing
  * is taken again.
  */
-export async function findRotated(path: LogPath, want: ContentMark & { dev?: number; ino?: number }, excludeIno?: number, byInodeOnly = false): Promise<{ match: Sibling; newer: Sibling[] } | undefined> {
+export async function findRotated(path: LogPath, want: ContentMark & { dev?: number; ino?: number }, exclude?: FileId, byInodeOnly = false): Promise<{ match: Sibling; newer: Sibling[] } | undefined> {
   for (let attempt = 0; attempt < FIND_ATTEMPTS; attempt++) {
     const { sibs, settled } = await settledSiblings(path);
     // a listing that never settled may lack the file: listed again while attempts remain, then taken as it is
     if (!settled && attempt < FIND_ATTEMPTS - 1) continue;
-    const r = await findRotatedIn(path, sibs, want, excludeIno, byInodeOnly);
+    const r = await findRotatedIn(path, sibs, want, exclude, byInodeOnly);
     if (r !== 'moved') return r;
   }
   return undefined;
 }
 
-async function findRotatedIn(path: LogPath, sibs: Sibling[], want: ContentMark & { dev?: number; ino?: number }, excludeIno: number | undefined, byInodeOnly: boolean): Promise<{ match: Sibling; newer: Sibling[] } | undefined | 'moved'> {
+async function findRotatedIn(path: LogPath, sibs: Sibling[], want: ContentMark & { dev?: number; ino?: number }, exclude: FileId | undefined, byInodeOnly: boolean): Promise<{ match: Sibling; newer: Sibling[] } | undefined | 'moved'> {
   const byIno = want.ino !== undefined ? sibs.findIndex((s) => s.st.ino === want.ino && (want.dev === undefined || s.st.dev === want.dev)) : -1;
   const check = async (s: Sibling): Promise<boolean | 'moved'> => {
     let opened: Opened | undefined;
@@ -336,8 +341,10 @@ async function findRotatedIn(path: LogPath, sibs: Sibling[], want: ContentMark &
   if (byIno >= 0) {
     const ok = await check(sibs[byIno]);
     if (ok === 'moved') return 'moved';
-    // the newer files of its naming series; a name in no series we know: those written later
-    if (ok) return { match: sibs[byIno], newer: newerInSeries(path, sibs, sibs[byIno]) ?? sibs.slice(byIno + 1) };
+    // the newer files of its naming series; a name in no series we know: those written later, but
+    // copies of it (logrotate's renamecopy: vpn.log.tmp, our file, is being copied into the olddir
+    // as vpn.log.1, a new inode written after it; read from its start, its lines came twice)
+    if (ok) return { match: sibs[byIno], newer: newerInSeries(path, sibs, sibs[byIno]) ?? (await notCopiesOf(sibs[byIno], sibs.slice(byIno + 1))) };
   }
   if (byInodeOnly) return undefined;
   // by content, newest first (the most recent copy is the one that continues where we were). The
@@ -345,12 +352,59 @@ async function findRotatedIn(path: LogPath, sibs: Sibling[], want: ContentMark &
   // `.1` holds what was written between the two truncations); a copy in no series has none: a
   // later-written file beside it (`app.log-error`) would be read from its start at every truncation.
   for (let i = sibs.length - 1; i >= 0; i--) {
-    if (sibs[i].st.ino === excludeIno) continue;
+    if (isFile(sibs[i], exclude)) continue;
     const ok = await check(sibs[i]);
     if (ok === 'moved') return 'moved';
-    if (ok) return { match: sibs[i], newer: (newerInSeries(path, sibs, sibs[i]) ?? []).filter((s) => s.st.ino !== excludeIno) };
+    if (ok) return { match: sibs[i], newer: (newerInSeries(path, sibs, sibs[i]) ?? []).filter((s) => !isFile(s, exclude)) };
   }
   return undefined;
+}
+
+/** A file by device and inode (an inode number alone repeats across devices: an olddir on another one). */
+export interface FileId {
+  dev: number;
+  ino: number;
+}
+
+const isFile = (s: Sibling, id: FileId | undefined): boolean => id !== undefined && s.st.ino === id.ino && s.st.dev === id.dev;
+
+/**
+ * `later` without the files that are a copy, whole or under way, of `of`: no larger, and the same
+ * bytes at the start and at their end (FP_BYTES and TAIL_BYTES windows). A file that cannot be
+ * read is kept (as it was: the reader says why).
+ */
+async function notCopiesOf(of: Sibling, later: Sibling[]): Promise<Sibling[]> {
+  if (!later.length) return later;
+  let src: Opened | undefined;
+  try {
+    src = await openListed(of);
+  } catch {
+    return later;
+  }
+  if (!src) return later;
+  try {
+    const out: Sibling[] = [];
+    for (const s of later) if (!(await isCopy(src, s))) out.push(s);
+    return out;
+  } finally {
+    await src.fh.close();
+  }
+}
+
+async function isCopy(src: Opened, s: Sibling): Promise<boolean> {
+  const size = s.st.size;
+  if (size === 0 || size > src.st.size) return false;
+  let fh: FileHandle | undefined;
+  try {
+    fh = await openFile(s.path);
+    const head = Math.min(FP_BYTES, size);
+    const tail = Math.min(TAIL_BYTES, size);
+    return (await readAt(fh, 0, head)).equals(await readAt(src.fh, 0, head)) && (await readAt(fh, size - tail, tail)).equals(await readAt(src.fh, size - tail, tail));
+  } catch {
+    return false;
+  } finally {
+    await fh?.close().catch(() => undefined);
+  }
 }
 
 /** Compressed rotations onsight reads (gzip: logrotate's default `compresscmd`); the others are named in a warning. */

@@ -141,7 +141,17 @@ export class FileTailer {
   private readonly series: LogSeries;
 
   constructor(private readonly opts: TailerOptions, private readonly sink: LineSink, private readonly log: Logger) {
-    this.series = { path: opts.key, rotatedDirs: opts.rotatedDirs ?? [] };
+    const said = new Set<string>();
+    this.series = {
+      path: opts.key,
+      rotatedDirs: opts.rotatedDirs ?? [],
+      // (once per folder and error: the listing runs at every rotation and restart)
+      unlisted: (dir, code) => {
+        if (said.has(`${dir} ${code}`)) return;
+        said.add(`${dir} ${code}`);
+        this.log.warn({ path: opts.key, rotatedDir: dir, code }, `rotatedDir ${dir} cannot be listed (${code}): rotations moved there are not found, and their unread lines are lost`);
+      },
+    };
   }
 
   get source(): string {
@@ -215,13 +225,13 @@ export class FileTailer {
         this.event('resumed');
         return;
       }
-      let found = await findRotated(this.series, cp, live?.ino);
+      let found = await findRotated(this.series, cp, live);
       // a rotation under way (a shift of .1 to .2, .2 to .3, ...) can hide the file from one listing:
       // looked for again before it is taken as gone, which reads the live file from its start and
       // skips what was left of ours (a loaded machine lost a rotated file's 1,000 lines so)
       for (let k = 1; !found && k <= ROTATED_LOOKS; k++) {
         await wait(ROTATED_LOOK_AGAIN_MS * k);
-        found = await findRotated(this.series, cp, live?.ino);
+        found = await findRotated(this.series, cp, live);
       }
       if (found) {
         this.log.info({ path: this.opts.key, rotated: found.match.path, offset: cp.offset, newer: found.newer.map((s) => s.path) }, 'resuming in the rotated file, then the newer ones');
@@ -468,7 +478,7 @@ export class FileTailer {
   private async queueCopiesSince(done: ContentMark & { ino: number; dev: number }, live: QueuedFile): Promise<void> {
     const rest = this.queue.splice(0);
     try {
-      const found = await findRotated(this.series, done, live.ino).catch(() => undefined);
+      const found = await findRotated(this.series, done, live).catch(() => undefined);
       // (plain and gzipped alike: a copy made meanwhile may be compressed already)
       // (else the finished copy was compressed since: the copies after it, through its gzipped copy)
       const newer = found
@@ -694,7 +704,7 @@ export class FileTailer {
     // copytruncate, or the weekly rewrite of a Windows DHCP audit log. The copy (path.1 ...)
     // holds what was written since our last read: finish it from our offset first.
     this.event(shrunk ? 'truncated' : 'overwritten');
-    const copy = this.offset > 0 ? await findRotated(this.series, this.mark(), seg.ino) : undefined;
+    const copy = this.offset > 0 ? await findRotated(this.series, this.mark(), seg) : undefined;
     // (copytruncate with compress: the copy may be gzipped already, path.1 gone: it was looked for
     // among plain files only, and what was left of it after our offset lost, a few lines each time)
     const packed = this.offset > 0 && !copy ? (await findCompressed(this.series, this.mark())).found : undefined;
