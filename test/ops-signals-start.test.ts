@@ -9,7 +9,8 @@
  * - a SIGTERM while the start is held up (a state store that does not answer) ends the process
  *   10 s later, said, exit 1 (it waited for the start; systemd would have killed it unsaid);
  * - a second SIGTERM while the daemon is stopping (its last pass held in a scanner call) is said and
- *   changes nothing: the stop finishes, exit 0 (it met Node's default action and killed the process).
+ *   changes nothing: the stop finishes, exit 0 (it met Node's default action and killed the process);
+ *   a third ends the process at once, said, exit 1.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -274,6 +275,46 @@ http: { enabled: false }
       expect(d.child.signalCode).toBeNull();
       expect(d.logs.some((e) => e.msg.startsWith('SIGTERM again: already draining and stopping'))).toBe(true);
       expect(d.logs.some((e) => e.msg === 'onsight stopped')).toBe(true);
+    } finally {
+      api.closeAllConnections();
+      api.close();
+    }
+  }, 90_000);
+
+  it('a third one ends the process at once, said, exit 1 (review: a stop that hangs had no way out short of SIGKILL)', async () => {
+    const dir = tmp();
+    const api: Server = createHttpServer(() => undefined); // (never answers)
+    const seen: unknown[] = [];
+    api.on('request', (req) => seen.push(req));
+    await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', () => resolve()));
+    try {
+      writeFileSync(join(dir, 'qualys.pass'), 'pw-for-signal-test\n');
+      const port = await freePort();
+      const cfg = join(dir, 'onsight.yaml');
+      writeFileSync(cfg, `state: ${join(dir, 'state.db')}
+timezone: UTC
+inputs: [{ type: syslog, listen: "udp://127.0.0.1:${port}", format: auto }]
+policy: { scope: ["10.0.0.0/8"] }
+regions: [{ name: emea, cidrs: ["10.20.0.0/16"], appliances: [emea-sa-1] }]
+scanner: { type: qualys, url: "http://127.0.0.1:${(api.address() as { port: number }).port}", username: u, passwordFile: ${join(dir, 'qualys.pass')}, optionProfile: p, timeoutS: 120 }
+http: { enabled: false }
+`);
+      const d = spawnRun(dir, cfg);
+      await d.waitFor((e) => e.msg.startsWith('onsight running'), 20_000);
+      await udpSend(port, dhcpAck('10.20.3.4', '52:54:00:dd:00:04'));
+      await until(() => seen.length > 0, 15_000, 'a call to the scanner API');
+      d.child.kill('SIGTERM');
+      await d.waitFor((e) => e.msg.includes('draining and stopping'), 5_000);
+      d.child.kill('SIGTERM');
+      await d.waitFor((e) => e.msg.startsWith('SIGTERM again'), 5_000);
+      const t0 = Date.now();
+      d.child.kill('SIGINT');
+      const code = await Promise.race([d.exit, sleep(20_000).then(() => 'still running' as const)]);
+      if (code === 'still running') d.child.kill('SIGKILL');
+      expect(code, d.stderr).toBe(1);
+      expect(Date.now() - t0).toBeLessThan(5_000); // (the last pass's bound is 10 s)
+      expect(d.logs.some((e) => e.msg.startsWith('SIGINT a third time: exiting without a clean stop'))).toBe(true);
+      expect(d.logs.some((e) => e.msg === 'onsight stopped')).toBe(false);
     } finally {
       api.closeAllConnections();
       api.close();

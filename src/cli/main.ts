@@ -44,10 +44,19 @@ program.command('run')
     // signal no longer than START_STOP_GRACE_MS: then the process ends, said, before systemd's kill
     let say = (msg: string, level: 'info' | 'error' = 'error') => void process.stderr.write(`${level}: ${msg}\n`);
     let startGrace: NodeJS.Timeout | undefined;
+    // a second stop signal is said and changes nothing (a stop commits what was read); a third is a
+    // person who wants out now, as dockerd and Caddy take it: the process ends without a clean stop
+    let stopSignals = 0;
+    const again = (sig: string, doing: string): void => {
+      if (++stopSignals < 3) return say(`${sig} again: ${doing} (a third stop signal ends the process at once, without a clean stop)`, 'info');
+      say(`${sig} a third time: exiting without a clean stop (lines received and not yet committed are lost; a tailed file's are read again at the next start)`);
+      void flushAndExit(1);
+    };
     let onSignal = (sig: string) => {
       if (sig === 'SIGHUP') reloadPending = true;
-      else if (stopSignal) say(`${sig} again while starting: already stopping once the start has finished (SIGKILL ends the process at once)`, 'info');
+      else if (stopSignal) again(sig, 'already stopping once the start has finished');
       else {
+        stopSignals = 1;
         stopSignal = sig;
         say(`${sig} while starting: stopping once the start has finished (${START_STOP_GRACE_MS / 1000} s at most)`, 'info');
         startGrace = setTimeout(() => {
@@ -121,12 +130,13 @@ program.command('run')
     // started: signals act at once (a SIGHUP while stopping has nothing left to reload)
     onSignal = (sig: string) => {
       if (stopSignal) {
-        // (a SIGHUP while stopping has nothing left to reload; a second stop signal changes nothing)
-        if (sig !== 'SIGHUP') log.info(`${sig} again: already draining and stopping (SIGKILL ends the process at once, losing what is not yet committed)`);
+        // (a SIGHUP while stopping has nothing left to reload)
+        if (sig !== 'SIGHUP') again(sig, 'already draining and stopping');
         return;
       }
       if (sig === 'SIGHUP') return void reload();
       stopSignal = sig;
+      stopSignals = 1;
       stop(sig);
     };
     if (stopSignal) stop(stopSignal);
