@@ -164,6 +164,29 @@ http: { listen: "127.0.0.1:${httpPort}" }
     expect(r3.headers['idempotent-replayed']).toBeUndefined();
   });
 
+  it('HEC: a repeat with another body from the token in between is news, not a retry: tunnel-up, tunnel-down, tunnel-up without times all land (the third was answered 200 and dropped)', async () => {
+    const h = { authorization: `Splunk ${HEC_TOKEN}` };
+    const up = JSON.stringify({ event: { kind: 'tunnel-up', ip: '10.9.3.3', user: 'dave' } });
+    const down = JSON.stringify({ event: { kind: 'tunnel-down', ip: '10.9.3.3', user: 'dave' } });
+    const answers: (string | undefined)[] = [];
+    for (const b of [up, down, up]) {
+      const r = await post(port, '/services/collector/event', b, h);
+      expect(r.status).toBe(200);
+      answers.push(r.headers['idempotent-replayed'] as string | undefined);
+    }
+    expect(answers).toEqual([undefined, undefined, undefined]);
+    expect(stored(state, "ip = '10.9.3.3'").map((x) => x.kind)).toEqual(['tunnel-up', 'tunnel-down', 'tunnel-up']);
+    // the same on /raw: a timeless ACK, its RELEASE, the same ACK again
+    const ack = 'dhcpd[7]: DHCPACK on 10.9.3.4 to 52:54:00:aa:03:04 via eth0\n';
+    const rel = 'dhcpd[7]: DHCPRELEASE of 10.9.3.4 from 52:54:00:aa:03:04 via eth0\n';
+    for (const b of [ack, rel, ack]) expect((await post(port, '/services/collector/raw', b, h)).headers['idempotent-replayed']).toBeUndefined();
+    expect(stored(state, "ip = '10.9.3.4'").map((x) => x.kind)).toEqual(['lease', 'release', 'lease']);
+    // and a retry straight after its body is still one
+    const again = await post(port, '/services/collector/raw', ack, h);
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect(stored(state, "ip = '10.9.3.4'")).toHaveLength(3);
+  });
+
   it("Splunk's HEC client (splunk-logging) sends batches that land", async () => {
     const require = createRequire(import.meta.url);
     const { Logger } = require('splunk-logging') as { Logger: new (c: object) => { send(p: object, cb: (err: Error | null, resp: { statusCode: number }, body: unknown) => void): void; flush(cb: (err: Error | null, resp: { statusCode: number }, body: unknown) => void): void } };

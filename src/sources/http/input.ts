@@ -91,6 +91,11 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
   let blocked = false;
   let closed = false;
   const inflightKeys = new Set<string>();
+  /**
+   * per token, the key of the last HEC body it had committed: a repeat is a retry only while no
+   * other body came from the token since (up, down, up: the third is news, not a retry of the first)
+   */
+  const lastHecBody = new Map<string, string>();
   const waiting = new Set<Promise<void>>();
   let name = `http:${port}`;
   let lastPrune = 0;
@@ -215,13 +220,15 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
       }
       // HEC has no idempotency key: a client's retry of a request committed just before a crash
       // would be applied again. An exact repeat of a HEC body from the same token within
-      // HEC_REPEAT_MS is that retry (a real renewal repeats its line much later, with its own
-      // time): it gets the first answer and is not applied twice.
+      // HEC_REPEAT_MS, with no other body committed from the token in between (or none known: a
+      // restart, the crash's retry), is that retry: it gets the first answer and is not applied
+      // twice. With another body between, it is news: a NAC's tunnel-up, tunnel-down, tunnel-up
+      // without times, or a raw line with no time, was answered 200 and dropped, the device gone.
       let repeatAt: number | undefined;
       if (isHec && !posKey) {
         const k = `${name}:idem:${auth.token}:${HEC_DIGEST_PREFIX}${bodyDigest(ep, body.body)}`;
         const first = (await store.position(k)) as (Answer & { at?: number }) | undefined;
-        if (first?.at !== undefined && Date.now() - first.at < HEC_REPEAT_MS) {
+        if (first?.at !== undefined && Date.now() - first.at < HEC_REPEAT_MS && (lastHecBody.get(auth.token) ?? k) === k) {
           event('replayed');
           return reply(res, { status: first.status, body: first.body, headers: { 'idempotent-replayed': 'true' } });
         }
@@ -286,7 +293,10 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
       const c = commit(lines, tok.accept, posKey ? { key: posKey, value: { status: answer.status, body: answer.body, ...(repeatAt !== undefined ? { at: repeatAt } : {}), ...sha } } : undefined);
       settled = c.settled;
       await c.answered
-        .then(() => reply(res, answer), (err: Error & { refused?: boolean }) => {
+        .then(() => {
+          if (repeatAt !== undefined && posKey) lastHecBody.set(auth.token, posKey);
+          reply(res, answer);
+        }, (err: Error & { refused?: boolean }) => {
           // the store refused the content itself (Ingest's data-error net): a retry would be refused again
           if (err.refused) return fail('refused', isHec ? hec(HEC.invalidDataFormat()) : plain(400, 'the state database refused this data'));
           log.warn({ err: { message: err.message } }, 'HTTP input: request not committed; asking the client to retry');
