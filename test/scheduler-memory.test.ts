@@ -196,7 +196,7 @@ describe.each(STORE_KINDS)('learned state on $name', (kind) => {
     expect(t.sched.learnedState()).toMatchObject({ restored: [], how: 'nothing saved before: learning starts from the configured values' });
     expect(await durations()).toBe('[]'); // not again yet: every SAVE_EVERY_MS
     await t.sched.saveLearned(); // at stop
-    expect((await store.learned()).map((r) => r.name)).toEqual(['appliances', 'hosts-in-parallel', 'launch-order', 'no-host', 'pace', 'polls', 'processing-lag', 'range-schedules', 'rejoins', 'scan-durations', 'scanner-clock']);
+    expect((await store.learned()).map((r) => r.name)).toEqual(['address-churn', 'appliances', 'hosts-in-parallel', 'launch-order', 'no-host', 'pace', 'polls', 'processing-lag', 'range-schedules', 'rejoins', 'scan-durations', 'scanner-clock']);
     expect(await durations()).toBe('[[300000,1]]');
 
     scanner.appliancesState[2].runningScans = 0; // the others' scans have ended meanwhile
@@ -221,7 +221,7 @@ describe.each(STORE_KINDS)('learned state on $name', (kind) => {
     const t = await setupOn(kind);
     const { clock, store } = t;
     await t.sched.tick();
-    expect(await store.learned()).toHaveLength(11); // the first pass after the read-back writes
+    expect(await store.learned()).toHaveLength(12); // the first pass after the read-back writes
     clock.t += SAVE_EVERY_MS - 1;
     await store.saveLearned([{ name: 'scan-durations', state: '[[60000, 1]]', savedAt: clock.t }]);
     await t.sched.tick();
@@ -261,7 +261,7 @@ describe.each(STORE_KINDS)('learned state on $name', (kind) => {
       'range-schedules: not in the form this version writes',
       'scan-durations: saved 31 days ago (more than 30)',
     ]);
-    expect(state.restored).toHaveLength(5); // appliances, rejoins, pace, polls and the scanner clock, saved by the last scheduler
+    expect(state.restored).toHaveLength(6); // appliances, rejoins, pace, polls, the scanner clock and the address churn, saved by the last scheduler
     expect(state.how).toMatch(/; left out: from-a-newer-version/);
     expect(again.processingLag().samples).toBe(0);
     // a save time that is no time (an edit of the table), or one days ahead of this clock: that part is left out, the others are taken
@@ -571,7 +571,7 @@ scanner: { type: dry-run, scanDurationS: 1 }
     const db = openDatabaseReadOnly(join(first.dir, 'state.db'));
     const rows = db.prepare('SELECT name, state FROM learned_state ORDER BY name').all() as { name: string; state: string }[];
     db.close();
-    expect(rows.map((r) => r.name)).toEqual(['appliances', 'hosts-in-parallel', 'launch-order', 'no-host', 'pace', 'polls', 'processing-lag', 'range-schedules', 'rejoins', 'scan-durations', 'scanner-clock']);
+    expect(rows.map((r) => r.name)).toEqual(['address-churn', 'appliances', 'hosts-in-parallel', 'launch-order', 'no-host', 'pace', 'polls', 'processing-lag', 'range-schedules', 'rejoins', 'scan-durations', 'scanner-clock']);
     expect(JSON.parse(rows.find((r) => r.name === 'scan-durations')!.state)).toHaveLength(1); // the scan that finished, written at stop
 
     const again = await startDaemon(yaml, {}, first.dir);

@@ -38,8 +38,8 @@ export class Launcher {
   /** riders the scanner refused by name at a launch: no launch before `until` (retryBackoffS, doubling with each refusal, a day at most; in memory) */
   private readonly refusedRiders = new Map<number, { until: number; n: number }>();
 
-  /** addresses (DHCP) and VPN users scanned for many devices within the hour (churn.ts): the next device there waits */
-  private readonly churn = new AddressChurn();
+  /** addresses (DHCP) and VPN users scanned for many devices within the hour (churn.ts): the next device there waits; kept across restarts (memory.ts part `address-churn`) */
+  readonly churn = new AddressChurn();
   /** the addresses whose hold was said, until when */
   private readonly saidChurn = new Map<string, number>();
 

@@ -6,20 +6,26 @@
  * (follow.ts), how far our clock runs ahead of the scanner's (skew.ts), the pace's level (budget.ts), the last appliance list (appliances.ts: taken back by
  * a start within 15 min of the save) and the platform's range schedules of ours as last synced,
  * with the runs' aims (ranges.ts: without them a new scheduler held no region for a range run until
- * its first sync, and that sync wrote the whole ranges back over every aim). Without it a restart, a package upgrade or a new cluster term starts again from the
+ * its first sync, and that sync wrote the whole ranges back over every aim), and the addresses and VPN
+ * users scanned for many devices within the hour (churn.ts: without it a client rotating MACs had
+ * three more scans after every restart). Without it a restart, a package upgrade or a new cluster term starts again from the
  * configured values, and an appliance mis-set in the config costs the hours it took to learn it
  * again; devices a scan found gone are probed again, scans running across the restart are canceled
  * more often, a scarce allowance's pace starts full, and the appliance and schedule lists are read
  * again (at 50 calls a day and a daily restart, two calls of a day's 50).
  *
  * Each part is written as JSON to the store's learned_state table every SAVE_EVERY_MS and at stop
- * (Scheduler.saveLearned). A new scheduler reads the parts back once, before its first pass (a
+ * (Scheduler.saveLearned); a part whose news a kill must not lose (a `version` that moved: the
+ * address-churn record, churn.ts) is also written alone at the end of the pass that changed it. A
+ * kill (SIGKILL, a crash, a cluster leader's host lost) loses what the other parts learned since
+ * the last write, up to SAVE_EVERY_MS, and of such a part only what the interrupted pass did. A
+ * new scheduler reads the parts back once, before its first pass (a
  * failed read fails the pass, which tries again), and merges them with what it may have learned
  * meanwhile: the saved samples come first, as the older ones. Nothing is written before that read,
  * so a failed read never overwrites the saved state. A part saved longer ago than MAX_AGE_MS (the
  * appliances or option profiles may have changed since), with no valid save time, or one this
  * version cannot read (each part checks the shape and range of every value: the table is a file an
- * operator can edit) is left out and logged: that part starts from the configured values, as it did
+ * operator can edit; a part may say why it refuses one, `Refused`) is left out and logged: that part starts from the configured values, as it did
  * before. Nothing in the table can stop the scheduler.
  *
  * Learned values only move as the scheduler sees more (an appliance's slots are proven by scans
@@ -45,7 +51,17 @@ export interface Remembers {
    * take back a snapshot this version wrote (the older samples): what it held, for the log;
    * undefined when `data` is not one (a wrong shape, a value out of range: nothing is taken)
    */
-  merge(data: unknown, now: number): string | undefined;
+  merge(data: unknown, now: number): string | Refused | undefined;
+  /**
+   * grows with each change a kill must not lose: a part that has one is written (alone) at the end
+   * of any pass in which it moved, not only every SAVE_EVERY_MS
+   */
+  version?(): number;
+}
+
+/** A part's merge refusing a saved state it recognises, and why (logged, shown on the status page). */
+export class Refused {
+  constructor(readonly why: string) {}
 }
 
 /** The learned state as read back (the status page, /api/status). */
@@ -66,6 +82,8 @@ export class LearnedMemory {
   private reading?: Promise<void>;
   private read = false;
   private lastSave = 0;
+  /** each versioned part's version as last written */
+  private readonly written = new Map<string, number>();
   private status: LearnedStateStatus = { restored: [], left: [], how: 'not read back yet' };
 
   constructor(
@@ -93,11 +111,12 @@ export class LearnedMemory {
     for (const r of records) {
       const part = Object.hasOwn(this.parts, r.name) ? this.parts[r.name] : undefined;
       const age = now - r.savedAt;
-      let what: string | undefined;
+      let what: string | Refused | undefined;
       if (!part) left.push(`${r.name}: not a part this version keeps`);
       else if (!isInt(r.savedAt, 1, now + CLOCK_SKEW_MS)) left.push(`${r.name}: no valid save time (${String(r.savedAt)})`);
       else if (age > MAX_AGE_MS) left.push(`${r.name}: saved ${Math.floor(age / 86_400_000)} days ago (more than ${MAX_AGE_MS / 86_400_000})`);
       else if ((what = mergeSafely(part, r.state, now)) === undefined) left.push(`${r.name}: not in the form this version writes`);
+      else if (what instanceof Refused) left.push(`${r.name}: ${what.why}`);
       else {
         restored.push(what);
         savedBefore = Math.max(savedBefore ?? 0, r.savedAt);
@@ -113,24 +132,38 @@ export class LearnedMemory {
   }
 
   /**
-   * Write every part, when SAVE_EVERY_MS has passed since the last write (`force`: now). Nothing
-   * before the saved state was read back. A failed write (a full disk; in a cluster, a deposed
-   * leader's, refused by the lease) is logged and tried again at the next: it never fails a pass.
+   * Write every part, when SAVE_EVERY_MS has passed since the last write (`force`: now); else only
+   * the parts whose `version` moved since they were last written. Nothing before the saved state
+   * was read back. A failed write (a full disk; in a cluster, a deposed leader's, refused by the
+   * lease) is logged and tried again at the next (a moved part's at the next pass): it never fails a pass.
    */
   async save(force = false): Promise<void> {
     const now = this.clock.now();
-    if (!this.read || (!force && now - this.lastSave < SAVE_EVERY_MS)) return;
-    this.lastSave = now;
+    if (!this.read) return;
+    const all = force || now - this.lastSave >= SAVE_EVERY_MS;
+    const names = Object.keys(this.parts).filter((name) => all || this.moved(name));
+    if (names.length === 0) return;
+    if (all) this.lastSave = now;
+    const versions = names.map((name) => this.parts[name].version?.());
     try {
-      await this.store.saveLearned(Object.entries(this.parts).map(([name, part]) => ({ name, state: JSON.stringify(part.snapshot(now)), savedAt: now })));
-      this.status.savedAt = now;
+      await this.store.saveLearned(names.map((name) => ({ name, state: JSON.stringify(this.parts[name].snapshot(now)), savedAt: now })));
+      names.forEach((name, k) => {
+        if (versions[k] !== undefined) this.written.set(name, versions[k]);
+      });
+      if (all) this.status.savedAt = now;
     } catch (err) {
       const code = (err as { code?: string }).code;
       // a deposed leader's write, refused by the lease: this term ends, nothing to try again
       if (code === 'ONSIGHT_FENCED') this.log.info(`what the scheduler learned was not written: ${(err as Error).message}`);
       else this.log.warn({ err: { message: (err as Error).message, code } },
-        `what the scheduler learned was not written (tried again in ${SAVE_EVERY_MS / 60_000} min): ${(err as Error).message}`);
+        `what the scheduler learned was not written (tried again ${all ? `in ${SAVE_EVERY_MS / 60_000} min` : 'at the next pass'}): ${(err as Error).message}`);
     }
+  }
+
+  /** Has a versioned part changed since it was last written? */
+  private moved(name: string): boolean {
+    const v = this.parts[name].version?.();
+    return v !== undefined && v !== (this.written.get(name) ?? 0);
   }
 
   describe(): LearnedStateStatus {
@@ -139,7 +172,7 @@ export class LearnedMemory {
 }
 
 /** A part's merge of a saved state; a part that throws on it (a bug, or a shape its checks missed) takes it as not its form. */
-function mergeSafely(part: Remembers, text: string, now: number): string | undefined {
+function mergeSafely(part: Remembers, text: string, now: number): string | Refused | undefined {
   try {
     return part.merge(JSON.parse(text) as unknown, now);
   } catch {

@@ -1272,6 +1272,13 @@ export class RangeScans {
       dated.add(run);
       const launchedAt = launched(run), endedAt = Date.parse(run.scan!.endedAt ?? run.scan!.launchedAt!);
       const b = await inventory.binding(e.bindingId);
+      // (the run's launch as the scanner dates it, against the binding's times as the DHCP or VPN
+      // lines date them: the log sources' clocks, not this node's, so not shifted by the skew this
+      // node learned of its own clock (skew.ts). Shifted, a leader 15 min ahead of the platform
+      // credited a device that came up to 15 min after the run's launch, and held its address
+      // from before the launch only from then: a scan of the address's earlier holder, credited to it.
+      // A line without a time of its own is dated at its receipt, by the receiving node's clock: one
+      // ahead leaves such a device uncredited, scanned by us instead; one behind is not learned)
       if (!b || b.identityId !== e.identityId || b.startAt > launchedAt) continue;
       if (await inventory.heldByAnotherAt(e.ip, launchedAt, e.identityId, Math.max(endedAt, at!))) continue;
       await inventory.markScanned([e.identityId], Math.min(at!, this.core.clock.now()), `scanner:${run.title}`); // (not ahead of our clock: launch.ts)

@@ -72,7 +72,7 @@ export class Scheduler {
     this.store = store;
     this.counters = newCounters();
     if (hooks.onDecision) store = observeDecisions(store, hooks.onDecision);
-    const core = { clock, inventory, policy, store, scanner, opts, log, hooks, counters: this.counters, appliances: new ApplianceBook(log, () => this.phases.ranges.inEffect()), parallelism: new HostParallelism(), scannerClock: new ScannerClock() } as Partial<SchedulerCore>;
+    const core = { clock, inventory, policy, store, scanner, opts, log, hooks, counters: this.counters, appliances: new ApplianceBook(log, () => this.phases.ranges.inEffect()), parallelism: new HostParallelism(), scannerClock: new ScannerClock(store.node, store.epoch) } as Partial<SchedulerCore>;
     const c = core as SchedulerCore;
     this.phases = {
       budget: new Budget(c), decide: new Decider(c), reconcile: new Reconciler(c), follow: new Follower(c),
@@ -80,11 +80,12 @@ export class Scheduler {
     };
     Object.assign(core, this.phases, { profile: new ScanProfile(c) });
     this.core = c;
-    const { follow, results, decide, budget, ranges } = this.phases;
+    const { follow, results, decide, budget, ranges, launch } = this.phases;
     this.memory = new LearnedMemory(store, clock, log, {
       'appliances': c.appliances, 'hosts-in-parallel': c.parallelism, 'scan-durations': follow.durations,
       'processing-lag': results.lag, 'rejoins': results.rejoins, 'no-host': decide.silentMemory, 'launch-order': follow.orderMemory,
       'pace': budget.paceMemory, 'polls': follow.pollMemory, 'range-schedules': ranges.memory, 'scanner-clock': c.scannerClock,
+      'address-churn': launch.churn,
     });
   }
 
