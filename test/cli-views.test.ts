@@ -72,6 +72,30 @@ describe('hosts says when a credit came from a link', () => {
   });
 });
 
+describe('hosts while a finished scan waits for the host list', () => {
+  it('says "confirming", not "scanning", once its scan has ended and the host list is awaited (probe: it read as still scanning)', async () => {
+    const { cfg, state } = setup();
+    const inv = inventory(state);
+    const [a, b] = await inv.commitBatch([sighting('10.0.0.7', { mac: '52:54:00:00:00:07' }), sighting('10.0.0.8', { mac: '52:54:00:00:00:08' })]);
+    const store = new SqliteSchedulerStore(openDatabase(state));
+    const now = Date.now();
+    for (const [r, ip, id] of [[a, '10.0.0.7', 'i-ended'], [b, '10.0.0.8', 'i-running']] as const) {
+      await store.enqueue({ bindingId: r.bindingId!, ip, identityId: r.identityId!, region: 'r', dueSince: now - 60_000 });
+      await store.createIntent({ id, region: 'r', appliance: 'a', createdAt: now - 50_000, epoch: 0 }, [{ ip, identityId: r.identityId!, bindingId: r.bindingId! }]);
+      expect(await store.setRunning(id, `scan/${id}`, now - 40_000)).toBe(true);
+    }
+    // the first scan ended; its target is kept queued until the host list confirms it (results.ts, verifyResults)
+    expect(await store.finishKeeping('i-ended', now - 10_000, new Set([a.bindingId!]))).toBe(true);
+    const r = spawnSync('node', [CLI, 'hosts', '--config', cfg, '--json'], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const rows = JSON.parse(r.stdout) as { ip: string; status: string; why: string }[];
+    const byIp = Object.fromEntries(rows.map((x) => [x.ip, x]));
+    expect(byIp['10.0.0.7'].status).toBe('confirming');
+    expect(byIp['10.0.0.7'].why).toMatch(/^its scan ended; waiting for the scanner's host list/);
+    expect(byIp['10.0.0.8'].status).toBe('scanning');
+  });
+});
+
 describe('read-only views', () => {
   it('never create state: without a state file they refuse; ONSIGHT_CONFIG is honoured; an existing file is not migrated', async () => {
     const { dir, cfg, state } = setup();
