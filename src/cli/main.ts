@@ -106,7 +106,7 @@ program.command('run')
         // (what config check and run refuse, a reload refuses too; but not for an input the daemon runs
         // as it is: a file input whose folder vanished refused a reload that only added an exclusion)
         try {
-          await checkConfigEnvironment(next);
+          await checkConfigEnvironment(next, { running: daemon.config }); // (a secret of a section as it runs: said, not refused)
         } catch (err) {
           // (only when inputs and parsers are as running, whole: per input, a reordering or a new hard link passed)
           const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
@@ -182,7 +182,7 @@ config.command('check')
   .addOption(configOption())
   .action(async (o: { config?: string }) => {
     const loaded = loadConfig(o.config);
-    await checkConfigEnvironment(loaded);
+    await checkConfigEnvironment(loaded, { checkOnly: true }); // (a systemd credential it cannot see outside the unit: a warning)
     for (const w of loaded.warnings) process.stderr.write(`warning: ${formatIssues([w], loaded.origin)}\n`);
     process.stdout.write(`${loaded.origin}: ok (${loaded.config.inputs.length} inputs, ${loaded.config.regions.length} regions, scanner ${loaded.config.scanner.type})\n`);
   });

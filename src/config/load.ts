@@ -7,9 +7,9 @@ import { resolve } from 'node:path';
 import { globToRegExp, isGlob } from '../sources/file/input.js';
 import { LineCounter, parseDocument, isMap, isNode, isScalar, type Document } from 'yaml';
 import { ConfigError, OnsightError, type ConfigIssue } from '../errors.js';
-import { canonicalIp, cidrsOverlap, parseCidr } from '../util/ip.js';
+import { canonicalIp, cidrsOverlap, parseCidr, rangeToCidrs } from '../util/ip.js';
 import { isIP } from 'node:net';
-import { allowedRanges, rangesOverlap } from '../util/ip-ranges.js';
+import { allowedRanges, rangeSize, rangesOverlap } from '../util/ip-ranges.js';
 import { configSchema, type Config } from './schema.js';
 import { DEFAULT_CONFIG } from './default.js';
 import { urlCredentials } from '../util/url.js';
@@ -177,6 +177,7 @@ export function validateConfig(raw: unknown, locate: (path: (PropertyKey | { key
       }
       if (outside) warnings.push(at(['regions', i, 'cidrs'], `region "${r.name}" lies wholly outside policy.scope or inside policy.exclude: no device there will ever be scanned`));
     });
+    warnings.push(...scopeWithoutRegion(config, at));
   }
   config.inputs.forEach((inp, i) => {
     if (inp.type !== 'syslog') return;
@@ -210,6 +211,44 @@ export function validateConfig(raw: unknown, locate: (path: (PropertyKey | { key
   }
   if (errors.length) throw new ConfigError(errors, file);
   return { config, origin: file ?? '(embedded default)', warnings, locate };
+}
+
+/** how many of the CIDRs no region covers a warning names before it says "and N more" */
+const UNCOVERED_SHOWN = 4;
+
+/**
+ * The parts of policy.scope that no region's CIDRs cover, exclusions cut out: a device there is in
+ * scope but `no-region`, never scanned. A warning per scope entry (what an earlier entry has said is
+ * not said again), naming the uncovered part as CIDRs, the first few of them. Not refused: a wide
+ * scope with regions for the sites only (scope 10.0.0.0/8, one region 10.20.0.0/16) is a choice.
+ */
+function scopeWithoutRegion(config: Config, at: (path: PropertyKey[], message: string) => ConfigIssue): ConfigIssue[] {
+  const out: ConfigIssue[] = [];
+  const mapped = config.regions.flatMap((r) => r.cidrs);
+  const said: string[] = [];
+  config.policy.scope.forEach((entry, i) => {
+    let left: string[];
+    try {
+      left = allowedRanges([entry], [entry], [...config.policy.exclude, ...mapped, ...said]);
+    } catch {
+      return; // (an entry these ranges cannot read: not judged)
+    }
+    said.push(entry);
+    if (!left.length) return;
+    const cidrs = left.flatMap(rangeToCidrs);
+    const whole = rangeSize(left) === rangeSize([entry]);
+    let what: string;
+    if (whole) what = 'no region covers it';
+    else {
+      const permille = (rangeSize(left) * 1000n) / rangeSize([entry]); // (rounded down: never 100 % when a part is covered)
+      const share = permille === 0n ? 'less than 0.1 %' : `${permille / 10n}.${permille % 10n} %`;
+      const more = cidrs.length > UNCOVERED_SHOWN ? ` and ${cidrs.length - UNCOVERED_SHOWN} more` : '';
+      const cut = rangeSize(allowedRanges([entry], [entry], config.policy.exclude)) < rangeSize([entry]);
+      what = `no region covers ${cidrs.slice(0, UNCOVERED_SHOWN).join(', ')}${more} (${share} of its addresses${cut ? ', outside policy.exclude' : ''})`;
+    }
+    out.push(at(['policy', 'scope', i], `${entry}: ${what}: devices there are never scanned (no-region; add a region for them, or narrow policy.scope)`));
+  });
+  return out;
 }
 
 /**
