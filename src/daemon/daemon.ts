@@ -39,6 +39,7 @@ import { InputFreshness } from './freshness.js';
 import { MetricsRegistry } from '../http/prom.js';
 import { scanTimings } from '../http/metrics.js';
 import type { ClusterNodeView, DaemonView } from '../http/view.js';
+import { DRY_RUN_KIND } from '../scanners/dry-run/scanner.js';
 
 export interface DaemonOptions {
   config: Config;
@@ -191,6 +192,12 @@ export class Daemon {
       }
     }
 
+    // a state a dry-run trial used: its pretend scans scanned nothing, and would hold every device it
+    // "scanned" for the whole rescan window (a trial on the production state path: no real scan for 30 days)
+    if (!this.scanner.pretend) {
+      const forgotten = await this.inventory.forgetPretendScans(DRY_RUN_KIND);
+      if (forgotten) log.warn(`${forgotten} device(s) were last "scanned" by the dry-run scanner, which scans nothing: those scans are forgotten, and the devices are due when seen`);
+    }
     if (!cluster) {
       // settle anything a previous run left half-done before taking new work (a cluster's leader does this when it takes the lease)
       await this.scheduler.reconcile();

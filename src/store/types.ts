@@ -162,6 +162,11 @@ export interface Inventory {
    * a specific host key with one of them are credited too.
    */
   markScanned(identityIds: number[], at: number, via: string): Promise<void>;
+  /**
+   * Forget the last scans a pretend scanner (dry-run) recorded, its own and those linked from them:
+   * they scanned nothing. Returns how many devices were credited so.
+   */
+  forgetPretendScans(via: string): Promise<number>;
   /** Drop ended scans (kept as counts), sightings and ended bindings older than the retention, and devices long forgotten. */
   prune(now: number): Promise<PruneCounts>;
   counts(now: number): Promise<InventoryCounts>;

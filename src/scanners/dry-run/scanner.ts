@@ -25,8 +25,11 @@ interface PretendScan {
   canceled: boolean;
 }
 
+/** the dry-run scanner's kind, which its pretend scans are recorded under (options.ts scannedVia) */
+export const DRY_RUN_KIND = 'dry-run';
+
 export class DryRunScanner implements Scanner {
-  readonly kind = 'dry-run';
+  readonly kind = DRY_RUN_KIND;
   readonly pretend = true;
   /** its scans end scanDurationS after launch and calls cost nothing: follow them at that pace */
   readonly pollPaceS: number;

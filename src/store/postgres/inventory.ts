@@ -339,6 +339,13 @@ export class PgInventory implements Inventory {
     return (await this.db.row(S.otherHolder, [ip, to, identityId, from])) !== undefined;
   }
 
+  async forgetPretendScans(via: string): Promise<number> {
+    const linked = `${via}, linked from `; // (linking.ts linkedVia)
+    const r = await this.db.query(`UPDATE identities SET last_scanned_at = NULL, last_scanned_via = NULL
+      WHERE last_scanned_via = $1 OR left(last_scanned_via, $2) = $3`, [via, linked.length, linked]);
+    return r.rowCount ?? 0;
+  }
+
   markScanned(identityIds: number[], at: number, via: string): Promise<void> {
     const linking = this.links.on;
     return this.db.transaction(async () => {
