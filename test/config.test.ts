@@ -219,16 +219,21 @@ describe('config', () => {
   });
 
   it('a region wholly outside the scope, or an exclusion list covering the scope, is a warning', () => {
-    const out = parseConfigText('policy: {scope: [10.0.0.0/8]}\nregions:\n  - {name: a, cidrs: [10.1.0.0/16], appliances: [x]}\n  - {name: b, cidrs: [192.168.0.0/16], appliances: [y]}\n', 't.yaml');
+    // (the scope that no region covers is a warning of its own: test/config-check-scope.test.ts)
+    const parse = (text: string, file: string) => {
+      const loaded = parseConfigText(text, file);
+      return { ...loaded, warnings: loaded.warnings.filter((w) => !w.path.startsWith('policy.scope')) };
+    };
+    const out = parse('policy: {scope: [10.0.0.0/8]}\nregions:\n  - {name: a, cidrs: [10.1.0.0/16], appliances: [x]}\n  - {name: b, cidrs: [192.168.0.0/16], appliances: [y]}\n', 't.yaml');
     expect(out.warnings.map((w) => [w.path, w.message])).toEqual([['regions[1].cidrs', expect.stringMatching(/region "b" lies wholly outside policy.scope/)]]);
-    const excluded = parseConfigText('policy: {scope: [10.0.0.0/8], exclude: [0.0.0.0/0]}\nregions:\n  - {name: a, cidrs: [10.1.0.0/16], appliances: [x]}\n', 't.yaml');
+    const excluded = parse('policy: {scope: [10.0.0.0/8], exclude: [0.0.0.0/0]}\nregions:\n  - {name: a, cidrs: [10.1.0.0/16], appliances: [x]}\n', 't.yaml');
     expect(excluded.warnings.map((w) => [w.path, w.message])).toEqual([['policy.exclude', expect.stringMatching(/covers all of policy.scope/)]]);
-    expect(parseConfigText('policy: {scope: [10.0.0.0/8], exclude: [10.1.5.0/24]}\nregions:\n  - {name: a, cidrs: [10.1.0.0/16], appliances: [x]}\n', 't.yaml').warnings).toEqual([]);
+    expect(parse('policy: {scope: [10.0.0.0/8], exclude: [10.1.5.0/24]}\nregions:\n  - {name: a, cidrs: [10.1.0.0/16], appliances: [x]}\n', 't.yaml').warnings).toEqual([]);
     // a region inside the scope but every address of it excluded, piece by piece
-    const pieces = parseConfigText('policy: {scope: [10.0.0.0/8], exclude: [10.1.0.0/17, 10.1.128.0/17]}\nregions:\n  - {name: a, cidrs: [10.1.0.0/16], appliances: [x]}\n  - {name: b, cidrs: [10.2.0.0/16], appliances: [y]}\n', 't.yaml');
+    const pieces = parse('policy: {scope: [10.0.0.0/8], exclude: [10.1.0.0/17, 10.1.128.0/17]}\nregions:\n  - {name: a, cidrs: [10.1.0.0/16], appliances: [x]}\n  - {name: b, cidrs: [10.2.0.0/16], appliances: [y]}\n', 't.yaml');
     expect(pieces.warnings.map((w) => w.path)).toEqual(['regions[0].cidrs']);
     // a scope entry with a zone id these ranges do not read is not judged (it threw, exit 1, no file)
-    expect(() => parseConfigText('policy: {scope: [10.0.0.0/8, "fe80::1%eth-0"]}\nregions:\n  - {name: a, cidrs: [10.1.0.0/16], appliances: [x]}\n', 't.yaml')).not.toThrow();
+    expect(() => parse('policy: {scope: [10.0.0.0/8, "fe80::1%eth-0"]}\nregions:\n  - {name: a, cidrs: [10.1.0.0/16], appliances: [x]}\n', 't.yaml')).not.toThrow();
   });
 
   it('the allowed scope of many exclusions is cut in one pass (20,000 of them made validation take seconds)', () => {
@@ -347,10 +352,29 @@ describe('config', () => {
     }
   });
 
-  it('the example config passes `config check` as shipped, on a host with no /etc/onsight (a fresh install)', () => {
-    const r = spawnSync('node', [CLI, 'config', 'check', '--config', join(REPO, 'config/onsight.example.yaml')], { encoding: 'utf8' });
-    expect(r.stderr.replace(/^warning: .*\n/gm, '')).toBe('');
-    expect(r.status).toBe(0);
+  it('the example config passes `config check` as shipped, on a host with no /etc/onsight (a fresh install), but for the secret files it names: read as run reads them', () => {
+    const example = join(REPO, 'config/onsight.example.yaml');
+    const env = { ...process.env, CREDENTIALS_DIRECTORY: '' };
+    const r = spawnSync('node', [CLI, 'config', 'check', '--config', example], { encoding: 'utf8', env });
+    expect(r.stderr.replace(/^warning: .*\n/gm, '').replace(/^onsight: /, '').trim().split('\n').map((l) => l.replace(/^[^:]*:\d+: /, ''))).toEqual([
+      'scanner.passwordFile: password file /etc/onsight/qualys.pass cannot be read (ENOENT)',
+      'inputs[4].tokens[0].file: token "splunk-hf": token file /etc/onsight/hec.token cannot be read (ENOENT)',
+    ]);
+    expect(r.status).toBe(2);
+    // with those two files there, it passes (warnings only: the nac token's systemd credential is not checked outside the unit)
+    const dir = mkdtempSync(join(tmpdir(), 'onsight-example-'));
+    try {
+      writeFileSync(join(dir, 'qualys.pass'), 'pw\n');
+      writeFileSync(join(dir, 'hec.token'), 'a-token-long-enough-1234\n');
+      const cfg = join(dir, 'onsight.yaml');
+      writeFileSync(cfg, readFileSync(example, 'utf8').replace('/etc/onsight/qualys.pass', join(dir, 'qualys.pass')).replace('/etc/onsight/hec.token', join(dir, 'hec.token')));
+      const ok = spawnSync('node', [CLI, 'config', 'check', '--config', cfg], { encoding: 'utf8', env });
+      expect(ok.stderr.replace(/^warning: .*\n/gm, '')).toBe('');
+      expect(ok.stderr).toMatch(/^warning: .*inputs\[4\]\.tokens\[1\]\.credential: systemd credential onsight-nac-token not checked/m);
+      expect(ok.status).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('help asked for exits 0; help shown for a missing subcommand (onsight, onsight config alone, help for no such command) is a usage error, exit 2', () => {

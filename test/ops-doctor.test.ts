@@ -41,9 +41,10 @@ http: { enabled: false }
 
 describe('doctor', () => {
   it('dry-run: all good, exit 0', async () => {
-    const f = yaml('dry.yaml', `${base}regions: [{ name: emea, cidrs: ["10.20.0.0/16"], appliances: [emea-sa-1] }]\nscanner: { type: dry-run }\n`);
+    // (the region covers the whole scope: part of a scope no region covers is a warning)
+    const f = yaml('dry.yaml', `${base}regions: [{ name: emea, cidrs: ["10.0.0.0/8"], appliances: [emea-sa-1] }]\nscanner: { type: dry-run }\n`);
     const out = new Out();
-    const code = await runDoctor(parseConfigText(`${base}regions: [{ name: emea, cidrs: ["10.20.0.0/16"], appliances: [emea-sa-1] }]\nscanner: { type: dry-run }\n`.replace(/STATE/g, join(dir, 'dry.db')), f), silentLogger(), out);
+    const code = await runDoctor(parseConfigText(`${base}regions: [{ name: emea, cidrs: ["10.0.0.0/8"], appliances: [emea-sa-1] }]\nscanner: { type: dry-run }\n`.replace(/STATE/g, join(dir, 'dry.db')), f), silentLogger(), out);
     console.log(out.text);
     expect(code).toBe(0);
     expect(out.text).toMatch(/^✓ config: 1 input\(s\), 1 region\(s\), scanner dry-run$/m);
