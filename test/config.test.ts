@@ -334,6 +334,15 @@ describe('config', () => {
     expect(r.stderr).toMatch(/unknown time zone "Mars\/Olympus_Mons"/);
   });
 
+  it('a scanner URL of plain http:// beyond loopback is a warning naming scanner.url (the password went in the clear, unsaid); loopback (an emulator) and https are not', () => {
+    const q = (url: string) => `${base}scanner: {type: qualys, url: "${url}", username: u, passwordEnv: QPASS, optionProfile: p}\n`;
+    const t = (url: string) => `${base}scanner: {type: tenable, url: "${url}", apiKeysEnv: TKEYS}\n`;
+    const warned = (text: string) => parseConfigText(text, 'c.yaml').warnings.filter((w) => w.path === 'scanner.url').map((w) => w.message);
+    expect(warned(q('http://qualysapi.qualys.eu'))).toEqual([expect.stringMatching(/^plain http:\/\/ to qualysapi\.qualys\.eu: every call carries the scanner's user name and password in the clear/)]);
+    expect(warned(t('http://10.1.2.3:8834'))).toEqual([expect.stringMatching(/carries the scanner's API keys in the clear/)]);
+    for (const ok of ['https://qualysapi.qualys.eu', 'http://127.0.0.1:18443', 'http://localhost:8080', 'http://[::1]:8443']) expect(warned(q(ok)), ok).toEqual([]);
+  });
+
   it('credentials in scanner.url are refused, without echoing them; doctor never prints them', () => {
     const q = (url: string) => `${base}scanner: {type: qualys, url: "${url}", username: u, passwordEnv: QPASS, optionProfile: p}\n`;
     for (const url of ['https://u:hunter2@qualysapi.qualys.eu', 'https://hunter2@qualysapi.qualys.eu', 'https://qualysapi.qualys.eu/?password=hunter2']) {

@@ -69,6 +69,16 @@ export function validateConfig(raw: unknown, locate: (path: (PropertyKey | { key
     const why = urlCredentials(config.scanner.url);
     // never echo the URL: it holds the secret
     if (why) errors.push(at(['scanner', 'url'], `credentials in the URL (${why}) are refused: use passwordFile, passwordEnv or credential`));
+    // every call carries the password or API keys (Basic auth, X-ApiKeys): plain HTTP beyond loopback gives them to the path
+    let u: URL | undefined;
+    try {
+      u = new URL(config.scanner.url);
+    } catch {
+      u = undefined; // (the schema refused it)
+    }
+    if (u?.protocol === 'http:' && !isLoopbackHost(u.hostname.replace(/^\[|\]$/g, ''))) {
+      warnings.push(at(['scanner', 'url'], `plain http:// to ${u.host}: every call carries the scanner's ${config.scanner.type === 'tenable' ? 'API keys' : 'user name and password'} in the clear, for anyone on the path to read and use (use https://; http is for an emulator on loopback)`));
+    }
   }
   if (typeof config.state !== 'string') {
     const why = postgresUrlSecret(config.state.postgres);
