@@ -151,7 +151,7 @@ describe.each(CASES)('an address-less end for a user with 5,000 open sessions on
     // the decisions, as before (the notes say "2 or more" where they said how many)
     const decisions = async () => {
       expect(got).toEqual([
-        { change: 'ignored', note: 'no open session of user mallory from 203.0.113.99 (2 or more sessions from other addresses)' },
+        { change: 'ignored', note: 'no open session of user mallory from 203.0.113.99 (2 or more sessions from other addresses)', refusedEnd: true },
         { change: 'ignored', note: `user MALLORY has 2 or more open sessions from ${SHARED}; the line names none` },
         { change: 'ended', bindingId: opened[1234].bindingId, identityId: opened[1234].identityId },
         { change: 'ignored', note: 'user mallory has 2 or more open sessions; the line names none' },

@@ -41,7 +41,7 @@ describe.each(CASES)('address-less VPN session ends on $kind.name (batched: $bat
     const { inventory: inv } = await kind.open(OPTS);
     const [bob] = await inv.commitBatch([up('bob', '203.0.113.7', '10.50.0.17', 0)]);
     const [forged] = await inv.commitBatch([down('BOB', '198.51.100.99', 1)]);
-    expect(forged).toMatchObject({ change: 'ignored', note: 'no open session of user BOB from 198.51.100.99 (its session is from 203.0.113.7)' });
+    expect(forged).toMatchObject({ change: 'ignored', note: 'no open session of user BOB from 198.51.100.99 (its session is from 203.0.113.7)', refusedEnd: true });
     expect((await inv.openBinding('10.50.0.17'))?.id).toBe(bob.bindingId);
     const [own] = await inv.commitBatch([down('Bob', '203.0.113.7', 2)]);
     expect(own).toMatchObject({ change: 'ended', bindingId: bob.bindingId });

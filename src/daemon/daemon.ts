@@ -40,6 +40,7 @@ import { MetricsRegistry } from '../http/prom.js';
 import { scanTimings } from '../http/metrics.js';
 import type { ClusterNodeView, DaemonView } from '../http/view.js';
 import { DRY_RUN_KIND } from '../scanners/dry-run/scanner.js';
+import { LogLimit } from '../util/log-limit.js';
 
 export interface DaemonOptions {
   config: Config;
@@ -94,6 +95,8 @@ export class Daemon {
   readonly startedAt = Date.now();
   private timers: NodeJS.Timeout[] = [];
   private kickPending = false;
+  /** refused VPN session ends, said at most once a minute (committed) */
+  private readonly refusedEnds = new LogLimit();
   private stopping = false;
   /** start() finished: until then stop() runs no scheduler pass (a start that failed half-way launches nothing) */
   private started = false;
@@ -321,6 +324,16 @@ export class Daemon {
         const c = clippedForLog(s);
         this.opts.log[level]({ sighting: c, change: r.change, note: r.note },
           `sighting ${c.kind} ${c.ip}${c.mac ? ' ' + c.mac : ''}${c.user ? ' user ' + c.user : ''}${c.hostname ? ' (' + c.hostname + ')' : ''} from ${c.source} [${c.format}]: ${r.change}${r.note ? ' — ' + r.note : ''}`);
+      }
+      // a VPN session end the user's sessions from other public addresses refused: forged, or a
+      // client that roamed (its session then stays open until it expires); said, at most once a minute
+      if (r.refusedEnd) {
+        const n = this.refusedEnds.take('refusedEnd');
+        if (n !== undefined) {
+          const c = clippedForLog(s);
+          this.opts.log.warn({ sighting: c, note: r.note, refusedEnds: n },
+            `VPN session end refused (${n} since the last such line): ${r.note}; a forged line, or a client whose public address changed (its session stays open until it expires)`);
+        }
       }
       if (r.bindingId !== undefined && (r.change === 'new' || r.change === 'reassigned' || r.change === 'renewed')) changed.add(r.bindingId);
       if (r.bindingId !== undefined && r.change === 'ended') ended.add(r.bindingId);

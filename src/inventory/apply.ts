@@ -306,11 +306,16 @@ function inheritScan(id: number, hk: string | null, s: Sighting, ops: ApplyOps, 
 function applyWithoutAddress(s: Sighting, at: number, ops: ApplyOps, record: (identityId: number | null, bindingId: number | null) => void): ApplyResult {
   if (s.kind !== 'tunnel-down' || !s.user) return { change: 'ignored', note: 'no address in the line' };
   const pick = sessionToEnd(s, ops.openVpnByUser(s.user.toLowerCase(), s.remoteIp || null));
-  if ('note' in pick) return { change: 'ignored', note: pick.note };
+  if ('note' in pick) return refusedEnd(pick);
   if (at < pick.start_at) return { change: 'ignored', note: 'older than the session it would end' };
   ops.endBinding(pick.id, at, 'tunnel-down');
   record(pick.identity_id, pick.id);
   return { change: 'ended', bindingId: pick.id, identityId: pick.identity_id };
+}
+
+/** An address-less end that ends nothing; one the user's sessions from other addresses refuse is marked (ApplyResult.refusedEnd). */
+export function refusedEnd(pick: { note: string; otherAddress?: true }): ApplyResult {
+  return { change: 'ignored', note: pick.note, ...(pick.otherAddress ? { refusedEnd: true } : {}) };
 }
 
 /**
@@ -320,7 +325,7 @@ function applyWithoutAddress(s: Sighting, at: number, ops: ApplyOps, record: (id
  * the user name alone, as before). Only "none", "one" or "more" of each kind counts (the stores
  * read two at most: OpenVpnSessions), so the notes say "2 or more", not how many.
  */
-export function sessionToEnd(s: Pick<Sighting, 'user' | 'remoteIp'>, sessions: OpenVpnSessions): OpenVpnSession | { note: string } {
+export function sessionToEnd(s: Pick<Sighting, 'user' | 'remoteIp'>, sessions: OpenVpnSessions): OpenVpnSession | { note: string; otherAddress?: true } {
   const from = s.remoteIp;
   if (!from) {
     const any = sessions.any();
@@ -333,7 +338,7 @@ export function sessionToEnd(s: Pick<Sighting, 'user' | 'remoteIp'>, sessions: O
   if (unknown.length === 1) return unknown[0];
   if (unknown.length > 1) return { note: `user ${s.user} has no open session from ${from} and 2 or more from addresses not known; the line names none` };
   const any = sessions.any();
-  if (any.length) return { note: `no open session of user ${s.user} from ${from} (${any.length === 1 ? `its session is from ${any[0].remote_ip}` : '2 or more sessions from other addresses'})` };
+  if (any.length) return { note: `no open session of user ${s.user} from ${from} (${any.length === 1 ? `its session is from ${any[0].remote_ip}` : '2 or more sessions from other addresses'})`, otherAddress: true };
   return { note: `no open session of user ${s.user}` };
 }
 

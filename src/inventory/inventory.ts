@@ -77,7 +77,7 @@ export function toView(r: BindingRow): BindingView {
   return v;
 }
 
-export { MAX_HOSTNAME, MAX_USER, capNames, channelOf, identityKey, contradicts, END_KIND, expiryOf, learnedLease, movesDhcp, sessionToEnd, staleForAddress, staleForDevice, vpnSession, vpnSessionsOf, VPN_SESSIONS_READ, type OpenVpnSession, type OpenVpnSessions } from './apply.js';
+export { MAX_HOSTNAME, MAX_USER, capNames, refusedEnd, channelOf, identityKey, contradicts, END_KIND, expiryOf, learnedLease, movesDhcp, sessionToEnd, staleForAddress, staleForDevice, vpnSession, vpnSessionsOf, VPN_SESSIONS_READ, type OpenVpnSession, type OpenVpnSessions } from './apply.js';
 
 /** The inventory in SQLite: synchronous better-sqlite3 underneath, behind the async gate of its connection. */
 export class SqliteInventory implements Inventory {

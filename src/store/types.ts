@@ -76,6 +76,11 @@ export interface ApplyResult {
   identityId?: number;
   /** why a sighting changed nothing */
   note?: string;
+  /**
+   * an address-less VPN session end refused: the user's open sessions are all from other public
+   * addresses than the line names (a forged end, or a client whose public address changed)
+   */
+  refusedEnd?: true;
 }
 
 /** A binding that ended since some time (the status page's "left without a scan"). */

@@ -8,7 +8,7 @@ import { MAX_AHEAD_MS, type Sighting } from '../../sighting.js';
 import type { FileCheckpoint, SourcePosition } from '../../sources/types.js';
 import { hostKey, isLinkableHostKey } from '../../inventory/hostkey.js';
 import {
-  BINDING_SELECT, END_KIND, capNames, channelOf, contradicts, expiryOf, learnedLease, identityKey, movesDhcp, sessionToEnd, staleForAddress, staleForDevice, toIdentityView, toPeriodBinding, toView, vpnSession, vpnSessionsOf, VPN_SESSIONS_READ, type BindingRow, type EndedRow, type IdentityRow, type OpenVpnSession, type PeriodRow,
+  BINDING_SELECT, END_KIND, capNames, refusedEnd, channelOf, contradicts, expiryOf, learnedLease, identityKey, movesDhcp, sessionToEnd, staleForAddress, staleForDevice, toIdentityView, toPeriodBinding, toView, vpnSession, vpnSessionsOf, VPN_SESSIONS_READ, type BindingRow, type EndedRow, type IdentityRow, type OpenVpnSession, type PeriodRow,
 } from '../../inventory/inventory.js';
 import { LinkRules, apart, linkedVia, type LinkFacts, type Whereabouts } from '../../inventory/linking.js';
 import { LeaseTimes } from '../../inventory/lease-times.js';
@@ -230,7 +230,7 @@ export class PgInventory implements Inventory {
   private async applyWithoutAddress(s: Sighting, at: number, record: Record_): Promise<ApplyResult> {
     if (s.kind !== 'tunnel-down' || !s.user) return { change: 'ignored', note: 'no address in the line' };
     const pick = sessionToEnd(s, vpnSessionsOf(await this.db.rows<OpenVpnSession & { k: string }>(S.openVpnSessions, [s.user.toLowerCase(), s.remoteIp || null])));
-    if ('note' in pick) return { change: 'ignored', note: pick.note };
+    if ('note' in pick) return refusedEnd(pick);
     if (at < pick.start_at) return { change: 'ignored', note: 'older than the session it would end' };
     await this.db.query(S.endBinding, [at, 'tunnel-down', pick.id]);
     await record(pick.identity_id, pick.id);
