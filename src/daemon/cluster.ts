@@ -174,7 +174,6 @@ export function fencedSchedulerStore(store: PgStore, lease: FenceHolder, epoch: 
   };
   const writes: Partial<SchedulerStore> = {
     epoch,
-    node: lease.node,
     createIntent: fence('scan intent', (i, targets) => inner.createIntent({ ...i, epoch }, targets)),
     atomically: fence('scheduler transaction', (fn: () => Promise<unknown>) => fn()) as SchedulerStore['atomically'],
     setRunning: transition('launching → running', (id: string, ref: string, at: number) => inner.setRunning(id, ref, at)),

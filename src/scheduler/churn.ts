@@ -16,9 +16,10 @@
  *
  * Kept across restarts and shared with a new cluster leader (memory.ts, part `address-churn`): in
  * memory only, a client rotating MACs had ADDRESS_DEVICES more scans after every restart. Only the
- * launches within the window are written, MAX_LAUNCHES at most. A launch is written at the end of
- * the pass that made it (`version`: memory.ts writes a part with news at the end of the pass, not
- * only every SAVE_EVERY_MS), so a kill loses only the launches of the pass it interrupts.
+ * launches within the window at places with two devices or more are written, MAX_LAUNCHES at most.
+ * A launch is written at the end of a pass within a minute of it (`version`: memory.ts writes a part
+ * with news at the end of a pass, at most every MOVED_SAVE_MS, not only every SAVE_EVERY_MS), so a
+ * kill loses at most the last minute's launches (at most ADDRESS_DEVICES more scans at a place, once).
  * (Times are the launching node's clock; a new leader's clock a few minutes off ends a hold as
  * many minutes early or late.)
  */
@@ -28,9 +29,10 @@ export const ADDRESS_DEVICES = 3;
 export const ADDRESS_WINDOW_MS = 3_600_000;
 /**
  * launches kept (within the window), in memory and in the saved state: a launch is a scan, so the
- * scanner's slots and calls bound how many an hour can hold far below this. At the cap the oldest
- * are forgotten first, a tenth at a time: a place whose counted scans are forgotten is held that
- * many scans later (at most ADDRESS_DEVICES more there within the hour), never held longer
+ * scanner's slots and calls bound how many an hour can hold far below this. At the cap a tenth is
+ * forgotten, those at places that hold no one first, then the oldest: a place whose counted scans
+ * are forgotten is held that many scans later (at most ADDRESS_DEVICES more there within the
+ * hour), never held longer
  */
 export const MAX_LAUNCHES = 20_000;
 /** a place is an address or `user:` and a VPN user name; longer is no snapshot of ours */
@@ -87,10 +89,18 @@ export class AddressChurn implements Remembers {
     return this.changes;
   }
 
-  /** `launches`: [place, device, launched at] of each launch within the window, the oldest first */
+  /**
+   * `launches`: [place, device, launched at] of each launch within the window at a place with two
+   * devices or more, the oldest first. A place with one (most addresses: one device each) is left
+   * out, so the record written stays small (review: it was written whole at every launching pass):
+   * after a restart such a place can take one more device before it holds.
+   */
   snapshot(now: number): unknown {
     const rows: [string, number, number][] = [];
     for (const [place, byDevice] of this.launches) {
+      let n = 0;
+      for (const at of byDevice.values()) if (at > now - ADDRESS_WINDOW_MS) n++;
+      if (n < 2) continue;
       for (const [id, at] of byDevice) if (at > now - ADDRESS_WINDOW_MS) rows.push([place, id, at]);
     }
     rows.sort((a, b) => a[2] - b[2]);
@@ -144,26 +154,24 @@ export class AddressChurn implements Remembers {
     }
   }
 
-  /** the `n` oldest launches forgotten (at the cap) */
+  /**
+   * `n` launches forgotten (at the cap): first those of places with too few devices to hold anyone
+   * (a hold is at a place with ADDRESS_DEVICES others: 20,000 single launches elsewhere ended a
+   * real hold, review), the oldest first, then the oldest of the rest
+   */
   private forgetOldest(n: number): void {
-    const all: number[] = [];
-    for (const byDevice of this.launches.values()) for (const at of byDevice.values()) all.push(at);
-    if (n <= 0 || all.length === 0) return;
-    all.sort((a, b) => a - b);
-    const cut = all[Math.min(n, all.length) - 1];
-    let left = n;
-    // those before the cut, then as many at it as are left
-    for (const atCut of [false, true]) {
-      for (const [place, byDevice] of this.launches) {
-        for (const [id, at] of byDevice) {
-          if (left > 0 && (atCut ? at === cut : at < cut)) {
-            byDevice.delete(id);
-            this.count--;
-            left--;
-          }
-        }
-        if (byDevice.size === 0) this.launches.delete(place);
-      }
+    if (n <= 0) return;
+    const all: { place: string; id: number; at: number; holds: boolean }[] = [];
+    for (const [place, byDevice] of this.launches) {
+      const holds = byDevice.size >= ADDRESS_DEVICES;
+      for (const [id, at] of byDevice) all.push({ place, id, at, holds });
+    }
+    all.sort((a, b) => Number(a.holds) - Number(b.holds) || a.at - b.at);
+    for (const x of all.slice(0, n)) {
+      const byDevice = this.launches.get(x.place)!;
+      byDevice.delete(x.id);
+      this.count--;
+      if (byDevice.size === 0) this.launches.delete(x.place);
     }
   }
 }

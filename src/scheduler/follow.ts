@@ -288,14 +288,10 @@ export class Follower {
     let statuses: ScanStatus[];
     const late = this.core.late;
     try {
-      // cluster mode: the same one call lists by launch time, so a deposed leader's late launch is in it too.
-      // Each time put on the scanner's clock by the skew of the node that recorded it (skew.ts): an
-      // earlier leader's running scans are dated by its clock, not this one's
-      const clockOf = this.core.scannerClock;
-      const since = Math.min(launchedAfter(this.core, late.since()).getTime(),
-        ...running.map((i) => (i.launchedAt ?? i.createdAt) - 10 * 60_000 - clockOf.aheadMsOf(i.epoch)));
+      // cluster mode: the same one call lists by launch time, so a deposed leader's late launch is in it too
+      const since = Math.min(late.since(), ...running.map((i) => (i.launchedAt ?? i.createdAt) - 10 * 60_000));
       statuses = await budget.call('list scans (poll)', 'listScans', () => this.core.scanner.listScans(late.enabled
-        ? { launchedAfter: new Date(since) } : { scanRefs: running.map((i) => i.scanRef!) }));
+        ? { launchedAfter: launchedAfter(this.core, since) } : { scanRefs: running.map((i) => i.scanRef!) }));
     } catch {
       this.listRetry.failed(now);
       return false;
@@ -304,8 +300,7 @@ export class Follower {
     if (late.enabled) statuses = await this.lookUpUnlisted(running, statuses);
     await late.inspect(statuses);
     const byRef = new Map(statuses.map((s) => [s.scanRef, s]));
-    // (launchedAt was recorded by the node that led the intent's term: another node's clock when that is an earlier leader's; skew.ts)
-    for (const i of running) this.core.scannerClock.note(i.id, i.launchedAt, byRef.get(i.scanRef!)?.launchedAt, i.epoch);
+    for (const i of running) this.core.scannerClock.note(i.id, i.launchedAt, byRef.get(i.scanRef!)?.launchedAt);
     this.sayClockAhead();
     this.learnCapacity(running, byRef, now);
     for (const i of running) {

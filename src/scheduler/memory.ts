@@ -16,9 +16,9 @@
  *
  * Each part is written as JSON to the store's learned_state table every SAVE_EVERY_MS and at stop
  * (Scheduler.saveLearned); a part whose news a kill must not lose (a `version` that moved: the
- * address-churn record, churn.ts) is also written alone at the end of the pass that changed it. A
- * kill (SIGKILL, a crash, a cluster leader's host lost) loses what the other parts learned since
- * the last write, up to SAVE_EVERY_MS, and of such a part only what the interrupted pass did. A
+ * address-churn record, churn.ts) is also written alone at the end of a pass that changed it, at
+ * most every MOVED_SAVE_MS. A kill (SIGKILL, a crash, a cluster leader's host lost) loses what the
+ * other parts learned since the last write, up to SAVE_EVERY_MS, and of such a part up to MOVED_SAVE_MS. A
  * new scheduler reads the parts back once, before its first pass (a
  * failed read fails the pass, which tries again), and merges them with what it may have learned
  * meanwhile: the saved samples come first, as the older ones. Nothing is written before that read,
@@ -38,6 +38,8 @@ import type { Clock } from './core.js';
 
 /** written this often (and at stop) */
 export const SAVE_EVERY_MS = 10 * 60_000;
+/** a part with a moved `version` is written on its own at most this often: a kill loses at most this much of it */
+export const MOVED_SAVE_MS = 60_000;
 /** a part saved longer ago than this is not read back */
 export const MAX_AGE_MS = 30 * 86_400_000;
 /** clocks of the nodes of a cluster, and a clock stepped back: save times and stamps this far ahead of now are believed */
@@ -82,6 +84,7 @@ export class LearnedMemory {
   private reading?: Promise<void>;
   private read = false;
   private lastSave = 0;
+  private lastMovedSave = 0;
   /** each versioned part's version as last written */
   private readonly written = new Map<string, number>();
   private status: LearnedStateStatus = { restored: [], left: [], how: 'not read back yet' };
@@ -141,9 +144,12 @@ export class LearnedMemory {
     const now = this.clock.now();
     if (!this.read) return;
     const all = force || now - this.lastSave >= SAVE_EVERY_MS;
-    const names = Object.keys(this.parts).filter((name) => all || this.moved(name));
+    // (a moved part at most every MOVED_SAVE_MS: at every launching pass it was written whole, tens of MB an hour)
+    const movedDue = now - this.lastMovedSave >= MOVED_SAVE_MS;
+    const names = Object.keys(this.parts).filter((name) => all || (movedDue && this.moved(name)));
     if (names.length === 0) return;
     if (all) this.lastSave = now;
+    this.lastMovedSave = now;
     const versions = names.map((name) => this.parts[name].version?.());
     try {
       await this.store.saveLearned(names.map((name) => ({ name, state: JSON.stringify(this.parts[name].snapshot(now)), savedAt: now })));

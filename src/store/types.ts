@@ -311,8 +311,6 @@ export type AwaitingEntry = QueueEntry & { scanRef: string; appliance: string; l
 export interface SchedulerStore {
   /** cluster mode: the lease epoch this store's writes are fenced by (src/daemon/cluster.ts); undefined on a single node */
   readonly epoch?: number;
-  /** cluster mode: the name of the node whose term this is (cluster.node): what it learned of its own clock is told from others' (scheduler/skew.ts) */
-  readonly node?: string;
   /** Queue a due binding; false when it is queued already. */
   enqueue(e: Omit<QueueEntry, 'attempts' | 'notBefore' | 'intentId'>): Promise<boolean>;
   /** A waiting entry (no scan in flight) moves to the region its address maps to now (the config changed under it). */
