@@ -52,6 +52,11 @@ export interface ConfigIssue {
   /** 1-based line in the config file, when known */
   line?: number;
   message: string;
+  /**
+   * a secret that cannot be read now but may be in a moment (a file not written yet, an empty one,
+   * a variable not set): `run` exits 1 for these alone, so systemd's Restart=on-failure tries again
+   */
+  mayResolve?: boolean;
 }
 
 export class ConfigError extends OnsightError {

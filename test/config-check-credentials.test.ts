@@ -41,7 +41,7 @@ regions: [{ name: a, cidrs: ["10.0.0.0/8"], appliances: [x] }]
 `;
 
 describe('config check reads every secret the config names', () => {
-  it("the tester's config: a missing Qualys password file and a missing HTTP input token file are both named, with key and line; config check and run exit 2, run before it listens", async () => {
+  it("the tester's config: a missing Qualys password file and a missing HTTP input token file are both named, with key and line; config check exits 2, run 1 (systemd tries again: the files may come) before it listens", async () => {
     const [udp, http] = [await freePort(), await freePort()];
     const text = `state: ${join(dir, 'tester.db')}
 inputs:
@@ -81,7 +81,10 @@ http: { enabled: false }
     });
     for (const e of expected) expect(err).toContain(e);
     expect(out).not.toMatch(/listening|onsight running/);
-    expect(code).toBe(2);
+    // (exit 1, not 2: files not written yet may be in a moment, and systemd's Restart=on-failure
+    // tries again, where RestartPreventExitStatus=2 would leave the unit dead: review)
+    expect(err).toContain('(exit 1: a restart tries again)');
+    expect(code).toBe(1);
   });
 
   it('each other source: Rapid7 password variable, PostgreSQL password, status-page token, webhook secret; Tenable keys that do not parse; never the secret itself', () => {
@@ -94,16 +97,25 @@ notify:
     secret: { file: ${join(dir, 'webhook.secret')} }
 `;
     const cfg = write('many.yaml', text);
+    const missingHook = check(cfg);
+    expect(missingHook.stderr).toContain(`${cfg}:${lineOf(text, 'webhook.secret')}: notify.webhook.secret.file: webhook secret: secret file ${join(dir, 'webhook.secret')} cannot be read (ENOENT)`);
+    expect(missingHook.status).toBe(2);
+    write('webhook.secret', 'hook-Secret-4714\n');
     const r = check(cfg);
-    expect(r.status).toBe(2);
-    expect(r.stderr).toContain(`${cfg}:${lineOf(text, 'R7_PASSWORD')}: scanner.passwordEnv: environment variable R7_PASSWORD is not set or empty`);
-    expect(r.stderr).toContain(`${cfg}:${lineOf(text, 'PG_PASSWORD')}: state.passwordEnv: PostgreSQL password: environment variable PG_PASSWORD is not set or empty`);
-    expect(r.stderr).toContain(`${cfg}:${lineOf(text, 'PROM_TOKEN')}: http.tokens[0].env: token "prom": environment variable PROM_TOKEN is not set or empty`);
-    expect(r.stderr).toContain(`${cfg}:${lineOf(text, 'webhook.secret')}: notify.webhook.secret.file: webhook secret: secret file ${join(dir, 'webhook.secret')} cannot be read (ENOENT)`);
+    expect(r.status).toBe(0);
+    // variables the unit sets are not in an operator's shell: said, not checked (review: deploy gates failed on them)
+    expect(r.stderr).toContain(`warning: ${cfg}:${lineOf(text, 'R7_PASSWORD')}: scanner.passwordEnv: environment variable R7_PASSWORD not checked: it is not set here`);
+    expect(r.stderr).toContain(`warning: ${cfg}:${lineOf(text, 'PG_PASSWORD')}: state.passwordEnv: environment variable PG_PASSWORD not checked: it is not set here`);
+    expect(r.stderr).toContain(`warning: ${cfg}:${lineOf(text, 'PROM_TOKEN')}: http.tokens[0].env: environment variable PROM_TOKEN not checked: it is not set here`);
+    // run reads them as the daemon does: refused there, each named
+    const run = spawnSync(process.execPath, [CLI, 'run', '--config', cfg], { cwd: dir, encoding: 'utf8', env: shellEnv(), timeout: 20_000 });
+    expect(run.stderr).toContain(`${cfg}:${lineOf(text, 'R7_PASSWORD')}: scanner.passwordEnv: environment variable R7_PASSWORD is not set or empty`);
+    expect(run.stderr).toContain(`${cfg}:${lineOf(text, 'PG_PASSWORD')}: state.passwordEnv: PostgreSQL password: environment variable PG_PASSWORD is not set or empty`);
+    expect(run.stderr).toContain(`${cfg}:${lineOf(text, 'PROM_TOKEN')}: http.tokens[0].env: token "prom": environment variable PROM_TOKEN is not set or empty`);
+    expect(run.status).toBe(1);
 
     // all there (the variables in config check's own environment): ok, and no secret anywhere in what it says
     const secrets = { R7_PASSWORD: 'r7-Secret-4711', PG_PASSWORD: 'pg-Secret-4712', PROM_TOKEN: 'prom-Secret-4713-abcdefgh' };
-    write('webhook.secret', 'hook-Secret-4714\n');
     const ok = check(cfg, shellEnv(secrets));
     expect(ok.stderr).toBe('');
     expect(ok.stdout).toMatch(/: ok \(/);
@@ -143,6 +155,17 @@ notify:
     expect(there.stderr).toBe('');
     expect(there.status).toBe(0);
     expect(there.stdout + there.stderr).not.toContain('cred-Secret-4715');
+  });
+
+  it('a value in passwordEnv that is no variable name (the password typed in the wrong key) is never echoed (review)', () => {
+    const text = `${POLICY}scanner: { type: qualys, url: "https://qualysapi.qualys.eu", username: u, passwordEnv: "Hunter2-S3cret!", optionProfile: p }\nstate: ${join(dir, 'env.db')}\nhttp: { enabled: false }\n`;
+    const cfg = write('envname.yaml', text);
+    for (const cmd of [['config', 'check'], ['run'], ['doctor']]) {
+      const r = spawnSync(process.execPath, [CLI, ...cmd, '--config', cfg], { cwd: dir, encoding: 'utf8', env: shellEnv(), timeout: 20_000 });
+      expect(r.stdout + r.stderr, cmd.join(' ')).not.toContain('Hunter2');
+      expect(r.status, cmd.join(' ')).not.toBe(0);
+    }
+    expect(check(cfg).stderr).toContain('scanner.passwordEnv: the environment variable named is no variable name');
   });
 
   it('a password or token file that is a FIFO is not read (a read would wait for a writer): said as a warning, at once', () => {

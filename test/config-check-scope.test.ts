@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseConfigText } from '../src/config/load.js';
 import { rangeToCidrs } from '../src/util/ip.js';
+import { uncoveredParts } from '../src/util/ip-ranges.js';
 import { CLI } from './helpers/paths.js';
 import { startDaemon } from './helpers/daemon.js';
 
@@ -43,9 +44,20 @@ http: { enabled: false }
     expect(doc.stdout).toContain(`! config: ${cfg}:5: policy.scope[1]: 10.40.0.0/16: no region covers it: ${NEVER}`);
   });
 
-  it("the README's shape (scope 10.0.0.0/8, one region 10.20.0.0/16): a warning with the first CIDRs and how many more, not an error", () => {
+  it("the README's shape (scope 10.0.0.0/8, one region 10.20.0.0/16): a warning naming the uncovered ranges, the largest first, not an error", () => {
     const w = scopeWarnings('policy: {scope: [10.0.0.0/8]}\nregions: [{name: a, cidrs: [10.20.0.0/16], appliances: [x]}]\n');
-    expect(w).toEqual([{ path: 'policy.scope[0]', line: 1, message: `10.0.0.0/8: no region covers 10.0.0.0/12, 10.16.0.0/14, 10.21.0.0/16, 10.22.0.0/15 and 4 more (99.6 % of its addresses): ${NEVER}; add a region for them, or narrow policy.scope)` }]);
+    expect(w).toEqual([{ path: 'policy.scope[0]', line: 1, message: `10.0.0.0/8: no region covers 10.21.0.0-10.255.255.255, 10.0.0.0-10.19.255.255 (99.6 % of its addresses): ${NEVER}; add a region for them, or narrow policy.scope)` }]);
+    // (review) an exclusion of one address: the largest blocks are named, not the fragments around it
+    const one = scopeWarnings('policy: {scope: [10.0.0.0/8], exclude: [10.0.0.1]}\nregions: [{name: a, cidrs: [10.20.0.0/16], appliances: [x]}]\n');
+    expect(one[0].message).toMatch(/^10\.0\.0\.0\/8: no region covers 10\.21\.0\.0-10\.255\.255\.255, 10\.0\.0\.2-10\.19\.255\.255, 10\.0\.0\.0 \(99\.6 % of its addresses, outside policy\.exclude\)/);
+  });
+
+  it('2,000 scope entries against 2,000 region CIDRs: each entry\'s uncovered half, found entry by entry (review: the check took 137 s there; timed in the session note, not here)', () => {
+    const n = 2000;
+    const scope = Array.from({ length: n }, (_, k) => `10.${k >> 8}.${k & 255}.0/24`);
+    const regions = Array.from({ length: n }, (_, k) => `10.${k >> 8}.${k & 255}.0/25`);
+    const parts = uncoveredParts(scope, regions);
+    expect(parts.every((p) => p?.pieces.length === 1 && p.pieces[0].text.endsWith('.128/25'))).toBe(true);
   });
 
   it('exclusions are cut out first; an entry another entry has already said is not said again; a scope the regions cover says nothing', () => {

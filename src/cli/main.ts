@@ -4,7 +4,7 @@
 import { accessSync, constants } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { ConfigError, exitCodeFor, formatIssues, UsageError } from '../errors.js';
+import { ConfigError, exitCodeFor, formatIssues, OnsightError, UsageError } from '../errors.js';
 import { loadConfig } from '../config/load.js';
 import { checkConfigEnvironment } from '../config/check.js';
 import { isValidZone } from '../util/time.js';
@@ -77,7 +77,15 @@ program.command('run')
     for (const sig of early?.signals ?? []) onSignal(sig);
     const { Daemon } = await import('../daemon/daemon.js');
     const loaded = loadConfig(o.config);
-    await checkConfigEnvironment(loaded); // what config check refuses, run refuses too (exit 2, file:line)
+    // what config check refuses, run refuses too (exit 2, file:line); but a secret that is not
+    // readable yet alone (a file a vault agent writes after boot, install.sh's empty qualys.pass)
+    // exits 1, which systemd's Restart=on-failure tries again (RestartPreventExitStatus=2 would not)
+    await checkConfigEnvironment(loaded).catch((err: unknown) => {
+      if (err instanceof ConfigError && err.issues.length && err.issues.every((i) => i.mayResolve)) {
+        throw new OnsightError('ONSIGHT_CREDENTIALS', `${err.message} (exit 1: a restart tries again)`);
+      }
+      throw err;
+    });
     const log = createLogger({ level: loaded.config.log.level });
     say = (msg, level = 'error') => { log[level](msg); };
     for (const w of loaded.warnings) log.warn(`config: ${formatIssues([w], loaded.origin)}`);

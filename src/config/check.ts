@@ -13,7 +13,7 @@ import { globToRegExp, isGlob } from '../sources/file/input.js';
 import type { LoadedConfig } from './load.js';
 import type { Config } from './schema.js';
 import { inputParserFormat } from '../daemon/inputs.js';
-import { loadPassword, type PasswordSource } from '../scanners/qualys/credentials.js';
+import { ENV_NAME, loadPassword, type PasswordSource } from '../scanners/qualys/credentials.js';
 import { loadApiKeys } from '../scanners/tenable/credentials.js';
 import { loadTokens } from '../net/webconfig.js';
 
@@ -124,6 +124,9 @@ function reword<T>(f: () => T, words: (message: string) => string): T {
   }
 }
 
+/** the loaders' words for a secret that may be readable in a moment (not there yet, empty, not set, no permission yet) */
+const MAY_RESOLVE = /cannot be read \((ENOENT|EACCES|EPERM|ENOTDIR)\)|is empty|is not set or empty/;
+
 export interface EnvironmentCheckOptions {
   /** the environment secrets are read against (default: this process's, as the daemon reads them) */
   env?: NodeJS.ProcessEnv;
@@ -157,8 +160,15 @@ function checkSecrets(loaded: LoadedConfig, opts: EnvironmentCheckOptions, issue
     const asRunning = opts.running !== undefined && JSON.stringify(opts.running[s.section]) === JSON.stringify(config[s.section]);
     const refuse = (message: string) => {
       if (asRunning) loaded.warnings.push({ ...at, message: `${message} (as the daemon runs it: it keeps what it read at its start; a restart would refuse it)` });
-      else issues.push({ ...at, message });
+      else issues.push({ ...at, message, ...(MAY_RESOLVE.test(message) ? { mayResolve: true } : {}) });
     };
+    // a variable the unit sets (Environment=, EnvironmentFile=, a container's env) is not in the
+    // shell of an operator running config check: said, not refused (review: deploy gates failed)
+    const name = s.source.passwordEnv;
+    if (name !== undefined && opts.checkOnly && ENV_NAME.test(name) && !env[name]) {
+      loaded.warnings.push({ ...at, message: `environment variable ${name} not checked: it is not set here (config check outside the unit); run needs it set (Environment= or EnvironmentFile= in the unit)` });
+      continue;
+    }
     // the file the loader will read (a credential: in $CREDENTIALS_DIRECTORY); env variables read no file
     let file: string | undefined;
     if (s.source.passwordEnv === undefined && s.source.credential !== undefined) {

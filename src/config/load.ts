@@ -7,9 +7,9 @@ import { resolve } from 'node:path';
 import { globToRegExp, isGlob } from '../sources/file/input.js';
 import { LineCounter, parseDocument, isMap, isNode, isScalar, type Document } from 'yaml';
 import { ConfigError, OnsightError, type ConfigIssue } from '../errors.js';
-import { canonicalIp, cidrsOverlap, parseCidr, rangeToCidrs } from '../util/ip.js';
+import { canonicalIp, cidrsOverlap, parseCidr } from '../util/ip.js';
 import { isIP } from 'node:net';
-import { allowedRanges, rangeSize, rangesOverlap } from '../util/ip-ranges.js';
+import { allowedRanges, rangesOverlap, uncoveredParts } from '../util/ip-ranges.js';
 import { configSchema, type Config } from './schema.js';
 import { DEFAULT_CONFIG } from './default.js';
 import { urlCredentials } from '../util/url.js';
@@ -234,27 +234,26 @@ const UNCOVERED_SHOWN = 4;
  */
 function scopeWithoutRegion(config: Config, at: (path: PropertyKey[], message: string) => ConfigIssue): ConfigIssue[] {
   const out: ConfigIssue[] = [];
-  const mapped = config.regions.flatMap((r) => r.cidrs);
-  const said: string[] = [];
+  let parts: ReturnType<typeof uncoveredParts>;
+  let unexcluded: ReturnType<typeof uncoveredParts>;
+  try {
+    parts = uncoveredParts(config.policy.scope, [...config.policy.exclude, ...config.regions.flatMap((r) => r.cidrs)]);
+    unexcluded = uncoveredParts(config.policy.scope, config.policy.exclude, false);
+  } catch {
+    return out; // (a list these ranges cannot read: refused elsewhere, not judged here)
+  }
   config.policy.scope.forEach((entry, i) => {
-    let left: string[];
-    try {
-      left = allowedRanges([entry], [entry], [...config.policy.exclude, ...mapped, ...said]);
-    } catch {
-      return; // (an entry these ranges cannot read: not judged)
-    }
-    said.push(entry);
-    if (!left.length) return;
-    const cidrs = left.flatMap(rangeToCidrs);
-    const whole = rangeSize(left) === rangeSize([entry]);
+    const p = parts[i];
+    if (!p || p.size === 0n) return;
     let what: string;
-    if (whole) what = 'no region covers it';
+    if (p.size === p.entrySize) what = 'no region covers it';
     else {
-      const permille = (rangeSize(left) * 1000n) / rangeSize([entry]); // (rounded down: never 100 % when a part is covered)
+      const permille = (p.size * 1000n) / p.entrySize; // (rounded down: never 100 % when a part is covered)
       const share = permille === 0n ? 'less than 0.1 %' : `${permille / 10n}.${permille % 10n} %`;
-      const more = cidrs.length > UNCOVERED_SHOWN ? ` and ${cidrs.length - UNCOVERED_SHOWN} more` : '';
-      const cut = rangeSize(allowedRanges([entry], [entry], config.policy.exclude)) < rangeSize([entry]);
-      what = `no region covers ${cidrs.slice(0, UNCOVERED_SHOWN).join(', ')}${more} (${share} of its addresses${cut ? ', outside policy.exclude' : ''})`;
+      const more = p.pieces.length > UNCOVERED_SHOWN ? ` and ${p.pieces.length - UNCOVERED_SHOWN} more` : '';
+      const cut = (unexcluded[i]?.size ?? p.entrySize) < p.entrySize;
+      // (the largest first: an exclusion of one address left fragments around it that said nothing)
+      what = `no region covers ${p.pieces.slice(0, UNCOVERED_SHOWN).map((x) => x.text).join(', ')}${more} (${share} of its addresses${cut ? ', outside policy.exclude' : ''})`;
     }
     out.push(at(['policy', 'scope', i], `${entry}: ${what}: devices there are never scanned (no-region; add a region for them, or narrow policy.scope)`));
   });

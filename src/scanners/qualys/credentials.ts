@@ -24,6 +24,8 @@ export class CredentialsError extends OnsightError {
 }
 
 const MAX_PASSWORD_FILE = 64 * 1024;
+/** what an environment variable's name may be (POSIX: the names the shell and systemd's Environment= take) */
+export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** Reads the password from the first source configured; throws CredentialsError naming the source, never the value. */
 export function loadPassword(src: PasswordSource, env: NodeJS.ProcessEnv = process.env): string {
@@ -32,6 +34,8 @@ export function loadPassword(src: PasswordSource, env: NodeJS.ProcessEnv = proce
   if (given > 1) throw new CredentialsError('configure only one of passwordFile, passwordEnv and credential');
 
   if (src.passwordEnv !== undefined) {
+    // (a value that is no variable's name may be the secret itself, typed in the wrong key: never echoed)
+    if (!ENV_NAME.test(src.passwordEnv)) throw new CredentialsError('the environment variable named is no variable name (letters, digits and _, not starting with a digit); not shown: it may be the secret itself');
     const v = env[src.passwordEnv];
     if (v === undefined || v === '') throw new CredentialsError(`environment variable ${src.passwordEnv} is not set or empty`);
     return v;
