@@ -92,10 +92,14 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
   let closed = false;
   const inflightKeys = new Set<string>();
   /**
-   * per token, the key of the last HEC body it had committed: a repeat is a retry only while no
-   * other body came from the token since (up, down, up: the third is news, not a retry of the first)
+   * per token, the last body it had committed (any endpoint): a HEC repeat is a retry only while no
+   * other body came from the token since (up, down, up: the third is news, not a retry of the first).
+   * Per process: after a restart, and across the nodes of a cluster, a repeat within 10 min is
+   * taken as a retry, as before
    */
   const lastHecBody = new Map<string, string>();
+  /** bodies committed without a key of their own (lastHecBody tells them apart) */
+  let bodies = 0;
   const waiting = new Set<Promise<void>>();
   let name = `http:${port}`;
   let lastPrune = 0;
@@ -290,13 +294,14 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
       const notAllowed = !isHec && tok.accept ? lines.filter((l) => !tok.accept!(l.sightings![0])).length : 0;
       const answer: Answer = isHec ? hec(HEC.success()) : { status: 200, body: { status: 'ok', received: lines.length, ...(notAllowed ? { notAllowed } : {}) } };
       const sha = posKey && !repeatAt ? { sha: bodyDigest(ep, body.body) } : {};
-      const c = commit(lines, tok.accept, posKey ? { key: posKey, value: { status: answer.status, body: answer.body, ...(repeatAt !== undefined ? { at: repeatAt } : {}), ...sha } } : undefined);
+      // (any body of the token's, once committed, answered or not: a HEC body repeated after it is news;
+      // the repeat of a body whose answer timed out, committed later, is still its retry: review)
+      const mine = posKey ?? `#${++bodies}`;
+      const c = commit(lines, tok.accept, posKey ? { key: posKey, value: { status: answer.status, body: answer.body, ...(repeatAt !== undefined ? { at: repeatAt } : {}), ...sha } } : undefined,
+        () => lastHecBody.set(auth.token, mine));
       settled = c.settled;
       await c.answered
-        .then(() => {
-          if (repeatAt !== undefined && posKey) lastHecBody.set(auth.token, posKey);
-          reply(res, answer);
-        }, (err: Error & { refused?: boolean }) => {
+        .then(() => reply(res, answer), (err: Error & { refused?: boolean }) => {
           // the store refused the content itself (Ingest's data-error net): a retry would be refused again
           if (err.refused) return fail('refused', isHec ? hec(HEC.invalidDataFormat()) : plain(400, 'the state database refused this data'));
           log.warn({ err: { message: err.message } }, 'HTTP input: request not committed; asking the client to retry');
@@ -318,7 +323,7 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
    * durable, rejects when it failed or took longer than commitTimeoutS (the lines are still
    * queued then, and may commit later); `settled`: once the ingest is done with the group.
    */
-  function commit(lines: RawLine[], accept: ((s: Sighting) => boolean) | undefined, position?: { key: string; value: unknown }): { answered: Promise<void>; settled: Promise<void> } {
+  function commit(lines: RawLine[], accept: ((s: Sighting) => boolean) | undefined, position?: { key: string; value: unknown }, onCommitted?: () => void): { answered: Promise<void>; settled: Promise<void> } {
     let refused = 0;
     let settle!: () => void;
     const settled = new Promise<void>((r) => (settle = r));
@@ -334,6 +339,7 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
         committed: () => {
           clearTimeout(timer);
           if (refused) drop('notAllowed', refused);
+          onCommitted?.();
           settle();
           resolve();
         },
