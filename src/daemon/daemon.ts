@@ -199,7 +199,8 @@ export class Daemon {
     // "scanned" for the whole rescan window (a trial on the production state path: no real scan for 30 days)
     if (!this.scanner.pretend) {
       const forgotten = await this.inventory.forgetPretendScans(DRY_RUN_KIND);
-      if (forgotten) log.warn(`${forgotten} device(s) were last "scanned" by the dry-run scanner, which scans nothing: those scans are forgotten, and the devices are due when seen`);
+      // (a real scan a later dry-run credit replaced is forgotten with it: such a device is scanned again, the safe way)
+      if (forgotten) log.warn(`${forgotten} device(s) were last "scanned" by the dry-run scanner, which scans nothing: those scans are forgotten, and the devices are due when seen (a real scan before the dry-run's is forgotten with it)`);
     }
     if (!cluster) {
       // settle anything a previous run left half-done before taking new work (a cluster's leader does this when it takes the lease)

@@ -365,16 +365,16 @@ export class SqliteInventory implements Inventory {
     return this.gate.run(() => this.stmt.otherHolder.get({ ip, from, to, identityId }) !== undefined);
   }
 
-  /**
-   * Record a scan of these identities (only ever forward); with linkHostnames, identities sharing
-   * a specific host key with one of them are credited too.
-   */
   forgetPretendScans(via: string): Promise<number> {
     const linked = `${via}, linked from `; // (linking.ts linkedVia)
     return this.gate.run(() => this.db.prepare(`UPDATE identities SET last_scanned_at = NULL, last_scanned_via = NULL
       WHERE last_scanned_via = ? OR substr(last_scanned_via, 1, ?) = ?`).run(via, linked.length, linked).changes);
   }
 
+  /**
+   * Record a scan of these identities (only ever forward); with linkHostnames, identities sharing
+   * a specific host key with one of them are credited too.
+   */
   markScanned(identityIds: number[], at: number, via: string): Promise<void> {
     const linking = this.links.on;
     return this.gate.run(this.db.transaction(() => {
