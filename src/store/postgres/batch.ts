@@ -1,11 +1,9 @@
 /**
  * A batch of sightings applied to the PostgreSQL inventory in three round trips instead of about
- * two per sighting: (1) one query loads every row the batch can touch (the identities of its keys,
- * the open bindings of its addresses, of those identities and of the scanned identities under its
- * host keys, those identities (where they are decides a link by pattern: linking.ts apart), its
- * names' first holders, and a few open sessions of each kind a 0.0.0.0 tunnel-down may need (by
- * the session's folded user: from the public address it names, from no known address, any;
- * VPN_SESSIONS_READ of each, never all of them: forged lines can give one user thousands); (2) the inventory's rules
+ * two per sighting: (1) one query loads the rows the batch can touch (the identities of its keys,
+ * the open bindings of its addresses, the scanned identities under its host keys, its names' first
+ * holders, a few open sessions of each kind a 0.0.0.0 tunnel-down may need, and where the rules
+ * read an identity's open bindings, those: see below); (2) the inventory's rules
  * (src/inventory/apply.ts, the same code SQLite runs) apply the sightings one after another, in
  * order, to that in-memory copy, so a batch that repeats an address or an identity sees its own
  * earlier effects exactly as the one-at-a-time path would; (3) one statement writes the result
@@ -13,14 +11,25 @@
  * relative updates: last_seen forward, coalesced names, renewals added, an end only on an open
  * binding), after one more for those ids when the batch created rows.
  *
- * The copy is complete for what the rules read: lookups go by address, identity key, user and host
- * key, and every row such a lookup can return is loaded or created here (host-key candidates: the
- * top 50 plus one per identity the batch touches, since only those can leave the group). A user's
- * sessions are the exception: of a kind with VPN_SESSIONS_READ or more stored, only that many are
- * loaded, which answers "2 or more" until the batch itself ends or moves some of them. An
- * address-less end that then cannot tell (fewer of the kind known, others perhaps not loaded) ends
- * the batch's part there: what came before is written, and the rest applied as a new batch, loaded
- * afresh (applyBatch), so the results are those of one sighting at a time.
+ * The copy answers every lookup the rules make by address, identity key and host key with every
+ * row it can return (host-key candidates: the top 50 plus one per identity the batch touches, since
+ * only those can leave the group). Two reads are bounded instead, since forged lines can give one
+ * user name or one identity thousands of open bindings:
+ * - a user's open VPN sessions (an address-less end): VPN_SESSIONS_READ of each kind (from the
+ *   public address the line names, from none known, any), which answers "2 or more";
+ * - an identity's open bindings (ApplyOps.openByIdentity), read by two rules only: a DHCP line with
+ *   a MAC (movesDhcp) reads its device's DHCP leases, all of them (it ends them; the rules keep one
+ *   per family); a line that can link by a pattern (inheritScan) asks `apart` of its device and of
+ *   the name's first holder, for which WHEREABOUTS_READ of each channel tell (BatchModel.plan).
+ *   Lines that cannot link, and identities no rule asks about, load none of them.
+ * Where the batch's own changes (or a line the load did not plan for) leave too few known to decide
+ * as one sighting at a time would, the batch reads a few more before the line: a small query by
+ * user and kind, or by identity and channel, that leaves out the rows already held (all of an
+ * identity's of a channel only where stored rows the rules do not make leave a few more undecided:
+ * BatchModel.plan). That is consistent:
+ * nothing is written until the end, and the batch changes only rows it holds, so a row it does not
+ * hold is as stored. (An address-less end asks for its sessions before it changes anything, so it is
+ * retried once they are read; the reads of identities are planned before the line: BatchModel.plan.)
  * Writes to these rows by others during the batch would be missed; this process's writes are one
  * at a time (PgDb.transaction), and in a cluster only the leader applies.
  */
@@ -28,9 +37,9 @@ import type { LeaseTimes } from '../../inventory/lease-times.js';
 import type { Sighting } from '../../sighting.js';
 import type { ApplyResult, InventoryOptions } from '../types.js';
 import { isLinkableHostKey } from '../../inventory/hostkey.js';
-import type { LinkRules } from '../../inventory/linking.js';
+import { apart, LinkRules, type Whereabouts } from '../../inventory/linking.js';
 import {
-  applySighting, capNames, identityFields, identityKey, isEnding, isUnspecified, VPN_SESSIONS_READ,
+  applySighting, capNames, channelOf, identityFields, identityKey, isEnding, isUnspecified, movesDhcp, VPN_SESSIONS_READ,
   type ApplyOps, type IdentityFields, type NewBinding, type OpenBinding, type OpenVpnSession, type OpenVpnSessions, type ScannedIdentity, type SightingRecord, type VpnSession,
 } from '../../inventory/apply.js';
 import { statement as st, type PgDb } from './db.js';
@@ -38,30 +47,65 @@ import { statement as st, type PgDb } from './db.js';
 const SCANNED_PER_HOST = 50;
 
 /**
+ * How many of an identity's open bindings of each channel the load reads where a line may ask
+ * `apart` of it: two addresses of a channel say "apart" from any other there (BatchModel.plan).
+ */
+const WHEREABOUTS_READ = 2;
+
+/** The channels of bindings (apply.ts channelOf): an identity's whereabouts are read by channel. */
+const CHANNELS = ['dhcp', 'vpn'] as const;
+
+const BINDING = 'SELECT id, ip, identity_id, channel, start_at, last_seen, vpn_user, remote_ip FROM bindings';
+/**
  * A few open VPN sessions of one kind (a user's, from one public address, from none): the index on
  * user and public address reads VPN_SESSIONS_READ of them, whatever their number (no order: any
  * of them do, see BatchModel.openVpnByUser)
  */
-const SESSIONS = 'SELECT id, ip, identity_id, channel, start_at, last_seen, vpn_user, remote_ip FROM bindings';
 const OPEN_SESSION = `AND end_at IS NULL AND channel = 'vpn' LIMIT ${VPN_SESSIONS_READ}`;
+const BINDING_JSON = 'json_build_array(id, ip, identity_id, channel, start_at, last_seen, vpn_user, remote_ip)';
+const IDENTITY_JSON = 'json_build_array(i.id, i.key, i.mac, i."user", i.hostname, i.host_key, i.last_scanned_at, i.last_scanned_via)';
 
 const S = {
-  // joins against unnest (not `= ANY`): one index probe per key, not every row against every key
+  // joins against unnest (not `= ANY`): one index probe per key, not every row against every key.
+  // An identity's open bindings: of the keys of DHCP lines with a MAC ($9) the DHCP ones, all; of
+  // the keys of lines that can link by a pattern ($10) and of those names' first holders ($11) a
+  // few of each channel (`bounded`); of no other identity (a user's thousands of sessions are not read)
   load: st('batch_load', `WITH ik AS (SELECT i.id FROM unnest($1::text[]) AS k(key) JOIN identities i ON i.key = k.key),
     hs AS (SELECT h.id FROM unnest($4::text[]) AS k(hk) CROSS JOIN LATERAL (SELECT id FROM identities
       WHERE host_key = k.hk AND last_scanned_at IS NOT NULL ORDER BY last_scanned_at DESC, id DESC LIMIT $5) h),
+    mv AS (SELECT i.id FROM unnest($9::text[]) AS k(key) JOIN identities i ON i.key = k.key),
+    wa AS (SELECT i.id FROM unnest($10::text[]) AS k(key) JOIN identities i ON i.key = k.key
+      UNION SELECT n.identity_id FROM unnest($11::text[]) AS k(hk) JOIN name_holders n ON n.host_key = k.hk),
     ob AS (
       SELECT b.id, b.ip, b.identity_id, b.channel, b.start_at, b.last_seen, b.vpn_user, b.remote_ip FROM unnest($2::text[]) AS a(ip) JOIN bindings b ON b.ip = a.ip AND b.end_at IS NULL
-      UNION SELECT b.id, b.ip, b.identity_id, b.channel, b.start_at, b.last_seen, b.vpn_user, b.remote_ip FROM ik JOIN bindings b ON b.identity_id = ik.id AND b.end_at IS NULL
-      UNION SELECT s.* FROM unnest($3::text[]) AS u(name) CROSS JOIN LATERAL (${SESSIONS} WHERE vpn_user = u.name ${OPEN_SESSION}) s
-      UNION SELECT s.* FROM unnest($3::text[]) AS u(name) CROSS JOIN LATERAL (${SESSIONS} WHERE vpn_user = u.name AND remote_ip IS NULL ${OPEN_SESSION}) s
-      UNION SELECT s.* FROM unnest($7::text[], $8::text[]) AS p(name, ip) CROSS JOIN LATERAL (${SESSIONS} WHERE vpn_user = p.name AND remote_ip = p.ip ${OPEN_SESSION}) s
-      UNION SELECT b.id, b.ip, b.identity_id, b.channel, b.start_at, b.last_seen, b.vpn_user, b.remote_ip FROM hs JOIN bindings b ON b.identity_id = hs.id AND b.end_at IS NULL),
-    ids AS (SELECT id FROM ik UNION SELECT identity_id FROM ob UNION SELECT id FROM hs)
-    SELECT (SELECT coalesce(json_agg(json_build_array(i.id, i.key, i.mac, i."user", i.hostname, i.host_key, i.last_scanned_at, i.last_scanned_via)), '[]')
-        FROM ids JOIN identities i ON i.id = ids.id) AS identities,
-      (SELECT coalesce(json_agg(json_build_array(id, ip, identity_id, channel, start_at, last_seen, vpn_user, remote_ip) ORDER BY id), '[]') FROM ob) AS bindings,
-      (SELECT coalesce(json_agg(json_build_array(n.host_key, n.identity_id)), '[]') FROM unnest($6::text[]) AS k(hk) JOIN name_holders n ON n.host_key = k.hk) AS holders`),
+      UNION SELECT b.id, b.ip, b.identity_id, b.channel, b.start_at, b.last_seen, b.vpn_user, b.remote_ip FROM mv JOIN bindings b ON b.identity_id = mv.id AND b.end_at IS NULL AND b.channel = 'dhcp'
+      UNION SELECT w.* FROM wa CROSS JOIN (VALUES ('dhcp'), ('vpn')) AS c(channel) CROSS JOIN LATERAL (${BINDING}
+        WHERE identity_id = wa.id AND channel = c.channel AND end_at IS NULL LIMIT ${WHEREABOUTS_READ}) w
+      UNION SELECT s.* FROM unnest($3::text[]) AS u(name) CROSS JOIN LATERAL (${BINDING} WHERE vpn_user = u.name ${OPEN_SESSION}) s
+      UNION SELECT s.* FROM unnest($3::text[]) AS u(name) CROSS JOIN LATERAL (${BINDING} WHERE vpn_user = u.name AND remote_ip IS NULL ${OPEN_SESSION}) s
+      UNION SELECT s.* FROM unnest($7::text[], $8::text[]) AS p(name, ip) CROSS JOIN LATERAL (${BINDING} WHERE vpn_user = p.name AND remote_ip = p.ip ${OPEN_SESSION}) s),
+    ids AS (SELECT id FROM ik UNION SELECT identity_id FROM ob UNION SELECT id FROM hs UNION SELECT id FROM wa)
+    SELECT (SELECT coalesce(json_agg(${IDENTITY_JSON}), '[]') FROM ids JOIN identities i ON i.id = ids.id) AS identities,
+      (SELECT coalesce(json_agg(${BINDING_JSON} ORDER BY id), '[]') FROM ob) AS bindings,
+      (SELECT coalesce(json_agg(json_build_array(n.host_key, n.identity_id)), '[]') FROM unnest($6::text[]) AS k(hk) JOIN name_holders n ON n.host_key = k.hk) AS holders,
+      (SELECT coalesce(json_agg(id), '[]') FROM mv) AS dhcp_whole, (SELECT coalesce(json_agg(id), '[]') FROM wa) AS bounded`),
+  // More of a user's open sessions ($1) of the kinds asked ($3: 'from' public address $2, 'unknown'
+  // address, 'any'), a few of each, leaving out those the batch holds ($4: their stored user is $1);
+  // how many came of each kind; their identities
+  moreSessions: st('batch_more_sessions', `WITH s AS (
+      (SELECT 'from' AS k, b.* FROM (${BINDING} WHERE 'from' = ANY($3::text[]) AND vpn_user = $1 AND remote_ip = $2 AND id <> ALL($4::bigint[]) ${OPEN_SESSION}) b)
+      UNION ALL (SELECT 'unknown', b.* FROM (${BINDING} WHERE 'unknown' = ANY($3::text[]) AND vpn_user = $1 AND remote_ip IS NULL AND id <> ALL($4::bigint[]) ${OPEN_SESSION}) b)
+      UNION ALL (SELECT 'any', b.* FROM (${BINDING} WHERE 'any' = ANY($3::text[]) AND vpn_user = $1 AND id <> ALL($4::bigint[]) ${OPEN_SESSION}) b)),
+    r AS (SELECT DISTINCT id, ip, identity_id, channel, start_at, last_seen, vpn_user, remote_ip FROM s)
+    SELECT (SELECT coalesce(json_agg(${BINDING_JSON} ORDER BY id), '[]') FROM r) AS bindings,
+      (SELECT coalesce(json_object_agg(k, n), '{}') FROM (SELECT k, count(*) AS n FROM s GROUP BY k) c) AS kinds,
+      (SELECT coalesce(json_agg(${IDENTITY_JSON}), '[]') FROM identities i WHERE i.id IN (SELECT identity_id FROM r)) AS identities`),
+  // More of identities' open bindings, by identity and channel ($1, $2), at most $3 of each (null:
+  // all), leaving out those the batch holds ($4)
+  moreWhereabouts: st('batch_more_whereabouts', `WITH w AS (SELECT b.* FROM unnest($1::bigint[], $2::text[], $3::int[]) AS q(id, channel, lim)
+      CROSS JOIN LATERAL (${BINDING} WHERE identity_id = q.id AND channel = q.channel AND end_at IS NULL AND id <> ALL($4::bigint[]) LIMIT q.lim) b)
+    SELECT (SELECT coalesce(json_agg(${BINDING_JSON} ORDER BY id), '[]') FROM w) AS bindings,
+      (SELECT coalesce(json_agg(${IDENTITY_JSON}), '[]') FROM identities i WHERE i.id = ANY($1::bigint[])) AS identities`),
   ids: st('batch_ids', `SELECT ARRAY(SELECT nextval((SELECT pg_get_serial_sequence('identities', 'id'))::regclass) FROM generate_series(1, $1::int)) AS identities,
     ARRAY(SELECT nextval((SELECT pg_get_serial_sequence('bindings', 'id'))::regclass) FROM generate_series(1, $2::int)) AS bindings`),
   // each part's rows as one JSON parameter: PostgreSQL parses one JSON text far faster than dozens of array parameters
@@ -135,12 +179,34 @@ interface Bind {
 /** New rows get ids below zero until the sequences hand out theirs. */
 const NEW_RANK = 2 ** 52;
 
+/** A binding's place in id order (new rows after every stored one, in the order they were made). */
+const bindRank = (b: Bind): number => (b.id > 0 ? b.id : NEW_RANK - b.id);
+
 /** The user and public address address-less ends of a batch name (folded as apply.ts folds them). */
 interface SessionLookups {
   users: string[];
   /** [user, public address] */
   pairs: [string, string][];
 }
+
+/** What the load query returns: rows as JSON arrays; which identities' DHCP leases it read whole, of which a few of each channel. */
+interface Loaded {
+  identities: unknown[][];
+  bindings: unknown[][];
+  holders: unknown[][];
+  dhcp_whole: number[];
+  bounded: number[];
+}
+
+/** More of an identity's open bindings of a channel to read: a few (WHEREABOUTS_READ), or all. */
+interface WhereaboutsRead {
+  id: number;
+  channel: string;
+  all: boolean;
+}
+
+/** The kinds of a user's open sessions an address-less end may read (apply.ts OpenVpnSessions). */
+type SessionKindName = 'from' | 'unknown' | 'any';
 
 /** A kind of a user's open VPN sessions: all, from a public address, from none (null). */
 const sessionKind = (user: string, from: string | null | undefined): string => JSON.stringify(from === undefined ? [user] : [user, from]);
@@ -152,14 +218,19 @@ function count(xs: Iterable<unknown>, upTo: number): number {
   return n;
 }
 
+/** Does the operator's pattern vouch for host key `hk` (linking.ts evidence)? Only then may `apart` decide a link. */
+const NOBODY = { id: 0, key: '', user: null };
+const patternVouches = (links: LinkRules, hk: string): boolean => links.evidence(NOBODY, NOBODY, hk) === 'pattern';
+
 /**
- * Thrown where the rows loaded cannot tell an address-less end what it needs (the batch's own
+ * Thrown where the rows held cannot tell an address-less end what it needs (the batch's own
  * changes left fewer than VPN_SESSIONS_READ known of a kind that had more stored): applyBatch
- * writes what came before and applies the rest afresh.
+ * reads more of the user's sessions (BatchModel.sessionsToRead) and applies the line again. It is
+ * thrown before the line changed anything: reading the sessions is an address-less end's first step.
  */
 class SessionsNotLoaded extends Error {
-  constructor(user: string) {
-    super(`the batch's load holds too few of the open VPN sessions of user ${user} to tell which one an address-less end ends`);
+  constructor(readonly user: string, readonly remoteIp: string | null) {
+    super(`the batch holds too few of the open VPN sessions of user ${user} to tell which one an address-less end ends`);
   }
 }
 
@@ -171,11 +242,21 @@ class BatchModel implements ApplyOps {
   private readonly binds = new Map<number, Bind>();
   /** open bindings by address, in id order */
   private readonly openAt = new Map<string, Bind[]>();
+  /** bindings by identity, in id order: of a stored identity those held, not all (whereabouts) */
   private readonly byIdent = new Map<number, Bind[]>();
   /** open VPN sessions by folded user, then public address (null: not known) */
   private readonly sessions = new Map<string, Map<string | null, Set<Bind>>>();
-  /** the kinds of sessions (sessionKind) whose every stored row was loaded; of the others VPN_SESSIONS_READ or more */
+  /** the kinds of sessions (sessionKind) whose every stored row is held; of the others VPN_SESSIONS_READ or more were read */
   private readonly wholeKinds = new Set<string>();
+  /** the stored bindings held, by their user as stored (left out when more of the user's sessions are read) */
+  private readonly heldOfUser = new Map<string, number[]>();
+  /**
+   * how much of a stored identity's open bindings of a channel is held: all ('whole'), or
+   * WHEREABOUTS_READ or more ('some'); not there: those that came by address or user only
+   */
+  private readonly whereRead = new Map<number, Map<string, 'some' | 'whole'>>();
+  /** the stored identities whose open bindings the line about to be applied may read as held (plan) */
+  private readonly cleared = new Set<number>();
   readonly newIdents: Ident[] = [];
   readonly newBinds: Bind[] = [];
   readonly records: SightingRecord[] = [];
@@ -183,14 +264,9 @@ class BatchModel implements ApplyOps {
   private readonly holders = new Map<string, number>();
   readonly newHolders: [string, number][] = [];
 
-  constructor(identities: unknown[][], bindings: unknown[][], holders: unknown[][], asked: SessionLookups) {
-    for (const [hk, id] of holders as [string, number][]) this.holders.set(hk, Number(id));
-    for (const [id, key, mac, user, hostname, hostKey, at, via] of identities as [number, string, string | null, string | null, string | null, string | null, number | null, string | null][]) {
-      this.addIdent({ id, key, mac, duid: null, user, hostname, hostKey, lastScannedAt: at, lastScannedVia: via, rank: id });
-    }
-    for (const [id, ip, identityId, channel, startAt, lastSeen, vpnUser, remoteIp] of bindings as [number, string, number, string, number, number, string | null, string | null][]) {
-      this.addBind({ id, ip, identityId, channel, startAt, lastSeen, open: true, renewed: 0, vpnUser, remoteIp });
-    }
+  constructor(loaded: Loaded, asked: SessionLookups) {
+    for (const [hk, id] of loaded.holders as [string, number][]) this.holders.set(hk, Number(id));
+    this.hold(loaded.identities, loaded.bindings);
     // A kind of which fewer than VPN_SESSIONS_READ were loaded (by its query, or by address or
     // identity) was read whole: its query stopped short of its limit. A user's sessions read whole: each kind of them too.
     const whole = (user: string, from: string | null | undefined) => {
@@ -199,6 +275,28 @@ class BatchModel implements ApplyOps {
     };
     for (const user of asked.users) for (const from of [undefined, null]) if (whole(user, from)) this.wholeKinds.add(sessionKind(user, from));
     for (const [user, from] of asked.pairs) if (whole(user, from)) this.wholeKinds.add(sessionKind(user, from));
+    // the same for an identity's bindings of a channel: fewer than the query's limit held, all were
+    for (const id of loaded.dhcp_whole) this.setWhereRead(Number(id), 'dhcp', 'whole');
+    for (const id of loaded.bounded.map(Number)) {
+      for (const c of CHANNELS) if (!this.wholeIn(id, c)) this.setWhereRead(id, c, this.openOf(id, c) < WHEREABOUTS_READ ? 'whole' : 'some');
+    }
+  }
+
+  /** Rows read from the store (as stored: rows held already are the batch's, and stay as they are). */
+  private hold(identities: unknown[][], bindings: unknown[][]): void {
+    for (const [id, key, mac, user, hostname, hostKey, at, via] of identities as [number, string, string | null, string | null, string | null, string | null, number | null, string | null][]) {
+      if (this.idents.has(Number(id))) continue;
+      this.addIdent({ id: Number(id), key, mac, duid: null, user, hostname, hostKey, lastScannedAt: at, lastScannedVia: via, rank: Number(id) });
+    }
+    for (const [id, ip, identityId, channel, startAt, lastSeen, vpnUser, remoteIp] of bindings as [number, string, number, string, number, number, string | null, string | null][]) {
+      if (this.binds.has(Number(id))) continue;
+      this.addBind({ id: Number(id), ip, identityId: Number(identityId), channel, startAt, lastSeen, open: true, renewed: 0, vpnUser, remoteIp });
+      if (vpnUser !== null) {
+        const of = this.heldOfUser.get(vpnUser);
+        if (of) of.push(Number(id));
+        else this.heldOfUser.set(vpnUser, [Number(id)]);
+      }
+    }
   }
 
   /** the open sessions of `user` known here: all of them (`from` undefined), or from one public address (null: none known) */
@@ -207,6 +305,31 @@ class BatchModel implements ApplyOps {
     if (!by) return;
     if (from !== undefined) yield* by.get(from) ?? [];
     else for (const set of by.values()) yield* set;
+  }
+
+  private sessionsWhole(user: string, from: string | null | undefined): boolean {
+    return this.wholeKinds.has(sessionKind(user, from)) || this.wholeKinds.has(sessionKind(user, undefined));
+  }
+
+  /**
+   * The kinds of `user`'s sessions an address-less end naming `remoteIp` may read (sessionToEnd)
+   * of which fewer than VPN_SESSIONS_READ are held and others may be stored; the stored ones
+   * held (to leave out of the read: the batch's copy is what counts).
+   */
+  sessionsToRead(user: string, remoteIp: string | null): { kinds: SessionKindName[]; held: number[] } {
+    const short = (from: string | null | undefined) => !this.sessionsWhole(user, from) && count(this.sessionsOf(user, from), VPN_SESSIONS_READ) < VPN_SESSIONS_READ;
+    const kinds: SessionKindName[] = [];
+    if (remoteIp !== null && short(remoteIp)) kinds.push('from');
+    if (remoteIp !== null && short(null)) kinds.push('unknown');
+    if (short(undefined)) kinds.push('any');
+    return { kinds, held: this.heldOfUser.get(user) ?? [] };
+  }
+
+  /** Sessions read for sessionsToRead's `kinds`, and how many came of each: fewer than asked of a kind, it is whole now. */
+  addSessions(user: string, remoteIp: string | null, kinds: SessionKindName[], rows: unknown[][], came: Partial<Record<SessionKindName, number>>, identities: unknown[][]): void {
+    this.hold(identities, rows);
+    const from = { from: remoteIp, unknown: null, any: undefined };
+    for (const k of kinds) if ((came[k] ?? 0) < VPN_SESSIONS_READ) this.wholeKinds.add(sessionKind(user, from[k]));
   }
 
   /** a binding in (or out of) the sessions index, as its fields are now */
@@ -224,6 +347,102 @@ class BatchModel implements ApplyOps {
     let set = by.get(b.remoteIp);
     if (!set) by.set(b.remoteIp, (set = new Set()));
     set.add(b);
+  }
+
+  private setWhereRead(id: number, channel: string, how: 'some' | 'whole'): void {
+    let of = this.whereRead.get(id);
+    if (!of) this.whereRead.set(id, (of = new Map()));
+    of.set(channel, how);
+  }
+
+  /** Are all of identity `id`'s open bindings of `channel` held? (a new identity's are) */
+  private wholeIn(id: number, channel: string): boolean {
+    return id < 0 || this.whereRead.get(id)?.get(channel) === 'whole';
+  }
+
+  /** how many open bindings of `channel` identity `id` has here */
+  private openOf(id: number, channel: string): number {
+    return (this.byIdent.get(id) ?? []).filter((b) => b.open && b.channel === channel).length;
+  }
+
+  /** identity `id`'s open bindings held (its whereabouts, as far as held) */
+  private whereabouts(id: number): Whereabouts {
+    return (this.byIdent.get(id) ?? []).filter((b) => b.open).map((b) => ({ ip: b.ip, channel: b.channel }));
+  }
+
+  /**
+   * Before line `x` is applied: which identities' open bindings it may read (openByIdentity), and
+   * what of them is still to be read for it to decide as one sighting at a time would (none: apply
+   * it now, with no await in between). The rules read them in two places (apply.ts):
+   * - a DHCP line with a MAC (movesDhcp): its device's DHCP leases, all of them (the one newer
+   *   elsewhere refuses the line, the others it ends);
+   * - a line that can link (inheritScan): its device's, and where the name's pattern vouches, the
+   *   name's first holder's, only to ask `apart` of them. `apart` is read from what is held where
+   *   that tells: two addresses of a channel are apart from any other address there, and a channel
+   *   is settled when one side has none there or both are held whole. Else a few more of the
+   *   undecided channels are read, leaving out those held, which settles it: the rules keep one
+   *   open binding to an address, so a few more are other addresses (what left it undecided is the
+   *   batch ending the few it held). Where stored rows break that (open bindings at one address
+   *   twice), all of them are read (`readForLine`: what was read so for this line). Only the holder
+   *   before the line can pass (claimName keeps a name's first holder; the line's own identity is
+   *   skipped), and only if it is among the name's scanned identities (the line can only push one
+   *   of those out).
+   * The reads over-cover (a line that takes no new name reads nothing of them); openByIdentity
+   * refuses a stored identity not held whole that the plan did not clear: a rule reading it where
+   * this plan does not foresee would otherwise decide on some of its bindings.
+   */
+  plan(x: Sighting, links: LinkRules, readForLine: ReadonlySet<string>): WhereaboutsRead[] {
+    this.cleared.clear();
+    const s = capNames(x);
+    if (isUnspecified(s.ip) || isEnding(s.kind)) return [];
+    const me = this.byKey.get(identityKey(s));
+    const reads = new Map<string, WhereaboutsRead>();
+    const read = (id: number, channel: string, all: boolean) => {
+      const r = reads.get(`${id} ${channel}`);
+      if (r) r.all ||= all;
+      else reads.set(`${id} ${channel}`, { id, channel, all });
+    };
+    if (movesDhcp(s) && me) {
+      if (!this.wholeIn(me.id, 'dhcp')) read(me.id, 'dhcp', true);
+      this.cleared.add(me.id);
+    }
+    const hk = identityFields(s, 0).hostKey;
+    if (links.on && isLinkableHostKey(hk)) {
+      if (me) this.cleared.add(me.id);
+      const holder = this.holders.get(hk);
+      if (patternVouches(links, hk) && holder !== undefined && holder !== me?.id && this.scannedByHost(hk).some((o) => o.id === holder)) {
+        const here = [{ ip: s.ip, channel: channelOf(s.kind) }, ...(me ? this.whereabouts(me.id) : [])];
+        const there = this.whereabouts(holder);
+        let settled = true;
+        if (!apart(here, there)) {
+          for (const c of CHANNELS) {
+            const mine = !me || this.wholeIn(me.id, c);
+            const theirs = this.wholeIn(holder, c);
+            if ((mine && theirs) || (mine && !here.some((w) => w.channel === c)) || (theirs && !there.some((w) => w.channel === c))) continue;
+            settled = false;
+            // (a few more first; all once a few more read for this line told nothing)
+            if (!mine) read(me!.id, c, readForLine.has(`${me!.id} ${c}`));
+            if (!theirs) read(holder, c, readForLine.has(`${holder} ${c}`));
+          }
+        }
+        if (settled) this.cleared.add(holder);
+      }
+    }
+    return [...reads.values()];
+  }
+
+  /** The stored bindings of the plan's identities held (to leave out of the read). */
+  heldOf(ids: number[]): number[] {
+    return ids.flatMap((id) => (this.byIdent.get(id) ?? []).filter((b) => b.id > 0).map((b) => b.id));
+  }
+
+  /** Bindings read for `asked` (plan): of each, fewer than a few read or all of them asked, the channel is held whole now. */
+  addWhereabouts(asked: WhereaboutsRead[], rows: unknown[][], identities: unknown[][]): void {
+    this.hold(identities, rows);
+    for (const r of asked) {
+      const got = rows.filter((b) => Number(b[2]) === r.id && b[3] === r.channel).length;
+      this.setWhereRead(r.id, r.channel, r.all || got < WHEREABOUTS_READ ? 'whole' : 'some');
+    }
   }
 
   private addIdent(i: Ident): void {
@@ -247,14 +466,19 @@ class BatchModel implements ApplyOps {
     set.add(i);
   }
 
+  /** `b` into `list`, kept in id order (a stored row read after the batch made some comes before them) */
+  private static inOrder(list: Bind[] | undefined, b: Bind): Bind[] {
+    if (!list) return [b];
+    let k = list.length;
+    while (k > 0 && bindRank(list[k - 1]) > bindRank(b)) k--;
+    list.splice(k, 0, b);
+    return list;
+  }
+
   private addBind(b: Bind): void {
     this.binds.set(b.id, b);
-    const at = this.openAt.get(b.ip);
-    if (at) at.push(b);
-    else this.openAt.set(b.ip, [b]);
-    const of = this.byIdent.get(b.identityId);
-    if (of) of.push(b);
-    else this.byIdent.set(b.identityId, [b]);
+    this.openAt.set(b.ip, BatchModel.inOrder(this.openAt.get(b.ip), b));
+    this.byIdent.set(b.identityId, BatchModel.inOrder(this.byIdent.get(b.identityId), b));
     this.indexSession(b, true);
   }
 
@@ -339,7 +563,11 @@ class BatchModel implements ApplyOps {
     i.scanned = true;
   }
 
+  /** (only where plan cleared it, or all of it is held: see plan) */
   openByIdentity(identityId: number): { id: number; ip: string; channel: string; lastSeen: number }[] {
+    if (!this.cleared.has(identityId) && !CHANNELS.every((c) => this.wholeIn(identityId, c))) {
+      throw new Error(`batch: the open bindings of identity ${identityId} read where BatchModel.plan did not foresee it (only some of them are held)`);
+    }
     return (this.byIdent.get(identityId) ?? []).filter((b) => b.open).map((b) => ({ id: b.id, ip: b.ip, channel: b.channel, lastSeen: b.lastSeen }));
   }
 
@@ -355,7 +583,7 @@ class BatchModel implements ApplyOps {
         out.push({ id: b.id, identity_id: b.identityId, start_at: b.startAt, remote_ip: b.remoteIp });
         if (out.length === VPN_SESSIONS_READ) return out;
       }
-      if (!this.wholeKinds.has(sessionKind(user, from))) throw new SessionsNotLoaded(user);
+      if (!this.sessionsWhole(user, from)) throw new SessionsNotLoaded(user, remoteIp);
       return out;
     };
     return { from: () => (remoteIp === null ? [] : read(remoteIp)), unknown: () => read(null), any: () => read(undefined) };
@@ -432,14 +660,18 @@ class BatchModel implements ApplyOps {
   }
 }
 
-/** What the load query needs to know of a batch. */
-function lookups(sightings: Sighting[], linking: boolean) {
+/** What the load query needs to know of a batch (`links` as plan reads them). */
+function lookups(sightings: Sighting[], links: LinkRules) {
   const ips = new Set<string>();
   const keys = new Set<string>();
   const users = new Set<string>();
   const hosts = new Set<string>();
   const named = new Set<string>();
   const pairs = new Map<string, [string, string]>();
+  /** keys of DHCP lines with a MAC; of lines that can link by a pattern, and those names (BatchModel.plan) */
+  const moving = new Set<string>();
+  const linking = new Set<string>();
+  const vouched = new Set<string>();
   for (const x of sightings) {
     const s = capNames(x);
     if (isUnspecified(s.ip)) {
@@ -452,46 +684,39 @@ function lookups(sightings: Sighting[], linking: boolean) {
     }
     ips.add(s.ip);
     if (isEnding(s.kind)) continue;
-    keys.add(identityKey(s));
+    const key = identityKey(s);
+    keys.add(key);
+    if (movesDhcp(s)) moving.add(key);
     const hk = identityFields(s, 0).hostKey;
-    if (isLinkableHostKey(hk)) named.add(hk);
-    if (linking && isLinkableHostKey(hk)) hosts.add(hk);
+    if (!isLinkableHostKey(hk)) continue;
+    named.add(hk);
+    if (!links.on) continue;
+    hosts.add(hk);
+    if (patternVouches(links, hk)) {
+      linking.add(key);
+      vouched.add(hk);
+    }
   }
-  return { ips: [...ips], keys: [...keys], users: [...users], hosts: [...hosts], named: [...named], pairs: [...pairs.values()] };
-}
-
-/** Apply `sightings` in order inside the caller's transaction; the same results as one at a time. */
-export async function applyBatch(db: PgDb, sightings: Sighting[], opts: InventoryOptions, links: LinkRules, leases?: LeaseTimes): Promise<ApplyResult[]> {
-  const results: ApplyResult[] = [];
-  // (in parts where an address-less end needs sessions the load left out: each part loaded afresh, after the writes of the last)
-  for (let done = 0; done < sightings.length;) {
-    const part = await applyPart(db, done ? sightings.slice(done) : sightings, opts, links, leases);
-    results.push(...part);
-    done += part.length;
-  }
-  return results;
+  return {
+    ips: [...ips], keys: [...keys], users: [...users], hosts: [...hosts], named: [...named], pairs: [...pairs.values()],
+    moving: [...moving], linking: [...linking], vouched: [...vouched],
+  };
 }
 
 /**
- * Apply the first of `sightings` on one load and write them: all, or those before an address-less
- * end the load cannot answer (SessionsNotLoaded; never the first: freshly loaded, each kind of
- * sessions is whole or VPN_SESSIONS_READ strong). Their results.
+ * Apply `sightings` in order inside the caller's transaction; the same results as one at a time.
+ * The inventory options are those of `opts` for the whole batch (a reload during it applies after).
  */
-async function applyPart(db: PgDb, sightings: Sighting[], opts: InventoryOptions, links: LinkRules, leases?: LeaseTimes): Promise<ApplyResult[]> {
-  const want = lookups(sightings, links.on);
-  const loaded = (await db.row<{ identities: unknown[][]; bindings: unknown[][]; holders: unknown[][] }>(S.load,
-    [want.keys, want.ips, want.users, want.hosts, SCANNED_PER_HOST + want.keys.length, want.named, want.pairs.map((p) => p[0]), want.pairs.map((p) => p[1])]))!;
-  const model = new BatchModel(loaded.identities, loaded.bindings, loaded.holders, want);
+export async function applyBatch(db: PgDb, sightings: Sighting[], opts: InventoryOptions, _links: LinkRules, leases?: LeaseTimes): Promise<ApplyResult[]> {
+  if (sightings.length === 0) return [];
+  // (the caller's LinkRules read its options live: the load and every line's plan must see the same)
+  const links = new LinkRules(() => opts);
+  const want = lookups(sightings, links);
+  const loaded = (await db.row<Loaded>(S.load, [want.keys, want.ips, want.users, want.hosts, SCANNED_PER_HOST + want.keys.length, want.named,
+    want.pairs.map((p) => p[0]), want.pairs.map((p) => p[1]), want.moving, want.linking, want.vouched]))!;
+  const model = new BatchModel(loaded, want);
   const results: ApplyResult[] = [];
-  for (const s of sightings) {
-    try {
-      results.push(applySighting(s, model, opts, links, leases));
-    } catch (err) {
-      // (thrown before the sighting changed anything: the session lookup is an address-less end's first step)
-      if (err instanceof SessionsNotLoaded && results.length > 0) break;
-      throw err;
-    }
-  }
+  for (const s of sightings) results.push(await applyOne(db, model, s, opts, links, leases));
   let identIds: number[] = [];
   let bindIds: number[] = [];
   if (model.newIdents.length || model.newBinds.length) {
@@ -510,4 +735,34 @@ async function applyPart(db: PgDb, sightings: Sighting[], opts: InventoryOptions
     if (r.bindingId !== undefined) out.bindingId = id.bind(r.bindingId);
     return out;
   });
+}
+
+/**
+ * One line on the model: what its plan asks read first (a few more, then all: twice at most per
+ * identity and channel), then applied; an address-less end that finds too few sessions held
+ * (SessionsNotLoaded, before it changed anything) reads more of them and is applied again, once:
+ * after that read each kind it may need is whole or VPN_SESSIONS_READ strong.
+ */
+async function applyOne(db: PgDb, model: BatchModel, s: Sighting, opts: InventoryOptions, links: LinkRules, leases?: LeaseTimes): Promise<ApplyResult> {
+  // (identity and channel of which a few more were read for this line: all, if it comes to another read)
+  const readForLine = new Set<string>();
+  for (let retried = false; ; retried = true) {
+    let reads = model.plan(s, links, readForLine);
+    for (let n = 0; reads.length; n++, reads = model.plan(s, links, readForLine)) {
+      if (n === 3) throw new Error('batch: the open bindings a line needs are still not held after reading them all');
+      for (const r of reads) readForLine.add(`${r.id} ${r.channel}`);
+      const more = (await db.row<{ bindings: unknown[][]; identities: unknown[][] }>(S.moreWhereabouts,
+        [reads.map((r) => r.id), reads.map((r) => r.channel), reads.map((r) => (r.all ? null : WHEREABOUTS_READ)), model.heldOf([...new Set(reads.map((r) => r.id))])]))!;
+      model.addWhereabouts(reads, more.bindings, more.identities);
+    }
+    try {
+      return applySighting(s, model, opts, links, leases);
+    } catch (err) {
+      if (!(err instanceof SessionsNotLoaded) || retried) throw err;
+      const asked = model.sessionsToRead(err.user, err.remoteIp);
+      const more = (await db.row<{ bindings: unknown[][]; kinds: Partial<Record<SessionKindName, number>>; identities: unknown[][] }>(S.moreSessions,
+        [err.user, err.remoteIp, asked.kinds, asked.held]))!;
+      model.addSessions(err.user, err.remoteIp, asked.kinds, more.bindings, more.kinds, more.identities);
+    }
+  }
 }
