@@ -173,9 +173,9 @@ describe.each(CASES)('an address-less end for a user with 5,000 open sessions on
     // what was read (asserted first: on an onsight that read every session, this is what fails): a few rows per end, not the user's thousands
     const ends = 9;
     expect(reads.rows).toBeLessThanOrEqual(PER_END * ends);
-    // (batched: a load per end too. The batch of three goes in two parts: its load holds the two
-    // sessions from 203.0.113.50 of however many there are; once its own line ended one, one known
-    // cannot tell "one" from "more", so the last end is applied on a load of its own)
+    // (batched: a read per end too. The batch of three loads the two sessions from 203.0.113.50 of
+    // however many there are; once its own line ended one, one known cannot tell "one" from "more",
+    // so the last end reads two more of that kind, those it holds left out: a small read, no reload)
     expect(reads.ends).toBe(ends);
     if (kind.name === 'sqlite') {
       const stmts = Object.values((store.inventory as unknown as { stmt: Record<string, { source: string }> }).stmt).map((s) => s.source).filter((t) => /vpn_user = \?/.test(t));
