@@ -154,6 +154,7 @@ async function fillMetrics(d: DaemonView, w: MetricsRegistry, status: Status): P
   const due = w.family('onsight_region_hosts_due', 'gauge', 'Present devices due for a scan now (including queued and being scanned), by region.');
   const queued = w.family('onsight_region_hosts_queued', 'gauge', 'Due devices waiting in the queue for a scan slot, by region.');
   const scanning = w.family('onsight_region_hosts_scanning', 'gauge', 'Devices that are targets of a scan in flight, by region.');
+  const confirming = w.family('onsight_region_hosts_confirming', 'gauge', "Devices whose scan has ended and whose credit waits for the scanner's host list, by region.");
   const inWindow = w.family('onsight_region_hosts_scanned_in_window', 'gauge', 'Present devices scanned within their rescan window, by region.');
   const missed = w.family('onsight_region_hosts_missed', 'gauge', `Devices that left in the last ${status.missedWindowH} h without a scan, by region and why.`, { labelNames: ['region', 'why'] });
   for (const r of status.regions) {
@@ -161,6 +162,7 @@ async function fillMetrics(d: DaemonView, w: MetricsRegistry, status: Status): P
     due(r.due, { region: r.name });
     queued(r.queued, { region: r.name });
     scanning(r.scanning, { region: r.name });
+    confirming(r.confirming, { region: r.name });
     inWindow(r.scannedInWindow, { region: r.name });
     for (const m of r.missedWhy) missed(m.count, { region: r.name, why: m.key });
   }

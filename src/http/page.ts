@@ -63,7 +63,7 @@ const SCRIPT = `
     var counted = function(at){ return Date.parse(s.now) - Date.parse(at) > 60000 ? 'counted ' + time(at) : ''; };
     cards.appendChild(card('due now', t.due, counted(s.presentEvaluatedAt)));
     cards.appendChild(card('queued', t.queued));
-    cards.appendChild(card('being scanned', t.scanning));
+    cards.appendChild(card('being scanned', t.scanning, t.confirming ? t.confirming + ' ended, confirming' : ''));
     cards.appendChild(card('missed (' + s.missedWindowH + ' h)', t.missed, counted(s.missedEvaluatedAt)));
     cards.appendChild(card('scans launched', t.launched, t.finished + ' finished · ' + t.failed + ' failed'));
     cards.appendChild(card('lines read', t.lines, t.sightings + ' sightings'));

@@ -48,6 +48,8 @@ export interface RegionStatus {
   queued: number;
   /** targets of a scan in flight */
   scanning: number;
+  /** targets of a scan that has ended, whose credit waits for the scanner's host list (verifyResults) */
+  confirming: number;
   /** present and scanned within their rescan window */
   scannedInWindow: number;
   /** present, not due, by reason (scanned-recently, outside-scan-window, excluded, out-of-scope) */
@@ -77,7 +79,7 @@ export interface Status {
   /** waitUntil: no call before this time (the scanner asked to wait); stopped: why onsight stopped calling it; callsHeldUntil: per kind of call, a wait that holds back that kind only */
   scanner: { kind: string; allowance: Allowance; apiCalls: number; processingLag: LearnedLag; hostsInParallel: HostsInParallelStatus; rangeScans: RangeScanStatus; learnedState: LearnedStateStatus } & ScannerBlock;
   totals: {
-    identities: number; present: number; sightings: number; lines: number; due: number; queued: number; scanning: number;
+    identities: number; present: number; sightings: number; lines: number; due: number; queued: number; scanning: number; confirming: number;
     missed: number; launched: number; finished: number; failed: number;
   };
   inputs: InputStatus[];
@@ -250,7 +252,7 @@ export async function buildStatus(d: DaemonView, opts: StatusOptions = {}): Prom
     const appliances = [];
     for (const a of r.appliances) appliances.push({ name: a.name, capacity: a.maxScans, ...await d.applianceLoad(a.name), learned: d.applianceLearned(a.name) });
     regions.set(r.name, {
-      name: r.name, cidrs: r.cidrs, seen: 0, due: 0, queued: 0, scanning: 0, scannedInWindow: 0, notDue: {}, missed: 0, missedWhy: [],
+      name: r.name, cidrs: r.cidrs, seen: 0, due: 0, queued: 0, scanning: 0, confirming: 0, scannedInWindow: 0, notDue: {}, missed: 0, missedWhy: [],
       scans: { running: 0, launched: bucket.launched, finished: bucket.finished, failed: bucket.failed },
       appliances,
     });
@@ -272,14 +274,18 @@ export async function buildStatus(d: DaemonView, opts: StatusOptions = {}): Prom
   unmapped.seen = present.value.unmapped.seen;
   unmapped.notDue = { ...present.value.unmapped.notDue };
 
-  // the queue
+  // the queue (a target stays queued under its scan's intent after the scan ended, until the host
+  // list confirms it was found: confirming, not scanning, as `onsight hosts` says)
+  const active = await d.activeIntents();
+  const inFlight = new Set(active.map((i) => i.id));
   for (const q of await d.queue()) {
     const r = regions.get(q.region);
     if (!r) continue;
-    if (q.intentId) r.scanning++;
+    if (q.intentId && inFlight.has(q.intentId)) r.scanning++;
+    else if (q.intentId) r.confirming++;
     else r.queued++;
   }
-  for (const i of await d.activeIntents()) {
+  for (const i of active) {
     const r = regions.get(i.region);
     if (r) r.scans.running++;
   }
@@ -307,7 +313,7 @@ export async function buildStatus(d: DaemonView, opts: StatusOptions = {}): Prom
     scanner: { kind: scanner.kind, allowance: scanner.allowance, apiCalls: sc.apiCalls, processingLag: d.processingLag(), hostsInParallel: d.hostsInParallel(), rangeScans: d.rangeScans(), learnedState: d.learnedState(), ...scanner.block },
     totals: {
       identities: counts.identities, present: counts.present, sightings: ic.sightings, lines: ic.lines,
-      due: sum((r) => r.due), queued: sum((r) => r.queued), scanning: sum((r) => r.scanning), missed: sum((r) => r.missed),
+      due: sum((r) => r.due), queued: sum((r) => r.queued), scanning: sum((r) => r.scanning), confirming: sum((r) => r.confirming), missed: sum((r) => r.missed),
       launched: sc.launches, finished: sc.finished, failed: sc.failed,
     },
     inputs: d.inputs().map((i) => {

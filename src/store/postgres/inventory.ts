@@ -15,7 +15,7 @@ import { LeaseTimes } from '../../inventory/lease-times.js';
 import type { ApplyResult, BindingView, Change, EndedBindingRow, IdentityView, Inventory, InventoryCounts, InventoryOptions, PeriodBinding, PruneCounts, EndedKey } from '../types.js';
 import { ENDED_PAGE } from '../types.js';
 import { statement as st, type PgDb } from './db.js';
-import { applyBatch } from './batch.js';
+import { applyBatch, BatchModelIncomplete } from './batch.js';
 
 /** sightings per batched apply (its load and write statements grow with it) */
 const BATCH = 1000;
@@ -125,11 +125,24 @@ export class PgInventory implements Inventory {
    */
   batched = true;
 
+  /** told when a batch was applied one sighting at a time because its model fell short (a bug: logged by the store's owner) */
+  onBatchFallback?: (why: string, sightings: number) => void;
+
   commitBatch(sightings: Sighting[], checkpoints: FileCheckpoint[] = [], now = Date.now(), positions: SourcePosition[] = []): Promise<ApplyResult[]> {
     return this.db.transaction(async () => {
       const results: ApplyResult[] = [];
       if (this.batched) {
-        for (let i = 0; i < sightings.length; i += BATCH) results.push(...await applyBatch(this.db, sightings.slice(i, i + BATCH), this.opts, this.links, this.learning()));
+        for (let i = 0; i < sightings.length; i += BATCH) {
+          const part = sightings.slice(i, i + BATCH);
+          try {
+            // (a savepoint: a batch whose model falls short is undone whole, then applied one at a time)
+            results.push(...await this.db.transaction(() => applyBatch(this.db, part, this.opts, this.links, this.learning())));
+          } catch (err) {
+            if (!(err instanceof BatchModelIncomplete)) throw err;
+            this.onBatchFallback?.(err.message, part.length);
+            for (const s of part) results.push(await this.apply(s));
+          }
+        }
       } else {
         for (const s of sightings) results.push(await this.apply(s));
       }
