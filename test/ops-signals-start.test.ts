@@ -240,18 +240,29 @@ scanner: { type: dry-run, scanDurationS: 0 }
 });
 
 describe('a second SIGTERM while stopping', () => {
-  it('does not end the process mid-drain (Node\'s default action): said, the stop finishes, exit 0', async () => {
+  const apis: Server[] = [];
+  afterAll(() => {
+    for (const api of apis) {
+      api.closeAllConnections();
+      api.close();
+    }
+  });
+
+  /**
+   * A daemon stopping with its last pass held in a scanner call: a Qualys API that takes every
+   * request and never answers holds the pass up to its bound (10 s), so the daemon is still
+   * stopping when the next signal comes.
+   */
+  async function stopping(): Promise<DaemonProcess> {
     const dir = tmp();
-    // a Qualys API that takes every request and never answers: the last pass at stop is held up to
-    // its bound (10 s), so the daemon is still stopping when the second signal comes
     const seen: unknown[] = [];
     const api: Server = createHttpServer((req) => void seen.push(req));
+    apis.push(api);
     await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', () => resolve()));
-    try {
-      writeFileSync(join(dir, 'qualys.pass'), 'pw-for-signal-test\n');
-      const port = await freePort();
-      const cfg = join(dir, 'onsight.yaml');
-      writeFileSync(cfg, `state: ${join(dir, 'state.db')}
+    writeFileSync(join(dir, 'qualys.pass'), 'pw-for-signal-test\n');
+    const port = await freePort();
+    const cfg = join(dir, 'onsight.yaml');
+    writeFileSync(cfg, `state: ${join(dir, 'state.db')}
 timezone: UTC
 inputs: [{ type: syslog, listen: "udp://127.0.0.1:${port}", format: auto }]
 policy: { scope: ["10.0.0.0/8"] }
@@ -259,65 +270,40 @@ regions: [{ name: emea, cidrs: ["10.20.0.0/16"], appliances: [emea-sa-1] }]
 scanner: { type: qualys, url: "http://127.0.0.1:${(api.address() as { port: number }).port}", username: u, passwordFile: ${join(dir, 'qualys.pass')}, optionProfile: p, timeoutS: 120 }
 http: { enabled: false }
 `);
-      const d = spawnRun(dir, cfg);
-      await d.waitFor((e) => e.msg.startsWith('onsight running'), 20_000);
-      await udpSend(port, dhcpAck('10.20.3.4', '52:54:00:dd:00:04'));
-      await d.waitFor((e) => (e as { sighting?: { ip: string } }).sighting?.ip === '10.20.3.4');
-      await until(() => seen.length > 0, 15_000, 'a call to the scanner API');
-      d.child.kill('SIGTERM');
-      await d.waitFor((e) => e.msg.includes('draining and stopping'), 5_000);
-      await sleep(500);
-      d.child.kill('SIGTERM');
-      const code = await Promise.race([d.exit, sleep(40_000).then(() => 'still running' as const)]);
-      if (code === 'still running') d.child.kill('SIGKILL');
-      // before: the second SIGTERM met Node's default action (exit code null, killed by the signal)
-      expect(code, d.stderr).toBe(0);
-      expect(d.child.signalCode).toBeNull();
-      expect(d.logs.some((e) => e.msg.startsWith('SIGTERM again: already draining and stopping'))).toBe(true);
-      expect(d.logs.some((e) => e.msg === 'onsight stopped')).toBe(true);
-    } finally {
-      api.closeAllConnections();
-      api.close();
-    }
+    const d = spawnRun(dir, cfg);
+    await d.waitFor((e) => e.msg.startsWith('onsight running'), 20_000);
+    await udpSend(port, dhcpAck('10.20.3.4', '52:54:00:dd:00:04'));
+    await d.waitFor((e) => (e as { sighting?: { ip: string } }).sighting?.ip === '10.20.3.4');
+    await until(() => seen.length > 0, 15_000, 'a call to the scanner API');
+    d.child.kill('SIGTERM');
+    await d.waitFor((e) => e.msg.includes('draining and stopping'), 5_000);
+    return d;
+  }
+
+  it('does not end the process mid-drain (Node\'s default action): said, the stop finishes, exit 0', async () => {
+    const d = await stopping();
+    await sleep(500);
+    d.child.kill('SIGTERM');
+    const code = await Promise.race([d.exit, sleep(40_000).then(() => 'still running' as const)]);
+    if (code === 'still running') d.child.kill('SIGKILL');
+    // before: the second SIGTERM met Node's default action (exit code null, killed by the signal)
+    expect(code, d.stderr).toBe(0);
+    expect(d.child.signalCode).toBeNull();
+    expect(d.logs.some((e) => e.msg.startsWith('SIGTERM again: already draining and stopping'))).toBe(true);
+    expect(d.logs.some((e) => e.msg === 'onsight stopped')).toBe(true);
   }, 90_000);
 
   it('a third one ends the process at once, said, exit 1 (review: a stop that hangs had no way out short of SIGKILL)', async () => {
-    const dir = tmp();
-    const api: Server = createHttpServer(() => undefined); // (never answers)
-    const seen: unknown[] = [];
-    api.on('request', (req) => seen.push(req));
-    await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', () => resolve()));
-    try {
-      writeFileSync(join(dir, 'qualys.pass'), 'pw-for-signal-test\n');
-      const port = await freePort();
-      const cfg = join(dir, 'onsight.yaml');
-      writeFileSync(cfg, `state: ${join(dir, 'state.db')}
-timezone: UTC
-inputs: [{ type: syslog, listen: "udp://127.0.0.1:${port}", format: auto }]
-policy: { scope: ["10.0.0.0/8"] }
-regions: [{ name: emea, cidrs: ["10.20.0.0/16"], appliances: [emea-sa-1] }]
-scanner: { type: qualys, url: "http://127.0.0.1:${(api.address() as { port: number }).port}", username: u, passwordFile: ${join(dir, 'qualys.pass')}, optionProfile: p, timeoutS: 120 }
-http: { enabled: false }
-`);
-      const d = spawnRun(dir, cfg);
-      await d.waitFor((e) => e.msg.startsWith('onsight running'), 20_000);
-      await udpSend(port, dhcpAck('10.20.3.4', '52:54:00:dd:00:04'));
-      await until(() => seen.length > 0, 15_000, 'a call to the scanner API');
-      d.child.kill('SIGTERM');
-      await d.waitFor((e) => e.msg.includes('draining and stopping'), 5_000);
-      d.child.kill('SIGTERM');
-      await d.waitFor((e) => e.msg.startsWith('SIGTERM again'), 5_000);
-      const t0 = Date.now();
-      d.child.kill('SIGINT');
-      const code = await Promise.race([d.exit, sleep(20_000).then(() => 'still running' as const)]);
-      if (code === 'still running') d.child.kill('SIGKILL');
-      expect(code, d.stderr).toBe(1);
-      expect(Date.now() - t0).toBeLessThan(5_000); // (the last pass's bound is 10 s)
-      expect(d.logs.some((e) => e.msg.startsWith('SIGINT a third time: exiting without a clean stop'))).toBe(true);
-      expect(d.logs.some((e) => e.msg === 'onsight stopped')).toBe(false);
-    } finally {
-      api.closeAllConnections();
-      api.close();
-    }
+    const d = await stopping();
+    d.child.kill('SIGTERM');
+    await d.waitFor((e) => e.msg.startsWith('SIGTERM again'), 5_000);
+    const t0 = Date.now();
+    d.child.kill('SIGINT');
+    const code = await Promise.race([d.exit, sleep(20_000).then(() => 'still running' as const)]);
+    if (code === 'still running') d.child.kill('SIGKILL');
+    expect(code, d.stderr).toBe(1);
+    expect(Date.now() - t0).toBeLessThan(5_000); // (the last pass's bound is 10 s)
+    expect(d.logs.some((e) => e.msg.startsWith('SIGINT a third time: exiting without a clean stop'))).toBe(true);
+    expect(d.logs.some((e) => e.msg === 'onsight stopped')).toBe(false);
   }, 90_000);
 });
