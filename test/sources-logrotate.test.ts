@@ -158,4 +158,28 @@ describe.runIf(hasLogrotate)('logrotate', () => {
       closeSync(fd);
     }
   }, 30_000);
+
+  it('the same with a UTF-16LE file (a BOM): the hole is NUL code units, and the encoding is the file\'s, not read again from the NULs (review: its lines came as UTF-8, l\\0i\\0n\\0e)', async () => {
+    const log = join(dir, 'dhcp.log');
+    const fd = openSync(log, 'w');
+    const u16 = (t: string) => Buffer.from(t, 'utf16le');
+    try {
+      const first = Array.from({ length: 10 }, (_, i) => `line ${i + 1} ${'x'.repeat(100)}`);
+      writeSync(fd, Buffer.concat([Buffer.from([0xff, 0xfe]), ...first.map((l) => u16(`${l}\n`))]));
+      const sink = new CollectSink();
+      const h = await startFileInput({ path: log, format: 'auto', startAt: 'beginning', pollMs: 50, rotateWaitMs: 300 }, sink, async () => undefined, silentLogger());
+      handle = h;
+      for (let i = 0; i < 100 && sink.lines.length < 10; i++) await sleep(50);
+      const conf = join(dir, 'lr.conf');
+      writeFileSync(conf, `${log} {\n  rotate 2\n  nocompress\n  copytruncate\n}\n`);
+      execFileSync('logrotate', ['-f', '-s', join(dir, 'state'), conf], { stdio: 'pipe' });
+      await sleep(200); // (the tailer sees the truncation)
+      writeSync(fd, u16('line 11 after the rotation\n'));
+      for (let i = 0; i < 60 && sink.lines.length < 11; i++) await sleep(50);
+      await sleep(300);
+      expect(sink.lines.map((l) => l.text)).toEqual([...first, 'line 11 after the rotation']);
+    } finally {
+      closeSync(fd);
+    }
+  }, 30_000);
 });

@@ -354,7 +354,12 @@ export class FileTailer {
     this.skipping = false;
     this.rotating = undefined;
     this.lastDataAt = Date.now();
-    this.enc = detectEncoding(await readAt(seg.fh, 0, 4));
+    // (a file emptied by a copytruncate, or a hole of NULs at its start, a writer without O_APPEND
+    // writing on at its offset, says nothing of the encoding: the one read before stays. Detected
+    // from the NULs, a UTF-16 file's lines read as UTF-8; a file of one series keeps its encoding)
+    const first = await readAt(seg.fh, 0, 4);
+    const found = detectEncoding(first);
+    if (this.enc === undefined || (found !== undefined && !first.every((b) => b === 0))) this.enc = found;
     this.head = await readAt(seg.fh, 0, Math.min(FP_BYTES, offset));
     this.headFp = this.head.length >= FP_BYTES ? sha256hex(this.head) : undefined;
     const t = Math.min(TAIL_BYTES, offset);
@@ -793,7 +798,7 @@ export class FileTailer {
         if (this.buf.indexOf(0x0a) < 0 || ((this.buf[0] === 0xff || this.buf[0] === 0xfe) && this.buf.length < 2)) return true;
         this.enc = detectEncoding(Buffer.concat([this.buf, Buffer.alloc(4)]).subarray(0, 4)) ?? 'utf8';
       }
-      if (!isUtf16(this.enc) && this.buf[0] === 0 && !this.skipNulRun()) break;
+      if (this.buf[0] === 0 && (!isUtf16(this.enc) || this.buf[1] === 0) && !this.skipNulRun()) break;
       const nl = this.findNewline(0);
       if (nl < 0) break;
       this.nulRun = false;
@@ -837,8 +842,10 @@ export class FileTailer {
    * Returns false when the buffer held only NULs (more may follow).
    */
   private skipNulRun(): boolean {
+    // (UTF-16: whole code units of NUL, 00 00; a line starts at an even offset)
+    const unit = isUtf16(this.enc) ? 2 : 1;
     let n = 0;
-    while (n < this.buf.length && this.buf[n] === 0) n++;
+    while (n + unit <= this.buf.length && this.buf[n] === 0 && this.buf[n + unit - 1] === 0) n += unit;
     this.consume(this.buf.subarray(0, n));
     this.buf = this.buf.subarray(n);
     if (!this.nulRun) this.event('nulSkipped');
