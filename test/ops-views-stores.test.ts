@@ -131,7 +131,7 @@ for (const kind of STORE_KINDS) {
       expect([whyA.sightings.length, whyA.decisions.length, whyA.scans]).toEqual([1, 3, [expect.objectContaining({ intent: 'i-0001', ip: '10.20.1.5' })]]);
       expect(JSON.parse(out['why bobtrue'])).toMatchObject({ target: { kind: 'user', value: 'bob' }, devices: [{ identity: 'user:bob' }] });
       expect((JSON.parse(out['why 10.20.1.8true']) as { sightings: { kind: string }[] }).sightings.map((x) => x.kind)).toEqual(['release', 'lease']);
-      expect(out['why nobodyfalse']).toBe('nothing known about nobody (user)\n');
+      expect(out['why nobodyfalse']).toBe('nothing known about nobody (user or host name)\n');
       expect((JSON.parse(out['decisions --mactrue']) as { decision: string }[]).map((x) => x.decision)).toEqual(['scanned', 'launched', 'due']);
       expect((JSON.parse(out['decisions --ip --sincetrue']) as { decision: string }[]).map((x) => x.decision)).toEqual(['scanned', 'launched']);
       expect(report.regions).toMatchObject([{ region: 'emea', seen: 4, scanned: 1, pending: 1, skipped: 1, missed: 1 }]);

@@ -34,6 +34,7 @@ async function populate(state: string): Promise<void> {
     { kind: 'tunnel-up', ip: '10.0.9.9', at: new Date(now - 60_000).toISOString(), format: 'openvpn', source: 'syslog', user: 'alice' },
     { kind: 'tunnel-up', ip: '10.0.9.10', at: new Date(now - 60_000).toISOString(), format: 'openvpn', source: 'syslog', user: 'host:x' },
     { kind: 'lease', ip: '10.0.0.6', at: new Date(now - 60_000).toISOString(), format: 'isc-dhcpd', source: 'file:/var/log/dhcpd.log', mac: '52:54:00:00:00:06' },
+    { kind: 'lease', ip: '10.0.0.7', at: new Date(now - 60_000).toISOString(), format: 'isc-dhcpd', source: 'file:/var/log/dhcpd.log', mac: '52:54:00:00:00:07', hostname: 'LT-A10' },
   ] as Sighting[]);
   const b = (await inv.openBinding('10.0.0.5'))!;
   const store = new SqliteSchedulerStore(db);
@@ -78,7 +79,13 @@ describe('onsight why', () => {
     expect(u.stdout).toContain('openvpn');
     const none = run('why', 'nobody', '--config', cfg);
     expect(none.status).toBe(0);
-    expect(none.stdout).toContain('nothing known about nobody');
+    expect(none.stdout).toBe('nothing known about nobody (user or host name)\n');
+    // a name no user has but a device's host name, any case (the probe: "nothing known about lt-a10 (user)")
+    const host = run('why', 'lt-a10', '--config', cfg);
+    expect(host.status).toBe(0);
+    expect(host.stdout).toContain('DEVICES (hostname lt-a10)');
+    expect(host.stdout).toContain('mac:52:54:00:00:00:07');
+    expect(host.stdout).toContain('10.0.0.7');
     // a user named like a device key: the key names no one and says how to name the user
     const asKey = run('why', 'host:x', '--config', cfg);
     expect(asKey.stdout).toBe('nothing known about host:x (key; a user named "host:x" is given as user:host:x)\n');

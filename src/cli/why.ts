@@ -16,7 +16,7 @@ export async function whyView(config: Pick<Config, 'state' | 'inventory'>, text:
   h.scans = newest(h.scans, limit, 'scan targets');
   if (json) return safeJson(h) + '\n';
   const { target, devices, sightings, decisions, scans } = h;
-  if (!devices.length && !sightings.length && !decisions.length && !scans.length) return `nothing known about ${printable(target.value)} (${target.kind}${printable(keyHint(target))})\n`;
+  if (!devices.length && !sightings.length && !decisions.length && !scans.length) return `nothing known about ${printable(target.value)} (${target.kind === 'user' ? 'user or host name' : target.kind}${printable(keyHint(target))})\n`;
   return [
     `DEVICES (${target.kind} ${printable(target.value)})`,
     table(['IDENTITY', 'MAC', 'USER', 'HOSTNAME', 'LAST SCANNED', 'VIA'], devices.map((d) => [d.identity, d.mac, d.user, d.hostname, d.lastScanned, d.via])),
@@ -31,8 +31,16 @@ export async function whyView(config: Pick<Config, 'state' | 'inventory'>, text:
 
 /** The history `why` prints, as data (also GET /api/why). */
 export async function whyHistory(store: { inventory: Pick<Inventory, 'identity'>; history: HistoryStore }, name: string | Target, limit = 50) {
-  const target = typeof name === 'string' ? parseTarget(name) : name;
-  const ids = await store.history.identitiesNamed(target);
+  let target = typeof name === 'string' ? parseTarget(name) : name;
+  let ids = await store.history.identitiesNamed(target);
+  // a name that is no user's may be a host name (`why lt-a10` said "nothing known about lt-a10 (user)": probe)
+  if (!ids.length && target.kind === 'user') {
+    const byHost = await store.history.identitiesNamed({ kind: 'hostname', value: target.value });
+    if (byHost.length) {
+      target = { kind: 'hostname', value: target.value };
+      ids = byHost;
+    }
+  }
   const about: About = { ips: target.kind === 'ip' ? [target.value] : [], identityIds: ids };
   const devices = [];
   for (const id of ids) {

@@ -10,7 +10,7 @@ import type { About, AddressReuse, Decision, DecisionQuery, DeviceName, DeviceSc
 /** Runs one read-only statement with `?` placeholders and returns its rows. */
 export type SqlReader = <T>(sql: string, args: (string | number)[]) => Promise<T[]>;
 
-const NAME_COLUMN = { ip: 'b.ip', mac: 'i.mac', user: 'i."user"', key: 'i.key' } as const;
+const NAME_COLUMN = { ip: 'b.ip', mac: 'i.mac', user: 'i."user"', key: 'i.key', hostname: 'lower(i.hostname)' } as const;
 
 /** A user's identities: by the user column as stored, or by the key (`user:name`, `user:name|host`, the name case-folded). */
 function userNamed(user: string): { sql: string; args: string[] } {
@@ -38,7 +38,8 @@ export class History implements HistoryStore {
   async identitiesNamed(name: DeviceName, presentAt?: number): Promise<number[]> {
     // a user by its key too, whatever the case: user names fold case in identity keys (Bob and bob are
     // one device), and the user column keeps the case of the latest session
-    const { sql: named, args } = name.kind === 'user' ? userNamed(name.value) : { sql: `${NAME_COLUMN[name.kind]} = ?`, args: [name.value] };
+    const { sql: named, args } = name.kind === 'user' ? userNamed(name.value)
+      : { sql: `${NAME_COLUMN[name.kind]} = ?`, args: [name.kind === 'hostname' ? name.value.toLowerCase() : name.value] };
     const rows = presentAt !== undefined
       ? await this.read<{ id: number }>(`SELECT DISTINCT b.identity_id AS id FROM bindings b JOIN identities i ON i.id = b.identity_id
           WHERE b.end_at IS NULL AND (b.expires_at IS NULL OR b.expires_at >= ?) AND ${named} ORDER BY id`, [presentAt, ...args])

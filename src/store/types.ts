@@ -409,8 +409,8 @@ export interface SchedulerStore {
 
 /** A device as an operator names it: an address (whoever held it), a MAC address or a user name. */
 export interface DeviceName {
-  /** `key`: an identity key as onsight prints it (`mac:…`, `duid:…`, `user:…|host`) */
-  kind: 'ip' | 'mac' | 'user' | 'key';
+  /** `key`: an identity key as onsight prints it (`mac:…`, `duid:…`, `user:…|host`); `hostname`: the host name its lines gave, any case */
+  kind: 'ip' | 'mac' | 'user' | 'key' | 'hostname';
   value: string;
 }
 
