@@ -10,7 +10,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseConfigText } from '../src/config/load.js';
-import { rangeToCidrs } from '../src/util/ip.js';
 import { uncoveredParts } from '../src/util/ip-ranges.js';
 import { CLI } from './helpers/paths.js';
 import { startDaemon } from './helpers/daemon.js';
@@ -80,15 +79,6 @@ http: { enabled: false }
       `fd00::/8: no region covers fd80::/9 (50.0 % of its addresses): ${NEVER}; add a region for them, or narrow policy.scope)`,
       `::ffff:192.168.0.0/112: no region covers 192.168.128.0/17 (50.0 % of its addresses): ${NEVER}; add a region for them, or narrow policy.scope)`,
     ]);
-  });
-
-  it('rangeToCidrs: the fewest CIDRs, in order, for an address or an a-b range', () => {
-    expect(rangeToCidrs('10.0.0.1-10.0.0.6')).toEqual(['10.0.0.1/32', '10.0.0.2/31', '10.0.0.4/31', '10.0.0.6/32']);
-    expect(rangeToCidrs('10.0.0.5')).toEqual(['10.0.0.5/32']);
-    expect(rangeToCidrs('0.0.0.0-255.255.255.255')).toEqual(['0.0.0.0/0']);
-    expect(rangeToCidrs('::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff')).toEqual(['::/0']);
-    expect(rangeToCidrs('fd80::-fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff')).toEqual(['fd80::/9']);
-    expect(rangeToCidrs('10.0.0.1-::1')).toEqual([]);
   });
 
   it("run logs it at start, as the config's other warnings", async () => {

@@ -63,12 +63,9 @@ export function hostsView({ config, now }: ViewContext, json: boolean): Promise<
     const queue = new Map((await store.allQueued()).map((q) => [q.bindingId, q]));
     const droppedByScanner = await store.lastDroppedByScanner();
     // a target stays queued under its scan's intent after the scan finished, until the host list
-    // confirms the host was found (verifyResults): "confirming", not "scanning" (each intent read once)
-    const ended = new Set<string>();
-    for (const id of new Set([...queue.values()].map((q) => q.intentId).filter((x): x is string => !!x))) {
-      const i = await store.intent(id);
-      if (i && i.state !== 'launching' && i.state !== 'running') ended.add(id);
-    }
+    // confirms the host was found (verifyResults): "confirming", not "scanning" (as the status counts it)
+    const inFlight = new Set((await store.activeIntents()).map((i) => i.id));
+    const ended = (intentId: string | undefined) => intentId !== undefined && !inFlight.has(intentId);
     const rows = [];
     for (const b of await inventory.presentBindings(now)) {
       const v = applyMark(marks.get(b.identityId), policy.evaluate(b, now), b, now, (region) => policy.windowOpen(region, now)); // onsight rescan / skip
@@ -79,8 +76,8 @@ export function hostsView({ config, now }: ViewContext, json: boolean): Promise<
       rows.push({
         ip: b.ip, mac: b.mac, user: b.user, hostname: b.hostname, identity: b.identityKey, channel: b.channel, format: b.format,
         since: iso(b.startAt), expires: iso(b.expiresAt), region: v.region, lastScanned: iso(b.lastScannedAt),
-        status: dropped ? 'dropped-by-scanner' : q ? (q.intentId ? (ended.has(q.intentId) ? 'confirming' : 'scanning') : 'queued') : v.due ? 'due' : v.reason,
-        why: dropped ? d.reason : q?.intentId && ended.has(q.intentId) ? `its scan ended; waiting for the scanner's host list to confirm it was found (${v.detail})` : v.detail,
+        status: dropped ? 'dropped-by-scanner' : q ? (q.intentId ? (ended(q.intentId) ? 'confirming' : 'scanning') : 'queued') : v.due ? 'due' : v.reason,
+        why: dropped ? d.reason : ended(q?.intentId) ? `its scan ended; waiting for the scanner's host list to confirm it was found (${v.detail})` : v.detail,
       });
     }
     if (json) return safeJson(rows) + '\n';

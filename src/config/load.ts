@@ -223,13 +223,13 @@ export function validateConfig(raw: unknown, locate: (path: (PropertyKey | { key
   return { config, origin: file ?? '(embedded default)', warnings, locate };
 }
 
-/** how many of the CIDRs no region covers a warning names before it says "and N more" */
+/** how many of the ranges no region covers a warning names before it says "and N more" */
 const UNCOVERED_SHOWN = 4;
 
 /**
  * The parts of policy.scope that no region's CIDRs cover, exclusions cut out: a device there is in
  * scope but `no-region`, never scanned. A warning per scope entry (what an earlier entry has said is
- * not said again), naming the uncovered part as CIDRs, the first few of them. Not refused: a wide
+ * not said again), naming the uncovered ranges, the largest few of them. Not refused: a wide
  * scope with regions for the sites only (scope 10.0.0.0/8, one region 10.20.0.0/16) is a choice.
  */
 function scopeWithoutRegion(config: Config, at: (path: PropertyKey[], message: string) => ConfigIssue): ConfigIssue[] {

@@ -152,7 +152,6 @@ export function rangesOverlap(a: string[], b: string[]): boolean {
   return intersect(parseAll(a, 'range'), parseAll(b, 'range')).length > 0;
 }
 
-
 /** What of one entry the cover and the entries before it leave (uncoveredParts). */
 export interface UncoveredPart {
   /** the pieces, each a CIDR where it is one, else an address or `a-b` range, the largest first */

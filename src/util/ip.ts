@@ -183,32 +183,3 @@ export function cidrsOverlap(a: Cidr, b: Cidr): boolean {
   const bits = Math.min(a.bits, b.bits);
   return (a.addr as ipaddr.IPv4).match(b.addr as ipaddr.IPv4, bits);
 }
-
-/**
- * An address or an `a-b` range (as allowedRanges writes them) as the fewest CIDRs that cover exactly
- * it, in address order: `10.0.0.0-10.0.2.255` → 10.0.0.0/23, 10.0.2.0/24. Empty when it is neither.
- */
-export function rangeToCidrs(text: string): string[] {
-  const dash = text.indexOf('-');
-  const a = parseIp((dash > 0 ? text.slice(0, dash) : text).trim());
-  const b = parseIp((dash > 0 ? text.slice(dash + 1) : text).trim());
-  if (!a || !b || a.kind() !== b.kind()) return [];
-  const width = a.kind() === 'ipv6' ? 128 : 32;
-  const big = (x: Parsed) => x.toByteArray().reduce((n, byte) => (n << 8n) | BigInt(byte), 0n);
-  const addrText = (n: bigint) => {
-    const bytes: number[] = [];
-    for (let i = 0; i < width / 8; i++, n >>= 8n) bytes.unshift(Number(n & 0xffn));
-    return ipaddr.fromByteArray(bytes).toString();
-  };
-  let lo = big(a);
-  const hi = big(b);
-  const out: string[] = [];
-  while (lo <= hi) {
-    // the largest block that starts at lo (aligned) and ends by hi
-    let size = 0;
-    while (size < width && (lo & ((1n << BigInt(size + 1)) - 1n)) === 0n && lo + (1n << BigInt(size + 1)) - 1n <= hi) size++;
-    out.push(`${addrText(lo)}/${width - size}`);
-    lo += 1n << BigInt(size);
-  }
-  return out;
-}
