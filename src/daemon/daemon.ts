@@ -145,9 +145,9 @@ export class Daemon {
     } else if (isPostgresState(state)) {
       // the password comes from its file, environment variable or credential, never the URL (pgConnectionConfig refuses one there)
       const conn = { ...pgConnectionConfig(state), max: state.poolSize, application_name: `onsight ${config.cluster?.node ?? 'run'}`.slice(0, 63) };
-      this.store = await openPostgresStore(conn as PgConnection, inventoryOptions(config));
-      const inv = this.store.inventory as { onBatchFallback?: (why: string, n: number) => void };
-      inv.onBatchFallback = (why, n) => log.error(`${why}: ${n} sighting(s) applied one at a time instead (a bug: please report it)`);
+      const pg = await openPostgresStore(conn as PgConnection, inventoryOptions(config));
+      pg.inventory.onBatchFallback = (why, n) => log.error(`${why}: ${n} sighting(s) applied one at a time instead (a bug: please report it)`);
+      this.store = pg;
       this.storeHealth = new StoreHealth(':memory:', log.child({ stage: 'store' })); // a server's disk is not ours to watch
     } else {
       const statePath = sqliteStatePath(config.state, 'onsight run');

@@ -17,7 +17,7 @@ import type { ApplyResult, BindingView, Change, EndedBindingRow, IdentityView, I
 import { ENDED_PAGE } from '../store/types.js';
 import { MAX_AHEAD_MS, type Sighting } from '../sighting.js';
 import type { FileCheckpoint, SourcePosition } from '../sources/types.js';
-import { LinkRules, apart, linkedVia, type LinkFacts, type Whereabouts } from './linking.js';
+import { LINKED_FROM, LinkRules, apart, linkedVia, type LinkFacts, type Whereabouts } from './linking.js';
 import { isLinkableHostKey } from './hostkey.js';
 import { applySighting, VPN_SESSIONS_READ, type ApplyOps, type OpenVpnSession } from './apply.js';
 import { LeaseTimes } from './lease-times.js';
@@ -366,7 +366,7 @@ export class SqliteInventory implements Inventory {
   }
 
   forgetPretendScans(via: string): Promise<number> {
-    const linked = `${via}, linked from `; // (linking.ts linkedVia)
+    const linked = `${via}${LINKED_FROM}`;
     return this.gate.run(() => this.db.prepare(`UPDATE identities SET last_scanned_at = NULL, last_scanned_via = NULL
       WHERE last_scanned_via = ? OR substr(last_scanned_via, 1, ?) = ?`).run(via, linked.length, linked).changes);
   }

@@ -16,10 +16,13 @@ export function hostPattern(glob: string): RegExp {
   return picomatch.makeRe(glob.toLowerCase(), { dot: true });
 }
 
+/** what a credit taken through a link carries after the scan's own `via` (linkedVia) */
+export const LINKED_FROM = ', linked from ';
+
 /** `onsight, linked from user:alice|lt-0042`: `hosts` says when a credit came from a link. */
 export function linkedVia(via: string | null, from: string): string {
   const base = (via ?? 'onsight').replace(/, linked from .*$/, '');
-  return `${base}, linked from ${from}`;
+  return `${base}${LINKED_FROM}${from}`;
 }
 
 export class LinkRules {

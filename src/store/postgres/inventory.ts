@@ -10,7 +10,7 @@ import { hostKey, isLinkableHostKey } from '../../inventory/hostkey.js';
 import {
   BINDING_SELECT, END_KIND, capNames, refusedEnd, channelOf, contradicts, expiryOf, learnedLease, identityKey, movesDhcp, sessionToEnd, staleForAddress, staleForDevice, toIdentityView, toPeriodBinding, toView, vpnSession, vpnSessionsOf, VPN_SESSIONS_READ, type BindingRow, type EndedRow, type IdentityRow, type OpenVpnSession, type PeriodRow,
 } from '../../inventory/inventory.js';
-import { LinkRules, apart, linkedVia, type LinkFacts, type Whereabouts } from '../../inventory/linking.js';
+import { LINKED_FROM, LinkRules, apart, linkedVia, type LinkFacts, type Whereabouts } from '../../inventory/linking.js';
 import { LeaseTimes } from '../../inventory/lease-times.js';
 import type { ApplyResult, BindingView, Change, EndedBindingRow, IdentityView, Inventory, InventoryCounts, InventoryOptions, PeriodBinding, PruneCounts, EndedKey } from '../types.js';
 import { ENDED_PAGE } from '../types.js';
@@ -353,7 +353,7 @@ export class PgInventory implements Inventory {
   }
 
   async forgetPretendScans(via: string): Promise<number> {
-    const linked = `${via}, linked from `; // (linking.ts linkedVia)
+    const linked = `${via}${LINKED_FROM}`;
     const r = await this.db.query(`UPDATE identities SET last_scanned_at = NULL, last_scanned_via = NULL
       WHERE last_scanned_via = $1 OR left(last_scanned_via, $2) = $3`, [via, linked.length, linked]);
     return r.rowCount ?? 0;
