@@ -3,7 +3,8 @@
  * with no config, then the production config on the same state file): the dry-run scanner's
  * pretend scans scanned nothing, yet they were kept as the devices' last scans, so no real scan of
  * any trial device came for the whole rescan window (`not-due scanned-recently … (dry-run)`).
- * Started with a real scanner, the daemon forgets them, says how many, and the device is scanned.
+ * Started with a real scanner, the daemon forgets them, says how many, and the device is scanned;
+ * what the scheduler learned from them (scan durations, slots, the pace) is left out, said.
  * Real daemons (the CLI), a real SQLite file, the Qualys emulator.
  */
 import { afterAll, describe, expect, it } from 'vitest';
@@ -53,6 +54,9 @@ http: { enabled: false }
     daemons.push(real);
     const said = real.logs.find((e) => /device\(s\) were last "scanned" by the dry-run scanner/.test(e.msg));
     expect(said?.msg).toMatch(/^1 device\(s\)/);
+    // what the scheduler learned from the pretend scans (durations of 0 s, every host found) is not the real scanner's
+    const learned = await until(() => real.logs.find((e) => /^what the scheduler learned before the restart/.test(e.msg)), 20_000, 'the learned state read back');
+    expect(learned.msg).toMatch(/was left out: every part \(\d+\): learned with the dry-run scanner, not qualys$/);
     await udpSend(port, ack('10.20.1.7', '52:54:00:00:07:07')); // (it renews: seen again)
     const scans = await until(() => (emu!.state.model.scans.length ? emu!.state.model.scans : undefined), 20_000, 'a real launch', 50);
     expect(scans.map((s) => s.target)).toEqual(['10.20.1.7']);

@@ -196,7 +196,7 @@ describe.each(STORE_KINDS)('learned state on $name', (kind) => {
     expect(t.sched.learnedState()).toMatchObject({ restored: [], how: 'nothing saved before: learning starts from the configured values' });
     expect(await durations()).toBe('[]'); // not again yet: every SAVE_EVERY_MS
     await t.sched.saveLearned(); // at stop
-    expect((await store.learned()).map((r) => r.name)).toEqual(['address-churn', 'appliances', 'hosts-in-parallel', 'launch-order', 'no-host', 'pace', 'polls', 'processing-lag', 'range-schedules', 'rejoins', 'scan-durations', 'scanner-clock']);
+    expect((await store.learned()).map((r) => r.name)).toEqual(['address-churn', 'appliances', 'hosts-in-parallel', 'launch-order', 'learned-with', 'no-host', 'pace', 'polls', 'processing-lag', 'range-schedules', 'rejoins', 'scan-durations', 'scanner-clock']);
     expect(await durations()).toBe('[[300000,1]]');
 
     scanner.appliancesState[2].runningScans = 0; // the others' scans have ended meanwhile
@@ -217,11 +217,44 @@ describe.each(STORE_KINDS)('learned state on $name', (kind) => {
     expect(fresh.applianceLearned('amer-1')).toMatchObject({ slotsSeen: 0, capacity: 3 });
   });
 
+  it_('a state learned with another scanner kind (a dry-run trial) is left out whole, said; a kind row it cannot read leaves the parts to their own checks', async () => {
+    const t = await setupOn(kind);
+    const { scanner, clock, store } = t;
+    scanner.appliancesState = [{ name: 'emea-1', online: true, runningScans: 0 }, { name: 'emea-2', online: true, runningScans: 0 }, { name: 'amer-1', online: true, runningScans: 3 }];
+    await t.sched.tick();
+    await t.sched.saveLearned();
+    expect((await store.learned()).find((r) => r.name === 'learned-with')?.state).toBe('{"scanner":"scripted"}');
+    const withKind = async (state: string) => {
+      const rows = (await store.learned()).filter((r) => r.name !== 'learned-with');
+      await store.saveLearned([...rows, { name: 'learned-with', state, savedAt: clock.t }]);
+      scanner.appliancesState[2].runningScans = 0;
+      const again = t.restart();
+      clock.t += 60_000;
+      await again.tick();
+      return { state: again.learnedState(), slotsSeen: again.applianceLearned('amer-1').slotsSeen };
+    };
+    const dry = await withKind('{"scanner":"dry-run"}');
+    expect(dry.state.restored).toEqual([]);
+    expect(dry.state.left).toEqual(['every part (12): learned with the dry-run scanner, not scripted']);
+    expect(dry.slotsSeen).toBe(0); // the pretend scanner's appliances taught nothing
+    // (the restarted scheduler wrote its own state, of this kind, over the dry-run's)
+    expect((await store.learned()).find((r) => r.name === 'learned-with')?.state).toBe('{"scanner":"scripted"}');
+    scanner.appliancesState[2].runningScans = 3;
+    await t.sched.tick();
+    const odd = await withKind('{"scanner":"\\u001b[31mx"}');
+    expect(odd.state.left).toEqual([expect.stringMatching(/^every part \(\d+\): learned with another scanner, not scripted$/)]);
+    const same = await withKind('{"scanner":"scripted"}');
+    expect(same.state.left).toEqual([]);
+    expect(same.state.restored.length).toBeGreaterThan(0);
+    const unreadable = await withKind('{not json');
+    expect(unreadable.state.left).toEqual([]); // (the parts' own checks decide, as before the row existed)
+  });
+
   it_('written every SAVE_EVERY_MS by the passes; a part too old or unreadable is left out and said so; a failed read writes nothing and is tried again', async () => {
     const t = await setupOn(kind);
     const { clock, store } = t;
     await t.sched.tick();
-    expect(await store.learned()).toHaveLength(12); // the first pass after the read-back writes
+    expect(await store.learned()).toHaveLength(13); // the first pass after the read-back writes (12 parts and the scanner's kind)
     clock.t += SAVE_EVERY_MS - 1;
     await store.saveLearned([{ name: 'scan-durations', state: '[[60000, 1]]', savedAt: clock.t }]);
     await t.sched.tick();
@@ -571,7 +604,7 @@ scanner: { type: dry-run, scanDurationS: 1 }
     const db = openDatabaseReadOnly(join(first.dir, 'state.db'));
     const rows = db.prepare('SELECT name, state FROM learned_state ORDER BY name').all() as { name: string; state: string }[];
     db.close();
-    expect(rows.map((r) => r.name)).toEqual(['address-churn', 'appliances', 'hosts-in-parallel', 'launch-order', 'no-host', 'pace', 'polls', 'processing-lag', 'range-schedules', 'rejoins', 'scan-durations', 'scanner-clock']);
+    expect(rows.map((r) => r.name)).toEqual(['address-churn', 'appliances', 'hosts-in-parallel', 'launch-order', 'learned-with', 'no-host', 'pace', 'polls', 'processing-lag', 'range-schedules', 'rejoins', 'scan-durations', 'scanner-clock']);
     expect(JSON.parse(rows.find((r) => r.name === 'scan-durations')!.state)).toHaveLength(1); // the scan that finished, written at stop
 
     const again = await startDaemon(yaml, {}, first.dir);

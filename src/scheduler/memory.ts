@@ -45,6 +45,14 @@ export const MAX_AGE_MS = 30 * 86_400_000;
 /** clocks of the nodes of a cluster, and a clock stepped back: save times and stamps this far ahead of now are believed */
 export const CLOCK_SKEW_MS = 86_400_000;
 
+/**
+ * The row saying which scanner kind the parts were learned with. A dry-run trial's pretend scans
+ * end in seconds and "find" every host: its durations, slots, pace and churn record would steer a
+ * real scanner's first weeks (probe, session 43). A saved state whose row names another kind is
+ * left out whole; one without the row (saved before it existed) is read back as before.
+ */
+export const LEARNED_WITH = 'learned-with';
+
 /** A part of what the scheduler learned. */
 export interface Remembers {
   /** what was learned, as plain JSON-able data */
@@ -94,6 +102,8 @@ export class LearnedMemory {
     private readonly clock: Clock,
     private readonly log: Logger,
     private readonly parts: Readonly<Record<string, Remembers>>,
+    /** the scanner's kind (`Scanner.kind`): what the parts are learned with */
+    private readonly scannerKind: string,
   ) {}
 
   /** Read the saved parts back, once (a failed read is tried again at the next call). */
@@ -111,7 +121,10 @@ export class LearnedMemory {
     const now = this.clock.now();
     const restored: string[] = [], left: string[] = [];
     let savedBefore: number | undefined;
+    const otherScanner = learnedWithOther(records, this.scannerKind);
+    if (otherScanner) left.push(`every part (${records.length - 1}): learned with ${otherScanner}, not ${this.scannerKind}`);
     for (const r of records) {
+      if (r.name === LEARNED_WITH || otherScanner) continue;
       const part = Object.hasOwn(this.parts, r.name) ? this.parts[r.name] : undefined;
       const age = now - r.savedAt;
       let what: string | Refused | undefined;
@@ -152,7 +165,9 @@ export class LearnedMemory {
     this.lastMovedSave = now;
     const versions = names.map((name) => this.parts[name].version?.());
     try {
-      await this.store.saveLearned(names.map((name) => ({ name, state: JSON.stringify(this.parts[name].snapshot(now)), savedAt: now })));
+      // (the kind with every write: a part written alone after a switch of scanner is this kind's)
+      await this.store.saveLearned([...names.map((name) => ({ name, state: JSON.stringify(this.parts[name].snapshot(now)), savedAt: now })),
+        { name: LEARNED_WITH, state: JSON.stringify({ scanner: this.scannerKind }), savedAt: now }]);
       names.forEach((name, k) => {
         if (versions[k] !== undefined) this.written.set(name, versions[k]);
       });
@@ -174,6 +189,22 @@ export class LearnedMemory {
 
   describe(): LearnedStateStatus {
     return { ...this.status, restored: [...this.status.restored], left: [...this.status.left] };
+  }
+}
+
+/**
+ * The other scanner a saved state was learned with ("the dry-run scanner"), or undefined (this kind, no row: a state
+ * saved before the row existed, or a row this version cannot read: then the parts' own checks decide).
+ */
+function learnedWithOther(records: readonly LearnedRecord[], kind: string): string | undefined {
+  const row = records.find((r) => r.name === LEARNED_WITH);
+  if (!row) return undefined;
+  try {
+    const saved = record(JSON.parse(row.state) as unknown)?.scanner;
+    if (typeof saved !== 'string' || saved === kind) return undefined;
+    return /^[\w.+-]{1,64}$/.test(saved) ? `the ${saved} scanner` : 'another scanner'; // (an edited table: nothing odd reaches the log)
+  } catch {
+    return undefined;
   }
 }
 
