@@ -219,7 +219,7 @@ describe('inventory in SQLite: schema and plans', () => {
     ins.run('mac:52:54:00:00:00:01', 'iPhone', null);
     db.close();
     const again = openDatabase(file);
-    expect(schemaVersion(again)).toBe(16);
+    expect(schemaVersion(again)).toBe(17);
     expect(again.prepare('SELECT key, host_key FROM identities ORDER BY id').all()).toEqual([
       { key: `mac:${M}`, host_key: 'lt-0042' }, { key: 'user:bob', host_key: null }, { key: 'mac:52:54:00:00:00:01', host_key: 'iphone' },
     ]);

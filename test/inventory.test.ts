@@ -22,10 +22,10 @@ describe('inventory (SQLite file)', () => {
   itAll('a real SQLite file in WAL mode with the schema migrated, and re-opening is a no-op', async () => {
     const { db, file } = fresh();
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(schemaVersion(db)).toBe(16);
+    expect(schemaVersion(db)).toBe(17);
     db.close();
     const again = openDatabase(file);
-    expect(schemaVersion(again)).toBe(16);
+    expect(schemaVersion(again)).toBe(17);
     again.close();
   });
 });

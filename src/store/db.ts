@@ -214,6 +214,13 @@ const MIGRATIONS: (string | ((db: DB) => void))[] = [
   // the index on the user alone goes. (IF [NOT] EXISTS: a state put back to 14 or 15 by hand has it)
   `CREATE INDEX IF NOT EXISTS bindings_open_vpn_session ON bindings(vpn_user, remote_ip) WHERE end_at IS NULL AND channel = 'vpn' AND vpn_user IS NOT NULL;
   DROP INDEX IF EXISTS bindings_open_vpn_user;`,
+  // 17: an identity's open bindings (read for each of its lines) by identity and end: by the index
+  // on the identity alone a VPN user with 20,000 ended sessions read them all, 4.6 ms a read, 0.008 ms
+  // now (50,000 open leases beside it, session 44). It serves the identity alone too (the prune): the
+  // index on the identity alone goes. (Not an index of open bindings only: PostgreSQL's planner,
+  // taking identity and end as independent, preferred the identity's whole index to it.)
+  `CREATE INDEX IF NOT EXISTS bindings_identity_end ON bindings(identity_id, end_at);
+  DROP INDEX IF EXISTS bindings_identity;`,
 ];
 
 /**
