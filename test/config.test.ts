@@ -9,6 +9,7 @@ import { allowedRanges, expandRanges, rangeMatcher, rangeSize } from '../src/uti
 import { decodeThreadOn } from '../src/config/derive.js';
 import { checkConfigEnvironment } from '../src/config/check.js';
 import { CLI, REPO } from './helpers/paths.js';
+import { selfSignedCert } from './helpers/tls-cert.js';
 
 function issuesOf(text: string) {
   try {
@@ -361,22 +362,36 @@ describe('config', () => {
     }
   });
 
-  it('the example config passes `config check` as shipped, on a host with no /etc/onsight (a fresh install), but for the secret files it names: read as run reads them', () => {
+  it('the example config passes `config check` as shipped, on a host with no /etc/onsight (a fresh install), but for the secret and TLS files it names: read as run reads them', () => {
     const example = join(REPO, 'config/onsight.example.yaml');
     const env = { ...process.env, CREDENTIALS_DIRECTORY: '' };
     const r = spawnSync('node', [CLI, 'config', 'check', '--config', example], { encoding: 'utf8', env });
     expect(r.stderr.replace(/^warning: .*\n/gm, '').replace(/^onsight: /, '').trim().split('\n').map((l) => l.replace(/^[^:]*:\d+: /, ''))).toEqual([
       'scanner.passwordFile: password file /etc/onsight/qualys.pass cannot be read (ENOENT)',
       'inputs[4].tokens[0].file: token "splunk-hf": token file /etc/onsight/hec.token cannot be read (ENOENT)',
+      'inputs[2].tls.cert: TLS certificate /etc/onsight/tls/server.crt cannot be read (ENOENT)',
+      'inputs[2].tls.key: TLS key /etc/onsight/tls/server.key cannot be read (ENOENT)',
+      'inputs[2].tls.ca: TLS CA bundle /etc/onsight/tls/clients-ca.crt cannot be read (ENOENT)',
+      'inputs[4].tls.cert: TLS certificate /etc/onsight/tls/server.crt cannot be read (ENOENT)',
+      'inputs[4].tls.key: TLS key /etc/onsight/tls/server.key cannot be read (ENOENT)',
     ]);
     expect(r.status).toBe(2);
-    // with those two files there, it passes (warnings only: the nac token's systemd credential is not checked outside the unit)
+    // with those files there, it passes (warnings only: the nac token's systemd credential is not checked outside the unit)
+    const pair = selfSignedCert();
+    if ('skip' in pair) {
+      console.log(`skip the example config with its files there: ${pair.skip}`);
+      return;
+    }
     const dir = mkdtempSync(join(tmpdir(), 'onsight-example-'));
     try {
       writeFileSync(join(dir, 'qualys.pass'), 'pw\n');
       writeFileSync(join(dir, 'hec.token'), 'a-token-long-enough-1234\n');
+      writeFileSync(join(dir, 'server.crt'), pair.cert);
+      writeFileSync(join(dir, 'server.key'), pair.key);
       const cfg = join(dir, 'onsight.yaml');
-      writeFileSync(cfg, readFileSync(example, 'utf8').replace('/etc/onsight/qualys.pass', join(dir, 'qualys.pass')).replace('/etc/onsight/hec.token', join(dir, 'hec.token')));
+      writeFileSync(cfg, readFileSync(example, 'utf8').replace('/etc/onsight/qualys.pass', join(dir, 'qualys.pass')).replace('/etc/onsight/hec.token', join(dir, 'hec.token'))
+        .replaceAll('/etc/onsight/tls/server.crt', join(dir, 'server.crt')).replaceAll('/etc/onsight/tls/server.key', join(dir, 'server.key'))
+        .replace('/etc/onsight/tls/clients-ca.crt', join(dir, 'server.crt')));
       const ok = spawnSync('node', [CLI, 'config', 'check', '--config', cfg], { encoding: 'utf8', env });
       expect(ok.stderr.replace(/^warning: .*\n/gm, '')).toBe('');
       expect(ok.stderr).toMatch(/^warning: .*inputs\[4\]\.tokens\[1\]\.credential: systemd credential onsight-nac-token not checked/m);

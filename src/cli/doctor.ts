@@ -20,7 +20,7 @@ import { hasOurPrefix, startFrom } from '../scheduler/core.js';
 import { profilesNamed } from '../scheduler/profile.js';
 import { listensOnLoopback, loadTokens, shortTokensWarning, type TlsServerConfig, type TokenSource } from '../net/webconfig.js';
 import { inputParserFormat } from '../daemon/inputs.js';
-import { leasePathProblem } from '../config/check.js';
+import { blockingSecrets, leasePathProblem, type BlockingSecret } from '../config/check.js';
 import { loadPassword } from '../scanners/qualys/credentials.js';
 import { TIMED_OUT, within } from '../util/timeout.js';
 import { inspectStateFile } from '../store/db.js';
@@ -80,8 +80,19 @@ export async function runDoctor(
     line('fail', 'parsers', (err as Error).message);
   }
 
+  // a secret whose file a read would wait on (a FIFO, a device) hung doctor: not read, as config
+  // check does not; what would read it is skipped and the key said instead
+  const waits = blockingSecrets(config, env);
+  const notRead = (section: BlockingSecret['section'], under = '') => {
+    const w = waits.filter((b) => b.section === section && b.path.startsWith(under));
+    for (const b of w) line('warn', b.path, `${b.file} is ${b.kind}, not a regular file: not read by doctor (a read would wait for a writer); run reads it at its start and waits as long as it takes`);
+    return w.length > 0;
+  };
+  const tokensRead = (tokens: TokenSource[] | undefined, field: string, section: 'inputs' | 'http') => tokens?.filter((_t, j) => !notRead(section, `${field}[${j}].`));
+
   // ---- state
   if (typeof config.state === 'string') checkState(config.state, line);
+  else if (notRead('state')) line('warn', 'state', 'PostgreSQL not checked: its password is not read by doctor');
   else await checkPostgres(config.state, config.cluster, line, env);
 
   // ---- inputs
@@ -98,7 +109,7 @@ export async function runDoctor(
       if (lowPort(inp.listen) && !canBindLow) line('warn', what, LOW_PORT);
       else line('ok', what, `HEC and Sighting JSON; tokens ${inp.tokens.map((t) => t.name).join(', ')}${inp.tls ? '; TLS' : '; no TLS: tokens cross the network in clear'}`);
       if (inp.tls) checkTlsFiles(inp.tls, what, line);
-      checkTokens(inp.tokens, `inputs[${n}].tokens`, env, line);
+      checkTokens(tokensRead(inp.tokens, `inputs[${n}].tokens`, 'inputs'), `inputs[${n}].tokens`, env, line);
     } else if (inp.type === 'lease') {
       // the lease database is read whole (dnsmasq) or tailed (Kea, ISC): a regular file this process can read
       const what = `input lease:${inp.path}`;
@@ -128,11 +139,11 @@ export async function runDoctor(
         : `status page and /metrics on ${config.http.listen}: not loopback, and it shows addresses, hostnames and user names (no authentication: set http.tokens)`);
     if (lowPort(config.http.listen) && !canBindLow) line('warn', 'http', `http.listen ${config.http.listen}: ${LOW_PORT}`);
     if (config.http.tls) checkTlsFiles(config.http.tls, 'http', line);
-    checkTokens(config.http.tokens, 'http.tokens', env, line);
+    checkTokens(tokensRead(config.http.tokens, 'http.tokens', 'http'), 'http.tokens', env, line);
   }
   // the webhook's shared secret, read as the daemon reads it at start (notify/webhook.ts)
   const hook = config.notify.webhook;
-  if (hook) {
+  if (hook && !notRead('notify')) {
     try {
       loadPassword({ passwordFile: hook.secret.file, passwordEnv: hook.secret.env, credential: hook.secret.credential }, env);
       line('ok', 'notify.webhook.secret', `read (not shown); events go to ${new URL(hook.url).origin}`);
@@ -142,11 +153,13 @@ export async function runDoctor(
   }
 
   // ---- the backend's own checks (credentials, files)
-  for (const l of backend.doctor(sc, { env })) line(l.mark, l.what, l.text);
+  const scannerWaits = notRead('scanner');
+  if (scannerWaits) line('warn', 'scanner', `its credentials${opts.scanner ? '' : ' and its API'} not checked: its secret is not read by doctor`);
+  else for (const l of backend.doctor(sc, { env })) line(l.mark, l.what, l.text);
 
   // ---- scanner API
   let scanner: Scanner | undefined = opts.scanner;
-  if (!scanner) {
+  if (!scanner && !scannerWaits) {
     try {
       const policy = policyFor(config);
       scanner = await createScanner(config, log, (ip) => policy.allowed(ip), env);

@@ -2,10 +2,12 @@
  * What `onsight config check` and `onsight run` both verify beyond the schema, against this host:
  * parser plug-ins load, every input's format exists, every tailed path can be a regular file, every
  * secret the config names (scanner password or API keys, PostgreSQL password, tokens, the webhook
- * secret) can be read. One function, so that run never accepts what config check refuses, nor the
- * reverse. (A SIGHUP reload calls it too.)
+ * secret) can be read, every TLS certificate, key and CA file loads. One function, so that run never
+ * accepts what config check refuses, nor the reverse. (A SIGHUP reload calls it too.)
  */
-import { existsSync, statSync } from 'node:fs';
+import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 import { dirname, join, resolve } from 'node:path';
 import { ConfigError, type ConfigIssue } from '../errors.js';
 import { loadRegistry, type ParserRegistry } from '../parsers/registry.js';
@@ -67,6 +69,9 @@ interface SecretUse {
   read: (env: NodeJS.ProcessEnv) => unknown;
 }
 
+/** `inputs[2].tokens[0].file` for ['inputs', 2, 'tokens', 0, 'file'] */
+const keyText = (path: (string | number)[]) => path.reduce<string>((t, p) => (typeof p === 'number' ? `${t}[${p}]` : t ? `${t}.${p}` : p), '');
+
 /** the key of the source given (loadPassword's order: env, then credential, then file) */
 function sourceKey(s: PasswordSource, keys: { file: string; env: string; credential: string }): string {
   return s.passwordEnv !== undefined ? keys.env : s.credential !== undefined ? keys.credential : keys.file;
@@ -124,6 +129,46 @@ function reword<T>(f: () => T, words: (message: string) => string): T {
   }
 }
 
+/** The file a secret's loader will read, if it reads one (an env variable: none; a credential: in $CREDENTIALS_DIRECTORY, when set and the name is one). */
+function secretFile(s: SecretUse, env: NodeJS.ProcessEnv): string | undefined {
+  if (s.source.passwordEnv !== undefined) return undefined;
+  if (s.source.credential === undefined) return s.source.passwordFile;
+  const dir = env.CREDENTIALS_DIRECTORY;
+  // (an unset directory, a name it refuses: the loader says so)
+  return dir && /^[A-Za-z0-9_.@-]+$/.test(s.source.credential) ? join(dir, s.source.credential) : undefined;
+}
+
+/** `a named pipe (FIFO)` or `a device` when a read of `file` may wait for a writer; undefined otherwise (stat never opens: nothing is waited on here) */
+function blockingKind(file: string): string | undefined {
+  let st: ReturnType<typeof statSync>;
+  try {
+    st = statSync(file);
+  } catch {
+    return undefined; // (not there, not searchable: the reader says so in its words)
+  }
+  return st.isFIFO() ? 'a named pipe (FIFO)' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : undefined;
+}
+
+/** A secret whose file a read would wait on (a FIFO, a device): the key of its source, its section, the file and what it is. */
+export interface BlockingSecret {
+  path: string;
+  section: SecretUse['section'];
+  file: string;
+  kind: string;
+}
+
+/**
+ * The secrets the config names whose files are no regular file and may block a reader: config check
+ * and doctor do not read these (the daemon does, at its start, and waits for a writer).
+ */
+export function blockingSecrets(config: Config, env: NodeJS.ProcessEnv = process.env): BlockingSecret[] {
+  return secretsOf(config).flatMap((s) => {
+    const file = secretFile(s, env);
+    const kind = file === undefined ? undefined : blockingKind(file);
+    return file !== undefined && kind !== undefined ? [{ path: keyText(s.path), section: s.section, file, kind }] : [];
+  });
+}
+
 /** the loaders' words for a secret that may be readable in a moment (not there yet, empty, not set, no permission yet) */
 const MAY_RESOLVE = /cannot be read \((ENOENT|EACCES|EPERM|ENOTDIR)\)|is empty|is not set or empty/;
 
@@ -154,9 +199,8 @@ export interface EnvironmentCheckOptions {
 function checkSecrets(loaded: LoadedConfig, opts: EnvironmentCheckOptions, issues: ConfigIssue[]): void {
   const { config, locate } = loaded;
   const env = opts.env ?? process.env;
-  const text = (path: (string | number)[]) => path.reduce<string>((t, p) => (typeof p === 'number' ? `${t}[${p}]` : t ? `${t}.${p}` : p), '');
   for (const s of secretsOf(config)) {
-    const at = { path: text(s.path), line: locate(s.path) };
+    const at = { path: keyText(s.path), line: locate(s.path) };
     const asRunning = opts.running !== undefined && JSON.stringify(opts.running[s.section]) === JSON.stringify(config[s.section]);
     const refuse = (message: string) => {
       if (asRunning) loaded.warnings.push({ ...at, message: `${message} (as the daemon runs it: it keeps what it read at its start; a restart would refuse it)` });
@@ -169,35 +213,170 @@ function checkSecrets(loaded: LoadedConfig, opts: EnvironmentCheckOptions, issue
       loaded.warnings.push({ ...at, message: `environment variable ${name} not checked: it is not set here (config check outside the unit); run needs it set (Environment= or EnvironmentFile= in the unit)` });
       continue;
     }
-    // the file the loader will read (a credential: in $CREDENTIALS_DIRECTORY); env variables read no file
-    let file: string | undefined;
-    if (s.source.passwordEnv === undefined && s.source.credential !== undefined) {
-      const dir = env.CREDENTIALS_DIRECTORY;
-      if (!dir && opts.checkOnly) {
-        loaded.warnings.push({ ...at, message: `systemd credential ${s.source.credential} not checked: $CREDENTIALS_DIRECTORY is not set (config check outside the unit); run in the unit needs LoadCredential=${s.source.credential}:FILE (run systemd-run -p LoadCredential=… onsight config check to check it)` });
-        continue;
-      }
-      // (an unset directory, a name it refuses: the loader says so)
-      if (dir && /^[A-Za-z0-9_.@-]+$/.test(s.source.credential)) file = join(dir, s.source.credential);
-    } else if (s.source.passwordEnv === undefined) file = s.source.passwordFile;
-    if (file !== undefined) {
-      // (stat never opens: a FIFO is not waited on here; the loader's read would wait for a writer)
-      let st: ReturnType<typeof statSync> | undefined;
-      try {
-        st = statSync(file);
-      } catch {
-        st = undefined; // (not there, not searchable: the loader says so in its words)
-      }
-      if (st && (st.isFIFO() || st.isCharacterDevice() || st.isBlockDevice())) {
-        const kind = st.isFIFO() ? 'a named pipe (FIFO)' : 'a device';
-        loaded.warnings.push({ ...at, message: `${file} is ${kind}, not a regular file: not read by this check (a read would wait for a writer); run reads it at its start and waits as long as it takes` });
-        continue;
-      }
+    if (s.source.passwordEnv === undefined && s.source.credential !== undefined && !env.CREDENTIALS_DIRECTORY && opts.checkOnly) {
+      loaded.warnings.push({ ...at, message: `systemd credential ${s.source.credential} not checked: $CREDENTIALS_DIRECTORY is not set (config check outside the unit); run in the unit needs LoadCredential=${s.source.credential}:FILE (run systemd-run -p LoadCredential=… onsight config check to check it)` });
+      continue;
+    }
+    // the file the loader will read; a FIFO is not waited on here (the loader's read would wait for a writer)
+    const file = secretFile(s, env);
+    const kind = file === undefined ? undefined : blockingKind(file);
+    if (kind !== undefined) {
+      loaded.warnings.push({ ...at, message: `${file} is ${kind}, not a regular file: not read by this check (a read would wait for a writer); run reads it at its start and waits as long as it takes` });
+      continue;
     }
     try {
       s.read(env);
     } catch (err) {
       refuse((err as Error).message);
+    }
+  }
+}
+
+/** One TLS file the config names: its role, where (the key naming it) and the words for it. */
+interface TlsFile {
+  role: 'cert' | 'key' | 'ca';
+  file: string;
+  path: (string | number)[];
+  what: string;
+}
+
+/** The TLS files of one listener or client, loaded together by the daemon (a key goes with its certificate). */
+interface TlsUse {
+  section: 'scanner' | 'state' | 'inputs' | 'http';
+  files: TlsFile[];
+}
+
+/** Every TLS file the daemon loads at start: syslog TLS and HTTP inputs, the status listener, the scanner's CA, PostgreSQL's ssl* URL parameters. */
+function tlsUsesOf(config: Config): TlsUse[] {
+  const out: TlsUse[] = [];
+  const listener = (tls: { cert: string; key: string; ca?: string } | undefined, at: (string | number)[], section: 'inputs' | 'http') => {
+    if (!tls) return;
+    out.push({ section, files: [
+      { role: 'cert', file: tls.cert, path: [...at, 'cert'], what: 'TLS certificate' },
+      { role: 'key', file: tls.key, path: [...at, 'key'], what: 'TLS key' },
+      ...(tls.ca !== undefined ? [{ role: 'ca' as const, file: tls.ca, path: [...at, 'ca'], what: 'TLS CA bundle' }] : []),
+    ] });
+  };
+  // (load.ts refuses tls on a listener that is not tls://: a syslog input's tls is its TLS server's)
+  config.inputs.forEach((inp, i) => {
+    if (inp.type === 'syslog' || inp.type === 'http') listener(inp.tls, ['inputs', i, 'tls'], 'inputs');
+  });
+  if (config.http.enabled) listener(config.http.tls, ['http', 'tls'], 'http');
+  const ca = (config.scanner as Record<string, unknown>).ca;
+  if (typeof ca === 'string') out.push({ section: 'scanner', files: [{ role: 'ca', file: ca, path: ['scanner', 'ca'], what: 'scanner CA bundle' }] });
+  // (node-postgres reads these files when it parses the URL, at start)
+  const state = config.state;
+  if (typeof state !== 'string') {
+    const q = state.postgres.indexOf('?');
+    const params = new URLSearchParams(q < 0 ? '' : state.postgres.slice(q + 1));
+    const files: TlsFile[] = [];
+    for (const [name, role] of [['sslcert', 'cert'], ['sslkey', 'key'], ['sslrootcert', 'ca']] as const) {
+      const file = params.get(name);
+      if (file) files.push({ role, file, path: ['state', 'postgres'], what: `PostgreSQL ${name}` });
+    }
+    if (files.length) out.push({ section: 'state', files });
+  }
+  return out;
+}
+
+/** an OpenSSL error's reason without its code (`PEM routines::no start line`); it never holds the file's content */
+const sslReason = (err: unknown) => (err as Error).message.replace(/^error:[0-9A-Fa-f]+:/, '');
+
+/**
+ * Does each TLS file load as the daemon loads it: read whole, then a secure context built from it
+ * (node's createSecureContext, as the TLS and HTTPS servers build theirs), so that a garbage PEM, an
+ * encrypted key or a key that is not the certificate's is refused here rather than at start (or at
+ * every handshake). Problems name the key of the file and its line; no byte of a file is printed. A
+ * file not there yet, unreadable or empty may come (a certificate an ACME client writes after boot):
+ * mayResolve, as for a secret file. A FIFO or a device is not read: said as a warning.
+ */
+function checkTlsFiles(loaded: LoadedConfig, opts: EnvironmentCheckOptions, issues: ConfigIssue[]): void {
+  const { config, locate } = loaded;
+  for (const use of tlsUsesOf(config)) {
+    const asRunning = opts.running !== undefined && JSON.stringify(opts.running[use.section]) === JSON.stringify(config[use.section]);
+    const refuse = (f: TlsFile, message: string, mayResolve = false) => {
+      const at = { path: keyText(f.path), line: locate(f.path) };
+      if (asRunning) loaded.warnings.push({ ...at, message: `${message} (as the daemon runs it: its listener keeps the certificates it has; a restart would refuse it)` });
+      else issues.push({ ...at, message, ...(mayResolve ? { mayResolve: true } : {}) });
+    };
+    const pem = new Map<TlsFile['role'], { f: TlsFile; data: Buffer }>();
+    for (const f of use.files) {
+      const kind = blockingKind(f.file);
+      if (kind !== undefined) {
+        loaded.warnings.push({ path: keyText(f.path), line: locate(f.path), message: `${f.what} ${f.file} is ${kind}, not a regular file: not read by this check (a read would wait for a writer)` });
+        continue;
+      }
+      let data: Buffer;
+      try {
+        data = readFileSync(f.file);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code ?? 'error';
+        refuse(f, `${f.what} ${f.file} cannot be read (${code})`, /^(ENOENT|EACCES|EPERM|ENOTDIR)$/.test(code));
+        continue;
+      }
+      if (data.toString('latin1').trim() === '') {
+        refuse(f, `${f.what} ${f.file} is empty`, true);
+        continue;
+      }
+      pem.set(f.role, { f, data });
+    }
+    const cert = pem.get('cert');
+    const key = pem.get('key');
+    const ca = pem.get('ca');
+    let certOk = false;
+    let keyOk = false;
+    if (cert) {
+      try {
+        createSecureContext({ cert: cert.data });
+        certOk = true;
+      } catch (err) {
+        refuse(cert.f, `${cert.f.what} ${cert.f.file} holds no usable PEM certificate (${sslReason(err)})`);
+      }
+    }
+    if (key) {
+      try {
+        createSecureContext({ key: key.data });
+        keyOk = true;
+      } catch (err) {
+        // (the header says so without the key: onsight gives no passphrase)
+        refuse(key.f, /-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: *4,ENCRYPTED/.test(key.data.toString('latin1'))
+          ? `${key.f.what} ${key.f.file} is encrypted: onsight gives no passphrase (write it decrypted, readable by onsight alone: openssl pkey -in ENCRYPTED -out KEY)`
+          : `${key.f.what} ${key.f.file} holds no usable PEM private key (${sslReason(err)})`);
+      }
+    }
+    if (cert && key && certOk && keyOk) {
+      // (createSecureContext refuses a pair of one type whose values differ; a key of another type, an
+      // EC key for an RSA certificate, it takes, and every handshake then fails: checkPrivateKey sees both)
+      let matches: boolean;
+      try {
+        createSecureContext({ cert: cert.data, key: key.data });
+        matches = new X509Certificate(cert.data).checkPrivateKey(createPrivateKey(key.data));
+      } catch {
+        matches = false;
+      }
+      // (PostgreSQL's both sit in state.postgres: the parameter names the certificate)
+      const certKey = keyText(cert.f.path) === keyText(key.f.path) ? cert.f.what : keyText(cert.f.path);
+      if (!matches) refuse(key.f, `${key.f.what} ${key.f.file} is not the private key of the certificate ${cert.f.file} (${certKey})`);
+    }
+    if (ca) {
+      // (node takes a CA bundle with no certificate in it, and then trusts no peer: refused here)
+      const blocks = ca.data.toString('latin1').match(/-----BEGIN (TRUSTED )?CERTIFICATE-----[\s\S]*?-----END (TRUSTED )?CERTIFICATE-----/g) ?? [];
+      let problem: string | undefined;
+      try {
+        createSecureContext({ ca: ca.data });
+      } catch (err) {
+        problem = `it cannot be loaded (${sslReason(err)})`;
+      }
+      blocks.forEach((b, n) => {
+        if (problem !== undefined) return;
+        try {
+          new X509Certificate(b);
+        } catch (err) {
+          problem = `its certificate #${n + 1} cannot be parsed (${sslReason(err)})`;
+        }
+      });
+      if (!blocks.length) refuse(ca.f, `${ca.f.what} ${ca.f.file} holds no PEM certificate`);
+      else if (problem !== undefined) refuse(ca.f, `${ca.f.what} ${ca.f.file}: ${problem}`);
     }
   }
 }
@@ -243,6 +422,7 @@ export async function checkConfigEnvironment(loaded: LoadedConfig, opts: Environ
     }
   });
   checkSecrets(loaded, opts, issues);
+  checkTlsFiles(loaded, opts, issues);
   if (issues.length || !registry) throw new ConfigError(issues, origin);
   return registry;
 }
