@@ -4,8 +4,8 @@
  * PostgreSQL, an ordinary quoted name in SQLite), ties broken by id so both engines order alike.
  * Each engine supplies only a reader: SQLite's behind its connection's gate, PostgreSQL's pool.
  */
-import { decision, intent, type DecisionRow } from '../scheduler/queue.js';
-import type { About, AddressReuse, Decision, DecisionQuery, DeviceName, DeviceScan, HistoryStore, SightingRow, TargetedScan } from './types.js';
+import { decision, entry, intent, type DecisionRow } from '../scheduler/queue.js';
+import type { About, AddressReuse, Decision, DecisionQuery, DeviceName, DeviceScan, HistoryStore, QueueEntry, SightingRow, TargetedScan } from './types.js';
 
 /** Runs one read-only statement with `?` placeholders and returns its rows. */
 export type SqlReader = <T>(sql: string, args: (string | number)[]) => Promise<T[]>;
@@ -74,6 +74,13 @@ export class History implements HistoryStore {
     const rows = await this.read<Record<string, unknown> & { target_ip: string }>(`SELECT i.*, t.ip AS target_ip FROM intent_targets t JOIN intents i ON i.id = t.intent_id
       WHERE ${w.sql} ORDER BY i.created_at DESC, i.id DESC, t.ip LIMIT ?`, [...w.args, limit]);
     return rows.map((r) => ({ ...intent(r), ip: r.target_ip }));
+  }
+
+  async queuedFor(identityIds: readonly number[]): Promise<QueueEntry[]> {
+    if (!identityIds.length) return [];
+    // by device only (the queue_identity index): an address's entries are its holders'
+    const rows = await this.read<Record<string, unknown>>(`SELECT * FROM queue WHERE identity_id IN (${identityIds.map(() => '?').join(',')}) ORDER BY binding_id`, [...identityIds]);
+    return rows.map(entry);
   }
 
   async *scanPagesUntil(until: number, pageSize = 5000): AsyncGenerator<DeviceScan[]> {

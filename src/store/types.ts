@@ -445,6 +445,8 @@ export interface HistoryStore {
   sightingsAbout(about: About, limit: number): Promise<SightingRow[]>;
   decisionsMatching(q: DecisionQuery, limit: number): Promise<Decision[]>;
   scansTargeting(about: About, limit: number): Promise<TargetedScan[]>;
+  /** The queue entries of these devices (waiting, under a scan in flight, or awaiting its host list), by address (`onsight why`'s NOW). */
+  queuedFor(identityIds: readonly number[]): Promise<QueueEntry[]>;
   /** The scans the decision log records (`scanned` decisions naming a device) up to `until`, oldest first, a page at a time (coverage: a log of 1M decisions holds few scans). */
   scanPagesUntil(until: number, pageSize?: number): AsyncIterable<DeviceScan[]>;
   /**
