@@ -11,6 +11,7 @@
  */
 
 import { isDateMs } from '../../util/time.js';
+import { isLogText } from '../syslog/text.js';
 
 export interface HecAnswer {
   status: number;
@@ -138,4 +139,16 @@ export function parseHecEvents(body: string): HecParse {
 /** A /services/collector/raw body: one event per line (CR LF or LF), blank lines skipped. */
 export function splitRawLines(body: string): string[] {
   return body.split(/\r?\n/).filter((l) => l.trim() !== '');
+}
+
+/** a character other than white space and U+FFFD (what bytes that were not UTF-8 are read as) */
+const SOME_TEXT = /[^\s\ufffd]/;
+
+/**
+ * Is a raw line readable as a log line: no control character but TAB (syslog's frameText rule; a
+ * NUL would reach the store) and some text, not only bytes that were not UTF-8? A body with none
+ * is answered Invalid data format (code 6, 400), as nothing was taken.
+ */
+export function isReadableRawLine(line: string): boolean {
+  return isLogText(line) && SOME_TEXT.test(line);
 }

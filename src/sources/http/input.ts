@@ -22,7 +22,7 @@ import { authenticate, createWebServer, hostAllowed, listenOn, listenerTokens, p
 import type { CommitGroup, InputHandle, LineSink, RawLine, ResumeStore, SourceCounters } from '../types.js';
 import { isLogText } from '../syslog/text.js';
 import { readBody } from './body.js';
-import { HEC, parseHecEvents, splitRawLines, type HecAnswer } from './hec.js';
+import { HEC, isReadableRawLine, parseHecEvents, splitRawLines, type HecAnswer } from './hec.js';
 import type { HttpInputConfig, HttpTokenConfig } from './schema.js';
 
 import { checkSighting, parseSightingBody } from './sightings.js';
@@ -276,8 +276,14 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
         const raw = splitRawLines(body.body);
         if (!raw.length) return fail('empty', hec(HEC.noData()));
         for (const text of raw) {
-          if (!isLogText(text)) drop('binary');
+          if (!isReadableRawLine(text)) drop('binary');
           else lines.push({ text, receivedAt, source, sender, format: opts.format });
+        }
+        // (no line to read, each counted as binary above: Success would say data was taken; Splunk answers a body it cannot read so)
+        if (!lines.length) {
+          const a = hec(HEC.invalidDataFormat());
+          refusedLog('binary', { token: auth.token, answer: a.body }, `HTTP input: raw body with no readable line (${raw.length} binary or not UTF-8) refused`);
+          return reply(res, a);
         }
       } else {
         // (RFC 8259 §8.1: JSON between systems is UTF-8; bytes read as U+FFFD would be stored as names)

@@ -31,6 +31,12 @@ export interface FramerCounters {
   discardedBytes: number;
 }
 
+/**
+ * How a stream ended inside an octet-counted frame (end(), counted as `badFrame`): within the
+ * count's digits, or `received` bytes into a message announced as `announced` bytes.
+ */
+export type CutFrame = { in: 'count'; digits: string } | { in: 'body'; received: number; announced: number };
+
 export interface FramerOptions {
   maxMessageBytes: number;
   mode?: FramingMode;
@@ -64,10 +70,12 @@ type State =
 
 export class SyslogFramer {
   readonly counters: FramerCounters = { frames: 0, tooLarge: 0, badFrame: 0, discardedBytes: 0 };
+  /** set by end() when the stream ended inside an octet-counted frame (for the log to say so; the listener clears it) */
+  cutFrame: CutFrame | undefined;
   private mode: FramingMode;
   private readonly max: number;
   private state: State = 'start';
-  /** octet count being read */
+  /** octet count being read, then the count of the frame in 'body' */
   private count = 0;
   private digits = 0;
   /** bytes still needed in 'body'/'skip' */
@@ -120,7 +128,10 @@ export class SyslogFramer {
   end(): Buffer[] {
     const out: Buffer[] = [];
     if (this.state === 'line' && this.partLen > 0) this.emit(out);
-    else if (this.state === 'body' || this.state === 'count') this.counters.badFrame++;
+    else if (this.state === 'body' || this.state === 'count') {
+      this.counters.badFrame++;
+      this.cutFrame = this.state === 'body' ? { in: 'body', received: this.count - this.need, announced: this.count } : { in: 'count', digits: Buffer.from(this.look).toString('latin1') };
+    }
     this.reset();
     return out;
   }
@@ -309,6 +320,7 @@ export class SyslogFramer {
             } else {
               this.state = 'body';
               this.append(Buffer.from([LT]));
+              this.count = cnt;
               this.need = cnt - 1;
               if (this.need === 0) {
                 this.emit(out);

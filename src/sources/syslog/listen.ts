@@ -71,23 +71,26 @@ async function startUdp(addr: ListenAddress, opts: SyslogInputOptions, sink: Lin
     pausedCount = 0;
     pausedBytes = 0;
   };
+  const onLine = (text: string, sender: string) => {
+    if (tally.screened(text, sender, Date.now())) {
+      c.received++;
+      if (!reporting) setImmediate(report);
+      reporting = true;
+      return;
+    }
+    if (paused && (++pausedCount > UDP_PAUSED_SLACK || (pausedBytes += text.length) > UDP_PAUSED_SLACK_BYTES)) return c.drop('backpressure');
+    c.received++;
+    const line: RawLine = { text, receivedAt: new Date(), source: name, sender, format: opts.format };
+    if (!sink.push(line) && !paused) {
+      paused = true;
+      sink.onDrain(onDrain);
+    }
+  };
   const onMessage = (msg: Buffer, rinfo: RemoteInfo) => {
     try {
       const got = reader.read(msg, rinfo.address);
       if (!got) return;
-      if (tally.screened(got.text, got.sender, Date.now())) {
-        c.received++;
-        if (!reporting) setImmediate(report);
-        reporting = true;
-        return;
-      }
-      if (paused && (++pausedCount > UDP_PAUSED_SLACK || (pausedBytes += msg.length) > UDP_PAUSED_SLACK_BYTES)) return c.drop('backpressure');
-      c.received++;
-      const line: RawLine = { text: got.text, receivedAt: new Date(), source: name, sender: got.sender, format: opts.format };
-      if (!sink.push(line) && !paused) {
-        paused = true;
-        sink.onDrain(onDrain);
-      }
+      for (const text of got.texts) onLine(text, got.sender);
     } catch (err) {
       c.drop('error');
       log.debug({ err, input: name }, 'udp message handling failed');

@@ -1,7 +1,7 @@
 /**
  * What every syslog listener shares: counters, the sender allow-list (cached per address for UDP),
- * and turning one UDP datagram into a line (or a counted drop), in the listener's thread or in the
- * UDP receive thread alike.
+ * and turning one UDP datagram into its line (or lines, when a relay batched several) or a counted
+ * drop, in the listener's thread or in the UDP receive thread alike.
  */
 import { readFileSync, readlinkSync } from 'node:fs';
 import type { Socket as UdpSocket } from 'node:dgram';
@@ -103,6 +103,68 @@ export class DatagramGate {
   }
 }
 
+/** Is there a syslog PRI (`<` 1 to 3 digits, at most 191, `>`) at `i` of `buf`, before `end`? */
+function priAt(buf: Uint8Array, i: number, end: number): boolean {
+  if (i >= end || buf[i] !== 0x3c) return false;
+  let v = 0;
+  let j = i + 1;
+  while (j < end && j - i <= 3 && buf[j] >= 0x30 && buf[j] <= 0x39) v = v * 10 + buf[j++] - 0x30;
+  return j > i + 1 && j < end && buf[j] === 0x3e && v <= 191;
+}
+
+/**
+ * The syslog messages of gated datagrams laid end to end in one buffer (a batch, or one datagram),
+ * asked for in order. RFC 5426 puts one message in a datagram, but some relays batch lines in one:
+ * a line that starts with a PRI begins a message of its own; any other line continues the one
+ * before (a stack trace, a wrapped line), as a datagram was always read. Kept in one place for
+ * every UDP path (in-line, dgram thread, native thread), so they split alike.
+ */
+export class DatagramSplitter {
+  /** where the LF search last started, and the first LF at or after it (-1: none in the buffer) */
+  private from = -1;
+  private lf = -1;
+
+  constructor(private buf: Buffer) {}
+
+  /** Another buffer to split (the in-line receiver's next datagram). */
+  use(buf: Buffer): this {
+    this.buf = buf;
+    this.from = -1;
+    return this;
+  }
+
+  /**
+   * [start, end, start, end, ...] of the messages in `start`..`end` (their trailing CR, LF and NUL
+   * left out), counted as event `splitDatagram` in `c`; undefined when the datagram is one message
+   * (nearly all: no allocation). Datagrams must be asked for in order: one LF search serves those
+   * up to the LF it finds, so a batch costs one pass however few LFs it holds.
+   */
+  split(start: number, end: number, c: Counters): number[] | undefined {
+    const b = this.buf;
+    if (this.from < 0 || start < this.from || (this.lf >= 0 && this.lf < start)) {
+      this.from = start;
+      this.lf = b.indexOf(0x0a, start);
+    }
+    if (this.lf < 0 || this.lf >= end) return undefined;
+    let cuts: number[] | undefined;
+    let at = start;
+    let lf = this.lf;
+    for (; lf >= 0 && lf < end; lf = b.indexOf(0x0a, lf + 1)) {
+      if (!priAt(b, lf + 1, end)) continue;
+      let e = lf;
+      while (e > at && (b[e - 1] === 0x0a || b[e - 1] === 0x0d || b[e - 1] === 0)) e--;
+      if (e > at) (cuts ??= []).push(at, e);
+      at = lf + 1;
+    }
+    this.from = end;
+    this.lf = lf;
+    if (!cuts) return undefined;
+    cuts.push(at, end);
+    c.event('splitDatagram');
+    return cuts;
+  }
+}
+
 /** A gated message's text (`buf` from `start` to `end`), or undefined when it is not a log line (counted). */
 export function datagramText(buf: Buffer, start: number, end: number, c: Counters, invalidUtf8?: InvalidUtf8): string | undefined {
   const t = frameText(buf, invalidUtf8, start, end);
@@ -111,9 +173,13 @@ export function datagramText(buf: Buffer, start: number, end: number, c: Counter
   return t.text;
 }
 
-/** One datagram, one message (RFC 5426): its text, or undefined when it was dropped (and counted). */
+/**
+ * One datagram, one message (RFC 5426), or several when a relay batched lines (DatagramSplitter):
+ * their texts, those that are no log line left out (counted); undefined when the datagram was dropped (and counted).
+ */
 export class DatagramReader {
   private readonly gate: DatagramGate;
+  private readonly splitter = new DatagramSplitter(Buffer.alloc(0));
   readonly counters: Counters;
 
   constructor(private readonly opts: DatagramOptions) {
@@ -121,11 +187,17 @@ export class DatagramReader {
     this.counters = this.gate.counters;
   }
 
-  read(msg: Buffer, address: string | undefined): { text: string; sender: string } | undefined {
+  read(msg: Buffer, address: string | undefined): { texts: string[]; sender: string } | undefined {
     const e = this.gate.check(msg, address);
     if (e < 0) return undefined;
-    const text = datagramText(msg, 0, e, this.counters, this.opts.invalidUtf8);
-    return text === undefined ? undefined : { text, sender: this.gate.sender };
+    const c = this.counters;
+    const cuts = this.splitter.use(msg).split(0, e, c) ?? [0, e];
+    const texts: string[] = [];
+    for (let k = 0; k < cuts.length; k += 2) {
+      const text = datagramText(msg, cuts[k], cuts[k + 1], c, this.opts.invalidUtf8);
+      if (text !== undefined) texts.push(text);
+    }
+    return { texts, sender: this.gate.sender };
   }
 }
 

@@ -7,7 +7,7 @@ import { createServer as createTcpServer, type Server as TcpServer, type Socket 
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket, type SecureContextOptions } from 'node:tls';
 import { readFile } from 'node:fs/promises';
 import type { InputHandle, LineSink, SourceCounters, SyslogInputOptions } from '../types.js';
-import { SyslogFramer } from './framing.js';
+import { SyslogFramer, type CutFrame } from './framing.js';
 import { frameText } from './text.js';
 import { Counters, UnclaimedTally, makeAllow, peer } from './receive.js';
 import { LogLimit } from '../../util/log-limit.js';
@@ -93,15 +93,23 @@ export async function startStreamServer(addr: ListenAddress, opts: SyslogInputOp
   };
 
   // framer counters are per connection; fold them into the listener's when a connection ends
-  const foldFramer = (f: SyslogFramer, sender: string) => {
+  const foldFramer = (f: SyslogFramer, sender: string, ended?: 'closed' | 'idle') => {
     if (f.counters.tooLarge) c.drop('tooLarge', f.counters.tooLarge);
-    if (f.counters.badFrame) {
-      c.drop('badFrame', f.counters.badFrame);
-      const n = limit.take('badFrame', f.counters.badFrame);
+    if (f.counters.badFrame) c.drop('badFrame', f.counters.badFrame);
+    // (a frame the stream ended inside of is counted as badFrame too, but explained apart: nothing was read on after it)
+    const cut = f.cutFrame;
+    const broken = f.counters.badFrame - (cut ? 1 : 0);
+    if (broken > 0) {
+      const n = limit.take('badFrame', broken);
       if (n !== undefined) log.warn({ input: name, sender, badFrames: n }, `${sender} sent a broken octet-counted frame (a count that is no number or not followed by a space); the connection was read on from the next frame (${n} such frames since the last such line; logged at most once a minute, counted in onsight_input_lines_dropped_total{reason="badFrame"})`);
+    }
+    if (cut) {
+      const n = limit.take('cutFrame');
+      if (n !== undefined) log.warn({ input: name, sender, cutFrames: n, ...(cut.in === 'body' ? { receivedBytes: cut.received, announcedBytes: cut.announced } : {}) }, `${cutFrameText(sender, cut, ended ?? 'closed', idleMs / 1000)}; the cut frame was dropped (${n} such frames since the last such line; logged at most once a minute, counted in onsight_input_lines_dropped_total{reason="badFrame"})`);
     }
     f.counters.tooLarge = 0;
     f.counters.badFrame = 0;
+    f.cutFrame = undefined;
   };
 
   /** A connection the TLS/TCP server has accepted (after the handshake for TLS). */
@@ -112,10 +120,10 @@ export async function startStreamServer(addr: ListenAddress, opts: SyslogInputOp
     c.event('accepted');
     if (paused) sock.pause();
     /** the stream ends (the sender's close, or ours when idle): a last line without its LF is a message, a cut octet frame is counted */
-    const finish = () => {
+    const finish = (ended: 'closed' | 'idle') => {
       try {
         const frames = k.framer.end();
-        foldFramer(k.framer, k.sender);
+        foldFramer(k.framer, k.sender, ended);
         deliver(k, frames);
       } catch {
         c.drop('error');
@@ -125,7 +133,7 @@ export async function startStreamServer(addr: ListenAddress, opts: SyslogInputOp
     sock.on('timeout', () => {
       if (paused) return; // not idle: we stopped reading
       c.event('idleTimeout');
-      finish(); // (what the sender left unfinished was dropped without a trace)
+      finish('idle'); // (what the sender left unfinished was dropped without a trace)
       sock.destroy();
     });
     sock.on('data', (chunk: Buffer) => {
@@ -139,7 +147,7 @@ export async function startStreamServer(addr: ListenAddress, opts: SyslogInputOp
       }
     });
     sock.on('end', () => {
-      finish();
+      finish('closed');
       sock.end();
     });
     sock.on('error', (err) => log.debug({ err, input: name, sender }, 'connection error'));
@@ -285,6 +293,13 @@ function handshakeFailure(err: Error & { code?: string; reason?: string }): stri
       : /unknown ca|certificate verify failed|unable to get/i.test(what) ? ': its certificate is not signed by tls.ca'
         : '';
   return `${what}${code}${hint}`;
+}
+
+/** What happened to a frame the stream ended inside of (SyslogFramer.end), in the sender's terms. */
+function cutFrameText(sender: string, cut: CutFrame, ended: 'closed' | 'idle', idleS: number): string {
+  const how = ended === 'idle' ? `the connection from ${sender} was closed as idle (no data for ${idleS} s, idleTimeoutS)` : `${sender} closed the connection`;
+  if (cut.in === 'count') return `${how} inside an octet count ("${cut.digits}", no space after it yet): no frame followed`;
+  return `${how} ${cut.received} bytes into a frame announced as ${cut.announced} bytes (octet counting): its count was larger than the message sent, or the sender stopped mid-frame`;
 }
 
 /** Why a client's certificate was refused (`requireClientCert`), in one line. */

@@ -1,6 +1,7 @@
 /**
  * Batches of datagrams as the native receiver lays them out (native-udp.ts: bytes end to end,
- * where each ends, its sender and arrival time): a subset of one, and several made one.
+ * where each ends, its sender and arrival time): a subset of one (or of the messages its datagrams
+ * held), and several made one.
  */
 import type { NativeUdpBatch } from './native-udp.js';
 
@@ -8,20 +9,34 @@ const startOf = (b: NativeUdpBatch, i: number) => (i ? b.ends[i - 1] : 0);
 
 /** The datagrams `keep` (indexes, ascending) of `b`, end to end in a buffer of their own. */
 export function subsetBatch(b: NativeUdpBatch, keep: number[]): NativeUdpBatch {
+  const parts: number[] = [];
+  for (const i of keep) parts.push(startOf(b, i), b.ends[i], i);
+  return partsBatch(b, parts);
+}
+
+/**
+ * Parts of `b`'s datagrams, end to end in a buffer of their own: `parts` holds, for each, its
+ * bounds and its datagram's index ([start, end, i, ...], ascending), so a datagram may be given as
+ * the messages it held, each an entry of its own with its datagram's sender and time.
+ */
+export function partsBatch(b: NativeUdpBatch, parts: number[]): NativeUdpBatch {
   const src = new Uint8Array(b.buf, 0, b.bytes);
-  const bytes = keep.reduce((n, i) => n + b.ends[i] - startOf(b, i), 0);
+  const n = parts.length / 3;
+  let bytes = 0;
+  for (let k = 0; k < parts.length; k += 3) bytes += parts[k + 1] - parts[k];
   const buf = new Uint8Array(bytes);
-  const ends = new Uint32Array(keep.length);
-  const senderIdx = new Uint32Array(keep.length);
-  const times = new Float64Array(keep.length);
+  const ends = new Uint32Array(n);
+  const senderIdx = new Uint32Array(n);
+  const times = new Float64Array(n);
   let used = 0;
-  keep.forEach((i, k) => {
-    buf.set(src.subarray(startOf(b, i), b.ends[i]), used);
-    used += b.ends[i] - startOf(b, i);
-    ends[k] = used;
-    senderIdx[k] = b.senderIdx[i];
-    times[k] = b.times[i];
-  });
+  for (let k = 0, j = 0; k < parts.length; k += 3, j++) {
+    const i = parts[k + 2];
+    buf.set(src.subarray(parts[k], parts[k + 1]), used);
+    used += parts[k + 1] - parts[k];
+    ends[j] = used;
+    senderIdx[j] = b.senderIdx[i];
+    times[j] = b.times[i];
+  }
   return { buf: buf.buffer, bytes, ends, senderIdx, times, senders: b.senders };
 }
 

@@ -9,7 +9,7 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from '../../log.js';
 import { threadEntry } from '../../util/thread-entry.js';
 import type { InputHandle, LineSink, SourceCounters, SyslogInputOptions } from '../types.js';
-import { Counters, UnclaimedTally, addCounts, datagramText, readUdpKernelDrops } from './receive.js';
+import { Counters, DatagramSplitter, UnclaimedTally, addCounts, datagramText, readUdpKernelDrops } from './receive.js';
 import type { FromUdpThread, ToUdpThread, UdpReceiverKind, UdpThreadCounters, UdpThreadData } from './udp-protocol.js';
 import { OnsightError, type ErrorCode } from '../../errors.js';
 import type { UnclaimedCount } from './udp-screen.js';
@@ -43,7 +43,7 @@ export async function startUdpThread(addr: Address, opts: SyslogInputOptions, si
   let closing = false;
   let worker!: Worker;
   let closed!: Promise<void>;
-  /** what happens on this thread: datagrams that are no log line (binary), not UTF-8 */
+  /** what happens on this thread: datagrams that are no log line (binary), not UTF-8; `received`: the messages of split datagrams past their first */
   const mine = new Counters();
   const tally = new UnclaimedTally(sink, opts.format);
   /** counts the native receiver's thread made (it screens; the dgram one leaves that to this side) */
@@ -82,15 +82,25 @@ export async function startUdpThread(addr: Address, opts: SyslogInputOptions, si
           last = m.counters;
           const buf = Buffer.from(m.buf, 0, m.bytes);
           let more = true;
+          const line = (i: number, start: number, end: number) => {
+            const text = datagramText(buf, start, end, mine, opts.invalidUtf8);
+            if (text === undefined) return;
+            const sender = m.senders[m.senderIdx[i]];
+            if (!m.screened && tally.screened(text, sender, m.times[i])) return;
+            more = sink.push({ text, receivedAt: new Date(m.times[i]), source: name, sender, format: opts.format }) && more;
+          };
+          // (a batch the native thread screened comes split already: no line in it starts a message of its own)
+          const splitter = new DatagramSplitter(buf);
           let start = 0;
           for (let i = 0; i < m.ends.length; i++) {
             const end = m.ends[i];
-            const text = datagramText(buf, start, end, mine, opts.invalidUtf8);
+            const cuts = splitter.split(start, end, mine);
+            if (!cuts) line(i, start, end);
+            else {
+              mine.received += cuts.length / 2 - 1; // the thread counted the datagram once
+              for (let k = 0; k < cuts.length; k += 2) line(i, cuts[k], cuts[k + 1]);
+            }
             start = end;
-            if (text === undefined) continue;
-            const sender = m.senders[m.senderIdx[i]];
-            if (!m.screened && tally.screened(text, sender, m.times[i])) continue;
-            more = sink.push({ text, receivedAt: new Date(m.times[i]), source: name, sender, format: opts.format }) && more;
           }
           tally.report(name);
           if (m.unclaimed) reportUnclaimed(m.unclaimed);
@@ -145,7 +155,7 @@ export async function startUdpThread(addr: Address, opts: SyslogInputOptions, si
       if (kernel !== undefined) dropped.kernel = kernel;
       // the thread counted every datagram it took; those found here to be no log line were dropped, not received
       const notLines = Object.values(mine.dropped).reduce((a, b) => a + b, 0);
-      return { received: base.received + last.received - notLines, dropped, events: addCounts(addCounts(base.events, last.events), mine.events), recvBufferBytes: bound!.granted, udpReceiver: bound!.receiver };
+      return { received: base.received + last.received + mine.received - notLines, dropped, events: addCounts(addCounts(base.events, last.events), mine.events), recvBufferBytes: bound!.granted, udpReceiver: bound!.receiver };
     },
     async close() {
       if (closing) return;

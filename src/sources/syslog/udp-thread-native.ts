@@ -57,7 +57,8 @@ export function receiveNative(addon: Addon, data: UdpThreadData, post: Post): { 
     const mineDropped = Object.values(mine.dropped).reduce((x, y) => x + y, 0);
     const events: Record<string, number> = { ...mine.events };
     if (c.failures) events.receiveError = c.failures;
-    return { received: c.received - mineDropped, dropped, events };
+    // (the addon counts datagrams; the screen adds the messages of split ones past their first)
+    return { received: c.received + mine.received - mineDropped, dropped, events };
   };
 
   /** batches waiting for an acknowledgement (screened here, or `spilled` for the main thread to screen), and their datagrams */
