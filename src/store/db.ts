@@ -216,11 +216,10 @@ const MIGRATIONS: (string | ((db: DB) => void))[] = [
   DROP INDEX IF EXISTS bindings_open_vpn_user;`,
   // 17: an identity's open bindings (read for each of its lines) by identity and end: by the index
   // on the identity alone a VPN user with 20,000 ended sessions read them all, 4.6 ms a read, 0.008 ms
-  // now (50,000 open leases beside it, session 44). It serves the identity alone too (the prune): the
-  // index on the identity alone goes. (Not an index of open bindings only: PostgreSQL's planner,
-  // taking identity and end as independent, preferred the identity's whole index to it.)
-  `CREATE INDEX IF NOT EXISTS bindings_identity_end ON bindings(identity_id, end_at);
-  DROP INDEX IF EXISTS bindings_identity;`,
+  // now (50,000 open leases beside it, session 44). The index on the identity alone stays: it is
+  // (identity, rowid), the order the coverage pages by (bindingPagesBetween); without it each page
+  // sorted every binding left (a review: 400,000 bindings, 3.4 -> 23.4 s).
+  'CREATE INDEX IF NOT EXISTS bindings_identity_end ON bindings(identity_id, end_at);',
 ];
 
 /**
