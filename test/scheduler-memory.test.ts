@@ -250,6 +250,36 @@ describe.each(STORE_KINDS)('learned state on $name', (kind) => {
     expect(unreadable.state.left).toEqual([]); // (the parts' own checks decide, as before the row existed)
   });
 
+  it_('a dry-run trial on a real scanner\'s state writes nothing over it: back on the real scanner, what it learned comes back', async () => {
+    const t = await setupOn(kind);
+    const { scanner, clock, store } = t;
+    scanner.appliancesState = [{ name: 'emea-1', online: true, runningScans: 0 }, { name: 'emea-2', online: true, runningScans: 0 }, { name: 'amer-1', online: true, runningScans: 3 }];
+    await t.see({ ip: '10.30.1.1', mac: mac(1) });
+    await t.sched.tick();
+    expect(t.sched.applianceLearned('amer-1').slotsSeen).toBe(3);
+    await t.sched.saveLearned(); // the real daemon stops
+    const saved = await store.learned();
+    const pretend = scanner as { kind: string; pretend?: boolean };
+    pretend.kind = 'dry-run'; // a dry-run trial on the same state
+    pretend.pretend = true;
+    scanner.appliancesState[2].runningScans = 0;
+    clock.t += 60_000;
+    const trial = t.restart();
+    await trial.tick();
+    expect(trial.learnedState().left).toEqual(['every part (12): learned with the scripted scanner, not dry-run, and kept for it (this scanner writes nothing over it)']);
+    clock.t += SAVE_EVERY_MS;
+    await trial.tick();
+    await trial.saveLearned(); // (at its stop too)
+    expect(await store.learned()).toEqual(saved);
+    pretend.kind = 'scripted'; // back to the real scanner
+    pretend.pretend = undefined;
+    clock.t += 60_000;
+    const back = t.restart();
+    await back.tick();
+    expect(back.learnedState().left).toEqual([]);
+    expect(back.applianceLearned('amer-1').slotsSeen).toBe(3);
+  });
+
   it_('written every SAVE_EVERY_MS by the passes; a part too old or unreadable is left out and said so; a failed read writes nothing and is tried again', async () => {
     const t = await setupOn(kind);
     const { clock, store } = t;

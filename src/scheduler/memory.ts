@@ -49,7 +49,10 @@ export const CLOCK_SKEW_MS = 86_400_000;
  * The row saying which scanner kind the parts were learned with. A dry-run trial's pretend scans
  * end in seconds and "find" every host: its durations, slots, pace and churn record would steer a
  * real scanner's first weeks (probe, session 43). A saved state whose row names another kind is
- * left out whole; one without the row (saved before it existed) is read back as before.
+ * left out whole; one without the row (saved before it existed) is read back as before. A pretend
+ * scanner that finds a real one's state writes nothing over it (a trial on the production state,
+ * then the real scanner again: its weeks of learning come back). The row is written only with every
+ * part, so a part written alone never claims another kind's parts as this one's.
  */
 export const LEARNED_WITH = 'learned-with';
 
@@ -104,7 +107,12 @@ export class LearnedMemory {
     private readonly parts: Readonly<Record<string, Remembers>>,
     /** the scanner's kind (`Scanner.kind`): what the parts are learned with */
     private readonly scannerKind: string,
+    /** a scanner that scans nothing (`Scanner.pretend`, dry-run): it never writes over what a real one learned */
+    private readonly pretend = false,
   ) {}
+
+  /** set when a pretend scanner found another's state: its own learning stays in memory (a trial must not erase the real scanner's weeks) */
+  private keepSaved = false;
 
   /** Read the saved parts back, once (a failed read is tried again at the next call). */
   restore(): Promise<void> {
@@ -122,7 +130,8 @@ export class LearnedMemory {
     const restored: string[] = [], left: string[] = [];
     let savedBefore: number | undefined;
     const otherScanner = learnedWithOther(records, this.scannerKind);
-    if (otherScanner) left.push(`every part (${records.length - 1}): learned with ${otherScanner}, not ${this.scannerKind}`);
+    if (otherScanner) left.push(`every part (${records.length - 1}): learned with ${otherScanner}, not ${this.scannerKind}${this.pretend ? ', and kept for it (this scanner writes nothing over it)' : ''}`);
+    this.keepSaved = otherScanner !== undefined && this.pretend;
     for (const r of records) {
       if (r.name === LEARNED_WITH || otherScanner) continue;
       const part = Object.hasOwn(this.parts, r.name) ? this.parts[r.name] : undefined;
@@ -155,7 +164,7 @@ export class LearnedMemory {
    */
   async save(force = false): Promise<void> {
     const now = this.clock.now();
-    if (!this.read) return;
+    if (!this.read || this.keepSaved) return;
     const all = force || now - this.lastSave >= SAVE_EVERY_MS;
     // (a moved part at most every MOVED_SAVE_MS: at every launching pass it was written whole, tens of MB an hour)
     const movedDue = now - this.lastMovedSave >= MOVED_SAVE_MS;
@@ -165,9 +174,10 @@ export class LearnedMemory {
     this.lastMovedSave = now;
     const versions = names.map((name) => this.parts[name].version?.());
     try {
-      // (the kind with every write: a part written alone after a switch of scanner is this kind's)
+      // (the kind only with every part: a part written alone after a switch of scanner, before a
+      // whole write, sits under the other kind's row, and is left out with it: the safe way)
       await this.store.saveLearned([...names.map((name) => ({ name, state: JSON.stringify(this.parts[name].snapshot(now)), savedAt: now })),
-        { name: LEARNED_WITH, state: JSON.stringify({ scanner: this.scannerKind }), savedAt: now }]);
+        ...(all ? [{ name: LEARNED_WITH, state: JSON.stringify({ scanner: this.scannerKind }), savedAt: now }] : [])]);
       names.forEach((name, k) => {
         if (versions[k] !== undefined) this.written.set(name, versions[k]);
       });

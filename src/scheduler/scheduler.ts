@@ -86,7 +86,7 @@ export class Scheduler {
       'processing-lag': results.lag, 'rejoins': results.rejoins, 'no-host': decide.silentMemory, 'launch-order': follow.orderMemory,
       'pace': budget.paceMemory, 'polls': follow.pollMemory, 'range-schedules': ranges.memory, 'scanner-clock': c.scannerClock,
       'address-churn': launch.churn,
-    }, scanner.kind);
+    }, scanner.kind, scanner.pretend === true);
   }
 
   /** A reloaded config (SIGHUP): new policy, regions and limits apply from the next decision on. */
