@@ -88,6 +88,25 @@ describe.each(udpModes)('UDP datagram holding several syslog lines (receiveThrea
     expect(c.events?.splitDatagram).toBe(1);
   });
 
+  it('at most 64 messages a datagram: the rest stays in the 64th, counted (a datagram of 13,000 "<1>" lines is no relay\'s batch); the next datagram splits as before', async () => {
+    const sink = new CollectSink();
+    const h = await startSyslogInput(opts(), sink, silentLogger());
+    handles.push(h);
+    const many = Array.from({ length: 200 }, (_, k) => ack(k % 250));
+    await send(h.address!.port, [many.join('\n'), '<1>a\n'.repeat(13_000), `${ack(1)}\n${ack(2)}`]);
+    await until(() => sink.lines.length >= 130, 5000, '64 + 64 + 2 messages');
+    await sleep(50);
+    const texts = sink.texts();
+    expect(texts).toHaveLength(130);
+    expect(texts.slice(0, 63)).toEqual(many.slice(0, 63));
+    expect(texts[63]).toBe(many.slice(63).join('\n'));
+    expect(texts[127]).toMatch(/^<1>a\n<1>a\n/);
+    expect(texts.slice(128)).toEqual([ack(1), ack(2)]);
+    const c = h.counters();
+    expect(c.received).toBe(130);
+    expect(c.events?.splitCapped).toBe(2);
+  });
+
   it('a batched message that is no log line is dropped and counted as binary; the others of its datagram arrive', async () => {
     const sink = new CollectSink();
     const h = await startSyslogInput(opts(), sink, silentLogger());

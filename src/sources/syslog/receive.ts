@@ -119,6 +119,13 @@ function priAt(buf: Uint8Array, i: number, end: number): boolean {
  * before (a stack trace, a wrapped line), as a datagram was always read. Kept in one place for
  * every UDP path (in-line, dgram thread, native thread), so they split alike.
  */
+/**
+ * At most this many messages from one datagram: past it the rest stays in the last one (event
+ * `splitCapped`). A relay's batch fills an MTU (a dozen lines); 64 KB of "\n<1>" would be 16,000,
+ * and the receive thread's hold and the kernel's buffer count datagrams, not lines (review).
+ */
+export const MAX_MESSAGES_PER_DATAGRAM = 64;
+
 export class DatagramSplitter {
   /** where the LF search last started, and the first LF at or after it (-1: none in the buffer) */
   private from = -1;
@@ -151,6 +158,12 @@ export class DatagramSplitter {
     let lf = this.lf;
     for (; lf >= 0 && lf < end; lf = b.indexOf(0x0a, lf + 1)) {
       if (!priAt(b, lf + 1, end)) continue;
+      if (cuts && cuts.length >= 2 * (MAX_MESSAGES_PER_DATAGRAM - 1)) {
+        c.event('splitCapped');
+        // (the LF search goes on from this datagram's end: the next one starts past it)
+        lf = b.indexOf(0x0a, end);
+        break;
+      }
       let e = lf;
       while (e > at && (b[e - 1] === 0x0a || b[e - 1] === 0x0d || b[e - 1] === 0)) e--;
       if (e > at) (cuts ??= []).push(at, e);
