@@ -144,3 +144,38 @@ http: { enabled: false }
     for (const l of keyLines(b.key)) expect(r.stderr).not.toContain(l);
   });
 });
+
+describe.skipIf(!hasOpenssl)('config check takes what the daemon takes (review)', () => {
+  const check = (name: string, text: string) => {
+    const file = write(`${name}.yaml`, text);
+    return { file, r: spawnSync(process.execPath, [CLI, 'config', 'check', '--config', file], { cwd: dir, encoding: 'utf8', timeout: 20_000, env: { ...process.env, R7_TLS_TEST_PW: 'x'.repeat(20), PG_TLS_TEST_PW: 'x'.repeat(20) } }) };
+  };
+  const pg = (query: string) => `state: { postgres: "postgresql://onsight@db.example:5432/onsight?${query}", passwordEnv: PG_TLS_TEST_PW }\n${POLICY}http: { enabled: false }\n`;
+
+  it('PostgreSQL URL parameters as node-postgres reads them: the last of a repeated one, no #fragment, and files sslmode=disable reads but uses not', () => {
+    const a = pair('pgr-a');
+    const garbage = write('pgr-garbage.pem', 'not a certificate\n');
+    // (node-postgres: the last sslrootcert wins; a URL's #fragment is no part of a value)
+    expect(check('pg-repeat', pg(`sslmode=verify-full&sslrootcert=${garbage}&sslrootcert=${a.cert}`)).r.status).toBe(0);
+    expect(check('pg-fragment', pg(`sslmode=verify-full&sslrootcert=${a.cert}#primary`)).r.status).toBe(0);
+    // (sslmode=disable: node-postgres reads the file, then goes without TLS: garbage is fine, a missing file is not)
+    expect(check('pg-disable', pg(`sslmode=disable&sslrootcert=${garbage}`)).r.status).toBe(0);
+    const missing = check('pg-disable-missing', pg(`sslmode=disable&sslrootcert=${join(dir, 'none.pem')}`));
+    expect(missing.r.stderr).toContain(`state.postgres: PostgreSQL sslrootcert ${join(dir, 'none.pem')} cannot be read (ENOENT)`);
+    expect(missing.r.status).toBe(2);
+  });
+
+  it('CA bundles node verifies with: "X509 CERTIFICATE" blocks; a broken block beside a good one is said, not refused', () => {
+    const a = pair('ca-a');
+    const pem = readFileSync(a.cert, 'utf8');
+    const x509 = write('x509.pem', pem.replace(/(BEGIN|END) CERTIFICATE/g, '$1 X509 CERTIFICATE'));
+    const mixed = write('mixed.pem', `${pem}-----BEGIN CERTIFICATE-----\nMIIBbroken\n-----END CERTIFICATE-----\n`);
+    const scanner = (ca: string) => `state: ${join(dir, 'ca.db')}\n${POLICY}scanner: { type: rapid7, url: "https://r7.example:3780", username: u, passwordEnv: R7_TLS_TEST_PW, ca: ${ca}, siteId: 1 }\nhttp: { enabled: false }\n`;
+    const one = check('ca-x509', scanner(x509));
+    expect(one.r.stderr).toBe('');
+    expect(one.r.status).toBe(0);
+    const two = check('ca-mixed', scanner(mixed));
+    expect(two.r.stderr).toMatch(/^warning: .*scanner\.ca: scanner CA bundle .*mixed\.pem: certificate\(s\) #2 \(.*\) cannot be parsed and are passed over; the other 1 are used$/m);
+    expect(two.r.status).toBe(0);
+  });
+});

@@ -40,4 +40,22 @@ http:
     expect(r.stdout).toMatch(/0 failure\(s\)/);
     expect(r.status).toBe(0);
   });
+
+  it('a Rapid7 scanner.ca and a PostgreSQL sslrootcert that are FIFOs: doctor ends, naming each key, and skips what would read them', () => {
+    const fifo = join(dir, 'ca.fifo');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const cfg = join(dir, 'fifo-tls.yaml');
+    writeFileSync(cfg, `state: { postgres: "postgresql://onsight@127.0.0.1:1/onsight?sslmode=verify-full&sslrootcert=${fifo}", passwordEnv: PGPW_FIFO_TEST }
+policy: { scope: ["10.0.0.0/8"] }
+regions: [{ name: a, cidrs: ["10.0.0.0/8"], appliances: [x] }]
+scanner: { type: rapid7, url: "https://r7.example:3780", username: u, passwordEnv: R7PW_FIFO_TEST, ca: ${fifo}, siteId: 1 }
+`);
+    const r = spawnSync(process.execPath, [CLI, 'doctor', '--config', cfg], { cwd: dir, encoding: 'utf8', timeout: 15_000, killSignal: 'SIGKILL',
+      env: { ...process.env, PGPW_FIFO_TEST: 'x'.repeat(20), R7PW_FIFO_TEST: 'x'.repeat(20) } });
+    expect(r.error, `doctor did not end within 15 s; it printed:\n${r.stdout}${r.stderr}`).toBeUndefined();
+    expect(r.stdout).toContain(`! state.postgres: ${fifo} is a named pipe (FIFO), not a regular file: not read by doctor`);
+    expect(r.stdout).toContain('! state: PostgreSQL not checked');
+    expect(r.stdout).toContain(`! scanner.ca: ${fifo} is a named pipe (FIFO), not a regular file: not read by doctor`);
+    expect(r.stdout).toContain('! scanner: its credentials and its API not checked');
+  });
 });

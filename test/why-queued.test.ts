@@ -143,7 +143,7 @@ for (const kind of STORE_KINDS) {
       const text = async (ip: string, limits?: typeof config) => (await whyHistory(store, ip, 50, limits)).now.map((n) => n.text);
       expect(await text('10.0.0.5', config)).toEqual([`queued since ${iso(t.due)} in region r: waiting for the region's running scan scan/42 on appliance a (launched ${iso(t.launched)})`]);
       expect(await text('10.1.0.5', config)).toEqual([`queued since ${iso(t.due)} in region r2: waiting for a free slot on b (1 of ours running, room for 1), by the scheduler's appliance state saved ${iso(t.saved)}`]);
-      // /api/why has no config: the region's scan in flight said as a fact, not as the cause
+      // without the config's limits (whyHistory with none): the region's scan in flight said as a fact, not as the cause
       expect(await text('10.0.0.5')).toEqual([`queued since ${iso(t.due)} in region r; the region's scan in flight: scan/42 on appliance a (launched ${iso(t.launched)}); the store does not tell what it waits for`]);
       expect(await text('10.0.0.7')).toEqual([`confirming: scan scan/41 on appliance a ended ${iso(t.ended)}, waiting for the scanner's host list`]);
     }, 120_000);

@@ -20,7 +20,7 @@ import { hasOurPrefix, startFrom } from '../scheduler/core.js';
 import { profilesNamed } from '../scheduler/profile.js';
 import { listensOnLoopback, loadTokens, shortTokensWarning, type TlsServerConfig, type TokenSource } from '../net/webconfig.js';
 import { inputParserFormat } from '../daemon/inputs.js';
-import { blockingSecrets, leasePathProblem, type BlockingSecret } from '../config/check.js';
+import { blockingSecrets, blockingTlsFiles, leasePathProblem, type BlockingSecret } from '../config/check.js';
 import { loadPassword } from '../scanners/qualys/credentials.js';
 import { TIMED_OUT, within } from '../util/timeout.js';
 import { inspectStateFile } from '../store/db.js';
@@ -82,7 +82,8 @@ export async function runDoctor(
 
   // a secret whose file a read would wait on (a FIFO, a device) hung doctor: not read, as config
   // check does not; what would read it is skipped and the key said instead
-  const waits = blockingSecrets(config, env);
+  // (TLS files too: node-postgres reads the ssl* files of state.postgres, the scanner its CA, at connect)
+  const waits = [...blockingSecrets(config, env), ...blockingTlsFiles(config).filter((b) => b.section === 'state' || b.section === 'scanner')];
   const notRead = (section: BlockingSecret['section'], under = '') => {
     const w = waits.filter((b) => b.section === section && b.path.startsWith(under));
     for (const b of w) line('warn', b.path, `${b.file} is ${b.kind}, not a regular file: not read by doctor (a read would wait for a writer); run reads it at its start and waits as long as it takes`);
@@ -92,7 +93,7 @@ export async function runDoctor(
 
   // ---- state
   if (typeof config.state === 'string') checkState(config.state, line);
-  else if (notRead('state')) line('warn', 'state', 'PostgreSQL not checked: its password is not read by doctor');
+  else if (notRead('state')) line('warn', 'state', 'PostgreSQL not checked: a file its connection reads is not read by doctor');
   else await checkPostgres(config.state, config.cluster, line, env);
 
   // ---- inputs
@@ -154,7 +155,7 @@ export async function runDoctor(
 
   // ---- the backend's own checks (credentials, files)
   const scannerWaits = notRead('scanner');
-  if (scannerWaits) line('warn', 'scanner', `its credentials${opts.scanner ? '' : ' and its API'} not checked: its secret is not read by doctor`);
+  if (scannerWaits) line('warn', 'scanner', `its credentials${opts.scanner ? '' : ' and its API'} not checked: a file it reads is not read by doctor`);
   else for (const l of backend.doctor(sc, { env })) line(l.mark, l.what, l.text);
 
   // ---- scanner API

@@ -11,7 +11,7 @@ import { keyHint, parseTarget, type Target } from './target.js';
 import { printable, safeJson } from './printable.js';
 import { iso, newest, table, withStateView } from './views.js';
 
-/** the scheduler's limits as configured: with them NOW says which one a ready device waits on (/api/why has none: facts only) */
+/** the scheduler's limits as configured: with them NOW says which one a ready device waits on (/api/why gets the running config's: daemonView's whyLimits; without them, facts only) */
 type Limits = Pick<Config, 'regions' | 'scheduler'>;
 
 export async function whyView(config: Pick<Config, 'state' | 'inventory'> & Limits, text: string, json: boolean, limit = 50): Promise<string> {

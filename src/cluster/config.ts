@@ -8,14 +8,30 @@ import { z } from 'zod';
 import { parse } from 'pg-connection-string';
 import { OnsightError } from '../errors.js';
 
-/** The URL's fields as pg reads them (pg's own parser: WHATWG URL refuses `postgres://user@/db?host=/socket`). */
+/**
+ * The URL's fields as pg reads them (pg's own parser: WHATWG URL refuses `postgres://user@/db?host=/socket`),
+ * but for its TLS files: parse reads sslcert, sslkey and sslrootcert synchronously, so a missing one
+ * was told as no postgres:// URL and a FIFO hung the schema check. Config check reads them (checkTlsFiles).
+ */
 function pgUrlFields(url: string): Record<string, unknown> | undefined {
   if (!/^postgres(ql)?:\/\//.test(url)) return undefined;
   try {
-    return parse(url) as Record<string, unknown>;
+    return parse(withoutSslFiles(url)) as Record<string, unknown>;
   } catch {
     return undefined;
   }
+}
+
+const SSL_FILE_PARAMS = new Set(['sslcert', 'sslkey', 'sslrootcert']);
+
+/** `url` without its query parameters that name TLS files (each name read as URL's query parser reads it) */
+function withoutSslFiles(url: string): string {
+  const q = url.indexOf('?');
+  if (q < 0) return url;
+  const h = url.indexOf('#', q);
+  const end = h < 0 ? url.length : h;
+  const kept = url.slice(q + 1, end).split('&').filter((p) => !SSL_FILE_PARAMS.has([...new URLSearchParams(p).keys()][0] ?? ''));
+  return `${url.slice(0, q)}${kept.length ? `?${kept.join('&')}` : ''}${url.slice(end)}`;
 }
 
 /** Where a PostgreSQL URL carries a secret (never what): a password before @ or as a parameter. */

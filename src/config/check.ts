@@ -139,7 +139,7 @@ function secretFile(s: SecretUse, env: NodeJS.ProcessEnv): string | undefined {
 }
 
 /** `a named pipe (FIFO)` or `a device` when a read of `file` may wait for a writer; undefined otherwise (stat never opens: nothing is waited on here) */
-function blockingKind(file: string): string | undefined {
+export function blockingKind(file: string): string | undefined {
   let st: ReturnType<typeof statSync>;
   try {
     st = statSync(file);
@@ -167,6 +167,14 @@ export function blockingSecrets(config: Config, env: NodeJS.ProcessEnv = process
     const kind = file === undefined ? undefined : blockingKind(file);
     return file !== undefined && kind !== undefined ? [{ path: keyText(s.path), section: s.section, file, kind }] : [];
   });
+}
+
+/** The TLS files the config names (listeners, `scanner.ca`, PostgreSQL's ssl* parameters) that are no regular file and may block a reader (doctor skips what would read them). */
+export function blockingTlsFiles(config: Config): BlockingSecret[] {
+  return tlsUsesOf(config).flatMap((u) => u.files.flatMap((f) => {
+    const kind = blockingKind(f.file);
+    return kind === undefined ? [] : [{ path: keyText(f.path), section: u.section, file: f.file, kind }];
+  }));
 }
 
 /** the loaders' words for a secret that may be readable in a moment (not there yet, empty, not set, no permission yet) */
@@ -238,6 +246,8 @@ interface TlsFile {
   file: string;
   path: (string | number)[];
   what: string;
+  /** read by the daemon, but its content used by nothing (PostgreSQL's with sslmode=disable): only its reading is checked */
+  unused?: boolean;
 }
 
 /** The TLS files of one listener or client, loaded together by the daemon (a key goes with its certificate). */
@@ -267,15 +277,39 @@ function tlsUsesOf(config: Config): TlsUse[] {
   // (node-postgres reads these files when it parses the URL, at start)
   const state = config.state;
   if (typeof state !== 'string') {
-    const q = state.postgres.indexOf('?');
-    const params = new URLSearchParams(q < 0 ? '' : state.postgres.slice(q + 1));
+    const params = pgUrlParams(state.postgres);
     const files: TlsFile[] = [];
     for (const [name, role] of [['sslcert', 'cert'], ['sslkey', 'key'], ['sslrootcert', 'ca']] as const) {
       const file = params.get(name);
-      if (file) files.push({ role, file, path: ['state', 'postgres'], what: `PostgreSQL ${name}` });
+      // (sslmode=disable: node-postgres still reads the files, then uses none of them)
+      if (file) files.push({ role, file, path: ['state', 'postgres'], what: `PostgreSQL ${name}`, ...(params.get('sslmode') === 'disable' ? { unused: true } : {}) });
     }
     if (files.length) out.push({ section: 'state', files });
   }
+  return out;
+}
+
+/**
+ * A PostgreSQL URL's parameters as node-postgres reads them (pg-connection-string's parse, without
+ * its reads of the files): through a URL (a `#fragment` is no part of a value), the last of a
+ * repeated parameter winning; none for the socket form (`/run/postgresql db`).
+ */
+function pgUrlParams(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  if (text.startsWith('/')) return out;
+  let str = text;
+  if (/ |%[^a-f0-9]|%[a-f0-9][^a-f0-9]/i.test(str)) str = encodeURI(str).replace(/%25(\d\d)/g, '%$1');
+  let url: URL;
+  try {
+    url = new URL(str, 'postgres://base');
+  } catch {
+    try {
+      url = new URL(str.replace('@/', '@___DUMMY___/'), 'postgres://base');
+    } catch {
+      return out; // (the schema check says what is wrong with the URL)
+    }
+  }
+  for (const [k, v] of url.searchParams.entries()) out.set(k, v);
   return out;
 }
 
@@ -314,6 +348,7 @@ function checkTlsFiles(loaded: LoadedConfig, opts: EnvironmentCheckOptions, issu
         refuse(f, `${f.what} ${f.file} cannot be read (${code})`, /^(ENOENT|EACCES|EPERM|ENOTDIR)$/.test(code));
         continue;
       }
+      if (f.unused) continue; // (read, as node-postgres reads it; its content goes nowhere)
       if (data.toString('latin1').trim() === '') {
         refuse(f, `${f.what} ${f.file} is empty`, true);
         continue;
@@ -359,24 +394,27 @@ function checkTlsFiles(loaded: LoadedConfig, opts: EnvironmentCheckOptions, issu
       if (!matches) refuse(key.f, `${key.f.what} ${key.f.file} is not the private key of the certificate ${cert.f.file} (${certKey})`);
     }
     if (ca) {
-      // (node takes a CA bundle with no certificate in it, and then trusts no peer: refused here)
-      const blocks = ca.data.toString('latin1').match(/-----BEGIN (TRUSTED )?CERTIFICATE-----[\s\S]*?-----END (TRUSTED )?CERTIFICATE-----/g) ?? [];
-      let problem: string | undefined;
+      // (node takes a CA bundle with no certificate in it, and then trusts no peer: refused here; one
+      // whose other blocks node passes over, beside a good one, is said: review, node verifies with it)
+      const blocks = ca.data.toString('latin1').match(/-----BEGIN (TRUSTED |X509 )?CERTIFICATE-----[\s\S]*?-----END (TRUSTED |X509 )?CERTIFICATE-----/g) ?? [];
+      let loads: string | undefined;
       try {
         createSecureContext({ ca: ca.data });
       } catch (err) {
-        problem = `it cannot be loaded (${sslReason(err)})`;
+        loads = `it cannot be loaded (${sslReason(err)})`;
       }
+      const broken: string[] = [];
       blocks.forEach((b, n) => {
-        if (problem !== undefined) return;
         try {
-          new X509Certificate(b);
+          new X509Certificate(b.replace(/(BEGIN|END) X509 CERTIFICATE/g, '$1 CERTIFICATE'));
         } catch (err) {
-          problem = `its certificate #${n + 1} cannot be parsed (${sslReason(err)})`;
+          broken.push(`#${n + 1} (${sslReason(err)})`);
         }
       });
       if (!blocks.length) refuse(ca.f, `${ca.f.what} ${ca.f.file} holds no PEM certificate`);
-      else if (problem !== undefined) refuse(ca.f, `${ca.f.what} ${ca.f.file}: ${problem}`);
+      else if (loads !== undefined) refuse(ca.f, `${ca.f.what} ${ca.f.file}: ${loads}`);
+      else if (broken.length === blocks.length) refuse(ca.f, `${ca.f.what} ${ca.f.file}: no certificate in it can be parsed: ${broken.join(', ')}`);
+      else if (broken.length) loaded.warnings.push({ path: keyText(ca.f.path), line: locate(ca.f.path), message: `${ca.f.what} ${ca.f.file}: certificate(s) ${broken.join(', ')} cannot be parsed and are passed over; the other ${blocks.length - broken.length} are used` });
     }
   }
 }

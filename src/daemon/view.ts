@@ -15,6 +15,7 @@ import type { StoreHealth } from '../store/health.js';
 import type { Notifier } from '../notify/notifier.js';
 import type { InputFreshness } from './freshness.js';
 import type { MetricsRegistry } from '../http/prom.js';
+import type { WhyLimitsView } from '../http/operator.js';
 import { coverageReports } from '../coverage/report.js';
 import { applyMark, OperatorMarks } from '../scheduler/marks.js';
 
@@ -51,7 +52,7 @@ function versionOf(o: object): number {
   return id;
 }
 
-export function daemonView(d: ViewedParts): DaemonView {
+export function daemonView(d: ViewedParts): DaemonView & WhyLimitsView {
   /** each day's coverage, when it was counted and what counting it cost (ms) */
   const coverage = new Map<number, { at: number; costMs: number; point: Awaited<ReturnType<DaemonView['coverageByDay']>>[number] }>();
   /** the count under way, if any */
@@ -84,6 +85,8 @@ export function daemonView(d: ViewedParts): DaemonView {
   return {
     startedAt: d.startedAt,
     config: () => d.config,
+    // (the running values: a reload applies regions and scheduler at once)
+    whyLimits: () => ({ regions: d.config.regions, scheduler: d.config.scheduler }),
     inputs: () => d.inputs,
     ingestCounters: () => d.ingest.counters,
     decoderCounters: () => d.ingest.decoderCounters(),

@@ -14,7 +14,16 @@ import { parseTarget } from '../cli/target.js';
 import { whyHistory } from '../cli/why.js';
 import type { DaemonView } from './view.js';
 import type { Logger } from '../log.js';
+import type { Config } from '../config/schema.js';
 import { printable } from '../cli/printable.js';
+
+/** the running config's limits, with which /api/why's `now` names the one a ready device waits on (as `onsight why` does from its config) */
+export type WhyLimits = Pick<Config, 'regions' | 'scheduler'>;
+
+/** what the daemon's view gives besides DaemonView (src/daemon/view.ts): the running regions and scheduler, read at each request (a reload changes them) */
+export interface WhyLimitsView {
+  whyLimits(): WhyLimits;
+}
 
 const MAX_BODY = 4096;
 
@@ -40,12 +49,13 @@ function readBody(req: IncomingMessage): Promise<string> {
 
 /** Handles /api/why, /api/rescan and /api/skip; false for any other path. */
 /** `caller`: the name of the token the request came with (undefined: no tokens configured, so no change is taken) */
-export function handleOperatorApi(req: IncomingMessage, res: ServerResponse, path: string, store: ReturnType<DaemonView['operatorStore']>, caller: string | undefined, log: Logger, reply: Reply): boolean {
+/** `limits`: the running config's, for /api/why (undefined: its `now` says only what the store tells) */
+export function handleOperatorApi(req: IncomingMessage, res: ServerResponse, path: string, store: ReturnType<DaemonView['operatorStore']>, limits: WhyLimits | undefined, caller: string | undefined, log: Logger, reply: Reply): boolean {
   if (path === '/api/why') {
     if (req.method !== 'GET' && req.method !== 'HEAD') return (reply(405, { error: 'use GET' }, { allow: 'GET, HEAD' }), true);
     const target = new URL(req.url ?? '/', 'http://x').searchParams.get('target');
     if (!target) return (reply(400, { error: 'target= is required (an IP address, a MAC address or a user name)' }), true);
-    whyHistory(store, target).then((h) => reply(200, h), (err: unknown) => replyError(reply, err));
+    whyHistory(store, target, undefined, limits).then((h) => reply(200, h), (err: unknown) => replyError(reply, err));
     return true;
   }
   if (path !== '/api/rescan' && path !== '/api/skip') return false;

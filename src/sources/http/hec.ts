@@ -152,3 +152,12 @@ const SOME_TEXT = /[^\s\ufffd]/;
 export function isReadableRawLine(line: string): boolean {
   return isLogText(line) && SOME_TEXT.test(line);
 }
+
+/**
+ * Is an /event string readable: as a raw line, but one of white space only is still taken (it is
+ * not binary, and Splunk refuses only ""). A body whose every event is unreadable is answered
+ * Invalid data format as /raw's is.
+ */
+export function isReadableEventLine(line: string): boolean {
+  return isLogText(line) && (SOME_TEXT.test(line) || !line.includes('\ufffd'));
+}

@@ -20,9 +20,8 @@ import { CLOCK_SET_FROM_MS, MAX_AHEAD_MS, type Sighting } from '../../sighting.j
 import { CidrSet, canonicalIp, parseCidr } from '../../util/ip.js';
 import { authenticate, createWebServer, hostAllowed, listenOn, listenerTokens, parseHttpListen, reloadBoth, tooManyHeaders, MAX_REQUEST_HEADERS } from '../../net/webconfig.js';
 import type { CommitGroup, InputHandle, LineSink, RawLine, ResumeStore, SourceCounters } from '../types.js';
-import { isLogText } from '../syslog/text.js';
 import { readBody } from './body.js';
-import { HEC, isReadableRawLine, parseHecEvents, splitRawLines, type HecAnswer } from './hec.js';
+import { HEC, isReadableEventLine, isReadableRawLine, parseHecEvents, splitRawLines, type HecAnswer } from './hec.js';
 import type { HttpInputConfig, HttpTokenConfig } from './schema.js';
 
 import { checkSighting, parseSightingBody } from './sightings.js';
@@ -255,6 +254,7 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
       if (ep === 'hec-event') {
         const p = parseHecEvents(body.body);
         if (!p.ok) return fail(p.answer.body.code === 5 ? 'empty' : 'badJson', hec(p.answer));
+        let binary = 0;
         for (let n = 0; n < p.events.length; n++) {
           const e = p.events[n];
           // (an event time more than a day ahead is the receive time, as a syslog line's is, and so is
@@ -267,10 +267,19 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
             if (!c.ok) return fail('badSighting', hec({ status: 400, body: { text: `Invalid data format: ${c.error}`, code: 6, 'invalid-event-number': n } }));
             lines.push({ text: JSON.stringify(e.sighting), receivedAt: at, source, sender, sightings: [c.sighting] });
           } else if (e.line !== undefined) {
-            // (not a log line, as syslog's frameText judges: dropped as binary, the rest of the request kept; a NUL would reach the store)
-            if (!isLogText(e.line)) drop('binary');
-            else lines.push({ text: e.line, receivedAt: at, source, sender, format: opts.format });
+            // (not a log line, as syslog's frameText judges, or only bytes that were not UTF-8: dropped as binary, the rest of the request kept; a NUL would reach the store)
+            if (!isReadableEventLine(e.line)) {
+              drop('binary');
+              binary++;
+            } else lines.push({ text: e.line, receivedAt: at, source, sender, format: opts.format });
           } else drop('noLine');
+        }
+        // (every event unreadable, each counted as binary above: Success would say data was taken, as /raw's; an event
+        // with no line field is well formed and still answered Success)
+        if (binary === p.events.length) {
+          const a = hec(HEC.invalidDataFormat(0));
+          refusedLog('binary', { token: auth.token, answer: a.body }, `HTTP input: event body with no readable event (${binary} binary or not UTF-8) refused`);
+          return reply(res, a);
         }
       } else if (ep === 'hec-raw') {
         const raw = splitRawLines(body.body);

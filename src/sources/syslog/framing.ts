@@ -33,9 +33,10 @@ export interface FramerCounters {
 
 /**
  * How a stream ended inside an octet-counted frame (end(), counted as `badFrame`): within the
- * count's digits, or `received` bytes into a message announced as `announced` bytes.
+ * count's digits, or `received` bytes into a message announced as `announced` bytes; or, reset
+ * (abort()), `received` bytes into an LF-framed line.
  */
-export type CutFrame = { in: 'count'; digits: string } | { in: 'body'; received: number; announced: number };
+export type CutFrame = { in: 'count'; digits: string } | { in: 'body'; received: number; announced: number } | { in: 'line'; received: number };
 
 export interface FramerOptions {
   maxMessageBytes: number;
@@ -70,7 +71,7 @@ type State =
 
 export class SyslogFramer {
   readonly counters: FramerCounters = { frames: 0, tooLarge: 0, badFrame: 0, discardedBytes: 0 };
-  /** set by end() when the stream ended inside an octet-counted frame (for the log to say so; the listener clears it) */
+  /** set by end() when the stream ended inside an octet-counted frame, or by abort() inside any frame (for the log to say so; the listener clears it) */
   cutFrame: CutFrame | undefined;
   private mode: FramingMode;
   private readonly max: number;
@@ -134,6 +135,24 @@ export class SyslogFramer {
     }
     this.reset();
     return out;
+  }
+
+  /**
+   * The stream failed (a reset, ECONNRESET, or another socket error): no close says the sender
+   * finished. A frame it was inside of is counted as end() counts a cut octet frame (`badFrame`,
+   * `cutFrame` set), an LF-framed line too: it may be cut mid-address, so it is not a message.
+   */
+  abort(): void {
+    if (this.state === 'line') {
+      let e = this.partLen;
+      const b = this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts, this.partLen);
+      while (e > 0 && isDelim(b[e - 1])) e--;
+      if (e > 0) {
+        this.counters.badFrame++;
+        this.cutFrame = { in: 'line', received: e };
+      }
+      this.reset();
+    } else this.end();
   }
 
   private reset(): void {

@@ -93,7 +93,7 @@ export async function startStreamServer(addr: ListenAddress, opts: SyslogInputOp
   };
 
   // framer counters are per connection; fold them into the listener's when a connection ends
-  const foldFramer = (f: SyslogFramer, sender: string, ended?: 'closed' | 'idle') => {
+  const foldFramer = (f: SyslogFramer, sender: string, ended?: Ended) => {
     if (f.counters.tooLarge) c.drop('tooLarge', f.counters.tooLarge);
     if (f.counters.badFrame) c.drop('badFrame', f.counters.badFrame);
     // (a frame the stream ended inside of is counted as badFrame too, but explained apart: nothing was read on after it)
@@ -105,7 +105,7 @@ export async function startStreamServer(addr: ListenAddress, opts: SyslogInputOp
     }
     if (cut) {
       const n = limit.take('cutFrame');
-      if (n !== undefined) log.warn({ input: name, sender, cutFrames: n, ...(cut.in === 'body' ? { receivedBytes: cut.received, announcedBytes: cut.announced } : {}) }, `${cutFrameText(sender, cut, ended ?? 'closed', idleMs / 1000)}; the cut frame was dropped (${n} such frames since the last such line; logged at most once a minute, counted in onsight_input_lines_dropped_total{reason="badFrame"})`);
+      if (n !== undefined) log.warn({ input: name, sender, cutFrames: n, ...(cut.in === 'body' ? { receivedBytes: cut.received, announcedBytes: cut.announced } : cut.in === 'line' ? { receivedBytes: cut.received } : {}) }, `${cutFrameText(sender, cut, ended ?? 'closed', idleMs / 1000)}; the cut frame was dropped (${n} such frames since the last such line; logged at most once a minute, counted in onsight_input_lines_dropped_total{reason="badFrame"})`);
     }
     f.counters.tooLarge = 0;
     f.counters.badFrame = 0;
@@ -119,11 +119,14 @@ export async function startStreamServer(addr: ListenAddress, opts: SyslogInputOp
     conns.add(k);
     c.event('accepted');
     if (paused) sock.pause();
+    /** the framer's end of stream was reached (close, idle or reset): a later error or close adds nothing */
+    let ended = false;
     /** the stream ends (the sender's close, or ours when idle): a last line without its LF is a message, a cut octet frame is counted */
-    const finish = (ended: 'closed' | 'idle') => {
+    const finish = (how: 'closed' | 'idle') => {
+      ended = true;
       try {
         const frames = k.framer.end();
-        foldFramer(k.framer, k.sender, ended);
+        foldFramer(k.framer, k.sender, how);
         deliver(k, frames);
       } catch {
         c.drop('error');
@@ -150,7 +153,14 @@ export async function startStreamServer(addr: ListenAddress, opts: SyslogInputOp
       finish('closed');
       sock.end();
     });
-    sock.on('error', (err) => log.debug({ err, input: name, sender }, 'connection error'));
+    sock.on('error', (err: NodeJS.ErrnoException) => {
+      log.debug({ err, input: name, sender }, 'connection error');
+      // (a reset has no 'end': the frame it cut was dropped uncounted; counted and told as a close's is)
+      if (ended) return;
+      ended = true;
+      k.framer.abort();
+      foldFramer(k.framer, k.sender, { reset: err.code ?? err.message });
+    });
     sock.on('close', () => {
       conns.delete(k);
     });
@@ -295,11 +305,17 @@ function handshakeFailure(err: Error & { code?: string; reason?: string }): stri
   return `${what}${code}${hint}`;
 }
 
-/** What happened to a frame the stream ended inside of (SyslogFramer.end), in the sender's terms. */
-function cutFrameText(sender: string, cut: CutFrame, ended: 'closed' | 'idle', idleS: number): string {
-  const how = ended === 'idle' ? `the connection from ${sender} was closed as idle (no data for ${idleS} s, idleTimeoutS)` : `${sender} closed the connection`;
+/** How a connection's stream ended: the sender's close, ours when idle, or a reset or other socket error (its code) */
+type Ended = 'closed' | 'idle' | { reset: string };
+
+/** What happened to a frame the stream ended inside of (SyslogFramer.end, abort), in the sender's terms. */
+function cutFrameText(sender: string, cut: CutFrame, ended: Ended, idleS: number): string {
+  const how = ended === 'idle' ? `the connection from ${sender} was closed as idle (no data for ${idleS} s, idleTimeoutS)`
+    : ended === 'closed' ? `${sender} closed the connection` : `the connection from ${sender} ${ended.reset === 'ECONNRESET' ? 'was reset' : 'failed'} (${ended.reset})`;
   if (cut.in === 'count') return `${how} inside an octet count ("${cut.digits}", no space after it yet): no frame followed`;
-  return `${how} ${cut.received} bytes into a frame announced as ${cut.announced} bytes (octet counting): its count was larger than the message sent, or the sender stopped mid-frame`;
+  if (cut.in === 'line') return `${how} ${cut.received} bytes into a line with no LF yet (LF framing): with no close to say it was whole, it was not read as a message`;
+  const why = ended === 'closed' || ended === 'idle' ? 'its count was larger than the message sent, or the sender stopped mid-frame' : 'the sender stopped mid-frame';
+  return `${how} ${cut.received} bytes into a frame announced as ${cut.announced} bytes (octet counting): ${why}`;
 }
 
 /** Why a client's certificate was refused (`requireClientCert`), in one line. */
