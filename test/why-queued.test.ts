@@ -146,6 +146,15 @@ for (const kind of STORE_KINDS) {
       // without the config's limits (whyHistory with none): the region's scan in flight said as a fact, not as the cause
       expect(await text('10.0.0.5')).toEqual([`queued since ${iso(t.due)} in region r; the region's scan in flight: scan/42 on appliance a (launched ${iso(t.launched)}); the store does not tell what it waits for`]);
       expect(await text('10.0.0.7')).toEqual([`confirming: scan scan/41 on appliance a ended ${iso(t.ended)}, waiting for the scanner's host list`]);
+      // the saved slots only as the scheduler reads them back: not learned with another scanner (this config's is dry-run), not over 30 days old
+      const notTold = expect.stringMatching(/^queued since \S+ in region r2; the region's scan in flight: scan\/50 on appliance b \(launched \S+\); the store does not tell what it waits for$/);
+      await store.scheduler.saveLearned([{ name: 'learned-with', savedAt: t.saved, state: '{"scanner":"qualys"}' }]);
+      expect(await text('10.1.0.5', config)).toEqual([notTold]);
+      await store.scheduler.saveLearned([{ name: 'learned-with', savedAt: t.saved, state: `{"scanner":"${config.scanner.type}"}` }]);
+      expect(await text('10.1.0.5', config)).toEqual([expect.stringContaining('waiting for a free slot on b')]);
+      const old = (await store.history.learnedRows(['appliances']))[0];
+      await store.scheduler.saveLearned([{ ...old, savedAt: Date.now() - 31 * 86_400_000 }]);
+      expect(await text('10.1.0.5', config)).toEqual([notTold]);
     }, 120_000);
   });
 }

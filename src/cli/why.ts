@@ -6,13 +6,14 @@
 import type { Config } from '../config/schema.js';
 import { silentLogger } from '../log.js';
 import { ApplianceBook } from '../scheduler/appliances.js';
+import { LEARNED_WITH, MAX_AGE_MS, learnedWithOther } from '../scheduler/memory.js';
 import type { About, HistoryStore, Intent, Inventory, QueueEntry, SchedulerStore } from '../store/types.js';
 import { keyHint, parseTarget, type Target } from './target.js';
 import { printable, safeJson } from './printable.js';
 import { iso, newest, table, withStateView } from './views.js';
 
 /** the scheduler's limits as configured: with them NOW says which one a ready device waits on (/api/why gets the running config's: daemonView's whyLimits; without them, facts only) */
-type Limits = Pick<Config, 'regions' | 'scheduler'>;
+type Limits = Pick<Config, 'regions' | 'scheduler'> & { scanner?: { type: string } };
 
 export async function whyView(config: Pick<Config, 'state' | 'inventory'> & Limits, text: string, json: boolean, limit = 50): Promise<string> {
   const named = parseTarget(text); // a bad argument is a usage error before any state is opened
@@ -36,7 +37,7 @@ export async function whyView(config: Pick<Config, 'state' | 'inventory'> & Limi
   ].join('\n');
 }
 
-type WhyStore = { inventory: Pick<Inventory, 'identity'>; history: HistoryStore; scheduler: Pick<SchedulerStore, 'activeIntents' | 'intent' | 'targets' | 'learned'> };
+type WhyStore = { inventory: Pick<Inventory, 'identity'>; history: HistoryStore; scheduler: Pick<SchedulerStore, 'activeIntents' | 'intent'> };
 
 /** The history `why` prints, as data (also GET /api/why). */
 export async function whyHistory(store: WhyStore, name: string | Target, limit = 50, limits?: Limits) {
@@ -110,7 +111,7 @@ async function nowOf(store: WhyStore, about: About, keys: Map<number, string>, l
   const entries = await store.history.queuedFor(about.identityIds);
   const active = await store.scheduler.activeIntents();
   const byId = new Map(active.map((i) => [i.id, i]));
-  const slots = lazy(() => savedSlots(store.scheduler, at));
+  const slots = lazy(() => savedSlots(store.history, at, limits?.scanner?.type));
   const rows: NowRow[] = [];
   for (const q of entries) {
     const base = { ip: q.ip, identity: keys.get(q.identityId) ?? String(q.identityId), region: q.region, queuedSince: iso(q.dueSince), notBefore: q.notBefore ? iso(q.notBefore) : '', attempts: q.attempts };
@@ -130,15 +131,14 @@ async function nowOf(store: WhyStore, about: About, keys: Map<number, string>, l
   // a scan in flight naming the device without holding its entry (the scanner left it out, say)
   const held = new Set(entries.filter((q) => q.intentId).map((q) => `${q.intentId}|${q.bindingId}`));
   const ids = new Set(about.identityIds);
-  for (const i of active) {
-    for (const t of await store.scheduler.targets(i.id)) {
-      if (!ids.has(t.identityId) || held.has(`${i.id}|${t.bindingId}`)) continue;
-      const queued = entries.some((q) => q.bindingId === t.bindingId);
-      rows.push({
-        ip: t.ip, identity: keys.get(t.identityId) ?? String(t.identityId), region: i.region, state: 'target', queuedSince: '', notBefore: '', attempts: 0, scan: scanRefOf(i),
-        text: `a target of scan ${inFlight(i)}, which no longer holds its queue entry (${queued ? 'queued again' : 'not in the queue'})`,
-      });
-    }
+  for (const t of await store.history.activeTargetsOf(about.identityIds)) {
+    const i = byId.get(t.intentId);
+    if (!i || !ids.has(t.identityId) || held.has(`${i.id}|${t.bindingId}`)) continue;
+    const queued = entries.some((q) => q.bindingId === t.bindingId);
+    rows.push({
+      ip: t.ip, identity: keys.get(t.identityId) ?? String(t.identityId), region: i.region, state: 'target', queuedSince: '', notBefore: '', attempts: 0, scan: scanRefOf(i),
+      text: `a target of scan ${inFlight(i)}, which no longer holds its queue entry (${queued ? 'queued again' : 'not in the queue'})`,
+    });
   }
   return rows.sort((a, b) => (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : 0));
 }
@@ -195,9 +195,12 @@ interface SavedSlots {
  * whether each is online from its last appliance list when that list is kept (saved within 15 min).
  * Undefined when nothing readable is saved.
  */
-async function savedSlots(store: Pick<SchedulerStore, 'learned'>, at: number): Promise<SavedSlots | undefined> {
-  const rec = (await store.learned()).find((r) => r.name === 'appliances');
-  if (!rec) return undefined;
+async function savedSlots(history: Pick<HistoryStore, 'learnedRows'>, at: number, scannerKind: string | undefined): Promise<SavedSlots | undefined> {
+  const rows = await history.learnedRows(['appliances', LEARNED_WITH]);
+  const rec = rows.find((r) => r.name === 'appliances');
+  // (as the scheduler reads it back: not one saved too long ago, nor one learned with another scanner)
+  if (!rec || at - rec.savedAt > MAX_AGE_MS) return undefined;
+  if (scannerKind !== undefined && learnedWithOther(rows, scannerKind) !== undefined) return undefined;
   const book = new ApplianceBook(silentLogger());
   try {
     if (book.merge(JSON.parse(rec.state), at) === undefined) return undefined;

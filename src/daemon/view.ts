@@ -86,7 +86,7 @@ export function daemonView(d: ViewedParts): DaemonView & WhyLimitsView {
     startedAt: d.startedAt,
     config: () => d.config,
     // (the running values: a reload applies regions and scheduler at once)
-    whyLimits: () => ({ regions: d.config.regions, scheduler: d.config.scheduler }),
+    whyLimits: () => ({ regions: d.config.regions, scheduler: d.config.scheduler, scanner: d.config.scanner }),
     inputs: () => d.inputs,
     ingestCounters: () => d.ingest.counters,
     decoderCounters: () => d.ingest.decoderCounters(),

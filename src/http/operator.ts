@@ -18,7 +18,7 @@ import type { Config } from '../config/schema.js';
 import { printable } from '../cli/printable.js';
 
 /** the running config's limits, with which /api/why's `now` names the one a ready device waits on (as `onsight why` does from its config) */
-export type WhyLimits = Pick<Config, 'regions' | 'scheduler'>;
+export type WhyLimits = Pick<Config, 'regions' | 'scheduler' | 'scanner'>;
 
 /** what the daemon's view gives besides DaemonView (src/daemon/view.ts): the running regions and scheduler, read at each request (a reload changes them) */
 export interface WhyLimitsView {

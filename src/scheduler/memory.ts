@@ -206,7 +206,7 @@ export class LearnedMemory {
  * The other scanner a saved state was learned with ("the dry-run scanner"), or undefined (this kind, no row: a state
  * saved before the row existed, or a row this version cannot read: then the parts' own checks decide).
  */
-function learnedWithOther(records: readonly LearnedRecord[], kind: string): string | undefined {
+export function learnedWithOther(records: readonly LearnedRecord[], kind: string): string | undefined {
   const row = records.find((r) => r.name === LEARNED_WITH);
   if (!row) return undefined;
   try {

@@ -5,7 +5,7 @@
  * Each engine supplies only a reader: SQLite's behind its connection's gate, PostgreSQL's pool.
  */
 import { decision, entry, intent, type DecisionRow } from '../scheduler/queue.js';
-import type { About, AddressReuse, Decision, DecisionQuery, DeviceName, DeviceScan, HistoryStore, QueueEntry, SightingRow, TargetedScan } from './types.js';
+import type { About, AddressReuse, Decision, DecisionQuery, DeviceName, DeviceScan, HistoryStore, IntentTarget, LearnedRecord, QueueEntry, SightingRow, TargetedScan } from './types.js';
 
 /** Runs one read-only statement with `?` placeholders and returns its rows. */
 export type SqlReader = <T>(sql: string, args: (string | number)[]) => Promise<T[]>;
@@ -81,6 +81,20 @@ export class History implements HistoryStore {
     // by device only (the queue_identity index): an address's entries are its holders'
     const rows = await this.read<Record<string, unknown>>(`SELECT * FROM queue WHERE identity_id IN (${identityIds.map(() => '?').join(',')}) ORDER BY binding_id`, [...identityIds]);
     return rows.map(entry);
+  }
+
+  async activeTargetsOf(identityIds: readonly number[]): Promise<(IntentTarget & { intentId: string })[]> {
+    if (!identityIds.length) return [];
+    // (the intent_targets_identity index: a device's targets, not every target of every scan in flight)
+    const rows = await this.read<{ intent_id: string; ip: string; identity_id: number; binding_id: number }>(`SELECT t.intent_id, t.ip, t.identity_id, t.binding_id FROM intent_targets t
+      JOIN intents i ON i.id = t.intent_id WHERE t.identity_id IN (${identityIds.map(() => '?').join(',')}) AND i.state IN ('launching', 'running') ORDER BY t.intent_id, t.ip`, [...identityIds]);
+    return rows.map((r) => ({ intentId: r.intent_id, ip: r.ip, identityId: Number(r.identity_id), bindingId: Number(r.binding_id) }));
+  }
+
+  async learnedRows(names: readonly string[]): Promise<LearnedRecord[]> {
+    if (!names.length) return [];
+    const rows = await this.read<{ name: string; state: string; saved_at: number }>(`SELECT name, state, saved_at FROM learned_state WHERE name IN (${names.map(() => '?').join(',')}) ORDER BY name`, [...names]);
+    return rows.map((r) => ({ name: r.name, state: r.state, savedAt: Number(r.saved_at) }));
   }
 
   async *scanPagesUntil(until: number, pageSize = 5000): AsyncGenerator<DeviceScan[]> {

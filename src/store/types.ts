@@ -447,6 +447,10 @@ export interface HistoryStore {
   scansTargeting(about: About, limit: number): Promise<TargetedScan[]>;
   /** The queue entries of these devices (waiting, under a scan in flight, or awaiting its host list), by address (`onsight why`'s NOW). */
   queuedFor(identityIds: readonly number[]): Promise<QueueEntry[]>;
+  /** The targets of scans in flight (launching, running) that are these devices' (`why`'s NOW). */
+  activeTargetsOf(identityIds: readonly number[]): Promise<(IntentTarget & { intentId: string })[]>;
+  /** These rows of the scheduler's learned state (`why` reads the appliances' alone, not the table). */
+  learnedRows(names: readonly string[]): Promise<LearnedRecord[]>;
   /** The scans the decision log records (`scanned` decisions naming a device) up to `until`, oldest first, a page at a time (coverage: a log of 1M decisions holds few scans). */
   scanPagesUntil(until: number, pageSize?: number): AsyncIterable<DeviceScan[]>;
   /**
