@@ -165,7 +165,7 @@ describe.skipIf(!hasOpenssl)('config check takes what the daemon takes (review)'
     expect(missing.r.status).toBe(2);
   });
 
-  it('CA bundles node verifies with: "X509 CERTIFICATE" blocks; a broken block beside a good one is said, not refused', () => {
+  it('CA bundles node verifies with: "X509 CERTIFICATE" blocks; a broken block after a good one is said (node trusts those before it), a broken first one refused', () => {
     const a = pair('ca-a');
     const pem = readFileSync(a.cert, 'utf8');
     const x509 = write('x509.pem', pem.replace(/(BEGIN|END) CERTIFICATE/g, '$1 X509 CERTIFICATE'));
@@ -175,7 +175,12 @@ describe.skipIf(!hasOpenssl)('config check takes what the daemon takes (review)'
     expect(one.r.stderr).toBe('');
     expect(one.r.status).toBe(0);
     const two = check('ca-mixed', scanner(mixed));
-    expect(two.r.stderr).toMatch(/^warning: .*scanner\.ca: scanner CA bundle .*mixed\.pem: certificate\(s\) #2 \(.*\) cannot be parsed and are passed over; the other 1 are used$/m);
+    expect(two.r.stderr).toMatch(/^warning: .*scanner\.ca: scanner CA bundle .*mixed\.pem: certificate #2 cannot be parsed \(.*\): node trusts the 1 before it and none from it on \(1 of 2\)$/m);
     expect(two.r.status).toBe(0);
+    // (node stops at the first block it cannot parse: a broken first block leaves it trusting nothing)
+    const brokenFirst = write('broken-first.pem', `-----BEGIN CERTIFICATE-----\nMIIBbroken\n-----END CERTIFICATE-----\n${pem}`);
+    const three = check('ca-broken-first', scanner(brokenFirst));
+    expect(three.r.stderr).toMatch(/scanner\.ca: scanner CA bundle .*broken-first\.pem: its first certificate cannot be parsed \(.*\): node trusts none of the bundle/);
+    expect(three.r.status).toBe(2);
   });
 });

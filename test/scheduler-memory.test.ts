@@ -11,9 +11,9 @@ import { ScanDurations } from '../src/scheduler/durations.js';
 import { ProcessingLag } from '../src/scheduler/lag.js';
 import { HostParallelism } from '../src/scheduler/parallelism.js';
 import { Rejoins } from '../src/scheduler/rejoin.js';
-import { MAX_AGE_MS, SAVE_EVERY_MS } from '../src/scheduler/memory.js';
+import { LearnedMemory, MAX_AGE_MS, MOVED_SAVE_MS, SAVE_EVERY_MS } from '../src/scheduler/memory.js';
 import { silentLogger } from '../src/log.js';
-import type { SchedulerStore } from '../src/store/types.js';
+import type { LearnedRecord, SchedulerStore } from '../src/store/types.js';
 import { STORE_KINDS } from './helpers/stores.js';
 import { T0, mac, setupOn } from './helpers/scheduler.js';
 import { freePort, startDaemon, udpDaemonHead } from './helpers/daemon.js';
@@ -165,6 +165,63 @@ describe('learned parts: snapshot and merge', () => {
     // a longer array than a part keeps: its newest rows, no stack overflow
     const many = Array.from({ length: 300_000 }, (_, i) => [i * 1000, 3]);
     expect(new ScanDurations().merge(many, T0)).toBe('128 scan duration(s)');
+  });
+});
+
+describe('the scanner kind the learned state is saved with (reviews of session 44)', () => {
+  it('a state saved before the kind row existed (an upgrade), then a dry-run trial: the trial writes nothing over it, and the real scanner\'s learning comes back', async () => {
+    const t = await setupOn(STORE_KINDS[0]);
+    const { scanner, clock, db } = t;
+    scanner.appliancesState = [{ name: 'emea-1', online: true, runningScans: 0 }, { name: 'emea-2', online: true, runningScans: 0 }, { name: 'amer-1', online: true, runningScans: 3 }];
+    await t.see({ ip: '10.30.1.1', mac: mac(1) });
+    await t.sched.tick();
+    expect(t.sched.applianceLearned('amer-1').slotsSeen).toBe(3);
+    await t.sched.saveLearned();
+    db!.prepare("DELETE FROM learned_state WHERE name = 'learned-with'").run(); // (as an onsight before the row saved it)
+    const pretend = scanner as { kind: string; pretend?: boolean };
+    pretend.kind = 'dry-run';
+    pretend.pretend = true;
+    scanner.appliancesState[2].runningScans = 0;
+    clock.t += 60_000;
+    const trial = t.restart();
+    await trial.tick();
+    expect(trial.learnedState().how).toMatch(/; nothing the dry-run scanner learns is written \(the saved state is from before the scanner kind was saved with it, maybe a real scanner's: kept for it\)$/);
+    clock.t += SAVE_EVERY_MS;
+    await trial.tick();
+    await trial.saveLearned();
+    pretend.kind = 'scripted';
+    pretend.pretend = undefined;
+    clock.t += 60_000;
+    const back = t.restart();
+    await back.tick();
+    expect(back.applianceLearned('amer-1').slotsSeen).toBe(3);
+  });
+
+  it('a dry-run whose first whole write failed: a part it writes alone carries its kind, and a real scanner leaves it out', async () => {
+    const rows = new Map<string, LearnedRecord>();
+    let fail = 1;
+    const store = {
+      learned: async () => [...rows.values()],
+      saveLearned: async (r: readonly LearnedRecord[]) => {
+        if (fail-- > 0) throw Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
+        for (const x of r) rows.set(x.name, x);
+      },
+    } as unknown as SchedulerStore;
+    const clock = { t: T0, now() { return this.t; } };
+    let v = 0;
+    let got: unknown;
+    const part = { snapshot: () => ({ v }), merge: (d: unknown) => ((got = d), 'churn'), version: () => v };
+    const dry = new LearnedMemory(store, clock, silentLogger(), { 'address-churn': part }, 'dry-run', true);
+    await dry.restore();
+    await dry.save(); // the whole write: fails
+    v = 5;
+    clock.t += MOVED_SAVE_MS;
+    await dry.save(); // the moved part alone
+    expect([...rows.keys()].sort()).toEqual(['address-churn', 'learned-with']);
+    const real = new LearnedMemory(store, clock, silentLogger(), { 'address-churn': part }, 'qualys');
+    await real.restore();
+    expect(got).toBeUndefined();
+    expect(real.describe().left).toEqual(['every part (1): learned with the dry-run scanner, not qualys']);
   });
 });
 

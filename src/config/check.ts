@@ -403,18 +403,19 @@ function checkTlsFiles(loaded: LoadedConfig, opts: EnvironmentCheckOptions, issu
       } catch (err) {
         loads = `it cannot be loaded (${sslReason(err)})`;
       }
-      const broken: string[] = [];
-      blocks.forEach((b, n) => {
+      // (node stops at the first block it cannot parse: those after it are not trusted either, review)
+      let firstBroken: { n: number; why: string } | undefined;
+      for (let n = 0; n < blocks.length && !firstBroken; n++) {
         try {
-          new X509Certificate(b.replace(/(BEGIN|END) X509 CERTIFICATE/g, '$1 CERTIFICATE'));
+          new X509Certificate(blocks[n].replace(/(BEGIN|END) X509 CERTIFICATE/g, '$1 CERTIFICATE'));
         } catch (err) {
-          broken.push(`#${n + 1} (${sslReason(err)})`);
+          firstBroken = { n, why: sslReason(err) };
         }
-      });
+      }
       if (!blocks.length) refuse(ca.f, `${ca.f.what} ${ca.f.file} holds no PEM certificate`);
       else if (loads !== undefined) refuse(ca.f, `${ca.f.what} ${ca.f.file}: ${loads}`);
-      else if (broken.length === blocks.length) refuse(ca.f, `${ca.f.what} ${ca.f.file}: no certificate in it can be parsed: ${broken.join(', ')}`);
-      else if (broken.length) loaded.warnings.push({ path: keyText(ca.f.path), line: locate(ca.f.path), message: `${ca.f.what} ${ca.f.file}: certificate(s) ${broken.join(', ')} cannot be parsed and are passed over; the other ${blocks.length - broken.length} are used` });
+      else if (firstBroken?.n === 0) refuse(ca.f, `${ca.f.what} ${ca.f.file}: its first certificate cannot be parsed (${firstBroken.why}): node trusts none of the bundle`);
+      else if (firstBroken) loaded.warnings.push({ path: keyText(ca.f.path), line: locate(ca.f.path), message: `${ca.f.what} ${ca.f.file}: certificate #${firstBroken.n + 1} cannot be parsed (${firstBroken.why}): node trusts the ${firstBroken.n} before it and none from it on (${blocks.length - firstBroken.n} of ${blocks.length})` });
     }
   }
 }

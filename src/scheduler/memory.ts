@@ -50,9 +50,10 @@ export const CLOCK_SKEW_MS = 86_400_000;
  * end in seconds and "find" every host: its durations, slots, pace and churn record would steer a
  * real scanner's first weeks (probe, session 43). A saved state whose row names another kind is
  * left out whole; one without the row (saved before it existed) is read back as before. A pretend
- * scanner that finds a real one's state writes nothing over it (a trial on the production state,
- * then the real scanner again: its weeks of learning come back). The row is written only with every
- * part, so a part written alone never claims another kind's parts as this one's.
+ * scanner that finds a real one's state, or one saved before the row, writes nothing over it (a trial
+ * on the production state, then the real scanner again: its weeks of learning come back; the trial's
+ * own learning is kept in memory only, said at its start). A part written alone over another kind's
+ * parts goes without the row, so it never claims them as this kind's.
  */
 export const LEARNED_WITH = 'learned-with';
 
@@ -113,6 +114,8 @@ export class LearnedMemory {
 
   /** set when a pretend scanner found another's state: its own learning stays in memory (a trial must not erase the real scanner's weeks) */
   private keepSaved = false;
+  /** the saved parts are another kind's until a whole write of ours: a part written alone goes without the kind row */
+  private othersSaved = false;
 
   /** Read the saved parts back, once (a failed read is tried again at the next call). */
   restore(): Promise<void> {
@@ -130,8 +133,12 @@ export class LearnedMemory {
     const restored: string[] = [], left: string[] = [];
     let savedBefore: number | undefined;
     const otherScanner = learnedWithOther(records, this.scannerKind);
+    // (a state with no kind row, saved before the row existed, is a real scanner's as often as not:
+    // a pretend scanner reads it back but writes nothing over it either)
+    const unlabelled = !records.some((r) => r.name === LEARNED_WITH) && records.length > 0;
     if (otherScanner) left.push(`every part (${records.length - 1}): learned with ${otherScanner}, not ${this.scannerKind}${this.pretend ? ', and kept for it (this scanner writes nothing over it)' : ''}`);
-    this.keepSaved = otherScanner !== undefined && this.pretend;
+    this.keepSaved = this.pretend && (otherScanner !== undefined || unlabelled);
+    this.othersSaved = otherScanner !== undefined;
     for (const r of records) {
       if (r.name === LEARNED_WITH || otherScanner) continue;
       const part = Object.hasOwn(this.parts, r.name) ? this.parts[r.name] : undefined;
@@ -152,6 +159,7 @@ export class LearnedMemory {
       ? `read back at start (saved ${new Date(savedBefore!).toISOString()}): ${restored.join('; ')}`
       : records.length ? 'nothing read back' : 'nothing saved before: learning starts from the configured values';
     this.status = { restoredAt: now, ...(savedBefore !== undefined ? { savedBefore } : {}), restored, left, how: left.length ? `${how}; left out: ${left.join('; ')}` : how };
+    if (this.keepSaved) this.status.how += `; nothing the ${this.scannerKind} scanner learns is written (the saved state is ${otherScanner ? 'another scanner\'s' : 'from before the scanner kind was saved with it, maybe a real scanner\'s'}: kept for it)`;
     if (restored.length) this.log.info({ learned: { restored, left } }, `what the scheduler learned before the restart is ${this.status.how}`);
     else if (left.length) this.log.warn({ learned: { left } }, `what the scheduler learned before the restart was left out: ${left.join('; ')}`);
   }
@@ -174,10 +182,11 @@ export class LearnedMemory {
     this.lastMovedSave = now;
     const versions = names.map((name) => this.parts[name].version?.());
     try {
-      // (the kind only with every part: a part written alone after a switch of scanner, before a
-      // whole write, sits under the other kind's row, and is left out with it: the safe way)
+      // (the kind with every write but a part written alone over another kind's parts, before a
+      // whole write of ours: it sits under the other kind's row, and is left out with it, the safe way)
       await this.store.saveLearned([...names.map((name) => ({ name, state: JSON.stringify(this.parts[name].snapshot(now)), savedAt: now })),
-        ...(all ? [{ name: LEARNED_WITH, state: JSON.stringify({ scanner: this.scannerKind }), savedAt: now }] : [])]);
+        ...(all || !this.othersSaved ? [{ name: LEARNED_WITH, state: JSON.stringify({ scanner: this.scannerKind }), savedAt: now }] : [])]);
+      if (all) this.othersSaved = false;
       names.forEach((name, k) => {
         if (versions[k] !== undefined) this.written.set(name, versions[k]);
       });

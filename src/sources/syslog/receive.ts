@@ -121,7 +121,7 @@ function priAt(buf: Uint8Array, i: number, end: number): boolean {
  */
 /**
  * At most this many messages from one datagram: past it the rest stays in the last one (event
- * `splitCapped`). A relay's batch fills an MTU (a dozen lines); 64 KB of "\n<1>" would be 16,000,
+ * `splitCapped`, one per message so folded). A relay's batch fills an MTU (a dozen lines); 64 KB of "\n<1>" would be 16,000,
  * and the receive thread's hold and the kernel's buffer count datagrams, not lines (review).
  */
 export const MAX_MESSAGES_PER_DATAGRAM = 64;
@@ -159,9 +159,10 @@ export class DatagramSplitter {
     for (; lf >= 0 && lf < end; lf = b.indexOf(0x0a, lf + 1)) {
       if (!priAt(b, lf + 1, end)) continue;
       if (cuts && cuts.length >= 2 * (MAX_MESSAGES_PER_DATAGRAM - 1)) {
-        c.event('splitCapped');
-        // (the LF search goes on from this datagram's end: the next one starts past it)
-        lf = b.indexOf(0x0a, end);
+        // each message left in the last one counted (`splitCapped`): the parsers see none of them
+        let folded = 0;
+        for (; lf >= 0 && lf < end; lf = b.indexOf(0x0a, lf + 1)) if (priAt(b, lf + 1, end)) folded++;
+        c.event('splitCapped', folded);
         break;
       }
       let e = lf;
