@@ -93,8 +93,12 @@ program.command('run')
     const daemon = new Daemon({ config: loaded.config, log });
     let stopped: () => void = () => undefined;
     const done = new Promise<void>((resolve) => { stopped = resolve; });
+    /** SIGHUPs taken and not yet done (read, checked, applied or refused) */
+    let reloadsInFlight = 0;
     const stop = (sig: string) => {
       log.info(`${sig}: draining and stopping`);
+      // (a reload the stop overtook is not applied to a daemon that is stopping, nor held up for: said here, as the process may exit before it would end)
+      if (reloadsInFlight) log.info(`SIGHUP: the reload in progress is abandoned (${sig}: stopping; the next start reads ${o.config ?? 'the config'})`);
       daemon.stop().then(stopped, (err: Error) => {
         log.error({ err: { message: err.message } }, 'error while stopping');
         process.exitCode = 1; // something was left undone (stop() logged which steps): not a clean stop
@@ -104,8 +108,12 @@ program.command('run')
     // (one reload at a time, in the order the signals came: the file is read and checked before it is applied)
     let reloading = Promise.resolve();
     // (reloadNow catches what it can; a failure past that must not leave the chain rejected, holding every later SIGHUP)
-    const reload = () => (reloading = reloading.then(reloadNow).catch((err: Error) => log.error({ err: { message: err.message } }, 'SIGHUP: reload failed')));
+    const reload = () => {
+      reloadsInFlight++;
+      reloading = reloading.then(reloadNow).catch((err: Error) => log.error({ err: { message: err.message } }, 'SIGHUP: reload failed')).finally(() => void reloadsInFlight--);
+    };
     const reloadNow = async () => {
+      if (stopSignal) return; // (abandoned: stop() said so)
       // certificates reload live; so do policy, regions and scheduler settings from the config file
       void daemon.reloadTls(); // (each failure is logged with its listener's name)
       if (!o.config) return log.info('SIGHUP: certificates reloaded (embedded default config: nothing else to re-read)');
@@ -116,12 +124,15 @@ program.command('run')
         try {
           await checkConfigEnvironment(next, { running: daemon.config }); // (a secret of a section as it runs: said, not refused)
         } catch (err) {
+          if (stopSignal) return; // (abandoned, as below)
           // (only when inputs and parsers are as running, whole: per input, a reordering or a new hard link passed)
           const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
           const asRunning = same(next.config.inputs, daemon.config.inputs) && same(next.config.parsers, daemon.config.parsers);
           if (!(err instanceof ConfigError) || !asRunning || !err.issues.every((i) => /^inputs\[/.test(i.path))) throw err;
           log.warn(`SIGHUP: ${formatIssues(err.issues, next.origin)} (an input running as configured: a restart would refuse it; the rest is applied)`);
         }
+        // a stop began while the file was checked (a parser plug-in's load takes a while): abandoned, stop() said so
+        if (stopSignal) return;
         for (const w of next.warnings) log.warn(`SIGHUP: config: ${formatIssues([w], next.origin)}`);
         const restart = daemon.applyConfig(next.config);
         log.info(`SIGHUP: ${o.config} reloaded: policy, regions, scheduler and inventory settings applied`);

@@ -11,7 +11,7 @@
  * first KiB (the Windows DHCP audit log preamble is the same every week) differ there.
  */
 import { createHash } from 'node:crypto';
-import { mkdtemp, open, readdir, rm, stat, type FileHandle } from 'node:fs/promises';
+import { mkdtemp, open, readdir, readlink, rm, stat, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
@@ -98,6 +98,8 @@ const COMPRESSED = /\.(gz|bz2|xz|zst|lz4|z|zip)$/i;
 export interface Sibling {
   path: string;
   st: Stats;
+  /** the log's name that this one extends (a symlink's target's, when the rotations are beside it); else the path's */
+  base?: string;
 }
 
 /**
@@ -126,11 +128,56 @@ export type LogPath = string | LogSeries;
 
 const pathOf = (p: LogPath): string => (typeof p === 'string' ? p : p.path);
 
-/** The folders listed for `p`'s rotations: its own, then each rotatedDir (resolved against it), once each. */
-function rotationDirs(p: LogPath): string[] {
-  const own = dirname(pathOf(p));
-  const dirs = [own, ...(typeof p === 'string' ? [] : p.rotatedDirs.map((d) => resolve(own, d)))];
-  return [...new Set(dirs)];
+/** symlinks followed at most (the kernel's own limit is 40) */
+const MAX_LINKS = 40;
+
+/**
+ * Where a symlink at `path` leads (through a chain of them, the last one even when nothing is there
+ * yet), or undefined when `path` is no symlink. logrotate rotates files, never symlinks: those of
+ * /var/log/dhcpd.log -> /data/logs/dhcpd.log are made beside the target, under the target's name.
+ */
+async function linkTarget(path: string): Promise<string | undefined> {
+  let p = path;
+  for (let n = 0; n < MAX_LINKS; n++) {
+    let to: string;
+    try {
+      to = await readlink(p);
+    } catch {
+      break; // (no symlink: EINVAL; nothing there: ENOENT)
+    }
+    p = resolve(dirname(p), to);
+  }
+  return p === path ? undefined : p;
+}
+
+/** A folder listed for a log's rotations, and the names they extend there. */
+interface RotationDir {
+  dir: string;
+  bases: string[];
+  /** a rotatedDir (one not listable is said) */
+  olddir: boolean;
+}
+
+/**
+ * The folders listed for `p`'s rotations: its own and, when `p` is a symlink, its target's; then each
+ * rotatedDir (resolved against those, as logrotate resolves olddir against the file it rotates); once each.
+ */
+async function rotationDirs(p: LogPath): Promise<RotationDir[]> {
+  const path = pathOf(p);
+  const target = await linkTarget(path);
+  const bases = [...new Set([basename(path), ...(target === undefined ? [] : [basename(target)])])];
+  const owns = [...new Set([dirname(path), ...(target === undefined ? [] : [dirname(target)])])];
+  const olddirs = typeof p === 'string' ? [] : p.rotatedDirs.flatMap((d) => owns.map((own) => resolve(own, d)));
+  return [...new Set([...owns, ...olddirs])].map((dir) => ({ dir, bases, olddir: !owns.includes(dir) }));
+}
+
+/** The longest of `bases` that `name` extends with a rotation's separator (`.`, `-`, `_`); undefined: none. */
+function extendedBase(name: string, bases: string[]): string | undefined {
+  let best: string | undefined;
+  for (const b of bases) {
+    if (name.length > b.length && name.startsWith(b) && '.-_'.includes(name[b.length]) && (best === undefined || b.length > best.length)) best = b;
+  }
+  return best;
 }
 
 /**
@@ -168,29 +215,27 @@ function sameFiles(a: Sibling[], b: Sibling[]): boolean {
 }
 
 async function listSiblings(path: LogPath, compressed = false): Promise<Sibling[]> {
-  const base = basename(pathOf(path));
   const out: Sibling[] = [];
   const seen = new Set<string>();
-  for (const dir of rotationDirs(path)) {
+  for (const { dir, bases, olddir } of await rotationDirs(path)) {
     let names: string[];
     try {
       names = await readdir(dir);
     } catch (err) {
       // (an olddir not made yet: logrotate makes it at the first rotation, with createolddir)
       const code = (err as NodeJS.ErrnoException).code ?? 'error';
-      if (code !== 'ENOENT' && typeof path !== 'string' && dir !== dirname(path.path)) path.unlisted?.(dir, code);
+      if (code !== 'ENOENT' && typeof path !== 'string' && olddir) path.unlisted?.(dir, code);
       continue;
     }
     for (const n of names) {
-      if (n === base || !n.startsWith(base) || COMPRESSED.test(n) !== compressed) continue;
-      const sep = n[base.length];
-      if (sep !== '.' && sep !== '-' && sep !== '_') continue;
+      const base = extendedBase(n, bases);
+      if (base === undefined || COMPRESSED.test(n) !== compressed) continue;
       try {
         const st = await stat(join(dir, n));
         // (one file under two names, beside the log and in the olddir: a hard link, listed once)
         if (st.isFile() && !seen.has(`${st.dev}:${st.ino}`)) {
           seen.add(`${st.dev}:${st.ino}`);
-          out.push({ path: join(dir, n), st });
+          out.push({ path: join(dir, n), st, base });
         }
       } catch {
         /* gone meanwhile (the next listing will not agree) */
@@ -238,10 +283,9 @@ function seriesOf(suffix: string): string | undefined {
  * `app.log.bak`) is in no series and never counts as a newer rotation.
  */
 function newerInSeries(path: LogPath, sibs: Sibling[], match: Sibling): Sibling[] | undefined {
-  const base = basename(pathOf(path));
-  const series = seriesOf(basename(match.path).slice(base.length));
+  const series = seriesOf(rotationSuffix(path, match));
   if (series === undefined) return undefined;
-  return sibs.slice(sibs.indexOf(match) + 1).filter((s) => seriesOf(basename(s.path).slice(base.length)) === series);
+  return sibs.slice(sibs.indexOf(match) + 1).filter((s) => seriesOf(rotationSuffix(path, s)) === series);
 }
 
 /**
@@ -427,7 +471,7 @@ export async function newerCompressed(path: LogPath, match: Sibling): Promise<Si
 
 /** The suffix of a rotation's name after the log's, without a compression extension (`.2` for `app.log.2.gz`). */
 function rotationSuffix(path: LogPath, s: Sibling): string {
-  return basename(s.path).slice(basename(pathOf(path)).length).replace(COMPRESSED, '');
+  return basename(s.path).slice((s.base ?? basename(pathOf(path))).length).replace(COMPRESSED, '');
 }
 
 /** A search of the compressed rotations for what a checkpoint refers to. */
