@@ -108,6 +108,17 @@ describe.each(udpModes)('UDP datagram holding several syslog lines (receiveThrea
     expect(c.events?.splitCapped).toBe(200 - 64 + 13_000 - 64);
   });
 
+  it('the 64-message cap with a sink that screens (as the daemon\'s): 64 messages, those past it counted once (the native thread\'s split was split again)', async () => {
+    const sink = new ScreeningSink(Prefilter.of((await loadRegistry()).list())!.claims);
+    const h = await startSyslogInput(opts(), sink, silentLogger());
+    handles.push(h);
+    await send(h.address!.port, [Array.from({ length: 200 }, (_, k) => ack(k % 250)).join('\n')]);
+    await until(() => sink.lines.length >= 64, 5000, '64 messages');
+    await sleep(300);
+    const c = h.counters();
+    expect({ pushed: sink.lines.length, received: c.received, splitCapped: c.events?.splitCapped }).toEqual({ pushed: 64, received: 64, splitCapped: 136 });
+  });
+
   it('a batched message that is no log line is dropped and counted as binary; the others of its datagram arrive', async () => {
     const sink = new CollectSink();
     const h = await startSyslogInput(opts(), sink, silentLogger());

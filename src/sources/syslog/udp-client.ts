@@ -94,7 +94,8 @@ export async function startUdpThread(addr: Address, opts: SyslogInputOptions, si
           let start = 0;
           for (let i = 0; i < m.ends.length; i++) {
             const end = m.ends[i];
-            const cuts = splitter.split(start, end, mine);
+            // (the thread split it already: its last message may still hold lines past the cap, not to be split again)
+            const cuts = m.split ? undefined : splitter.split(start, end, mine);
             if (!cuts) line(i, start, end);
             else {
               mine.received += cuts.length / 2 - 1; // the thread counted the datagram once

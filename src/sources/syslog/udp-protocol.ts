@@ -49,6 +49,8 @@ export type FromUdpThread =
     counters: UdpThreadCounters;
     /** the thread already left out what no parser can claim (counted in `unclaimed`, by sender) */
     screened?: boolean;
+    /** the thread already split each datagram into its messages (DatagramSplitter): not to be split again */
+    split?: boolean;
     unclaimed?: UnclaimedCount[];
   }
   /** a batch of which no line is left to post: only the counts of those no parser can claim */

@@ -29,6 +29,11 @@ export class BatchScreen {
   readonly counters = new Counters();
   private readonly senders: SenderCache;
   private readonly tally: UnclaimedTally | undefined;
+
+  /** whether screen() splits datagrams into their messages (it does where it screens: the main thread must not split them again) */
+  get splits(): boolean {
+    return this.tally !== undefined;
+  }
   private unclaimed: UnclaimedCount[] = [];
 
   constructor(private readonly o: ScreenOptions) {

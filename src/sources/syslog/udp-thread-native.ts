@@ -79,7 +79,8 @@ export function receiveNative(addon: Addon, data: UdpThreadData, post: Post): { 
       const b = concatBatches(some);
       waitingCount -= b.ends.length;
       waitingBytes -= b.bytes;
-      post({ type: 'lines', ...b, screened: !some[0].spilled, unclaimed, counters: counters() }, [b.buf]);
+      // (a spilled batch was allowed only, not split: the main thread splits and screens it)
+      post({ type: 'lines', ...b, screened: !some[0].spilled, split: !some[0].spilled && screen.splits, unclaimed, counters: counters() }, [b.buf]);
       unclaimed = [];
       unacked++;
     }
