@@ -3,6 +3,7 @@
  * address names whoever held it; a MAC or a user names their identities.
  */
 import { UsageError } from '../errors.js';
+import { parseUserKey } from '../inventory/apply.js';
 import type { DeviceName } from '../store/types.js';
 import { canonicalIp } from '../util/ip.js';
 import { normalizeMac } from '../util/mac.js';
@@ -20,8 +21,9 @@ export function parseTarget(text: string): Target {
   if (mac) return { kind: 'mac', value: mac };
   // what onsight prints for a device (hosts, why, skip): its identity key, taken back as it was printed
   const key = identityKeyOf(t);
-  // (user:bob names bob's sessions on every host, user:bob|laptop the one)
-  if (key?.startsWith('user:') && !key.includes('|')) return { kind: 'user', value: key.slice(5) };
+  // (user:bob names bob's sessions on every host, user:bob|laptop the one; user:|a%7cb is user a|b's)
+  const user = key ? parseUserKey(key) : undefined;
+  if (user && user.hostname === undefined) return { kind: 'user', value: user.user };
   if (key?.startsWith('mac:')) return { kind: 'mac', value: key.slice(4) };
   if (key) return { kind: 'key', value: key };
   // (taken as a user name, these named nobody and said so only as "nothing known"; a user name of

@@ -136,10 +136,42 @@ export function identityKey(s: Pick<Sighting, 'mac' | 'duid' | 'clientId' | 'use
   if (s.mac) return `mac:${s.mac}`;
   if (s.duid) return `duid:${s.duid.toLowerCase()}`;
   if (s.clientId) return `cid:${s.clientId.toLowerCase()}`;
-  // user names fold case (a VPN user logs in as Bob one day and bob the next: one device; SQLite migration 13 folded the stored keys)
-  if (s.user) return s.hostname ? `user:${s.user.toLowerCase()}|${s.hostname.toLowerCase()}` : `user:${s.user.toLowerCase()}`;
+  if (s.user) return userKey(s.user, s.hostname);
   if (s.hostname) return `host:${s.hostname.toLowerCase()}`;
   return `ip:${s.ip}`;
+}
+
+/**
+ * A VPN user's identity key: `user:NAME`, or `user:NAME|HOST` with the host name its lines gave.
+ * User names fold case (a VPN user logs in as Bob one day and bob the next: one device; SQLite
+ * migration 13 folded the stored keys). A name with a '|' is written `user:|` and the name with '%'
+ * and '|' percent-encoded (`a|b` on `c` and `a` on `b|c` both read `user:a|b|c`: one device). No
+ * name without a '|' gives a key that starts so, and its keys are as they were (no migration).
+ */
+export function userKey(user: string, hostname?: string | null): string {
+  const u = user.toLowerCase();
+  const name = u.includes('|') ? `|${u.replace(/[%|]/g, (c) => (c === '%' ? '%25' : '%7c'))}` : u;
+  return hostname ? `user:${name}|${hostname.toLowerCase()}` : `user:${name}`;
+}
+
+/**
+ * The user name and host name of a key userKey writes (the name case-folded); undefined for any
+ * other, and for a `user:|` key it would not write (a key stored before names with a '|' were
+ * encoded: matched as it is, never read back).
+ */
+export function parseUserKey(key: string): { user: string; hostname?: string } | undefined {
+  if (!key.startsWith('user:')) return undefined;
+  const rest = key.slice(5);
+  const encoded = rest.startsWith('|');
+  const body = encoded ? rest.slice(1) : rest;
+  const bar = body.indexOf('|');
+  const name = bar < 0 ? body : body.slice(0, bar);
+  const hostname = bar < 0 ? undefined : body.slice(bar + 1);
+  if (name === '' || hostname === '') return undefined;
+  if (!encoded) return { user: name, hostname };
+  if (!/^(?:[^%]|%25|%7c)+$/i.test(name)) return undefined;
+  const user = name.replace(/%25|%7c/gi, (e) => (e === '%25' ? '%' : '|'));
+  return user.includes('|') ? { user, hostname } : undefined;
 }
 
 /** Does the sighting contradict the identity holding the binding? (a stale release for a reused IP) */

@@ -4,6 +4,7 @@
  * PostgreSQL, an ordinary quoted name in SQLite), ties broken by id so both engines order alike.
  * Each engine supplies only a reader: SQLite's behind its connection's gate, PostgreSQL's pool.
  */
+import { userKey } from '../inventory/apply.js';
 import { decision, entry, intent, type DecisionRow } from '../scheduler/queue.js';
 import type { About, AddressReuse, Decision, DecisionQuery, DeviceName, DeviceScan, HistoryStore, IntentTarget, LearnedRecord, QueueEntry, SightingRow, TargetedScan } from './types.js';
 
@@ -12,9 +13,9 @@ export type SqlReader = <T>(sql: string, args: (string | number)[]) => Promise<T
 
 const NAME_COLUMN = { ip: 'b.ip', mac: 'i.mac', user: 'i."user"', key: 'i.key', hostname: 'lower(i.hostname)' } as const;
 
-/** A user's identities: by the user column as stored, or by the key (`user:name`, `user:name|host`, the name case-folded). */
+/** A user's identities: by the user column as stored, or by the key (`user:name`, `user:name|host`, the name case-folded: userKey). */
 function userNamed(user: string): { sql: string; args: string[] } {
-  const key = `user:${user.toLowerCase()}`;
+  const key = userKey(user);
   const like = `${key.replace(/[\\%_]/g, (c) => `\\${c}`)}|%`;
   return { sql: `(i."user" = ? OR i.key = ? OR i.key LIKE ? ESCAPE '\\')`, args: [user, key, like] };
 }

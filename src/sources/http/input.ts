@@ -36,10 +36,16 @@ const bodyDigest = (ep: string, body: string): string => createHash('sha256').up
 /** where the HEC body digests are kept among the idempotency keys */
 const HEC_DIGEST_PREFIX = 'hec-sha256:';
 
-/** the request target as a URL; undefined for one that is no URL (URL.parse is Node 22 and later) */
+/**
+ * The request target as a URL: the origin form, or the absolute form of an http(s) URL (RFC 9112
+ * §3.2.2; its authority is checked by hostAllowed). Undefined for one that is no URL or another
+ * scheme's (URL.parse is Node 22 and later). (Resolved against a base, `//other/services/...` read as
+ * host `other`, and `foo://other/...` as its path: both were routed, the name unchecked.)
+ */
 function requestUrl(target: string): URL | undefined {
   try {
-    return new URL(target, 'http://x');
+    const url = target.startsWith('/') ? new URL(`http://x${target}`) : new URL(target, 'http://x');
+    return url.protocol === 'http:' || url.protocol === 'https:' ? url : undefined;
   } catch {
     return undefined;
   }
@@ -132,7 +138,7 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
       drop('badRequest');
       refusedLog('badRequest', { remote: req.socket.remoteAddress }, 'HTTP input: request with a malformed target refused');
       req.resume();
-      return reply(res, plain(400, 'malformed request target'));
+      return reply(res, plain(400, 'malformed request target: a path, or an http or https URL'));
     }
     if (tooManyHeaders(req)) {
       drop('badRequest');
