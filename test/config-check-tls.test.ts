@@ -175,12 +175,19 @@ describe.skipIf(!hasOpenssl)('config check takes what the daemon takes (review)'
     expect(one.r.stderr).toBe('');
     expect(one.r.status).toBe(0);
     const two = check('ca-mixed', scanner(mixed));
-    expect(two.r.stderr).toMatch(/^warning: .*scanner\.ca: scanner CA bundle .*mixed\.pem: certificate #2 cannot be parsed \(.*\): node trusts the 1 before it and none from it on \(1 of 2\)$/m);
+    expect(two.r.stderr).toMatch(/^warning: .*scanner\.ca: scanner CA bundle .*mixed\.pem: a block after certificate #1 cannot be read \(.*\): node trusts the 1 before it and none from it on \(1 of 2 not\)$/m);
     expect(two.r.status).toBe(0);
     // (node stops at the first block it cannot parse: a broken first block leaves it trusting nothing)
     const brokenFirst = write('broken-first.pem', `-----BEGIN CERTIFICATE-----\nMIIBbroken\n-----END CERTIFICATE-----\n${pem}`);
     const three = check('ca-broken-first', scanner(brokenFirst));
-    expect(three.r.stderr).toMatch(/scanner\.ca: scanner CA bundle .*broken-first\.pem: its first certificate cannot be parsed \(.*\): node trusts none of the bundle/);
+    expect(three.r.stderr).toMatch(/scanner\.ca: scanner CA bundle .*broken-first\.pem: a block before any certificate cannot be read \(.*\): node trusts none of the bundle/);
     expect(three.r.status).toBe(2);
+    // (node stops at a block of any kind it cannot read, a CRL too; and at a BEGIN without its END)
+    const crl = write('broken-crl.pem', `${pem}-----BEGIN X509 CRL-----\nnot*base64\n-----END X509 CRL-----\n${pem}`);
+    const four = check('ca-broken-crl', scanner(crl));
+    expect(four.r.stderr).toMatch(/^warning: .*broken-crl\.pem: a block after certificate #1 cannot be read \(its X509 CRL block is no base64\): node trusts the 1 before it and none from it on \(1 of 2 not\)$/m);
+    const noEnd = write('no-end.pem', `${pem}${pem.replace(/-----END CERTIFICATE-----\s*$/, '')}${pem}`);
+    const five = check('ca-no-end', scanner(noEnd));
+    expect(five.r.stderr).toMatch(/^warning: .*no-end\.pem: 1 BEGIN line\(s\) without their END: node may trust none of the certificates from there on$/m);
   });
 });

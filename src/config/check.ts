@@ -11,7 +11,7 @@ import { createSecureContext } from 'node:tls';
 import { dirname, join, resolve } from 'node:path';
 import { ConfigError, type ConfigIssue } from '../errors.js';
 import { loadRegistry, type ParserRegistry } from '../parsers/registry.js';
-import { globToRegExp, isGlob } from '../sources/file/input.js';
+import { globToRegExp, isGlob, unescapeGlob } from '../sources/file/input.js';
 import type { LoadedConfig } from './load.js';
 import type { Config } from './schema.js';
 import { inputParserFormat } from '../daemon/inputs.js';
@@ -36,6 +36,27 @@ export function tailedPathProblem(path: string): string | undefined {
   if (isGlob(path)) return undefined;
   const f = kind(path);
   if (f !== undefined && f !== 'file') return `${path} is a ${f}, not a regular file`;
+  return undefined;
+}
+
+/**
+ * A folder (or file) of a glob that is there under the name written, but whose glob syntax does not
+ * match that name (`dhcp(a)` is a group to picomatch, `x[!1]` a negated class): the input would
+ * watch nothing there, unsaid. Says how to escape it; undefined when nothing is so.
+ */
+export function globLiteralHint(path: string): string | undefined {
+  if (!isGlob(path)) return undefined;
+  let at = path.startsWith('/') ? '/' : '';
+  for (const seg of path.split('/')) {
+    if (seg === '') continue;
+    const name = unescapeGlob(seg);
+    const literal = at === '' ? name : join(at, name);
+    if (!existsSync(literal)) return undefined;
+    if (isGlob(seg) && !globToRegExp(seg).re.test(name)) {
+      return `${literal} is there, but "${seg}" is glob syntax that does not match that name: nothing in it would be tailed (write it "${name.replace(/[\\*?[\]{}()!+@]/g, '\\$&')}")`;
+    }
+    at = literal;
+  }
   return undefined;
 }
 
@@ -393,31 +414,51 @@ function checkTlsFiles(loaded: LoadedConfig, opts: EnvironmentCheckOptions, issu
       const certKey = keyText(cert.f.path) === keyText(key.f.path) ? cert.f.what : keyText(cert.f.path);
       if (!matches) refuse(key.f, `${key.f.what} ${key.f.file} is not the private key of the certificate ${cert.f.file} (${certKey})`);
     }
-    if (ca) {
-      // (node takes a CA bundle with no certificate in it, and then trusts no peer: refused here; one
-      // whose other blocks node passes over, beside a good one, is said: review, node verifies with it)
-      const blocks = ca.data.toString('latin1').match(/-----BEGIN (TRUSTED |X509 )?CERTIFICATE-----[\s\S]*?-----END (TRUSTED |X509 )?CERTIFICATE-----/g) ?? [];
-      let loads: string | undefined;
-      try {
-        createSecureContext({ ca: ca.data });
-      } catch (err) {
-        loads = `it cannot be loaded (${sslReason(err)})`;
-      }
-      // (node stops at the first block it cannot parse: those after it are not trusted either, review)
-      let firstBroken: { n: number; why: string } | undefined;
-      for (let n = 0; n < blocks.length && !firstBroken; n++) {
-        try {
-          new X509Certificate(blocks[n].replace(/(BEGIN|END) X509 CERTIFICATE/g, '$1 CERTIFICATE'));
-        } catch (err) {
-          firstBroken = { n, why: sslReason(err) };
-        }
-      }
-      if (!blocks.length) refuse(ca.f, `${ca.f.what} ${ca.f.file} holds no PEM certificate`);
-      else if (loads !== undefined) refuse(ca.f, `${ca.f.what} ${ca.f.file}: ${loads}`);
-      else if (firstBroken?.n === 0) refuse(ca.f, `${ca.f.what} ${ca.f.file}: its first certificate cannot be parsed (${firstBroken.why}): node trusts none of the bundle`);
-      else if (firstBroken) loaded.warnings.push({ path: keyText(ca.f.path), line: locate(ca.f.path), message: `${ca.f.what} ${ca.f.file}: certificate #${firstBroken.n + 1} cannot be parsed (${firstBroken.why}): node trusts the ${firstBroken.n} before it and none from it on (${blocks.length - firstBroken.n} of ${blocks.length})` });
-    }
+    if (ca) checkCaBundle(ca.f, ca.data, refuse, (message) => loaded.warnings.push({ path: keyText(ca.f.path), line: locate(ca.f.path), message }));
   }
+}
+
+const CERT_LABEL = /^(TRUSTED |X509 )?CERTIFICATE$/;
+
+/**
+ * A CA bundle as node reads it: its PEM blocks in order, whatever their label, up to the first it
+ * cannot read (node stops there: no certificate from it on is trusted, review). A bundle with no
+ * certificate, or whose first certificate is not read, trusts no peer: refused. A block that breaks
+ * the bundle after a good certificate, or a BEGIN line without its END, is said (node verifies with
+ * the certificates before it).
+ */
+function checkCaBundle(f: TlsFile, data: Buffer, refuse: (f: TlsFile, message: string) => void, warn: (message: string) => void): void {
+  const text = data.toString('latin1');
+  try {
+    createSecureContext({ ca: data });
+  } catch (err) {
+    return refuse(f, `${f.what} ${f.file}: it cannot be loaded (${sslReason(err)})`);
+  }
+  const begins = (text.match(/-----BEGIN [^\r\n-]+-----/g) ?? []).length;
+  const blocks = [...text.matchAll(/-----BEGIN ([^\r\n-]+)-----([\s\S]*?)-----END \1-----/g)];
+  const certs = blocks.filter((b) => CERT_LABEL.test(b[1])).length;
+  if (!certs) return refuse(f, `${f.what} ${f.file} holds no PEM certificate`);
+  let good = 0;
+  for (const [whole, label, body] of blocks) {
+    let why: string | undefined;
+    if (CERT_LABEL.test(label)) {
+      try {
+        new X509Certificate(whole.replace(/(BEGIN|END) X509 CERTIFICATE/g, '$1 CERTIFICATE'));
+      } catch (err) {
+        why = sslReason(err);
+      }
+    } else {
+      // (another kind, a CRL: node reads it as base64 too; header lines `Name: value` aside)
+      const b64 = body.split(/\r?\n/).filter((l) => !l.includes(':')).join('').trim();
+      if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64) || b64.length % 4 !== 0) why = `its ${label} block is no base64`;
+    }
+    if (why !== undefined) {
+      if (good === 0) return refuse(f, `${f.what} ${f.file}: a block before any certificate cannot be read (${why}): node trusts none of the bundle`);
+      return warn(`${f.what} ${f.file}: a block after certificate #${good} cannot be read (${why}): node trusts the ${good} before it and none from it on (${certs - good} of ${certs} not)`);
+    }
+    if (CERT_LABEL.test(label)) good++;
+  }
+  if (begins !== blocks.length) warn(`${f.what} ${f.file}: ${begins - blocks.length} BEGIN line(s) without their END: node may trust none of the certificates from there on`);
 }
 
 /**
@@ -443,6 +484,8 @@ export async function checkConfigEnvironment(loaded: LoadedConfig, opts: Environ
     if (inp.type === 'file') {
       const problem = tailedPathProblem(inp.path);
       if (problem) issues.push({ path: `inputs[${i}].path`, line: locate(['inputs', i, 'path']), message: `cannot tail ${inp.path}: ${problem}` });
+      const hint = problem ? undefined : globLiteralHint(inp.path);
+      if (hint) loaded.warnings.push({ path: `inputs[${i}].path`, line: locate(['inputs', i, 'path']), message: hint });
       const id = isGlob(inp.path) ? undefined : fileId(inp.path);
       const other = id === undefined ? undefined : seen.get(id);
       if (other && other.path !== inp.path) issues.push({ path: `inputs[${i}].path`, line: locate(['inputs', i, 'path']), message: `${inp.path} is the same file as ${other.path} (inputs[${other.i}]): each of its lines would be applied twice` });
