@@ -16,6 +16,8 @@
  *    CPU-s per million); UDP at 100k and 200k msg/s through the daemon, native receiver against
  *    node dgram (bench/udp-e2e.ts, C sender); and over HTTP (bench/ingest-http.ts, HEC /raw), side
  *    by side; the logger's cost per line (bench/logger.ts, against pino's synchronous destination).
+ * 5. A dnsmasq lease file of 50,000 leases rewritten for each changed lease (bench/lease-snapshot.ts):
+ *    the main thread's time per change, beside one parse of the whole file.
  *
  * Whole run: a few minutes on 2 cores. `node dist/bench/run.js --quick` shortens everything.
  */
@@ -289,7 +291,7 @@ async function main(): Promise<void> {
   if (process.argv[2] === '--rss-child') return rssChild();
   const t0 = performance.now();
   out(`onsight bench${quick ? ' (quick)' : ''} — node ${process.version}, ${new Date().toISOString()}`);
-  // --only=sim,memory,latency,ingest runs a subset
+  // --only=sim,memory,latency,ingest,lease runs a subset
   const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
   const want = (name: string) => !only || only.includes(name);
   if (want('sim')) {
@@ -309,6 +311,11 @@ async function main(): Promise<void> {
     await latencyBench(false);
   }
   if (want('ingest')) await ingestBench();
+  if (want('lease')) {
+    out('\n# Lease databases (bench/lease-snapshot.ts: a dnsmasq file rewritten whole for each changed lease)');
+    const { runLeaseSnapshotBench } = await import('./lease-snapshot.js');
+    await runLeaseSnapshotBench({ leases: 50_000, changes: quick ? 3 : 5, print: true });
+  }
   out(`\nbench done in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 }
 

@@ -52,7 +52,8 @@ export function globLiteralHint(path: string): string | undefined {
     const name = unescapeGlob(seg);
     const literal = at === '' ? name : join(at, name);
     if (!existsSync(literal)) return undefined;
-    if (isGlob(seg) && !globToRegExp(seg).re.test(name)) {
+    // (every segment: `dhcp(a)` is no glob to isGlob, yet a group to picomatch)
+    if (!globToRegExp(seg).re.test(name)) {
       return `${literal} is there, but "${seg}" is glob syntax that does not match that name: nothing in it would be tailed (write it "${name.replace(/[\\*?[\]{}()!+@]/g, '\\$&')}")`;
     }
     at = literal;

@@ -25,6 +25,11 @@ export function isGlob(p: string): boolean {
   return /[*?[{]/.test(p) || /[@!+]\(/.test(p);
 }
 
+/** A glob's text with its escapes taken (`dhcp\[1\]` → `dhcp[1]`): the name it stands for where it has no metacharacters. */
+export function unescapeGlob(s: string): string {
+  return s.replace(/\\(.)/g, '$1');
+}
+
 /** `{1..3}` → `(?:1|2|3)`, `{a..c}` too: picomatch leaves ranges to a callback. */
 function expandRange(a: string, b: string): string {
   const num = /^-?\d+$/.test(a) && /^-?\d+$/.test(b);
@@ -41,13 +46,14 @@ function expandRange(a: string, b: string): string {
  */
 export function globToRegExp(glob: string): { base: string; re: RegExp; depth?: number } {
   const scan = picomatch.scan(glob);
-  // only escaped metacharacters (file\[1\].log): one file, watched from its directory
-  const base = (scan.isGlob ? scan.base : dirname(glob.replace(/\\(.)/g, '$1'))) || (glob.startsWith('/') ? '/' : '.');
+  // escaped metacharacters are the name's own: `dhcp\(a\)/*.log` is watched from dhcp(a) (picomatch's
+  // base keeps the backslashes: a folder not there, refused by config check); only escaped ones
+  // (file\[1\].log): one file, watched from its directory
+  const base = (scan.isGlob ? unescapeGlob(scan.base) : dirname(unescapeGlob(glob))) || (glob.startsWith('/') ? '/' : '.');
   // `[!0-9]`, the shell's negated class, is `[^0-9]` to picomatch
   const re = picomatch.makeRe(glob.replace(/(^|[^\\])\[!/g, '$1[^'), { dot: true, expandRange });
-  const segs = glob.split('/');
-  const first = segs.findIndex((s) => isGlob(s));
-  const depth = glob.includes('**') ? undefined : segs.length - first - 1;
+  // (the folders below the base: an escaped one counted as glob syntax made it one too many)
+  const depth = glob.includes('**') ? undefined : scan.isGlob ? scan.glob.split('/').length - 1 : 0;
   return { base, re, depth };
 }
 
