@@ -117,6 +117,25 @@ describe.skipIf(!hasLogrotate)('a symlinked log whose target real logrotate rota
   });
 });
 
+describe.skipIf(!hasLogrotate)('a relative symlink reached through a symlinked folder (review)', () => {
+  it('linkdir -> real/sub, real/sub/dhcp.log -> ../data/dhcpd.log: the kernel resolves .. in real/sub, and so does the listing (before: 10 of 13 lines lost)', async () => {
+    mkdirSync(join(dir, 'real', 'sub'), { recursive: true });
+    mkdirSync(join(dir, 'real', 'data'));
+    symlinkSync(join(dir, 'real', 'sub'), join(dir, 'linkdir'));
+    const target = join(dir, 'real', 'data', 'dhcpd.log');
+    writeFileSync(target, text(lines('l', 1, 20)));
+    symlinkSync('../data/dhcpd.log', join(dir, 'real', 'sub', 'dhcp.log'));
+    const link = join(dir, 'linkdir', 'dhcp.log');
+    const first = await run(link, 20);
+    expect(first.texts).toEqual(lines('l', 1, 20));
+    appendFileSync(target, text(lines('l', 21, 30)));
+    rotate(target, 'nocompress');
+    appendFileSync(target, text(lines('n', 1, 3)));
+    const want = [...lines('l', 21, 30), ...lines('n', 1, 3)];
+    expect((await run(link, want.length, first.checkpoint)).texts).toEqual(want);
+  });
+});
+
 describe.skipIf(!hasLogrotate)('a symlinked log whose target real logrotate copies and truncates while it is read', () => {
   it('the copy beside the target is finished from our offset (before: the lines between our offset and the truncation lost)', async () => {
     mkdirSync(join(dir, 'var-log'));

@@ -11,7 +11,7 @@
  * first KiB (the Windows DHCP audit log preamble is the same every week) differ there.
  */
 import { createHash } from 'node:crypto';
-import { mkdtemp, open, readdir, readlink, rm, stat, type FileHandle } from 'node:fs/promises';
+import { mkdtemp, open, readdir, readlink, realpath, rm, stat, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
@@ -145,7 +145,15 @@ async function linkTarget(path: string): Promise<string | undefined> {
     } catch {
       break; // (no symlink: EINVAL; nothing there: ENOENT)
     }
-    p = resolve(dirname(p), to);
+    // (a relative target is the kernel's: against the link's real folder, which may itself be reached
+    // through a symlinked folder: `linkdir -> real/sub`, `../data/x` is real/data/x, review)
+    let dir = dirname(p);
+    try {
+      dir = await realpath(dir);
+    } catch {
+      // (a folder not there: as written)
+    }
+    p = resolve(dir, to);
   }
   return p === path ? undefined : p;
 }
