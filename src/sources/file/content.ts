@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { crc32, createInflateRaw } from 'node:zlib';
+import { createGunzip, createInflateRaw } from 'node:zlib';
 import { constants, type Stats } from 'node:fs';
 import { setTimeout as wait } from 'node:timers/promises';
 
@@ -583,10 +583,9 @@ class Enough extends Error {}
  * Does the gzip file behind `fh` hold, decompressed, the bytes `mark` was taken of (both
  * fingerprints, and at least `mark.offset` bytes)? Reads only as far as the answer needs: its
  * first KiB (a stranger stops there), then up to the offset, keeping just those and the bytes
- * before the offset. Member after member, no trailer checked (the fingerprints are the check: a
- * first member's wrong CRC hid a checkpoint in the next one). Not gzip, or broken before the offset: no.
+ * before the offset. Not gzip, or broken before the offset: no.
  */
-async function gzipMatches(fh: FileHandle, mark: ContentMark): Promise<boolean> {
+async function gzipMatches(fh: FileHandle, mark: ContentMark, body?: number): Promise<boolean> {
   if (mark.tailFingerprint === undefined) return false;
   const headLen = Math.min(FP_BYTES, mark.offset);
   const tailLen = Math.min(TAIL_BYTES, mark.offset);
@@ -595,51 +594,43 @@ async function gzipMatches(fh: FileHandle, mark: ContentMark): Promise<boolean> 
   const tailFrom = mark.offset - tailLen;
   let pos = 0;
   let headChecked = headLen === 0;
-  const take = (chunk: Buffer): void => {
-    const end = pos + chunk.length;
-    if (pos < headLen) chunk.copy(head, pos, 0, Math.min(chunk.length, headLen - pos));
-    if (end > tailFrom && pos < mark.offset) chunk.copy(tail, Math.max(0, pos - tailFrom), Math.max(0, tailFrom - pos), Math.min(chunk.length, mark.offset - pos));
-    pos = end;
-    if (!headChecked && pos >= headLen) {
-      headChecked = true;
-      if (sha256hex(head) !== mark.fingerprint) throw new Enough();
+  const take = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      const end = pos + chunk.length;
+      if (pos < headLen) chunk.copy(head, pos, 0, Math.min(chunk.length, headLen - pos));
+      if (end > tailFrom && pos < mark.offset) chunk.copy(tail, Math.max(0, pos - tailFrom), Math.max(0, tailFrom - pos), Math.min(chunk.length, mark.offset - pos));
+      pos = end;
+      if (!headChecked && pos >= headLen) {
+        headChecked = true;
+        if (sha256hex(head) !== mark.fingerprint) return done(new Enough());
+      }
+      done(pos >= mark.offset ? new Enough() : null);
+    },
+  });
+  try {
+    await decompress(fh, take, body);
+  } catch (err) {
+    // (a wrong CRC: output the failed check's error overtook was lost, and the offset may lie in it)
+    if (isTrailerCheckError(err) && body === undefined) {
+      const at = await gzipBodyAt(fh);
+      return at !== undefined && gzipMatches(fh, mark, at);
     }
-    if (pos >= mark.offset) throw new Enough();
-  };
-  for (let at = 0; pos < mark.offset; ) {
-    const body = await gzipBodyAt(fh, at);
-    if (body === undefined) break;
-    const m = await inflateMember(fh, body, take);
-    if (m.error !== undefined) break;
-    at = body + m.consumed + 8;
+    if (!(err instanceof Enough)) return false;
   }
   return pos >= mark.offset && sha256hex(head) === mark.fingerprint && sha256hex(tail) === mark.tailFingerprint;
 }
 
-/**
- * A gzip rotation's decompressed copy: all of it, or (`broken` says why) what came out before the
- * stream broke; `damaged`: bytes of members whose data failed their check, left out of the copy;
- * `start`: where the decompressed offset asked for lies in the copy (the start of the member after
- * it when it lay in one left out).
- */
-export type Inflated = { fh: FileHandle; size: number; broken?: string; damaged?: number; start: number } | { error: string };
+/** A gzip rotation's decompressed copy: all of it, or (`broken` says why) what came out before the stream broke. */
+export type Inflated = { fh: FileHandle; size: number; broken?: string } | { error: string };
 
 /**
  * Decompress the gzip file behind `gz` (which the caller closes) into a file of its own in `dir`
  * (the OS's temp directory: the systemd unit's is private), unlinked before anything is written
  * (its space is freed when it is closed, crash or not), and open for reading. A stream that breaks
  * (a truncated or corrupt rotation) keeps what it gave; a copy that cannot be written (a full
- * disk) is an error. `signal` stops it (the input closing). `from`: the decompressed offset to be read from.
- *
- * Member by member, each checked against its trailer here (zlib's own check destroyed gunzip with
- * output the copy had not taken, and stopped at the first member). A wrong trailer over sound data
- * (the CRC-32 right and the length wrong, or the length right and at most two of the CRC's four
- * bytes wrong: bits flipped in the trailer) keeps the member, as zcat does. Otherwise the data itself
- * is damaged: a changed deflate byte mostly decodes on without an error into fragments of nearby
- * lines spliced together (measured on a DHCP log: 397 of 400 changed bytes, ~500 wrong address-MAC
- * pairs each), from a point nothing tells; that member is left out, and the next ones are read.
+ * disk) is an error. `signal` stops it (the input closing).
  */
-export async function inflate(gz: FileHandle, signal?: AbortSignal, from = 0, dir = tmpdir()): Promise<Inflated> {
+export async function inflate(gz: FileHandle, signal?: AbortSignal, dir = tmpdir()): Promise<Inflated> {
   let out: FileHandle;
   try {
     const tmp = await mkdtemp(join(dir, 'onsight-rotated-'));
@@ -652,125 +643,86 @@ export async function inflate(gz: FileHandle, signal?: AbortSignal, from = 0, di
     return { error: `no temporary copy: ${(err as Error).message}` };
   }
   let writeError: Error | undefined;
-  let pos = 0;
-  const write = async (chunk: Buffer): Promise<void> => {
-    try {
-      await out.write(chunk, 0, chunk.length, pos);
-    } catch (err) {
-      writeError = err as Error;
-      throw err;
-    }
-    pos += chunk.length;
+  // the last write in flight (a pass that fails is waited for before the next begins)
+  let inFlight: Promise<unknown> = Promise.resolve();
+  // (a Writable, not a loop over the stream: what the decompressor gave before it broke is all written)
+  const copyTo = () => {
+    let pos = 0;
+    return new Writable({
+      write(chunk: Buffer, _enc, done) {
+        inFlight = out.write(chunk, 0, chunk.length, pos).then(
+          () => {
+            pos += chunk.length;
+            done();
+          },
+          (err: Error) => {
+            writeError = err;
+            done(err);
+          },
+        );
+      },
+    });
   };
-  const said: string[] = [];
-  let damaged = 0;
-  // (`from` counts the bytes of every member, those left out too)
-  let raw = 0;
-  let start: number | undefined;
-  let headerError: string | undefined;
-  for (let at = 0, n = 1; ; n++) {
-    const body = await gzipBodyAt(gz, at);
-    if (body === undefined) {
-      // (bytes after the last member that start no gzip header: ignored, as gunzip does)
-      if (n === 1) headerError = 'incorrect header check (not gzip)';
-      break;
+  // (the pass's failure, if it broke)
+  const pass = async (body?: number): Promise<unknown> => {
+    try {
+      await decompress(gz, copyTo(), body, signal);
+      return undefined;
+    } catch (err) {
+      return err;
+    } finally {
+      await inFlight.catch(() => undefined);
     }
-    const copyAt = pos;
-    const m = await inflateMember(gz, body, write, signal);
-    const trailer = m.error === undefined ? await readAt(gz, body + m.consumed, 8) : undefined;
-    const nth = n === 1 ? '' : `member ${n}: `;
-    // a break (truncated, corrupt) keeps what came before it
-    const broke = trailer === undefined || trailer.length < 8;
-    let left = false;
-    if (broke) {
-      if (!writeError && !signal?.aborted) said.push(nth + (m.error !== undefined ? (m.error as Error).message : 'unexpected end of file'));
-    } else {
-      const crcOk = trailer.readUInt32LE(0) === m.crc;
-      const lenOk = trailer.readUInt32LE(4) === m.size % 2 ** 32;
-      if (!crcOk || !lenOk) {
-        const what = `${nth}incorrect ${crcOk ? 'length' : 'data'} check`;
-        left = !crcOk && !(lenOk && bytesApart(trailer.readUInt32LE(0), m.crc) <= 2);
-        said.push(left ? `${what}: its data is damaged, ${m.size} bytes left out` : what);
-      }
+  };
+  let failure = await pass();
+  // a wrong CRC or length: the stream decompressed whole, but the error destroyed the decompressor
+  // with output the copy had not taken yet (the last 12 KiB of lines). Again, its deflate body alone:
+  // nothing checks the trailer then. (Longer only: a multi-member file's second pass stops after its first member.)
+  if (isTrailerCheckError(failure) && !writeError && !signal?.aborted) {
+    const first = (await out.stat()).size;
+    const body = await gzipBodyAt(gz);
+    if (body !== undefined) {
+      await out.truncate(0);
+      const again = await pass(body);
+      if (again === undefined && (await out.stat()).size < first) {
+        await out.truncate(0);
+        await pass();
+      } else if (again !== undefined) failure = again;
     }
-    if (left) {
-      damaged += m.size;
-      pos = copyAt;
-      await out.truncate(copyAt).catch((err: Error) => void (writeError ??= err));
-    }
-    // where `from` lies in the copy (the start of what follows, when it lay in a member left out)
-    if (start === undefined && from < raw + m.size) start = left ? copyAt : copyAt + from - raw;
-    raw += m.size;
-    if (broke) break;
-    at = body + m.consumed + 8;
   }
-  const broken = said.length ? said.join('; ') : undefined;
+  const broken = failure === undefined ? undefined : (failure as Error).message;
   try {
     if (writeError) throw new Error(`writing the decompressed copy: ${writeError.message}`);
     if (signal?.aborted) throw new Error('stopped');
-    if (headerError !== undefined) throw new Error(headerError);
-    let size = pos;
+    let size = (await out.stat()).size;
     // a break leaves a line cut at a random byte (`lease 10.9.0.1` of `10.9.0.15`): the copy ends after its last whole line
     if (broken !== undefined) size = await endAfterLastLine(out, size);
-    // (nothing before a break is lost; a damaged member left out is said as such, with what remains)
-    if (size === 0 && broken !== undefined && !damaged) throw new Error(broken);
-    return { fh: out, size, broken, damaged: damaged || undefined, start: start ?? pos + Math.max(0, from - raw) };
+    if (size === 0 && broken !== undefined) throw new Error(broken);
+    return { fh: out, size, broken };
   } catch (err) {
     await out.close().catch(() => undefined);
     return { error: (err as Error).message };
   }
 }
 
-/** How many of two CRC-32s' four bytes differ. */
-function bytesApart(a: number, b: number): number {
-  let n = 0;
-  for (let x = (a ^ b) >>> 0; x; x >>>= 8) if (x & 0xff) n++;
-  return n;
-}
-
-/** What inflating one gzip member gave: the bytes of its deflate body, and its output's length and CRC-32 (or the error that stopped it). */
-interface MemberRead {
-  consumed: number;
-  size: number;
-  crc: number;
-  error?: unknown;
-}
-
 /**
- * The deflate body at `body` (gzipBodyAt) of the gzip file behind `fh` inflated, each chunk handed
- * to `take` (which may throw or reject to stop). Raw inflate checks no trailer and stops at the
- * body's end, whatever follows.
+ * The gzip file behind `fh` decompressed into `dest`: the whole file through gunzip, or, given
+ * `body` (gzipBodyAt), its first member's deflate body alone, its trailer unchecked.
  */
-async function inflateMember(fh: FileHandle, body: number, take: (chunk: Buffer) => void | Promise<void>, signal?: AbortSignal): Promise<MemberRead> {
-  const inflater = createInflateRaw();
-  let size = 0;
-  let crc = 0;
-  // the chunk being taken: a stream that fails meanwhile is answered once it is (a copy written whole)
-  let taking: Promise<unknown> = Promise.resolve();
-  const dest = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      size += chunk.length;
-      crc = crc32(chunk, crc);
-      taking = Promise.resolve()
-        .then(() => take(chunk))
-        .then(() => done(), (err: Error) => done(err));
-    },
-  });
-  try {
-    await pipeline(bytesOf(fh, body), inflater, dest, { signal });
-    return { consumed: inflater.bytesWritten, size, crc };
-  } catch (error) {
-    await taking;
-    return { consumed: inflater.bytesWritten, size, crc, error };
-  }
+function decompress(fh: FileHandle, dest: Writable, body?: number, signal?: AbortSignal): Promise<void> {
+  return body === undefined
+    ? pipeline(bytesOf(fh), createGunzip(), dest, { signal })
+    : pipeline(bytesOf(fh, body), createInflateRaw(), dest, { signal });
 }
 
-/**
- * Where the deflate body of the gzip member at `at` in the file behind `fh` begins: after its
- * header (RFC 1952 §2.3); undefined when no whole member header is there.
- */
-async function gzipBodyAt(fh: FileHandle, at = 0): Promise<number | undefined> {
-  const b = await readAt(fh, at, 64 * 1024);
+/** zlib's failed trailer check (CRC-32 or length): the deflate stream itself was whole */
+function isTrailerCheckError(err: unknown): boolean {
+  return (err as { code?: unknown })?.code === 'Z_DATA_ERROR' && /incorrect (data|length) check/.test((err as Error).message);
+}
+
+/** Where the deflate body of the gzip file behind `fh` begins: after its member header (RFC 1952 §2.3); undefined when the header is not whole. */
+async function gzipBodyAt(fh: FileHandle): Promise<number | undefined> {
+  const b = await readAt(fh, 0, 64 * 1024);
   if (b.length < 10 || b[0] !== 0x1f || b[1] !== 0x8b || b[2] !== 8) return undefined;
   const flags = b[3];
   let p = 10;
@@ -781,7 +733,7 @@ async function gzipBodyAt(fh: FileHandle, at = 0): Promise<number | undefined> {
     p = z < 0 ? Infinity : z + 1;
   }
   if (flags & 0x02) p += 2; // FHCRC
-  return p <= b.length ? at + p : undefined;
+  return p <= b.length ? p : undefined;
 }
 
 /** Cut the file behind `fh` (`size` bytes) after its last whole line (isNewlineAt); its new size. */

@@ -317,12 +317,11 @@ export class FileTailer {
 
   /**
    * A queued gzip rotation's decompressed copy, as a segment (the rotation's fd closed); undefined
-   * (counted, said) when none can be made, and where `q.from` lies in it. A stream that breaks
-   * part-way (a truncated or corrupt rotation) gives what came out before the break, and a member
-   * whose data fails its check is left out; said and counted as `compressedBroken`.
+   * (counted, said) when none can be made. A stream that breaks part-way (a truncated or corrupt
+   * rotation) gives what came out before the break, said and counted as `compressedBroken`.
    */
-  private async inflated(q: { fh: FileHandle; path: string; from: number }): Promise<{ seg: Segment; from: number } | undefined> {
-    const r = await inflate(q.fh, this.stopping.signal, q.from);
+  private async inflated(q: { fh: FileHandle; path: string }): Promise<Segment | undefined> {
+    const r = await inflate(q.fh, this.stopping.signal);
     await q.fh.close().catch(() => undefined);
     if (this.closed) {
       if ('fh' in r) await r.fh.close().catch(() => undefined);
@@ -335,12 +334,11 @@ export class FileTailer {
     }
     if (r.broken !== undefined) {
       this.event('compressedBroken');
-      if (r.damaged) this.log.warn({ path: this.opts.key, rotated: q.path, bytes: r.size, damaged: r.damaged, err: r.broken }, 'a compressed rotation\'s data is damaged (its CRC-32 fails): the damaged part is left out, its lines would be garbage; reading the rest');
-      else this.log.warn({ path: this.opts.key, rotated: q.path, bytes: r.size, err: r.broken }, 'a compressed rotation breaks part-way (truncated or corrupt); reading what comes before the break');
+      this.log.warn({ path: this.opts.key, rotated: q.path, bytes: r.size, err: r.broken }, 'a compressed rotation breaks part-way (truncated or corrupt); reading what comes before the break');
     }
     try {
       const st = await r.fh.stat();
-      return { seg: { fh: r.fh, dev: st.dev, ino: st.ino, openedAs: q.path, live: false }, from: r.start };
+      return { fh: r.fh, dev: st.dev, ino: st.ino, openedAs: q.path, live: false };
     } catch (err) {
       await r.fh.close().catch(() => undefined);
       throw err;
@@ -525,9 +523,9 @@ export class FileTailer {
       const q = this.queue.shift();
       if (!q) return;
       // a gzip rotation (resumeCompressed): its decompressed copy; none could be made: the next file
-      const at = q.gzip ? await this.inflated(q) : { seg: { fh: q.fh, dev: q.dev, ino: q.ino, openedAs: q.path, live: q.live === true }, from: q.from };
-      if (!at) continue;
-      await this.useSegment(at.seg, at.from);
+      const seg = q.gzip ? await this.inflated(q) : { fh: q.fh, dev: q.dev, ino: q.ino, openedAs: q.path, live: q.live === true };
+      if (!seg) continue;
+      await this.useSegment(seg, q.from);
       return;
     }
   }
