@@ -81,4 +81,14 @@ describe('file input: glob metacharacters in real names', () => {
     expect(await tailed(path)).toEqual([]);
     expect(await tailed(join(dir, 'dhcp\\(a\\)/*.log'))).toEqual(lines);
   });
+
+  it('a folder named a(b (an unbalanced group: the name alone matches itself, the whole path nothing): config check says so (review)', async () => {
+    const lines = made('a(b', 'a.log');
+    const path = join(dir, 'a(b/*.log');
+    const c = await checked(path);
+    expect(c.refused).toEqual([]);
+    expect(c.warned).toEqual([{ path: 'inputs[0].path', line: 5, message: `${join(dir, 'a(b')} is there and holds 1 file(s) matching "*.log", but the glob matches none of them: "a(b" is glob syntax there (write it "a\\(b")` }]);
+    expect(await tailed(path)).toEqual([]);
+    expect(await tailed(join(dir, 'a\\(b/*.log'))).toEqual(lines);
+  });
 });

@@ -6,7 +6,7 @@
  * accepts what config check refuses, nor the reverse. (A SIGHUP reload calls it too.)
  */
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { dirname, join, resolve } from 'node:path';
 import { ConfigError, type ConfigIssue } from '../errors.js';
@@ -47,11 +47,12 @@ export function tailedPathProblem(path: string): string | undefined {
 export function globLiteralHint(path: string): string | undefined {
   if (!isGlob(path)) return undefined;
   let at = path.startsWith('/') ? '/' : '';
-  for (const seg of path.split('/')) {
-    if (seg === '') continue;
+  const segs = path.split('/').filter((seg) => seg !== '');
+  for (let i = 0; i < segs.length; i++) {
+    const seg = segs[i];
     const name = unescapeGlob(seg);
     const literal = at === '' ? name : join(at, name);
-    if (!existsSync(literal)) return undefined;
+    if (!existsSync(literal)) return i === segs.length - 1 ? unmatchedLeaf(path, at, segs.slice(0, i), seg) : undefined;
     // (every segment: `dhcp(a)` is no glob to isGlob, yet a group to picomatch)
     if (!globToRegExp(seg).re.test(name)) {
       return `${literal} is there, but "${seg}" is glob syntax that does not match that name: nothing in it would be tailed (write it "${name.replace(/[\\*?[\]{}()!+@]/g, '\\$&')}")`;
@@ -59,6 +60,29 @@ export function globLiteralHint(path: string): string | undefined {
     at = literal;
   }
   return undefined;
+}
+
+/**
+ * The file part of a glob whose folders are all there under the names written: when files in that
+ * folder match the file part alone but none matches the whole glob, a folder name's syntax broke it
+ * (`a(b/*.log`: each name matches itself, but the group `(` opens takes in the rest of the path,
+ * review). Says which folder, escaped; undefined otherwise (at most 1,000 entries looked at).
+ */
+function unmatchedLeaf(path: string, folder: string, folders: string[], leaf: string): string | undefined {
+  const syntax = folders.find((f) => /[*?[\]{}()!+@]/.test(f));
+  if (syntax === undefined || folder === '') return undefined;
+  let names: string[];
+  try {
+    names = readdirSync(folder).slice(0, 1000);
+  } catch {
+    return undefined;
+  }
+  const whole = globToRegExp(path).re;
+  const alone = globToRegExp(leaf).re;
+  const fits = names.filter((n) => alone.test(n));
+  if (!fits.length || fits.some((n) => whole.test(join(folder, n)))) return undefined;
+  const name = unescapeGlob(syntax);
+  return `${folder} is there and holds ${fits.length} file(s) matching "${leaf}", but the glob matches none of them: "${syntax}" is glob syntax there (write it "${name.replace(/[\\*?[\]{}()!+@]/g, '\\$&')}")`;
 }
 
 /**
