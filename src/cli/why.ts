@@ -130,10 +130,9 @@ async function nowOf(store: WhyStore, about: About, keys: Map<number, string>, l
   }
   // a scan in flight naming the device without holding its entry (the scanner left it out, say)
   const held = new Set(entries.filter((q) => q.intentId).map((q) => `${q.intentId}|${q.bindingId}`));
-  const ids = new Set(about.identityIds);
   for (const t of await store.history.activeTargetsOf(about.identityIds)) {
     const i = byId.get(t.intentId);
-    if (!i || !ids.has(t.identityId) || held.has(`${i.id}|${t.bindingId}`)) continue;
+    if (!i || held.has(`${i.id}|${t.bindingId}`)) continue;
     const queued = entries.some((q) => q.bindingId === t.bindingId);
     rows.push({
       ip: t.ip, identity: keys.get(t.identityId) ?? String(t.identityId), region: i.region, state: 'target', queuedSince: '', notBefore: '', attempts: 0, scan: scanRefOf(i),

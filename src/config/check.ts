@@ -11,7 +11,7 @@ import { createSecureContext } from 'node:tls';
 import { dirname, join, resolve } from 'node:path';
 import { ConfigError, type ConfigIssue } from '../errors.js';
 import { loadRegistry, type ParserRegistry } from '../parsers/registry.js';
-import { globToRegExp, isGlob, unescapeGlob } from '../sources/file/input.js';
+import { escapeGlob, globToRegExp, isGlob, unescapeGlob } from '../sources/file/input.js';
 import type { LoadedConfig } from './load.js';
 import type { Config } from './schema.js';
 import { inputParserFormat } from '../daemon/inputs.js';
@@ -55,7 +55,7 @@ export function globLiteralHint(path: string): string | undefined {
     if (!existsSync(literal)) return i === segs.length - 1 ? unmatchedLeaf(path, at, segs.slice(0, i), seg) : undefined;
     // (every segment: `dhcp(a)` is no glob to isGlob, yet a group to picomatch)
     if (!globToRegExp(seg).re.test(name)) {
-      return `${literal} is there, but "${seg}" is glob syntax that does not match that name: nothing in it would be tailed (write it "${name.replace(/[\\*?[\]{}()!+@]/g, '\\$&')}")`;
+      return `${literal} is there, but "${seg}" is glob syntax that does not match that name: nothing in it would be tailed (write it "${escapeGlob(name)}")`;
     }
     at = literal;
   }
@@ -81,8 +81,7 @@ function unmatchedLeaf(path: string, folder: string, folders: string[], leaf: st
   const alone = globToRegExp(leaf).re;
   const fits = names.filter((n) => alone.test(n));
   if (!fits.length || fits.some((n) => whole.test(join(folder, n)))) return undefined;
-  const name = unescapeGlob(syntax);
-  return `${folder} is there and holds ${fits.length} file(s) matching "${leaf}", but the glob matches none of them: "${syntax}" is glob syntax there (write it "${name.replace(/[\\*?[\]{}()!+@]/g, '\\$&')}")`;
+  return `${folder} is there and holds ${fits.length} file(s) matching "${leaf}", but the glob matches none of them: "${syntax}" is glob syntax there (write it "${escapeGlob(unescapeGlob(syntax))}")`;
 }
 
 /**
@@ -223,6 +222,11 @@ export function blockingTlsFiles(config: Config): BlockingSecret[] {
   }));
 }
 
+/** a reload's section that is as the daemon runs it (a problem there is a warning: the daemon keeps what it read at its start) */
+function unchangedFromRunning(config: Config, opts: EnvironmentCheckOptions, section: SecretUse['section']): boolean {
+  return opts.running !== undefined && JSON.stringify(opts.running[section]) === JSON.stringify(config[section]);
+}
+
 /** the loaders' words for a secret that may be readable in a moment (not there yet, empty, not set, no permission yet) */
 const MAY_RESOLVE = /cannot be read \((ENOENT|EACCES|EPERM|ENOTDIR)\)|is empty|is not set or empty/;
 
@@ -255,7 +259,7 @@ function checkSecrets(loaded: LoadedConfig, opts: EnvironmentCheckOptions, issue
   const env = opts.env ?? process.env;
   for (const s of secretsOf(config)) {
     const at = { path: keyText(s.path), line: locate(s.path) };
-    const asRunning = opts.running !== undefined && JSON.stringify(opts.running[s.section]) === JSON.stringify(config[s.section]);
+    const asRunning = unchangedFromRunning(config, opts, s.section);
     const refuse = (message: string) => {
       if (asRunning) loaded.warnings.push({ ...at, message: `${message} (as the daemon runs it: it keeps what it read at its start; a restart would refuse it)` });
       else issues.push({ ...at, message, ...(MAY_RESOLVE.test(message) ? { mayResolve: true } : {}) });
@@ -373,7 +377,7 @@ const sslReason = (err: unknown) => (err as Error).message.replace(/^error:[0-9A
 function checkTlsFiles(loaded: LoadedConfig, opts: EnvironmentCheckOptions, issues: ConfigIssue[]): void {
   const { config, locate } = loaded;
   for (const use of tlsUsesOf(config)) {
-    const asRunning = opts.running !== undefined && JSON.stringify(opts.running[use.section]) === JSON.stringify(config[use.section]);
+    const asRunning = unchangedFromRunning(config, opts, use.section);
     const refuse = (f: TlsFile, message: string, mayResolve = false) => {
       const at = { path: keyText(f.path), line: locate(f.path) };
       if (asRunning) loaded.warnings.push({ ...at, message: `${message} (as the daemon runs it: its listener keeps the certificates it has; a restart would refuse it)` });

@@ -21,11 +21,13 @@ function userNamed(user: string): { sql: string; args: string[] } {
 }
 
 /** `(ipCol IN (…) OR idCol IN (…))`, or a condition no row meets when both lists are empty. */
+/** `?,?,?` for an IN list of n values */
+const placeholders = (n: number) => Array.from({ length: n }, () => '?').join(',');
+
 function aboutSql(about: About, ipCol: string, idCol: string): { sql: string; args: (string | number)[] } {
   const parts: string[] = [];
-  const list = (n: number) => Array.from({ length: n }, () => '?').join(',');
-  if (about.ips.length) parts.push(`${ipCol} IN (${list(about.ips.length)})`);
-  if (about.identityIds.length) parts.push(`${idCol} IN (${list(about.identityIds.length)})`);
+  if (about.ips.length) parts.push(`${ipCol} IN (${placeholders(about.ips.length)})`);
+  if (about.identityIds.length) parts.push(`${idCol} IN (${placeholders(about.identityIds.length)})`);
   return { sql: parts.length ? `(${parts.join(' OR ')})` : '1 = 0', args: [...about.ips, ...about.identityIds] };
 }
 
@@ -80,7 +82,7 @@ export class History implements HistoryStore {
   async queuedFor(identityIds: readonly number[]): Promise<QueueEntry[]> {
     if (!identityIds.length) return [];
     // by device only (the queue_identity index): an address's entries are its holders'
-    const rows = await this.read<Record<string, unknown>>(`SELECT * FROM queue WHERE identity_id IN (${identityIds.map(() => '?').join(',')}) ORDER BY binding_id`, [...identityIds]);
+    const rows = await this.read<Record<string, unknown>>(`SELECT * FROM queue WHERE identity_id IN (${placeholders(identityIds.length)}) ORDER BY binding_id`, [...identityIds]);
     return rows.map(entry);
   }
 
@@ -88,13 +90,13 @@ export class History implements HistoryStore {
     if (!identityIds.length) return [];
     // (the intent_targets_identity index: a device's targets, not every target of every scan in flight)
     const rows = await this.read<{ intent_id: string; ip: string; identity_id: number; binding_id: number }>(`SELECT t.intent_id, t.ip, t.identity_id, t.binding_id FROM intent_targets t
-      JOIN intents i ON i.id = t.intent_id WHERE t.identity_id IN (${identityIds.map(() => '?').join(',')}) AND i.state IN ('launching', 'running') ORDER BY t.intent_id, t.ip`, [...identityIds]);
+      JOIN intents i ON i.id = t.intent_id WHERE t.identity_id IN (${placeholders(identityIds.length)}) AND i.state IN ('launching', 'running') ORDER BY t.intent_id, t.ip`, [...identityIds]);
     return rows.map((r) => ({ intentId: r.intent_id, ip: r.ip, identityId: Number(r.identity_id), bindingId: Number(r.binding_id) }));
   }
 
   async learnedRows(names: readonly string[]): Promise<LearnedRecord[]> {
     if (!names.length) return [];
-    const rows = await this.read<{ name: string; state: string; saved_at: number }>(`SELECT name, state, saved_at FROM learned_state WHERE name IN (${names.map(() => '?').join(',')}) ORDER BY name`, [...names]);
+    const rows = await this.read<{ name: string; state: string; saved_at: number }>(`SELECT name, state, saved_at FROM learned_state WHERE name IN (${placeholders(names.length)}) ORDER BY name`, [...names]);
     return rows.map((r) => ({ name: r.name, state: r.state, savedAt: Number(r.saved_at) }));
   }
 

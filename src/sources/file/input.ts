@@ -30,6 +30,11 @@ export function unescapeGlob(s: string): string {
   return s.replace(/\\(.)/g, '$1');
 }
 
+/** A name written as a glob that matches it alone (`dhcp(a)` → `dhcp\(a\)`): unescapeGlob's reverse. */
+export function escapeGlob(name: string): string {
+  return name.replace(/[\\*?[\]{}()!+@]/g, '\\$&');
+}
+
 /** `{1..3}` → `(?:1|2|3)`, `{a..c}` too: picomatch leaves ranges to a callback. */
 function expandRange(a: string, b: string): string {
   const num = /^-?\d+$/.test(a) && /^-?\d+$/.test(b);

@@ -113,19 +113,19 @@ function priAt(buf: Uint8Array, i: number, end: number): boolean {
 }
 
 /**
- * The syslog messages of gated datagrams laid end to end in one buffer (a batch, or one datagram),
- * asked for in order. RFC 5426 puts one message in a datagram, but some relays batch lines in one:
- * a line that starts with a PRI begins a message of its own; any other line continues the one
- * before (a stack trace, a wrapped line), as a datagram was always read. Kept in one place for
- * every UDP path (in-line, dgram thread, native thread), so they split alike.
- */
-/**
  * At most this many messages from one datagram: past it the rest stays in the last one (event
  * `splitCapped`, one per message so folded). A relay's batch fills an MTU (a dozen lines); 64 KB of "\n<1>" would be 16,000,
  * and the receive thread's hold and the kernel's buffer count datagrams, not lines (review).
  */
 export const MAX_MESSAGES_PER_DATAGRAM = 64;
 
+/**
+ * The syslog messages of gated datagrams laid end to end in one buffer (a batch, or one datagram),
+ * asked for in order. RFC 5426 puts one message in a datagram, but some relays batch lines in one:
+ * a line that starts with a PRI begins a message of its own; any other line continues the one
+ * before (a stack trace, a wrapped line), as a datagram was always read. Kept in one place for
+ * every UDP path (in-line, dgram thread, native thread), so they split alike.
+ */
 export class DatagramSplitter {
   /** where the LF search last started, and the first LF at or after it (-1: none in the buffer) */
   private from = -1;

@@ -89,7 +89,7 @@ export async function startUdpThread(addr: Address, opts: SyslogInputOptions, si
             if (!m.screened && tally.screened(text, sender, m.times[i])) return;
             more = sink.push({ text, receivedAt: new Date(m.times[i]), source: name, sender, format: opts.format }) && more;
           };
-          // (a batch the native thread screened comes split already: no line in it starts a message of its own)
+          // (a batch the native thread screened comes split already: `split`, below)
           const splitter = new DatagramSplitter(buf);
           let start = 0;
           for (let i = 0; i < m.ends.length; i++) {
