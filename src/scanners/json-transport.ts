@@ -90,6 +90,8 @@ export interface CallOptions {
    * this kind only. Were it the rate limit, the next other call meets its own 429 and every call waits.
    */
   ownLimit?: boolean;
+  /** run right before each attempt is sent (after any wait): throws to send nothing (a launch's targets checked against the policy as it is then) */
+  beforeSend?: () => void;
 }
 
 const MAX_BODY = 32 * 1024 * 1024;
@@ -138,6 +140,7 @@ export class JsonTransport {
         throw new ScannerHttpError('ONSIGHT_SCANNER_RATE_LIMIT', `${what}: not sent, ${this.o.vendor} asked to wait ${Math.ceil(wait / 1000)} s more`, { next: 'wait', retryAfterSec: wait / 1000 });
       }
       this.o.sendGuard?.check(what); // right before the socket write: a back-off can outlast a lease
+      c.beforeSend?.(); // a reload during a wait may have excluded a target
       let res: Response;
       try {
         res = await fetch(url, {

@@ -101,7 +101,7 @@ export class QualysClient implements Scanner {
     for (;;) {
       let cause: QualysError;
       try {
-        const r = await this.transport.call({ endpoint: 'launch', method: 'POST', params, idempotent: false, expect: ['SIMPLE_RETURN'] });
+        const r = await this.transport.call({ endpoint: 'launch', method: 'POST', params, idempotent: false, expect: ['SIMPLE_RETURN'], beforeSend: () => void this.checkTargets(req.targets) });
         const { scanRef, text } = parseLaunch(r.doc);
         if (scanRef) {
           this.log.info({ intentId: req.intentId, scanRef, targets: targets.length, appliance: req.appliance }, 'qualys scan launched');

@@ -29,6 +29,8 @@ export interface CallSpec {
   idempotent: boolean;
   /** root elements of a successful answer */
   expect: string[];
+  /** run right before each attempt is sent (after any wait): throws to send nothing (a launch's targets checked against the policy as it is then) */
+  beforeSend?: () => void;
 }
 
 export interface CallResult {
@@ -141,6 +143,7 @@ export class QualysTransport {
         });
         try {
           this.guard?.check(label); // after the gate, right before the socket write: a wait can outlast a lease
+          spec.beforeSend?.(); // a reload during the wait may have excluded a target
         } catch (err) {
           ticket.release();
           throw err;

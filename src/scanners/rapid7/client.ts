@@ -106,6 +106,7 @@ export class Rapid7Client implements Scanner {
     try {
       const r = await this.t.call<{ id?: number }>('POST', `sites/${site}/scans`, {
         idempotent: false, body: { name, hosts, engineId, ...(this.o.templateId ? { templateId: this.o.templateId } : {}) },
+        beforeSend: () => void checkTargets(req.targets, this.o.allowTarget, this.o.maxTargetsPerScan ?? 50),
       });
       if (typeof r.id !== 'number') throw new ScannerHttpError('ONSIGHT_SCANNER', 'rapid7 scan launch: answer without an id', { next: 'retry', ambiguous: true });
       this.log.info({ intentId: req.intentId, scanRef: String(r.id), targets: hosts.length, appliance: req.appliance }, 'rapid7 scan launched');

@@ -158,7 +158,11 @@ export class TenableClient implements Scanner {
       return { scanRef: String(copy.id) }; // found already launched
     }
     try {
-      await this.t.call<{ scan_uuid?: string }>('POST', `/scans/${copy.id}/launch`, { body: { alt_targets: targets }, idempotent: false, ownLimit: true });
+      await this.t.call<{ scan_uuid?: string }>('POST', `/scans/${copy.id}/launch`, {
+        body: { alt_targets: targets }, idempotent: false, ownLimit: true,
+        // (the copy and its lookups may have waited: a reload meanwhile may have excluded a target)
+        beforeSend: () => void checkTargets(req.targets, this.o.allowTarget, this.o.maxTargetsPerScan ?? 50),
+      });
     } catch (err) {
       if (!(err instanceof TenableError) || !err.o.ambiguous) {
         // certainly not launched (a 429 at the active-scan limit, a 400): the copy is deleted, now or
