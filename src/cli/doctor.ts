@@ -20,7 +20,7 @@ import { hasOurPrefix, startFrom } from '../scheduler/core.js';
 import { profilesNamed } from '../scheduler/profile.js';
 import { listensOnLoopback, loadTokens, shortTokensWarning, type TlsServerConfig, type TokenSource } from '../net/webconfig.js';
 import { inputParserFormat } from '../daemon/inputs.js';
-import { blockingSecrets, blockingTlsFiles, leasePathProblem, type BlockingSecret } from '../config/check.js';
+import { blockingSecrets, blockingTlsFiles, leasePathProblem, notReadWarning, type BlockingSecret } from '../config/check.js';
 import { loadPassword } from '../scanners/qualys/credentials.js';
 import { TIMED_OUT, within } from '../util/timeout.js';
 import { inspectStateFile } from '../store/db.js';
@@ -86,7 +86,7 @@ export async function runDoctor(
   const waits = [...blockingSecrets(config, env), ...blockingTlsFiles(config).filter((b) => b.section === 'state' || b.section === 'scanner')];
   const notRead = (section: BlockingSecret['section'], under = '') => {
     const w = waits.filter((b) => b.section === section && b.path.startsWith(under));
-    for (const b of w) line('warn', b.path, `${b.file} is ${b.kind}, not a regular file: not read by doctor (a read would wait for a writer); run reads it at its start and waits as long as it takes`);
+    for (const b of w) line('warn', b.path, notReadWarning(b.file, b.kind, 'doctor'));
     return w.length > 0;
   };
   const tokensRead = (tokens: TokenSource[] | undefined, field: string, section: 'inputs' | 'http') => tokens?.filter((_t, j) => !notRead(section, `${field}[${j}].`));

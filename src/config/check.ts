@@ -6,7 +6,7 @@
  * accepts what config check refuses, nor the reverse. (A SIGHUP reload calls it too.)
  */
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, opendirSync, readFileSync, statSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { dirname, join, resolve } from 'node:path';
 import { ConfigError, type ConfigIssue } from '../errors.js';
@@ -39,49 +39,105 @@ export function tailedPathProblem(path: string): string | undefined {
   return undefined;
 }
 
+/** entries globLiteralHint looks at, at most (a glob over a big tree: the hint is a courtesy) */
+const HINT_LOOK = 1000;
+/** a segment picomatch may read as syntax */
+const GLOB_SYNTAX = /[*?[\]{}()!+@]/;
+
 /**
  * A folder (or file) of a glob that is there under the name written, but whose glob syntax does not
- * match that name (`dhcp(a)` is a group to picomatch, `x[!1]` a negated class): the input would
- * watch nothing there, unsaid. Says how to escape it; undefined when nothing is so.
+ * match that name (`dhcp(a)` is a group to picomatch, `x[!1]` a negated class), or whose syntax
+ * breaks the whole path (`a(b/x/*.log`: each name matches itself, but the group `(` opens takes in
+ * the rest): the input would watch nothing there, unsaid. At any depth, below `*` or `**` too: the
+ * folders each segment reaches alone are walked (at most HINT_LOOK entries looked at). Says which
+ * folder and how to escape it; undefined when nothing is so.
  */
 export function globLiteralHint(path: string): string | undefined {
   if (!isGlob(path)) return undefined;
-  let at = path.startsWith('/') ? '/' : '';
-  const segs = path.split('/').filter((seg) => seg !== '');
-  for (let i = 0; i < segs.length; i++) {
-    const seg = segs[i];
-    const name = unescapeGlob(seg);
-    const literal = at === '' ? name : join(at, name);
-    if (!existsSync(literal)) return i === segs.length - 1 ? unmatchedLeaf(path, at, segs.slice(0, i), seg) : undefined;
-    // (every segment: `dhcp(a)` is no glob to isGlob, yet a group to picomatch)
-    if (!globToRegExp(seg).re.test(name)) {
-      return `${literal} is there, but "${seg}" is glob syntax that does not match that name: nothing in it would be tailed (write it "${escapeGlob(name)}")`;
+  const raw = path.split('/');
+  /** the segments written, and where each is in `raw` (an empty one, `//`, is none) */
+  const at = raw.flatMap((seg, k) => (seg === '' ? [] : [k]));
+  const segs = at.map((k) => raw[k]);
+  /** each segment's own RegExp (what it matches alone) */
+  const alone = segs.map((seg) => globToRegExp(seg).re);
+  let budget = HINT_LOOK;
+  let said: string | undefined;
+  /** the files reached, each with the folders reached by their written name (segment index → path) */
+  const found: { path: string; named: Map<number, string> }[] = [];
+  const under = (dir: string, name: string) => (dir === '' ? name : join(dir, name));
+  const entries = (dir: string): { name: string; dir: boolean }[] => {
+    const out: { name: string; dir: boolean }[] = [];
+    let d: ReturnType<typeof opendirSync> | undefined;
+    try {
+      d = opendirSync(dir || '.');
+      for (let e = d.readSync(); e !== null && budget > 0; e = d.readSync()) {
+        budget--;
+        // (a symlink is followed, as the file input's watcher does)
+        const isDir = e.isDirectory() || (e.isSymbolicLink() && isDirectory(under(dir, e.name)));
+        out.push({ name: e.name, dir: isDir });
+      }
+    } catch {
+      // (not there, not searchable: nothing reached)
+    } finally {
+      d?.closeSync();
     }
-    at = literal;
+    return out;
+  };
+  const walk = (dir: string, i: number, named: Map<number, string>): void => {
+    if (said !== undefined || budget <= 0) return;
+    const seg = segs[i];
+    const last = i === segs.length - 1;
+    if (seg === '**') {
+      if (!last) walk(dir, i + 1, named);
+      for (const e of entries(dir)) {
+        if (e.dir) walk(under(dir, e.name), i, named);
+        else if (last) found.push({ path: under(dir, e.name), named });
+      }
+      return;
+    }
+    const name = unescapeGlob(seg);
+    const literal = under(dir, name);
+    budget--;
+    if (existsSync(literal)) {
+      // (every segment: `dhcp(a)` is no glob to isGlob, yet a group to picomatch)
+      if (!alone[i].test(name)) {
+        said = `${literal} is there, but "${seg}" is glob syntax that does not match that name: nothing in it would be tailed (write it "${escapeGlob(name)}")`;
+      } else if (last) found.push({ path: literal, named });
+      else walk(literal, i + 1, new Map(named).set(i, literal));
+      return;
+    }
+    if (!GLOB_SYNTAX.test(seg)) return;
+    for (const e of entries(dir)) {
+      if (!alone[i].test(e.name)) continue;
+      if (!last && e.dir) walk(under(dir, e.name), i + 1, named);
+      else if (last && !e.dir) found.push({ path: under(dir, e.name), named });
+    }
+  };
+  walk(path.startsWith('/') ? '/' : '', 0, new Map());
+  if (said !== undefined) return said;
+  const whole = globToRegExp(path).re;
+  if (!found.length || found.some((f) => whole.test(f.path))) return undefined;
+  // files each segment matches alone, none the whole glob: the folder written by its name whose escaped
+  // spelling makes the glob match them (the first such, from the top)
+  for (let j = 0; j < segs.length - 1; j++) {
+    if (!GLOB_SYNTAX.test(segs[j])) continue;
+    const escaped = escapeGlob(unescapeGlob(segs[j]));
+    const fixed = globToRegExp(raw.map((seg, k) => (k === at[j] ? escaped : seg)).join('/')).re;
+    const fits = found.filter((f) => f.named.has(j) && fixed.test(f.path));
+    if (!fits.length) continue;
+    const folder = fits[0].named.get(j)!;
+    const n = fits.filter((f) => f.named.get(j) === folder).length;
+    return `${folder} is there and holds ${n} file(s) matching "${segs.slice(j + 1).join('/')}", but the glob matches none of them: "${segs[j]}" is glob syntax there (write it "${escaped}")`;
   }
   return undefined;
 }
 
-/**
- * The file part of a glob whose folders are all there under the names written: when files in that
- * folder match the file part alone but none matches the whole glob, a folder name's syntax broke it
- * (`a(b/*.log`: each name matches itself, but the group `(` opens takes in the rest of the path,
- * review). Says which folder, escaped; undefined otherwise (at most 1,000 entries looked at).
- */
-function unmatchedLeaf(path: string, folder: string, folders: string[], leaf: string): string | undefined {
-  const syntax = folders.find((f) => /[*?[\]{}()!+@]/.test(f));
-  if (syntax === undefined || folder === '') return undefined;
-  let names: string[];
+function isDirectory(p: string): boolean {
   try {
-    names = readdirSync(folder).slice(0, 1000);
+    return statSync(p).isDirectory();
   } catch {
-    return undefined;
+    return false;
   }
-  const whole = globToRegExp(path).re;
-  const alone = globToRegExp(leaf).re;
-  const fits = names.filter((n) => alone.test(n));
-  if (!fits.length || fits.some((n) => whole.test(join(folder, n)))) return undefined;
-  return `${folder} is there and holds ${fits.length} file(s) matching "${leaf}", but the glob matches none of them: "${syntax}" is glob syntax there (write it "${escapeGlob(unescapeGlob(syntax))}")`;
 }
 
 /**
@@ -194,6 +250,11 @@ export function blockingKind(file: string): string | undefined {
   return st.isFIFO() ? 'a named pipe (FIFO)' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : undefined;
 }
 
+/** The warning for `file`, of blockingKind's `kind`, left unread by `reader` (this check, doctor): one wording for every such file. */
+export function notReadWarning(file: string, kind: string, reader: 'this check' | 'doctor'): string {
+  return `${file} is ${kind}, not a regular file: not read by ${reader} (a read would wait for a writer); run reads it at its start and waits as long as it takes`;
+}
+
 /** A secret whose file a read would wait on (a FIFO, a device): the key of its source, its section, the file and what it is. */
 export interface BlockingSecret {
   path: string;
@@ -278,8 +339,8 @@ function checkSecrets(loaded: LoadedConfig, opts: EnvironmentCheckOptions, issue
     // the file the loader will read; a FIFO is not waited on here (the loader's read would wait for a writer)
     const file = secretFile(s, env);
     const kind = file === undefined ? undefined : blockingKind(file);
-    if (kind !== undefined) {
-      loaded.warnings.push({ ...at, message: `${file} is ${kind}, not a regular file: not read by this check (a read would wait for a writer); run reads it at its start and waits as long as it takes` });
+    if (file !== undefined && kind !== undefined) {
+      loaded.warnings.push({ ...at, message: notReadWarning(file, kind, 'this check') });
       continue;
     }
     try {
@@ -387,7 +448,7 @@ function checkTlsFiles(loaded: LoadedConfig, opts: EnvironmentCheckOptions, issu
     for (const f of use.files) {
       const kind = blockingKind(f.file);
       if (kind !== undefined) {
-        loaded.warnings.push({ path: keyText(f.path), line: locate(f.path), message: `${f.what} ${f.file} is ${kind}, not a regular file: not read by this check (a read would wait for a writer)` });
+        loaded.warnings.push({ path: keyText(f.path), line: locate(f.path), message: `${f.what} ${notReadWarning(f.file, kind, 'this check')}` });
         continue;
       }
       let data: Buffer;

@@ -15,7 +15,6 @@ import type { StoreHealth } from '../store/health.js';
 import type { Notifier } from '../notify/notifier.js';
 import type { InputFreshness } from './freshness.js';
 import type { MetricsRegistry } from '../http/prom.js';
-import type { WhyLimitsView } from '../http/operator.js';
 import { coverageReports } from '../coverage/report.js';
 import { applyMark, OperatorMarks } from '../scheduler/marks.js';
 
@@ -52,7 +51,7 @@ function versionOf(o: object): number {
   return id;
 }
 
-export function daemonView(d: ViewedParts): DaemonView & WhyLimitsView {
+export function daemonView(d: ViewedParts): DaemonView {
   /** each day's coverage, when it was counted and what counting it cost (ms) */
   const coverage = new Map<number, { at: number; costMs: number; point: Awaited<ReturnType<DaemonView['coverageByDay']>>[number] }>();
   /** the count under way, if any */

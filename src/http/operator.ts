@@ -20,11 +20,6 @@ import { printable } from '../cli/printable.js';
 /** the running config's limits, with which /api/why's `now` names the one a ready device waits on (as `onsight why` does from its config) */
 export type WhyLimits = Pick<Config, 'regions' | 'scheduler' | 'scanner'>;
 
-/** what the daemon's view gives besides DaemonView (src/daemon/view.ts): the running regions and scheduler, read at each request (a reload changes them) */
-export interface WhyLimitsView {
-  whyLimits(): WhyLimits;
-}
-
 const MAX_BODY = 4096;
 
 class BodyTooLarge extends UsageError {}
@@ -49,8 +44,8 @@ function readBody(req: IncomingMessage): Promise<string> {
 
 /** Handles /api/why, /api/rescan and /api/skip; false for any other path. */
 /** `caller`: the name of the token the request came with (undefined: no tokens configured, so no change is taken) */
-/** `limits`: the running config's, for /api/why (undefined: its `now` says only what the store tells) */
-export function handleOperatorApi(req: IncomingMessage, res: ServerResponse, path: string, store: ReturnType<DaemonView['operatorStore']>, limits: WhyLimits | undefined, caller: string | undefined, log: Logger, reply: Reply): boolean {
+/** `limits`: the running config's, for /api/why (DaemonView.whyLimits) */
+export function handleOperatorApi(req: IncomingMessage, res: ServerResponse, path: string, store: ReturnType<DaemonView['operatorStore']>, limits: WhyLimits, caller: string | undefined, log: Logger, reply: Reply): boolean {
   if (path === '/api/why') {
     if (req.method !== 'GET' && req.method !== 'HEAD') return (reply(405, { error: 'use GET' }, { allow: 'GET, HEAD' }), true);
     const target = new URL(req.url ?? '/', 'http://x').searchParams.get('target');

@@ -11,7 +11,7 @@ import type { Logger } from '../log.js';
 import type { DaemonView } from './view.js';
 import { fillRefusedRequests, METRICS_STATUS, renderMetrics } from './metrics.js';
 import { PAGE_CSP, PAGE_HTML } from './page.js';
-import { handleOperatorApi, type WhyLimitsView } from './operator.js';
+import { handleOperatorApi } from './operator.js';
 import type { MetricsRegistry } from './prom.js';
 import { buildStatus, onsightVersion, type Status } from './status.js';
 import { authenticate, createWebServer, hostAllowed, listenOn, listenerTokens, parseHttpListen, reloadBoth, requestPath, tooManyHeaders, MAX_REQUEST_HEADERS, type WebConfig } from '../net/webconfig.js';
@@ -68,8 +68,8 @@ function sharedStatus(build: () => Promise<Status>): { get(): Promise<Status>; c
   };
 }
 
-/** `daemon`: the daemon's view; with whyLimits (src/daemon/view.ts gives it), /api/why's `now` names the limit a queued device waits on */
-export async function startHttp(daemon: DaemonView & Partial<WhyLimitsView>, web: HttpListenConfig | string, log: Logger): Promise<HttpHandle> {
+/** `daemon`: the daemon's view (src/daemon/view.ts) */
+export async function startHttp(daemon: DaemonView, web: HttpListenConfig | string, log: Logger): Promise<HttpHandle> {
   const cfg: HttpListenConfig = typeof web === 'string' ? { listen: web } : web;
   const { host, port } = parseHttpListen(cfg.listen);
   const tokens = listenerTokens(cfg.tokens, 'http.tokens', log);
@@ -99,7 +99,7 @@ export async function startHttp(daemon: DaemonView & Partial<WhyLimitsView>, web
       caller = a.token;
     }
     try {
-      if (OPERATOR_ROUTES.has(path) && handleOperatorApi(req, res, path, daemon.operatorStore(), daemon.whyLimits?.(), caller, log, (code, v, headers) => json(res, code, v, { ...headers, ...(code === 413 ? { connection: 'close' } : {}) }))) return;
+      if (OPERATOR_ROUTES.has(path) && handleOperatorApi(req, res, path, daemon.operatorStore(), daemon.whyLimits(), caller, log, (code, v, headers) => json(res, code, v, { ...headers, ...(code === 413 ? { connection: 'close' } : {}) }))) return;
     } catch (err) {
       log.warn({ err: { message: (err as Error).message }, path }, 'http request failed');
       return json(res, 503, { status: 'unavailable', error: (err as Error).message });

@@ -20,6 +20,7 @@ import type { MetricsRegistry } from './prom.js';
 import type { StateConfig } from '../cluster/config.js';
 import type { ClusterMetricInput } from '../cluster/metrics.js';
 import type { Store } from '../store/types.js';
+import type { WhyLimits } from './operator.js';
 
 export type { EndedBinding } from '../coverage/missed.js';
 
@@ -45,6 +46,8 @@ export interface DaemonView {
   readonly startedAt: number;
   /** the running config's regions and state file (what a reload could not change keeps its running value) */
   config(): { state: StateConfig; regions: { name: string; cidrs: string[]; appliances: { name: string; maxScans: number }[] }[] };
+  /** the running config's regions, scheduler and scanner, read at each request (a reload changes them): /api/why's `now` names the limit a ready device waits on */
+  whyLimits(): WhyLimits;
   inputs(): { name: string; counters(): SourceCounters }[];
   ingestCounters(): IngestCounters;
   decoderCounters(): DecoderCounters[];

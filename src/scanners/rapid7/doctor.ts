@@ -4,7 +4,6 @@
  * engines and the region mapping are doctor's checks for every backend.
  */
 import { readFileSync } from 'node:fs';
-import { blockingKind } from '../../config/check.js';
 import { loadPassword, passwordDoctorLine } from '../qualys/credentials.js';
 import type { DoctorLine } from '../types.js';
 import type { Rapid7ScannerOptions } from './schema.js';
@@ -17,11 +16,8 @@ export function rapid7Doctor(sc: Rapid7ScannerOptions, ctx: { env: NodeJS.Proces
   } catch (err) {
     lines.push({ mark: 'fail', what: 'credentials', text: (err as Error).message.replace(/Qualys password/g, 'Rapid7 password') });
   }
-  // (a FIFO or a device there hung doctor: not read, as doctor does for a secret's file)
-  const caKind = sc.ca === undefined ? undefined : blockingKind(sc.ca);
-  if (sc.ca !== undefined && caKind !== undefined) {
-    lines.push({ mark: 'warn', what: 'scanner.ca', text: `${sc.ca} is ${caKind}, not a regular file: not read by doctor (a read would wait for a writer); run reads it at its start and waits as long as it takes` });
-  } else if (sc.ca !== undefined) {
+  // (a ca a read would wait on, a FIFO or a device: doctor says so and calls none of this, cli/doctor.ts)
+  if (sc.ca !== undefined) {
     try {
       const pem = readFileSync(sc.ca, 'utf8');
       lines.push(/-----BEGIN CERTIFICATE-----/.test(pem)
