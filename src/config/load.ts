@@ -85,8 +85,10 @@ export function validateConfig(raw: unknown, locate: (path: (PropertyKey | { key
     if (why) errors.push(at(['state', 'postgres'], `credentials in the URL (${why}) are refused: use passwordFile, passwordEnv or credential`));
   }
   // the status page shows each device's addresses, hostnames and users: beyond loopback, say so where no token guards it
-  if (config.http.enabled && !config.http.tokens?.length && !listensOnLoopback(config.http.listen)) {
-    warnings.push(at(['http', 'listen'], `${config.http.listen} is not loopback and http.tokens is empty: the status page, /metrics, /api/status and /api/why show every device's addresses, hostnames and user names to anyone who can reach it`));
+  if (config.http.enabled && !config.http.tokens?.length && !config.http.tls?.requireClientCert && !listensOnLoopback(config.http.listen)) {
+    warnings.push(at(['http', 'listen'], config.http.allowUnauthenticated
+      ? `${config.http.listen} is not loopback, http.tokens is empty and http.allowUnauthenticated is set: the status page, /api/status and /api/why show every device's addresses, hostnames and user names to anyone who can reach it`
+      : `${config.http.listen} is not loopback and http.tokens is empty: the status page, /api/status and /api/why answer loopback clients only (403 to others; /metrics and /healthz answer anyone): set http.tokens to reach them from elsewhere`));
   }
   // a token sent over plain HTTP beyond loopback can be read by anyone on the path, and then replayed
   const clearTokens = (web: { listen: string; tls?: unknown; tokens?: unknown[] }, path: PropertyKey[], what: string) => {

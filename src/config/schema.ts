@@ -164,7 +164,7 @@ export const configSchema = z.object({
   scanner: scannerConfigSchema.prefault({ type: 'dry-run' }),
   scheduler: schedulerConfigSchema.prefault({}),
   /** the status page, /metrics and the API: where, and the shared web config (TLS, tokens, allowed Host names) */
-  http: z.object({ listen: httpListen.default('127.0.0.1:9321'), enabled: z.boolean().default(true), ...webConfigShape }).strict()
+  http: z.object({ listen: httpListen.default('127.0.0.1:9321'), enabled: z.boolean().default(true), allowUnauthenticated: z.boolean().optional(), ...webConfigShape }).strict()
     .default({ listen: '127.0.0.1:9321', enabled: true }),
   /** webhook and syslog notifications of scans ended, hosts scanned and hosts missed (src/notify) */
   notify: notifySchema.default({}),

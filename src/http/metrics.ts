@@ -47,7 +47,7 @@ export async function renderMetrics(d: DaemonView, given?: Status, more?: (w: Me
 /** the status listener's own refusals (src/http/server.ts counts them), added to its scrape */
 export function fillRefusedRequests(w: MetricsRegistry, refused: Record<string, number>): void {
   const f = w.family('onsight_http_requests_refused_total', 'counter',
-    'Requests the status listener refused, by reason: auth (401: no or a wrong token), host (421: a Host header not allowed), headers (431: more than 64 headers).', { labelNames: ['reason'] });
+    'Requests the status listener refused, by reason: auth (401: no or a wrong token), host (421: a Host header not allowed), headers (431: more than 64 headers), notLoopback (403: device data asked from beyond loopback of a listener nothing authenticates).', { labelNames: ['reason'] });
   for (const [why, n] of Object.entries(refused)) f(n, { reason: why });
 }
 

@@ -4,7 +4,9 @@
  * the only requests that change the state, which need tokens). It listens and authenticates
  * through the shared web config (src/net/webconfig.ts): optional TLS and tokens, and a Host
  * header check against DNS rebinding. Bind it to loopback (the default, 127.0.0.1:9321) or set
- * `http.tokens`: the status page shows addresses, hostnames and VPN user names.
+ * `http.tokens`: the status page shows addresses, hostnames and VPN user names. Beyond loopback
+ * with nothing that authenticates, that data answers loopback clients only (unless
+ * `http.allowUnauthenticated`).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../log.js';
@@ -14,7 +16,7 @@ import { PAGE_CSP, PAGE_HTML } from './page.js';
 import { handleOperatorApi } from './operator.js';
 import type { MetricsRegistry } from './prom.js';
 import { buildStatus, onsightVersion, type Status } from './status.js';
-import { authenticate, createWebServer, hostAllowed, listenOn, listenerTokens, parseHttpListen, reloadBoth, requestPath, tooManyHeaders, MAX_REQUEST_HEADERS, type WebConfig } from '../net/webconfig.js';
+import { authenticate, createWebServer, hostAllowed, isLoopbackHost, listenOn, listenerTokens, parseHttpListen, reloadBoth, requestPath, tooManyHeaders, MAX_REQUEST_HEADERS, type WebConfig } from '../net/webconfig.js';
 
 /** Scrapes and open status pages share one status computation per this many ms. */
 const STATUS_TTL_MS = 1000;
@@ -32,7 +34,12 @@ export interface HttpHandle {
 /** `http:` in the config: where to listen, and the shared web config keys. */
 export interface HttpListenConfig extends WebConfig {
   listen: string;
+  /** beyond loopback with neither tokens nor client certificates: show device data to anyone who can reach it (else to loopback clients only) */
+  allowUnauthenticated?: boolean;
 }
+
+/** what shows a device's addresses, hostnames and user names (/metrics and /healthz show counts only) */
+const DEVICE_ROUTES = new Set(['/', '/index.html', '/api/status', '/api/why']);
 
 export { parseHttpListen } from '../net/webconfig.js';
 
@@ -86,6 +93,7 @@ export async function startHttp(daemon: DaemonView, web: HttpListenConfig | stri
   const scrapeStatus = sharedStatus(() => buildStatus(daemon, METRICS_STATUS));
   const metricsStatus = () => pageStatus.current() ?? scrapeStatus.get();
   const OPERATOR_ROUTES = new Set(['/api/why', '/api/rescan', '/api/skip']);
+  const openBeyondLoopback = !cfg.tokens?.length && !cfg.tls?.requireClientCert && !cfg.allowUnauthenticated && !isLoopbackHost(host);
   const web_ = createWebServer(cfg, async (req: IncomingMessage, res: ServerResponse) => {
     const path = requestPath(req.url);
     // (more headers than are kept: a token past them would read as missing, a 401 that says nothing of why)
@@ -93,10 +101,14 @@ export async function startHttp(daemon: DaemonView, web: HttpListenConfig | stri
     if (!hostAllowed(req, cfg.allowedHosts)) return refuse(res, 'host', 421, 'unknown Host header: add the name to http.allowedHosts\n');
     // (the token's name: who made a change, in the log)
     let caller: string | undefined;
-    if (tokens.current.length) {
+    // (tokens configured: every request authenticated, even when a reload left none valid)
+    if (cfg.tokens?.length) {
       const a = authenticate(req, tokens.current);
       if (!a.ok) return refuse(res, 'auth', 401, `authentication required (${a.why} token)\n`, { 'www-authenticate': 'Basic realm="onsight", charset="UTF-8"' });
       caller = a.token;
+    } else if (openBeyondLoopback && DEVICE_ROUTES.has(path) && !isLoopbackHost(req.socket.remoteAddress ?? '')) {
+      // Nothing authenticates this listener, yet it is reachable beyond loopback: device data to loopback clients only
+      return refuse(res, 'notLoopback', 403, `${cfg.listen} is not loopback and http.tokens is empty: device addresses, hostnames and user names are shown to loopback clients only (set http.tokens, or http.allowUnauthenticated: true to show them to anyone who can reach ${cfg.listen}); /metrics and /healthz answer anyone\n`);
     }
     try {
       if (OPERATOR_ROUTES.has(path) && handleOperatorApi(req, res, path, daemon.operatorStore(), daemon.whyLimits(), caller, log, (code, v, headers) => json(res, code, v, { ...headers, ...(code === 413 ? { connection: 'close' } : {}) }))) return;
