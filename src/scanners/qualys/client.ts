@@ -89,12 +89,13 @@ export class QualysClient implements Scanner {
     const targets = this.checkTargets(req.targets);
     const title = titleFor(req.title, req.intentId);
     const params: Record<string, string> = {
+      // (ours last: what is scanned and where is never another's to say)
+      ...profileParams(req.optionProfile ?? this.optionProfile),
+      ...this.o.launchParams,
       action: 'launch',
       scan_title: title,
       ip: targets.join(','),
       iscanner_name: req.appliance,
-      ...profileParams(req.optionProfile ?? this.optionProfile),
-      ...this.o.launchParams,
     };
     const lookFrom = new Date(Date.now() - this.o.reconcileLookbackSec * 1000);
     let added = false;
@@ -144,8 +145,8 @@ export class QualysClient implements Scanner {
     if (size === 0) throw new OnsightError('ONSIGHT_SCANNER', `range scan "${req.title}" without targets`);
     if (!req.title.trim() || req.title.length > MAX_TITLE || /[\r\n]/.test(req.title)) throw new OnsightError('ONSIGHT_SCANNER', `range scan title "${req.title.slice(0, 80)}" must be one line of at most ${MAX_TITLE} characters`);
     const params: Record<string, string> = {
-      action: 'launch', scan_title: req.title, ip: rangeSetText(ranges), iscanner_name: req.appliance,
       ...profileParams(req.optionProfile ?? this.optionProfile), ...this.o.launchParams,
+      action: 'launch', scan_title: req.title, ip: rangeSetText(ranges), iscanner_name: req.appliance,
     };
     const r = await this.transport.call({ endpoint: 'launch', method: 'POST', params, idempotent: false, expect: ['SIMPLE_RETURN'] });
     const { scanRef, text } = parseLaunch(r.doc);

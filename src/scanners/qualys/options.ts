@@ -189,6 +189,24 @@ export function parseBaseUrl(text: string): URL {
   return new URL(u.origin);
 }
 
+/**
+ * Launch parameters that say what is scanned, or where: ours alone (the scope is checked against
+ * `ip`; asset groups, tags, FQDNs or another appliance would reach past it). Qualys VM API v2,
+ * /api/2.0/fo/scan/ action=launch.
+ */
+const OWN_LAUNCH_PARAMS = new Set([
+  'action', 'scan_title', 'ip', 'asset_groups', 'asset_group_ids', 'fqdn', 'target_from', 'tag_include_selector',
+  'tag_exclude_selector', 'tag_set_by', 'tag_set_include', 'tag_set_exclude', 'use_ip_nt_range_tags',
+  'use_ip_nt_range_tags_include', 'use_ip_nt_range_tags_exclude', 'ec2_instance_ids', 'connector_name', 'ec2_endpoint',
+  'iscanner_name', 'iscanner_id', 'default_scanner', 'scanners_in_ag', 'scanners_in_tagset', 'scanners_in_network',
+]);
+
+function launchParamsOf(p: Record<string, string> | undefined): Record<string, string> {
+  const own = Object.keys(p ?? {}).filter((k) => OWN_LAUNCH_PARAMS.has(k.toLowerCase()));
+  if (own.length) throw new TypeError(`launchParams: ${own.join(', ')} ${own.length > 1 ? 'are' : 'is'} onsight's own (what is scanned, or where: the scope is checked against its targets alone)`);
+  return p ?? {};
+}
+
 export function resolveOptions(o: QualysClientOptions): ResolvedOptions {
   return {
     baseUrl: parseBaseUrl(o.baseUrl),
@@ -206,7 +224,7 @@ export function resolveOptions(o: QualysClientOptions): ResolvedOptions {
     addToSubscription: o.addToSubscription ?? false,
     trackingMethod: o.trackingMethod ?? 'IP',
     notInSubscriptionPattern: o.notInSubscriptionPattern ?? DEFAULT_NOT_IN_SUBSCRIPTION,
-    launchParams: o.launchParams ?? {},
+    launchParams: launchParamsOf(o.launchParams),
     reconcileDelayMs: o.reconcileDelayMs ?? 2000,
     reconcileLookbackSec: o.reconcileLookbackSec ?? 600,
     hostListBatchSize: o.hostListBatchSize ?? DEFAULT_HOST_LIST_BATCH_SIZE,
