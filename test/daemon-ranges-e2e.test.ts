@@ -162,6 +162,7 @@ describe('scheduler.rangeScans end to end: the daemon, the Qualys emulator\'s sc
         unaimedQueued: 0,
         placedElsewhere: 0,
         notFound: 0,
+        refusedCanceled: 0,
       });
       const metrics = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
       expect(metrics).toMatch(/^onsight_range_credited_total\{scanner="qualys"\} 1$/m);

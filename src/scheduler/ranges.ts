@@ -14,7 +14,7 @@ import { planScheduleSync, sameSchedule } from '../scanners/schedule-plan.js';
 import { allowedRanges, parseInterval, rangeMatcher, rangeSize } from '../util/ip-ranges.js';
 import { FailedCall } from './budget.js';
 import { errInfo, foundInScan, hostsInParallel, launchedAfter, type SchedulerCore } from './core.js';
-import { CLOCK_SKEW_MS, MAX_SPAN_MS, int, isInt, isNum, num, numberRows, prependOlder, record, type Remembers } from './memory.js';
+import { CLOCK_SKEW_MS, LEARNED_WITH, MAX_SPAN_MS, int, isInt, isNum, num, numberRows, prependOlder, record, type Remembers } from './memory.js';
 import type { SchedulerRegion } from './options.js';
 import { placeRuns, runApplianceOf, type PlacementRegion } from './run-placement.js';
 import { nextRetry, type Retry } from './retry.js';
@@ -117,8 +117,14 @@ interface Run {
    * launched): a reload mends the schedule at once, while the run no list has shown yet goes on with these (refusedRuns)
    */
   startTargets?: string[];
-  /** the policy under which a look for it, unseen, was brought forward (once per policy: a look that does not find it says it has not started) */
-  lookedForUnder?: unknown;
+  /**
+   * the policy, and its schedule's targets as synced, under which a look for it, unseen, was brought
+   * forward: once its schedule no longer names what the policy refuses, once for each (a look after
+   * the mend that does not find it says it has not started, and will start with the mended targets)
+   */
+  lookedForUnder?: { policy: unknown; targets: unknown };
+  /** a failed look for it: not made again before then (the poll interval, doubling) */
+  lookRetry?: Retry;
   /** a made-up run whose cancel before its region's next time failed: not tried again before then */
   cancelRetry?: Retry;
   /** when a look last found it still waiting for a slot: it started after that, so its running age counts from then */
@@ -168,9 +174,11 @@ export interface RangeScanStatus {
   placedElsewhere: number;
   /** devices an aimed run did not find (a lease outliving its laptop, most likely), left out of later aims until a line shows them again */
   notFound: number;
+  /** runs canceled going over what the policy refuses (scope, exclusions) or in a region no longer configured (after a reload, or found at start) */
+  refusedCanceled: number;
 }
 
-/** Our range schedules' titles: `<prefix>-range <region> <HHMM>` (rangeTitle reads them back). */
+/** Our range schedules' titles: `<prefix>-range <region> <HHMM>` (ownRangeTitle reads them back). */
 function rangeScheduleTitle(prefix: string, region: string, time: string): string {
   return `${prefix}-range ${region} ${time.replace(':', '')}`;
 }
@@ -272,6 +280,18 @@ export class RangeScans {
   /** per schedule title, the appliance the placement before its time `at` chose (place), and the spread's then: kept until its next, or until the spread changes */
   private readonly placed = new Map<string, { at: number; appliance: string; spread: string }>();
   private placedElsewhere = 0;
+  private refusedCanceled = 0;
+  /**
+   * the title prefixes (`cluster.name`) under which the platform may keep range schedules of ours
+   * (kept across restarts): the current one from its first sync that wants any, and an earlier one
+   * until its schedules are deleted (retire). The Qualys client touches only the current prefix's:
+   * without this, a renamed cluster's old schedules ran daily, an exclusion made since never reaching them
+   */
+  private readonly prefixes = new Set<string>();
+  /** the deletion of an earlier prefix's schedules failed: not tried again before then */
+  private retireRetry?: Retry;
+  /** the learned state was looked at for schedules an earlier scanner kept (strandedOnOther) */
+  private strandedLooked = false;
 
   constructor(private readonly core: SchedulerCore) {}
 
@@ -300,6 +320,7 @@ export class RangeScans {
       skipsSent: [...this.skipsSent],
       skipsSeen: [...this.skipsSeen],
       catchUps: [...this.catchUps.values()].map((c) => [c.title, c.region, c.at, c.retryAt]),
+      prefixes: [...this.prefixes],
     }),
     merge: (data, now) => {
       const d = record(data);
@@ -313,8 +334,13 @@ export class RangeScans {
       const skipsSent = d.skipsSent === undefined ? [] : skipKeys(d.skipsSent, now);
       const skipsSeen = d.skipsSeen === undefined ? [] : skipKeys(d.skipsSeen, now);
       const catchUps = d.catchUps === undefined ? [] : keptCatchUps(d.catchUps, now);
+      // (saved before the prefixes were: the prefixes of the schedules kept)
+      const prefixes = d.prefixes === undefined ? prefixesOf(kept ?? []) : keptPrefixes(d.prefixes);
       if (kept === undefined || aims === undefined || costs === undefined || placed === undefined || notFound === undefined || durations === undefined
-        || skipsSent === undefined || skipsSeen === undefined || catchUps === undefined) return undefined;
+        || skipsSent === undefined || skipsSeen === undefined || catchUps === undefined || prefixes === undefined) return undefined;
+      // (whatever the scanner now: a later start with one that keeps schedules still deletes an earlier prefix's)
+      for (const p of prefixes) this.prefixes.add(p);
+      const earlier = prefixes.filter((p) => p !== this.core.opts.titlePrefix);
       // what the last scheduler knew of the runs: an aim still to come or to credit (a restart between
       // an aim and its run's credit would otherwise credit only the queued devices, and the first sync
       // would write the whole ranges back over every aim), the aims' costs (aim auto), the devices an
@@ -346,7 +372,8 @@ export class RangeScans {
       const doubt = skipsSent.filter((k) => !this.skipsSeen.has(k)).length;
       const moved = placed.filter(([, , appliance, spread]) => appliance !== spread).length;
       const also = [aims.length ? `${aims.length} aim(s)` : '', moved ? `${moved} run(s) placed off the spread` : '', notFound.length ? `${notFound.length} device(s) an aimed run did not find` : '', durations.length ? `${durations.length} run duration(s)` : '',
-        doubt ? `${doubt} skip(s) whose run a list is still to decide` : '', catchUps.length ? `${catchUps.length} skipped time(s) to make up` : ''].filter(Boolean);
+        doubt ? `${doubt} skip(s) whose run a list is still to decide` : '', catchUps.length ? `${catchUps.length} skipped time(s) to make up` : '',
+        earlier.length ? `schedules under the earlier title prefix(es) ${earlier.map((p) => `"${p}"`).join(', ')} to delete` : ''].filter(Boolean);
       return (kept.length ? `range schedules: ${kept.length} of ours as last synced` : 'range schedules: some of ours may be kept (cleaned up at start)') + (also.length ? `, ${also.join(', ')}` : '');
     },
   };
@@ -393,15 +420,6 @@ export class RangeScans {
     if (!targets?.length) return undefined;
     const times = [...new Set(this.core.opts.rangeScans.times)].filter((time) => this.core.policy.windowOpen(r.name, nextOccurrence(now, time)));
     return { appliance, targets, times };
-  }
-
-  /** The region (as configured) and time of a title of our range runs (`<prefix>-range <region> <HHMM>`), or undefined. */
-  private rangeTitle(title: string): { region: string; timeUtc: string } | undefined {
-    const { opts } = this.core;
-    const m = /^.* ([01]\d|2[0-3])([0-5]\d)$/.exec(title);
-    const timeUtc = m ? `${m[1]}:${m[2]}` : '';
-    const region = m ? opts.regions.find((r) => rangeScheduleTitle(opts.titlePrefix, r.name, timeUtc) === title) : undefined;
-    return region ? { region: region.name, timeUtc } : undefined;
   }
 
   /** The schedule `title` of `region` as the config asks for it now (as want() writes it, unaimed), or undefined when it asks for none such. */
@@ -534,7 +552,10 @@ export class RangeScans {
     const refusing = this.mending();
     if (!budget.canSpendCalls(calls, skipChange || refusing)) return;
     // a sync that creates and then fails leaves schedules of ours: "none kept" no longer holds, whatever comes back
-    if (want.length > 0) this.noneOfOurs = false;
+    if (want.length > 0) {
+      this.noneOfOurs = false;
+      this.prefixes.add(opts.titlePrefix);
+    }
     // the skips a sync reached the platform with (all of a sync that answered; of one stopped half-way, those it made or may have)
     const sent = (titles?: Set<string>) => {
       for (const w of want) {
@@ -551,7 +572,10 @@ export class RangeScans {
       this.synced = key;
       this.unsure.clear();
       this.noneOfOurs = want.length === 0;
-      if (this.noneOfOurs) this.noneOfOursAt = now;
+      if (this.noneOfOurs) {
+        this.noneOfOursAt = now;
+        this.prefixes.delete(opts.titlePrefix);
+      }
       this.cleanupFailures = 0;
       this.mendFailures = 0;
       this.failedKey = undefined;
@@ -588,7 +612,139 @@ export class RangeScans {
       // the feature off: the clean-up at start is tried a few times an hour apart, then left to the next
       // start (a subscription without the schedule API's permission would otherwise pay a call an hour for nothing)
       if (want.length === 0 && ++this.cleanupFailures >= CLEANUP_TRIES) this.synced = key;
+      // schedules the policy now refuses, left as they were by a sync refused as a whole (more addresses
+      // than the scanner checks in one sync, one schedule it cannot take): each mended alone
+      if (refusing && !(err instanceof FailedCall && err.outcome.next !== 'retry')) await this.mendAlone(want, regionOf, now);
     }
+  }
+
+  /**
+   * After a failed sync, each schedule as synced that names what the policy now refuses is synced on
+   * its own (the scanner's sync with its title as the prefix: nothing else is ours to that call): its
+   * wanted form, or, if that is refused too or the config wants none such, deleted, so that its runs
+   * stop until a whole sync makes it again. Deactivating would send its targets again, which the
+   * scanner checks as any (a want refused for its size or scope is refused inactive too); a delete
+   * sends none. Two calls each (list, change); the first failure of a delete ends the round.
+   */
+  private async mendAlone(want: RangeSchedule[], regionOf: Map<string, string>, now: number): Promise<void> {
+    const { scanner, budget, log } = this.core;
+    for (const s of this.schedules.filter((x) => this.refusedBy(x.targets))) {
+      const w = want.find((x) => x.title === s.title);
+      let got: ScheduleStatus[] | undefined;
+      let why = '';
+      for (const alone of w ? [[w], []] : [[]]) {
+        if (!budget.canSpendCalls(2, true)) return;
+        try {
+          got = await budget.call(`sync range schedule ${s.title} alone`, 'syncSchedules', () => scanner.syncSchedules!(alone, s.title));
+          budget.spentExtra(got.filter((x) => x.action !== 'kept').length);
+          break;
+        } catch (err) {
+          if (err instanceof FailedCall && err.error instanceof ScheduleSyncIncomplete) budget.spentExtra(err.error.changeCalls);
+          why = errInfo(err).message;
+          // (the scanner's answer holds every call of its kind, or more: no other will do better now)
+          if (err instanceof FailedCall && err.outcome.next !== 'retry') return;
+          if (alone.length === 0) return;
+        }
+      }
+      if (!got) continue;
+      const mine = got.find((x) => x.title === s.title && x.action !== 'deleted');
+      const at = this.schedules.indexOf(s);
+      if (mine) {
+        this.schedules[at] = { ...mine, region: regionOf.get(s.title) ?? s.region, since: mine.action === 'kept' ? s.since : now };
+        // (a skip it carried is made, as a whole sync's)
+        const until = w?.active === false ? this.inactive.get(s.title) : undefined;
+        if (until !== undefined) {
+          this.skipsSent.add(`${s.title}@${until - 1}`);
+          this.inactiveTaken(now, this.core.clock.now());
+        }
+        log.warn({ schedule: s.title, region: s.region }, `range schedule ${s.title} named addresses the policy refuses and the sync of all schedules failed: mended on its own`);
+      } else {
+        this.schedules.splice(at, 1);
+        log.warn({ schedule: s.title, region: s.region, why }, `range schedule ${s.title} named addresses the policy refuses and could not be mended${why ? ` (${why})` : ''}: deleted, its runs stop until a sync of all schedules makes it again`);
+      }
+    }
+  }
+
+  /**
+   * Schedules of ours kept under an earlier title prefix (cluster.name set, or renamed: the prefix
+   * is remembered across restarts) are deleted before the first sync under the new one (a sync with
+   * none wanted under the old prefix: only titles starting `<old>-range ` are touched, so another
+   * deployment's under its own prefix never is), and said. True once none is left to delete; while
+   * one is, the sync waits (the new schedules would run beside the old, two scans in a region), the
+   * old schedules' runs hold their regions, and the deletion is tried again (the poll interval
+   * doubling, an hour at most).
+   */
+  private async retire(now: number): Promise<boolean> {
+    const { scanner, budget, log, opts } = this.core;
+    const old = [...this.prefixes].filter((p) => p !== opts.titlePrefix);
+    if (old.length === 0 || !scanner.syncSchedules || scanner.pretend) return true;
+    if (now < (this.retireRetry?.at ?? 0)) return false;
+    for (const p of old) {
+      const prefix = `${p}-range `;
+      const known = this.schedules.filter((s) => s.title.startsWith(prefix));
+      if (!budget.canSpendCalls(1 + Math.max(1, known.length), true)) return false;
+      const drop = (titles: Set<string>) => {
+        this.schedules = this.schedules.filter((s) => !(s.title.startsWith(prefix) && titles.has(s.title)));
+      };
+      try {
+        const got = await budget.call(`delete range schedules of the earlier title prefix "${p}"`, 'syncSchedules', () => scanner.syncSchedules!([], prefix));
+        const deleted = got.filter((s) => s.action === 'deleted');
+        budget.spentExtra(deleted.length);
+        this.prefixes.delete(p);
+        this.schedules = this.schedules.filter((s) => !s.title.startsWith(prefix));
+        this.retireRetry = undefined;
+        if (this.problem?.startsWith('sync:')) this.problem = undefined;
+        log.warn({ prefix: p, titlePrefix: opts.titlePrefix, deleted: deleted.map((s) => s.title) }, deleted.length
+          ? `range schedules made under the earlier title prefix "${p}" deleted (${deleted.map((s) => s.title).join(', ')}): the prefix is now "${opts.titlePrefix}" (cluster.name), and the schedules are made under it`
+          : `no range schedule of the earlier title prefix "${p}" left on the platform: the prefix is now "${opts.titlePrefix}" (cluster.name)`);
+      } catch (err) {
+        const partial = err instanceof FailedCall && err.error instanceof ScheduleSyncIncomplete ? err.error : undefined;
+        if (partial) {
+          budget.spentExtra(partial.changeCalls);
+          drop(new Set(partial.done.filter((s) => s.action === 'deleted').map((s) => s.title)));
+        }
+        const wait = err instanceof FailedCall && err.outcome.next === 'wait' && err.outcome.untilMs !== undefined ? err.outcome.untilMs : undefined;
+        this.retireRetry = wait !== undefined ? { at: Math.max(now + 1000, wait), waitMs: 0 } : nextRetry(this.retireRetry, now, opts.pollIntervalS * 1000, SYNC_RETRY_MS);
+        const left = this.schedules.filter((s) => s.title.startsWith(prefix)).map((s) => s.title);
+        this.problem = `sync: the range schedules of the earlier title prefix "${p}"${left.length ? ` (${left.join(', ')})` : ''} are not deleted yet (${errInfo(err).message}); none is made under "${opts.titlePrefix}" until they are (tried again ${new Date(this.retireRetry.at).toISOString()})`;
+        log.warn({ prefix: p, titlePrefix: opts.titlePrefix, err: errInfo(err) }, `range schedules of the earlier title prefix "${p}" not deleted: ${this.problem}`);
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /**
+   * A scanner that keeps no schedules (scanner.type changed) cannot reach the range schedules an
+   * earlier one made: they go on running on that platform daily. Said once, at the first start
+   * after the change (the learned state then still holds the earlier scanner's schedules; that
+   * start's save replaces them), naming them, and on the status page while onsight runs.
+   */
+  private async strandedOnOther(): Promise<void> {
+    this.strandedLooked = true;
+    const { scanner, store, log, clock } = this.core;
+    if (scanner.syncSchedules) return;
+    let rows;
+    try {
+      rows = await store.learned();
+    } catch {
+      return; // (said by the learned state's own read, which fails alike)
+    }
+    // (this part's row, as scheduler.ts names it)
+    const row = rows.find((r) => r.name === 'range-schedules');
+    let kind: unknown;
+    try {
+      kind = (JSON.parse(rows.find((r) => r.name === LEARNED_WITH)?.state ?? '{}') as { scanner?: unknown }).scanner;
+    } catch { /* (an older state: no kind) */ }
+    let titles: string[] = [];
+    try {
+      const d = record(row ? JSON.parse(row.state) : undefined);
+      titles = (keptSchedules(d?.schedules ?? [], clock.now()) ?? []).map((k) => k.title);
+    } catch { /* (unreadable: said by the learned state's own read) */ }
+    if (titles.length === 0 || kind === scanner.kind) return;
+    const on = typeof kind === 'string' ? `the ${kind} scanner's platform` : 'the earlier scanner\'s platform';
+    this.problem = `range schedules ${titles.join(', ')} were made on ${on} and run there daily; the ${scanner.kind} scanner cannot reach them (onsight has no credentials for it now): delete them there, or start onsight once more with that scanner and scheduler.rangeScans.times: [] (it deletes them)${this.core.opts.rangeScans.times.length ? `; scheduler.rangeScans is ignored: the ${scanner.kind} scanner keeps no scheduled scans` : ''}`;
+    log.warn({ schedules: titles, on: kind }, this.problem);
   }
 
   /**
@@ -975,7 +1131,9 @@ export class RangeScans {
     await this.aim(now);
     // (before the sync: one this pass may already mend the schedule a run started with)
     this.noteStartTargets(now);
-    await this.sync(now);
+    if (!this.strandedLooked) await this.strandedOnOther();
+    // (an earlier title prefix's schedules deleted first: the new ones would run beside them)
+    if (await this.retire(now)) await this.sync(now);
     this.currentRuns(now);
     this.noteStartTargets(now);
     const { maxHoldS } = this.core.opts.rangeScans;
@@ -988,12 +1146,9 @@ export class RangeScans {
     // (a run the policy now refuses is looked at first: one that has ended since the last look is credited, not canceled;
     // once per SKIP_RETRY_MS at most, so a list or cancel that keeps failing does not undo the looks' back-off)
     for (const r of this.refusedRuns(now)) {
-      if (now - (r.refusedLookAt ?? -Infinity) < SKIP_RETRY_MS) continue;
-      // (one no list has shown yet: looked for once per policy, then at its own pace)
       if (!r.scan && !r.madeUp) {
-        if (r.lookedForUnder === this.core.policy) continue;
-        r.lookedForUnder = this.core.policy;
-      }
+        if (!this.lookForUnseen(r, now)) continue;
+      } else if (now - (r.refusedLookAt ?? -Infinity) < SKIP_RETRY_MS) continue;
       r.refusedLookAt = now;
       r.lookAt = Math.min(r.lookAt, now);
     }
@@ -1036,16 +1191,23 @@ export class RangeScans {
     const due = [...this.runs.values()].filter((r) => !r.done && r.at <= now && r.lookAt <= now);
     // the look a skip would be decided on (its region's next time is near) weighs like the skip: it keeps two scans out of one region
     // and so does one that a run unseen past its hold waits for: the region takes nothing until it is made
-    const forSkip = due.some((r) => (!r.released && this.nextTimeOf(r.region, now) - now <= SEEN_FRESH_MS) || this.unseenPastHold(r, now));
+    // (and so does one for a run that may be going over what the policy refuses: it is canceled on sight)
+    const refused = new Set(due.length ? this.refusedRuns(now) : []);
+    const forSkip = due.some((r) => (!r.released && this.nextTimeOf(r.region, now) - now <= SEEN_FRESH_MS) || this.unseenPastHold(r, now) || refused.has(r));
     if (due.length === 0 || !this.core.budget.canSpend(forSkip)) return;
     const since = Math.min(...due.map((r) => r.at)) - RUN_SLACK_MS;
     let list: ScanStatus[];
     try {
       list = await this.core.budget.call('list scans (range runs)', 'listScans', () => this.core.scanner.listScans({ launchedAfter: launchedAfter(this.core, since) }));
     } catch {
-      for (const r of due) r.lookAt = now + SKIP_RETRY_MS; // not at every tick
+      const pollMs = this.core.opts.pollIntervalS * 1000;
+      for (const r of due) {
+        r.lookAt = now + SKIP_RETRY_MS; // not at every tick
+        r.lookRetry = nextRetry(r.lookRetry, now, pollMs, RETRY_MAX_MS);
+      }
       return;
     }
+    for (const r of due) r.lookRetry = undefined;
     // a long run is looked for less often: a quarter of its age so far, at least lookAgainS
     const pace = (this.core.budget.scarce() ? 2 : 1) * this.core.opts.rangeScans.lookAgainS * 1000;
     const toCredit: Run[] = [];
@@ -1176,11 +1338,16 @@ export class RangeScans {
   /**
    * Once after a start: one scan list (launched within RUN_FOLLOW_MS) finds the runs of our
    * schedules still going (running, or queued), which then hold their region and keep the
-   * region's schedules inactive as any run seen going does. False while the call cannot be made.
+   * region's schedules inactive as any run seen going does. Every run titled as ours
+   * (`<prefix>-range `, an earlier prefix's too) is taken, whatever the config now says of its
+   * region or time, and judged as after a reload (refusedRuns): one whose targets the policy refuses,
+   * or of a region no longer configured, is canceled in this pass. False while the call cannot be made.
    */
   private async adopt(now: number): Promise<boolean> {
     const { scanner, opts, budget, log } = this.core;
-    if (!this.inEffect()) {
+    // (with range scans off, only while schedules of ours may be kept: a run of theirs may still go)
+    const mayGo = this.inEffect() || (scanner.syncSchedules !== undefined && !scanner.pretend && (this.schedules.length > 0 || [...this.prefixes].some((p) => p !== opts.titlePrefix)));
+    if (!mayGo) {
       this.adopted = true;
       return true;
     }
@@ -1196,13 +1363,19 @@ export class RangeScans {
     }
     this.adopted = true;
     this.adoptRetry = undefined;
+    const prefixes = new Set([opts.titlePrefix, ...this.prefixes]);
     for (const scan of list) {
-      // (by its title: one of a time or schedule the config no longer asks for still goes, and still holds its region)
-      const known = this.rangeTitle(scan.title);
+      // (by its title: one of a region, time or prefix the config no longer asks for still goes: it holds its region, or is canceled below)
+      const known = ownRangeTitle(scan.title, prefixes);
       if (!known || !scan.launchedAt || scan.state === 'finished' || scan.state === 'error' || scan.state === 'canceled') continue;
       const { region, timeUtc } = known;
+      const configured = opts.regions.some((r) => r.name === region);
       // (a run of a time the config no longer asks for, or someone else's scan titled as ours: held all the same, and said)
-      if (!regionOf.has(scan.title)) log.warn({ run: scan.title, scan: scan.scanRef, region }, `range run ${scan.title} (${scan.scanRef}) still goes, though the config asks for no such schedule: it holds region ${region} until seen ended`);
+      if (!regionOf.has(scan.title)) {
+        log.warn({ run: scan.title, scan: scan.scanRef, region }, configured
+          ? `range run ${scan.title} (${scan.scanRef}) still goes, though the config asks for no such schedule: it holds region ${region} until seen ended, and is canceled if it scans what the policy refuses`
+          : `range run ${scan.title} (${scan.scanRef}) still goes, though region ${region} is no longer configured: canceled`);
+      }
       const launched = Date.parse(scan.launchedAt);
       const next = nextOccurrence(launched - RUN_SLACK_MS, timeUtc);
       // a make-up of ours (an API launch), dated by its launch, not the next day's time; where the scanner does not say, one launched well after its schedule's time
@@ -1211,14 +1384,20 @@ export class RangeScans {
       const at = madeUp ? launched : scan.scheduled ? nextOccurrence(launched + RUN_SLACK_MS - DAY + 1, timeUtc) : next;
       // (an aimed run credits whoever held its targets, as it would have without the restart: the aim and the schedules were kept)
       // (not where the schedule was kept inactive: its time was skipped, so a run dated to it is an earlier one's, late)
-      const aimedAt = madeUp || this.schedules.find((x) => x.title === scan.title)?.active === false ? undefined : this.aimedTargets(scan.title, at);
-      const run: Run = { title: scan.title, region, at, lookAt: now + opts.rangeScans.lookAgainS * 1000, released: false, done: false, scan, seenAt: now, ...(madeUp ? { madeUp } : {}), ...(aimedAt ? { aimedAt } : {}) };
+      const sch = this.schedules.find((x) => x.title === scan.title);
+      const aimedAt = madeUp || sch?.active === false ? undefined : this.aimedTargets(scan.title, at);
+      // (judged by its own targets as listed; where the scanner lists none, by its schedule's as last synced)
+      const startTargets = madeUp ? undefined : sch?.targets;
+      const run: Run = {
+        title: scan.title, region, at, lookAt: now + opts.rangeScans.lookAgainS * 1000, released: false, done: false, scan, seenAt: now,
+        ...(madeUp ? { madeUp } : {}), ...(aimedAt ? { aimedAt } : {}), ...(startTargets ? { startTargets } : {}),
+      };
       this.runs.set(`${scan.title}@${at}`, run);
       if (scan.state === 'queued' || scan.state === 'submitted') {
         run.queuedSeenAt = now; // (its running age counts from here once a look finds it started, as after a look)
         this.noteIfWaitsPastNext(run, now); // (what a look would have said)
       }
-      log.info({ run: scan.title, scan: scan.scanRef, state: scan.state, launchedAt: scan.launchedAt }, `range run ${scan.title} (${scan.scanRef}) still goes from before the start: it holds region ${region}`);
+      if (configured) log.info({ run: scan.title, scan: scan.scanRef, state: scan.state, launchedAt: scan.launchedAt }, `range run ${scan.title} (${scan.scanRef}) still goes from before the start: it holds region ${region}`);
     }
     return true;
   }
@@ -1337,8 +1516,9 @@ export class RangeScans {
   /**
    * A run going (seen listed, or made up by us) whose targets the policy now refuses, after a
    * reload that narrowed the scope or added an exclusion, is canceled (one call, as a correction):
-   * the appliance would go on probing what the operator has just excluded. Its region is free
-   * again; nothing it found is credited.
+   * the appliance would go on probing what the operator has just excluded. So is a run of a region
+   * the config no longer has (a reload, or a restart, took it out: its schedule is deleted, and
+   * nothing here would follow the run). Its region is free again; nothing it found is credited.
    */
   private refusedRuns(now: number): Run[] {
     if (this.core.scanner.pretend) return [];
@@ -1348,8 +1528,35 @@ export class RangeScans {
       // a make-up whose launch's answer was lost waits for a list to give its reference)
       const going = (r.scan?.scanRef ?? r.ref) !== undefined || (!r.madeUp && r.at <= now);
       // (targets that cannot be read are no reason to cancel: a schedule's are, to mend it)
-      return !r.released && !r.done && going && !!targets?.length && this.refusedBy(targets, false);
+      return !r.released && !r.done && going && (!this.configuredRegion(r.region) || (!!targets?.length && this.refusedBy(targets, false)));
     });
+  }
+
+  /**
+   * Is a look for this run, refused and no list has shown yet, due now? While its schedule as synced
+   * still names what the policy refuses (a sync that keeps failing, or of a region no longer
+   * configured), every poll interval from its time, a quarter of its age apart once it is late (the
+   * platform starts a run within minutes of its time), until a list shows it, and it is canceled on
+   * that look (looked for once, then at the runs' pace of 15 min, 30 when calls are scarce, a run the
+   * platform started 2 min late probed the excluded address for 13 min, 28 scarce). Once the schedule
+   * no longer does (mended, or deleted), once more: a look made after that which does not find the
+   * run says it will start with the mended targets.
+   */
+  private lookForUnseen(r: Run, now: number): boolean {
+    const pollMs = this.core.opts.pollIntervalS * 1000;
+    const sch = this.schedules.find((s) => s.title === r.title);
+    if (sch && (this.refusedBy(sch.targets, false) || !this.configuredRegion(sch.region))) {
+      return now - (r.refusedLookAt ?? -Infinity) >= Math.max(pollMs, (now - r.at) / 4) && now >= (r.lookRetry?.at ?? 0);
+    }
+    const under = { policy: this.core.policy, targets: sch?.targets };
+    if (r.lookedForUnder?.policy === under.policy && r.lookedForUnder.targets === under.targets) return false;
+    r.lookedForUnder = under;
+    return true;
+  }
+
+  /** Is `region` in the config (a reload or a restart may have taken it out)? */
+  private configuredRegion(region: string): boolean {
+    return this.core.opts.regions.some((x) => x.name === region);
   }
 
   /** Runs whose time has come, not yet listed, take their schedule's targets as last synced (once: a later sync's are not what they run). */
@@ -1386,9 +1593,12 @@ export class RangeScans {
       }
       r.released = true;
       r.done = true;
+      this.refusedCanceled++;
       // (the region takes no scan of ours until the appliance has heard of the cancel, as after any)
       this.core.cancel.drainAfterCancel(r.region, r.scan?.appliance ?? r.appliance ?? this.runApplianceNow(r));
-      this.core.log.warn({ run: r.title, scan: ref, region: r.region }, `range run ${r.title} (${ref}) scans addresses the reloaded policy refuses (scope, exclusions): canceled`);
+      this.core.log.warn({ run: r.title, scan: ref, region: r.region }, this.configuredRegion(r.region)
+        ? `range run ${r.title} (${ref}) scans addresses the policy refuses (scope, exclusions): canceled`
+        : `range run ${r.title} (${ref}) goes in region ${r.region}, which the config no longer has: canceled`);
     }
   }
 
@@ -1544,6 +1754,7 @@ export class RangeScans {
       unaimedQueued: this.unaimedQueued,
       placedElsewhere: this.placedElsewhere,
       notFound: this.notFoundCount,
+      refusedCanceled: this.refusedCanceled,
     };
   }
 }
@@ -1636,6 +1847,34 @@ function keptCatchUps(x: unknown, now: number): CatchUp[] | undefined {
 const isTitle = (v: unknown) => typeof v === 'string' && v.length > 0 && v.length <= 500;
 /** an address, CIDR or range as the ranges are written (a saved aim's that is not made every later pass throw; schedules' are checked alike) */
 const isTarget = (v: unknown) => typeof v === 'string' && v.length > 0 && v.length <= 100 && parseInterval(v) !== undefined;
+
+/** Saved title prefixes: undefined when malformed. */
+function keptPrefixes(x: unknown): string[] | undefined {
+  if (!Array.isArray(x) || x.length > 100 || !x.every((p) => isTitle(p) && (p as string).trim() === p)) return undefined;
+  return [...new Set(x as string[])];
+}
+
+/** The title prefixes of saved schedules (`<prefix>-range <region> <HHMM>`, each row's region and time). */
+function prefixesOf(kept: KeptSchedule[]): string[] {
+  const out = new Set<string>();
+  for (const k of kept) {
+    const tail = `-range ${k.region} ${k.timeUtc.replace(':', '')}`;
+    if (k.title.length > tail.length && k.title.endsWith(tail)) out.add(k.title.slice(0, -tail.length));
+  }
+  return [...out];
+}
+
+/** The prefix, region and time of a title of our range runs under one of `prefixes` (`<prefix>-range <region> <HHMM>`), whatever the config says of them. */
+function ownRangeTitle(title: string, prefixes: Iterable<string>): { prefix: string; region: string; timeUtc: string } | undefined {
+  const m = /^(.+) ([01]\d|2[0-3])([0-5]\d)$/.exec(title);
+  if (!m) return undefined;
+  // (the longest first: a prefix may begin another's)
+  for (const p of [...prefixes].sort((a, b) => b.length - a.length)) {
+    const head = `${p}-range `;
+    if (m[1].startsWith(head) && m[1].length > head.length) return { prefix: p, region: m[1].slice(head.length), timeUtc: `${m[2]}:${m[3]}` };
+  }
+  return undefined;
+}
 
 /** Saved aims ([title, at, targets]): undefined when malformed. */
 function keptAims(x: unknown, now: number): [string, number, string[]][] | undefined {
