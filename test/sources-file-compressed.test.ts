@@ -130,7 +130,7 @@ describe('file input restart: a compressed rotation', () => {
     expect(ev.resumedCompressed).toBe(1);
   });
 
-  it.each([100, 5990])('a gzip rotation whose CRC is wrong, checkpoint after line %i: every line after it is read (said and counted as broken), then the live file', async (line) => {
+  it.each([100, 5990])('a gzip rotation whose CRC is wrong, checkpoint after line %i: found, none of its lines read (a member failing its check is not trusted: said and counted as broken), then the live file', async (line) => {
     const p = join(dir, 'vpn.log');
     const old = lines('c', 6000);
     const text = old.join('\n') + '\n';
@@ -143,9 +143,9 @@ describe('file input restart: a compressed rotation', () => {
     const { sink, h } = await start(p, cp);
     await until(() => sink.texts().includes('n1'), 5000, 'n1');
     await sleep(150);
-    // (before: the last 12 KiB of lines were lost with the chunk the failed check came with, and a
-    // checkpoint within them matched no rotation: the lines after it were lost unsaid)
-    expect(sink.texts()).toEqual([...old.slice(line), 'n1']);
+    // (session 44: its lines were read, as zcat writes them; a wrong CRC cannot be told from a changed
+    // byte of data, which decodes into spliced lines: none are read now, file-gzip-damaged.test.ts)
+    expect(sink.texts()).toEqual(['n1']);
     const ev = (h.counters() as { events: Record<string, number> }).events;
     expect(ev.compressedBroken).toBe(1);
     expect(ev.resumedCompressed).toBe(1);

@@ -14,9 +14,7 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, open, readdir, readlink, realpath, rm, stat, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
-import { Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { createGunzip, createInflateRaw } from 'node:zlib';
+import { crc32, createInflateRaw } from 'node:zlib';
 import { constants, type Stats } from 'node:fs';
 import { setTimeout as wait } from 'node:timers/promises';
 
@@ -562,73 +560,440 @@ export async function findCompressedIn(path: LogPath, packed: Sibling[], want: C
   return { unreadable };
 }
 
+/** Bytes read from a gzip rotation at a time */
+const GZ_CHUNK = 64 * 1024;
+/** a member header longer than this (a name or comment with no end) is damage */
+const GZ_HEADER_MAX = 128 * 1024;
 /**
- * The bytes of the file behind `fh` from its start, by positioned reads: the handle stays open
- * whatever the pipeline does (a FileHandle's own read stream closes it when destroyed).
+ * How far a failed member's output may be from the length in its trailer for that length to be
+ * taken: a changed byte of deflate data shifts the output a few hundred bytes at most (400 changed
+ * bytes of a DHCP log: 230), and a damaged length writes no gigabytes of blanks.
  */
-async function* bytesOf(fh: FileHandle, from = 0): AsyncGenerator<Buffer> {
-  for (let pos = from; ; ) {
-    const b = Buffer.allocUnsafe(64 * 1024);
-    const { bytesRead } = await fh.read(b, 0, b.length, pos);
-    if (bytesRead === 0) return;
-    pos += bytesRead;
-    yield b.subarray(0, bytesRead);
+const ISIZE_SLACK = 64 * 1024;
+
+/**
+ * A file read once from its start, in order: what one gzip member's decoding read beyond its end
+ * is kept for the next, so each byte is read once (a member read on to the file's end each time
+ * read 32 MB of members as 2.6 GB, review).
+ */
+class InOrder {
+  /** the file position of `buf`'s first byte */
+  pos = 0;
+  private buf: Buffer = Buffer.alloc(0);
+  private eof = false;
+
+  constructor(private readonly fh: FileHandle) {}
+
+  /** at least `n` bytes from `pos` (fewer: the file ends first), not taken */
+  async want(n: number): Promise<Buffer> {
+    while (this.buf.length < n && !this.eof) {
+      const b = Buffer.allocUnsafe(GZ_CHUNK);
+      const { bytesRead } = await this.fh.read(b, 0, b.length, this.pos + this.buf.length);
+      if (bytesRead === 0) this.eof = true;
+      else this.buf = this.buf.length ? Buffer.concat([this.buf, b.subarray(0, bytesRead)]) : b.subarray(0, bytesRead);
+    }
+    return this.buf;
+  }
+
+  skip(n: number): void {
+    this.buf = this.buf.subarray(n);
+    this.pos += n;
+  }
+
+  /** the bytes that follow (at least one), taken; undefined at the file's end */
+  async next(): Promise<Buffer | undefined> {
+    const b = await this.want(1);
+    if (b.length === 0) return undefined;
+    this.skip(b.length);
+    return b;
+  }
+
+  /** the end of what next() gave, given back */
+  unread(b: Buffer): void {
+    this.buf = this.buf.length ? Buffer.concat([b, this.buf]) : b;
+    this.pos -= b.length;
   }
 }
 
-/** a read stopped on purpose: the answer is known */
-class Enough extends Error {}
+/** newline code units for blanked output, from an even position: 0A (UTF-8), 0A 00 (UTF-16LE), 00 0A (UTF-16BE) */
+const FILL = {
+  utf8: Buffer.alloc(GZ_CHUNK + 1, 0x0a),
+  utf16le: Buffer.alloc(GZ_CHUNK + 1, Buffer.from([0x0a, 0x00])),
+  utf16be: Buffer.alloc(GZ_CHUNK + 1, Buffer.from([0x00, 0x0a])),
+};
+
+/** `len` (at most GZ_CHUNK) bytes of blanked output at position `at`: empty lines to a reader of `enc` (isNewlineAt) */
+function fillAt(enc: Encoding | undefined, at: number, len: number): Buffer {
+  return FILL[enc ?? 'utf8'].subarray(at % 2, (at % 2) + len);
+}
+
+/**
+ * The first and the last line end in `c`, the output from `at` (`prev`: its byte before, -1 at the
+ * start): positions just after a newline as the reader sees one (isNewlineAt: in UTF-16 the LF
+ * code unit, 0A 00 or 00 0A at an even position).
+ */
+function lineEnds(enc: Encoding | undefined, c: Buffer, at: number, prev: number): { first?: number; last?: number } {
+  if (!isUtf16(enc)) {
+    const i = c.indexOf(0x0a);
+    return i < 0 ? {} : { first: at + i + 1, last: at + c.lastIndexOf(0x0a) + 1 };
+  }
+  const le = enc === 'utf16le';
+  let first: number | undefined;
+  let last: number | undefined;
+  // (LE: the 0A ended the chunk before, its 00 begins this one)
+  if (le && prev === 0x0a && at % 2 === 1 && c[0] === 0) first = last = at + 1;
+  for (let i = c.indexOf(0x0a); i >= 0; i = c.indexOf(0x0a, i + 1)) {
+    const x = at + i;
+    const end = le ? (x % 2 === 0 && i + 1 < c.length && c[i + 1] === 0 ? x + 2 : -1) : x % 2 === 1 && (i > 0 ? c[i - 1] : prev) === 0 ? x + 1 : -1;
+    if (end < 0) continue;
+    first ??= end;
+    last = end;
+  }
+  return { first, last };
+}
+
+/** What a CheckedGunzip tells as it decodes, in the order of its output. */
+interface GunzipSink {
+  /** decompressed bytes at `at` of the output, as they come (a member's check comes at its end: a bad one's too) */
+  data(chunk: Buffer, at: number): Promise<void> | void;
+  /** output [from, to) reads as no lines (blanked: a member that failed its check, and the lines it shares with the members beside it) */
+  blank(from: number, to: number): Promise<void> | void;
+  /** after each chunk's line ends are known (`member` false), and after each member's check (true) */
+  step?(member: boolean): void;
+}
+
+/** What a whole decode found: `size` bytes of output to read (all of it, or up to the last line end before a break). */
+interface Gunzipped {
+  size: number;
+  broken?: string;
+  /** bytes of the members that failed their check */
+  damaged: number;
+}
+
+/**
+ * A gzip file decoded member by member in one pass (RFC 1952: `cat a.gz b.gz` is one file), each
+ * member's raw deflate body inflated and checked against its own trailer here: node's gunzip
+ * stopped at the first failed check, losing the members after it. A member whose CRC-32 or length
+ * is wrong is not trusted: a changed byte of deflate data mostly decodes without an error into
+ * fragments of nearby lines spliced together (a DHCP log: 397 of 400 changed bytes, ~500 wrong
+ * address-MAC pairs each), from a point nothing tells; and a wrong CRC alone cannot be told from
+ * that. Its output keeps its place (failed), blanked, with the lines it shares with its neighbours
+ * (cut lines), to newline code units of the output's encoding: no lines to a reader, and the
+ * members after it keep theirs. inflate's copy and gzipMatches both decode
+ * through this, so a checkpoint taken in the copy is found again at a restart (a member left out
+ * of the copy moved the lines after it: their checkpoints matched nothing, review).
+ *
+ * A break ends what can be read: the file ending inside a member (truncated: what came before is
+ * exact, kept up to its last line end) or a deflate stream that does not decode (that member's
+ * bytes before the error are dropped too: unverified, and a changed byte decodes on a while before
+ * an error, if at all). Bytes after a member that start no member end the file (NULs: padding, as
+ * gunzip takes them; anything else also said).
+ */
+class CheckedGunzip {
+  /** the output's encoding: from its first 4 bytes, as the reader detects it */
+  enc: Encoding | undefined;
+  encKnown = false;
+  /** bytes of output so far */
+  out = 0;
+  /** the last line end so far (0: the output's start) */
+  lastEnd = 0;
+  /** the member being decoded (n 0: none yet): where its output starts, and the first line end at or after that */
+  member: { n: number; start: number; firstEnd?: number } = { n: 0, start: 0 };
+  private damaged = 0;
+  private readonly said: string[] = [];
+  /** a failed member's last line goes on in what follows: blanked up to its end */
+  private blanking = false;
+  /** the output before the encoding is known (under 4 bytes), its line ends not looked for yet */
+  private early: Buffer[] = [];
+  /** the output's last byte (-1: none) */
+  private prev = -1;
+  private readonly rd: InOrder;
+
+  constructor(fh: FileHandle, private readonly sink: GunzipSink, private readonly signal?: AbortSignal) {
+    this.rd = new InOrder(fh);
+  }
+
+  async run(): Promise<Gunzipped> {
+    for (let n = 1; ; n++) {
+      const h = await this.header(n);
+      if (h === 'end') break;
+      if (h !== 'body') return this.broke(h, await this.lastEndNow());
+      const start = this.out;
+      const lineStart = this.lastEnd;
+      this.member = { n, start, firstEnd: lineStart === start ? start : undefined };
+      const m = await this.body();
+      if (m.error !== undefined) {
+        if (m.cut) return this.broke(`member ${n}: ${m.error}`, await this.lastEndNow());
+        return this.broke(`member ${n}: ${m.error} (the ${this.out - start} bytes it gave before left out)`, lineStart);
+      }
+      await this.lastEndNow();
+      const t = await this.rd.want(8);
+      if (t.length < 8) return this.broke(`member ${n}: unexpected end of file`, this.lastEnd);
+      const crcOk = t.readUInt32LE(0) === m.crc;
+      const lenOk = t.readUInt32LE(4) === (this.out - start) % 2 ** 32;
+      this.rd.skip(8);
+      if (!crcOk || !lenOk) await this.failed(n, start, lineStart, crcOk, t.readUInt32LE(4));
+      this.sink.step?.(true);
+    }
+    await this.lastEndNow();
+    return { size: this.out, broken: this.said.length ? this.said.join('; ') : undefined, damaged: this.damaged };
+  }
+
+  /**
+   * Member `n`, its output from `start` (the line it begins in from `lineStart`), failed its check:
+   * blanked. Its data damaged and its trailer whole, it takes the length written there (the members
+   * after it stay where they were: a UTF-16 file on its code units, and a checkpoint taken before
+   * compression is found in them); its output is shorter or longer by as much. The line after it is
+   * blanked too, but where it began and ended on a line end (its own line ends are not trusted).
+   */
+  private async failed(n: number, start: number, lineStart: number, crcOk: boolean, isize: number): Promise<void> {
+    const raw = this.out - start;
+    const len = !crcOk && raw < 2 ** 32 - ISIZE_SLACK && Math.abs(isize - raw) <= ISIZE_SLACK ? isize : raw;
+    const aligned = lineStart === start && this.lastEnd === this.out;
+    this.out = start + len;
+    this.damaged += len;
+    this.said.push(`member ${n} (decompressed bytes ${start}-${this.out}): incorrect ${crcOk ? 'length' : 'data'} check, its lines left out`);
+    await this.sink.blank(lineStart, this.out);
+    this.blanking = !aligned;
+    this.lastEnd = aligned ? this.out : lineStart;
+    // (a newline is looked for in the output after it only: a blank's last 0A and a next 00 would end the line early)
+    this.prev = -1;
+  }
+
+  private broke(why: string, size: number): Gunzipped {
+    this.said.push(why);
+    return { size, broken: this.said.join('; '), damaged: this.damaged };
+  }
+
+  /**
+   * The member header at the reader skipped (RFC 1952 §2.3): 'body'; 'end': no member follows (the
+   * file's end, or NULs after a member); else what is wrong.
+   */
+  private async header(n: number): Promise<'body' | 'end' | string> {
+    const b = await this.rd.want(10);
+    if (n > 1 && (b.length === 0 || b[0] === 0)) return 'end';
+    if (b.length === 0) return 'unexpected end of file';
+    if (b[0] !== 0x1f || (b.length > 1 && b[1] !== 0x8b)) return n === 1 ? 'incorrect header check (not gzip)' : `bytes after member ${n - 1} that start no gzip member`;
+    const cut = `member ${n}: unexpected end of file in its header`;
+    if (b.length < 10) return cut;
+    if (b[2] !== 8) return `member ${n}: unknown compression method`;
+    const flags = b[3];
+    if (flags & 0xe0) return `member ${n}: unknown header flags set`;
+    let p = 10;
+    if (flags & 0x04) {
+      // FEXTRA
+      const x = await this.rd.want(p + 2);
+      if (x.length < p + 2) return cut;
+      p += 2 + x.readUInt16LE(p);
+    }
+    for (const bit of [0x08, 0x10]) {
+      // FNAME, FCOMMENT: zero-terminated
+      if (!(flags & bit)) continue;
+      for (let from = p; ; ) {
+        const x = await this.rd.want(from + 1);
+        if (x.length <= from) return cut;
+        const z = x.indexOf(0, from);
+        if (z >= 0) {
+          p = z + 1;
+          break;
+        }
+        if (x.length > GZ_HEADER_MAX) return `member ${n}: header over ${GZ_HEADER_MAX} bytes`;
+        from = x.length;
+      }
+    }
+    if (flags & 0x02) p += 2; // FHCRC
+    if ((await this.rd.want(p)).length < p) return cut;
+    this.rd.skip(p);
+    return 'body';
+  }
+
+  /**
+   * The deflate body at the reader inflated (raw: nothing checks a trailer), fed a chunk at a time
+   * and each one's processing waited for: where the stream ends, the rest of that chunk is given
+   * back to the reader (zlib's bytesWritten counts the input it used). Its output's CRC-32; `cut`:
+   * the file ended inside it.
+   */
+  private async body(): Promise<{ crc: number; error?: string; cut?: boolean }> {
+    const inf = createInflateRaw({ chunkSize: GZ_CHUNK });
+    let crc = 0;
+    let sinkError: { err: unknown } | undefined;
+    let failure: unknown;
+    let done = false;
+    const settled = (async () => {
+      for await (const c of inf as AsyncIterable<Buffer>) {
+        crc = crc32(c, crc);
+        try {
+          await this.output(c);
+        } catch (err) {
+          sinkError = { err };
+          throw err;
+        }
+      }
+    })().then(
+      () => void (done = true),
+      (err: unknown) => void ((done = true), (failure = err)),
+    );
+    try {
+      for (;;) {
+        if (this.signal?.aborted) throw new Error('stopped');
+        const chunk = await this.rd.next();
+        if (chunk === undefined) {
+          inf.end();
+          break;
+        }
+        const before = inf.bytesWritten;
+        await Promise.race([new Promise<void>((res) => inf.write(chunk, () => res())), settled]);
+        const used = inf.bytesWritten - before;
+        if (used < chunk.length) {
+          this.rd.unread(chunk.subarray(used));
+          break;
+        }
+        if (done) break;
+      }
+      await settled;
+    } finally {
+      inf.destroy();
+    }
+    if (sinkError) throw sinkError.err;
+    if (this.signal?.aborted) throw new Error('stopped');
+    if (failure === undefined) return { crc };
+    return { crc, error: (failure as Error).message, cut: (failure as { code?: unknown }).code === 'Z_BUF_ERROR' };
+  }
+
+  /** a chunk of output: told, its line ends looked for, a failed member's last line blanked on */
+  private async output(c: Buffer): Promise<void> {
+    const at = this.out;
+    await this.sink.data(c, at);
+    this.out += c.length;
+    if (!this.encKnown) {
+      this.early.push(c);
+      if (this.out >= 4) await this.lastEndNow();
+    } else await this.scan(c, at);
+    this.sink.step?.(false);
+  }
+
+  private async scan(c: Buffer, at: number): Promise<void> {
+    const { first, last } = lineEnds(this.enc, c, at, this.prev);
+    this.prev = c[c.length - 1];
+    if (first !== undefined && this.member.firstEnd === undefined && first >= this.member.start) this.member.firstEnd = first;
+    if (last !== undefined) this.lastEnd = last;
+    if (this.blanking) {
+      await this.sink.blank(at, first ?? at + c.length);
+      this.blanking = first === undefined;
+    }
+  }
+
+  /** the last line end so far, the encoding decided first when under 4 bytes have come */
+  private async lastEndNow(): Promise<number> {
+    if (!this.encKnown) {
+      const early = this.early;
+      this.early = [];
+      this.enc = detectEncoding(Buffer.concat(early).subarray(0, 4));
+      this.encKnown = true;
+      for (let at = 0, i = 0; i < early.length; at += early[i].length, i++) await this.scan(early[i], at);
+    }
+    return this.lastEnd;
+  }
+}
+
+/** a decode stopped on purpose: the answer is known */
+class Enough extends Error {
+  constructor(readonly answer: boolean) {
+    super('enough');
+  }
+}
+
+/** bytes of a decode's output kept to be fingerprinted: [from, from + raw.length), and the blanked ranges over them */
+interface Window {
+  from: number;
+  raw: Buffer;
+  fp: string;
+  blanks: Array<[number, number]>;
+  /** false: cannot be what the mark was taken of, whichever member fails its check; true: may be (or cannot be told early) */
+  possible?: boolean;
+}
 
 /**
  * Does the gzip file behind `fh` hold, decompressed, the bytes `mark` was taken of (both
- * fingerprints, and at least `mark.offset` bytes)? Reads only as far as the answer needs: its
- * first KiB (a stranger stops there), then up to the offset, keeping just those and the bytes
- * before the offset. Not gzip, or broken before the offset: no.
+ * fingerprints, and at least `mark.offset` bytes)? Decoded as inflate does (CheckedGunzip), in one
+ * pass and only as far as the answer needs. The bytes as decoded (raw) match: yes, at the offset (a
+ * checkpoint taken before the file was compressed; the copy has them at the same place, blanked
+ * or not). Else they may match as blanked (a checkpoint taken in a copy with a failed member before
+ * it): decoded on to the end of the member holding the line that ends at or after the offset,
+ * then blanked as the copy was. A stranger stops after its first KiB's line when neither its bytes
+ * nor newlines there match. Not gzip, or broken before the offset: no.
  */
-async function gzipMatches(fh: FileHandle, mark: ContentMark, body?: number): Promise<boolean> {
+async function gzipMatches(fh: FileHandle, mark: ContentMark): Promise<boolean> {
   if (mark.tailFingerprint === undefined) return false;
-  const headLen = Math.min(FP_BYTES, mark.offset);
-  const tailLen = Math.min(TAIL_BYTES, mark.offset);
-  const head = Buffer.alloc(headLen);
-  const tail = Buffer.alloc(tailLen);
-  const tailFrom = mark.offset - tailLen;
-  let pos = 0;
-  let headChecked = headLen === 0;
-  const take = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      const end = pos + chunk.length;
-      if (pos < headLen) chunk.copy(head, pos, 0, Math.min(chunk.length, headLen - pos));
-      if (end > tailFrom && pos < mark.offset) chunk.copy(tail, Math.max(0, pos - tailFrom), Math.max(0, tailFrom - pos), Math.min(chunk.length, mark.offset - pos));
-      pos = end;
-      if (!headChecked && pos >= headLen) {
-        headChecked = true;
-        if (sha256hex(head) !== mark.fingerprint) return done(new Enough());
+  const end = mark.offset;
+  const head: Window = { from: 0, raw: Buffer.alloc(Math.min(FP_BYTES, end)), fp: mark.fingerprint, blanks: [] };
+  const tail: Window = { from: end - Math.min(TAIL_BYTES, end), raw: Buffer.alloc(Math.min(TAIL_BYTES, end)), fp: mark.tailFingerprint, blanks: [] };
+  const windows = [head, tail];
+  const to = (w: Window) => w.from + w.raw.length;
+  const asRead = (w: Window): Buffer => {
+    const b = Buffer.from(w.raw);
+    for (const [a, z] of w.blanks) {
+      const from = Math.max(a, w.from);
+      fillAt(g.enc, from, Math.min(z, to(w)) - from).copy(b, from - w.from);
+    }
+    return b;
+  };
+  // (all of the window's lines in the member being decoded, and its output, shorter by its
+  // trailer's length if it fails, still over them: it reads as its bytes, or, that member failing,
+  // as newlines; neither matching, nothing can)
+  const possible = (w: Window): boolean | undefined => {
+    const m = g.member;
+    if (m.start > w.from || !g.encKnown) return m.start > w.from || undefined;
+    if (m.firstEnd === undefined || m.firstEnd > w.from || g.lastEnd < to(w) || g.out < to(w) + ISIZE_SLACK) return undefined;
+    return sha256hex(w.raw) === w.fp || sha256hex(fillAt(g.enc, w.from, w.raw.length)) === w.fp;
+  };
+  let rawChecked = false;
+  const g: CheckedGunzip = new CheckedGunzip(fh, {
+    data(chunk, at) {
+      for (const w of windows) {
+        if (at < to(w) && at + chunk.length > w.from) chunk.copy(w.raw, Math.max(0, at - w.from), Math.max(0, w.from - at), Math.min(chunk.length, to(w) - at));
       }
-      done(pos >= mark.offset ? new Enough() : null);
+    },
+    blank(a, z) {
+      for (const w of windows) if (a < to(w) && z > w.from) w.blanks.push([a, z]);
+    },
+    step(member) {
+      if (g.out >= to(head)) head.possible ??= possible(head);
+      if (head.possible === false) throw new Enough(false);
+      if (g.out < end) return;
+      if (!rawChecked) {
+        rawChecked = true;
+        if (windows.every((w) => sha256hex(w.raw) === w.fp)) throw new Enough(true);
+      }
+      tail.possible ??= possible(tail);
+      if (tail.possible === false) throw new Enough(false);
+      // every line the mark's bytes are in, and each member they lie in, checked: they are as the copy has them
+      if (member && g.lastEnd >= end) throw new Enough(windows.every((w) => sha256hex(asRead(w)) === w.fp));
     },
   });
+  let r: Gunzipped;
   try {
-    await decompress(fh, take, body);
+    r = await g.run();
   } catch (err) {
-    // (a wrong CRC: output the failed check's error overtook was lost, and the offset may lie in it)
-    if (isTrailerCheckError(err) && body === undefined) {
-      const at = await gzipBodyAt(fh);
-      return at !== undefined && gzipMatches(fh, mark, at);
-    }
-    if (!(err instanceof Enough)) return false;
+    return err instanceof Enough && err.answer;
   }
-  return pos >= mark.offset && sha256hex(head) === mark.fingerprint && sha256hex(tail) === mark.tailFingerprint;
+  if (g.member.n === 0 || r.size < end) return false;
+  return windows.every((w) => sha256hex(asRead(w)) === w.fp);
 }
 
-/** A gzip rotation's decompressed copy: all of it, or (`broken` says why) what came out before the stream broke. */
-export type Inflated = { fh: FileHandle; size: number; broken?: string } | { error: string };
+/**
+ * A gzip rotation's decompressed copy: all of it, or (`broken` says why) what came out before the
+ * stream broke; `damaged`: bytes of members that failed their check, blanked in it.
+ */
+export type Inflated = { fh: FileHandle; size: number; broken?: string; damaged?: number } | { error: string };
 
 /**
  * Decompress the gzip file behind `gz` (which the caller closes) into a file of its own in `dir`
  * (the OS's temp directory: the systemd unit's is private), unlinked before anything is written
- * (its space is freed when it is closed, crash or not), and open for reading. A stream that breaks
- * (a truncated or corrupt rotation) keeps what it gave; a copy that cannot be written (a full
- * disk) is an error. `signal` stops it (the input closing).
+ * (its space is freed when it is closed, crash or not), and open for reading. Decoded and checked
+ * member by member (CheckedGunzip): a member that fails its check is blanked in place, those after
+ * it read; a stream that breaks (a truncated or corrupt rotation) keeps the whole lines before the
+ * break; a copy that cannot be written (a full disk) is an error. `signal` stops it (the input closing).
  */
 export async function inflate(gz: FileHandle, signal?: AbortSignal, dir = tmpdir()): Promise<Inflated> {
   let out: FileHandle;
@@ -643,114 +1008,41 @@ export async function inflate(gz: FileHandle, signal?: AbortSignal, dir = tmpdir
     return { error: `no temporary copy: ${(err as Error).message}` };
   }
   let writeError: Error | undefined;
-  // the last write in flight (a pass that fails is waited for before the next begins)
-  let inFlight: Promise<unknown> = Promise.resolve();
-  // (a Writable, not a loop over the stream: what the decompressor gave before it broke is all written)
-  const copyTo = () => {
-    let pos = 0;
-    return new Writable({
-      write(chunk: Buffer, _enc, done) {
-        inFlight = out.write(chunk, 0, chunk.length, pos).then(
-          () => {
-            pos += chunk.length;
-            done();
-          },
-          (err: Error) => {
-            writeError = err;
-            done(err);
-          },
-        );
-      },
-    });
-  };
-  // (the pass's failure, if it broke)
-  const pass = async (body?: number): Promise<unknown> => {
+  // (the copy's end as written: a failed member that takes a shorter length leaves bytes after its new end)
+  let extent = 0;
+  const put = async (b: Buffer, at: number): Promise<void> => {
     try {
-      await decompress(gz, copyTo(), body, signal);
-      return undefined;
+      for (let done = 0; done < b.length; ) {
+        const { bytesWritten } = await out.write(b, done, b.length - done, at + done);
+        if (bytesWritten === 0) throw new Error('no byte written');
+        done += bytesWritten;
+      }
+      extent = Math.max(extent, at + b.length);
     } catch (err) {
-      return err;
-    } finally {
-      await inFlight.catch(() => undefined);
+      writeError ??= err as Error;
+      throw err;
     }
   };
-  let failure = await pass();
-  // a wrong CRC or length: the stream decompressed whole, but the error destroyed the decompressor
-  // with output the copy had not taken yet (the last 12 KiB of lines). Again, its deflate body alone:
-  // nothing checks the trailer then. (Longer only: a multi-member file's second pass stops after its first member.)
-  if (isTrailerCheckError(failure) && !writeError && !signal?.aborted) {
-    const first = (await out.stat()).size;
-    const body = await gzipBodyAt(gz);
-    if (body !== undefined) {
-      await out.truncate(0);
-      const again = await pass(body);
-      if (again === undefined && (await out.stat()).size < first) {
-        await out.truncate(0);
-        await pass();
-      } else if (again !== undefined) failure = again;
-    }
-  }
-  const broken = failure === undefined ? undefined : (failure as Error).message;
   try {
-    if (writeError) throw new Error(`writing the decompressed copy: ${writeError.message}`);
+    const g: CheckedGunzip = new CheckedGunzip(
+      gz,
+      {
+        data: put,
+        async blank(from, to) {
+          for (let at = from; at < to; at += GZ_CHUNK) await put(fillAt(g.enc, at, Math.min(GZ_CHUNK, to - at)), at);
+        },
+      },
+      signal,
+    );
+    const r = await g.run();
     if (signal?.aborted) throw new Error('stopped');
-    let size = (await out.stat()).size;
-    // a break leaves a line cut at a random byte (`lease 10.9.0.1` of `10.9.0.15`): the copy ends after its last whole line
-    if (broken !== undefined) size = await endAfterLastLine(out, size);
-    if (size === 0 && broken !== undefined) throw new Error(broken);
-    return { fh: out, size, broken };
+    // (a break: the copy ends after its last whole line; `lease 10.9.0.1` of `10.9.0.15` would be a sighting of the wrong address)
+    if (r.size < extent) await out.truncate(r.size);
+    if (r.size === 0 && r.broken !== undefined) throw new Error(r.broken);
+    return { fh: out, size: r.size, broken: r.broken, damaged: r.damaged || undefined };
   } catch (err) {
     await out.close().catch(() => undefined);
-    return { error: (err as Error).message };
+    if (writeError) return { error: `writing the decompressed copy: ${writeError.message}` };
+    return { error: signal?.aborted ? 'stopped' : (err as Error).message };
   }
-}
-
-/**
- * The gzip file behind `fh` decompressed into `dest`: the whole file through gunzip, or, given
- * `body` (gzipBodyAt), its first member's deflate body alone, its trailer unchecked.
- */
-function decompress(fh: FileHandle, dest: Writable, body?: number, signal?: AbortSignal): Promise<void> {
-  return body === undefined
-    ? pipeline(bytesOf(fh), createGunzip(), dest, { signal })
-    : pipeline(bytesOf(fh, body), createInflateRaw(), dest, { signal });
-}
-
-/** zlib's failed trailer check (CRC-32 or length): the deflate stream itself was whole */
-function isTrailerCheckError(err: unknown): boolean {
-  return (err as { code?: unknown })?.code === 'Z_DATA_ERROR' && /incorrect (data|length) check/.test((err as Error).message);
-}
-
-/** Where the deflate body of the gzip file behind `fh` begins: after its member header (RFC 1952 §2.3); undefined when the header is not whole. */
-async function gzipBodyAt(fh: FileHandle): Promise<number | undefined> {
-  const b = await readAt(fh, 0, 64 * 1024);
-  if (b.length < 10 || b[0] !== 0x1f || b[1] !== 0x8b || b[2] !== 8) return undefined;
-  const flags = b[3];
-  let p = 10;
-  if (flags & 0x04) p = b.length >= p + 2 ? p + 2 + b.readUInt16LE(p) : Infinity; // FEXTRA
-  for (const bit of [0x08, 0x10]) { // FNAME, FCOMMENT: zero-terminated
-    if (!(flags & bit) || p >= b.length) continue;
-    const z = b.indexOf(0, p);
-    p = z < 0 ? Infinity : z + 1;
-  }
-  if (flags & 0x02) p += 2; // FHCRC
-  return p <= b.length ? p : undefined;
-}
-
-/** Cut the file behind `fh` (`size` bytes) after its last whole line (isNewlineAt); its new size. */
-async function endAfterLastLine(fh: FileHandle, size: number): Promise<number> {
-  const enc = detectEncoding(await readAt(fh, 0, Math.min(4, size)));
-  for (let end = size; end > 0; ) {
-    const from = Math.max(0, end - 64 * 1024);
-    // (one byte past `end` too: a UTF-16LE newline's 00 may lie just beyond the chunk)
-    const b = await readAt(fh, from, Math.min(size, end + 1) - from);
-    for (let i = end - from - 1; i >= 0; i--) {
-      if (!isNewlineAt(enc, b, i, from + i) || (enc === 'utf16le' && i + 1 >= b.length)) continue;
-      const cut = from + i + (enc === 'utf16le' ? 2 : 1);
-      if (cut < size) await fh.truncate(cut);
-      return cut;
-    }
-    end = from;
-  }
-  await fh.truncate(0);
-  return 0;
 }
