@@ -20,8 +20,8 @@ import { hasOurPrefix, startFrom } from '../scheduler/core.js';
 import { profilesNamed } from '../scheduler/profile.js';
 import { listensOnLoopback, loadTokens, shortTokensWarning, type TlsServerConfig, type TokenSource } from '../net/webconfig.js';
 import { inputParserFormat } from '../daemon/inputs.js';
-import { blockingSecrets, blockingTlsFiles, leasePathProblem, notReadWarning, type BlockingSecret } from '../config/check.js';
-import { loadPassword } from '../scanners/qualys/credentials.js';
+import { blockingSecrets, blockingTlsFiles, exposedSecretFiles, exposedSecretWarning, leasePathProblem, notReadWarning, type BlockingSecret } from '../config/check.js';
+import { loadPassword, shownSource } from '../scanners/qualys/credentials.js';
 import { TIMED_OUT, within } from '../util/timeout.js';
 import { inspectStateFile } from '../store/db.js';
 
@@ -152,6 +152,9 @@ export async function runDoctor(
       line('fail', 'notify.webhook.secret', (err as Error).message.replace(/password file/g, 'secret file').replace(/ to be a password/, ' to be a secret'));
     }
   }
+
+  // a secret file its group or others may read (config check says it in the same words)
+  for (const e of exposedSecretFiles(config)) line('warn', e.path, exposedSecretWarning(e));
 
   // ---- the backend's own checks (credentials, files)
   const scannerWaits = notRead('scanner');
@@ -284,7 +287,7 @@ function checkTlsFiles(tls: TlsServerConfig, what: string, line: Line): void {
   for (const [k, p] of Object.entries({ cert: tls.cert, key: tls.key, ca: tls.ca })) {
     if (p === undefined) continue;
     const e = readable(p);
-    if (e) line('fail', what, `tls.${k} ${p}: ${e}`);
+    if (e) line('fail', what, `tls.${k} ${shownSource(p)}: ${e}`);
   }
 }
 

@@ -2,8 +2,10 @@
  * What `onsight config check` and `onsight run` both verify beyond the schema, against this host:
  * parser plug-ins load, every input's format exists, every tailed path can be a regular file, every
  * secret the config names (scanner password or API keys, PostgreSQL password, tokens, the webhook
- * secret) can be read, every TLS certificate, key and CA file loads. One function, so that run never
- * accepts what config check refuses, nor the reverse. (A SIGHUP reload calls it too.)
+ * secret) can be read (one its group or others may read is said), every TLS certificate, key and CA
+ * file loads. A source's value that looks like the secret itself is never printed (shownSource).
+ * One function, so that run never accepts what config check refuses, nor the reverse. (A SIGHUP
+ * reload calls it too.)
  */
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { existsSync, opendirSync, readFileSync, statSync } from 'node:fs';
@@ -15,7 +17,7 @@ import { escapeGlob, globToRegExp, isGlob, unescapeGlob } from '../sources/file/
 import type { LoadedConfig } from './load.js';
 import type { Config } from './schema.js';
 import { inputParserFormat } from '../daemon/inputs.js';
-import { ENV_NAME, loadPassword, type PasswordSource } from '../scanners/qualys/credentials.js';
+import { ENV_NAME, loadPassword, NOT_SHOWN, shownSource, type PasswordSource } from '../scanners/qualys/credentials.js';
 import { loadApiKeys } from '../scanners/tenable/credentials.js';
 import { loadTokens } from '../net/webconfig.js';
 
@@ -168,6 +170,8 @@ interface SecretUse {
   source: PasswordSource;
   /** reads it as the daemon does at start (the same loader, the same words), throwing what the daemon would; the value is dropped */
   read: (env: NodeJS.ProcessEnv) => unknown;
+  /** a listener's token: read again at a reload (the others only at start) */
+  token?: true;
 }
 
 /** `inputs[2].tokens[0].file` for ['inputs', 2, 'tokens', 0, 'file'] */
@@ -203,7 +207,7 @@ function secretsOf(config: Config): SecretUse[] {
   }
   const tokens = (list: { name: string; file?: string; env?: string; credential?: string }[] | undefined, at: (string | number)[], section: 'inputs' | 'http') => (list ?? []).forEach((t, j) => {
     const source = { passwordFile: t.file, passwordEnv: t.env, credential: t.credential };
-    out.push({ path: [...at, j, sourceKey(source, { file: 'file', env: 'env', credential: 'credential' })], section, source, read: (env) => loadTokens([t], env) });
+    out.push({ path: [...at, j, sourceKey(source, { file: 'file', env: 'env', credential: 'credential' })], section, source, read: (env) => loadTokens([t], env), token: true });
   });
   config.inputs.forEach((inp, i) => {
     if (inp.type === 'http') tokens(inp.tokens, ['inputs', i, 'tokens'], 'inputs');
@@ -252,7 +256,7 @@ export function blockingKind(file: string): string | undefined {
 
 /** The warning for `file`, of blockingKind's `kind`, left unread by `reader` (this check, doctor): one wording for every such file. */
 export function notReadWarning(file: string, kind: string, reader: 'this check' | 'doctor'): string {
-  return `${file} is ${kind}, not a regular file: not read by ${reader} (a read would wait for a writer); run reads it at its start and waits as long as it takes`;
+  return `${shownSource(file)} is ${kind}, not a regular file: not read by ${reader} (a read would wait for a writer); run reads it at its start and waits as long as it takes`;
 }
 
 /** A secret whose file a read would wait on (a FIFO, a device): the key of its source, its section, the file and what it is. */
@@ -281,6 +285,42 @@ export function blockingTlsFiles(config: Config): BlockingSecret[] {
     const kind = blockingKind(f.file);
     return kind === undefined ? [] : [{ path: keyText(f.path), section: u.section, file: f.file, kind }];
   }));
+}
+
+/** A secret file its group or others may read: the key naming it, the file and its mode. */
+export interface ExposedSecret {
+  path: string;
+  at: (string | number)[];
+  file: string;
+  mode: number;
+}
+
+/**
+ * The secret files the config names (password, API keys, token and webhook secret files; TLS and
+ * PostgreSQL private keys) that their group or others may read: whoever reads one can use it.
+ * Files named by a path only: a systemd credential (the service's own, 0400) and a variable have no
+ * mode to set. Said, not refused (a group the service joins may be meant); stat only, nothing read.
+ */
+export function exposedSecretFiles(config: Config): ExposedSecret[] {
+  const named = [
+    ...secretsOf(config).flatMap((s) => (s.source.passwordEnv === undefined && s.source.credential === undefined && s.source.passwordFile !== undefined ? [{ at: s.path, file: s.source.passwordFile }] : [])),
+    ...tlsUsesOf(config).flatMap((u) => u.files.filter((f) => f.role === 'key').map((f) => ({ at: f.path, file: f.file }))),
+  ];
+  return named.flatMap((n) => {
+    let st: ReturnType<typeof statSync>;
+    try {
+      st = statSync(n.file);
+    } catch {
+      return []; // (not there: the reader says so)
+    }
+    return st.isFile() && (st.mode & 0o044) !== 0 ? [{ path: keyText(n.at), at: n.at, file: n.file, mode: st.mode & 0o7777 }] : [];
+  });
+}
+
+/** The warning for an exposed secret file (config check, run and doctor say it in these words). */
+export function exposedSecretWarning(e: ExposedSecret): string {
+  const who = [e.mode & 0o040 ? 'its group' : '', e.mode & 0o004 ? 'others' : ''].filter(Boolean).join(' and ');
+  return `${shownSource(e.file)} may be read by ${who} (mode ${e.mode.toString(8).padStart(4, '0')}): whoever reads it can use the secret; chmod 600 it (owned by the user onsight runs as), or hand it to the service as a systemd credential (LoadCredential=)`;
 }
 
 /** a reload's section that is as the daemon runs it (a problem there is a warning: the daemon keeps what it read at its start) */
@@ -322,7 +362,9 @@ function checkSecrets(loaded: LoadedConfig, opts: EnvironmentCheckOptions, issue
     const at = { path: keyText(s.path), line: locate(s.path) };
     const asRunning = unchangedFromRunning(config, opts, s.section);
     const refuse = (message: string) => {
-      if (asRunning) loaded.warnings.push({ ...at, message: `${message} (as the daemon runs it: it keeps what it read at its start; a restart would refuse it)` });
+      // (tokens are read again at a reload, token by token: net/webconfig.ts listenerTokens)
+      const keeps = s.token ? 'this reload revokes a token whose file is gone or empty, and keeps the one it had for another it cannot read' : 'it keeps what it read at its start';
+      if (asRunning) loaded.warnings.push({ ...at, message: `${message} (as the daemon runs it: ${keeps}; a restart would refuse it)` });
       else issues.push({ ...at, message, ...(MAY_RESOLVE.test(message) ? { mayResolve: true } : {}) });
     };
     // a variable the unit sets (Environment=, EnvironmentFile=, a container's env) is not in the
@@ -333,7 +375,7 @@ function checkSecrets(loaded: LoadedConfig, opts: EnvironmentCheckOptions, issue
       continue;
     }
     if (s.source.passwordEnv === undefined && s.source.credential !== undefined && !env.CREDENTIALS_DIRECTORY && opts.checkOnly) {
-      loaded.warnings.push({ ...at, message: `systemd credential ${s.source.credential} not checked: $CREDENTIALS_DIRECTORY is not set (config check outside the unit); run in the unit needs LoadCredential=${s.source.credential}:FILE (run systemd-run -p LoadCredential=… onsight config check to check it)` });
+      loaded.warnings.push({ ...at, message: `systemd credential ${shownSource(s.source.credential, 'name')} not checked: $CREDENTIALS_DIRECTORY is not set (config check outside the unit); run in the unit needs LoadCredential=${shownSource(s.source.credential, 'name') === NOT_SHOWN ? 'NAME' : s.source.credential}:FILE (run systemd-run -p LoadCredential=… onsight config check to check it)` });
       continue;
     }
     // the file the loader will read; a FIFO is not waited on here (the loader's read would wait for a writer)
@@ -456,12 +498,12 @@ function checkTlsFiles(loaded: LoadedConfig, opts: EnvironmentCheckOptions, issu
         data = readFileSync(f.file);
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code ?? 'error';
-        refuse(f, `${f.what} ${f.file} cannot be read (${code})`, /^(ENOENT|EACCES|EPERM|ENOTDIR)$/.test(code));
+        refuse(f, `${f.what} ${shownSource(f.file)} cannot be read (${code})`, /^(ENOENT|EACCES|EPERM|ENOTDIR)$/.test(code));
         continue;
       }
       if (f.unused) continue; // (read, as node-postgres reads it; its content goes nowhere)
       if (data.toString('latin1').trim() === '') {
-        refuse(f, `${f.what} ${f.file} is empty`, true);
+        refuse(f, `${f.what} ${shownSource(f.file)} is empty`, true);
         continue;
       }
       pem.set(f.role, { f, data });
@@ -476,7 +518,7 @@ function checkTlsFiles(loaded: LoadedConfig, opts: EnvironmentCheckOptions, issu
         createSecureContext({ cert: cert.data });
         certOk = true;
       } catch (err) {
-        refuse(cert.f, `${cert.f.what} ${cert.f.file} holds no usable PEM certificate (${sslReason(err)})`);
+        refuse(cert.f, `${cert.f.what} ${shownSource(cert.f.file)} holds no usable PEM certificate (${sslReason(err)})`);
       }
     }
     if (key) {
@@ -486,8 +528,8 @@ function checkTlsFiles(loaded: LoadedConfig, opts: EnvironmentCheckOptions, issu
       } catch (err) {
         // (the header says so without the key: onsight gives no passphrase)
         refuse(key.f, /-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: *4,ENCRYPTED/.test(key.data.toString('latin1'))
-          ? `${key.f.what} ${key.f.file} is encrypted: onsight gives no passphrase (write it decrypted, readable by onsight alone: openssl pkey -in ENCRYPTED -out KEY)`
-          : `${key.f.what} ${key.f.file} holds no usable PEM private key (${sslReason(err)})`);
+          ? `${key.f.what} ${shownSource(key.f.file)} is encrypted: onsight gives no passphrase (write it decrypted, readable by onsight alone: openssl pkey -in ENCRYPTED -out KEY)`
+          : `${key.f.what} ${shownSource(key.f.file)} holds no usable PEM private key (${sslReason(err)})`);
       }
     }
     if (cert && key && certOk && keyOk) {
@@ -502,7 +544,7 @@ function checkTlsFiles(loaded: LoadedConfig, opts: EnvironmentCheckOptions, issu
       }
       // (PostgreSQL's both sit in state.postgres: the parameter names the certificate)
       const certKey = keyText(cert.f.path) === keyText(key.f.path) ? cert.f.what : keyText(cert.f.path);
-      if (!matches) refuse(key.f, `${key.f.what} ${key.f.file} is not the private key of the certificate ${cert.f.file} (${certKey})`);
+      if (!matches) refuse(key.f, `${key.f.what} ${shownSource(key.f.file)} is not the private key of the certificate ${shownSource(cert.f.file)} (${certKey})`);
     }
     if (ca) checkCaBundle(ca.f, ca.data, refuse, (message) => loaded.warnings.push({ path: keyText(ca.f.path), line: locate(ca.f.path), message }));
   }
@@ -522,12 +564,12 @@ function checkCaBundle(f: TlsFile, data: Buffer, refuse: (f: TlsFile, message: s
   try {
     createSecureContext({ ca: data });
   } catch (err) {
-    return refuse(f, `${f.what} ${f.file}: it cannot be loaded (${sslReason(err)})`);
+    return refuse(f, `${f.what} ${shownSource(f.file)}: it cannot be loaded (${sslReason(err)})`);
   }
   const begins = (text.match(/-----BEGIN [^\r\n-]+-----/g) ?? []).length;
   const blocks = [...text.matchAll(/-----BEGIN ([^\r\n-]+)-----([\s\S]*?)-----END \1-----/g)];
   const certs = blocks.filter((b) => CERT_LABEL.test(b[1])).length;
-  if (!certs) return refuse(f, `${f.what} ${f.file} holds no PEM certificate`);
+  if (!certs) return refuse(f, `${f.what} ${shownSource(f.file)} holds no PEM certificate`);
   let good = 0;
   for (const [whole, label, body] of blocks) {
     let why: string | undefined;
@@ -543,12 +585,12 @@ function checkCaBundle(f: TlsFile, data: Buffer, refuse: (f: TlsFile, message: s
       if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64) || b64.length % 4 !== 0) why = `its ${label} block is no base64`;
     }
     if (why !== undefined) {
-      if (good === 0) return refuse(f, `${f.what} ${f.file}: a block before any certificate cannot be read (${why}): node trusts none of the bundle`);
-      return warn(`${f.what} ${f.file}: a block after certificate #${good} cannot be read (${why}): node trusts the ${good} before it and none from it on (${certs - good} of ${certs} not)`);
+      if (good === 0) return refuse(f, `${f.what} ${shownSource(f.file)}: a block before any certificate cannot be read (${why}): node trusts none of the bundle`);
+      return warn(`${f.what} ${shownSource(f.file)}: a block after certificate #${good} cannot be read (${why}): node trusts the ${good} before it and none from it on (${certs - good} of ${certs} not)`);
     }
     if (CERT_LABEL.test(label)) good++;
   }
-  if (begins !== blocks.length) warn(`${f.what} ${f.file}: ${begins - blocks.length} BEGIN line(s) without their END: node may trust none of the certificates from there on`);
+  if (begins !== blocks.length) warn(`${f.what} ${shownSource(f.file)}: ${begins - blocks.length} BEGIN line(s) without their END: node may trust none of the certificates from there on`);
 }
 
 /**
@@ -595,6 +637,9 @@ export async function checkConfigEnvironment(loaded: LoadedConfig, opts: Environ
   });
   checkSecrets(loaded, opts, issues);
   checkTlsFiles(loaded, opts, issues);
+  // (a file refused already is not also said to be exposed)
+  const refused = new Set(issues.map((i) => i.path));
+  for (const e of exposedSecretFiles(config)) if (!refused.has(e.path)) loaded.warnings.push({ path: e.path, line: locate(e.at), message: exposedSecretWarning(e) });
   if (issues.length || !registry) throw new ConfigError(issues, origin);
   return registry;
 }

@@ -12,7 +12,7 @@ import { isIP } from 'node:net';
 import { allowedRanges, rangesOverlap, uncoveredParts } from '../util/ip-ranges.js';
 import { configSchema, type Config } from './schema.js';
 import { DEFAULT_CONFIG } from './default.js';
-import { urlCredentials } from '../util/url.js';
+import { urlCredentials, urlQueryProblem } from '../util/url.js';
 import { postgresUrlSecret } from '../cluster/config.js';
 import { isLoopbackHost, listensOnLoopback, parseHttpListen } from '../net/webconfig.js';
 import { parseListen } from '../sources/syslog/address.js';
@@ -69,6 +69,8 @@ export function validateConfig(raw: unknown, locate: (path: (PropertyKey | { key
     const why = urlCredentials(config.scanner.url);
     // never echo the URL: it holds the secret
     if (why) errors.push(at(['scanner', 'url'], `credentials in the URL (${why}) are refused: use passwordFile, passwordEnv or credential`));
+    const query = why ? undefined : urlQueryProblem(config.scanner.url);
+    if (query) errors.push(at(['scanner', 'url'], query));
     // every call carries the password or API keys (Basic auth, X-ApiKeys): plain HTTP beyond loopback gives them to the path
     let u: URL | undefined;
     try {

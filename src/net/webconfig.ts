@@ -14,14 +14,14 @@
  * browser can open the status page), or, on the HEC endpoints, as `Splunk <token>`. Tokens are
  * compared in constant time and never logged: logs and metrics name the token's `name`.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { OnsightError } from '../errors.js';
-import { CredentialsError, loadPassword } from '../scanners/qualys/credentials.js';
+import { CredentialsError, loadPassword, shownSource } from '../scanners/qualys/credentials.js';
 import { canonicalIp, parseIp } from '../util/ip.js';
 
 /** A TLS listener that requires client certificates names the CA they must chain to (syslog TLS inputs and the status page alike). */
@@ -102,41 +102,54 @@ const digest = (s: string) => createHash('sha256').update(s).digest();
 
 /** Reads every token from its source. Errors name the token and source, never the value. */
 export function loadTokens(tokens: TokenSource[] | undefined, env: NodeJS.ProcessEnv = process.env): LoadedToken[] {
-  return (tokens ?? []).map((t) => {
-    try {
-      const value = loadPassword({ passwordFile: t.file, passwordEnv: t.env, credential: t.credential }, env);
-      return { name: t.name, digest: digest(value), short: [...value].length < MIN_TOKEN_CHARS };
-    } catch (err) {
-      const msg = (err as Error).message.replace(/password file/g, 'token file').replace(/ to be a password/, ' to be a token');
-      throw new CredentialsError(`token "${t.name}": ${msg}`);
-    }
-  });
+  return (tokens ?? []).map((t) => loadToken(t, env));
+}
+
+function loadToken(t: TokenSource, env: NodeJS.ProcessEnv): LoadedToken {
+  try {
+    const value = loadPassword({ passwordFile: t.file, passwordEnv: t.env, credential: t.credential }, env);
+    return { name: t.name, digest: digest(value), short: [...value].length < MIN_TOKEN_CHARS };
+  } catch (err) {
+    const msg = (err as Error).message.replace(/password file/g, 'token file').replace(/ to be a password/, ' to be a token');
+    throw new CredentialsError(`token "${t.name}": ${msg}`, (err as CredentialsError).absent);
+  }
 }
 
 /**
- * The tokens read again at a reload (SIGHUP): as at start, but a token file that is no regular file
+ * One token read again at a reload (SIGHUP): as at start, but a token file that is no regular file
  * (a FIFO) is refused, not read: a read would block the whole daemon until a writer came.
  */
-export function reloadTokens(tokens: TokenSource[] | undefined, env: NodeJS.ProcessEnv = process.env): LoadedToken[] {
-  for (const t of tokens ?? []) {
-    let regular = true;
-    try {
-      regular = t.file === undefined || statSync(t.file).isFile();
-    } catch {
-      /* not there: loadTokens says so */
-    }
-    if (!regular) throw new CredentialsError(`token "${t.name}": ${t.file} is not a regular file: not read again at a reload`);
+export function reloadToken(t: TokenSource, env: NodeJS.ProcessEnv = process.env): LoadedToken {
+  let regular = true;
+  try {
+    regular = t.file === undefined || statSync(t.file).isFile();
+  } catch {
+    /* not there: loadToken says so */
   }
-  return loadTokens(tokens, env);
+  if (!regular) throw new CredentialsError(`token "${t.name}": ${shownSource(t.file!)} is not a regular file: not read again at a reload`);
+  return loadToken(t, env);
 }
 
 /**
- * A listener's tokens (the status listener's, an HTTP input's): read now, read again by reload()
- * (a SIGHUP: a revoked token kept working until a restart); short ones said each time, under
+ * Stands for a listener's tokens once every one is revoked: no token hashes to its random digest,
+ * so the listener refuses every request. An empty list would read as "no tokens configured", which
+ * the status listener serves without authentication.
+ */
+const EVERY_TOKEN_REVOKED: LoadedToken = { name: '(every token revoked)', digest: randomBytes(32), short: false };
+
+/**
+ * A listener's tokens (the status listener's, an HTTP input's): read now (all or nothing: the start
+ * fails), read again by reload() (a SIGHUP) token by token: one whose file is now missing or empty
+ * is revoked (refused from then on, logged by name), one that cannot be read otherwise keeps its old
+ * value (and reload() throws, naming it), the others take their new value. A listener whose every
+ * token is revoked refuses every request, never serves without one. Short ones said each time, under
  * `where` (the log line's prefix).
  */
-export function listenerTokens(sources: TokenSource[] | undefined, where: string, log: { warn(msg: string): void }): { readonly current: LoadedToken[]; reload(): void } {
-  let current = loadTokens(sources);
+export function listenerTokens(sources: TokenSource[] | undefined, where: string, log: { warn(msg: string): void }, env: NodeJS.ProcessEnv = process.env): { readonly current: LoadedToken[]; reload(): void } {
+  const list = sources ?? [];
+  /** each source's token, by its index; undefined once revoked */
+  let held: (LoadedToken | undefined)[] = loadTokens(list, env);
+  let current = held as LoadedToken[];
   const sayShort = () => {
     const short = shortTokensWarning(current);
     if (short) log.warn(`${where}: ${short}`);
@@ -147,8 +160,25 @@ export function listenerTokens(sources: TokenSource[] | undefined, where: string
       return current;
     },
     reload() {
-      current = reloadTokens(sources);
+      let failed: unknown;
+      held = list.map((t, j) => {
+        try {
+          return reloadToken(t, env);
+        } catch (err) {
+          const absent = (err as CredentialsError).absent;
+          if (absent === undefined) {
+            failed ??= err;
+            return held[j]; // (unreadable for now, a FIFO: not a revocation)
+          }
+          if (held[j]) log.warn(`${where}: token "${t.name}" revoked: its ${t.credential !== undefined ? 'credential' : 'file'} is ${absent === 'missing' ? 'gone' : 'empty'}; refused from now on`);
+          return undefined;
+        }
+      });
+      const live = held.filter((t): t is LoadedToken => t !== undefined);
+      if (list.length && !live.length && current[0] !== EVERY_TOKEN_REVOKED) log.warn(`${where}: every token is revoked: every request is refused until a token file is back and onsight is reloaded`);
+      current = list.length && !live.length ? [EVERY_TOKEN_REVOKED] : live;
       sayShort();
+      if (failed !== undefined) throw failed;
     },
   };
 }
@@ -250,7 +280,7 @@ function readPem(path: string, what: string): Buffer {
   try {
     return readFileSync(path);
   } catch (err) {
-    throw new OnsightError('ONSIGHT_LISTEN', `cannot read the TLS ${what} ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    throw new OnsightError('ONSIGHT_LISTEN', `cannot read the TLS ${what} ${shownSource(path)} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
   }
 }
 

@@ -1,4 +1,4 @@
-/** Secrets in URLs: where a URL carries one (refused at config check), and URLs fit to print. */
+/** Secrets in URLs: where a URL carries one (refused at config check), and URLs fit to print (origin and path). */
 
 const SECRET_PARAM = /pass|secret|token|key/i;
 
@@ -16,7 +16,20 @@ export function urlCredentials(url: string): string | undefined {
   return undefined;
 }
 
-/** A URL fit to print: user info and password-like query values replaced by `***`. */
+/**
+ * Why a scanner's URL may not hold a query or a fragment, or undefined when it holds neither. Every
+ * backend calls paths it builds on the URL's origin (Tenable: and path): nothing after `?` or `#` is
+ * ever sent, so a value there is at best dead and at worst a secret (`?pw=`, `?auth=`) sitting in the
+ * file; and no list of names catches every secret's name. Says where, never what.
+ */
+export function urlQueryProblem(url: string): string | undefined {
+  const cut = /[?#]/.exec(url);
+  if (!cut) return undefined;
+  const what = cut[0] === '?' ? 'a query string (after ?)' : 'a fragment (after #)';
+  return `${what} is refused (not shown): onsight calls the scanner's API at paths it builds and never sends a query or fragment given here: give the URL without it`;
+}
+
+/** A URL fit to print: its origin and path only (user info, query and fragment are never printed). */
 export function redactUrl(url: string): string {
   let u: URL;
   try {
@@ -24,10 +37,8 @@ export function redactUrl(url: string): string {
   } catch {
     return '(unparsable URL)';
   }
-  if (u.username) u.username = '***';
-  if (u.password) u.password = '***';
-  for (const k of [...u.searchParams.keys()]) if (SECRET_PARAM.test(k)) u.searchParams.set(k, '***');
-  return u.toString();
+  // (an opaque origin, `mailto:`: the scheme alone)
+  return u.origin === 'null' ? `${u.protocol}…` : `${u.origin}${u.pathname}`;
 }
 
 /** A text (a backend's description, say) with every URL in it redacted. */

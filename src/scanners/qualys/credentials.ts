@@ -18,9 +18,36 @@ export interface PasswordSource {
 }
 
 export class CredentialsError extends OnsightError {
-  constructor(message: string) {
+  /** the source's file is not there or empty (a reload takes that as the secret revoked) */
+  readonly absent?: 'missing' | 'empty';
+
+  constructor(message: string, absent?: 'missing' | 'empty') {
     super('ONSIGHT_CREDENTIALS', message);
+    if (absent) this.absent = absent;
   }
+}
+
+/** what a message says instead of a source's value that looks like the secret itself */
+export const NOT_SHOWN = '(value not shown: it looks like the secret itself, not a file name)';
+/** longer than this is no path (PATH_MAX) */
+const MAX_SHOWN = 4096;
+
+/**
+ * A secret source's value (the path of a file, a credential's name) as a message may print it, or
+ * NOT_SHOWN when it looks like the secret typed into the wrong key (the token in `file:`, a PEM
+ * block in `tls.key:`): a line break, `-----BEGIN`, `=`, `;`, white space or a control character,
+ * longer than a path; for a file, also neither `/` nor `.` (a bare word is more often a password
+ * than a file in the daemon's working directory). Errors print this, never the value itself.
+ */
+export function shownSource(value: string, kind: 'file' | 'name' = 'file'): string {
+  const secretLike = value.length > MAX_SHOWN || /[\s=;\x00-\x1f\x7f]|-----BEGIN/.test(value) || (kind === 'file' && !/[/.]/.test(value));
+  return secretLike ? NOT_SHOWN : value;
+}
+
+/** doctor's scanner lines: a message whose source value is not shown names the key instead (the value is in the config, there) */
+export function keyed(sc: { credential?: string; passwordEnv?: string }, message: string, keys = { file: 'passwordFile', env: 'passwordEnv' }): string {
+  if (!message.includes(NOT_SHOWN)) return message;
+  return `scanner.${sc.credential !== undefined ? 'credential' : sc.passwordEnv !== undefined ? keys.env : keys.file}: ${message}`;
 }
 
 const MAX_PASSWORD_FILE = 64 * 1024;
@@ -43,10 +70,11 @@ export function loadPassword(src: PasswordSource, env: NodeJS.ProcessEnv = proce
   if (src.credential !== undefined) {
     if (!/^[A-Za-z0-9_.@-]+$/.test(src.credential)) throw new CredentialsError('credential name may only contain letters, digits and _.@-');
     const dir = env.CREDENTIALS_DIRECTORY;
-    if (!dir) throw new CredentialsError(`credential ${src.credential}: CREDENTIALS_DIRECTORY is not set (is LoadCredential= in the unit?)`);
-    return readSecretFile(join(dir, src.credential), `credential ${src.credential}`);
+    const name = shownSource(src.credential, 'name');
+    if (!dir) throw new CredentialsError(`credential ${name}: CREDENTIALS_DIRECTORY is not set (is LoadCredential= in the unit?)`);
+    return readSecretFile(join(dir, src.credential), `credential ${name}`);
   }
-  return readSecretFile(src.passwordFile!, `password file ${src.passwordFile}`);
+  return readSecretFile(src.passwordFile!, `password file ${shownSource(src.passwordFile!)}`);
 }
 
 function readSecretFile(path: string, what: string): string {
@@ -57,10 +85,10 @@ function readSecretFile(path: string, what: string): string {
   } catch (err) {
     if (err instanceof CredentialsError) throw err;
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    throw new CredentialsError(`${what} cannot be read (${code})`);
+    throw new CredentialsError(`${what} cannot be read (${code})`, code === 'ENOENT' ? 'missing' : undefined);
   }
   const pw = text.replace(/\r?\n$/, '');
-  if (pw === '') throw new CredentialsError(`${what} is empty`);
+  if (pw === '') throw new CredentialsError(`${what} is empty`, 'empty');
   return pw;
 }
 

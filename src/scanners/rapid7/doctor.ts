@@ -4,17 +4,17 @@
  * engines and the region mapping are doctor's checks for every backend.
  */
 import { readFileSync } from 'node:fs';
-import { loadPassword, passwordDoctorLine } from '../qualys/credentials.js';
+import { keyed, loadPassword, passwordDoctorLine, shownSource } from '../qualys/credentials.js';
 import type { DoctorLine } from '../types.js';
 import type { Rapid7ScannerOptions } from './schema.js';
 
 export function rapid7Doctor(sc: Rapid7ScannerOptions, ctx: { env: NodeJS.ProcessEnv }): DoctorLine[] {
   const lines: DoctorLine[] = [];
-  const source = sc.credential !== undefined ? `systemd credential ${sc.credential}` : sc.passwordEnv !== undefined ? `environment variable ${sc.passwordEnv}` : `password file ${sc.passwordFile}`;
+  const source = sc.credential !== undefined ? `systemd credential ${shownSource(sc.credential, 'name')}` : sc.passwordEnv !== undefined ? `environment variable ${sc.passwordEnv}` : `password file ${shownSource(sc.passwordFile!)}`;
   try {
     lines.push(passwordDoctorLine(source, loadPassword({ passwordFile: sc.passwordFile, passwordEnv: sc.passwordEnv, credential: sc.credential }, ctx.env)));
   } catch (err) {
-    lines.push({ mark: 'fail', what: 'credentials', text: (err as Error).message.replace(/Qualys password/g, 'Rapid7 password') });
+    lines.push({ mark: 'fail', what: 'credentials', text: keyed(sc, (err as Error).message.replace(/Qualys password/g, 'Rapid7 password')) });
   }
   // (a ca a read would wait on, a FIFO or a device: doctor says so and calls none of this, cli/doctor.ts)
   if (sc.ca !== undefined) {

@@ -5,17 +5,18 @@
  */
 import type { DoctorLine } from '../types.js';
 import { loadApiKeys } from './credentials.js';
+import { keyed, shownSource } from '../qualys/credentials.js';
 import { MASTER_PREFIX } from './client.js';
 import type { TenableScannerOptions } from './schema.js';
 
 export function tenableDoctor(sc: TenableScannerOptions, ctx: { env: NodeJS.ProcessEnv }): DoctorLine[] {
-  const source = sc.credential !== undefined ? `systemd credential ${sc.credential}` : sc.apiKeysEnv !== undefined ? `environment variable ${sc.apiKeysEnv}` : `API keys file ${sc.apiKeysFile}`;
+  const source = sc.credential !== undefined ? `systemd credential ${shownSource(sc.credential, 'name')}` : sc.apiKeysEnv !== undefined ? `environment variable ${sc.apiKeysEnv}` : `API keys file ${shownSource(sc.apiKeysFile!)}`;
   const lines: DoctorLine[] = [];
   try {
     loadApiKeys(sc, ctx.env);
     lines.push({ mark: 'ok', what: 'credentials', text: `${source} readable, accessKey and secretKey present (not shown)` });
   } catch (err) {
-    lines.push({ mark: 'fail', what: 'credentials', text: (err as Error).message });
+    lines.push({ mark: 'fail', what: 'credentials', text: keyed({ credential: sc.credential, passwordEnv: sc.apiKeysEnv }, (err as Error).message, { file: 'apiKeysFile', env: 'apiKeysEnv' }) });
   }
   const named = Object.entries(sc.definitions);
   const how = named.map(([a, d]) => `${a} → ${typeof d === 'number' ? `scan ${d}` : `"${d}"`}`);
