@@ -11,6 +11,8 @@
  *   renewal error, a renewal that finds the row taken, or reaching the deadline steps down at once.
  * - Stepping down aborts the term's AbortSignal (scanner calls waiting at the allowance gate or in a
  *   back-off listen to it) and closes the lease connection, which frees the row for the fast path.
+ * - Every node's heartbeat (every ttl/3) publishes its policy.scope and policy.exclude and reads the
+ *   other live nodes' ('peers' event on a change): the daemon scans only what all of them allow.
  *
  * Design memo: ../shared/reference/cluster-postgres.md §3.3 (this adds the backend start time beside
  * the pid so that a reused pid is not taken for the holder, and a hold-off after stepping down so a
@@ -48,6 +50,20 @@ export interface LeaseOptions {
   log?: Logger;
   /** monotonic milliseconds (default performance.now) */
   monotonic?: () => number;
+}
+
+/** A node's policy.scope and policy.exclude as published in cluster_nodes.policy (addresses and CIDRs: no secret). */
+export interface NodePolicyLists {
+  scope: string[];
+  exclude: string[];
+}
+
+/** Another live node as the heartbeat read it. */
+export interface PeerNode {
+  node: string;
+  role: string;
+  /** its lists as stored (check them before use: peerPolicyProblem); null: it publishes none (an older onsight) */
+  policy: NodePolicyLists | null;
 }
 
 export interface LeaderView {
@@ -111,6 +127,9 @@ export class Lease extends EventEmitter {
   private holdoffUntil = 0;
   private lastHeartbeat = -Infinity;
   private announced = false;
+  private policyLists?: NodePolicyLists;
+  private peerList: PeerNode[] = [];
+  private peersKey = '[]';
   private seen: LeaderView = { holder: null, epoch: 0, expiresAt: null, acquiredAt: null };
   private counters = { failovers: 0, acquisitions: 0, stepDowns: 0, renewFailures: 0 };
   private readonly notLeader: AbortSignal;
@@ -189,6 +208,24 @@ export class Lease extends EventEmitter {
     if (epoch !== undefined && epoch !== term.epoch) throw new FencedError(`${what} refused: decided under epoch ${epoch}, node ${this.node} now leads epoch ${term.epoch}`);
   }
 
+  /**
+   * This node's policy lists, published with its heartbeat: at start (before the first tick) and at
+   * every reload, when they go out at once rather than at the next heartbeat.
+   */
+  setPolicy(lists: NodePolicyLists): void {
+    this.policyLists = { scope: [...lists.scope], exclude: [...lists.exclude] };
+    this.lastHeartbeat = -Infinity;
+    if (!this.running) return;
+    // (a tick under way reschedules itself when it ends: this one comes after that)
+    if (this.ticking) void this.ticking.then(() => this.schedule(0));
+    else this.schedule(0);
+  }
+
+  /** The other live nodes and their policy lists, as the last heartbeat read them. */
+  peers(): PeerNode[] {
+    return this.peerList.map((p) => ({ ...p }));
+  }
+
   /** The leader as last seen from this node (itself when it leads). */
   leader(): LeaderView {
     return { ...this.seen };
@@ -218,10 +255,16 @@ export class Lease extends EventEmitter {
   private async tick(): Promise<void> {
     try {
       const c = await this.connection();
+      let beat = this.mono() - this.lastHeartbeat >= this.renewEveryMs;
+      // a follower reads its peers' policies before it may take the lease: its first term starts narrowed by them
+      if (!this.term && beat) {
+        await this.heartbeat(c);
+        beat = false;
+      }
       if (this.term) await this.renew(c);
       else if (this.role === 'scheduler' && this.mono() >= this.holdoffUntil) await this.tryAcquire(c);
       else await this.observe(c);
-      if (this.mono() - this.lastHeartbeat >= this.renewEveryMs) await this.heartbeat(c);
+      if (beat) await this.heartbeat(c);
     } catch (err) {
       const message = (err as Error).message;
       if (this.term) {
@@ -348,15 +391,32 @@ export class Lease extends EventEmitter {
     if (row) this.seen = { holder: row.holder, epoch: Number(row.epoch), expiresAt: row.expires_at, acquiredAt: row.acquired_at };
   }
 
+  /**
+   * Announces this node with its policy lists and reads the other live nodes' in the same round
+   * trip. Live: a heartbeat within two lease times by the database clock (a heartbeat goes every
+   * third of one: as refuseNodeNameInUse counts a node gone), so a node a slow tick delays keeps counting.
+   */
   private async heartbeat(c: pg.Client): Promise<void> {
-    await c.query(
-      `INSERT INTO cluster_nodes (name, role, version, host, pid, started_at, heartbeat_at) VALUES ($1, $2, $3, $4, $5, now(), now())
-       ON CONFLICT (name) DO UPDATE SET role = $2, version = $3, host = $4, pid = $5, heartbeat_at = now(),
-         started_at = CASE WHEN $6 THEN cluster_nodes.started_at ELSE now() END`,
-      [this.node, this.role, this.opts.version ?? null, hostname(), process.pid, this.announced],
+    const r = await c.query<{ name: string; role: string; policy: NodePolicyLists | null }>(
+      `WITH beat AS (
+         INSERT INTO cluster_nodes (name, role, version, host, pid, started_at, heartbeat_at, policy) VALUES ($1, $2, $3, $4, $5, now(), now(), $7::jsonb)
+         ON CONFLICT (name) DO UPDATE SET role = $2, version = $3, host = $4, pid = $5, heartbeat_at = now(), policy = $7::jsonb,
+           started_at = CASE WHEN $6 THEN cluster_nodes.started_at ELSE now() END
+         RETURNING 1)
+       SELECT name, role, policy FROM cluster_nodes
+        WHERE name <> $1 AND heartbeat_at > now() - make_interval(secs => $8)
+        ORDER BY name`,
+      [this.node, this.role, this.opts.version ?? null, hostname(), process.pid, this.announced,
+        this.policyLists ? JSON.stringify(this.policyLists) : null, (2 * this.ttlMs) / 1000],
     );
     this.announced = true;
     this.lastHeartbeat = this.mono();
+    const peers = r.rows.map((row) => ({ node: row.name, role: row.role, policy: row.policy }));
+    const key = JSON.stringify(peers);
+    if (key === this.peersKey) return;
+    this.peersKey = key;
+    this.peerList = peers;
+    this.emit('peers', this.peers());
   }
 
   private armDeadline(): void {

@@ -59,6 +59,11 @@ const MIGRATIONS: string[] = [
   );
   INSERT INTO cluster_inbox_cursor (name, tx, id) VALUES ('applier', '0', 0);
   `,
+  // 2: each node's policy.scope and policy.exclude ({scope, exclude}); every node scans only what all
+  // live nodes' lists allow. NULL: a node of an older onsight (unknown, not applied)
+  `
+  ALTER TABLE cluster_nodes ADD COLUMN policy jsonb;
+  `,
 ];
 
 export const CLUSTER_SCHEMA_VERSION = MIGRATIONS.length;

@@ -1,6 +1,6 @@
 /**
  * `onsight cluster status`: the lease (leader, epoch, expiry on the database clock), the members
- * and their heartbeats, and the inbox backlog, read straight from PostgreSQL (any node can ask).
+ * and their heartbeats and policy lists, and the inbox backlog, read straight from PostgreSQL (any node can ask).
  */
 import type pg from 'pg';
 import { inboxBacklog } from './inbox.js';
@@ -9,11 +9,18 @@ export interface ClusterStatus {
   /** database time of the reading */
   now: string;
   leader: { holder: string | null; epoch: number; expiresAt: string | null; expiresInS: number | null; acquiredAt: string | null; previous: string | null };
-  members: { name: string; role: string; host: string | null; version: string | null; startedAt: string; heartbeatAt: string; heartbeatAgeS: number; leader: boolean }[];
+  members: {
+    name: string; role: string; host: string | null; version: string | null; startedAt: string; heartbeatAt: string; heartbeatAgeS: number; leader: boolean;
+    /** its policy.scope and policy.exclude (null: an older onsight publishes none) */
+    policy: { scope: string[]; exclude: string[] } | null;
+    /** whether those lists differ from the leader's (null: no leader, or either's unknown); the cluster scans only what every live node's allow */
+    policyDiffers: boolean | null;
+  }[];
   inbox: { backlog: number; applied: number; cursorAt: string | null };
 }
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
+const sorted = (l: unknown) => (Array.isArray(l) ? [...new Set(l.map((c) => String(c).trim()))].sort() : l);
 
 /** Null when the cluster tables do not exist (no node has started against this database yet). */
 export async function readClusterStatus(db: pg.Pool | pg.ClientBase, leaseName = 'scheduler'): Promise<ClusterStatus | null> {
@@ -24,11 +31,14 @@ export async function readClusterStatus(db: pg.Pool | pg.ClientBase, leaseName =
     [leaseName],
   );
   const lease = l.rows[0];
-  const m = await db.query<{ name: string; role: string; host: string | null; version: string | null; started_at: Date; heartbeat_at: Date; age_s: number }>(
-    'SELECT name, role, host, version, started_at, heartbeat_at, extract(epoch FROM now() - heartbeat_at)::float8 AS age_s FROM cluster_nodes ORDER BY name',
+  // (to_jsonb(n)->'policy': a database an older onsight migrated has no such column yet)
+  const m = await db.query<{ name: string; role: string; host: string | null; version: string | null; started_at: Date; heartbeat_at: Date; age_s: number; policy: { scope: string[]; exclude: string[] } | null }>(
+    "SELECT name, role, host, version, started_at, heartbeat_at, extract(epoch FROM now() - heartbeat_at)::float8 AS age_s, to_jsonb(n) -> 'policy' AS policy FROM cluster_nodes n ORDER BY name",
   );
   const c = await db.query<{ applied: string; updated_at: Date }>('SELECT applied, updated_at FROM cluster_inbox_cursor WHERE name = $1', ['applier']);
   const live = lease && lease.holder !== null && (lease.left_s ?? -1) > 0;
+  const lists = (p: { scope?: unknown; exclude?: unknown } | null) => (p && p.scope !== undefined ? JSON.stringify([sorted(p.scope), sorted(p.exclude)]) : null);
+  const leaderLists = live ? lists(m.rows.find((r) => r.name === lease.holder)?.policy ?? null) : null;
   return {
     now: (lease?.now ?? new Date()).toISOString(),
     leader: {
@@ -42,6 +52,7 @@ export async function readClusterStatus(db: pg.Pool | pg.ClientBase, leaseName =
     members: m.rows.map((r) => ({
       name: r.name, role: r.role, host: r.host, version: r.version, startedAt: r.started_at.toISOString(), heartbeatAt: r.heartbeat_at.toISOString(),
       heartbeatAgeS: Math.round(r.age_s * 10) / 10, leader: live && r.name === lease.holder,
+      policy: r.policy ?? null, policyDiffers: leaderLists === null || lists(r.policy) === null ? null : lists(r.policy) !== leaderLists,
     })),
     inbox: { backlog: await inboxBacklog(db), applied: Number(c.rows[0]?.applied ?? 0), cursorAt: iso(c.rows[0]?.updated_at ?? null) },
   };
@@ -56,10 +67,13 @@ export function renderClusterStatus(s: ClusterStatus, where: string): string {
   out.push(`inbox      ${s.inbox.backlog} waiting, ${s.inbox.applied} applied${s.inbox.cursorAt ? ` (cursor moved ${s.inbox.cursorAt})` : ''}`);
   out.push(`members    ${s.members.length}`);
   if (s.members.length) {
-    const rows = s.members.map((m) => [m.name, m.role, m.leader ? 'leader' : 'follower', m.host ?? '-', m.version ?? '-', `${m.heartbeatAgeS} s ago`]);
-    const head = ['NODE', 'ROLE', 'STATE', 'HOST', 'VERSION', 'HEARTBEAT'];
+    const policy = (m: ClusterStatus['members'][number]) => !m.policy ? 'unknown'
+      : `scope ${m.policy.scope?.length ?? '?'}, exclude ${m.policy.exclude?.length ?? '?'}${m.policyDiffers ? ' (differs from the leader\'s)' : ''}`;
+    const rows = s.members.map((m) => [m.name, m.role, m.leader ? 'leader' : 'follower', m.host ?? '-', m.version ?? '-', `${m.heartbeatAgeS} s ago`, policy(m)]);
+    const head = ['NODE', 'ROLE', 'STATE', 'HOST', 'VERSION', 'HEARTBEAT', 'POLICY'];
     const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
     for (const r of [head, ...rows]) out.push('  ' + r.map((c, i) => c.padEnd(w[i])).join('  ').trimEnd());
+    if (s.members.some((m) => m.policyDiffers)) out.push("policy     nodes' policy.scope or policy.exclude differ: the leader scans only what every live node's lists allow");
   }
   return out.join('\n') + '\n';
 }

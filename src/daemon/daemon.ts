@@ -9,7 +9,7 @@ import { lockStateFile, type StateLock } from '../store/lock.js';
 import { guardedWrite, StoreHealth } from '../store/health.js';
 import { openSqliteStore } from '../store/sqlite-store.js';
 import type { Inventory, Store } from '../store/types.js';
-import type { Policy } from '../policy/policy.js';
+import { peerPolicyProblem, type PeerPolicy, type Policy } from '../policy/policy.js';
 import { decodeThreadOn, inventoryOptions, policyFor, schedulerOptionsFor } from '../config/derive.js';
 import { loadRegistry, type ParserRegistry } from '../parsers/registry.js';
 import { Scheduler, systemClock, type Clock, type LaunchInfo, type SchedulerCounters } from '../scheduler/scheduler.js';
@@ -25,7 +25,7 @@ import { OnsightError } from '../errors.js';
 import { daemonView } from './view.js';
 import { describeState, isPostgresState, sqliteStatePath, type ClusterConfig } from '../cluster/config.js';
 import { pgConnectionConfig } from '../cluster/connection.js';
-import { leaseSendGuard, termScanner, type Lease } from '../cluster/lease.js';
+import { leaseSendGuard, termScanner, type Lease, type NodePolicyLists, type PeerNode } from '../cluster/lease.js';
 import type { InboxApplier } from '../cluster/applier.js';
 import { inboxBacklog } from '../cluster/inbox.js';
 import type { ClusterMetricInput } from '../cluster/metrics.js';
@@ -69,7 +69,16 @@ const STOP_SETTLE_MS = 3000;
 export class Daemon {
   store!: Store;
   inventory!: Inventory;
+  /** the policy in force: this node's own, in a cluster narrowed by the other live nodes' scope and exclusions */
   policy!: Policy;
+  /** this node's own policy, from its config */
+  private ownPolicy!: Policy;
+  /** cluster mode: the other live nodes as the lease's heartbeat last read them */
+  private peers: PeerNode[] = [];
+  /** the differing peers' lists `policy` is narrowed by (normalized JSON), to act and log once per change */
+  private narrowedBy = '[]';
+  /** peers whose lists are unknown or unreadable, said once each */
+  private readonly peerPolicySaid = new Set<string>();
   scheduler!: Scheduler;
   scanner!: Scanner;
   ingest!: Ingest;
@@ -120,7 +129,10 @@ export class Daemon {
     const same = (k: keyof Config) => JSON.stringify(prev[k]) === JSON.stringify(next[k]);
     // (cluster: its name is our scans' and range schedules' title prefix and the lease's; changed live, the schedules named by the old one would be no one's)
     const restart = (['state', 'inputs', 'scanner', 'http', 'parsers', 'notify', 'cluster'] as const).filter((k) => !same(k));
-    this.policy = policyFor(next);
+    this.ownPolicy = policyFor(next);
+    this.narrowByPeers(next.policy, true);
+    // (the other nodes narrow their policies by ours from their next read of it, a third of a lease time at most)
+    this.lease?.setPolicy(policyLists(next));
     this.inventory.setOptions(inventoryOptions(next));
     // the scanner and cluster sections need a restart: their running values (maxTargetsPerScan, the title prefix) stay
     this.scheduler.reconfigure(this.policy, schedulerOptionsFor({ ...next, scanner: prev.scanner, cluster: prev.cluster }, this.scanner));
@@ -164,7 +176,7 @@ export class Daemon {
     }
     this.inventory = this.store.inventory;
     this.inventory.setOptions(inventoryOptions(config)); // an injected store gets this config's lease and linking settings
-    this.policy = policyFor(config);
+    this.ownPolicy = this.policy = policyFor(config);
     const cluster = config.cluster && isPostgresState(state) ? config.cluster : undefined;
     let pgStore: PgStore | undefined;
     if (cluster) {
@@ -172,6 +184,7 @@ export class Daemon {
       pgStore = this.store;
       await refuseNodeNameInUse(pgStore.db, cluster);
       this.lease = clusterLease(state as Extract<typeof state, object>, cluster, log.child({ stage: 'cluster' }));
+      this.lease.setPolicy(policyLists(config));
     }
     // a node that does not lead sends nothing to the scanner: the lease guards every launch right before it is sent
     this.scanner = this.opts.scanner ?? await createScanner(config, log, (ip) => this.policy.allowed(ip), process.env, this.lease && leaseSendGuard(this.lease));
@@ -245,7 +258,7 @@ export class Daemon {
     const backlog = await inboxBacklog(this.store.db.pool).catch(() => undefined);
     const fencing = { lateLaunchesCanceled: 0, transitionsRefused: 0, adoptedAcrossEpochs: 0 };
     for (const c of [...this.pastTerms, this.scheduler.counters]) for (const k of Object.keys(fencing) as (keyof typeof fencing)[]) fencing[k] += c[k];
-    return { node: this.lease.node, lease: this.lease.metrics(), inboxBacklog: backlog, applier: this.applier?.counters, fencing };
+    return { node: this.lease.node, lease: this.lease.metrics(), inboxBacklog: backlog, applier: this.applier?.counters, fencing, policyDiffers: this.policyDiffers().length };
   }
 
   /** The status page in cluster mode: this node, and the leader as the lease loop last saw it (every poll). */
@@ -260,6 +273,77 @@ export class Daemon {
       name: cluster.name, node: cluster.node, role: cluster.role, leading, leader: live ? seen.holder : null, epoch: seen.epoch,
       leaderSince: live ? seen.acquiredAt ?? null : null, leaseExpiresAt: seen.expiresAt,
     };
+  }
+
+  /** Cluster mode: the live nodes whose policy.scope or policy.exclude differ from this node's (narrowing it or not). */
+  policyDiffers(): string[] {
+    return (JSON.parse(this.narrowedBy) as PeerPolicy[]).map((p) => p.node);
+  }
+
+  /**
+   * The lease read other nodes' lists that differ from before: the policy in force is narrowed
+   * again and the scheduler reconfigured as by a reload (queued targets judged again; running scans
+   * with a target now refused canceled at the next pass).
+   */
+  private peersSeen(peers: PeerNode[]): void {
+    this.peers = peers;
+    try {
+      if (!this.narrowByPeers(this.opts.config.policy, false) || this.stopping) return;
+      this.scheduler.reconfigure(this.policy, schedulerOptionsFor(this.opts.config, this.scanner));
+    } catch (err) {
+      // (called from the lease's heartbeat: a throw there would read as a failed lease connection)
+      this.opts.log.error({ err: { message: (err as Error).message } }, `cluster: applying the other nodes' policies failed: ${(err as Error).message}; the next change tries again`);
+      return;
+    }
+    if (this.mayLead()) void guardedWrite(this.storeHealth, 'scheduler', 'tried again at the next sweep', () => this.scheduler.sweep()).then(() => this.kick());
+  }
+
+  /**
+   * Sets `policy` to this node's own narrowed by the live peers whose lists differ from `own`
+   * (`rebuilt`: the own policy is new, set it whatever the peers). Returns whether the set of
+   * differing lists changed, which is logged: a warning naming the nodes, or the end of it.
+   */
+  private narrowByPeers(own: NodePolicyLists, rebuilt: boolean): boolean {
+    const log = this.opts.log;
+    const norm = (l: string[]) => [...new Set(l.map((c) => c.trim()))].sort();
+    const mine = JSON.stringify([norm(own.scope), norm(own.exclude)]);
+    const differ: PeerPolicy[] = [];
+    for (const p of this.peers) {
+      if (p.policy === null) {
+        if (!this.peerPolicySaid.has(`${p.node} none`)) {
+          this.peerPolicySaid.add(`${p.node} none`);
+          log.warn({ peer: p.node }, `cluster: node ${p.node} publishes no policy (an older onsight): its scope and exclusions are unknown here and not applied; upgrade it`);
+        }
+        continue;
+      }
+      const peer: PeerPolicy = { node: p.node, scope: p.policy.scope, exclude: p.policy.exclude };
+      const problem = peerPolicyProblem(peer);
+      if (problem) {
+        if (!this.peerPolicySaid.has(`${p.node} ${problem}`)) {
+          this.peerPolicySaid.add(`${p.node} ${problem}`);
+          log.error({ peer: p.node }, `cluster: ${problem}: that node's scope and exclusions are not applied here`);
+        }
+        continue;
+      }
+      const lists = { node: p.node, scope: norm(peer.scope), exclude: norm(peer.exclude) };
+      if (JSON.stringify([lists.scope, lists.exclude]) !== mine) differ.push(lists);
+    }
+    const key = JSON.stringify(differ);
+    const changed = key !== this.narrowedBy;
+    if (changed || rebuilt) this.policy = differ.length ? this.ownPolicy.withPeers(differ) : this.ownPolicy;
+    if (!changed) return false;
+    const before = JSON.parse(this.narrowedBy) as PeerPolicy[];
+    this.narrowedBy = key;
+    const node = this.opts.config.cluster?.node ?? this.lease?.node;
+    if (differ.length) {
+      const what = differ.map((p) => `${p.node} (scope ${p.scope.length}, exclude ${p.exclude.length} entries)`).join(', ');
+      log.warn({ policyDiffers: differ.map((p) => ({ node: p.node, scope: p.scope.length, exclude: p.exclude.length })) },
+        `cluster: node(s) ${what} run another policy.scope or policy.exclude than this node ${node} (scope ${norm(own.scope).length}, exclude ${norm(own.exclude).length} entries): ` +
+        "cluster nodes' policies differ; only what every live node's policy allows is scanned until they agree (reload every node with the same lists)");
+    } else if (before.length) {
+      log.info(`cluster: every live node's policy.scope and policy.exclude agree with this node ${node}'s again (${before.map((p) => p.node).join(', ')} no longer differ or left): no narrowing by other nodes' policies`);
+    }
+    return true;
   }
 
   /** counters of the schedulers of this node's earlier terms (a deposed term's pass may still count refusals) */
@@ -296,6 +380,7 @@ export class Daemon {
     const log = this.opts.log.child({ stage: 'cluster' });
     this.applier = clusterApplier(store, lease, state, cluster, log, () => this.clock.now(), (s, r) => this.committed(s, r));
     lease.on('leader', (ev: { epoch: number }) => void this.lead(store, ev.epoch));
+    lease.on('peers', (peers: PeerNode[]) => this.peersSeen(peers));
     this.applier.start();
     await lease.start();
   }
@@ -483,6 +568,11 @@ export class Daemon {
     }
     log.info('onsight stopped');
   }
+}
+
+/** What a cluster node publishes of its policy (cluster_nodes.policy): the lists other nodes narrow theirs by. */
+function policyLists(config: Pick<Config, 'policy'>): NodePolicyLists {
+  return { scope: config.policy.scope, exclude: config.policy.exclude };
 }
 
 /** a sighting's names cut for a log line (stored cut to 253; a 60,000-character name made a 120 KB line per packet) */

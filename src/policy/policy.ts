@@ -2,6 +2,7 @@
  * Is a device due for a scan? Due = present now, inside policy.scope, not in policy.exclude,
  * mapped to a region, not scanned within its rescan window (rule > region > default), and inside
  * the region's scan windows. Every answer carries its reason, for the decision log.
+ * In a cluster the scope and exclusions of the other live nodes narrow ours (`withPeers`).
  */
 import { MAX_AHEAD_MS } from '../sighting.js';
 import { CidrSet, neverTargetReason, parseCidr } from '../util/ip.js';
@@ -41,6 +42,34 @@ export function rescanLeadFor(windowS: number): number {
   return Math.min(86400, windowS / 7);
 }
 
+/** Another cluster node's policy.scope and policy.exclude (published in cluster_nodes.policy). */
+export interface PeerPolicy {
+  node: string;
+  scope: string[];
+  exclude: string[];
+}
+
+/** What is wrong with a peer's lists (naming the node, the key and the entry), or undefined when they are usable. */
+export function peerPolicyProblem(p: PeerPolicy): string | undefined {
+  for (const key of ['scope', 'exclude'] as const) {
+    const list = p[key] as unknown;
+    if (!Array.isArray(list)) return `node ${p.node}'s policy.${key} is not a list`;
+    const bad = list.findIndex((c) => typeof c !== 'string' || parseCidr(c) === undefined);
+    if (bad >= 0) return `node ${p.node}'s policy.${key}[${bad}] (${JSON.stringify(list[bad])?.slice(0, 80)}) is not a CIDR or IP address`;
+  }
+  return undefined;
+}
+
+interface Peer {
+  node: string;
+  scopeList: string[];
+  excludeList: string[];
+  scope: CidrSet<string>;
+  exclude: CidrSet<string>;
+}
+
+const PEERS_DIFFER = "cluster nodes' policies differ: scanned only where every live node's policy allows";
+
 export type Reason =
   | 'due' | 'out-of-scope' | 'excluded' | 'no-region' | 'not-present' | 'scanned-recently' | 'outside-scan-window'
   /** an operator's `onsight skip` (scheduler/marks.ts) */
@@ -65,10 +94,20 @@ export class Policy {
   private readonly blackouts = new Map<string, Blackout[]>();
   /** Does any region stop our scans when it closes (a blackout, or scanWindowEnd: stop)? Asked at every scheduler pass. */
   readonly stopsScans: boolean;
+  /** other live cluster nodes whose scope and exclusions narrow ours (never widen them) */
+  private readonly peers: Peer[];
 
-  constructor(private readonly opts: PolicyOptions) {
+  constructor(private readonly opts: PolicyOptions, peers: PeerPolicy[] = []) {
     for (const c of opts.scope) this.scope.add(parseCidr(c)!, c);
     for (const c of opts.exclude) this.exclude.add(parseCidr(c)!, c);
+    this.peers = peers.map((p) => {
+      const problem = peerPolicyProblem(p);
+      if (problem) throw new Error(problem);
+      const peer: Peer = { node: p.node, scopeList: [...p.scope], excludeList: [...p.exclude], scope: new CidrSet(), exclude: new CidrSet() };
+      for (const c of p.scope) peer.scope.add(parseCidr(c)!, c);
+      for (const c of p.exclude) peer.exclude.add(parseCidr(c)!, c);
+      return peer;
+    });
     for (const r of opts.rules) for (const c of r.cidrs) this.rules.add(parseCidr(c)!, r.rescanAfter);
     this.regions = new RegionMap(opts.regions);
     for (const r of opts.regions) {
@@ -90,14 +129,34 @@ export class Policy {
     this.stopsScans = this.blackouts.size > 0 || opts.regions.some((r) => r.scanWindowEnd === 'stop' && !!r.scanWindows);
   }
 
-  /** The hard rule, checked again right before every launch: scope and not excluded. */
-  allowed(ip: string): boolean {
-    return neverTargetReason(ip) === undefined && this.scope.contains(ip) && !this.exclude.contains(ip);
+  /**
+   * This policy narrowed by other cluster nodes' lists: an address is allowed only where this
+   * policy and every peer's scope and exclusions allow it. A peer with a wider scope changes nothing.
+   * Throws (naming the node and key) on a peer list that does not parse.
+   */
+  withPeers(peers: PeerPolicy[]): Policy {
+    return new Policy(this.opts, peers);
   }
 
-  /** What a range scan of `wanted` may cover: clipped to the scope, exclusions cut out (addresses and a-b ranges). */
+  /** The nodes whose lists narrow this policy (withPeers), by name. */
+  get peerNodes(): string[] {
+    return this.peers.map((p) => p.node);
+  }
+
+  /** The hard rule, checked again right before every launch: scope and not excluded (by this node and every peer). */
+  allowed(ip: string): boolean {
+    return neverTargetReason(ip) === undefined && this.scope.contains(ip) && !this.exclude.contains(ip)
+      && this.peers.every((p) => p.scope.contains(ip) && !p.exclude.contains(ip));
+  }
+
+  /** What a range scan of `wanted` may cover: clipped to the scope, exclusions cut out (addresses and a-b ranges), then each peer's in turn. */
   allowedRanges(wanted: string[]): string[] {
-    return allowedRanges(wanted, this.opts.scope, this.opts.exclude);
+    let out = allowedRanges(wanted, this.opts.scope, this.opts.exclude);
+    for (const p of this.peers) {
+      if (!out.length) break;
+      out = allowedRanges(out, p.scopeList, p.excludeList);
+    }
+    return out;
   }
 
   rescanAfterS(ip: string, region?: string): number {
@@ -140,6 +199,11 @@ export class Policy {
     if (!this.scope.contains(ip)) return { due: false, reason: 'out-of-scope', detail: `${ip} is outside policy.scope` };
     const ex = this.exclude.lookup(ip);
     if (ex) return { due: false, reason: 'excluded', detail: `${ip} is excluded by ${ex}` };
+    for (const p of this.peers) {
+      if (!p.scope.contains(ip)) return { due: false, reason: 'out-of-scope', detail: `${ip} is outside node ${p.node}'s policy.scope: ${PEERS_DIFFER}` };
+      const pex = p.exclude.lookup(ip);
+      if (pex) return { due: false, reason: 'excluded', detail: `node ${p.node}'s policy excludes ${ip} (${pex}): ${PEERS_DIFFER}` };
+    }
     const m = this.regions.lookup(ip);
     if (!m) return { due: false, reason: 'no-region', detail: `${ip} matches no region's CIDRs` };
     const region = m.region.name;
