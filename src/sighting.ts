@@ -2,6 +2,9 @@
  * The Sighting: the contract between parsers and everything downstream (see DESIGN.md).
  * Field names and forms are a public contract: `onsight parse` prints exactly this as JSON Lines.
  */
+import { storableText } from './util/text.js';
+import { SKEW_MS, isDateMs, isoOrUndefined } from './util/time.js';
+
 export type SightingKind = 'lease' | 'renew' | 'release' | 'expire' | 'tunnel-up' | 'tunnel-down';
 
 export const SIGHTING_KINDS: readonly SightingKind[] = ['lease', 'renew', 'release', 'expire', 'tunnel-up', 'tunnel-down'];
@@ -9,8 +12,29 @@ export const SIGHTING_KINDS: readonly SightingKind[] = ['lease', 'renew', 'relea
 /**
  * A date counts at most this far ahead of our clock (a clock a little ahead): an event past its
  * receipt, a device's last scan past now. Later would hold an address, or a device's scan, for ever.
+ * A live line is held closer still (placeLiveAtReceipt).
  */
 export const MAX_AHEAD_MS = 86_400_000;
+
+/**
+ * A live line's sighting (received now over the network) timed more than SKEW_MS after its
+ * receipt is placed at receipt, its end moved as much: the line came now, from a clock ahead or a
+ * forged stamp. At its own time (up to MAX_AHEAD_MS) it made the address's genuine lines look
+ * older than what was known of it, and they were ignored for as long. A stored line (a file's,
+ * read later) is not judged so: when it was read says nothing of when it was written.
+ * Returns how far ahead it was (ms), 0 when left as it is.
+ */
+export function placeLiveAtReceipt(s: Sighting, receivedMs: number): number {
+  const ahead = Date.parse(s.at) - receivedMs;
+  if (!isDateMs(receivedMs) || !(ahead > SKEW_MS)) return 0;
+  s.at = new Date(receivedMs).toISOString();
+  if (s.expiresAt !== undefined) {
+    const e = isoOrUndefined(Date.parse(s.expiresAt) - ahead);
+    if (e) s.expiresAt = e;
+    else delete s.expiresAt;
+  }
+  return ahead;
+}
 
 /**
  * A date before this is a clock never set (a device without a battery-backed clock starts at 1970,
@@ -62,9 +86,20 @@ const ORDER: (keyof Sighting)[] = [
   'at', 'expiresAt', 'durationS', 'format', 'source', 'line',
 ];
 
+/** the free-text fields, as a line gives them (made storable: storableText) */
+export const SIGHTING_TEXT_FIELDS = ['duid', 'clientId', 'hostname', 'user', 'remoteHost'] as const;
+
+/** The sighting's text fields made storable, in place (ingest.ts: the decoder's own sanitiser predates C1 and bidi). */
+export function storableFields(s: Sighting): Sighting {
+  for (const f of SIGHTING_TEXT_FIELDS) if (typeof s[f] === 'string') s[f] = storableText(s[f]);
+  return s;
+}
+
 export function sightingToJson(s: Sighting): string {
   const out: Record<string, unknown> = {};
   for (const k of ORDER) if (s[k] !== undefined && s[k] !== '') out[k] = s[k];
+  // (a C1 control or bidi override in a host name would reach the terminal `onsight parse` writes to)
+  for (const f of SIGHTING_TEXT_FIELDS) if (typeof out[f] === 'string') out[f] = storableText(out[f] as string);
   return JSON.stringify(out);
 }
 

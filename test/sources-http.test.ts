@@ -136,6 +136,21 @@ http: { listen: "127.0.0.1:${httpPort}" }
     }
   });
 
+  it('HEC: an event time hours ahead is the receive time (a forged stamp made the address\'s genuine lines look older than what was known of it)', async () => {
+    const before = Date.now();
+    const body = JSON.stringify({ time: (Date.now() + 2 * 3_600_000) / 1000, event: { kind: 'lease', ip: '10.9.0.43', mac: '52:54:00:aa:00:2b' } });
+    const r = await post(port, '/services/collector/event', body, { authorization: `Splunk ${HEC_TOKEN}` });
+    expect(r.status).toBe(200);
+    const db = new Database(state, { readonly: true });
+    try {
+      const [row] = db.prepare("SELECT at FROM sightings WHERE ip = '10.9.0.43'").all() as { at: number }[];
+      expect(row.at).toBeGreaterThanOrEqual(before - 1000);
+      expect(row.at).toBeLessThanOrEqual(Date.now() + 1000);
+    } finally {
+      db.close();
+    }
+  });
+
   it('HEC /raw with gzip, and curl as the client', async () => {
     const raw = gzipSync(Buffer.from(`${dhcp(4)}\r\n${dhcp(5)}\n\n`));
     const r = await post(port, '/services/collector/raw?channel=00872DC6-AC83-4EDE-8AFE-8413C3825C4C', raw, { authorization: `Splunk ${HEC_TOKEN}`, 'content-encoding': 'gzip' });

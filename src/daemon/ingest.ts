@@ -14,7 +14,8 @@ import type { Logger } from '../log.js';
 import type { ApplyResult, Inventory } from '../inventory/inventory.js';
 import type { DecoderCounters } from '../parsers/decoder.js';
 import type { ParserRegistry } from '../parsers/registry.js';
-import type { Sighting } from '../sighting.js';
+import { placeLiveAtReceipt, storableFields, type Sighting } from '../sighting.js';
+import { LogLimit } from '../util/log-limit.js';
 import type { Claims } from '../parsers/plugin.js';
 import { Prefilter } from '../parsers/prefilter.js';
 import type { CommitGroup, FileCheckpoint, LineSink, RawLine, SourcePosition, UnclaimedLines } from '../sources/types.js';
@@ -90,6 +91,8 @@ export interface IngestCounters {
   pending: number;
   /** committed sightings by format, then kind (for /metrics) */
   byFormatKind: Record<string, Record<string, number>>;
+  /** sightings of live lines timed more than a few minutes after their receipt: placed at receipt (placeLiveAtReceipt) */
+  aheadOfReceipt: number;
 }
 
 export type CommittedHandler = (sightings: Sighting[], results: ApplyResult[]) => void | Promise<void>;
@@ -132,7 +135,9 @@ const charsOf = (lines: RawLine[]): number => {
 const MAX_IN_FLIGHT = 2;
 
 export class Ingest implements LineSink {
-  readonly counters: IngestCounters = { lines: 0, sightings: 0, commits: 0, commitErrors: 0, refusedLines: 0, pending: 0, byFormatKind: {} };
+  readonly counters: IngestCounters = { lines: 0, sightings: 0, commits: 0, commitErrors: 0, refusedLines: 0, pending: 0, byFormatKind: {}, aheadOfReceipt: 0 };
+  /** a sender's lines timed ahead are counted each, logged once a minute */
+  private readonly aheadLog = new LogLimit();
   private buf: RawLine[] = [];
   /** characters in buf, and in the batches of the queue */
   private bufChars = 0;
@@ -364,6 +369,17 @@ export class Ingest implements LineSink {
     return true;
   }
 
+  /** A live line's sighting timed ahead of its receipt placed at receipt (in place: a retried batch is not counted twice), counted, said. */
+  private placeAhead(s: Sighting, l: RawLine): void {
+    const ahead = placeLiveAtReceipt(s, l.receivedAt.getTime());
+    if (!ahead) return;
+    this.counters.aheadOfReceipt++;
+    const n = this.aheadLog.take('ahead');
+    if (n === undefined) return;
+    this.log.warn({ sender: l.sender, source: l.source, ip: s.ip, aheadS: Math.round(ahead / 1000), count: n },
+      `a line from ${l.sender} is timed ${Math.round(ahead / 60_000)} min after it came: placed when it came (${n} such line(s) since the last of these messages); its sender's clock runs ahead, or the time is forged`);
+  }
+
   private decodeHere(lines: RawLine[]): DecodedLines {
     return lines.map((l) => (l.sightings ? undefined : this.decoders.get(l.format ?? 'auto').decode(l.text, { receivedAt: l.receivedAt, source: l.source, line: l.line, syslog: l.syslog }).sightings));
   }
@@ -381,8 +397,14 @@ export class Ingest implements LineSink {
     for (let i = 0; i < batch.length; i++) {
       const l = batch[i];
       const found = b.refused ? [] : (l.sightings ?? decoded[i] ?? []);
+      // received now over the network (a file's line, a lease file's, is read at any time later)
+      const live = l.sender !== undefined && l.line === undefined && !l.checkpoint;
       found.forEach((s, k) => {
         if (l.group?.accept && !l.group.accept(s)) return;
+        // (the parsers' text: the decoder's sanitiser lets C1 controls and bidi overrides through; a
+        // source's own sightings, a lease file's, JSON's, are checked where they are read)
+        if (!l.sightings) storableFields(s);
+        if (live) this.placeAhead(s, l);
         sightings.push(s);
         // sightings a source decoded itself (a lease-file snapshot) have no line of their own
         if (this.opts.append) entries.push({ sighting: s, raw: inboxRaw(l, found.length > 1 ? k : undefined, l.checkpoint || l.sightings ? 1 : this.repeats.occurrence(l)), sender: l.sender, source: l.source });

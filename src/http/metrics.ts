@@ -127,10 +127,11 @@ async function fillMetrics(d: DaemonView, w: MetricsRegistry, status: Status): P
   w.family('onsight_parser_unrecognized_lines_total', 'counter', 'Lines no parser claimed (format auto).')(unrecognized);
   w.family('onsight_parser_invalid_sightings_total', 'counter', 'Sightings dropped because a field was malformed (a parser bug).')(invalid);
   w.family('onsight_parser_errors_total', 'counter', 'Times a parser threw (a bug; the line is dropped).')(parserErrors);
-  const badTimes = w.family('onsight_parser_bad_times_total', 'counter', 'Sightings whose line\'s own time could not be taken, by why and outcome: clockUnset (timed before 2000, by a sender whose clock was never set) placed at the syslog header\'s time or at receipt for a live line (outcome receipt), dropped for a stored one, a file\'s (outcome dropped: read later, it has no time to take); invalidTimestamp (a live RFC 5424 TIMESTAMP that is no valid time: the line read without it, outcome receipt).', { labelNames: ['why', 'outcome'] });
+  const badTimes = w.family('onsight_parser_bad_times_total', 'counter', 'Sightings whose line\'s own time could not be taken, by why and outcome: clockUnset (timed before 2000, by a sender whose clock was never set) placed at the syslog header\'s time or at receipt for a live line (outcome receipt), dropped for a stored one, a file\'s (outcome dropped: read later, it has no time to take); invalidTimestamp (a live RFC 5424 TIMESTAMP that is no valid time: the line read without it, outcome receipt); aheadOfReceipt (a live line timed more than 5 min after it came: placed at receipt, outcome receipt).', { labelNames: ['why', 'outcome'] });
   badTimes(clockUnset, { why: 'clockUnset', outcome: 'receipt' });
   badTimes(clockUnsetDropped, { why: 'clockUnset', outcome: 'dropped' });
   badTimes(invalidTimestamp, { why: 'invalidTimestamp', outcome: 'receipt' });
+  badTimes(ic.aheadOfReceipt ?? 0, { why: 'aheadOfReceipt', outcome: 'receipt' });
   const sk = w.family('onsight_sightings_total', 'counter', 'Sightings committed to the inventory, by format and kind (lease, renew, release, expire, tunnel-up, tunnel-down).');
   for (const [f, kinds] of Object.entries(ic.byFormatKind ?? {}).sort()) {
     for (const [kind, n] of Object.entries(kinds).sort()) sk(n, { format: f, kind });

@@ -21,9 +21,15 @@ import { FACILITIES, type SyslogNotifyConfig } from './schema.js';
 const SD_ID = 'onsight@32473';
 const SEVERITY = { warning: 4, notice: 5 } as const;
 
-/** PARAM-VALUE escaping (RFC 5424 §6.3.3); control characters become spaces so a line stays one line */
+/**
+ * Control characters (C0, DEL, C1: CSI, NEL), line and paragraph separators and bidi overrides:
+ * spaces in the message, so a line stays one line and a collector's screen shows it as it is
+ */
+const UNSHOWABLE = /[\x00-\x1f\x7f-\x9f\u2028-\u202e\u2066-\u2069]/g;
+
+/** PARAM-VALUE escaping (RFC 5424 §6.3.3); unshowable characters become spaces (UNSHOWABLE) */
 function sdValue(v: string): string {
-  return v.replace(/[\\"\]]/g, (c) => '\\' + c).replace(/[\x00-\x1f\x7f]/g, ' ');
+  return v.replace(/[\\"\]]/g, (c) => '\\' + c).replace(UNSHOWABLE, ' ');
 }
 
 /** a PRINTUSASCII field (HOSTNAME, APP-NAME) at most `max` long, `-` when empty */
@@ -45,7 +51,7 @@ function flatten(e: NotifyEvent): [string, string][] {
 export function formatSyslog(e: NotifyEvent, opts: { facility: number; appName: string; host?: string; pid?: number }): string {
   const sev = e.event === 'scan-failed' || e.event === 'host-missed' ? SEVERITY.warning : SEVERITY.notice;
   const sd = `[${SD_ID} ${flatten(e).map(([k, v]) => `${k}="${sdValue(v)}"`).join(' ')}]`;
-  const msg = describeEvent(e).replace(/[\x00-\x1f\x7f]/g, ' ');
+  const msg = describeEvent(e).replace(UNSHOWABLE, ' ');
   return `<${opts.facility * 8 + sev}>1 ${e.at} ${header(opts.host ?? hostname(), 255)} ${header(opts.appName, 48)} ${opts.pid ?? process.pid} ${e.event} ${sd} ${msg}`;
 }
 

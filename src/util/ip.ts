@@ -6,7 +6,11 @@ export function canonicalIp(text: string | undefined): string | undefined {
   let t = text.trim();
   if (t.startsWith('[') && t.endsWith(']')) t = t.slice(1, -1);
   const pct = t.indexOf('%');
-  if (pct >= 0) t = t.slice(0, pct); // zone index (fe80::1%eth0) is not part of the address
+  if (pct >= 0) {
+    t = t.slice(0, pct); // zone index (fe80::1%eth0) is not part of the address
+    // (IPv6 only, RFC 4007: `10.0.0.1%<junk>` is no address, not 10.0.0.1)
+    if (!t.includes(':')) return undefined;
+  }
   if (fastIPv4(t)) return t; // already canonical
   try {
     if (ipaddr.IPv4.isValidFourPartDecimal(t)) return ipaddr.IPv4.parse(t).toString();

@@ -112,8 +112,8 @@ export function wallToUtc(y: number, mo: number, d: number, h: number, mi: numbe
 
 /** How long after the second reading of a repeated wall time a line may arrive and still be read by when it arrived (wallToUtc). */
 const LIVE_MS = 2 * 3_600_000;
-/** how far a sender's clock may run ahead of ours for a reading to count as not after the line came */
-const SKEW_MS = 5 * 60_000;
+/** how far a sender's clock may run ahead of ours for a reading to count as not after the line came (and a live line's time, ingest.ts) */
+export const SKEW_MS = 5 * 60_000;
 
 const DAY = 86_400_000;
 

@@ -16,7 +16,8 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../../log.js';
-import { CLOCK_SET_FROM_MS, MAX_AHEAD_MS, type Sighting } from '../../sighting.js';
+import { CLOCK_SET_FROM_MS, type Sighting } from '../../sighting.js';
+import { SKEW_MS } from '../../util/time.js';
 import { CidrSet, canonicalIp, parseCidr } from '../../util/ip.js';
 import { authenticate, createWebServer, hostAllowed, listenOn, listenerTokens, parseHttpListen, reloadBoth, tooManyHeaders, MAX_REQUEST_HEADERS } from '../../net/webconfig.js';
 import type { CommitGroup, InputHandle, LineSink, RawLine, ResumeStore, SourceCounters } from '../types.js';
@@ -263,11 +264,12 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
         let binary = 0;
         for (let n = 0; n < p.events.length; n++) {
           const e = p.events[n];
-          // (an event time more than a day ahead is the receive time, as a syslog line's is, and so is
-          // one before 2000: a forwarder whose clock was never set, 1970, counted as clockUnset)
+          // (an event time more than a few minutes ahead is the receive time, as a live syslog line's
+          // is (placeLiveAtReceipt: a forged stamp hid the address's genuine lines), and so is one
+          // before 2000: a forwarder whose clock was never set, 1970, counted as clockUnset)
           const clockUnset = e.timeMs !== undefined && e.timeMs < CLOCK_SET_FROM_MS;
           if (clockUnset) event('clockUnset');
-          const at = e.timeMs !== undefined && !clockUnset && e.timeMs <= receivedAt.getTime() + MAX_AHEAD_MS ? new Date(e.timeMs) : receivedAt;
+          const at = e.timeMs !== undefined && !clockUnset && e.timeMs <= receivedAt.getTime() + SKEW_MS ? new Date(e.timeMs) : receivedAt;
           if (e.sighting) {
             const c = checkSighting(e.sighting, source, at, receivedAt);
             if (!c.ok) return fail('badSighting', hec({ status: 400, body: { text: `Invalid data format: ${c.error}`, code: 6, 'invalid-event-number': n } }));
