@@ -4,7 +4,7 @@
  */
 import type { LineInput, LineParser, ParserPlugin } from '../../src/parsers/plugin.js';
 import type { SightingDraft } from '../../src/sighting.js';
-import { BoundedMap, words } from '../../src/parsers/text.js';
+import { BoundedMap, mayClaimByContent, words } from '../../src/parsers/text.js';
 import { canonicalIp } from '../../src/util/ip.js';
 import { parseIsoTime } from '../../src/util/time.js';
 
@@ -52,6 +52,69 @@ export function findMarker(text: string): Marker | undefined {
     return { id: text.slice(s, i), start: p, body: b };
   }
   return undefined;
+}
+
+/** How long the text before the marker may be: `<166>: 2024 Aug 07 10:29:42 UTC <uuid> : ` is 70. */
+const PREFIX_MAX = 120;
+
+const MONTHS = new Set(['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']);
+
+/** A piece of a stamp: `2022`, `13:29:11`, `2024-06-26T01:35:42Z`, `Aug`, a zone `UTC` / `EDT`. */
+function stampWord(w: string): boolean {
+  if (MONTHS.has(w)) return true;
+  if (w.length >= 2 && w.length <= 5 && /^[A-Z]+$/.test(w)) return true;
+  if (w.length === 0 || w.length > 40 || !isDigit(w.charCodeAt(0))) return false;
+  for (let i = 0; i < w.length; i++) {
+    const c = w[i];
+    if (!isDigit(w.charCodeAt(i)) && c !== ':' && c !== '.' && c !== '-' && c !== '+' && c !== '/' && c !== 'T' && c !== 'Z') return false;
+  }
+  return true;
+}
+
+/** the device id: a host name, an address (`logging device-id ipaddress`), a context name */
+const HOST = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,62}$/;
+
+/**
+ * What ASA and FTD put before the marker: a PRI, a stamp (`Jun 22 2022 13:29:11`,
+ * `2024-06-26T01:35:42Z:`, `Sep 25 12:42:21 EDT:`) and the device's name with a colon (`single :`,
+ * `dev01:`). Anything else (`Invalid user `) makes the marker text another message quotes.
+ */
+function devicePrefix(prefix: string): boolean {
+  const ws = words(prefix, 12);
+  if (ws.length > 10) return false;
+  let host = false;
+  let colon = false;
+  for (let k = 0; k < ws.length; k++) {
+    let w = ws[k];
+    if (k === 0 && w.startsWith('<')) {
+      const gt = w.indexOf('>');
+      if (gt < 2 || gt > 4) return false;
+      w = w.slice(gt + 1);
+      if (w === '') continue;
+    }
+    if (w === ':') {
+      colon = true;
+      continue;
+    }
+    if (host) return false; // after the device's name only its colon
+    const t = w.endsWith(':') ? w.slice(0, -1) : w;
+    if (stampWord(t)) continue;
+    if (!HOST.test(t)) return false;
+    host = true;
+    colon = t !== w;
+  }
+  return !host || colon;
+}
+
+/** The marker that opens `text` (after what devicePrefix allows); a marker further in is not ASA's. */
+export function leadingMarker(text: string): Marker | undefined {
+  const m = findMarker(text);
+  return m && m.start <= PREFIX_MAX && devicePrefix(text.slice(0, m.start)) ? m : undefined;
+}
+
+/** Tags ASA lines come with: the marker read as a tag, a name such as `CiscoASA` (else the host name read as a tag). */
+function asaTag(app: string): boolean {
+  return app.startsWith('%ASA-') || app.startsWith('%FTD-') || app.startsWith('%PIX-') || /^(cisco|asa|ftd|pix|firepower)/i.test(app);
 }
 
 /** A value written bare (`VPN_USERS`) or in angle brackets (`<GROUP 1>`), ended by `next` (` User `). */
@@ -188,7 +251,7 @@ class CiscoAsaParser implements LineParser {
 
   parse(input: LineInput): SightingDraft[] {
     const text = input.syslog.msg;
-    const m = findMarker(text);
+    const m = leadingMarker(text);
     if (!m) return [];
     const body = text.slice(m.body);
     const drafts = this.message(m.id, body);
@@ -437,7 +500,9 @@ const plugin: ParserPlugin = {
   description: 'Cisco ASA / FTD remote-access VPN syslog (%ASA-/%FTD-): 722051, 751025, 713228, 737026/737016, 113019, 716002, PPTP/L2TP',
   claims: { anchors: ['%ASA-', '%FTD-', '%PIX-'], rawAnchors: ['%ASA-', '%FTD-', '%PIX-'] },
   detect(input: LineInput): boolean {
-    return findMarker(input.syslog.msg) !== undefined || findMarker(input.raw) !== undefined;
+    // (the raw line: where the header took the marker for a tag, `<166>May 01 2026 09:24:32Z  %FTD-6-113005: …`)
+    if (!mayClaimByContent(input.syslog, asaTag)) return false;
+    return leadingMarker(input.syslog.msg) !== undefined || leadingMarker(input.raw) !== undefined;
   },
   create: () => new CiscoAsaParser(),
 };

@@ -4,15 +4,21 @@
  */
 import type { LineInput, LineParser, ParserPlugin } from '../../src/parsers/plugin.js';
 import type { SightingDraft } from '../../src/sighting.js';
-import { BoundedMap, keyValues } from '../../src/parsers/text.js';
+import { BoundedMap, keyValues, mayClaimByContent } from '../../src/parsers/text.js';
 import { canonicalIp } from '../../src/util/ip.js';
 import { parseIsoTime } from '../../src/util/time.js';
 
 /** The inner address used when a session end names no address and no earlier line told us one. */
 export const UNKNOWN_IP = '0.0.0.0';
 
-/** How far into the line `logid=` may start (a syslog header or FortiAnalyzer prefix before it). */
+/** How far into the line `logid=` may start (the device's header fields before it). */
 const LOGID_WINDOW = 512;
+
+/**
+ * The fields a FortiOS (or FortiAnalyzer) record opens with: `date=` (FortiOS), `logver=` (a
+ * FortiAnalyzer forward), `time=` / `type=` (devices set to omit the date), and the other header fields.
+ */
+const FIRST_KEYS = new Set(['date', 'time', 'logver', 'itime', 'timestamp', 'eventtime', 'devname', 'devid', 'tz', 'type', 'logid']);
 
 /** `logid="0101039947"` / `logid=0101039947`: ten digits. */
 function logidOf(kv: Map<string, string>): string | undefined {
@@ -22,9 +28,12 @@ function logidOf(kv: Map<string, string>): string | undefined {
   return v;
 }
 
-/** The key=value text: from the first `date=`/`logver=`/`devname=`… key on (after any header). */
+/** The key=value text: the message when it opens with a record's first key and has `logid=` near the start. */
 function kvText(input: LineInput): string | undefined {
   const msg = input.syslog.msg;
+  const eq = msg.indexOf('=');
+  // (a key=value pair further into a message is text the message quotes: `Invalid user logid=…`)
+  if (eq < 1 || eq > 16 || !FIRST_KEYS.has(msg.slice(0, eq))) return undefined;
   const l = msg.indexOf('logid=');
   if (l < 0 || l > LOGID_WINDOW) return undefined;
   return msg;
@@ -174,6 +183,7 @@ const plugin: ParserPlugin = {
   description: 'Fortinet FortiGate key=value event log (logid=): SSL VPN / IPsec dial-up tunnel-up/down, FortiClient VPN connections, DHCP server Ack/Release',
   claims: { anchors: ['logid='] },
   detect(input: LineInput): boolean {
+    if (!mayClaimByContent(input.syslog)) return false;
     const text = kvText(input);
     if (!text) return false;
     const kv = keyValues(text, 48);

@@ -4,7 +4,7 @@
  */
 import type { LineInput, LineParser, ParserPlugin } from '../../src/parsers/plugin.js';
 import type { SightingDraft } from '../../src/sighting.js';
-import { BoundedMap, csvFields, keyValues } from '../../src/parsers/text.js';
+import { BoundedMap, csvFields, isDigits, keyValues, mayClaimByContent } from '../../src/parsers/text.js';
 import { canonicalIp } from '../../src/util/ip.js';
 import { parseIsoTime } from '../../src/util/time.js';
 
@@ -36,15 +36,47 @@ interface GpEvent {
   legacy?: boolean;
 }
 
+const MONTHS = new Set(['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']);
+
+/**
+ * End of the device's own BSD header inside the message (`Feb 24 22:06:07 BD-Panorama `, a relay
+ * having put its header before it), or 0.
+ */
+function innerHeaderEnd(msg: string): number {
+  if (!MONTHS.has(msg.slice(0, 3)) || msg[3] !== ' ') return 0;
+  let i = 4;
+  if (msg[i] === ' ') i++;
+  const d = i;
+  while (i < d + 2 && isDigits(msg[i] ?? '')) i++;
+  if (i === d || msg[i] !== ' ') return 0;
+  const t = msg.slice(i + 1, i + 9);
+  if (t[2] !== ':' || t[5] !== ':' || !isDigits(t.slice(0, 2) + t.slice(3, 5) + t.slice(6, 8)) || msg[i + 9] !== ' ') return 0;
+  const h = i + 10;
+  const sp = msg.indexOf(' ', h);
+  if (sp <= h || sp - h > 64 || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(msg.slice(h, sp))) return 0;
+  return sp + 1;
+}
+
+/**
+ * Where the CSV record whose type column is at `p` starts: at the start of the message or after
+ * the device's own header, its first column a number. Elsewhere it is text another message quotes.
+ */
+function recordStart(msg: string, p: number): number {
+  const c2 = msg.lastIndexOf(',', p - 1); // after receive time
+  if (c2 < 0) return -1;
+  const c1 = msg.lastIndexOf(',', c2 - 1); // after future-use
+  if (c1 < 0) return -1;
+  const start = msg.lastIndexOf(' ', c1 - 1) + 1;
+  if (!isDigits(msg.slice(start, c1))) return -1;
+  return start === 0 || start === innerHeaderEnd(msg) ? start : -1;
+}
+
 /** CSV: the record starts at the column before `receive time,serial,GLOBALPROTECT`. */
 function fromCsv(msg: string): GpEvent | undefined {
   const p = msg.indexOf(MARK);
   if (p < 0 || p > MARK_WINDOW) return undefined;
-  const c2 = msg.lastIndexOf(',', p - 1); // after receive time
-  if (c2 < 0) return undefined;
-  const c1 = msg.lastIndexOf(',', c2 - 1); // after future-use
-  if (c1 < 0) return undefined;
-  const start = msg.lastIndexOf(' ', c1 - 1) + 1; // a hostname without a tag may precede it
+  const start = recordStart(msg, p);
+  if (start < 0) return undefined;
   const f = csvFields(msg.slice(start), 64);
   if (f[3] !== 'GLOBALPROTECT' || f.length < 19) return undefined;
   return {
@@ -53,9 +85,13 @@ function fromCsv(msg: string): GpEvent | undefined {
   };
 }
 
+/** a key=value record's first pair: a PAN-OS field name and `=` */
+const FIRST_KEY = /^[a-z][a-z0-9_]{0,31}=/;
+
 /** key=value with PAN-OS field names (`eventid=gateway-connected srcuser=… private_ip=…`). */
 function fromKv(msg: string): GpEvent | undefined {
-  if (!msg.includes('eventid=')) return undefined;
+  // the record opens the message (`Invalid user eventid=…` is another program's text)
+  if (!FIRST_KEY.test(msg.slice(0, 33)) || !msg.includes('eventid=')) return undefined;
   const kv = keyValues(msg, 128);
   const eventId = kv.get('eventid');
   if (!eventId || !(eventId.startsWith('gateway-') || eventId.startsWith('portal-'))) return undefined;
@@ -106,11 +142,8 @@ function descValue(desc: string, key: string): string | undefined {
 function fromSystem(msg: string): GpEvent | undefined {
   const p = msg.indexOf(SYSTEM_MARK);
   if (p < 0 || p > MARK_WINDOW) return undefined;
-  const c2 = msg.lastIndexOf(',', p - 1);
-  if (c2 < 0) return undefined;
-  const c1 = msg.lastIndexOf(',', c2 - 1);
-  if (c1 < 0) return undefined;
-  const start = msg.lastIndexOf(' ', c1 - 1) + 1;
+  const start = recordStart(msg, p);
+  if (start < 0) return undefined;
   const f = csvFields(msg.slice(start), 24);
   if (f[3] !== 'SYSTEM' || f[4] !== 'globalprotect' || f.length < 15 || !f[8].startsWith('globalprotect')) return undefined;
   const desc = f[14];
@@ -211,7 +244,7 @@ const plugin: ParserPlugin = {
   description: 'Palo Alto GlobalProtect (PAN-OS GLOBALPROTECT log, CSV or key=value; SYSTEM log before 9.1): gateway-connected/getconfig → tunnel-up, gateway-logout/config-release → tunnel-down',
   claims: { anchors: [MARK, SYSTEM_MARK, 'eventid='] },
   detect(input: LineInput): boolean {
-    return event(input.syslog.msg) !== undefined;
+    return mayClaimByContent(input.syslog) && event(input.syslog.msg) !== undefined;
   },
   create: () => new GlobalProtectParser(),
 };

@@ -8,7 +8,7 @@
  */
 import type { LineInput, LineParser, ParserPlugin } from '../../src/parsers/plugin.js';
 import type { SightingDraft, SightingKind } from '../../src/sighting.js';
-import { BoundedMap, toCount, words } from '../../src/parsers/text.js';
+import { BoundedMap, mayClaimByContent, toCount, words } from '../../src/parsers/text.js';
 import { canonicalIp } from '../../src/util/ip.js';
 import { normalizeMac } from '../../src/util/mac.js';
 import { parseIsoTime } from '../../src/util/time.js';
@@ -37,13 +37,46 @@ const MESSAGES: Record<string, Action> = {
   DHCP6_DECLINE_LEASE: 'forget',
 };
 
-/** Where `[kea-dhcp4.`/`[kea-dhcp6.` starts in `msg`, looking only near the start; -1 if absent. */
+/** Kea's severities (`%-5p`): the word right before the logger bracket */
+const SEVERITIES = new Set(['FATAL', 'ERROR', 'WARN', 'INFO', 'DEBUG']);
+/** the level column of a syslog export (`2024-01-13T06:24:01<TAB>Informational<TAB>kea-dhcp4<TAB>INFO [kea-dhcp4.…`) */
+const LEVELS = new Set(['emergency', 'alert', 'critical', 'error', 'warning', 'notice', 'informational', 'info', 'debug']);
+
+/** A word that may come before Kea's severity: a stamp piece, a level, the program's name. */
+function leadWord(w: string): boolean {
+  if (w === 'kea-dhcp4' || w === 'kea-dhcp6' || LEVELS.has(w.toLowerCase())) return true;
+  const c = w.charCodeAt(0);
+  if (c < 48 || c > 57 || w.length > 40) return false;
+  for (let i = 0; i < w.length; i++) {
+    const ch = w[i];
+    if ((ch < '0' || ch > '9') && ch !== '-' && ch !== ':' && ch !== '.' && ch !== ',' && ch !== 'T' && ch !== 'Z' && ch !== '+') return false;
+  }
+  return true;
+}
+
+/**
+ * Where `[kea-dhcp4.`/`[kea-dhcp6.` starts in `msg`, or -1: only where Kea puts it, right after its
+ * severity, which opens the message or follows Kea's stamp (its log file) or a level and program
+ * column (an export). A mark further into a message is text the message quotes. Linear, bounded.
+ */
 function loggerMark(msg: string): number {
-  const head = msg.length > LOGGER_WINDOW ? msg.slice(0, LOGGER_WINDOW) : msg;
-  const i = head.indexOf('[kea-dhcp');
-  if (i < 0) return -1;
-  const c = head.charCodeAt(i + 9);
-  return (c === 52 || c === 54) && head.charCodeAt(i + 10) === 46 ? i : -1; // '4' or '6', then '.'
+  const n = Math.min(msg.length, LOGGER_WINDOW);
+  let i = 0;
+  let prev = '';
+  for (let k = 0; k < 7; k++) {
+    while (i < n && (msg.charCodeAt(i) === 32 || msg.charCodeAt(i) === 9)) i++;
+    if (i >= n) return -1;
+    if (msg.charCodeAt(i) === 91 /* [ */) {
+      const c = msg.charCodeAt(i + 9);
+      const ok = SEVERITIES.has(prev) && msg.startsWith('[kea-dhcp', i) && (c === 52 || c === 54) && msg.charCodeAt(i + 10) === 46;
+      return ok ? i : -1; // '4' or '6', then '.'
+    }
+    const s = i;
+    while (i < n && msg.charCodeAt(i) !== 32 && msg.charCodeAt(i) !== 9) i++;
+    prev = msg.slice(s, i);
+    if (!SEVERITIES.has(prev) && !leadWord(prev)) return -1;
+  }
+  return -1;
 }
 
 /** The text inside `[...]` starting right after `prefix` at or after `from`, bounded to 200 chars. */
@@ -189,7 +222,7 @@ const plugin: ParserPlugin = {
   detect(input: LineInput): boolean {
     const app = input.syslog.appName;
     if (app === 'kea-dhcp4' || app === 'kea-dhcp6') return true;
-    return loggerMark(input.syslog.msg) >= 0;
+    return mayClaimByContent(input.syslog) && loggerMark(input.syslog.msg) >= 0;
   },
   create: () => new KeaParser(),
 };

@@ -4,23 +4,22 @@
  */
 import type { LineInput, LineParser, ParserPlugin } from '../../src/parsers/plugin.js';
 import type { SightingDraft } from '../../src/sighting.js';
-import { BoundedMap } from '../../src/parsers/text.js';
+import { BoundedMap, isOtherProgram, mayClaimByContent } from '../../src/parsers/text.js';
 import { canonicalIp } from '../../src/util/ip.js';
 import { isoOrUndefined, parseIsoTime } from '../../src/util/time.js';
 
 /** The inner address used when a session end names no address and no earlier line told us one. */
 export const UNKNOWN_IP = '0.0.0.0';
 
-/** Phrases only an OpenVPN server writes (content detection for lines without an `openvpn` tag). */
-const MARKERS = [
-  ' MULTI_sva: pool returned ',
-  'MULTI: Learn: ',
-  'MULTI: primary virtual IP for ',
-  'MULTI: multi_close_instance',
-  '] received, client-instance ',
-  ' Peer Connection Initiated with ',
-  ' Inactivity timeout (--',
-];
+const POOL = ' MULTI_sva: pool returned ';
+const LEARN = ' MULTI: Learn: ';
+const PRIMARY = ' MULTI: primary virtual IP for ';
+/** Phrases only an OpenVPN server writes that make no sighting, right after the peer (`cn/ip:port `, `ip:port [cn] `) */
+const SESSION_MARKERS = [' Peer Connection Initiated with ', ' Inactivity timeout (--'];
+/** ... and at the start of the text */
+const LEADING_MARKERS = ['MULTI: multi_close_instance', 'Inactivity timeout (--'];
+/** What the prefilter looks for (claims.anchors): every phrase detect() needs. */
+const MARKERS = [POOL, LEARN, PRIMARY, ...SESSION_MARKERS, ...LEADING_MARKERS, '] received, client-instance '];
 const STATUS_PREFIXES = ['CLIENT_LIST', 'ROUTING_TABLE', 'HEADER', 'GLOBAL_STATS'];
 
 function isDigit(c: number): boolean {
@@ -133,6 +132,101 @@ export function parsePeer(text: string): Peer | undefined {
   return { cn, host, port, key: `${cn ?? ''}\u0000${canonicalIp(host) ?? host}\u0000${port}` };
 }
 
+/**
+ * The peer that opens an OpenVPN server line: all of `text`, a real address with a port
+ * (`cn/1.2.3.4:5678`, `1.2.3.4:5678`, `cn/udp4:1.2.3.4:5678 peer-id=1`). A marker after anything
+ * else is text the line quotes.
+ */
+function leadingPeer(text: string): Peer | undefined {
+  if (text.length === 0 || text.charCodeAt(0) === 32) return undefined;
+  const p = parsePeer(text);
+  return p && p.port !== '' && !p.port.includes(' ') && !p.port.includes('\t') ? p : undefined;
+}
+
+/** `<peer> SIGTERM[soft,<reason>] received, client-instance exiting|restarting`: the peer */
+function endPeer(text: string): Peer | undefined {
+  const i = text.indexOf('] received, client-instance ');
+  if (i <= 0) return undefined;
+  const what = text.slice(i + 28, i + 38);
+  if (!what.startsWith('exiting') && !what.startsWith('restarting')) return undefined;
+  const sig = text.lastIndexOf(' SIG', i);
+  if (sig <= 0) return undefined;
+  let j = sig + 4;
+  while (j < i && ((text.charCodeAt(j) >= 65 && text.charCodeAt(j) <= 90) || isDigit(text.charCodeAt(j)))) j++;
+  if (text[j] !== '[') return undefined;
+  return leadingPeer(text.slice(0, sig));
+}
+
+type ServerEvent = { type: 'pool'; peer: Peer; inner: Inner } | { type: 'learn'; peer: Peer; vaddr: string } | { type: 'end'; peer: Peer };
+
+/**
+ * The pool / Learn / primary IP / instance-end line `text` is (stamps taken off), each marker right
+ * after the peer that opens the text; a marker further in is text the line quotes (a user name
+ * logged before authentication: `… deferred for username 'a MULTI: Learn: …'`).
+ */
+function serverEvent(text: string): ServerEvent | undefined {
+  let i = text.indexOf(POOL);
+  if (i > 0) {
+    const peer = leadingPeer(text.slice(0, i));
+    const inner = poolAddresses(text.slice(i + POOL.length));
+    return peer && inner ? { type: 'pool', peer, inner } : undefined;
+  }
+  i = text.indexOf(LEARN);
+  if (i > 0) {
+    const rest = text.slice(i + LEARN.length);
+    const arrow = rest.indexOf(' -> ');
+    return arrow < 0 ? undefined : learned(text.slice(0, i), rest.slice(arrow + 4), rest.slice(0, arrow));
+  }
+  i = text.indexOf(PRIMARY);
+  if (i > 0) {
+    const rest = text.slice(i + PRIMARY.length);
+    const c = rest.lastIndexOf(': ');
+    return c < 0 ? undefined : learned(text.slice(0, i), rest.slice(0, c), rest.slice(c + 2));
+  }
+  const peer = endPeer(text);
+  return peer ? { type: 'end', peer } : undefined;
+}
+
+/** `<peer> MULTI: Learn: <vaddr> -> <peer>`: multi.c prints the same instance string both times */
+function learned(before: string, named: string, vaddr: string): ServerEvent | undefined {
+  if (named.trim() !== before) return undefined;
+  const peer = leadingPeer(before);
+  return peer ? { type: 'learn', peer, vaddr: vaddr.trim() } : undefined;
+}
+
+/** Is `text` (the message, stamps taken off) a line of an OpenVPN server's own? */
+function serverLine(text: string): boolean {
+  for (const m of LEADING_MARKERS) if (text.startsWith(m)) return true;
+  if (serverEvent(text)) return true;
+  for (const m of SESSION_MARKERS) {
+    const i = text.indexOf(m);
+    if (i <= 0) continue;
+    let peer = text.slice(0, i);
+    // `1.2.3.4:5678 [cn] Peer Connection Initiated with …`
+    if (peer.endsWith(']')) {
+      const b = peer.lastIndexOf(' [');
+      if (b > 0) peer = peer.slice(0, b);
+    }
+    if (leadingPeer(peer)) return true;
+  }
+  return false;
+}
+
+const NOT_ENABLED = '(Not enabled)';
+
+/** `IPv4=a, IPv6=b` and nothing more, either `(Not enabled)` (multi.c, multi_select_virtual_addr) */
+function poolAddresses(rest: string): Inner | undefined {
+  const r = rest.trimEnd();
+  if (!r.startsWith('IPv4=')) return undefined;
+  const c = r.indexOf(', IPv6=', 5);
+  if (c < 0) return undefined;
+  const v4 = r.slice(5, c);
+  const v6 = r.slice(c + 7);
+  const ok = (v: string) => v === NOT_ENABLED || (v.length > 0 && v.length <= 64 && !/[\s,]/.test(v));
+  if (!ok(v4) || !ok(v6)) return undefined;
+  return { ip: addr(v4), ip6: addr(v6) };
+}
+
 interface Inner {
   ip?: string;
   ip6?: string;
@@ -175,55 +269,23 @@ class OpenVpnParser implements LineParser {
 
   private lines(text: string): SightingDraft[] {
     if (text.startsWith('CLIENT_LIST') || text.startsWith('HEADER')) return this.status(text);
-    let i = text.indexOf(' MULTI_sva: pool returned ');
-    if (i > 0) return this.pool(text.slice(0, i), text.slice(i + 26));
-    i = text.indexOf('MULTI: Learn: ');
-    if (i >= 0) {
-      const rest = text.slice(i + 14);
-      const arrow = rest.indexOf(' -> ');
-      if (arrow < 0) return [];
-      return this.learn(rest.slice(0, arrow), rest.slice(arrow + 4));
-    }
-    i = text.indexOf('MULTI: primary virtual IP for ');
-    if (i >= 0) {
-      const rest = text.slice(i + 30);
-      const c = rest.lastIndexOf(': ');
-      if (c < 0) return [];
-      return this.learn(rest.slice(c + 2), rest.slice(0, c));
-    }
-    i = text.indexOf('] received, client-instance ');
-    if (i > 0) {
-      const what = text.slice(i + 28);
-      if (!what.startsWith('exiting') && !what.startsWith('restarting')) return [];
-      const sig = text.lastIndexOf(' SIG', i);
-      if (sig <= 0) return [];
-      return this.end(text.slice(0, sig));
-    }
-    return [];
+    const e = serverEvent(text);
+    if (!e) return [];
+    if (e.type === 'pool') return this.pool(e.peer, e.inner);
+    return e.type === 'learn' ? this.learn(e.vaddr, e.peer) : this.end(e.peer);
   }
 
   /** `<peer> MULTI_sva: pool returned IPv4=a, IPv6=b` (either may be `(Not enabled)`) */
-  private pool(peerText: string, rest: string): SightingDraft[] {
-    const peer = parsePeer(peerText);
-    if (!peer) return [];
-    const v4 = rest.indexOf('IPv4=');
-    const v6 = rest.indexOf('IPv6=');
-    const cut = (s: number) => {
-      let e = s;
-      while (e < rest.length && rest[e] !== ',' && rest[e] !== ' ') e++;
-      return rest.slice(s, e);
-    };
-    const inner: Inner = { ip: v4 >= 0 ? addr(cut(v4 + 5)) : undefined, ip6: v6 >= 0 ? addr(cut(v6 + 5)) : undefined };
+  private pool(peer: Peer, inner: Inner): SightingDraft[] {
     if (!inner.ip && !inner.ip6) return [];
     this.peers.set(peer.key, inner);
     return [this.up(inner, peer)];
   }
 
-  /** `MULTI: Learn: <vaddr> -> <peer>` and `MULTI: primary virtual IP for <peer>: <vaddr>` */
-  private learn(vaddr: string, peerText: string): SightingDraft[] {
-    const ip = addr(vaddr.trim()); // MACs (TAP mode, `52:54:..@0`) and subnets (`/24`) are not hosts
-    const peer = parsePeer(peerText);
-    if (!ip || !peer) return [];
+  /** `<peer> MULTI: Learn: <vaddr> -> <peer>` and `<peer> MULTI: primary virtual IP for <peer>: <vaddr>` */
+  private learn(vaddr: string, peer: Peer): SightingDraft[] {
+    const ip = addr(vaddr); // MACs (TAP mode, `52:54:..@0`) and subnets (`/24`) are not hosts
+    if (!ip) return [];
     const known = this.peers.get(peer.key) ?? {};
     const v6 = ip.includes(':');
     if ((v6 ? known.ip6 : known.ip) === ip) return [];
@@ -239,9 +301,8 @@ class OpenVpnParser implements LineParser {
   }
 
   /** `<peer> SIGTERM[soft,<reason>] received, client-instance exiting` (or SIGUSR1 .. restarting) */
-  private end(peerText: string): SightingDraft[] {
-    const peer = parsePeer(peerText);
-    if (!peer || !peer.cn) return []; // server-side instance lines always carry `cn/real`
+  private end(peer: Peer): SightingDraft[] {
+    if (!peer.cn) return []; // server-side instance lines always carry `cn/real`
     const inner = this.peers.get(peer.key);
     this.peers.delete(peer.key);
     const d: SightingDraft = { kind: 'tunnel-down', ip: inner?.ip ?? inner?.ip6 ?? UNKNOWN_IP };
@@ -291,15 +352,18 @@ const plugin: ParserPlugin = {
   description: 'OpenVPN server log (syslog or file) and status files v2/v3: MULTI_sva / MULTI: Learn → tunnel-up, client-instance exiting → tunnel-down',
   claims: { tags: ['openvpn'], tagPrefixes: ['openvpn-', 'ovpn-'], anchors: [...STATUS_PREFIXES, ...MARKERS] },
   detect(input: LineInput): boolean {
-    if (isOpenVpnTag(input.syslog.appName)) return true;
-    const text = input.syslog.msg;
+    const syslog = input.syslog;
+    if (isOpenVpnTag(syslog.appName)) return true;
+    const text = syslog.msg;
+    // another program's line is never claimed by what it says; Access Server's wrapper comes under its service's name
+    const wrapped = accessServerLine(text.trimStart()) !== text.trimStart();
+    if (!mayClaimByContent(syslog, (app) => app === 'openvpnas' || (wrapped && !isOtherProgram(app)))) return false;
     for (const p of STATUS_PREFIXES) {
       if (text.startsWith(p) && (text[p.length] === ',' || text[p.length] === '\t')) {
         return p !== 'HEADER' || text.startsWith('CLIENT_LIST', p.length + 1) || text.startsWith('ROUTING_TABLE', p.length + 1);
       }
     }
-    const head = text.length > 2048 ? text.slice(0, 2048) : text;
-    return MARKERS.some((m) => head.includes(m));
+    return serverLine(body(text.length > 2048 ? text.slice(0, 2048) : text, 'UTC', 0).text);
   },
   create: () => new OpenVpnParser(),
 };

@@ -1,5 +1,6 @@
 /** Small linear-time text helpers shared by parser plug-ins. None of them throws or backtracks. */
 import type { LineInput, LineParser } from './plugin.js';
+import type { SyslogMessage } from './syslog-header.js';
 import type { SightingDraft } from '../sighting.js';
 
 /** Split on runs of spaces/tabs, keeping at most `max` words (the rest of the line is not scanned). */
@@ -25,7 +26,15 @@ export function unparen(tok: string): string {
   return t;
 }
 
-/** `key=value key2="quoted value"` pairs (FortiGate, strongSwan-ish). Linear scan, bounded count. */
+/** `\"` → `"`, `\\` → `\` (the only escapes keyValues reads) */
+const UNESCAPE = /\\(["\\])/g;
+
+/**
+ * `key=value key2="quoted value"` pairs (FortiGate, strongSwan-ish). Linear scan, bounded count.
+ * The first occurrence of a key wins: a value a device copies from a client (a DHCP host name, a
+ * user name) comes after the device's own fields and cannot replace them; `\"` and `\\` inside a
+ * quoted value are a quote and a backslash, so such a value cannot end early either.
+ */
 export function keyValues(text: string, maxPairs = 256): Map<string, string> {
   const out = new Map<string, string>();
   let i = 0;
@@ -41,15 +50,22 @@ export function keyValues(text: string, maxPairs = 256): Map<string, string> {
     let value: string;
     if (text[i] === '"') {
       const vs = ++i;
-      while (i < n && text[i] !== '"') i++;
-      value = text.slice(vs, i);
+      let escaped = false;
+      while (i < n && text[i] !== '"') {
+        if (text[i] === '\\' && (text[i + 1] === '"' || text[i + 1] === '\\')) {
+          escaped = true;
+          i++; // the escaped character is part of the value
+        }
+        i++;
+      }
+      value = escaped ? text.slice(vs, i).replace(UNESCAPE, '$1') : text.slice(vs, i);
       i++;
     } else {
       const vs = i;
       while (i < n && text.charCodeAt(i) !== 32) i++;
       value = text.slice(vs, i);
     }
-    if (key) out.set(key, value);
+    if (key && !out.has(key)) out.set(key, value);
   }
   return out;
 }
@@ -150,4 +166,40 @@ export function isDigits(s: string, max = 20): boolean {
 export function toCount(s: string | undefined): number | undefined {
   if (s === undefined || !isDigits(s, 15)) return undefined;
   return Number(s);
+}
+
+/**
+ * Tags of programs that are no device onsight reads. Their messages carry text others choose (the
+ * user name an SSH client tried, a URL, a DHCP client's host name), so `auto` never claims their
+ * lines by content (a vendor marker in the message).
+ */
+const OTHER_PROGRAMS = new Set([
+  'kernel', 'sudo', 'su', 'login', 'passwd', 'useradd', 'usermod', 'userdel', 'groupadd', 'chpasswd', 'polkitd', 'pkexec',
+  'cron', 'crond', 'anacron', 'atd', 'dbus-daemon', 'NetworkManager', 'ModemManager', 'rsyslogd', 'syslog-ng', 'journal',
+  'auditd', 'audit', 'sssd', 'winbindd', 'smbd', 'nmbd', 'slapd', 'krb5kdc', 'named', 'unbound', 'ntpd', 'chronyd',
+  'avahi-daemon', 'snapd', 'dockerd', 'containerd', 'kubelet', 'nginx', 'httpd', 'apache2', 'haproxy', 'squid', 'vsftpd',
+  'proftpd', 'pure-ftpd', 'xinetd', 'in.tftpd', 'sendmail', 'exim', 'mysqld', 'postgres', 'fail2ban-server', 'dhclient',
+  'dhcpcd', 'wpa_supplicant', 'hostapd', 'gdm', 'lightdm', 'cupsd', 'zabbix_agentd', 'ssh', 'telnetd', 'agetty',
+]);
+/** families of tags: `sshd-session`, `systemd-logind`, `postfix/smtpd`, `CRON` */
+const OTHER_PREFIXES = ['sshd', 'systemd', 'postfix/', 'dovecot', 'CRON', 'pam_', 'sudo', 'nginx', 'apache'];
+
+/** Is `app` the syslog tag of a known program other than a device's (sshd, sudo, kernel, cron, …)? */
+export function isOtherProgram(app: string): boolean {
+  if (OTHER_PROGRAMS.has(app)) return true;
+  for (const p of OTHER_PREFIXES) if (app.startsWith(p)) return true;
+  return false;
+}
+
+/**
+ * May `auto` claim this line by its content (a vendor marker that opens the message)? Yes when it
+ * has no tag, when its tag is one of the format's own (`own`), or when the tag may be the device's
+ * host name read as one (`Apr 27 02:03:03 dev01: %ASA-…`: no host name before it, no pid, no known
+ * program). Never for another program's line (`bastion sshd[42]: Invalid user <any text>`).
+ */
+export function mayClaimByContent(syslog: SyslogMessage, own?: (app: string) => boolean): boolean {
+  const app = syslog.appName;
+  if (app === undefined) return true;
+  if (own?.(app)) return true;
+  return syslog.hostname === undefined && syslog.procId === undefined && !isOtherProgram(app);
 }
