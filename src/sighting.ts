@@ -89,12 +89,6 @@ const ORDER: (keyof Sighting)[] = [
 /** the free-text fields, as a line gives them (made storable: storableText) */
 export const SIGHTING_TEXT_FIELDS = ['duid', 'clientId', 'hostname', 'user', 'remoteHost'] as const;
 
-/** The sighting's text fields made storable, in place (ingest.ts: the decoder's own sanitiser predates C1 and bidi). */
-export function storableFields(s: Sighting): Sighting {
-  for (const f of SIGHTING_TEXT_FIELDS) if (typeof s[f] === 'string') s[f] = storableText(s[f]);
-  return s;
-}
-
 export function sightingToJson(s: Sighting): string {
   const out: Record<string, unknown> = {};
   for (const k of ORDER) if (s[k] !== undefined && s[k] !== '') out[k] = s[k];

@@ -14,7 +14,7 @@ import type { Logger } from '../log.js';
 import type { ApplyResult, Inventory } from '../inventory/inventory.js';
 import type { DecoderCounters } from '../parsers/decoder.js';
 import type { ParserRegistry } from '../parsers/registry.js';
-import { placeLiveAtReceipt, storableFields, type Sighting } from '../sighting.js';
+import { placeLiveAtReceipt, type Sighting } from '../sighting.js';
 import { LogLimit } from '../util/log-limit.js';
 import type { Claims } from '../parsers/plugin.js';
 import { Prefilter } from '../parsers/prefilter.js';
@@ -401,9 +401,6 @@ export class Ingest implements LineSink {
       const live = l.sender !== undefined && l.line === undefined && !l.checkpoint;
       found.forEach((s, k) => {
         if (l.group?.accept && !l.group.accept(s)) return;
-        // (the parsers' text: the decoder's sanitiser lets C1 controls and bidi overrides through; a
-        // source's own sightings, a lease file's, JSON's, are checked where they are read)
-        if (!l.sightings) storableFields(s);
         if (live) this.placeAhead(s, l);
         sightings.push(s);
         // sightings a source decoded itself (a lease-file snapshot) have no line of their own

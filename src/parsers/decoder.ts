@@ -12,6 +12,7 @@ import { OnsightError } from '../errors.js';
 import type { LineInput, LineParser, ParserPlugin } from './plugin.js';
 import type { ParserRegistry } from './registry.js';
 import { Prefilter } from './prefilter.js';
+import { storableText } from '../util/text.js';
 
 /** moved next to the header parser (the prefilter uses it too); still exported here */
 export { unwrapInnerTag };
@@ -57,33 +58,8 @@ const MAX_INSTANCES = 4096;
 /** the draft's free-text fields, taken when they are strings (made storable: storableText) */
 const DRAFT_TEXT_FIELDS = ['duid', 'clientId', 'hostname', 'user', 'remoteHost'] as const;
 
-/** a control character but TAB, DEL, or half a surrogate pair (checked further in storableText) */
-const NOT_STORABLE = /[\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]/;
-
-/**
- * A field value every store can hold and every log and CSV line can show: C0 control characters
- * other than TAB, and DEL, become U+FFFD, as do lone surrogates (String.prototype.toWellFormed,
- * which Node 20 lacks). PostgreSQL's text and jsonb refuse NUL (\u0000) and lone surrogates, and
- * one such value made the whole batch fail for ever. Replaced rather than removed: `a\0b` and `ab`
- * stay two names, and the mark shows something was there.
- */
-export function storableText(s: string): string {
-  if (!NOT_STORABLE.test(s)) return s;
-  let out = '';
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
-      const d = s.charCodeAt(i + 1);
-      if (d >= 0xdc00 && d <= 0xdfff) {
-        out += s[i] + s[i + 1]; // a whole pair
-        i++;
-        continue;
-      }
-    }
-    out += (c < 0x20 && c !== 0x09) || c === 0x7f || (c >= 0xd800 && c <= 0xdfff) ? '\ufffd' : s[i];
-  }
-  return out;
-}
+// (one sanitiser for every source: src/util/text.ts)
+export { storableText };
 
 /** a draft's value for a message: JSON, cut to 60 characters */
 function quote(v: unknown): string {
