@@ -18,6 +18,8 @@
  *    by side; the logger's cost per line (bench/logger.ts, against pino's synchronous destination).
  * 5. A dnsmasq lease file of 50,000 leases rewritten for each changed lease (bench/lease-snapshot.ts):
  *    the main thread's time per change, beside one parse of the whole file.
+ * 6. RFC 5424 structured data in 1-16 MiB lines (bench/syslog-sd.ts): ms per MiB of the header as
+ *    every line pays it, against the former reader's, measured in the same run.
  *
  * Whole run: a few minutes on 2 cores. `node dist/bench/run.js --quick` shortens everything.
  */
@@ -291,7 +293,7 @@ async function main(): Promise<void> {
   if (process.argv[2] === '--rss-child') return rssChild();
   const t0 = performance.now();
   out(`onsight bench${quick ? ' (quick)' : ''} — node ${process.version}, ${new Date().toISOString()}`);
-  // --only=sim,memory,latency,ingest,lease runs a subset
+  // --only=sim,memory,latency,ingest,lease,syslog runs a subset
   const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
   const want = (name: string) => !only || only.includes(name);
   if (want('sim')) {
@@ -315,6 +317,11 @@ async function main(): Promise<void> {
     out('\n# Lease databases (bench/lease-snapshot.ts: a dnsmasq file rewritten whole for each changed lease)');
     const { runLeaseSnapshotBench } = await import('./lease-snapshot.js');
     await runLeaseSnapshotBench({ leases: 50_000, changes: quick ? 3 : 5, print: true });
+  }
+  if (want('syslog')) {
+    out('\n# Syslog headers (bench/syslog-sd.ts)');
+    const { runSyslogSdBench } = await import('./syslog-sd.js');
+    runSyslogSdBench({ sizesMiB: quick ? [1, 4] : [1, 4, 16] });
   }
   out(`\nbench done in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 }

@@ -23,6 +23,8 @@ export interface DecodeBatchMessage {
   formats: string[];
   /** headers a source already parsed: [line index, header] */
   headers: [number, SyslogMessage][];
+  /** line indexes not to decode: each stalled an earlier thread (the watchdog, decode-client.ts) */
+  skip?: number[];
 }
 
 export interface DecodeZoneMessage {
@@ -43,6 +45,8 @@ export interface DecodedMessage {
 
 export interface DecodeReadyMessage {
   type: 'ready';
+  /** the parser ids in the order PROGRESS_PLUGIN numbers them from 1 */
+  plugins: string[];
 }
 
 export interface DecodeFailedMessage {
@@ -56,4 +60,16 @@ export interface DecodeThreadData {
   /** the user's parser plug-in directory (config parsers.directory) */
   parsersDirectory?: string;
   zone: string;
+  /** Int32 cells (PROGRESS_*) where the thread says what it is decoding, for the watchdog */
+  progress?: SharedArrayBuffer;
 }
+
+/** progress cells: a count bumped at each line and at each batch's end */
+export const PROGRESS_SEQ = 0;
+/** the batch being decoded (0: none) */
+export const PROGRESS_BATCH = 1;
+/** its line being decoded */
+export const PROGRESS_LINE = 2;
+/** the parser last entered for that line, numbered from 1 (0: none yet: the header, the prefilter) */
+export const PROGRESS_PLUGIN = 3;
+export const PROGRESS_CELLS = 4;

@@ -2,24 +2,64 @@
  * The decode thread's entry (worker_threads): syslog header, format detection and parsing for the
  * batches the ingest sends, one at a time and in order, so a stateful parser sees each source's
  * lines in the order they arrived. Nothing here touches the inventory: the main thread commits.
+ * It writes which line and parser it is in to shared cells, so the main thread can tell a line
+ * that never ends (a plug-in's backtracking regex) and restart the thread without it.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { loadRegistry } from '../parsers/registry.js';
+import { ParserRegistry, loadRegistry } from '../parsers/registry.js';
+import type { ParserPlugin } from '../parsers/plugin.js';
+import { limitRegexBacktracking } from './decode-client.js';
 import { Decoders } from './decoders.js';
-import type { DecodeThreadData, DecodedMessage, FromDecodeThread, ToDecodeThread } from './decode-protocol.js';
+import {
+  PROGRESS_BATCH, PROGRESS_CELLS, PROGRESS_LINE, PROGRESS_PLUGIN, PROGRESS_SEQ,
+  type DecodeThreadData, type DecodedMessage, type FromDecodeThread, type ToDecodeThread,
+} from './decode-protocol.js';
 import type { Sighting } from '../sighting.js';
 
 const port = parentPort!;
 const data = workerData as DecodeThreadData;
 const post = (m: FromDecodeThread) => port.postMessage(m);
+const progress = new Int32Array(data.progress ?? new SharedArrayBuffer(PROGRESS_CELLS * 4));
+
+/** `p` with its entry points marking it as the parser at work (number `k`) */
+function watched(p: ParserPlugin, k: number): ParserPlugin {
+  return {
+    id: p.id, description: p.description, claims: p.claims,
+    detect: (input) => {
+      progress[PROGRESS_PLUGIN] = k;
+      return p.detect(input);
+    },
+    create: () => {
+      const inst = p.create();
+      return {
+        parse: (input) => {
+          progress[PROGRESS_PLUGIN] = k;
+          return inst.parse(input);
+        },
+      };
+    },
+  };
+}
 
 try {
-  const decoders = new Decoders(await loadRegistry(data.parsersDirectory), data.zone);
+  // before any plug-in's regex exists (importing decode-client.ts did it already: said here too)
+  limitRegexBacktracking();
+  const loaded = await loadRegistry(data.parsersDirectory);
+  const registry = new ParserRegistry();
+  const ids: string[] = [];
+  for (const p of loaded.list()) registry.add(watched(p, ids.push(p.id)), loaded.isUser(p.id));
+  const decoders = new Decoders(registry, data.zone);
   port.on('message', (m: ToDecodeThread) => {
     if (m.type === 'zone') return decoders.setZone(m.zone);
     const found: [number, Sighting[]][] = [];
     const headers = m.headers.length ? new Map(m.headers) : undefined;
+    const skip = m.skip?.length ? new Set(m.skip) : undefined;
+    progress[PROGRESS_BATCH] = m.id;
     for (let i = 0; i < m.texts.length; i++) {
+      if (skip?.has(i)) continue;
+      progress[PROGRESS_LINE] = i;
+      progress[PROGRESS_PLUGIN] = 0;
+      progress[PROGRESS_SEQ]++;
       const header = headers?.get(i);
       const no = m.lineNos[i];
       const r = decoders.get(m.formats[m.formatIdx[i]]).decode(m.texts[i], {
@@ -27,10 +67,12 @@ try {
       });
       if (r.sightings.length) found.push([i, r.sightings]);
     }
+    progress[PROGRESS_BATCH] = 0;
+    progress[PROGRESS_SEQ]++;
     const reply: DecodedMessage = { type: 'decoded', id: m.id, found, counters: decoders.counters() };
     post(reply);
   });
-  post({ type: 'ready' });
+  post({ type: 'ready', plugins: ids });
 } catch (err) {
   post({ type: 'failed', message: (err as Error).message });
 }

@@ -126,7 +126,7 @@ async function fillMetrics(d: DaemonView, w: MetricsRegistry, status: Status): P
   for (const [f, c] of [...byFormat].sort()) fl(c.lines, { format: f });
   w.family('onsight_parser_unrecognized_lines_total', 'counter', 'Lines no parser claimed (format auto).')(unrecognized);
   w.family('onsight_parser_invalid_sightings_total', 'counter', 'Sightings dropped because a field was malformed (a parser bug).')(invalid);
-  w.family('onsight_parser_errors_total', 'counter', 'Times a parser threw (a bug; the line is dropped).')(parserErrors);
+  w.family('onsight_parser_errors_total', 'counter', 'Times a parser threw (a bug) or ran past the 10 s line bound (a user plug-in\'s regex backtracking: the decode thread restarted); the line is dropped.')(parserErrors);
   const badTimes = w.family('onsight_parser_bad_times_total', 'counter', 'Sightings whose line\'s own time could not be taken, by why and outcome: clockUnset (timed before 2000, by a sender whose clock was never set) placed at the syslog header\'s time or at receipt for a live line (outcome receipt), dropped for a stored one, a file\'s (outcome dropped: read later, it has no time to take); invalidTimestamp (a live RFC 5424 TIMESTAMP that is no valid time: the line read without it, outcome receipt); aheadOfReceipt (a live line timed more than 5 min after it came: placed at receipt, outcome receipt).', { labelNames: ['why', 'outcome'] });
   badTimes(clockUnset, { why: 'clockUnset', outcome: 'receipt' });
   badTimes(clockUnsetDropped, { why: 'clockUnset', outcome: 'dropped' });

@@ -1,0 +1,108 @@
+/**
+ * A user's parser plug-in whose regex backtracks without end on one crafted line must not stall
+ * ingestion: the real daemon (child process, decode thread on), real plug-in files, TCP on
+ * loopback. A nested quantifier (`((?:\w+\s?)+)$`) is finished by V8's linear engine (the flag the
+ * decode client sets); one with a backreference, which that engine cannot run, is cut off by the
+ * watchdog: the thread is restarted without the line, which is counted and logged with the plug-in.
+ * Before either, the line after the crafted one never became a sighting. Runs from dist/ (npx tsc).
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DaemonProcess, freePort, startDaemon, type LogEntry } from './helpers/daemon.js';
+import { tcpSend } from './helpers/net.js';
+import { LINE_TIMEOUT_MS } from '../src/daemon/decode-client.js';
+
+/** a plug-in reading `ip=ADDR user=NAME` with `re` (its regex source), tag `tag` */
+const plugin = (tag: string, re: string) => `
+const RE = /${re}/;
+export default {
+  id: '${tag}', description: 'a backtracking regex over the message', claims: { tags: ['${tag}'] },
+  detect: (i) => i.syslog.appName === '${tag}',
+  create: () => ({ parse(i) { const m = RE.exec(i.syslog.msg); return m ? [{ kind: 'tunnel-up', ip: m[1], user: m[2] }] : []; } }),
+};
+`;
+
+const line = (tag: string, ip: string, user: string) => `<30>Nov 23 11:59:59 vpn ${tag}[1]: ip=${ip} user=${user}`;
+/** 40 letters and a `!`: some 2.7^40 steps for a backtracking engine */
+const CRAFTED = `${'a'.repeat(40)}!`;
+
+const sightingOf = (ip: string) => (e: LogEntry) => (e as { sighting?: { ip?: string } }).sighting?.ip === ip;
+
+let d: DaemonProcess | undefined;
+const dirs: string[] = [];
+afterEach(async () => {
+  if (d && d.child.exitCode === null) {
+    // (before the fix the thread was stuck in a regex: do not wait on a clean stop for ever)
+    const killer = setTimeout(() => d?.child.kill('SIGKILL'), 10_000);
+    await d.stop();
+    clearTimeout(killer);
+  }
+  d = undefined;
+  for (const x of dirs.splice(0)) rmSync(x, { recursive: true, force: true });
+});
+
+async function daemonWith(plugins: Record<string, string>): Promise<{ port: number; metricsPort: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'onsight-stall-'));
+  dirs.push(dir);
+  const pdir = join(dir, 'plugins');
+  const { mkdirSync } = await import('node:fs');
+  mkdirSync(pdir);
+  for (const [name, text] of Object.entries(plugins)) writeFileSync(join(pdir, name), text);
+  const port = await freePort();
+  const metricsPort = await freePort();
+  d = await startDaemon(`state: STATE
+timezone: UTC
+inputs:
+  - { type: syslog, listen: "tcp://127.0.0.1:${port}", format: auto }
+parsers: { directory: ${pdir} }
+ingest: { decodeThread: true }
+policy: { rescanAfter: 30d, scope: ["10.0.0.0/8"] }
+regions:
+  - { name: r, cidrs: ["10.0.0.0/8"], appliances: [a] }
+scanner: { type: dry-run, scanDurationS: 1 }
+http: { enabled: true, listen: "127.0.0.1:${metricsPort}" }
+`);
+  return { port, metricsPort };
+}
+
+async function metric(port: number, name: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : NaN;
+}
+
+describe('a parser plug-in whose regex backtracks without end', () => {
+  it('a nested quantifier: the crafted line ends in the linear engine, the next line is a sighting at once, no restart', async () => {
+    const { port } = await daemonWith({ 'naive.mjs': plugin('naive-vpn', String.raw`^ip=(\S+) user=((?:\w+\s?)+)$`) });
+    const t0 = Date.now();
+    await tcpSend(port, `${line('naive-vpn', '10.20.1.8', CRAFTED)}\n${line('naive-vpn', '10.20.1.7', 'alice')}\n`);
+    const s = await d!.waitFor(sightingOf('10.20.1.7'), LINE_TIMEOUT_MS);
+    expect(s.sighting).toMatchObject({ kind: 'tunnel-up', user: 'alice', format: 'naive-vpn' });
+    // well within the watchdog's bound: the regex engine, not a restart, ended the crafted line
+    expect(Number(s.receivedAtMs) - t0).toBeLessThan(LINE_TIMEOUT_MS);
+    expect(d!.logs.some((e) => /decode thread/.test(e.msg))).toBe(false);
+  }, 60_000);
+
+  it('a backreference (no linear engine): the watchdog restarts the thread without the line; the lines around it are sightings, the plug-in is named', async () => {
+    const { port, metricsPort } = await daemonWith({ 'backref.mjs': plugin('backref-vpn', String.raw`^ip=(\S+) user=((?:\w+\s?)+)\2?$`) });
+    const errorsBefore = await metric(metricsPort, 'onsight_parser_errors_total');
+    const t0 = Date.now();
+    // one write: the line before the crafted one is in its batch, decoded by the thread that is ended
+    await tcpSend(port, [line('backref-vpn', '10.20.2.1', 'bob'), line('backref-vpn', '10.20.2.2', CRAFTED), line('backref-vpn', '10.20.2.3', 'carol')].join('\n') + '\n');
+    const after = await d!.waitFor(sightingOf('10.20.2.3'), LINE_TIMEOUT_MS + 20_000);
+    const waited = Number(after.receivedAtMs) - t0;
+    expect(waited).toBeGreaterThanOrEqual(LINE_TIMEOUT_MS - 1000);
+    await d!.waitFor(sightingOf('10.20.2.1'), 5_000);
+    expect(d!.logs.some(sightingOf('10.20.2.2'))).toBe(false);
+    const said = d!.logs.find((e) => /took over .* on one line/.test(e.msg))!;
+    expect(said).toMatchObject({ plugin: 'backref-vpn', source: `tcp:${port}`, chars: line('backref-vpn', '10.20.2.2', CRAFTED).length });
+    expect(JSON.stringify(said)).not.toContain(CRAFTED);
+    expect(await metric(metricsPort, 'onsight_parser_errors_total')).toBe(errorsBefore + 1);
+    // the restarted thread goes on decoding
+    await tcpSend(port, `${line('backref-vpn', '10.20.2.4', 'dave')}\n`);
+    await d!.waitFor(sightingOf('10.20.2.4'), 10_000);
+    console.log(`crafted line → next sighting ${waited} ms (bound ${LINE_TIMEOUT_MS} ms)`);
+  }, 90_000);
+});
