@@ -266,7 +266,7 @@ describe('a damaged gzip rotation', () => {
     await r.fh.read(copy, 0, r.size, 0);
     await r.fh.close();
     // (a member read on to the file's end each time: 32 MB of members read 2.6 GB, review of cdf8adc)
-    expect(read).toBeLessThan(size + 256 * 1024);
+    expect(read).toBeLessThan(size + 2 * 1024 * 1024); // (the process's every read counts, the test runner's too)
     expect(copy.toString().split('\n').filter((l) => l !== '')).toEqual(members.slice(1).flat());
     // a checkpoint in the last member, taken in the copy (its first KiB blanked: found as blanked, decoded to the end)
     const mark = markOf(p, copy, copy.length - bytesOf(members[399].slice(100)).length);
@@ -275,13 +275,14 @@ describe('a damaged gzip rotation', () => {
     const read2 = bytesReadSoFar() - before2;
     expect(found !== 'moved' && found.found !== undefined).toBe(true);
     if (found !== 'moved') await found.found?.fh.close();
-    expect(read2).toBeLessThan(size + 256 * 1024);
+    expect(read2).toBeLessThan(size + 2 * 1024 * 1024);
   });
 
-  it('a big member failing its check (25 MB): its blanked copy, newlines, is read through in seconds (a run of empty lines at once), then the live file', async () => {
+  it('a big member failing its check (25 MB): its blanked copy, newlines, is read through in seconds (a run of empty lines at once), then the member after it and the live file', async () => {
     const p = join(dir, 'vpn.log');
     const old = lines('c', 600_000);
-    writeFileSync(p + '.1.gz', badCrc(gzipSync(bytesOf(old))));
+    // (a sound member after it: with none, the copy is empty, review of 0f4d684)
+    writeFileSync(p + '.1.gz', Buffer.concat([badCrc(gzipSync(bytesOf(old))), gzipSync('s1\n')]));
     writeFileSync(p, 'n1\n');
     const sink = new CollectSink();
     const cp = markOf(p, bytesOf(old.slice(0, 100)), bytesOf(old.slice(0, 100)).length);
@@ -289,7 +290,7 @@ describe('a damaged gzip rotation', () => {
     handles.push(h);
     // (one empty line at a time: 28 s; at once: about 1.5 s)
     await until(() => sink.texts().includes('n1'), 12_000, 'the live file');
-    expect(sink.texts()).toEqual(['n1']);
+    expect(sink.texts()).toEqual(['s1', 'n1']);
     expect((h.counters() as { events: Record<string, number> }).events.compressedBroken).toBe(1);
   });
 

@@ -106,7 +106,7 @@ describe('file input restart: a compressed rotation', () => {
     expect(run2.sink.texts()).toEqual([...a.slice(20), ...b, ...c]);
   });
 
-  it('a truncated gzip rotation: what decompresses before the break is read (said and counted), then the live file; a newer rotation that is not gzip at all is passed over', async () => {
+  it('a truncated gzip rotation: its member cut short gives no line (unchecked: a crash\'s zero-filled tail decodes into repeats and garbage), said and counted, then the live file; a newer rotation that is not gzip at all is passed over', async () => {
     const p = join(dir, 'vpn.log');
     const old = lines('a', 3000);
     const text = old.join('\n') + '\n';
@@ -119,12 +119,7 @@ describe('file input restart: a compressed rotation', () => {
     const { sink, h } = await start(p, cp);
     await until(() => sink.texts().includes('n1'), 5000, 'n1');
     await sleep(150);
-    const got = sink.texts();
-    expect(got.at(-1)).toBe('n1');
-    const fromGz = got.slice(0, -1);
-    // a run of whole lines from line 101 on, most of what the cut file holds; none cut short by the break
-    expect(fromGz.length).toBeGreaterThan(2000);
-    expect(fromGz).toEqual(old.slice(100, 100 + fromGz.length));
+    expect(sink.texts()).toEqual(['n1']);
     const ev = (h.counters() as { events: Record<string, number> }).events;
     expect(ev.compressedBroken).toBe(1);
     expect(ev.resumedCompressed).toBe(1);

@@ -14,7 +14,7 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, open, readdir, readlink, realpath, rm, stat, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
-import { crc32, createInflateRaw } from 'node:zlib';
+import * as zlib from 'node:zlib';
 import { constants, type Stats } from 'node:fs';
 import { setTimeout as wait } from 'node:timers/promises';
 
@@ -465,6 +465,17 @@ export function isGzip(path: string): boolean {
 }
 
 /**
+ * `sibs` without the gzip rotations whose plain file is in `plain` (`app.log.1` beside
+ * `app.log.1.gz`): logrotate removes the plain one only once gzip has written the whole file, and
+ * keeps it when gzip fails; until then the `.gz` may end inside a member (which gives no line): the
+ * plain one is read (both queued, its lines came twice).
+ */
+function withoutPlainTwins(sibs: Sibling[], plain: Sibling[]): Sibling[] {
+  const names = new Set(plain.map((s) => s.path));
+  return sibs.filter((s) => !isGzip(s.path) || !names.has(s.path.replace(GZIP, '')));
+}
+
+/**
  * The gzip rotations after `match` (a plain rotation) in its naming series, oldest first: copies
  * compressed since (copytruncate with compress while we read `match`).
  */
@@ -472,7 +483,8 @@ export async function newerCompressed(path: LogPath, match: Sibling): Promise<Si
   const series = seriesOf(rotationSuffix(path, match));
   if (series === undefined) return [];
   const order = listingOrder(path);
-  return (await compressedSiblings(path)).filter((x) => isGzip(x.path) && seriesOf(rotationSuffix(path, x)) === series && order(match, x) < 0).sort(order);
+  const gz = (await compressedSiblings(path)).filter((x) => isGzip(x.path) && seriesOf(rotationSuffix(path, x)) === series && order(match, x) < 0);
+  return withoutPlainTwins(gz, await rotatedSiblings(path)).sort(order);
 }
 
 /** The suffix of a rotation's name after the log's, without a compression extension (`.2` for `app.log.2.gz`). */
@@ -485,11 +497,16 @@ export interface CompressedSearch {
   /**
    * the gzip rotation that holds it, open (the caller closes `fh`: held by its fd, a rename after
    * the search cannot swap another file in), and the rotations newer than it in its series (plain
-   * or gzip), oldest first
+   * or gzip), oldest first; `at`: where its decompressed copy is read from (the checkpoint's
+   * offset, unless a member before it failed its check with a length other than it had);
+   * `byPosition`: its last 256 bytes lie in a damaged member, only its first KiB and the position
+   * could be checked (said)
    */
-  found?: { match: Sibling; fh: FileHandle; newer: Sibling[] };
+  found?: { match: Sibling; fh: FileHandle; newer: Sibling[]; at: number; byPosition?: boolean };
   /** compressed rotations onsight cannot read (`.xz`, `.bz2`, `.zst`...): one of them may hold it */
   unreadable: string[];
+  /** gzip rotations with a member that fails its check or breaks, matched in vain: one of them may hold it */
+  damaged: string[];
 }
 
 /**
@@ -498,11 +515,13 @@ export interface CompressedSearch {
  * first rotation, with it at the second). Gzip rotations are read newest first, each only as far as
  * it can match (its first KiB, then up to the checkpoint's offset), and matched by both fingerprints
  * (without a tail fingerprint, from an older store, a rotation sharing our first KiB cannot be told
- * from ours: nothing is matched). The newer rotations of its naming series follow it
+ * from ours: nothing is matched). None matching and `orDamaged` (a restart: running, the file was
+ * read moments ago, and strangers' first members would be decoded whole at each truncation), those
+ * with a damaged member are looked at again, its bytes not compared (gzipMatchesDamaged). The newer rotations of its naming series follow it
  * (`app.log.2.gz`, then `app.log.1`, then the live file). A rotation that cannot be opened or read
  * (permissions, removed meanwhile, not gzip) does not match.
  */
-export async function findCompressed(path: LogPath, want: ContentMark): Promise<CompressedSearch> {
+export async function findCompressed(path: LogPath, want: ContentMark, orDamaged = false): Promise<CompressedSearch> {
   // (a rotation renamed between the listing and its open, `.1.gz` shifted to `.2.gz` by a logrotate
   // run meanwhile: the search starts over with a new listing, settled, as findRotated's is)
   for (let attempt = 1; ; attempt++) {
@@ -510,54 +529,98 @@ export async function findCompressed(path: LogPath, want: ContentMark): Promise<
     const { sibs, settled } = await settledSiblings(path, true);
     // (a listing taken across a rename may lack the file: listed again while attempts remain)
     if (!settled && !last) continue;
-    const r = await findCompressedIn(path, sibs, want, last);
+    const r = await findCompressedIn(path, sibs, want, last, orDamaged);
     if (r !== 'moved') return r;
   }
+}
+
+/** a listed gzip rotation opened: undefined when unreadable (or renamed since, on the `last` try) */
+async function openGz(s: Sibling, last: boolean): Promise<Opened | undefined | 'moved'> {
+  let opened: Opened | undefined;
+  try {
+    opened = await openListed(s);
+  } catch {
+    return undefined; // (unreadable: not ours to match)
+  }
+  if (!opened) return last ? undefined : 'moved';
+  return opened;
 }
 
 /**
  * findCompressed over one listing of the compressed siblings: 'moved' when one of them was renamed
  * or removed since (on the `last` try, passed over instead).
  */
-export async function findCompressedIn(path: LogPath, packed: Sibling[], want: ContentMark, last = false): Promise<CompressedSearch | 'moved'> {
+export async function findCompressedIn(path: LogPath, packed: Sibling[], want: ContentMark, last = false, orDamaged = true): Promise<CompressedSearch | 'moved'> {
   const unreadable = packed.filter((s) => !isGzip(s.path)).map((s) => s.path);
-  if (want.tailFingerprint === undefined) return { unreadable };
+  if (want.tailFingerprint === undefined) return { unreadable, damaged: [] };
   const gz = packed.filter((s) => isGzip(s.path));
+  const close = (o: Opened) => o.fh.close().catch(() => undefined);
+  // decoded whole without a damaged member: not looked at again
+  const sound = new Set<number>();
   for (let i = gz.length - 1; i >= 0; i--) {
-    let opened: Opened | undefined;
+    const opened = await openGz(gz[i], last);
+    if (opened === 'moved') return 'moved';
+    if (!opened) continue;
+    let r: { match: boolean; sound: boolean };
     try {
-      opened = await openListed(gz[i]);
-    } catch {
-      continue; // (unreadable: not ours to match)
-    }
-    if (!opened) {
-      if (last) continue;
-      return 'moved';
-    }
-    let matches: boolean;
-    try {
-      matches = await gzipMatches(opened.fh, want);
+      r = await gzipMatches(opened.fh, want);
     } catch (err) {
-      await opened.fh.close().catch(() => undefined); // (the search fails as before, without leaking the fd)
+      await close(opened); // (the search fails as before, without leaking the fd)
       throw err;
     }
-    if (!matches) {
-      await opened.fh.close().catch(() => undefined);
-      continue;
-    }
-    const series = seriesOf(rotationSuffix(path, gz[i]));
-    if (series === undefined) return { found: { match: gz[i], fh: opened.fh, newer: [] }, unreadable };
-    // (the listing's order over plain and gzip rotations alike)
-    const order = listingOrder(path);
-    // (each file once, and never the match itself: a torn last listing may name one file twice)
-    const seen = new Set([`${opened.st.dev}:${opened.st.ino}`]);
-    const newer = [...(await settledSiblings(path)).sibs, ...gz]
-      .filter((x) => order(gz[i], x) < 0 && seriesOf(rotationSuffix(path, x)) === series)
-      .sort(order)
-      .filter((x) => !seen.has(`${x.st.dev}:${x.st.ino}`) && seen.add(`${x.st.dev}:${x.st.ino}`));
-    return { found: { match: gz[i], fh: opened.fh, newer }, unreadable };
+    if (r.match) return { found: await foundIn(path, gz, i, opened, want.offset), unreadable, damaged: [] };
+    await close(opened);
+    if (r.sound) sound.add(i);
   }
-  return { unreadable };
+  if (!orDamaged) return { unreadable, damaged: [] };
+  // none by its bytes (those of a damaged member are not the ones fingerprinted): the rotations with
+  // a damaged member again, those bytes not compared (before, the rest of that rotation and every
+  // newer one were lost, the live file read from its start)
+  const damaged: string[] = [];
+  const byPosition: Array<{ i: number; opened: Opened; at: number }> = [];
+  try {
+    for (let i = gz.length - 1; i >= 0; i--) {
+      if (sound.has(i)) continue;
+      const opened = await openGz(gz[i], last);
+      if (opened === 'moved') return 'moved';
+      if (!opened) continue;
+      let r: DamagedMatch;
+      try {
+        r = await gzipMatchesDamaged(opened.fh, want);
+      } catch (err) {
+        await close(opened);
+        throw err;
+      }
+      if (r.damaged) damaged.push(gz[i].path);
+      if (r.at !== undefined && !r.byPosition) return { found: await foundIn(path, gz, i, opened, r.at), unreadable, damaged };
+      if (r.at !== undefined) byPosition.push({ i, opened, at: r.at });
+      else await close(opened);
+    }
+    // (by its first KiB and position alone only when no other rotation could be it)
+    if (byPosition.length === 1) {
+      const [{ i, opened, at }] = byPosition.splice(0);
+      return { found: { ...(await foundIn(path, gz, i, opened, at)), byPosition: true }, unreadable, damaged };
+    }
+    return { unreadable, damaged };
+  } finally {
+    for (const b of byPosition) await close(b.opened);
+  }
+}
+
+/** the match `gz[i]`, open, read from `at`, and the newer rotations of its series */
+async function foundIn(path: LogPath, gz: Sibling[], i: number, opened: Opened, at: number): Promise<NonNullable<CompressedSearch['found']>> {
+  const series = seriesOf(rotationSuffix(path, gz[i]));
+  if (series === undefined) return { match: gz[i], fh: opened.fh, newer: [], at };
+  // (the listing's order over plain and gzip rotations alike)
+  const order = listingOrder(path);
+  // (each file once, and never the match itself: a torn last listing may name one file twice)
+  const seen = new Set([`${opened.st.dev}:${opened.st.ino}`]);
+  const plain = (await settledSiblings(path)).sibs;
+  const newer = withoutPlainTwins([...plain, ...gz], plain)
+    .filter((x) => order(gz[i], x) < 0 && seriesOf(rotationSuffix(path, x)) === series)
+    .sort(order)
+    .filter((x) => !seen.has(`${x.st.dev}:${x.st.ino}`) && seen.add(`${x.st.dev}:${x.st.ino}`));
+  return { match: gz[i], fh: opened.fh, newer, at };
 }
 
 /** Bytes read from a gzip rotation at a time */
@@ -570,6 +633,43 @@ const GZ_HEADER_MAX = 128 * 1024;
  * bytes of a DHCP log: 230), and a damaged length writes no gigabytes of blanks.
  */
 const ISIZE_SLACK = 64 * 1024;
+/**
+ * deflate's largest ratio (a 258-byte match in a code or two): a failed member's trailer length is
+ * taken only up to its bytes in the file times this (20-byte empty members claiming 64 KiB each
+ * made 40 KB of gzip a 131 MB copy, review)
+ */
+const DEFLATE_RATIO = 1032;
+/** a member whose deflate stream ends in the bytes read, giving at most this, is inflated at once; else streamed */
+const SYNC_OUT_MAX = 1024 * 1024;
+/** the copy is written this much at a time (a write a member: 20,000 one-line members took 12 s, review) */
+const WRITE_BATCH = 256 * 1024;
+/** damaged members named in the warning, the others counted (5,000 of them made a 400,000-character field) */
+const SAID_MAX = 5;
+/**
+ * The file ending inside a member: one modified this recently may still be written (gzip at work on
+ * a rotation), its growth waited for (polled every GROW_POLL_MS, at most GROW_WAIT_MAX_MS).
+ */
+const WRITING_MS = 1000;
+const GROW_POLL_MS = 50;
+const GROW_WAIT_MAX_MS = 5000;
+
+/** CRC-32, a byte at a time from a table: node without zlib.crc32 (21.x, 22.0-22.1, which engines allows) */
+export function crc32Table(b: Uint8Array, crc = 0): number {
+  if (!CRC_TABLE) {
+    CRC_TABLE = new Int32Array(256);
+    for (let n = 0; n < 256; n++) {
+      let c = n;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+      CRC_TABLE[n] = c;
+    }
+  }
+  let c = ~crc;
+  for (let i = 0; i < b.length; i++) c = CRC_TABLE[(c ^ b[i]) & 0xff] ^ (c >>> 8);
+  return ~c >>> 0;
+}
+let CRC_TABLE: Int32Array | undefined;
+// (not a named import: where node lacks it, that failed every command at its start, `onsight --help` too)
+const crc32: (b: Uint8Array, crc?: number) => number = (zlib as { crc32?: (b: Uint8Array, crc?: number) => number }).crc32 ?? crc32Table;
 
 /**
  * A file read once from its start, in order: what one gzip member's decoding read beyond its end
@@ -577,12 +677,16 @@ const ISIZE_SLACK = 64 * 1024;
  * read 32 MB of members as 2.6 GB, review).
  */
 class InOrder {
-  /** the file position of `buf`'s first byte */
-  pos = 0;
   private buf: Buffer = Buffer.alloc(0);
   private eof = false;
+  /** grew() waits for a file being written */
+  waits = true;
 
-  constructor(private readonly fh: FileHandle) {}
+  /** `pos`: the file position of `buf`'s first byte */
+  constructor(
+    private readonly fh: FileHandle,
+    public pos = 0,
+  ) {}
 
   /** at least `n` bytes from `pos` (fewer: the file ends first), not taken */
   async want(n: number): Promise<Buffer> {
@@ -613,6 +717,29 @@ class InOrder {
     this.buf = this.buf.length ? Buffer.concat([b, this.buf]) : b;
     this.pos -= b.length;
   }
+
+  /** read on from `pos` */
+  seek(pos: number): void {
+    this.buf = Buffer.alloc(0);
+    this.pos = pos;
+    this.eof = false;
+  }
+
+  /**
+   * At the file's end inside a member: is there more? The file grew since it was read, or, modified
+   * within WRITING_MS (gzip writing it), grows while waited for.
+   */
+  async grew(signal?: AbortSignal): Promise<boolean> {
+    for (let waited = 0; ; waited += GROW_POLL_MS) {
+      const st = await this.fh.stat();
+      if (st.size > this.pos + this.buf.length) {
+        this.eof = false;
+        return true;
+      }
+      if (!this.waits || signal?.aborted || waited >= GROW_WAIT_MAX_MS || Date.now() - st.mtimeMs >= WRITING_MS) return false;
+      await wait(GROW_POLL_MS);
+    }
+  }
 }
 
 /** newline code units for blanked output, from an even position: 0A (UTF-8), 0A 00 (UTF-16LE), 00 0A (UTF-16BE) */
@@ -621,6 +748,7 @@ const FILL = {
   utf16le: Buffer.alloc(GZ_CHUNK + 1, Buffer.from([0x0a, 0x00])),
   utf16be: Buffer.alloc(GZ_CHUNK + 1, Buffer.from([0x00, 0x0a])),
 };
+const ENCODINGS: Encoding[] = ['utf8', 'utf16le', 'utf16be'];
 
 /** `len` (at most GZ_CHUNK) bytes of blanked output at position `at`: empty lines to a reader of `enc` (isNewlineAt) */
 function fillAt(enc: Encoding | undefined, at: number, len: number): Buffer {
@@ -652,6 +780,13 @@ function lineEnds(enc: Encoding | undefined, c: Buffer, at: number, prev: number
   return { first, last };
 }
 
+/** does output ending at `end` with the bytes `last2` end on a newline of `enc` */
+function endsLine(enc: Encoding | undefined, last2: number[], end: number): boolean {
+  if (enc === 'utf16le') return end % 2 === 0 && last2[0] === 0x0a && last2[1] === 0;
+  if (enc === 'utf16be') return end % 2 === 0 && last2[0] === 0 && last2[1] === 0x0a;
+  return last2[1] === 0x0a;
+}
+
 /** What a CheckedGunzip tells as it decodes, in the order of its output. */
 interface GunzipSink {
   /** decompressed bytes at `at` of the output, as they come (a member's check comes at its end: a bad one's too) */
@@ -668,101 +803,245 @@ interface Gunzipped {
   broken?: string;
   /** bytes of the members that failed their check */
   damaged: number;
+  /** the output's encoding, taken from the first member that passed its check (`encChecked` false: none did) */
+  enc: Encoding | undefined;
+  encChecked: boolean;
+}
+
+/**
+ * A member that failed its check: its output from `start`, `len` bytes of it in the copy (its
+ * trailer's length, or as decoded), `raw` as decoded; `dStart`: where it starts counting each
+ * failed member before it at its decoded length.
+ */
+interface Failure {
+  start: number;
+  len: number;
+  raw: number;
+  dStart: number;
 }
 
 /**
  * A gzip file decoded member by member in one pass (RFC 1952: `cat a.gz b.gz` is one file), each
  * member's raw deflate body inflated and checked against its own trailer here: node's gunzip
- * stopped at the first failed check, losing the members after it. A member whose CRC-32 or length
- * is wrong is not trusted: a changed byte of deflate data mostly decodes without an error into
- * fragments of nearby lines spliced together (a DHCP log: 397 of 400 changed bytes, ~500 wrong
- * address-MAC pairs each), from a point nothing tells; and a wrong CRC alone cannot be told from
- * that. Its output keeps its place (failed), blanked, with the lines it shares with its neighbours
- * (cut lines), to newline code units of the output's encoding: no lines to a reader, and the
- * members after it keep theirs. inflate's copy and gzipMatches both decode
- * through this, so a checkpoint taken in the copy is found again at a restart (a member left out
- * of the copy moved the lines after it: their checkpoints matched nothing, review).
+ * stopped at the first failed check, losing the members after it. A member whose CRC-32 is wrong
+ * is not trusted: a changed byte of deflate data mostly decodes without an error into fragments
+ * of nearby lines spliced together (a DHCP log: 397 of 400 changed bytes, ~500 wrong address-MAC
+ * pairs each), from a point nothing tells; and a wrong CRC alone cannot be told from that. One
+ * whose CRC-32 matches is read, its length field wrong or not (the CRC over the data is the
+ * stronger check: a wrong length alone is a damaged trailer). A failed member's output keeps its
+ * place (failed), blanked, with the lines it shares with its neighbours (cut lines), to newline
+ * code units of the output's encoding: no lines to a reader, and the members after it keep
+ * theirs. The encoding is the one of the first member that passes its check (a damaged first
+ * member decodes into anything); none passing, the output is empty. inflate's copy and gzipMatches both decode through this, so a
+ * checkpoint taken in the copy is found again at a restart (a member left out of the copy moved
+ * the lines after it: their checkpoints matched nothing, review).
  *
- * A break ends what can be read: the file ending inside a member (truncated: what came before is
- * exact, kept up to its last line end) or a deflate stream that does not decode (that member's
- * bytes before the error are dropped too: unverified, and a changed byte decodes on a while before
- * an error, if at all). Bytes after a member that start no member end the file (NULs: padding, as
- * gunzip takes them; anything else also said).
+ * A break ends what can be read, and the member it is in gives no line, unchecked: the file
+ * ending inside a member or its trailer's CRC-32 (a crash while compressing leaves zeros, which
+ * decode without an error into copies of earlier lines: 3,301 of them, review; logrotate keeps the
+ * plain rotation when gzip fails), or a deflate stream that does not decode (a changed byte decodes
+ * on a while before an error, if at all). A file that ends inside a member but is being written
+ * (modified within WRITING_MS) is waited for. Bytes after a member that start no member end the
+ * file (NULs: padding, as gunzip takes them; anything else also said). Members with whole lines
+ * already in the buffer (rsyslog's veryRobustZip writes one a flush) are inflated at once, larger
+ * ones streamed.
  */
 class CheckedGunzip {
-  /** the output's encoding: from its first 4 bytes, as the reader detects it */
+  /** the output's encoding as the reader detects it: from the first 4 bytes of the output from scanFrom */
   enc: Encoding | undefined;
   encKnown = false;
+  /** a member it was detected in passed its check: it stays (else it is detected again after a failed member) */
+  encFinal = false;
   /** bytes of output so far */
   out = 0;
+  /** `out` + shift: the output counting each failed member at its decoded length (its trailer's length may be the damaged part) */
+  shift = 0;
   /** the last line end so far (0: the output's start) */
   lastEnd = 0;
   /** the member being decoded (n 0: none yet): where its output starts, and the first line end at or after that */
   member: { n: number; start: number; firstEnd?: number } = { n: 0, start: 0 };
+  readonly failures: Failure[] = [];
+  /** where the member the decode broke in begins (`d`: counting failed members at their decoded length): its output is unknown */
+  broke?: { at: number; d: number };
   private damaged = 0;
   private readonly said: string[] = [];
+  private unsaid = 0;
   /** a failed member's last line goes on in what follows: blanked up to its end */
   private blanking = false;
-  /** the output before the encoding is known (under 4 bytes), its line ends not looked for yet */
+  /** where the output the encoding is detected from begins: 0, or after members that failed before any passed */
+  private scanFrom = 0;
+  /** the output from scanFrom before the encoding is known, its line ends not looked for yet */
   private early: Buffer[] = [];
   /** the output's last byte (-1: none) */
   private prev = -1;
+  /** the output's last two bytes */
+  private last2 = [-1, -1];
+  /** [0, deferred): members that failed before any passed, blanked once the encoding is known for good */
+  private deferred = 0;
+  /** the end of such a member: whether it ended a line is decided in the encoding detected after it */
+  private edge?: { out: number; rawEnd: number; last2: number[]; began: boolean };
+  /** members that passed their check */
+  passedMembers = 0;
+  /** no member that passes its check begins after this byte of the file */
+  private searched?: number;
   private readonly rd: InOrder;
 
-  constructor(fh: FileHandle, private readonly sink: GunzipSink, private readonly signal?: AbortSignal) {
-    this.rd = new InOrder(fh);
+  /** `only`: the member at that byte of the file alone, nothing looked for after it (soundMemberAt) */
+  constructor(
+    private readonly fh: FileHandle,
+    private readonly sink: GunzipSink,
+    private readonly signal?: AbortSignal,
+    private readonly only?: { from: number },
+  ) {
+    this.rd = new InOrder(fh, only?.from ?? 0);
+    // (a member looked for is not waited for)
+    if (only) this.rd.waits = false;
   }
 
   async run(): Promise<Gunzipped> {
-    for (let n = 1; ; n++) {
+    for (let n = 1; !(this.only && n > 1); n++) {
+      if (this.signal?.aborted) throw new Error('stopped');
+      const from = this.rd.pos;
       const h = await this.header(n);
       if (h === 'end') break;
-      if (h !== 'body') return this.broke(h, await this.lastEndNow());
+      if (h !== 'body') {
+        // (a damaged header: the members after it are looked for)
+        if (n > 1 && (await this.recover(n, from, this.out, this.lastEnd, h))) continue;
+        await this.detectNow();
+        return this.finish(h, this.lastEnd);
+      }
       const start = this.out;
       const lineStart = this.lastEnd;
       this.member = { n, start, firstEnd: lineStart === start ? start : undefined };
       const m = await this.body();
       if (m.error !== undefined) {
-        if (m.cut) return this.broke(`member ${n}: ${m.error}`, await this.lastEndNow());
-        return this.broke(`member ${n}: ${m.error} (the ${this.out - start} bytes it gave before left out)`, lineStart);
+        if (await this.recover(n, from, start, lineStart, m.error)) {
+          this.sink.step?.(true);
+          continue;
+        }
+        this.broke = { at: start, d: start + this.shift };
+        return this.finish(`member ${n}: ${m.error} (the ${this.out - start} bytes it gave left out: unchecked)`, lineStart);
       }
-      await this.lastEndNow();
-      const t = await this.rd.want(8);
-      if (t.length < 8) return this.broke(`member ${n}: unexpected end of file`, this.lastEnd);
+      let t = await this.rd.want(8);
+      while (t.length < 8 && (await this.rd.grew(this.signal))) t = await this.rd.want(8);
+      if (t.length < 4) {
+        this.broke = { at: start, d: start + this.shift };
+        return this.finish(`member ${n}: unexpected end of file in its trailer (the ${this.out - start} bytes it gave left out: unchecked)`, lineStart);
+      }
+      const raw = this.out - start;
       const crcOk = t.readUInt32LE(0) === m.crc;
-      const lenOk = t.readUInt32LE(4) === (this.out - start) % 2 ** 32;
-      this.rd.skip(8);
-      if (!crcOk || !lenOk) await this.failed(n, start, lineStart, crcOk, t.readUInt32LE(4));
+      const isize = t.length >= 8 ? t.readUInt32LE(4) : undefined;
+      this.rd.skip(Math.min(8, t.length));
+      if (!crcOk) {
+        // (no member where it ends: its stream ended short or long of its trailer, a changed byte's doing)
+        if (!(await this.memberFollows()) && (await this.recover(n, from, start, lineStart, 'its deflate stream ends where no trailer is'))) {
+          this.sink.step?.(true);
+          continue;
+        }
+        await this.failed(n, start, lineStart, isize, this.rd.pos - from);
+      } else {
+        this.passedMembers++;
+        if (isize !== undefined && isize !== raw % 2 ** 32) this.say(`member ${n}: the length in its trailer is wrong, its CRC-32 matches: read`);
+        await this.passed(raw);
+      }
       this.sink.step?.(true);
+      if (t.length < 8) return this.finish(`member ${n}: the file ends in its trailer (its CRC-32 ${crcOk ? 'matches: read' : 'fails'})`, this.out);
     }
-    await this.lastEndNow();
-    return { size: this.out, broken: this.said.length ? this.said.join('; ') : undefined, damaged: this.damaged };
+    return this.finish(undefined, this.out);
+  }
+
+  /** the decode's end: `size` bytes to read, `why` a break */
+  private async finish(why: string | undefined, size: number): Promise<Gunzipped> {
+    await this.detectNow();
+    // (no member passed its check: no line, and no blank: in which encoding? read as UTF-16, UTF-8
+    // newlines were a line of U+0A0A)
+    if (!this.encFinal) size = 0;
+    this.deferred = 0;
+    const said = [...this.said, ...(this.unsaid ? [`${this.unsaid} more`] : []), ...(why === undefined ? [] : [why])];
+    return { size, broken: said.length ? said.join('; ') : undefined, damaged: this.damaged, enc: this.enc, encChecked: this.encFinal };
+  }
+
+  private say(s: string): void {
+    if (this.said.length < SAID_MAX) this.said.push(s);
+    else this.unsaid++;
+  }
+
+  /** A member that gave `raw` bytes passed its check: the encoding detected stays (the members that failed before it blanked in it). */
+  private async passed(raw: number): Promise<void> {
+    if (this.encFinal || raw === 0) return;
+    await this.detectNow();
+    this.encFinal = true;
+    if (this.deferred > 0) await this.sink.blank(0, this.deferred);
+    this.deferred = 0;
   }
 
   /**
-   * Member `n`, its output from `start` (the line it begins in from `lineStart`), failed its check:
-   * blanked. Its data damaged and its trailer whole, it takes the length written there (the members
-   * after it stay where they were: a UTF-16 file on its code units, and a checkpoint taken before
-   * compression is found in them); its output is shorter or longer by as much. The line after it is
-   * blanked too, but where it began and ended on a line end (its own line ends are not trusted).
+   * Member `n`, its output from `start` (the line it begins in from `lineStart`), `bytes` long in
+   * the file, failed its check: blanked. Its data damaged and its trailer whole, it takes the length
+   * written there (the members after it stay where they were: a UTF-16 file on its code units, and a
+   * checkpoint taken before compression is found in them); its output is shorter or longer by as
+   * much. The line after it is blanked too, but where it began and ended on a line end (its own
+   * line ends are not trusted).
    */
-  private async failed(n: number, start: number, lineStart: number, crcOk: boolean, isize: number): Promise<void> {
+  private async failed(n: number, start: number, lineStart: number, isize: number | undefined, bytes: number): Promise<void> {
     const raw = this.out - start;
-    const len = !crcOk && raw < 2 ** 32 - ISIZE_SLACK && Math.abs(isize - raw) <= ISIZE_SLACK ? isize : raw;
-    const aligned = lineStart === start && this.lastEnd === this.out;
-    this.out = start + len;
-    this.damaged += len;
-    this.said.push(`member ${n} (decompressed bytes ${start}-${this.out}): incorrect ${crcOk ? 'length' : 'data'} check, its lines left out`);
-    await this.sink.blank(lineStart, this.out);
-    this.blanking = !aligned;
-    this.lastEnd = aligned ? this.out : lineStart;
-    // (a newline is looked for in the output after it only: a blank's last 0A and a next 00 would end the line early)
-    this.prev = -1;
+    const len = isize !== undefined && raw < 2 ** 32 - ISIZE_SLACK && Math.abs(isize - raw) <= ISIZE_SLACK && isize <= bytes * DEFLATE_RATIO ? isize : raw;
+    await this.fail(n, start, lineStart, len, 'incorrect data check', true);
   }
 
-  private broke(why: string, size: number): Gunzipped {
-    this.said.push(why);
-    return { size, broken: this.said.join('; '), damaged: this.damaged };
+  /**
+   * Member `n`, from byte `from` of the file, its output from `start`: its deflate stream fails, or
+   * ends where no trailer and no member follow (a changed byte made it end short or run on), or its
+   * header is damaged. The next member that passes its check is looked for (a member read from a
+   * wrong boundary fails its check); found, this one failed, its length in the copy the one in the
+   * trailer just before that member (what its stream gave is no measure of it), and the members
+   * after it are read (before, all were lost). False: none found.
+   */
+  private async recover(n: number, from: number, start: number, lineStart: number, why: string): Promise<boolean> {
+    // (none after a byte already searched from: not searched again)
+    if (this.only || (this.searched !== undefined && from >= this.searched)) return false;
+    const p = await nextMember(this.fh, from + 1, this.signal);
+    if (p === undefined) {
+      this.searched = from;
+      return false;
+    }
+    const t = p - 8 >= from + 10 ? await readAt(this.fh, p - 8, 8) : undefined;
+    const isize = t?.readUInt32LE(4);
+    const len = isize !== undefined && isize <= (p - from) * DEFLATE_RATIO ? isize : this.out - start;
+    await this.fail(n, start, lineStart, len, `${why} (the next member at byte ${p})`, false);
+    this.rd.seek(p);
+    return true;
+  }
+
+  /** member `n` left out, `len` bytes in the copy; `trustEnd`: its output ending on a line end means its last line ended there */
+  private async fail(n: number, start: number, lineStart: number, len: number, why: string, trustEnd: boolean): Promise<void> {
+    const rawEnd = this.out;
+    const raw = rawEnd - start;
+    this.failures.push({ start, len, raw, dStart: start + this.shift });
+    this.shift += raw - len;
+    this.out = start + len;
+    this.damaged += len;
+    this.say(`member ${n} (decompressed bytes ${start}-${this.out}): ${why}, its lines left out`);
+    if (this.encFinal) {
+      const aligned = trustEnd && lineStart === start && this.lastEnd === rawEnd;
+      await this.sink.blank(lineStart, this.out);
+      this.blanking = !aligned;
+      this.lastEnd = aligned ? this.out : lineStart;
+    } else {
+      // no member passed its check yet: the encoding is detected again after it (a UTF-16 file
+      // whose first member was damaged at its start was read as UTF-8), and it is blanked in the
+      // one a member passes with
+      this.deferred = this.out;
+      this.edge = { out: this.out, rawEnd, last2: [...this.last2], began: trustEnd && lineStart === start };
+      this.blanking = false;
+      this.lastEnd = lineStart;
+      this.enc = undefined;
+      this.encKnown = false;
+      this.early = [];
+      this.scanFrom = this.out;
+    }
+    // (a newline is looked for in the output after it only: a blank's last 0A and a next 00 would end the line early)
+    this.prev = -1;
   }
 
   /**
@@ -770,11 +1049,12 @@ class CheckedGunzip {
    * file's end, or NULs after a member); else what is wrong.
    */
   private async header(n: number): Promise<'body' | 'end' | string> {
-    const b = await this.rd.want(10);
+    let b = await this.rd.want(10);
     if (n > 1 && (b.length === 0 || b[0] === 0)) return 'end';
     if (b.length === 0) return 'unexpected end of file';
     if (b[0] !== 0x1f || (b.length > 1 && b[1] !== 0x8b)) return n === 1 ? 'incorrect header check (not gzip)' : `bytes after member ${n - 1} that start no gzip member`;
     const cut = `member ${n}: unexpected end of file in its header`;
+    b = await this.wantAll(10);
     if (b.length < 10) return cut;
     if (b[2] !== 8) return `member ${n}: unknown compression method`;
     const flags = b[3];
@@ -782,7 +1062,7 @@ class CheckedGunzip {
     let p = 10;
     if (flags & 0x04) {
       // FEXTRA
-      const x = await this.rd.want(p + 2);
+      const x = await this.wantAll(p + 2);
       if (x.length < p + 2) return cut;
       p += 2 + x.readUInt16LE(p);
     }
@@ -790,7 +1070,7 @@ class CheckedGunzip {
       // FNAME, FCOMMENT: zero-terminated
       if (!(flags & bit)) continue;
       for (let from = p; ; ) {
-        const x = await this.rd.want(from + 1);
+        const x = await this.wantAll(from + 1);
         if (x.length <= from) return cut;
         const z = x.indexOf(0, from);
         if (z >= 0) {
@@ -802,19 +1082,53 @@ class CheckedGunzip {
       }
     }
     if (flags & 0x02) p += 2; // FHCRC
-    if ((await this.rd.want(p)).length < p) return cut;
+    if ((await this.wantAll(p)).length < p) return cut;
     this.rd.skip(p);
     return 'body';
   }
 
+  /** after a member: the file's end, NULs, or a member header (else its end was not where its stream ended) */
+  private async memberFollows(): Promise<boolean> {
+    const b = await this.rd.want(3);
+    return b.length < 3 || b[0] === 0 || (b[0] === 0x1f && b[1] === 0x8b && b[2] === 8);
+  }
+
+  /** at least `n` bytes at the reader (fewer: the file ends there, and is not being written) */
+  private async wantAll(n: number): Promise<Buffer> {
+    let b = await this.rd.want(n);
+    while (b.length < n && (await this.rd.grew(this.signal))) b = await this.rd.want(n);
+    return b;
+  }
+
   /**
-   * The deflate body at the reader inflated (raw: nothing checks a trailer), fed a chunk at a time
-   * and each one's processing waited for: where the stream ends, the rest of that chunk is given
-   * back to the reader (zlib's bytesWritten counts the input it used). Its output's CRC-32; `cut`:
-   * the file ended inside it.
+   * The deflate body at the reader inflated (raw: nothing checks a trailer), its output told, the
+   * input it used taken from the reader; its output's CRC-32. One whose stream ends in the bytes
+   * read and gives at most SYNC_OUT_MAX is inflated at once (a stream and its round trips a
+   * member: 20,000 one-line members took 12 s); else streamed.
    */
-  private async body(): Promise<{ crc: number; error?: string; cut?: boolean }> {
-    const inf = createInflateRaw({ chunkSize: GZ_CHUNK });
+  private async body(): Promise<{ crc: number; error?: string }> {
+    const buf = await this.rd.want(1);
+    let r: { buffer: Buffer; engine: { bytesWritten: number } } | undefined;
+    if (buf.length > 0) {
+      try {
+        r = zlib.inflateRawSync(buf, { info: true, maxOutputLength: SYNC_OUT_MAX }) as unknown as typeof r;
+      } catch {
+        // (it goes on past what is read, gives more, or fails: streamed, its output told as it comes, as before)
+      }
+    }
+    if (!r) return this.stream();
+    this.rd.skip(r.engine.bytesWritten);
+    if (r.buffer.length > 0) await this.output(r.buffer);
+    return { crc: crc32(r.buffer) };
+  }
+
+  /**
+   * The deflate body at the reader inflated as a stream, fed a chunk at a time and each one's
+   * processing waited for: where the stream ends, the rest of that chunk is given back to the
+   * reader (zlib's bytesWritten counts the input it used).
+   */
+  private async stream(): Promise<{ crc: number; error?: string }> {
+    const inf = zlib.createInflateRaw({ chunkSize: GZ_CHUNK });
     let crc = 0;
     let sinkError: { err: unknown } | undefined;
     let failure: unknown;
@@ -838,6 +1152,8 @@ class CheckedGunzip {
         if (this.signal?.aborted) throw new Error('stopped');
         const chunk = await this.rd.next();
         if (chunk === undefined) {
+          // (the file ends inside the member: gzip may be writing it still)
+          if (!done && (await this.rd.grew(this.signal))) continue;
           inf.end();
           break;
         }
@@ -857,17 +1173,20 @@ class CheckedGunzip {
     if (sinkError) throw sinkError.err;
     if (this.signal?.aborted) throw new Error('stopped');
     if (failure === undefined) return { crc };
-    return { crc, error: (failure as Error).message, cut: (failure as { code?: unknown }).code === 'Z_BUF_ERROR' };
+    return { crc, error: (failure as Error).message };
   }
 
   /** a chunk of output: told, its line ends looked for, a failed member's last line blanked on */
   private async output(c: Buffer): Promise<void> {
+    // (stopped here too: a stretch that compresses well gave 64 MB before the next input was read)
+    if (this.signal?.aborted) throw new Error('stopped');
     const at = this.out;
     await this.sink.data(c, at);
     this.out += c.length;
+    this.last2 = c.length >= 2 ? [c[c.length - 2], c[c.length - 1]] : [this.last2[1], c[0]];
     if (!this.encKnown) {
       this.early.push(c);
-      if (this.out >= 4) await this.lastEndNow();
+      if (this.out - this.scanFrom >= 4 + (this.scanFrom % 2)) await this.detectNow();
     } else await this.scan(c, at);
     this.sink.step?.(false);
   }
@@ -883,22 +1202,57 @@ class CheckedGunzip {
     }
   }
 
-  /** the last line end so far, the encoding decided first when under 4 bytes have come */
-  private async lastEndNow(): Promise<number> {
-    if (!this.encKnown) {
-      const early = this.early;
-      this.early = [];
-      this.enc = detectEncoding(Buffer.concat(early).subarray(0, 4));
-      this.encKnown = true;
-      for (let at = 0, i = 0; i < early.length; at += early[i].length, i++) await this.scan(early[i], at);
+  /** the encoding decided now from what came since scanFrom (4 bytes, from an even position), and that output scanned */
+  private async detectNow(): Promise<void> {
+    if (this.encKnown) return;
+    const early = this.early;
+    this.early = [];
+    const skip = this.scanFrom % 2;
+    this.enc = detectEncoding(Buffer.concat(early).subarray(skip, skip + 4));
+    this.encKnown = true;
+    const e = this.edge;
+    if (e) {
+      this.edge = undefined;
+      const aligned = e.began && endsLine(this.enc, e.last2, e.rawEnd);
+      this.blanking = !aligned;
+      if (aligned) {
+        this.lastEnd = e.out;
+        if (this.member.start === e.out) this.member.firstEnd ??= e.out;
+      }
     }
-    return this.lastEnd;
+    for (let at = this.scanFrom, i = 0; i < early.length; at += early[i].length, i++) await this.scan(early[i], at);
+  }
+}
+
+/** Does a gzip member that passes its check begin at byte `at` of the file? */
+async function soundMemberAt(fh: FileHandle, at: number, signal?: AbortSignal): Promise<boolean> {
+  const g = new CheckedGunzip(fh, { data() {}, blank() {} }, signal, { from: at });
+  await g.run();
+  return g.passedMembers === 1;
+}
+
+/**
+ * The first byte from `from` on where a member that passes its check begins (its header's magic
+ * bytes, then a check of the whole member: a random 1F 8B 08 in deflate data decodes into
+ * nothing whose CRC-32 matches); undefined: none.
+ */
+async function nextMember(fh: FileHandle, from: number, signal?: AbortSignal): Promise<number | undefined> {
+  const b = Buffer.allocUnsafe(GZ_CHUNK);
+  for (let pos = from; ; ) {
+    if (signal?.aborted) throw new Error('stopped');
+    const { bytesRead } = await fh.read(b, 0, b.length, pos);
+    if (bytesRead < 4) return undefined;
+    for (let i = b.indexOf(0x1f); i >= 0 && i + 3 < bytesRead; i = b.indexOf(0x1f, i + 1)) {
+      if (b[i + 1] === 0x8b && b[i + 2] === 8 && !(b[i + 3] & 0xe0) && (await soundMemberAt(fh, pos + i, signal))) return pos + i;
+    }
+    // (a header's first bytes at the chunk's end: looked at again in the next)
+    pos += bytesRead - 3;
   }
 }
 
 /** a decode stopped on purpose: the answer is known */
-class Enough extends Error {
-  constructor(readonly answer: boolean) {
+class Enough<T> extends Error {
+  constructor(readonly answer: T) {
     super('enough');
   }
 }
@@ -913,6 +1267,14 @@ interface Window {
   possible?: boolean;
 }
 
+/** copy `chunk`, output at `at`, into the windows it overlaps */
+function capture(windows: Array<{ from: number; raw: Buffer }>, chunk: Buffer, at: number): void {
+  for (const w of windows) {
+    const to = w.from + w.raw.length;
+    if (at < to && at + chunk.length > w.from) chunk.copy(w.raw, Math.max(0, at - w.from), Math.max(0, w.from - at), Math.min(chunk.length, to - at));
+  }
+}
+
 /**
  * Does the gzip file behind `fh` hold, decompressed, the bytes `mark` was taken of (both
  * fingerprints, and at least `mark.offset` bytes)? Decoded as inflate does (CheckedGunzip), in one
@@ -921,10 +1283,11 @@ interface Window {
  * or not). Else they may match as blanked (a checkpoint taken in a copy with a failed member before
  * it): decoded on to the end of the member holding the line that ends at or after the offset,
  * then blanked as the copy was. A stranger stops after its first KiB's line when neither its bytes
- * nor newlines there match. Not gzip, or broken before the offset: no.
+ * nor newlines there match. Not gzip, or broken before the offset: no. `sound`: decoded to its
+ * end, no member damaged.
  */
-async function gzipMatches(fh: FileHandle, mark: ContentMark): Promise<boolean> {
-  if (mark.tailFingerprint === undefined) return false;
+async function gzipMatches(fh: FileHandle, mark: ContentMark): Promise<{ match: boolean; sound: boolean }> {
+  if (mark.tailFingerprint === undefined) return { match: false, sound: false };
   const end = mark.offset;
   const head: Window = { from: 0, raw: Buffer.alloc(Math.min(FP_BYTES, end)), fp: mark.fingerprint, blanks: [] };
   const tail: Window = { from: end - Math.min(TAIL_BYTES, end), raw: Buffer.alloc(Math.min(TAIL_BYTES, end)), fp: mark.tailFingerprint, blanks: [] };
@@ -940,19 +1303,17 @@ async function gzipMatches(fh: FileHandle, mark: ContentMark): Promise<boolean> 
   };
   // (all of the window's lines in the member being decoded, and its output, shorter by its
   // trailer's length if it fails, still over them: it reads as its bytes, or, that member failing,
-  // as newlines; neither matching, nothing can)
+  // as newlines, in the encoding a later member may decide; neither matching, nothing can)
   const possible = (w: Window): boolean | undefined => {
     const m = g.member;
     if (m.start > w.from || !g.encKnown) return m.start > w.from || undefined;
     if (m.firstEnd === undefined || m.firstEnd > w.from || g.lastEnd < to(w) || g.out < to(w) + ISIZE_SLACK) return undefined;
-    return sha256hex(w.raw) === w.fp || sha256hex(fillAt(g.enc, w.from, w.raw.length)) === w.fp;
+    return sha256hex(w.raw) === w.fp || ENCODINGS.some((e) => sha256hex(fillAt(e, w.from, w.raw.length)) === w.fp);
   };
   let rawChecked = false;
   const g: CheckedGunzip = new CheckedGunzip(fh, {
     data(chunk, at) {
-      for (const w of windows) {
-        if (at < to(w) && at + chunk.length > w.from) chunk.copy(w.raw, Math.max(0, at - w.from), Math.max(0, w.from - at), Math.min(chunk.length, to(w) - at));
-      }
+      capture(windows, chunk, at);
     },
     blank(a, z) {
       for (const w of windows) if (a < to(w) && z > w.from) w.blanks.push([a, z]);
@@ -967,25 +1328,119 @@ async function gzipMatches(fh: FileHandle, mark: ContentMark): Promise<boolean> 
       }
       tail.possible ??= possible(tail);
       if (tail.possible === false) throw new Enough(false);
-      // every line the mark's bytes are in, and each member they lie in, checked: they are as the copy has them
-      if (member && g.lastEnd >= end) throw new Enough(windows.every((w) => sha256hex(asRead(w)) === w.fp));
+      // every line the mark's bytes are in, and each member they lie in, checked (the blanks written in the encoding for good): they are as the copy has them
+      if (member && g.lastEnd >= end && g.encFinal) throw new Enough(windows.every((w) => sha256hex(asRead(w)) === w.fp));
     },
   });
   let r: Gunzipped;
   try {
     r = await g.run();
   } catch (err) {
-    return err instanceof Enough && err.answer;
+    if (err instanceof Enough) return { match: err.answer as boolean, sound: false };
+    throw err;
   }
-  if (g.member.n === 0 || r.size < end) return false;
-  return windows.every((w) => sha256hex(asRead(w)) === w.fp);
+  const sound = r.broken === undefined;
+  if (g.member.n === 0 || r.size < end) return { match: false, sound };
+  return { match: windows.every((w) => sha256hex(asRead(w)) === w.fp), sound };
+}
+
+/** gzipMatchesDamaged's answer: `at` where the checkpoint falls in the copy (undefined: no match), and whether a member is damaged */
+interface DamagedMatch {
+  at?: number;
+  byPosition?: boolean;
+  damaged: boolean;
+}
+
+/**
+ * When no rotation matched by its bytes: does the gzip file behind `fh` hold the checkpoint
+ * `mark` was taken before compression, its first KiB or its last 256 bytes in a member that
+ * failed its check or broke (damaged: their bytes cannot be compared, the position can)? Decoded
+ * whole (as far as the members holding the offset), each fingerprint's bytes compared where they
+ * lie in members that passed: any that differs, it is not ours (a stranger stops once its first
+ * KiB's members are checked). Counted two ways: the copy's (a failed member at its trailer's
+ * length: its data was damaged) and counting each failed member at its decoded length (its
+ * trailer was: CRC-32 and length both wrong, data sound); `at` is where the offset falls in the
+ * copy. Yes when the last 256 bytes match (they tell our place from a stranger's: files with the
+ * same first KiB, a fixed preamble, differ there); when only the first KiB matches and the offset
+ * lies in or just after a damaged member, by position (`byPosition`: taken by the search only
+ * when no other rotation is). No byte to compare (both in damaged members): not matched, as any
+ * damaged rotation long enough would be (an old one bit-rotten at its start would have every
+ * rotation after it read again); the search names it.
+ */
+async function gzipMatchesDamaged(fh: FileHandle, mark: ContentMark): Promise<DamagedMatch> {
+  const end = mark.offset;
+  const windows = () => [
+    { from: 0, raw: Buffer.alloc(Math.min(FP_BYTES, end)), fp: mark.fingerprint },
+    { from: end - Math.min(TAIL_BYTES, end), raw: Buffer.alloc(Math.min(TAIL_BYTES, end)), fp: mark.tailFingerprint ?? '' },
+  ];
+  // the copy's count, and each failed member at its decoded length (d)
+  const counts = [
+    { d: false, w: windows() },
+    { d: true, w: windows() },
+  ];
+  type Count = (typeof counts)[number];
+  type W = Count['w'][number];
+  const outOf = (c: Count) => (c.d ? g.out + g.shift : g.out);
+  const brokeAt = (c: Count) => (g.broke === undefined ? undefined : c.d ? g.broke.d : g.broke.at);
+  const unknown = (c: Count, w: W): boolean => {
+    const z = w.from + w.raw.length;
+    const b = brokeAt(c);
+    return g.failures.some((f) => (c.d ? f.dStart : f.start) < z && (c.d ? f.dStart + f.raw : f.start + f.len) > w.from) || (b !== undefined && z > b);
+  };
+  const status = (c: Count, w: W): 'match' | 'unknown' | 'differs' => (w.from + w.raw.length <= outOf(c) && sha256hex(w.raw) === w.fp ? 'match' : unknown(c, w) ? 'unknown' : 'differs');
+  // where the offset, counted with failed members at their decoded length, falls in the copy
+  const inCopy = (c: Count): number => {
+    if (!c.d) return end;
+    let shift = 0;
+    for (const f of g.failures) {
+      if (end <= f.dStart) break;
+      if (end < f.dStart + f.raw) return f.start + Math.min(end - f.dStart, f.len);
+      shift += f.raw - f.len;
+    }
+    return end - shift;
+  };
+  const verdict = (c: Count): { at: number; byPosition: boolean } | undefined => {
+    const [h, t] = c.w.map((w) => status(c, w));
+    if (h === 'differs' || t === 'differs' || (t !== 'match' && h !== 'match')) return undefined;
+    if (end > outOf(c) && brokeAt(c) === undefined) return undefined;
+    const at = inCopy(c);
+    // (a UTF-16 copy is read from a code unit's start)
+    return { at: isUtf16(g.enc) && at % 2 === 1 ? at + 1 : at, byPosition: t !== 'match' };
+  };
+  const decide = (): { at: number; byPosition: boolean } | undefined => {
+    const v = counts.map(verdict);
+    return v.find((x) => x && !x.byPosition) ?? v.find((x) => x);
+  };
+  const g: CheckedGunzip = new CheckedGunzip(fh, {
+    data(chunk, at) {
+      for (const c of counts) capture(c.w, chunk, c.d ? at + g.shift : at);
+    },
+    blank() {},
+    step(member) {
+      if (!member) return;
+      // (after a member's check, every member the output so far came from is checked)
+      if (counts.every((c) => outOf(c) >= end)) throw new Enough(decide());
+      if (counts.every((c) => c.w[0].raw.length <= outOf(c) && status(c, c.w[0]) === 'differs')) throw new Enough(undefined);
+    },
+  });
+  let v: { at: number; byPosition: boolean } | undefined;
+  try {
+    await g.run();
+    v = g.member.n === 0 ? undefined : decide();
+  } catch (err) {
+    if (!(err instanceof Enough)) throw err;
+    v = err.answer as typeof v;
+  }
+  return { ...v, damaged: g.failures.length > 0 || g.broke !== undefined };
 }
 
 /**
  * A gzip rotation's decompressed copy: all of it, or (`broken` says why) what came out before the
- * stream broke; `damaged`: bytes of members that failed their check, blanked in it.
+ * stream broke; `damaged`: bytes of members that failed their check, blanked in it; `enc`: its
+ * encoding, from the first member that passed its check (`encChecked` false: none did, its blanks
+ * say nothing of it).
  */
-export type Inflated = { fh: FileHandle; size: number; broken?: string; damaged?: number } | { error: string };
+export type Inflated = { fh: FileHandle; size: number; broken?: string; damaged?: number; enc: Encoding | undefined; encChecked: boolean } | { error: string };
 
 /**
  * Decompress the gzip file behind `gz` (which the caller closes) into a file of its own in `dir`
@@ -993,7 +1448,8 @@ export type Inflated = { fh: FileHandle; size: number; broken?: string; damaged?
  * (its space is freed when it is closed, crash or not), and open for reading. Decoded and checked
  * member by member (CheckedGunzip): a member that fails its check is blanked in place, those after
  * it read; a stream that breaks (a truncated or corrupt rotation) keeps the whole lines before the
- * break; a copy that cannot be written (a full disk) is an error. `signal` stops it (the input closing).
+ * member it breaks in; a copy that cannot be written (a full disk) is an error. `signal` stops it
+ * (the input closing).
  */
 export async function inflate(gz: FileHandle, signal?: AbortSignal, dir = tmpdir()): Promise<Inflated> {
   let out: FileHandle;
@@ -1023,23 +1479,46 @@ export async function inflate(gz: FileHandle, signal?: AbortSignal, dir = tmpdir
       throw err;
     }
   };
+  // output that follows on, copied into a batch written WRITE_BATCH at a time (a member's output
+  // held as it came pinned zlib's 16 KiB output buffer: 20,000 one-line members held 328 MB)
+  const batch = Buffer.allocUnsafe(WRITE_BATCH);
+  let pendAt = 0;
+  let pendLen = 0;
+  const flush = async (): Promise<void> => {
+    if (pendLen === 0) return;
+    const n = pendLen;
+    pendLen = 0;
+    await put(batch.subarray(0, n), pendAt);
+  };
   try {
     const g: CheckedGunzip = new CheckedGunzip(
       gz,
       {
-        data: put,
+        async data(b, at) {
+          if (pendLen > 0 && (at !== pendAt + pendLen || pendLen + b.length > WRITE_BATCH)) await flush();
+          if (b.length >= WRITE_BATCH) return put(b, at);
+          if (pendLen === 0) pendAt = at;
+          b.copy(batch, pendLen);
+          pendLen += b.length;
+        },
         async blank(from, to) {
-          for (let at = from; at < to; at += GZ_CHUNK) await put(fillAt(g.enc, at, Math.min(GZ_CHUNK, to - at)), at);
+          await flush();
+          for (let at = from; at < to; at += GZ_CHUNK) {
+            if (signal?.aborted) throw new Error('stopped');
+            await put(fillAt(g.enc, at, Math.min(GZ_CHUNK, to - at)), at);
+          }
         },
       },
       signal,
     );
     const r = await g.run();
+    await flush();
     if (signal?.aborted) throw new Error('stopped');
-    // (a break: the copy ends after its last whole line; `lease 10.9.0.1` of `10.9.0.15` would be a sighting of the wrong address)
+    // (a break: the copy ends after the last whole line before the member it is in; `lease 10.9.0.1` of `10.9.0.15` would be a sighting of the wrong address)
     if (r.size < extent) await out.truncate(r.size);
-    if (r.size === 0 && r.broken !== undefined) throw new Error(r.broken);
-    return { fh: out, size: r.size, broken: r.broken, damaged: r.damaged || undefined };
+    // (not gzip, or empty: no member)
+    if (g.member.n === 0 && r.broken !== undefined) throw new Error(r.broken);
+    return { fh: out, size: r.size, broken: r.broken, damaged: r.damaged || undefined, enc: r.enc, encChecked: r.encChecked };
   } catch (err) {
     await out.close().catch(() => undefined);
     if (writeError) return { error: `writing the decompressed copy: ${writeError.message}` };

@@ -60,6 +60,8 @@ interface Segment {
   openedAs: string;
   /** false: a rotated file to finish, then close */
   live: boolean;
+  /** a gzip rotation's copy: the encoding its decode took from the first member that passed its check (`checked` false: none did) */
+  gz?: { enc: Encoding | undefined; checked: boolean };
 }
 
 export type StartPosition =
@@ -273,10 +275,12 @@ export class FileTailer {
    * `from`, and the rotations newer than it, gzip or plain; a plain copy the live file still holds
    * from its start is left to be read with the live file (copytruncate).
    */
-  private async enqueueCompressed(found: NonNullable<Awaited<ReturnType<typeof findCompressed>>['found']>, from: number, live: { fh: FileHandle } | undefined): Promise<void> {
-    const { match, fh, newer } = found;
+  private async enqueueCompressed(found: NonNullable<Awaited<ReturnType<typeof findCompressed>>['found']>, live: { fh: FileHandle } | undefined): Promise<void> {
+    const { match, fh, newer, at } = found;
+    if (found.byPosition) this.log.warn({ path: this.opts.key, rotated: match.path, offset: at }, 'the checkpoint lies in a damaged member of a gzip rotation: found by its first KiB and its position alone (no other rotation could hold it); resuming there');
     const st = await fh.stat().catch(() => match.st);
-    this.queue.push({ fh, dev: st.dev, ino: st.ino, path: match.path, from, gzip: true });
+    // (`at`: the checkpoint's offset, or where it falls in the copy when a member before it failed its check with another length)
+    this.queue.push({ fh, dev: st.dev, ino: st.ino, path: match.path, from: at, gzip: true });
     await this.enqueueNewer(newer, live);
   }
 
@@ -298,16 +302,19 @@ export class FileTailer {
    * some compressed rotation could not be read: `.xz`, `.bz2`...).
    */
   private async resumeCompressed(cp: FileCheckpoint, live: { fh: FileHandle; dev: number; ino: number } | undefined): Promise<boolean> {
-    const search = await findCompressed(this.series, cp);
+    // (a damaged rotation looked at again, its damaged bytes not compared: at a restart only)
+    const search = await findCompressed(this.series, cp, true);
     if (!search.found) {
+      // (named: its lines after the checkpoint, and those of the rotations after it, are lost)
+      if (search.damaged.length) this.log.warn({ path: this.opts.key, damaged: search.damaged }, 'checkpointed file not found; it may be in a damaged gzip rotation, its bytes at the checkpoint unreadable');
       if (search.unreadable.length) {
         this.event('compressedUnreadable');
         this.log.warn({ path: this.opts.key, unreadable: search.unreadable }, 'checkpointed file not found; it may be in a compressed rotation onsight cannot read (gzip only): its lines after the checkpoint are lost');
       }
       return false;
     }
-    await this.enqueueCompressed(search.found, cp.offset, live);
-    this.log.info({ path: this.opts.key, rotated: search.found.match.path, offset: cp.offset, newer: search.found.newer.map((s) => s.path) }, 'resuming in the compressed rotation (decompressed), then the newer ones');
+    await this.enqueueCompressed(search.found, live);
+    this.log.info({ path: this.opts.key, rotated: search.found.match.path, offset: search.found.at, newer: search.found.newer.map((s) => s.path) }, 'resuming in the compressed rotation (decompressed), then the newer ones');
     await this.enqueueThenLive([], live);
     this.event('resumedCompressed');
     // (no nextSegment here: the first read pass decompresses, so a large rotation does not hold the
@@ -335,12 +342,12 @@ export class FileTailer {
     }
     if (r.broken !== undefined) {
       this.event('compressedBroken');
-      if (r.damaged) this.log.warn({ path: this.opts.key, rotated: q.path, bytes: r.size, damaged: r.damaged, err: r.broken }, 'a compressed rotation holds data that fails its check (CRC-32 or length): those lines are left out (they may be garbage); reading the rest');
-      else this.log.warn({ path: this.opts.key, rotated: q.path, bytes: r.size, err: r.broken }, 'a compressed rotation breaks part-way (truncated or corrupt); reading what comes before the break');
+      if (r.damaged) this.log.warn({ path: this.opts.key, rotated: q.path, bytes: r.size, damaged: r.damaged, err: r.broken }, 'a compressed rotation holds data that fails its check (CRC-32): those lines are left out (they may be garbage); reading the rest');
+      else this.log.warn({ path: this.opts.key, rotated: q.path, bytes: r.size, err: r.broken }, 'a compressed rotation breaks part-way (truncated or corrupt) or its trailer is damaged: the member that cannot be checked is left out; reading the rest');
     }
     try {
       const st = await r.fh.stat();
-      return { fh: r.fh, dev: st.dev, ino: st.ino, openedAs: q.path, live: false };
+      return { fh: r.fh, dev: st.dev, ino: st.ino, openedAs: q.path, live: false, gz: { enc: r.enc, checked: r.encChecked } };
     } catch (err) {
       await r.fh.close().catch(() => undefined);
       throw err;
@@ -361,7 +368,11 @@ export class FileTailer {
     // from the NULs, a UTF-16 file's lines read as UTF-8; a file of one series keeps its encoding)
     const first = await readAt(seg.fh, 0, 4);
     const found = detectEncoding(first);
-    if (this.enc === undefined || (found !== undefined && !first.every((b) => b === 0))) this.enc = found;
+    // (a gzip rotation's copy: the encoding its decode took from a member that passed its check; its
+    // blanked members, newlines, say nothing: detected from them, a UTF-16 file's lines were read as UTF-8)
+    if (seg.gz) {
+      if (seg.gz.checked && (this.enc === undefined || seg.gz.enc !== undefined)) this.enc = seg.gz.enc;
+    } else if (this.enc === undefined || (found !== undefined && !first.every((b) => b === 0))) this.enc = found;
     this.head = await readAt(seg.fh, 0, Math.min(FP_BYTES, offset));
     this.headFp = this.head.length >= FP_BYTES ? sha256hex(this.head) : undefined;
     const t = Math.min(TAIL_BYTES, offset);
@@ -719,7 +730,7 @@ export class FileTailer {
     if (copy && copy.match.st.size > this.offset) await this.enqueue(copy.match, this.offset);
     // copies made after it (copytruncate again while we were paused: what was written between the two truncations)
     if (copy) await this.enqueueNewer(copy.newer, seg);
-    if (packed) await this.enqueueCompressed(packed, this.offset, seg);
+    if (packed) await this.enqueueCompressed(packed, seg);
     await this.restartLive(seg);
     return true;
   }
