@@ -140,7 +140,7 @@ describe('a restart under another title prefix', () => {
     for (let k = 0; k < 10; k++, clock.t += MIN) await sched.tick();
     expect(titles()).toEqual(['onsight-range emea 1030', 'other-range emea 1030', 'weekly servers']);
     expect(scheduleCalls(emu, from).filter((c) => c.startsWith('create'))).toEqual([]);
-    expect(sched.rangeScans().problem).toMatch(/the range schedules of the earlier title prefix "onsight" \(onsight-range emea 1030\) are not deleted yet .*none is made under "prod" until they are/);
+    expect(sched.rangeScans().problem).toMatch(/the range schedules of the earlier title prefix "onsight" \(onsight-range emea 1030\) are not deleted yet .*region\(s\) emea get no range run under "prod" until they are/);
     emu.state.config.faults.serverErrorShare = 0;
     for (let k = 0; k < 20; k++, clock.t += MIN) await sched.tick();
     expect(titles()).toEqual(['other-range emea 1030', 'prod-range emea 1030', 'weekly servers']);

@@ -142,8 +142,10 @@ export interface Scanner {
    * with the schedule's title, at no API call; `listScans` shows those runs like any scan. A
    * failure once the changes have begun is thrown as a `ScheduleSyncIncomplete` (failure.ts) saying
    * what was made and what may have been, so that the runs of schedules made hold their regions.
+   * `exact`: `titlePrefix` is one whole title, and only the schedule of exactly that title is ours
+   * to this call (a schedule mended alone: another region's title may begin with it).
    */
-  syncSchedules?(want: RangeSchedule[], titlePrefix: string): Promise<ScheduleStatus[]>;
+  syncSchedules?(want: RangeSchedule[], titlePrefix: string, exact?: boolean): Promise<ScheduleStatus[]>;
   /**
    * Optional, with syncSchedules: launch a range scan now, by API (one call), titled exactly
    * `req.title`. Not retried by the client: an answer lost is found by the scheduler in its next

@@ -26,7 +26,7 @@
  * appliances or option profiles may have changed since), with no valid save time, or one this
  * version cannot read (each part checks the shape and range of every value: the table is a file an
  * operator can edit; a part may say why it refuses one, `Refused`) is left out and logged: that part starts from the configured values, as it did
- * before. Nothing in the table can stop the scheduler.
+ * before; of one too old, a part may take back what does not go stale (`mergeAged`). Nothing in the table can stop the scheduler.
  *
  * Learned values only move as the scheduler sees more (an appliance's slots are proven by scans
  * seen running at once, and a scan of ours waiting shows it full); to start a part afresh (an
@@ -66,6 +66,12 @@ export interface Remembers {
    * undefined when `data` is not one (a wrong shape, a value out of range: nothing is taken)
    */
   merge(data: unknown, now: number): string | Refused | undefined;
+  /**
+   * of a snapshot saved longer ago than MAX_AGE_MS, take back only what does not go stale (the
+   * platform keeps running range schedules while onsight is stopped: the prefixes they were made
+   * under): what it held, for the log; undefined when nothing
+   */
+  mergeAged?(data: unknown, now: number): string | undefined;
   /**
    * grows with each change a kill must not lose: a part that has one is written (alone) at the end
    * of any pass in which it moved, not only every SAVE_EVERY_MS
@@ -146,7 +152,10 @@ export class LearnedMemory {
       let what: string | Refused | undefined;
       if (!part) left.push(`${r.name}: not a part this version keeps`);
       else if (!isInt(r.savedAt, 1, now + CLOCK_SKEW_MS)) left.push(`${r.name}: no valid save time (${String(r.savedAt)})`);
-      else if (age > MAX_AGE_MS) left.push(`${r.name}: saved ${Math.floor(age / 86_400_000)} days ago (more than ${MAX_AGE_MS / 86_400_000})`);
+      else if (age > MAX_AGE_MS) {
+        const kept = part.mergeAged ? mergeSafely(part, r.state, now, true) : undefined;
+        left.push(`${r.name}: saved ${Math.floor(age / 86_400_000)} days ago (more than ${MAX_AGE_MS / 86_400_000})${typeof kept === 'string' ? `, but for ${kept}` : ''}`);
+      }
       else if ((what = mergeSafely(part, r.state, now)) === undefined) left.push(`${r.name}: not in the form this version writes`);
       else if (what instanceof Refused) left.push(`${r.name}: ${what.why}`);
       else {
@@ -228,9 +237,9 @@ export function learnedWithOther(records: readonly LearnedRecord[], kind: string
 }
 
 /** A part's merge of a saved state; a part that throws on it (a bug, or a shape its checks missed) takes it as not its form. */
-function mergeSafely(part: Remembers, text: string, now: number): string | Refused | undefined {
+function mergeSafely(part: Remembers, text: string, now: number, aged = false): string | Refused | undefined {
   try {
-    return part.merge(JSON.parse(text) as unknown, now);
+    return aged ? part.mergeAged?.(JSON.parse(text) as unknown, now) : part.merge(JSON.parse(text) as unknown, now);
   } catch {
     return undefined;
   }

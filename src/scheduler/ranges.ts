@@ -83,6 +83,11 @@ const QUEUED_UNAIMED_MS = DAY;
 const SYNC_RETRY_MS = 60 * MIN;
 /** a saved "none of ours" is taken for this long after the sync that found it (then the clean-up list is made again, one call) */
 const NONE_TRUSTED_MS = 7 * DAY;
+/** deletions of an earlier title prefix's schedules tried as a priority (retire), then as calls allow, up to RETIRE_RETRY_MAX_MS apart */
+const RETIRE_TRIES = 3;
+const RETIRE_RETRY_MAX_MS = 6 * 60 * MIN;
+/** the platform starts a run within this long of its time: a refused run not yet listed is looked for every poll interval until then (lookForUnseen) */
+const START_DELAY_MS = 15 * MIN;
 /** clean-ups tried after a start with range scans off (SYNC_RETRY_MS apart) */
 const CLEANUP_TRIES = 3;
 /** a failed start's list or cancel is tried again after the poll interval, then twice as long each time, up to this (the daemon passes every second) */
@@ -290,8 +295,13 @@ export class RangeScans {
   private readonly prefixes = new Set<string>();
   /** the deletion of an earlier prefix's schedules failed: not tried again before then */
   private retireRetry?: Retry;
+  /** its failures in a row (RETIRE_TRIES as a priority), and the warning last said of them */
+  private retireFailures = 0;
+  private retireSaid?: string;
   /** the learned state was looked at for schedules an earlier scanner kept (strandedOnOther) */
   private strandedLooked = false;
+  /** those schedules, while this scanner cannot reach them (saved, so that each start says them) */
+  private stranded?: { on: string; titles: string[]; prefixes: string[] };
 
   constructor(private readonly core: SchedulerCore) {}
 
@@ -321,6 +331,8 @@ export class RangeScans {
       skipsSeen: [...this.skipsSeen],
       catchUps: [...this.catchUps.values()].map((c) => [c.title, c.region, c.at, c.retryAt]),
       prefixes: [...this.prefixes],
+      // (written by a scanner that keeps no schedules only: one that does reaches them)
+      ...(this.stranded && !this.core.scanner.syncSchedules ? { stranded: this.stranded } : {}),
     }),
     merge: (data, now) => {
       const d = record(data);
@@ -375,6 +387,21 @@ export class RangeScans {
         doubt ? `${doubt} skip(s) whose run a list is still to decide` : '', catchUps.length ? `${catchUps.length} skipped time(s) to make up` : '',
         earlier.length ? `schedules under the earlier title prefix(es) ${earlier.map((p) => `"${p}"`).join(', ')} to delete` : ''].filter(Boolean);
       return (kept.length ? `range schedules: ${kept.length} of ours as last synced` : 'range schedules: some of ours may be kept (cleaned up at start)') + (also.length ? `, ${also.join(', ')}` : '');
+    },
+    // too old for the rest: the platform ran the schedules meanwhile, and an earlier prefix's go on
+    // until deleted (forgotten after 30 days stopped, one ran beside the new prefix's with an address excluded since)
+    mergeAged: (data, now) => {
+      const d = record(data);
+      const kept = d?.schedules === undefined ? [] : keptSchedules(d.schedules, now);
+      const prefixes = d?.prefixes === undefined ? prefixesOf(kept ?? []) : keptPrefixes(d.prefixes);
+      if (!prefixes?.length) return undefined;
+      for (const p of prefixes) this.prefixes.add(p);
+      const earlier = prefixes.filter((p) => p !== this.core.opts.titlePrefix);
+      // (an earlier prefix's schedules as saved: their regions wait for their deletion, the others' runs are made at once)
+      if (this.synced === undefined && this.schedules.length === 0 && this.core.scanner.syncSchedules) {
+        this.schedules = (kept ?? []).filter((k) => earlier.some((p) => k.title.startsWith(`${p}-range `))).map((k) => ({ ...k, action: 'kept' as const }));
+      }
+      return `the range schedules' title prefix(es) ${prefixes.map((p) => `"${p}"`).join(', ')}${earlier.length ? ' (the earlier ones\' schedules to delete)' : ''}`;
     },
   };
 
@@ -519,7 +546,7 @@ export class RangeScans {
   }
 
   /** Bring the platform's schedules in step when the wanted set changed, daily, or after a failure. */
-  private async sync(now: number): Promise<void> {
+  private async sync(now: number, waiting: ReadonlySet<string> = new Set()): Promise<void> {
     const { scanner, budget, log, opts } = this.core;
     if (!scanner.syncSchedules) {
       if (opts.rangeScans.times.length > 0 && this.problem === undefined) {
@@ -530,7 +557,11 @@ export class RangeScans {
     }
     // off, and the clean-up at start done: nothing to sync
     if (opts.rangeScans.times.length === 0 && this.synced !== undefined && this.synced === '[]') return;
-    const { want, regionOf } = this.want(now);
+    const asked = this.want(now);
+    const { regionOf } = asked;
+    // (regions where an earlier prefix's schedule is still to delete wait for it: retire; none left, the sync waits whole)
+    const want = waiting.size ? asked.want.filter((w) => !waiting.has(regionOf.get(w.title)!)) : asked.want;
+    if (waiting.size && want.length === 0) return;
     const key = JSON.stringify(want);
     if (key === this.failedKey && now < this.nextSyncAt) return;
     // with no times configured, one sync at start deletes what an earlier config left, and that is all
@@ -567,8 +598,10 @@ export class RangeScans {
       const got = await budget.call('sync range schedules', 'syncSchedules', () => scanner.syncSchedules!(want, prefix));
       budget.spentExtra(got.filter((s) => s.action !== 'kept').length);
       const before = new Map(this.schedules.map((s) => [s.title, s.since]));
-      this.schedules = got.filter((s) => s.action !== 'deleted' && regionOf.has(s.title))
-        .map((s) => ({ ...s, region: regionOf.get(s.title)!, since: s.action === 'kept' ? before.get(s.title) ?? now : now }));
+      // (an earlier prefix's not deleted yet stay known: their runs hold their regions, and retire names them)
+      const earlier = [...this.prefixes].filter((p) => p !== opts.titlePrefix).map((p) => `${p}-range `);
+      this.schedules = [...this.schedules.filter((s) => earlier.some((p) => s.title.startsWith(p))), ...got.filter((s) => s.action !== 'deleted' && regionOf.has(s.title))
+        .map((s) => ({ ...s, region: regionOf.get(s.title)!, since: s.action === 'kept' ? before.get(s.title) ?? now : now }))];
       this.synced = key;
       this.unsure.clear();
       this.noneOfOurs = want.length === 0;
@@ -614,13 +647,14 @@ export class RangeScans {
       if (want.length === 0 && ++this.cleanupFailures >= CLEANUP_TRIES) this.synced = key;
       // schedules the policy now refuses, left as they were by a sync refused as a whole (more addresses
       // than the scanner checks in one sync, one schedule it cannot take): each mended alone
-      if (refusing && !(err instanceof FailedCall && err.outcome.next !== 'retry')) await this.mendAlone(want, regionOf, now);
+      // (not on a refusal of the API's, a 409 or a 5xx: the schedule's own sync would fail alike, and be deleted for it)
+      if (refusing && refusedForContent(err)) await this.mendAlone(want, regionOf, now);
     }
   }
 
   /**
-   * After a failed sync, each schedule as synced that names what the policy now refuses is synced on
-   * its own (the scanner's sync with its title as the prefix: nothing else is ours to that call): its
+   * After a sync refused for what it names, each schedule as synced that names what the policy now refuses is synced on
+   * its own (the scanner's sync of that exact title: nothing else is ours to that call): its
    * wanted form, or, if that is refused too or the config wants none such, deleted, so that its runs
    * stop until a whole sync makes it again. Deactivating would send its targets again, which the
    * scanner checks as any (a want refused for its size or scope is refused inactive too); a delete
@@ -635,7 +669,7 @@ export class RangeScans {
       for (const alone of w ? [[w], []] : [[]]) {
         if (!budget.canSpendCalls(2, true)) return;
         try {
-          got = await budget.call(`sync range schedule ${s.title} alone`, 'syncSchedules', () => scanner.syncSchedules!(alone, s.title));
+          got = await budget.call(`sync range schedule ${s.title} alone`, 'syncSchedules', () => scanner.syncSchedules!(alone, s.title, true));
           budget.spentExtra(got.filter((x) => x.action !== 'kept').length);
           break;
         } catch (err) {
@@ -643,7 +677,8 @@ export class RangeScans {
           why = errInfo(err).message;
           // (the scanner's answer holds every call of its kind, or more: no other will do better now)
           if (err instanceof FailedCall && err.outcome.next !== 'retry') return;
-          if (alone.length === 0) return;
+          // deleted only when its own sync was refused for what it names (scope, size): a 409 or a 5xx is tried again
+          if (alone.length === 0 || !refusedForContent(err)) return;
         }
       }
       if (!got) continue;
@@ -667,22 +702,31 @@ export class RangeScans {
 
   /**
    * Schedules of ours kept under an earlier title prefix (cluster.name set, or renamed: the prefix
-   * is remembered across restarts) are deleted before the first sync under the new one (a sync with
-   * none wanted under the old prefix: only titles starting `<old>-range ` are touched, so another
-   * deployment's under its own prefix never is), and said. True once none is left to delete; while
-   * one is, the sync waits (the new schedules would run beside the old, two scans in a region), the
-   * old schedules' runs hold their regions, and the deletion is tried again (the poll interval
-   * doubling, an hour at most).
+   * is remembered across restarts) are deleted before any is made under the new one in their
+   * regions (a sync with none wanted under the old prefix: only titles starting `<old>-range ` are
+   * touched, so another deployment's under its own prefix never is), and said. Returns the regions
+   * whose new schedules wait (an old one is still there: two runs in a region), every region ('all')
+   * when which ones is unknown; none once every old one is deleted. Meanwhile the old schedules' runs
+   * hold their regions and the deletion is tried again: the poll interval doubling, an hour at most,
+   * as a priority for RETIRE_TRIES failures, then as an ordinary call up to RETIRE_RETRY_MAX_MS
+   * apart (a delete the platform always refuses had spent 48 calls a day, blocking the schedule API daily at 50).
    */
-  private async retire(now: number): Promise<boolean> {
+  private async retire(now: number): Promise<Set<string> | 'all'> {
     const { scanner, budget, log, opts } = this.core;
+    const none = new Set<string>();
     const old = [...this.prefixes].filter((p) => p !== opts.titlePrefix);
-    if (old.length === 0 || !scanner.syncSchedules || scanner.pretend) return true;
-    if (now < (this.retireRetry?.at ?? 0)) return false;
+    if (old.length === 0 || !scanner.syncSchedules || scanner.pretend) return none;
+    const waiting = () => {
+      const left = this.schedules.filter((s) => old.some((p) => this.prefixes.has(p) && s.title.startsWith(`${p}-range `)));
+      // (a prefix none of whose schedules is known: which regions it runs in is not)
+      const unknown = old.some((p) => this.prefixes.has(p) && !left.some((s) => s.title.startsWith(`${p}-range `)));
+      return unknown ? 'all' as const : new Set(left.map((s) => s.region));
+    };
+    if (now < (this.retireRetry?.at ?? 0)) return waiting();
     for (const p of old) {
       const prefix = `${p}-range `;
       const known = this.schedules.filter((s) => s.title.startsWith(prefix));
-      if (!budget.canSpendCalls(1 + Math.max(1, known.length), true)) return false;
+      if (!budget.canSpendCalls(1 + Math.max(1, known.length), this.retireFailures < RETIRE_TRIES)) return waiting();
       const drop = (titles: Set<string>) => {
         this.schedules = this.schedules.filter((s) => !(s.title.startsWith(prefix) && titles.has(s.title)));
       };
@@ -693,6 +737,8 @@ export class RangeScans {
         this.prefixes.delete(p);
         this.schedules = this.schedules.filter((s) => !s.title.startsWith(prefix));
         this.retireRetry = undefined;
+        this.retireFailures = 0;
+        this.retireSaid = undefined;
         if (this.problem?.startsWith('sync:')) this.problem = undefined;
         log.warn({ prefix: p, titlePrefix: opts.titlePrefix, deleted: deleted.map((s) => s.title) }, deleted.length
           ? `range schedules made under the earlier title prefix "${p}" deleted (${deleted.map((s) => s.title).join(', ')}): the prefix is now "${opts.titlePrefix}" (cluster.name), and the schedules are made under it`
@@ -704,14 +750,23 @@ export class RangeScans {
           drop(new Set(partial.done.filter((s) => s.action === 'deleted').map((s) => s.title)));
         }
         const wait = err instanceof FailedCall && err.outcome.next === 'wait' && err.outcome.untilMs !== undefined ? err.outcome.untilMs : undefined;
-        this.retireRetry = wait !== undefined ? { at: Math.max(now + 1000, wait), waitMs: 0 } : nextRetry(this.retireRetry, now, opts.pollIntervalS * 1000, SYNC_RETRY_MS);
+        const tries = ++this.retireFailures;
+        // (past the priority tries, the doubling goes on beyond the hour)
+        this.retireRetry = wait !== undefined ? { at: Math.max(now + 1000, wait), waitMs: this.retireRetry?.waitMs ?? 0 }
+          : nextRetry(this.retireRetry, now, opts.pollIntervalS * 1000, tries >= RETIRE_TRIES ? RETIRE_RETRY_MAX_MS : SYNC_RETRY_MS);
         const left = this.schedules.filter((s) => s.title.startsWith(prefix)).map((s) => s.title);
-        this.problem = `sync: the range schedules of the earlier title prefix "${p}"${left.length ? ` (${left.join(', ')})` : ''} are not deleted yet (${errInfo(err).message}); none is made under "${opts.titlePrefix}" until they are (tried again ${new Date(this.retireRetry.at).toISOString()})`;
-        log.warn({ prefix: p, titlePrefix: opts.titlePrefix, err: errInfo(err) }, `range schedules of the earlier title prefix "${p}" not deleted: ${this.problem}`);
-        return false;
+        const regions = waiting();
+        const without = regions === 'all' ? 'any region' : `region(s) ${[...regions].join(', ')}`;
+        const what = `${p}|${left.join()}|${regions === 'all' ? regions : [...regions].join()}`;
+        const why = `sync: the range schedules of the earlier title prefix "${p}"${left.length ? ` (${left.join(', ')})` : ''} are not deleted yet (${errInfo(err).message}); ${without} get no range run under "${opts.titlePrefix}" until they are`;
+        this.problem = `${why} (tried again ${new Date(this.retireRetry.at).toISOString()}${tries >= RETIRE_TRIES ? `, ${tries} tries failed: as calls allow` : ''})`;
+        // (said once, then when what is left changes: not at every retry; the status page has the latest)
+        if (what !== this.retireSaid) log.warn({ prefix: p, titlePrefix: opts.titlePrefix, err: errInfo(err) }, `range schedules of the earlier title prefix "${p}" not deleted: ${this.problem}`);
+        this.retireSaid = what;
+        return regions;
       }
     }
-    return true;
+    return none;
   }
 
   /**
@@ -723,7 +778,6 @@ export class RangeScans {
   private async strandedOnOther(): Promise<void> {
     this.strandedLooked = true;
     const { scanner, store, log, clock } = this.core;
-    if (scanner.syncSchedules) return;
     let rows;
     try {
       rows = await store.learned();
@@ -737,11 +791,29 @@ export class RangeScans {
       kind = (JSON.parse(rows.find((r) => r.name === LEARNED_WITH)?.state ?? '{}') as { scanner?: unknown }).scanner;
     } catch { /* (an older state: no kind) */ }
     let titles: string[] = [];
+    let prefixes: string[] = [];
     try {
       const d = record(row ? JSON.parse(row.state) : undefined);
-      titles = (keptSchedules(d?.schedules ?? [], clock.now()) ?? []).map((k) => k.title);
+      const kept = keptSchedules(d?.schedules ?? [], clock.now()) ?? [];
+      titles = kept.map((k) => k.title);
+      prefixes = (d?.prefixes === undefined ? prefixesOf(kept) : keptPrefixes(d.prefixes)) ?? [];
+      // (saved by a start on this scanner that could not reach them either: the record it kept)
+      const st = record(d?.stranded);
+      if (st && typeof st.on === 'string' && Array.isArray(st.titles) && st.titles.length <= 10_000 && st.titles.every(isTitle)) {
+        kind = st.on;
+        titles = st.titles as string[];
+        prefixes = keptPrefixes(st.prefixes) ?? [];
+      }
     } catch { /* (unreadable: said by the learned state's own read) */ }
-    if (titles.length === 0 || kind === scanner.kind) return;
+    if (titles.length === 0) return;
+    // the scanner that made them is back: it deletes an earlier prefix's (retire)
+    if (scanner.syncSchedules) {
+      if (kind === scanner.kind) for (const p of prefixes) this.prefixes.add(p);
+      return;
+    }
+    if (kind === scanner.kind) return;
+    // (kept in the saved state until a start with the scanner that made them: a later start says them again)
+    if (typeof kind === 'string') this.stranded = { on: kind, titles, prefixes };
     const on = typeof kind === 'string' ? `the ${kind} scanner's platform` : 'the earlier scanner\'s platform';
     this.problem = `range schedules ${titles.join(', ')} were made on ${on} and run there daily; the ${scanner.kind} scanner cannot reach them (onsight has no credentials for it now): delete them there, or start onsight once more with that scanner and scheduler.rangeScans.times: [] (it deletes them)${this.core.opts.rangeScans.times.length ? `; scheduler.rangeScans is ignored: the ${scanner.kind} scanner keeps no scheduled scans` : ''}`;
     log.warn({ schedules: titles, on: kind }, this.problem);
@@ -1133,7 +1205,9 @@ export class RangeScans {
     this.noteStartTargets(now);
     if (!this.strandedLooked) await this.strandedOnOther();
     // (an earlier title prefix's schedules deleted first: the new ones would run beside them)
-    if (await this.retire(now)) await this.sync(now);
+    // (the regions of one not deleted yet wait; the others' are made at once)
+    const waiting = await this.retire(now);
+    if (waiting !== 'all') await this.sync(now, waiting);
     this.currentRuns(now);
     this.noteStartTargets(now);
     const { maxHoldS } = this.core.opts.rangeScans;
@@ -1192,7 +1266,8 @@ export class RangeScans {
     // the look a skip would be decided on (its region's next time is near) weighs like the skip: it keeps two scans out of one region
     // and so does one that a run unseen past its hold waits for: the region takes nothing until it is made
     // (and so does one for a run that may be going over what the policy refuses: it is canceled on sight)
-    const refused = new Set(due.length ? this.refusedRuns(now) : []);
+    // (one not listed yet only within the platform's start delay: later it may never come)
+    const refused = new Set(due.length ? this.refusedRuns(now).filter((r) => r.scan !== undefined || r.madeUp || now - r.at <= START_DELAY_MS) : []);
     const forSkip = due.some((r) => (!r.released && this.nextTimeOf(r.region, now) - now <= SEEN_FRESH_MS) || this.unseenPastHold(r, now) || refused.has(r));
     if (due.length === 0 || !this.core.budget.canSpend(forSkip)) return;
     const since = Math.min(...due.map((r) => r.at)) - RUN_SLACK_MS;
@@ -1209,7 +1284,7 @@ export class RangeScans {
     }
     for (const r of due) r.lookRetry = undefined;
     // a long run is looked for less often: a quarter of its age so far, at least lookAgainS
-    const pace = (this.core.budget.scarce() ? 2 : 1) * this.core.opts.rangeScans.lookAgainS * 1000;
+    const pace = this.lookPaceMs();
     const toCredit: Run[] = [];
     for (const r of due) {
       const scan = list.find((s) => s.title === r.title && s.launchedAt !== undefined && Date.parse(s.launchedAt) >= r.at - RUN_SLACK_MS);
@@ -1535,8 +1610,9 @@ export class RangeScans {
   /**
    * Is a look for this run, refused and no list has shown yet, due now? While its schedule as synced
    * still names what the policy refuses (a sync that keeps failing, or of a region no longer
-   * configured), every poll interval from its time, a quarter of its age apart once it is late (the
-   * platform starts a run within minutes of its time), until a list shows it, and it is canceled on
+   * configured), every poll interval from its time, a quarter of its age apart once it is late, for
+   * START_DELAY_MS (the platform starts a run within minutes of its time), then at the runs' pace
+   * (lookAgainS at least, doubled while calls are scarce; no longer a priority call), until a list shows it, and it is canceled on
    * that look (looked for once, then at the runs' pace of 15 min, 30 when calls are scarce, a run the
    * platform started 2 min late probed the excluded address for 13 min, 28 scarce). Once the schedule
    * no longer does (mended, or deleted), once more: a look made after that which does not find the
@@ -1546,12 +1622,19 @@ export class RangeScans {
     const pollMs = this.core.opts.pollIntervalS * 1000;
     const sch = this.schedules.find((s) => s.title === r.title);
     if (sch && (this.refusedBy(sch.targets, false) || !this.configuredRegion(sch.region))) {
+      // (past the platform's start delay, the looks' own pace, lookAtRuns': a run that never comes, its schedule paused, was looked for every few minutes for hours)
+      if (now - r.at > START_DELAY_MS) return false;
       return now - (r.refusedLookAt ?? -Infinity) >= Math.max(pollMs, (now - r.at) / 4) && now >= (r.lookRetry?.at ?? 0);
     }
     const under = { policy: this.core.policy, targets: sch?.targets };
     if (r.lookedForUnder?.policy === under.policy && r.lookedForUnder.targets === under.targets) return false;
     r.lookedForUnder = under;
     return true;
+  }
+
+  /** The runs' looks at least this far apart: lookAgainS, twice that while calls are scarce. */
+  private lookPaceMs(): number {
+    return (this.core.budget.scarce() ? 2 : 1) * this.core.opts.rangeScans.lookAgainS * 1000;
   }
 
   /** Is `region` in the config (a reload or a restart may have taken it out)? */
@@ -1847,6 +1930,16 @@ function keptCatchUps(x: unknown, now: number): CatchUp[] | undefined {
 const isTitle = (v: unknown) => typeof v === 'string' && v.length > 0 && v.length <= 500;
 /** an address, CIDR or range as the ranges are written (a saved aim's that is not made every later pass throw; schedules' are checked alike) */
 const isTarget = (v: unknown) => typeof v === 'string' && v.length > 0 && v.length <= 100 && parseInterval(v) !== undefined;
+
+/**
+ * A sync the scanner refused for what it names (scope, size, a schedule it cannot take), not for
+ * the API's state (a concurrency 409, a 5xx, an answer lost, a rate limit): those are tried again as they are.
+ */
+function refusedForContent(err: unknown): boolean {
+  if (!(err instanceof FailedCall) || err.outcome.next !== 'retry') return false;
+  const e = (err.error instanceof ScheduleSyncIncomplete ? err.error.failure : err.error) as { retryable?: unknown; ambiguous?: unknown } | undefined;
+  return e?.retryable !== true && e?.ambiguous !== true;
+}
 
 /** Saved title prefixes: undefined when malformed. */
 function keptPrefixes(x: unknown): string[] | undefined {

@@ -600,9 +600,10 @@ export class SimScanner implements Scanner {
    * deleted (ours: the title starts with `prefix`). A schedule runs daily at its time (UTC) from
    * the next occurrence on, launched by the platform at no call.
    */
-  async syncSchedules(want: RangeSchedule[], prefix: string): Promise<ScheduleStatus[]> {
+  async syncSchedules(want: RangeSchedule[], prefix: string, exact = false): Promise<ScheduleStatus[]> {
     this.spend('list schedules');
-    const steps = planScheduleSync([...this.schedules], want, prefix);
+    // (exact: the one title, as the Qualys client)
+    const steps = planScheduleSync(this.schedules.filter((h) => !exact || h.title === prefix), want, prefix);
     // as the Qualys client: the schedules kept are said up front; one change's failure (refused, its answer
     // lost) does not stop the others, a failure of the whole API (the rate limit) or a scope refusal does
     const kept = (step: (typeof steps)[number] & { action: 'kept' }): ScheduleStatus => ({ ...plainSchedule(step.have), id: step.have.id, active: step.have.active !== false, action: 'kept' });

@@ -176,12 +176,12 @@ export class ScriptedScanner implements Scanner {
   schedulesFailAfter?: number;
   schedulesFailHow: 'refused' | 'lost-answer' = 'refused';
 
-  async syncSchedules(want: RangeSchedule[], prefix: string): Promise<ScheduleStatus[]> {
+  async syncSchedules(want: RangeSchedule[], prefix: string, exact = false): Promise<ScheduleStatus[]> {
     this.calls.push('listSchedules');
     this.check('syncSchedules');
     const out: ScheduleStatus[] = [];
     let changes = 0;
-    for (const step of planScheduleSync([...this.schedules], want, prefix)) {
+    for (const step of planScheduleSync(this.schedules.filter((h) => !exact || h.title === prefix), want, prefix)) {
       if (step.action !== 'kept' && this.schedulesFailAfter !== undefined && changes++ >= this.schedulesFailAfter) {
         // (as the Qualys client: what was made goes with the failure, and what may have been)
         const calls = out.filter((s) => s.action !== 'kept').length + 1;

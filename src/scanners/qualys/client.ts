@@ -329,11 +329,11 @@ export class QualysClient implements Scanner {
    * call, then one call per schedule created, updated or deleted (schedules.ts). Qualys launches
    * each run itself, titled like its schedule, at no API call.
    */
-  async syncSchedules(want: RangeSchedule[], titlePrefix: string): Promise<ScheduleStatus[]> {
+  async syncSchedules(want: RangeSchedule[], titlePrefix: string, exact = false): Promise<ScheduleStatus[]> {
     return syncSchedules({
       transport: this.transport, log: this.log, allowTarget: this.allowTarget, optionProfile: this.optionProfile,
       timeZoneCode: this.o.scheduleTimeZoneCode, now: this.now,
-    }, want, titlePrefix);
+    }, want, titlePrefix, exact);
   }
 
   // ---- the option profile ------------------------------------------------------------------

@@ -48,10 +48,12 @@ type Change =
   | { kind: 'update'; w: Wanted; have: QualysSchedule; retime: boolean; recur: boolean }
   | { kind: 'delete'; have: QualysSchedule };
 
-export async function syncSchedules(d: ScheduleSyncDeps, want: RangeSchedule[], titlePrefix: string): Promise<ScheduleStatus[]> {
+export async function syncSchedules(d: ScheduleSyncDeps, want: RangeSchedule[], titlePrefix: string, exact = false): Promise<ScheduleStatus[]> {
   const wanted = checkWants(want, titlePrefix, d.allowTarget, d.optionProfile);
+  // (exact: the one title; a prefix would also take another region's whose title begins with it)
+  if (exact && want.some((w) => w.title !== titlePrefix)) throw new OnsightError('ONSIGHT_SCANNER', `a sync of the schedule "${titlePrefix}" alone wants another`);
   const r = await d.transport.call({ endpoint: 'schedule', method: 'GET', params: { action: 'list' }, idempotent: true, expect: ['SCHEDULE_SCAN_LIST_OUTPUT'] });
-  const ours = parseScheduleList(r.doc).filter((s) => s.title.startsWith(titlePrefix)).sort((a, b) => Number(a.id) - Number(b.id) || a.id.localeCompare(b.id));
+  const ours = parseScheduleList(r.doc).filter((s) => (exact ? s.title === titlePrefix : s.title.startsWith(titlePrefix))).sort((a, b) => Number(a.id) - Number(b.id) || a.id.localeCompare(b.id));
   const { changes, kept } = plan(wanted, ours, d.timeZoneCode);
   const done: ScheduleStatus[] = kept.map(({ w, have }) => status(w, have.id, 'kept'));
   let firstError: unknown;
