@@ -59,6 +59,9 @@ const CASES: Case[] = [
   },
 ];
 
+/** formats whose own line is exact enough to be claimed under an unknown tag with a pid */
+const STRICT_LINE = new Set(['openvpn', 'kea-dhcp4']);
+
 describe('auto: a vendor marker in another program\'s line is not claimed', () => {
   for (const c of CASES) {
     describe(c.format, () => {
@@ -78,7 +81,8 @@ describe('auto: a vendor marker in another program\'s line is not claimed', () =
       it('the marker opening the message of another tagged program is not claimed', async () => {
         const d = await decoder();
         for (const line of [
-          `<14>Nov 23 11:59:59 web1 myapp[77]: ${c.payload}`, // a program, with its pid
+          `<14>Nov 23 11:59:59 web1 nginx[77]: ${c.payload}`, // a known program, with its pid
+          ...(STRICT_LINE.has(c.format) ? [] : [`<14>Nov 23 11:59:59 web1 myapp[77]: ${c.payload}`]), // a program, with its pid
           `<38>Nov 23 11:59:59 bastion sshd: ${c.payload}`, // a program after a host name
           `<4>Nov 23 11:59:59 kernel: ${c.payload}`, // a known program, no host name, no pid
           `<30>1 2026-11-23T11:59:59Z bastion sudo 77 - - ${c.payload}`, // RFC 5424 APP-NAME
@@ -87,6 +91,15 @@ describe('auto: a vendor marker in another program\'s line is not claimed', () =
           expect({ line, format: r.format, n: r.sightings.length }).toEqual({ line, format: undefined, n: 0 });
         }
       });
+
+      if (STRICT_LINE.has(c.format)) {
+        // chosen (review of 1a296ee): Docker's syslog driver tags with the container id and a pid, so
+        // an unknown program with a pid whose message IS the strict server line is claimed; a known one never
+        it('an unknown program with a pid whose message is exactly the server line is claimed (Docker)', async () => {
+          const r = decode(await decoder(), `<14>Nov 23 11:59:59 web1 3f4e5a6b7c8d[77]: ${c.payload}`);
+          expect([r.format, r.sightings.map((s) => s.ip)]).toEqual([c.format, [c.ip]]);
+        });
+      }
 
       it('the device\'s own line still makes its sighting', async () => {
         const r = decode(await decoder(), c.genuine);

@@ -33,7 +33,8 @@ describe('keyValues', () => {
     for (const text of ['a="' + '\\"'.repeat(mib / 2), 'k=v '.repeat(mib / 4), 'a="' + '\\\\'.repeat(mib / 2) + '"']) {
       const t = performance.now();
       keyValues(text);
-      expect(performance.now() - t).toBeLessThan(500);
+      // (not a speed figure: a rescan per escape or key would take minutes on a MiB; linear takes ~50 ms, a loaded CI box 10x that)
+      expect(performance.now() - t).toBeLessThan(10_000);
     }
   });
 });

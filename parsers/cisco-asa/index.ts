@@ -112,6 +112,18 @@ export function leadingMarker(text: string): Marker | undefined {
   return m && m.start <= PREFIX_MAX && devicePrefix(text.slice(0, m.start)) ? m : undefined;
 }
 
+/**
+ * The message with its marker: where the header took the marker for the tag (`Nov 23 11:59:59
+ * 10.1.1.1 %ASA-4-722051: …`, a relay's or file's form of ASA's output without a stamp;
+ * `<166>May 01 2026 09:24:32Z  %FTD-6-…`), the tag put back in front of the message.
+ */
+function markedText(syslog: LineInput['syslog']): string {
+  const app = syslog.appName;
+  if (app === undefined || syslog.procId !== undefined || app.length > 40 || app.charCodeAt(0) !== 37 /* % */) return syslog.msg;
+  const m = findMarker(`${app}:`);
+  return m && m.start === 0 && m.body === app.length + 1 ? `${app}: ${syslog.msg}` : syslog.msg;
+}
+
 /** Tags ASA lines come with: the marker read as a tag, a name such as `CiscoASA` (else the host name read as a tag). */
 function asaTag(app: string): boolean {
   return app.startsWith('%ASA-') || app.startsWith('%FTD-') || app.startsWith('%PIX-') || /^(cisco|asa|ftd|pix|firepower)/i.test(app);
@@ -250,7 +262,7 @@ class CiscoAsaParser implements LineParser {
   private readonly tunnels = new BoundedMap<string, Inner>(2_000);
 
   parse(input: LineInput): SightingDraft[] {
-    const text = input.syslog.msg;
+    const text = markedText(input.syslog);
     const m = leadingMarker(text);
     if (!m) return [];
     const body = text.slice(m.body);
@@ -502,7 +514,7 @@ const plugin: ParserPlugin = {
   detect(input: LineInput): boolean {
     // (the raw line: where the header took the marker for a tag, `<166>May 01 2026 09:24:32Z  %FTD-6-113005: …`)
     if (!mayClaimByContent(input.syslog, asaTag)) return false;
-    return leadingMarker(input.syslog.msg) !== undefined || leadingMarker(input.raw) !== undefined;
+    return leadingMarker(markedText(input.syslog)) !== undefined || leadingMarker(input.raw) !== undefined;
   },
   create: () => new CiscoAsaParser(),
 };

@@ -8,7 +8,7 @@
  */
 import type { LineInput, LineParser, ParserPlugin } from '../../src/parsers/plugin.js';
 import type { SightingDraft, SightingKind } from '../../src/sighting.js';
-import { BoundedMap, mayClaimByContent, toCount, words } from '../../src/parsers/text.js';
+import { BoundedMap, mayClaimByContent, toCount, unknownProgramWithPid, words } from '../../src/parsers/text.js';
 import { canonicalIp } from '../../src/util/ip.js';
 import { normalizeMac } from '../../src/util/mac.js';
 import { parseIsoTime } from '../../src/util/time.js';
@@ -222,7 +222,8 @@ const plugin: ParserPlugin = {
   detect(input: LineInput): boolean {
     const app = input.syslog.appName;
     if (app === 'kea-dhcp4' || app === 'kea-dhcp6') return true;
-    return mayClaimByContent(input.syslog) && loggerMark(input.syslog.msg) >= 0;
+    // (a tag with a pid that is no known program: Docker's syslog driver, the container id)
+    return (mayClaimByContent(input.syslog) || unknownProgramWithPid(input.syslog)) && loggerMark(input.syslog.msg) >= 0;
   },
   create: () => new KeaParser(),
 };

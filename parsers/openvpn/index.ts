@@ -4,7 +4,7 @@
  */
 import type { LineInput, LineParser, ParserPlugin } from '../../src/parsers/plugin.js';
 import type { SightingDraft } from '../../src/sighting.js';
-import { BoundedMap, isOtherProgram, mayClaimByContent } from '../../src/parsers/text.js';
+import { BoundedMap, mayClaimByContent, unknownProgramWithPid } from '../../src/parsers/text.js';
 import { canonicalIp } from '../../src/util/ip.js';
 import { isoOrUndefined, parseIsoTime } from '../../src/util/time.js';
 
@@ -343,27 +343,47 @@ class OpenVpnParser implements LineParser {
   }
 }
 
+/**
+ * `openvpn`, and the names a config gives it: `openvpn-server`, OPNsense's `openvpn_server1`
+ * (`daemon openvpn_{role}{vpnid}`), `openvpn --daemon openvpn_udp`, Access Server's `openvpnas`.
+ */
 function isOpenVpnTag(app: string | undefined): boolean {
-  return app !== undefined && (app === 'openvpn' || app.startsWith('openvpn-') || app.startsWith('ovpn-'));
+  return app !== undefined && (app.startsWith('openvpn') || app.startsWith('ovpn-'));
 }
+
+/**
+ * Tags the Access Server wrapper (`[-] OVPN <n> OUT: '…'`) comes under besides `openvpn*`: its
+ * service's name as relayed (`vpnserver`, the peer lines). An allow list: any other program's
+ * message may start with that text (a web app logging what a client sent).
+ */
+const ACCESS_SERVER_TAGS = new Set(['vpnserver']);
 
 const plugin: ParserPlugin = {
   id: 'openvpn',
   description: 'OpenVPN server log (syslog or file) and status files v2/v3: MULTI_sva / MULTI: Learn → tunnel-up, client-instance exiting → tunnel-down',
-  claims: { tags: ['openvpn'], tagPrefixes: ['openvpn-', 'ovpn-'], anchors: [...STATUS_PREFIXES, ...MARKERS] },
+  claims: { tags: ['openvpn'], tagPrefixes: ['openvpn', 'ovpn-'], anchors: [...STATUS_PREFIXES, ...MARKERS] },
   detect(input: LineInput): boolean {
     const syslog = input.syslog;
     if (isOpenVpnTag(syslog.appName)) return true;
     const text = syslog.msg;
+    const head = text.length > 2048 ? text.slice(0, 2048) : text;
     // another program's line is never claimed by what it says; Access Server's wrapper comes under its service's name
     const wrapped = accessServerLine(text.trimStart()) !== text.trimStart();
-    if (!mayClaimByContent(syslog, (app) => app === 'openvpnas' || (wrapped && !isOtherProgram(app)))) return false;
+    if (!mayClaimByContent(syslog, (app) => wrapped && ACCESS_SERVER_TAGS.has(app))) {
+      // a tag with a pid that is no known program (a container id): only an exact sighting line
+      // (`<peer> MULTI_sva: pool returned …`, Learn, primary IP, instance end) opening the message,
+      // its common name without blanks (else `login failed for user a/1.2.3.4:1 MULTI_sva: …`, a
+      // message that merely ends with a client's text, would read as one), never the wrapper
+      if (wrapped || !unknownProgramWithPid(syslog)) return false;
+      const e = serverEvent(body(head, 'UTC', 0).text);
+      return e !== undefined && !/[\s]/.test(e.peer.cn ?? '');
+    }
     for (const p of STATUS_PREFIXES) {
       if (text.startsWith(p) && (text[p.length] === ',' || text[p.length] === '\t')) {
         return p !== 'HEADER' || text.startsWith('CLIENT_LIST', p.length + 1) || text.startsWith('ROUTING_TABLE', p.length + 1);
       }
     }
-    return serverLine(body(text.length > 2048 ? text.slice(0, 2048) : text, 'UTC', 0).text);
+    return serverLine(body(head, 'UTC', 0).text);
   },
   create: () => new OpenVpnParser(),
 };

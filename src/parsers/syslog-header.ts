@@ -7,6 +7,7 @@
  * a line whose header cannot be read is returned whole as the message.
  */
 import { isRealDate, monthNumber, parseIsoTime, wallToUtc, yearlessYear } from '../util/time.js';
+import { isOtherProgram } from './text.js';
 
 export interface StructuredData {
   id: string;
@@ -621,9 +622,14 @@ function parse3164(line: string, start: number, opts: HeaderOptions): Omit<Syslo
  * `logger 'dhcpd[1]: DHCPACK ...'` and some relays send the original program's tag inside the
  * message, under their own tag (`root`, `logger`). A message that starts with `name[digits]: `
  * carries its real tag there: use it. Only the strict `name[pid]:` form counts, so ordinary
- * messages (`MULTI: Learn ...`) are left alone.
+ * messages (`MULTI: Learn ...`) are left alone. Only under a relay's tag: none, `logger` / `root`
+ * (logger's own, `-i` adds a pid), or another tag without a pid that is no known program. A known
+ * program's message (`nginx[5]: dhcpd[1]: DHCPACK …`, `sshd[5]: …`: text a client chose) and a
+ * program's with a pid keep their own tag.
  */
 export function unwrapInnerTag(m: SyslogMessage): SyslogMessage {
+  const outer = m.appName;
+  if (outer !== undefined && outer !== 'logger' && outer !== 'root' && (m.procId !== undefined || isOtherProgram(outer))) return m;
   const msg = m.msg;
   const lb = msg.indexOf('[');
   if (lb <= 0 || lb > 48) return m;

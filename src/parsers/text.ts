@@ -203,3 +203,15 @@ export function mayClaimByContent(syslog: SyslogMessage, own?: (app: string) => 
   if (own?.(app)) return true;
   return syslog.hostname === undefined && syslog.procId === undefined && !isOtherProgram(app);
 }
+
+/**
+ * May a line whose tag is neither the format's own nor a host name read as a tag (a pid follows it)
+ * be claimed by a strict server line that opens its message? Only for formats whose own line is
+ * that exact (an OpenVPN peer then its phrase, Kea's severity then `[kea-dhcp4.`): programs such a
+ * line comes under are unknowable (Docker's syslog driver tags with the container id and dockerd's
+ * pid, `openvpn --daemon <name>`). Never under a known program's tag (`sshd[1]: …`).
+ */
+export function unknownProgramWithPid(syslog: SyslogMessage): boolean {
+  const app = syslog.appName;
+  return app !== undefined && syslog.procId !== undefined && !isOtherProgram(app);
+}
