@@ -4,7 +4,10 @@
  * loopback. A nested quantifier (`((?:\w+\s?)+)$`) is finished by V8's linear engine (the flag the
  * decode client sets); one with a backreference, which that engine cannot run, is cut off by the
  * watchdog: the thread is restarted without the line, which is counted and logged with the plug-in.
- * Before either, the line after the crafted one never became a sighting. Runs from dist/ (npx tsc).
+ * Before either, the line after the crafted one never became a sighting. One the linear engine
+ * does not take (the `i` flag) that stalls the thread MAX_STALLS times is disabled, so the crafted
+ * line sent again no longer holds every source nor resets its parser state (before: without end).
+ * Runs from dist/ (npx tsc).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,11 +15,11 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DaemonProcess, freePort, startDaemon, type LogEntry } from './helpers/daemon.js';
 import { tcpSend } from './helpers/net.js';
-import { LINE_TIMEOUT_MS } from '../src/daemon/decode-client.js';
+import { LINE_TIMEOUT_MS, MAX_STALLS } from '../src/daemon/decode-client.js';
 
-/** a plug-in reading `ip=ADDR user=NAME` with `re` (its regex source), tag `tag` */
-const plugin = (tag: string, re: string) => `
-const RE = /${re}/;
+/** a plug-in reading `ip=ADDR user=NAME` with `re` (its regex source, `flags`), tag `tag` */
+const plugin = (tag: string, re: string, flags = '') => `
+const RE = /${re}/${flags};
 export default {
   id: '${tag}', description: 'a backtracking regex over the message', claims: { tags: ['${tag}'] },
   detect: (i) => i.syslog.appName === '${tag}',
@@ -105,4 +108,20 @@ describe('a parser plug-in whose regex backtracks without end', () => {
     await d!.waitFor(sightingOf('10.20.2.4'), 10_000);
     console.log(`crafted line → next sighting ${waited} ms (bound ${LINE_TIMEOUT_MS} ms)`);
   }, 90_000);
+
+  it(`an i-flag regex (no linear engine either) that stalls the thread ${MAX_STALLS} times is disabled, named in the log; the crafted line sent again stalls nothing`, async () => {
+    const { port } = await daemonWith({ 'icase.mjs': plugin('icase-vpn', String.raw`^ip=(\S+) user=((?:\w+\s?)+)$`, 'i') });
+    const dhcp = '<30>Nov 23 11:59:59 dhcp dhcpd[1]: DHCPACK on 10.20.3.9 to aa:bb:cc:dd:ee:09 via eth0';
+    const crafted = Array.from({ length: MAX_STALLS + 1 }, (_, i) => line('icase-vpn', `10.20.3.${i + 1}`, CRAFTED));
+    await tcpSend(port, [...crafted, dhcp].join('\n') + '\n');
+    // (before: one more stall for the last crafted line)
+    await d!.waitFor(sightingOf('10.20.3.9'), (MAX_STALLS + 1) * LINE_TIMEOUT_MS + 30_000);
+    expect(d!.logs.filter((e) => /took over .* on one line/.test(e.msg))).toHaveLength(MAX_STALLS);
+    expect(d!.logs.filter((e) => /parser state was reset/.test(e.msg))).toHaveLength(MAX_STALLS);
+    const off = d!.logs.filter((e) => /is disabled/.test(e.msg));
+    expect(off).toHaveLength(1);
+    expect(off[0]).toMatchObject({ plugin: 'icase-vpn', level: 50 });
+    expect(off[0].msg).toMatch(/linear time/);
+    expect(d!.logs.some((e) => /^10\.20\.3\./.test((e as { sighting?: { ip?: string } }).sighting?.ip ?? '') && !sightingOf('10.20.3.9')(e))).toBe(false);
+  }, 150_000);
 });

@@ -4,9 +4,14 @@
  * the thread dies it is started again and the batches it had not answered are sent again.
  *
  * A watchdog reads which line the thread is on (shared cells, decode-protocol.ts): a line it stays
- * on for LINE_TIMEOUT_MS (a plug-in's regex backtracking without end would hold every input behind
- * it for good) has the thread terminated and started again, that line dropped, counted and logged
- * with the parser that was at work, and the unanswered batches sent again without it.
+ * on for lineTimeout(its length) (a plug-in's regex backtracking without end would hold every
+ * input behind it for good) has the thread terminated and started again, that line dropped, counted
+ * and logged with the parser that was at work, and the unanswered batches sent again without it.
+ * A restart loses every source's parser state (it lives in the thread's heap: an OpenVPN session's
+ * inner address, a DHCP REQUEST awaiting its ACK), which is said in the log each time. A user
+ * plug-in that stalls the thread MAX_STALLS times within STALL_WINDOW_MS is disabled until the
+ * daemon restarts (logged as an error naming it), so one crafted line sent again and again cannot
+ * hold every source and reset its state without end. Built-in parsers are never disabled.
  */
 import v8 from 'node:v8';
 import { Worker } from 'node:worker_threads';
@@ -25,8 +30,10 @@ import {
  * `user=((?:\w+\s?)+)$` against 26 letters and a `!` went from 1 s (x2.7 a letter) to a few ms.
  * Process-wide, and only for regexes created after it (Node 26: the literal must be evaluated
  * after; a regex compiled before keeps no limit), so it is set when this module loads, before the
- * daemon or the decode thread loads any plug-in. Regexes the linear engine cannot run
- * (backreferences, lookarounds) still backtrack: the watchdog is for them.
+ * daemon or the decode thread loads any plug-in. Regexes the linear engine cannot run still
+ * backtrack: those with the `i`, `u`, `v` or `d` flag (`/user=((?:\w+\s?)+)$/i`: 24 letters
+ * ~2 s, as without the flag), backreferences, lookarounds or counted repetitions (`{1,20}`). The
+ * watchdog is for them.
  */
 export function limitRegexBacktracking(): void {
   v8.setFlagsFromString('--enable-experimental-regexp-engine-on-excessive-backtracks');
@@ -57,11 +64,25 @@ const MAX_RESTARTS = 5;
 /** the window: a thread that exits now and then, over weeks, is started again each time */
 const RESTART_WINDOW_MS = 10 * 60_000;
 /**
- * The longest one line may take. A line takes microseconds, a 16 MiB one well under a second on a
- * loaded 2-core machine; the clock runs from when the main thread first sees the thread on a line,
- * so a main thread that was itself held up does not count against the decode thread.
+ * The longest a short line may take; a long one is given LINE_TIMEOUT_MS_PER_MIB more per MiB
+ * (lineTimeout). A line takes microseconds, but a legitimate 16 MiB one (a DHCPACK whose host name
+ * is 16 MiB of control characters, isc-dhcpd) 2–2.4 s on an idle 2-core machine, 3.4–5.2 s loaded
+ * and 12 s with two busy loops on its 2 cores: 10 s flat dropped it. The clock runs from when the
+ * main thread first sees the thread on a line, so a main thread that was itself held up does not
+ * count against the decode thread.
  */
 export const LINE_TIMEOUT_MS = 10_000;
+/** what a line's every MiB (2^20 UTF-16 units) adds to its bound: 16 MiB → 10 + 32 s */
+export const LINE_TIMEOUT_MS_PER_MIB = 2_000;
+
+/** The longest a line of `chars` UTF-16 units may take, `baseMs` for a short one. */
+export function lineTimeout(chars: number, baseMs = LINE_TIMEOUT_MS): number {
+  return baseMs + Math.ceil((chars / 2 ** 20) * LINE_TIMEOUT_MS_PER_MIB);
+}
+
+/** stalls of one user plug-in within STALL_WINDOW_MS that disable it (until the daemon restarts) */
+export const MAX_STALLS = 3;
+const STALL_WINDOW_MS = 60 * 60_000;
 
 const sum = (a: number | undefined, b: number | undefined) => (a === undefined && b === undefined ? undefined : (a ?? 0) + (b ?? 0));
 
@@ -92,6 +113,10 @@ export class DecodeThread {
   private current: Record<string, DecoderCounters> = {};
   /** lines dropped because a parser never finished them, by source (`udp:5514`) */
   readonly timedOut: Record<string, number> = {};
+  /** when each parser last stalled the thread (within STALL_WINDOW_MS) */
+  private readonly stalls = new Map<string, number[]>();
+  /** user plug-ins disabled for stalling the thread MAX_STALLS times (data.disabledPlugins) */
+  private readonly disabled = new Set<string>();
   private worker!: Worker;
   private readonly waiting = new Map<number, Waiting>();
   private nextId = 1;
@@ -105,10 +130,12 @@ export class DecodeThread {
   /** the running thread's progress cells, and its parser ids (PROGRESS_PLUGIN - 1) */
   private progress!: Int32Array;
   private plugins: string[] = [];
+  private userPlugins = new Set<string>();
   /** the line the watchdog last saw the thread on (PROGRESS_SEQ), and since when */
   private seenSeq = -1;
   private seenAt = 0;
   private readonly watchdog: NodeJS.Timeout;
+  /** the bound of a short line (lineTimeout) */
   private readonly lineTimeoutMs: number;
 
   constructor(private readonly entry: URL, private readonly data: DecodeThreadData, private readonly log: Logger, opts: { lineTimeoutMs?: number } = {}) {
@@ -128,10 +155,15 @@ export class DecodeThread {
     return out;
   }
 
+  /** user plug-ins the watchdog disabled (each stalled the thread MAX_STALLS times within an hour) */
+  get disabledPlugins(): string[] {
+    return [...this.disabled];
+  }
+
   private spawn(): void {
     const progress = new SharedArrayBuffer(PROGRESS_CELLS * 4);
     const w = new Worker(this.entry, {
-      workerData: { ...this.data, zone: this.zone, progress } satisfies DecodeThreadData,
+      workerData: { ...this.data, zone: this.zone, progress, disabledPlugins: [...this.disabled] } satisfies DecodeThreadData,
       resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_MB },
     });
     this.worker = w;
@@ -150,6 +182,7 @@ export class DecodeThread {
         q.resolve(out);
       } else if (m.type === 'ready') {
         this.plugins = m.plugins;
+        this.userPlugins = new Set(m.userPlugins);
         this.markReady();
       } else if (m.type === 'failed') {
         this.fail(new Error(`the decode thread could not start: ${m.message}`));
@@ -168,13 +201,21 @@ export class DecodeThread {
 
   /** A new thread for the one that ended (or is being ended), sent every unanswered batch. */
   private respawn(): void {
+    this.log.warn({ pending: this.waiting.size }, 'decode thread restarted: every source\'s parser state was reset (an OpenVPN session\'s inner address, a DHCP REQUEST awaiting its ACK): a session that ends soon may be reported without its inner address (0.0.0.0)');
     for (const [f, c] of Object.entries(this.current)) this.past[f] = addCounters(this.past[f], c);
     this.current = {};
     this.spawn();
     for (const q of this.waiting.values()) this.worker.postMessage(q.msg satisfies ToDecodeThread);
   }
 
-  /** Every tick: has the thread stayed on one line for lineTimeoutMs? */
+  /** the line the thread's cells point at: its batch, its index there, the raw line */
+  private lineNow(): { q: Waiting | undefined; k: number; l: RawLine | undefined } {
+    const q = this.waiting.get(Atomics.load(this.progress, PROGRESS_BATCH));
+    const k = Atomics.load(this.progress, PROGRESS_LINE);
+    return { q, k, l: q?.lines[q.index[k]] };
+  }
+
+  /** Every tick: has the thread stayed on one line for its bound (lineTimeout)? */
   private watch(): void {
     if (this.closed) return;
     const seq = Atomics.load(this.progress, PROGRESS_SEQ);
@@ -184,17 +225,16 @@ export class DecodeThread {
       this.seenAt = now;
       return;
     }
-    if (now - this.seenAt >= this.lineTimeoutMs) this.stalled();
+    if (now - this.seenAt < this.lineTimeoutMs) return;
+    const { l } = this.lineNow();
+    if (now - this.seenAt >= lineTimeout(l?.text.length ?? 0, this.lineTimeoutMs)) this.stalled();
   }
 
   /** The thread is stuck on one line: drop that line (counted, logged), end the thread, start another. */
   private stalled(): void {
-    const id = Atomics.load(this.progress, PROGRESS_BATCH);
-    const k = Atomics.load(this.progress, PROGRESS_LINE);
     const pk = Atomics.load(this.progress, PROGRESS_PLUGIN);
     const plugin = pk > 0 ? this.plugins[pk - 1] : undefined;
-    const q = this.waiting.get(id);
-    const l = q?.lines[q.index[k]];
+    const { q, k, l } = this.lineNow();
     if (q && l) {
       // the line is not sent again; the lines around it are (their results were the old thread's)
       (q.msg.skip ??= []).push(k);
@@ -204,10 +244,24 @@ export class DecodeThread {
       c.lines++;
       c.parserErrors++;
     }
+    const chars = l?.text.length ?? 0;
+    const timeoutS = lineTimeout(chars, this.lineTimeoutMs) / 1000;
     // where the line came from and its length, not its text (a sender's, up to 16 MiB)
     this.log.error({
-      plugin: plugin ?? null, source: l?.source, sender: l?.sender, line: l?.line, chars: l?.text.length, timeoutS: this.lineTimeoutMs / 1000,
-    }, `${plugin ? `parser ${plugin}` : 'the decode thread'} took over ${this.lineTimeoutMs / 1000} s on one line (a regex that backtracks?): the line is dropped (counted as a parser error) and the decode thread started again`);
+      plugin: plugin ?? null, source: l?.source, sender: l?.sender, line: l?.line, chars: l?.text.length, timeoutS,
+    }, `${plugin ? `parser ${plugin}` : 'the decode thread'} took over ${timeoutS} s on one line of ${chars} characters (a regex that backtracks, or a machine too loaded for a line this long): the line is dropped (counted as a parser error) and the decode thread started again`);
+    if (plugin && this.userPlugins.has(plugin) && !this.disabled.has(plugin)) {
+      const now = Date.now();
+      const times = [...(this.stalls.get(plugin) ?? []).filter((t) => now - t < STALL_WINDOW_MS), now];
+      this.stalls.set(plugin, times);
+      if (times.length >= MAX_STALLS) {
+        this.disabled.add(plugin);
+        this.log.error({ plugin, stalls: times.length, windowMin: STALL_WINDOW_MS / 60_000 },
+          `parser plug-in ${plugin} stalled the decode thread ${times.length} times within ${STALL_WINDOW_MS / 60_000} min: it is disabled until the daemon restarts ` +
+          `(under format auto its lines are left to the other parsers or unrecognized; under format ${plugin} they are dropped, counted as parser errors). ` +
+          'Fix it to run in linear time in the line (no nested quantifiers, backreferences, lookarounds; no i, u, v or d flag on such a regex: parsers/README.md, rule 2) and restart the daemon');
+      }
+    }
     const old = this.worker;
     this.respawn();
     void old.terminate();

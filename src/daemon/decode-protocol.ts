@@ -47,6 +47,8 @@ export interface DecodeReadyMessage {
   type: 'ready';
   /** the parser ids in the order PROGRESS_PLUGIN numbers them from 1 */
   plugins: string[];
+  /** those of them that are the user's plug-ins (only these are ever disabled: disabledPlugins) */
+  userPlugins: string[];
 }
 
 export interface DecodeFailedMessage {
@@ -62,6 +64,12 @@ export interface DecodeThreadData {
   zone: string;
   /** Int32 cells (PROGRESS_*) where the thread says what it is decoding, for the watchdog */
   progress?: SharedArrayBuffer;
+  /**
+   * user plug-ins the watchdog disabled (each stalled the thread too often): kept in place (the
+   * PROGRESS_PLUGIN numbers stay) but never claim a line under auto, and throw under their own
+   * format, so the line is dropped and counted as a parser error
+   */
+  disabledPlugins?: string[];
 }
 
 /** progress cells: a count bumped at each line and at each batch's end */

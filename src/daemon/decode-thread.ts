@@ -3,7 +3,8 @@
  * batches the ingest sends, one at a time and in order, so a stateful parser sees each source's
  * lines in the order they arrived. Nothing here touches the inventory: the main thread commits.
  * It writes which line and parser it is in to shared cells, so the main thread can tell a line
- * that never ends (a plug-in's backtracking regex) and restart the thread without it.
+ * that never ends (a plug-in's backtracking regex) and restart the thread without it; a user
+ * plug-in that did so too often is started disabled (data.disabledPlugins).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { ParserRegistry, loadRegistry } from '../parsers/registry.js';
@@ -21,8 +22,23 @@ const data = workerData as DecodeThreadData;
 const post = (m: FromDecodeThread) => port.postMessage(m);
 const progress = new Int32Array(data.progress ?? new SharedArrayBuffer(PROGRESS_CELLS * 4));
 
+const disabled = new Set(data.disabledPlugins ?? []);
+
 /** `p` with its entry points marking it as the parser at work (number `k`) */
 function watched(p: ParserPlugin, k: number): ParserPlugin {
+  if (disabled.has(p.id)) {
+    // its regex stalled the thread again and again (decode-client.ts): claims nothing under auto;
+    // under its own format every line is dropped, counted as a parser error
+    return {
+      id: p.id, description: p.description, claims: p.claims,
+      detect: () => false,
+      create: () => ({
+        parse: () => {
+          throw new Error(`parser ${p.id} is disabled: it stalled the decode thread too often`);
+        },
+      }),
+    };
+  }
   return {
     id: p.id, description: p.description, claims: p.claims,
     detect: (input) => {
@@ -47,7 +63,11 @@ try {
   const loaded = await loadRegistry(data.parsersDirectory);
   const registry = new ParserRegistry();
   const ids: string[] = [];
-  for (const p of loaded.list()) registry.add(watched(p, ids.push(p.id)), loaded.isUser(p.id));
+  const userIds: string[] = [];
+  for (const p of loaded.list()) {
+    if (loaded.isUser(p.id)) userIds.push(p.id);
+    registry.add(watched(p, ids.push(p.id)), loaded.isUser(p.id));
+  }
   const decoders = new Decoders(registry, data.zone);
   port.on('message', (m: ToDecodeThread) => {
     if (m.type === 'zone') return decoders.setZone(m.zone);
@@ -72,7 +92,7 @@ try {
     const reply: DecodedMessage = { type: 'decoded', id: m.id, found, counters: decoders.counters() };
     post(reply);
   });
-  post({ type: 'ready', plugins: ids });
+  post({ type: 'ready', plugins: ids, userPlugins: userIds });
 } catch (err) {
   post({ type: 'failed', message: (err as Error).message });
 }
