@@ -92,6 +92,21 @@ ${pem.trimEnd().split('\n').map((l) => `      ${l}`).join('\n')}
     }
   });
 
+  it('a secret holding . or / (a JWT in tokens[].file, a password in passwordFile) and one typed as a variable name are not printed either (second review)', () => {
+    const jwt = `eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIke${CANARY}In0.c2lnbmF0dXJl`;
+    const cfg = write('dots.yaml', `${head('dots')}scanner: { type: qualys, url: "https://qualysapi.qualys.invalid", username: u, passwordFile: "Pa55/word.${CANARY}", optionProfile: p }
+http:
+  listen: "127.0.0.1:0"
+  tokens: [{ name: ops, file: "${jwt}" }, { name: prom, env: "Tok3n${CANARY}value42" }]
+`);
+    for (const args of COMMANDS) {
+      const r = cli(args, cfg);
+      expect(r.status, `${args.join(' ')}: ${r.out}`).not.toBe(0);
+      expect(r.out, `${args.join(' ')} printed a secret`).not.toContain(CANARY);
+      expect(r.out, args.join(' ')).toContain(NOT_SHOWN);
+    }
+  });
+
   it('a password in scanner.passwordFile, state.passwordFile and notify.webhook.secret.file is not printed; a plausible path still is', () => {
     const missing = join(dir, 'no-such', 'qualys.pass');
     const base = `policy: { scope: ["10.0.0.0/8"] }

@@ -371,7 +371,7 @@ function checkSecrets(loaded: LoadedConfig, opts: EnvironmentCheckOptions, issue
     // shell of an operator running config check: said, not refused (review: deploy gates failed)
     const name = s.source.passwordEnv;
     if (name !== undefined && opts.checkOnly && ENV_NAME.test(name) && !env[name]) {
-      loaded.warnings.push({ ...at, message: `environment variable ${name} not checked: it is not set here (config check outside the unit); run needs it set (Environment= or EnvironmentFile= in the unit)` });
+      loaded.warnings.push({ ...at, message: `environment variable ${shownSource(name, 'env')} not checked: it is not set here (config check outside the unit); run needs it set (Environment= or EnvironmentFile= in the unit)` });
       continue;
     }
     if (s.source.passwordEnv === undefined && s.source.credential !== undefined && !env.CREDENTIALS_DIRECTORY && opts.checkOnly) {

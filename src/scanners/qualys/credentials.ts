@@ -39,8 +39,12 @@ const MAX_SHOWN = 4096;
  * longer than a path; for a file, also neither `/` nor `.` (a bare word is more often a password
  * than a file in the daemon's working directory). Errors print this, never the value itself.
  */
-export function shownSource(value: string, kind: 'file' | 'name' = 'file'): string {
-  const secretLike = value.length > MAX_SHOWN || /[\s=;\x00-\x1f\x7f]|-----BEGIN/.test(value) || (kind === 'file' && !/[/.]/.test(value));
+export function shownSource(value: string, kind: 'file' | 'name' | 'env' = 'file'): string {
+  const secretLike = value.length > MAX_SHOWN || /[\s=;\x00-\x1f\x7f]|-----BEGIN/.test(value)
+    // (a file: a path that says it is one; a JWT or a base64 key holds `.` and `/` too, review)
+    || (kind === 'file' && !/^(\/|\.\.?\/|~\/)/.test(value))
+    // (a variable: the conventional upper-case name; `Tok3nValue42` is a name to the shell and more often the secret)
+    || (kind === 'env' && !/^[A-Z_][A-Z0-9_]*$/.test(value));
   return secretLike ? NOT_SHOWN : value;
 }
 
@@ -64,7 +68,7 @@ export function loadPassword(src: PasswordSource, env: NodeJS.ProcessEnv = proce
     // (a value that is no variable's name may be the secret itself, typed in the wrong key: never echoed)
     if (!ENV_NAME.test(src.passwordEnv)) throw new CredentialsError('the environment variable named is no variable name (letters, digits and _, not starting with a digit); not shown: it may be the secret itself');
     const v = env[src.passwordEnv];
-    if (v === undefined || v === '') throw new CredentialsError(`environment variable ${src.passwordEnv} is not set or empty`);
+    if (v === undefined || v === '') throw new CredentialsError(`environment variable ${shownSource(src.passwordEnv, 'env')} is not set or empty`);
     return v;
   }
   if (src.credential !== undefined) {

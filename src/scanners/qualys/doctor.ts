@@ -5,7 +5,7 @@ import type { QualysScannerOptions } from './schema.js';
 
 export function qualysDoctor(sc: QualysScannerOptions, ctx: { env: NodeJS.ProcessEnv }): DoctorLine[] {
   const env = ctx.env;
-  const source = sc.credential !== undefined ? `systemd credential ${shownSource(sc.credential, 'name')}` : sc.passwordEnv !== undefined ? `environment variable ${sc.passwordEnv}` : `password file ${shownSource(sc.passwordFile!)}`;
+  const source = sc.credential !== undefined ? `systemd credential ${shownSource(sc.credential, 'name')}` : sc.passwordEnv !== undefined ? `environment variable ${shownSource(sc.passwordEnv, 'env')}` : `password file ${shownSource(sc.passwordFile!)}`;
   try {
     return [passwordDoctorLine(source, loadPassword({ passwordFile: sc.passwordFile, passwordEnv: sc.passwordEnv, credential: sc.credential }, env))];
   } catch (err) {

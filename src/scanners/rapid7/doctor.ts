@@ -10,7 +10,7 @@ import type { Rapid7ScannerOptions } from './schema.js';
 
 export function rapid7Doctor(sc: Rapid7ScannerOptions, ctx: { env: NodeJS.ProcessEnv }): DoctorLine[] {
   const lines: DoctorLine[] = [];
-  const source = sc.credential !== undefined ? `systemd credential ${shownSource(sc.credential, 'name')}` : sc.passwordEnv !== undefined ? `environment variable ${sc.passwordEnv}` : `password file ${shownSource(sc.passwordFile!)}`;
+  const source = sc.credential !== undefined ? `systemd credential ${shownSource(sc.credential, 'name')}` : sc.passwordEnv !== undefined ? `environment variable ${shownSource(sc.passwordEnv, 'env')}` : `password file ${shownSource(sc.passwordFile!)}`;
   try {
     lines.push(passwordDoctorLine(source, loadPassword({ passwordFile: sc.passwordFile, passwordEnv: sc.passwordEnv, credential: sc.credential }, ctx.env)));
   } catch (err) {

@@ -10,7 +10,7 @@ import { MASTER_PREFIX } from './client.js';
 import type { TenableScannerOptions } from './schema.js';
 
 export function tenableDoctor(sc: TenableScannerOptions, ctx: { env: NodeJS.ProcessEnv }): DoctorLine[] {
-  const source = sc.credential !== undefined ? `systemd credential ${shownSource(sc.credential, 'name')}` : sc.apiKeysEnv !== undefined ? `environment variable ${sc.apiKeysEnv}` : `API keys file ${shownSource(sc.apiKeysFile!)}`;
+  const source = sc.credential !== undefined ? `systemd credential ${shownSource(sc.credential, 'name')}` : sc.apiKeysEnv !== undefined ? `environment variable ${shownSource(sc.apiKeysEnv, 'env')}` : `API keys file ${shownSource(sc.apiKeysFile!)}`;
   const lines: DoctorLine[] = [];
   try {
     loadApiKeys(sc, ctx.env);
