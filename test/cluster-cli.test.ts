@@ -67,6 +67,9 @@ describe('cluster config (schema and config check)', () => {
     expect(issues(['state:', '  postgres: "postgres://a@b/c"', '  passwordFile: /x', '  passwordEnv: Y']).join('\n')).toMatch(/^state: .*at most one of passwordFile, passwordEnv and credential/);
     expect(issues(['state:', '  postgres: "mysql://a@b/c"']).join('\n')).toMatch(/state\.postgres: expected a postgres:\/\/ or postgresql:\/\/ URL/);
     expect(issues(['state:', '  postgres: "postgres://a@b/c"', 'cluster:', '  node: "has space"']).join('\n')).toMatch(/cluster\.node: letters, digits/);
+    // (a node's heartbeat comes with its poll: polled slower than a third of the ttl, it looked gone to its peers between beats, its exclusions coming and going)
+    expect(issues(['state:', '  postgres: "postgres://a@b/c"', 'cluster:', '  leaseTtlS: 3', '  pollS: 10']).join('\n')).toMatch(/cluster\.pollS: 10 s is more than a third of leaseTtlS \(3 s\)/);
+    expect(issues(['state:', '  postgres: "postgres://a@b/c"', 'cluster:', '  leaseTtlS: 3', '  pollS: 1'])).toEqual([]);
   });
 });
 
