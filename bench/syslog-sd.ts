@@ -8,7 +8,7 @@
  */
 import { parseSyslog, type StructuredData } from '../src/parsers/syslog-header.js';
 
-/** The former parseStructuredData (before the index scan), kept as the baseline. */
+/** The structured-data reader before the index scan (session 45), kept as the baseline. */
 function formerParseStructuredData(line: string, start: number): { sd: StructuredData[]; end: number } | undefined {
   const sd: StructuredData[] = [];
   let i = start;

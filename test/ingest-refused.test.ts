@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ingest } from '../src/daemon/ingest.js';
 import { loadRegistry } from '../src/parsers/registry.js';
-import { storableText } from '../src/parsers/decoder.js';
+import { storableText } from '../src/util/text.js';
 import { checkSighting } from '../src/sources/http/sightings.js';
 import { startFileInput, startHttpInput } from '../src/sources/index.js';
 import type { InputHandle, RawLine } from '../src/sources/types.js';

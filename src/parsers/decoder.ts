@@ -3,7 +3,7 @@
  * keeps one parser instance per (source, format), fills in what the contract requires, and
  * validates every draft. Nothing a line contains can make this throw.
  */
-import { CLOCK_SET_FROM_MS, MAX_AHEAD_MS, MAX_DURATION_S, SIGHTING_KINDS, type Sighting, type SightingDraft } from '../sighting.js';
+import { CLOCK_SET_FROM_MS, MAX_AHEAD_MS, MAX_DURATION_S, SIGHTING_KINDS, SIGHTING_TEXT_FIELDS, type Sighting, type SightingDraft } from '../sighting.js';
 import { parseSyslog, parseSyslogIgnoringTime, unwrapInnerTag, type SyslogMessage } from './syslog-header.js';
 import { canonicalIp } from '../util/ip.js';
 import { normalizeMac } from '../util/mac.js';
@@ -55,11 +55,6 @@ export interface DecoderCounters {
 }
 
 const MAX_INSTANCES = 4096;
-/** the draft's free-text fields, taken when they are strings (made storable: storableText) */
-const DRAFT_TEXT_FIELDS = ['duid', 'clientId', 'hostname', 'user', 'remoteHost'] as const;
-
-// (one sanitiser for every source: src/util/text.ts)
-export { storableText };
 
 /** a draft's value for a message: JSON, cut to 60 characters */
 function quote(v: unknown): string {
@@ -188,7 +183,7 @@ export class LineDecoder {
     const ip = typeof d.ip === 'string' ? canonicalIp(d.ip) : undefined;
     if (!ip) return this.refuse(`ip ${quote(d.ip)} is no IP address`);
     const s: Sighting = { kind: d.kind, ip, at: '', format, source: meta.source };
-    for (const f of DRAFT_TEXT_FIELDS) if (typeof d[f] === 'string') s[f] = storableText(d[f]);
+    for (const f of SIGHTING_TEXT_FIELDS) if (typeof d[f] === 'string') s[f] = storableText(d[f]);
     const ip6 = typeof d.ip6 === 'string' ? canonicalIp(d.ip6) : undefined;
     if (ip6) s.ip6 = ip6;
     const mac = typeof d.mac === 'string' ? normalizeMac(d.mac) : undefined;

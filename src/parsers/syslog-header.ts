@@ -273,7 +273,7 @@ function nameEnd(line: string, i: number, stopAtEq: boolean): number {
  * Past `[id k="v" k2="v\\"2"][id2 ...]` (RFC 5424 escapes \\" \\\\ \\]) from `start`: the index after the
  * last `]`, or -1 when the syntax is broken. An index scan (values by indexOf), nothing allocated.
  */
-export function skipStructuredData(line: string, start: number): number {
+function skipStructuredData(line: string, start: number): number {
   const n = line.length;
   const marks: Marks = { quote: -1, slash: -1 };
   let i = start;
@@ -328,12 +328,6 @@ function readStructuredData(line: string, start: number): StructuredData[] {
     i++;
   }
   return sd;
-}
-
-/** `[id k="v" k2="v\"2"][id2 ...]` with RFC 5424 escapes (\" \\ \]), read whole (capped as `structuredData` is). */
-export function parseStructuredData(line: string, start: number): { sd: StructuredData[]; end: number } | undefined {
-  const end = skipStructuredData(line, start);
-  return end < 0 ? undefined : { sd: readStructuredData(line, start), end };
 }
 
 interface StampResult {

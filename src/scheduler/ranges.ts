@@ -1444,7 +1444,7 @@ export class RangeScans {
       const known = ownRangeTitle(scan.title, prefixes);
       if (!known || !scan.launchedAt || scan.state === 'finished' || scan.state === 'error' || scan.state === 'canceled') continue;
       const { region, timeUtc } = known;
-      const configured = opts.regions.some((r) => r.name === region);
+      const configured = this.configuredRegion(region);
       // (a run of a time the config no longer asks for, or someone else's scan titled as ours: held all the same, and said)
       if (!regionOf.has(scan.title)) {
         log.warn({ run: scan.title, scan: scan.scanRef, region }, configured

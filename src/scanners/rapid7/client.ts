@@ -97,7 +97,9 @@ export class Rapid7Client implements Scanner {
   // ---- launch -----------------------------------------------------------------------------
 
   async launch(req: LaunchRequest): Promise<LaunchResult> {
-    const hosts = checkTargets(req.targets, this.o.allowTarget, this.o.maxTargetsPerScan ?? 50);
+    // (again right before the launch call itself: a wait on the way may outlast a reload that excluded one)
+    const check = () => checkTargets(req.targets, this.o.allowTarget, this.o.maxTargetsPerScan ?? 50);
+    const hosts = check();
     const name = nameFor(req.title, req.intentId);
     const site = this.o.sites?.[req.appliance] ?? this.o.siteId;
     if (site === undefined) throw new ScannerHttpError('ONSIGHT_SCANNER_REFUSED', `rapid7: no site for appliance ${req.appliance} (set scanner.siteId or scanner.sites)`, { next: 'stop' });
@@ -106,7 +108,7 @@ export class Rapid7Client implements Scanner {
     try {
       const r = await this.t.call<{ id?: number }>('POST', `sites/${site}/scans`, {
         idempotent: false, body: { name, hosts, engineId, ...(this.o.templateId ? { templateId: this.o.templateId } : {}) },
-        beforeSend: () => void checkTargets(req.targets, this.o.allowTarget, this.o.maxTargetsPerScan ?? 50),
+        beforeSend: () => void check(),
       });
       if (typeof r.id !== 'number') throw new ScannerHttpError('ONSIGHT_SCANNER', 'rapid7 scan launch: answer without an id', { next: 'retry', ambiguous: true });
       this.log.info({ intentId: req.intentId, scanRef: String(r.id), targets: hosts.length, appliance: req.appliance }, 'rapid7 scan launched');

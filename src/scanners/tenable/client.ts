@@ -138,7 +138,8 @@ export class TenableClient implements Scanner {
   }
 
   async launch(req: LaunchRequest): Promise<LaunchResult> {
-    const targets = checkTargets(req.targets, this.o.allowTarget, this.o.maxTargetsPerScan ?? 50);
+    const check = () => checkTargets(req.targets, this.o.allowTarget, this.o.maxTargetsPerScan ?? 50);
+    const targets = check();
     await this.deleteUnlaunched();
     const title = nameFor(req.title, req.intentId);
     const master = await this.masterFor(req.appliance);
@@ -161,7 +162,7 @@ export class TenableClient implements Scanner {
       await this.t.call<{ scan_uuid?: string }>('POST', `/scans/${copy.id}/launch`, {
         body: { alt_targets: targets }, idempotent: false, ownLimit: true,
         // (the copy and its lookups may have waited: a reload meanwhile may have excluded a target)
-        beforeSend: () => void checkTargets(req.targets, this.o.allowTarget, this.o.maxTargetsPerScan ?? 50),
+        beforeSend: () => void check(),
       });
     } catch (err) {
       if (!(err instanceof TenableError) || !err.o.ambiguous) {

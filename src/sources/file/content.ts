@@ -922,8 +922,7 @@ class CheckedGunzip {
         this.broke = { at: start, d: start + this.shift };
         return this.finish(`member ${n}: ${m.error} (the ${this.out - start} bytes it gave left out: unchecked)`, lineStart);
       }
-      let t = await this.rd.want(8);
-      while (t.length < 8 && (await this.rd.grew(this.signal))) t = await this.rd.want(8);
+      const t = await this.wantAll(8);
       if (t.length < 4) {
         this.broke = { at: start, d: start + this.shift };
         return this.finish(`member ${n}: unexpected end of file in its trailer (the ${this.out - start} bytes it gave left out: unchecked)`, lineStart);

@@ -6,7 +6,7 @@
 import { CLOCK_SET_FROM_MS, MAX_AHEAD_MS, MAX_DURATION_S, SIGHTING_KINDS, type Sighting, type SightingKind } from '../../sighting.js';
 import { canonicalIp } from '../../util/ip.js';
 import { normalizeMac } from '../../util/mac.js';
-import { storableText } from '../../parsers/decoder.js';
+import { storableText } from '../../util/text.js';
 
 const STRING_FIELDS = ['duid', 'clientId', 'hostname', 'user', 'remoteHost'] as const;
 const KNOWN = new Set(['kind', 'ip', 'ip6', 'mac', 'duid', 'clientId', 'hostname', 'user', 'remoteIp', 'remoteHost', 'at', 'expiresAt', 'durationS', 'format', 'source', 'line']);

@@ -4,7 +4,7 @@
  */
 import { MAX_DURATION_S, type Sighting } from '../../sighting.js';
 import { isoOrUndefined } from '../../util/time.js';
-import { storableText } from '../../parsers/decoder.js';
+import { storableText } from '../../util/text.js';
 
 export interface LeaseRecord {
   /** active: the lease is held (until expiresAt); released / expired: it ended at endAt */
