@@ -26,6 +26,7 @@ import pg from 'pg';
 import type { Logger } from '../log.js';
 import { FencedError } from '../errors.js';
 import { migrateCluster } from './schema.js';
+import type { NodePolicyLists } from '../policy/policy.js';
 
 export type ClusterRole = 'scheduler' | 'collector';
 
@@ -50,12 +51,6 @@ export interface LeaseOptions {
   log?: Logger;
   /** monotonic milliseconds (default performance.now) */
   monotonic?: () => number;
-}
-
-/** A node's policy.scope and policy.exclude as published in cluster_nodes.policy (addresses and CIDRs: no secret). */
-export interface NodePolicyLists {
-  scope: string[];
-  exclude: string[];
 }
 
 /** Another live node as the heartbeat read it. */

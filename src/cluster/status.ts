@@ -4,6 +4,7 @@
  */
 import type pg from 'pg';
 import { inboxBacklog } from './inbox.js';
+import { policyListsKey } from '../policy/policy.js';
 
 export interface ClusterStatus {
   /** database time of the reading */
@@ -20,7 +21,6 @@ export interface ClusterStatus {
 }
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
-const sorted = (l: unknown) => (Array.isArray(l) ? [...new Set(l.map((c) => String(c).trim()))].sort() : l);
 
 /** Null when the cluster tables do not exist (no node has started against this database yet). */
 export async function readClusterStatus(db: pg.Pool | pg.ClientBase, leaseName = 'scheduler'): Promise<ClusterStatus | null> {
@@ -37,7 +37,7 @@ export async function readClusterStatus(db: pg.Pool | pg.ClientBase, leaseName =
   );
   const c = await db.query<{ applied: string; updated_at: Date }>('SELECT applied, updated_at FROM cluster_inbox_cursor WHERE name = $1', ['applier']);
   const live = lease && lease.holder !== null && (lease.left_s ?? -1) > 0;
-  const lists = (p: { scope?: unknown; exclude?: unknown } | null) => (p && p.scope !== undefined ? JSON.stringify([sorted(p.scope), sorted(p.exclude)]) : null);
+  const lists = (p: { scope?: unknown; exclude?: unknown } | null) => (p && p.scope !== undefined ? policyListsKey(p) : null);
   const leaderLists = live ? lists(m.rows.find((r) => r.name === lease.holder)?.policy ?? null) : null;
   return {
     now: (lease?.now ?? new Date()).toISOString(),

@@ -9,7 +9,7 @@ import { lockStateFile, type StateLock } from '../store/lock.js';
 import { guardedWrite, StoreHealth } from '../store/health.js';
 import { openSqliteStore } from '../store/sqlite-store.js';
 import type { Inventory, Store } from '../store/types.js';
-import { peerPolicyProblem, type PeerPolicy, type Policy } from '../policy/policy.js';
+import { comparableList, peerPolicyProblem, policyListsKey, type NodePolicyLists, type PeerPolicy, type Policy } from '../policy/policy.js';
 import { decodeThreadOn, inventoryOptions, policyFor, schedulerOptionsFor } from '../config/derive.js';
 import { loadRegistry, type ParserRegistry } from '../parsers/registry.js';
 import { Scheduler, systemClock, type Clock, type LaunchInfo, type SchedulerCounters } from '../scheduler/scheduler.js';
@@ -25,7 +25,7 @@ import { OnsightError } from '../errors.js';
 import { daemonView } from './view.js';
 import { describeState, isPostgresState, sqliteStatePath, type ClusterConfig } from '../cluster/config.js';
 import { pgConnectionConfig } from '../cluster/connection.js';
-import { leaseSendGuard, termScanner, type Lease, type NodePolicyLists, type PeerNode } from '../cluster/lease.js';
+import { leaseSendGuard, termScanner, type Lease, type PeerNode } from '../cluster/lease.js';
 import type { InboxApplier } from '../cluster/applier.js';
 import { inboxBacklog } from '../cluster/inbox.js';
 import type { ClusterMetricInput } from '../cluster/metrics.js';
@@ -305,8 +305,8 @@ export class Daemon {
    */
   private narrowByPeers(own: NodePolicyLists, rebuilt: boolean): boolean {
     const log = this.opts.log;
-    const norm = (l: string[]) => [...new Set(l.map((c) => c.trim()))].sort();
-    const mine = JSON.stringify([norm(own.scope), norm(own.exclude)]);
+    const norm = (l: string[]) => comparableList(l) as string[];
+    const mine = policyListsKey(own);
     const differ: PeerPolicy[] = [];
     for (const p of this.peers) {
       if (p.policy === null) {
@@ -326,7 +326,7 @@ export class Daemon {
         continue;
       }
       const lists = { node: p.node, scope: norm(peer.scope), exclude: norm(peer.exclude) };
-      if (JSON.stringify([lists.scope, lists.exclude]) !== mine) differ.push(lists);
+      if (policyListsKey(lists) !== mine) differ.push(lists);
     }
     const key = JSON.stringify(differ);
     const changed = key !== this.narrowedBy;

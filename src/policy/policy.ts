@@ -42,11 +42,25 @@ export function rescanLeadFor(windowS: number): number {
   return Math.min(86400, windowS / 7);
 }
 
-/** Another cluster node's policy.scope and policy.exclude (published in cluster_nodes.policy). */
-export interface PeerPolicy {
-  node: string;
+/** A node's policy.scope and policy.exclude as published in cluster_nodes.policy (addresses and CIDRs: no secret). */
+export interface NodePolicyLists {
   scope: string[];
   exclude: string[];
+}
+
+/** Another cluster node's lists. */
+export interface PeerPolicy extends NodePolicyLists {
+  node: string;
+}
+
+/** A list as nodes compare it: each entry trimmed, once, sorted (anything but a list as it is). */
+export function comparableList(l: unknown): unknown {
+  return Array.isArray(l) ? [...new Set(l.map((c) => String(c).trim()))].sort() : l;
+}
+
+/** Two nodes' lists are the same when these keys are (the order and repeats of entries aside). */
+export function policyListsKey(p: { scope?: unknown; exclude?: unknown }): string {
+  return JSON.stringify([comparableList(p.scope), comparableList(p.exclude)]);
 }
 
 /** What is wrong with a peer's lists (naming the node, the key and the entry), or undefined when they are usable. */
