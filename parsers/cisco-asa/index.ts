@@ -4,7 +4,7 @@
  */
 import type { LineInput, LineParser, ParserPlugin } from '../../src/parsers/plugin.js';
 import type { SightingDraft } from '../../src/sighting.js';
-import { BoundedMap, mayClaimByContent, words } from '../../src/parsers/text.js';
+import { BoundedMap, MONTH_ABBREVIATIONS as MONTHS, mayClaimByContent, words } from '../../src/parsers/text.js';
 import { canonicalIp } from '../../src/util/ip.js';
 import { parseIsoTime } from '../../src/util/time.js';
 
@@ -56,8 +56,6 @@ export function findMarker(text: string): Marker | undefined {
 
 /** How long the text before the marker may be: `<166>: 2024 Aug 07 10:29:42 UTC <uuid> : ` is 70. */
 const PREFIX_MAX = 120;
-
-const MONTHS = new Set(['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']);
 
 /** A piece of a stamp: `2022`, `13:29:11`, `2024-06-26T01:35:42Z`, `Aug`, a zone `UTC` / `EDT`. */
 function stampWord(w: string): boolean {

@@ -4,7 +4,7 @@
  */
 import type { LineInput, LineParser, ParserPlugin } from '../../src/parsers/plugin.js';
 import type { SightingDraft } from '../../src/sighting.js';
-import { BoundedMap, csvFields, isDigits, keyValues, mayClaimByContent } from '../../src/parsers/text.js';
+import { BoundedMap, MONTH_ABBREVIATIONS as MONTHS, csvFields, isDigits, keyValues, mayClaimByContent } from '../../src/parsers/text.js';
 import { canonicalIp } from '../../src/util/ip.js';
 import { parseIsoTime } from '../../src/util/time.js';
 
@@ -35,8 +35,6 @@ interface GpEvent {
   /** PAN-OS before 9.1 (SYSTEM log): a session is known by its user only */
   legacy?: boolean;
 }
-
-const MONTHS = new Set(['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']);
 
 /**
  * End of the device's own BSD header inside the message (`Feb 24 22:06:07 BD-Panorama `, a relay

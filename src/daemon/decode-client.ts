@@ -17,7 +17,7 @@ import v8 from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../log.js';
 import { WORKER_YOUNG_MB, threadEntry } from '../util/thread-entry.js';
-import type { DecoderCounters } from '../parsers/decoder.js';
+import { emptyDecoderCounters, type DecoderCounters } from '../parsers/decoder.js';
 import type { Sighting } from '../sighting.js';
 import type { RawLine } from '../sources/types.js';
 import {
@@ -240,7 +240,7 @@ export class DecodeThread {
       (q.msg.skip ??= []).push(k);
       this.timedOut[l.source] = (this.timedOut[l.source] ?? 0) + 1;
       const f = l.format ?? 'auto';
-      const c = (this.past[f] ??= { lines: 0, recognized: 0, unrecognized: 0, sightings: 0, invalid: 0, parserErrors: 0, byFormat: {} });
+      const c = (this.past[f] ??= emptyDecoderCounters());
       c.lines++;
       c.parserErrors++;
     }

@@ -12,7 +12,7 @@
  */
 import type { Logger } from '../log.js';
 import type { ApplyResult, Inventory } from '../inventory/inventory.js';
-import type { DecoderCounters } from '../parsers/decoder.js';
+import { emptyDecoderCounters, type DecoderCounters } from '../parsers/decoder.js';
 import type { ParserRegistry } from '../parsers/registry.js';
 import { placeLiveAtReceipt, type Sighting } from '../sighting.js';
 import { LogLimit } from '../util/log-limit.js';
@@ -161,7 +161,7 @@ export class Ingest implements LineSink {
   /** what a line must contain for some parser to claim it under format auto (undefined: anything may be claimed) */
   private readonly autoClaims: Claims | undefined;
   /** lines sources tested against those claims themselves and did not push: decoded, unrecognized */
-  private readonly unclaimedCounters: DecoderCounters = { lines: 0, recognized: 0, unrecognized: 0, sightings: 0, invalid: 0, parserErrors: 0, byFormat: {} };
+  private readonly unclaimedCounters: DecoderCounters = emptyDecoderCounters();
 
   constructor(
     registry: ParserRegistry,

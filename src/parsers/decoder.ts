@@ -54,6 +54,11 @@ export interface DecoderCounters {
   byFormat: Record<string, { lines: number; sightings: number }>;
 }
 
+/** Counters at zero (a decoder's, the unclaimed lines', a replaced decode thread's format). */
+export function emptyDecoderCounters(): DecoderCounters {
+  return { lines: 0, recognized: 0, unrecognized: 0, sightings: 0, invalid: 0, parserErrors: 0, byFormat: {} };
+}
+
 const MAX_INSTANCES = 4096;
 
 /** a draft's value for a message: JSON, cut to 60 characters */
@@ -68,7 +73,7 @@ function quote(v: unknown): string {
 }
 
 export class LineDecoder {
-  readonly counters: DecoderCounters = { lines: 0, recognized: 0, unrecognized: 0, sightings: 0, invalid: 0, parserErrors: 0, byFormat: {} };
+  readonly counters: DecoderCounters = emptyDecoderCounters();
   private readonly plugins: ParserPlugin[];
   private readonly instances = new Map<string, LineParser>();
   /** rejects lines no plug-in can claim before trying each detector (auto only) */

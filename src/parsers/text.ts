@@ -215,3 +215,6 @@ export function unknownProgramWithPid(syslog: SyslogMessage): boolean {
   const app = syslog.appName;
   return app !== undefined && syslog.procId !== undefined && !isOtherProgram(app);
 }
+
+/** English month abbreviations as syslog stamps and devices print them (`%b` in the C locale), capitalised so. */
+export const MONTH_ABBREVIATIONS: ReadonlySet<string> = new Set(['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']);
