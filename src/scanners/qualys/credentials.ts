@@ -48,6 +48,13 @@ export function shownSource(value: string, kind: 'file' | 'name' | 'env' = 'file
   return secretLike ? NOT_SHOWN : value;
 }
 
+/** Doctor's words for where a secret is read from (`file`: what its file holds), each value as shownSource shows it. */
+export function sourceText(src: { credential?: string; env?: string; file?: string }, file = 'password file'): string {
+  if (src.credential !== undefined) return `systemd credential ${shownSource(src.credential, 'name')}`;
+  if (src.env !== undefined) return `environment variable ${shownSource(src.env, 'env')}`;
+  return `${file} ${shownSource(src.file!)}`;
+}
+
 /** doctor's scanner lines: a message whose source value is not shown names the key instead (the value is in the config, there) */
 export function keyed(sc: { credential?: string; passwordEnv?: string }, message: string, keys = { file: 'passwordFile', env: 'passwordEnv' }): string {
   if (!message.includes(NOT_SHOWN)) return message;

@@ -1,11 +1,11 @@
 /** `onsight doctor`'s Qualys checks that need no call: is the password readable (never shown)? */
 import type { DoctorLine } from '../types.js';
-import { keyed, loadPassword, NOT_SHOWN, passwordDoctorLine, shownSource } from './credentials.js';
+import { keyed, loadPassword, NOT_SHOWN, passwordDoctorLine, shownSource, sourceText } from './credentials.js';
 import type { QualysScannerOptions } from './schema.js';
 
 export function qualysDoctor(sc: QualysScannerOptions, ctx: { env: NodeJS.ProcessEnv }): DoctorLine[] {
   const env = ctx.env;
-  const source = sc.credential !== undefined ? `systemd credential ${shownSource(sc.credential, 'name')}` : sc.passwordEnv !== undefined ? `environment variable ${shownSource(sc.passwordEnv, 'env')}` : `password file ${shownSource(sc.passwordFile!)}`;
+  const source = sourceText({ credential: sc.credential, env: sc.passwordEnv, file: sc.passwordFile });
   try {
     return [passwordDoctorLine(source, loadPassword({ passwordFile: sc.passwordFile, passwordEnv: sc.passwordEnv, credential: sc.credential }, env))];
   } catch (err) {

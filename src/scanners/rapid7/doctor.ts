@@ -4,13 +4,13 @@
  * engines and the region mapping are doctor's checks for every backend.
  */
 import { readFileSync } from 'node:fs';
-import { keyed, loadPassword, passwordDoctorLine, shownSource } from '../qualys/credentials.js';
+import { keyed, loadPassword, passwordDoctorLine, sourceText } from '../qualys/credentials.js';
 import type { DoctorLine } from '../types.js';
 import type { Rapid7ScannerOptions } from './schema.js';
 
 export function rapid7Doctor(sc: Rapid7ScannerOptions, ctx: { env: NodeJS.ProcessEnv }): DoctorLine[] {
   const lines: DoctorLine[] = [];
-  const source = sc.credential !== undefined ? `systemd credential ${shownSource(sc.credential, 'name')}` : sc.passwordEnv !== undefined ? `environment variable ${shownSource(sc.passwordEnv, 'env')}` : `password file ${shownSource(sc.passwordFile!)}`;
+  const source = sourceText({ credential: sc.credential, env: sc.passwordEnv, file: sc.passwordFile });
   try {
     lines.push(passwordDoctorLine(source, loadPassword({ passwordFile: sc.passwordFile, passwordEnv: sc.passwordEnv, credential: sc.credential }, ctx.env)));
   } catch (err) {

@@ -5,12 +5,12 @@
  */
 import type { DoctorLine } from '../types.js';
 import { loadApiKeys } from './credentials.js';
-import { keyed, shownSource } from '../qualys/credentials.js';
+import { keyed, sourceText } from '../qualys/credentials.js';
 import { MASTER_PREFIX } from './client.js';
 import type { TenableScannerOptions } from './schema.js';
 
 export function tenableDoctor(sc: TenableScannerOptions, ctx: { env: NodeJS.ProcessEnv }): DoctorLine[] {
-  const source = sc.credential !== undefined ? `systemd credential ${shownSource(sc.credential, 'name')}` : sc.apiKeysEnv !== undefined ? `environment variable ${shownSource(sc.apiKeysEnv, 'env')}` : `API keys file ${shownSource(sc.apiKeysFile!)}`;
+  const source = sourceText({ credential: sc.credential, env: sc.apiKeysEnv, file: sc.apiKeysFile }, 'API keys file');
   const lines: DoctorLine[] = [];
   try {
     loadApiKeys(sc, ctx.env);
