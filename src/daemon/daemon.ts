@@ -65,6 +65,8 @@ export interface DaemonOptions {
 
 /** after the scanner is closed, how long stop() still waits for a pass it gave up on to end (its last writes), ms */
 const STOP_SETTLE_MS = 3000;
+/** a listener's reload that failed in part: what could not be read keeps its old value, but revocations went through */
+const KEPT_AT_RELOAD = 'reload of its certificate or tokens failed in part: what could not be read keeps its old value (tokens whose files are gone, empty or refused by their permissions are revoked all the same)';
 
 export class Daemon {
   store!: Store;
@@ -505,14 +507,14 @@ export class Daemon {
         await i.reload?.();
       } catch (err) {
         failed++;
-        log.error({ input: i.name, err: { message: (err as Error).message } }, `input ${i.name}: reload of its certificate or tokens failed; it keeps those it had`);
+        log.error({ input: i.name, err: { message: (err as Error).message } }, `input ${i.name}: ${KEPT_AT_RELOAD}`);
       }
     }
     try {
       this.http?.reload();
     } catch (err) {
       failed++;
-      log.error({ err: { message: (err as Error).message } }, `http.listen ${this.opts.config.http.listen}: reload of its certificate or tokens failed; it keeps those it had`);
+      log.error({ err: { message: (err as Error).message } }, `http.listen ${this.opts.config.http.listen}: ${KEPT_AT_RELOAD}`);
     }
     return failed;
   }

@@ -21,7 +21,7 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { OnsightError } from '../errors.js';
-import { CredentialsError, loadPassword, shownSource } from '../scanners/qualys/credentials.js';
+import { CredentialsError, loadPassword, shownSource, type SecretAbsence } from '../scanners/qualys/credentials.js';
 import { canonicalIp, parseIp } from '../util/ip.js';
 
 /** A TLS listener that requires client certificates names the CA they must chain to (syslog TLS inputs and the status page alike). */
@@ -137,10 +137,13 @@ export function reloadToken(t: TokenSource, env: NodeJS.ProcessEnv = process.env
  */
 const EVERY_TOKEN_REVOKED: LoadedToken = { name: '(every token revoked)', digest: randomBytes(32), short: false };
 
+const ABSENCE_WORDS: Record<SecretAbsence, string> = { missing: 'gone', empty: 'empty', denied: 'no longer readable to onsight (permission denied)' };
+
 /**
  * A listener's tokens (the status listener's, an HTTP input's): read now (all or nothing: the start
  * fails), read again by reload() (a SIGHUP) token by token: one whose file is now missing or empty
- * is revoked (refused from then on, logged by name), one that cannot be read otherwise keeps its old
+ * is revoked (refused from then on, logged by name), as is one its permissions no longer let onsight
+ * read (a `chmod 000`: fail closed); one that cannot be read otherwise keeps its old
  * value (and reload() throws, naming it), the others take their new value. A listener whose every
  * token is revoked refuses every request, never serves without one. Short ones said each time, under
  * `where` (the log line's prefix).
@@ -170,7 +173,7 @@ export function listenerTokens(sources: TokenSource[] | undefined, where: string
             failed ??= err;
             return held[j]; // (unreadable for now, a FIFO: not a revocation)
           }
-          if (held[j]) log.warn(`${where}: token "${t.name}" revoked: its ${t.credential !== undefined ? 'credential' : 'file'} is ${absent === 'missing' ? 'gone' : 'empty'}; refused from now on`);
+          if (held[j]) log.warn(`${where}: token "${t.name}" revoked: its ${t.credential !== undefined ? 'credential' : 'file'} is ${ABSENCE_WORDS[absent]}; refused from now on`);
           return undefined;
         }
       });

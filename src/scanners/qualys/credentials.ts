@@ -17,11 +17,14 @@ export interface PasswordSource {
   credential?: string;
 }
 
-export class CredentialsError extends OnsightError {
-  /** the source's file is not there or empty (a reload takes that as the secret revoked) */
-  readonly absent?: 'missing' | 'empty';
+/** why a secret's file gives no secret, where that reads as its revocation (`chmod 000` included: fail closed) */
+export type SecretAbsence = 'missing' | 'empty' | 'denied';
 
-  constructor(message: string, absent?: 'missing' | 'empty') {
+export class CredentialsError extends OnsightError {
+  /** the source's file is not there, empty, or refused to us by its permissions (a reload takes each as the secret revoked) */
+  readonly absent?: SecretAbsence;
+
+  constructor(message: string, absent?: SecretAbsence) {
     super('ONSIGHT_CREDENTIALS', message);
     if (absent) this.absent = absent;
   }
@@ -96,7 +99,7 @@ function readSecretFile(path: string, what: string): string {
   } catch (err) {
     if (err instanceof CredentialsError) throw err;
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    throw new CredentialsError(`${what} cannot be read (${code})`, code === 'ENOENT' ? 'missing' : undefined);
+    throw new CredentialsError(`${what} cannot be read (${code})`, code === 'ENOENT' ? 'missing' : code === 'EACCES' || code === 'EPERM' ? 'denied' : undefined);
   }
   const pw = text.replace(/\r?\n$/, '');
   if (pw === '') throw new CredentialsError(`${what} is empty`, 'empty');
