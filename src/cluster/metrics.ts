@@ -15,6 +15,8 @@ export interface ClusterMetricInput {
   fencing?: { lateLaunchesCanceled: number; transitionsRefused: number; adoptedAcrossEpochs: number };
   /** live nodes whose policy.scope or policy.exclude differ from this node's */
   policyDiffers?: number;
+  /** live peers whose lists are unknown here or not all readable */
+  policyUnknown?: number;
 }
 
 export function writeClusterMetrics(w: MetricsRegistry, m: ClusterMetricInput): void {
@@ -24,6 +26,7 @@ export function writeClusterMetrics(w: MetricsRegistry, m: ClusterMetricInput): 
   w.family('onsight_cluster_acquisitions_total', 'counter', 'Terms this node began.')(m.lease.acquisitions);
   w.family('onsight_cluster_step_downs_total', 'counter', 'Terms this node ended early: renewal failed, deposed, or its local deadline passed.')(m.lease.stepDowns);
   if (m.policyDiffers !== undefined) w.family('onsight_cluster_policy_differs', 'gauge', 'Other live nodes whose policy.scope or policy.exclude differ from this node\'s: each node scans only what every live node\'s lists allow.')(m.policyDiffers);
+  if (m.policyUnknown !== undefined) w.family('onsight_cluster_policy_unknown', 'gauge', 'Other live nodes whose policy.scope and policy.exclude are not known here: none published (an older onsight: upgrade it) or an entry that does not parse (applied without it; the log names it). Their exclusions may be missing from what this node scans.')(m.policyUnknown);
   if (m.inboxBacklog !== undefined) w.family('onsight_inbox_backlog', 'gauge', 'Sightings appended to the inbox by any node and not yet applied by the leader.')(m.inboxBacklog);
   if (m.fencing) {
     w.family('onsight_cluster_late_launches_canceled_total', 'counter', 'Scans with this cluster\'s title prefix canceled as late launches: their intent had ended (a deposed leader\'s launch landing after the takeover) or their targets were in an active scan already.')(m.fencing.lateLaunchesCanceled);

@@ -9,7 +9,7 @@ import { lockStateFile, type StateLock } from '../store/lock.js';
 import { guardedWrite, StoreHealth } from '../store/health.js';
 import { openSqliteStore } from '../store/sqlite-store.js';
 import type { Inventory, Store } from '../store/types.js';
-import { comparableList, peerPolicyProblem, policyListsKey, type NodePolicyLists, type PeerPolicy, type Policy } from '../policy/policy.js';
+import { comparableList, peerPolicyProblem, policyListsKey, usablePeerLists, type NodePolicyLists, type PeerPolicy, type Policy } from '../policy/policy.js';
 import { decodeThreadOn, inventoryOptions, policyFor, schedulerOptionsFor } from '../config/derive.js';
 import { loadRegistry, type ParserRegistry } from '../parsers/registry.js';
 import { Scheduler, systemClock, type Clock, type LaunchInfo, type SchedulerCounters } from '../scheduler/scheduler.js';
@@ -79,6 +79,8 @@ export class Daemon {
   private peers: PeerNode[] = [];
   /** the differing peers' lists `policy` is narrowed by (normalized JSON), to act and log once per change */
   private narrowedBy = '[]';
+  /** live peers whose lists are unknown here (none published, an older onsight) or not all readable */
+  private peersUnknown: string[] = [];
   /** peers whose lists are unknown or unreadable, said once each */
   private readonly peerPolicySaid = new Set<string>();
   scheduler!: Scheduler;
@@ -260,7 +262,7 @@ export class Daemon {
     const backlog = await inboxBacklog(this.store.db.pool).catch(() => undefined);
     const fencing = { lateLaunchesCanceled: 0, transitionsRefused: 0, adoptedAcrossEpochs: 0 };
     for (const c of [...this.pastTerms, this.scheduler.counters]) for (const k of Object.keys(fencing) as (keyof typeof fencing)[]) fencing[k] += c[k];
-    return { node: this.lease.node, lease: this.lease.metrics(), inboxBacklog: backlog, applier: this.applier?.counters, fencing, policyDiffers: this.policyDiffers().length };
+    return { node: this.lease.node, lease: this.lease.metrics(), inboxBacklog: backlog, applier: this.applier?.counters, fencing, policyDiffers: this.policyDiffers().length, policyUnknown: this.peersUnknown.length };
   }
 
   /** The status page in cluster mode: this node, and the leader as the lease loop last saw it (every poll). */
@@ -310,8 +312,10 @@ export class Daemon {
     const norm = (l: string[]) => comparableList(l) as string[];
     const mine = policyListsKey(own);
     const differ: PeerPolicy[] = [];
+    const unknown: string[] = [];
     for (const p of this.peers) {
       if (p.policy === null) {
+        unknown.push(p.node);
         if (!this.peerPolicySaid.has(`${p.node} none`)) {
           this.peerPolicySaid.add(`${p.node} none`);
           log.warn({ peer: p.node }, `cluster: node ${p.node} publishes no policy (an older onsight): its scope and exclusions are unknown here and not applied; upgrade it`);
@@ -320,16 +324,21 @@ export class Daemon {
       }
       const peer: PeerPolicy = { node: p.node, scope: p.policy.scope, exclude: p.policy.exclude };
       const problem = peerPolicyProblem(peer);
+      const usable = problem ? usablePeerLists(peer) : peer;
       if (problem) {
+        unknown.push(p.node);
         if (!this.peerPolicySaid.has(`${p.node} ${problem}`)) {
           this.peerPolicySaid.add(`${p.node} ${problem}`);
-          log.error({ peer: p.node }, `cluster: ${problem}: that node's scope and exclusions are not applied here`);
+          log.error({ peer: p.node }, usable
+            ? `cluster: ${problem}: the entries of that node's lists that do not parse are not applied here; the others are`
+            : `cluster: ${problem}: that node's scope and exclusions are not applied here`);
         }
-        continue;
+        if (!usable) continue;
       }
-      const lists = { node: p.node, scope: norm(peer.scope), exclude: norm(peer.exclude) };
+      const lists = { node: p.node, scope: norm(usable!.scope), exclude: norm(usable!.exclude) };
       if (policyListsKey(lists) !== mine) differ.push(lists);
     }
+    this.peersUnknown = unknown;
     const key = JSON.stringify(differ);
     const changed = key !== this.narrowedBy;
     if (changed || rebuilt) this.policy = differ.length ? this.ownPolicy.withPeers(differ) : this.ownPolicy;

@@ -74,6 +74,17 @@ export function peerPolicyProblem(p: PeerPolicy): string | undefined {
   return undefined;
 }
 
+/**
+ * The part of a peer's lists this node can apply: each entry that parses (an entry that does not
+ * is left out: for scope that narrows, for exclude it loses only that entry, where ignoring the
+ * peer whole would lose every other exclusion it has). Undefined when a list is no list at all.
+ */
+export function usablePeerLists(p: PeerPolicy): PeerPolicy | undefined {
+  if (!Array.isArray(p.scope) || !Array.isArray(p.exclude)) return undefined;
+  const parses = (c: unknown): c is string => typeof c === 'string' && parseCidr(c) !== undefined;
+  return { node: p.node, scope: p.scope.filter(parses), exclude: p.exclude.filter(parses) };
+}
+
 interface Peer {
   node: string;
   scopeList: string[];
