@@ -21,19 +21,40 @@ export const MAX_AHEAD_MS = 86_400_000;
  * receipt is placed at receipt, its end moved as much: the line came now, from a clock ahead or a
  * forged stamp. At its own time (up to MAX_AHEAD_MS) it made the address's genuine lines look
  * older than what was known of it, and they were ignored for as long. A stored line (a file's,
- * read later) is not judged so: when it was read says nothing of when it was written.
+ * read later) is judged by placeStoredAhead: when it was read bounds when it was written only from above.
  * Returns how far ahead it was (ms), 0 when left as it is.
  */
 export function placeLiveAtReceipt(s: Sighting, receivedMs: number): number {
   const ahead = Date.parse(s.at) - receivedMs;
   if (!isDateMs(receivedMs) || !(ahead > SKEW_MS)) return 0;
-  s.at = new Date(receivedMs).toISOString();
+  placeAt(s, receivedMs);
+  return ahead;
+}
+
+/**
+ * A stored line's sighting (a file's, read at `readMs`) timed more than SKEW_MS after it was read:
+ * no line was written after it was read, so its sender's clock ran ahead or the time is forged.
+ * Placed at `previousMs`, the time of the sighting before it from the same source (a log file is
+ * written in order: its true time is no earlier), else at its reading, its end moved as much. At
+ * its own time it hid the address's genuine lines after it, for up to a day (review). Returns how
+ * far ahead of its reading it was (ms), 0 when left as it is.
+ */
+export function placeStoredAhead(s: Sighting, readMs: number, previousMs: number | undefined): number {
+  const ahead = Date.parse(s.at) - readMs;
+  if (!isDateMs(readMs) || !(ahead > SKEW_MS)) return 0;
+  placeAt(s, previousMs !== undefined && isDateMs(previousMs) && previousMs <= readMs + SKEW_MS ? previousMs : readMs);
+  return ahead;
+}
+
+/** Moves a sighting to `atMs`, its end (a lease's) moved as much. */
+function placeAt(s: Sighting, atMs: number): void {
+  const shift = Date.parse(s.at) - atMs;
+  s.at = new Date(atMs).toISOString();
   if (s.expiresAt !== undefined) {
-    const e = isoOrUndefined(Date.parse(s.expiresAt) - ahead);
+    const e = isoOrUndefined(Date.parse(s.expiresAt) - shift);
     if (e) s.expiresAt = e;
     else delete s.expiresAt;
   }
-  return ahead;
 }
 
 /**

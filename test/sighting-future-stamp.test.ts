@@ -2,8 +2,9 @@
  * A live line stamped hours ahead (a forged time, or a sender's clock far ahead) was placed at its
  * own time, up to a day ahead: the inventory ignores a line older than what it knows of the
  * address, so the real device's genuine lines were ignored for about a day. A live line timed more
- * than a few minutes (clock skew) after it came is placed when it came, and said; a file's line,
- * read at any time later, keeps its own time. Through the real daemon: UDP syslog on loopback, a
+ * than a few minutes (clock skew) after it came is placed when it came, and said; a file's line
+ * timed more than a few minutes after it was read (no line is written after it is read) is placed
+ * at the time of the line before it in the same file. Through the real daemon: UDP syslog on loopback, a
  * tailed file, the SQLite inventory, `onsight why`.
  */
 import { execFileSync } from 'node:child_process';
@@ -82,9 +83,27 @@ http: { enabled: false }
     expect((await sighted('10.20.3.2', '52:54:00:00:00:02', 'lease')).sighting!.at).toBe(stamp);
   }, 30_000);
 
-  it('a file\'s line, read at any time later, keeps its own time', async () => {
-    const stamp = new Date(Date.now() + 2 * HOUR).toISOString();
+  it('a file\'s line a few minutes ahead of its reading keeps its own time', async () => {
+    const stamp = new Date(Date.now() + 2 * 60_000).toISOString();
     appendFileSync(file, `<30>1 ${stamp} gw dhcpd 1 - - DHCPACK on 10.20.3.3 to 52:54:00:00:00:03 via eth0\n`);
     expect((await sighted('10.20.3.3', '52:54:00:00:00:03', 'lease')).sighting!.at).toBe(stamp);
+  }, 30_000);
+
+  it('a file\'s line hours ahead of its reading is placed at the line before it, so the real device\'s later lines are not ignored (it kept its own time and hid them)', async () => {
+    // (no line is written after it is read: a stamp hours past its reading is a clock ahead or forged)
+    const before = new Date(Date.now() - 60_000).toISOString();
+    appendFileSync(file, `<30>1 ${before} gw dhcpd 1 - - DHCPACK on 10.20.3.9 to 52:54:00:00:00:09 via eth0\n`
+      + `<30>1 ${new Date(Date.now() + 23 * HOUR).toISOString()} gw dhcpd 1 - - DHCPACK on 10.20.3.4 to 52:54:00:66:66:04 (forged) via eth0\n`);
+    expect((await sighted('10.20.3.9', '52:54:00:00:00:09', 'lease')).sighting!.at).toBe(before);
+    expect((await sighted('10.20.3.4', '52:54:00:66:66:04', 'lease')).sighting!.at).toBe(before);
+    await new Promise((r) => setTimeout(r, 1100));
+    appendFileSync(file, `<30>1 ${new Date().toISOString()} gw dhcpd 1 - - DHCPACK on 10.20.3.4 to 52:54:00:00:00:04 (real-pc) via eth0\n`);
+    expect((await sighted('10.20.3.4', '52:54:00:00:00:04', 'lease')).change).not.toBe('ignored');
+    await new Promise((r) => setTimeout(r, 1100));
+    appendFileSync(file, `<30>1 ${new Date().toISOString()} gw dhcpd 1 - - DHCPRELEASE of 10.20.3.4 from 52:54:00:00:00:04 via eth0\n`);
+    expect((await sighted('10.20.3.4', '52:54:00:00:00:04', 'release')).change).not.toBe('ignored');
+    const warned = await d.waitFor((e) => /line \d+ is timed \d+ min after it was read: placed at the time of the line before it/.test(e.msg));
+    expect(warned).toMatchObject({ ip: '10.20.3.4', line: 3 });
+    expect(warned.aheadS as number).toBeGreaterThan(23 * 3600 - 60);
   }, 30_000);
 });

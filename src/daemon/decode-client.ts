@@ -10,8 +10,9 @@
  * A restart loses every source's parser state (it lives in the thread's heap: an OpenVPN session's
  * inner address, a DHCP REQUEST awaiting its ACK), which is said in the log each time. A user
  * plug-in that stalls the thread MAX_STALLS times within STALL_WINDOW_MS is disabled until the
- * daemon restarts (logged as an error naming it), so one crafted line sent again and again cannot
- * hold every source and reset its state without end. Built-in parsers are never disabled.
+ * daemon restarts (logged as an error naming it; /metrics and the status page list it), so one
+ * crafted line sent again and again cannot hold every source and reset its state without end.
+ * Built-in parsers are never disabled.
  */
 import v8 from 'node:v8';
 import { Worker } from 'node:worker_threads';
@@ -84,6 +85,24 @@ export function lineTimeout(chars: number, baseMs = LINE_TIMEOUT_MS): number {
 export const MAX_STALLS = 3;
 const STALL_WINDOW_MS = 60 * 60_000;
 
+/** a user plug-in the watchdog disabled: when, and the stalls within the window that did it */
+export interface DisabledPlugin {
+  plugin: string;
+  /** ms since the epoch */
+  at: number;
+  stalls: number;
+  windowMin: number;
+}
+
+/** what the watchdog did, for /metrics and the status page */
+export interface DecodeWatchdogFigures {
+  /** lines dropped because a parser never finished them, by source */
+  timedOut: Record<string, number>;
+  /** the user plug-ins the thread loaded (each may be disabled) */
+  userPlugins: string[];
+  disabled: DisabledPlugin[];
+}
+
 const sum = (a: number | undefined, b: number | undefined) => (a === undefined && b === undefined ? undefined : (a ?? 0) + (b ?? 0));
 
 /** counters of two threads' lives added up */
@@ -116,7 +135,7 @@ export class DecodeThread {
   /** when each parser last stalled the thread (within STALL_WINDOW_MS) */
   private readonly stalls = new Map<string, number[]>();
   /** user plug-ins disabled for stalling the thread MAX_STALLS times (data.disabledPlugins) */
-  private readonly disabled = new Set<string>();
+  private readonly disabled = new Map<string, DisabledPlugin>();
   private worker!: Worker;
   private readonly waiting = new Map<number, Waiting>();
   private nextId = 1;
@@ -157,13 +176,18 @@ export class DecodeThread {
 
   /** user plug-ins the watchdog disabled (each stalled the thread MAX_STALLS times within an hour) */
   get disabledPlugins(): string[] {
-    return [...this.disabled];
+    return [...this.disabled.keys()];
+  }
+
+  /** a copy: the lines dropped by source, the user plug-ins and those disabled (when, why) */
+  get watchdogFigures(): DecodeWatchdogFigures {
+    return { timedOut: { ...this.timedOut }, userPlugins: [...this.userPlugins], disabled: [...this.disabled.values()].map((p) => ({ ...p })) };
   }
 
   private spawn(): void {
     const progress = new SharedArrayBuffer(PROGRESS_CELLS * 4);
     const w = new Worker(this.entry, {
-      workerData: { ...this.data, zone: this.zone, progress, disabledPlugins: [...this.disabled] } satisfies DecodeThreadData,
+      workerData: { ...this.data, zone: this.zone, progress, disabledPlugins: this.disabledPlugins } satisfies DecodeThreadData,
       resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_MB },
     });
     this.worker = w;
@@ -255,7 +279,7 @@ export class DecodeThread {
       const times = [...(this.stalls.get(plugin) ?? []).filter((t) => now - t < STALL_WINDOW_MS), now];
       this.stalls.set(plugin, times);
       if (times.length >= MAX_STALLS) {
-        this.disabled.add(plugin);
+        this.disabled.set(plugin, { plugin, at: now, stalls: times.length, windowMin: STALL_WINDOW_MS / 60_000 });
         this.log.error({ plugin, stalls: times.length, windowMin: STALL_WINDOW_MS / 60_000 },
           `parser plug-in ${plugin} stalled the decode thread ${times.length} times within ${STALL_WINDOW_MS / 60_000} min: it is disabled until the daemon restarts ` +
           `(under format auto its lines are left to the other parsers or unrecognized; under format ${plugin} they are dropped, counted as parser errors). ` +

@@ -14,7 +14,7 @@ import type { Logger } from '../log.js';
 import type { ApplyResult, Inventory } from '../inventory/inventory.js';
 import { emptyDecoderCounters, type DecoderCounters } from '../parsers/decoder.js';
 import type { ParserRegistry } from '../parsers/registry.js';
-import { placeLiveAtReceipt, type Sighting } from '../sighting.js';
+import { placeLiveAtReceipt, placeStoredAhead, type Sighting } from '../sighting.js';
 import { LogLimit } from '../util/log-limit.js';
 import type { Claims } from '../parsers/plugin.js';
 import { Prefilter } from '../parsers/prefilter.js';
@@ -22,7 +22,7 @@ import type { CommitGroup, FileCheckpoint, LineSink, RawLine, SourcePosition, Un
 import type { StoreHealth } from '../store/health.js';
 import { Decoders } from './decoders.js';
 import { LineRepeats } from './repeats.js';
-import { DecodeThread, decodeThreadEntry, type DecodedLines } from './decode-client.js';
+import { DecodeThread, decodeThreadEntry, type DecodedLines, type DecodeWatchdogFigures } from './decode-client.js';
 
 export interface IngestOptions {
   zone: string;
@@ -93,6 +93,8 @@ export interface IngestCounters {
   byFormatKind: Record<string, Record<string, number>>;
   /** sightings of live lines timed more than a few minutes after their receipt: placed at receipt (placeLiveAtReceipt) */
   aheadOfReceipt: number;
+  /** sightings of stored lines (a file's) timed more than a few minutes after their reading: placed at the source's sighting before (placeStoredAhead) */
+  aheadOfReading: number;
 }
 
 export type CommittedHandler = (sightings: Sighting[], results: ApplyResult[]) => void | Promise<void>;
@@ -135,9 +137,11 @@ const charsOf = (lines: RawLine[]): number => {
 const MAX_IN_FLIGHT = 2;
 
 export class Ingest implements LineSink {
-  readonly counters: IngestCounters = { lines: 0, sightings: 0, commits: 0, commitErrors: 0, refusedLines: 0, pending: 0, byFormatKind: {}, aheadOfReceipt: 0 };
+  readonly counters: IngestCounters = { lines: 0, sightings: 0, commits: 0, commitErrors: 0, refusedLines: 0, pending: 0, byFormatKind: {}, aheadOfReceipt: 0, aheadOfReading: 0 };
   /** a sender's lines timed ahead are counted each, logged once a minute */
   private readonly aheadLog = new LogLimit();
+  /** each stored source's last sighting's time not ahead of its reading (where one ahead is placed); one entry per file read */
+  private readonly lastStoredAt = new Map<string, number>();
   private buf: RawLine[] = [];
   /** characters in buf, and in the batches of the queue */
   private bufChars = 0;
@@ -380,6 +384,30 @@ export class Ingest implements LineSink {
       `a line from ${l.sender} is timed ${Math.round(ahead / 60_000)} min after it came: placed when it came (${n} such line(s) since the last of these messages); its sender's clock runs ahead, or the time is forged`);
   }
 
+  /**
+   * A stored line's sighting timed ahead of its reading placed at the time of the source's sighting
+   * before it (in place: a retried batch is not moved or counted twice), counted, said. Each
+   * sighting not ahead is remembered as its source's last.
+   */
+  private placeStoredAhead(s: Sighting, l: RawLine): void {
+    const ahead = placeStoredAhead(s, l.receivedAt.getTime(), this.lastStoredAt.get(l.source));
+    if (!ahead) {
+      const at = Date.parse(s.at);
+      if (Number.isFinite(at)) this.lastStoredAt.set(l.source, at);
+      return;
+    }
+    this.counters.aheadOfReading++;
+    const n = this.aheadLog.take('stored');
+    if (n === undefined) return;
+    this.log.warn({ source: l.source, line: l.line, ip: s.ip, aheadS: Math.round(ahead / 1000), at: s.at, count: n },
+      `${l.source}${l.line !== undefined ? ` line ${l.line}` : ''} is timed ${Math.round(ahead / 60_000)} min after it was read: placed at the time of the line before it (${n} such line(s) since the last of these messages); its writer's clock runs ahead, or the time is forged`);
+  }
+
+  /** the decode thread's watchdog figures (lines cut off, plug-ins turned off); undefined without a decode thread */
+  decodeWatchdog(): DecodeWatchdogFigures | undefined {
+    return this.thread?.watchdogFigures;
+  }
+
   private decodeHere(lines: RawLine[]): DecodedLines {
     return lines.map((l) => (l.sightings ? undefined : this.decoders.get(l.format ?? 'auto').decode(l.text, { receivedAt: l.receivedAt, source: l.source, line: l.line, syslog: l.syslog }).sightings));
   }
@@ -402,6 +430,7 @@ export class Ingest implements LineSink {
       found.forEach((s, k) => {
         if (l.group?.accept && !l.group.accept(s)) return;
         if (live) this.placeAhead(s, l);
+        else this.placeStoredAhead(s, l);
         sightings.push(s);
         // sightings a source decoded itself (a lease-file snapshot) have no line of their own
         if (this.opts.append) entries.push({ sighting: s, raw: inboxRaw(l, found.length > 1 ? k : undefined, l.checkpoint || l.sightings ? 1 : this.repeats.occurrence(l)), sender: l.sender, source: l.source });

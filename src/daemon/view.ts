@@ -89,6 +89,7 @@ export function daemonView(d: ViewedParts): DaemonView {
     inputs: () => d.inputs,
     ingestCounters: () => d.ingest.counters,
     decoderCounters: () => d.ingest.decoderCounters(),
+    decodeWatchdog: () => d.ingest.decodeWatchdog(),
     scanner: () => ({ kind: d.scanner.kind, allowance: d.scanner.allowance(), block: d.scheduler.scannerBlock() }),
     schedulerCounters: () => d.scheduler.counters,
     applianceLoad: (name) => d.scheduler.applianceLoad(name),

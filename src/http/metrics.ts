@@ -127,11 +127,21 @@ async function fillMetrics(d: DaemonView, w: MetricsRegistry, status: Status): P
   w.family('onsight_parser_unrecognized_lines_total', 'counter', 'Lines no parser claimed (format auto).')(unrecognized);
   w.family('onsight_parser_invalid_sightings_total', 'counter', 'Sightings dropped because a field was malformed (a parser bug).')(invalid);
   w.family('onsight_parser_errors_total', 'counter', 'Times a parser threw (a bug) or ran past the 10 s line bound (a user plug-in\'s regex backtracking: the decode thread restarted); the line is dropped.')(parserErrors);
-  const badTimes = w.family('onsight_parser_bad_times_total', 'counter', 'Sightings whose line\'s own time could not be taken, by why and outcome: clockUnset (timed before 2000, by a sender whose clock was never set) placed at the syslog header\'s time or at receipt for a live line (outcome receipt), dropped for a stored one, a file\'s (outcome dropped: read later, it has no time to take); invalidTimestamp (a live RFC 5424 TIMESTAMP that is no valid time: the line read without it, outcome receipt); aheadOfReceipt (a live line timed more than 5 min after it came: placed at receipt, outcome receipt).', { labelNames: ['why', 'outcome'] });
+  // the watchdog's own figures (also in the parser errors above): which source's lines it cut off, which plug-ins it turned off
+  const wd = d.decodeWatchdog();
+  const timeouts = w.family('onsight_decode_timeouts_total', 'counter',
+    'Lines the decode thread\'s watchdog dropped because a parser stayed on them past the line bound (10 s, 2 s more per MiB), by source (absent until its first); each restarted the thread and reset every source\'s parser state, and is also counted in onsight_parser_errors_total. The error log names the parser: make a user plug-in\'s regex run in linear time (parsers/README.md, rule 2).', { labelNames: ['source'] });
+  for (const [source, n] of Object.entries(wd?.timedOut ?? {}).sort()) timeouts(n, { source });
+  const pluginOff = w.family('onsight_parser_plugin_disabled', 'gauge',
+    '1 when the decode thread\'s watchdog turned the user parser plug-in off (it stalled the thread 3 times within an hour: its lines are now unrecognized under format auto, parser errors under its own format), else 0; one series per user plug-in. It stays off until the daemon restarts (a reload does not turn it back on): fix its regex (parsers/README.md, rule 2), then restart onsight.', { labelNames: ['plugin'] });
+  const off = new Set(wd?.disabled.map((p) => p.plugin));
+  for (const plugin of [...new Set([...wd?.userPlugins ?? [], ...off])].sort()) pluginOff(off.has(plugin) ? 1 : 0, { plugin });
+  const badTimes = w.family('onsight_parser_bad_times_total', 'counter', 'Sightings whose line\'s own time could not be taken, by why and outcome: clockUnset (timed before 2000, by a sender whose clock was never set) placed at the syslog header\'s time or at receipt for a live line (outcome receipt), dropped for a stored one, a file\'s (outcome dropped: read later, it has no time to take); invalidTimestamp (a live RFC 5424 TIMESTAMP that is no valid time: the line read without it, outcome receipt); aheadOfReceipt (a live line timed more than 5 min after it came: placed at receipt, outcome receipt); aheadOfReading (a stored line, a file\'s, timed more than 5 min after it was read: placed at the time of the line before it from the same file, or at its reading, outcome previousLine).', { labelNames: ['why', 'outcome'] });
   badTimes(clockUnset, { why: 'clockUnset', outcome: 'receipt' });
   badTimes(clockUnsetDropped, { why: 'clockUnset', outcome: 'dropped' });
   badTimes(invalidTimestamp, { why: 'invalidTimestamp', outcome: 'receipt' });
   badTimes(ic.aheadOfReceipt ?? 0, { why: 'aheadOfReceipt', outcome: 'receipt' });
+  badTimes(ic.aheadOfReading ?? 0, { why: 'aheadOfReading', outcome: 'previousLine' });
   const sk = w.family('onsight_sightings_total', 'counter', 'Sightings committed to the inventory, by format and kind (lease, renew, release, expire, tunnel-up, tunnel-down).');
   for (const [f, kinds] of Object.entries(ic.byFormatKind ?? {}).sort()) {
     for (const [kind, n] of Object.entries(kinds).sort()) sk(n, { format: f, kind });

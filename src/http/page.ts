@@ -67,6 +67,18 @@ const SCRIPT = `
     cards.appendChild(card('missed (' + s.missedWindowH + ' h)', t.missed, counted(s.missedEvaluatedAt)));
     cards.appendChild(card('scans launched', t.launched, t.finished + ' finished · ' + t.failed + ' failed'));
     cards.appendChild(card('lines read', t.lines, t.sightings + ' sightings'));
+    // the decode thread's watchdog (absent without that thread): lines it cut off, plug-ins it turned off
+    var dec = s.decoder, off = dec ? dec.disabledPlugins : [];
+    if (dec) {
+      var wc = card('lines cut off by the parser watchdog', dec.timedOut, off.length ? off.length + ' plug-in(s) turned off' : '');
+      wc.setAttribute('data-decoder', 'timeouts'); wc.title = Object.keys(dec.timedOutBySource).map(function(k){ return k + ': ' + dec.timedOutBySource[k]; }).join(', ');
+      cards.appendChild(wc);
+    }
+    $('plugins-off-box').hidden = !off.length;
+    fill($('plugins-off'), off.map(function(p){
+      var tr = el('tr'); tr.setAttribute('data-plugin', p.plugin); tr.appendChild(td(p.plugin, 'mono'));
+      tr.appendChild(td(new Date(p.disabledAt).toLocaleString(), 'mono')); tr.appendChild(td(p.why, 'why')); return tr;
+    }), 3);
     var vpn = s.addressReuse.channels.filter(function(c){ return c.channel === 'vpn'; })[0];
     if (vpn) { var rc = card('VPN addresses reused within ' + s.addressReuse.quickMin + ' min (' + s.addressReuse.windowH + ' h)', vpn.quick, 'of ' + vpn.reused + ' reused' + (vpn.quick ? ': a probe of a user who left can reach the next' : '')); rc.setAttribute('data-reuse', 'vpn'); cards.appendChild(rc); }
     var rows = s.regions.map(function(r){
@@ -146,6 +158,11 @@ export const PAGE_HTML = `<!doctype html>
 <main>
 <p class="advice" id="advice" hidden></p>
 <div class="cards" id="cards"></div>
+<div id="plugins-off-box" hidden>
+<h2>Parser plug-ins turned off</h2>
+<p class="advice" id="plugins-off-how">The decode thread's watchdog turned these plug-ins off: each stalled it on one line again and again. Their lines are now unrecognized under format auto, dropped as parser errors under their own format. A plug-in stays off until onsight restarts (a reload, SIGHUP, does not turn it back on): fix its regex to run in linear time (parsers/README.md, rule 2), then <span class="mono">systemctl restart onsight</span>.</p>
+<table><thead><tr><th>Plug-in</th><th>Turned off</th><th>Why</th></tr></thead><tbody id="plugins-off"></tbody></table>
+</div>
 <h2>Regions</h2>
 <table><thead><tr><th>Region</th><th>Seen</th><th>Due</th><th>Queued</th><th>Scanning</th><th>Scanned in window</th><th>Missed and why</th><th>Scans</th><th>Appliances (load/learned capacity)</th></tr></thead>
 <tbody id="regions"></tbody></table>

@@ -70,6 +70,23 @@ export interface InputStatus extends Partial<InputStaleness> {
   receiver?: 'native' | 'dgram';
 }
 
+/** a user parser plug-in the decode thread's watchdog turned off (until the daemon restarts) */
+export interface DisabledPluginStatus {
+  plugin: string;
+  disabledAt: string;
+  stalls: number;
+  windowMin: number;
+  why: string;
+}
+
+/** the decode thread's watchdog (decode-client.ts) */
+export interface DecoderStatus {
+  /** lines dropped because a parser stayed on them past the line bound (also counted as parser errors) */
+  timedOut: number;
+  timedOutBySource: Record<string, number>;
+  disabledPlugins: DisabledPluginStatus[];
+}
+
 export interface Status {
   version: string;
   now: string;
@@ -103,6 +120,8 @@ export interface Status {
    * user at once lets a probe of a user who just left reach the next one (README, wrong hosts).
    */
   addressReuse: { windowH: number; quickMin: number; channels: AddressReuse[] };
+  /** the decode thread's watchdog; absent without a decode thread (ingest.decodeThread: then nothing cuts a line short) */
+  decoder?: DecoderStatus;
 }
 
 /** The period and the limit of the status's address reuse figures. */
@@ -127,6 +146,19 @@ function clusterStatus(d: DaemonView): ClusterStatusView | undefined {
   return {
     name: c.name, node: c.node, role: c.role, state: c.leading ? 'leader' : 'follower', leader: c.leader, epoch: c.epoch,
     leaderSince: c.leaderSince?.toISOString() ?? null, leaseExpiresAt: c.leaseExpiresAt?.toISOString() ?? null,
+  };
+}
+
+function decoderStatus(d: DaemonView): DecoderStatus | undefined {
+  const wd = d.decodeWatchdog();
+  if (!wd) return undefined;
+  return {
+    timedOut: Object.values(wd.timedOut).reduce((n, x) => n + x, 0),
+    timedOutBySource: wd.timedOut,
+    disabledPlugins: wd.disabled.map((p) => ({
+      plugin: p.plugin, disabledAt: new Date(p.at).toISOString(), stalls: p.stalls, windowMin: p.windowMin,
+      why: `stalled the decode thread ${p.stalls} times within ${p.windowMin} min: each time it stayed on one line past the line bound (a regex that backtracks)`,
+    })),
   };
 }
 
@@ -304,6 +336,7 @@ export async function buildStatus(d: DaemonView, opts: StatusOptions = {}): Prom
   const sum = (f: (r: RegionStatus) => number) => list.reduce((n, r) => n + f(r), 0);
   const scanner = d.scanner();
   const ic = d.ingestCounters();
+  const decoder = decoderStatus(d);
   return {
     version: onsightVersion(),
     now: new Date(now).toISOString(),
@@ -336,5 +369,6 @@ export async function buildStatus(d: DaemonView, opts: StatusOptions = {}): Prom
     })),
     ...(cluster ? { cluster } : {}),
     addressReuse: { ...ADDRESS_REUSE, channels: reuse },
+    ...(decoder ? { decoder } : {}),
   };
 }

@@ -11,6 +11,7 @@ import type { LearnedAppliance, LearnedLag, HostsInParallelStatus, LearnedStateS
 import type { SourceCounters } from '../sources/types.js';
 import type { IngestCounters } from '../daemon/ingest.js';
 import type { DecoderCounters } from '../parsers/decoder.js';
+import type { DecodeWatchdogFigures } from '../daemon/decode-client.js';
 import type { EndedBinding } from '../coverage/missed.js';
 import type { AddressReuse, EndedKey } from '../store/types.js';
 import type { DeliveryCounters } from '../notify/queue.js';
@@ -51,6 +52,8 @@ export interface DaemonView {
   inputs(): { name: string; counters(): SourceCounters }[];
   ingestCounters(): IngestCounters;
   decoderCounters(): DecoderCounters[];
+  /** the decode thread's watchdog: lines it dropped by source, user plug-ins it disabled (undefined: no decode thread) */
+  decodeWatchdog(): DecodeWatchdogFigures | undefined;
   scanner(): { kind: string; allowance: Allowance; block: ScannerBlock };
   schedulerCounters(): SchedulerCounters;
   applianceLoad(name: string): Promise<{ online: boolean; load: number; ours: number }>;
