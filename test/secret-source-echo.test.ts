@@ -107,6 +107,30 @@ http:
     }
   });
 
+  it('a secret typed into credential: (a JWT, openssl rand -hex 32, a mixed-case key) is not printed by config check, doctor or run; a plain name still is (third review)', () => {
+    const hex = `${'9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08'.slice(0, 52)}c0ffee${CANARY.length}00aa`;
+    const cases = [`eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIx.c2ln${CANARY}`, hex, `Tok3nValue42${CANARY}`];
+    for (const [i, secret] of cases.entries()) {
+      const cfg = write(`cred${i}.yaml`, `${head(`cred${i}`)}scanner: { type: qualys, url: "https://qualysapi.qualys.invalid", username: u, credential: "${secret}", optionProfile: p }
+http:
+  listen: "127.0.0.1:0"
+  tokens: [{ name: ops, credential: "${secret}" }]
+`);
+      for (const args of COMMANDS) {
+        const r = cli(args, cfg);
+        expect(r.out, `${args.join(' ')} printed credential ${i}`).not.toContain(secret);
+        expect(r.out, `${args.join(' ')} printed part of credential ${i}`).not.toContain(secret.slice(0, 12));
+        expect(r.out, args.join(' ')).toContain(NOT_SHOWN);
+      }
+    }
+    // a name people write is printed, so the operator sees which credential LoadCredential= must give
+    const plain = write('cred-plain.yaml', `${head('cred-plain')}scanner: { type: qualys, url: "https://qualysapi.qualys.invalid", username: u, credential: onsight-qualys.password, optionProfile: p }
+http: { enabled: false }
+`);
+    const r = cli(['config', 'check'], plain);
+    expect(r.out).toContain('LoadCredential=onsight-qualys.password:FILE');
+  });
+
   it('a password in scanner.passwordFile, state.passwordFile and notify.webhook.secret.file is not printed; a plausible path still is', () => {
     const missing = join(dir, 'no-such', 'qualys.pass');
     const base = `policy: { scope: ["10.0.0.0/8"] }

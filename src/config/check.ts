@@ -363,7 +363,7 @@ function checkSecrets(loaded: LoadedConfig, opts: EnvironmentCheckOptions, issue
     const asRunning = unchangedFromRunning(config, opts, s.section);
     const refuse = (message: string) => {
       // (tokens are read again at a reload, token by token: net/webconfig.ts listenerTokens)
-      const keeps = s.token ? 'this reload revokes a token whose file is gone or empty, and keeps the one it had for another it cannot read' : 'it keeps what it read at its start';
+      const keeps = s.token ? 'this reload revokes a token whose file is gone, empty or refused by its permissions, and keeps the one it had for another it cannot read' : 'it keeps what it read at its start';
       if (asRunning) loaded.warnings.push({ ...at, message: `${message} (as the daemon runs it: ${keeps}; a restart would refuse it)` });
       else issues.push({ ...at, message, ...(MAY_RESOLVE.test(message) ? { mayResolve: true } : {}) });
     };

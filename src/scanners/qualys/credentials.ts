@@ -39,16 +39,36 @@ const MAX_SHOWN = 4096;
  * A secret source's value (the path of a file, a credential's name) as a message may print it, or
  * NOT_SHOWN when it looks like the secret typed into the wrong key (the token in `file:`, a PEM
  * block in `tls.key:`): a line break, `-----BEGIN`, `=`, `;`, white space or a control character,
- * longer than a path; for a file, also neither `/` nor `.` (a bare word is more often a password
- * than a file in the daemon's working directory). Errors print this, never the value itself.
+ * longer than a path, a run that reads as generated (randomLooking); for a file, also no path
+ * prefix (a bare word is more often a password than a file in the daemon's working directory); for
+ * a credential's name, long or with two dots. Errors print this, never the value itself.
  */
 export function shownSource(value: string, kind: 'file' | 'name' | 'env' = 'file'): string {
-  const secretLike = value.length > MAX_SHOWN || /[\s=;\x00-\x1f\x7f]|-----BEGIN/.test(value)
+  const secretLike = value.length > MAX_SHOWN || /[\s=;\x00-\x1f\x7f]|-----BEGIN/.test(value) || randomLooking(value)
+    // (a credential's name: short, few dots; a JWT has two, `openssl rand -hex 32` is 64 long, review)
+    || (kind === 'name' && (value.length > MAX_NAME_SHOWN || (value.match(/\./g)?.length ?? 0) >= 2))
     // (a file: a path that says it is one; a JWT or a base64 key holds `.` and `/` too, review)
     || (kind === 'file' && !/^(\/|\.\.?\/|~\/)/.test(value))
     // (a variable: the conventional upper-case name; `Tok3nValue42` is a name to the shell and more often the secret)
     || (kind === 'env' && !/^[A-Z_][A-Z0-9_]*$/.test(value));
   return secretLike ? NOT_SHOWN : value;
+}
+
+/** a credential's name longer than this is more likely a token than a name */
+const MAX_NAME_SHOWN = 48;
+
+/**
+ * Does the value hold a run that reads as generated rather than chosen: 12 or more letters and
+ * digits mixing lower case, upper case and digits (a base64 key, `Tok3nValue42`), or 24 or more hex
+ * digits with both (`openssl rand -hex`)? Names and paths people write are words. Linear: one
+ * split, one pass per run.
+ */
+function randomLooking(value: string): boolean {
+  for (const run of value.split(/[^A-Za-z0-9+]+/)) {
+    if (run.length >= 12 && /[a-z]/.test(run) && /[A-Z]/.test(run) && /[0-9]/.test(run)) return true;
+    if (run.length >= 24 && /^[0-9a-fA-F]+$/.test(run) && /[0-9]/.test(run) && /[a-fA-F]/.test(run)) return true;
+  }
+  return false;
 }
 
 /** Doctor's words for where a secret is read from (`file`: what its file holds), each value as shownSource shows it. */
