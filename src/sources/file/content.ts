@@ -682,17 +682,18 @@ class InOrder {
   /** grew() waits for a file being written */
   waits = true;
 
-  /** `pos`: the file position of `buf`'s first byte */
+  /** `pos`: the file position of `buf`'s first byte; `limit`: nothing read from there on (the end of a member looked at alone) */
   constructor(
     private readonly fh: FileHandle,
     public pos = 0,
+    private readonly limit = Infinity,
   ) {}
 
   /** at least `n` bytes from `pos` (fewer: the file ends first), not taken */
   async want(n: number): Promise<Buffer> {
     while (this.buf.length < n && !this.eof) {
-      const b = Buffer.allocUnsafe(GZ_CHUNK);
-      const { bytesRead } = await this.fh.read(b, 0, b.length, this.pos + this.buf.length);
+      const b = Buffer.allocUnsafe(Math.min(GZ_CHUNK, Math.max(0, this.limit - this.pos - this.buf.length)));
+      const { bytesRead } = b.length ? await this.fh.read(b, 0, b.length, this.pos + this.buf.length) : { bytesRead: 0 };
       if (bytesRead === 0) this.eof = true;
       else this.buf = this.buf.length ? Buffer.concat([this.buf, b.subarray(0, bytesRead)]) : b.subarray(0, bytesRead);
     }
@@ -730,6 +731,7 @@ class InOrder {
    * within WRITING_MS (gzip writing it), grows while waited for.
    */
   async grew(signal?: AbortSignal): Promise<boolean> {
+    if (this.limit !== Infinity) return false;
     for (let waited = 0; ; waited += GROW_POLL_MS) {
       const st = await this.fh.stat();
       if (st.size > this.pos + this.buf.length) {
@@ -797,6 +799,12 @@ interface GunzipSink {
   step?(member: boolean): void;
 }
 
+/** how a member's output ended: its last two bytes, and where it ended in the output */
+interface MemberEnd {
+  last2: number[];
+  at: number;
+}
+
 /** What a whole decode found: `size` bytes of output to read (all of it, or up to the last line end before a break). */
 interface Gunzipped {
   size: number;
@@ -841,8 +849,10 @@ interface Failure {
  * decode without an error into copies of earlier lines: 3,301 of them, review; logrotate keeps the
  * plain rotation when gzip fails), or a deflate stream that does not decode (a changed byte decodes
  * on a while before an error, if at all). A file that ends inside a member but is being written
- * (modified within WRITING_MS) is waited for. Bytes after a member that start no member end the
- * file (NULs: padding, as gunzip takes them; anything else also said). Members with whole lines
+ * (modified within WRITING_MS) is waited for. Bytes after a member that start no member are a
+ * damaged one when a member that passes its check follows (a NUL there, the magic bytes zeroed,
+ * ended the file: every member after it lost), else they end the file (NULs: padding, as gunzip
+ * takes them; anything else also said). Members with whole lines
  * already in the buffer (rsyslog's veryRobustZip writes one a flush) are inflated at once, larger
  * ones streamed.
  */
@@ -879,36 +889,52 @@ class CheckedGunzip {
   /** [0, deferred): members that failed before any passed, blanked once the encoding is known for good */
   private deferred = 0;
   /** the end of such a member: whether it ended a line is decided in the encoding detected after it */
-  private edge?: { out: number; rawEnd: number; last2: number[]; began: boolean };
+  private edge?: { out: number; began: boolean; end?: MemberEnd; cuts: boolean };
   /** members that passed their check */
   passedMembers = 0;
+  /** the member before passed its check: where the next one begins tells how this writer ends members */
+  private prevPassed = false;
+  /** a member that passed its check ended inside a line, another after it: members here are cut mid-line */
+  private cuts = false;
   /** no member that passes its check begins after this byte of the file */
   private searched?: number;
   private readonly rd: InOrder;
 
-  /** `only`: the member at that byte of the file alone, nothing looked for after it (soundMemberAt) */
+  /**
+   * `only`: the member at that byte of the file alone, nothing looked for after it (soundMemberAt);
+   * with `bodyTo`, its deflate body from there, its trailer ending at that byte (soundBodyIn)
+   */
   constructor(
     private readonly fh: FileHandle,
     private readonly sink: GunzipSink,
     private readonly signal?: AbortSignal,
-    private readonly only?: { from: number },
+    private readonly only?: { from: number; bodyTo?: number },
   ) {
-    this.rd = new InOrder(fh, only?.from ?? 0);
+    this.rd = new InOrder(fh, only?.from ?? 0, only?.bodyTo);
     // (a member looked for is not waited for)
     if (only) this.rd.waits = false;
+  }
+
+  /** where the reader is in the file */
+  get pos(): number {
+    return this.rd.pos;
   }
 
   async run(): Promise<Gunzipped> {
     for (let n = 1; !(this.only && n > 1); n++) {
       if (this.signal?.aborted) throw new Error('stopped');
       const from = this.rd.pos;
-      const h = await this.header(n);
+      const h = this.only?.bodyTo === undefined ? await this.header(n) : 'body';
       if (h === 'end') break;
+      if (this.prevPassed && this.lastEnd !== this.out) this.cuts = true;
+      this.prevPassed = false;
       if (h !== 'body') {
-        // (a damaged header: the members after it are looked for)
-        if (n > 1 && (await this.recover(n, from, this.out, this.lastEnd, h))) continue;
+        // (a damaged header, the first member's too (every member was lost), or NULs where a member
+        // followed (a zeroed first byte ended the file there): the members after it are looked for)
+        if (await this.recover(n, from, this.out, this.lastEnd, h === 'nul' ? `NULs after member ${n - 1}` : h)) continue;
+        if (h === 'nul') break;
         await this.detectNow();
-        return this.finish(h, this.lastEnd);
+        return this.finish(n === 1 && h === 'incorrect header check' ? `${h} (not gzip)` : h, this.lastEnd);
       }
       const start = this.out;
       const lineStart = this.lastEnd;
@@ -937,9 +963,12 @@ class CheckedGunzip {
           this.sink.step?.(true);
           continue;
         }
-        await this.failed(n, start, lineStart, isize, this.rd.pos - from);
+        // (its output as long as its trailer says: the damage, if in its data, stayed off its end (a
+        // wrong CRC-32 alone, a changed literal); else its end decoded from damaged data is no measure)
+        await this.failed(n, start, lineStart, isize, this.rd.pos - from, isize === raw % 2 ** 32 ? { last2: [...this.last2], at: this.out } : undefined);
       } else {
         this.passedMembers++;
+        this.prevPassed = true;
         if (isize !== undefined && isize !== raw % 2 ** 32) this.say(`member ${n}: the length in its trailer is wrong, its CRC-32 matches: read`);
         await this.passed(raw);
       }
@@ -979,13 +1008,13 @@ class CheckedGunzip {
    * the file, failed its check: blanked. Its data damaged and its trailer whole, it takes the length
    * written there (the members after it stay where they were: a UTF-16 file on its code units, and a
    * checkpoint taken before compression is found in them); its output is shorter or longer by as
-   * much. The line after it is blanked too, but where it began and ended on a line end (its own
-   * line ends are not trusted).
+   * much. The line after it is blanked too, but where it began and ended on a line end (`end`, its
+   * output decoded to its trailer; undefined, not known: fail) (its own line ends are not trusted).
    */
-  private async failed(n: number, start: number, lineStart: number, isize: number | undefined, bytes: number): Promise<void> {
+  private async failed(n: number, start: number, lineStart: number, isize: number | undefined, bytes: number, end: MemberEnd | undefined): Promise<void> {
     const raw = this.out - start;
     const len = isize !== undefined && raw < 2 ** 32 - ISIZE_SLACK && Math.abs(isize - raw) <= ISIZE_SLACK && isize <= bytes * DEFLATE_RATIO ? isize : raw;
-    await this.fail(n, start, lineStart, len, 'incorrect data check', true);
+    await this.fail(n, start, lineStart, len, 'incorrect data check', end);
   }
 
   /**
@@ -994,7 +1023,8 @@ class CheckedGunzip {
    * header is damaged. The next member that passes its check is looked for (a member read from a
    * wrong boundary fails its check); found, this one failed, its length in the copy the one in the
    * trailer just before that member (what its stream gave is no measure of it), and the members
-   * after it are read (before, all were lost). False: none found.
+   * after it are read (before, all were lost). False: none found. Its body is checked against that
+   * trailer (a damaged header, its data sound): passing, where its output ended is known.
    */
   private async recover(n: number, from: number, start: number, lineStart: number, why: string): Promise<boolean> {
     // (none after a byte already searched from: not searched again)
@@ -1006,14 +1036,21 @@ class CheckedGunzip {
     }
     const t = p - 8 >= from + 10 ? await readAt(this.fh, p - 8, 8) : undefined;
     const isize = t?.readUInt32LE(4);
-    const len = isize !== undefined && isize <= (p - from) * DEFLATE_RATIO ? isize : this.out - start;
-    await this.fail(n, start, lineStart, len, `${why} (the next member at byte ${p})`, false);
+    const body = t ? await soundBodyIn(this.fh, from, p, this.signal) : undefined;
+    const len = body ? body.len : isize !== undefined && isize <= (p - from) * DEFLATE_RATIO ? isize : this.out - start;
+    await this.fail(n, start, lineStart, len, `${why} (the next member at byte ${p})`, body && { last2: body.last2, at: start + body.len });
     this.rd.seek(p);
     return true;
   }
 
-  /** member `n` left out, `len` bytes in the copy; `trustEnd`: its output ending on a line end means its last line ended there */
-  private async fail(n: number, start: number, lineStart: number, len: number, why: string, trustEnd: boolean): Promise<void> {
+  /**
+   * Member `n` left out, `len` bytes in the copy. `end`: how its output ended (decoded to its
+   * trailer, or its body checked); its last line ended where that is a line end and it began on
+   * one. Unknown (its data damaged): it is taken to end as this writer's members do, on a line end
+   * unless a member that passed was cut mid-line (before, the next member's first line was always
+   * blanked: a line of a sound member lost at each damaged member).
+   */
+  private async fail(n: number, start: number, lineStart: number, len: number, why: string, end: MemberEnd | undefined): Promise<void> {
     const rawEnd = this.out;
     const raw = rawEnd - start;
     this.failures.push({ start, len, raw, dStart: start + this.shift });
@@ -1022,7 +1059,7 @@ class CheckedGunzip {
     this.damaged += len;
     this.say(`member ${n} (decompressed bytes ${start}-${this.out}): ${why}, its lines left out`);
     if (this.encFinal) {
-      const aligned = trustEnd && lineStart === start && this.lastEnd === rawEnd;
+      const aligned = lineStart === start && (end ? endsLine(this.enc, end.last2, end.at) : !this.cuts);
       await this.sink.blank(lineStart, this.out);
       this.blanking = !aligned;
       this.lastEnd = aligned ? this.out : lineStart;
@@ -1031,7 +1068,7 @@ class CheckedGunzip {
       // whose first member was damaged at its start was read as UTF-8), and it is blanked in the
       // one a member passes with
       this.deferred = this.out;
-      this.edge = { out: this.out, rawEnd, last2: [...this.last2], began: trustEnd && lineStart === start };
+      this.edge = { out: this.out, began: lineStart === start, end, cuts: this.cuts };
       this.blanking = false;
       this.lastEnd = lineStart;
       this.enc = undefined;
@@ -1045,13 +1082,15 @@ class CheckedGunzip {
 
   /**
    * The member header at the reader skipped (RFC 1952 §2.3): 'body'; 'end': no member follows (the
-   * file's end, or NULs after a member); else what is wrong.
+   * file's end); 'nul': NULs after a member (padding, as gunzip takes them, unless a member follows);
+   * else what is wrong.
    */
   private async header(n: number): Promise<'body' | 'end' | string> {
     let b = await this.rd.want(10);
-    if (n > 1 && (b.length === 0 || b[0] === 0)) return 'end';
+    if (n > 1 && b.length === 0) return 'end';
+    if (n > 1 && b[0] === 0) return 'nul';
     if (b.length === 0) return 'unexpected end of file';
-    if (b[0] !== 0x1f || (b.length > 1 && b[1] !== 0x8b)) return n === 1 ? 'incorrect header check (not gzip)' : `bytes after member ${n - 1} that start no gzip member`;
+    if (b[0] !== 0x1f || (b.length > 1 && b[1] !== 0x8b)) return n === 1 ? 'incorrect header check' : `bytes after member ${n - 1} that start no gzip member`;
     const cut = `member ${n}: unexpected end of file in its header`;
     b = await this.wantAll(10);
     if (b.length < 10) return cut;
@@ -1212,7 +1251,7 @@ class CheckedGunzip {
     const e = this.edge;
     if (e) {
       this.edge = undefined;
-      const aligned = e.began && endsLine(this.enc, e.last2, e.rawEnd);
+      const aligned = e.began && (e.end ? endsLine(this.enc, e.end.last2, e.end.at) : !e.cuts);
       this.blanking = !aligned;
       if (aligned) {
         this.lastEnd = e.out;
@@ -1228,6 +1267,53 @@ async function soundMemberAt(fh: FileHandle, at: number, signal?: AbortSignal): 
   const g = new CheckedGunzip(fh, { data() {}, blank() {} }, signal, { from: at });
   await g.run();
   return g.passedMembers === 1;
+}
+
+/** header lengths looked at for a damaged one's body: the bytes its flags say, none, and gzip(1)'s name (a comment after it) */
+function bodyStarts(h: Buffer): number[] {
+  const at = [10];
+  let p = 10;
+  if (h[3] & 0x04) p = h.length >= 12 ? p + 2 + h.readUInt16LE(10) : Infinity;
+  for (const bit of [0x08, 0x10]) {
+    if (!(h[3] & bit) || p >= h.length) continue;
+    const z = h.indexOf(0, p);
+    p = z < 0 ? Infinity : z + 1;
+  }
+  if (h[3] & 0x02) p += 2;
+  at.push(p);
+  for (let i = 10, k = 0; k < 2; i++, k++) {
+    i = h.indexOf(0, i);
+    if (i < 0) break;
+    at.push(i + 1);
+  }
+  return [...new Set(at)].filter((x) => x < h.length);
+}
+
+/**
+ * A member at [from, to) of the file whose header is damaged: its deflate body, after one of the
+ * headers it may have had (bodyStarts), checked against the trailer that ends at `to`. Passing:
+ * how its output ended (its data is sound, the header alone was hit); undefined: none passes.
+ * Each try reads no further than `to`.
+ */
+async function soundBodyIn(fh: FileHandle, from: number, to: number, signal?: AbortSignal): Promise<{ last2: number[]; len: number } | undefined> {
+  const head = await readAt(fh, from, Math.min(1024, to - 8 - from));
+  for (const at of bodyStarts(head)) {
+    let last2 = [-1, -1];
+    const g = new CheckedGunzip(
+      fh,
+      {
+        data(c) {
+          last2 = c.length >= 2 ? [c[c.length - 2], c[c.length - 1]] : [last2[1], c[0]];
+        },
+        blank() {},
+      },
+      signal,
+      { from: from + at, bodyTo: to },
+    );
+    await g.run();
+    if (g.passedMembers === 1 && g.pos === to) return { last2, len: g.out };
+  }
+  return undefined;
 }
 
 /**
