@@ -8,11 +8,11 @@
  * `decoder` (the timeouts, the plug-in with when and why) and the page's table saying how to turn
  * it back on. Before, none of these existed.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DaemonProcess, freePort, startDaemon, type LogEntry } from './helpers/daemon.js';
+import { CRAFTED, sightingOf, startStallDaemon, stallLine, stallPlugin } from './helpers/stall-plugin.js';
 import { tcpSend } from './helpers/net.js';
 import { LINE_TIMEOUT_MS, MAX_STALLS } from '../src/daemon/decode-client.js';
 import { parsePromText } from '../src/http/prom.js';
@@ -22,29 +22,11 @@ const CHROMIUM = '/usr/bin/chromium';
 const hasChromium = existsSync(CHROMIUM);
 if (!hasChromium) console.log(`SKIP the watchdog's table on the status page in Chromium: ${CHROMIUM} is missing (apt-get install chromium)`);
 
-/** a plug-in reading `ip=ADDR user=NAME` with /re/flags, tag `tag` */
-const plugin = (tag: string, re: string, flags = '') => `
-const RE = /${re}/${flags};
-export default {
-  id: '${tag}', description: 'reads ip= and user=', claims: { tags: ['${tag}'] },
-  detect: (i) => i.syslog.appName === '${tag}',
-  create: () => ({ parse(i) { const m = RE.exec(i.syslog.msg); return m ? [{ kind: 'tunnel-up', ip: m[1], user: m[2] }] : []; } }),
-};
-`;
-const line = (tag: string, ip: string, user: string) => `<30>Nov 23 11:59:59 vpn ${tag}[1]: ip=${ip} user=${user}`;
-/** 40 letters and a `!`: some 2.7^40 steps for a backtracking engine */
-const CRAFTED = `${'a'.repeat(40)}!`;
-const sightingOf = (ip: string) => (e: LogEntry) => (e as { sighting?: { ip?: string } }).sighting?.ip === ip;
-
-let d: DaemonProcess | undefined;
+let stop: (() => Promise<void>) | undefined;
 const dirs: string[] = [];
 afterEach(async () => {
-  if (d && d.child.exitCode === null) {
-    const killer = setTimeout(() => d?.child.kill('SIGKILL'), 10_000);
-    await d.stop();
-    clearTimeout(killer);
-  }
-  d = undefined;
+  await stop?.();
+  stop = undefined;
   for (const x of dirs.splice(0)) rmSync(x, { recursive: true, force: true });
 });
 
@@ -58,26 +40,12 @@ const status = async (base: string) => (await (await fetch(`${base}/api/status`)
 
 describe('the decode watchdog on /metrics, /api/status and the status page', () => {
   it(`a user plug-in that stalls the thread ${MAX_STALLS} times: its lines cut off by source, the plug-in shown off with when, why and how to turn it back on`, async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'onsight-wdm-'));
-    dirs.push(dir);
-    const pdir = join(dir, 'plugins');
-    mkdirSync(pdir);
-    writeFileSync(join(pdir, 'icase.mjs'), plugin('icase-vpn', String.raw`^ip=(\S+) user=((?:\w+\s?)+)$`, 'i'));
-    writeFileSync(join(pdir, 'plain.mjs'), plugin('plain-vpn', String.raw`^ip=(\S+) user=(\w+)$`));
-    const port = await freePort();
-    const httpPort = await freePort();
-    d = await startDaemon(`state: STATE
-timezone: UTC
-inputs:
-  - { type: syslog, listen: "tcp://127.0.0.1:${port}", format: auto }
-parsers: { directory: ${pdir} }
-ingest: { decodeThread: true }
-policy: { rescanAfter: 30d, scope: ["10.0.0.0/8"] }
-regions:
-  - { name: r, cidrs: ["10.0.0.0/8"], appliances: [a] }
-scanner: { type: dry-run, scanDurationS: 1 }
-http: { enabled: true, listen: "127.0.0.1:${httpPort}" }
-`);
+    const started = await startStallDaemon({
+      'icase.mjs': stallPlugin('icase-vpn', String.raw`^ip=(\S+) user=((?:\w+\s?)+)$`, 'i'),
+      'plain.mjs': stallPlugin('plain-vpn', String.raw`^ip=(\S+) user=(\w+)$`),
+    });
+    stop = started.cleanup;
+    const { d, port, httpPort } = started;
     const base = `http://127.0.0.1:${httpPort}`;
 
     // before any stall: declared, both plug-ins running, nothing cut off
@@ -94,8 +62,8 @@ http: { enabled: true, listen: "127.0.0.1:${httpPort}" }
     expect((await status(base)).decoder).toEqual({ timedOut: 0, timedOutBySource: {}, disabledPlugins: [] });
 
     const t0 = Date.now();
-    const crafted = Array.from({ length: MAX_STALLS + 1 }, (_, i) => line('icase-vpn', `10.20.3.${i + 1}`, CRAFTED));
-    await tcpSend(port, [...crafted, line('plain-vpn', '10.20.3.9', 'alice')].join('\n') + '\n');
+    const crafted = Array.from({ length: MAX_STALLS + 1 }, (_, i) => stallLine('icase-vpn', `10.20.3.${i + 1}`, CRAFTED));
+    await tcpSend(port, [...crafted, stallLine('plain-vpn', '10.20.3.9', 'alice')].join('\n') + '\n');
     await d.waitFor(sightingOf('10.20.3.9'), (MAX_STALLS + 1) * LINE_TIMEOUT_MS + 30_000);
     expect(d.logs.filter((e) => /is disabled/.test(e.msg))).toHaveLength(1);
 

@@ -9,65 +9,25 @@
  * line sent again no longer holds every source nor resets its parser state (before: without end).
  * Runs from dist/ (npx tsc).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DaemonProcess, freePort, startDaemon, type LogEntry } from './helpers/daemon.js';
+import type { DaemonProcess } from './helpers/daemon.js';
+import { CRAFTED, sightingOf, startStallDaemon, stallLine, stallPlugin } from './helpers/stall-plugin.js';
 import { tcpSend } from './helpers/net.js';
 import { LINE_TIMEOUT_MS, MAX_STALLS } from '../src/daemon/decode-client.js';
 
-/** a plug-in reading `ip=ADDR user=NAME` with `re` (its regex source, `flags`), tag `tag` */
-const plugin = (tag: string, re: string, flags = '') => `
-const RE = /${re}/${flags};
-export default {
-  id: '${tag}', description: 'a backtracking regex over the message', claims: { tags: ['${tag}'] },
-  detect: (i) => i.syslog.appName === '${tag}',
-  create: () => ({ parse(i) { const m = RE.exec(i.syslog.msg); return m ? [{ kind: 'tunnel-up', ip: m[1], user: m[2] }] : []; } }),
-};
-`;
-
-const line = (tag: string, ip: string, user: string) => `<30>Nov 23 11:59:59 vpn ${tag}[1]: ip=${ip} user=${user}`;
-/** 40 letters and a `!`: some 2.7^40 steps for a backtracking engine */
-const CRAFTED = `${'a'.repeat(40)}!`;
-
-const sightingOf = (ip: string) => (e: LogEntry) => (e as { sighting?: { ip?: string } }).sighting?.ip === ip;
-
 let d: DaemonProcess | undefined;
-const dirs: string[] = [];
+let stop: (() => Promise<void>) | undefined;
 afterEach(async () => {
-  if (d && d.child.exitCode === null) {
-    // (before the fix the thread was stuck in a regex: do not wait on a clean stop for ever)
-    const killer = setTimeout(() => d?.child.kill('SIGKILL'), 10_000);
-    await d.stop();
-    clearTimeout(killer);
-  }
+  await stop?.();
+  stop = undefined;
   d = undefined;
-  for (const x of dirs.splice(0)) rmSync(x, { recursive: true, force: true });
 });
 
+/** a real daemon loading `plugins`, decode thread on: its syslog port and its status listener's */
 async function daemonWith(plugins: Record<string, string>): Promise<{ port: number; metricsPort: number }> {
-  const dir = mkdtempSync(join(tmpdir(), 'onsight-stall-'));
-  dirs.push(dir);
-  const pdir = join(dir, 'plugins');
-  const { mkdirSync } = await import('node:fs');
-  mkdirSync(pdir);
-  for (const [name, text] of Object.entries(plugins)) writeFileSync(join(pdir, name), text);
-  const port = await freePort();
-  const metricsPort = await freePort();
-  d = await startDaemon(`state: STATE
-timezone: UTC
-inputs:
-  - { type: syslog, listen: "tcp://127.0.0.1:${port}", format: auto }
-parsers: { directory: ${pdir} }
-ingest: { decodeThread: true }
-policy: { rescanAfter: 30d, scope: ["10.0.0.0/8"] }
-regions:
-  - { name: r, cidrs: ["10.0.0.0/8"], appliances: [a] }
-scanner: { type: dry-run, scanDurationS: 1 }
-http: { enabled: true, listen: "127.0.0.1:${metricsPort}" }
-`);
-  return { port, metricsPort };
+  const started = await startStallDaemon(plugins);
+  ({ d, cleanup: stop } = started);
+  return { port: started.port, metricsPort: started.httpPort };
 }
 
 async function metric(port: number, name: string): Promise<number> {
@@ -78,9 +38,9 @@ async function metric(port: number, name: string): Promise<number> {
 
 describe('a parser plug-in whose regex backtracks without end', () => {
   it('a nested quantifier: the crafted line ends in the linear engine, the next line is a sighting at once, no restart', async () => {
-    const { port } = await daemonWith({ 'naive.mjs': plugin('naive-vpn', String.raw`^ip=(\S+) user=((?:\w+\s?)+)$`) });
+    const { port } = await daemonWith({ 'naive.mjs': stallPlugin('naive-vpn', String.raw`^ip=(\S+) user=((?:\w+\s?)+)$`) });
     const t0 = Date.now();
-    await tcpSend(port, `${line('naive-vpn', '10.20.1.8', CRAFTED)}\n${line('naive-vpn', '10.20.1.7', 'alice')}\n`);
+    await tcpSend(port, `${stallLine('naive-vpn', '10.20.1.8', CRAFTED)}\n${stallLine('naive-vpn', '10.20.1.7', 'alice')}\n`);
     const s = await d!.waitFor(sightingOf('10.20.1.7'), LINE_TIMEOUT_MS);
     expect(s.sighting).toMatchObject({ kind: 'tunnel-up', user: 'alice', format: 'naive-vpn' });
     // well within the watchdog's bound: the regex engine, not a restart, ended the crafted line
@@ -89,30 +49,30 @@ describe('a parser plug-in whose regex backtracks without end', () => {
   }, 60_000);
 
   it('a backreference (no linear engine): the watchdog restarts the thread without the line; the lines around it are sightings, the plug-in is named', async () => {
-    const { port, metricsPort } = await daemonWith({ 'backref.mjs': plugin('backref-vpn', String.raw`^ip=(\S+) user=((?:\w+\s?)+)\2?$`) });
+    const { port, metricsPort } = await daemonWith({ 'backref.mjs': stallPlugin('backref-vpn', String.raw`^ip=(\S+) user=((?:\w+\s?)+)\2?$`) });
     const errorsBefore = await metric(metricsPort, 'onsight_parser_errors_total');
     const t0 = Date.now();
     // one write: the line before the crafted one is in its batch, decoded by the thread that is ended
-    await tcpSend(port, [line('backref-vpn', '10.20.2.1', 'bob'), line('backref-vpn', '10.20.2.2', CRAFTED), line('backref-vpn', '10.20.2.3', 'carol')].join('\n') + '\n');
+    await tcpSend(port, [stallLine('backref-vpn', '10.20.2.1', 'bob'), stallLine('backref-vpn', '10.20.2.2', CRAFTED), stallLine('backref-vpn', '10.20.2.3', 'carol')].join('\n') + '\n');
     const after = await d!.waitFor(sightingOf('10.20.2.3'), LINE_TIMEOUT_MS + 20_000);
     const waited = Number(after.receivedAtMs) - t0;
     expect(waited).toBeGreaterThanOrEqual(LINE_TIMEOUT_MS - 1000);
     await d!.waitFor(sightingOf('10.20.2.1'), 5_000);
     expect(d!.logs.some(sightingOf('10.20.2.2'))).toBe(false);
     const said = d!.logs.find((e) => /took over .* on one line/.test(e.msg))!;
-    expect(said).toMatchObject({ plugin: 'backref-vpn', source: `tcp:${port}`, chars: line('backref-vpn', '10.20.2.2', CRAFTED).length });
+    expect(said).toMatchObject({ plugin: 'backref-vpn', source: `tcp:${port}`, chars: stallLine('backref-vpn', '10.20.2.2', CRAFTED).length });
     expect(JSON.stringify(said)).not.toContain(CRAFTED);
     expect(await metric(metricsPort, 'onsight_parser_errors_total')).toBe(errorsBefore + 1);
     // the restarted thread goes on decoding
-    await tcpSend(port, `${line('backref-vpn', '10.20.2.4', 'dave')}\n`);
+    await tcpSend(port, `${stallLine('backref-vpn', '10.20.2.4', 'dave')}\n`);
     await d!.waitFor(sightingOf('10.20.2.4'), 10_000);
     console.log(`crafted line → next sighting ${waited} ms (bound ${LINE_TIMEOUT_MS} ms)`);
   }, 90_000);
 
   it(`an i-flag regex (no linear engine either) that stalls the thread ${MAX_STALLS} times is disabled, named in the log; the crafted line sent again stalls nothing`, async () => {
-    const { port } = await daemonWith({ 'icase.mjs': plugin('icase-vpn', String.raw`^ip=(\S+) user=((?:\w+\s?)+)$`, 'i') });
+    const { port } = await daemonWith({ 'icase.mjs': stallPlugin('icase-vpn', String.raw`^ip=(\S+) user=((?:\w+\s?)+)$`, 'i') });
     const dhcp = '<30>Nov 23 11:59:59 dhcp dhcpd[1]: DHCPACK on 10.20.3.9 to aa:bb:cc:dd:ee:09 via eth0';
-    const crafted = Array.from({ length: MAX_STALLS + 1 }, (_, i) => line('icase-vpn', `10.20.3.${i + 1}`, CRAFTED));
+    const crafted = Array.from({ length: MAX_STALLS + 1 }, (_, i) => stallLine('icase-vpn', `10.20.3.${i + 1}`, CRAFTED));
     await tcpSend(port, [...crafted, dhcp].join('\n') + '\n');
     // (before: one more stall for the last crafted line)
     await d!.waitFor(sightingOf('10.20.3.9'), (MAX_STALLS + 1) * LINE_TIMEOUT_MS + 30_000);
