@@ -13,7 +13,7 @@
 import type { DB } from '../store/db.js';
 import { gateOf, type SqliteGate } from '../store/gate.js';
 import { FORGOTTEN_HOLDERS, forgettableIdentity, PRUNE_CHUNK, pruneCutoffs } from '../store/prune.js';
-import type { ApplyResult, BindingView, Change, EndedBindingRow, IdentityView, Inventory, InventoryCounts, InventoryOptions, PeriodBinding, PruneCounts, EndedKey } from '../store/types.js';
+import type { ApplyResult, BindingView, EndedBindingRow, IdentityView, Inventory, InventoryCounts, InventoryOptions, PeriodBinding, PruneCounts, EndedKey } from '../store/types.js';
 import { ENDED_PAGE } from '../store/types.js';
 import { MAX_AHEAD_MS, type Sighting } from '../sighting.js';
 import type { FileCheckpoint, SourcePosition } from '../sources/types.js';

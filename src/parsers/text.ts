@@ -1,7 +1,5 @@
 /** Small linear-time text helpers shared by parser plug-ins. None of them throws or backtracks. */
-import type { LineInput, LineParser } from './plugin.js';
 import type { SyslogMessage } from './syslog-header.js';
-import type { SightingDraft } from '../sighting.js';
 
 /** Split on runs of spaces/tabs, keeping at most `max` words (the rest of the line is not scanned). */
 export function words(text: string, max = 64): string[] {

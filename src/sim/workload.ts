@@ -86,17 +86,6 @@ function pickWeighted(rng: Rng, weights: number[]): number {
   return weights.length - 1;
 }
 
-/** Spread `total` over weights exactly (largest remainder). */
-function apportion(total: number, weights: number[]): number[] {
-  const sum = weights.reduce((a, b) => a + b, 0) || 1;
-  const raw = weights.map((w) => (total * w) / sum);
-  const out = raw.map(Math.floor);
-  let left = total - out.reduce((a, b) => a + b, 0);
-  const order = raw.map((x, i) => ({ i, f: x - Math.floor(x) })).sort((a, b) => b.f - a.f);
-  for (const o of order) if (left-- > 0) out[o.i]++;
-  return out;
-}
-
 export function generateWorkload(sc: Scenario, seed: number): Workload {
   const start = Date.parse(sc.startAt);
   const end = start + sc.days * DAY;

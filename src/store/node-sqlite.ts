@@ -64,7 +64,6 @@ function guard<T>(fn: () => T): T {
 
 class Statement {
   private pluckMode = false;
-  private rawMode = false;
   constructor(private readonly native: NativeStatement, readonly source: string) {
     // better-sqlite3 ignores object keys the SQL does not name; callers pass one object to several statements
     native.setAllowUnknownNamedParameters(true);
@@ -72,13 +71,12 @@ class Statement {
 
   pluck(on = true): this {
     this.pluckMode = on;
-    if (on) this.rawMode = false;
     this.native.setReturnArrays(on);
     return this;
   }
 
   raw(on = true): this {
-    this.rawMode = on;
+    // (rows as arrays, whole: never plucked)
     if (on) this.pluckMode = false;
     this.native.setReturnArrays(on);
     return this;
