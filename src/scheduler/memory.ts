@@ -68,8 +68,8 @@ export interface Remembers {
   merge(data: unknown, now: number): string | Refused | undefined;
   /**
    * of a snapshot saved longer ago than MAX_AGE_MS, take back only what does not go stale (the
-   * platform keeps running range schedules while onsight is stopped: the prefixes they were made
-   * under): what it held, for the log; undefined when nothing
+   * platform keeps running range schedules while onsight is stopped: the schedules as last synced,
+   * and the prefixes they were made under): what it held, for the log; undefined when nothing
    */
   mergeAged?(data: unknown, now: number): string | undefined;
   /**

@@ -331,8 +331,8 @@ export class RangeScans {
       skipsSeen: [...this.skipsSeen],
       catchUps: [...this.catchUps.values()].map((c) => [c.title, c.region, c.at, c.retryAt]),
       prefixes: [...this.prefixes],
-      // (written by a scanner that keeps no schedules only: one that does reaches them)
-      ...(this.stranded && !this.core.scanner.syncSchedules ? { stranded: this.stranded } : {}),
+      // (set only while this scanner cannot reach them: a pretend one writes nothing over another kind's state, memory.ts)
+      ...(this.stranded ? { stranded: this.stranded } : {}),
     }),
     merge: (data, now) => {
       const d = record(data);
@@ -388,20 +388,33 @@ export class RangeScans {
         earlier.length ? `schedules under the earlier title prefix(es) ${earlier.map((p) => `"${p}"`).join(', ')} to delete` : ''].filter(Boolean);
       return (kept.length ? `range schedules: ${kept.length} of ours as last synced` : 'range schedules: some of ours may be kept (cleaned up at start)') + (also.length ? `, ${also.join(', ')}` : '');
     },
-    // too old for the rest: the platform ran the schedules meanwhile, and an earlier prefix's go on
-    // until deleted (forgotten after 30 days stopped, one ran beside the new prefix's with an address excluded since)
+    // too old for the rest: the platform ran the schedules meanwhile, and they go on until synced or
+    // deleted (forgotten after 30 days stopped, an earlier prefix's ran beside the new prefix's, and
+    // the current prefix's, its sync failing, ran for hours over an address excluded since)
     mergeAged: (data, now) => {
       const d = record(data);
       const kept = d?.schedules === undefined ? [] : keptSchedules(d.schedules, now);
       const prefixes = d?.prefixes === undefined ? prefixesOf(kept ?? []) : keptPrefixes(d.prefixes);
       if (!prefixes?.length) return undefined;
       for (const p of prefixes) this.prefixes.add(p);
-      const earlier = prefixes.filter((p) => p !== this.core.opts.titlePrefix);
-      // (an earlier prefix's schedules as saved: their regions wait for their deletion, the others' runs are made at once)
+      const current = this.core.opts.titlePrefix;
+      const earlier = prefixes.filter((p) => p !== current);
+      // every schedule as saved, the current prefix's too: their runs hold their regions and are judged by
+      // their saved targets (refusedBy) until a sync says what the platform has. An earlier prefix's regions wait
+      // for their deletion; the current prefix's are unsure (someone may have edited them since): counted as
+      // changes to make, and taken as active (a hold for a run that never comes costs less than a run unheld)
+      let taken = 0;
       if (this.synced === undefined && this.schedules.length === 0 && this.core.scanner.syncSchedules) {
-        this.schedules = (kept ?? []).filter((k) => earlier.some((p) => k.title.startsWith(`${p}-range `))).map((k) => ({ ...k, action: 'kept' as const }));
+        const mine = (kept ?? []).filter((k) => prefixes.some((p) => k.title.startsWith(`${p}-range `)));
+        this.schedules = mine.map((k) => {
+          if (!k.title.startsWith(`${current}-range `)) return { ...k, action: 'kept' as const };
+          this.unsure.add(k.title);
+          return { ...k, active: true, action: 'kept' as const };
+        });
+        taken = mine.length;
       }
-      return `the range schedules' title prefix(es) ${prefixes.map((p) => `"${p}"`).join(', ')}${earlier.length ? ' (the earlier ones\' schedules to delete)' : ''}`;
+      return `the range schedules' title prefix(es) ${prefixes.map((p) => `"${p}"`).join(', ')}${earlier.length ? ' (the earlier ones\' schedules to delete)' : ''}`
+        + (taken ? `, ${taken} schedule(s) as last synced (listed again at the first sync)` : '');
     },
   };
 
@@ -770,10 +783,11 @@ export class RangeScans {
   }
 
   /**
-   * A scanner that keeps no schedules (scanner.type changed) cannot reach the range schedules an
-   * earlier one made: they go on running on that platform daily. Said once, at the first start
-   * after the change (the learned state then still holds the earlier scanner's schedules; that
-   * start's save replaces them), naming them, and on the status page while onsight runs.
+   * A scanner that keeps no schedules (scanner.type changed), a pretend one (a dry-run trial on the
+   * same state) or one of another kind cannot reach the range schedules an earlier one made: they go
+   * on running on that platform daily. Said at each start until one with the scanner that made them
+   * (the record is saved as `stranded`; a pretend scanner writes nothing over another's state),
+   * naming them, and on the status page while onsight runs.
    */
   private async strandedOnOther(): Promise<void> {
     this.strandedLooked = true;
@@ -807,15 +821,19 @@ export class RangeScans {
     } catch { /* (unreadable: said by the learned state's own read) */ }
     if (titles.length === 0) return;
     // the scanner that made them is back: it deletes an earlier prefix's (retire)
-    if (scanner.syncSchedules) {
+    // (one of no kind saved, a state from before the kind row, is taken as theirs, as before)
+    if (scanner.syncSchedules && !scanner.pretend && (kind === undefined || kind === scanner.kind)) {
       if (kind === scanner.kind) for (const p of prefixes) this.prefixes.add(p);
       return;
     }
-    if (kind === scanner.kind) return;
+    // (a pretend scanner's own, or of no kind saved: a dry run's schedules are nowhere to reach)
+    if (kind === scanner.kind || (scanner.pretend && kind === undefined)) return;
     // (kept in the saved state until a start with the scanner that made them: a later start says them again)
     if (typeof kind === 'string') this.stranded = { on: kind, titles, prefixes };
     const on = typeof kind === 'string' ? `the ${kind} scanner's platform` : 'the earlier scanner\'s platform';
-    this.problem = `range schedules ${titles.join(', ')} were made on ${on} and run there daily; the ${scanner.kind} scanner cannot reach them (onsight has no credentials for it now): delete them there, or start onsight once more with that scanner and scheduler.rangeScans.times: [] (it deletes them)${this.core.opts.rangeScans.times.length ? `; scheduler.rangeScans is ignored: the ${scanner.kind} scanner keeps no scheduled scans` : ''}`;
+    // (a dry run's sync touches no platform, and another kind's another platform: they reach them no better than a scanner that keeps none)
+    const why = scanner.pretend ? 'it schedules and scans nothing' : scanner.syncSchedules ? 'it keeps schedules on its own platform only' : 'onsight has no credentials for it now';
+    this.problem = `range schedules ${titles.join(', ')} were made on ${on} and run there daily; the ${scanner.kind} scanner cannot reach them (${why}): delete them there, or start onsight once more with that scanner and scheduler.rangeScans.times: [] (it deletes them)${this.core.opts.rangeScans.times.length && !scanner.syncSchedules ? `; scheduler.rangeScans is ignored: the ${scanner.kind} scanner keeps no scheduled scans` : ''}`;
     log.warn({ schedules: titles, on: kind }, this.problem);
   }
 
@@ -1414,9 +1432,10 @@ export class RangeScans {
    * Once after a start: one scan list (launched within RUN_FOLLOW_MS) finds the runs of our
    * schedules still going (running, or queued), which then hold their region and keep the
    * region's schedules inactive as any run seen going does. Every run titled as ours
-   * (`<prefix>-range `, an earlier prefix's too) is taken, whatever the config now says of its
-   * region or time, and judged as after a reload (refusedRuns): one whose targets the policy refuses,
-   * or of a region no longer configured, is canceled in this pass. False while the call cannot be made.
+   * (`<prefix>-range `, an earlier prefix's too) of a region configured or recorded in our saved
+   * state (recordedAsOurs) is taken, whatever the config now says of its region or time, and judged
+   * as after a reload (refusedRuns): one whose targets the policy refuses, or of a region no longer
+   * configured, is canceled in this pass. False while the call cannot be made.
    */
   private async adopt(now: number): Promise<boolean> {
     const { scanner, opts, budget, log } = this.core;
@@ -1439,12 +1458,16 @@ export class RangeScans {
     this.adopted = true;
     this.adoptRetry = undefined;
     const prefixes = new Set([opts.titlePrefix, ...this.prefixes]);
+    const ours = this.recordedAsOurs();
     for (const scan of list) {
       // (by its title: one of a region, time or prefix the config no longer asks for still goes: it holds its region, or is canceled below)
       const known = ownRangeTitle(scan.title, prefixes);
       if (!known || !scan.launchedAt || scan.state === 'finished' || scan.state === 'error' || scan.state === 'canceled') continue;
       const { region, timeUtc } = known;
       const configured = this.configuredRegion(region);
+      // (a title that merely parses is not ours: another deployment named "<our prefix>-range" titles its own
+      // scans "<its prefix> <launch id> <region>", and one of its region "dc 2300" read as our run of region "<launch id> dc")
+      if (!configured && !ours.regions.has(region) && !ours.titles.has(scan.title)) continue;
       // (a run of a time the config no longer asks for, or someone else's scan titled as ours: held all the same, and said)
       if (!regionOf.has(scan.title)) {
         log.warn({ run: scan.title, scan: scan.scanRef, region }, configured
@@ -1475,6 +1498,18 @@ export class RangeScans {
       if (configured) log.info({ run: scan.title, scan: scan.scanRef, state: scan.state, launchedAt: scan.launchedAt }, `range run ${scan.title} (${scan.scanRef}) still goes from before the start: it holds region ${region}`);
     }
     return true;
+  }
+
+  /**
+   * The regions and titles our saved state records (the schedules as last synced, an earlier
+   * prefix's included; the make-ups, aims, placements and skips): a run of a region no longer
+   * configured is ours to cancel only if one of them names it.
+   */
+  private recordedAsOurs(): { regions: Set<string>; titles: Set<string> } {
+    const regions = new Set([...this.schedules.map((s) => s.region), ...[...this.catchUps.values()].map((c) => c.region)]);
+    const titles = new Set([...this.schedules.map((s) => s.title), ...this.catchUps.keys(), ...this.aimed.keys(), ...this.aimCost.keys(), ...this.placed.keys()]);
+    for (const k of [...this.skipsSent, ...this.skipsSeen]) titles.add(k.slice(0, k.lastIndexOf('@')));
+    return { regions, titles };
   }
 
   /**
@@ -1611,20 +1646,24 @@ export class RangeScans {
    * Is a look for this run, refused and no list has shown yet, due now? While its schedule as synced
    * still names what the policy refuses (a sync that keeps failing, or of a region no longer
    * configured), every poll interval from its time, a quarter of its age apart once it is late, for
-   * START_DELAY_MS (the platform starts a run within minutes of its time), then at the runs' pace
-   * (lookAgainS at least, doubled while calls are scarce; no longer a priority call), until a list shows it, and it is canceled on
-   * that look (looked for once, then at the runs' pace of 15 min, 30 when calls are scarce, a run the
-   * platform started 2 min late probed the excluded address for 13 min, 28 scarce). Once the schedule
-   * no longer does (mended, or deleted), once more: a look made after that which does not find the
-   * run says it will start with the mended targets.
+   * START_DELAY_MS (the platform starts a run within minutes of its time), then still a quarter of
+   * its age apart, at most the runs' pace (lookAgainS, doubled while calls are scarce) and no longer
+   * a priority call, until a list shows it, and it is canceled on that look (looked for once, then at
+   * the runs' pace of 15 min, 30 when calls are scarce, a run the platform started 2 min late probed
+   * the excluded address for 13 min, 28 scarce; at that pace from START_DELAY_MS, one started 20 min
+   * late, 10 to 25 min). Once the schedule no longer does (mended, or deleted), once more: a look
+   * made after that which does not find the run says it will start with the mended targets.
    */
   private lookForUnseen(r: Run, now: number): boolean {
     const pollMs = this.core.opts.pollIntervalS * 1000;
     const sch = this.schedules.find((s) => s.title === r.title);
     if (sch && (this.refusedBy(sch.targets, false) || !this.configuredRegion(sch.region))) {
-      // (past the platform's start delay, the looks' own pace, lookAtRuns': a run that never comes, its schedule paused, was looked for every few minutes for hours)
-      if (now - r.at > START_DELAY_MS) return false;
-      return now - (r.refusedLookAt ?? -Infinity) >= Math.max(pollMs, (now - r.at) / 4) && now >= (r.lookRetry?.at ?? 0);
+      const age = now - r.at;
+      const last = r.refusedLookAt ?? -Infinity;
+      // (past the platform's start delay, a quarter of its age at the last look, as lookAtRuns paces a run seen, and at most
+      // that pace: a run that never comes, its schedule paused, was looked for every few minutes for hours)
+      const gap = age > START_DELAY_MS ? Math.min(this.lookPaceMs(), Math.max(pollMs, (last - r.at) / 4)) : Math.max(pollMs, age / 4);
+      return now - last >= gap && now >= (r.lookRetry?.at ?? 0);
     }
     const under = { policy: this.core.policy, targets: sch?.targets };
     if (r.lookedForUnder?.policy === under.policy && r.lookedForUnder.targets === under.targets) return false;

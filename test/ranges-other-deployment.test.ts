@@ -1,0 +1,115 @@
+/**
+ * Another deployment on the same subscription named "onsight-range" (a valid cluster.name) titles
+ * its own scans "onsight-range <launch id> <region>": one of its region "dc 2300" reads as our
+ * range run ("onsight-range <region> <HHMM>") of a region "<launch id> dc" at 23:00. Our start
+ * takes on only runs of a region configured or recorded in our saved state, so that scan is left
+ * alone (before: canceled as our run of a region no longer configured); a run of a region we had and
+ * have since removed is still canceled at start, also after more than 30 days stopped. The real
+ * scheduler over a real SQLite file, the real Qualys client against the Qualys emulator on loopback.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startQualysEmulator, type QualysEmulator } from '../src/emulator/qualys/index.js';
+import { Policy } from '../src/policy/policy.js';
+import { QualysClient } from '../src/scanners/qualys/index.js';
+import { Scheduler, buildSchedulerOptions } from '../src/scheduler/scheduler.js';
+import { openSqliteStore } from '../src/store/sqlite-store.js';
+import type { Store } from '../src/store/types.js';
+
+const MIN = 60_000;
+const DAY = 86_400_000;
+const at = (hhmm: string) => Date.parse(`2026-11-23T${hhmm}:00Z`);
+const EMEA = { name: 'emea', cidrs: ['10.20.0.0/16'], appliances: [{ name: 'a1', maxScans: 2 }], maxConcurrentScans: 1 };
+const AMER = { name: 'amer', cidrs: ['10.30.0.0/16'], appliances: [{ name: 'a2', maxScans: 2 }], maxConcurrentScans: 1 };
+const STORE_OPTS = { defaultLeaseS: 3600, maxSessionS: 86400, retentionS: 86400 * 30 };
+
+const open: { close(): Promise<void> }[] = [];
+afterEach(async () => {
+  while (open.length) await open.pop()!.close();
+});
+
+type Clock = { t: number; now(): number };
+
+function onsight(clock: Clock, emu: QualysEmulator, store: Store, regions: typeof EMEA[], targets: Record<string, string[]>) {
+  const policy = new Policy({ scope: ['10.0.0.0/8'], exclude: [], rescanAfter: 30 * 86400, rules: [], regions, timezone: 'UTC' });
+  const client = new QualysClient({
+    baseUrl: emu.url, username: emu.username, password: emu.password, optionProfile: 'Initial Options', reconcileDelayMs: 0,
+    retry: { maxAttempts: 2, baseDelayMs: 5, maxDelayMs: 20 }, allowTarget: (ip) => policy.allowed(ip), now: () => clock.t,
+  }, { log: pino({ level: 'silent' }) });
+  open.push(client);
+  const opts = buildSchedulerOptions({
+    regions, maxTargetsPerScan: 10, scanner: client,
+    scheduler: { pollIntervalS: 60, applianceRefreshS: 300, verifyResults: false, rangeScans: { times: ['10:30'], targets, aim: 'ranges' } },
+  });
+  return new Scheduler(clock, store.inventory, policy, store.scheduler, client, opts, pino({ level: 'silent' }));
+}
+
+async function platform(clock: Clock) {
+  const emu = await startQualysEmulator({
+    now: () => clock.t, appliances: [{ name: 'a1' }, { name: 'a2' }, { name: 'b1' }],
+    scanTiming: { submitDelaySec: 0, hostSecMin: 1800, hostSecMax: 2400, loadingSec: 10 },
+  });
+  open.push(emu);
+  return emu;
+}
+
+const cancels = (emu: QualysEmulator) => emu.state.requests.filter((r) => r.api === 'scan' && r.action === 'cancel');
+
+describe('a scan titled as our range run of a region we never had', () => {
+  for (const saved of [false, true]) {
+    it(`another deployment's own scan ("onsight-range <launch id> dc 2300") is left alone at our start${saved ? ', a saved state read back' : ''} (before: canceled)`, async () => {
+      const clock: Clock = { t: at('10:00'), now() { return this.t; } };
+      const emu = await platform(clock);
+      const file = join(mkdtempSync(join(tmpdir(), 'onsight-other-')), 'state.db');
+      if (saved) {
+        const store = openSqliteStore(file, STORE_OPTS);
+        const first = onsight(clock, emu, store, [EMEA], { emea: ['10.20.1.0/24'] });
+        await first.tick();
+        await first.saveLearned();
+        await store.close();
+        clock.t += 3_600_000;
+      }
+      const theirs = emu.state.model.launch({ title: 'onsight-range onsight-mi3k2x0-0a1b2c3d dc 2300', targets: ['172.16.5.0/24'], appliances: ['b1'], priority: 0, userLogin: emu.username });
+      const store = openSqliteStore(file, STORE_OPTS);
+      open.push(store);
+      const sched = onsight(clock, emu, store, [EMEA], { emea: ['10.20.1.0/24'] });
+      for (let k = 0; k < 5; k++, clock.t += MIN) {
+        await sched.tick();
+        emu.state.model.advance();
+      }
+      expect(theirs.state).not.toBe('Canceled');
+      expect(cancels(emu)).toEqual([]);
+      expect(sched.rangeScans()).toMatchObject({ refusedCanceled: 0 });
+      expect(emu.state.model.schedules.map((s) => s.title)).toEqual(['onsight-range emea 1030']);
+    }, 60_000);
+  }
+});
+
+describe('our run of a region removed since, found at start', () => {
+  for (const days of [0, 31]) {
+    it(`is still canceled (the state saved ${days ? `${days} days` : 'minutes'} before: its schedule recorded)`, async () => {
+      const clock: Clock = { t: at('10:00'), now() { return this.t; } };
+      const emu = await platform(clock);
+      const file = join(mkdtempSync(join(tmpdir(), 'onsight-other-')), 'state.db');
+      let store = openSqliteStore(file, STORE_OPTS);
+      const first = onsight(clock, emu, store, [EMEA, AMER], { emea: ['10.20.1.0/24'], amer: ['10.30.1.0/24'] });
+      await first.tick();
+      await first.saveLearned();
+      await store.close();
+      clock.t = at('10:35') + days * DAY;
+      emu.state.model.advance(); // (the platform launched the runs at 10:30)
+      const run = () => emu.state.model.scans.filter((s) => s.title === 'onsight-range emea 1030').at(-1)!;
+      expect(run().state).toBe('Running');
+      store = openSqliteStore(file, STORE_OPTS);
+      open.push(store);
+      const sched = onsight(clock, emu, store, [AMER], { amer: ['10.30.1.0/24'] });
+      await sched.tick();
+      expect(run().state).toBe('Canceled');
+      expect(cancels(emu).map((r) => r.params.scan_ref)).toEqual([run().ref]);
+      expect(sched.rangeScans().refusedCanceled).toBe(1);
+    }, 60_000);
+  }
+});
