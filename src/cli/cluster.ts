@@ -17,7 +17,7 @@ export async function clusterStatusView(config: Config, json: boolean, env: Node
     throw new OnsightError('ONSIGHT_CLUSTER', `cannot connect to ${describeState(state)}: ${(err as Error).message}`);
   }
   try {
-    const s = await readClusterStatus(client);
+    const s = await readClusterStatus(client, 'scheduler', config.cluster?.leaseTtlS ?? 15);
     if (!s) {
       if (json) return JSON.stringify({ state: describeState(state), cluster: null }) + '\n';
       return `state      ${describeState(state)}\nno cluster yet: no node has started against this database\n`;

@@ -91,7 +91,8 @@ export const clusterConfigSchema = z.object({
   dedupWindowS: z.number().int().min(10).max(86400).default(600),
 }).strict().superRefine((c, ctx) => {
   // a node's heartbeat (and the scope and exclusions it publishes) comes with its poll; peers count
-  // it live for two lease times: a slower poll drops its exclusions in and out of the narrowest policy
+  // it live for two of its own lease times (live_until): a slower poll risks dropping its exclusions
+  // in and out of the narrowest policy. Nodes' leaseTtlS may differ (each writes its own window)
   if (c.pollS * 3 > c.leaseTtlS) ctx.addIssue({ code: 'custom', path: ['pollS'], message: `${c.pollS} s is more than a third of leaseTtlS (${c.leaseTtlS} s): a node polling that slowly looks gone to its peers between its heartbeats, and its exclusions with it` });
 });
 

@@ -65,12 +65,12 @@ export async function checkPostgres(state: PostgresState, cluster: ClusterConfig
     )).rows[0];
     if (o?.age_s !== null && o?.age_s !== undefined && o.age_s > 60) line('warn', 'long transaction', `a transaction open for ${Math.round(o.age_s)} s (${o.app || 'unnamed client'}) holds the inbox applier back until it ends`);
 
-    const st = await readClusterStatus(client);
+    const st = await readClusterStatus(client, 'scheduler', cluster?.leaseTtlS ?? 15);
     if (!st) line(cluster ? 'warn' : 'ok', 'cluster', 'no cluster tables yet (created when the first node starts)');
     else {
       if (st.leader.holder) line('ok', 'cluster leader', `${st.leader.holder} epoch ${st.leader.epoch}, lease expires in ${st.leader.expiresInS} s`);
       else line(cluster ? 'warn' : 'ok', 'cluster leader', `none holds the lease (epoch ${st.leader.epoch})`);
-      const stale = st.members.filter((m) => m.heartbeatAgeS > (cluster?.leaseTtlS ?? 15) * 2);
+      const stale = st.members.filter((m) => !m.live);
       line(stale.length ? 'warn' : 'ok', 'cluster members', `${st.members.length} (${st.members.map((m) => m.name).join(', ') || 'none'})${stale.length ? `; no heartbeat lately from ${stale.map((m) => m.name).join(', ')}` : ''}`);
       line(st.inbox.backlog > 10_000 ? 'warn' : 'ok', 'inbox', `${st.inbox.backlog} waiting, ${st.inbox.applied} applied`);
     }

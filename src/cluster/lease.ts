@@ -25,7 +25,7 @@ import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import type { Logger } from '../log.js';
 import { FencedError } from '../errors.js';
-import { migrateCluster } from './schema.js';
+import { liveUntilSql, migrateCluster } from './schema.js';
 import type { NodePolicyLists } from '../policy/policy.js';
 
 export type ClusterRole = 'scheduler' | 'collector';
@@ -250,7 +250,9 @@ export class Lease extends EventEmitter {
   private async tick(): Promise<void> {
     try {
       const c = await this.connection();
-      let beat = this.mono() - this.lastHeartbeat >= this.renewEveryMs;
+      // (a little early counts: the next tick is set renewEveryMs after this one's heartbeat, and a
+      // timer may fire a millisecond early; strict, a leader skipped every few beats, doubling the gap)
+      let beat = this.mono() - this.lastHeartbeat >= this.renewEveryMs - Math.min(50, this.renewEveryMs / 10);
       // a follower reads its peers' policies before it may take the lease: its first term starts narrowed by them
       if (!this.term && beat) {
         await this.heartbeat(c);
@@ -388,18 +390,20 @@ export class Lease extends EventEmitter {
 
   /**
    * Announces this node with its policy lists and reads the other live nodes' in the same round
-   * trip. Live: a heartbeat within two lease times by the database clock (a heartbeat goes every
-   * third of one: as refuseNodeNameInUse counts a node gone), so a node a slow tick delays keeps counting.
+   * trip. Each node writes its own live_until (two of its lease times ahead by the database clock; a
+   * heartbeat goes every third of one, so a node a slow tick delays keeps counting), and readers go
+   * by it: nodes with different leaseTtlS (a rolling change) never look gone between heartbeats.
    */
   private async heartbeat(c: pg.Client): Promise<void> {
     const r = await c.query<{ name: string; role: string; policy: NodePolicyLists | null }>(
       `WITH beat AS (
-         INSERT INTO cluster_nodes (name, role, version, host, pid, started_at, heartbeat_at, policy) VALUES ($1, $2, $3, $4, $5, now(), now(), $7::jsonb)
+         INSERT INTO cluster_nodes (name, role, version, host, pid, started_at, heartbeat_at, policy, live_until)
+         VALUES ($1, $2, $3, $4, $5, now(), now(), $7::jsonb, now() + make_interval(secs => $8))
          ON CONFLICT (name) DO UPDATE SET role = $2, version = $3, host = $4, pid = $5, heartbeat_at = now(), policy = $7::jsonb,
-           started_at = CASE WHEN $6 THEN cluster_nodes.started_at ELSE now() END
+           live_until = now() + make_interval(secs => $8), started_at = CASE WHEN $6 THEN cluster_nodes.started_at ELSE now() END
          RETURNING 1)
-       SELECT name, role, policy FROM cluster_nodes
-        WHERE name <> $1 AND heartbeat_at > now() - make_interval(secs => $8)
+       SELECT name, role, policy FROM cluster_nodes n
+        WHERE name <> $1 AND ${liveUntilSql('n.live_until', 'n.heartbeat_at', '$8')} > now()
         ORDER BY name`,
       [this.node, this.role, this.opts.version ?? null, hostname(), process.pid, this.announced,
         this.policyLists ? JSON.stringify(this.policyLists) : null, (2 * this.ttlMs) / 1000],

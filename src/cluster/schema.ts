@@ -64,9 +64,25 @@ const MIGRATIONS: string[] = [
   `
   ALTER TABLE cluster_nodes ADD COLUMN policy jsonb;
   `,
+  // 3: until when the node counts live, by the database clock: now() + two of ITS OWN lease times,
+  // written with each heartbeat (review: readers used their own leaseTtlS, so a node with a longer one
+  // looked gone between its heartbeats). NULL: an older onsight (readers fall back to their own ttl)
+  `
+  ALTER TABLE cluster_nodes ADD COLUMN live_until timestamptz;
+  `,
 ];
 
 export const CLUSTER_SCHEMA_VERSION = MIGRATIONS.length;
+
+/**
+ * SQL: when a cluster_nodes row stops counting live, by the database clock. Its node's own
+ * live_until (cluster migration 3); for a row an older onsight keeps beating (live_until NULL, or
+ * left from before and older than the heartbeat) the heartbeat plus `fallbackS` seconds: two of the
+ * reader's lease times, the rule before live_until. The heartbeat and `cluster status` count live by this.
+ */
+export function liveUntilSql(liveUntil: string, heartbeatAt: string, fallbackS: string): string {
+  return `(CASE WHEN ${liveUntil} > ${heartbeatAt} THEN ${liveUntil} ELSE ${heartbeatAt} + make_interval(secs => ${fallbackS}) END)`;
+}
 
 /** Brings the cluster tables up to date; refuses a database migrated by a newer onsight. */
 export async function migrateCluster(client: pg.ClientBase): Promise<void> {

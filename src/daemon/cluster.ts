@@ -10,6 +10,7 @@ import type { Logger } from '../log.js';
 import type { ClusterConfig, PostgresState } from '../cluster/config.js';
 import { pgConnectionConfig, withPooledClient } from '../cluster/connection.js';
 import { Lease } from '../cluster/lease.js';
+import { liveUntilSql } from '../cluster/schema.js';
 import { holdLease, type FenceHolder } from '../cluster/fence.js';
 import { InboxApplier } from '../cluster/applier.js';
 import { InboxReader, InboxWriter } from '../cluster/inbox.js';
@@ -30,13 +31,16 @@ import type { AppendBatch, IngestedSighting } from './ingest.js';
  */
 export async function refuseNodeNameInUse(db: PgDb, cluster: Pick<ClusterConfig, 'node' | 'leaseTtlS'>, alive: (pid: number) => boolean = processAlive): Promise<void> {
   if (!(await db.row<{ t: string | null }>("SELECT to_regclass('cluster_nodes')::text AS t"))?.t) return;
-  const r = await db.row<{ host: string | null; pid: number | null; age_s: number }>(
-    'SELECT host, pid, extract(epoch FROM now() - heartbeat_at)::float8 AS age_s FROM cluster_nodes WHERE name = $1', [cluster.node]);
-  // (a heartbeat every third of the lease: two leases without one is a node that is gone)
-  if (!r || r.age_s > 2 * cluster.leaseTtlS) return;
+  // (live until the time the node wrote with its heartbeat, two of its own lease times on; a row
+  // an older onsight wrote: two of ours. to_jsonb: this runs before the lease migrates the table)
+  const r = await db.row<{ host: string | null; pid: number | null; age_s: number; left_s: number }>(
+    `SELECT host, pid, extract(epoch FROM now() - heartbeat_at)::float8 AS age_s,
+            extract(epoch FROM ${liveUntilSql("(to_jsonb(n) ->> 'live_until')::timestamptz", 'n.heartbeat_at', '$2::float8')} - now())::float8 AS left_s
+       FROM cluster_nodes n WHERE name = $1`, [cluster.node, 2 * cluster.leaseTtlS]);
+  if (!r || r.left_s <= 0) return;
   if (r.host === hostname() && (r.pid === null || r.pid === process.pid || !alive(r.pid))) return;
   throw new OnsightError('ONSIGHT_CLUSTER', `another node named "${cluster.node}" is running (host ${r.host ?? '?'}, pid ${r.pid ?? '?'}, heartbeat ${Math.round(r.age_s)} s ago): ` +
-    `give each node its own cluster.node (the default is the short host name); file checkpoints and positions are kept by that name. A node that is gone stops counting ${Math.max(1, Math.ceil(2 * cluster.leaseTtlS - r.age_s))} s from now`);
+    `give each node its own cluster.node (the default is the short host name); file checkpoints and positions are kept by that name. A node that is gone stops counting ${Math.max(1, Math.ceil(r.left_s))} s from now`);
 }
 
 function processAlive(pid: number): boolean {
