@@ -48,7 +48,8 @@ describe('daemon end to end', () => {
 
   it.runIf(hasLogger)('a DHCPACK sent with `logger` over UDP becomes a sighting and a dry-run launch naming region, appliance and why', async () => {
     const t0 = Date.now();
-    execFileSync('logger', ['-n', '127.0.0.1', '-P', String(port), '-d', 'dhcpd[1]: DHCPACK on 10.20.1.7 to 52:54:00:aa:bb:cc (laptop-7) via eth0']);
+    // (tagged logger: untagged, logger names the user, root only when run as root; a user's name is no relay's)
+    execFileSync('logger', ['-t', 'logger', '-n', '127.0.0.1', '-P', String(port), '-d', 'dhcpd[1]: DHCPACK on 10.20.1.7 to 52:54:00:aa:bb:cc (laptop-7) via eth0']);
     const s = await d.waitFor(sightingOf('10.20.1.7'));
     expect(s.sighting).toMatchObject({ kind: 'lease', mac: '52:54:00:aa:bb:cc', hostname: 'laptop-7', format: 'isc-dhcpd', source: `udp:${port}` });
     const l = await d.waitFor(launchOf('10.20.1.7'));
@@ -57,8 +58,8 @@ describe('daemon end to end', () => {
   });
 
   it.runIf(hasLogger)('TCP with newline and with octet-counted framing (logger -T, --octet-count), RFC 3164 and 5424', async () => {
-    execFileSync('logger', ['-n', '127.0.0.1', '-P', String(port), '-T', '--rfc3164', 'dhcpd[2]: DHCPACK on 10.30.1.8 to 52:54:00:aa:bb:01 via eth0']);
-    execFileSync('logger', ['-n', '127.0.0.1', '-P', String(port), '-T', '--octet-count', '--rfc5424', 'dhcpd[3]: DHCPACK on 10.30.1.9 to 52:54:00:aa:bb:02 via eth0']);
+    execFileSync('logger', ['-t', 'logger', '-n', '127.0.0.1', '-P', String(port), '-T', '--rfc3164', 'dhcpd[2]: DHCPACK on 10.30.1.8 to 52:54:00:aa:bb:01 via eth0']);
+    execFileSync('logger', ['-t', 'logger', '-n', '127.0.0.1', '-P', String(port), '-T', '--octet-count', '--rfc5424', 'dhcpd[3]: DHCPACK on 10.30.1.9 to 52:54:00:aa:bb:02 via eth0']);
     expect((await d.waitFor(sightingOf('10.30.1.8'))).sighting).toMatchObject({ source: `tcp:${port}` });
     expect((await d.waitFor(sightingOf('10.30.1.9'))).sighting).toMatchObject({ source: `tcp:${port}`, mac: '52:54:00:aa:bb:02' });
   });

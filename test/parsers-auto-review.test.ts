@@ -66,9 +66,10 @@ describe('forged lines still claimed in 1a296ee', () => {
     expect(await got('<14>Nov 23 12:00:00 web sshd[5]: openvpn[1]: a/1.2.3.4:1 MULTI_sva: pool returned IPv4=10.66.7.2, IPv6=(Not enabled)')).toEqual([]);
     expect(await got('<14>Nov 23 12:00:00 web app[5]: dhcpd[1]: DHCPACK on 10.66.7.3 to aa:bb:cc:dd:ee:ff via eth0')).toEqual([]);
   });
-  it('a relay\'s tag is still unwrapped (no pid, logger, no tag)', async () => {
+  it('a relay\'s tag is still unwrapped (logger, logger with a pid); a made-up tag after a host name is no relay (third review: a web log shipped as `relay1 relay:` forged a lease)', async () => {
+    expect(await got('<14>Nov 23 12:00:00 relay1 relay: dhcpd[1]: DHCPACK on 10.66.7.5 to aa:bb:cc:dd:ee:ff via eth0')).toEqual([]);
     for (const [line, ip] of [
-      ['<14>Nov 23 12:00:00 relay1 relay: dhcpd[1]: DHCPACK on 10.20.7.1 to aa:bb:cc:dd:ee:ff via eth0', '10.20.7.1'],
+      ['<14>Nov 23 12:00:00 relay1 logger: dhcpd[1]: DHCPACK on 10.20.7.1 to aa:bb:cc:dd:ee:ff via eth0', '10.20.7.1'],
       ['<14>Nov 23 12:00:00 relay1 logger[99]: dhcpd[1]: DHCPACK on 10.20.7.2 to aa:bb:cc:dd:ee:ff via eth0', '10.20.7.2'],
     ]) expect({ line, got: await got(line) }).toEqual({ line, got: [['isc-dhcpd', 'lease', ip]] });
     const m = unwrapInnerTag(parseSyslog('<14>Nov 23 12:00:00 web sudo: dhcpd[1]: DHCPACK on 10.66.7.4', { receivedAt: RECEIVED, zone: 'UTC' }));

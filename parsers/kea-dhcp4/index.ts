@@ -215,6 +215,9 @@ function eventTime(input: LineInput): number | undefined {
   return keaStamp(input.syslog.msg, input.zone, near) ?? (input.syslog.format === 'none' ? keaStamp(input.raw, input.zone, near) : undefined);
 }
 
+/** Kea's name without its daemon's (a container's, a Kubernetes app's): its lines are claimed by content */
+const isKeaName = (app: string): boolean => app === 'kea';
+
 const plugin: ParserPlugin = {
   id: 'kea-dhcp4',
   description: 'ISC Kea DHCPv4/v6 (syslog or Kea log file): DHCP4_LEASE_ALLOC/REUSE, DHCP4_RELEASE, lease reclamation',
@@ -222,8 +225,9 @@ const plugin: ParserPlugin = {
   detect(input: LineInput): boolean {
     const app = input.syslog.appName;
     if (app === 'kea-dhcp4' || app === 'kea-dhcp6') return true;
-    // (a tag with a pid that is no known program: Docker's syslog driver, the container id)
-    return (mayClaimByContent(input.syslog) || unknownProgramWithPid(input.syslog)) && loggerMark(input.syslog.msg) >= 0;
+    // `kea`: a container's output shipped under its name, no pid (fluent-bit, vector); a tag with a
+    // pid that is no known program: Docker's syslog driver, the container id
+    return (mayClaimByContent(input.syslog, isKeaName) || unknownProgramWithPid(input.syslog)) && loggerMark(input.syslog.msg) >= 0;
   },
   create: () => new KeaParser(),
 };

@@ -616,25 +616,43 @@ function parse3164(line: string, start: number, opts: HeaderOptions): Omit<Syslo
  * `logger 'dhcpd[1]: DHCPACK ...'` and some relays send the original program's tag inside the
  * message, under their own tag (`root`, `logger`). A message that starts with `name[digits]: `
  * carries its real tag there: use it. Only the strict `name[pid]:` form counts, so ordinary
- * messages (`MULTI: Learn ...`) are left alone. Only under a relay's tag: none, `logger` / `root`
- * (logger's own, `-i` adds a pid), or another tag without a pid that is no known program. A known
- * program's message (`nginx[5]: dhcpd[1]: DHCPACK …`, `sshd[5]: …`: text a client chose) and a
- * program's with a pid keep their own tag.
+ * messages (`MULTI: Learn ...`) are left alone. The inner tag is trusted as the line's own, which
+ * a plug-in claims in full, so only under a tag that cannot be a program writing text a client
+ * chose (relayTag). Any other program's message keeps its own tag, with or without a pid:
+ * `nginx[5]: dhcpd[1]: DHCPACK …`, and `web1 web-access: dhcpd[1]: …` (rsyslog imfile `Tag=`,
+ * nginx `access_log syslog:…,tag=`, a shipper's app name without PROCID: an access log whose first
+ * field, X-Forwarded-For, the client writes).
  */
 export function unwrapInnerTag(m: SyslogMessage): SyslogMessage {
-  const outer = m.appName;
-  if (outer !== undefined && outer !== 'logger' && outer !== 'root' && (m.procId !== undefined || isOtherProgram(outer))) return m;
   const msg = m.msg;
-  const lb = msg.indexOf('[');
-  if (lb <= 0 || lb > 48) return m;
-  for (let i = 0; i < lb; i++) {
-    const c = msg.charCodeAt(i);
+  // the name: 1 to 48 characters, no blank or colon, then `[` (only those are read: any tag may come here now)
+  let lb = 0;
+  for (; lb < msg.length && lb <= 48; lb++) {
+    const c = msg.charCodeAt(lb);
+    if (c === 91) break;
     if (c === 32 || c === 9 || c === 58) return m;
   }
+  if (lb === 0 || lb > 48 || msg.charCodeAt(lb) !== 91) return m;
   let j = lb + 1;
   while (j < msg.length && j - lb <= 12 && msg.charCodeAt(j) >= 48 && msg.charCodeAt(j) <= 57) j++;
   if (j === lb + 1 || msg[j] !== ']' || msg[j + 1] !== ':' || msg[j + 2] !== ' ') return m;
   const app = msg.slice(0, lb), pid = msg.slice(lb + 1, j), rest = msg.slice(j + 3);
+  if (!relayTag(m, app)) return m;
   // (a spread would lose a lazy structuredData)
   return m instanceof Rfc5424Message ? m.retag(app, pid, rest) : { ...m, appName: app, procId: pid, msg: rest };
+}
+
+/**
+ * May the tag `m` came under hand over to the `inner` tag its message opens with? When there is
+ * none; when it is `logger`'s own (`logger`, or `root`: logger tags with the user's name; `-i` adds
+ * a pid); when it may be the device's host name read as a tag (BSD, no host name before it, no
+ * pid, no known program: the rule mayClaimByContent has for content); or when it names the same
+ * program (`dnsmasq` over `dnsmasq-dhcp[1]:`, `kea` over `kea-dhcp4[1]:`: a container's output
+ * shipped under the container's name).
+ */
+function relayTag(m: SyslogMessage, inner: string): boolean {
+  const outer = m.appName;
+  if (outer === undefined || outer === 'logger' || outer === 'root') return true;
+  if (inner === outer || (inner.startsWith(outer) && inner.charCodeAt(outer.length) === 45 /* - */)) return true;
+  return m.format === 'rfc3164' && m.hostname === undefined && m.procId === undefined && !isOtherProgram(outer);
 }
