@@ -12,7 +12,10 @@
  * plug-in that stalls the thread MAX_STALLS times within STALL_WINDOW_MS is disabled until the
  * daemon restarts (logged as an error naming it; /metrics and the status page list it), so one
  * crafted line sent again and again cannot hold every source and reset its state without end.
- * Built-in parsers are never disabled.
+ * Built-in parsers are never disabled. When the thread is given up (a restart that cannot load the
+ * plug-ins, too many exits) the ingest decodes on the main thread, which has no watchdog: the
+ * lines the watchdog dropped stay dropped (DecodeThreadGone.dropped) and every user plug-in that
+ * stalled a thread even once is disabled there too (disabledPlugins).
  */
 import v8 from 'node:v8';
 import { Worker } from 'node:worker_threads';
@@ -48,6 +51,17 @@ export function decodeThreadEntry(): URL | undefined {
 
 /** per line of the batch: its sightings, or undefined for lines the thread was not asked to decode */
 export type DecodedLines = (Sighting[] | undefined)[];
+
+/** A batch's rejection once the thread is given up: decode it elsewhere, except `dropped`. */
+export class DecodeThreadGone extends Error {
+  /** indexes in the batch of the lines the watchdog dropped (each stalled a thread): never to be decoded */
+  readonly dropped: number[];
+
+  constructor(message: string, dropped: number[] = []) {
+    super(message);
+    this.dropped = dropped;
+  }
+}
 
 interface Waiting {
   msg: DecodeBatchMessage;
@@ -174,7 +188,10 @@ export class DecodeThread {
     return out;
   }
 
-  /** user plug-ins the watchdog disabled (each stalled the thread MAX_STALLS times within an hour) */
+  /**
+   * user plug-ins the watchdog disabled (each stalled the thread MAX_STALLS times within an hour);
+   * once the thread is given up (failed), every one that stalled it at all
+   */
   get disabledPlugins(): string[] {
     return [...this.disabled.keys()];
   }
@@ -296,7 +313,21 @@ export class DecodeThread {
     clearInterval(this.watchdog);
     this.markReady();
     void this.worker.terminate();
-    for (const q of this.waiting.values()) q.reject(err);
+    // decoding moves to the main thread, where nothing cuts a line short: a user plug-in that
+    // stalled a thread once would hold every input, the API and the scheduler there
+    const now = Date.now();
+    const off: string[] = [];
+    for (const [plugin, times] of this.stalls) {
+      if (this.disabled.has(plugin)) continue;
+      this.disabled.set(plugin, { plugin, at: now, stalls: times.length, windowMin: STALL_WINDOW_MS / 60_000 });
+      off.push(plugin);
+    }
+    if (off.length) {
+      this.log.error({ plugins: off, err: { message: err.message } },
+        `the decode thread is given up and lines are decoded on the main thread, which has no watchdog: parser plug-in(s) ${off.join(', ')}, which stalled the decode thread, are disabled until the daemon restarts ` +
+        '(fix them to run in linear time in the line: parsers/README.md, rule 2)');
+    }
+    for (const q of this.waiting.values()) q.reject(new DecodeThreadGone(err.message, (q.msg.skip ?? []).map((k) => q.index[k])));
     this.waiting.clear();
   }
 

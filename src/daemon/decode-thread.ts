@@ -10,7 +10,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { ParserRegistry, loadRegistry } from '../parsers/registry.js';
 import type { ParserPlugin } from '../parsers/plugin.js';
 import { limitRegexBacktracking } from './decode-client.js';
-import { Decoders } from './decoders.js';
+import { Decoders, disabledPlugin } from './decoders.js';
 import {
   PROGRESS_BATCH, PROGRESS_CELLS, PROGRESS_LINE, PROGRESS_PLUGIN, PROGRESS_SEQ,
   type DecodeThreadData, type DecodedMessage, type FromDecodeThread, type ToDecodeThread,
@@ -26,19 +26,8 @@ const disabled = new Set(data.disabledPlugins ?? []);
 
 /** `p` with its entry points marking it as the parser at work (number `k`) */
 function watched(p: ParserPlugin, k: number): ParserPlugin {
-  if (disabled.has(p.id)) {
-    // its regex stalled the thread again and again (decode-client.ts): claims nothing under auto;
-    // under its own format every line is dropped, counted as a parser error
-    return {
-      id: p.id, description: p.description, claims: p.claims,
-      detect: () => false,
-      create: () => ({
-        parse: () => {
-          throw new Error(`parser ${p.id} is disabled: it stalled the decode thread too often`);
-        },
-      }),
-    };
-  }
+  // its regex stalled the thread again and again (decode-client.ts)
+  if (disabled.has(p.id)) return disabledPlugin(p, 'it stalled the decode thread too often');
   return {
     id: p.id, description: p.description, claims: p.claims,
     detect: (input) => {

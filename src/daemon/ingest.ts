@@ -22,7 +22,7 @@ import type { CommitGroup, FileCheckpoint, LineSink, RawLine, SourcePosition, Un
 import type { StoreHealth } from '../store/health.js';
 import { Decoders } from './decoders.js';
 import { LineRepeats } from './repeats.js';
-import { DecodeThread, decodeThreadEntry, type DecodedLines, type DecodeWatchdogFigures } from './decode-client.js';
+import { DecodeThread, DecodeThreadGone, decodeThreadEntry, type DecodedLines, type DecodeWatchdogFigures } from './decode-client.js';
 
 export interface IngestOptions {
   zone: string;
@@ -312,9 +312,10 @@ export class Ingest implements LineSink {
         b.done = thread.decode(lines).then((d) => {
           b.decoded = d;
         }, (err: Error) => {
-          // the thread is gone for good: decode here (its per-source parser state is lost, nothing else)
+          // the thread is gone for good: decode here (its per-source parser state is lost, nothing
+          // else), but not the lines its watchdog dropped
           this.log.error({ err: { message: err.message } }, 'decoding on the main thread from now on');
-          b.decoded = this.decodeHere(lines);
+          b.decoded = this.decodeHere(lines, err instanceof DecodeThreadGone ? err.dropped : []);
         }).then(() => {
           b.ready = true;
           void this.commitAll();
@@ -408,8 +409,18 @@ export class Ingest implements LineSink {
     return this.thread?.watchdogFigures;
   }
 
-  private decodeHere(lines: RawLine[]): DecodedLines {
-    return lines.map((l) => (l.sightings ? undefined : this.decoders.get(l.format ?? 'auto').decode(l.text, { receivedAt: l.receivedAt, source: l.source, line: l.line, syslog: l.syslog }).sightings));
+  /** the decode thread's disabled plug-ins were turned off in `decoders` (once it failed) */
+  private offHere = false;
+
+  /** Decode on this thread, all but the lines at `dropped` (the watchdog's: they give nothing). */
+  private decodeHere(lines: RawLine[], dropped: number[] = []): DecodedLines {
+    if (this.thread?.failed && !this.offHere) {
+      // no watchdog here: what stalled the thread must never run on this one
+      this.offHere = true;
+      this.decoders.disable(this.thread.disabledPlugins, 'it stalled the decode thread, and the main thread decoding now has no watchdog');
+    }
+    const skip = new Set(dropped);
+    return lines.map((l, i) => (l.sightings ? undefined : skip.has(i) ? [] : this.decoders.get(l.format ?? 'auto').decode(l.text, { receivedAt: l.receivedAt, source: l.source, line: l.line, syslog: l.syslog }).sightings));
   }
 
   /** Commit one batch with its checkpoints (a refused one: only them); decoded here unless the decode thread did. */
