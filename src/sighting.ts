@@ -33,16 +33,18 @@ export function placeLiveAtReceipt(s: Sighting, receivedMs: number): number {
 
 /**
  * A stored line's sighting (a file's, read at `readMs`) timed more than SKEW_MS after it was read:
- * no line was written after it was read, so its sender's clock ran ahead or the time is forged.
- * Placed at `previousMs`, the time of the sighting before it from the same source (a log file is
- * written in order: its true time is no earlier), else at its reading, its end moved as much. At
- * its own time it hid the address's genuine lines after it, for up to a day (review). Returns how
- * far ahead of its reading it was (ms), 0 when left as it is.
+ * no line was written after it was read, so its writer's clock ran ahead (or its zone is east of
+ * the configured one) or the time is forged. Placed at its reading, its end moved as much, as a
+ * live line is at its receipt. At its own time it hid the address's genuine lines after it, for up
+ * to a day (review). Not at the time of the line before it: a file whose every line runs ahead
+ * pinned them all there, days back, their leases ended (second review). A forged line in a backlog
+ * read at start still hides that address's genuine lines of the same backlog, none read after it.
+ * Returns how far ahead of its reading it was (ms), 0 when left as it is.
  */
-export function placeStoredAhead(s: Sighting, readMs: number, previousMs: number | undefined): number {
+export function placeStoredAhead(s: Sighting, readMs: number): number {
   const ahead = Date.parse(s.at) - readMs;
   if (!isDateMs(readMs) || !(ahead > SKEW_MS)) return 0;
-  placeAt(s, previousMs !== undefined && isDateMs(previousMs) && previousMs <= readMs + SKEW_MS ? previousMs : readMs);
+  placeAt(s, readMs);
   return ahead;
 }
 

@@ -93,7 +93,7 @@ export interface IngestCounters {
   byFormatKind: Record<string, Record<string, number>>;
   /** sightings of live lines timed more than a few minutes after their receipt: placed at receipt (placeLiveAtReceipt) */
   aheadOfReceipt: number;
-  /** sightings of stored lines (a file's) timed more than a few minutes after their reading: placed at the source's sighting before (placeStoredAhead) */
+  /** sightings of stored lines (a file's) timed more than a few minutes after their reading: placed at their reading (placeStoredAhead) */
   aheadOfReading: number;
 }
 
@@ -140,8 +140,6 @@ export class Ingest implements LineSink {
   readonly counters: IngestCounters = { lines: 0, sightings: 0, commits: 0, commitErrors: 0, refusedLines: 0, pending: 0, byFormatKind: {}, aheadOfReceipt: 0, aheadOfReading: 0 };
   /** a sender's lines timed ahead are counted each, logged once a minute */
   private readonly aheadLog = new LogLimit();
-  /** each stored source's last sighting's time not ahead of its reading (where one ahead is placed); one entry per file read */
-  private readonly lastStoredAt = new Map<string, number>();
   private buf: RawLine[] = [];
   /** characters in buf, and in the batches of the queue */
   private bufChars = 0;
@@ -385,23 +383,15 @@ export class Ingest implements LineSink {
       `a line from ${l.sender} is timed ${Math.round(ahead / 60_000)} min after it came: placed when it came (${n} such line(s) since the last of these messages); its sender's clock runs ahead, or the time is forged`);
   }
 
-  /**
-   * A stored line's sighting timed ahead of its reading placed at the time of the source's sighting
-   * before it (in place: a retried batch is not moved or counted twice), counted, said. Each
-   * sighting not ahead is remembered as its source's last.
-   */
+  /** A stored line's sighting timed ahead of its reading placed at its reading (in place: a retried batch is not moved or counted twice), counted, said. */
   private placeStoredAhead(s: Sighting, l: RawLine): void {
-    const ahead = placeStoredAhead(s, l.receivedAt.getTime(), this.lastStoredAt.get(l.source));
-    if (!ahead) {
-      const at = Date.parse(s.at);
-      if (Number.isFinite(at)) this.lastStoredAt.set(l.source, at);
-      return;
-    }
+    const ahead = placeStoredAhead(s, l.receivedAt.getTime());
+    if (!ahead) return;
     this.counters.aheadOfReading++;
     const n = this.aheadLog.take('stored');
     if (n === undefined) return;
     this.log.warn({ source: l.source, line: l.line, ip: s.ip, aheadS: Math.round(ahead / 1000), at: s.at, count: n },
-      `${l.source}${l.line !== undefined ? ` line ${l.line}` : ''} is timed ${Math.round(ahead / 60_000)} min after it was read: placed at the time of the line before it (${n} such line(s) since the last of these messages); its writer's clock runs ahead, or the time is forged`);
+      `${l.source}${l.line !== undefined ? ` line ${l.line}` : ''} is timed ${Math.round(ahead / 60_000)} min after it was read: placed when it was read (${n} such line(s) since the last of these messages); its writer's clock runs ahead (or writes another zone's time than timezone:), or the time is forged`);
   }
 
   /** the decode thread's watchdog figures (lines cut off, plug-ins turned off); undefined without a decode thread */
