@@ -109,7 +109,8 @@ http:
 
   it('a secret typed into credential: (a JWT, openssl rand -hex 32, a mixed-case key) is not printed by config check, doctor or run; a plain name still is (third review)', () => {
     const hex = `${'9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08'.slice(0, 52)}c0ffee${CANARY.length}00aa`;
-    const cases = [`eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIx.c2ln${CANARY}`, hex, `Tok3nValue42${CANARY}`];
+    // (a UUID: a Splunk HEC token is one, and this input is a HEC endpoint; fourth review)
+    const cases = [`eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIx.c2ln${CANARY}`, hex, `Tok3nValue42${CANARY}`, '7a1b2c3d-4e5f-4a6b-8c9d-0e1f2a3b4c5d'];
     for (const [i, secret] of cases.entries()) {
       const cfg = write(`cred${i}.yaml`, `${head(`cred${i}`)}scanner: { type: qualys, url: "https://qualysapi.qualys.invalid", username: u, credential: "${secret}", optionProfile: p }
 http:
@@ -124,11 +125,20 @@ http:
       }
     }
     // a name people write is printed, so the operator sees which credential LoadCredential= must give
-    const plain = write('cred-plain.yaml', `${head('cred-plain')}scanner: { type: qualys, url: "https://qualysapi.qualys.invalid", username: u, credential: onsight-qualys.password, optionProfile: p }
+    // (systemd's own are dotted words: passwd.hashed-password.root; fourth review: two dots were hidden)
+    for (const name of ['onsight-qualys.password', 'onsight.qualys.password']) {
+      const plain = write('cred-plain.yaml', `${head('cred-plain')}scanner: { type: qualys, url: "https://qualysapi.qualys.invalid", username: u, credential: ${name}, optionProfile: p }
 http: { enabled: false }
 `);
-    const r = cli(['config', 'check'], plain);
-    expect(r.out).toContain('LoadCredential=onsight-qualys.password:FILE');
+      expect(cli(['config', 'check'], plain).out).toContain(`LoadCredential=${name}:FILE`);
+    }
+    // and paths with a commit or an image layer in a folder, or a file named in CamelCase with a year, are printed
+    for (const path of [join(dir, 'releases', '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b', 'qualys.pass'), join(dir, 'HecToken2024')]) {
+      const plain = write('path-plain.yaml', `${head('path-plain')}scanner: { type: qualys, url: "https://qualysapi.qualys.invalid", username: u, passwordFile: ${path}, optionProfile: p }
+http: { enabled: false }
+`);
+      expect(cli(['config', 'check'], plain).out).toContain(`password file ${path} cannot be read (ENOENT)`);
+    }
   });
 
   it('a password in scanner.passwordFile, state.passwordFile and notify.webhook.secret.file is not printed; a plausible path still is', () => {

@@ -39,14 +39,14 @@ const MAX_SHOWN = 4096;
  * A secret source's value (the path of a file, a credential's name) as a message may print it, or
  * NOT_SHOWN when it looks like the secret typed into the wrong key (the token in `file:`, a PEM
  * block in `tls.key:`): a line break, `-----BEGIN`, `=`, `;`, white space or a control character,
- * longer than a path, a run that reads as generated (randomLooking); for a file, also no path
+ * longer than a path, something that reads as generated (randomLooking); for a file, also no path
  * prefix (a bare word is more often a password than a file in the daemon's working directory); for
- * a credential's name, long or with two dots. Errors print this, never the value itself.
+ * a credential's name, longer than names are. Errors print this, never the value itself.
  */
 export function shownSource(value: string, kind: 'file' | 'name' | 'env' = 'file'): string {
-  const secretLike = value.length > MAX_SHOWN || /[\s=;\x00-\x1f\x7f]|-----BEGIN/.test(value) || randomLooking(value)
-    // (a credential's name: short, few dots; a JWT has two, `openssl rand -hex 32` is 64 long, review)
-    || (kind === 'name' && (value.length > MAX_NAME_SHOWN || (value.match(/\./g)?.length ?? 0) >= 2))
+  const secretLike = value.length > MAX_SHOWN || /[\s=;\x00-\x1f\x7f]|-----BEGIN/.test(value) || randomLooking(value, kind === 'file')
+    // (a credential's name: `openssl rand -hex 32` is 64 long; systemd's own are dotted words, shown)
+    || (kind === 'name' && value.length > MAX_NAME_SHOWN)
     // (a file: a path that says it is one; a JWT or a base64 key holds `.` and `/` too, review)
     || (kind === 'file' && !/^(\/|\.\.?\/|~\/)/.test(value))
     // (a variable: the conventional upper-case name; `Tok3nValue42` is a name to the shell and more often the secret)
@@ -56,17 +56,34 @@ export function shownSource(value: string, kind: 'file' | 'name' | 'env' = 'file
 
 /** a credential's name longer than this is more likely a token than a name */
 const MAX_NAME_SHOWN = 48;
+/** a UUID anywhere (a Splunk HEC token is one) */
+const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/i;
 
 /**
- * Does the value hold a run that reads as generated rather than chosen: 12 or more letters and
- * digits mixing lower case, upper case and digits (a base64 key, `Tok3nValue42`), or 24 or more hex
- * digits with both (`openssl rand -hex`)? Names and paths people write are words. Linear: one
- * split, one pass per run.
+ * Does the value read as generated rather than written by a person: a UUID; a run of 12 or more
+ * letters and digits mixing lower case, upper case and digits where the digits are not one group
+ * at the end of words (`Tok3nValue42`, base64; not `HecToken2024`), or 20 or more; 16 or more of
+ * one case's letters and digits in three or more groups, each a quarter of it (`X7K2M9P4Q8R3…`);
+ * 24 or more hex digits with both. In a path (`inPath`) only its last part is judged for a UUID
+ * or hex (folders named by a git commit or an image layer are common), every part for the rest.
+ * Linear: one split, one pass per run.
  */
-function randomLooking(value: string): boolean {
-  for (const run of value.split(/[^A-Za-z0-9+]+/)) {
-    if (run.length >= 12 && /[a-z]/.test(run) && /[A-Z]/.test(run) && /[0-9]/.test(run)) return true;
-    if (run.length >= 24 && /^[0-9a-fA-F]+$/.test(run) && /[0-9]/.test(run) && /[a-fA-F]/.test(run)) return true;
+function randomLooking(value: string, inPath: boolean): boolean {
+  const parts = inPath ? value.split('/') : [value];
+  for (let i = 0; i < parts.length; i++) {
+    const last = i === parts.length - 1;
+    if (last && UUID.test(parts[i])) return true;
+    for (const run of parts[i].split(/[^A-Za-z0-9+]+/)) {
+      if (run.length < 12) continue;
+      const groups = run.match(/[0-9]+/g)?.length ?? 0;
+      const letters = run.match(/[A-Za-z]/g)?.length ?? 0;
+      const lower = /[a-z]/.test(run), upper = /[A-Z]/.test(run);
+      if (lower && upper && groups > 0 && (groups >= 2 || run.length >= 20)) return true;
+      const hex = /^[0-9a-fA-F]+$/.test(run);
+      if (hex && !last) continue;
+      if (run.length >= 16 && groups >= 3 && letters * 4 >= run.length && (run.length - letters) * 4 >= run.length) return true;
+      if (run.length >= 24 && hex && groups > 0 && letters > 0) return true;
+    }
   }
   return false;
 }
