@@ -2,10 +2,13 @@
  * Another deployment on the same subscription named "onsight-range" (a valid cluster.name) titles
  * its own scans "onsight-range <launch id> <region>": one of its region "dc 2300" reads as our
  * range run ("onsight-range <region> <HHMM>") of a region "<launch id> dc" at 23:00. Our start
- * takes on only runs of a region configured or recorded in our saved state, so that scan is left
- * alone (before: canceled as our run of a region no longer configured); a run of a region we had and
- * have since removed is still canceled at start, also after more than 30 days stopped. The real
- * scheduler over a real SQLite file, the real Qualys client against the Qualys emulator on loopback.
+ * takes on runs of a region configured or recorded in our saved state; one of a region neither has
+ * is theirs when launched under another login (USER_LOGIN), and left alone (before: canceled as our
+ * run of a region no longer configured). Under our login it cannot be told from our own run on a
+ * fresh state (ranges-fresh-state-cancel.test.ts): left alone unless it scans what our policy
+ * refuses. A run of a region we had and have since removed is still canceled at start, also after
+ * more than 30 days stopped. The real scheduler over a real SQLite file, the real Qualys client
+ * against the Qualys emulator on loopback.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -72,7 +75,8 @@ describe('a scan titled as our range run of a region we never had', () => {
         await store.close();
         clock.t += 3_600_000;
       }
-      const theirs = emu.state.model.launch({ title: 'onsight-range onsight-mi3k2x0-0a1b2c3d dc 2300', targets: ['172.16.5.0/24'], appliances: ['b1'], priority: 0, userLogin: emu.username });
+      // (its own login: over what our policy refuses, the login alone tells it from ours)
+      const theirs = emu.state.model.launch({ title: 'onsight-range onsight-mi3k2x0-0a1b2c3d dc 2300', targets: ['172.16.5.0/24'], appliances: ['b1'], priority: 0, userLogin: 'acme_dc2' });
       const store = openSqliteStore(file, STORE_OPTS);
       open.push(store);
       const sched = onsight(clock, emu, store, [EMEA], { emea: ['10.20.1.0/24'] });
@@ -86,6 +90,27 @@ describe('a scan titled as our range run of a region we never had', () => {
       expect(emu.state.model.schedules.map((s) => s.title)).toEqual(['onsight-range emea 1030']);
     }, 60_000);
   }
+});
+
+describe('a scan titled as our range run of a region we never had, under our own login', () => {
+  it('is left alone over what our policy allows, canceled over what it refuses (before: both left alone)', async () => {
+    const clock: Clock = { t: at('10:00'), now() { return this.t; } };
+    const emu = await platform(clock);
+    const file = join(mkdtempSync(join(tmpdir(), 'onsight-other-')), 'state.db');
+    const allowed = emu.state.model.launch({ title: 'onsight-range onsight-mi3k2x0-0a1b2c3d dc 2300', targets: ['10.99.5.0/24'], appliances: ['b1'], priority: 0, userLogin: emu.username });
+    const refused = emu.state.model.launch({ title: 'onsight-range onsight-mi3k2x0-0a1b2c3e dc 2300', targets: ['172.16.5.0/24'], appliances: ['b1'], priority: 0, userLogin: emu.username });
+    const store = openSqliteStore(file, STORE_OPTS);
+    open.push(store);
+    const sched = onsight(clock, emu, store, [EMEA], { emea: ['10.20.1.0/24'] });
+    for (let k = 0; k < 5; k++, clock.t += MIN) {
+      await sched.tick();
+      emu.state.model.advance();
+    }
+    expect(allowed.state).not.toBe('Canceled');
+    expect(refused.state).toBe('Canceled');
+    expect(cancels(emu).map((r) => r.params.scan_ref)).toEqual([refused.ref]);
+    expect(sched.rangeScans()).toMatchObject({ refusedCanceled: 1, problem: expect.stringContaining(`range run ${refused.title} (${refused.ref}) scans addresses the policy refuses`) });
+  }, 60_000);
 });
 
 describe('our run of a region removed since, found at start', () => {

@@ -52,6 +52,11 @@ export interface ScanStatus {
   processed?: boolean;
   /** launched by one of the platform's schedules, not by an API call (Qualys TYPE `Scheduled`); undefined when the scanner does not say */
   scheduled?: boolean;
+  /**
+   * launched under the login this scanner calls with (Qualys USER_LOGIN; a schedule's runs carry its
+   * owner's), false under another (another deployment's, or a person's); undefined when the scanner does not say
+   */
+  byOurLogin?: boolean;
 }
 
 export interface ScanFilter {

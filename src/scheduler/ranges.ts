@@ -8,6 +8,7 @@
  * A date in the host list is the address's: a device is credited only when it held the address
  * from before the run's launch and no other device held it at any time until the run ended.
  */
+import { DRY_RUN_KIND } from '../scanners/dry-run/scanner.js';
 import type { RangeSchedule, ScanStatus, ScheduleStatus } from '../scanners/types.js';
 import { ScanEndedBeforeCancel, ScheduleSyncIncomplete } from '../scanners/failure.js';
 import { planScheduleSync, sameSchedule } from '../scanners/schedule-plan.js';
@@ -787,7 +788,8 @@ export class RangeScans {
    * same state) or one of another kind cannot reach the range schedules an earlier one made: they go
    * on running on that platform daily. Said at each start until one with the scanner that made them
    * (the record is saved as `stranded`; a pretend scanner writes nothing over another's state),
-   * naming them, and on the status page while onsight runs.
+   * naming them, and on the status page while onsight runs. Never of a dry-run trial's schedules,
+   * which no platform holds.
    */
   private async strandedOnOther(): Promise<void> {
     this.strandedLooked = true;
@@ -813,13 +815,15 @@ export class RangeScans {
       prefixes = (d?.prefixes === undefined ? prefixesOf(kept) : keptPrefixes(d.prefixes)) ?? [];
       // (saved by a start on this scanner that could not reach them either: the record it kept)
       const st = record(d?.stranded);
-      if (st && typeof st.on === 'string' && Array.isArray(st.titles) && st.titles.length <= 10_000 && st.titles.every(isTitle)) {
+      // (one saved as on the dry-run scanner's is none: dropped, the next save writes none)
+      if (st && typeof st.on === 'string' && st.on !== DRY_RUN_KIND && Array.isArray(st.titles) && st.titles.length <= 10_000 && st.titles.every(isTitle)) {
         kind = st.on;
         titles = st.titles as string[];
         prefixes = keptPrefixes(st.prefixes) ?? [];
       }
     } catch { /* (unreadable: said by the learned state's own read) */ }
-    if (titles.length === 0) return;
+    // (a dry-run trial's schedules were never made on any platform: nothing runs to be reached)
+    if (titles.length === 0 || kind === DRY_RUN_KIND) return;
     // the scanner that made them is back: it deletes an earlier prefix's (retire)
     // (one of no kind saved, a state from before the kind row, is taken as theirs, as before)
     if (scanner.syncSchedules && !scanner.pretend && (kind === undefined || kind === scanner.kind)) {
@@ -1435,7 +1439,9 @@ export class RangeScans {
    * (`<prefix>-range `, an earlier prefix's too) of a region configured or recorded in our saved
    * state (recordedAsOurs) is taken, whatever the config now says of its region or time, and judged
    * as after a reload (refusedRuns): one whose targets the policy refuses, or of a region no longer
-   * configured, is canceled in this pass. False while the call cannot be made.
+   * configured, is canceled in this pass. One of a region neither has (a fresh state) is another
+   * deployment's when launched under another login; else taken as ours (and canceled) only when it
+   * scans what the policy refuses, said as the problem. False while the call cannot be made.
    */
   private async adopt(now: number): Promise<boolean> {
     const { scanner, opts, budget, log } = this.core;
@@ -1465,11 +1471,22 @@ export class RangeScans {
       if (!known || !scan.launchedAt || scan.state === 'finished' || scan.state === 'error' || scan.state === 'canceled') continue;
       const { region, timeUtc } = known;
       const configured = this.configuredRegion(region);
-      // (a title that merely parses is not ours: another deployment named "<our prefix>-range" titles its own
-      // scans "<its prefix> <launch id> <region>", and one of its region "dc 2300" read as our run of region "<launch id> dc")
-      if (!configured && !ours.regions.has(region) && !ours.titles.has(scan.title)) continue;
-      // (a run of a time the config no longer asks for, or someone else's scan titled as ours: held all the same, and said)
-      if (!regionOf.has(scan.title)) {
+      if (!configured && !ours.regions.has(region) && !ours.titles.has(scan.title)) {
+        // (a title that merely parses may be another deployment's: one named "<our prefix>-range" titles its own scans
+        // "<its prefix> <launch id> <region>", and one of its region "dc 2300" read as our run of region "<launch id> dc".
+        // Launched under another login, it is theirs)
+        if (scan.byOurLogin === false) continue;
+        // (under ours, or none said: judged as ours, as a state saved fresh, or its part refused, records no region of ours:
+        // our run of a region removed, its range excluded since, went on for hours. Over what the policy allows, left alone)
+        const who = scan.byOurLogin ? 'launched under the login onsight uses' : 'its launcher not listed';
+        if (!scan.targets?.length || !this.refusedBy(scan.targets, false)) {
+          log.warn({ run: scan.title, scan: scan.scanRef, region }, `range run ${scan.title} (${scan.scanRef}) still goes, of a region ${region} neither the config nor the saved state has (${who}): left alone, as ${scan.targets?.length ? 'it scans nothing the policy refuses' : 'its targets are not listed'}`);
+          continue;
+        }
+        this.problem = `range run ${scan.title} (${scan.scanRef}) scans addresses the policy refuses, of a region ${region} neither the config nor the saved state has: taken as ours (${who}) and canceled; if another deployment made it, give that one its own login`;
+        log.warn({ run: scan.title, scan: scan.scanRef, region }, this.problem);
+      } else if (!regionOf.has(scan.title)) {
+        // (a run of a time the config no longer asks for, or someone else's scan titled as ours: held all the same, and said)
         log.warn({ run: scan.title, scan: scan.scanRef, region }, configured
           ? `range run ${scan.title} (${scan.scanRef}) still goes, though the config asks for no such schedule: it holds region ${region} until seen ended, and is canceled if it scans what the policy refuses`
           : `range run ${scan.title} (${scan.scanRef}) still goes, though region ${region} is no longer configured: canceled`);
@@ -1503,7 +1520,7 @@ export class RangeScans {
   /**
    * The regions and titles our saved state records (the schedules as last synced, an earlier
    * prefix's included; the make-ups, aims, placements and skips): a run of a region no longer
-   * configured is ours to cancel only if one of them names it.
+   * configured is ours to cancel if one of them names it (else by its login and targets, adopt).
    */
   private recordedAsOurs(): { regions: Set<string>; titles: Set<string> } {
     const regions = new Set([...this.schedules.map((s) => s.region), ...[...this.catchUps.values()].map((c) => c.region)]);

@@ -68,6 +68,8 @@ export class QualysClient implements Scanner {
   private readonly optionProfile?: OptionProfileRef;
   private readonly maxConcurrentScans?: number;
   private readonly now: () => number;
+  /** the login we call with, as scan lists' USER_LOGIN name it (lower case: compared so) */
+  private readonly login: string;
   /** Qualys STATE names we met and do not know: each is logged once */
   private readonly unknownStates = new Set<string>();
 
@@ -81,6 +83,7 @@ export class QualysClient implements Scanner {
     this.optionProfile = options.optionProfile;
     this.maxConcurrentScans = options.maxConcurrentScans;
     this.now = options.now ?? Date.now;
+    this.login = options.username.toLowerCase();
   }
 
   // ---- launch -----------------------------------------------------------------------------
@@ -209,7 +212,11 @@ export class QualysClient implements Scanner {
     };
     const r = await this.transport.call({ endpoint: 'scanList', method: 'GET', params, idempotent: true, expect: ['SCAN_LIST_OUTPUT'] });
     let scans = parseScanList(r.doc);
-    for (const s of scans) if (s.state === 'unknown') this.noteUnknownState(s);
+    for (const s of scans) {
+      if (s.state === 'unknown') this.noteUnknownState(s);
+      // (case aside: a login read as ours in doubt only makes its scan judged as ours)
+      if (s.userLogin !== undefined) s.byOurLogin = s.userLogin.toLowerCase() === this.login;
+    }
     if (refs) scans = scans.filter((s) => refs.includes(s.scanRef));
     if (filter.states?.length) scans = scans.filter((s) => filter.states!.includes(s.state));
     return scans;
