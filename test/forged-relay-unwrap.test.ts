@@ -50,6 +50,14 @@ const FORGED: [format: string, line: string][] = [
   ['dnsmasq', `${R5424} dnsmasq-dhcp[1]: ${DNSMASQ('10.66.6.11', 'de:ad:be:ef:00:05')}, 203.0.113.5 - -`],
   ['openvpn', `${BSD} openvpn[1]: mallory/${POOL('10.66.6.9')}`],
   ['openvpn', `${R5424} openvpn[1]: mallory/${POOL('10.66.6.15')}`],
+  // the app's own name as the inner tag gave the line a pid, and Kea and OpenVPN claim a pid-tagged line by content (fourth review)
+  ['kea-dhcp4', `${BSD} ${access(`web-access[1]: ${KEA('10.66.6.16', 'de:ad:be:ef:00:09')}`)}`],
+  ['kea-dhcp4', `${BSD} ${access(`web-access-x[1]: ${KEA('10.66.6.17', 'de:ad:be:ef:00:0a')}`)}`],
+  ['kea-dhcp4', `${R5424} ${access(`shop-frontend[1]: ${KEA('10.66.6.18', 'de:ad:be:ef:00:0b')}`)}`],
+  ['kea-dhcp4', `<134>Nov 23 11:59:59 web1 httpd: ${access(`httpd-x[1]: ${KEA('10.66.6.19', 'de:ad:be:ef:00:0c')}`)}`], // Apache |logger -t httpd
+  ['kea-dhcp4', `<134>Nov 23 11:59:59 web1 haproxy[812]: haproxy-x[1]: ${KEA('10.66.6.20', 'de:ad:be:ef:00:0d')}`],
+  ['openvpn', `${BSD} web-access[1]: mallory/${POOL('10.66.6.21')}`],
+  ['openvpn', `${R5424} shop-frontend-a[1]: mallory/${POOL('10.66.6.22')}`],
 ];
 
 describe('an application\'s tag without a pid, after a host name, is no relay', () => {

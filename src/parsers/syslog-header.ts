@@ -650,9 +650,17 @@ export function unwrapInnerTag(m: SyslogMessage): SyslogMessage {
  * program (`dnsmasq` over `dnsmasq-dhcp[1]:`, `kea` over `kea-dhcp4[1]:`: a container's output
  * shipped under the container's name).
  */
+/**
+ * The tags the built-in formats' own programs log under (their parsers claim lines by them): the
+ * inner tags a container shipped under its program's name may carry.
+ */
+const DEVICE_PROGRAM_TAGS = new Set(['dhcpd', 'dhcpd6', 'dnsmasq', 'dnsmasq-dhcp', 'kea-dhcp4', 'kea-dhcp6', 'openvpn', 'charon', 'charon-systemd']);
+
 function relayTag(m: SyslogMessage, inner: string): boolean {
   const outer = m.appName;
   if (outer === undefined || outer === 'logger' || outer === 'root') return true;
-  if (inner === outer || (inner.startsWith(outer) && inner.charCodeAt(outer.length) === 45 /* - */)) return true;
+  // (only a device program's own tag: under any name, `web-access[1]:` or `httpd-x[1]:` at the start of
+  // a client's text gave the line a pid, and with it a content claim: fourth review)
+  if (DEVICE_PROGRAM_TAGS.has(inner) && (inner === outer || (inner.startsWith(outer) && inner.charCodeAt(outer.length) === 45 /* - */))) return true;
   return m.format === 'rfc3164' && m.hostname === undefined && m.procId === undefined && !isOtherProgram(outer);
 }
