@@ -10,6 +10,7 @@ import { checkConfigEnvironment } from '../config/check.js';
 import { isValidZone } from '../util/time.js';
 import { onsightVersion } from '../http/status.js';
 import { loadRegistry } from '../parsers/registry.js';
+import { limitRegexBacktracking } from '../daemon/decode-client.js';
 import { createLogger } from '../log.js';
 import { runParse } from './parse.js';
 import { parseWhen } from './target.js';
@@ -176,6 +177,8 @@ program.command('parse')
   .action(async (files: string[], o: { format: string; zone?: string; config?: string; explain?: boolean }) => {
     if (o.zone !== undefined && !isValidZone(o.zone)) throw new UsageError(`--zone: unknown time zone "${o.zone}" (an IANA name such as Europe/Berlin, UTC or local)`);
     const loaded = o.config ? loadConfig(o.config) : undefined;
+    // (before a user plug-in is loaded: its regex may backtrack without end on a crafted line, as in the daemon)
+    limitRegexBacktracking();
     const registry = await loadRegistry(loaded?.config.parsers.directory);
     if (o.format !== 'auto' && !registry.get(o.format)) throw new UsageError(`unknown format "${o.format}"; known: auto, ${registry.ids().join(', ')}`);
     process.exitCode = await runParse(registry, {
