@@ -7,15 +7,19 @@
  * on for lineTimeout(its length) (a plug-in's regex backtracking without end would hold every
  * input behind it for good) has the thread terminated and started again, that line dropped, counted
  * and logged with the parser that was at work, and the unanswered batches sent again without it.
+ * A line the thread ends on (a plug-in's process.exit, running its heap out of memory) is dropped
+ * the same way: sent again, it would end every new thread, and then the main thread. A thread a
+ * user plug-in ended from a timer or promise it made (its line already answered) is put down to it.
  * A restart loses every source's parser state (it lives in the thread's heap: an OpenVPN session's
  * inner address, a DHCP REQUEST awaiting its ACK), which is said in the log each time. A user
- * plug-in that stalls the thread MAX_STALLS times within STALL_WINDOW_MS is disabled until the
- * daemon restarts (logged as an error naming it; /metrics and the status page list it), so one
+ * plug-in that stalls or ends the thread MAX_STALLS times within STALL_WINDOW_MS is disabled until
+ * the daemon restarts (logged as an error naming it; /metrics and the status page list it), so one
  * crafted line sent again and again cannot hold every source and reset its state without end.
  * Built-in parsers are never disabled. When the thread is given up (a restart that cannot load the
- * plug-ins, too many exits) the ingest decodes on the main thread, which has no watchdog: the
- * lines the watchdog dropped stay dropped (DecodeThreadGone.dropped) and every user plug-in that
- * stalled a thread even once is disabled there too (disabledPlugins).
+ * plug-ins, more than MAX_RESTARTS exits no parser is to blame for) the ingest decodes on the main
+ * thread, which has no watchdog: the lines the watchdog dropped stay dropped
+ * (DecodeThreadGone.dropped) and every user plug-in that stalled or ended a thread even once is
+ * disabled there too (disabledPlugins).
  */
 import v8 from 'node:v8';
 import { Worker } from 'node:worker_threads';
@@ -24,8 +28,9 @@ import { WORKER_YOUNG_MB, threadEntry } from '../util/thread-entry.js';
 import { emptyDecoderCounters, type DecoderCounters } from '../parsers/decoder.js';
 import type { Sighting } from '../sighting.js';
 import type { RawLine } from '../sources/types.js';
+import { disabledWhy } from './decoders.js';
 import {
-  PROGRESS_BATCH, PROGRESS_CELLS, PROGRESS_LINE, PROGRESS_PLUGIN, PROGRESS_SEQ,
+  PROGRESS_BATCH, PROGRESS_CELLS, PROGRESS_ENDED_IN, PROGRESS_LINE, PROGRESS_PLUGIN, PROGRESS_SEQ,
   type DecodeBatchMessage, type DecodeThreadData, type FromDecodeThread, type ToDecodeThread,
 } from './decode-protocol.js';
 
@@ -54,7 +59,7 @@ export type DecodedLines = (Sighting[] | undefined)[];
 
 /** A batch's rejection once the thread is given up: decode it elsewhere, except `dropped`. */
 export class DecodeThreadGone extends Error {
-  /** indexes in the batch of the lines the watchdog dropped (each stalled a thread): never to be decoded */
+  /** indexes in the batch of the lines the watchdog dropped (each stalled or ended a thread): never to be decoded */
   readonly dropped: number[];
 
   constructor(message: string, dropped: number[] = []) {
@@ -74,7 +79,10 @@ interface Waiting {
   reject(err: Error): void;
 }
 
-/** exits within RESTART_WINDOW_MS beyond which the thread is given up (the ingest decodes in-line) */
+/**
+ * exits within RESTART_WINDOW_MS beyond which the thread is given up (the ingest decodes in-line);
+ * an exit put down to a line or a plug-in (cutOff) is not one of them
+ */
 const MAX_RESTARTS = 5;
 /** the window: a thread that exits now and then, over weeks, is started again each time */
 const RESTART_WINDOW_MS = 10 * 60_000;
@@ -95,23 +103,43 @@ export function lineTimeout(chars: number, baseMs = LINE_TIMEOUT_MS): number {
   return baseMs + Math.ceil((chars / 2 ** 20) * LINE_TIMEOUT_MS_PER_MIB);
 }
 
-/** stalls of one user plug-in within STALL_WINDOW_MS that disable it (until the daemon restarts) */
+/** stalls and exits of one user plug-in within STALL_WINDOW_MS that disable it (until the daemon restarts) */
 export const MAX_STALLS = 3;
 const STALL_WINDOW_MS = 60 * 60_000;
 
-/** a user plug-in the watchdog disabled: when, and the stalls within the window that did it */
+/**
+ * why a plug-in was disabled: `stalls`, `exits`, the kind of the MAX_STALLS-th stall or exit
+ * within the window; `threadGivenUp`, it stalled or ended a thread fewer times, and the thread was
+ * given up (the main thread, which then decodes, has no watchdog)
+ */
+export type DisabledReason = 'stalls' | 'exits' | 'threadGivenUp';
+
+/** a user plug-in the watchdog disabled: when, why, and its stalls and exits within the window */
 export interface DisabledPlugin {
   plugin: string;
   /** ms since the epoch */
   at: number;
+  reason: DisabledReason;
+  /** lines it stayed on past their bound */
   stalls: number;
+  /** threads it ended (process.exit, an uncaught error or rejection, out of memory) */
+  exits: number;
   windowMin: number;
+}
+
+/** How to fix a plug-in disabled for what it did (`Fix it to …`). */
+function fixIt(p: DisabledPlugin): string {
+  const linear = 'to run in linear time in the line (no nested quantifiers, backreferences, lookarounds; no i, u, v or d flag on such a regex: parsers/README.md, rule 2)';
+  const stay = 'never to exit, throw from a timer or promise, or allocate without bound (parsers/README.md, rules 1 and 3)';
+  return `Fix it ${[p.stalls ? linear : '', p.exits ? stay : ''].filter(Boolean).join(' and ')}`;
 }
 
 /** what the watchdog did, for /metrics and the status page */
 export interface DecodeWatchdogFigures {
   /** lines dropped because a parser never finished them, by source */
   timedOut: Record<string, number>;
+  /** lines dropped because the thread ended on them (process.exit, out of memory), by source */
+  exited: Record<string, number>;
   /** the user plug-ins the thread loaded (each may be disabled) */
   userPlugins: string[];
   disabled: DisabledPlugin[];
@@ -146,9 +174,11 @@ export class DecodeThread {
   private current: Record<string, DecoderCounters> = {};
   /** lines dropped because a parser never finished them, by source (`udp:5514`) */
   readonly timedOut: Record<string, number> = {};
-  /** when each parser last stalled the thread (within STALL_WINDOW_MS) */
-  private readonly stalls = new Map<string, number[]>();
-  /** user plug-ins disabled for stalling the thread MAX_STALLS times (data.disabledPlugins) */
+  /** lines dropped because the thread ended on them, by source */
+  readonly exited: Record<string, number> = {};
+  /** when each user plug-in stalled or ended the thread (within STALL_WINDOW_MS) */
+  private readonly blamed = new Map<string, { t: number; how: 'stall' | 'exit' }[]>();
+  /** user plug-ins disabled for stalling or ending the thread MAX_STALLS times (data.disabledPlugins) */
   private readonly disabled = new Map<string, DisabledPlugin>();
   private worker!: Worker;
   private readonly waiting = new Map<number, Waiting>();
@@ -170,10 +200,16 @@ export class DecodeThread {
   private readonly watchdog: NodeJS.Timeout;
   /** the bound of a short line (lineTimeout) */
   private readonly lineTimeoutMs: number;
+  /** the thread's old generation, MiB (V8's default when undefined: about the main thread's) */
+  private readonly oldGenerationMb: number | undefined;
+  /** the running thread ran out of memory (its 'error' before its 'exit') */
+  private outOfMemory = false;
 
-  constructor(private readonly entry: URL, private readonly data: DecodeThreadData, private readonly log: Logger, opts: { lineTimeoutMs?: number } = {}) {
+  /** opts: a short line's bound, and a heap limit (tests run a thread out of memory with a small one) */
+  constructor(private readonly entry: URL, private readonly data: DecodeThreadData, private readonly log: Logger, opts: { lineTimeoutMs?: number; oldGenerationMb?: number } = {}) {
     this.zone = data.zone;
     this.lineTimeoutMs = opts.lineTimeoutMs ?? LINE_TIMEOUT_MS;
+    this.oldGenerationMb = opts.oldGenerationMb;
     this.spawn();
     this.watchdog = setInterval(() => this.watch(), Math.min(1000, this.lineTimeoutMs / 4));
     this.watchdog.unref();
@@ -189,8 +225,8 @@ export class DecodeThread {
   }
 
   /**
-   * user plug-ins the watchdog disabled (each stalled the thread MAX_STALLS times within an hour);
-   * once the thread is given up (failed), every one that stalled it at all
+   * user plug-ins the watchdog disabled (each stalled or ended the thread MAX_STALLS times within an
+   * hour); once the thread is given up (failed), every one that stalled or ended it at all
    */
   get disabledPlugins(): string[] {
     return [...this.disabled.keys()];
@@ -198,18 +234,21 @@ export class DecodeThread {
 
   /** a copy: the lines dropped by source, the user plug-ins and those disabled (when, why) */
   get watchdogFigures(): DecodeWatchdogFigures {
-    return { timedOut: { ...this.timedOut }, userPlugins: [...this.userPlugins], disabled: [...this.disabled.values()].map((p) => ({ ...p })) };
+    return {
+      timedOut: { ...this.timedOut }, exited: { ...this.exited }, userPlugins: [...this.userPlugins], disabled: [...this.disabled.values()].map((p) => ({ ...p })),
+    };
   }
 
   private spawn(): void {
     const progress = new SharedArrayBuffer(PROGRESS_CELLS * 4);
     const w = new Worker(this.entry, {
       workerData: { ...this.data, zone: this.zone, progress, disabledPlugins: this.disabledPlugins } satisfies DecodeThreadData,
-      resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_MB },
+      resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_MB, ...(this.oldGenerationMb ? { maxOldGenerationSizeMb: this.oldGenerationMb } : {}) },
     });
     this.worker = w;
     this.progress = new Int32Array(progress);
     this.seenSeq = -1;
+    this.outOfMemory = false;
     w.on('message', (m: FromDecodeThread) => {
       if (w !== this.worker) return; // a thread being replaced: its batches are sent again
       if (m.type === 'decoded') {
@@ -229,9 +268,17 @@ export class DecodeThread {
         this.fail(new Error(`the decode thread could not start: ${m.message}`));
       }
     });
-    w.on('error', (err) => this.log.error({ err: { message: err.message } }, 'the decode thread failed'));
+    w.on('error', (err) => {
+      if (w === this.worker && (err as { code?: string }).code === 'ERR_WORKER_OUT_OF_MEMORY') this.outOfMemory = true;
+      this.log.error({ err: { message: err.message } }, 'the decode thread failed');
+    });
     w.on('exit', (code) => {
       if (this.closed || w !== this.worker) return;
+      // on a line (its batch unanswered), or in a user plug-in's timer: sent again, or left to
+      // count as an exit, the same line or plug-in would end thread after thread, then the main one
+      const { q } = this.lineNow();
+      const ended = Atomics.load(this.progress, PROGRESS_ENDED_IN);
+      if (q || (ended > 0 && this.userPlugins.has(this.plugins[ended - 1]))) return this.cutOff({ code, inPlugin: q ? undefined : ended });
       const now = Date.now();
       this.exits = [...this.exits.filter((t) => now - t < RESTART_WINDOW_MS), now];
       if (this.exits.length > MAX_RESTARTS) return this.fail(new Error(`the decode thread exited (code ${code}) ${this.exits.length} times within ${RESTART_WINDOW_MS / 60_000} min`));
@@ -268,18 +315,23 @@ export class DecodeThread {
     }
     if (now - this.seenAt < this.lineTimeoutMs) return;
     const { l } = this.lineNow();
-    if (now - this.seenAt >= lineTimeout(l?.text.length ?? 0, this.lineTimeoutMs)) this.stalled();
+    if (now - this.seenAt >= lineTimeout(l?.text.length ?? 0, this.lineTimeoutMs)) this.cutOff();
   }
 
-  /** The thread is stuck on one line: drop that line (counted, logged), end the thread, start another. */
-  private stalled(): void {
-    const pk = Atomics.load(this.progress, PROGRESS_PLUGIN);
+  /**
+   * The thread is stuck on one line (no `exit`), or ended (`exit.code`) on one line or in a user
+   * plug-in's timer or promise (`exit.inPlugin`, its number: the line was answered): drop that line
+   * (counted, logged), blame the plug-in, end the thread (when stuck), start another.
+   */
+  private cutOff(exit?: { code: number; inPlugin?: number }): void {
+    const pk = exit?.inPlugin ?? Atomics.load(this.progress, PROGRESS_PLUGIN);
     const plugin = pk > 0 ? this.plugins[pk - 1] : undefined;
-    const { q, k, l } = this.lineNow();
+    const { q, k, l } = exit?.inPlugin ? { q: undefined, k: 0, l: undefined } : this.lineNow();
     if (q && l) {
       // the line is not sent again; the lines around it are (their results were the old thread's)
       (q.msg.skip ??= []).push(k);
-      this.timedOut[l.source] = (this.timedOut[l.source] ?? 0) + 1;
+      const by = exit ? this.exited : this.timedOut;
+      by[l.source] = (by[l.source] ?? 0) + 1;
       const f = l.format ?? 'auto';
       const c = (this.past[f] ??= emptyDecoderCounters());
       c.lines++;
@@ -287,25 +339,40 @@ export class DecodeThread {
     }
     const chars = l?.text.length ?? 0;
     const timeoutS = lineTimeout(chars, this.lineTimeoutMs) / 1000;
+    const who = plugin ? `parser ${plugin}` : 'the decode thread';
+    const how = this.outOfMemory ? 'ran out of memory' : `exited (code ${exit?.code})`;
     // where the line came from and its length, not its text (a sender's, up to 16 MiB)
     this.log.error({
-      plugin: plugin ?? null, source: l?.source, sender: l?.sender, line: l?.line, chars: l?.text.length, timeoutS,
-    }, `${plugin ? `parser ${plugin}` : 'the decode thread'} took over ${timeoutS} s on one line of ${chars} characters (a regex that backtracks, or a machine too loaded for a line this long): the line is dropped (counted as a parser error) and the decode thread started again`);
+      plugin: plugin ?? null, source: l?.source, sender: l?.sender, line: l?.line, chars: l?.text.length,
+      ...(exit ? { code: exit.code, outOfMemory: this.outOfMemory } : { timeoutS }),
+    }, !exit
+      ? `${who} took over ${timeoutS} s on one line of ${chars} characters (a regex that backtracks, or a machine too loaded for a line this long): the line is dropped (counted as a parser error) and the decode thread started again`
+      : l
+        ? `the decode thread ${how} ${plugin ? `in parser ${plugin} ` : ''}on one line of ${chars} characters (process.exit, or a line that makes it allocate without bound): the line is dropped (counted as a parser error) and the decode thread started again`
+        : `the decode thread ${how} in a timer or promise of parser ${plugin} (process.exit, or an error thrown there): the lines it was given were decoded; the decode thread is started again`);
     if (plugin && this.userPlugins.has(plugin) && !this.disabled.has(plugin)) {
       const now = Date.now();
-      const times = [...(this.stalls.get(plugin) ?? []).filter((t) => now - t < STALL_WINDOW_MS), now];
-      this.stalls.set(plugin, times);
-      if (times.length >= MAX_STALLS) {
-        this.disabled.set(plugin, { plugin, at: now, stalls: times.length, windowMin: STALL_WINDOW_MS / 60_000 });
-        this.log.error({ plugin, stalls: times.length, windowMin: STALL_WINDOW_MS / 60_000 },
-          `parser plug-in ${plugin} stalled the decode thread ${times.length} times within ${STALL_WINDOW_MS / 60_000} min: it is disabled until the daemon restarts ` +
-          `(under format auto its lines are left to the other parsers or unrecognized; under format ${plugin} they are dropped, counted as parser errors). ` +
-          'Fix it to run in linear time in the line (no nested quantifiers, backreferences, lookarounds; no i, u, v or d flag on such a regex: parsers/README.md, rule 2) and restart the daemon');
+      const hits = [...(this.blamed.get(plugin) ?? []).filter((h) => now - h.t < STALL_WINDOW_MS), { t: now, how: exit ? 'exit' as const : 'stall' as const }];
+      this.blamed.set(plugin, hits);
+      if (hits.length >= MAX_STALLS) {
+        const off = this.disable(plugin, exit ? 'exits' : 'stalls', now);
+        this.log.error({ plugin, stalls: off.stalls, exits: off.exits, windowMin: off.windowMin },
+          `parser plug-in ${plugin} ${disabledWhy(off)}: it is disabled until the daemon restarts ` +
+          `(under format auto its lines are left to the other parsers or unrecognized; under format ${plugin} they are dropped, counted as parser errors). ${fixIt(off)} and restart the daemon`);
       }
     }
     const old = this.worker;
     this.respawn();
-    void old.terminate();
+    if (!exit) void old.terminate();
+  }
+
+  /** `plugin` off from now on (the next thread starts it disabled), with its stalls and exits in the window */
+  private disable(plugin: string, reason: DisabledReason, now: number): DisabledPlugin {
+    const hits = this.blamed.get(plugin) ?? [];
+    const count = (how: 'stall' | 'exit') => hits.filter((h) => h.how === how).length;
+    const off: DisabledPlugin = { plugin, at: now, reason, stalls: count('stall'), exits: count('exit'), windowMin: STALL_WINDOW_MS / 60_000 };
+    this.disabled.set(plugin, off);
+    return off;
   }
 
   private fail(err: Error): void {
@@ -314,18 +381,15 @@ export class DecodeThread {
     this.markReady();
     void this.worker.terminate();
     // decoding moves to the main thread, where nothing cuts a line short: a user plug-in that
-    // stalled a thread once would hold every input, the API and the scheduler there
+    // stalled a thread once would hold every input, the API and the scheduler there; one that
+    // ended a thread would end the daemon
     const now = Date.now();
-    const off: string[] = [];
-    for (const [plugin, times] of this.stalls) {
-      if (this.disabled.has(plugin)) continue;
-      this.disabled.set(plugin, { plugin, at: now, stalls: times.length, windowMin: STALL_WINDOW_MS / 60_000 });
-      off.push(plugin);
-    }
+    const off: DisabledPlugin[] = [];
+    for (const plugin of this.blamed.keys()) if (!this.disabled.has(plugin)) off.push(this.disable(plugin, 'threadGivenUp', now));
     if (off.length) {
-      this.log.error({ plugins: off, err: { message: err.message } },
-        `the decode thread is given up and lines are decoded on the main thread, which has no watchdog: parser plug-in(s) ${off.join(', ')}, which stalled the decode thread, are disabled until the daemon restarts ` +
-        '(fix them to run in linear time in the line: parsers/README.md, rule 2)');
+      this.log.error({ plugins: off.map((p) => p.plugin), err: { message: err.message } },
+        `the decode thread is given up and lines are decoded on the main thread, which has no watchdog: ${off.map((p) => `parser plug-in ${p.plugin} ${disabledWhy(p)}`).join('; ')}: disabled until the daemon restarts ` +
+        `(${off.map((p) => `${p.plugin}: ${fixIt(p).replace(/^Fix/, 'fix')}`).join('; ')})`);
     }
     for (const q of this.waiting.values()) q.reject(new DecodeThreadGone(err.message, (q.msg.skip ?? []).map((k) => q.index[k])));
     this.waiting.clear();

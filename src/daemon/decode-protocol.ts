@@ -23,7 +23,7 @@ export interface DecodeBatchMessage {
   formats: string[];
   /** headers a source already parsed: [line index, header] */
   headers: [number, SyslogMessage][];
-  /** line indexes not to decode: each stalled an earlier thread (the watchdog, decode-client.ts) */
+  /** line indexes not to decode: each stalled or ended an earlier thread (the watchdog, decode-client.ts) */
   skip?: number[];
 }
 
@@ -65,7 +65,7 @@ export interface DecodeThreadData {
   /** Int32 cells (PROGRESS_*) where the thread says what it is decoding, for the watchdog */
   progress?: SharedArrayBuffer;
   /**
-   * user plug-ins the watchdog disabled (each stalled the thread too often): kept in place (the
+   * user plug-ins the watchdog disabled (each stalled or ended the thread too often): kept in place (the
    * PROGRESS_PLUGIN numbers stay) but never claim a line under auto, and throw under their own
    * format, so the line is dropped and counted as a parser error
    */
@@ -80,4 +80,10 @@ export const PROGRESS_BATCH = 1;
 export const PROGRESS_LINE = 2;
 /** the parser last entered for that line, numbered from 1 (0: none yet: the header, the prefilter) */
 export const PROGRESS_PLUGIN = 3;
-export const PROGRESS_CELLS = 4;
+/**
+ * written as the thread ends (process.exit, an uncaught error or rejection): the parser whose code,
+ * or a timer or promise it made, was running, numbered as PROGRESS_PLUGIN (0: none). Its line may
+ * have been answered already (a timer fires after the batch); an out-of-memory end writes nothing
+ */
+export const PROGRESS_ENDED_IN = 4;
+export const PROGRESS_CELLS = 5;

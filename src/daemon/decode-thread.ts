@@ -3,16 +3,18 @@
  * batches the ingest sends, one at a time and in order, so a stateful parser sees each source's
  * lines in the order they arrived. Nothing here touches the inventory: the main thread commits.
  * It writes which line and parser it is in to shared cells, so the main thread can tell a line
- * that never ends (a plug-in's backtracking regex) and restart the thread without it; a user
- * plug-in that did so too often is started disabled (data.disabledPlugins).
+ * that never ends (a plug-in's backtracking regex) or that ended the thread (process.exit, out of
+ * memory) and restart the thread without it; a user plug-in that did so too often is started
+ * disabled (data.disabledPlugins).
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
 import { ParserRegistry, loadRegistry } from '../parsers/registry.js';
 import type { ParserPlugin } from '../parsers/plugin.js';
 import { limitRegexBacktracking } from './decode-client.js';
 import { Decoders, disabledPlugin } from './decoders.js';
 import {
-  PROGRESS_BATCH, PROGRESS_CELLS, PROGRESS_LINE, PROGRESS_PLUGIN, PROGRESS_SEQ,
+  PROGRESS_BATCH, PROGRESS_CELLS, PROGRESS_ENDED_IN, PROGRESS_LINE, PROGRESS_PLUGIN, PROGRESS_SEQ,
   type DecodeThreadData, type DecodedMessage, type FromDecodeThread, type ToDecodeThread,
 } from './decode-protocol.js';
 import type { Sighting } from '../sighting.js';
@@ -24,14 +26,25 @@ const progress = new Int32Array(data.progress ?? new SharedArrayBuffer(PROGRESS_
 
 const disabled = new Set(data.disabledPlugins ?? []);
 
+/**
+ * The parser at work (PROGRESS_PLUGIN's number, 0: none), carried into the timers and promises it
+ * makes: a plug-in's error thrown from a timer ends the thread after its batch was answered, with
+ * no line at work, and is still put down to it (PROGRESS_ENDED_IN)
+ */
+const inPlugin = new AsyncLocalStorage<number>();
+process.on('exit', () => {
+  progress[PROGRESS_ENDED_IN] = inPlugin.getStore() ?? 0;
+});
+
 /** `p` with its entry points marking it as the parser at work (number `k`) */
 function watched(p: ParserPlugin, k: number): ParserPlugin {
-  // its regex stalled the thread again and again (decode-client.ts)
-  if (disabled.has(p.id)) return disabledPlugin(p, 'it stalled the decode thread too often');
+  // it stalled or ended the thread again and again (decode-client.ts)
+  if (disabled.has(p.id)) return disabledPlugin(p, 'the decode watchdog turned it off (it stalled or ended the decode thread too often)');
   return {
     id: p.id, description: p.description, claims: p.claims,
     detect: (input) => {
       progress[PROGRESS_PLUGIN] = k;
+      inPlugin.enterWith(k);
       return p.detect(input);
     },
     create: () => {
@@ -39,6 +52,7 @@ function watched(p: ParserPlugin, k: number): ParserPlugin {
       return {
         parse: (input) => {
           progress[PROGRESS_PLUGIN] = k;
+          inPlugin.enterWith(k);
           return inst.parse(input);
         },
       };
@@ -68,6 +82,7 @@ try {
       if (skip?.has(i)) continue;
       progress[PROGRESS_LINE] = i;
       progress[PROGRESS_PLUGIN] = 0;
+      inPlugin.enterWith(0);
       progress[PROGRESS_SEQ]++;
       const header = headers?.get(i);
       const no = m.lineNos[i];
@@ -77,6 +92,7 @@ try {
       if (r.sightings.length) found.push([i, r.sightings]);
     }
     progress[PROGRESS_BATCH] = 0;
+    inPlugin.enterWith(0);
     progress[PROGRESS_SEQ]++;
     const reply: DecodedMessage = { type: 'decoded', id: m.id, found, counters: decoders.counters() };
     post(reply);

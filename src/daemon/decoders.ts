@@ -2,6 +2,19 @@
 import { LineDecoder, type DecoderCounters } from '../parsers/decoder.js';
 import { ParserRegistry } from '../parsers/registry.js';
 import type { ParserPlugin } from '../parsers/plugin.js';
+import type { DisabledPlugin } from './decode-client.js';
+
+const times = (n: number) => (n === 1 ? 'once' : `${n} times`);
+
+/**
+ * What a plug-in the decode watchdog disabled did, for the status page and the log: `stalled the
+ * decode thread 3 times within 60 min`, `made the decode thread exit once before it was given up`.
+ */
+export function disabledWhy(p: DisabledPlugin): string {
+  const did = [p.stalls ? `stalled the decode thread ${times(p.stalls)}` : '', p.exits ? `made ${p.stalls ? 'it' : 'the decode thread'} exit ${times(p.exits)}` : '']
+    .filter(Boolean).join(' and ');
+  return `${did} ${p.reason === 'threadGivenUp' ? 'before it was given up' : `within ${p.windowMin} min`}`;
+}
 
 /**
  * `p` turned off (the decode watchdog's doing): kept in place, so its id and format stay known, but

@@ -407,7 +407,7 @@ export class Ingest implements LineSink {
     if (this.thread?.failed && !this.offHere) {
       // no watchdog here: what stalled the thread must never run on this one
       this.offHere = true;
-      this.decoders.disable(this.thread.disabledPlugins, 'it stalled the decode thread, and the main thread decoding now has no watchdog');
+      this.decoders.disable(this.thread.disabledPlugins, 'it stalled or ended the decode thread, and the main thread decoding now has no watchdog');
     }
     const skip = new Set(dropped);
     return lines.map((l, i) => (l.sightings ? undefined : skip.has(i) ? [] : this.decoders.get(l.format ?? 'auto').decode(l.text, { receivedAt: l.receivedAt, source: l.source, line: l.line, syslog: l.syslog }).sightings));

@@ -70,8 +70,10 @@ const SCRIPT = `
     // the decode thread's watchdog (absent without that thread): lines it cut off, plug-ins it turned off
     var dec = s.decoder, off = dec ? dec.disabledPlugins : [];
     if (dec) {
-      var wc = card('lines cut off by the parser watchdog', dec.timedOut, off.length ? off.length + ' plug-in(s) turned off' : '');
-      wc.setAttribute('data-decoder', 'timeouts'); wc.title = Object.keys(dec.timedOutBySource).map(function(k){ return k + ': ' + dec.timedOutBySource[k]; }).join(', ');
+      // (lines a parser stayed on past the bound, and lines the thread ended on: both dropped)
+      var ex = dec.exitedBySource || {};
+      var wc = card('lines cut off by the parser watchdog', dec.timedOut + (dec.exited || 0), off.length ? off.length + ' plug-in(s) turned off' : '');
+      wc.setAttribute('data-decoder', 'timeouts'); wc.title = Object.keys(dec.timedOutBySource).map(function(k){ return k + ': ' + dec.timedOutBySource[k]; }).concat(Object.keys(ex).map(function(k){ return k + ': ' + ex[k] + ' (the thread ended)'; })).join(', ');
       cards.appendChild(wc);
     }
     $('plugins-off-box').hidden = !off.length;
@@ -160,7 +162,7 @@ export const PAGE_HTML = `<!doctype html>
 <div class="cards" id="cards"></div>
 <div id="plugins-off-box" hidden>
 <h2>Parser plug-ins turned off</h2>
-<p class="advice" id="plugins-off-how">The decode thread's watchdog turned these plug-ins off: each stalled it on one line again and again. Their lines are now unrecognized under format auto, dropped as parser errors under their own format. A plug-in stays off until onsight restarts (a reload, SIGHUP, does not turn it back on): fix its regex to run in linear time (parsers/README.md, rule 2), then <span class="mono">systemctl restart onsight</span>.</p>
+<p class="advice" id="plugins-off-how">The decode thread's watchdog turned these plug-ins off: each stalled it on one line or ended it again and again, or did so once before the thread was given up (the main thread, which then decodes, has no watchdog). Their lines are now unrecognized under format auto, dropped as parser errors under their own format. A plug-in stays off until onsight restarts (a reload, SIGHUP, does not turn it back on): fix it to run in linear time (parsers/README.md, rule 2) and never to exit or allocate without bound (rules 1 and 3), then <span class="mono">systemctl restart onsight</span>.</p>
 <table><thead><tr><th>Plug-in</th><th>Turned off</th><th>Why</th></tr></thead><tbody id="plugins-off"></tbody></table>
 </div>
 <h2>Regions</h2>

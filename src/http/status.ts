@@ -9,6 +9,8 @@ import type { Allowance } from '../scanners/types.js';
 import type { Decision } from '../scheduler/queue.js';
 import type { LearnedAppliance, LearnedLag, HostsInParallelStatus, LearnedStateStatus, RangeScanStatus, ScannerBlock } from '../scheduler/scheduler.js';
 import type { DaemonView } from './view.js';
+import type { DisabledReason } from '../daemon/decode-client.js';
+import { disabledWhy } from '../daemon/decoders.js';
 import type { AddressReuse } from '../store/types.js';
 import { classifyMissed, decisionIndexFor } from '../coverage/missed.js';
 import { inputStaleness, type InputStaleness } from './staleness.js';
@@ -74,7 +76,10 @@ export interface InputStatus extends Partial<InputStaleness> {
 export interface DisabledPluginStatus {
   plugin: string;
   disabledAt: string;
+  /** stalls, exits: it did that MAX_STALLS times within windowMin; threadGivenUp: it did either once, then the thread was given up */
+  reason: DisabledReason;
   stalls: number;
+  exits: number;
   windowMin: number;
   why: string;
 }
@@ -84,6 +89,9 @@ export interface DecoderStatus {
   /** lines dropped because a parser stayed on them past the line bound (also counted as parser errors) */
   timedOut: number;
   timedOutBySource: Record<string, number>;
+  /** lines dropped because the thread ended on them (process.exit, out of memory; also parser errors); absent until the first */
+  exited?: number;
+  exitedBySource?: Record<string, number>;
   disabledPlugins: DisabledPluginStatus[];
 }
 
@@ -152,12 +160,17 @@ function clusterStatus(d: DaemonView): ClusterStatusView | undefined {
 function decoderStatus(d: DaemonView): DecoderStatus | undefined {
   const wd = d.decodeWatchdog();
   if (!wd) return undefined;
+  const exited = Object.values(wd.exited).reduce((n, x) => n + x, 0);
   return {
     timedOut: Object.values(wd.timedOut).reduce((n, x) => n + x, 0),
     timedOutBySource: wd.timedOut,
+    ...(exited ? { exited, exitedBySource: wd.exited } : {}),
     disabledPlugins: wd.disabled.map((p) => ({
-      plugin: p.plugin, disabledAt: new Date(p.at).toISOString(), stalls: p.stalls, windowMin: p.windowMin,
-      why: `stalled the decode thread ${p.stalls} times within ${p.windowMin} min: each time it stayed on one line past the line bound (a regex that backtracks)`,
+      plugin: p.plugin, disabledAt: new Date(p.at).toISOString(), reason: p.reason, stalls: p.stalls, exits: p.exits, windowMin: p.windowMin,
+      why: `${disabledWhy(p)}: ${[
+        p.stalls ? `${p.stalls === 1 ? 'it' : 'each time it'} stayed on one line past the line bound (a regex that backtracks)` : '',
+        p.exits ? `${p.exits === 1 ? 'it' : 'each time it'} ended the thread (process.exit, an error thrown from a timer or promise, or a line that makes it run out of memory)` : '',
+      ].filter(Boolean).join('; ')}${p.reason === 'threadGivenUp' ? '; the main thread, which decodes now, has no watchdog' : ''}`,
     })),
   };
 }
