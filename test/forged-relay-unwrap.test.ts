@@ -58,6 +58,12 @@ const FORGED: [format: string, line: string][] = [
   ['kea-dhcp4', `<134>Nov 23 11:59:59 web1 haproxy[812]: haproxy-x[1]: ${KEA('10.66.6.20', 'de:ad:be:ef:00:0d')}`],
   ['openvpn', `${BSD} web-access[1]: mallory/${POOL('10.66.6.21')}`],
   ['openvpn', `${R5424} shop-frontend-a[1]: mallory/${POOL('10.66.6.22')}`],
+  // nginx `access_log syslog:…,nohostname,tag=web_access`: a BSD tag with no host name before it is no relay either (fifth review)
+  ['isc-dhcpd', `<134>Nov 23 11:59:59 web_access: ${access(DHCPD('10.66.6.23', 'de:ad:be:ef:00:0e'))}`],
+  ['isc-dhcpd', `<134>Nov 23 11:59:59 webaccess: ${access(DHCPD('10.66.6.24', 'de:ad:be:ef:00:0f'))}`],
+  // a Docker container's tag and pid over an access log opening with Kea's line: Kea must end the message too (fifth review)
+  ['kea-dhcp4', `<30>Nov 23 11:59:59 dockerhost 3f2a1b9c8d7e[812]: ${access(KEA('10.66.6.25', 'de:ad:be:ef:00:10'))}`],
+  ['kea-dhcp4', `<30>Nov 23 11:59:59 web1 php-fpm[812]: ${access(KEA('10.66.6.26', 'de:ad:be:ef:00:11'))}`],
 ];
 
 describe('an application\'s tag without a pid, after a host name, is no relay', () => {
@@ -88,7 +94,6 @@ describe('relayed and shipped lines still claimed', () => {
     ['<14>Nov 23 11:59:59 relay1 logger[99]: openvpn[1]: bob/' + POOL('10.20.7.5'), 'openvpn', '10.20.7.5'],
     // no tag at all (RFC 5424 NILVALUE APP-NAME), and a BSD tag that may be the device's host name (none before it, no pid)
     ['<14>1 2026-11-23T11:59:59Z gw - - - - dhcpd[1]: DHCPACK on 10.20.7.6 to 52:54:00:aa:bb:06 via eth0', 'isc-dhcpd', '10.20.7.6'],
-    ['<14>Nov 23 11:59:59 gw1: dhcpd[1]: DHCPACK on 10.20.7.7 to 52:54:00:aa:bb:07 via eth0', 'isc-dhcpd', '10.20.7.7'],
     // rsyslog relays keep the original tag: traditional, RSYSLOG_ForwardFormat, RSYSLOG_SyslogProtocol23Format
     ['<30>Nov 23 11:59:59 gw dhcpd[812]: DHCPACK on 10.20.7.8 to 52:54:00:aa:bb:08 via eth0', 'isc-dhcpd', '10.20.7.8'],
     ['<30>2026-11-23T11:59:59.123456+00:00 gw dhcpd[812]: DHCPACK on 10.20.7.9 to 52:54:00:aa:bb:09 via eth0', 'isc-dhcpd', '10.20.7.9'],

@@ -215,6 +215,13 @@ function eventTime(input: LineInput): number | undefined {
   return keaStamp(input.syslog.msg, input.zone, near) ?? (input.syslog.format === 'none' ? keaStamp(input.raw, input.zone, near) : undefined);
 }
 
+/**
+ * How Kea's lease messages end (kea-dhcp4/6 message catalogue: `… has been allocated for 3600
+ * seconds`, `… was released properly.`, `… expired on release`, `… was deleted on release`, `…
+ * has expired`, `reclaiming expired lease for address 10.0.0.5`, `… and iaid=5 has been allocated`).
+ */
+const KEA_ENDING = /(?:seconds|properly\.?|on release|expired|allocated|renewed|address [0-9a-fA-F.:]+)\s*$/;
+
 /** Kea's name without its daemon's (a container's, a Kubernetes app's): its lines are claimed by content */
 const isKeaName = (app: string): boolean => app === 'kea';
 
@@ -227,7 +234,12 @@ const plugin: ParserPlugin = {
     if (app === 'kea-dhcp4' || app === 'kea-dhcp6') return true;
     // `kea`: a container's output shipped under its name, no pid (fluent-bit, vector); a tag with a
     // pid that is no known program: Docker's syslog driver, the container id
-    return (mayClaimByContent(input.syslog, isKeaName) || unknownProgramWithPid(input.syslog)) && loggerMark(input.syslog.msg) >= 0;
+    if (loggerMark(input.syslog.msg) < 0) return false;
+    if (mayClaimByContent(input.syslog, isKeaName)) return true;
+    // (under an unknown program's tag and pid, the line must also end as Kea's lease messages end: a
+    // client's text at the start of another program's line (an access log's X-Forwarded-For) is
+    // followed by that program's own fields; fifth review)
+    return unknownProgramWithPid(input.syslog) && KEA_ENDING.test(input.syslog.msg.slice(-40));
   },
   create: () => new KeaParser(),
 };

@@ -7,7 +7,6 @@
  * a line whose header cannot be read is returned whole as the message.
  */
 import { isRealDate, monthNumber, parseIsoTime, wallToUtc, yearlessYear } from '../util/time.js';
-import { isOtherProgram } from './text.js';
 
 export interface StructuredData {
   id: string;
@@ -643,24 +642,24 @@ export function unwrapInnerTag(m: SyslogMessage): SyslogMessage {
 }
 
 /**
- * May the tag `m` came under hand over to the `inner` tag its message opens with? When there is
- * none; when it is `logger`'s own (`logger`, or `root`: logger tags with the user's name; `-i` adds
- * a pid); when it may be the device's host name read as a tag (BSD, no host name before it, no
- * pid, no known program: the rule mayClaimByContent has for content); or when it names the same
- * program (`dnsmasq` over `dnsmasq-dhcp[1]:`, `kea` over `kea-dhcp4[1]:`: a container's output
- * shipped under the container's name).
- */
-/**
  * The tags the built-in formats' own programs log under (their parsers claim lines by them): the
  * inner tags a container shipped under its program's name may carry.
  */
 const DEVICE_PROGRAM_TAGS = new Set(['dhcpd', 'dhcpd6', 'dnsmasq', 'dnsmasq-dhcp', 'kea-dhcp4', 'kea-dhcp6', 'openvpn', 'charon', 'charon-systemd']);
 
+/**
+ * May the tag `m` came under hand over to the `inner` tag its message opens with? When there is
+ * none; when it is `logger`'s own (`logger`, or `root`: logger tags with the user's name; `-i` adds
+ * a pid); or when it names the same program and the inner tag is a device program's own
+ * (`dnsmasq` over `dnsmasq-dhcp[1]:`, `kea` over `kea-dhcp4[1]:`: a container's output shipped
+ * under the container's name). Not under a BSD tag with no host name before it, which may be the
+ * device's host name read as a tag (`gw1: dhcpd[1]: …`), since nginx's `syslog:…,nohostname,tag=`
+ * sends an access log, whose first field a client chooses, in the same shape (fifth review).
+ */
 function relayTag(m: SyslogMessage, inner: string): boolean {
   const outer = m.appName;
   if (outer === undefined || outer === 'logger' || outer === 'root') return true;
   // (only a device program's own tag: under any name, `web-access[1]:` or `httpd-x[1]:` at the start of
   // a client's text gave the line a pid, and with it a content claim: fourth review)
-  if (DEVICE_PROGRAM_TAGS.has(inner) && (inner === outer || (inner.startsWith(outer) && inner.charCodeAt(outer.length) === 45 /* - */))) return true;
-  return m.format === 'rfc3164' && m.hostname === undefined && m.procId === undefined && !isOtherProgram(outer);
+  return DEVICE_PROGRAM_TAGS.has(inner) && (inner === outer || (inner.startsWith(outer) && inner.charCodeAt(outer.length) === 45 /* - */));
 }
