@@ -199,3 +199,20 @@ describe.runIf(built)('the daemon, a plug-in that calls process.exit on a crafte
     expect(metrics).toMatch(/^onsight_parser_plugin_disabled\{plugin="exiter"\} 1$/m);
   }, 60_000);
 });
+
+describe.runIf(built)('a plug-in\'s create() that leaves a timer throwing (fifth review)', () => {
+  it(`under a pinned format (no detect() first): the exits are put down to it, it is turned off after ${MAX_STALLS}, the thread not given up`, async () => {
+    const BOOT = `export default { id: 'boot', description: 'x', claims: { tags: ['boot'] },
+  detect: (i) => i.syslog.appName === 'boot',
+  create: () => { setTimeout(() => { throw new Error('boot: init failed'); }, 0); return { parse: () => [{ kind: 'tunnel-up', ip: '10.7.0.9', user: 'b' }] }; } };`;
+    const { dt } = start(pluginDir({ 'boot.mjs': BOOT }));
+    await dt.ready;
+    for (let i = 0; i < MAX_STALLS + 3 && !dt.disabledPlugins.includes('boot'); i++) {
+      await dt.decode([{ ...mk(tagged('boot', `x${i}`)), format: 'boot' }]).catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    expect(dt.failed).toBe(false);
+    expect(dt.disabledPlugins).toEqual(['boot']);
+    expect(dt.watchdogFigures.disabled).toMatchObject([{ plugin: 'boot', reason: 'exits', exits: MAX_STALLS }]);
+  }, 60_000);
+});

@@ -48,6 +48,10 @@ function watched(p: ParserPlugin, k: number): ParserPlugin {
       return p.detect(input);
     },
     create: () => {
+      // (marked too: under a pinned format create() runs with no detect() before it, and a timer it
+      // leaves that throws was put down to no parser: the thread was given up, the plug-in left on)
+      progress[PROGRESS_PLUGIN] = k;
+      inPlugin.enterWith(k);
       const inst = p.create();
       return {
         parse: (input) => {
