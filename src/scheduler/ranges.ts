@@ -1475,7 +1475,15 @@ export class RangeScans {
         // (a title that merely parses may be another deployment's: one named "<our prefix>-range" titles its own scans
         // "<its prefix> <launch id> <region>", and one of its region "dc 2300" read as our run of region "<launch id> dc".
         // Launched under another login, it is theirs)
-        if (scan.byOurLogin === false) continue;
+        if (scan.byOurLogin === false) {
+          // (another login's: not ours to cancel; but over what our policy refuses it is said, once a start: after a
+          // change of the login onsight uses, our old schedules' runs look like this; fifth review)
+          if (scan.targets?.length && this.refusedBy(scan.targets, false)) {
+            this.problem = `range run ${scan.title} (${scan.scanRef}) scans addresses the policy refuses, of a region ${region} neither the config nor the saved state has, under another login than onsight's: left alone; if it is onsight's from before a change of scanner.username, cancel it in Qualys and delete its schedule`;
+            log.warn({ run: scan.title, scan: scan.scanRef, region }, this.problem);
+          }
+          continue;
+        }
         // (under ours, or none said: judged as ours, as a state saved fresh, or its part refused, records no region of ours:
         // our run of a region removed, its range excluded since, went on for hours. Over what the policy allows, left alone)
         const who = scan.byOurLogin ? 'launched under the login onsight uses' : 'its launcher not listed';
