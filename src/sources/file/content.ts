@@ -826,6 +826,8 @@ interface Failure {
   len: number;
   raw: number;
   dStart: number;
+  /** its stream decoded to its own trailer: `raw` is a length it may have had (its trailer damaged) */
+  decoded: boolean;
 }
 
 /**
@@ -888,8 +890,8 @@ class CheckedGunzip {
   private last2 = [-1, -1];
   /** [0, deferred): members that failed before any passed, blanked once the encoding is known for good */
   private deferred = 0;
-  /** the end of such a member: whether it ended a line is decided in the encoding detected after it */
-  private edge?: { out: number; began: boolean; end?: MemberEnd; cuts: boolean };
+  /** the end of such a member: whether it ended a line, in each encoding (the one detected after it decides) */
+  private edge?: { out: number; aligned: Record<Encoding, boolean> };
   /** members that passed their check */
   passedMembers = 0;
   /** the member before passed its check: where the next one begins tells how this writer ends members */
@@ -950,6 +952,10 @@ class CheckedGunzip {
       }
       const t = await this.wantAll(8);
       if (t.length < 4) {
+        if ((await this.ranOn(from)) && (await this.recover(n, from, start, lineStart, 'its deflate stream ends past where a member begins'))) {
+          this.sink.step?.(true);
+          continue;
+        }
         this.broke = { at: start, d: start + this.shift };
         return this.finish(`member ${n}: unexpected end of file in its trailer (the ${this.out - start} bytes it gave left out: unchecked)`, lineStart);
       }
@@ -958,8 +964,13 @@ class CheckedGunzip {
       const isize = t.length >= 8 ? t.readUInt32LE(4) : undefined;
       this.rd.skip(Math.min(8, t.length));
       if (!crcOk) {
-        // (no member where it ends: its stream ended short or long of its trailer, a changed byte's doing)
-        if (!(await this.memberFollows()) && (await this.recover(n, from, start, lineStart, 'its deflate stream ends where no trailer is'))) {
+        // (no member where it ends: its stream ended short or long of its trailer, a changed byte's doing;
+        // or a sound member begins before where it ended: its stream ran on over a zeroed stretch into
+        // the members after it, and ended before NULs (a header's zeros) or the file's end: before, the
+        // members after the zeros were lost)
+        const follows = await this.memberFollows();
+        const ranOn = follows && (await this.ranOn(from));
+        if ((!follows || ranOn) && (await this.recover(n, from, start, lineStart, ranOn ? 'its deflate stream ends past where a member begins' : 'its deflate stream ends where no trailer is'))) {
           this.sink.step?.(true);
           continue;
         }
@@ -1014,7 +1025,7 @@ class CheckedGunzip {
   private async failed(n: number, start: number, lineStart: number, isize: number | undefined, bytes: number, end: MemberEnd | undefined): Promise<void> {
     const raw = this.out - start;
     const len = isize !== undefined && raw < 2 ** 32 - ISIZE_SLACK && Math.abs(isize - raw) <= ISIZE_SLACK && isize <= bytes * DEFLATE_RATIO ? isize : raw;
-    await this.fail(n, start, lineStart, len, 'incorrect data check', end);
+    await this.fail(n, start, lineStart, len, 'incorrect data check', end, true);
   }
 
   /**
@@ -1048,12 +1059,12 @@ class CheckedGunzip {
    * trailer, or its body checked); its last line ended where that is a line end and it began on
    * one. Unknown (its data damaged): it is taken to end as this writer's members do, on a line end
    * unless a member that passed was cut mid-line (before, the next member's first line was always
-   * blanked: a line of a sound member lost at each damaged member).
+   * blanked: a line of a sound member lost at each damaged member). `decoded`: its stream decoded
+   * to its own trailer (incorrect data check).
    */
-  private async fail(n: number, start: number, lineStart: number, len: number, why: string, end: MemberEnd | undefined): Promise<void> {
-    const rawEnd = this.out;
-    const raw = rawEnd - start;
-    this.failures.push({ start, len, raw, dStart: start + this.shift });
+  private async fail(n: number, start: number, lineStart: number, len: number, why: string, end: MemberEnd | undefined, decoded = false): Promise<void> {
+    const raw = this.out - start;
+    this.failures.push({ start, len, raw, dStart: start + this.shift, decoded });
     this.shift += raw - len;
     this.out = start + len;
     this.damaged += len;
@@ -1068,7 +1079,12 @@ class CheckedGunzip {
       // whose first member was damaged at its start was read as UTF-8), and it is blanked in the
       // one a member passes with
       this.deferred = this.out;
-      this.edge = { out: this.out, began: lineStart === start, end, cuts: this.cuts };
+      // (one right after another such member, nothing decoded between (NULs after a damaged first
+      // member): it began on a line end where that one ended on one; before, a line after it was lost)
+      const prev = this.edge?.out === start ? this.edge : undefined;
+      const aligned = {} as Record<Encoding, boolean>;
+      for (const e of ENCODINGS) aligned[e] = (lineStart === start || prev?.aligned[e] === true) && (end ? endsLine(e, end.last2, end.at) : !this.cuts);
+      this.edge = { out: this.out, aligned };
       this.blanking = false;
       this.lastEnd = lineStart;
       this.enc = undefined;
@@ -1129,6 +1145,11 @@ class CheckedGunzip {
   private async memberFollows(): Promise<boolean> {
     const b = await this.rd.want(3);
     return b.length < 3 || b[0] === 0 || (b[0] === 0x1f && b[1] === 0x8b && b[2] === 8);
+  }
+
+  /** the member from byte `from`, failed: does a sound member begin inside what its stream took (its bytes read once more)? */
+  private async ranOn(from: number): Promise<boolean> {
+    return !this.only && (await nextMember(this.fh, from + 1, this.signal, this.rd.pos)) !== undefined;
   }
 
   /** at least `n` bytes at the reader (fewer: the file ends there, and is not being written) */
@@ -1251,7 +1272,7 @@ class CheckedGunzip {
     const e = this.edge;
     if (e) {
       this.edge = undefined;
-      const aligned = e.began && (e.end ? endsLine(this.enc, e.end.last2, e.end.at) : !e.cuts);
+      const aligned = e.aligned[this.enc ?? 'utf8'];
       this.blanking = !aligned;
       if (aligned) {
         this.lastEnd = e.out;
@@ -1317,22 +1338,24 @@ async function soundBodyIn(fh: FileHandle, from: number, to: number, signal?: Ab
 }
 
 /**
- * The first byte from `from` on where a member that passes its check begins (its header's magic
- * bytes, then a check of the whole member: a random 1F 8B 08 in deflate data decodes into
- * nothing whose CRC-32 matches); undefined: none.
+ * The first byte from `from` on (before `to`) where a member that passes its check begins (its
+ * header's magic bytes, then a check of the whole member: a random 1F 8B 08 in deflate data
+ * decodes into nothing whose CRC-32 matches); undefined: none.
  */
-async function nextMember(fh: FileHandle, from: number, signal?: AbortSignal): Promise<number | undefined> {
-  const b = Buffer.allocUnsafe(GZ_CHUNK);
-  for (let pos = from; ; ) {
+async function nextMember(fh: FileHandle, from: number, signal?: AbortSignal, to = Infinity): Promise<number | undefined> {
+  // (no larger than the stretch: a member's own bytes looked at again after each failed one)
+  const b = Buffer.allocUnsafe(Math.min(GZ_CHUNK, Math.max(4, to + 3 - from)));
+  for (let pos = from; pos < to; ) {
     if (signal?.aborted) throw new Error('stopped');
-    const { bytesRead } = await fh.read(b, 0, b.length, pos);
+    const { bytesRead } = await fh.read(b, 0, Math.min(b.length, to + 3 - pos), pos);
     if (bytesRead < 4) return undefined;
-    for (let i = b.indexOf(0x1f); i >= 0 && i + 3 < bytesRead; i = b.indexOf(0x1f, i + 1)) {
+    for (let i = b.indexOf(0x1f); i >= 0 && i + 3 < bytesRead && pos + i < to; i = b.indexOf(0x1f, i + 1)) {
       if (b[i + 1] === 0x8b && b[i + 2] === 8 && !(b[i + 3] & 0xe0) && (await soundMemberAt(fh, pos + i, signal))) return pos + i;
     }
     // (a header's first bytes at the chunk's end: looked at again in the next)
     pos += bytesRead - 3;
   }
+  return undefined;
 }
 
 /** a decode stopped on purpose: the answer is known */
@@ -1494,7 +1517,14 @@ async function gzipMatchesDamaged(fh: FileHandle, mark: ContentMark): Promise<Da
   };
   const decide = (): { at: number; byPosition: boolean } | undefined => {
     const v = counts.map(verdict);
-    return v.find((x) => x && !x.byPosition) ?? v.find((x) => x);
+    const bytes = v.find((x) => x && !x.byPosition);
+    if (bytes) return bytes;
+    // (a member decoded to its trailer, whose length there is not what it gave, may have neither
+    // length (its data and its length both damaged): by position only where neither count's bytes
+    // differ, at the copy's place (a changed byte of data is the likelier damage); the copy's count
+    // alone took a blank of 33,561 bytes for 793 and resumed in it, 3.4 KB of lines read again)
+    if (g.failures.some((f) => f.decoded && f.len !== f.raw) && !(v[0] && v[1])) return undefined;
+    return v.find((x) => x);
   };
   const g: CheckedGunzip = new CheckedGunzip(fh, {
     data(chunk, at) {
