@@ -115,6 +115,15 @@ describe('relayed and shipped lines still claimed', () => {
   }
 });
 
+describe('a host name read as a tag before the program\'s (`gw1: dhcpd[1]: …`)', () => {
+  const line = '<14>Nov 23 11:59:59 gw1: dhcpd[1]: DHCPACK on 10.20.7.7 to 52:54:00:aa:bb:07 via eth0';
+  it('is not read under auto (nginx\'s nohostname tag= access log has its shape), and is under the input\'s fixed format (the operator\'s word)', async () => {
+    expect(await got(line)).toEqual([]);
+    const r = new LineDecoder(await loadRegistry(), 'isc-dhcpd', 'UTC').decode(line, { receivedAt: RECEIVED, source: 'udp:514' });
+    expect(r.sightings.map((s) => [s.format, s.kind, s.ip, s.mac])).toEqual([['isc-dhcpd', 'lease', '10.20.7.7', '52:54:00:aa:bb:07']]);
+  });
+});
+
 describe('Kea under a Kubernetes app name (kea, no pid)', () => {
   it('its own stamp, severity and [kea-dhcp4. opening the message: claimed', async () => {
     expect(await got(`<30>1 2026-11-23T11:59:59Z node1 kea - - - 2026-11-23 11:59:59.123 ${KEA('10.30.0.6', 'aa:bb:cc:dd:ee:01')}`)).toEqual([['kea-dhcp4', 'lease', '10.30.0.6']]);

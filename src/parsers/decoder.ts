@@ -102,7 +102,7 @@ export class LineDecoder {
         this.counters.invalidTimestamp = (this.counters.invalidTimestamp ?? 0) + 1;
       }
     }
-    const syslog = unwrapInnerTag(header);
+    const syslog = unwrapInnerTag(header, this.format !== 'auto');
     const input: LineInput = { raw, syslog, receivedAt: meta.receivedAt, zone: this.zone, source: meta.source };
     const plugin = this.pick(input);
     if (!plugin) {

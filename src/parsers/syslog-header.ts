@@ -620,9 +620,10 @@ function parse3164(line: string, start: number, opts: HeaderOptions): Omit<Syslo
  * chose (relayTag). Any other program's message keeps its own tag, with or without a pid:
  * `nginx[5]: dhcpd[1]: DHCPACK …`, and `web1 web-access: dhcpd[1]: …` (rsyslog imfile `Tag=`,
  * nginx `access_log syslog:…,tag=`, a shipper's app name without PROCID: an access log whose first
- * field, X-Forwarded-For, the client writes).
+ * field, X-Forwarded-For, the client writes). `pinned`: the input's format is fixed, not `auto`:
+ * its lines are the format's by the operator's word, whatever tag they came under.
  */
-export function unwrapInnerTag(m: SyslogMessage): SyslogMessage {
+export function unwrapInnerTag(m: SyslogMessage, pinned = false): SyslogMessage {
   const msg = m.msg;
   // the name: 1 to 48 characters, no blank or colon, then `[` (only those are read: any tag may come here now)
   let lb = 0;
@@ -636,7 +637,8 @@ export function unwrapInnerTag(m: SyslogMessage): SyslogMessage {
   while (j < msg.length && j - lb <= 12 && msg.charCodeAt(j) >= 48 && msg.charCodeAt(j) <= 57) j++;
   if (j === lb + 1 || msg[j] !== ']' || msg[j + 1] !== ':' || msg[j + 2] !== ' ') return m;
   const app = msg.slice(0, lb), pid = msg.slice(lb + 1, j), rest = msg.slice(j + 3);
-  if (!relayTag(m, app)) return m;
+  // (under a fixed format the input's lines are the operator's word: `gw1: dhcpd[1]: …` is read there)
+  if (!pinned && !relayTag(m, app)) return m;
   // (a spread would lose a lazy structuredData)
   return m instanceof Rfc5424Message ? m.retag(app, pid, rest) : { ...m, appName: app, procId: pid, msg: rest };
 }
