@@ -64,6 +64,9 @@ const FORGED: [format: string, line: string][] = [
   // a Docker container's tag and pid over an access log opening with Kea's line: Kea must end the message too (fifth review)
   ['kea-dhcp4', `<30>Nov 23 11:59:59 dockerhost 3f2a1b9c8d7e[812]: ${access(KEA('10.66.6.25', 'de:ad:be:ef:00:10'))}`],
   ['kea-dhcp4', `<30>Nov 23 11:59:59 web1 php-fpm[812]: ${access(KEA('10.66.6.26', 'de:ad:be:ef:00:11'))}`],
+  // the app's own words after Kea's ending: an ending alone let these through (sixth review)
+  ...[': session expired', ', 203.0.113.5 GET /api 200 completed in 0.004 seconds', ', 203.0.113.5 login failed from address 203.0.113.5', ' - user=alice token renewed']
+    .map((tail, i): [string, string] => ['kea-dhcp4', `<30>Nov 23 11:59:59 dockerhost 3f2a1b9c8d7e[812]: ${KEA(`10.66.7.${i + 1}`, 'de:ad:be:ef:00:99')}${tail}`]),
 ];
 
 describe('an application\'s tag without a pid, after a host name, is no relay', () => {
@@ -121,6 +124,15 @@ describe('a host name read as a tag before the program\'s (`gw1: dhcpd[1]: …`)
     expect(await got(line)).toEqual([]);
     const r = new LineDecoder(await loadRegistry(), 'isc-dhcpd', 'UTC').decode(line, { receivedAt: RECEIVED, source: 'udp:514' });
     expect(r.sightings.map((s) => [s.format, s.kind, s.ip, s.mac])).toEqual([['isc-dhcpd', 'lease', '10.20.7.7', '52:54:00:aa:bb:07']]);
+  });
+});
+
+describe('Kea under a Docker container\'s tag and pid: its sentence alone is claimed', () => {
+  it('a lease, a release, and an IPv6 lease, each Kea\'s whole sentence', async () => {
+    const tag = '<30>Nov 23 11:59:59 dockerhost 3f2a1b9c8d7e[812]:';
+    const label = '[hwtype=1 52:54:00:aa:bb:21], cid=[no info], tid=0x1';
+    expect(await got(`${tag} INFO  [kea-dhcp4.leases/1.139] DHCP4_LEASE_ALLOC ${label}: lease 10.20.8.1 has been allocated for 3600 seconds`)).toEqual([['kea-dhcp4', 'lease', '10.20.8.1']]);
+    expect(await got(`${tag} INFO  [kea-dhcp4.leases/1.139] DHCP4_RELEASE ${label}: address 10.20.8.2 was released properly.`)).toEqual([['kea-dhcp4', 'release', '10.20.8.2']]);
   });
 });
 

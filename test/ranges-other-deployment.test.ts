@@ -30,6 +30,8 @@ const AMER = { name: 'amer', cidrs: ['10.30.0.0/16'], appliances: [{ name: 'a2',
 const STORE_OPTS = { defaultLeaseS: 3600, maxSessionS: 86400, retentionS: 86400 * 30 };
 
 const open: { close(): Promise<void> }[] = [];
+/** what the schedulers warned of */
+const said: { msg: string }[] = [];
 afterEach(async () => {
   while (open.length) await open.pop()!.close();
 });
@@ -47,7 +49,7 @@ function onsight(clock: Clock, emu: QualysEmulator, store: Store, regions: typeo
     regions, maxTargetsPerScan: 10, scanner: client,
     scheduler: { pollIntervalS: 60, applianceRefreshS: 300, verifyResults: false, rangeScans: { times: ['10:30'], targets, aim: 'ranges' } },
   });
-  return new Scheduler(clock, store.inventory, policy, store.scheduler, client, opts, pino({ level: 'silent' }));
+  return new Scheduler(clock, store.inventory, policy, store.scheduler, client, opts, pino({ level: 'warn' }, { write: (l: string) => void said.push(JSON.parse(l) as { msg: string }) }));
 }
 
 async function platform(clock: Clock) {
@@ -64,6 +66,7 @@ const cancels = (emu: QualysEmulator) => emu.state.requests.filter((r) => r.api 
 describe('a scan titled as our range run of a region we never had', () => {
   for (const saved of [false, true]) {
     it(`another deployment's own scan ("onsight-range <launch id> dc 2300") is left alone at our start${saved ? ', a saved state read back' : ''} (before: canceled)`, async () => {
+      said.length = 0;
       const clock: Clock = { t: at('10:00'), now() { return this.t; } };
       const emu = await platform(clock);
       const file = join(mkdtempSync(join(tmpdir(), 'onsight-other-')), 'state.db');
@@ -87,8 +90,10 @@ describe('a scan titled as our range run of a region we never had', () => {
       expect(theirs.state).not.toBe('Canceled');
       expect(cancels(emu)).toEqual([]);
       expect(sched.rangeScans()).toMatchObject({ refusedCanceled: 0 });
-      // (over what our policy refuses: said, in case it is ours from before a change of login; fifth review)
-      expect(sched.rangeScans().problem).toMatch(/scans addresses the policy refuses, .* under another login than onsight's: left alone/);
+      // (over what our policy refuses: said, in case it is ours from before a change of login, as a warning only:
+      // a status problem stayed on a setup that works until a restart; fifth and sixth reviews)
+      expect(said.filter((e) => /scans addresses the policy refuses, .* under another login than onsight's: left alone/.test(e.msg))).toHaveLength(1);
+      expect(sched.rangeScans().problem).toBeUndefined();
       expect(emu.state.model.schedules.map((s) => s.title)).toEqual(['onsight-range emea 1030']);
     }, 60_000);
   }

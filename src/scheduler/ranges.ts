@@ -1476,11 +1476,12 @@ export class RangeScans {
         // "<its prefix> <launch id> <region>", and one of its region "dc 2300" read as our run of region "<launch id> dc".
         // Launched under another login, it is theirs)
         if (scan.byOurLogin === false) {
-          // (another login's: not ours to cancel; but over what our policy refuses it is said, once a start: after a
-          // change of the login onsight uses, our old schedules' runs look like this; fifth review)
+          // (another login's: not ours to cancel; over what our policy refuses it is said, once a start: after a
+          // change of the login onsight uses, our old schedules' runs look like this. A warning, not the status
+          // problem: another deployment under its own login and the same prefix is a setup that works, and the
+          // problem would stay on it until a restart; review)
           if (scan.targets?.length && this.refusedBy(scan.targets, false)) {
-            this.problem = `range run ${scan.title} (${scan.scanRef}) scans addresses the policy refuses, of a region ${region} neither the config nor the saved state has, under another login than onsight's: left alone; if it is onsight's from before a change of scanner.username, cancel it in Qualys and delete its schedule`;
-            log.warn({ run: scan.title, scan: scan.scanRef, region }, this.problem);
+            log.warn({ run: scan.title, scan: scan.scanRef, region, login: 'another' }, `range run ${scan.title} (${scan.scanRef}) scans addresses the policy refuses, of a region ${region} neither the config nor the saved state has, under another login than onsight's: left alone, as another deployment's. If onsight made it before scanner.username changed, cancel it and its schedule in Qualys`);
           }
           continue;
         }
