@@ -117,7 +117,8 @@ http:
   listen: "127.0.0.1:0"
   tokens: [{ name: ops, credential: "${secret}" }]
 `);
-      for (const args of COMMANDS) {
+      // (every command for the first; config check, the one that printed them all, for the others: CI time)
+      for (const args of i === 0 ? COMMANDS : [COMMANDS[0]]) {
         const r = cli(args, cfg);
         expect(r.out, `${args.join(' ')} printed credential ${i}`).not.toContain(secret);
         expect(r.out, `${args.join(' ')} printed part of credential ${i}`).not.toContain(secret.slice(0, 12));
