@@ -10,41 +10,20 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
+import type { Logger } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startQualysEmulator, type QualysEmulator } from '../src/emulator/qualys/index.js';
-import { Policy } from '../src/policy/policy.js';
-import { QualysClient } from '../src/scanners/qualys/index.js';
-import { Scheduler, buildSchedulerOptions } from '../src/scheduler/scheduler.js';
+import type { QualysEmulator } from '../src/emulator/qualys/index.js';
 import { openSqliteStore } from '../src/store/sqlite-store.js';
 import type { Store } from '../src/store/types.js';
+import { DAY, EMEA, MIN, STORE_OPTS, at, clockAt, logLines, qualysClient, qualysPlatform, rangeRunScheduler, type Closers, type Clock } from './helpers/range-runs.js';
 
-const MIN = 60_000;
-const DAY = 86_400_000;
-const at = (hhmm: string) => Date.parse(`2026-11-23T${hhmm}:00Z`);
-const REGIONS = [{ name: 'emea', cidrs: ['10.20.0.0/16'], appliances: [{ name: 'a1', maxScans: 2 }], maxConcurrentScans: 1 }];
-const STORE_OPTS = { defaultLeaseS: 3600, maxSessionS: 86400, retentionS: 86400 * 30 };
-
-const open: { close(): Promise<void> }[] = [];
+const open: Closers = [];
 afterEach(async () => {
   while (open.length) await open.pop()!.close();
 });
 
-type Clock = { t: number; now(): number };
-
-function onsight(clock: Clock, store: Store, emu: QualysEmulator, exclude: string[], log = pino({ level: 'silent' })) {
-  const policy = new Policy({ scope: ['10.0.0.0/8'], exclude, rescanAfter: 30 * 86400, rules: [], regions: REGIONS, timezone: 'UTC' });
-  const client = new QualysClient({
-    baseUrl: emu.url, username: emu.username, password: emu.password, optionProfile: 'Initial Options', reconcileDelayMs: 0,
-    retry: { maxAttempts: 2, baseDelayMs: 5, maxDelayMs: 20 }, allowTarget: (ip) => policy.allowed(ip), now: () => clock.t,
-  }, { log: pino({ level: 'silent' }) });
-  open.push(client);
-  const opts = buildSchedulerOptions({
-    regions: REGIONS, maxTargetsPerScan: 10, scanner: client,
-    scheduler: { pollIntervalS: 60, applianceRefreshS: 300, verifyResults: false, rangeScans: { times: ['10:30'], targets: { emea: ['10.20.1.0/24'] }, aim: 'ranges' } },
-  });
-  return new Scheduler(clock, store.inventory, policy, store.scheduler, client, opts, log);
+function onsight(clock: Clock, store: Store, emu: QualysEmulator, exclude: string[], log?: Logger) {
+  return rangeRunScheduler(clock, store, (p) => qualysClient(clock, emu, p, open), { regions: [EMEA], targets: { emea: ['10.20.1.0/24'] }, exclude, aim: 'ranges', log }).sched;
 }
 
 /**
@@ -52,9 +31,8 @@ function onsight(clock: Clock, store: Store, emu: QualysEmulator, exclude: strin
  * again at 10:00 with 10.20.1.200 excluded and the schedule API failing as `fault` says; run to 11:30.
  */
 async function stoppedFor(days: number, fault: 'drop' | '5xx') {
-  const clock: Clock = { t: at('10:00'), now() { return this.t; } };
-  const emu = await startQualysEmulator({ now: () => clock.t, appliances: [{ name: 'a1' }], scanTiming: { submitDelaySec: 0, hostSecMin: 1800, hostSecMax: 2400, loadingSec: 10 } });
-  open.push(emu);
+  const clock = clockAt('10:00');
+  const emu = await qualysPlatform(clock, ['a1'], open);
   const file = join(mkdtempSync(join(tmpdir(), 'onsight-aged-')), 'state.db');
   let store = openSqliteStore(file, STORE_OPTS);
   const first = onsight(clock, store, emu, []);
@@ -68,8 +46,7 @@ async function stoppedFor(days: number, fault: 'drop' | '5xx') {
   Object.assign(emu.state.config.faults, fault === 'drop' ? { dropShare: 1, apis: ['schedule'] } : { serverErrorShare: 1, apis: ['schedule'], actions: ['update', 'create', 'delete'] });
   store = openSqliteStore(file, STORE_OPTS);
   open.push(store);
-  const lines: { level: number; msg: string }[] = [];
-  const log = pino({ level: 'info' }, new Writable({ write(chunk, _enc, cb) { lines.push(JSON.parse(String(chunk))); cb(); } }));
+  const { lines, log } = logLines();
   const sched = onsight(clock, store, emu, ['10.20.1.200'], log);
   for (; clock.t <= at('11:30') + days * DAY; clock.t += MIN) {
     await sched.tick();

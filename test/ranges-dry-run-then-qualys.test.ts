@@ -10,58 +10,32 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import Database from 'better-sqlite3';
-import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startQualysEmulator, type QualysEmulator } from '../src/emulator/qualys/index.js';
-import { Policy } from '../src/policy/policy.js';
+import type { QualysEmulator } from '../src/emulator/qualys/index.js';
+import type { Policy } from '../src/policy/policy.js';
 import { DryRunScanner } from '../src/scanners/dry-run/scanner.js';
-import { QualysClient } from '../src/scanners/qualys/index.js';
 import type { Scanner } from '../src/scanners/types.js';
-import { Scheduler, buildSchedulerOptions } from '../src/scheduler/scheduler.js';
 import { openSqliteStore } from '../src/store/sqlite-store.js';
+import { EMEA, HOUR, STORE_OPTS, at, clockAt, logLines, qualysClient, qualysPlatform, rangeRunScheduler, type Clock, type Closers } from './helpers/range-runs.js';
 
-const HOUR = 3_600_000;
-const at = (hhmm: string) => Date.parse(`2026-11-23T${hhmm}:00Z`);
-const REGIONS = [{ name: 'emea', cidrs: ['10.20.0.0/16'], appliances: [{ name: 'a1', maxScans: 2 }], maxConcurrentScans: 1 }];
-const STORE_OPTS = { defaultLeaseS: 3600, maxSessionS: 86400, retentionS: 86400 * 30 };
-
-const open: { close(): Promise<void> }[] = [];
+const open: Closers = [];
 afterEach(async () => {
   while (open.length) await open.pop()!.close();
 });
 
-type Clock = { t: number; now(): number };
-
 /** onsight started over the state file with this scanner: one pass, then saved; its warnings and range-scan problem. */
 async function start(file: string, clock: Clock, scanner: (p: Policy) => Scanner) {
-  const policy = new Policy({ scope: ['10.0.0.0/8'], exclude: [], rescanAfter: 30 * 86400, rules: [], regions: REGIONS, timezone: 'UTC' });
-  const s = scanner(policy);
   const store = openSqliteStore(file, STORE_OPTS);
-  const opts = buildSchedulerOptions({
-    regions: REGIONS, maxTargetsPerScan: 10, scanner: s,
-    scheduler: { pollIntervalS: 60, applianceRefreshS: 300, verifyResults: false, rangeScans: { times: ['10:30'], targets: { emea: ['10.20.1.0/24'] } } },
-  });
-  const lines: { level: number; msg: string }[] = [];
-  const sink = new Writable({ write(chunk, _enc, cb) { lines.push(JSON.parse(String(chunk))); cb(); } });
-  const sched = new Scheduler(clock, store.inventory, policy, store.scheduler, s, opts, pino({ level: 'info' }, sink));
+  const { lines, log } = logLines();
+  const { sched } = rangeRunScheduler(clock, store, scanner, { regions: [EMEA], targets: { emea: ['10.20.1.0/24'] }, log });
   await sched.tick();
   await sched.saveLearned();
   await store.close();
   return { problem: sched.rangeScans().problem, warned: lines.filter((l) => l.level === 40 && l.msg.includes('cannot reach them')).map((l) => l.msg) };
 }
 
-function qualys(clock: Clock, emu: QualysEmulator) {
-  return (p: Policy) => {
-    const c = new QualysClient({
-      baseUrl: emu.url, username: emu.username, password: emu.password, optionProfile: 'Initial Options', reconcileDelayMs: 0,
-      retry: { maxAttempts: 2, baseDelayMs: 5, maxDelayMs: 20 }, allowTarget: (ip) => p.allowed(ip), now: () => clock.t,
-    }, { log: pino({ level: 'silent' }) });
-    open.push(c);
-    return c;
-  };
-}
+const qualys = (clock: Clock, emu: QualysEmulator) => (p: Policy) => qualysClient(clock, emu, p, open);
 
 const dryRun = (clock: Clock) => () => new DryRunScanner({ appliances: ['a1'], scanDurationS: 600, now: () => clock.t, print: () => undefined });
 
@@ -75,15 +49,11 @@ function savedPart(file: string): Record<string, unknown> {
   }
 }
 
-async function platform(clock: Clock) {
-  const emu = await startQualysEmulator({ now: () => clock.t, appliances: [{ name: 'a1' }], scanTiming: { submitDelaySec: 0, hostSecMin: 1800, hostSecMax: 2400, loadingSec: 10 } });
-  open.push(emu);
-  return emu;
-}
+const platform = (clock: Clock) => qualysPlatform(clock, ['a1'], open);
 
 describe('a dry-run trial on a fresh state, then the Qualys scanner', () => {
   it('says nothing of the trial\'s pretend schedules at any Qualys start, and saves no stranded record (before: warned at 1 h, 2 h and 26 h)', async () => {
-    const clock: Clock = { t: at('10:00'), now() { return this.t; } };
+    const clock = clockAt('10:00');
     const emu = await platform(clock);
     const file = join(mkdtempSync(join(tmpdir(), 'onsight-trial-')), 'state.db');
     await start(file, clock, dryRun(clock));
@@ -98,7 +68,7 @@ describe('a dry-run trial on a fresh state, then the Qualys scanner', () => {
   }, 120_000);
 
   it('drops a stranded record saved as on the dry-run scanner\'s platform (by the code before)', async () => {
-    const clock: Clock = { t: at('10:00'), now() { return this.t; } };
+    const clock = clockAt('10:00');
     const emu = await platform(clock);
     const file = join(mkdtempSync(join(tmpdir(), 'onsight-trial-')), 'state.db');
     await start(file, clock, qualys(clock, emu));

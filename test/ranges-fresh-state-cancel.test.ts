@@ -11,56 +11,29 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import Database from 'better-sqlite3';
-import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startQualysEmulator, type QualysEmulator } from '../src/emulator/qualys/index.js';
-import { Policy } from '../src/policy/policy.js';
-import { QualysClient } from '../src/scanners/qualys/index.js';
-import { Scheduler, buildSchedulerOptions } from '../src/scheduler/scheduler.js';
+import type { QualysEmulator } from '../src/emulator/qualys/index.js';
 import { openSqliteStore } from '../src/store/sqlite-store.js';
 import type { Store } from '../src/store/types.js';
+import { AMER, EMEA, MIN, STORE_OPTS, at, clockAt, logLines, qualysClient, qualysPlatform, rangeRunScheduler, type Clock, type Closers } from './helpers/range-runs.js';
 
-const MIN = 60_000;
-const at = (hhmm: string) => Date.parse(`2026-11-23T${hhmm}:00Z`);
-const EMEA = { name: 'emea', cidrs: ['10.20.0.0/16'], appliances: [{ name: 'a1', maxScans: 2 }], maxConcurrentScans: 1 };
-const AMER = { name: 'amer', cidrs: ['10.30.0.0/16'], appliances: [{ name: 'a2', maxScans: 2 }], maxConcurrentScans: 1 };
-const STORE_OPTS = { defaultLeaseS: 3600, maxSessionS: 86400, retentionS: 86400 * 30 };
-
-const open: { close(): Promise<void> }[] = [];
+const open: Closers = [];
 afterEach(async () => {
   while (open.length) await open.pop()!.close();
 });
 
-type Clock = { t: number; now(): number };
-
 function onsight(clock: Clock, emu: QualysEmulator, store: Store, regions: typeof EMEA[], targets: Record<string, string[]>, exclude: string[]) {
-  const policy = new Policy({ scope: ['10.0.0.0/8'], exclude, rescanAfter: 30 * 86400, rules: [], regions, timezone: 'UTC' });
-  const client = new QualysClient({
-    baseUrl: emu.url, username: emu.username, password: emu.password, optionProfile: 'Initial Options', reconcileDelayMs: 0,
-    retry: { maxAttempts: 2, baseDelayMs: 5, maxDelayMs: 20 }, allowTarget: (ip) => policy.allowed(ip), now: () => clock.t,
-  }, { log: pino({ level: 'silent' }) });
-  open.push(client);
-  const opts = buildSchedulerOptions({
-    regions, maxTargetsPerScan: 10, scanner: client,
-    scheduler: { pollIntervalS: 60, applianceRefreshS: 300, verifyResults: false, rangeScans: { times: ['10:30'], targets } },
-  });
-  const lines: { level: number; msg: string }[] = [];
-  const sink = new Writable({ write(chunk, _enc, cb) { lines.push(JSON.parse(String(chunk))); cb(); } });
-  return { sched: new Scheduler(clock, store.inventory, policy, store.scheduler, client, opts, pino({ level: 'info' }, sink)), lines };
+  const { lines, log } = logLines();
+  return { sched: rangeRunScheduler(clock, store, (p) => qualysClient(clock, emu, p, open), { regions, targets, exclude, log }).sched, lines };
 }
 
 const cancels = (emu: QualysEmulator) => emu.state.requests.filter((r) => r.api === 'scan' && r.action === 'cancel');
 
 /** Both regions' runs launched at 10:30 by the schedules a first onsight made; the second starts at 10:35 with emea removed. */
 async function emeaRunGoing(how: 'new state file' | 'learned part refused') {
-  const clock: Clock = { t: at('10:00'), now() { return this.t; } };
-  const emu = await startQualysEmulator({
-    now: () => clock.t, appliances: [{ name: 'a1' }, { name: 'a2' }],
-    scanTiming: { submitDelaySec: 0, hostSecMin: 1800, hostSecMax: 2400, loadingSec: 10 },
-  });
-  open.push(emu);
+  const clock = clockAt('10:00');
+  const emu = await qualysPlatform(clock, ['a1', 'a2'], open);
   const dir = mkdtempSync(join(tmpdir(), 'onsight-fresh-'));
   const file = join(dir, 'state.db');
   const store = openSqliteStore(file, STORE_OPTS);

@@ -15,51 +15,24 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startQualysEmulator, type QualysEmulator } from '../src/emulator/qualys/index.js';
-import { Policy } from '../src/policy/policy.js';
-import { QualysClient } from '../src/scanners/qualys/index.js';
-import { Scheduler, buildSchedulerOptions } from '../src/scheduler/scheduler.js';
+import type { QualysEmulator } from '../src/emulator/qualys/index.js';
 import { openSqliteStore } from '../src/store/sqlite-store.js';
 import type { Store } from '../src/store/types.js';
+import { AMER, DAY, EMEA, MIN, STORE_OPTS, at, clockAt, qualysClient, qualysPlatform, rangeRunScheduler, type Clock, type Closers } from './helpers/range-runs.js';
 
-const MIN = 60_000;
-const DAY = 86_400_000;
-const at = (hhmm: string) => Date.parse(`2026-11-23T${hhmm}:00Z`);
-const EMEA = { name: 'emea', cidrs: ['10.20.0.0/16'], appliances: [{ name: 'a1', maxScans: 2 }], maxConcurrentScans: 1 };
-const AMER = { name: 'amer', cidrs: ['10.30.0.0/16'], appliances: [{ name: 'a2', maxScans: 2 }], maxConcurrentScans: 1 };
-const STORE_OPTS = { defaultLeaseS: 3600, maxSessionS: 86400, retentionS: 86400 * 30 };
-
-const open: { close(): Promise<void> }[] = [];
+const open: Closers = [];
 /** what the schedulers warned of */
 const said: { msg: string }[] = [];
 afterEach(async () => {
   while (open.length) await open.pop()!.close();
 });
 
-type Clock = { t: number; now(): number };
-
 function onsight(clock: Clock, emu: QualysEmulator, store: Store, regions: typeof EMEA[], targets: Record<string, string[]>) {
-  const policy = new Policy({ scope: ['10.0.0.0/8'], exclude: [], rescanAfter: 30 * 86400, rules: [], regions, timezone: 'UTC' });
-  const client = new QualysClient({
-    baseUrl: emu.url, username: emu.username, password: emu.password, optionProfile: 'Initial Options', reconcileDelayMs: 0,
-    retry: { maxAttempts: 2, baseDelayMs: 5, maxDelayMs: 20 }, allowTarget: (ip) => policy.allowed(ip), now: () => clock.t,
-  }, { log: pino({ level: 'silent' }) });
-  open.push(client);
-  const opts = buildSchedulerOptions({
-    regions, maxTargetsPerScan: 10, scanner: client,
-    scheduler: { pollIntervalS: 60, applianceRefreshS: 300, verifyResults: false, rangeScans: { times: ['10:30'], targets, aim: 'ranges' } },
-  });
-  return new Scheduler(clock, store.inventory, policy, store.scheduler, client, opts, pino({ level: 'warn' }, { write: (l: string) => void said.push(JSON.parse(l) as { msg: string }) }));
+  const log = pino({ level: 'warn' }, { write: (l: string) => void said.push(JSON.parse(l) as { msg: string }) });
+  return rangeRunScheduler(clock, store, (p) => qualysClient(clock, emu, p, open), { regions, targets, aim: 'ranges', log }).sched;
 }
 
-async function platform(clock: Clock) {
-  const emu = await startQualysEmulator({
-    now: () => clock.t, appliances: [{ name: 'a1' }, { name: 'a2' }, { name: 'b1' }],
-    scanTiming: { submitDelaySec: 0, hostSecMin: 1800, hostSecMax: 2400, loadingSec: 10 },
-  });
-  open.push(emu);
-  return emu;
-}
+const platform = (clock: Clock) => qualysPlatform(clock, ['a1', 'a2', 'b1'], open);
 
 const cancels = (emu: QualysEmulator) => emu.state.requests.filter((r) => r.api === 'scan' && r.action === 'cancel');
 
@@ -67,7 +40,7 @@ describe('a scan titled as our range run of a region we never had', () => {
   for (const saved of [false, true]) {
     it(`another deployment's own scan ("onsight-range <launch id> dc 2300") is left alone at our start${saved ? ', a saved state read back' : ''} (before: canceled)`, async () => {
       said.length = 0;
-      const clock: Clock = { t: at('10:00'), now() { return this.t; } };
+      const clock = clockAt('10:00');
       const emu = await platform(clock);
       const file = join(mkdtempSync(join(tmpdir(), 'onsight-other-')), 'state.db');
       if (saved) {
@@ -101,7 +74,7 @@ describe('a scan titled as our range run of a region we never had', () => {
 
 describe('a scan titled as our range run of a region we never had, under our own login', () => {
   it('is left alone over what our policy allows, canceled over what it refuses (before: both left alone)', async () => {
-    const clock: Clock = { t: at('10:00'), now() { return this.t; } };
+    const clock = clockAt('10:00');
     const emu = await platform(clock);
     const file = join(mkdtempSync(join(tmpdir(), 'onsight-other-')), 'state.db');
     const allowed = emu.state.model.launch({ title: 'onsight-range onsight-mi3k2x0-0a1b2c3d dc 2300', targets: ['10.99.5.0/24'], appliances: ['b1'], priority: 0, userLogin: emu.username });
@@ -123,7 +96,7 @@ describe('a scan titled as our range run of a region we never had, under our own
 describe('our run of a region removed since, found at start', () => {
   for (const days of [0, 31]) {
     it(`is still canceled (the state saved ${days ? `${days} days` : 'minutes'} before: its schedule recorded)`, async () => {
-      const clock: Clock = { t: at('10:00'), now() { return this.t; } };
+      const clock = clockAt('10:00');
       const emu = await platform(clock);
       const file = join(mkdtempSync(join(tmpdir(), 'onsight-other-')), 'state.db');
       let store = openSqliteStore(file, STORE_OPTS);
