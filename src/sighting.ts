@@ -12,51 +12,31 @@ export const SIGHTING_KINDS: readonly SightingKind[] = ['lease', 'renew', 'relea
 /**
  * A date counts at most this far ahead of our clock (a clock a little ahead): an event past its
  * receipt, a device's last scan past now. Later would hold an address, or a device's scan, for ever.
- * A live line is held closer still (placeLiveAtReceipt).
+ * A line is held closer still (placeAtReceipt).
  */
 export const MAX_AHEAD_MS = 86_400_000;
 
 /**
- * A live line's sighting (received now over the network) timed more than SKEW_MS after its
- * receipt is placed at receipt, its end moved as much: the line came now, from a clock ahead or a
- * forged stamp. At its own time (up to MAX_AHEAD_MS) it made the address's genuine lines look
- * older than what was known of it, and they were ignored for as long. A stored line (a file's,
- * read later) is judged by placeStoredAhead: when it was read bounds when it was written only from above.
+ * A line's sighting timed more than SKEW_MS after the line came (`receivedMs`: a live line's
+ * receipt, a stored one's reading, a file's: no line is written after it is read) is placed then,
+ * its end moved as much: its sender's clock runs ahead (or a file's zone is east of the configured
+ * one), or the time is forged. At its own time (up to MAX_AHEAD_MS) it made the address's genuine
+ * lines look older than what was known of it, and they were ignored for as long (a day, review).
+ * Not at the time of a file's line before it: a file whose every line runs ahead pinned them all
+ * there, days back, their leases ended (second review). A forged line in a backlog read at start
+ * still hides that address's genuine lines of the same backlog, none read after it.
  * Returns how far ahead it was (ms), 0 when left as it is.
  */
-export function placeLiveAtReceipt(s: Sighting, receivedMs: number): number {
+export function placeAtReceipt(s: Sighting, receivedMs: number): number {
   const ahead = Date.parse(s.at) - receivedMs;
   if (!isDateMs(receivedMs) || !(ahead > SKEW_MS)) return 0;
-  placeAt(s, receivedMs);
-  return ahead;
-}
-
-/**
- * A stored line's sighting (a file's, read at `readMs`) timed more than SKEW_MS after it was read:
- * no line was written after it was read, so its writer's clock ran ahead (or its zone is east of
- * the configured one) or the time is forged. Placed at its reading, its end moved as much, as a
- * live line is at its receipt. At its own time it hid the address's genuine lines after it, for up
- * to a day (review). Not at the time of the line before it: a file whose every line runs ahead
- * pinned them all there, days back, their leases ended (second review). A forged line in a backlog
- * read at start still hides that address's genuine lines of the same backlog, none read after it.
- * Returns how far ahead of its reading it was (ms), 0 when left as it is.
- */
-export function placeStoredAhead(s: Sighting, readMs: number): number {
-  const ahead = Date.parse(s.at) - readMs;
-  if (!isDateMs(readMs) || !(ahead > SKEW_MS)) return 0;
-  placeAt(s, readMs);
-  return ahead;
-}
-
-/** Moves a sighting to `atMs`, its end (a lease's) moved as much. */
-function placeAt(s: Sighting, atMs: number): void {
-  const shift = Date.parse(s.at) - atMs;
-  s.at = new Date(atMs).toISOString();
+  s.at = new Date(receivedMs).toISOString();
   if (s.expiresAt !== undefined) {
-    const e = isoOrUndefined(Date.parse(s.expiresAt) - shift);
+    const e = isoOrUndefined(Date.parse(s.expiresAt) - ahead);
     if (e) s.expiresAt = e;
     else delete s.expiresAt;
   }
+  return ahead;
 }
 
 /**

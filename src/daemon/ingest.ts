@@ -14,7 +14,7 @@ import type { Logger } from '../log.js';
 import type { ApplyResult, Inventory } from '../inventory/inventory.js';
 import { emptyDecoderCounters, type DecoderCounters } from '../parsers/decoder.js';
 import type { ParserRegistry } from '../parsers/registry.js';
-import { placeLiveAtReceipt, placeStoredAhead, type Sighting } from '../sighting.js';
+import { placeAtReceipt, type Sighting } from '../sighting.js';
 import { LogLimit } from '../util/log-limit.js';
 import type { Claims } from '../parsers/plugin.js';
 import { Prefilter } from '../parsers/prefilter.js';
@@ -91,9 +91,9 @@ export interface IngestCounters {
   pending: number;
   /** committed sightings by format, then kind (for /metrics) */
   byFormatKind: Record<string, Record<string, number>>;
-  /** sightings of live lines timed more than a few minutes after their receipt: placed at receipt (placeLiveAtReceipt) */
+  /** sightings of live lines timed more than a few minutes after their receipt: placed at receipt (placeAtReceipt) */
   aheadOfReceipt: number;
-  /** sightings of stored lines (a file's) timed more than a few minutes after their reading: placed at their reading (placeStoredAhead) */
+  /** sightings of stored lines (a file's) timed more than a few minutes after their reading: placed at their reading (placeAtReceipt) */
   aheadOfReading: number;
 }
 
@@ -372,26 +372,26 @@ export class Ingest implements LineSink {
     return true;
   }
 
-  /** A live line's sighting timed ahead of its receipt placed at receipt (in place: a retried batch is not counted twice), counted, said. */
-  private placeAhead(s: Sighting, l: RawLine): void {
-    const ahead = placeLiveAtReceipt(s, l.receivedAt.getTime());
+  /**
+   * A line's sighting timed ahead of its receipt (a live line) or its reading (a stored one, a
+   * file's) placed then (in place: a retried batch is not moved or counted twice), counted, said.
+   */
+  private placeAhead(s: Sighting, l: RawLine, live: boolean): void {
+    const ahead = placeAtReceipt(s, l.receivedAt.getTime());
     if (!ahead) return;
-    this.counters.aheadOfReceipt++;
-    const n = this.aheadLog.take('ahead');
+    if (live) this.counters.aheadOfReceipt++;
+    else this.counters.aheadOfReading++;
+    const n = this.aheadLog.take(live ? 'ahead' : 'stored');
     if (n === undefined) return;
-    this.log.warn({ sender: l.sender, source: l.source, ip: s.ip, aheadS: Math.round(ahead / 1000), count: n },
-      `a line from ${l.sender} is timed ${Math.round(ahead / 60_000)} min after it came: placed when it came (${n} such line(s) since the last of these messages); its sender's clock runs ahead, or the time is forged`);
-  }
-
-  /** A stored line's sighting timed ahead of its reading placed at its reading (in place: a retried batch is not moved or counted twice), counted, said. */
-  private placeStoredAhead(s: Sighting, l: RawLine): void {
-    const ahead = placeStoredAhead(s, l.receivedAt.getTime());
-    if (!ahead) return;
-    this.counters.aheadOfReading++;
-    const n = this.aheadLog.take('stored');
-    if (n === undefined) return;
-    this.log.warn({ source: l.source, line: l.line, ip: s.ip, aheadS: Math.round(ahead / 1000), at: s.at, count: n },
-      `${l.source}${l.line !== undefined ? ` line ${l.line}` : ''} is timed ${Math.round(ahead / 60_000)} min after it was read: placed when it was read (${n} such line(s) since the last of these messages); its writer's clock runs ahead (or writes another zone's time than timezone:), or the time is forged`);
+    const mins = Math.round(ahead / 60_000);
+    const said = `(${n} such line(s) since the last of these messages)`;
+    if (live) {
+      this.log.warn({ sender: l.sender, source: l.source, ip: s.ip, aheadS: Math.round(ahead / 1000), count: n },
+        `a line from ${l.sender} is timed ${mins} min after it came: placed when it came ${said}; its sender's clock runs ahead, or the time is forged`);
+    } else {
+      this.log.warn({ source: l.source, line: l.line, ip: s.ip, aheadS: Math.round(ahead / 1000), at: s.at, count: n },
+        `${l.source}${l.line !== undefined ? ` line ${l.line}` : ''} is timed ${mins} min after it was read: placed when it was read ${said}; its writer's clock runs ahead (or writes another zone's time than timezone:), or the time is forged`);
+    }
   }
 
   /** the decode thread's watchdog figures (lines cut off, plug-ins turned off); undefined without a decode thread */
@@ -430,8 +430,7 @@ export class Ingest implements LineSink {
       const live = l.sender !== undefined && l.line === undefined && !l.checkpoint;
       found.forEach((s, k) => {
         if (l.group?.accept && !l.group.accept(s)) return;
-        if (live) this.placeAhead(s, l);
-        else this.placeStoredAhead(s, l);
+        this.placeAhead(s, l, live);
         sightings.push(s);
         // sightings a source decoded itself (a lease-file snapshot) have no line of their own
         if (this.opts.append) entries.push({ sighting: s, raw: inboxRaw(l, found.length > 1 ? k : undefined, l.checkpoint || l.sightings ? 1 : this.repeats.occurrence(l)), sender: l.sender, source: l.source });

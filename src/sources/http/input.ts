@@ -265,7 +265,7 @@ export async function startHttpInput(opts: HttpInputConfig, sink: LineSink, stor
         for (let n = 0; n < p.events.length; n++) {
           const e = p.events[n];
           // (an event time more than a few minutes ahead is the receive time, as a live syslog line's
-          // is (placeLiveAtReceipt: a forged stamp hid the address's genuine lines), and so is one
+          // is (placeAtReceipt: a forged stamp hid the address's genuine lines), and so is one
           // before 2000: a forwarder whose clock was never set, 1970, counted as clockUnset)
           const clockUnset = e.timeMs !== undefined && e.timeMs < CLOCK_SET_FROM_MS;
           if (clockUnset) event('clockUnset');
