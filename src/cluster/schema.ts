@@ -84,6 +84,14 @@ export function liveUntilSql(liveUntil: string, heartbeatAt: string, fallbackS: 
   return `(CASE WHEN ${liveUntil} > ${heartbeatAt} THEN ${liveUntil} ELSE ${heartbeatAt} + make_interval(secs => ${fallbackS}) END)`;
 }
 
+/**
+ * liveUntilSql of a `cluster_nodes n` row read where the table may not have been migrated to 3 yet
+ * (status, the node-name check before the lease migrates, state copy): the column read through to_jsonb.
+ */
+export function nodeLiveUntilSql(fallbackS: string): string {
+  return liveUntilSql("(to_jsonb(n) ->> 'live_until')::timestamptz", 'n.heartbeat_at', fallbackS);
+}
+
 /** Brings the cluster tables up to date; refuses a database migrated by a newer onsight. */
 export async function migrateCluster(client: pg.ClientBase): Promise<void> {
   await client.query('SELECT pg_advisory_lock($1)', [MIGRATE_LOCK_KEY]);

@@ -6,7 +6,7 @@
 import type pg from 'pg';
 import { inboxBacklog } from './inbox.js';
 import { policyListsKey } from '../policy/policy.js';
-import { liveUntilSql } from './schema.js';
+import { nodeLiveUntilSql } from './schema.js';
 
 export interface ClusterStatus {
   /** database time of the reading */
@@ -44,7 +44,7 @@ export async function readClusterStatus(db: pg.Pool | pg.ClientBase, leaseName =
   const m = await db.query<{ name: string; role: string; host: string | null; version: string | null; started_at: Date; heartbeat_at: Date; age_s: number; policy: { scope: string[]; exclude: string[] } | null; live_until: Date; live: boolean }>(
     `SELECT name, role, host, version, started_at, heartbeat_at, extract(epoch FROM now() - heartbeat_at)::float8 AS age_s, to_jsonb(n) -> 'policy' AS policy,
             x.live_until, x.live_until > now() AS live
-       FROM cluster_nodes n, LATERAL (SELECT ${liveUntilSql("(to_jsonb(n) ->> 'live_until')::timestamptz", 'n.heartbeat_at', '$1::float8')} AS live_until) x
+       FROM cluster_nodes n, LATERAL (SELECT ${nodeLiveUntilSql('$1::float8')} AS live_until) x
       ORDER BY name`,
     [2 * leaseTtlS],
   );

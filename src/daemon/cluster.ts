@@ -10,7 +10,7 @@ import type { Logger } from '../log.js';
 import type { ClusterConfig, PostgresState } from '../cluster/config.js';
 import { pgConnectionConfig, withPooledClient } from '../cluster/connection.js';
 import { Lease } from '../cluster/lease.js';
-import { liveUntilSql } from '../cluster/schema.js';
+import { nodeLiveUntilSql } from '../cluster/schema.js';
 import { holdLease, type FenceHolder } from '../cluster/fence.js';
 import { InboxApplier } from '../cluster/applier.js';
 import { InboxReader, InboxWriter } from '../cluster/inbox.js';
@@ -35,7 +35,7 @@ export async function refuseNodeNameInUse(db: PgDb, cluster: Pick<ClusterConfig,
   // an older onsight wrote: two of ours. to_jsonb: this runs before the lease migrates the table)
   const r = await db.row<{ host: string | null; pid: number | null; age_s: number; left_s: number }>(
     `SELECT host, pid, extract(epoch FROM now() - heartbeat_at)::float8 AS age_s,
-            extract(epoch FROM ${liveUntilSql("(to_jsonb(n) ->> 'live_until')::timestamptz", 'n.heartbeat_at', '$2::float8')} - now())::float8 AS left_s
+            extract(epoch FROM ${nodeLiveUntilSql('$2::float8')} - now())::float8 AS left_s
        FROM cluster_nodes n WHERE name = $1`, [cluster.node, 2 * cluster.leaseTtlS]);
   if (!r || r.left_s <= 0) return;
   if (r.host === hostname() && (r.pid === null || r.pid === process.pid || !alive(r.pid))) return;

@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import type { Config } from '../config/schema.js';
 import { describeState, isPostgresState, type PostgresState } from '../cluster/config.js';
 import { pgConnectionConfig } from '../cluster/connection.js';
-import { liveUntilSql } from '../cluster/schema.js';
+import { nodeLiveUntilSql } from '../cluster/schema.js';
 import { OnsightError, UsageError } from '../errors.js';
 import { openDatabaseReadOnly, type DB } from './db.js';
 import { lockStateFile } from './lock.js';
@@ -112,7 +112,7 @@ async function refuseRunningDaemon(db: PgDb, target: string): Promise<void> {
   if (Number(run?.n) > 0) throw new OnsightError('ONSIGHT_STATE_LOCKED', `an onsight daemon is connected to ${target}: stop it first`);
   if (!(await db.row<{ t: string | null }>("SELECT to_regclass('cluster_lease')::text AS t"))?.t) return;
   const live = await db.rows<{ name: string }>(`SELECT holder AS name FROM cluster_lease WHERE holder IS NOT NULL AND expires_at > now()
-    UNION SELECT name FROM cluster_nodes n WHERE ${liveUntilSql("(to_jsonb(n) ->> 'live_until')::timestamptz", 'n.heartbeat_at', '60')} > now()`);
+    UNION SELECT name FROM cluster_nodes n WHERE ${nodeLiveUntilSql('60')} > now()`);
   if (live.length) throw new OnsightError('ONSIGHT_STATE_LOCKED', `cluster nodes are running on ${target} (${live.map((r) => r.name).join(', ')}): stop every node first`);
 }
 
