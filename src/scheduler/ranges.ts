@@ -1475,12 +1475,13 @@ export class RangeScans {
         // (a title that merely parses may be another deployment's: one named "<our prefix>-range" titles its own scans
         // "<its prefix> <launch id> <region>", and one of its region "dc 2300" read as our run of region "<launch id> dc".
         // Launched under another login, it is theirs)
+        const refused = !!scan.targets?.length && this.refusedBy(scan.targets, false);
         if (scan.byOurLogin === false) {
           // (another login's: not ours to cancel; over what our policy refuses it is said, once a start: after a
           // change of the login onsight uses, our old schedules' runs look like this. A warning, not the status
           // problem: another deployment under its own login and the same prefix is a setup that works, and the
           // problem would stay on it until a restart; review)
-          if (scan.targets?.length && this.refusedBy(scan.targets, false)) {
+          if (refused) {
             log.warn({ run: scan.title, scan: scan.scanRef, region, login: 'another' }, `range run ${scan.title} (${scan.scanRef}) scans addresses the policy refuses, of a region ${region} neither the config nor the saved state has, under another login than onsight's: left alone, as another deployment's. If onsight made it before scanner.username changed, cancel it and its schedule in Qualys`);
           }
           continue;
@@ -1488,7 +1489,7 @@ export class RangeScans {
         // (under ours, or none said: judged as ours, as a state saved fresh, or its part refused, records no region of ours:
         // our run of a region removed, its range excluded since, went on for hours. Over what the policy allows, left alone)
         const who = scan.byOurLogin ? 'launched under the login onsight uses' : 'its launcher not listed';
-        if (!scan.targets?.length || !this.refusedBy(scan.targets, false)) {
+        if (!refused) {
           log.warn({ run: scan.title, scan: scan.scanRef, region }, `range run ${scan.title} (${scan.scanRef}) still goes, of a region ${region} neither the config nor the saved state has (${who}): left alone, as ${scan.targets?.length ? 'it scans nothing the policy refuses' : 'its targets are not listed'}`);
           continue;
         }
