@@ -646,6 +646,47 @@ const WRITE_BATCH = 256 * 1024;
 /** damaged members named in the warning, the others counted (5,000 of them made a 400,000-character field) */
 const SAID_MAX = 5;
 /**
+ * A line's opening, compared with the file's other lines where a damaged member's end is guessed:
+ * its first OPENING_BYTES bytes (NULs skipped: UTF-16), the first OPENING_RUNS runs of their classes.
+ */
+const OPENING_BYTES = 24;
+const OPENING_RUNS = 5;
+
+/** how a line opens: runs of byte classes (digit, letter, blank, any other byte as itself) and the first run's length */
+interface Opening {
+  runs: string[];
+  firstLen: number;
+}
+
+/** the opening of the line at the start of `b`, up to its newline; undefined: an empty line */
+function openingOf(b: Buffer): Opening | undefined {
+  const runs: string[] = [];
+  let firstLen = 0;
+  let whole = false;
+  for (let i = 0, seen = 0; i < b.length && seen < OPENING_BYTES; i++) {
+    const x = b[i];
+    if (x === 0) continue;
+    if (x === 0x0a || x === 0x0d) {
+      whole = true;
+      break;
+    }
+    seen++;
+    const k = x >= 0x30 && x <= 0x39 ? 'd' : (x | 0x20) >= 0x61 && (x | 0x20) <= 0x7a ? 'a' : x >= 0x80 ? 'a' : x === 0x20 || x === 0x09 ? ' ' : String.fromCharCode(x);
+    if (runs[runs.length - 1] !== k) runs.push(k);
+    if (runs.length === 1) firstLen++;
+  }
+  // (the last run may go on past what was read)
+  if (!whole && runs.length > 1) runs.pop();
+  return runs.length ? { runs, firstLen: whole || runs.length > 1 ? firstLen : -1 } : undefined;
+}
+
+/** two lines open alike: the same classes in their first runs, and a first run (a month's name, a year) as long */
+function opensAlike(a: Opening, b: Opening): boolean {
+  const n = Math.min(OPENING_RUNS, a.runs.length, b.runs.length);
+  for (let i = 0; i < n; i++) if (a.runs[i] !== b.runs[i]) return false;
+  return a.firstLen < 0 || b.firstLen < 0 || a.firstLen === b.firstLen;
+}
+/**
  * The file ending inside a member: one modified this recently may still be written (gzip at work on
  * a rotation), its growth waited for (polled every GROW_POLL_MS, at most GROW_WAIT_MAX_MS).
  */
@@ -900,6 +941,15 @@ class CheckedGunzip {
   private cuts = false;
   /** no member that passes its check begins after this byte of the file */
   private searched?: number;
+  /** how the lines of members that passed their check open (the last such member's first whole line) */
+  private refOpening?: Opening;
+  /** the member being decoded: how its first whole line opens */
+  private memberOpening?: Opening;
+  /**
+   * where output follows a failed member whose end was taken as a line end without knowing it:
+   * its first line is read only if it opens like the file's lines (else it is the tail of a cut line)
+   */
+  private openingAt?: number;
   private readonly rd: InOrder;
 
   /**
@@ -941,6 +991,7 @@ class CheckedGunzip {
       const start = this.out;
       const lineStart = this.lastEnd;
       this.member = { n, start, firstEnd: lineStart === start ? start : undefined };
+      this.memberOpening = undefined;
       const m = await this.body();
       if (m.error !== undefined) {
         if (await this.recover(n, from, start, lineStart, m.error)) {
@@ -980,6 +1031,7 @@ class CheckedGunzip {
       } else {
         this.passedMembers++;
         this.prevPassed = true;
+        if (this.memberOpening) this.refOpening = this.memberOpening;
         if (isize !== undefined && isize !== raw % 2 ** 32) this.say(`member ${n}: the length in its trailer is wrong, its CRC-32 matches: read`);
         await this.passed(raw);
       }
@@ -1074,6 +1126,7 @@ class CheckedGunzip {
       await this.sink.blank(lineStart, this.out);
       this.blanking = !aligned;
       this.lastEnd = aligned ? this.out : lineStart;
+      this.openingAt = aligned && !end ? this.out : undefined;
     } else {
       // no member passed its check yet: the encoding is detected again after it (a UTF-16 file
       // whose first member was damaged at its start was read as UTF-8), and it is blanked in the
@@ -1085,6 +1138,7 @@ class CheckedGunzip {
       const aligned = {} as Record<Encoding, boolean>;
       for (const e of ENCODINGS) aligned[e] = (lineStart === start || prev?.aligned[e] === true) && (end ? endsLine(e, end.last2, end.at) : !this.cuts);
       this.edge = { out: this.out, aligned };
+      this.openingAt = !end && ENCODINGS.some((e) => aligned[e]) ? this.out : undefined;
       this.blanking = false;
       this.lastEnd = lineStart;
       this.enc = undefined;
@@ -1255,6 +1309,23 @@ class CheckedGunzip {
     this.prev = c[c.length - 1];
     if (first !== undefined && this.member.firstEnd === undefined && first >= this.member.start) this.member.firstEnd = first;
     if (last !== undefined) this.lastEnd = last;
+    const checks = this.openingAt !== undefined && this.openingAt >= at && this.openingAt < at + c.length;
+    // (the opening of the line after this chunk's first line end)
+    const next = (checks || !this.memberOpening) && first !== undefined && first < at + c.length && first > this.member.start ? openingOf(c.subarray(first - at)) : undefined;
+    if (checks && this.openingAt !== undefined) {
+      // (a writer that cuts members mid-line can end one on a line end by chance: after a damaged
+      // member then, the next one's first line may be a line's tail, `smith/…` of `alice.smith/…`, read
+      // as a tunnel-up for the wrong user (review). Its end unknown, the line must open like the
+      // file's other lines (those of a member that passed, else the line after it) to be read)
+      const own = openingOf(c.subarray(this.openingAt - at));
+      const ref = this.refOpening ?? next;
+      if (!this.blanking && own && ref && !opensAlike(own, ref)) {
+        this.blanking = true;
+        this.say(`the first line after a damaged member does not open like the file's lines (decompressed bytes ${this.openingAt}-${first ?? at + c.length}): left out`);
+      }
+      this.openingAt = undefined;
+    }
+    this.memberOpening ??= next;
     if (this.blanking) {
       await this.sink.blank(at, first ?? at + c.length);
       this.blanking = first === undefined;
