@@ -9,14 +9,12 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { inflate } from '../src/sources/file/content.js';
 import { LineDecoder } from '../src/parsers/decoder.js';
 import { loadRegistry } from '../src/parsers/registry.js';
-import { badData, breaking } from './helpers/gzip-damage.js';
+import { badData, breaking, copyLinesOf } from './helpers/gzip-damage.js';
 
 let dir = '';
 beforeEach(() => {
@@ -24,17 +22,7 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-/** the decompressed copy's non-empty lines */
-async function copyLines(path: string): Promise<string[]> {
-  const gz = await open(path, 'r');
-  const r = await inflate(gz);
-  await gz.close();
-  if ('error' in r) throw new Error(r.error);
-  const copy = Buffer.alloc(r.size);
-  await r.fh.read(copy, 0, r.size, 0);
-  await r.fh.close();
-  return copy.toString('utf8').split('\n').filter((l) => l !== '');
-}
+const copyLines = async (path: string) => (await copyLinesOf(path)).lines;
 
 const tunnel = (who: string, ip: string) => `2026-11-23 11:59:59 ${who}/203.0.113.5:51234 MULTI_sva: pool returned IPv4=${ip}, IPv6=(Not enabled)`;
 const filler = (n: number, p: string) =>

@@ -20,7 +20,7 @@ import { crc32Table, detectEncoding, findCompressedIn, inflate } from '../src/so
 import type { FileCheckpoint, InputHandle } from '../src/sources/types.js';
 import { CollectSink } from './helpers/sink.js';
 import { sleep, until } from './helpers/wait.js';
-import { badData, breaking, bytesOf, lines, markOf, resume as resumeInput, sha } from './helpers/gzip-damage.js';
+import { badData, breaking, bytesOf, inflatedCopy, lines, markOf, resume as resumeInput, sha } from './helpers/gzip-damage.js';
 
 let dir: string;
 const handles: InputHandle[] = [];
@@ -49,17 +49,7 @@ function io(field: 'rchar' | 'wchar' | 'syscw'): number {
   return Number(new RegExp(`^${field}: (\\d+)$`, 'm').exec(readFileSync('/proc/self/io', 'utf8'))![1]);
 }
 
-/** the decompressed copy inflate makes of `path`, and what it said */
-async function copyOf(path: string, signal?: AbortSignal) {
-  const gz = await open(path, 'r');
-  const r = await inflate(gz, signal);
-  await gz.close();
-  if ('error' in r) return { error: r.error };
-  const copy = Buffer.alloc(r.size);
-  await r.fh.read(copy, 0, r.size, 0);
-  await r.fh.close();
-  return { copy, r };
-}
+const copyOf = inflatedCopy;
 
 async function isFound(p: string, gzPath: string, mark: FileCheckpoint) {
   const f = await findCompressedIn(p, [{ path: gzPath, st: statSync(gzPath) }], mark);

@@ -8,13 +8,11 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { inflate } from '../src/sources/file/content.js';
 import type { FileCheckpoint, InputHandle } from '../src/sources/types.js';
-import { badData, breaking, bytesOf, linesOutside, markOf, resume as resumeInput, sha, type Enc } from './helpers/gzip-damage.js';
+import { badData, breaking, bytesOf, copyLinesOf, type Enc, linesOutside, markOf, resume as resumeInput, sha } from './helpers/gzip-damage.js';
 
 let dir: string;
 const handles: InputHandle[] = [];
@@ -54,18 +52,7 @@ const DAMAGE: Record<string, (gz: Buffer, text: Buffer, enc: Enc) => Buffer> = {
   'trailer: CRC-32 and length': (g) => ((g[g.length - 7] ^= 0x21), (g[g.length - 3] ^= 0x01), g),
 };
 
-/** the decompressed copy inflate makes of `path`: its non-empty lines */
-async function copyLines(path: string, enc: Enc = 'utf8') {
-  const gz = await open(path, 'r');
-  const r = await inflate(gz);
-  await gz.close();
-  // (no copy: none of its lines)
-  if ('error' in r) return { lines: [] as string[], size: 0, broken: r.error };
-  const copy = Buffer.alloc(r.size);
-  await r.fh.read(copy, 0, r.size, 0);
-  await r.fh.close();
-  return { lines: copy.toString(enc).split('\n').filter((l) => l !== ''), size: r.size, broken: r.broken };
-}
+const copyLines = copyLinesOf;
 
 /** what a copy's lines lack of `want` and hold besides (each counted) */
 function diff(got: string[], want: string[]) {

@@ -8,13 +8,11 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync, inflateRawSync } from 'node:zlib';
-import { inflate } from '../src/sources/file/content.js';
 import type { FileCheckpoint, InputHandle } from '../src/sources/types.js';
-import { badData, bytesOf, lines, markOf, resume as resumeInput, sha } from './helpers/gzip-damage.js';
+import { badData, bytesOf, copyLinesOf, lines, markOf, resume as resumeInput, sha } from './helpers/gzip-damage.js';
 
 let dir: string;
 const handles: InputHandle[] = [];
@@ -30,17 +28,7 @@ afterEach(async () => {
 /** DHCP lines, each address with its own MAC */
 const dhcp = (tag: string, n: number) => Array.from({ length: n }, (_, i) => `Dec  7 10:${String(i % 60).padStart(2, '0')}:00 ${tag} dhcpd[99]: DHCPACK on 10.${tag.length}.${i % 256}.${(i * 13) % 256} to ${sha(Buffer.from(tag + i)).slice(0, 12).replace(/(..)(?!$)/g, '$1:')} via eth0`);
 
-/** the decompressed copy inflate makes of `path`: its non-empty lines, and what it said */
-async function copyOf(path: string) {
-  const gz = await open(path, 'r');
-  const r = await inflate(gz);
-  await gz.close();
-  if ('error' in r) return { lines: [] as string[], broken: r.error };
-  const copy = Buffer.alloc(r.size);
-  await r.fh.read(copy, 0, r.size, 0);
-  await r.fh.close();
-  return { lines: copy.toString('utf8').split('\n').filter((l) => l !== ''), broken: r.broken };
-}
+const copyOf = (path: string) => copyLinesOf(path);
 
 /**
  * Five whole-line members, a stretch of the second to the third zeroed, where the second's deflate

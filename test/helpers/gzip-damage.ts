@@ -4,8 +4,10 @@
  * and the real file input resumed from one. Real gzip members (node:zlib), bytes changed afterwards.
  */
 import { createHash } from 'node:crypto';
+import { open } from 'node:fs/promises';
 import { inflateRawSync } from 'node:zlib';
 import { pino } from 'pino';
+import { inflate } from '../../src/sources/file/content.js';
 import { startFileInput } from '../../src/sources/index.js';
 import type { FileCheckpoint, InputHandle } from '../../src/sources/types.js';
 import { CollectSink } from './sink.js';
@@ -59,6 +61,25 @@ export function breaking(gz: Buffer, at: number): Buffer {
     }
   }
   throw new Error('no byte to change');
+}
+
+/** the decompressed copy inflate makes of `path`, and what inflate said (`error`: no copy) */
+export async function inflatedCopy(path: string, signal?: AbortSignal) {
+  const gz = await open(path, 'r');
+  const r = await inflate(gz, signal);
+  await gz.close();
+  if ('error' in r) return { error: r.error };
+  const copy = Buffer.alloc(r.size);
+  await r.fh.read(copy, 0, r.size, 0);
+  await r.fh.close();
+  return { copy, r };
+}
+
+/** that copy's non-empty lines (none without a copy), its size and what inflate said */
+export async function copyLinesOf(path: string, enc: Enc = 'utf8') {
+  const c = await inflatedCopy(path);
+  if ('error' in c) return { lines: [] as string[], size: 0, broken: c.error };
+  return { lines: c.copy.toString(enc).split('\n').filter((l) => l !== ''), size: c.r.size, broken: c.r.broken };
 }
 
 /** the lines of `text` (bytes, `enc`) that lie wholly outside [from, to): those a damaged member there leaves */
