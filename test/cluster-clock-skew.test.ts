@@ -44,7 +44,7 @@ describe.skipIf(!!why)('a leader whose clock runs ahead of the scanner\'s (real 
     const clock = { now: () => Date.now() + AHEAD_MS };
     const sched = new Scheduler(clock, store.inventory, policy, fencedSchedulerStore(store, lease, lease.currentEpoch()!), client,
       buildSchedulerOptions({
-        regions, maxTargetsPerScan: 5, scanner: client, titlePrefix: 'lab', internal: { adaptivePolling: false },
+        regions, maxTargetsPerScan: 5, scanner: client, titlePrefix: 'lab', node: 'ahead', internal: { adaptivePolling: false },
         scheduler: { pollIntervalS: 0.2, applianceRefreshS: 60, verifyResults: false },
       }), pino({ level: 'silent' }));
     const [r] = await store.inventory.commitBatch([{ kind: 'lease', at: new Date(clock.now()).toISOString(), format: 'isc-dhcpd', source: 't', durationS: 7200, ip: '10.20.0.5', mac: '52:54:00:00:02:05' } as Sighting]);
@@ -75,10 +75,17 @@ describe.skipIf(!!why)('a leader whose clock runs ahead of the scanner\'s (real 
     expect(lists[0].params.scan_ref).toBeUndefined();
     // a restart (or the next term) takes the skew back before its first list: reconcile reaches back by it
     await sched.saveLearned();
-    const next = new Scheduler(clock, store.inventory, policy, fencedSchedulerStore(store, lease, lease.currentEpoch()!), client,
-      buildSchedulerOptions({ regions, maxTargetsPerScan: 5, scanner: client, titlePrefix: 'lab', scheduler: { pollIntervalS: 0.2, verifyResults: false } }), pino({ level: 'silent' }));
+    const termOf = (node: string) => new Scheduler(clock, store.inventory, policy, fencedSchedulerStore(store, lease, lease.currentEpoch()!), client,
+      buildSchedulerOptions({ regions, maxTargetsPerScan: 5, scanner: client, titlePrefix: 'lab', node, scheduler: { pollIntervalS: 0.2, verifyResults: false } }), pino({ level: 'silent' }));
+    const next = termOf('ahead');
     await next.consider([]);
     expect((next as unknown as { core: SchedulerCore }).core.scannerClock.aheadMs()).toBe(ahead);
+    // another node's term does not: its clock is not this one's (it took all 15 samples, and reached
+    // back by none of its own skew until eight scans of its own)
+    const other = termOf('behind');
+    await other.consider([]);
+    expect((other as unknown as { core: SchedulerCore }).core.scannerClock.aheadMs()).toBe(0);
+    expect(other.learnedState().how).toMatch(/scanner-clock: learned by node ahead, not this node behind/);
     await lease.stop();
   }, 30_000);
 });

@@ -34,7 +34,7 @@ export function policyFor(config: Pick<Config, 'policy' | 'regions' | 'timezone'
 export function schedulerOptionsFor(config: Pick<Config, 'regions' | 'scanner' | 'scheduler' | 'cluster'>, scanner: Scanner): SchedulerOptions {
   return buildSchedulerOptions({
     regions: config.regions, maxTargetsPerScan: config.scanner.maxTargetsPerScan, scheduler: config.scheduler, scanner,
-    titlePrefix: config.cluster?.name,
+    titlePrefix: config.cluster?.name, node: config.cluster?.node,
   });
 }
 

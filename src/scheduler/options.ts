@@ -185,6 +185,8 @@ const schedulerOptionsSchema = schedulerConfigSchema.extend({
   scannedVia: z.string().default('onsight'),
   /** first word of every scan title: the cluster's name in cluster mode (two deployments on one subscription tell their scans apart) */
   titlePrefix: z.string().default('onsight'),
+  /** this node's name in cluster mode: what it learns of its own clock (skew.ts) is its own */
+  node: z.string().optional(),
 });
 
 export type SchedulerRegion = z.output<typeof region>;
@@ -201,6 +203,8 @@ export interface SchedulerOptionsInput {
   scanner?: ScannerTraits;
   /** first word of scan titles (cluster.name) */
   titlePrefix?: string;
+  /** this node's name in cluster mode (cluster.node) */
+  node?: string;
   /** knobs the config does not expose (tests) */
   internal?: Partial<Pick<SchedulerOptions, 'reserveCalls' | 'adaptivePolling' | 'fullSweepS'>>;
 }
@@ -227,5 +231,6 @@ export function buildSchedulerOptions(input: SchedulerOptionsInput): SchedulerOp
     secondLook: cfg.secondLook && !pretend,
     scannedVia: pretend ? input.scanner!.kind : 'onsight',
     titlePrefix: input.titlePrefix,
+    node: input.node,
   });
 }

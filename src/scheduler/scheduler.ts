@@ -72,7 +72,7 @@ export class Scheduler {
     this.store = store;
     this.counters = newCounters();
     if (hooks.onDecision) store = observeDecisions(store, hooks.onDecision);
-    const core = { clock, inventory, policy, store, scanner, opts, log, hooks, counters: this.counters, appliances: new ApplianceBook(log, () => this.phases.ranges.inEffect()), parallelism: new HostParallelism(), scannerClock: new ScannerClock() } as Partial<SchedulerCore>;
+    const core = { clock, inventory, policy, store, scanner, opts, log, hooks, counters: this.counters, appliances: new ApplianceBook(log, () => this.phases.ranges.inEffect()), parallelism: new HostParallelism(), scannerClock: new ScannerClock(() => this.core.opts.node) } as Partial<SchedulerCore>;
     const c = core as SchedulerCore;
     this.phases = {
       budget: new Budget(c), decide: new Decider(c), reconcile: new Reconciler(c), follow: new Follower(c),

@@ -7,9 +7,11 @@
  * reached when it launched ours, so its running scans were "no longer listed" and relaunched
  * (cluster probe F2), and a launch whose answer was lost was not found by reconcile. A clock
  * behind the scanner's needs nothing: its lists already reach back further. Kept across restarts
- * (memory.ts): reconcile lists before any poll has seen a scan.
+ * (memory.ts): reconcile lists before any poll has seen a scan. In a cluster, with the node that
+ * learned it: another node's clock is not this one's (a new leader 15 min ahead took the old
+ * leader's samples, its lists reaching back by none of it until eight scans of its own).
  */
-import type { Remembers } from './memory.js';
+import { Refused, type Remembers } from './memory.js';
 
 /** samples kept (the newest); the median is taken */
 const SAMPLES = 15;
@@ -21,6 +23,9 @@ export class ScannerClock implements Remembers {
   private samples: number[] = [];
   /** scans sampled (one sample each: a long scan listed at every poll is one scan) */
   private readonly sampled = new Set<string>();
+
+  /** `node`: this node's name in a cluster (undefined without one) */
+  constructor(private readonly node: () => string | undefined = () => undefined) {}
 
   /** Our scan `id` recorded as launched at `ourMs`; the scanner lists its launch at `theirs`. */
   note(id: string, ourMs: number | undefined, theirs: string | undefined): void {
@@ -41,12 +46,17 @@ export class ScannerClock implements Remembers {
   }
 
   snapshot(): unknown {
-    return { samples: this.samples };
+    const node = this.node();
+    return { samples: this.samples, ...(node !== undefined ? { node } : {}) };
   }
 
-  merge(data: unknown): string | undefined {
-    const s = (data as { samples?: unknown } | null)?.samples;
+  merge(data: unknown): string | Refused | undefined {
+    const d = data as { samples?: unknown; node?: unknown } | null;
+    const s = d?.samples;
     if (!Array.isArray(s) || s.length > SAMPLES || !s.every((x) => typeof x === 'number' && Number.isFinite(x) && Math.abs(x) <= MAX_SKEW_MS)) return undefined;
+    if (d?.node !== undefined && typeof d.node !== 'string') return undefined;
+    const ours = this.node();
+    if (d?.node !== ours) return new Refused(`learned by ${d?.node === undefined ? 'a node not named (no cluster, or a version before the node was saved)' : `node ${d.node}`}, not this node${ours === undefined ? '' : ` ${ours}`}: a clock's skew is its own node's`);
     this.samples = [...(s as number[]), ...this.samples].slice(-SAMPLES);
     return `clock ${Math.round(this.aheadMs() / 1000)} s ahead of the scanner's (${this.samples.length} scans)`;
   }
