@@ -646,6 +646,14 @@ const WRITE_BATCH = 256 * 1024;
 /** damaged members named in the warning, the others counted (5,000 of them made a 400,000-character field) */
 const SAID_MAX = 5;
 /**
+ * The searches for a sound member after damage in one decode test-decode at most this many times
+ * the file's size, plus SEARCH_BYTES_MIN: a sound file's search reads about the member it finds
+ */
+const SEARCH_BYTES_PER_BYTE = 4;
+const SEARCH_BYTES_MIN = 16 * 1024 * 1024;
+/** zeros in a row that a damaged member's stream ran on over (a crash's zero-filled block; a header's are 6 at most) */
+const ZERO_RUN = 8;
+/**
  * A line's opening, compared with the file's other lines where a damaged member's end is guessed:
  * its first OPENING_BYTES bytes (NULs skipped: UTF-16), the first OPENING_RUNS runs of their classes.
  */
@@ -941,6 +949,8 @@ class CheckedGunzip {
   private cuts = false;
   /** no member that passes its check begins after this byte of the file */
   private searched?: number;
+  /** bytes the searches for a sound member may still test-decode (set at the first search) */
+  private budget?: SearchBudget;
   /** how the lines of members that passed their check open (the last such member's first whole line) */
   private refOpening?: Opening;
   /** the member being decoded: how its first whole line opens */
@@ -954,15 +964,16 @@ class CheckedGunzip {
 
   /**
    * `only`: the member at that byte of the file alone, nothing looked for after it (soundMemberAt);
-   * with `bodyTo`, its deflate body from there, its trailer ending at that byte (soundBodyIn)
+   * with `bodyTo`, its deflate body from there, its trailer ending at that byte (soundBodyIn); with
+   * `upTo`, nothing read from that byte on (a search's budget)
    */
   constructor(
     private readonly fh: FileHandle,
     private readonly sink: GunzipSink,
     private readonly signal?: AbortSignal,
-    private readonly only?: { from: number; bodyTo?: number },
+    private readonly only?: { from: number; bodyTo?: number; upTo?: number },
   ) {
-    this.rd = new InOrder(fh, only?.from ?? 0, only?.bodyTo);
+    this.rd = new InOrder(fh, only?.from ?? 0, only?.bodyTo ?? only?.upTo);
     // (a member looked for is not waited for)
     if (only) this.rd.waits = false;
   }
@@ -1003,7 +1014,8 @@ class CheckedGunzip {
       }
       const t = await this.wantAll(8);
       if (t.length < 4) {
-        if ((await this.ranOn(from)) && (await this.recover(n, from, start, lineStart, 'its deflate stream ends past where a member begins'))) {
+        const inside = await this.ranOn(from);
+        if (inside !== undefined && (await this.recover(n, from, start, lineStart, 'its deflate stream ends past where a member begins', inside))) {
           this.sink.step?.(true);
           continue;
         }
@@ -1019,9 +1031,11 @@ class CheckedGunzip {
         // or a sound member begins before where it ended: its stream ran on over a zeroed stretch into
         // the members after it, and ended before NULs (a header's zeros) or the file's end: before, the
         // members after the zeros were lost)
+        // (a stream that gave the length its trailer says ended at its own trailer: a member inside
+        // what it took is its data (a gzip file logged, stored as it is), not one it ran into)
         const follows = await this.memberFollows();
-        const ranOn = follows && (await this.ranOn(from));
-        if ((!follows || ranOn) && (await this.recover(n, from, start, lineStart, ranOn ? 'its deflate stream ends past where a member begins' : 'its deflate stream ends where no trailer is'))) {
+        const inside = follows && isize !== raw % 2 ** 32 ? await this.ranOn(from) : undefined;
+        if ((!follows || inside !== undefined) && (await this.recover(n, from, start, lineStart, inside !== undefined ? 'its deflate stream ends past where a member begins' : 'its deflate stream ends where no trailer is', inside))) {
           this.sink.step?.(true);
           continue;
         }
@@ -1089,10 +1103,10 @@ class CheckedGunzip {
    * after it are read (before, all were lost). False: none found. Its body is checked against that
    * trailer (a damaged header, its data sound): passing, where its output ended is known.
    */
-  private async recover(n: number, from: number, start: number, lineStart: number, why: string): Promise<boolean> {
+  private async recover(n: number, from: number, start: number, lineStart: number, why: string, found?: number): Promise<boolean> {
     // (none after a byte already searched from: not searched again)
-    if (this.only || (this.searched !== undefined && from >= this.searched)) return false;
-    const p = await nextMember(this.fh, from + 1, this.signal);
+    if (this.only || (found === undefined && this.searched !== undefined && from >= this.searched)) return false;
+    const p = found ?? (await this.search(from + 1, Infinity));
     if (p === undefined) {
       this.searched = from;
       return false;
@@ -1201,9 +1215,30 @@ class CheckedGunzip {
     return b.length < 3 || b[0] === 0 || (b[0] === 0x1f && b[1] === 0x8b && b[2] === 8);
   }
 
-  /** the member from byte `from`, failed: does a sound member begin inside what its stream took (its bytes read once more)? */
-  private async ranOn(from: number): Promise<boolean> {
-    return !this.only && (await nextMember(this.fh, from + 1, this.signal, this.rd.pos)) !== undefined;
+  /**
+   * The member from byte `from`, failed: where a sound member begins inside what its stream took,
+   * after a stretch of zeros there (a crash's zero-filled block it ran on over; a member inside its
+   * data without one is its data: a gzip file logged, its lines read in place of the member's,
+   * review); undefined: none.
+   */
+  private async ranOn(from: number): Promise<number | undefined> {
+    if (this.only) return undefined;
+    const zeros = await zeroRunIn(this.fh, from + 1, this.rd.pos);
+    return zeros === undefined ? undefined : this.search(zeros, this.rd.pos);
+  }
+
+  /**
+   * nextMember within the searches' budget: a few times the file's size in all (a file of crafted
+   * headers had each search test-decode from each one to its end: 1 MB took 31 s, review)
+   */
+  private async search(from: number, to: number): Promise<number | undefined> {
+    this.budget ??= { left: SEARCH_BYTES_PER_BYTE * (await this.fh.stat()).size + SEARCH_BYTES_MIN, spent: false };
+    const p = await nextMember(this.fh, from, this.signal, to, this.budget);
+    if (this.budget.spent && !this.budget.said) {
+      this.budget.said = true;
+      this.say(`the search for sound members after damaged ones stopped at its bound (test decodes of ${SEARCH_BYTES_PER_BYTE} times the file's size and ${SEARCH_BYTES_MIN / 1024 / 1024} MiB): those after byte ${from} were not looked for`);
+    }
+    return p;
   }
 
   /** at least `n` bytes at the reader (fewer: the file ends there, and is not being written) */
@@ -1354,11 +1389,36 @@ class CheckedGunzip {
   }
 }
 
-/** Does a gzip member that passes its check begin at byte `at` of the file? */
-async function soundMemberAt(fh: FileHandle, at: number, signal?: AbortSignal): Promise<boolean> {
-  const g = new CheckedGunzip(fh, { data() {}, blank() {} }, signal, { from: at });
+/** what the searches for a sound member of one decode may still read (`spent`: they stopped for it) */
+interface SearchBudget {
+  left: number;
+  spent: boolean;
+  said?: boolean;
+}
+
+/** Does a gzip member that passes its check begin at byte `at` of the file (read within the budget)? */
+async function soundMemberAt(fh: FileHandle, at: number, budget: SearchBudget, signal?: AbortSignal): Promise<boolean> {
+  const g = new CheckedGunzip(fh, { data() {}, blank() {} }, signal, { from: at, upTo: at + budget.left });
   await g.run();
+  budget.left -= g.pos - at;
+  if (budget.left <= 0 && g.passedMembers !== 1) budget.spent = true;
   return g.passedMembers === 1;
+}
+
+/** the first byte of a run of ZERO_RUN zeros in [from, to) of the file; undefined: none */
+async function zeroRunIn(fh: FileHandle, from: number, to: number): Promise<number | undefined> {
+  const b = Buffer.allocUnsafe(GZ_CHUNK);
+  let run = 0;
+  for (let pos = from; pos < to; ) {
+    const { bytesRead } = await fh.read(b, 0, Math.min(b.length, to - pos), pos);
+    if (bytesRead === 0) return undefined;
+    for (let i = 0; i < bytesRead; i++) {
+      run = b[i] === 0 ? run + 1 : 0;
+      if (run === ZERO_RUN) return pos + i + 1 - ZERO_RUN;
+    }
+    pos += bytesRead;
+  }
+  return undefined;
 }
 
 /** header lengths looked at for a damaged one's body: the bytes its flags say, none, and gzip(1)'s name (a comment after it) */
@@ -1413,15 +1473,15 @@ async function soundBodyIn(fh: FileHandle, from: number, to: number, signal?: Ab
  * header's magic bytes, then a check of the whole member: a random 1F 8B 08 in deflate data
  * decodes into nothing whose CRC-32 matches); undefined: none.
  */
-async function nextMember(fh: FileHandle, from: number, signal?: AbortSignal, to = Infinity): Promise<number | undefined> {
+async function nextMember(fh: FileHandle, from: number, signal: AbortSignal | undefined, to: number, budget: SearchBudget): Promise<number | undefined> {
   // (no larger than the stretch: a member's own bytes looked at again after each failed one)
   const b = Buffer.allocUnsafe(Math.min(GZ_CHUNK, Math.max(4, to + 3 - from)));
-  for (let pos = from; pos < to; ) {
+  for (let pos = from; pos < to && !budget.spent; ) {
     if (signal?.aborted) throw new Error('stopped');
     const { bytesRead } = await fh.read(b, 0, Math.min(b.length, to + 3 - pos), pos);
     if (bytesRead < 4) return undefined;
-    for (let i = b.indexOf(0x1f); i >= 0 && i + 3 < bytesRead && pos + i < to; i = b.indexOf(0x1f, i + 1)) {
-      if (b[i + 1] === 0x8b && b[i + 2] === 8 && !(b[i + 3] & 0xe0) && (await soundMemberAt(fh, pos + i, signal))) return pos + i;
+    for (let i = b.indexOf(0x1f); i >= 0 && i + 3 < bytesRead && pos + i < to && !budget.spent; i = b.indexOf(0x1f, i + 1)) {
+      if (b[i + 1] === 0x8b && b[i + 2] === 8 && !(b[i + 3] & 0xe0) && (await soundMemberAt(fh, pos + i, budget, signal))) return pos + i;
     }
     // (a header's first bytes at the chunk's end: looked at again in the next)
     pos += bytesRead - 3;
