@@ -216,32 +216,72 @@ function eventTime(input: LineInput): number | undefined {
 }
 
 /**
- * The words of Kea's lease messages after the client label (kea-dhcp4/6 message catalogue: `lease
- * 10.0.0.5 has been allocated for 3600 seconds`, `address 10.0.0.5 was released properly.`,
- * `address … expired on release`, `… was deleted on release`, `reclaiming expired lease for
- * address …`, `lease for address … and iaid=5 has been allocated for 3600 seconds`).
+ * Kea's sentence after the client label for each message ID that makes a sighting, word by word, as
+ * its message catalogue prints it (dhcp4_messages.mes, dhcp6_messages.mes, alloc_engine_messages.mes;
+ * Kea 1.x printed no `for N seconds`): `A4`/`A6` an IPv4/IPv6 address, `N` a number, `iaid=N`, `P6` an
+ * IPv6 prefix `<addr>/<len>`; any other word is itself.
  */
-const KEA_WORDS = new Set(['lease', 'address', 'for', 'has', 'been', 'allocated', 'reused', 'renewed', 'was', 'released', 'properly', 'expired', 'on', 'release', 'deleted', 'reclaiming', 'binding', 'and', 'seconds', 'the', 'of', 'type', 'prefix', 'IA_NA', 'IA_PD']);
+const KEA_SENTENCES: Record<string, string[]> = {
+  DHCP4_LEASE_ALLOC: ['lease A4 has been allocated for N seconds', 'lease A4 has been allocated'],
+  DHCP4_LEASE_REUSE: ['lease A4 has been reused for N seconds'],
+  DHCP4_RELEASE: ['address A4 was released properly'],
+  DHCP4_RELEASE_EXPIRED: ['address A4 expired on release'],
+  DHCP4_RELEASE_DELETED: ['address A4 was deleted on release'],
+  DHCP4_LEASE_EXPIRED: ['reclaiming expired lease for address A4'],
+  ALLOC_ENGINE_V4_LEASE_RECLAIM: ['reclaiming expired lease for address A4'],
+  DHCP6_LEASE_ALLOC: ['lease for address A6 and iaid=N has been allocated for N seconds', 'lease for address A6 and iaid=N has been allocated'],
+  DHCP6_LEASE_RENEW: ['lease for address A6 and iaid=N has been allocated for N seconds', 'lease for address A6 and iaid=N has been allocated'],
+  DHCP6_LEASE_REUSE: ['lease for address A6 and iaid=N has been reused for N seconds'],
+  DHCP6_RELEASE_NA: ['binding for address A6 and iaid=N was released properly'],
+  DHCP6_LEASE_EXPIRED: ['reclaiming expired lease for address A6'],
+  ALLOC_ENGINE_V6_LEASE_RECLAIM: ['reclaiming expired lease for prefix P6', 'reclaiming expired lease for address A6'],
+};
+
+/** Does the word `w` fill the template's word `t`? */
+function fills(t: string, w: string): boolean {
+  switch (t) {
+    case 'A4':
+      return !w.includes(':') && canonicalIp(w) !== undefined;
+    case 'A6':
+      return w.includes(':') && canonicalIp(w) !== undefined;
+    case 'N':
+      return /^\d{1,10}$/.test(w);
+    case 'iaid=N':
+      return /^iaid=\d{1,10}$/.test(w);
+    case 'P6': {
+      const slash = w.indexOf('/');
+      return slash > 0 && /^\d{1,3}$/.test(w.slice(slash + 1)) && fills('A6', w.slice(0, slash));
+    }
+    default:
+      return w === t;
+  }
+}
 
 /**
- * Is the text after the message's client label (its first `: `) Kea's sentence alone: at most 16
- * words, each one of Kea's, an address, a number or `iaid=N`, only the last ending in a full stop?
- * Under an unknown program's tag and pid the line must be that whole: a client's text at the start
- * of another program's line is followed by that program's own words (`…: session expired`,
- * `completed in 0.004 seconds`: an ending alone let those through, review).
+ * Is the text after the message's client label (its first `: `) exactly Kea's sentence for the
+ * message ID (KEA_SENTENCES), with or without a closing full stop? Under an unknown program's tag
+ * and pid the line must be that whole: a client's text at the start of another program's line is
+ * followed by that program's own words, and any word set let some through (`…: lease 10.0.0.1
+ * 203.0.113.5 200 512`, an access log's fields; `…: address … was deleted`: review 47).
  */
 function keaSentenceAlone(msg: string): boolean {
   const mark = loggerMark(msg);
   const close = mark < 0 ? -1 : msg.indexOf(']', mark);
-  const label = close < 0 ? -1 : msg.indexOf(': ', close);
-  if (label < 0) return false;
+  if (close < 0) return false;
+  const id = words(msg.slice(close + 1, close + 1 + 160), 1)[0];
+  // (own keys only: an id such as `constructor` is no message)
+  const sentences = id && Object.hasOwn(KEA_SENTENCES, id) ? KEA_SENTENCES[id] : undefined;
+  const label = msg.indexOf(': ', close);
+  if (!sentences || label < 0) return false;
   const rest = msg.slice(label + 2);
   if (rest.length > 200) return false;
   const w = words(rest, 17);
-  if (w.length === 0 || w.length > 16) return false;
-  return w.every((x, i) => {
-    const t = i === w.length - 1 && x.endsWith('.') ? x.slice(0, -1) : x;
-    return KEA_WORDS.has(t) || /^\d+$/.test(t) || /^iaid=\d+$/.test(t) || canonicalIp(t) !== undefined || /^[0-9a-fA-F:]+\/\d{1,3}$/.test(t);
+  if (w.length === 0) return false;
+  const last = w[w.length - 1];
+  if (last.endsWith('.')) w[w.length - 1] = last.slice(0, -1);
+  return sentences.some((s) => {
+    const t = s.split(' ');
+    return t.length === w.length && t.every((x, i) => fills(x, w[i]));
   });
 }
 

@@ -621,7 +621,10 @@ function parse3164(line: string, start: number, opts: HeaderOptions): Omit<Syslo
  * `nginx[5]: dhcpd[1]: DHCPACK …`, and `web1 web-access: dhcpd[1]: …` (rsyslog imfile `Tag=`,
  * nginx `access_log syslog:…,tag=`, a shipper's app name without PROCID: an access log whose first
  * field, X-Forwarded-For, the client writes). `pinned`: the input's format is fixed, not `auto`:
- * its lines are the format's by the operator's word, whatever tag they came under.
+ * the operator's word that its lines are that format's, which also reads the inner tag under a BSD
+ * tag with no pid and no host name before it (`gw1: dhcpd[1]: …`, the host name read as a tag).
+ * Not under any other tag: a router's whole syslog goes to a dnsmasq input, and there
+ * `nginx[5]: dnsmasq-dhcp[1]: DHCPACK …` is still nginx's line, its text a client's (review 47).
  */
 export function unwrapInnerTag(m: SyslogMessage, pinned = false): SyslogMessage {
   const msg = m.msg;
@@ -637,10 +640,14 @@ export function unwrapInnerTag(m: SyslogMessage, pinned = false): SyslogMessage 
   while (j < msg.length && j - lb <= 12 && msg.charCodeAt(j) >= 48 && msg.charCodeAt(j) <= 57) j++;
   if (j === lb + 1 || msg[j] !== ']' || msg[j + 1] !== ':' || msg[j + 2] !== ' ') return m;
   const app = msg.slice(0, lb), pid = msg.slice(lb + 1, j), rest = msg.slice(j + 3);
-  // (under a fixed format the input's lines are the operator's word: `gw1: dhcpd[1]: …` is read there)
-  if (!pinned && !relayTag(m, app)) return m;
+  if (!relayTag(m, app) && !(pinned && hostNameAsTag(m))) return m;
   // (a spread would lose a lazy structuredData)
   return m instanceof Rfc5424Message ? m.retag(app, pid, rest) : { ...m, appName: app, procId: pid, msg: rest };
+}
+
+/** A BSD header's tag that may be the device's host name: no host name before it, no pid (`gw1: …`). */
+function hostNameAsTag(m: SyslogMessage): boolean {
+  return m.format === 'rfc3164' && m.hostname === undefined && m.procId === undefined && !!m.appName;
 }
 
 /**
