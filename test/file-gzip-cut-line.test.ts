@@ -11,7 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
+import { gzipSync, inflateRawSync } from 'node:zlib';
 import { LineDecoder } from '../src/parsers/decoder.js';
 import { loadRegistry } from '../src/parsers/registry.js';
 import { badData, breaking, copyLinesOf } from './helpers/gzip-damage.js';
@@ -37,6 +37,20 @@ const DAMAGE = {
 describe('gzip rotation cut mid-line, a member damaged', () => {
   for (const [how, damage] of Object.entries(DAMAGE)) {
     for (const first of [false, true]) {
+      it(`${how}${first ? ', the first member' : ''}: a member of the cut line's tail alone is not read as a line (no line after it to compare with)`, async () => {
+        const full = tunnel('alice.smith', '10.8.0.6');
+        const cut = full.indexOf('smith');
+        const t1 = Buffer.from(text(filler(40, 'b')) + full.slice(0, cut));
+        const after = filler(5, 'c');
+        const members = [damage(gzipSync(t1), t1), gzipSync(Buffer.from(full.slice(cut) + '\n')), gzipSync(Buffer.from(text(after)))];
+        if (!first) members.unshift(gzipSync(Buffer.from(text(filler(5, 'a')))));
+        const p = join(dir, 'vpn.log.4.gz');
+        writeFileSync(p, Buffer.concat(members));
+        const got = await copyLines(p);
+        expect(got.filter((l) => l.includes('smith'))).toEqual([]);
+        expect(got.filter((l) => l.includes(' c'))).toEqual(after);
+      });
+
       it(`${how}${first ? ', the first member' : ''}: the next member's opening tail of a line is not read as a line; every whole line of the sound members is`, async () => {
         const full = tunnel('alice.smith', '10.8.0.6');
         const cut = full.indexOf('smith');
@@ -60,6 +74,46 @@ describe('gzip rotation cut mid-line, a member damaged', () => {
       });
     }
   }
+
+  it('the member after the damaged one straddling a 64 KiB read (its first output a few bytes of the tail): not read as a line', async () => {
+    const vpn = (who: string, ip: string) => `Jul  3 21:42:57 gw openvpn[66026]: ${who}/203.0.113.5:51234 MULTI_sva: pool returned IPv4=${ip}, IPv6=(Not enabled)`;
+    const lines = (n: number, p: string) => Array.from({ length: n }, (_, i) => `Jul  3 21:40:${String(i % 60).padStart(2, '0')} gw openvpn[66026]: ${p}${i} TLS: Initial packet from [AF_INET]198.51.100.${i % 250}:1194`);
+    const full = vpn('alice.smith', '10.8.0.6');
+    const cut = full.indexOf('smith');
+    const t2 = Buffer.from(text(lines(40, 'b')) + full.slice(0, cut));
+    // (a byte of its deflate data changed so that it decodes to its trailer into other lines, at another length: its end unknown)
+    const m2 = (() => {
+      const gz = gzipSync(t2);
+      for (let i = 10 + Math.floor((gz.length - 18) * 0.3); i < gz.length - 8; i++) {
+        for (const x of [0x55, 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80]) {
+          const b = Buffer.from(gz);
+          b[i] ^= x;
+          let r: { buffer: Buffer; engine: { bytesWritten: number } };
+          try {
+            r = inflateRawSync(b.subarray(10, b.length - 8), { info: true }) as unknown as typeof r;
+          } catch {
+            continue;
+          }
+          if (r.engine.bytesWritten === gz.length - 18 && r.buffer.length !== t2.length) return b;
+        }
+      }
+      throw new Error('no byte to change');
+    })();
+    const m3 = gzipSync(Buffer.from(full.slice(cut) + '\n' + text(lines(5, 'c'))));
+    const dec = new LineDecoder(await loadRegistry(), 'auto', 'UTC');
+    for (let into = 40; into <= 52; into++) {
+      // (a sound stored member sized so that m3's header and `into` bytes of its deflate data end the first 64 KiB read)
+      const pad = (n: number) => gzipSync(Buffer.from(`Jul  3 21:39:00 gw openvpn[66026]: pad ${'x'.repeat(n)}\n` + text(lines(3, 'a'))), { level: 0 });
+      let m1 = pad(60000);
+      m1 = pad(60000 + 65536 - 10 - into - m2.length - m1.length);
+      expect(m1.length + m2.length + 10 + into).toBe(65536);
+      const p = join(dir, `vpn-${into}.log.1.gz`);
+      writeFileSync(p, Buffer.concat([m1, m2, m3]));
+      const got = await copyLines(p);
+      expect(got.filter((l) => l.includes('smith')), `${into} bytes into the member`).toEqual([]);
+      expect(got.flatMap((l) => dec.decode(l, { receivedAt: new Date('2026-11-23T12:00:00Z'), source: 'file:vpn' }).sightings.map((s) => s.user)).filter((u) => u)).toEqual([]);
+    }
+  });
 
   it('a whole line opening the member after a damaged one is still read (members cut on line ends)', async () => {
     const before = filler(30, 'a');

@@ -651,6 +651,8 @@ const SAID_MAX = 5;
  */
 const SEARCH_BYTES_PER_BYTE = 4;
 const SEARCH_BYTES_MIN = 16 * 1024 * 1024;
+/** bytes a search's test decode reads first (doubling up to GZ_CHUNK): a 64 KiB read for each of thousands of small members made 8 MB take 49 s (review) */
+const TEST_READ_FIRST = 4096;
 /** zeros in a row that a damaged member's stream ran on over (a crash's zero-filled block; a header's are 6 at most) */
 const ZERO_RUN = 8;
 /**
@@ -659,6 +661,8 @@ const ZERO_RUN = 8;
  */
 const OPENING_BYTES = 24;
 const OPENING_RUNS = 5;
+/** bytes of output collected for a line's opening (UTF-16: a NUL for each byte) */
+const OPENING_HEAD_MAX = 4 * OPENING_BYTES;
 
 /** how a line opens: runs of byte classes (digit, letter, blank, any other byte as itself) and the first run's length */
 interface Opening {
@@ -683,9 +687,10 @@ function openingOf(b: Buffer): Opening | undefined {
     if (runs[runs.length - 1] !== k) runs.push(k);
     if (runs.length === 1) firstLen++;
   }
-  // (the last run may go on past what was read)
+  // (the first run's length is known once another run began; the last run may go on past what was read)
+  const firstEnded = whole || runs.length > 1;
   if (!whole && runs.length > 1) runs.pop();
-  return runs.length ? { runs, firstLen: whole || runs.length > 1 ? firstLen : -1 } : undefined;
+  return runs.length ? { runs, firstLen: firstEnded ? firstLen : -1 } : undefined;
 }
 
 /** two lines open alike: the same classes in their first runs, and a first run (a month's name, a year) as long */
@@ -730,6 +735,10 @@ class InOrder {
   private eof = false;
   /** grew() waits for a file being written */
   waits = true;
+  /** bytes read from the file so far */
+  read = 0;
+  /** bytes read at a time: GZ_CHUNK, or from a few KiB doubling to it (a member looked at alone: most are not one) */
+  step = GZ_CHUNK;
 
   /** `pos`: the file position of `buf`'s first byte; `limit`: nothing read from there on (the end of a member looked at alone) */
   constructor(
@@ -741,8 +750,10 @@ class InOrder {
   /** at least `n` bytes from `pos` (fewer: the file ends first), not taken */
   async want(n: number): Promise<Buffer> {
     while (this.buf.length < n && !this.eof) {
-      const b = Buffer.allocUnsafe(Math.min(GZ_CHUNK, Math.max(0, this.limit - this.pos - this.buf.length)));
+      const b = Buffer.allocUnsafe(Math.min(Math.max(this.step, n - this.buf.length), Math.max(0, this.limit - this.pos - this.buf.length)));
+      this.step = Math.min(GZ_CHUNK, this.step * 2);
       const { bytesRead } = b.length ? await this.fh.read(b, 0, b.length, this.pos + this.buf.length) : { bytesRead: 0 };
+      this.read += bytesRead;
       if (bytesRead === 0) this.eof = true;
       else this.buf = this.buf.length ? Buffer.concat([this.buf, b.subarray(0, bytesRead)]) : b.subarray(0, bytesRead);
     }
@@ -955,11 +966,14 @@ class CheckedGunzip {
   private refOpening?: Opening;
   /** the member being decoded: how its first whole line opens */
   private memberOpening?: Opening;
+  /** the member being decoded began on a line end after a member that passed: its first line is whole */
+  private memberAtLine = false;
   /**
-   * where output follows a failed member whose end was taken as a line end without knowing it:
-   * its first line is read only if it opens like the file's lines (else it is the tail of a cut line)
+   * output following a failed member whose end was taken as a line end without knowing it, from
+   * `at`, its first line's bytes so far (`head`): that line is read only if it opens like the file's
+   * lines (else it is the tail of a cut line)
    */
-  private openingAt?: number;
+  private opening?: { at: number; head: Buffer };
   private readonly rd: InOrder;
 
   /**
@@ -975,7 +989,15 @@ class CheckedGunzip {
   ) {
     this.rd = new InOrder(fh, only?.from ?? 0, only?.bodyTo ?? only?.upTo);
     // (a member looked for is not waited for)
-    if (only) this.rd.waits = false;
+    if (only) {
+      this.rd.waits = false;
+      this.rd.step = TEST_READ_FIRST;
+    }
+  }
+
+  /** bytes read from the file */
+  get bytesRead(): number {
+    return this.rd.read;
   }
 
   /** where the reader is in the file */
@@ -1003,6 +1025,7 @@ class CheckedGunzip {
       const lineStart = this.lastEnd;
       this.member = { n, start, firstEnd: lineStart === start ? start : undefined };
       this.memberOpening = undefined;
+      this.memberAtLine = lineStart === start && this.opening === undefined;
       const m = await this.body();
       if (m.error !== undefined) {
         if (await this.recover(n, from, start, lineStart, m.error)) {
@@ -1045,9 +1068,10 @@ class CheckedGunzip {
       } else {
         this.passedMembers++;
         this.prevPassed = true;
-        if (this.memberOpening) this.refOpening = this.memberOpening;
         if (isize !== undefined && isize !== raw % 2 ** 32) this.say(`member ${n}: the length in its trailer is wrong, its CRC-32 matches: read`);
         await this.passed(raw);
+        // (after passed(): the output of a member too short to tell its encoding is scanned there)
+        if (this.memberOpening) this.refOpening = this.memberOpening;
       }
       this.sink.step?.(true);
       if (t.length < 8) return this.finish(`member ${n}: the file ends in its trailer (its CRC-32 ${crcOk ? 'matches: read' : 'fails'})`, this.out);
@@ -1113,7 +1137,7 @@ class CheckedGunzip {
     }
     const t = p - 8 >= from + 10 ? await readAt(this.fh, p - 8, 8) : undefined;
     const isize = t?.readUInt32LE(4);
-    const body = t ? await soundBodyIn(this.fh, from, p, this.signal) : undefined;
+    const body = t ? await soundBodyIn(this.fh, from, p, await this.searchBudget(), this.signal) : undefined;
     const len = body ? body.len : isize !== undefined && isize <= (p - from) * DEFLATE_RATIO ? isize : this.out - start;
     await this.fail(n, start, lineStart, len, `${why} (the next member at byte ${p})`, body && { last2: body.last2, at: start + body.len });
     this.rd.seek(p);
@@ -1140,7 +1164,7 @@ class CheckedGunzip {
       await this.sink.blank(lineStart, this.out);
       this.blanking = !aligned;
       this.lastEnd = aligned ? this.out : lineStart;
-      this.openingAt = aligned && !end ? this.out : undefined;
+      this.opening = aligned && !end ? { at: this.out, head: Buffer.alloc(0) } : undefined;
     } else {
       // no member passed its check yet: the encoding is detected again after it (a UTF-16 file
       // whose first member was damaged at its start was read as UTF-8), and it is blanked in the
@@ -1152,7 +1176,7 @@ class CheckedGunzip {
       const aligned = {} as Record<Encoding, boolean>;
       for (const e of ENCODINGS) aligned[e] = (lineStart === start || prev?.aligned[e] === true) && (end ? endsLine(e, end.last2, end.at) : !this.cuts);
       this.edge = { out: this.out, aligned };
-      this.openingAt = !end && ENCODINGS.some((e) => aligned[e]) ? this.out : undefined;
+      this.opening = !end && ENCODINGS.some((e) => aligned[e]) ? { at: this.out, head: Buffer.alloc(0) } : undefined;
       this.blanking = false;
       this.lastEnd = lineStart;
       this.enc = undefined;
@@ -1227,16 +1251,23 @@ class CheckedGunzip {
     return zeros === undefined ? undefined : this.search(zeros, this.rd.pos);
   }
 
+  /** the searches' budget, set at the first (it is the file's size when the decode needs it) */
+  private async searchBudget(): Promise<SearchBudget> {
+    this.budget ??= { left: SEARCH_BYTES_PER_BYTE * (await this.fh.stat()).size + SEARCH_BYTES_MIN, spent: false };
+    return this.budget;
+  }
+
   /**
    * nextMember within the searches' budget: a few times the file's size in all (a file of crafted
    * headers had each search test-decode from each one to its end: 1 MB took 31 s, review)
    */
   private async search(from: number, to: number): Promise<number | undefined> {
-    this.budget ??= { left: SEARCH_BYTES_PER_BYTE * (await this.fh.stat()).size + SEARCH_BYTES_MIN, spent: false };
-    const p = await nextMember(this.fh, from, this.signal, to, this.budget);
-    if (this.budget.spent && !this.budget.said) {
-      this.budget.said = true;
-      this.say(`the search for sound members after damaged ones stopped at its bound (test decodes of ${SEARCH_BYTES_PER_BYTE} times the file's size and ${SEARCH_BYTES_MIN / 1024 / 1024} MiB): those after byte ${from} were not looked for`);
+    const budget = await this.searchBudget();
+    const p = await nextMember(this.fh, from, this.signal, to, budget);
+    if (budget.spent && !budget.said) {
+      budget.said = true;
+      // (first: the members it did not look for are the ones a reader misses)
+      this.said.unshift(`the search for sound members after damaged ones stopped at its bound (test decodes of ${SEARCH_BYTES_PER_BYTE} times the file's size and ${SEARCH_BYTES_MIN / 1024 / 1024} MiB): those after byte ${from} were not looked for`);
     }
     return p;
   }
@@ -1344,27 +1375,42 @@ class CheckedGunzip {
     this.prev = c[c.length - 1];
     if (first !== undefined && this.member.firstEnd === undefined && first >= this.member.start) this.member.firstEnd = first;
     if (last !== undefined) this.lastEnd = last;
-    const checks = this.openingAt !== undefined && this.openingAt >= at && this.openingAt < at + c.length;
+    const pending = this.opening !== undefined && this.opening.at < at + c.length ? this.opening : undefined;
     // (the opening of the line after this chunk's first line end)
-    const next = (checks || !this.memberOpening) && first !== undefined && first < at + c.length && first > this.member.start ? openingOf(c.subarray(first - at)) : undefined;
-    if (checks && this.openingAt !== undefined) {
-      // (a writer that cuts members mid-line can end one on a line end by chance: after a damaged
-      // member then, the next one's first line may be a line's tail, `smith/…` of `alice.smith/…`, read
-      // as a tunnel-up for the wrong user (review). Its end unknown, the line must open like the
-      // file's other lines (those of a member that passed, else the line after it) to be read)
-      const own = openingOf(c.subarray(this.openingAt - at));
-      const ref = this.refOpening ?? next;
-      if (!this.blanking && own && ref && !opensAlike(own, ref)) {
-        this.blanking = true;
-        this.say(`the first line after a damaged member does not open like the file's lines (decompressed bytes ${this.openingAt}-${first ?? at + c.length}): left out`);
-      }
-      this.openingAt = undefined;
-    }
+    const next = (pending || !this.memberOpening) && first !== undefined && first < at + c.length && first > this.member.start ? openingOf(c.subarray(first - at)) : undefined;
+    if (pending) await this.checkOpening(pending, c, at, first, next);
+    // (a member of one line, rsyslog's veryRobustZip at low traffic, has no line after its first)
+    if (!this.memberOpening && this.memberAtLine && at === this.member.start && (first !== undefined || c.length >= OPENING_HEAD_MAX)) this.memberOpening = openingOf(c);
     this.memberOpening ??= next;
     if (this.blanking) {
       await this.sink.blank(at, first ?? at + c.length);
       this.blanking = first === undefined;
     }
+  }
+
+  /**
+   * A writer that cuts members mid-line can end one on a line end by chance: after a damaged
+   * member then, the next one's first line may be a line's tail, `smith/…` of `alice.smith/…`, read as
+   * a tunnel-up for the wrong user (review). Its end unknown, that line (its bytes gathered over the
+   * chunks until its end or OPENING_BYTES) must open like the file's lines: a member's that passed,
+   * else the line after it; with neither, it is left out (a first member damaged and a one-line member
+   * after it: its line was read, review).
+   */
+  private async checkOpening(p: { at: number; head: Buffer }, c: Buffer, at: number, first: number | undefined, next: Opening | undefined): Promise<void> {
+    const from = Math.max(0, p.at - at);
+    const to = first !== undefined ? first - at : c.length;
+    if (p.head.length < OPENING_HEAD_MAX) p.head = Buffer.concat([p.head, c.subarray(from, Math.max(from, Math.min(to, from + OPENING_HEAD_MAX - p.head.length)))]);
+    let bytes = 0;
+    for (const x of p.head) if (x !== 0) bytes++;
+    if (first === undefined && bytes < OPENING_BYTES) return;
+    this.opening = undefined;
+    const own = openingOf(p.head);
+    const ref = this.refOpening ?? next;
+    if (this.blanking || !own || (ref && opensAlike(own, ref))) return;
+    // (its bytes in earlier chunks blanked too: no line end came there, so none of it was read)
+    if (p.at < at) await this.sink.blank(p.at, at);
+    this.blanking = true;
+    this.say(`the first line after a damaged member ${ref ? 'does not open like the file\'s lines' : 'has no line of the file to compare with'} (decompressed bytes from ${p.at}): left out`);
   }
 
   /** the encoding decided now from what came since scanFrom (4 bytes, from an even position), and that output scanned */
@@ -1400,14 +1446,19 @@ interface SearchBudget {
 async function soundMemberAt(fh: FileHandle, at: number, budget: SearchBudget, signal?: AbortSignal): Promise<boolean> {
   const g = new CheckedGunzip(fh, { data() {}, blank() {} }, signal, { from: at, upTo: at + budget.left });
   await g.run();
-  budget.left -= g.pos - at;
-  if (budget.left <= 0 && g.passedMembers !== 1) budget.spent = true;
+  charge(budget, g.bytesRead);
   return g.passedMembers === 1;
+}
+
+/** `bytes` read by a search's test decode taken from its budget, at least its first read's (each test costs: thousands of tiny damaged members took 2.5 s a MB, review) */
+function charge(budget: SearchBudget, bytes: number): void {
+  budget.left -= Math.max(bytes, TEST_READ_FIRST);
+  if (budget.left <= 0) budget.spent = true;
 }
 
 /** the first byte of a run of ZERO_RUN zeros in [from, to) of the file; undefined: none */
 async function zeroRunIn(fh: FileHandle, from: number, to: number): Promise<number | undefined> {
-  const b = Buffer.allocUnsafe(GZ_CHUNK);
+  const b = Buffer.allocUnsafe(Math.max(1, Math.min(GZ_CHUNK, to - from)));
   let run = 0;
   for (let pos = from; pos < to; ) {
     const { bytesRead } = await fh.read(b, 0, Math.min(b.length, to - pos), pos);
@@ -1447,7 +1498,7 @@ function bodyStarts(h: Buffer): number[] {
  * how its output ended (its data is sound, the header alone was hit); undefined: none passes.
  * Each try reads no further than `to`.
  */
-async function soundBodyIn(fh: FileHandle, from: number, to: number, signal?: AbortSignal): Promise<{ last2: number[]; len: number } | undefined> {
+async function soundBodyIn(fh: FileHandle, from: number, to: number, budget: SearchBudget, signal?: AbortSignal): Promise<{ last2: number[]; len: number } | undefined> {
   const head = await readAt(fh, from, Math.min(1024, to - 8 - from));
   for (const at of bodyStarts(head)) {
     let last2 = [-1, -1];
@@ -1463,6 +1514,7 @@ async function soundBodyIn(fh: FileHandle, from: number, to: number, signal?: Ab
       { from: from + at, bodyTo: to },
     );
     await g.run();
+    charge(budget, g.bytesRead);
     if (g.passedMembers === 1 && g.pos === to) return { last2, len: g.out };
   }
   return undefined;
@@ -1474,11 +1526,13 @@ async function soundBodyIn(fh: FileHandle, from: number, to: number, signal?: Ab
  * decodes into nothing whose CRC-32 matches); undefined: none.
  */
 async function nextMember(fh: FileHandle, from: number, signal: AbortSignal | undefined, to: number, budget: SearchBudget): Promise<number | undefined> {
-  // (no larger than the stretch: a member's own bytes looked at again after each failed one)
+  // (no larger than the stretch: a member's own bytes looked at again after each failed one; read
+  // from TEST_READ_FIRST up, doubling: the next member is mostly near, and a 64 KiB read for each of
+  // thousands of small damaged members made 1 MB take 6 s)
   const b = Buffer.allocUnsafe(Math.min(GZ_CHUNK, Math.max(4, to + 3 - from)));
-  for (let pos = from; pos < to && !budget.spent; ) {
+  for (let pos = from, step = TEST_READ_FIRST; pos < to && !budget.spent; step = Math.min(GZ_CHUNK, step * 2)) {
     if (signal?.aborted) throw new Error('stopped');
-    const { bytesRead } = await fh.read(b, 0, Math.min(b.length, to + 3 - pos), pos);
+    const { bytesRead } = await fh.read(b, 0, Math.min(b.length, step, to + 3 - pos), pos);
     if (bytesRead < 4) return undefined;
     for (let i = b.indexOf(0x1f); i >= 0 && i + 3 < bytesRead && pos + i < to && !budget.spent; i = b.indexOf(0x1f, i + 1)) {
       if (b[i + 1] === 0x8b && b[i + 2] === 8 && !(b[i + 3] & 0xe0) && (await soundMemberAt(fh, pos + i, budget, signal))) return pos + i;
