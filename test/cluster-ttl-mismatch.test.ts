@@ -15,7 +15,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import { Lease } from '../src/cluster/lease.js';
 import { migrateCluster } from '../src/cluster/schema.js';
 import { readClusterStatus, renderClusterStatus } from '../src/cluster/status.js';
@@ -28,6 +28,7 @@ if (why) console.log(`skip the leaseTtlS mismatch test: ${why}`);
 
 const EXCLUDED = '10.20.1.200';
 
+// the three tests use databases of their own on one server, and mostly wait on their leases' timers: run side by side
 describe.skipIf(!!why)('peer liveness by each node\'s own leaseTtlS', () => {
   let server: PgServer | undefined;
   const leases: Lease[] = [];
@@ -47,7 +48,7 @@ describe.skipIf(!!why)('peer liveness by each node\'s own leaseTtlS', () => {
     return c;
   };
 
-  it('a leader with a short ttl sees a slow-beating peer and its exclusion without a gap, over three of its heartbeats; cluster status counts it live', async () => {
+  it.concurrent('a leader with a short ttl sees a slow-beating peer and its exclusion without a gap, over three of its heartbeats; cluster status counts it live', async ({ expect }) => {
     const conn = await createDatabase(server!, 'ttl_mismatch');
     const db = await client(conn);
     const a = new Lease({ connection: conn, node: 'a', role: 'scheduler', ttlMs: 3000, pollMs: 1000 });
@@ -94,7 +95,7 @@ describe.skipIf(!!why)('peer liveness by each node\'s own leaseTtlS', () => {
     expect(j.members.map((m) => [m.name, m.leader, m.live])).toEqual([['a', true, true], ['b', false, true]]);
   }, 50_000);
 
-  it('a peer with a shorter window than the reader\'s drops out when its own ends; an older onsight\'s row (no live_until) counts for two of the reader\'s lease times; migration 3 on a database at 2', async () => {
+  it.concurrent('a peer with a shorter window than the reader\'s drops out when its own ends; an older onsight\'s row (no live_until) counts for two of the reader\'s lease times; migration 3 on a database at 2', async ({ expect }) => {
     const conn = await createDatabase(server!, 'ttl_fallback');
     const db = await client(conn);
     // a database an onsight at cluster migration 2 made, with a row of such a node in it
@@ -129,7 +130,7 @@ describe.skipIf(!!why)('peer liveness by each node\'s own leaseTtlS', () => {
     expect(renderClusterStatus(st, 'lab')).toMatch(/\n {2}short +collector +gone /);
   }, 40_000);
 
-  it('a node beats every third of its lease time, none skipped, leader and follower (a timer firing a millisecond early skipped one: 3 of 8 of the leader\'s gaps were two beats long)', async () => {
+  it.concurrent('a node beats every third of its lease time, none skipped, leader and follower (a timer firing a millisecond early skipped one: 3 of 8 of the leader\'s gaps were two beats long)', async ({ expect }) => {
     const conn = await createDatabase(server!, 'ttl_beats');
     const db = await client(conn);
     const lead = new Lease({ connection: conn, node: 'lead', role: 'scheduler', ttlMs: 3000, pollMs: 1000 });

@@ -17,18 +17,30 @@ import { tcpSend } from './helpers/net.js';
 import { LINE_TIMEOUT_MS, MAX_STALLS } from '../src/daemon/decode-client.js';
 import { parsePromText } from '../src/http/prom.js';
 import type { Status } from '../src/http/status.js';
+import type { BrowserContext } from 'playwright-core';
 
 const CHROMIUM = '/usr/bin/chromium';
 const hasChromium = existsSync(CHROMIUM);
 if (!hasChromium) console.log(`SKIP the watchdog's table on the status page in Chromium: ${CHROMIUM} is missing (apt-get install chromium)`);
 
 let stop: (() => Promise<void>) | undefined;
+let browser: Promise<BrowserContext> | undefined;
 const dirs: string[] = [];
 afterEach(async () => {
+  await (await browser?.catch(() => undefined))?.close();
+  browser = undefined;
   await stop?.();
   stop = undefined;
   for (const x of dirs.splice(0)) rmSync(x, { recursive: true, force: true });
 });
+
+/** Chromium headless on a profile of its own (removed after the test) */
+async function launchChromium(): Promise<BrowserContext> {
+  const { chromium } = await import('playwright-core');
+  const profile = mkdtempSync(join(tmpdir(), 'onsight-chromium-'));
+  dirs.push(profile);
+  return chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'] });
+}
 
 async function scrape(base: string) {
   const text = await (await fetch(`${base}/metrics`)).text();
@@ -40,6 +52,9 @@ const status = async (base: string) => (await (await fetch(`${base}/api/status`)
 
 describe('the decode watchdog on /metrics, /api/status and the status page', () => {
   it(`a user plug-in that stalls the thread ${MAX_STALLS} times: its lines cut off by source, the plug-in shown off with when, why and how to turn it back on`, async () => {
+    // Chromium starts while the daemon starts and the thread stalls (MAX_STALLS line timeouts), not after
+    browser = hasChromium ? launchChromium() : undefined;
+    browser?.catch(() => undefined); // (awaited where the page is read: a failure fails the test there)
     const started = await startStallDaemon({
       'icase.mjs': stallPlugin('icase-vpn', String.raw`^ip=(\S+) user=((?:\w+\s?)+)$`, 'i'),
       'plain.mjs': stallPlugin('plain-vpn', String.raw`^ip=(\S+) user=(\w+)$`),
@@ -88,11 +103,8 @@ describe('the decode watchdog on /metrics, /api/status and the status page', () 
     const html = await (await fetch(`${base}/`)).text();
     expect(html).toContain('Parser plug-ins turned off');
     expect(html).toMatch(/stays off until onsight restarts \(a reload, SIGHUP, does not turn it back on\)/);
-    if (hasChromium) {
-      const { chromium } = await import('playwright-core');
-      const profile = mkdtempSync(join(tmpdir(), 'onsight-chromium-'));
-      dirs.push(profile);
-      const ctx = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'] });
+    if (browser) {
+      const ctx = await browser;
       try {
         const page = ctx.pages()[0] ?? await ctx.newPage();
         await page.goto(base + '/');
