@@ -110,6 +110,9 @@ export interface Verdict {
   regionCidr?: string;
 }
 
+/** allowedRanges' answers kept (a region's targets, its aims: a few per region) */
+const ALLOWED_CACHE_MAX = 256;
+
 export class Policy {
   private readonly scope = new CidrSet<string>();
   private readonly exclude = new CidrSet<string>();
@@ -121,6 +124,8 @@ export class Policy {
   readonly stopsScans: boolean;
   /** other live cluster nodes whose scope and exclusions narrow ours (never widen them) */
   private readonly peers: Peer[];
+  /** allowedRanges' answers by the ranges asked for */
+  private readonly allowedCache = new Map<string, string[]>();
 
   constructor(private readonly opts: PolicyOptions, peers: PeerPolicy[] = []) {
     for (const c of opts.scope) this.scope.add(parseCidr(c)!, c);
@@ -176,12 +181,20 @@ export class Policy {
 
   /** What a range scan of `wanted` may cover: clipped to the scope, exclusions cut out (addresses and a-b ranges), then each peer's in turn. */
   allowedRanges(wanted: string[]): string[] {
-    let out = allowedRanges(wanted, this.opts.scope, this.opts.exclude);
-    for (const p of this.peers) {
-      if (!out.length) break;
-      out = allowedRanges(out, p.scopeList, p.excludeList);
+    // (the scheduler asks for the same region's ranges at every pass: parsing the lists each time was
+    // half of a range-scan simulation's time; a policy never changes, a reload makes a new one)
+    const key = wanted.join(',');
+    let out = this.allowedCache.get(key);
+    if (!out) {
+      out = allowedRanges(wanted, this.opts.scope, this.opts.exclude);
+      for (const p of this.peers) {
+        if (!out.length) break;
+        out = allowedRanges(out, p.scopeList, p.excludeList);
+      }
+      if (this.allowedCache.size >= ALLOWED_CACHE_MAX) this.allowedCache.clear();
+      this.allowedCache.set(key, out);
     }
-    return out;
+    return [...out];
   }
 
   rescanAfterS(ip: string, region?: string): number {

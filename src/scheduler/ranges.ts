@@ -265,6 +265,8 @@ export class RangeScans {
   private credited = 0;
   /** per schedule title, the held addresses its run at `at` is aimed at (rangeScans.aim), kept until its next aim; none held: the run is skipped */
   private readonly aimed = new Map<string, { at: number; targets: string[] }>();
+  /** each schedule's aim clipped to its targets, as last worked out (want() runs at every pass) */
+  private readonly clipped = new Map<string, { aim: string[]; targets: string; out: string[] }>();
   /** titles whose schedule a failed sync may or may not have changed (possiblyKept): held as if run, counted as a change to make */
   private readonly unsure = new Set<string>();
   /**
@@ -433,7 +435,7 @@ export class RangeScans {
         const endAfterMin = opts.rangeScans.endBeforeNext ? endBeforeNextMin(time, times) : undefined;
         const aim = this.aiming() ? this.aimed.get(title) : undefined;
         // (clipped again: the scope or the exclusions may have changed since the aim)
-        const aimed = aim?.targets.length ? allowedRanges(aim.targets, targets, []) : [];
+        const aimed = aim?.targets.length ? this.clip(title, aim.targets, targets) : [];
         // an aim that found nobody keeps the targets, inactive for that run only (a schedule names at least one address)
         const idle = aim !== undefined && aimed.length === 0 && aim.at === nextOccurrence(now, time);
         want.push({
@@ -454,6 +456,20 @@ export class RangeScans {
    * (the platform runs a schedule whatever our windows say, so one whose next run falls outside them,
    * or in a blackout, is not kept until that run has passed). Undefined without an appliance or targets.
    */
+  /**
+   * schedule `title`'s aim clipped to its configured targets: worked out again only when either
+   * changed (parsing both lists at every pass was a third of a range-scan simulation's time)
+   */
+  private clip(title: string, aim: string[], targets: string[]): string[] {
+    const key = targets.join(',');
+    let c = this.clipped.get(title);
+    if (!c || c.aim !== aim || c.targets !== key) {
+      c = { aim, targets: key, out: allowedRanges(aim, targets, []) };
+      this.clipped.set(title, c);
+    }
+    return [...c.out];
+  }
+
   private askedOf(r: SchedulerRegion, now: number): { appliance: string; targets: string[]; times: string[] } | undefined {
     const appliance = this.runAppliance(r.name);
     if (!appliance || this.core.opts.rangeScans.times.length === 0) return undefined;
