@@ -30,11 +30,12 @@ http: { enabled: false }
 
       const cfg = join(d.dir, 'onsight.yaml');
       const text = readFileSync(cfg, 'utf8');
-      writeFileSync(cfg, text.replace('exclude: ["10.20.5.0/24"]', 'exclude: []').replace(`tcp://127.0.0.1:${port}`, `tcp://127.0.0.1:${port + 1}`));
+      // (the decode thread's watchdog bound is the thread's, made at the start: before, a changed ingest section was said nowhere)
+      writeFileSync(cfg, text.replace('exclude: ["10.20.5.0/24"]', 'exclude: []').replace(`tcp://127.0.0.1:${port}`, `tcp://127.0.0.1:${port + 1}`) + 'ingest: { decodeLineTimeoutS: 5 }\n');
       d.child.kill('SIGHUP');
       await d.waitFor((e) => e.msg.includes('reloaded: policy, regions'));
       const warn = await d.waitFor((e) => e.msg.includes('restart onsight to apply'));
-      expect(warn.msg).toMatch(/inputs changed/);
+      expect(warn.msg).toMatch(/inputs, ingest changed/);
       // the host excluded before is due now: the re-evaluation after the reload launches it
       await d.waitFor(() => launched(), 5000);
       // the listeners were not restarted: the old TCP port still takes lines

@@ -21,8 +21,8 @@ afterAll(async () => {
 });
 
 /** a real daemon of its own loading `plugins`, decode thread on: it, its syslog port and its status listener's */
-async function daemonWith(plugins: Record<string, string>): Promise<{ d: DaemonProcess; port: number; metricsPort: number }> {
-  const started = await startStallDaemon(plugins);
+async function daemonWith(plugins: Record<string, string>, lineTimeoutS?: number): Promise<{ d: DaemonProcess; port: number; metricsPort: number }> {
+  const started = await startStallDaemon(plugins, lineTimeoutS);
   stops.push(started.cleanup);
   return { d: started.d, port: started.port, metricsPort: started.httpPort };
 }
@@ -32,6 +32,9 @@ async function metric(port: number, name: string): Promise<number> {
   const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
   return m ? Number(m[1]) : NaN;
 }
+
+/** the watchdog's bound in the tests that stall it (ingest.decodeLineTimeoutS; the default is LINE_TIMEOUT_MS) */
+const STALL_S = 3;
 
 // each test has its own daemon and mostly waits on the watchdog's clock: the three run side by side
 describe('a parser plug-in whose regex backtracks without end', () => {
@@ -47,14 +50,16 @@ describe('a parser plug-in whose regex backtracks without end', () => {
   }, 60_000);
 
   it.concurrent('a backreference (no linear engine): the watchdog restarts the thread without the line; the lines around it are sightings, the plug-in is named', async ({ expect }) => {
-    const { d, port, metricsPort } = await daemonWith({ 'backref.mjs': stallPlugin('backref-vpn', String.raw`^ip=(\S+) user=((?:\w+\s?)+)\2?$`) });
+    const { d, port, metricsPort } = await daemonWith({ 'backref.mjs': stallPlugin('backref-vpn', String.raw`^ip=(\S+) user=((?:\w+\s?)+)\2?$`) }, STALL_S);
     const errorsBefore = await metric(metricsPort, 'onsight_parser_errors_total');
     const t0 = Date.now();
     // one write: the line before the crafted one is in its batch, decoded by the thread that is ended
     await tcpSend(port, [stallLine('backref-vpn', '10.20.2.1', 'bob'), stallLine('backref-vpn', '10.20.2.2', CRAFTED), stallLine('backref-vpn', '10.20.2.3', 'carol')].join('\n') + '\n');
-    const after = await d.waitFor(sightingOf('10.20.2.3'), LINE_TIMEOUT_MS + 20_000);
+    const after = await d.waitFor(sightingOf('10.20.2.3'), STALL_S * 1000 + 20_000);
     const waited = Number(after.receivedAtMs) - t0;
-    expect(waited).toBeGreaterThanOrEqual(LINE_TIMEOUT_MS - 1000);
+    // the configured bound (ingest.decodeLineTimeoutS), not the default's
+    expect(waited).toBeGreaterThanOrEqual(STALL_S * 1000 - 1000);
+    expect(waited).toBeLessThan(LINE_TIMEOUT_MS);
     await d.waitFor(sightingOf('10.20.2.1'), 5_000);
     expect(d.logs.some(sightingOf('10.20.2.2'))).toBe(false);
     const said = d.logs.find((e) => /took over .* on one line/.test(e.msg))!;
@@ -64,16 +69,16 @@ describe('a parser plug-in whose regex backtracks without end', () => {
     // the restarted thread goes on decoding
     await tcpSend(port, `${stallLine('backref-vpn', '10.20.2.4', 'dave')}\n`);
     await d.waitFor(sightingOf('10.20.2.4'), 10_000);
-    console.log(`crafted line → next sighting ${waited} ms (bound ${LINE_TIMEOUT_MS} ms)`);
+    console.log(`crafted line → next sighting ${waited} ms (bound ${STALL_S * 1000} ms)`);
   }, 90_000);
 
   it.concurrent(`an i-flag regex (no linear engine either) that stalls the thread ${MAX_STALLS} times is disabled, named in the log; the crafted line sent again stalls nothing`, async ({ expect }) => {
-    const { d, port } = await daemonWith({ 'icase.mjs': stallPlugin('icase-vpn', String.raw`^ip=(\S+) user=((?:\w+\s?)+)$`, 'i') });
+    const { d, port } = await daemonWith({ 'icase.mjs': stallPlugin('icase-vpn', String.raw`^ip=(\S+) user=((?:\w+\s?)+)$`, 'i') }, STALL_S);
     const dhcp = '<30>Nov 23 11:59:59 dhcp dhcpd[1]: DHCPACK on 10.20.3.9 to aa:bb:cc:dd:ee:09 via eth0';
     const crafted = Array.from({ length: MAX_STALLS + 1 }, (_, i) => stallLine('icase-vpn', `10.20.3.${i + 1}`, CRAFTED));
     await tcpSend(port, [...crafted, dhcp].join('\n') + '\n');
     // (before: one more stall for the last crafted line)
-    await d.waitFor(sightingOf('10.20.3.9'), (MAX_STALLS + 1) * LINE_TIMEOUT_MS + 30_000);
+    await d.waitFor(sightingOf('10.20.3.9'), (MAX_STALLS + 1) * STALL_S * 1000 + 30_000);
     expect(d.logs.filter((e) => /took over .* on one line/.test(e.msg))).toHaveLength(MAX_STALLS);
     expect(d.logs.filter((e) => /parser state was reset/.test(e.msg))).toHaveLength(MAX_STALLS);
     const off = d.logs.filter((e) => /is disabled/.test(e.msg));

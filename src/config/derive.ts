@@ -43,7 +43,7 @@ export function schedulerOptionsFor(config: Pick<Config, 'regions' | 'scanner' |
  * or more cores: the thread then takes most of the main thread's work (the bench's TCP figures on
  * 2 cores: 343-374k msg/s against 207-298k on the main thread), for more CPU in all.
  */
-export function decodeThreadOn(config: Pick<Config, 'ingest'>, cores = availableParallelism()): boolean {
+export function decodeThreadOn(config: { ingest: Pick<Config['ingest'], 'decodeThread'> }, cores = availableParallelism()): boolean {
   const v = config.ingest.decodeThread;
   return v === 'auto' ? cores >= 2 : v;
 }

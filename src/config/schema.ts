@@ -151,7 +151,12 @@ export const configSchema = z.object({
      * on the main thread. auto: on when the process may use two or more cores (decodeThreadOn)
      */
     decodeThread: z.union([z.boolean(), z.literal('auto')]).default('auto'),
-  }).strict().default({ decodeThread: 'auto' }),
+    /**
+     * seconds a parser plug-in may take on one line (2 s more per MiB of line) before the decode
+     * thread's watchdog ends the thread and drops the line (parsers/README.md rule 2)
+     */
+    decodeLineTimeoutS: z.number().min(1).max(600).default(10),
+  }).strict().default({ decodeThread: 'auto', decodeLineTimeoutS: 10 }),
   policy: z.object({
     rescanAfter: rescanWindow.default(30 * 86400),
     /** a present device is due this long before its rescan window runs out (default: a seventh of the window, at most a day) */

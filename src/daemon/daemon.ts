@@ -126,13 +126,14 @@ export class Daemon {
   /**
    * Apply a reloaded config (SIGHUP) without dropping connections: policy, regions, scheduler and
    * inventory settings, time zone and log level take effect now. Returns the sections that differ
-   * but need a restart (inputs, state, scanner, http, parser plug-ins, notifications, cluster).
+   * but need a restart (inputs, state, scanner, http, parser plug-ins, the decode thread, notifications, cluster).
    */
   applyConfig(next: Config): string[] {
     const prev = this.opts.config;
     const same = (k: keyof Config) => JSON.stringify(prev[k]) === JSON.stringify(next[k]);
     // (cluster: its name is our scans' and range schedules' title prefix and the lease's; changed live, the schedules named by the old one would be no one's)
-    const restart = (['state', 'inputs', 'scanner', 'http', 'parsers', 'notify', 'cluster'] as const).filter((k) => !same(k));
+    // (ingest: the decode thread is made at the start, with its watchdog's bound)
+    const restart = (['state', 'inputs', 'scanner', 'http', 'parsers', 'ingest', 'notify', 'cluster'] as const).filter((k) => !same(k));
     this.ownPolicy = policyFor(next);
     this.narrowByPeers(next.policy, true);
     // (the other nodes narrow their policies by ours from their next read of it, a third of a lease time at most)
@@ -200,7 +201,7 @@ export class Daemon {
     }, log.child({ stage: 'notify' }), this.startedAt);
     this.scheduler = this.buildScheduler(this.store.scheduler);
     this.ingest = new Ingest(this.registry, this.inventory, (s, r) => this.committed(s, r), log.child({ stage: 'ingest' }), {
-      zone: config.timezone, storeHealth: this.storeHealth, decodeThread: decodeThreadOn(config), parsersDirectory: config.parsers.directory,
+      zone: config.timezone, storeHealth: this.storeHealth, decodeThread: decodeThreadOn(config), decodeLineTimeoutS: config.ingest.decodeLineTimeoutS, parsersDirectory: config.parsers.directory,
       append: pgStore && cluster ? inboxAppend(pgStore, cluster.node) : undefined,
     });
     // the status listener binds before anything acts: a port in use (a second instance, a typo)

@@ -45,6 +45,8 @@ export interface IngestOptions {
   append?: AppendBatch;
   /** decode in a worker thread (header, detection, parsing); commits stay on this thread */
   decodeThread?: boolean;
+  /** seconds a plug-in may take on one line in the thread before its watchdog ends it (default LINE_TIMEOUT_MS) */
+  decodeLineTimeoutS?: number;
   /** the user's parser plug-in directory, which the decode thread loads too */
   parsersDirectory?: string;
 }
@@ -179,7 +181,7 @@ export class Ingest implements LineSink {
     this.autoClaims = Prefilter.of(registry.list())?.claims;
     if (opts.decodeThread) {
       const entry = decodeThreadEntry();
-      if (entry) this.thread = new DecodeThread(entry, { zone: opts.zone, parsersDirectory: opts.parsersDirectory }, log);
+      if (entry) this.thread = new DecodeThread(entry, { zone: opts.zone, parsersDirectory: opts.parsersDirectory }, log, opts.decodeLineTimeoutS !== undefined ? { lineTimeoutMs: opts.decodeLineTimeoutS * 1000 } : {});
       else log.warn('ingest.decodeThread: no compiled decode thread (run npx tsc); decoding on the main thread');
     }
   }

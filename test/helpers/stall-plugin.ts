@@ -26,8 +26,8 @@ export const CRAFTED = `${'a'.repeat(40)}!`;
 
 export const sightingOf = (ip: string) => (e: LogEntry) => (e as { sighting?: { ip?: string } }).sighting?.ip === ip;
 
-/** A real daemon loading `plugins` (file name → text) from a folder of its own, removed by `cleanup`. */
-export async function startStallDaemon(plugins: Record<string, string>): Promise<{ d: DaemonProcess; port: number; httpPort: number; cleanup: () => Promise<void> }> {
+/** A real daemon loading `plugins` (file name → text) from a folder of its own, removed by `cleanup`; `lineTimeoutS`: ingest.decodeLineTimeoutS. */
+export async function startStallDaemon(plugins: Record<string, string>, lineTimeoutS?: number): Promise<{ d: DaemonProcess; port: number; httpPort: number; cleanup: () => Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'onsight-stall-'));
   const pdir = join(dir, 'plugins');
   mkdirSync(pdir);
@@ -38,7 +38,7 @@ timezone: UTC
 inputs:
   - { type: syslog, listen: "tcp://127.0.0.1:${port}", format: auto }
 parsers: { directory: ${pdir} }
-ingest: { decodeThread: true }
+ingest: { decodeThread: true${lineTimeoutS === undefined ? '' : `, decodeLineTimeoutS: ${lineTimeoutS}`} }
 policy: { rescanAfter: 30d, scope: ["10.0.0.0/8"] }
 regions:
   - { name: r, cidrs: ["10.0.0.0/8"], appliances: [a] }
