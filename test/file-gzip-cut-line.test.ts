@@ -115,6 +115,32 @@ describe('gzip rotation cut mid-line, a member damaged', () => {
     }
   });
 
+  for (const [how, damage] of Object.entries(DAMAGE)) {
+    it(`${how}: a file opening with a banner line, a damaged member, then a sound member: its first line is read (the banner is no reference)`, async () => {
+      const t1 = Buffer.from(text(['# onsight test log, opened 2026-11-23', ...filler(20, 'a')]));
+      const t2 = Buffer.from(text(filler(40, 'b')));
+      const after = filler(20, 'c');
+      const p = join(dir, `banner-${how.length}.log.1.gz`);
+      writeFileSync(p, Buffer.concat([gzipSync(t1), damage(gzipSync(t2), t2), gzipSync(Buffer.from(text(after)))]));
+      const got = await copyLines(p);
+      expect(got.filter((l) => l.includes(' c'))).toEqual(after);
+    });
+  }
+
+  it('a rotation of one-line members, every other one damaged (rsyslog veryRobustZip): every sound line is read, the searches within their bound', async () => {
+    const ls = Array.from({ length: 5000 }, (_, i) => `2026-11-23 10:${String(i % 60).padStart(2, '0')}:00 bob/203.0.113.${i % 250}:${1024 + i} MULTI_sva: pool returned IPv4=10.8.${i % 9}.${i % 250} #${i}`);
+    const members = ls.map((l, i) => {
+      const m = gzipSync(l + '\n');
+      if (i % 2 === 1) m[12] ^= 0xff;
+      return m;
+    });
+    const p = join(dir, 'many.log.1.gz');
+    writeFileSync(p, Buffer.concat(members));
+    const got = new Set(await copyLines(p));
+    // (before: a test decode charged 4 KiB at least, and the search stopped after about 2,000 of them)
+    expect(ls.filter((l, i) => i % 2 === 0 && !got.has(l))).toEqual([]);
+  }, 60_000);
+
   it('a whole line opening the member after a damaged one is still read (members cut on line ends)', async () => {
     const before = filler(30, 'a');
     const damagedLines = filler(30, 'b');

@@ -651,6 +651,8 @@ const SAID_MAX = 5;
  */
 const SEARCH_BYTES_PER_BYTE = 4;
 const SEARCH_BYTES_MIN = 16 * 1024 * 1024;
+/** what a search's test decode costs its budget besides the bytes it reads (4 KiB lost 7,230 lines of a rotation with 5,000 small damaged members, review) */
+const TEST_COST = 512;
 /** bytes a search's test decode reads first (doubling up to GZ_CHUNK): a 64 KiB read for each of thousands of small members made 8 MB take 49 s (review) */
 const TEST_READ_FIRST = 4096;
 /** zeros in a row that a damaged member's stream ran on over (a crash's zero-filled block; a header's are 6 at most) */
@@ -735,8 +737,6 @@ class InOrder {
   private eof = false;
   /** grew() waits for a file being written */
   waits = true;
-  /** bytes read from the file so far */
-  read = 0;
   /** bytes read at a time: GZ_CHUNK, or from a few KiB doubling to it (a member looked at alone: most are not one) */
   step = GZ_CHUNK;
 
@@ -753,7 +753,6 @@ class InOrder {
       const b = Buffer.allocUnsafe(Math.min(Math.max(this.step, n - this.buf.length), Math.max(0, this.limit - this.pos - this.buf.length)));
       this.step = Math.min(GZ_CHUNK, this.step * 2);
       const { bytesRead } = b.length ? await this.fh.read(b, 0, b.length, this.pos + this.buf.length) : { bytesRead: 0 };
-      this.read += bytesRead;
       if (bytesRead === 0) this.eof = true;
       else this.buf = this.buf.length ? Buffer.concat([this.buf, b.subarray(0, bytesRead)]) : b.subarray(0, bytesRead);
     }
@@ -995,10 +994,6 @@ class CheckedGunzip {
     }
   }
 
-  /** bytes read from the file */
-  get bytesRead(): number {
-    return this.rd.read;
-  }
 
   /** where the reader is in the file */
   get pos(): number {
@@ -1137,7 +1132,8 @@ class CheckedGunzip {
     }
     const t = p - 8 >= from + 10 ? await readAt(this.fh, p - 8, 8) : undefined;
     const isize = t?.readUInt32LE(4);
-    const body = t ? await soundBodyIn(this.fh, from, p, await this.searchBudget(), this.signal) : undefined;
+    // (not charged to the searches' budget: it reads the one member, [from, p), a few times at most)
+    const body = t ? await soundBodyIn(this.fh, from, p, this.signal) : undefined;
     const len = body ? body.len : isize !== undefined && isize <= (p - from) * DEFLATE_RATIO ? isize : this.out - start;
     await this.fail(n, start, lineStart, len, `${why} (the next member at byte ${p})`, body && { last2: body.last2, at: start + body.len });
     this.rd.seek(p);
@@ -1379,9 +1375,10 @@ class CheckedGunzip {
     // (the opening of the line after this chunk's first line end)
     const next = (pending || !this.memberOpening) && first !== undefined && first < at + c.length && first > this.member.start ? openingOf(c.subarray(first - at)) : undefined;
     if (pending) await this.checkOpening(pending, c, at, first, next);
-    // (a member of one line, rsyslog's veryRobustZip at low traffic, has no line after its first)
-    if (!this.memberOpening && this.memberAtLine && at === this.member.start && (first !== undefined || c.length >= OPENING_HEAD_MAX)) this.memberOpening = openingOf(c);
+    // (the line after its first: the file's first line may be a header or banner, `# log opened …`,
+    // review; a member of one line, rsyslog's veryRobustZip at low traffic, has none: its own line then)
     this.memberOpening ??= next;
+    if (!this.memberOpening && this.memberAtLine && at === this.member.start && (first !== undefined || c.length >= OPENING_HEAD_MAX)) this.memberOpening = openingOf(c);
     if (this.blanking) {
       await this.sink.blank(at, first ?? at + c.length);
       this.blanking = first === undefined;
@@ -1446,13 +1443,14 @@ interface SearchBudget {
 async function soundMemberAt(fh: FileHandle, at: number, budget: SearchBudget, signal?: AbortSignal): Promise<boolean> {
   const g = new CheckedGunzip(fh, { data() {}, blank() {} }, signal, { from: at, upTo: at + budget.left });
   await g.run();
-  charge(budget, g.bytesRead);
+  // (what it decoded: its reads are at most twice that and TEST_READ_FIRST, so they stay bounded too)
+  charge(budget, g.pos - at);
   return g.passedMembers === 1;
 }
 
-/** `bytes` read by a search's test decode taken from its budget, at least its first read's (each test costs: thousands of tiny damaged members took 2.5 s a MB, review) */
+/** `bytes` decoded by a search's test decode taken from its budget, and TEST_COST for the test itself */
 function charge(budget: SearchBudget, bytes: number): void {
-  budget.left -= Math.max(bytes, TEST_READ_FIRST);
+  budget.left -= bytes + TEST_COST;
   if (budget.left <= 0) budget.spent = true;
 }
 
@@ -1498,7 +1496,7 @@ function bodyStarts(h: Buffer): number[] {
  * how its output ended (its data is sound, the header alone was hit); undefined: none passes.
  * Each try reads no further than `to`.
  */
-async function soundBodyIn(fh: FileHandle, from: number, to: number, budget: SearchBudget, signal?: AbortSignal): Promise<{ last2: number[]; len: number } | undefined> {
+async function soundBodyIn(fh: FileHandle, from: number, to: number, signal?: AbortSignal): Promise<{ last2: number[]; len: number } | undefined> {
   const head = await readAt(fh, from, Math.min(1024, to - 8 - from));
   for (const at of bodyStarts(head)) {
     let last2 = [-1, -1];
@@ -1514,7 +1512,6 @@ async function soundBodyIn(fh: FileHandle, from: number, to: number, budget: Sea
       { from: from + at, bodyTo: to },
     );
     await g.run();
-    charge(budget, g.bytesRead);
     if (g.passedMembers === 1 && g.pos === to) return { last2, len: g.out };
   }
   return undefined;
