@@ -221,7 +221,7 @@ function eventTime(input: LineInput): number | undefined {
  * Kea 1.x printed no `for N seconds`): `A4`/`A6` an IPv4/IPv6 address, `N` a number, `iaid=N`, `P6` an
  * IPv6 prefix `<addr>/<len>`; any other word is itself.
  */
-const KEA_SENTENCES: Record<string, string[]> = {
+const KEA_SENTENCE_TEXTS: Record<string, string[]> = {
   DHCP4_LEASE_ALLOC: ['lease A4 has been allocated for N seconds', 'lease A4 has been allocated'],
   DHCP4_LEASE_REUSE: ['lease A4 has been reused for N seconds'],
   DHCP4_RELEASE: ['address A4 was released properly'],
@@ -236,6 +236,9 @@ const KEA_SENTENCES: Record<string, string[]> = {
   DHCP6_LEASE_EXPIRED: ['reclaiming expired lease for address A6'],
   ALLOC_ENGINE_V6_LEASE_RECLAIM: ['reclaiming expired lease for prefix P6', 'reclaiming expired lease for address A6'],
 };
+
+/** KEA_SENTENCE_TEXTS split into words once (not at every line) */
+const KEA_SENTENCES: Record<string, string[][]> = Object.fromEntries(Object.entries(KEA_SENTENCE_TEXTS).map(([id, texts]) => [id, texts.map((t) => t.split(' '))]));
 
 /** Does the word `w` fill the template's word `t`? */
 function fills(t: string, w: string): boolean {
@@ -259,7 +262,7 @@ function fills(t: string, w: string): boolean {
 
 /**
  * Is the text after the message's client label (its first `: `) exactly Kea's sentence for the
- * message ID (KEA_SENTENCES), with or without a closing full stop? Under an unknown program's tag
+ * message ID (KEA_SENTENCE_TEXTS), with or without a closing full stop? Under an unknown program's tag
  * and pid the line must be that whole: a client's text at the start of another program's line is
  * followed by that program's own words, and any word set let some through (`…: lease 10.0.0.1
  * 203.0.113.5 200 512`, an access log's fields; `…: address … was deleted`: review 47).
@@ -279,10 +282,7 @@ function keaSentenceAlone(msg: string): boolean {
   if (w.length === 0) return false;
   const last = w[w.length - 1];
   if (last.endsWith('.')) w[w.length - 1] = last.slice(0, -1);
-  return sentences.some((s) => {
-    const t = s.split(' ');
-    return t.length === w.length && t.every((x, i) => fills(x, w[i]));
-  });
+  return sentences.some((t) => t.length === w.length && t.every((x, i) => fills(x, w[i])));
 }
 
 /** Kea's name without its daemon's (a container's, a Kubernetes app's): its lines are claimed by content */

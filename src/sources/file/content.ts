@@ -994,7 +994,6 @@ class CheckedGunzip {
     }
   }
 
-
   /** where the reader is in the file */
   get pos(): number {
     return this.rd.pos;
